@@ -1,0 +1,193 @@
+package brokerop
+
+// Code identifies a KafkaOp on the wire.
+type Code uint8
+
+// Op codes. 0x02–0x0B are Rafka's; the rest are ours.
+const (
+	OpProduce      Code = 0x02
+	OpFetch        Code = 0x03
+	OpListOffsets  Code = 0x04
+	OpDeleteTopics Code = 0x05
+	OpJoinGroup    Code = 0x06
+	OpSyncGroup    Code = 0x07
+	OpHeartbeat    Code = 0x08
+	OpLeaveGroup   Code = 0x09
+	OpOffsetCommit Code = 0x0A
+	OpOffsetFetch  Code = 0x0B
+	OpMetadata     Code = 0x0C
+	OpCreateTopics Code = 0x0D
+)
+
+// ProduceReq appends record batches to partitions.
+type ProduceReq struct {
+	Acks       int16 // 0, 1 or -1 (all: answered after fsync)
+	TimeoutMs  int32
+	Partitions []ProducePartition
+}
+
+// ProducePartition carries the raw RecordBatch bytes a client sent for one partition
+// (one or more v2 batches back to back, possibly compressed; never decompressed by the broker).
+type ProducePartition struct {
+	Topic     string
+	Partition int32
+	Records   []byte
+}
+
+// ProduceResp answers ProduceReq, one entry per requested partition in the same order.
+type ProduceResp struct {
+	Partitions []ProducePartitionResp
+}
+
+// ProducePartitionResp is the outcome for one partition.
+type ProducePartitionResp struct {
+	Topic          string
+	Partition      int32
+	ErrorCode      int16
+	ErrorMessage   string
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// FetchReq reads from partitions. The broker waits up to MaxWaitMs for MinBytes to accumulate
+// across all partitions of the request and returns early when they do.
+type FetchReq struct {
+	MaxWaitMs      int32
+	MinBytes       int32
+	MaxBytes       int32 // total response budget
+	IsolationLevel int8
+	Partitions     []FetchPartition
+}
+
+// FetchPartition is one partition to read.
+type FetchPartition struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	MaxBytes  int32 // per-partition budget
+}
+
+// FetchResp answers FetchReq, one entry per requested partition in the same order.
+type FetchResp struct {
+	Partitions []FetchPartitionResp
+}
+
+// FetchPartitionResp holds whole stored record batches starting at or before the fetch offset.
+type FetchPartitionResp struct {
+	Topic            string
+	Partition        int32
+	ErrorCode        int16
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	Records          []byte
+}
+
+// ListOffsetsReq asks for offsets by timestamp (-1 latest, -2 earliest, -3 max timestamp).
+type ListOffsetsReq struct {
+	IsolationLevel int8
+	Partitions     []ListOffsetsPartition
+}
+
+// ListOffsetsPartition is one partition to look up.
+type ListOffsetsPartition struct {
+	Topic     string
+	Partition int32
+	Timestamp int64
+}
+
+// ListOffsetsResp answers ListOffsetsReq in request order.
+type ListOffsetsResp struct {
+	Partitions []ListOffsetsPartitionResp
+}
+
+// ListOffsetsPartitionResp is the found offset (-1 when no record matches the timestamp).
+type ListOffsetsPartitionResp struct {
+	Topic     string
+	Partition int32
+	ErrorCode int16
+	Timestamp int64
+	Offset    int64
+}
+
+// MetadataReq describes topics. Topics nil means all topics. AutoCreate creates missing ones
+// with the broker's default partition count.
+type MetadataReq struct {
+	Topics     []string
+	AutoCreate bool
+}
+
+// MetadataResp lists the known brokers and the requested topics.
+type MetadataResp struct {
+	Brokers []BrokerInfo
+	Topics  []TopicInfo
+}
+
+// BrokerInfo identifies a broker node. NodeID is the Kafka-visible broker id; MeshID the mesh
+// node id text (empty in-process).
+type BrokerInfo struct {
+	NodeID int32
+	MeshID string
+}
+
+// TopicInfo describes one topic.
+type TopicInfo struct {
+	Name       string
+	ErrorCode  int16
+	TopicID    [16]byte
+	Internal   bool
+	Partitions []PartitionInfo
+}
+
+// PartitionInfo describes one partition and the broker that owns it.
+type PartitionInfo struct {
+	Partition int32
+	Leader    int32
+	ErrorCode int16
+}
+
+// CreateTopicsReq creates topics.
+type CreateTopicsReq struct {
+	Topics       []CreateTopic
+	ValidateOnly bool
+}
+
+// CreateTopic is one topic to create. NumPartitions -1 means the broker default.
+type CreateTopic struct {
+	Name              string
+	NumPartitions     int32
+	ReplicationFactor int16
+	Configs           map[string]string
+}
+
+// CreateTopicsResp answers CreateTopicsReq in request order.
+type CreateTopicsResp struct {
+	Topics []CreateTopicResp
+}
+
+// CreateTopicResp is the outcome for one topic.
+type CreateTopicResp struct {
+	Name          string
+	ErrorCode     int16
+	ErrorMessage  string
+	TopicID       [16]byte
+	NumPartitions int32
+}
+
+// DeleteTopicsReq deletes topics and purges their data.
+type DeleteTopicsReq struct {
+	Topics []string
+}
+
+// DeleteTopicsResp answers DeleteTopicsReq in request order.
+type DeleteTopicsResp struct {
+	Topics []DeleteTopicResp
+}
+
+// DeleteTopicResp is the outcome for one topic.
+type DeleteTopicResp struct {
+	Name      string
+	ErrorCode int16
+	TopicID   [16]byte
+}
