@@ -1,0 +1,184 @@
+package brokerop
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Frame layout of every KafkaOp stream (both directions; one frame per direction per stream):
+//
+//	tag      u8          the op code (Code)
+//	length   uvarint     unsigned LEB128 byte length of payload
+//	payload  length bytes
+//
+// A request payload is postcard(RequestHeader) followed by postcard(<op request struct>); a
+// response payload is postcard(ResponseHeader) followed, when Status is StatusOK, by
+// postcard(<op response struct>). The writer finishes its side of the stream after the frame.
+
+// DefaultMaxFrame bounds a frame's payload (Kafka's own request limit is 100 MiB).
+const DefaultMaxFrame = 128 << 20
+
+// ErrFrameTooLarge is returned for a frame whose declared length exceeds the reader's limit.
+var ErrFrameTooLarge = errors.New("brokerop: frame too large")
+
+// RequestHeader precedes every op request body.
+type RequestHeader struct {
+	RequestID   uint64
+	DeadlineMs  uint32 // time budget left when sent, in ms; 0 = none
+	TraceParent string // W3C traceparent, empty if not traced
+	TraceState  string // W3C tracestate
+}
+
+// Status is the outcome class of a call, in ResponseHeader.
+type Status uint8
+
+// Statuses. Anything but StatusOK carries a message and no body.
+const (
+	StatusOK           Status = 0
+	StatusUnknownOp    Status = 1
+	StatusMalformed    Status = 2
+	StatusUnauthorized Status = 3
+	StatusInternal     Status = 4
+	StatusDeadline     Status = 5
+	StatusUnavailable  Status = 6
+)
+
+// ResponseHeader precedes every op response body.
+type ResponseHeader struct {
+	RequestID uint64
+	Status    Status
+	Message   string
+}
+
+// AppendFrame appends a frame to b.
+func AppendFrame(b []byte, tag Code, payload []byte) []byte {
+	b = append(b, byte(tag))
+	b = binary.AppendUvarint(b, uint64(len(payload)))
+	return append(b, payload...)
+}
+
+// ReadFrame reads one frame. max <= 0 means DefaultMaxFrame. A clean EOF before the tag is
+// returned as io.EOF; anything cut short is io.ErrUnexpectedEOF.
+func ReadFrame(r io.Reader, max int) (Code, []byte, error) {
+	if max <= 0 {
+		max = DefaultMaxFrame
+	}
+	br, ok := r.(io.ByteReader)
+	if !ok {
+		br = &byteReader{r: r}
+	}
+	tag, err := br.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, fmt.Errorf("brokerop: frame length: %w", err)
+	}
+	if n > uint64(max) {
+		return 0, nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, n, max)
+	}
+	payload := make([]byte, n)
+	var rr io.Reader = r
+	if b, ok := br.(*bufio.Reader); ok {
+		rr = b
+	}
+	if _, err := io.ReadFull(rr, payload); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return Code(tag), payload, nil
+}
+
+type byteReader struct {
+	r   io.Reader
+	one [1]byte
+}
+
+func (b *byteReader) ReadByte() (byte, error) {
+	_, err := io.ReadFull(b.r, b.one[:])
+	return b.one[0], err
+}
+
+// EncodeRequest builds the full request frame for op code c.
+func EncodeRequest(c Code, h RequestHeader, body any) ([]byte, error) {
+	p, err := Marshal(make([]byte, 0, 256), &h)
+	if err != nil {
+		return nil, err
+	}
+	if p, err = Marshal(p, body); err != nil {
+		return nil, err
+	}
+	return AppendFrame(make([]byte, 0, len(p)+11), c, p), nil
+}
+
+// EncodeResponse builds the full response frame; body is ignored unless h.Status is StatusOK.
+func EncodeResponse(c Code, h ResponseHeader, body any) ([]byte, error) {
+	p, err := Marshal(make([]byte, 0, 256), &h)
+	if err != nil {
+		return nil, err
+	}
+	if h.Status == StatusOK {
+		if p, err = Marshal(p, body); err != nil {
+			return nil, err
+		}
+	}
+	return AppendFrame(make([]byte, 0, len(p)+11), c, p), nil
+}
+
+// DecodeRequest splits a request payload for op c into its header and a freshly allocated body
+// of the op's request type.
+func DecodeRequest(c Code, payload []byte) (RequestHeader, any, error) {
+	var h RequestHeader
+	spec, ok := Lookup(c)
+	if !ok {
+		return h, nil, fmt.Errorf("brokerop: unknown op %#x", uint8(c))
+	}
+	rest, err := decodePrefix(payload, &h)
+	if err != nil {
+		return h, nil, err
+	}
+	body := spec.NewRequest()
+	if err := Unmarshal(rest, body); err != nil {
+		return h, nil, err
+	}
+	return h, body, nil
+}
+
+// DecodeResponse decodes a response payload for op c into its header and, when the status is
+// OK, into body (a pointer to the op's response type).
+func DecodeResponse(payload []byte, body any) (ResponseHeader, error) {
+	var h ResponseHeader
+	rest, err := decodePrefix(payload, &h)
+	if err != nil {
+		return h, err
+	}
+	if h.Status != StatusOK {
+		if len(rest) != 0 {
+			return h, fmt.Errorf("%w: body after error status", ErrMalformed)
+		}
+		return h, nil
+	}
+	return h, Unmarshal(rest, body)
+}
+
+// decodePrefix decodes a header struct from the front of payload and returns the rest.
+func decodePrefix(payload []byte, h any) ([]byte, error) {
+	p, err := planFor(reflectTypeOf(h))
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{buf: payload}
+	if err := p.dec(&d, reflectValueOf(h)); err != nil {
+		return nil, err
+	}
+	return d.buf, nil
+}
