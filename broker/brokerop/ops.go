@@ -120,8 +120,10 @@ type MetadataReq struct {
 
 // MetadataResp lists the known brokers and the requested topics.
 type MetadataResp struct {
-	Brokers []BrokerInfo
-	Topics  []TopicInfo
+	Brokers      []BrokerInfo
+	Topics       []TopicInfo
+	ClusterID    string // stable across restarts
+	ControllerID int32
 }
 
 // BrokerInfo identifies a broker node. NodeID is the Kafka-visible broker id; MeshID the mesh
@@ -173,6 +175,10 @@ type CreateTopicResp struct {
 	ErrorMessage  string
 	TopicID       [16]byte
 	NumPartitions int32
+	// ReplicationFactor and Configs (the topic's full config set, as DescribeConfigs reports
+	// it without synonyms) are set on success; CreateTopics v5+ returns them.
+	ReplicationFactor int16
+	Configs           []ConfigEntry
 }
 
 // DeleteTopicsReq deletes topics and purges their data.
