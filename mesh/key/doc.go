@@ -1,0 +1,18 @@
+// Package key holds node identities: Ed25519 secret keys and the public keys
+// that serve as NodeIds, with the text forms iroh 0.28 uses.
+//
+// Text forms (iroh-base 0.28 key.rs and base32.rs):
+//
+//   - PublicKey.String: the 32 key bytes in RFC 4648 base32 without padding,
+//     lowercased: 52 characters.
+//   - ParsePublicKey: a 64-character string is hex; anything else is base32
+//     without padding, case-insensitive (iroh uppercases before decoding).
+//     The bytes must decompress to a point on the Ed25519 curve, as
+//     ed25519-dalek's VerifyingKey::from_bytes requires; non-canonical y
+//     encodings and a set sign bit with x = 0 are accepted, as dalek does.
+//   - ShortString: base32 of the first 10 bytes (16 characters), iroh's
+//     fmt_short.
+//
+// Identity files (LoadOrCreate) hold the 32-byte seed as one line of
+// lowercase base32 text (iroh's SecretKey Display form), mode 0600.
+package key
