@@ -1,0 +1,86 @@
+package telemetry
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Span names, as in Rafka.
+const (
+	SpanGatewayRequest  = "gateway.kafka.request"
+	SpanKafkaOpSent     = "mesh.kafkaop.sent"
+	SpanKafkaOpHandle   = "mesh.kafkaop.handle"
+	SpanBrokerProduce   = "broker.produce.store"
+	SpanBrokerFetch     = "broker.fetch.read"
+	SpanUnsupportedTag  = "mesh.frame.unsupported_tag"
+	InstrumentationName = "github.com/meshkafka/meshkafka"
+)
+
+// Tracer returns the project's tracer from the global provider.
+func Tracer() trace.Tracer { return otel.Tracer(InstrumentationName) }
+
+// Enabled reports whether the environment asks for trace export.
+func Enabled(getenv func(string) string) bool {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
+		return false
+	}
+	switch strings.ToLower(getenv("OTEL_TRACES_EXPORTER")) {
+	case "none":
+		return false
+	case "otlp":
+		return true
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// Setup installs the W3C propagator and, when the environment enables it, an OTLP/HTTP trace
+// exporter as the global tracer provider. defaultService names the service when
+// OTEL_SERVICE_NAME is unset. The returned shutdown flushes and stops the exporter; it is never
+// nil.
+func Setup(ctx context.Context, defaultService string) (shutdown func(context.Context) error, err error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	if !Enabled(nil) {
+		return func(context.Context) error { return nil }, nil
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(defaultService)))
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv("OTEL_SERVICE_NAME") != "" {
+		res = resource.Default()
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}
+
+// Inject returns the W3C traceparent and tracestate of the span in ctx ("" when none).
+func Inject(ctx context.Context) (traceParent, traceState string) {
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c["traceparent"], c["tracestate"]
+}
+
+// Extract returns ctx carrying the remote span context described by traceparent/tracestate.
+func Extract(ctx context.Context, traceParent, traceState string) context.Context {
+	if traceParent == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceParent, "tracestate": traceState})
+}
