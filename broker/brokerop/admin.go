@@ -1,7 +1,7 @@
 package brokerop
 
 // Topic and cluster administration ops (Kafka's CreatePartitions, DescribeConfigs, AlterConfigs,
-// IncrementalAlterConfigs and DescribeCluster). Codes 0x20–0x2F are reserved for admin ops so
+// IncrementalAlterConfigs and DescribeCluster). Codes 0x20–0x27 are reserved for admin ops (group ops use 0x28–0x2F) so
 // that they never collide with group ops.
 const (
 	OpCreatePartitions        Code = 0x20

@@ -1,14 +1,14 @@
 package brokerop
 
 // Group op codes. OpJoinGroup..OpOffsetFetch (0x06–0x0B) are Rafka's and declared in ops.go;
-// the group-administration ops below are ours and live in their own range (0x20–0x2F) so that
+// the group-administration ops below are ours and live in 0x28–0x2F (admin ops use 0x20–0x27) so that
 // admin ops added elsewhere cannot collide with them. FindCoordinator has no op: the gateway
 // answers it itself with its own address.
 const (
-	OpListGroups     Code = 0x20
-	OpDescribeGroups Code = 0x21
-	OpDeleteGroups   Code = 0x22
-	OpOffsetDelete   Code = 0x23
+	OpListGroups     Code = 0x28
+	OpDescribeGroups Code = 0x29
+	OpDeleteGroups   Code = 0x2A
+	OpOffsetDelete   Code = 0x2B
 )
 
 // GroupProtocol is one (name, metadata) pair a member offers in JoinGroup, e.g. ("range",
@@ -48,17 +48,17 @@ type JoinGroupMember struct {
 
 // JoinGroupResp answers JoinGroupReq once the rebalance completes (or at once on an error,
 // MEMBER_ID_REQUIRED, or a static member rejoining a stable group). Members is filled for the
-// leader only. SkipAssignment (JoinGroup v9) tells a rejoining static leader that the current
-// assignment stands and it must not compute a new one.
+// leader only. A static leader that rejoins a stable group is told the old leader id (not its
+// own), so it acts as a follower and keeps the current assignment (Kafka's pre-v9 behaviour;
+// SkipAssignment is never needed).
 type JoinGroupResp struct {
-	ErrorCode      int16
-	Generation     int32
-	ProtocolType   string
-	Protocol       string
-	LeaderID       string
-	SkipAssignment bool
-	MemberID       string
-	Members        []JoinGroupMember
+	ErrorCode    int16
+	Generation   int32
+	ProtocolType string
+	Protocol     string
+	LeaderID     string
+	MemberID     string
+	Members      []JoinGroupMember
 }
 
 // SyncGroupAssignment is the leader's assignment for one member.

@@ -19,6 +19,9 @@ func (s Spec) NewResponse() any { return reflect.New(s.Resp).Interface() }
 var specs = map[Code]Spec{}
 
 func register[Req, Resp any](c Code, name string) {
+	if old, dup := specs[c]; dup {
+		panic("brokerop: op code " + name + " collides with " + old.Name)
+	}
 	specs[c] = Spec{Code: c, Name: name, Req: reflect.TypeFor[Req](), Resp: reflect.TypeFor[Resp]()}
 }
 
@@ -29,6 +32,16 @@ func init() {
 	register[DeleteTopicsReq, DeleteTopicsResp](OpDeleteTopics, "delete_topics")
 	register[MetadataReq, MetadataResp](OpMetadata, "metadata")
 	register[CreateTopicsReq, CreateTopicsResp](OpCreateTopics, "create_topics")
+	register[JoinGroupReq, JoinGroupResp](OpJoinGroup, "join_group")
+	register[SyncGroupReq, SyncGroupResp](OpSyncGroup, "sync_group")
+	register[HeartbeatReq, HeartbeatResp](OpHeartbeat, "heartbeat")
+	register[LeaveGroupReq, LeaveGroupResp](OpLeaveGroup, "leave_group")
+	register[OffsetCommitReq, OffsetCommitResp](OpOffsetCommit, "offset_commit")
+	register[OffsetFetchReq, OffsetFetchResp](OpOffsetFetch, "offset_fetch")
+	register[ListGroupsReq, ListGroupsResp](OpListGroups, "list_groups")
+	register[DescribeGroupsReq, DescribeGroupsResp](OpDescribeGroups, "describe_groups")
+	register[DeleteGroupsReq, DeleteGroupsResp](OpDeleteGroups, "delete_groups")
+	register[OffsetDeleteReq, OffsetDeleteResp](OpOffsetDelete, "offset_delete")
 }
 
 // Lookup returns the spec of op code c.
