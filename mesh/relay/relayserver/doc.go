@@ -1,0 +1,31 @@
+// Package relayserver is a relay server for iroh 0.28.1 nodes (relay protocol version 3, see
+// package relay for the wire format).
+//
+// [Server.Accept] serves one already upgraded connection and blocks until it ends;
+// [Server.ServeHTTP] performs the "iroh derp http" upgrade on GET /relay (and the legacy
+// /derp) and then calls Accept. The handler also answers GET /relay/probe and the captive
+// portal check GET /generate_204 like iroh's relay.
+//
+// Behaviour:
+//   - A connection must send a ClientInfo frame within HandshakeTimeout. Its Ed25519 signature
+//     must verify under the key it claims and its version must be 3; otherwise the connection
+//     is closed and nothing it sent is forwarded. Only authenticated clients can send.
+//   - Clients are keyed by node id; a new connection with the same key replaces the old one
+//     (the old connection is closed).
+//   - SendPacket to a connected node is delivered as RecvPacket(source, payload); to an unknown
+//     node it is dropped silently. Each client has a bounded send queue (SendQueueDepth
+//     packets); when it is full, packets to that client are dropped (UDP semantics: the
+//     senders are not blocked by one slow reader).
+//   - Per-client rate limit: a token bucket over SendPacket payload bytes (RateLimit bytes/s,
+//     RateBurst bytes). A client that exceeds it is not disconnected; the server stops reading
+//     its connection until tokens are available, so TCP back-pressure slows the flooder while
+//     other clients are unaffected.
+//   - When a client disconnects, every node it sent packets to gets PeerGone(client).
+//   - Ping is answered with Pong; KeepAlive is sent every KeepAlive interval (60 s by default,
+//     well inside the 120 s after which a 0.28 client gives up on a silent connection).
+//   - The server never sends frame types a 0.28 client does not know.
+//
+// Goroutines: each Accept call runs the connection's read loop on the caller's goroutine and
+// owns one writer goroutine, which it stops and waits for before returning. [Server.Close]
+// closes every connection and waits for all Accept calls to return.
+package relayserver

@@ -1,0 +1,448 @@
+package relayserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/relay"
+)
+
+// Config configures a Server. Zero values select the documented defaults.
+type Config struct {
+	// Logger receives connection-level events. Nil discards them.
+	Logger *slog.Logger
+	// KeepAlive is the interval between KeepAlive frames to each client. Default 60 s.
+	KeepAlive time.Duration
+	// HandshakeTimeout bounds the wait for the ClientInfo frame. Default 10 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each flush to a client; a client that does not read is
+	// disconnected. Default 10 s.
+	WriteTimeout time.Duration
+	// SendQueueDepth is the number of packets queued per destination client. Default 512.
+	SendQueueDepth int
+	// RateLimit is the sustained SendPacket payload rate allowed per client, in bytes per
+	// second. Zero means unlimited.
+	RateLimit float64
+	// RateBurst is the token bucket size in bytes. Default: max(RateLimit/10, 2×64 KiB).
+	RateBurst int
+	// Now is the clock used by the rate limiter. Default time.Now.
+	Now func() time.Time
+}
+
+// Stats are cumulative counters of a Server.
+type Stats struct {
+	Accepted        uint64 // connections that completed the handshake
+	HandshakeFailed uint64 // connections refused during the handshake (bad signature, version, frame)
+	PacketsSent     uint64 // packets queued to a connected destination
+	BytesSent       uint64 // payload bytes of PacketsSent
+	DroppedNoPeer   uint64 // packets to a node that is not connected
+	DroppedQueue    uint64 // packets dropped because the destination's queue was full
+	RateLimited     uint64 // times a client's read loop waited for rate-limit tokens
+	PeerGoneSent    uint64 // PeerGone frames queued
+	Current         int64  // clients connected now
+}
+
+// Server is a relay server. Create it with New.
+type Server struct {
+	// Static after construction.
+	cfg    Config
+	log    *slog.Logger
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+
+	// Counters (atomic).
+	accepted, handshakeFailed, packetsSent, bytesSent, droppedNoPeer, droppedQueue,
+	rateLimited, peerGoneSent atomic.Uint64
+	current atomic.Int64
+
+	// mu guards the fields below.
+	mu      sync.RWMutex
+	closed  bool
+	clients map[relay.NodeKey]*sclient // authenticated clients by key
+	conns   map[net.Conn]struct{}      // every connection inside Accept, for Close
+	wg      sync.WaitGroup             // Accept calls in progress
+}
+
+// New returns a Server with cfg's defaults filled in.
+func New(cfg Config) *Server {
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 60 * time.Second
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.SendQueueDepth <= 0 {
+		cfg.SendQueueDepth = 512
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = max(int(cfg.RateLimit/10), 2*relay.MaxPacketSize)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg:     cfg,
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		clients: make(map[relay.NodeKey]*sclient),
+		conns:   make(map[net.Conn]struct{}),
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Accepted:        s.accepted.Load(),
+		HandshakeFailed: s.handshakeFailed.Load(),
+		PacketsSent:     s.packetsSent.Load(),
+		BytesSent:       s.bytesSent.Load(),
+		DroppedNoPeer:   s.droppedNoPeer.Load(),
+		DroppedQueue:    s.droppedQueue.Load(),
+		RateLimited:     s.rateLimited.Load(),
+		PeerGoneSent:    s.peerGoneSent.Load(),
+		Current:         s.current.Load(),
+	}
+}
+
+// IsConnected reports whether a client with key k is currently connected.
+func (s *Server) IsConnected(k relay.NodeKey) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.clients[k]
+	return ok
+}
+
+// ErrServerClosed is returned by Accept after Close.
+var ErrServerClosed = errors.New("relayserver: server closed")
+
+// Close disconnects every client and waits until all Accept calls have returned. Idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.cancel()
+		for c := range s.conns {
+			_ = c.Close()
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Accept serves one upgraded relay connection: it reads the ClientInfo handshake, registers
+// the client and forwards its packets until the connection fails, ctx is cancelled or the
+// server is closed. br, if not nil, is a reader that may already hold bytes from conn. Accept
+// always closes conn. It returns nil when the client hung up normally.
+func (s *Server) Accept(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = conn.Close()
+		return ErrServerClosed
+	}
+	s.conns[conn] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		_ = conn.Close()
+		s.wg.Done()
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	if br == nil {
+		br = bufio.NewReaderSize(conn, 64<<10)
+	}
+	key, err := s.handshake(conn, br)
+	if err != nil {
+		s.handshakeFailed.Add(1)
+		s.log.Info("relay handshake refused", "remote", conn.RemoteAddr(), "err", err)
+		return err
+	}
+	c := &sclient{
+		s:      s,
+		key:    key,
+		conn:   conn,
+		br:     br,
+		sendq:  make(chan packet, s.cfg.SendQueueDepth),
+		ctrlq:  make(chan relay.Frame, 64),
+		done:   make(chan struct{}),
+		sentTo: make(map[relay.NodeKey]struct{}),
+		bucket: tokenBucket{rate: s.cfg.RateLimit, burst: float64(s.cfg.RateBurst), tokens: float64(s.cfg.RateBurst)},
+	}
+	s.register(c)
+	s.accepted.Add(1)
+	s.current.Add(1)
+	s.log.Debug("relay client connected", "key", fmt.Sprintf("%x", key[:5]), "remote", conn.RemoteAddr())
+
+	var wg sync.WaitGroup
+	wg.Go(c.writeLoop)
+	err = c.readLoop()
+	close(c.done)
+	_ = conn.Close()
+	wg.Wait()
+	s.unregister(c)
+	s.current.Add(-1)
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) handshake(conn net.Conn, br *bufio.Reader) (relay.NodeKey, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	// The client is untrusted: read its first frame with a small limit.
+	f, _, err := relay.ReadFrame(io.LimitReader(br, 4096), nil)
+	if err != nil {
+		return relay.NodeKey{}, fmt.Errorf("relayserver: read client info: %w", err)
+	}
+	if f.Type != relay.FrameClientInfo {
+		return relay.NodeKey{}, fmt.Errorf("relayserver: first frame is %v, want ClientInfo", f.Type)
+	}
+	if _, err := relay.VerifyClientInfo(&f); err != nil {
+		return relay.NodeKey{}, err
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	return f.Key, nil
+}
+
+func (s *Server) register(c *sclient) {
+	s.mu.Lock()
+	old := s.clients[c.key]
+	s.clients[c.key] = c
+	s.mu.Unlock()
+	if old != nil {
+		// The same node reconnected: the newest connection wins.
+		old.replaced.Store(true)
+		_ = old.conn.Close()
+	}
+}
+
+func (s *Server) unregister(c *sclient) {
+	s.mu.Lock()
+	if s.clients[c.key] == c {
+		delete(s.clients, c.key)
+	}
+	gone := c.sentTo
+	c.sentTo = nil
+	var notify []*sclient
+	if !c.replaced.Load() {
+		for k := range gone {
+			if dst := s.clients[k]; dst != nil {
+				notify = append(notify, dst)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, dst := range notify {
+		if dst.queueCtrl(relay.Frame{Type: relay.FramePeerGone, Key: c.key}) {
+			s.peerGoneSent.Add(1)
+		}
+	}
+}
+
+func (s *Server) lookup(k relay.NodeKey) *sclient {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.clients[k]
+}
+
+type packet struct {
+	src  relay.NodeKey
+	data []byte
+}
+
+// sclient is the server side of one client connection.
+type sclient struct {
+	// Static after construction.
+	s     *Server
+	key   relay.NodeKey
+	conn  net.Conn
+	br    *bufio.Reader
+	sendq chan packet      // packets to deliver to this client
+	ctrlq chan relay.Frame // Pong and PeerGone frames to this client
+	done  chan struct{}    // closed when the read loop ends
+
+	replaced atomic.Bool // a newer connection with the same key took over
+
+	// Owned by the Accept goroutine (readLoop, then unregister).
+	sentTo    map[relay.NodeKey]struct{}
+	bucket    tokenBucket
+	preferred bool
+}
+
+func (c *sclient) queueCtrl(f relay.Frame) bool {
+	select {
+	case c.ctrlq <- f:
+		return true
+	case <-c.done:
+	default:
+	}
+	return false
+}
+
+func (c *sclient) readLoop() error {
+	var (
+		buf []byte
+		f   relay.Frame
+		err error
+	)
+	for {
+		f, buf, err = relay.ReadFrame(c.br, buf)
+		if err != nil {
+			return err
+		}
+		switch f.Type {
+		case relay.FrameSendPacket:
+			if err := c.limit(len(f.Data)); err != nil {
+				return err
+			}
+			c.forward(f.Key, f.Data)
+		case relay.FramePing:
+			c.queueCtrl(relay.Frame{Type: relay.FramePong, PingData: f.PingData})
+		case relay.FrameNotePreferred:
+			c.preferred = f.Preferred
+		default:
+			// Other well-formed frames (Pong, Health, …) are ignored, as iroh's server does.
+		}
+	}
+}
+
+// limit blocks until the rate limiter grants n bytes or the connection ends.
+func (c *sclient) limit(n int) error {
+	if c.s.cfg.RateLimit <= 0 {
+		return nil
+	}
+	wait := c.bucket.take(c.s.cfg.Now(), float64(n))
+	if wait <= 0 {
+		return nil
+	}
+	c.s.rateLimited.Add(1)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.s.ctx.Done():
+		return ErrServerClosed
+	}
+}
+
+func (c *sclient) forward(dstKey relay.NodeKey, data []byte) {
+	s := c.s
+	dst := s.lookup(dstKey)
+	if dst == nil {
+		s.droppedNoPeer.Add(1)
+		return
+	}
+	p := packet{src: c.key, data: append([]byte(nil), data...)}
+	select {
+	case dst.sendq <- p:
+		s.packetsSent.Add(1)
+		s.bytesSent.Add(uint64(len(data)))
+		c.sentTo[dstKey] = struct{}{}
+	default:
+		s.droppedQueue.Add(1)
+	}
+}
+
+// writeLoop sends queued packets, control frames and keep-alives until the read loop ends,
+// flushing whenever the queues run dry.
+func (c *sclient) writeLoop() {
+	bw := bufio.NewWriterSize(c.conn, 64<<10)
+	keepAlive := time.NewTicker(c.s.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	var buf []byte
+	write := func(f *relay.Frame) bool {
+		var err error
+		if buf, err = f.AppendTo(buf[:0]); err != nil {
+			return true // cannot happen for frames the server builds; skip it
+		}
+		if _, err = bw.Write(buf); err != nil {
+			_ = c.conn.Close()
+			return false
+		}
+		return true
+	}
+	flush := func() bool {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		if err := bw.Flush(); err != nil {
+			_ = c.conn.Close()
+			return false
+		}
+		return true
+	}
+	for {
+		var f relay.Frame
+		select {
+		case <-c.done:
+			return
+		case p := <-c.sendq:
+			f = relay.Frame{Type: relay.FrameRecvPacket, Key: p.src, Data: p.data}
+		case f = <-c.ctrlq:
+		case <-keepAlive.C:
+			f = relay.Frame{Type: relay.FrameKeepAlive}
+		}
+		if !write(&f) {
+			return
+		}
+		// Drain whatever else is queued before flushing.
+	drain:
+		for range 64 {
+			select {
+			case p := <-c.sendq:
+				f = relay.Frame{Type: relay.FrameRecvPacket, Key: p.src, Data: p.data}
+			case f = <-c.ctrlq:
+			default:
+				break drain
+			}
+			if !write(&f) {
+				return
+			}
+		}
+		if !flush() {
+			return
+		}
+	}
+}
+
+// tokenBucket is a byte-rate limiter driven by an injected clock.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// take removes n tokens (allowing the balance to go negative) and returns how long the caller
+// must wait until the balance is non-negative again.
+func (b *tokenBucket) take(now time.Time, n float64) time.Duration {
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	b.tokens -= n
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}

@@ -1,0 +1,576 @@
+package relayserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/mesh/relay"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+type testRelay struct {
+	srv *relayserver.Server
+	url string
+	ln  net.Listener
+}
+
+// newRelay runs srv behind a real HTTP server on loopback; cleanup closes both and waits.
+func newRelay(t testing.TB, cfg relayserver.Config) *testRelay {
+	t.Helper()
+	srv := relayserver.New(cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = srv.Close()
+		<-done
+	})
+	return &testRelay{srv: srv, url: "http://" + ln.Addr().String(), ln: ln}
+}
+
+func newKey(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
+}
+
+func pub(priv ed25519.PrivateKey) relay.NodeKey {
+	var k relay.NodeKey
+	copy(k[:], priv.Public().(ed25519.PublicKey))
+	return k
+}
+
+func dial(t testing.TB, r *testRelay, priv ed25519.PrivateKey) *relay.Client {
+	t.Helper()
+	c, err := relayhttp.Dial(context.Background(), r.url, priv, relayhttp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	// The server registers the client after reading ClientInfo; wait for it so that packets
+	// sent right away are not dropped as "no such peer".
+	waitFor(t, func() bool { return r.srv.IsConnected(pub(priv)) })
+	return c
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// recvType reads frames until one of type want arrives (KeepAlives are skipped).
+func recvType(t testing.TB, c *relay.Client, want relay.FrameType) relay.Frame {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	for {
+		f, err := c.Recv()
+		if err != nil {
+			t.Fatalf("recv (waiting for %v): %v", want, err)
+		}
+		if f.Type == want {
+			f.Data = bytes.Clone(f.Data)
+			return f
+		}
+		if f.Type != relay.FrameKeepAlive {
+			t.Fatalf("got %v frame, want %v", f.Type, want)
+		}
+	}
+}
+
+func TestForwardBothWays(t *testing.T) {
+	r := newRelay(t, relayserver.Config{})
+	ka, kb := newKey(t), newKey(t)
+	a, b := dial(t, r, ka), dial(t, r, kb)
+
+	if err := a.Send(pub(kb), []byte("hello b")); err != nil {
+		t.Fatal(err)
+	}
+	f := recvType(t, b, relay.FrameRecvPacket)
+	if f.Key != pub(ka) || string(f.Data) != "hello b" {
+		t.Fatalf("b got %x %q", f.Key[:4], f.Data)
+	}
+	if err := b.SendDatagram(pub(ka), []byte("hello a")); err != nil {
+		t.Fatal(err)
+	}
+	f = recvType(t, a, relay.FrameRecvPacket)
+	items, err := relay.SplitDatagrams(f.Data, nil)
+	if err != nil || len(items) != 1 || string(items[0]) != "hello a" || f.Key != pub(kb) {
+		t.Fatalf("a got %x items %q err %v", f.Key[:4], items, err)
+	}
+	// A 64 KiB payload, the largest allowed, passes intact.
+	big := make([]byte, relay.MaxPacketSize)
+	_, _ = rand.Read(big)
+	if err := a.Send(pub(kb), big); err != nil {
+		t.Fatal(err)
+	}
+	if f = recvType(t, b, relay.FrameRecvPacket); !bytes.Equal(f.Data, big) {
+		t.Fatal("64 KiB payload corrupted")
+	}
+	// Ping is answered with a Pong carrying the same bytes.
+	if err := a.SendPing([8]byte{9, 8, 7, 6, 5, 4, 3, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if f = recvType(t, a, relay.FramePong); f.PingData != [8]byte{9, 8, 7, 6, 5, 4, 3, 2} {
+		t.Fatalf("pong data %x", f.PingData)
+	}
+	// Packets to an unknown node are dropped silently; the sender stays connected.
+	if err := a.Send(pub(newKey(t)), []byte("nobody")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return r.srv.Stats().DroppedNoPeer == 1 })
+	if err := a.Send(pub(kb), []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if f = recvType(t, b, relay.FrameRecvPacket); string(f.Data) != "still here" {
+		t.Fatalf("got %q", f.Data)
+	}
+	if err := a.NotePreferred(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPeerGone(t *testing.T) {
+	r := newRelay(t, relayserver.Config{})
+	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	a, b, c := dial(t, r, ka), dial(t, r, kb), dial(t, r, kc)
+	_ = c
+	if err := a.Send(pub(kb), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	recvType(t, b, relay.FrameRecvPacket)
+	_ = a.Close()
+	f := recvType(t, b, relay.FramePeerGone)
+	if f.Key != pub(ka) {
+		t.Fatalf("peer gone for %x, want a", f.Key[:4])
+	}
+	waitFor(t, func() bool { return r.srv.Stats().PeerGoneSent >= 1 })
+	time.Sleep(20 * time.Millisecond)
+	if got := r.srv.Stats().PeerGoneSent; got != 1 {
+		t.Fatalf("PeerGoneSent = %d, want 1 (c never heard from a)", got)
+	}
+}
+
+// rawConn upgrades a plain TCP connection by hand, for handshake abuse.
+func rawConn(t *testing.T, r *testRelay) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	fmt.Fprintf(conn, "GET /relay HTTP/1.1\r\nHost: x\r\nUpgrade: iroh derp http\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Upgrade") != relay.UpgradeProtocol {
+		t.Fatalf("upgrade: %s %v", resp.Status, resp.Header)
+	}
+	return conn, br
+}
+
+func TestHandshakeRefused(t *testing.T) {
+	r := newRelay(t, relayserver.Config{HandshakeTimeout: 300 * time.Millisecond})
+	kb := newKey(t)
+	b := dial(t, r, kb)
+
+	good := relay.NewClientInfo(newKey(t))
+	badSig := good
+	badSig.Signature[10] ^= 0x40
+	stolen := relay.NewClientInfo(newKey(t))
+	stolen.Key = pub(kb) // claims b's identity, signed by someone else
+	v2priv := newKey(t)
+	v2 := relay.Frame{Type: relay.FrameClientInfo, Key: pub(v2priv), Data: []byte{2}}
+	copy(v2.Signature[:], ed25519.Sign(v2priv, v2.Data))
+
+	cases := []struct {
+		name  string
+		first []relay.Frame
+	}{
+		{"bad signature", []relay.Frame{badSig}},
+		{"someone else's key", []relay.Frame{stolen}},
+		{"version 2", []relay.Frame{v2}},
+		{"send before client info", []relay.Frame{{Type: relay.FrameSendPacket, Key: pub(kb), Data: []byte("sneaky")}}},
+		{"silence", nil},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, br := rawConn(t, r)
+			var out []byte
+			for _, f := range tc.first {
+				out, _ = f.AppendTo(out)
+			}
+			// Whatever the client sends after a refused handshake must not be forwarded.
+			after := relay.Frame{Type: relay.FrameSendPacket, Key: pub(kb), Data: []byte("must not arrive")}
+			out, _ = after.AppendTo(out)
+			if tc.first == nil {
+				out = nil
+			}
+			if _, err := conn.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := br.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("server sent %d bytes instead of closing", n)
+			} else if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				t.Fatal("server kept the unauthenticated connection open")
+			}
+			waitFor(t, func() bool { return r.srv.Stats().HandshakeFailed == uint64(i+1) })
+		})
+	}
+	if r.srv.IsConnected(pub(v2priv)) {
+		t.Fatal("version-2 client registered")
+	}
+	if s := r.srv.Stats(); s.PacketsSent != 0 || s.Accepted != 1 {
+		t.Fatalf("stats after refused handshakes: %+v", s)
+	}
+	// b is unaffected and never received anything.
+	if err := b.SendPing([8]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	recvType(t, b, relay.FramePong)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestSameKeyReplacesOldConnection(t *testing.T) {
+	r := newRelay(t, relayserver.Config{})
+	ka, kb := newKey(t), newKey(t)
+	b := dial(t, r, kb)
+	a1 := dial(t, r, ka)
+	if err := a1.Send(pub(kb), []byte("from a1")); err != nil {
+		t.Fatal(err)
+	}
+	recvType(t, b, relay.FrameRecvPacket)
+	a2, err := relayhttp.Dial(context.Background(), r.url, ka, relayhttp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	// The old connection is closed by the server.
+	_ = a1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := a1.Recv(); err != nil {
+			if isTimeout(err) {
+				t.Fatal("old connection not closed")
+			}
+			break
+		}
+	}
+	waitFor(t, func() bool { return r.srv.Stats().Current == 2 })
+	if err := b.Send(pub(ka), []byte("to a2")); err != nil {
+		t.Fatal(err)
+	}
+	if f := recvType(t, a2, relay.FrameRecvPacket); string(f.Data) != "to a2" {
+		t.Fatalf("a2 got %q", f.Data)
+	}
+	// The replacement is not a departure: b gets no PeerGone for a.
+	if got := r.srv.Stats().PeerGoneSent; got != 0 {
+		t.Fatalf("PeerGoneSent = %d after a replacement", got)
+	}
+}
+
+func TestKeepAlive(t *testing.T) {
+	r := newRelay(t, relayserver.Config{KeepAlive: 30 * time.Millisecond})
+	c := dial(t, r, newKey(t))
+	for range 3 {
+		recvType(t, c, relay.FrameKeepAlive)
+	}
+}
+
+func TestHTTPSurface(t *testing.T) {
+	r := newRelay(t, relayserver.Config{})
+	get := func(path string, hdr map[string]string) *http.Response {
+		req, _ := http.NewRequest("GET", r.url+path, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp
+	}
+	if resp := get("/relay/probe", nil); resp.StatusCode != 200 {
+		t.Errorf("probe: %s", resp.Status)
+	}
+	resp := get("/generate_204", map[string]string{"X-Tailscale-Challenge": "ts_use1-1.relay.iroh.network."})
+	if resp.StatusCode != 204 || resp.Header.Get("X-Tailscale-Response") != "response ts_use1-1.relay.iroh.network." {
+		t.Errorf("generate_204: %s %v", resp.Status, resp.Header)
+	}
+	if resp := get("/generate_204", map[string]string{"X-Tailscale-Challenge": "bad challenge!"}); resp.Header.Get("X-Tailscale-Response") != "" {
+		t.Errorf("invalid challenge echoed")
+	}
+	if resp := get("/relay", nil); resp.StatusCode != 400 {
+		t.Errorf("GET /relay without upgrade: %s", resp.Status)
+	}
+	if resp := get("/relay", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}); resp.StatusCode != 400 {
+		t.Errorf("websocket upgrade: %s", resp.Status)
+	}
+	if resp := get("/nope", nil); resp.StatusCode != 404 {
+		t.Errorf("unknown path: %s", resp.Status)
+	}
+	// The legacy /derp path upgrades too.
+	conn, err := net.Dial("tcp", r.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /derp HTTP/1.1\r\nHost: x\r\nUpgrade: iroh derp http\r\n\r\n")
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("/derp upgrade: %v %v", resp, err)
+	}
+}
+
+// TestManyClients: 200 clients on one relay, each sending to its ring neighbour, all
+// concurrently; every packet arrives with the right source.
+func TestManyClients(t *testing.T) {
+	const n, perClient = 200, 20
+	r := newRelay(t, relayserver.Config{})
+	keys := make([]ed25519.PrivateKey, n)
+	clients := make([]*relay.Client, n)
+	for i := range n {
+		keys[i] = newKey(t)
+		clients[i] = dial(t, r, keys[i])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		next := pub(keys[(i+1)%n])
+		prev := pub(keys[(i+n-1)%n])
+		c := clients[i]
+		wg.Go(func() {
+			for j := range perClient {
+				if err := c.Send(next, fmt.Appendf(nil, "%d/%d", i, j)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			seen := 0
+			for seen < perClient {
+				f, err := c.Recv()
+				if err != nil {
+					errs <- fmt.Errorf("client %d after %d packets: %w", i, seen, err)
+					return
+				}
+				if f.Type != relay.FrameRecvPacket {
+					continue
+				}
+				if f.Key != prev || string(f.Data) != fmt.Sprintf("%d/%d", (i+n-1)%n, seen) {
+					errs <- fmt.Errorf("client %d got %q from %x", i, f.Data, f.Key[:4])
+					return
+				}
+				seen++
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := r.srv.Stats(); s.PacketsSent != n*perClient || s.Current != n {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestFloodingClientIsRateLimited: a client sending as fast as it can gets no more than
+// rate×time+burst through, while another pair on the same relay keeps a fast round trip.
+func TestFloodingClientIsRateLimited(t *testing.T) {
+	const rate, burst = 512 << 10, 128 << 10 // bytes/s
+	r := newRelay(t, relayserver.Config{RateLimit: rate, RateBurst: burst, SendQueueDepth: 4096})
+	kf, ks, kx, ky := newKey(t), newKey(t), newKey(t), newKey(t)
+	flooder, sink := dial(t, r, kf), dial(t, r, ks)
+	x, y := dial(t, r, kx), dial(t, r, ky)
+
+	var received atomic.Int64
+	sinkDone := make(chan struct{})
+	go func() {
+		defer close(sinkDone)
+		for {
+			f, err := sink.Recv()
+			if err != nil {
+				return
+			}
+			if f.Type == relay.FrameRecvPacket {
+				received.Add(int64(len(f.Data)))
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	floodDone := make(chan struct{})
+	payload := make([]byte, 16<<10)
+	start := time.Now()
+	go func() {
+		defer close(floodDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := flooder.Send(pub(ks), payload); err != nil {
+				return
+			}
+		}
+	}()
+
+	// Meanwhile an unrelated pair round-trips quickly.
+	for i := range 5 {
+		t0 := time.Now()
+		if err := x.Send(pub(ky), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		recvType(t, y, relay.FrameRecvPacket)
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Errorf("unrelated packet took %v while a client floods", d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	got := received.Load()
+	close(stop)
+	_ = flooder.Close() // unblocks a Send stuck on TCP back-pressure
+	<-floodDone
+	_ = sink.Close()
+	<-sinkDone
+
+	limit := int64(rate*elapsed.Seconds()) + burst + int64(len(payload))
+	t.Logf("flooder got %d bytes through in %v (limit %d, %.0f KiB/s)", got, elapsed, limit, float64(got)/elapsed.Seconds()/1024)
+	if got > limit {
+		t.Fatalf("flooder got %d bytes through in %v, limit %d", got, elapsed, limit)
+	}
+	if got < burst {
+		t.Fatalf("flooder got only %d bytes through; the limiter should allow the burst", got)
+	}
+	if r.srv.Stats().RateLimited == 0 {
+		t.Fatal("RateLimited counter is zero")
+	}
+}
+
+func TestCloseDisconnectsClients(t *testing.T) {
+	r := newRelay(t, relayserver.Config{})
+	c := dial(t, r, newKey(t))
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := c.Recv(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	if err := r.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("client not disconnected by Close")
+	}
+	if err := r.srv.Accept(context.Background(), nopConn{}, nil); !errors.Is(err, relayserver.ErrServerClosed) {
+		t.Fatalf("Accept after Close: %v", err)
+	}
+}
+
+type nopConn struct{ net.Conn }
+
+func (nopConn) Close() error { return nil }
+
+// BenchmarkRelayThroughput measures payload bytes per second from one client to another
+// through the relay server over loopback TCP (HTTP upgrade included), with a window of
+// packets in flight so that nothing is dropped.
+func BenchmarkRelayThroughput(b *testing.B) {
+	for _, size := range []int{1200, 16 << 10} {
+		b.Run(fmt.Sprintf("payload=%d/impl=ours", size), func(b *testing.B) {
+			r := newRelay(b, relayserver.Config{})
+			ka, kb := newKey(b), newKey(b)
+			a, c := dial(b, r, ka), dial(b, r, kb)
+			var got atomic.Int64
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					f, err := c.Recv()
+					if err != nil {
+						return
+					}
+					if f.Type == relay.FrameRecvPacket {
+						got.Add(1)
+					}
+				}
+			}()
+			payload := make([]byte, size)
+			const window = 256
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			start := time.Now()
+			sent := int64(0)
+			for b.Loop() {
+				for sent-got.Load() >= window {
+					time.Sleep(20 * time.Microsecond)
+				}
+				if err := a.Send(pub(kb), payload); err != nil {
+					b.Fatal(err)
+				}
+				sent++
+			}
+			for got.Load() < sent {
+				time.Sleep(50 * time.Microsecond)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(sent)*float64(size)/elapsed.Seconds()/1e6, "MB/s")
+			b.ReportMetric(float64(sent)/elapsed.Seconds(), "packets/s")
+			_ = c.Close()
+			<-done
+		})
+	}
+}
