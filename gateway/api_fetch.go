@@ -1,0 +1,119 @@
+package gateway
+
+// Fetch (key 1), v4–16.
+//
+//   - v0–v3 (legacy message sets) are not advertised.
+//   - The backend long-polls: it waits up to max_wait_ms for min_bytes and honours max_bytes
+//     and the per-partition max_bytes; the gateway only translates.
+//   - v13+ name topics by id; an id unknown after a cache refresh is UNKNOWN_TOPIC_ID for
+//     each of its partitions.
+//   - Fetch sessions (v7+) are not kept: the answer's session id is always 0 (clients then
+//     keep sending full requests); a request naming a session id is answered with
+//     FETCH_SESSION_ID_NOT_FOUND so the client starts over. Forgotten topics are ignored.
+//   - preferred_read_replica is -1, aborted transactions are empty.
+//   - A backend failure answers every partition with BackendErrorCode(err).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func init() {
+	Register(API{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch})
+}
+
+func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.SessionID != 0 {
+		resp.ErrorCode = kafkawire.ErrFetchSessionIDNotFound
+		return resp, nil
+	}
+
+	// Topic names: by name up to v12, by id from v13.
+	names := make([]string, len(req.Topics))
+	if req.Version >= 13 {
+		ids := make([][16]byte, len(req.Topics))
+		for i := range req.Topics {
+			ids[i] = req.Topics[i].TopicID
+		}
+		names = r.Server.topics.names(ctx, ids)
+	} else {
+		for i := range req.Topics {
+			names[i] = req.Topics[i].Topic
+		}
+	}
+
+	n := 0
+	for i := range req.Topics {
+		if names[i] != "" {
+			n += len(req.Topics[i].Partitions)
+		}
+	}
+	maxBytes := req.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 50 << 20
+	}
+	breq := &brokerop.FetchReq{
+		MaxWaitMs: req.MaxWaitMillis, MinBytes: req.MinBytes, MaxBytes: maxBytes,
+		IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.FetchPartition, 0, n),
+	}
+	for i := range req.Topics {
+		if names[i] == "" {
+			continue
+		}
+		for _, p := range req.Topics[i].Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.FetchPartition{
+				Topic: names[i], Partition: p.Partition, Offset: p.FetchOffset, MaxBytes: p.PartitionMaxBytes,
+			})
+		}
+	}
+
+	var bresp *brokerop.FetchResp
+	errCode := int16(0)
+	if n > 0 {
+		var err error
+		if bresp, err = r.Server.Backend().Fetch(ctx, breq); err != nil {
+			errCode = BackendErrorCode(err)
+		} else if len(bresp.Partitions) != n {
+			errCode = kafkawire.ErrUnknownServerError
+		}
+	}
+
+	total := 0
+	for i := range req.Topics {
+		total += len(req.Topics[i].Partitions)
+	}
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	parts := make([]kmsg.FetchResponseTopicPartition, total)
+	k, bi := 0, 0
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		rt := &resp.Topics[i]
+		rt.Default()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		rt.Partitions = parts[k : k+len(t.Partitions) : k+len(t.Partitions)]
+		k += len(t.Partitions)
+		for j := range t.Partitions {
+			rp := &rt.Partitions[j]
+			rp.Default()
+			rp.Partition = t.Partitions[j].Partition
+			switch {
+			case names[i] == "":
+				rp.ErrorCode = kafkawire.ErrUnknownTopicID
+			case errCode != 0:
+				rp.ErrorCode = errCode
+			default:
+				bp := &bresp.Partitions[bi]
+				bi++
+				rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = bp.ErrorCode, bp.HighWatermark, bp.LastStableOffset, bp.LogStartOffset
+				rp.RecordBatches = bp.Records
+			}
+		}
+	}
+	return resp, nil
+}

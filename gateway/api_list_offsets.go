@@ -1,0 +1,59 @@
+package gateway
+
+// ListOffsets (key 2), v1–7.
+//
+//   - v0 (the old offsets[] shape) is not advertised.
+//   - Timestamps -1 (latest), -2 (earliest), -3 (max timestamp, v7+) and real timestamps go to
+//     the backend as given; it answers offset -1 when no record matches a timestamp.
+//   - Leader epoch (v4+) is 0, as in Metadata.
+//   - A backend failure answers every partition with BackendErrorCode(err).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func init() {
+	Register(API{Key: kafkawire.KeyListOffsets, MinVersion: 1, MaxVersion: 7, Handle: handleListOffsets})
+}
+
+func handleListOffsets(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	breq := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.ListOffsetsPartition{Topic: t.Topic, Partition: p.Partition, Timestamp: p.Timestamp})
+		}
+	}
+	bresp, err := r.Server.Backend().ListOffsets(ctx, breq)
+	errCode := int16(0)
+	if err != nil {
+		errCode = BackendErrorCode(err)
+	} else if len(bresp.Partitions) != len(breq.Partitions) {
+		errCode = kafkawire.ErrUnknownServerError
+	}
+	k := 0
+	for _, t := range req.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = p.Partition
+			if errCode != 0 {
+				rp.ErrorCode, rp.Timestamp, rp.Offset = errCode, -1, -1
+			} else {
+				bp := &bresp.Partitions[k]
+				rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = bp.ErrorCode, bp.Timestamp, bp.Offset, 0
+			}
+			k++
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}

@@ -1,0 +1,84 @@
+// Package gateway is the Kafka front door: it accepts Kafka client connections (TCP :9092 by
+// default), decodes requests with kafkawire and kmsg, turns them into broker ops
+// (package broker/brokerop) and hands those to a [Backend]. It never touches storage and
+// never assumes the backend is in-process: every op crosses the Backend interface as plain
+// data, so a later Backend can carry it over the mesh.
+//
+// # Connections
+//
+// One goroutine per connection reads a frame, decodes it, runs the handler and writes the
+// response, then reads the next frame. Requests pipelined on one connection are therefore
+// answered strictly in order, as Apache Kafka does (it mutes a connection while a request is
+// in flight); ordering of produce requests on a connection is preserved end to end. A
+// malformed, truncated, oversize (above Config.MaxFrameBytes, default 100 MiB) or
+// unknown-key request, or a version outside the advertised range, closes that connection
+// only; other connections and stored data are unaffected. ApiVersions with a too-new version
+// is answered (v0 body, UNSUPPORTED_VERSION, our ranges) as Kafka does (KIP-511).
+//
+// # Registering an API (contract for other files of this package)
+//
+// Each Kafka API lives in its own file (api_produce.go, api_fetch.go, …; consumer-group APIs
+// as group_*.go) and registers itself from init:
+//
+//	func init() {
+//		Register(API{
+//			Key:        kafkawire.KeyFindCoordinator, // Kafka api key
+//			MinVersion: 0,
+//			MaxVersion: 4, // advertise only versions served correctly
+//			Handle:     handleFindCoordinator,
+//		})
+//	}
+//
+//	func handleFindCoordinator(ctx context.Context, r *Request) (kmsg.Response, error) {
+//		req := r.Body.(*kmsg.FindCoordinatorRequest) // decoded at r.Header.APIVersion
+//		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse) // version already set
+//		host, port := r.Server.Advertised()
+//		...
+//		gb, ok := r.Server.Backend().(GroupBackend) // the file's own optional interface
+//		...
+//		return resp, nil
+//	}
+//
+// Rules:
+//   - Register panics on a duplicate key; ApiVersions is built from the table (sorted by key),
+//     so a registered API is advertised with exactly its [MinVersion, MaxVersion].
+//   - The handler gets r.Body already decoded by kmsg at the requested version (always within
+//     the registered range) and must return a response of the same key; the server sets the
+//     response's version to the request's before encoding, and picks the response header.
+//   - Return (nil, nil) to send no response at all (Produce with acks=0).
+//   - Return a non-nil error only for a request that cannot be answered (the connection is
+//     closed and the error logged). Backend failures are answered with Kafka error codes:
+//     [BackendErrorCode] maps a Go error from a Backend call to a retriable Kafka code.
+//   - Backend capabilities beyond [Backend] (groups, configs) are reached by type-asserting
+//     r.Server.Backend() to the file's own interface; when the assertion fails, answer with a
+//     Kafka error code instead of panicking. Only register an API when its file can serve it.
+//   - r.Server gives Backend(), Advertised() (host, port clients must dial: Config
+//     AdvertisedHost/AdvertisedPort, env RAFKA_KAFKA_CLIENT_HOST/RAFKA_KAFKA_CLIENT_PORT in
+//     cmd/gateway), NodeID() (the Kafka broker id the gateway presents, 0 by default),
+//     ClusterID() and Logger() (*slog.Logger).
+//   - Handlers run on the connection's goroutine; ctx is cancelled when the server closes.
+//     A handler may block (long-poll) but must return when ctx is done.
+//
+// # Versions served
+//
+// ApiVersions v0–4, Metadata v0–12, Produce v3–11, Fetch v4–16, ListOffsets v1–7,
+// CreateTopics v0–7, DeleteTopics v0–6. Produce v0–v2 and Fetch v0–v3 carry the legacy
+// message-set format; the broker stores RecordBatch v2 only, and we do not convert, so
+// those versions are not advertised (every client since Kafka 0.11 negotiates v3+/v4+).
+// Produce v12+ (transactions v2) and v13 (topic ids), Fetch v17+ and ListOffsets v8+ are not
+// advertised either.
+//
+// # Decisions where Kafka leaves room
+//
+//   - Metadata v0–v3 carry no allow_auto_topic_creation flag: they auto-create, like Kafka
+//     with auto.create.topics.enable=true; v4+ honour the flag. Config.DisableAutoCreate
+//     turns auto-creation off for every version.
+//   - The gateway presents one broker (NodeID, advertised host/port) as leader of every
+//     partition, with leader epoch 0 and replicas/ISR = [NodeID]. CreateTopics with a
+//     replication factor other than -1 or 1 fails with INVALID_REPLICATION_FACTOR.
+//   - Fetch sessions (v7+) are not kept: every response carries session id 0, so clients
+//     keep sending full fetch requests.
+//   - Topic ids (Fetch v13+, Metadata v10+, DeleteTopics v6+) are resolved through a cache
+//     filled from Backend.Metadata and refreshed on a miss; an id still unknown after the
+//     refresh is UNKNOWN_TOPIC_ID.
+package gateway

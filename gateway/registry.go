@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+// Handler answers one decoded request. See the package doc for the contract.
+type Handler func(ctx context.Context, r *Request) (kmsg.Response, error)
+
+// API is one Kafka API the gateway serves, with the version range it advertises.
+type API struct {
+	Key        int16
+	MinVersion int16
+	MaxVersion int16
+	Handle     Handler
+}
+
+// Request is one decoded request handed to a Handler.
+type Request struct {
+	Header kafkawire.RequestHeader
+	Body   kmsg.Request
+	Server *Server
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[int16]API{} // guarded by registryMu
+)
+
+// Register adds an API to the dispatch table. It is meant for init functions; it panics on
+// a duplicate key, an invalid range, or a range beyond what kmsg can decode.
+func Register(a API) {
+	req := kmsg.RequestForKey(a.Key)
+	if req == nil || a.Handle == nil || a.MinVersion < 0 || a.MinVersion > a.MaxVersion || a.MaxVersion > req.MaxVersion() {
+		panic(fmt.Sprintf("gateway: invalid API registration key %d v%d-%d", a.Key, a.MinVersion, a.MaxVersion))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[a.Key]; dup {
+		panic(fmt.Sprintf("gateway: API key %d registered twice", a.Key))
+	}
+	registry[a.Key] = a
+}
+
+// lookupAPI returns the registered API for key.
+func lookupAPI(key int16) (API, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	a, ok := registry[key]
+	return a, ok
+}
+
+// APIs returns the registered APIs' version ranges sorted by key (what ApiVersions
+// advertises).
+func APIs() []kafkawire.VersionRange {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]kafkawire.VersionRange, 0, len(registry))
+	for _, a := range registry {
+		out = append(out, kafkawire.VersionRange{Key: a.Key, Min: a.MinVersion, Max: a.MaxVersion})
+	}
+	slices.SortFunc(out, func(a, b kafkawire.VersionRange) int { return int(a.Key) - int(b.Key) })
+	return out
+}
