@@ -1,0 +1,15 @@
+// Package interop holds the tests that run our Go implementation against real Rust iroh 0.28.1
+// nodes (npm @number0/iroh@0.28.1, driven through package interop/irohnode) and against real
+// Kafka clients (interop/kafka). The package has no code of its own: everything is in _test.go
+// files.
+//
+// Run the Rust suite only inside a private network namespace with only loopback up
+// (`go tool task interop` does: npm ci and go test -c outside, the test binary inside
+// `unshare -n`). Outside such a namespace every test here skips with the reason, unless
+// INTEROP_REQUIRED=1, which turns the skips into failures.
+//
+// Test families: rust_test.go (Rust↔Rust sanity of the driver), endpoint_test.go (Go
+// mesh/endpoint ↔ Rust, both directions, bi/uni, 64 MiB, 100 streams), refusal_test.go (wrong
+// key, certificate without the extension, unserved ALPN), golden_test.go (the Rust node's TLS
+// certificate in testdata/), bench_test.go (QUIC throughput Go↔Go, Rust↔Rust, Go↔Rust).
+package interop

@@ -1,0 +1,45 @@
+package interop
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/irohnode"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// ctxFor returns a context that ends after d or when the test ends.
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// rustNode starts a driver (killed at cleanup) with one Rust node serving alpns.
+func rustNode(t testing.TB, o irohnode.NodeOptions) *irohnode.Node {
+	t.Helper()
+	d := irohnode.Start(t)
+	n, err := d.NewNode(ctxFor(t, 30*time.Second), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+const (
+	alpnEcho   = "meshkafka/test/echo/0"
+	alpnSink   = "meshkafka/test/sink/0"
+	alpnSource = "meshkafka/test/source/0"
+)
+
+var testALPNs = map[string]irohnode.Mode{
+	alpnEcho:   irohnode.Echo,
+	alpnSink:   irohnode.Sink,
+	alpnSource: irohnode.Source,
+}

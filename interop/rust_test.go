@@ -1,0 +1,106 @@
+package interop
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/interop/irohnode"
+)
+
+// TestRustToRust checks the driver itself: two Rust nodes in two drivers, every mode on bi and
+// uni streams, and that the payload pattern agrees with irohnode.Pattern.
+func TestRustToRust(t *testing.T) {
+	irohnode.RequireNamespace(t)
+	ctx := ctxFor(t, 90*time.Second)
+	a := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	b := rustNode(t, irohnode.NodeOptions{})
+	if a.ID == b.ID {
+		t.Fatal("two random nodes share an id")
+	}
+	const n = 3<<20 + 17
+	want := irohnode.PatternSHA256(n)
+
+	t.Run("echo-bi", func(t *testing.T) {
+		c := connect(ctx, t, b, a, alpnEcho)
+		r, err := c.Transfer(ctx, irohnode.Transfer{Streams: 4, Bytes: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range r.Streams {
+			if s.SentSHA256 != want || s.RecvSHA256 != want || s.RecvBytes != n {
+				t.Errorf("stream %d: sent %s, got %d bytes %s; want %s", i, s.SentSHA256, s.RecvBytes, s.RecvSHA256, want)
+			}
+		}
+		for range 4 {
+			e, err := a.WaitStream(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Error != "" || e.RecvSHA256 != want || e.SentBytes != n {
+				t.Errorf("server stream: %+v", e)
+			}
+		}
+	})
+	t.Run("sink-uni", func(t *testing.T) {
+		c := connect(ctx, t, b, a, alpnSink)
+		if _, err := c.Transfer(ctx, irohnode.Transfer{Kind: "uni", Bytes: n}); err != nil {
+			t.Fatal(err)
+		}
+		e, err := a.WaitStream(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != "uni" || e.RecvBytes != n || e.RecvSHA256 != want {
+			t.Errorf("sink saw %+v, want %d bytes %s", e, n, want)
+		}
+	})
+	t.Run("source-bi", func(t *testing.T) {
+		c := connect(ctx, t, b, a, alpnSource)
+		r, err := c.Transfer(ctx, irohnode.Transfer{Bytes: n, Request: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Streams[0].RecvSHA256 != want {
+			t.Errorf("source sent %d bytes %s, want %s", r.RecvBytes, r.Streams[0].RecvSHA256, want)
+		}
+		if _, err := a.WaitStream(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("unserved-alpn", func(t *testing.T) {
+		_, err := b.Connect(ctx, a.Direct(), "meshkafka/not-served/0", "")
+		if err == nil {
+			t.Fatal("connect on an ALPN the peer does not serve succeeded")
+		}
+		if !strings.Contains(err.Error(), "error 120") {
+			t.Errorf("want TLS alert 120 (no application protocol), got %v", err)
+		}
+	})
+}
+
+// connect dials to from from on alpn and checks both sides see the right node id.
+func connect(ctx context.Context, t testing.TB, from, to *irohnode.Node, alpn string) *irohnode.Conn {
+	t.Helper()
+	c, err := from.Connect(ctx, to.Direct(), alpn, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Remote != to.ID {
+		t.Fatalf("dialer sees %s, want %s", c.Remote, to.ID)
+	}
+	e, err := to.WaitAccepted(ctx, alpn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Remote != from.ID {
+		t.Fatalf("acceptor sees %s, want %s", e.Remote, from.ID)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Close(cctx, 0, "done")
+	})
+	return c
+}
