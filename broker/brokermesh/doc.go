@@ -1,0 +1,23 @@
+// Package brokermesh carries KafkaOps between gateways and brokers over the mesh.
+//
+// One QUIC bi-stream per call, on ALPN "/meshkafka/kafkaop/0". The caller writes one frame
+// (brokerop: op-code tag, LEB128 length, postcard RequestHeader + op request) and finishes its
+// send side; the broker answers with one frame (ResponseHeader + op response) and finishes.
+// Many calls run at once on one connection, each on its own stream, so a slow fetch never
+// holds up a produce.
+//
+// Failure rules:
+//   - Unknown tag: the broker resets the stream (CancelRead/CancelWrite with
+//     ErrCodeUnknownOp) and records a mesh.frame.unsupported_tag span; the connection and its
+//     other streams carry on.
+//   - Malformed frame or payload: the stream is reset with ErrCodeMalformed and an error span is
+//     recorded; the connection carries on.
+//   - A peer whose NodeId is not in the broker's trust list gets its connection closed with
+//     application error ErrCodeUntrusted and the message "node <id> is not trusted by this broker".
+//   - The request's DeadlineMs becomes the handler's context deadline; if the caller's context is
+//     cancelled it resets the stream, which cancels the handler's context.
+//
+// Tracing: the caller's span context travels as W3C traceparent/tracestate in the request
+// header; the broker continues the trace (span mesh.kafkaop.handle, child of the caller's
+// mesh.kafkaop.sent), so one Kafka request is one trace across processes.
+package brokermesh
