@@ -1,0 +1,16 @@
+package wal
+
+// Test seams for the external test package.
+
+// EncodeEntryForTest returns the framed bytes of one entry.
+func EncodeEntryForTest(data []byte, baseOffset int64, count int32, maxTimestamp int64) []byte {
+	return appendEntry(nil, data, baseOffset, count, maxTimestamp)
+}
+
+// DecodeEntryForTest decodes and verifies the entry at the start of b.
+func DecodeEntryForTest(b []byte) (baseOffset int64, count int32, maxTimestamp int64, size int64, err error) {
+	h, err := decodeEntry(b)
+	return h.baseOffset, h.count, h.maxTimestamp, h.size(), err
+}
+
+const HeaderSizeForTest = headerSize

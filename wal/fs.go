@@ -1,0 +1,108 @@
+package wal
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// File is the part of an open file the WAL uses. All I/O is positional: the log tracks its own
+// write position, so implementations need no seek state and ReadAt may run concurrently with
+// WriteAt on another region.
+type File interface {
+	// ReadAt has io.ReaderAt semantics.
+	ReadAt(p []byte, off int64) (int, error)
+	// WriteAt has io.WriterAt semantics. Data written is not durable until Sync returns.
+	WriteAt(p []byte, off int64) (int, error)
+	// Sync makes the file's contents durable (fsync).
+	Sync() error
+	// Truncate changes the file's size. Not durable until Sync.
+	Truncate(size int64) error
+	// Size reports the current size of the file.
+	Size() (int64, error)
+	Close() error
+}
+
+// FS is the filesystem the WAL runs on. OSFS is the real disk; package waltest has an
+// in-memory implementation that simulates crashes. Names are slash- or OS-separated paths as
+// produced by filepath.Join.
+type FS interface {
+	// OpenFile opens a file with os.OpenFile flags (O_RDONLY, O_RDWR, O_CREATE, O_EXCL, O_TRUNC).
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	// Remove deletes one file. The removal is durable once SyncDir of its directory returns.
+	Remove(name string) error
+	// RemoveAll deletes a directory tree; a missing path is not an error.
+	RemoveAll(path string) error
+	// Rename atomically renames a file. Durable once SyncDir of its directory returns.
+	Rename(oldname, newname string) error
+	// MkdirAll creates a directory and any missing parents.
+	MkdirAll(path string, perm fs.FileMode) error
+	// ReadDir lists the names of a directory's entries, sorted.
+	ReadDir(dir string) ([]string, error)
+	// SyncDir makes the directory's entries (creations, renames, removals) durable.
+	SyncDir(dir string) error
+}
+
+// OSFS returns the real filesystem.
+func OSFS() FS { return osFS{} }
+
+type osFS struct{}
+
+type osFile struct{ *os.File }
+
+func (f osFile) Size() (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (osFS) Remove(name string) error                     { return os.Remove(name) }
+func (osFS) RemoveAll(path string) error                  { return os.RemoveAll(path) }
+func (osFS) Rename(oldname, newname string) error         { return os.Rename(oldname, newname) }
+func (osFS) MkdirAll(path string, perm fs.FileMode) error { return os.MkdirAll(path, perm) }
+
+func (osFS) ReadDir(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+const (
+	osRDONLY = os.O_RDONLY
+	osRDWR   = os.O_RDWR
+	osCREATE = os.O_CREATE
+	osTRUNC  = os.O_TRUNC
+)
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -1,0 +1,940 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Options configures a Log. The zero value is usable.
+type Options struct {
+	// FS is the filesystem; nil means OSFS().
+	FS FS
+	// SegmentBytes: a new segment is rolled before the active one would exceed this many bytes
+	// (a single entry larger than this gets a segment of its own). 0 means 1 GiB; at most 2 GiB.
+	SegmentBytes int64
+	// IndexIntervalBytes is the sparse index granularity: an index point is added once this
+	// many bytes were appended since the last one. 0 means 4096.
+	IndexIntervalBytes int
+	// Now is the clock for retention.ms; nil means time.Now.
+	Now func() time.Time
+	// Stamp, if set, is called under the log lock with the entry's bytes and its assigned base
+	// offset just before the bytes are written (the broker uses it to write the Kafka batch's
+	// baseOffset field). The WAL itself never interprets entry bytes.
+	Stamp func(data []byte, baseOffset int64)
+}
+
+const (
+	defaultSegmentBytes  = 1 << 30
+	maxSegmentBytes      = 2 << 30
+	defaultIndexInterval = 4096
+	writeBufferBytes     = 1 << 20
+	// indexSyncBytes bounds how much of the active segment a crash can force Open to re-scan:
+	// a group commit also fsyncs the index files once they lag the log by more than this.
+	indexSyncBytes = 16 << 20
+	scanChunk      = 1 << 20
+)
+
+// Batch is one entry as returned by Read.
+type Batch struct {
+	BaseOffset   int64
+	LastOffset   int64 // BaseOffset + count - 1
+	MaxTimestamp int64
+	Data         []byte
+}
+
+// Log is one partition's segmented log. All methods are safe for concurrent use.
+//
+// Lock order: segMu before mu. Read and OffsetForTimestamp hold segMu for reading while they
+// pread segment files; Retain, Close and Remove hold it for writing while they close files.
+type Log struct {
+	// Static after Open.
+	dir           string
+	fs            FS
+	segmentBytes  int64
+	indexInterval int64
+	now           func() time.Time
+	stamp         func([]byte, int64)
+
+	segMu sync.RWMutex // see the type doc
+
+	mu      sync.Mutex // guards everything below and the active segment's mutable fields
+	cond    sync.Cond  // on mu: a group commit finished
+	segs    []*segment // oldest first; the last one is active
+	next    int64      // next offset to assign
+	synced  int64      // every offset below is durable
+	flushed int64      // bytes of the active segment handed to its file
+	buf     []byte     // bytes of the active segment not yet handed to its file
+	syncing bool       // a group-commit leader is fsyncing with mu released
+	err     error      // sticky write/fsync failure; the log refuses writes after one
+	closed  bool
+}
+
+// Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
+// active (newest) segment, starting at its last intact index point, and truncates a torn tail
+// there. Sealed segments are not read beyond the last entry of their index files.
+func Open(dir string, opts Options) (*Log, error) {
+	l := &Log{
+		dir:           dir,
+		fs:            opts.FS,
+		segmentBytes:  opts.SegmentBytes,
+		indexInterval: int64(opts.IndexIntervalBytes),
+		now:           opts.Now,
+		stamp:         opts.Stamp,
+	}
+	if l.fs == nil {
+		l.fs = OSFS()
+	}
+	switch {
+	case l.segmentBytes == 0:
+		l.segmentBytes = defaultSegmentBytes
+	case l.segmentBytes < 0 || l.segmentBytes > maxSegmentBytes:
+		return nil, fmt.Errorf("wal: SegmentBytes %d out of range (0, %d]", l.segmentBytes, int64(maxSegmentBytes))
+	}
+	switch {
+	case l.indexInterval == 0:
+		l.indexInterval = defaultIndexInterval
+	case l.indexInterval < 0:
+		return nil, fmt.Errorf("wal: negative IndexIntervalBytes %d", l.indexInterval)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	l.cond.L = &l.mu
+	if err := l.open(); err != nil {
+		for _, s := range l.segs {
+			s.closeFiles()
+		}
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+func (l *Log) open() error {
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return err
+	}
+	logs := map[int64]bool{}
+	var bases []int64
+	for _, n := range names {
+		if b, suf, ok := parseSegmentName(n); ok && suf == logSuffix {
+			logs[b] = true
+			bases = append(bases, b)
+		}
+	}
+	// Index files without their log are left over from an interrupted deletion.
+	for _, n := range names {
+		if b, suf, ok := parseSegmentName(n); ok && suf != logSuffix && !logs[b] {
+			if err := l.fs.Remove(filepath.Join(l.dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	if len(bases) == 0 {
+		s, err := l.createSegment(0)
+		if err != nil {
+			return err
+		}
+		l.segs = []*segment{s}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+		return nil
+	}
+	for i, b := range bases {
+		s := &segment{base: b, path: filepath.Join(l.dir, segmentName(b)), maxTs: noTimestamp}
+		l.segs = append(l.segs, s)
+		active := i == len(bases)-1
+		flag := osRDONLY
+		if active {
+			flag = osRDWR
+		}
+		if s.log, err = l.fs.OpenFile(s.logName(), flag, 0o644); err != nil {
+			return err
+		}
+		if s.size, err = s.log.Size(); err != nil {
+			return err
+		}
+		if active {
+			if err := l.recoverActive(s); err != nil {
+				return err
+			}
+		} else if err := l.openSealed(s, bases[i+1]); err != nil {
+			return err
+		}
+	}
+	act := l.active()
+	l.next = act.next
+	l.flushed = act.size
+	// What survived the crash may still sit only in the page cache: make it durable before
+	// reporting it as synced.
+	if err := act.log.Sync(); err != nil {
+		return err
+	}
+	l.synced = l.next
+	return nil
+}
+
+// openSealed reads only the last point of a sealed segment's index files: the end marker
+// written when it was sealed gives its end offset, size and newest timestamp. If the marker is
+// missing or disagrees with the files, the segment is scanned and its index rebuilt.
+func (l *Log) openSealed(s *segment, nextBase int64) error {
+	s.sealed = true
+	ib, err := readTail(l.fs, s.idxName(), offIndexEntrySize)
+	if err != nil {
+		return err
+	}
+	tb, err := readTail(l.fs, s.tidxName(), timeIndexEntrySize)
+	if err != nil {
+		return err
+	}
+	if ib != nil && tb != nil {
+		var m indexEntry
+		m.rel = beUint32(ib[0:4])
+		m.pos = beUint32(ib[4:8])
+		m.ts = int64(beUint64(tb[0:8]))
+		if beUint32(tb[8:12]) == m.rel && int64(m.pos) == s.size && s.base+int64(m.rel) == nextBase {
+			s.next = nextBase
+			s.maxTs = m.ts
+			return nil
+		}
+	}
+	// Rebuild: scan the whole segment. A sealed segment was fsynced when it was sealed, so
+	// anything invalid in it is corruption, not a torn write.
+	idx, end, next, maxTs, _, err := l.scan(s, 0, s.base, noTimestamp, nil, 0)
+	if err != nil {
+		return err
+	}
+	if end != s.size || next != nextBase {
+		return fmt.Errorf("%w: sealed segment %s ends at offset %d position %d, want offset %d position %d",
+			ErrCorrupt, s.logName(), next, end, nextBase, s.size)
+	}
+	s.next, s.maxTs = next, maxTs
+	idx = append(idx, indexEntry{rel: uint32(next - s.base), pos: uint32(end), ts: maxTs})
+	if err := l.writeIndexFiles(s, idx); err != nil {
+		return err
+	}
+	s.idx, s.idxLoaded = idx, true
+	return nil
+}
+
+// recoverActive re-validates the active segment from its last intact index point and
+// truncates a torn tail.
+func (l *Log) recoverActive(s *segment) error {
+	idx, err := readIndexFiles(l.fs, s, s.size)
+	if err != nil {
+		return err
+	}
+	// Drop the end marker of a segment that was sealed just before a crash (position == size).
+	for len(idx) > 0 && int64(idx[len(idx)-1].pos) >= s.size {
+		idx = idx[:len(idx)-1]
+	}
+	// Walk back to the last index point that still lands on a valid entry.
+	startPos, startOff, startTs := int64(0), s.base, int64(noTimestamp)
+	hb := make([]byte, headerSize)
+	for len(idx) > 0 {
+		e := idx[len(idx)-1]
+		if ok := l.validAt(s, int64(e.pos), s.base+int64(e.rel), hb); ok {
+			startPos, startOff, startTs = int64(e.pos), s.base+int64(e.rel), e.ts
+			break
+		}
+		idx = idx[:len(idx)-1]
+	}
+	more, end, next, maxTs, lastIdxPos, err := l.scan(s, startPos, startOff, startTs, idx, startPos)
+	if err != nil && !IsCorruption(err) {
+		return err
+	}
+	// A corrupt or partial entry ends the valid log: torn tail. Everything from there on was
+	// never acknowledged as synced by this log (see doc.go) and is cut off.
+	if end < s.size {
+		if err := s.log.Truncate(end); err != nil {
+			return err
+		}
+		s.size = end
+	}
+	s.next, s.maxTs = next, maxTs
+	s.idx, s.idxLoaded = more, true
+	s.lastIdxPos = lastIdxPos
+	if err := l.writeIndexFiles(s, more); err != nil {
+		return err
+	}
+	if s.idxFile, err = l.fs.OpenFile(s.idxName(), osRDWR|osCREATE, 0o644); err != nil {
+		return err
+	}
+	if s.tidxFile, err = l.fs.OpenFile(s.tidxName(), osRDWR|osCREATE, 0o644); err != nil {
+		return err
+	}
+	s.idxFileSize = int64(len(more)) * offIndexEntrySize
+	s.idxSyncedPos = s.size
+	return nil
+}
+
+// validAt reports whether a whole valid entry with the given base offset starts at pos.
+func (l *Log) validAt(s *segment, pos, off int64, hb []byte) bool {
+	if pos+headerSize > s.size {
+		return false
+	}
+	if _, err := s.log.ReadAt(hb, pos); err != nil {
+		return false
+	}
+	h, err := parseHeader(hb)
+	if err != nil || h.baseOffset != off || pos+h.size() > s.size {
+		return false
+	}
+	e := make([]byte, h.size())
+	if _, err := s.log.ReadAt(e, pos); err != nil {
+		return false
+	}
+	return verify(&h, e) == nil
+}
+
+// scan validates entries of s from pos (whose entry has offset off; ts is the max timestamp
+// before pos) to the end of the file, adding index points after lastIdxPos to idx the way
+// Append would. It stops at the first invalid entry and returns the index, the end of the
+// valid entries, the next offset, the max timestamp and the last index point; err is the
+// reason it stopped early (an ErrCorrupt error) or an I/O error.
+func (l *Log) scan(s *segment, pos, off, ts int64, idx []indexEntry, lastIdxPos int64) (
+	_ []indexEntry, end, next, maxTs, lastIdx int64, err error) {
+	r := entryReader{f: s.log, end: s.size, pos: pos, chunk: scanChunk}
+	next, maxTs, lastIdx = off, ts, lastIdxPos
+	for {
+		start := r.pos
+		h, _, err := r.next()
+		if err == nil && h.baseOffset != next {
+			err = fmt.Errorf("%w: entry at position %d has offset %d, want %d", ErrCorrupt, start, h.baseOffset, next)
+		}
+		if err == nil && h.baseOffset+int64(h.count)-s.base > math.MaxUint32 {
+			err = fmt.Errorf("%w: entry at position %d overflows the segment", ErrCorrupt, start)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return idx, start, next, maxTs, lastIdx, err
+		}
+		if start > 0 && start-lastIdx >= l.indexInterval {
+			idx = append(idx, indexEntry{rel: uint32(next - s.base), pos: uint32(start), ts: maxTs})
+			lastIdx = start
+		}
+		next = h.baseOffset + int64(h.count)
+		maxTs = max(maxTs, h.maxTimestamp)
+	}
+}
+
+// writeIndexFiles replaces a segment's index files with idx and fsyncs them.
+func (l *Log) writeIndexFiles(s *segment, idx []indexEntry) error {
+	ib, tb := encodeIndex(idx)
+	for _, w := range []struct {
+		name string
+		b    []byte
+	}{{s.idxName(), ib}, {s.tidxName(), tb}} {
+		f, err := l.fs.OpenFile(w.name, osRDWR|osCREATE|osTRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteAt(w.b, 0)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createSegment creates the empty files of a new active segment at base. The caller syncs the
+// directory.
+func (l *Log) createSegment(base int64) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(l.dir, segmentName(base)), next: base, maxTs: noTimestamp, idxLoaded: true}
+	var err error
+	if s.log, err = l.fs.OpenFile(s.logName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		return nil, err
+	}
+	if s.idxFile, err = l.fs.OpenFile(s.idxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if s.tidxFile, err = l.fs.OpenFile(s.tidxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment) closeFiles() error {
+	var first error
+	for _, f := range []*File{&s.log, &s.idxFile, &s.tidxFile} {
+		if *f != nil {
+			if err := (*f).Close(); err != nil && first == nil {
+				first = err
+			}
+			*f = nil
+		}
+	}
+	return first
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// Append writes one entry occupying count consecutive offsets (a Kafka batch of count records)
+// with the given max timestamp (ms) and returns its base offset. The entry is readable at once
+// but durable only after Sync. Safe for concurrent use.
+func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset int64, err error) {
+	if count <= 0 {
+		return 0, ErrBadCount
+	}
+	if len(data) > maxEntryBytes {
+		return 0, ErrEntryTooLarge
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	size := int64(headerSize + len(data))
+	act := l.active()
+	if act.size > 0 && (act.size+size > l.segmentBytes || l.next+int64(count)-act.base > math.MaxUint32) {
+		if err := l.rollLocked(); err != nil {
+			return 0, l.fail(err)
+		}
+		act = l.active()
+	}
+	base := l.next
+	if l.stamp != nil {
+		l.stamp(data, base)
+	}
+	if act.size > 0 && act.size-act.lastIdxPos >= l.indexInterval {
+		rel := uint32(base - act.base)
+		act.idx = append(act.idx, indexEntry{rel: rel, pos: uint32(act.size), ts: act.maxTs})
+		act.pendIdx = append(act.pendIdx, make([]byte, offIndexEntrySize)...)
+		putOffIndex(act.pendIdx[len(act.pendIdx)-offIndexEntrySize:], rel, uint32(act.size))
+		act.pendTidx = append(act.pendTidx, make([]byte, timeIndexEntrySize)...)
+		putTimeIndex(act.pendTidx[len(act.pendTidx)-timeIndexEntrySize:], act.maxTs, rel)
+		act.lastIdxPos = act.size
+	}
+	if int64(len(l.buf))+size > writeBufferBytes {
+		if err := l.flushLocked(); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	if size > writeBufferBytes {
+		// Too big to buffer: write header and data straight to the file.
+		var hdr [headerSize]byte
+		putHeader(hdr[:], data, base, count, maxTimestamp)
+		if _, err := act.log.WriteAt(hdr[:], l.flushed); err != nil {
+			return 0, l.fail(err)
+		}
+		if _, err := act.log.WriteAt(data, l.flushed+headerSize); err != nil {
+			return 0, l.fail(err)
+		}
+		l.flushed += size
+	} else {
+		if l.buf == nil {
+			l.buf = make([]byte, 0, writeBufferBytes)
+		}
+		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
+	}
+	act.size += size
+	l.next = base + int64(count)
+	act.next = l.next
+	act.maxTs = max(act.maxTs, maxTimestamp)
+	return base, nil
+}
+
+// fail records a write-path error as sticky: after a failed write or fsync the state of the
+// file is unknown, so the log refuses further writes (reads keep working).
+func (l *Log) fail(err error) error {
+	if l.err == nil {
+		l.err = fmt.Errorf("wal: %s: write failed: %w", l.dir, err)
+	}
+	l.cond.Broadcast()
+	return l.err
+}
+
+// flushLocked hands buffered log bytes, then pending index points, to the files.
+func (l *Log) flushLocked() error {
+	act := l.active()
+	if len(l.buf) > 0 {
+		if _, err := act.log.WriteAt(l.buf, l.flushed); err != nil {
+			return err
+		}
+		l.flushed += int64(len(l.buf))
+		l.buf = l.buf[:0]
+	}
+	if len(act.pendIdx) > 0 {
+		n := act.idxFileSize / offIndexEntrySize
+		if _, err := act.idxFile.WriteAt(act.pendIdx, act.idxFileSize); err != nil {
+			return err
+		}
+		if _, err := act.tidxFile.WriteAt(act.pendTidx, n*timeIndexEntrySize); err != nil {
+			return err
+		}
+		act.idxFileSize += int64(len(act.pendIdx))
+		act.pendIdx, act.pendTidx = act.pendIdx[:0], act.pendTidx[:0]
+	}
+	return nil
+}
+
+// rollLocked seals the active segment (flush, end marker, fsync) and starts a new one at l.next.
+func (l *Log) rollLocked() error {
+	old := l.active()
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	marker := indexEntry{rel: uint32(l.next - old.base), pos: uint32(old.size), ts: old.maxTs}
+	var ib [offIndexEntrySize]byte
+	var tb [timeIndexEntrySize]byte
+	putOffIndex(ib[:], marker.rel, marker.pos)
+	putTimeIndex(tb[:], marker.ts, marker.rel)
+	n := old.idxFileSize / offIndexEntrySize
+	if _, err := old.idxFile.WriteAt(ib[:], old.idxFileSize); err != nil {
+		return err
+	}
+	if _, err := old.tidxFile.WriteAt(tb[:], n*timeIndexEntrySize); err != nil {
+		return err
+	}
+	for _, f := range []File{old.log, old.idxFile, old.tidxFile} {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	s, err := l.createSegment(l.next)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		s.closeFiles()
+		return err
+	}
+	// The old segment's index files are no longer written; the log file stays open for reads.
+	old.idxFile.Close()
+	old.tidxFile.Close()
+	old.idxFile, old.tidxFile = nil, nil
+	old.idx = append(old.idx, marker)
+	old.sealed = true
+	l.segs = append(l.segs, s)
+	l.flushed = 0
+	l.synced = max(l.synced, l.next)
+	l.cond.Broadcast()
+	return nil
+}
+
+// Sync returns once every entry with an offset below upTo is durable (upTo beyond NextOffset
+// means everything appended so far). Concurrent callers share fsyncs: while one fsync runs,
+// later callers wait, and the next fsync covers them all (group commit).
+func (l *Log) Sync(upTo int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		upTo = min(upTo, l.next)
+		if l.synced >= upTo {
+			return nil
+		}
+		if l.err != nil {
+			return l.err
+		}
+		if l.closed {
+			return ErrClosed
+		}
+		if l.syncing {
+			l.cond.Wait()
+			continue
+		}
+		if err := l.groupCommitLocked(); err != nil {
+			return err
+		}
+	}
+}
+
+// groupCommitLocked flushes and fsyncs everything appended so far, with mu released during
+// the fsync so that appenders go on and later syncers queue behind this one.
+func (l *Log) groupCommitLocked() error {
+	l.syncing = true
+	target := l.next
+	err := l.flushLocked()
+	act := l.active()
+	syncIdx := l.flushed-act.idxSyncedPos > indexSyncBytes
+	flushedPos := l.flushed
+	l.mu.Unlock()
+	if err == nil {
+		err = act.log.Sync()
+	}
+	if err == nil && syncIdx {
+		if err = act.idxFile.Sync(); err == nil {
+			err = act.tidxFile.Sync()
+		}
+	}
+	l.mu.Lock()
+	l.syncing = false
+	l.cond.Broadcast()
+	if err != nil {
+		return l.fail(err)
+	}
+	if syncIdx {
+		act.idxSyncedPos = flushedPos
+	}
+	l.synced = max(l.synced, target)
+	return nil
+}
+
+// Read returns whole entries, starting with the one containing offset, until adding the next
+// would take the total data length past maxBytes; the first entry is returned even if it alone
+// is larger (KIP-74). offset == NextOffset() returns (nil, nil); offset below StartOffset() or
+// above NextOffset() returns ErrOffsetOutOfRange. The start is found through the segment list
+// and the sparse index, then at most one index interval is scanned.
+func (l *Log) Read(offset int64, maxBytes int) ([]Batch, error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if offset < l.segs[0].base || offset > l.next {
+		l.mu.Unlock()
+		return nil, ErrOffsetOutOfRange
+	}
+	if offset == l.next {
+		l.mu.Unlock()
+		return nil, nil
+	}
+	segs := l.segs
+	l.mu.Unlock()
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	var out []Batch
+	used := 0
+	for ; i < len(segs); i++ {
+		v, err := l.view(segs[i])
+		if err != nil {
+			return out, err
+		}
+		if offset >= v.next {
+			continue
+		}
+		chunk := int64(min(max(maxBytes, 0), 8<<20)) + 16*headerSize
+		pos, off := lookup(v.idx, v.s.base, offset)
+		full, err := l.readSegment(v, pos, off, offset, chunk, maxBytes, &out, &used)
+		if err != nil && IsCorruption(err) && pos > 0 && len(out) == 0 {
+			// The index may be what is damaged: retry with a scan from the segment start.
+			full, err = l.readSegment(v, 0, v.s.base, offset, chunk, maxBytes, &out, &used)
+		}
+		if err != nil {
+			return out, fmt.Errorf("wal: read %s: %w", v.s.logName(), err)
+		}
+		if full {
+			break
+		}
+		offset = v.next
+	}
+	return out, nil
+}
+
+// segView is a consistent snapshot of one segment for a reader.
+type segView struct {
+	s    *segment
+	end  int64 // readable bytes
+	next int64
+	idx  []indexEntry
+}
+
+// view snapshots s. For the active segment it first hands buffered bytes to the file, so a
+// Read sees every Append that returned before it (decision: flush on read rather than read
+// through the buffer).
+func (l *Log) view(s *segment) (segView, error) {
+	l.mu.Lock()
+	if !s.sealed {
+		defer l.mu.Unlock()
+		if len(l.buf) > 0 && l.err == nil && s == l.active() {
+			if err := l.flushLocked(); err != nil {
+				return segView{}, l.fail(err)
+			}
+		}
+		return segView{s: s, end: l.flushed, next: s.next, idx: s.idx}, nil
+	}
+	l.mu.Unlock()
+	idx, err := l.sealedIndex(s)
+	if err != nil {
+		return segView{}, err
+	}
+	return segView{s: s, end: s.size, next: s.next, idx: idx}, nil
+}
+
+// sealedIndex returns a sealed segment's index, loading it on first use. A damaged index file
+// yields a shorter index (more scanning), never wrong data: every entry read is checked.
+func (l *Log) sealedIndex(s *segment) ([]indexEntry, error) {
+	s.idxMu.Lock()
+	defer s.idxMu.Unlock()
+	if s.idxLoaded {
+		return s.idx, nil
+	}
+	idx, err := readIndexFiles(l.fs, s, s.size)
+	if err != nil {
+		return nil, err
+	}
+	s.idx, s.idxLoaded = idx, true
+	return idx, nil
+}
+
+// readSegment appends entries of v from the one containing offset on; scanning starts at pos
+// (the entry with offset off). full reports that maxBytes was reached.
+func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int, out *[]Batch, used *int) (full bool, err error) {
+	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: chunk}
+	next := off
+	for {
+		h, e, err := r.next()
+		if errors.Is(err, io.EOF) {
+			if next != v.next {
+				return false, fmt.Errorf("%w: segment ends at offset %d, want %d", ErrCorrupt, next, v.next)
+			}
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if h.baseOffset != next {
+			return false, fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
+		}
+		next = h.baseOffset + int64(h.count)
+		if next <= offset {
+			continue
+		}
+		if len(*out) > 0 && *used+int(h.length) > maxBytes {
+			return true, nil
+		}
+		*out = append(*out, Batch{
+			BaseOffset:   h.baseOffset,
+			LastOffset:   next - 1,
+			MaxTimestamp: h.maxTimestamp,
+			Data:         e[headerSize:len(e):len(e)],
+		})
+		*used += int(h.length)
+		if *used >= maxBytes {
+			return true, nil
+		}
+	}
+}
+
+// StartOffset returns the log start offset (the base of the oldest segment); it moves with
+// retention.
+func (l *Log) StartOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segs[0].base
+}
+
+// NextOffset returns the log end offset: the next offset Append assigns.
+func (l *Log) NextOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}
+
+// SyncedOffset returns the offset below which every entry is durable.
+func (l *Log) SyncedOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.synced
+}
+
+// Size returns the bytes of all segment .log files, buffered bytes included (index files are
+// not counted; retention.bytes is measured the same way).
+func (l *Log) Size() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// OffsetForTimestamp returns the base offset of the first entry with MaxTimestamp >= ts;
+// ok is false if there is none. Segments are skipped by their newest timestamp and the time
+// index bounds the scan inside the segment.
+func (l *Log) OffsetForTimestamp(ts int64) (offset int64, ok bool, err error) {
+	l.segMu.RLock()
+	defer l.segMu.RUnlock()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, false, ErrClosed
+	}
+	segs := l.segs
+	maxTs := make([]int64, len(segs))
+	for i, s := range segs {
+		maxTs[i] = s.maxTs
+	}
+	l.mu.Unlock()
+	for i, s := range segs {
+		if maxTs[i] == noTimestamp || maxTs[i] < ts {
+			continue
+		}
+		v, err := l.view(s)
+		if err != nil {
+			return 0, false, err
+		}
+		pos, off := lookupTime(v.idx, s.base, ts)
+		o, found, err := l.scanForTime(v, pos, off, ts)
+		if err != nil && IsCorruption(err) && pos > 0 {
+			o, found, err = l.scanForTime(v, 0, s.base, ts)
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("wal: read %s: %w", s.logName(), err)
+		}
+		if found {
+			return o, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (l *Log) scanForTime(v segView, pos, off, ts int64) (int64, bool, error) {
+	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: 64 << 10}
+	next := off
+	for {
+		h, _, err := r.next()
+		if errors.Is(err, io.EOF) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		if h.baseOffset != next {
+			return 0, false, fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
+		}
+		if h.maxTimestamp >= ts {
+			return h.baseOffset, true, nil
+		}
+		next = h.baseOffset + int64(h.count)
+	}
+}
+
+// Retain deletes whole sealed segments, oldest first: while the oldest one's newest timestamp
+// is older than now-retentionMs (retentionMs < 0: no time limit), and then while deleting the
+// oldest one still leaves at least retentionBytes of log (retentionBytes < 0: no size limit;
+// this is Kafka's retention.bytes rule). The active segment is never deleted. It returns how
+// many segments went; StartOffset moves to the new oldest segment.
+func (l *Log) Retain(retentionMs, retentionBytes int64) (removed int, err error) {
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.syncing {
+		l.cond.Wait()
+	}
+	if l.closed {
+		return 0, ErrClosed
+	}
+	now := l.now().UnixMilli()
+	var total int64
+	for _, s := range l.segs {
+		total += s.size
+	}
+	n := 0
+	for n < len(l.segs)-1 {
+		s := l.segs[n]
+		byTime := retentionMs >= 0 && s.maxTs < now-retentionMs
+		bySize := retentionBytes >= 0 && total-s.size >= retentionBytes
+		if !byTime && !bySize {
+			break
+		}
+		total -= s.size
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	doomed := l.segs[:n]
+	l.segs = append([]*segment(nil), l.segs[n:]...)
+	for _, s := range doomed {
+		s.closeFiles()
+		for _, name := range []string{s.logName(), s.idxName(), s.tidxName()} {
+			if rerr := l.fs.Remove(name); rerr != nil && !isNotExist(rerr) && err == nil {
+				err = rerr
+			}
+		}
+	}
+	if serr := l.fs.SyncDir(l.dir); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return n, fmt.Errorf("wal: retain %s: %w", l.dir, err)
+	}
+	return n, nil
+}
+
+// Close flushes and fsyncs the log, then closes its files. It is idempotent; later calls and
+// calls on other methods return ErrClosed (Close itself returns nil).
+func (l *Log) Close() error {
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closeLocked()
+}
+
+func (l *Log) closeLocked() error {
+	for l.syncing {
+		l.cond.Wait()
+	}
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var err error
+	if l.err == nil {
+		act := l.active()
+		err = l.flushLocked()
+		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
+			if err == nil {
+				err = f.Sync()
+			}
+		}
+		if err == nil {
+			l.synced = l.next
+		}
+	}
+	for _, s := range l.segs {
+		if cerr := s.closeFiles(); err == nil {
+			err = cerr
+		}
+	}
+	l.cond.Broadcast()
+	if err != nil {
+		return fmt.Errorf("wal: close %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Remove closes the log and deletes its directory (topic deletion).
+func (l *Log) Remove() error {
+	l.segMu.Lock()
+	defer l.segMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_ = l.closeLocked() // the data is going away; a failed final fsync does not matter
+	if err := l.fs.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("wal: remove %s: %w", l.dir, err)
+	}
+	if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil && !isNotExist(err) {
+		return fmt.Errorf("wal: remove %s: %w", l.dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package wal_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
+)
+
+// payload returns deterministic entry bytes for offset base.
+func payload(base int64, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(int(base)*31 + i*7)
+	}
+	return b
+}
+
+func mustOpen(t testing.TB, fs wal.FS, dir string, opts wal.Options) *wal.Log {
+	t.Helper()
+	opts.FS = fs
+	l, err := wal.Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return l
+}
+
+// readAll reads every entry from StartOffset to NextOffset.
+func readAll(t testing.TB, l *wal.Log) []wal.Batch {
+	t.Helper()
+	var out []wal.Batch
+	off := l.StartOffset()
+	for off < l.NextOffset() {
+		bs, err := l.Read(off, 64<<10)
+		if err != nil {
+			t.Fatalf("Read(%d): %v", off, err)
+		}
+		if len(bs) == 0 {
+			t.Fatalf("Read(%d) returned nothing below NextOffset %d", off, l.NextOffset())
+		}
+		out = append(out, bs...)
+		off = bs[len(bs)-1].LastOffset + 1
+	}
+	return out
+}
+
+func TestAppendReadReopen(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	opts := wal.Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
+	l := mustOpen(t, fs, "/data/p0", opts)
+	var want []wal.Batch
+	for i := range 200 {
+		n := 10 + i%50
+		count := int32(1 + i%3)
+		data := payload(int64(i), n)
+		base, err := l.Append(data, count, int64(1000+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) > 0 && base != want[len(want)-1].LastOffset+1 {
+			t.Fatalf("entry %d: base %d not contiguous", i, base)
+		}
+		want = append(want, wal.Batch{BaseOffset: base, LastOffset: base + int64(count) - 1, MaxTimestamp: int64(1000 + i), Data: data})
+	}
+	check := func(l *wal.Log) {
+		t.Helper()
+		got := readAll(t, l)
+		if len(got) != len(want) {
+			t.Fatalf("got %d entries, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i].BaseOffset != want[i].BaseOffset || got[i].LastOffset != want[i].LastOffset ||
+				got[i].MaxTimestamp != want[i].MaxTimestamp || !bytes.Equal(got[i].Data, want[i].Data) {
+				t.Fatalf("entry %d: got %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		// Reading from an offset inside an entry starts with that entry.
+		for _, w := range want {
+			bs, err := l.Read(w.LastOffset, 1)
+			if err != nil || len(bs) != 1 || bs[0].BaseOffset != w.BaseOffset {
+				t.Fatalf("Read(%d) = %v, %v; want the entry at %d", w.LastOffset, bs, err, w.BaseOffset)
+			}
+		}
+		if bs, err := l.Read(l.NextOffset(), 100); err != nil || bs != nil {
+			t.Fatalf("Read(next) = %v, %v", bs, err)
+		}
+		if _, err := l.Read(l.NextOffset()+1, 100); !errors.Is(err, wal.ErrOffsetOutOfRange) {
+			t.Fatalf("Read(next+1) err = %v", err)
+		}
+	}
+	check(l)
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := l.Append([]byte("x"), 1, 0); !errors.Is(err, wal.ErrClosed) {
+		t.Fatalf("Append after Close: %v", err)
+	}
+	l = mustOpen(t, fs, "/data/p0", opts)
+	defer l.Close()
+	check(l)
+	segs := 0
+	for _, f := range fs.Files() {
+		if bytes.HasSuffix([]byte(f), []byte(".log")) {
+			segs++
+		}
+	}
+	if segs < 3 {
+		t.Fatalf("only %d segments; SegmentBytes not honoured", segs)
+	}
+	t.Log(fmt.Sprint(segs, " segments"))
+}

@@ -1,0 +1,456 @@
+package waltest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// ErrCrashed is returned by file handles that were open when the filesystem crashed.
+var ErrCrashed = errors.New("waltest: file handle from before a crash")
+
+type inode struct {
+	data   []byte // what reads see
+	synced []byte // what survives a crash
+}
+
+// CrashFS is an in-memory wal.FS with crash simulation. The zero value is not usable; call
+// NewCrashFS. All methods are safe for concurrent use.
+type CrashFS struct {
+	mu      sync.Mutex
+	files   map[string]*inode // current namespace
+	durable map[string]*inode // namespace as of the last SyncDir of each directory
+	dirs    map[string]bool
+	gen     int // bumped by every crash; handles carry the generation they were opened in
+
+	syncs     int64
+	dirSyncs  int64
+	bytesRead int64
+	bytesWrit int64
+	syncErr   error
+}
+
+var _ wal.FS = (*CrashFS)(nil)
+
+// NewCrashFS returns an empty filesystem containing only the root directory.
+func NewCrashFS() *CrashFS {
+	return &CrashFS{
+		files:   map[string]*inode{},
+		durable: map[string]*inode{},
+		dirs:    map[string]bool{"/": true, ".": true},
+	}
+}
+
+func clean(name string) string { return path.Clean(filepath.ToSlash(name)) }
+
+func pathErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+
+// OpenFile implements wal.FS.
+func (c *CrashFS) OpenFile(name string, flag int, _ fs.FileMode) (wal.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(name)
+	if !c.dirs[path.Dir(n)] {
+		return nil, pathErr("open", name, fs.ErrNotExist)
+	}
+	if c.dirs[n] {
+		return nil, pathErr("open", name, errors.New("is a directory"))
+	}
+	ino, ok := c.files[n]
+	switch {
+	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+		return nil, pathErr("open", name, fs.ErrExist)
+	case !ok && flag&os.O_CREATE == 0:
+		return nil, pathErr("open", name, fs.ErrNotExist)
+	case !ok:
+		ino = &inode{}
+		c.files[n] = ino
+	}
+	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
+	if flag&os.O_TRUNC != 0 && writable {
+		ino.data = nil
+	}
+	return &file{fs: c, ino: ino, name: n, gen: c.gen, writable: writable}, nil
+}
+
+// Remove implements wal.FS.
+func (c *CrashFS) Remove(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(name)
+	if _, ok := c.files[n]; ok {
+		delete(c.files, n)
+		return nil
+	}
+	if c.dirs[n] {
+		for f := range c.files {
+			if path.Dir(f) == n {
+				return pathErr("remove", name, errors.New("directory not empty"))
+			}
+		}
+		delete(c.dirs, n)
+		return nil
+	}
+	return pathErr("remove", name, fs.ErrNotExist)
+}
+
+// RemoveAll implements wal.FS. Removed files stay durable until their directory is synced;
+// the directory tree itself goes at once.
+func (c *CrashFS) RemoveAll(p string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(p)
+	in := func(x string) bool { return x == n || strings.HasPrefix(x, n+"/") }
+	for f := range c.files {
+		if in(f) {
+			delete(c.files, f)
+		}
+	}
+	for f := range c.durable {
+		if in(f) {
+			delete(c.durable, f)
+		}
+	}
+	for d := range c.dirs {
+		if in(d) && d != "/" && d != "." {
+			delete(c.dirs, d)
+		}
+	}
+	return nil
+}
+
+// Rename implements wal.FS.
+func (c *CrashFS) Rename(oldname, newname string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o, n := clean(oldname), clean(newname)
+	ino, ok := c.files[o]
+	if !ok {
+		return pathErr("rename", oldname, fs.ErrNotExist)
+	}
+	if !c.dirs[path.Dir(n)] {
+		return pathErr("rename", newname, fs.ErrNotExist)
+	}
+	delete(c.files, o)
+	c.files[n] = ino
+	return nil
+}
+
+// MkdirAll implements wal.FS.
+func (c *CrashFS) MkdirAll(p string, _ fs.FileMode) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(p)
+	for d := n; ; d = path.Dir(d) {
+		if _, ok := c.files[d]; ok {
+			return pathErr("mkdir", p, errors.New("not a directory"))
+		}
+		c.dirs[d] = true
+		if d == "/" || d == "." {
+			return nil
+		}
+	}
+}
+
+// ReadDir implements wal.FS.
+func (c *CrashFS) ReadDir(dir string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(dir)
+	if !c.dirs[n] {
+		return nil, pathErr("readdir", dir, fs.ErrNotExist)
+	}
+	var names []string
+	for f := range c.files {
+		if path.Dir(f) == n {
+			names = append(names, path.Base(f))
+		}
+	}
+	for d := range c.dirs {
+		if d != n && path.Dir(d) == n {
+			names = append(names, path.Base(d))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// SyncDir implements wal.FS: the directory's current entries become durable.
+func (c *CrashFS) SyncDir(dir string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(dir)
+	if !c.dirs[n] {
+		return pathErr("syncdir", dir, fs.ErrNotExist)
+	}
+	c.dirSyncs++
+	for f := range c.durable {
+		if path.Dir(f) == n {
+			delete(c.durable, f)
+		}
+	}
+	for f, ino := range c.files {
+		if path.Dir(f) == n {
+			c.durable[f] = ino
+		}
+	}
+	return nil
+}
+
+// Crash simulates a power cut: every unsynced write, truncation and directory change is lost,
+// and open handles stop working.
+func (c *CrashFS) Crash() { c.crash(nil) }
+
+// CrashTear is Crash, except that each file whose unsynced changes are appends keeps a random
+// prefix of them (chosen with r); with probability 1/2 the last up to 64 kept bytes are then
+// replaced by random garbage, as a torn sector would leave them. Synced bytes are never
+// touched.
+func (c *CrashFS) CrashTear(r *rand.Rand) { c.crash(r) }
+
+func (c *CrashFS) crash(r *rand.Rand) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.files = map[string]*inode{}
+	names := make([]string, 0, len(c.durable))
+	for f := range c.durable {
+		names = append(names, f)
+	}
+	sort.Strings(names) // deterministic use of r
+	for _, f := range names {
+		ino := c.durable[f]
+		c.files[f] = ino
+		kept := append([]byte(nil), ino.synced...)
+		if r != nil && len(ino.data) > len(ino.synced) && string(ino.data[:len(ino.synced)]) == string(ino.synced) {
+			tail := ino.data[len(ino.synced):]
+			k := r.IntN(len(tail) + 1)
+			torn := append([]byte(nil), tail[:k]...)
+			if k > 0 && r.IntN(2) == 0 {
+				g := 1 + r.IntN(min(k, 64))
+				for i := k - g; i < k; i++ {
+					torn[i] = byte(r.Uint32())
+				}
+			}
+			kept = append(kept, torn...)
+		}
+		ino.data = kept
+		ino.synced = append([]byte(nil), kept...)
+	}
+}
+
+// FlipBit flips one bit of a file, in both its current and durable contents (media
+// corruption). bit counts from the start of the file.
+func (c *CrashFS) FlipBit(name string, bit int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ino, ok := c.files[clean(name)]
+	if !ok {
+		return pathErr("flipbit", name, fs.ErrNotExist)
+	}
+	i, m := bit/8, byte(1)<<(bit%8)
+	if i < 0 || i >= int64(len(ino.data)) {
+		return fmt.Errorf("waltest: flipbit %s: bit %d beyond %d bytes", name, bit, len(ino.data))
+	}
+	ino.data[i] ^= m
+	if i < int64(len(ino.synced)) {
+		ino.synced[i] ^= m
+	}
+	return nil
+}
+
+// ReadFile returns a copy of a file's current contents.
+func (c *CrashFS) ReadFile(name string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ino, ok := c.files[clean(name)]
+	if !ok {
+		return nil, pathErr("readfile", name, fs.ErrNotExist)
+	}
+	return append([]byte(nil), ino.data...), nil
+}
+
+// WriteFile creates or replaces a file with durable contents (its directory must exist).
+func (c *CrashFS) WriteFile(name string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := clean(name)
+	if !c.dirs[path.Dir(n)] {
+		return pathErr("writefile", name, fs.ErrNotExist)
+	}
+	ino := &inode{data: append([]byte(nil), data...), synced: append([]byte(nil), data...)}
+	c.files[n] = ino
+	c.durable[n] = ino
+	return nil
+}
+
+// Files lists every file path, sorted.
+func (c *CrashFS) Files() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for f := range c.files {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Stats are CrashFS's operation counters.
+type Stats struct {
+	Syncs        int64 // File.Sync calls
+	DirSyncs     int64 // SyncDir calls
+	BytesRead    int64 // bytes returned by File.ReadAt
+	BytesWritten int64 // bytes accepted by File.WriteAt
+}
+
+// Stats returns the counters.
+func (c *CrashFS) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Syncs: c.syncs, DirSyncs: c.dirSyncs, BytesRead: c.bytesRead, BytesWritten: c.bytesWrit}
+}
+
+// ResetStats zeroes the counters.
+func (c *CrashFS) ResetStats() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.syncs, c.dirSyncs, c.bytesRead, c.bytesWrit = 0, 0, 0, 0
+}
+
+// SetSyncError makes every later File.Sync fail with err (nil: succeed again). A failed Sync
+// makes nothing durable.
+func (c *CrashFS) SetSyncError(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.syncErr = err
+}
+
+type file struct {
+	fs       *CrashFS
+	ino      *inode
+	name     string
+	gen      int
+	writable bool
+	closed   bool
+}
+
+func (f *file) check(op string) error {
+	switch {
+	case f.closed:
+		return pathErr(op, f.name, fs.ErrClosed)
+	case f.gen != f.fs.gen:
+		return pathErr(op, f.name, ErrCrashed)
+	}
+	return nil
+}
+
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("read"); err != nil {
+		return 0, err
+	}
+	if off < 0 {
+		return 0, pathErr("read", f.name, errors.New("negative offset"))
+	}
+	if off >= int64(len(f.ino.data)) {
+		return 0, io.EOF
+	}
+	n := copy(p, f.ino.data[off:])
+	f.fs.bytesRead += int64(n)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("write"); err != nil {
+		return 0, err
+	}
+	if !f.writable {
+		return 0, pathErr("write", f.name, errors.New("file not open for writing"))
+	}
+	if off < 0 {
+		return 0, pathErr("write", f.name, errors.New("negative offset"))
+	}
+	end := off + int64(len(p))
+	if end > int64(len(f.ino.data)) {
+		if end <= int64(cap(f.ino.data)) {
+			f.ino.data = f.ino.data[:end]
+		} else {
+			nd := make([]byte, end, max(end, 2*int64(cap(f.ino.data))))
+			copy(nd, f.ino.data)
+			f.ino.data = nd
+		}
+	}
+	copy(f.ino.data[off:], p)
+	f.fs.bytesWrit += int64(len(p))
+	return len(p), nil
+}
+
+func (f *file) Sync() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("sync"); err != nil {
+		return err
+	}
+	f.fs.syncs++
+	if f.fs.syncErr != nil {
+		return pathErr("sync", f.name, f.fs.syncErr)
+	}
+	f.ino.synced = append(f.ino.synced[:0], f.ino.data...)
+	return nil
+}
+
+func (f *file) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("truncate"); err != nil {
+		return err
+	}
+	if !f.writable {
+		return pathErr("truncate", f.name, errors.New("file not open for writing"))
+	}
+	if size < 0 {
+		return pathErr("truncate", f.name, errors.New("negative size"))
+	}
+	if size <= int64(len(f.ino.data)) {
+		// Copy so that a later extension does not resurrect the cut bytes from the array.
+		f.ino.data = append([]byte(nil), f.ino.data[:size]...)
+	} else {
+		f.ino.data = append(f.ino.data, make([]byte, size-int64(len(f.ino.data)))...)
+	}
+	return nil
+}
+
+func (f *file) Size() (int64, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.check("stat"); err != nil {
+		return 0, err
+	}
+	return int64(len(f.ino.data)), nil
+}
+
+func (f *file) Close() error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.closed {
+		return pathErr("close", f.name, fs.ErrClosed)
+	}
+	f.closed = true
+	return nil
+}

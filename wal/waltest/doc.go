@@ -1,0 +1,14 @@
+// Package waltest provides test helpers for package wal: CrashFS, an in-memory wal.FS that
+// keeps track of what is durable and can simulate a crash.
+//
+// Durability model (close to a journaling filesystem with a write-back cache):
+//   - A file's contents are durable up to its last File.Sync; writes and truncations after it
+//     live only in the "page cache".
+//   - Directory entries (creation, rename, removal of a file) become durable when the directory
+//     is synced with SyncDir. Directories created with MkdirAll are durable at once.
+//   - Crash discards everything that is not durable. CrashTear does the same but may keep part
+//     of each file's unsynced appended tail, optionally ending in garbage: the torn last write of
+//     a power cut.
+//
+// Handles opened before a crash fail with ErrCrashed afterwards. CrashFS starts no goroutines.
+package waltest
