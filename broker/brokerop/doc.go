@@ -9,4 +9,22 @@
 // broker or no answer came back (the gateway maps that to a retriable Kafka error).
 //
 // Op codes 0x02–0x0B follow Rafka's table; 0x0C and up are ours.
+
+
+// # Wire
+//
+// Over the mesh every op is one QUIC bi-stream carrying one frame each way:
+//
+//	tag u8 (the op Code) | length (unsigned LEB128) | payload
+//
+// The request payload is postcard(RequestHeader{RequestID, DeadlineMs, TraceParent, TraceState})
+// followed by postcard(<op request>); the response payload is postcard(ResponseHeader{RequestID,
+// Status, Message}) followed, for Status 0, by postcard(<op response>). codec.go gives the
+// encoding rules; LAYOUT.md (generated from these structs and checked by a test) gives every op's
+// exact field layout and byte examples, e.g. a Fetch of topic "t" partition 0 from offset 5:
+//
+//	03 16                 tag 0x03 (fetch), payload length 22
+//	01 f403 00 00         header: request id 1, deadline 500 ms, no traceparent/tracestate
+//	e807 02 80808001 00   MaxWaitMs 500, MinBytes 1, MaxBytes 1 MiB, IsolationLevel 0
+//	01 0174 00 0a 80808001  1 partition: "t", partition 0, offset 5, max bytes 1 MiB
 package brokerop
