@@ -9,8 +9,7 @@
 // broker or no answer came back (the gateway maps that to a retriable Kafka error).
 //
 // Op codes 0x02–0x0B follow Rafka's table; 0x0C and up are ours.
-
-
+//
 // # Wire
 //
 // Over the mesh every op is one QUIC bi-stream carrying one frame each way:
