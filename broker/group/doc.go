@@ -1,0 +1,87 @@
+// Package group is the Kafka consumer-group coordinator: JoinGroup, SyncGroup, Heartbeat,
+// LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups and
+// OffsetDelete (FindCoordinator is answered by the gateway with its own address).
+//
+// # Layers
+//
+//   - Machine is an I/O-free state machine. Each request goes in with the current time and a
+//     Token chosen by the caller; answers come out as Outputs carrying that Token, possibly on
+//     a later call: a JoinGroup is parked until the rebalance completes, a follower's SyncGroup
+//     until the leader has synced. Timers are not goroutines: NextDeadline says when Tick must
+//     be called next. Offsets change only through Apply, with Records the Machine emitted.
+//   - Store is the durable offset log on top of wal.Log (see "Offset log" below).
+//   - Coordinator is the thin owner: one goroutine drives the Machine with real time, makes an
+//     Output's Records durable (append + fsync) before it delivers the response, and answers
+//     the blocked callers through channels. Its methods have the shape the gateway's
+//     GroupBackend expects (ctx, *brokerop.XxxReq) → (*brokerop.XxxResp, error).
+//
+// # Group semantics (Kafka's classic protocol)
+//
+// States Empty → PreparingRebalance → CompletingRebalance → Stable, as Kafka names them. The
+// coordinator is protocol-agnostic: it picks the protocol every member supports (by vote) and
+// forwards the leader's assignment; eager and cooperative rebalancing both work because the
+// cooperative dance is repeated joins by the clients.
+//
+//   - JoinGroup: session timeout must lie in [MinSessionTimeout, MaxSessionTimeout]
+//     (INVALID_SESSION_TIMEOUT); a new dynamic member on JoinGroup v4+ gets MEMBER_ID_REQUIRED
+//     and an id it must rejoin with (an id not used within the session timeout is forgotten);
+//     protocol type and protocols must match the group's (INCONSISTENT_GROUP_PROTOCOL). A
+//     rebalance completes when every member has rejoined or at the largest rebalance timeout,
+//     when members that did not rejoin are dropped. A group that was Empty waits
+//     InitialRebalanceDelay for more members first (extended while members keep arriving, up to
+//     the rebalance timeout), like Kafka's group.initial.rebalance.delay.ms.
+//   - A member that rejoins a Stable group with unchanged protocols and is not the leader gets
+//     the current generation back without a rebalance; the leader or changed metadata triggers
+//     one. In CompletingRebalance an unchanged rejoin gets the current join result again.
+//   - Static members (group.instance.id): a known instance joining with an empty member id gets
+//     a new member id and the old one is fenced (FENCED_INSTANCE_ID for requests carrying the
+//     old id and the instance id). In a Stable group with unchanged protocols there is no
+//     rebalance: the join answers the current generation and the old leader id (so a restarted
+//     leader acts as a follower), and SyncGroup returns the member's existing assignment.
+//   - SyncGroup: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS while preparing;
+//     followers wait for the leader; members the leader did not assign get an empty
+//     assignment. If the leader does not sync within the rebalance timeout, members that did
+//     not send SyncGroup are dropped and the group rebalances.
+//   - Heartbeat refreshes the session and answers REBALANCE_IN_PROGRESS while preparing. A
+//     member whose session expires (no request within its session timeout while it is not
+//     parked in a JoinGroup or SyncGroup) is removed and the group rebalances.
+//   - OffsetCommit: generation -1 with no member id is a "simple" commit, allowed only while
+//     the group has no members (UNKNOWN_MEMBER_ID otherwise; for a group that does not exist
+//     any other generation is ILLEGAL_GENERATION); otherwise fencing as for Heartbeat, and
+//     REBALANCE_IN_PROGRESS in CompletingRebalance. Commits are allowed while preparing a
+//     rebalance (eager consumers commit before they rejoin). Metadata over MaxMetadataBytes is
+//     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics.
+//   - OffsetFetch returns -1 for partitions without a commit. A commit is applied only once it
+//     is durable, so UNSTABLE_OFFSET_COMMIT never happens.
+//   - DescribeGroups reports an unknown group as Dead with no error (Kafka up to v5);
+//     DeleteGroups needs an Empty group (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND); OffsetDelete
+//     refuses topics a consumer group's members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC, read
+//     from the consumer-protocol subscription metadata).
+//
+// Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
+// is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable
+// (after a broker restart every group is Empty with its committed offsets, members get
+// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka);
+// committed offsets do not expire (Kafka's offsets.retention.minutes is not implemented).
+//
+// # Offset log
+//
+// Committed offsets live in a wal.Log under Dir, in a subdirectory named "offsets-" followed by
+// a 16-digit hex generation. Each WAL entry (CRC-checked by the WAL) is one batch of records,
+// written atomically and fsynced before the request that caused it is answered:
+//
+//	entry   = version:u8 (=1) | flags:u8 (bit 0: snapshot) | count:uvarint | record*count
+//	record  = kind:u8 | group:str | body
+//	body    = kind 1 commit:        topic:str | partition:i32 | offset:i64 | leaderEpoch:i32 |
+//	                                metadata:str | commitTimeMs:i64
+//	          kind 2 delete offset: topic:str | partition:i32
+//	          kind 3 delete group:  (nothing)
+//	str     = length:uvarint | bytes
+//
+// Integers are big-endian. Replaying every entry in order with Machine.Apply rebuilds the
+// state. Compaction: when the log grows past CompactBytes, the current state is written as one
+// snapshot entry at the start of a new log (generation + 1) and fsynced, then the old log is
+// removed. On open, the newest generation whose first entry is a snapshot wins; a newer one
+// without a complete snapshot (a crash during compaction) and older ones are removed. The first
+// log of a fresh directory starts with an empty snapshot entry.
+package group
