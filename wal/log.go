@@ -628,7 +628,7 @@ func (l *Log) Read(offset int64, maxBytes int) ([]Batch, error) {
 		if offset >= v.next {
 			continue
 		}
-		chunk := int64(min(max(maxBytes, 0), 8<<20)) + 16*headerSize
+		chunk := min(max(int64(maxBytes), l.indexInterval), 8<<20) + 16*headerSize
 		pos, off := lookup(v.idx, v.s.base, offset)
 		full, err := l.readSegment(v, pos, off, offset, chunk, maxBytes, &out, &used)
 		if err != nil && IsCorruption(err) && pos > 0 && len(out) == 0 {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -38,6 +39,7 @@ type CrashFS struct {
 	bytesRead int64
 	bytesWrit int64
 	syncErr   error
+	syncDelay time.Duration
 }
 
 var _ wal.FS = (*CrashFS)(nil)
@@ -335,6 +337,13 @@ func (c *CrashFS) SetSyncError(err error) {
 	c.syncErr = err
 }
 
+// SetSyncDelay makes every later File.Sync take at least d, like a real disk's fsync.
+func (c *CrashFS) SetSyncDelay(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.syncDelay = d
+}
+
 type file struct {
 	fs       *CrashFS
 	ino      *inode
@@ -402,6 +411,12 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *file) Sync() error {
+	f.fs.mu.Lock()
+	d := f.fs.syncDelay
+	f.fs.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d) // a disk's fsync latency; taken without holding the filesystem lock
+	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if err := f.check("sync"); err != nil {
