@@ -1,0 +1,537 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testServer struct {
+	srv  *gateway.Server
+	addr string
+	mem  *gatewaytest.MemBackend
+}
+
+func start(t testing.TB, cfg gateway.Config) *testServer {
+	t.Helper()
+	mem, _ := cfg.Backend.(*gatewaytest.MemBackend)
+	if cfg.Backend == nil {
+		mem = gatewaytest.NewMem(1)
+		cfg.Backend = mem
+	}
+	cfg.AdvertisedHost = "127.0.0.1"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	srv, err := gateway.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return &testServer{srv: srv, addr: ln.Addr().String(), mem: mem}
+}
+
+func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// rawConn speaks the Kafka protocol by hand, for byte-level tests.
+type rawConn struct {
+	t  testing.TB
+	c  net.Conn
+	fr *kafkawire.FrameReader
+}
+
+func dial(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, c: c, fr: kafkawire.NewFrameReader(c, 0)}
+}
+
+func (r *rawConn) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.c.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func encode(req kmsg.Request, corr int32) []byte {
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, corr)
+}
+
+// readFrame returns the next response frame (correlation id first) or an error.
+func (r *rawConn) readFrame() ([]byte, error) {
+	return r.fr.Next()
+}
+
+// roundTrip sends req and decodes the answer at req's version.
+func (r *rawConn) roundTrip(req kmsg.Request, corr int32) kmsg.Response {
+	r.t.Helper()
+	r.write(encode(req, corr))
+	return r.readResponse(req, corr)
+}
+
+func (r *rawConn) readResponse(req kmsg.Request, corr int32) kmsg.Response {
+	r.t.Helper()
+	frame, err := r.readFrame()
+	if err != nil {
+		r.t.Fatalf("reading response to key %d: %v", req.Key(), err)
+	}
+	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
+		r.t.Fatalf("correlation id %d, want %d", got, corr)
+	}
+	resp := req.ResponseKind()
+	body := frame[4:]
+	if resp.IsFlexible() && req.Key() != 18 {
+		body = body[1:]
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		r.t.Fatalf("decoding response to key %d v%d: %v", req.Key(), req.GetVersion(), err)
+	}
+	return resp
+}
+
+// expectClosed asserts the server closes the connection without answering.
+func (r *rawConn) expectClosed() {
+	r.t.Helper()
+	if frame, err := r.readFrame(); err == nil {
+		r.t.Fatalf("got a %d-byte answer, want the connection closed", len(frame))
+	} else if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			r.t.Fatalf("connection still open: %v", err)
+		}
+	}
+}
+
+func makeRecords(topic string, n int) []*kgo.Record {
+	out := make([]*kgo.Record, n)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := range out {
+		out[i] = &kgo.Record{
+			Topic:     topic,
+			Key:       []byte(fmt.Sprintf("key-%03d", i)),
+			Value:     bytes.Repeat([]byte{byte(i)}, 10+i%50),
+			Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte{0, byte(i), 0xff}}, {Key: "empty"}},
+			Timestamp: base.Add(time.Duration(i) * time.Millisecond),
+		}
+	}
+	return out
+}
+
+func sameRecord(a, b *kgo.Record) bool {
+	return bytes.Equal(a.Key, b.Key) && bytes.Equal(a.Value, b.Value) && a.Timestamp.Equal(b.Timestamp) &&
+		slices.EqualFunc(a.Headers, b.Headers, func(x, y kgo.RecordHeader) bool { return x.Key == y.Key && bytes.Equal(x.Value, y.Value) })
+}
+
+// consumeAll reads n records of topic from the start.
+func consumeAll(t testing.TB, addr, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(got), n, err)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
+		got = append(got, fs.Records()...)
+	}
+	return got
+}
+
+func TestKgoProduceConsume(t *testing.T) {
+	for _, parts := range []int32{1, 8} {
+		for _, codec := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+			t.Run(fmt.Sprintf("partitions=%d/codec=%d", parts, codec), func(t *testing.T) {
+				ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
+				topic := "t"
+				want := makeRecords(topic, 200)
+				cl := newClient(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+				if err := cl.ProduceSync(context.Background(), want...).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+				got := consumeAll(t, ts.addr, topic, len(want))
+				if len(got) != len(want) {
+					t.Fatalf("got %d records, want %d", len(got), len(want))
+				}
+				// Per partition, records come back in produce order with contiguous offsets.
+				byPart := map[int32][]*kgo.Record{}
+				for _, r := range got {
+					byPart[r.Partition] = append(byPart[r.Partition], r)
+				}
+				if parts > 1 && len(byPart) < 2 {
+					t.Fatalf("records landed in %d partitions", len(byPart))
+				}
+				wantByPart := map[int32][]*kgo.Record{}
+				for _, r := range want {
+					wantByPart[r.Partition] = append(wantByPart[r.Partition], r)
+				}
+				for p, rs := range byPart {
+					for i, r := range rs {
+						if r.Offset != int64(i) {
+							t.Fatalf("partition %d record %d has offset %d", p, i, r.Offset)
+						}
+						if !sameRecord(r, wantByPart[p][i]) {
+							t.Fatalf("partition %d offset %d: got %+v, want %+v", p, i, r, wantByPart[p][i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestApiVersions(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	for _, v := range []int16{0, 1, 2, 3, 4} {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.SetVersion(v)
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
+		resp := c.roundTrip(req, int32(v)).(*kmsg.ApiVersionsResponse)
+		if resp.ErrorCode != 0 {
+			t.Fatalf("v%d: error %d", v, resp.ErrorCode)
+		}
+		got := map[int16][2]int16{}
+		for _, k := range resp.ApiKeys {
+			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		}
+		want := map[int16][2]int16{0: {3, 11}, 1: {4, 16}, 2: {1, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
+		for k, r := range want {
+			if got[k] != r {
+				t.Fatalf("v%d: key %d advertised %v, want %v", v, k, got[k], r)
+			}
+		}
+	}
+}
+
+func TestApiVersionsTooNew(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	// A v127 body the server cannot know: header v2 would be the client's guess.
+	frame := []byte{0, 18, 0, 127, 0, 0, 0, 77, 0xff, 0xff, 0, 0xde, 0xad}
+	c.write(kafkawire.AppendFrame(nil, frame))
+	resp, err := c.readFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corr := binary.BigEndian.Uint32(resp); corr != 77 {
+		t.Fatalf("correlation %d", corr)
+	}
+	av := kmsg.NewPtrApiVersionsResponse()
+	av.SetVersion(0)
+	if err := av.ReadFrom(resp[4:]); err != nil {
+		t.Fatalf("v0 body with v0 header: %v", err)
+	}
+	if av.ErrorCode != kafkawire.ErrUnsupportedVersion || len(av.ApiKeys) < 7 {
+		t.Fatalf("got error %d with %d keys", av.ErrorCode, len(av.ApiKeys))
+	}
+	// The connection stays usable: the client retries with a version we speak.
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(3)
+	if r := c.roundTrip(req, 78).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatalf("retry error %d", r.ErrorCode)
+	}
+}
+
+func TestPipelinedInOrder(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	var reqs []kmsg.Request
+	var buf []byte
+	for i := range 30 {
+		var req kmsg.Request
+		switch i % 3 {
+		case 0:
+			req = kmsg.NewPtrApiVersionsRequest()
+			req.SetVersion(int16(i % 4))
+		case 1:
+			md := kmsg.NewPtrMetadataRequest()
+			md.SetVersion(int16(i % 13))
+			req = md
+		case 2:
+			fe := kmsg.NewPtrFetchRequest()
+			fe.SetVersion(int16(4 + i%13))
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = "absent"
+			ft.Partitions = append(ft.Partitions, kmsg.NewFetchRequestTopicPartition())
+			fe.Topics = append(fe.Topics, ft)
+			req = fe
+		}
+		reqs = append(reqs, req)
+		buf = append(buf, encode(req, int32(1000+i))...)
+	}
+	c.write(buf) // every request in one write
+	for i, req := range reqs {
+		c.readResponse(req, int32(1000+i))
+	}
+}
+
+func TestAcksZeroHasNoAnswer(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	p := produceReq(9, "t", 0, batch(3))
+	p.Acks = 0
+	av := kmsg.NewPtrApiVersionsRequest()
+	c.write(append(encode(p, 1), encode(av, 2)...))
+	c.readResponse(av, 2) // the first answer on the wire is the ApiVersions one
+	if n := ts.mem.Calls("Produce"); n != 1 {
+		t.Fatalf("backend saw %d produce calls", n)
+	}
+}
+
+// batch builds a RecordBatch v2 holding n small records, as a client would.
+func batch(n int) []byte {
+	var recs []byte
+	for i := range n {
+		r := kmsg.NewRecord()
+		r.OffsetDelta = int32(i)
+		r.Value = []byte{byte(i)}
+		body := r.AppendTo(nil)
+		recs = append(recs, body...)
+	}
+	b := kmsg.NewRecordBatch()
+	b.Magic = 2
+	b.LastOffsetDelta = int32(n - 1)
+	b.NumRecords = int32(n)
+	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
+	b.Records = recs
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	return raw
+}
+
+func produceReq(v int16, topic string, part int32, records []byte) *kmsg.ProduceRequest {
+	p := kmsg.NewPtrProduceRequest()
+	p.SetVersion(v)
+	p.Acks = -1
+	p.TimeoutMillis = 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = topic
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition, pp.Records = part, records
+	pt.Partitions = append(pt.Partitions, pp)
+	p.Topics = append(p.Topics, pt)
+	return p
+}
+
+func createTopic(t testing.TB, c *rawConn, name string, parts int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(7)
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, parts, 1
+	req.Topics = append(req.Topics, ct)
+	resp := c.roundTrip(req, 1).(*kmsg.CreateTopicsResponse)
+	if resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create %s: %d", name, resp.Topics[0].ErrorCode)
+	}
+}
+
+func TestBadInputClosesOnlyThatConnection(t *testing.T) {
+	ts := start(t, gateway.Config{MaxFrameBytes: 1 << 20})
+	good := dial(t, ts.addr)
+	createTopic(t, good, "keep", 1)
+	if r := good.roundTrip(produceReq(8, "keep", 0, batch(5)), 2).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %d", r.Topics[0].Partitions[0].ErrorCode)
+	}
+	bodyOf := func(req kmsg.Request) []byte { return encode(req, 5)[4:] }
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	truncated := bodyOf(md)
+	truncated = truncated[:len(truncated)-3]
+	oldProduce := bodyOf(produceReq(2, "keep", 0, batch(1)))
+	cases := []struct {
+		name string
+		wire []byte
+	}{
+		{"oversize", binary.BigEndian.AppendUint32(nil, 1<<20+1)},
+		{"negative size", []byte{0x80, 0, 0, 0}},
+		{"unknown key", kafkawire.AppendFrame(nil, []byte{0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
+		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrSASLHandshakeRequest()))},
+		{"unsupported version", kafkawire.AppendFrame(nil, oldProduce)},
+		{"truncated body", kafkawire.AppendFrame(nil, truncated)},
+		{"truncated header", kafkawire.AppendFrame(nil, []byte{0, 3, 0})},
+		{"garbage body", kafkawire.AppendFrame(nil, append([]byte{0, 1, 0, 11, 0, 0, 0, 1, 0, 0}, bytes.Repeat([]byte{0xff}, 40)...))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bad := dial(t, ts.addr)
+			bad.write(c.wire)
+			bad.expectClosed()
+			// The other connection and the stored data are unaffected.
+			fe := kmsg.NewPtrFetchRequest()
+			fe.SetVersion(11)
+			fe.MaxBytes = 1 << 20
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = "keep"
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.PartitionMaxBytes = 1 << 20
+			ft.Partitions = append(ft.Partitions, fp)
+			fe.Topics = append(fe.Topics, ft)
+			r := good.roundTrip(fe, 9).(*kmsg.FetchResponse)
+			p := r.Topics[0].Partitions[0]
+			if p.ErrorCode != 0 || p.HighWatermark != 5 || len(p.RecordBatches) != len(batch(5)) {
+				t.Fatalf("after bad input: error %d hwm %d %d bytes", p.ErrorCode, p.HighWatermark, len(p.RecordBatches))
+			}
+		})
+	}
+}
+
+func TestBackendFailureIsRetriableError(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "t", 1)
+	ts.mem.Fail(errors.New("broker unreachable"))
+	r := c.roundTrip(produceReq(11, "t", 0, batch(1)), 2).(*kmsg.ProduceResponse)
+	if code := r.Topics[0].Partitions[0].ErrorCode; code != kafkawire.ErrNotLeaderOrFollower {
+		t.Fatalf("got %d, want NOT_LEADER_OR_FOLLOWER", code)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("t")
+	md.Topics = append(md.Topics, mt)
+	if mr := c.roundTrip(md, 3).(*kmsg.MetadataResponse); mr.Topics[0].ErrorCode != kafkawire.ErrLeaderNotAvailable {
+		t.Fatalf("metadata error %d", mr.Topics[0].ErrorCode)
+	}
+	ts.mem.Fail(nil)
+	if r := c.roundTrip(produceReq(11, "t", 0, batch(1)), 4).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatal("produce failed after recovery")
+	}
+}
+
+func TestMetadataAutoCreate(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	ask := func(v int16, topic string, allow bool) kmsg.MetadataResponseTopic {
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(v)
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		md.Topics = append(md.Topics, mt)
+		md.AllowAutoTopicCreation = allow
+		r := c.roundTrip(md, 1).(*kmsg.MetadataResponse)
+		if len(r.Brokers) != 1 || r.Brokers[0].Host != "127.0.0.1" || r.Brokers[0].NodeID != 0 {
+			t.Fatalf("brokers %+v", r.Brokers)
+		}
+		return r.Topics[0]
+	}
+	if tp := ask(12, "no", false); tp.ErrorCode != kafkawire.ErrUnknownTopicOrPartition {
+		t.Fatalf("allow=false: error %d", tp.ErrorCode)
+	}
+	tp := ask(12, "yes", true)
+	if tp.ErrorCode != 0 || len(tp.Partitions) != 1 || tp.TopicID == ([16]byte{}) || tp.Partitions[0].Leader != 0 {
+		t.Fatalf("allow=true: %+v", tp)
+	}
+	if tp := ask(3, "old", false); tp.ErrorCode != 0 {
+		t.Fatalf("v3 does not auto-create: %d", tp.ErrorCode)
+	}
+	// By id (v12, null name).
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.TopicID = tp.TopicID
+	md.Topics = append(md.Topics, mt)
+	if r := c.roundTrip(md, 2).(*kmsg.MetadataResponse); len(r.Topics) != 1 || *r.Topics[0].Topic != "yes" {
+		t.Fatalf("by id: %+v", r.Topics)
+	}
+	mt.TopicID = [16]byte{1}
+	md.Topics[0] = mt
+	if r := c.roundTrip(md, 3).(*kmsg.MetadataResponse); r.Topics[0].ErrorCode != kafkawire.ErrUnknownTopicID {
+		t.Fatalf("unknown id: %+v", r.Topics)
+	}
+
+	off := start(t, gateway.Config{DisableAutoCreate: true})
+	c = dial(t, off.addr)
+	if tp := ask(3, "old", false); tp.ErrorCode != kafkawire.ErrUnknownTopicOrPartition {
+		t.Fatalf("DisableAutoCreate v3: %d", tp.ErrorCode)
+	}
+}
+
+func TestAdminWithKadm(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	adm := kadm.NewClient(newClient(t, ts.addr))
+	ctx := context.Background()
+	cr, err := adm.CreateTopics(ctx, 8, 1, nil, "a", "b")
+	if err != nil || cr.Error() != nil {
+		t.Fatalf("create: %v %v", err, cr.Error())
+	}
+	if cr, _ := adm.CreateTopics(ctx, 1, 1, nil, "a"); !errors.Is(cr["a"].Err, errorForCode(36)) {
+		t.Fatalf("duplicate: %v", cr["a"].Err)
+	}
+	if cr, _ := adm.CreateTopics(ctx, 1, 3, nil, "c"); !errors.Is(cr["c"].Err, errorForCode(38)) {
+		t.Fatalf("rf 3: %v", cr["c"].Err)
+	}
+	td, err := adm.ListTopics(ctx)
+	if err != nil || len(td["a"].Partitions) != 8 || len(td) != 2 {
+		t.Fatalf("list: %v %+v", err, td)
+	}
+	dr, err := adm.DeleteTopics(ctx, "a")
+	if err != nil || dr.Error() != nil {
+		t.Fatalf("delete: %v %v", err, dr.Error())
+	}
+	// kgo caches metadata answers briefly, so look with a raw request.
+	raw := dial(t, ts.addr)
+	all := kmsg.NewPtrMetadataRequest()
+	all.SetVersion(12)
+	if mr := raw.roundTrip(all, 1).(*kmsg.MetadataResponse); len(mr.Topics) != 1 || *mr.Topics[0].Topic != "b" {
+		t.Fatalf("after delete: %+v", mr.Topics)
+	}
+	// Delete by topic id (DeleteTopics v6).
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.SetVersion(6)
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.TopicID = td["b"].ID
+	req.Topics = append(req.Topics, dt)
+	resp := raw.roundTrip(req, 2).(*kmsg.DeleteTopicsResponse)
+	if resp.Topics[0].ErrorCode != 0 || *resp.Topics[0].Topic != "b" {
+		t.Fatalf("delete by id: %+v", resp.Topics[0])
+	}
+}
+
+func errorForCode(c int16) error {
+	return kerrFor(c)
+}
