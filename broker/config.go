@@ -1,0 +1,273 @@
+package broker
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+// Topic configs. Each is honoured as described in doc.go; anything else is refused with
+// INVALID_CONFIG so that a client never believes a setting took effect when it did not.
+// Defaults and broker-level synonyms are Apache Kafka 3.x's.
+type configDef struct {
+	name    string
+	typ     int8   // brokerop.ConfigType*
+	def     string // Kafka's default
+	synonym string // the broker-level config a topic falls back to
+	doc     string
+	check   func(v string) (string, error) // returns the normalised value
+}
+
+const maxLong = "9223372036854775807"
+
+var topicConfigDefs = []configDef{
+	{"cleanup.policy", brokerop.ConfigTypeList, "delete", "log.cleanup.policy",
+		"The retention policy on old log segments. Only \"delete\" is supported: compaction is not implemented.", checkCleanupPolicy},
+	{"compression.type", brokerop.ConfigTypeString, "producer", "compression.type",
+		"Batches are stored exactly as produced, so only \"producer\" is supported.", checkOneOf("producer")},
+	{"flush.messages", brokerop.ConfigTypeLong, maxLong, "log.flush.interval.messages",
+		"Setting this (or flush.ms) relaxes the broker's fsync-before-ack default for the topic: an fsync happens once this many messages are unsynced.", checkLong(1)},
+	{"flush.ms", brokerop.ConfigTypeLong, maxLong, "log.flush.interval.ms",
+		"Setting this (or flush.messages) relaxes the broker's fsync-before-ack default for the topic: unsynced data is fsynced by the background flusher once it is this old.", checkLong(0)},
+	{"max.message.bytes", brokerop.ConfigTypeInt, "1048588", "message.max.bytes",
+		"The largest record batch size allowed (MESSAGE_TOO_LARGE above it).", checkInt(0)},
+	{"message.timestamp.type", brokerop.ConfigTypeString, "CreateTime", "log.message.timestamp.type",
+		"Only CreateTime is supported.", checkOneOf("CreateTime")},
+	{"min.insync.replicas", brokerop.ConfigTypeInt, "1", "min.insync.replicas",
+		"Single-replica partitions: only 1 is supported.", checkOneOf("1")},
+	{"retention.bytes", brokerop.ConfigTypeLong, "-1", "log.retention.bytes",
+		"Oldest whole segments are deleted while a partition exceeds this size (-1: no limit).", checkLong(math.MinInt64)},
+	{"retention.ms", brokerop.ConfigTypeLong, "604800000", "log.retention.ms",
+		"Whole segments whose newest record is older than this are deleted (-1: no limit).", checkLong(-1)},
+	{"segment.bytes", brokerop.ConfigTypeInt, "1073741824", "log.segment.bytes",
+		"The segment file size of new partition logs (applies to a partition's log when it is opened).", checkInt(14)},
+}
+
+func findConfigDef(name string) *configDef {
+	for i := range topicConfigDefs {
+		if topicConfigDefs[i].name == name {
+			return &topicConfigDefs[i]
+		}
+	}
+	return nil
+}
+
+func checkLong(min int64) func(string) (string, error) {
+	return func(v string) (string, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("not a number of type LONG")
+		}
+		if n < min {
+			return "", fmt.Errorf("value must be at least %d", min)
+		}
+		return strconv.FormatInt(n, 10), nil
+	}
+}
+
+func checkInt(min int64) func(string) (string, error) {
+	return func(v string) (string, error) {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		if err != nil {
+			return "", fmt.Errorf("not a number of type INT")
+		}
+		if n < min {
+			return "", fmt.Errorf("value must be at least %d", min)
+		}
+		return strconv.FormatInt(n, 10), nil
+	}
+}
+
+func checkOneOf(allowed ...string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		v = strings.TrimSpace(v)
+		if slices.Contains(allowed, v) {
+			return v, nil
+		}
+		return "", fmt.Errorf("this broker supports only %s", strings.Join(allowed, ", "))
+	}
+}
+
+func checkCleanupPolicy(v string) (string, error) {
+	parts := splitList(v)
+	if len(parts) == 0 {
+		return "", fmt.Errorf("cleanup.policy must not be empty")
+	}
+	for _, p := range parts {
+		switch p {
+		case "delete":
+		case "compact":
+			return "", fmt.Errorf("cleanup.policy=compact is not supported by this broker (log compaction is not implemented); use cleanup.policy=delete")
+		default:
+			return "", fmt.Errorf("string must be one of: compact, delete")
+		}
+	}
+	return "delete", nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// configError is a refused config: INVALID_CONFIG with Kafka's wording.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+// validateConfigs checks a set of config overrides and returns them normalised.
+func validateConfigs(in map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(in))
+	for name, v := range in {
+		n, err := validateConfig(name, v)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+func validateConfig(name, v string) (string, error) {
+	d := findConfigDef(name)
+	if d == nil {
+		return "", &configError{fmt.Sprintf("Unknown topic config name: %s", name)}
+	}
+	n, err := d.check(v)
+	if err != nil {
+		return "", &configError{fmt.Sprintf("Invalid value %s for configuration %s: %v", v, name, err)}
+	}
+	return n, nil
+}
+
+// topicConfig is a topic's effective configuration, parsed once per change and read lock-free
+// on the hot paths.
+type topicConfig struct {
+	overrides       map[string]string // the topic's own settings (DYNAMIC_TOPIC_CONFIG)
+	retentionMs     int64
+	retentionBytes  int64
+	segmentBytes    int64
+	maxMessageBytes int
+	relaxed         bool  // flush.messages or flush.ms set: acks=all no longer implies fsync
+	flushMessages   int64 // fsync once this many offsets are unsynced (relaxed only)
+	flushMs         int64 // background fsync once unsynced data is this old (relaxed only)
+}
+
+// resolve builds the effective config of a topic from its overrides over the broker defaults.
+func resolveConfig(overrides, brokerDefaults map[string]string) *topicConfig {
+	get := func(name string) string {
+		if v, ok := overrides[name]; ok {
+			return v
+		}
+		if v, ok := brokerDefaults[name]; ok {
+			return v
+		}
+		return findConfigDef(name).def
+	}
+	num := func(name string) int64 {
+		n, _ := strconv.ParseInt(get(name), 10, 64) // validated before it got here
+		return n
+	}
+	_, fm := overrides["flush.messages"]
+	_, fms := overrides["flush.ms"]
+	_, bfm := brokerDefaults["flush.messages"]
+	_, bfms := brokerDefaults["flush.ms"]
+	return &topicConfig{
+		overrides:       overrides,
+		retentionMs:     num("retention.ms"),
+		retentionBytes:  num("retention.bytes"),
+		segmentBytes:    num("segment.bytes"),
+		maxMessageBytes: int(num("max.message.bytes")),
+		relaxed:         fm || fms || bfm || bfms,
+		flushMessages:   num("flush.messages"),
+		flushMs:         num("flush.ms"),
+	}
+}
+
+// describeTopicConfigs renders a topic's configs as Kafka's DescribeConfigs does: every known
+// config, with its value, source and (optionally) synonyms, sorted by name.
+func describeTopicConfigs(overrides, brokerDefaults map[string]string, names []string, synonyms, docs bool) []brokerop.ConfigEntry {
+	var out []brokerop.ConfigEntry
+	for i := range topicConfigDefs {
+		d := &topicConfigDefs[i]
+		if len(names) > 0 && !slices.Contains(names, d.name) {
+			continue
+		}
+		var chain []brokerop.ConfigSynonym
+		if v, ok := overrides[d.name]; ok {
+			chain = append(chain, brokerop.ConfigSynonym{Name: d.name, Value: ptr(v), Source: brokerop.SourceDynamicTopic})
+		}
+		if v, ok := brokerDefaults[d.name]; ok {
+			chain = append(chain, brokerop.ConfigSynonym{Name: d.synonym, Value: ptr(v), Source: brokerop.SourceStaticBroker})
+		}
+		chain = append(chain, brokerop.ConfigSynonym{Name: d.synonym, Value: ptr(d.def), Source: brokerop.SourceDefault})
+		e := brokerop.ConfigEntry{
+			Name:       d.name,
+			Value:      chain[0].Value,
+			Source:     chain[0].Source,
+			IsDefault:  chain[0].Source == brokerop.SourceDefault,
+			ConfigType: d.typ,
+		}
+		if synonyms {
+			e.Synonyms = chain
+		}
+		if docs {
+			e.Documentation = d.doc
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Broker-level configs DescribeConfigs reports for a BROKER resource (read-only here).
+func describeBrokerConfigs(b *Broker, names []string, docs bool) []brokerop.ConfigEntry {
+	type bc struct {
+		name, value, doc string
+		typ              int8
+		static           bool
+	}
+	list := []bc{
+		{"auto.create.topics.enable", "true", "Topics are created on Metadata requests that allow it.", brokerop.ConfigTypeBoolean, false},
+		{"broker.id", strconv.Itoa(int(b.cfg.NodeID)), "This broker's node id.", brokerop.ConfigTypeInt, true},
+		{"default.replication.factor", "1", "Partitions have a single replica.", brokerop.ConfigTypeInt, false},
+		{"num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), "Partitions of auto-created topics.", brokerop.ConfigTypeInt, b.cfg.DefaultPartitions != 1},
+	}
+	for i := range topicConfigDefs {
+		d := &topicConfigDefs[i]
+		v, static := b.cfg.TopicDefaults[d.name]
+		if !static {
+			v = d.def
+		}
+		list = append(list, bc{d.synonym, v, d.doc, d.typ, static})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	var out []brokerop.ConfigEntry
+	for _, c := range list {
+		if len(names) > 0 && !slices.Contains(names, c.name) {
+			continue
+		}
+		src := brokerop.SourceDefault
+		if c.static {
+			src = brokerop.SourceStaticBroker
+		}
+		e := brokerop.ConfigEntry{Name: c.name, Value: ptr(c.value), ReadOnly: true, Source: src,
+			IsDefault: src == brokerop.SourceDefault, ConfigType: c.typ}
+		if docs {
+			e.Documentation = c.doc
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }

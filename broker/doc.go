@@ -1,0 +1,82 @@
+// Package broker keeps Kafka topics: partitions as per-partition write-ahead logs (package
+// wal), offsets, produce/fetch/list-offsets semantics, the durable topic registry and topic
+// administration. It answers the ops of package brokerop; the gateway (Kafka wire) and the
+// mesh carrier call it and it knows neither.
+//
+//	b, err := broker.Open(broker.Config{Dir: "./data", DefaultPartitions: 1})
+//	defer b.Close()
+//	resp, err := b.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: ...})
+//
+// # Storage
+//
+//	Dir/topics.registry                     cluster id + topics (names, ids, partition counts, configs)
+//	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition
+//
+// A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
+// headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
+// appended as one WAL entry, byte for byte as produced: the broker never decompresses. The
+// WAL's Stamp hook writes the assigned base offset into each batch (bytes 0..8, outside the
+// batch CRC) under the log lock, so offsets are assigned exactly once, in log order. Fetch
+// returns whole stored entries; a single-entry answer is the stored copy itself.
+//
+// The high watermark is the log end offset (single replica) and the last stable offset
+// equals it (no transactions; transactional and control batches are refused on produce).
+//
+// # Topic registry
+//
+// The Registry interface holds the cluster id and every topic's name, 16-byte random id,
+// partition count and config overrides; FileRegistry (the default) replaces one
+// checksummed file atomically (temp file, fsync, rename, fsync dir). Admin ops write the
+// registry before they touch data: CreateTopics registers and then opens logs; DeleteTopics
+// unregisters and then removes directories, and Open purges directories no registered topic
+// owns (a delete or failed create cut short by a crash), so disk space is always reclaimed.
+//
+// # Durability policy
+//
+// By default a produce with acks=-1 (all) is answered only after its data is fsynced: the
+// partition's log group-commits, so concurrent producers share one fsync, and the partitions
+// of one request are synced in parallel. This is stronger than Apache Kafka's default, which
+// relies on replication and the page cache. acks=1 and acks=0 are answered after the append;
+// their data is fsynced by the background flusher within Config.FlushInterval (default 1s).
+//
+// A topic relaxes this with Kafka's flush configs. Once flush.messages or flush.ms is set
+// (on the topic, or as a broker default in Config.TopicDefaults), acks=all no longer implies
+// an fsync: the producer whose append leaves flush.messages or more offsets unsynced fsyncs
+// (whatever its acks, as in Kafka), and the background flusher fsyncs data whose last fsync
+// is flush.ms old. DescribeConfigs reports Kafka's defaults for both (Long.MAX_VALUE).
+//
+// Data is readable by consumers as soon as it is appended (the high watermark is the log end
+// offset), before it is fsynced; an acknowledged acks=all record always survives a crash.
+//
+// # Topic configs
+//
+// Honoured: cleanup.policy (delete only: compact is refused with INVALID_CONFIG, compaction
+// is not implemented), retention.ms and retention.bytes (enforced by the background goroutine
+// every Config.RetentionCheckInterval, whole segments, the active one never; EnforceRetention
+// runs it on demand), segment.bytes (applies when a partition's log is opened: at creation,
+// and after a restart for an altered value), max.message.bytes (MESSAGE_TOO_LARGE),
+// flush.messages, flush.ms. Accepted only at the value we honour: compression.type=producer,
+// message.timestamp.type=CreateTime, min.insync.replicas=1. Anything else is INVALID_CONFIG.
+//
+// # Decisions where Kafka is silent or differs
+//
+//   - A partition payload may hold several batches (Kafka's Produce v3+ demands exactly one);
+//     they are stored together and get consecutive offsets.
+//   - An empty payload is INVALID_RECORD, legacy magic 0/1 message sets are INVALID_RECORD
+//     (as Kafka 4 does for Produce v3+), an unknown magic or bad CRC is CORRUPT_MESSAGE.
+//   - ListOffsets by timestamp is exact inside uncompressed batches and batch-granular for
+//     compressed ones (the broker never decompresses).
+//   - CreateTopics accepts replication factor 1 or -1 only (one replica per partition).
+//   - DescribeConfigs treats an empty ConfigNames like a null one (all configs).
+//
+// # Goroutines and locks
+//
+// Open starts one goroutine (retention + flusher) that Close stops and waits for. Fetch long
+// polls wait in the caller's goroutine on a per-request channel registered with each
+// requested partition; every append wakes the partition's waiters. Produce with acks=all over
+// several partitions syncs them in short-lived goroutines it waits for.
+//
+// Lock order: Broker.adminMu, then partition.mu (waiters only), then the wal's own locks.
+// Produce, Fetch and ListOffsets take no broker-wide lock: topics are read through atomic
+// pointers that admin ops replace under adminMu.
+package broker

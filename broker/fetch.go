@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Fetch reads whole stored batches from each requested partition, honouring the request's
+// total MaxBytes and each partition's MaxBytes, except that the first partition with data
+// returns at least one whole batch even if it is larger (KIP-74). Batches start with the one
+// containing the fetch offset, so the first may begin before it (as in Kafka; clients skip).
+//
+// If fewer than MinBytes are available and no partition has an error, Fetch waits up to
+// MaxWaitMs for more: every append to a requested partition wakes it to re-read, so it
+// returns as soon as enough data arrived. ctx cancellation and Close end the wait early with
+// what is there.
+func (b *Broker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.FetchResp{Partitions: make([]brokerop.FetchPartitionResp, len(req.Partitions))}
+	parts := make([]*partition, len(req.Partitions))
+	for i := range req.Partitions {
+		parts[i] = b.lookup(req.Partitions[i].Topic, req.Partitions[i].Partition)
+	}
+	n, failed := b.readOnce(req, parts, resp)
+	if failed || n >= int(req.MinBytes) || req.MaxWaitMs <= 0 {
+		return resp, nil
+	}
+	// Register before re-reading so that an append between the read and the wait is not
+	// missed: the buffered channel keeps one pending signal.
+	wake := make(chan struct{}, 1)
+	for _, p := range parts {
+		if p != nil {
+			p.addWaiter(wake)
+		}
+	}
+	defer func() {
+		for _, p := range parts {
+			if p != nil {
+				p.removeWaiter(wake)
+			}
+		}
+	}()
+	timer := time.NewTimer(time.Duration(req.MaxWaitMs) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		n, failed = b.readOnce(req, parts, resp)
+		if failed || n >= int(req.MinBytes) {
+			return resp, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return resp, nil
+		case <-ctx.Done():
+			return resp, nil
+		case <-b.closing:
+			return resp, nil
+		}
+	}
+}
+
+// readOnce fills resp from the logs and returns the bytes read and whether any partition
+// has an error.
+func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brokerop.FetchResp) (int, bool) {
+	remaining := int(req.MaxBytes)
+	if req.MaxBytes <= 0 {
+		remaining = 1<<31 - 1 // Fetch v0–v2 have no total limit
+	}
+	total := 0
+	failed := false
+	minOne := true // KIP-74: the first partition with data returns at least one batch
+	for i := range req.Partitions {
+		fp := &req.Partitions[i]
+		r := &resp.Partitions[i]
+		*r = brokerop.FetchPartitionResp{Topic: fp.Topic, Partition: fp.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		p := parts[i]
+		if p == nil || p.deleted.Load() {
+			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			failed = true
+			continue
+		}
+		hw := p.log.NextOffset()
+		r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.log.StartOffset()
+		if fp.Offset == hw {
+			continue
+		}
+		if fp.Offset < r.LogStartOffset || fp.Offset > hw {
+			r.ErrorCode = kerr.OffsetOutOfRange.Code
+			failed = true
+			continue
+		}
+		limit := min(int(fp.MaxBytes), remaining)
+		if limit <= 0 && !minOne {
+			continue
+		}
+		batches, err := p.log.Read(fp.Offset, max(limit, 1))
+		if errors.Is(err, wal.ErrOffsetOutOfRange) {
+			// Retention moved the start between our bounds check and the read.
+			r.LogStartOffset = p.log.StartOffset()
+			r.ErrorCode = kerr.OffsetOutOfRange.Code
+			failed = true
+			continue
+		}
+		if err != nil {
+			r.ErrorCode = b.storageError(p, "read", err)
+			failed = true
+			continue
+		}
+		size := 0
+		keep := 0
+		for _, bt := range batches {
+			if size+len(bt.Data) > limit && !(minOne && keep == 0) {
+				break
+			}
+			size += len(bt.Data)
+			keep++
+		}
+		if keep == 0 {
+			continue
+		}
+		r.Records = joinBatches(batches[:keep], size)
+		minOne = false
+		remaining -= size
+		total += size
+	}
+	return total, failed
+}
+
+// joinBatches returns the batches' bytes back to back: the one stored copy itself when there is
+// a single batch, otherwise one allocation of exactly size bytes.
+func joinBatches(batches []wal.Batch, size int) []byte {
+	if len(batches) == 1 {
+		return batches[0].Data
+	}
+	out := make([]byte, 0, size)
+	for _, bt := range batches {
+		out = append(out, bt.Data...)
+	}
+	return out
+}

@@ -1,0 +1,167 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"math"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Special ListOffsets timestamps.
+const (
+	tsLatest        = -1
+	tsEarliest      = -2
+	tsMaxTimestamp  = -3 // KIP-734
+	tsEarliestLocal = -4 // KIP-405; without tiered storage the same as earliest
+)
+
+// ListOffsets answers offsets by timestamp: -2 (or -4) the log start offset, -1 the log end
+// offset (both with timestamp -1), -3 the record with the largest timestamp, any other value
+// the first record whose timestamp is at least it (offset and timestamp -1 if none).
+//
+// Timestamp lookups are exact within uncompressed batches. Compressed batches are never
+// decompressed by the broker, so there the answer is the base offset (and first-record
+// timestamp) of the first batch whose max timestamp reaches the target; a consumer starting
+// there may see a few records older than the target.
+func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.ListOffsetsResp{Partitions: make([]brokerop.ListOffsetsPartitionResp, len(req.Partitions))}
+	for i := range req.Partitions {
+		lp := &req.Partitions[i]
+		r := &resp.Partitions[i]
+		*r = brokerop.ListOffsetsPartitionResp{Topic: lp.Topic, Partition: lp.Partition, Timestamp: -1, Offset: -1}
+		p := b.lookup(lp.Topic, lp.Partition)
+		if p == nil || p.deleted.Load() {
+			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			continue
+		}
+		var err error
+		switch lp.Timestamp {
+		case tsEarliest, tsEarliestLocal:
+			r.Offset = p.log.StartOffset()
+		case tsLatest:
+			r.Offset = p.log.NextOffset()
+		case tsMaxTimestamp:
+			r.Offset, r.Timestamp, err = p.maxTimestamp()
+		default:
+			r.Offset, r.Timestamp, err = p.offsetForTimestamp(lp.Timestamp)
+		}
+		if err != nil {
+			r.Offset, r.Timestamp = -1, -1
+			r.ErrorCode = b.storageError(p, "list offsets", err)
+		}
+	}
+	return resp, nil
+}
+
+// offsetForTimestamp finds the first record with timestamp >= ts.
+func (p *partition) offsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
+	off, ok, err := p.log.OffsetForTimestamp(ts)
+	if err != nil || !ok {
+		return -1, -1, err
+	}
+	// Entries whose max timestamp reaches ts start at off; the first such entry holds the
+	// record (retention may race us, so look at a few entries on).
+	for range 4 {
+		batches, err := p.log.Read(off, 1)
+		if err != nil {
+			return -1, -1, err
+		}
+		if len(batches) == 0 {
+			return -1, -1, nil
+		}
+		for _, bt := range batches {
+			if o, t, ok := findInBatches(bt.Data, ts); ok {
+				return o, t, nil
+			}
+			off = bt.LastOffset + 1
+		}
+	}
+	return -1, -1, nil
+}
+
+// maxTimestamp finds the first record carrying the largest timestamp in the log: a binary
+// search over timestamps with the log's time index, then an exact look inside the entry.
+func (p *partition) maxTimestamp() (offset, timestamp int64, err error) {
+	if _, ok, err := p.log.OffsetForTimestamp(math.MinInt64); err != nil || !ok {
+		return -1, -1, err
+	}
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64) // ok(lo) holds; find the largest such
+	for lo < hi {
+		mid := lo + (hi-lo)/2 + (hi-lo)%2 // upper middle, no overflow
+		_, ok, err := p.log.OffsetForTimestamp(mid)
+		if err != nil {
+			return -1, -1, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return p.offsetForTimestamp(lo)
+}
+
+// findInBatches scans the RecordBatches of one stored entry for the first record with
+// timestamp >= ts. Compressed batches are answered at batch granularity.
+func findInBatches(data []byte, ts int64) (offset, timestamp int64, ok bool) {
+	for off := 0; off+batchHeaderLen <= len(data); {
+		batch := data[off:]
+		size := int(int32(binary.BigEndian.Uint32(batch[offBatchLength:]))) + batchLengthOverhd
+		if size < batchHeaderLen || size > len(batch) {
+			return 0, 0, false
+		}
+		batch = batch[:size]
+		off += size
+		base := int64(binary.BigEndian.Uint64(batch))
+		maxTs := int64(binary.BigEndian.Uint64(batch[offMaxTimestamp:]))
+		if maxTs < ts {
+			continue
+		}
+		attrs := binary.BigEndian.Uint16(batch[offAttributes:])
+		baseTs := int64(binary.BigEndian.Uint64(batch[offBaseTimestamp:]))
+		if attrs&attrTimestampType != 0 { // LogAppendTime: every record has maxTimestamp
+			return base, maxTs, true
+		}
+		if attrs&attrCompressionMask != 0 {
+			return base, baseTs, true
+		}
+		if o, t, found := findInRecords(batch[batchHeaderLen:], base, baseTs, ts); found {
+			return o, t, true
+		}
+		return base, baseTs, true // malformed records: fall back to the batch
+	}
+	return 0, 0, false
+}
+
+// findInRecords walks uncompressed v2 records (varint length, attributes, timestampDelta,
+// offsetDelta, …) for the first with timestamp >= ts.
+func findInRecords(recs []byte, base, baseTs, ts int64) (offset, timestamp int64, ok bool) {
+	for len(recs) > 0 {
+		length, n := binary.Varint(recs)
+		if n <= 0 || length < 0 || int64(len(recs)-n) < length {
+			return 0, 0, false
+		}
+		rec := recs[n : n+int(length)]
+		recs = recs[n+int(length):]
+		if len(rec) < 1 {
+			return 0, 0, false
+		}
+		tsDelta, n1 := binary.Varint(rec[1:])
+		if n1 <= 0 {
+			return 0, 0, false
+		}
+		offDelta, n2 := binary.Varint(rec[1+n1:])
+		if n2 <= 0 {
+			return 0, 0, false
+		}
+		if t := baseTs + tsDelta; t >= ts {
+			return base + offDelta, t, true
+		}
+	}
+	return 0, 0, false
+}
