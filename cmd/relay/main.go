@@ -1,0 +1,137 @@
+// Command relay runs an iroh-0.28.1-compatible relay server (relay protocol v3 over the
+// "iroh derp http" upgrade) plus a STUN responder, so nodes never depend on someone else's
+// relay.
+//
+//	relay [-addr :3340] [-cert cert.pem -key key.pem] [-stun :3478] [-rate-limit BYTES/s]
+//
+// Without -cert/-key it serves plain HTTP, which is for local use: an iroh node reaches it
+// when a peer's address carries relay URL http://HOST:PORT. With both it serves HTTPS (TLS
+// 1.2+). -stun "" disables STUN. On start it prints one line per listener:
+//
+//	relay: serving http://127.0.0.1:3340
+//	stun: serving udp 127.0.0.1:3478
+//
+// SIGINT/SIGTERM shut it down cleanly.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+	"github.com/meshkafka/meshkafka/mesh/stun"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":3340", "HTTP(S) listen address")
+	certFile := fs.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
+	keyFile := fs.String("key", "", "TLS private key (PEM)")
+	stunAddr := fs.String("stun", fmt.Sprintf(":%d", stun.DefaultPort), "STUN UDP listen address (empty disables)")
+	rateLimit := fs.Float64("rate-limit", 0, "per-client send limit in bytes/s (0 = unlimited)")
+	rateBurst := fs.Int("rate-burst", 0, "per-client burst in bytes (default max(rate/10, 128 KiB))")
+	keepAlive := fs.Duration("keepalive", 60*time.Second, "interval between KeepAlive frames")
+	verbose := fs.Bool("v", false, "log connection events")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("-cert and -key go together")
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var tlsCfg *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}}
+	}
+
+	srv := relayserver.New(relayserver.Config{
+		Logger: log, KeepAlive: *keepAlive, RateLimit: *rateLimit, RateBurst: *rateBurst,
+	})
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "relay: serving %s://%s\n", scheme, ln.Addr())
+
+	var stunSrv *stun.Server
+	if *stunAddr != "" {
+		pc, err := net.ListenPacket("udp", *stunAddr)
+		if err != nil {
+			_ = hs.Close()
+			<-httpDone
+			return err
+		}
+		stunSrv = stun.NewServer(pc, log)
+		go func() { _ = stunSrv.Serve() }()
+		fmt.Fprintf(stdout, "stun: serving udp %s\n", pc.LocalAddr())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-httpDone:
+		httpDone <- err
+	}
+	// Shut down: stop accepting, disconnect relay clients (hijacked connections are not
+	// tracked by http.Server), then wait for everything.
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Close()
+	_ = hs.Shutdown(shutCtx)
+	serveErr := <-httpDone
+	if stunSrv != nil {
+		_ = stunSrv.Close()
+		<-stunSrv.Done()
+	}
+	if ctx.Err() == nil && serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
