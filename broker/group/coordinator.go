@@ -1,0 +1,233 @@
+package group
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// ErrClosed is returned by Coordinator methods after Close.
+var ErrClosed = errors.New("group: coordinator closed")
+
+// Config configures a Coordinator.
+type Config struct {
+	Dir     string // offset log directory (required)
+	FS      wal.FS // nil: wal.OSFS()
+	Logger  *slog.Logger
+	Now     func() time.Time // nil: time.Now
+	Machine MachineConfig
+	// CompactBytes and SegmentBytes of the offset log; see StoreOptions.
+	CompactBytes int64
+	SegmentBytes int64
+}
+
+// Coordinator serves the group APIs: one owner goroutine drives a Machine with real time and
+// a Store, and the exported methods hand requests to it and wait for the answer (or ctx).
+// Requests are processed one at a time, so an OffsetCommit's fsync delays the requests behind
+// it (commits are small and rare compared to produce traffic).
+type Coordinator struct {
+	// immutable after Open
+	log   *slog.Logger
+	now   func() time.Time
+	calls chan call
+	quit  chan struct{}
+	wg    sync.WaitGroup
+
+	closeOnce sync.Once
+
+	// owned by run
+	m       *Machine
+	store   *Store
+	nextTok Token
+	waiting map[Token]chan any
+}
+
+type call struct {
+	fn    func(m *Machine, now time.Time, tok Token) []Output
+	reply chan any // buffered (1): run never blocks on a caller that gave up
+}
+
+// Open opens the offset log in cfg.Dir, restores committed offsets and starts the owner
+// goroutine. Close stops it.
+func Open(cfg Config) (*Coordinator, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("group: Config.Dir is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	store, recs, err := OpenStore(cfg.Dir, StoreOptions{
+		FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := NewMachine(cfg.Machine)
+	m.Apply(recs)
+	c := &Coordinator{
+		log:     cfg.Logger.With("component", "group"),
+		now:     cfg.Now,
+		calls:   make(chan call),
+		quit:    make(chan struct{}),
+		m:       m,
+		store:   store,
+		waiting: map[Token]chan any{},
+	}
+	c.wg.Go(c.run)
+	return c, nil
+}
+
+// Close stops the owner goroutine, answers every waiting caller with ErrClosed and closes the
+// offset log. Idempotent.
+func (c *Coordinator) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.quit)
+		c.wg.Wait()
+		err = c.store.Close()
+	})
+	return err
+}
+
+func (c *Coordinator) run() {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var tick <-chan time.Time
+		if d, ok := c.m.NextDeadline(); ok {
+			timer.Reset(max(0, d.Sub(c.now())))
+			tick = timer.C
+		}
+		select {
+		case <-c.quit:
+			for tok, ch := range c.waiting {
+				ch <- ErrClosed
+				delete(c.waiting, tok)
+			}
+			return
+		case cl := <-c.calls:
+			c.nextTok++
+			c.waiting[c.nextTok] = cl.reply
+			c.deliver(cl.fn(c.m, c.now(), c.nextTok))
+		case <-tick:
+			c.deliver(c.m.Tick(c.now()))
+		}
+	}
+}
+
+// deliver makes each Output's Records durable, applies them, and answers its caller.
+func (c *Coordinator) deliver(outs []Output) {
+	for _, o := range outs {
+		resp := o.Resp
+		if len(o.Records) > 0 {
+			if err := c.store.Append(o.Records); err != nil {
+				c.log.Error("offset log append failed", "err", err)
+				resp = FailResp(resp, errCoordinatorNotAvailable)
+			} else {
+				c.m.Apply(o.Records)
+				c.maybeCompact()
+			}
+		}
+		if ch, ok := c.waiting[o.Token]; ok {
+			delete(c.waiting, o.Token)
+			ch <- resp
+		}
+	}
+}
+
+func (c *Coordinator) maybeCompact() {
+	if !c.store.NeedsCompaction() {
+		return
+	}
+	if err := c.store.Compact(c.m.Snapshot()); err != nil {
+		c.log.Error("offset log compaction failed", "err", err)
+	}
+}
+
+func (c *Coordinator) do(ctx context.Context, fn func(m *Machine, now time.Time, tok Token) []Output) (any, error) {
+	cl := call{fn: fn, reply: make(chan any, 1)}
+	select {
+	case c.calls <- cl:
+	case <-c.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-cl.reply:
+		if err, ok := r.(error); ok {
+			return nil, err
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func doTyped[Req any, Resp any](c *Coordinator, ctx context.Context, req *Req,
+	fn func(m *Machine, now time.Time, tok Token, req *Req) []Output,
+) (*Resp, error) {
+	r, err := c.do(ctx, func(m *Machine, now time.Time, tok Token) []Output { return fn(m, now, tok, req) })
+	if err != nil {
+		return nil, err
+	}
+	return r.(*Resp), nil
+}
+
+// JoinGroup blocks until the rebalance completes (or ctx ends).
+func (c *Coordinator) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
+	return doTyped[brokerop.JoinGroupReq, brokerop.JoinGroupResp](c, ctx, req, (*Machine).JoinGroup)
+}
+
+// SyncGroup blocks a follower until the leader has synced (or ctx ends).
+func (c *Coordinator) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
+	return doTyped[brokerop.SyncGroupReq, brokerop.SyncGroupResp](c, ctx, req, (*Machine).SyncGroup)
+}
+
+// Heartbeat serves a Heartbeat request.
+func (c *Coordinator) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
+	return doTyped[brokerop.HeartbeatReq, brokerop.HeartbeatResp](c, ctx, req, (*Machine).Heartbeat)
+}
+
+// LeaveGroup serves a LeaveGroup request.
+func (c *Coordinator) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
+	return doTyped[brokerop.LeaveGroupReq, brokerop.LeaveGroupResp](c, ctx, req, (*Machine).LeaveGroup)
+}
+
+// OffsetCommit returns once the accepted offsets are fsynced.
+func (c *Coordinator) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
+	return doTyped[brokerop.OffsetCommitReq, brokerop.OffsetCommitResp](c, ctx, req, (*Machine).OffsetCommit)
+}
+
+// OffsetFetch serves an OffsetFetch request for one group.
+func (c *Coordinator) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
+	return doTyped[brokerop.OffsetFetchReq, brokerop.OffsetFetchResp](c, ctx, req, (*Machine).OffsetFetch)
+}
+
+// ListGroups serves a ListGroups request.
+func (c *Coordinator) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
+	return doTyped[brokerop.ListGroupsReq, brokerop.ListGroupsResp](c, ctx, req, (*Machine).ListGroups)
+}
+
+// DescribeGroups serves a DescribeGroups request.
+func (c *Coordinator) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
+	return doTyped[brokerop.DescribeGroupsReq, brokerop.DescribeGroupsResp](c, ctx, req, (*Machine).DescribeGroups)
+}
+
+// DeleteGroups returns once the deletions are fsynced.
+func (c *Coordinator) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
+	return doTyped[brokerop.DeleteGroupsReq, brokerop.DeleteGroupsResp](c, ctx, req, (*Machine).DeleteGroups)
+}
+
+// OffsetDelete returns once the deletions are fsynced.
+func (c *Coordinator) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
+	return doTyped[brokerop.OffsetDeleteReq, brokerop.OffsetDeleteResp](c, ctx, req, (*Machine).OffsetDelete)
+}
