@@ -149,23 +149,20 @@ func (h *hyparview[P]) onShuffle(from P, m Shuffle[P]) {
 }
 
 func (h *hyparview[P]) onDisconnect(p P, d Disconnect) {
-	h.disconnected(p, d, false)
+	h.disconnected(p, d)
 }
 
-// disconnected handles a Disconnect message, or with transport set a lost
-// connection (reported as Disconnect{alive, !respond}). Unlike 0.28, losing
-// the connection to a peer we asked to become a neighbor counts as a refusal:
-// the peer leaves the passive view (it is unreachable) and we ask another
-// one, instead of waiting with a short active view until the next loss.
-func (h *hyparview[P]) disconnected(p P, d Disconnect, transport bool) {
+// disconnected handles a Disconnect message, or (transport) a lost
+// connection, which Rust reports as Disconnect{alive: true}. Unlike 0.28, a
+// refused or failed Neighbor request makes us ask another passive peer at
+// once, instead of waiting with a short active view until the next loss. An
+// unreachable peer stays passive: it may be reachable again after a
+// partition heals.
+func (h *hyparview[P]) disconnected(p P, d Disconnect) {
 	wasPending := h.pending[p] && !h.active.contains(p)
 	delete(h.pending, p)
 	h.removeActive(p, d.Respond)
 	if wasPending {
-		if transport {
-			h.passive.remove(p)
-			h.forget(p)
-		}
 		h.refill(p)
 	}
 	if d.Alive {

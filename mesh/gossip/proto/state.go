@@ -430,7 +430,7 @@ func (t *topicState[P]) handle(now time.Time, in Input[P]) {
 		}
 	case PeerDisconnected[P]:
 		t.swarm.init()
-		t.swarm.disconnected(in.Peer, Disconnect{Alive: true}, true)
+		t.swarm.disconnected(in.Peer, Disconnect{Alive: true})
 		t.gossip.init(now)
 		t.gossip.onNeighborDown(in.Peer)
 	case UpdatePeerData[P]:
