@@ -402,19 +402,28 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return 0, ErrClosed
-	}
-	if l.err != nil {
-		return 0, l.err
-	}
 	size := int64(headerSize + len(data))
-	act := l.active()
-	if act.size > 0 && (act.size+size > l.segmentBytes || l.next+int64(count)-act.base > math.MaxUint32) {
+	var act *segment
+	for {
+		if l.closed {
+			return 0, ErrClosed
+		}
+		if l.err != nil {
+			return 0, l.err
+		}
+		act = l.active()
+		if act.size == 0 || (act.size+size <= l.segmentBytes && l.next+int64(count)-act.base <= math.MaxUint32) {
+			break
+		}
+		if l.syncing {
+			// A group commit is fsyncing the segment we are about to seal; let it finish
+			// (once per segment), then look again: another appender may have rolled.
+			l.cond.Wait()
+			continue
+		}
 		if err := l.rollLocked(); err != nil {
 			return 0, l.fail(err)
 		}
-		act = l.active()
 	}
 	base := l.next
 	if l.stamp != nil {
@@ -446,9 +455,7 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 		}
 		l.flushed += size
 	} else {
-		if l.buf == nil {
-			l.buf = make([]byte, 0, writeBufferBytes)
-		}
+		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small.
 		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
 	}
 	act.size += size
@@ -493,6 +500,7 @@ func (l *Log) flushLocked() error {
 }
 
 // rollLocked seals the active segment (flush, end marker, fsync) and starts a new one at l.next.
+// The caller makes sure no group commit is running (it would be fsyncing files roll closes).
 func (l *Log) rollLocked() error {
 	old := l.active()
 	if err := l.flushLocked(); err != nil {
@@ -569,16 +577,18 @@ func (l *Log) groupCommitLocked() error {
 	l.syncing = true
 	target := l.next
 	err := l.flushLocked()
+	// The files are captured under mu; rolls wait for !syncing, so they stay open.
 	act := l.active()
+	logF, idxF, tidxF := act.log, act.idxFile, act.tidxFile
 	syncIdx := l.flushed-act.idxSyncedPos > indexSyncBytes
 	flushedPos := l.flushed
 	l.mu.Unlock()
 	if err == nil {
-		err = act.log.Sync()
+		err = logF.Sync()
 	}
 	if err == nil && syncIdx {
-		if err = act.idxFile.Sync(); err == nil {
-			err = act.tidxFile.Sync()
+		if err = idxF.Sync(); err == nil {
+			err = tidxF.Sync()
 		}
 	}
 	l.mu.Lock()

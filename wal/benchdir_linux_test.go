@@ -1,0 +1,27 @@
+package wal_test
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+const tmpfsMagic = 0x01021994
+
+// benchDir returns a directory on a real disk: b.TempDir unless that is tmpfs, in which case a
+// directory under the package (.benchtmp, removed afterwards).
+func benchDir(b *testing.B) string {
+	d := b.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d, &st); err != nil || st.Type != tmpfsMagic {
+		return d
+	}
+	d, err := os.MkdirTemp(".", ".benchtmp-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ = filepath.Abs(d)
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
