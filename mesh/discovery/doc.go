@@ -1,0 +1,7 @@
+// Package discovery is the contract between node-address sources (mDNS on the LAN, later DNS
+// or pkarr) and their users (the mesh endpoint, a gateway looking for brokers). It is a leaf:
+// implementations such as mesh/discovery/mdns import it, and users import only it.
+//
+// A [Publisher] announces our own address; a [Resolver] finds a node's address by node id.
+// Implementations that also learn about nodes nobody asked for offer [Watcher].
+package discovery
