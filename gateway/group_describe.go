@@ -1,0 +1,55 @@
+package gateway
+
+// DescribeGroups (key 15), v0–6. An unknown group is state "Dead" with no error up to v5 and
+// GROUP_ID_NOT_FOUND from v6, as in Kafka. Authorized operations (v3+) are not computed
+// (there are no ACLs): the field keeps Kafka's "not requested" value.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+const keyDescribeGroups int16 = 15
+
+func init() {
+	Register(API{Key: keyDescribeGroups, MinVersion: 0, MaxVersion: 6, Handle: handleDescribeGroups})
+}
+
+func handleDescribeGroups(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.DescribeGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	breq := &brokerop.DescribeGroupsReq{Groups: req.Groups}
+	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.DescribeGroupsResp, error) { return gb.DescribeGroups(ctx, breq) })
+	for i, name := range req.Groups {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group = name
+		if code != 0 {
+			rg.ErrorCode = code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		g := bresp.Groups[i]
+		rg.ErrorCode, rg.State, rg.ProtocolType, rg.Protocol = g.ErrorCode, g.State, g.ProtocolType, g.Protocol
+		if req.Version >= 6 && g.ErrorCode == 0 && g.State == "Dead" {
+			rg.ErrorCode = errGroupIDNotFound
+			rg.ErrorMessage = nilIfEmpty("group " + name + " not found")
+		}
+		for _, m := range g.Members {
+			rm := kmsg.NewDescribeGroupsResponseGroupMember()
+			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, nilIfEmpty(m.InstanceID), m.ClientID, m.ClientHost
+			rm.ProtocolMetadata, rm.MemberAssignment = m.Metadata, m.Assignment
+			if rm.ProtocolMetadata == nil {
+				rm.ProtocolMetadata = []byte{}
+			}
+			if rm.MemberAssignment == nil {
+				rm.MemberAssignment = []byte{}
+			}
+			rg.Members = append(rg.Members, rm)
+		}
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp, nil
+}

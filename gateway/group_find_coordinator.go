@@ -1,0 +1,55 @@
+package gateway
+
+// FindCoordinator (key 10), v0–6. Answered here, with no backend call: the gateway is the
+// coordinator of every group (it hands group ops to its backend). Key type 0 (group) gets the
+// advertised host/port and node id; 1 (transaction) is COORDINATOR_NOT_AVAILABLE because
+// transactions are not supported; other types are INVALID_REQUEST. Without group support in
+// the backend, groups get COORDINATOR_NOT_AVAILABLE too.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func init() {
+	Register(API{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: handleFindCoordinator})
+}
+
+func handleFindCoordinator(_ context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	host, port := r.Server.Advertised()
+	_, groups := groupBackend(r)
+	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		switch {
+		case req.CoordinatorType == 0 && groups:
+			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port
+			return c
+		case req.CoordinatorType == 0:
+			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
+			c.ErrorMessage = nilIfEmpty("this gateway's backend has no group coordinator")
+		case req.CoordinatorType == 1:
+			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
+			c.ErrorMessage = nilIfEmpty("transactions are not supported")
+		default:
+			c.ErrorCode = kafkawire.ErrInvalidRequest
+			c.ErrorMessage = nilIfEmpty("unsupported coordinator type")
+		}
+		c.NodeID, c.Port = -1, -1
+		return c
+	}
+	if req.Version >= 4 {
+		for _, k := range req.CoordinatorKeys {
+			resp.Coordinators = append(resp.Coordinators, answer(k))
+		}
+		return resp, nil
+	}
+	c := answer(req.CoordinatorKey)
+	resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port
+	return resp, nil
+}
