@@ -1,0 +1,118 @@
+package waltest_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/wal/waltest"
+)
+
+func write(t *testing.T, c *waltest.CrashFS, name string, data []byte, sync bool) {
+	t.Helper()
+	f, err := c.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := f.Size()
+	if _, err := f.WriteAt(data, size); err != nil {
+		t.Fatal(err)
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+}
+
+func TestCrashDropsUnsynced(t *testing.T) {
+	c := waltest.NewCrashFS()
+	c.MkdirAll("/d", 0o755)
+	write(t, c, "/d/a", []byte("synced"), true)
+	write(t, c, "/d/b", []byte("never synced dir"), true)
+	if err := c.SyncDir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, c, "/d/a", []byte("+unsynced"), false)
+	write(t, c, "/d/c", []byte("file synced, dir not"), true)
+	if err := c.Remove("/d/b"); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := c.OpenFile("/d/a", os.O_RDONLY, 0)
+	c.Crash()
+	if got, _ := c.ReadFile("/d/a"); string(got) != "synced" {
+		t.Fatalf("a = %q, want the synced bytes only", got)
+	}
+	if _, err := c.ReadFile("/d/c"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("c survived without a directory sync: %v", err)
+	}
+	if got, _ := c.ReadFile("/d/b"); string(got) != "never synced dir" {
+		t.Fatalf("removal of b survived without a directory sync: %q", got)
+	}
+	if _, err := f.ReadAt(make([]byte, 1), 0); !errors.Is(err, waltest.ErrCrashed) {
+		t.Fatalf("old handle: %v", err)
+	}
+}
+
+func TestCrashTearKeepsOnlyUnsyncedPrefix(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		c := waltest.NewCrashFS()
+		c.MkdirAll("/d", 0o755)
+		synced := bytes.Repeat([]byte{1}, 100)
+		write(t, c, "/d/a", synced, true)
+		c.SyncDir("/d")
+		tail := bytes.Repeat([]byte{2}, 500)
+		write(t, c, "/d/a", tail, false)
+		c.CrashTear(r)
+		got, _ := c.ReadFile("/d/a")
+		if len(got) < 100 || len(got) > 600 || !bytes.Equal(got[:100], synced) {
+			t.Fatalf("torn file %d bytes, synced prefix intact: %v", len(got), bytes.Equal(got[:min(100, len(got))], synced))
+		}
+		// What survives beyond the synced part is a prefix of the write, except for up to 64
+		// bytes of garbage at its very end.
+		kept := got[100:]
+		good := 0
+		for good < len(kept) && kept[good] == 2 {
+			good++
+		}
+		if len(kept)-good > 64 {
+			t.Fatalf("%d garbage bytes", len(kept)-good)
+		}
+	}
+}
+
+func TestFlipBitAndReadAt(t *testing.T) {
+	c := waltest.NewCrashFS()
+	c.MkdirAll("/d", 0o755)
+	write(t, c, "/d/a", []byte{0, 0, 0}, true)
+	c.SyncDir("/d")
+	if err := c.FlipBit("/d/a", 9); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash() // the flip is on the medium: it survives
+	got, _ := c.ReadFile("/d/a")
+	if !bytes.Equal(got, []byte{0, 2, 0}) {
+		t.Fatalf("got %v", got)
+	}
+	if err := c.FlipBit("/d/a", 24); err == nil {
+		t.Fatal("flip beyond the end accepted")
+	}
+	f, _ := c.OpenFile("/d/a", os.O_RDONLY, 0)
+	defer f.Close()
+	b := make([]byte, 5)
+	if n, err := f.ReadAt(b, 1); n != 2 || err != io.EOF {
+		t.Fatalf("short ReadAt = %d, %v", n, err)
+	}
+	if _, err := f.WriteAt([]byte{1}, 0); err == nil {
+		t.Fatal("write through a read-only handle")
+	}
+	if st := c.Stats(); st.BytesRead != 2 || st.Syncs != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
