@@ -124,6 +124,9 @@ func TestGroupCommit(t *testing.T) {
 	if syncs*4 > writers*each {
 		t.Fatalf("%d fsyncs for %d synced appends: no group commit", syncs, writers*each)
 	}
+	if st := l.Stats(); st.Appends != writers*each || st.GroupCommits == 0 || st.GroupCommits > syncs {
+		t.Fatalf("Stats() = %+v with %d fsyncs on the filesystem", st, syncs)
+	}
 	// Everything reported synced survives a crash.
 	cfs.Crash()
 	l2 := mustOpen(t, cfs, "/p", wal.Options{})

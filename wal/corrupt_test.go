@@ -87,8 +87,12 @@ func TestCorruptionTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.damage(t, fs)
+			damaged, _ := fs.ReadFile(seg + ".log")
 			l = mustOpen(t, fs, dir, opts)
 			defer l.Close()
+			if got, want := l.Stats().TruncatedBytes, int64(len(damaged))-tt.wantNext*entry; got != want {
+				t.Fatalf("Stats().TruncatedBytes = %d, want %d", got, want)
+			}
 			if l.NextOffset() != tt.wantNext {
 				t.Fatalf("NextOffset %d, want %d", l.NextOffset(), tt.wantNext)
 			}

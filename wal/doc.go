@@ -103,7 +103,21 @@
 // file is truncated there (torn-tail recovery): a crash can leave any prefix of unsynced writes,
 // and on real disks even out-of-order pages, so nothing after the first invalid entry can be
 // trusted, and nothing there was reported durable by Sync. Recovered data is fsynced before
-// Open returns, so SyncedOffset() == NextOffset() after Open.
+// Open returns, so SyncedOffset() == NextOffset() after Open. Stats().TruncatedBytes and
+// Options.Logger report a cut.
+//
+// Damage that Open does not look at (inside a sealed segment, or in the active segment before
+// the re-validated tail: media corruption, not a torn write) is found by the Read that meets
+// it, which returns an error satisfying IsCorruption and never the damaged bytes. Entries from
+// the damaged one up to the next index point are then unreadable (they can only be reached by
+// walking through it); everything else stays readable. Nothing is deleted or rewritten.
+//
+// # Time lookups
+//
+// OffsetForTimestamp skips segments whose newest timestamp is older than the target, then
+// binary-searches the time index for the first point whose maxTimestampBefore reaches the
+// target and scans from the point before it, so the scan is bounded by about one index
+// interval when timestamps grow with offsets (and by the segment otherwise).
 //
 // # Retention
 //
@@ -119,5 +133,13 @@
 //
 // # Concurrency
 //
-// Every method of Log is safe for concurrent use. The package starts no goroutines.
+// Every method of Log is safe for concurrent use. The package starts no goroutines. Lock order:
+// Log.segMu (segment files' lifetime: readers share it, Retain/Close/Remove own it) before
+// Log.mu (appends, offsets, the write buffer, group-commit state) before segment.idxMu (lazy
+// index load of a sealed segment).
+//
+// # Observability
+//
+// Stats counts appends, group commits, segments and truncated bytes. With Options.Logger set,
+// an fsync slower than SlowSync (1 s) is logged as a warning.
 package wal

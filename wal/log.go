@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,20 @@ type Options struct {
 	// offset just before the bytes are written (the broker uses it to write the Kafka batch's
 	// baseOffset field). The WAL itself never interprets entry bytes.
 	Stamp func(data []byte, baseOffset int64)
+	// Logger, if set, receives a warning for every fsync slower than SlowSync and a note when
+	// Open cuts a torn tail. nil: no logging.
+	Logger *slog.Logger
+}
+
+// SlowSync is the fsync duration above which Options.Logger gets a warning.
+const SlowSync = time.Second
+
+// Stats are counters of one open Log.
+type Stats struct {
+	Appends        int64 // entries appended since Open
+	GroupCommits   int64 // fsyncs of the active segment by Sync since Open
+	Segments       int   // segments now
+	TruncatedBytes int64 // bytes of torn tail cut off by Open
 }
 
 const (
@@ -60,6 +75,7 @@ type Log struct {
 	indexInterval int64
 	now           func() time.Time
 	stamp         func([]byte, int64)
+	logger        *slog.Logger // or nil
 
 	segMu sync.RWMutex // see the type doc
 
@@ -73,6 +89,7 @@ type Log struct {
 	syncing bool       // a group-commit leader is fsyncing with mu released
 	err     error      // sticky write/fsync failure; the log refuses writes after one
 	closed  bool
+	stats   Stats // Segments is computed by Stats()
 }
 
 // Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
@@ -86,6 +103,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		indexInterval: int64(opts.IndexIntervalBytes),
 		now:           opts.Now,
 		stamp:         opts.Stamp,
+		logger:        opts.Logger,
 	}
 	if l.fs == nil {
 		l.fs = OSFS()
@@ -257,9 +275,14 @@ func (l *Log) recoverActive(s *segment) error {
 	// A corrupt or partial entry ends the valid log: torn tail. Everything from there on was
 	// never acknowledged as synced by this log (see doc.go) and is cut off.
 	if end < s.size {
+		if l.logger != nil {
+			l.logger.Info("wal: cut torn tail", "segment", s.logName(), "position", end,
+				"bytes", s.size-end, "next_offset", next, "reason", err)
+		}
 		if err := s.log.Truncate(end); err != nil {
 			return err
 		}
+		l.stats.TruncatedBytes += s.size - end
 		s.size = end
 	}
 	s.next, s.maxTs = next, maxTs
@@ -459,6 +482,7 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
 	}
 	act.size += size
+	l.stats.Appends++
 	l.next = base + int64(count)
 	act.next = l.next
 	act.maxTs = max(act.maxTs, maxTimestamp)
@@ -583,8 +607,12 @@ func (l *Log) groupCommitLocked() error {
 	syncIdx := l.flushed-act.idxSyncedPos > indexSyncBytes
 	flushedPos := l.flushed
 	l.mu.Unlock()
+	t0 := time.Now()
 	if err == nil {
 		err = logF.Sync()
+	}
+	if d := time.Since(t0); d > SlowSync && l.logger != nil {
+		l.logger.Warn("wal: slow fsync", "dir", l.dir, "duration", d)
 	}
 	if err == nil && syncIdx {
 		if err = idxF.Sync(); err == nil {
@@ -600,6 +628,7 @@ func (l *Log) groupCommitLocked() error {
 	if syncIdx {
 		act.idxSyncedPos = flushedPos
 	}
+	l.stats.GroupCommits++
 	l.synced = max(l.synced, target)
 	return nil
 }
@@ -741,6 +770,15 @@ func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int
 	}
 }
 
+// Stats returns the log's counters.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.stats
+	st.Segments = len(l.segs)
+	return st
+}
+
 // StartOffset returns the log start offset (the base of the oldest segment); it moves with
 // retention.
 func (l *Log) StartOffset() int64 {
@@ -793,7 +831,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, ok bool, err error) {
 	}
 	l.mu.Unlock()
 	for i, s := range segs {
-		if maxTs[i] == noTimestamp || maxTs[i] < ts {
+		if maxTs[i] < ts {
 			continue
 		}
 		v, err := l.view(s)
