@@ -1,0 +1,440 @@
+package kafka_test
+
+// Consumer groups with real clients (franz-go kgo, segmentio/kafka-go, librdkafka via kcat)
+// against the gateway with the real broker and group coordinator in process. A "crash" of a
+// member is simulated by cutting its TCP connections and refusing new ones, so it never sends
+// LeaveGroup: the coordinator must notice through the session timeout.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/exec"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	segkafka "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/gateway"
+)
+
+const (
+	grpSession    = 6 * time.Second // Kafka's group.min.session.timeout.ms
+	grpPartitions = 6
+)
+
+// grpBackend is what cmd/gateway wires: the broker for topics, the coordinator for groups.
+type grpBackend struct {
+	*broker.Broker
+	*group.Coordinator
+}
+
+var _ gateway.GroupBackend = grpBackend{}
+
+type grpStack struct {
+	b    *broker.Broker
+	c    *group.Coordinator
+	srv  *gateway.Server
+	addr string
+	done chan error
+}
+
+// grpStart runs broker + coordinator + gateway on dir, listening on addr ("" = any port).
+func grpStart(t *testing.T, dir, addr string) *grpStack {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := group.Open(group.Config{Dir: dir + "/groups", Logger: log,
+		Machine: group.MachineConfig{InitialRebalanceDelay: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gateway.NewServer(gateway.Config{Backend: grpBackend{b, c}, AdvertisedHost: "127.0.0.1", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &grpStack{b: b, c: c, srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
+	go func() { s.done <- srv.Serve(ln) }()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *grpStack) stop() {
+	if s.srv == nil {
+		return
+	}
+	s.srv.Close()
+	<-s.done
+	s.c.Close()
+	s.b.Close()
+	s.srv = nil
+}
+
+func grpLeakCheck(t *testing.T) {
+	// registered first, so it runs after every other cleanup
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+}
+
+// grpCutter dials for one client and can cut it off the network.
+type grpCutter struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	dead   bool
+	onKill func() // for clients in another process
+}
+
+func (c *grpCutter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return nil, errors.New("cut off")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		c.conns = append(c.conns, conn)
+	}
+	return conn, err
+}
+
+func (c *grpCutter) kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.onKill != nil {
+		c.onKill()
+	}
+	c.dead = true
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+}
+
+// grpSeen counts consumptions per record value.
+type grpSeen struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (s *grpSeen) add(v string) {
+	s.mu.Lock()
+	s.n[v]++
+	s.mu.Unlock()
+}
+
+// missing returns how many of the values 0..total-1 were never consumed.
+func (s *grpSeen) missing(total int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := 0
+	for i := range total {
+		if s.n[strconv.Itoa(i)] == 0 {
+			m++
+		}
+	}
+	return m
+}
+
+func grpWait(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// grpProduce writes values from..from+n-1 (as decimal strings), spread over partitions.
+func grpProduce(t *testing.T, ctx context.Context, addr, topic string, from, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		recs = append(recs, &kgo.Record{Value: []byte(strconv.Itoa(i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func grpCreateTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string, parts int32) {
+	t.Helper()
+	r, err := adm.CreateTopics(ctx, parts, 1, nil, topic)
+	if err != nil || r.Error() != nil {
+		t.Fatalf("create %s: %v %v", topic, err, r.Error())
+	}
+}
+
+// grpAssignment describes the group: members and sorted assigned partitions (nil unless
+// Stable).
+func grpAssignment(ctx context.Context, adm *kadm.Client, groupID string) (members int, parts []int32) {
+	dg, err := adm.DescribeGroups(ctx, groupID)
+	if err != nil {
+		return 0, nil
+	}
+	d := dg[groupID]
+	if d.State != "Stable" {
+		return 0, nil
+	}
+	for _, m := range d.Members {
+		ca, ok := m.Assigned.AsConsumer()
+		if !ok {
+			continue
+		}
+		for _, tp := range ca.Topics {
+			parts = append(parts, tp.Partitions...)
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	return len(d.Members), parts
+}
+
+func allPartitions(parts []int32) bool {
+	if len(parts) != grpPartitions {
+		return false
+	}
+	for i, p := range parts {
+		if p != int32(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// grpFailover is the scenario every client runs: three members over six partitions consume
+// 300 records; one member crashes; its partitions must be reassigned to the two survivors
+// once its session times out, and 300 more records are consumed; every record is consumed at
+// least once.
+func grpFailover(t *testing.T, topic, groupID string, startMember func(addr string, i int, cut *grpCutter, seen *grpSeen) (stop func())) {
+	grpLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := grpStart(t, t.TempDir(), "")
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	grpCreateTopic(t, ctx, adm, topic, grpPartitions)
+	grpProduce(t, ctx, s.addr, topic, 0, 300)
+
+	seen := &grpSeen{n: map[string]int{}}
+	cuts := make([]*grpCutter, 3)
+	stops := make([]func(), 3)
+	for i := range 3 {
+		cuts[i] = &grpCutter{}
+		stops[i] = startMember(s.addr, i, cuts[i], seen)
+	}
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	grpWait(t, ctx, "three members sharing all partitions", func() bool {
+		n, parts := grpAssignment(ctx, adm, groupID)
+		return n == 3 && allPartitions(parts)
+	})
+	grpWait(t, ctx, "the first 300 records", func() bool { return seen.missing(300) == 0 })
+
+	killed := time.Now()
+	cuts[2].kill()
+	grpProduce(t, ctx, s.addr, topic, 300, 300)
+	grpWait(t, ctx, "the survivors to own every partition", func() bool {
+		n, parts := grpAssignment(ctx, adm, groupID)
+		return n == 2 && allPartitions(parts)
+	})
+	moved := time.Since(killed)
+	t.Logf("partitions of the crashed member moved after %v (session timeout %v)", moved, grpSession)
+	if moved < grpSession-time.Second {
+		t.Errorf("partitions moved after %v, before the session timeout: was the member really cut off?", moved)
+	}
+	if moved > grpSession+5*time.Second {
+		t.Errorf("partitions moved after %v, want soon after the %v session timeout", moved, grpSession)
+	}
+	grpWait(t, ctx, "all 600 records", func() bool { return seen.missing(600) == 0 })
+}
+
+func TestGroupKgoFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~15s (session timeout)")
+	}
+	grpFailover(t, "kgo-orders", "kgo-group", func(addr string, i int, cut *grpCutter, seen *grpSeen) func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.Dialer(cut.dial),
+			kgo.ConsumerGroup("kgo-group"), kgo.ConsumeTopics("kgo-orders"), kgo.ClientID(fmt.Sprintf("kgo-%d", i)),
+			kgo.SessionTimeout(grpSession), kgo.HeartbeatInterval(500*time.Millisecond),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit(),
+			kgo.RetryTimeout(3*time.Second), kgo.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				fs := cl.PollFetches(ctx)
+				if fs.IsClientClosed() {
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) { seen.add(string(r.Value)) })
+				cl.CommitUncommittedOffsets(ctx)
+			}
+		})
+		return func() { cancel(); wg.Wait(); cl.Close() }
+	})
+}
+
+func TestGroupKafkaGoFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~15s (session timeout)")
+	}
+	grpFailover(t, "kgo-events", "kafkago-group", func(addr string, i int, cut *grpCutter, seen *grpSeen) func() {
+		r := segkafka.NewReader(segkafka.ReaderConfig{
+			Brokers: []string{addr}, GroupID: "kafkago-group", Topic: "kgo-events",
+			Dialer:            &segkafka.Dialer{ClientID: fmt.Sprintf("kafka-go-%d", i), DialFunc: cut.dial, Timeout: 2 * time.Second},
+			SessionTimeout:    grpSession,
+			HeartbeatInterval: 500 * time.Millisecond,
+			RebalanceTimeout:  10 * time.Second,
+			JoinGroupBackoff:  200 * time.Millisecond,
+			StartOffset:       segkafka.FirstOffset,
+			MaxWait:           200 * time.Millisecond,
+			ReadBackoffMax:    200 * time.Millisecond,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				m, err := r.FetchMessage(ctx)
+				if err != nil {
+					continue
+				}
+				seen.add(string(m.Value))
+				r.CommitMessages(ctx, m)
+			}
+		})
+		return func() { cancel(); wg.Wait(); r.Close() }
+	})
+}
+
+func TestGroupKcatFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~15s (session timeout)")
+	}
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat (librdkafka) not installed: apt-get install kcat")
+	}
+	grpFailover(t, "kcat-orders", "kcat-group", func(addr string, i int, cut *grpCutter, seen *grpSeen) func() {
+		cmd := exec.Command(kcat, "-b", addr, "-G", "kcat-group", "kcat-orders", "-q", "-u", "-f", "%s\\n",
+			"-X", "session.timeout.ms="+strconv.Itoa(int(grpSession.Milliseconds())),
+			"-X", "heartbeat.interval.ms=500", "-X", "auto.offset.reset=earliest",
+			"-X", "auto.commit.interval.ms=500", "-X", "fetch.wait.max.ms=200",
+			"-X", "client.id=kcat-"+strconv.Itoa(i))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				seen.add(sc.Text())
+			}
+		})
+		// kcat is its own process: a crash is SIGKILL (no LeaveGroup, connections reset).
+		cut.onKill = func() { cmd.Process.Signal(syscall.SIGKILL) }
+		return func() {
+			cmd.Process.Signal(syscall.SIGKILL)
+			wg.Wait()
+			cmd.Wait()
+		}
+	})
+}
+
+// A consumer commits, the whole process (gateway, broker, coordinator) restarts, and the
+// group's next consumer resumes exactly after the commit.
+func TestGroupResumeAfterRestart(t *testing.T) {
+	grpLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	s := grpStart(t, dir, "")
+	addr := s.addr
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpCreateTopic(t, ctx, kadm.NewClient(admCl), "resume", 1)
+	admCl.Close()
+	grpProduce(t, ctx, addr, "resume", 0, 100)
+
+	consume := func(n int, commitAt int64) (first int64) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("resumers"), kgo.ConsumeTopics("resume"),
+			kgo.SessionTimeout(grpSession), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		first = -1
+		var got int
+		for got < n {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %d of %d", got, n)
+			}
+			for _, r := range fs.Records() {
+				if first < 0 {
+					first = r.Offset
+				}
+				got++
+				if r.Offset == commitAt {
+					if err := cl.CommitRecords(ctx, r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		return first
+	}
+	if first := consume(100, 59); first != 0 {
+		t.Fatalf("first consumer started at %d", first)
+	}
+	s.stop()
+	s2 := grpStart(t, dir, addr)
+	if s2.addr != addr {
+		t.Fatalf("restarted on %s, want %s", s2.addr, addr)
+	}
+	if first := consume(40, -1); first != 60 {
+		t.Fatalf("after restart the group resumed at offset %d, want 60 (committed 59)", first)
+	}
+}
