@@ -114,32 +114,70 @@ func (c *Coordinator) run() {
 			}
 			return
 		case cl := <-c.calls:
-			c.nextTok++
-			c.waiting[c.nextTok] = cl.reply
-			c.deliver(cl.fn(c.m, c.now(), c.nextTok))
+			// Take whatever else is queued too, so that their offset records share one
+			// append and one fsync (group commit).
+			outs := c.accept(cl)
+		drain:
+			for range maxBatch - 1 {
+				select {
+				case cl := <-c.calls:
+					outs = append(outs, c.accept(cl)...)
+				default:
+					break drain
+				}
+			}
+			c.deliver(outs)
 		case <-tick:
 			c.deliver(c.m.Tick(c.now()))
 		}
 	}
 }
 
-// deliver makes each Output's Records durable, applies them, and answers its caller.
+// maxBatch bounds how many queued requests one pass of the owner loop takes.
+const maxBatch = 256
+
+func (c *Coordinator) accept(cl call) []Output {
+	c.nextTok++
+	c.waiting[c.nextTok] = cl.reply
+	return cl.fn(c.m, c.now(), c.nextTok)
+}
+
+// deliver answers Outputs without Records at once; the Records of the others are written as
+// one entry and fsynced, then applied (in order), then those callers are answered.
 func (c *Coordinator) deliver(outs []Output) {
+	var recs []Record
+	var durable []Output
 	for _, o := range outs {
+		if len(o.Records) == 0 {
+			c.answer(o.Token, o.Resp)
+			continue
+		}
+		recs = append(recs, o.Records...)
+		durable = append(durable, o)
+	}
+	if len(durable) == 0 {
+		return
+	}
+	err := c.store.Append(recs)
+	if err != nil {
+		c.log.Error("offset log append failed", "err", err)
+	} else {
+		c.m.Apply(recs)
+		c.maybeCompact()
+	}
+	for _, o := range durable {
 		resp := o.Resp
-		if len(o.Records) > 0 {
-			if err := c.store.Append(o.Records); err != nil {
-				c.log.Error("offset log append failed", "err", err)
-				resp = FailResp(resp, errCoordinatorNotAvailable)
-			} else {
-				c.m.Apply(o.Records)
-				c.maybeCompact()
-			}
+		if err != nil {
+			resp = FailResp(resp, errCoordinatorNotAvailable)
 		}
-		if ch, ok := c.waiting[o.Token]; ok {
-			delete(c.waiting, o.Token)
-			ch <- resp
-		}
+		c.answer(o.Token, resp)
+	}
+}
+
+func (c *Coordinator) answer(tok Token, resp any) {
+	if ch, ok := c.waiting[tok]; ok {
+		delete(c.waiting, tok)
+		ch <- resp
 	}
 }
 

@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -244,6 +245,52 @@ func TestCoordinatorCloseAndCancel(t *testing.T) {
 		}
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// Commits that arrive while an fsync is in progress share the next one (group commit), and
+// every one of them is durable when answered.
+func TestCoordinatorGroupCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := waltest.NewCrashFS()
+		c, err := Open(Config{Dir: "/g", FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.SetSyncDelay(5 * time.Millisecond)
+		fs.ResetStats()
+		const n = 50
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				r, err := c.OffsetCommit(context.Background(), &brokerop.OffsetCommitReq{
+					Group: fmt.Sprintf("g%d", i), Generation: -1,
+					Topics: []brokerop.OffsetCommitTopic{{Topic: "t", Partitions: []brokerop.OffsetCommitPartition{{Partition: 0, Offset: int64(i)}}}},
+				})
+				if err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
+					t.Errorf("commit %d: %+v %v", i, r, err)
+				}
+			})
+		}
+		wg.Wait()
+		if s := fs.Stats().Syncs; s >= n/2 {
+			t.Errorf("%d commits took %d fsyncs; want them batched", n, s)
+		} else {
+			t.Logf("%d concurrent commits, %d fsyncs", n, s)
+		}
+		fs.Crash()
+		c.Close()
+		c2, err := Open(Config{Dir: "/g", FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		for i := range n {
+			r, _ := c2.OffsetFetch(context.Background(), &brokerop.OffsetFetchReq{Group: fmt.Sprintf("g%d", i), Topics: []brokerop.OffsetFetchTopic{{Topic: "t", Partitions: []int32{0}}}})
+			if got := r.Topics[0].Partitions[0].Offset; got != int64(i) {
+				t.Fatalf("group g%d: offset %d after crash, want %d", i, got, i)
+			}
 		}
 	})
 }
