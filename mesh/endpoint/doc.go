@@ -1,0 +1,43 @@
+// Package endpoint is a QUIC endpoint speaking iroh 0.28.1's wire: one UDP
+// socket, quic-go on top, TLS from mesh/meshtls, a router that hands
+// accepted connections to a Handler by ALPN (like iroh's Router), Dial with
+// reuse of a live connection per (peer, ALPN), and an address book.
+//
+// # Layers
+//
+//	Endpoint ──► quic.Transport ──► sock (our net.PacketConn) ──► *net.UDPConn
+//
+// sock wraps the UDP socket and keeps quic-go's fast path (batched reads,
+// GSO, ECN) by implementing quic-go's OOB and ReadBatch interfaces. It has
+// a packet filter hook so a later magicsock step can take disco and relay
+// packets off the socket before quic-go sees them; today no filter is set.
+//
+// # iroh 0.28.1 transport settings (read from iroh-net endpoint.rs and
+// quinn-proto 0.11.8 TransportConfig::default)
+//
+//   - idle timeout 30 s (quinn default; iroh does not change it);
+//   - keep-alive every 1 s on connections we dial (iroh sets it in
+//     connect_quinn); none on accepted connections, as iroh;
+//   - at most 100 concurrent incoming bidi and 100 uni streams (quinn);
+//   - SNI "localhost" and exactly one ALPN per dial.
+//
+// Receive windows are not matched: quinn's are fixed (1.25 MB per stream,
+// unlimited per connection); ours start at quic-go's defaults and may
+// auto-tune up to 16 MiB per stream and 64 MiB per connection, which only
+// affects how fast a peer may send to us.
+//
+// # Decisions
+//
+//   - Dial reuses only connections this endpoint dialed; accepted
+//     connections belong to their Handler. Concurrent Dials to the same
+//     (peer, ALPN) share one handshake. A reused Conn is shared: closing it
+//     closes it for every holder, and the next Dial makes a new one.
+//   - Dial tries every direct address of the peer at once and keeps the
+//     first that completes the handshake. Addresses of a family the socket
+//     cannot reach are skipped. A NodeAddr with only a relay URL cannot be
+//     dialed yet (no relay path); Dial says so.
+//   - A Handler owns its Conn and should close it when done; Close closes
+//     every connection that is still open and cancels the Handler's ctx,
+//     then waits for every Handler to return.
+//   - Nothing here contacts a relay or discovery service.
+package endpoint

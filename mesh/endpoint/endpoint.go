@@ -1,0 +1,512 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtls"
+)
+
+// iroh 0.28.1 / quinn 0.11 transport settings; see the package doc.
+const (
+	IdleTimeout      = 30 * time.Second
+	DialKeepAlive    = 1 * time.Second
+	MaxIncomingBidi  = 100
+	MaxIncomingUni   = 100
+	HandshakeTimeout = 10 * time.Second
+)
+
+// Errors.
+var (
+	ErrClosed      = errors.New("endpoint: closed")
+	ErrNoAddresses = errors.New("endpoint: no usable direct address for node")
+)
+
+// Handler serves one accepted connection for a registered ALPN. It owns c
+// and should close it when done. ctx is cancelled when the endpoint closes.
+type Handler func(ctx context.Context, c *Conn)
+
+// Options configure New. The zero value is usable.
+type Options struct {
+	// SecretKey is the node identity. Zero: a fresh key is generated.
+	SecretKey key.SecretKey
+	// BindAddr is the UDP address to bind. Default "0.0.0.0:0". An IPv6
+	// unspecified address ("[::]:0") binds a dual-stack socket.
+	BindAddr string
+	// Logger receives debug and warning logs. Nil: discard.
+	Logger *slog.Logger
+	// QUIC, if set, replaces the iroh-derived quic-go settings (tests use
+	// it for short timeouts). Its KeepAlivePeriod applies to dialed
+	// connections only.
+	QUIC *quic.Config
+}
+
+// Endpoint is a node on the mesh. Create it with New; Close it when done.
+type Endpoint struct {
+	// Static after New.
+	sk       key.SecretKey
+	id       key.PublicKey
+	log      *slog.Logger
+	cert     tls.Certificate
+	sock     *sock
+	dual     bool // socket is dual-stack
+	tr       *quic.Transport
+	ln       *quic.Listener
+	dialConf *quic.Config
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // accept loop, handlers, per-conn cleanup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu       sync.Mutex // guards all following fields
+	closed   bool
+	handlers map[string]Handler
+	alpns    []string // registration order, offered in TLS
+	book     map[key.PublicKey]NodeAddr
+	pool     map[poolKey]*Conn // live connections we dialed
+	dialing  map[poolKey]*dialCall
+	conns    map[*Conn]struct{} // every live connection
+}
+
+type poolKey struct {
+	id   key.PublicKey
+	alpn string
+}
+
+type dialCall struct {
+	done chan struct{}
+	c    *Conn
+	err  error
+}
+
+// New binds the socket and starts accepting connections.
+func New(opts Options) (*Endpoint, error) {
+	sk := opts.SecretKey
+	if sk.IsZero() {
+		sk = key.GenerateSecretKey()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bind := opts.BindAddr
+	if bind == "" {
+		bind = "0.0.0.0:0"
+	}
+	ua, err := net.ResolveUDPAddr("udp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: bind address %q: %w", bind, err)
+	}
+	network, dual := "udp4", false
+	if ua.IP != nil && ua.IP.To4() == nil {
+		network = "udp6"
+		if ua.IP.IsUnspecified() {
+			network, dual = "udp", true
+		}
+	}
+	uc, err := net.ListenUDP(network, ua)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint: bind %s: %w", bind, err)
+	}
+	cert, err := meshtls.GenerateCertificate(sk)
+	if err != nil {
+		uc.Close()
+		return nil, err
+	}
+	srvConf, dialConf := quicConfigs(opts.QUIC)
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Endpoint{
+		sk:       sk,
+		id:       sk.Public(),
+		log:      log,
+		cert:     cert,
+		sock:     newSock(uc),
+		dual:     dual,
+		dialConf: dialConf,
+		ctx:      ctx,
+		cancel:   cancel,
+		handlers: map[string]Handler{},
+		book:     map[key.PublicKey]NodeAddr{},
+		pool:     map[poolKey]*Conn{},
+		dialing:  map[poolKey]*dialCall{},
+		conns:    map[*Conn]struct{}{},
+	}
+	e.tr = &quic.Transport{Conn: e.sock}
+	e.ln, err = e.tr.Listen(meshtls.ServerConfig(cert, e.currentALPNs), srvConf)
+	if err != nil {
+		cancel()
+		e.tr.Close()
+		uc.Close()
+		return nil, fmt.Errorf("endpoint: listen: %w", err)
+	}
+	e.wg.Go(e.acceptLoop)
+	log.Debug("endpoint up", "node", e.id.ShortString(), "addr", uc.LocalAddr().String())
+	return e, nil
+}
+
+// quicConfigs returns the listener and dialer quic-go configurations.
+func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
+	base := &quic.Config{
+		HandshakeIdleTimeout:           HandshakeTimeout,
+		MaxIdleTimeout:                 IdleTimeout,
+		MaxIncomingStreams:             MaxIncomingBidi,
+		MaxIncomingUniStreams:          MaxIncomingUni,
+		MaxStreamReceiveWindow:         16 << 20,
+		MaxConnectionReceiveWindow:     64 << 20,
+		InitialStreamReceiveWindow:     1 << 20,
+		InitialConnectionReceiveWindow: 2 << 20,
+		KeepAlivePeriod:                DialKeepAlive,
+	}
+	if override != nil {
+		base = override.Clone()
+	}
+	dial = base.Clone()
+	srv = base.Clone()
+	srv.KeepAlivePeriod = 0 // iroh sets keep-alive only when dialing
+	return srv, dial
+}
+
+// NodeID returns this node's id.
+func (e *Endpoint) NodeID() key.PublicKey { return e.id }
+
+// SecretKey returns this node's secret key.
+func (e *Endpoint) SecretKey() key.SecretKey { return e.sk }
+
+// LocalAddr returns the bound socket address.
+func (e *Endpoint) LocalAddr() netip.AddrPort { return addrPortOf(e.sock.LocalAddr()) }
+
+// Addr returns this node's id and direct addresses. A socket bound to the
+// unspecified address is listed as 127.0.0.1 (or ::1) and every unicast
+// interface address, with the bound port.
+func (e *Endpoint) Addr() NodeAddr {
+	local := e.LocalAddr()
+	var ifaddrs []net.Addr
+	if local.Addr().IsUnspecified() {
+		ifaddrs, _ = net.InterfaceAddrs()
+	}
+	return NodeAddr{ID: e.id, Direct: expandUnspecified(local, e.dual, ifaddrs)}
+}
+
+// Handle registers h for connections negotiating alpn. Registering an
+// ALPN again replaces its handler. New handshakes offer the ALPN at once.
+func (e *Endpoint) Handle(alpn string, h Handler) {
+	if alpn == "" || h == nil {
+		panic("endpoint: Handle needs an ALPN and a handler")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.handlers[alpn]; !ok {
+		e.alpns = append(e.alpns, alpn)
+	}
+	e.handlers[alpn] = h
+}
+
+func (e *Endpoint) currentALPNs() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.alpns)
+}
+
+// AddNodeAddr records a's addresses in the address book, merged with what
+// is known already.
+func (e *Endpoint) AddNodeAddr(a NodeAddr) {
+	if a.ID.IsZero() {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old, ok := e.book[a.ID]
+	if !ok {
+		old = NodeAddr{ID: a.ID}
+	}
+	e.book[a.ID] = old.merge(a)
+}
+
+// NodeAddrOf returns what the address book knows about id.
+func (e *Endpoint) NodeAddrOf(id key.PublicKey) (NodeAddr, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.book[id]
+	if ok {
+		a.Direct = slices.Clone(a.Direct)
+	}
+	return a, ok
+}
+
+func (e *Endpoint) acceptLoop() {
+	for {
+		qc, err := e.ln.Accept(e.ctx)
+		if err != nil {
+			if e.ctx.Err() == nil {
+				e.log.Warn("accept loop stopped", "err", err)
+			}
+			return
+		}
+		e.accepted(qc)
+	}
+}
+
+// accepted routes a new incoming connection to its handler.
+func (e *Endpoint) accepted(qc *quic.Conn) {
+	cs := qc.ConnectionState().TLS
+	remote, err := meshtls.PeerID(cs)
+	if err != nil { // cannot happen: the TLS verifier already checked
+		qc.CloseWithError(1, "no peer id")
+		return
+	}
+	alpn := cs.NegotiatedProtocol
+	e.mu.Lock()
+	h := e.handlers[alpn]
+	e.mu.Unlock()
+	if h == nil {
+		qc.CloseWithError(1, "no handler for ALPN")
+		return
+	}
+	c := &Conn{qc: qc, remote: remote, alpn: alpn}
+	if !e.track(c, nil) {
+		return
+	}
+	e.log.Debug("accepted", "peer", remote.ShortString(), "alpn", alpn, "from", qc.RemoteAddr().String())
+	e.wg.Go(func() { h(e.ctx, c) })
+}
+
+// track registers a live connection (and, if k is non-nil, as the pooled
+// dial for k), arranging its removal when it closes. It returns false and
+// closes c if the endpoint is closed.
+func (e *Endpoint) track(c *Conn, k *poolKey) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		c.qc.CloseWithError(0, "endpoint closed")
+		return false
+	}
+	e.conns[c] = struct{}{}
+	if k != nil {
+		e.pool[*k] = c
+	}
+	e.wg.Add(1)
+	context.AfterFunc(c.qc.Context(), func() {
+		defer e.wg.Done()
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		delete(e.conns, c)
+		if k != nil && e.pool[*k] == c {
+			delete(e.pool, *k)
+		}
+	})
+	return true
+}
+
+// Dial returns a connection to node a.ID negotiating alpn. a's addresses
+// are added to the address book first; a.Direct may be empty if the book
+// knows the node. A live connection this endpoint dialed earlier for the
+// same (node, ALPN) is returned instead of dialing again.
+func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, error) {
+	if a.ID == e.id {
+		return nil, errors.New("endpoint: cannot dial own node id")
+	}
+	if alpn == "" {
+		return nil, errors.New("endpoint: dial needs an ALPN")
+	}
+	e.AddNodeAddr(a)
+	k := poolKey{a.ID, alpn}
+	for {
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if c := e.pool[k]; c != nil && c.qc.Context().Err() == nil {
+			e.mu.Unlock()
+			return c, nil
+		}
+		if call := e.dialing[k]; call != nil {
+			e.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if call.err == nil {
+				return call.c, nil
+			}
+			if errors.Is(call.err, context.Canceled) || errors.Is(call.err, context.DeadlineExceeded) {
+				if ctx.Err() == nil {
+					continue // the other caller gave up; try ourselves
+				}
+			}
+			return nil, call.err
+		}
+		call := &dialCall{done: make(chan struct{})}
+		e.dialing[k] = call
+		book := e.book[a.ID]
+		e.mu.Unlock()
+
+		c, err := e.dial(ctx, book, alpn)
+		if err == nil && !e.track(c, &k) {
+			err = ErrClosed
+			c = nil
+		}
+		e.mu.Lock()
+		delete(e.dialing, k)
+		e.mu.Unlock()
+		call.c, call.err = c, err
+		close(call.done)
+		return c, err
+	}
+}
+
+// dial makes a new connection, racing every usable direct address.
+func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, error) {
+	var targets []netip.AddrPort
+	for _, ap := range a.Direct {
+		if e.canReach(ap.Addr()) {
+			targets = append(targets, ap)
+		}
+	}
+	if len(targets) == 0 {
+		if a.RelayURL != "" {
+			return nil, fmt.Errorf("%w %s (relay %s known, but relay paths are not supported)", ErrNoAddresses, a.ID.ShortString(), a.RelayURL)
+		}
+		return nil, fmt.Errorf("%w %s", ErrNoAddresses, a.ID.ShortString())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(e.ctx, cancel) // Close aborts dials
+	defer stop()
+
+	tlsConf := meshtls.ClientConfig(e.cert, a.ID, alpn)
+	type result struct {
+		qc  *quic.Conn
+		err error
+	}
+	results := make(chan result, len(targets))
+	for _, ap := range targets {
+		go func() {
+			qc, err := e.tr.Dial(ctx, net.UDPAddrFromAddrPort(ap), tlsConf, e.dialConf)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", ap, err)
+			}
+			results <- result{qc, err}
+		}()
+	}
+	var (
+		winner *quic.Conn
+		errs   []error
+	)
+	for range targets {
+		r := <-results
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case winner == nil:
+			winner = r.qc
+			cancel() // stop the other attempts
+		default:
+			r.qc.CloseWithError(0, "duplicate")
+		}
+	}
+	if winner == nil {
+		if e.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		return nil, fmt.Errorf("endpoint: dial %s: %w", a.ID.ShortString(), errors.Join(errs...))
+	}
+	e.log.Debug("dialed", "peer", a.ID.ShortString(), "alpn", alpn, "addr", winner.RemoteAddr().String())
+	return &Conn{qc: winner, remote: a.ID, alpn: alpn}, nil
+}
+
+func (e *Endpoint) canReach(ip netip.Addr) bool {
+	local := e.LocalAddr().Addr()
+	if ip.Is4() || ip.Is4In6() {
+		return local.Is4() || e.dual
+	}
+	return local.Is6()
+}
+
+// Close closes every connection, stops accepting, closes the socket and
+// waits for every goroutine the endpoint started, including handlers. It
+// is safe to call more than once.
+func (e *Endpoint) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		conns := make([]*Conn, 0, len(e.conns))
+		for c := range e.conns {
+			conns = append(conns, c)
+		}
+		e.mu.Unlock()
+		e.cancel()
+		for _, c := range conns {
+			c.qc.CloseWithError(0, "endpoint closed")
+		}
+		e.ln.Close()
+		e.closeErr = e.tr.Close()
+		if err := e.sock.Close(); err != nil && e.closeErr == nil && !errors.Is(err, net.ErrClosed) {
+			e.closeErr = err
+		}
+		e.wg.Wait()
+	})
+	return e.closeErr
+}
+
+// Conn is a QUIC connection to an authenticated peer.
+type Conn struct {
+	qc     *quic.Conn
+	remote key.PublicKey
+	alpn   string
+}
+
+// RemoteID is the node id the peer proved in the handshake.
+func (c *Conn) RemoteID() key.PublicKey { return c.remote }
+
+// ALPN is the negotiated application protocol.
+func (c *Conn) ALPN() string { return c.alpn }
+
+// QUIC returns the underlying quic-go connection.
+func (c *Conn) QUIC() *quic.Conn { return c.qc }
+
+// RemoteAddr is the peer's current UDP address.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// Context is cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.qc.Context() }
+
+// OpenStream opens a bidirectional stream, waiting for stream credit.
+func (c *Conn) OpenStream(ctx context.Context) (*quic.Stream, error) { return c.qc.OpenStreamSync(ctx) }
+
+// AcceptStream waits for the peer to open a bidirectional stream.
+func (c *Conn) AcceptStream(ctx context.Context) (*quic.Stream, error) {
+	return c.qc.AcceptStream(ctx)
+}
+
+// OpenUniStream opens a unidirectional stream, waiting for stream credit.
+func (c *Conn) OpenUniStream(ctx context.Context) (*quic.SendStream, error) {
+	return c.qc.OpenUniStreamSync(ctx)
+}
+
+// AcceptUniStream waits for the peer to open a unidirectional stream.
+func (c *Conn) AcceptUniStream(ctx context.Context) (*quic.ReceiveStream, error) {
+	return c.qc.AcceptUniStream(ctx)
+}
+
+// Close closes the connection with application error code 0.
+func (c *Conn) Close() error { return c.qc.CloseWithError(0, "") }
+
+// CloseWithError closes the connection with an application error code and reason.
+func (c *Conn) CloseWithError(code uint64, reason string) error {
+	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
+}
