@@ -438,3 +438,98 @@ func TestGroupResumeAfterRestart(t *testing.T) {
 		t.Fatalf("after restart the group resumed at offset %d, want 60 (committed 59)", first)
 	}
 }
+
+// A static member (group.instance.id) that restarts within its session timeout gets its old
+// partitions back without a rebalance: the other member is never asked to revoke anything.
+func TestGroupKgoStaticRestart(t *testing.T) {
+	grpLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := grpStart(t, t.TempDir(), "")
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	grpCreateTopic(t, ctx, adm, "static", grpPartitions)
+
+	var mu sync.Mutex
+	revokes := map[string]int{}
+	member := func(inst string) (*kgo.Client, func()) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumerGroup("statics"), kgo.ConsumeTopics("static"),
+			kgo.InstanceID(inst), kgo.SessionTimeout(grpSession), kgo.HeartbeatInterval(300*time.Millisecond),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+				if len(m["static"]) > 0 {
+					mu.Lock()
+					revokes[inst]++
+					mu.Unlock()
+				}
+			}),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+				mu.Lock()
+				revokes[inst] += 100
+				mu.Unlock()
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for pctx.Err() == nil && !cl.PollFetches(pctx).IsClientClosed() {
+			}
+		})
+		return cl, func() { pcancel(); wg.Wait(); cl.Close() }
+	}
+	assigned := func() map[string][]int32 {
+		dg, err := adm.DescribeGroups(ctx, "statics")
+		if err != nil || dg["statics"].State != "Stable" {
+			return nil
+		}
+		out := map[string][]int32{}
+		for _, m := range dg["statics"].Members {
+			ca, _ := m.Assigned.AsConsumer()
+			for _, tp := range ca.Topics {
+				out[*m.InstanceID] = append(out[*m.InstanceID], tp.Partitions...)
+			}
+		}
+		return out
+	}
+	_, stopA := member("ia")
+	clB, stopB := member("ib")
+	defer stopB()
+	var before map[string][]int32
+	grpWait(t, ctx, "both static members assigned", func() bool {
+		before = assigned()
+		return len(before["ia"]) > 0 && len(before["ib"]) > 0 && len(before["ia"])+len(before["ib"]) == grpPartitions
+	})
+	// let any follow-up cooperative rebalance settle, then reset the counters
+	time.Sleep(time.Second)
+	before = assigned()
+	mu.Lock()
+	clear(revokes)
+	mu.Unlock()
+	_, genBefore := clB.GroupMetadata()
+
+	stopA() // a static kgo member does not send LeaveGroup on close
+	_, stopA2 := member("ia")
+	defer stopA2()
+	grpWait(t, ctx, "the restarted member to be assigned", func() bool {
+		after := assigned()
+		return len(after["ia"]) > 0
+	})
+	time.Sleep(time.Second) // a rebalance, if one were triggered, would show up here
+	after := assigned()
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("assignment changed across a static restart: before %v, after %v", before, after)
+	}
+	if _, genAfter := clB.GroupMetadata(); genAfter != genBefore {
+		t.Fatalf("the other member moved from generation %d to %d: a rebalance happened", genBefore, genAfter)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if revokes["ib"] != 0 {
+		t.Fatalf("the other member had partitions revoked/lost %d times: a rebalance happened", revokes["ib"])
+	}
+}
