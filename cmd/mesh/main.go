@@ -1,0 +1,272 @@
+// Command mesh is a small operator tool for the mesh endpoint, in the
+// spirit of `iroh doctor`.
+//
+//	mesh id           [-data DIR] [-bind ADDR]
+//	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN]
+//	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT]
+//	mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M]
+//
+// NODEADDR is "<nodeid>@host:port[,host:port...]" as serve-echo prints it.
+// The echo protocol is ALPN /meshkafka/echo/0 by default: every
+// bidirectional stream is echoed back until the dialer finishes its send
+// side. -alpn picks another ALPN (for example a Rust peer's echo protocol
+// with the same semantics). throughput sends M bytes on each of N
+// parallel streams of one connection, reads the echo back concurrently,
+// checks it, and reports MB/s (payload bytes each way / wall time).
+//
+// Without -data the identity is fresh for each run; with it, the key is
+// kept in DIR/identity (0600). No relay or discovery server is contacted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// EchoALPN is the default echo protocol.
+const EchoALPN = "/meshkafka/echo/0"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "mesh:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  mesh id           [-data DIR] [-bind ADDR]
+  mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN]
+  mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT]
+  mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M]`
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	data := fs.String("data", "", "directory keeping the node identity (default: fresh identity)")
+	bind := fs.String("bind", "0.0.0.0:0", "UDP address to bind")
+	alpn := fs.String("alpn", EchoALPN, "echo protocol ALPN")
+	msg := fs.String("msg", "hello from meshkafka", "echo: message to send")
+	streams := fs.Int("streams", 1, "throughput: parallel streams")
+	nbytes := fs.Int64("bytes", 64<<20, "throughput: bytes per stream")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", cmd, err, usage)
+	}
+	newEP := func() (*endpoint.Endpoint, error) {
+		var sk key.SecretKey
+		if *data != "" {
+			if sk, err = key.LoadOrCreate(filepath.Join(*data, "identity")); err != nil {
+				return nil, err
+			}
+		}
+		return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind})
+	}
+	peer := func() (endpoint.NodeAddr, error) {
+		if len(pos) != 1 {
+			return endpoint.NodeAddr{}, fmt.Errorf("%s needs exactly one NODEADDR\n%s", cmd, usage)
+		}
+		return endpoint.ParseNodeAddr(pos[0])
+	}
+	switch cmd {
+	case "id":
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		fmt.Fprintf(out, "node id: %s\n", ep.NodeID())
+		fmt.Fprintf(out, "hex:     %s\n", ep.NodeID().Hex())
+		for _, ap := range ep.Addr().Direct {
+			fmt.Fprintf(out, "addr:    %s\n", ap)
+		}
+		fmt.Fprintf(out, "dial:    %s\n", ep.Addr())
+		return nil
+	case "serve-echo":
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		ep.Handle(*alpn, echoHandler)
+		fmt.Fprintln(out, ep.Addr())
+		<-ctx.Done()
+		return nil
+	case "echo":
+		a, err := peer()
+		if err != nil {
+			return err
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		return echoOnce(ctx, ep, a, *alpn, []byte(*msg), out)
+	case "throughput":
+		a, err := peer()
+		if err != nil {
+			return err
+		}
+		if *streams < 1 || *nbytes < 0 {
+			return errors.New("throughput: -streams must be ≥ 1 and -bytes ≥ 0")
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		return throughput(ctx, ep, a, *alpn, *streams, *nbytes, out)
+	default:
+		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+	}
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// echoHandler echoes every bidi stream until the peer finishes sending.
+func echoHandler(ctx context.Context, c *endpoint.Conn) {
+	defer c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		s, err := c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			if _, err := io.Copy(s, s); err != nil {
+				s.CancelRead(1)
+				s.CancelWrite(1)
+				return
+			}
+			s.Close()
+		})
+	}
+}
+
+func echoOnce(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, alpn string, msg []byte, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := ep.Dial(ctx, a, alpn)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	connected := time.Since(start)
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := s.Write(msg); err != nil {
+		return err
+	}
+	s.Close()
+	got, err := io.ReadAll(s)
+	if err != nil {
+		return fmt.Errorf("read echo: %w", err)
+	}
+	if !bytes.Equal(got, msg) {
+		return fmt.Errorf("echo mismatch: sent %q, got %q", msg, got)
+	}
+	fmt.Fprintf(out, "peer %s via %s (connect %v, echo %v): %s\n",
+		c.RemoteID(), c.RemoteAddr(), connected.Round(time.Microsecond), time.Since(t0).Round(time.Microsecond), got)
+	return nil
+}
+
+func throughput(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, alpn string, streams int, n int64, out io.Writer) error {
+	c, err := ep.Dial(ctx, a, alpn)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	rand.Read(buf)
+	var wg sync.WaitGroup
+	errs := make([]error, streams)
+	start := time.Now()
+	for i := range streams {
+		wg.Go(func() { errs[i] = echoStream(ctx, c, buf, n) })
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	total := float64(n) * float64(streams)
+	fmt.Fprintf(out, "peer %s: %d streams × %d bytes each way in %v: %.1f MB/s\n",
+		c.RemoteID().ShortString(), streams, n, el.Round(time.Millisecond), total/el.Seconds()/1e6)
+	return nil
+}
+
+// echoStream writes n bytes (buf repeated) and checks the echo by SHA-256.
+func echoStream(ctx context.Context, c *endpoint.Conn, buf []byte, n int64) error {
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	want := sha256.New()
+	werr := make(chan error, 1)
+	go func() {
+		left := n
+		for left > 0 {
+			k := min(left, int64(len(buf)))
+			if _, err := s.Write(buf[:k]); err != nil {
+				werr <- err
+				return
+			}
+			want.Write(buf[:k])
+			left -= k
+		}
+		werr <- s.Close()
+	}()
+	got := sha256.New()
+	m, rerr := io.Copy(got, s)
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("read: %w", rerr)
+	}
+	if m != n || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		return fmt.Errorf("echo corrupt: sent %d bytes, got %d (checksum match %v)", n, m, bytes.Equal(got.Sum(nil), want.Sum(nil)))
+	}
+	return nil
+}

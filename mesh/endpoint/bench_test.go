@@ -1,0 +1,93 @@
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+const sinkALPN = "/test/sink/0"
+
+// sink reads each bidi stream to EOF, then answers one byte and closes.
+func sink(ctx context.Context, c *Conn) {
+	defer c.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		s, err := c.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() {
+			if _, err := io.Copy(io.Discard, s); err != nil {
+				return
+			}
+			s.Write([]byte{1})
+			s.Close()
+		})
+	}
+}
+
+// send writes n bytes on a new stream and waits for the sink's ack.
+func send(ctx context.Context, c *Conn, buf []byte, n int) error {
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return err
+	}
+	for n > 0 {
+		k := min(n, len(buf))
+		if _, err := s.Write(buf[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	s.Close()
+	ack := make([]byte, 1)
+	if _, err := io.ReadFull(s, ack); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	return nil
+}
+
+// BenchmarkQUICThroughput moves 32 MiB per iteration Go to Go over
+// loopback, on one connection split over N parallel streams.
+func BenchmarkQUICThroughput(b *testing.B) {
+	for _, streams := range []int{1, 16} {
+		b.Run(fmt.Sprintf("streams=%d/impl=ours", streams), func(b *testing.B) {
+			const total = 32 << 20
+			a, srv := newEP(b), newEP(b)
+			srv.Handle(sinkALPN, sink)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			c, err := a.Dial(ctx, srv.Addr(), sinkALPN)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 64<<10)
+			per := total / streams
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				var wg sync.WaitGroup
+				errs := make(chan error, streams)
+				for range streams {
+					wg.Go(func() {
+						if err := send(ctx, c, buf, per); err != nil {
+							errs <- err
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+			}
+			secs := time.Since(start).Seconds()
+			b.ReportMetric(float64(total)*float64(b.N)/secs/1e6, "MB/s")
+		})
+	}
+}
