@@ -1,0 +1,297 @@
+package magicsock_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/meshtls"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const alpn = "meshkafka/test/magicsock/0"
+
+func startRelay(t *testing.T) (*relayserver.Server, string) {
+	t.Helper()
+	srv := relayserver.New(relayserver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = srv.Close()
+		<-done
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+// blockable wraps a UDP socket; while blocked, every datagram in and out is dropped.
+type blockable struct {
+	net.PacketConn
+	blocked atomic.Bool
+}
+
+func (b *blockable) WriteTo(p []byte, a net.Addr) (int, error) {
+	if b.blocked.Load() {
+		return len(p), nil
+	}
+	return b.PacketConn.WriteTo(p, a)
+}
+
+func (b *blockable) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := b.PacketConn.ReadFrom(p)
+		if err != nil || !b.blocked.Load() {
+			return n, a, err
+		}
+	}
+}
+
+type peer struct {
+	sk  key.SecretKey
+	ms  *magicsock.Conn
+	tr  *quic.Transport
+	udp *blockable
+}
+
+func newPeer(t *testing.T, relayURL string, disableDirect bool) *peer {
+	t.Helper()
+	sk := key.GenerateSecretKey()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := &blockable{PacketConn: pc}
+	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, UDP: udp, HomeRelay: relayURL, DisableDirect: disableDirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: ms}
+	t.Cleanup(func() {
+		_ = tr.Close()
+		_ = ms.Close()
+	})
+	return &peer{sk: sk, ms: ms, tr: tr, udp: udp}
+}
+
+var quicConf = &quic.Config{KeepAlivePeriod: time.Second, MaxIdleTimeout: 30 * time.Second, HandshakeIdleTimeout: 10 * time.Second}
+
+// serveEcho accepts connections on p and echoes every bidirectional stream.
+func serveEcho(t *testing.T, p *peer) {
+	t.Helper()
+	cert, err := meshtls.GenerateCertificate(p.sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := p.tr.Listen(meshtls.ServerConfig(cert, func() []string { return []string{alpn} }), quicConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				for {
+					s, err := c.AcceptStream(context.Background())
+					if err != nil {
+						return
+					}
+					wg.Go(func() {
+						_, _ = io.Copy(s, s)
+						_ = s.Close()
+					})
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+}
+
+func dial(t *testing.T, from, to *peer, relayURL string, withDirect bool) *quic.Conn {
+	t.Helper()
+	var direct []netip.AddrPort
+	if withDirect {
+		direct = to.ms.DirectAddrs()
+	}
+	addr := from.ms.AddNodeAddr(to.sk.Public(), relayURL, direct)
+	cert, err := meshtls.GenerateCertificate(from.sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := from.tr.Dial(ctx, addr, meshtls.ClientConfig(cert, to.sk.Public(), alpn), quicConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseWithError(0, "") })
+	return c
+}
+
+func echo(t *testing.T, c *quic.Conn, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	got, err := io.ReadAll(s)
+	if err != nil || string(got) != msg {
+		t.Fatalf("echo: %q %v", got, err)
+	}
+}
+
+func TestQUICOverRelayOnly(t *testing.T) {
+	srv, url := startRelay(t)
+	a, b := newPeer(t, url, true), newPeer(t, url, true)
+	serveEcho(t, b)
+	c := dial(t, a, b, url, false)
+	echo(t, c, "hello over the relay")
+	if id, ok := meshtlsPeer(c); !ok || id != b.sk.Public() {
+		t.Fatalf("peer id %v", id)
+	}
+	if pi, _ := a.ms.Path(b.sk.Public()); pi.Direct.IsValid() {
+		t.Fatalf("direct path %v with direct disabled", pi.Direct)
+	}
+	if srv.Stats().PacketsSent == 0 {
+		t.Fatal("nothing went through the relay")
+	}
+}
+
+func meshtlsPeer(c *quic.Conn) (key.PublicKey, bool) {
+	id, err := meshtls.PeerID(c.ConnectionState().TLS)
+	return id, err == nil
+}
+
+// TestUpgradeAndFallback: a connection that starts on the relay (the dialer knows only the
+// relay URL) moves to the direct path found by disco, survives blocking the direct path by
+// falling back to the relay, and a transfer across both switches arrives intact.
+func TestUpgradeAndFallback(t *testing.T) {
+	_, url := startRelay(t)
+	a, b := newPeer(t, url, false), newPeer(t, url, false)
+	serveEcho(t, b)
+	c := dial(t, a, b, url, false)
+	echo(t, c, "first contact")
+
+	waitPath(t, a, b.sk.Public(), true)
+	waitPath(t, b, a.sk.Public(), true)
+	pi, _ := a.ms.Path(b.sk.Public())
+	t.Logf("direct path %v (latency %v)", pi.Direct, pi.Latency)
+
+	// A long echo transfer while the direct path is blocked and unblocked.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 8 << 20
+	sent := sha256.New()
+	recv := sha256.New()
+	var readErr error
+	var got int64
+	var rwg sync.WaitGroup
+	rwg.Go(func() { got, readErr = io.Copy(recv, s) })
+	chunk := make([]byte, 32<<10)
+	blockedAt := total / 4
+	for written := 0; written < total; written += len(chunk) {
+		for i := range chunk {
+			chunk[i] = byte(written + i*7)
+		}
+		if written == blockedAt {
+			b.udp.blocked.Store(true)
+			t.Log("direct path blocked")
+			waitPath(t, a, b.sk.Public(), false)
+			t.Log("fell back to the relay")
+		}
+		sent.Write(chunk)
+		if _, err := s.Write(chunk); err != nil {
+			t.Fatalf("write after %d bytes: %v", written, err)
+		}
+	}
+	_ = s.Close()
+	rwg.Wait()
+	if readErr != nil || got != total {
+		t.Fatalf("read %d bytes, err %v", got, readErr)
+	}
+	if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
+		t.Fatal("checksum mismatch across path switches")
+	}
+	// Unblocked, the direct path comes back.
+	b.udp.blocked.Store(false)
+	waitPath(t, a, b.sk.Public(), true)
+	echo(t, c, "direct again")
+}
+
+func waitPath(t *testing.T, p *peer, id key.PublicKey, direct bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pi, _ := p.ms.Path(id)
+		if pi.Direct.IsValid() == direct {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("path never became direct=%v: %+v", direct, pi)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestReadDeadlineAndClose(t *testing.T) {
+	p := newPeer(t, "", false)
+	_ = p.ms.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, _, err := p.ms.ReadFrom(make([]byte, 10))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past deadline: %v", err)
+	}
+	_ = p.ms.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := p.ms.ReadFrom(make([]byte, 10))
+		done <- err
+	}()
+	_ = p.ms.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	// Garbage to a closed conn is refused; unknown destinations are dropped before that.
+	if _, err := p.ms.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv6loopback, Port: 1}); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after close: %v", err)
+	}
+}
