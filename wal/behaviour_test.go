@@ -72,8 +72,8 @@ func TestRecoveryReadsOnlyActiveTail(t *testing.T) {
 		}
 	}
 
-	// After a crash the active segment's index may lag (it is fsynced every 16 MiB of log),
-	// so at most the active segment is scanned.
+	// After a crash, the active segment is scanned from its recovery point (written at Open
+	// and every 16 MiB of log): at most the active segment.
 	fill(t, l, 30, 1000, 5000)
 	if err := l.Sync(l.NextOffset()); err != nil {
 		t.Fatal(err)
@@ -465,5 +465,38 @@ func TestOSFS(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "00000000000000099999.index")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("orphan index not removed: %v", err)
+	}
+}
+
+// TestCrashRecoveryBoundedByRecoveryPoint: with regular Syncs, a crash in the middle of a large
+// active segment costs a scan from the last recovery point (written every 16 MiB of log), not
+// of the whole segment.
+func TestCrashRecoveryBoundedByRecoveryPoint(t *testing.T) {
+	cfs := waltest.NewCrashFS()
+	opts := wal.Options{FS: cfs} // 1 GiB segments: everything stays in the active segment
+	l := mustOpen(t, cfs, "/p", opts)
+	data := make([]byte, 64<<10)
+	const n = 640 // 40 MiB
+	for i := range n {
+		off, err := l.Append(data, 1, int64(i))
+		if err == nil {
+			err = l.Sync(off + 1)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := l.Size()
+	cfs.Crash()
+	cfs.ResetStats()
+	l = mustOpen(t, cfs, "/p", opts)
+	defer l.Close()
+	rd := cfs.Stats().BytesRead
+	t.Logf("crash recovery of a %d-byte active segment read %d bytes", total, rd)
+	if rd > 17<<20 {
+		t.Fatalf("recovery read %d bytes of %d", rd, total)
+	}
+	if l.NextOffset() != n {
+		t.Fatalf("NextOffset %d, want %d", l.NextOffset(), n)
 	}
 }

@@ -96,8 +96,8 @@ func seeds(t *testing.T, n int) []uint64 {
 	return out
 }
 
-// TestCrashProperty runs random appends, syncs, reads, crashes (clean, or tearing the last
-// writes), clean reopens and retention against a model. After every crash: Open succeeds,
+// TestCrashProperty runs random appends, syncs, reads, crashes (clean, tearing the last
+// writes, or keeping random unsynced pages out of order), clean reopens and retention against a model. After every crash: Open succeeds,
 // every entry the log reported synced is there, and every entry read equals what was appended
 // (no garbage, no corrupt entry). Reproduce a failure with WAL_SEED=<seed>.
 func TestCrashProperty(t *testing.T) {
@@ -167,10 +167,13 @@ func crashProperty(t *testing.T, seed uint64) {
 				sameBatch(t, b, m.entries[i+j])
 			}
 		case p < 95:
-			if r.IntN(2) == 0 {
+			switch r.IntN(3) {
+			case 0:
 				fs.Crash()
-			} else {
+			case 1:
 				fs.CrashTear(r)
+			default:
+				fs.CrashReorder(r)
 			}
 			l = open()
 			next := l.NextOffset()

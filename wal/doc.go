@@ -12,6 +12,7 @@
 //	00000000000000000000.index      sparse offset index
 //	00000000000000000000.timeindex  time index (parallel to .index)
 //	00000000000000004711.log        ... the newest segment is the active one
+//	recovery-point                  where Open may start trusting the active segment
 //
 // Append writes one entry, which occupies count consecutive offsets (a Kafka record batch of
 // count records); the WAL never interprets the entry's bytes (Options.Stamp lets the broker
@@ -75,9 +76,10 @@
 // One caller at a time is the leader: it flushes the buffer and fsyncs the active segment with
 // the log lock released, so appends continue; callers arriving meanwhile wait, and when the
 // fsync completes one of them leads the next fsync, which covers all of them. N concurrent
-// producers thus share about one fsync per fsync latency, not one each. The index files are
-// fsynced by a group commit only once they lag the log by more than 16 MiB (they are hints),
-// and always when a segment is sealed and at Close.
+// producers thus share about one fsync per fsync latency, not one each. Once the active
+// segment has grown by 16 MiB since the last recovery point, the leader also fsyncs the index
+// files and writes a new recovery point (see Recovery); index files are otherwise fsynced only
+// when a segment is sealed and at Close.
 //
 // A failed write or fsync is sticky: the state of the page cache is unknown after a failed
 // fsync, so the Log refuses further Appends and Syncs with that error (reads keep working);
@@ -97,12 +99,26 @@
 // its index rewritten; anything invalid inside a sealed segment is corruption (ErrCorrupt),
 // since it was fsynced before it was sealed.
 //
-// The active segment is re-validated from its last index point that still lands on a valid
-// entry (at most 16 MiB behind the end after a crash, one index interval after Close). The scan
-// stops at the first entry that is partial, fails its CRC, or has the wrong offset, and the
-// file is truncated there (torn-tail recovery): a crash can leave any prefix of unsynced writes,
-// and on real disks even out-of-order pages, so nothing after the first invalid entry can be
-// trusted, and nothing there was reported durable by Sync. Recovered data is fsynced before
+// The active segment is re-validated from a trusted start: the last index point at or below
+// the recovery point that still lands on a valid entry (segment start if there is none). The
+// recovery point is a 24-byte file, overwritten in place and fsynced, recording a position in
+// the active segment below which everything was fsynced (and the index points too):
+//
+//	offset size field
+//	     0    4 crc       CRC-32C of bytes 4..24 (a damaged file just means a longer scan)
+//	     4    1 version   1
+//	     5    3 reserved  0
+//	     8    8 base      base offset of the segment it refers to
+//	    16    8 position  bytes of that segment below this are durable
+//
+// It is written by every group commit that finds the log 16 MiB past the previous one, by Open
+// (after recovery) and by Close, so the re-validated tail is at most ~16 MiB after a crash
+// (with regular Syncs) and one index interval after Close. Index points beyond it are not
+// trusted even if they survived: a crash can leave unsynced pages written back out of order
+// (a hole, then intact entries), and only a scan through every byte after the last durable
+// position finds the hole. The scan stops at the first entry that is partial, fails its CRC or
+// has the wrong offset, and the file is truncated there (torn-tail recovery); nothing after
+// that point was reported durable by Sync. Recovered data is fsynced before
 // Open returns, so SyncedOffset() == NextOffset() after Open. Stats().TruncatedBytes and
 // Options.Logger report a cut.
 //

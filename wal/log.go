@@ -1,8 +1,10 @@
 package wal
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -90,6 +92,10 @@ type Log struct {
 	err     error      // sticky write/fsync failure; the log refuses writes after one
 	closed  bool
 	stats   Stats // Segments is computed by Stats()
+
+	// ckpt is the open recovery-point file. Written by Open, by a group-commit leader (the
+	// only one running; Close and rolls wait for it) and by Close.
+	ckpt File
 }
 
 // Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
@@ -127,6 +133,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.open(); err != nil {
 		for _, s := range l.segs {
 			s.closeFiles()
+		}
+		if l.ckpt != nil {
+			l.ckpt.Close()
 		}
 		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 	}
@@ -195,11 +204,68 @@ func (l *Log) open() error {
 	l.next = act.next
 	l.flushed = act.size
 	// What survived the crash may still sit only in the page cache: make it durable before
-	// reporting it as synced.
+	// reporting it as synced, and make the validated end the recovery point.
 	if err := act.log.Sync(); err != nil {
 		return err
 	}
+	if err := l.writeCheckpoint(act.base, act.size); err != nil {
+		return err
+	}
 	l.synced = l.next
+	return nil
+}
+
+// The recovery-point file: where Open may start trusting the active segment's index.
+//
+//	offset size field
+//	     0    4 crc       CRC-32C of bytes 4..24
+//	     4    1 version   1
+//	     5    3 reserved  0
+//	     8    8 base      base offset of the segment it refers to
+//	    16    8 position  every byte of that segment below this was fsynced and valid
+const (
+	checkpointName = "recovery-point"
+	checkpointSize = 24
+)
+
+// readCheckpoint reads the recovery point; ok is false if it is missing or damaged.
+func (l *Log) readCheckpoint() (base, pos int64, ok bool) {
+	b, err := readWhole(l.fs, filepath.Join(l.dir, checkpointName))
+	if err != nil || len(b) < checkpointSize {
+		return 0, 0, false
+	}
+	if crc32.Checksum(b[4:checkpointSize], castagnoli) != beUint32(b[0:4]) || b[4] != 1 {
+		return 0, 0, false
+	}
+	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), true
+}
+
+// writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
+// its CRC and only costs a longer scan at the next Open.
+func (l *Log) writeCheckpoint(base, pos int64) error {
+	opened := false
+	if l.ckpt == nil {
+		f, err := l.fs.OpenFile(filepath.Join(l.dir, checkpointName), osRDWR|osCREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		l.ckpt, opened = f, true
+	}
+	var b [checkpointSize]byte
+	b[4] = 1
+	binary.BigEndian.PutUint64(b[8:16], uint64(base))
+	binary.BigEndian.PutUint64(b[16:24], uint64(pos))
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
+	if _, err := l.ckpt.WriteAt(b[:], 0); err != nil {
+		return err
+	}
+	if err := l.ckpt.Sync(); err != nil {
+		return err
+	}
+	if opened {
+		// The file may be new: make its directory entry durable too.
+		return l.fs.SyncDir(l.dir)
+	}
 	return nil
 }
 
@@ -253,8 +319,15 @@ func (l *Log) recoverActive(s *segment) error {
 	if err != nil {
 		return err
 	}
-	// Drop the end marker of a segment that was sealed just before a crash (position == size).
-	for len(idx) > 0 && int64(idx[len(idx)-1].pos) >= s.size {
+	// Only index points at or below the recovery point are trusted: the log bytes before it
+	// were fsynced before it was written. Beyond it, pages of unsynced writes may have
+	// survived out of order, so the scan must walk every byte from there. (This also drops
+	// the end marker of a segment sealed just before a crash: its position is the size.)
+	limit := int64(0)
+	if cb, cpos, ok := l.readCheckpoint(); ok && cb == s.base {
+		limit = min(cpos, s.size)
+	}
+	for len(idx) > 0 && (int64(idx[len(idx)-1].pos) > limit || int64(idx[len(idx)-1].pos) >= s.size) {
 		idx = idx[:len(idx)-1]
 	}
 	// Walk back to the last index point that still lands on a valid entry.
@@ -298,7 +371,7 @@ func (l *Log) recoverActive(s *segment) error {
 		return err
 	}
 	s.idxFileSize = int64(len(more)) * offIndexEntrySize
-	s.idxSyncedPos = s.size
+	s.ckptPos = s.size
 	return nil
 }
 
@@ -604,7 +677,7 @@ func (l *Log) groupCommitLocked() error {
 	// The files are captured under mu; rolls wait for !syncing, so they stay open.
 	act := l.active()
 	logF, idxF, tidxF := act.log, act.idxFile, act.tidxFile
-	syncIdx := l.flushed-act.idxSyncedPos > indexSyncBytes
+	syncIdx := l.flushed-act.ckptPos > indexSyncBytes
 	flushedPos := l.flushed
 	l.mu.Unlock()
 	t0 := time.Now()
@@ -615,8 +688,12 @@ func (l *Log) groupCommitLocked() error {
 		l.logger.Warn("wal: slow fsync", "dir", l.dir, "duration", d)
 	}
 	if err == nil && syncIdx {
+		// Every index point written so far lies below flushedPos, which is now durable:
+		// make the points durable, then record flushedPos as the recovery point.
 		if err = idxF.Sync(); err == nil {
-			err = tidxF.Sync()
+			if err = tidxF.Sync(); err == nil {
+				err = l.writeCheckpoint(act.base, flushedPos)
+			}
 		}
 	}
 	l.mu.Lock()
@@ -626,7 +703,7 @@ func (l *Log) groupCommitLocked() error {
 		return l.fail(err)
 	}
 	if syncIdx {
-		act.idxSyncedPos = flushedPos
+		act.ckptPos = flushedPos
 	}
 	l.stats.GroupCommits++
 	l.synced = max(l.synced, target)
@@ -956,6 +1033,9 @@ func (l *Log) closeLocked() error {
 			}
 		}
 		if err == nil {
+			err = l.writeCheckpoint(act.base, act.size)
+		}
+		if err == nil {
 			l.synced = l.next
 		}
 	}
@@ -963,6 +1043,12 @@ func (l *Log) closeLocked() error {
 		if cerr := s.closeFiles(); err == nil {
 			err = cerr
 		}
+	}
+	if l.ckpt != nil {
+		if cerr := l.ckpt.Close(); err == nil {
+			err = cerr
+		}
+		l.ckpt = nil
 	}
 	l.cond.Broadcast()
 	if err != nil {

@@ -81,7 +81,7 @@ type segment struct {
 	idxFileSize       int64 // bytes written to .index (the .timeindex holds the same count of entries)
 	pendIdx, pendTidx []byte
 	lastIdxPos        int64 // position of the last index point (0 at the start)
-	idxSyncedPos      int64 // log position covered by the synced index files
+	ckptPos           int64 // position of the last recovery point written for this segment
 
 	// idx is the index in memory. For the active segment it is complete and guarded by
 	// Log.mu (readers snapshot the slice header). For a sealed segment opened from disk it
@@ -260,9 +260,14 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 	}
 	size := min(max(n, r.chunk), r.end-pos)
 	b := make([]byte, size)
-	m, err := r.f.ReadAt(b, pos)
+	// Bytes of pos.. already in the old window are copied, not read again.
+	have := int64(0)
+	if pos >= r.bufPos && pos < r.bufPos+int64(len(r.buf)) {
+		have = int64(copy(b, r.buf[pos-r.bufPos:]))
+	}
+	m, err := r.f.ReadAt(b[have:], pos+have)
 	r.read += int64(m)
-	if int64(m) < size {
+	if have+int64(m) < size {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}

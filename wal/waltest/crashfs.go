@@ -21,8 +21,17 @@ import (
 var ErrCrashed = errors.New("waltest: file handle from before a crash")
 
 type inode struct {
-	data   []byte // what reads see
-	synced []byte // what survives a crash
+	data      []byte // what reads see
+	synced    []byte // what survives a crash
+	dirty     bool   // data differs from synced at or after dirtyFrom
+	dirtyFrom int64
+}
+
+func (ino *inode) touch(off int64) {
+	if !ino.dirty || off < ino.dirtyFrom {
+		ino.dirtyFrom = off
+	}
+	ino.dirty = true
 }
 
 // CrashFS is an in-memory wal.FS with crash simulation. The zero value is not usable; call
@@ -211,15 +220,21 @@ func (c *CrashFS) SyncDir(dir string) error {
 
 // Crash simulates a power cut: every unsynced write, truncation and directory change is lost,
 // and open handles stop working.
-func (c *CrashFS) Crash() { c.crash(nil) }
+func (c *CrashFS) Crash() { c.crash(nil, false) }
 
 // CrashTear is Crash, except that each file whose unsynced changes are appends keeps a random
 // prefix of them (chosen with r); with probability 1/2 the last up to 64 kept bytes are then
 // replaced by random garbage, as a torn sector would leave them. Synced bytes are never
 // touched.
-func (c *CrashFS) CrashTear(r *rand.Rand) { c.crash(r) }
+func (c *CrashFS) CrashTear(r *rand.Rand) { c.crash(r, false) }
 
-func (c *CrashFS) crash(r *rand.Rand) {
+// CrashReorder is Crash, except that each file whose unsynced changes are appends keeps a
+// random length of them in which every 512-byte block independently survived or reads as
+// zeros: the page cache wrote some pages back and not others, out of order. Synced bytes are
+// never touched.
+func (c *CrashFS) CrashReorder(r *rand.Rand) { c.crash(r, true) }
+
+func (c *CrashFS) crash(r *rand.Rand, reorder bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -233,11 +248,18 @@ func (c *CrashFS) crash(r *rand.Rand) {
 		ino := c.durable[f]
 		c.files[f] = ino
 		kept := append([]byte(nil), ino.synced...)
-		if r != nil && len(ino.data) > len(ino.synced) && string(ino.data[:len(ino.synced)]) == string(ino.synced) {
+		appended := ino.dirty && ino.dirtyFrom >= int64(len(ino.synced))
+		if r != nil && appended && len(ino.data) > len(ino.synced) {
 			tail := ino.data[len(ino.synced):]
 			k := r.IntN(len(tail) + 1)
 			torn := append([]byte(nil), tail[:k]...)
-			if k > 0 && r.IntN(2) == 0 {
+			if reorder {
+				for b := 0; b < k; b += 512 {
+					if r.IntN(2) == 0 {
+						clear(torn[b:min(b+512, k)])
+					}
+				}
+			} else if k > 0 && r.IntN(2) == 0 {
 				g := 1 + r.IntN(min(k, 64))
 				for i := k - g; i < k; i++ {
 					torn[i] = byte(r.Uint32())
@@ -247,6 +269,7 @@ func (c *CrashFS) crash(r *rand.Rand) {
 		}
 		ino.data = kept
 		ino.synced = append([]byte(nil), kept...)
+		ino.dirty = false
 	}
 }
 
@@ -406,6 +429,7 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	copy(f.ino.data[off:], p)
+	f.ino.touch(off)
 	f.fs.bytesWrit += int64(len(p))
 	return len(p), nil
 }
@@ -426,7 +450,12 @@ func (f *file) Sync() error {
 	if f.fs.syncErr != nil {
 		return pathErr("sync", f.name, f.fs.syncErr)
 	}
-	f.ino.synced = append(f.ino.synced[:0], f.ino.data...)
+	if f.ino.dirty {
+		// Copy only what changed since the last Sync (appends make this cheap).
+		from := min(f.ino.dirtyFrom, int64(len(f.ino.synced)), int64(len(f.ino.data)))
+		f.ino.synced = append(f.ino.synced[:from], f.ino.data[from:]...)
+		f.ino.dirty = false
+	}
 	return nil
 }
 
@@ -442,6 +471,7 @@ func (f *file) Truncate(size int64) error {
 	if size < 0 {
 		return pathErr("truncate", f.name, errors.New("negative size"))
 	}
+	f.ino.touch(min(size, int64(len(f.ino.data))))
 	if size <= int64(len(f.ino.data)) {
 		// Copy so that a later extension does not resurrect the cut bytes from the array.
 		f.ino.data = append([]byte(nil), f.ino.data[:size]...)
