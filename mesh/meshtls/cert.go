@@ -76,7 +76,8 @@ func makeCertificate(sk key.SecretKey, certKey crypto.Signer, critical bool, ext
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+	// A positive random serial of at most 20 bytes, like rcgen's.
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("meshtls: serial: %w", err)
 	}

@@ -1,6 +1,7 @@
 package meshtls
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,10 +12,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,4 +363,48 @@ func FuzzParseCertificate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGoldenRustCertificate verifies a certificate captured from a real
+// Rust iroh 0.28.1 node (copied from interop/testdata) without running it.
+func TestGoldenRustCertificate(t *testing.T) {
+	pemBytes, err := os.ReadFile("testdata/rust-0.28.1-cert.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil {
+		t.Fatal("no PEM block")
+	}
+	idText, _ := os.ReadFile("testdata/rust-0.28.1-node-id.txt")
+	hexText, _ := os.ReadFile("testdata/rust-0.28.1-node-public-key.hex")
+	want, err := key.ParsePublicKey(strings.TrimSpace(string(idText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Hex() != strings.TrimSpace(string(hexText)) {
+		t.Fatalf("node id text %s and hex %s disagree", want, hexText)
+	}
+	got, err := VerifyCertificate(blk.Bytes, time.Now())
+	if err != nil {
+		t.Fatalf("Rust certificate refused: %v", err)
+	}
+	if got != want {
+		t.Fatalf("node id %v, want %v", got, want)
+	}
+	// Same shape as ours: one critical extension, P-256, ecdsa-with-SHA256.
+	x, _ := x509.ParseCertificate(blk.Bytes)
+	ours := genCert(t, key.GenerateSecretKey()).Leaf
+	if len(x.Extensions) != len(ours.Extensions) || x.Extensions[0].Critical != ours.Extensions[0].Critical ||
+		x.SignatureAlgorithm != ours.SignatureAlgorithm || !x.NotBefore.Equal(ours.NotBefore) ||
+		!x.NotAfter.Equal(ours.NotAfter) || !bytes.Equal(x.RawSubject, ours.RawSubject) {
+		t.Fatal("our certificate differs in shape from Rust's")
+	}
+	// A flipped bit in the extension's signature must be refused.
+	bad := bytes.Clone(blk.Bytes)
+	i := bytes.Index(bad, x.Extensions[0].Value)
+	bad[i+len(x.Extensions[0].Value)-1] ^= 1
+	if _, err := VerifyCertificate(bad, time.Now()); err == nil {
+		t.Fatal("tampered Rust certificate accepted")
+	}
 }
