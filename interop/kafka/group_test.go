@@ -52,7 +52,7 @@ type grpStack struct {
 }
 
 // grpStart runs broker + coordinator + gateway on dir, listening on addr ("" = any port).
-func grpStart(t *testing.T, dir, addr string) *grpStack {
+func grpStart(t testing.TB, dir, addr string) *grpStack {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: log})
