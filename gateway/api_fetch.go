@@ -26,6 +26,8 @@ func init() {
 	Register(API{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch})
 }
 
+var noRecords = []byte{}
+
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -102,6 +104,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 			rp := &rt.Partitions[j]
 			rp.Default()
 			rp.Partition = t.Partitions[j].Partition
+			rp.RecordBatches = noRecords // librdkafka rejects a null record set
 			switch {
 			case names[i] == "":
 				rp.ErrorCode = kafkawire.ErrUnknownTopicID
@@ -111,7 +114,9 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 				bp := &bresp.Partitions[bi]
 				bi++
 				rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = bp.ErrorCode, bp.HighWatermark, bp.LastStableOffset, bp.LogStartOffset
-				rp.RecordBatches = bp.Records
+				if bp.Records != nil {
+					rp.RecordBatches = bp.Records
+				}
 			}
 		}
 	}

@@ -535,3 +535,31 @@ func TestAdminWithKadm(t *testing.T) {
 func errorForCode(c int16) error {
 	return kerrFor(c)
 }
+
+// TestFetchEmptyRecordsNotNull: librdkafka rejects a null record set (size -1), so an empty
+// or failed partition answers with an empty one.
+func TestFetchEmptyRecordsNotNull(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "empty", 1)
+	for _, v := range []int16{4, 11, 12} {
+		fe := kmsg.NewPtrFetchRequest()
+		fe.SetVersion(v)
+		fe.MaxBytes = 1 << 20
+		for _, topic := range []string{"empty", "absent"} {
+			ft := kmsg.NewFetchRequestTopic()
+			ft.Topic = topic
+			ft.Partitions = append(ft.Partitions, kmsg.NewFetchRequestTopicPartition())
+			fe.Topics = append(fe.Topics, ft)
+		}
+		r := c.roundTrip(fe, 2).(*kmsg.FetchResponse)
+		for _, rt := range r.Topics {
+			if p := rt.Partitions[0]; p.RecordBatches == nil {
+				t.Fatalf("v%d %s: null record set (error %d)", v, rt.Topic, p.ErrorCode)
+			}
+		}
+		if code := r.Topics[1].Partitions[0].ErrorCode; code != kafkawire.ErrUnknownTopicOrPartition {
+			t.Fatalf("absent topic: error %d", code)
+		}
+	}
+}
