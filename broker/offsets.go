@@ -92,7 +92,8 @@ func (p *partition) maxTimestamp() (offset, timestamp int64, err error) {
 	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64) // ok(lo) holds; find the largest such
 	for lo < hi {
-		mid := lo + (hi-lo)/2 + (hi-lo)%2 // upper middle, no overflow
+		d := uint64(hi) - uint64(lo)
+		mid := int64(uint64(lo) + d/2 + d%2) // upper middle; unsigned arithmetic cannot overflow
 		_, ok, err := p.log.OffsetForTimestamp(mid)
 		if err != nil {
 			return -1, -1, err
