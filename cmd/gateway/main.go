@@ -1,0 +1,182 @@
+// Command gateway serves the Kafka protocol (TCP :9092 by default) in front of an embedded
+// broker (topics under -data/topics) and group coordinator (committed offsets under
+// -data/groups).
+//
+//	go run ./cmd/gateway -data ./data
+//	kcat -b localhost:9092 -L
+//
+// Flags (environment in brackets):
+//
+//	-listen            address to listen on (default ":9092")
+//	-data              data directory (default "./data")
+//	-partitions        partition count of auto-created topics (default 1)
+//	-advertised-host   host clients are told to dial [RAFKA_KAFKA_CLIENT_HOST]
+//	                   (default: the listen host, or localhost for a wildcard listen)
+//	-advertised-port   port clients are told to dial [RAFKA_KAFKA_CLIENT_PORT]
+//	                   (default: the port actually listened on)
+//	-max-frame-bytes   largest request accepted (default 100 MiB)
+//	-v                 debug logging
+//
+// SIGINT or SIGTERM shuts down cleanly: the listener and connections close, in-flight
+// requests finish or are cancelled, and the broker syncs and closes its logs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+// backend is the embedded broker for topics plus the group coordinator for consumer groups.
+type backend struct {
+	*broker.Broker
+	*group.Coordinator
+}
+
+var (
+	_ gateway.Backend      = backend{}
+	_ gateway.GroupBackend = backend{}
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the parsed flags and environment.
+type options struct {
+	listen         string
+	data           string
+	partitions     int
+	advertisedHost string
+	advertisedPort int
+	maxFrame       int
+	verbose        bool
+}
+
+func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.listen, "listen", ":9092", "address to listen on")
+	fs.StringVar(&o.data, "data", "./data", "data directory")
+	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
+	fs.StringVar(&o.advertisedHost, "advertised-host", getenv("RAFKA_KAFKA_CLIENT_HOST"), "host clients are told to dial (env RAFKA_KAFKA_CLIENT_HOST)")
+	port := 0
+	if p := getenv("RAFKA_KAFKA_CLIENT_PORT"); p != "" {
+		var err error
+		if port, err = strconv.Atoi(p); err != nil || port <= 0 || port > 65535 {
+			return o, fmt.Errorf("RAFKA_KAFKA_CLIENT_PORT=%q is not a port", p)
+		}
+	}
+	fs.IntVar(&o.advertisedPort, "advertised-port", port, "port clients are told to dial (env RAFKA_KAFKA_CLIENT_PORT)")
+	fs.IntVar(&o.maxFrame, "max-frame-bytes", kafkawire.DefaultMaxFrame, "largest request accepted")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.partitions < 1 || o.partitions > 1<<20 {
+		return o, fmt.Errorf("-partitions %d out of range", o.partitions)
+	}
+	if o.advertisedPort < 0 || o.advertisedPort > 65535 {
+		return o, fmt.Errorf("-advertised-port %d out of range", o.advertisedPort)
+	}
+	return o, nil
+}
+
+// run serves until ctx is done. It prints the bound address and how to connect on stdout.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
+	if err != nil {
+		return fmt.Errorf("open broker: %w", err)
+	}
+	defer b.Close()
+	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
+	if err != nil {
+		return fmt.Errorf("open group coordinator: %w", err)
+	}
+	defer gc.Close()
+
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	host := o.advertisedHost
+	if host == "" {
+		host = "localhost"
+		if h, _, err := net.SplitHostPort(o.listen); err == nil && h != "" {
+			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+				host = h
+			}
+		}
+	}
+	port := o.advertisedPort
+	if port == 0 {
+		port = addr.Port
+	}
+	srv, err := gateway.NewServer(gateway.Config{
+		Backend: backend{b, gc}, AdvertisedHost: host, AdvertisedPort: int32(port),
+		MaxFrameBytes: o.maxFrame, Logger: log,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	hp := net.JoinHostPort(host, strconv.Itoa(port))
+	fmt.Fprintf(stdout, "gateway listening on %s (advertised %s), data in %s\n", addr, hp, o.data)
+	fmt.Fprintf(stdout, "try: kcat -b %s -L\n", hp)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-served:
+	}
+	srv.Close()
+	if err == nil {
+		err = <-served
+	}
+	if errors.Is(err, gateway.ErrServerClosed) {
+		err = nil
+	}
+	if cerr := gc.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParse(t *testing.T) {
+	o, err := parse(nil, env(map[string]string{"RAFKA_KAFKA_CLIENT_HOST": "kafka.example", "RAFKA_KAFKA_CLIENT_PORT": "19092"}), io.Discard)
+	if err != nil || o.listen != ":9092" || o.data != "./data" || o.partitions != 1 || o.advertisedHost != "kafka.example" || o.advertisedPort != 19092 {
+		t.Fatalf("defaults with env: %+v %v", o, err)
+	}
+	o, err = parse([]string{"-advertised-host", "h", "-advertised-port", "1", "-partitions", "8"}, env(map[string]string{"RAFKA_KAFKA_CLIENT_HOST": "x"}), io.Discard)
+	if err != nil || o.advertisedHost != "h" || o.advertisedPort != 1 || o.partitions != 8 {
+		t.Fatalf("flags over env: %+v %v", o, err)
+	}
+	for _, bad := range [][]string{{"-partitions", "0"}, {"-advertised-port", "70000"}, {"extra"}, {"-nope"}} {
+		if _, err := parse(bad, env(nil), io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := parse(nil, env(map[string]string{"RAFKA_KAFKA_CLIENT_PORT": "port"}), io.Discard); err == nil {
+		t.Error("bad RAFKA_KAFKA_CLIENT_PORT accepted")
+	}
+}
+
+// startRun runs the command in-process and returns the address it prints and a stop func.
+func startRun(t *testing.T, dir string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(nil), pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		cancel()
+		t.Fatalf("no banner: %v", <-done)
+	}
+	line := sc.Text() // "gateway listening on ADDR (advertised ...)"
+	addr := strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	if !sc.Scan() || !strings.Contains(sc.Text(), "kcat -b 127.0.0.1:") {
+		t.Fatalf("no kcat hint after %q", line)
+	}
+	go io.Copy(io.Discard, pr)
+	return addr, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}
+}
+
+func TestRunRestartKeepsRecords(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startRun(t, dir)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range 50 {
+		recs = append(recs, &kgo.Record{Topic: "restart", Value: []byte{byte(i)}})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	stop()
+
+	addr, stop = startRun(t, dir)
+	defer stop()
+	cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("restart"), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for len(got) < len(recs) && ctx.Err() == nil {
+		got = append(got, cl.PollFetches(ctx).Records()...)
+	}
+	if len(got) != len(recs) {
+		t.Fatalf("after restart: %d of %d records", len(got), len(recs))
+	}
+	for i, r := range got {
+		if r.Offset != int64(i) || r.Value[0] != byte(i) {
+			t.Fatalf("record %d: offset %d value %v", i, r.Offset, r.Value)
+		}
+	}
+}
