@@ -500,3 +500,24 @@ func TestCrashRecoveryBoundedByRecoveryPoint(t *testing.T) {
 		t.Fatalf("NextOffset %d, want %d", l.NextOffset(), n)
 	}
 }
+
+// TestAppendAllocs: the append path allocates nothing per entry in steady state (buffer and
+// index growth are amortised).
+func TestAppendAllocs(t *testing.T) {
+	l, err := wal.Open(filepath.Join(t.TempDir(), "p"), wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data := make([]byte, 16<<10)
+	for range 200 { // warm up: buffer at full size
+		l.Append(data, 16, 0)
+	}
+	if a := testing.AllocsPerRun(500, func() {
+		if _, err := l.Append(data, 16, 0); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations per Append", a)
+	}
+}

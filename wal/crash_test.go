@@ -80,8 +80,16 @@ func sameBatch(t *testing.T, got, want wal.Batch) {
 	}
 }
 
-// seeds returns the seeds to run: WAL_SEED=n runs just n (to reproduce a failure).
+// seeds returns the seeds to run: WAL_SEED=n runs just n (to reproduce a failure);
+// WAL_SEEDS=n runs seeds 1..n instead of the default count (for a longer soak).
 func seeds(t *testing.T, n int) []uint64 {
+	if s := os.Getenv("WAL_SEEDS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("WAL_SEEDS: %v", err)
+		}
+		n = v
+	}
 	if s := os.Getenv("WAL_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
