@@ -6,10 +6,10 @@ package interop
 
 import (
 	"bytes"
-	"encoding/binary"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
