@@ -99,8 +99,9 @@ type Log struct {
 }
 
 // Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
-// active (newest) segment, starting at its last intact index point, and truncates a torn tail
-// there. Sealed segments are not read beyond the last entry of their index files.
+// active (newest) segment, from the last intact index point at or below the recovery point,
+// and truncates a torn tail. Of sealed segments it reads only the end marker of their index
+// files (see doc.go, Recovery).
 func Open(dir string, opts Options) (*Log, error) {
 	l := &Log{
 		dir:           dir,
@@ -168,6 +169,7 @@ func (l *Log) open() error {
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	if len(bases) == 0 {
+		// A new log: create the first segment and make it and the directory itself durable.
 		s, err := l.createSegment(0)
 		if err != nil {
 			return err
@@ -176,7 +178,9 @@ func (l *Log) open() error {
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
-		return nil
+		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return err
+		}
 	}
 	for i, b := range bases {
 		s := &segment{base: b, path: filepath.Join(l.dir, segmentName(b)), maxTs: noTimestamp}
