@@ -450,3 +450,77 @@ func checkRustFrames(t *testing.T, gos []*goGossipNode, rust []*irohnode.Node) {
 		}
 	}
 }
+
+// TestGossipRustLearnsGoAddress: a Rust node that was never told a Go node's address learns it
+// from the PeerData in a ForwardJoin and dials the Go node with it.
+func TestGossipRustLearnsGoAddress(t *testing.T) {
+	irohnode.RequireNamespace(t)
+	ctx := ctxFor(t, time.Minute)
+	var topic proto.TopicID
+	_, _ = rand.Read(topic[:])
+	d := irohnode.Start(t)
+	r0, err := d.NewNode(ctx, irohnode.NodeOptions{Name: "r0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := d.NewNode(ctx, irohnode.NodeOptions{Name: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.AddNodeAddr(ctx, r0.Direct()); err != nil {
+		t.Fatal(err)
+	}
+	s0, err := r0.Subscribe(ctx, topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := r1.Subscribe(ctx, topic, []string{r0.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.WaitEvent(ctx, "joined", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Only r1 learns the Go node's address.
+	g := newGoGossipNode(t, nil)
+	g.learn(mustKey(t, r1.ID), rustAddrs(t, r1)...)
+	if err := r1.AddNodeAddr(ctx, irohnode.NodeAddr{NodeID: g.id.String(), Addresses: []string{g.addrPort().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	topicSub, err := g.g.Subscribe(ctx, topic, []key.PublicKey{mustKey(t, r1.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := watchGo(t, topicSub)
+	// r1 forwards our Join (with our PeerData) to r0, whose active view has one peer, so r0 takes
+	// us as a neighbor and dials the address it learnt from gossip.
+	r0id := mustKey(t, r0.ID)
+	if err := gs.waitUntil(ctx, "r0 as neighbor", func(s *goSub) bool { return s.neighbors[r0id] }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s0.WaitEvent(ctx, "", func(e *irohnode.Event) bool {
+		return (e.Type == "neighborUp" && e.Peer == g.id.String()) || (e.Type == "joined" && slices.Contains(e.Peers, g.id.String()))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := r0.RemoteInfos(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ri := range infos {
+		if ri.NodeID == g.id.String() && slices.Contains(ri.Addrs, g.addrPort().String()) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("r0 does not list our address %s: %+v", g.addrPort(), infos)
+	}
+	// The learnt path carries broadcasts both ways.
+	if err := topicSub.Broadcast(ctx, []byte("from go")); err != nil {
+		t.Fatal(err)
+	}
+	if err := rustReceiveAll(ctx, s0, []string{"from go"}); err != nil {
+		t.Fatal(err)
+	}
+}
