@@ -10,7 +10,10 @@
 // sock wraps the UDP socket and keeps quic-go's fast path (batched reads,
 // GSO, ECN) by implementing quic-go's OOB and ReadBatch interfaces. It has
 // a packet filter hook so a later magicsock step can take disco and relay
-// packets off the socket before quic-go sees them; today no filter is set.
+// packets off the socket before quic-go sees them. Today the filter drops
+// iroh disco packets (magic "TS💬"; a Rust node sends them when it dials
+// us): quic-go would take them for short-header packets. The transport has
+// no stateless-reset key, so unknown packets are never answered.
 //
 // # iroh 0.28.1 transport settings (read from iroh-net endpoint.rs and
 // quinn-proto 0.11.8 TransportConfig::default)

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -46,6 +47,9 @@ type Options struct {
 	BindAddr string
 	// Logger receives debug and warning logs. Nil: discard.
 	Logger *slog.Logger
+	// Conn, if set, is used instead of binding BindAddr. The endpoint
+	// takes ownership and closes it.
+	Conn *net.UDPConn
 	// QUIC, if set, replaces the iroh-derived quic-go settings (tests use
 	// it for short timeouts). Its KeepAlivePeriod applies to dialed
 	// connections only.
@@ -67,6 +71,8 @@ type Endpoint struct {
 	ctx      context.Context // cancelled by Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // accept loop, handlers, per-conn cleanup
+
+	discoDropped atomic.Int64 // disco packets taken off the socket
 
 	closeOnce sync.Once
 	closeErr  error
@@ -102,24 +108,14 @@ func New(opts Options) (*Endpoint, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	bind := opts.BindAddr
-	if bind == "" {
-		bind = "0.0.0.0:0"
-	}
-	ua, err := net.ResolveUDPAddr("udp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("endpoint: bind address %q: %w", bind, err)
-	}
-	network, dual := "udp4", false
-	if ua.IP != nil && ua.IP.To4() == nil {
-		network = "udp6"
-		if ua.IP.IsUnspecified() {
-			network, dual = "udp", true
+	uc, dual := opts.Conn, false
+	if uc == nil {
+		var err error
+		if uc, dual, err = bindUDP(opts.BindAddr); err != nil {
+			return nil, err
 		}
-	}
-	uc, err := net.ListenUDP(network, ua)
-	if err != nil {
-		return nil, fmt.Errorf("endpoint: bind %s: %w", bind, err)
+	} else if la, ok := uc.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil && la.IP.IsUnspecified() {
+		dual = true
 	}
 	cert, err := meshtls.GenerateCertificate(sk)
 	if err != nil {
@@ -144,6 +140,17 @@ func New(opts Options) (*Endpoint, error) {
 		dialing:  map[poolKey]*dialCall{},
 		conns:    map[*Conn]struct{}{},
 	}
+	// Until magicsock answers disco, drop it here: quic-go would take it
+	// for a short-header packet of an unknown connection.
+	e.sock.setFilter(func(p []byte, from netip.AddrPort) bool {
+		if !isDisco(p) {
+			return false
+		}
+		e.discoDropped.Add(1)
+		return true
+	})
+	// No StatelessResetKey: we never answer unknown packets (iroh peers
+	// send disco packets we would otherwise answer with resets).
 	e.tr = &quic.Transport{Conn: e.sock}
 	e.ln, err = e.tr.Listen(meshtls.ServerConfig(cert, e.currentALPNs), srvConf)
 	if err != nil {
@@ -158,6 +165,30 @@ func New(opts Options) (*Endpoint, error) {
 }
 
 // quicConfigs returns the listener and dialer quic-go configurations.
+// bindUDP binds addr (default 0.0.0.0:0): IPv4 addresses get a udp4
+// socket, the IPv6 unspecified address a dual-stack one.
+func bindUDP(addr string) (*net.UDPConn, bool, error) {
+	if addr == "" {
+		addr = "0.0.0.0:0"
+	}
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("endpoint: bind address %q: %w", addr, err)
+	}
+	network, dual := "udp4", false
+	if ua.IP != nil && ua.IP.To4() == nil {
+		network = "udp6"
+		if ua.IP.IsUnspecified() {
+			network, dual = "udp", true
+		}
+	}
+	uc, err := net.ListenUDP(network, ua)
+	if err != nil {
+		return nil, false, fmt.Errorf("endpoint: bind %s: %w", addr, err)
+	}
+	return uc, dual, nil
+}
+
 func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
 	base := &quic.Config{
 		HandshakeIdleTimeout:           HandshakeTimeout,

@@ -407,6 +407,107 @@ func TestPacketFilter(t *testing.T) {
 	}
 }
 
+// Disco packets (as a Rust node sends when dialing) are dropped before
+// quic-go, and the connection carries on.
+func TestDiscoDropped(t *testing.T) {
+	a, b := newEP(t), newEP(t)
+	b.Handle(echoALPN, echo)
+	raw := mustUDP(t)
+	defer raw.Close()
+	pkt := append([]byte(DiscoMagic), make([]byte, 32+24+16+40)...)
+	rand.Read(pkt[len(DiscoMagic):])
+	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		raw.WriteTo(pkt, net.UDPAddrFromAddrPort(b.LocalAddr()))
+	}
+	raw.WriteTo(pkt[:20], net.UDPAddrFromAddrPort(b.LocalAddr())) // too short: not disco
+	roundTrip(t, c, []byte("after disco"))
+	deadline := time.Now().Add(5 * time.Second)
+	for b.discoDropped.Load() != 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := b.discoDropped.Load(); n != 5 {
+		t.Fatalf("dropped %d disco packets, want 5", n)
+	}
+}
+
+// 100 concurrent bidi streams (iroh's limit) on one connection, each
+// echoed with its own content.
+func TestHundredStreams(t *testing.T) {
+	a, b := newEP(t), newEP(t)
+	b.Handle(echoALPN, echo)
+	ctx := ctxT(t)
+	c, err := a.Dial(ctx, b.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range MaxIncomingBidi {
+		wg.Go(func() {
+			msg := bytes.Repeat([]byte{byte(i)}, 10000+i)
+			s, err := c.OpenStream(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.Write(msg); err != nil {
+				t.Error(err)
+				return
+			}
+			s.Close()
+			got, err := io.ReadAll(s)
+			if err != nil || !bytes.Equal(got, msg) {
+				t.Errorf("stream %d: %d bytes, %v", i, len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestInjectedConn(t *testing.T) {
+	uc := mustUDP(t)
+	e, err := New(Options{Conn: uc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.LocalAddr() != addrPortOf(uc.LocalAddr()) {
+		t.Fatalf("LocalAddr %v, want %v", e.LocalAddr(), uc.LocalAddr())
+	}
+	e.Handle(echoALPN, echo)
+	a := newEP(t)
+	c, err := a.Dial(ctxT(t), e.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("injected"))
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uc.WriteTo([]byte("x"), uc.LocalAddr()); err == nil {
+		t.Fatal("endpoint did not close the injected socket")
+	}
+}
+
+func FuzzParseNodeAddr(f *testing.F) {
+	id := key.GenerateSecretKey().Public()
+	f.Add(id.String() + "@127.0.0.1:1,[::1]:2")
+	f.Add(id.Hex())
+	f.Add("@")
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseNodeAddr(s)
+		if err != nil {
+			return
+		}
+		b, err := ParseNodeAddr(a.String())
+		if err != nil || b.ID != a.ID || !slices.Equal(a.Direct, b.Direct) {
+			t.Fatalf("%q -> %q does not round-trip: %v", s, a.String(), err)
+		}
+	})
+}
+
 func TestParseNodeAddr(t *testing.T) {
 	id := key.GenerateSecretKey().Public()
 	tests := []struct {

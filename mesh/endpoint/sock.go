@@ -73,6 +73,15 @@ func moveMessage(dst, src *ipv4.Message) {
 	dst.Flags = src.Flags
 }
 
+// DiscoMagic starts every iroh disco packet ("TS" and U+1F4AC).
+const DiscoMagic = "TS💬"
+
+// isDisco reports whether p is an iroh disco packet: the magic, the
+// sender's 32-byte key and at least a nonce and a tag.
+func isDisco(p []byte) bool {
+	return len(p) >= len(DiscoMagic)+32+24+16 && string(p[:len(DiscoMagic)]) == DiscoMagic
+}
+
 func addrPortOf(a net.Addr) netip.AddrPort {
 	if ua, ok := a.(*net.UDPAddr); ok {
 		ap := ua.AddrPort()
