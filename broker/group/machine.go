@@ -695,23 +695,30 @@ func (m *Machine) leave(g *group, lm brokerop.LeaveGroupMember) int16 {
 
 // NextDeadline reports when Tick next has work to do (ok false: no timer pending).
 func (m *Machine) NextDeadline() (t time.Time, ok bool) {
+	for _, g := range m.groups {
+		if d, gok := g.nextDeadline(); gok && (!ok || d.Before(t)) {
+			t, ok = d, true
+		}
+	}
+	return t, ok
+}
+
+func (g *group) nextDeadline() (t time.Time, ok bool) {
 	consider := func(d time.Time) {
 		if !d.IsZero() && (!ok || d.Before(t)) {
 			t, ok = d, true
 		}
 	}
-	for _, g := range m.groups {
-		if g.state == PreparingRebalance || g.state == CompletingRebalance {
-			consider(g.deadline)
+	if g.state == PreparingRebalance || g.state == CompletingRebalance {
+		consider(g.deadline)
+	}
+	for _, mem := range g.members {
+		if !mem.joinWait && !mem.syncWait {
+			consider(mem.expires)
 		}
-		for _, mem := range g.members {
-			if !mem.joinWait && !mem.syncWait {
-				consider(mem.expires)
-			}
-		}
-		for _, exp := range g.pending {
-			consider(exp)
-		}
+	}
+	for _, exp := range g.pending {
+		consider(exp)
 	}
 	return t, ok
 }
@@ -726,7 +733,15 @@ func (m *Machine) Tick(now time.Time) []Output {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		m.tickGroup(m.groups[id])
+		// A step can arm a timer that is already due (a rebalance of a group whose last
+		// member just expired has a zero timeout): run it too, so no timer is left behind.
+		for range 8 {
+			g := m.groups[id]
+			m.tickGroup(g)
+			if d, ok := g.nextDeadline(); !ok || m.now.Before(d) {
+				break
+			}
+		}
 	}
 	return m.out
 }
