@@ -81,7 +81,7 @@ func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) (err
 	}
 	st, err := c.open.OpenStream(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %s: open stream: %v", ErrUnavailable, c.remote, err)
+		return fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err)
 	}
 	stop := context.AfterFunc(ctx, func() {
 		st.CancelWrite(ErrCodeCancelled)
@@ -120,7 +120,7 @@ func (c *Caller) streamErr(ctx context.Context, what string, err error) error {
 	}
 	var se *quic.StreamError
 	if errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %s: stream %s: %v", ErrUnavailable, c.remote, what, err)
+		return fmt.Errorf("%w: %s: stream %s: %w", ErrUnavailable, c.remote, what, err)
 	}
-	return fmt.Errorf("%w: %s: %s: %v", ErrUnavailable, c.remote, what, err)
+	return fmt.Errorf("%w: %s: %s: %w", ErrUnavailable, c.remote, what, err)
 }
