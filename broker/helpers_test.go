@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -94,7 +95,7 @@ func vals(ts int64, values ...string) []rec {
 }
 
 // decodeBatches parses stored batches back (checking every CRC) into records with absolute
-// offsets; uncompressed only.
+// offsets; uncompressed or gzip.
 func decodeBatches(t testing.TB, data []byte) (offsets []int64, values []string) {
 	t.Helper()
 	for len(data) > 0 {
@@ -110,6 +111,15 @@ func decodeBatches(t testing.TB, data []byte) (offsets []int64, values []string)
 			t.Fatalf("stored batch at offset %d has a bad crc", rb.FirstOffset)
 		}
 		recs := rb.Records
+		if rb.Attributes&7 == 1 {
+			zr, err := gzip.NewReader(bytes.NewReader(recs))
+			if err != nil {
+				t.Fatalf("gzip: %v", err)
+			}
+			if recs, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("gzip: %v", err)
+			}
+		}
 		for range rb.NumRecords {
 			l, n := binary.Varint(recs)
 			r := recs[n : n+int(l)]
