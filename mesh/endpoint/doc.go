@@ -35,8 +35,9 @@
 //     connections belong to their Handler. Concurrent Dials to the same
 //     (peer, ALPN) share one handshake. A reused Conn is shared: closing it
 //     closes it for every holder, and the next Dial makes a new one.
-//   - Dial tries every direct address of the peer at once and keeps the
-//     first that completes the handshake. Addresses of a family the socket
+//   - Dial tries the peer's direct addresses in order, starting the next
+//     one when an attempt fails or DialStagger (250 ms) passes, and keeps
+//     the first that completes the handshake. Addresses of a family the socket
 //     cannot reach are skipped. A NodeAddr with only a relay URL cannot be
 //     dialed yet (no relay path); Dial says so.
 //   - A Handler owns its Conn and should close it when done; Close closes

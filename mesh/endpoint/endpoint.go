@@ -26,6 +26,9 @@ const (
 	MaxIncomingBidi  = 100
 	MaxIncomingUni   = 100
 	HandshakeTimeout = 10 * time.Second
+	// DialStagger is how long Dial waits for an address before also
+	// trying the next one (RFC 8305's recommended delay).
+	DialStagger = 250 * time.Millisecond
 )
 
 // Errors.
@@ -424,8 +427,16 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 		qc  *quic.Conn
 		err error
 	}
+	// Happy-eyeballs style: start with the first address and add the next
+	// one when an attempt fails or DialStagger passes without an answer,
+	// so a peer reachable on several addresses normally gets one
+	// connection, not one per address.
 	results := make(chan result, len(targets))
-	for _, ap := range targets {
+	started, pending := 0, 0
+	startNext := func() {
+		ap := targets[started]
+		started++
+		pending++
 		go func() {
 			qc, err := e.tr.Dial(ctx, net.UDPAddrFromAddrPort(ap), tlsConf, e.dialConf)
 			if err != nil {
@@ -434,20 +445,35 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 			results <- result{qc, err}
 		}()
 	}
+	startNext()
+	stagger := time.NewTimer(DialStagger)
+	defer stagger.Stop()
 	var (
 		winner *quic.Conn
 		errs   []error
 	)
-	for range targets {
-		r := <-results
-		switch {
-		case r.err != nil:
-			errs = append(errs, r.err)
-		case winner == nil:
-			winner = r.qc
-			cancel() // stop the other attempts
-		default:
-			r.qc.CloseWithError(0, "duplicate")
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			switch {
+			case r.err != nil:
+				errs = append(errs, r.err)
+				if winner == nil && started < len(targets) && ctx.Err() == nil {
+					startNext()
+					stagger.Reset(DialStagger)
+				}
+			case winner == nil:
+				winner = r.qc
+				cancel() // stop the other attempts
+			default:
+				r.qc.CloseWithError(0, "duplicate")
+			}
+		case <-stagger.C:
+			if winner == nil && started < len(targets) {
+				startNext()
+				stagger.Reset(DialStagger)
+			}
 		}
 	}
 	if winner == nil {

@@ -230,6 +230,33 @@ func TestDialRefusals(t *testing.T) {
 
 // A client presenting a certificate without the libp2p extension, or none,
 // is refused by the server.
+// A silent first address does not stop Dial; a peer reachable on several
+// addresses gets a single connection.
+func TestDialAddressOrder(t *testing.T) {
+	a, b := newEP(t), newEP(t)
+	var accepted atomic.Int32
+	b.Handle(echoALPN, func(ctx context.Context, c *Conn) { accepted.Add(1); echo(ctx, c) })
+	silent := mustUDP(t)
+	defer silent.Close()
+	real := b.LocalAddr()
+	addrs := []netip.AddrPort{addrPortOf(silent.LocalAddr()), real, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), real.Port())}
+	start := time.Now()
+	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID(), Direct: addrs}, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < DialStagger {
+		t.Fatalf("connected in %v, before the silent address's stagger", el)
+	}
+	roundTrip(t, c, []byte("ok"))
+	if c.RemoteAddr().String() != real.String() {
+		t.Fatalf("connected via %v, want %v", c.RemoteAddr(), real)
+	}
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("server accepted %d connections, want 1", n)
+	}
+}
+
 func TestServerRefusesBadClients(t *testing.T) {
 	b := newEP(t)
 	var handled atomic.Int32
