@@ -294,3 +294,34 @@ func TestCoordinatorGroupCommit(t *testing.T) {
 		}
 	})
 }
+
+// The coordinator compacts its offset log as commits pile up, and what it restores after a
+// crash is the latest state.
+func TestCoordinatorCompaction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fs := waltest.NewCrashFS()
+		c, err := Open(Config{Dir: "/g", FS: fs, CompactBytes: 8 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 1000 {
+			if r, err := commit(c, "", -1, int64(i)); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
+				t.Fatalf("commit %d: %+v %v", i, r, err)
+			}
+		}
+		names, _ := fs.ReadDir("/g")
+		if len(names) != 1 || names[0] == "offsets-0000000000000001" {
+			t.Fatalf("offset log directories after 1000 commits: %v (want one, compacted)", names)
+		}
+		fs.Crash()
+		c.Close()
+		c2, err := Open(Config{Dir: "/g", FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		if got := fetchOffset(t, c2); got != 999 {
+			t.Fatalf("offset after compaction and crash = %d, want 999", got)
+		}
+	})
+}

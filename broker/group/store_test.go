@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"path"
@@ -283,5 +284,26 @@ func TestApplyAndSnapshot(t *testing.T) {
 	}
 	if snap := m.Snapshot(); len(snap) != 1 || snap[0].Offset != 2 {
 		t.Fatalf("snapshot = %+v", snap)
+	}
+}
+
+// The on-disk entry layout is a format: this pins its bytes (see doc.go).
+func TestEntryGolden(t *testing.T) {
+	got := AppendEntry(nil, false, []Record{
+		{Kind: KindCommit, Group: "g", Topic: "t", Partition: 1, Offset: 2, LeaderEpoch: -1, Metadata: "m", CommitMs: 3},
+		{Kind: KindDeleteOffset, Group: "g", Topic: "t", Partition: 1},
+		{Kind: KindDeleteGroup, Group: "g"},
+	})
+	want := []byte{
+		1, 0, 3, // version, flags, count
+		1, 1, 'g', 1, 't', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 1, 'm', 0, 0, 0, 0, 0, 0, 0, 3,
+		2, 1, 'g', 1, 't', 0, 0, 0, 1,
+		3, 1, 'g',
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("entry bytes\ngot  %x\nwant %x", got, want)
+	}
+	if snap := AppendEntry(nil, true, nil); !bytes.Equal(snap, []byte{1, 1, 0}) {
+		t.Fatalf("empty snapshot entry %x", snap)
 	}
 }
