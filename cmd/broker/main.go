@@ -1,0 +1,203 @@
+// Command broker is a storage node of the mesh: it owns partition logs (WAL), the durable topic
+// registry and consumer-group state, and serves KafkaOps over the iroh-compatible mesh to the
+// gateways it trusts.
+//
+//	go run ./cmd/broker -data ./data/broker -trust <gateway-node-id>
+//
+// Flags (environment in brackets):
+//
+//	-data            data directory: identity, topics, groups (default ./data/broker) [RAFKA_DATA_DIR]
+//	-bind            UDP address of the mesh endpoint (default 0.0.0.0:7070) [RAFKA_NODE_BIND_ADDR]
+//	-trust           NodeIds allowed to send KafkaOps, comma separated [RAFKA_TRUSTED_NODES]
+//	-partitions      partition count of auto-created topics (default 1)
+//	-addr-file       write this node's <nodeid>@host:port here once serving
+//	-print-node-id   print this node's id (creating the identity if needed) and exit
+//	-v               debug logging
+//
+// Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
+// The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is
+// what gateways put in their seed list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "broker:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	data        string
+	bind        string
+	trust       string
+	partitions  int
+	addrFile    string
+	printNodeID bool
+	verbose     bool
+}
+
+func envOr(getenv func(string) string, k, def string) string {
+	if v := getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.data, "data", envOr(getenv, "RAFKA_DATA_DIR", "./data/broker"), "data directory (env RAFKA_DATA_DIR)")
+	fs.StringVar(&o.bind, "bind", envOr(getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070"), "mesh UDP bind address (env RAFKA_NODE_BIND_ADDR)")
+	fs.StringVar(&o.trust, "trust", getenv("RAFKA_TRUSTED_NODES"), "NodeIds allowed to send KafkaOps, comma separated (env RAFKA_TRUSTED_NODES)")
+	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
+	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
+	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.partitions < 1 || o.partitions > 1<<20 {
+		return o, fmt.Errorf("-partitions %d out of range", o.partitions)
+	}
+	return o, nil
+}
+
+// tracedBroker adds the broker-side store/read spans around the embedded broker's data ops.
+type tracedBroker struct{ *broker.Broker }
+
+func (t tracedBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerProduce)
+	defer span.End()
+	span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
+	resp, err := t.Broker.Produce(ctx, req)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return resp, err
+}
+
+func (t tracedBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
+	defer span.End()
+	resp, err := t.Broker.Fetch(ctx, req)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return resp, err
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parse(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := os.MkdirAll(o.data, 0o755); err != nil {
+		return err
+	}
+	sk, err := key.LoadOrCreate(filepath.Join(o.data, "identity.key"))
+	if err != nil {
+		return err
+	}
+	if o.printNodeID {
+		fmt.Fprintln(stdout, sk.Public().String())
+		return nil
+	}
+	trust, err := brokermesh.ParseTrustList(o.trust)
+	if err != nil {
+		return err
+	}
+	if trust.Len() == 0 {
+		log.Warn("no trusted NodeIds (-trust / RAFKA_TRUSTED_NODES): every KafkaOp connection will be refused")
+	}
+	shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-broker")
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer shutdownTracing(context.Background())
+
+	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
+	if err != nil {
+		return fmt.Errorf("open broker: %w", err)
+	}
+	defer b.Close()
+	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
+	if err != nil {
+		return fmt.Errorf("open group coordinator: %w", err)
+	}
+	defer gc.Close()
+
+	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: o.bind, Logger: log})
+	if err != nil {
+		return fmt.Errorf("mesh endpoint: %w", err)
+	}
+	defer ep.Close()
+	brokermesh.Serve(ep, brokermesh.NewServer(log, tracedBroker{b}, gc), trust, log)
+
+	addr := dialable(ep.Addr())
+	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
+	if o.addrFile != "" {
+		tmp := o.addrFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(addr.String()+"\n"), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, o.addrFile); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	if err := ep.Close(); err != nil && !errors.Is(err, endpoint.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// dialable puts loopback first so that the printed address works on this machine.
+func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
+	var lo, rest []netip.AddrPort
+	for _, d := range a.Direct {
+		if d.Addr().IsLoopback() {
+			lo = append(lo, d)
+		} else {
+			rest = append(rest, d)
+		}
+	}
+	a.Direct = append(lo, rest...)
+	return a
+}
