@@ -751,8 +751,8 @@ func (l *Log) Read(offset int64, maxBytes int) ([]Batch, error) {
 		chunk := min(max(int64(maxBytes), l.indexInterval), 8<<20) + 16*headerSize
 		pos, off := lookup(v.idx, v.s.base, offset)
 		full, err := l.readSegment(v, pos, off, offset, chunk, maxBytes, &out, &used)
-		if err != nil && IsCorruption(err) && pos > 0 && len(out) == 0 {
-			// The index may be what is damaged: retry with a scan from the segment start.
+		if errors.Is(err, errIndexPoint) && pos > 0 && len(out) == 0 {
+			// The index point may be what is damaged: retry with a scan from the segment start.
 			full, err = l.readSegment(v, 0, v.s.base, offset, chunk, maxBytes, &out, &used)
 		}
 		if err != nil {
@@ -812,6 +812,18 @@ func (l *Log) sealedIndex(s *segment) ([]indexEntry, error) {
 	return idx, nil
 }
 
+// errIndexPoint marks a corruption found at the very entry an index point led to: the index
+// point itself may be wrong, so the caller retries with a scan from the segment start. Damage
+// found after at least one good entry is not retried (the index was right).
+var errIndexPoint = errors.New("at an index point")
+
+func atIndexPoint(err error, first bool) error {
+	if first && IsCorruption(err) {
+		return fmt.Errorf("%w (%w)", err, errIndexPoint)
+	}
+	return err
+}
+
 // readSegment appends entries of v from the one containing offset on; scanning starts at pos
 // (the entry with offset off). full reports that maxBytes was reached.
 func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int, out *[]Batch, used *int) (full bool, err error) {
@@ -825,11 +837,11 @@ func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int
 			}
 			return false, nil
 		}
-		if err != nil {
-			return false, err
+		if err == nil && h.baseOffset != next {
+			err = fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
 		}
-		if h.baseOffset != next {
-			return false, fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
+		if err != nil {
+			return false, atIndexPoint(err, next == off)
 		}
 		next = h.baseOffset + int64(h.count)
 		if next <= offset {
@@ -921,7 +933,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, ok bool, err error) {
 		}
 		pos, off := lookupTime(v.idx, s.base, ts)
 		o, found, err := l.scanForTime(v, pos, off, ts)
-		if err != nil && IsCorruption(err) && pos > 0 {
+		if errors.Is(err, errIndexPoint) && pos > 0 {
 			o, found, err = l.scanForTime(v, 0, s.base, ts)
 		}
 		if err != nil {
@@ -942,11 +954,11 @@ func (l *Log) scanForTime(v segView, pos, off, ts int64) (int64, bool, error) {
 		if errors.Is(err, io.EOF) {
 			return 0, false, nil
 		}
-		if err != nil {
-			return 0, false, err
+		if err == nil && h.baseOffset != next {
+			err = fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
 		}
-		if h.baseOffset != next {
-			return 0, false, fmt.Errorf("%w: entry at offset %d, want %d", ErrCorrupt, h.baseOffset, next)
+		if err != nil {
+			return 0, false, atIndexPoint(err, next == off)
 		}
 		if h.maxTimestamp >= ts {
 			return h.baseOffset, true, nil
