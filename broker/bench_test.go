@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+// benchBroker opens a broker on the real disk (b.TempDir is on the same filesystem as the
+// module here; the wal helper checked it is not tmpfs).
+func benchBroker(b *testing.B, partitions int32) *Broker {
+	b.Helper()
+	br, err := Open(Config{Dir: b.TempDir(), RetentionCheckInterval: -1, FlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	resp, _ := br.CreateTopics(context.Background(), &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "bench", NumPartitions: partitions, ReplicationFactor: 1}}})
+	if resp.Topics[0].ErrorCode != 0 {
+		b.Fatal(resp.Topics[0].ErrorMessage)
+	}
+	return br
+}
+
+// BenchmarkBrokerProduce: acks=all produce straight into the broker (no wire), 8 concurrent
+// producers each sending batches of ~16 KiB, so that group commit and the per-batch cost
+// (validation, CRC, append, stamp) are what is measured.
+func BenchmarkBrokerProduce(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		for _, parts := range []int32{1, 8} {
+			b.Run(fmt.Sprintf("rec=%dB/parts=%d/impl=ours", size, parts), func(b *testing.B) {
+				br := benchBroker(b, parts)
+				perBatch := max(1, 16384/size)
+				vs := make([]string, perBatch)
+				for i := range vs {
+					vs[i] = strings.Repeat("v", size)
+				}
+				batch := makeBatch(false, vals(time.Now().UnixMilli(), vs...)...)
+				const producers = 8
+				var mu sync.Mutex
+				var lat []time.Duration
+				b.SetBytes(int64(len(batch)))
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				var next int64
+				var nmu sync.Mutex
+				for w := range producers {
+					wg.Go(func() {
+						var mine []time.Duration
+						for {
+							nmu.Lock()
+							i := next
+							next++
+							nmu.Unlock()
+							if i >= int64(b.N) {
+								break
+							}
+							t0 := time.Now()
+							resp, err := br.Produce(context.Background(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+								{Topic: "bench", Partition: int32(w) % parts, Records: slices.Clone(batch)}}})
+							if err != nil || resp.Partitions[0].ErrorCode != 0 {
+								b.Errorf("produce: %v %+v", err, resp)
+								return
+							}
+							mine = append(mine, time.Since(t0))
+						}
+						mu.Lock()
+						lat = append(lat, mine...)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+				el := time.Since(start)
+				b.StopTimer()
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				b.ReportMetric(float64(b.N*perBatch)/el.Seconds(), "records/s")
+				if len(lat) > 0 {
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkBrokerFetch: reading a partition from the start in 1 MiB fetches.
+func BenchmarkBrokerFetch(b *testing.B) {
+	br := benchBroker(b, 1)
+	vs := make([]string, 160)
+	for i := range vs {
+		vs[i] = strings.Repeat("v", 100)
+	}
+	batch := makeBatch(false, vals(1, vs...)...)
+	const batches = 512
+	for range batches {
+		br.Produce(context.Background(), &brokerop.ProduceReq{Acks: 1, Partitions: []brokerop.ProducePartition{{Topic: "bench", Records: slices.Clone(batch)}}})
+	}
+	b.Run("rec=100B/impl=ours", func(b *testing.B) {
+		b.SetBytes(int64(len(batch) * batches))
+		records := 0
+		start := time.Now()
+		for b.Loop() {
+			off := int64(0)
+			for off < int64(batches*len(vs)) {
+				resp, _ := br.Fetch(context.Background(), &brokerop.FetchReq{MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{{Topic: "bench", Offset: off, MaxBytes: 1 << 20}}})
+				n := len(resp.Partitions[0].Records) / len(batch)
+				if n == 0 {
+					b.Fatal("no progress")
+				}
+				off += int64(n * len(vs))
+				records += n * len(vs)
+			}
+		}
+		b.ReportMetric(float64(records)/time.Since(start).Seconds(), "records/s")
+	})
+}
