@@ -15,6 +15,12 @@
 // us): quic-go would take them for short-header packets. The transport has
 // no stateless-reset key, so unknown packets are never answered.
 //
+// With Options.Paths the transport runs on a magicsock-style PathConn
+// instead (mesh/magicsock.Conn): quic-go then sees one stable mapped
+// address per node, Dial hands the node's relay URL and direct addresses to
+// the PathConn and dials the mapped address, and the PathConn picks relay
+// or direct per packet. quic-go's batched/GSO fast path is not used there.
+//
 // # iroh 0.28.1 transport settings (read from iroh-net endpoint.rs and
 // quinn-proto 0.11.8 TransportConfig::default)
 //

@@ -53,11 +53,31 @@ type Options struct {
 	// Conn, if set, is used instead of binding BindAddr. The endpoint
 	// takes ownership and closes it.
 	Conn *net.UDPConn
+	// Paths, if set, carries every packet instead of a UDP socket of our
+	// own: a magicsock-style PacketConn that routes by node (relay or
+	// direct, chosen per packet) behind stable mapped addresses. Conn and
+	// BindAddr are then ignored. The endpoint takes ownership and closes it.
+	Paths PathConn
 	// QUIC, if set, replaces the iroh-derived quic-go settings (tests use
 	// it for short timeouts). Its KeepAlivePeriod applies to dialed
 	// connections only.
 	QUIC *quic.Config
 }
+
+// PathConn is a packet conn that reaches nodes by id, as iroh's magicsock
+// (mesh/magicsock.Conn implements it). quic-go only sees the mapped
+// address AddNodeAddr returns for each node.
+type PathConn interface {
+	net.PacketConn
+	// AddNodeAddr records a node's relay URL and direct addresses ("" and
+	// nil keep what is known) and returns the node's mapped address.
+	AddNodeAddr(id key.PublicKey, relayURL string, direct []netip.AddrPort) *net.UDPAddr
+	// DirectAddrs lists the addresses peers can reach us at directly.
+	DirectAddrs() []netip.AddrPort
+}
+
+// homeRelayer is optionally implemented by a PathConn that has a home relay.
+type homeRelayer interface{ HomeRelayURL() string }
 
 // Endpoint is a node on the mesh. Create it with New; Close it when done.
 type Endpoint struct {
@@ -66,8 +86,9 @@ type Endpoint struct {
 	id       key.PublicKey
 	log      *slog.Logger
 	cert     tls.Certificate
-	sock     *sock
-	dual     bool // socket is dual-stack
+	sock     *sock    // nil when paths is set
+	paths    PathConn // nil unless Options.Paths
+	dual     bool     // socket is dual-stack
 	tr       *quic.Transport
 	ln       *quic.Listener
 	dialConf *quic.Config
@@ -112,7 +133,9 @@ func New(opts Options) (*Endpoint, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	uc, dual := opts.Conn, false
-	if uc == nil {
+	if opts.Paths != nil {
+		uc = nil
+	} else if uc == nil {
 		var err error
 		if uc, dual, err = bindUDP(opts.BindAddr); err != nil {
 			return nil, err
@@ -122,7 +145,11 @@ func New(opts Options) (*Endpoint, error) {
 	}
 	cert, err := meshtls.GenerateCertificate(sk)
 	if err != nil {
-		uc.Close()
+		if uc != nil {
+			uc.Close()
+		} else {
+			opts.Paths.Close()
+		}
 		return nil, err
 	}
 	srvConf, dialConf := quicConfigs(opts.QUIC)
@@ -132,7 +159,7 @@ func New(opts Options) (*Endpoint, error) {
 		id:       sk.Public(),
 		log:      log,
 		cert:     cert,
-		sock:     newSock(uc),
+		paths:    opts.Paths,
 		dual:     dual,
 		dialConf: dialConf,
 		ctx:      ctx,
@@ -143,27 +170,32 @@ func New(opts Options) (*Endpoint, error) {
 		dialing:  map[poolKey]*dialCall{},
 		conns:    map[*Conn]struct{}{},
 	}
-	// Until magicsock answers disco, drop it here: quic-go would take it
-	// for a short-header packet of an unknown connection.
-	e.sock.setFilter(func(p []byte, from netip.AddrPort) bool {
-		if !isDisco(p) {
-			return false
-		}
-		e.discoDropped.Add(1)
-		return true
-	})
 	// No StatelessResetKey: we never answer unknown packets (iroh peers
 	// send disco packets we would otherwise answer with resets).
-	e.tr = &quic.Transport{Conn: e.sock}
+	if e.paths != nil {
+		e.tr = &quic.Transport{Conn: e.paths}
+	} else {
+		e.sock = newSock(uc)
+		// Without a PathConn nobody answers disco: drop it here, quic-go
+		// would take it for a short-header packet of an unknown connection.
+		e.sock.setFilter(func(p []byte, from netip.AddrPort) bool {
+			if !isDisco(p) {
+				return false
+			}
+			e.discoDropped.Add(1)
+			return true
+		})
+		e.tr = &quic.Transport{Conn: e.sock}
+	}
 	e.ln, err = e.tr.Listen(meshtls.ServerConfig(cert, e.currentALPNs), srvConf)
 	if err != nil {
 		cancel()
 		e.tr.Close()
-		uc.Close()
+		e.packetConn().Close()
 		return nil, fmt.Errorf("endpoint: listen: %w", err)
 	}
 	e.wg.Go(e.acceptLoop)
-	log.Debug("endpoint up", "node", e.id.ShortString(), "addr", uc.LocalAddr().String())
+	log.Debug("endpoint up", "node", e.id.ShortString(), "addr", e.packetConn().LocalAddr().String())
 	return e, nil
 }
 
@@ -219,13 +251,29 @@ func (e *Endpoint) NodeID() key.PublicKey { return e.id }
 // SecretKey returns this node's secret key.
 func (e *Endpoint) SecretKey() key.SecretKey { return e.sk }
 
-// LocalAddr returns the bound socket address.
-func (e *Endpoint) LocalAddr() netip.AddrPort { return addrPortOf(e.sock.LocalAddr()) }
+// packetConn is what the transport runs on.
+func (e *Endpoint) packetConn() net.PacketConn {
+	if e.paths != nil {
+		return e.paths
+	}
+	return e.sock
+}
+
+// LocalAddr returns the bound socket address (with a PathConn, its own
+// mapped placeholder address).
+func (e *Endpoint) LocalAddr() netip.AddrPort { return addrPortOf(e.packetConn().LocalAddr()) }
 
 // Addr returns this node's id and direct addresses. A socket bound to the
 // unspecified address is listed as 127.0.0.1 (or ::1) and every unicast
 // interface address, with the bound port.
 func (e *Endpoint) Addr() NodeAddr {
+	if e.paths != nil {
+		a := NodeAddr{ID: e.id, Direct: e.paths.DirectAddrs()}
+		if hr, ok := e.paths.(homeRelayer); ok {
+			a.RelayURL = hr.HomeRelayURL()
+		}
+		return a
+	}
 	local := e.LocalAddr()
 	var ifaddrs []net.Addr
 	if local.Addr().IsUnspecified() {
@@ -259,6 +307,9 @@ func (e *Endpoint) currentALPNs() []string {
 func (e *Endpoint) AddNodeAddr(a NodeAddr) {
 	if a.ID.IsZero() {
 		return
+	}
+	if e.paths != nil {
+		e.paths.AddNodeAddr(a.ID, a.RelayURL, a.Direct)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -406,12 +457,23 @@ func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 // dial makes a new connection, racing every usable direct address.
 func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, error) {
 	var targets []netip.AddrPort
-	for _, ap := range a.Direct {
-		if e.canReach(ap.Addr()) {
-			targets = append(targets, ap)
+	switch {
+	case e.paths != nil:
+		// The PathConn picks relay or direct per packet: one mapped address.
+		if len(a.Direct) > 0 || a.RelayURL != "" {
+			targets = append(targets, addrPortOf(e.paths.AddNodeAddr(a.ID, a.RelayURL, a.Direct)))
+		}
+	default:
+		for _, ap := range a.Direct {
+			if e.canReach(ap.Addr()) {
+				targets = append(targets, ap)
+			}
 		}
 	}
 	if len(targets) == 0 {
+		if e.paths != nil {
+			return nil, fmt.Errorf("%w %s (no relay URL either)", ErrNoAddresses, a.ID.ShortString())
+		}
 		if a.RelayURL != "" {
 			return nil, fmt.Errorf("%w %s (relay %s known, but relay paths are not supported)", ErrNoAddresses, a.ID.ShortString(), a.RelayURL)
 		}
@@ -512,7 +574,7 @@ func (e *Endpoint) Close() error {
 		}
 		e.ln.Close()
 		e.closeErr = e.tr.Close()
-		if err := e.sock.Close(); err != nil && e.closeErr == nil && !errors.Is(err, net.ErrClosed) {
+		if err := e.packetConn().Close(); err != nil && e.closeErr == nil && !errors.Is(err, net.ErrClosed) {
 			e.closeErr = err
 		}
 		e.wg.Wait()
