@@ -70,6 +70,7 @@ type options struct {
 	advertisedPort int
 	maxFrame       int
 	verbose        bool
+	meshOptions
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
@@ -90,6 +91,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.IntVar(&o.advertisedPort, "advertised-port", port, "port clients are told to dial (env RAFKA_KAFKA_CLIENT_PORT)")
 	fs.IntVar(&o.maxFrame, "max-frame-bytes", kafkawire.DefaultMaxFrame, "largest request accepted")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	o.meshOptions.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -117,16 +119,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
-	if err != nil {
-		return fmt.Errorf("open broker: %w", err)
+	if o.printNodeID {
+		return printNodeID(o, stdout)
 	}
-	defer b.Close()
-	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
-	if err != nil {
-		return fmt.Errorf("open group coordinator: %w", err)
+	var be fullBackend
+	var closeBackend func() error
+	if o.brokers != "" {
+		if be, closeBackend, err = openMeshBackend(ctx, o, log); err != nil {
+			return err
+		}
+	} else {
+		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
+		if err != nil {
+			return fmt.Errorf("open broker: %w", err)
+		}
+		gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("open group coordinator: %w", err)
+		}
+		be = backend{b, gc}
+		closeBackend = func() error {
+			err := gc.Close()
+			if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
+				err = cerr
+			}
+			return err
+		}
 	}
-	defer gc.Close()
+	defer closeBackend()
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -147,7 +168,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		port = addr.Port
 	}
 	srv, err := gateway.NewServer(gateway.Config{
-		Backend: backend{b, gc}, AdvertisedHost: host, AdvertisedPort: int32(port),
+		Backend: be, AdvertisedHost: host, AdvertisedPort: int32(port),
 		MaxFrameBytes: o.maxFrame, Logger: log,
 	})
 	if err != nil {
@@ -172,10 +193,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if errors.Is(err, gateway.ErrServerClosed) {
 		err = nil
 	}
-	if cerr := gc.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
+	if cerr := closeBackend(); err == nil && cerr != nil {
 		err = cerr
 	}
 	return err

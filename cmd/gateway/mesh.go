@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+// fullBackend is what the gateway needs: topic ops and group ops.
+type fullBackend interface {
+	gateway.Backend
+	gateway.GroupBackend
+}
+
+// meshOptions select mesh mode: with -brokers set, the gateway embeds no broker and forwards
+// every op over the mesh to the brokers.
+//
+//	-brokers        broker seeds <nodeid>@host:port, comma separated [RAFKA_SEED_NODES]
+//	-mesh-bind      UDP address of the gateway's mesh endpoint (default 0.0.0.0:0) [RAFKA_NODE_BIND_ADDR]
+//	-print-node-id  print the gateway's mesh NodeId (identity in <data>/identity.key) and exit
+type meshOptions struct {
+	brokers     string
+	meshBind    string
+	printNodeID bool
+}
+
+func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&m.brokers, "brokers", getenv("RAFKA_SEED_NODES"), "broker seeds <nodeid>@host:port, comma separated (env RAFKA_SEED_NODES); empty: embedded broker")
+	bind := getenv("RAFKA_NODE_BIND_ADDR")
+	if bind == "" {
+		bind = "0.0.0.0:0"
+	}
+	fs.StringVar(&m.meshBind, "mesh-bind", bind, "UDP address of the mesh endpoint (env RAFKA_NODE_BIND_ADDR)")
+	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
+}
+
+func identity(o options) (key.SecretKey, error) {
+	if err := os.MkdirAll(o.data, 0o755); err != nil {
+		return key.SecretKey{}, err
+	}
+	return key.LoadOrCreate(filepath.Join(o.data, "identity.key"))
+}
+
+func printNodeID(o options, stdout io.Writer) error {
+	sk, err := identity(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, sk.Public().String())
+	return nil
+}
+
+// parseSeeds splits "<id>@host:port,<id>@host:port" (a seed may list several addresses
+// separated by '+' or by ',' when the next item has no '@').
+func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
+	var items []string
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "@") && len(items) > 0 {
+			items[len(items)-1] += "," + f // another address of the previous seed
+			continue
+		}
+		items = append(items, f)
+	}
+	var out []endpoint.NodeAddr
+	for _, it := range items {
+		a, err := endpoint.ParseNodeAddr(it)
+		if err != nil {
+			return nil, fmt.Errorf("broker seed %q: %w", it, err)
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no broker seeds")
+	}
+	return out, nil
+}
+
+// openMeshBackend starts the gateway's mesh endpoint and returns a backend that carries every
+// op to the brokers.
+func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBackend, func() error, error) {
+	seeds, err := parseSeeds(o.brokers)
+	if err != nil {
+		return nil, nil, err
+	}
+	sk, err := identity(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-gateway")
+	if err != nil {
+		return nil, nil, err
+	}
+	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: o.meshBind, Logger: log})
+	if err != nil {
+		shutdownTracing(context.Background())
+		return nil, nil, fmt.Errorf("mesh endpoint: %w", err)
+	}
+	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds))
+	be, err := brokermesh.NewCluster(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+	}, log)
+	if err != nil {
+		ep.Close()
+		shutdownTracing(context.Background())
+		return nil, nil, err
+	}
+	return be, func() error {
+		err := ep.Close()
+		shutdownTracing(context.Background())
+		if errors.Is(err, endpoint.ErrClosed) {
+			err = nil
+		}
+		return err
+	}, nil
+}
