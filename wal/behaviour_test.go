@@ -521,3 +521,40 @@ func TestAppendAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per Append", a)
 	}
 }
+
+// TestStickyWriteError: a failed flush makes the log refuse writes; reads serve what reached
+// the file and never report the lost buffer as corruption.
+func TestStickyWriteError(t *testing.T) {
+	cfs := waltest.NewCrashFS()
+	l := mustOpen(t, cfs, "/p", wal.Options{})
+	want := fill(t, l, 5, 50, 0)
+	if _, err := l.Read(0, 1); err != nil { // hands the first five to the file
+		t.Fatal(err)
+	}
+	fill(t, l, 3, 50, 0) // buffered only
+	boom := errors.New("EIO")
+	cfs.SetWriteError(boom)
+	if err := l.Sync(l.NextOffset()); !errors.Is(err, boom) {
+		t.Fatalf("Sync = %v, want %v", err, boom)
+	}
+	if _, err := l.Append([]byte("x"), 1, 0); !errors.Is(err, boom) {
+		t.Fatalf("Append = %v, want the sticky error", err)
+	}
+	bs, err := l.Read(0, 1<<20)
+	if err != nil || len(bs) != len(want) {
+		t.Fatalf("Read = %d entries, %v; want %d", len(bs), err, len(want))
+	}
+	for i := range want {
+		sameBatch(t, bs[i], want[i])
+	}
+	if bs, err := l.Read(want[4].LastOffset+1, 100); err != nil || len(bs) != 0 {
+		t.Fatalf("Read of the lost buffer = %v, %v; want nothing", bs, err)
+	}
+	cfs.SetWriteError(nil)
+	if err := l.Close(); !errors.Is(err, boom) {
+		t.Fatalf("Close = %v, want the sticky error", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+}

@@ -82,8 +82,10 @@
 // when a segment is sealed and at Close.
 //
 // A failed write or fsync is sticky: the state of the page cache is unknown after a failed
-// fsync, so the Log refuses further Appends and Syncs with that error (reads keep working);
-// reopen it to recover from what is on disk.
+// fsync, so the Log refuses further Appends and Syncs with that error, and Close returns it.
+// Reads keep working on what reached the file (entries lost in a failed flush are not
+// returned, and not reported as corruption either); reopen the log to recover from what is on
+// disk.
 //
 // Rolling a segment fsyncs the old segment's three files, creates the new segment's files and
 // fsyncs the directory, all under the log lock. New empty segment files are created in place

@@ -81,17 +81,18 @@ type Log struct {
 
 	segMu sync.RWMutex // see the type doc
 
-	mu      sync.Mutex // guards everything below and the active segment's mutable fields
-	cond    sync.Cond  // on mu: a group commit finished
-	segs    []*segment // oldest first; the last one is active
-	next    int64      // next offset to assign
-	synced  int64      // every offset below is durable
-	flushed int64      // bytes of the active segment handed to its file
-	buf     []byte     // bytes of the active segment not yet handed to its file
-	syncing bool       // a group-commit leader is fsyncing with mu released
-	err     error      // sticky write/fsync failure; the log refuses writes after one
-	closed  bool
-	stats   Stats // Segments is computed by Stats()
+	mu          sync.Mutex // guards everything below and the active segment's mutable fields
+	cond        sync.Cond  // on mu: a group commit finished
+	segs        []*segment // oldest first; the last one is active
+	next        int64      // next offset to assign
+	synced      int64      // every offset below is durable
+	flushed     int64      // bytes of the active segment handed to its file
+	flushedNext int64      // offset after the last entry handed to the file
+	buf         []byte     // bytes of the active segment not yet handed to its file
+	syncing     bool       // a group-commit leader is fsyncing with mu released
+	err         error      // sticky write/fsync failure; the log refuses writes after one
+	closed      bool
+	stats       Stats // Segments is computed by Stats()
 
 	// ckpt is the open recovery-point file. Written by Open, by a group-commit leader (the
 	// only one running; Close and rolls wait for it) and by Close.
@@ -207,6 +208,7 @@ func (l *Log) open() error {
 	act := l.active()
 	l.next = act.next
 	l.flushed = act.size
+	l.flushedNext = l.next
 	// What survived the crash may still sit only in the page cache: make it durable before
 	// reporting it as synced, and make the validated end the recovery point.
 	if err := act.log.Sync(); err != nil {
@@ -554,6 +556,7 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 			return 0, l.fail(err)
 		}
 		l.flushed += size
+		l.flushedNext = base + int64(count)
 	} else {
 		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small.
 		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
@@ -584,6 +587,7 @@ func (l *Log) flushLocked() error {
 			return err
 		}
 		l.flushed += int64(len(l.buf))
+		l.flushedNext = l.next // the buffer holds every entry not yet handed over
 		l.buf = l.buf[:0]
 	}
 	if len(act.pendIdx) > 0 {
@@ -786,7 +790,8 @@ func (l *Log) view(s *segment) (segView, error) {
 				return segView{}, l.fail(err)
 			}
 		}
-		return segView{s: s, end: l.flushed, next: s.next, idx: s.idx}, nil
+		// After a failed flush the buffer's entries never reach the file: read what did.
+		return segView{s: s, end: l.flushed, next: l.flushedNext, idx: s.idx}, nil
 	}
 	l.mu.Unlock()
 	idx, err := l.sealedIndex(s)
@@ -1021,8 +1026,8 @@ func (l *Log) Retain(retentionMs, retentionBytes int64) (removed int, err error)
 	return n, nil
 }
 
-// Close flushes and fsyncs the log, then closes its files. It is idempotent; later calls and
-// calls on other methods return ErrClosed (Close itself returns nil).
+// Close flushes and fsyncs the log, then closes its files. It returns the sticky error of a
+// failed log. It is idempotent: later calls return nil, other methods return ErrClosed.
 func (l *Log) Close() error {
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
@@ -1039,7 +1044,7 @@ func (l *Log) closeLocked() error {
 		return nil
 	}
 	l.closed = true
-	var err error
+	err := l.err // a failed log reports that not everything was made durable
 	if l.err == nil {
 		act := l.active()
 		err = l.flushLocked()

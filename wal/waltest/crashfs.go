@@ -48,6 +48,7 @@ type CrashFS struct {
 	bytesRead int64
 	bytesWrit int64
 	syncErr   error
+	writeErr  error
 	syncDelay time.Duration
 }
 
@@ -360,6 +361,14 @@ func (c *CrashFS) SetSyncError(err error) {
 	c.syncErr = err
 }
 
+// SetWriteError makes every later File.WriteAt fail with err without writing (nil: succeed
+// again).
+func (c *CrashFS) SetWriteError(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeErr = err
+}
+
 // SetSyncDelay makes every later File.Sync take at least d, like a real disk's fsync.
 func (c *CrashFS) SetSyncDelay(d time.Duration) {
 	c.mu.Lock()
@@ -414,6 +423,9 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	}
 	if !f.writable {
 		return 0, pathErr("write", f.name, errors.New("file not open for writing"))
+	}
+	if f.fs.writeErr != nil {
+		return 0, pathErr("write", f.name, f.fs.writeErr)
 	}
 	if off < 0 {
 		return 0, pathErr("write", f.name, errors.New("negative offset"))
