@@ -99,6 +99,11 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 		}
 		t.parts.Store(&parts)
 	}
+	// The new topic directories' entries: wal fsyncs each partition directory's parent (the
+	// topic directory) but not the topics directory that holds it.
+	if err := b.fs.SyncDir(b.topicsDir); err != nil {
+		b.log.Warn("broker: sync topics dir", "err", err)
+	}
 	if failed {
 		if err := b.reg.Store(b.stateOf(next, nil, nil)); err != nil {
 			b.log.Error("broker: registry rollback after failed create", "err", err)

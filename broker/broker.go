@@ -149,6 +149,9 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.fs.MkdirAll(b.topicsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	if err := b.fs.SyncDir(cfg.Dir); err != nil { // the topics directory's entry
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	st, err := b.reg.Load()
 	if err != nil {
 		return nil, err
