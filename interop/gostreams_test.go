@@ -67,7 +67,6 @@ func (c *hashCounter) Write(p []byte) (int, error) {
 
 func (c *hashCounter) sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
-
 // goServe serves every stream the peer opens on c in mode until the connection ends, calling
 // report for each finished stream. It returns when c is closed, after every stream handler
 // has returned.
