@@ -31,9 +31,10 @@
 //   - SNI "localhost" and exactly one ALPN per dial.
 //
 // Receive windows are not matched: quinn's are fixed (1.25 MB per stream,
-// unlimited per connection); ours start at quic-go's defaults and may
-// auto-tune up to 16 MiB per stream and 64 MiB per connection, which only
-// affects how fast a peer may send to us.
+// unlimited per connection); ours start at 8 MiB per stream and 16 MiB per
+// connection and may auto-tune up to 16 and 64 MiB, which only affects how
+// fast a peer may send to us (large initial windows saved ~5% CPU per byte
+// on loopback against quic-go's 512 KiB defaults).
 //
 // # Decisions
 //

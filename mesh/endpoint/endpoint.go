@@ -232,8 +232,8 @@ func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
 		MaxIncomingUniStreams:          MaxIncomingUni,
 		MaxStreamReceiveWindow:         16 << 20,
 		MaxConnectionReceiveWindow:     64 << 20,
-		InitialStreamReceiveWindow:     1 << 20,
-		InitialConnectionReceiveWindow: 2 << 20,
+		InitialStreamReceiveWindow:     8 << 20,
+		InitialConnectionReceiveWindow: 16 << 20,
 		KeepAlivePeriod:                DialKeepAlive,
 	}
 	if override != nil {
