@@ -273,10 +273,13 @@ func grpFailover(t *testing.T, topic, groupID string, startMember func(addr stri
 	})
 	moved := time.Since(killed)
 	t.Logf("partitions of the crashed member moved after %v (session timeout %v)", moved, grpSession)
-	if moved < grpSession-time.Second {
-		t.Errorf("partitions moved after %v, before the session timeout: was the member really cut off?", moved)
+	// The session clock starts at the member's last heartbeat (at most a heartbeat interval
+	// before the cut, more on a loaded machine); a LeaveGroup would move them in well under a
+	// second.
+	if moved < grpSession/2 {
+		t.Errorf("partitions moved after %v, long before the session timeout: was the member really cut off?", moved)
 	}
-	if moved > grpSession+5*time.Second {
+	if moved > grpSession+10*time.Second {
 		t.Errorf("partitions moved after %v, want soon after the %v session timeout", moved, grpSession)
 	}
 	grpWait(t, ctx, "all 600 records", func() bool { return seen.missing(600) == 0 })
