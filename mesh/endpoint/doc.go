@@ -34,7 +34,7 @@
 // unlimited per connection); ours start at 8 MiB per stream and 16 MiB per
 // connection and may auto-tune up to 16 and 64 MiB, which only affects how
 // fast a peer may send to us (large initial windows saved ~5% CPU per byte
-// on loopback against quic-go's 512 KiB defaults).
+// on loopback against 1 MiB and 2 MiB).
 //
 // # Decisions
 //
