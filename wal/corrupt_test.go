@@ -2,6 +2,9 @@ package wal_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -219,5 +222,30 @@ func TestDamagedIndexPoint(t *testing.T) {
 		if o, ok, err := l.OffsetForTimestamp(e.MaxTimestamp); err != nil || !ok || o != e.BaseOffset {
 			t.Fatalf("OffsetForTimestamp(%d) = %d, %v, %v", e.MaxTimestamp, o, ok, err)
 		}
+	}
+}
+
+// TestUnknownVersionIsNotATornTail: an intact entry of a newer format version makes Open fail
+// with ErrUnsupportedVersion and leaves the file alone, instead of cutting it off.
+func TestUnknownVersionIsNotATornTail(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	l := mustOpen(t, fs, "/p", wal.Options{})
+	fill(t, l, 3, 40, 0)
+	next := l.NextOffset()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := wal.EncodeEntryForTest([]byte("from the future"), next, 1, 7)
+	e[8] = 2
+	binary.BigEndian.PutUint32(e[0:4], crc32.Checksum(e[4:], crc32.MakeTable(crc32.Castagnoli)))
+	const seg = "/p/00000000000000000000.log"
+	b, _ := fs.ReadFile(seg)
+	fs.WriteFile(seg, append(b, e...))
+	_, err := wal.Open("/p", wal.Options{FS: fs})
+	if !errors.Is(err, wal.ErrUnsupportedVersion) || wal.IsCorruption(err) {
+		t.Fatalf("Open = %v, want ErrUnsupportedVersion", err)
+	}
+	if after, _ := fs.ReadFile(seg); len(after) != len(b)+len(e) {
+		t.Fatalf("segment changed from %d to %d bytes", len(b)+len(e), len(after))
 	}
 }

@@ -35,8 +35,9 @@
 //
 // Entries follow each other with no padding; entry k+1's baseOffset is entry k's baseOffset +
 // count. Format evolution: a new layout gets a new version byte. A reader that meets a version
-// it does not know (with a valid CRC) reports corruption rather than guessing, so old binaries
-// never misread new data; a new binary keeps decoding every older version.
+// it does not know (with a valid CRC) fails with ErrUnsupportedVersion rather than guessing
+// (Open too: it never cuts such an entry off as a torn tail), so an old binary neither misreads
+// nor destroys newer data; a new binary keeps decoding every older version.
 //
 // # Index layout (.index, .timeindex)
 //

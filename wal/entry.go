@@ -26,6 +26,9 @@ var (
 	ErrCorrupt          = errors.New("wal: corrupt log")
 	ErrEntryTooLarge    = errors.New("wal: entry too large")
 	ErrBadCount         = errors.New("wal: entry count must be positive")
+	// ErrUnsupportedVersion: an intact entry (valid CRC) in a format this code does not know,
+	// written by a newer version. Open fails with it rather than cutting the log there.
+	ErrUnsupportedVersion = errors.New("wal: unsupported entry format version")
 )
 
 // IsCorruption reports whether err says stored data failed validation (as opposed to an I/O
@@ -103,7 +106,7 @@ func verify(h *entryHeader, e []byte) error {
 	}
 	if h.version != entryVersion || h.flags != 0 || e[10] != 0 || e[11] != 0 {
 		// A valid CRC over an unknown version is not a torn write: it is a newer format.
-		return fmt.Errorf("%w: unsupported entry version %d flags %d", ErrCorrupt, h.version, h.flags)
+		return fmt.Errorf("%w %d (flags %d) at offset %d", ErrUnsupportedVersion, h.version, h.flags, h.baseOffset)
 	}
 	return nil
 }
