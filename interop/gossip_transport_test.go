@@ -1,227 +1,32 @@
 package interop
 
-// A quic-go Transport for mesh/gossip, built on the bare TLS peer of rawtls_test.go, so that the
-// gossip interop tests do not wait for mesh/endpoint. It records every byte a peer sends us on
-// the gossip stream, so tests can check Rust's frames against our codec.
+// Go gossip nodes for the interop tests: mesh/gossip on a real mesh/endpoint bound to loopback,
+// with a Transport wrapper that records every byte a peer sends us on the gossip stream, so tests
+// can check Rust's frames against our codec.
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
-	"errors"
-	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/quic-go/quic-go"
-
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-var gossipQUICConfig = &quic.Config{
-	HandshakeIdleTimeout: 5 * time.Second,
-	MaxIdleTimeout:       30 * time.Second,
-	KeepAlivePeriod:      time.Second, // as iroh
-	MaxIncomingStreams:   16,
-}
-
-// goGossipNode is a Go gossip node on its own loopback UDP socket.
+// goGossipNode is a Go gossip node on its own endpoint.
 type goGossipNode struct {
-	sk   key.SecretKey
-	id   key.PublicKey
-	cert tls.Certificate
-	udp  *net.UDPConn
-	tr   *quic.Transport
-	ln   *quic.Listener
-	g    *gossip.Gossip
-	wg   sync.WaitGroup
+	ep *endpoint.Endpoint
+	id key.PublicKey
+	g  *gossip.Gossip
+	tr gossip.Transport
 
 	mu       sync.Mutex
-	book     map[key.PublicKey][]netip.AddrPort
 	captured []capturedStream // bytes received per stream, in stream order
-}
-
-func newGoGossipNode(t testing.TB, mod func(*gossip.Config)) *goGossipNode {
-	t.Helper()
-	sk := key.GenerateSecretKey()
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &goGossipNode{
-		sk: sk, id: sk.Public(), udp: udp, tr: &quic.Transport{Conn: udp},
-		cert: rawCert(t, rawCertOpts{signer: sk.Ed25519()}),
-		book: make(map[key.PublicKey][]netip.AddrPort),
-	}
-	ln, err := n.tr.Listen(&tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{n.cert},
-		ClientAuth:   tls.RequireAnyClientCert,
-		NextProtos:   []string{gossip.ALPN},
-	}, gossipQUICConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.ln = ln
-	cfg := gossip.Config{
-		Transport: n,
-		Me:        n.id,
-		Addr: func() proto.AddrInfo {
-			return proto.AddrInfo{Direct: []netip.AddrPort{n.addrPort()}}
-		},
-		Logf: func(string, ...any) {},
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	g, err := gossip.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.g = g
-	n.wg.Go(n.acceptLoop)
-	t.Cleanup(n.Close)
-	return n
-}
-
-func (n *goGossipNode) addrPort() netip.AddrPort {
-	return n.udp.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
-func (n *goGossipNode) Close() {
-	_ = n.g.Close()
-	_ = n.ln.Close()
-	n.wg.Wait()
-	_ = n.tr.Close()
-	_ = n.udp.Close()
-}
-
-func (n *goGossipNode) acceptLoop() {
-	var inner sync.WaitGroup
-	defer inner.Wait()
-	for {
-		c, err := n.ln.Accept(context.Background())
-		if err != nil {
-			return
-		}
-		inner.Go(func() {
-			id, err := peerID(c)
-			if err != nil {
-				_ = c.CloseWithError(1, "bad certificate")
-				return
-			}
-			_ = n.g.HandleConn(c.Context(), &quicGossipConn{n: n, c: c, remote: id})
-		})
-	}
-}
-
-func peerID(c *quic.Conn) (key.PublicKey, error) {
-	certs := c.ConnectionState().TLS.PeerCertificates
-	if len(certs) != 1 {
-		return key.PublicKey{}, fmt.Errorf("%d peer certificates", len(certs))
-	}
-	pub, err := certNodeID(certs[0].Raw)
-	if err != nil {
-		return key.PublicKey{}, err
-	}
-	return key.PublicKeyFromBytes(pub)
-}
-
-// AddPeerAddr implements gossip.Transport: PeerData teaches us addresses.
-func (n *goGossipNode) AddPeerAddr(peer key.PublicKey, info proto.AddrInfo) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.book[peer] = append([]netip.AddrPort(nil), info.Direct...)
-}
-
-func (n *goGossipNode) learn(peer key.PublicKey, addrs ...netip.AddrPort) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.book[peer] = addrs
-}
-
-// Dial implements gossip.Transport.
-func (n *goGossipNode) Dial(ctx context.Context, peer key.PublicKey) (gossip.Conn, error) {
-	n.mu.Lock()
-	addrs := n.book[peer]
-	n.mu.Unlock()
-	var to netip.AddrPort
-	for _, a := range addrs {
-		if a.Addr().Unmap().Is4() {
-			to = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-			break
-		}
-	}
-	if !to.IsValid() {
-		return nil, fmt.Errorf("no IPv4 address for %s", peer.ShortString())
-	}
-	conf := &tls.Config{
-		MinVersion:         tls.VersionTLS13,
-		Certificates:       []tls.Certificate{n.cert},
-		InsecureSkipVerify: true, // iroh certificates do not chain; checked below
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) != 1 {
-				return errors.New("want exactly one certificate")
-			}
-			pub, err := certNodeID(raw[0])
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(pub, peer.Ed25519()) {
-				return errors.New("certificate is for another node")
-			}
-			return nil
-		},
-		NextProtos: []string{gossip.ALPN},
-		ServerName: "localhost",
-	}
-	c, err := n.tr.Dial(ctx, net.UDPAddrFromAddrPort(to), conf, gossipQUICConfig)
-	if err != nil {
-		return nil, err
-	}
-	return &quicGossipConn{n: n, c: c, remote: peer}, nil
-}
-
-type quicGossipConn struct {
-	n      *goGossipNode
-	c      *quic.Conn
-	remote key.PublicKey
-}
-
-func (q *quicGossipConn) RemoteID() key.PublicKey { return q.remote }
-
-func (q *quicGossipConn) OpenStream(ctx context.Context) (gossip.Stream, error) {
-	s, err := q.c.OpenStreamSync(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return q.n.record(s, q.remote), nil
-}
-
-func (q *quicGossipConn) AcceptStream(ctx context.Context) (gossip.Stream, error) {
-	s, err := q.c.AcceptStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return q.n.record(s, q.remote), nil
-}
-
-func (q *quicGossipConn) Close(code uint64, reason string) error {
-	return q.c.CloseWithError(quic.ApplicationErrorCode(code), reason)
-}
-
-// recStream tees what the peer sends into the node's capture.
-type recStream struct {
-	*quic.Stream
-	n   *goGossipNode
-	idx int
 }
 
 type capturedStream struct {
@@ -229,7 +34,89 @@ type capturedStream struct {
 	data []byte
 }
 
-func (n *goGossipNode) record(s *quic.Stream, from key.PublicKey) gossip.Stream {
+func newGoGossipNode(t testing.TB, mod func(*gossip.Config)) *goGossipNode {
+	t.Helper()
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &goGossipNode{ep: ep, id: ep.NodeID(), tr: gossip.EndpointTransport(ep)}
+	cfg := gossip.Config{
+		Transport: n,
+		Me:        n.id,
+		Addr:      func() proto.AddrInfo { return proto.AddrInfo{Direct: []netip.AddrPort{n.addrPort()}} },
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	g, err := gossip.New(cfg)
+	if err != nil {
+		_ = ep.Close()
+		t.Fatal(err)
+	}
+	n.g = g
+	ep.Handle(gossip.ALPN, func(ctx context.Context, c *endpoint.Conn) {
+		_ = g.HandleConn(ctx, &recConn{Conn: gossip.EndpointConn(c), n: n})
+	})
+	t.Cleanup(n.Close)
+	return n
+}
+
+func (n *goGossipNode) addrPort() netip.AddrPort { return n.ep.LocalAddr() }
+
+func (n *goGossipNode) Close() {
+	_ = n.g.Close()
+	_ = n.ep.Close()
+}
+
+// learn puts a peer's addresses in the endpoint's address book.
+func (n *goGossipNode) learn(peer key.PublicKey, addrs ...netip.AddrPort) {
+	n.ep.AddNodeAddr(endpoint.NodeAddr{ID: peer, Direct: addrs})
+}
+
+// Dial implements gossip.Transport.
+func (n *goGossipNode) Dial(ctx context.Context, peer key.PublicKey) (gossip.Conn, error) {
+	c, err := n.tr.Dial(ctx, peer)
+	if err != nil {
+		return nil, err
+	}
+	return &recConn{Conn: c, n: n}, nil
+}
+
+// AddPeerAddr implements gossip.Transport.
+func (n *goGossipNode) AddPeerAddr(peer key.PublicKey, info proto.AddrInfo) {
+	n.tr.AddPeerAddr(peer, info)
+}
+
+type recConn struct {
+	gossip.Conn
+	n *goGossipNode
+}
+
+func (c *recConn) OpenStream(ctx context.Context) (gossip.Stream, error) {
+	s, err := c.Conn.OpenStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.n.record(s, c.RemoteID()), nil
+}
+
+func (c *recConn) AcceptStream(ctx context.Context) (gossip.Stream, error) {
+	s, err := c.Conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.n.record(s, c.RemoteID()), nil
+}
+
+// recStream tees what the peer sends into the node's capture.
+type recStream struct {
+	gossip.Stream
+	n   *goGossipNode
+	idx int
+}
+
+func (n *goGossipNode) record(s gossip.Stream, from key.PublicKey) gossip.Stream {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.captured = append(n.captured, capturedStream{from: from})
