@@ -1,8 +1,13 @@
 package gateway
 
-// Produce (key 0), v3–11.
+// Produce (key 0), v0–11.
 //
-//   - v0–v2 (legacy message sets) are not advertised: the broker stores RecordBatch v2 only.
+//   - v0–v2 carry legacy message sets (magic 0/1); the gateway converts each partition's set
+//     to one uncompressed RecordBatch v2 (kafkawire.ConvertMessageSet) before the broker sees
+//     it, because the broker stores v2 batches only. A set that does not convert (bad CRC,
+//     truncated, unknown codec) is CORRUPT_MESSAGE for that partition and nothing of it is
+//     stored. librdkafka needs Produce v0 in the advertised range before it compresses with
+//     gzip, snappy or lz4 even though it then produces with v3+, so serving v0–v2 matters.
 //   - Each partition's records go to the backend as the raw bytes the client sent; the broker
 //     validates (CRC, counts) and assigns offsets. Transactional produce is not supported
 //     (no InitProducerID is advertised, so clients fall back to plain produce).
@@ -19,7 +24,7 @@ import (
 )
 
 func init() {
-	Register(API{Key: kafkawire.KeyProduce, MinVersion: 3, MaxVersion: 11, Handle: handleProduce})
+	Register(API{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Handle: handleProduce})
 }
 
 func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
@@ -31,26 +36,51 @@ func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
 		n += len(req.Topics[i].Partitions)
 	}
 	breq := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMillis, Partitions: make([]brokerop.ProducePartition, 0, n)}
+	var corrupt []bool // legacy sets that did not convert (v0–v2 only), by flat index
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
-			breq.Partitions = append(breq.Partitions, brokerop.ProducePartition{Topic: t.Topic, Partition: p.Partition, Records: p.Records})
+			records := p.Records
+			if req.Version < 3 {
+				if corrupt == nil {
+					corrupt = make([]bool, n)
+				}
+				var err error
+				if records, err = kafkawire.ConvertMessageSet(records); err != nil {
+					corrupt[len(breq.Partitions)] = true
+					records = nil
+				}
+			}
+			breq.Partitions = append(breq.Partitions, brokerop.ProducePartition{Topic: t.Topic, Partition: p.Partition, Records: records})
+		}
+	}
+	sent := breq.Partitions
+	if corrupt != nil { // only convertible partitions go to the backend
+		sent = make([]brokerop.ProducePartition, 0, n)
+		for k, p := range breq.Partitions {
+			if !corrupt[k] {
+				sent = append(sent, p)
+			}
 		}
 	}
 
 	var bresp *brokerop.ProduceResp
 	errCode := int16(0)
-	switch req.Acks {
-	case 0, 1, -1:
+	switch {
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		errCode = kafkawire.ErrInvalidRequiredAcks
+	case len(sent) == 0:
+		bresp = &brokerop.ProduceResp{}
+	default:
 		var err error
-		if bresp, err = r.Server.Backend().Produce(ctx, breq); err != nil {
+		full := *breq
+		full.Partitions = sent
+		if bresp, err = r.Server.Backend().Produce(ctx, &full); err != nil {
 			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != n {
+		} else if len(bresp.Partitions) != len(sent) {
 			errCode = kafkawire.ErrUnknownServerError
 		}
-	default:
-		errCode = kafkawire.ErrInvalidRequiredAcks
 	}
 	if req.Acks == 0 {
 		return nil, nil
@@ -58,7 +88,7 @@ func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
 
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	parts := make([]kmsg.ProduceResponseTopicPartition, n) // one allocation for every partition
-	k := 0
+	k, bi := 0, 0
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
@@ -68,10 +98,14 @@ func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
 			rp := &rt.Partitions[j]
 			rp.Default()
 			rp.Partition = t.Partitions[j].Partition
-			if errCode != 0 {
+			switch {
+			case corrupt != nil && corrupt[k+j]:
+				rp.ErrorCode, rp.BaseOffset = kafkawire.ErrCorruptMessage, -1
+			case errCode != 0:
 				rp.ErrorCode, rp.BaseOffset = errCode, -1
-			} else {
-				bp := &bresp.Partitions[k+j]
+			default:
+				bp := &bresp.Partitions[bi]
+				bi++
 				rp.ErrorCode, rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = bp.ErrorCode, bp.BaseOffset, bp.LogAppendTime, bp.LogStartOffset
 				if bp.ErrorMessage != "" {
 					rp.ErrorMessage = kmsg.StringPtr(bp.ErrorMessage)

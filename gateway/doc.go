@@ -61,12 +61,14 @@
 //
 // # Versions served
 //
-// ApiVersions v0–4, Metadata v0–12, Produce v3–11, Fetch v4–16, ListOffsets v1–7,
-// CreateTopics v0–7, DeleteTopics v0–6. Produce v0–v2 and Fetch v0–v3 carry the legacy
-// message-set format; the broker stores RecordBatch v2 only, and we do not convert, so
-// those versions are not advertised (every client since Kafka 0.11 negotiates v3+/v4+).
-// Produce v12+ (transactions v2) and v13 (topic ids), Fetch v17+ and ListOffsets v8+ are not
-// advertised either.
+// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v4–16, ListOffsets v1–7,
+// CreateTopics v0–7, DeleteTopics v0–6. Produce v0–v2 carry legacy message sets (magic 0/1):
+// the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
+// broker stores v2 only). Fetch v0–v3 would have to answer in message sets; we do not
+// down-convert, so those are not advertised (every client since Kafka 0.11 negotiates v4+).
+// Serving Produce v0 matters beyond old clients: librdkafka compresses with gzip, snappy or
+// lz4 only when Produce v0 is in the advertised range. Produce v12+ (transactions v2, topic
+// ids), Fetch v17+ and ListOffsets v8+ are not advertised.
 //
 // # Decisions where Kafka leaves room
 //

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net"
@@ -238,7 +239,7 @@ func TestApiVersions(t *testing.T) {
 		for _, k := range resp.ApiKeys {
 			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 		}
-		want := map[int16][2]int16{0: {3, 11}, 1: {4, 16}, 2: {1, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
+		want := map[int16][2]int16{0: {0, 11}, 1: {4, 16}, 2: {1, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
 		for k, r := range want {
 			if got[k] != r {
 				t.Fatalf("v%d: key %d advertised %v, want %v", v, k, got[k], r)
@@ -382,7 +383,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	md.SetVersion(12)
 	truncated := bodyOf(md)
 	truncated = truncated[:len(truncated)-3]
-	oldProduce := bodyOf(produceReq(2, "keep", 0, batch(1)))
+	oldFetch := kmsg.NewPtrFetchRequest()
+	oldFetch.SetVersion(3)
 	cases := []struct {
 		name string
 		wire []byte
@@ -391,7 +393,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"negative size", []byte{0x80, 0, 0, 0}},
 		{"unknown key", kafkawire.AppendFrame(nil, []byte{0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
 		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrSASLHandshakeRequest()))},
-		{"unsupported version", kafkawire.AppendFrame(nil, oldProduce)},
+		{"unsupported version", kafkawire.AppendFrame(nil, bodyOf(oldFetch))},
 		{"truncated body", kafkawire.AppendFrame(nil, truncated)},
 		{"truncated header", kafkawire.AppendFrame(nil, []byte{0, 3, 0})},
 		{"garbage body", kafkawire.AppendFrame(nil, append([]byte{0, 1, 0, 11, 0, 0, 0, 1, 0, 0}, bytes.Repeat([]byte{0xff}, 40)...))},
@@ -560,6 +562,52 @@ func TestFetchEmptyRecordsNotNull(t *testing.T) {
 		}
 		if code := r.Topics[1].Partitions[0].ErrorCode; code != kafkawire.ErrUnknownTopicOrPartition {
 			t.Fatalf("absent topic: error %d", code)
+		}
+	}
+}
+
+// legacyMessage encodes one magic-1 message (offset, size, crc, magic, attributes,
+// timestamp, key, value).
+func legacyMessage(ts int64, key, value []byte) []byte {
+	m := []byte{0, 0, 0, 0, 1, 0}
+	m = binary.BigEndian.AppendUint64(m, uint64(ts))
+	for _, b := range [][]byte{key, value} {
+		m = binary.BigEndian.AppendUint32(m, uint32(len(b)))
+		m = append(m, b...)
+	}
+	binary.BigEndian.PutUint32(m, crc32.ChecksumIEEE(m[4:]))
+	out := binary.BigEndian.AppendUint64(nil, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(m)))
+	return append(out, m...)
+}
+
+// TestProduceLegacyMessageSet: Produce v0–v2 message sets are converted to v2 batches that a
+// modern consumer reads back; a corrupt set is CORRUPT_MESSAGE and stores nothing.
+func TestProduceLegacyMessageSet(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "legacy", 1)
+	ms := append(legacyMessage(1_700_000_000_000, []byte("k0"), []byte("v0")), legacyMessage(1_700_000_000_001, []byte("k1"), []byte("v1"))...)
+	for v := int16(0); v <= 2; v++ {
+		r := c.roundTrip(produceReq(v, "legacy", 0, ms), int32(v)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != int64(2*v) {
+			t.Fatalf("v%d: error %d base %d", v, p.ErrorCode, p.BaseOffset)
+		}
+	}
+	bad := append([]byte(nil), ms...)
+	bad[len(bad)-1] ^= 0xff
+	r := c.roundTrip(produceReq(2, "legacy", 0, bad), 9).(*kmsg.ProduceResponse)
+	if code := r.Topics[0].Partitions[0].ErrorCode; code != kafkawire.ErrCorruptMessage {
+		t.Fatalf("corrupt set: error %d", code)
+	}
+	got := consumeAll(t, ts.addr, "legacy", 6)
+	if len(got) != 6 {
+		t.Fatalf("%d records", len(got))
+	}
+	for i, rec := range got {
+		if rec.Offset != int64(i) || string(rec.Key) != fmt.Sprintf("k%d", i%2) || string(rec.Value) != fmt.Sprintf("v%d", i%2) ||
+			rec.Timestamp.UnixMilli() != 1_700_000_000_000+int64(i%2) {
+			t.Fatalf("record %d: %+v", i, rec)
 		}
 	}
 }
