@@ -524,3 +524,79 @@ func TestGossipRustLearnsGoAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGossipShuffleWithRust: Go nodes shuffle every 300 ms (instead of 60 s) in a swarm with Rust
+// nodes; Rust accepts our Shuffle frames, answers with ShuffleReply (captured and checked byte
+// for byte), and the swarm keeps delivering.
+func TestGossipShuffleWithRust(t *testing.T) {
+	irohnode.RequireNamespace(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	var topic proto.TopicID
+	_, _ = rand.Read(topic[:])
+	m := &mixedSwarm{d: irohnode.Start(t), topic: topic}
+	fast := func(c *gossip.Config) {
+		c.Proto = proto.DefaultConfig()
+		c.Proto.Membership.ShuffleInterval = 300 * time.Millisecond
+	}
+	for i := range 2 {
+		n, err := m.d.NewNode(ctx, irohnode.NodeOptions{Name: fmt.Sprint("s", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.rust = append(m.rust, n)
+		m.gos = append(m.gos, newGoGossipNode(t, fast))
+	}
+	for _, g := range m.gos {
+		for _, r := range m.rust {
+			g.learn(mustKey(t, r.ID), rustAddrs(t, r)...)
+			if err := r.AddNodeAddr(ctx, irohnode.NodeAddr{NodeID: g.id.String(), Addresses: []string{g.addrPort().String()}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m.gos[0].learn(m.gos[1].id, m.gos[1].addrPort())
+	m.gos[1].learn(m.gos[0].id, m.gos[0].addrPort())
+	// A star around Go 0 and Rust 0: every node's active view is small, so Rust answers
+	// shuffles itself (ShuffleReply) instead of only forwarding them.
+	s0, err := m.rust[0].Subscribe(ctx, topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := m.rust[1].Subscribe(ctx, topic, []string{m.gos[0].id.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.rsubs = []*irohnode.Sub{s0, s1}
+	for i, g := range m.gos {
+		boot := []key.PublicKey{mustKey(t, m.rust[0].ID)}
+		if i == 1 {
+			boot = []key.PublicKey{mustKey(t, m.rust[1].ID)}
+		}
+		ts, err := g.g.Subscribe(ctx, topic, boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.gsubs = append(m.gsubs, watchGo(t, ts))
+	}
+	isRust := map[key.PublicKey]bool{mustKey(t, m.rust[0].ID): true, mustKey(t, m.rust[1].ID): true}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var replies int
+		for _, g := range m.gos {
+			for _, f := range g.capturedFrames(func(k key.PublicKey) bool { return isRust[k] }) {
+				if _, msg, err := proto.DecodeMessage(f[4:]); err == nil && msg.Kind() == proto.KindShuffleReply {
+					replies++
+				}
+			}
+		}
+		if replies > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ShuffleReply from a Rust node")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	m.broadcastAll(ctx, t, "after shuffles", []int{0, 1}, []int{0, 1})
+	checkRustFrames(t, m.gos, m.rust)
+}
