@@ -2,9 +2,15 @@
 // spirit of `iroh doctor`.
 //
 //	mesh id           [-data DIR] [-bind ADDR]
-//	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN]
-//	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT]
-//	mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M]
+//	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
+//	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [relay flags]
+//	mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [relay flags]
+//
+// Relay flags: -relay URL (our home relay), -peer-relay URL (the peer's
+// relay, for dialing), -relay-only (no direct UDP to peers). With any of
+// them the endpoint runs over mesh/magicsock, which reaches peers through
+// the relay until a direct path is confirmed; without them it is plain
+// UDP and nothing but the given addresses is contacted.
 //
 // NODEADDR is "<nodeid>@host:port[,host:port...]" as serve-echo prints it.
 // The echo protocol is ALPN /meshkafka/echo/0 by default: every
@@ -36,6 +42,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/magicsock"
 )
 
 // EchoALPN is the default echo protocol.
@@ -52,9 +59,9 @@ func main() {
 
 const usage = `usage:
   mesh id           [-data DIR] [-bind ADDR]
-  mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN]
-  mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT]
-  mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M]`
+  mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
+  mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [-relay URL] [-peer-relay URL] [-relay-only]
+  mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
@@ -69,6 +76,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	msg := fs.String("msg", "hello from meshkafka", "echo: message to send")
 	streams := fs.Int("streams", 1, "throughput: parallel streams")
 	nbytes := fs.Int64("bytes", 64<<20, "throughput: bytes per stream")
+	homeRelay := fs.String("relay", "", "our home relay URL (runs over magicsock)")
+	peerRelay := fs.String("peer-relay", "", "the peer's relay URL, for dialing (runs over magicsock)")
+	relayOnly := fs.Bool("relay-only", false, "send nothing directly over UDP to peers (runs over magicsock)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", cmd, err, usage)
@@ -80,13 +90,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return nil, err
 			}
 		}
-		return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind})
+		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
+			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind})
+		}
+		if sk.IsZero() {
+			sk = key.GenerateSecretKey()
+		}
+		ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly})
+		if err != nil {
+			return nil, err
+		}
+		return endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
 	}
 	peer := func() (endpoint.NodeAddr, error) {
 		if len(pos) != 1 {
 			return endpoint.NodeAddr{}, fmt.Errorf("%s needs exactly one NODEADDR\n%s", cmd, usage)
 		}
-		return endpoint.ParseNodeAddr(pos[0])
+		a, err := endpoint.ParseNodeAddr(pos[0])
+		a.RelayURL = *peerRelay
+		return a, err
 	}
 	switch cmd {
 	case "id":
@@ -110,6 +132,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		defer ep.Close()
 		ep.Handle(*alpn, echoHandler)
 		fmt.Fprintln(out, ep.Addr())
+		if *homeRelay != "" {
+			fmt.Fprintf(out, "relay: %s\n", *homeRelay)
+		}
 		<-ctx.Done()
 		return nil
 	case "echo":
