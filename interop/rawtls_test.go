@@ -195,7 +195,13 @@ func (p *rawPeer) dial(ctx context.Context, t testing.TB, n *irohnode.Node, regi
 	if err := n.AddNodeAddr(ctx, irohnode.NodeAddr{NodeID: registerAs, Addresses: []string{p.addr()}}); err != nil {
 		t.Fatal(err)
 	}
-	to, err := net.ResolveUDPAddr("udp4", rustIPv4(t, n))
+	return p.dialAddr(ctx, t, rustIPv4(t, n), cert, alpn)
+}
+
+// dialAddr connects to addr as a bare TLS client presenting cert and offering alpn.
+func (p *rawPeer) dialAddr(ctx context.Context, t testing.TB, addr string, cert tls.Certificate, alpn string) (*quic.Conn, error) {
+	t.Helper()
+	to, err := net.ResolveUDPAddr("udp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
