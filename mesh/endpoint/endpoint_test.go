@@ -607,3 +607,40 @@ func TestAddrUnspecified(t *testing.T) {
 var plainCertPEM, plainKeyPEM = func() ([]byte, []byte) {
 	return genPlainPEM()
 }()
+
+// A dual-stack endpoint ("[::]:0") is reachable over IPv4 and IPv6
+// loopback and lists both.
+func TestDualStack(t *testing.T) {
+	e, err := New(Options{BindAddr: "[::]:0"})
+	if err != nil {
+		t.Skipf("no IPv6 here: %v", err)
+	}
+	defer e.Close()
+	e.Handle(echoALPN, echo)
+	port := e.LocalAddr().Port()
+	v4 := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	v6 := netip.AddrPortFrom(netip.IPv6Loopback(), port)
+	if d := e.Addr().Direct; !slices.Contains(d, v4) || !slices.Contains(d, v6) {
+		t.Fatalf("Addr() = %v, want %v and %v", d, v4, v6)
+	}
+	a6, err := New(Options{BindAddr: "[::1]:0"})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer a6.Close()
+	a4 := newEP(t)
+	for name, tc := range map[string]struct {
+		from *Endpoint
+		to   netip.AddrPort
+	}{"v4": {a4, v4}, "v6": {a6, v6}} {
+		c, err := tc.from.Dial(ctxT(t), NodeAddr{ID: e.NodeID(), Direct: []netip.AddrPort{tc.to}}, echoALPN)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		roundTrip(t, c, []byte(name))
+	}
+	// An IPv4-only endpoint skips IPv6 addresses rather than failing on them.
+	if _, err := a4.Dial(ctxT(t), NodeAddr{ID: a6.NodeID(), Direct: []netip.AddrPort{a6.LocalAddr()}}, echoALPN); !errors.Is(err, ErrNoAddresses) {
+		t.Fatalf("v4 endpoint dialing v6-only node: %v", err)
+	}
+}
