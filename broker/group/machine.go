@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"container/heap"
 	"crypto/rand"
 	"fmt"
 	"slices"
@@ -61,6 +62,8 @@ type MachineConfig struct {
 type Machine struct {
 	cfg    MachineConfig
 	groups map[string]*group
+	timers timerHeap           // groups with a pending timer, by their earliest one
+	dirty  map[string]struct{} // groups whose timers must be recomputed before the next look
 
 	// scratch for the call in progress
 	now time.Time
@@ -98,6 +101,9 @@ type group struct {
 	rebalanceEnd time.Time // upper bound of the initial delay extensions
 
 	offsets map[tp]committed
+
+	due     time.Time // earliest timer, while in Machine.timers
+	heapIdx int       // index in Machine.timers, -1 when absent
 }
 
 type member struct {
@@ -132,7 +138,7 @@ func NewMachine(cfg MachineConfig) *Machine {
 	if cfg.NewMemberID == nil {
 		cfg.NewMemberID = randomMemberID
 	}
-	return &Machine{cfg: cfg, groups: map[string]*group{}}
+	return &Machine{cfg: cfg, groups: map[string]*group{}, dirty: map[string]struct{}{}}
 }
 
 func randomMemberID(clientID string) string {
@@ -157,6 +163,7 @@ func (m *Machine) getOrCreate(id string) *group {
 			statics: map[string]string{},
 			pending: map[string]time.Time{},
 			offsets: map[tp]committed{},
+			heapIdx: -1,
 		}
 		m.groups[id] = g
 	}
@@ -168,6 +175,7 @@ func (m *Machine) getOrCreate(id string) *group {
 // JoinGroup handles a JoinGroup request.
 func (m *Machine) JoinGroup(now time.Time, tok Token, req *brokerop.JoinGroupReq) []Output {
 	m.begin(now)
+	defer m.touch(req.Group) // its timers may have changed
 	fail := func(code int16) []Output {
 		m.reply(tok, &brokerop.JoinGroupResp{ErrorCode: code, Generation: -1, MemberID: req.MemberID})
 		return m.out
@@ -562,6 +570,7 @@ func (g *group) checkMember(memberID, instanceID string) (*member, int16) {
 // SyncGroup handles a SyncGroup request.
 func (m *Machine) SyncGroup(now time.Time, tok Token, req *brokerop.SyncGroupReq) []Output {
 	m.begin(now)
+	defer m.touch(req.Group) // its timers may have changed
 	fail := func(code int16) []Output {
 		m.reply(tok, &brokerop.SyncGroupResp{ErrorCode: code})
 		return m.out
@@ -625,6 +634,7 @@ func (m *Machine) syncResult(g *group, mem *member) *brokerop.SyncGroupResp {
 // Heartbeat handles a Heartbeat request.
 func (m *Machine) Heartbeat(now time.Time, tok Token, req *brokerop.HeartbeatReq) []Output {
 	m.begin(now)
+	defer m.touch(req.Group) // its timers may have changed
 	code := m.heartbeat(req)
 	m.reply(tok, &brokerop.HeartbeatResp{ErrorCode: code})
 	return m.out
@@ -652,6 +662,7 @@ func (m *Machine) heartbeat(req *brokerop.HeartbeatReq) int16 {
 // LeaveGroup handles a LeaveGroup request.
 func (m *Machine) LeaveGroup(now time.Time, tok Token, req *brokerop.LeaveGroupReq) []Output {
 	m.begin(now)
+	defer m.touch(req.Group) // its timers may have changed
 	resp := &brokerop.LeaveGroupResp{}
 	g := m.groups[req.Group]
 	for _, lm := range req.Members {
@@ -695,12 +706,94 @@ func (m *Machine) leave(g *group, lm brokerop.LeaveGroupMember) int16 {
 
 // NextDeadline reports when Tick next has work to do (ok false: no timer pending).
 func (m *Machine) NextDeadline() (t time.Time, ok bool) {
-	for _, g := range m.groups {
-		if d, gok := g.nextDeadline(); gok && (!ok || d.Before(t)) {
-			t, ok = d, true
+	m.flushTimers()
+	if len(m.timers) == 0 {
+		return time.Time{}, false
+	}
+	return m.timers[0].due, true
+}
+
+// touch marks a group's timers for recomputation.
+func (m *Machine) touch(id string) {
+	if _, ok := m.groups[id]; ok {
+		m.dirty[id] = struct{}{}
+	}
+}
+
+// flushTimers recomputes the earliest timer of every touched group and fixes its place in the
+// heap, so that NextDeadline is O(1) and a request costs O(members of its group + log groups).
+func (m *Machine) flushTimers() {
+	for id := range m.dirty {
+		g := m.groups[id]
+		if g == nil {
+			continue
+		}
+		d, ok := g.nextDeadline()
+		switch {
+		case !ok && g.heapIdx >= 0:
+			heap.Remove(&m.timers, g.heapIdx)
+		case ok && g.heapIdx >= 0:
+			g.due = d
+			heap.Fix(&m.timers, g.heapIdx)
+		case ok:
+			g.due = d
+			heap.Push(&m.timers, g)
 		}
 	}
-	return t, ok
+	clear(m.dirty)
+}
+
+// timerHeap is a min-heap of groups by due time (container/heap).
+type timerHeap []*group
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].due.Equal(h[j].due) {
+		return h[i].due.Before(h[j].due)
+	}
+	return h[i].id < h[j].id
+}
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *timerHeap) Push(x any) {
+	g := x.(*group)
+	g.heapIdx = len(*h)
+	*h = append(*h, g)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	g := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	g.heapIdx = -1
+	return g
+}
+
+// Tick fires every timer due at now: expired sessions (the member is removed and the group
+// rebalances), rebalance and sync timeouts, the end of the initial rebalance delay.
+func (m *Machine) Tick(now time.Time) []Output {
+	m.begin(now)
+	m.flushTimers()
+	var due []*group
+	for len(m.timers) > 0 && !now.Before(m.timers[0].due) {
+		due = append(due, heap.Pop(&m.timers).(*group))
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].id < due[j].id })
+	for _, g := range due {
+		// A step can arm a timer that is already due (a rebalance of a group whose last
+		// member just expired has a zero timeout): run it too, so no timer is left behind.
+		for range 8 {
+			m.tickGroup(g)
+			if d, ok := g.nextDeadline(); !ok || now.Before(d) {
+				break
+			}
+		}
+		m.touch(g.id)
+	}
+	m.flushTimers()
+	return m.out
 }
 
 func (g *group) nextDeadline() (t time.Time, ok bool) {
@@ -721,29 +814,6 @@ func (g *group) nextDeadline() (t time.Time, ok bool) {
 		consider(exp)
 	}
 	return t, ok
-}
-
-// Tick fires every timer due at now: expired sessions (the member is removed and the group
-// rebalances), rebalance and sync timeouts, the end of the initial rebalance delay.
-func (m *Machine) Tick(now time.Time) []Output {
-	m.begin(now)
-	ids := make([]string, 0, len(m.groups))
-	for id := range m.groups {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		// A step can arm a timer that is already due (a rebalance of a group whose last
-		// member just expired has a zero timeout): run it too, so no timer is left behind.
-		for range 8 {
-			g := m.groups[id]
-			m.tickGroup(g)
-			if d, ok := g.nextDeadline(); !ok || m.now.Before(d) {
-				break
-			}
-		}
-	}
-	return m.out
 }
 
 func (m *Machine) tickGroup(g *group) {
@@ -798,6 +868,7 @@ func minTime(a, b time.Time) time.Time {
 // the response must not be delivered before they are durable and applied.
 func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCommitReq) []Output {
 	m.begin(now)
+	defer m.touch(req.Group) // its timers may have changed
 	code := m.validateCommit(req)
 	resp := &brokerop.OffsetCommitResp{}
 	var recs []Record
@@ -1064,6 +1135,10 @@ func (m *Machine) Apply(recs []Record) {
 			if g := m.groups[r.Group]; g != nil {
 				clear(g.offsets)
 				if g.state == Empty {
+					if g.heapIdx >= 0 {
+						heap.Remove(&m.timers, g.heapIdx)
+					}
+					delete(m.dirty, r.Group)
 					delete(m.groups, r.Group)
 				}
 			}

@@ -13,7 +13,7 @@ import (
 // invariants every driver relies on: every request is answered exactly once (immediately or
 // later, and all of them once every timeout has passed), answers carry only tokens that were
 // handed in, Tick leaves no timer in the past, generations never go back (unless the group
-// is deleted), and a Stable or
+// is deleted), NextDeadline matches a scan of all groups, and a Stable or
 // CompletingRebalance group has a leader that is a member.
 func FuzzMachine(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 5, 10})
@@ -65,6 +65,17 @@ func FuzzMachine(f *testing.F) {
 				if len(g.order) != len(g.members) {
 					t.Fatalf("group %s: order %v vs %d members", id, g.order, len(g.members))
 				}
+			}
+			// the timer heap agrees with a scan of every group
+			var want time.Time
+			wantOK := false
+			for _, g := range m.groups {
+				if d, ok := g.nextDeadline(); ok && (!wantOK || d.Before(want)) {
+					want, wantOK = d, true
+				}
+			}
+			if got, ok := m.NextDeadline(); ok != wantOK || !got.Equal(want) {
+				t.Fatalf("NextDeadline = %v %v, scan says %v %v", got, ok, want, wantOK)
 			}
 		}
 		next := func() Token { tok++; issued[tok] = true; return tok }
