@@ -14,7 +14,8 @@
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
-// appended as one WAL entry, byte for byte as produced: the broker never decompresses. The
+// appended as one WAL entry, byte for byte as produced: it is never decompressed to be stored
+// or served. The
 // WAL's Stamp hook writes the assigned base offset into each batch (bytes 0..8, outside the
 // batch CRC) under the log lock, so offsets are assigned exactly once, in log order. Fetch
 // returns whole stored entries; a single-entry answer is the stored copy itself.
@@ -64,8 +65,8 @@
 //     they are stored together and get consecutive offsets.
 //   - An empty payload is INVALID_RECORD, legacy magic 0/1 message sets are INVALID_RECORD
 //     (as Kafka 4 does for Produce v3+), an unknown magic or bad CRC is CORRUPT_MESSAGE.
-//   - ListOffsets by timestamp is exact inside uncompressed batches and batch-granular for
-//     compressed ones (the broker never decompresses).
+//   - ListOffsets by timestamp is exact to the record: it is the one place the broker
+//     decompresses a batch (to find the record, never to store or serve it).
 //   - CreateTopics accepts replication factor 1 or -1 only (one replica per partition).
 //   - DescribeConfigs treats an empty ConfigNames like a null one (all configs).
 //

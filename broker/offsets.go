@@ -21,10 +21,9 @@ const (
 // offset (both with timestamp -1), -3 the record with the largest timestamp, any other value
 // the first record whose timestamp is at least it (offset and timestamp -1 if none).
 //
-// Timestamp lookups are exact within uncompressed batches. Compressed batches are never
-// decompressed by the broker, so there the answer is the base offset (and first-record
-// timestamp) of the first batch whose max timestamp reaches the target; a consumer starting
-// there may see a few records older than the target.
+// Timestamp lookups are exact: the log's time index finds the entry, and the records inside
+// its batch are scanned, decompressing a compressed batch for that purpose only (bounded to
+// 64 MiB; an undecodable batch answers with its base offset and first timestamp).
 func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -108,7 +107,7 @@ func (p *partition) maxTimestamp() (offset, timestamp int64, err error) {
 }
 
 // findInBatches scans the RecordBatches of one stored entry for the first record with
-// timestamp >= ts. Compressed batches are answered at batch granularity.
+// timestamp >= ts.
 func findInBatches(data []byte, ts int64) (offset, timestamp int64, ok bool) {
 	for off := 0; off+batchHeaderLen <= len(data); {
 		batch := data[off:]
@@ -128,10 +127,11 @@ func findInBatches(data []byte, ts int64) (offset, timestamp int64, ok bool) {
 		if attrs&attrTimestampType != 0 { // LogAppendTime: every record has maxTimestamp
 			return base, maxTs, true
 		}
-		if attrs&attrCompressionMask != 0 {
-			return base, baseTs, true
+		recs, err := decompressRecords(attrs&attrCompressionMask, batch[batchHeaderLen:])
+		if err != nil {
+			return base, baseTs, true // undecodable or oversize: fall back to the batch
 		}
-		if o, t, found := findInRecords(batch[batchHeaderLen:], base, baseTs, ts); found {
+		if o, t, found := findInRecords(recs, base, baseTs, ts); found {
 			return o, t, true
 		}
 		return base, baseTs, true // malformed records: fall back to the batch

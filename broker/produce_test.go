@@ -279,22 +279,17 @@ func TestListOffsets(t *testing.T) {
 	}{
 		{-2, 0, -1},
 		{-1, 6, -1},
-		{-3, 4, 310},  // compressed batch: the broker does not decompress, see below
+		{-3, 4, 310},  // inside a compressed batch
 		{0, 0, 100},   // first record
 		{101, 1, 150}, // exact record inside an uncompressed batch
 		{150, 1, 150},
-		{151, 3, 300}, // compressed: batch granularity (base offset, first timestamp)
-		{305, 3, 300},
+		{151, 3, 300}, // compressed batch
+		{305, 4, 310}, // exact record inside a compressed batch
 		{311, -1, -1}, // nothing that late
 	} {
 		r := list(tc.ts)
-		want := tc.off
-		if tc.ts == -3 {
-			want = 3 // batch granularity for compressed batches
-			tc.recTs = 300
-		}
-		if r.ErrorCode != 0 || r.Offset != want || r.Timestamp != tc.recTs {
-			t.Errorf("ts %d: got offset %d ts %d (code %d), want %d %d", tc.ts, r.Offset, r.Timestamp, r.ErrorCode, want, tc.recTs)
+		if r.ErrorCode != 0 || r.Offset != tc.off || r.Timestamp != tc.recTs {
+			t.Errorf("ts %d: got offset %d ts %d (code %d), want %d %d", tc.ts, r.Offset, r.Timestamp, r.ErrorCode, tc.off, tc.recTs)
 		}
 	}
 	e.mustProduce(-1, "t", 0, makeBatch(false, rec{ts: 500, value: "g"}, rec{ts: 900, value: "h"}, rec{ts: 900, value: "i"}))
