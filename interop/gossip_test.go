@@ -600,3 +600,107 @@ func TestGossipShuffleWithRust(t *testing.T) {
 	m.broadcastAll(ctx, t, "after shuffles", []int{0, 1}, []int{0, 1})
 	checkRustFrames(t, m.gos, m.rust)
 }
+
+// TestGossipRustEvictsGo: a Rust node whose active view is full evicts a random neighbor for each
+// new joiner. When the evicted Go node shares a second topic with it, the 0.28 node keeps the
+// connection and its Disconnect frame reaches the wire: we capture it, drop the Rust node from
+// that topic only, and keep the other topic working.
+func TestGossipRustEvictsGo(t *testing.T) {
+	irohnode.RequireNamespace(t)
+	ctx := ctxFor(t, 2*time.Minute)
+	var topicA, topicB proto.TopicID
+	_, _ = rand.Read(topicA[:])
+	_, _ = rand.Read(topicB[:])
+	d := irohnode.Start(t)
+	r, err := d.NewNode(ctx, irohnode.NodeOptions{Name: "hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := mustKey(t, r.ID)
+	subA, err := r.Subscribe(ctx, topicA, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subB, err := r.Subscribe(ctx, topicB, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = subA
+	newGo := func() *goGossipNode {
+		g := newGoGossipNode(t, nil)
+		g.learn(rid, rustAddrs(t, r)...)
+		if err := r.AddNodeAddr(ctx, irohnode.NodeAddr{NodeID: g.id.String(), Addresses: []string{g.addrPort().String()}}); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	// The watched node joins both topics and receives on both (so Rust counts both topics on the
+	// connection).
+	w := newGo()
+	var subs []*goSub
+	for _, tp := range []proto.TopicID{topicA, topicB} {
+		ts, err := w.g.Subscribe(ctx, tp, []key.PublicKey{rid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := watchGo(t, ts)
+		if err := s.waitUntil(ctx, "joined", func(s *goSub) bool { return s.neighbors[rid] }); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	if err := subB.Broadcast(ctx, []byte("b1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := subs[1].waitUntil(ctx, "b1", func(s *goSub) bool { _, ok := s.received["b1"]; return ok }); err != nil {
+		t.Fatal(err)
+	}
+	// More nodes join topic A through the Rust node until it evicts the watched one.
+	evicted := func(s *goSub) bool { return s.hasEvent(gossip.NeighborDown, rid) }
+	for i := 0; i < 30; i++ {
+		g := newGo()
+		ts, err := g.g.Subscribe(ctx, topicA, []key.PublicKey{rid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		watchGo(t, ts)
+		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		err = subs[0].waitUntil(sctx, "eviction", evicted)
+		cancel()
+		if err == nil {
+			break
+		}
+	}
+	subs[0].mu.Lock()
+	ok := evicted(subs[0])
+	subs[0].mu.Unlock()
+	if !ok {
+		t.Skip("the Rust node never evicted the watched Go node (random choice)")
+	}
+	var disc []byte
+	for _, f := range w.capturedFrames(func(k key.PublicKey) bool { return k == rid }) {
+		if tp, msg, err := proto.DecodeMessage(f[4:]); err == nil && msg.Kind() == proto.KindDisconnect && tp == topicA {
+			disc = f
+			if msg.(proto.Disconnect) != (proto.Disconnect{Alive: true, Respond: false}) {
+				t.Errorf("Rust sent %+v, want Disconnect{alive: true, respond: false}", msg)
+			}
+		}
+	}
+	if disc == nil {
+		t.Fatal("evicted, but no Disconnect frame on the wire")
+	}
+	// Topic B still has the Rust node and still delivers.
+	subs[1].mu.Lock()
+	stillB := subs[1].neighbors[rid]
+	subs[1].mu.Unlock()
+	if !stillB {
+		t.Fatal("eviction from topic A also dropped topic B")
+	}
+	if err := subB.Broadcast(ctx, []byte("b2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := subs[1].waitUntil(ctx, "b2", func(s *goSub) bool { _, ok := s.received["b2"]; return ok }); err != nil {
+		t.Fatal(err)
+	}
+	checkRustFrames(t, []*goGossipNode{w}, []*irohnode.Node{r})
+}

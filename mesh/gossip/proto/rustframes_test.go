@@ -17,7 +17,7 @@ func TestRustCapturedFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 9 {
+	if len(files) < 10 {
 		t.Fatalf("only %d captured frames in testdata/rust-frames", len(files))
 	}
 	for _, f := range files {
