@@ -28,8 +28,10 @@ type Config struct {
 
 // Coordinator serves the group APIs: one owner goroutine drives a Machine with real time and
 // a Store, and the exported methods hand requests to it and wait for the answer (or ctx).
-// Requests are processed one at a time, so an OffsetCommit's fsync delays the requests behind
-// it (commits are small and rare compared to produce traffic).
+// Each pass of the owner loop takes every queued request (up to maxBatch): answers that need
+// nothing durable go out at once, and the offset records of the others are appended as one
+// entry and fsynced together (group commit) before those are answered. Requests queued
+// behind an fsync wait for it.
 type Coordinator struct {
 	// immutable after Open
 	log   *slog.Logger

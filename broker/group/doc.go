@@ -8,11 +8,14 @@
 //     Token chosen by the caller; answers come out as Outputs carrying that Token, possibly on
 //     a later call: a JoinGroup is parked until the rebalance completes, a follower's SyncGroup
 //     until the leader has synced. Timers are not goroutines: NextDeadline says when Tick must
-//     be called next. Offsets change only through Apply, with Records the Machine emitted.
+//     be called next (a heap of groups by earliest timer keeps that O(1) and a request
+//     O(members of its group + log groups)). Offsets change only through Apply, with Records
+//     the Machine emitted.
 //   - Store is the durable offset log on top of wal.Log (see "Offset log" below).
 //   - Coordinator is the thin owner: one goroutine drives the Machine with real time, makes an
-//     Output's Records durable (append + fsync) before it delivers the response, and answers
-//     the blocked callers through channels. Its methods have the shape the gateway's
+//     Output's Records durable (append + fsync; the records of all requests queued at that
+//     moment share one entry and one fsync) before it delivers the response, and answers the
+//     blocked callers through channels. Its methods have the shape the gateway's
 //     GroupBackend expects (ctx, *brokerop.XxxReq) → (*brokerop.XxxResp, error).
 //
 // # Group semantics (Kafka's classic protocol)
