@@ -348,3 +348,98 @@ func TestGroupKgoConsumers(t *testing.T) {
 		t.Fatalf("delete deleted group: %+v", r)
 	}
 }
+
+// Every advertised version of the group administration APIs round-trips through kmsg.
+func TestGroupAdminAPIVersions(t *testing.T) {
+	ts := startGroups(t, 1)
+	raw := dial(t, ts.addr)
+	corr := int32(0)
+	rt := func(req kmsg.Request) kmsg.Response { corr++; return raw.roundTrip(req, corr) }
+	commit := func(g string) {
+		oc := kmsg.NewPtrOffsetCommitRequest()
+		oc.SetVersion(8)
+		oc.Group, oc.Generation = g, -1
+		ot := kmsg.NewOffsetCommitRequestTopic()
+		ot.Topic = "t"
+		op := kmsg.NewOffsetCommitRequestTopicPartition()
+		op.Offset = 5
+		ot.Partitions = append(ot.Partitions, op)
+		oc.Topics = append(oc.Topics, ot)
+		if r := rt(oc).(*kmsg.OffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("commit: %+v", r)
+		}
+	}
+	commit("a")
+	commit("b")
+	for v := int16(0); v <= 5; v++ {
+		lg := kmsg.NewPtrListGroupsRequest()
+		lg.SetVersion(v)
+		if v >= 4 {
+			lg.StatesFilter = []string{"Empty"}
+		}
+		if v >= 5 {
+			lg.TypesFilter = []string{"classic"}
+		}
+		r := rt(lg).(*kmsg.ListGroupsResponse)
+		if r.ErrorCode != 0 || len(r.Groups) != 2 || r.Groups[0].Group != "a" {
+			t.Fatalf("ListGroups v%d: %+v", v, r)
+		}
+		if v >= 4 && r.Groups[1].GroupState != "Empty" {
+			t.Fatalf("ListGroups v%d state %q", v, r.Groups[1].GroupState)
+		}
+		if v >= 5 && r.Groups[1].GroupType != "classic" {
+			t.Fatalf("ListGroups v%d type %q", v, r.Groups[1].GroupType)
+		}
+	}
+	lg := kmsg.NewPtrListGroupsRequest()
+	lg.SetVersion(4)
+	lg.StatesFilter = []string{"Stable"}
+	if r := rt(lg).(*kmsg.ListGroupsResponse); len(r.Groups) != 0 {
+		t.Fatalf("ListGroups Stable filter: %+v", r.Groups)
+	}
+	for v := int16(0); v <= 6; v++ {
+		dg := kmsg.NewPtrDescribeGroupsRequest()
+		dg.SetVersion(v)
+		dg.Groups = []string{"a", "nope"}
+		r := rt(dg).(*kmsg.DescribeGroupsResponse)
+		if len(r.Groups) != 2 || r.Groups[0].State != "Empty" || r.Groups[0].ErrorCode != 0 || r.Groups[1].State != "Dead" {
+			t.Fatalf("DescribeGroups v%d: %+v", v, r)
+		}
+		want := int16(0)
+		if v >= 6 {
+			want = 69
+		}
+		if r.Groups[1].ErrorCode != want {
+			t.Fatalf("DescribeGroups v%d unknown group: error %d, want %d", v, r.Groups[1].ErrorCode, want)
+		}
+	}
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "a"
+	odt := kmsg.NewOffsetDeleteRequestTopic()
+	odt.Topic = "t"
+	odt.Partitions = append(odt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
+	od.Topics = append(od.Topics, odt)
+	if r := rt(od).(*kmsg.OffsetDeleteResponse); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("OffsetDelete: %+v", r)
+	}
+	od.Group = "nope"
+	if r := rt(od).(*kmsg.OffsetDeleteResponse); r.ErrorCode != 69 {
+		t.Fatalf("OffsetDelete unknown group: %+v", r)
+	}
+	for v := int16(0); v <= 2; v++ {
+		commit("c")
+		dg := kmsg.NewPtrDeleteGroupsRequest()
+		dg.SetVersion(v)
+		dg.Groups = []string{"c", "nope"}
+		r := rt(dg).(*kmsg.DeleteGroupsResponse)
+		if len(r.Groups) != 2 || r.Groups[0].ErrorCode != 0 || r.Groups[1].ErrorCode != 69 {
+			t.Fatalf("DeleteGroups v%d: %+v", v, r)
+		}
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(7)
+	of.Group = "c"
+	if r := rt(of).(*kmsg.OffsetFetchResponse); r.ErrorCode != 0 || len(r.Topics) != 0 {
+		t.Fatalf("offsets of a deleted group: %+v", r)
+	}
+}
