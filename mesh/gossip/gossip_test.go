@@ -381,3 +381,29 @@ func TestWrongTopicIgnoredAndJoinAnswered(t *testing.T) {
 	_ = r.conn.Close(0, "close from disconnect")
 	waitFor(t, nodes[0].sub, 5*time.Second, "NeighborDown", func(e Event) bool { return e.Kind == NeighborDown && e.Peer == r.id })
 }
+
+// TestStuckPeerIsDropped: a peer that stops reading fills its send queue;
+// the node drops that connection instead of blocking, and carries on.
+func TestStuckPeerIsDropped(t *testing.T) {
+	net := newMemNet()
+	a := startNode(t, net, func(c *Config) { c.SendQueue = 8 })
+	defer func() { _ = a.g.Close(); net.wg.Wait() }()
+	sa, err := a.g.Subscribe(t.Context(), testTopic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, net, a.id)
+	r.write(t, testTopic, proto.Join{})
+	waitFor(t, sa, 5*time.Second, "Joined", func(e Event) bool { return e.Kind == Joined && e.Peer == r.id })
+	// r never reads: every frame a sends it stays queued.
+	for i := range 64 {
+		if err := sa.Broadcast(t.Context(), []byte(fmt.Sprint("flood ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, sa, 5*time.Second, "NeighborDown of the stuck peer", func(e Event) bool { return e.Kind == NeighborDown && e.Peer == r.id })
+	waitClosed(t, r.conn)
+	if _, err := a.g.Neighbors(t.Context(), testTopic); err != nil {
+		t.Fatal(err)
+	}
+}
