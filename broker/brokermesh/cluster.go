@@ -1,23 +1,57 @@
 package brokermesh
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sort"
+	"sync"
+	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
-// Cluster is the gateway's view of the brokers: it implements every op (the gateway's
-// Backend and GroupBackend) by carrying it to the broker that owns it.
+// Kafka error codes the cluster produces itself.
+const (
+	errUnknownTopicOrPartition int16 = 3
+	errLeaderNotAvailable      int16 = 5
+	errTopicAlreadyExists      int16 = 36
+)
+
+// Cluster is the gateway's view of the brokers. It implements every op (the gateway's Backend
+// and GroupBackend) by carrying it to the broker that owns it:
 //
-// Today every op goes to one broker, the seed with the smallest NodeId, so that every gateway
-// given the same seeds picks the same one (the lookup stays behind this type so that mDNS and
-// gossip can feed it later).
+//   - The controller, the broker with the smallest NodeId among the seeds (so every gateway given
+//     the same seeds picks the same one), holds the durable topic registry (names, partition
+//     counts, configs, topic ids), the consumer groups, and the placement log (PlacementTopic).
+//     Metadata, admin and group ops go to it.
+//   - Each partition lives on one broker, chosen when the topic is first used (round robin over
+//     the brokers sorted by NodeId, starting at a hash of the topic name) and recorded in the
+//     placement log, so it stays there: its data lives there. Produce, Fetch and ListOffsets are
+//     split by owner, sent concurrently and merged back in request order. An owner learns the
+//     topic on first use (it is created there with the controller's partition count and
+//     configs).
+//
+// With one broker everything goes to it and no placement is recorded.
 type Cluster struct {
-	*Caller
-	brokers []endpoint.NodeAddr
-	log     *slog.Logger
+	brokers    []endpoint.NodeAddr // sorted by NodeId
+	callers    map[string]*Caller  // by NodeId text
+	controller *Caller
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu        sync.Mutex
+	place     map[string]placement // guarded by mu
+	placeNext int64                // next placement-log offset to read; guarded by mu
+	hwm       map[tp]int64         // last high watermark seen per partition; guarded by mu
+}
+
+type tp struct {
+	topic     string
+	partition int32
 }
 
 // NewCluster builds a cluster view from broker seeds; dial makes the caller for one broker.
@@ -30,5 +64,560 @@ func NewCluster(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *Caller,
 	}
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
-	return &Cluster{Caller: dial(bs[0]), brokers: bs, log: log}, nil
+	c := &Cluster{brokers: bs, callers: map[string]*Caller{}, log: log, now: time.Now,
+		place: map[string]placement{}, hwm: map[tp]int64{}}
+	for _, b := range bs {
+		id := b.ID.String()
+		if _, dup := c.callers[id]; dup {
+			return nil, fmt.Errorf("brokermesh: broker %s listed twice", id)
+		}
+		c.callers[id] = dial(b)
+	}
+	c.controller = c.callers[bs[0].ID.String()]
+	return c, nil
+}
+
+func (c *Cluster) single() bool { return len(c.brokers) == 1 }
+
+// --- placement ---
+
+// refreshPlacement reads new placement records from the controller.
+func (c *Cluster) refreshPlacement(ctx context.Context) error {
+	c.mu.Lock()
+	from := c.placeNext
+	c.mu.Unlock()
+	for {
+		resp, err := c.controller.Fetch(ctx, &brokerop.FetchReq{MaxBytes: 8 << 20, Partitions: []brokerop.FetchPartition{
+			{Topic: PlacementTopic, Partition: 0, Offset: from, MaxBytes: 8 << 20}}})
+		if err != nil {
+			return err
+		}
+		p := resp.Partitions[0]
+		if p.ErrorCode == errUnknownTopicOrPartition {
+			return nil // nothing placed yet
+		}
+		if p.ErrorCode != 0 {
+			return fmt.Errorf("placement log: kafka error %d", p.ErrorCode)
+		}
+		if len(p.Records) == 0 {
+			return nil
+		}
+		c.mu.Lock()
+		next, err := decodeRecords(p.Records, func(off int64, k, v []byte) {
+			if off < c.placeNext {
+				return
+			}
+			pl, err := decodePlacement(v)
+			if err != nil {
+				c.log.Warn("placement log: bad record", "offset", off, "err", err)
+				return
+			}
+			applyPlacement(c.place, string(k), pl)
+		})
+		if next > c.placeNext {
+			c.placeNext = next
+		}
+		from = c.placeNext
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("placement log: %w", err)
+		}
+	}
+}
+
+// assign records a placement for topic covering its current partitions (extending an existing
+// one) and returns the placement that won.
+func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, error) {
+	md, err := c.controller.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	if err != nil {
+		return placement{}, 0, err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+		code := errUnknownTopicOrPartition
+		if len(md.Topics) == 1 {
+			code = md.Topics[0].ErrorCode
+		}
+		return placement{}, code, nil
+	}
+	ti := md.Topics[0]
+	id := topicIDHex(ti.TopicID)
+	c.mu.Lock()
+	cur, ok := c.place[topic]
+	c.mu.Unlock()
+	if ok && cur.TopicID == id && len(cur.Owners) >= len(ti.Partitions) {
+		return cur, 0, nil
+	}
+	p := placement{TopicID: id}
+	if ok && cur.TopicID == id {
+		p.Owners = append(p.Owners, cur.Owners...)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	start := int(h.Sum32() % uint32(len(c.brokers)))
+	for i := len(p.Owners); i < len(ti.Partitions); i++ {
+		p.Owners = append(p.Owners, c.brokers[(start+i)%len(c.brokers)].ID.String())
+	}
+	if _, err := c.controller.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
+		{Name: PlacementTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		return placement{}, 0, err
+	}
+	pr, err := c.controller.Produce(ctx, &brokerop.ProduceReq{Acks: -1, TimeoutMs: 10000, Partitions: []brokerop.ProducePartition{
+		{Topic: PlacementTopic, Partition: 0, Records: encodeRecordBatch([]byte(topic), encodePlacement(p), c.now())}}})
+	if err != nil {
+		return placement{}, 0, err
+	}
+	if code := pr.Partitions[0].ErrorCode; code != 0 {
+		return placement{}, 0, fmt.Errorf("placement log append: kafka error %d", code)
+	}
+	if err := c.refreshPlacement(ctx); err != nil {
+		return placement{}, 0, err
+	}
+	c.mu.Lock()
+	won := c.place[topic]
+	c.mu.Unlock()
+	return won, 0, nil
+}
+
+// owner returns the caller owning topic/partition, or a Kafka error code.
+func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Caller, string, int16, error) {
+	if c.single() {
+		return c.controller, c.brokers[0].ID.String(), 0, nil
+	}
+	lookup := func() (string, bool) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		p, ok := c.place[topic]
+		if !ok || partition < 0 || int(partition) >= len(p.Owners) {
+			return "", false
+		}
+		return p.Owners[partition], true
+	}
+	id, ok := lookup()
+	if !ok {
+		if err := c.refreshPlacement(ctx); err != nil {
+			return nil, "", 0, err
+		}
+		if id, ok = lookup(); !ok {
+			p, code, err := c.assign(ctx, topic)
+			if err != nil || code != 0 {
+				return nil, "", code, err
+			}
+			if partition < 0 || int(partition) >= len(p.Owners) {
+				return nil, "", errUnknownTopicOrPartition, nil
+			}
+			id = p.Owners[partition]
+		}
+	}
+	cl, ok := c.callers[id]
+	if !ok {
+		c.log.Warn("partition owner is not among the configured brokers", "topic", topic, "partition", partition, "owner", id)
+		return nil, "", errLeaderNotAvailable, nil
+	}
+	return cl, id, 0, nil
+}
+
+// ensureOnOwner creates topic on the owning broker with the controller's partition count and
+// dynamic configs (or grows it there).
+func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string) error {
+	if owner == c.controller {
+		return nil
+	}
+	md, err := c.controller.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	if err != nil {
+		return err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].ErrorCode != 0 {
+		return nil
+	}
+	n := int32(len(md.Topics[0].Partitions))
+	configs := map[string]string{}
+	if dc, err := c.controller.DescribeConfigs(ctx, &brokerop.DescribeConfigsReq{Resources: []brokerop.DescribeConfigsResource{
+		{Type: 2, Name: topic}}}); err == nil && len(dc.Resources) == 1 {
+		for _, e := range dc.Resources[0].Configs {
+			if !e.IsDefault && e.Value != nil && !e.ReadOnly {
+				configs[e.Name] = *e.Value
+			}
+		}
+	}
+	cr, err := owner.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
+		{Name: topic, NumPartitions: n, ReplicationFactor: 1, Configs: configs}}})
+	if err != nil {
+		return err
+	}
+	if len(cr.Topics) == 1 && cr.Topics[0].ErrorCode == errTopicAlreadyExists {
+		_, err = owner.CreatePartitions(ctx, &brokerop.CreatePartitionsReq{Topics: []brokerop.CreatePartitionsTopic{{Name: topic, Count: n}}})
+	}
+	return err
+}
+
+// split groups request indexes by owner; failed maps index → Kafka error code.
+func (c *Cluster) split(ctx context.Context, n int, at func(i int) (string, int32)) (map[*Caller][]int, map[int]int16, error) {
+	groups := map[*Caller][]int{}
+	failed := map[int]int16{}
+	for i := 0; i < n; i++ {
+		topic, part := at(i)
+		cl, _, code, err := c.owner(ctx, topic, part)
+		if err != nil {
+			return nil, nil, err
+		}
+		if code != 0 {
+			failed[i] = code
+			continue
+		}
+		groups[cl] = append(groups[cl], i)
+	}
+	return groups, failed, nil
+}
+
+// fanout runs fn for each owner group concurrently; the first Go error wins.
+func fanout(groups map[*Caller][]int, fn func(cl *Caller, idx []int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for cl, idx := range groups {
+		wg.Go(func() {
+			if err := fn(cl, idx); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// Produce splits the request by partition owner.
+func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	if c.single() {
+		return c.controller.Produce(ctx, req)
+	}
+	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]brokerop.ProducePartitionResp, len(req.Partitions))
+	for i, code := range failed {
+		out[i] = brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, BaseOffset: -1, LogAppendTime: -1}
+	}
+	err = fanout(groups, func(cl *Caller, idx []int) error {
+		for attempt := 0; len(idx) > 0; attempt++ {
+			sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs}
+			for _, i := range idx {
+				sub.Partitions = append(sub.Partitions, req.Partitions[i])
+			}
+			r, err := cl.Produce(ctx, sub)
+			if err != nil {
+				return err
+			}
+			// Partitions of topics the owner does not know yet were not stored: create the
+			// topics there and resend only those partitions (never the stored ones).
+			var again []int
+			for j, i := range idx {
+				out[i] = r.Partitions[j]
+				if attempt == 0 && r.Partitions[j].ErrorCode == errUnknownTopicOrPartition {
+					again = append(again, i)
+				}
+			}
+			seen := map[string]bool{}
+			for _, i := range again {
+				if t := req.Partitions[i].Topic; !seen[t] {
+					seen[t] = true
+					if err := c.ensureOnOwner(ctx, cl, t); err != nil {
+						return err
+					}
+				}
+			}
+			idx = again
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &brokerop.ProduceResp{Partitions: out}, nil
+}
+
+func hasUnknown(n int, code func(int) int16) bool {
+	for j := 0; j < n; j++ {
+		if code(j) == errUnknownTopicOrPartition {
+			return true
+		}
+	}
+	return false
+}
+
+// Fetch splits the request by owner in two phases. First every owner is asked at once with no
+// wait; if that yields data (or the client asked for no wait) it is the answer. Otherwise every
+// owner long-polls, and the first owner to return data ends the others' polls (they had nothing
+// a moment ago), so data on one broker is never held up by a long poll on another, and no
+// broker is starved by a faster one.
+func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	if c.single() {
+		return c.controller.Fetch(ctx, req)
+	}
+	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]brokerop.FetchPartitionResp, len(req.Partitions))
+	filled := make([]bool, len(req.Partitions))
+	for i, code := range failed {
+		out[i] = brokerop.FetchPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		filled[i] = true
+	}
+	bytes, err := c.fetchPhase(ctx, req, groups, 0, out, filled, false)
+	if err != nil {
+		return nil, err
+	}
+	if bytes == 0 && req.MaxWaitMs > 0 && ctx.Err() == nil {
+		if _, err := c.fetchPhase(ctx, req, groups, req.MaxWaitMs, out, filled, true); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
+	for i := range out {
+		k := tp{req.Partitions[i].Topic, req.Partitions[i].Partition}
+		if filled[i] {
+			if out[i].ErrorCode == 0 {
+				c.hwm[k] = out[i].HighWatermark
+			}
+			continue
+		}
+		hw, ok := c.hwm[k]
+		if !ok {
+			hw = req.Partitions[i].Offset
+		}
+		out[i] = brokerop.FetchPartitionResp{Topic: k.topic, Partition: k.partition, HighWatermark: hw, LastStableOffset: hw, LogStartOffset: -1}
+	}
+	c.mu.Unlock()
+	return &brokerop.FetchResp{Partitions: out}, nil
+}
+
+// fetchPhase asks every owner group with the given wait and fills out; with cancelOnData the
+// first group to return records cancels the rest. It returns the record bytes received.
+func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups map[*Caller][]int, waitMs int32,
+	out []brokerop.FetchPartitionResp, filled []bool, cancelOnData bool) (int, error) {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	total := 0
+	err := fanout(groups, func(cl *Caller, idx []int) error {
+		sub := &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel}
+		if waitMs == 0 {
+			sub.MinBytes = 0
+		}
+		for _, i := range idx {
+			sub.Partitions = append(sub.Partitions, req.Partitions[i])
+		}
+		for attempt := 0; ; attempt++ {
+			r, err := cl.Fetch(fctx, sub)
+			if err != nil {
+				if fctx.Err() != nil && ctx.Err() == nil {
+					return nil // cancelled because another owner had data
+				}
+				return err
+			}
+			if attempt == 0 && hasUnknown(len(r.Partitions), func(j int) int16 { return r.Partitions[j].ErrorCode }) {
+				for j, p := range r.Partitions {
+					if p.ErrorCode == errUnknownTopicOrPartition {
+						if err := c.ensureOnOwner(fctx, cl, sub.Partitions[j].Topic); err != nil {
+							return err
+						}
+					}
+				}
+				continue
+			}
+			n := 0
+			mu.Lock()
+			for j, i := range idx {
+				out[i], filled[i] = r.Partitions[j], true
+				n += len(r.Partitions[j].Records)
+			}
+			total += n
+			mu.Unlock()
+			if n > 0 && cancelOnData {
+				cancel()
+			}
+			return nil
+		}
+	})
+	return total, err
+}
+
+// ListOffsets splits the request by owner.
+func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
+	if c.single() {
+		return c.controller.ListOffsets(ctx, req)
+	}
+	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]brokerop.ListOffsetsPartitionResp, len(req.Partitions))
+	for i, code := range failed {
+		out[i] = brokerop.ListOffsetsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, Timestamp: -1, Offset: -1}
+	}
+	err = fanout(groups, func(cl *Caller, idx []int) error {
+		sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
+		for _, i := range idx {
+			sub.Partitions = append(sub.Partitions, req.Partitions[i])
+		}
+		for attempt := 0; ; attempt++ {
+			r, err := cl.ListOffsets(ctx, sub)
+			if err != nil {
+				return err
+			}
+			if attempt == 0 && hasUnknown(len(r.Partitions), func(j int) int16 { return r.Partitions[j].ErrorCode }) {
+				for j, p := range r.Partitions {
+					if p.ErrorCode == errUnknownTopicOrPartition {
+						if err := c.ensureOnOwner(ctx, cl, sub.Partitions[j].Topic); err != nil {
+							return err
+						}
+						break
+					}
+				}
+				continue
+			}
+			for j, i := range idx {
+				out[i] = r.Partitions[j]
+			}
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &brokerop.ListOffsetsResp{Partitions: out}, nil
+}
+
+// Metadata asks the controller and hides the placement topic from listings.
+func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	r, err := c.controller.Metadata(ctx, req)
+	if err != nil || req.Topics != nil {
+		return r, err
+	}
+	kept := r.Topics[:0]
+	for _, t := range r.Topics {
+		if t.Name != PlacementTopic {
+			kept = append(kept, t)
+		}
+	}
+	r.Topics = kept
+	return r, nil
+}
+
+// CreateTopics creates on the controller (the registry); owners learn topics on first use.
+func (c *Cluster) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
+	return c.controller.CreateTopics(ctx, req)
+}
+
+// DeleteTopics deletes on the controller, then purges the topic's data on every other broker.
+func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
+	r, err := c.controller.DeleteTopics(ctx, req)
+	if err != nil || c.single() {
+		return r, err
+	}
+	var purge []string
+	for _, t := range r.Topics {
+		if t.ErrorCode == 0 {
+			purge = append(purge, t.Name)
+		}
+	}
+	if len(purge) > 0 {
+		_ = fanout(c.others(), func(cl *Caller, _ []int) error {
+			if _, err := cl.DeleteTopics(ctx, &brokerop.DeleteTopicsReq{Topics: purge}); err != nil {
+				c.log.Warn("delete topics on a data broker failed; its partitions stay until retried", "err", err)
+			}
+			return nil
+		})
+	}
+	return r, nil
+}
+
+func (c *Cluster) others() map[*Caller][]int {
+	m := map[*Caller][]int{}
+	for _, cl := range c.callers {
+		if cl != c.controller {
+			m[cl] = nil
+		}
+	}
+	return m
+}
+
+// CreatePartitions grows topics on the controller; placement extends on first use.
+func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
+	return c.controller.CreatePartitions(ctx, req)
+}
+
+// DescribeConfigs asks the controller.
+func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
+	return c.controller.DescribeConfigs(ctx, req)
+}
+
+// AlterConfigs changes the controller's registry and then every data broker's copy.
+func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
+	r, err := c.controller.AlterConfigs(ctx, req)
+	if err == nil && !req.ValidateOnly && !c.single() {
+		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.AlterConfigs(ctx, req); return nil })
+	}
+	return r, err
+}
+
+// IncrementalAlterConfigs changes the controller's registry and then every data broker's copy.
+func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
+	r, err := c.controller.IncrementalAlterConfigs(ctx, req)
+	if err == nil && !req.ValidateOnly && !c.single() {
+		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.IncrementalAlterConfigs(ctx, req); return nil })
+	}
+	return r, err
+}
+
+// DescribeCluster asks the controller.
+func (c *Cluster) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
+	return c.controller.DescribeCluster(ctx, req)
+}
+
+// Group ops all go to the controller, which runs the group coordinator.
+
+func (c *Cluster) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
+	return c.controller.JoinGroup(ctx, req)
+}
+
+func (c *Cluster) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
+	return c.controller.SyncGroup(ctx, req)
+}
+
+func (c *Cluster) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
+	return c.controller.Heartbeat(ctx, req)
+}
+
+func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
+	return c.controller.LeaveGroup(ctx, req)
+}
+
+func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
+	return c.controller.OffsetCommit(ctx, req)
+}
+
+func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
+	return c.controller.OffsetFetch(ctx, req)
+}
+
+func (c *Cluster) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
+	return c.controller.ListGroups(ctx, req)
+}
+
+func (c *Cluster) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
+	return c.controller.DescribeGroups(ctx, req)
+}
+
+func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
+	return c.controller.DeleteGroups(ctx, req)
+}
+
+func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
+	return c.controller.OffsetDelete(ctx, req)
 }
