@@ -307,9 +307,12 @@ func (g *Gossip) dialed(to proto.Key, c Conn, err error) {
 		}
 		return
 	}
-	if p != nil {
-		p.dialing = false
+	if p == nil {
+		// DisconnectPeer came while we were dialing: nothing wants it now.
+		_ = c.Close(0, "close from disconnect")
+		return
 	}
+	p.dialing = false
 	g.addConn(to, c, true)
 }
 
