@@ -1,0 +1,279 @@
+package kafka_test
+
+// Crash test: cmd/gateway runs as a child process under acks=all load from several
+// producers and is killed with SIGKILL at random moments, then restarted on the same data
+// directory. After every restart, every acknowledged record must be present exactly once,
+// at the partition and offset its acknowledgement named, each producer's records in produce
+// order, and every partition's offsets contiguous from 0.
+//
+// Cycles: 20 by default; -crash.cycles=N or KAFKA_CRASH_CYCLES=N for more. The binary is
+// built from ./cmd/gateway unless KAFKA_CRASH_GATEWAY_BIN names one.
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var crashCycles = flag.Int("crash.cycles", 0, "kill -9 cycles in TestCrashKill9 (default 20, or KAFKA_CRASH_CYCLES)")
+
+const (
+	crashTopic      = "crash"
+	crashPartitions = 4
+	crashProducers  = 4
+)
+
+// crashChild is one running gateway process.
+type crashChild struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 50; attempt++ { // the killed process's port may linger briefly
+		cmd := exec.Command(bin, "-listen", addr, "-data", dir, "-partitions", "1")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr := &strings.Builder{}
+		cmd.Stderr = &lockedWriter{w: stderr}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c := &crashChild{cmd: cmd, done: make(chan error, 1)}
+		lines := bufio.NewScanner(out)
+		if lines.Scan() && strings.HasPrefix(lines.Text(), "gateway listening on ") {
+			c.addr = strings.Fields(strings.TrimPrefix(lines.Text(), "gateway listening on "))[0]
+			go func() {
+				io.Copy(io.Discard, out)
+				c.done <- cmd.Wait()
+			}()
+			return c
+		}
+		cmd.Wait()
+		lastErr = fmt.Errorf("no banner; stderr: %s", stderr.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("gateway did not start: %v", lastErr)
+	return nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (c *crashChild) kill(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// ack is an acknowledged record: where the broker said it put it.
+type ack struct {
+	partition int32
+	offset    int64
+}
+
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("KAFKA_CRASH_GATEWAY_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "gateway")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/meshkafka/meshkafka/cmd/gateway").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/gateway: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	cycles := 20
+	if v, err := strconv.Atoi(os.Getenv("KAFKA_CRASH_CYCLES")); err == nil && v > 0 {
+		cycles = v
+	}
+	if *crashCycles > 0 {
+		cycles = *crashCycles
+	}
+	bin := buildGateway(t)
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String() // one port for every incarnation
+	ln.Close()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	acked := map[string]ack{} // value -> where
+	total := 0
+	for cycle := 0; cycle < cycles; cycle++ {
+		child := startCrashChild(t, bin, dir, addr)
+		t.Cleanup(func() { child.cmd.Process.Kill() })
+		if cycle == 0 {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(child.addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r, err := kadm.NewClient(cl).CreateTopic(ctx, crashPartitions, 1, nil, crashTopic)
+			cancel()
+			cl.Close()
+			if err != nil || r.Err != nil {
+				t.Fatalf("create topic: %v %v", err, r.Err)
+			}
+		}
+		// Everything acknowledged so far survived the previous kill.
+		crashVerify(t, child.addr, acked, cycle)
+
+		// Load: several producers, acks=all, until the kill.
+		var mu sync.Mutex
+		newAcks := 0
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		clients := make([]*kgo.Client, crashProducers)
+		for p := range clients {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(child.addr), kgo.RequiredAcks(kgo.AllISRAcks()),
+				kgo.DisableIdempotentWrite(), kgo.ProducerLinger(time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients[p] = cl
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for seq := 0; ; seq++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					v := fmt.Sprintf("p%d-c%03d-%07d", p, cycle, seq)
+					cl.Produce(context.Background(), &kgo.Record{Topic: crashTopic, Value: []byte(v)}, func(r *kgo.Record, err error) {
+						if err == nil {
+							mu.Lock()
+							acked[v] = ack{r.Partition, r.Offset}
+							newAcks++
+							mu.Unlock()
+						}
+					})
+					if seq%4 == 3 {
+						time.Sleep(time.Millisecond) // a steady load, bounded so verification stays quick
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(150+rng.IntN(900)) * time.Millisecond)
+		child.kill(t) // SIGKILL in the middle of the load
+		close(stop)
+		wg.Wait()
+		for _, cl := range clients {
+			cl.Close() // fails whatever was not acknowledged
+		}
+		mu.Lock()
+		if newAcks == 0 {
+			t.Fatalf("cycle %d: no record acknowledged before the kill", cycle)
+		}
+		total += newAcks
+		mu.Unlock()
+	}
+	// A last restart: verify, then a clean SIGTERM shutdown exits 0.
+	child := startCrashChild(t, bin, dir, addr)
+	crashVerify(t, child.addr, acked, cycles)
+	child.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-child.done; err != nil {
+		t.Fatalf("SIGTERM shutdown: %v", err)
+	}
+	t.Logf("%d kill -9 cycles, %d acknowledged records, all present exactly once", cycles, total)
+}
+
+// crashVerify reads the whole topic and checks every acknowledged record and the log shape.
+func crashVerify(t *testing.T, addr string, acked map[string]ack, cycle int) {
+	t.Helper()
+	if cycle == 0 {
+		return
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(crashTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, crashTopic)
+	if err != nil || ends.Error() != nil {
+		t.Fatalf("cycle %d: end offsets: %v %v", cycle, err, ends.Error())
+	}
+	want := int64(0)
+	ends.Each(func(o kadm.ListedOffset) { want += o.Offset })
+	next := map[int32]int64{}             // partition -> next expected offset
+	lastSeq := map[int32]map[string]int{} // partition -> producer/cycle -> last seq
+	seen := map[string]ack{}
+	for got := int64(0); got < want; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("cycle %d: read %d of %d records", cycle, got, want)
+		}
+		fs.EachError(func(tp string, p int32, err error) { t.Fatalf("cycle %d: fetch %s/%d: %v", cycle, tp, p, err) })
+		for _, r := range fs.Records() {
+			got++
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("cycle %d: partition %d: offset %d, want %d (offsets not contiguous)", cycle, r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+			v := string(r.Value)
+			if prev, dup := seen[v]; dup {
+				t.Fatalf("cycle %d: %s stored twice (%v and %d/%d)", cycle, v, prev, r.Partition, r.Offset)
+			}
+			seen[v] = ack{r.Partition, r.Offset}
+			who, seqText, _ := strings.Cut(v[strings.IndexByte(v, '-')+1:], "-")
+			who = v[:strings.IndexByte(v, '-')] + "-" + who
+			seq, _ := strconv.Atoi(seqText)
+			if lastSeq[r.Partition] == nil {
+				lastSeq[r.Partition] = map[string]int{}
+			}
+			if last, ok := lastSeq[r.Partition][who]; ok && seq <= last {
+				t.Fatalf("cycle %d: partition %d: %s after seq %d (out of order)", cycle, r.Partition, v, last)
+			}
+			lastSeq[r.Partition][who] = seq
+		}
+	}
+	for v, a := range acked {
+		if s, ok := seen[v]; !ok {
+			t.Fatalf("cycle %d: acknowledged record %s (%d/%d) lost", cycle, v, a.partition, a.offset)
+		} else if s != a {
+			t.Fatalf("cycle %d: acknowledged record %s at %d/%d, acknowledgement said %d/%d", cycle, v, s.partition, s.offset, a.partition, a.offset)
+		}
+	}
+}
