@@ -13,6 +13,8 @@
 //   - ShortString: base32 of the first 10 bytes (16 characters), iroh's
 //     fmt_short.
 //
-// Identity files (LoadOrCreate) hold the 32-byte seed as one line of
-// lowercase base32 text (iroh's SecretKey Display form), mode 0600.
+// Identity files (LoadOrCreate) are written as iroh 0.28 writes its node
+// key file (iroh util/fs.rs load_secret_key): an unencrypted OpenSSH
+// Ed25519 private key, mode 0600. Reading also accepts one line of base32
+// or hex (iroh's SecretKey Display/FromStr forms).
 package key

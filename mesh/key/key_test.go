@@ -165,19 +165,64 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
-func TestLoadOrCreateCorrupt(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "identity")
-	garbage := []byte("this is not a key\n")
-	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+func TestIdentityFileFormats(t *testing.T) {
+	dir := t.TempDir()
+	sk := key.GenerateSecretKey()
+	ossh, err := sk.MarshalOpenSSH()
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := key.LoadOrCreate(path)
-	if err == nil || !strings.Contains(err.Error(), "corrupt") {
-		t.Fatalf("err = %v, want a corrupt-file error", err)
+	if !strings.HasPrefix(string(ossh), "-----BEGIN OPENSSH PRIVATE KEY-----") {
+		t.Fatalf("not OpenSSH: %q", ossh[:40])
 	}
-	got, _ := os.ReadFile(path)
-	if !bytes.Equal(got, garbage) {
-		t.Fatal("corrupt identity file was modified")
+	for name, content := range map[string]string{
+		"openssh": string(ossh),
+		"base32":  sk.String() + "\n",
+		"hex":     "  " + hex.EncodeToString(sk.Bytes()) + "\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := key.LoadOrCreate(p)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Public() != sk.Public() {
+			t.Fatalf("%s: loaded another key", name)
+		}
+	}
+	// What LoadOrCreate writes is OpenSSH.
+	p := filepath.Join(dir, "new")
+	k, err := key.LoadOrCreate(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	got, err := key.ParseSecretKeyFile(b)
+	if err != nil || got.Public() != k.Public() || !strings.HasPrefix(string(b), "-----BEGIN OPENSSH") {
+		t.Fatalf("written file %q: %v", b, err)
+	}
+}
+
+func TestLoadOrCreateCorrupt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "identity")
+	for _, garbage := range [][]byte{
+		[]byte("this is not a key\n"),
+		[]byte("-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n-----END OPENSSH PRIVATE KEY-----\n"),
+		{},
+	} {
+		if err := os.WriteFile(path, garbage, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := key.LoadOrCreate(path)
+		if err == nil || !strings.Contains(err.Error(), "corrupt") {
+			t.Fatalf("err = %v, want a corrupt-file error", err)
+		}
+		got, _ := os.ReadFile(path)
+		if !bytes.Equal(got, garbage) {
+			t.Fatal("corrupt identity file was modified")
+		}
 	}
 }
 
@@ -199,6 +244,29 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 		if len(pk.String()) != 52 || strings.ToLower(pk.String()) != pk.String() {
 			t.Fatalf("bad canonical form %q", pk.String())
+		}
+	})
+}
+
+func FuzzParseSecretKeyFile(f *testing.F) {
+	sk := key.GenerateSecretKey()
+	ossh, _ := sk.MarshalOpenSSH()
+	f.Add(ossh)
+	f.Add([]byte(sk.String()))
+	f.Add([]byte("-----BEGIN OPENSSH PRIVATE KEY-----\n\n-----END OPENSSH PRIVATE KEY-----"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := key.ParseSecretKeyFile(b)
+		if err != nil {
+			return
+		}
+		// Whatever loads must survive our own file format.
+		out, err := k.MarshalOpenSSH()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := key.ParseSecretKeyFile(out)
+		if err != nil || back.Public() != k.Public() {
+			t.Fatalf("re-encoded key does not load back: %v", err)
 		}
 	})
 }
