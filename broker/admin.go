@@ -264,9 +264,11 @@ func (b *Broker) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq
 		for _, p := range *t.parts.Load() {
 			p.deleted.Store(true)
 			p.wake()
+			p.logMu.Lock()
 			if err := p.log.Remove(); err != nil {
 				b.log.Warn("broker: remove partition log", "topic", t.name, "partition", p.index, "err", err)
 			}
+			p.logMu.Unlock()
 		}
 		if err := b.fs.RemoveAll(t.dir); err != nil {
 			b.log.Warn("broker: remove topic dir", "topic", t.name, "err", err)
@@ -659,7 +661,12 @@ func (b *Broker) alterConfigs(n int, validateOnly bool, get func(int) (int8, str
 		return resp, nil
 	}
 	for t, c := range changed {
-		t.cfg.Store(resolveConfig(c, b.cfg.TopicDefaults))
+		old := t.cfg.Load()
+		cfg := resolveConfig(c, b.cfg.TopicDefaults)
+		t.cfg.Store(cfg)
+		if cfg.segmentBytes != old.segmentBytes {
+			b.reopenLocked(t, cfg.segmentBytes)
+		}
 		b.log.Info("broker: altered topic configs", "topic", t.name, "configs", c)
 	}
 	return resp, nil

@@ -83,9 +83,16 @@ type topic struct {
 
 // partition is one partition's log plus the fetch long-poll waiters.
 type partition struct {
-	t       *topic
-	index   int32
-	log     *wal.Log
+	t     *topic
+	index int32
+	dir   string
+
+	// logMu is held for reading around every use of log and for writing to replace it (a
+	// segment.bytes change reopens the log) or to close it. fsyncs of a produce run
+	// without it; see sync.
+	logMu sync.RWMutex
+	log   *wal.Log
+
 	deleted atomic.Bool  // set before the log is removed
 	synced  atomic.Int64 // Now() in ns of the last fsync that caught up (flush.ms)
 
@@ -233,23 +240,45 @@ func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition, error) 
 	cfg := t.cfg.Load()
 	var parts []*partition
 	for i := from; i < to; i++ {
-		l, err := wal.Open(filepath.Join(t.dir, strconv.Itoa(int(i))), wal.Options{
-			FS:           b.fs,
-			SegmentBytes: cfg.segmentBytes,
-			Now:          b.cfg.Now,
-			Stamp:        stampOffsets,
-		})
+		dir := filepath.Join(t.dir, strconv.Itoa(int(i)))
+		l, err := b.openLog(dir, cfg.segmentBytes)
 		if err != nil {
 			for _, p := range parts {
 				p.log.Close()
 			}
 			return nil, fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
 		}
-		p := &partition{t: t, index: i, log: l}
+		p := &partition{t: t, index: i, dir: dir, log: l}
 		p.synced.Store(b.cfg.Now().UnixNano())
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
+	return wal.Open(dir, wal.Options{FS: b.fs, SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
+}
+
+// reopenLocked reopens a topic's partition logs so that a changed segment.bytes applies from
+// the next segment on (as in Kafka). Ops in flight finish on the old log first; a produce's
+// fsync that meets the closed old log is satisfied by Close's own fsync (see sync).
+// Callers hold adminMu.
+func (b *Broker) reopenLocked(t *topic, segmentBytes int64) {
+	for _, p := range *t.parts.Load() {
+		p.logMu.Lock()
+		if err := p.log.Close(); err != nil {
+			b.log.Warn("broker: close log for reopen", "topic", t.name, "partition", p.index, "err", err)
+		}
+		l, err := b.openLog(p.dir, segmentBytes)
+		if err != nil {
+			// The partition stays on its closed log: ops answer KAFKA_STORAGE_ERROR until
+			// the next successful reopen or restart.
+			b.log.Error("broker: reopen log", "topic", t.name, "partition", p.index, "err", err)
+		} else {
+			p.log = l
+		}
+		p.logMu.Unlock()
+	}
 }
 
 func (b *Broker) closeTopics(topics map[string]*topic) {
@@ -300,9 +329,11 @@ func (b *Broker) Close() error {
 		var errs []error
 		for _, t := range *b.topics.Load() {
 			for _, p := range *t.parts.Load() {
+				p.logMu.Lock()
 				if err := p.log.Close(); err != nil {
 					errs = append(errs, err)
 				}
+				p.logMu.Unlock()
 			}
 		}
 		b.closeErr = errors.Join(errs...)
@@ -382,14 +413,17 @@ func (b *Broker) EnforceRetention() (int, error) {
 			if p.deleted.Load() {
 				continue
 			}
+			p.logMu.RLock()
 			n, err := p.log.Retain(cfg.retentionMs, cfg.retentionBytes)
+			start := p.log.StartOffset()
+			p.logMu.RUnlock()
 			total += n
 			if err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
 			}
 			if n > 0 {
 				b.log.Info("broker: retention removed segments", "topic", t.name, "partition", p.index,
-					"segments", n, "log_start_offset", p.log.StartOffset())
+					"segments", n, "log_start_offset", start)
 			}
 		}
 	}
@@ -408,15 +442,7 @@ func (b *Broker) Flush() error {
 	for _, t := range b.sortedTopics() {
 		cfg := t.cfg.Load()
 		for _, p := range *t.parts.Load() {
-			next := p.log.NextOffset()
-			if p.deleted.Load() || p.log.SyncedOffset() >= next {
-				p.synced.Store(now)
-				continue
-			}
-			if cfg.relaxed && (now-p.synced.Load())/int64(time.Millisecond) < cfg.flushMs {
-				continue
-			}
-			if err := p.sync(next, b.cfg.Now); err != nil && !p.deleted.Load() {
+			if err := b.flushPartition(p, cfg, now); err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
 			}
 		}
@@ -424,8 +450,33 @@ func (b *Broker) Flush() error {
 	return errors.Join(errs...)
 }
 
-func (p *partition) sync(upTo int64, now func() time.Time) error {
-	if err := p.log.Sync(upTo); err != nil {
+func (b *Broker) flushPartition(p *partition, cfg *topicConfig, now int64) error {
+	p.logMu.RLock()
+	defer p.logMu.RUnlock()
+	next := p.log.NextOffset()
+	if p.deleted.Load() || p.log.SyncedOffset() >= next {
+		p.synced.Store(now)
+		return nil
+	}
+	if cfg.relaxed && (now-p.synced.Load())/int64(time.Millisecond) < cfg.flushMs {
+		return nil
+	}
+	return p.sync(p.log, next, b.cfg.Now)
+}
+
+// sync fsyncs l (the partition's log when the caller read it) up to upTo. If l was closed
+// meanwhile by a reopen, its Close fsynced everything, and the current log has it all.
+func (p *partition) sync(l *wal.Log, upTo int64, now func() time.Time) error {
+	err := l.Sync(upTo)
+	if errors.Is(err, wal.ErrClosed) && !p.deleted.Load() {
+		p.logMu.RLock()
+		cur := p.log
+		p.logMu.RUnlock()
+		if cur != l {
+			err = cur.Sync(upTo)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	p.synced.Store(now().UnixNano())

@@ -45,7 +45,7 @@ var topicConfigDefs = []configDef{
 	{"retention.ms", brokerop.ConfigTypeLong, "604800000", "log.retention.ms",
 		"Whole segments whose newest record is older than this are deleted (-1: no limit).", checkLong(-1)},
 	{"segment.bytes", brokerop.ConfigTypeInt, "1073741824", "log.segment.bytes",
-		"The segment file size of new partition logs (applies to a partition's log when it is opened).", checkInt(14)},
+		"The size at which a partition log rolls to a new segment file.", checkInt(14)},
 }
 
 func findConfigDef(name string) *configDef {

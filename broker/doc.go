@@ -54,8 +54,8 @@
 // Honoured: cleanup.policy (delete only: compact is refused with INVALID_CONFIG, compaction
 // is not implemented), retention.ms and retention.bytes (enforced by the background goroutine
 // every Config.RetentionCheckInterval, whole segments, the active one never; EnforceRetention
-// runs it on demand), segment.bytes (applies when a partition's log is opened: at creation,
-// and after a restart for an altered value), max.message.bytes (MESSAGE_TOO_LARGE),
+// runs it on demand), segment.bytes (an altered value reopens the topic's logs, so it applies
+// from the next segment on, as in Kafka), max.message.bytes (MESSAGE_TOO_LARGE),
 // flush.messages, flush.ms. Accepted only at the value we honour: compression.type=producer,
 // message.timestamp.type=CreateTime, min.insync.replicas=1. Anything else is INVALID_CONFIG.
 //
@@ -77,7 +77,9 @@
 // requested partition; every append wakes the partition's waiters. Produce with acks=all over
 // several partitions syncs them in short-lived goroutines it waits for.
 //
-// Lock order: Broker.adminMu, then partition.mu (waiters only), then the wal's own locks.
+// Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
+// partition's log, write-held only to reopen, close or remove it), then partition.mu
+// (waiters only), then the wal's own locks. A produce's fsync runs without logMu.
 // Produce, Fetch and ListOffsets take no broker-wide lock: topics are read through atomic
 // pointers that admin ops replace under adminMu.
 package broker

@@ -86,51 +86,62 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 			failed = true
 			continue
 		}
-		hw := p.log.NextOffset()
-		r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.log.StartOffset()
-		if fp.Offset == hw {
-			continue
-		}
-		if fp.Offset < r.LogStartOffset || fp.Offset > hw {
-			r.ErrorCode = kerr.OffsetOutOfRange.Code
+		size, bad := b.readPartition(p, fp, r, remaining, minOne)
+		if bad {
 			failed = true
-			continue
 		}
-		limit := min(int(fp.MaxBytes), remaining)
-		if limit <= 0 && !minOne {
-			continue
+		if size > 0 {
+			minOne = false
+			remaining -= size
+			total += size
 		}
-		batches, err := p.log.Read(fp.Offset, max(limit, 1))
-		if errors.Is(err, wal.ErrOffsetOutOfRange) {
-			// Retention moved the start between our bounds check and the read.
-			r.LogStartOffset = p.log.StartOffset()
-			r.ErrorCode = kerr.OffsetOutOfRange.Code
-			failed = true
-			continue
-		}
-		if err != nil {
-			r.ErrorCode = b.storageError(p, "read", err)
-			failed = true
-			continue
-		}
-		size := 0
-		keep := 0
-		for _, bt := range batches {
-			if size+len(bt.Data) > limit && !(minOne && keep == 0) {
-				break
-			}
-			size += len(bt.Data)
-			keep++
-		}
-		if keep == 0 {
-			continue
-		}
-		r.Records = joinBatches(batches[:keep], size)
-		minOne = false
-		remaining -= size
-		total += size
 	}
 	return total, failed
+}
+
+// readPartition fills one partition's answer within limit bytes (at least one batch when
+// minOne) and returns the bytes read and whether it failed.
+func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool) (int, bool) {
+	p.logMu.RLock()
+	defer p.logMu.RUnlock()
+	hw := p.log.NextOffset()
+	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.log.StartOffset()
+	if fp.Offset == hw {
+		return 0, false
+	}
+	if fp.Offset < r.LogStartOffset || fp.Offset > hw {
+		r.ErrorCode = kerr.OffsetOutOfRange.Code
+		return 0, true
+	}
+	limit := min(int(fp.MaxBytes), remaining)
+	if limit <= 0 && !minOne {
+		return 0, false
+	}
+	batches, err := p.log.Read(fp.Offset, max(limit, 1))
+	if errors.Is(err, wal.ErrOffsetOutOfRange) {
+		// Retention moved the start between our bounds check and the read.
+		r.LogStartOffset = p.log.StartOffset()
+		r.ErrorCode = kerr.OffsetOutOfRange.Code
+		return 0, true
+	}
+	if err != nil {
+		r.ErrorCode = b.storageError(p, "read", err)
+		return 0, true
+	}
+	size := 0
+	keep := 0
+	for _, bt := range batches {
+		if size+len(bt.Data) > limit && !(minOne && keep == 0) {
+			break
+		}
+		size += len(bt.Data)
+		keep++
+	}
+	if keep == 0 {
+		return 0, false
+	}
+	r.Records = joinBatches(batches[:keep], size)
+	return size, false
 }
 
 // joinBatches returns the batches' bytes back to back: the one stored copy itself when there is

@@ -39,6 +39,7 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			continue
 		}
 		var err error
+		p.logMu.RLock()
 		switch lp.Timestamp {
 		case tsEarliest, tsEarliestLocal:
 			r.Offset = p.log.StartOffset()
@@ -49,6 +50,7 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 		default:
 			r.Offset, r.Timestamp, err = p.offsetForTimestamp(lp.Timestamp)
 		}
+		p.logMu.RUnlock()
 		if err != nil {
 			r.Offset, r.Timestamp = -1, -1
 			r.ErrorCode = b.storageError(p, "list offsets", err)

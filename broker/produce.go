@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -24,6 +25,7 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 	type pending struct {
 		i    int
 		p    *partition
+		l    *wal.Log
 		upTo int64
 	}
 	var syncs []pending
@@ -48,34 +50,38 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
 			continue
 		}
-		base, err := p.log.Append(pp.Records, sum.Records, sum.MaxTimestamp)
+		p.logMu.RLock()
+		l := p.log
+		base, err := l.Append(pp.Records, sum.Records, sum.MaxTimestamp)
+		start, synced := l.StartOffset(), l.SyncedOffset()
+		p.logMu.RUnlock()
 		if err != nil {
 			r.ErrorCode = b.storageError(p, "append", err)
 			continue
 		}
 		p.wake()
 		r.BaseOffset = base
-		r.LogStartOffset = p.log.StartOffset()
+		r.LogStartOffset = start
 		upTo := base + int64(sum.Records)
 		switch {
 		case !cfg.relaxed && req.Acks == -1:
-			syncs = append(syncs, pending{i, p, upTo})
-		case cfg.relaxed && upTo-p.log.SyncedOffset() >= cfg.flushMessages:
-			syncs = append(syncs, pending{i, p, upTo}) // flush.messages reached, whatever the acks
+			syncs = append(syncs, pending{i, p, l, upTo})
+		case cfg.relaxed && upTo-synced >= cfg.flushMessages:
+			syncs = append(syncs, pending{i, p, l, upTo}) // flush.messages reached, whatever the acks
 		}
 	}
 	switch len(syncs) {
 	case 0:
 	case 1:
 		s := syncs[0]
-		if err := s.p.sync(s.upTo, b.cfg.Now); err != nil {
+		if err := s.p.sync(s.l, s.upTo, b.cfg.Now); err != nil {
 			resp.Partitions[s.i].ErrorCode = b.storageError(s.p, "sync", err)
 		}
 	default:
 		var wg sync.WaitGroup
 		errs := make([]error, len(syncs))
 		for j, s := range syncs {
-			wg.Go(func() { errs[j] = s.p.sync(s.upTo, b.cfg.Now) })
+			wg.Go(func() { errs[j] = s.p.sync(s.l, s.upTo, b.cfg.Now) })
 		}
 		wg.Wait()
 		for j, s := range syncs {
