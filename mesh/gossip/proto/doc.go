@@ -21,6 +21,19 @@
 //     does); 0.28 sends one unbounded list.
 //   - A ForwardJoin that can neither be accepted nor forwarded (0.28 panics
 //     with unreachable!) is dropped.
+//   - Prune and Graft only move a peer between the eager and lazy sets while
+//     it is in the active view, so the two sets always partition the active
+//     view (0.28 can leave former neighbors in them and keep pushing to them).
+//   - A Neighbor request that is refused or whose connection fails makes us
+//     ask another passive peer at once (0.28 waits for the next loss).
+//   - Missing-message bookkeeping is dropped once every announcer was asked.
+//   - The net layer's reference counting of topics per connection also
+//     forgets a topic that is quit (0.28 keeps it for peers that sent us
+//     something on it but were never active).
+//
+// None of these changes a byte on the wire; they are checked by the seeded
+// simulator (sim_test.go: 100+ nodes, crashes, joins, a partition that heals)
+// and against real 0.28.1 nodes in interop/gossip_test.go.
 //   - Iteration over peer sets is in insertion order and all randomness comes
 //     from the injected *rand.Rand, so a run is reproducible from its seed.
 package proto
