@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ type Coordinator struct {
 	// owned by run
 	m       *Machine
 	store   *Store
+	broken  bool // the last append failed: the log must be rewritten before the next one
 	nextTok Token
 	waiting map[Token]chan any
 }
@@ -160,7 +162,7 @@ func (c *Coordinator) deliver(outs []Output) {
 	if len(durable) == 0 {
 		return
 	}
-	err := c.store.Append(recs)
+	err := c.append(recs)
 	if err != nil {
 		c.log.Error("offset log append failed", "err", err)
 	} else {
@@ -174,6 +176,25 @@ func (c *Coordinator) deliver(outs []Output) {
 		}
 		c.answer(o.Token, resp)
 	}
+}
+
+// append writes recs durably. After a failed append the state of the log's tail is unknown
+// (a failed fsync may or may not have persisted it, and the WAL refuses further writes), so
+// the applied state is first written as a fresh snapshot generation; until that succeeds,
+// commits keep failing with a retriable error and nothing unconfirmed becomes visible.
+func (c *Coordinator) append(recs []Record) error {
+	if c.broken {
+		if err := c.store.Compact(c.m.Snapshot()); err != nil {
+			return fmt.Errorf("rewrite offset log after a failure: %w", err)
+		}
+		c.log.Info("offset log rewritten after a failure")
+		c.broken = false
+	}
+	if err := c.store.Append(recs); err != nil {
+		c.broken = true
+		return err
+	}
+	return nil
 }
 
 func (c *Coordinator) answer(tok Token, resp any) {

@@ -187,7 +187,6 @@ func TestCoordinatorCommitFailure(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
 		if r, err := commit(c, "", -1, 5); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
 			t.Fatalf("simple commit: %+v %v", r, err)
 		}
@@ -198,6 +197,21 @@ func TestCoordinatorCommitFailure(t *testing.T) {
 		}
 		if got := fetchOffset(t, c); got != 5 {
 			t.Fatalf("offset = %d, want 5 (the failed commit must not be visible)", got)
+		}
+		// The disk recovers: the coordinator rewrites its log and commits are durable again.
+		fs.SetSyncError(nil)
+		if r, err := commit(c, "", -1, 7); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("commit after recovery: %+v %v", r, err)
+		}
+		fs.Crash()
+		c.Close()
+		c2, err := Open(Config{Dir: "/g", FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		if got := fetchOffset(t, c2); got != 7 {
+			t.Fatalf("offset after recovery and crash = %d, want 7", got)
 		}
 	})
 }
