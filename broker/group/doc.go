@@ -86,5 +86,9 @@
 // snapshot entry at the start of a new log (generation + 1) and fsynced, then the old log is
 // removed. On open, the newest generation whose first entry is a snapshot wins; a newer one
 // without a complete snapshot (a crash during compaction) and older ones are removed. The first
-// log of a fresh directory starts with an empty snapshot entry.
+// log of a fresh directory starts with an empty snapshot entry. If an append or fsync fails,
+// the commits of that batch are answered COORDINATOR_NOT_AVAILABLE (retriable) and are not
+// applied; before the next append the applied state is rewritten as a new snapshot generation
+// (the failed log's tail is in an unknown state), so the coordinator recovers by itself once
+// the disk does.
 package group
