@@ -58,8 +58,7 @@ type Event struct {
 	Peers   []string `json:"peers"`
 	PID     int      `json:"pid"`
 	Raw     json.RawMessage
-	taken   bool
-	arrival int
+	taken   bool // returned by WaitEvent already; guarded by Driver.mu
 }
 
 // Driver is one running driver process. Its methods are safe for concurrent use.
@@ -162,40 +161,26 @@ func (d *Driver) readLoop(stdout io.Reader) {
 	defer close(d.done)
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	n := 0
 	for sc.Scan() {
-		line := append([]byte(nil), sc.Bytes()...)
-		var head struct {
-			ID    *int64 `json:"id"`
-			Event string `json:"event"`
-			Error string `json:"error"`
-		}
-		if err := json.Unmarshal(line, &head); err != nil {
-			d.stderr.Write([]byte("irohnode: unparsable driver line: " + string(line) + "\n"))
+		id, ev, cmdErr, err := parseLine(sc.Bytes())
+		if err != nil {
+			d.stderr.Write([]byte("irohnode: " + err.Error() + "\n"))
 			continue
 		}
-		if head.ID != nil {
+		if ev == nil {
 			d.mu.Lock()
-			ch := d.pending[*head.ID]
-			delete(d.pending, *head.ID)
+			ch := d.pending[id]
+			delete(d.pending, id)
 			d.mu.Unlock()
 			if ch != nil {
-				r := reply{raw: line}
-				if head.Error != "" {
-					r.err = &CommandError{Msg: head.Error}
+				r := reply{raw: cloneRaw(sc.Bytes())}
+				if cmdErr != "" {
+					r.err = &CommandError{Msg: cmdErr}
 				}
 				ch <- r
 			}
 			continue
 		}
-		ev := &Event{}
-		if err := json.Unmarshal(line, ev); err != nil {
-			d.stderr.Write([]byte("irohnode: bad event: " + err.Error() + "\n"))
-			continue
-		}
-		ev.Raw = line
-		n++
-		ev.arrival = n
 		d.mu.Lock()
 		d.events = append(d.events, ev)
 		close(d.changed)
@@ -215,6 +200,33 @@ func (d *Driver) readLoop(stdout io.Reader) {
 	close(d.changed)
 	d.changed = make(chan struct{})
 	d.mu.Unlock()
+}
+
+func cloneRaw(b []byte) json.RawMessage { return append(json.RawMessage(nil), b...) }
+
+// parseLine decodes one line of driver output: either a reply (ev == nil; id and, for a
+// failed command, cmdErr) or an event.
+func parseLine(line []byte) (id int64, ev *Event, cmdErr string, err error) {
+	var head struct {
+		ID    *int64  `json:"id"`
+		Event *string `json:"event"`
+		Error string  `json:"error"`
+	}
+	if err := json.Unmarshal(line, &head); err != nil {
+		return 0, nil, "", fmt.Errorf("unparsable driver line %.200q: %w", line, err)
+	}
+	switch {
+	case head.ID != nil:
+		return *head.ID, nil, head.Error, nil
+	case head.Event != nil:
+		ev = &Event{}
+		if err := json.Unmarshal(line, ev); err != nil {
+			return 0, nil, "", fmt.Errorf("bad event %.200q: %w", line, err)
+		}
+		ev.Raw = cloneRaw(line)
+		return 0, ev, "", nil
+	}
+	return 0, nil, "", fmt.Errorf("driver line is neither a reply nor an event: %.200q", line)
 }
 
 // CommandError is an error the driver reported for a command (for example, a refused connect).
@@ -328,7 +340,7 @@ func (d *Driver) Close() error {
 		d.stdin.Close()
 		select {
 		case <-d.done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(closeGrace):
 			// Kill only our own process group (Setpgid made the driver its leader).
 			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 			<-d.done
@@ -368,5 +380,8 @@ func (b *tailBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// closeGrace is how long Close waits for the driver to exit by itself.
+var closeGrace = 5 * time.Second
 
 var errNoDriverDir = errors.New("irohnode: cannot find interop/driver/driver.mjs with node_modules/@number0/iroh beside it (set IROH_DRIVER_DIR)")
