@@ -536,3 +536,70 @@ func TestGroupKgoStaticRestart(t *testing.T) {
 		t.Fatalf("the other member had partitions revoked/lost %d times: a rebalance happened", revokes["ib"])
 	}
 }
+
+// Ten kgo members join at once (cooperative-sticky, kgo's default) and five of them leave at
+// once: each time the group settles with every partition owned by exactly one member.
+func TestGroupKgoJoinStorm(t *testing.T) {
+	grpLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := grpStart(t, t.TempDir(), "")
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	grpCreateTopic(t, ctx, adm, "storm", grpPartitions)
+	grpProduce(t, ctx, s.addr, "storm", 0, 60)
+
+	seen := &grpSeen{n: map[string]int{}}
+	type mem struct {
+		cl   *kgo.Client
+		stop func()
+	}
+	var mems []mem
+	for i := range 10 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumerGroup("storm"), kgo.ConsumeTopics("storm"),
+			kgo.ClientID(fmt.Sprintf("storm-%d", i)), kgo.SessionTimeout(grpSession), kgo.HeartbeatInterval(300*time.Millisecond),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pctx, pcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for pctx.Err() == nil {
+				fs := cl.PollFetches(pctx)
+				if fs.IsClientClosed() {
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) { seen.add(string(r.Value)) })
+			}
+		})
+		mems = append(mems, mem{cl, func() { pcancel(); wg.Wait(); cl.Close() }})
+	}
+	defer func() {
+		for _, m := range mems {
+			m.stop()
+		}
+	}()
+	settled := func(members int) func() bool {
+		return func() bool {
+			n, parts := grpAssignment(ctx, adm, "storm")
+			return n == members && allPartitions(parts) // sorted and each exactly once
+		}
+	}
+	grpWait(t, ctx, "ten members to settle", settled(10))
+	grpWait(t, ctx, "the first 60 records", func() bool { return seen.missing(60) == 0 })
+
+	var wg sync.WaitGroup
+	for _, m := range mems[5:] {
+		wg.Go(m.stop) // kgo's Close leaves the group
+	}
+	wg.Wait()
+	mems = mems[:5]
+	grpWait(t, ctx, "five members to settle", settled(5))
+	grpProduce(t, ctx, s.addr, "storm", 60, 60)
+	grpWait(t, ctx, "all 120 records", func() bool { return seen.missing(120) == 0 })
+}
