@@ -18,17 +18,21 @@ import (
 // this with flush.messages / flush.ms, see doc.go); concurrent producers share fsyncs through
 // the log's group commit, and the partitions of one request are synced in parallel.
 func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	return b.ProduceStaged(ctx, req)()
+}
+
+// ProduceStaged is Produce in two stages, for a caller that pipelines requests: every
+// partition's append happens before it returns (so appends keep the order of the calls), and
+// the returned function waits for the durability acks=-1 asks for, then gives Produce's
+// answer. Meanwhile the caller can stage the next request; concurrent waits share fsyncs
+// through the log's group commit. Call the wait function once. The request (records
+// included) is no longer used once ProduceStaged returns.
+func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
 	if b.closed.Load() {
-		return nil, ErrClosed
+		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }
 	}
 	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
-	type pending struct {
-		i    int
-		p    *partition
-		l    *wal.Log
-		upTo int64
-	}
-	var syncs []pending
+	var syncs []pendingSync
 	for i := range req.Partitions {
 		pp := &req.Partitions[i]
 		r := &resp.Partitions[i]
@@ -65,13 +69,31 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 		upTo := base + int64(sum.Records)
 		switch {
 		case !cfg.relaxed && req.Acks == -1:
-			syncs = append(syncs, pending{i, p, l, upTo})
+			syncs = append(syncs, pendingSync{i, p, l, upTo})
 		case cfg.relaxed && upTo-synced >= cfg.flushMessages:
-			syncs = append(syncs, pending{i, p, l, upTo}) // flush.messages reached, whatever the acks
+			syncs = append(syncs, pendingSync{i, p, l, upTo}) // flush.messages reached, whatever the acks
 		}
 	}
+	if len(syncs) == 0 {
+		return func() (*brokerop.ProduceResp, error) { return resp, nil }
+	}
+	return func() (*brokerop.ProduceResp, error) {
+		b.syncAll(resp, syncs)
+		return resp, nil
+	}
+}
+
+// pendingSync is a partition a produce must fsync before it answers.
+type pendingSync struct {
+	i    int // index in the response
+	p    *partition
+	l    *wal.Log
+	upTo int64
+}
+
+// syncAll fsyncs the partitions of one produce, in parallel when there are several.
+func (b *Broker) syncAll(resp *brokerop.ProduceResp, syncs []pendingSync) {
 	switch len(syncs) {
-	case 0:
 	case 1:
 		s := syncs[0]
 		if err := s.p.sync(s.l, s.upTo, b.cfg.Now); err != nil {
@@ -90,7 +112,6 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 			}
 		}
 	}
-	return resp, nil
 }
 
 // storageError maps a log error to a Kafka code: the partition went away with its topic, or

@@ -343,3 +343,48 @@ func TestConcurrentProducersShareFsyncs(t *testing.T) {
 		t.Fatal("acked data not synced")
 	}
 }
+
+// ProduceStaged appends in call order at once; waiting later lets pipelined requests of one
+// connection share fsyncs.
+func TestProduceStagedPipelining(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", 1, nil)
+	e.fs.SetSyncDelay(5 * time.Millisecond)
+	e.fs.ResetStats()
+	var waits []func() (*brokerop.ProduceResp, error)
+	for i := range 10 {
+		waits = append(waits, e.b.ProduceStaged(bg, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+			{Topic: "t", Records: makeBatch(false, vals(1, fmt.Sprint(i), "x")...)}}}))
+	}
+	if n := e.b.lookup("t", 0).log.NextOffset(); n != 20 {
+		t.Fatalf("staged appends: next offset %d, want 20", n)
+	}
+	var wg sync.WaitGroup
+	bases := make([]int64, len(waits))
+	for i, w := range waits {
+		wg.Go(func() {
+			r, err := w()
+			if err != nil || r.Partitions[0].ErrorCode != 0 {
+				t.Errorf("wait %d: %v %+v", i, err, r)
+				return
+			}
+			bases[i] = r.Partitions[0].BaseOffset
+		})
+	}
+	wg.Wait()
+	for i, b := range bases {
+		if b != int64(2*i) {
+			t.Fatalf("base offsets %v: not in staging order", bases)
+		}
+	}
+	if s := e.fs.Stats().Syncs; s > 4 {
+		t.Fatalf("%d fsyncs for 10 pipelined requests", s)
+	}
+	if e.b.lookup("t", 0).log.SyncedOffset() != 20 {
+		t.Fatal("answered before fsync")
+	}
+	_, vs := e.readAll("t", 0, 0)
+	if want := []string{"0", "x", "1", "x", "2", "x"}; !slices.Equal(vs[:6], want) {
+		t.Fatalf("order: %v", vs)
+	}
+}
