@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 const keyDeleteGroups int16 = 42
@@ -22,6 +23,9 @@ func handleDeleteGroups(ctx context.Context, r *Request) (kmsg.Response, error) 
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	breq := &brokerop.DeleteGroupsReq{Groups: req.Groups}
 	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.DeleteGroupsResp, error) { return gb.DeleteGroups(ctx, breq) })
+	if code == 0 && len(bresp.Groups) != len(req.Groups) {
+		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group, rg.ErrorCode = name, code

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 const keyDescribeGroups int16 = 15
@@ -23,6 +24,9 @@ func handleDescribeGroups(ctx context.Context, r *Request) (kmsg.Response, error
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	breq := &brokerop.DescribeGroupsReq{Groups: req.Groups}
 	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.DescribeGroupsResp, error) { return gb.DescribeGroups(ctx, breq) })
+	if code == 0 && len(bresp.Groups) != len(req.Groups) {
+		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = name

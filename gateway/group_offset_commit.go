@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 const keyOffsetCommit int16 = 8
@@ -37,6 +38,9 @@ func handleOffsetCommit(ctx context.Context, r *Request) (kmsg.Response, error) 
 		breq.Topics = append(breq.Topics, bt)
 	}
 	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.OffsetCommitResp, error) { return gb.OffsetCommit(ctx, breq) })
+	if code == 0 && !sameShape(bresp, req) {
+		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	}
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
@@ -52,4 +56,16 @@ func handleOffsetCommit(ctx context.Context, r *Request) (kmsg.Response, error) 
 		resp.Topics = append(resp.Topics, rt)
 	}
 	return resp, nil
+}
+
+func sameShape(bresp *brokerop.OffsetCommitResp, req *kmsg.OffsetCommitRequest) bool {
+	if len(bresp.Topics) != len(req.Topics) {
+		return false
+	}
+	for i := range req.Topics {
+		if len(bresp.Topics[i].Partitions) != len(req.Topics[i].Partitions) {
+			return false
+		}
+	}
+	return true
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
@@ -441,5 +442,51 @@ func TestGroupAdminAPIVersions(t *testing.T) {
 	of.Group = "c"
 	if r := rt(of).(*kmsg.OffsetFetchResponse); r.ErrorCode != 0 || len(r.Topics) != 0 {
 		t.Fatalf("offsets of a deleted group: %+v", r)
+	}
+}
+
+// shortGroups answers some group ops with fewer entries than asked (a broken or mismatched
+// backend); the gateway must answer with an error, not crash.
+type shortGroups struct{ groupBackend }
+
+func (shortGroups) OffsetCommit(context.Context, *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
+	return &brokerop.OffsetCommitResp{}, nil
+}
+
+func (shortGroups) DescribeGroups(context.Context, *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
+	return &brokerop.DescribeGroupsResp{}, nil
+}
+
+func (shortGroups) DeleteGroups(context.Context, *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
+	return &brokerop.DeleteGroupsResp{}, nil
+}
+
+func TestGroupMismatchedBackendAnswers(t *testing.T) {
+	coord, err := group.Open(group.Config{Dir: "/groups", FS: waltest.NewCrashFS()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coord.Close()
+	ts := start(t, gateway.Config{Backend: shortGroups{groupBackend{gatewaytest.NewMem(1), coord}}})
+	raw := dial(t, ts.addr)
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.SetVersion(8)
+	oc.Group, oc.Generation = "g", -1
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "t"
+	ot.Partitions = append(ot.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+	oc.Topics = append(oc.Topics, ot)
+	if r := raw.roundTrip(oc, 1).(*kmsg.OffsetCommitResponse); r.Topics[0].Partitions[0].ErrorCode != -1 {
+		t.Fatalf("commit: %+v", r)
+	}
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{"g"}
+	if r := raw.roundTrip(dg, 2).(*kmsg.DescribeGroupsResponse); r.Groups[0].ErrorCode != -1 {
+		t.Fatalf("describe: %+v", r)
+	}
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{"g"}
+	if r := raw.roundTrip(del, 3).(*kmsg.DeleteGroupsResponse); r.Groups[0].ErrorCode != -1 {
+		t.Fatalf("delete: %+v", r)
 	}
 }
