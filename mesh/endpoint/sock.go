@@ -16,16 +16,42 @@ type packetFilter func(b []byte, from netip.AddrPort) bool
 // *net.UDPConn so quic-go recognises an OOB-capable conn (GSO, ECN, packet
 // info) and implements ReadBatch itself, which quic-go prefers over
 // unwrapping the file descriptor, so every received datagram passes
-// through here. A magicsock layer will demultiplex disco and relay traffic
-// in filter.
+// through here: the packet filter (disco today, magicsock later) and, on
+// Linux, UDP GRO.
+//
+// With GRO the kernel hands over runs of same-sized datagrams from one
+// sender as one buffer (a loopback or GSO sender's batch is never split at
+// all), which makes both the sender's and our receive syscalls far
+// cheaper; ReadBatch splits them back into single datagrams in quic-go's
+// buffers.
 type sock struct {
 	*net.UDPConn
 	batch  *ipv4.PacketConn
 	filter atomic.Pointer[packetFilter] // nil = pass all
+	gro    bool                         // UDP_GRO is on
+
+	// Owned by the single reader (quic-go's read loop); GRO only.
+	big  []ipv4.Message // our own 64 KiB receive buffers
+	oobs [][]byte       // per big message: its control data minus the GRO cmsg
+	pend []segment      // datagrams read but not yet handed out
+	next int            // index of the next pending datagram
 }
 
+// segment is one datagram inside a big buffer.
+type segment struct {
+	data []byte
+	oob  []byte
+	addr net.Addr
+}
+
+const (
+	groBatch   = 8
+	groBufSize = 1 << 16
+	oobSize    = 256
+)
+
 func newSock(c *net.UDPConn) *sock {
-	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c)}
+	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: enableGRO(c)}
 }
 
 // setFilter installs (or, with nil, removes) the packet filter.
@@ -38,10 +64,11 @@ func (s *sock) setFilter(f packetFilter) {
 }
 
 // ReadBatch reads datagrams into ms and drops those the filter consumes.
-// Kept packets are compacted to the front by copying their bytes into the
-// consumed slots' buffers (each buffer is a full-size packet buffer owned
-// by quic-go, so the message/buffer pairing quic-go relies on is kept).
+// It never returns an empty batch without an error.
 func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	if s.gro {
+		return s.readGRO(ms, flags)
+	}
 	for {
 		n, err := s.batch.ReadBatch(ms, flags)
 		fp := s.filter.Load()
@@ -50,6 +77,10 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		}
 		filter := *fp
 		kept := 0
+		// Kept packets are compacted to the front by copying their bytes
+		// into the consumed slots' buffers (each a full-size packet buffer
+		// owned by quic-go, so the message/buffer pairing quic-go relies
+		// on is kept).
 		for i := range n {
 			m := &ms[i]
 			if filter(m.Buffers[0][:m.N], addrPortOf(m.Addr)) {
@@ -64,6 +95,69 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 			return kept, nil
 		}
 	}
+}
+
+func (s *sock) readGRO(ms []ipv4.Message, flags int) (int, error) {
+	for {
+		if s.next == len(s.pend) {
+			if err := s.fill(flags); err != nil {
+				return 0, err
+			}
+		}
+		var filter packetFilter
+		if fp := s.filter.Load(); fp != nil {
+			filter = *fp
+		}
+		k := 0
+		for k < len(ms) && s.next < len(s.pend) {
+			seg := s.pend[s.next]
+			s.next++
+			if filter != nil && filter(seg.data, addrPortOf(seg.addr)) {
+				continue
+			}
+			m := &ms[k]
+			m.N = copy(m.Buffers[0][:cap(m.Buffers[0])], seg.data)
+			m.NN = copy(m.OOB[:cap(m.OOB)], seg.oob)
+			m.Addr = seg.addr
+			m.Flags = 0
+			k++
+		}
+		if k > 0 {
+			return k, nil
+		}
+	}
+}
+
+// fill reads one batch into the big buffers and splits it into pend.
+func (s *sock) fill(flags int) error {
+	if s.big == nil {
+		s.big = make([]ipv4.Message, groBatch)
+		s.oobs = make([][]byte, groBatch)
+		for i := range s.big {
+			s.big[i].Buffers = [][]byte{make([]byte, groBufSize)}
+			s.big[i].OOB = make([]byte, oobSize)
+			s.oobs[i] = make([]byte, 0, oobSize)
+		}
+	}
+	n, err := s.batch.ReadBatch(s.big, flags)
+	if err != nil {
+		return err
+	}
+	s.pend, s.next = s.pend[:0], 0
+	for i := range n {
+		m := &s.big[i]
+		size, oob := splitGRO(m.OOB[:m.NN], s.oobs[i][:0])
+		s.oobs[i] = oob
+		data := m.Buffers[0][:m.N]
+		if size <= 0 || size >= len(data) {
+			s.pend = append(s.pend, segment{data, oob, m.Addr})
+			continue
+		}
+		for off := 0; off < len(data); off += size {
+			s.pend = append(s.pend, segment{data[off:min(off+size, len(data))], oob, m.Addr})
+		}
+	}
+	return nil
 }
 
 func moveMessage(dst, src *ipv4.Message) {

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package endpoint
+
+import "net"
+
+func enableGRO(*net.UDPConn) bool { return false }
+
+func splitGRO(oob, dst []byte) (int, []byte) { return 0, append(dst, oob...) }
