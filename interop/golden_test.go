@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/interop/irohnode"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 
 // The golden Rust certificate: captured from a real iroh 0.28.1 node whose secret key is
@@ -133,19 +135,35 @@ func TestCaptureRustCertificate(t *testing.T) {
 	irohnode.RequireNamespace(t)
 	ctx := ctxFor(t, 60*time.Second)
 	rust := rustNode(t, irohnode.NodeOptions{SecretKey: goldenSeed(), ALPNs: testALPNs})
-	goKey := newEd25519(t)
-	p := newRawPeer(t)
-	c, err := p.dial(ctx, t, rust, nodeIDText(t, goKey.Public().(ed25519.PublicKey)), rawCert(t, rawCertOpts{signer: goKey}), alpnEcho)
+	// Our client certificate comes from our production code (mesh/meshtls): Rust must accept it
+	// and attribute the connection to our key.
+	goKey := key.GenerateSecretKey()
+	ourCert, err := meshtls.GenerateCertificate(goKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := newRawPeer(t)
+	c, err := p.dial(ctx, t, rust, goKey.Public().String(), ourCert, alpnEcho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := echoOnce(ctx, c, []byte("golden")); err != nil || string(got) != "golden" {
+		t.Fatalf("echo over a meshtls certificate: %q, %v", got, err)
+	}
 	c.CloseWithError(0, "")
+	if e, err := rust.WaitAccepted(ctx, alpnEcho); err != nil || e.Remote != goKey.Public().String() {
+		t.Fatalf("Rust accepted %+v (%v), want remote %s", e, err, goKey.Public())
+	}
 	certs := p.peerCerts()
 	if len(certs) != 1 {
 		t.Fatalf("Rust presented %d certificates, want 1", len(certs))
 	}
 	if got := checkIrohCert(t, certs[0]); got != rust.ID {
 		t.Fatalf("live certificate proves %s, node says %s", got, rust.ID)
+	}
+	// Our production verifier agrees on the live certificate.
+	if pk, err := meshtls.VerifyCertificate(certs[0], time.Now()); err != nil || pk.String() != rust.ID {
+		t.Fatalf("meshtls.VerifyCertificate on the live Rust certificate: %v, %v; want %s", pk, err, rust.ID)
 	}
 	if os.Getenv("INTEROP_UPDATE_GOLDEN") == "1" {
 		if err := os.MkdirAll(filepath.Dir(goldenCertFile), 0o755); err != nil {
