@@ -36,6 +36,9 @@
 // slow and its connection is dropped (Rust instead blocks its actor).
 //
 // Differences from 0.28 worth knowing: a failed dial is reported to the core
-// as a disconnect (0.28 leaves the queue stuck); see package proto for the
+// as a disconnect (0.28 leaves the queue stuck); a topic that has had no
+// neighbor for Config.RejoinInterval (10 s) sends Join to its bootstrap peers
+// again (0.28 leaves that to the application; HyParView alone cannot bring
+// back a node whose passive peers are all gone). See package proto for the
 // protocol-level ones.
 package gossip

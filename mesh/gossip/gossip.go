@@ -37,6 +37,12 @@ type Config struct {
 	// CloseGrace is how long a polite close waits for the peer's FIN, and
 	// Close for connections to wind down. Zero: 1s.
 	CloseGrace time.Duration
+	// RejoinInterval: a topic that has had no neighbor for this long sends
+	// Join to its bootstrap peers again (then again after each interval).
+	// iroh-gossip leaves this to the application; HyParView alone cannot
+	// bring back a node whose passive peers are all gone. Zero: 10s;
+	// negative: never.
+	RejoinInterval time.Duration
 	// Seed seeds the protocol's randomness. Zero: a random seed.
 	Seed uint64
 	// Logf logs diagnostics. nil: discard.
@@ -81,6 +87,8 @@ type topicSubs struct {
 	subs      []*Topic
 	joined    bool
 	neighbors []key.PublicKey
+	bootstrap []proto.Key // every peer a subscriber asked to join through
+	alone     time.Time   // when the topic last had no neighbor
 }
 
 // New starts a gossip node. Close stops it.
@@ -108,6 +116,9 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	if cfg.CloseGrace <= 0 {
 		cfg.CloseGrace = time.Second
+	}
+	if cfg.RejoinInterval == 0 {
+		cfg.RejoinInterval = 10 * time.Second
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -181,6 +192,12 @@ func (g *Gossip) run() {
 	defer close(g.done)
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
+	var rejoin <-chan time.Time
+	if g.cfg.RejoinInterval > 0 {
+		tick := time.NewTicker(g.cfg.RejoinInterval / 2)
+		defer tick.Stop()
+		rejoin = tick.C
+	}
 	var armed time.Time
 	for {
 		var tc <-chan time.Time
@@ -201,6 +218,8 @@ func (g *Gossip) run() {
 				e := heap.Pop(&g.timers).(timerEntry)
 				g.handle(proto.TimerExpired[proto.Key]{Timer: e.t})
 			}
+		case now := <-rejoin:
+			g.rejoinLonely(now)
 		case <-g.ctx.Done():
 			for _, p := range g.peers {
 				for _, pc := range p.conns {
@@ -209,6 +228,18 @@ func (g *Gossip) run() {
 			}
 			return
 		}
+	}
+}
+
+// rejoinLonely sends Join again for topics that have had no neighbor for
+// RejoinInterval. Actor only.
+func (g *Gossip) rejoinLonely(now time.Time) {
+	for id, ts := range g.topics {
+		if len(ts.neighbors) > 0 || len(ts.bootstrap) == 0 || now.Sub(ts.alone) < g.cfg.RejoinInterval {
+			continue
+		}
+		ts.alone = now
+		g.handle(proto.JoinTopic[proto.Key]{Topic: id, Peers: slices.Clone(ts.bootstrap)})
 	}
 }
 
@@ -397,6 +428,9 @@ func (g *Gossip) emit(topic proto.TopicID, e proto.Event[proto.Key]) {
 		}
 	case proto.NeighborDown:
 		ts.neighbors = slices.DeleteFunc(ts.neighbors, func(x key.PublicKey) bool { return x == pk })
+		if len(ts.neighbors) == 0 {
+			ts.alone = time.Now()
+		}
 		ev = Event{Kind: NeighborDown, Peer: pk}
 	case proto.Received:
 		ev = Event{Kind: Received, Peer: pk, Content: e.Content, Neighbors: e.Scope.Neighbors, Round: uint16(e.Scope.Round)}

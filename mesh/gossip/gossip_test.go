@@ -407,3 +407,29 @@ func TestStuckPeerIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRejoinWhenAlone: a node whose bootstrap peer was unreachable at
+// subscribe time joins once the peer is up, without the application doing
+// anything.
+func TestRejoinWhenAlone(t *testing.T) {
+	net := newMemNet()
+	a := startNode(t, net, nil)
+	accept := a.mn.accept
+	a.mn.accept = nil // a refuses connections for now
+	b := startNode(t, net, func(c *Config) { c.RejoinInterval = 100 * time.Millisecond })
+	defer func() { _ = a.g.Close(); _ = b.g.Close(); net.wg.Wait() }()
+	sa, _ := a.g.Subscribe(t.Context(), testTopic, nil)
+	sb, err := b.g.Subscribe(t.Context(), testTopic, []key.PublicKey{a.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if ns, _ := b.g.Neighbors(t.Context(), testTopic); len(ns) != 0 {
+		t.Fatalf("joined through an unreachable peer: %v", ns)
+	}
+	net.mu.Lock()
+	a.mn.accept = accept
+	net.mu.Unlock()
+	waitFor(t, sb, 5*time.Second, "Joined after a is up", func(e Event) bool { return e.Kind == Joined && e.Peer == a.id })
+	waitFor(t, sa, 5*time.Second, "Joined at a", func(e Event) bool { return e.Kind == Joined && e.Peer == b.id })
+}

@@ -20,7 +20,7 @@ type memNet struct {
 type memNode struct {
 	net    *memNet
 	id     key.PublicKey
-	accept func(ctx context.Context, c Conn) // nil: refuses connections
+	accept func(ctx context.Context, c Conn) // nil: refuses connections; guarded by net.mu after start
 
 	mu    sync.Mutex
 	addrs map[key.PublicKey]proto.AddrInfo
@@ -54,15 +54,19 @@ var errNoRoute = errors.New("memnet: no route to peer")
 func (m *memNode) Dial(ctx context.Context, peer key.PublicKey) (Conn, error) {
 	m.net.mu.Lock()
 	target := m.net.nodes[peer]
+	var accept func(context.Context, Conn)
+	if target != nil {
+		accept = target.accept
+	}
 	m.net.mu.Unlock()
-	if target == nil || target.accept == nil {
+	if accept == nil {
 		return nil, errNoRoute
 	}
 	a, b := memPair(m.id, peer)
 	m.net.wg.Add(1)
 	go func() {
 		defer m.net.wg.Done()
-		target.accept(context.Background(), b)
+		accept(context.Background(), b)
 	}()
 	return a, nil
 }

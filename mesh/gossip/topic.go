@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -83,10 +84,15 @@ func (g *Gossip) Subscribe(ctx context.Context, topic proto.TopicID, bootstrap [
 		}
 		ts := g.topics[topic]
 		if ts == nil {
-			ts = &topicSubs{}
+			ts = &topicSubs{alone: time.Now()}
 			g.topics[topic] = ts
 		}
 		ts.subs = append(ts.subs, t)
+		for _, p := range peers {
+			if !slices.Contains(ts.bootstrap, p) {
+				ts.bootstrap = append(ts.bootstrap, p)
+			}
+		}
 		if ts.joined && len(ts.neighbors) > 0 {
 			t.deliver(Event{Kind: Joined, Peers: slices.Clone(ts.neighbors), Peer: ts.neighbors[0]})
 		}
@@ -134,14 +140,20 @@ func (t *Topic) broadcast(ctx context.Context, content []byte, neighbors bool) e
 	})
 }
 
-// JoinPeers sends Join to more peers (e.g. to re-join after isolation).
+// JoinPeers sends Join to more peers. They are also remembered as bootstrap
+// peers for re-joining (see Config.RejoinInterval).
 func (t *Topic) JoinPeers(ctx context.Context, peers ...key.PublicKey) error {
 	ps := make([]proto.Key, 0, len(peers))
 	for _, p := range peers {
 		ps = append(ps, proto.Key(p.Bytes()))
 	}
 	return t.g.post(ctx, func() {
-		if t.g.topics[t.id] != nil {
+		if ts := t.g.topics[t.id]; ts != nil {
+			for _, p := range ps {
+				if !slices.Contains(ts.bootstrap, p) {
+					ts.bootstrap = append(ts.bootstrap, p)
+				}
+			}
 			t.g.handle(proto.JoinTopic[proto.Key]{Topic: t.id, Peers: ps})
 		}
 	})
