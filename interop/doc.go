@@ -8,8 +8,12 @@
 // `unshare -n`). Outside such a namespace every test here skips with the reason, unless
 // INTEROP_REQUIRED=1, which turns the skips into failures.
 //
-// Test families: rust_test.go (Rust↔Rust sanity of the driver), endpoint_test.go (Go
-// mesh/endpoint ↔ Rust, both directions, bi/uni, 64 MiB, 100 streams), refusal_test.go (wrong
-// key, certificate without the extension, unserved ALPN), golden_test.go (the Rust node's TLS
-// certificate in testdata/), bench_test.go (QUIC throughput Go↔Go, Rust↔Rust, Go↔Rust).
+// Test families: rust_test.go (Rust↔Rust through the driver: streams, gossip),
+// endpoint_test.go (Go mesh/endpoint ↔ Rust, both directions, bi/uni, 64 MiB, 100 streams,
+// refusals both ways, and bad certificates against our endpoint), refusal_test.go and
+// rawtls_test.go (a bare quic-go/crypto/tls peer: each certificate defect and the TLS alert the
+// Rust node answers with), rawstreams_test.go (the Go half of the stream modes, gostreams_test.go,
+// over bare quic-go), golden_test.go (the Rust node's TLS certificate in testdata/),
+// bench_test.go and bench_endpoint_test.go (QUIC throughput Go↔Go, Rust↔Rust, Go↔Rust).
+// Other helpers add gossip*, relay* and mdns* tests on the same harness.
 package interop

@@ -52,6 +52,21 @@
 // are base64, secret keys and topics hex, node ids iroh 0.28 base32 text. EOF on stdin shuts all
 // nodes down and ends the process.
 //
+// # Traps observed with the real node (iroh 0.28.1)
+//
+//   - QUIC from an address the node was not told about gets no answer: call [Node.AddNodeAddr]
+//     with the Go node's address before a Go node dials it.
+//   - Once the node has a path for a node id, AddNodeAddr with a new address for the same id
+//     adds it to the list but QUIC from that address is still ignored (seen for 15 s and more).
+//     A Go peer that rebinds must use a new id, or announce itself another way (disco ping).
+//   - TLS 1.3: a refused client certificate shows up after the client's handshake completed, as
+//     the connection being closed with the alert (42 no extension, 46 bad extension signature);
+//     an unserved ALPN is alert 120; a server proving another id than dialed is alert 47.
+//   - A subscription's first neighbour set arrives as one "joined" event, on both sides.
+//   - Serving echo on both ends of a connection makes uni streams ping-pong forever; serve the
+//     dialing side as sink.
+//   - Keep the Iroh object referenced (the driver does): a collected node stops answering.
+//
 // # What the npm package cannot do
 //
 // The FFI (iroh-ffi v0.28.1, crate iroh-js) has no relay-mode option (so no RelayMode::Disabled:
