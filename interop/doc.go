@@ -5,7 +5,8 @@
 //
 // Run the Rust suite only inside a private network namespace with only loopback up
 // (`go tool task interop` does: npm ci and go test -c outside, the test binary inside
-// `unshare -n`). Outside such a namespace every test here skips with the reason, unless
+// `unshare -n`). Outside such a namespace every test that needs a Rust node skips with the
+// reason (the few that need none, such as the offline golden check, still run), unless
 // INTEROP_REQUIRED=1, which turns the skips into failures.
 //
 // Test families: rust_test.go (Rust↔Rust through the driver: streams, gossip),
