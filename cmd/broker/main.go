@@ -32,12 +32,8 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
-	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -93,30 +89,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	return o, nil
 }
 
-// tracedBroker adds the broker-side store/read spans around the embedded broker's data ops.
-type tracedBroker struct{ *broker.Broker }
-
-func (t tracedBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
-	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerProduce)
-	defer span.End()
-	span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
-	resp, err := t.Broker.Produce(ctx, req)
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
-	return resp, err
-}
-
-func (t tracedBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
-	defer span.End()
-	resp, err := t.Broker.Fetch(ctx, req)
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
-	return resp, err
-}
-
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parse(args, getenv, stderr)
 	if err != nil {
@@ -167,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("mesh endpoint: %w", err)
 	}
 	defer ep.Close()
-	brokermesh.Serve(ep, brokermesh.NewServer(log, tracedBroker{b}, gc), trust, log)
+	brokermesh.Serve(ep, brokermesh.NewServer(log, brokermesh.StoreSpans{Store: b}, b, gc), trust, log)
 
 	addr := dialable(ep.Addr())
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)

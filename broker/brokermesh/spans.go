@@ -1,0 +1,47 @@
+package brokermesh
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+// DataStore is the part of a broker whose work StoreSpans traces.
+type DataStore interface {
+	Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error)
+	Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error)
+}
+
+// StoreSpans wraps a broker's Produce and Fetch in the broker-side spans broker.produce.store
+// and broker.fetch.read. Give it to NewServer before the broker itself, so it serves those two
+// ops and the broker serves the rest.
+type StoreSpans struct{ Store DataStore }
+
+// Produce traces and forwards.
+func (s StoreSpans) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerProduce)
+	defer span.End()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
+	}
+	resp, err := s.Store.Produce(ctx, req)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return resp, err
+}
+
+// Fetch traces and forwards.
+func (s StoreSpans) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
+	defer span.End()
+	resp, err := s.Store.Fetch(ctx, req)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return resp, err
+}
