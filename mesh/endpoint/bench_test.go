@@ -96,6 +96,8 @@ func BenchmarkQUICThroughput(b *testing.B) {
 			if cpu := cpuTime() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/moved, "cpu-ns/B")
 			}
+			// Loss on loopback means a receive buffer overflowed.
+			b.ReportMetric(float64(c.QUIC().ConnectionStats().PacketsLost)/float64(b.N), "lost-pkts/op")
 		})
 	}
 }
