@@ -70,6 +70,30 @@ func TestRustToRust(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("datagrams", func(t *testing.T) {
+		c, err := b.Connect(ctx, a.Direct(), alpnSink, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx, 0, "")
+		e, err := a.WaitAccepted(ctx, alpnSink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac := a.AcceptedConn(e)
+		if err := c.SendDatagram(ctx, []byte("ping datagram")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := ac.ReadDatagram(ctx); err != nil || string(got) != "ping datagram" {
+			t.Fatalf("a read %q, %v", got, err)
+		}
+		if err := ac.SendDatagram(ctx, []byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.ReadDatagram(ctx); err != nil || string(got) != "pong" {
+			t.Fatalf("b read %q, %v", got, err)
+		}
+	})
 	t.Run("unserved-alpn", func(t *testing.T) {
 		_, err := b.Connect(ctx, a.Direct(), "meshkafka/not-served/0", "")
 		if err == nil {

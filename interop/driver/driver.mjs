@@ -351,6 +351,18 @@ const commands = {
     return {}
   },
 
+  async sendDatagram(a) {
+    const { conn } = getConn(a.conn)
+    await conn.sendDatagramWait(Buffer.from(a.data || '', 'base64'))
+    return { maxSize: conn.maxDatagramSize() }
+  },
+
+  async readDatagram(a) {
+    const { conn } = getConn(a.conn)
+    const d = await conn.readDatagram()
+    return { data: Buffer.from(d).toString('base64') }
+  },
+
   async subscribe(a) {
     const n = getNode(a.node)
     const topic = Buffer.from(a.topic, 'hex')

@@ -46,11 +46,11 @@
 // # Wire protocol of the driver
 //
 // Commands (stdin, one JSON object per line, with "id" and "cmd"): create, nodeAddr,
-// addNodeAddr, remoteInfo, connect, transfer, closeConn, subscribe, broadcast, unsubscribe,
-// shutdown, logLevel, ping. Replies: {"id", "ok": true, ...} or {"id", "error"}. Events:
-// {"event": ready|accepted|acceptError|closed|stream|gossip|protocolError, ...}. Binary payloads
-// are base64, secret keys and topics hex, node ids iroh 0.28 base32 text. EOF on stdin shuts all
-// nodes down and ends the process.
+// addNodeAddr, remoteInfo, connect, transfer, closeConn, sendDatagram, readDatagram, subscribe,
+// broadcast, unsubscribe, shutdown, logLevel, ping. Replies: {"id", "ok": true, ...} or
+// {"id", "error"}. Events: {"event": ready|accepted|acceptError|closed|stream|gossip|
+// protocolError, ...}. Binary payloads are base64, secret keys and topics hex, node ids iroh 0.28
+// base32 text. EOF on stdin shuts all nodes down and ends the process.
 //
 // # Traps observed with the real node (iroh 0.28.1)
 //

@@ -155,6 +155,21 @@ func (c *Conn) Close(ctx context.Context, code uint64, reason string) error {
 	return c.n.d.Call(ctx, "closeConn", map[string]any{"conn": c.Handle, "code": code, "reason": reason}, nil)
 }
 
+// SendDatagram sends one unreliable QUIC datagram on the connection.
+func (c *Conn) SendDatagram(ctx context.Context, data []byte) error {
+	return c.n.d.Call(ctx, "sendDatagram", map[string]any{"conn": c.Handle, "data": data}, nil)
+}
+
+// ReadDatagram waits for the next QUIC datagram the peer sends on the connection. The driver
+// keeps waiting after ctx ends; a later datagram then goes to that abandoned call.
+func (c *Conn) ReadDatagram(ctx context.Context) ([]byte, error) {
+	var r struct {
+		Data []byte `json:"data"`
+	}
+	err := c.n.d.Call(ctx, "readDatagram", map[string]any{"conn": c.Handle}, &r)
+	return r.Data, err
+}
+
 // Transfer describes streams a Rust node opens on a connection.
 type Transfer struct {
 	Kind    string // "bi" (default) or "uni"
