@@ -532,7 +532,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 				r.qc.CloseWithError(0, "duplicate")
 			}
 		case <-stagger.C:
-			if winner == nil && started < len(targets) {
+			if winner == nil && started < len(targets) && ctx.Err() == nil {
 				startNext()
 				stagger.Reset(DialStagger)
 			}
