@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -97,6 +98,17 @@ func TestRawTLSAgainstRust(t *testing.T) {
 			}
 			if a := alertOf(err); a != tc.alert {
 				t.Fatalf("got %v (alert %d), want TLS alert %d from the Rust node", err, a, tc.alert)
+			}
+			if tc.alert == 120 {
+				return // refused before iroh's router sees the connection: no Rust-side event
+			}
+			// The Rust node's own account of the refusal (its router saw the connection).
+			e, err := rust.WaitAcceptError(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("error %d", tc.alert); !strings.Contains(e.Error, want) {
+				t.Errorf("Rust reported %q, want it to name %q", e.Error, want)
 			}
 		})
 	}
