@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -58,6 +59,10 @@ type Options struct {
 	// direct, chosen per packet) behind stable mapped addresses. Conn and
 	// BindAddr are then ignored. The endpoint takes ownership and closes it.
 	Paths PathConn
+	// KeyLog, if set, receives TLS secrets in NSS key log format (like
+	// iroh's keylog option with SSLKEYLOGFILE), to decrypt captures.
+	// Debugging only.
+	KeyLog io.Writer
 	// QUIC, if set, replaces the iroh-derived quic-go settings (tests use
 	// it for short timeouts). Its KeepAlivePeriod applies to dialed
 	// connections only.
@@ -92,6 +97,7 @@ type Endpoint struct {
 	tr       *quic.Transport
 	ln       *quic.Listener
 	dialConf *quic.Config
+	keyLog   io.Writer       // or nil
 	ctx      context.Context // cancelled by Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // accept loop, handlers, per-conn cleanup
@@ -162,6 +168,7 @@ func New(opts Options) (*Endpoint, error) {
 		paths:    opts.Paths,
 		dual:     dual,
 		dialConf: dialConf,
+		keyLog:   opts.KeyLog,
 		ctx:      ctx,
 		cancel:   cancel,
 		handlers: map[string]Handler{},
@@ -187,7 +194,9 @@ func New(opts Options) (*Endpoint, error) {
 		})
 		e.tr = &quic.Transport{Conn: e.sock}
 	}
-	e.ln, err = e.tr.Listen(meshtls.ServerConfig(cert, e.currentALPNs), srvConf)
+	srvTLS := meshtls.ServerConfig(cert, e.currentALPNs)
+	srvTLS.KeyLogWriter = opts.KeyLog
+	e.ln, err = e.tr.Listen(srvTLS, srvConf)
 	if err != nil {
 		cancel()
 		e.tr.Close()
@@ -485,6 +494,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 	defer stop()
 
 	tlsConf := meshtls.ClientConfig(e.cert, a.ID, alpn)
+	tlsConf.KeyLogWriter = e.keyLog
 	type result struct {
 		qc  *quic.Conn
 		err error

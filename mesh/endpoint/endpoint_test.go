@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -533,6 +534,49 @@ func FuzzParseNodeAddr(f *testing.F) {
 			t.Fatalf("%q -> %q does not round-trip: %v", s, a.String(), err)
 		}
 	})
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestKeyLog(t *testing.T) {
+	var cl, sl syncBuffer
+	a, err := New(Options{BindAddr: "127.0.0.1:0", KeyLog: &cl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(Options{BindAddr: "127.0.0.1:0", KeyLog: &sl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.Handle(echoALPN, echo)
+	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("logged"))
+	for name, buf := range map[string]*syncBuffer{"client": &cl, "server": &sl} {
+		if !strings.Contains(buf.String(), "CLIENT_TRAFFIC_SECRET_0 ") {
+			t.Fatalf("%s key log lacks traffic secrets: %q", name, buf.String())
+		}
+	}
 }
 
 func TestParseNodeAddr(t *testing.T) {

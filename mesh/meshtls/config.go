@@ -53,7 +53,8 @@ func ClientConfig(cert tls.Certificate, remote key.PublicKey, alpn string) *tls.
 
 // ServerConfig returns the TLS configuration for accepting connections,
 // presenting cert and requiring a client certificate. alpns is called for
-// every handshake and returns the ALPNs currently served.
+// every handshake and returns the ALPNs currently served. Time and
+// KeyLogWriter set on the returned config apply to every handshake.
 func ServerConfig(cert tls.Certificate, alpns func() []string) *tls.Config {
 	c := base(cert)
 	c.ClientAuth = tls.RequireAnyClientCert
@@ -64,6 +65,7 @@ func ServerConfig(cert tls.Certificate, alpns func() []string) *tls.Config {
 		cc.ClientAuth = tls.RequireAnyClientCert
 		cc.VerifyPeerCertificate = c.VerifyPeerCertificate
 		cc.Time = c.Time
+		cc.KeyLogWriter = c.KeyLogWriter
 		cc.NextProtos = alpns()
 		return cc, nil
 	}
