@@ -15,10 +15,10 @@
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
 // appended as one WAL entry, byte for byte as produced: it is never decompressed to be stored
-// or served. The
-// WAL's Stamp hook writes the assigned base offset into each batch (bytes 0..8, outside the
-// batch CRC) under the log lock, so offsets are assigned exactly once, in log order. Fetch
-// returns whole stored entries; a single-entry answer is the stored copy itself.
+// or served. The WAL's Stamp hook writes the assigned base offset into each batch (bytes
+// 0..8, outside the batch CRC) under the log lock, so offsets are assigned exactly once, in
+// log order. Fetch returns whole stored entries; a single-entry answer is the stored copy
+// itself.
 //
 // The high watermark is the log end offset (single replica) and the last stable offset
 // equals it (no transactions; transactional and control batches are refused on produce).
@@ -44,7 +44,12 @@
 // (on the topic, or as a broker default in Config.TopicDefaults), acks=all no longer implies
 // an fsync: the producer whose append leaves flush.messages or more offsets unsynced fsyncs
 // (whatever its acks, as in Kafka), and the background flusher fsyncs data whose last fsync
-// is flush.ms old. DescribeConfigs reports Kafka's defaults for both (Long.MAX_VALUE).
+// is flush.ms old (with only flush.messages set, data below the threshold waits for more, as
+// in Kafka). DescribeConfigs reports Kafka's defaults for both (Long.MAX_VALUE).
+//
+// ProduceStaged splits a produce into the append (done before it returns, so calls keep
+// their order) and the wait for fsync: a front door that pipelines the requests of one
+// connection lets them share fsyncs instead of paying one each.
 //
 // Data is readable by consumers as soon as it is appended (the high watermark is the log end
 // offset), before it is fsynced; an acknowledged acks=all record always survives a crash.
