@@ -25,6 +25,10 @@ type Config struct {
 	Dir string
 	// Env is added to the driver's environment.
 	Env []string
+
+	// notRust marks a stand-in driver (this package's tests) that may run outside the
+	// private namespace.
+	notRust bool
 }
 
 // Event is one event line from the driver. Name says which kind; the other fields are filled as
@@ -87,7 +91,15 @@ type reply struct {
 }
 
 // StartDriver starts a driver process and waits for its "ready" event. Close it when done.
+//
+// It refuses to start unless it runs inside a private network namespace whose only interface is
+// loopback: a Rust iroh node would otherwise contact public relays and DNS.
 func StartDriver(ctx context.Context, cfg Config) (*Driver, error) {
+	if !cfg.notRust {
+		if msg := privateNamespace(); msg != "" {
+			return nil, fmt.Errorf("irohnode: refusing to start a Rust node: %s", msg)
+		}
+	}
 	nodeBin := cfg.Node
 	if nodeBin == "" {
 		var err error

@@ -78,7 +78,7 @@ func startFake(t *testing.T, mode string) *Driver {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d, err := StartDriver(ctx, Config{Node: os.Args[0], Dir: t.TempDir(), Env: []string{fakeDriverEnv + "=" + mode}})
+	d, err := StartDriver(ctx, Config{Node: os.Args[0], Dir: t.TempDir(), Env: []string{fakeDriverEnv + "=" + mode}, notRust: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +199,19 @@ func TestDriverCloseKillsAStuckDriver(t *testing.T) {
 }
 
 func TestStartDriverMissingBinary(t *testing.T) {
-	_, err := StartDriver(context.Background(), Config{Node: "/nonexistent/node", Dir: t.TempDir()})
+	_, err := StartDriver(context.Background(), Config{Node: "/nonexistent/node", Dir: t.TempDir(), notRust: true})
 	if err == nil {
 		t.Fatal("started a driver from a missing binary")
+	}
+}
+
+func TestStartDriverRefusesHostNetwork(t *testing.T) {
+	if privateNamespace() == "" {
+		t.Skip("inside a private namespace: nothing to refuse")
+	}
+	_, err := StartDriver(context.Background(), Config{Node: "/bin/false", Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "refusing to start a Rust node") {
+		t.Fatalf("StartDriver outside a private namespace: %v", err)
 	}
 }
 
