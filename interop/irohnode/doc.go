@@ -22,7 +22,9 @@
 // stdin/stdout: every command gets one reply, and the driver also sends events (a connection was
 // accepted, a stream finished, a gossip message arrived), which tests wait for with
 // [Driver.WaitEvent] and the typed helpers. [Start] ties a driver to a test: it is killed in
-// t.Cleanup, and its stderr is logged when the test failed.
+// t.Cleanup, and its stderr is logged when the test failed. [StartDriver] itself refuses to run
+// outside a private namespace, so a test that forgot RequireNamespace fails instead of leaking
+// traffic.
 //
 // Nodes are created with relay mode at its built-in default (the FFI offers no other) and node
 // discovery off unless [NodeOptions.Discovery] is set; inside the namespace the relay and pkarr
