@@ -160,7 +160,7 @@ type mixedSwarm struct {
 // startMixedSwarm builds nR Rust and nG Go nodes, teaches every node every address, and joins
 // them one by one alternating languages: Rust 0 waits, Go 0 bootstraps from Rust 0, Rust 1 from
 // Go 0, Go 1 from Rust 1, and so on; each join waits for Joined.
-func startMixedSwarm(ctx context.Context, t *testing.T, nR, nG int, topic proto.TopicID) *mixedSwarm {
+func startMixedSwarm(ctx context.Context, t *testing.T, nR, nG int, topic proto.TopicID, goMod ...func(*gossip.Config)) *mixedSwarm {
 	t.Helper()
 	m := &mixedSwarm{d: irohnode.Start(t), topic: topic}
 	for i := range nR {
@@ -171,7 +171,11 @@ func startMixedSwarm(ctx context.Context, t *testing.T, nR, nG int, topic proto.
 		m.rust = append(m.rust, n)
 	}
 	for range nG {
-		m.gos = append(m.gos, newGoGossipNode(t, nil))
+		var mod func(*gossip.Config)
+		if len(goMod) > 0 {
+			mod = goMod[0]
+		}
+		m.gos = append(m.gos, newGoGossipNode(t, mod))
 	}
 	for _, g := range m.gos {
 		for _, r := range m.rust {
@@ -533,51 +537,13 @@ func TestGossipShuffleWithRust(t *testing.T) {
 	ctx := ctxFor(t, 2*time.Minute)
 	var topic proto.TopicID
 	_, _ = rand.Read(topic[:])
-	m := &mixedSwarm{d: irohnode.Start(t), topic: topic}
 	fast := func(c *gossip.Config) {
 		c.Proto = proto.DefaultConfig()
 		c.Proto.Membership.ShuffleInterval = 300 * time.Millisecond
 	}
-	for i := range 2 {
-		n, err := m.d.NewNode(ctx, irohnode.NodeOptions{Name: fmt.Sprint("s", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.rust = append(m.rust, n)
-		m.gos = append(m.gos, newGoGossipNode(t, fast))
-	}
-	for _, g := range m.gos {
-		for _, r := range m.rust {
-			g.learn(mustKey(t, r.ID), rustAddrs(t, r)...)
-			if err := r.AddNodeAddr(ctx, irohnode.NodeAddr{NodeID: g.id.String(), Addresses: []string{g.addrPort().String()}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	m.gos[0].learn(m.gos[1].id, m.gos[1].addrPort())
-	m.gos[1].learn(m.gos[0].id, m.gos[0].addrPort())
-	// A star around Go 0 and Rust 0: every node's active view is small, so Rust answers
-	// shuffles itself (ShuffleReply) instead of only forwarding them.
-	s0, err := m.rust[0].Subscribe(ctx, topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, err := m.rust[1].Subscribe(ctx, topic, []string{m.gos[0].id.String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.rsubs = []*irohnode.Sub{s0, s1}
-	for i, g := range m.gos {
-		boot := []key.PublicKey{mustKey(t, m.rust[0].ID)}
-		if i == 1 {
-			boot = []key.PublicKey{mustKey(t, m.rust[1].ID)}
-		}
-		ts, err := g.g.Subscribe(ctx, topic, boot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.gsubs = append(m.gsubs, watchGo(t, ts))
-	}
+	// Rust 0 <- Go 0 <- Rust 1 <- Go 1: small active views, so shuffle walks end at Rust nodes
+	// that answer them (ShuffleReply) as well as pass through Rust nodes that forward them.
+	m := startMixedSwarm(ctx, t, 2, 2, topic, fast)
 	isRust := map[key.PublicKey]bool{mustKey(t, m.rust[0].ID): true, mustKey(t, m.rust[1].ID): true}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
