@@ -12,6 +12,11 @@ package gateway
 //     validates (CRC, counts) and assigns offsets. Transactional produce is not supported
 //     (no InitProducerID is advertised, so clients fall back to plain produce).
 //   - acks=0: no response is written. acks other than 0, 1, -1: INVALID_REQUIRED_ACKS.
+//   - Pipelining: Produce registers a Stage function. When the backend implements
+//     [StagedProducer], the append happens in request order on the connection's reader and
+//     the wait for durability (acks=-1: fsync) happens on the writer, so a client with
+//     several produce requests in flight on one connection has them appended in order and
+//     sharing fsyncs; answers still go out in request order.
 //   - A backend failure answers every partition with BackendErrorCode(err).
 
 import (
@@ -24,12 +29,19 @@ import (
 )
 
 func init() {
-	Register(API{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Handle: handleProduce})
+	Register(API{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce})
 }
 
-func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
+// StagedProducer is an optional Backend capability (broker.Broker has it): ProduceStaged
+// appends every partition before it returns, so appends keep the order of the calls, and
+// the returned function waits for the durability the acks ask for and gives Produce's
+// answer. It is called exactly once.
+type StagedProducer interface {
+	ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error)
+}
+
+func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error), error) {
 	req := r.Body.(*kmsg.ProduceRequest)
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	n := 0
 	for i := range req.Topics {
@@ -65,26 +77,42 @@ func handleProduce(ctx context.Context, r *Request) (kmsg.Response, error) {
 		}
 	}
 
-	var bresp *brokerop.ProduceResp
-	errCode := int16(0)
+	var wait func() (*brokerop.ProduceResp, error)
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
-		errCode = kafkawire.ErrInvalidRequiredAcks
 	case len(sent) == 0:
-		bresp = &brokerop.ProduceResp{}
+		wait = func() (*brokerop.ProduceResp, error) { return &brokerop.ProduceResp{}, nil }
 	default:
+		breq.Partitions = sent
+		if sp, ok := r.Server.Backend().(StagedProducer); ok {
+			wait = sp.ProduceStaged(ctx, breq)
+		} else {
+			bresp, err := r.Server.Backend().Produce(ctx, breq)
+			wait = func() (*brokerop.ProduceResp, error) { return bresp, err }
+		}
+	}
+	return func() (kmsg.Response, error) { return finishProduce(req, corrupt, n, len(sent), wait) }, nil
+}
+
+// finishProduce waits for the backend's answer and builds the Kafka response (nil for
+// acks=0). corrupt marks the partitions that were never sent (flat index).
+func finishProduce(req *kmsg.ProduceRequest, corrupt []bool, n, sent int, wait func() (*brokerop.ProduceResp, error)) (kmsg.Response, error) {
+	var bresp *brokerop.ProduceResp
+	errCode := int16(0)
+	if wait == nil {
+		errCode = kafkawire.ErrInvalidRequiredAcks
+	} else {
 		var err error
-		full := *breq
-		full.Partitions = sent
-		if bresp, err = r.Server.Backend().Produce(ctx, &full); err != nil {
+		if bresp, err = wait(); err != nil {
 			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != len(sent) {
+		} else if len(bresp.Partitions) != sent {
 			errCode = kafkawire.ErrUnknownServerError
 		}
 	}
 	if req.Acks == 0 {
 		return nil, nil
 	}
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	parts := make([]kmsg.ProduceResponseTopicPartition, n) // one allocation for every partition

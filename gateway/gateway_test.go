@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
 	"github.com/meshkafka/meshkafka/kafkawire"
@@ -608,6 +609,59 @@ func TestProduceLegacyMessageSet(t *testing.T) {
 		if rec.Offset != int64(i) || string(rec.Key) != fmt.Sprintf("k%d", i%2) || string(rec.Value) != fmt.Sprintf("v%d", i%2) ||
 			rec.Timestamp.UnixMilli() != 1_700_000_000_000+int64(i%2) {
 			t.Fatalf("record %d: %+v", i, rec)
+		}
+	}
+}
+
+// gatedBackend stages produces (appending at once) and holds every answer until released.
+type gatedBackend struct {
+	*gatewaytest.MemBackend
+	staged  chan int64 // base offset of each staged produce, in staging order
+	release chan struct{}
+}
+
+func (g *gatedBackend) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	resp, err := g.MemBackend.Produce(ctx, req)
+	if err == nil {
+		g.staged <- resp.Partitions[0].BaseOffset
+	}
+	return func() (*brokerop.ProduceResp, error) {
+		<-g.release
+		return resp, err
+	}
+}
+
+// TestProducePipelined: with a StagedProducer backend, produce requests pipelined on one
+// connection are all appended (in order) while the first still waits for durability, and
+// the answers come back in request order.
+func TestProducePipelined(t *testing.T) {
+	g := &gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}
+	ts := start(t, gateway.Config{Backend: g})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "pipe", 1)
+	var reqs []kmsg.Request
+	var wire []byte
+	for i := range 3 {
+		p := produceReq(9, "pipe", 0, batch(i+1))
+		reqs = append(reqs, p)
+		wire = append(wire, encode(p, int32(10+i))...)
+	}
+	c.write(wire)
+	for i, want := range []int64{0, 1, 3} { // all three staged before any answer is released
+		select {
+		case got := <-g.staged:
+			if got != want {
+				t.Fatalf("staged #%d at base %d, want %d", i, got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("produce #%d not staged while #0 waits", i)
+		}
+	}
+	close(g.release)
+	for i, req := range reqs {
+		r := c.readResponse(req, int32(10+i)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != []int64{0, 1, 3}[i] {
+			t.Fatalf("answer %d: error %d base %d", i, p.ErrorCode, p.BaseOffset)
 		}
 	}
 }

@@ -14,12 +14,20 @@ import (
 // Handler answers one decoded request. See the package doc for the contract.
 type Handler func(ctx context.Context, r *Request) (kmsg.Response, error)
 
-// API is one Kafka API the gateway serves, with the version range it advertises.
+// Stager is the two-step form of a Handler, for APIs whose answer waits on something
+// slow that can overlap with the next request (Produce waiting for fsync). The stage step
+// runs on the connection's reader in request order; the returned finish function runs on
+// the connection's writer, in the same order, and returns what a Handler would.
+type Stager func(ctx context.Context, r *Request) (finish func() (kmsg.Response, error), err error)
+
+// API is one Kafka API the gateway serves, with the version range it advertises. Exactly
+// one of Handle and Stage is set.
 type API struct {
 	Key        int16
 	MinVersion int16
 	MaxVersion int16
 	Handle     Handler
+	Stage      Stager
 }
 
 // Request is one decoded request handed to a Handler.
@@ -38,7 +46,7 @@ var (
 // a duplicate key, an invalid range, or a range beyond what kmsg can decode.
 func Register(a API) {
 	req := kmsg.RequestForKey(a.Key)
-	if req == nil || a.Handle == nil || a.MinVersion < 0 || a.MinVersion > a.MaxVersion || a.MaxVersion > req.MaxVersion() {
+	if req == nil || (a.Handle == nil) == (a.Stage == nil) || a.MinVersion < 0 || a.MinVersion > a.MaxVersion || a.MaxVersion > req.MaxVersion() {
 		panic(fmt.Sprintf("gateway: invalid API registration key %d v%d-%d", a.Key, a.MinVersion, a.MaxVersion))
 	}
 	registryMu.Lock()

@@ -173,62 +173,136 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// serve runs one connection: read a frame, handle it, write the answer, in order.
+// pending is one request's answer in the connection's ordered queue: either ready (resp,
+// err) or still to be finished by the writer.
+type pending struct {
+	corr    int32
+	version int16
+	resp    kmsg.Response
+	finish  func() (kmsg.Response, error)
+}
+
+// maxPipelined bounds the answers queued on one connection (Kafka clients keep at most 5
+// produce requests in flight per connection by default).
+const maxPipelined = 16
+
+// serve runs one connection. The reader (this goroutine) reads, decodes and dispatches
+// requests in order, queueing answers; a writer goroutine finishes and writes them in the
+// same order. Staged APIs (Produce) therefore overlap their slow part with the reading and
+// staging of the next request, while every answer still leaves in request order.
 func (s *Server) serve(c net.Conn) error {
+	queue := make(chan pending, maxPipelined)
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- s.writeLoop(c, queue) }()
+
 	fr := kafkawire.NewFrameReader(c, s.cfg.MaxFrameBytes)
-	var out []byte
+	var err error
+	var spare []byte // a produce frame's memory, free again once its stage returned
 	for {
-		frame, err := fr.Next()
-		if err != nil {
-			return err
+		var frame []byte
+		if frame, err = fr.NextReuse(spare); err != nil {
+			break
 		}
-		resp, corr, err := s.handle(frame)
-		if err != nil {
-			return err
+		spare = nil
+		var p pending
+		if p, err = s.handle(frame); err != nil {
+			break
 		}
-		if resp == nil {
+		// Backends keep no reference to produce records once Produce (or ProduceStaged)
+		// returned, and the finish step only reads the decoded copies, so a produce frame
+		// can carry the next request. Frames of other APIs may be retained (group
+		// metadata), so they are never recycled.
+		if len(frame) >= 2 && int16(frame[0])<<8|int16(frame[1]) == kafkawire.KeyProduce && cap(frame) <= 16<<20 {
+			spare = frame
+		}
+		if p.resp == nil && p.finish == nil {
 			continue
 		}
-		out = kafkawire.AppendResponse(out[:0], corr, resp)
+		queue <- p
+	}
+	close(queue)
+	if werr := <-writerDone; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
+		err = werr
+	}
+	return err
+}
+
+// writeLoop finishes and writes queued answers in order. After a failure it closes the
+// connection (which stops the reader) and keeps draining so the reader never blocks.
+func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
+	var out []byte
+	var failed error
+	for p := range queue {
+		if failed != nil {
+			if p.finish != nil {
+				p.finish() // let the backend complete; the answer has nowhere to go
+			}
+			continue
+		}
+		resp := p.resp
+		if p.finish != nil {
+			var err error
+			if resp, err = p.finish(); err != nil {
+				failed = err
+				c.Close()
+				continue
+			}
+			if resp == nil {
+				continue // acks=0
+			}
+			resp.SetVersion(p.version)
+		}
+		out = kafkawire.AppendResponse(out[:0], p.corr, resp)
 		if _, err := c.Write(out); err != nil {
-			return err
+			failed = err
+			c.Close()
+			continue
 		}
 		if cap(out) > 4<<20 {
 			out = nil // do not pin a large fetch buffer on an idle connection
 		}
 	}
+	return failed
 }
 
-// handle decodes and dispatches one request frame. A nil response with a nil error means
+// handle decodes and dispatches one request frame. A zero pending with a nil error means
 // no answer is sent.
-func (s *Server) handle(frame []byte) (kmsg.Response, int32, error) {
+func (s *Server) handle(frame []byte) (pending, error) {
 	h, body, err := kafkawire.ParseHeader(frame)
 	if err != nil {
-		return nil, 0, err
+		return pending{}, err
 	}
 	api, ok := lookupAPI(h.APIKey)
 	if !ok {
-		return nil, 0, fmt.Errorf("api key %d not served", h.APIKey)
+		return pending{}, fmt.Errorf("api key %d not served", h.APIKey)
 	}
+	p := pending{corr: h.CorrelationID, version: h.APIVersion}
 	if h.APIVersion < api.MinVersion || h.APIVersion > api.MaxVersion {
 		if h.APIKey == kafkawire.KeyApiVersions {
 			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our ranges.
-			return kafkawire.ApiVersionsResponse(h.APIVersion,
-				kafkawire.VersionRange{Key: api.Key, Min: api.MinVersion, Max: api.MaxVersion}, APIs()), h.CorrelationID, nil
+			p.resp = kafkawire.ApiVersionsResponse(h.APIVersion,
+				kafkawire.VersionRange{Key: api.Key, Min: api.MinVersion, Max: api.MaxVersion}, APIs())
+			return p, nil
 		}
-		return nil, 0, fmt.Errorf("api key %d version %d not served (v%d-%d)", h.APIKey, h.APIVersion, api.MinVersion, api.MaxVersion)
+		return pending{}, fmt.Errorf("api key %d version %d not served (v%d-%d)", h.APIKey, h.APIVersion, api.MinVersion, api.MaxVersion)
 	}
 	req, err := kafkawire.DecodeBody(h, body)
 	if err != nil {
-		return nil, 0, err
+		return pending{}, err
 	}
-	resp, err := api.Handle(s.ctx, &Request{Header: h, Body: req, Server: s})
+	r := &Request{Header: h, Body: req, Server: s}
+	if api.Stage != nil {
+		p.finish, err = api.Stage(s.ctx, r)
+		return p, err
+	}
+	resp, err := api.Handle(s.ctx, r)
 	if err != nil || resp == nil {
-		return nil, 0, err
+		return pending{}, err
 	}
 	if resp.Key() != h.APIKey {
-		return nil, 0, fmt.Errorf("handler for key %d answered key %d", h.APIKey, resp.Key())
+		return pending{}, fmt.Errorf("handler for key %d answered key %d", h.APIKey, resp.Key())
 	}
 	resp.SetVersion(h.APIVersion)
-	return resp, h.CorrelationID, nil
+	p.resp = resp
+	return p, nil
 }

@@ -35,7 +35,11 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 // Next returns the next frame's bytes (without the size prefix) in a freshly allocated
 // slice that the caller owns. It returns io.EOF on a clean end between frames,
 // io.ErrUnexpectedEOF for a frame cut short, and ErrFrameTooLarge for an out-of-range size.
-func (f *FrameReader) Next() ([]byte, error) {
+func (f *FrameReader) Next() ([]byte, error) { return f.NextReuse(nil) }
+
+// NextReuse is Next reading into buf when its capacity suffices (a new slice otherwise), so
+// a caller that knows a frame is no longer referenced can recycle its memory.
+func (f *FrameReader) NextReuse(buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(f.r, f.size[:]); err != nil {
 		return nil, err
 	}
@@ -43,7 +47,11 @@ func (f *FrameReader) Next() ([]byte, error) {
 	if n < 0 || int64(n) > int64(f.max) {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, n, f.max)
 	}
-	buf := make([]byte, n)
+	if cap(buf) >= int(n) {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	if _, err := io.ReadFull(f.r, buf); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -1,0 +1,165 @@
+package kafka_test
+
+// Throughput and latency through the gateway with the real broker (data fsynced before an
+// acks=all answer, on the test's temp directory), side by side with franz-go's kfake (in
+// memory, no I/O) in the same run, both driven by the same kgo client configuration:
+//
+//	BenchmarkKafkaProduce/size=100B/partitions=1/impl=ours|kfake   records/s MB/s p50-us p99-us
+//	BenchmarkKafkaConsume/size=100B/partitions=1/impl=ours|kfake   records/s MB/s
+//
+// Produce: b.N records of the given value size, acks=all, produced asynchronously by one
+// client with kgo's default batching, up to 5 produce requests in flight per connection
+// (what an idempotent kgo producer uses; idempotence itself is off on both sides, as the
+// gateway does not offer InitProducerID). p50/p99 are per-request latencies of 200
+// single-record acks=all produces made one after another after the throughput phase.
+// Consume: b.N records produced beforehand, then read from the start by a fresh client.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const benchTopic = "bench"
+
+// benchTarget starts the implementation under test and returns a seed address.
+func benchTarget(b *testing.B, impl string, partitions int32) string {
+	b.Helper()
+	switch impl {
+	case "ours":
+		s := rcStart(b, b.TempDir(), "")
+		s.createTopic(b, benchTopic, partitions)
+		return s.addr
+	case "kfake":
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, benchTopic))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(c.Close)
+		return c.ListenAddrs()[0]
+	}
+	b.Fatalf("unknown impl %q", impl)
+	return ""
+}
+
+func benchProducer(b *testing.B, addr string) *kgo.Client {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.DefaultProduceTopic(benchTopic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16),
+		kgo.MaxProduceRequestsInflightPerBroker(5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	return cl
+}
+
+// produceN produces n records of value (shared, read-only) and waits for every ack.
+func produceN(b *testing.B, cl *kgo.Client, n int, value []byte) {
+	b.Helper()
+	ctx := context.Background()
+	errs := make(chan error, 1)
+	cb := func(_ *kgo.Record, err error) {
+		if err != nil {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+	}
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Value: value}, cb)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
+
+var benchSizes = []struct {
+	name string
+	size int
+}{{"100B", 100}, {"1KiB", 1024}}
+
+func BenchmarkKafkaProduce(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, parts := range []int32{1, 8} {
+			for _, impl := range []string{"ours", "kfake"} {
+				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
+					addr := benchTarget(b, impl, parts)
+					cl := benchProducer(b, addr)
+					value := make([]byte, sz.size)
+					for i := range value {
+						value[i] = byte('a' + i%26)
+					}
+					produceN(b, cl, 100, value) // warm up: connections, metadata
+					b.ResetTimer()
+					start := time.Now()
+					produceN(b, cl, b.N, value)
+					elapsed := time.Since(start)
+					b.StopTimer()
+					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
+
+					lat := make([]time.Duration, 200)
+					ctx := context.Background()
+					for i := range lat {
+						t0 := time.Now()
+						if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+							b.Fatal(err)
+						}
+						lat[i] = time.Since(t0)
+					}
+					slices.Sort(lat)
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkKafkaConsume(b *testing.B) {
+	for _, sz := range benchSizes {
+		for _, parts := range []int32{1, 8} {
+			for _, impl := range []string{"ours", "kfake"} {
+				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
+					addr := benchTarget(b, impl, parts)
+					value := make([]byte, sz.size)
+					produceN(b, benchProducer(b, addr), b.N, value)
+					cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(benchTopic),
+						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer cl.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					b.ResetTimer()
+					start := time.Now()
+					for got := 0; got < b.N; {
+						fs := cl.PollFetches(ctx)
+						if ctx.Err() != nil {
+							b.Fatalf("consumed %d of %d", got, b.N)
+						}
+						fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
+						got += fs.NumRecords()
+					}
+					elapsed := time.Since(start)
+					b.StopTimer()
+					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
+				})
+			}
+		}
+	}
+}
