@@ -1,0 +1,246 @@
+package gateway
+
+// Topic and cluster administration: CreatePartitions (key 37, v0–3), DescribeConfigs (32,
+// v0–4), AlterConfigs (33, v0–2), IncrementalAlterConfigs (44, v0–1), DescribeCluster (60,
+// v0–1). Each translates kmsg ↔ brokerop and reaches the backend through AdminBackend; a
+// backend without it is answered with UNSUPPORTED_VERSION-free errors (INVALID_REQUEST per
+// resource) rather than a panic. Kafka error codes and messages are the broker's.
+//
+//   - DescribeConfigs: synonyms (v1+) and documentation (v3+) only when asked; v0 gets
+//     IsDefault, v1+ the source. Config names null or empty mean every config.
+//   - DescribeCluster: the brokers carry the gateway's advertised host and port; cluster
+//     authorized operations are not computed (-2147483648, as Kafka without the flag).
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+// AdminBackend is the part of a backend that serves topic/cluster administration.
+// *broker.Broker implements it.
+type AdminBackend interface {
+	CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error)
+	DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error)
+	AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error)
+	IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error)
+	DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error)
+}
+
+const (
+	keyDescribeConfigs         int16 = 32
+	keyAlterConfigs            int16 = 33
+	keyCreatePartitions        int16 = 37
+	keyIncrementalAlterConfigs int16 = 44
+	keyDescribeCluster         int16 = 60
+
+	errInvalidRequest int16 = 42
+)
+
+func init() {
+	Register(API{Key: keyCreatePartitions, MinVersion: 0, MaxVersion: 3, Handle: handleCreatePartitions})
+	Register(API{Key: keyDescribeConfigs, MinVersion: 0, MaxVersion: 4, Handle: handleDescribeConfigs})
+	Register(API{Key: keyAlterConfigs, MinVersion: 0, MaxVersion: 2, Handle: handleAlterConfigs})
+	Register(API{Key: keyIncrementalAlterConfigs, MinVersion: 0, MaxVersion: 1, Handle: handleIncrementalAlterConfigs})
+	Register(API{Key: keyDescribeCluster, MinVersion: 0, MaxVersion: 1, Handle: handleDescribeCluster})
+}
+
+func adminBackend(r *Request) (AdminBackend, bool) {
+	ab, ok := r.Server.Backend().(AdminBackend)
+	return ab, ok
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func handleCreatePartitions(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(req.Topics))
+	breq := &brokerop.CreatePartitionsReq{ValidateOnly: req.ValidateOnly, Topics: make([]brokerop.CreatePartitionsTopic, len(req.Topics))}
+	for i, t := range req.Topics {
+		resp.Topics[i].Default()
+		resp.Topics[i].Topic = t.Topic
+		bt := brokerop.CreatePartitionsTopic{Name: t.Topic, Count: t.Count}
+		for _, a := range t.Assignment {
+			bt.Assignments = append(bt.Assignments, a.Replicas)
+		}
+		breq.Topics[i] = bt
+	}
+	ab, ok := adminBackend(r)
+	var bresp *brokerop.CreatePartitionsResp
+	var err error
+	if ok {
+		bresp, err = ab.CreatePartitions(ctx, breq)
+		if err == nil && len(bresp.Topics) != len(req.Topics) {
+			err = errShortAnswer
+		}
+	}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		switch {
+		case !ok:
+			rt.ErrorCode = errInvalidRequest
+		case err != nil:
+			rt.ErrorCode = BackendErrorCode(err)
+		default:
+			rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, strPtr(bresp.Topics[i].ErrorMessage)
+		}
+	}
+	return resp, nil
+}
+
+func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	v := req.GetVersion()
+	resp.Resources = make([]kmsg.DescribeConfigsResponseResource, len(req.Resources))
+	breq := &brokerop.DescribeConfigsReq{
+		IncludeSynonyms:      req.IncludeSynonyms && v >= 1,
+		IncludeDocumentation: req.IncludeDocumentation && v >= 3,
+		Resources:            make([]brokerop.DescribeConfigsResource, len(req.Resources)),
+	}
+	for i, rs := range req.Resources {
+		resp.Resources[i].Default()
+		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
+		breq.Resources[i] = brokerop.DescribeConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName, ConfigNames: rs.ConfigNames}
+	}
+	ab, ok := adminBackend(r)
+	var bresp *brokerop.DescribeConfigsResp
+	var err error
+	if ok {
+		bresp, err = ab.DescribeConfigs(ctx, breq)
+		if err == nil && len(bresp.Resources) != len(req.Resources) {
+			err = errShortAnswer
+		}
+	}
+	for i := range resp.Resources {
+		rr := &resp.Resources[i]
+		switch {
+		case !ok:
+			rr.ErrorCode = errInvalidRequest
+			continue
+		case err != nil:
+			rr.ErrorCode = BackendErrorCode(err)
+			continue
+		}
+		br := &bresp.Resources[i]
+		rr.ErrorCode, rr.ErrorMessage = br.ErrorCode, strPtr(br.ErrorMessage)
+		for _, c := range br.Configs {
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name, rc.Value, rc.ReadOnly, rc.IsSensitive = c.Name, c.Value, c.ReadOnly, c.IsSensitive
+			rc.IsDefault = c.IsDefault
+			rc.Source = kmsg.ConfigSource(c.Source)
+			rc.ConfigType = kmsg.ConfigType(c.ConfigType)
+			rc.Documentation = strPtr(c.Documentation)
+			for _, s := range c.Synonyms {
+				rs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				rs.Name, rs.Value, rs.Source = s.Name, s.Value, kmsg.ConfigSource(s.Source)
+				rc.ConfigSynonyms = append(rc.ConfigSynonyms, rs)
+			}
+			rr.Configs = append(rr.Configs, rc)
+		}
+	}
+	return resp, nil
+}
+
+func handleAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	resp.Resources = make([]kmsg.AlterConfigsResponseResource, len(req.Resources))
+	breq := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.AlterConfigsResource, len(req.Resources))}
+	for i, rs := range req.Resources {
+		resp.Resources[i].Default()
+		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
+		br := brokerop.AlterConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName}
+		for _, c := range rs.Configs {
+			br.Configs = append(br.Configs, brokerop.AlterConfig{Name: c.Name, Value: c.Value})
+		}
+		breq.Resources[i] = br
+	}
+	ab, ok := adminBackend(r)
+	var bresp *brokerop.AlterConfigsResp
+	var err error
+	if ok {
+		bresp, err = ab.AlterConfigs(ctx, breq)
+	}
+	fillAlterResults(resp.Resources, ok, bresp, err, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
+		rr.ErrorCode, rr.ErrorMessage = code, msg
+	})
+	return resp, nil
+}
+
+func handleIncrementalAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	resp.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, len(req.Resources))
+	breq := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.IncrementalAlterConfigsResource, len(req.Resources))}
+	for i, rs := range req.Resources {
+		resp.Resources[i].Default()
+		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
+		br := brokerop.IncrementalAlterConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName}
+		for _, c := range rs.Configs {
+			br.Configs = append(br.Configs, brokerop.IncrementalAlterConfig{Name: c.Name, Op: int8(c.Op), Value: c.Value})
+		}
+		breq.Resources[i] = br
+	}
+	ab, ok := adminBackend(r)
+	var bresp *brokerop.AlterConfigsResp
+	var err error
+	if ok {
+		bresp, err = ab.IncrementalAlterConfigs(ctx, breq)
+	}
+	fillAlterResults(resp.Resources, ok, bresp, err, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
+		rr.ErrorCode, rr.ErrorMessage = code, msg
+	})
+	return resp, nil
+}
+
+func fillAlterResults[R any](out []R, ok bool, bresp *brokerop.AlterConfigsResp, err error, set func(*R, int16, *string)) {
+	if ok && err == nil && len(bresp.Resources) != len(out) {
+		err = errShortAnswer
+	}
+	for i := range out {
+		switch {
+		case !ok:
+			set(&out[i], errInvalidRequest, nil)
+		case err != nil:
+			set(&out[i], BackendErrorCode(err), nil)
+		default:
+			set(&out[i], bresp.Resources[i].ErrorCode, strPtr(bresp.Resources[i].ErrorMessage))
+		}
+	}
+}
+
+func handleDescribeCluster(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	ab, ok := adminBackend(r)
+	if !ok {
+		resp.ErrorCode = errInvalidRequest
+		return resp, nil
+	}
+	bresp, err := ab.DescribeCluster(ctx, &brokerop.DescribeClusterReq{})
+	if err != nil {
+		resp.ErrorCode = BackendErrorCode(err)
+		return resp, nil
+	}
+	resp.ErrorCode, resp.ErrorMessage = bresp.ErrorCode, strPtr(bresp.ErrorMessage)
+	resp.ClusterID, resp.ControllerID = bresp.ClusterID, bresp.ControllerID
+	if !req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = -2147483648
+	}
+	host, port := r.Server.Advertised()
+	for _, b := range bresp.Brokers {
+		rb := kmsg.NewDescribeClusterResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.NodeID, host, port
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	return resp, nil
+}
