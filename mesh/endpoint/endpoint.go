@@ -244,6 +244,7 @@ func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
 		InitialStreamReceiveWindow:     8 << 20,
 		InitialConnectionReceiveWindow: 16 << 20,
 		KeepAlivePeriod:                DialKeepAlive,
+		EnableDatagrams:                true, // quinn accepts datagrams by default; iroh apps use them
 	}
 	if override != nil {
 		base = override.Clone()

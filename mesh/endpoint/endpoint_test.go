@@ -688,3 +688,42 @@ func TestDualStack(t *testing.T) {
 		t.Fatalf("v4 endpoint dialing v6-only node: %v", err)
 	}
 }
+
+// Datagrams are on, as in quinn's default config, so iroh applications that use them work.
+func TestDatagrams(t *testing.T) {
+	a, b := newEP(t), newEP(t)
+	b.Handle(echoALPN, func(ctx context.Context, c *Conn) {
+		for {
+			d, err := c.QUIC().ReceiveDatagram(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.QUIC().SendDatagram(append([]byte("re:"), d...)); err != nil {
+				return
+			}
+		}
+	})
+	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.QUIC().ConnectionState().SupportsDatagrams.Remote {
+		t.Fatal("peer does not advertise datagram support")
+	}
+	ctx := ctxT(t)
+	for i := 0; i < 20; i++ { // datagrams are unreliable: retry until one comes back
+		if err := c.QUIC().SendDatagram([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		d, err := c.QUIC().ReceiveDatagram(rctx)
+		cancel()
+		if err == nil {
+			if string(d) != "re:ping" {
+				t.Fatalf("got %q", d)
+			}
+			return
+		}
+	}
+	t.Fatal("no datagram came back")
+}
