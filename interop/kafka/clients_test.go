@@ -22,6 +22,7 @@ import (
 
 	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 )
 
 // rcMsg is a client-neutral record.
@@ -283,6 +284,7 @@ func kcatClient(bin string) rcClient {
 }
 
 func TestRealClients(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 	clients := []rcClient{kgoClient(), kafkaGoClient()}
 	bin, kcatErr := exec.LookPath("kcat")
 	clients = append(clients, kcatClient(bin))

@@ -29,6 +29,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 )
 
 var crashCycles = flag.Int("crash.cycles", 0, "kill -9 cycles in TestCrashKill9 (default 20, or KAFKA_CRASH_CYCLES)")
@@ -118,6 +119,7 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 	cycles := 20
 	if v, err := strconv.Atoi(os.Getenv("KAFKA_CRASH_CYCLES")); err == nil && v > 0 {
 		cycles = v
