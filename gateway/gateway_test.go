@@ -665,3 +665,15 @@ func TestProducePipelined(t *testing.T) {
 		}
 	}
 }
+
+func TestIdleConnectionClosed(t *testing.T) {
+	ts := start(t, gateway.Config{IdleTimeout: 200 * time.Millisecond})
+	c := dial(t, ts.addr)
+	av := kmsg.NewPtrApiVersionsRequest()
+	c.roundTrip(av, 1) // active: answered
+	t0 := time.Now()
+	c.expectClosed()
+	if waited := time.Since(t0); waited < 150*time.Millisecond || waited > 5*time.Second {
+		t.Fatalf("closed after %v idle, want about 200ms", waited)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -28,6 +29,9 @@ type Config struct {
 	// MaxFrameBytes caps a request frame (default kafkawire.DefaultMaxFrame, 100 MiB); a
 	// larger request closes its connection.
 	MaxFrameBytes int
+	// IdleTimeout closes a connection on which no request arrives for this long (Kafka's
+	// connections.max.idle.ms, default 10 minutes; negative: never).
+	IdleTimeout time.Duration
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
 	// Logger receives connection and request errors (default slog.Default()).
@@ -56,6 +60,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = kafkawire.DefaultMaxFrame
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 10 * time.Minute
 	}
 	if cfg.AdvertisedHost == "" {
 		cfg.AdvertisedHost = "localhost"
@@ -200,6 +207,9 @@ func (s *Server) serve(c net.Conn) error {
 	var spare []byte // a produce frame's memory, free again once its stage returned
 	for {
 		var frame []byte
+		if s.cfg.IdleTimeout > 0 && fr.Buffered() == 0 {
+			c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		}
 		if frame, err = fr.NextReuse(spare); err != nil {
 			break
 		}

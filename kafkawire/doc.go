@@ -43,6 +43,15 @@
 // the client can retry with a version both sides know. [UnsupportedApiVersions] builds that
 // answer.
 //
-// Record batches inside Produce and Fetch are opaque here: kmsg hands them over as raw bytes
-// and they are validated by the broker, not by the wire layer.
+// A frame's buffer grows with the bytes actually received (in 1 MiB steps past the first
+// MiB), so a peer that announces a large frame and sends little cannot make the server
+// allocate the announced size.
+//
+// # Record batches
+//
+// RecordBatch v2 bytes inside Produce and Fetch are opaque here: kmsg hands them over as raw
+// bytes and the broker validates them (CRC, counts). The one exception is the legacy message
+// set (magic 0/1) of Produce v0–v2, which [ConvertMessageSet] turns into a single
+// uncompressed RecordBatch v2 (checking each message's CRC-32 and inflating gzip, snappy —
+// raw or xerial-framed — and lz4 wrappers), because the broker stores v2 batches only.
 package kafkawire

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // DefaultMaxFrame is the largest request frame a [FrameReader] accepts unless told otherwise
@@ -49,8 +50,26 @@ func (f *FrameReader) NextReuse(buf []byte) ([]byte, error) {
 	}
 	if cap(buf) >= int(n) {
 		buf = buf[:n]
-	} else {
+	} else if n <= growChunk {
 		buf = make([]byte, n)
+	} else {
+		// Grow with the data actually received, so a peer that announces 100 MiB and sends
+		// nothing cannot make us allocate 100 MiB.
+		buf = make([]byte, 0, growChunk)
+		for len(buf) < int(n) {
+			if len(buf) == cap(buf) {
+				buf = slices.Grow(buf, min(cap(buf), int(n)-len(buf)))
+			}
+			m, err := io.ReadFull(f.r, buf[len(buf):min(cap(buf), int(n))])
+			buf = buf[:len(buf)+m]
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+		}
+		return buf, nil
 	}
 	if _, err := io.ReadFull(f.r, buf); err != nil {
 		if err == io.EOF {
@@ -60,6 +79,9 @@ func (f *FrameReader) NextReuse(buf []byte) ([]byte, error) {
 	}
 	return buf, nil
 }
+
+// growChunk is the size up to which a frame's buffer is allocated in one go.
+const growChunk = 1 << 20
 
 // Buffered reports how many bytes are already read from the stream but not yet returned,
 // so a server can tell whether another pipelined request is waiting.

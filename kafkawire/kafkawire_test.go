@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -269,4 +270,48 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatal("body encoding changed across a round trip")
 		}
 	})
+}
+
+func TestFrameReaderLargeFrames(t *testing.T) {
+	for _, n := range []int{growChunk, growChunk + 1, 3*growChunk + 17, 9 << 20} {
+		payload := make([]byte, n)
+		for i := range payload {
+			payload[i] = byte(i * 7)
+		}
+		fr := NewFrameReader(bytes.NewReader(AppendFrame(nil, payload)), 0)
+		got, err := fr.Next()
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("%d bytes: got %d, %v", n, len(got), err)
+		}
+		// Cut short: an error, not a partial frame.
+		fr = NewFrameReader(bytes.NewReader(AppendFrame(nil, payload)[:n/2]), 0)
+		if _, err := fr.Next(); err != io.ErrUnexpectedEOF {
+			t.Fatalf("%d bytes cut: %v", n, err)
+		}
+	}
+	// A huge announced size with no data does not allocate the announced size.
+	allocs := testing.AllocsPerRun(5, func() {
+		NewFrameReader(bytes.NewReader(binary.BigEndian.AppendUint32(nil, 90<<20)), 0).Next()
+	})
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	NewFrameReader(bytes.NewReader(binary.BigEndian.AppendUint32(nil, 90<<20)), 0).Next()
+	runtime.ReadMemStats(&ms1)
+	if grew := ms1.TotalAlloc - ms0.TotalAlloc; grew > 4<<20 {
+		t.Fatalf("announced 90 MiB with no data allocated %d bytes (%v allocs)", grew, allocs)
+	}
+}
+
+// TestAppendResponseNoAllocs: encoding a response into a reused buffer does not allocate.
+func TestAppendResponseNoAllocs(t *testing.T) {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(9)
+	rt := kmsg.NewProduceResponseTopic()
+	rt.Topic = "t"
+	rt.Partitions = append(rt.Partitions, kmsg.NewProduceResponseTopicPartition())
+	resp.Topics = append(resp.Topics, rt)
+	buf := AppendResponse(nil, 1, resp)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendResponse(buf[:0], 2, resp) }); n != 0 {
+		t.Fatalf("%v allocations per response", n)
+	}
 }
