@@ -73,6 +73,9 @@ func handleDeleteTopics(ctx context.Context, r *Request) (kmsg.Response, error) 
 			bt := &bresp.Topics[k]
 			k++
 			rt.Topic, rt.ErrorCode = kmsg.StringPtr(e.name), bt.ErrorCode
+			if bt.ErrorCode == 0 {
+				r.Server.topics.forget(e.name)
+			}
 			if bt.TopicID != ([16]byte{}) {
 				rt.TopicID = bt.TopicID
 			}

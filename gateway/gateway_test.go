@@ -677,3 +677,52 @@ func TestIdleConnectionClosed(t *testing.T) {
 		t.Fatalf("closed after %v idle, want about 200ms", waited)
 	}
 }
+
+// TestFetchByTopicIDAfterRecreate: a topic id names one incarnation of a topic; after a
+// delete and re-create through the gateway, the old id is UNKNOWN_TOPIC_ID.
+func TestFetchByTopicIDAfterRecreate(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	create := func() [16]byte {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.SetVersion(7)
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "again", 1, -1
+		req.Topics = append(req.Topics, ct)
+		return c.roundTrip(req, 1).(*kmsg.CreateTopicsResponse).Topics[0].TopicID
+	}
+	fetch := func(id [16]byte) int16 {
+		fe := kmsg.NewPtrFetchRequest()
+		fe.SetVersion(13)
+		fe.MaxBytes = 1 << 20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.TopicID = id
+		ft.Partitions = append(ft.Partitions, kmsg.NewFetchRequestTopicPartition())
+		fe.Topics = append(fe.Topics, ft)
+		r := c.roundTrip(fe, 2).(*kmsg.FetchResponse)
+		if r.Topics[0].TopicID != id {
+			t.Fatalf("answer names id %x, asked %x", r.Topics[0].TopicID, id)
+		}
+		return r.Topics[0].Partitions[0].ErrorCode
+	}
+	old := create()
+	if code := fetch(old); code != 0 {
+		t.Fatalf("fetch by id: error %d", code)
+	}
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.SetVersion(5)
+	del.TopicNames = []string{"again"}
+	if r := c.roundTrip(del, 3).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete: %d", r.Topics[0].ErrorCode)
+	}
+	fresh := create()
+	if fresh == old {
+		t.Fatal("re-created topic kept its id")
+	}
+	if code := fetch(old); code != kafkawire.ErrUnknownTopicID {
+		t.Fatalf("old id after re-create: error %d", code)
+	}
+	if code := fetch(fresh); code != 0 {
+		t.Fatalf("new id: error %d", code)
+	}
+}

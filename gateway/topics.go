@@ -40,6 +40,16 @@ func (c *topicIDCache) observe(resp *brokerop.MetadataResp) {
 	}
 }
 
+// forget drops a deleted topic, so its old id stops resolving at once.
+func (c *topicIDCache) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id, ok := c.byName[name]; ok {
+		delete(c.byID, id)
+		delete(c.byName, name)
+	}
+}
+
 func (c *topicIDCache) clusterID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
