@@ -6,10 +6,13 @@
 //
 // # Connections
 //
-// One goroutine per connection reads a frame, decodes it, runs the handler and writes the
-// response, then reads the next frame. Requests pipelined on one connection are therefore
-// answered strictly in order, as Apache Kafka does (it mutes a connection while a request is
-// in flight); ordering of produce requests on a connection is preserved end to end. A
+// Each connection has a reader goroutine that reads a frame, decodes it and runs the
+// handler, and a writer goroutine that writes the answers. Answers leave strictly in request
+// order, as Apache Kafka does. Handlers run one at a time in arrival order, so the effects
+// of requests on one connection (appends of produce requests to a partition in particular)
+// keep that order too. Produce is staged: its append happens on the reader in order, and
+// its wait for fsync happens on the writer, so a client with several produce requests in
+// flight on one connection gets them appended in order and sharing group commits. A
 // malformed, truncated, oversize (above Config.MaxFrameBytes, default 100 MiB) or
 // unknown-key request, or a version outside the advertised range, closes that connection
 // only; other connections and stored data are unaffected. ApiVersions with a too-new version
@@ -56,8 +59,15 @@
 //     AdvertisedHost/AdvertisedPort, env RAFKA_KAFKA_CLIENT_HOST/RAFKA_KAFKA_CLIENT_PORT in
 //     cmd/gateway), NodeID() (the Kafka broker id the gateway presents, 0 by default),
 //     ClusterID() and Logger() (*slog.Logger).
-//   - Handlers run on the connection's goroutine; ctx is cancelled when the server closes.
-//     A handler may block (long-poll) but must return when ctx is done.
+//   - Handlers run on the connection's reader goroutine, one request at a time in arrival
+//     order; ctx is cancelled when the server closes. A handler may block (long-poll) but
+//     must return when ctx is done. An API whose answer waits on something slow that may
+//     overlap with later requests registers Stage instead of Handle: the stage step runs
+//     on the reader in order, and the finish function it returns runs on the connection's
+//     writer goroutine, also in order (Produce does this to overlap fsync waits).
+//   - The request frame may be recycled once the handler (or stage step) returns only for
+//     Produce; every other API's decoded byte fields (e.g. group member metadata) stay valid
+//     and may be kept by the backend.
 //
 // # Versions served
 //
