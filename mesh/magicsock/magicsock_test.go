@@ -165,13 +165,17 @@ func echo(t *testing.T, c *quic.Conn, msg string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got []byte
+	var rerr error
+	var wg sync.WaitGroup
+	wg.Go(func() { got, rerr = io.ReadAll(s) })
 	if _, err := s.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.Close()
-	got, err := io.ReadAll(s)
-	if err != nil || string(got) != msg {
-		t.Fatalf("echo: %q %v", got, err)
+	wg.Wait()
+	if rerr != nil || string(got) != msg {
+		t.Fatalf("echo: %d bytes, want %d, err %v", len(got), len(msg), rerr)
 	}
 }
 
@@ -181,6 +185,8 @@ func TestQUICOverRelayOnly(t *testing.T) {
 	serveEcho(t, b)
 	c := dial(t, a, b, url, false)
 	echo(t, c, "hello over the relay")
+	big := string(make([]byte, 4<<20))
+	echo(t, c, big)
 	if id, ok := meshtlsPeer(c); !ok || id != b.sk.Public() {
 		t.Fatalf("peer id %v", id)
 	}
