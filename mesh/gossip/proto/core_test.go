@@ -211,6 +211,10 @@ func TestOptimizeTree(t *testing.T) {
 		}
 		want(t, filtered, false, c.lines...)
 	}
+	// Both ends of the repaired tree agree: 2 is eager now, 3 lazy.
+	if e, l := a.EagerLazy(topicA); !reflect.DeepEqual(e, []int{2}) || !reflect.DeepEqual(l, []int{3}) {
+		t.Fatalf("after optimisation eager %v lazy %v", e, l)
+	}
 }
 
 func TestCacheEviction(t *testing.T) {

@@ -26,6 +26,9 @@
 //     view (0.28 can leave former neighbors in them and keep pushing to them).
 //   - A Neighbor request that is refused or whose connection fails makes us
 //     ask another passive peer at once (0.28 waits for the next loss).
+//   - The tree optimisation (Graft(None) to a faster IHave sender, Prune to
+//     the slow gossip sender) also updates our own eager and lazy sets, as
+//     0.90+ does; 0.28 leaves one-way eager links behind.
 //   - Missing-message bookkeeping is dropped once every announcer was asked.
 //   - The net layer's reference counting of topics per connection also
 //     forgets a topic that is quit (0.28 keeps it for peers that sent us

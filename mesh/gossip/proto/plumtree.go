@@ -131,10 +131,20 @@ func (g *plumtree[P]) optimizeTree(sender P, round Round, prev []ihaveFrom[P]) {
 		}
 	}
 	if best.round < round && round-best.round >= g.cfg.OptimizationThreshold {
+		// Unlike 0.28 (and like 0.90+), both ends agree on the new tree:
+		// the peer we graft becomes eager here too and the peer we prune
+		// lazy. 0.28 changes only the remote ends, which leaves one-way
+		// eager links that can cut the eager graph for some senders.
 		if !g.eager.contains(best.peer) {
 			g.t.send(best.peer, Graft{Round: best.round})
+			if g.isNeighbor(best.peer) {
+				g.addEager(best.peer)
+			}
 		}
 		g.t.send(sender, Prune{})
+		if g.isNeighbor(sender) {
+			g.addLazy(sender)
+		}
 	}
 }
 
