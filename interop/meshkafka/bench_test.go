@@ -1,0 +1,125 @@
+package meshkafka_test
+
+// BenchmarkMeshHop: what the mesh hop costs. The same kgo client produces (acks=all) and
+// consumes 100-byte records through
+//
+//	impl=ours-mesh    cmd/gateway -brokers … → mesh → cmd/broker (two processes)
+//	impl=ours-inproc  cmd/gateway with its embedded broker (one process)
+//	impl=kfake        franz-go's kfake cluster (in memory, in the test process)
+//
+// One op is one record; records/s and MB/s (value bytes) are reported.
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	benchRecordSize = 100
+	benchPartitions = 3
+)
+
+func BenchmarkMeshHop(b *testing.B) {
+	targets := []struct {
+		impl  string
+		start func(b *testing.B) string
+	}{
+		{"ours-mesh", func(b *testing.B) string { _, g := meshPair(b); return g.addr }},
+		{"ours-inproc", func(b *testing.B) string {
+			g := newGatewayIdentity(b, "gateway-inproc")
+			g.startEmbedded(b)
+			return g.addr
+		}},
+		{"kfake", func(b *testing.B) string {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(c.Close)
+			return c.ListenAddrs()[0]
+		}},
+	}
+	addrs := map[string]string{}
+	for _, tg := range targets {
+		addrs[tg.impl] = tg.start(b) // once, stopped when the whole benchmark ends
+	}
+	value := make([]byte, benchRecordSize)
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	var seq atomic.Int64
+	newTopic := func(b *testing.B, addr string) string {
+		topic := fmt.Sprintf("bench-%d", seq.Add(1))
+		createTopic(b, addr, topic, benchPartitions, nil)
+		return topic
+	}
+	produce := func(b *testing.B, addr, topic string, n int) {
+		cl := kgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16))
+		var failed atomic.Int64
+		for range n {
+			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d of %d records failed", f, n)
+		}
+		cl.Close()
+	}
+	report := func(b *testing.B, d time.Duration) {
+		s := d.Seconds()
+		b.ReportMetric(float64(b.N)/s, "records/s")
+		b.ReportMetric(float64(b.N)*benchRecordSize/1e6/s, "MB/s")
+	}
+	for _, tg := range targets {
+		addr := addrs[tg.impl]
+		b.Run(fmt.Sprintf("produce-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
+			topic := newTopic(b, addr)
+			b.ResetTimer()
+			start := time.Now()
+			produce(b, addr, topic, b.N)
+			d := time.Since(start)
+			b.StopTimer()
+			report(b, d)
+		})
+	}
+	for _, tg := range targets {
+		addr := addrs[tg.impl]
+		b.Run(fmt.Sprintf("consume-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
+			topic := newTopic(b, addr)
+			produce(b, addr, topic, b.N)
+			cl := kgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.FetchMaxWait(100*time.Millisecond))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			start := time.Now()
+			for got := 0; got < b.N; {
+				fs := cl.PollFetches(ctx)
+				if ctx.Err() != nil {
+					b.Fatalf("consumed %d of %d records", got, b.N)
+				}
+				fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
+				got += fs.NumRecords()
+			}
+			d := time.Since(start)
+			b.StopTimer()
+			cl.Close()
+			report(b, d)
+		})
+	}
+}

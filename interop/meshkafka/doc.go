@@ -1,0 +1,25 @@
+// Package meshkafka holds end-to-end tests of the split deployment: cmd/gateway and
+// cmd/broker built once and run as separate child processes on loopback, talking KafkaOps over
+// the mesh, driven by real Kafka clients (franz-go kgo/kadm, segmentio/kafka-go, kcat).
+//
+// What the tests show (all in meshkafka_test):
+//
+//   - TestMeshRealClients: one broker + one gateway; kgo, kafka-go and kcat produce and consume
+//     byte-exact (keys, values, headers, timestamps) with every codec on 1 and 8 partitions.
+//   - TestMeshThreeBrokersTwoGateways: three brokers, two gateways; a 6-partition topic
+//     produced via one gateway is consumed in full via the other, and its partitions are
+//     stored on more than one broker (observed in each broker's data directory).
+//   - TestMeshBrokerKill: SIGKILL and restart of the broker under acks=all load; clients retry
+//     by themselves and every acknowledged record is present once, in order.
+//   - TestMeshGatewayRestart: topics, topic configs and committed group offsets survive a
+//     gateway restart (they live on the broker).
+//   - TestMeshUntrustedGateway: a gateway the broker does not trust gets errors, not data, and
+//     the broker logs the refusal.
+//   - BenchmarkMeshHop: produce (acks=all) and consume throughput through gateway → mesh →
+//     broker processes, beside the gateway with its embedded broker and beside kfake.
+//
+// The binaries are built from the module into a temporary directory on first use, unless
+// MESHKAFKA_BIN_DIR names a directory that already holds "broker" and "gateway" binaries.
+// Every child process is killed when its test ends (and, as a safety net, when the test
+// binary dies: Pdeathsig).
+package meshkafka
