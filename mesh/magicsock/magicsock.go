@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -29,6 +30,8 @@ const (
 	fullPingInterval  = 5 * time.Second         // pings to all candidates + CallMeMaybe at most this often
 	pingTimeout       = 5 * time.Second
 	heartbeatInterval = 500 * time.Millisecond
+	reSTUNMin         = 20 * time.Second // iroh re-STUNs every 20–26 s
+	reSTUNMax         = 26 * time.Second
 	relayQueueDepth   = 512 // packets queued per relay connection (iroh's per-client depth)
 )
 
@@ -50,6 +53,11 @@ type Options struct {
 	HomeRelay string
 	// DialRelay connects to a relay. Default: relayhttp.Dial with default options.
 	DialRelay func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
+	// STUNServers are host:port addresses of STUN servers (a relay's, port 3478) asked for
+	// our reflexive address from the UDP socket at start and every 20–26 s (iroh's re-STUN
+	// timer); the answer is added to DirectAddrs, which is what CallMeMaybe advertises, so
+	// peers behind NATs can punch through.
+	STUNServers []string
 	// DisableDirect keeps all traffic on relays: no UDP to peers, no disco over UDP, no
 	// CallMeMaybe sent, received CallMeMaybe ignored.
 	DisableDirect bool
@@ -129,8 +137,10 @@ type Conn struct {
 	pings      map[[disco.TxIDLen]byte]pendingPing
 	relays     map[string]*relayConn
 	nextMapped uint64
-	rdl        time.Time     // read deadline
-	rdlChanged chan struct{} // closed when rdl changes
+	stunTx     map[stun.TxID]time.Time
+	reflexive  map[netip.AddrPort]time.Time // STUN-learned addresses of our UDP socket
+	rdl        time.Time                    // read deadline
+	rdlChanged chan struct{}                // closed when rdl changes
 }
 
 // New starts a Conn.
@@ -175,6 +185,8 @@ func New(opts Options) (*Conn, error) {
 		pings:      make(map[[disco.TxIDLen]byte]pendingPing),
 		relays:     make(map[string]*relayConn),
 		rdlChanged: make(chan struct{}),
+		stunTx:     make(map[stun.TxID]time.Time),
+		reflexive:  make(map[netip.AddrPort]time.Time),
 	}
 	c.wg.Go(c.udpLoop)
 	c.wg.Go(c.heartbeat)
@@ -209,18 +221,33 @@ func (c *Conn) NodeID() key.PublicKey { return c.self }
 // UDPAddr returns the local address of the direct-path socket.
 func (c *Conn) UDPAddr() net.Addr { return c.udp.LocalAddr() }
 
-// DirectAddrs returns the addresses peers can reach our UDP socket at: the bound address, or
-// for an unspecified bind address, the port on every interface address.
+// DirectAddrs returns the addresses peers can reach our UDP socket at: the reflexive
+// addresses STUN reported, then the bound address, or for an unspecified bind address, the
+// port on every interface address.
 func (c *Conn) DirectAddrs() []netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.directAddrsLocked()
+}
+
+func (c *Conn) directAddrsLocked() []netip.AddrPort {
 	ua, ok := c.udp.LocalAddr().(*net.UDPAddr)
 	if !ok {
 		return nil
 	}
+	var out []netip.AddrPort
+	for a := range c.reflexive {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	ap := ua.AddrPort()
 	if !ap.Addr().IsUnspecified() {
-		return []netip.AddrPort{netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+		local := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if !slices.Contains(out, local) {
+			out = append(out, local)
+		}
+		return out
 	}
-	var out []netip.AddrPort
 	ifas, _ := net.InterfaceAddrs()
 	for _, ifa := range ifas {
 		if ipn, ok := ifa.(*net.IPNet); ok {
@@ -479,7 +506,7 @@ func (c *Conn) udpLoop() {
 		p := buf[:nb]
 		switch {
 		case stun.Is(p):
-			// netcheck is not wired here; STUN answers are not for QUIC.
+			c.handleSTUN(p)
 		case disco.LooksLikeDisco(p):
 			if !c.opts.DisableDirect {
 				c.handleDisco(p, src, "", key.PublicKey{})
@@ -592,7 +619,7 @@ func (c *Conn) fullPingLocked(n *node, now time.Time) {
 		c.pingLocked(n, a, now)
 	}
 	if n.relayURL != "" {
-		c.sendDiscoLocked(n, netip.AddrPort{}, n.relayURL, &disco.CallMeMaybe{Addrs: c.DirectAddrs()})
+		c.sendDiscoLocked(n, netip.AddrPort{}, n.relayURL, &disco.CallMeMaybe{Addrs: c.directAddrsLocked()})
 	}
 }
 
@@ -771,11 +798,55 @@ func (c *Conn) readRelay(rc *relayConn, cl *relay.Client) {
 	}
 }
 
+// --- STUN ---
+
+// sendSTUN asks every STUN server for our reflexive address.
+func (c *Conn) sendSTUN() {
+	for _, s := range c.opts.STUNServers {
+		ua, err := net.ResolveUDPAddr("udp", s)
+		if err != nil {
+			c.log.Debug("magicsock: bad STUN server", "server", s, "err", err)
+			continue
+		}
+		tx, req := stun.Request()
+		c.mu.Lock()
+		c.stunTx[tx] = time.Now()
+		c.mu.Unlock()
+		if _, err := c.udp.WriteTo(req, ua); err != nil {
+			c.log.Debug("magicsock: STUN send failed", "server", s, "err", err)
+		}
+	}
+}
+
+func (c *Conn) handleSTUN(p []byte) {
+	if len(p) < 20 {
+		return
+	}
+	var tx stun.TxID
+	copy(tx[:], p[8:20])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.stunTx[tx]; !ok {
+		return
+	}
+	ap, err := stun.ParseResponse(p, tx)
+	if err != nil {
+		return
+	}
+	delete(c.stunTx, tx)
+	if _, known := c.reflexive[ap]; !known {
+		c.log.Debug("magicsock: reflexive address", "addr", ap)
+	}
+	c.reflexive[ap] = time.Now()
+}
+
 // --- heartbeat ---
 
 func (c *Conn) heartbeat() {
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
+	c.sendSTUN()
+	nextSTUN := time.Now().Add(reSTUNInterval())
 	for {
 		select {
 		case <-c.closed:
@@ -783,7 +854,21 @@ func (c *Conn) heartbeat() {
 		case <-t.C:
 		}
 		now := time.Now()
+		if len(c.opts.STUNServers) > 0 && (now.After(nextSTUN) || c.noReflexive()) {
+			c.sendSTUN()
+			nextSTUN = now.Add(reSTUNInterval())
+		}
 		c.mu.Lock()
+		for tx, sent := range c.stunTx {
+			if now.Sub(sent) > pingTimeout {
+				delete(c.stunTx, tx)
+			}
+		}
+		for a, seen := range c.reflexive {
+			if now.Sub(seen) > 3*reSTUNMax {
+				delete(c.reflexive, a)
+			}
+		}
 		for tx, pp := range c.pings {
 			if now.Sub(pp.sent) > pingTimeout {
 				delete(c.pings, tx)
@@ -823,4 +908,14 @@ func (c *Conn) SetWriteBuffer(n int) error {
 		return s.SetWriteBuffer(n)
 	}
 	return nil
+}
+
+func reSTUNInterval() time.Duration {
+	return reSTUNMin + time.Duration(mrand.Int64N(int64(reSTUNMax-reSTUNMin)))
+}
+
+func (c *Conn) noReflexive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.reflexive) == 0
 }
