@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const alpn = "meshkafka/test/magicsock/0"
 
-func startRelay(t *testing.T) (*relayserver.Server, string) {
+func startRelay(t testing.TB) (*relayserver.Server, string) {
 	t.Helper()
 	srv := relayserver.New(relayserver.Config{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -76,7 +76,7 @@ type peer struct {
 	udp *blockable
 }
 
-func newPeer(t *testing.T, relayURL string, disableDirect bool) *peer {
+func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 	t.Helper()
 	sk := key.GenerateSecretKey()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
