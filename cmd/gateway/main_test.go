@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,11 +42,16 @@ func TestParse(t *testing.T) {
 // startRun runs the command in-process and returns the address it prints and a stop func.
 func startRun(t *testing.T, dir string) (string, func()) {
 	t.Helper()
+	return startRunEnv(t, dir, nil)
+}
+
+func startRunEnv(t *testing.T, dir string, vars map[string]string) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(nil), pw, io.Discard)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -52,7 +61,7 @@ func startRun(t *testing.T, dir string) (string, func()) {
 	}
 	line := sc.Text() // "gateway listening on ADDR (advertised ...)"
 	addr := strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
-	if !sc.Scan() || !strings.Contains(sc.Text(), "kcat -b 127.0.0.1:") {
+	if !sc.Scan() || !strings.Contains(sc.Text(), "kcat -b ") {
 		t.Fatalf("no kcat hint after %q", line)
 	}
 	go io.Copy(io.Discard, pr)
@@ -101,5 +110,35 @@ func TestRunRestartKeepsRecords(t *testing.T) {
 		if r.Offset != int64(i) || r.Value[0] != byte(i) {
 			t.Fatalf("record %d: offset %d value %v", i, r.Offset, r.Value)
 		}
+	}
+}
+
+// TestAdvertisedFromEnv: RAFKA_KAFKA_CLIENT_HOST/PORT are what Metadata tells clients to dial.
+func TestAdvertisedFromEnv(t *testing.T) {
+	addr, stop := startRunEnv(t, t.TempDir(), map[string]string{"RAFKA_KAFKA_CLIENT_HOST": "kafka.example", "RAFKA_KAFKA_CLIENT_PORT": "19999"})
+	defer stop()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	md.Topics = []kmsg.MetadataRequestTopic{}
+	if _, err := c.Write(kmsg.NewRequestFormatter().AppendRequest(nil, md, 1)); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := kafkawire.NewFrameReader(c, 0).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kmsg.NewPtrMetadataResponse()
+	resp.SetVersion(12)
+	if err := resp.ReadFrom(frame[5:]); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Brokers) != 1 || resp.Brokers[0].Host != "kafka.example" || resp.Brokers[0].Port != 19999 {
+		t.Fatalf("advertised %+v", resp.Brokers)
 	}
 }
