@@ -346,3 +346,46 @@ func TestRealClients(t *testing.T) {
 		})
 	}
 }
+
+// TestKcatList: `kcat -L` (the README's first command) lists the gateway as the only broker
+// and every topic with its partition count, and creates nothing.
+func TestKcatList(t *testing.T) {
+	bin, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat not installed (apt-get install -y kcat)")
+	}
+	s := rcStart(t, t.TempDir(), "")
+	s.createTopic(t, "one", 1)
+	s.createTopic(t, "eight", 8)
+	out, err := exec.Command(bin, "-b", s.addr, "-L").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{
+		" 1 brokers:", "broker 0 at " + s.addr + " (controller)", " 2 topics:",
+		`topic "one" with 1 partitions:`, `topic "eight" with 8 partitions:`,
+		"partition 7, leader 0, replicas: 0, isrs: 0",
+	} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("kcat -L output lacks %q:\n%s", want, text)
+		}
+	}
+	// kcat is a librdkafka producer, which asks for auto-creation unless told not to.
+	out, err = exec.Command(bin, "-b", s.addr, "-L", "-t", "absent", "-X", "allow.auto.create.topics=false").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L -t absent: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "Broker: Unknown topic or partition") {
+		t.Fatalf("absent topic listed without error:\n%s", out)
+	}
+	out, err = exec.Command(bin, "-b", s.addr, "-L").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " 2 topics:") {
+		t.Fatalf("kcat -L created the absent topic: %v\n%s", err, out)
+	}
+	// With auto-creation allowed (librdkafka's producer default), it is created, as Kafka does.
+	out, err = exec.Command(bin, "-b", s.addr, "-L", "-t", "created").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `topic "created" with 1 partitions:`) {
+		t.Fatalf("kcat -L -t created: %v\n%s", err, out)
+	}
+}
