@@ -62,7 +62,11 @@ func TestFrameRoundTrip(t *testing.T) {
 				t.Fatalf("round trip: got %+v, want %+v", got, f)
 			}
 			// Every strict prefix must fail (never a silent short frame).
-			for i := range len(enc) {
+			step := 1
+			if len(enc) > 4096 {
+				step = 997 // sample the prefixes of the 64 KiB frame
+			}
+			for i := 0; i < len(enc); i += step {
 				if _, _, err := relay.ReadFrame(bytes.NewReader(enc[:i]), nil); err == nil {
 					t.Fatalf("prefix of %d/%d bytes decoded without error", i, len(enc))
 				}
