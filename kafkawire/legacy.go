@@ -23,6 +23,9 @@ import (
 // attributes & 0x07 is the codec (0 none, 1 gzip, 2 snappy, 3 lz4); a compressed message is
 // a wrapper whose value holds a compressed inner message set. ConvertMessageSet turns a
 // message set into one uncompressed RecordBatch v2, the only format the broker stores.
+// Limits: one level of compression (as Kafka allows); lz4 must be a standard LZ4 frame, so
+// the pre-0.10 magic-0 lz4 framing (with its miscomputed header checksum) is refused as
+// corrupt; a trailing partial message is dropped, as brokers do.
 
 // ErrCorruptMessageSet is returned for a legacy message set that cannot be converted
 // (truncated, bad CRC, unknown codec, or nested compression). Produce answers
