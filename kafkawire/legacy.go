@@ -25,7 +25,7 @@ import (
 // message set into one uncompressed RecordBatch v2, the only format the broker stores.
 // Limits: one level of compression (as Kafka allows); lz4 must be a standard LZ4 frame, so
 // the pre-0.10 magic-0 lz4 framing (with its miscomputed header checksum) is refused as
-// corrupt; a trailing partial message is dropped, as brokers do.
+// corrupt; a partial trailing message (which a producer never sends) is corrupt too.
 
 // ErrCorruptMessageSet is returned for a legacy message set that cannot be converted
 // (truncated, bad CRC, unknown codec, or nested compression). Produce answers
@@ -57,9 +57,6 @@ func ConvertMessageSet(ms []byte) ([]byte, error) {
 func readMessageSet(b []byte, out *[]legacyMsg, inner bool) error {
 	for len(b) > 0 {
 		if len(b) < 12 {
-			if inner || len(*out) > 0 {
-				return nil // a partial trailing message is allowed (clients cut at max bytes)
-			}
 			return fmt.Errorf("%w: truncated", ErrCorruptMessageSet)
 		}
 		size := int(int32(binary.BigEndian.Uint32(b[8:])))

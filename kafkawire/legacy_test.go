@@ -179,3 +179,12 @@ func FuzzConvertMessageSet(f *testing.F) {
 		decodeBatch(t, out)
 	})
 }
+
+func TestConvertMessageSetPartialTail(t *testing.T) {
+	good := legacyMessage(0, 1, 0, 5, []byte("k"), []byte("v"))
+	for cut := 1; cut < len(good); cut++ {
+		if _, err := ConvertMessageSet(append(append([]byte(nil), good...), good[:cut]...)); !errors.Is(err, ErrCorruptMessageSet) {
+			t.Fatalf("partial tail of %d bytes: %v", cut, err)
+		}
+	}
+}
