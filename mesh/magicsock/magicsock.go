@@ -218,6 +218,9 @@ func (c *Conn) Close() error {
 // NodeID returns our node id.
 func (c *Conn) NodeID() key.PublicKey { return c.self }
 
+// HomeRelayURL returns the home relay URL ("" for none); mesh/endpoint puts it in our NodeAddr.
+func (c *Conn) HomeRelayURL() string { return c.opts.HomeRelay }
+
 // UDPAddr returns the local address of the direct-path socket.
 func (c *Conn) UDPAddr() net.Addr { return c.udp.LocalAddr() }
 
@@ -288,7 +291,7 @@ func (c *Conn) MappedAddr(id key.PublicKey) (*net.UDPAddr, bool) {
 	return n.mapped, true
 }
 
-// NodeID returns the node behind a mapped address.
+// NodeForAddr returns the node behind a mapped address.
 func (c *Conn) NodeForAddr(a net.Addr) (key.PublicKey, bool) {
 	ua, ok := a.(*net.UDPAddr)
 	if !ok {

@@ -1,0 +1,73 @@
+package magicsock_test
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/magicsock"
+)
+
+// newEndpoint runs a mesh endpoint on a magicsock with url as home relay.
+func newEndpoint(t *testing.T, url string) *endpoint.Endpoint {
+	t.Helper()
+	sk := key.GenerateSecretKey()
+	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
+	if err != nil {
+		_ = ms.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ep.Close() })
+	return ep
+}
+
+// TestEndpointOverMagicsock: the mesh endpoint runs on a magicsock (endpoint.Options.Paths);
+// a node reached by id and relay URL alone answers through the relay, then directly.
+func TestEndpointOverMagicsock(t *testing.T) {
+	_, url := startRelay(t)
+	a, b := newEndpoint(t, url), newEndpoint(t, url)
+	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) {
+		defer c.Close()
+		for {
+			s, err := c.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(s, s)
+			_ = s.Close()
+		}
+	})
+	if got := b.Addr(); got.RelayURL != url {
+		t.Fatalf("b's address %+v lacks its home relay %s", got, url)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := a.Dial(ctx, endpoint.NodeAddr{ID: b.NodeID(), RelayURL: url}, alpn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RemoteID() != b.NodeID() {
+		t.Fatalf("reached %v", c.RemoteID())
+	}
+	for _, msg := range []string{"one", "two", "three"} {
+		s, err := c.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Close()
+		got, err := io.ReadAll(s)
+		if err != nil || string(got) != msg {
+			t.Fatalf("echo %q: %q %v", msg, got, err)
+		}
+	}
+}
