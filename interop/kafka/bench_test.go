@@ -50,7 +50,7 @@ func benchTarget(b *testing.B, impl string, partitions int32) string {
 func benchProducer(b *testing.B, addr string) *kgo.Client {
 	b.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-		kgo.DefaultProduceTopic(benchTopic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16),
+		kgo.DefaultProduceTopic(benchTopic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<20),
 		kgo.MaxProduceRequestsInflightPerBroker(5))
 	if err != nil {
 		b.Fatal(err)
