@@ -1,0 +1,256 @@
+package meshctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Defaults and the environment variables that override them (EnvConfig).
+const (
+	DefaultMeshID    = "meshkafka"
+	DefaultInterval  = 2 * time.Second
+	DefaultStaleness = 30 * time.Second
+
+	EnvMeshID    = "RAFKA_MESH_ID"
+	EnvInterval  = "RAFKA_GOSSIP_INTERVAL_MS"
+	EnvStaleness = "RAFKA_STALENESS_MS"
+)
+
+// Config configures a Node. Zero fields take the defaults named.
+type Config struct {
+	Role   Role   // required
+	MeshID string // "": DefaultMeshID
+	// Interval between digests. Zero: DefaultInterval.
+	Interval time.Duration
+	// Staleness after which a silent node expires. Zero: DefaultStaleness.
+	Staleness time.Duration
+	// Bootstrap peers of the control topic (may be empty: wait to be
+	// joined). Their addresses are added to the endpoint's address book.
+	Bootstrap []endpoint.NodeAddr
+	// Addrs returns the direct addresses to announce. nil: the endpoint's.
+	Addrs func() []netip.AddrPort
+	// Load returns the load to announce (partitions, bytes). nil: zeros.
+	Load func() (partitions, bytes uint64)
+	// OnChange is called on the node's goroutine for every directory
+	// change, in order. It must not block for long. The addresses of every
+	// node heard from are added to the endpoint's address book before.
+	OnChange func(Change)
+	// Now is the clock. nil: time.Now.
+	Now func() time.Time
+	// Logf logs diagnostics. nil: discard.
+	Logf func(format string, args ...any)
+}
+
+// EnvConfig fills MeshID, Interval and Staleness from RAFKA_MESH_ID,
+// RAFKA_GOSSIP_INTERVAL_MS and RAFKA_STALENESS_MS (unset: defaults).
+func EnvConfig(getenv func(string) string, c Config) (Config, error) {
+	if v := getenv(EnvMeshID); v != "" {
+		c.MeshID = v
+	}
+	for _, e := range []struct {
+		name string
+		dst  *time.Duration
+	}{{EnvInterval, &c.Interval}, {EnvStaleness, &c.Staleness}} {
+		v := getenv(e.name)
+		if v == "" {
+			continue
+		}
+		ms, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || ms == 0 {
+			return c, fmt.Errorf("%s=%q: want a positive number of milliseconds", e.name, v)
+		}
+		*e.dst = time.Duration(ms) * time.Millisecond
+	}
+	return c, nil
+}
+
+// Node is a member of a mesh's control topic: it publishes its digest every
+// interval and keeps the Directory of the others. One goroutine owns the
+// directory; Close stops it.
+type Node struct {
+	cfg   Config
+	ep    *endpoint.Endpoint
+	sk    key.SecretKey
+	topic *gossip.Topic
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu      sync.Mutex
+	dir     *Directory // guarded by mu
+	lastSeq uint64     // run goroutine only
+}
+
+// Join subscribes to the control topic of cfg.MeshID on g (a gossip node
+// attached to ep) and starts publishing. Close the Node before g.
+func Join(ctx context.Context, ep *endpoint.Endpoint, g *gossip.Gossip, cfg Config) (*Node, error) {
+	if cfg.Role != RoleBroker && cfg.Role != RoleGateway {
+		return nil, errors.New("meshctl: Config.Role must be RoleBroker or RoleGateway")
+	}
+	if cfg.MeshID == "" {
+		cfg.MeshID = DefaultMeshID
+	}
+	if len(cfg.MeshID) > MaxMeshID {
+		return nil, fmt.Errorf("meshctl: mesh id longer than %d bytes", MaxMeshID)
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Staleness <= 0 {
+		cfg.Staleness = DefaultStaleness
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Addrs == nil {
+		cfg.Addrs = func() []netip.AddrPort { return ep.Addr().Direct }
+	}
+	var boot []key.PublicKey
+	for _, b := range cfg.Bootstrap {
+		if b.ID == ep.NodeID() {
+			continue
+		}
+		ep.AddNodeAddr(b)
+		boot = append(boot, b.ID)
+	}
+	t, err := g.Subscribe(ctx, TopicFor(cfg.MeshID), boot)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	n := &Node{cfg: cfg, ep: ep, sk: ep.SecretKey(), topic: t, cancel: cancel, done: make(chan struct{}),
+		dir: NewDirectory(cfg.MeshID, cfg.Staleness)}
+	go n.run(rctx)
+	return n, nil
+}
+
+// Directory returns the fresh entries with the given role (0: all) as of
+// now, sorted by node id. Our own node is not listed.
+func (n *Node) Directory(role Role) []Entry {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.dir.List(n.cfg.Now(), role)
+}
+
+// JoinPeers asks more peers to let us into the topic.
+func (n *Node) JoinPeers(ctx context.Context, peers ...endpoint.NodeAddr) error {
+	ids := make([]key.PublicKey, 0, len(peers))
+	for _, p := range peers {
+		n.ep.AddNodeAddr(p)
+		ids = append(ids, p.ID)
+	}
+	return n.topic.JoinPeers(ctx, ids...)
+}
+
+// Close stops publishing and leaves the topic. It may be called more than
+// once.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.cancel()
+		<-n.done
+		err = n.topic.Close()
+	})
+	return err
+}
+
+func (n *Node) run(ctx context.Context) {
+	defer close(n.done)
+	pub := time.NewTicker(n.cfg.Interval)
+	defer pub.Stop()
+	exp := time.NewTicker(min(n.cfg.Interval, n.cfg.Staleness/4))
+	defer exp.Stop()
+	n.publish(ctx)
+	events := n.topic.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-pub.C:
+			n.publish(ctx)
+		case <-exp.C:
+			n.mu.Lock()
+			changes := n.dir.Expire(n.cfg.Now())
+			n.mu.Unlock()
+			for _, c := range changes {
+				n.report(c)
+			}
+		case ev, ok := <-events:
+			if !ok {
+				return // the gossip node closed
+			}
+			switch ev.Kind {
+			case gossip.Joined, gossip.NeighborUp:
+				n.publish(ctx)
+			case gossip.Received:
+				n.receive(ev.Content)
+			}
+		}
+	}
+}
+
+func (n *Node) publish(ctx context.Context) {
+	now := n.cfg.Now()
+	seq := uint64(max(now.UnixMicro(), 0))
+	if seq <= n.lastSeq {
+		seq = n.lastSeq + 1
+	}
+	n.lastSeq = seq
+	addrs := n.cfg.Addrs()
+	if len(addrs) > MaxAddrs {
+		addrs = addrs[:MaxAddrs]
+	}
+	d := Digest{Node: n.ep.NodeID(), Role: n.cfg.Role, MeshID: n.cfg.MeshID, Seq: seq,
+		TimeMs: uint64(max(now.UnixMilli(), 0)), Addrs: addrs}
+	if n.cfg.Load != nil {
+		d.Partitions, d.Bytes = n.cfg.Load()
+	}
+	b, err := Encode(d, n.sk)
+	if err != nil {
+		n.cfg.Logf("meshctl: encode digest: %v", err)
+		return
+	}
+	if err := n.topic.Broadcast(ctx, b); err != nil && ctx.Err() == nil {
+		n.cfg.Logf("meshctl: broadcast: %v", err)
+	}
+}
+
+func (n *Node) receive(b []byte) {
+	d, err := Decode(b)
+	if err != nil {
+		n.cfg.Logf("meshctl: dropping digest: %v", err)
+		return
+	}
+	if d.Node == n.ep.NodeID() {
+		return
+	}
+	n.mu.Lock()
+	c, ok := n.dir.Observe(n.cfg.Now(), d)
+	n.mu.Unlock()
+	if len(d.Addrs) > 0 {
+		n.ep.AddNodeAddr(endpoint.NodeAddr{ID: d.Node, Direct: d.Addrs})
+	}
+	if ok {
+		n.report(c)
+	}
+}
+
+func (n *Node) report(c Change) {
+	n.cfg.Logf("meshctl: %s %s %s %v", c.Kind, c.Digest.Role, c.Digest.Node.ShortString(), c.Digest.Addrs)
+	if n.cfg.OnChange != nil {
+		n.cfg.OnChange(c)
+	}
+}

@@ -1,0 +1,164 @@
+package meshctl
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type testNode struct {
+	ep *endpoint.Endpoint
+	g  *gossip.Gossip
+	n  *Node
+
+	mu      sync.Mutex
+	changes []Change
+}
+
+func (tn *testNode) stop() {
+	if tn.n != nil {
+		_ = tn.n.Close()
+	}
+	_ = tn.g.Close()
+	_ = tn.ep.Close()
+}
+
+func (tn *testNode) seen(kind ChangeKind, n *testNode) bool {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	for _, c := range tn.changes {
+		if c.Kind == kind && c.Digest.Node == n.ep.NodeID() {
+			return true
+		}
+	}
+	return false
+}
+
+func startNode(t *testing.T, cfg Config, boot ...*testNode) *testNode {
+	t.Helper()
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond, RejoinInterval: time.Second})
+	if err != nil {
+		_ = ep.Close()
+		t.Fatal(err)
+	}
+	tn := &testNode{ep: ep, g: g}
+	for _, b := range boot {
+		cfg.Bootstrap = append(cfg.Bootstrap, b.ep.Addr())
+	}
+	cfg.OnChange = func(c Change) {
+		tn.mu.Lock()
+		tn.changes = append(tn.changes, c)
+		tn.mu.Unlock()
+	}
+	if tn.n, err = Join(t.Context(), ep, g, cfg); err != nil {
+		tn.stop()
+		t.Fatal(err)
+	}
+	return tn
+}
+
+func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNodesLearnEachOther: three brokers and a gateway on loopback, each
+// bootstrapping from the first broker only, learn every other node with its
+// role, addresses and load; a stopped broker expires everywhere; a node of
+// another mesh is never seen.
+func TestNodesLearnEachOther(t *testing.T) {
+	cfg := Config{MeshID: "test-mesh", Interval: 100 * time.Millisecond, Staleness: 800 * time.Millisecond}
+	var nodes []*testNode
+	defer func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	}()
+	b0 := startNode(t, Config{Role: RoleBroker, MeshID: cfg.MeshID, Interval: cfg.Interval, Staleness: cfg.Staleness,
+		Load: func() (uint64, uint64) { return 7, 4096 }})
+	nodes = append(nodes, b0)
+	for range 2 {
+		c := cfg
+		c.Role = RoleBroker
+		nodes = append(nodes, startNode(t, c, b0))
+	}
+	gcfg := cfg
+	gcfg.Role = RoleGateway
+	gw := startNode(t, gcfg, b0)
+	nodes = append(nodes, gw)
+	ocfg := cfg
+	ocfg.Role, ocfg.MeshID = RoleBroker, "other-mesh"
+	other := startNode(t, ocfg, b0)
+	nodes = append(nodes, other)
+
+	eventually(t, "gateway learns three brokers", 10*time.Second, func() bool { return len(gw.n.Directory(RoleBroker)) == 3 })
+	for _, e := range gw.n.Directory(RoleBroker) {
+		if e.Node == other.ep.NodeID() || e.MeshID != cfg.MeshID {
+			t.Fatalf("foreign node listed: %+v", e)
+		}
+		if e.Node == b0.ep.NodeID() && (e.Partitions != 7 || e.Bytes != 4096) {
+			t.Fatalf("b0 load %d/%d", e.Partitions, e.Bytes)
+		}
+		if len(e.Addrs) == 0 {
+			t.Fatalf("no addresses for %s", e.Node.ShortString())
+		}
+		// The endpoint's address book learned the addresses too.
+		if a, ok := gw.ep.NodeAddrOf(e.Node); !ok || len(a.Direct) == 0 {
+			t.Fatalf("address book lacks %s", e.Node.ShortString())
+		}
+	}
+	for _, n := range nodes[:3] {
+		eventually(t, "broker sees gateway", 10*time.Second, func() bool { return n.seen(Up, gw) })
+	}
+	// Stop broker 2: it expires at the gateway and at the other brokers.
+	gone := nodes[2]
+	gone.stop()
+	nodes = append(nodes[:2], nodes[3:]...)
+	eventually(t, "stopped broker expires", 10*time.Second, func() bool {
+		return gw.seen(Down, gone) && b0.seen(Down, gone) && nodes[1].seen(Down, gone)
+	})
+	if l := gw.n.Directory(RoleBroker); len(l) != 2 {
+		t.Fatalf("after expiry the gateway lists %d brokers", len(l))
+	}
+	// The survivors keep refreshing each other: nothing else expired.
+	time.Sleep(2 * cfg.Staleness)
+	if gw.seen(Down, b0) || gw.seen(Down, nodes[1]) {
+		t.Fatal("a live broker expired")
+	}
+	if gw.seen(Up, other) {
+		t.Fatal("gateway saw a node of another mesh")
+	}
+}
+
+func TestEnvConfig(t *testing.T) {
+	env := map[string]string{EnvMeshID: "prod", EnvInterval: "500", EnvStaleness: "9000"}
+	c, err := EnvConfig(func(k string) string { return env[k] }, Config{Role: RoleBroker})
+	if err != nil || c.MeshID != "prod" || c.Interval != 500*time.Millisecond || c.Staleness != 9*time.Second {
+		t.Fatalf("%+v %v", c, err)
+	}
+	env[EnvInterval] = "soon"
+	if _, err := EnvConfig(func(k string) string { return env[k] }, Config{}); err == nil {
+		t.Fatal("bad interval accepted")
+	}
+	c, err = EnvConfig(func(string) string { return "" }, Config{})
+	if err != nil || c.MeshID != "" || c.Interval != 0 {
+		t.Fatalf("empty env: %+v %v", c, err)
+	}
+}
