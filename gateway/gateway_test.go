@@ -726,3 +726,41 @@ func TestFetchByTopicIDAfterRecreate(t *testing.T) {
 		t.Fatalf("new id: error %d", code)
 	}
 }
+
+// panickyBackend panics in Metadata for one topic name and in Produce for another.
+type panickyBackend struct{ *gatewaytest.MemBackend }
+
+func (p panickyBackend) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	if slices.Contains(req.Topics, "boom") {
+		panic("backend bug")
+	}
+	return p.MemBackend.Metadata(ctx, req)
+}
+
+func (p panickyBackend) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	if req.Partitions[0].Topic == "boom" {
+		panic("backend bug in produce")
+	}
+	return p.MemBackend.Produce(ctx, req)
+}
+
+// TestHandlerPanicClosesOnlyThatConnection: a panic in a handler or backend closes the
+// connection that triggered it; the server and other connections carry on.
+func TestHandlerPanicClosesOnlyThatConnection(t *testing.T) {
+	ts := start(t, gateway.Config{Backend: panickyBackend{gatewaytest.NewMem(1)}})
+	good := dial(t, ts.addr)
+	createTopic(t, good, "fine", 1)
+	md := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("boom")
+	md.Topics = append(md.Topics, mt)
+	bad := dial(t, ts.addr)
+	bad.write(encode(md, 1))
+	bad.expectClosed()
+	bad = dial(t, ts.addr)
+	bad.write(encode(produceReq(9, "boom", 0, batch(1)), 1))
+	bad.expectClosed()
+	if r := good.roundTrip(produceReq(9, "fine", 0, batch(2)), 2).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("after panics: produce error %d", r.Topics[0].Partitions[0].ErrorCode)
+	}
+}

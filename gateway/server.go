@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -215,7 +216,7 @@ func (s *Server) serve(c net.Conn) error {
 		}
 		spare = nil
 		var p pending
-		if p, err = s.handle(frame); err != nil {
+		if p, err = s.handleSafe(frame); err != nil {
 			break
 		}
 		// Backends keep no reference to produce records once Produce (or ProduceStaged)
@@ -245,14 +246,14 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	for p := range queue {
 		if failed != nil {
 			if p.finish != nil {
-				p.finish() // let the backend complete; the answer has nowhere to go
+				s.finishSafe(p.finish) // let the backend complete; the answer has nowhere to go
 			}
 			continue
 		}
 		resp := p.resp
 		if p.finish != nil {
 			var err error
-			if resp, err = p.finish(); err != nil {
+			if resp, err = s.finishSafe(p.finish); err != nil {
 				failed = err
 				c.Close()
 				continue
@@ -273,6 +274,32 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 		}
 	}
 	return failed
+}
+
+// errPanic reports a handler or backend panic; the connection is closed, the server lives on.
+var errPanic = errors.New("gateway: request handler panicked")
+
+// handleSafe is handle with a panic (a handler or backend bug) turned into an error that
+// closes only this connection.
+func (s *Server) handleSafe(frame []byte) (p pending, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("gateway: request handler panicked", "panic", v, "stack", string(debug.Stack()))
+			p, err = pending{}, fmt.Errorf("%w: %v", errPanic, v)
+		}
+	}()
+	return s.handle(frame)
+}
+
+// finishSafe runs a staged request's finish step, turning a panic into an error.
+func (s *Server) finishSafe(finish func() (kmsg.Response, error)) (resp kmsg.Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("gateway: request finish panicked", "panic", v, "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("%w: %v", errPanic, v)
+		}
+	}()
+	return finish()
 }
 
 // handle decodes and dispatches one request frame. A zero pending with a nil error means
