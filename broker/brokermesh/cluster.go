@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // Kafka error codes the cluster produces itself.
@@ -35,18 +38,28 @@ const (
 //     topic on first use (it is created there with the controller's partition count and
 //     configs).
 //
-// With one broker everything goes to it and no placement is recorded.
+// With one broker everything goes to it and no placement is recorded, unless learning is enabled.
+//
+// Brokers learned at run time (AddBroker, fed by the control plane, package mesh/meshctl) join
+// the placement candidates; the controller never changes, as every gateway must agree on it
+// without talking to each other. A broker that is forgotten (ForgetBroker: its digest expired)
+// is no longer chosen for new placements, but its caller stays, so the partitions it owns stay
+// reachable when it comes back: their data lives there.
 type Cluster struct {
-	brokers    []endpoint.NodeAddr // sorted by NodeId
-	callers    map[string]*Caller  // by NodeId text
-	controller *Caller
-	log        *slog.Logger
-	now        func() time.Time
+	dial         func(endpoint.NodeAddr) *Caller
+	controllerID string
+	log          *slog.Logger
+	now          func() time.Time
 
-	mu        sync.Mutex
-	place     map[string]placement // guarded by mu
-	placeNext int64                // next placement-log offset to read; guarded by mu
-	hwm       map[tp]int64         // last high watermark seen per partition; guarded by mu
+	mu         sync.Mutex
+	controller *Caller                      // guarded by mu (replaced when its addresses change); use ctl()
+	brokers    []endpoint.NodeAddr          // placement candidates, sorted by NodeId; guarded by mu
+	known      map[string]endpoint.NodeAddr // every broker ever known, by NodeId text; guarded by mu
+	callers    map[string]*Caller           // by NodeId text, for every known broker; guarded by mu
+	learning   bool                         // placements are recorded even with one broker; guarded by mu
+	place      map[string]placement         // guarded by mu
+	placeNext  int64                        // next placement-log offset to read; guarded by mu
+	hwm        map[tp]int64                 // last high watermark seen per partition; guarded by mu
 }
 
 type tp struct {
@@ -64,7 +77,7 @@ func NewCluster(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *Caller,
 	}
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
-	c := &Cluster{brokers: bs, callers: map[string]*Caller{}, log: log, now: time.Now,
+	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Caller{}, log: log, now: time.Now,
 		place: map[string]placement{}, hwm: map[tp]int64{}}
 	for _, b := range bs {
 		id := b.ID.String()
@@ -72,12 +85,123 @@ func NewCluster(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *Caller,
 			return nil, fmt.Errorf("brokermesh: broker %s listed twice", id)
 		}
 		c.callers[id] = dial(b)
+		c.known[id] = b
 	}
-	c.controller = c.callers[bs[0].ID.String()]
+	c.controllerID = bs[0].ID.String()
+	c.controller = c.callers[c.controllerID]
 	return c, nil
 }
 
-func (c *Cluster) single() bool { return len(c.brokers) == 1 }
+// EnableLearning declares that brokers may be added at run time (AddBroker). Call it before the
+// cluster serves: from then on placements are recorded even while the controller is the only
+// known broker, so data written before other brokers are learned stays where it was written.
+func (c *Cluster) EnableLearning() {
+	c.mu.Lock()
+	c.learning = true
+	c.mu.Unlock()
+}
+
+// AddBroker makes a broker a placement candidate: a new one gets a caller (so new placements
+// may use it, and partitions another gateway placed on it become reachable); a known one that
+// was forgotten is a candidate again; a known one with new addresses gets a fresh caller that
+// dials them (old and new addresses are kept). It reports whether anything changed. The
+// controller stays the smallest NodeId among the seeds.
+func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
+	if a.ID.IsZero() {
+		return false
+	}
+	id := a.ID.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := false
+	old, ok := c.known[id]
+	switch {
+	case !ok:
+		c.known[id] = a
+		c.callers[id] = c.dial(a)
+		changed = true
+		c.log.Info("learned broker", "node", id, "addrs", a.Direct)
+	case hasNewAddr(old, a):
+		merged := endpoint.NodeAddr{ID: a.ID, RelayURL: a.RelayURL, Direct: append([]netip.AddrPort(nil), a.Direct...)}
+		if merged.RelayURL == "" {
+			merged.RelayURL = old.RelayURL
+		}
+		for _, d := range old.Direct {
+			if !slices.Contains(merged.Direct, d) {
+				merged.Direct = append(merged.Direct, d)
+			}
+		}
+		c.known[id] = merged
+		cl := c.dial(merged)
+		c.callers[id] = cl
+		if id == c.controllerID {
+			c.controller = cl
+		}
+		changed = true
+		c.log.Info("broker addresses changed", "node", id, "addrs", merged.Direct)
+	}
+	i := sort.Search(len(c.brokers), func(i int) bool { return c.brokers[i].ID.String() >= id })
+	if i < len(c.brokers) && c.brokers[i].ID == a.ID {
+		c.brokers[i] = c.known[id]
+		return changed
+	}
+	c.brokers = slices.Insert(c.brokers, i, c.known[id])
+	return true
+}
+
+func hasNewAddr(old, a endpoint.NodeAddr) bool {
+	if a.RelayURL != "" && a.RelayURL != old.RelayURL {
+		return true
+	}
+	for _, d := range a.Direct {
+		if !slices.Contains(old.Direct, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// ForgetBroker stops choosing the broker for new placements (its digest expired). Existing
+// placements on it stay, and so does its caller. The controller is never forgotten. It reports
+// whether the broker was a candidate.
+func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
+	s := id.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s == c.controllerID {
+		return false
+	}
+	n := len(c.brokers)
+	c.brokers = slices.DeleteFunc(c.brokers, func(b endpoint.NodeAddr) bool { return b.ID == id })
+	if len(c.brokers) != n {
+		c.log.Info("broker no longer chosen for new placements", "node", s)
+		return true
+	}
+	return false
+}
+
+// Brokers returns the current placement candidates, sorted by NodeId. The controller is always
+// among them (it is the smallest NodeId of the seeds, not necessarily of all brokers).
+func (c *Cluster) Brokers() []endpoint.NodeAddr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.brokers)
+}
+
+// Controller returns the controller's NodeId.
+func (c *Cluster) Controller() string { return c.controllerID }
+
+func (c *Cluster) single() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.learning && len(c.callers) == 1
+}
+
+func (c *Cluster) ctl() *Caller {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.controller
+}
 
 // --- placement ---
 
@@ -87,7 +211,7 @@ func (c *Cluster) refreshPlacement(ctx context.Context) error {
 	from := c.placeNext
 	c.mu.Unlock()
 	for {
-		resp, err := c.controller.Fetch(ctx, &brokerop.FetchReq{MaxBytes: 8 << 20, Partitions: []brokerop.FetchPartition{
+		resp, err := c.ctl().Fetch(ctx, &brokerop.FetchReq{MaxBytes: 8 << 20, Partitions: []brokerop.FetchPartition{
 			{Topic: PlacementTopic, Partition: 0, Offset: from, MaxBytes: 8 << 20}}})
 		if err != nil {
 			return err
@@ -128,7 +252,7 @@ func (c *Cluster) refreshPlacement(ctx context.Context) error {
 // assign records a placement for topic covering its current partitions (extending an existing
 // one) and returns the placement that won.
 func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, error) {
-	md, err := c.controller.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	md, err := c.ctl().Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
 	if err != nil {
 		return placement{}, 0, err
 	}
@@ -151,17 +275,20 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 	if ok && cur.TopicID == id {
 		p.Owners = append(p.Owners, cur.Owners...)
 	}
+	c.mu.Lock()
+	brokers := slices.Clone(c.brokers)
+	c.mu.Unlock()
 	h := fnv.New32a()
 	h.Write([]byte(topic))
-	start := int(h.Sum32() % uint32(len(c.brokers)))
+	start := int(h.Sum32() % uint32(len(brokers)))
 	for i := len(p.Owners); i < len(ti.Partitions); i++ {
-		p.Owners = append(p.Owners, c.brokers[(start+i)%len(c.brokers)].ID.String())
+		p.Owners = append(p.Owners, brokers[(start+i)%len(brokers)].ID.String())
 	}
-	if _, err := c.controller.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
+	if _, err := c.ctl().CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
 		{Name: PlacementTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
 		return placement{}, 0, err
 	}
-	pr, err := c.controller.Produce(ctx, &brokerop.ProduceReq{Acks: -1, TimeoutMs: 10000, Partitions: []brokerop.ProducePartition{
+	pr, err := c.ctl().Produce(ctx, &brokerop.ProduceReq{Acks: -1, TimeoutMs: 10000, Partitions: []brokerop.ProducePartition{
 		{Topic: PlacementTopic, Partition: 0, Records: encodeRecordBatch([]byte(topic), encodePlacement(p), c.now())}}})
 	if err != nil {
 		return placement{}, 0, err
@@ -181,7 +308,7 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 // owner returns the caller owning topic/partition, or a Kafka error code.
 func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Caller, string, int16, error) {
 	if c.single() {
-		return c.controller, c.brokers[0].ID.String(), 0, nil
+		return c.ctl(), c.controllerID, 0, nil
 	}
 	lookup := func() (string, bool) {
 		c.mu.Lock()
@@ -208,7 +335,9 @@ func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Ca
 			id = p.Owners[partition]
 		}
 	}
+	c.mu.Lock()
 	cl, ok := c.callers[id]
+	c.mu.Unlock()
 	if !ok {
 		c.log.Warn("partition owner is not among the configured brokers", "topic", topic, "partition", partition, "owner", id)
 		return nil, "", errLeaderNotAvailable, nil
@@ -219,10 +348,10 @@ func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Ca
 // ensureOnOwner creates topic on the owning broker with the controller's partition count and
 // dynamic configs (or grows it there).
 func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string) error {
-	if owner == c.controller {
+	if owner == c.ctl() {
 		return nil
 	}
-	md, err := c.controller.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	md, err := c.ctl().Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
 	if err != nil {
 		return err
 	}
@@ -231,7 +360,7 @@ func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string
 	}
 	n := int32(len(md.Topics[0].Partitions))
 	configs := map[string]string{}
-	if dc, err := c.controller.DescribeConfigs(ctx, &brokerop.DescribeConfigsReq{Resources: []brokerop.DescribeConfigsResource{
+	if dc, err := c.ctl().DescribeConfigs(ctx, &brokerop.DescribeConfigsReq{Resources: []brokerop.DescribeConfigsResource{
 		{Type: 2, Name: topic}}}); err == nil && len(dc.Resources) == 1 {
 		for _, e := range dc.Resources[0].Configs {
 			if !e.IsDefault && e.Value != nil && !e.ReadOnly {
@@ -292,7 +421,7 @@ func fanout(groups map[*Caller][]int, fn func(cl *Caller, idx []int) error) erro
 // Produce splits the request by partition owner.
 func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
 	if c.single() {
-		return c.controller.Produce(ctx, req)
+		return c.ctl().Produce(ctx, req)
 	}
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {
@@ -356,7 +485,7 @@ func hasUnknown(n int, code func(int) int16) bool {
 // broker is starved by a faster one.
 func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
 	if c.single() {
-		return c.controller.Fetch(ctx, req)
+		return c.ctl().Fetch(ctx, req)
 	}
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {
@@ -450,7 +579,7 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 // ListOffsets splits the request by owner.
 func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
 	if c.single() {
-		return c.controller.ListOffsets(ctx, req)
+		return c.ctl().ListOffsets(ctx, req)
 	}
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {
@@ -495,7 +624,7 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 
 // Metadata asks the controller and hides the placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
-	r, err := c.controller.Metadata(ctx, req)
+	r, err := c.ctl().Metadata(ctx, req)
 	if err != nil || req.Topics != nil {
 		return r, err
 	}
@@ -511,12 +640,12 @@ func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*bro
 
 // CreateTopics creates on the controller (the registry); owners learn topics on first use.
 func (c *Cluster) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	return c.controller.CreateTopics(ctx, req)
+	return c.ctl().CreateTopics(ctx, req)
 }
 
 // DeleteTopics deletes on the controller, then purges the topic's data on every other broker.
 func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
-	r, err := c.controller.DeleteTopics(ctx, req)
+	r, err := c.ctl().DeleteTopics(ctx, req)
 	if err != nil || c.single() {
 		return r, err
 	}
@@ -539,8 +668,10 @@ func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsRe
 
 func (c *Cluster) others() map[*Caller][]int {
 	m := map[*Caller][]int{}
-	for _, cl := range c.callers {
-		if cl != c.controller {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, cl := range c.callers {
+		if id != c.controllerID {
 			m[cl] = nil
 		}
 	}
@@ -549,17 +680,17 @@ func (c *Cluster) others() map[*Caller][]int {
 
 // CreatePartitions grows topics on the controller; placement extends on first use.
 func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-	return c.controller.CreatePartitions(ctx, req)
+	return c.ctl().CreatePartitions(ctx, req)
 }
 
 // DescribeConfigs asks the controller.
 func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
-	return c.controller.DescribeConfigs(ctx, req)
+	return c.ctl().DescribeConfigs(ctx, req)
 }
 
 // AlterConfigs changes the controller's registry and then every data broker's copy.
 func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := c.controller.AlterConfigs(ctx, req)
+	r, err := c.ctl().AlterConfigs(ctx, req)
 	if err == nil && !req.ValidateOnly && !c.single() {
 		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.AlterConfigs(ctx, req); return nil })
 	}
@@ -568,7 +699,7 @@ func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsRe
 
 // IncrementalAlterConfigs changes the controller's registry and then every data broker's copy.
 func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := c.controller.IncrementalAlterConfigs(ctx, req)
+	r, err := c.ctl().IncrementalAlterConfigs(ctx, req)
 	if err == nil && !req.ValidateOnly && !c.single() {
 		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.IncrementalAlterConfigs(ctx, req); return nil })
 	}
@@ -577,47 +708,47 @@ func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.Inc
 
 // DescribeCluster asks the controller.
 func (c *Cluster) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return c.controller.DescribeCluster(ctx, req)
+	return c.ctl().DescribeCluster(ctx, req)
 }
 
 // Group ops all go to the controller, which runs the group coordinator.
 
 func (c *Cluster) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
-	return c.controller.JoinGroup(ctx, req)
+	return c.ctl().JoinGroup(ctx, req)
 }
 
 func (c *Cluster) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
-	return c.controller.SyncGroup(ctx, req)
+	return c.ctl().SyncGroup(ctx, req)
 }
 
 func (c *Cluster) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
-	return c.controller.Heartbeat(ctx, req)
+	return c.ctl().Heartbeat(ctx, req)
 }
 
 func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
-	return c.controller.LeaveGroup(ctx, req)
+	return c.ctl().LeaveGroup(ctx, req)
 }
 
 func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
-	return c.controller.OffsetCommit(ctx, req)
+	return c.ctl().OffsetCommit(ctx, req)
 }
 
 func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
-	return c.controller.OffsetFetch(ctx, req)
+	return c.ctl().OffsetFetch(ctx, req)
 }
 
 func (c *Cluster) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
-	return c.controller.ListGroups(ctx, req)
+	return c.ctl().ListGroups(ctx, req)
 }
 
 func (c *Cluster) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
-	return c.controller.DescribeGroups(ctx, req)
+	return c.ctl().DescribeGroups(ctx, req)
 }
 
 func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
-	return c.controller.DeleteGroups(ctx, req)
+	return c.ctl().DeleteGroups(ctx, req)
 }
 
 func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
-	return c.controller.OffsetDelete(ctx, req)
+	return c.ctl().OffsetDelete(ctx, req)
 }
