@@ -386,7 +386,6 @@ func (c *sclient) writeLoop() {
 		return true
 	}
 	flush := func() bool {
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 		if err := bw.Flush(); err != nil {
 			_ = c.conn.Close()
 			return false
@@ -404,6 +403,8 @@ func (c *sclient) writeLoop() {
 		case <-keepAlive.C:
 			f = relay.Frame{Type: relay.FrameKeepAlive}
 		}
+		// The whole batch, including writes that spill the buffer, must finish in time.
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 		if !write(&f) {
 			return
 		}

@@ -574,3 +574,28 @@ func BenchmarkRelayThroughput(b *testing.B) {
 		})
 	}
 }
+
+// TestClientThatDoesNotReadIsDropped: a client that stops reading is disconnected after
+// WriteTimeout instead of pinning a writer forever.
+func TestClientThatDoesNotReadIsDropped(t *testing.T) {
+	r := newRelay(t, relayserver.Config{WriteTimeout: 200 * time.Millisecond})
+	ks, kd := newKey(t), newKey(t)
+	sender := dial(t, r, ks)
+	deaf := dial(t, r, kd) // never calls Recv
+	_ = deaf
+	payload := make([]byte, relay.MaxPacketSize)
+	deadline := time.Now().Add(20 * time.Second)
+	for r.srv.IsConnected(pub(kd)) {
+		if time.Now().After(deadline) {
+			t.Fatal("deaf client still connected")
+		}
+		if err := sender.Send(pub(kd), payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The sender is unaffected.
+	if err := sender.SendPing([8]byte{7}); err != nil {
+		t.Fatal(err)
+	}
+	recvType(t, sender, relay.FramePong)
+}
