@@ -10,9 +10,17 @@
 //	-bind            UDP address of the mesh endpoint (default 0.0.0.0:7070) [RAFKA_NODE_BIND_ADDR]
 //	-trust           NodeIds allowed to send KafkaOps, comma separated [RAFKA_TRUSTED_NODES]
 //	-partitions      partition count of auto-created topics (default 1)
+//	-gossip-peers    control-plane bootstrap peers <nodeid>@host:port, comma separated; may be
+//	                 empty [RAFKA_SEED_NODES]
+//	-mesh-id         control topic of this mesh (default meshkafka) [RAFKA_MESH_ID]
 //	-addr-file       write this node's <nodeid>@host:port here once serving
 //	-print-node-id   print this node's id (creating the identity if needed) and exit
 //	-v               debug logging
+//
+// The broker joins its mesh's control topic (gossip, package mesh/meshctl) and announces itself
+// there every RAFKA_GOSSIP_INTERVAL_MS (default 2000) with its addresses and partition count, so
+// gateways learn it without being configured with it; RAFKA_STALENESS_MS (default 30000) is how
+// long a silent node stays in its directory.
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
 // The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is
@@ -34,9 +42,12 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -55,6 +66,8 @@ type options struct {
 	trust       string
 	partitions  int
 	addrFile    string
+	gossipPeers string
+	meshID      string
 	printNodeID bool
 	verbose     bool
 }
@@ -74,6 +87,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.bind, "bind", envOr(getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070"), "mesh UDP bind address (env RAFKA_NODE_BIND_ADDR)")
 	fs.StringVar(&o.trust, "trust", getenv("RAFKA_TRUSTED_NODES"), "NodeIds allowed to send KafkaOps, comma separated (env RAFKA_TRUSTED_NODES)")
 	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
+	fs.StringVar(&o.gossipPeers, "gossip-peers", getenv("RAFKA_SEED_NODES"), "control-plane bootstrap peers <nodeid>@host:port, comma separated (env RAFKA_SEED_NODES)")
+	fs.StringVar(&o.meshID, "mesh-id", envOr(getenv, meshctl.EnvMeshID, meshctl.DefaultMeshID), "mesh id naming the control topic (env RAFKA_MESH_ID)")
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
@@ -110,6 +125,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, sk.Public().String())
 		return nil
 	}
+	peers, err := meshctl.ParsePeers(o.gossipPeers)
+	if err != nil {
+		return fmt.Errorf("-gossip-peers: %w", err)
+	}
+	ctlCfg, err := meshctl.EnvConfig(getenv, meshctl.Config{Role: meshctl.RoleBroker})
+	if err != nil {
+		return err
+	}
+	ctlCfg.MeshID = o.meshID
 	trust, err := brokermesh.ParseTrustList(o.trust)
 	if err != nil {
 		return err
@@ -142,6 +166,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	brokermesh.Serve(ep, brokermesh.NewServer(log, brokermesh.StoreSpans{Store: b}, b, gc), trust, log)
 
 	addr := dialable(ep.Addr())
+	g, err := gossip.Attach(ep, gossip.Config{})
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	defer g.Close()
+	ctlCfg.Bootstrap = peers
+	ctlCfg.Addrs = func() []netip.AddrPort { return dialable(ep.Addr()).Direct }
+	ctlCfg.Load = func() (uint64, uint64) { return partitionCount(ctx, b), 0 }
+	ctlCfg.OnChange = func(c meshctl.Change) {
+		log.Info("control plane", "change", c.Kind.String(), "role", c.Digest.Role.String(), "node", c.Digest.Node.String(), "addrs", c.Digest.Addrs)
+	}
+	ctl, err := meshctl.Join(ctx, ep, g, ctlCfg)
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	defer ctl.Close()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
 	if o.addrFile != "" {
 		tmp := o.addrFile + ".tmp"
@@ -154,10 +194,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
+	_ = ctl.Close()
+	_ = g.Close()
 	if err := ep.Close(); err != nil && !errors.Is(err, endpoint.ErrClosed) {
 		return err
 	}
 	return nil
+}
+
+// partitionCount is the load the broker announces: the partitions it holds.
+func partitionCount(ctx context.Context, b *broker.Broker) uint64 {
+	md, err := b.Metadata(ctx, &brokerop.MetadataReq{})
+	if err != nil {
+		return 0
+	}
+	var n uint64
+	for _, t := range md.Topics {
+		n += uint64(len(t.Partitions))
+	}
+	return n
 }
 
 // dialable puts loopback first so that the printed address works on this machine.

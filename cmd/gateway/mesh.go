@@ -14,7 +14,9 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -30,10 +32,19 @@ type fullBackend interface {
 //	-brokers        broker seeds <nodeid>@host:port, comma separated [RAFKA_SEED_NODES]
 //	-mesh-bind      UDP address of the gateway's mesh endpoint (default 0.0.0.0:0) [RAFKA_NODE_BIND_ADDR]
 //	-print-node-id  print the gateway's mesh NodeId (identity in <data>/identity.key) and exit
+//	-mesh-id        control topic of this mesh (default meshkafka) [RAFKA_MESH_ID]
+//
+// In mesh mode the gateway also joins the mesh's control topic (package mesh/meshctl),
+// bootstrapping from the broker seeds, and learns brokers from their digests in addition to the
+// seeds: new topics are placed on every live broker, and partitions another gateway placed on a
+// broker it was not given become reachable. The controller stays the smallest NodeId among the
+// seeds. A broker silent for RAFKA_STALENESS_MS (default 30000) gets no new placements.
 type meshOptions struct {
 	brokers     string
 	meshBind    string
+	meshID      string
 	printNodeID bool
+	getenv      func(string) string // for the control plane's RAFKA_GOSSIP_INTERVAL_MS, RAFKA_STALENESS_MS
 }
 
 func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -43,6 +54,12 @@ func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
 		bind = "0.0.0.0:0"
 	}
 	fs.StringVar(&m.meshBind, "mesh-bind", bind, "UDP address of the mesh endpoint (env RAFKA_NODE_BIND_ADDR)")
+	m.getenv = getenv
+	meshID := getenv(meshctl.EnvMeshID)
+	if meshID == "" {
+		meshID = meshctl.DefaultMeshID
+	}
+	fs.StringVar(&m.meshID, "mesh-id", meshID, "mesh id naming the control topic (env RAFKA_MESH_ID)")
 	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
 }
 
@@ -98,6 +115,11 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 	if err != nil {
 		return nil, nil, err
 	}
+	ctlCfg, err := meshctl.EnvConfig(o.getenv, meshctl.Config{Role: meshctl.RoleGateway})
+	if err != nil {
+		return nil, nil, err
+	}
+	ctlCfg.MeshID = o.meshID
 	sk, err := identity(o)
 	if err != nil {
 		return nil, nil, err
@@ -120,7 +142,25 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 		shutdownTracing(context.Background())
 		return nil, nil, err
 	}
+	be.EnableLearning()
+	g, err := gossip.Attach(ep, gossip.Config{})
+	if err != nil {
+		ep.Close()
+		shutdownTracing(context.Background())
+		return nil, nil, fmt.Errorf("gossip: %w", err)
+	}
+	ctlCfg.Bootstrap = seeds
+	ctlCfg.OnChange = func(c meshctl.Change) { learnBroker(be, log, c) }
+	ctl, err := meshctl.Join(ctx, ep, g, ctlCfg)
+	if err != nil {
+		g.Close()
+		ep.Close()
+		shutdownTracing(context.Background())
+		return nil, nil, fmt.Errorf("control plane: %w", err)
+	}
 	return be, func() error {
+		_ = ctl.Close()
+		_ = g.Close()
 		err := ep.Close()
 		shutdownTracing(context.Background())
 		if errors.Is(err, endpoint.ErrClosed) {
@@ -128,4 +168,21 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 		}
 		return err
 	}, nil
+}
+
+// learnBroker applies a control-plane change to the cluster view: brokers that announce
+// themselves become placement candidates (or get their new addresses); brokers whose digest
+// expired get no new placements.
+func learnBroker(c *brokermesh.Cluster, log *slog.Logger, ch meshctl.Change) {
+	if ch.Digest.Role != meshctl.RoleBroker {
+		return
+	}
+	switch ch.Kind {
+	case meshctl.Up, meshctl.Updated:
+		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
+	case meshctl.Down:
+		if c.ForgetBroker(ch.Digest.Node) {
+			log.Warn("broker digest expired: no new placements on it", "node", ch.Digest.Node.String())
+		}
+	}
 }

@@ -124,3 +124,17 @@ func FuzzDecodeDigest(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePeers(t *testing.T) {
+	a, b := key.GenerateSecretKey().Public(), key.GenerateSecretKey().Public()
+	ps, err := ParsePeers(a.String() + "@127.0.0.1:1,[::1]:2, " + b.String() + "\n")
+	if err != nil || len(ps) != 2 || ps[0].ID != a || len(ps[0].Direct) != 2 || ps[1].ID != b || len(ps[1].Direct) != 0 {
+		t.Fatalf("%+v %v", ps, err)
+	}
+	if ps, err := ParsePeers(" "); err != nil || len(ps) != 0 {
+		t.Fatal("empty list")
+	}
+	if _, err := ParsePeers("nonsense@1.2.3.4:5"); err == nil {
+		t.Fatal("bad id accepted")
+	}
+}
