@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/meshkafka/meshkafka/interop/irohnode"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
@@ -240,5 +241,69 @@ func TestRelayQUICRustGoUpgradeToDirect(t *testing.T) {
 	}
 	defer gc.CloseWithError(0, "")
 	echoFromGo(ctx, t, gc, 2<<20)
+	_ = rc.Close(ctx, 0, "done")
+}
+
+// TestRelayEndpointRustGo: the mesh endpoint itself (endpoint.Options.Paths = a magicsock with
+// our relay as home relay) serves a Rust node that knows only its id and relay URL, and dials
+// the Rust node back by id and relay URL.
+func TestRelayEndpointRustGo(t *testing.T) {
+	irohnode.RequireNamespace(t)
+	ctx := ctxFor(t, 60*time.Second)
+	_, relayURL := startGoRelay(t)
+	sk := key.GenerateSecretKey()
+	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
+	if err != nil {
+		_ = ms.Close()
+		t.Fatal(err)
+	}
+	var hwg sync.WaitGroup
+	defer hwg.Wait() // after Close (deferred below) ends the streams
+	defer ep.Close()
+	ep.Handle(alpnEcho, func(ctx context.Context, c *endpoint.Conn) {
+		defer c.Close()
+		for {
+			s, err := c.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			hwg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
+		}
+	})
+	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	rustID, err := key.ParsePublicKey(rust.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ep.Addr()
+	if addr.RelayURL != relayURL {
+		t.Fatalf("endpoint address %v lacks the relay", addr)
+	}
+	rc, err := rust.Connect(ctx, irohnode.NodeAddr{NodeID: addr.ID.String(), RelayURL: addr.RelayURL, Addresses: []string{}}, alpnEcho, "")
+	if err != nil {
+		t.Fatalf("Rust dialing the Go endpoint: %v", err)
+	}
+	const n = 1 << 20
+	r, err := rc.Transfer(ctx, irohnode.Transfer{Bytes: n, Streams: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range r.Streams {
+		if s.RecvSHA256 != irohnode.PatternSHA256(n) {
+			t.Fatalf("stream %d: echo checksum %s", i, s.RecvSHA256)
+		}
+	}
+	gc, err := ep.Dial(ctx, endpoint.NodeAddr{ID: rustID, RelayURL: relayURL}, alpnEcho)
+	if err != nil {
+		t.Fatalf("Go endpoint dialing Rust by id and relay URL: %v", err)
+	}
+	if gc.RemoteID() != rustID {
+		t.Fatalf("reached %v", gc.RemoteID())
+	}
+	echoFromGo(ctx, t, gc.QUIC(), n)
 	_ = rc.Close(ctx, 0, "done")
 }
