@@ -120,7 +120,7 @@ func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
 		c.known[id] = a
 		c.callers[id] = c.dial(a)
 		changed = true
-		c.log.Info("learned broker", "node", id, "addrs", a.Direct)
+		c.log.Info("learned broker", "broker", id, "addrs", a.Direct)
 	case hasNewAddr(old, a):
 		merged := endpoint.NodeAddr{ID: a.ID, RelayURL: a.RelayURL, Direct: append([]netip.AddrPort(nil), a.Direct...)}
 		if merged.RelayURL == "" {
@@ -138,7 +138,7 @@ func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
 			c.controller = cl
 		}
 		changed = true
-		c.log.Info("broker addresses changed", "node", id, "addrs", merged.Direct)
+		c.log.Info("broker addresses changed", "broker", id, "addrs", merged.Direct)
 	}
 	i := sort.Search(len(c.brokers), func(i int) bool { return c.brokers[i].ID.String() >= id })
 	if i < len(c.brokers) && c.brokers[i].ID == a.ID {
@@ -174,7 +174,7 @@ func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
 	n := len(c.brokers)
 	c.brokers = slices.DeleteFunc(c.brokers, func(b endpoint.NodeAddr) bool { return b.ID == id })
 	if len(c.brokers) != n {
-		c.log.Info("broker no longer chosen for new placements", "node", s)
+		c.log.Info("broker no longer chosen for new placements", "broker", s)
 		return true
 	}
 	return false

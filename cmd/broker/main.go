@@ -175,7 +175,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctlCfg.Addrs = func() []netip.AddrPort { return dialable(ep.Addr()).Direct }
 	ctlCfg.Load = func() (uint64, uint64) { return partitionCount(ctx, b), 0 }
 	ctlCfg.OnChange = func(c meshctl.Change) {
-		log.Info("control plane", "change", c.Kind.String(), "role", c.Digest.Role.String(), "node", c.Digest.Node.String(), "addrs", c.Digest.Addrs)
+		log.Info("control plane", "change", c.Kind.String(), "role", c.Digest.Role.String(), "member", c.Digest.Node.String(), "addrs", c.Digest.Addrs)
 	}
 	ctl, err := meshctl.Join(ctx, ep, g, ctlCfg)
 	if err != nil {

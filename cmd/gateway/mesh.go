@@ -182,7 +182,7 @@ func learnBroker(c *brokermesh.Cluster, log *slog.Logger, ch meshctl.Change) {
 		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
 	case meshctl.Down:
 		if c.ForgetBroker(ch.Digest.Node) {
-			log.Warn("broker digest expired: no new placements on it", "node", ch.Digest.Node.String())
+			log.Warn("broker digest expired: no new placements on it", "broker", ch.Digest.Node.String())
 		}
 	}
 }

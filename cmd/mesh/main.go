@@ -5,6 +5,7 @@
 //	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
 //	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [relay flags]
 //	mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [relay flags]
+//	mesh chat         ROOM [NODEADDR ...] [-data DIR] [-bind ADDR] [relay flags]
 //
 // Relay flags: -relay URL (our home relay), -peer-relay URL (the peer's
 // relay, for dialing), -relay-only (no direct UDP to peers). With any of
@@ -19,6 +20,14 @@
 // with the same semantics). throughput sends M bytes on each of N
 // parallel streams of one connection, reads the echo back concurrently,
 // checks it, and reports MB/s (payload bytes each way / wall time).
+//
+// chat joins a gossip room (iroh-gossip 0.28 protocol, ALPN /iroh-gossip/0)
+// whose topic id is blake3-256 of the room name, bootstrapping from the
+// NODEADDRs given (none: wait for others to join through us; a literal word
+// "bootstrap" before them is allowed). It prints its own NODEADDR first, then
+// every line received as "<author short id>: text", and broadcasts each line
+// typed on stdin. Messages are signed by their author (format in chat.go).
+// EOF on stdin stops sending; Ctrl-C quits.
 //
 // Without -data the identity is fresh for each run; with it, the key is
 // kept in DIR/identity (0600). No relay or discovery server is contacted.
@@ -51,7 +60,7 @@ const EchoALPN = "/meshkafka/echo/0"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := runIO(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mesh:", err)
 		os.Exit(1)
 	}
@@ -61,9 +70,14 @@ const usage = `usage:
   mesh id           [-data DIR] [-bind ADDR]
   mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
   mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [-relay URL] [-peer-relay URL] [-relay-only]
-  mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]`
+  mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]
+  mesh chat         ROOM [bootstrap] [NODEADDR ...] [-data DIR] [-bind ADDR] [-relay URL] [-peer-relay URL] [-relay-only]`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
+	return runIO(ctx, args, os.Stdin, out)
+}
+
+func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -162,6 +176,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer ep.Close()
 		return throughput(ctx, ep, a, *alpn, *streams, *nbytes, out)
+	case "chat":
+		if len(pos) == 0 {
+			return fmt.Errorf("chat needs a ROOM name\n%s", usage)
+		}
+		room, rest := pos[0], pos[1:]
+		if len(rest) > 0 && rest[0] == "bootstrap" {
+			rest = rest[1:]
+		}
+		var boot []endpoint.NodeAddr
+		for _, s := range rest {
+			a, err := endpoint.ParseNodeAddr(s)
+			if err != nil {
+				return err
+			}
+			a.RelayURL = *peerRelay
+			boot = append(boot, a)
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		return chat(ctx, ep, room, boot, in, out)
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
