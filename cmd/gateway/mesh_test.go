@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
+)
+
+type meshBroker struct {
+	ep      *endpoint.Endpoint
+	b       *broker.Broker
+	stopCtl func()
+}
+
+// startMeshBroker runs a broker with its control-plane node, trusting gw.
+func startMeshBroker(t *testing.T, gw key.PublicKey) *meshBroker {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trust brokermesh.TrustList
+	trust.Add(gw)
+	brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+	t.Cleanup(func() { ep.Close(); gc.Close(); b.Close() })
+	return &meshBroker{ep: ep, b: b}
+}
+
+func (m *meshBroker) joinControl(t *testing.T, seed endpoint.NodeAddr) {
+	t.Helper()
+	g, err := gossip.Attach(m.ep, gossip.Config{CloseGrace: 100 * time.Millisecond, RejoinInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := meshctl.Join(t.Context(), m.ep, g, meshctl.Config{Role: meshctl.RoleBroker, MeshID: "gw-test",
+		Interval: 100 * time.Millisecond, Staleness: time.Second, Bootstrap: []endpoint.NodeAddr{seed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	m.stopCtl = func() {
+		if !stopped {
+			stopped = true
+			n.Close()
+			g.Close()
+		}
+	}
+	t.Cleanup(m.stopCtl)
+}
+
+// holds reports whether the broker stores records of topic/partition.
+func (m *meshBroker) holds(t *testing.T, topic string, p int32) bool {
+	lo, err := m.b.ListOffsets(t.Context(), &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: topic, Partition: p, Timestamp: -1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo.Partitions[0].ErrorCode == 0 && lo.Partitions[0].Offset > 0
+}
+
+// TestMeshGatewayLearnsBrokers runs the gateway command in mesh mode with ONE broker seed. Three
+// brokers announce themselves on the control topic; the gateway learns the other two and a new
+// topic's partitions land on all three. When one broker stops announcing, its digest expires
+// and a newer topic's partitions avoid it.
+func TestMeshGatewayLearnsBrokers(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sk, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs []*meshBroker
+	for range 3 {
+		bs = append(bs, startMeshBroker(t, sk.Public()))
+	}
+	slices.SortFunc(bs, func(a, b *meshBroker) int { return strings.Compare(a.ep.NodeID().String(), b.ep.NodeID().String()) })
+	seed := bs[0].ep.Addr()
+	for _, b := range bs {
+		b.joinControl(t, seed)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out := &lineWriter{lines: make(chan string, 16)}
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"},
+			env(map[string]string{"RAFKA_MESH_ID": "gw-test", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "1000"}), out, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case line := <-out.lines:
+		addr = strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	case err := <-done:
+		t.Fatalf("gateway exited: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no banner")
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	const parts = 6
+	// place creates topic with parts partitions, writes one record to each, and returns the
+	// set of brokers (indexes) that hold them.
+	place := func(topic string) map[int]bool {
+		t.Helper()
+		tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer tcancel()
+		if _, err := adm.CreateTopic(tctx, parts, 1, nil, topic); err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		var recs []*kgo.Record
+		for p := range int32(parts) {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "%s-%d", topic, p)})
+		}
+		pcl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pcl.Close()
+		if err := pcl.ProduceSync(tctx, recs...).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", topic, err)
+		}
+		on := map[int]bool{}
+		for p := range int32(parts) {
+			n := 0
+			for i, b := range bs {
+				if b.holds(t, topic, p) {
+					on[i] = true
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%s/%d stored on %d brokers", topic, p, n)
+			}
+		}
+		return on
+	}
+	// Learning takes a gossip round or two; each attempt uses a new topic.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		on := place(fmt.Sprint("learned-", i))
+		if len(on) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions still only on brokers %v", on)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Broker 2 stops announcing; after the staleness period new topics avoid it.
+	bs[2].stopCtl()
+	time.Sleep(1500 * time.Millisecond)
+	deadline = time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		on := place(fmt.Sprint("after-", i))
+		if !on[2] && len(on) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new partitions still placed on the expired broker: %v", on)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+type lineWriter struct {
+	buf   []byte
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := slices.Index(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		select {
+		case w.lines <- string(w.buf[:i]):
+		default:
+		}
+		w.buf = w.buf[i+1:]
+	}
+}
