@@ -1,8 +1,10 @@
 package kafka_test
 
-// Throughput and latency through the gateway with the real broker (data fsynced before an
-// acks=all answer, on the test's temp directory), side by side with franz-go's kfake (in
-// memory, no I/O) in the same run, both driven by the same kgo client configuration:
+// Throughput and latency through the gateway with the real broker (cmd/gateway, data
+// fsynced before an acks=all answer, on the test's temp directory), side by side with
+// franz-go's kfake (in memory, no I/O) in the same run. Each server runs as its own child
+// process (kfake through interop/kafka/kfakeserver), so the client process, its CPU and its
+// garbage collector are the same for both; both are driven by the same kgo configuration:
 //
 //	BenchmarkKafkaProduce/size=100B/partitions=1/impl=ours|kfake   records/s MB/s p50-us p99-us
 //	BenchmarkKafkaConsume/size=100B/partitions=1/impl=ours|kfake   records/s MB/s
@@ -15,36 +17,93 @@ package kafka_test
 // Consume: b.N records produced beforehand, then read from the start by a fresh client.
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os/exec"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const benchTopic = "bench"
 
-// benchTarget starts the implementation under test and returns a seed address.
-func benchTarget(b *testing.B, impl string, partitions int32) string {
+// benchBins are the server binaries, built once per top-level benchmark.
+type benchBins struct{ gateway, kfake string }
+
+func buildBenchBins(b *testing.B) benchBins {
+	return benchBins{
+		gateway: buildGateway(b),
+		kfake:   buildBinary(b, "github.com/meshkafka/meshkafka/interop/kafka/kfakeserver"),
+	}
+}
+
+// benchTarget starts the implementation under test as a child process and returns its
+// address, with the bench topic created.
+func benchTarget(b *testing.B, bins benchBins, impl string, partitions int32) string {
 	b.Helper()
 	switch impl {
 	case "ours":
-		s := rcStart(b, b.TempDir(), "")
-		s.createTopic(b, benchTopic, partitions)
-		return s.addr
-	case "kfake":
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, benchTopic))
+		addr := startServerProcess(b, bins.gateway, "gateway listening on ",
+			"-listen", "127.0.0.1:0", "-data", b.TempDir())
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(c.Close)
-		return c.ListenAddrs()[0]
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if r, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, benchTopic); err != nil || r.Err != nil {
+			b.Fatalf("create topic: %v %v", err, r.Err)
+		}
+		return addr
+	case "kfake":
+		return startServerProcess(b, bins.kfake, "kfake listening on ", "-partitions", fmt.Sprint(partitions), "-topic", benchTopic)
 	}
 	b.Fatalf("unknown impl %q", impl)
 	return ""
+}
+
+// startServerProcess runs bin, waits for the line "<banner>ADDR ..." and stops the process
+// (SIGTERM, then SIGKILL) when the benchmark ends.
+func startServerProcess(b *testing.B, bin, banner string, args ...string) string {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), banner) {
+		cmd.Process.Kill()
+		b.Fatalf("%s did not start (%q)", bin, sc.Text())
+	}
+	addr := strings.Fields(strings.TrimPrefix(sc.Text(), banner))[0]
+	go func() {
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+		close(done)
+	}()
+	return addr
 }
 
 func benchProducer(b *testing.B, addr string) *kgo.Client {
@@ -91,11 +150,12 @@ var benchSizes = []struct {
 }{{"100B", 100}, {"1KiB", 1024}}
 
 func BenchmarkKafkaProduce(b *testing.B) {
+	bins := buildBenchBins(b)
 	for _, sz := range benchSizes {
 		for _, parts := range []int32{1, 8} {
 			for _, impl := range []string{"ours", "kfake"} {
 				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
-					addr := benchTarget(b, impl, parts)
+					addr := benchTarget(b, bins, impl, parts)
 					cl := benchProducer(b, addr)
 					value := make([]byte, sz.size)
 					for i := range value {
@@ -129,11 +189,12 @@ func BenchmarkKafkaProduce(b *testing.B) {
 }
 
 func BenchmarkKafkaConsume(b *testing.B) {
+	bins := buildBenchBins(b)
 	for _, sz := range benchSizes {
 		for _, parts := range []int32{1, 8} {
 			for _, impl := range []string{"ours", "kfake"} {
 				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
-					addr := benchTarget(b, impl, parts)
+					addr := benchTarget(b, bins, impl, parts)
 					value := make([]byte, sz.size)
 					produceN(b, benchProducer(b, addr), b.N, value)
 					cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(benchTopic),

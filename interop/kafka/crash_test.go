@@ -102,15 +102,21 @@ type ack struct {
 	offset    int64
 }
 
-func buildGateway(t *testing.T) string {
+func buildGateway(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("KAFKA_CRASH_GATEWAY_BIN"); bin != "" {
 		return bin
 	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/meshkafka/meshkafka/cmd/gateway").CombinedOutput()
+	return buildBinary(t, "github.com/meshkafka/meshkafka/cmd/gateway")
+}
+
+// buildBinary builds a main package into the test's temp directory.
+func buildBinary(t testing.TB, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build ./cmd/gateway: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
