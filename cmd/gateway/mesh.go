@@ -39,11 +39,19 @@ type fullBackend interface {
 // seeds: new topics are placed on every live broker, and partitions another gateway placed on a
 // broker it was not given become reachable. The controller stays the smallest NodeId among the
 // seeds. A broker silent for RAFKA_STALENESS_MS (default 30000) gets no new placements.
+//
+//	-trusted-brokers  NodeIds that may be learned as brokers, comma separated; empty: any node
+//	                  announcing itself as a broker on the control topic [RAFKA_TRUSTED_BROKERS]
+//
+// The control topic is open to any node that can reach a member (the mesh id is a name, not a
+// secret), so a production mesh should set -trusted-brokers: without it, a node that joins the
+// topic and calls itself a broker gets new partitions placed on it.
 type meshOptions struct {
 	brokers     string
 	meshBind    string
 	meshID      string
 	printNodeID bool
+	trustedBrk  string
 	getenv      func(string) string // for the control plane's RAFKA_GOSSIP_INTERVAL_MS, RAFKA_STALENESS_MS
 }
 
@@ -60,6 +68,7 @@ func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
 		meshID = meshctl.DefaultMeshID
 	}
 	fs.StringVar(&m.meshID, "mesh-id", meshID, "mesh id naming the control topic (env RAFKA_MESH_ID)")
+	fs.StringVar(&m.trustedBrk, "trusted-brokers", getenv("RAFKA_TRUSTED_BROKERS"), "NodeIds that may be learned as brokers, comma separated (env RAFKA_TRUSTED_BROKERS); empty: any")
 	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
 }
 
@@ -120,6 +129,10 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 		return nil, nil, err
 	}
 	ctlCfg.MeshID = o.meshID
+	allowed, err := brokermesh.ParseTrustList(o.trustedBrk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-trusted-brokers: %w", err)
+	}
 	sk, err := identity(o)
 	if err != nil {
 		return nil, nil, err
@@ -150,7 +163,20 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 		return nil, nil, fmt.Errorf("gossip: %w", err)
 	}
 	ctlCfg.Bootstrap = seeds
-	ctlCfg.OnChange = func(c meshctl.Change) { learnBroker(be, log, c) }
+	for _, sd := range seeds {
+		if allowed.Len() > 0 {
+			allowed.Add(sd.ID) // seeds are trusted by configuration
+		}
+	}
+	ctlCfg.OnChange = func(c meshctl.Change) {
+		if allowed.Len() > 0 && !allowed.Allows(c.Digest.Node) {
+			if c.Kind == meshctl.Up && c.Digest.Role == meshctl.RoleBroker {
+				log.Warn("ignoring a broker not in -trusted-brokers", "broker", c.Digest.Node.String())
+			}
+			return
+		}
+		learnBroker(be, log, c)
+	}
 	ctl, err := meshctl.Join(ctx, ep, g, ctlCfg)
 	if err != nil {
 		g.Close()

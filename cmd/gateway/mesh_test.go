@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -84,15 +83,11 @@ func (m *meshBroker) holds(t *testing.T, topic string, p int32) bool {
 	return lo.Partitions[0].ErrorCode == 0 && lo.Partitions[0].Offset > 0
 }
 
-// TestMeshGatewayLearnsBrokers runs the gateway command in mesh mode with ONE broker seed. Three
-// brokers announce themselves on the control topic; the gateway learns the other two and a new
-// topic's partitions land on all three. When one broker stops announcing, its digest expires
-// and a newer topic's partitions avoid it.
-func TestMeshGatewayLearnsBrokers(t *testing.T) {
+// meshSetup runs three brokers announcing on the control topic and the gateway command in mesh
+// mode with ONE broker seed (the smallest NodeId); vars (may be nil) adds to its environment.
+func meshSetup(t *testing.T, vars func([]*meshBroker) map[string]string) ([]*meshBroker, func(string) map[int]bool) {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	sk, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,19 +101,25 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 	for _, b := range bs {
 		b.joinControl(t, seed)
 	}
+	e := map[string]string{"RAFKA_MESH_ID": "gw-test", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "1000"}
+	if vars != nil {
+		for k, v := range vars(bs) {
+			e[k] = v
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	out := &lineWriter{lines: make(chan string, 16)}
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"},
-			env(map[string]string{"RAFKA_MESH_ID": "gw-test", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "1000"}), out, io.Discard)
+			env(e), out, io.Discard)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("gateway: %v", err)
 		}
-	}()
+	})
 	var addr string
 	select {
 	case line := <-out.lines:
@@ -128,11 +129,12 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no banner")
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
 
 	const parts = 6
@@ -149,13 +151,7 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 		for p := range int32(parts) {
 			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: fmt.Appendf(nil, "%s-%d", topic, p)})
 		}
-		pcl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pcl.Close()
-		if err := pcl.ProduceSync(tctx, recs...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(tctx, recs...).FirstErr(); err != nil {
 			t.Fatalf("produce %s: %v", topic, err)
 		}
 		on := map[int]bool{}
@@ -173,6 +169,14 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 		}
 		return on
 	}
+	return bs, place
+}
+
+// TestMeshGatewayLearnsBrokers: the gateway command in mesh mode with ONE broker seed learns
+// the other two brokers from the control topic, and a new topic's partitions land on all three.
+// When one broker stops announcing, its digest expires and a newer topic's partitions avoid it.
+func TestMeshGatewayLearnsBrokers(t *testing.T) {
+	bs, place := meshSetup(t, nil)
 	// Learning takes a gossip round or two; each attempt uses a new topic.
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; ; i++ {
@@ -199,6 +203,33 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 			t.Fatalf("new partitions still placed on the expired broker: %v", on)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestMeshGatewayTrustedBrokers: with RAFKA_TRUSTED_BROKERS naming only broker 1, the gateway
+// learns broker 1 but ignores broker 2, which announces itself just the same.
+func TestMeshGatewayTrustedBrokers(t *testing.T) {
+	_, place := meshSetup(t, func(bs []*meshBroker) map[string]string {
+		return map[string]string{"RAFKA_TRUSTED_BROKERS": bs[1].ep.NodeID().String()}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		on := place(fmt.Sprint("trusted-", i))
+		if on[2] {
+			t.Fatalf("partitions placed on the untrusted broker: %v", on)
+		}
+		if len(on) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trusted broker was never learned: %v", on)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Several more gossip rounds: still never on broker 2.
+	time.Sleep(500 * time.Millisecond)
+	if on := place("trusted-late"); on[2] || len(on) != 2 {
+		t.Fatalf("late topic on %v", on)
 	}
 }
 
