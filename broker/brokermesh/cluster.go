@@ -53,6 +53,7 @@ type Cluster struct {
 
 	mu         sync.Mutex
 	controller *Caller                      // guarded by mu (replaced when its addresses change); use ctl()
+	ctlCallers map[*Caller]bool             // every caller the controller has had; guarded by mu
 	brokers    []endpoint.NodeAddr          // placement candidates, sorted by NodeId; guarded by mu
 	known      map[string]endpoint.NodeAddr // every broker ever known, by NodeId text; guarded by mu
 	callers    map[string]*Caller           // by NodeId text, for every known broker; guarded by mu
@@ -89,6 +90,7 @@ func NewCluster(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *Caller,
 	}
 	c.controllerID = bs[0].ID.String()
 	c.controller = c.callers[c.controllerID]
+	c.ctlCallers = map[*Caller]bool{c.controller: true}
 	return c, nil
 }
 
@@ -136,6 +138,7 @@ func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
 		c.callers[id] = cl
 		if id == c.controllerID {
 			c.controller = cl
+			c.ctlCallers[cl] = true
 		}
 		changed = true
 		c.log.Info("broker addresses changed", "broker", id, "addrs", merged.Direct)
@@ -348,7 +351,10 @@ func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Ca
 // ensureOnOwner creates topic on the owning broker with the controller's partition count and
 // dynamic configs (or grows it there).
 func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string) error {
-	if owner == c.ctl() {
+	c.mu.Lock()
+	isCtl := c.ctlCallers[owner]
+	c.mu.Unlock()
+	if isCtl {
 		return nil
 	}
 	md, err := c.ctl().Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})

@@ -60,10 +60,14 @@
 //   - Binary rather than JSON: a broker digest with two addresses is about
 //     160 bytes, published every RAFKA_GOSSIP_INTERVAL_MS (default 2000) by
 //     every node and relayed by all.
-//   - Who may join the topic is not restricted (gossip accepts any peer);
-//     callers that act on a digest (a gateway placing partitions on a learned
-//     broker) trust it only as far as the broker's own trust list lets the
-//     gateway in. Restricting roles to a configured key list is future work.
+//   - Who may join the topic is not restricted (gossip accepts any peer, and
+//     the mesh id is a name, not a secret). The signature only binds a digest
+//     to its author. Callers that act on a digest decide whom to believe: the
+//     gateway (cmd/gateway) learns only brokers listed in -trusted-brokers
+//     (RAFKA_TRUSTED_BROKERS) when that is set, and any announced broker
+//     otherwise; a broker still serves only gateways in its own trust list.
+//   - Every digest heard feeds the endpoint's address book, so a node that
+//     moved (new port after a restart) is dialed at its new address.
 //   - Node publishes at once when it gets a new neighbor, so a newcomer is
 //     known within one round trip instead of one interval.
 package meshctl
