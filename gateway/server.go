@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meshkafka/meshkafka/telemetry"
 	"io"
 	"log/slog"
 	"net"
@@ -328,11 +332,28 @@ func (s *Server) handle(frame []byte) (pending, error) {
 		return pending{}, err
 	}
 	r := &Request{Header: h, Body: req, Server: s}
-	if api.Stage != nil {
-		p.finish, err = api.Stage(s.ctx, r)
-		return p, err
+	// One gateway.kafka.request span per Kafka request: the root of the trace that follows the
+	// request over the mesh. With tracing off this is a no-op span and no attributes are built.
+	ctx, span := telemetry.Tracer().Start(s.ctx, telemetry.SpanGatewayRequest, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("kafka.api_key", int(h.APIKey)), attribute.Int("kafka.api_version", int(h.APIVersion)),
+			attribute.Int("kafka.correlation_id", int(h.CorrelationID)))
+		span.SetAttributes(attribute.String("kafka.client_id", h.ClientID))
 	}
-	resp, err := api.Handle(s.ctx, r)
+	if api.Stage != nil {
+		finish, err := api.Stage(ctx, r)
+		if err != nil || finish == nil {
+			span.End()
+			return p, err
+		}
+		p.finish = func() (kmsg.Response, error) {
+			defer span.End()
+			return finish()
+		}
+		return p, nil
+	}
+	resp, err := api.Handle(ctx, r)
+	span.End()
 	if err != nil || resp == nil {
 		return pending{}, err
 	}

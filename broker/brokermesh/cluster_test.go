@@ -47,9 +47,18 @@ func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBr
 
 func clusterFor(t *testing.T, gw *endpoint.Endpoint, bs []*testBroker) *Cluster {
 	t.Helper()
-	var seeds []endpoint.NodeAddr
+	var eps []*endpoint.Endpoint
 	for _, b := range bs {
-		seeds = append(seeds, b.ep.Addr())
+		eps = append(eps, b.ep)
+	}
+	return clusterForAddrs(t, gw, eps...)
+}
+
+func clusterForAddrs(t *testing.T, gw *endpoint.Endpoint, brokers ...*endpoint.Endpoint) *Cluster {
+	t.Helper()
+	var seeds []endpoint.NodeAddr
+	for _, b := range brokers {
+		seeds = append(seeds, b.Addr())
 	}
 	c, err := NewCluster(seeds, func(a endpoint.NodeAddr) *Caller { return NewCaller(NewMeshOpener(gw, a), a.ID.ShortString()) }, nil)
 	if err != nil {

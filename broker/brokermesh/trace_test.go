@@ -1,0 +1,115 @@
+package brokermesh
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+// TestSpanChainAcrossTheHop: a Kafka produce and fetch through gateway → mesh → broker form
+// one trace each: gateway.kafka.request → mesh.kafkaop.sent → mesh.kafkaop.handle →
+// broker.produce.store / broker.fetch.read. The broker side only learns the trace from the
+// traceparent carried in the op's header (its handler context comes from the endpoint).
+func TestSpanChainAcrossTheHop(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(tp)
+	defer otel.SetTracerProvider(prev)
+
+	gw := newEP(t)
+	bEP := newEP(t)
+	b, err := broker.Open(broker.Config{Dir: t.TempDir(), DefaultPartitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var trust TrustList
+	trust.Add(gw.NodeID())
+	Serve(bEP, NewServer(nil, StoreSpans{Store: b}, b), trust, nil)
+	cl := clusterForAddrs(t, gw, bEP)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gateway.NewServer(gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	client, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.DefaultProduceTopic("traced"),
+		kgo.ConsumeTopics("traced"), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.ProduceSync(ctx, &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for got := false; !got; {
+		fs := client.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = string(r.Value) == "hello" })
+	}
+
+	chain := func(leaf string) bool {
+		spans := rec.Ended()
+		byID := map[string]sdktrace.ReadOnlySpan{}
+		for _, s := range spans {
+			byID[s.SpanContext().SpanID().String()] = s
+		}
+		want := []string{leaf, telemetry.SpanKafkaOpHandle, telemetry.SpanKafkaOpSent, telemetry.SpanGatewayRequest}
+		for _, s := range spans {
+			if s.Name() != leaf {
+				continue
+			}
+			cur, ok := s, true
+			i := 0
+			for ; ok && i < len(want); i++ {
+				if cur.Name() != want[i] || cur.SpanContext().TraceID() != s.SpanContext().TraceID() {
+					break
+				}
+				cur, ok = byID[cur.Parent().SpanID().String()]
+			}
+			if i == len(want) {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !(chain(telemetry.SpanBrokerProduce) && chain(telemetry.SpanBrokerFetch)) {
+		if time.Now().After(deadline) {
+			var names []string
+			for _, s := range rec.Ended() {
+				names = append(names, s.Name())
+			}
+			t.Fatalf("no complete span chain for produce and fetch; spans: %v", names)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
