@@ -39,6 +39,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/kafkawire"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // backend is the embedded broker for topics plus the group coordinator for consumer groups.
@@ -129,6 +130,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	} else {
+		shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-gateway")
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		defer shutdownTracing(context.Background())
 		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
 		if err != nil {
 			return fmt.Errorf("open broker: %w", err)
