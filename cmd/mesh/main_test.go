@@ -116,12 +116,6 @@ func TestIDKeepsIdentity(t *testing.T) {
 // Through an in-process relay only: the client never sends UDP to the
 // server directly.
 func TestEchoViaRelay(t *testing.T) {
-	if raceEnabled {
-		// mesh/magicsock.New sets relayConn.home after starting runRelay,
-		// which reads it unlocked (magicsock.go:183 vs :665). Not ours to
-		// fix; this test runs without -race until it is.
-		t.Skip("skipped under -race: data race in mesh/magicsock home relay setup")
-	}
 	rs := relayserver.New(relayserver.Config{})
 	hs := httptest.NewServer(rs)
 	defer func() {
