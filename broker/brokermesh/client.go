@@ -52,66 +52,100 @@ func NewCaller(open StreamOpener, remote string) *Caller {
 }
 
 // Call sends req (a pointer to an op request struct) and decodes the answer into resp.
-func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) (err error) {
+func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) error {
+	return c.send(ctx, op, req)(resp)
+}
+
+// send opens the call's stream and writes the request before it returns, so calls made one
+// after another reach the broker's accept loop in that order; the returned function reads the
+// answer into resp (call it exactly once).
+func (c *Caller) send(ctx context.Context, op brokerop.Code, req any) func(resp any) error {
 	spec, ok := brokerop.Lookup(op)
 	if !ok {
-		return fmt.Errorf("kafkaop: unknown op %#x", uint8(op))
+		err := fmt.Errorf("kafkaop: unknown op %#x", uint8(op))
+		return func(any) error { return err }
 	}
-	ctx, span := c.tracer.Start(ctx, telemetry.SpanKafkaOpSent, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", c.remote)))
-	defer func() {
+	ctx, span := c.tracer.Start(ctx, telemetry.SpanKafkaOpSent, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", c.remote))
+	}
+	var stop func() bool
+	finish := func(err error) error {
+		if stop != nil {
+			stop()
+		}
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
 		span.End()
-	}()
+		return err
+	}
+	fail := func(err error) func(any) error {
+		err = finish(err)
+		return func(any) error { return err }
+	}
 	h := brokerop.RequestHeader{RequestID: c.nextID.Add(1)}
 	if dl, ok := ctx.Deadline(); ok {
 		ms := time.Until(dl).Milliseconds()
 		if ms <= 0 {
-			return context.DeadlineExceeded
+			return fail(context.DeadlineExceeded)
 		}
 		h.DeadlineMs = uint32(min(ms, 1<<32-1))
 	}
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
 	frame, err := brokerop.EncodeRequest(op, h, req)
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	st, err := c.open.OpenStream(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err)
+		return fail(fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err))
 	}
-	stop := context.AfterFunc(ctx, func() {
+	stop = context.AfterFunc(ctx, func() {
 		st.CancelWrite(ErrCodeCancelled)
 		st.CancelRead(ErrCodeCancelled)
 	})
-	defer stop()
 	if _, err := st.Write(frame); err != nil {
-		return c.streamErr(ctx, "write", err)
+		return fail(c.streamErr(ctx, "write", err))
 	}
 	if err := st.Close(); err != nil {
-		return c.streamErr(ctx, "finish", err)
+		return fail(c.streamErr(ctx, "finish", err))
 	}
-	tag, payload, err := brokerop.ReadFrame(st, c.maxFrame)
-	if err != nil {
-		return c.streamErr(ctx, "read", err)
+	return func(resp any) error {
+		tag, payload, err := brokerop.ReadFrame(st, c.maxFrame)
+		if err != nil {
+			return finish(c.streamErr(ctx, "read", err))
+		}
+		if tag != op {
+			return finish(fmt.Errorf("kafkaop %s: answer has tag %#x", spec.Name, uint8(tag)))
+		}
+		rh, err := brokerop.DecodeResponse(payload, resp)
+		if err != nil {
+			return finish(fmt.Errorf("kafkaop %s: %w", spec.Name, err))
+		}
+		if rh.RequestID != h.RequestID {
+			return finish(fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID))
+		}
+		if rh.Status != brokerop.StatusOK {
+			return finish(&CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message})
+		}
+		return finish(nil)
 	}
-	if tag != op {
-		return fmt.Errorf("kafkaop %s: answer has tag %#x", spec.Name, uint8(tag))
+}
+
+// ProduceStaged sends the produce at once (the broker appends produces in the order a caller
+// sends them) and returns a wait for the answer, so a gateway can pipeline produce requests
+// over the mesh and they still share the broker's fsyncs. req is not used after it returns.
+func (c *Caller) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	recv := c.send(ctx, brokerop.OpProduce, req)
+	return func() (*brokerop.ProduceResp, error) {
+		resp := new(brokerop.ProduceResp)
+		if err := recv(resp); err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
-	rh, err := brokerop.DecodeResponse(payload, resp)
-	if err != nil {
-		return fmt.Errorf("kafkaop %s: %w", spec.Name, err)
-	}
-	if rh.RequestID != h.RequestID {
-		return fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID)
-	}
-	if rh.Status != brokerop.StatusOK {
-		return &CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message}
-	}
-	return nil
 }
 
 func (c *Caller) streamErr(ctx context.Context, what string, err error) error {

@@ -61,6 +61,7 @@ type Cluster struct {
 	place      map[string]placement         // guarded by mu
 	placeNext  int64                        // next placement-log offset to read; guarded by mu
 	hwm        map[tp]int64                 // last high watermark seen per partition; guarded by mu
+	ensured    map[*Caller]map[string]bool  // topics known to exist on a data broker; guarded by mu
 }
 
 type tp struct {
@@ -473,6 +474,107 @@ func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broke
 		return nil, err
 	}
 	return &brokerop.ProduceResp{Partitions: out}, nil
+}
+
+// ProduceStaged is Produce for a pipelining gateway: the split by owner and the sends happen
+// before it returns, in call order (each owner appends in the order it receives), and the
+// returned function waits for the answers. A topic is created on a data broker before its
+// first send there, since the request's records may not be kept for a resend; should an owner
+// still not know the topic, that partition answers UNKNOWN_TOPIC_OR_PARTITION and the client
+// retries.
+func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	if c.single() {
+		return c.ctl().ProduceStaged(ctx, req)
+	}
+	fail := func(err error) func() (*brokerop.ProduceResp, error) {
+		return func() (*brokerop.ProduceResp, error) { return nil, err }
+	}
+	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
+	if err != nil {
+		return fail(err)
+	}
+	for cl, idx := range groups {
+		for _, i := range idx {
+			if err := c.ensureOnce(ctx, cl, req.Partitions[i].Topic); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	type sent struct {
+		cl   *Caller
+		idx  []int
+		wait func() (*brokerop.ProduceResp, error)
+	}
+	var waits []sent
+	for cl, idx := range groups {
+		sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs}
+		for _, i := range idx {
+			sub.Partitions = append(sub.Partitions, req.Partitions[i])
+		}
+		waits = append(waits, sent{cl, idx, cl.ProduceStaged(ctx, sub)})
+	}
+	n := len(req.Partitions)
+	topics := make([]brokerop.ProducePartitionResp, n)
+	for i := range req.Partitions {
+		topics[i] = brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, BaseOffset: -1, LogAppendTime: -1}
+	}
+	for i, code := range failed {
+		topics[i].ErrorCode = code
+	}
+	return func() (*brokerop.ProduceResp, error) {
+		var first error
+		for _, w := range waits {
+			r, err := w.wait()
+			if err == nil && len(r.Partitions) != len(w.idx) {
+				err = fmt.Errorf("kafkaop produce: %d answers for %d partitions", len(r.Partitions), len(w.idx))
+			}
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				continue
+			}
+			for j, i := range w.idx {
+				topics[i] = r.Partitions[j]
+				if r.Partitions[j].ErrorCode == errUnknownTopicOrPartition {
+					c.forgetEnsured(w.cl, r.Partitions[j].Topic)
+				}
+			}
+		}
+		if first != nil {
+			return nil, first
+		}
+		return &brokerop.ProduceResp{Partitions: topics}, nil
+	}
+}
+
+// ensureOnce runs ensureOnOwner the first time topic is sent to owner by this gateway.
+func (c *Cluster) ensureOnce(ctx context.Context, owner *Caller, topic string) error {
+	c.mu.Lock()
+	done := c.ensured[owner][topic]
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := c.ensureOnOwner(ctx, owner, topic); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.ensured == nil {
+		c.ensured = map[*Caller]map[string]bool{}
+	}
+	if c.ensured[owner] == nil {
+		c.ensured[owner] = map[string]bool{}
+	}
+	c.ensured[owner][topic] = true
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Cluster) forgetEnsured(owner *Caller, topic string) {
+	c.mu.Lock()
+	delete(c.ensured[owner], topic)
+	c.mu.Unlock()
 }
 
 func hasUnknown(n int, code func(int) int16) bool {

@@ -98,6 +98,27 @@ func (s *Server) method(spec brokerop.Spec) (reflect.Value, bool) {
 // ServeStream handles one call on st and returns when it is answered or reset. remote names the
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
+	if c, ok := s.read(ctx, remote, st); ok {
+		out, resp := s.run(c)
+		s.answer(c, out, resp)
+	}
+}
+
+// inCall is one decoded request, ready to run.
+type inCall struct {
+	st     Stream
+	tag    brokerop.Code
+	spec   brokerop.Spec
+	h      brokerop.RequestHeader
+	body   any
+	ctx    context.Context
+	span   trace.Span
+	remote string
+	done   func() // releases ctx resources; ends the span
+}
+
+// read reads and decodes one request frame. On bad input the stream is reset and ok is false.
+func (s *Server) read(ctx context.Context, remote string, st Stream) (c *inCall, ok bool) {
 	tag, payload, err := brokerop.ReadFrame(st, s.maxFrame)
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
@@ -105,26 +126,28 @@ func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 		} else {
 			st.CancelWrite(ErrCodeMalformed)
 		}
-		return
+		return nil, false
 	}
 	spec, ok := brokerop.Lookup(tag)
 	if !ok {
 		s.reject(ctx, st, ErrCodeUnknownOp, telemetry.SpanUnsupportedTag, remote, fmt.Errorf("unknown op tag %#x", uint8(tag)))
-		return
+		return nil, false
 	}
 	h, body, err := brokerop.DecodeRequest(tag, payload)
 	if err != nil {
 		s.reject(ctx, st, ErrCodeMalformed, "mesh.kafkaop.malformed", remote, err)
-		return
+		return nil, false
 	}
+	var cleanups []func()
 	ctx = telemetry.Extract(ctx, h.TraceParent, h.TraceState)
-	ctx, span := s.tracer.Start(ctx, telemetry.SpanKafkaOpHandle, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", remote)))
-	defer span.End()
+	ctx, span := s.tracer.Start(ctx, telemetry.SpanKafkaOpHandle, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", remote))
+	}
 	if h.DeadlineMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.DeadlineMs)*time.Millisecond)
-		defer cancel()
+		cleanups = append(cleanups, cancel)
 	}
 	if sc, ok := st.(interface{ Context() context.Context }); ok {
 		// The stream's context ends when the caller resets the stream (it cancels our write
@@ -132,34 +155,69 @@ func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithCancel(ctx)
 		stop := context.AfterFunc(sc.Context(), cancel)
-		defer stop()
-		defer cancel()
+		cleanups = append(cleanups, func() { stop() }, cancel)
 	}
-	resp := ResponseOf(h.RequestID)
-	var out any
-	if m, ok := s.method(spec); !ok {
-		resp.Status, resp.Message = brokerop.StatusUnknownOp, "op "+spec.Name+" is not served by this node"
-	} else {
-		res := m.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(body)})
-		if e, _ := res[1].Interface().(error); e != nil {
-			resp.Status, resp.Message = statusOf(ctx, e), e.Error()
-			span.RecordError(e)
-			span.SetStatus(codes.Error, e.Error())
-		} else {
-			out = res[0].Interface()
+	return &inCall{st: st, tag: tag, spec: spec, h: h, body: body, ctx: ctx, span: span, remote: remote, done: func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		span.End()
+	}}, true
+}
+
+// run runs c's op on the targets and returns the response (nil on error, recorded in resp).
+func (s *Server) run(c *inCall) (out any, resp brokerop.ResponseHeader) {
+	resp = ResponseOf(c.h.RequestID)
+	m, ok := s.method(c.spec)
+	if !ok {
+		resp.Status, resp.Message = brokerop.StatusUnknownOp, "op "+c.spec.Name+" is not served by this node"
+		return nil, resp
+	}
+	res := m.Call([]reflect.Value{reflect.ValueOf(c.ctx), reflect.ValueOf(c.body)})
+	if e, _ := res[1].Interface().(error); e != nil {
+		return nil, s.failed(c, e)
+	}
+	return res[0].Interface(), resp
+}
+
+func (s *Server) failed(c *inCall, e error) brokerop.ResponseHeader {
+	resp := ResponseOf(c.h.RequestID)
+	resp.Status, resp.Message = statusOf(c.ctx, e), e.Error()
+	c.span.RecordError(e)
+	c.span.SetStatus(codes.Error, e.Error())
+	return resp
+}
+
+// answer writes the response frame, finishes the stream and releases the call.
+func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
+	defer c.done()
+	frame, err := brokerop.EncodeResponse(c.tag, resp, out)
+	if err != nil {
+		s.logger.Error("kafkaop: encode response", "op", c.spec.Name, "err", err)
+		c.st.CancelWrite(ErrCodeMalformed)
+		return
+	}
+	if _, err := c.st.Write(frame); err != nil {
+		c.span.RecordError(err)
+		return
+	}
+	_ = c.st.Close()
+}
+
+// StagedProducer is the optional target capability that keeps produce order over the mesh:
+// ProduceStaged appends at once, in call order, and returns a wait for the durability the
+// request asks for (broker.Broker has it).
+type StagedProducer interface {
+	ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error)
+}
+
+func (s *Server) stager() StagedProducer {
+	for _, t := range s.targets {
+		if sp, ok := t.Interface().(StagedProducer); ok {
+			return sp
 		}
 	}
-	frame, err := brokerop.EncodeResponse(tag, resp, out)
-	if err != nil {
-		s.logger.Error("kafkaop: encode response", "op", spec.Name, "err", err)
-		st.CancelWrite(ErrCodeMalformed)
-		return
-	}
-	if _, err := st.Write(frame); err != nil {
-		span.RecordError(err)
-		return
-	}
-	_ = st.Close()
+	return nil
 }
 
 // ResponseOf returns an OK response header for request id.
@@ -182,21 +240,54 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 	st.CancelWrite(code)
 }
 
-// StreamAccepter is the part of a mesh connection the server loop uses.
-type StreamAccepter interface {
-	AcceptStream(ctx context.Context) (*quic.Stream, error)
-}
 
-// ServeConn accepts streams on c until ctx ends or the connection closes, serving each on its
-// own goroutine, and waits for them before returning.
+// ServeConn accepts streams on c until ctx ends or the connection closes and waits for every
+// call it started before returning.
+//
+// Produce order: QUIC hands streams to AcceptStream in the order the caller opened them, and a
+// Caller opens produce streams in the order of its ProduceStaged/Produce calls. So a produce
+// stream is read and, with a StagedProducer target, appended right here on the accepting
+// goroutine, in that order; only its fsync wait and the answer run on their own goroutine
+// (pipelined produces share fsyncs). Every other op is read and run on its own goroutine.
 func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	sp := s.stager()
+	var one [1]byte
 	for {
 		st, err := c.AcceptStream(ctx)
 		if err != nil {
 			return
 		}
-		wg.Go(func() { s.ServeStream(ctx, remote, st) })
+		if sp == nil {
+			wg.Go(func() { s.ServeStream(ctx, remote, st) })
+			continue
+		}
+		// Look at the tag only (a caller writes its frame right after opening the stream).
+		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := st.Peek(one[:]); n != 1 || err != nil || brokerop.Code(one[0]) != brokerop.OpProduce {
+			_ = st.SetReadDeadline(time.Time{})
+			wg.Go(func() { s.ServeStream(ctx, remote, st) })
+			continue
+		}
+		call, ok := s.read(ctx, remote, st)
+		_ = st.SetReadDeadline(time.Time{})
+		if !ok {
+			continue
+		}
+		wait := sp.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
+		wg.Go(func() {
+			out, err := wait()
+			if err != nil {
+				s.answer(call, nil, s.failed(call, err))
+				return
+			}
+			s.answer(call, out, ResponseOf(call.h.RequestID))
+		})
 	}
+}
+
+// StreamAccepter is the part of a mesh connection the server loop uses.
+type StreamAccepter interface {
+	AcceptStream(ctx context.Context) (*quic.Stream, error)
 }

@@ -45,3 +45,27 @@ func (s StoreSpans) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokero
 	}
 	return resp, err
 }
+
+// ProduceStaged traces a staged produce: the span covers the append and the durability wait.
+// A Store without staging is called synchronously (order is kept; nothing is pipelined).
+func (s StoreSpans) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerProduce)
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
+	}
+	var wait func() (*brokerop.ProduceResp, error)
+	if sp, ok := s.Store.(StagedProducer); ok {
+		wait = sp.ProduceStaged(ctx, req)
+	} else {
+		resp, err := s.Store.Produce(ctx, req)
+		wait = func() (*brokerop.ProduceResp, error) { return resp, err }
+	}
+	return func() (*brokerop.ProduceResp, error) {
+		defer span.End()
+		resp, err := wait()
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		return resp, err
+	}
+}
