@@ -15,8 +15,9 @@
 // a packet filter hook so a later magicsock step can take disco and relay
 // packets off the socket before quic-go sees them. Today the filter drops
 // iroh disco packets (magic "TS💬"; a Rust node sends them when it dials
-// us): quic-go would take them for short-header packets. The transport has
-// no stateless-reset key, so unknown packets are never answered.
+// us): quic-go would take them for short-header packets. The transport has a
+// stateless-reset key derived from the node key (so a restarted node resets connections
+// peers still hold from its previous run); disco never reaches quic-go.
 //
 // With Options.Paths the transport runs on a magicsock-style PathConn
 // instead (mesh/magicsock.Conn): quic-go then sees one stable mapped

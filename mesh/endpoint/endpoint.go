@@ -2,6 +2,8 @@ package endpoint
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -177,10 +179,14 @@ func New(opts Options) (*Endpoint, error) {
 		dialing:  map[poolKey]*dialCall{},
 		conns:    map[*Conn]struct{}{},
 	}
-	// No StatelessResetKey: we never answer unknown packets (iroh peers
-	// send disco packets we would otherwise answer with resets).
+	// The stateless-reset key is derived from the node key, so a node that restarts with
+	// the same identity can reset connections peers still hold from its previous run:
+	// they learn at once that it is gone instead of waiting out the idle timeout. Disco
+	// packets never reach quic-go (filtered here or demultiplexed by the PathConn), so
+	// they are not answered with resets.
+	resetKey := statelessResetKey(sk)
 	if e.paths != nil {
-		e.tr = &quic.Transport{Conn: e.paths}
+		e.tr = &quic.Transport{Conn: e.paths, StatelessResetKey: resetKey}
 	} else {
 		e.sock = newSock(uc)
 		// Without a PathConn nobody answers disco: drop it here, quic-go
@@ -192,7 +198,7 @@ func New(opts Options) (*Endpoint, error) {
 			e.discoDropped.Add(1)
 			return true
 		})
-		e.tr = &quic.Transport{Conn: e.sock}
+		e.tr = &quic.Transport{Conn: e.sock, StatelessResetKey: resetKey}
 	}
 	srvTLS := meshtls.ServerConfig(cert, e.currentALPNs)
 	srvTLS.KeyLogWriter = opts.KeyLog
@@ -639,4 +645,16 @@ func (c *Conn) Close() error { return c.qc.CloseWithError(0, "") }
 // CloseWithError closes the connection with an application error code and reason.
 func (c *Conn) CloseWithError(code uint64, reason string) error {
 	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
+}
+
+// statelessResetKey derives the QUIC stateless-reset key from the node's secret key
+// (HKDF-SHA256, RFC 9000 §10.3.2's static-key construction), stable across restarts.
+func statelessResetKey(sk key.SecretKey) *quic.StatelessResetKey {
+	b, err := hkdf.Key(sha256.New, sk.Bytes(), nil, "meshkafka/quic-stateless-reset/v1", 32)
+	if err != nil {
+		panic(err) // 32 bytes is always within HKDF-SHA256's output limit
+	}
+	var k quic.StatelessResetKey
+	copy(k[:], b)
+	return &k
 }

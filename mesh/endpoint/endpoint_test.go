@@ -727,3 +727,57 @@ func TestDatagrams(t *testing.T) {
 	}
 	t.Fatal("no datagram came back")
 }
+
+// A node that restarts with the same key on the same address resets the connections peers
+// still hold from its previous run, so they fail at once instead of after the idle timeout.
+func TestRestartedPeerResetsOldConnections(t *testing.T) {
+	a := newEP(t)
+	sk := key.GenerateSecretKey()
+	uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{SecretKey: sk, Conn: uc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Handle(echoALPN, echo)
+	addr := b.Addr()
+	c, err := a.Dial(ctxT(t), addr, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("before"))
+	// Crash: the socket goes first, so no CONNECTION_CLOSE ever reaches a.
+	uc.Close()
+	b.Close()
+	b2, err := New(Options{SecretKey: sk, BindAddr: uc.LocalAddr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if c.Context().Err() != nil {
+		t.Fatal("old connection already closed before any packet reached the restarted node")
+	}
+	start := time.Now()
+	// Traffic on the old connection reaches b2, which answers with a stateless reset.
+	go func() {
+		for c.Context().Err() == nil {
+			if s, err := c.OpenStream(context.Background()); err == nil {
+				s.Write([]byte("anyone?"))
+				s.Close()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-c.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("old connection still open 10 s after the peer restarted (idle timeout is 30 s)")
+	}
+	t.Logf("old connection reset %v after the restart", time.Since(start))
+	var sr *quic.StatelessResetError
+	if err := context.Cause(c.Context()); !errors.As(err, &sr) {
+		t.Fatalf("connection ended with %v, want a stateless reset", err)
+	}
+}
