@@ -246,6 +246,7 @@ func (s *Server) serve(c net.Conn) error {
 // connection (which stops the reader) and keeps draining so the reader never blocks.
 func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	var out []byte
+	fw := kafkawire.FetchWriter{RefMin: fetchRefMin}
 	var failed error
 	for p := range queue {
 		if failed != nil {
@@ -267,6 +268,19 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 			}
 			resp.SetVersion(p.version)
 		}
+		if fr, ok := resp.(*kmsg.FetchResponse); ok {
+			// Fetch: the stored record sets go to the socket as they are (one writev),
+			// not copied into an encode buffer first.
+			if frame, ok := fw.Frame(p.corr, fr); ok {
+				_, err := frame.WriteTo(c)
+				fw.Release(1 << 20)
+				if err != nil {
+					failed = err
+					c.Close()
+				}
+				continue
+			}
+		}
 		out = kafkawire.AppendResponse(out[:0], p.corr, resp)
 		if _, err := c.Write(out); err != nil {
 			failed = err
@@ -279,6 +293,10 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	}
 	return failed
 }
+
+// fetchRefMin is the smallest record set of a Fetch answer written from the backend's own
+// bytes (writev) rather than copied into the connection's encode buffer.
+const fetchRefMin = 4 << 10
 
 // errPanic reports a handler or backend panic; the connection is closed, the server lives on.
 var errPanic = errors.New("gateway: request handler panicked")
