@@ -49,10 +49,22 @@
 //   - Dial tries the peer's direct addresses in order, starting the next
 //     one when an attempt fails or DialStagger (250 ms) passes, and keeps
 //     the first that completes the handshake. Addresses of a family the socket
-//     cannot reach are skipped. A NodeAddr with only a relay URL cannot be
-//     dialed yet (no relay path); Dial says so.
+//     cannot reach are skipped. A NodeAddr with only a relay URL needs a
+//     relay path (a PathConn); without one Dial says so.
 //   - A Handler owns its Conn and should close it when done; Close closes
 //     every connection that is still open and cancels the Handler's ctx,
 //     then waits for every Handler to return.
-//   - Nothing here contacts a relay or discovery service.
+//   - Nothing here contacts a relay or discovery service unless the
+//     options name one: Options.HomeRelay / STUNServers make New build a
+//     magicsock itself (Addr then carries the home relay URL, and a NodeAddr
+//     with only a relay URL is dialed through the relay); Options.Discovery
+//     is asked for a node's address when Dial knows none, and, if it is a
+//     discovery.Publisher, gets our address at start and whenever it
+//     changes (checked every RepublishInterval, 5 s). Loopback addresses
+//     are left out of what we publish unless they are all we have.
+//   - A node on a magicsock accepts direct QUIC only from addresses of
+//     nodes it knows (as iroh: disco pings make a sender known). A plain
+//     endpoint sends no disco, so it cannot dial a magicsock node directly
+//     unless that node learned its address (e.g. from a control-plane
+//     digest): in one mesh, give every node a relay path or none.
 package endpoint

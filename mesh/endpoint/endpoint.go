@@ -18,6 +18,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
@@ -61,6 +62,25 @@ type Options struct {
 	// direct, chosen per packet) behind stable mapped addresses. Conn and
 	// BindAddr are then ignored. The endpoint takes ownership and closes it.
 	Paths PathConn
+	// HomeRelay, if set (and Paths is nil), makes the endpoint build its
+	// own magicsock (package mesh/magicsock) on Conn or BindAddr: it stays
+	// connected to this relay URL, advertises it in Addr, and reaches peers
+	// over the relay until a direct path is found. Never a public relay
+	// by default: "" means none.
+	HomeRelay string
+	// STUNServers (host:port), if set, also make the endpoint build its own
+	// magicsock, which asks them for its reflexive address (advertised in
+	// Addr and sent to peers in disco CallMeMaybe).
+	STUNServers []string
+	// DisableDirect (with a magicsock the endpoint builds) keeps all
+	// traffic on relays. For tests and debugging.
+	DisableDirect bool
+	// Discovery, if set, is asked for a node's address when Dial has no
+	// address for it (neither given nor in the address book). If it also
+	// implements discovery.Publisher, the endpoint publishes its own
+	// address there at start and whenever Addr changes (checked every
+	// RepublishInterval). The endpoint does not close it.
+	Discovery discovery.Resolver
 	// KeyLog, if set, receives TLS secrets in NSS key log format (like
 	// iroh's keylog option with SSLKEYLOGFILE), to decrypt captures.
 	// Debugging only.
@@ -99,8 +119,9 @@ type Endpoint struct {
 	tr       *quic.Transport
 	ln       *quic.Listener
 	dialConf *quic.Config
-	keyLog   io.Writer       // or nil
-	ctx      context.Context // cancelled by Close
+	keyLog   io.Writer          // or nil
+	disc     discovery.Resolver // or nil
+	ctx      context.Context    // cancelled by Close
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // accept loop, handlers, per-conn cleanup
 
@@ -140,6 +161,13 @@ func New(opts Options) (*Endpoint, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.wantsPaths() {
+		paths, err := newPaths(&opts, sk, log)
+		if err != nil {
+			return nil, err
+		}
+		opts.Paths = paths
+	}
 	uc, dual := opts.Conn, false
 	if opts.Paths != nil {
 		uc = nil
@@ -171,6 +199,7 @@ func New(opts Options) (*Endpoint, error) {
 		dual:     dual,
 		dialConf: dialConf,
 		keyLog:   opts.KeyLog,
+		disc:     opts.Discovery,
 		ctx:      ctx,
 		cancel:   cancel,
 		handlers: map[string]Handler{},
@@ -210,6 +239,9 @@ func New(opts Options) (*Endpoint, error) {
 		return nil, fmt.Errorf("endpoint: listen: %w", err)
 	}
 	e.wg.Go(e.acceptLoop)
+	if p, ok := opts.Discovery.(discovery.Publisher); ok {
+		e.wg.Go(func() { e.publishLoop(p) })
+	}
 	log.Debug("endpoint up", "node", e.id.ShortString(), "addr", e.packetConn().LocalAddr().String())
 	return e, nil
 }
@@ -413,7 +445,8 @@ func (e *Endpoint) track(c *Conn, k *poolKey) bool {
 
 // Dial returns a connection to node a.ID negotiating alpn. a's addresses
 // are added to the address book first; a.Direct may be empty if the book
-// knows the node. A live connection this endpoint dialed earlier for the
+// knows the node or Options.Discovery finds it (asked only when neither a
+// nor the book has an address). A live connection this endpoint dialed earlier for the
 // same (node, ALPN) is returned instead of dialing again.
 func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, error) {
 	if a.ID == e.id {
@@ -424,6 +457,7 @@ func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 	}
 	e.AddNodeAddr(a)
 	k := poolKey{a.ID, alpn}
+	looked := false // asked discovery already
 	for {
 		e.mu.Lock()
 		if e.closed {
@@ -451,9 +485,18 @@ func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 			}
 			return nil, call.err
 		}
+		book := e.book[a.ID]
+		if e.disc != nil && !looked && len(book.Direct) == 0 && book.RelayURL == "" {
+			// Nothing known: ask discovery, then look at the pool again.
+			looked = true
+			e.mu.Unlock()
+			if _, err := e.resolve(ctx, a.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		call := &dialCall{done: make(chan struct{})}
 		e.dialing[k] = call
-		book := e.book[a.ID]
 		e.mu.Unlock()
 
 		c, err := e.dial(ctx, book, alpn)
@@ -491,7 +534,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 			return nil, fmt.Errorf("%w %s (no relay URL either)", ErrNoAddresses, a.ID.ShortString())
 		}
 		if a.RelayURL != "" {
-			return nil, fmt.Errorf("%w %s (relay %s known, but relay paths are not supported)", ErrNoAddresses, a.ID.ShortString(), a.RelayURL)
+			return nil, fmt.Errorf("%w %s (relay %s known, but this endpoint has no relay path: set Options.HomeRelay or STUNServers)", ErrNoAddresses, a.ID.ShortString(), a.RelayURL)
 		}
 		return nil, fmt.Errorf("%w %s", ErrNoAddresses, a.ID.ShortString())
 	}

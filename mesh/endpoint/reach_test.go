@@ -1,0 +1,252 @@
+package endpoint
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/discovery"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+)
+
+// startRelay runs an in-process relay server on loopback (plain HTTP).
+func startRelay(t testing.TB) (*relayserver.Server, string) {
+	t.Helper()
+	srv := relayserver.New(relayserver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = srv.Close()
+		<-done
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+func newEPOpts(t testing.TB, o Options) *Endpoint {
+	t.Helper()
+	if o.BindAddr == "" {
+		o.BindAddr = "127.0.0.1:0"
+	}
+	e, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// TestHomeRelayOption: Options.HomeRelay alone gives the endpoint a relay path (no
+// hand-built magicsock): its Addr carries the relay URL, and a node known only by id and
+// relay URL is dialed through the relay (direct paths disabled, so every packet must cross
+// the relay server).
+func TestHomeRelayOption(t *testing.T) {
+	srv, url := startRelay(t)
+	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b.Handle(echoALPN, echo)
+	if got := b.Addr(); got.RelayURL != url || got.ID != b.NodeID() {
+		t.Fatalf("b.Addr() = %+v, want relay %s", got, url)
+	}
+	if _, ok := a.paths.(interface{ HomeRelayURL() string }); !ok {
+		t.Fatalf("endpoint built no magicsock: %T", a.paths)
+	}
+	before := srv.Stats().PacketsSent
+	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID(), RelayURL: url}, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, make([]byte, 64<<10))
+	if got := srv.Stats().PacketsSent - before; got < 10 {
+		t.Fatalf("relay forwarded %d packets; the connection did not use it", got)
+	}
+}
+
+// Without a relay path, a relay-only address is refused with a clear error.
+func TestRelayOnlyAddrWithoutRelayPath(t *testing.T) {
+	a := newEP(t)
+	_, err := a.Dial(ctxT(t), NodeAddr{ID: key.GenerateSecretKey().Public(), RelayURL: "http://127.0.0.1:1"}, echoALPN)
+	if !errors.Is(err, ErrNoAddresses) {
+		t.Fatalf("err = %v, want ErrNoAddresses", err)
+	}
+}
+
+// hub is an in-memory multicast link for injected mDNS sockets: whatever one member writes
+// reaches every member, the sender included. No packet leaves the process.
+type hub struct {
+	mu      sync.Mutex
+	members []*memConn
+}
+
+type memConn struct {
+	h      *hub
+	addr   *net.UDPAddr
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (h *hub) conn() mdns.Conn {
+	c := &memConn{h: h, addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, in: make(chan []byte, 256), closed: make(chan struct{})}
+	h.mu.Lock()
+	h.members = append(h.members, c)
+	h.mu.Unlock()
+	return mdns.Conn{PacketConn: c, Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}
+}
+
+func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-c.in:
+		return copy(b, p), c.addr, nil
+	case <-c.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	for _, m := range c.h.members {
+		select {
+		case m.in <- append([]byte(nil), b...):
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+func (c *memConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+func (c *memConn) LocalAddr() net.Addr              { return c.addr }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+func newMDNS(t testing.TB, h *hub, sk key.SecretKey) *mdns.Service {
+	t.Helper()
+	s, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: []mdns.Conn{h.conn()}, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestDiscoveryDial: two endpoints share an (in-memory) mDNS link; b publishes itself on
+// start, and a dials b by node id alone: Dial asks discovery, learns b's address and connects.
+func TestDiscoveryDial(t *testing.T) {
+	var h hub
+	skA, skB := key.GenerateSecretKey(), key.GenerateSecretKey()
+	mA, mB := newMDNS(t, &h, skA), newMDNS(t, &h, skB)
+	a := newEPOpts(t, Options{SecretKey: skA, Discovery: mA})
+	b := newEPOpts(t, Options{SecretKey: skB, Discovery: mB})
+	b.Handle(echoALPN, echo)
+	if _, ok := a.NodeAddrOf(b.NodeID()); ok {
+		t.Fatal("a knows b before dialing")
+	}
+	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID()}, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("found by mdns"))
+	got, ok := a.NodeAddrOf(b.NodeID())
+	if !ok || !slices.Equal(got.Direct, b.Addr().Direct) {
+		t.Fatalf("a's book has %+v, want b's address %v", got, b.Addr().Direct)
+	}
+	// b's own mDNS service never lists itself; a is listed there (a published too).
+	waitFor(t, func() bool {
+		for _, p := range mB.Peers() {
+			if p.ID == a.NodeID() && slices.Equal(p.Direct, a.Addr().Direct) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// fakeDisc records lookups and publications.
+type fakeDisc struct {
+	lookups   atomic.Int64
+	mu        sync.Mutex
+	published []discovery.NodeAddr
+	addr      discovery.NodeAddr // answer; zero ID: not found
+}
+
+func (f *fakeDisc) Lookup(ctx context.Context, id key.PublicKey) (discovery.NodeAddr, error) {
+	f.lookups.Add(1)
+	if f.addr.ID == id {
+		return f.addr, nil
+	}
+	<-ctx.Done()
+	return discovery.NodeAddr{}, errors.Join(discovery.ErrNotFound, ctx.Err())
+}
+
+func (f *fakeDisc) Publish(a discovery.NodeAddr) {
+	f.mu.Lock()
+	f.published = append(f.published, a)
+	f.mu.Unlock()
+}
+
+// Discovery is asked only when nothing is known; a failed lookup ends the dial with
+// discovery.ErrNotFound; the endpoint publishes its relay URL and non-loopback addresses
+// (loopback only when it has nothing else).
+func TestDiscoveryRules(t *testing.T) {
+	b := newEP(t)
+	b.Handle(echoALPN, echo)
+	f := &fakeDisc{}
+	a := newEPOpts(t, Options{Discovery: f})
+	if _, err := a.Dial(ctxT(t), b.Addr(), echoALPN); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.lookups.Load(); n != 0 {
+		t.Fatalf("discovery asked %d times for a node with a known address", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := a.Dial(ctx, NodeAddr{ID: key.GenerateSecretKey().Public()}, echoALPN)
+	if !errors.Is(err, discovery.ErrNotFound) || f.lookups.Load() != 1 {
+		t.Fatalf("unknown node: err %v after %d lookups", err, f.lookups.Load())
+	}
+	waitFor(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.published) == 1 && f.published[0].ID == a.NodeID() &&
+			slices.Equal(f.published[0].Direct, a.Addr().Direct)
+	})
+
+	pa := publishable(NodeAddr{ID: a.NodeID(), RelayURL: "http://r", Direct: []netip.AddrPort{
+		netip.MustParseAddrPort("127.0.0.1:5"), netip.MustParseAddrPort("192.168.1.2:5")}})
+	if pa.RelayURL != "http://r" || !slices.Equal(pa.Direct, []netip.AddrPort{netip.MustParseAddrPort("192.168.1.2:5")}) {
+		t.Fatalf("publishable = %+v", pa)
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
