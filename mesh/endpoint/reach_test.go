@@ -250,3 +250,23 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHomeRelayFallback: a node whose address carries no relay URL (as from a seed list, a
+// control-plane digest or mDNS) and whose direct address does not work is reached through
+// our own home relay, where it is connected too.
+func TestHomeRelayFallback(t *testing.T) {
+	srv, url := startRelay(t)
+	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b.Handle(echoALPN, echo)
+	before := srv.Stats().PacketsSent
+	dead := netip.MustParseAddrPort("127.0.0.1:9")
+	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID(), Direct: []netip.AddrPort{dead}}, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("via our home relay"))
+	if got := srv.Stats().PacketsSent - before; got < 4 {
+		t.Fatalf("relay forwarded %d packets", got)
+	}
+}

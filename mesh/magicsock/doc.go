@@ -15,6 +15,10 @@
 //   - A node's relay path is its relay URL; any relay URL is dialed on first use (plain HTTP
 //     for http://). Packets arriving over any relay connection are accepted from any node,
 //     with no registration, and make that relay the node's path if it had none.
+//   - A node with no known relay URL is sent to over our home relay (decision: addresses
+//     from seeds, control-plane digests and mDNS carry no relay URL, and a private mesh
+//     usually shares one relay; iroh 0.28 would not send; a relay drops packets for nodes
+//     not connected to it).
 //   - Direct candidates come from AddNodeAddr, from CallMeMaybe (accepted only over a relay)
 //     and from the source of disco Pings received over UDP.
 //   - A candidate becomes the best address when it answers a disco Ping with a Pong; it stays

@@ -432,7 +432,7 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	case direct && n.bestTrusted(now):
 		udpTo = n.best
 	default:
-		viaRelay = n.relayURL
+		viaRelay = c.relayOfLocked(n)
 		if direct {
 			udpTo = n.best // outdated best, in parallel with the relay
 		}
@@ -615,14 +615,25 @@ func (c *Conn) handleDisco(p []byte, src netip.AddrPort, relayURL string, relayF
 	}
 }
 
+// relayOfLocked is the relay to reach n over: its own relay URL, or, when none is known,
+// our home relay (a private mesh usually shares one relay, and addresses learned from
+// seeds, control-plane digests or mDNS carry no relay URL). iroh 0.28 would not send
+// then; a relay drops packets for a node not connected to it, so guessing costs nothing.
+func (c *Conn) relayOfLocked(n *node) string {
+	if n.relayURL != "" {
+		return n.relayURL
+	}
+	return c.opts.HomeRelay
+}
+
 // fullPingLocked pings every direct candidate and sends a CallMeMaybe over the relay.
 func (c *Conn) fullPingLocked(n *node, now time.Time) {
 	n.lastFullPing = now
 	for a := range n.paths {
 		c.pingLocked(n, a, now)
 	}
-	if n.relayURL != "" {
-		c.sendDiscoLocked(n, netip.AddrPort{}, n.relayURL, &disco.CallMeMaybe{Addrs: c.directAddrsLocked()})
+	if url := c.relayOfLocked(n); url != "" {
+		c.sendDiscoLocked(n, netip.AddrPort{}, url, &disco.CallMeMaybe{Addrs: c.directAddrsLocked()})
 	}
 }
 
