@@ -3,5 +3,7 @@
 // implementations such as mesh/discovery/mdns import it, and users import only it.
 //
 // A [Publisher] announces our own address; a [Resolver] finds a node's address by node id.
-// Implementations that also learn about nodes nobody asked for offer [Watcher].
+// Implementations that also learn about nodes nobody asked for offer [Watcher]; [Follow]
+// turns a Watcher into a stream of new and changed nodes (a gateway joins each one it hears
+// of on mDNS to the control topic that tells brokers from other nodes).
 package discovery

@@ -1,0 +1,37 @@
+package discovery
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// Follow calls fn for every node w reports that is new or whose address changed since fn
+// last saw it, looking at w.Peers() at once, every interval, and whenever kick fires (kick
+// may be nil; a source's change callback can signal it). It returns when ctx ends. fn runs
+// on the caller's goroutine, one call at a time.
+func Follow(ctx context.Context, w Watcher, interval time.Duration, kick <-chan struct{}, fn func(NodeAddr)) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	seen := map[string]NodeAddr{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, p := range w.Peers() {
+			id := p.ID.String()
+			old, ok := seen[id]
+			if ok && old.RelayURL == p.RelayURL && slices.Equal(old.Direct, p.Direct) {
+				continue
+			}
+			seen[id] = p
+			fn(p)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+	}
+}
