@@ -13,6 +13,12 @@
 //	-gossip-peers    control-plane bootstrap peers <nodeid>@host:port, comma separated; may be
 //	                 empty [RAFKA_SEED_NODES]
 //	-mesh-id         control topic of this mesh (default meshkafka) [RAFKA_MESH_ID]
+//	-relay           home relay URL, e.g. https://relay.example:443 or http://10.0.0.5:3340 for a
+//	                 local cmd/relay; default none (never a public relay) [RAFKA_RELAY_URL]
+//	-stun            STUN servers host:port, comma separated, asked for our reflexive address
+//	                 (a cmd/relay answers STUN on :3478); default none [RAFKA_STUN_SERVERS]
+//	-mdns            publish this broker on the LAN by mDNS (iroh 0.28's local-swarm layout) and
+//	                 join mDNS-discovered nodes to the control topic [RAFKA_MDNS=1]
 //	-addr-file       write this node's <nodeid>@host:port here once serving
 //	-print-node-id   print this node's id (creating the identity if needed) and exit
 //	-v               debug logging
@@ -21,6 +27,12 @@
 // there every RAFKA_GOSSIP_INTERVAL_MS (default 2000) with its addresses and partition count, so
 // gateways learn it without being configured with it; RAFKA_STALENESS_MS (default 30000) is how
 // long a silent node stays in its directory.
+//
+// With -mdns, gateways started with -mdns find this broker with no address configured (the
+// LAN default for deployments; off by default so that nothing is sent to the network unasked).
+// With -relay the broker keeps a connection to that relay and is reachable through it from
+// nodes that cannot reach it directly; give every node of a mesh a relay path (the same -relay)
+// or none: a node on a relay path accepts direct packets only from nodes that probe it first.
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
 // The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is
@@ -34,16 +46,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/mesh/discovery"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -70,7 +88,13 @@ type options struct {
 	meshID      string
 	printNodeID bool
 	verbose     bool
+	relay       string
+	stun        []string
+	mdns        bool
 }
+
+// mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones.
+var mdnsConns func() []mdns.Conn
 
 func envOr(getenv func(string) string, k, def string) string {
 	if v := getenv(k); v != "" {
@@ -92,7 +116,17 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	fs.StringVar(&o.relay, "relay", getenv("RAFKA_RELAY_URL"), "home relay URL; default none (env RAFKA_RELAY_URL)")
+	stun := fs.String("stun", getenv("RAFKA_STUN_SERVERS"), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
+	fs.BoolVar(&o.mdns, "mdns", getenv("RAFKA_MDNS") == "1", "publish on and discover by mDNS on the LAN (env RAFKA_MDNS=1)")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.stun, err = parseSTUN(*stun); err != nil {
+		return o, err
+	}
+	if err := checkRelayURL(o.relay); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -158,7 +192,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer gc.Close()
 
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: o.bind, Logger: log})
+	epOpts := endpoint.Options{SecretKey: sk, BindAddr: o.bind, Logger: log, HomeRelay: o.relay, STUNServers: o.stun}
+	var disc *mdns.Service
+	kick := make(chan struct{}, 1)
+	if o.mdns {
+		cfg := mdns.Config{Self: sk.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}}
+		if mdnsConns != nil {
+			cfg.Conns = mdnsConns()
+		}
+		if disc, err = mdns.New(cfg); err != nil {
+			return fmt.Errorf("mdns: %w", err)
+		}
+		defer disc.Close()
+		epOpts.Discovery = disc
+	}
+	ep, err := endpoint.New(epOpts)
 	if err != nil {
 		return fmt.Errorf("mesh endpoint: %w", err)
 	}
@@ -182,6 +235,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("control plane: %w", err)
 	}
 	defer ctl.Close()
+	if disc != nil {
+		// Every node heard on mDNS is asked into the control topic, so brokers and gateways on
+		// one LAN form the control plane with no seeds.
+		fctx, fcancel := context.WithCancel(ctx)
+		followed := make(chan struct{})
+		go func() {
+			defer close(followed)
+			discovery.Follow(fctx, disc, time.Second, kick, func(p discovery.NodeAddr) {
+				log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
+				jctx, jcancel := context.WithTimeout(fctx, 5*time.Second)
+				defer jcancel()
+				if err := ctl.JoinPeers(jctx, endpoint.NodeAddr{ID: p.ID, RelayURL: p.RelayURL, Direct: p.Direct}); err != nil {
+					log.Debug("mdns: control-topic join", "node", p.ID.String(), "err", err)
+				}
+			})
+		}()
+		defer func() { fcancel(); <-followed }()
+	}
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
 	if o.addrFile != "" {
 		tmp := o.addrFile + ".tmp"
@@ -191,6 +262,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := os.Rename(tmp, o.addrFile); err != nil {
 			return err
 		}
+	}
+	if o.relay != "" {
+		log.Info("home relay", "url", o.relay)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -227,4 +301,32 @@ func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
 	}
 	a.Direct = append(lo, rest...)
 	return a
+}
+
+// parseSTUN splits a comma-separated host:port list.
+func parseSTUN(s string) ([]string, error) {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
+			return nil, fmt.Errorf("-stun %q: want host:port", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// checkRelayURL accepts "" or an http(s) URL with a host.
+func checkRelayURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-relay %q: want an http:// or https:// URL", s)
+	}
+	return nil
 }
