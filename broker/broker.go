@@ -69,6 +69,8 @@ type Broker struct {
 	closeOnce sync.Once
 	closeErr  error
 	wg        sync.WaitGroup // the background goroutine
+
+	pids producerIDs // InitProducerID's durable counter (producer_ids.go)
 }
 
 // topic is one topic. name, id and dir never change; parts and cfg are replaced atomically
@@ -98,6 +100,8 @@ type partition struct {
 
 	mu      sync.Mutex      // guards waiters
 	waiters []chan struct{} // fetches waiting for data: each gets a non-blocking send
+
+	producers producerState // idempotent producers' sequence state (producer_state.go)
 }
 
 // Open opens (or creates) a broker's data directory: loads the topic registry, opens every
@@ -332,6 +336,8 @@ func (b *Broker) Close() error {
 				p.logMu.Lock()
 				if err := p.log.Close(); err != nil {
 					errs = append(errs, err)
+				} else {
+					b.snapshotProducers(p, p.log, true) // the log is closed and fully synced
 				}
 				p.logMu.Unlock()
 			}
@@ -445,6 +451,9 @@ func (b *Broker) Flush() error {
 			if err := b.flushPartition(p, cfg, now); err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
 			}
+			p.logMu.RLock()
+			b.snapshotProducers(p, p.log, false)
+			p.logMu.RUnlock()
 		}
 	}
 	return errors.Join(errs...)

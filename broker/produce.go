@@ -56,9 +56,13 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		}
 		p.logMu.RLock()
 		l := p.log
-		base, err := l.Append(pp.Records, sum.Records, sum.MaxTimestamp)
+		base, err := b.appendRecords(p, l, pp.Records, sum) // idempotence: producer_state.go
 		start, synced := l.StartOffset(), l.SyncedOffset()
 		p.logMu.RUnlock()
+		if be := (*BatchError)(nil); errors.As(err, &be) {
+			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
+			continue
+		}
 		if err != nil {
 			r.ErrorCode = b.storageError(p, "append", err)
 			continue

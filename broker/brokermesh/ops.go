@@ -120,3 +120,8 @@ func (c *Caller) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq
 func (c *Caller) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
 	return call[brokerop.OffsetDeleteReq, brokerop.OffsetDeleteResp](ctx, c, brokerop.OpOffsetDelete, req)
 }
+
+// InitProducerID calls op OpInitProducerID on the broker.
+func (c *Caller) InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error) {
+	return call[brokerop.InitProducerIDReq, brokerop.InitProducerIDResp](ctx, c, brokerop.OpInitProducerID, req)
+}

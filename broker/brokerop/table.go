@@ -42,6 +42,7 @@ func init() {
 	register[DescribeGroupsReq, DescribeGroupsResp](OpDescribeGroups, "describe_groups")
 	register[DeleteGroupsReq, DeleteGroupsResp](OpDeleteGroups, "delete_groups")
 	register[OffsetDeleteReq, OffsetDeleteResp](OpOffsetDelete, "offset_delete")
+	register[InitProducerIDReq, InitProducerIDResp](OpInitProducerID, "init_producer_id")
 }
 
 // Lookup returns the spec of op code c.

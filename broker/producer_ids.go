@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Producer ids (Kafka's InitProducerID for idempotent producers).
+//
+// Ids come from a durable counter, allocated in blocks of producerIDBlock as Kafka's
+// ProducerIdManager does: before the first id of a block is handed out, the block's end is
+// written to Dir/producer_ids (write to a temp file, fsync, rename, fsync the directory). A
+// restart continues from the persisted end, so an id is never handed out twice even if the
+// broker is killed; at most one block's worth of ids is skipped per restart.
+//
+// File layout (14 bytes, big-endian): magic "PI" | next block start u64 | CRC-32C of the
+// first 10 bytes u32.
+
+const (
+	producerIDBlock = 1000
+	producerIDsFile = "producer_ids"
+	pidFileLen      = 14
+)
+
+// producerIDs is the broker's producer id allocator; the zero value loads lazily.
+type producerIDs struct {
+	mu     sync.Mutex
+	loaded bool
+	next   int64 // next id to hand out
+	end    int64 // ids below end are covered by the persisted block
+}
+
+// errNoProducerIDs is returned once the id space is exhausted (never in practice).
+var errNoProducerIDs = errors.New("broker: producer id space exhausted")
+
+// InitProducerID hands out a fresh producer id at epoch 0. As in Kafka's non-transactional
+// case, a request carrying the producer's current id and epoch (an epoch bump, KIP-360) also
+// gets a fresh id at epoch 0: the producer restarts its sequences at 0 under the new id.
+// Allocation failures (the counter file cannot be written) answer COORDINATOR_NOT_AVAILABLE,
+// which clients retry.
+func (b *Broker) InitProducerID(_ context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.InitProducerIDResp{ProducerID: -1, ProducerEpoch: -1}
+	if (req.ProducerID < 0) != (req.ProducerEpoch < 0) {
+		resp.ErrorCode = kerr.InvalidRequest.Code // Kafka: both or neither
+		return resp, nil
+	}
+	id, err := b.allocProducerID()
+	if err != nil {
+		b.log.Error("broker: allocate producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp, nil
+}
+
+func (b *Broker) allocProducerID() (int64, error) {
+	a := &b.pids
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	path := filepath.Join(b.cfg.Dir, producerIDsFile)
+	if !a.loaded {
+		end, err := loadProducerIDBlock(b.fs, path)
+		if err != nil {
+			return 0, err
+		}
+		a.next, a.end, a.loaded = end, end, true
+	}
+	if a.next >= a.end {
+		if a.end > math.MaxInt64-producerIDBlock {
+			return 0, errNoProducerIDs
+		}
+		end := a.end + producerIDBlock
+		if err := storeProducerIDBlock(b.fs, path, end); err != nil {
+			return 0, err
+		}
+		a.next, a.end = max(a.next, a.end), end
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
+
+func encodeProducerIDBlock(end int64) []byte {
+	b := make([]byte, pidFileLen)
+	b[0], b[1] = 'P', 'I'
+	binary.BigEndian.PutUint64(b[2:], uint64(end))
+	binary.BigEndian.PutUint32(b[10:], crc32.Checksum(b[:10], castagnoli))
+	return b
+}
+
+// decodeProducerIDBlock parses the producer_ids file.
+func decodeProducerIDBlock(b []byte) (int64, error) {
+	if len(b) != pidFileLen || b[0] != 'P' || b[1] != 'I' {
+		return 0, fmt.Errorf("broker: %s: bad header or length %d", producerIDsFile, len(b))
+	}
+	if want, got := binary.BigEndian.Uint32(b[10:]), crc32.Checksum(b[:10], castagnoli); want != got {
+		return 0, fmt.Errorf("broker: %s: checksum mismatch", producerIDsFile)
+	}
+	end := int64(binary.BigEndian.Uint64(b[2:]))
+	if end < 0 {
+		return 0, fmt.Errorf("broker: %s: negative block end %d", producerIDsFile, end)
+	}
+	return end, nil
+}
+
+// loadProducerIDBlock reads the persisted block end; 0 when the file does not exist yet.
+func loadProducerIDBlock(fsys wal.FS, path string) (int64, error) {
+	_ = fsys.Remove(path + ".tmp") // a store interrupted before its rename
+	buf, ok, err := readSmallFile(fsys, path, 1<<10)
+	if err != nil || !ok {
+		return 0, err
+	}
+	return decodeProducerIDBlock(buf)
+}
+
+func storeProducerIDBlock(fsys wal.FS, path string, end int64) error {
+	return writeFileAtomic(fsys, path, encodeProducerIDBlock(end))
+}
+
+// readSmallFile reads a whole file of at most limit bytes; ok is false if it does not exist.
+func readSmallFile(fsys wal.FS, path string, limit int64) (buf []byte, ok bool, err error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, false, err
+	}
+	if size > limit {
+		return nil, false, fmt.Errorf("broker: %s is %d bytes, above the limit %d", path, size, limit)
+	}
+	buf = make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
+		return nil, false, err
+	}
+	return buf, true, nil
+}
+
+// writeFileAtomic replaces path with data durably: temp file, fsync, rename, fsync the directory.
+func writeFileAtomic(fsys wal.FS, path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(path))
+}

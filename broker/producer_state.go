@@ -1,0 +1,421 @@
+package broker
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Idempotent produce: per-partition producer state and duplicate detection, Kafka's rules
+// (ProducerStateManager / ProducerAppendInfo) for batches whose producerId is >= 0:
+//
+//   - Per producer id the partition keeps the epoch and the last producerWindow (5) batches'
+//     first and last sequence and base offset.
+//   - A batch of the current epoch whose (first, last) sequence equals one of those is a
+//     retry of a stored batch: it is answered with success and the ORIGINAL base offset, and
+//     nothing is stored. (For acks=-1 the answer still waits until the original is fsynced.)
+//   - An older epoch is INVALID_PRODUCER_EPOCH; a newer epoch must start at sequence 0,
+//     otherwise OUT_OF_ORDER_SEQUENCE_NUMBER; within an epoch the first sequence must follow
+//     the last one (wrapping after MaxInt32 to 0), otherwise OUT_OF_ORDER_SEQUENCE_NUMBER.
+//   - An unknown producer is accepted at any sequence (Kafka >= 2.5, KIP-360: its state may
+//     have gone with retention) except on a partition that has never held a record, where it
+//     must start at 0 (KAFKA-15591, as kfake does): otherwise two in-flight batches of a new
+//     producer could be stored out of order.
+//   - An idempotent produce must carry exactly one record batch per partition (Kafka enforces
+//     this for Produce v3+); a payload mixing idempotent and plain batches is INVALID_RECORD.
+//   - Producer state is never expired (Kafka drops it after producer.id.expiration.ms); it is
+//     about 100 bytes per producer id and partition.
+//
+// # Crash recovery
+//
+// The state is rebuilt lazily, on the first idempotent produce a partition gets after Open:
+// from the snapshot file (producer.snapshot in the partition directory), then by scanning the
+// batch headers of the log from the snapshot's offset to the end (without a usable snapshot:
+// from the log start). Scanning replays Kafka batch headers (producerId, epoch,
+// baseSequence, lastOffsetDelta, baseOffset) without validation. A snapshot only holds state
+// of batches below the log's fsynced offset when it is written, so a crash can never leave it
+// ahead of the log; one claiming an offset beyond the log end (or failing its checksum) is
+// ignored and the whole log is scanned. Snapshots are written on Close (after the log's final
+// fsync) and by the background flusher once the partition has taken idempotent writes and
+// either snapshotBytes of log were appended or snapshotInterval passed since the last one; so
+// after a kill -9 the scan covers at most about snapshotBytes plus one flush interval of
+// appends, while a partition that never had a snapshot is scanned whole once.
+//
+// # Snapshot file layout (big-endian)
+//
+//	"MKPS" | version u8 (1) | offset u64 (state covers batches below it) | producers u32 |
+//	per producer: id u64 | epoch i16 | batches u8 (1..5) |
+//	    per batch: firstSeq i32 | lastSeq i32 | baseOffset i64 |
+//	CRC-32C of everything before it u32
+
+const (
+	producerWindow       = 5
+	producerSnapshotFile = "producer.snapshot"
+	snapshotBytes        = 16 << 20
+	snapshotInterval     = 30 * time.Second
+
+	offProducerID    = 43
+	offProducerEpoch = 51
+	offBaseSequence  = 53
+
+	snapMagic   = "MKPS"
+	snapVersion = 1
+)
+
+// seqBatch is what the state remembers of one stored idempotent batch.
+type seqBatch struct {
+	firstSeq, lastSeq int32
+	baseOffset        int64
+}
+
+// producerEntry is one producer id's state in one partition.
+type producerEntry struct {
+	epoch   int16
+	batches []seqBatch // oldest first, at most producerWindow, all of epoch
+}
+
+// producerState is a partition's idempotence state. The zero value is "not loaded yet".
+type producerState struct {
+	mu        sync.Mutex // held across check + append of an idempotent batch
+	loaded    bool
+	producers map[int64]*producerEntry
+	dirty     bool      // idempotent batches appended since the last snapshot
+	snapOff   int64     // offset the last snapshot covers
+	snapSize  int64     // log size when the last snapshot was taken
+	snapTime  time.Time // when the last snapshot was taken (or the state loaded)
+
+	snapMu sync.Mutex // serialises snapshot file writes
+}
+
+// batchHead is the idempotence-relevant part of a RecordBatch header.
+type batchHead struct {
+	producerID int64
+	epoch      int16
+	firstSeq   int32
+	delta      int32 // lastOffsetDelta
+	baseOffset int64
+}
+
+func readBatchHead(b []byte) batchHead {
+	return batchHead{
+		producerID: int64(binary.BigEndian.Uint64(b[offProducerID:])),
+		epoch:      int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
+		firstSeq:   int32(binary.BigEndian.Uint32(b[offBaseSequence:])),
+		delta:      int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:])),
+		baseOffset: int64(binary.BigEndian.Uint64(b)),
+	}
+}
+
+// lastSeq is the sequence of the batch's last record (Kafka's incrementSequence).
+func (h batchHead) lastSeq() int32 {
+	if h.firstSeq > math.MaxInt32-h.delta {
+		return h.delta - (math.MaxInt32 - h.firstSeq) - 1
+	}
+	return h.firstSeq + h.delta
+}
+
+// forEachBatch calls fn with each RecordBatch of a payload that passed ValidateBatches (or
+// was stored after it).
+func forEachBatch(b []byte, fn func(batch []byte)) {
+	for off := 0; off+batchHeaderLen <= len(b); {
+		size := int(int32(binary.BigEndian.Uint32(b[off+offBatchLength:]))) + batchLengthOverhd
+		if size < batchHeaderLen || off+size > len(b) {
+			return
+		}
+		fn(b[off : off+size])
+		off += size
+	}
+}
+
+// check applies Kafka's sequence rules to batch h. It returns the stored batch h retries
+// (dup), or the Kafka error refusing it; (nil, nil) means append it. logEmpty: the partition
+// has never held a record.
+func (s *producerState) check(h batchHead, logEmpty bool) (*seqBatch, *BatchError) {
+	if h.epoch < 0 || h.firstSeq < 0 {
+		return nil, batchErr(kerr.InvalidRecord, "idempotent batch of producer %d has epoch %d and base sequence %d", h.producerID, h.epoch, h.firstSeq)
+	}
+	e := s.producers[h.producerID]
+	if e == nil {
+		if h.firstSeq != 0 && logEmpty {
+			return nil, batchErr(kerr.OutOfOrderSequenceNumber, "producer %d is unknown and the partition is empty: expected sequence 0, got %d", h.producerID, h.firstSeq)
+		}
+		return nil, nil
+	}
+	switch {
+	case h.epoch < e.epoch:
+		return nil, batchErr(kerr.InvalidProducerEpoch, "producer %d has epoch %d, older than the current epoch %d", h.producerID, h.epoch, e.epoch)
+	case h.epoch > e.epoch:
+		if h.firstSeq != 0 {
+			return nil, batchErr(kerr.OutOfOrderSequenceNumber, "producer %d starts epoch %d at sequence %d, expected 0", h.producerID, h.epoch, h.firstSeq)
+		}
+		return nil, nil
+	}
+	last := h.lastSeq()
+	for i := range e.batches {
+		if sb := &e.batches[i]; sb.firstSeq == h.firstSeq && sb.lastSeq == last {
+			return sb, nil
+		}
+	}
+	if len(e.batches) == 0 {
+		return nil, nil
+	}
+	prev := e.batches[len(e.batches)-1].lastSeq
+	if int64(h.firstSeq) != int64(prev)+1 && (h.firstSeq != 0 || prev != math.MaxInt32) {
+		return nil, batchErr(kerr.OutOfOrderSequenceNumber, "producer %d epoch %d: out of order sequence %d, expected %d", h.producerID, h.epoch, h.firstSeq, int64(prev)+1)
+	}
+	return nil, nil
+}
+
+// update records a stored batch (appended now, or replayed from the log). A batch of an
+// older epoch than the entry's is ignored (replay only).
+func (s *producerState) update(h batchHead) {
+	if s.producers == nil {
+		s.producers = map[int64]*producerEntry{}
+	}
+	e := s.producers[h.producerID]
+	switch {
+	case e == nil:
+		e = &producerEntry{epoch: h.epoch}
+		s.producers[h.producerID] = e
+	case h.epoch < e.epoch:
+		return
+	case h.epoch > e.epoch:
+		e.epoch, e.batches = h.epoch, e.batches[:0]
+	}
+	if len(e.batches) == producerWindow {
+		copy(e.batches, e.batches[1:])
+		e.batches = e.batches[:producerWindow-1]
+	}
+	e.batches = append(e.batches, seqBatch{firstSeq: h.firstSeq, lastSeq: h.lastSeq(), baseOffset: h.baseOffset})
+}
+
+// replay feeds every idempotent batch of a stored log entry to update.
+func (s *producerState) replay(data []byte) {
+	forEachBatch(data, func(batch []byte) {
+		if h := readBatchHead(batch); h.producerID >= 0 {
+			s.update(h)
+		}
+	})
+}
+
+// appendRecords appends one partition's validated produce payload to l (the partition's log,
+// read under p.logMu) and returns its base offset. A payload of plain batches goes straight to
+// the log. An idempotent one is checked against the partition's producer state first: a retry
+// of a stored batch returns the stored batch's base offset and stores nothing; a refused one
+// returns a *BatchError with the Kafka code.
+func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (int64, error) {
+	h := readBatchHead(data)
+	if h.producerID < 0 && sum.Batches == 1 {
+		return l.Append(data, sum.Records, sum.MaxTimestamp)
+	}
+	if sum.Batches > 1 {
+		idem := false
+		forEachBatch(data, func(batch []byte) { idem = idem || readBatchHead(batch).producerID >= 0 })
+		if !idem {
+			return l.Append(data, sum.Records, sum.MaxTimestamp)
+		}
+		return -1, batchErr(kerr.InvalidRecord, "an idempotent produce must carry exactly one record batch per partition, got %d", sum.Batches)
+	}
+	s := &p.producers
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(b, p, l); err != nil {
+		return -1, err
+	}
+	dup, berr := s.check(h, l.NextOffset() == 0)
+	if berr != nil {
+		return -1, berr
+	}
+	if dup != nil {
+		return dup.baseOffset, nil
+	}
+	base, err := l.Append(data, sum.Records, sum.MaxTimestamp)
+	if err != nil {
+		return -1, err
+	}
+	h.baseOffset = base
+	s.update(h)
+	s.dirty = true
+	return base, nil
+}
+
+// loadLocked rebuilds the state from the snapshot and the log tail (see the file comment).
+func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
+	if s.loaded {
+		return nil
+	}
+	start, next := l.StartOffset(), l.NextOffset()
+	from := start
+	s.producers = map[int64]*producerEntry{}
+	path := filepath.Join(p.dir, producerSnapshotFile)
+	buf, ok, err := readSmallFile(b.fs, path, 1<<30)
+	if err != nil {
+		b.log.Warn("broker: read producer snapshot; scanning the whole log", "topic", p.t.name, "partition", p.index, "err", err)
+	}
+	if ok {
+		off, prods, err := decodeProducerSnapshot(buf)
+		switch {
+		case err != nil:
+			b.log.Warn("broker: bad producer snapshot; scanning the whole log", "topic", p.t.name, "partition", p.index, "err", err)
+		case off > next:
+			b.log.Warn("broker: producer snapshot is ahead of the log; scanning the whole log", "topic", p.t.name, "partition", p.index,
+				"snapshot_offset", off, "log_end", next)
+		default:
+			s.producers, from = prods, max(off, start)
+		}
+	}
+	for off := from; off < next; {
+		batches, err := l.Read(off, 4<<20)
+		if err != nil {
+			s.producers = nil
+			return fmt.Errorf("broker: rebuild producer state of %s-%d: %w", p.t.name, p.index, err)
+		}
+		if len(batches) == 0 {
+			break
+		}
+		for _, wb := range batches {
+			if wb.LastOffset < off {
+				continue
+			}
+			s.replay(wb.Data)
+			off = wb.LastOffset + 1
+		}
+	}
+	s.loaded = true
+	s.snapOff, s.snapSize, s.snapTime = from, l.Size(), b.cfg.Now()
+	s.dirty = next > from
+	return nil
+}
+
+// snapshotProducers writes p's producer snapshot when it is due (force: whenever the state is
+// loaded and changed, used by Close once the log is closed and fully synced). upTo is the
+// offset below which the log is durable.
+func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
+	s := &p.producers
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	s.mu.Lock()
+	if !s.loaded || !s.dirty || p.deleted.Load() {
+		s.mu.Unlock()
+		return
+	}
+	now, size := b.cfg.Now(), l.Size()
+	if !force && size-s.snapSize < snapshotBytes && now.Sub(s.snapTime) < snapshotInterval {
+		s.mu.Unlock()
+		return
+	}
+	upTo := l.SyncedOffset()
+	buf := encodeProducerSnapshot(upTo, s.producers)
+	s.dirty = l.NextOffset() > upTo
+	s.mu.Unlock()
+	if err := writeFileAtomic(b.fs, filepath.Join(p.dir, producerSnapshotFile), buf); err != nil {
+		if !p.deleted.Load() {
+			b.log.Warn("broker: write producer snapshot", "topic", p.t.name, "partition", p.index, "err", err)
+		}
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.snapOff, s.snapSize, s.snapTime = upTo, size, now
+	s.mu.Unlock()
+}
+
+// encodeProducerSnapshot encodes the state of batches below offset upTo.
+func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry) []byte {
+	buf := append([]byte(snapMagic), snapVersion)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(upTo))
+	countAt := len(buf)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	n := uint32(0)
+	for id, e := range prods {
+		k := 0
+		for _, sb := range e.batches {
+			if sb.baseOffset < upTo {
+				k++
+			}
+		}
+		if k == 0 {
+			continue
+		}
+		n++
+		buf = binary.BigEndian.AppendUint64(buf, uint64(id))
+		buf = binary.BigEndian.AppendUint16(buf, uint16(e.epoch))
+		buf = append(buf, byte(k))
+		for _, sb := range e.batches {
+			if sb.baseOffset < upTo {
+				buf = binary.BigEndian.AppendUint32(buf, uint32(sb.firstSeq))
+				buf = binary.BigEndian.AppendUint32(buf, uint32(sb.lastSeq))
+				buf = binary.BigEndian.AppendUint64(buf, uint64(sb.baseOffset))
+			}
+		}
+	}
+	binary.BigEndian.PutUint32(buf[countAt:], n)
+	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+}
+
+// decodeProducerSnapshot parses a snapshot file: the offset it covers and the producers.
+func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, error) {
+	const head = len(snapMagic) + 1 + 8 + 4
+	if len(b) < head+4 || string(b[:len(snapMagic)]) != snapMagic {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: bad header")
+	}
+	if b[len(snapMagic)] != snapVersion {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: unknown version %d", b[len(snapMagic)])
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: checksum mismatch")
+	}
+	upTo := int64(binary.BigEndian.Uint64(b[len(snapMagic)+1:]))
+	n := binary.BigEndian.Uint32(b[len(snapMagic)+9:])
+	if upTo < 0 {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: negative offset %d", upTo)
+	}
+	const entryHead, batchLen = 8 + 2 + 1, 4 + 4 + 8
+	rest := body[head:]
+	if uint64(n) > uint64(len(rest)/(entryHead+batchLen)) {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: %d producers do not fit in %d bytes", n, len(rest))
+	}
+	prods := make(map[int64]*producerEntry, n)
+	for range n {
+		if len(rest) < entryHead {
+			return 0, nil, fmt.Errorf("broker: producer snapshot: truncated")
+		}
+		id := int64(binary.BigEndian.Uint64(rest))
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:]))}
+		k := int(rest[10])
+		rest = rest[entryHead:]
+		if id < 0 || e.epoch < 0 || k < 1 || k > producerWindow || len(rest) < k*batchLen {
+			return 0, nil, fmt.Errorf("broker: producer snapshot: bad entry for producer %d", id)
+		}
+		if prods[id] != nil {
+			return 0, nil, fmt.Errorf("broker: producer snapshot: producer %d twice", id)
+		}
+		for range k {
+			sb := seqBatch{
+				firstSeq:   int32(binary.BigEndian.Uint32(rest)),
+				lastSeq:    int32(binary.BigEndian.Uint32(rest[4:])),
+				baseOffset: int64(binary.BigEndian.Uint64(rest[8:])),
+			}
+			if sb.firstSeq < 0 || sb.lastSeq < 0 || sb.baseOffset < 0 || sb.baseOffset >= upTo {
+				return 0, nil, fmt.Errorf("broker: producer snapshot: bad batch of producer %d", id)
+			}
+			e.batches = append(e.batches, sb)
+			rest = rest[batchLen:]
+		}
+		prods[id] = e
+	}
+	if len(rest) != 0 {
+		return 0, nil, fmt.Errorf("broker: producer snapshot: %d trailing bytes", len(rest))
+	}
+	return upTo, prods, nil
+}
