@@ -125,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var be fullBackend
 	var closeBackend func() error
-	if o.brokers != "" {
+	if o.meshMode() {
 		if be, closeBackend, err = openMeshBackend(ctx, o, log); err != nil {
 			return err
 		}

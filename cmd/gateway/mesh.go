@@ -10,9 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/mesh/discovery"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -46,6 +49,28 @@ type fullBackend interface {
 // The control topic is open to any node that can reach a member (the mesh id is a name, not a
 // secret), so a production mesh should set -trusted-brokers: without it, a node that joins the
 // topic and calls itself a broker gets new partitions placed on it.
+//
+// # mDNS
+//
+// With -mdns (RAFKA_MDNS=1; the LAN default for deployments, off by default so that nothing is
+// sent unasked) the gateway publishes itself on mDNS and asks every node it hears of there into
+// the control topic: mDNS only says who is on the LAN, the brokers' digests on the control
+// topic say which of them are brokers, and those are learned like any other. -mdns selects mesh
+// mode even without -brokers. With no seeds, the controller (which must be the same broker for
+// every gateway, forever: it holds the topic registry, the groups and the placement log) is
+// chosen so:
+//
+//   - with -trusted-brokers: the smallest NodeId of that list. The gateway waits (before
+//     serving Kafka) until that broker has announced itself. Every gateway with the same list
+//     picks the same controller whatever it discovered: this is the recommended setup.
+//   - without: the smallest NodeId among the brokers heard of within -mdns-wait (default 3 s)
+//     after the first one. Gateways agree only if every broker is up when they start; a broker
+//     with a smaller NodeId that starts later does not become the controller of gateways already
+//     running, but would be for a gateway started after it. Use it for development only.
+//
+// Seeds, when given, still decide the controller; -mdns then only adds brokers.
+// -relay / -stun give the mesh node a relay path (package mesh/magicsock); give every node of
+// a mesh the same -relay, or none.
 type meshOptions struct {
 	brokers     string
 	meshBind    string
@@ -53,6 +78,7 @@ type meshOptions struct {
 	printNodeID bool
 	trustedBrk  string
 	getenv      func(string) string // for the control plane's RAFKA_GOSSIP_INTERVAL_MS, RAFKA_STALENESS_MS
+	reachOptions
 }
 
 func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -70,6 +96,7 @@ func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&m.meshID, "mesh-id", meshID, "mesh id naming the control topic (env RAFKA_MESH_ID)")
 	fs.StringVar(&m.trustedBrk, "trusted-brokers", getenv("RAFKA_TRUSTED_BROKERS"), "NodeIds that may be learned as brokers, comma separated (env RAFKA_TRUSTED_BROKERS); empty: any")
 	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
+	m.reachOptions.register(fs, getenv)
 }
 
 func identity(o options) (key.SecretKey, error) {
@@ -119,10 +146,19 @@ func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
 
 // openMeshBackend starts the gateway's mesh endpoint and returns a backend that carries every
 // op to the brokers.
-func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBackend, func() error, error) {
-	seeds, err := parseSeeds(o.brokers)
-	if err != nil {
+func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBackend, _ func() error, err error) {
+	var seeds []endpoint.NodeAddr
+	if o.brokers != "" || !o.mdns {
+		if seeds, err = parseSeeds(o.brokers); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := o.reachOptions.check(); err != nil {
 		return nil, nil, err
+	}
+	controller, err := smallestTrusted(o.trustedBrk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-trusted-brokers: %w", err)
 	}
 	ctlCfg, err := meshctl.EnvConfig(o.getenv, meshctl.Config{Role: meshctl.RoleGateway})
 	if err != nil {
@@ -137,37 +173,66 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 	if err != nil {
 		return nil, nil, err
 	}
+	// undo runs the cleanups registered so far, last first; on success it is the close func.
+	var cleanups []func() error
+	undo := func() error {
+		var first error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			if err := cleanups[i](); err != nil && first == nil && !errors.Is(err, endpoint.ErrClosed) {
+				first = err
+			}
+		}
+		cleanups = nil
+		return first
+	}
+	defer func() {
+		if err != nil {
+			_ = undo()
+		}
+	}()
 	shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-gateway")
 	if err != nil {
 		return nil, nil, err
 	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: o.meshBind, Logger: log})
+	cleanups = append(cleanups, func() error { shutdownTracing(context.Background()); return nil })
+
+	epOpts := endpoint.Options{SecretKey: sk, BindAddr: o.meshBind, Logger: log, HomeRelay: o.relay, STUNServers: o.stun}
+	var disc *mdns.Service
+	kick := make(chan struct{}, 1)
+	if o.mdns {
+		cfg := mdns.Config{Self: sk.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}}
+		if mdnsConns != nil {
+			cfg.Conns = mdnsConns()
+		}
+		if disc, err = mdns.New(cfg); err != nil {
+			return nil, nil, fmt.Errorf("mdns: %w", err)
+		}
+		cleanups = append(cleanups, func() error { _ = disc.Close(); return nil })
+		epOpts.Discovery = disc
+	}
+	ep, err := endpoint.New(epOpts)
 	if err != nil {
-		shutdownTracing(context.Background())
 		return nil, nil, fmt.Errorf("mesh endpoint: %w", err)
 	}
-	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds))
-	be, err := brokermesh.NewCluster(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
-	}, log)
-	if err != nil {
-		ep.Close()
-		shutdownTracing(context.Background())
-		return nil, nil, err
-	}
-	be.EnableLearning()
+	cleanups = append(cleanups, ep.Close)
+	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds), "mdns", o.mdns, "relay", o.relay)
 	g, err := gossip.Attach(ep, gossip.Config{})
 	if err != nil {
-		ep.Close()
-		shutdownTracing(context.Background())
 		return nil, nil, fmt.Errorf("gossip: %w", err)
 	}
+	cleanups = append(cleanups, func() error { _ = g.Close(); return nil })
 	ctlCfg.Bootstrap = seeds
 	for _, sd := range seeds {
 		if allowed.Len() > 0 {
 			allowed.Add(sd.ID) // seeds are trusted by configuration
 		}
 	}
+	view := newBrokerView(log)
 	ctlCfg.OnChange = func(c meshctl.Change) {
 		if allowed.Len() > 0 && !allowed.Allows(c.Digest.Node) {
 			if c.Kind == meshctl.Up && c.Digest.Role == meshctl.RoleBroker {
@@ -175,25 +240,46 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (fullBack
 			}
 			return
 		}
-		learnBroker(be, log, c)
+		view.change(c)
 	}
 	ctl, err := meshctl.Join(ctx, ep, g, ctlCfg)
 	if err != nil {
-		g.Close()
-		ep.Close()
-		shutdownTracing(context.Background())
 		return nil, nil, fmt.Errorf("control plane: %w", err)
 	}
-	return be, func() error {
-		_ = ctl.Close()
-		_ = g.Close()
-		err := ep.Close()
-		shutdownTracing(context.Background())
-		if errors.Is(err, endpoint.ErrClosed) {
-			err = nil
+	cleanups = append(cleanups, func() error { _ = ctl.Close(); return nil })
+	if disc != nil {
+		// Every node heard on mDNS is asked into the control topic; the digests then tell
+		// which are brokers (view.change).
+		fctx, fcancel := context.WithCancel(context.Background())
+		followed := make(chan struct{})
+		go func() {
+			defer close(followed)
+			discovery.Follow(fctx, disc, time.Second, kick, func(p discovery.NodeAddr) {
+				log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
+				jctx, jcancel := context.WithTimeout(fctx, 5*time.Second)
+				defer jcancel()
+				if err := ctl.JoinPeers(jctx, endpoint.NodeAddr{ID: p.ID, RelayURL: p.RelayURL, Direct: p.Direct}); err != nil {
+					log.Debug("mdns: control-topic join", "node", p.ID.String(), "err", err)
+				}
+			})
+		}()
+		cleanups = append(cleanups, func() error { fcancel(); <-followed; return nil })
+	}
+	if len(seeds) == 0 {
+		if seeds, err = discoverSeeds(ctx, view, controller, o.mdnsWait, log); err != nil {
+			return nil, nil, err
 		}
-		return err
-	}, nil
+		log.Info("mdns: brokers found", "controller", seeds[0].ID.String(), "brokers", len(seeds))
+	}
+	be, err := brokermesh.NewCluster(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+	}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	be.EnableLearning()
+	view.attach(be)
+	return be, undo, nil
 }
 
 // learnBroker applies a control-plane change to the cluster view: brokers that announce

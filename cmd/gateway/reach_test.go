@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
+)
+
+// hub is an in-memory multicast link for injected mDNS sockets: whatever one member writes
+// reaches every member. No packet leaves the process (DEVELOPERS: no real multicast in
+// default tests).
+type hub struct {
+	mu      sync.Mutex
+	members []*memConn
+}
+
+type memConn struct {
+	h      *hub
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+var memAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
+
+func (h *hub) conns() []mdns.Conn {
+	c := &memConn{h: h, in: make(chan []byte, 256), closed: make(chan struct{})}
+	h.mu.Lock()
+	h.members = append(h.members, c)
+	h.mu.Unlock()
+	return []mdns.Conn{{PacketConn: c, Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
+}
+
+func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-c.in:
+		return copy(b, p), memAddr, nil
+	case <-c.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
+	for _, m := range c.h.members {
+		select {
+		case m.in <- append([]byte(nil), b...):
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+func (c *memConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+func (c *memConn) LocalAddr() net.Addr              { return memAddr }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+const mdnsMesh = "gw-mdns"
+
+// lanNode is a mesh node on the in-memory LAN: it publishes itself by mDNS and joins the
+// control topic with no bootstrap peers (it waits to be joined), as cmd/broker -mdns does.
+type lanNode struct {
+	ep *endpoint.Endpoint
+	b  *broker.Broker // nil for a node that is not a broker
+}
+
+func startLANNode(t *testing.T, h *hub, role meshctl.Role, gw key.PublicKey) *lanNode {
+	t.Helper()
+	sk := key.GenerateSecretKey()
+	svc, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: h.conns(), Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", Discovery: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &lanNode{ep: ep}
+	var closers []func()
+	if role == meshctl.RoleBroker {
+		dir := t.TempDir()
+		b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trust brokermesh.TrustList
+		trust.Add(gw)
+		brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+		n.b = b
+		closers = append(closers, func() { gc.Close(); b.Close() })
+	}
+	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond, RejoinInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := meshctl.Join(t.Context(), ep, g, meshctl.Config{Role: role, MeshID: mdnsMesh,
+		Interval: 100 * time.Millisecond, Staleness: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctl.Close()
+		g.Close()
+		ep.Close()
+		svc.Close()
+		for _, c := range closers {
+			c()
+		}
+	})
+	return n
+}
+
+// startMDNSGateway runs the gateway command with -mdns and no broker address; extra adds
+// arguments. It returns the Kafka address once the gateway serves.
+func startMDNSGateway(t *testing.T, h *hub, dir string, extra ...string) string {
+	t.Helper()
+	mdnsConns = h.conns
+	t.Cleanup(func() { mdnsConns = nil })
+	e := map[string]string{"RAFKA_MESH_ID": mdnsMesh, "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "2000"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out := &lineWriter{lines: make(chan string, 16)}
+	args := append([]string{"-listen", "127.0.0.1:0", "-data", dir, "-mdns", "-mesh-bind", "127.0.0.1:0", "-mdns-wait", "1s"}, extra...)
+	go func() { done <- run(ctx, args, env(e), out, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	select {
+	case line := <-out.lines:
+		return strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	case err := <-done:
+		t.Fatalf("gateway exited: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway found no brokers by mDNS (no banner in 20s)")
+	}
+	return ""
+}
+
+// produceConsume writes n records to topic through the gateway and reads them back.
+func produceConsume(t *testing.T, addr, topic string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pr, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	for i := range n {
+		if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "rec-%d", i)}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	co, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer co.Close()
+	var got []string
+	for len(got) < n {
+		fs := co.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d: %v", len(got), n, ctx.Err())
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Logf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for i, v := range got {
+		if v != fmt.Sprintf("rec-%d", i) {
+			t.Fatalf("record %d = %q", i, v)
+		}
+	}
+}
+
+// holdsPlacements reports whether a broker stores placement records (only the controller does).
+func holdsPlacements(t *testing.T, b *broker.Broker) bool {
+	return (&meshBroker{b: b}).holds(t, brokermesh.PlacementTopic, 0)
+}
+
+// sortedBrokers returns the brokers ordered by NodeId text (the Cluster's order).
+func sortedBrokers(ns ...*lanNode) []*lanNode {
+	out := slices.Clone(ns)
+	slices.SortFunc(out, func(a, b *lanNode) int { return strings.Compare(a.ep.NodeID().String(), b.ep.NodeID().String()) })
+	return out
+}
+
+// TestGatewayFindsBrokersByMDNS: two brokers and a non-broker node publish themselves on an
+// (in-memory) mDNS link; the gateway command, given -mdns and no broker address at all, hears
+// of all three, learns from their control-plane digests which two are brokers, makes the one
+// with the smaller NodeId the controller, and serves a Kafka produce/consume through them.
+func TestGatewayFindsBrokersByMDNS(t *testing.T) {
+	var h hub
+	dir := t.TempDir()
+	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
+	decoy := startLANNode(t, &h, meshctl.RoleGateway, gw.Public())
+	addr := startMDNSGateway(t, &h, dir)
+	produceConsume(t, addr, "found-by-mdns", 20)
+	if !holdsPlacements(t, bs[0].b) || holdsPlacements(t, bs[1].b) {
+		t.Fatalf("placement log on the wrong broker: smallest %v, other %v", holdsPlacements(t, bs[0].b), holdsPlacements(t, bs[1].b))
+	}
+	_ = decoy // a non-broker on the LAN: had the gateway used it as a broker, produce would fail
+}
+
+// TestGatewayMDNSTrustedController: with -trusted-brokers and no seeds, the controller is the
+// smallest trusted NodeId, whichever brokers are found first; an untrusted broker on the LAN
+// gets nothing even when its NodeId is smaller.
+func TestGatewayMDNSTrustedController(t *testing.T) {
+	var h hub
+	dir := t.TempDir()
+	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()),
+		startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
+	// Trust the two larger ids: the smallest broker is an intruder.
+	trusted := bs[1].ep.NodeID().String() + "," + bs[2].ep.NodeID().String()
+	addr := startMDNSGateway(t, &h, dir, "-trusted-brokers", trusted)
+	produceConsume(t, addr, "trusted-mdns", 10)
+	if !holdsPlacements(t, bs[1].b) {
+		t.Fatal("the smallest trusted broker is not the controller")
+	}
+	for i, b := range []*lanNode{bs[0], bs[2]} {
+		if holdsPlacements(t, b.b) {
+			t.Fatalf("broker %d holds placements", i)
+		}
+	}
+	if (&meshBroker{b: bs[0].b}).holds(t, "trusted-mdns", 0) {
+		t.Fatal("records placed on the untrusted broker")
+	}
+}
