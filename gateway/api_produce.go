@@ -9,8 +9,8 @@ package gateway
 //     stored. librdkafka needs Produce v0 in the advertised range before it compresses with
 //     gzip, snappy or lz4 even though it then produces with v3+, so serving v0–v2 matters.
 //   - Each partition's records go to the backend as the raw bytes the client sent; the broker
-//     validates (CRC, counts) and assigns offsets. Transactional produce is not supported
-//     (no InitProducerID is advertised, so clients fall back to plain produce).
+//     validates (CRC, counts), deduplicates idempotent producers' retries (InitProducerID,
+//     api_init_producer_id.go) and assigns offsets. Transactional produce is not supported.
 //   - acks=0: no response is written. acks other than 0, 1, -1: INVALID_REQUIRED_ACKS.
 //   - Pipelining: Produce registers a Stage function. When the backend implements
 //     [StagedProducer], the append happens in request order on the connection's reader and

@@ -72,7 +72,8 @@
 // # Versions served
 //
 // ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v4–16, ListOffsets v1–7,
-// CreateTopics v0–7, DeleteTopics v0–6. Produce v0–v2 carry legacy message sets (magic 0/1):
+// CreateTopics v0–7, DeleteTopics v0–6, InitProducerID v0–5 (idempotent producers only;
+// api_init_producer_id.go). Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
 // broker stores v2 only). Fetch v0–v3 would have to answer in message sets; we do not
 // down-convert, so those are not advertised (every client since Kafka 0.11 negotiates v4+).

@@ -1,0 +1,60 @@
+package gateway
+
+// InitProducerID (key 22), v0–5 (v4+ flexible): producer ids for idempotent producers.
+//
+//   - A null transactional id is handed to the backend's InitProducerID (the broker's durable
+//     counter; over the mesh, the controller's). The producer id/epoch the request may carry
+//     (v3+, an epoch bump after a sequence error, KIP-360) is passed on; as in Kafka's
+//     non-transactional case the answer is a fresh producer id at epoch 0.
+//   - A transactional id is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED without a backend
+//     call: transactions are not supported, and this code is fatal in kgo, librdkafka and
+//     the Java client, so a transactional producer fails at once with a clear error instead
+//     of retrying a "coordinator not available" forever.
+//   - A backend without the capability answers success with producer id -1, epoch -1: clients
+//     then produce without idempotence, as against a broker too old for it.
+//   - A backend failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+func init() {
+	Register(API{Key: kmsg.InitProducerID.Int16(), MinVersion: 0, MaxVersion: 5, Handle: handleInitProducerID})
+}
+
+// ProducerIDBackend is an optional Backend capability (broker.Broker and
+// brokermesh.Cluster have it): allocate producer ids for idempotent producers.
+type ProducerIDBackend interface {
+	InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error)
+}
+
+func handleInitProducerID(ctx context.Context, r *Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.InitProducerIDRequest)
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	pb, ok := r.Server.Backend().(ProducerIDBackend)
+	if !ok {
+		return resp, nil
+	}
+	breq := &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1}
+	if req.Version >= 3 {
+		breq.ProducerID, breq.ProducerEpoch = req.ProducerID, req.ProducerEpoch
+	}
+	bresp, err := pb.InitProducerID(ctx, breq)
+	if err != nil {
+		r.Server.Logger().Warn("gateway: InitProducerID", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = bresp.ErrorCode, bresp.ProducerID, bresp.ProducerEpoch
+	return resp, nil
+}
