@@ -62,6 +62,10 @@
 //     discovery.Publisher, gets our address at start and whenever it
 //     changes (checked every RepublishInterval, 5 s). Loopback addresses
 //     are left out of what we publish unless they are all we have.
+//   - With a home relay, a node with no known address at all is still
+//     dialed: through our home relay (after discovery, if set, found
+//     nothing within LookupTimeoutWithRelay, 2 s), where the magicsock
+//     sends packets for nodes whose relay URL is unknown.
 //   - A node on a magicsock accepts direct QUIC only from addresses of
 //     nodes it knows (as iroh: disco pings make a sender known). A plain
 //     endpoint sends no disco, so it cannot dial a magicsock node directly

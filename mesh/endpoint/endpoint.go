@@ -490,9 +490,9 @@ func (e *Endpoint) Dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 			// Nothing known: ask discovery, then look at the pool again.
 			looked = true
 			e.mu.Unlock()
-			if _, err := e.resolve(ctx, a.ID); err != nil {
+			if _, err := e.resolve(ctx, a.ID); err != nil && (e.homeRelay() == "" || ctx.Err() != nil || errors.Is(err, ErrClosed)) {
 				return nil, err
-			}
+			} // else: not found, but our home relay may still reach it
 			continue
 		}
 		call := &dialCall{done: make(chan struct{})}
@@ -519,7 +519,9 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 	switch {
 	case e.paths != nil:
 		// The PathConn picks relay or direct per packet: one mapped address.
-		if len(a.Direct) > 0 || a.RelayURL != "" {
+		// A node with no address at all is tried through our home relay,
+		// where the PathConn sends packets for nodes without a relay URL.
+		if len(a.Direct) > 0 || a.RelayURL != "" || e.homeRelay() != "" {
 			targets = append(targets, addrPortOf(e.paths.AddNodeAddr(a.ID, a.RelayURL, a.Direct)))
 		}
 	default:
@@ -531,7 +533,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 	}
 	if len(targets) == 0 {
 		if e.paths != nil {
-			return nil, fmt.Errorf("%w %s (no relay URL either)", ErrNoAddresses, a.ID.ShortString())
+			return nil, fmt.Errorf("%w %s (no relay URL either, and no home relay)", ErrNoAddresses, a.ID.ShortString())
 		}
 		if a.RelayURL != "" {
 			return nil, fmt.Errorf("%w %s (relay %s known, but this endpoint has no relay path: set Options.HomeRelay or STUNServers)", ErrNoAddresses, a.ID.ShortString(), a.RelayURL)

@@ -44,10 +44,28 @@ func newPaths(o *Options, sk key.SecretKey, log *slog.Logger) (PathConn, error) 
 	return ms, nil
 }
 
+// homeRelay is the PathConn's home relay URL, "" if none.
+func (e *Endpoint) homeRelay() string {
+	if hr, ok := e.paths.(homeRelayer); ok {
+		return hr.HomeRelayURL()
+	}
+	return ""
+}
+
+// LookupTimeoutWithRelay bounds a discovery lookup when the endpoint has a
+// home relay: if discovery finds nothing by then, Dial tries the node
+// through the home relay.
+const LookupTimeoutWithRelay = 2 * time.Second
+
 // resolve asks the discovery service for id's address and adds what it
 // finds to the address book. It reports whether it learned anything.
 func (e *Endpoint) resolve(ctx context.Context, id key.PublicKey) (bool, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	var cancel context.CancelFunc
+	if e.homeRelay() != "" {
+		ctx, cancel = context.WithTimeout(ctx, LookupTimeoutWithRelay)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
 	defer cancel()
 	stop := context.AfterFunc(e.ctx, cancel) // Close aborts lookups
 	defer stop()

@@ -270,3 +270,21 @@ func TestHomeRelayFallback(t *testing.T) {
 		t.Fatalf("relay forwarded %d packets", got)
 	}
 }
+
+// TestHomeRelayNoAddress: a node known by id alone is reached through our home relay; with a
+// discovery service that finds nothing, Dial asks it once, then falls back to the relay.
+func TestHomeRelayNoAddress(t *testing.T) {
+	_, url := startRelay(t)
+	f := &fakeDisc{}
+	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true, Discovery: f})
+	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b.Handle(echoALPN, echo)
+	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID()}, echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, c, []byte("by id alone"))
+	if n := f.lookups.Load(); n != 1 {
+		t.Fatalf("discovery asked %d times", n)
+	}
+}
