@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 // hub is an in-memory multicast link for injected mDNS sockets: whatever one member writes
@@ -262,5 +264,114 @@ func TestGatewayMDNSTrustedController(t *testing.T) {
 	}
 	if (&meshBroker{b: bs[0].b}).holds(t, "trusted-mdns", 0) {
 		t.Fatal("records placed on the untrusted broker")
+	}
+}
+
+// startRelay runs an in-process relay server on loopback (plain HTTP).
+func startRelay(t *testing.T) (*relayserver.Server, string) {
+	t.Helper()
+	srv := relayserver.New(relayserver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		_ = srv.Close()
+		<-done
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+// TestGatewayReachesBrokerViaRelay: a broker reachable only through a relay (its node takes no
+// direct path) is given to the gateway by NodeId alone; with -relay the gateway reaches it
+// through that relay and serves produce/consume.
+func TestGatewayReachesBrokerViaRelay(t *testing.T) {
+	srv, url := startRelay(t)
+	dir := t.TempDir()
+	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bdir := t.TempDir()
+	b, err := broker.Open(broker.Config{Dir: bdir, DefaultPartitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := group.Open(group.Config{Dir: filepath.Join(bdir, "groups")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", HomeRelay: url, DisableDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trust brokermesh.TrustList
+	trust.Add(gw.Public())
+	brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := meshctl.Join(t.Context(), ep, g, meshctl.Config{Role: meshctl.RoleBroker, MeshID: "gw-relay", Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctl.Close(); g.Close(); ep.Close(); gc.Close(); b.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out := &lineWriter{lines: make(chan string, 16)}
+	e := map[string]string{"RAFKA_MESH_ID": "gw-relay", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_RELAY_URL": url}
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", ep.NodeID().String(), "-mesh-bind", "127.0.0.1:0"},
+			env(e), out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	var addr string
+	select {
+	case line := <-out.lines:
+		addr = strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	case err := <-done:
+		t.Fatalf("gateway exited: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no banner")
+	}
+	before := srv.Stats().PacketsSent
+	produceConsume(t, addr, "via-relay", 10)
+	if got := srv.Stats().PacketsSent - before; got < 20 {
+		t.Fatalf("relay forwarded only %d packets", got)
+	}
+}
+
+func TestReachFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-mdns", "-relay", "ftp://x"},
+		{"-mdns", "-stun", "nohostport"},
+		{"-mdns", "-mdns-wait", "0s"},
+	} {
+		err := run(context.Background(), append([]string{"-data", t.TempDir(), "-listen", "127.0.0.1:0"}, args...), env(nil), io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	o, err := parse(nil, env(map[string]string{"RAFKA_MDNS": "1", "RAFKA_RELAY_URL": "http://r:1", "RAFKA_MDNS_WAIT_MS": "1500"}), io.Discard)
+	if err != nil || !o.mdns || !o.meshMode() || o.relay != "http://r:1" || o.mdnsWait != 1500*time.Millisecond {
+		t.Fatalf("from env: %+v %v", o.reachOptions, err)
+	}
+	o, err = parse(nil, env(nil), io.Discard)
+	if err != nil || o.mdns || o.meshMode() || o.relay != "" || o.stunList != "" {
+		t.Fatalf("defaults must contact nothing and embed a broker: %+v %v", o.reachOptions, err)
 	}
 }
