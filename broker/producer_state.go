@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math"
@@ -273,6 +274,10 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 	}
 	for off := from; off < next; {
 		batches, err := l.Read(off, 4<<20)
+		if errors.Is(err, wal.ErrOffsetOutOfRange) && off < l.StartOffset() {
+			off = l.StartOffset() // retention removed segments meanwhile
+			continue
+		}
 		if err != nil {
 			s.producers = nil
 			return fmt.Errorf("broker: rebuild producer state of %s-%d: %w", p.t.name, p.index, err)

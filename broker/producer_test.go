@@ -3,10 +3,12 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -327,4 +329,58 @@ func FuzzDecodeProducerIDBlock(f *testing.F) {
 			t.Fatalf("decoded %d from %x", end, b)
 		}
 	})
+}
+
+// TestIdempotentConcurrentRetries: several producers, each sending every batch twice from two
+// goroutines at once (a retry racing the original), with retention and snapshots running:
+// every batch is stored once and both copies are answered with the same offset.
+func TestIdempotentConcurrentRetries(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", 1, nil)
+	const producers, batches = 4, 40
+	var wg sync.WaitGroup
+	errs := make(chan string, producers*batches*3)
+	for p := range int64(producers) {
+		wg.Go(func() {
+			for i := range int32(batches) {
+				var offs [2]int64
+				var cw sync.WaitGroup
+				for c := range 2 { // the original and its retry, racing
+					cw.Go(func() {
+						resp, err := e.b.Produce(context.Background(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+							{Topic: "t", Partition: 0, Records: idemBatch(100+p, 0, i, fmt.Sprintf("p%d-%02d", p, i))}}})
+						if err != nil || resp.Partitions[0].ErrorCode != 0 {
+							errs <- fmt.Sprintf("producer %d copy %d batch %d: %v %+v", p, c, i, err, resp)
+							return
+						}
+						offs[c] = resp.Partitions[0].BaseOffset
+					})
+				}
+				cw.Wait()
+				if offs[0] != offs[1] {
+					errs <- fmt.Sprintf("producer %d batch %d: copies answered offsets %d and %d", p, i, offs[0], offs[1])
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 20 {
+			e.clock.Advance(snapshotInterval)
+			e.b.Flush()
+			e.b.EnforceRetention()
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for m := range errs {
+		t.Fatal(m)
+	}
+	_, vs := e.readAll("t", 0, 0)
+	count := map[string]int{}
+	for _, v := range vs {
+		count[v]++
+	}
+	if len(vs) != producers*batches || len(count) != producers*batches {
+		t.Fatalf("%d records stored, %d distinct, want %d once each", len(vs), len(count), producers*batches)
+	}
 }
