@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -104,6 +105,15 @@ func startProc(tb testing.TB, name, bin string, args ...string) *proc {
 	p := &proc{name: name, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if d := os.Getenv("MESHKAFKA_CHILD_LOG_DIR"); d != "" { // for debugging hangs: logs survive the test
+		f, err := os.CreateTemp(d, name+"-*.log")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		fmt.Fprintf(f, "%s %s\n", bin, strings.Join(args, " "))
+		tb.Cleanup(func() { f.Close() })
+		p.cmd.Stdout, p.cmd.Stderr = io.MultiWriter(p.stdout, f), io.MultiWriter(p.stderr, f)
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
