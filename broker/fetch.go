@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
+	"math/bits"
+	"sync"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -20,6 +22,20 @@ import (
 // returns as soon as enough data arrived. ctx cancellation and Close end the wait early with
 // what is there.
 func (b *Broker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	return b.fetch(ctx, req, nil)
+}
+
+// FetchPooled is Fetch whose record bytes may live in read buffers the broker reuses: the
+// caller calls release exactly once, when it no longer uses resp (e.g. after writing the
+// answer to the socket), and must not touch resp's records after that. Not calling release
+// is safe (the buffers are then garbage collected); calling it early is not.
+func (b *Broker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (resp *brokerop.FetchResp, release func(), err error) {
+	bufs := &readBufs{}
+	resp, err = b.fetch(ctx, req, bufs)
+	return resp, bufs.release, err
+}
+
+func (b *Broker) fetch(ctx context.Context, req *brokerop.FetchReq, bufs *readBufs) (*brokerop.FetchResp, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -28,7 +44,7 @@ func (b *Broker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.F
 	for i := range req.Partitions {
 		parts[i] = b.lookup(req.Partitions[i].Topic, req.Partitions[i].Partition)
 	}
-	n, failed := b.readOnce(req, parts, resp)
+	n, failed := b.readOnce(req, parts, resp, bufs)
 	if failed || n >= int(req.MinBytes) || req.MaxWaitMs <= 0 {
 		return resp, nil
 	}
@@ -50,7 +66,7 @@ func (b *Broker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.F
 	timer := time.NewTimer(time.Duration(req.MaxWaitMs) * time.Millisecond)
 	defer timer.Stop()
 	for {
-		n, failed = b.readOnce(req, parts, resp)
+		n, failed = b.readOnce(req, parts, resp, bufs)
 		if failed || n >= int(req.MinBytes) {
 			return resp, nil
 		}
@@ -68,7 +84,10 @@ func (b *Broker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.F
 
 // readOnce fills resp from the logs and returns the bytes read and whether any partition
 // has an error.
-func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brokerop.FetchResp) (int, bool) {
+func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brokerop.FetchResp, bufs *readBufs) (int, bool) {
+	// Every partition's answer is overwritten below: the buffers of an earlier pass (a long
+	// poll re-reading after a wake) are no longer referenced.
+	bufs.release()
 	remaining := int(req.MaxBytes)
 	if req.MaxBytes <= 0 {
 		remaining = 1<<31 - 1 // Fetch v0–v2 have no total limit
@@ -86,7 +105,7 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 			failed = true
 			continue
 		}
-		size, bad := b.readPartition(p, fp, r, remaining, minOne)
+		size, bad := b.readPartition(p, fp, r, remaining, minOne, bufs)
 		if bad {
 			failed = true
 		}
@@ -101,7 +120,7 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 
 // readPartition fills one partition's answer within limit bytes (at least one batch when
 // minOne) and returns the bytes read and whether it failed.
-func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool) (int, bool) {
+func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool, bufs *readBufs) (int, bool) {
 	p.logMu.RLock()
 	defer p.logMu.RUnlock()
 	hw := p.log.NextOffset()
@@ -117,7 +136,7 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 	if limit <= 0 && !minOne {
 		return 0, false
 	}
-	batches, err := p.log.Read(fp.Offset, max(limit, 1))
+	batches, err := p.log.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
 		// Retention moved the start between our bounds check and the read.
 		r.LogStartOffset = p.log.StartOffset()
@@ -155,4 +174,50 @@ func joinBatches(batches []wal.Batch, size int) []byte {
 		out = append(out, bt.Data...)
 	}
 	return out
+}
+
+// readBufs are the pooled read buffers one FetchPooled call handed to the log; nil (plain
+// Fetch) allocates instead.
+type readBufs struct {
+	held []*[]byte
+}
+
+// Read buffers come in classes of a power of two from 64 KiB (class 0) to 8 MiB, plus
+// readBufSlack: a log's read window is at most min(max(limit, index interval), 8 MiB) + 512
+// bytes, so a limit-sized read fits its class. A read whose window needs more allocates.
+const (
+	readBufMinShift = 16
+	readBufClasses  = 8
+	readBufSlack    = 4 << 10
+)
+
+var readBufPools [readBufClasses]sync.Pool
+
+// get returns a buffer for a read of limit data bytes (nil without a pool).
+func (r *readBufs) get(limit int) []byte {
+	if r == nil {
+		return nil
+	}
+	want := min(max(limit, 1), 8<<20)
+	c := max(bits.Len(uint(want-1))-readBufMinShift, 0)
+	bp, _ := readBufPools[c].Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 1<<(c+readBufMinShift)+readBufSlack)
+		bp = &b
+	}
+	r.held = append(r.held, bp)
+	return *bp
+}
+
+// release returns every held buffer to its pool.
+func (r *readBufs) release() {
+	if r == nil {
+		return
+	}
+	for i, bp := range r.held {
+		c := bits.Len(uint(cap(*bp)-readBufSlack-1)) - readBufMinShift
+		readBufPools[c].Put(bp)
+		r.held[i] = nil
+	}
+	r.held = r.held[:0]
 }

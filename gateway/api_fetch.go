@@ -28,6 +28,20 @@ func init() {
 
 var noRecords = []byte{}
 
+// PooledFetcher is an optional Backend capability (broker.Broker has it): Fetch whose
+// record bytes live in read buffers the backend reuses once release is called. The
+// gateway calls release after the answer is written to the socket.
+type PooledFetcher interface {
+	FetchPooled(ctx context.Context, req *brokerop.FetchReq) (resp *brokerop.FetchResp, release func(), err error)
+}
+
+// fetchAnswer is a Fetch response whose record sets are in pooled backend buffers: the
+// connection's writer calls release once it has written (or dropped) the answer.
+type fetchAnswer struct {
+	*kmsg.FetchResponse
+	release func()
+}
+
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -76,10 +90,16 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	}
 
 	var bresp *brokerop.FetchResp
+	var release func()
 	errCode := int16(0)
 	if n > 0 {
 		var err error
-		if bresp, err = r.Server.Backend().Fetch(ctx, breq); err != nil {
+		if pf, ok := r.Server.Backend().(PooledFetcher); ok {
+			bresp, release, err = pf.FetchPooled(ctx, breq)
+		} else {
+			bresp, err = r.Server.Backend().Fetch(ctx, breq)
+		}
+		if err != nil {
 			errCode = BackendErrorCode(err)
 		} else if len(bresp.Partitions) != n {
 			errCode = kafkawire.ErrUnknownServerError
@@ -119,6 +139,9 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 				}
 			}
 		}
+	}
+	if release != nil {
+		return fetchAnswer{resp, release}, nil
 	}
 	return resp, nil
 }

@@ -253,9 +253,16 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 			if p.finish != nil {
 				s.finishSafe(p.finish) // let the backend complete; the answer has nowhere to go
 			}
+			if fa, ok := p.resp.(fetchAnswer); ok {
+				fa.release()
+			}
 			continue
 		}
 		resp := p.resp
+		var release func()
+		if fa, ok := resp.(fetchAnswer); ok {
+			resp, release = fa.FetchResponse, fa.release
+		}
 		if p.finish != nil {
 			var err error
 			if resp, err = s.finishSafe(p.finish); err != nil {
@@ -274,6 +281,9 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 			if frame, ok := fw.Frame(p.corr, fr); ok {
 				_, err := frame.WriteTo(c)
 				fw.Release(1 << 20)
+				if release != nil {
+					release() // the kernel has the bytes; the backend may reuse its buffers
+				}
 				if err != nil {
 					failed = err
 					c.Close()
@@ -282,6 +292,9 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 			}
 		}
 		out = kafkawire.AppendResponse(out[:0], p.corr, resp)
+		if release != nil {
+			release() // copied into out
+		}
 		if _, err := c.Write(out); err != nil {
 			failed = err
 			c.Close()

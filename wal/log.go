@@ -724,6 +724,15 @@ func (l *Log) groupCommitLocked() error {
 // above NextOffset() returns ErrOffsetOutOfRange. The start is found through the segment list
 // and the sparse index, then at most one index interval is scanned.
 func (l *Log) Read(offset int64, maxBytes int) ([]Batch, error) {
+	return l.ReadInto(offset, maxBytes, nil)
+}
+
+// ReadInto is Read that reads into buf instead of fresh memory when buf's capacity is
+// enough for the first read window (a window is at most 8 MiB + 512 bytes and, where more
+// is stored, at least min(max(maxBytes, IndexIntervalBytes), 8 MiB) + 512): the returned
+// Data may then alias buf, which the caller must not reuse while it uses them. A caller
+// that pools read memory passes it here; buf's contents before the call do not matter.
+func (l *Log) ReadInto(offset int64, maxBytes int, buf []byte) ([]Batch, error) {
 	l.segMu.RLock()
 	defer l.segMu.RUnlock()
 	l.mu.Lock()
@@ -754,10 +763,10 @@ func (l *Log) Read(offset int64, maxBytes int) ([]Batch, error) {
 		}
 		chunk := min(max(int64(maxBytes), l.indexInterval), 8<<20) + 16*headerSize
 		pos, off := lookup(v.idx, v.s.base, offset)
-		full, err := l.readSegment(v, pos, off, offset, chunk, maxBytes, &out, &used)
+		full, err := l.readSegment(v, pos, off, offset, chunk, maxBytes, &out, &used, &buf)
 		if errors.Is(err, errIndexPoint) && pos > 0 && len(out) == 0 {
 			// The index point may be what is damaged: retry with a scan from the segment start.
-			full, err = l.readSegment(v, 0, v.s.base, offset, chunk, maxBytes, &out, &used)
+			full, err = l.readSegment(v, 0, v.s.base, offset, chunk, maxBytes, &out, &used, &buf)
 		}
 		if err != nil {
 			return out, fmt.Errorf("wal: read %s: %w", v.s.logName(), err)
@@ -831,8 +840,15 @@ func atIndexPoint(err error, first bool) error {
 
 // readSegment appends entries of v from the one containing offset on; scanning starts at pos
 // (the entry with offset off). full reports that maxBytes was reached.
-func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int, out *[]Batch, used *int) (full bool, err error) {
-	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: chunk}
+// spare is memory for the first window; it is set to nil once a window took it (a retry
+// after a damaged index point then allocates, as the first attempt's batches may alias it).
+func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int, out *[]Batch, used *int, spare *[]byte) (full bool, err error) {
+	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: chunk, spare: *spare}
+	defer func() {
+		if r.spare == nil {
+			*spare = nil
+		}
+	}()
 	next := off
 	for {
 		h, e, err := r.next()

@@ -119,3 +119,53 @@ func TestAppendReadReopen(t *testing.T) {
 	}
 	t.Log(fmt.Sprint(segs, " segments"))
 }
+
+func TestReadInto(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	l := mustOpen(t, fs, "/data/p0", wal.Options{SegmentBytes: 4096, IndexIntervalBytes: 256})
+	defer l.Close()
+	for i := range 100 {
+		if _, err := l.Append(payload(int64(i), 20+i%40), 1+int32(i%2), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for off := l.StartOffset(); off < l.NextOffset(); off++ {
+		for _, max := range []int{1, 100, 1000, 10000} {
+			want, err := l.Read(off, max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stale contents in the spare memory must not matter.
+			buf := bytes.Repeat([]byte{0xee}, 64<<10)
+			got, err := l.ReadInto(off, max, buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("ReadInto(%d, %d): %d entries, Read: %d", off, max, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].BaseOffset != want[i].BaseOffset || got[i].LastOffset != want[i].LastOffset || !bytes.Equal(got[i].Data, want[i].Data) {
+					t.Fatalf("ReadInto(%d, %d) entry %d differs", off, max, i)
+				}
+			}
+			// The first entry lives in buf (the window started in it).
+			d := got[0].Data
+			inBuf := false
+			for j := range buf[:len(buf)-len(d)+1] {
+				if &buf[j] == &d[0] {
+					inBuf = true
+					break
+				}
+			}
+			if !inBuf {
+				t.Fatalf("ReadInto(%d, %d) did not read into the given memory", off, max)
+			}
+			// Too small a buffer is not used (and not overrun).
+			small := make([]byte, 8)
+			if got, err := l.ReadInto(off, max, small); err != nil || len(got) != len(want) || !bytes.Equal(got[0].Data, want[0].Data) {
+				t.Fatalf("ReadInto with a small buffer: %v", err)
+			}
+		}
+	}
+}

@@ -210,7 +210,8 @@ func encodeIndex(idx []indexEntry) (ib, tb []byte) {
 }
 
 // entryReader walks whole entries of one segment file with positional reads through a window.
-// Windows are freshly allocated, so slices it returns stay valid after further reads.
+// Windows are freshly allocated (or spare, once), so slices it returns stay valid after
+// further reads.
 type entryReader struct {
 	f      File
 	end    int64 // stop at this position
@@ -218,7 +219,8 @@ type entryReader struct {
 	chunk  int64 // preferred window size
 	buf    []byte
 	bufPos int64
-	read   int64 // bytes read from f
+	read   int64  // bytes read from f
+	spare  []byte // memory for the next window, used once, when its capacity is enough
 }
 
 // next returns the entry at r.pos (header and the whole framed bytes) and advances.
@@ -259,7 +261,12 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 		return r.buf[o : o+n], nil
 	}
 	size := min(max(n, r.chunk), r.end-pos)
-	b := make([]byte, size)
+	var b []byte
+	if int64(cap(r.spare)) >= size {
+		b, r.spare = r.spare[:size], nil
+	} else {
+		b = make([]byte, size)
+	}
 	// Bytes of pos.. already in the old window are copied, not read again.
 	have := int64(0)
 	if pos >= r.bufPos && pos < r.bufPos+int64(len(r.buf)) {
