@@ -12,6 +12,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,4 +192,40 @@ func TestIdempotentProduceWithDroppedAnswers(t *testing.T) {
 		t.Fatalf("without idempotence no record was stored twice (%d answers dropped): the cut did not cause retries of stored batches", cuts)
 	}
 	t.Logf("control without idempotence: %d duplicates from %d dropped answers", dups, cuts)
+}
+
+// TestIdempotentKcat: librdkafka with enable.idempotence=true negotiates InitProducerID with
+// the gateway and produces; every message is stored once with contiguous offsets.
+func TestIdempotentKcat(t *testing.T) {
+	bin, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat not installed")
+	}
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	s := rcStart(t, t.TempDir(), "")
+	s.createTopic(t, "kidem", 2)
+	const n = 500
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "k%05d\n", i)
+	}
+	cmd := exec.Command(bin, "-b", s.addr, "-P", "-t", "kidem", "-X", "enable.idempotence=true", "-X", "debug=eos")
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat produce: %v\n%s", err, out)
+	}
+	// librdkafka logs the producer id it was given: proof that idempotence is on.
+	if !strings.Contains(string(out), "Acquired PID{Id:") || strings.Contains(string(out), "Fatal") {
+		t.Fatalf("kcat did not acquire a producer id:\n%s", out)
+	}
+	got := map[string]int{}
+	for _, m := range rcConsumeKgo(t, s, "kidem") {
+		got[string(m.value)]++
+	}
+	for i := range n {
+		if v := fmt.Sprintf("k%05d", i); got[v] != 1 {
+			t.Fatalf("%s stored %d times", v, got[v])
+		}
+	}
 }
