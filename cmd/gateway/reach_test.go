@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -374,4 +375,60 @@ func TestReachFlagErrors(t *testing.T) {
 	if err != nil || o.mdns || o.meshMode() || o.relay != "" || o.stunList != "" {
 		t.Fatalf("defaults must contact nothing and embed a broker: %+v %v", o.reachOptions, err)
 	}
+}
+
+// TestGatewayMDNSAddsToSeeds: with -brokers naming one broker and -mdns, the seed stays the
+// controller and a broker known only from mDNS (it shares no gossip peer with the seed) is
+// learned too: a topic's partitions land on both.
+func TestGatewayMDNSAddsToSeeds(t *testing.T) {
+	var h hub
+	dir := t.TempDir()
+	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
+	seed := bs[1] // the larger NodeId: it is the controller only because it is the seed
+	addr := startMDNSGateway(t, &h, dir, "-brokers", seed.ep.Addr().String())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		topic := fmt.Sprint("seeded-", i)
+		var recs []*kgo.Record
+		for p := range int32(4) {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte("x")})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := kadmCreate(ctx, cl, topic, 4)
+		if err == nil {
+			err = cl.ProduceSync(ctx, recs...).FirstErr()
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		on0, on1 := false, false
+		for p := range int32(4) {
+			on0 = on0 || (&meshBroker{b: bs[0].b}).holds(t, topic, p)
+			on1 = on1 || (&meshBroker{b: bs[1].b}).holds(t, topic, p)
+		}
+		if on0 && on1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mDNS-only broker was never used (on0=%v on1=%v)", on0, on1)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !holdsPlacements(t, seed.b) || holdsPlacements(t, bs[0].b) {
+		t.Fatal("the seed is not the controller")
+	}
+}
+
+func kadmCreate(ctx context.Context, cl *kgo.Client, topic string, parts int32) (kadm.CreateTopicResponse, error) {
+	return kadm.NewClient(cl).CreateTopic(ctx, parts, 1, nil, topic)
 }
