@@ -66,7 +66,10 @@
 // using positional reads (pread) of whole windows. Sealed segments' indexes are loaded on first
 // use. Appends are buffered in memory (1 MiB) and handed to the file at Sync, when the buffer
 // fills, and when a Read reaches the active segment (decision: flush on read, not read through
-// the buffer), so an entry is visible to Read as soon as Append returns.
+// the buffer), so an entry is visible to Read as soon as Append returns. An entry of 64 KiB or
+// more skips the buffer: Append flushes what is buffered and writes it to the file directly
+// (decision: for large entries the copy costs more than the syscalls batching would save).
+// ReadInto reads into memory the caller supplies (the broker pools its fetch buffers).
 //
 // maxBytes in Read counts entry data bytes (not framing); the first entry is returned even if
 // it alone exceeds maxBytes (KIP-74). A Read may continue across segment boundaries.
