@@ -240,7 +240,6 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 	st.CancelWrite(code)
 }
 
-
 // ServeConn accepts streams on c until ctx ends or the connection closes and waits for every
 // call it started before returning.
 //
