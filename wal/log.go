@@ -856,6 +856,13 @@ func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int
 	}()
 	next := off
 	for {
+		if len(*out) > 0 {
+			// Stop before an entry that would take the answer past maxBytes without reading
+			// (and checking) all of it only to drop it.
+			if n, ok := r.peekLength(); ok && *used+n > maxBytes {
+				return true, nil
+			}
+		}
 		h, e, err := r.next()
 		if errors.Is(err, io.EOF) {
 			if next != v.next {

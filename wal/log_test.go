@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -209,4 +211,53 @@ func TestLargeEntriesDirectWrite(t *testing.T) {
 	l = mustOpen(t, fs, "/data/p0", opts)
 	defer l.Close()
 	check(l, 6) // the first six were synced
+}
+
+// countFS counts the bytes read through it.
+type countFS struct {
+	wal.FS
+	read *atomic.Int64
+}
+
+func (c countFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
+	f, err := c.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return countFile{f, c.read}, nil
+}
+
+type countFile struct {
+	wal.File
+	read *atomic.Int64
+}
+
+func (f countFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.File.ReadAt(p, off)
+	f.read.Add(int64(n))
+	return n, err
+}
+
+// A Read that stops at maxBytes does not read the entry it stops before (only its header).
+func TestReadStopsBeforeUnwantedEntry(t *testing.T) {
+	var read atomic.Int64
+	l := mustOpen(t, countFS{waltest.NewCrashFS(), &read}, "/data/p0", wal.Options{})
+	defer l.Close()
+	const size = 300 << 10
+	for i := range 4 {
+		if _, err := l.Append(payload(int64(i), size), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Read(0, 1) // flush the write buffer to the file
+	for off := int64(0); off < 3; off++ {
+		read.Store(0)
+		bs, err := l.Read(off, size+100)
+		if err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(off, size)) {
+			t.Fatalf("Read(%d): %d entries, %v", off, len(bs), err)
+		}
+		if n := read.Load(); n > size+1024 { // the window may run a few hundred bytes past
+			t.Fatalf("Read(%d) of one %d-byte entry read %d bytes", off, size, n)
+		}
+	}
 }

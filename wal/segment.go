@@ -255,6 +255,33 @@ func (r *entryReader) next() (entryHeader, []byte, error) {
 	return h, e, nil
 }
 
+// peekLength returns the data length the header at r.pos announces, reading only the
+// header when it is not in the window already; ok is false when there is no readable header
+// there (next reports why). The length is unverified (the CRC covers the whole entry): it
+// serves only to stop before an entry that would not be returned anyway.
+func (r *entryReader) peekLength() (n int, ok bool) {
+	if r.end-r.pos < headerSize {
+		return 0, false
+	}
+	var hb []byte
+	if r.pos >= r.bufPos && r.pos+headerSize <= r.bufPos+int64(len(r.buf)) {
+		hb = r.buf[r.pos-r.bufPos:]
+	} else {
+		var small [headerSize]byte
+		m, _ := r.f.ReadAt(small[:], r.pos)
+		r.read += int64(m)
+		if m < headerSize {
+			return 0, false
+		}
+		hb = small[:]
+	}
+	h, err := parseHeader(hb)
+	if err != nil {
+		return 0, false
+	}
+	return int(h.length), true
+}
+
 func (r *entryReader) window(pos, n int64) ([]byte, error) {
 	if pos >= r.bufPos && pos+n <= r.bufPos+int64(len(r.buf)) {
 		o := pos - r.bufPos
