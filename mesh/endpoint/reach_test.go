@@ -288,3 +288,25 @@ func TestHomeRelayNoAddress(t *testing.T) {
 		t.Fatalf("discovery asked %d times", n)
 	}
 }
+
+// TestPlainAndRelayNodesMix: a node on a plain socket (no disco) and a node with a relay path
+// (magicsock) reach each other directly, each way: the magicsock answers QUIC from an address
+// no known node has, and sends to a node's direct candidates before any disco Pong.
+func TestPlainAndRelayNodesMix(t *testing.T) {
+	_, url := startRelay(t)
+	plain := newEP(t)
+	ms := newEPOpts(t, Options{HomeRelay: url})
+	plain.Handle(echoALPN, echo)
+	ms.Handle(echoALPN, echo)
+	direct := NodeAddr{ID: ms.NodeID(), Direct: ms.Addr().Direct}
+	c, err := plain.Dial(ctxT(t), direct, echoALPN)
+	if err != nil {
+		t.Fatalf("plain -> magicsock: %v", err)
+	}
+	roundTrip(t, c, make([]byte, 100<<10))
+	c2, err := ms.Dial(ctxT(t), plain.Addr(), echoALPN)
+	if err != nil {
+		t.Fatalf("magicsock -> plain: %v", err)
+	}
+	roundTrip(t, c2, make([]byte, 100<<10))
+}

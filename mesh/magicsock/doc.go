@@ -25,11 +25,18 @@
 //     trusted for 6.5 s after the last Pong. While the node is active (traffic within 45 s)
 //     the best address is re-pinged every 2 s, so it stays trusted while it works.
 //   - Sending: best address trusted → UDP only. Otherwise → relay, plus UDP to the last best
-//     address if there was one; and a full ping (every candidate, plus a CallMeMaybe with our
-//     direct addresses over the relay) at most every 5 s.
+//     address if there was one, else to the last address QUIC came from, else (decision;
+//     iroh sends nothing direct before a Pong) to every direct candidate (at most 4), so a
+//     peer on a plain socket, which answers no disco, is reached too; and a full ping (every
+//     candidate, plus a CallMeMaybe with our direct addresses over the relay) at most every
+//     5 s.
 //   - Received UDP datagrams are demultiplexed in iroh's order: STUN (dropped here), disco
-//     (magic "TS💬"), then QUIC, which is accepted only from an address that belongs to a
-//     known node.
+//     (magic "TS💬"), then QUIC. QUIC from an address that belongs to a known node is
+//     that node's. Decision (iroh 0.28 drops the rest): QUIC from any other address is
+//     taken as an anonymous peer on a plain socket (a mesh endpoint without a magicsock,
+//     which sends no disco): it gets its own mapped address and is answered directly, so
+//     such a peer can dial us (TLS still authenticates it). At most 1024 are remembered,
+//     least recently seen forgotten first. Not with DisableDirect.
 //
 // Relay payloads use iroh's framing: each datagram prefixed by its u16 little-endian length.
 //

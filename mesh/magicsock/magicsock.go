@@ -90,6 +90,8 @@ type node struct {
 
 	lastFullPing time.Time
 	lastActive   time.Time
+
+	quicFrom netip.AddrPort // last direct address QUIC came from (a plain peer answers no disco)
 }
 
 func (n *node) bestTrusted(now time.Time) bool {
@@ -141,7 +143,20 @@ type Conn struct {
 	reflexive  map[netip.AddrPort]time.Time // STUN-learned addresses of our UDP socket
 	rdl        time.Time                    // read deadline
 	rdlChanged chan struct{}                // closed when rdl changes
+	anon       map[netip.AddrPort]*anonPeer // QUIC senders we know by address only
+	anonMapped map[netip.AddrPort]*anonPeer // the same, by mapped address
 }
+
+// anonPeer is a UDP source that sent QUIC without disco (a peer on a plain socket, not a
+// magicsock): it gets its own mapped address and is answered directly.
+type anonPeer struct {
+	addr     netip.AddrPort
+	mapped   *net.UDPAddr
+	lastSeen time.Time
+}
+
+// maxAnon bounds the anonymous peers remembered; the least recently seen is forgotten first.
+const maxAnon = 1024
 
 // New starts a Conn.
 func New(opts Options) (*Conn, error) {
@@ -187,6 +202,8 @@ func New(opts Options) (*Conn, error) {
 		rdlChanged: make(chan struct{}),
 		stunTx:     make(map[stun.TxID]time.Time),
 		reflexive:  make(map[netip.AddrPort]time.Time),
+		anon:       make(map[netip.AddrPort]*anonPeer),
+		anonMapped: make(map[netip.AddrPort]*anonPeer),
 	}
 	c.wg.Go(c.udpLoop)
 	c.wg.Go(c.heartbeat)
@@ -421,20 +438,33 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	n, ok := c.byMapped[ua.AddrPort()]
 	if !ok {
+		a := c.anonMapped[ua.AddrPort()]
 		c.mu.Unlock()
+		if a != nil && !c.opts.DisableDirect {
+			if _, err := c.udp.WriteTo(b, net.UDPAddrFromAddrPort(a.addr)); err != nil {
+				c.log.Debug("magicsock: udp send failed", "to", a.addr, "err", err)
+			}
+		}
 		return len(b), nil
 	}
 	n.lastActive = now
-	var udpTo netip.AddrPort
+	var udpTo []netip.AddrPort
 	var viaRelay string
 	direct := !c.opts.DisableDirect
 	switch {
 	case direct && n.bestTrusted(now):
-		udpTo = n.best
+		udpTo = append(udpTo, n.best)
 	default:
 		viaRelay = c.relayOfLocked(n)
 		if direct {
-			udpTo = n.best // outdated best, in parallel with the relay
+			switch {
+			case n.best.IsValid():
+				udpTo = append(udpTo, n.best) // outdated best, in parallel with the relay
+			case n.quicFrom.IsValid():
+				udpTo = append(udpTo, n.quicFrom) // a peer that answers QUIC but not disco
+			default:
+				udpTo = c.untriedLocked(n) // nothing confirmed yet: every candidate
+			}
 		}
 		if direct && now.Sub(n.lastFullPing) >= fullPingInterval {
 			c.fullPingLocked(n, now)
@@ -444,9 +474,9 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.sendRelayLocked(viaRelay, n.id, b)
 	}
 	c.mu.Unlock()
-	if udpTo.IsValid() {
-		if _, err := c.udp.WriteTo(b, net.UDPAddrFromAddrPort(udpTo)); err != nil {
-			c.log.Debug("magicsock: udp send failed", "to", udpTo, "err", err)
+	for _, to := range udpTo {
+		if _, err := c.udp.WriteTo(b, net.UDPAddrFromAddrPort(to)); err != nil {
+			c.log.Debug("magicsock: udp send failed", "to", to, "err", err)
 		}
 	}
 	return len(b), nil
@@ -473,12 +503,63 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline implements net.PacketConn; writes never block, so it is a no-op.
 func (c *Conn) SetWriteDeadline(time.Time) error { return nil }
 
-func (c *Conn) deliver(n *node, data []byte) {
+func (c *Conn) deliver(n *node, data []byte) { c.deliverFrom(n.mapped, data) }
+
+func (c *Conn) deliverFrom(from *net.UDPAddr, data []byte) {
 	select {
-	case c.recvq <- inPacket{data: data, from: n.mapped}:
+	case c.recvq <- inPacket{data: data, from: from}:
 	default:
 		c.log.Debug("magicsock: receive queue full, dropping packet")
 	}
+}
+
+// maxUntried bounds the candidates a packet is copied to while no direct path is confirmed.
+const maxUntried = 4
+
+// untriedLocked lists (sorted, at most maxUntried) the direct candidates of a node no
+// address of which has answered yet, neither a disco Ping nor with QUIC: a packet goes to
+// each of them, so a peer on a plain socket (no disco) can be reached directly. Decision:
+// iroh 0.28 sends nothing direct before a Pong; a copy to a wrong address is dropped there.
+func (c *Conn) untriedLocked(n *node) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(n.paths))
+	for a := range n.paths {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	if len(out) > maxUntried {
+		out = out[:maxUntried]
+	}
+	return out
+}
+
+// anonLocked returns the anonymous peer for a UDP source no known node has (creating it,
+// and forgetting the least recently seen one beyond maxAnon).
+func (c *Conn) anonLocked(src netip.AddrPort, now time.Time) *anonPeer {
+	if a, ok := c.anon[src]; ok {
+		a.lastSeen = now
+		return a
+	}
+	if len(c.anon) >= maxAnon {
+		var oldest *anonPeer
+		for _, a := range c.anon {
+			if oldest == nil || a.lastSeen.Before(oldest.lastSeen) {
+				oldest = a
+			}
+		}
+		delete(c.anon, oldest.addr)
+		delete(c.anonMapped, oldest.mapped.AddrPort())
+	}
+	c.nextMapped++
+	var ip [16]byte
+	copy(ip[:], mappedPrefix[:])
+	for i := range 8 {
+		ip[15-i] = byte(c.nextMapped >> (8 * i))
+	}
+	a := &anonPeer{addr: src, mapped: &net.UDPAddr{IP: ip[:], Port: MappedPort}, lastSeen: now}
+	c.anon[src] = a
+	c.anonMapped[a.mapped.AddrPort()] = a
+	c.log.Debug("magicsock: QUIC from an address no known node has; answering it directly", "addr", src)
+	return a
 }
 
 // --- UDP ---
@@ -517,12 +598,18 @@ func (c *Conn) udpLoop() {
 		default:
 			c.mu.Lock()
 			n := c.byAddr[src]
-			if n != nil {
+			var from *net.UDPAddr
+			switch {
+			case n != nil:
 				n.lastActive = time.Now()
+				n.quicFrom = src
+				from = n.mapped
+			case !c.opts.DisableDirect:
+				from = c.anonLocked(src, time.Now()).mapped
 			}
 			c.mu.Unlock()
-			if n != nil {
-				c.deliver(n, slices.Clone(p))
+			if from != nil {
+				c.deliverFrom(from, slices.Clone(p))
 			}
 		}
 	}
