@@ -31,8 +31,8 @@
 // With -mdns, gateways started with -mdns find this broker with no address configured (the
 // LAN default for deployments; off by default so that nothing is sent to the network unasked).
 // With -relay the broker keeps a connection to that relay and is reachable through it from
-// nodes that cannot reach it directly; give every node of a mesh a relay path (the same -relay)
-// or none: a node on a relay path accepts direct packets only from nodes that probe it first.
+// nodes that cannot reach it directly, if they use a relay too (the same -relay, normally;
+// nodes without one still reach it directly).
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
 // The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is

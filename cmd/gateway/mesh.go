@@ -69,8 +69,9 @@ type fullBackend interface {
 //     running, but would be for a gateway started after it. Use it for development only.
 //
 // Seeds, when given, still decide the controller; -mdns then only adds brokers.
-// -relay / -stun give the mesh node a relay path (package mesh/magicsock); give every node of
-// a mesh the same -relay, or none.
+// -relay / -stun give the mesh node a relay path (package mesh/magicsock). Brokers behind
+// NATs are reached through the relay when both sides use it (normally the same -relay; a node
+// whose relay URL is unknown is tried through our own); nodes without one still talk directly.
 type meshOptions struct {
 	brokers     string
 	meshBind    string

@@ -66,9 +66,9 @@
 //     dialed: through our home relay (after discovery, if set, found
 //     nothing within LookupTimeoutWithRelay, 2 s), where the magicsock
 //     sends packets for nodes whose relay URL is unknown.
-//   - A node on a magicsock accepts direct QUIC only from addresses of
-//     nodes it knows (as iroh: disco pings make a sender known). A plain
-//     endpoint sends no disco, so it cannot dial a magicsock node directly
-//     unless that node learned its address (e.g. from a control-plane
-//     digest): in one mesh, give every node a relay path or none.
+//   - Plain endpoints and endpoints on a magicsock mix: the magicsock
+//     answers QUIC from addresses no known node has, and sends to a node's
+//     direct candidates until one answers (see mesh/magicsock), so the two
+//     reach each other directly (TestPlainAndRelayNodesMix). Only the relay
+//     path needs a magicsock on both sides.
 package endpoint
