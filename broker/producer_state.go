@@ -31,8 +31,12 @@ import (
 //     producer could be stored out of order.
 //   - An idempotent produce must carry exactly one record batch per partition (Kafka enforces
 //     this for Produce v3+); a payload mixing idempotent and plain batches is INVALID_RECORD.
-//   - Producer state is never expired (Kafka drops it after producer.id.expiration.ms); it is
-//     about 100 bytes per producer id and partition.
+//   - A producer's state expires producerIDExpiration (24 h, Kafka's
+//     producer.id.expiration.ms default) after its last append, by the broker clock (not the
+//     batch timestamps Kafka uses: a producer replaying old CreateTime data must not lose its
+//     state at once). Batches found by a rebuild's log scan count as appended at load time.
+//     The flusher drops expired entries when it writes a snapshot. A producer that comes back
+//     after expiry is an unknown producer.
 //
 // # Crash recovery
 //
@@ -52,7 +56,7 @@ import (
 // # Snapshot file layout (big-endian)
 //
 //	"MKPS" | version u8 (1) | offset u64 (state covers batches below it) | producers u32 |
-//	per producer: id u64 | epoch i16 | batches u8 (1..5) |
+//	per producer: id u64 | epoch i16 | last timestamp i64 (ms) | batches u8 (1..5) |
 //	    per batch: firstSeq i32 | lastSeq i32 | baseOffset i64 |
 //	CRC-32C of everything before it u32
 
@@ -61,6 +65,7 @@ const (
 	producerSnapshotFile = "producer.snapshot"
 	snapshotBytes        = 16 << 20
 	snapshotInterval     = 30 * time.Second
+	producerIDExpiration = 24 * time.Hour
 
 	offProducerID    = 43
 	offProducerEpoch = 51
@@ -79,6 +84,7 @@ type seqBatch struct {
 // producerEntry is one producer id's state in one partition.
 type producerEntry struct {
 	epoch   int16
+	lastTs  int64      // broker time (Unix ms) of the last append, for expiry
 	batches []seqBatch // oldest first, at most producerWindow, all of epoch
 }
 
@@ -91,6 +97,7 @@ type producerState struct {
 	snapOff   int64     // offset the last snapshot covers
 	snapSize  int64     // log size when the last snapshot was taken
 	snapTime  time.Time // when the last snapshot was taken (or the state loaded)
+	expiredAt time.Time // when expiry last ran
 
 	snapMu sync.Mutex // serialises snapshot file writes
 }
@@ -102,6 +109,7 @@ type batchHead struct {
 	firstSeq   int32
 	delta      int32 // lastOffsetDelta
 	baseOffset int64
+	seenMs     int64 // broker time of the append (Unix ms); set by the caller of update
 }
 
 func readBatchHead(b []byte) batchHead {
@@ -183,13 +191,14 @@ func (s *producerState) update(h batchHead) {
 	e := s.producers[h.producerID]
 	switch {
 	case e == nil:
-		e = &producerEntry{epoch: h.epoch}
+		e = &producerEntry{epoch: h.epoch, lastTs: h.seenMs}
 		s.producers[h.producerID] = e
 	case h.epoch < e.epoch:
 		return
 	case h.epoch > e.epoch:
 		e.epoch, e.batches = h.epoch, e.batches[:0]
 	}
+	e.lastTs = max(e.lastTs, h.seenMs)
 	if len(e.batches) == producerWindow {
 		copy(e.batches, e.batches[1:])
 		e.batches = e.batches[:producerWindow-1]
@@ -197,10 +206,23 @@ func (s *producerState) update(h batchHead) {
 	e.batches = append(e.batches, seqBatch{firstSeq: h.firstSeq, lastSeq: h.lastSeq(), baseOffset: h.baseOffset})
 }
 
+// expire drops producers whose newest batch is producerIDExpiration older than now.
+func (s *producerState) expire(now time.Time) (n int) {
+	limit := now.Add(-producerIDExpiration).UnixMilli()
+	for id, e := range s.producers {
+		if e.lastTs <= limit {
+			delete(s.producers, id)
+			n++
+		}
+	}
+	return n
+}
+
 // replay feeds every idempotent batch of a stored log entry to update.
-func (s *producerState) replay(data []byte) {
+func (s *producerState) replay(data []byte, nowMs int64) {
 	forEachBatch(data, func(batch []byte) {
 		if h := readBatchHead(batch); h.producerID >= 0 {
+			h.seenMs = nowMs
 			s.update(h)
 		}
 	})
@@ -241,7 +263,7 @@ func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchS
 	if err != nil {
 		return -1, err
 	}
-	h.baseOffset = base
+	h.baseOffset, h.seenMs = base, b.cfg.Now().UnixMilli()
 	s.update(h)
 	s.dirty = true
 	return base, nil
@@ -254,6 +276,7 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 	}
 	start, next := l.StartOffset(), l.NextOffset()
 	from := start
+	loadMs := b.cfg.Now().UnixMilli()
 	s.producers = map[int64]*producerEntry{}
 	path := filepath.Join(p.dir, producerSnapshotFile)
 	buf, ok, err := readSmallFile(b.fs, path, 1<<30)
@@ -289,10 +312,12 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 			if wb.LastOffset < off {
 				continue
 			}
-			s.replay(wb.Data)
+			s.replay(wb.Data, loadMs)
 			off = wb.LastOffset + 1
 		}
 	}
+	s.expire(b.cfg.Now())
+	s.expiredAt = b.cfg.Now()
 	s.loaded = true
 	s.snapOff, s.snapSize, s.snapTime = from, l.Size(), b.cfg.Now()
 	s.dirty = next > from
@@ -307,12 +332,19 @@ func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	s.mu.Lock()
-	if !s.loaded || !s.dirty || p.deleted.Load() {
+	if !s.loaded || p.deleted.Load() {
 		s.mu.Unlock()
 		return
 	}
-	now, size := b.cfg.Now(), l.Size()
-	if !force && size-s.snapSize < snapshotBytes && now.Sub(s.snapTime) < snapshotInterval {
+	now := b.cfg.Now()
+	if now.Sub(s.expiredAt) >= snapshotInterval {
+		s.expiredAt = now
+		if s.expire(now) > 0 {
+			s.dirty = true // the snapshot must forget them too
+		}
+	}
+	size := l.Size()
+	if !s.dirty || !force && size-s.snapSize < snapshotBytes && now.Sub(s.snapTime) < snapshotInterval {
 		s.mu.Unlock()
 		return
 	}
@@ -354,6 +386,7 @@ func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry) []byte {
 		n++
 		buf = binary.BigEndian.AppendUint64(buf, uint64(id))
 		buf = binary.BigEndian.AppendUint16(buf, uint16(e.epoch))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(e.lastTs))
 		buf = append(buf, byte(k))
 		for _, sb := range e.batches {
 			if sb.baseOffset < upTo {
@@ -385,7 +418,7 @@ func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, error) {
 	if upTo < 0 {
 		return 0, nil, fmt.Errorf("broker: producer snapshot: negative offset %d", upTo)
 	}
-	const entryHead, batchLen = 8 + 2 + 1, 4 + 4 + 8
+	const entryHead, batchLen = 8 + 2 + 8 + 1, 4 + 4 + 8
 	rest := body[head:]
 	if uint64(n) > uint64(len(rest)/(entryHead+batchLen)) {
 		return 0, nil, fmt.Errorf("broker: producer snapshot: %d producers do not fit in %d bytes", n, len(rest))
@@ -396,8 +429,8 @@ func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, error) {
 			return 0, nil, fmt.Errorf("broker: producer snapshot: truncated")
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:]))}
-		k := int(rest[10])
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), lastTs: int64(binary.BigEndian.Uint64(rest[10:]))}
+		k := int(rest[18])
 		rest = rest[entryHead:]
 		if id < 0 || e.epoch < 0 || k < 1 || k > producerWindow || len(rest) < k*batchLen {
 			return 0, nil, fmt.Errorf("broker: producer snapshot: bad entry for producer %d", id)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -395,4 +396,30 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 	if len(vs) != producers*batches || len(count) != producers*batches {
 		t.Fatalf("%d records stored, %d distinct, want %d once each", len(vs), len(count), producers*batches)
 	}
+}
+
+// TestIdempotentProducerExpiry: a producer's state goes 24 h after its last append (broker
+// clock), also from the snapshot, so it is then an unknown producer; before that it is kept.
+func TestIdempotentProducerExpiry(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", 1, nil)
+	e.mustProduce(-1, "t", 0, idemBatch(1, 0, 0, "a"))
+	e.mustProduce(-1, "t", 0, idemBatch(2, 0, 0, "b"))
+	e.clock.Advance(producerIDExpiration - time.Hour)
+	e.mustProduce(-1, "t", 0, idemBatch(2, 0, 1, "c")) // producer 2 stays active
+	if err := e.b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e.wantCode(e.produce(-1, "t", 0, idemBatch(1, 0, 5, "gap")), kerr.OutOfOrderSequenceNumber)
+	e.clock.Advance(2 * time.Hour)
+	if err := e.b.Flush(); err != nil { // expires producer 1 and writes the snapshot without it
+		t.Fatal(err)
+	}
+	e.crash(nil)
+	e.mustProduce(-1, "t", 0, idemBatch(1, 0, 5, "late")) // unknown now: any sequence
+	e.wantCode(e.produce(-1, "t", 0, idemBatch(2, 0, 3, "gap")), kerr.OutOfOrderSequenceNumber)
+	if got := e.mustProduce(-1, "t", 0, idemBatch(2, 0, 1, "c")); got != 2 {
+		t.Fatalf("retry of producer 2's batch: offset %d, want 2", got)
+	}
+	e.wantValues("t", "a", "b", "c", "late")
 }
