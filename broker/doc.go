@@ -11,6 +11,8 @@
 //
 //	Dir/topics.registry                     cluster id + topics (names, ids, partition counts, configs)
 //	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition
+//	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
+//	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and

@@ -48,15 +48,18 @@ import (
 // of batches below the log's fsynced offset when it is written, so a crash can never leave it
 // ahead of the log; one claiming an offset beyond the log end (or failing its checksum) is
 // ignored and the whole log is scanned. Snapshots are written on Close (after the log's final
-// fsync) and by the background flusher once the partition has taken idempotent writes and
-// either snapshotBytes of log were appended or snapshotInterval passed since the last one; so
-// after a kill -9 the scan covers at most about snapshotBytes plus one flush interval of
-// appends, while a partition that never had a snapshot is scanned whole once.
+// fsync) and by the background flusher (every Config.FlushInterval, 1 s by default) once the
+// partition has taken idempotent writes and either snapshotBytes (16 MiB) of log were appended
+// or snapshotInterval (30 s) passed since the last one. So after a kill -9 the scan covers
+// the smaller of 16 MiB and 30 s of appends, plus one flush interval; a partition that never
+// had a snapshot (data from before idempotence was served) is scanned whole, once. The scan
+// holds the partition's producer lock, so only idempotent produces to that partition wait
+// for it.
 //
 // # Snapshot file layout (big-endian)
 //
 //	"MKPS" | version u8 (1) | offset u64 (state covers batches below it) | producers u32 |
-//	per producer: id u64 | epoch i16 | last timestamp i64 (ms) | batches u8 (1..5) |
+//	per producer: id u64 | epoch i16 | last append i64 (broker clock, Unix ms) | batches u8 (1..5) |
 //	    per batch: firstSeq i32 | lastSeq i32 | baseOffset i64 |
 //	CRC-32C of everything before it u32
 
