@@ -20,7 +20,9 @@
 // or served. The WAL's Stamp hook writes the assigned base offset into each batch (bytes
 // 0..8, outside the batch CRC) under the log lock, so offsets are assigned exactly once, in
 // log order. Fetch returns whole stored entries; a single-entry answer is the stored copy
-// itself.
+// itself. FetchPooled reads into pooled buffers (power-of-two classes from 64 KiB to 8 MiB)
+// that the caller hands back with release once the answer is written, so a steady consumer
+// costs no fresh allocation per fetch; a caller that never releases only loses the reuse.
 //
 // The high watermark is the log end offset (single replica) and the last stable offset
 // equals it (no transactions; transactional and control batches are refused on produce).

@@ -18,6 +18,12 @@
 // only; other connections and stored data are unaffected. ApiVersions with a too-new version
 // is answered (v0 body, UNSUPPORTED_VERSION, our ranges) as Kafka does (KIP-511).
 //
+// Fetch answers are written with one writev: the encoded fields are copied into the
+// connection's buffer, but a record set of 4 KiB or more goes to the socket straight from
+// the backend's bytes (kafkawire.FetchWriter, byte-identical to kmsg's encoding). When the
+// backend implements [PooledFetcher] (broker.Broker does), those bytes live in read buffers
+// the backend reuses, and the writer releases them once the answer is written.
+//
 // # Registering an API (contract for other files of this package)
 //
 // Each Kafka API lives in its own file (api_produce.go, api_fetch.go, …; consumer-group APIs
