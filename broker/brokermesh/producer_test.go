@@ -37,3 +37,31 @@ func TestInitProducerIDGoesToController(t *testing.T) {
 		t.Fatalf("controller's next id: %v %+v, want 5", err, r)
 	}
 }
+
+// groupsOnly serves ops of a broker that predates idempotence (no InitProducerID method).
+type groupsOnly struct{}
+
+func (groupsOnly) Metadata(context.Context, *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	return &brokerop.MetadataResp{}, nil
+}
+
+// TestInitProducerIDOldController: a controller that does not serve the op gives producer id
+// -1 (clients produce without idempotence) rather than an error clients would retry forever.
+func TestInitProducerIDOldController(t *testing.T) {
+	gw := newEP(t)
+	ep := newEP(t)
+	var trust TrustList
+	trust.Add(gw.NodeID())
+	Serve(ep, NewServer(nil, groupsOnly{}), trust, nil)
+	c := clusterForAddrs(t, gw, ep)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := c.InitProducerID(ctx, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1})
+	if err != nil || r.ErrorCode != 0 || r.ProducerID != -1 || r.ProducerEpoch != -1 {
+		t.Fatalf("old controller: %v %+v, want producer id -1 and no error", err, r)
+	}
+	// A direct call still reports the refusal.
+	if _, err := c.ctl().InitProducerID(ctx, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1}); !opUnknown(err) {
+		t.Fatalf("direct call: %v, want an unknown-op error", err)
+	}
+}
