@@ -7,7 +7,9 @@ package meshkafka_test
 //	impl=ours-inproc  cmd/gateway with its embedded broker (one process)
 //	impl=kfake        franz-go's kfake cluster (in memory, in the test process)
 //
-// One op is one record; records/s and MB/s (value bytes) are reported.
+// One op is one record; records/s and MB/s (value bytes) are reported. Produce writes b.N
+// records to a fresh 3-partition topic (deleted afterwards); consume reads a fixed set of
+// 200 000 records from the start as often as b.N needs.
 
 import (
 	"context"
@@ -18,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,12 +28,16 @@ import (
 const (
 	benchRecordSize = 100
 	benchPartitions = 3
+	benchConsumeSet = 200_000 // records each target's consume topic holds
 )
 
 func BenchmarkMeshHop(b *testing.B) {
 	var procs []*proc
-	logsOf := func() string {
+	logsOf := func() string { // stacks and logs of the child processes, which are stopped
 		var sb strings.Builder
+		for _, p := range procs {
+			p.quit()
+		}
 		for _, p := range procs {
 			sb.WriteString("\n" + p.logs())
 		}
@@ -102,6 +109,15 @@ func BenchmarkMeshHop(b *testing.B) {
 		b.ReportMetric(float64(b.N)/s, "records/s")
 		b.ReportMetric(float64(b.N)*benchRecordSize/1e6/s, "MB/s")
 	}
+	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
+		adm := kadm.NewClient(kgoClient(b, addr))
+		defer adm.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+			b.Fatalf("delete topic %s: %v", topic, err)
+		}
+	}
 	for _, tg := range targets {
 		addr := addrs[tg.impl]
 		b.Run(fmt.Sprintf("produce-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
@@ -112,30 +128,40 @@ func BenchmarkMeshHop(b *testing.B) {
 			d := time.Since(start)
 			b.StopTimer()
 			report(b, d)
+			dropTopic(b, addr, topic)
 		})
 	}
+	// Consume: a fixed set of records per target, read from the start as many times as b.N
+	// needs (one op is one record read), so the disk use stays bounded.
 	for _, tg := range targets {
 		addr := addrs[tg.impl]
+		topic := ""
 		b.Run(fmt.Sprintf("consume-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
-			topic := newTopic(b, addr)
-			produce(b, addr, topic, b.N)
-			cl := kgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-				kgo.FetchMaxWait(100*time.Millisecond))
+			if topic == "" {
+				topic = newTopic(b, addr)
+				produce(b, addr, topic, benchConsumeSet)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			b.ResetTimer()
 			start := time.Now()
-			for got := 0; got < b.N; {
-				fs := cl.PollFetches(ctx)
-				if ctx.Err() != nil {
-					b.Fatalf("consumed %d of %d records%s", got, b.N, logsOf())
+			for left := b.N; left > 0; {
+				cl := kgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+					kgo.FetchMaxWait(100*time.Millisecond))
+				for pass := min(left, benchConsumeSet); pass > 0; {
+					fs := cl.PollFetches(ctx)
+					if ctx.Err() != nil {
+						b.Fatalf("consumed %d of %d records%s", b.N-left, b.N, logsOf())
+					}
+					fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
+					n := fs.NumRecords()
+					pass -= n
+					left -= n
 				}
-				fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
-				got += fs.NumRecords()
+				cl.Close()
 			}
 			d := time.Since(start)
 			b.StopTimer()
-			cl.Close()
 			report(b, d)
 		})
 	}

@@ -157,6 +157,19 @@ func (p *proc) stop() error {
 	return p.err
 }
 
+// quit sends SIGQUIT (a Go process prints every goroutine's stack and exits) and waits; for
+// diagnosing a stall before the test fails.
+func (p *proc) quit() {
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.kill()
+	}
+}
+
 // logs is everything the process wrote so far.
 func (p *proc) logs() string {
 	return fmt.Sprintf("--- %s stdout:\n%s--- %s stderr:\n%s", p.name, p.stdout, p.name, p.stderr)

@@ -83,32 +83,30 @@ func (lp *loadProducer) ackCount() int {
 // knownBugs enables the tests that are skipped because of the bugs they expose.
 var knownBugs = os.Getenv("MESHKAFKA_KNOWN_BUGS") != ""
 
-// TestMeshBrokerKill is the full requirement: several kill cycles, the load resumes within
-// 10 s of each restart, and no record is stored twice.
+// TestMeshBrokerKill is the full requirement: several kill cycles and the load resumes within
+// 10 s of each restart.
 func TestMeshBrokerKill(t *testing.T) {
 	if !knownBugs {
-		t.Skip("skipped for two known bugs (set MESHKAFKA_KNOWN_BUGS=1 to run): " +
-			"(1) after a broker restart the gateway keeps calling over the dead QUIC connection " +
-			"(brokermesh.MeshOpener reuses it while Conn.Context() is live; the restarted broker has no " +
-			"StatelessResetKey so it drops the packets) until the 30 s endpoint.IdleTimeout, so the load " +
-			"stalls ~30 s per kill; (2) no idempotent produce (the gateway advertises no InitProducerID), so " +
-			"batches the killed broker stored but did not acknowledge are stored again by the client's retry " +
-			"(TestMeshBrokerKillEventualRecovery shows both)")
+		t.Skip("skipped for a known bug (set MESHKAFKA_KNOWN_BUGS=1 to run): after a broker restart the " +
+			"load through the gateway usually resumes ~4 s later, but in about one kill in five it stalls " +
+			"~20-30 s (the gateway keeps calling over the dead QUIC connection to the old incarnation: " +
+			"brokermesh.MeshOpener and the endpoint's connection pool reuse a connection while its Context() " +
+			"is live, and the restarted broker has no StatelessResetKey to reset it; endpoint.IdleTimeout is " +
+			"30 s), so 4 cycles with a 10 s bound fail (TestMeshBrokerKillEventualRecovery runs with a 45 s bound)")
 	}
-	runBrokerKill(t, 4, 10*time.Second, true)
+	runBrokerKill(t, 4, 10*time.Second)
 }
 
-// TestMeshBrokerKillEventualRecovery is what holds today: one kill cycle, the load resumes
-// by itself (within 60 s), nothing acknowledged is lost and the log keeps its shape; records
-// stored twice (unacknowledged first attempts) are counted, not failed.
+// TestMeshBrokerKillEventualRecovery is what holds today: three kill cycles; the load resumes
+// by itself (within 45 s of each restart) and every acknowledged record is there exactly once.
 func TestMeshBrokerKillEventualRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("broker kill test skipped in -short mode")
 	}
-	runBrokerKill(t, 1, 60*time.Second, false)
+	runBrokerKill(t, 3, 45*time.Second)
 }
 
-func runBrokerKill(t *testing.T, cycles int, recovery time.Duration, strict bool) {
+func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
 	b, g := meshPair(t)
 	createTopic(t, g.addr, killTopic, killPartitions, nil)
 
@@ -117,7 +115,9 @@ func runBrokerKill(t *testing.T, cycles int, recovery time.Duration, strict bool
 	var wg sync.WaitGroup
 	for i := range producers {
 		lp := &loadProducer{id: i, log: &kgoLog{}, sem: make(chan struct{}, 64), acked: map[string]ack{}}
-		lp.cl = kgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		// Idempotent (kgo's default): batches the killed broker stored but did not answer are
+		// recognised when the client retries them, so nothing is stored twice.
+		lp.cl = kgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.ProducerLinger(time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 			kgo.WithLogger(lp.log), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 		producers[i] = lp
@@ -191,12 +191,8 @@ func runBrokerKill(t *testing.T, cycles int, recovery time.Duration, strict bool
 		t.Errorf("no producer saw a retriable error across %d broker kills", cycles)
 	}
 	t.Logf("%d records acknowledged over %d kill cycles; producers logged %d retried requests", len(acked), cycles, retriable)
-	dups := verifyAcked(t, g.addr, acked)
-	switch {
-	case len(dups) > 0 && strict:
-		t.Errorf("%d records stored more than once (no idempotent produce), e.g. %s", len(dups), dups[0])
-	case len(dups) > 0:
-		t.Logf("KNOWN BUG: %d records stored more than once (no idempotent produce), e.g. %s", len(dups), dups[0])
+	if dups := verifyAcked(t, g.addr, acked); len(dups) > 0 {
+		t.Errorf("%d records stored more than once, e.g. %s", len(dups), dups[0])
 	}
 }
 
