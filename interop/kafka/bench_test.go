@@ -9,10 +9,12 @@ package kafka_test
 //	BenchmarkKafkaProduce/size=100B/partitions=1/impl=ours|kfake   records/s MB/s p50-us p99-us
 //	BenchmarkKafkaConsume/size=100B/partitions=1/impl=ours|kfake   records/s MB/s
 //
+// (each also reports server-cpu-ns/record, see below).
+//
 // Produce: b.N records of the given value size, acks=all, produced asynchronously by one
 // client with kgo's default batching, up to 5 produce requests in flight per connection
-// (what an idempotent kgo producer uses; idempotence itself is off on both sides, as the
-// gateway does not offer InitProducerID). p50/p99 are per-request latencies of 200
+// (what an idempotent kgo producer uses; idempotence itself is off on both sides, so the
+// figure is plain acks=all produce). p50/p99 are per-request latencies of 200
 // single-record acks=all produces made one after another after the throughput phase.
 // Consume: b.N records produced beforehand, then read from the start by a fresh client.
 //
