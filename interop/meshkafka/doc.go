@@ -9,8 +9,11 @@
 //   - TestMeshThreeBrokersTwoGateways: three brokers, two gateways; a 6-partition topic
 //     produced via one gateway is consumed in full via the other, and its partitions are
 //     stored on more than one broker (observed in each broker's data directory).
-//   - TestMeshBrokerKill: SIGKILL and restart of the broker under acks=all load; clients retry
-//     by themselves and every acknowledged record is present once, in order.
+//   - TestMeshBrokerKillEventualRecovery: three SIGKILL/restart cycles of the broker under
+//     acks=all load from four idempotent kgo producers; the clients see retriable errors and
+//     recover by themselves, and every acknowledged record is present exactly once, at its
+//     acknowledged offset, in order. TestMeshBrokerKill asks for recovery within 10 s of each
+//     restart and is skipped for the known bug its message names (MESHKAFKA_KNOWN_BUGS=1 runs it).
 //   - TestMeshGatewayRestart: topics, topic configs and committed group offsets survive a
 //     gateway restart (they live on the broker).
 //   - TestMeshUntrustedGateway: a gateway the broker does not trust gets errors, not data, and
@@ -20,6 +23,8 @@
 //
 // The binaries are built from the module into a temporary directory on first use, unless
 // MESHKAFKA_BIN_DIR names a directory that already holds "broker" and "gateway" binaries.
+// MESHKAFKA_CHILD_LOG_DIR=dir also writes every child's output to a file there (a stalled
+// benchmark sends its children SIGQUIT first, so their goroutine stacks end up there).
 // Every child process is killed when its test ends (and, as a safety net, when the test
 // binary dies: Pdeathsig).
 package meshkafka
