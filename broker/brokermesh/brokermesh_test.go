@@ -238,3 +238,32 @@ func TestClientCoversEveryOp(t *testing.T) {
 		}
 	}
 }
+
+// A caller whose FIN arrives after its frame must not leak the broker's stream slots: the
+// broker reads each stream to its end, so more calls than the 100-stream limit all complete.
+func TestLateFinDoesNotLeakStreams(t *testing.T) {
+	_, cc := setup(t, &fakeBroker{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	frame, err := brokerop.EncodeRequest(brokerop.OpFetch, brokerop.RequestHeader{RequestID: 1}, &brokerop.FetchReq{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 150; i++ {
+		st, err := cc.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatalf("call %d: open: %v", i, err)
+		}
+		if _, err := st.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // the FIN goes in a packet of its own
+		st.Close()
+		if _, _, err := brokerop.ReadFrame(st, 0); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if err := expectEOF(st); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+}

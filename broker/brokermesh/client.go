@@ -114,6 +114,9 @@ func (c *Caller) send(ctx context.Context, op brokerop.Code, req any) func(resp 
 	}
 	return func(resp any) error {
 		tag, payload, err := brokerop.ReadFrame(st, c.maxFrame)
+		if err == nil {
+			err = expectEOF(st) // frees the stream's slot; the broker finishes after its frame
+		}
 		if err != nil {
 			return finish(c.streamErr(ctx, "read", err))
 		}

@@ -120,6 +120,11 @@ type inCall struct {
 // read reads and decodes one request frame. On bad input the stream is reset and ok is false.
 func (s *Server) read(ctx context.Context, remote string, st Stream) (c *inCall, ok bool) {
 	tag, payload, err := brokerop.ReadFrame(st, s.maxFrame)
+	if err == nil {
+		// Streams are single-use: the frame must be followed by the end of the stream. Reading
+		// the FIN also lets QUIC free the stream's slot (the peer may open only 100 at once).
+		err = expectEOF(st)
+	}
 	if err != nil {
 		if !errors.Is(err, io.EOF) {
 			s.reject(ctx, st, ErrCodeMalformed, "mesh.kafkaop.malformed", remote, err)
@@ -289,4 +294,24 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 // StreamAccepter is the part of a mesh connection the server loop uses.
 type StreamAccepter interface {
 	AcceptStream(ctx context.Context) (*quic.Stream, error)
+}
+
+// expectEOF reads the end of a single-use stream after its one frame; anything more is an error.
+func expectEOF(r io.Reader) error {
+	var one [1]byte
+	for {
+		n, err := r.Read(one[:])
+		if n > 0 {
+			return fmt.Errorf("%w: bytes after the frame", brokerop.ErrMalformed)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
