@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,30 +79,16 @@ func (lp *loadProducer) ackCount() int {
 	return len(lp.acked)
 }
 
-// knownBugs enables the tests that are skipped because of the bugs they expose.
-var knownBugs = os.Getenv("MESHKAFKA_KNOWN_BUGS") != ""
-
-// TestMeshBrokerKill is the full requirement: several kill cycles and the load resumes within
-// 10 s of each restart.
+// TestMeshBrokerKill: several SIGKILL/restart cycles of the broker under acks=all load from
+// idempotent kgo producers; the load resumes within 10 s of each restart (the restarted broker
+// resets the gateway's old QUIC connection: its stateless-reset key derives from its node key),
+// and every acknowledged record is present exactly once, in order, with contiguous offsets
+// (idempotent produce deduplicates batches the killed broker stored but never acknowledged).
 func TestMeshBrokerKill(t *testing.T) {
-	if !knownBugs {
-		t.Skip("skipped for a known bug (set MESHKAFKA_KNOWN_BUGS=1 to run): after a broker restart the " +
-			"load through the gateway usually resumes ~4 s later, but in about one kill in five it stalls " +
-			"~20-30 s (the gateway keeps calling over the dead QUIC connection to the old incarnation: " +
-			"brokermesh.MeshOpener and the endpoint's connection pool reuse a connection while its Context() " +
-			"is live, and the restarted broker has no StatelessResetKey to reset it; endpoint.IdleTimeout is " +
-			"30 s), so 4 cycles with a 10 s bound fail (TestMeshBrokerKillEventualRecovery runs with a 45 s bound)")
-	}
-	runBrokerKill(t, 4, 10*time.Second)
-}
-
-// TestMeshBrokerKillEventualRecovery is what holds today: three kill cycles; the load resumes
-// by itself (within 45 s of each restart) and every acknowledged record is there exactly once.
-func TestMeshBrokerKillEventualRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("broker kill test skipped in -short mode")
 	}
-	runBrokerKill(t, 3, 45*time.Second)
+	runBrokerKill(t, 4, 10*time.Second)
 }
 
 func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
