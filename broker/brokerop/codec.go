@@ -59,6 +59,8 @@ func Marshal(b []byte, v any) ([]byte, error) {
 }
 
 // Unmarshal decodes data, which must be exactly one postcard value, into the struct v points to.
+// Byte-slice fields alias data (record sets are not copied): data must not be modified while
+// the decoded value is in use.
 func Unmarshal(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -201,7 +203,7 @@ func build(t reflect.Type, building map[reflect.Type]*plan) (*plan, error) {
 					return err
 				}
 				if len(s) > 0 {
-					v.SetBytes(append([]byte(nil), s...))
+					v.SetBytes(s[:len(s):len(s)]) // aliases the input: no copy of record data
 				}
 				return nil
 			}
@@ -451,4 +453,41 @@ func (d *decoder) bytes() ([]byte, error) {
 		return nil, err
 	}
 	return d.take(n)
+}
+
+// sizeHint estimates the encoded size of v: the bulk of a payload is its byte slices and
+// strings, and the hint lets an encoder allocate once instead of growing by copies.
+func sizeHint(v reflect.Value, depth int) int {
+	if depth > maxDepth {
+		return 0
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return 1
+		}
+		return 1 + sizeHint(v.Elem(), depth+1)
+	case reflect.String:
+		return v.Len() + 5
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return v.Len() + 5
+		}
+		n := 5
+		for i := 0; i < v.Len(); i++ {
+			n += sizeHint(v.Index(i), depth+1)
+		}
+		return n
+	case reflect.Struct:
+		n := 0
+		for i := 0; i < v.NumField(); i++ {
+			n += sizeHint(v.Field(i), depth+1)
+		}
+		return n
+	case reflect.Map:
+		return 5 + 16*v.Len()
+	case reflect.Array:
+		return v.Len()
+	}
+	return 10
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 )
 
 // Frame layout of every KafkaOp stream (both directions; one frame per direction per stream):
@@ -110,28 +111,44 @@ func (b *byteReader) ReadByte() (byte, error) {
 
 // EncodeRequest builds the full request frame for op code c.
 func EncodeRequest(c Code, h RequestHeader, body any) ([]byte, error) {
-	p, err := Marshal(make([]byte, 0, 256), &h)
-	if err != nil {
-		return nil, err
-	}
-	if p, err = Marshal(p, body); err != nil {
-		return nil, err
-	}
-	return AppendFrame(make([]byte, 0, len(p)+11), c, p), nil
+	return encodeFrame(c, &h, body)
 }
 
 // EncodeResponse builds the full response frame; body is ignored unless h.Status is StatusOK.
 func EncodeResponse(c Code, h ResponseHeader, body any) ([]byte, error) {
-	p, err := Marshal(make([]byte, 0, 256), &h)
+	if h.Status != StatusOK {
+		body = nil
+	}
+	return encodeFrame(c, &h, body)
+}
+
+// frameHeadroom is room for the tag and the longest length varint in front of the payload.
+const frameHeadroom = 1 + binary.MaxVarintLen64
+
+// encodeFrame marshals header and body into one buffer sized from a hint, leaving headroom in
+// front for the tag and length, so the payload is written once and never copied.
+func encodeFrame(c Code, header, body any) ([]byte, error) {
+	hint := frameHeadroom + 64 + sizeHint(reflect.ValueOf(header), 0)
+	if body != nil {
+		hint += sizeHint(reflect.ValueOf(body), 0)
+	}
+	buf := make([]byte, frameHeadroom, hint)
+	buf, err := Marshal(buf, header)
 	if err != nil {
 		return nil, err
 	}
-	if h.Status == StatusOK {
-		if p, err = Marshal(p, body); err != nil {
+	if body != nil {
+		if buf, err = Marshal(buf, body); err != nil {
 			return nil, err
 		}
 	}
-	return AppendFrame(make([]byte, 0, len(p)+11), c, p), nil
+	n := len(buf) - frameHeadroom
+	var hdr [frameHeadroom]byte
+	hdr[0] = byte(c)
+	hl := 1 + binary.PutUvarint(hdr[1:], uint64(n))
+	start := frameHeadroom - hl
+	copy(buf[start:], hdr[:hl])
+	return buf[start:], nil
 }
 
 // DecodeRequest splits a request payload for op c into its header and a freshly allocated body
