@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -113,10 +114,10 @@ func TestBadInputRealBroker(t *testing.T) {
 	if end := s.endOffsets(t, "safe")[0]; end != 11 {
 		t.Fatalf("high watermark %d, want 11", end)
 	}
-	got := rcConsumeKgo(t, s, "safe")
+	got := kafkaclients.ConsumeKgo(t, s.addr, "safe")
 	for i, m := range got {
-		if m.offset != int64(i) || len(m.value) != 1 || m.value[0] != byte(i) {
-			t.Fatalf("record %d: offset %d value %v", i, m.offset, m.value)
+		if m.Offset != int64(i) || len(m.Value) != 1 || m.Value[0] != byte(i) {
+			t.Fatalf("record %d: offset %d value %v", i, m.Offset, m.Value)
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 // ackDropper dials for kgo and, on a share of connections, drops the connection in place of
@@ -156,8 +158,8 @@ func produceWithDroppedAcks(t *testing.T, s *rcStack, topic string, n int, idemp
 		t.Fatalf("%d records failed, first: %v", len(errs), errs[0])
 	}
 	stored = map[string]int{}
-	for _, r := range rcConsumeKgo(t, s, topic) {
-		stored[string(r.value)]++
+	for _, r := range kafkaclients.ConsumeKgo(t, s.addr, topic) {
+		stored[string(r.Value)]++
 	}
 	return stored, d.cuts
 }
@@ -220,8 +222,8 @@ func TestIdempotentKcat(t *testing.T) {
 		t.Fatalf("kcat did not acquire a producer id:\n%s", out)
 	}
 	got := map[string]int{}
-	for _, m := range rcConsumeKgo(t, s, "kidem") {
-		got[string(m.value)]++
+	for _, m := range kafkaclients.ConsumeKgo(t, s.addr, "kidem") {
+		got[string(m.Value)]++
 	}
 	for i := range n {
 		if v := fmt.Sprintf("k%05d", i); got[v] != 1 {

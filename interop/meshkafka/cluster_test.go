@@ -12,21 +12,23 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 // produceKgo produces n records with keys "<prefix>-<i>" round robin over the partitions, acks=all,
 // and returns the acknowledged records.
-func produceKgo(t *testing.T, addr, topic, prefix string, n int) []rcMsg {
+func produceKgo(t *testing.T, addr, topic, prefix string, n int) []kafkaclients.Msg {
 	t.Helper()
 	cl := kgoClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(0))
 	base := time.Now().Add(-time.Minute).UnixMilli()
-	want := make([]rcMsg, n)
+	want := make([]kafkaclients.Msg, n)
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
-		want[i] = rcMsg{key: fmt.Appendf(nil, "%s-%05d", prefix, i), value: fmt.Appendf(nil, "value %d via %s", i, addr),
-			headers: [][2]string{{"i", fmt.Sprint(i)}}, ts: base + int64(i)}
-		recs[i] = &kgo.Record{Topic: topic, Key: want[i].key, Value: want[i].value, Timestamp: time.UnixMilli(want[i].ts),
+		want[i] = kafkaclients.Msg{Key: fmt.Appendf(nil, "%s-%05d", prefix, i), Value: fmt.Appendf(nil, "value %d via %s", i, addr),
+			Headers: [][2]string{{"i", fmt.Sprint(i)}}, TS: base + int64(i)}
+		recs[i] = &kgo.Record{Topic: topic, Key: want[i].Key, Value: want[i].Value, Timestamp: time.UnixMilli(want[i].TS),
 			Headers: []kgo.RecordHeader{{Key: "i", Value: []byte(fmt.Sprint(i))}}}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -35,7 +37,7 @@ func produceKgo(t *testing.T, addr, topic, prefix string, n int) []rcMsg {
 		t.Fatalf("produce via %s: %v", addr, err)
 	}
 	for i, r := range recs {
-		want[i].partition, want[i].offset = r.Partition, r.Offset
+		want[i].Partition, want[i].Offset = r.Partition, r.Offset
 	}
 	cl.Close()
 	return want
@@ -65,12 +67,12 @@ func TestMeshThreeBrokersTwoGateways(t *testing.T) {
 			t.Fatalf("partition %d: end offset %d via A, %d via B, want %d", p, o, endsB[p], n/parts)
 		}
 	}
-	got := rcConsumeKgo(t, gb.addr, topic)
-	rcVerify(t, "consumed via gateway B", want, got, true)
+	got := kafkaclients.ConsumeKgo(t, gb.addr, topic)
+	kafkaclients.Verify(t, "consumed via gateway B", want, got, true)
 	for _, g := range got { // at the offsets gateway A acknowledged
 		for _, w := range want {
-			if string(w.key) == string(g.key) && (w.partition != g.partition || w.offset != g.offset) {
-				t.Fatalf("%s: acknowledged at %d/%d via A, read at %d/%d via B", g.key, w.partition, w.offset, g.partition, g.offset)
+			if string(w.Key) == string(g.Key) && (w.Partition != g.Partition || w.Offset != g.Offset) {
+				t.Fatalf("%s: acknowledged at %d/%d via A, read at %d/%d via B", g.Key, w.Partition, w.Offset, g.Partition, g.Offset)
 			}
 		}
 	}
@@ -78,7 +80,7 @@ func TestMeshThreeBrokersTwoGateways(t *testing.T) {
 	// And the other way round, on a topic created through gateway B.
 	createTopic(t, gb.addr, "back", parts, nil)
 	wantBack := produceKgo(t, gb.addr, "back", "b", 120)
-	rcVerify(t, "consumed via gateway A", wantBack, rcConsumeKgo(t, ga.addr, "back"), true)
+	kafkaclients.Verify(t, "consumed via gateway A", wantBack, kafkaclients.ConsumeKgo(t, ga.addr, "back"), true)
 
 	// Where the data lives: each partition's bytes are under exactly one broker's data dir,
 	// and more than one broker holds data.

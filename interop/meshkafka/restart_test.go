@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 // groupConsume consumes n records as member of group from the committed offsets (or the
@@ -158,14 +160,14 @@ func TestMeshGatewayRestart(t *testing.T) {
 		}
 		// The records are all there, and the group resumes from its committed offsets.
 		if i == 0 {
-			rcVerify(t, "after gateway restart", want, rcConsumeKgo(t, g.addr, topic), true)
+			kafkaclients.Verify(t, "after gateway restart", want, kafkaclients.ConsumeKgo(t, g.addr, topic), true)
 		}
 		more := produceKgo(t, g.addr, topic, how, 9)
 		start := time.Now()
 		got := groupConsume(t, g.addr, group, topic, 9)
 		keys := map[string]bool{}
 		for _, m := range more {
-			keys[string(m.key)] = true
+			keys[string(m.Key)] = true
 		}
 		for _, r := range got {
 			if !keys[string(r.Key)] {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 func TestMeshUntrustedGateway(t *testing.T) {
@@ -81,5 +83,5 @@ func TestMeshUntrustedGateway(t *testing.T) {
 	if ends := endOffsets(t, trusted.addr, topic); ends[0] != int64(len(want)) {
 		t.Fatalf("end offset %d after the untrusted produce, want %d", ends[0], len(want))
 	}
-	rcVerify(t, "trusted gateway after the refusals", want, rcConsumeKgo(t, trusted.addr, topic), true)
+	kafkaclients.Verify(t, "trusted gateway after the refusals", want, kafkaclients.ConsumeKgo(t, trusted.addr, topic), true)
 }
