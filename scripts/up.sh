@@ -10,7 +10,7 @@ GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
-trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait' INT TERM EXIT
+trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait; exit 0' INT TERM EXIT
 GW_PID=""
 i=0
 while [ ! -s "$DATA/broker.addr" ]; do
