@@ -10,7 +10,8 @@ GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
-trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait; exit 0' INT TERM EXIT
+trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait' EXIT
+trap 'exit 0' INT TERM
 GW_PID=""
 i=0
 while [ ! -s "$DATA/broker.addr" ]; do
