@@ -31,7 +31,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-// libp2p public-key extension as iroh 0.28 uses it (see /work/shared/design/iroh-0.28-tls-observed.md).
+// libp2p public-key extension as iroh 0.28 uses it (see iroh-net v0.28.1 src/tls/certificate.rs).
 var libp2pOID = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 53594, 1, 1}
 
 const libp2pPrefix = "libp2p-tls-handshake:"

@@ -9,7 +9,7 @@
 // Key (a raw 32-byte Ed25519 public key, the only form the codec encodes).
 //
 // Wire facts (checked against a real iroh-gossip 0.28.1 node, see
-// /work/shared/design/iroh-gossip-wire.md): a v0 frame is a u32 big-endian
+// the design notes on the iroh-gossip wire): a v0 frame is a u32 big-endian
 // length followed by postcard(Message{topic, message}); enum tags are varints,
 // Option is 00 / 01||T, byte strings are varint(len)||bytes, keys, topic and
 // message ids are 32 raw bytes; MessageId is blake3(content).
