@@ -3,8 +3,6 @@ package interop
 import (
 	"context"
 	"crypto/rand"
-	"net"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
@@ -19,26 +18,7 @@ import (
 
 // startGoRelay runs our relay server (the code cmd/relay serves) on plain HTTP on loopback and
 // returns it with its URL, http://127.0.0.1:PORT.
-func startGoRelay(t testing.TB) (*relayserver.Server, string) {
-	t.Helper()
-	srv := relayserver.New(relayserver.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		_ = srv.Close()
-		<-done
-	})
-	return srv, "http://" + ln.Addr().String()
-}
+func startGoRelay(t testing.TB) (*relayserver.Server, string) { return meshtest.StartRelay(t) }
 
 // relayItem is one datagram a relay client received, with its source.
 type relayItem struct {

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 func TestReachFlags(t *testing.T) {
@@ -38,66 +37,13 @@ func TestReachFlags(t *testing.T) {
 	}
 }
 
-// hub is an in-memory multicast link for injected mDNS sockets (nothing leaves the process).
-type hub struct {
-	mu      sync.Mutex
-	members []*memConn
-}
-
-type memConn struct {
-	h      *hub
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-var memAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
-
-func (h *hub) conns() []mdns.Conn {
-	c := &memConn{h: h, in: make(chan []byte, 256), closed: make(chan struct{})}
-	h.mu.Lock()
-	h.members = append(h.members, c)
-	h.mu.Unlock()
-	return []mdns.Conn{{PacketConn: c, Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
-}
-
-func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		return copy(b, p), memAddr, nil
-	case <-c.closed:
-		return 0, nil, net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	for _, m := range c.h.members {
-		select {
-		case m.in <- append([]byte(nil), b...):
-		default:
-		}
-	}
-	return len(b), nil
-}
-
-func (c *memConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
-}
-func (c *memConn) LocalAddr() net.Addr              { return memAddr }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
 // TestBrokerPublishesOnMDNS: a broker started with -mdns announces its node id and the address
 // it serves on; a listener on the same (in-memory) link finds it by id.
 func TestBrokerPublishesOnMDNS(t *testing.T) {
-	var h hub
-	mdnsConns = h.conns
+	var h meshtest.Link
+	mdnsConns = h.MDNSConns
 	t.Cleanup(func() { mdnsConns = nil })
-	listener, err := mdns.New(mdns.Config{Self: key.GenerateSecretKey().Public(), Conns: h.conns(), Interval: 100 * time.Millisecond})
+	listener, err := mdns.New(mdns.Config{Self: key.GenerateSecretKey().Public(), Conns: h.MDNSConns(), Interval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,63 +21,8 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
-	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
-
-// hub is an in-memory multicast link for injected mDNS sockets: whatever one member writes
-// reaches every member. No packet leaves the process (DEVELOPERS: no real multicast in
-// default tests).
-type hub struct {
-	mu      sync.Mutex
-	members []*memConn
-}
-
-type memConn struct {
-	h      *hub
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-var memAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}
-
-func (h *hub) conns() []mdns.Conn {
-	c := &memConn{h: h, in: make(chan []byte, 256), closed: make(chan struct{})}
-	h.mu.Lock()
-	h.members = append(h.members, c)
-	h.mu.Unlock()
-	return []mdns.Conn{{PacketConn: c, Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
-}
-
-func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		return copy(b, p), memAddr, nil
-	case <-c.closed:
-		return 0, nil, net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	for _, m := range c.h.members {
-		select {
-		case m.in <- append([]byte(nil), b...):
-		default:
-		}
-	}
-	return len(b), nil
-}
-
-func (c *memConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
-}
-func (c *memConn) LocalAddr() net.Addr              { return memAddr }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
 
 const mdnsMesh = "gw-mdns"
 
@@ -91,10 +33,10 @@ type lanNode struct {
 	b  *broker.Broker // nil for a node that is not a broker
 }
 
-func startLANNode(t *testing.T, h *hub, role meshctl.Role, gw key.PublicKey) *lanNode {
+func startLANNode(t *testing.T, h *meshtest.Link, role meshctl.Role, gw key.PublicKey) *lanNode {
 	t.Helper()
 	sk := key.GenerateSecretKey()
-	svc, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: h.conns(), Interval: 200 * time.Millisecond})
+	svc, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: h.MDNSConns(), Interval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,9 +85,9 @@ func startLANNode(t *testing.T, h *hub, role meshctl.Role, gw key.PublicKey) *la
 
 // startMDNSGateway runs the gateway command with -mdns and no broker address; extra adds
 // arguments. It returns the Kafka address once the gateway serves.
-func startMDNSGateway(t *testing.T, h *hub, dir string, extra ...string) string {
+func startMDNSGateway(t *testing.T, h *meshtest.Link, dir string, extra ...string) string {
 	t.Helper()
-	mdnsConns = h.conns
+	mdnsConns = h.MDNSConns
 	t.Cleanup(func() { mdnsConns = nil })
 	e := map[string]string{"RAFKA_MESH_ID": mdnsMesh, "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "2000"}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -223,7 +165,7 @@ func sortedBrokers(ns ...*lanNode) []*lanNode {
 // of all three, learns from their control-plane digests which two are brokers, makes the one
 // with the smaller NodeId the controller, and serves a Kafka produce/consume through them.
 func TestGatewayFindsBrokersByMDNS(t *testing.T) {
-	var h hub
+	var h meshtest.Link
 	dir := t.TempDir()
 	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
 	if err != nil {
@@ -243,7 +185,7 @@ func TestGatewayFindsBrokersByMDNS(t *testing.T) {
 // smallest trusted NodeId, whichever brokers are found first; an untrusted broker on the LAN
 // gets nothing even when its NodeId is smaller.
 func TestGatewayMDNSTrustedController(t *testing.T) {
-	var h hub
+	var h meshtest.Link
 	dir := t.TempDir()
 	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
 	if err != nil {
@@ -268,33 +210,11 @@ func TestGatewayMDNSTrustedController(t *testing.T) {
 	}
 }
 
-// startRelay runs an in-process relay server on loopback (plain HTTP).
-func startRelay(t *testing.T) (*relayserver.Server, string) {
-	t.Helper()
-	srv := relayserver.New(relayserver.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		_ = srv.Close()
-		<-done
-	})
-	return srv, "http://" + ln.Addr().String()
-}
-
 // TestGatewayReachesBrokerViaRelay: a broker reachable only through a relay (its node takes no
 // direct path) is given to the gateway by NodeId alone; with -relay the gateway reaches it
 // through that relay and serves produce/consume.
 func TestGatewayReachesBrokerViaRelay(t *testing.T) {
-	srv, url := startRelay(t)
+	srv, url := meshtest.StartRelay(t)
 	dir := t.TempDir()
 	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
 	if err != nil {
@@ -381,7 +301,7 @@ func TestReachFlagErrors(t *testing.T) {
 // controller and a broker known only from mDNS (it shares no gossip peer with the seed) is
 // learned too: a topic's partitions land on both.
 func TestGatewayMDNSAddsToSeeds(t *testing.T) {
-	var h hub
+	var h meshtest.Link
 	dir := t.TempDir()
 	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
 	if err != nil {

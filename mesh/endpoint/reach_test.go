@@ -3,8 +3,6 @@ package endpoint
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -15,30 +13,8 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
-
-// startRelay runs an in-process relay server on loopback (plain HTTP).
-func startRelay(t testing.TB) (*relayserver.Server, string) {
-	t.Helper()
-	srv := relayserver.New(relayserver.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		_ = srv.Close()
-		<-done
-	})
-	return srv, "http://" + ln.Addr().String()
-}
 
 func newEPOpts(t testing.TB, o Options) *Endpoint {
 	t.Helper()
@@ -58,7 +34,7 @@ func newEPOpts(t testing.TB, o Options) *Endpoint {
 // relay URL is dialed through the relay (direct paths disabled, so every packet must cross
 // the relay server).
 func TestHomeRelayOption(t *testing.T) {
-	srv, url := startRelay(t)
+	srv, url := meshtest.StartRelay(t)
 	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
 	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
 	b.Handle(echoALPN, echo)
@@ -88,62 +64,9 @@ func TestRelayOnlyAddrWithoutRelayPath(t *testing.T) {
 	}
 }
 
-// hub is an in-memory multicast link for injected mDNS sockets: whatever one member writes
-// reaches every member, the sender included. No packet leaves the process.
-type hub struct {
-	mu      sync.Mutex
-	members []*memConn
-}
-
-type memConn struct {
-	h      *hub
-	addr   *net.UDPAddr
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (h *hub) conn() mdns.Conn {
-	c := &memConn{h: h, addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5353}, in: make(chan []byte, 256), closed: make(chan struct{})}
-	h.mu.Lock()
-	h.members = append(h.members, c)
-	h.mu.Unlock()
-	return mdns.Conn{PacketConn: c, Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}
-}
-
-func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		return copy(b, p), c.addr, nil
-	case <-c.closed:
-		return 0, nil, net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	for _, m := range c.h.members {
-		select {
-		case m.in <- append([]byte(nil), b...):
-		default:
-		}
-	}
-	return len(b), nil
-}
-
-func (c *memConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
-}
-func (c *memConn) LocalAddr() net.Addr              { return c.addr }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
-func newMDNS(t testing.TB, h *hub, sk key.SecretKey) *mdns.Service {
+func newMDNS(t testing.TB, h *meshtest.Link, sk key.SecretKey) *mdns.Service {
 	t.Helper()
-	s, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: []mdns.Conn{h.conn()}, Interval: 50 * time.Millisecond})
+	s, err := mdns.New(mdns.Config{Self: sk.Public(), Conns: h.MDNSConns(), Interval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +77,7 @@ func newMDNS(t testing.TB, h *hub, sk key.SecretKey) *mdns.Service {
 // TestDiscoveryDial: two endpoints share an (in-memory) mDNS link; b publishes itself on
 // start, and a dials b by node id alone: Dial asks discovery, learns b's address and connects.
 func TestDiscoveryDial(t *testing.T) {
-	var h hub
+	var h meshtest.Link
 	skA, skB := key.GenerateSecretKey(), key.GenerateSecretKey()
 	mA, mB := newMDNS(t, &h, skA), newMDNS(t, &h, skB)
 	a := newEPOpts(t, Options{SecretKey: skA, Discovery: mA})
@@ -255,7 +178,7 @@ func waitFor(t testing.TB, cond func() bool) {
 // control-plane digest or mDNS) and whose direct address does not work is reached through
 // our own home relay, where it is connected too.
 func TestHomeRelayFallback(t *testing.T) {
-	srv, url := startRelay(t)
+	srv, url := meshtest.StartRelay(t)
 	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
 	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
 	b.Handle(echoALPN, echo)
@@ -274,7 +197,7 @@ func TestHomeRelayFallback(t *testing.T) {
 // TestHomeRelayNoAddress: a node known by id alone is reached through our home relay; with a
 // discovery service that finds nothing, Dial asks it once, then falls back to the relay.
 func TestHomeRelayNoAddress(t *testing.T) {
-	_, url := startRelay(t)
+	_, url := meshtest.StartRelay(t)
 	f := &fakeDisc{}
 	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true, Discovery: f})
 	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
@@ -293,7 +216,7 @@ func TestHomeRelayNoAddress(t *testing.T) {
 // (magicsock) reach each other directly, each way: the magicsock answers QUIC from an address
 // no known node has, and sends to a node's direct candidates before any disco Pong.
 func TestPlainAndRelayNodesMix(t *testing.T) {
-	_, url := startRelay(t)
+	_, url := meshtest.StartRelay(t)
 	plain := newEP(t)
 	ms := newEPOpts(t, Options{HomeRelay: url})
 	plain.Handle(echoALPN, echo)

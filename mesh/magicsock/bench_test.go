@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 
@@ -23,7 +24,7 @@ func BenchmarkRelayQUICThroughput(b *testing.B) {
 }
 
 func benchPath(b *testing.B, relayOnly bool) {
-	_, url := startRelay(b)
+	_, url := meshtest.StartRelay(b)
 	a, c := newPeer(b, url, relayOnly), newPeer(b, url, relayOnly)
 	cert, err := meshtls.GenerateCertificate(c.sk)
 	if err != nil {

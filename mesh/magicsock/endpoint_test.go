@@ -9,6 +9,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 // newEndpoint runs a mesh endpoint on a magicsock with url as home relay.
@@ -31,7 +32,7 @@ func newEndpoint(t *testing.T, url string) *endpoint.Endpoint {
 // TestEndpointOverMagicsock: the mesh endpoint runs on a magicsock (endpoint.Options.Paths);
 // a node reached by id and relay URL alone answers through the relay, then directly.
 func TestEndpointOverMagicsock(t *testing.T) {
-	_, url := startRelay(t)
+	_, url := meshtest.StartRelay(t)
 	a, b := newEndpoint(t, url), newEndpoint(t, url)
 	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) {
 		defer c.Close()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -18,34 +17,13 @@ import (
 
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
-	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const alpn = "meshkafka/test/magicsock/0"
-
-func startRelay(t testing.TB) (*relayserver.Server, string) {
-	t.Helper()
-	srv := relayserver.New(relayserver.Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		_ = srv.Close()
-		<-done
-	})
-	return srv, "http://" + ln.Addr().String()
-}
 
 // blockable wraps a UDP socket; while blocked, every datagram in and out is dropped.
 type blockable struct {
@@ -180,7 +158,7 @@ func echo(t *testing.T, c *quic.Conn, msg string) {
 }
 
 func TestQUICOverRelayOnly(t *testing.T) {
-	srv, url := startRelay(t)
+	srv, url := meshtest.StartRelay(t)
 	a, b := newPeer(t, url, true), newPeer(t, url, true)
 	serveEcho(t, b)
 	c := dial(t, a, b, url, false)
@@ -207,7 +185,7 @@ func meshtlsPeer(c *quic.Conn) (key.PublicKey, bool) {
 // relay URL) moves to the direct path found by disco, survives blocking the direct path by
 // falling back to the relay, and a transfer across both switches arrives intact.
 func TestUpgradeAndFallback(t *testing.T) {
-	_, url := startRelay(t)
+	_, url := meshtest.StartRelay(t)
 	a, b := newPeer(t, url, false), newPeer(t, url, false)
 	serveEcho(t, b)
 	c := dial(t, a, b, url, false)

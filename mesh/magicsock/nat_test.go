@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/stun"
 )
 
@@ -127,7 +128,7 @@ func natPeer(t *testing.T, relayURL, stunAddr, private string) (*peer, *natConn)
 // direct once the NAT is up again. A large transfer across all switches arrives intact, with
 // no stream error.
 func TestTwoNATsRelayThenDirect(t *testing.T) {
-	_, url := startRelay(t)
+	_, url := meshtest.StartRelay(t)
 	stunAddr := startSTUN(t)
 	a, natA := natPeer(t, url, stunAddr, "10.0.0.1:41641")
 	b, natB := natPeer(t, url, stunAddr, "192.168.1.7:41641")

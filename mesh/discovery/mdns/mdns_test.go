@@ -17,71 +17,17 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// hub is an in-memory multicast link: whatever one member writes to the group reaches every
-// member, the sender included (multicast loopback).
-type hub struct {
-	mu      sync.Mutex
-	members []*memConn
-}
-
-type memConn struct {
-	h      *hub
-	addr   *net.UDPAddr
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-var group = net.UDPAddrFromAddrPort(mdns.GroupV4)
-
-func (h *hub) join(port int) *memConn {
-	c := &memConn{h: h, addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, in: make(chan []byte, 256), closed: make(chan struct{})}
-	h.mu.Lock()
-	h.members = append(h.members, c)
-	h.mu.Unlock()
-	return c
-}
-
-func (c *memConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		return copy(b, p), c.addr, nil
-	case <-c.closed:
-		return 0, nil, net.ErrClosed
-	}
-}
-
-func (c *memConn) WriteTo(b []byte, _ net.Addr) (int, error) {
-	c.h.mu.Lock()
-	defer c.h.mu.Unlock()
-	for _, m := range c.h.members {
-		select {
-		case m.in <- append([]byte(nil), b...):
-		default:
-		}
-	}
-	return len(b), nil
-}
-
-func (c *memConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
-}
-func (c *memConn) LocalAddr() net.Addr              { return c.addr }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
-func newService(t *testing.T, h *hub, port int, cfg mdns.Config) (*mdns.Service, key.PublicKey) {
+func newService(t *testing.T, h *meshtest.Link, port int, cfg mdns.Config) (*mdns.Service, key.PublicKey) {
 	t.Helper()
 	if cfg.Self.IsZero() {
 		cfg.Self = key.GenerateSecretKey().Public()
 	}
-	cfg.Conns = []mdns.Conn{{PacketConn: h.join(port), Group: group}}
+	cfg.Conns = []mdns.Conn{{PacketConn: h.Join(port), Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
 	if cfg.Interval == 0 {
 		cfg.Interval = 50 * time.Millisecond
 	}
@@ -94,7 +40,7 @@ func newService(t *testing.T, h *hub, port int, cfg mdns.Config) (*mdns.Service,
 }
 
 func TestNodesFindEachOther(t *testing.T) {
-	h := &hub{}
+	h := &meshtest.Link{}
 	const n = 4
 	svcs := make([]*mdns.Service, n)
 	ids := make([]key.PublicKey, n)
@@ -137,7 +83,7 @@ func TestNodesFindEachOther(t *testing.T) {
 }
 
 func TestLookupUnknownTimesOut(t *testing.T) {
-	s, _ := newService(t, &hub{}, 1, mdns.Config{})
+	s, _ := newService(t, &meshtest.Link{}, 1, mdns.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := s.Lookup(ctx, key.GenerateSecretKey().Public())
@@ -147,7 +93,7 @@ func TestLookupUnknownTimesOut(t *testing.T) {
 }
 
 func TestExpiryAndWithdraw(t *testing.T) {
-	h := &hub{}
+	h := &meshtest.Link{}
 	var mu sync.Mutex
 	now := time.Unix(1000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -170,11 +116,11 @@ func TestExpiryAndWithdraw(t *testing.T) {
 }
 
 func TestAnswersQueriesOnlyWhenPublished(t *testing.T) {
-	h := &hub{}
-	probe := h.join(99)
+	h := &meshtest.Link{}
+	probe := h.Join(99)
 	s, id := newService(t, h, 1, mdns.Config{Interval: time.Hour})
 	drain(probe)
-	send := func() { _, _ = probe.WriteTo(mdns.BuildQuery(), group) }
+	send := func() { _, _ = probe.WriteTo(mdns.BuildQuery(), net.UDPAddrFromAddrPort(mdns.GroupV4)) }
 	send()
 	if p := waitResponse(t, probe, 200*time.Millisecond); p != nil {
 		t.Fatalf("answered before publishing: %v", p)
@@ -188,31 +134,22 @@ func TestAnswersQueriesOnlyWhenPublished(t *testing.T) {
 	}
 }
 
-func drain(c *memConn) {
-	for {
-		select {
-		case <-c.in:
-		default:
-			return
-		}
-	}
-}
+func drain(c *meshtest.LinkConn) { c.Drain() }
 
-func waitResponse(t *testing.T, c *memConn, d time.Duration) map[string][]netip.AddrPort {
+func waitResponse(t *testing.T, c *meshtest.LinkConn, d time.Duration) map[string][]netip.AddrPort {
 	t.Helper()
-	deadline := time.After(d)
+	deadline := time.Now().Add(d)
 	for {
-		select {
-		case b := <-c.in:
-			p, err := mdns.ParseMessage(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(p.Peers) > 0 {
-				return p.Peers
-			}
-		case <-deadline:
+		b, ok := c.Next(time.Until(deadline))
+		if !ok {
 			return nil
+		}
+		p, err := mdns.ParseMessage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Peers) > 0 {
+			return p.Peers
 		}
 	}
 }

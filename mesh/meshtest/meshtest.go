@@ -1,0 +1,132 @@
+// Package meshtest holds test fixtures shared by the mesh packages and the binaries' tests: an
+// in-process relay server and an in-memory multicast link for injected mDNS sockets. Nothing
+// here leaves the process or loopback. Test-only: production code must not import it (checked
+// by deps_test.go).
+package meshtest
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
+)
+
+// StartRelay runs an in-process relay server (the code cmd/relay serves) on plain HTTP on
+// loopback, stopped at test cleanup, and returns it with its URL http://127.0.0.1:PORT.
+func StartRelay(tb testing.TB) (*relayserver.Server, string) {
+	tb.Helper()
+	srv := relayserver.New(relayserver.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = hs.Serve(ln)
+	}()
+	tb.Cleanup(func() {
+		_ = hs.Close()
+		_ = srv.Close()
+		<-done
+	})
+	return srv, "http://" + ln.Addr().String()
+}
+
+// Link is an in-memory multicast link: whatever one member writes, every member (the writer
+// included, as with multicast loopback) reads. The zero value is ready to use.
+type Link struct {
+	mu      sync.Mutex
+	members []*LinkConn
+}
+
+// LinkConn is one member socket of a Link; it implements net.PacketConn. Reads report the
+// member's own address as the source.
+type LinkConn struct {
+	l      *Link
+	addr   *net.UDPAddr
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+// Join adds a member socket with address 127.0.0.1:port.
+func (l *Link) Join(port int) *LinkConn {
+	c := &LinkConn{l: l, addr: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}, in: make(chan []byte, 256), closed: make(chan struct{})}
+	l.mu.Lock()
+	l.members = append(l.members, c)
+	l.mu.Unlock()
+	return c
+}
+
+// MDNSConns joins a member on the mDNS port and returns it as mdns.Config.Conns.
+func (l *Link) MDNSConns() []mdns.Conn {
+	return []mdns.Conn{{PacketConn: l.Join(5353), Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
+}
+
+// ReadFrom returns the next datagram written on the link.
+func (c *LinkConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-c.in:
+		return copy(b, p), c.addr, nil
+	case <-c.closed:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+// WriteTo delivers b to every member (dropped for a member whose queue is full, like UDP).
+func (c *LinkConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	for _, m := range c.l.members {
+		select {
+		case m.in <- append([]byte(nil), b...):
+		default:
+		}
+	}
+	return len(b), nil
+}
+
+// Close ends pending and future reads.
+func (c *LinkConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+// LocalAddr is 127.0.0.1:port as given to Join.
+func (c *LinkConn) LocalAddr() net.Addr { return c.addr }
+
+// SetDeadline is a no-op.
+func (c *LinkConn) SetDeadline(time.Time) error { return nil }
+
+// SetReadDeadline is a no-op.
+func (c *LinkConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetWriteDeadline is a no-op.
+func (c *LinkConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Drain discards every datagram queued for this member.
+func (c *LinkConn) Drain() {
+	for {
+		select {
+		case <-c.in:
+		default:
+			return
+		}
+	}
+}
+
+// Next returns the next datagram queued for this member, or ok=false after timeout.
+func (c *LinkConn) Next(timeout time.Duration) (b []byte, ok bool) {
+	select {
+	case b = <-c.in:
+		return b, true
+	case <-time.After(timeout):
+		return nil, false
+	}
+}
