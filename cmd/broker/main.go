@@ -41,31 +41,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
-	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/meshnode"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -88,9 +83,7 @@ type options struct {
 	meshID      string
 	printNodeID bool
 	verbose     bool
-	relay       string
-	stun        []string
-	mdns        bool
+	meshnode.Reach
 }
 
 // mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones.
@@ -116,17 +109,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
-	fs.StringVar(&o.relay, "relay", getenv("RAFKA_RELAY_URL"), "home relay URL; default none (env RAFKA_RELAY_URL)")
-	stun := fs.String("stun", getenv("RAFKA_STUN_SERVERS"), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
-	fs.BoolVar(&o.mdns, "mdns", getenv("RAFKA_MDNS") == "1", "publish on and discover by mDNS on the LAN (env RAFKA_MDNS=1)")
+	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	var err error
-	if o.stun, err = parseSTUN(*stun); err != nil {
-		return o, err
-	}
-	if err := checkRelayURL(o.relay); err != nil {
+	if err := o.Reach.Check(); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -192,30 +179,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer gc.Close()
 
-	epOpts := endpoint.Options{SecretKey: sk, BindAddr: o.bind, Logger: log, HomeRelay: o.relay, STUNServers: o.stun}
-	var disc *mdns.Service
-	kick := make(chan struct{}, 1)
-	if o.mdns {
-		cfg := mdns.Config{Self: sk.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		}}
-		if mdnsConns != nil {
-			cfg.Conns = mdnsConns()
-		}
-		if disc, err = mdns.New(cfg); err != nil {
-			return fmt.Errorf("mdns: %w", err)
-		}
-		defer disc.Close()
-		epOpts.Discovery = disc
-	}
-	ep, err := endpoint.New(epOpts)
+	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach, Logger: log, MDNSConns: mdnsConns})
 	if err != nil {
-		return fmt.Errorf("mesh endpoint: %w", err)
+		return err
 	}
-	defer ep.Close()
+	defer node.Close()
+	ep := node.Endpoint
 	brokermesh.Serve(ep, brokermesh.NewServer(log, brokermesh.StoreSpans{Store: b}, b, gc), trust, log)
 
 	addr := dialable(ep.Addr())
@@ -235,24 +204,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("control plane: %w", err)
 	}
 	defer ctl.Close()
-	if disc != nil {
-		// Every node heard on mDNS is asked into the control topic, so brokers and gateways on
-		// one LAN form the control plane with no seeds.
-		fctx, fcancel := context.WithCancel(ctx)
-		followed := make(chan struct{})
-		go func() {
-			defer close(followed)
-			discovery.Follow(fctx, disc, time.Second, kick, func(p discovery.NodeAddr) {
-				log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
-				jctx, jcancel := context.WithTimeout(fctx, 5*time.Second)
-				defer jcancel()
-				if err := ctl.JoinPeers(jctx, endpoint.NodeAddr{ID: p.ID, RelayURL: p.RelayURL, Direct: p.Direct}); err != nil {
-					log.Debug("mdns: control-topic join", "node", p.ID.String(), "err", err)
-				}
-			})
-		}()
-		defer func() { fcancel(); <-followed }()
-	}
+	// Every node heard on mDNS is asked into the control topic, so brokers and gateways on one
+	// LAN form the control plane with no seeds.
+	defer node.FollowMDNS(ctl.JoinPeers)()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
 	if o.addrFile != "" {
 		tmp := o.addrFile + ".tmp"
@@ -263,17 +217,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	if o.relay != "" {
-		log.Info("home relay", "url", o.relay)
+	if o.Relay != "" {
+		log.Info("home relay", "url", o.Relay)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	_ = ctl.Close()
 	_ = g.Close()
-	if err := ep.Close(); err != nil && !errors.Is(err, endpoint.ErrClosed) {
-		return err
-	}
-	return nil
+	return node.Close()
 }
 
 // partitionCount is the load the broker announces: the partitions it holds.
@@ -301,32 +252,4 @@ func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
 	}
 	a.Direct = append(lo, rest...)
 	return a
-}
-
-// parseSTUN splits a comma-separated host:port list.
-func parseSTUN(s string) ([]string, error) {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
-			return nil, fmt.Errorf("-stun %q: want host:port", f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// checkRelayURL accepts "" or an http(s) URL with a host.
-func checkRelayURL(s string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("-relay %q: want an http:// or https:// URL", s)
-	}
-	return nil
 }

@@ -19,15 +19,15 @@ func TestReachFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.relay != "http://127.0.0.1:3340" || !o.mdns || !slices.Equal(o.stun, []string{"127.0.0.1:3478", "[::1]:3478"}) {
+	if o.Relay != "http://127.0.0.1:3340" || !o.MDNS || !slices.Equal(o.STUN, []string{"127.0.0.1:3478", "[::1]:3478"}) {
 		t.Fatalf("from env: %+v", o)
 	}
 	o, err = parse([]string{"-mdns=false", "-relay", ""}, func(k string) string { return env[k] }, io.Discard)
-	if err != nil || o.mdns || o.relay != "" {
+	if err != nil || o.MDNS || o.Relay != "" {
 		t.Fatalf("flags over env: %+v %v", o, err)
 	}
 	o, err = parse(nil, func(string) string { return "" }, io.Discard)
-	if err != nil || o.mdns || o.relay != "" || len(o.stun) != 0 {
+	if err != nil || o.MDNS || o.Relay != "" || len(o.STUN) != 0 {
 		t.Fatalf("defaults must contact nothing: %+v %v", o, err)
 	}
 	for _, bad := range [][]string{{"-relay", "ftp://x"}, {"-relay", "relay.example"}, {"-stun", "nohostport"}} {

@@ -10,16 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/mesh/discovery"
-	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/meshnode"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -149,7 +147,7 @@ func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
 // op to the brokers.
 func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBackend, _ func() error, err error) {
 	var seeds []endpoint.NodeAddr
-	if o.brokers != "" || !o.mdns {
+	if o.brokers != "" || !o.MDNS {
 		if seeds, err = parseSeeds(o.brokers); err != nil {
 			return nil, nil, err
 		}
@@ -197,31 +195,13 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBa
 	}
 	cleanups = append(cleanups, func() error { shutdownTracing(context.Background()); return nil })
 
-	epOpts := endpoint.Options{SecretKey: sk, BindAddr: o.meshBind, Logger: log, HomeRelay: o.relay, STUNServers: o.stun}
-	var disc *mdns.Service
-	kick := make(chan struct{}, 1)
-	if o.mdns {
-		cfg := mdns.Config{Self: sk.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		}}
-		if mdnsConns != nil {
-			cfg.Conns = mdnsConns()
-		}
-		if disc, err = mdns.New(cfg); err != nil {
-			return nil, nil, fmt.Errorf("mdns: %w", err)
-		}
-		cleanups = append(cleanups, func() error { _ = disc.Close(); return nil })
-		epOpts.Discovery = disc
-	}
-	ep, err := endpoint.New(epOpts)
+	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.meshBind, Reach: o.Reach, Logger: log, MDNSConns: mdnsConns})
 	if err != nil {
-		return nil, nil, fmt.Errorf("mesh endpoint: %w", err)
+		return nil, nil, err
 	}
-	cleanups = append(cleanups, ep.Close)
-	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds), "mdns", o.mdns, "relay", o.relay)
+	cleanups = append(cleanups, node.Close)
+	ep := node.Endpoint
+	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds), "mdns", o.MDNS, "relay", o.Relay)
 	g, err := gossip.Attach(ep, gossip.Config{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gossip: %w", err)
@@ -248,24 +228,10 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBa
 		return nil, nil, fmt.Errorf("control plane: %w", err)
 	}
 	cleanups = append(cleanups, func() error { _ = ctl.Close(); return nil })
-	if disc != nil {
-		// Every node heard on mDNS is asked into the control topic; the digests then tell
-		// which are brokers (view.change).
-		fctx, fcancel := context.WithCancel(context.Background())
-		followed := make(chan struct{})
-		go func() {
-			defer close(followed)
-			discovery.Follow(fctx, disc, time.Second, kick, func(p discovery.NodeAddr) {
-				log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
-				jctx, jcancel := context.WithTimeout(fctx, 5*time.Second)
-				defer jcancel()
-				if err := ctl.JoinPeers(jctx, endpoint.NodeAddr{ID: p.ID, RelayURL: p.RelayURL, Direct: p.Direct}); err != nil {
-					log.Debug("mdns: control-topic join", "node", p.ID.String(), "err", err)
-				}
-			})
-		}()
-		cleanups = append(cleanups, func() error { fcancel(); <-followed; return nil })
-	}
+	// Every node heard on mDNS is asked into the control topic; the digests then tell which
+	// are brokers (view.change).
+	stopFollow := node.FollowMDNS(ctl.JoinPeers)
+	cleanups = append(cleanups, func() error { stopFollow(); return nil })
 	if len(seeds) == 0 {
 		if seeds, err = discoverSeeds(ctx, view, controller, o.mdnsWait, log); err != nil {
 			return nil, nil, err

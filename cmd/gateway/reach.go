@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/meshnode"
 )
 
 // reachOptions are how the gateway's mesh node reaches and finds others (mesh mode only):
@@ -30,10 +29,7 @@ import (
 //	            brokers after the first one is found before choosing the controller (default 3s)
 //	            [RAFKA_MDNS_WAIT_MS]
 type reachOptions struct {
-	relay    string
-	stunList string
-	stun     []string
-	mdns     bool
+	meshnode.Reach
 	mdnsWait time.Duration
 }
 
@@ -41,9 +37,7 @@ type reachOptions struct {
 var mdnsConns func() []mdns.Conn
 
 func (r *reachOptions) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&r.relay, "relay", getenv("RAFKA_RELAY_URL"), "home relay URL (mesh mode); default none (env RAFKA_RELAY_URL)")
-	fs.StringVar(&r.stunList, "stun", getenv("RAFKA_STUN_SERVERS"), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
-	fs.BoolVar(&r.mdns, "mdns", getenv("RAFKA_MDNS") == "1", "find brokers on the LAN by mDNS; selects mesh mode (env RAFKA_MDNS=1)")
+	r.Reach.Register(fs, getenv, "find brokers on the LAN by mDNS; selects mesh mode")
 	wait := 3 * time.Second
 	if v := getenv("RAFKA_MDNS_WAIT_MS"); v != "" {
 		var ms int
@@ -56,22 +50,8 @@ func (r *reachOptions) register(fs *flag.FlagSet, getenv func(string) string) {
 
 // check validates the parsed values.
 func (r *reachOptions) check() error {
-	r.stun = nil
-	for f := range strings.SplitSeq(r.stunList, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
-			return fmt.Errorf("-stun %q: want host:port", f)
-		}
-		r.stun = append(r.stun, f)
-	}
-	if r.relay != "" {
-		u, err := url.Parse(r.relay)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("-relay %q: want an http:// or https:// URL", r.relay)
-		}
+	if err := r.Reach.Check(); err != nil {
+		return err
 	}
 	if r.mdnsWait <= 0 {
 		return errors.New("-mdns-wait must be positive")
@@ -81,7 +61,7 @@ func (r *reachOptions) check() error {
 
 // meshMode reports whether the gateway forwards to brokers over the mesh (seeds given, or
 // brokers to be found by mDNS) rather than embedding one.
-func (m *meshOptions) meshMode() bool { return m.brokers != "" || m.mdns }
+func (m *meshOptions) meshMode() bool { return m.brokers != "" || m.MDNS }
 
 // brokerView feeds control-plane changes to the Cluster; before the Cluster exists (no seeds:
 // brokers are being found by mDNS) it collects the brokers heard of.

@@ -288,11 +288,11 @@ func TestReachFlagErrors(t *testing.T) {
 		}
 	}
 	o, err := parse(nil, env(map[string]string{"RAFKA_MDNS": "1", "RAFKA_RELAY_URL": "http://r:1", "RAFKA_MDNS_WAIT_MS": "1500"}), io.Discard)
-	if err != nil || !o.mdns || !o.meshMode() || o.relay != "http://r:1" || o.mdnsWait != 1500*time.Millisecond {
+	if err != nil || !o.MDNS || !o.meshMode() || o.Relay != "http://r:1" || o.mdnsWait != 1500*time.Millisecond {
 		t.Fatalf("from env: %+v %v", o.reachOptions, err)
 	}
 	o, err = parse(nil, env(nil), io.Discard)
-	if err != nil || o.mdns || o.meshMode() || o.relay != "" || o.stunList != "" {
+	if err != nil || o.MDNS || o.meshMode() || o.Relay != "" || len(o.STUN) != 0 {
 		t.Fatalf("defaults must contact nothing and embed a broker: %+v %v", o.reachOptions, err)
 	}
 }

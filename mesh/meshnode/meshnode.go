@@ -1,0 +1,153 @@
+// Package meshnode starts the mesh side of a long-running node (cmd/broker, cmd/gateway): the
+// flags that say how it reaches and finds others (home relay, STUN servers, mDNS), its
+// endpoint built from them, and the mDNS follower that hands every node heard on the LAN to
+// the caller (the control plane asks them into its topic).
+//
+//	-relay  home relay URL; default none, never a public relay   [RAFKA_RELAY_URL]
+//	-stun   STUN servers host:port, comma separated; default none [RAFKA_STUN_SERVERS]
+//	-mdns   publish on and discover by mDNS on the LAN; default off [RAFKA_MDNS=1]
+package meshnode
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/discovery"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Reach is how a node reaches and finds others.
+type Reach struct {
+	Relay    string   // home relay URL, "" for none
+	STUN     []string // STUN servers host:port
+	MDNS     bool     // publish and discover on the LAN
+	stunList string
+}
+
+// Register adds -relay, -stun and -mdns to fs, with defaults from the environment. mdnsUsage
+// describes -mdns for this binary.
+func (r *Reach) Register(fs *flag.FlagSet, getenv func(string) string, mdnsUsage string) {
+	fs.StringVar(&r.Relay, "relay", getenv("RAFKA_RELAY_URL"), "home relay URL; default none (env RAFKA_RELAY_URL)")
+	fs.StringVar(&r.stunList, "stun", getenv("RAFKA_STUN_SERVERS"), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
+	fs.BoolVar(&r.MDNS, "mdns", getenv("RAFKA_MDNS") == "1", mdnsUsage+" (env RAFKA_MDNS=1)")
+}
+
+// Check validates and splits the parsed values: the relay must be an http(s) URL with a host,
+// every STUN server a host:port.
+func (r *Reach) Check() error {
+	r.STUN = nil
+	for f := range strings.SplitSeq(r.stunList, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
+			return fmt.Errorf("-stun %q: want host:port", f)
+		}
+		r.STUN = append(r.STUN, f)
+	}
+	if r.Relay != "" {
+		u, err := url.Parse(r.Relay)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-relay %q: want an http:// or https:// URL", r.Relay)
+		}
+	}
+	return nil
+}
+
+// Config configures Open.
+type Config struct {
+	SecretKey key.SecretKey
+	BindAddr  string
+	Reach     Reach
+	Logger    *slog.Logger
+	// MDNSConns, if set (tests), gives the mDNS sockets instead of the standard ones.
+	MDNSConns func() []mdns.Conn
+}
+
+// Node is a started mesh endpoint with its optional mDNS service.
+type Node struct {
+	Endpoint *endpoint.Endpoint
+	MDNS     *mdns.Service // nil unless Reach.MDNS
+	log      *slog.Logger
+	kick     chan struct{} // a node was heard on mDNS
+}
+
+// Open starts the endpoint (with a relay path when Reach asks for one) and, with Reach.MDNS,
+// the mDNS service it publishes to and resolves through.
+func Open(cfg Config) (*Node, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{log: log, kick: make(chan struct{}, 1)}
+	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN}
+	if cfg.Reach.MDNS {
+		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
+			select {
+			case n.kick <- struct{}{}:
+			default:
+			}
+		}}
+		if cfg.MDNSConns != nil {
+			mc.Conns = cfg.MDNSConns()
+		}
+		var err error
+		if n.MDNS, err = mdns.New(mc); err != nil {
+			return nil, fmt.Errorf("mdns: %w", err)
+		}
+		opts.Discovery = n.MDNS
+	}
+	ep, err := endpoint.New(opts)
+	if err != nil {
+		if n.MDNS != nil {
+			n.MDNS.Close()
+		}
+		return nil, fmt.Errorf("mesh endpoint: %w", err)
+	}
+	n.Endpoint = ep
+	return n, nil
+}
+
+// FollowMDNS calls join (with a 5 s deadline) for every node heard on mDNS, until the returned
+// stop is called; without mDNS it does nothing. stop waits for the follower to end.
+func (n *Node) FollowMDNS(join func(ctx context.Context, peers ...endpoint.NodeAddr) error) (stop func()) {
+	if n.MDNS == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		discovery.Follow(ctx, n.MDNS, time.Second, n.kick, func(p discovery.NodeAddr) {
+			n.log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
+			jctx, jcancel := context.WithTimeout(ctx, 5*time.Second)
+			defer jcancel()
+			if err := join(jctx, endpoint.NodeAddr{ID: p.ID, RelayURL: p.RelayURL, Direct: p.Direct}); err != nil {
+				n.log.Debug("mdns: control-topic join", "node", p.ID.String(), "err", err)
+			}
+		})
+	}()
+	return func() { cancel(); <-done }
+}
+
+// Close closes the endpoint, then the mDNS service. Closing twice is harmless.
+func (n *Node) Close() error {
+	err := n.Endpoint.Close()
+	if errors.Is(err, endpoint.ErrClosed) {
+		err = nil
+	}
+	if n.MDNS != nil {
+		_ = n.MDNS.Close()
+	}
+	return err
+}
