@@ -35,9 +35,13 @@ var ErrCorruptMessageSet = errors.New("kafkawire: corrupt legacy message set")
 // maxInflated caps what one compressed wrapper may inflate to.
 const maxInflated = DefaultMaxFrame
 
-type legacyMsg struct {
-	ts         int64
-	key, value []byte
+type legacyMsg = BatchRecord
+
+// BatchRecord is one record for AppendRecordBatch: a timestamp (ms; negative = none) and a
+// key and value (nil = null).
+type BatchRecord struct {
+	Timestamp  int64
+	Key, Value []byte
 }
 
 // ConvertMessageSet converts a magic 0/1 message set to a RecordBatch v2 (uncompressed,
@@ -92,7 +96,7 @@ func readMessageSet(b []byte, out *[]legacyMsg, inner bool) error {
 		}
 		codec := attrs & 0x07
 		if codec == 0 {
-			*out = append(*out, legacyMsg{ts: ts, key: key, value: value})
+			*out = append(*out, legacyMsg{Timestamp: ts, Key: key, Value: value})
 			continue
 		}
 		if inner {
@@ -108,7 +112,7 @@ func readMessageSet(b []byte, out *[]legacyMsg, inner bool) error {
 		}
 		if magic == 1 && attrs&0x08 != 0 { // LogAppendTime wrapper: inner timestamps are the wrapper's
 			for i := start; i < len(*out); i++ {
-				(*out)[i].ts = ts
+				(*out)[i].Timestamp = ts
 			}
 		}
 	}
@@ -199,6 +203,10 @@ func readCapped(r io.Reader) ([]byte, error) {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// AppendRecordBatch appends an uncompressed RecordBatch v2 holding recs (at least one), with
+// base offset 0 and no producer id, as a broker stores it before assigning offsets.
+func AppendRecordBatch(dst []byte, recs []BatchRecord) []byte { return appendBatchV2(dst, recs) }
+
 // appendBatchV2 appends an uncompressed RecordBatch v2 holding msgs:
 //
 //	baseOffset int64, batchLength int32, partitionLeaderEpoch int32, magic int8 = 2,
@@ -210,9 +218,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // key (varint length, -1 = null), value, header count varint (0).
 func appendBatchV2(dst []byte, msgs []legacyMsg) []byte {
 	start := len(dst)
-	base, maxTS := msgs[0].ts, msgs[0].ts
+	base, maxTS := msgs[0].Timestamp, msgs[0].Timestamp
 	for _, m := range msgs {
-		maxTS = max(maxTS, m.ts)
+		maxTS = max(maxTS, m.Timestamp)
 	}
 	dst = binary.BigEndian.AppendUint64(dst, 0)
 	dst = binary.BigEndian.AppendUint32(dst, 0) // length, below
@@ -232,13 +240,13 @@ func appendBatchV2(dst []byte, msgs []legacyMsg) []byte {
 	for i, m := range msgs {
 		rec = append(rec[:0], 0)
 		delta := int64(0)
-		if base >= 0 && m.ts >= 0 {
-			delta = m.ts - base
+		if base >= 0 && m.Timestamp >= 0 {
+			delta = m.Timestamp - base
 		}
 		rec = binary.AppendVarint(rec, delta)
 		rec = binary.AppendVarint(rec, int64(i))
-		rec = appendVarBytes(rec, m.key)
-		rec = appendVarBytes(rec, m.value)
+		rec = appendVarBytes(rec, m.Key)
+		rec = appendVarBytes(rec, m.Value)
 		rec = binary.AppendVarint(rec, 0)
 		dst = binary.AppendVarint(dst, int64(len(rec)))
 		dst = append(dst, rec...)

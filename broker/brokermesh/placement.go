@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 // PlacementTopic is the internal topic, on the controller broker, that records which broker
@@ -42,93 +45,45 @@ func applyPlacement(table map[string]placement, topic string, p placement) {
 
 func topicIDHex(id [16]byte) string { return hex.EncodeToString(id[:]) }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeRecordBatch builds an uncompressed RecordBatch v2 holding one record.
 func encodeRecordBatch(key, value []byte, now time.Time) []byte {
-	ts := now.UnixMilli()
-	var rec []byte
-	rec = append(rec, 0)              // attributes
-	rec = binary.AppendVarint(rec, 0) // timestamp delta
-	rec = binary.AppendVarint(rec, 0) // offset delta
-	rec = binary.AppendVarint(rec, int64(len(key)))
-	rec = append(rec, key...)
-	rec = binary.AppendVarint(rec, int64(len(value)))
-	rec = append(rec, value...)
-	rec = binary.AppendVarint(rec, 0)                      // headers
-	var body []byte                                        // from attributes to the end: what the CRC covers
-	body = binary.BigEndian.AppendUint16(body, 0)          // attributes
-	body = binary.BigEndian.AppendUint32(body, 0)          // last offset delta
-	body = binary.BigEndian.AppendUint64(body, uint64(ts)) // base timestamp
-	body = binary.BigEndian.AppendUint64(body, uint64(ts)) // max timestamp
-	body = binary.BigEndian.AppendUint64(body, ^uint64(0)) // producer id -1
-	body = binary.BigEndian.AppendUint16(body, 0xffff)     // producer epoch -1
-	body = binary.BigEndian.AppendUint32(body, 0xffffffff) // base sequence -1
-	body = binary.BigEndian.AppendUint32(body, 1)          // record count
-	body = binary.AppendVarint(body, int64(len(rec)))
-	body = append(body, rec...)
-	var b []byte
-	b = binary.BigEndian.AppendUint64(b, 0)                       // base offset (the broker assigns it)
-	b = binary.BigEndian.AppendUint32(b, uint32(4+1+4+len(body))) // batch length: from leader epoch on
-	b = binary.BigEndian.AppendUint32(b, 0)                       // partition leader epoch
-	b = append(b, 2)                                              // magic
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(body, castagnoli))
-	return append(b, body...)
+	return kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: now.UnixMilli(), Key: key, Value: value}})
 }
 
-// decodeRecords returns the (key, value) of every record in uncompressed v2 batches, and the
-// offset after the last batch.
+// decodeRecords calls fn with the offset, key and value of every record in the uncompressed
+// v2 batches of data, and returns the offset after the last batch.
 func decodeRecords(data []byte, fn func(offset int64, key, value []byte)) (next int64, err error) {
 	next = -1
 	for len(data) > 0 {
-		if len(data) < 61 {
+		if len(data) < 12 {
 			return next, errors.New("short batch")
 		}
-		base := int64(binary.BigEndian.Uint64(data))
-		n := int(binary.BigEndian.Uint32(data[8:]))
-		if n < 49 || 12+n > len(data) {
+		n := 12 + int(int32(binary.BigEndian.Uint32(data[8:])))
+		if n < 12+49 || n > len(data) {
 			return next, errors.New("bad batch length")
 		}
-		batch := data[12 : 12+n]
-		data = data[12+n:]
-		if attrs := binary.BigEndian.Uint16(batch[9:]); attrs&7 != 0 {
-			return next, fmt.Errorf("compressed placement batch (attributes %#x)", attrs)
+		var b kmsg.RecordBatch
+		if err := b.ReadFrom(data[:n]); err != nil {
+			return next, err
 		}
-		lastDelta := int64(binary.BigEndian.Uint32(batch[11:]))
-		count := int(binary.BigEndian.Uint32(batch[45:]))
-		recs := batch[49:]
-		for i := 0; i < count; i++ {
+		data = data[n:]
+		if b.Attributes&7 != 0 {
+			return next, fmt.Errorf("compressed placement batch (attributes %#x)", b.Attributes)
+		}
+		recs := b.Records
+		for range b.NumRecords {
 			l, k := binary.Varint(recs)
 			if k <= 0 || l < 0 || int(l) > len(recs)-k {
 				return next, errors.New("bad record length")
 			}
-			r := recs[k : k+int(l)]
+			var r kmsg.Record
+			if err := r.ReadFrom(recs[:k+int(l)]); err != nil {
+				return next, err
+			}
 			recs = recs[k+int(l):]
-			r = r[1:] // attributes
-			var fields [2]int64
-			for j := range fields {
-				v, m := binary.Varint(r)
-				if m <= 0 {
-					return next, errors.New("bad record")
-				}
-				fields[j], r = v, r[m:]
-			}
-			var kv [2][]byte
-			for j := range kv {
-				v, m := binary.Varint(r)
-				if m <= 0 || v > int64(len(r)-m) {
-					return next, errors.New("bad record field")
-				}
-				if v >= 0 {
-					kv[j] = r[m : m+int(v)]
-					r = r[m+int(v):]
-				} else {
-					r = r[m:]
-				}
-			}
-			fn(base+fields[1], kv[0], kv[1])
+			fn(b.FirstOffset+int64(r.OffsetDelta), r.Key, r.Value)
 		}
-		next = base + lastDelta + 1
+		next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
 	}
 	return next, nil
 }
