@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 // rcStack is one gateway + broker on a data directory.
@@ -103,15 +104,5 @@ func (s *rcStack) createTopic(t testing.TB, name string, partitions int32) {
 
 // endOffsets returns each partition's high watermark.
 func (s *rcStack) endOffsets(t testing.TB, topic string) map[int32]int64 {
-	t.Helper()
-	adm := kadm.NewClient(s.kgo(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	lo, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil || lo.Error() != nil {
-		t.Fatalf("end offsets %s: %v %v", topic, err, lo.Error())
-	}
-	out := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out
+	return kafkaclients.EndOffsets(t, s.addr, topic)
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 var (
@@ -351,18 +353,7 @@ func createTopic(tb testing.TB, addr, name string, partitions int32, configs map
 
 // endOffsets returns each partition's high watermark.
 func endOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
-	tb.Helper()
-	adm := kadm.NewClient(kgoClient(tb, addr))
-	defer adm.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	lo, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil || lo.Error() != nil {
-		tb.Fatalf("end offsets %s via %s: %v %v", topic, addr, err, lo.Error())
-	}
-	out := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
-	return out
+	return kafkaclients.EndOffsets(tb, addr, topic)
 }
 
 // kgoLog records kgo's log lines (for the retriable-error assertions).
