@@ -17,6 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 
@@ -42,41 +43,11 @@ func newRelayPeer(t *testing.T, relayURL string, disableDirect bool) *relayPeer 
 		t.Fatal(err)
 	}
 	p := &relayPeer{sk: sk, ms: ms, tr: &quic.Transport{Conn: ms}}
-	cert, err := meshtls.GenerateCertificate(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := p.tr.Listen(meshtls.ServerConfig(cert, func() []string { return []string{alpnEcho} }), relayQUICConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				for {
-					s, err := c.AcceptStream(context.Background())
-					if err != nil {
-						return
-					}
-					wg.Go(func() {
-						_, _ = io.Copy(s, s)
-						_ = s.Close()
-					})
-				}
-			})
-		}
-	})
 	t.Cleanup(func() {
-		_ = ln.Close()
 		_ = p.tr.Close()
 		_ = ms.Close()
-		wg.Wait()
 	})
+	meshtest.ServeEcho(t, p.tr, sk, alpnEcho, relayQUICConf)
 	return p
 }
 

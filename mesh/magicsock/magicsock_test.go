@@ -77,42 +77,7 @@ func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 var quicConf = &quic.Config{KeepAlivePeriod: time.Second, MaxIdleTimeout: 30 * time.Second, HandshakeIdleTimeout: 10 * time.Second}
 
 // serveEcho accepts connections on p and echoes every bidirectional stream.
-func serveEcho(t *testing.T, p *peer) {
-	t.Helper()
-	cert, err := meshtls.GenerateCertificate(p.sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := p.tr.Listen(meshtls.ServerConfig(cert, func() []string { return []string{alpn} }), quicConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				for {
-					s, err := c.AcceptStream(context.Background())
-					if err != nil {
-						return
-					}
-					wg.Go(func() {
-						_, _ = io.Copy(s, s)
-						_ = s.Close()
-					})
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-	})
-}
+func serveEcho(t *testing.T, p *peer) { meshtest.ServeEcho(t, p.tr, p.sk, alpn, quicConf) }
 
 func dial(t *testing.T, from, to *peer, relayURL string, withDirect bool) *quic.Conn {
 	t.Helper()

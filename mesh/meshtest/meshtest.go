@@ -1,17 +1,24 @@
 // Package meshtest holds test fixtures shared by the mesh packages and the binaries' tests: an
-// in-process relay server and an in-memory multicast link for injected mDNS sockets. Nothing
+// in-process relay server, an in-memory multicast link for injected mDNS sockets, and a QUIC
+// echo server with iroh's TLS. Nothing
 // here leaves the process or loopback. Test-only: production code must not import it (checked
 // by deps_test.go).
 package meshtest
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshtls"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
@@ -129,4 +136,44 @@ func (c *LinkConn) Next(timeout time.Duration) (b []byte, ok bool) {
 	case <-time.After(timeout):
 		return nil, false
 	}
+}
+
+// ServeEcho accepts QUIC connections on tr for alpn, authenticated as sk with iroh's TLS, and
+// echoes every bidirectional stream until test cleanup (which closes the listener and waits
+// for every goroutine it started).
+func ServeEcho(tb testing.TB, tr *quic.Transport, sk key.SecretKey, alpn string, conf *quic.Config) {
+	tb.Helper()
+	cert, err := meshtls.GenerateCertificate(sk)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := tr.Listen(meshtls.ServerConfig(cert, func() []string { return []string{alpn} }), conf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				for {
+					s, err := c.AcceptStream(context.Background())
+					if err != nil {
+						return
+					}
+					wg.Go(func() {
+						_, _ = io.Copy(s, s)
+						_ = s.Close()
+					})
+				}
+			})
+		}
+	})
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
 }
