@@ -159,17 +159,24 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 	if keep == 0 {
 		return 0, false
 	}
-	r.Records = joinBatches(batches[:keep], size)
+	r.Records = bufs.join(batches[:keep], size)
 	return size, false
 }
 
-// joinBatches returns the batches' bytes back to back: the one stored copy itself when there is
-// a single batch, otherwise one allocation of exactly size bytes.
-func joinBatches(batches []wal.Batch, size int) []byte {
+// join returns the batches' bytes back to back: the one stored copy itself when there is a
+// single batch, otherwise a copy into a pooled buffer of r (plain Fetch: one allocation of
+// exactly size bytes). Stored entries are framed, so consecutive batches are not adjacent
+// in the read buffer.
+func (r *readBufs) join(batches []wal.Batch, size int) []byte {
 	if len(batches) == 1 {
 		return batches[0].Data
 	}
-	out := make([]byte, 0, size)
+	var out []byte
+	if r != nil && size <= 8<<20 {
+		out = r.get(size)[:0]
+	} else {
+		out = make([]byte, 0, size)
+	}
 	for _, bt := range batches {
 		out = append(out, bt.Data...)
 	}

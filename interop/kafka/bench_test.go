@@ -166,11 +166,11 @@ func startServerProcess(b *testing.B, bin, banner string, args ...string) server
 	return server{addr: addr, pid: cmd.Process.Pid}
 }
 
-func benchProducer(b *testing.B, addr string) *kgo.Client {
+func benchProducer(b *testing.B, addr string, opts ...kgo.Opt) *kgo.Client {
 	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-		kgo.DefaultProduceTopic(benchTopic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<20),
-		kgo.MaxProduceRequestsInflightPerBroker(5), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.DefaultProduceTopic(benchTopic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 20),
+		kgo.MaxProduceRequestsInflightPerBroker(5), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func BenchmarkKafkaConsume(b *testing.B) {
 				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
 					srv := benchTarget(b, bins, impl, parts)
 					value := make([]byte, sz.size)
-					produceN(b, benchProducer(b, srv.addr), b.N, value)
+					produceN(b, benchProducer(b, srv.addr, kgo.ProducerBatchMaxBytes(consumeBatchBytes)), b.N, value)
 					cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(benchTopic),
 						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 					if err != nil {
@@ -288,3 +288,11 @@ func BenchmarkKafkaConsume(b *testing.B) {
 		}
 	}
 }
+
+// consumeBatchBytes caps the batches the consume benchmarks store. The batches a kgo
+// producer cuts under kgo's default 1 MB cap depend on how fast the server acknowledged
+// while they were produced, so with the default the two servers would hold different batch
+// layouts and the consume figures would carry the produce phase's timing. With a cap well
+// below the backlog the producer builds, every batch is full in both servers and both are
+// read from the same layout.
+const consumeBatchBytes = 64 << 10
