@@ -33,11 +33,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,6 +42,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 const benchTopic = "bench"
@@ -91,43 +90,11 @@ func benchTarget(b *testing.B, bins benchBins, impl string, partitions int32) se
 	return server{}
 }
 
-// cpuTime returns the CPU time the process has used so far: the sum over its threads of
-// the time on CPU (/proc/PID/task/*/schedstat, nanoseconds). ok is false where /proc does
-// not have it.
-func (s server) cpuTime() (d time.Duration, ok bool) {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", s.pid))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue // a thread that just exited
-		}
-		fs := strings.Fields(string(b))
-		if len(fs) == 0 {
-			continue
-		}
-		ns, err := strconv.ParseInt(fs[0], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		d += time.Duration(ns)
-		ok = true
+// reportServerCPU reports the server's CPU time over m's phase per record.
+func reportServerCPU(b *testing.B, m *kafkaclients.CPUMeter, records int) {
+	if ns, ok := m.Per(records); ok {
+		b.ReportMetric(ns, "server-cpu-ns/record")
 	}
-	return d, ok
-}
-
-// reportServerCPU reports the server's CPU time since before per record.
-func reportServerCPU(b *testing.B, s server, before time.Duration, records int) {
-	if after, ok := s.cpuTime(); ok && before >= 0 {
-		b.ReportMetric(float64(after-before)/float64(records), "server-cpu-ns/record")
-	}
-}
-
-// startCPU is the server's CPU time so far, or -1 when it cannot be read.
-func startCPU(s server) time.Duration {
-	if d, ok := s.cpuTime(); ok {
-		return d
-	}
-	return -1
 }
 
 // startServerProcess runs bin, waits for the line "<banner>ADDR ..." and stops the process
@@ -222,13 +189,13 @@ func BenchmarkKafkaProduce(b *testing.B) {
 						value[i] = byte('a' + i%26)
 					}
 					produceN(b, cl, 100, value) // warm up: connections, metadata
-					cpu0 := startCPU(srv)
+					cpu := kafkaclients.StartCPU(srv.pid)
 					b.ResetTimer()
 					start := time.Now()
 					produceN(b, cl, b.N, value)
 					elapsed := time.Since(start)
 					b.StopTimer()
-					reportServerCPU(b, srv, cpu0, b.N)
+					reportServerCPU(b, cpu, b.N)
 					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
 
@@ -267,7 +234,7 @@ func BenchmarkKafkaConsume(b *testing.B) {
 					defer cl.Close()
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					defer cancel()
-					cpu0 := startCPU(srv)
+					cpu := kafkaclients.StartCPU(srv.pid)
 					b.ResetTimer()
 					start := time.Now()
 					for got := 0; got < b.N; {
@@ -280,7 +247,7 @@ func BenchmarkKafkaConsume(b *testing.B) {
 					}
 					elapsed := time.Since(start)
 					b.StopTimer()
-					reportServerCPU(b, srv, cpu0, b.N)
+					reportServerCPU(b, cpu, b.N)
 					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
 					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
 				})

@@ -7,7 +7,9 @@ package meshkafka_test
 //	impl=ours-inproc  cmd/gateway with its embedded broker (one process)
 //	impl=kfake        franz-go's kfake cluster (in memory, in the test process)
 //
-// One op is one record; records/s and MB/s (value bytes) are reported. Produce writes b.N
+// One op is one record; records/s and MB/s (value bytes) are reported, and for ours the CPU
+// time per record of the server processes (gateway and broker) and of the client (this test
+// process): all share the machine's cores, so the CPU figures show where the hop's cost goes. Produce writes b.N
 // records to a fresh 3-partition topic (deleted afterwards); consume reads a fixed set of
 // 200 000 records from the start as often as b.N needs.
 
@@ -23,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 const (
@@ -43,6 +47,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		}
 		return sb.String()
 	}
+	servers := map[string][]int{} // the server processes of each target, for their CPU time
 	targets := []struct {
 		impl  string
 		start func(b *testing.B) string
@@ -50,12 +55,14 @@ func BenchmarkMeshHop(b *testing.B) {
 		{"ours-mesh", func(b *testing.B) string {
 			br, g := meshPair(b)
 			procs = append(procs, br.p, g.p)
+			servers["ours-mesh"] = []int{br.p.cmd.Process.Pid, g.p.cmd.Process.Pid}
 			return g.addr
 		}},
 		{"ours-inproc", func(b *testing.B) string {
 			g := newGatewayIdentity(b, "gateway-inproc")
 			g.startEmbedded(b)
 			procs = append(procs, g.p)
+			servers["ours-inproc"] = []int{g.p.cmd.Process.Pid}
 			return g.addr
 		}},
 		{"kfake", func(b *testing.B) string {
@@ -104,10 +111,28 @@ func BenchmarkMeshHop(b *testing.B) {
 		}
 		cl.Close()
 	}
-	report := func(b *testing.B, d time.Duration) {
+	// meter starts measuring the CPU time of the target's server processes and of this
+	// process (the client; for kfake also the server, which runs in it).
+	type meters struct{ server, client *kafkaclients.CPUMeter }
+	meter := func(impl string) meters {
+		m := meters{client: kafkaclients.StartCPU(0)}
+		if pids := servers[impl]; len(pids) > 0 {
+			m.server = kafkaclients.StartCPU(pids...)
+		}
+		return m
+	}
+	report := func(b *testing.B, d time.Duration, m meters) {
 		s := d.Seconds()
 		b.ReportMetric(float64(b.N)/s, "records/s")
 		b.ReportMetric(float64(b.N)*benchRecordSize/1e6/s, "MB/s")
+		if m.server != nil {
+			if ns, ok := m.server.Per(b.N); ok {
+				b.ReportMetric(ns, "server-cpu-ns/record")
+			}
+			if ns, ok := m.client.Per(b.N); ok {
+				b.ReportMetric(ns, "client-cpu-ns/record")
+			}
+		}
 	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
 		adm := kadm.NewClient(kgoClient(b, addr))
@@ -123,11 +148,12 @@ func BenchmarkMeshHop(b *testing.B) {
 		b.Run(fmt.Sprintf("produce-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
 			topic := newTopic(b, addr)
 			b.ResetTimer()
+			m := meter(tg.impl)
 			start := time.Now()
 			produce(b, addr, topic, b.N)
 			d := time.Since(start)
 			b.StopTimer()
-			report(b, d)
+			report(b, d, m)
 			dropTopic(b, addr, topic)
 		})
 	}
@@ -144,6 +170,7 @@ func BenchmarkMeshHop(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			b.ResetTimer()
+			m := meter(tg.impl)
 			start := time.Now()
 			for left := b.N; left > 0; {
 				cl := kgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -162,7 +189,7 @@ func BenchmarkMeshHop(b *testing.B) {
 			}
 			d := time.Since(start)
 			b.StopTimer()
-			report(b, d)
+			report(b, d, m)
 		})
 	}
 }
