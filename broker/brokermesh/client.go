@@ -60,6 +60,11 @@ func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) erro
 // after another reach the broker's accept loop in that order; the returned function reads the
 // answer into resp (call it exactly once).
 func (c *Caller) send(ctx context.Context, op brokerop.Code, req any) func(resp any) error {
+	return c.sendInto(ctx, op, req, nil)
+}
+
+// sendInto is send reading the answer's payload into alloc's memory (nil allocates).
+func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc func(n int) []byte) func(resp any) error {
 	spec, ok := brokerop.Lookup(op)
 	if !ok {
 		err := fmt.Errorf("kafkaop: unknown op %#x", uint8(op))
@@ -113,7 +118,7 @@ func (c *Caller) send(ctx context.Context, op brokerop.Code, req any) func(resp 
 		return fail(c.streamErr(ctx, "finish", err))
 	}
 	return func(resp any) error {
-		tag, payload, err := brokerop.ReadFrame(st, c.maxFrame)
+		tag, payload, err := brokerop.ReadFrameInto(st, c.maxFrame, alloc)
 		if err == nil {
 			err = expectEOF(st) // frees the stream's slot; the broker finishes after its frame
 		}

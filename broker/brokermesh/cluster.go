@@ -633,6 +633,17 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 	return &brokerop.FetchResp{Partitions: out}, nil
 }
 
+// FetchPooled is Fetch whose answer may live in reused memory until release is called
+// (gateway.PooledFetcher). With one broker the answer is the broker's frame itself; split
+// over several it is assembled in fresh memory and release does nothing.
+func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	if c.single() {
+		return c.ctl().FetchPooled(ctx, req)
+	}
+	resp, err := c.Fetch(ctx, req)
+	return resp, func() {}, err
+}
+
 // fetchPhase asks every owner group with the given wait and fills out; with cancelOnData the
 // first group to return records cancels the rest. It returns the record bytes received.
 func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups map[*Caller][]int, waitMs int32,

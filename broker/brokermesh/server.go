@@ -99,9 +99,58 @@ func (s *Server) method(spec brokerop.Spec) (reflect.Value, bool) {
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 	if c, ok := s.read(ctx, remote, st); ok {
+		if c.tag == brokerop.OpFetch {
+			if pf := s.pooledFetcher(); pf != nil {
+				s.answerFetchPooled(c, pf)
+				return
+			}
+		}
 		out, resp := s.run(c)
 		s.answer(c, out, resp)
 	}
+}
+
+// fetchRefMin is the smallest record set a Fetch answer writes by reference rather than
+// copying it into the frame.
+const fetchRefMin = 4 << 10
+
+// pooledFetcher returns the target that serves Fetch if it can answer from pooled buffers.
+func (s *Server) pooledFetcher() PooledFetcher {
+	for _, t := range s.targets {
+		if pf, ok := t.Interface().(PooledFetcher); ok {
+			return pf
+		}
+		if t.MethodByName("Fetch").IsValid() {
+			return nil // the first target with Fetch serves it, without pooling
+		}
+	}
+	return nil
+}
+
+// answerFetchPooled runs a Fetch on pf and writes the answer with the stored record bytes
+// by reference (brokerop.FetchResponseFrame), releasing the read buffers after the write
+// (quic-go copies what Write is given before Write returns).
+func (s *Server) answerFetchPooled(c *inCall, pf PooledFetcher) {
+	resp, release, err := pf.FetchPooled(c.ctx, c.body.(*brokerop.FetchReq))
+	if err != nil {
+		s.answer(c, nil, s.failed(c, err))
+		return
+	}
+	defer c.done()
+	defer release()
+	bufs, err := brokerop.FetchResponseFrame(ResponseOf(c.h.RequestID), resp, fetchRefMin)
+	if err != nil {
+		s.logger.Error("kafkaop: encode response", "op", c.spec.Name, "err", err)
+		c.st.CancelWrite(ErrCodeMalformed)
+		return
+	}
+	for _, b := range bufs {
+		if _, err := c.st.Write(b); err != nil {
+			c.span.RecordError(err)
+			return
+		}
+	}
+	_ = c.st.Close()
 }
 
 // inCall is one decoded request, ready to run.

@@ -46,6 +46,32 @@ func (s StoreSpans) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokero
 	return resp, err
 }
 
+// PooledFetcher is the optional target capability behind a zero-copy Fetch answer:
+// FetchPooled's record bytes live in read buffers the target reuses once release is called
+// (broker.Broker has it). The server writes them to the stream by reference and releases
+// them after the write.
+type PooledFetcher interface {
+	FetchPooled(ctx context.Context, req *brokerop.FetchReq) (resp *brokerop.FetchResp, release func(), err error)
+}
+
+// FetchPooled traces and forwards; a Store without pooling answers with Fetch.
+func (s StoreSpans) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
+	defer span.End()
+	var resp *brokerop.FetchResp
+	release := func() {}
+	var err error
+	if pf, ok := s.Store.(PooledFetcher); ok {
+		resp, release, err = pf.FetchPooled(ctx, req)
+	} else {
+		resp, err = s.Store.Fetch(ctx, req)
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return resp, release, err
+}
+
 // ProduceStaged traces a staged produce: the span covers the append and the durability wait.
 // A Store without staging is called synchronously (order is kept; nothing is pipelined).
 func (s StoreSpans) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {

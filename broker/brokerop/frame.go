@@ -64,6 +64,14 @@ func AppendFrame(b []byte, tag Code, payload []byte) []byte {
 // ReadFrame reads one frame. max <= 0 means DefaultMaxFrame. A clean EOF before the tag is
 // returned as io.EOF; anything cut short is io.ErrUnexpectedEOF.
 func ReadFrame(r io.Reader, max int) (Code, []byte, error) {
+	return ReadFrameInto(r, max, nil)
+}
+
+// ReadFrameInto is ReadFrame reading the payload into alloc(n) (which must return at least n
+// bytes of capacity; its contents do not matter) instead of fresh memory; nil allocates. A
+// caller that pools payload memory passes it here. alloc is called only once the declared
+// length passed the max check.
+func ReadFrameInto(r io.Reader, max int, alloc func(n int) []byte) (Code, []byte, error) {
 	if max <= 0 {
 		max = DefaultMaxFrame
 	}
@@ -85,7 +93,12 @@ func ReadFrame(r io.Reader, max int) (Code, []byte, error) {
 	if n > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, n, max)
 	}
-	payload := make([]byte, n)
+	var payload []byte
+	if alloc != nil {
+		payload = alloc(int(n))[:n]
+	} else {
+		payload = make([]byte, n)
+	}
 	var rr io.Reader = r
 	if b, ok := br.(*bufio.Reader); ok {
 		rr = b

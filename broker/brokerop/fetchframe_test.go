@@ -1,0 +1,91 @@
+package brokerop
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// FetchResponseFrame's slices, joined, are EncodeResponse's frame for any answer, whichever
+// record sets go by reference.
+func TestFetchResponseFrameMatchesEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := range 500 {
+		resp := &FetchResp{}
+		for range rng.IntN(5) {
+			p := FetchPartitionResp{
+				Topic:            strings.Repeat("t", rng.IntN(300)),
+				Partition:        rng.Int32() - 1<<30,
+				ErrorCode:        int16(rng.IntN(200) - 100),
+				HighWatermark:    rng.Int64() >> rng.IntN(64),
+				LastStableOffset: -rng.Int64N(1 << 40),
+				LogStartOffset:   rng.Int64N(3) - 1,
+			}
+			if n := rng.IntN(4); n > 0 {
+				p.Records = make([]byte, []int{0, 5, 200, 70_000}[n])
+				for i := range p.Records {
+					p.Records[i] = byte(rng.Uint32())
+				}
+			}
+			resp.Partitions = append(resp.Partitions, p)
+		}
+		h := ResponseHeader{RequestID: rng.Uint64()}
+		if iter%7 == 0 {
+			h.Status, h.Message = StatusInternal, "broken"
+		}
+		want, err := EncodeResponse(OpFetch, h, resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, refMin := range []int{0, 1, 100, 1 << 20} {
+			bufs, err := FetchResponseFrame(h, resp, refMin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
+				t.Fatalf("iter %d refMin %d: frame differs from EncodeResponse\n got %x\nwant %x", iter, refMin, got[:min(len(got), 64)], want[:min(len(want), 64)])
+			}
+			for _, b := range bufs {
+				for i := range resp.Partitions {
+					if r := resp.Partitions[i].Records; len(r) >= max(refMin, 1) && len(b) > 0 && &b[0] == &r[0] && len(b) != len(r) {
+						t.Fatalf("record set referenced with the wrong length")
+					}
+				}
+			}
+		}
+		tag, payload, err := ReadFrame(bytes.NewReader(want), 0)
+		if err != nil || tag != OpFetch {
+			t.Fatalf("ReadFrame: %v %v", tag, err)
+		}
+		var back FetchResp
+		if _, err := DecodeResponse(payload, &back); err != nil {
+			t.Fatal(err)
+		}
+		if h.Status == StatusOK && len(back.Partitions) != len(resp.Partitions) {
+			t.Fatalf("decoded %d partitions, want %d", len(back.Partitions), len(resp.Partitions))
+		}
+	}
+}
+
+// Record sets at or above refMin are not copied into the frame.
+func TestFetchResponseFrameReferencesRecords(t *testing.T) {
+	big := make([]byte, 4096)
+	resp := &FetchResp{Partitions: []FetchPartitionResp{{Topic: "a", Records: big}, {Topic: "b", Records: []byte{1, 2}}}}
+	bufs, err := FetchResponseFrame(ResponseHeader{RequestID: 9}, resp, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	for _, b := range bufs {
+		if len(b) == len(big) && &b[0] == &big[0] {
+			refs++
+		}
+		if len(b) > 0 && &b[0] == &resp.Partitions[1].Records[0] {
+			t.Fatal("a small record set was referenced, not copied")
+		}
+	}
+	if refs != 1 || len(bufs) != 3 {
+		t.Fatalf("got %d slices with %d references to the big record set, want 3 and 1", len(bufs), refs)
+	}
+}
