@@ -44,6 +44,7 @@ type Caller struct {
 	nextID   atomic.Uint64
 	maxFrame int
 	tracer   trace.Tracer
+	ahead    readAheads
 }
 
 // NewCaller returns a caller that opens streams with open; remote names the broker in spans.

@@ -17,6 +17,12 @@
 //   - The request's DeadlineMs becomes the handler's context deadline; if the caller's context is
 //     cancelled it resets the stream, which cancels the handler's context.
 //
+// Fetch answers move without copying record bytes into frames: the broker writes its pooled
+// read buffers to the stream by reference (brokerop.FetchResponseFrame) and the gateway reads
+// the answer into a pooled payload it releases after the Kafka answer is written. A gateway
+// reading a backlog for a sequential consumer sends the consumer's next Fetch ahead of it, so
+// the broker's read and the mesh transfer overlap with the client decoding (readahead.go).
+//
 // Tracing: the caller's span context travels as W3C traceparent/tracestate in the request
 // header; the broker continues the trace (span mesh.kafkaop.handle, child of the caller's
 // mesh.kafkaop.sent), so one Kafka request is one trace across processes.

@@ -1,11 +1,8 @@
 package brokermesh
 
 import (
-	"context"
 	"math/bits"
 	"sync"
-
-	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
 // Payload buffers for Fetch answers, reused from answer to answer: classes of a power of two
@@ -32,29 +29,4 @@ func getFrameBuf(n int) *[]byte {
 
 func putFrameBuf(bp *[]byte) {
 	framePools[bits.Len(uint(cap(*bp)-1))-poolMinShift].Put(bp)
-}
-
-// FetchPooled is Fetch whose answer's record bytes live in a payload buffer reused once
-// release is called (gateway.PooledFetcher): the caller calls release exactly once, after it
-// no longer uses resp.
-func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
-	var held *[]byte
-	alloc := func(n int) []byte {
-		if held = getFrameBuf(n); held != nil {
-			return *held
-		}
-		return make([]byte, n)
-	}
-	release := func() {
-		if held != nil {
-			putFrameBuf(held)
-			held = nil
-		}
-	}
-	resp := new(brokerop.FetchResp)
-	if err := c.sendInto(ctx, brokerop.OpFetch, req, alloc)(resp); err != nil {
-		release()
-		return nil, nil, err
-	}
-	return resp, release, nil
 }

@@ -1,0 +1,246 @@
+package brokermesh
+
+import (
+	"context"
+	"encoding/binary"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+// Read-ahead for sequential consumers over the mesh.
+//
+// A consumer catching up reads a partition in a chain of Fetches, each starting just past the
+// records the previous one returned, and a Kafka client sends the next Fetch only after it
+// decoded the last answer. Over the mesh every Fetch then pays the broker's read and the
+// QUIC transfer while the client waits, and the client's decoding while the broker waits.
+// So when a Fetch answer shows a backlog (some partition filled at least half its byte
+// budget), Caller.FetchPooled sends the next Fetch of the chain at once: same partitions,
+// budgets and isolation level, offsets just past the returned batches, no wait. Its answer
+// flows into the stream's receive buffer meanwhile (quic-go moves it; no goroutine of ours
+// waits on it). When the client's next Fetch is exactly that request (same partitions,
+// offsets, budgets and isolation level), it takes the read-ahead's answer if that has at
+// least MinBytes; otherwise, or for any other request, the Fetch is sent as usual.
+//
+// The taken answer is what a Fetch at those offsets returned a moment earlier: records are
+// immutable once written, so only the high watermark and log start offset may lag, as they
+// may for any answer in flight. At most readAheadMax read-aheads are outstanding per broker;
+// one not taken within readAheadTTL is cancelled (its stream is reset, which also frees the
+// flow-control credit its data held).
+const (
+	readAheadMax = 4
+	readAheadTTL = time.Second
+)
+
+// aheadCall is a read-ahead Fetch whose answer has not been read yet.
+type aheadCall struct {
+	key     string
+	started time.Time
+	recv    func(resp any) error
+	held    *pooledPayload
+	cancel  context.CancelFunc
+}
+
+// pooledPayload is the payload buffer one call read its answer into.
+type pooledPayload struct{ bp *[]byte }
+
+func (p *pooledPayload) alloc(n int) []byte {
+	if p.bp = getFrameBuf(n); p.bp != nil {
+		return *p.bp
+	}
+	return make([]byte, n)
+}
+
+func (p *pooledPayload) release() {
+	if p.bp != nil {
+		putFrameBuf(p.bp)
+		p.bp = nil
+	}
+}
+
+// readAheads are a caller's outstanding read-aheads, oldest first.
+type readAheads struct {
+	mu    sync.Mutex
+	calls []*aheadCall // guarded by mu
+	taken atomic.Int64 // read-aheads whose answer served a Fetch
+}
+
+// take removes and returns the read-ahead for key, if any; expired ones are dropped on the way.
+func (r *readAheads) take(key string, now time.Time) *aheadCall {
+	var expired []*aheadCall
+	var found *aheadCall
+	r.mu.Lock()
+	kept := r.calls[:0]
+	for _, a := range r.calls {
+		switch {
+		case found == nil && a.key == key:
+			found = a
+		case now.Sub(a.started) > readAheadTTL:
+			expired = append(expired, a)
+		default:
+			kept = append(kept, a)
+		}
+	}
+	clear(r.calls[len(kept):])
+	r.calls = kept
+	r.mu.Unlock()
+	for _, a := range expired {
+		a.drop()
+	}
+	return found
+}
+
+// add records a, dropping the oldest beyond readAheadMax.
+func (r *readAheads) add(a *aheadCall) {
+	var dropped *aheadCall
+	r.mu.Lock()
+	if len(r.calls) >= readAheadMax {
+		dropped = r.calls[0]
+		copy(r.calls, r.calls[1:])
+		r.calls[len(r.calls)-1] = nil
+		r.calls = r.calls[:len(r.calls)-1]
+	}
+	r.calls = append(r.calls, a)
+	r.mu.Unlock()
+	if dropped != nil {
+		dropped.drop()
+	}
+}
+
+// drop cancels a read-ahead nobody takes: the stream is reset and the call finished.
+func (a *aheadCall) drop() {
+	a.cancel()
+	_ = a.recv(new(brokerop.FetchResp))
+	a.held.release()
+}
+
+// finish reads the read-ahead's answer.
+func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
+	defer a.cancel()
+	resp := new(brokerop.FetchResp)
+	if err := a.recv(resp); err != nil {
+		a.held.release()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// FetchPooled is Fetch whose answer's record bytes live in a payload buffer reused once
+// release is called (gateway.PooledFetcher): the caller calls release exactly once, after it
+// no longer uses resp. It takes a matching read-ahead's answer (see the comment on
+// readAheadMax) and starts the next read-ahead when the answer shows a backlog.
+func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	if a := c.ahead.take(fetchKey(req), time.Now()); a != nil {
+		resp, err := a.finish()
+		if err == nil && answerBytes(resp) >= max(int(req.MinBytes), 1) {
+			c.ahead.taken.Add(1)
+			c.readAhead(ctx, req, resp)
+			return resp, a.held.release, nil
+		}
+		if err == nil {
+			a.held.release()
+		}
+	}
+	held := &pooledPayload{}
+	resp := new(brokerop.FetchResp)
+	if err := c.sendInto(ctx, brokerop.OpFetch, req, held.alloc)(resp); err != nil {
+		held.release()
+		return nil, nil, err
+	}
+	c.readAhead(ctx, req, resp)
+	return resp, held.release, nil
+}
+
+// readAhead sends the Fetch that continues req after resp, if resp shows a backlog.
+func (c *Caller) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *brokerop.FetchResp) {
+	next, ok := nextFetch(req, resp)
+	if !ok {
+		return
+	}
+	// The read-ahead belongs to the request that prompted it (its trace) but not to its
+	// lifetime: it ends when taken, dropped or after readAheadTTL.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
+	held := &pooledPayload{}
+	recv := c.sendInto(actx, brokerop.OpFetch, next, held.alloc)
+	c.ahead.add(&aheadCall{key: fetchKey(next), started: time.Now(), recv: recv, held: held, cancel: cancel})
+}
+
+// nextFetch returns the Fetch continuing req after resp, when resp has no errors and some
+// partition filled at least half its budget (a backlog). Offsets move past the last whole
+// record batch each partition returned.
+func nextFetch(req *brokerop.FetchReq, resp *brokerop.FetchResp) (*brokerop.FetchReq, bool) {
+	if len(resp.Partitions) != len(req.Partitions) {
+		return nil, false
+	}
+	backlog := false
+	next := &brokerop.FetchReq{MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.FetchPartition, len(req.Partitions))}
+	for i, p := range req.Partitions {
+		r := &resp.Partitions[i]
+		if r.ErrorCode != 0 || r.Topic != p.Topic || r.Partition != p.Partition {
+			return nil, false
+		}
+		np := p
+		if len(r.Records) > 0 {
+			end, ok := batchesEnd(r.Records)
+			if !ok || end <= p.Offset {
+				return nil, false
+			}
+			np.Offset = end
+			if p.MaxBytes > 0 && len(r.Records) >= int(p.MaxBytes)/2 {
+				backlog = true
+			}
+		}
+		next.Partitions[i] = np
+	}
+	return next, backlog
+}
+
+// batchesEnd returns the offset after the last of the whole v2 record batches in records;
+// ok is false unless records is exactly such batches.
+func batchesEnd(records []byte) (end int64, ok bool) {
+	const headerLen = 61 // v2 batch header; batchLength counts from byte 12
+	for len(records) > 0 {
+		if len(records) < headerLen || records[16] != 2 {
+			return 0, false
+		}
+		n := 12 + int64(int32(binary.BigEndian.Uint32(records[8:12])))
+		if n < headerLen || n > int64(len(records)) {
+			return 0, false
+		}
+		end = int64(binary.BigEndian.Uint64(records[0:8])) + int64(int32(binary.BigEndian.Uint32(records[23:27]))) + 1
+		records = records[n:]
+	}
+	return end, true
+}
+
+// fetchKey identifies a Fetch by what its answer depends on besides time: partitions,
+// offsets, budgets and isolation level (not its wait or MinBytes).
+func fetchKey(req *brokerop.FetchReq) string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(int(req.MaxBytes)))
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(int(req.IsolationLevel)))
+	for _, p := range req.Partitions {
+		b.WriteByte('/')
+		b.WriteString(strconv.Quote(p.Topic))
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(int(p.Partition)))
+		b.WriteByte(':')
+		b.WriteString(strconv.FormatInt(p.Offset, 10))
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(int(p.MaxBytes)))
+	}
+	return b.String()
+}
+
+func answerBytes(resp *brokerop.FetchResp) int {
+	n := 0
+	for i := range resp.Partitions {
+		n += len(resp.Partitions[i].Records)
+	}
+	return n
+}

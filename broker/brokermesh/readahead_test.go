@@ -1,0 +1,174 @@
+package brokermesh
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+)
+
+// raSetup runs one real broker on the mesh with `batches` one-record batches (values
+// "v<i>" padded to ~2 KiB) in topic "ra", and returns a caller to it.
+func raSetup(t *testing.T, batches int) *Caller {
+	t.Helper()
+	gw := newEP(t)
+	bs := startBrokers(t, 1, gw)
+	c := NewCaller(NewMeshOpener(gw, bs[0].ep.Addr()), "broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %v %+v", err, cr)
+	}
+	for i := range batches {
+		raProduce(t, ctx, c, i)
+	}
+	return c
+}
+
+func raValue(i int) []byte {
+	return append([]byte(fmt.Sprintf("v%d|", i)), bytes.Repeat([]byte{'x'}, 2000)...)
+}
+
+func raProduce(t *testing.T, ctx context.Context, c *Caller, i int) {
+	t.Helper()
+	resp, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+		{Topic: "ra", Records: encodeRecordBatch(nil, raValue(i), time.UnixMilli(int64(i)))}}})
+	if err != nil || resp.Partitions[0].ErrorCode != 0 || resp.Partitions[0].BaseOffset != int64(i) {
+		t.Fatalf("produce %d: %v %+v", i, err, resp)
+	}
+}
+
+// raRead decodes an answer's records, checking each value is the one produced at its offset,
+// and returns the offset after them.
+func raRead(t *testing.T, resp *brokerop.FetchResp, from int64) int64 {
+	t.Helper()
+	next := from
+	if len(resp.Partitions[0].Records) == 0 {
+		return next
+	}
+	end, err := decodeRecords(resp.Partitions[0].Records, func(off int64, _, v []byte) {
+		if off != next || !bytes.Equal(v, raValue(int(off))) {
+			t.Fatalf("record at offset %d (want %d): %.10q", off, next, v)
+		}
+		next++
+	})
+	if err != nil || end != next {
+		t.Fatalf("decode: %v (end %d, next %d)", err, end, next)
+	}
+	return next
+}
+
+func raFetch(offset int64, waitMs int32) *brokerop.FetchReq {
+	return &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: 1, MaxBytes: 1 << 20,
+		Partitions: []brokerop.FetchPartition{{Topic: "ra", Offset: offset, MaxBytes: 8 << 10}}}
+}
+
+// A consumer reading a backlog in a chain of Fetches gets every record once, in order, and
+// from the second Fetch on the answers come from read-aheads; at the end of the log the
+// read-ahead is empty and the Fetch long-polls as usual, returning a record produced during
+// the wait.
+func TestReadAheadServesSequentialConsumer(t *testing.T) {
+	const batches = 40
+	c := raSetup(t, batches)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	off, fetches := int64(0), 0
+	for off < batches {
+		resp, release, err := c.FetchPooled(ctx, raFetch(off, 500))
+		if err != nil {
+			t.Fatal(err)
+		}
+		off = raRead(t, resp, off)
+		release()
+		fetches++
+	}
+	if taken := c.ahead.taken.Load(); taken < int64(fetches-1) || fetches < 5 {
+		t.Fatalf("%d fetches, %d served by read-aheads; want all but the first", fetches, taken)
+	}
+	produced := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+			{Topic: "ra", Records: encodeRecordBatch(nil, raValue(batches), time.UnixMilli(batches))}}})
+		produced <- err
+	}()
+	resp, release, err := c.FetchPooled(ctx, raFetch(off, 5000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if got := raRead(t, resp, off); got != batches+1 {
+		t.Fatalf("long poll at the end returned up to offset %d, want %d", got, batches+1)
+	}
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A Fetch that does not continue the chain is answered from the log, and read-aheads nobody
+// takes are bounded and cancelled (goleak in TestMain checks nothing is left running).
+func TestReadAheadMismatchAndBound(t *testing.T) {
+	c := raSetup(t, 10*readAheadMax)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 2 * readAheadMax {
+		off := int64(i * 5) // answers hold 3 batches (a backlog); none continues the previous one
+		resp, release, err := c.FetchPooled(ctx, raFetch(off, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := raRead(t, resp, off); got <= off {
+			t.Fatalf("fetch at %d returned nothing", off)
+		}
+		release()
+	}
+	c.ahead.mu.Lock()
+	n := len(c.ahead.calls)
+	c.ahead.mu.Unlock()
+	if n != readAheadMax || c.ahead.taken.Load() != 0 {
+		t.Fatalf("%d read-aheads outstanding, %d taken; want %d and 0", n, c.ahead.taken.Load(), readAheadMax)
+	}
+	// Expired read-aheads are dropped by the next Fetch.
+	if a := c.ahead.take("none", time.Now().Add(2*readAheadTTL)); a != nil {
+		t.Fatal("took a read-ahead for an unknown key")
+	}
+	c.ahead.mu.Lock()
+	n = len(c.ahead.calls)
+	c.ahead.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d expired read-aheads kept", n)
+	}
+}
+
+func TestNextFetch(t *testing.T) {
+	b0 := encodeRecordBatch(nil, bytes.Repeat([]byte{1}, 100), time.UnixMilli(1))
+	two := append(append([]byte(nil), b0...), b0...)
+	// Second batch at base offset 8: the end is 9.
+	copy(two[len(b0):], []byte{0, 0, 0, 0, 0, 0, 0, 8})
+	if end, ok := batchesEnd(two); !ok || end != 9 {
+		t.Fatalf("batchesEnd = %d, %v; want 9", end, ok)
+	}
+	for _, bad := range [][]byte{two[:len(two)-1], two[:30], append(append([]byte(nil), two...), 0)} {
+		if _, ok := batchesEnd(bad); ok {
+			t.Fatalf("batchesEnd accepted %d bytes of junk", len(bad))
+		}
+	}
+	req := &brokerop.FetchReq{MaxBytes: 1000, Partitions: []brokerop.FetchPartition{{Topic: "a", Offset: 3, MaxBytes: 200}, {Topic: "b", Offset: 7, MaxBytes: 200}}}
+	resp := &brokerop.FetchResp{Partitions: []brokerop.FetchPartitionResp{{Topic: "a", Records: two}, {Topic: "b"}}}
+	next, ok := nextFetch(req, resp)
+	if !ok || next.Partitions[0].Offset != 9 || next.Partitions[1].Offset != 7 || next.MaxWaitMs != 0 || fetchKey(next) == fetchKey(req) {
+		t.Fatalf("nextFetch = %+v, %v", next, ok)
+	}
+	resp.Partitions[1].ErrorCode = 1
+	if _, ok := nextFetch(req, resp); ok {
+		t.Fatal("read ahead after an error")
+	}
+	resp.Partitions[1].ErrorCode = 0
+	req.Partitions[0].MaxBytes = 1 << 20 // far from filled: no backlog
+	if _, ok := nextFetch(req, resp); ok {
+		t.Fatal("read ahead without a backlog")
+	}
+}
