@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -100,7 +101,15 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		h.DeadlineMs = uint32(min(ms, 1<<32-1))
 	}
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
-	frame, err := brokerop.EncodeRequest(op, h, req)
+	var frame net.Buffers
+	var err error
+	if pr, ok := req.(*brokerop.ProduceReq); ok && op == brokerop.OpProduce {
+		frame, err = brokerop.ProduceRequestFrame(h, pr, recordRefMin) // record sets by reference
+	} else {
+		var f []byte
+		f, err = brokerop.EncodeRequest(op, h, req)
+		frame = net.Buffers{f}
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -112,8 +121,10 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		st.CancelWrite(ErrCodeCancelled)
 		st.CancelRead(ErrCodeCancelled)
 	})
-	if _, err := st.Write(frame); err != nil {
-		return fail(c.streamErr(ctx, "write", err))
+	for _, b := range frame { // quic-go copies what Write is given before Write returns
+		if _, err := st.Write(b); err != nil {
+			return fail(c.streamErr(ctx, "write", err))
+		}
 	}
 	if err := st.Close(); err != nil {
 		return fail(c.streamErr(ctx, "finish", err))

@@ -98,7 +98,7 @@ func (s *Server) method(spec brokerop.Spec) (reflect.Value, bool) {
 // ServeStream handles one call on st and returns when it is answered or reset. remote names the
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
-	if c, ok := s.read(ctx, remote, st); ok {
+	if c, ok := s.read(ctx, remote, st, nil); ok {
 		if c.tag == brokerop.OpFetch {
 			if pf := s.pooledFetcher(); pf != nil {
 				s.answerFetchPooled(c, pf)
@@ -110,9 +110,9 @@ func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 	}
 }
 
-// fetchRefMin is the smallest record set a Fetch answer writes by reference rather than
-// copying it into the frame.
-const fetchRefMin = 4 << 10
+// recordRefMin is the smallest record set a Produce request or Fetch answer writes by
+// reference rather than copying it into the frame.
+const recordRefMin = 4 << 10
 
 // pooledFetcher returns the target that serves Fetch if it can answer from pooled buffers.
 func (s *Server) pooledFetcher() PooledFetcher {
@@ -138,7 +138,7 @@ func (s *Server) answerFetchPooled(c *inCall, pf PooledFetcher) {
 	}
 	defer c.done()
 	defer release()
-	bufs, err := brokerop.FetchResponseFrame(ResponseOf(c.h.RequestID), resp, fetchRefMin)
+	bufs, err := brokerop.FetchResponseFrame(ResponseOf(c.h.RequestID), resp, recordRefMin)
 	if err != nil {
 		s.logger.Error("kafkaop: encode response", "op", c.spec.Name, "err", err)
 		c.st.CancelWrite(ErrCodeMalformed)
@@ -167,8 +167,8 @@ type inCall struct {
 }
 
 // read reads and decodes one request frame. On bad input the stream is reset and ok is false.
-func (s *Server) read(ctx context.Context, remote string, st Stream) (c *inCall, ok bool) {
-	tag, payload, err := brokerop.ReadFrame(st, s.maxFrame)
+func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(n int) []byte) (c *inCall, ok bool) {
+	tag, payload, err := brokerop.ReadFrameInto(st, s.maxFrame, alloc)
 	if err == nil {
 		// Streams are single-use: the frame must be followed by the end of the stream. Reading
 		// the FIN also lets QUIC free the stream's slot (the peer may open only 100 at once).
@@ -301,7 +301,10 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 // Caller opens produce streams in the order of its ProduceStaged/Produce calls. So a produce
 // stream is read and, with a StagedProducer target, appended right here on the accepting
 // goroutine, in that order; only its fsync wait and the answer run on their own goroutine
-// (pipelined produces share fsyncs). Every other op is read and run on its own goroutine.
+// (pipelined produces share fsyncs). A produce payload is read into a pooled buffer that is
+// reused once the append returned: a StagedProducer must not keep references to the request's
+// record bytes after ProduceStaged returns (broker.Broker copies them into its log buffer or
+// writes them out). Every other op is read and run on its own goroutine.
 func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -323,12 +326,16 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 			wg.Go(func() { s.ServeStream(ctx, remote, st) })
 			continue
 		}
-		call, ok := s.read(ctx, remote, st)
+		held := &pooledPayload{}
+		call, ok := s.read(ctx, remote, st, held.alloc)
 		_ = st.SetReadDeadline(time.Time{})
 		if !ok {
+			held.release()
 			continue
 		}
 		wait := sp.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
+		// The append copied the records (or wrote them out): the payload is free again.
+		held.release()
 		wg.Go(func() {
 			out, err := wait()
 			if err != nil {

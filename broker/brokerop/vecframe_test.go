@@ -89,3 +89,43 @@ func TestFetchResponseFrameReferencesRecords(t *testing.T) {
 		t.Fatalf("got %d slices with %d references to the big record set, want 3 and 1", len(bufs), refs)
 	}
 }
+
+// ProduceRequestFrame's slices, joined, are EncodeRequest's frame, and they decode back.
+func TestProduceRequestFrameMatchesEncode(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for iter := range 500 {
+		req := &ProduceReq{Acks: int16(rng.IntN(3) - 1), TimeoutMs: rng.Int32() - 1<<30}
+		for range rng.IntN(5) {
+			p := ProducePartition{Topic: strings.Repeat("p", rng.IntN(300)), Partition: rng.Int32N(1000) - 10}
+			if n := rng.IntN(4); n > 0 {
+				p.Records = make([]byte, []int{0, 7, 300, 70_000}[n])
+				for i := range p.Records {
+					p.Records[i] = byte(rng.Uint32())
+				}
+			}
+			req.Partitions = append(req.Partitions, p)
+		}
+		h := RequestHeader{RequestID: rng.Uint64(), DeadlineMs: rng.Uint32(), TraceParent: strings.Repeat("0", rng.IntN(60)), TraceState: "k=v"}
+		want, err := EncodeRequest(OpProduce, h, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, refMin := range []int{0, 1, 100, 1 << 20} {
+			bufs, err := ProduceRequestFrame(h, req, refMin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
+				t.Fatalf("iter %d refMin %d: frame differs from EncodeRequest", iter, refMin)
+			}
+		}
+		tag, payload, err := ReadFrame(bytes.NewReader(want), 0)
+		if err != nil || tag != OpProduce {
+			t.Fatalf("ReadFrame: %v %v", tag, err)
+		}
+		gh, body, err := DecodeRequest(tag, payload)
+		if err != nil || gh.RequestID != h.RequestID || len(body.(*ProduceReq).Partitions) != len(req.Partitions) {
+			t.Fatalf("decode: %v %+v", err, gh)
+		}
+	}
+}
