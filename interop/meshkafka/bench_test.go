@@ -8,8 +8,10 @@ package meshkafka_test
 //	impl=kfake        franz-go's kfake cluster (in memory, in the test process)
 //
 // One op is one record; records/s and MB/s (value bytes) are reported, and for ours the CPU
-// time per record of the server processes (gateway and broker) and of the client (this test
-// process): all share the machine's cores, so the CPU figures show where the hop's cost goes. Produce writes b.N
+// time per record of each server process (gateway-, broker-cpu-ns/record), of both together
+// (server-cpu-ns/record) and of the client (this test process). All share the machine's
+// cores, so throughput follows the sum; the per-process figures say what each would need on
+// a core of its own. Produce writes b.N
 // records to a fresh 3-partition topic (deleted afterwards); consume reads a fixed set of
 // 200 000 records from the start as often as b.N needs.
 
@@ -55,7 +57,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		{"ours-mesh", func(b *testing.B) string {
 			br, g := meshPair(b)
 			procs = append(procs, br.p, g.p)
-			servers["ours-mesh"] = []int{br.p.cmd.Process.Pid, g.p.cmd.Process.Pid}
+			servers["ours-mesh"] = []int{g.p.cmd.Process.Pid, br.p.cmd.Process.Pid}
 			return g.addr
 		}},
 		{"ours-inproc", func(b *testing.B) string {
@@ -111,13 +113,16 @@ func BenchmarkMeshHop(b *testing.B) {
 		}
 		cl.Close()
 	}
-	// meter starts measuring the CPU time of the target's server processes and of this
-	// process (the client; for kfake also the server, which runs in it).
-	type meters struct{ server, client *kafkaclients.CPUMeter }
+	// meter starts measuring the CPU time of the target's server processes (gateway, then
+	// broker) and of this process (the client; for kfake also the server, which runs in it).
+	type meters struct {
+		client *kafkaclients.CPUMeter
+		procs  []*kafkaclients.CPUMeter
+	}
 	meter := func(impl string) meters {
 		m := meters{client: kafkaclients.StartCPU(0)}
-		if pids := servers[impl]; len(pids) > 0 {
-			m.server = kafkaclients.StartCPU(pids...)
+		for _, pid := range servers[impl] {
+			m.procs = append(m.procs, kafkaclients.StartCPU(pid))
 		}
 		return m
 	}
@@ -125,13 +130,23 @@ func BenchmarkMeshHop(b *testing.B) {
 		s := d.Seconds()
 		b.ReportMetric(float64(b.N)/s, "records/s")
 		b.ReportMetric(float64(b.N)*benchRecordSize/1e6/s, "MB/s")
-		if m.server != nil {
-			if ns, ok := m.server.Per(b.N); ok {
-				b.ReportMetric(ns, "server-cpu-ns/record")
+		if len(m.procs) == 0 {
+			return
+		}
+		total, ok := 0.0, true
+		for i, pm := range m.procs {
+			ns, pok := pm.Per(b.N)
+			ok = ok && pok
+			total += ns
+			if pok {
+				b.ReportMetric(ns, []string{"gateway", "broker"}[i]+"-cpu-ns/record")
 			}
-			if ns, ok := m.client.Per(b.N); ok {
-				b.ReportMetric(ns, "client-cpu-ns/record")
-			}
+		}
+		if ok {
+			b.ReportMetric(total, "server-cpu-ns/record")
+		}
+		if ns, ok := m.client.Per(b.N); ok {
+			b.ReportMetric(ns, "client-cpu-ns/record")
 		}
 	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
