@@ -28,17 +28,21 @@ import (
 //
 // The taken answer is what a Fetch at those offsets returned a moment earlier: records are
 // immutable once written, so only the high watermark and log start offset may lag, as they
-// may for any answer in flight. At most readAheadMax read-aheads are outstanding per broker;
-// one not taken within readAheadTTL is cancelled (its stream is reset, which also frees the
-// flow-control credit its data held).
+// may for any answer in flight. Unread answers hold the connection's flow-control credit, so
+// read-aheads are bounded per broker: at most readAheadMax of them, whose byte budgets (the
+// most each answer can hold) add up to at most readAheadBytes, well inside the connection's
+// receive window, so produces and other calls on the connection are never starved. One not
+// taken within readAheadTTL is cancelled (its stream is reset, which gives the credit back).
 const (
-	readAheadMax = 4
-	readAheadTTL = time.Second
+	readAheadMax   = 4
+	readAheadBytes = 8 << 20
+	readAheadTTL   = time.Second
 )
 
 // aheadCall is a read-ahead Fetch whose answer has not been read yet.
 type aheadCall struct {
 	key     string
+	budget  int // the most bytes its answer can hold
 	started time.Time
 	recv    func(resp any) error
 	held    *pooledPayload
@@ -94,20 +98,27 @@ func (r *readAheads) take(key string, now time.Time) *aheadCall {
 	return found
 }
 
-// add records a, dropping the oldest beyond readAheadMax.
+// add records a, first dropping the oldest ones as needed to stay within readAheadMax calls
+// and readAheadBytes of budget (a's budget is at most readAheadBytes).
 func (r *readAheads) add(a *aheadCall) {
-	var dropped *aheadCall
+	var dropped []*aheadCall
 	r.mu.Lock()
-	if len(r.calls) >= readAheadMax {
-		dropped = r.calls[0]
+	held := a.budget
+	for _, c := range r.calls {
+		held += c.budget
+	}
+	for len(r.calls) > 0 && (len(r.calls) >= readAheadMax || held > readAheadBytes) {
+		old := r.calls[0]
+		dropped = append(dropped, old)
+		held -= old.budget
 		copy(r.calls, r.calls[1:])
 		r.calls[len(r.calls)-1] = nil
 		r.calls = r.calls[:len(r.calls)-1]
 	}
 	r.calls = append(r.calls, a)
 	r.mu.Unlock()
-	if dropped != nil {
-		dropped.drop()
+	for _, d := range dropped {
+		d.drop()
 	}
 }
 
@@ -161,12 +172,16 @@ func (c *Caller) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *br
 	if !ok {
 		return
 	}
+	budget := fetchBudget(next)
+	if budget > readAheadBytes {
+		return
+	}
 	// The read-ahead belongs to the request that prompted it (its trace) but not to its
 	// lifetime: it ends when taken, dropped or after readAheadTTL.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
 	held := &pooledPayload{}
 	recv := c.sendInto(actx, brokerop.OpFetch, next, held.alloc)
-	c.ahead.add(&aheadCall{key: fetchKey(next), started: time.Now(), recv: recv, held: held, cancel: cancel})
+	c.ahead.add(&aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), recv: recv, held: held, cancel: cancel})
 }
 
 // nextFetch returns the Fetch continuing req after resp, when resp has no errors and some
@@ -235,6 +250,20 @@ func fetchKey(req *brokerop.FetchReq) string {
 		b.WriteString(strconv.Itoa(int(p.MaxBytes)))
 	}
 	return b.String()
+}
+
+// fetchBudget is the most record bytes an answer to req can hold: the request's budget or the
+// partitions' together, whichever is smaller (Kafka lets the first batch exceed them; a
+// broker's batches are bounded by max.message.bytes, small next to readAheadBytes).
+func fetchBudget(req *brokerop.FetchReq) int {
+	sum := 0
+	for _, p := range req.Partitions {
+		sum += int(max(p.MaxBytes, 0))
+	}
+	if req.MaxBytes > 0 {
+		sum = min(sum, int(req.MaxBytes))
+	}
+	return sum
 }
 
 func answerBytes(resp *brokerop.FetchResp) int {

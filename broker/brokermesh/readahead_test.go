@@ -172,3 +172,42 @@ func TestNextFetch(t *testing.T) {
 		t.Fatal("read ahead without a backlog")
 	}
 }
+
+// Read-aheads stay within readAheadBytes of answer budget: older ones are dropped to make
+// room, and a read-ahead whose answer alone could exceed it is not sent.
+func TestReadAheadByteBound(t *testing.T) {
+	var r readAheads
+	dropped := 0
+	mk := func(budget int) *aheadCall {
+		return &aheadCall{budget: budget, started: time.Now(), held: &pooledPayload{},
+			recv: func(any) error { return nil }, cancel: func() { dropped++ }}
+	}
+	for range 3 {
+		r.add(mk(3 << 20))
+	}
+	if len(r.calls) != 2 || dropped != 1 {
+		t.Fatalf("%d kept, %d dropped; want 2 and 1", len(r.calls), dropped)
+	}
+	r.add(mk(readAheadBytes))
+	if len(r.calls) != 1 || dropped != 3 {
+		t.Fatalf("%d kept, %d dropped; want 1 and 3", len(r.calls), dropped)
+	}
+	if got := fetchBudget(&brokerop.FetchReq{MaxBytes: 5 << 20, Partitions: []brokerop.FetchPartition{{MaxBytes: 4 << 20}, {MaxBytes: 4 << 20}}}); got != 5<<20 {
+		t.Fatalf("fetchBudget = %d", got)
+	}
+	// Too big to read ahead: nothing is sent (this caller could not send anything).
+	c := NewCaller(nil, "none")
+	b0 := encodeRecordBatch(nil, []byte("v"), time.UnixMilli(1))
+	req := &brokerop.FetchReq{MaxBytes: 64 << 20, Partitions: []brokerop.FetchPartition{{Topic: "a", MaxBytes: 32 << 20}}}
+	resp := &brokerop.FetchResp{Partitions: []brokerop.FetchPartitionResp{{Topic: "a", Records: bytes.Repeat(b0, 1)}}}
+	req.Partitions[0].MaxBytes = int32(len(b0)) // a backlog: the answer filled its budget
+	if _, ok := nextFetch(req, resp); !ok {
+		t.Fatal("no backlog seen")
+	}
+	req.Partitions[0].MaxBytes = 32 << 20
+	resp.Partitions[0].Records = bytes.Repeat(b0, (16<<20)/len(b0)+1)
+	c.readAhead(context.Background(), req, resp)
+	if len(c.ahead.calls) != 0 {
+		t.Fatal("read ahead with a budget above readAheadBytes")
+	}
+}
