@@ -595,9 +595,39 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 	if c.single() {
 		return c.ctl().Fetch(ctx, req)
 	}
+	// The owners' answers may live in pooled payloads; never giving them back is safe (they
+	// are garbage collected instead of reused).
+	resp, _, err := c.fetchSplit(ctx, req)
+	return resp, err
+}
+
+// FetchPooled is Fetch whose answer may live in reused memory until release is called
+// (gateway.PooledFetcher): the brokers' answer frames themselves, read ahead for sequential
+// consumers (Caller.FetchPooled), with one broker or several.
+func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	if c.single() {
+		return c.ctl().FetchPooled(ctx, req)
+	}
+	return c.fetchSplit(ctx, req)
+}
+
+// fetchSplit is Fetch over several owners; release gives back every owner answer's payload.
+func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *brokerop.FetchResp, release func(), err error) {
+	var releases []func() // appended under fetchPhase's lock, used after it returned
+	release = func() {
+		for _, f := range releases {
+			f()
+		}
+		releases = nil
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]brokerop.FetchPartitionResp, len(req.Partitions))
 	filled := make([]bool, len(req.Partitions))
@@ -605,13 +635,13 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 		out[i] = brokerop.FetchPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
 		filled[i] = true
 	}
-	bytes, err := c.fetchPhase(ctx, req, groups, 0, out, filled, false)
+	bytes, err := c.fetchPhase(ctx, req, groups, 0, out, filled, false, &releases)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if bytes == 0 && req.MaxWaitMs > 0 && ctx.Err() == nil {
-		if _, err := c.fetchPhase(ctx, req, groups, req.MaxWaitMs, out, filled, true); err != nil {
-			return nil, err
+		if _, err := c.fetchPhase(ctx, req, groups, req.MaxWaitMs, out, filled, true, &releases); err != nil {
+			return nil, nil, err
 		}
 	}
 	c.mu.Lock()
@@ -630,24 +660,14 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 		out[i] = brokerop.FetchPartitionResp{Topic: k.topic, Partition: k.partition, HighWatermark: hw, LastStableOffset: hw, LogStartOffset: -1}
 	}
 	c.mu.Unlock()
-	return &brokerop.FetchResp{Partitions: out}, nil
-}
-
-// FetchPooled is Fetch whose answer may live in reused memory until release is called
-// (gateway.PooledFetcher). With one broker the answer is the broker's frame itself; split
-// over several it is assembled in fresh memory and release does nothing.
-func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
-	if c.single() {
-		return c.ctl().FetchPooled(ctx, req)
-	}
-	resp, err := c.Fetch(ctx, req)
-	return resp, func() {}, err
+	return &brokerop.FetchResp{Partitions: out}, release, nil
 }
 
 // fetchPhase asks every owner group with the given wait and fills out; with cancelOnData the
-// first group to return records cancels the rest. It returns the record bytes received.
+// first group to return records cancels the rest. It returns the record bytes received and
+// adds each answer's release to releases.
 func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups map[*Caller][]int, waitMs int32,
-	out []brokerop.FetchPartitionResp, filled []bool, cancelOnData bool) (int, error) {
+	out []brokerop.FetchPartitionResp, filled []bool, cancelOnData bool, releases *[]func()) (int, error) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
@@ -661,13 +681,16 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 			sub.Partitions = append(sub.Partitions, req.Partitions[i])
 		}
 		for attempt := 0; ; attempt++ {
-			r, err := cl.Fetch(fctx, sub)
+			r, rel, err := cl.FetchPooled(fctx, sub)
 			if err != nil {
 				if fctx.Err() != nil && ctx.Err() == nil {
 					return nil // cancelled because another owner had data
 				}
 				return err
 			}
+			mu.Lock()
+			*releases = append(*releases, rel)
+			mu.Unlock()
 			if attempt == 0 && hasUnknown(len(r.Partitions), func(j int) int16 { return r.Partitions[j].ErrorCode }) {
 				for j, p := range r.Partitions {
 					if p.ErrorCode == errUnknownTopicOrPartition {

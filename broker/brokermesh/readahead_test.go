@@ -211,3 +211,52 @@ func TestReadAheadByteBound(t *testing.T) {
 		t.Fatal("read ahead with a budget above readAheadBytes")
 	}
 }
+
+// Over several brokers each owner's share of a sequential consumer's Fetch is read ahead too,
+// and the merged answers still hold every record once, in order per partition.
+func TestReadAheadAcrossBrokers(t *testing.T) {
+	gw := newEP(t)
+	bs := startBrokers(t, 3, gw)
+	c := clusterFor(t, gw, bs)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const parts, perPart = 3, 12
+	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: parts, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %v %+v", err, cr)
+	}
+	for i := range perPart {
+		req := &brokerop.ProduceReq{Acks: -1}
+		for p := range int32(parts) {
+			req.Partitions = append(req.Partitions, brokerop.ProducePartition{Topic: "ra", Partition: p,
+				Records: encodeRecordBatch(nil, raValue(i), time.UnixMilli(int64(i)))})
+		}
+		if resp, err := c.Produce(ctx, req); err != nil || resp.Partitions[0].ErrorCode != 0 {
+			t.Fatalf("produce: %v %+v", err, resp)
+		}
+	}
+	offs := make([]int64, parts)
+	for done := false; !done; {
+		req := &brokerop.FetchReq{MaxWaitMs: 500, MinBytes: 1, MaxBytes: 1 << 20}
+		for p := range int32(parts) {
+			req.Partitions = append(req.Partitions, brokerop.FetchPartition{Topic: "ra", Partition: p, Offset: offs[p], MaxBytes: 8 << 10})
+		}
+		resp, release, err := c.FetchPooled(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = true
+		for p := range parts {
+			one := &brokerop.FetchResp{Partitions: resp.Partitions[p : p+1]}
+			offs[p] = raRead(t, one, offs[p])
+			done = done && offs[p] == perPart
+		}
+		release()
+	}
+	taken := int64(0)
+	for _, cl := range c.callers {
+		taken += cl.ahead.taken.Load()
+	}
+	if taken == 0 {
+		t.Fatal("no owner's answer came from a read-ahead")
+	}
+}
