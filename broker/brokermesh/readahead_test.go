@@ -3,6 +3,7 @@ package brokermesh
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -259,4 +260,26 @@ func TestReadAheadAcrossBrokers(t *testing.T) {
 	if taken == 0 {
 		t.Fatal("no owner's answer came from a read-ahead")
 	}
+}
+
+// batchesEnd reads answers from the broker: junk never panics, and what it accepts is whole
+// v2 batches back to back.
+func FuzzBatchesEnd(f *testing.F) {
+	b0 := encodeRecordBatch([]byte("k"), []byte("v"), time.UnixMilli(1))
+	f.Add(b0)
+	f.Add(append(append([]byte(nil), b0...), b0...))
+	f.Add(b0[:40])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		end, ok := batchesEnd(data)
+		if !ok {
+			return
+		}
+		for len(data) > 0 { // re-walk: every batch must be v2 and fit
+			n := 12 + int(int32(binary.BigEndian.Uint32(data[8:12])))
+			if data[16] != 2 || n < 61 || n > len(data) {
+				t.Fatalf("accepted a bad batch (end %d)", end)
+			}
+			data = data[n:]
+		}
+	})
 }
