@@ -3,6 +3,7 @@ package brokermesh
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,7 +148,7 @@ func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
 func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
 	if a := c.ahead.take(fetchKey(req), time.Now()); a != nil {
 		resp, err := a.finish()
-		if err == nil && answerBytes(resp) >= max(int(req.MinBytes), 1) {
+		if err == nil && answerBytes(resp) >= max(int(req.MinBytes), 1) && alignAnswer(req, resp) {
 			c.ahead.taken.Add(1)
 			c.readAhead(ctx, req, resp)
 			return resp, a.held.release, nil
@@ -233,23 +234,56 @@ func batchesEnd(records []byte) (end int64, ok bool) {
 }
 
 // fetchKey identifies a Fetch by what its answer depends on besides time: partitions,
-// offsets, budgets and isolation level (not its wait or MinBytes).
+// offsets, budgets and isolation level (not its wait or MinBytes). Clients rotate the order
+// of the partitions from Fetch to Fetch (kgo does, so that no partition is always last to
+// get the total budget); when the total budget cannot bind (the partitions' budgets add up
+// to no more) the order does not change the answer, and the key ignores it.
 func fetchKey(req *brokerop.FetchReq) string {
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(int(req.MaxBytes)))
-	b.WriteByte('/')
-	b.WriteString(strconv.Itoa(int(req.IsolationLevel)))
-	for _, p := range req.Partitions {
-		b.WriteByte('/')
-		b.WriteString(strconv.Quote(p.Topic))
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(int(p.Partition)))
-		b.WriteByte(':')
-		b.WriteString(strconv.FormatInt(p.Offset, 10))
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(int(p.MaxBytes)))
+	parts := make([]string, len(req.Partitions))
+	sum := 0
+	for i, p := range req.Partitions {
+		parts[i] = strconv.Quote(p.Topic) + ":" + strconv.Itoa(int(p.Partition)) + ":" +
+			strconv.FormatInt(p.Offset, 10) + ":" + strconv.Itoa(int(p.MaxBytes))
+		sum += int(max(p.MaxBytes, 0))
 	}
-	return b.String()
+	order := "ordered"
+	if req.MaxBytes <= 0 || sum <= int(req.MaxBytes) {
+		order = "any"
+		slices.Sort(parts)
+	}
+	return strconv.Itoa(int(req.MaxBytes)) + "/" + strconv.Itoa(int(req.IsolationLevel)) + "/" + order + "/" + strings.Join(parts, "/")
+}
+
+// alignAnswer puts resp's partitions in req's order (a read-ahead taken by a Fetch that
+// names the same partitions in another order); false if they are not the same partitions.
+func alignAnswer(req *brokerop.FetchReq, resp *brokerop.FetchResp) bool {
+	if len(resp.Partitions) != len(req.Partitions) {
+		return false
+	}
+	same := true
+	for i := range req.Partitions {
+		if resp.Partitions[i].Topic != req.Partitions[i].Topic || resp.Partitions[i].Partition != req.Partitions[i].Partition {
+			same = false
+			break
+		}
+	}
+	if same {
+		return true
+	}
+	at := make(map[tp]int, len(resp.Partitions))
+	for i, r := range resp.Partitions {
+		at[tp{r.Topic, r.Partition}] = i
+	}
+	out := make([]brokerop.FetchPartitionResp, len(req.Partitions))
+	for i, p := range req.Partitions {
+		j, ok := at[tp{p.Topic, p.Partition}]
+		if !ok {
+			return false
+		}
+		out[i] = resp.Partitions[j]
+	}
+	resp.Partitions = out
+	return true
 }
 
 // fetchBudget is the most record bytes an answer to req can hold: the request's budget or the

@@ -283,3 +283,60 @@ func FuzzBatchesEnd(f *testing.F) {
 		}
 	})
 }
+
+// A client that rotates the order of its partitions from Fetch to Fetch (kgo does) still gets
+// read-ahead answers, in its own order, when the total budget cannot bind.
+func TestReadAheadPartitionRotation(t *testing.T) {
+	gw := newEP(t)
+	bs := startBrokers(t, 1, gw)
+	c := NewCaller(NewMeshOpener(gw, bs[0].ep.Addr()), "broker")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const perPart = 20
+	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %v %+v", err, cr)
+	}
+	for i := range perPart {
+		req := &brokerop.ProduceReq{Acks: -1}
+		for p := range int32(2) {
+			req.Partitions = append(req.Partitions, brokerop.ProducePartition{Topic: "ra", Partition: p, Records: encodeRecordBatch(nil, raValue(i), time.UnixMilli(1))})
+		}
+		if _, err := c.Produce(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offs := []int64{0, 0}
+	fetches := 0
+	for offs[0] < perPart || offs[1] < perPart {
+		first := int32(fetches % 2) // rotate
+		req := &brokerop.FetchReq{MaxWaitMs: 500, MinBytes: 1, MaxBytes: 1 << 20}
+		for _, p := range []int32{first, 1 - first} {
+			req.Partitions = append(req.Partitions, brokerop.FetchPartition{Topic: "ra", Partition: p, Offset: offs[p], MaxBytes: 8 << 10})
+		}
+		resp, release, err := c.FetchPooled(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range []int32{first, 1 - first} {
+			if resp.Partitions[i].Partition != p {
+				t.Fatalf("answer partition %d at %d, want %d", resp.Partitions[i].Partition, i, p)
+			}
+			offs[p] = raRead(t, &brokerop.FetchResp{Partitions: resp.Partitions[i : i+1]}, offs[p])
+		}
+		release()
+		fetches++
+	}
+	if taken := c.ahead.taken.Load(); taken < int64(fetches-2) {
+		t.Fatalf("%d fetches, %d from read-aheads", fetches, taken)
+	}
+	// With a binding total budget the order is part of the key.
+	r1 := &brokerop.FetchReq{MaxBytes: 100, Partitions: []brokerop.FetchPartition{{Topic: "a", MaxBytes: 80}, {Topic: "b", MaxBytes: 80}}}
+	r2 := &brokerop.FetchReq{MaxBytes: 100, Partitions: []brokerop.FetchPartition{{Topic: "b", MaxBytes: 80}, {Topic: "a", MaxBytes: 80}}}
+	if fetchKey(r1) == fetchKey(r2) {
+		t.Fatal("binding budget: rotated requests share a key")
+	}
+	r1.MaxBytes, r2.MaxBytes = 1000, 1000
+	if fetchKey(r1) != fetchKey(r2) {
+		t.Fatal("non-binding budget: rotated requests differ in key")
+	}
+}
