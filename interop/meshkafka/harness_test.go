@@ -101,11 +101,15 @@ type proc struct {
 	err    error         // Wait's result, valid after done
 }
 
-// startProc starts bin with args; the process is SIGKILLed when tb ends unless stopped before.
-func startProc(tb testing.TB, name, bin string, args ...string) *proc {
+// startProc starts bin with args, and env added to this process's environment; the process
+// is SIGKILLed when tb ends unless stopped before.
+func startProc(tb testing.TB, name string, env []string, bin string, args ...string) *proc {
 	tb.Helper()
 	p := &proc{name: name, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if d := os.Getenv("MESHKAFKA_CHILD_LOG_DIR"); d != "" { // for debugging hangs: logs survive the test
 		f, err := os.CreateTemp(d, name+"-*.log")
@@ -214,13 +218,19 @@ type brokerNode struct {
 	addrFile string
 	id       string // NodeId
 	seed     string // <nodeid>@host:port, as written to the addr file
+	env      []string
 	p        *proc
 }
 
 func newBroker(tb testing.TB, name string, trust ...string) *brokerNode {
+	return newBrokerEnv(tb, name, nil, trust...)
+}
+
+// newBrokerEnv is newBroker whose process gets env added to its environment.
+func newBrokerEnv(tb testing.TB, name string, env []string, trust ...string) *brokerNode {
 	tb.Helper()
 	tmp := tb.TempDir()
-	b := &brokerNode{name: name, dir: filepath.Join(tmp, "data"), bind: freeUDP(tb), trust: trust, addrFile: filepath.Join(tmp, "addr")}
+	b := &brokerNode{name: name, dir: filepath.Join(tmp, "data"), bind: freeUDP(tb), trust: trust, addrFile: filepath.Join(tmp, "addr"), env: env}
 	b.start(tb)
 	return b
 }
@@ -229,7 +239,7 @@ func newBroker(tb testing.TB, name string, trust ...string) *brokerNode {
 func (b *brokerNode) start(tb testing.TB) {
 	tb.Helper()
 	os.Remove(b.addrFile)
-	b.p = startProc(tb, b.name, filepath.Join(bins(tb), "broker"),
+	b.p = startProc(tb, b.name, b.env, filepath.Join(bins(tb), "broker"),
 		"-data", b.dir, "-bind", b.bind, "-trust", strings.Join(b.trust, ","), "-addr-file", b.addrFile)
 	b.p.waitFor(tb, "addr file", 15*time.Second, func() bool {
 		data, err := os.ReadFile(b.addrFile)
@@ -259,6 +269,7 @@ type gatewayNode struct {
 	listen string // 127.0.0.1:0 until the first start
 	addr   string // host:port clients dial
 	args   []string
+	env    []string // added to the process's environment
 	p      *proc
 }
 
@@ -307,7 +318,7 @@ func (g *gatewayNode) start(tb testing.TB) {
 	tb.Helper()
 	for attempt := 0; ; attempt++ {
 		args := append([]string{"-listen", g.listen, "-advertised-host", "127.0.0.1"}, g.args...)
-		g.p = startProc(tb, g.name, filepath.Join(bins(tb), "gateway"), args...)
+		g.p = startProc(tb, g.name, g.env, filepath.Join(bins(tb), "gateway"), args...)
 		deadline := time.Now().Add(15 * time.Second)
 		for !strings.Contains(g.p.stdout.String(), banner) && !g.p.exited() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
