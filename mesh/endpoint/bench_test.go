@@ -97,7 +97,9 @@ func BenchmarkQUICThroughput(b *testing.B) {
 				b.ReportMetric(float64(cpu.Nanoseconds())/moved, "cpu-ns/B")
 			}
 			// Loss on loopback means a receive buffer overflowed.
-			b.ReportMetric(float64(c.QUIC().ConnectionStats().PacketsLost)/float64(b.N), "lost-pkts/op")
+			st := c.QUIC().ConnectionStats()
+			b.ReportMetric(float64(st.PacketsLost)/float64(b.N), "lost-pkts/op")
+			b.ReportMetric(float64(st.BytesSent)/float64(max(st.PacketsSent, 1)), "B/pkt")
 		})
 	}
 }
