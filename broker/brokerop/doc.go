@@ -26,4 +26,9 @@
 //	01 f403 00 00         header: request id 1, deadline 500 ms, no traceparent/tracestate
 //	e807 02 80808001 00   MaxWaitMs 500, MinBytes 1, MaxBytes 1 MiB, IsolationLevel 0
 //	01 0174 00 0a 80808001  1 partition: "t", partition 0, offset 5, max bytes 1 MiB
+//
+// The two ops that carry record bytes can also be encoded as slices with the record sets by
+// reference (ProduceRequestFrame, FetchResponseFrame; vecframe.go): the same bytes, written
+// without copying records into a frame first. ReadFrameInto reads a payload into memory the
+// caller pools.
 package brokerop
