@@ -21,19 +21,22 @@ import (
 // QUIC transfer while the client waits, and the client's decoding while the broker waits.
 // So when a Fetch answer shows a backlog (some partition filled at least half its byte
 // budget), Caller.FetchPooled sends the next Fetch of the chain at once: same partitions,
-// budgets and isolation level, offsets just past the returned batches, no wait. Its answer
-// flows into the stream's receive buffer meanwhile (quic-go moves it; no goroutine of ours
-// waits on it). When the client's next Fetch is exactly that request (same partitions,
-// offsets, budgets and isolation level), it takes the read-ahead's answer if that has at
-// least MinBytes; otherwise, or for any other request, the Fetch is sent as usual.
+// budgets and isolation level, offsets just past the returned batches, no wait. A goroutine
+// per read-ahead reads its answer into a pooled payload as it arrives (aheadCall.start).
+// When the client's next Fetch is exactly that request (same partitions, offsets, budgets and
+// isolation level, the partitions in any order when the total budget cannot bind), it takes
+// the read-ahead's answer if that has at least MinBytes; otherwise, or for any other request,
+// the Fetch is sent as usual.
 //
 // The taken answer is what a Fetch at those offsets returned a moment earlier: records are
 // immutable once written, so only the high watermark and log start offset may lag, as they
-// may for any answer in flight. Unread answers hold the connection's flow-control credit, so
-// read-aheads are bounded per broker: at most readAheadMax of them, whose byte budgets (the
-// most each answer can hold) add up to at most readAheadBytes, well inside the connection's
-// receive window, so produces and other calls on the connection are never starved. One not
-// taken within readAheadTTL is cancelled (its stream is reset, which gives the credit back).
+// may for any answer in flight. Answers not yet taken hold memory (and, while they arrive, the
+// connection's flow-control credit), so read-aheads are bounded per broker: at most
+// readAheadMax of them, whose byte budgets (the most each answer can hold) add up to at most
+// readAheadBytes, well inside the connection's receive window, so produces and other calls on
+// the connection are never starved. One not taken within readAheadTTL is cancelled: its
+// stream is reset, its reader returns, and its payload goes back to the pool when it is
+// dropped (by the next Fetch to this broker, or the next read-ahead).
 const (
 	readAheadMax   = 4
 	readAheadBytes = 8 << 20
@@ -45,9 +48,27 @@ type aheadCall struct {
 	key     string
 	budget  int // the most bytes its answer can hold
 	started time.Time
-	recv    func(resp any) error
 	held    *pooledPayload
 	cancel  context.CancelFunc
+	done    chan struct{} // closed once resp and err are set
+	resp    *brokerop.FetchResp
+	err     error
+}
+
+// start reads the answer as it arrives, on a goroutine of its own that ends with the read:
+// when the answer is in, or at once when the call is cancelled (taken, dropped, or
+// readAheadTTL passed: the stream is reset). Reading early moves the copy out of the stream
+// off the path of the Fetch that takes the answer, and gives the connection's flow-control
+// credit back as the bytes arrive.
+func (a *aheadCall) start(recv func(resp any) error) {
+	a.done = make(chan struct{})
+	go func() {
+		defer close(a.done)
+		resp := new(brokerop.FetchResp)
+		if a.err = recv(resp); a.err == nil {
+			a.resp = resp
+		}
+	}()
 }
 
 // pooledPayload is the payload buffer one call read its answer into.
@@ -123,22 +144,23 @@ func (r *readAheads) add(a *aheadCall) {
 	}
 }
 
-// drop cancels a read-ahead nobody takes: the stream is reset and the call finished.
+// drop cancels a read-ahead nobody takes: the stream is reset and, once its reader is done,
+// its payload given back.
 func (a *aheadCall) drop() {
 	a.cancel()
-	_ = a.recv(new(brokerop.FetchResp))
+	<-a.done
 	a.held.release()
 }
 
-// finish reads the read-ahead's answer.
+// finish waits for the read-ahead's answer.
 func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
-	defer a.cancel()
-	resp := new(brokerop.FetchResp)
-	if err := a.recv(resp); err != nil {
+	<-a.done
+	a.cancel()
+	if a.err != nil {
 		a.held.release()
-		return nil, err
+		return nil, a.err
 	}
-	return resp, nil
+	return a.resp, nil
 }
 
 // FetchPooled is Fetch whose answer's record bytes live in a payload buffer reused once
@@ -181,8 +203,9 @@ func (c *Caller) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *br
 	// lifetime: it ends when taken, dropped or after readAheadTTL.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
 	held := &pooledPayload{}
-	recv := c.sendInto(actx, brokerop.OpFetch, next, held.alloc)
-	c.ahead.add(&aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), recv: recv, held: held, cancel: cancel})
+	a := &aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), held: held, cancel: cancel}
+	a.start(c.sendInto(actx, brokerop.OpFetch, next, held.alloc))
+	c.ahead.add(a)
 }
 
 // nextFetch returns the Fetch continuing req after resp, when resp has no errors and some

@@ -180,8 +180,9 @@ func TestReadAheadByteBound(t *testing.T) {
 	var r readAheads
 	dropped := 0
 	mk := func(budget int) *aheadCall {
-		return &aheadCall{budget: budget, started: time.Now(), held: &pooledPayload{},
-			recv: func(any) error { return nil }, cancel: func() { dropped++ }}
+		a := &aheadCall{budget: budget, started: time.Now(), held: &pooledPayload{}, cancel: func() { dropped++ }}
+		a.start(func(any) error { return nil })
+		return a
 	}
 	for range 3 {
 		r.add(mk(3 << 20))
