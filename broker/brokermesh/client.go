@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync/atomic"
 	"time"
 
@@ -101,15 +100,7 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		h.DeadlineMs = uint32(min(ms, 1<<32-1))
 	}
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
-	var frame net.Buffers
-	var err error
-	if pr, ok := req.(*brokerop.ProduceReq); ok && op == brokerop.OpProduce {
-		frame, err = brokerop.ProduceRequestFrame(h, pr, recordRefMin) // record sets by reference
-	} else {
-		var f []byte
-		f, err = brokerop.EncodeRequest(op, h, req)
-		frame = net.Buffers{f}
-	}
+	frame, err := brokerop.EncodeRequestBuffers(op, h, req, recordRefMin) // record sets by reference
 	if err != nil {
 		return fail(err)
 	}

@@ -49,6 +49,9 @@ type Server struct {
 	maxFrame int
 	tracer   trace.Tracer
 
+	pooled PooledFetcher  // the Fetch target, if it answers from pooled buffers
+	stager StagedProducer // the first target that stages produces, if any
+
 	mu      sync.Mutex
 	methods map[brokerop.Code]reflect.Value // guarded by mu; resolved lazily
 }
@@ -62,6 +65,21 @@ func NewServer(logger *slog.Logger, targets ...any) *Server {
 	s := &Server{logger: logger, maxFrame: brokerop.DefaultMaxFrame, methods: map[brokerop.Code]reflect.Value{}, tracer: telemetry.Tracer()}
 	for _, t := range targets {
 		s.targets = append(s.targets, reflect.ValueOf(t))
+	}
+	for _, t := range targets {
+		if pf, ok := t.(PooledFetcher); ok {
+			s.pooled = pf
+			break
+		}
+		if reflect.ValueOf(t).MethodByName("Fetch").IsValid() {
+			break // the first target with Fetch serves it, without pooling
+		}
+	}
+	for _, t := range targets {
+		if sp, ok := t.(StagedProducer); ok {
+			s.stager = sp
+			break
+		}
 	}
 	return s
 }
@@ -99,11 +117,17 @@ func (s *Server) method(spec brokerop.Spec) (reflect.Value, bool) {
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 	if c, ok := s.read(ctx, remote, st, nil); ok {
-		if c.tag == brokerop.OpFetch {
-			if pf := s.pooledFetcher(); pf != nil {
-				s.answerFetchPooled(c, pf)
+		if c.tag == brokerop.OpFetch && s.pooled != nil {
+			// The answer's records are written from the target's read buffers, which go back
+			// once the stream write returned (quic-go copies what Write is given).
+			resp, release, err := s.pooled.FetchPooled(c.ctx, c.body.(*brokerop.FetchReq))
+			if err != nil {
+				s.answer(c, nil, s.failed(c, err))
 				return
 			}
+			defer release()
+			s.answer(c, resp, ResponseOf(c.h.RequestID))
+			return
 		}
 		out, resp := s.run(c)
 		s.answer(c, out, resp)
@@ -113,45 +137,6 @@ func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 // recordRefMin is the smallest record set a Produce request or Fetch answer writes by
 // reference rather than copying it into the frame.
 const recordRefMin = 4 << 10
-
-// pooledFetcher returns the target that serves Fetch if it can answer from pooled buffers.
-func (s *Server) pooledFetcher() PooledFetcher {
-	for _, t := range s.targets {
-		if pf, ok := t.Interface().(PooledFetcher); ok {
-			return pf
-		}
-		if t.MethodByName("Fetch").IsValid() {
-			return nil // the first target with Fetch serves it, without pooling
-		}
-	}
-	return nil
-}
-
-// answerFetchPooled runs a Fetch on pf and writes the answer with the stored record bytes
-// by reference (brokerop.FetchResponseFrame), releasing the read buffers after the write
-// (quic-go copies what Write is given before Write returns).
-func (s *Server) answerFetchPooled(c *inCall, pf PooledFetcher) {
-	resp, release, err := pf.FetchPooled(c.ctx, c.body.(*brokerop.FetchReq))
-	if err != nil {
-		s.answer(c, nil, s.failed(c, err))
-		return
-	}
-	defer c.done()
-	defer release()
-	bufs, err := brokerop.FetchResponseFrame(ResponseOf(c.h.RequestID), resp, recordRefMin)
-	if err != nil {
-		s.logger.Error("kafkaop: encode response", "op", c.spec.Name, "err", err)
-		c.st.CancelWrite(ErrCodeMalformed)
-		return
-	}
-	for _, b := range bufs {
-		if _, err := c.st.Write(b); err != nil {
-			c.span.RecordError(err)
-			return
-		}
-	}
-	_ = c.st.Close()
-}
 
 // inCall is one decoded request, ready to run.
 type inCall struct {
@@ -245,15 +230,17 @@ func (s *Server) failed(c *inCall, e error) brokerop.ResponseHeader {
 // answer writes the response frame, finishes the stream and releases the call.
 func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
 	defer c.done()
-	frame, err := brokerop.EncodeResponse(c.tag, resp, out)
+	frame, err := brokerop.EncodeResponseBuffers(c.tag, resp, out, recordRefMin) // record sets by reference
 	if err != nil {
 		s.logger.Error("kafkaop: encode response", "op", c.spec.Name, "err", err)
 		c.st.CancelWrite(ErrCodeMalformed)
 		return
 	}
-	if _, err := c.st.Write(frame); err != nil {
-		c.span.RecordError(err)
-		return
+	for _, b := range frame {
+		if _, err := c.st.Write(b); err != nil {
+			c.span.RecordError(err)
+			return
+		}
 	}
 	_ = c.st.Close()
 }
@@ -263,15 +250,6 @@ func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
 // request asks for (broker.Broker has it).
 type StagedProducer interface {
 	ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error)
-}
-
-func (s *Server) stager() StagedProducer {
-	for _, t := range s.targets {
-		if sp, ok := t.Interface().(StagedProducer); ok {
-			return sp
-		}
-	}
-	return nil
 }
 
 // ResponseOf returns an OK response header for request id.
@@ -308,7 +286,7 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sp := s.stager()
+	sp := s.stager
 	var one [1]byte
 	for {
 		st, err := c.AcceptStream(ctx)

@@ -35,14 +35,10 @@ func (s StoreSpans) Produce(ctx context.Context, req *brokerop.ProduceReq) (*bro
 	return resp, err
 }
 
-// Fetch traces and forwards.
+// Fetch traces and forwards (FetchPooled, never releasing: the buffers are then garbage
+// collected instead of reused).
 func (s StoreSpans) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
-	defer span.End()
-	resp, err := s.Store.Fetch(ctx, req)
-	if err != nil {
-		span.SetStatus(codes.Error, err.Error())
-	}
+	resp, _, err := s.FetchPooled(ctx, req)
 	return resp, err
 }
 

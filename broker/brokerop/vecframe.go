@@ -11,6 +11,26 @@ import (
 // between encoded pieces. The concatenated bytes are exactly those of EncodeRequest /
 // EncodeResponse; the record sets must stay unchanged until the slices are written.
 
+// EncodeRequestBuffers is EncodeRequest as slices to write in order: a Produce request's record
+// sets of at least refMin bytes by reference (ProduceRequestFrame), any other op in one slice.
+func EncodeRequestBuffers(c Code, h RequestHeader, body any, refMin int) (net.Buffers, error) {
+	if req, ok := body.(*ProduceReq); ok && c == OpProduce {
+		return ProduceRequestFrame(h, req, refMin)
+	}
+	f, err := EncodeRequest(c, h, body)
+	return net.Buffers{f}, err
+}
+
+// EncodeResponseBuffers is EncodeResponse as slices to write in order: a Fetch answer's record
+// sets of at least refMin bytes by reference (FetchResponseFrame), any other op in one slice.
+func EncodeResponseBuffers(c Code, h ResponseHeader, body any, refMin int) (net.Buffers, error) {
+	if resp, ok := body.(*FetchResp); ok && c == OpFetch && h.Status == StatusOK {
+		return FetchResponseFrame(h, resp, refMin)
+	}
+	f, err := EncodeResponse(c, h, body)
+	return net.Buffers{f}, err
+}
+
 // ProduceRequestFrame is EncodeRequest(OpProduce, h, req) as slices, record sets by reference.
 func ProduceRequestFrame(h RequestHeader, req *ProduceReq, refMin int) (net.Buffers, error) {
 	v, err := newVecFrame(&h, 16+32*len(req.Partitions), refMin)

@@ -46,6 +46,9 @@ func TestFetchResponseFrameMatchesEncode(t *testing.T) {
 			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
 				t.Fatalf("iter %d refMin %d: frame differs from EncodeResponse\n got %x\nwant %x", iter, refMin, got[:min(len(got), 64)], want[:min(len(want), 64)])
 			}
+			if bufs, err := EncodeResponseBuffers(OpFetch, h, resp, refMin); err != nil || !bytes.Equal(bytes.Join(bufs, nil), want) {
+				t.Fatalf("iter %d refMin %d: EncodeResponseBuffers differs from EncodeResponse (%v)", iter, refMin, err)
+			}
 			for _, b := range bufs {
 				for i := range resp.Partitions {
 					if r := resp.Partitions[i].Records; len(r) >= max(refMin, 1) && len(b) > 0 && &b[0] == &r[0] && len(b) != len(r) {
@@ -118,6 +121,9 @@ func TestProduceRequestFrameMatchesEncode(t *testing.T) {
 			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
 				t.Fatalf("iter %d refMin %d: frame differs from EncodeRequest", iter, refMin)
 			}
+			if bufs, err := EncodeRequestBuffers(OpProduce, h, req, refMin); err != nil || !bytes.Equal(bytes.Join(bufs, nil), want) {
+				t.Fatalf("iter %d refMin %d: EncodeRequestBuffers differs from EncodeRequest (%v)", iter, refMin, err)
+			}
 		}
 		tag, payload, err := ReadFrame(bytes.NewReader(want), 0)
 		if err != nil || tag != OpProduce {
@@ -127,5 +133,19 @@ func TestProduceRequestFrameMatchesEncode(t *testing.T) {
 		if err != nil || gh.RequestID != h.RequestID || len(body.(*ProduceReq).Partitions) != len(req.Partitions) {
 			t.Fatalf("decode: %v %+v", err, gh)
 		}
+	}
+}
+
+// Ops without record sets go out as one slice, the plain frame.
+func TestEncodeBuffersOtherOps(t *testing.T) {
+	req := &ListOffsetsReq{Partitions: []ListOffsetsPartition{{Topic: "t", Timestamp: -1}}}
+	want, _ := EncodeRequest(OpListOffsets, RequestHeader{RequestID: 7}, req)
+	if bufs, err := EncodeRequestBuffers(OpListOffsets, RequestHeader{RequestID: 7}, req, 1); err != nil || len(bufs) != 1 || !bytes.Equal(bufs[0], want) {
+		t.Fatalf("request: %d slices, %v", len(bufs), err)
+	}
+	resp := &ListOffsetsResp{}
+	want, _ = EncodeResponse(OpListOffsets, ResponseHeader{RequestID: 7}, resp)
+	if bufs, err := EncodeResponseBuffers(OpListOffsets, ResponseHeader{RequestID: 7}, resp, 1); err != nil || len(bufs) != 1 || !bytes.Equal(bufs[0], want) {
+		t.Fatalf("response: %d slices, %v", len(bufs), err)
 	}
 }
