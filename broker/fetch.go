@@ -3,11 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
-	"math/bits"
-	"sync"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/bufpool"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -189,29 +188,19 @@ type readBufs struct {
 	held []*[]byte
 }
 
-// Read buffers come in classes of a power of two from 64 KiB (class 0) to 8 MiB, plus
-// readBufSlack: a log's read window is at most min(max(limit, index interval), 8 MiB) + 512
-// bytes, so a limit-sized read fits its class. A read whose window needs more allocates.
-const (
-	readBufMinShift = 16
-	readBufClasses  = 8
-	readBufSlack    = 4 << 10
-)
+// Read buffers come in classes of a power of two from 64 KiB to 8 MiB, plus 4 KiB of slack:
+// a log's read window is at most min(max(limit, index interval), 8 MiB) + 512 bytes, so a
+// limit-sized read fits its class. A read whose window needs more allocates.
+const readBufSlack = 4 << 10
 
-var readBufPools [readBufClasses]sync.Pool
+var readPool = bufpool.New(16, 8, readBufSlack)
 
 // get returns a buffer for a read of limit data bytes (nil without a pool).
 func (r *readBufs) get(limit int) []byte {
 	if r == nil {
 		return nil
 	}
-	want := min(max(limit, 1), 8<<20)
-	c := max(bits.Len(uint(want-1))-readBufMinShift, 0)
-	bp, _ := readBufPools[c].Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, 1<<(c+readBufMinShift)+readBufSlack)
-		bp = &b
-	}
+	bp := readPool.Get(min(max(limit, 1), 8<<20))
 	r.held = append(r.held, bp)
 	return *bp
 }
@@ -222,8 +211,7 @@ func (r *readBufs) release() {
 		return
 	}
 	for i, bp := range r.held {
-		c := bits.Len(uint(cap(*bp)-readBufSlack-1)) - readBufMinShift
-		readBufPools[c].Put(bp)
+		readPool.Put(bp)
 		r.held[i] = nil
 	}
 	r.held = r.held[:0]

@@ -1,32 +1,25 @@
 package brokermesh
 
-import (
-	"math/bits"
-	"sync"
-)
+import "github.com/meshkafka/meshkafka/broker/bufpool"
 
-// Payload buffers for Fetch answers, reused from answer to answer: classes of a power of two
-// from 64 KiB to 16 MiB. A smaller payload is allocated (cheap), a larger one too (rare).
-const (
-	poolMinShift = 16
-	poolClasses  = 9
-)
+// framePool holds payload buffers for Fetch answers and produce requests, reused from call to
+// call: classes of a power of two from 64 KiB to 16 MiB; a larger payload is allocated.
+var framePool = bufpool.New(16, 9, 0)
 
-var framePools [poolClasses]sync.Pool
+// pooledPayload is the payload buffer one call read its frame into (brokerop.ReadFrameInto).
+type pooledPayload struct{ bp *[]byte }
 
-// getFrameBuf returns a pooled buffer of at least n bytes, or nil when n is outside the classes.
-func getFrameBuf(n int) *[]byte {
-	if n < 1<<poolMinShift || n > 1<<(poolMinShift+poolClasses-1) {
-		return nil
+func (p *pooledPayload) alloc(n int) []byte {
+	if p.bp = framePool.Get(n); p.bp != nil {
+		return *p.bp
 	}
-	c := bits.Len(uint(n-1)) - poolMinShift
-	if bp, _ := framePools[c].Get().(*[]byte); bp != nil {
-		return bp
-	}
-	b := make([]byte, 1<<(c+poolMinShift))
-	return &b
+	return make([]byte, n)
 }
 
-func putFrameBuf(bp *[]byte) {
-	framePools[bits.Len(uint(cap(*bp)-1))-poolMinShift].Put(bp)
+// release gives the buffer back; the payload must not be used afterwards.
+func (p *pooledPayload) release() {
+	if p.bp != nil {
+		framePool.Put(p.bp)
+		p.bp = nil
+	}
 }

@@ -71,23 +71,6 @@ func (a *aheadCall) start(recv func(resp any) error) {
 	}()
 }
 
-// pooledPayload is the payload buffer one call read its answer into.
-type pooledPayload struct{ bp *[]byte }
-
-func (p *pooledPayload) alloc(n int) []byte {
-	if p.bp = getFrameBuf(n); p.bp != nil {
-		return *p.bp
-	}
-	return make([]byte, n)
-}
-
-func (p *pooledPayload) release() {
-	if p.bp != nil {
-		putFrameBuf(p.bp)
-		p.bp = nil
-	}
-}
-
 // readAheads are a caller's outstanding read-aheads, oldest first.
 type readAheads struct {
 	mu    sync.Mutex
