@@ -154,27 +154,10 @@ func readIndexFiles(fsys FS, s *segment, logSize int64) ([]indexEntry, error) {
 }
 
 // readWhole reads a whole file; a missing file reads as empty.
-func readWhole(fsys FS, name string) ([]byte, error) {
-	f, err := fsys.OpenFile(name, osRDONLY, 0)
-	if err != nil {
-		if isNotExist(err) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer f.Close()
-	n, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b, nil
-}
+func readWhole(fsys FS, name string) ([]byte, error) { return readTail(fsys, name, -1) }
 
-// readTail reads the last n bytes of a file (nil if it is shorter or missing).
+// readTail reads the last n bytes of a file (nil if it is shorter or missing); n < 0 reads
+// all of it.
 func readTail(fsys FS, name string, n int) ([]byte, error) {
 	f, err := fsys.OpenFile(name, osRDONLY, 0)
 	if err != nil {
@@ -187,6 +170,9 @@ func readTail(fsys FS, name string, n int) ([]byte, error) {
 	size, err := f.Size()
 	if err != nil {
 		return nil, err
+	}
+	if n < 0 {
+		n = int(size)
 	}
 	if size < int64(n) {
 		return nil, nil
