@@ -35,6 +35,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/kafkaclients"
 )
 
 var crashCycles = flag.Int("crash.cycles", 0, "kill -9 cycles in TestCrashKill9 (default 20, or KAFKA_CRASH_CYCLES)")
@@ -61,8 +63,8 @@ func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stderr := &strings.Builder{}
-		cmd.Stderr = &lockedWriter{w: stderr}
+		stderr := &kafkaclients.SyncBuffer{}
+		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -82,17 +84,6 @@ func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
 	}
 	t.Fatalf("gateway did not start: %v", lastErr)
 	return nil
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func (c *crashChild) kill(t *testing.T) {

@@ -4,7 +4,6 @@ package meshkafka_test
 // loopback with random free ports, and kills every child when its test ends.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -73,30 +72,12 @@ func bins(tb testing.TB) string {
 	return buildDir
 }
 
-// syncBuf is a goroutine-safe output buffer.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // proc is one running child process.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout *syncBuf
-	stderr *syncBuf
+	stdout *kafkaclients.SyncBuffer
+	stderr *kafkaclients.SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, valid after done
 }
@@ -105,7 +86,7 @@ type proc struct {
 // is SIGKILLed when tb ends unless stopped before.
 func startProc(tb testing.TB, name string, env []string, bin string, args ...string) *proc {
 	tb.Helper()
-	p := &proc{name: name, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{name: name, stdout: &kafkaclients.SyncBuffer{}, stderr: &kafkaclients.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	if len(env) > 0 {
 		p.cmd.Env = append(os.Environ(), env...)
