@@ -577,13 +577,30 @@ func (c *Cluster) forgetEnsured(owner *Caller, topic string) {
 	c.mu.Unlock()
 }
 
-func hasUnknown(n int, code func(int) int16) bool {
+// askOwner makes a read-only call (Fetch, ListOffsets) to a partition owner. If the owner
+// answers UNKNOWN_TOPIC_OR_PARTITION for some partition (a topic it has not learned yet), those
+// topics are created there and the call is made once more: nothing was stored, so repeating
+// the whole call is safe. n is the number of partitions asked; topic and code read the asked
+// topic and the answer's error code of partition j.
+func askOwner[R any](ctx context.Context, c *Cluster, cl *Caller, n int, topic func(j int) string,
+	call func() (R, error), code func(r R, j int) int16) (R, error) {
+	r, err := call()
+	if err != nil {
+		return r, err
+	}
+	seen := map[string]bool{}
 	for j := 0; j < n; j++ {
-		if code(j) == errUnknownTopicOrPartition {
-			return true
+		if t := topic(j); code(r, j) == errUnknownTopicOrPartition && !seen[t] {
+			seen[t] = true
+			if err := c.ensureOnOwner(ctx, cl, t); err != nil {
+				return r, err
+			}
 		}
 	}
-	return false
+	if len(seen) == 0 {
+		return r, nil
+	}
+	return call()
 }
 
 // Fetch splits the request by owner in two phases. First every owner is asked at once with no
@@ -680,40 +697,35 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 		for _, i := range idx {
 			sub.Partitions = append(sub.Partitions, req.Partitions[i])
 		}
-		for attempt := 0; ; attempt++ {
-			r, rel, err := cl.FetchPooled(fctx, sub)
-			if err != nil {
-				if fctx.Err() != nil && ctx.Err() == nil {
-					return nil // cancelled because another owner had data
+		r, err := askOwner(fctx, c, cl, len(sub.Partitions), func(j int) string { return sub.Partitions[j].Topic },
+			func() (*brokerop.FetchResp, error) {
+				r, rel, err := cl.FetchPooled(fctx, sub)
+				if err == nil {
+					mu.Lock()
+					*releases = append(*releases, rel)
+					mu.Unlock()
 				}
-				return err
+				return r, err
+			},
+			func(r *brokerop.FetchResp, j int) int16 { return r.Partitions[j].ErrorCode })
+		if err != nil {
+			if fctx.Err() != nil && ctx.Err() == nil {
+				return nil // cancelled because another owner had data
 			}
-			mu.Lock()
-			*releases = append(*releases, rel)
-			mu.Unlock()
-			if attempt == 0 && hasUnknown(len(r.Partitions), func(j int) int16 { return r.Partitions[j].ErrorCode }) {
-				for j, p := range r.Partitions {
-					if p.ErrorCode == errUnknownTopicOrPartition {
-						if err := c.ensureOnOwner(fctx, cl, sub.Partitions[j].Topic); err != nil {
-							return err
-						}
-					}
-				}
-				continue
-			}
-			n := 0
-			mu.Lock()
-			for j, i := range idx {
-				out[i], filled[i] = r.Partitions[j], true
-				n += len(r.Partitions[j].Records)
-			}
-			total += n
-			mu.Unlock()
-			if n > 0 && cancelOnData {
-				cancel()
-			}
-			return nil
+			return err
 		}
+		n := 0
+		mu.Lock()
+		for j, i := range idx {
+			out[i], filled[i] = r.Partitions[j], true
+			n += len(r.Partitions[j].Records)
+		}
+		total += n
+		mu.Unlock()
+		if n > 0 && cancelOnData {
+			cancel()
+		}
+		return nil
 	})
 	return total, err
 }
@@ -736,27 +748,16 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 		for _, i := range idx {
 			sub.Partitions = append(sub.Partitions, req.Partitions[i])
 		}
-		for attempt := 0; ; attempt++ {
-			r, err := cl.ListOffsets(ctx, sub)
-			if err != nil {
-				return err
-			}
-			if attempt == 0 && hasUnknown(len(r.Partitions), func(j int) int16 { return r.Partitions[j].ErrorCode }) {
-				for j, p := range r.Partitions {
-					if p.ErrorCode == errUnknownTopicOrPartition {
-						if err := c.ensureOnOwner(ctx, cl, sub.Partitions[j].Topic); err != nil {
-							return err
-						}
-						break
-					}
-				}
-				continue
-			}
-			for j, i := range idx {
-				out[i] = r.Partitions[j]
-			}
-			return nil
+		r, err := askOwner(ctx, c, cl, len(sub.Partitions), func(j int) string { return sub.Partitions[j].Topic },
+			func() (*brokerop.ListOffsetsResp, error) { return cl.ListOffsets(ctx, sub) },
+			func(r *brokerop.ListOffsetsResp, j int) int16 { return r.Partitions[j].ErrorCode })
+		if err != nil {
+			return err
 		}
+		for j, i := range idx {
+			out[i] = r.Partitions[j]
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
