@@ -52,6 +52,24 @@ func adminBackend(r *Request) (AdminBackend, bool) {
 	return ab, ok
 }
 
+// adminCall runs one AdminBackend call and reduces "no admin support", call failures and an
+// answer whose entry count (entries, if not nil) is not n to the Kafka error code to answer
+// every entry with (0 when resp is valid).
+func adminCall[Resp any](r *Request, n int, call func(AdminBackend) (*Resp, error), entries func(*Resp) int) (*Resp, int16) {
+	ab, ok := adminBackend(r)
+	if !ok {
+		return nil, errInvalidRequest
+	}
+	resp, err := call(ab)
+	if err == nil && entries != nil && entries(resp) != n {
+		err = errShortAnswer
+	}
+	if err != nil {
+		return nil, BackendErrorCode(err)
+	}
+	return resp, 0
+}
+
 func strPtr(s string) *string {
 	if s == "" {
 		return nil
@@ -73,25 +91,16 @@ func handleCreatePartitions(ctx context.Context, r *Request) (kmsg.Response, err
 		}
 		breq.Topics[i] = bt
 	}
-	ab, ok := adminBackend(r)
-	var bresp *brokerop.CreatePartitionsResp
-	var err error
-	if ok {
-		bresp, err = ab.CreatePartitions(ctx, breq)
-		if err == nil && len(bresp.Topics) != len(req.Topics) {
-			err = errShortAnswer
-		}
-	}
+	bresp, code := adminCall(r, len(req.Topics),
+		func(ab AdminBackend) (*brokerop.CreatePartitionsResp, error) { return ab.CreatePartitions(ctx, breq) },
+		func(b *brokerop.CreatePartitionsResp) int { return len(b.Topics) })
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		switch {
-		case !ok:
-			rt.ErrorCode = errInvalidRequest
-		case err != nil:
-			rt.ErrorCode = BackendErrorCode(err)
-		default:
-			rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, strPtr(bresp.Topics[i].ErrorMessage)
+		if code != 0 {
+			rt.ErrorCode = code
+			continue
 		}
+		rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, strPtr(bresp.Topics[i].ErrorMessage)
 	}
 	return resp, nil
 }
@@ -111,23 +120,13 @@ func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, erro
 		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
 		breq.Resources[i] = brokerop.DescribeConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName, ConfigNames: rs.ConfigNames}
 	}
-	ab, ok := adminBackend(r)
-	var bresp *brokerop.DescribeConfigsResp
-	var err error
-	if ok {
-		bresp, err = ab.DescribeConfigs(ctx, breq)
-		if err == nil && len(bresp.Resources) != len(req.Resources) {
-			err = errShortAnswer
-		}
-	}
+	bresp, code := adminCall(r, len(req.Resources),
+		func(ab AdminBackend) (*brokerop.DescribeConfigsResp, error) { return ab.DescribeConfigs(ctx, breq) },
+		func(b *brokerop.DescribeConfigsResp) int { return len(b.Resources) })
 	for i := range resp.Resources {
 		rr := &resp.Resources[i]
-		switch {
-		case !ok:
-			rr.ErrorCode = errInvalidRequest
-			continue
-		case err != nil:
-			rr.ErrorCode = BackendErrorCode(err)
+		if code != 0 {
+			rr.ErrorCode = code
 			continue
 		}
 		br := &bresp.Resources[i]
@@ -164,13 +163,9 @@ func handleAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		breq.Resources[i] = br
 	}
-	ab, ok := adminBackend(r)
-	var bresp *brokerop.AlterConfigsResp
-	var err error
-	if ok {
-		bresp, err = ab.AlterConfigs(ctx, breq)
-	}
-	fillAlterResults(resp.Resources, ok, bresp, err, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
+	bresp, code := adminCall(r, len(req.Resources),
+		func(ab AdminBackend) (*brokerop.AlterConfigsResp, error) { return ab.AlterConfigs(ctx, breq) }, alterEntries)
+	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
 	return resp, nil
@@ -190,45 +185,37 @@ func handleIncrementalAlterConfigs(ctx context.Context, r *Request) (kmsg.Respon
 		}
 		breq.Resources[i] = br
 	}
-	ab, ok := adminBackend(r)
-	var bresp *brokerop.AlterConfigsResp
-	var err error
-	if ok {
-		bresp, err = ab.IncrementalAlterConfigs(ctx, breq)
-	}
-	fillAlterResults(resp.Resources, ok, bresp, err, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
+	bresp, code := adminCall(r, len(req.Resources),
+		func(ab AdminBackend) (*brokerop.AlterConfigsResp, error) {
+			return ab.IncrementalAlterConfigs(ctx, breq)
+		}, alterEntries)
+	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
 	return resp, nil
 }
 
-func fillAlterResults[R any](out []R, ok bool, bresp *brokerop.AlterConfigsResp, err error, set func(*R, int16, *string)) {
-	if ok && err == nil && len(bresp.Resources) != len(out) {
-		err = errShortAnswer
-	}
+func alterEntries(b *brokerop.AlterConfigsResp) int { return len(b.Resources) }
+
+// fillAlterResults sets each resource's outcome: code for all when the call failed (code != 0).
+func fillAlterResults[R any](out []R, bresp *brokerop.AlterConfigsResp, code int16, set func(*R, int16, *string)) {
 	for i := range out {
-		switch {
-		case !ok:
-			set(&out[i], errInvalidRequest, nil)
-		case err != nil:
-			set(&out[i], BackendErrorCode(err), nil)
-		default:
-			set(&out[i], bresp.Resources[i].ErrorCode, strPtr(bresp.Resources[i].ErrorMessage))
+		if code != 0 {
+			set(&out[i], code, nil)
+			continue
 		}
+		set(&out[i], bresp.Resources[i].ErrorCode, strPtr(bresp.Resources[i].ErrorMessage))
 	}
 }
 
 func handleDescribeCluster(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeClusterRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	ab, ok := adminBackend(r)
-	if !ok {
-		resp.ErrorCode = errInvalidRequest
-		return resp, nil
-	}
-	bresp, err := ab.DescribeCluster(ctx, &brokerop.DescribeClusterReq{})
-	if err != nil {
-		resp.ErrorCode = BackendErrorCode(err)
+	bresp, code := adminCall(r, 0, func(ab AdminBackend) (*brokerop.DescribeClusterResp, error) {
+		return ab.DescribeCluster(ctx, &brokerop.DescribeClusterReq{})
+	}, nil)
+	if code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
 	resp.ErrorCode, resp.ErrorMessage = bresp.ErrorCode, strPtr(bresp.ErrorMessage)
