@@ -43,7 +43,7 @@ const (
 	readAheadTTL   = time.Second
 )
 
-// aheadCall is a read-ahead Fetch whose answer has not been read yet.
+// aheadCall is a read-ahead Fetch whose answer has not been taken yet.
 type aheadCall struct {
 	key     string
 	budget  int // the most bytes its answer can hold
