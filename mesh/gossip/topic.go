@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
@@ -62,6 +63,10 @@ type Topic struct {
 	events chan Event
 
 	lagged bool // actor only
+
+	// offeredReceived counts the Received events the actor handed to deliver,
+	// delivered or dropped (written by the actor, read by tests).
+	offeredReceived atomic.Int64
 
 	closeOnce sync.Once
 	evOnce    sync.Once
@@ -199,6 +204,9 @@ func (t *Topic) closeEvents() { t.evOnce.Do(func() { close(t.events) }) }
 // when the channel is almost full the subscriber gets a single Lagged and
 // misses events until it has caught up. Actor only.
 func (t *Topic) deliver(e Event) {
+	if e.Kind == Received {
+		t.offeredReceived.Add(1)
+	}
 	select {
 	case <-t.g.done:
 		return
