@@ -3,7 +3,8 @@
 //
 // Tracing is off by default: with no OTEL_* configuration the global tracer provider stays
 // OpenTelemetry's no-op provider, so instrumented code pays only a non-recording span per call
-// (no allocation of span data, no export). It is switched on by the standard variables:
+// (no allocation of span data, no export). It is switched on by the standard variables, which
+// the binaries read (Enabled, Config; the package itself reads no environment):
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT   enable OTLP/HTTP export
 //	OTEL_TRACES_EXPORTER=otlp                                            enable with the default endpoint (localhost:4318)

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"os"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -28,11 +27,9 @@ const (
 // Tracer returns the project's tracer from the global provider.
 func Tracer() trace.Tracer { return otel.Tracer(InstrumentationName) }
 
-// Enabled reports whether the environment asks for trace export.
+// Enabled reports whether the environment, read through getenv, asks for trace export. The
+// binaries call it with os.Getenv to fill Config.Export.
 func Enabled(getenv func(string) string) bool {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	if strings.EqualFold(getenv("OTEL_SDK_DISABLED"), "true") {
 		return false
 	}
@@ -45,25 +42,32 @@ func Enabled(getenv func(string) string) bool {
 	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
-// Setup installs the W3C propagator and, when the environment enables it, an OTLP/HTTP trace
-// exporter as the global tracer provider. defaultService names the service when
-// OTEL_SERVICE_NAME is unset. The returned shutdown flushes and stops the exporter; it is never
-// nil.
-func Setup(ctx context.Context, defaultService string) (shutdown func(context.Context) error, err error) {
+// Config says what Setup installs. The binaries fill it from the environment (package
+// cmd/internal/cli): this package reads no environment variable itself.
+type Config struct {
+	// Export turns on the OTLP/HTTP trace exporter (Enabled(os.Getenv) in the binaries).
+	Export bool
+	// ServiceName is the service.name resource attribute (OTEL_SERVICE_NAME, else the binary's
+	// default name).
+	ServiceName string
+}
+
+// Setup installs the W3C propagator and, with cfg.Export, an OTLP/HTTP trace exporter as the
+// global tracer provider. The returned shutdown flushes and stops the exporter; it is never nil.
+// The exporter's endpoint, the other resource attributes and the sampler are read by the
+// OpenTelemetry SDK from its standard variables.
+func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	if !Enabled(nil) {
+	if !cfg.Export {
 		return func(context.Context) error { return nil }, nil
 	}
 	exp, err := otlptracehttp.New(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(defaultService)))
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(cfg.ServiceName)))
 	if err != nil {
 		return nil, err
-	}
-	if os.Getenv("OTEL_SERVICE_NAME") != "" {
-		res = resource.Default()
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)

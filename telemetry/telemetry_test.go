@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -55,7 +56,7 @@ func TestInjectExtractCrossesProcesses(t *testing.T) {
 func TestSetupOffByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_TRACES_EXPORTER", "")
-	shutdown, err := Setup(context.Background(), "test")
+	shutdown, err := Setup(context.Background(), Config{Export: Enabled(os.Getenv), ServiceName: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,13 +55,12 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
-	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/mesh/meshnode"
-	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 func main() {
@@ -83,29 +82,22 @@ type options struct {
 	meshID      string
 	printNodeID bool
 	verbose     bool
-	meshnode.Reach
+	cli.Reach
 }
 
 // mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones.
 var mdnsConns func() []mdns.Conn
 
-func envOr(getenv func(string) string, k, def string) string {
-	if v := getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.data, "data", envOr(getenv, "RAFKA_DATA_DIR", "./data/broker"), "data directory (env RAFKA_DATA_DIR)")
-	fs.StringVar(&o.bind, "bind", envOr(getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070"), "mesh UDP bind address (env RAFKA_NODE_BIND_ADDR)")
-	fs.StringVar(&o.trust, "trust", getenv("RAFKA_TRUSTED_NODES"), "NodeIds allowed to send KafkaOps, comma separated (env RAFKA_TRUSTED_NODES)")
+	cli.StringVar(fs, &o.data, "data", getenv, "RAFKA_DATA_DIR", "./data/broker", "data directory")
+	cli.StringVar(fs, &o.bind, "bind", getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070", "mesh UDP bind address")
+	cli.StringVar(fs, &o.trust, "trust", getenv, "RAFKA_TRUSTED_NODES", "", "NodeIds allowed to send KafkaOps, comma separated")
 	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
-	fs.StringVar(&o.gossipPeers, "gossip-peers", getenv("RAFKA_SEED_NODES"), "control-plane bootstrap peers <nodeid>@host:port, comma separated (env RAFKA_SEED_NODES)")
-	fs.StringVar(&o.meshID, "mesh-id", envOr(getenv, meshctl.EnvMeshID, meshctl.DefaultMeshID), "mesh id naming the control topic (env RAFKA_MESH_ID)")
+	cli.StringVar(fs, &o.gossipPeers, "gossip-peers", getenv, "RAFKA_SEED_NODES", "", "control-plane bootstrap peers <nodeid>@host:port, comma separated")
+	cli.MeshIDVar(fs, &o.meshID, getenv)
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
@@ -125,20 +117,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 	return o, nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
 	o, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	if err := os.MkdirAll(o.data, 0o755); err != nil {
-		return err
-	}
-	sk, err := key.LoadOrCreate(filepath.Join(o.data, "identity.key"))
+	log := cli.Logger(stderr, slog.LevelInfo, o.verbose)
+	sk, err := cli.Identity(o.data, "identity.key")
 	if err != nil {
 		return err
 	}
@@ -150,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("-gossip-peers: %w", err)
 	}
-	ctlCfg, err := meshctl.EnvConfig(getenv, meshctl.Config{Role: meshctl.RoleBroker})
+	ctlCfg, err := cli.MeshControl(getenv, meshctl.Config{Role: meshctl.RoleBroker})
 	if err != nil {
 		return err
 	}
@@ -162,9 +147,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if trust.Len() == 0 {
 		log.Warn("no trusted NodeIds (-trust / RAFKA_TRUSTED_NODES): every KafkaOp connection will be refused")
 	}
-	shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-broker")
+	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-broker")
 	if err != nil {
-		return fmt.Errorf("telemetry: %w", err)
+		return err
 	}
 	defer shutdownTracing(context.Background())
 
@@ -179,7 +164,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer gc.Close()
 
-	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach, Logger: log, MDNSConns: mdnsConns})
+	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
+		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
 	if err != nil {
 		return err
 	}
@@ -209,11 +195,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer node.FollowMDNS(ctl.JoinPeers)()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
 	if o.addrFile != "" {
-		tmp := o.addrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(addr.String()+"\n"), 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, o.addrFile); err != nil {
+		if err := cli.WriteAddrFile(o.addrFile, addr.String()); err != nil {
 			return err
 		}
 	}

@@ -37,9 +37,9 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/kafkawire"
-	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // backend is the embedded broker for topics plus the group coordinator for consumer groups.
@@ -74,14 +74,14 @@ type options struct {
 	meshOptions
 }
 
-func parse(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", ":9092", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory")
 	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
-	fs.StringVar(&o.advertisedHost, "advertised-host", getenv("RAFKA_KAFKA_CLIENT_HOST"), "host clients are told to dial (env RAFKA_KAFKA_CLIENT_HOST)")
+	cli.StringVar(fs, &o.advertisedHost, "advertised-host", getenv, "RAFKA_KAFKA_CLIENT_HOST", "", "host clients are told to dial")
 	port := 0
 	if p := getenv("RAFKA_KAFKA_CLIENT_PORT"); p != "" {
 		var err error
@@ -109,16 +109,12 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (options
 }
 
 // run serves until ctx is done. It prints the bound address and how to connect on stdout.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
 	o, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := cli.Logger(stderr, slog.LevelInfo, o.verbose)
 
 	if o.printNodeID {
 		return printNodeID(o, stdout)
@@ -126,13 +122,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var be fullBackend
 	var closeBackend func() error
 	if o.meshMode() {
-		if be, closeBackend, err = openMeshBackend(ctx, o, log); err != nil {
+		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log); err != nil {
 			return err
 		}
 	} else {
-		shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-gateway")
+		shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway")
 		if err != nil {
-			return fmt.Errorf("telemetry: %w", err)
+			return err
 		}
 		defer shutdownTracing(context.Background())
 		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})

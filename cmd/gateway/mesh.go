@@ -7,18 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/mesh/meshnode"
-	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // fullBackend is what the gateway needs: topic ops and group ops.
@@ -76,34 +74,19 @@ type meshOptions struct {
 	meshID      string
 	printNodeID bool
 	trustedBrk  string
-	getenv      func(string) string // for the control plane's RAFKA_GOSSIP_INTERVAL_MS, RAFKA_STALENESS_MS
 	reachOptions
 }
 
-func (m *meshOptions) register(fs *flag.FlagSet, getenv func(string) string) {
+func (m *meshOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	fs.StringVar(&m.brokers, "brokers", getenv("RAFKA_SEED_NODES"), "broker seeds <nodeid>@host:port, comma separated (env RAFKA_SEED_NODES); empty: embedded broker")
-	bind := getenv("RAFKA_NODE_BIND_ADDR")
-	if bind == "" {
-		bind = "0.0.0.0:0"
-	}
-	fs.StringVar(&m.meshBind, "mesh-bind", bind, "UDP address of the mesh endpoint (env RAFKA_NODE_BIND_ADDR)")
-	m.getenv = getenv
-	meshID := getenv(meshctl.EnvMeshID)
-	if meshID == "" {
-		meshID = meshctl.DefaultMeshID
-	}
-	fs.StringVar(&m.meshID, "mesh-id", meshID, "mesh id naming the control topic (env RAFKA_MESH_ID)")
+	cli.StringVar(fs, &m.meshBind, "mesh-bind", getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:0", "UDP address of the mesh endpoint")
+	cli.MeshIDVar(fs, &m.meshID, getenv)
 	fs.StringVar(&m.trustedBrk, "trusted-brokers", getenv("RAFKA_TRUSTED_BROKERS"), "NodeIds that may be learned as brokers, comma separated (env RAFKA_TRUSTED_BROKERS); empty: any")
 	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
 	m.reachOptions.register(fs, getenv)
 }
 
-func identity(o options) (key.SecretKey, error) {
-	if err := os.MkdirAll(o.data, 0o755); err != nil {
-		return key.SecretKey{}, err
-	}
-	return key.LoadOrCreate(filepath.Join(o.data, "identity.key"))
-}
+func identity(o options) (key.SecretKey, error) { return cli.Identity(o.data, "identity.key") }
 
 func printNodeID(o options, stdout io.Writer) error {
 	sk, err := identity(o)
@@ -145,7 +128,7 @@ func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
 
 // openMeshBackend starts the gateway's mesh endpoint and returns a backend that carries every
 // op to the brokers.
-func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBackend, _ func() error, err error) {
+func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slog.Logger) (_ fullBackend, _ func() error, err error) {
 	var seeds []endpoint.NodeAddr
 	if o.brokers != "" || !o.MDNS {
 		if seeds, err = parseSeeds(o.brokers); err != nil {
@@ -159,7 +142,7 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBa
 	if err != nil {
 		return nil, nil, fmt.Errorf("-trusted-brokers: %w", err)
 	}
-	ctlCfg, err := meshctl.EnvConfig(o.getenv, meshctl.Config{Role: meshctl.RoleGateway})
+	ctlCfg, err := cli.MeshControl(getenv, meshctl.Config{Role: meshctl.RoleGateway})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -189,13 +172,14 @@ func openMeshBackend(ctx context.Context, o options, log *slog.Logger) (_ fullBa
 			_ = undo()
 		}
 	}()
-	shutdownTracing, err := telemetry.Setup(ctx, "meshkafka-gateway")
+	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway")
 	if err != nil {
 		return nil, nil, err
 	}
 	cleanups = append(cleanups, func() error { shutdownTracing(context.Background()); return nil })
 
-	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.meshBind, Reach: o.Reach, Logger: log, MDNSConns: mdnsConns})
+	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.meshBind, Reach: o.Reach.Reach, Logger: log,
+		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
-	"github.com/meshkafka/meshkafka/mesh/meshnode"
 )
 
 // reachOptions are how the gateway's mesh node reaches and finds others (mesh mode only):
@@ -29,14 +29,14 @@ import (
 //	            brokers after the first one is found before choosing the controller (default 3s)
 //	            [RAFKA_MDNS_WAIT_MS]
 type reachOptions struct {
-	meshnode.Reach
+	cli.Reach
 	mdnsWait time.Duration
 }
 
 // mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones.
 var mdnsConns func() []mdns.Conn
 
-func (r *reachOptions) register(fs *flag.FlagSet, getenv func(string) string) {
+func (r *reachOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	r.Reach.Register(fs, getenv, "find brokers on the LAN by mDNS; selects mesh mode")
 	wait := 3 * time.Second
 	if v := getenv("RAFKA_MDNS_WAIT_MS"); v != "" {

@@ -29,6 +29,8 @@
 // typed on stdin. Messages are signed by their author (format in chat.go).
 // EOF on stdin stops sending; Ctrl-C quits.
 //
+// MESH_DISABLE_GRO=1 keeps UDP GRO off on a plain endpoint's socket (to compare throughput).
+//
 // Without -data the identity is fresh for each run; with it, the key is
 // kept in DIR/identity (0600). No relay or discovery server is contacted.
 package main
@@ -49,6 +51,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
@@ -105,7 +108,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			}
 		}
 		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
-			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind})
+			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv)})
 		}
 		if sk.IsZero() {
 			sk = key.GenerateSecretKey()

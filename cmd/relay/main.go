@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 	"github.com/meshkafka/meshkafka/mesh/stun"
 )
@@ -62,11 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if (*certFile == "") != (*keyFile == "") {
 		return errors.New("-cert and -key go together")
 	}
-	level := slog.LevelWarn
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := cli.Logger(stderr, slog.LevelWarn, *verbose)
 
 	var tlsCfg *tls.Config
 	if *certFile != "" {

@@ -11,7 +11,7 @@
 // GSO, ECN) by implementing quic-go's OOB and ReadBatch interfaces. On
 // Linux it also turns on UDP GRO, which quic-go does not do, and splits the
 // coalesced buffers back into datagrams: about 30% less CPU per byte on
-// loopback (MESH_DISABLE_GRO=1 turns it off). It has
+// loopback (Options.DisableGRO turns it off). It has
 // a packet filter hook so a later magicsock step can take disco and relay
 // packets off the socket before quic-go sees them. Today the filter drops
 // iroh disco packets (magic "TS💬"; a Rust node sends them when it dials

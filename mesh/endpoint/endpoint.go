@@ -72,6 +72,10 @@ type Options struct {
 	// magicsock, which asks them for its reflexive address (advertised in
 	// Addr and sent to peers in disco CallMeMaybe).
 	STUNServers []string
+	// DisableGRO keeps UDP generic receive offload off on the endpoint's
+	// own socket (Linux; elsewhere it is never on). For comparison and as
+	// an escape hatch; the binaries set it from MESH_DISABLE_GRO=1.
+	DisableGRO bool
 	// DisableDirect (with a magicsock the endpoint builds) keeps all
 	// traffic on relays. For tests and debugging.
 	DisableDirect bool
@@ -217,7 +221,7 @@ func New(opts Options) (*Endpoint, error) {
 	if e.paths != nil {
 		e.tr = &quic.Transport{Conn: e.paths, StatelessResetKey: resetKey}
 	} else {
-		e.sock = newSock(uc)
+		e.sock = newSock(uc, !opts.DisableGRO)
 		// Without a PathConn nobody answers disco: drop it here, quic-go
 		// would take it for a short-header packet of an unknown connection.
 		e.sock.setFilter(func(p []byte, from netip.AddrPort) bool {

@@ -3,18 +3,13 @@ package endpoint
 import (
 	"encoding/binary"
 	"net"
-	"os"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// enableGRO turns on UDP generic receive offload. MESH_DISABLE_GRO=1 turns
-// it off (for comparison and as an escape hatch).
+// enableGRO turns on UDP generic receive offload (Options.DisableGRO keeps
+// it off, for comparison and as an escape hatch).
 func enableGRO(c *net.UDPConn) bool {
-	if off, _ := strconv.ParseBool(os.Getenv("MESH_DISABLE_GRO")); off {
-		return false
-	}
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return false

@@ -18,7 +18,7 @@ import (
 // several calls, with the filter applied to each.
 func TestGROSplit(t *testing.T) {
 	uc := mustUDP(t)
-	s := newSock(uc)
+	s := newSock(uc, true)
 	defer s.Close()
 	if !s.gro {
 		t.Skip("UDP GRO not available")

@@ -50,8 +50,9 @@ const (
 	oobSize    = 256
 )
 
-func newSock(c *net.UDPConn) *sock {
-	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: enableGRO(c)}
+// newSock wraps c; with gro it turns UDP GRO on where the kernel has it.
+func newSock(c *net.UDPConn, gro bool) *sock {
+	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: gro && enableGRO(c)}
 }
 
 // setFilter installs (or, with nil, removes) the packet filter.

@@ -15,7 +15,7 @@ import (
 // each with its own bytes and source, inside the caller's buffers.
 func TestSockReadBatchCompaction(t *testing.T) {
 	uc := mustUDP(t)
-	s := newSock(uc)
+	s := newSock(uc, true)
 	defer s.Close()
 	s.setFilter(func(p []byte, from netip.AddrPort) bool { return strings.HasPrefix(string(p), "drop") })
 

@@ -4,25 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-// Defaults and the environment variables that override them (EnvConfig).
+// Defaults (the binaries let RAFKA_MESH_ID, RAFKA_GOSSIP_INTERVAL_MS and RAFKA_STALENESS_MS
+// override them; see cmd/internal/cli).
 const (
 	DefaultMeshID    = "meshkafka"
 	DefaultInterval  = 2 * time.Second
 	DefaultStaleness = 30 * time.Second
-
-	EnvMeshID    = "RAFKA_MESH_ID"
-	EnvInterval  = "RAFKA_GOSSIP_INTERVAL_MS"
-	EnvStaleness = "RAFKA_STALENESS_MS"
 )
 
 // Config configures a Node. Zero fields take the defaults named.
@@ -44,33 +42,10 @@ type Config struct {
 	// change, in order. It must not block for long. The addresses of every
 	// node heard from are added to the endpoint's address book before.
 	OnChange func(Change)
-	// Now is the clock. nil: time.Now.
-	Now func() time.Time
-	// Logf logs diagnostics. nil: discard.
-	Logf func(format string, args ...any)
-}
-
-// EnvConfig fills MeshID, Interval and Staleness from RAFKA_MESH_ID,
-// RAFKA_GOSSIP_INTERVAL_MS and RAFKA_STALENESS_MS (unset: defaults).
-func EnvConfig(getenv func(string) string, c Config) (Config, error) {
-	if v := getenv(EnvMeshID); v != "" {
-		c.MeshID = v
-	}
-	for _, e := range []struct {
-		name string
-		dst  *time.Duration
-	}{{EnvInterval, &c.Interval}, {EnvStaleness, &c.Staleness}} {
-		v := getenv(e.name)
-		if v == "" {
-			continue
-		}
-		ms, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || ms == 0 {
-			return c, fmt.Errorf("%s=%q: want a positive number of milliseconds", e.name, v)
-		}
-		*e.dst = time.Duration(ms) * time.Millisecond
-	}
-	return c, nil
+	// Clock drives publication, expiry and freshness. nil: the wall clock.
+	Clock clock.Clock
+	// Logger receives diagnostics. nil: discard.
+	Logger *slog.Logger
 }
 
 // Node is a member of a mesh's control topic: it publishes its digest every
@@ -109,11 +84,9 @@ func Join(ctx context.Context, ep *endpoint.Endpoint, g *gossip.Gossip, cfg Conf
 	if cfg.Staleness <= 0 {
 		cfg.Staleness = DefaultStaleness
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Addrs == nil {
 		cfg.Addrs = func() []netip.AddrPort { return ep.Addr().Direct }
@@ -142,7 +115,7 @@ func Join(ctx context.Context, ep *endpoint.Endpoint, g *gossip.Gossip, cfg Conf
 func (n *Node) Directory(role Role) []Entry {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.dir.List(n.cfg.Now(), role)
+	return n.dir.List(n.cfg.Clock.Now(), role)
 }
 
 // JoinPeers asks more peers to let us into the topic.
@@ -169,9 +142,9 @@ func (n *Node) Close() error {
 
 func (n *Node) run(ctx context.Context) {
 	defer close(n.done)
-	pub := time.NewTicker(n.cfg.Interval)
+	pub := n.cfg.Clock.NewTicker(n.cfg.Interval)
 	defer pub.Stop()
-	exp := time.NewTicker(min(n.cfg.Interval, n.cfg.Staleness/4))
+	exp := n.cfg.Clock.NewTicker(min(n.cfg.Interval, n.cfg.Staleness/4))
 	defer exp.Stop()
 	n.publish(ctx)
 	events := n.topic.Events()
@@ -179,11 +152,11 @@ func (n *Node) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-pub.C:
+		case <-pub.C():
 			n.publish(ctx)
-		case <-exp.C:
+		case <-exp.C():
 			n.mu.Lock()
-			changes := n.dir.Expire(n.cfg.Now())
+			changes := n.dir.Expire(n.cfg.Clock.Now())
 			n.mu.Unlock()
 			for _, c := range changes {
 				n.report(c)
@@ -203,7 +176,7 @@ func (n *Node) run(ctx context.Context) {
 }
 
 func (n *Node) publish(ctx context.Context) {
-	now := n.cfg.Now()
+	now := n.cfg.Clock.Now()
 	seq := uint64(max(now.UnixMicro(), 0))
 	if seq <= n.lastSeq {
 		seq = n.lastSeq + 1
@@ -220,25 +193,25 @@ func (n *Node) publish(ctx context.Context) {
 	}
 	b, err := Encode(d, n.sk)
 	if err != nil {
-		n.cfg.Logf("meshctl: encode digest: %v", err)
+		n.cfg.Logger.Warn("meshctl: encode digest", "err", err)
 		return
 	}
 	if err := n.topic.Broadcast(ctx, b); err != nil && ctx.Err() == nil {
-		n.cfg.Logf("meshctl: broadcast: %v", err)
+		n.cfg.Logger.Debug("meshctl: broadcast", "err", err)
 	}
 }
 
 func (n *Node) receive(b []byte) {
 	d, err := Decode(b)
 	if err != nil {
-		n.cfg.Logf("meshctl: dropping digest: %v", err)
+		n.cfg.Logger.Debug("meshctl: dropping digest", "err", err)
 		return
 	}
 	if d.Node == n.ep.NodeID() {
 		return
 	}
 	n.mu.Lock()
-	c, ok := n.dir.Observe(n.cfg.Now(), d)
+	c, ok := n.dir.Observe(n.cfg.Clock.Now(), d)
 	n.mu.Unlock()
 	if len(d.Addrs) > 0 {
 		n.ep.AddNodeAddr(endpoint.NodeAddr{ID: d.Node, Direct: d.Addrs})
@@ -249,7 +222,7 @@ func (n *Node) receive(b []byte) {
 }
 
 func (n *Node) report(c Change) {
-	n.cfg.Logf("meshctl: %s %s %s %v", c.Kind, c.Digest.Role, c.Digest.Node.ShortString(), c.Digest.Addrs)
+	n.cfg.Logger.Debug("meshctl: directory change", "kind", c.Kind.String(), "role", c.Digest.Role.String(), "node", c.Digest.Node.ShortString(), "addrs", c.Digest.Addrs)
 	if n.cfg.OnChange != nil {
 		n.cfg.OnChange(c)
 	}

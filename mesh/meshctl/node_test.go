@@ -146,19 +146,3 @@ func TestNodesLearnEachOther(t *testing.T) {
 		t.Fatal("gateway saw a node of another mesh")
 	}
 }
-
-func TestEnvConfig(t *testing.T) {
-	env := map[string]string{EnvMeshID: "prod", EnvInterval: "500", EnvStaleness: "9000"}
-	c, err := EnvConfig(func(k string) string { return env[k] }, Config{Role: RoleBroker})
-	if err != nil || c.MeshID != "prod" || c.Interval != 500*time.Millisecond || c.Staleness != 9*time.Second {
-		t.Fatalf("%+v %v", c, err)
-	}
-	env[EnvInterval] = "soon"
-	if _, err := EnvConfig(func(k string) string { return env[k] }, Config{}); err == nil {
-		t.Fatal("bad interval accepted")
-	}
-	c, err = EnvConfig(func(string) string { return "" }, Config{})
-	if err != nil || c.MeshID != "" || c.Interval != 0 {
-		t.Fatalf("empty env: %+v %v", c, err)
-	}
-}

@@ -1,22 +1,18 @@
-// Package meshnode starts the mesh side of a long-running node (cmd/broker, cmd/gateway): the
-// flags that say how it reaches and finds others (home relay, STUN servers, mDNS), its
-// endpoint built from them, and the mDNS follower that hands every node heard on the LAN to
-// the caller (the control plane asks them into its topic).
+// Package meshnode starts the mesh side of a long-running node (cmd/broker, cmd/gateway): how
+// it reaches and finds others (Reach: home relay, STUN servers, mDNS), its endpoint built from
+// that, and the mDNS follower that hands every node heard on the LAN to the caller (the control
+// plane asks them into its topic).
 //
-//	-relay  home relay URL; default none, never a public relay   [RAFKA_RELAY_URL]
-//	-stun   STUN servers host:port, comma separated; default none [RAFKA_STUN_SERVERS]
-//	-mdns   publish on and discover by mDNS on the LAN; default off [RAFKA_MDNS=1]
+// The binaries fill Reach from their -relay, -stun and -mdns flags (package cmd/internal/cli,
+// which also maps RAFKA_RELAY_URL, RAFKA_STUN_SERVERS and RAFKA_MDNS=1 onto them); this package
+// registers no flag and reads no environment. Config.Logger is the logger (nil: discard).
 package meshnode
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/discovery"
@@ -25,43 +21,12 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-// Reach is how a node reaches and finds others.
+// Reach is how a node reaches and finds others. Zero: direct UDP only, nothing contacted
+// unasked.
 type Reach struct {
-	Relay    string   // home relay URL, "" for none
-	STUN     []string // STUN servers host:port
-	MDNS     bool     // publish and discover on the LAN
-	stunList string
-}
-
-// Register adds -relay, -stun and -mdns to fs, with defaults from the environment. mdnsUsage
-// describes -mdns for this binary.
-func (r *Reach) Register(fs *flag.FlagSet, getenv func(string) string, mdnsUsage string) {
-	fs.StringVar(&r.Relay, "relay", getenv("RAFKA_RELAY_URL"), "home relay URL; default none (env RAFKA_RELAY_URL)")
-	fs.StringVar(&r.stunList, "stun", getenv("RAFKA_STUN_SERVERS"), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
-	fs.BoolVar(&r.MDNS, "mdns", getenv("RAFKA_MDNS") == "1", mdnsUsage+" (env RAFKA_MDNS=1)")
-}
-
-// Check validates and splits the parsed values: the relay must be an http(s) URL with a host,
-// every STUN server a host:port.
-func (r *Reach) Check() error {
-	r.STUN = nil
-	for f := range strings.SplitSeq(r.stunList, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
-			return fmt.Errorf("-stun %q: want host:port", f)
-		}
-		r.STUN = append(r.STUN, f)
-	}
-	if r.Relay != "" {
-		u, err := url.Parse(r.Relay)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("-relay %q: want an http:// or https:// URL", r.Relay)
-		}
-	}
-	return nil
+	Relay string   // home relay URL (http or https), "" for none; never a public relay
+	STUN  []string // STUN servers host:port
+	MDNS  bool     // publish and discover on the LAN
 }
 
 // Config configures Open.
@@ -69,7 +34,9 @@ type Config struct {
 	SecretKey key.SecretKey
 	BindAddr  string
 	Reach     Reach
-	Logger    *slog.Logger
+	Logger    *slog.Logger // nil: discard
+	// DisableGRO keeps UDP GRO off on the endpoint's socket (endpoint.Options.DisableGRO).
+	DisableGRO bool
 	// MDNSConns, if set (tests), gives the mDNS sockets instead of the standard ones.
 	MDNSConns func() []mdns.Conn
 }
@@ -90,7 +57,7 @@ func Open(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{log: log, kick: make(chan struct{}, 1)}
-	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN}
+	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO}
 	if cfg.Reach.MDNS {
 		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
 			select {

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/meshnode"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+// Environment variables read here (see the package doc).
+const (
+	EnvRelay       = "RAFKA_RELAY_URL"
+	EnvSTUN        = "RAFKA_STUN_SERVERS"
+	EnvMDNS        = "RAFKA_MDNS"
+	EnvMeshID      = "RAFKA_MESH_ID"
+	EnvInterval    = "RAFKA_GOSSIP_INTERVAL_MS"
+	EnvStaleness   = "RAFKA_STALENESS_MS"
+	EnvDisableGRO  = "MESH_DISABLE_GRO"
+	EnvServiceName = "OTEL_SERVICE_NAME"
+)
+
+// Getenv reads one environment variable: os.Getenv in main, a map in tests.
+type Getenv func(string) string
+
+// Or returns the value of k, or def when it is unset or empty.
+func (g Getenv) Or(k, def string) string {
+	if v := g(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// StringVar registers a string flag whose default is the value of env (def when unset); the
+// usage ends in "(env ENV)".
+func StringVar(fs *flag.FlagSet, p *string, name string, getenv Getenv, env, def, usage string) {
+	fs.StringVar(p, name, getenv.Or(env, def), usage+" (env "+env+")")
+}
+
+// Logger is the binaries' logger: text on w, at level, or debug when verbose (-v).
+func Logger(w io.Writer, level slog.Level, verbose bool) *slog.Logger {
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// Identity loads the node's Ed25519 identity from dir/file, creating dir and the key on first
+// use.
+func Identity(dir, file string) (key.SecretKey, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return key.SecretKey{}, err
+	}
+	return key.LoadOrCreate(filepath.Join(dir, file))
+}
+
+// Reach holds the -relay, -stun and -mdns flags; Check turns them into the meshnode.Reach it
+// embeds.
+type Reach struct {
+	meshnode.Reach
+	stunList string
+}
+
+// Register adds -relay, -stun and -mdns to fs, with defaults from RAFKA_RELAY_URL,
+// RAFKA_STUN_SERVERS and RAFKA_MDNS=1. mdnsUsage describes -mdns for this binary.
+func (r *Reach) Register(fs *flag.FlagSet, getenv Getenv, mdnsUsage string) {
+	fs.StringVar(&r.Relay, "relay", getenv(EnvRelay), "home relay URL; default none (env RAFKA_RELAY_URL)")
+	fs.StringVar(&r.stunList, "stun", getenv(EnvSTUN), "STUN servers host:port, comma separated (env RAFKA_STUN_SERVERS)")
+	fs.BoolVar(&r.MDNS, "mdns", getenv(EnvMDNS) == "1", mdnsUsage+" (env RAFKA_MDNS=1)")
+}
+
+// Check validates and splits the parsed values: the relay must be an http(s) URL with a host,
+// every STUN server a host:port.
+func (r *Reach) Check() error {
+	r.STUN = nil
+	for f := range strings.SplitSeq(r.stunList, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(f); err != nil || port == "" {
+			return fmt.Errorf("-stun %q: want host:port", f)
+		}
+		r.STUN = append(r.STUN, f)
+	}
+	if r.Relay != "" {
+		u, err := url.Parse(r.Relay)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("-relay %q: want an http:// or https:// URL", r.Relay)
+		}
+	}
+	return nil
+}
+
+// MeshIDVar registers -mesh-id (the control topic's name), default RAFKA_MESH_ID or
+// meshctl.DefaultMeshID.
+func MeshIDVar(fs *flag.FlagSet, p *string, getenv Getenv) {
+	fs.StringVar(p, "mesh-id", getenv.Or(EnvMeshID, meshctl.DefaultMeshID), "mesh id naming the control topic (env RAFKA_MESH_ID)")
+}
+
+// MeshControl fills c's MeshID, Interval and Staleness from RAFKA_MESH_ID,
+// RAFKA_GOSSIP_INTERVAL_MS and RAFKA_STALENESS_MS (unset: c's values, whose zero means
+// meshctl's defaults).
+func MeshControl(getenv Getenv, c meshctl.Config) (meshctl.Config, error) {
+	if v := getenv(EnvMeshID); v != "" {
+		c.MeshID = v
+	}
+	for _, e := range []struct {
+		name string
+		dst  *time.Duration
+	}{{EnvInterval, &c.Interval}, {EnvStaleness, &c.Staleness}} {
+		v := getenv(e.name)
+		if v == "" {
+			continue
+		}
+		ms, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || ms == 0 {
+			return c, fmt.Errorf("%s=%q: want a positive number of milliseconds", e.name, v)
+		}
+		*e.dst = time.Duration(ms) * time.Millisecond
+	}
+	return c, nil
+}
+
+// DisableGRO reports whether MESH_DISABLE_GRO asks to keep UDP GRO off (a true value as
+// strconv.ParseBool reads it).
+func DisableGRO(getenv Getenv) bool {
+	off, _ := strconv.ParseBool(getenv(EnvDisableGRO))
+	return off
+}
+
+// Telemetry is the tracing configuration the OTEL_* variables ask for: export on or off
+// (telemetry.Enabled), and the service name (OTEL_SERVICE_NAME, else defaultService).
+func Telemetry(getenv Getenv, defaultService string) telemetry.Config {
+	return telemetry.Config{Export: telemetry.Enabled(getenv), ServiceName: getenv.Or(EnvServiceName, defaultService)}
+}
+
+// SetupTelemetry runs telemetry.Setup with Telemetry(getenv, defaultService).
+func SetupTelemetry(ctx context.Context, getenv Getenv, defaultService string) (shutdown func(context.Context) error, err error) {
+	shutdown, err = telemetry.Setup(ctx, Telemetry(getenv, defaultService))
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	return shutdown, nil
+}
+
+// WriteAddrFile writes line to path through a temporary file renamed into place, so a reader
+// never sees half of it.
+func WriteAddrFile(path, line string) error {
+	if path == "" {
+		return errors.New("no address file")
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(line+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
