@@ -135,6 +135,23 @@ func TestFakeConcurrentUse(t *testing.T) {
 	}
 }
 
+func TestFakeZeroTimerFiresAtOnce(t *testing.T) {
+	f := NewFake(t0)
+	tm := f.NewTimer(0)
+	if v, ok := recv(tm.C()); !ok || !v.Equal(t0) {
+		t.Fatalf("zero timer: %v %v", v, ok)
+	}
+	if f.Waiting() != 0 {
+		t.Fatal("fired zero timer left armed")
+	}
+	if tm.Reset(-time.Second) {
+		t.Fatal("Reset of a fired timer reported active")
+	}
+	if _, ok := recv(tm.C()); !ok {
+		t.Fatal("negative Reset did not fire at once")
+	}
+}
+
 func TestRealAndOr(t *testing.T) {
 	if Or(nil) == nil {
 		t.Fatal("Or(nil) is nil")

@@ -83,7 +83,7 @@ func (f *Fake) nextDueLocked(end time.Time) *fakeTimer {
 	return due[0]
 }
 
-// NewTimer implements Clock. A timer with d <= 0 fires at the next Advance (even Advance(0)).
+// NewTimer implements Clock. A timer with d <= 0 fires at once, as with package time.
 func (f *Fake) NewTimer(d time.Duration) Timer {
 	t := &fakeTimer{f: f, ch: make(chan time.Time, 1)}
 	t.Reset(d)
@@ -127,10 +127,16 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	if t.period > 0 {
 		t.period = d
 	}
-	t.f.seq++
-	t.at, t.seq = t.f.now.Add(max(d, 0)), t.f.seq
-	t.f.timers[t] = struct{}{}
+	delete(t.f.timers, t)
 	t.drain()
+	if d <= 0 && t.period == 0 {
+		t.at = t.f.now
+		t.ch <- t.at // due now; the channel was just drained
+		return armed
+	}
+	t.f.seq++
+	t.at, t.seq = t.f.now.Add(d), t.f.seq
+	t.f.timers[t] = struct{}{}
 	return armed
 }
 

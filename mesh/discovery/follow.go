@@ -4,18 +4,20 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // Follow calls fn for every node w reports that is new or whose address changed since fn
 // last saw it, looking at w.Peers() at once, every interval, and whenever kick fires (kick
 // may be nil; a source's change callback can signal it). It returns when ctx ends. fn runs
-// on the caller's goroutine, one call at a time.
-func Follow(ctx context.Context, w Watcher, interval time.Duration, kick <-chan struct{}, fn func(NodeAddr)) {
+// on the caller's goroutine, one call at a time. clk times the interval (nil: the wall clock).
+func Follow(ctx context.Context, clk clock.Clock, w Watcher, interval time.Duration, kick <-chan struct{}, fn func(NodeAddr)) {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	seen := map[string]NodeAddr{}
-	t := time.NewTicker(interval)
+	t := clock.Or(clk).NewTicker(interval)
 	defer t.Stop()
 	for {
 		for _, p := range w.Peers() {
@@ -30,7 +32,7 @@ func Follow(ctx context.Context, w Watcher, interval time.Duration, kick <-chan 
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		case <-kick:
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -44,7 +45,7 @@ func TestFollow(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Follow(ctx, &l, time.Hour, kick, func(p NodeAddr) { got <- p })
+		Follow(ctx, nil, &l, time.Hour, kick, func(p NodeAddr) { got <- p })
 	}()
 	expect := func(want NodeAddr) {
 		t.Helper()
@@ -71,6 +72,39 @@ func TestFollow(t *testing.T) {
 	case p := <-got:
 		t.Fatalf("unchanged node reported again: %+v", p)
 	default:
+	}
+	cancel()
+	<-done
+}
+
+// TestFollowPollsEveryInterval: with no kick, a change is seen at the next interval of the
+// injected clock, not before.
+func TestFollowPollsEveryInterval(t *testing.T) {
+	a := NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.1:1")}}
+	b := NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:1")}}
+	var l peersList
+	l.set(a)
+	fake := clock.NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan NodeAddr, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Follow(ctx, fake, &l, time.Minute, nil, func(p NodeAddr) { got <- p })
+	}()
+	if p := <-got; p.ID != a.ID { // the ticker is made before this first pass
+		t.Fatalf("first pass reported %v", p.ID)
+	}
+	l.set(a, b)
+	fake.Advance(59 * time.Second)
+	select {
+	case p := <-got:
+		t.Fatalf("reported %v before the interval passed", p.ID)
+	default:
+	}
+	fake.Advance(time.Second)
+	if p := <-got; p.ID != b.ID {
+		t.Fatalf("tick reported %v, want b", p.ID)
 	}
 	cancel()
 	<-done

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 )
@@ -76,12 +75,14 @@ func (pc *pconn) run(first [][]byte) {
 		// Polite close: FIN our half, give the peer a moment to finish its
 		// half (or close), then close the connection.
 		_ = st.Close()
+		grace := g.clk.NewTimer(g.cfg.CloseGrace)
 		select {
 		case rerr = <-readErr:
 			readErr <- rerr
-		case <-time.After(g.cfg.CloseGrace):
+		case <-grace.C():
 		case <-g.ctx.Done():
 		}
+		grace.Stop()
 	}
 	_ = pc.c.Close(0, "close from disconnect")
 	rerr = <-readErr

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func TestEndpointSwarm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := Attach(ep, Config{CloseGrace: 200 * time.Millisecond, Logf: t.Logf})
+		g, err := Attach(ep, Config{CloseGrace: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		if err != nil {
 			_ = ep.Close()
 			t.Fatal(err)

@@ -7,11 +7,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -45,8 +47,11 @@ type Config struct {
 	RejoinInterval time.Duration
 	// Seed seeds the protocol's randomness. Zero: a random seed.
 	Seed uint64
-	// Logf logs diagnostics. nil: discard.
-	Logf func(format string, args ...any)
+	// Logger receives diagnostics. nil: discard.
+	Logger *slog.Logger
+	// Clock drives the protocol's timers and the rejoin check. nil: the
+	// wall clock.
+	Clock clock.Clock
 }
 
 // Errors.
@@ -57,7 +62,9 @@ var (
 
 // Gossip is a gossip node: it joins topics, broadcasts and serves peers.
 type Gossip struct {
-	cfg    Config
+	cfg    Config // defaults applied: Logger and Clock are set
+	log    *slog.Logger
+	clk    clock.Clock
 	me     proto.Key
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -120,9 +127,10 @@ func New(cfg Config) (*Gossip, error) {
 	if cfg.RejoinInterval == 0 {
 		cfg.RejoinInterval = 10 * time.Second
 	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	seed := cfg.Seed
 	if seed == 0 {
 		var b [8]byte
@@ -131,6 +139,8 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	g := &Gossip{
 		cfg:    cfg,
+		log:    cfg.Logger,
+		clk:    cfg.Clock,
 		me:     proto.Key(cfg.Me.Bytes()),
 		inbox:  make(chan func(), 1024),
 		done:   make(chan struct{}),
@@ -190,30 +200,30 @@ func (g *Gossip) post(ctx context.Context, f func()) error {
 func (g *Gossip) run() {
 	defer g.wg.Done()
 	defer close(g.done)
-	t := time.NewTimer(time.Hour)
+	t := g.clk.NewTimer(time.Hour)
 	defer t.Stop()
 	var rejoin <-chan time.Time
 	if g.cfg.RejoinInterval > 0 {
-		tick := time.NewTicker(g.cfg.RejoinInterval / 2)
+		tick := g.clk.NewTicker(g.cfg.RejoinInterval / 2)
 		defer tick.Stop()
-		rejoin = tick.C
+		rejoin = tick.C()
 	}
 	var armed time.Time
 	for {
 		var tc <-chan time.Time
 		if len(g.timers) > 0 {
 			if next := g.timers[0].at; !next.Equal(armed) {
-				t.Reset(time.Until(next))
+				t.Reset(clock.Until(g.clk, next))
 				armed = next
 			}
-			tc = t.C
+			tc = t.C()
 		}
 		select {
 		case f := <-g.inbox:
 			f()
 		case <-tc:
 			armed = time.Time{}
-			now := time.Now()
+			now := g.clk.Now()
 			for len(g.timers) > 0 && !g.timers[0].at.After(now) {
 				e := heap.Pop(&g.timers).(timerEntry)
 				g.handle(proto.TimerExpired[proto.Key]{Timer: e.t})
@@ -245,7 +255,8 @@ func (g *Gossip) rejoinLonely(now time.Time) {
 
 // handle feeds the core and carries out its outputs. Actor only.
 func (g *Gossip) handle(in proto.Input[proto.Key]) {
-	outs := slices.Clone(g.state.Handle(time.Now(), in))
+	now := g.clk.Now()
+	outs := slices.Clone(g.state.Handle(now, in))
 	for _, o := range outs {
 		switch o := o.(type) {
 		case proto.SendMessage[proto.Key]:
@@ -254,13 +265,13 @@ func (g *Gossip) handle(in proto.Input[proto.Key]) {
 			g.emit(o.Topic, o.Event)
 		case proto.ScheduleTimer[proto.Key]:
 			g.timerSeq++
-			heap.Push(&g.timers, timerEntry{at: time.Now().Add(o.Delay), seq: g.timerSeq, t: o.Timer})
+			heap.Push(&g.timers, timerEntry{at: now.Add(o.Delay), seq: g.timerSeq, t: o.Timer})
 		case proto.DisconnectPeer[proto.Key]:
 			g.disconnectPeer(o.Peer)
 		case proto.LearnPeerData[proto.Key]:
 			info, err := proto.DecodePeerData(o.Data)
 			if err != nil {
-				g.cfg.Logf("gossip: peer data from %x: %v", o.Peer[:4], err)
+				g.log.Debug("gossip: bad peer data", "peer", fmt.Sprintf("%x", o.Peer[:4]), "err", err)
 				continue
 			}
 			if pk, err := key.PublicKeyFromBytes(o.Peer[:]); err == nil {
@@ -276,7 +287,7 @@ func (g *Gossip) send(to proto.Key, topic proto.TopicID, m proto.Msg) {
 	}
 	frame, err := proto.AppendFrame(nil, topic, m, g.cfg.Proto.MaxMessageSize)
 	if err != nil {
-		g.cfg.Logf("gossip: not sending %v to %x: %v", m.Kind(), to[:4], err)
+		g.log.Warn("gossip: not sending", "kind", m.Kind(), "peer", fmt.Sprintf("%x", to[:4]), "err", err)
 		return
 	}
 	p := g.peers[to]
@@ -289,7 +300,7 @@ func (g *Gossip) send(to proto.Key, topic proto.TopicID, m proto.Msg) {
 		select {
 		case pc.sendq <- frame:
 		default:
-			g.cfg.Logf("gossip: send queue to %x full, dropping the connection", to[:4])
+			g.log.Warn("gossip: send queue full, dropping the connection", "peer", fmt.Sprintf("%x", to[:4]))
 			pc.abort("send queue full")
 		}
 		return
@@ -304,7 +315,7 @@ func (g *Gossip) send(to proto.Key, topic proto.TopicID, m proto.Msg) {
 func (g *Gossip) dial(to proto.Key) {
 	pk, err := key.PublicKeyFromBytes(to[:])
 	if err != nil {
-		g.cfg.Logf("gossip: cannot dial %x: %v", to[:4], err)
+		g.log.Debug("gossip: cannot dial", "peer", fmt.Sprintf("%x", to[:4]), "err", err)
 		return
 	}
 	g.wg.Add(1)
@@ -326,7 +337,7 @@ func (g *Gossip) dial(to proto.Key) {
 func (g *Gossip) dialed(to proto.Key, c Conn, err error) {
 	p := g.peers[to]
 	if err != nil {
-		g.cfg.Logf("gossip: dial %x: %v", to[:4], err)
+		g.log.Debug("gossip: dial failed", "peer", fmt.Sprintf("%x", to[:4]), "err", err)
 		if p == nil {
 			return
 		}
@@ -380,7 +391,7 @@ func (g *Gossip) addConn(id proto.Key, c Conn, dialed bool) *pconn {
 // connEnded is called on the actor when a connection's goroutines are done.
 func (g *Gossip) connEnded(pc *pconn, err error) {
 	if err != nil {
-		g.cfg.Logf("gossip: connection to %x ended: %v", pc.id[:4], err)
+		g.log.Debug("gossip: connection ended", "peer", fmt.Sprintf("%x", pc.id[:4]), "err", err)
 	}
 	p := g.peers[pc.id]
 	if p == nil || !slices.Contains(p.conns, pc) {
@@ -429,7 +440,7 @@ func (g *Gossip) emit(topic proto.TopicID, e proto.Event[proto.Key]) {
 	case proto.NeighborDown:
 		ts.neighbors = slices.DeleteFunc(ts.neighbors, func(x key.PublicKey) bool { return x == pk })
 		if len(ts.neighbors) == 0 {
-			ts.alone = time.Now()
+			ts.alone = g.clk.Now()
 		}
 		ev = Event{Kind: NeighborDown, Peer: pk}
 	case proto.Received:
@@ -522,10 +533,12 @@ func (g *Gossip) Close() error {
 		}
 		waited := make(chan struct{})
 		go func() { g.connWG.Wait(); close(waited) }()
+		grace := g.clk.NewTimer(2 * g.cfg.CloseGrace)
 		select {
 		case <-waited:
-		case <-time.After(2 * g.cfg.CloseGrace):
+		case <-grace.C():
 		}
+		grace.Stop()
 		g.cancel()
 		g.wg.Wait()
 	})

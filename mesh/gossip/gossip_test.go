@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
@@ -40,7 +41,7 @@ func startNode(t *testing.T, net *memNet, mod func(*Config)) *testNode {
 			return proto.AddrInfo{Direct: []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)}}
 		},
 		CloseGrace: 200 * time.Millisecond,
-		Logf:       t.Logf,
+		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -89,7 +88,7 @@ func (g *Gossip) Subscribe(ctx context.Context, topic proto.TopicID, bootstrap [
 		}
 		ts := g.topics[topic]
 		if ts == nil {
-			ts = &topicSubs{alone: time.Now()}
+			ts = &topicSubs{alone: g.clk.Now()}
 			g.topics[topic] = ts
 		}
 		ts.subs = append(ts.subs, t)

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -35,6 +36,8 @@ type Config struct {
 	BindAddr  string
 	Reach     Reach
 	Logger    *slog.Logger // nil: discard
+	// Clock drives the mDNS service and follower. nil: the wall clock.
+	Clock clock.Clock
 	// DisableGRO keeps UDP GRO off on the endpoint's socket (endpoint.Options.DisableGRO).
 	DisableGRO bool
 	// MDNSConns, if set (tests), gives the mDNS sockets instead of the standard ones.
@@ -46,6 +49,7 @@ type Node struct {
 	Endpoint *endpoint.Endpoint
 	MDNS     *mdns.Service // nil unless Reach.MDNS
 	log      *slog.Logger
+	clk      clock.Clock
 	kick     chan struct{} // a node was heard on mDNS
 }
 
@@ -56,10 +60,10 @@ func Open(cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{log: log, kick: make(chan struct{}, 1)}
+	n := &Node{log: log, clk: clock.Or(cfg.Clock), kick: make(chan struct{}, 1)}
 	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO}
 	if cfg.Reach.MDNS {
-		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, OnDiscovered: func(discovery.NodeAddr) {
+		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, Clock: n.clk, OnDiscovered: func(discovery.NodeAddr) {
 			select {
 			case n.kick <- struct{}{}:
 			default:
@@ -95,7 +99,7 @@ func (n *Node) FollowMDNS(join func(ctx context.Context, peers ...endpoint.NodeA
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		discovery.Follow(ctx, n.MDNS, time.Second, n.kick, func(p discovery.NodeAddr) {
+		discovery.Follow(ctx, n.clk, n.MDNS, time.Second, n.kick, func(p discovery.NodeAddr) {
 			n.log.Debug("mdns: found node", "node", p.ID.String(), "addrs", p.Direct)
 			jctx, jcancel := context.WithTimeout(ctx, 5*time.Second)
 			defer jcancel()

@@ -7,13 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -94,10 +94,8 @@ func TestLookupUnknownTimesOut(t *testing.T) {
 
 func TestExpiryAndWithdraw(t *testing.T) {
 	h := &meshtest.Link{}
-	var mu sync.Mutex
-	now := time.Unix(1000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	a, _ := newService(t, h, 1, mdns.Config{Now: clock, Expiry: 3 * time.Second, Interval: time.Hour})
+	fake := clock.NewFake(time.Unix(1000, 0))
+	a, _ := newService(t, h, 1, mdns.Config{Clock: fake, Expiry: 3 * time.Second, Interval: time.Hour})
 	b, idB := newService(t, h, 2, mdns.Config{Interval: time.Hour})
 	b.Publish(discovery.NodeAddr{ID: idB, Direct: []netip.AddrPort{netip.MustParseAddrPort("10.0.0.2:7")}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -107,9 +105,7 @@ func TestExpiryAndWithdraw(t *testing.T) {
 	}
 	// b withdraws and stays silent; after Expiry a forgets it.
 	b.Publish(discovery.NodeAddr{ID: idB})
-	mu.Lock()
-	now = now.Add(4 * time.Second)
-	mu.Unlock()
+	fake.Advance(4 * time.Second)
 	if ps := a.Peers(); len(ps) != 0 {
 		t.Fatalf("peers after expiry: %v", ps)
 	}

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -50,8 +51,8 @@ type Config struct {
 	OnDiscovered func(discovery.NodeAddr)
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Now is the clock for expiry. Default time.Now.
-	Now func() time.Time
+	// Clock drives announcements, queries and expiry. nil: the wall clock.
+	Clock clock.Clock
 }
 
 type peer struct {
@@ -96,9 +97,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Expiry <= 0 {
 		cfg.Expiry = 5 * time.Second
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -268,7 +267,7 @@ func (s *Service) Peers() []discovery.NodeAddr {
 }
 
 func (s *Service) expireLocked() {
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	for id, p := range s.peers {
 		if now.Sub(p.lastSeen) > s.cfg.Expiry {
 			delete(s.peers, id)
@@ -285,7 +284,7 @@ func (s *Service) send(msg []byte) {
 }
 
 func (s *Service) tickLoop() {
-	t := time.NewTimer(0)
+	t := s.cfg.Clock.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
@@ -294,7 +293,7 @@ func (s *Service) tickLoop() {
 		case <-s.kick:
 			s.send(s.query)
 			continue
-		case <-t.C:
+		case <-t.C():
 		}
 		s.mu.Lock()
 		msg := s.announce
@@ -347,7 +346,7 @@ func (s *Service) readLoop(c Conn) {
 
 func (s *Service) learn(peers map[string][]netip.AddrPort) {
 	var news []discovery.NodeAddr
-	now := s.cfg.Now()
+	now := s.cfg.Clock.Now()
 	s.mu.Lock()
 	for label, addrs := range peers {
 		if label == s.selfID {
