@@ -18,6 +18,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
@@ -54,6 +55,9 @@ type Options struct {
 	BindAddr string
 	// Logger receives debug and warning logs. Nil: discard.
 	Logger *slog.Logger
+	// Clock times the dial stagger and the republish check. Nil: the wall
+	// clock. (QUIC's own timers are quic-go's and always use the wall clock.)
+	Clock clock.Clock
 	// Conn, if set, is used instead of binding BindAddr. The endpoint
 	// takes ownership and closes it.
 	Conn *net.UDPConn
@@ -116,6 +120,7 @@ type Endpoint struct {
 	sk       key.SecretKey
 	id       key.PublicKey
 	log      *slog.Logger
+	clk      clock.Clock
 	cert     tls.Certificate
 	sock     *sock    // nil when paths is set
 	paths    PathConn // nil unless Options.Paths
@@ -198,6 +203,7 @@ func New(opts Options) (*Endpoint, error) {
 		sk:       sk,
 		id:       sk.Public(),
 		log:      log,
+		clk:      clock.Or(opts.Clock),
 		cert:     cert,
 		paths:    opts.Paths,
 		dual:     dual,
@@ -574,7 +580,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 		}()
 	}
 	startNext()
-	stagger := time.NewTimer(DialStagger)
+	stagger := e.clk.NewTimer(DialStagger)
 	defer stagger.Stop()
 	var (
 		winner *quic.Conn
@@ -597,7 +603,7 @@ func (e *Endpoint) dial(ctx context.Context, a NodeAddr, alpn string) (*Conn, er
 			default:
 				r.qc.CloseWithError(0, "duplicate")
 			}
-		case <-stagger.C:
+		case <-stagger.C():
 			if winner == nil && started < len(targets) && ctx.Err() == nil {
 				startNext()
 				stagger.Reset(DialStagger)

@@ -114,13 +114,13 @@ func (e *Endpoint) publishLoop(p discovery.Publisher) {
 		last = cur
 	}
 	publish()
-	t := time.NewTicker(RepublishInterval)
+	t := e.clk.NewTicker(RepublishInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-e.ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 			publish()
 		}
 	}

@@ -36,7 +36,7 @@ type Config struct {
 	BindAddr  string
 	Reach     Reach
 	Logger    *slog.Logger // nil: discard
-	// Clock drives the mDNS service and follower. nil: the wall clock.
+	// Clock drives the endpoint, the mDNS service and the follower. nil: the wall clock.
 	Clock clock.Clock
 	// DisableGRO keeps UDP GRO off on the endpoint's socket (endpoint.Options.DisableGRO).
 	DisableGRO bool
@@ -61,7 +61,7 @@ func Open(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{log: log, clk: clock.Or(cfg.Clock), kick: make(chan struct{}, 1)}
-	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO}
+	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, Clock: n.clk, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO}
 	if cfg.Reach.MDNS {
 		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, Clock: n.clk, OnDiscovered: func(discovery.NodeAddr) {
 			select {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 )
 
@@ -33,8 +34,9 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the token bucket size in bytes. Default: max(RateLimit/10, 2×64 KiB).
 	RateBurst int
-	// Now is the clock used by the rate limiter. Default time.Now.
-	Now func() time.Time
+	// Clock drives the rate limiter and keep-alives. Nil: the wall clock. (Socket read and
+	// write deadlines always use the wall clock: the kernel measures them.)
+	Clock clock.Clock
 }
 
 // Stats are cumulative counters of a Server.
@@ -88,9 +90,7 @@ func New(cfg Config) *Server {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = max(int(cfg.RateLimit/10), 2*relay.MaxPacketSize)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Clock = clock.Or(cfg.Clock)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -334,15 +334,15 @@ func (c *sclient) limit(n int) error {
 	if c.s.cfg.RateLimit <= 0 {
 		return nil
 	}
-	wait := c.bucket.take(c.s.cfg.Now(), float64(n))
+	wait := c.bucket.take(c.s.cfg.Clock.Now(), float64(n))
 	if wait <= 0 {
 		return nil
 	}
 	c.s.rateLimited.Add(1)
-	t := time.NewTimer(wait)
+	t := c.s.cfg.Clock.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.C():
 		return nil
 	case <-c.s.ctx.Done():
 		return ErrServerClosed
@@ -371,7 +371,7 @@ func (c *sclient) forward(dstKey relay.NodeKey, data []byte) {
 // flushing whenever the queues run dry.
 func (c *sclient) writeLoop() {
 	bw := bufio.NewWriterSize(c.conn, 64<<10)
-	keepAlive := time.NewTicker(c.s.cfg.KeepAlive)
+	keepAlive := c.s.cfg.Clock.NewTicker(c.s.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	var buf []byte
 	write := func(f *relay.Frame) bool {
@@ -400,7 +400,7 @@ func (c *sclient) writeLoop() {
 		case p := <-c.sendq:
 			f = relay.Frame{Type: relay.FrameRecvPacket, Key: p.src, Data: p.data}
 		case f = <-c.ctrlq:
-		case <-keepAlive.C:
+		case <-keepAlive.C():
 			f = relay.Frame{Type: relay.FrameKeepAlive}
 		}
 		// The whole batch, including writes that spill the buffer, must finish in time.
