@@ -82,6 +82,9 @@ func TestDependencyDirection(t *testing.T) {
 		"wal": {
 			{"wal depends only on std and x/sys", notStdOr("golang.org/x/sys")},
 		},
+		"internal/clock": {
+			{"the clock depends only on std, so every package may import it", func(d string) bool { return !isStd(d) }},
+		},
 		"kafkawire": {
 			{"kafkawire is a codec layer", func(d string) bool {
 				return local("mesh")(d) || local("broker")(d) || local("gateway")(d) || local("wal")(d)

@@ -100,4 +100,9 @@
 //   - Topic ids (Fetch v13+, Metadata v10+, DeleteTopics v6+) are resolved through a cache
 //     filled from Backend.Metadata and refreshed on a miss; an id still unknown after the
 //     refresh is UNKNOWN_TOPIC_ID.
+//
+// # Logging and time
+//
+// Config.Logger receives connection and request errors (nil: discard). The idle timeout is a
+// socket deadline and so uses the wall clock.
 package gateway

@@ -39,7 +39,7 @@ type Config struct {
 	IdleTimeout time.Duration
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
-	// Logger receives connection and request errors (default slog.Default()).
+	// Logger receives connection and request errors. Nil: discard.
 	Logger *slog.Logger
 }
 
@@ -73,7 +73,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.AdvertisedHost = "localhost"
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{

@@ -19,7 +19,7 @@ var ErrClosed = errors.New("group: coordinator closed")
 type Config struct {
 	Dir     string // offset log directory (required)
 	FS      wal.FS // nil: wal.OSFS()
-	Logger  *slog.Logger
+	Logger  *slog.Logger    // nil: discard
 	Now     func() time.Time // nil: time.Now
 	Machine MachineConfig
 	// CompactBytes and SegmentBytes of the offset log; see StoreOptions.

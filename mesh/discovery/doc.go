@@ -6,4 +6,8 @@
 // Implementations that also learn about nodes nobody asked for offer [Watcher]; [Follow]
 // turns a Watcher into a stream of new and changed nodes (a gateway joins each one it hears
 // of on mDNS to the control topic that tells brokers from other nodes).
+//
+// # Logging and time
+//
+// Follow takes a Clock (package internal/clock; nil: the wall clock) for its polling interval.
 package discovery

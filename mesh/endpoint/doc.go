@@ -71,4 +71,11 @@
 //     direct candidates until one answers (see mesh/magicsock), so the two
 //     reach each other directly (TestPlainAndRelayNodesMix). Only the relay
 //     path needs a magicsock on both sides.
+//
+// # Logging and time
+//
+// Options.Logger receives debug and warning logs (nil: discard). Options.Clock (package
+// internal/clock; nil: the wall clock) times the dial stagger and the republish check; QUIC's own
+// timers belong to quic-go. The package reads no environment: Options.DisableGRO is what the
+// binaries set from MESH_DISABLE_GRO=1.
 package endpoint

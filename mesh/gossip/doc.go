@@ -41,4 +41,9 @@
 // again (0.28 leaves that to the application; HyParView alone cannot bring
 // back a node whose passive peers are all gone). See package proto for the
 // protocol-level ones.
+//
+// # Logging and time
+//
+// Config.Logger receives diagnostics (nil: discard). Config.Clock (package internal/clock; nil:
+// the wall clock) drives the protocol's timers, the rejoin check and the close grace periods.
 package gossip

@@ -70,4 +70,11 @@
 //     moved (new port after a restart) is dialed at its new address.
 //   - Node publishes at once when it gets a new neighbor, so a newcomer is
 //     known within one round trip instead of one interval.
+//
+// # Logging and time
+//
+// Config.Logger receives diagnostics (nil: discard). Config.Clock (package internal/clock; nil:
+// the wall clock) drives publication, expiry and freshness. The package reads no environment:
+// the binaries fill MeshID, Interval and Staleness from RAFKA_MESH_ID, RAFKA_GOSSIP_INTERVAL_MS
+// and RAFKA_STALENESS_MS (package cmd/internal/cli).
 package meshctl

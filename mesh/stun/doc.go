@@ -6,4 +6,9 @@
 // response. [Server] answers such requests with both attributes and a FINGERPRINT; [Request]
 // and [ParseResponse] are the client side; [Is] is iroh's cheap demux test (the top two bits
 // of byte 0 are zero and bytes 4..8 are the magic cookie 0x2112A442).
+//
+// # Logging and time
+//
+// NewServer takes its logger as an argument (nil: discard). Probe's read deadline is a socket
+// deadline and so uses the wall clock.
 package stun

@@ -37,4 +37,9 @@
 // 224.0.0.251 with multicast loopback on and TTL 16 (as swarm-discovery does), and does the
 // same for [::]:5353 / ff02::fb when IPv6 is available; either may fail, not both. Tests
 // inject their own PacketConns ([Config.Conns]).
+//
+// # Logging and time
+//
+// Config.Logger receives diagnostics (nil: discard). Config.Clock (package internal/clock; nil:
+// the wall clock) drives announcements, queries and expiry.
 package mdns

@@ -28,4 +28,10 @@
 // Goroutines: each Accept call runs the connection's read loop on the caller's goroutine and
 // owns one writer goroutine, which it stops and waits for before returning. [Server.Close]
 // closes every connection and waits for all Accept calls to return.
+//
+// # Logging and time
+//
+// Config.Logger receives connection events (nil: discard). Config.Clock (package internal/clock;
+// nil: the wall clock) drives the rate limiter and keep-alives; socket deadlines use the wall
+// clock, which the kernel measures them by.
 package relayserver
