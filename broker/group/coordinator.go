@@ -17,9 +17,9 @@ var ErrClosed = errors.New("group: coordinator closed")
 
 // Config configures a Coordinator.
 type Config struct {
-	Dir     string // offset log directory (required)
-	FS      wal.FS // nil: wal.OSFS()
-	Logger  *slog.Logger    // nil: discard
+	Dir     string           // offset log directory (required)
+	FS      wal.FS           // nil: wal.OSFS()
+	Logger  *slog.Logger     // nil: discard
 	Now     func() time.Time // nil: time.Now
 	Machine MachineConfig
 	// CompactBytes and SegmentBytes of the offset log; see StoreOptions.
