@@ -14,10 +14,11 @@ import (
 )
 
 // configExempt are the directories (relative to the module root) whose code may read the
-// environment and register flags: the binaries (cmd/), the test harness run only by tests
-// (interop/) and dev-time tools (tools/). Everywhere else configuration arrives as Config /
-// Options fields set by a binary (see cmd/internal/cli).
-var configExempt = []string{"cmd", "interop", "tools"}
+// environment and register flags, besides every directory named cmd (the binaries: cmd/ and
+// generators such as internal/cmd/…): the test harness run only by tests (interop/) and
+// dev-time tools (tools/). Everywhere else configuration arrives as Config / Options fields
+// set by a binary (see cmd/internal/cli).
+var configExempt = []string{"interop", "tools"}
 
 // envFuncs are the functions that read the process environment.
 var envFuncs = map[string][]string{
@@ -25,7 +26,8 @@ var envFuncs = map[string][]string{
 	"syscall": {"Getenv", "Environ"},
 }
 
-// configViolations parses every non-test Go file under root, outside the exempt directories,
+// configViolations parses every non-test Go file under root, outside directories named cmd and
+// the exempt ones,
 // and reports each reference to an environment-reading function and each import of package
 // flag, as "path:line: what".
 func configViolations(t *testing.T, root string, exempt []string) []string {
@@ -40,7 +42,7 @@ func configViolations(t *testing.T, root string, exempt []string) []string {
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
 			name := d.Name()
-			if rel != "." && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor" || slices.Contains(exempt, rel)) {
+			if rel != "." && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor" || name == "cmd" || slices.Contains(exempt, rel)) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -115,10 +117,16 @@ func TestConfigViolationsFound(t *testing.T) {
 	write("lib/flags.go", "package lib\n\nimport \"flag\"\n\nvar _ = flag.Bool\n")
 	write("lib/clean.go", "package lib\n\nimport \"os\"\n\nfunc C() ([]byte, error) { return os.ReadFile(\"x\") }\n")
 	write("lib/env_test.go", "package lib\n\nimport \"os\"\n\nvar _ = os.Getenv(\"T\")\n")
-	write("cmd/tool/main.go", "package main\n\nimport (\n\t\"flag\"\n\t\"os\"\n)\n\nvar _ = flag.String\nvar _ = os.Getenv\n\nfunc main() {}\n")
-	got := configViolations(t, root, []string{"cmd"})
+	binary := "package main\n\nimport (\n\t\"flag\"\n\t\"os\"\n)\n\nvar _ = flag.String\nvar _ = os.Getenv\n\nfunc main() {}\n"
+	write("cmd/tool/main.go", binary)
+	write("internal/cmd/gen/main.go", binary)
+	write("harness/run.go", binary)
+	write("lib/cmdline/main.go", binary) // not a cmd directory: flagged
+	got := configViolations(t, root, []string{"harness"})
 	want := []string{
 		"lib/alias.go:5: uses os.LookupEnv",
+		"lib/cmdline/main.go:4: imports flag",
+		"lib/cmdline/main.go:9: uses os.Getenv",
 		"lib/env.go:5: uses os.Getenv",
 		"lib/flags.go:3: imports flag",
 		"lib/sys_linux.go:5: uses syscall.Environ",

@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 // MemBackend is an in-memory gateway.Backend. The zero value is not usable; use NewMem.
 type MemBackend struct {
 	defaultPartitions int32
+	// Clock times Fetch's MaxWaitMs. Nil: the wall clock. Set it before the first call.
+	Clock clock.Clock
 
 	mu      sync.Mutex
 	topics  map[string]*memTopic // guarded by mu
@@ -141,7 +144,8 @@ func splitBatches(b []byte) ([][]byte, bool) {
 // Fetch returns whole batches from the one holding the fetch offset, waiting up to
 // MaxWaitMs for MinBytes.
 func (m *MemBackend) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	deadline := time.Now().Add(time.Duration(req.MaxWaitMs) * time.Millisecond)
+	clk := clock.Or(m.Clock)
+	deadline := clk.Now().Add(time.Duration(req.MaxWaitMs) * time.Millisecond)
 	for {
 		m.mu.Lock()
 		if err := m.enter("Fetch"); err != nil {
@@ -151,14 +155,14 @@ func (m *MemBackend) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 		resp, size := m.fetchLocked(req)
 		changed := m.changed
 		m.mu.Unlock()
-		wait := time.Until(deadline)
+		wait := clock.Until(clk, deadline)
 		if size >= int(req.MinBytes) || wait <= 0 {
 			return resp, nil
 		}
-		t := time.NewTimer(wait)
+		t := clk.NewTimer(wait)
 		select {
 		case <-changed:
-		case <-t.C:
+		case <-t.C():
 		case <-ctx.Done():
 			t.Stop()
 			return resp, nil

@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/gossip/proto"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -438,4 +440,44 @@ func TestRejoinWhenAlone(t *testing.T) {
 	net.mu.Unlock()
 	waitFor(t, sb, 5*time.Second, "Joined after a is up", func(e Event) bool { return e.Kind == Joined && e.Peer == a.id })
 	waitFor(t, sa, 5*time.Second, "Joined at a", func(e Event) bool { return e.Kind == Joined && e.Peer == b.id })
+}
+
+// TestRejoinWaitsForTheInterval: the rejoin check runs on the injected clock. A node alone in
+// a topic (its bootstrap peer refused it) does not ask again before RejoinInterval has passed
+// on its clock, and does once it has. synctest.Wait only lets the nodes settle between steps;
+// the fake clock decides when the rejoin happens.
+func TestRejoinWaitsForTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 10 * time.Second
+		fake := clock.NewFake(time.Unix(1000, 0))
+		net := newMemNet()
+		a := startNode(t, net, nil)
+		accept := a.mn.accept
+		a.mn.accept = nil // a refuses connections for now
+		b := startNode(t, net, func(c *Config) { c.RejoinInterval = interval; c.Clock = fake })
+		sa, err := a.g.Subscribe(t.Context(), testTopic, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, err := b.g.Subscribe(t.Context(), testTopic, []key.PublicKey{a.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // b's first dial has failed and b has settled
+		net.mu.Lock()
+		a.mn.accept = accept
+		net.mu.Unlock()
+
+		fake.Advance(interval - time.Millisecond) // the rejoin ticker fires (at interval/2) too early
+		synctest.Wait()
+		if ns, _ := b.g.Neighbors(t.Context(), testTopic); len(ns) != 0 {
+			t.Fatalf("rejoined before the interval: %v", ns)
+		}
+		fake.Advance(time.Millisecond) // the ticker fires at interval: b asks a again
+		waitFor(t, sb, 5*time.Second, "Joined after the interval", func(e Event) bool { return e.Kind == Joined && e.Peer == a.id })
+		waitFor(t, sa, 5*time.Second, "Joined at a", func(e Event) bool { return e.Kind == Joined && e.Peer == b.id })
+		_ = a.g.Close()
+		_ = b.g.Close()
+		net.wg.Wait()
+	})
 }

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
@@ -492,6 +493,38 @@ func TestFloodingClientIsRateLimited(t *testing.T) {
 	}
 	if r.srv.Stats().RateLimited == 0 {
 		t.Fatal("RateLimited counter is zero")
+	}
+}
+
+// TestRateLimitWaitsOnTheClock: past its burst, a client's next packet is held for exactly the
+// time the token bucket needs, measured on the injected clock.
+func TestRateLimitWaitsOnTheClock(t *testing.T) {
+	fake := clock.NewFake(time.Unix(1000, 0))
+	r := newRelay(t, relayserver.Config{RateLimit: 1000, RateBurst: 2000, Clock: fake})
+	ka, kb := newKey(t), newKey(t)
+	a, b := dial(t, r, ka), dial(t, r, kb)
+	const tickers = 2 // one keep-alive ticker per client
+	waitFor(t, func() bool { return fake.Waiting() == tickers })
+	if err := a.Send(pub(kb), make([]byte, 2000)); err != nil { // the whole burst
+		t.Fatal(err)
+	}
+	if f := recvType(t, b, relay.FrameRecvPacket); len(f.Data) != 2000 {
+		t.Fatalf("burst packet: %d bytes", len(f.Data))
+	}
+	const held = "past the burst: held until its tokens are earned"
+	if err := a.Send(pub(kb), []byte(held)); err != nil {
+		t.Fatal(err)
+	}
+	// The read loop counts the wait, then arms its timer on the fake clock.
+	waitFor(t, func() bool { return r.srv.Stats().RateLimited == 1 && fake.Waiting() == tickers+1 })
+	owed := time.Duration(float64(len(held)) / 1000 * float64(time.Second)) // at 1000 B/s
+	fake.Advance(owed - time.Millisecond)
+	if fake.Waiting() != tickers+1 {
+		t.Fatal("the rate-limit wait ended before the tokens were earned")
+	}
+	fake.Advance(time.Millisecond)
+	if f := recvType(t, b, relay.FrameRecvPacket); string(f.Data) != held {
+		t.Fatalf("held packet: %q", f.Data)
 	}
 }
 
