@@ -217,7 +217,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 	stopFollow := node.FollowMDNS(ctl.JoinPeers)
 	cleanups = append(cleanups, func() error { stopFollow(); return nil })
 	if len(seeds) == 0 {
-		if seeds, err = discoverSeeds(ctx, view, controller, o.mdnsWait, log); err != nil {
+		if seeds, err = discoverSeeds(ctx, nil, view, controller, o.mdnsWait, log); err != nil {
 			return nil, nil, err
 		}
 		log.Info("mdns: brokers found", "controller", seeds[0].ID.String(), "brokers", len(seeds))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -145,8 +146,11 @@ func smallestTrusted(list string) (key.PublicKey, error) {
 //     has announced itself; the seeds are every (trusted) broker heard of by then;
 //   - otherwise wait for the first broker, keep collecting for wait, then the seeds are every
 //     broker heard of and the controller the smallest NodeId among them.
-func discoverSeeds(ctx context.Context, v *brokerView, controller key.PublicKey, wait time.Duration, log *slog.Logger) ([]endpoint.NodeAddr, error) {
-	remind := time.NewTicker(5 * time.Second)
+//
+// clk times the wait and the reminders (nil: the wall clock).
+func discoverSeeds(ctx context.Context, clk clock.Clock, v *brokerView, controller key.PublicKey, wait time.Duration, log *slog.Logger) ([]endpoint.NodeAddr, error) {
+	clk = clock.Or(clk)
+	remind := clk.NewTicker(5 * time.Second)
 	defer remind.Stop()
 	var settle <-chan time.Time
 	for {
@@ -157,9 +161,9 @@ func discoverSeeds(ctx context.Context, v *brokerView, controller key.PublicKey,
 			}
 		} else if len(found) > 0 && settle == nil {
 			log.Info("mdns: first broker found; collecting others before choosing the controller", "wait", wait)
-			t := time.NewTimer(wait)
+			t := clk.NewTimer(wait)
 			defer t.Stop()
-			settle = t.C
+			settle = t.C()
 		}
 		select {
 		case <-ctx.Done():
@@ -171,7 +175,7 @@ func discoverSeeds(ctx context.Context, v *brokerView, controller key.PublicKey,
 				return found, nil
 			}
 			settle = nil // the brokers went away meanwhile: wait again
-		case <-remind.C:
+		case <-remind.C():
 			if controller.IsZero() {
 				log.Info("mdns: waiting for brokers to announce themselves", "found", len(found))
 			} else {
