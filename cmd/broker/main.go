@@ -35,6 +35,7 @@
 // nodes without one still reach it directly).
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
+// MESH_DISABLE_GRO=1 keeps UDP GRO off on the mesh socket (see package mesh/endpoint).
 // The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is
 // what gateways put in their seed list.
 package main

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 )
@@ -145,4 +146,41 @@ func TestNodesLearnEachOther(t *testing.T) {
 	if gw.seen(Up, other) {
 		t.Fatal("gateway saw a node of another mesh")
 	}
+}
+
+// TestNodeExpiresOnItsClock: freshness and expiry are measured on the Node's injected clock:
+// a broker that went silent is listed until Staleness has passed on the gateway's clock, and
+// reported Down by the expiry check that the clock's ticker drives.
+func TestNodeExpiresOnItsClock(t *testing.T) {
+	const staleness = 8 * time.Second
+	fake := clock.NewFake(time.Unix(1000, 0))
+	b := startNode(t, Config{Role: RoleBroker, MeshID: "clock-mesh", Interval: time.Hour, Staleness: staleness})
+	defer b.stop()
+	gw := startNode(t, Config{Role: RoleGateway, MeshID: "clock-mesh", Interval: time.Hour, Staleness: staleness, Clock: fake}, b)
+	defer gw.stop()
+	until := func(f func() bool) { // no deadline: go test's -timeout is the backstop
+		for !f() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	until(func() bool { return gw.seen(Up, b) })
+	b.stop()
+	// Once b's connection is gone, nothing more from b can refresh it.
+	until(func() bool {
+		ns, err := gw.g.Neighbors(t.Context(), TopicFor("clock-mesh"))
+		return err == nil && len(ns) == 0
+	})
+	fake.Advance(staleness - time.Millisecond)
+	if l := gw.n.Directory(RoleBroker); len(l) != 1 || l[0].Node != b.ep.NodeID() {
+		t.Fatalf("before Staleness on the clock the gateway lists %v", l)
+	}
+	if gw.seen(Down, b) {
+		t.Fatal("reported Down before Staleness passed on the clock")
+	}
+	fake.Advance(2 * time.Millisecond)
+	if l := gw.n.Directory(RoleBroker); len(l) != 0 {
+		t.Fatalf("after Staleness on the clock the gateway still lists %v", l)
+	}
+	fake.Advance(staleness / 4) // the next expiry tick
+	until(func() bool { return gw.seen(Down, b) })
 }
