@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,16 +80,23 @@ func (lp *loadProducer) ackCount() int {
 	return len(lp.acked)
 }
 
-// TestMeshBrokerKill: several SIGKILL/restart cycles of the broker under acks=all load from
-// idempotent kgo producers; the load resumes within 10 s of each restart (the restarted broker
-// resets the gateway's old QUIC connection: its stateless-reset key derives from its node key),
-// and every acknowledged record is present exactly once, in order, with contiguous offsets
-// (idempotent produce deduplicates batches the killed broker stored but never acknowledged).
+// TestMeshBrokerKill: SIGKILL/restart cycles of the broker (10 by default, MESH_KILL_CYCLES=N
+// for more: `go tool task chaos`) under acks=all load from idempotent kgo producers; the load
+// resumes after each restart (the restarted broker resets the gateway's old QUIC connection:
+// its stateless-reset key derives from its node key), and every acknowledged record is present
+// exactly once, in order, with contiguous offsets (idempotent produce deduplicates batches the
+// killed broker stored but never acknowledged). How long the load took to resume is logged; the
+// test fails only if it never does (a 60 s bound catches a hang: on a loaded 2-core machine the
+// time varies too much to be an assertion).
 func TestMeshBrokerKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("broker kill test skipped in -short mode")
 	}
-	runBrokerKill(t, 4, 10*time.Second)
+	cycles := 10
+	if v, err := strconv.Atoi(os.Getenv("MESH_KILL_CYCLES")); err == nil && v > 0 {
+		cycles = v
+	}
+	runBrokerKill(t, cycles, 60*time.Second)
 }
 
 func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
