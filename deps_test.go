@@ -3,7 +3,10 @@ package meshkafka_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,6 +20,7 @@ type listed struct {
 	Imports    []string
 	Doc        string
 	GoFiles    []string
+	Dir        string
 }
 
 func goList(t *testing.T) []listed {
@@ -72,7 +76,7 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	testOnly := func(d string) bool {
 		return d == "testing" || strings.HasSuffix(d, "/kfake") || strings.HasSuffix(d, "/kgo") ||
-			strings.HasSuffix(d, "test") && strings.HasPrefix(d, mod+"/")
+			strings.HasPrefix(d, mod+"/") && isHarness(strings.TrimPrefix(d, mod+"/"))
 	}
 	type rule struct {
 		why    string
@@ -120,7 +124,7 @@ func TestDependencyDirection(t *testing.T) {
 				}
 			}
 		}
-		if strings.HasPrefix(rel, "interop") || strings.HasSuffix(rel, "test") {
+		if strings.HasPrefix(rel, "interop") || isHarness(rel) {
 			continue // test harness packages may use testing, kgo and kfake
 		}
 		for _, d := range deps {
@@ -128,6 +132,51 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s (non-test code) imports test-only package %s", p.ImportPath, d)
 			}
 		}
+	}
+}
+
+// isHarness reports whether a module-relative package path is a test harness: it or a
+// parent is named *test (mesh/meshtest, mesh/meshtest/natlab, wal/waltest).
+func isHarness(rel string) bool {
+	for _, seg := range strings.Split(rel, "/") {
+		if strings.HasSuffix(seg, "test") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIOFreeCores: the I/O-free state machines import no sockets, files, locks or random
+// sources and read no clock: their owners feed them time and events.
+func TestIOFreeCores(t *testing.T) {
+	cores := map[string]bool{mod + "/mesh/magicsock/internal/nodemap": true}
+	banned := []string{"net", "os", "sync", "crypto/rand", "math/rand", "math/rand/v2", "github.com/quic-go/quic-go"}
+	clockCalls := []string{"time.Now(", "time.Since(", "time.Until(", "time.After(", "time.AfterFunc(", "time.NewTimer(", "time.NewTicker(", "time.Tick(", "time.Sleep(", "go func"}
+	seen := 0
+	for _, p := range goList(t) {
+		if !cores[p.ImportPath] {
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			if slices.Contains(banned, imp) || strings.HasPrefix(imp, mod+"/mesh/relay") {
+				t.Errorf("%s imports %s: an I/O-free core takes time, randomness and packets from its owner", p.ImportPath, imp)
+			}
+		}
+		for _, f := range p.GoFiles {
+			src, err := os.ReadFile(filepath.Join(p.Dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range clockCalls {
+				if bytes.Contains(src, []byte(c)) {
+					t.Errorf("%s/%s calls %s: an I/O-free core gets now from Handle", p.ImportPath, f, strings.TrimSuffix(c, "("))
+				}
+			}
+		}
+	}
+	if seen != len(cores) {
+		t.Fatalf("found %d of the %d cores", seen, len(cores))
 	}
 }
 
