@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -18,6 +19,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
 	"github.com/meshkafka/meshkafka/mesh/meshtest"
+	"github.com/meshkafka/meshkafka/mesh/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 
@@ -25,33 +27,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const alpn = "meshkafka/test/magicsock/0"
 
-// blockable wraps a UDP socket; while blocked, every datagram in and out is dropped.
-type blockable struct {
-	net.PacketConn
-	blocked atomic.Bool
-}
-
-func (b *blockable) WriteTo(p []byte, a net.Addr) (int, error) {
-	if b.blocked.Load() {
-		return len(p), nil
-	}
-	return b.PacketConn.WriteTo(p, a)
-}
-
-func (b *blockable) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, a, err := b.PacketConn.ReadFrom(p)
-		if err != nil || !b.blocked.Load() {
-			return n, a, err
-		}
-	}
-}
-
 type peer struct {
-	sk  key.SecretKey
-	ms  *magicsock.Conn
-	tr  *quic.Transport
-	udp *blockable
+	sk key.SecretKey
+	ms *magicsock.Conn
+	tr *quic.Transport
 }
 
 func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
@@ -61,8 +40,7 @@ func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	udp := &blockable{PacketConn: pc}
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, UDP: udp, HomeRelay: relayURL, DisableDirect: disableDirect})
+	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, UDP: pc, HomeRelay: relayURL, DisableDirect: disableDirect})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +49,7 @@ func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 		_ = tr.Close()
 		_ = ms.Close()
 	})
-	return &peer{sk: sk, ms: ms, tr: tr, udp: udp}
+	return &peer{sk: sk, ms: ms, tr: tr}
 }
 
 var quicConf = &quic.Config{KeepAlivePeriod: time.Second, MaxIdleTimeout: 30 * time.Second, HandshakeIdleTimeout: 10 * time.Second}
@@ -148,62 +126,71 @@ func meshtlsPeer(c *quic.Conn) (key.PublicKey, bool) {
 
 // TestUpgradeAndFallback: a connection that starts on the relay (the dialer knows only the
 // relay URL) moves to the direct path found by disco, survives blocking the direct path by
-// falling back to the relay, and a transfer across both switches arrives intact.
+// falling back to the relay, and a transfer across both switches arrives intact. Both nodes
+// are on the (natlab) internet, in a synctest bubble.
 func TestUpgradeAndFallback(t *testing.T) {
-	_, url := meshtest.StartRelay(t)
-	a, b := newPeer(t, url, false), newPeer(t, url, false)
-	serveEcho(t, b)
-	c := dial(t, a, b, url, false)
-	echo(t, c, "first contact")
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t)
+		ipB := netip.MustParseAddr("198.51.100.20")
+		a := l.peer(t, l.net.AddMachine("a", netip.MustParseAddr("192.0.2.20")), false)
+		b := l.peer(t, l.net.AddMachine("b", ipB), false)
+		var blocked atomic.Bool // while set, every datagram to or from b's socket is dropped
+		l.net.SetDrop(func(p natlab.Packet) bool {
+			return blocked.Load() && (p.Src.Addr() == ipB || p.Dst.Addr() == ipB)
+		})
+		serveEcho(t, b)
+		c := dial(t, a, b, l.relayURL, false)
+		echo(t, c, "first contact")
 
-	waitPath(t, a, b.sk.Public(), true)
-	waitPath(t, b, a.sk.Public(), true)
-	pi, _ := a.ms.Path(b.sk.Public())
-	t.Logf("direct path %v (latency %v)", pi.Direct, pi.Latency)
+		waitPath(t, a, b.sk.Public(), true)
+		waitPath(t, b, a.sk.Public(), true)
+		pi, _ := a.ms.Path(b.sk.Public())
+		t.Logf("direct path %v (latency %v)", pi.Direct, pi.Latency)
 
-	// A long echo transfer while the direct path is blocked and unblocked.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s, err := c.OpenStreamSync(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const total = 8 << 20
-	sent := sha256.New()
-	recv := sha256.New()
-	var readErr error
-	var got int64
-	var rwg sync.WaitGroup
-	rwg.Go(func() { got, readErr = io.Copy(recv, s) })
-	chunk := make([]byte, 32<<10)
-	blockedAt := total / 4
-	for written := 0; written < total; written += len(chunk) {
-		for i := range chunk {
-			chunk[i] = byte(written + i*7)
+		// A long echo transfer while the direct path is blocked and unblocked.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		s, err := c.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if written == blockedAt {
-			b.udp.blocked.Store(true)
-			t.Log("direct path blocked")
-			waitPath(t, a, b.sk.Public(), false)
-			t.Log("fell back to the relay")
+		const total = 8 << 20
+		sent := sha256.New()
+		recv := sha256.New()
+		var readErr error
+		var got int64
+		var rwg sync.WaitGroup
+		rwg.Go(func() { got, readErr = io.Copy(recv, s) })
+		chunk := make([]byte, 32<<10)
+		blockedAt := total / 4
+		for written := 0; written < total; written += len(chunk) {
+			for i := range chunk {
+				chunk[i] = byte(written + i*7)
+			}
+			if written == blockedAt {
+				blocked.Store(true)
+				t.Log("direct path blocked")
+				waitPath(t, a, b.sk.Public(), false)
+				t.Log("fell back to the relay")
+			}
+			sent.Write(chunk)
+			if _, err := s.Write(chunk); err != nil {
+				t.Fatalf("write after %d bytes: %v", written, err)
+			}
 		}
-		sent.Write(chunk)
-		if _, err := s.Write(chunk); err != nil {
-			t.Fatalf("write after %d bytes: %v", written, err)
+		_ = s.Close()
+		rwg.Wait()
+		if readErr != nil || got != total {
+			t.Fatalf("read %d bytes, err %v", got, readErr)
 		}
-	}
-	_ = s.Close()
-	rwg.Wait()
-	if readErr != nil || got != total {
-		t.Fatalf("read %d bytes, err %v", got, readErr)
-	}
-	if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
-		t.Fatal("checksum mismatch across path switches")
-	}
-	// Unblocked, the direct path comes back.
-	b.udp.blocked.Store(false)
-	waitPath(t, a, b.sk.Public(), true)
-	echo(t, c, "direct again")
+		if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
+			t.Fatal("checksum mismatch across path switches")
+		}
+		// Unblocked, the direct path comes back.
+		blocked.Store(false)
+		waitPath(t, a, b.sk.Public(), true)
+		echo(t, c, "direct again")
+	})
 }
 
 func waitPath(t *testing.T, p *peer, id key.PublicKey, direct bool) {
