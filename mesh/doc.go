@@ -10,6 +10,13 @@
 //   - mesh/endpoint: a QUIC endpoint on quic-go (one UDP socket, a router
 //     that dispatches accepted connections by ALPN, Dial with connection
 //     reuse, an address book).
+//   - mesh/magicsock: the multipath packet conn under the endpoint (relay first,
+//     then a direct UDP path found by disco, back to the relay when it fails),
+//     a shell around the I/O-free path core mesh/magicsock/internal/nodemap.
+//   - mesh/meshtest/natlab (tests only): an in-memory UDP internet with
+//     machines, NATs (endpoint-independent or -dependent mapping, filtering),
+//     firewalls and packet loss, whose net.PacketConns the magicsock, STUN and
+//     QUIC tests run on, inside testing/synctest bubbles.
 //
 // Nothing in mesh contacts a public relay or discovery server unless the
 // caller configures one.

@@ -10,7 +10,19 @@
 // sends to that node over its current path, and every packet from the node, whatever path it
 // came by, is returned by ReadFrom with the node's mapped address.
 //
-// # Paths (iroh 0.28.1 magicsock/node_state.rs, simplified)
+// # Structure
+//
+// The path state of every node (mapped addresses, relay URLs, direct candidates, pings in
+// flight, the best address and its trust, anonymous peers) and every path decision live in
+// an I/O-free core, internal/nodemap: a state machine driven by Handle(now, event) that
+// answers with actions, with no goroutines, sockets, clock or crypto inside (checked by
+// deps_test.go), tested with transcripts on a fake now and fuzzed. Conn is the shell: it owns
+// the UDP socket, the relay connections and the heartbeat, seals and opens disco, feeds
+// every packet written (WriteTo), datagram read, disco message and heartbeat tick to the
+// core under its mutex, with the time of Options.Clock, and performs the actions.
+// Options.Logger (a *slog.Logger) gets the debug and warning lines of both.
+//
+// # Paths (iroh 0.28.1 magicsock/node_state.rs, simplified; the rules are the core's)
 //
 //   - A node's relay path is its relay URL; any relay URL is dialed on first use (plain HTTP
 //     for http://). Packets arriving over any relay connection are accepted from any node,
@@ -23,14 +35,18 @@
 //     and from the source of disco Pings received over UDP.
 //   - A candidate becomes the best address when it answers a disco Ping with a Pong; it stays
 //     trusted for 6.5 s after the last Pong. While the node is active (traffic within 45 s)
-//     the best address is re-pinged every 2 s, so it stays trusted while it works.
+//     the best address is re-pinged every 2 s (checked on each 500 ms heartbeat), so it
+//     stays trusted while it works.
 //   - Sending: best address trusted → UDP only. Otherwise → relay, plus UDP to the last best
 //     address if there was one, else to the last address QUIC came from, else (decision;
-//     iroh sends nothing direct before a Pong) to every direct candidate (at most 4), so a
-//     peer on a plain socket, which answers no disco, is reached too; and a full ping (every
-//     candidate, plus a CallMeMaybe with our direct addresses over the relay) at most every
-//     5 s.
-//   - Received UDP datagrams are demultiplexed in iroh's order: STUN (dropped here), disco
+//     iroh sends nothing direct before a Pong) to every direct candidate (at most 4, in
+//     address order), so a peer on a plain socket, which answers no disco, is reached too;
+//     and a full ping (every candidate, plus a CallMeMaybe with our direct addresses over
+//     the relay) at most every 5 s.
+//   - Disco is opened before the core sees it: a packet whose box does not open, or that
+//     came over a relay from a node other than its sender, is dropped without a trace
+//     (decision: no node state, mapped address or cached key for it).
+//   - Received UDP datagrams are demultiplexed in iroh's order: STUN (answers to our own requests), disco
 //     (magic "TS💬"), then QUIC. QUIC from an address that belongs to a known node is
 //     that node's. Decision (iroh 0.28 drops the rest): QUIC from any other address is
 //     taken as an anonymous peer on a plain socket (a mesh endpoint without a magicsock,
@@ -40,8 +56,12 @@
 //
 // Relay payloads use iroh's framing: each datagram prefixed by its u16 little-endian length.
 //
-// # Goroutines
+// # Goroutines and time
 //
-// New starts one UDP reader, one heartbeat loop and one reader per relay connection (plus a
-// short-lived dialer per relay). Close stops and waits for all of them.
+// New starts one UDP reader, one heartbeat loop and, per relay connection, one goroutine
+// that dials, reads and redials (with a writer per live connection). Close stops and waits
+// for all of them. Path decisions are made at Options.Clock's Now; the heartbeat, the relay
+// redial backoff and read deadlines wait on Go timers, so tests run the Conn in virtual time
+// inside testing/synctest bubbles (on mesh/meshtest/natlab sockets and
+// meshtest.StartMemRelay's in-memory relay).
 package magicsock

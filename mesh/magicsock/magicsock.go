@@ -511,10 +511,13 @@ func (c *Conn) handleDisco(p []byte, src netip.AddrPort, relayURL string, relayF
 		return
 	}
 	c.mu.Lock()
-	sh, err := c.sharedLocked(sender)
+	sh := c.secrets[sender]
 	c.mu.Unlock()
-	if err != nil {
-		return
+	fresh := sh == nil
+	if fresh {
+		if sh, err = disco.NewShared(c.priv, sender.Bytes()); err != nil {
+			return
+		}
 	}
 	pt, err := sh.Open(box)
 	if err != nil {
@@ -529,6 +532,9 @@ func (c *Conn) handleDisco(p []byte, src netip.AddrPort, relayURL string, relayF
 	defer c.mu.Unlock()
 	if c.isClosed {
 		return
+	}
+	if fresh {
+		c.secrets[sender] = sh // kept only for senders whose box opened
 	}
 	c.handleLocked(nodemap.RecvDisco{From: sender, Src: src, RelayURL: relayURL, Msg: msg}, nil)
 }

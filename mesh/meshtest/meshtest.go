@@ -1,8 +1,9 @@
 // Package meshtest holds test fixtures shared by the mesh packages and the binaries' tests: an
-// in-process relay server, an in-memory multicast link for injected mDNS sockets, and a QUIC
-// echo server with iroh's TLS. Nothing
-// here leaves the process or loopback. Test-only: production code must not import it (checked
-// by deps_test.go).
+// in-process relay server on loopback HTTP (StartRelay) or over in-memory pipes
+// (StartMemRelay, for synctest bubbles), an in-memory multicast link for injected mDNS
+// sockets, and a QUIC echo server with iroh's TLS. Its subpackage natlab simulates a UDP
+// internet with NATs and firewalls. Nothing here leaves the process or loopback. Test-only:
+// production code must not import it or natlab (checked by deps_test.go).
 package meshtest
 
 import (
