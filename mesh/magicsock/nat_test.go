@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -31,6 +32,7 @@ type lab struct {
 	stunAddr string
 	dial     func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
 	relayURL string
+	clock    magicsock.Clock // for the next peer; nil is the system clock
 }
 
 func newLab(t *testing.T) *lab {
@@ -61,7 +63,7 @@ func (l *lab) peer(t *testing.T, m *natlab.Machine, stunToo bool) *peer {
 	if os.Getenv("MAGICSOCK_DEBUG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", m.Name())
 	}
-	opts := magicsock.Options{SecretKey: sk, UDP: pc, HomeRelay: l.relayURL, DialRelay: l.dial, Logger: log}
+	opts := magicsock.Options{SecretKey: sk, UDP: pc, HomeRelay: l.relayURL, DialRelay: l.dial, Logger: log, Clock: l.clock}
 	if stunToo {
 		opts.STUNServers = []string{l.stunAddr}
 	}
@@ -151,5 +153,34 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 			t.Fatal("checksum mismatch")
 		}
 		t.Logf("%d MiB echoed intact across relay→direct→relay→direct", total>>20)
+	})
+}
+
+// skewClock is the bubble's clock plus an offset the test moves.
+type skewClock struct{ off atomic.Int64 }
+
+func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// TestClockDrivesTrust: path decisions are made at Options.Clock's time: moving that clock
+// 6.5 s past the last Pong ends the direct path's trust at once (no timer had to fire), and
+// the next heartbeat's pings restore it.
+func TestClockDrivesTrust(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t)
+		clock := &skewClock{}
+		l.clock = clock
+		a := l.peer(t, l.net.AddMachine("a", netip.MustParseAddr("192.0.2.20")), false)
+		l.clock = nil
+		b := l.peer(t, l.net.AddMachine("b", netip.MustParseAddr("198.51.100.20")), false)
+		serveEcho(t, b)
+		c := dial(t, a, b, l.relayURL, false)
+		echo(t, c, "hello")
+		waitPath(t, a, b.sk.Public(), true)
+		synctest.Wait() // every goroutine idle: no pong is being handled right now
+		clock.off.Store(int64(7 * time.Second))
+		if pi, _ := a.ms.Path(b.sk.Public()); pi.Direct.IsValid() {
+			t.Fatalf("still direct 7 s (by the clock) after the last pong: %+v", pi)
+		}
+		waitPath(t, a, b.sk.Public(), true)
 	})
 }
