@@ -262,7 +262,7 @@ func (c *Conn) directAddrsLocked() []netip.AddrPort {
 func (c *Conn) AddNodeAddr(id key.PublicKey, relayURL string, direct []netip.AddrPort) *net.UDPAddr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.handleLocked(nodemap.AddNode{ID: id, RelayURL: relayURL, Direct: direct}, nil)
+	c.handleLocked(nodemap.AddNode{ID: id, RelayURL: relayURL, Direct: direct}, nil, nil)
 	m, _ := c.core.Mapped(id)
 	return c.udpAddrLocked(m)
 }
@@ -318,10 +318,11 @@ func (c *Conn) udpAddrLocked(mapped netip.AddrPort) *net.UDPAddr {
 }
 
 // handleLocked feeds one event to the core and performs its actions. pkt is the packet the
-// event is about (nil for none). UDP sends of pkt are appended to udpTo for the caller to do
-// after unlocking (so packet writes do not serialise on mu), and the returned address is
-// where a Deliver action says pkt is from (nil for none).
-func (c *Conn) handleLocked(ev nodemap.Event, pkt []byte) (deliverFrom *net.UDPAddr, udpTo []netip.AddrPort) {
+// event is about (nil for none). UDP sends of pkt are appended to udpTo (a buffer of the
+// caller's, may be nil) for the caller to do after unlocking (so packet writes do not
+// serialise on mu), and the returned address is where a Deliver action says pkt is from
+// (nil for none).
+func (c *Conn) handleLocked(ev nodemap.Event, pkt []byte, udpTo []netip.AddrPort) (deliverFrom *net.UDPAddr, _ []netip.AddrPort) {
 	for _, a := range c.core.Handle(c.clock.Now(), ev) {
 		switch a.Kind {
 		case nodemap.SendUDP:
@@ -406,7 +407,8 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	_, udpTo := c.handleLocked(nodemap.SendPacket{To: ua.AddrPort()}, b)
+	var buf [nodemap.MaxUntried]netip.AddrPort
+	_, udpTo := c.handleLocked(nodemap.SendPacket{To: ua.AddrPort()}, b, buf[:0])
 	c.mu.Unlock()
 	c.writeUDP(b, udpTo)
 	return len(b), nil
@@ -484,7 +486,7 @@ func (c *Conn) udpLoop() {
 			}
 		default:
 			c.mu.Lock()
-			from, _ := c.handleLocked(nodemap.RecvUDP{Src: src}, p)
+			from, _ := c.handleLocked(nodemap.RecvUDP{Src: src}, p, nil)
 			c.mu.Unlock()
 			if from != nil {
 				c.deliver(from, slices.Clone(p))
@@ -536,7 +538,7 @@ func (c *Conn) handleDisco(p []byte, src netip.AddrPort, relayURL string, relayF
 	if fresh {
 		c.secrets[sender] = sh // kept only for senders whose box opened
 	}
-	c.handleLocked(nodemap.RecvDisco{From: sender, Src: src, RelayURL: relayURL, Msg: msg}, nil)
+	c.handleLocked(nodemap.RecvDisco{From: sender, Src: src, RelayURL: relayURL, Msg: msg}, nil, nil)
 }
 
 // sendDiscoLocked seals m for node id and sends it to a UDP address or over a relay.
@@ -628,7 +630,7 @@ func (c *Conn) heartbeat() {
 			}
 		}
 		if !c.isClosed {
-			c.handleLocked(nodemap.Tick{}, nil)
+			c.handleLocked(nodemap.Tick{}, nil, nil)
 		}
 		c.mu.Unlock()
 	}

@@ -143,7 +143,7 @@ func (c *Conn) readRelay(rc *relayConn, cl *relay.Client) {
 				continue
 			}
 			c.mu.Lock()
-			mapped, _ := c.handleLocked(nodemap.RecvRelay{RelayURL: rc.url, From: from}, it)
+			mapped, _ := c.handleLocked(nodemap.RecvRelay{RelayURL: rc.url, From: from}, it, nil)
 			c.mu.Unlock()
 			if mapped != nil {
 				c.deliver(mapped, slices.Clone(it))
