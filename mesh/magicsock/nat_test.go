@@ -33,13 +33,17 @@ type lab struct {
 	dial     func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
 	relayURL string
 	clock    magicsock.Clock // for the next peer; nil is the system clock
+	machines []*natlab.Machine
+	nat      *natlab.NAT // shared by onLAN machines
 }
+
+var stunIP = netip.MustParseAddr("192.0.2.10")
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	n := natlab.New(natlab.Config{Seed: 1})
 	t.Cleanup(func() { _ = n.Close() })
-	pc, err := n.AddMachine("stun", netip.MustParseAddr("192.0.2.10")).ListenPacket(3478)
+	pc, err := n.AddMachine("stun", stunIP).ListenPacket(3478)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +187,97 @@ func TestClockDrivesTrust(t *testing.T) {
 		}
 		waitPath(t, a, b.sk.Public(), true)
 	})
+}
+
+// TestTopologies: natlab topologies, tailscale-style: where a direct path must be found
+// (and at which address), and where only the relay can work. In every case a QUIC echo
+// works from the start over the relay.
+func TestTopologies(t *testing.T) {
+	var (
+		ipA, ipB   = netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("198.51.100.20")
+		natIPA     = netip.MustParseAddr("203.0.113.1")
+		natIPB     = netip.MustParseAddr("203.0.113.2")
+		lanA, lanB = netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		cone       = natlab.NATConfig{PreservePort: true}
+		symmetric  = natlab.NATConfig{Mapping: natlab.EndpointDependent}
+		onInternet = func(ip netip.Addr) func(*lab) *natlab.Machine {
+			return func(l *lab) *natlab.Machine { return l.net.AddMachine(ip.String(), ip) }
+		}
+		behind = func(natIP netip.Addr, cfg natlab.NATConfig, ip netip.Addr) func(*lab) *natlab.Machine {
+			return func(l *lab) *natlab.Machine {
+				return l.net.AddNAT(natIP.String(), natIP, cfg).AddMachine(ip.String(), ip)
+			}
+		}
+		onLAN = func(ip netip.Addr) func(*lab) *natlab.Machine {
+			return func(l *lab) *natlab.Machine {
+				if l.nat == nil {
+					l.nat = l.net.AddNAT("shared", natIPA, cone)
+				}
+				return l.nat.AddMachine(ip.String(), ip)
+			}
+		}
+	)
+	for _, tc := range []struct {
+		name string
+		a, b func(*lab) *natlab.Machine
+		// setup runs after both machines exist (same-LAN and blocking cases).
+		setup func(l *lab)
+		// want is b's address as a's direct path; zero: the path must stay on the relay.
+		want netip.AddrPort
+	}{
+		{name: "both public", a: onInternet(ipA), b: onInternet(ipB), want: netip.AddrPortFrom(ipB, 41641)},
+		{name: "a behind a cone NAT", a: behind(natIPA, cone, lanA), b: onInternet(ipB), want: netip.AddrPortFrom(ipB, 41641)},
+		{name: "b behind a cone NAT", a: onInternet(ipA), b: behind(natIPB, cone, lanB), want: netip.AddrPortFrom(natIPB, 41641)},
+		{name: "both behind cone NATs", a: behind(natIPA, cone, lanA), b: behind(natIPB, cone, lanB), want: netip.AddrPortFrom(natIPB, 41641)},
+		{name: "a behind a symmetric NAT, b public", a: behind(natIPA, symmetric, lanA), b: onInternet(ipB), want: netip.AddrPortFrom(ipB, 41641)},
+		{name: "a behind a symmetric NAT, b behind a cone NAT", a: behind(natIPA, symmetric, lanA), b: behind(natIPB, cone, lanB)},
+		{name: "both behind symmetric NATs", a: behind(natIPA, symmetric, lanA), b: behind(natIPB, symmetric, lanB)},
+		{name: "same LAN behind one NAT", a: onLAN(lanA), b: onLAN(lanB), want: netip.AddrPortFrom(lanB, 41641)},
+		{
+			name: "UDP between the nodes blocked", a: onInternet(ipA), b: onInternet(ipB),
+			setup: func(l *lab) {
+				l.net.SetDrop(func(p natlab.Packet) bool { return p.Src.Addr() != stunIP && p.Dst.Addr() != stunIP })
+			},
+		},
+		{
+			name: "b firewalled (stateful, address and port)", a: onInternet(ipA), b: onInternet(ipB),
+			setup: func(l *lab) { l.machines[1].SetFirewall(natlab.AddressAndPortDependent) },
+			want:  netip.AddrPortFrom(ipB, 41641),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := newLab(t)
+				ma, mb := tc.a(l), tc.b(l)
+				l.machines = []*natlab.Machine{ma, mb}
+				if tc.setup != nil {
+					tc.setup(l)
+				}
+				a, b := l.peer(t, ma, true), l.peer(t, mb, true)
+				serveEcho(t, b)
+				c := dial(t, a, b, l.relayURL, false)
+				echo(t, c, "over the relay first")
+				if tc.want.IsValid() {
+					waitPath(t, a, b.sk.Public(), true)
+					if pi, _ := a.ms.Path(b.sk.Public()); pi.Direct != tc.want {
+						t.Fatalf("direct path %v, want %v", pi.Direct, tc.want)
+					}
+					waitPath(t, b, a.sk.Public(), true)
+				} else {
+					// 30 s of (virtual) time with traffic: full pings every 5 s, STUN, and
+					// never a direct path.
+					for range 60 {
+						time.Sleep(500 * time.Millisecond)
+						if pi, _ := a.ms.Path(b.sk.Public()); pi.Direct.IsValid() {
+							t.Fatalf("direct path %v where none can work", pi.Direct)
+						}
+						if pi, _ := b.ms.Path(a.sk.Public()); pi.Direct.IsValid() {
+							t.Fatalf("b has a direct path %v where none can work", pi.Direct)
+						}
+					}
+				}
+				echo(t, c, "and still")
+			})
+		})
+	}
 }
