@@ -75,7 +75,8 @@
 // # Logging and time
 //
 // Options.Logger receives debug and warning logs (nil: discard). Options.Clock (package
-// internal/clock; nil: the wall clock) times the dial stagger and the republish check; QUIC's own
-// timers belong to quic-go. The package reads no environment: Options.DisableGRO is what the
+// internal/clock; nil: the wall clock) times the dial stagger and the republish check, and is
+// passed to the magicsock the endpoint builds (path trust, heartbeat); QUIC's own timers
+// belong to quic-go. The package reads no environment: Options.DisableGRO is what the
 // binaries set from MESH_DISABLE_GRO=1.
 package endpoint

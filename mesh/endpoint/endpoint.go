@@ -55,8 +55,10 @@ type Options struct {
 	BindAddr string
 	// Logger receives debug and warning logs. Nil: discard.
 	Logger *slog.Logger
-	// Clock times the dial stagger and the republish check. Nil: the wall
-	// clock. (QUIC's own timers are quic-go's and always use the wall clock.)
+	// Clock times the dial stagger and the republish check, and drives the
+	// magicsock the endpoint builds (HomeRelay, STUNServers, DisableDirect).
+	// Nil: the wall clock. (QUIC's own timers are quic-go's and always use the
+	// wall clock.)
 	Clock clock.Clock
 	// Conn, if set, is used instead of binding BindAddr. The endpoint
 	// takes ownership and closes it.

@@ -33,6 +33,7 @@ func newPaths(o *Options, sk key.SecretKey, log *slog.Logger) (PathConn, error) 
 		STUNServers:   slices.Clone(o.STUNServers),
 		DisableDirect: o.DisableDirect,
 		Logger:        log,
+		Clock:         o.Clock,
 	}
 	if o.Conn != nil {
 		mo.UDP = o.Conn

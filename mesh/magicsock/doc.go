@@ -20,7 +20,6 @@
 // the UDP socket, the relay connections and the heartbeat, seals and opens disco, feeds
 // every packet written (WriteTo), datagram read, disco message and heartbeat tick to the
 // core under its mutex, with the time of Options.Clock, and performs the actions.
-// Options.Logger (a *slog.Logger) gets the debug and warning lines of both.
 //
 // # Paths (iroh 0.28.1 magicsock/node_state.rs, simplified; the rules are the core's)
 //
@@ -60,8 +59,11 @@
 //
 // New starts one UDP reader, one heartbeat loop and, per relay connection, one goroutine
 // that dials, reads and redials (with a writer per live connection). Close stops and waits
-// for all of them. Path decisions are made at Options.Clock's Now; the heartbeat, the relay
-// redial backoff and read deadlines wait on Go timers, so tests run the Conn in virtual time
-// inside testing/synctest bubbles (on mesh/meshtest/natlab sockets and
-// meshtest.StartMemRelay's in-memory relay).
+// for all of them. Options.Clock (internal/clock; nil is the wall clock) gives the time
+// every path decision is made at, the 500 ms heartbeat ticker, the relay redial backoff and
+// STUN expiry; read deadlines are wall-clock times set by quic-go and stay on the wall
+// clock, as a socket's do. Options.Logger (nil discards) gets debug lines for path changes
+// and failed sends, and a warning when the UDP socket fails. Tests run whole Conns in
+// virtual time inside testing/synctest bubbles, on mesh/meshtest/natlab sockets and
+// meshtest.StartMemRelay's in-memory relay.
 package magicsock

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock/internal/nodemap"
@@ -34,15 +35,6 @@ const (
 
 // MappedPort is the port of every mapped address.
 const MappedPort = nodemap.MappedPort
-
-// Clock is the time source of a Conn. Only Now is taken from it: path decisions (trust,
-// re-ping, fall back) are made at Now. The heartbeat, relay redial backoff and read
-// deadlines wait on Go timers, which testing/synctest fakes.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // Options configure a Conn.
 type Options struct {
@@ -67,8 +59,11 @@ type Options struct {
 	DisableDirect bool
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// Clock; nil is the system clock.
-	Clock Clock
+	// Clock drives path decisions (trust, re-ping, fall back are decided at its Now), the
+	// 500 ms heartbeat, the relay redial backoff and STUN expiry. Nil: the wall clock.
+	// Read deadlines are wall-clock times set by the caller (quic-go), so they are
+	// measured by the wall clock, as a socket's are.
+	Clock clock.Clock
 }
 
 type inPacket struct {
@@ -97,7 +92,7 @@ type Conn struct {
 	// Static after New.
 	opts   Options
 	log    *slog.Logger
-	clock  Clock
+	clock  clock.Clock
 	priv   ed25519.PrivateKey
 	self   key.PublicKey
 	udp    net.PacketConn
@@ -135,10 +130,6 @@ func New(opts Options) (*Conn, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	clock := opts.Clock
-	if clock == nil {
-		clock = systemClock{}
-	}
 	self := opts.SecretKey.Public()
 	core, err := nodemap.New(nodemap.Config{
 		Self:          self,
@@ -166,7 +157,7 @@ func New(opts Options) (*Conn, error) {
 		cancel:     cancel,
 		opts:       opts,
 		log:        log,
-		clock:      clock,
+		clock:      clock.Or(opts.Clock),
 		priv:       opts.SecretKey.Ed25519(),
 		self:       self,
 		udp:        udp,
@@ -367,7 +358,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 			t       *time.Timer
 		)
 		if !dl.IsZero() {
-			d := dl.Sub(c.clock.Now())
+			d := time.Until(dl) // a wall-clock deadline (see Options.Clock)
 			if d <= 0 {
 				return 0, nil, &net.OpError{Op: "read", Net: "magicsock", Err: os.ErrDeadlineExceeded}
 			}
@@ -603,7 +594,7 @@ func (c *Conn) handleSTUN(p []byte) {
 // --- heartbeat ---
 
 func (c *Conn) heartbeat() {
-	t := time.NewTicker(heartbeatInterval)
+	t := c.clock.NewTicker(heartbeatInterval)
 	defer t.Stop()
 	c.sendSTUN()
 	nextSTUN := c.clock.Now().Add(reSTUNInterval())
@@ -611,7 +602,7 @@ func (c *Conn) heartbeat() {
 		select {
 		case <-c.closed:
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		now := c.clock.Now()
 		if len(c.opts.STUNServers) > 0 && (now.After(nextSTUN) || c.noReflexive()) {

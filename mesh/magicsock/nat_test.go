@@ -1,6 +1,7 @@
 package magicsock_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
 	"github.com/meshkafka/meshkafka/mesh/meshtest"
@@ -32,7 +35,7 @@ type lab struct {
 	stunAddr string
 	dial     func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
 	relayURL string
-	clock    magicsock.Clock // for the next peer; nil is the system clock
+	clock    clock.Clock // for the next peer; nil is the wall clock
 	machines []*natlab.Machine
 	nat      *natlab.NAT // shared by onLAN machines
 }
@@ -160,32 +163,52 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 	})
 }
 
-// skewClock is the bubble's clock plus an offset the test moves.
-type skewClock struct{ off atomic.Int64 }
-
-func (c *skewClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
-
-// TestClockDrivesTrust: path decisions are made at Options.Clock's time: moving that clock
-// 6.5 s past the last Pong ends the direct path's trust at once (no timer had to fire), and
-// the next heartbeat's pings restore it.
+// TestClockDrivesTrust: path decisions and the heartbeat run on Options.Clock. With a
+// manual clock on a, moving it 7 s past the last Pong ends the direct path's trust at once,
+// and fires the heartbeat tick that sends a full ping, with no bubble time passing; once the
+// pings can be answered, the next move restores the direct path.
 func TestClockDrivesTrust(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLab(t)
-		clock := &skewClock{}
-		l.clock = clock
-		a := l.peer(t, l.net.AddMachine("a", netip.MustParseAddr("192.0.2.20")), false)
+		ipA := netip.MustParseAddr("192.0.2.20")
+		var blocked atomic.Bool
+		var discoFromA atomic.Int64
+		l.net.SetDrop(func(p natlab.Packet) bool {
+			if p.Src.Addr() == ipA && bytes.HasPrefix(p.Data, []byte(disco.Magic)) {
+				discoFromA.Add(1)
+			}
+			return blocked.Load() && (p.Src.Addr() == ipA || p.Dst.Addr() == ipA)
+		})
+		clk := clock.NewFake(time.Now())
+		l.clock = clk
+		a := l.peer(t, l.net.AddMachine("a", ipA), false)
 		l.clock = nil
 		b := l.peer(t, l.net.AddMachine("b", netip.MustParseAddr("198.51.100.20")), false)
 		serveEcho(t, b)
 		c := dial(t, a, b, l.relayURL, false)
 		echo(t, c, "hello")
 		waitPath(t, a, b.sk.Public(), true)
-		synctest.Wait() // every goroutine idle: no pong is being handled right now
-		clock.off.Store(int64(7 * time.Second))
-		if pi, _ := a.ms.Path(b.sk.Public()); pi.Direct.IsValid() {
-			t.Fatalf("still direct 7 s (by the clock) after the last pong: %+v", pi)
+		pi, _ := a.ms.Path(b.sk.Public())
+
+		blocked.Store(true) // no pong can reach a now
+		synctest.Wait()
+		start, pingsBefore := time.Now(), discoFromA.Load()
+		clk.Advance(7 * time.Second)
+		if now, _ := a.ms.Path(b.sk.Public()); now.Direct.IsValid() {
+			t.Fatalf("still direct 7 s (by a's clock) after the last pong: %+v", now)
 		}
-		waitPath(t, a, b.sk.Public(), true)
+		synctest.Wait()
+		if discoFromA.Load() == pingsBefore || !time.Now().Equal(start) {
+			t.Fatalf("after the clock moved: %d disco packets from a (before %d), %v of bubble time",
+				discoFromA.Load(), pingsBefore, time.Since(start))
+		}
+
+		blocked.Store(false)
+		clk.Advance(5 * time.Second) // the next full ping is due
+		synctest.Wait()
+		if now, _ := a.ms.Path(b.sk.Public()); now.Direct != pi.Direct || !time.Now().Equal(start) {
+			t.Fatalf("path %+v after the next full ping (was %v), %v of bubble time", now, pi.Direct, time.Since(start))
+		}
 	})
 }
 

@@ -65,10 +65,12 @@ func (c *Conn) runRelay(rc *relayConn) {
 		} else {
 			c.log.Debug("magicsock: relay dial failed", "relay", rc.url, "err", err)
 		}
+		t := c.clock.NewTimer(backoff)
 		select {
 		case <-c.closed:
+			t.Stop()
 			return
-		case <-time.After(backoff):
+		case <-t.C():
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
