@@ -26,7 +26,7 @@ func (c *counter) Read(p []byte) (int, error) {
 
 // harness is a Map with named nodes, so transcripts read "ping B 1.1.1.1:1".
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	m     *Map
 	self  key.PublicKey
 	names map[key.PublicKey]string
@@ -36,7 +36,7 @@ type harness struct {
 
 const relayR = "http://relay.test"
 
-func newHarness(t *testing.T, cfg Config, peers ...string) *harness {
+func newHarness(t testing.TB, cfg Config, peers ...string) *harness {
 	t.Helper()
 	h := &harness{t: t, names: map[key.PublicKey]string{}, ids: map[string]key.PublicKey{}}
 	h.self = key.GenerateSecretKey().Public()
@@ -460,4 +460,26 @@ func TestSendPacketAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { h.m.Handle(t0, RecvUDP{Src: addrX}) }); n != 0 {
 		t.Fatalf("%v allocations per received packet", n)
 	}
+}
+
+// BenchmarkHandle: the per-packet events, sending on a trusted direct path and receiving from
+// a known address.
+func BenchmarkHandle(b *testing.B) {
+	h := newHarness(b, Config{HomeRelay: relayR}, "B")
+	h.handle(t0, AddNode{ID: h.ids["B"], Direct: []netip.AddrPort{addrX}})
+	h.send(t0, "B")
+	h.pong(t0, "B", h.ping(addrX), addrX)
+	to, _ := h.m.Mapped(h.ids["B"])
+	b.Run("SendPacket", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.m.Handle(t0, SendPacket{To: to})
+		}
+	})
+	b.Run("RecvUDP", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.m.Handle(t0, RecvUDP{Src: addrX})
+		}
+	})
 }
