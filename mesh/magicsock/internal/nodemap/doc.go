@@ -38,5 +38,10 @@
 //   - With DisableDirect nothing goes over UDP: no packets, no pings, no anonymous peers,
 //     and disco from UDP and CallMeMaybe are ignored.
 //
+// Decisions beyond the magicsock's own (see its package doc): candidates are pinged and
+// copied to in address order, not map order, so a run is reproducible; QUIC over a relay
+// that claims to come from our own node id is dropped; a node's state is created by any
+// disco message from it that the shell could open.
+//
 // A Map is not safe for concurrent use; its owner serialises calls.
 package nodemap
