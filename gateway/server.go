@@ -37,6 +37,8 @@ type Config struct {
 	// IdleTimeout closes a connection on which no request arrives for this long (Kafka's
 	// connections.max.idle.ms, default 10 minutes; negative: never).
 	IdleTimeout time.Duration
+	// FetchSessions bounds the fetch-session cache (KIP-227; fetch_session.go).
+	FetchSessions FetchSessionConfig
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
 	// Logger receives connection and request errors. Nil: discard.
@@ -50,6 +52,8 @@ type Server struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	topics topicIDCache
+	// sessions holds the fetch sessions of all connections (nil: sessions off).
+	sessions *fetchSessionCache
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
@@ -81,6 +85,7 @@ func NewServer(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
 	}
 	s.topics.backend = cfg.Backend
+	s.sessions = newFetchSessionCache(cfg.FetchSessions)
 	return s, nil
 }
 
