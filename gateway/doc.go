@@ -118,5 +118,6 @@
 // # Logging and time
 //
 // Config.Logger receives connection and request errors (nil: discard). The idle timeout is a
-// socket deadline and so uses the wall clock.
+// socket deadline and so uses the wall clock. Fetch-session eviction reads
+// Config.FetchSessions.Clock (nil: the wall clock).
 package gateway

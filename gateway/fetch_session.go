@@ -62,6 +62,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -77,8 +78,8 @@ type FetchSessionConfig struct {
 	// EvictAfter is how long a session is protected from eviction by a newer one (Kafka's
 	// 2 minutes when 0).
 	EvictAfter time.Duration
-	// Now is the clock for eviction (default time.Now).
-	Now func() time.Time
+	// Clock tells the time for eviction (nil: the wall clock).
+	Clock clock.Clock
 }
 
 // FetchSessionStats counts the fetch-session cache's work since the Server started.
@@ -125,7 +126,7 @@ type fetchSessionCache struct {
 	slots      int
 	maxParts   int
 	evictAfter time.Duration
-	now        func() time.Time
+	clock      clock.Clock
 	newID      func() int32 // a random id in [1, MaxInt32)
 
 	mu       sync.Mutex
@@ -145,7 +146,7 @@ func newFetchSessionCache(cfg FetchSessionConfig) *fetchSessionCache {
 		return nil
 	}
 	c := &fetchSessionCache{
-		slots: cfg.Slots, maxParts: cfg.MaxPartitions, evictAfter: cfg.EvictAfter, now: cfg.Now,
+		slots: cfg.Slots, maxParts: cfg.MaxPartitions, evictAfter: cfg.EvictAfter, clock: clock.Or(cfg.Clock),
 		newID:    func() int32 { return rand.Int32N(math.MaxInt32-1) + 1 },
 		sessions: map[int32]*fetchSession{},
 	}
@@ -157,9 +158,6 @@ func newFetchSessionCache(cfg FetchSessionConfig) *fetchSessionCache {
 	}
 	if c.evictAfter <= 0 {
 		c.evictAfter = defaultSessionEvictAge
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	return c
 }
@@ -634,7 +632,7 @@ type fetchTarget struct {
 func handleSessionFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	c := r.Server.sessions
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	now := c.now()
+	now := c.clock.Now()
 	privileged := req.ReplicaID >= 0
 	if req.Version >= 15 {
 		privileged = req.ReplicaState.ID >= 0

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // modelPart is a partition of the reference model: (topic name, partition).
@@ -30,7 +31,7 @@ func FuzzFetchSessionCache(f *testing.F) {
 	f.Add([]byte{0, 12, 0, 11, 1, 0, 0xff, 1, 0, 0xf0, 3, 250, 0, 1, 1, 0, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		now := time.Unix(1_800_000_000, 0)
-		c := newFetchSessionCache(FetchSessionConfig{Slots: 3, MaxPartitions: 12, Now: func() time.Time { return now }})
+		c := newFetchSessionCache(FetchSessionConfig{Slots: 3, MaxPartitions: 12})
 		next := int32(0)
 		c.newID = func() int32 { next++; return next }
 		model := map[int32][]modelPart{} // session id -> order
@@ -250,7 +251,7 @@ func checkCache(t *testing.T, c *fetchSessionCache, model map[int32][]modelPart)
 // (Kafka's duplicate-request check), and leaves the session to the later one.
 func TestFetchSessionDuplicateRequest(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := newFetchSessionCache(FetchSessionConfig{Now: func() time.Time { return now }})
+	c := newFetchSessionCache(FetchSessionConfig{Clock: clock.NewFake(now)})
 	s := newFetchSession(false, 1)
 	ti := s.topicIndex("t", [16]byte{}, true)
 	s.topics[ti].name = "t"
@@ -292,7 +293,7 @@ func TestFetchSessionDuplicateRequest(t *testing.T) {
 
 func mustBegin(t *testing.T, c *fetchSessionCache, req *kmsg.FetchRequest) *sessionFetch {
 	t.Helper()
-	f, code, empty := c.begin(req, c.now())
+	f, code, empty := c.begin(req, c.clock.Now())
 	if code != 0 || empty {
 		t.Fatalf("begin epoch %d: code %d empty %v", req.SessionEpoch, code, empty)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -227,27 +228,9 @@ func TestFetchSessionErrors(t *testing.T) {
 	}
 }
 
-// fakeClock is an injected clock for eviction.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestFetchSessionEviction(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	ts := start(t, gateway.Config{FetchSessions: gateway.FetchSessionConfig{Slots: 2, Now: clock.now}})
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	ts := start(t, gateway.Config{FetchSessions: gateway.FetchSessionConfig{Slots: 2, Clock: clk}})
 	c := dial(t, ts.addr)
 	createTopic(t, c, "v", 4)
 	p := func(n int) []tp {
@@ -278,13 +261,13 @@ func TestFetchSessionEviction(t *testing.T) {
 	if id := open(4); id != 0 {
 		t.Fatalf("third session %d opened in a full cache of young sessions", id)
 	}
-	clock.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if code := use(s1, 1); code != 0 {
 		t.Fatalf("s1: error %d", code)
 	}
 	// s2, unused for more than 2 minutes, is stale: the next session evicts it (though
 	// no larger than s2); s1, used a minute later, stays.
-	clock.advance(90 * time.Second)
+	clk.Advance(90 * time.Second)
 	s3 := open(1)
 	if s3 <= 0 {
 		t.Fatal("no session although s2 is stale")

@@ -98,7 +98,7 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 		consume()
 	}
 	st := srv.FetchSessionStats()
-	if st.Created != 1 || st.IncrementalFetches < rounds || st.SessionErrors != 0 {
-		t.Fatalf("session stats %+v: want one session, >= %d incremental fetches, no session errors", st, rounds)
+	if st.Created == 0 || st.IncrementalFetches < rounds || st.SessionErrors != 0 {
+		t.Fatalf("session stats %+v: want a session, >= %d incremental fetches, no session errors", st, rounds)
 	}
 }
