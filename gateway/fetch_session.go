@@ -645,7 +645,6 @@ func handleSessionFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest)
 			resp.ErrorCode = errCode
 			return resp, nil
 		case !empty:
-			c.stats.incremental.Add(1)
 			return incrementalFetch(ctx, r, req, f)
 		}
 		// The request emptied its session: answer its own partitions without a session.
@@ -763,9 +762,11 @@ func incrementalFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest, f
 		if release != nil {
 			release()
 		}
+		c.stats.sessionErrors.Add(1)
 		resp.ErrorCode = kafkawire.ErrInvalidFetchSessionEpoch
 		return resp, nil
 	}
+	c.stats.incremental.Add(1)
 	resp.SessionID = req.SessionID
 	resp.Topics = answerTopics(req, targets, res, include)
 	for _, in := range include {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
+	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
@@ -328,4 +331,88 @@ func BenchmarkFetchSessionMemory(b *testing.B) {
 		runtime.KeepAlive(s)
 		b.ReportMetric(float64(ms1.HeapAlloc-ms0.HeapAlloc)/n, "bytes/cached-partition")
 	}
+}
+
+// BenchmarkFetch10kPartitions: one poll of a consumer of 10,000 partitions (10 topics) with
+// nothing new, through the gateway's decode, handler and encode (the in-memory backend
+// answers at once): a full fetch as without sessions, and an incremental fetch of a session
+// holding the same partitions. Reports the request and answer bytes of each.
+func BenchmarkFetch10kPartitions(b *testing.B) {
+	const topics, per = 10, 1000
+	mem := gatewaytest.NewMem(per)
+	s, err := NewServer(Config{Backend: mem})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range topics {
+		if _, err := mem.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: fmt.Sprintf("topic-%d", i), NumPartitions: per}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	full := kmsg.NewPtrFetchRequest()
+	full.SetVersion(12)
+	full.MaxBytes = 50 << 20
+	for i := range topics {
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic = fmt.Sprintf("topic-%d", i)
+		for p := range int32(per) {
+			fp := kmsg.NewFetchRequestTopicPartition()
+			fp.Partition, fp.PartitionMaxBytes = p, 1<<20
+			t.Partitions = append(t.Partitions, fp)
+		}
+		full.Topics = append(full.Topics, t)
+	}
+	frame := func(req kmsg.Request) []byte {
+		return kmsg.NewRequestFormatter(kmsg.FormatterClientID("bench")).AppendRequest(nil, req, 1)[4:]
+	}
+	run := func(b *testing.B, req []byte) {
+		var out []byte
+		for b.Loop() {
+			p, err := s.handle(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp := p.resp
+			if fa, ok := resp.(fetchAnswer); ok {
+				resp = fa.FetchResponse
+			}
+			out = kafkawire.AppendResponse(out[:0], 1, resp)
+		}
+		b.ReportMetric(float64(len(req)), "request-bytes")
+		b.ReportMetric(float64(len(out)), "answer-bytes")
+	}
+	b.Run("full", func(b *testing.B) {
+		full.SessionEpoch = -1
+		run(b, frame(full))
+	})
+	b.Run("incremental", func(b *testing.B) {
+		full.SessionID, full.SessionEpoch = 0, 0
+		p, err := s.handle(frame(full))
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := p.resp.(*kmsg.FetchResponse).SessionID
+		if id == 0 {
+			b.Fatal("no session")
+		}
+		inc := kmsg.NewPtrFetchRequest()
+		inc.SetVersion(12)
+		inc.MaxBytes, inc.SessionID = 50<<20, id
+		var out []byte
+		epoch := int32(1)
+		for b.Loop() {
+			inc.SessionEpoch = epoch
+			epoch++
+			req := frame(inc)
+			p, err := s.handle(req)
+			if err != nil || p.resp.(*kmsg.FetchResponse).ErrorCode != 0 {
+				b.Fatalf("incremental: %v %v", err, p.resp)
+			}
+			out = kafkawire.AppendResponse(out[:0], 1, p.resp)
+		}
+		b.ReportMetric(float64(len(frame(inc))), "request-bytes")
+		b.ReportMetric(float64(len(out)), "answer-bytes")
+	})
 }
