@@ -12,8 +12,8 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
-	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 // modelPart is a partition of the reference model: (topic name, partition).
