@@ -46,8 +46,8 @@ type fetchAnswer struct {
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.Version >= 7 && r.Server.sessions != nil {
-		return handleSessionFetch(ctx, r, req) // fetch_session.go
+	if req.Version >= 7 && r.Server.sessions != nil && (req.SessionID != 0 || req.SessionEpoch != -1) {
+		return handleSessionFetch(ctx, r, req) // fetch_session.go; sessionless fetches stay here
 	}
 	if req.SessionID != 0 {
 		resp.ErrorCode = kafkawire.ErrFetchSessionIDNotFound

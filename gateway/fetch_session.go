@@ -87,7 +87,7 @@ type FetchSessionStats struct {
 	Sessions   int // sessions in the cache now
 	Partitions int // partitions held by all sessions now
 
-	FullFetches        uint64 // Fetch v7+ requests with epoch 0 or -1
+	FullFetches        uint64 // full fetches opening (epoch 0) or closing (epoch -1, id set) a session
 	IncrementalFetches uint64 // incremental fetches answered without a session error
 	SessionErrors      uint64 // incremental fetches answered with a session error
 
@@ -628,7 +628,9 @@ type fetchTarget struct {
 	errCode   int16 // answered without fetching (unknown or inconsistent topic id)
 }
 
-// handleSessionFetch serves Fetch v7+ when the server keeps sessions.
+// handleSessionFetch serves Fetch v7+ when the server keeps sessions and the request names
+// a session or asks for one (a sessionless fetch, id 0 and epoch -1, as librdkafka, kafka-go
+// and kafkajs send, is served by handleFetch as before).
 func handleSessionFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	c := r.Server.sessions
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
