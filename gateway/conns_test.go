@@ -118,7 +118,7 @@ func TestManyConnections(t *testing.T) {
 }
 
 // BenchmarkIdleConnections reports what an idle client connection costs the gateway: live
-// heap plus goroutine stacks, and goroutines, per connection, after each of 1,000
+// heap plus goroutine stacks (and the stacks alone), and goroutines, per connection, after each of 1,000
 // connections produced one record and went quiet. The cost of the sockets themselves (both
 // ends live in this process) is measured with a plain listener that only accepts and is
 // subtracted.
@@ -129,11 +129,12 @@ func BenchmarkIdleConnections(b *testing.B) {
 		base := idleCost(b, n, false)
 		gw := idleCost(b, n, true)
 		b.ReportMetric((gw.bytes-base.bytes)/n, "bytes/idle-conn")
+		b.ReportMetric((gw.stack-base.stack)/n, "stack-bytes/idle-conn")
 		b.ReportMetric((gw.goroutines-base.goroutines)/n, "goroutines/idle-conn")
 	}
 }
 
-type memCost struct{ bytes, goroutines float64 }
+type memCost struct{ bytes, stack, goroutines float64 }
 
 // idleCost opens n connections to a gateway (or to a listener that only holds them) and
 // returns the memory (heap in use by live objects + stacks) and goroutines they add.
@@ -145,7 +146,7 @@ func idleCost(b *testing.B, n int, viaGateway bool) memCost {
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		return memCost{float64(ms.HeapAlloc + ms.StackInuse), float64(runtime.NumGoroutine())}
+		return memCost{float64(ms.HeapAlloc + ms.StackInuse), float64(ms.StackInuse), float64(runtime.NumGoroutine())}
 	}
 	var addr string
 	var stop func()
@@ -206,5 +207,5 @@ func idleCost(b *testing.B, n int, viaGateway bool) memCost {
 		c.Close()
 	}
 	stop()
-	return memCost{after.bytes - before.bytes, after.goroutines - before.goroutines}
+	return memCost{after.bytes - before.bytes, after.stack - before.stack, after.goroutines - before.goroutines}
 }
