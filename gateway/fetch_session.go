@@ -53,6 +53,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -809,11 +810,7 @@ func fetchTargets(ctx context.Context, r *Request, req *kmsg.FetchRequest, targe
 	errCode := int16(0)
 	if n > 0 {
 		var err error
-		if pf, ok := r.Server.Backend().(PooledFetcher); ok {
-			bresp, release, err = pf.FetchPooled(ctx, breq)
-		} else {
-			bresp, err = r.Server.Backend().Fetch(ctx, breq)
-		}
+		bresp, release, err = fetchBackend(ctx, r.Server.Backend(), breq)
 		if err != nil {
 			errCode = BackendErrorCode(err)
 		} else if len(bresp.Partitions) != n {
@@ -882,4 +879,24 @@ func (c *topicIDCache) idOf(name string) ([16]byte, bool) {
 	defer c.mu.Unlock()
 	id, ok := c.byName[name]
 	return id, ok
+}
+
+// fetchBackend reads req from b, into the backend's pooled read buffers when it offers
+// FetchPooled (release then frees them), else with Fetch. It names the methods rather than a
+// capability interface, so it holds however the Backend contract groups them.
+func fetchBackend(ctx context.Context, b any, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	type pooled interface {
+		FetchPooled(context.Context, *brokerop.FetchReq) (*brokerop.FetchResp, func(), error)
+	}
+	type plain interface {
+		Fetch(context.Context, *brokerop.FetchReq) (*brokerop.FetchResp, error)
+	}
+	if pf, ok := b.(pooled); ok {
+		return pf.FetchPooled(ctx, req)
+	}
+	if f, ok := b.(plain); ok {
+		resp, err := f.Fetch(ctx, req)
+		return resp, nil, err
+	}
+	return nil, nil, errors.New("gateway: backend cannot fetch")
 }
