@@ -52,14 +52,15 @@ type Server struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	topics topicIDCache
-	// sessions holds the fetch sessions of all connections (nil: sessions off).
-	sessions *fetchSessionCache
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu
 	listeners map[net.Listener]struct{} // guarded by mu
 	conns     map[net.Conn]struct{}     // guarded by mu
 	wg        sync.WaitGroup            // Serve loops and connection goroutines
+
+	// sessions holds the fetch sessions of all connections (nil: sessions off).
+	sessions *fetchSessionCache
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
