@@ -499,3 +499,46 @@ func (f *fetchSizes) median() int {
 	s := slices.Sorted(slices.Values(f.sizes))
 	return s[len(s)/2]
 }
+
+// TestFetchSessionRotatesPartitions: when the answer's byte budget admits one partition's
+// data, a session hands it to each partition in turn (a partition answered with records
+// moves to the end of the session's order), where a sessionless fetch always serves the
+// first partition of its request.
+func TestFetchSessionRotatesPartitions(t *testing.T) {
+	ts := start(t, gateway.Config{})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "r", 3)
+	parts := []tp{{topic: "r", part: 0}, {topic: "r", part: 1}, {topic: "r", part: 2}}
+	for p := range int32(3) {
+		produceOne(t, c, "r", p)
+	}
+	withData := func(resp *kmsg.FetchResponse) []int32 {
+		var out []int32
+		for _, tt := range resp.Topics {
+			for _, p := range tt.Partitions {
+				if len(p.RecordBatches) > 0 {
+					out = append(out, p.Partition)
+				}
+			}
+		}
+		return out
+	}
+	small := func(req *kmsg.FetchRequest) *kmsg.FetchRequest { req.MaxBytes = 1; return req }
+	for range 3 {
+		if got := withData(fetchOn(t, c, small(sessionFetch(12, 0, -1, parts, nil)))); !slices.Equal(got, []int32{0}) {
+			t.Fatalf("sessionless fetch served %v, want [0]", got)
+		}
+	}
+	open := fetchOn(t, c, small(sessionFetch(12, 0, 0, parts, nil)))
+	if got := withData(open); !slices.Equal(got, []int32{0}) || open.SessionID == 0 {
+		t.Fatalf("opening fetch served %v (session %d)", got, open.SessionID)
+	}
+	for epoch, want := range []int32{0, 1, 2, 0, 1} {
+		// The client never advances (it re-reads the same record), so only the budget
+		// decides who is served.
+		got := withData(fetchOn(t, c, small(sessionFetch(12, open.SessionID, int32(epoch+1), nil, nil))))
+		if !slices.Equal(got, []int32{want}) {
+			t.Fatalf("incremental fetch %d served %v, want [%d]", epoch+1, got, want)
+		}
+	}
+}
