@@ -7,9 +7,10 @@ package gateway
 //     and the per-partition max_bytes; the gateway only translates.
 //   - v13+ name topics by id; an id unknown after a cache refresh is UNKNOWN_TOPIC_ID for
 //     each of its partitions.
-//   - Fetch sessions (v7+) are not kept: the answer's session id is always 0 (clients then
+//   - Fetch sessions (v7+, KIP-227) are served by fetch_session.go. With sessions turned off
+//     (Config.FetchSessions.Slots < 0) the answer's session id is always 0 (clients then
 //     keep sending full requests); a request naming a session id is answered with
-//     FETCH_SESSION_ID_NOT_FOUND so the client starts over. Forgotten topics are ignored.
+//     FETCH_SESSION_ID_NOT_FOUND so the client starts over, and forgotten topics are ignored.
 //   - preferred_read_replica is -1, aborted transactions are empty.
 //   - A backend failure answers every partition with BackendErrorCode(err).
 
@@ -45,6 +46,9 @@ type fetchAnswer struct {
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.Version >= 7 && r.Server.sessions != nil && (req.SessionID != 0 || req.SessionEpoch != -1) {
+		return handleSessionFetch(ctx, r, req) // fetch_session.go; sessionless fetches stay here
+	}
 	if req.SessionID != 0 {
 		resp.ErrorCode = kafkawire.ErrFetchSessionIDNotFound
 		return resp, nil

@@ -37,6 +37,8 @@ type Config struct {
 	// IdleTimeout closes a connection on which no request arrives for this long (Kafka's
 	// connections.max.idle.ms, default 10 minutes; negative: never).
 	IdleTimeout time.Duration
+	// FetchSessions bounds the fetch-session cache (KIP-227; fetch_session.go).
+	FetchSessions FetchSessionConfig
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
 	// Logger receives connection and request errors. Nil: discard.
@@ -56,6 +58,9 @@ type Server struct {
 	listeners map[net.Listener]struct{} // guarded by mu
 	conns     map[net.Conn]struct{}     // guarded by mu
 	wg        sync.WaitGroup            // Serve loops and connection goroutines
+
+	// sessions holds the fetch sessions of all connections (nil: sessions off).
+	sessions *fetchSessionCache
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
@@ -81,6 +86,7 @@ func NewServer(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
 	}
 	s.topics.backend = cfg.Backend
+	s.sessions = newFetchSessionCache(cfg.FetchSessions)
 	return s, nil
 }
 

@@ -45,7 +45,10 @@
 //
 // A frame's buffer grows with the bytes actually received (in 1 MiB steps past the first
 // MiB), so a peer that announces a large frame and sends little cannot make the server
-// allocate the announced size.
+// allocate the announced size. While waiting for a frame a FrameReader holds only a 512-byte
+// buffer; a 64 KiB read-ahead buffer comes from a shared pool for larger frames and pipelined
+// requests and goes back as soon as every byte read ahead was returned, so idle connections
+// cost little.
 //
 // # Record batches
 //

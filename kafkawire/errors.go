@@ -31,8 +31,11 @@ const (
 	ErrInvalidConfig               int16 = 40
 	ErrKafkaStorageError           int16 = 56
 	ErrFetchSessionIDNotFound      int16 = 70
+	ErrInvalidFetchSessionEpoch    int16 = 71
 	ErrUnsupportedCompressionType  int16 = 76
 	ErrUnknownTopicID              int16 = 100
+	ErrInconsistentTopicID         int16 = 103
+	ErrFetchSessionTopicIDError    int16 = 106
 )
 
 // Retriable reports whether a client may retry a request that failed with code (the subset

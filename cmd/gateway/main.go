@@ -15,6 +15,8 @@
 //	-advertised-port   port clients are told to dial [RAFKA_KAFKA_CLIENT_PORT]
 //	                   (default: the port actually listened on)
 //	-max-frame-bytes   largest request accepted (default 100 MiB)
+//	-fetch-session-slots       fetch sessions (KIP-227) kept (default 1000; 0: none)
+//	-fetch-session-partitions  partitions all fetch sessions may hold (default 1,000,000)
 //	-v                 debug logging
 //
 // SIGINT or SIGTERM shuts down cleanly: the listener and connections close, in-flight
@@ -75,6 +77,8 @@ type options struct {
 	advertisedHost string
 	advertisedPort int
 	maxFrame       int
+	sessionSlots   int
+	sessionParts   int
 	verbose        bool
 	meshOptions
 }
@@ -96,6 +100,8 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	}
 	fs.IntVar(&o.advertisedPort, "advertised-port", port, "port clients are told to dial (env RAFKA_KAFKA_CLIENT_PORT)")
 	fs.IntVar(&o.maxFrame, "max-frame-bytes", kafkawire.DefaultMaxFrame, "largest request accepted")
+	fs.IntVar(&o.sessionSlots, "fetch-session-slots", 1000, "fetch sessions kept (Kafka's max.incremental.fetch.session.cache.slots; 0: none)")
+	fs.IntVar(&o.sessionParts, "fetch-session-partitions", 1_000_000, "partitions all fetch sessions together may hold (~80 bytes each)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	o.meshOptions.register(fs, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +109,12 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.sessionSlots < 0 || o.sessionParts < 1 {
+		return o, fmt.Errorf("-fetch-session-slots %d / -fetch-session-partitions %d out of range", o.sessionSlots, o.sessionParts)
+	}
+	if o.sessionSlots == 0 {
+		o.sessionSlots = -1 // gateway.FetchSessionConfig: negative turns sessions off
 	}
 	if o.partitions < 1 || o.partitions > 1<<20 {
 		return o, fmt.Errorf("-partitions %d out of range", o.partitions)
@@ -177,6 +189,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	srv, err := gateway.NewServer(gateway.Config{
 		Backend: be, AdvertisedHost: host, AdvertisedPort: int32(port),
 		MaxFrameBytes: o.maxFrame, Logger: log,
+		FetchSessions: gateway.FetchSessionConfig{Slots: o.sessionSlots, MaxPartitions: o.sessionParts},
 	})
 	if err != nil {
 		ln.Close()

@@ -29,7 +29,14 @@ func TestParse(t *testing.T) {
 	if err != nil || o.advertisedHost != "h" || o.advertisedPort != 1 || o.partitions != 8 {
 		t.Fatalf("flags over env: %+v %v", o, err)
 	}
-	for _, bad := range [][]string{{"-partitions", "0"}, {"-advertised-port", "70000"}, {"extra"}, {"-nope"}} {
+	if o.sessionSlots != 1000 || o.sessionParts != 1_000_000 {
+		t.Fatalf("fetch-session defaults: %+v", o)
+	}
+	if o, err = parse([]string{"-fetch-session-slots", "0"}, env(nil), io.Discard); err != nil || o.sessionSlots != -1 {
+		t.Fatalf("-fetch-session-slots 0 must turn sessions off: %+v %v", o, err)
+	}
+	for _, bad := range [][]string{{"-partitions", "0"}, {"-advertised-port", "70000"}, {"extra"}, {"-nope"},
+		{"-fetch-session-slots", "-2"}, {"-fetch-session-partitions", "0"}} {
 		if _, err := parse(bad, env(nil), io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
