@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"filippo.io/edwards25519"
+
+	"github.com/meshkafka/meshkafka/internal/postcard"
 )
 
 // DefaultMaxMessageSize is iroh-gossip's default frame-body limit. A sender
@@ -22,13 +24,14 @@ const MinMaxMessageSize = 512
 const FrameOverhead = 33
 
 // Codec errors. Every decode error is fatal for the connection it came from,
-// as in Rust (postcard::from_bytes fails and the connection loop ends).
+// as in Rust (postcard::from_bytes fails and the connection loop ends). The
+// postcard-level ones are the shared codec's (internal/postcard).
 var (
-	ErrShort       = errors.New("gossip: unexpected end of message")
-	ErrBadVarint   = errors.New("gossip: bad varint")
+	ErrShort       = postcard.ErrShort
+	ErrBadVarint   = postcard.ErrBadVarint
 	ErrBadTag      = errors.New("gossip: unknown enum tag")
-	ErrBadBool     = errors.New("gossip: bad bool")
-	ErrBadOption   = errors.New("gossip: bad option tag")
+	ErrBadBool     = postcard.ErrBadBool
+	ErrBadOption   = postcard.ErrBadOption
 	ErrBadKey      = errors.New("gossip: peer key is not an Ed25519 point")
 	ErrTooLarge    = errors.New("gossip: frame exceeds max message size")
 	ErrUnsupported = errors.New("gossip: message type cannot be encoded for this peer type")
@@ -36,19 +39,11 @@ var (
 
 // ---- encoding ----
 
-func appendVarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+func appendVarint(b []byte, v uint64) []byte { return postcard.AppendUvarint(b, v) }
 
-func appendBytes(b, p []byte) []byte {
-	b = appendVarint(b, uint64(len(p)))
-	return append(b, p...)
-}
+func appendBytes(b, p []byte) []byte { return postcard.AppendBytes(b, p) }
 
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
+func appendBool(b []byte, v bool) []byte { return postcard.AppendBool(b, v) }
 
 func appendOptData(b []byte, d PeerData) []byte {
 	if d == nil {
@@ -152,111 +147,24 @@ func AppendFrame(b []byte, topic TopicID, m Msg, max int) ([]byte, error) {
 
 // ---- decoding ----
 
+// reader is the shared postcard decoder plus the gossip types' readers.
 type reader struct {
-	b []byte
+	postcard.Decoder
 }
 
-func (r *reader) byte() (byte, error) {
-	if len(r.b) == 0 {
-		return 0, ErrShort
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c, nil
-}
+func newReader(b []byte) reader { return reader{postcard.NewDecoder(b)} }
 
-func (r *reader) take(n int) ([]byte, error) {
-	if n < 0 || len(r.b) < n {
-		return nil, ErrShort
-	}
-	p := r.b[:n]
-	r.b = r.b[n:]
-	return p, nil
-}
-
-// varint reads a postcard varint of at most maxLen bytes whose last byte is
-// at most maxLast (u16: 3, 0x03; u32: 5, 0x0f; u64: 10, 0x01).
-func (r *reader) varint(maxLen int, maxLast byte) (uint64, error) {
-	var v uint64
-	for i := 0; i < maxLen; i++ {
-		c, err := r.byte()
-		if err != nil {
-			return 0, err
-		}
-		v |= uint64(c&0x7f) << (7 * i)
-		if c&0x80 == 0 {
-			if i == maxLen-1 && c > maxLast {
-				return 0, ErrBadVarint
-			}
-			return v, nil
-		}
-	}
-	return 0, ErrBadVarint
-}
-
-func (r *reader) u16() (uint16, error) {
-	v, err := r.varint(3, 0x03)
-	return uint16(v), err
-}
-
-func (r *reader) tag() (uint32, error) {
-	v, err := r.varint(5, 0x0f)
-	return uint32(v), err
-}
-
-func (r *reader) length() (int, error) {
-	v, err := r.varint(10, 0x01)
-	if err != nil {
-		return 0, err
-	}
-	if v > uint64(len(r.b)) {
-		return 0, ErrShort
-	}
-	return int(v), nil
-}
-
+// bytes reads a byte string into fresh memory (decoded messages outlive the frame buffer).
 func (r *reader) bytes() ([]byte, error) {
-	n, err := r.length()
-	if err != nil {
-		return nil, err
-	}
-	p, err := r.take(n)
+	p, err := r.Bytes()
 	if err != nil {
 		return nil, err
 	}
 	return append([]byte{}, p...), nil
 }
 
-func (r *reader) bool() (bool, error) {
-	c, err := r.byte()
-	if err != nil {
-		return false, err
-	}
-	switch c {
-	case 0:
-		return false, nil
-	case 1:
-		return true, nil
-	}
-	return false, ErrBadBool
-}
-
-func (r *reader) option() (bool, error) {
-	c, err := r.byte()
-	if err != nil {
-		return false, err
-	}
-	switch c {
-	case 0:
-		return false, nil
-	case 1:
-		return true, nil
-	}
-	return false, ErrBadOption
-}
-
 func (r *reader) array32() (a [32]byte, err error) {
-	p, err := r.take(32)
+	p, err := r.Take(32)
 	if err != nil {
 		return a, err
 	}
@@ -283,7 +191,7 @@ func (r *reader) key() (Key, error) {
 }
 
 func (r *reader) optData() (PeerData, error) {
-	some, err := r.option()
+	some, err := r.Option()
 	if err != nil || !some {
 		return nil, err
 	}
@@ -299,11 +207,11 @@ func (r *reader) peerInfo() (p PeerInfo[Key], err error) {
 }
 
 func (r *reader) peerInfos() ([]PeerInfo[Key], error) {
-	n, err := r.length() // each element is at least 33 bytes, so n <= len(r.b) bounds it
+	n, err := r.Len() // each element is at least 33 bytes, so n <= r.Remaining() bounds it
 	if err != nil {
 		return nil, err
 	}
-	ps := make([]PeerInfo[Key], 0, min(n, len(r.b)/33))
+	ps := make([]PeerInfo[Key], 0, min(n, r.Remaining()/33))
 	for range n {
 		p, err := r.peerInfo()
 		if err != nil {
@@ -315,11 +223,11 @@ func (r *reader) peerInfos() ([]PeerInfo[Key], error) {
 }
 
 func (r *reader) msg() (Msg, error) {
-	outer, err := r.tag()
+	outer, err := r.U32()
 	if err != nil {
 		return nil, err
 	}
-	inner, err := r.tag()
+	inner, err := r.U32()
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +251,7 @@ func (r *reader) swarm(tag uint32) (Msg, error) {
 		if m.Peer, err = r.peerInfo(); err != nil {
 			return nil, err
 		}
-		m.TTL, err = r.u16()
+		m.TTL, err = r.U16()
 		return m, err
 	case 2:
 		var m Shuffle[Key]
@@ -354,13 +262,13 @@ func (r *reader) swarm(tag uint32) (Msg, error) {
 		if m.Nodes, err = r.peerInfos(); err != nil {
 			return nil, err
 		}
-		m.TTL, err = r.u16()
+		m.TTL, err = r.U16()
 		return m, err
 	case 3:
 		ns, err := r.peerInfos()
 		return ShuffleReply[Key]{Nodes: ns}, err
 	case 4:
-		p, err := r.tag()
+		p, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
@@ -372,10 +280,10 @@ func (r *reader) swarm(tag uint32) (Msg, error) {
 	case 5:
 		var m Disconnect
 		var err error
-		if m.Alive, err = r.bool(); err != nil {
+		if m.Alive, err = r.Bool(); err != nil {
 			return nil, err
 		}
-		m.Respond, err = r.bool()
+		m.Respond, err = r.Bool()
 		return m, err
 	}
 	return nil, ErrBadTag
@@ -392,13 +300,13 @@ func (r *reader) gossip(tag uint32) (Msg, error) {
 		if m.Content, err = r.bytes(); err != nil {
 			return nil, err
 		}
-		s, err := r.tag()
+		s, err := r.U32()
 		if err != nil {
 			return nil, err
 		}
 		switch s {
 		case 0:
-			rd, err := r.u16()
+			rd, err := r.U16()
 			m.Scope.Round = Round(rd)
 			return m, err
 		case 1:
@@ -410,7 +318,7 @@ func (r *reader) gossip(tag uint32) (Msg, error) {
 		return Prune{}, nil
 	case 2:
 		var m Graft
-		some, err := r.option()
+		some, err := r.Option()
 		if err != nil {
 			return nil, err
 		}
@@ -422,21 +330,21 @@ func (r *reader) gossip(tag uint32) (Msg, error) {
 			mid := MessageID(id)
 			m.ID = &mid
 		}
-		rd, err := r.u16()
+		rd, err := r.U16()
 		m.Round = Round(rd)
 		return m, err
 	case 3:
-		n, err := r.length()
+		n, err := r.Len()
 		if err != nil {
 			return nil, err
 		}
-		ihs := make(IHaves, 0, min(n, len(r.b)/33))
+		ihs := make(IHaves, 0, min(n, r.Remaining()/33))
 		for range n {
 			var ih IHave
 			if ih.ID, err = r.array32(); err != nil {
 				return nil, err
 			}
-			rd, err := r.u16()
+			rd, err := r.U16()
 			if err != nil {
 				return nil, err
 			}
@@ -451,14 +359,14 @@ func (r *reader) gossip(tag uint32) (Msg, error) {
 // DecodeMsg parses postcard(topic::Message). Like postcard::from_bytes it
 // ignores trailing bytes.
 func DecodeMsg(b []byte) (Msg, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	return r.msg()
 }
 
 // DecodeMessage parses a v0 frame body: postcard(state::Message{topic, msg}).
 // Trailing bytes are ignored, as Rust does.
 func DecodeMessage(b []byte) (TopicID, Msg, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	t, err := r.array32()
 	if err != nil {
 		return t, nil, err

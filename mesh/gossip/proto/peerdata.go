@@ -72,8 +72,8 @@ func DecodePeerData(d PeerData) (AddrInfo, error) {
 	if len(d) == 0 {
 		return a, nil
 	}
-	r := reader{b: d}
-	some, err := r.option()
+	r := newReader(d)
+	some, err := r.Option()
 	if err != nil {
 		return a, errors.Join(ErrBadAddrInfo, err)
 	}
@@ -84,25 +84,25 @@ func DecodePeerData(d PeerData) (AddrInfo, error) {
 		}
 		a.RelayURL = string(u)
 	}
-	n, err := r.length()
+	n, err := r.Len()
 	if err != nil {
 		return a, errors.Join(ErrBadAddrInfo, err)
 	}
 	for range n {
-		t, err := r.tag()
+		t, err := r.U32()
 		if err != nil {
 			return a, errors.Join(ErrBadAddrInfo, err)
 		}
 		var ip netip.Addr
 		switch t {
 		case 0:
-			p, err := r.take(4)
+			p, err := r.Take(4)
 			if err != nil {
 				return a, errors.Join(ErrBadAddrInfo, err)
 			}
 			ip = netip.AddrFrom4([4]byte(p))
 		case 1:
-			p, err := r.take(16)
+			p, err := r.Take(16)
 			if err != nil {
 				return a, errors.Join(ErrBadAddrInfo, err)
 			}
@@ -110,7 +110,7 @@ func DecodePeerData(d PeerData) (AddrInfo, error) {
 		default:
 			return a, errors.Join(ErrBadAddrInfo, ErrBadTag)
 		}
-		port, err := r.u16()
+		port, err := r.U16()
 		if err != nil {
 			return a, errors.Join(ErrBadAddrInfo, err)
 		}
