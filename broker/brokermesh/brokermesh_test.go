@@ -27,6 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeBroker serves Produce and Fetch only.
 type fakeBroker struct {
+	brokerop.Unimplemented
 	mu        sync.Mutex
 	produced  []brokerop.ProducePartition
 	deadline  time.Duration
@@ -59,6 +60,14 @@ func (f *fakeBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 	return &brokerop.FetchResp{Partitions: []brokerop.FetchPartitionResp{{Topic: "t", Records: []byte("data")}}}, nil
 }
 
+func (f *fakeBroker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	return brokerop.ProduceNow(ctx, f.Produce, req)
+}
+
+func (f *fakeBroker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	return brokerop.FetchUnpooled(ctx, f.Fetch, req)
+}
+
 type quicOpener struct{ c *quic.Conn }
 
 func (o quicOpener) OpenStream(ctx context.Context) (Stream, error) { return o.c.OpenStreamSync(ctx) }
@@ -76,7 +85,7 @@ func tlsPair(t *testing.T) (*tls.Config, *tls.Config) {
 }
 
 // setup starts a server on loopback QUIC and returns a caller connected to it.
-func setup(t *testing.T, targets ...any) (*Caller, *quic.Conn) {
+func setup(t *testing.T, data brokerop.DataService) (*Caller, *quic.Conn) {
 	t.Helper()
 	srvTLS, cliTLS := tlsPair(t)
 	ln, err := quic.ListenAddr("127.0.0.1:0", srvTLS, nil)
@@ -84,7 +93,7 @@ func setup(t *testing.T, targets ...any) (*Caller, *quic.Conn) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := NewServer(nil, targets...)
+	s := NewServer(nil, brokerop.Parts{Data: data})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
@@ -227,13 +236,14 @@ func TestTraceCrossesTheHop(t *testing.T) {
 func TestClientCoversEveryOp(t *testing.T) {
 	ct := reflect.TypeFor[*Caller]()
 	for _, s := range brokerop.Specs() {
-		name := s.Req.Name()[:len(s.Req.Name())-3]
+		req, resp := reflect.TypeOf(s.NewRequest()).Elem(), reflect.TypeOf(s.NewResponse()).Elem()
+		name := req.Name()[:len(req.Name())-3]
 		m, ok := ct.MethodByName(name)
 		if !ok {
 			t.Errorf("Caller has no method %s for op %s", name, s.Name)
 			continue
 		}
-		if m.Type.NumIn() != 3 || m.Type.In(2) != reflect.PointerTo(s.Req) || m.Type.Out(0) != reflect.PointerTo(s.Resp) {
+		if m.Type.NumIn() != 3 || m.Type.In(2) != reflect.PointerTo(req) || m.Type.Out(0) != reflect.PointerTo(resp) {
 			t.Errorf("Caller.%s has the wrong signature %v", name, m.Type)
 		}
 	}

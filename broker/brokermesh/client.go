@@ -169,3 +169,5 @@ func (c *Caller) streamErr(ctx context.Context, what string, err error) error {
 	}
 	return fmt.Errorf("%w: %s: %s: %w", ErrUnavailable, c.remote, what, err)
 }
+
+var _ brokerop.Service = (*Caller)(nil)

@@ -895,3 +895,5 @@ func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsRe
 func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
 	return c.ctl().OffsetDelete(ctx, req)
 }
+
+var _ brokerop.Service = (*Cluster)(nil)

@@ -38,7 +38,7 @@ func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBr
 			t.Fatal(err)
 		}
 		ep := newEP(t)
-		Serve(ep, NewServer(nil, b, g), trust, nil)
+		Serve(ep, NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b}), trust, nil)
 		t.Cleanup(func() { ep.Close(); g.Close(); b.Close() })
 		out = append(out, &testBroker{ep, b, g})
 	}

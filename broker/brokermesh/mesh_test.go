@@ -28,7 +28,7 @@ func TestOverMeshTrustedAndUntrusted(t *testing.T) {
 	brokerEP, trustedGW, strangerGW := newEP(t), newEP(t), newEP(t)
 	var trust TrustList
 	trust.Add(trustedGW.NodeID())
-	Serve(brokerEP, NewServer(nil, &fakeBroker{}), trust, nil)
+	Serve(brokerEP, NewServer(nil, brokerop.Parts{Data: &fakeBroker{}}), trust, nil)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -43,7 +43,7 @@ func TestFetchPooledBothSides(t *testing.T) {
 		big[i] = byte(i * 7)
 	}
 	pb := &pooledBroker{records: [][]byte{big, []byte("small"), nil}}
-	c, _ := setup(t, StoreSpans{Store: pb})
+	c, _ := setup(t, StoreSpans{pb})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for round := range 3 {

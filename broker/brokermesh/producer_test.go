@@ -39,7 +39,7 @@ func TestInitProducerIDGoesToController(t *testing.T) {
 }
 
 // groupsOnly serves ops of a broker that predates idempotence (no InitProducerID method).
-type groupsOnly struct{}
+type groupsOnly struct{ brokerop.Unimplemented }
 
 func (groupsOnly) Metadata(context.Context, *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
 	return &brokerop.MetadataResp{}, nil
@@ -52,7 +52,7 @@ func TestInitProducerIDOldController(t *testing.T) {
 	ep := newEP(t)
 	var trust TrustList
 	trust.Add(gw.NodeID())
-	Serve(ep, NewServer(nil, groupsOnly{}), trust, nil)
+	Serve(ep, NewServer(nil, brokerop.Parts{Admin: groupsOnly{}}), trust, nil)
 	c := clusterForAddrs(t, gw, ep)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

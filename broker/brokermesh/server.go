@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,86 +39,33 @@ type Stream interface {
 	CancelWrite(quic.StreamErrorCode)
 }
 
-// Server answers KafkaOps by calling methods of its targets: op X with request type XReq is
-// served by the first target that has a method X(context.Context, *XReq) (*XResp, error).
+// Server answers KafkaOps by dispatching them to a Service (brokerop.Dispatch, the generated
+// switch). Ops the Service does not serve (brokerop.Unimplemented) are answered with
+// StatusUnknownOp.
 type Server struct {
-	targets  []reflect.Value
+	svc      brokerop.Service
 	logger   *slog.Logger
 	maxFrame int
 	tracer   trace.Tracer
-
-	pooled PooledFetcher  // the Fetch target, if it answers from pooled buffers
-	stager StagedProducer // the first target that stages produces, if any
-
-	mu      sync.Mutex
-	methods map[brokerop.Code]reflect.Value // guarded by mu; resolved lazily
 }
 
-// NewServer returns a server dispatching to targets (e.g. a *broker.Broker and a group
-// coordinator). logger may be nil.
-func NewServer(logger *slog.Logger, targets ...any) *Server {
+// NewServer returns a server dispatching to svc (e.g. a broker.Broker and a group
+// coordinator, embedded in one struct). logger may be nil.
+func NewServer(logger *slog.Logger, svc brokerop.Service) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{logger: logger, maxFrame: brokerop.DefaultMaxFrame, methods: map[brokerop.Code]reflect.Value{}, tracer: telemetry.Tracer()}
-	for _, t := range targets {
-		s.targets = append(s.targets, reflect.ValueOf(t))
-	}
-	for _, t := range targets {
-		if pf, ok := t.(PooledFetcher); ok {
-			s.pooled = pf
-			break
-		}
-		if reflect.ValueOf(t).MethodByName("Fetch").IsValid() {
-			break // the first target with Fetch serves it, without pooling
-		}
-	}
-	for _, t := range targets {
-		if sp, ok := t.(StagedProducer); ok {
-			s.stager = sp
-			break
-		}
-	}
-	return s
-}
-
-var (
-	ctxType = reflect.TypeFor[context.Context]()
-	errType = reflect.TypeFor[error]()
-)
-
-func (s *Server) method(spec brokerop.Spec) (reflect.Value, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m, ok := s.methods[spec.Code]; ok {
-		return m, m.IsValid()
-	}
-	name := strings.TrimSuffix(spec.Req.Name(), "Req")
-	var found reflect.Value
-	for _, t := range s.targets {
-		m := t.MethodByName(name)
-		if !m.IsValid() {
-			continue
-		}
-		mt := m.Type()
-		if mt.NumIn() == 2 && mt.In(0) == ctxType && mt.In(1) == reflect.PointerTo(spec.Req) &&
-			mt.NumOut() == 2 && mt.Out(0) == reflect.PointerTo(spec.Resp) && mt.Out(1) == errType {
-			found = m
-			break
-		}
-	}
-	s.methods[spec.Code] = found
-	return found, found.IsValid()
+	return &Server{svc: svc, logger: logger, maxFrame: brokerop.DefaultMaxFrame, tracer: telemetry.Tracer()}
 }
 
 // ServeStream handles one call on st and returns when it is answered or reset. remote names the
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 	if c, ok := s.read(ctx, remote, st, nil); ok {
-		if c.tag == brokerop.OpFetch && s.pooled != nil {
-			// The answer's records are written from the target's read buffers, which go back
-			// once the stream write returned (quic-go copies what Write is given).
-			resp, release, err := s.pooled.FetchPooled(c.ctx, c.body.(*brokerop.FetchReq))
+		if req, ok := c.body.(*brokerop.FetchReq); ok {
+			// The answer's records are written from the service's read buffers, which go
+			// back once the stream write returned (quic-go copies what Write is given).
+			resp, release, err := s.svc.FetchPooled(c.ctx, req)
 			if err != nil {
 				s.answer(c, nil, s.failed(c, err))
 				return
@@ -204,23 +149,21 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 	}}, true
 }
 
-// run runs c's op on the targets and returns the response (nil on error, recorded in resp).
+// run runs c's op on the service and returns the response (nil on error, recorded in resp).
 func (s *Server) run(c *inCall) (out any, resp brokerop.ResponseHeader) {
-	resp = ResponseOf(c.h.RequestID)
-	m, ok := s.method(c.spec)
-	if !ok {
-		resp.Status, resp.Message = brokerop.StatusUnknownOp, "op "+c.spec.Name+" is not served by this node"
-		return nil, resp
+	m, err := brokerop.Dispatch(c.ctx, s.svc, c.tag, c.body)
+	if err != nil {
+		return nil, s.failed(c, err)
 	}
-	res := m.Call([]reflect.Value{reflect.ValueOf(c.ctx), reflect.ValueOf(c.body)})
-	if e, _ := res[1].Interface().(error); e != nil {
-		return nil, s.failed(c, e)
-	}
-	return res[0].Interface(), resp
+	return m, ResponseOf(c.h.RequestID)
 }
 
 func (s *Server) failed(c *inCall, e error) brokerop.ResponseHeader {
 	resp := ResponseOf(c.h.RequestID)
+	if errors.Is(e, brokerop.ErrUnsupported) {
+		resp.Status, resp.Message = brokerop.StatusUnknownOp, e.Error()
+		return resp
+	}
 	resp.Status, resp.Message = statusOf(c.ctx, e), e.Error()
 	c.span.RecordError(e)
 	c.span.SetStatus(codes.Error, e.Error())
@@ -243,13 +186,6 @@ func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
 		}
 	}
 	_ = c.st.Close()
-}
-
-// StagedProducer is the optional target capability that keeps produce order over the mesh:
-// ProduceStaged appends at once, in call order, and returns a wait for the durability the
-// request asks for (broker.Broker has it).
-type StagedProducer interface {
-	ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error)
 }
 
 // ResponseOf returns an OK response header for request id.
@@ -278,24 +214,19 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 // Produce order: QUIC hands streams to AcceptStream in the order the caller opened them, and a
 // Caller opens produce streams in the order of its ProduceStaged/Produce calls. So a produce
 // stream is read and, with a StagedProducer target, appended right here on the accepting
-// goroutine, in that order; only its fsync wait and the answer run on their own goroutine
-// (pipelined produces share fsyncs). A produce payload is read into a pooled buffer that is
-// reused once the append returned: a StagedProducer must not keep references to the request's
-// record bytes after ProduceStaged returns (broker.Broker copies them into its log buffer or
-// writes them out). Every other op is read and run on its own goroutine.
+// goroutine, in that order (Service.ProduceStaged); only its fsync wait and the answer run on
+// their own goroutine (pipelined produces share fsyncs). A produce payload is read into a
+// pooled buffer that is reused once the append returned: ProduceStaged must not keep
+// references to the request's record bytes after it returns (broker.Broker copies them into
+// its log buffer or writes them out). Every other op is read and run on its own goroutine.
 func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	sp := s.stager
 	var one [1]byte
 	for {
 		st, err := c.AcceptStream(ctx)
 		if err != nil {
 			return
-		}
-		if sp == nil {
-			wg.Go(func() { s.ServeStream(ctx, remote, st) })
-			continue
 		}
 		// Look at the tag only (a caller writes its frame right after opening the stream).
 		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -311,7 +242,7 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 			held.release()
 			continue
 		}
-		wait := sp.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
+		wait := s.svc.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
 		// The append copied the records (or wrote them out): the payload is free again.
 		held.release()
 		wg.Go(func() {

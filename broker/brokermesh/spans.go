@@ -10,16 +10,11 @@ import (
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
-// DataStore is the part of a broker whose work StoreSpans traces.
-type DataStore interface {
-	Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error)
-	Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error)
-}
-
-// StoreSpans wraps a broker's Produce and Fetch in the broker-side spans broker.produce.store
-// and broker.fetch.read. Give it to NewServer before the broker itself, so it serves those two
-// ops and the broker serves the rest.
-type StoreSpans struct{ Store DataStore }
+// StoreSpans decorates a broker's DataService: Produce and Fetch (and their staged and pooled
+// forms) run inside the broker-side spans broker.produce.store and broker.fetch.read;
+// ListOffsets goes through as is. Use it as the Data part of the Service given to NewServer
+// (brokerop.Parts{Data: StoreSpans{b}, ...}).
+type StoreSpans struct{ brokerop.DataService }
 
 // Produce traces and forwards.
 func (s StoreSpans) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
@@ -28,7 +23,7 @@ func (s StoreSpans) Produce(ctx context.Context, req *brokerop.ProduceReq) (*bro
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
 	}
-	resp, err := s.Store.Produce(ctx, req)
+	resp, err := s.DataService.Produce(ctx, req)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
@@ -42,26 +37,11 @@ func (s StoreSpans) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokero
 	return resp, err
 }
 
-// PooledFetcher is the optional target capability behind a zero-copy Fetch answer:
-// FetchPooled's record bytes live in read buffers the target reuses once release is called
-// (broker.Broker has it). The server writes them to the stream by reference and releases
-// them after the write.
-type PooledFetcher interface {
-	FetchPooled(ctx context.Context, req *brokerop.FetchReq) (resp *brokerop.FetchResp, release func(), err error)
-}
-
-// FetchPooled traces and forwards; a Store without pooling answers with Fetch.
+// FetchPooled traces and forwards.
 func (s StoreSpans) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
 	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerFetch)
 	defer span.End()
-	var resp *brokerop.FetchResp
-	release := func() {}
-	var err error
-	if pf, ok := s.Store.(PooledFetcher); ok {
-		resp, release, err = pf.FetchPooled(ctx, req)
-	} else {
-		resp, err = s.Store.Fetch(ctx, req)
-	}
+	resp, release, err := s.DataService.FetchPooled(ctx, req)
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
@@ -69,19 +49,12 @@ func (s StoreSpans) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*b
 }
 
 // ProduceStaged traces a staged produce: the span covers the append and the durability wait.
-// A Store without staging is called synchronously (order is kept; nothing is pipelined).
 func (s StoreSpans) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
 	ctx, span := telemetry.Tracer().Start(ctx, telemetry.SpanBrokerProduce)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("kafka.partitions", len(req.Partitions)), attribute.Int("kafka.acks", int(req.Acks)))
 	}
-	var wait func() (*brokerop.ProduceResp, error)
-	if sp, ok := s.Store.(StagedProducer); ok {
-		wait = sp.ProduceStaged(ctx, req)
-	} else {
-		resp, err := s.Store.Produce(ctx, req)
-		wait = func() (*brokerop.ProduceResp, error) { return resp, err }
-	}
+	wait := s.DataService.ProduceStaged(ctx, req)
 	return func() (*brokerop.ProduceResp, error) {
 		defer span.End()
 		resp, err := wait()

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
@@ -37,7 +38,7 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 	defer b.Close()
 	var trust TrustList
 	trust.Add(gw.NodeID())
-	Serve(bEP, NewServer(nil, StoreSpans{Store: b}, b), trust, nil)
+	Serve(bEP, NewServer(nil, brokerop.Parts{Data: StoreSpans{b}, Admin: b, Producers: b}), trust, nil)
 	cl := clusterForAddrs(t, gw, bEP)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

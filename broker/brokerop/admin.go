@@ -11,14 +11,6 @@ const (
 	OpDescribeCluster         Code = 0x24
 )
 
-func init() {
-	register[CreatePartitionsReq, CreatePartitionsResp](OpCreatePartitions, "create_partitions")
-	register[DescribeConfigsReq, DescribeConfigsResp](OpDescribeConfigs, "describe_configs")
-	register[AlterConfigsReq, AlterConfigsResp](OpAlterConfigs, "alter_configs")
-	register[IncrementalAlterConfigsReq, AlterConfigsResp](OpIncrementalAlterConfigs, "incremental_alter_configs")
-	register[DescribeClusterReq, DescribeClusterResp](OpDescribeCluster, "describe_cluster")
-}
-
 // Config resource types, as Kafka numbers them in DescribeConfigs and AlterConfigs.
 const (
 	ResourceTopic  int8 = 2

@@ -180,12 +180,9 @@ func TestMalformedInputs(t *testing.T) {
 	if err := Unmarshal(append(good, 0), &fp); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("trailing byte accepted: %v", err)
 	}
-	// i32 overflow: zigzag value 2^33.
+	// i32 overflow: zigzag value 2^33 (FetchPartition is a string, then an i32).
 	bad := append([]byte{0x00}, 0x80, 0x80, 0x80, 0x80, 0x20)
-	if err := Unmarshal(bad, &struct {
-		A string
-		B int32
-	}{}); !errors.Is(err, ErrMalformed) {
+	if err := Unmarshal(bad, &FetchPartition{}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("overflow accepted: %v", err)
 	}
 	// bool byte 2, huge count.

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
+
+	"github.com/meshkafka/meshkafka/internal/postcard"
 )
 
 // Frame layout of every KafkaOp stream (both directions; one frame per direction per stream):
@@ -122,38 +123,41 @@ func (b *byteReader) ReadByte() (byte, error) {
 	return b.one[0], err
 }
 
-// EncodeRequest builds the full request frame for op code c.
+// EncodeRequest builds the full request frame for op code c; body is a pointer to the op's
+// request struct.
 func EncodeRequest(c Code, h RequestHeader, body any) ([]byte, error) {
-	return encodeFrame(c, &h, body)
+	m, ok := body.(Message)
+	if !ok {
+		return nil, fmt.Errorf("brokerop: no postcard mapping for %T", body)
+	}
+	return encodeFrame(c, &h, m), nil
 }
 
 // EncodeResponse builds the full response frame; body is ignored unless h.Status is StatusOK.
 func EncodeResponse(c Code, h ResponseHeader, body any) ([]byte, error) {
 	if h.Status != StatusOK {
-		body = nil
+		return encodeFrame(c, &h, nil), nil
 	}
-	return encodeFrame(c, &h, body)
+	m, ok := body.(Message)
+	if !ok {
+		return nil, fmt.Errorf("brokerop: no postcard mapping for %T", body)
+	}
+	return encodeFrame(c, &h, m), nil
 }
 
 // frameHeadroom is room for the tag and the longest length varint in front of the payload.
 const frameHeadroom = 1 + binary.MaxVarintLen64
 
-// encodeFrame marshals header and body into one buffer sized from a hint, leaving headroom in
+// encodeFrame encodes header and body into one buffer sized from a hint, leaving headroom in
 // front for the tag and length, so the payload is written once and never copied.
-func encodeFrame(c Code, header, body any) ([]byte, error) {
-	hint := frameHeadroom + 64 + sizeHint(reflect.ValueOf(header), 0)
+func encodeFrame(c Code, header, body Message) []byte {
+	hint := frameHeadroom + 64 + header.sizeHint()
 	if body != nil {
-		hint += sizeHint(reflect.ValueOf(body), 0)
+		hint += body.sizeHint()
 	}
-	buf := make([]byte, frameHeadroom, hint)
-	buf, err := Marshal(buf, header)
-	if err != nil {
-		return nil, err
-	}
+	buf := header.AppendPostcard(make([]byte, frameHeadroom, hint))
 	if body != nil {
-		if buf, err = Marshal(buf, body); err != nil {
-			return nil, err
-		}
+		buf = body.AppendPostcard(buf)
 	}
 	n := len(buf) - frameHeadroom
 	var hdr [frameHeadroom]byte
@@ -161,7 +165,7 @@ func encodeFrame(c Code, header, body any) ([]byte, error) {
 	hl := 1 + binary.PutUvarint(hdr[1:], uint64(n))
 	start := frameHeadroom - hl
 	copy(buf[start:], hdr[:hl])
-	return buf[start:], nil
+	return buf[start:]
 }
 
 // DecodeRequest splits a request payload for op c into its header and a freshly allocated body
@@ -176,7 +180,7 @@ func DecodeRequest(c Code, payload []byte) (RequestHeader, any, error) {
 	if err != nil {
 		return h, nil, err
 	}
-	body := spec.NewRequest()
+	body := spec.newReq()
 	if err := Unmarshal(rest, body); err != nil {
 		return h, nil, err
 	}
@@ -201,14 +205,10 @@ func DecodeResponse(payload []byte, body any) (ResponseHeader, error) {
 }
 
 // decodePrefix decodes a header struct from the front of payload and returns the rest.
-func decodePrefix(payload []byte, h any) ([]byte, error) {
-	p, err := planFor(reflectTypeOf(h))
-	if err != nil {
-		return nil, err
+func decodePrefix(payload []byte, h Message) ([]byte, error) {
+	d := postcard.NewDecoder(payload)
+	if err := h.decode(&d); err != nil {
+		return nil, malformed(err)
 	}
-	d := decoder{buf: payload}
-	if err := p.dec(&d, reflectValueOf(h)); err != nil {
-		return nil, err
-	}
-	return d.buf, nil
+	return d.Rest(), nil
 }

@@ -71,6 +71,9 @@ func collect(t reflect.Type, seen map[string]reflect.Type) {
 	}
 }
 
+func reqType(s Spec) reflect.Type  { return reflect.TypeOf(s.NewRequest()).Elem() }
+func respType(s Spec) reflect.Type { return reflect.TypeOf(s.NewResponse()).Elem() }
+
 func renderLayout() string {
 	var b strings.Builder
 	b.WriteString("# KafkaOp wire layout\n\n")
@@ -83,14 +86,14 @@ func renderLayout() string {
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Code < specs[j].Code })
 	b.WriteString("| tag | op | request | response |\n|---|---|---|---|\n")
 	for _, s := range specs {
-		fmt.Fprintf(&b, "| 0x%02X | %s | %s | %s |\n", uint8(s.Code), s.Name, s.Req.Name(), s.Resp.Name())
+		fmt.Fprintf(&b, "| 0x%02X | %s | %s | %s |\n", uint8(s.Code), s.Name, reqType(s).Name(), respType(s).Name())
 	}
 	seen := map[string]reflect.Type{}
 	collect(reflect.TypeFor[RequestHeader](), seen)
 	collect(reflect.TypeFor[ResponseHeader](), seen)
 	for _, s := range specs {
-		collect(s.Req, seen)
-		collect(s.Resp, seen)
+		collect(reqType(s), seen)
+		collect(respType(s), seen)
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {

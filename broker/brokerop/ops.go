@@ -31,7 +31,7 @@ type ProduceReq struct {
 type ProducePartition struct {
 	Topic     string
 	Partition int32
-	Records   []byte
+	Records   []byte `kafkaop:"records"`
 }
 
 // ProduceResp answers ProduceReq, one entry per requested partition in the same order.
@@ -81,7 +81,7 @@ type FetchPartitionResp struct {
 	HighWatermark    int64
 	LastStableOffset int64
 	LogStartOffset   int64
-	Records          []byte
+	Records          []byte `kafkaop:"records"`
 }
 
 // ListOffsetsReq asks for offsets by timestamp (-1 latest, -2 earliest, -3 max timestamp).

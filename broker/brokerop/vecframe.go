@@ -5,48 +5,50 @@ import (
 	"net"
 )
 
-// Vectored frames: the two ops that carry record bytes, Produce requests and Fetch answers,
-// can be encoded as slices to write in order (one vectored write, or one stream write per
-// slice) in which every record set of at least refMin bytes is the caller's own slice,
-// between encoded pieces. The concatenated bytes are exactly those of EncodeRequest /
-// EncodeResponse; the record sets must stay unchanged until the slices are written.
+// Vectored frames: the structs that carry record sets (a []byte field tagged
+// kafkaop:"records", at any depth: Produce requests and Fetch answers) get a generated
+// by-reference encoder (appendVec), so their frames can be encoded as slices to write in
+// order (one vectored write, or one stream write per slice) in which every record set of at
+// least refMin bytes is the caller's own slice, between encoded pieces. The concatenated bytes
+// are exactly those of EncodeRequest / EncodeResponse; the record sets must stay unchanged
+// until the slices are written.
 
-// EncodeRequestBuffers is EncodeRequest as slices to write in order: a Produce request's record
-// sets of at least refMin bytes by reference (ProduceRequestFrame), any other op in one slice.
+// vecMessage is a Message with record sets (its appendVec is generated).
+type vecMessage interface {
+	Message
+	appendVec(w *vecFrame)
+	vecHint() int // sizeHint without the record sets written by reference
+}
+
+// EncodeRequestBuffers is EncodeRequest as slices to write in order: record sets of at least
+// refMin bytes by reference, an op without record sets in one slice.
 func EncodeRequestBuffers(c Code, h RequestHeader, body any, refMin int) (net.Buffers, error) {
-	if req, ok := body.(*ProduceReq); ok && c == OpProduce {
-		return ProduceRequestFrame(h, req, refMin)
+	if m, ok := body.(vecMessage); ok {
+		return vecFrameOf(c, &h, m, refMin), nil
 	}
 	f, err := EncodeRequest(c, h, body)
 	return net.Buffers{f}, err
 }
 
-// EncodeResponseBuffers is EncodeResponse as slices to write in order: a Fetch answer's record
-// sets of at least refMin bytes by reference (FetchResponseFrame), any other op in one slice.
+// EncodeResponseBuffers is EncodeResponse as slices to write in order: record sets of at
+// least refMin bytes by reference, an op without record sets (or an error) in one slice.
 func EncodeResponseBuffers(c Code, h ResponseHeader, body any, refMin int) (net.Buffers, error) {
-	if resp, ok := body.(*FetchResp); ok && c == OpFetch && h.Status == StatusOK {
-		return FetchResponseFrame(h, resp, refMin)
+	if m, ok := body.(vecMessage); ok && h.Status == StatusOK {
+		return vecFrameOf(c, &h, m, refMin), nil
 	}
 	f, err := EncodeResponse(c, h, body)
 	return net.Buffers{f}, err
 }
 
+func vecFrameOf(c Code, header Message, body vecMessage, refMin int) net.Buffers {
+	v := newVecFrame(header, body.vecHint(), refMin)
+	body.appendVec(v)
+	return v.frame(c)
+}
+
 // ProduceRequestFrame is EncodeRequest(OpProduce, h, req) as slices, record sets by reference.
 func ProduceRequestFrame(h RequestHeader, req *ProduceReq, refMin int) (net.Buffers, error) {
-	v, err := newVecFrame(&h, 16+32*len(req.Partitions), refMin)
-	if err != nil {
-		return nil, err
-	}
-	v.enc = appendZigzag(v.enc, int64(req.Acks))
-	v.enc = appendZigzag(v.enc, int64(req.TimeoutMs))
-	v.enc = binary.AppendUvarint(v.enc, uint64(len(req.Partitions)))
-	for i := range req.Partitions {
-		p := &req.Partitions[i]
-		v.string(p.Topic)
-		v.enc = appendZigzag(v.enc, int64(p.Partition))
-		v.bytes(p.Records)
-	}
-	return v.frame(OpProduce), nil
+	return vecFrameOf(OpProduce, &h, req, refMin), nil
 }
 
 // FetchResponseFrame is EncodeResponse(OpFetch, h, resp) as slices, record sets by reference,
@@ -57,22 +59,7 @@ func FetchResponseFrame(h ResponseHeader, resp *FetchResp, refMin int) (net.Buff
 		f, err := EncodeResponse(OpFetch, h, nil)
 		return net.Buffers{f}, err
 	}
-	v, err := newVecFrame(&h, 16+64*len(resp.Partitions), refMin)
-	if err != nil {
-		return nil, err
-	}
-	v.enc = binary.AppendUvarint(v.enc, uint64(len(resp.Partitions)))
-	for i := range resp.Partitions {
-		p := &resp.Partitions[i]
-		v.string(p.Topic)
-		v.enc = appendZigzag(v.enc, int64(p.Partition))
-		v.enc = appendZigzag(v.enc, int64(p.ErrorCode))
-		v.enc = appendZigzag(v.enc, p.HighWatermark)
-		v.enc = appendZigzag(v.enc, p.LastStableOffset)
-		v.enc = appendZigzag(v.enc, p.LogStartOffset)
-		v.bytes(p.Records)
-	}
-	return v.frame(OpFetch), nil
+	return vecFrameOf(OpFetch, &h, resp, refMin), nil
 }
 
 // vecFrame builds a vectored frame: enc holds the encoded pieces (after frameHeadroom bytes
@@ -84,16 +71,8 @@ type vecFrame struct {
 	refMin int
 }
 
-func newVecFrame(header any, hint, refMin int) (*vecFrame, error) {
-	enc, err := Marshal(make([]byte, frameHeadroom, frameHeadroom+128+hint), header)
-	if err != nil {
-		return nil, err
-	}
-	return &vecFrame{enc: enc, refMin: refMin}, nil
-}
-
-func (v *vecFrame) string(s string) {
-	v.enc = append(binary.AppendUvarint(v.enc, uint64(len(s))), s...)
+func newVecFrame(header Message, hint, refMin int) *vecFrame {
+	return &vecFrame{enc: header.AppendPostcard(make([]byte, frameHeadroom, frameHeadroom+128+hint)), refMin: refMin}
 }
 
 // bytes encodes a byte string: copied when short, otherwise by reference.
@@ -126,8 +105,4 @@ func (v *vecFrame) frame(tag Code) net.Buffers {
 	copy(v.out[0][start:], hdr[:hl])
 	v.out[0] = v.out[0][start:]
 	return v.out
-}
-
-func appendZigzag(b []byte, x int64) []byte {
-	return binary.AppendUvarint(b, uint64(x<<1)^uint64(x>>63))
 }

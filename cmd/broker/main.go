@@ -172,7 +172,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer node.Close()
 	ep := node.Endpoint
-	brokermesh.Serve(ep, brokermesh.NewServer(log, brokermesh.StoreSpans{Store: b}, b, gc), trust, log)
+	brokermesh.Serve(ep, brokermesh.NewServer(log, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Groups: gc, Producers: b}), trust, log)
 
 	addr := dialable(ep.Addr())
 	g, err := gossip.Attach(ep, gossip.Config{})

@@ -47,7 +47,7 @@ func startMeshBroker(t *testing.T, gw key.PublicKey) *meshBroker {
 	}
 	var trust brokermesh.TrustList
 	trust.Add(gw)
-	brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
 	t.Cleanup(func() { ep.Close(); gc.Close(); b.Close() })
 	return &meshBroker{ep: ep, b: b}
 }

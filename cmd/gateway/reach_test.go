@@ -15,6 +15,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -58,7 +59,7 @@ func startLANNode(t *testing.T, h *meshtest.Link, role meshctl.Role, gw key.Publ
 		}
 		var trust brokermesh.TrustList
 		trust.Add(gw)
-		brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
 		n.b = b
 		closers = append(closers, func() { gc.Close(); b.Close() })
 	}
@@ -235,7 +236,7 @@ func TestGatewayReachesBrokerViaRelay(t *testing.T) {
 	}
 	var trust brokermesh.TrustList
 	trust.Add(gw.Public())
-	brokermesh.Serve(ep, brokermesh.NewServer(nil, b, gc), trust, nil)
+	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
 	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

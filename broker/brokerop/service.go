@@ -1,0 +1,196 @@
+package brokerop
+
+import (
+	"context"
+	"errors"
+
+	"github.com/meshkafka/meshkafka/internal/postcard"
+)
+
+//go:generate go run ../../internal/cmd/opgen -src . -ops ops_gen.go -caller ../brokermesh/caller_gen.go
+
+// Service is the gateway↔broker contract: every KafkaOp as one method. The broker serves it
+// (broker.Broker for data and admin, group.Coordinator for groups), the mesh carrier carries
+// it (brokermesh.Caller on the gateway side, brokermesh.Server dispatching to a Service on the
+// broker side), and the gateway calls it (gateway.Backend is a Service).
+//
+// This declaration is the source of the generated code (ops_gen.go, by internal/cmd/opgen):
+// a method whose doc has a //kafkaop:<name> <Code> line is an op; opgen generates the
+// postcard encoder and decoder of its request and response structs (and of every struct they
+// hold), the op table (Lookup, Specs), the dispatch switch (Dispatch), Unimplemented, and the
+// mesh Caller's methods. A []byte field tagged kafkaop:"records" holds record sets: the
+// generated vectored encoder writes it by reference (vecframe.go).
+//
+// A Service that serves only some ops embeds Unimplemented: the others answer an error
+// wrapping ErrUnsupported, which the carrier sends as StatusUnknownOp and the gateway answers
+// as Kafka does when no broker has the feature.
+type Service interface {
+	DataService
+	AdminService
+	GroupService
+	ProducerService
+}
+
+// DataService is the partition data path.
+type DataService interface {
+	// Produce appends record batches.
+	//kafkaop:produce OpProduce
+	Produce(ctx context.Context, req *ProduceReq) (*ProduceResp, error)
+
+	// ProduceStaged is Produce in two steps, keeping produce order when requests are
+	// pipelined: it appends every partition (or sends the request, over the mesh) before it
+	// returns, so appends keep the order of the calls, and the returned function waits for
+	// the durability the acks ask for and gives Produce's answer; call it exactly once. req
+	// and its record bytes are not used after ProduceStaged returns. A Service without
+	// pipelining implements it with ProduceNow.
+	ProduceStaged(ctx context.Context, req *ProduceReq) func() (*ProduceResp, error)
+
+	// Fetch reads from partitions.
+	//kafkaop:fetch OpFetch
+	Fetch(ctx context.Context, req *FetchReq) (*FetchResp, error)
+
+	// FetchPooled is Fetch whose record bytes may live in reused read buffers until release
+	// is called (the gateway calls it after the Kafka answer is written; the broker's mesh
+	// server after the answer frame is written). A Service without pooled buffers implements
+	// it with FetchUnpooled.
+	FetchPooled(ctx context.Context, req *FetchReq) (resp *FetchResp, release func(), err error)
+
+	// ListOffsets looks offsets up by timestamp.
+	//kafkaop:list_offsets OpListOffsets
+	ListOffsets(ctx context.Context, req *ListOffsetsReq) (*ListOffsetsResp, error)
+}
+
+// AdminService is topic and cluster administration.
+type AdminService interface {
+	// Metadata describes brokers and topics.
+	//kafkaop:metadata OpMetadata
+	Metadata(ctx context.Context, req *MetadataReq) (*MetadataResp, error)
+
+	// CreateTopics creates topics.
+	//kafkaop:create_topics OpCreateTopics
+	CreateTopics(ctx context.Context, req *CreateTopicsReq) (*CreateTopicsResp, error)
+
+	// DeleteTopics deletes topics and purges their data.
+	//kafkaop:delete_topics OpDeleteTopics
+	DeleteTopics(ctx context.Context, req *DeleteTopicsReq) (*DeleteTopicsResp, error)
+
+	// CreatePartitions grows topics.
+	//kafkaop:create_partitions OpCreatePartitions
+	CreatePartitions(ctx context.Context, req *CreatePartitionsReq) (*CreatePartitionsResp, error)
+
+	// DescribeConfigs describes topic or broker configs.
+	//kafkaop:describe_configs OpDescribeConfigs
+	DescribeConfigs(ctx context.Context, req *DescribeConfigsReq) (*DescribeConfigsResp, error)
+
+	// AlterConfigs replaces resources' dynamic config sets.
+	//kafkaop:alter_configs OpAlterConfigs
+	AlterConfigs(ctx context.Context, req *AlterConfigsReq) (*AlterConfigsResp, error)
+
+	// IncrementalAlterConfigs changes single configs.
+	//kafkaop:incremental_alter_configs OpIncrementalAlterConfigs
+	IncrementalAlterConfigs(ctx context.Context, req *IncrementalAlterConfigsReq) (*AlterConfigsResp, error)
+
+	// DescribeCluster describes the cluster id, controller and brokers.
+	//kafkaop:describe_cluster OpDescribeCluster
+	DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*DescribeClusterResp, error)
+}
+
+// GroupService is the consumer-group coordinator.
+type GroupService interface {
+	// JoinGroup joins a member to a group.
+	//kafkaop:join_group OpJoinGroup
+	JoinGroup(ctx context.Context, req *JoinGroupReq) (*JoinGroupResp, error)
+
+	// SyncGroup hands out the leader's assignment.
+	//kafkaop:sync_group OpSyncGroup
+	SyncGroup(ctx context.Context, req *SyncGroupReq) (*SyncGroupResp, error)
+
+	// Heartbeat keeps a member alive.
+	//kafkaop:heartbeat OpHeartbeat
+	Heartbeat(ctx context.Context, req *HeartbeatReq) (*HeartbeatResp, error)
+
+	// LeaveGroup removes members.
+	//kafkaop:leave_group OpLeaveGroup
+	LeaveGroup(ctx context.Context, req *LeaveGroupReq) (*LeaveGroupResp, error)
+
+	// OffsetCommit stores committed offsets.
+	//kafkaop:offset_commit OpOffsetCommit
+	OffsetCommit(ctx context.Context, req *OffsetCommitReq) (*OffsetCommitResp, error)
+
+	// OffsetFetch reads committed offsets.
+	//kafkaop:offset_fetch OpOffsetFetch
+	OffsetFetch(ctx context.Context, req *OffsetFetchReq) (*OffsetFetchResp, error)
+
+	// ListGroups lists groups.
+	//kafkaop:list_groups OpListGroups
+	ListGroups(ctx context.Context, req *ListGroupsReq) (*ListGroupsResp, error)
+
+	// DescribeGroups describes groups and their members.
+	//kafkaop:describe_groups OpDescribeGroups
+	DescribeGroups(ctx context.Context, req *DescribeGroupsReq) (*DescribeGroupsResp, error)
+
+	// DeleteGroups deletes empty groups.
+	//kafkaop:delete_groups OpDeleteGroups
+	DeleteGroups(ctx context.Context, req *DeleteGroupsReq) (*DeleteGroupsResp, error)
+
+	// OffsetDelete deletes committed offsets.
+	//kafkaop:offset_delete OpOffsetDelete
+	OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetDeleteResp, error)
+}
+
+// ProducerService hands out idempotent producer ids.
+type ProducerService interface {
+	// InitProducerID allocates a producer id.
+	//kafkaop:init_producer_id OpInitProducerID
+	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
+}
+
+// Message is a struct with a generated postcard codec: every op request and response, the
+// structs they hold, and the frame headers.
+type Message interface {
+	// AppendPostcard appends the postcard encoding to b.
+	AppendPostcard(b []byte) []byte
+	decode(d *postcard.Decoder) error
+	sizeHint() int
+}
+
+// ErrUnsupported is wrapped by the error of an op a Service does not serve (Unimplemented).
+var ErrUnsupported = errors.New("op not served")
+
+func unsupported(op string) error { return &unsupportedError{op: op} }
+
+type unsupportedError struct{ op string }
+
+func (e *unsupportedError) Error() string { return "op " + e.op + " is not served by this node" }
+func (e *unsupportedError) Unwrap() error { return ErrUnsupported }
+
+var errNilAnswer = errors.New("brokerop: op returned neither an answer nor an error")
+
+// ProduceNow is ProduceStaged for a Service that produces synchronously: it calls produce at
+// once (so order is kept; nothing is pipelined) and returns its result.
+func ProduceNow(ctx context.Context, produce func(context.Context, *ProduceReq) (*ProduceResp, error), req *ProduceReq) func() (*ProduceResp, error) {
+	resp, err := produce(ctx, req)
+	return func() (*ProduceResp, error) { return resp, err }
+}
+
+// FetchUnpooled is FetchPooled for a Service whose answers live in their own memory.
+func FetchUnpooled(ctx context.Context, fetch func(context.Context, *FetchReq) (*FetchResp, error), req *FetchReq) (*FetchResp, func(), error) {
+	resp, err := fetch(ctx, req)
+	return resp, func() {}, err
+}
+
+// ProduceStaged forwards to p.Data; without one the answer is ErrUnsupported.
+func (p Parts) ProduceStaged(ctx context.Context, req *ProduceReq) func() (*ProduceResp, error) {
+	if p.Data == nil {
+		return func() (*ProduceResp, error) { return nil, unsupported("produce") }
+	}
+	return p.Data.ProduceStaged(ctx, req)
+}
+
+// FetchPooled forwards to p.Data; without one the answer is ErrUnsupported.
+func (p Parts) FetchPooled(ctx context.Context, req *FetchReq) (*FetchResp, func(), error) {
+	if p.Data == nil {
+		return nil, nil, unsupported("fetch")
+	}
+	return p.Data.FetchPooled(ctx, req)
+}
