@@ -105,6 +105,11 @@ func TestDependencyDirection(t *testing.T) {
 				return local("gateway")(d)
 			}},
 		},
+		"internal/postcard": {
+			{"the shared postcard codec is a leaf both mesh and broker import", func(d string) bool {
+				return !isStd(d)
+			}},
+		},
 		"gateway": {
 			{"gateway reaches storage only through its backend", func(d string) bool { return local("wal")(d) }},
 		},
@@ -177,6 +182,26 @@ func TestIOFreeCores(t *testing.T) {
 	}
 	if seen != len(cores) {
 		t.Fatalf("found %d of the %d cores", seen, len(cores))
+	}
+}
+
+// TestNoReflectInOpDispatch: the gateway↔broker op path is generated code (brokerop's
+// codec, op table and dispatch switch, by internal/cmd/opgen), not reflection. The packages
+// that encode, decode, dispatch and carry ops must not import reflect (tests may).
+func TestNoReflectInOpDispatch(t *testing.T) {
+	dispatch := []string{"broker/brokerop", "broker/brokermesh", "internal/postcard"}
+	for _, p := range goList(t) {
+		rel := strings.TrimPrefix(p.ImportPath, mod+"/")
+		for _, d := range dispatch {
+			if rel != d && !strings.HasPrefix(rel, d+"/") {
+				continue
+			}
+			for _, imp := range p.Imports {
+				if imp == "reflect" {
+					t.Errorf("%s imports reflect: the op dispatch path is generated code", p.ImportPath)
+				}
+			}
+		}
 	}
 }
 

@@ -2,8 +2,8 @@ package gateway
 
 // Topic and cluster administration: CreatePartitions (key 37, v0–3), DescribeConfigs (32,
 // v0–4), AlterConfigs (33, v0–2), IncrementalAlterConfigs (44, v0–1), DescribeCluster (60,
-// v0–1). Each translates kmsg ↔ brokerop and reaches the backend through AdminBackend; a
-// backend without it is answered with UNSUPPORTED_VERSION-free errors (INVALID_REQUEST per
+// v0–1). Each translates kmsg ↔ brokerop and reaches the backend's AdminBackend methods; a
+// backend without them (brokerop.ErrUnsupported) is answered with UNSUPPORTED_VERSION-free errors (INVALID_REQUEST per
 // resource) rather than a panic. Kafka error codes and messages are the broker's.
 //
 //   - DescribeConfigs: synonyms (v1+) and documentation (v3+) only when asked; v0 gets
@@ -18,16 +18,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
-
-// AdminBackend is the part of a backend that serves topic/cluster administration.
-// *broker.Broker implements it.
-type AdminBackend interface {
-	CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error)
-	DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error)
-	AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error)
-	IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error)
-	DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error)
-}
 
 const (
 	keyDescribeConfigs         int16 = 32
@@ -47,20 +37,14 @@ func init() {
 	Register(API{Key: keyDescribeCluster, MinVersion: 0, MaxVersion: 1, Handle: handleDescribeCluster})
 }
 
-func adminBackend(r *Request) (AdminBackend, bool) {
-	ab, ok := r.Server.Backend().(AdminBackend)
-	return ab, ok
-}
-
 // adminCall runs one AdminBackend call and reduces "no admin support", call failures and an
 // answer whose entry count (entries, if not nil) is not n to the Kafka error code to answer
 // every entry with (0 when resp is valid).
 func adminCall[Resp any](r *Request, n int, call func(AdminBackend) (*Resp, error), entries func(*Resp) int) (*Resp, int16) {
-	ab, ok := adminBackend(r)
-	if !ok {
+	resp, err := call(r.Server.Backend())
+	if unsupported(err) {
 		return nil, errInvalidRequest
 	}
-	resp, err := call(ab)
 	if err == nil && entries != nil && entries(resp) != n {
 		err = errShortAnswer
 	}

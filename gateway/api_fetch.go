@@ -29,13 +29,6 @@ func init() {
 
 var noRecords = []byte{}
 
-// PooledFetcher is an optional Backend capability (broker.Broker has it): Fetch whose
-// record bytes live in read buffers the backend reuses once release is called. The
-// gateway calls release after the answer is written to the socket.
-type PooledFetcher interface {
-	FetchPooled(ctx context.Context, req *brokerop.FetchReq) (resp *brokerop.FetchResp, release func(), err error)
-}
-
 // fetchAnswer is a Fetch response whose record sets are in pooled backend buffers: the
 // connection's writer calls release once it has written (or dropped) the answer.
 type fetchAnswer struct {
@@ -98,11 +91,9 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	errCode := int16(0)
 	if n > 0 {
 		var err error
-		if pf, ok := r.Server.Backend().(PooledFetcher); ok {
-			bresp, release, err = pf.FetchPooled(ctx, breq)
-		} else {
-			bresp, err = r.Server.Backend().Fetch(ctx, breq)
-		}
+		// The backend's FetchPooled: record bytes may live in read buffers it reuses once
+		// release is called, after the answer is written to the socket.
+		bresp, release, err = r.Server.Backend().FetchPooled(ctx, breq)
 		if err != nil {
 			errCode = BackendErrorCode(err)
 		} else if len(bresp.Partitions) != n {

@@ -27,12 +27,6 @@ func init() {
 	Register(API{Key: kmsg.InitProducerID.Int16(), MinVersion: 0, MaxVersion: 5, Handle: handleInitProducerID})
 }
 
-// ProducerIDBackend is an optional Backend capability (broker.Broker and
-// brokermesh.Cluster have it): allocate producer ids for idempotent producers.
-type ProducerIDBackend interface {
-	InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error)
-}
-
 func handleInitProducerID(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
@@ -41,15 +35,14 @@ func handleInitProducerID(ctx context.Context, r *Request) (kmsg.Response, error
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return resp, nil
 	}
-	pb, ok := r.Server.Backend().(ProducerIDBackend)
-	if !ok {
-		return resp, nil
-	}
 	breq := &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1}
 	if req.Version >= 3 {
 		breq.ProducerID, breq.ProducerEpoch = req.ProducerID, req.ProducerEpoch
 	}
-	bresp, err := pb.InitProducerID(ctx, breq)
+	bresp, err := r.Server.Backend().InitProducerID(ctx, breq)
+	if unsupported(err) {
+		return resp, nil // no broker allocates ids: the client produces without idempotence
+	}
 	if err != nil {
 		r.Server.Logger().Warn("gateway: InitProducerID", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code

@@ -12,8 +12,8 @@ package gateway
 //     validates (CRC, counts), deduplicates idempotent producers' retries (InitProducerID,
 //     api_init_producer_id.go) and assigns offsets. Transactional produce is not supported.
 //   - acks=0: no response is written. acks other than 0, 1, -1: INVALID_REQUIRED_ACKS.
-//   - Pipelining: Produce registers a Stage function. When the backend implements
-//     [StagedProducer], the append happens in request order on the connection's reader and
+//   - Pipelining: Produce registers a Stage function. Through the backend's ProduceStaged
+//     (a backend that stages, as broker.Broker does), the append happens in request order on the connection's reader and
 //     the wait for durability (acks=-1: fsync) happens on the writer, so a client with
 //     several produce requests in flight on one connection has them appended in order and
 //     sharing fsyncs; answers still go out in request order.
@@ -30,14 +30,6 @@ import (
 
 func init() {
 	Register(API{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce})
-}
-
-// StagedProducer is an optional Backend capability (broker.Broker has it): ProduceStaged
-// appends every partition before it returns, so appends keep the order of the calls, and
-// the returned function waits for the durability the acks ask for and gives Produce's
-// answer. It is called exactly once.
-type StagedProducer interface {
-	ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error)
 }
 
 func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error), error) {
@@ -84,12 +76,7 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		wait = func() (*brokerop.ProduceResp, error) { return &brokerop.ProduceResp{}, nil }
 	default:
 		breq.Partitions = sent
-		if sp, ok := r.Server.Backend().(StagedProducer); ok {
-			wait = sp.ProduceStaged(ctx, breq)
-		} else {
-			bresp, err := r.Server.Backend().Produce(ctx, breq)
-			wait = func() (*brokerop.ProduceResp, error) { return bresp, err }
-		}
+		wait = r.Server.Backend().ProduceStaged(ctx, breq)
 	}
 	return func() (kmsg.Response, error) { return finishProduce(req, corrupt, n, len(sent), wait) }, nil
 }

@@ -8,18 +8,29 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-// Backend is what the gateway needs from brokers. Implementations answer Kafka errors in
-// the response structs' ErrorCode fields; a non-nil Go error means the op did not reach a
-// broker or no answer came back. Implementations must not keep references to request
-// slices after returning, and the gateway keeps none into responses after encoding them.
-type Backend interface {
-	Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error)
-	Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error)
-	ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error)
-	Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error)
-	CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error)
-	DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error)
-}
+// Backend is what the gateway needs from brokers: the broker Service, every op as one
+// method (broker.Broker with a group.Coordinator in process, brokermesh.Cluster over the
+// mesh). Implementations answer Kafka errors in the response structs' ErrorCode fields; a
+// non-nil Go error means the op did not reach a broker or no answer came back, and an error
+// wrapping brokerop.ErrUnsupported (brokerop.Unimplemented) that no broker has the feature:
+// the gateway then answers as Kafka does without it (group APIs COORDINATOR_NOT_AVAILABLE,
+// admin APIs INVALID_REQUEST, InitProducerID producer id -1). Implementations must not keep
+// references to request slices after returning, and the gateway keeps none into responses
+// after encoding them.
+type Backend = brokerop.Service
+
+// The parts of a Backend, by the APIs that use them.
+type (
+	// AdminBackend serves topic and cluster administration (api_admin.go).
+	AdminBackend = brokerop.AdminService
+	// GroupBackend serves the consumer-group APIs (group_*.go).
+	GroupBackend = brokerop.GroupService
+	// ProducerIDBackend serves InitProducerID (api_init_producer_id.go).
+	ProducerIDBackend = brokerop.ProducerService
+)
+
+// unsupported reports whether err says no broker serves the op.
+func unsupported(err error) bool { return errors.Is(err, brokerop.ErrUnsupported) }
 
 // BackendErrorCode maps a Go error returned by a Backend call to the Kafka error code sent
 // to the client: REQUEST_TIMED_OUT for a deadline, otherwise NOT_LEADER_OR_FOLLOWER, which

@@ -24,9 +24,9 @@
 //
 // Fetch answers are written with one writev: the encoded fields are copied into the
 // connection's buffer, but a record set of 4 KiB or more goes to the socket straight from
-// the backend's bytes (kafkawire.FetchWriter, byte-identical to kmsg's encoding). When the
-// backend implements [PooledFetcher] (broker.Broker does), those bytes live in read buffers
-// the backend reuses, and the writer releases them once the answer is written.
+// the backend's bytes (kafkawire.FetchWriter, byte-identical to kmsg's encoding). The gateway
+// fetches with the Backend's FetchPooled: those bytes may live in read buffers the backend
+// reuses (broker.Broker's do), and the writer releases them once the answer is written.
 //
 // # Registering an API (contract for other files of this package)
 //
@@ -47,7 +47,8 @@
 //		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse) // version already set
 //		host, port := r.Server.Advertised()
 //		...
-//		gb, ok := r.Server.Backend().(GroupBackend) // the file's own optional interface
+//		bresp, err := r.Server.Backend().DescribeGroups(ctx, breq) // one method per broker op
+//		... // an op no broker serves answers an error wrapping brokerop.ErrUnsupported
 //		...
 //		return resp, nil
 //	}

@@ -631,7 +631,7 @@ func (g *gatedBackend) ProduceStaged(ctx context.Context, req *brokerop.ProduceR
 	}
 }
 
-// TestProducePipelined: with a StagedProducer backend, produce requests pipelined on one
+// TestProducePipelined: with a backend that stages (ProduceStaged), produce requests pipelined on one
 // connection are all appended (in order) while the first still waits for durability, and
 // the answers come back in request order.
 func TestProducePipelined(t *testing.T) {
@@ -742,6 +742,11 @@ func (p panickyBackend) Produce(ctx context.Context, req *brokerop.ProduceReq) (
 		panic("backend bug in produce")
 	}
 	return p.MemBackend.Produce(ctx, req)
+}
+
+// ProduceStaged goes through the panicking Produce (MemBackend's own would bypass it).
+func (p panickyBackend) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	return brokerop.ProduceNow(ctx, p.Produce, req)
 }
 
 // TestHandlerPanicClosesOnlyThatConnection: a panic in a handler or backend closes the

@@ -1,8 +1,8 @@
 package gateway
 
-// Consumer-group APIs (files group_*.go). They reach the coordinator by type-asserting the
-// server's Backend to GroupBackend; when the Backend has no group support, every group API
-// answers COORDINATOR_NOT_AVAILABLE, and a Go error from a GroupBackend call is answered with
+// Consumer-group APIs (files group_*.go). They reach the coordinator through the Backend's
+// GroupBackend methods; when the Backend has no group support (its group ops answer
+// brokerop.ErrUnsupported), every group API answers COORDINATOR_NOT_AVAILABLE, and a Go error from a GroupBackend call is answered with
 // NOT_COORDINATOR, which makes clients look the coordinator up again and retry.
 //
 // Versions served (the flexible ones current clients negotiate included):
@@ -14,50 +14,55 @@ package gateway
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
-
-// GroupBackend is what the group APIs need from the backend (broker/group.Coordinator
-// implements it). JoinGroup and SyncGroup block until the rebalance step completes.
-type GroupBackend interface {
-	JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error)
-	SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error)
-	Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error)
-	LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error)
-	OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error)
-	OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error)
-	ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error)
-	DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error)
-	DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error)
-	OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error)
-}
 
 // Kafka error codes used only by the group APIs.
 const (
 	errGroupIDNotFound int16 = 69
 )
 
-// groupBackend returns the server's GroupBackend, or ok=false when it has none.
-func groupBackend(r *Request) (GroupBackend, bool) {
-	gb, ok := r.Server.Backend().(GroupBackend)
-	return gb, ok
-}
-
 // groupCall runs one GroupBackend call and reduces "no group support" and call failures to
 // the Kafka error code to answer with (0 when resp is valid).
 func groupCall[Resp any](r *Request, call func(GroupBackend) (*Resp, error)) (*Resp, int16) {
-	gb, ok := groupBackend(r)
-	if !ok {
+	resp, err := call(r.Server.Backend())
+	if unsupported(err) {
 		return nil, kafkawire.ErrCoordinatorNotAvailable
 	}
-	resp, err := call(gb)
 	if err != nil {
 		r.Server.Logger().Debug("group backend call failed", "key", r.Header.APIKey, "err", err)
 		return nil, kafkawire.ErrNotCoordinator
 	}
 	return resp, 0
+}
+
+// groupSupport learns once whether the backend serves the group ops, for FindCoordinator:
+// an empty DescribeGroups answered ErrUnsupported means no; any answer means yes. A failed
+// probe (broker unreachable) is not remembered and counts as yes (the group call itself
+// then answers NOT_COORDINATOR, and the client retries).
+type groupSupport struct {
+	known atomic.Int32 // 0 not known yet, 1 served, 2 not served
+}
+
+func (g *groupSupport) has(ctx context.Context, be Backend) bool {
+	switch g.known.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	_, err := be.DescribeGroups(ctx, &brokerop.DescribeGroupsReq{})
+	switch {
+	case unsupported(err):
+		g.known.Store(2)
+		return false
+	case err == nil:
+		g.known.Store(1)
+	}
+	return true
 }
 
 func strOrEmpty(p *string) string {

@@ -18,11 +18,11 @@ func init() {
 	Register(API{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: handleFindCoordinator})
 }
 
-func handleFindCoordinator(_ context.Context, r *Request) (kmsg.Response, error) {
+func handleFindCoordinator(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	host, port := r.Server.Advertised()
-	_, groups := groupBackend(r)
+	groups := r.Server.groups.has(ctx, r.Server.Backend())
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key

@@ -52,6 +52,7 @@ type Server struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	topics topicIDCache
+	groups groupSupport
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu

@@ -24,8 +24,8 @@ const (
 	errTopicAlreadyExists      int16 = 36
 )
 
-// Cluster is the gateway's view of the brokers. It implements every op (the gateway's Backend
-// and GroupBackend) by carrying it to the broker that owns it:
+// Cluster is the gateway's view of the brokers. It implements every op (brokerop.Service, the
+// gateway's Backend) by carrying it to the broker that owns it:
 //
 //   - The controller, the broker with the smallest NodeId among the seeds (so every gateway given
 //     the same seeds picks the same one), holds the durable topic registry (names, partition
@@ -619,7 +619,7 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 }
 
 // FetchPooled is Fetch whose answer may live in reused memory until release is called
-// (gateway.PooledFetcher): the brokers' answer frames themselves, read ahead for sequential
+// (brokerop.Service): the brokers' answer frames themselves, read ahead for sequential
 // consumers (Caller.FetchPooled), with one broker or several.
 func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
 	if c.single() {

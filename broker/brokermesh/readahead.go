@@ -147,7 +147,7 @@ func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
 }
 
 // FetchPooled is Fetch whose answer's record bytes live in a payload buffer reused once
-// release is called (gateway.PooledFetcher): the caller calls release exactly once, after it
+// release is called (brokerop.Service): the caller calls release exactly once, after it
 // no longer uses resp. It takes a matching read-ahead's answer (see the comment on
 // readAheadMax) and starts the next read-ahead when the answer shows a backlog.
 func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {

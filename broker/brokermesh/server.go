@@ -213,7 +213,7 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 //
 // Produce order: QUIC hands streams to AcceptStream in the order the caller opened them, and a
 // Caller opens produce streams in the order of its ProduceStaged/Produce calls. So a produce
-// stream is read and, with a StagedProducer target, appended right here on the accepting
+// stream is read and, with the Service's ProduceStaged, appended right here on the accepting
 // goroutine, in that order (Service.ProduceStaged); only its fsync wait and the answer run on
 // their own goroutine (pipelined produces share fsyncs). A produce payload is read into a
 // pooled buffer that is reused once the append returned: ProduceStaged must not keep

@@ -21,6 +21,11 @@ import (
 // mesh Caller's methods. A []byte field tagged kafkaop:"records" holds record sets: the
 // generated vectored encoder writes it by reference (vecframe.go).
 //
+// The local forms ProduceStaged and FetchPooled are the ones the gateway and the mesh server
+// call; a decorator that overrides Produce or Fetch of an embedded Service must override them
+// too (with ProduceNow / FetchUnpooled over its own Produce / Fetch), or the embedded
+// Service's forms bypass it.
+//
 // A Service that serves only some ops embeds Unimplemented: the others answer an error
 // wrapping ErrUnsupported, which the carrier sends as StatusUnknownOp and the gateway answers
 // as Kafka does when no broker has the feature.

@@ -12,8 +12,11 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-// MemBackend is an in-memory gateway.Backend. The zero value is not usable; use NewMem.
+// MemBackend is an in-memory gateway.Backend serving the data ops and Metadata,
+// CreateTopics and DeleteTopics; every other op answers brokerop.ErrUnsupported. The zero
+// value is not usable; use NewMem.
 type MemBackend struct {
+	brokerop.Unimplemented
 	defaultPartitions int32
 	// Clock times Fetch's MaxWaitMs. Nil: the wall clock. Set it before the first call.
 	Clock clock.Clock
@@ -169,6 +172,16 @@ func (m *MemBackend) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 		}
 		t.Stop()
 	}
+}
+
+// ProduceStaged is Produce, called at once (MemBackend does not pipeline).
+func (m *MemBackend) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	return brokerop.ProduceNow(ctx, m.Produce, req)
+}
+
+// FetchPooled is Fetch (MemBackend's answers live in their own memory).
+func (m *MemBackend) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	return brokerop.FetchUnpooled(ctx, m.Fetch, req)
 }
 
 func (m *MemBackend) fetchLocked(req *brokerop.FetchReq) (*brokerop.FetchResp, int) {

@@ -100,7 +100,7 @@ func TestCaptureGoldenFrames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := gateway.NewServer(gateway.Config{Backend: s.b, AdvertisedHost: "127.0.0.1",
+		srv, err := gateway.NewServer(gateway.Config{Backend: s.b.Service(nil), AdvertisedHost: "127.0.0.1",
 			AdvertisedPort: int32(ln.Addr().(*net.TCPAddr).Port), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)

@@ -31,7 +31,7 @@ func TestRetentionMovesLogStartAndConsumersReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: b, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	srv, err := gateway.NewServer(gateway.Config{Backend: b.Service(nil), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func rcStart(t testing.TB, dir, addr string) *rcStack {
 		b.Close()
 		t.Fatal(err)
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: b, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	srv, err := gateway.NewServer(gateway.Config{Backend: b.Service(nil), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
