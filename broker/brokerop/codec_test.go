@@ -247,3 +247,41 @@ func FuzzDecodeOp(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeResponse: any payload decodes as any op's answer or fails with ErrMalformed; a
+// decoded answer re-encodes to a frame that decodes to the same answer.
+func FuzzDecodeResponse(f *testing.F) {
+	specs := Specs()
+	for i, s := range specs {
+		frame, _ := EncodeResponse(s.Code, ResponseHeader{RequestID: 1}, s.NewResponse())
+		_, payload, _ := ReadFrame(bytes.NewReader(frame), 0)
+		f.Add(uint8(i), payload)
+	}
+	fr, _ := EncodeResponse(OpFetch, ResponseHeader{RequestID: 2}, &FetchResp{Partitions: []FetchPartitionResp{{Topic: "t", Records: []byte{1, 2}}}})
+	_, payload, _ := ReadFrame(bytes.NewReader(fr), 0)
+	f.Add(uint8(1), payload)
+	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
+		s := specs[int(op)%len(specs)]
+		resp := s.NewResponse()
+		h, err := DecodeResponse(payload, resp)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("%s: error %v does not wrap ErrMalformed", s.Name, err)
+			}
+			return
+		}
+		again, err := EncodeResponse(s.Code, h, resp)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		_, p2, err := ReadFrame(bytes.NewReader(again), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back := s.NewResponse()
+		h2, err := DecodeResponse(p2, back)
+		if err != nil || h2 != h || (h.Status == StatusOK && !reflect.DeepEqual(back, resp)) {
+			t.Fatalf("%s: unstable round trip: %v", s.Name, err)
+		}
+	})
+}
