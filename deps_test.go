@@ -189,7 +189,7 @@ func TestIOFreeCores(t *testing.T) {
 // codec, op table and dispatch switch, by internal/cmd/opgen), not reflection. The packages
 // that encode, decode, dispatch and carry ops must not import reflect (tests may).
 func TestNoReflectInOpDispatch(t *testing.T) {
-	dispatch := []string{"broker/brokerop", "broker/brokermesh", "internal/postcard"}
+	dispatch := []string{"broker/brokerop", "broker/brokermesh", "gateway/cluster", "internal/postcard"}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod+"/")
 		for _, d := range dispatch {

@@ -44,7 +44,6 @@ type Caller struct {
 	nextID   atomic.Uint64
 	maxFrame int
 	tracer   trace.Tracer
-	ahead    readAheads
 }
 
 // NewCaller returns a caller that opens streams with open; remote names the broker in spans.
@@ -143,6 +142,29 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		}
 		return finish(nil)
 	}
+}
+
+// StartFetch sends a Fetch at once and returns the function that reads its answer (call it
+// exactly once) into a pooled payload: the answer's record bytes live there until release is
+// called, exactly once, after resp is no longer used.
+func (c *Caller) StartFetch(ctx context.Context, req *brokerop.FetchReq) func() (resp *brokerop.FetchResp, release func(), err error) {
+	held := &pooledPayload{}
+	recv := c.sendInto(ctx, brokerop.OpFetch, req, held.alloc)
+	return func() (*brokerop.FetchResp, func(), error) {
+		resp := new(brokerop.FetchResp)
+		if err := recv(resp); err != nil {
+			held.release()
+			return nil, nil, err
+		}
+		return resp, held.release, nil
+	}
+}
+
+// FetchPooled is Fetch whose answer's record bytes live in a pooled payload until release is
+// called (brokerop.Service): the caller calls release exactly once, after it no longer uses
+// resp. The Fetch answer frame is read straight into the pooled payload.
+func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	return c.StartFetch(ctx, req)()
 }
 
 // ProduceStaged sends the produce at once (the broker appends produces in the order a caller

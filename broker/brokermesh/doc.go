@@ -18,10 +18,14 @@
 //     cancelled it resets the stream, which cancels the handler's context.
 //
 // Fetch answers move without copying record bytes into frames: the broker writes its pooled
-// read buffers to the stream by reference (brokerop.FetchResponseFrame) and the gateway reads
-// the answer into a pooled payload it releases after the Kafka answer is written. A gateway
-// reading a backlog for a sequential consumer sends the consumer's next Fetch ahead of it, so
-// the broker's read and the mesh transfer overlap with the client decoding (readahead.go).
+// read buffers to the stream by reference (the generated vectored encoder, brokerop) and the
+// gateway reads the answer into a pooled payload it releases after the Kafka answer is
+// written (Caller.StartFetch, Caller.FetchPooled).
+//
+// This package is the carrier only: Caller (the gateway side of one broker, a
+// brokerop.Service whose op methods are generated), Server (the broker side, dispatching to a
+// brokerop.Service through the generated switch), frames, trust and the mesh opener. The
+// gateway's view of the cluster (placement, routing, read-ahead) is package gateway/cluster.
 //
 // Tracing: the caller's span context travels as W3C traceparent/tracestate in the request
 // header; the broker continues the trace (span mesh.kafkaop.handle, child of the caller's

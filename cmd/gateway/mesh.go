@@ -12,6 +12,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/gateway/cluster"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -222,7 +223,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 		}
 		log.Info("mdns: brokers found", "controller", seeds[0].ID.String(), "brokers", len(seeds))
 	}
-	be, err := brokermesh.NewCluster(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
+	be, err := cluster.New(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
 		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
 	}, log)
 	if err != nil {
@@ -236,7 +237,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 // learnBroker applies a control-plane change to the cluster view: brokers that announce
 // themselves become placement candidates (or get their new addresses); brokers whose digest
 // expired get no new placements.
-func learnBroker(c *brokermesh.Cluster, log *slog.Logger, ch meshctl.Change) {
+func learnBroker(c *cluster.Cluster, log *slog.Logger, ch meshctl.Change) {
 	if ch.Digest.Role != meshctl.RoleBroker {
 		return
 	}

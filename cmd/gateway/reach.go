@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/gateway/cluster"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -69,7 +69,7 @@ func (m *meshOptions) meshMode() bool { return m.brokers != "" || m.MDNS }
 type brokerView struct {
 	log     *slog.Logger
 	mu      sync.Mutex
-	cluster *brokermesh.Cluster                 // nil until attach
+	cluster *cluster.Cluster                    // nil until attach
 	pending map[key.PublicKey]endpoint.NodeAddr // brokers up before attach
 	changed chan struct{}                       // closed and replaced when pending changes
 }
@@ -113,7 +113,7 @@ func (v *brokerView) snapshot() ([]endpoint.NodeAddr, <-chan struct{}) {
 }
 
 // attach hands the view to c: brokers heard of meanwhile and not among c's seeds are added.
-func (v *brokerView) attach(c *brokermesh.Cluster) {
+func (v *brokerView) attach(c *cluster.Cluster) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cluster = c

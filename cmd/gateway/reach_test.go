@@ -17,6 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/gateway/cluster"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
@@ -151,7 +152,7 @@ func produceConsume(t *testing.T, addr, topic string, n int) {
 
 // holdsPlacements reports whether a broker stores placement records (only the controller does).
 func holdsPlacements(t *testing.T, b *broker.Broker) bool {
-	return (&meshBroker{b: b}).holds(t, brokermesh.PlacementTopic, 0)
+	return (&meshBroker{b: b}).holds(t, cluster.PlacementTopic, 0)
 }
 
 // sortedBrokers returns the brokers ordered by NodeId text (the Cluster's order).

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -20,9 +21,10 @@ import (
 // decoded the last answer. Over the mesh every Fetch then pays the broker's read and the
 // QUIC transfer while the client waits, and the client's decoding while the broker waits.
 // So when a Fetch answer shows a backlog (some partition filled at least half its byte
-// budget), Caller.FetchPooled sends the next Fetch of the chain at once: same partitions,
+// budget), Broker.FetchPooled sends the next Fetch of the chain at once: same partitions,
 // budgets and isolation level, offsets just past the returned batches, no wait. A goroutine
-// per read-ahead reads its answer into a pooled payload as it arrives (aheadCall.start).
+// per read-ahead reads its answer into a pooled payload as it arrives (aheadCall.start,
+// over the carrier's Caller.StartFetch).
 // When the client's next Fetch is exactly that request (same partitions, offsets, budgets and
 // isolation level, the partitions in any order when the total budget cannot bind), it takes
 // the read-ahead's answer if that has at least MinBytes; otherwise, or for any other request,
@@ -43,15 +45,27 @@ const (
 	readAheadTTL   = time.Second
 )
 
+// Broker is one broker as the gateway sees it: the carrier's Caller to it, with the
+// read-aheads of sequential consumers on it (FetchPooled).
+type Broker struct {
+	*brokermesh.Caller
+	ahead readAheads
+}
+
+var _ brokerop.Service = (*Broker)(nil)
+
+// NewBroker returns the gateway's view of the broker c calls.
+func NewBroker(c *brokermesh.Caller) *Broker { return &Broker{Caller: c} }
+
 // aheadCall is a read-ahead Fetch whose answer has not been taken yet.
 type aheadCall struct {
 	key     string
 	budget  int // the most bytes its answer can hold
 	started time.Time
-	held    *pooledPayload
 	cancel  context.CancelFunc
-	done    chan struct{} // closed once resp and err are set
+	done    chan struct{} // closed once resp, release and err are set
 	resp    *brokerop.FetchResp
+	release func() // gives the answer's pooled payload back (nil on error)
 	err     error
 }
 
@@ -60,14 +74,11 @@ type aheadCall struct {
 // readAheadTTL passed: the stream is reset). Reading early moves the copy out of the stream
 // off the path of the Fetch that takes the answer, and gives the connection's flow-control
 // credit back as the bytes arrive.
-func (a *aheadCall) start(recv func(resp any) error) {
+func (a *aheadCall) start(recv func() (*brokerop.FetchResp, func(), error)) {
 	a.done = make(chan struct{})
 	go func() {
 		defer close(a.done)
-		resp := new(brokerop.FetchResp)
-		if a.err = recv(resp); a.err == nil {
-			a.resp = resp
-		}
+		a.resp, a.release, a.err = recv()
 	}()
 }
 
@@ -132,7 +143,9 @@ func (r *readAheads) add(a *aheadCall) {
 func (a *aheadCall) drop() {
 	a.cancel()
 	<-a.done
-	a.held.release()
+	if a.release != nil {
+		a.release()
+	}
 }
 
 // finish waits for the read-ahead's answer.
@@ -140,40 +153,37 @@ func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
 	<-a.done
 	a.cancel()
 	if a.err != nil {
-		a.held.release()
 		return nil, a.err
 	}
 	return a.resp, nil
 }
 
-// FetchPooled is Fetch whose answer's record bytes live in a payload buffer reused once
-// release is called (brokerop.Service): the caller calls release exactly once, after it
-// no longer uses resp. It takes a matching read-ahead's answer (see the comment on
-// readAheadMax) and starts the next read-ahead when the answer shows a backlog.
-func (c *Caller) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+// FetchPooled is the carrier's FetchPooled (the answer's record bytes live in a pooled
+// payload until release is called, exactly once, after resp is no longer used) with
+// read-ahead: it takes a matching read-ahead's answer (see the comment on readAheadMax) and
+// starts the next read-ahead when the answer shows a backlog.
+func (c *Broker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
 	if a := c.ahead.take(fetchKey(req), time.Now()); a != nil {
 		resp, err := a.finish()
 		if err == nil && answerBytes(resp) >= max(int(req.MinBytes), 1) && alignAnswer(req, resp) {
 			c.ahead.taken.Add(1)
 			c.readAhead(ctx, req, resp)
-			return resp, a.held.release, nil
+			return resp, a.release, nil
 		}
 		if err == nil {
-			a.held.release()
+			a.release()
 		}
 	}
-	held := &pooledPayload{}
-	resp := new(brokerop.FetchResp)
-	if err := c.sendInto(ctx, brokerop.OpFetch, req, held.alloc)(resp); err != nil {
-		held.release()
+	resp, release, err := c.StartFetch(ctx, req)()
+	if err != nil {
 		return nil, nil, err
 	}
 	c.readAhead(ctx, req, resp)
-	return resp, held.release, nil
+	return resp, release, nil
 }
 
 // readAhead sends the Fetch that continues req after resp, if resp shows a backlog.
-func (c *Caller) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *brokerop.FetchResp) {
+func (c *Broker) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *brokerop.FetchResp) {
 	next, ok := nextFetch(req, resp)
 	if !ok {
 		return
@@ -185,9 +195,8 @@ func (c *Caller) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *br
 	// The read-ahead belongs to the request that prompted it (its trace) but not to its
 	// lifetime: it ends when taken, dropped or after readAheadTTL.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
-	held := &pooledPayload{}
-	a := &aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), held: held, cancel: cancel}
-	a.start(c.sendInto(actx, brokerop.OpFetch, next, held.alloc))
+	a := &aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), cancel: cancel}
+	a.start(c.StartFetch(actx, next))
 	c.ahead.add(a)
 }
 

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
@@ -115,7 +116,9 @@ func TestGatewayLearnsBrokersByGossip(t *testing.T) {
 		stopB = append(stopB, joinControl(t, b.ep, meshctl.RoleBroker, nil, seed))
 	}
 
-	c, err := NewCluster([]endpoint.NodeAddr{seed}, func(a endpoint.NodeAddr) *Caller { return NewCaller(NewMeshOpener(gw, a), a.ID.ShortString()) }, nil)
+	c, err := New([]endpoint.NodeAddr{seed}, func(a endpoint.NodeAddr) *brokermesh.Caller {
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,11 +203,11 @@ func TestAddForgetBroker(t *testing.T) {
 	eps := []*endpoint.Endpoint{newEP(t), newEP(t), newEP(t)}
 	gw := newEP(t)
 	dials := map[string]int{}
-	dial := func(a endpoint.NodeAddr) *Caller {
+	dial := func(a endpoint.NodeAddr) *brokermesh.Caller {
 		dials[a.ID.String()]++
-		return NewCaller(NewMeshOpener(gw, a), a.ID.ShortString())
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())
 	}
-	c, err := NewCluster([]endpoint.NodeAddr{eps[1].Addr(), eps[0].Addr()}, dial, nil)
+	c, err := New([]endpoint.NodeAddr{eps[1].Addr(), eps[0].Addr()}, dial, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

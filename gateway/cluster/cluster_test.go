@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -22,7 +23,7 @@ type testBroker struct {
 // startBrokers runs n real brokers on loopback mesh endpoints, trusting the given gateways.
 func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBroker {
 	t.Helper()
-	var trust TrustList
+	var trust brokermesh.TrustList
 	for _, g := range gateways {
 		trust.Add(g.NodeID())
 	}
@@ -38,7 +39,7 @@ func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBr
 			t.Fatal(err)
 		}
 		ep := newEP(t)
-		Serve(ep, NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b}), trust, nil)
+		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b}), trust, nil)
 		t.Cleanup(func() { ep.Close(); g.Close(); b.Close() })
 		out = append(out, &testBroker{ep, b, g})
 	}
@@ -60,7 +61,9 @@ func clusterForAddrs(t *testing.T, gw *endpoint.Endpoint, brokers ...*endpoint.E
 	for _, b := range brokers {
 		seeds = append(seeds, b.Addr())
 	}
-	c, err := NewCluster(seeds, func(a endpoint.NodeAddr) *Caller { return NewCaller(NewMeshOpener(gw, a), a.ID.ShortString()) }, nil)
+	c, err := New(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +205,7 @@ func TestStagedProducePipelinedKeepsOrder(t *testing.T) {
 	bs := startBrokers(t, 3, gw)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	single := NewCaller(NewMeshOpener(gw, bs[0].ep.Addr()), "b0")
+	single := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, bs[0].ep.Addr()), "b0")
 	multi := clusterFor(t, gw, bs)
 	if cr, err := multi.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "piped", NumPartitions: 3, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create: %+v %v", cr, err)

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"bytes"
@@ -8,16 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
 // raSetup runs one real broker on the mesh with `batches` one-record batches (values
 // "v<i>" padded to ~2 KiB) in topic "ra", and returns a caller to it.
-func raSetup(t *testing.T, batches int) *Caller {
+func raSetup(t *testing.T, batches int) *Broker {
 	t.Helper()
 	gw := newEP(t)
 	bs := startBrokers(t, 1, gw)
-	c := NewCaller(NewMeshOpener(gw, bs[0].ep.Addr()), "broker")
+	c := NewBroker(brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, bs[0].ep.Addr()), "broker"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: 1, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
@@ -33,7 +34,7 @@ func raValue(i int) []byte {
 	return append([]byte(fmt.Sprintf("v%d|", i)), bytes.Repeat([]byte{'x'}, 2000)...)
 }
 
-func raProduce(t *testing.T, ctx context.Context, c *Caller, i int) {
+func raProduce(t *testing.T, ctx context.Context, c *Broker, i int) {
 	t.Helper()
 	resp, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
 		{Topic: "ra", Records: encodeRecordBatch(nil, raValue(i), time.UnixMilli(int64(i)))}}})
@@ -180,8 +181,8 @@ func TestReadAheadByteBound(t *testing.T) {
 	var r readAheads
 	dropped := 0
 	mk := func(budget int) *aheadCall {
-		a := &aheadCall{budget: budget, started: time.Now(), held: &pooledPayload{}, cancel: func() { dropped++ }}
-		a.start(func(any) error { return nil })
+		a := &aheadCall{budget: budget, started: time.Now(), cancel: func() { dropped++ }}
+		a.start(func() (*brokerop.FetchResp, func(), error) { return &brokerop.FetchResp{}, func() {}, nil })
 		return a
 	}
 	for range 3 {
@@ -198,7 +199,7 @@ func TestReadAheadByteBound(t *testing.T) {
 		t.Fatalf("fetchBudget = %d", got)
 	}
 	// Too big to read ahead: nothing is sent (this caller could not send anything).
-	c := NewCaller(nil, "none")
+	c := NewBroker(brokermesh.NewCaller(nil, "none"))
 	b0 := encodeRecordBatch(nil, []byte("v"), time.UnixMilli(1))
 	req := &brokerop.FetchReq{MaxBytes: 64 << 20, Partitions: []brokerop.FetchPartition{{Topic: "a", MaxBytes: 32 << 20}}}
 	resp := &brokerop.FetchResp{Partitions: []brokerop.FetchPartitionResp{{Topic: "a", Records: bytes.Repeat(b0, 1)}}}
@@ -290,7 +291,7 @@ func FuzzBatchesEnd(f *testing.F) {
 func TestReadAheadPartitionRotation(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 1, gw)
-	c := NewCaller(NewMeshOpener(gw, bs[0].ep.Addr()), "broker")
+	c := NewBroker(brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, bs[0].ep.Addr()), "broker"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const perPart = 20

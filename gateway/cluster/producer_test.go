@@ -1,10 +1,11 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -50,9 +51,9 @@ func (groupsOnly) Metadata(context.Context, *brokerop.MetadataReq) (*brokerop.Me
 func TestInitProducerIDOldController(t *testing.T) {
 	gw := newEP(t)
 	ep := newEP(t)
-	var trust TrustList
+	var trust brokermesh.TrustList
 	trust.Add(gw.NodeID())
-	Serve(ep, NewServer(nil, brokerop.Parts{Admin: groupsOnly{}}), trust, nil)
+	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Admin: groupsOnly{}}), trust, nil)
 	c := clusterForAddrs(t, gw, ep)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -27,10 +28,10 @@ func (c *Cluster) InitProducerID(ctx context.Context, req *brokerop.InitProducer
 
 // opUnknown reports whether err says the broker does not serve the op at all.
 func opUnknown(err error) bool {
-	var ce *CallError
+	var ce *brokermesh.CallError
 	if errors.As(err, &ce) {
 		return ce.Status == brokerop.StatusUnknownOp
 	}
 	var se *quic.StreamError
-	return errors.As(err, &se) && se.Remote && se.ErrorCode == ErrCodeUnknownOp
+	return errors.As(err, &se) && se.Remote && se.ErrorCode == brokermesh.ErrCodeUnknownOp
 }

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/telemetry"
@@ -36,9 +37,9 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	var trust TrustList
+	var trust brokermesh.TrustList
 	trust.Add(gw.NodeID())
-	Serve(bEP, NewServer(nil, brokerop.Parts{Data: StoreSpans{b}, Admin: b, Producers: b}), trust, nil)
+	brokermesh.Serve(bEP, brokermesh.NewServer(nil, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Producers: b}), trust, nil)
 	cl := clusterForAddrs(t, gw, bEP)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,4 +1,4 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -46,22 +47,22 @@ const (
 // is no longer chosen for new placements, but its caller stays, so the partitions it owns stay
 // reachable when it comes back: their data lives there.
 type Cluster struct {
-	dial         func(endpoint.NodeAddr) *Caller
+	dial         func(endpoint.NodeAddr) *brokermesh.Caller
 	controllerID string
 	log          *slog.Logger
 	now          func() time.Time
 
 	mu         sync.Mutex
-	controller *Caller                      // guarded by mu (replaced when its addresses change); use ctl()
-	ctlCallers map[*Caller]bool             // every caller the controller has had; guarded by mu
+	controller *Broker                      // guarded by mu (replaced when its addresses change); use ctl()
+	ctlCallers map[*Broker]bool             // every caller the controller has had; guarded by mu
 	brokers    []endpoint.NodeAddr          // placement candidates, sorted by NodeId; guarded by mu
 	known      map[string]endpoint.NodeAddr // every broker ever known, by NodeId text; guarded by mu
-	callers    map[string]*Caller           // by NodeId text, for every known broker; guarded by mu
+	callers    map[string]*Broker           // by NodeId text, for every known broker; guarded by mu
 	learning   bool                         // placements are recorded even with one broker; guarded by mu
 	place      map[string]placement         // guarded by mu
 	placeNext  int64                        // next placement-log offset to read; guarded by mu
 	hwm        map[tp]int64                 // last high watermark seen per partition; guarded by mu
-	ensured    map[*Caller]map[string]bool  // topics known to exist on a data broker; guarded by mu
+	ensured    map[*Broker]map[string]bool  // topics known to exist on a data broker; guarded by mu
 }
 
 type tp struct {
@@ -69,29 +70,29 @@ type tp struct {
 	partition int32
 }
 
-// NewCluster builds a cluster view from broker seeds; dial makes the caller for one broker.
-func NewCluster(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *Caller, log *slog.Logger) (*Cluster, error) {
+// New builds a cluster view from broker seeds; dial makes the caller for one broker.
+func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Caller, log *slog.Logger) (*Cluster, error) {
 	if len(seeds) == 0 {
-		return nil, errors.New("brokermesh: no brokers")
+		return nil, errors.New("cluster: no brokers")
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
-	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Caller{}, log: log, now: time.Now,
+	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Broker{}, log: log, now: time.Now,
 		place: map[string]placement{}, hwm: map[tp]int64{}}
 	for _, b := range bs {
 		id := b.ID.String()
 		if _, dup := c.callers[id]; dup {
-			return nil, fmt.Errorf("brokermesh: broker %s listed twice", id)
+			return nil, fmt.Errorf("cluster: broker %s listed twice", id)
 		}
-		c.callers[id] = dial(b)
+		c.callers[id] = NewBroker(dial(b))
 		c.known[id] = b
 	}
 	c.controllerID = bs[0].ID.String()
 	c.controller = c.callers[c.controllerID]
-	c.ctlCallers = map[*Caller]bool{c.controller: true}
+	c.ctlCallers = map[*Broker]bool{c.controller: true}
 	return c, nil
 }
 
@@ -121,7 +122,7 @@ func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
 	switch {
 	case !ok:
 		c.known[id] = a
-		c.callers[id] = c.dial(a)
+		c.callers[id] = NewBroker(c.dial(a))
 		changed = true
 		c.log.Info("learned broker", "broker", id, "addrs", a.Direct)
 	case hasNewAddr(old, a):
@@ -135,7 +136,7 @@ func (c *Cluster) AddBroker(a endpoint.NodeAddr) bool {
 			}
 		}
 		c.known[id] = merged
-		cl := c.dial(merged)
+		cl := NewBroker(c.dial(merged))
 		c.callers[id] = cl
 		if id == c.controllerID {
 			c.controller = cl
@@ -201,7 +202,7 @@ func (c *Cluster) single() bool {
 	return !c.learning && len(c.callers) == 1
 }
 
-func (c *Cluster) ctl() *Caller {
+func (c *Cluster) ctl() *Broker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.controller
@@ -310,7 +311,7 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 }
 
 // owner returns the caller owning topic/partition, or a Kafka error code.
-func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Caller, string, int16, error) {
+func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Broker, string, int16, error) {
 	if c.single() {
 		return c.ctl(), c.controllerID, 0, nil
 	}
@@ -351,7 +352,7 @@ func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Ca
 
 // ensureOnOwner creates topic on the owning broker with the controller's partition count and
 // dynamic configs (or grows it there).
-func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string) error {
+func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Broker, topic string) error {
 	c.mu.Lock()
 	isCtl := c.ctlCallers[owner]
 	c.mu.Unlock()
@@ -387,8 +388,8 @@ func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Caller, topic string
 }
 
 // split groups request indexes by owner; failed maps index → Kafka error code.
-func (c *Cluster) split(ctx context.Context, n int, at func(i int) (string, int32)) (map[*Caller][]int, map[int]int16, error) {
-	groups := map[*Caller][]int{}
+func (c *Cluster) split(ctx context.Context, n int, at func(i int) (string, int32)) (map[*Broker][]int, map[int]int16, error) {
+	groups := map[*Broker][]int{}
 	failed := map[int]int16{}
 	for i := 0; i < n; i++ {
 		topic, part := at(i)
@@ -406,7 +407,7 @@ func (c *Cluster) split(ctx context.Context, n int, at func(i int) (string, int3
 }
 
 // fanout runs fn for each owner group concurrently; the first Go error wins.
-func fanout(groups map[*Caller][]int, fn func(cl *Caller, idx []int) error) error {
+func fanout(groups map[*Broker][]int, fn func(cl *Broker, idx []int) error) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
@@ -438,7 +439,7 @@ func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broke
 	for i, code := range failed {
 		out[i] = brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, BaseOffset: -1, LogAppendTime: -1}
 	}
-	err = fanout(groups, func(cl *Caller, idx []int) error {
+	err = fanout(groups, func(cl *Broker, idx []int) error {
 		for attempt := 0; len(idx) > 0; attempt++ {
 			sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs}
 			for _, i := range idx {
@@ -501,7 +502,7 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 		}
 	}
 	type sent struct {
-		cl   *Caller
+		cl   *Broker
 		idx  []int
 		wait func() (*brokerop.ProduceResp, error)
 	}
@@ -549,7 +550,7 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 }
 
 // ensureOnce runs ensureOnOwner the first time topic is sent to owner by this gateway.
-func (c *Cluster) ensureOnce(ctx context.Context, owner *Caller, topic string) error {
+func (c *Cluster) ensureOnce(ctx context.Context, owner *Broker, topic string) error {
 	c.mu.Lock()
 	done := c.ensured[owner][topic]
 	c.mu.Unlock()
@@ -561,7 +562,7 @@ func (c *Cluster) ensureOnce(ctx context.Context, owner *Caller, topic string) e
 	}
 	c.mu.Lock()
 	if c.ensured == nil {
-		c.ensured = map[*Caller]map[string]bool{}
+		c.ensured = map[*Broker]map[string]bool{}
 	}
 	if c.ensured[owner] == nil {
 		c.ensured[owner] = map[string]bool{}
@@ -571,7 +572,7 @@ func (c *Cluster) ensureOnce(ctx context.Context, owner *Caller, topic string) e
 	return nil
 }
 
-func (c *Cluster) forgetEnsured(owner *Caller, topic string) {
+func (c *Cluster) forgetEnsured(owner *Broker, topic string) {
 	c.mu.Lock()
 	delete(c.ensured[owner], topic)
 	c.mu.Unlock()
@@ -582,7 +583,7 @@ func (c *Cluster) forgetEnsured(owner *Caller, topic string) {
 // topics are created there and the call is made once more: nothing was stored, so repeating
 // the whole call is safe. n is the number of partitions asked; topic and code read the asked
 // topic and the answer's error code of partition j.
-func askOwner[R any](ctx context.Context, c *Cluster, cl *Caller, n int, topic func(j int) string,
+func askOwner[R any](ctx context.Context, c *Cluster, cl *Broker, n int, topic func(j int) string,
 	call func() (R, error), code func(r R, j int) int16) (R, error) {
 	r, err := call()
 	if err != nil {
@@ -683,13 +684,13 @@ func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *br
 // fetchPhase asks every owner group with the given wait and fills out; with cancelOnData the
 // first group to return records cancels the rest. It returns the record bytes received and
 // adds each answer's release to releases.
-func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups map[*Caller][]int, waitMs int32,
+func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups map[*Broker][]int, waitMs int32,
 	out []brokerop.FetchPartitionResp, filled []bool, cancelOnData bool, releases *[]func()) (int, error) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	total := 0
-	err := fanout(groups, func(cl *Caller, idx []int) error {
+	err := fanout(groups, func(cl *Broker, idx []int) error {
 		sub := &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel}
 		if waitMs == 0 {
 			sub.MinBytes = 0
@@ -743,7 +744,7 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 	for i, code := range failed {
 		out[i] = brokerop.ListOffsetsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, Timestamp: -1, Offset: -1}
 	}
-	err = fanout(groups, func(cl *Caller, idx []int) error {
+	err = fanout(groups, func(cl *Broker, idx []int) error {
 		sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
 		for _, i := range idx {
 			sub.Partitions = append(sub.Partitions, req.Partitions[i])
@@ -799,7 +800,7 @@ func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsRe
 		}
 	}
 	if len(purge) > 0 {
-		_ = fanout(c.others(), func(cl *Caller, _ []int) error {
+		_ = fanout(c.others(), func(cl *Broker, _ []int) error {
 			if _, err := cl.DeleteTopics(ctx, &brokerop.DeleteTopicsReq{Topics: purge}); err != nil {
 				c.log.Warn("delete topics on a data broker failed; its partitions stay until retried", "err", err)
 			}
@@ -809,8 +810,8 @@ func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsRe
 	return r, nil
 }
 
-func (c *Cluster) others() map[*Caller][]int {
-	m := map[*Caller][]int{}
+func (c *Cluster) others() map[*Broker][]int {
+	m := map[*Broker][]int{}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, cl := range c.callers {
@@ -835,7 +836,7 @@ func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeCon
 func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 	r, err := c.ctl().AlterConfigs(ctx, req)
 	if err == nil && !req.ValidateOnly && !c.single() {
-		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.AlterConfigs(ctx, req); return nil })
+		_ = fanout(c.others(), func(cl *Broker, _ []int) error { _, _ = cl.AlterConfigs(ctx, req); return nil })
 	}
 	return r, err
 }
@@ -844,7 +845,7 @@ func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsRe
 func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 	r, err := c.ctl().IncrementalAlterConfigs(ctx, req)
 	if err == nil && !req.ValidateOnly && !c.single() {
-		_ = fanout(c.others(), func(cl *Caller, _ []int) error { _, _ = cl.IncrementalAlterConfigs(ctx, req); return nil })
+		_ = fanout(c.others(), func(cl *Broker, _ []int) error { _, _ = cl.IncrementalAlterConfigs(ctx, req); return nil })
 	}
 	return r, err
 }

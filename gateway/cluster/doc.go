@@ -1,0 +1,18 @@
+// Package cluster is the gateway's view of the brokers: Cluster implements brokerop.Service
+// (the gateway's Backend) over the mesh by carrying every op to the broker that owns it.
+//
+//   - The controller (the smallest NodeId among the seeds) holds the topic registry, the
+//     consumer groups and the placement log (PlacementTopic, placement.go); metadata, admin,
+//     group and producer-id ops go to it.
+//   - Each partition lives on one broker, chosen on first use and recorded in the placement
+//     log. Produce, Fetch and ListOffsets are split by owner, sent concurrently and merged back
+//     in request order (one split-call-merge helper, splitCall), creating a topic on an owner
+//     that has not learned it yet.
+//   - Broker is one broker as the gateway sees it: the carrier's brokermesh.Caller plus
+//     read-ahead for sequential consumers (readahead.go): when a Fetch answer shows a backlog,
+//     the next Fetch of the chain is sent at once, so the broker's read and the mesh transfer
+//     overlap with the client decoding.
+//
+// The carrier itself (streams, frames, trust, the broker-side server) is package
+// broker/brokermesh; this package is the gateway side and imports it, never the reverse.
+package cluster
