@@ -426,51 +426,29 @@ func fanout(groups map[*Broker][]int, fn func(cl *Broker, idx []int) error) erro
 	return first
 }
 
-// Produce splits the request by partition owner.
+// Produce splits the request by partition owner. Partitions of topics an owner does not know
+// yet were not stored there: they are sent once more after the topic was created (splitCall).
 func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
 	if c.single() {
 		return c.ctl().Produce(ctx, req)
 	}
-	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
-	if err != nil {
-		return nil, err
-	}
 	out := make([]brokerop.ProducePartitionResp, len(req.Partitions))
-	for i, code := range failed {
-		out[i] = brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, BaseOffset: -1, LogAppendTime: -1}
-	}
-	err = fanout(groups, func(cl *Broker, idx []int) error {
-		for attempt := 0; len(idx) > 0; attempt++ {
-			sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs}
+	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
+		func(i int, code int16) brokerop.ProducePartitionResp {
+			return brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, BaseOffset: -1, LogAppendTime: -1}
+		},
+		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.ProducePartitionResp, error) {
+			sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs, Partitions: make([]brokerop.ProducePartition, 0, len(idx))}
 			for _, i := range idx {
 				sub.Partitions = append(sub.Partitions, req.Partitions[i])
 			}
 			r, err := cl.Produce(ctx, sub)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			// Partitions of topics the owner does not know yet were not stored: create the
-			// topics there and resend only those partitions (never the stored ones).
-			var again []int
-			for j, i := range idx {
-				out[i] = r.Partitions[j]
-				if attempt == 0 && r.Partitions[j].ErrorCode == errUnknownTopicOrPartition {
-					again = append(again, i)
-				}
-			}
-			seen := map[string]bool{}
-			for _, i := range again {
-				if t := req.Partitions[i].Topic; !seen[t] {
-					seen[t] = true
-					if err := c.ensureOnOwner(ctx, cl, t); err != nil {
-						return err
-					}
-				}
-			}
-			idx = again
-		}
-		return nil
-	})
+			return r.Partitions, nil
+		},
+		func(r *brokerop.ProducePartitionResp) int16 { return r.ErrorCode })
 	if err != nil {
 		return nil, err
 	}
@@ -578,30 +556,55 @@ func (c *Cluster) forgetEnsured(owner *Broker, topic string) {
 	c.mu.Unlock()
 }
 
-// askOwner makes a read-only call (Fetch, ListOffsets) to a partition owner. If the owner
-// answers UNKNOWN_TOPIC_OR_PARTITION for some partition (a topic it has not learned yet), those
-// topics are created there and the call is made once more: nothing was stored, so repeating
-// the whole call is safe. n is the number of partitions asked; topic and code read the asked
-// topic and the answer's error code of partition j.
-func askOwner[R any](ctx context.Context, c *Cluster, cl *Broker, n int, topic func(j int) string,
-	call func() (R, error), code func(r R, j int) int16) (R, error) {
-	r, err := call()
+// splitCall is the split-call-merge of the partition ops (Produce, Fetch, ListOffsets): the
+// n entries of a request (entry gives each one's topic and partition) are grouped by owner; an
+// entry without an owner is answered failed(i, code) at once; every owner is called
+// concurrently with its entries' request indexes (callOwner), and the answers land in out at
+// those indexes. The first Go error wins.
+func splitCall[A any](ctx context.Context, c *Cluster, n int, entry func(i int) (string, int32), out []A,
+	failed func(i int, code int16) A, call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	groups, fails, err := c.split(ctx, n, entry)
 	if err != nil {
-		return r, err
+		return err
 	}
-	seen := map[string]bool{}
-	for j := 0; j < n; j++ {
-		if t := topic(j); code(r, j) == errUnknownTopicOrPartition && !seen[t] {
-			seen[t] = true
-			if err := c.ensureOnOwner(ctx, cl, t); err != nil {
-				return r, err
+	for i, code := range fails {
+		out[i] = failed(i, code)
+	}
+	return fanout(groups, func(cl *Broker, idx []int) error { return callOwner(ctx, c, cl, idx, entry, out, call, code) })
+}
+
+// callOwner calls one owner with the entries idx (call answers them in idx's order) and puts
+// the answers in out. An entry answered UNKNOWN_TOPIC_OR_PARTITION (a topic the owner has not
+// learned yet: nothing was stored or read) is sent once more, alone with the others like it,
+// after its topic was created on the owner with the controller's partition count and configs.
+func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, entry func(i int) (string, int32), out []A,
+	call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	for attempt := 0; len(idx) > 0; attempt++ {
+		r, err := call(ctx, cl, idx)
+		if err != nil {
+			return err
+		}
+		if len(r) != len(idx) {
+			return fmt.Errorf("kafkaop: %d answers for %d partitions", len(r), len(idx))
+		}
+		var again []int
+		seen := map[string]bool{}
+		for j, i := range idx {
+			out[i] = r[j]
+			if attempt > 0 || code(&r[j]) != errUnknownTopicOrPartition {
+				continue
+			}
+			again = append(again, i)
+			if t, _ := entry(i); !seen[t] {
+				seen[t] = true
+				if err := c.ensureOnOwner(ctx, cl, t); err != nil {
+					return err
+				}
 			}
 		}
+		idx = again
 	}
-	if len(seen) == 0 {
-		return r, nil
-	}
-	return call()
+	return nil
 }
 
 // Fetch splits the request by owner in two phases. First every owner is asked at once with no
@@ -690,25 +693,26 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 	defer cancel()
 	var mu sync.Mutex
 	total := 0
+	entry := func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }
 	err := fanout(groups, func(cl *Broker, idx []int) error {
-		sub := &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel}
-		if waitMs == 0 {
-			sub.MinBytes = 0
-		}
-		for _, i := range idx {
-			sub.Partitions = append(sub.Partitions, req.Partitions[i])
-		}
-		r, err := askOwner(fctx, c, cl, len(sub.Partitions), func(j int) string { return sub.Partitions[j].Topic },
-			func() (*brokerop.FetchResp, error) {
-				r, rel, err := cl.FetchPooled(fctx, sub)
-				if err == nil {
-					mu.Lock()
-					*releases = append(*releases, rel)
-					mu.Unlock()
-				}
-				return r, err
-			},
-			func(r *brokerop.FetchResp, j int) int16 { return r.Partitions[j].ErrorCode })
+		err := callOwner(fctx, c, cl, idx, entry, out, func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.FetchPartitionResp, error) {
+			sub := &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel,
+				Partitions: make([]brokerop.FetchPartition, 0, len(idx))}
+			if waitMs == 0 {
+				sub.MinBytes = 0
+			}
+			for _, i := range idx {
+				sub.Partitions = append(sub.Partitions, req.Partitions[i])
+			}
+			r, rel, err := cl.FetchPooled(ctx, sub)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			*releases = append(*releases, rel)
+			mu.Unlock()
+			return r.Partitions, nil
+		}, func(r *brokerop.FetchPartitionResp) int16 { return r.ErrorCode })
 		if err != nil {
 			if fctx.Err() != nil && ctx.Err() == nil {
 				return nil // cancelled because another owner had data
@@ -717,9 +721,9 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 		}
 		n := 0
 		mu.Lock()
-		for j, i := range idx {
-			out[i], filled[i] = r.Partitions[j], true
-			n += len(r.Partitions[j].Records)
+		for _, i := range idx {
+			filled[i] = true
+			n += len(out[i].Records)
 		}
 		total += n
 		mu.Unlock()
@@ -736,30 +740,23 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 	if c.single() {
 		return c.ctl().ListOffsets(ctx, req)
 	}
-	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
-	if err != nil {
-		return nil, err
-	}
 	out := make([]brokerop.ListOffsetsPartitionResp, len(req.Partitions))
-	for i, code := range failed {
-		out[i] = brokerop.ListOffsetsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, Timestamp: -1, Offset: -1}
-	}
-	err = fanout(groups, func(cl *Broker, idx []int) error {
-		sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
-		for _, i := range idx {
-			sub.Partitions = append(sub.Partitions, req.Partitions[i])
-		}
-		r, err := askOwner(ctx, c, cl, len(sub.Partitions), func(j int) string { return sub.Partitions[j].Topic },
-			func() (*brokerop.ListOffsetsResp, error) { return cl.ListOffsets(ctx, sub) },
-			func(r *brokerop.ListOffsetsResp, j int) int16 { return r.Partitions[j].ErrorCode })
-		if err != nil {
-			return err
-		}
-		for j, i := range idx {
-			out[i] = r.Partitions[j]
-		}
-		return nil
-	})
+	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
+		func(i int, code int16) brokerop.ListOffsetsPartitionResp {
+			return brokerop.ListOffsetsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, Timestamp: -1, Offset: -1}
+		},
+		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.ListOffsetsPartitionResp, error) {
+			sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.ListOffsetsPartition, 0, len(idx))}
+			for _, i := range idx {
+				sub.Partitions = append(sub.Partitions, req.Partitions[i])
+			}
+			r, err := cl.ListOffsets(ctx, sub)
+			if err != nil {
+				return nil, err
+			}
+			return r.Partitions, nil
+		},
+		func(r *brokerop.ListOffsetsPartitionResp) int16 { return r.ErrorCode })
 	if err != nil {
 		return nil, err
 	}
