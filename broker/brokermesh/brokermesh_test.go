@@ -207,9 +207,9 @@ func TestTraceCrossesTheHop(t *testing.T) {
 	otel.SetTracerProvider(tp)
 	defer otel.SetTracerProvider(prev)
 	c, _ := setup(t, &fakeBroker{})
-	c.tracer = tp.Tracer("x")
+	traced := TraceCalls(c, "broker") // tracing is a decorator around the Caller
 	ctx, root := tp.Tracer("x").Start(context.Background(), telemetry.SpanGatewayRequest)
-	if _, err := c.Fetch(ctx, &brokerop.FetchReq{}); err != nil {
+	if _, err := traced.Fetch(ctx, &brokerop.FetchReq{}); err != nil {
 		t.Fatal(err)
 	}
 	root.End()

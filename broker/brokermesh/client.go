@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/telemetry"
@@ -43,13 +40,16 @@ type Caller struct {
 	remote   string
 	nextID   atomic.Uint64
 	maxFrame int
-	tracer   trace.Tracer
 }
 
-// NewCaller returns a caller that opens streams with open; remote names the broker in spans.
+// NewCaller returns a caller that opens streams with open; remote names the broker in errors
+// (and in spans, TraceCalls).
 func NewCaller(open StreamOpener, remote string) *Caller {
-	return &Caller{open: open, remote: remote, maxFrame: brokerop.DefaultMaxFrame, tracer: telemetry.Tracer()}
+	return &Caller{open: open, remote: remote, maxFrame: brokerop.DefaultMaxFrame}
 }
+
+// Remote names the broker this caller calls.
+func (c *Caller) Remote() string { return c.remote }
 
 // Call sends req (a pointer to an op request struct) and decodes the answer into resp.
 func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) error {
@@ -70,24 +70,14 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		err := fmt.Errorf("kafkaop: unknown op %#x", uint8(op))
 		return func(any) error { return err }
 	}
-	ctx, span := c.tracer.Start(ctx, telemetry.SpanKafkaOpSent, trace.WithSpanKind(trace.SpanKindClient))
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", c.remote))
-	}
 	var stop func() bool
 	finish := func(err error) error {
 		if stop != nil {
 			stop()
 		}
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
 		return err
 	}
 	fail := func(err error) func(any) error {
-		err = finish(err)
 		return func(any) error { return err }
 	}
 	h := brokerop.RequestHeader{RequestID: c.nextID.Add(1)}
@@ -98,6 +88,7 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		}
 		h.DeadlineMs = uint32(min(ms, 1<<32-1))
 	}
+	// The span the caller runs in (TraceCalls) becomes the broker's parent.
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
 	frame, err := brokerop.EncodeRequestBuffers(op, h, req, recordRefMin) // record sets by reference
 	if err != nil {

@@ -27,7 +27,9 @@
 // brokerop.Service through the generated switch), frames, trust and the mesh opener. The
 // gateway's view of the cluster (placement, routing, read-ahead) is package gateway/cluster.
 //
-// Tracing: the caller's span context travels as W3C traceparent/tracestate in the request
-// header; the broker continues the trace (span mesh.kafkaop.handle, child of the caller's
-// mesh.kafkaop.sent), so one Kafka request is one trace across processes.
+// Tracing is a decorator around the Service on each side (trace.go), not code in the carrier:
+// TraceCalls wraps a Caller in mesh.kafkaop.sent spans, the Server runs its Service wrapped
+// in TraceHandled's mesh.kafkaop.handle spans, and StoreSpans adds the broker's store/read
+// spans. The carrier only moves the span context, as W3C traceparent/tracestate in the
+// request header, so one Kafka request is one trace across processes.
 package brokermesh

@@ -49,13 +49,13 @@ type Server struct {
 	tracer   trace.Tracer
 }
 
-// NewServer returns a server dispatching to svc (e.g. a broker.Broker and a group
-// coordinator, embedded in one struct). logger may be nil.
+// NewServer returns a server dispatching to svc (e.g. broker.Broker.Service with a group
+// coordinator), traced (TraceHandled). logger may be nil.
 func NewServer(logger *slog.Logger, svc brokerop.Service) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{svc: svc, logger: logger, maxFrame: brokerop.DefaultMaxFrame, tracer: telemetry.Tracer()}
+	return &Server{svc: TraceHandled(svc), logger: logger, maxFrame: brokerop.DefaultMaxFrame, tracer: telemetry.Tracer()}
 }
 
 // ServeStream handles one call on st and returns when it is answered or reset. remote names the
@@ -91,9 +91,8 @@ type inCall struct {
 	h      brokerop.RequestHeader
 	body   any
 	ctx    context.Context
-	span   trace.Span
 	remote string
-	done   func() // releases ctx resources; ends the span
+	done   func() // releases ctx resources
 }
 
 // read reads and decodes one request frame. On bad input the stream is reset and ok is false.
@@ -123,11 +122,8 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 		return nil, false
 	}
 	var cleanups []func()
-	ctx = telemetry.Extract(ctx, h.TraceParent, h.TraceState)
-	ctx, span := s.tracer.Start(ctx, telemetry.SpanKafkaOpHandle, trace.WithSpanKind(trace.SpanKindServer))
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("kafkaop.op", spec.Name), attribute.String("mesh.peer", remote))
-	}
+	// The caller's span is the op's parent; the op's own span is TraceHandled's.
+	ctx = withPeer(telemetry.Extract(ctx, h.TraceParent, h.TraceState), remote)
 	if h.DeadlineMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.DeadlineMs)*time.Millisecond)
@@ -141,11 +137,10 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 		stop := context.AfterFunc(sc.Context(), cancel)
 		cleanups = append(cleanups, func() { stop() }, cancel)
 	}
-	return &inCall{st: st, tag: tag, spec: spec, h: h, body: body, ctx: ctx, span: span, remote: remote, done: func() {
+	return &inCall{st: st, tag: tag, spec: spec, h: h, body: body, ctx: ctx, remote: remote, done: func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
-		span.End()
 	}}, true
 }
 
@@ -165,8 +160,6 @@ func (s *Server) failed(c *inCall, e error) brokerop.ResponseHeader {
 		return resp
 	}
 	resp.Status, resp.Message = statusOf(c.ctx, e), e.Error()
-	c.span.RecordError(e)
-	c.span.SetStatus(codes.Error, e.Error())
 	return resp
 }
 
@@ -181,7 +174,7 @@ func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
 	}
 	for _, b := range frame {
 		if _, err := c.st.Write(b); err != nil {
-			c.span.RecordError(err)
+			s.logger.Debug("kafkaop: answer not delivered", "op", c.spec.Name, "peer", c.remote, "err", err)
 			return
 		}
 	}

@@ -4286,3 +4286,163 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 	}
 	return p.Producers.InitProducerID(ctx, req)
 }
+
+// intercepted is Intercept's Service: each op runs inside around.
+type intercepted struct {
+	svc    Service
+	around Interceptor
+}
+
+func (s intercepted) Produce(ctx context.Context, req *ProduceReq) (*ProduceResp, error) {
+	ctx, done := s.around(ctx, "produce")
+	resp, err := s.svc.Produce(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Fetch(ctx context.Context, req *FetchReq) (*FetchResp, error) {
+	ctx, done := s.around(ctx, "fetch")
+	resp, err := s.svc.Fetch(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ListOffsets(ctx context.Context, req *ListOffsetsReq) (*ListOffsetsResp, error) {
+	ctx, done := s.around(ctx, "list_offsets")
+	resp, err := s.svc.ListOffsets(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Metadata(ctx context.Context, req *MetadataReq) (*MetadataResp, error) {
+	ctx, done := s.around(ctx, "metadata")
+	resp, err := s.svc.Metadata(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) CreateTopics(ctx context.Context, req *CreateTopicsReq) (*CreateTopicsResp, error) {
+	ctx, done := s.around(ctx, "create_topics")
+	resp, err := s.svc.CreateTopics(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DeleteTopics(ctx context.Context, req *DeleteTopicsReq) (*DeleteTopicsResp, error) {
+	ctx, done := s.around(ctx, "delete_topics")
+	resp, err := s.svc.DeleteTopics(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) CreatePartitions(ctx context.Context, req *CreatePartitionsReq) (*CreatePartitionsResp, error) {
+	ctx, done := s.around(ctx, "create_partitions")
+	resp, err := s.svc.CreatePartitions(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeConfigs(ctx context.Context, req *DescribeConfigsReq) (*DescribeConfigsResp, error) {
+	ctx, done := s.around(ctx, "describe_configs")
+	resp, err := s.svc.DescribeConfigs(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterConfigs(ctx context.Context, req *AlterConfigsReq) (*AlterConfigsResp, error) {
+	ctx, done := s.around(ctx, "alter_configs")
+	resp, err := s.svc.AlterConfigs(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) IncrementalAlterConfigs(ctx context.Context, req *IncrementalAlterConfigsReq) (*AlterConfigsResp, error) {
+	ctx, done := s.around(ctx, "incremental_alter_configs")
+	resp, err := s.svc.IncrementalAlterConfigs(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*DescribeClusterResp, error) {
+	ctx, done := s.around(ctx, "describe_cluster")
+	resp, err := s.svc.DescribeCluster(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) JoinGroup(ctx context.Context, req *JoinGroupReq) (*JoinGroupResp, error) {
+	ctx, done := s.around(ctx, "join_group")
+	resp, err := s.svc.JoinGroup(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) SyncGroup(ctx context.Context, req *SyncGroupReq) (*SyncGroupResp, error) {
+	ctx, done := s.around(ctx, "sync_group")
+	resp, err := s.svc.SyncGroup(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Heartbeat(ctx context.Context, req *HeartbeatReq) (*HeartbeatResp, error) {
+	ctx, done := s.around(ctx, "heartbeat")
+	resp, err := s.svc.Heartbeat(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) LeaveGroup(ctx context.Context, req *LeaveGroupReq) (*LeaveGroupResp, error) {
+	ctx, done := s.around(ctx, "leave_group")
+	resp, err := s.svc.LeaveGroup(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) OffsetCommit(ctx context.Context, req *OffsetCommitReq) (*OffsetCommitResp, error) {
+	ctx, done := s.around(ctx, "offset_commit")
+	resp, err := s.svc.OffsetCommit(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) OffsetFetch(ctx context.Context, req *OffsetFetchReq) (*OffsetFetchResp, error) {
+	ctx, done := s.around(ctx, "offset_fetch")
+	resp, err := s.svc.OffsetFetch(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ListGroups(ctx context.Context, req *ListGroupsReq) (*ListGroupsResp, error) {
+	ctx, done := s.around(ctx, "list_groups")
+	resp, err := s.svc.ListGroups(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeGroups(ctx context.Context, req *DescribeGroupsReq) (*DescribeGroupsResp, error) {
+	ctx, done := s.around(ctx, "describe_groups")
+	resp, err := s.svc.DescribeGroups(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DeleteGroups(ctx context.Context, req *DeleteGroupsReq) (*DeleteGroupsResp, error) {
+	ctx, done := s.around(ctx, "delete_groups")
+	resp, err := s.svc.DeleteGroups(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetDeleteResp, error) {
+	ctx, done := s.around(ctx, "offset_delete")
+	resp, err := s.svc.OffsetDelete(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
+	ctx, done := s.around(ctx, "init_producer_id")
+	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}

@@ -199,3 +199,31 @@ func (p Parts) FetchPooled(ctx context.Context, req *FetchReq) (*FetchResp, func
 	}
 	return p.Data.FetchPooled(ctx, req)
 }
+
+// Interceptor runs around every op of an intercepted Service (Intercept): it is called with
+// the op's name before the op runs and returns the context the op runs with and the function
+// called with the op's error once it completed (for ProduceStaged, once its wait returned).
+type Interceptor func(ctx context.Context, op string) (context.Context, func(error))
+
+// Intercept decorates svc: every op, and the local forms, runs inside around (tracing,
+// metrics). The op methods are generated (ops_gen.go).
+func Intercept(svc Service, around Interceptor) Service { return intercepted{svc: svc, around: around} }
+
+// ProduceStaged runs inside around until its wait returned.
+func (s intercepted) ProduceStaged(ctx context.Context, req *ProduceReq) func() (*ProduceResp, error) {
+	ctx, done := s.around(ctx, "produce")
+	wait := s.svc.ProduceStaged(ctx, req)
+	return func() (*ProduceResp, error) {
+		resp, err := wait()
+		done(err)
+		return resp, err
+	}
+}
+
+// FetchPooled runs inside around.
+func (s intercepted) FetchPooled(ctx context.Context, req *FetchReq) (*FetchResp, func(), error) {
+	ctx, done := s.around(ctx, "fetch")
+	resp, release, err := s.svc.FetchPooled(ctx, req)
+	done(err)
+	return resp, release, err
+}

@@ -45,17 +45,18 @@ const (
 	readAheadTTL   = time.Second
 )
 
-// Broker is one broker as the gateway sees it: the carrier's Caller to it, with the
-// read-aheads of sequential consumers on it (FetchPooled).
+// Broker is one broker as the gateway sees it: the carrier's Caller to it, traced
+// (brokermesh.TraceCalls), with the read-aheads of sequential consumers on it (FetchPooled).
 type Broker struct {
-	*brokermesh.Caller
-	ahead readAheads
+	brokerop.Service // the traced Caller
+	caller           *brokermesh.Caller
+	ahead            readAheads
 }
 
-var _ brokerop.Service = (*Broker)(nil)
-
 // NewBroker returns the gateway's view of the broker c calls.
-func NewBroker(c *brokermesh.Caller) *Broker { return &Broker{Caller: c} }
+func NewBroker(c *brokermesh.Caller) *Broker {
+	return &Broker{Service: brokermesh.TraceCalls(c, c.Remote()), caller: c}
+}
 
 // aheadCall is a read-ahead Fetch whose answer has not been taken yet.
 type aheadCall struct {
@@ -174,7 +175,7 @@ func (c *Broker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brok
 			a.release()
 		}
 	}
-	resp, release, err := c.StartFetch(ctx, req)()
+	resp, release, err := c.Service.FetchPooled(ctx, req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -196,7 +197,7 @@ func (c *Broker) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *br
 	// lifetime: it ends when taken, dropped or after readAheadTTL.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
 	a := &aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), cancel: cancel}
-	a.start(c.StartFetch(actx, next))
+	a.start(c.caller.StartFetch(actx, next))
 	c.ahead.add(a)
 }
 

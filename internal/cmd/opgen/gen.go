@@ -318,6 +318,7 @@ func GenOps(d *Def) ([]byte, error) {
 		g.p("func (Unimplemented) %s(context.Context, *%s) (*%s, error) { return nil, unsupported(%q) }\n", o.Method, o.Req, o.Resp, o.Name)
 	}
 	g.genParts()
+	g.genIntercept()
 	return g.source()
 }
 
@@ -351,6 +352,22 @@ func (g *gen) genParts() {
 		g.p("func (p Parts) %s(ctx context.Context, req *%s) (*%s, error) {", o.Method, o.Req, o.Resp)
 		g.p("if p.%s == nil { return nil, unsupported(%q) }", f, o.Name)
 		g.p("return p.%s.%s(ctx, req)", f, o.Method)
+		g.p("}\n")
+	}
+}
+
+func (g *gen) genIntercept() {
+	g.p("// intercepted is Intercept's Service: each op runs inside around.")
+	g.p("type intercepted struct {")
+	g.p("svc Service")
+	g.p("around Interceptor")
+	g.p("}\n")
+	for _, o := range g.def.Ops {
+		g.p("func (s intercepted) %s(ctx context.Context, req *%s) (*%s, error) {", o.Method, o.Req, o.Resp)
+		g.p("ctx, done := s.around(ctx, %q)", o.Name)
+		g.p("resp, err := s.svc.%s(ctx, req)", o.Method)
+		g.p("done(err)")
+		g.p("return resp, err")
 		g.p("}\n")
 	}
 }
