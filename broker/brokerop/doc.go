@@ -1,7 +1,11 @@
-// Package brokerop is the contract between the Kafka gateway and the brokers: the op codes and
-// the request/response structs of every KafkaOp. Both sides import it and nothing else of each
-// other. The gateway calls a Backend (in-process, or over the mesh in a later step) with these
-// structs; the broker answers them.
+// Package brokerop is the contract between the Kafka gateway and the brokers: the declared
+// Service interface (service.go), the op codes and the request/response structs of every
+// KafkaOp. Both sides import it and nothing else of each other. The gateway calls a Service
+// (in-process, or over the mesh through brokermesh) with these structs; the broker serves it.
+//
+// The codec, op table, dispatch switch (Dispatch), Unimplemented, Parts and Intercept are
+// generated from the Service declaration and the structs by internal/cmd/opgen (ops_gen.go;
+// run go generate ./broker/brokerop after changing them; a test fails when the file is stale).
 //
 // Structs are plain data (no pointers to shared state, no interfaces) so that a carrier can
 // encode them compactly. Error fields hold Kafka error codes (0 = none) so that a Kafka error
@@ -19,7 +23,7 @@
 // The request payload is postcard(RequestHeader{RequestID, DeadlineMs, TraceParent, TraceState})
 // followed by postcard(<op request>); the response payload is postcard(ResponseHeader{RequestID,
 // Status, Message}) followed, for Status 0, by postcard(<op response>). codec.go gives the
-// encoding rules; LAYOUT.md (generated from these structs and checked by a test) gives every op's
+// encoding rules (primitives: internal/postcard); LAYOUT.md (generated from these structs and checked by a test) gives every op's
 // exact field layout and byte examples, e.g. a Fetch of topic "t" partition 0 from offset 5:
 //
 //	03 16                 tag 0x03 (fetch), payload length 22
@@ -27,8 +31,9 @@
 //	e807 02 80808001 00   MaxWaitMs 500, MinBytes 1, MaxBytes 1 MiB, IsolationLevel 0
 //	01 0174 00 0a 80808001  1 partition: "t", partition 0, offset 5, max bytes 1 MiB
 //
-// The two ops that carry record bytes can also be encoded as slices with the record sets by
-// reference (ProduceRequestFrame, FetchResponseFrame; vecframe.go): the same bytes, written
-// without copying records into a frame first. ReadFrameInto reads a payload into memory the
+// The structs that carry record bytes (a []byte field tagged kafkaop:"records": Produce
+// requests, Fetch answers) get a generated encoder that writes them as slices with the record
+// sets by reference (EncodeRequestBuffers, EncodeResponseBuffers; vecframe.go): the same bytes,
+// written without copying records into a frame first. ReadFrameInto reads a payload into memory the
 // caller pools.
 package brokerop
