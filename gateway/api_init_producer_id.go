@@ -10,7 +10,7 @@ package gateway
 //     call: transactions are not supported, and this code is fatal in kgo, librdkafka and
 //     the Java client, so a transactional producer fails at once with a clear error instead
 //     of retrying a "coordinator not available" forever.
-//   - A backend without the capability answers success with producer id -1, epoch -1: clients
+//   - A backend that does not serve InitProducerID (brokerop.ErrUnsupported) answers success with producer id -1, epoch -1: clients
 //     then produce without idempotence, as against a broker too old for it.
 //   - A backend failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
 

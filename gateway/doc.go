@@ -63,9 +63,10 @@
 //   - Return a non-nil error only for a request that cannot be answered (the connection is
 //     closed and the error logged). Backend failures are answered with Kafka error codes:
 //     [BackendErrorCode] maps a Go error from a Backend call to a retriable Kafka code.
-//   - Backend capabilities beyond [Backend] (groups, configs) are reached by type-asserting
-//     r.Server.Backend() to the file's own interface; when the assertion fails, answer with a
-//     Kafka error code instead of panicking. Only register an API when its file can serve it.
+//   - Every broker op is a method of [Backend] (brokerop.Service). A backend that does not
+//     serve an op (groups, configs, producer ids) answers an error wrapping
+//     brokerop.ErrUnsupported; answer that with the Kafka error code Kafka uses when the
+//     feature is missing, never a panic. Only register an API when its file can serve it.
 //   - r.Server gives Backend(), Advertised() (host, port clients must dial: Config
 //     AdvertisedHost/AdvertisedPort, env RAFKA_KAFKA_CLIENT_HOST/RAFKA_KAFKA_CLIENT_PORT in
 //     cmd/gateway), NodeID() (the Kafka broker id the gateway presents, 0 by default),
