@@ -1,6 +1,7 @@
 package brokermesh
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -43,6 +44,7 @@ func (f *fakeBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*br
 	resp := &brokerop.ProduceResp{}
 	for _, p := range req.Partitions {
 		resp.Partitions = append(resp.Partitions, brokerop.ProducePartitionResp{Topic: p.Topic, Partition: p.Partition, BaseOffset: int64(len(f.produced))})
+		p.Records = bytes.Clone(p.Records) // a Service keeps no reference to request records
 		f.produced = append(f.produced, p)
 	}
 	return resp, nil
@@ -129,6 +131,8 @@ func TestProduceRoundTripWithDeadline(t *testing.T) {
 	if len(resp.Partitions) != 1 || resp.Partitions[0].Topic != "a" || resp.Partitions[0].Partition != 2 {
 		t.Fatalf("resp = %+v", resp)
 	}
+	fb.mu.Lock() // the handler ran on the server's goroutine
+	defer fb.mu.Unlock()
 	if string(fb.produced[0].Records) != "\x01\x02\x03" {
 		t.Fatalf("broker got %+v", fb.produced)
 	}
