@@ -53,7 +53,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -810,7 +809,9 @@ func fetchTargets(ctx context.Context, r *Request, req *kmsg.FetchRequest, targe
 	errCode := int16(0)
 	if n > 0 {
 		var err error
-		bresp, release, err = fetchBackend(ctx, r.Server.Backend(), breq)
+		// The backend's FetchPooled: record bytes may live in read buffers it reuses once
+		// release is called.
+		bresp, release, err = r.Server.Backend().FetchPooled(ctx, breq)
 		if err != nil {
 			errCode = BackendErrorCode(err)
 		} else if len(bresp.Partitions) != n {
@@ -879,24 +880,4 @@ func (c *topicIDCache) idOf(name string) ([16]byte, bool) {
 	defer c.mu.Unlock()
 	id, ok := c.byName[name]
 	return id, ok
-}
-
-// fetchBackend reads req from b, into the backend's pooled read buffers when it offers
-// FetchPooled (release then frees them), else with Fetch. It names the methods rather than a
-// capability interface, so it holds however the Backend contract groups them.
-func fetchBackend(ctx context.Context, b any, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
-	type pooled interface {
-		FetchPooled(context.Context, *brokerop.FetchReq) (*brokerop.FetchResp, func(), error)
-	}
-	type plain interface {
-		Fetch(context.Context, *brokerop.FetchReq) (*brokerop.FetchResp, error)
-	}
-	if pf, ok := b.(pooled); ok {
-		return pf.FetchPooled(ctx, req)
-	}
-	if f, ok := b.(plain); ok {
-		resp, err := f.Fetch(ctx, req)
-		return resp, nil, err
-	}
-	return nil, nil, errors.New("gateway: backend cannot fetch")
 }
