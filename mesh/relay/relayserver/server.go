@@ -24,8 +24,9 @@ type Config struct {
 	KeepAlive time.Duration
 	// HandshakeTimeout bounds the wait for the ClientInfo frame. Default 10 s.
 	HandshakeTimeout time.Duration
-	// WriteTimeout bounds each flush to a client; a client that does not read is
-	// disconnected. Default 10 s.
+	// WriteTimeout bounds each flush to a client, and the wait for a client to answer a Ping
+	// once Window frames are unconfirmed (measured on Clock); a client that does not read,
+	// or reads without answering Pings, is disconnected. Default 10 s.
 	WriteTimeout time.Duration
 	// SendQueueDepth is the number of packets queued per destination client. Default 512.
 	SendQueueDepth int
@@ -34,7 +35,7 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the token bucket size in bytes. Default: max(RateLimit/10, 2×64 KiB).
 	RateBurst int
-	// Clock drives the rate limiter and keep-alives. Nil: the wall clock. (Socket read and
+	// Clock drives the rate limiter, keep-alives and the wait for Pongs. Nil: the wall clock. (Socket read and
 	// write deadlines always use the wall clock: the kernel measures them.)
 	Clock clock.Clock
 }
@@ -49,6 +50,8 @@ type Stats struct {
 	DroppedQueue    uint64 // packets dropped because the destination's queue was full
 	RateLimited     uint64 // times a client's read loop waited for rate-limit tokens
 	PeerGoneSent    uint64 // PeerGone frames queued
+	WindowWaits     uint64 // times a writer waited for a Pong because Window frames were unconfirmed
+	Unresponsive    uint64 // clients disconnected for not answering a Ping within WriteTimeout
 	Current         int64  // clients connected now
 }
 
@@ -62,7 +65,7 @@ type Server struct {
 
 	// Counters (atomic).
 	accepted, handshakeFailed, packetsSent, bytesSent, droppedNoPeer, droppedQueue,
-	rateLimited, peerGoneSent atomic.Uint64
+	rateLimited, peerGoneSent, windowWaits, unresponsive atomic.Uint64
 	current atomic.Int64
 
 	// mu guards the fields below.
@@ -117,6 +120,8 @@ func (s *Server) Stats() Stats {
 		DroppedQueue:    s.droppedQueue.Load(),
 		RateLimited:     s.rateLimited.Load(),
 		PeerGoneSent:    s.peerGoneSent.Load(),
+		WindowWaits:     s.windowWaits.Load(),
+		Unresponsive:    s.unresponsive.Load(),
 		Current:         s.current.Load(),
 	}
 }
@@ -188,6 +193,7 @@ func (s *Server) Accept(ctx context.Context, conn net.Conn, br *bufio.Reader) er
 		sendq:  make(chan packet, s.cfg.SendQueueDepth),
 		ctrlq:  make(chan relay.Frame, 64),
 		done:   make(chan struct{}),
+		ackc:   make(chan struct{}, 1),
 		sentTo: make(map[relay.NodeKey]struct{}),
 		bucket: tokenBucket{rate: s.cfg.RateLimit, burst: float64(s.cfg.RateBurst), tokens: float64(s.cfg.RateBurst)},
 	}
@@ -283,8 +289,10 @@ type sclient struct {
 	sendq chan packet      // packets to deliver to this client
 	ctrlq chan relay.Frame // Pong and PeerGone frames to this client
 	done  chan struct{}    // closed when the read loop ends
+	ackc  chan struct{}    // (capacity 1) signalled when a Pong confirmed more frames
 
 	replaced atomic.Bool // a newer connection with the same key took over
+	win      window      // flow control: see Window
 
 	// Owned by the Accept goroutine (readLoop, then unregister).
 	sentTo    map[relay.NodeKey]struct{}
@@ -321,10 +329,17 @@ func (c *sclient) readLoop() error {
 			c.forward(f.Key, f.Data)
 		case relay.FramePing:
 			c.queueCtrl(relay.Frame{Type: relay.FramePong, PingData: f.PingData})
+		case relay.FramePong:
+			if c.win.pong(f.PingData) {
+				select {
+				case c.ackc <- struct{}{}:
+				default:
+				}
+			}
 		case relay.FrameNotePreferred:
 			c.preferred = f.Preferred
 		default:
-			// Other well-formed frames (Pong, Health, …) are ignored, as iroh's server does.
+			// Other well-formed frames (Health, …) are ignored, as iroh's server does.
 		}
 	}
 }
@@ -368,13 +383,15 @@ func (c *sclient) forward(dstKey relay.NodeKey, data []byte) {
 }
 
 // writeLoop sends queued packets, control frames and keep-alives until the read loop ends,
-// flushing whenever the queues run dry.
+// flushing whenever the queues run dry or the window (see Window) closes. While the window is
+// closed it sends nothing and waits for a Pong; packets queued meanwhile are dropped once the
+// queue is full, as for any slow reader.
 func (c *sclient) writeLoop() {
 	bw := bufio.NewWriterSize(c.conn, 64<<10)
 	keepAlive := c.s.cfg.Clock.NewTicker(c.s.cfg.KeepAlive)
 	defer keepAlive.Stop()
 	var buf []byte
-	write := func(f *relay.Frame) bool {
+	put := func(f *relay.Frame) bool {
 		var err error
 		if buf, err = f.AppendTo(buf[:0]); err != nil {
 			return true // cannot happen for frames the server builds; skip it
@@ -382,6 +399,16 @@ func (c *sclient) writeLoop() {
 		if _, err = bw.Write(buf); err != nil {
 			_ = c.conn.Close()
 			return false
+		}
+		return true
+	}
+	// write writes f and the Ping that falls due after it (window.full says whether both fit).
+	write := func(f *relay.Frame) bool {
+		if !put(f) {
+			return false
+		}
+		if ping, due := c.win.wrote(); due {
+			return put(&ping)
 		}
 		return true
 	}
@@ -393,6 +420,9 @@ func (c *sclient) writeLoop() {
 		return true
 	}
 	for {
+		if c.win.full() && !c.awaitPong() {
+			return
+		}
 		var f relay.Frame
 		select {
 		case <-c.done:
@@ -408,9 +438,12 @@ func (c *sclient) writeLoop() {
 		if !write(&f) {
 			return
 		}
-		// Drain whatever else is queued before flushing.
+		// Drain whatever else is queued (and the window allows) before flushing.
 	drain:
 		for range 64 {
+			if c.win.full() {
+				break
+			}
 			select {
 			case p := <-c.sendq:
 				f = relay.Frame{Type: relay.FrameRecvPacket, Key: p.src, Data: p.data}
@@ -426,6 +459,28 @@ func (c *sclient) writeLoop() {
 			return
 		}
 	}
+}
+
+// awaitPong waits until a Pong opens the window for the next frame. It returns false
+// when the connection ends first; a client that leaves the window closed for WriteTimeout
+// (on the server's clock) is disconnected.
+func (c *sclient) awaitPong() bool {
+	c.s.windowWaits.Add(1)
+	t := c.s.cfg.Clock.NewTimer(c.s.cfg.WriteTimeout)
+	defer t.Stop()
+	for c.win.full() {
+		select {
+		case <-c.ackc:
+		case <-c.done:
+			return false
+		case <-t.C():
+			c.s.unresponsive.Add(1)
+			c.s.log.Info("relay client answered no Ping in time; disconnecting", "key", fmt.Sprintf("%x", c.key[:5]), "unconfirmed", c.win.unconfirmed())
+			_ = c.conn.Close()
+			return false
+		}
+	}
+	return true
 }
 
 // tokenBucket is a byte-rate limiter driven by an injected clock.

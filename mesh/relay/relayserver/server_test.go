@@ -11,9 +11,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -631,4 +633,226 @@ func TestClientThatDoesNotReadIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	recvType(t, sender, relay.FramePong)
+}
+
+// pipeConn serves one end of a net.Pipe with srv.Accept (on a goroutine that ends when the
+// connection does) and returns the other end, with nothing sent on it yet.
+func pipeConn(srv *relayserver.Server) net.Conn {
+	cs, cc := net.Pipe()
+	go func() { _ = srv.Accept(context.Background(), cs, nil) }()
+	return cc
+}
+
+// frameLog is a client that reads raw frames and answers nothing, like iroh 0.28.1's relay
+// client whose per-relay actor has not yet taken the frames: the test decides when each Ping
+// is answered.
+type frameLog struct {
+	conn   net.Conn
+	mu     sync.Mutex
+	frames []relay.Frame // every frame received, in order, Data cloned
+	done   chan struct{}
+}
+
+func newFrameLog(t *testing.T, srv *relayserver.Server, priv ed25519.PrivateKey) *frameLog {
+	t.Helper()
+	l := &frameLog{conn: pipeConn(srv), done: make(chan struct{})}
+	ci := relay.NewClientInfo(priv)
+	if _, err := relay.WriteFrame(l.conn, &ci, nil); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(l.done)
+		br := bufio.NewReader(l.conn)
+		var buf []byte
+		for {
+			var f relay.Frame
+			var err error
+			if f, buf, err = relay.ReadFrame(br, buf); err != nil {
+				return
+			}
+			f.Data = bytes.Clone(f.Data)
+			l.mu.Lock()
+			l.frames = append(l.frames, f)
+			l.mu.Unlock()
+		}
+	}()
+	return l
+}
+
+func (l *frameLog) snapshot() []relay.Frame {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.frames)
+}
+
+func (l *frameLog) close() {
+	_ = l.conn.Close()
+	<-l.done
+}
+
+// pipeClient is a relay.Client on a pipe to srv whose frames a goroutine reads (answering
+// Pings, as Client.Recv does) and counts.
+func pipeClient(t *testing.T, srv *relayserver.Server, priv ed25519.PrivateKey) (c *relay.Client, packets *atomic.Int64, stop func()) {
+	t.Helper()
+	c, err := relay.NewClient(priv, pipeConn(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packets = new(atomic.Int64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			f, err := c.Recv()
+			if err != nil {
+				return
+			}
+			if f.Type == relay.FrameRecvPacket {
+				packets.Add(1)
+			}
+		}
+	}()
+	return c, packets, func() { _ = c.Close(); <-done }
+}
+
+// TestWindowBoundsUnconfirmedFrames: the server never has more than relayserver.Window frames
+// in flight to a client beyond the last Ping that client answered, and every packet still
+// arrives, in order, as the client answers. This is what keeps iroh 0.28.1's relay client
+// alive: it deadlocks once 65 received frames wait for its per-relay actor (see Window).
+func TestWindowBoundsUnconfirmedFrames(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := relayserver.New(relayserver.Config{})
+		defer srv.Close()
+		ka, kb := newKey(t), newKey(t)
+		a, _, stopA := pipeClient(t, srv, ka)
+		defer stopA()
+		b := newFrameLog(t, srv, kb)
+		defer b.close()
+		synctest.Wait()
+		if !srv.IsConnected(pub(ka)) || !srv.IsConnected(pub(kb)) {
+			t.Fatal("clients not connected")
+		}
+
+		const n = 10 * relayserver.Window // fits the send queue: nothing is dropped
+		sendErr := make(chan error, 1)
+		go func() {
+			for i := range n {
+				if err := a.Send(pub(kb), []byte{byte(i >> 8), byte(i)}); err != nil {
+					sendErr <- err
+					return
+				}
+			}
+			sendErr <- nil
+		}()
+		// Take the frames in order like iroh's relay actor, answering each Ping when it gets
+		// to it; between steps, let the server send all it will.
+		var (
+			seen      int // frames taken
+			confirmed int // frames up to the last answered Ping
+			delivered int // packets, checked in order
+			pings     int
+		)
+		for step := 0; delivered < n; step++ {
+			synctest.Wait()
+			frames := b.snapshot()
+			if unconfirmed := len(frames) - confirmed; unconfirmed > relayserver.Window {
+				t.Fatalf("step %d: %d frames sent beyond the last answered Ping, window %d", step, unconfirmed, relayserver.Window)
+			}
+			if seen == len(frames) {
+				t.Fatalf("step %d: stalled after %d of %d packets (%d frames, %d Pings answered)", step, delivered, n, len(frames), pings)
+			}
+			for ; seen < len(frames); seen++ {
+				switch f := frames[seen]; f.Type {
+				case relay.FrameRecvPacket:
+					if f.Key != pub(ka) || len(f.Data) != 2 || int(f.Data[0])<<8|int(f.Data[1]) != delivered {
+						t.Fatalf("packet %d: %x from %x", delivered, f.Data, f.Key[:4])
+					}
+					delivered++
+				case relay.FramePing:
+					pong := relay.Frame{Type: relay.FramePong, PingData: f.PingData}
+					if _, err := relay.WriteFrame(b.conn, &pong, nil); err != nil {
+						t.Fatal(err)
+					}
+					pings++
+					confirmed = seen + 1
+				default:
+					t.Fatalf("unexpected %v frame", f.Type)
+				}
+			}
+		}
+		if err := <-sendErr; err != nil {
+			t.Fatal(err)
+		}
+		if s := srv.Stats(); s.DroppedQueue != 0 || s.WindowWaits == 0 || s.Unresponsive != 0 {
+			t.Fatalf("stats %+v: want window waits and no drops", s)
+		}
+	})
+}
+
+// TestClientThatAnswersNoPingIsDropped: with Window frames unconfirmed the server sends
+// nothing more, and disconnects the client once it has left the Ping unanswered for
+// WriteTimeout.
+func TestClientThatAnswersNoPingIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 3 * time.Second
+		srv := relayserver.New(relayserver.Config{WriteTimeout: timeout})
+		defer srv.Close()
+		ka, kb := newKey(t), newKey(t)
+		a, _, stopA := pipeClient(t, srv, ka)
+		defer stopA()
+		b := newFrameLog(t, srv, kb)
+		defer b.close()
+		synctest.Wait()
+		for i := range 2 * relayserver.Window {
+			if err := a.Send(pub(kb), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if got := len(b.snapshot()); got != relayserver.Window {
+			t.Fatalf("client that answers nothing got %d frames, want the window of %d", got, relayserver.Window)
+		}
+		time.Sleep(timeout - time.Nanosecond)
+		synctest.Wait()
+		if !srv.IsConnected(pub(kb)) {
+			t.Fatal("disconnected before WriteTimeout")
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if srv.IsConnected(pub(kb)) {
+			t.Fatal("still connected after leaving a Ping unanswered for WriteTimeout")
+		}
+		if s := srv.Stats(); s.Unresponsive != 1 {
+			t.Fatalf("stats %+v: want one unresponsive client", s)
+		}
+		// The sender is unaffected.
+		if srv.IsConnected(pub(ka)) != true {
+			t.Fatal("sender disconnected")
+		}
+	})
+}
+
+// TestClientAnsweringPingsGetsEverything: relay.Client answers the server's Pings itself, so
+// a Go client receives a long burst whole; the window only paces it.
+func TestClientAnsweringPingsGetsEverything(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := relayserver.New(relayserver.Config{})
+		defer srv.Close()
+		ka, kb := newKey(t), newKey(t)
+		a, _, stopA := pipeClient(t, srv, ka)
+		defer stopA()
+		_, got, stopB := pipeClient(t, srv, kb)
+		defer stopB()
+		synctest.Wait()
+		const n = 400
+		for i := range n {
+			if err := a.Send(pub(kb), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if got.Load() != n {
+			t.Fatalf("got %d of %d packets; stats %+v", got.Load(), n, srv.Stats())
+		}
+	})
 }
