@@ -103,6 +103,11 @@ func TestRelayQUICRustGoRelayOnly(t *testing.T) {
 	irohnode.RequireNamespace(t)
 	ctx := ctxFor(t, 90*time.Second)
 	srv, relayURL := startGoRelay(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("relay stats at failure: %+v", srv.Stats())
+		}
+	})
 	g := newRelayPeer(t, relayURL, true)
 	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
 	rustID, err := key.ParsePublicKey(rust.ID)
@@ -151,9 +156,14 @@ func TestRelayQUICRustGoRelayOnly(t *testing.T) {
 	if ct := remoteConnType(ctx, t, rust, g.sk.Public()); ct != "relay" && ct != "Relay" {
 		t.Errorf("Rust's connType for us is %q, want relay", ct)
 	}
-	if st := srv.Stats(); st.HandshakeFailed != 0 || st.BytesSent < 4*n {
+	st := srv.Stats()
+	if st.HandshakeFailed != 0 || st.BytesSent < 4*n {
 		t.Fatalf("relay stats %+v: want ≥ %d payload bytes relayed", st, 4*n)
 	}
+	if st.Unresponsive != 0 {
+		t.Errorf("relay stats %+v: the relay gave up on a client that answered no Ping", st)
+	}
+	t.Logf("relay stats: %+v", st)
 	_ = rc.Close(ctx, 0, "done")
 }
 

@@ -82,7 +82,9 @@ func (c *Conn) runRelay(rc *relayConn) {
 // interop: iroh 0.28.1's relay client stalls for good when more than 64 received frames
 // queue up between its connection actor and its relay actor (the relay actor awaits an
 // is_connected round trip to the connection actor, which is itself blocked handing it the
-// 65th frame), and one frame per QUIC packet in a burst gets there.
+// 65th frame), and one frame per QUIC packet in a burst gets there. Batching makes that
+// unlikely, not impossible (a busy Rust node can fall 65 frames behind anyway); our relay
+// server rules it out by keeping at most relayserver.Window frames unconfirmed per client.
 func (c *Conn) relayWriter(rc *relayConn, cl *relay.Client, done <-chan struct{}) {
 	var (
 		payload []byte

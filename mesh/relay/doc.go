@@ -54,4 +54,6 @@
 //
 // The server sends KeepAlive (or Ping) at least every 60 s; a 0.28 client drops a connection
 // that has been silent for 120 s. Either side answers Ping with a Pong carrying the same 8 bytes.
+// Our server also uses its Pings for flow control (relayserver.Window), so a client must answer
+// them; [Client.Recv] does.
 package relay

@@ -21,6 +21,13 @@
 //     its connection until tokens are available, so TCP back-pressure slows the flooder while
 //     other clients are unaffected.
 //   - When a client disconnects, every node it sent packets to gets PeerGone(client).
+//   - Flow control: the server sends a client at most Window (48) frames beyond the last Ping
+//     the client answered, adding its own Ping (8 bytes: the frame's sequence number, big
+//     endian) every 12 frames; while the window is full it sends nothing more to that client
+//     and packets for it queue (and are dropped once the queue is full). A client that leaves
+//     the window closed for WriteTimeout is disconnected. This keeps iroh 0.28.1's relay
+//     client, which deadlocks for good once 65 received frames wait between its two actors,
+//     alive; every 0.28 client (and relay.Client) answers Pings.
 //   - Ping is answered with Pong; KeepAlive is sent every KeepAlive interval (60 s by default,
 //     well inside the 120 s after which a 0.28 client gives up on a silent connection).
 //   - The server never sends frame types a 0.28 client does not know.
@@ -32,6 +39,7 @@
 // # Logging and time
 //
 // Config.Logger receives connection events (nil: discard). Config.Clock (package internal/clock;
-// nil: the wall clock) drives the rate limiter and keep-alives; socket deadlines use the wall
-// clock, which the kernel measures them by.
+// nil: the wall clock) drives the rate limiter, keep-alives and the wait for a Pong while a
+// client's window is full; socket deadlines use the wall clock, which the kernel measures them
+// by.
 package relayserver

@@ -8,19 +8,25 @@ import (
 )
 
 // Window is the most frames the server sends a client beyond the last Ping the client has
-// answered. iroh 0.28.1's relay client hands every received frame, Pings included, through a
-// 64-slot channel to its per-relay actor, and that actor awaits a round trip to the client
-// actor before it takes each frame; once 64 frames wait there, the client actor blocks on the
-// 65th and both sides wait for each other for good (the node's relay path is dead until the
-// process restarts). A client answers a Ping only after its actor took everything sent before
-// it, so keeping at most Window unconfirmed frames in flight keeps that channel from filling.
-const Window = 32
+// answered.
+//
+// Why: iroh 0.28.1's relay client passes every frame it receives (Pings included; only Pongs
+// are taken out before) through a 64-slot channel to its per-relay actor, and that actor makes
+// a round trip to the client actor before it takes each frame. When the client actor, holding
+// a 65th frame, blocks on the full channel while the per-relay actor waits for its answer,
+// both wait for each other for good: the node's relay path is dead until the process restarts
+// (QUIC over it times out). Frames arriving faster than a busy node's actors take them get
+// there; one frame per QUIC packet from a fast sender on a loaded machine is enough. The
+// client answers a Ping only once its per-relay actor has taken the Ping, and so every frame
+// before it, out of that channel; with at most Window frames sent after the last answered
+// Ping, the channel never holds more than Window < 64 frames. 48 leaves a margin below 64.
+const Window = 48
 
 // pingEvery is the number of frames after which the writer adds a Ping, so that Pongs keep
-// coming back before the window closes. It must be below Window - 1: then, whenever the window
-// is full, a Ping the client has not answered yet is among the unconfirmed frames, and its
-// Pong opens the window again.
-const pingEvery = Window / 2
+// coming back before the window closes (up to Window/pingEvery Pings are in flight). It must be
+// below Window - 1: then, whenever the window is full, a Ping the client has not answered yet
+// is among the unconfirmed frames, and its Pong opens the window again.
+const pingEvery = Window / 4
 
 // window counts the frames sent to one client and the frames it has confirmed. Sequence
 // numbers count every frame written, Pings included, from 1; a Ping carries its own sequence
