@@ -35,8 +35,9 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the token bucket size in bytes. Default: max(RateLimit/10, 2×64 KiB).
 	RateBurst int
-	// Clock drives the rate limiter, keep-alives and the wait for Pongs. Nil: the wall clock. (Socket read and
-	// write deadlines always use the wall clock: the kernel measures them.)
+	// Clock drives the rate limiter, keep-alives and the wait for Pongs. Nil: the wall
+	// clock. (Socket read and write deadlines always use the wall clock: the kernel measures
+	// them.)
 	Clock clock.Clock
 }
 
@@ -292,7 +293,7 @@ type sclient struct {
 	ackc  chan struct{}    // (capacity 1) signalled when a Pong confirmed more frames
 
 	replaced atomic.Bool // a newer connection with the same key took over
-	win      window      // flow control: see Window
+	win      window      // flow control (see Window); its doc says which goroutine owns what
 
 	// Owned by the Accept goroutine (readLoop, then unregister).
 	sentTo    map[relay.NodeKey]struct{}
