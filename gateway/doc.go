@@ -1,8 +1,10 @@
 // Package gateway is the Kafka front door: it accepts Kafka client connections (TCP :9092 by
 // default), decodes requests with kafkawire and kmsg, turns them into broker ops
 // (package broker/brokerop) and hands those to a [Backend]. It never touches storage and
-// never assumes the backend is in-process: every op crosses the Backend interface as plain
-// data, so a later Backend can carry it over the mesh.
+// never assumes the backend is in-process: every op crosses the Backend interface (the
+// declared brokerop.Service) as plain data. The in-process backend is the broker itself
+// (`up-single`); over the mesh it is gateway/cluster.Cluster, which routes each partition to the
+// broker that owns it through broker/brokermesh's caller.
 //
 // # Connections
 //

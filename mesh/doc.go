@@ -13,6 +13,27 @@
 //   - mesh/magicsock: the multipath packet conn under the endpoint (relay first,
 //     then a direct UDP path found by disco, back to the relay when it fails),
 //     a shell around the I/O-free path core mesh/magicsock/internal/nodemap.
+//   - mesh/disco: iroh's disco messages (Ping, Pong, CallMeMaybe) and their
+//     NaCl box sealing between node keys.
+//   - mesh/stun: the STUN Binding requests and answers iroh uses to learn a
+//     node's public address (on pion/stun).
+//   - mesh/relay: the relay (DERP) frame protocol and a client;
+//     mesh/relay/relayhttp dials a relay as iroh's client does (HTTP upgrade);
+//     mesh/relay/relayserver is a relay server (plus STUN) for iroh 0.28.1
+//     nodes.
+//   - mesh/gossip/proto: the I/O-free iroh-gossip 0.28 core (HyParView
+//     membership, Plumtree broadcast) and its postcard wire; mesh/gossip runs
+//     it over endpoint connections (ALPN "/iroh-gossip/0").
+//   - mesh/discovery: the contract between node-address sources and the
+//     endpoint; mesh/discovery/mdns is LAN discovery as iroh 0.28.1's
+//     LocalSwarmDiscovery lays it out.
+//   - mesh/meshctl: the control plane: signed node digests (role, addresses)
+//     on a gossip topic and a directory of live members with expiry.
+//   - mesh/meshnode: the mesh start-up shared by cmd/broker and cmd/gateway
+//     (relay, STUN, mDNS, endpoint, mDNS follower) from options the binaries
+//     fill from their flags.
+//   - mesh/meshtest (tests only): shared fixtures (in-process relay, in-memory
+//     mDNS link, QUIC echo server with iroh TLS).
 //   - mesh/meshtest/natlab (tests only): an in-memory UDP internet with
 //     machines, NATs (endpoint-independent or -dependent mapping, filtering),
 //     firewalls and packet loss, whose net.PacketConns the magicsock, STUN and

@@ -11,11 +11,11 @@
 // GSO, ECN) by implementing quic-go's OOB and ReadBatch interfaces. On
 // Linux it also turns on UDP GRO, which quic-go does not do, and splits the
 // coalesced buffers back into datagrams: about 30% less CPU per byte on
-// loopback (Options.DisableGRO turns it off). It has
-// a packet filter hook so a later magicsock step can take disco and relay
-// packets off the socket before quic-go sees them. Today the filter drops
-// iroh disco packets (magic "TS💬"; a Rust node sends them when it dials
-// us): quic-go would take them for short-header packets. The transport has a
+// loopback (Options.DisableGRO turns it off). Its packet filter drops iroh
+// disco packets (magic "TS💬"; a Rust node sends them when it dials us, and
+// quic-go would take them for short-header packets) when the endpoint runs
+// on a plain socket; with Options.Paths, mesh/magicsock takes disco and relay
+// packets itself (below). The transport has a
 // stateless-reset key derived from the node key (so a restarted node resets connections
 // peers still hold from its previous run); disco never reaches quic-go.
 //
