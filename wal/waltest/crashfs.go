@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -25,13 +26,22 @@ type inode struct {
 	synced    []byte // what survives a crash
 	dirty     bool   // data differs from synced at or after dirtyFrom
 	dirtyFrom int64
+	// [lostFrom, lostTo): bytes whose writeback failed (FailSyncs). Reads see them, but
+	// no later Sync makes them durable unless they are written again.
+	lostFrom, lostTo int64
 }
 
-func (ino *inode) touch(off int64) {
+func (ino *inode) touch(off int64) { ino.touchRange(off, off) }
+
+// touchRange records a change of [off, end).
+func (ino *inode) touchRange(off, end int64) {
 	if !ino.dirty || off < ino.dirtyFrom {
 		ino.dirtyFrom = off
 	}
 	ino.dirty = true
+	if ino.lostFrom < ino.lostTo && off <= ino.lostFrom && end > ino.lostFrom {
+		ino.lostFrom = min(end, ino.lostTo) // rewritten: dirty again
+	}
 }
 
 // CrashFS is an in-memory wal.FS with crash simulation. The zero value is not usable; call
@@ -50,6 +60,10 @@ type CrashFS struct {
 	syncErr   error
 	writeErr  error
 	syncDelay time.Duration
+
+	failSyncs  int   // File.Sync calls still to fail Linux-style (FailSyncs)
+	failErr    error // their error
+	writeLimit int64 // bytes WriteAt may still write before ENOSPC; < 0: no limit
 }
 
 var _ wal.FS = (*CrashFS)(nil)
@@ -60,6 +74,8 @@ func NewCrashFS() *CrashFS {
 		files:   map[string]*inode{},
 		durable: map[string]*inode{},
 		dirs:    map[string]bool{"/": true, ".": true},
+
+		writeLimit: -1,
 	}
 }
 
@@ -250,6 +266,18 @@ func (c *CrashFS) crash(r *rand.Rand, reorder bool) {
 		c.files[f] = ino
 		kept := append([]byte(nil), ino.synced...)
 		appended := ino.dirty && ino.dirtyFrom >= int64(len(ino.synced))
+		if r != nil && ino.dirty && !appended {
+			// An unsynced overwrite of synced bytes: each 512-byte block of the overwritten
+			// range independently reached the disk or did not (a torn overwrite).
+			lo := ino.dirtyFrom
+			hi := min(int64(len(ino.data)), int64(len(kept)))
+			for b := lo - lo%512; b < hi; b += 512 {
+				if r.IntN(2) == 0 {
+					from, to := max(b, lo), min(b+512, hi)
+					copy(kept[from:to], ino.data[from:to])
+				}
+			}
+		}
 		if r != nil && appended && len(ino.data) > len(ino.synced) {
 			tail := ino.data[len(ino.synced):]
 			k := r.IntN(len(tail) + 1)
@@ -271,6 +299,7 @@ func (c *CrashFS) crash(r *rand.Rand, reorder bool) {
 		ino.data = kept
 		ino.synced = append([]byte(nil), kept...)
 		ino.dirty = false
+		ino.lostFrom, ino.lostTo = 0, 0
 	}
 }
 
@@ -369,6 +398,25 @@ func (c *CrashFS) SetWriteError(err error) {
 	c.writeErr = err
 }
 
+// FailSyncs makes the next n File.Sync calls fail with err the way Linux fails an fsync
+// ("fsyncgate"): the file's unsynced changes stay readable but are dropped from what is
+// durable, and a later Sync succeeds without making them durable. Unlike SetSyncError, the
+// failure does not persist: a caller that retries the fsync is told everything is durable.
+func (c *CrashFS) FailSyncs(n int, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failSyncs, c.failErr = n, err
+}
+
+// SetWriteLimit lets File.WriteAt write n more bytes in all; a write that does not fit
+// writes what fits and fails with ENOSPC (a short write), and later writes fail with ENOSPC
+// until SetWriteLimit(-1) lifts the limit.
+func (c *CrashFS) SetWriteLimit(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeLimit = n
+}
+
 // SetSyncDelay makes every later File.Sync take at least d, like a real disk's fsync.
 func (c *CrashFS) SetSyncDelay(d time.Duration) {
 	c.mu.Lock()
@@ -430,6 +478,17 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("write", f.name, errors.New("negative offset"))
 	}
+	var short error
+	if f.fs.writeLimit >= 0 && int64(len(p)) > f.fs.writeLimit {
+		// The disk fills up: a short write of what fits, then ENOSPC.
+		p, short = p[:f.fs.writeLimit], pathErr("write", f.name, syscall.ENOSPC)
+	}
+	if f.fs.writeLimit >= 0 {
+		f.fs.writeLimit -= int64(len(p))
+	}
+	if short != nil && len(p) == 0 {
+		return 0, short
+	}
 	end := off + int64(len(p))
 	if end > int64(len(f.ino.data)) {
 		if end <= int64(cap(f.ino.data)) {
@@ -441,9 +500,9 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	copy(f.ino.data[off:], p)
-	f.ino.touch(off)
+	f.ino.touchRange(off, end)
 	f.fs.bytesWrit += int64(len(p))
-	return len(p), nil
+	return len(p), short
 }
 
 func (f *file) Sync() error {
@@ -462,10 +521,38 @@ func (f *file) Sync() error {
 	if f.fs.syncErr != nil {
 		return pathErr("sync", f.name, f.fs.syncErr)
 	}
+	if f.fs.failSyncs > 0 {
+		// Linux: the failed writeback's pages are marked clean. Reads still see the new
+		// bytes, but they are not durable, and the next fsync has nothing to write.
+		f.fs.failSyncs--
+		if f.ino.dirty {
+			lo := f.ino.dirtyFrom
+			if f.ino.lostFrom < f.ino.lostTo {
+				lo = min(lo, f.ino.lostFrom)
+			}
+			f.ino.lostFrom, f.ino.lostTo = lo, max(int64(len(f.ino.data)), f.ino.lostTo)
+		}
+		f.ino.dirty = false
+		return pathErr("sync", f.name, f.fs.failErr)
+	}
 	if f.ino.dirty {
 		// Copy only what changed since the last Sync (appends make this cheap).
+		old := f.ino.synced
 		from := min(f.ino.dirtyFrom, int64(len(f.ino.synced)), int64(len(f.ino.data)))
+		if f.ino.lostFrom < f.ino.lostTo {
+			old = append([]byte(nil), old...)
+			from = min(from, f.ino.lostFrom)
+		}
 		f.ino.synced = append(f.ino.synced[:from], f.ino.data[from:]...)
+		// Failed-writeback bytes not written since stay as the disk had them.
+		for i := max(f.ino.lostFrom, from); i < min(f.ino.lostTo, int64(len(f.ino.synced))); i++ {
+			if i < int64(len(old)) {
+				f.ino.synced[i] = old[i]
+			} else {
+				f.ino.synced[i] = 0
+			}
+		}
+		f.ino.lostFrom, f.ino.lostTo = 0, 0
 		f.ino.dirty = false
 	}
 	return nil
@@ -484,6 +571,7 @@ func (f *file) Truncate(size int64) error {
 		return pathErr("truncate", f.name, errors.New("negative size"))
 	}
 	f.ino.touch(min(size, int64(len(f.ino.data))))
+	f.ino.lostTo = min(f.ino.lostTo, size)
 	if size <= int64(len(f.ino.data)) {
 		// Copy so that a later extension does not resurrect the cut bytes from the array.
 		f.ino.data = append([]byte(nil), f.ino.data[:size]...)

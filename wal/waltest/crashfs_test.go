@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"syscall"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -114,5 +115,88 @@ func TestFlipBitAndReadAt(t *testing.T) {
 	}
 	if st := c.Stats(); st.BytesRead != 2 || st.Syncs != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestFailSyncsLinuxSemantics(t *testing.T) {
+	c := waltest.NewCrashFS()
+	c.MkdirAll("/d", 0o755)
+	write(t, c, "/d/a", []byte("durable|"), true)
+	c.SyncDir("/d")
+	f, _ := c.OpenFile("/d/a", os.O_RDWR, 0)
+	if _, err := f.WriteAt([]byte("lost|"), 8); err != nil {
+		t.Fatal(err)
+	}
+	c.FailSyncs(1, errors.New("EIO"))
+	if err := f.Sync(); err == nil {
+		t.Fatal("Sync succeeded, want the injected failure")
+	}
+	// The page cache still shows the bytes, and a retried fsync "succeeds".
+	if got, _ := c.ReadFile("/d/a"); string(got) != "durable|lost|" {
+		t.Fatalf("after failed sync reads %q", got)
+	}
+	if _, err := f.WriteAt([]byte("later"), 13); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("retried Sync: %v", err)
+	}
+	c.Crash()
+	// The failed writeback never reached the disk: zeros where it was, the later write kept.
+	got, _ := c.ReadFile("/d/a")
+	if string(got) != "durable|\x00\x00\x00\x00\x00later" {
+		t.Fatalf("after crash %q", got)
+	}
+}
+
+func TestWriteLimitShortWrite(t *testing.T) {
+	c := waltest.NewCrashFS()
+	c.MkdirAll("/d", 0o755)
+	f, _ := c.OpenFile("/d/a", os.O_RDWR|os.O_CREATE, 0o644)
+	c.SetWriteLimit(5)
+	n, err := f.WriteAt([]byte("0123456789"), 0)
+	if n != 5 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("WriteAt = %d, %v; want a short write of 5 and ENOSPC", n, err)
+	}
+	if n, err := f.WriteAt([]byte("x"), 5); n != 0 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("WriteAt on a full disk = %d, %v", n, err)
+	}
+	c.SetWriteLimit(-1)
+	if _, err := f.WriteAt([]byte("x"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.ReadFile("/d/a"); string(got) != "01234x" {
+		t.Fatalf("file %q", got)
+	}
+}
+
+func TestCrashTearTearsOverwrites(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	mixed := false
+	for range 50 {
+		c := waltest.NewCrashFS()
+		c.MkdirAll("/d", 0o755)
+		old := bytes.Repeat([]byte{1}, 2048)
+		write(t, c, "/d/a", old, true)
+		c.SyncDir("/d")
+		f, _ := c.OpenFile("/d/a", os.O_RDWR, 0)
+		f.WriteAt(bytes.Repeat([]byte{2}, 2048), 0)
+		c.CrashTear(r)
+		got, _ := c.ReadFile("/d/a")
+		if len(got) != 2048 {
+			t.Fatalf("torn overwrite changed the size to %d", len(got))
+		}
+		for b := 0; b < 2048; b += 512 {
+			blk := got[b : b+512]
+			if !bytes.Equal(blk, old[:512]) && !bytes.Equal(blk, bytes.Repeat([]byte{2}, 512)) {
+				t.Fatalf("block %d is neither old nor new", b/512)
+			}
+			if blk[0] != got[0] {
+				mixed = true
+			}
+		}
+	}
+	if !mixed {
+		t.Fatal("no torn overwrite ever mixed old and new blocks")
 	}
 }
