@@ -73,6 +73,34 @@ func TestCorruptionTable(t *testing.T) {
 		}, n, 0},
 	}
 	for _, tt := range tests {
+		if tt.wantNext < n {
+			// Damage below the durable point (the closed log's recovery point covers the
+			// whole segment) is corruption, not a torn tail: Open refuses, cuts nothing.
+			t.Run(tt.name+"/below durable point", func(t *testing.T) {
+				fs := waltest.NewCrashFS()
+				opts := wal.Options{FS: fs, IndexIntervalBytes: 2000}
+				l := mustOpen(t, fs, dir, opts)
+				for i := range n {
+					if _, err := l.Append(payload(int64(i), size), 1, int64(i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				tt.damage(t, fs)
+				before, _ := fs.ReadFile(seg + ".log")
+				if l, err := wal.Open(dir, opts); !wal.IsCorruption(err) {
+					if l != nil {
+						l.Close()
+					}
+					t.Fatalf("Open = %v, want a corruption error", err)
+				}
+				if after, _ := fs.ReadFile(seg + ".log"); !bytes.Equal(before, after) {
+					t.Fatalf("Open changed the damaged segment (%d -> %d bytes)", len(before), len(after))
+				}
+			})
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			fs := waltest.NewCrashFS()
 			opts := wal.Options{FS: fs, IndexIntervalBytes: 2000}
@@ -88,6 +116,13 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
+			}
+			if tt.wantNext < n {
+				// As after a crash before any recovery point: the damage lies past the
+				// durable point, where it is a torn tail.
+				if err := fs.Remove(dir + "/recovery-point"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			tt.damage(t, fs)
 			damaged, _ := fs.ReadFile(seg + ".log")

@@ -44,6 +44,8 @@ type Stats struct {
 	GroupCommits   int64 // fsyncs of the active segment by Sync since Open
 	Segments       int   // segments now
 	TruncatedBytes int64 // bytes of torn tail cut off by Open
+	Replayed       int64 // entries re-appended from the Store's journal at open
+	Verified       int64 // journal entries found already present at open
 }
 
 const (
@@ -100,6 +102,17 @@ type Log struct {
 	// ckpt is the open recovery-point file. Written by Open, by a group-commit leader (the
 	// only one running; Close and rolls wait for it) and by Close.
 	ckpt File
+
+	// Store membership (see doc.go, Commit journal). store and managed are static after
+	// open; name is set by Store.OpenLog before the log is published.
+	store   *Store // nil: a standalone log that fsyncs its own files
+	name    string // dir relative to the store root, in journal records
+	managed bool   // recovery points are version 2: the journal covers what lies past them
+	lastLSN int64  // journal position after this log's last record (guarded by mu)
+	// Set by recoverActive for a managed log: the offset at the recovery point of the
+	// active segment (coveredKnown false: no usable version-2 recovery point).
+	covered      int64
+	coveredKnown bool
 }
 
 // Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
@@ -107,7 +120,15 @@ type Log struct {
 // and truncates a torn tail. Of sealed segments it reads only the end marker of their index
 // files (see doc.go, Recovery).
 func Open(dir string, opts Options) (*Log, error) {
+	return openLog(dir, opts, nil, false, nil)
+}
+
+// openLog opens a log; st is the Store it joins (nil: standalone, or replay by OpenStore),
+// managed selects the journal-covered recovery rules and recs are journal records to replay.
+func openLog(dir string, opts Options, st *Store, managed bool, recs []journalRecord) (*Log, error) {
 	l := &Log{
+		store:         st,
+		managed:       managed,
 		dir:           dir,
 		fs:            opts.FS,
 		segmentBytes:  opts.SegmentBytes,
@@ -135,7 +156,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.now = time.Now
 	}
 	l.cond.L = &l.mu
-	if err := l.open(); err != nil {
+	if st != nil {
+		if n, err := st.nameOf(dir); err == nil {
+			l.name = n
+		}
+	}
+	if err := l.open(recs); err != nil {
 		for _, s := range l.segs {
 			s.closeFiles()
 		}
@@ -147,7 +173,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-func (l *Log) open() error {
+func (l *Log) open(recs []journalRecord) error {
 	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
 		return err
 	}
@@ -212,14 +238,34 @@ func (l *Log) open() error {
 	l.next = act.next
 	l.flushed = act.size
 	l.flushedNext = l.next
-	// What survived the crash may still sit only in the page cache: make it durable before
-	// reporting it as synced, and make the validated end the recovery point.
-	if err := act.log.Sync(); err != nil {
-		return err
+	clean := false
+	if l.managed {
+		if err := l.replay(recs); err != nil {
+			return err
+		}
+		act = l.active()
+		// Nothing changed since the last recovery point: skip the fsyncs (a broker opens
+		// thousands of logs).
+		cb, cpos, v, ok := l.readCheckpoint()
+		clean = ok && v == 2 && cb == act.base && cpos == act.size && l.stats.TruncatedBytes == 0 &&
+			l.stats.Replayed == 0 && len(l.buf) == 0
 	}
-	if err := l.writeCheckpoint(act.base, act.size); err != nil {
-		return err
+	if !clean {
+		if err := l.flushLocked(); err != nil {
+			return err
+		}
+		// What survived the crash may still sit only in the page cache: make it durable
+		// before reporting it as synced, and make the validated end the recovery point.
+		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
+			if err := f.Sync(); err != nil {
+				return err
+			}
+		}
+		if err := l.writeCheckpoint(act.base, act.size); err != nil {
+			return err
+		}
 	}
+	act.ckptPos = act.size
 	l.synced = l.next
 	return nil
 }
@@ -237,16 +283,17 @@ const (
 	checkpointSize = 24
 )
 
-// readCheckpoint reads the recovery point; ok is false if it is missing or damaged.
-func (l *Log) readCheckpoint() (base, pos int64, ok bool) {
+// readCheckpoint reads the recovery point; ok is false if it is missing or damaged. version
+// is 1 for a standalone log's and 2 for a Store member's (see doc.go).
+func (l *Log) readCheckpoint() (base, pos int64, version byte, ok bool) {
 	b, err := readWhole(l.fs, filepath.Join(l.dir, checkpointName))
 	if err != nil || len(b) < checkpointSize {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	if crc32.Checksum(b[4:checkpointSize], castagnoli) != beUint32(b[0:4]) || b[4] != 1 {
-		return 0, 0, false
+	if crc32.Checksum(b[4:checkpointSize], castagnoli) != beUint32(b[0:4]) || (b[4] != 1 && b[4] != 2) {
+		return 0, 0, 0, false
 	}
-	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), true
+	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), b[4], true
 }
 
 // writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
@@ -262,6 +309,9 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 	}
 	var b [checkpointSize]byte
 	b[4] = 1
+	if l.managed {
+		b[4] = 2
+	}
 	binary.BigEndian.PutUint64(b[8:16], uint64(base))
 	binary.BigEndian.PutUint64(b[16:24], uint64(pos))
 	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
@@ -304,7 +354,7 @@ func (l *Log) openSealed(s *segment, nextBase int64) error {
 	}
 	// Rebuild: scan the whole segment. A sealed segment was fsynced when it was sealed, so
 	// anything invalid in it is corruption, not a torn write.
-	idx, end, next, maxTs, _, err := l.scan(s, 0, s.base, noTimestamp, nil, 0)
+	idx, end, next, maxTs, _, _, err := l.scan(s, 0, s.base, noTimestamp, nil, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -333,8 +383,13 @@ func (l *Log) recoverActive(s *segment) error {
 	// survived out of order, so the scan must walk every byte from there. (This also drops
 	// the end marker of a segment sealed just before a crash: its position is the size.)
 	limit := int64(0)
-	if cb, cpos, ok := l.readCheckpoint(); ok && cb == s.base {
-		limit = min(cpos, s.size)
+	cb, cpos, cv, cok := l.readCheckpoint()
+	if cok && cb == s.base {
+		limit = cpos
+	}
+	if l.managed && cok && cv == 2 {
+		// Past the recovery point only what the journal holds was acknowledged.
+		l.coveredKnown = true
 	}
 	for len(idx) > 0 && (int64(idx[len(idx)-1].pos) > limit || int64(idx[len(idx)-1].pos) >= s.size) {
 		idx = idx[:len(idx)-1]
@@ -350,9 +405,25 @@ func (l *Log) recoverActive(s *segment) error {
 		}
 		idx = idx[:len(idx)-1]
 	}
-	more, end, next, maxTs, lastIdxPos, err := l.scan(s, startPos, startOff, startTs, idx, startPos)
+	more, end, next, maxTs, lastIdxPos, atLimit, err := l.scan(s, startPos, startOff, startTs, idx, startPos, limit)
 	if err != nil && !IsCorruption(err) {
 		return err
+	}
+	if end < limit {
+		// Everything below the recovery point was fsynced and valid when it was written:
+		// damage there is not a torn write. Cutting it would hand its offsets out again.
+		if err == nil {
+			err = fmt.Errorf("%w: segment ends at position %d", ErrCorrupt, end)
+		}
+		return fmt.Errorf("%w: %s damaged at position %d, below its durable point %d (offset %d): %w",
+			ErrCorrupt, s.logName(), end, limit, next, err)
+	}
+	if limit == 0 {
+		atLimit = s.base
+	}
+	l.covered = atLimit
+	if atLimit < 0 {
+		l.coveredKnown = false
 	}
 	// A corrupt or partial entry ends the valid log: torn tail. Everything from there on was
 	// never acknowledged as synced by this log (see doc.go) and is cut off.
@@ -408,12 +479,17 @@ func (l *Log) validAt(s *segment, pos, off int64, hb []byte) bool {
 // Append would. It stops at the first invalid entry and returns the index, the end of the
 // valid entries, the next offset, the max timestamp and the last index point; err is the
 // reason it stopped early (an ErrCorrupt error) or an I/O error.
-func (l *Log) scan(s *segment, pos, off, ts int64, idx []indexEntry, lastIdxPos int64) (
-	_ []indexEntry, end, next, maxTs, lastIdx int64, err error) {
+//
+// mark is a position: atMark is the offset of the entry starting there (-1 if none does).
+func (l *Log) scan(s *segment, pos, off, ts int64, idx []indexEntry, lastIdxPos, mark int64) (
+	_ []indexEntry, end, next, maxTs, lastIdx, atMark int64, err error) {
 	r := entryReader{f: s.log, end: s.size, pos: pos, chunk: scanChunk}
-	next, maxTs, lastIdx = off, ts, lastIdxPos
+	next, maxTs, lastIdx, atMark = off, ts, lastIdxPos, -1
 	for {
 		start := r.pos
+		if start == mark {
+			atMark = next
+		}
 		h, _, err := r.next()
 		if err == nil && h.baseOffset != next {
 			err = fmt.Errorf("%w: entry at position %d has offset %d, want %d", ErrCorrupt, start, h.baseOffset, next)
@@ -425,7 +501,7 @@ func (l *Log) scan(s *segment, pos, off, ts int64, idx []indexEntry, lastIdxPos 
 			if errors.Is(err, io.EOF) {
 				err = nil
 			}
-			return idx, start, next, maxTs, lastIdx, err
+			return idx, start, next, maxTs, lastIdx, atMark, err
 		}
 		if start > 0 && start-lastIdx >= l.indexInterval {
 			idx = append(idx, indexEntry{rel: uint32(next - s.base), pos: uint32(start), ts: maxTs})
@@ -533,6 +609,14 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	base := l.next
 	if l.stamp != nil {
 		l.stamp(data, base)
+	}
+	if l.store != nil {
+		// The journal record first: if the journal refuses, no offset was used.
+		lsn, err := l.store.appendRecord(l, data, base, count, maxTimestamp)
+		if err != nil {
+			return 0, err
+		}
+		l.lastLSN = lsn
 	}
 	if act.size > 0 && act.size-act.lastIdxPos >= l.indexInterval {
 		rel := uint32(base - act.base)
@@ -658,6 +742,9 @@ func (l *Log) rollLocked() error {
 // means everything appended so far). Concurrent callers share fsyncs: while one fsync runs,
 // later callers wait, and the next fsync covers them all (group commit).
 func (l *Log) Sync(upTo int64) error {
+	if l.store != nil {
+		return l.syncMember(upTo)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for {
@@ -1072,8 +1159,17 @@ func (l *Log) closeLocked() error {
 		return nil
 	}
 	l.closed = true
+	if l.store != nil {
+		defer l.store.forget(l)
+	}
 	err := l.err // a failed log reports that not everything was made durable
-	if l.err == nil {
+	if err == nil && l.store != nil {
+		// The partition files may be made durable (recovery point at the end) only for
+		// entries the journal holds durably: otherwise a failed journal fsync would be
+		// followed by a partition that claims the lost entries.
+		err = l.store.syncTo(l.lastLSN)
+	}
+	if err == nil {
 		act := l.active()
 		err = l.flushLocked()
 		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
@@ -1086,6 +1182,9 @@ func (l *Log) closeLocked() error {
 		}
 		if err == nil {
 			l.synced = l.next
+		} else if l.store != nil {
+			// The journal may forget nothing this log did not make durable: fail-stop.
+			l.store.fail(fmt.Errorf("close %s: %w", l.dir, err))
 		}
 	}
 	for _, s := range l.segs {

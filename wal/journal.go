@@ -1,0 +1,158 @@
+package wal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"strings"
+)
+
+// Journal record framing; the layout is drawn in doc.go (Commit journal).
+const (
+	journalMagic      = 0x574a4e4c // "WJNL"
+	journalHeaderSize = 48
+	journalVersion    = 1
+	journalKindEntry  = 1
+	journalSuffix     = ".journal"
+	maxJournalName    = 4096
+)
+
+// journalRecord is one decoded journal record: one entry of one partition log.
+type journalRecord struct {
+	lsn    int64 // journal position of the record
+	synced int64 // journal position known durable when it was written
+	name   string
+	base   int64
+	count  int32
+	maxTs  int64
+	data   []byte // aliases the journal bytes read
+}
+
+func (r *journalRecord) end() int64 { return r.base + int64(r.count) }
+
+// journalRecordSize is the framed size of a record for name and data.
+func journalRecordSize(name string, data []byte) int {
+	return journalHeaderSize + len(name) + len(data)
+}
+
+// appendJournalRecord appends one framed record to dst.
+func appendJournalRecord(dst []byte, synced int64, name string, data []byte, base int64, count int32, maxTs int64) []byte {
+	n := len(dst)
+	size := journalRecordSize(name, data)
+	dst = append(dst, make([]byte, journalHeaderSize)...)
+	dst = append(dst, name...)
+	dst = append(dst, data...)
+	b := dst[n:]
+	binary.BigEndian.PutUint32(b[4:8], journalMagic)
+	binary.BigEndian.PutUint32(b[8:12], uint32(size))
+	b[12] = journalVersion
+	b[13] = journalKindEntry
+	binary.BigEndian.PutUint16(b[14:16], uint16(len(name)))
+	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
+	binary.BigEndian.PutUint64(b[24:32], uint64(base))
+	binary.BigEndian.PutUint32(b[32:36], uint32(count))
+	binary.BigEndian.PutUint32(b[36:40], 0)
+	binary.BigEndian.PutUint64(b[40:48], uint64(maxTs))
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:size], castagnoli))
+	return dst
+}
+
+// decodeJournalRecord decodes the record at the start of b. It returns the record and its
+// size, or an ErrCorrupt error if b does not start with a whole valid record (a partial one
+// included), or ErrUnsupportedVersion for an intact record of an unknown version.
+func decodeJournalRecord(b []byte) (journalRecord, int, error) {
+	var r journalRecord
+	if len(b) < journalHeaderSize {
+		return r, 0, fmt.Errorf("%w: partial journal record header", ErrCorrupt)
+	}
+	if binary.BigEndian.Uint32(b[4:8]) != journalMagic {
+		return r, 0, fmt.Errorf("%w: bad journal record magic", ErrCorrupt)
+	}
+	size := int(binary.BigEndian.Uint32(b[8:12]))
+	nameLen := int(binary.BigEndian.Uint16(b[14:16]))
+	if size < journalHeaderSize+nameLen || size > journalHeaderSize+maxJournalName+maxEntryBytes {
+		return r, 0, fmt.Errorf("%w: journal record size %d", ErrCorrupt, size)
+	}
+	if len(b) < size {
+		return r, 0, fmt.Errorf("%w: partial journal record", ErrCorrupt)
+	}
+	if crc32.Checksum(b[4:size], castagnoli) != binary.BigEndian.Uint32(b[0:4]) {
+		return r, 0, fmt.Errorf("%w: journal record crc mismatch", ErrCorrupt)
+	}
+	if b[12] != journalVersion || b[13] != journalKindEntry || binary.BigEndian.Uint32(b[36:40]) != 0 {
+		return r, 0, fmt.Errorf("%w %d (kind %d) in the journal", ErrUnsupportedVersion, b[12], b[13])
+	}
+	r.synced = int64(binary.BigEndian.Uint64(b[16:24]))
+	r.base = int64(binary.BigEndian.Uint64(b[24:32]))
+	r.count = int32(binary.BigEndian.Uint32(b[32:36]))
+	r.maxTs = int64(binary.BigEndian.Uint64(b[40:48]))
+	if r.count <= 0 || r.base < 0 || nameLen == 0 {
+		return r, 0, fmt.Errorf("%w: journal record count %d base %d name length %d", ErrCorrupt, r.count, r.base, nameLen)
+	}
+	r.name = string(b[journalHeaderSize : journalHeaderSize+nameLen])
+	r.data = b[journalHeaderSize+nameLen : size : size]
+	return r, size, nil
+}
+
+// readJournal decodes the records of one journal segment whose bytes are b and whose first
+// byte has journal position base, starting at byte from. It returns the records and the end of
+// the valid ones. A damaged or partial record ends the valid records: it is a torn tail if
+// nothing after it shows that it had been made durable, and corruption (an ErrCorrupt error)
+// if an intact record after it was written once the journal was durable past it (each record
+// carries the durable position at its writing, as etcd's WAL carries its CRC chain).
+func readJournal(b []byte, base, from int64) (recs []journalRecord, end int64, err error) {
+	pos := from
+	for pos < int64(len(b)) {
+		r, n, derr := decodeJournalRecord(b[pos:])
+		if derr != nil {
+			if IsCorruption(derr) {
+				if later, ok := durableAfter(b, base, pos); ok {
+					return recs, pos, fmt.Errorf("%w: journal damaged at position %d, below its durable point %d (%v)",
+						ErrCorrupt, base+pos, later, derr)
+				}
+			}
+			if !IsCorruption(derr) {
+				return recs, pos, fmt.Errorf("journal position %d: %w", base+pos, derr)
+			}
+			return recs, pos, nil
+		}
+		r.lsn = base + pos
+		recs = append(recs, r)
+		pos += int64(n)
+	}
+	return recs, pos, nil
+}
+
+// durableAfter looks for an intact record after the damaged one at pos that was written when
+// the journal was already durable beyond pos; it returns that durable position.
+func durableAfter(b []byte, base, pos int64) (int64, bool) {
+	var magic [4]byte
+	binary.BigEndian.PutUint32(magic[:], journalMagic)
+	for i := pos + 1; i+journalHeaderSize <= int64(len(b)); {
+		j := bytes.Index(b[i+4:], magic[:])
+		if j < 0 {
+			return 0, false
+		}
+		start := i + int64(j)
+		r, _, err := decodeJournalRecord(b[start:])
+		if err == nil && r.synced > base+pos {
+			return r.synced, true
+		}
+		i = start + 1
+	}
+	return 0, false
+}
+
+// journalName is a journal segment's file name: its first byte's journal position.
+func journalName(base int64) string { return segmentName(base) + journalSuffix }
+
+func parseJournalName(name string) (int64, bool) {
+	stem, ok := strings.CutSuffix(name, journalSuffix)
+	if !ok || len(stem) != baseDigits {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(stem, 10, 64)
+	return v, err == nil && v >= 0
+}

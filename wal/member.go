@@ -1,0 +1,215 @@
+package wal
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// Methods of a Log that is a member of a Store (see doc.go, Commit journal).
+
+// syncMember is Sync for a Store member: the buffered bytes go to the partition file without
+// an fsync, and the wait is for the journal's group commit, shared by every partition.
+func (l *Log) syncMember(upTo int64) error {
+	l.mu.Lock()
+	upTo = min(upTo, l.next)
+	switch {
+	case l.synced >= upTo:
+		l.mu.Unlock()
+		return nil
+	case l.err != nil:
+		err := l.err
+		l.mu.Unlock()
+		return err
+	case l.closed:
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	lsn, target := l.lastLSN, l.next
+	if err := l.flushLocked(); err != nil {
+		err = l.fail(err)
+		l.mu.Unlock()
+		return err
+	}
+	l.mu.Unlock()
+	if err := l.store.syncTo(lsn); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.stats.GroupCommits++
+	l.synced = max(l.synced, target)
+	l.mu.Unlock()
+	return nil
+}
+
+// ckptTarget is what a checkpoint makes durable of one log: the active segment's files up to
+// pos, whose entries' journal records end at lsn.
+type ckptTarget struct {
+	l                 *Log
+	act               *segment
+	pos, lsn          int64
+	logF, idxF, tidxF File
+}
+
+// beginCheckpoint hands the log's buffered bytes to its files, releases the write buffer (a
+// log idle since the last checkpoint holds none) and pins the active segment's files
+// (syncing: rolls, Retain and Close wait). ok is false for a closed log (Close made it
+// durable).
+func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.syncing {
+		l.cond.Wait()
+	}
+	if l.closed {
+		return t, false, nil
+	}
+	if l.err != nil {
+		return t, false, l.err
+	}
+	if err := l.flushLocked(); err != nil {
+		return t, false, l.fail(err)
+	}
+	l.buf = nil
+	act := l.active()
+	l.syncing = true
+	return ckptTarget{l: l, act: act, pos: l.flushed, lsn: l.lastLSN,
+		logF: act.log, idxF: act.idxFile, tidxF: act.tidxFile}, true, nil
+}
+
+// fsyncCheckpoint fsyncs the pinned files and moves the recovery point to t.pos.
+func (l *Log) fsyncCheckpoint(t ckptTarget) error {
+	for _, f := range []File{t.logF, t.idxF, t.tidxF} {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	return l.writeCheckpoint(t.act.base, t.pos)
+}
+
+func (l *Log) endCheckpoint(t ckptTarget, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.syncing = false
+	if ok {
+		t.act.ckptPos = t.pos
+	}
+	l.cond.Broadcast()
+}
+
+// replay applies the journal's records for this log at open (single-threaded, before the log
+// is published): entries the log has are verified, entries it lacks are appended, damage past
+// the recovery point is replaced from the journal, and entries past both the recovery point
+// and the journal (never acknowledged: a torn write, or writes whose journal fsync failed)
+// are cut. A gap the journal cannot fill, or a mismatch below the recovery point, is
+// corruption.
+func (l *Log) replay(recs []journalRecord) error {
+	covered := l.next // a standalone-era log (no version-2 recovery point): trust its tail
+	if l.coveredKnown {
+		covered = l.covered
+	}
+	for i := range recs {
+		r := &recs[i]
+		start := l.segs[0].base
+		if r.end() <= start {
+			continue // removed by retention since
+		}
+		if r.base < start {
+			return fmt.Errorf("%w: %s: journal entry [%d,%d) straddles the log start %d", ErrCorrupt, l.dir, r.base, r.end(), start)
+		}
+		if r.base < l.next {
+			same, err := l.hasEntry(r)
+			if err != nil && !IsCorruption(err) {
+				return err
+			}
+			if same {
+				l.stats.Verified++
+				covered = max(covered, r.end())
+				continue
+			}
+			if r.base < l.active().base || r.base < covered {
+				return fmt.Errorf("%w: %s: the entry at offset %d differs from its journal record and lies below the durable point", ErrCorrupt, l.dir, r.base)
+			}
+			if l.logger != nil {
+				l.logger.Warn("wal: replacing damaged entries from the journal", "dir", l.dir, "offset", r.base, "err", err)
+			}
+			if err := l.truncateActive(r.base); err != nil {
+				return err
+			}
+		}
+		if r.base > l.next {
+			return fmt.Errorf("%w: %s: log ends at offset %d but the journal continues at %d", ErrCorrupt, l.dir, l.next, r.base)
+		}
+		if _, err := l.Append(r.data, r.count, r.maxTs); err != nil {
+			return err
+		}
+		l.stats.Replayed++
+		covered = r.end()
+	}
+	// Sealed segments were fsynced whole when they were sealed.
+	covered = max(covered, l.active().base)
+	if l.next > covered {
+		if l.logger != nil {
+			l.logger.Info("wal: cutting entries the journal never made durable", "dir", l.dir,
+				"from_offset", covered, "next_offset", l.next)
+		}
+		return l.truncateActive(covered)
+	}
+	return nil
+}
+
+// hasEntry reports whether the log holds exactly r's entry at r's offset.
+func (l *Log) hasEntry(r *journalRecord) (bool, error) {
+	bs, err := l.Read(r.base, 1)
+	if err != nil {
+		return false, err
+	}
+	if len(bs) == 0 {
+		return false, nil
+	}
+	b := bs[0]
+	return b.BaseOffset == r.base && b.LastOffset == r.end()-1 && b.MaxTimestamp == r.maxTs &&
+		bytes.Equal(b.Data, r.data), nil
+}
+
+// truncateActive cuts the active segment at offset off (an entry boundary in it) and rebuilds
+// its index. Only at open.
+func (l *Log) truncateActive(off int64) error {
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	s := l.active()
+	pos := int64(0)
+	if off > s.base {
+		r := entryReader{f: s.log, end: s.size, chunk: scanChunk}
+		next := s.base
+		for next != off {
+			h, _, err := r.next()
+			if err != nil || h.baseOffset != next || next > off {
+				return fmt.Errorf("%w: %s: no entry boundary at offset %d (%v)", ErrCorrupt, s.logName(), off, err)
+			}
+			next = h.baseOffset + int64(h.count)
+		}
+		pos = r.pos
+	}
+	if err := s.log.Truncate(pos); err != nil {
+		return err
+	}
+	l.stats.TruncatedBytes += s.size - pos
+	s.size = pos
+	idx, end, next, maxTs, lastIdx, _, err := l.scan(s, 0, s.base, noTimestamp, nil, 0, -1)
+	if err != nil {
+		return err
+	}
+	if end != pos || next != off {
+		return fmt.Errorf("%w: %s: rescan after cut ends at %d/%d, want %d/%d", ErrCorrupt, s.logName(), end, next, pos, off)
+	}
+	if err := l.writeIndexFiles(s, idx); err != nil {
+		return err
+	}
+	s.idx, s.idxLoaded, s.lastIdxPos = idx, true, lastIdx
+	s.idxFileSize = int64(len(idx)) * offIndexEntrySize
+	s.pendIdx, s.pendTidx = s.pendIdx[:0], s.pendTidx[:0]
+	s.next, s.maxTs = next, maxTs
+	l.next, l.flushed, l.flushedNext = off, pos, off
+	return nil
+}

@@ -1,0 +1,474 @@
+package wal_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
+)
+
+const storeRoot = "/data"
+
+func partDir(i int) string { return fmt.Sprintf("%s/topics/t/%d", storeRoot, i) }
+
+func mustOpenStore(t testing.TB, fs wal.FS, opts wal.StoreOptions) *wal.Store {
+	t.Helper()
+	opts.FS = fs
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = -1 // tests checkpoint explicitly unless they say otherwise
+	}
+	s, err := wal.OpenStore(storeRoot, opts)
+	if err != nil {
+		t.Fatalf("OpenStore: %v", err)
+	}
+	return s
+}
+
+func mustOpenLog(t testing.TB, s *wal.Store, dir string, opts wal.Options) *wal.Log {
+	t.Helper()
+	l, err := s.OpenLog(dir, opts)
+	if err != nil {
+		t.Fatalf("OpenLog %s: %v", dir, err)
+	}
+	return l
+}
+
+func appendOne(t testing.TB, l *wal.Log, m *model, i int, size int) {
+	t.Helper()
+	data := payload(int64(i), size)
+	base, err := l.Append(data, int32(1+i%3), int64(i))
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	m.entries = append(m.entries, wal.Batch{BaseOffset: base, LastOffset: base + int64(i%3), MaxTimestamp: int64(i), Data: data})
+}
+
+// TestStoreOneFsyncPerCommit: one Sync makes every partition's appends durable with one
+// journal fsync, and no partition file is fsynced on the produce path.
+func TestStoreOneFsyncPerCommit(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	const parts = 100
+	logs := make([]*wal.Log, parts)
+	models := make([]model, parts)
+	for i := range logs {
+		logs[i] = mustOpenLog(t, s, partDir(i), wal.Options{})
+	}
+	fs.ResetStats()
+	before := s.Stats()
+	for i, l := range logs {
+		appendOne(t, l, &models[i], i, 100)
+	}
+	for _, l := range logs {
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := s.Stats()
+	if got := st.Fsyncs - before.Fsyncs; got != 1 {
+		t.Fatalf("%d journal fsyncs for one commit over %d partitions, want 1", got, parts)
+	}
+	if got := fs.Stats().Syncs; got != 1 {
+		t.Fatalf("%d file fsyncs in all, want 1 (the journal's)", got)
+	}
+	// Durable without any partition fsync: crash and recover from the journal.
+	fs.Crash()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	if got := s2.Stats().Replayed; got != parts {
+		t.Fatalf("replayed %d entries, want %d", got, parts)
+	}
+	for i := range logs {
+		l := mustOpenLog(t, s2, partDir(i), wal.Options{})
+		models[i].verify(t, l)
+		l.Close()
+	}
+}
+
+// TestStoreConcurrentSyncsShareFsyncs: concurrent Syncs over many partitions share journal
+// fsyncs (far fewer fsyncs than Sync calls).
+func TestStoreConcurrentSyncsShareFsyncs(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
+	const parts, rounds = 50, 20
+	logs := make([]*wal.Log, parts)
+	for i := range logs {
+		logs[i] = mustOpenLog(t, s, partDir(i), wal.Options{})
+		defer logs[i].Close()
+	}
+	// Every round appends to all partitions first, then syncs them all concurrently: the
+	// first Sync's commit covers every append of the round.
+	before := s.Stats()
+	for r := range rounds {
+		for i, l := range logs {
+			if _, err := l.Append(payload(int64(r*parts+i), 64), 1, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for _, l := range logs {
+			wg.Go(func() {
+				if err := l.Sync(l.NextOffset()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	st := s.Stats()
+	if got := st.Fsyncs - before.Fsyncs; got != rounds {
+		t.Fatalf("%d journal fsyncs for %d rounds of %d partition Syncs, want one per round", got, rounds, parts)
+	}
+}
+
+// TestStoreCheckpointDropsJournal: a checkpoint fsyncs the partitions, moves the journal
+// checkpoint and deletes journal segments below it; recovery afterwards replays nothing
+// that is older.
+func TestStoreCheckpointDropsJournal(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{SegmentBytes: 4096})
+	const parts = 4
+	logs := make([]*wal.Log, parts)
+	models := make([]model, parts)
+	for i := range logs {
+		logs[i] = mustOpenLog(t, s, partDir(i), wal.Options{SegmentBytes: 2048})
+	}
+	journals := func() int {
+		n := 0
+		for _, f := range fs.Files() {
+			if strings.HasSuffix(f, ".journal") {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 200 {
+		l := logs[i%parts]
+		appendOne(t, l, &models[i%parts], i, 50)
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if journals() < 3 {
+		t.Fatalf("%d journal segments after ~20 KB with 4 KB segments", journals())
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got := journals(); got != 1 {
+		t.Fatalf("%d journal segments after a checkpoint, want only the active one", got)
+	}
+	for i := range 10 {
+		appendOne(t, logs[0], &models[0], 1000+i, 50)
+	}
+	if err := logs[0].Sync(logs[0].NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	fs.Crash()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	if st := s2.Stats(); st.Replayed+st.Verified != 10 {
+		t.Fatalf("recovery looked at %d+%d journal entries, want only the 10 after the checkpoint", st.Replayed, st.Verified)
+	}
+	for i := range logs {
+		l := mustOpenLog(t, s2, partDir(i), wal.Options{SegmentBytes: 2048})
+		models[i].verify(t, l)
+		l.Close()
+	}
+}
+
+// TestStoreBitFlipIsRepairedNotCut (issue #14 item 6): 1,000 synced entries, one bit flipped
+// in entry 10 of the partition file. The per-partition log of the previous release cut the
+// log there and handed offsets 10.. out again. With the journal the entry is repaired.
+func TestStoreBitFlipIsRepairedNotCut(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	var m model
+	for i := range 1000 {
+		data := payload(int64(i), 20)
+		base, err := l.Append(data, 1, int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.entries = append(m.entries, wal.Batch{BaseOffset: base, LastOffset: base, MaxTimestamp: int64(i), Data: data})
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	// The partition's bytes reached its file (page cache) and, here, the disk too.
+	seg := partDir(0) + "/00000000000000000000.log"
+	f, _ := fs.OpenFile(seg, os.O_RDWR, 0)
+	f.Sync()
+	f.Close()
+	fs.Crash() // kill -9 before any checkpoint
+	entry := int64(wal.HeaderSizeForTest + 20)
+	if err := fs.FlipBit(seg, (10*entry+wal.HeaderSizeForTest+3)*8); err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
+	defer l2.Close()
+	if l2.NextOffset() != 1000 {
+		t.Fatalf("NextOffset %d after a bit flip in entry 10, want 1000 (never reuse acknowledged offsets)", l2.NextOffset())
+	}
+	m.verify(t, l2)
+}
+
+// TestStoreBitFlipBelowCheckpointIsCorruption: once a checkpoint made the partition durable
+// and the journal forgot the entries, a bit flip in them cannot be repaired: OpenLog fails
+// with a corruption error and cuts nothing.
+func TestStoreBitFlipBelowCheckpointIsCorruption(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{IndexIntervalBytes: 1 << 20})
+	for i := range 100 {
+		if _, err := l.Append(payload(int64(i), 20), 1, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	fs.Crash()
+	seg := partDir(0) + "/00000000000000000000.log"
+	entry := int64(wal.HeaderSizeForTest + 20)
+	if err := fs.FlipBit(seg, (10*entry+wal.HeaderSizeForTest+3)*8); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := fs.ReadFile(seg)
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	if l, err := s2.OpenLog(partDir(0), wal.Options{IndexIntervalBytes: 1 << 20}); !wal.IsCorruption(err) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("OpenLog = %v, want a corruption error", err)
+	}
+	if after, _ := fs.ReadFile(seg); len(after) != len(before) {
+		t.Fatalf("OpenLog cut the damaged partition: %d -> %d bytes", len(before), len(after))
+	}
+}
+
+// TestStoreJournalBitFlipBelowDurablePoint: damage inside a durable journal record (a later
+// record proves the journal was fsynced past it) fails OpenStore instead of being cut as a
+// torn tail.
+func TestStoreJournalBitFlipBelowDurablePoint(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	for i := range 20 {
+		if _, err := l.Append(payload(int64(i), 30), 1, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.Crash()
+	var journal string
+	for _, f := range fs.Files() {
+		if strings.HasSuffix(f, ".journal") {
+			journal = f
+		}
+	}
+	if err := fs.FlipBit(journal, 100*8); err != nil { // inside the second record
+		t.Fatal(err)
+	}
+	if s2, err := wal.OpenStore(storeRoot, wal.StoreOptions{FS: fs, CheckpointInterval: -1}); !wal.IsCorruption(err) {
+		if s2 != nil {
+			s2.Close()
+		}
+		t.Fatalf("OpenStore = %v, want a corruption error", err)
+	}
+}
+
+// TestStoreFsyncgate: after a failed journal fsync (Linux semantics: the page cache keeps the
+// bytes, a retried fsync succeeds without writing them), the Store fails stop, and neither an
+// in-process reopen nor a crash brings the unacknowledged entries back as durable.
+func TestStoreFsyncgate(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprint("crash=", crash), func(t *testing.T) {
+			fs := waltest.NewCrashFS()
+			s := mustOpenStore(t, fs, wal.StoreOptions{})
+			l := mustOpenLog(t, s, partDir(0), wal.Options{})
+			var m model
+			for i := range 5 {
+				appendOne(t, l, &m, i, 40)
+			}
+			if err := l.Sync(l.NextOffset()); err != nil {
+				t.Fatal(err)
+			}
+			acked := len(m.entries)
+			for i := range 5 {
+				appendOne(t, l, &m, 100+i, 40)
+			}
+			fs.FailSyncs(1, errors.New("EIO"))
+			if err := l.Sync(l.NextOffset()); err == nil {
+				t.Fatal("Sync succeeded over a failed fsync")
+			}
+			// Fail-stop: no retry declares the lost bytes durable.
+			if err := l.Sync(l.NextOffset()); err == nil {
+				t.Fatal("a retried Sync succeeded after a failed fsync")
+			}
+			if _, err := l.Append(payload(7, 10), 1, 0); err == nil {
+				t.Fatal("Append accepted after a failed fsync")
+			}
+			if err := l.Close(); err == nil {
+				t.Fatal("Close of a log whose store failed returned nil")
+			}
+			if err := s.Close(); err == nil {
+				t.Fatal("Close of a failed store returned nil")
+			}
+			if crash {
+				fs.Crash()
+			}
+			s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+			defer s2.Close()
+			l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
+			defer l2.Close()
+			m.entries = m.entries[:acked]
+			m.verify(t, l2)
+			// And what is there now is really durable.
+			fs.Crash()
+			s3 := mustOpenStore(t, fs, wal.StoreOptions{})
+			defer s3.Close()
+			l3 := mustOpenLog(t, s3, partDir(0), wal.Options{})
+			defer l3.Close()
+			m.verify(t, l3)
+		})
+	}
+}
+
+// TestStoreRemoveSkipsJournal: records of a removed log are skipped at replay.
+func TestStoreRemoveSkipsJournal(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	a := mustOpenLog(t, s, partDir(0), wal.Options{})
+	b := mustOpenLog(t, s, partDir(1), wal.Options{})
+	var mb model
+	for i := range 10 {
+		if _, err := a.Append(payload(int64(i), 10), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		appendOne(t, b, &mb, i, 10)
+	}
+	if err := b.Sync(b.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	fs.Crash()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	if slices.ContainsFunc(fs.Files(), func(f string) bool { return strings.HasPrefix(f, partDir(0)+"/") }) {
+		t.Fatalf("replay recreated the removed log: %v", fs.Files())
+	}
+	l := mustOpenLog(t, s2, partDir(1), wal.Options{})
+	defer l.Close()
+	mb.verify(t, l)
+}
+
+// TestStoreOpenLogChecks: a log outside the root, or opened twice, is refused.
+func TestStoreOpenLogChecks(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
+	if _, err := s.OpenLog("/elsewhere/p", wal.Options{}); err == nil {
+		t.Fatal("OpenLog outside the store root succeeded")
+	}
+	if _, err := s.OpenLog(storeRoot+"/commitlog", wal.Options{}); err == nil {
+		t.Fatal("OpenLog on the journal directory succeeded")
+	}
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	defer l.Close()
+	if _, err := s.OpenLog(partDir(0), wal.Options{}); err == nil {
+		t.Fatal("second OpenLog of the same directory succeeded")
+	}
+}
+
+// TestStoreOpensLegacyLayout: a data directory written by the per-partition layout of the
+// previous release (testdata/legacy-v1, written with wal.Open) opens through a Store and
+// serves its records; partition 1 was never closed, so its synced tail lies past its
+// recovery point and must be kept.
+func TestStoreOpensLegacyLayout(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("testdata", "legacy-v1"))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := wal.OpenStore(root, wal.StoreOptions{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range 2 {
+		dir := filepath.Join(root, "topics", "t-00", fmt.Sprint(p))
+		l, err := s.OpenLog(dir, wal.Options{SegmentBytes: 300, IndexIntervalBytes: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m model
+		for i := range 12 {
+			data := []byte(fmt.Sprintf("legacy p%d entry %02d %s", p, i, string(make([]byte, i*3))))
+			count := int64(1 + i%2)
+			m.entries = append(m.entries, wal.Batch{BaseOffset: m.next(), LastOffset: m.next() + count - 1, MaxTimestamp: 1_700_000_000_000 + int64(i), Data: data})
+		}
+		m.verify(t, l)
+		// And it takes new appends through the journal.
+		if _, err := l.Append([]byte("new"), 1, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStoreCheckpointer: the background checkpointer runs on its injected ticker and stops
+// with Close (goleak checks the goroutine is gone).
+func TestStoreCheckpointer(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	tick := make(chan time.Time)
+	s := mustOpenStore(t, fs, wal.StoreOptions{
+		CheckpointInterval: time.Hour,
+		NewTicker:          func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} },
+	})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	if _, err := l.Append([]byte("x"), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(1); err != nil {
+		t.Fatal(err)
+	}
+	tick <- time.Time{} // received: the checkpointer is running it
+	tick <- time.Time{} // received only after the first checkpoint finished
+	if got := s.Stats().Checkpoints; got != 1 {
+		t.Fatalf("%d checkpoints after two ticks with one dirty log, want 1 (the second found nothing)", got)
+	}
+	l.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
