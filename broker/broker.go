@@ -41,6 +41,9 @@ type Config struct {
 	Logger        *slog.Logger     // nil → discard
 	Registry      Registry         // nil → FileRegistry at Dir/topics.registry
 	Rand          io.Reader        // topic and cluster ids; nil → crypto/rand
+	// Store tunes the node-wide commit journal under Dir/commitlog that every partition log
+	// writes through (FS and Logger are the broker's). The zero value is the default.
+	Store wal.StoreOptions
 }
 
 // ErrClosed is returned by every op once Close has begun.
@@ -57,6 +60,7 @@ type Broker struct {
 	fs        wal.FS
 	log       *slog.Logger
 	reg       Registry
+	store     *wal.Store // the commit journal every partition log joins; closed by Close
 	clusterID string
 	topicsDir string
 
@@ -163,13 +167,24 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.fs.SyncDir(cfg.Dir); err != nil { // the topics directory's entry
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	sopts := cfg.Store
+	sopts.FS, sopts.Logger = b.fs, cfg.Logger
+	if sopts.Replay.SegmentBytes == 0 {
+		sopts.Replay.SegmentBytes = cfg.SegmentBytes
+	}
+	// Recovery replays the journal into the partition logs before any of them is opened.
+	if b.store, err = wal.OpenStore(cfg.Dir, sopts); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	st, err := b.reg.Load()
 	if err != nil {
+		b.store.Close()
 		return nil, err
 	}
 	if st == nil {
 		st = &RegistryState{ClusterID: b.newClusterID()}
 		if err := b.reg.Store(st); err != nil {
+			b.store.Close()
 			return nil, err
 		}
 	}
@@ -259,8 +274,10 @@ func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition, error) 
 	return parts, nil
 }
 
+// openLog opens a partition log as a member of the broker's commit journal: its appends are
+// made durable by the journal's group commit, shared by every partition (see package wal).
 func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
-	return wal.Open(dir, wal.Options{FS: b.fs, SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
+	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
 }
 
 // reopenLocked reopens a topic's partition logs so that a changed segment.bytes applies from
@@ -285,12 +302,14 @@ func (b *Broker) reopenLocked(t *topic, segmentBytes int64) {
 	}
 }
 
+// closeTopics closes the logs of topics opened so far and the journal (a failed Open).
 func (b *Broker) closeTopics(topics map[string]*topic) {
 	for _, t := range topics {
 		for _, p := range *t.parts.Load() {
 			p.log.Close()
 		}
 	}
+	b.store.Close()
 }
 
 // purgeUnregistered removes topic directories that belong to no registered topic: data of a
@@ -341,6 +360,9 @@ func (b *Broker) Close() error {
 				}
 				p.logMu.Unlock()
 			}
+		}
+		if err := b.store.Close(); err != nil {
+			errs = append(errs, err)
 		}
 		b.closeErr = errors.Join(errs...)
 	})
