@@ -1,5 +1,5 @@
-// Package broker keeps Kafka topics: partitions as per-partition write-ahead logs (package
-// wal), offsets, produce/fetch/list-offsets semantics, the durable topic registry and topic
+// Package broker keeps Kafka topics: partitions as per-partition logs joined to one node-wide
+// commit journal (package wal), offsets, produce/fetch/list-offsets semantics, the durable topic registry and topic
 // administration. It answers the ops of package brokerop; the gateway (Kafka wire) and the
 // mesh carrier call it and it knows neither.
 //
@@ -10,7 +10,8 @@
 // # Storage
 //
 //	Dir/topics.registry                     cluster id + topics (names, ids, partition counts, configs)
-//	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition
+//	Dir/commitlog/                          the commit journal (wal.Store) every partition log writes through
+//	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition, opened through the Store
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
 //
@@ -38,9 +39,14 @@
 //
 // # Durability policy
 //
-// By default a produce with acks=-1 (all) is answered only after its data is fsynced: the
-// partition's log group-commits, so concurrent producers share one fsync, and the partitions
-// of one request are synced in parallel. This is stronger than Apache Kafka's default, which
+// By default a produce with acks=-1 (all) is answered only after its data is fsynced: Open
+// opens one wal.Store under Dir (Config.Store tunes it; Close closes it after the logs) and
+// every partition log joins it, so a Sync waits for the journal's group commit — one fsync
+// covers every partition of every request waiting at that moment, however many partitions
+// they touch. The partitions of one request are synced in parallel (they share that fsync);
+// partition files themselves are fsynced by the Store's background checkpointer. A failed
+// journal fsync fails the Store: every later produce answers KAFKA_STORAGE_ERROR until the
+// broker is reopened, and the reopen serves only what was durable. This is stronger than Apache Kafka's default, which
 // relies on replication and the page cache. acks=1 and acks=0 are answered after the append;
 // their data is fsynced by the background flusher within Config.FlushInterval (default 1s).
 //
@@ -81,7 +87,8 @@
 //
 // # Goroutines and locks
 //
-// Open starts one goroutine (retention + flusher) that Close stops and waits for. Fetch long
+// Open starts one goroutine (retention + flusher) and the Store its checkpointer; Close stops
+// and waits for both. Fetch long
 // polls wait in the caller's goroutine on a per-request channel registered with each
 // requested partition; every append wakes the partition's waiters. Produce with acks=all over
 // several partitions syncs them in short-lived goroutines it waits for.

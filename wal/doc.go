@@ -1,12 +1,19 @@
-// Package wal is a Kafka-style per-partition segmented log: the durable storage under a
-// broker's partitions.
+// Package wal is a Kafka-style per-partition segmented log, plus a node-wide commit journal
+// (Store) that makes the appends of every partition durable with one fsync per group commit:
+// the durable storage under a broker's partitions.
 //
 // # Model
 //
-// One *Log per partition directory (decision: per-partition logs rather than Rafka's single
-// shared WAL, so that retention deletes whole segment files and a fetch is a seek inside one
-// partition's files). A Log is a sequence of segments; each segment is three files named by
-// the segment's base offset, zero-padded to 20 digits so names sort as integers:
+// One *Log per partition directory, for reads and retention (decision: per-partition segment
+// files rather than Rafka's single shared WAL with a virtual index, so that retention and
+// topic deletion delete whole files and a fetch is a seek inside one partition's files). The
+// cost of durability is made independent of the partition count by the Store (see Commit
+// journal): partition files are written on the produce path but fsynced only in the
+// background, and one shared journal is fsynced per group commit (TiKV raft-engine /
+// CockroachDB / Redpanda style). A Log opened with Open (no Store) fsyncs its own files, as
+// before; the broker's consumer-group offsets log uses that. A Log is a sequence of segments;
+// each segment is three files named by the segment's base offset, zero-padded to 20 digits
+// so names sort as integers:
 //
 //	00000000000000000000.log        entries
 //	00000000000000000000.index      sparse offset index
@@ -119,12 +126,19 @@
 //
 // It is written by every group commit that finds the log 16 MiB past the previous one, by Open
 // (after recovery) and by Close, so the re-validated tail is at most ~16 MiB after a crash
-// (with regular Syncs) and one index interval after Close. Index points beyond it are not
-// trusted even if they survived: a crash can leave unsynced pages written back out of order
-// (a hole, then intact entries), and only a scan through every byte after the last durable
-// position finds the hole. The scan stops at the first entry that is partial, fails its CRC or
-// has the wrong offset, and the file is truncated there (torn-tail recovery); nothing after
-// that point was reported durable by Sync. Recovered data is fsynced before
+// (with regular Syncs) and one index interval after Close. Version 1 is written by a
+// standalone Log, version 2 by a Store member (see Commit journal); both are read. Index
+// points beyond it are not trusted even if they survived: a crash can leave unsynced pages
+// written back out of order (a hole, then intact entries), and only a scan through every byte
+// after the last durable position finds the hole. The scan stops at the first entry that is
+// partial, fails its CRC or has the wrong offset. If that is at or past the recovery point,
+// the file is truncated there (torn-tail recovery). If it is below the recovery point, the
+// bytes there were fsynced and valid when the point was written: that is damage to durable
+// data (bit rot), not a torn write, and Open fails with an error satisfying IsCorruption and
+// changes nothing (decision: refuse to serve the partition rather than cut it and hand its
+// offsets out again). A standalone Log only knows its durable point at its recovery point, so
+// damage to synced entries past it (up to 16 MiB) is still indistinguishable from a torn tail
+// and cut; a Store member knows it exactly (the journal). Recovered data is fsynced before
 // Open returns, so SyncedOffset() == NextOffset() after Open. Stats().TruncatedBytes and
 // Options.Logger report a cut.
 //
@@ -133,6 +147,99 @@
 // it, which returns an error satisfying IsCorruption and never the damaged bytes. Entries from
 // the damaged one up to the next index point are then unreadable (they can only be reached by
 // walking through it); everything else stays readable. Nothing is deleted or rewritten.
+//
+// # Commit journal (Store)
+//
+// OpenStore(root) owns one segmented journal under root/commitlog/; Store.OpenLog(dir) opens a
+// partition log in a directory under root as a member. A member's method set is the Log's:
+//
+//   - Append writes the entry into the partition's buffer (handed to its segment file, never
+//     fsynced, on Sync, when the buffer fills and on reads), and one journal record into the
+//     Store's in-memory buffer, under the log lock (so a partition's records are in offset
+//     order in the journal).
+//   - Sync(upTo) hands the partition's buffer to its file and waits for the journal's group
+//     commit: one leader writes every buffered record of every partition and fsyncs the
+//     journal once, with the Store lock released; callers arriving meanwhile wait and the next
+//     leader covers them all. One fsync per commit however many partitions it covers
+//     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).
+//   - The checkpointer (one goroutine per Store, run every CheckpointInterval while anything
+//     is dirty and when CheckpointBytes of journal were written; Store.Checkpoint runs it by
+//     hand) takes the journal end C and the set of logs appended since the last checkpoint,
+//     hands each one's buffer to its file and releases the buffer (an idle log holds no write
+//     buffer), commits the journal past their records, fsyncs each log's active segment and
+//     index files, writes its recovery point (version 2) at what it fsynced, then writes the
+//     journal checkpoint C and deletes journal segments wholly below C.
+//   - Close commits the journal up to the log's records, then fsyncs the partition files and
+//     writes the recovery point at the end (skipped when nothing changed since the last
+//     checkpoint), so the journal may forget them.
+//
+// Invariant: every acknowledged entry of a member is either below its recovery point (fsynced
+// in the partition), in a sealed segment (fsynced when it was sealed), or in the journal at or
+// after the checkpoint. Hence, for a version-2 recovery point, an entry past it that the
+// journal does not hold was never acknowledged.
+//
+// Journal segment files are named by the journal position (byte offset in the endless
+// journal stream) of their first byte, 20 digits + ".journal"; the journal rolls to a new
+// segment after a commit leaves the active one at least SegmentBytes (64 MiB) long, so every
+// segment but the last was wholly fsynced. Record layout (big-endian):
+//
+//	offset size field
+//	     0    4 crc          CRC-32C of bytes 4 .. size
+//	     4    4 magic        0x574a4e4c ("WJNL")
+//	     8    4 size         whole record, header included
+//	    12    1 version      1
+//	    13    1 kind         1 = entry
+//	    14    2 nameLength   n: the log's directory relative to the store root, slash-separated
+//	    16    8 synced       journal position known durable when the record was appended
+//	    24    8 baseOffset
+//	    32    4 count
+//	    36    4 reserved     0
+//	    40    8 maxTimestamp
+//	    48    n name
+//	  48+n    . data         the entry's bytes, as stamped
+//
+// commitlog/checkpoint is a 24-byte file overwritten in place and fsynced: CRC-32C of bytes
+// 4..24, version 1, 3 reserved bytes, the journal position replay starts at (8 bytes), 8
+// reserved bytes. A damaged checkpoint means replaying (verifying) from the oldest segment.
+//
+// Recovery (OpenStore): read the records from the checkpoint on. A record that is partial or
+// fails its CRC ends the journal: a torn tail if no intact record after it was appended when
+// the journal was already durable past it, and corruption (OpenStore fails) if one was (the
+// synced field, as etcd keeps the durable point in its WAL). Damage in a segment that is not
+// the last is corruption. Records are grouped by log; a log whose directory is gone was
+// removed (topic deleted) and its records are skipped. Each other log is opened with its
+// records: recovery of the active segment as above (torn tail cut past the recovery point,
+// damage below it is corruption), then each record is verified (the log holds the same entry
+// at its offset), re-appended (the log ends at its offset), or replaces damaged entries (the
+// log holds different bytes at its offset past the recovery point: the log is cut there and
+// the journal's entries appended). A record past the log's end is a gap the journal cannot
+// fill: corruption. Then entries past both the recovery point and the last record are cut:
+// they were written to the partition file but their journal record never became durable (a
+// crash, or a failed journal fsync). Each replayed log is fsynced and gets a recovery point at
+// its end; then OpenStore starts a fresh journal segment at the end, writes the checkpoint
+// there and deletes the old segments. A log whose recovery point is version 1 (written by the
+// per-partition layout of earlier releases, or damaged) is trusted as that layout was: its
+// validated tail is kept (migration: the first open writes version 2).
+//
+// Failures are fail-stop. A failed journal write or fsync makes the Store's error sticky:
+// every later Append, Sync and OpenLog of every member fails with it, the checkpointer stops,
+// and the active journal segment is truncated back to the last successful fsync (on Linux a
+// failed fsync drops the dirty state of the failed pages, so a later reader or fsync would
+// otherwise take the page cache's bytes for durable: "fsyncgate"). The partitions' bytes past
+// that point are cut by the next OpenLog or OpenStore (they lie past the recovery point and
+// the journal). A failed partition fsync in a checkpoint or Close, or a checkpoint meeting a
+// log whose file write failed, fails the Store too: the journal must not forget records the
+// partition does not hold durably.
+//
+// Retention and deletion: Retain deletes whole sealed segment files of a member as of a
+// standalone log; records of deleted entries are skipped at replay. Remove deletes the
+// directory and fsyncs its parent before returning; its records are skipped at replay (the
+// directory is gone) and go with the next checkpoint. A removed log's directory name must not
+// be reused while its records can remain in the journal (the broker's topic directories carry
+// the topic id, so they never are).
+//
+// Every fsync of partition data happens in the checkpointer, at Close, when a segment is
+// sealed (rolled), and at open after recovery changed something; none on the produce path.
 //
 // # Time lookups
 //
@@ -155,13 +262,19 @@
 //
 // # Concurrency
 //
-// Every method of Log is safe for concurrent use. The package starts no goroutines. Lock order:
+// Every method of Log and Store is safe for concurrent use. A standalone Log starts no
+// goroutines; a Store starts one (the checkpointer, unless CheckpointInterval < 0), which
+// Store.Close stops and waits for. Lock order: Store.ckptMu (one checkpoint at a time) before
 // Log.segMu (segment files' lifetime: readers share it, Retain/Close/Remove own it) before
-// Log.mu (appends, offsets, the write buffer, group-commit state) before segment.idxMu (lazy
-// index load of a sealed segment).
+// Log.mu (appends, offsets, the write buffer, group-commit state; a checkpoint pins a member's
+// files with its syncing flag, as a group-commit leader does) before Store.mu (journal buffer,
+// positions, commit state) before segment.idxMu (lazy index load of a sealed segment).
 //
 // # Observability
 //
-// Stats counts appends, group commits, segments and truncated bytes. With Options.Logger set,
-// an fsync slower than SlowSync (1 s) is logged as a warning.
+// Stats counts appends, group commits, segments, truncated bytes and the entries replayed or
+// verified from the journal. StoreStats counts journal fsyncs and Sync calls (fsyncs per Sync),
+// checkpoints and the partition fsyncs they did, journal bytes and open logs. With a Logger
+// set, an fsync slower than SlowSync (1 s) is logged as a warning, and recovery notes cuts,
+// replays and skipped records.
 package wal
