@@ -88,9 +88,8 @@
 // # Goroutines and locks
 //
 // Open starts one goroutine (retention + flusher) and the Store its checkpointer; Close stops
-// and waits for both. Fetch long
-// polls wait in the caller's goroutine on a per-request channel registered with each
-// requested partition; every append wakes the partition's waiters. Produce with acks=all over
+// and waits for both. Fetch long polls wait in the caller's goroutine on a per-request
+// channel registered with each requested partition; every append wakes the partition's waiters. Produce with acks=all over
 // several partitions syncs them in short-lived goroutines it waits for.
 //
 // Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
