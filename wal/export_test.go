@@ -14,3 +14,8 @@ func DecodeEntryForTest(b []byte) (baseOffset int64, count int32, maxTimestamp i
 }
 
 const HeaderSizeForTest = headerSize
+
+// EncodeJournalRecordForTest returns the framed bytes of one journal record.
+func EncodeJournalRecordForTest(synced int64, name string, data []byte, base int64, count int32, maxTs int64) []byte {
+	return appendJournalRecord(nil, synced, name, data, base, count, maxTs)
+}

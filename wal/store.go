@@ -250,6 +250,11 @@ func (s *Store) replay(recs []journalRecord) error {
 	sort.Strings(order)
 	for _, name := range order {
 		dir := filepath.Join(s.root, filepath.FromSlash(name))
+		if n, err := s.nameOf(dir); err != nil || n != name {
+			// An intact record (its CRC passed) naming no directory inside the store: never
+			// written by us. Refuse rather than write outside the root.
+			return fmt.Errorf("%w: journal record names %q, not a log directory inside the store", ErrCorrupt, name)
+		}
 		if _, err := s.fs.ReadDir(dir); err != nil {
 			if isNotExist(err) {
 				// Removed (topic deleted) after these records were written: nothing to do.

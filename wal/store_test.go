@@ -472,3 +472,35 @@ func TestStoreCheckpointer(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestStoreRefusesJournalNameOutsideRoot: a journal record (with a valid CRC) naming a
+// directory outside the store is corruption; replay writes nothing outside the root.
+func TestStoreRefusesJournalNameOutsideRoot(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var journal string
+	for _, f := range fs.Files() {
+		if strings.HasSuffix(f, ".journal") {
+			journal = f
+		}
+	}
+	rec := wal.EncodeJournalRecordForTest(0, "../outside", []byte("x"), 0, 1, 0)
+	if err := fs.WriteFile(journal, rec); err != nil {
+		t.Fatal(err)
+	}
+	fs.MkdirAll("/outside", 0o755)
+	if s2, err := wal.OpenStore(storeRoot, wal.StoreOptions{FS: fs, CheckpointInterval: -1}); !wal.IsCorruption(err) {
+		if s2 != nil {
+			s2.Close()
+		}
+		t.Fatalf("OpenStore = %v, want a corruption error", err)
+	}
+	for _, f := range fs.Files() {
+		if strings.HasPrefix(f, "/outside/") {
+			t.Fatalf("replay wrote %s outside the store", f)
+		}
+	}
+}
