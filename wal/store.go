@@ -36,6 +36,12 @@ type StoreOptions struct {
 	// Replay configures the partition logs OpenStore opens to replay the journal into
 	// (SegmentBytes, IndexIntervalBytes; FS and Logger are the Store's).
 	Replay Options
+	// MaxOpenFiles caps the descriptors the Store and its logs keep open: files are opened
+	// lazily and the least recently used are closed (and reopened at their next use) beyond
+	// it. 0 means half the process's soft RLIMIT_NOFILE, at least 64 (512 where the limit is
+	// unknown): under `ulimit -n 1024` that leaves 512 for connections and the rest of the
+	// process. < 0 means no cap.
+	MaxOpenFiles int
 }
 
 // StoreStats are counters of one open Store.
@@ -48,6 +54,8 @@ type StoreStats struct {
 	Replayed        int64 // entries OpenStore re-appended to partition logs from the journal
 	Verified        int64 // journal entries OpenStore found already present in their partition
 	OpenLogs        int   // logs open now
+	OpenFiles       int   // descriptors held now (with a MaxOpenFiles cap)
+	Reopens         int64 // files reopened after the cap closed them
 }
 
 const (
@@ -93,6 +101,7 @@ type Store struct {
 	logs     map[string]*Log   // open logs by name
 	ckptFile File              // the checkpoint file, open once written
 	stats    StoreStats
+	cache    *cachedFS // the descriptor cap, or nil
 
 	kick chan struct{} // wakes the checkpointer (CheckpointBytes reached)
 	stop chan struct{} // closed by Close
@@ -119,6 +128,13 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 	}
 	if s.fs == nil {
 		s.fs = OSFS()
+	}
+	if s.opts.MaxOpenFiles == 0 {
+		s.opts.MaxOpenFiles = defaultMaxOpenFiles()
+	}
+	if s.opts.MaxOpenFiles > 0 {
+		s.cache = newCachedFS(s.fs, s.opts.MaxOpenFiles)
+		s.fs = s.cache
 	}
 	if s.opts.SegmentBytes <= 0 {
 		s.opts.SegmentBytes = defaultJournalSegmentBytes
@@ -530,6 +546,11 @@ func (s *Store) Stats() StoreStats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.OpenLogs = len(s.logs)
+	if s.cache != nil {
+		s.cache.c.mu.Lock()
+		st.OpenFiles, st.Reopens = s.cache.c.open, s.cache.c.reopens
+		s.cache.c.mu.Unlock()
+	}
 	return st
 }
 

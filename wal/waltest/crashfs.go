@@ -558,6 +558,22 @@ func (f *file) Sync() error {
 	return nil
 }
 
+// Reopen opens the same file again for the same access, as reopening it by name would, except
+// that a handle from before a crash fails with ErrCrashed (a process does not outlive its
+// power cut). Used by wal's descriptor cap to reopen files it closed.
+func (f *file) Reopen() (wal.File, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.gen != f.fs.gen {
+		return nil, pathErr("reopen", f.name, ErrCrashed)
+	}
+	ino, ok := f.fs.files[f.name]
+	if !ok {
+		return nil, pathErr("reopen", f.name, fs.ErrNotExist)
+	}
+	return &file{fs: f.fs, ino: ino, name: f.name, gen: f.gen, writable: f.writable}, nil
+}
+
 func (f *file) Truncate(size int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package wal
+
+func defaultMaxOpenFiles() int { return 512 }
