@@ -1,0 +1,105 @@
+package wal_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// BenchmarkStoreProduce measures acks=all produce over many partitions of one Store on the
+// real disk: 16 concurrent producers, each request appends one 1 KiB batch (16 records) to
+// each of 8 partitions (round robin over all of them) and Syncs every one of them, as the
+// broker does for a request spread over partitions. Reports records/s, request latency, and
+// fsyncs per Sync call and per request (the journal's group commit makes them independent of
+// the partition count). The 10,000-partition case spends a minute or two creating its logs.
+func BenchmarkStoreProduce(b *testing.B) {
+	batch := make([]byte, 1024)
+	for i := range batch {
+		batch[i] = byte(i)
+	}
+	const producers, fan, records = 16, 8, 16
+	for _, parts := range []int{4, 1_000, 10_000} {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			root := benchDir(b)
+			s, err := wal.OpenStore(root, wal.StoreOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			logs := make([]*wal.Log, parts)
+			for i := range logs {
+				if logs[i], err = s.OpenLog(filepath.Join(root, "topics", "t", fmt.Sprint(i)), wal.Options{}); err != nil {
+					b.Fatal(err)
+				}
+				defer logs[i].Close()
+			}
+			var cursor atomic.Int64
+			work := make(chan struct{}, b.N)
+			for range b.N {
+				work <- struct{}{}
+			}
+			close(work)
+			var (
+				mu   sync.Mutex
+				lats []time.Duration
+				wg   sync.WaitGroup
+			)
+			before := s.Stats()
+			b.ResetTimer()
+			start := time.Now()
+			for range producers {
+				wg.Go(func() {
+					var mine []time.Duration
+					type pending struct {
+						l    *wal.Log
+						upTo int64
+					}
+					req := make([]pending, 0, fan)
+					for range work {
+						t0 := time.Now()
+						req = req[:0]
+						first := cursor.Add(fan) - fan
+						for k := range min(fan, parts) {
+							l := logs[int(first+int64(k))%parts]
+							off, err := l.Append(batch, records, t0.UnixMilli())
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							req = append(req, pending{l, off + records})
+						}
+						for _, p := range req {
+							if err := p.l.Sync(p.upTo); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+						mine = append(mine, time.Since(t0))
+					}
+					mu.Lock()
+					lats = append(lats, mine...)
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			el := time.Since(start)
+			b.StopTimer()
+			st := s.Stats()
+			fsyncs := float64(st.Fsyncs - before.Fsyncs)
+			b.ReportMetric(float64(b.N*min(fan, parts)*records)/el.Seconds(), "records/s")
+			b.ReportMetric(fsyncs/float64(st.Syncs-before.Syncs), "fsyncs/sync")
+			b.ReportMetric(fsyncs/float64(b.N), "fsyncs/request")
+			slices.Sort(lats)
+			if len(lats) > 0 {
+				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-us")
+				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-us")
+			}
+		})
+	}
+}
