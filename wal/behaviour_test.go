@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -556,5 +557,46 @@ func TestStickyWriteError(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
+	}
+}
+
+// TestFsyncgateStandalone: after a failed fsync with Linux semantics (the failed pages stay
+// in the page cache but are no longer dirty, so a retried fsync succeeds without writing
+// them), neither an in-process reopen nor a crash serves the entries that were never durable
+// as if they were.
+func TestFsyncgateStandalone(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprint("crash=", crash), func(t *testing.T) {
+			cfs := waltest.NewCrashFS()
+			l := mustOpen(t, cfs, "/p", wal.Options{})
+			want := fill(t, l, 5, 50, 0)
+			if err := l.Sync(l.NextOffset()); err != nil {
+				t.Fatal(err)
+			}
+			fill(t, l, 3, 50, 0)
+			cfs.FailSyncs(1, errors.New("EIO"))
+			if err := l.Sync(l.NextOffset()); err == nil {
+				t.Fatal("Sync succeeded over a failed fsync")
+			}
+			if err := l.Close(); err == nil {
+				t.Fatal("Close of a failed log returned nil")
+			}
+			if crash {
+				cfs.Crash()
+			}
+			l = mustOpen(t, cfs, "/p", wal.Options{})
+			got := readAll(t, l)
+			l.Close()
+			cfs.Crash()
+			l = mustOpen(t, cfs, "/p", wal.Options{})
+			defer l.Close()
+			after := readAll(t, l)
+			if len(got) != len(want) || len(after) != len(want) {
+				t.Fatalf("served %d entries after the failed fsync, %d after a power cut; %d were durable", len(got), len(after), len(want))
+			}
+			for i := range want {
+				sameBatch(t, after[i], want[i])
+			}
+		})
 	}
 }

@@ -94,9 +94,12 @@
 //
 // A failed write or fsync is sticky: the state of the page cache is unknown after a failed
 // fsync, so the Log refuses further Appends and Syncs with that error, and Close returns it.
-// Reads keep working on what reached the file (entries lost in a failed flush are not
-// returned, and not reported as corruption either); reopen the log to recover from what is on
-// disk.
+// After a failed fsync the active segment is also cut back to the last position an fsync made
+// durable (Linux marks the failed pages clean: a reopen would otherwise read them from the page
+// cache, fsync them "successfully" through a new handle and serve them as durable —
+// "fsyncgate"). Reads keep working on what remains in the file (entries lost in a failed
+// flush or cut are not returned, and not reported as corruption either); reopen the log to
+// recover from what is on disk.
 //
 // Rolling a segment fsyncs the old segment's three files, creates the new segment's files and
 // fsyncs the directory, all under the log lock. New empty segment files are created in place

@@ -96,6 +96,8 @@ type Log struct {
 	buf         []byte     // bytes of the active segment not yet handed to its file
 	syncing     bool       // a group-commit leader is fsyncing with mu released
 	err         error      // sticky write/fsync failure; the log refuses writes after one
+	durablePos  int64      // standalone: active-segment bytes below which an fsync succeeded
+	durableNext int64      // standalone: the offset at durablePos
 	closed      bool
 	stats       Stats // Segments is computed by Stats()
 
@@ -267,6 +269,7 @@ func (l *Log) open(recs []journalRecord) error {
 	}
 	act.ckptPos = act.size
 	l.synced = l.next
+	l.durablePos, l.durableNext = act.size, l.next
 	return nil
 }
 
@@ -725,6 +728,7 @@ func (l *Log) rollLocked() error {
 		s.closeFiles()
 		return err
 	}
+	l.durablePos, l.durableNext = 0, l.next
 	// The old segment's index files are no longer written; the log file stays open for reads.
 	old.idxFile.Close()
 	old.tidxFile.Close()
@@ -781,8 +785,10 @@ func (l *Log) groupCommitLocked() error {
 	flushedPos := l.flushed
 	l.mu.Unlock()
 	t0 := time.Now()
+	fsyncFailed := false
 	if err == nil {
 		err = logF.Sync()
+		fsyncFailed = err != nil
 	}
 	if d := time.Since(t0); d > SlowSync && l.logger != nil {
 		l.logger.Warn("wal: slow fsync", "dir", l.dir, "duration", d)
@@ -799,6 +805,17 @@ func (l *Log) groupCommitLocked() error {
 	l.mu.Lock()
 	l.syncing = false
 	l.cond.Broadcast()
+	if fsyncFailed {
+		// fsyncgate: Linux marks the pages of a failed writeback clean, so the page cache
+		// now holds bytes the disk may not, and a later fsync (through any handle) would
+		// report them durable. Cut the file back to what an fsync did make durable, so no
+		// reopen serves them; the log stays failed.
+		if terr := logF.Truncate(l.durablePos); terr == nil {
+			_ = logF.Sync()
+		}
+		l.flushed, l.flushedNext = l.durablePos, l.durableNext
+		l.buf = l.buf[:0]
+	}
 	if err != nil {
 		return l.fail(err)
 	}
@@ -807,6 +824,7 @@ func (l *Log) groupCommitLocked() error {
 	}
 	l.stats.GroupCommits++
 	l.synced = max(l.synced, target)
+	l.durablePos, l.durableNext = flushedPos, target
 	return nil
 }
 
