@@ -67,12 +67,6 @@ func (c *fdCache) evictLocked() {
 	}
 }
 
-func (c *fdCache) openFiles() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open
-}
-
 // reopener is implemented by files that know how to reopen themselves better than by name
 // (waltest.CrashFS: a handle from before a simulated crash must not reopen into the
 // filesystem after it).

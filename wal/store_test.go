@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -502,5 +503,58 @@ func TestStoreRefusesJournalNameOutsideRoot(t *testing.T) {
 		if strings.HasPrefix(f, "/outside/") {
 			t.Fatalf("replay wrote %s outside the store", f)
 		}
+	}
+}
+
+// TestStoreDiskFull: the disk fills up (a short journal write, then ENOSPC): the Store fails
+// stop, nothing unacknowledged is served as durable afterwards, and everything acknowledged
+// survives once there is space again.
+func TestStoreDiskFull(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	var m model
+	for i := range 20 {
+		appendOne(t, l, &m, i, 100)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	acked := len(m.entries)
+	fs.SetWriteLimit(300)
+	var err error
+	for i := 0; err == nil && i < 100; i++ {
+		appendOne(t, l, &m, 100+i, 100)
+		err = l.Sync(l.NextOffset())
+	}
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Sync on a full disk = %v, want ENOSPC", err)
+	}
+	if _, err := l.Append([]byte("x"), 1, 0); err == nil {
+		t.Fatal("Append accepted after the journal failed")
+	}
+	l.Close()
+	s.Close()
+	fs.SetWriteLimit(-1)
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
+	// Every Sync that succeeded before the disk filled up is there; of the rest, whatever is
+	// served must survive a crash.
+	got := readAll(t, l2)
+	if len(got) < acked {
+		t.Fatalf("%d entries after the disk filled up, %d were acknowledged", len(got), acked)
+	}
+	for i, b := range got {
+		sameBatch(t, b, m.entries[i])
+	}
+	l2.Close()
+	s2.Close()
+	fs.Crash()
+	s3 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s3.Close()
+	l3 := mustOpenLog(t, s3, partDir(0), wal.Options{})
+	defer l3.Close()
+	if after := readAll(t, l3); len(after) != len(got) {
+		t.Fatalf("%d entries served after the disk filled up, %d after a crash", len(got), len(after))
 	}
 }
