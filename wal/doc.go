@@ -169,9 +169,10 @@
 //     is dirty and when CheckpointBytes of journal were written; Store.Checkpoint runs it by
 //     hand) takes the journal end C and the set of logs appended since the last checkpoint,
 //     hands each one's buffer to its file and releases the buffer (an idle log holds no write
-//     buffer), commits the journal past their records, fsyncs each log's active segment and
-//     index files, writes its recovery point (version 2) at what it fsynced, then writes the
-//     journal checkpoint C and deletes journal segments wholly below C.
+//     buffer), commits the journal past their records, fsyncs each log's active segment file
+//     (not its index files: they are hints, and Open checks every index point it uses), writes
+//     its recovery point (version 2) at what it fsynced, then writes the journal checkpoint C
+//     and deletes journal segments wholly below C: two fsyncs per dirty log.
 //   - Close commits the journal up to the log's records, then fsyncs the partition files and
 //     writes the recovery point at the end (skipped when nothing changed since the last
 //     checkpoint), so the journal may forget them.

@@ -643,7 +643,7 @@ func (s *Store) Checkpoint() error {
 			return s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, err))
 		}
 		s.mu.Lock()
-		s.stats.PartitionFsyncs += 3
+		s.stats.PartitionFsyncs += 2
 		s.mu.Unlock()
 		t.l.endCheckpoint(t, true)
 		targets[i].l = nil
