@@ -231,9 +231,13 @@
 // failed fsync drops the dirty state of the failed pages, so a later reader or fsync would
 // otherwise take the page cache's bytes for durable: "fsyncgate"). The partitions' bytes past
 // that point are cut by the next OpenLog or OpenStore (they lie past the recovery point and
-// the journal). A failed partition fsync in a checkpoint or Close, or a checkpoint meeting a
-// log whose file write failed, fails the Store too: the journal must not forget records the
-// partition does not hold durably.
+// the journal). Any failed write or fsync of a member's files fails the Store too (the
+// journal must not forget records the partition does not hold durably); after a failed fsync
+// of a partition's segment file, that file is cut back to its last checkpoint (its recovery
+// point is rewritten to match), so an in-process reopen re-appends those entries from the
+// journal instead of verifying the journal against page-cache bytes that never became durable.
+// A commit in flight when the Store fails finishes first (what it fsynced is durable), and
+// the journal is cut after it.
 //
 // Retention and deletion: Retain deletes whole sealed segment files of a member as of a
 // standalone log; records of deleted entries are skipped at replay. Remove deletes the

@@ -96,8 +96,9 @@ type Log struct {
 	buf         []byte     // bytes of the active segment not yet handed to its file
 	syncing     bool       // a group-commit leader is fsyncing with mu released
 	err         error      // sticky write/fsync failure; the log refuses writes after one
-	durablePos  int64      // standalone: active-segment bytes below which an fsync succeeded
-	durableNext int64      // standalone: the offset at durablePos
+	durablePos  int64      // active-segment bytes below which an fsync succeeded (for a member: the last checkpoint's)
+	durableNext int64      // the offset at durablePos
+	recoveryPos int64      // set at open: the recovery point's position in the active segment (0: none)
 	closed      bool
 	stats       Stats // Segments is computed by Stats()
 
@@ -260,6 +261,13 @@ func (l *Log) open(recs []journalRecord) error {
 		// before reporting it as synced, and make the validated end the recovery point.
 		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
 			if err := f.Sync(); err != nil {
+				if f == act.log && l.managed && l.coveredKnown {
+					// fsyncgate at open: what recovery or replay wrote past the recovery
+					// point may sit in clean but lost pages; the journal still has it.
+					if terr := f.Truncate(l.recoveryPos); terr == nil {
+						_ = f.Sync()
+					}
+				}
 				return err
 			}
 		}
@@ -425,6 +433,7 @@ func (l *Log) recoverActive(s *segment) error {
 		atLimit = s.base
 	}
 	l.covered = atLimit
+	l.recoveryPos = limit
 	if atLimit < 0 {
 		l.coveredKnown = false
 	}
@@ -661,11 +670,43 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	return base, nil
 }
 
+// cutToDurableLocked is what follows a failed fsync of the active segment's file (fsyncgate):
+// Linux marks the pages of a failed writeback clean, so the page cache now holds bytes the
+// disk may not, and a later fsync (through any handle) would report them durable. The file is
+// cut back to what an fsync did make durable, so no reopen serves (or verifies a journal
+// record against) those bytes; the caller fails the log. A member's entries past the cut are
+// in the journal, which restores them at the next OpenStore.
+func (l *Log) cutToDurableLocked(logF File) {
+	act := l.active()
+	if logF != act.log {
+		return
+	}
+	if terr := logF.Truncate(l.durablePos); terr == nil {
+		if serr := logF.Sync(); serr == nil && l.managed {
+			// A failed recovery-point write may have left a later position in the page
+			// cache; make the file say what is durable.
+			_ = l.writeCheckpoint(act.base, l.durablePos)
+		}
+	}
+	l.flushed, l.flushedNext = l.durablePos, l.durableNext
+	l.buf = l.buf[:0]
+	for len(act.idx) > 0 && int64(act.idx[len(act.idx)-1].pos) >= l.durablePos {
+		act.idx = act.idx[:len(act.idx)-1]
+	}
+}
+
 // fail records a write-path error as sticky: after a failed write or fsync the state of the
 // file is unknown, so the log refuses further writes (reads keep working).
+//
+// A Store member's failure fails the whole Store (fail-stop): its file may now hold less than
+// the journal, so the journal must not forget its records at a checkpoint, and nothing may be
+// acknowledged as if the node were healthy.
 func (l *Log) fail(err error) error {
 	if l.err == nil {
 		l.err = fmt.Errorf("wal: %s: write failed: %w", l.dir, err)
+		if l.store != nil {
+			l.store.fail(l.err)
+		}
 	}
 	l.cond.Broadcast()
 	return l.err
@@ -717,6 +758,9 @@ func (l *Log) rollLocked() error {
 	}
 	for _, f := range []File{old.log, old.idxFile, old.tidxFile} {
 		if err := f.Sync(); err != nil {
+			if f == old.log {
+				l.cutToDurableLocked(f)
+			}
 			return err
 		}
 	}
@@ -806,15 +850,7 @@ func (l *Log) groupCommitLocked() error {
 	l.syncing = false
 	l.cond.Broadcast()
 	if fsyncFailed {
-		// fsyncgate: Linux marks the pages of a failed writeback clean, so the page cache
-		// now holds bytes the disk may not, and a later fsync (through any handle) would
-		// report them durable. Cut the file back to what an fsync did make durable, so no
-		// reopen serves them; the log stays failed.
-		if terr := logF.Truncate(l.durablePos); terr == nil {
-			_ = logF.Sync()
-		}
-		l.flushed, l.flushedNext = l.durablePos, l.durableNext
-		l.buf = l.buf[:0]
+		l.cutToDurableLocked(logF)
 	}
 	if err != nil {
 		return l.fail(err)
@@ -1195,7 +1231,9 @@ func (l *Log) closeLocked() error {
 		err = l.flushLocked()
 		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
 			if err == nil {
-				err = f.Sync()
+				if err = f.Sync(); err != nil && f == act.log {
+					l.cutToDurableLocked(f)
+				}
 			}
 		}
 		if err == nil {

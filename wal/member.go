@@ -44,10 +44,10 @@ func (l *Log) syncMember(upTo int64) error {
 // ckptTarget is what a checkpoint makes durable of one log: the active segment's files up to
 // pos, whose entries' journal records end at lsn.
 type ckptTarget struct {
-	l        *Log
-	act      *segment
-	pos, lsn int64
-	logF     File
+	l              *Log
+	act            *segment
+	pos, next, lsn int64
+	logF           File
 }
 
 // beginCheckpoint hands the log's buffered bytes to its files, releases the write buffer (a
@@ -72,7 +72,7 @@ func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
 	l.buf = nil
 	act := l.active()
 	l.syncing = true
-	return ckptTarget{l: l, act: act, pos: l.flushed, lsn: l.lastLSN, logF: act.log}, true, nil
+	return ckptTarget{l: l, act: act, pos: l.flushed, next: l.flushedNext, lsn: l.lastLSN, logF: act.log}, true, nil
 }
 
 // fsyncCheckpoint fsyncs the pinned segment file and moves the recovery point to t.pos. The
@@ -86,12 +86,20 @@ func (l *Log) fsyncCheckpoint(t ckptTarget) error {
 	return l.writeCheckpoint(t.act.base, t.pos)
 }
 
-func (l *Log) endCheckpoint(t ckptTarget, ok bool) {
+// endCheckpoint unpins the files. ok: the fsync and recovery point succeeded. failed: they
+// did not (the bytes past the last checkpoint are cut, see cutToDurableLocked, and the log
+// fails); neither: the checkpoint stopped before this log.
+func (l *Log) endCheckpoint(t ckptTarget, ok bool, failed error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.syncing = false
-	if ok {
+	switch {
+	case ok:
 		t.act.ckptPos = t.pos
+		l.durablePos, l.durableNext = t.pos, t.next
+	case failed != nil:
+		l.cutToDurableLocked(t.logF)
+		l.fail(failed)
 	}
 	l.cond.Broadcast()
 }

@@ -83,25 +83,26 @@ type Store struct {
 
 	ckptMu sync.Mutex // one checkpoint at a time; taken before mu and before any Log's locks
 
-	mu       sync.Mutex // guards everything below
-	cond     sync.Cond  // on mu: a group commit finished
-	buf      []byte     // records appended and not yet handed to the file
-	spare    []byte     // the other buffer (swapped by the commit leader)
-	appended int64      // journal position after the last appended record
-	written  int64      // journal position handed to the file
-	durable  int64      // journal position below which everything is fsynced
-	segBase  int64      // journal position of the active segment's first byte
-	seg      File       // active journal segment
-	segs     []int64    // journal segment bases on disk, oldest first (the last is active)
-	syncing  bool       // a commit leader is writing/fsyncing with mu released
-	err      error      // sticky: after a failed journal write or fsync, nothing is durable any more
-	closed   bool
-	since    int64             // journal bytes appended since the last checkpoint began
-	dirty    map[*Log]struct{} // logs appended to since the last checkpoint began
-	logs     map[string]*Log   // open logs by name
-	ckptFile File              // the checkpoint file, open once written
-	stats    StoreStats
-	cache    *cachedFS // the descriptor cap, or nil
+	mu         sync.Mutex // guards everything below
+	cond       sync.Cond  // on mu: a group commit finished
+	buf        []byte     // records appended and not yet handed to the file
+	spare      []byte     // the other buffer (swapped by the commit leader)
+	appended   int64      // journal position after the last appended record
+	written    int64      // journal position handed to the file
+	durable    int64      // journal position below which everything is fsynced
+	segBase    int64      // journal position of the active segment's first byte
+	seg        File       // active journal segment
+	segs       []int64    // journal segment bases on disk, oldest first (the last is active)
+	syncing    bool       // a commit leader is writing/fsyncing with mu released
+	cutPending bool       // the Store failed during a commit: the leader cuts the journal after it
+	err        error      // sticky: after a failed journal write or fsync, nothing is durable any more
+	closed     bool
+	since      int64             // journal bytes appended since the last checkpoint began
+	dirty      map[*Log]struct{} // logs appended to since the last checkpoint began
+	logs       map[string]*Log   // open logs by name
+	ckptFile   File              // the checkpoint file, open once written
+	stats      StoreStats
+	cache      *cachedFS // the descriptor cap, or nil
 
 	kick chan struct{} // wakes the checkpointer (CheckpointBytes reached)
 	stop chan struct{} // closed by Close
@@ -488,6 +489,10 @@ func (s *Store) commitLocked() error {
 	if err != nil {
 		return s.failLocked(err)
 	}
+	if s.cutPending {
+		s.cutPending = false
+		s.cutLocked()
+	}
 	return nil
 }
 
@@ -514,10 +519,13 @@ func (s *Store) rollLocked() error {
 func (s *Store) failLocked(err error) error {
 	if s.err == nil {
 		s.err = fmt.Errorf("wal: journal %s failed, nothing is durable past position %d: %w", s.dir, s.durable, err)
-		if s.seg != nil && s.durable >= s.segBase {
-			if terr := s.seg.Truncate(s.durable - s.segBase); terr == nil {
-				_ = s.seg.Sync()
-			}
+		if s.syncing {
+			// A commit leader is writing and fsyncing with mu released: cutting the file
+			// under it could remove records it is about to report durable. It cuts when
+			// it is done.
+			s.cutPending = true
+		} else {
+			s.cutLocked()
 		}
 		if s.logger != nil {
 			s.logger.Error("wal: journal failed; the store refuses writes until reopened", "err", err)
@@ -525,6 +533,15 @@ func (s *Store) failLocked(err error) error {
 	}
 	s.cond.Broadcast()
 	return s.err
+}
+
+// cutLocked cuts the active journal segment back to the durable position.
+func (s *Store) cutLocked() {
+	if s.seg != nil && s.durable >= s.segBase {
+		if terr := s.seg.Truncate(s.durable - s.segBase); terr == nil {
+			_ = s.seg.Sync()
+		}
+	}
 }
 
 func (s *Store) fail(err error) error {
@@ -617,7 +634,7 @@ func (s *Store) Checkpoint() error {
 	defer func() {
 		for _, t := range targets {
 			if t.l != nil {
-				t.l.endCheckpoint(t, false)
+				t.l.endCheckpoint(t, false, nil)
 			}
 		}
 	}()
@@ -640,12 +657,15 @@ func (s *Store) Checkpoint() error {
 	}
 	for i, t := range targets {
 		if err := t.l.fsyncCheckpoint(t); err != nil {
-			return s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, err))
+			err = s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, err))
+			t.l.endCheckpoint(t, false, err)
+			targets[i].l = nil
+			return err
 		}
 		s.mu.Lock()
 		s.stats.PartitionFsyncs += 2
 		s.mu.Unlock()
-		t.l.endCheckpoint(t, true)
+		t.l.endCheckpoint(t, true, nil)
 		targets[i].l = nil
 	}
 	s.mu.Lock()

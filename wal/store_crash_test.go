@@ -2,8 +2,11 @@ package wal_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,12 +25,15 @@ type storeModel struct {
 
 // TestStoreCrashProperty: goroutines append to many partitions of one Store and Sync
 // concurrently while checkpoints run; at a random point the filesystem crashes (cleanly,
-// tearing the last writes, or keeping unsynced pages out of order). After every crash
+// tearing the last writes, or keeping unsynced pages out of order), or fsyncs start failing
+// the Linux way, or the disk fills up (then the Store is closed and reopened in-process, and
+// half the time the power is cut too). After every crash
 // OpenStore and OpenLog succeed, every offset a Sync acknowledged is present exactly once
 // with the bytes appended at it, and nothing else is (no garbage, no offset twice). Each seed
-// runs several crash cycles; WAL_SEED / WAL_SEEDS as in TestCrashProperty.
+// runs 4 crash cycles (32 in the default suite); WAL_SEED / WAL_SEEDS as in TestCrashProperty,
+// and WAL_WRITERS=1 makes a seed deterministic (one writer, which also injects the crash).
 func TestStoreCrashProperty(t *testing.T) {
-	for _, seed := range seeds(t, 4) {
+	for _, seed := range seeds(t, 8) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { storeCrashProperty(t, seed, 4) })
 	}
 }
@@ -36,6 +42,10 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 	r := rand.New(rand.NewPCG(seed, 0x5707e))
 	fs := waltest.NewCrashFS()
 	const parts = 8
+	writers := 4
+	if v := os.Getenv("WAL_WRITERS"); v != "" {
+		writers, _ = strconv.Atoi(v)
+	}
 	logOpts := wal.Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
 	storeOpts := wal.StoreOptions{SegmentBytes: 8192, Replay: logOpts}
 	if seed%2 == 0 {
@@ -55,16 +65,40 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 			verifyStoreModel(t, logs[i], models[i], fmt.Sprintf("cycle %d partition %d", cycle, i))
 		}
 		// Run writers until the crash.
-		var crashed atomic.Bool
+		var crashed, stop atomic.Bool // crashed: errors are expected from now on
 		var ops atomic.Int64
 		crashAt := int64(50 + r.IntN(400))
-		reached := make(chan struct{})
+		mode := r.IntN(5)
 		var once sync.Once
+		// inject crashes the filesystem or starts the failures; it runs in the writer that
+		// reaches the crash point (so one writer is deterministic: WAL_WRITERS=1).
+		inject := func() {
+			crashed.Store(true) // first: errors from here on are the crash's
+			t.Logf("cycle %d: mode %d after %d ops", cycle, mode, ops.Load())
+			switch mode {
+			case 0:
+				fs.Crash()
+			case 1:
+				fs.CrashTear(r)
+			case 2:
+				fs.CrashReorder(r)
+			case 3:
+				// Linux-style failed fsyncs (of the journal or of a checkpoint's
+				// partition file): the Store fails stop while the writers go on.
+				fs.FailSyncs(1+r.IntN(2), errors.New("EIO"))
+			case 4:
+				// The disk fills up: short writes and ENOSPC.
+				fs.SetWriteLimit(r.Int64N(4096))
+			}
+			if mode <= 2 {
+				stop.Store(true)
+			}
+		}
 		var wg sync.WaitGroup
-		for g := range 4 {
+		for g := range writers {
 			gr := rand.New(rand.NewPCG(seed, uint64(cycle*100+g)))
 			wg.Go(func() {
-				for n := 0; !crashed.Load(); n++ {
+				for n := 0; !stop.Load() && ops.Load() < crashAt+1000; n++ {
 					p := gr.IntN(parts)
 					l, m := logs[p], models[p]
 					data := []byte(fmt.Sprintf("c%d g%d n%d p%d|", cycle, g, n, p))
@@ -96,32 +130,28 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 						}
 					}
 					if ops.Add(1) == crashAt {
-						once.Do(func() { close(reached) })
+						once.Do(inject)
 					}
 				}
 			})
 		}
-		writersDone := make(chan struct{})
-		go func() {
-			wg.Wait()
-			close(writersDone)
-		}()
-		select {
-		case <-reached:
-		case <-writersDone: // every writer failed before the crash point (reported)
-		}
-		crashed.Store(true) // first: errors from here on are the crash's
-		switch r.IntN(3) {
-		case 0:
-			fs.Crash()
-		case 1:
-			fs.CrashTear(r)
-		default:
-			fs.CrashReorder(r)
-		}
-		<-writersDone
+		wg.Wait()
+		once.Do(inject) // every writer failed before the crash point (reported)
 		if t.Failed() {
 			return
+		}
+		if mode >= 3 {
+			// The process notices and reopens in-process (half the time after a power cut):
+			// nothing it serves from now on may be lost by a later crash.
+			for _, l := range logs {
+				l.Close()
+			}
+			s.Close()
+			fs.FailSyncs(0, nil)
+			fs.SetWriteLimit(-1)
+			if r.IntN(2) == 0 {
+				fs.Crash()
+			}
 		}
 	}
 	s := mustOpenStore(t, fs, storeOpts)

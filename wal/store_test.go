@@ -558,3 +558,47 @@ func TestStoreDiskFull(t *testing.T) {
 		t.Fatalf("%d entries served after the disk filled up, %d after a crash", len(got), len(after))
 	}
 }
+
+// TestStoreFsyncgatePartition: a checkpoint's fsync of a partition file fails (Linux
+// semantics: the page cache keeps the bytes, they are no longer dirty). The Store fails stop;
+// an in-process reopen must not verify the journal against those cached bytes, fsync them
+// "successfully" and let the journal forget them: after a later power cut every acknowledged
+// entry is still there.
+func TestStoreFsyncgatePartition(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	var m model
+	for i := range 30 {
+		appendOne(t, l, &m, i, 60)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	// The journal is durable already, so the checkpoint's first fsync is the partition's.
+	fs.FailSyncs(1, errors.New("EIO"))
+	if err := s.Checkpoint(); err == nil {
+		t.Fatal("Checkpoint succeeded over a failed partition fsync")
+	}
+	if _, err := l.Append([]byte("x"), 1, 0); err == nil {
+		t.Fatal("Append accepted after the store failed")
+	}
+	l.Close()
+	s.Close()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{}) // replays, fsyncs, checkpoints
+	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
+	m.verify(t, l2)
+	l2.Close()
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fs.Crash()
+	s3 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s3.Close()
+	l3, err := s3.OpenLog(partDir(0), wal.Options{})
+	if err != nil {
+		t.Fatalf("OpenLog after a power cut: %v", err)
+	}
+	defer l3.Close()
+	m.verify(t, l3)
+}
