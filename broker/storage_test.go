@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
 // partitionSegment returns the path of a partition's first segment file.
@@ -110,5 +113,37 @@ func TestFailedFsyncIsNotAcknowledgedLater(t *testing.T) {
 	}
 	if !slices.Contains(survived, "acked") {
 		t.Fatalf("acknowledged record lost: %v", survived)
+	}
+}
+
+// One acks=all produce spread over 100 partitions costs one fsync (the commit journal's),
+// not one per partition (issue #14 item 1).
+func TestProduceOverManyPartitionsIsOneFsync(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", 100, nil)
+	req := &brokerop.ProduceReq{Acks: -1}
+	for p := range int32(100) {
+		req.Partitions = append(req.Partitions, brokerop.ProducePartition{
+			Topic: "t", Partition: p, Records: makeBatch(false, vals(int64(p), fmt.Sprint("v", p))...)})
+	}
+	e.fs.ResetStats()
+	resp, err := e.b.Produce(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resp.Partitions {
+		if r.ErrorCode != 0 {
+			t.Fatalf("partition %d: code %d", r.Partition, r.ErrorCode)
+		}
+	}
+	if got := e.fs.Stats().Syncs; got != 1 {
+		t.Fatalf("%d fsyncs for one acks=all produce over 100 partitions, want 1", got)
+	}
+	// And it is durable: kill -9 and every record is there.
+	e.crash(nil)
+	for p := range int32(100) {
+		if _, vs := e.readAll("t", p, 0); !slices.Equal(vs, []string{fmt.Sprint("v", p)}) {
+			t.Fatalf("partition %d after a crash: %v", p, vs)
+		}
 	}
 }
