@@ -248,6 +248,8 @@
 //
 // Every fsync of partition data happens in the checkpointer, at Close, when a segment is
 // sealed (rolled), and at open after recovery changed something; none on the produce path.
+// Creating a member costs three fsyncs (its recovery point, its directory and the parent
+// directory); opening a member that was closed cleanly or checkpointed costs none.
 //
 // Resources: StoreOptions.MaxOpenFiles caps the descriptors of the Store and all its logs
 // (default half the soft RLIMIT_NOFILE): every file is opened through a handle that keeps its

@@ -602,3 +602,27 @@ func TestStoreFsyncgatePartition(t *testing.T) {
 	defer l3.Close()
 	m.verify(t, l3)
 }
+
+// TestStoreNewLogCost: creating a partition log through a Store costs three fsyncs (its
+// recovery point, its directory, the parent directory), and survives a crash right after.
+func TestStoreNewLogCost(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs.ResetStats()
+	l := mustOpenLog(t, s, partDir(0), wal.Options{})
+	st := fs.Stats()
+	if n := st.Syncs + st.DirSyncs; n > 3 {
+		t.Fatalf("creating a log took %d file and %d directory fsyncs, want 3 in all", st.Syncs, st.DirSyncs)
+	}
+	var m model
+	appendOne(t, l, &m, 1, 10)
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	fs.Crash()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
+	defer l2.Close()
+	m.verify(t, l2)
+}
