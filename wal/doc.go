@@ -287,7 +287,8 @@
 //
 // Every method of Log and Store is safe for concurrent use. A standalone Log starts no
 // goroutines; a Store starts one (the checkpointer, unless CheckpointInterval < 0), which
-// Store.Close stops and waits for. Lock order: Store.ckptMu (one checkpoint at a time) before
+// Store.Close stops and waits for, and a checkpoint fsyncs up to 8 logs at once in
+// short-lived goroutines it waits for. Lock order: Store.ckptMu (one checkpoint at a time) before
 // Log.segMu (segment files' lifetime: readers share it, Retain/Close/Remove own it) before
 // Log.mu (appends, offsets, the write buffer, group-commit state; a checkpoint pins a member's
 // files with its syncing flag, as a group-commit leader does) before Store.mu (journal buffer,

@@ -68,6 +68,8 @@ const (
 	// journalWriteBytes: buffered journal bytes are handed to the file by Append once there
 	// are this many and no group commit is running (acks=1 load without Syncs).
 	journalWriteBytes = 4 << 20
+	// checkpointParallel: fsyncs a checkpoint runs at once (short-lived goroutines it waits for).
+	checkpointParallel = 8
 )
 
 // Store is a node-wide commit journal shared by many partition logs: one fsync makes a whole
@@ -655,38 +657,66 @@ func (s *Store) Checkpoint() error {
 	if err := s.syncTo(upTo); err != nil {
 		return err
 	}
+	// fsync the logs, a few at a time (a filesystem commits concurrent fsyncs together).
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, checkpointParallel)
+	for i := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = targets[i].l.fsyncCheckpoint(targets[i])
+		})
+	}
+	wg.Wait()
+	var firstErr error
 	for i, t := range targets {
-		if err := t.l.fsyncCheckpoint(t); err != nil {
-			err = s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, err))
+		if errs[i] != nil {
+			err := s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, errs[i]))
+			if firstErr == nil {
+				firstErr = err
+			}
 			t.l.endCheckpoint(t, false, err)
-			targets[i].l = nil
-			return err
+		} else {
+			t.l.endCheckpoint(t, true, nil)
 		}
-		s.mu.Lock()
-		s.stats.PartitionFsyncs += 2
-		s.mu.Unlock()
-		t.l.endCheckpoint(t, true, nil)
 		targets[i].l = nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.stats.PartitionFsyncs += 2 * int64(len(targets))
+	s.mu.Unlock()
+	if firstErr != nil {
+		return firstErr
+	}
+	// A log that failed meanwhile (and is no target) may hold less than the journal.
+	s.mu.Lock()
+	err := s.err
+	segs := append([]int64(nil), s.segs...)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The checkpoint file and old segments are touched only under ckptMu: appends and
+	// commits go on meanwhile.
 	if err := s.writeCheckpoint(c); err != nil {
-		return s.failLocked(err)
+		return s.fail(err)
 	}
 	// Segments wholly below c (every segment but the active one ends where the next begins).
 	n := 0
-	for n < len(s.segs)-1 && s.segs[n+1] <= c {
-		if err := s.fs.Remove(filepath.Join(s.dir, journalName(s.segs[n]))); err != nil && !isNotExist(err) {
-			return s.failLocked(err)
+	for n < len(segs)-1 && segs[n+1] <= c {
+		if err := s.fs.Remove(filepath.Join(s.dir, journalName(segs[n]))); err != nil && !isNotExist(err) {
+			return s.fail(err)
 		}
 		n++
 	}
 	if n > 0 {
-		s.segs = append([]int64(nil), s.segs[n:]...)
 		if err := s.fs.SyncDir(s.dir); err != nil {
-			return s.failLocked(err)
+			return s.fail(err)
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.segs = s.segs[n:] // rolls only append, so the removed ones are still the first n
 	s.stats.Checkpoints++
 	return nil
 }
