@@ -111,11 +111,12 @@ func (lf *lazyFile) acquire() (File, error) {
 		lf.elem = c.lru.PushFront(lf)
 		c.open++
 		c.reopens++
+		lf.users++ // before evicting: never this one
 		c.evictLocked()
 	} else {
 		c.lru.MoveToFront(lf.elem)
+		lf.users++
 	}
-	lf.users++
 	return lf.f, nil
 }
 

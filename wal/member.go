@@ -221,3 +221,16 @@ func (l *Log) truncateActive(off int64) error {
 	l.next, l.flushed, l.flushedNext = off, pos, off
 	return nil
 }
+
+// dropSealedIndexes forgets the in-memory indexes of the log's sealed segments; sealedIndex
+// reloads one from its files when a read needs it. Readers holding an index keep their copy.
+func (l *Log) dropSealedIndexes() {
+	l.mu.Lock()
+	segs := l.segs
+	l.mu.Unlock()
+	for _, s := range segs[:len(segs)-1] { // the last one is active
+		s.idxMu.Lock()
+		s.idx, s.idxLoaded = nil, false
+		s.idxMu.Unlock()
+	}
+}

@@ -627,7 +627,18 @@ func (s *Store) Checkpoint() error {
 	dirty := s.dirty
 	s.dirty = map[*Log]struct{}{}
 	s.since = 0
+	var cold []*Log
+	for _, l := range s.logs {
+		if _, ok := dirty[l]; !ok && l != nil {
+			cold = append(cold, l)
+		}
+	}
 	s.mu.Unlock()
+	// Logs not appended to since the last checkpoint are cold: their sealed segments'
+	// indexes are dropped from memory (reloaded by the next read that needs one).
+	for _, l := range cold {
+		l.dropSealedIndexes()
+	}
 	logs := make([]*Log, 0, len(dirty))
 	for l := range dirty {
 		logs = append(logs, l)

@@ -123,6 +123,23 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 							return
 						}
 					}
+					if gr.IntN(8) == 0 {
+						// A fetch racing with appends, syncs, checkpoints (which drop cold
+						// logs' sealed indexes) and descriptor evictions.
+						from := l.StartOffset() + gr.Int64N(max(1, base-l.StartOffset()))
+						bs, err := l.Read(from, 1+gr.IntN(2000))
+						if err != nil && !crashed.Load() {
+							t.Errorf("Read(%d) before the crash: %v", from, err)
+							return
+						}
+						m.mu.Lock()
+						for _, b := range bs {
+							if want, ok := m.appended[b.BaseOffset]; !ok || !bytes.Equal(b.Data, want.Data) {
+								t.Errorf("Read(%d) returned an entry at %d that was not appended there", from, b.BaseOffset)
+							}
+						}
+						m.mu.Unlock()
+					}
 					if g == 0 && gr.IntN(40) == 0 {
 						if err := s.Checkpoint(); err != nil && !crashed.Load() {
 							t.Errorf("Checkpoint before the crash: %v", err)

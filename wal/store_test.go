@@ -626,3 +626,44 @@ func TestStoreNewLogCost(t *testing.T) {
 	defer l2.Close()
 	m.verify(t, l2)
 }
+
+// TestStoreColdLogDropsSealedIndexes: a checkpoint drops the in-memory indexes of sealed
+// segments of logs not appended to since the previous one; the next read reloads them from
+// the index files and still finds every entry.
+func TestStoreColdLogDropsSealedIndexes(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
+	opts := wal.Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
+	l := mustOpenLog(t, s, partDir(0), opts)
+	defer l.Close()
+	var m model
+	for i := range 200 {
+		appendOne(t, l, &m, i, 60)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Stats().Segments < 3 {
+		t.Fatalf("%d segments, want several sealed ones", l.Stats().Segments)
+	}
+	readIndexBytes := func() int64 {
+		fs.ResetStats()
+		m.verify(t, l)
+		return fs.Stats().BytesRead
+	}
+	first := readIndexBytes()              // loads what is not loaded yet
+	warm := readIndexBytes()               // everything in memory: only entry bytes are read
+	if err := s.Checkpoint(); err != nil { // l was dirty: indexes stay
+		t.Fatal(err)
+	}
+	if got := readIndexBytes(); got != warm {
+		t.Fatalf("read %d bytes after a checkpoint of a dirty log, %d warm", got, warm)
+	}
+	if err := s.Checkpoint(); err != nil { // l is cold now: sealed indexes are dropped
+		t.Fatal(err)
+	}
+	if got := readIndexBytes(); got <= warm {
+		t.Fatalf("read %d bytes after the log went cold, %d warm (first %d): indexes not reloaded", got, warm, first)
+	}
+}
