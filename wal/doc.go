@@ -255,9 +255,10 @@
 // (default half the soft RLIMIT_NOFILE): every file is opened through a handle that keeps its
 // descriptor only while it is among the most recently used, closes it beyond the cap and
 // reopens it (without O_CREATE/O_TRUNC) at its next use; a handle in use (an fsync in flight)
-// is never closed. Index memory of sealed segments is loaded on first use and then kept (not
-// yet dropped when cold; the active segment's index is always in memory); a member's write
-// buffer is released by the checkpoint after its last append. An idle member with small
+// is never closed. Index memory of sealed segments is loaded on first use and dropped again by
+// a checkpoint that finds the log cold (not appended to since the previous checkpoint); the
+// active segment's index stays in memory. A member's write buffer is released by the
+// checkpoint after its last append. An idle member with small
 // segments costs about 2.3 KB of heap and no goroutine, and holds descriptors only while they
 // are among the most recently used (measured by TestStoreManyLogsBoundedResources). Decision, as Linux reports a writeback error to an fsync
 // through a descriptor opened after it (since 4.16, for errors nobody has seen): closing a
