@@ -83,6 +83,9 @@
 //
 // # Durability and group commit
 //
+// This section describes a standalone Log (Open). A Store member's Sync waits for the shared
+// journal instead, and its files are fsynced by checkpoints (see Commit journal).
+//
 // Append never waits for the disk. Sync(upTo) returns once every offset below upTo is durable.
 // One caller at a time is the leader: it flushes the buffer and fsyncs the active segment with
 // the log lock released, so appends continue; callers arriving meanwhile wait, and when the
