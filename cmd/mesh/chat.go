@@ -72,7 +72,8 @@ func decodeChat(b []byte) (key.PublicKey, string, error) {
 
 // chat joins the room and relays lines: stdin to the room, the room to out.
 // The first line printed is our "<nodeid>@host:port" for others to
-// bootstrap from. EOF on in stops sending; ctx ends the chat.
+// bootstrap from, the second ("# room ...") says we have joined the topic.
+// EOF on in stops sending; ctx ends the chat.
 func chat(ctx context.Context, ep *endpoint.Endpoint, room string, boot []endpoint.NodeAddr, in io.Reader, out io.Writer) error {
 	g, err := gossip.Attach(ep, gossip.Config{})
 	if err != nil {
@@ -86,12 +87,16 @@ func chat(ctx context.Context, ep *endpoint.Endpoint, room string, boot []endpoi
 	}
 	fmt.Fprintln(out, ep.Addr())
 	topic := ChatTopic(room)
-	fmt.Fprintf(out, "# room %q topic %s; type lines to send\n", room, topic)
 	t, err := g.Subscribe(ctx, topic, ids)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
+	// Printed once we are in the topic: from now on a Join sent to us is
+	// answered (before, it is ignored, as in iroh-gossip). A line typed while
+	// we have no neighbor reaches nobody (Plumtree pushes a broadcast only to
+	// the neighbors of the moment); "# neighbor up" lines tell when we have one.
+	fmt.Fprintf(out, "# room %q topic %s; type lines to send\n", room, topic)
 
 	lines := make(chan string)
 	go func() {

@@ -82,7 +82,18 @@ func startChat(t *testing.T, room string, boot ...*chatter) *chatter {
 		t.Fatalf("first line %q is not a node address: %v", c.addr, err)
 	}
 	c.id = pk.ShortString()
+	// Only once it is in the topic does it answer a Join (before, a Join is
+	// ignored, and a node that already has another neighbor never retries).
+	c.waitFor(t, fmt.Sprintf("# room %q", room))
 	return c
+}
+
+// waitNeighbors waits until c has printed "# neighbor up" for each of peers.
+func (c *chatter) waitNeighbors(t *testing.T, peers ...*chatter) {
+	t.Helper()
+	for _, p := range peers {
+		c.waitFor(t, "# neighbor up "+p.id+"\n")
+	}
 }
 
 // TestChatThreeNodes: three `mesh chat` runs on loopback (b bootstraps from a, c from b) each
@@ -93,9 +104,15 @@ func TestChatThreeNodes(t *testing.T) {
 	b := startChat(t, "room-1", a)
 	c := startChat(t, "room-1", b)
 	other := startChat(t, "room-2", a)
-	b.waitFor(t, "# neighbor up")
-	c.waitFor(t, "# neighbor up")
-	other.waitFor(t, "# room \"room-2\"")
+	// Plumtree pushes a broadcast only to the author's neighbors of the
+	// moment, and each hop forwards only to its own: a line sent while the
+	// author has no neighbor yet reaches nobody (as in iroh-gossip). The
+	// swarm forms asynchronously (b may see c before a has answered b's
+	// Join), so "someone printed a neighbor" is not enough: wait until both
+	// ends of a-b and b-c are up. (A third edge a-c may or may not form.)
+	a.waitNeighbors(t, b)
+	b.waitNeighbors(t, a, c)
+	c.waitNeighbors(t, b)
 	all := []*chatter{a, b, c}
 	for i, from := range all {
 		msg := fmt.Sprintf("hello %d from %s", i, from.id)

@@ -25,9 +25,11 @@
 // whose topic id is blake3-256 of the room name, bootstrapping from the
 // NODEADDRs given (none: wait for others to join through us; a literal word
 // "bootstrap" before them is allowed). It prints its own NODEADDR first, then
-// every line received as "<author short id>: text", and broadcasts each line
-// typed on stdin. Messages are signed by their author (format in chat.go).
-// EOF on stdin stops sending; Ctrl-C quits.
+// a "# room" line once it is in the topic (others can join through it from
+// then on), "# neighbor up/down" lines, and every line received as
+// "<author short id>: text"; it broadcasts each line typed on stdin. A line
+// typed while no neighbor is up reaches nobody. Messages are signed by their
+// author (format in chat.go). EOF on stdin stops sending; Ctrl-C quits.
 //
 // MESH_DISABLE_GRO=1 keeps UDP GRO off on a plain endpoint's socket (to compare throughput).
 //

@@ -1,6 +1,7 @@
 package meshctl
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -69,31 +71,80 @@ func startNode(t *testing.T, cfg Config, boot ...*testNode) *testNode {
 	return tn
 }
 
-func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
+// until polls f until it holds. No deadline: go test's -timeout is the backstop.
+func until(f func() bool) {
 	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// neighbors reports whether, in the control topic, hub has each of spokes as a gossip
+// neighbor and each of them has hub.
+func neighbors(t *testing.T, meshID string, hub *testNode, spokes ...*testNode) bool {
+	t.Helper()
+	has := func(of, want *testNode) bool {
+		ns, err := of.g.Neighbors(t.Context(), TopicFor(meshID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ns, want.ep.NodeID())
+	}
+	for _, s := range spokes {
+		if !has(hub, s) || !has(s, hub) {
+			return false
+		}
+	}
+	return true
+}
+
+// round advances the shared clock by one interval, which makes every node publish, and waits
+// until each of live has accepted a digest published at that moment or later from every other.
+// Plumtree delivers every broadcast once the overlay is connected, so this needs no deadline.
+func round(fake *clock.Fake, interval time.Duration, live []*testNode) {
+	fake.Advance(interval)
+	since := uint64(fake.Now().UnixMicro())
+	until(func() bool {
+		for _, o := range live {
+			fresh := map[key.PublicKey]bool{}
+			for _, e := range o.n.Directory(0) {
+				if e.Seq >= since {
+					fresh[e.Node] = true
+				}
+			}
+			for _, n := range live {
+				if n != o && !fresh[n.ep.NodeID()] {
+					return false
+				}
+			}
+		}
+		return true
+	})
 }
 
 // TestNodesLearnEachOther: three brokers and a gateway on loopback, each
 // bootstrapping from the first broker only, learn every other node with its
-// role, addresses and load; a stopped broker expires everywhere; a node of
-// another mesh is never seen.
+// role, addresses and load; a stopped broker expires everywhere while the
+// live ones, which keep refreshing each other, never do; a node of another
+// mesh is never seen.
+//
+// Digests travel over real gossip, but publication, freshness and expiry run
+// on one fake clock that the test advances an interval at a time, only once
+// every live node has heard every other's digest of the previous interval:
+// whether a node expires depends on what it heard, not on how fast a loaded
+// machine delivered it (with wall-clock staleness of a few hundred
+// milliseconds, live brokers flapped down and up under load).
 func TestNodesLearnEachOther(t *testing.T) {
-	cfg := Config{MeshID: "test-mesh", Interval: 100 * time.Millisecond, Staleness: 800 * time.Millisecond}
+	fake := clock.NewFake(time.Unix(1000, 0))
+	cfg := Config{MeshID: "test-mesh", Interval: time.Second, Staleness: 5 * time.Second, Clock: fake}
 	var nodes []*testNode
 	defer func() {
 		for _, n := range nodes {
 			n.stop()
 		}
 	}()
-	b0 := startNode(t, Config{Role: RoleBroker, MeshID: cfg.MeshID, Interval: cfg.Interval, Staleness: cfg.Staleness,
-		Load: func() (uint64, uint64) { return 7, 4096 }})
+	bcfg := cfg
+	bcfg.Role, bcfg.Load = RoleBroker, func() (uint64, uint64) { return 7, 4096 }
+	b0 := startNode(t, bcfg)
 	nodes = append(nodes, b0)
 	for range 2 {
 		c := cfg
@@ -108,8 +159,17 @@ func TestNodesLearnEachOther(t *testing.T) {
 	ocfg.Role, ocfg.MeshID = RoleBroker, "other-mesh"
 	other := startNode(t, ocfg, b0)
 	nodes = append(nodes, other)
+	mesh := slices.Clone(nodes[:4])
 
-	eventually(t, "gateway learns three brokers", 10*time.Second, func() bool { return len(gw.n.Directory(RoleBroker)) == 3 })
+	// Every node joined through b0: once those links are up at both ends
+	// the overlay is connected (more links may form; none goes away).
+	until(func() bool { return neighbors(t, cfg.MeshID, b0, mesh[1:]...) })
+	until(func() bool { return fake.Waiting() == 2*len(nodes) }) // every Node's tickers are armed
+	round(fake, cfg.Interval, mesh)
+
+	if l := gw.n.Directory(RoleBroker); len(l) != 3 {
+		t.Fatalf("the gateway lists %d brokers", len(l))
+	}
 	for _, e := range gw.n.Directory(RoleBroker) {
 		if e.Node == other.ep.NodeID() || e.MeshID != cfg.MeshID {
 			t.Fatalf("foreign node listed: %+v", e)
@@ -125,23 +185,60 @@ func TestNodesLearnEachOther(t *testing.T) {
 			t.Fatalf("address book lacks %s", e.Node.ShortString())
 		}
 	}
-	for _, n := range nodes[:3] {
-		eventually(t, "broker sees gateway", 10*time.Second, func() bool { return n.seen(Up, gw) })
+	for _, n := range mesh[:3] {
+		if !n.seen(Up, gw) {
+			t.Fatalf("broker %s did not see the gateway", n.ep.NodeID().ShortString())
+		}
 	}
-	// Stop broker 2: it expires at the gateway and at the other brokers.
-	gone := nodes[2]
+
+	// Stop broker 2, and wait until its last digest has reached every
+	// survivor (an earlier one arriving later is then ignored: it cannot
+	// refresh the entry) and the survivors have dropped it as a neighbor (b0
+	// still links them all).
+	gone := mesh[2]
+	if err := gone.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	last := gone.n.lastSeq // its run goroutine has exited
 	gone.stop()
-	nodes = append(nodes[:2], nodes[3:]...)
-	eventually(t, "stopped broker expires", 10*time.Second, func() bool {
-		return gw.seen(Down, gone) && b0.seen(Down, gone) && nodes[1].seen(Down, gone)
+	nodes = slices.DeleteFunc(nodes, func(n *testNode) bool { return n == gone })
+	live := slices.DeleteFunc(mesh, func(n *testNode) bool { return n == gone })
+	until(func() bool {
+		for _, o := range live {
+			if !slices.ContainsFunc(o.n.Directory(0), func(e Entry) bool { return e.Node == gone.ep.NodeID() && e.Seq == last }) {
+				return false
+			}
+		}
+		return true
 	})
+	until(func() bool {
+		for _, n := range live {
+			ns, err := n.g.Neighbors(t.Context(), TopicFor(cfg.MeshID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(ns, gone.ep.NodeID()) {
+				return false
+			}
+		}
+		return neighbors(t, cfg.MeshID, b0, live[1:]...)
+	})
+	// After Staleness on the clock without news from it, broker 2 expires
+	// everywhere (at the expiry tick of the last round).
+	for range cfg.Staleness / cfg.Interval {
+		round(fake, cfg.Interval, live)
+	}
+	until(func() bool { return gw.seen(Down, gone) && b0.seen(Down, gone) && live[1].seen(Down, gone) })
 	if l := gw.n.Directory(RoleBroker); len(l) != 2 {
 		t.Fatalf("after expiry the gateway lists %d brokers", len(l))
 	}
-	// The survivors keep refreshing each other: nothing else expired.
-	time.Sleep(2 * cfg.Staleness)
-	if gw.seen(Down, b0) || gw.seen(Down, nodes[1]) {
-		t.Fatal("a live broker expired")
+	// The survivors kept refreshing each other: none of them ever expired.
+	for _, o := range live {
+		for _, n := range live {
+			if o.seen(Down, n) {
+				t.Fatalf("%s saw live %s expire", o.ep.NodeID().ShortString(), n.ep.NodeID().ShortString())
+			}
+		}
 	}
 	if gw.seen(Up, other) {
 		t.Fatal("gateway saw a node of another mesh")
@@ -158,11 +255,6 @@ func TestNodeExpiresOnItsClock(t *testing.T) {
 	defer b.stop()
 	gw := startNode(t, Config{Role: RoleGateway, MeshID: "clock-mesh", Interval: time.Hour, Staleness: staleness, Clock: fake}, b)
 	defer gw.stop()
-	until := func(f func() bool) { // no deadline: go test's -timeout is the backstop
-		for !f() {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	until(func() bool { return gw.seen(Up, b) })
 	b.stop()
 	// Once b's connection is gone, nothing more from b can refresh it.
