@@ -306,4 +306,15 @@
 // checkpoints and the partition fsyncs they did, journal bytes and open logs. With a Logger
 // set, an fsync slower than SlowSync (1 s) is logged as a warning, and recovery notes cuts,
 // replays and skipped records.
+//
+// # Files
+//
+// Log: log.go (type, Open, Close, offsets), recover.go (Open's recovery and the recovery-point
+// file), append.go (Append, write buffer, segment roll), commit.go (Sync, group commit, fsync
+// failure), read.go (Read), timeindex.go (OffsetForTimestamp), retention.go (Retain), member.go (a
+// Store member's Sync, checkpoint steps and replay). Store: store.go (type, OpenStore, OpenLog,
+// Close), store_recover.go (journal recovery and replay), store_commit.go (journal append and group
+// commit), store_checkpoint.go (checkpointer and the checkpoint file). Formats: entry.go (entry
+// header), segment.go (segment files, index files, entry reader), journal.go (journal records).
+// I/O: fs.go (FS, OSFS), fdcache.go (descriptor cap).
 package wal

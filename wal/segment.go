@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,4 +296,36 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 	}
 	r.buf, r.bufPos = b, pos
 	return b[:n], nil
+}
+
+// createSegment creates the empty files of a new active segment at base. The caller syncs the
+// directory.
+func (l *Log) createSegment(base int64) (*segment, error) {
+	s := &segment{base: base, path: filepath.Join(l.dir, segmentName(base)), next: base, maxTs: noTimestamp, idxLoaded: true}
+	var err error
+	if s.log, err = l.fs.OpenFile(s.logName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		return nil, err
+	}
+	if s.idxFile, err = l.fs.OpenFile(s.idxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if s.tidxFile, err = l.fs.OpenFile(s.tidxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment) closeFiles() error {
+	var first error
+	for _, f := range []*File{&s.log, &s.idxFile, &s.tidxFile} {
+		if *f != nil {
+			if err := (*f).Close(); err != nil && first == nil {
+				first = err
+			}
+			*f = nil
+		}
+	}
+	return first
 }

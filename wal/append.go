@@ -1,0 +1,164 @@
+package wal
+
+import "math"
+
+// Append writes one entry occupying count consecutive offsets (a Kafka batch of count records)
+// with the given max timestamp (ms) and returns its base offset. The entry is readable at once
+// but durable only after Sync. Safe for concurrent use.
+func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset int64, err error) {
+	if count <= 0 {
+		return 0, ErrBadCount
+	}
+	if len(data) > maxEntryBytes {
+		return 0, ErrEntryTooLarge
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	size := int64(headerSize + len(data))
+	var act *segment
+	for {
+		if l.closed {
+			return 0, ErrClosed
+		}
+		if l.err != nil {
+			return 0, l.err
+		}
+		act = l.active()
+		if act.size == 0 || (act.size+size <= l.segmentBytes && l.next+int64(count)-act.base <= math.MaxUint32) {
+			break
+		}
+		if l.syncing {
+			// A group commit is fsyncing the segment we are about to seal; let it finish
+			// (once per segment), then look again: another appender may have rolled.
+			l.cond.Wait()
+			continue
+		}
+		if err := l.rollLocked(); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	base := l.next
+	if l.stamp != nil {
+		l.stamp(data, base)
+	}
+	if l.store != nil {
+		// The journal record first: if the journal refuses, no offset was used.
+		lsn, err := l.store.appendRecord(l, data, base, count, maxTimestamp)
+		if err != nil {
+			return 0, err
+		}
+		l.lastLSN = lsn
+	}
+	if act.size > 0 && act.size-act.lastIdxPos >= l.indexInterval {
+		rel := uint32(base - act.base)
+		act.idx = append(act.idx, indexEntry{rel: rel, pos: uint32(act.size), ts: act.maxTs})
+		act.pendIdx = append(act.pendIdx, make([]byte, offIndexEntrySize)...)
+		putOffIndex(act.pendIdx[len(act.pendIdx)-offIndexEntrySize:], rel, uint32(act.size))
+		act.pendTidx = append(act.pendTidx, make([]byte, timeIndexEntrySize)...)
+		putTimeIndex(act.pendTidx[len(act.pendTidx)-timeIndexEntrySize:], act.maxTs, rel)
+		act.lastIdxPos = act.size
+	}
+	direct := size >= directWriteBytes
+	if int64(len(l.buf))+size > writeBufferBytes || (direct && len(l.buf) > 0) {
+		if err := l.flushLocked(); err != nil {
+			return 0, l.fail(err)
+		}
+	}
+	if direct {
+		// Large: write header and data straight to the file rather than copy the data
+		// into the buffer first (the entries before it were flushed just above).
+		var hdr [headerSize]byte
+		putHeader(hdr[:], data, base, count, maxTimestamp)
+		if _, err := act.log.WriteAt(hdr[:], l.flushed); err != nil {
+			return 0, l.fail(err)
+		}
+		if _, err := act.log.WriteAt(data, l.flushed+headerSize); err != nil {
+			return 0, l.fail(err)
+		}
+		l.flushed += size
+		l.flushedNext = base + int64(count)
+	} else {
+		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small.
+		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
+	}
+	act.size += size
+	l.stats.Appends++
+	l.next = base + int64(count)
+	act.next = l.next
+	act.maxTs = max(act.maxTs, maxTimestamp)
+	return base, nil
+}
+
+// flushLocked hands buffered log bytes, then pending index points, to the files.
+func (l *Log) flushLocked() error {
+	act := l.active()
+	if len(l.buf) > 0 {
+		if _, err := act.log.WriteAt(l.buf, l.flushed); err != nil {
+			return err
+		}
+		l.flushed += int64(len(l.buf))
+		l.flushedNext = l.next // the buffer holds every entry not yet handed over
+		l.buf = l.buf[:0]
+	}
+	if len(act.pendIdx) > 0 {
+		n := act.idxFileSize / offIndexEntrySize
+		if _, err := act.idxFile.WriteAt(act.pendIdx, act.idxFileSize); err != nil {
+			return err
+		}
+		if _, err := act.tidxFile.WriteAt(act.pendTidx, n*timeIndexEntrySize); err != nil {
+			return err
+		}
+		act.idxFileSize += int64(len(act.pendIdx))
+		act.pendIdx, act.pendTidx = act.pendIdx[:0], act.pendTidx[:0]
+	}
+	return nil
+}
+
+// rollLocked seals the active segment (flush, end marker, fsync) and starts a new one at l.next.
+// The caller makes sure no group commit is running (it would be fsyncing files roll closes).
+func (l *Log) rollLocked() error {
+	old := l.active()
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	marker := indexEntry{rel: uint32(l.next - old.base), pos: uint32(old.size), ts: old.maxTs}
+	var ib [offIndexEntrySize]byte
+	var tb [timeIndexEntrySize]byte
+	putOffIndex(ib[:], marker.rel, marker.pos)
+	putTimeIndex(tb[:], marker.ts, marker.rel)
+	n := old.idxFileSize / offIndexEntrySize
+	if _, err := old.idxFile.WriteAt(ib[:], old.idxFileSize); err != nil {
+		return err
+	}
+	if _, err := old.tidxFile.WriteAt(tb[:], n*timeIndexEntrySize); err != nil {
+		return err
+	}
+	for _, f := range []File{old.log, old.idxFile, old.tidxFile} {
+		if err := f.Sync(); err != nil {
+			if f == old.log {
+				l.cutToDurableLocked(f)
+			}
+			return err
+		}
+	}
+	s, err := l.createSegment(l.next)
+	if err != nil {
+		return err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		s.closeFiles()
+		return err
+	}
+	l.durablePos, l.durableNext = 0, l.next
+	// The old segment's index files are no longer written; the log file stays open for reads.
+	old.idxFile.Close()
+	old.tidxFile.Close()
+	old.idxFile, old.tidxFile = nil, nil
+	old.idx = append(old.idx, marker)
+	old.sealed = true
+	l.segs = append(l.segs, s)
+	l.flushed = 0
+	l.synced = max(l.synced, l.next)
+	l.cond.Broadcast()
+	return nil
+}

@@ -1,0 +1,214 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// checkpointer runs Checkpoint when CheckpointBytes of journal were written or every
+// CheckpointInterval while there is something to checkpoint. Stopped by Close.
+func (s *Store) checkpointer() {
+	defer s.wg.Done()
+	newTicker := s.opts.NewTicker
+	if newTicker == nil {
+		newTicker = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	tc, stop := newTicker(s.opts.CheckpointInterval)
+	defer stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.kick:
+		case <-tc:
+		}
+		s.mu.Lock()
+		idle := len(s.dirty) == 0 && s.since == 0
+		s.mu.Unlock()
+		if idle {
+			continue
+		}
+		if err := s.Checkpoint(); err != nil && !errors.Is(err, ErrClosed) && s.logger != nil {
+			s.logger.Error("wal: checkpoint", "err", err)
+		}
+	}
+}
+
+// Checkpoint makes every partition file durable up to what the journal holds, records that
+// in the journal checkpoint, and deletes journal segments wholly below it. A failure is
+// sticky (the Store fails).
+func (s *Store) Checkpoint() error {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	// Every record below c belongs to a log in dirty (or to a log closed or removed since,
+	// whose Close made it durable): once those logs are fsynced, replay can start at c.
+	c := s.appended
+	dirty := s.dirty
+	s.dirty = map[*Log]struct{}{}
+	s.since = 0
+	var cold []*Log
+	for _, l := range s.logs {
+		if _, ok := dirty[l]; !ok && l != nil {
+			cold = append(cold, l)
+		}
+	}
+	s.mu.Unlock()
+	// Logs not appended to since the last checkpoint are cold: their sealed segments'
+	// indexes are dropped from memory (reloaded by the next read that needs one).
+	for _, l := range cold {
+		l.dropSealedIndexes()
+	}
+	logs := make([]*Log, 0, len(dirty))
+	for l := range dirty {
+		logs = append(logs, l)
+	}
+	var targets []ckptTarget
+	defer func() {
+		for _, t := range targets {
+			if t.l != nil {
+				t.l.endCheckpoint(t, false, nil)
+			}
+		}
+	}()
+	upTo := c
+	for _, l := range logs {
+		t, ok, err := l.beginCheckpoint()
+		if err != nil {
+			// A log whose file write failed holds less than the journal: the journal must
+			// not forget its records.
+			return s.fail(fmt.Errorf("checkpoint %s: %w", l.dir, err))
+		}
+		if ok {
+			targets = append(targets, t)
+			upTo = max(upTo, t.lsn)
+		}
+	}
+	// The recovery points written below cover only entries whose records are durable.
+	if err := s.syncTo(upTo); err != nil {
+		return err
+	}
+	// fsync the logs, a few at a time (a filesystem commits concurrent fsyncs together).
+	errs := make([]error, len(targets))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, checkpointParallel)
+	for i := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = targets[i].l.fsyncCheckpoint(targets[i])
+		})
+	}
+	wg.Wait()
+	var firstErr error
+	for i, t := range targets {
+		if errs[i] != nil {
+			err := s.fail(fmt.Errorf("checkpoint %s: %w", t.l.dir, errs[i]))
+			if firstErr == nil {
+				firstErr = err
+			}
+			t.l.endCheckpoint(t, false, err)
+		} else {
+			t.l.endCheckpoint(t, true, nil)
+		}
+		targets[i].l = nil
+	}
+	s.mu.Lock()
+	s.stats.PartitionFsyncs += 2 * int64(len(targets))
+	s.mu.Unlock()
+	if firstErr != nil {
+		return firstErr
+	}
+	// A log that failed meanwhile (and is no target) may hold less than the journal.
+	s.mu.Lock()
+	err := s.err
+	segs := append([]int64(nil), s.segs...)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The checkpoint file and old segments are touched only under ckptMu: appends and
+	// commits go on meanwhile.
+	if err := s.writeCheckpoint(c); err != nil {
+		return s.fail(err)
+	}
+	// Segments wholly below c (every segment but the active one ends where the next begins).
+	n := 0
+	for n < len(segs)-1 && segs[n+1] <= c {
+		if err := s.fs.Remove(filepath.Join(s.dir, journalName(segs[n]))); err != nil && !isNotExist(err) {
+			return s.fail(err)
+		}
+		n++
+	}
+	if n > 0 {
+		if err := s.fs.SyncDir(s.dir); err != nil {
+			return s.fail(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.segs = s.segs[n:] // rolls only append, so the removed ones are still the first n
+	s.stats.Checkpoints++
+	return nil
+}
+
+// Journal checkpoint file: every record below lsn is reflected in fsynced partition files.
+//
+//	offset size field
+//	     0    4 crc      CRC-32C of bytes 4..24
+//	     4    1 version  1
+//	     5    3 reserved 0
+//	     8    8 lsn      journal position replay starts at
+//	    16    8 reserved 0
+func (s *Store) readCheckpoint() (int64, bool) {
+	b, err := readWhole(s.fs, filepath.Join(s.dir, journalCheckpointName))
+	if err != nil || len(b) < journalCheckpointSize {
+		return 0, false
+	}
+	if crc32.Checksum(b[4:journalCheckpointSize], castagnoli) != beUint32(b[0:4]) || b[4] != 1 {
+		return 0, false
+	}
+	return int64(beUint64(b[8:16])), true
+}
+
+func (s *Store) writeCheckpoint(lsn int64) error {
+	opened := false
+	if s.ckptFile == nil {
+		f, err := s.fs.OpenFile(filepath.Join(s.dir, journalCheckpointName), osRDWR|osCREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		s.ckptFile, opened = f, true
+	}
+	var b [journalCheckpointSize]byte
+	b[4] = 1
+	binary.BigEndian.PutUint64(b[8:16], uint64(lsn))
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
+	if _, err := s.ckptFile.WriteAt(b[:], 0); err != nil {
+		return err
+	}
+	if err := s.ckptFile.Sync(); err != nil {
+		return err
+	}
+	if opened {
+		return s.fs.SyncDir(s.dir)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package wal
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// appendRecord journals one entry of l (called with l.mu held, after the entry was stamped)
+// and returns the journal position after it.
+func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.closed {
+		return 0, ErrClosed
+	}
+	n := journalRecordSize(l.name, data)
+	s.buf = appendJournalRecord(s.buf, s.durable, l.name, data, base, count, maxTs)
+	s.appended += int64(n)
+	s.since += int64(n)
+	s.dirty[l] = struct{}{}
+	if len(s.buf) >= journalWriteBytes && !s.syncing {
+		// Nobody is syncing (acks=1 load): hand the bytes to the file so memory stays bounded.
+		if _, err := s.seg.WriteAt(s.buf, s.written-s.segBase); err != nil {
+			return 0, s.failLocked(err)
+		}
+		s.written += int64(len(s.buf))
+		s.stats.JournalBytes += int64(len(s.buf))
+		s.buf = s.buf[:0]
+	}
+	if s.since >= s.opts.CheckpointBytes {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return s.appended, nil
+}
+
+// syncTo returns once the journal is durable up to lsn (group commit: one leader writes and
+// fsyncs everything appended so far while later callers wait for it or for the next round).
+func (s *Store) syncTo(lsn int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Syncs++
+	for {
+		if s.durable >= lsn {
+			return nil
+		}
+		if s.err != nil {
+			return s.err
+		}
+		if s.closed {
+			return ErrClosed
+		}
+		if s.syncing {
+			s.cond.Wait()
+			continue
+		}
+		if err := s.commitLocked(); err != nil {
+			return err
+		}
+	}
+}
+
+// commitLocked writes and fsyncs every appended record, with mu released meanwhile.
+func (s *Store) commitLocked() error {
+	s.syncing = true
+	target := s.appended
+	buf := s.buf
+	s.buf, s.spare = s.spare[:0], nil
+	pos := s.written - s.segBase
+	s.written += int64(len(buf))
+	f := s.seg
+	s.mu.Unlock()
+	var err error
+	if len(buf) > 0 {
+		_, err = f.WriteAt(buf, pos)
+	}
+	t0 := time.Now()
+	if err == nil {
+		err = f.Sync()
+	}
+	if d := time.Since(t0); d > SlowSync && s.logger != nil {
+		s.logger.Warn("wal: slow journal fsync", "dir", s.dir, "duration", d)
+	}
+	s.mu.Lock()
+	if cap(buf) <= 2*journalWriteBytes {
+		s.spare = buf[:0]
+	}
+	s.stats.Fsyncs++
+	if err == nil {
+		s.stats.JournalBytes += int64(len(buf))
+		s.durable = target
+		if s.written-s.segBase >= s.opts.SegmentBytes {
+			err = s.rollLocked()
+		}
+	}
+	s.syncing = false
+	s.cond.Broadcast()
+	if err != nil {
+		return s.failLocked(err)
+	}
+	if s.cutPending {
+		s.cutPending = false
+		s.cutLocked()
+	}
+	return nil
+}
+
+// rollLocked starts a new journal segment at the durable end (the old one is wholly fsynced).
+func (s *Store) rollLocked() error {
+	f, err := s.fs.OpenFile(filepath.Join(s.dir, journalName(s.written)), osRDWR|osCREATE|osTRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		f.Close()
+		return err
+	}
+	s.seg.Close()
+	s.seg, s.segBase = f, s.written
+	s.segs = append(s.segs, s.written)
+	return nil
+}
+
+// failLocked makes err sticky (fail-stop). After a failed fsync the page cache may hold
+// journal bytes the disk does not (Linux drops the failed pages' dirty state): the journal is
+// cut back to its last durable position so that no later reader in this process takes them
+// for durable, and nothing is acknowledged any more.
+func (s *Store) failLocked(err error) error {
+	if s.err == nil {
+		s.err = fmt.Errorf("wal: journal %s failed, nothing is durable past position %d: %w", s.dir, s.durable, err)
+		if s.syncing {
+			// A commit leader is writing and fsyncing with mu released: cutting the file
+			// under it could remove records it is about to report durable. It cuts when
+			// it is done.
+			s.cutPending = true
+		} else {
+			s.cutLocked()
+		}
+		if s.logger != nil {
+			s.logger.Error("wal: journal failed; the store refuses writes until reopened", "err", err)
+		}
+	}
+	s.cond.Broadcast()
+	return s.err
+}
+
+// cutLocked cuts the active journal segment back to the durable position.
+func (s *Store) cutLocked() {
+	if s.seg != nil && s.durable >= s.segBase {
+		if terr := s.seg.Truncate(s.durable - s.segBase); terr == nil {
+			_ = s.seg.Sync()
+		}
+	}
+}
+
+func (s *Store) fail(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failLocked(err)
+}

@@ -1,0 +1,142 @@
+package wal
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+)
+
+// recover reads the journal from its checkpoint, replays it into the partition logs, and
+// starts a fresh journal segment at its end.
+func (s *Store) recover() error {
+	if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
+		return err
+	}
+	if err := s.fs.SyncDir(s.root); err != nil {
+		return err
+	}
+	names, err := s.fs.ReadDir(s.dir)
+	if err != nil {
+		return err
+	}
+	var bases []int64
+	for _, n := range names {
+		if b, ok := parseJournalName(n); ok {
+			bases = append(bases, b)
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	ckpt, ckptOK := s.readCheckpoint()
+	if !ckptOK && len(bases) > 0 {
+		ckpt = bases[0] // a damaged checkpoint only means replaying (verifying) more
+	}
+	// Read the records from the checkpoint on.
+	var recs []journalRecord
+	end := ckpt
+	for i, b := range bases {
+		data, err := readWhole(s.fs, filepath.Join(s.dir, journalName(b)))
+		if err != nil {
+			return err
+		}
+		segEnd := b + int64(len(data))
+		if segEnd <= ckpt {
+			continue
+		}
+		if b > end && len(recs) > 0 {
+			return fmt.Errorf("%w: journal segment %s starts at %d, after the previous one ends at %d", ErrCorrupt, journalName(b), b, end)
+		}
+		from := max(ckpt-b, 0)
+		rs, e, err := readJournal(data, b, from)
+		if err != nil {
+			return fmt.Errorf("journal segment %s: %w", journalName(b), err)
+		}
+		if e < int64(len(data)) && i < len(bases)-1 {
+			// Only the last segment can have a torn tail: a segment is rolled after its
+			// last fsync.
+			return fmt.Errorf("%w: journal segment %s damaged at position %d of %d", ErrCorrupt, journalName(b), e, len(data))
+		}
+		if e < int64(len(data)) && s.logger != nil {
+			s.logger.Info("wal: journal: cut torn tail", "segment", journalName(b), "position", e, "bytes", int64(len(data))-e)
+		}
+		recs = append(recs, rs...)
+		end = b + e
+	}
+	end = max(end, ckpt)
+	for _, b := range bases {
+		end = max(end, b)
+	}
+	if err := s.replay(recs); err != nil {
+		return err
+	}
+	// A fresh segment at the end; then the checkpoint; then the old segments can go.
+	if s.seg, err = s.fs.OpenFile(filepath.Join(s.dir, journalName(end)), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+		return err
+	}
+	if err := s.seg.Sync(); err != nil {
+		return err
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return err
+	}
+	if err := s.writeCheckpoint(end); err != nil {
+		return err
+	}
+	for _, b := range bases {
+		if b != end {
+			if err := s.fs.Remove(filepath.Join(s.dir, journalName(b))); err != nil && !isNotExist(err) {
+				return err
+			}
+		}
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return err
+	}
+	s.segs = []int64{end}
+	s.segBase, s.appended, s.written, s.durable = end, end, end, end
+	return nil
+}
+
+// replay hands each partition its journal records: entries it lacks are re-appended, entries
+// it has are verified, entries past what the journal and its recovery point cover are cut.
+func (s *Store) replay(recs []journalRecord) error {
+	byName := map[string][]journalRecord{}
+	var order []string
+	for _, r := range recs {
+		if _, ok := byName[r.name]; !ok {
+			order = append(order, r.name)
+		}
+		byName[r.name] = append(byName[r.name], r)
+	}
+	sort.Strings(order)
+	for _, name := range order {
+		dir := filepath.Join(s.root, filepath.FromSlash(name))
+		if n, err := s.nameOf(dir); err != nil || n != name {
+			// An intact record (its CRC passed) naming no directory inside the store: never
+			// written by us. Refuse rather than write outside the root.
+			return fmt.Errorf("%w: journal record names %q, not a log directory inside the store", ErrCorrupt, name)
+		}
+		if _, err := s.fs.ReadDir(dir); err != nil {
+			if isNotExist(err) {
+				// Removed (topic deleted) after these records were written: nothing to do.
+				if s.logger != nil {
+					s.logger.Info("wal: journal: skipping records of a removed log", "log", name, "records", len(byName[name]))
+				}
+				continue
+			}
+			return err
+		}
+		opts := s.opts.Replay
+		opts.FS, opts.Logger, opts.Stamp = s.fs, s.logger, nil
+		l, err := openLog(dir, opts, nil, true, byName[name])
+		if err != nil {
+			return err
+		}
+		st := l.Stats()
+		s.stats.Replayed += st.Replayed
+		s.stats.Verified += st.Verified
+		if err := l.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
