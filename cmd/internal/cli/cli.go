@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
-	"github.com/meshkafka/meshkafka/mesh/meshnode"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
