@@ -13,11 +13,11 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 

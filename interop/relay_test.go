@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"

@@ -29,16 +29,18 @@
 //     LocalSwarmDiscovery lays it out.
 //   - mesh/meshctl: the control plane: signed node digests (role, addresses)
 //     on a gossip topic and a directory of live members with expiry.
-//   - mesh/meshtest (tests only): shared fixtures (in-process relay, in-memory
-//     mDNS link, QUIC echo server with iroh TLS).
-//   - mesh/meshtest/natlab (tests only): an in-memory UDP internet with
+//
+// Not API, so under the module's internal/ rather than here:
+//
+//   - internal/meshnode: the mesh start-up shared by cmd/broker and
+//     cmd/gateway (relay, STUN, mDNS, endpoint, mDNS follower) from options
+//     the binaries fill from their flags.
+//   - internal/meshtest (tests only): shared fixtures (in-process relay,
+//     in-memory mDNS link, QUIC echo server with iroh TLS).
+//   - internal/meshtest/natlab (tests only): an in-memory UDP internet with
 //     machines, NATs (endpoint-independent or -dependent mapping, filtering),
 //     firewalls and packet loss, whose net.PacketConns the magicsock, STUN and
 //     QUIC tests run on, inside testing/synctest bubbles.
-//
-// Not API, under the module's internal/: internal/meshnode, the mesh start-up
-// shared by cmd/broker and cmd/gateway (relay, STUN, mDNS, endpoint, mDNS
-// follower) from options the binaries fill from their flags.
 //
 // Nothing in mesh contacts a public relay or discovery server unless the
 // caller configures one.

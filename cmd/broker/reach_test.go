@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 func TestReachFlags(t *testing.T) {

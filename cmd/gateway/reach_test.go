@@ -18,12 +18,12 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway/cluster"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 const mdnsMesh = "gw-mdns"

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 func newEPOpts(t testing.TB, o Options) *Endpoint {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 

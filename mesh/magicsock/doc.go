@@ -64,6 +64,6 @@
 // STUN expiry; read deadlines are wall-clock times set by quic-go and stay on the wall
 // clock, as a socket's do. Options.Logger (nil discards) gets debug lines for path changes
 // and failed sends, and a warning when the UDP socket fails. Tests run whole Conns in
-// virtual time inside testing/synctest bubbles, on mesh/meshtest/natlab sockets and
+// virtual time inside testing/synctest bubbles, on internal/meshtest/natlab sockets and
 // meshtest.StartMemRelay's in-memory relay.
 package magicsock

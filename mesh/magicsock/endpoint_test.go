@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 // newEndpoint runs a mesh endpoint on a magicsock with url as home relay.

@@ -16,10 +16,10 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
-	"github.com/meshkafka/meshkafka/mesh/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
 

@@ -18,11 +18,11 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
-	"github.com/meshkafka/meshkafka/mesh/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/stun"
 )

@@ -14,10 +14,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/meshtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

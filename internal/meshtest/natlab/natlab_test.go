@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/meshkafka/meshkafka/mesh/meshtest/natlab"
+	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
