@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 

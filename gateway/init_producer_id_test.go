@@ -12,7 +12,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/gateway/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 )
 
 // pidBackend is a MemBackend with producer ids.
