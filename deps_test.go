@@ -82,6 +82,11 @@ func TestDependencyDirection(t *testing.T) {
 		why    string
 		banned func(string) bool
 	}
+	// The mesh and its internal helpers (start-up, fixtures) know nothing of Kafka.
+	noKafka := rule{"mesh knows nothing of Kafka", func(d string) bool {
+		return local("kafkawire")(d) || local("broker")(d) || local("gateway")(d) || local("wal")(d) ||
+			strings.Contains(d, "franz-go")
+	}}
 	rules := map[string][]rule{
 		"wal": {
 			{"wal depends only on std and x/sys", notStdOr("golang.org/x/sys")},
@@ -94,12 +99,9 @@ func TestDependencyDirection(t *testing.T) {
 				return local("mesh")(d) || local("broker")(d) || local("gateway")(d) || local("wal")(d)
 			}},
 		},
-		"mesh": {
-			{"mesh knows nothing of Kafka", func(d string) bool {
-				return local("kafkawire")(d) || local("broker")(d) || local("gateway")(d) || local("wal")(d) ||
-					strings.Contains(d, "franz-go")
-			}},
-		},
+		"mesh":              {noKafka},
+		"internal/meshnode": {noKafka},
+		"internal/meshtest": {noKafka},
 		"broker": {
 			{"broker is storage and group semantics, not a front door", func(d string) bool {
 				return local("gateway")(d)
@@ -140,9 +142,16 @@ func TestDependencyDirection(t *testing.T) {
 	}
 }
 
+// harnesses are the test fixtures not named *test.
+var harnesses = []string{"internal/kafkaclients"}
+
 // isHarness reports whether a module-relative package path is a test harness: it or a
-// parent is named *test (mesh/meshtest, mesh/meshtest/natlab, wal/waltest).
+// parent is named *test (internal/meshtest, internal/meshtest/natlab, internal/gatewaytest,
+// wal/waltest), or it is one of harnesses (the real Kafka client recipes).
 func isHarness(rel string) bool {
+	if slices.Contains(harnesses, rel) {
+		return true
+	}
 	for _, seg := range strings.Split(rel, "/") {
 		if strings.HasSuffix(seg, "test") {
 			return true
@@ -213,6 +222,69 @@ func TestPackageDocs(t *testing.T) {
 		}
 		if strings.TrimSpace(p.Doc) == "" {
 			t.Errorf("%s has no package doc (add doc.go)", p.ImportPath)
+		}
+	}
+}
+
+// apiRoots are the trees a Go user imports: the mesh, the Kafka wire codec, the broker, the
+// gateway, the log and the telemetry setup. Everything else is under an internal/ directory
+// (code shared by the binaries, codec internals, test fixtures), cmd/ or interop/.
+var apiRoots = []string{"mesh", "kafkawire", "broker", "gateway", "wal", "telemetry"}
+
+// isInternal reports whether a module-relative package path lies under an internal/ directory.
+func isInternal(rel string) bool {
+	return rel == "internal" || strings.HasPrefix(rel, "internal/") || strings.Contains(rel, "/internal/") ||
+		strings.HasSuffix(rel, "/internal")
+}
+
+// publicSurface returns the module-relative paths of the importable packages outside internal/,
+// cmd/ and interop/ (packages with only tests, such as the module root, are not importable).
+func publicSurface(pkgs []listed) []string {
+	var out []string
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(p.ImportPath, mod+"/")
+		if p.Name == "main" || len(p.GoFiles) == 0 || isInternal(rel) ||
+			slices.Contains([]string{"cmd", "interop"}, strings.SplitN(rel, "/", 2)[0]) {
+			continue
+		}
+		out = append(out, rel)
+	}
+	return out
+}
+
+// TestPublicSurface: every package a Go user can import from this module lies under one of
+// apiRoots and carries a package doc. (Go itself refuses imports of internal/ from outside the
+// tree that holds it.)
+func TestPublicSurface(t *testing.T) {
+	pkgs := goList(t)
+	docs := map[string]string{}
+	for _, p := range pkgs {
+		docs[strings.TrimPrefix(p.ImportPath, mod+"/")] = p.Doc
+	}
+	surface := publicSurface(pkgs)
+	for _, rel := range surface {
+		root := strings.SplitN(rel, "/", 2)[0]
+		if !slices.Contains(apiRoots, root) {
+			t.Errorf("%s is importable but not under an API root %v: move it under internal/ (or cmd/, interop/)", rel, apiRoots)
+		}
+		if strings.TrimSpace(docs[rel]) == "" {
+			t.Errorf("%s is API but has no package doc", rel)
+		}
+	}
+	// The list is real: the main API packages are on it and what is not API is not.
+	for _, want := range []string{"mesh/endpoint", "mesh/gossip", "kafkawire", "broker", "gateway", "wal", "telemetry"} {
+		if !slices.Contains(surface, want) {
+			t.Errorf("public surface %v lacks %s", surface, want)
+		}
+	}
+	for _, rel := range []string{"internal/meshnode", "internal/meshtest", "internal/meshtest/natlab",
+		"internal/gatewaytest", "internal/kafkaclients", "internal/postcard", "mesh/magicsock/internal/nodemap",
+		"cmd/internal/cli", "interop/irohnode"} {
+		if _, ok := docs[rel]; !ok {
+			t.Errorf("package %s not found", rel)
+		}
+		if slices.Contains(surface, rel) {
+			t.Errorf("public surface lists %s", rel)
 		}
 	}
 }

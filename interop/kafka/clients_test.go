@@ -18,7 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/meshkafka/meshkafka/interop/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 func TestRealClients(t *testing.T) {

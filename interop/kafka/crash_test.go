@@ -36,7 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
-	"github.com/meshkafka/meshkafka/interop/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 var crashCycles = flag.Int("crash.cycles", 0, "kill -9 cycles in TestCrashKill9 (default 20, or KAFKA_CRASH_CYCLES)")

@@ -13,7 +13,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/meshkafka/meshkafka/interop/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // meshPair starts one broker and one gateway in mesh mode, wired as scripts/up.sh does:

@@ -13,7 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshkafka/meshkafka/interop/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // produceKgo produces n records with keys "<prefix>-<i>" round robin over the partitions, acks=all,

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshkafka/meshkafka/interop/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // groupConsume consumes n records as member of group from the committed offsets (or the
