@@ -41,7 +41,8 @@
 // after it failed, so the old or the new file may be the durable one) stops the broker
 // (ErrRegistryFailed, Broker.Err): it is logged as an error, and from then on every admin op
 // that writes the registry answers UNKNOWN_SERVER_ERROR and every produce
-// KAFKA_STORAGE_ERROR, with a message saying to restart; a restart reads whichever state is
+// KAFKA_STORAGE_ERROR, with a message saying to restart where the answer has a message
+// field (DeleteTopics has none); a restart reads whichever state is
 // durable. Continuing could acknowledge records of a topic whose deletion is already on disk.
 // A failure before the rename leaves the old file and is an ordinary error. CreateTopics
 // fails (and is rolled back) if the topics directory cannot be fsynced after the topic
