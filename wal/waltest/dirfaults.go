@@ -23,7 +23,8 @@ import (
 //     CrashReorder decide with their *rand.Rand, so changes are also reordered: a later one
 //     may survive an earlier lost one; Crash loses them all). A lost MkdirAll takes the
 //     directory and everything in it; a lost RemoveAll brings back the tree's durable files.
-//     A file brought back by a surviving creation or rename holds its synced bytes.
+//     A file kept by a surviving creation or rename holds what the crash leaves of its
+//     contents, as any durable file does.
 //   - SetDirSyncFault makes SyncDir fail; a failed SyncDir makes nothing durable (its changes
 //     stay pending: the outcome is unknown, as after a failed fsync of a directory).
 //   - SetCreateFault makes the creation of new directory entries fail (ENOSPC on create).
@@ -259,12 +260,11 @@ func (d *DirFaultFS) CrashReorder(r *rand.Rand) {
 func (d *DirFaultFS) crash(r *rand.Rand, crashFiles func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	crashFiles()
 	c := d.CrashFS
+	// Decide, in order, which pending changes reached the disk and apply those to the durable
+	// namespace; then CrashFS's crash rebuilds the namespace from it (and resets the
+	// contents of every file in it to what survives).
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	// After crashFiles the namespace is the durable one. Replay the pending changes in order;
-	// each one survives or not.
 	for _, op := range d.pending {
 		survived := r != nil && r.IntN(2) == 0
 		switch op.kind {
@@ -272,17 +272,12 @@ func (d *DirFaultFS) crash(r *rand.Rand, crashFiles func()) {
 			if !survived || !c.dirs[path.Dir(op.name)] {
 				continue
 			}
-			if op.kind == opRename && (c.files[op.from] == op.ino) {
-				delete(c.files, op.from)
+			if op.kind == opRename && c.durable[op.from] == op.ino {
 				delete(c.durable, op.from)
 			}
-			op.ino.data = append([]byte(nil), op.ino.synced...)
-			op.ino.dirty = false
-			c.files[op.name] = op.ino
 			c.durable[op.name] = op.ino
 		case opRemove:
 			if survived {
-				delete(c.files, op.name)
 				delete(c.durable, op.name)
 			}
 		case opMkdir:
@@ -291,33 +286,26 @@ func (d *DirFaultFS) crash(r *rand.Rand, crashFiles func()) {
 			}
 		case opRemoveAll:
 			if survived {
-				c.dropTreeLocked(op.name)
-				continue
+				continue // CrashFS removed it from the durable namespace already
 			}
 			for _, dir := range op.dirs {
 				c.dirs[dir] = true
 			}
 			for f, ino := range op.files {
-				if _, ok := c.files[f]; ok || !c.dirs[path.Dir(f)] {
-					continue
+				if _, ok := c.durable[f]; !ok && c.dirs[path.Dir(f)] {
+					c.durable[f] = ino
 				}
-				ino.data = append([]byte(nil), ino.synced...)
-				ino.dirty = false
-				c.files[f] = ino
-				c.durable[f] = ino
 			}
 		}
 	}
+	c.mu.Unlock()
 	d.pending = nil
+	crashFiles()
 }
 
-// dropTreeLocked removes a directory tree from the namespace, durably. Callers hold c.mu.
+// dropTreeLocked removes a directory tree from the durable namespace and the directories.
+// Callers hold c.mu.
 func (c *CrashFS) dropTreeLocked(n string) {
-	for f := range c.files {
-		if inTree(f, n) {
-			delete(c.files, f)
-		}
-	}
 	for f := range c.durable {
 		if inTree(f, n) {
 			delete(c.durable, f)
