@@ -89,8 +89,8 @@
 // rename, fsync Dir). A new directory first gets generation 0 ("none yet"), then generation 1
 // with an empty snapshot entry, then the file names 1. Compaction: when the log grows past
 // CompactBytes, the current state is written as one snapshot entry at the start of a new log
-// (numbered above every generation directory that exists or was tried since open) and fsynced, the file is switched to it, and only
-// then is the old log removed. On open the named generation must be there and start with its
+// (numbered above every generation directory that exists or was tried since open) and
+// fsynced, the file is switched to it, and only then is the old log removed. On open the named generation must be there and start with its
 // snapshot entry; if it does not (damage the WAL cut as a torn tail, a lost directory),
 // OpenStore fails with ErrDamaged, logs it as an error and deletes nothing: it never starts
 // empty or falls back to an older generation, which would lose or roll back committed
