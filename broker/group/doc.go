@@ -90,12 +90,12 @@
 // with an empty snapshot entry, then the file names 1. Compaction: when the log grows past
 // CompactBytes, the current state is written as one snapshot entry at the start of a new log
 // (numbered above every generation directory that exists or was tried since open) and
-// fsynced, the file is switched to it, and only then is the old log removed. On open the named generation must be there and start with its
-// snapshot entry; if it does not (damage the WAL cut as a torn tail, a lost directory),
-// OpenStore fails with ErrDamaged, logs it as an error and deletes nothing: it never starts
-// empty or falls back to an older generation, which would lose or roll back committed
-// offsets. Every other generation (a compaction that crashed before the switch, or one
-// superseded) is removed. A directory without the file (written by an older release) opens
+// fsynced, the file is switched to it, and only then is the old log removed. On open the
+// named generation must be there and start with its snapshot entry; if it does not (damage
+// the WAL cut as a torn tail, a lost directory), OpenStore fails with ErrDamaged, logs it as
+// an error and deletes nothing: it never starts empty or falls back to an older generation,
+// which would lose or roll back committed offsets. Every other generation (a compaction that
+// crashed before the switch, or one superseded) is removed. A directory without the file (written by an older release) opens
 // with the old rule, the newest generation whose first entry is a snapshot, and gets the
 // file; if no generation is complete it is refused as damaged. Damage inside the named
 // generation past its snapshot is the WAL's to report (see package wal).
