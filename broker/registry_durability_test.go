@@ -1,17 +1,22 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/wal/waltest"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // dirEnv is a broker on a DirFaultFS (lost and reordered directory operations).
@@ -337,5 +342,71 @@ func TestProducerIDsCrashCyclesDirFaults(t *testing.T) {
 				t.Fatal("no allocation failed: the faults were not exercised")
 			}
 		})
+	}
+}
+
+// recordingHandler keeps every log record's level and message.
+type recordingHandler struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.recs = append(h.recs, r.Level.String()+" "+r.Message)
+	h.mu.Unlock()
+	return nil
+}
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
+
+// Once stopped, the broker says so: one error log, Err, and answers that name the cause.
+func TestRegistryStopIsLoud(t *testing.T) {
+	e := newDirEnv(t)
+	logs := &recordingHandler{}
+	e.b.Close()
+	e.cfg.Logger = slog.New(logs)
+	e.open()
+	if r := e.create("a"); r != 0 {
+		t.Fatalf("create: %d", r)
+	}
+	if err := e.b.Err(); err != nil {
+		t.Fatalf("Err before any failure: %v", err)
+	}
+	e.fs.SetDirSyncFault(func(string) error { return syscall.EIO })
+	if r := e.create("b"); r == 0 {
+		t.Fatal("create with a failed directory fsync succeeded")
+	}
+	e.fs.SetDirSyncFault(nil)
+	if err := e.b.Err(); !errors.Is(err, ErrRegistryFailed) {
+		t.Fatalf("Err = %v, want ErrRegistryFailed", err)
+	}
+	resp, err := e.b.Produce(bg, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+		{Topic: "a", Records: makeBatch(false, vals(1, "x")...)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := resp.Partitions[0]; p.ErrorCode != kerr.KafkaStorageError.Code || !strings.Contains(p.ErrorMessage, "restart") {
+		t.Fatalf("produce after stop: code %d %q", p.ErrorCode, p.ErrorMessage)
+	}
+	ac, err := e.b.AlterConfigs(bg, &brokerop.AlterConfigsReq{Resources: []brokerop.AlterConfigsResource{
+		{Type: brokerop.ResourceTopic, Name: "a", Configs: []brokerop.AlterConfig{{Name: "retention.ms", Value: sp("5")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := ac.Resources[0]; r.ErrorCode != kerr.UnknownServerError.Code || !strings.Contains(r.ErrorMessage, "restart") {
+		t.Fatalf("alter configs after stop: code %d %q", r.ErrorCode, r.ErrorMessage)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	stops := 0
+	for _, r := range logs.recs {
+		if strings.HasPrefix(r, "ERROR") && strings.Contains(r, "STOPPED") {
+			stops++
+		}
+	}
+	if stops != 1 {
+		t.Fatalf("%d STOPPED error logs, want 1: %v", stops, logs.recs)
 	}
 }
