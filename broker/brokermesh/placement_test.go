@@ -112,3 +112,41 @@ func TestPlacementNotReadPastDurablePoint(t *testing.T) {
 		t.Fatalf("the gateway sends orders-0 to %s, the durable placement says %s", owner, p.Owners[0])
 	}
 }
+
+// A gateway's own placement record is fsynced before it acts on it, even on a controller whose
+// default flush policy is relaxed (acks=all alone would not fsync there).
+func TestPlacementDurableUnderRelaxedFlushDefaults(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	bcfg := broker.Config{Dir: "/ctl", DefaultPartitions: 1, FS: fs, RetentionCheckInterval: -1, FlushInterval: -1,
+		TopicDefaults: map[string]string{"flush.ms": "3600000"}}
+	b, err := broker.Open(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, _ := setup(t, b)
+	ctx := context.Background()
+	if _, err := b.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
+		{Name: "orders", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	seeds := []endpoint.NodeAddr{{ID: key.GenerateSecretKey().Public()}, {ID: key.GenerateSecretKey().Public()}}
+	c, err := NewCluster(seeds, func(endpoint.NodeAddr) *Caller { return caller }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, owner, code, err := c.owner(ctx, "orders", 1)
+	if err != nil || code != 0 {
+		t.Fatalf("owner: %v code %d", err, code)
+	}
+	fs.Crash()
+	b.Close()
+	b2, err := broker.Open(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	p, ok := durablePlacement(t, b2)["orders"]
+	if !ok || len(p.Owners) != 2 || p.Owners[1] != owner {
+		t.Fatalf("gateway routes orders-1 to %s; durable placement after a crash: %+v (found %v)", owner, p, ok)
+	}
+}
