@@ -1,12 +1,12 @@
-package brokermesh
+package cluster
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -44,6 +44,24 @@ func durablePlacement(t *testing.T, b *broker.Broker) map[string]placement {
 	}
 }
 
+// meshController serves b as the controller over a loopback mesh endpoint. It returns seeds
+// for a gateway (the controller, which has the smallest NodeId, and a second broker that is
+// never dialled) and a dial function that reaches the controller whatever the address.
+func meshController(t *testing.T, b *broker.Broker) ([]endpoint.NodeAddr, func(endpoint.NodeAddr) *brokermesh.Caller) {
+	t.Helper()
+	gw, ctl := newEP(t), newEP(t)
+	var trust brokermesh.TrustList
+	trust.Add(gw.NodeID())
+	brokermesh.Serve(ctl, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Producers: b}), trust, nil)
+	other := key.GenerateSecretKey().Public()
+	for other.String() < ctl.NodeID().String() {
+		other = key.GenerateSecretKey().Public()
+	}
+	seeds := []endpoint.NodeAddr{ctl.Addr(), {ID: other}}
+	caller := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, ctl.Addr()), "controller")
+	return seeds, func(endpoint.NodeAddr) *brokermesh.Caller { return caller }
+}
+
 // A placement record another gateway appended but that is not yet fsynced on the controller
 // must not decide where a gateway sends a partition: a crash can drop it, and the placement
 // the log then holds differs. Here a record appended with acks=1 (durable only at the next
@@ -55,17 +73,7 @@ func TestPlacementNotReadPastDurablePoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, _ := setup(t, b)
-	ids := []key.PublicKey{key.GenerateSecretKey().Public(), key.GenerateSecretKey().Public()}
-	slices.SortFunc(ids, func(a, b key.PublicKey) int {
-		switch {
-		case a.String() < b.String():
-			return -1
-		case a.String() > b.String():
-			return 1
-		}
-		return 0
-	})
+	seeds, dial := meshController(t, b)
 	ctx := context.Background()
 	for _, name := range []string{"orders", PlacementTopic} {
 		if _, err := b.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
@@ -78,15 +86,14 @@ func TestPlacementNotReadPastDurablePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The other gateway's record: orders-0 on the second broker. Appended, not fsynced.
-	other := placement{TopicID: topicIDHex(md.Topics[0].TopicID), Owners: []string{ids[1].String()}}
+	other := placement{TopicID: topicIDHex(md.Topics[0].TopicID), Owners: []string{seeds[1].ID.String()}}
 	pr, err := b.Produce(ctx, &brokerop.ProduceReq{Acks: 1, Partitions: []brokerop.ProducePartition{
 		{Topic: PlacementTopic, Records: encodeRecordBatch([]byte("orders"), encodePlacement(other), time.UnixMilli(1))}}})
 	if err != nil || pr.Partitions[0].ErrorCode != 0 {
 		t.Fatalf("append: %v %+v", err, pr)
 	}
 
-	// This gateway sees only the controller (ids[0] < ids[1]), so it would place on ids[0].
-	c, err := NewCluster([]endpoint.NodeAddr{{ID: ids[0]}, {ID: ids[1]}}, func(endpoint.NodeAddr) *Caller { return caller }, nil)
+	c, err := New(seeds, dial, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +130,13 @@ func TestPlacementDurableUnderRelaxedFlushDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, _ := setup(t, b)
+	seeds, dial := meshController(t, b)
 	ctx := context.Background()
 	if _, err := b.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
 		{Name: "orders", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	seeds := []endpoint.NodeAddr{{ID: key.GenerateSecretKey().Public()}, {ID: key.GenerateSecretKey().Public()}}
-	c, err := NewCluster(seeds, func(endpoint.NodeAddr) *Caller { return caller }, nil)
+	c, err := New(seeds, dial, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
