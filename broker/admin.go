@@ -82,7 +82,7 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 		next[s.name] = t
 		counts[t] = s.partitions
 	}
-	if err := b.reg.Store(b.stateOf(next, counts, nil)); err != nil {
+	if err := b.storeRegistry(b.stateOf(next, counts, nil)); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -100,12 +100,21 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 		t.parts.Store(&parts)
 	}
 	// The new topic directories' entries: wal fsyncs each partition directory's parent (the
-	// topic directory) but not the topics directory that holds it.
+	// topic directory) but not the topics directory that holds it. Without it a crash could
+	// lose a topic's directory, and with it acknowledged records: the creation fails.
 	if err := b.fs.SyncDir(b.topicsDir); err != nil {
-		b.log.Warn("broker: sync topics dir", "err", err)
+		b.log.Error("broker: sync topics dir after create", "err", err)
+		for i, t := range ts {
+			if errs[i] == nil {
+				errs[i] = fmt.Errorf("broker: sync topics dir: %w", err)
+				delete(next, t.name)
+				b.closeTopics(map[string]*topic{t.name: t})
+				failed = true
+			}
+		}
 	}
 	if failed {
-		if err := b.reg.Store(b.stateOf(next, nil, nil)); err != nil {
+		if err := b.storeRegistry(b.stateOf(next, nil, nil)); err != nil {
 			b.log.Error("broker: registry rollback after failed create", "err", err)
 		}
 		for i, t := range ts {
@@ -252,7 +261,7 @@ func (b *Broker) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq
 	if len(gone) == 0 {
 		return resp, nil
 	}
-	if err := b.reg.Store(b.stateOf(next, nil, nil)); err != nil {
+	if err := b.storeRegistry(b.stateOf(next, nil, nil)); err != nil {
 		b.log.Error("broker: delete topics", "err", err)
 		for _, i := range idx {
 			resp.Topics[i].ErrorCode = kerr.UnknownServerError.Code
@@ -433,12 +442,12 @@ func (b *Broker) CreatePartitions(ctx context.Context, req *brokerop.CreateParti
 
 func (b *Broker) growLocked(t *topic, have, want int32) error {
 	m := *b.topics.Load()
-	if err := b.reg.Store(b.stateOf(m, map[*topic]int32{t: want}, nil)); err != nil {
+	if err := b.storeRegistry(b.stateOf(m, map[*topic]int32{t: want}, nil)); err != nil {
 		return err
 	}
 	parts, err := b.openPartitions(t, have, want)
 	if err != nil {
-		if rerr := b.reg.Store(b.stateOf(m, nil, nil)); rerr != nil {
+		if rerr := b.storeRegistry(b.stateOf(m, nil, nil)); rerr != nil {
 			b.log.Error("broker: registry rollback after failed create partitions", "err", rerr)
 		}
 		for i := have; i < want; i++ {
@@ -654,7 +663,7 @@ func (b *Broker) alterConfigs(n int, validateOnly bool, get func(int) (int8, str
 	if len(changed) == 0 {
 		return resp, nil
 	}
-	if err := b.reg.Store(b.stateOf(m, nil, changed)); err != nil {
+	if err := b.storeRegistry(b.stateOf(m, nil, changed)); err != nil {
 		for _, i := range idx {
 			resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = kerr.UnknownServerError.Code, err.Error()
 		}

@@ -75,6 +75,8 @@ type Broker struct {
 	wg        sync.WaitGroup // the background goroutine
 
 	pids producerIDs // InitProducerID's durable counter (producer_ids.go)
+
+	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 }
 
 // topic is one topic. name, id and dir never change; parts and cfg are replaced atomically
@@ -161,10 +163,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsDir: filepath.Join(cfg.Dir, "topics"),
 		closing:   make(chan struct{}),
 	}
-	if err := b.fs.MkdirAll(b.topicsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
-	}
-	if err := b.fs.SyncDir(cfg.Dir); err != nil { // the topics directory's entry
+	if err := mkdirDurable(b.fs, b.topicsDir); err != nil { // Dir and topics, and their entries
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	sopts := cfg.Store
@@ -204,6 +203,12 @@ func Open(cfg Config) (*Broker, error) {
 		}
 		t.parts.Store(&parts)
 		topics[t.name] = t
+	}
+	// A registered topic whose directory a crash lost was just created again: make its
+	// entry durable before anything is acknowledged in it.
+	if err := b.fs.SyncDir(b.topicsDir); err != nil {
+		b.closeTopics(topics)
+		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.topics.Store(&topics)
 	b.purgeUnregistered(topics)

@@ -37,6 +37,25 @@
 // unregisters and then removes directories, and Open purges directories no registered topic
 // owns (a delete or failed create cut short by a crash), so disk space is always reclaimed.
 //
+// A registry write whose outcome is unknown (FileRegistry: the rename or the directory fsync
+// after it failed, so the old or the new file may be the durable one) stops the broker
+// (ErrRegistryFailed, Broker.Err): it is logged as an error, and from then on every admin op
+// that writes the registry answers UNKNOWN_SERVER_ERROR and every produce
+// KAFKA_STORAGE_ERROR, with a message saying to restart where the answer has a message
+// field (DeleteTopics has none); a restart reads whichever state is
+// durable. Continuing could acknowledge records of a topic whose deletion is already on disk.
+// A failure before the rename leaves the old file and is an ordinary error. CreateTopics
+// fails (and is rolled back) if the topics directory cannot be fsynced after the topic
+// directories were made, and Open fsyncs every directory it creates (Dir, topics, a
+// registered topic's directory a crash lost), so no acknowledged record sits in a directory
+// whose entry is not durable.
+//
+// The producer-id counter and the producer snapshots are also replaced atomically, but a
+// failed write of either is retried rather than fatal: a counter block is used only once a
+// write of it fully succeeded (and every write carries an end at least as high as any
+// before), and either version of a snapshot is a valid summary of the durable log below its
+// offset.
+//
 // # Durability policy
 //
 // By default a produce with acks=-1 (all) is answered only after its data is fsynced: Open

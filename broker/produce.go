@@ -37,6 +37,10 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		pp := &req.Partitions[i]
 		r := &resp.Partitions[i]
 		*r = brokerop.ProducePartitionResp{Topic: pp.Topic, Partition: pp.Partition, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+		if err := b.Err(); err != nil { // stopped: see Err
+			r.ErrorCode, r.ErrorMessage = kerr.KafkaStorageError.Code, err.Error()
+			continue
+		}
 		if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 			r.ErrorCode = kerr.InvalidRequiredAcks.Code
 			continue

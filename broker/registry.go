@@ -21,10 +21,17 @@ import (
 type Registry interface {
 	// Load returns the stored state, or (nil, nil) if nothing was ever stored.
 	Load() (*RegistryState, error)
-	// Store replaces the stored state atomically and durably: after it returns, a crash
-	// leaves either the whole new state or (if it failed) the whole old one.
+	// Store replaces the stored state atomically and durably: after it returns nil, a crash
+	// leaves the whole new state; after any other error, the whole old one, except for an
+	// error wrapping ErrRegistryFailed: then the outcome is unknown (either state may be the
+	// durable one), and Store must keep failing with it, as the broker stops (see doc.go).
 	Store(*RegistryState) error
 }
+
+// ErrRegistryFailed marks a registry write whose outcome is unknown (for FileRegistry: the
+// rename or the directory fsync after it failed). The broker stops on it: admin ops and
+// produces fail until it is restarted, which reads whichever state is durable.
+var ErrRegistryFailed = errors.New("broker: registry write of unknown outcome; the broker stopped and must be restarted")
 
 // RegistryState is the broker metadata a Registry keeps.
 type RegistryState struct {
@@ -59,9 +66,15 @@ func (id *TopicID) UnmarshalText(b []byte) error {
 // rename it over the old one, fsync the directory. The file is a header line
 // "meshkafka-registry v1 crc32c=<8 hex digits> len=<n>\n" followed by n bytes of JSON; a file
 // whose checksum does not match is refused (Load errors) rather than read as "no topics".
+//
+// A failure before the rename leaves the old file in place and Store can be retried; a failed
+// rename or directory fsync is an unknown outcome: Store returns an error wrapping
+// ErrRegistryFailed, then and on every later call.
 type FileRegistry struct {
 	FS   wal.FS
 	Path string
+
+	failed error // sticky; wraps ErrRegistryFailed
 }
 
 const registryMagic = "meshkafka-registry v1"
@@ -127,6 +140,9 @@ func encodeRegistry(st *RegistryState) ([]byte, error) {
 
 // Store implements Registry.
 func (r *FileRegistry) Store(st *RegistryState) error {
+	if r.failed != nil {
+		return r.failed
+	}
 	data, err := encodeRegistry(st)
 	if err != nil {
 		return fmt.Errorf("broker: registry: %w", err)
@@ -148,10 +164,69 @@ func (r *FileRegistry) Store(st *RegistryState) error {
 		return fmt.Errorf("broker: registry: %w", err)
 	}
 	if err := r.FS.Rename(tmp, r.Path); err != nil {
-		return fmt.Errorf("broker: registry: %w", err)
+		r.failed = fmt.Errorf("%w: rename: %w", ErrRegistryFailed, err)
+		return r.failed
 	}
 	if err := r.FS.SyncDir(filepath.Dir(r.Path)); err != nil {
-		return fmt.Errorf("broker: registry: sync dir: %w", err)
+		r.failed = fmt.Errorf("%w: sync dir: %w", ErrRegistryFailed, err)
+		return r.failed
+	}
+	return nil
+}
+
+// storeRegistry writes st to the registry, unless the broker is stopped. A write of unknown
+// outcome stops the broker: the state in memory may no longer be the durable one, so acting
+// on either could acknowledge data the next start drops. Callers hold adminMu.
+func (b *Broker) storeRegistry(st *RegistryState) error {
+	if err := b.Err(); err != nil {
+		return err
+	}
+	err := b.reg.Store(st)
+	if errors.Is(err, ErrRegistryFailed) {
+		b.stop(err)
+	}
+	return err
+}
+
+// stop puts the broker in the stopped state (the first error wins) and reports it loudly.
+func (b *Broker) stop(err error) {
+	if b.fatal.CompareAndSwap(nil, &err) {
+		b.log.Error("broker: STOPPED: a durable write's outcome is unknown; admin ops and produces fail until the broker is restarted",
+			"err", err)
+	}
+}
+
+// Err returns nil while the broker runs normally, and the reason once it stopped because a
+// durable write's outcome is unknown (ErrRegistryFailed): from then on admin ops answer
+// UNKNOWN_SERVER_ERROR and produces KAFKA_STORAGE_ERROR, with that reason as the message,
+// until the process restarts the broker. A supervisor should watch it and restart.
+func (b *Broker) Err() error {
+	if p := b.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// mkdirDurable creates dir and any missing parents, and fsyncs the parent of each directory
+// it created, so that the new entries survive a crash.
+func mkdirDurable(fsys wal.FS, dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.ReadDir(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		cfg.Now = time.Now
 	}
 	store, recs, err := OpenStore(cfg.Dir, StoreOptions{
-		FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Now: cfg.Now,
+		FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Now: cfg.Now, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

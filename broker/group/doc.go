@@ -82,13 +82,29 @@
 //	str     = length:uvarint | bytes
 //
 // Integers are big-endian. Replaying every entry in order with Machine.Apply rebuilds the
-// state. Compaction: when the log grows past CompactBytes, the current state is written as one
-// snapshot entry at the start of a new log (generation + 1) and fsynced, then the old log is
-// removed. On open, the newest generation whose first entry is a snapshot wins; a newer one
-// without a complete snapshot (a crash during compaction) and older ones are removed. The first
-// log of a fresh directory starts with an empty snapshot entry. If an append or fsync fails,
-// the commits of that batch are answered COORDINATOR_NOT_AVAILABLE (retriable) and are not
-// applied; before the next append the applied state is rewritten as a new snapshot generation
-// (the failed log's tail is in an unknown state), so the coordinator recovers by itself once
-// the disk does.
+// state.
+//
+// Which generation holds the state is recorded in Dir/current-generation (14 bytes: magic "OG"
+// | generation u64 | CRC-32C of the first 10 bytes u32), replaced atomically (temp file, fsync,
+// rename, fsync Dir). A new directory first gets generation 0 ("none yet"), then generation 1
+// with an empty snapshot entry, then the file names 1. Compaction: when the log grows past
+// CompactBytes, the current state is written as one snapshot entry at the start of a new log
+// (numbered above every generation directory that exists or was tried since open) and
+// fsynced, the file is switched to it, and only then is the old log removed. On open the
+// named generation must be there and start with its snapshot entry; if it does not (damage
+// the WAL cut as a torn tail, a lost directory), OpenStore fails with ErrDamaged, logs it as
+// an error and deletes nothing: it never starts empty or falls back to an older generation,
+// which would lose or roll back committed offsets. Every other generation (a compaction that
+// crashed before the switch, or one superseded) is removed. A directory without the file (written by an older release) opens
+// with the old rule, the newest generation whose first entry is a snapshot, and gets the
+// file; if no generation is complete it is refused as damaged. Damage inside the named
+// generation past its snapshot is the WAL's to report (see package wal).
+//
+// If an append or fsync fails, the commits of that batch are answered
+// COORDINATOR_NOT_AVAILABLE (retriable) and are not applied; before the next append the
+// applied state is rewritten as a new snapshot generation (the failed log's tail is in an
+// unknown state), so the coordinator recovers by itself once the disk does. If switching the
+// current-generation file fails after its rename was attempted, which generation is current
+// is unknown: the store stops (ErrStoreFailed, logged as an error) and every later commit is
+// answered COORDINATOR_NOT_AVAILABLE until a restart finds out.
 package group

@@ -1,8 +1,14 @@
 package group
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,28 +27,51 @@ type StoreOptions struct {
 	// SegmentBytes of the offset log. 0: 16 MiB.
 	SegmentBytes int64
 	Now          func() time.Time // nil: time.Now (entry timestamps only)
+	Logger       *slog.Logger     // nil: no logging
 }
+
+// ErrDamaged is returned by OpenStore when the generation the current-generation file names
+// is missing, unreadable or lacks its snapshot: the committed offsets cannot be restored, and
+// the store refuses to start rather than start empty or from an older state. Nothing is
+// deleted; an operator must repair or remove the directory.
+var ErrDamaged = errors.New("group: offset log damaged")
+
+// ErrStoreFailed is returned by every Append and Compact after a write whose outcome is
+// unknown (the current-generation file may or may not have been replaced): the store stops,
+// and reopening it (a restart) finds out which generation is current.
+var ErrStoreFailed = errors.New("group: offset store stopped after a write of unknown outcome; restart to recover")
 
 // Store is the durable committed-offset log (layout in the package doc). Not safe for
 // concurrent use: the Coordinator's owner goroutine is its only user.
 type Store struct {
 	dir  string
 	opts StoreOptions
-	gen  uint64
 	log  *wal.Log
+	gen  uint64
+	// nextGen is the generation number the next compaction uses: above every generation
+	// directory ever seen or attempted, so a failed attempt's leftovers are never reused.
+	nextGen uint64
+	failed  error // sticky; wraps ErrStoreFailed
 
 	compactAt int64 // log size that triggers the next compaction
 }
 
-const logPrefix = "offsets-"
+const (
+	logPrefix   = "offsets-"
+	currentFile = "current-generation"
+	curFileLen  = 14
+)
 
 func genDir(dir string, gen uint64) string {
 	return filepath.Join(dir, fmt.Sprintf("%s%016x", logPrefix, gen))
 }
 
 // OpenStore opens (or creates) the offset log in dir and returns every record it holds, in
-// order, for the caller to Apply. A crash during compaction is recovered from; an entry that the
-// WAL returns intact but that does not decode is an error (nothing is dropped silently).
+// order, for the caller to Apply. The generation named by the current-generation file must be
+// intact: if it is missing or its snapshot entry is gone (damage the WAL cut as a torn tail),
+// OpenStore fails with ErrDamaged and changes nothing. Generations other than the current one
+// (an interrupted compaction, or one superseded) are removed. An entry that the WAL returns
+// intact but that does not decode is an error (nothing is dropped silently).
 func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 	if opts.FS == nil {
 		opts.FS = wal.OSFS()
@@ -56,11 +85,16 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Store{dir: dir, opts: opts, compactAt: opts.CompactBytes}
-	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirDurable(opts.FS, dir); err != nil {
 		return nil, nil, fmt.Errorf("group: open store: %w", err)
 	}
-	names, err := opts.FS.ReadDir(dir)
+	fsys := opts.FS
+	_ = fsys.Remove(filepath.Join(dir, currentFile+".tmp")) // a replacement cut short
+	names, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("group: open store: %w", err)
 	}
@@ -77,44 +111,223 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 		gens = append(gens, g)
 	}
 	slices.Sort(gens)
+	s.nextGen = 1
+	if len(gens) > 0 {
+		s.nextGen = gens[len(gens)-1] + 1
+	}
+	cur, haveCur, err := s.readCurrent()
+	if err != nil {
+		return nil, nil, s.damaged(err)
+	}
 	var recs []Record
-	for i := len(gens) - 1; i >= 0 && s.log == nil; i-- {
-		l, err := wal.Open(genDir(dir, gens[i]), wal.Options{FS: opts.FS, SegmentBytes: opts.SegmentBytes})
+	switch {
+	case haveCur && cur == 0, !haveCur && len(gens) == 0:
+		// A new store, or one whose first generation never became current: nothing was
+		// ever acknowledged. Mark the start first, so that a generation found without a
+		// current-generation file can only come from an older release.
+		if !haveCur {
+			if err := s.writeCurrent(0); err != nil {
+				return nil, nil, fmt.Errorf("group: open store: %w", err)
+			}
+		}
+		if err := s.removeGens(gens, 0); err != nil {
+			return nil, nil, err
+		}
+		l, err := s.newGen(nil)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := s.writeCurrent(s.nextGen - 1); err != nil {
+			l.Close()
 			return nil, nil, fmt.Errorf("group: open store: %w", err)
 		}
-		r, complete, err := replay(l)
+		s.log, s.gen = l, s.nextGen-1
+	case haveCur:
+		if !slices.Contains(gens, cur) {
+			return nil, nil, s.damaged(fmt.Errorf("generation %d named by %s is missing", cur, currentFile))
+		}
+		l, r, complete, err := s.openGen(cur)
 		if err != nil {
-			l.Close()
-			return nil, nil, err
+			return nil, nil, s.damaged(err)
 		}
 		if !complete {
-			// A compaction that crashed before its snapshot was durable: the older log
-			// still holds everything.
-			if err := l.Remove(); err != nil {
-				return nil, nil, fmt.Errorf("group: open store: %w", err)
-			}
-			continue
+			l.Close()
+			return nil, nil, s.damaged(fmt.Errorf("generation %d lost its snapshot entry", cur))
 		}
-		s.log, s.gen, recs = l, gens[i], r
-		for _, old := range gens[:i] {
-			if err := opts.FS.RemoveAll(genDir(dir, old)); err != nil {
-				s.log.Close()
-				return nil, nil, fmt.Errorf("group: open store: %w", err)
+		s.log, s.gen, recs = l, cur, r
+	default:
+		// Written by a release without the current-generation file: the newest generation
+		// whose snapshot is complete wins (newer ones are compactions that crashed).
+		for i := len(gens) - 1; i >= 0 && s.log == nil; i-- {
+			l, r, complete, err := s.openGen(gens[i])
+			if err != nil {
+				return nil, nil, s.damaged(err)
 			}
+			if !complete {
+				l.Close()
+				continue
+			}
+			s.log, s.gen, recs = l, gens[i], r
+		}
+		if s.log == nil {
+			return nil, nil, s.damaged(fmt.Errorf("no generation of %v has a complete snapshot", gens))
+		}
+		if err := s.writeCurrent(s.gen); err != nil {
+			s.log.Close()
+			return nil, nil, fmt.Errorf("group: open store: %w", err)
 		}
 	}
-	if s.log == nil {
-		next := uint64(1)
-		if len(gens) > 0 {
-			next = gens[len(gens)-1] + 1
-		}
-		if err := s.startLog(next, nil); err != nil {
-			return nil, nil, err
-		}
+	if err := s.removeGens(gens, s.gen); err != nil {
+		s.log.Close()
+		return nil, nil, err
 	}
 	s.compactAt = max(opts.CompactBytes, 2*s.log.Size())
 	return s, recs, nil
+}
+
+// damaged logs err loudly and returns it as an ErrDamaged.
+func (s *Store) damaged(err error) error {
+	err = fmt.Errorf("%w: %s: %w (refusing to start: the committed offsets would be lost or rolled back; nothing was deleted)",
+		ErrDamaged, s.dir, err)
+	s.opts.Logger.Error("consumer group offset log is damaged", "dir", s.dir, "err", err)
+	return err
+}
+
+// openGen opens generation gen and replays it.
+func (s *Store) openGen(gen uint64) (l *wal.Log, recs []Record, complete bool, err error) {
+	l, err = wal.Open(genDir(s.dir, gen), wal.Options{FS: s.opts.FS, SegmentBytes: s.opts.SegmentBytes, Logger: s.opts.Logger})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if cut := l.Stats().TruncatedBytes; cut > 0 {
+		s.opts.Logger.Warn("offset log: recovery cut a torn tail (an unacknowledged commit, or damage)",
+			"generation", gen, "bytes", cut)
+	}
+	recs, complete, err = replay(l)
+	if err != nil {
+		l.Close()
+		return nil, nil, false, err
+	}
+	return l, recs, complete, nil
+}
+
+// removeGens removes every generation in gens except keep, durably.
+func (s *Store) removeGens(gens []uint64, keep uint64) error {
+	removed := false
+	for _, g := range gens {
+		if g == keep {
+			continue
+		}
+		if err := s.opts.FS.RemoveAll(genDir(s.dir, g)); err != nil {
+			return fmt.Errorf("group: open store: %w", err)
+		}
+		removed = true
+	}
+	if removed {
+		if err := s.opts.FS.SyncDir(s.dir); err != nil {
+			return fmt.Errorf("group: open store: %w", err)
+		}
+	}
+	return nil
+}
+
+// readCurrent reads the current-generation file; ok is false if there is none.
+func (s *Store) readCurrent() (gen uint64, ok bool, err error) {
+	f, err := s.opts.FS.OpenFile(filepath.Join(s.dir, currentFile), os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	b := make([]byte, curFileLen+1)
+	n, err := f.ReadAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, false, err
+	}
+	gen, err = decodeCurrent(b[:n])
+	return gen, err == nil, err
+}
+
+// Current-generation file (14 bytes, big-endian): magic "OG" | generation u64 | CRC-32C of
+// the first 10 bytes u32. Generation 0: no generation is current yet.
+func encodeCurrent(gen uint64) []byte {
+	b := make([]byte, curFileLen)
+	b[0], b[1] = 'O', 'G'
+	binary.BigEndian.PutUint64(b[2:], gen)
+	binary.BigEndian.PutUint32(b[10:], crc32.Checksum(b[:10], castagnoli))
+	return b
+}
+
+func decodeCurrent(b []byte) (uint64, error) {
+	if len(b) != curFileLen || b[0] != 'O' || b[1] != 'G' {
+		return 0, fmt.Errorf("%s: bad header or length %d", currentFile, len(b))
+	}
+	if want, got := binary.BigEndian.Uint32(b[10:]), crc32.Checksum(b[:10], castagnoli); want != got {
+		return 0, fmt.Errorf("%s: checksum mismatch", currentFile)
+	}
+	return binary.BigEndian.Uint64(b[2:]), nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errUnknownOutcome marks a failed replacement of the current-generation file after its
+// rename was attempted: the old or the new file may be the durable one.
+var errUnknownOutcome = errors.New("outcome unknown")
+
+// writeCurrent replaces the current-generation file durably (temp file, fsync, rename, fsync
+// the directory). An error wrapping errUnknownOutcome means the rename was attempted.
+func (s *Store) writeCurrent(gen uint64) error {
+	fsys := s.opts.FS
+	path := filepath.Join(s.dir, currentFile)
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", currentFile, err)
+	}
+	if _, err := f.WriteAt(encodeCurrent(gen), 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", currentFile, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", currentFile, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", currentFile, err)
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s (%w): %w", currentFile, errUnknownOutcome, err)
+	}
+	if err := fsys.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("sync dir for %s (%w): %w", currentFile, errUnknownOutcome, err)
+	}
+	return nil
+}
+
+// mkdirDurable creates dir and any missing parents, and fsyncs the parent of each directory
+// it created, so that the directory's entry survives a crash.
+func mkdirDurable(fsys wal.FS, dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.ReadDir(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replay reads every entry; complete reports whether the log starts with a snapshot entry.
@@ -147,15 +360,20 @@ func replay(l *wal.Log) (recs []Record, complete bool, err error) {
 	return recs, !first, nil
 }
 
-// startLog creates generation gen holding snapshot as its first entry, durably.
-func (s *Store) startLog(gen uint64, snapshot []Record) error {
-	l, err := wal.Open(genDir(s.dir, gen), wal.Options{FS: s.opts.FS, SegmentBytes: s.opts.SegmentBytes})
+// newGen creates generation s.nextGen (and advances nextGen) holding snapshot as its first
+// entry, durably. It does not make it current. On error the attempt's directory is removed
+// (best effort: its number is never used again, and OpenStore removes it).
+func (s *Store) newGen(snapshot []Record) (*wal.Log, error) {
+	gen := s.nextGen
+	s.nextGen++
+	l, err := wal.Open(genDir(s.dir, gen), wal.Options{FS: s.opts.FS, SegmentBytes: s.opts.SegmentBytes, Logger: s.opts.Logger})
 	if err != nil {
-		return fmt.Errorf("group: new offset log: %w", err)
+		_ = s.opts.FS.RemoveAll(genDir(s.dir, gen))
+		return nil, fmt.Errorf("group: new offset log: %w", err)
 	}
-	fail := func(err error) error {
+	fail := func(err error) (*wal.Log, error) {
 		l.Remove()
-		return fmt.Errorf("group: new offset log: %w", err)
+		return nil, fmt.Errorf("group: new offset log: %w", err)
 	}
 	next, err := l.Append(AppendEntry(nil, true, snapshot), 1, s.opts.Now().UnixMilli())
 	if err != nil {
@@ -167,12 +385,14 @@ func (s *Store) startLog(gen uint64, snapshot []Record) error {
 	if err := s.opts.FS.SyncDir(s.dir); err != nil {
 		return fail(err)
 	}
-	s.log, s.gen = l, gen
-	return nil
+	return l, nil
 }
 
 // Append writes recs as one entry and returns once it is fsynced.
 func (s *Store) Append(recs []Record) error {
+	if s.failed != nil {
+		return s.failed
+	}
 	if s.log == nil {
 		return errors.New("group: store closed")
 	}
@@ -191,16 +411,40 @@ func (s *Store) NeedsCompaction() bool {
 	return s.log != nil && s.log.Size() > s.compactAt
 }
 
-// Compact starts a new log generation from snapshot (the complete current state) and removes
-// the old one. On error the old log stays in use.
+// Compact starts a new log generation from snapshot (the complete current state), makes it
+// current and removes the old one. On error the old log stays in use, unless the outcome of
+// making the new one current is unknown: then the store stops (ErrStoreFailed from then on).
 func (s *Store) Compact(snapshot []Record) error {
-	old := s.log
-	if err := s.startLog(s.gen+1, snapshot); err != nil {
+	if s.failed != nil {
+		return s.failed
+	}
+	if s.log == nil {
+		return errors.New("group: store closed")
+	}
+	l, err := s.newGen(snapshot)
+	if err != nil {
 		return err
 	}
+	gen := s.nextGen - 1
+	if err := s.writeCurrent(gen); err != nil {
+		if !errors.Is(err, errUnknownOutcome) {
+			l.Remove()
+			return fmt.Errorf("group: compact offset log: %w", err)
+		}
+		// Generation gen may or may not be current after a crash: writing to either log
+		// could lose acknowledged commits.
+		l.Close()
+		s.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
+		s.opts.Logger.Error("consumer group offset store stopped: a write's outcome is unknown; restart the broker",
+			"dir", s.dir, "err", err)
+		return s.failed
+	}
+	old, oldGen := s.log, s.gen
+	s.log, s.gen = l, gen
 	s.compactAt = max(s.opts.CompactBytes, 2*s.log.Size())
 	if err := old.Remove(); err != nil {
-		return fmt.Errorf("group: remove compacted offset log: %w", err)
+		// Harmless: it is no longer current, and the next open removes it.
+		s.opts.Logger.Warn("offset log: remove compacted generation", "generation", oldGen, "err", err)
 	}
 	return nil
 }

@@ -61,6 +61,7 @@ type Cluster struct {
 	learning   bool                         // placements are recorded even with one broker; guarded by mu
 	place      map[string]placement         // guarded by mu
 	placeNext  int64                        // next placement-log offset to read; guarded by mu
+	placeSafe  int64                        // placement-log offsets below this are known durable; guarded by mu
 	hwm        map[tp]int64                 // last high watermark seen per partition; guarded by mu
 	ensured    map[*Broker]map[string]bool  // topics known to exist on a data broker; guarded by mu
 }
@@ -210,7 +211,8 @@ func (c *Cluster) ctl() *Broker {
 
 // --- placement ---
 
-// refreshPlacement reads new placement records from the controller.
+// refreshPlacement reads new placement records from the controller, up to the point this
+// gateway knows to be durable (see placementTopicConfigs in placement.go).
 func (c *Cluster) refreshPlacement(ctx context.Context) error {
 	c.mu.Lock()
 	from := c.placeNext
@@ -233,7 +235,7 @@ func (c *Cluster) refreshPlacement(ctx context.Context) error {
 		}
 		c.mu.Lock()
 		next, err := decodeRecords(p.Records, func(off int64, k, v []byte) {
-			if off < c.placeNext {
+			if off < c.placeNext || off >= c.placeSafe {
 				return
 			}
 			pl, err := decodePlacement(v)
@@ -243,13 +245,18 @@ func (c *Cluster) refreshPlacement(ctx context.Context) error {
 			}
 			applyPlacement(c.place, string(k), pl)
 		})
-		if next > c.placeNext {
+		next = min(next, c.placeSafe)
+		moved := next > c.placeNext
+		if moved {
 			c.placeNext = next
 		}
 		from = c.placeNext
 		c.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("placement log: %w", err)
+		}
+		if !moved {
+			return nil // the rest is not known to be durable yet
 		}
 	}
 }
@@ -290,7 +297,7 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 		p.Owners = append(p.Owners, brokers[(start+i)%len(brokers)].ID.String())
 	}
 	if _, err := c.ctl().CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{
-		{Name: PlacementTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		{Name: PlacementTopic, NumPartitions: 1, ReplicationFactor: 1, Configs: placementTopicConfigs}}}); err != nil {
 		return placement{}, 0, err
 	}
 	pr, err := c.ctl().Produce(ctx, &brokerop.ProduceReq{Acks: -1, TimeoutMs: 10000, Partitions: []brokerop.ProducePartition{
@@ -301,6 +308,9 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 	if code := pr.Partitions[0].ErrorCode; code != 0 {
 		return placement{}, 0, fmt.Errorf("placement log append: kafka error %d", code)
 	}
+	c.mu.Lock()
+	c.placeSafe = max(c.placeSafe, pr.Partitions[0].BaseOffset+1) // acks=all: durable up to ours
+	c.mu.Unlock()
 	if err := c.refreshPlacement(ctx); err != nil {
 		return placement{}, 0, err
 	}

@@ -5,7 +5,9 @@
 //     consumer groups and the placement log (PlacementTopic, placement.go); metadata, admin,
 //     group and producer-id ops go to it.
 //   - Each partition lives on one broker, chosen on first use and recorded in the placement
-//     log. Produce, Fetch and ListOffsets are split by owner, sent concurrently and merged back
+//     log, which a gateway reads only up to the point it knows to be durable (the end of its
+//     own acks=all append; see placement.go): the broker serves records before they are
+//     fsynced, and a controller crash can drop those. Produce, Fetch and ListOffsets are split by owner, sent concurrently and merged back
 //     in request order (one split-call-merge helper, splitCall), creating a topic on an owner
 //     that has not learned it yet.
 //   - Broker is one broker as the gateway sees it: the carrier's brokermesh.Caller plus

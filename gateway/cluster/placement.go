@@ -19,6 +19,17 @@ import (
 // reading the log reaches the same placement.
 const PlacementTopic = "__meshkafka_placement"
 
+// The placement log is read only up to its durable point. The broker serves records as soon
+// as they are appended, before they are fsynced, and a crash of the controller can drop a
+// record that is not yet durable; a gateway that routed by it would disagree with the log.
+// A gateway learns the durable point from its own appends: they are acks=all, so when one is
+// answered every record before it is durable too. Records past that point are left for a
+// later read; a gateway that finds no (durable) placement for a topic appends its own, which
+// makes everything before it durable, and the first record still wins. The topic is created
+// with flush.messages=1 so that acks=all means fsynced even if the broker's default flush
+// policy is relaxed.
+var placementTopicConfigs = map[string]string{"flush.messages": "1"}
+
 // placement is one topic incarnation's partition owners (NodeId text, by partition index).
 type placement struct {
 	TopicID string   `json:"id"` // hex of the controller's topic id
