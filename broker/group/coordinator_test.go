@@ -4,17 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	var mu sync.Mutex
+	var journals []*wal.Store
+	journalOpened = func(s *wal.Store) {
+		mu.Lock()
+		journals = append(journals, s)
+		mu.Unlock()
+	}
+	code := m.Run()
+	for _, s := range journals { // those of stores a crash test abandoned (Close is idempotent)
+		_ = s.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 func joinReq(client, member string) *brokerop.JoinGroupReq {
 	return &brokerop.JoinGroupReq{

@@ -70,8 +70,17 @@
 // # Offset log
 //
 // Committed offsets live in a wal.Log under Dir, in a subdirectory named "offsets-" followed by
-// a 16-digit hex generation. Each WAL entry (CRC-checked by the WAL) is one batch of records,
-// written atomically and fsynced before the request that caused it is answered:
+// a 16-digit hex generation. The log is a member of the Store's own node-wide commit journal
+// (wal.OpenStore(Dir), journal files under Dir/commitlog; decision: a journal of its own
+// rather than the broker's, so group.Open stays independent of broker.Open; the cost is one
+// more fsync when a produce and a commit coincide). So a commit's durability is the journal's
+// fsync, and recovery knows the durable point exactly: a flipped bit in an acknowledged commit
+// entry past the log's recovery point is repaired from the journal, and damage below it (or in
+// the journal) fails OpenStore with ErrDamaged; neither is cut as a torn tail, which would
+// roll a committed offset back. A directory written by an earlier release (standalone logs,
+// no commitlog) opens as before and is migrated by the first open. Each WAL entry
+// (CRC-checked by the WAL) is one batch of records, written atomically and durable before the
+// request that caused it is answered:
 //
 //	entry   = version:u8 (=1) | flags:u8 (bit 0: snapshot) | count:uvarint | record*count
 //	record  = kind:u8 | group:str | body
@@ -101,9 +110,12 @@
 // generation past its snapshot is the WAL's to report (see package wal).
 //
 // If an append or fsync fails, the commits of that batch are answered
-// COORDINATOR_NOT_AVAILABLE (retriable) and are not applied; before the next append the
-// applied state is rewritten as a new snapshot generation (the failed log's tail is in an
-// unknown state), so the coordinator recovers by itself once the disk does. If switching the
+// COORDINATOR_NOT_AVAILABLE (retriable) and are not applied. The journal is then failed
+// (fail-stop: it refuses every write, and its tail past the last successful fsync was cut,
+// fsyncgate); before the next append the Store closes and reopens it (recovery cuts the
+// log's entries the journal lost, so no commit answered with an error comes back) and
+// rewrites the applied state as a new snapshot generation, so the coordinator recovers by
+// itself once the disk does. If switching the
 // current-generation file fails after its rename was attempted, which generation is current
 // is unknown: the store stops (ErrStoreFailed, logged as an error) and every later commit is
 // answered COORDINATOR_NOT_AVAILABLE until a restart finds out.

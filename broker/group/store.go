@@ -26,8 +26,11 @@ type StoreOptions struct {
 	CompactBytes int64
 	// SegmentBytes of the offset log. 0: 16 MiB.
 	SegmentBytes int64
-	Now          func() time.Time // nil: time.Now (entry timestamps only)
-	Logger       *slog.Logger     // nil: no logging
+	// Journal tunes the commit journal under the store's directory (FS and Logger are the
+	// store's). The zero value is the default.
+	Journal wal.StoreOptions
+	Now     func() time.Time // nil: time.Now (entry timestamps only)
+	Logger  *slog.Logger     // nil: no logging
 }
 
 // ErrDamaged is returned by OpenStore when the generation the current-generation file names
@@ -46,8 +49,12 @@ var ErrStoreFailed = errors.New("group: offset store stopped after a write of un
 type Store struct {
 	dir  string
 	opts StoreOptions
-	log  *wal.Log
-	gen  uint64
+	wal  *wal.Store // the commit journal under dir/commitlog that every generation's log joins
+	log  *wal.Log   // the current generation; nil after a failed reopen (see reopen)
+	// jopts are the journal's options, for reopen.
+	jopts  wal.StoreOptions
+	closed bool
+	gen    uint64
 	// nextGen is the generation number the next compaction uses: above every generation
 	// directory ever seen or attempted, so a failed attempt's leftovers are never reused.
 	nextGen uint64
@@ -55,6 +62,11 @@ type Store struct {
 
 	compactAt int64 // log size that triggers the next compaction
 }
+
+// journalOpened, if set (by tests only, before any store is opened), is told of every
+// journal opened: crash tests abandon stores without closing them, and their TestMain closes
+// the journals (stopping their checkpointers) before checking for leaked goroutines.
+var journalOpened func(*wal.Store)
 
 const (
 	logPrefix   = "offsets-"
@@ -94,6 +106,37 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 	}
 	fsys := opts.FS
 	_ = fsys.Remove(filepath.Join(dir, currentFile+".tmp")) // a replacement cut short
+	// The journal is opened (and replayed into every generation directory it names) before
+	// the generations are looked at: damage to a synced entry of the current generation past
+	// its recovery point is repaired from the journal, and damage wal cannot repair fails
+	// OpenStore here rather than being cut as a torn tail.
+	jopts := opts.Journal
+	jopts.FS, jopts.Logger = opts.FS, opts.Logger
+	jopts.Replay.SegmentBytes = opts.SegmentBytes
+	if jopts.MaxOpenFiles == 0 {
+		jopts.MaxOpenFiles = 64 // a generation has a few segments; the broker's Store has the rest
+	}
+	s.jopts = jopts
+	ws, err := wal.OpenStore(dir, jopts)
+	if err == nil && journalOpened != nil {
+		journalOpened(ws)
+	}
+	if wal.IsCorruption(err) {
+		return nil, nil, s.damaged(err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("group: open store: %w", err)
+	}
+	s.wal = ws
+	ok := false
+	defer func() {
+		if !ok {
+			if s.log != nil {
+				s.log.Close()
+			}
+			ws.Close()
+		}
+	}()
 	names, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("group: open store: %w", err)
@@ -173,15 +216,14 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 			return nil, nil, s.damaged(fmt.Errorf("no generation of %v has a complete snapshot", gens))
 		}
 		if err := s.writeCurrent(s.gen); err != nil {
-			s.log.Close()
 			return nil, nil, fmt.Errorf("group: open store: %w", err)
 		}
 	}
 	if err := s.removeGens(gens, s.gen); err != nil {
-		s.log.Close()
 		return nil, nil, err
 	}
 	s.compactAt = max(opts.CompactBytes, 2*s.log.Size())
+	ok = true
 	return s, recs, nil
 }
 
@@ -195,7 +237,7 @@ func (s *Store) damaged(err error) error {
 
 // openGen opens generation gen and replays it.
 func (s *Store) openGen(gen uint64) (l *wal.Log, recs []Record, complete bool, err error) {
-	l, err = wal.Open(genDir(s.dir, gen), wal.Options{FS: s.opts.FS, SegmentBytes: s.opts.SegmentBytes, Logger: s.opts.Logger})
+	l, err = s.wal.OpenLog(genDir(s.dir, gen), wal.Options{SegmentBytes: s.opts.SegmentBytes})
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -366,7 +408,7 @@ func replay(l *wal.Log) (recs []Record, complete bool, err error) {
 func (s *Store) newGen(snapshot []Record) (*wal.Log, error) {
 	gen := s.nextGen
 	s.nextGen++
-	l, err := wal.Open(genDir(s.dir, gen), wal.Options{FS: s.opts.FS, SegmentBytes: s.opts.SegmentBytes, Logger: s.opts.Logger})
+	l, err := s.wal.OpenLog(genDir(s.dir, gen), wal.Options{SegmentBytes: s.opts.SegmentBytes})
 	if err != nil {
 		_ = s.opts.FS.RemoveAll(genDir(s.dir, gen))
 		return nil, fmt.Errorf("group: new offset log: %w", err)
@@ -393,8 +435,11 @@ func (s *Store) Append(recs []Record) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	if s.log == nil {
+	if s.closed {
 		return errors.New("group: store closed")
+	}
+	if s.log == nil {
+		return errors.New("group: offset journal failed and is not reopened yet")
 	}
 	off, err := s.log.Append(AppendEntry(nil, false, recs), 1, s.opts.Now().UnixMilli())
 	if err != nil {
@@ -418,8 +463,13 @@ func (s *Store) Compact(snapshot []Record) error {
 	if s.failed != nil {
 		return s.failed
 	}
-	if s.log == nil {
+	if s.closed {
 		return errors.New("group: store closed")
+	}
+	if s.log == nil || s.wal.Err() != nil {
+		if err := s.reopen(); err != nil {
+			return err
+		}
 	}
 	l, err := s.newGen(snapshot)
 	if err != nil {
@@ -449,12 +499,52 @@ func (s *Store) Compact(snapshot []Record) error {
 	return nil
 }
 
-// Close closes the log. Idempotent.
+// reopen closes the failed journal and opens it again, with the current generation's log.
+// After a failed write or fsync the wal.Store refuses every write (its state past the last
+// successful fsync is unknown); reopening recovers from what is durable: the journal was cut
+// back to its last successful fsync and OpenStore cuts the log's entries past it, so no commit
+// answered with an error can come back (fsyncgate). The caller then writes the applied state
+// as a new generation (Compact), so what the reopened log holds is not replayed.
+func (s *Store) reopen() error {
+	if s.log != nil {
+		_ = s.log.Close() // it fails with the journal's error
+		s.log = nil
+	}
+	if s.wal != nil {
+		_ = s.wal.Close()
+		s.wal = nil
+	}
+	ws, err := wal.OpenStore(s.dir, s.jopts)
+	if err == nil && journalOpened != nil {
+		journalOpened(ws)
+	}
+	if err != nil {
+		return fmt.Errorf("group: reopen offset journal: %w", err)
+	}
+	l, err := ws.OpenLog(genDir(s.dir, s.gen), wal.Options{SegmentBytes: s.opts.SegmentBytes})
+	if err != nil {
+		ws.Close()
+		return fmt.Errorf("group: reopen offset log generation %d: %w", s.gen, err)
+	}
+	s.wal, s.log = ws, l
+	s.opts.Logger.Warn("offset journal reopened after a failed write", "dir", s.dir)
+	return nil
+}
+
+// Close closes the log and the journal. Idempotent.
 func (s *Store) Close() error {
-	if s.log == nil {
+	if s.closed {
 		return nil
 	}
-	err := s.log.Close()
-	s.log = nil
-	return err
+	s.closed = true
+	var errs []error
+	if s.log != nil {
+		errs = append(errs, s.log.Close())
+		s.log = nil
+	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.Close())
+		s.wal = nil
+	}
+	return errors.Join(errs...)
 }
