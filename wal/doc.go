@@ -11,7 +11,8 @@
 // journal): partition files are written on the produce path but fsynced only in the
 // background, and one shared journal is fsynced per group commit (TiKV raft-engine /
 // CockroachDB / Redpanda style). A Log opened with Open (no Store) fsyncs its own files, as
-// before; the broker's consumer-group offsets log uses that. A Log is a sequence of segments;
+// before (the broker's consumer-group offsets log is a member of a Store of its own). A Log is
+// a sequence of segments;
 // each segment is three files named by the segment's base offset, zero-padded to 20 digits
 // so names sort as integers:
 //
