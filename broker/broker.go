@@ -41,6 +41,9 @@ type Config struct {
 	Logger        *slog.Logger     // nil → discard
 	Registry      Registry         // nil → FileRegistry at Dir/topics.registry
 	Rand          io.Reader        // topic and cluster ids; nil → crypto/rand
+	// OnStop, if set, is called once (from the failing op's goroutine; it must not block) when
+	// the broker stops because a write's outcome is unknown (see Err): a binary exits on it.
+	OnStop func(err error)
 	// Store tunes the node-wide commit journal under Dir/commitlog that every partition log
 	// writes through (FS and Logger are the broker's). The zero value is the default.
 	Store wal.StoreOptions

@@ -43,7 +43,8 @@
 // that writes the registry answers UNKNOWN_SERVER_ERROR and every produce
 // KAFKA_STORAGE_ERROR, with a message saying to restart where the answer has a message
 // field (DeleteTopics has none); a restart reads whichever state is
-// durable. Continuing could acknowledge records of a topic whose deletion is already on disk.
+// durable. Config.OnStop is called once when that happens: cmd/broker and cmd/gateway (embedded
+// mode) log it and exit non-zero, so a supervisor restarts them and recovery runs. Continuing could acknowledge records of a topic whose deletion is already on disk.
 // A failure before the rename leaves the old file and is an ordinary error. CreateTopics
 // fails (and is rolled back) if the topics directory cannot be fsynced after the topic
 // directories were made, and Open fsyncs every directory it creates (Dir, topics, a

@@ -193,6 +193,9 @@ func (b *Broker) stop(err error) {
 	if b.fatal.CompareAndSwap(nil, &err) {
 		b.log.Error("broker: STOPPED: a durable write's outcome is unknown; admin ops and produces fail until the broker is restarted",
 			"err", err)
+		if b.cfg.OnStop != nil {
+			b.cfg.OnStop(err)
+		}
 	}
 }
 

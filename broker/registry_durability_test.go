@@ -367,12 +367,14 @@ func TestRegistryStopIsLoud(t *testing.T) {
 	logs := &recordingHandler{}
 	e.b.Close()
 	e.cfg.Logger = slog.New(logs)
+	var onStop []error // OnStop runs on the failing op's goroutine (this one)
+	e.cfg.OnStop = func(err error) { onStop = append(onStop, err) }
 	e.open()
 	if r := e.create("a"); r != 0 {
 		t.Fatalf("create: %d", r)
 	}
-	if err := e.b.Err(); err != nil {
-		t.Fatalf("Err before any failure: %v", err)
+	if err := e.b.Err(); err != nil || len(onStop) != 0 {
+		t.Fatalf("Err before any failure: %v (OnStop calls %v)", err, onStop)
 	}
 	e.fs.SetDirSyncFault(func(string) error { return syscall.EIO })
 	if r := e.create("b"); r == 0 {
@@ -381,6 +383,12 @@ func TestRegistryStopIsLoud(t *testing.T) {
 	e.fs.SetDirSyncFault(nil)
 	if err := e.b.Err(); !errors.Is(err, ErrRegistryFailed) {
 		t.Fatalf("Err = %v, want ErrRegistryFailed", err)
+	}
+	if r := e.create("c"); r == 0 {
+		t.Fatal("create after the stop succeeded")
+	}
+	if len(onStop) != 1 || !errors.Is(onStop[0], ErrRegistryFailed) {
+		t.Fatalf("OnStop calls = %v, want one with ErrRegistryFailed", onStop)
 	}
 	resp, err := e.b.Produce(bg, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
 		{Topic: "a", Records: makeBatch(false, vals(1, "x")...)}}})

@@ -42,6 +42,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -154,7 +155,8 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer shutdownTracing(context.Background())
 
-	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
+	onStop, stopped := cli.FailStop()
+	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop})
 	if err != nil {
 		return fmt.Errorf("open broker: %w", err)
 	}
@@ -203,11 +205,19 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if o.Relay != "" {
 		log.Info("home relay", "url", o.Relay)
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
+	var stopErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-stopped:
+		// Fail-stop: serving on would answer errors forever; a supervisor restarts the
+		// process and recovery reads whatever state is durable.
+		log.Error("broker stopped after a write of unknown outcome: EXITING so that a restart recovers", "err", err)
+		stopErr = fmt.Errorf("broker stopped, restart to recover: %w", err)
+	}
 	_ = ctl.Close()
 	_ = g.Close()
-	return node.Close()
+	return errors.Join(stopErr, node.Close())
 }
 
 // partitionCount is the load the broker announces: the partitions it holds.

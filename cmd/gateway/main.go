@@ -138,6 +138,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	var be fullBackend
 	var closeBackend func() error
+	var stopped <-chan error // embedded broker's fail-stop (nil in mesh mode)
 	if o.meshMode() {
 		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log); err != nil {
 			return err
@@ -148,7 +149,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 			return err
 		}
 		defer shutdownTracing(context.Background())
-		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log})
+		var onStop func(error)
+		onStop, stopped = cli.FailStop()
+		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop})
 		if err != nil {
 			return fmt.Errorf("open broker: %w", err)
 		}
@@ -201,10 +204,16 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	fmt.Fprintf(stdout, "gateway listening on %s (advertised %s), data in %s\n", addr, hp, o.data)
 	fmt.Fprintf(stdout, "try: kcat -b %s -L\n", hp)
 
+	var stopErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err = <-served:
+	case serr := <-stopped:
+		// Fail-stop: serving on would answer errors forever; a supervisor restarts the
+		// process and recovery reads whatever state is durable.
+		log.Error("embedded broker stopped after a write of unknown outcome: EXITING so that a restart recovers", "err", serr)
+		stopErr = fmt.Errorf("broker stopped, restart to recover: %w", serr)
 	}
 	srv.Close()
 	if err == nil {
@@ -212,6 +221,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	if errors.Is(err, gateway.ErrServerClosed) {
 		err = nil
+	}
+	if stopErr != nil {
+		err = stopErr
 	}
 	if cerr := closeBackend(); err == nil && cerr != nil {
 		err = cerr

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -147,5 +151,61 @@ func TestAdvertisedFromEnv(t *testing.T) {
 	}
 	if len(resp.Brokers) != 1 || resp.Brokers[0].Host != "kafka.example" || resp.Brokers[0].Port != 19999 {
 		t.Fatalf("advertised %+v", resp.Brokers)
+	}
+}
+
+// Fail-stop: when the embedded broker stops after a write of unknown outcome, the gateway
+// exits with an error (so a supervisor restarts it and recovery runs) instead of serving
+// errors forever. The registry file is replaced by a non-empty directory, so the rename of the
+// next registry write (a CreateTopics) fails: its outcome is unknown to the broker.
+func TestGatewayExitsWhenBrokerStops(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(nil), pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no banner: %v", <-done)
+	}
+	addr := strings.Fields(strings.TrimPrefix(sc.Text(), "gateway listening on "))[0]
+	go io.Copy(io.Discard, pr)
+
+	reg := filepath.Join(dir, "topics.registry")
+	if _, err := os.Stat(reg); err != nil {
+		cancel()
+		<-done
+		t.Fatalf("test setup: %v", err)
+	}
+	if err := os.Remove(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(reg, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rctx, rcancel := context.WithCancel(context.Background())
+	reqDone := make(chan struct{})
+	go func() {
+		defer close(reqDone)
+		req := kmsg.NewPtrCreateTopicsRequest()
+		tp := kmsg.NewCreateTopicsRequestTopic()
+		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "a", 1, 1
+		req.Topics = append(req.Topics, tp)
+		_, _ = req.RequestWith(rctx, cl) // answered with an error, or cut by the exit
+	}()
+	err = <-done // the gateway exits by itself: ctx is not cancelled
+	rcancel()
+	<-reqDone
+	if err == nil || !errors.Is(err, broker.ErrRegistryFailed) || !strings.Contains(err.Error(), "restart to recover") {
+		t.Fatalf("run returned %v, want the broker's stop (ErrRegistryFailed)", err)
 	}
 }

@@ -169,3 +169,17 @@ func WriteAddrFile(path, line string) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// FailStop returns a function for broker.Config.OnStop and the channel that receives the
+// first error it is called with (later ones are dropped; it never blocks). A binary selects on
+// the channel next to its shutdown signal and exits non-zero when it fires: a write of unknown
+// outcome stops the broker, and only a restart (recovery from what is durable) resumes it.
+func FailStop() (onStop func(error), stopped <-chan error) {
+	ch := make(chan error, 1)
+	return func(err error) {
+		select {
+		case ch <- err:
+		default:
+		}
+	}, ch
+}

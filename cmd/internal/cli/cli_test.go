@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -138,5 +139,25 @@ func TestLoggerIdentityAddrFile(t *testing.T) {
 	}
 	if _, err := os.Stat(p + ".tmp"); !os.IsNotExist(err) {
 		t.Fatalf("temp file left: %v", err)
+	}
+}
+
+func TestFailStop(t *testing.T) {
+	onStop, stopped := FailStop()
+	select {
+	case err := <-stopped:
+		t.Fatalf("stopped before any call: %v", err)
+	default:
+	}
+	first, second := errors.New("first"), errors.New("second")
+	onStop(first)
+	onStop(second) // must not block
+	if err := <-stopped; err != first {
+		t.Fatalf("stopped = %v, want the first error", err)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("second report delivered: %v", err)
+	default:
 	}
 }
