@@ -510,3 +510,55 @@ func TestStoreRefusesDamagedCurrentFile(t *testing.T) {
 		t.Fatalf("err = %v, want ErrDamaged", err)
 	}
 }
+
+// A groups directory written by the release before the commit journal (standalone wal.Log
+// generations, with or without the current-generation file, no commitlog) opens with every
+// commit, is migrated (the journal is created), and stays correct across a crash after that.
+func TestStoreOpensStandaloneLayout(t *testing.T) {
+	for _, withCurrent := range []bool{true, false} {
+		fs := waltest.NewCrashFS()
+		l, err := wal.Open(genDir("/g", 1), wal.Options{FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(AppendEntry(nil, true, nil), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			if _, err := l.Append(AppendEntry(nil, false, []Record{commitRec("g", "t", 0, int64(i))}), 1, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if withCurrent {
+			if err := fs.WriteFile("/g/"+currentFile, encodeCurrent(1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fs.Crash() // power loss under the old release after its last commit was fsynced (l is abandoned)
+		if slices.ContainsFunc(fs.Files(), func(f string) bool { return strings.Contains(f, "commitlog") }) {
+			t.Fatal("test setup: the old layout has a journal")
+		}
+		s, got, err := OpenStore("/g", StoreOptions{FS: fs})
+		if err != nil {
+			t.Fatalf("current file %v: open: %v", withCurrent, err)
+		}
+		if off := committedOffset(got, "g", 0); off != 199 {
+			t.Fatalf("current file %v: committed offset %d, want 199", withCurrent, off)
+		}
+		if err := s.Append([]Record{commitRec("g", "t", 0, 200)}); err != nil {
+			t.Fatal(err)
+		}
+		fs.Crash() // s is abandoned (TestMain stops its journal's checkpointer)
+		s2, got, err := OpenStore("/g", StoreOptions{FS: fs})
+		if err != nil {
+			t.Fatalf("current file %v: reopen after migration and crash: %v", withCurrent, err)
+		}
+		if off := committedOffset(got, "g", 0); off != 200 {
+			t.Fatalf("current file %v: committed offset after crash %d, want 200", withCurrent, off)
+		}
+		s2.Close()
+	}
+}
