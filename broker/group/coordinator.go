@@ -25,6 +25,9 @@ type Config struct {
 	// CompactBytes and SegmentBytes of the offset log; see StoreOptions.
 	CompactBytes int64
 	SegmentBytes int64
+	// OnStop, if set, is called once (from the owner goroutine; it must not block) when the
+	// offset store stops after a write of unknown outcome (ErrStoreFailed).
+	OnStop func(err error)
 }
 
 // Coordinator serves the group APIs: one owner goroutine drives a Machine with real time and
@@ -70,6 +73,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	}
 	store, recs, err := OpenStore(cfg.Dir, StoreOptions{
 		FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Now: cfg.Now, Logger: cfg.Logger,
+		OnStop: cfg.OnStop,
 	})
 	if err != nil {
 		return nil, err

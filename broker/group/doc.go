@@ -117,6 +117,7 @@
 // rewrites the applied state as a new snapshot generation, so the coordinator recovers by
 // itself once the disk does. If switching the
 // current-generation file fails after its rename was attempted, which generation is current
-// is unknown: the store stops (ErrStoreFailed, logged as an error) and every later commit is
-// answered COORDINATOR_NOT_AVAILABLE until a restart finds out.
+// is unknown: the store stops (ErrStoreFailed, logged as an error, Config.OnStop called: the
+// binaries exit on it) and every later commit is answered COORDINATOR_NOT_AVAILABLE until a
+// restart finds out.
 package group

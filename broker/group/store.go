@@ -31,6 +31,9 @@ type StoreOptions struct {
 	Journal wal.StoreOptions
 	Now     func() time.Time // nil: time.Now (entry timestamps only)
 	Logger  *slog.Logger     // nil: no logging
+	// OnStop, if set, is called once when the store stops (ErrStoreFailed), from the
+	// caller's goroutine; it must not block. A binary exits on it.
+	OnStop func(err error)
 }
 
 // ErrDamaged is returned by OpenStore when the generation the current-generation file names
@@ -487,6 +490,9 @@ func (s *Store) Compact(snapshot []Record) error {
 		s.failed = fmt.Errorf("%w: %w", ErrStoreFailed, err)
 		s.opts.Logger.Error("consumer group offset store stopped: a write's outcome is unknown; restart the broker",
 			"dir", s.dir, "err", err)
+		if s.opts.OnStop != nil {
+			s.opts.OnStop(s.failed)
+		}
 		return s.failed
 	}
 	old, oldGen := s.log, s.gen

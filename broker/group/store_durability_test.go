@@ -301,7 +301,8 @@ func TestStoreFailStopsOnUnknownCurrent(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for round := range 10 {
 		fs := waltest.NewDirFaultFS()
-		s, _, err := OpenStore("/g", StoreOptions{FS: fs})
+		var stops []error
+		s, _, err := OpenStore("/g", StoreOptions{FS: fs, OnStop: func(err error) { stops = append(stops, err) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +327,9 @@ func TestStoreFailStopsOnUnknownCurrent(t *testing.T) {
 		}
 		if err := s.Compact(stateOf(acked)); !errors.Is(err, ErrStoreFailed) {
 			t.Fatalf("round %d: compact after unknown outcome: %v, want ErrStoreFailed", round, err)
+		}
+		if len(stops) != 1 || !errors.Is(stops[0], ErrStoreFailed) {
+			t.Fatalf("round %d: OnStop calls %v, want one with ErrStoreFailed", round, stops)
 		}
 		s.Close()
 		fs.CrashTear(r)

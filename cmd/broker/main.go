@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return fmt.Errorf("open broker: %w", err)
 	}
 	defer b.Close()
-	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
+	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log, OnStop: onStop})
 	if err != nil {
 		return fmt.Errorf("open group coordinator: %w", err)
 	}
@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	case err := <-stopped:
 		// Fail-stop: serving on would answer errors forever; a supervisor restarts the
 		// process and recovery reads whatever state is durable.
-		log.Error("broker stopped after a write of unknown outcome: EXITING so that a restart recovers", "err", err)
+		log.Error("broker stopped after a write of unknown outcome (data or group offsets): EXITING so that a restart recovers", "err", err)
 		stopErr = fmt.Errorf("broker stopped, restart to recover: %w", err)
 	}
 	_ = ctl.Close()

@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		if err != nil {
 			return fmt.Errorf("open broker: %w", err)
 		}
-		gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log})
+		gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log, OnStop: onStop})
 		if err != nil {
 			b.Close()
 			return fmt.Errorf("open group coordinator: %w", err)
@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	case serr := <-stopped:
 		// Fail-stop: serving on would answer errors forever; a supervisor restarts the
 		// process and recovery reads whatever state is durable.
-		log.Error("embedded broker stopped after a write of unknown outcome: EXITING so that a restart recovers", "err", serr)
+		log.Error("embedded broker stopped after a write of unknown outcome (data or group offsets): EXITING so that a restart recovers", "err", serr)
 		stopErr = fmt.Errorf("broker stopped, restart to recover: %w", serr)
 	}
 	srv.Close()
