@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -84,19 +84,22 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 	}
 	if err := b.storeRegistry(b.stateOf(next, counts, nil)); err != nil {
 		for i := range errs {
-			errs[i] = err
+			errs[i] = fmt.Errorf("broker: write topic registry: %w", err)
 		}
 		return errs, nil
 	}
+	// Partition logs are created on first write (useLog); the topic directory is made now
+	// so that its entry is durable before any partition directory appears in it (wal fsyncs
+	// a partition directory's parent, not the topics directory above that).
 	var failed bool
 	for i, t := range ts {
-		parts, err := b.openPartitions(t, 0, specs[i].partitions)
-		if err != nil {
-			errs[i] = err
+		if err := b.fs.MkdirAll(t.dir, 0o755); err != nil {
+			errs[i] = fmt.Errorf("broker: create topic directory: %w", err)
 			delete(next, t.name)
 			failed = true
 			continue
 		}
+		parts := b.newPartitions(t, 0, specs[i].partitions, nil)
 		t.parts.Store(&parts)
 	}
 	// The new topic directories' entries: wal fsyncs each partition directory's parent (the
@@ -107,8 +110,7 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 		for i, t := range ts {
 			if errs[i] == nil {
 				errs[i] = fmt.Errorf("broker: sync topics dir: %w", err)
-				delete(next, t.name)
-				b.closeTopics(map[string]*topic{t.name: t})
+				delete(next, t.name) // no log of it is open yet: they open on first use
 				failed = true
 			}
 		}
@@ -128,10 +130,49 @@ func (b *Broker) createTopicsLocked(specs []newTopicSpec) ([]error, []*topic) {
 	for i, t := range ts {
 		if errs[i] == nil {
 			created = append(created, t)
+			b.partitions.Add(int64(specs[i].partitions))
 			b.log.Info("broker: created topic", "topic", t.name, "partitions", specs[i].partitions)
 		}
 	}
 	return errs, created
+}
+
+// partitionLimitMessage is the INVALID_PARTITIONS message for adding n partitions when the
+// broker already has have (or "" if they fit under Config.MaxPartitions).
+func (b *Broker) partitionLimitMessage(have, n int64) string {
+	limit := int64(b.maxPartitions())
+	if n <= limit-have {
+		return ""
+	}
+	return fmt.Sprintf("Adding %d partitions would bring this broker to %d partitions, above its limit of %d "+
+		"(the broker's max partitions setting; it now has %d).", n, have+n, limit, have)
+}
+
+func (b *Broker) maxPartitions() int {
+	if b.cfg.MaxPartitions > 0 {
+		return b.cfg.MaxPartitions
+	}
+	return DefaultMaxPartitions
+}
+
+// internalError logs an internal failure in full and returns the Kafka code and a message
+// for the client that names what failed without internal details (paths, errno text is
+// kept only when it says what ran out).
+func (b *Broker) internalError(op string, err error) (int16, string) {
+	b.log.Error("broker: "+op, "err", err)
+	if b.Err() != nil {
+		return kerr.UnknownServerError.Code, "The broker stopped because a durable write's outcome is unknown; it must be restarted (details in the broker log)."
+	}
+	var why string
+	switch {
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
+		why = ": the broker ran out of file descriptors"
+	case errors.Is(err, syscall.ENOSPC):
+		why = ": the broker's disk is full"
+	case errors.Is(err, syscall.EROFS):
+		why = ": the broker's data directory is read-only"
+	}
+	return kerr.KafkaStorageError.Code, fmt.Sprintf("Storage error on the broker while trying to %s%s (details in the broker log).", op, why)
 }
 
 // CreateTopics creates topics with Kafka's validation and error codes: INVALID_TOPIC_EXCEPTION
@@ -156,6 +197,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 	}
 	var specs []newTopicSpec
 	var idx []int
+	total := b.partitions.Load() // the broker's partitions plus those this request adds
 	for i, ct := range req.Topics {
 		r := &resp.Topics[i]
 		r.Name, r.NumPartitions, r.ReplicationFactor = ct.Name, -1, -1
@@ -184,6 +226,10 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 			fail(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
 			continue
 		}
+		if msg := b.partitionLimitMessage(total, int64(n)); msg != "" {
+			fail(kerr.InvalidPartitions, msg)
+			continue
+		}
 		switch rf := ct.ReplicationFactor; {
 		case rf == -1 || rf == 1:
 		case rf <= 0:
@@ -199,6 +245,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 			continue
 		}
 		keys[collisionKey(ct.Name)] = ct.Name
+		total += int64(n)
 		r.NumPartitions, r.ReplicationFactor = n, 1
 		r.Configs = describeTopicConfigs(cfgs, b.cfg.TopicDefaults, nil, false, false)
 		if !req.ValidateOnly {
@@ -210,7 +257,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 	for j, i := range idx {
 		r := &resp.Topics[i]
 		if errs[j] != nil {
-			r.ErrorCode, r.ErrorMessage = kerr.UnknownServerError.Code, errs[j].Error()
+			r.ErrorCode, r.ErrorMessage = b.internalError("create topic "+r.Name, errs[j])
 			r.NumPartitions, r.ReplicationFactor, r.Configs = -1, -1, nil
 		}
 	}
@@ -270,12 +317,18 @@ func (b *Broker) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq
 	}
 	b.topics.Store(&next)
 	for _, t := range gone {
-		for _, p := range *t.parts.Load() {
+		parts := *t.parts.Load()
+		b.partitions.Add(-int64(len(parts)))
+		for _, p := range parts {
 			p.deleted.Store(true)
 			p.wake()
 			p.logMu.Lock()
-			if err := p.log.Remove(); err != nil {
-				b.log.Warn("broker: remove partition log", "topic", t.name, "partition", p.index, "err", err)
+			if l := p.log; l != nil {
+				if err := l.Remove(); err != nil {
+					b.log.Warn("broker: remove partition log", "topic", t.name, "partition", p.index, "err", err)
+				}
+				b.openLogs.Add(-1)
+				p.log = nil
 			}
 			p.logMu.Unlock()
 		}
@@ -357,15 +410,22 @@ func (b *Broker) autoCreate(names []string) error {
 		keys[collisionKey(n)] = true
 	}
 	var specs []newTopicSpec
+	var errs []error
+	total := b.partitions.Load()
 	for _, n := range names {
 		if m[n] != nil || validateTopicName(n) != "" || keys[collisionKey(n)] {
 			continue
 		}
+		if msg := b.partitionLimitMessage(total, int64(b.cfg.DefaultPartitions)); msg != "" {
+			errs = append(errs, fmt.Errorf("topic %s not created: %s", n, msg))
+			continue
+		}
+		total += int64(b.cfg.DefaultPartitions)
 		keys[collisionKey(n)] = true
 		specs = append(specs, newTopicSpec{n, b.cfg.DefaultPartitions, map[string]string{}})
 	}
-	errs, _ := b.createTopicsLocked(specs)
-	return errors.Join(errs...)
+	cerrs, _ := b.createTopicsLocked(specs)
+	return errors.Join(append(errs, cerrs...)...)
 }
 
 func (b *Broker) topicInfo(t *topic) brokerop.TopicInfo {
@@ -430,33 +490,32 @@ func (b *Broker) CreatePartitions(ctx context.Context, req *brokerop.CreateParti
 				continue
 			}
 		}
+		if msg := b.partitionLimitMessage(b.partitions.Load(), int64(ct.Count-have)); msg != "" {
+			fail(kerr.InvalidPartitions, msg)
+			continue
+		}
 		if req.ValidateOnly {
 			continue
 		}
 		if err := b.growLocked(t, have, ct.Count); err != nil {
-			fail(kerr.UnknownServerError, err.Error())
+			r.ErrorCode, r.ErrorMessage = b.internalError("create partitions of "+t.name, err)
 		}
 	}
 	return resp, nil
 }
 
+// growLocked registers t's new partition count and adds the partitions (their logs are
+// created on first write). A directory that is there already (a registry write whose outcome
+// was unknown) is not trusted to be empty: its partition opens it on first read.
 func (b *Broker) growLocked(t *topic, have, want int32) error {
 	m := *b.topics.Load()
 	if err := b.storeRegistry(b.stateOf(m, map[*topic]int32{t: want}, nil)); err != nil {
-		return err
+		return fmt.Errorf("broker: write topic registry: %w", err)
 	}
-	parts, err := b.openPartitions(t, have, want)
-	if err != nil {
-		if rerr := b.storeRegistry(b.stateOf(m, nil, nil)); rerr != nil {
-			b.log.Error("broker: registry rollback after failed create partitions", "err", rerr)
-		}
-		for i := have; i < want; i++ {
-			_ = b.fs.RemoveAll(filepath.Join(t.dir, strconv.Itoa(int(i))))
-		}
-		return err
-	}
+	parts := b.newPartitions(t, have, want, b.partitionsOnDisk(t))
 	all := append(slices.Clone(*t.parts.Load()), parts...)
 	t.parts.Store(&all)
+	b.partitions.Add(int64(want - have))
 	b.log.Info("broker: created partitions", "topic", t.name, "partitions", want)
 	return nil
 }
@@ -664,8 +723,9 @@ func (b *Broker) alterConfigs(n int, validateOnly bool, get func(int) (int8, str
 		return resp, nil
 	}
 	if err := b.storeRegistry(b.stateOf(m, nil, changed)); err != nil {
+		code, msg := b.internalError("alter topic configs", fmt.Errorf("broker: write topic registry: %w", err))
 		for _, i := range idx {
-			resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = kerr.UnknownServerError.Code, err.Error()
+			resp.Resources[i].ErrorCode, resp.Resources[i].ErrorMessage = code, msg
 		}
 		return resp, nil
 	}
@@ -674,7 +734,7 @@ func (b *Broker) alterConfigs(n int, validateOnly bool, get func(int) (int8, str
 		cfg := resolveConfig(c, b.cfg.TopicDefaults)
 		t.cfg.Store(cfg)
 		if cfg.segmentBytes != old.segmentBytes {
-			b.reopenLocked(t, cfg.segmentBytes)
+			b.reopenLocked(t)
 		}
 		b.log.Info("broker: altered topic configs", "topic", t.name, "configs", c)
 	}

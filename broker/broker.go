@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -44,10 +45,19 @@ type Config struct {
 	// OnStop, if set, is called once (from the failing op's goroutine; it must not block) when
 	// the broker stops because a write's outcome is unknown (see Err): a binary exits on it.
 	OnStop func(err error)
+	// MaxPartitions caps the partitions of all topics of this broker together; CreateTopics,
+	// CreatePartitions and auto-creation past it answer INVALID_PARTITIONS naming the limit.
+	// 0 → DefaultMaxPartitions.
+	MaxPartitions int
 	// Store tunes the node-wide commit journal under Dir/commitlog that every partition log
 	// writes through (FS and Logger are the broker's). The zero value is the default.
 	Store wal.StoreOptions
 }
+
+// DefaultMaxPartitions is Config.MaxPartitions' default. An idle partition costs about a
+// hundred bytes of broker memory and no descriptor or goroutine (its log is opened on first
+// use), so the cap is there to bound one request's allocations, not the steady state.
+const DefaultMaxPartitions = 1_000_000
 
 // ErrClosed is returned by every op once Close has begun.
 var ErrClosed = errors.New("broker: closed")
@@ -80,6 +90,10 @@ type Broker struct {
 	pids producerIDs // InitProducerID's durable counter (producer_ids.go)
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
+
+	partitions  atomic.Int64 // partitions of all topics (MaxPartitions)
+	openLogs    atomic.Int64 // partitions whose log is open now
+	produceReqs atomic.Int64 // Produce calls since Open
 }
 
 // topic is one topic. name, id and dir never change; parts and cfg are replaced atomically
@@ -92,30 +106,111 @@ type topic struct {
 	cfg   atomic.Pointer[topicConfig]
 }
 
-// partition is one partition's log plus the fetch long-poll waiters.
+// partition is one partition's log plus the fetch long-poll waiters. An idle partition is
+// this struct only (about a hundred bytes): its log is opened on first use (useLog), its
+// producer state and waiter list are allocated when first needed.
 type partition struct {
 	t     *topic
 	index int32
-	dir   string
-
-	// logMu is held for reading around every use of log and for writing to replace it (a
-	// segment.bytes change reopens the log) or to close it. fsyncs of a produce run
-	// without it; see sync.
-	logMu sync.RWMutex
-	log   *wal.Log
 
 	deleted atomic.Bool  // set before the log is removed
 	synced  atomic.Int64 // Now() in ns of the last fsync that caught up (flush.ms)
 
+	// logMu is held for reading around every use of log and for writing to open it, to
+	// replace it (a segment.bytes change reopens the log) or to close it. fsyncs of a
+	// produce run without it; see sync.
+	logMu sync.RWMutex
+	log   *wal.Log // nil until first use
+	// onDisk (guarded by logMu): the partition's directory may exist. false means the
+	// partition was never written: an empty log at offset 0 that reads need not open.
+	onDisk bool
+	// openFailed (guarded by logMu): an open of this log failed since the last successful
+	// one, so the next successful open fsyncs the log's directory entries itself.
+	openFailed bool
+
 	mu      sync.Mutex      // guards waiters
 	waiters []chan struct{} // fetches waiting for data: each gets a non-blocking send
 
-	producers producerState // idempotent producers' sequence state (producer_state.go)
+	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
 }
 
-// Open opens (or creates) a broker's data directory: loads the topic registry, opens every
-// partition log (recovering torn tails), purges data of topics no longer registered (a delete
-// interrupted by a crash) and starts the background goroutine.
+// dir is the partition's log directory.
+func (p *partition) dir() string { return filepath.Join(p.t.dir, strconv.Itoa(int(p.index))) }
+
+// errPartitionDeleted is useLog's answer for a partition whose topic is being deleted.
+var errPartitionDeleted = errors.New("broker: partition deleted")
+
+// useLog returns p's log with p.logMu read-held; the caller releases it with
+// p.logMu.RUnlock() whatever the result. The log is opened on first use. Without create, a
+// partition that was never written answers a nil log (an empty log at offset 0) without
+// touching the disk; with create (appends) it is opened, creating its directory.
+func (b *Broker) useLog(p *partition, create bool) (*wal.Log, error) {
+	p.logMu.RLock()
+	for {
+		switch {
+		case p.deleted.Load():
+			return nil, errPartitionDeleted
+		case p.log != nil || !create && !p.onDisk:
+			return p.log, nil
+		}
+		p.logMu.RUnlock()
+		p.logMu.Lock()
+		var err error
+		switch {
+		case b.closed.Load():
+			err = ErrClosed
+		case p.log == nil && !p.deleted.Load():
+			err = b.openPartitionLocked(p)
+		}
+		p.logMu.Unlock()
+		p.logMu.RLock()
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// openPartitionLocked opens p's log (creating it if needed). Callers hold p.logMu.
+func (b *Broker) openPartitionLocked(p *partition) error {
+	l, err := b.openLog(p.dir(), p.t.cfg.Load().segmentBytes)
+	if err != nil {
+		p.openFailed = true
+		return err
+	}
+	if p.openFailed {
+		// An earlier open may have created the directory and files and then failed to make
+		// them durable; this open found them and did not fsync their entries again (wal
+		// does so only for a log it creates). Make them durable before any append is
+		// acknowledged in them.
+		err := b.fs.SyncDir(p.dir())
+		if err == nil {
+			err = b.fs.SyncDir(p.t.dir)
+		}
+		if err != nil {
+			l.Close()
+			return err
+		}
+		p.openFailed = false
+	}
+	p.log, p.onDisk = l, true
+	p.synced.Store(b.cfg.Now().UnixNano())
+	b.openLogs.Add(1)
+	return nil
+}
+
+// closePartitionLocked closes p's open log. Callers hold p.logMu for writing.
+func (b *Broker) closePartitionLocked(p *partition) error {
+	l := p.log
+	err := l.Close()
+	b.openLogs.Add(-1)
+	p.log = nil
+	return err
+}
+
+// Open opens (or creates) a broker's data directory: loads the topic registry, lists which
+// partitions have data on disk (their logs are opened, and torn tails recovered, on first
+// use), purges data of topics no longer registered (a delete interrupted by a crash) and
+// starts the background goroutine.
 func Open(cfg Config) (*Broker, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("broker: Config.Dir is required")
@@ -195,25 +290,30 @@ func Open(cfg Config) (*Broker, error) {
 	for _, rec := range st.Topics {
 		cfgs, err := validateConfigs(rec.Configs)
 		if err != nil {
-			b.closeTopics(topics)
+			b.store.Close()
 			return nil, fmt.Errorf("broker: registry: topic %q: %w", rec.Name, err)
 		}
 		t := b.newTopic(rec.Name, rec.ID, cfgs)
-		parts, err := b.openPartitions(t, 0, rec.Partitions)
-		if err != nil {
-			b.closeTopics(topics)
-			return nil, err
-		}
+		parts := b.newPartitions(t, 0, rec.Partitions, b.partitionsOnDisk(t))
 		t.parts.Store(&parts)
 		topics[t.name] = t
+		// Partition logs open on first use and make only their own directory's parent (the
+		// topic directory) durable: a topic directory a crash lost is made again now.
+		if err := b.fs.MkdirAll(t.dir, 0o755); err != nil {
+			b.store.Close()
+			return nil, fmt.Errorf("broker: %w", err)
+		}
 	}
 	// A registered topic whose directory a crash lost was just created again: make its
 	// entry durable before anything is acknowledged in it.
 	if err := b.fs.SyncDir(b.topicsDir); err != nil {
-		b.closeTopics(topics)
+		b.store.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.topics.Store(&topics)
+	for _, t := range topics {
+		b.partitions.Add(int64(len(*t.parts.Load())))
+	}
 	b.purgeUnregistered(topics)
 	b.wg.Add(1)
 	go b.run()
@@ -262,24 +362,35 @@ func topicDirName(name string, id TopicID) string {
 	return name + "-" + hex.EncodeToString(id[:])
 }
 
-// openPartitions opens partition logs [from, to) of t.
-func (b *Broker) openPartitions(t *topic, from, to int32) ([]*partition, error) {
-	cfg := t.cfg.Load()
-	var parts []*partition
+// newPartitions returns partitions [from, to) of t, none of them open: onDisk(i) says
+// whether partition i may have a directory (nil: none has).
+func (b *Broker) newPartitions(t *topic, from, to int32, onDisk func(int32) bool) []*partition {
+	parts := make([]*partition, 0, to-from)
 	for i := from; i < to; i++ {
-		dir := filepath.Join(t.dir, strconv.Itoa(int(i)))
-		l, err := b.openLog(dir, cfg.segmentBytes)
-		if err != nil {
-			for _, p := range parts {
-				p.log.Close()
-			}
-			return nil, fmt.Errorf("broker: open %s-%d: %w", t.name, i, err)
-		}
-		p := &partition{t: t, index: i, dir: dir, log: l}
-		p.synced.Store(b.cfg.Now().UnixNano())
+		p := &partition{t: t, index: i, onDisk: onDisk != nil && onDisk(i)}
 		parts = append(parts, p)
 	}
-	return parts, nil
+	return parts
+}
+
+// partitionsOnDisk lists t's directory once and reports which partitions have a directory.
+// If the listing fails every partition is assumed to have one (its open then says why).
+func (b *Broker) partitionsOnDisk(t *topic) func(int32) bool {
+	names, err := b.fs.ReadDir(t.dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			b.log.Warn("broker: list topic dir", "topic", t.name, "err", err)
+			return func(int32) bool { return true }
+		}
+		return nil
+	}
+	have := make(map[int32]bool, len(names))
+	for _, n := range names {
+		if i, err := strconv.ParseInt(n, 10, 32); err == nil {
+			have[int32(i)] = true
+		}
+	}
+	return func(i int32) bool { return have[i] }
 }
 
 // openLog opens a partition log as a member of the broker's commit journal: its appends are
@@ -288,36 +399,25 @@ func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
 	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
 }
 
-// reopenLocked reopens a topic's partition logs so that a changed segment.bytes applies from
-// the next segment on (as in Kafka). Ops in flight finish on the old log first; a produce's
-// fsync that meets the closed old log is satisfied by Close's own fsync (see sync).
-// Callers hold adminMu.
-func (b *Broker) reopenLocked(t *topic, segmentBytes int64) {
+// reopenLocked reopens a topic's open partition logs so that a changed segment.bytes applies
+// from the next segment on (as in Kafka); logs not open yet pick it up when they open. Ops in
+// flight finish on the old log first; a produce's fsync that meets the closed old log is
+// satisfied by Close's own fsync (see sync). Callers hold adminMu.
+func (b *Broker) reopenLocked(t *topic) {
 	for _, p := range *t.parts.Load() {
 		p.logMu.Lock()
-		if err := p.log.Close(); err != nil {
-			b.log.Warn("broker: close log for reopen", "topic", t.name, "partition", p.index, "err", err)
-		}
-		l, err := b.openLog(p.dir, segmentBytes)
-		if err != nil {
-			// The partition stays on its closed log: ops answer KAFKA_STORAGE_ERROR until
-			// the next successful reopen or restart.
-			b.log.Error("broker: reopen log", "topic", t.name, "partition", p.index, "err", err)
-		} else {
-			p.log = l
+		if p.log != nil {
+			if err := b.closePartitionLocked(p); err != nil {
+				b.log.Warn("broker: close log for reopen", "topic", t.name, "partition", p.index, "err", err)
+			}
+			if err := b.openPartitionLocked(p); err != nil {
+				// The partition stays closed: its next use tries to open it again (and
+				// answers KAFKA_STORAGE_ERROR while that fails).
+				b.log.Error("broker: reopen log", "topic", t.name, "partition", p.index, "err", err)
+			}
 		}
 		p.logMu.Unlock()
 	}
-}
-
-// closeTopics closes the logs of topics opened so far and the journal (a failed Open).
-func (b *Broker) closeTopics(topics map[string]*topic) {
-	for _, t := range topics {
-		for _, p := range *t.parts.Load() {
-			p.log.Close()
-		}
-	}
-	b.store.Close()
 }
 
 // purgeUnregistered removes topic directories that belong to no registered topic: data of a
@@ -361,10 +461,12 @@ func (b *Broker) Close() error {
 		for _, t := range *b.topics.Load() {
 			for _, p := range *t.parts.Load() {
 				p.logMu.Lock()
-				if err := p.log.Close(); err != nil {
-					errs = append(errs, err)
-				} else {
-					b.snapshotProducers(p, p.log, true) // the log is closed and fully synced
+				if l := p.log; l != nil {
+					if err := b.closePartitionLocked(p); err != nil {
+						errs = append(errs, err)
+					} else {
+						b.snapshotProducers(p, l, true) // the log is closed and fully synced
+					}
 				}
 				p.logMu.Unlock()
 			}
@@ -449,10 +551,7 @@ func (b *Broker) EnforceRetention() (int, error) {
 			if p.deleted.Load() {
 				continue
 			}
-			p.logMu.RLock()
-			n, err := p.log.Retain(cfg.retentionMs, cfg.retentionBytes)
-			start := p.log.StartOffset()
-			p.logMu.RUnlock()
+			n, start, err := b.retainPartition(p, cfg)
 			total += n
 			if err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
@@ -464,6 +563,34 @@ func (b *Broker) EnforceRetention() (int, error) {
 		}
 	}
 	return total, errors.Join(errs...)
+}
+
+// retainPartition applies retention to one partition. A log that is not open but has data
+// on disk is opened for it and closed again, so that retention never leaves cold partitions
+// holding descriptors.
+func (b *Broker) retainPartition(p *partition, cfg *topicConfig) (n int, start int64, err error) {
+	p.logMu.RLock()
+	if l := p.log; l != nil {
+		n, err = l.Retain(cfg.retentionMs, cfg.retentionBytes)
+		start = l.StartOffset()
+		p.logMu.RUnlock()
+		return n, start, err
+	}
+	p.logMu.RUnlock()
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	if p.log != nil || !p.onDisk || p.deleted.Load() || b.closed.Load() {
+		return 0, 0, nil // opened meanwhile (the next round retains it), or nothing on disk
+	}
+	if err := b.openPartitionLocked(p); err != nil {
+		return 0, 0, err
+	}
+	n, err = p.log.Retain(cfg.retentionMs, cfg.retentionBytes)
+	start = p.log.StartOffset()
+	if cerr := b.closePartitionLocked(p); err == nil {
+		err = cerr
+	}
+	return n, start, err
 }
 
 // Flush fsyncs unsynced data: on topics with the default durability policy always (data
@@ -481,26 +608,30 @@ func (b *Broker) Flush() error {
 			if err := b.flushPartition(p, cfg, now); err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
 			}
-			p.logMu.RLock()
-			b.snapshotProducers(p, p.log, false)
-			p.logMu.RUnlock()
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// flushPartition fsyncs one partition's unsynced data if due and writes its producer
+// snapshot if due. A partition whose log is not open has nothing unsynced.
 func (b *Broker) flushPartition(p *partition, cfg *topicConfig, now int64) error {
 	p.logMu.RLock()
 	defer p.logMu.RUnlock()
-	next := p.log.NextOffset()
-	if p.deleted.Load() || p.log.SyncedOffset() >= next {
+	l := p.log
+	if l == nil || p.deleted.Load() {
+		return nil
+	}
+	defer b.snapshotProducers(p, l, false)
+	next := l.NextOffset()
+	if l.SyncedOffset() >= next {
 		p.synced.Store(now)
 		return nil
 	}
 	if cfg.relaxed && (now-p.synced.Load())/int64(time.Millisecond) < cfg.flushMs {
 		return nil
 	}
-	return p.sync(p.log, next, b.cfg.Now)
+	return p.sync(l, next, b.cfg.Now)
 }
 
 // sync fsyncs l (the partition's log when the caller read it) up to upTo. If l was closed
@@ -511,7 +642,7 @@ func (p *partition) sync(l *wal.Log, upTo int64, now func() time.Time) error {
 		p.logMu.RLock()
 		cur := p.log
 		p.logMu.RUnlock()
-		if cur != l {
+		if cur != nil && cur != l {
 			err = cur.Sync(upTo)
 		}
 	}
@@ -552,4 +683,30 @@ func (p *partition) removeWaiter(w chan struct{}) {
 		}
 	}
 	p.mu.Unlock()
+}
+
+// Stats are counters of a Broker since Open.
+type Stats struct {
+	Partitions      int64 // partitions of all topics now
+	OpenLogs        int64 // partitions whose log is open now (the others cost no descriptor)
+	ProduceRequests int64 // Produce and ProduceStaged calls
+	// Fsyncs counts the commit journal's group commits: the fsyncs that make appends of
+	// every partition durable.
+	Fsyncs int64
+	// CheckpointFsyncs counts partition files fsynced by the journal's background
+	// checkpoints (each dirty partition once per checkpoint, not per produce).
+	CheckpointFsyncs int64
+	OpenFiles        int // descriptors the journal and the partition logs hold now
+}
+
+// Stats returns the broker's counters.
+func (b *Broker) Stats() Stats {
+	s := Stats{
+		Partitions:      b.partitions.Load(),
+		OpenLogs:        b.openLogs.Load(),
+		ProduceRequests: b.produceReqs.Load(),
+	}
+	st := b.store.Stats()
+	s.Fsyncs, s.CheckpointFsyncs, s.OpenFiles = st.Fsyncs, st.PartitionFsyncs, st.OpenFiles
+	return s
 }

@@ -25,6 +25,26 @@
 // that the caller hands back with release once the answer is written, so a steady consumer
 // costs no fresh allocation per fetch; a caller that never releases only loses the reuse.
 //
+// # Idle partitions cost almost nothing
+//
+// A partition's log is opened on first use, not by Open or CreateTopics: a produce opens (and
+// creates) it; a fetch or list-offsets opens it only if the partition was ever written (its
+// directory exists), and otherwise answers an empty log at offset 0 without touching the disk.
+// So an idle partition holds no descriptor, no goroutine and no wal memory, only its small
+// broker struct (about 120 bytes of heap, measured by TestIdlePartitionMemory); its producer
+// state and fetch-waiter list are allocated when first needed. Recovery of a partition's torn
+// tail happens at that first open. Retention reaches a partition that has data on disk but is
+// not open by opening it, removing expired segments and closing it again. CreateTopics and
+// CreatePartitions make only the topic directory; a 100,000-partition topic is one registry
+// write (TestHundredThousandPartitions). Config.MaxPartitions (default 1,000,000) caps the
+// partitions of all topics: CreateTopics, CreatePartitions and auto-creation past it answer
+// INVALID_PARTITIONS with a message naming the limit. Stats reports partitions, open logs,
+// produce requests and fsyncs.
+//
+// Errors the broker puts in a Kafka response never carry internal paths: a storage failure of
+// an admin op answers KAFKA_STORAGE_ERROR with a message that says what failed (and whether
+// descriptors or disk space ran out); the details go to the broker log.
+//
 // The high watermark is the log end offset (single replica) and the last stable offset
 // equals it (no transactions; transactional and control batches are refused on produce).
 //
@@ -109,11 +129,14 @@
 //
 // Open starts one goroutine (retention + flusher) and the Store its checkpointer; Close stops
 // and waits for both. Fetch long polls wait in the caller's goroutine on a per-request
-// channel registered with each requested partition; every append wakes the partition's waiters. Produce with acks=all over
-// several partitions syncs them in short-lived goroutines it waits for.
+// channel registered with each requested partition; every append wakes the partition's
+// waiters. A produce whose partitions' logs are not open yet opens them first in up to 32
+// short-lived goroutines it waits for (creating a log costs fsyncs, which overlap that way);
+// its acks=all waits then run one after the other in the caller (one journal group commit
+// covers them all).
 //
 // Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
-// partition's log, write-held only to reopen, close or remove it), then partition.mu
+// partition's log, write-held only to open, reopen, close or remove it), then partition.mu
 // (waiters only), then the wal's own locks. A produce's fsync runs without logMu.
 // Produce, Fetch and ListOffsets take no broker-wide lock: topics are read through atomic
 // pointers that admin ops replace under adminMu.

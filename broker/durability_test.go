@@ -189,7 +189,7 @@ func TestRetention(t *testing.T) {
 	if n, _ := e.b.EnforceRetention(); n == 0 {
 		t.Fatal("retention.bytes removed nothing")
 	}
-	if s := e.b.lookup("t", 0).log.StartOffset(); s <= start {
+	if s := e.partLog("t", 0).StartOffset(); s <= start {
 		t.Fatalf("start offset %d did not move past %d", s, start)
 	}
 }

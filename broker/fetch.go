@@ -120,10 +120,22 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 // readPartition fills one partition's answer within limit bytes (at least one batch when
 // minOne) and returns the bytes read and whether it failed.
 func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool, bufs *readBufs) (int, bool) {
-	p.logMu.RLock()
+	l, err := b.useLog(p, false)
 	defer p.logMu.RUnlock()
-	hw := p.log.NextOffset()
-	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.log.StartOffset()
+	if err != nil {
+		r.ErrorCode = b.storageError(p, "open", err)
+		return 0, true
+	}
+	if l == nil { // never written: an empty log
+		r.HighWatermark, r.LastStableOffset, r.LogStartOffset = 0, 0, 0
+		if fp.Offset != 0 {
+			r.ErrorCode = kerr.OffsetOutOfRange.Code
+			return 0, true
+		}
+		return 0, false
+	}
+	hw := l.NextOffset()
+	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, l.StartOffset()
 	if fp.Offset == hw {
 		return 0, false
 	}
@@ -135,10 +147,10 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 	if limit <= 0 && !minOne {
 		return 0, false
 	}
-	batches, err := p.log.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
+	batches, err := l.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
 		// Retention moved the start between our bounds check and the read.
-		r.LogStartOffset = p.log.StartOffset()
+		r.LogStartOffset = l.StartOffset()
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, true
 	}

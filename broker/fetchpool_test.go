@@ -21,7 +21,7 @@ func TestFetchPooledMatchesFetch(t *testing.T) {
 		}
 		e.mustProduce(-1, "t", 0, makeBatch(i%5 == 0, vals(int64(i), vs...)...))
 	}
-	next := e.b.lookup("t", 0).log.NextOffset()
+	next := e.partLog("t", 0).NextOffset()
 	ctx := context.Background()
 	req := func(off int64, max int32) *brokerop.FetchReq {
 		return &brokerop.FetchReq{MaxBytes: 1 << 30, Partitions: []brokerop.FetchPartition{{Topic: "t", Partition: 0, Offset: off, MaxBytes: max}}}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -282,4 +283,19 @@ func (e *env) readAll(topic string, part int32, from int64) (offsets []int64, va
 		}
 		from = o[len(o)-1] + 1
 	}
+}
+
+// partLog returns a partition's log, opening it if it is not open yet.
+func (e *env) partLog(topic string, part int32) *wal.Log {
+	e.t.Helper()
+	p := e.b.lookup(topic, part)
+	if p == nil {
+		e.t.Fatalf("no partition %s-%d", topic, part)
+	}
+	l, err := e.b.useLog(p, true)
+	p.logMu.RUnlock()
+	if err != nil {
+		e.t.Fatalf("open %s-%d: %v", topic, part, err)
+	}
+	return l
 }

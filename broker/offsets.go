@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -38,17 +39,21 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			continue
 		}
-		var err error
-		p.logMu.RLock()
-		switch lp.Timestamp {
-		case tsEarliest, tsEarliestLocal:
-			r.Offset = p.log.StartOffset()
-		case tsLatest:
-			r.Offset = p.log.NextOffset()
-		case tsMaxTimestamp:
-			r.Offset, r.Timestamp, err = p.maxTimestamp()
+		l, err := b.useLog(p, false)
+		switch {
+		case err != nil:
+		case l == nil: // never written: an empty log
+			if lp.Timestamp == tsEarliest || lp.Timestamp == tsEarliestLocal || lp.Timestamp == tsLatest {
+				r.Offset = 0
+			}
+		case lp.Timestamp == tsEarliest || lp.Timestamp == tsEarliestLocal:
+			r.Offset = l.StartOffset()
+		case lp.Timestamp == tsLatest:
+			r.Offset = l.NextOffset()
+		case lp.Timestamp == tsMaxTimestamp:
+			r.Offset, r.Timestamp, err = maxTimestamp(l)
 		default:
-			r.Offset, r.Timestamp, err = p.offsetForTimestamp(lp.Timestamp)
+			r.Offset, r.Timestamp, err = offsetForTimestamp(l, lp.Timestamp)
 		}
 		p.logMu.RUnlock()
 		if err != nil {
@@ -60,15 +65,15 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 }
 
 // offsetForTimestamp finds the first record with timestamp >= ts.
-func (p *partition) offsetForTimestamp(ts int64) (offset, timestamp int64, err error) {
-	off, ok, err := p.log.OffsetForTimestamp(ts)
+func offsetForTimestamp(l *wal.Log, ts int64) (offset, timestamp int64, err error) {
+	off, ok, err := l.OffsetForTimestamp(ts)
 	if err != nil || !ok {
 		return -1, -1, err
 	}
 	// Entries whose max timestamp reaches ts start at off; the first such entry holds the
 	// record (retention may race us, so look at a few entries on).
 	for range 4 {
-		batches, err := p.log.Read(off, 1)
+		batches, err := l.Read(off, 1)
 		if err != nil {
 			return -1, -1, err
 		}
@@ -87,15 +92,15 @@ func (p *partition) offsetForTimestamp(ts int64) (offset, timestamp int64, err e
 
 // maxTimestamp finds the first record carrying the largest timestamp in the log: a binary
 // search over timestamps with the log's time index, then an exact look inside the entry.
-func (p *partition) maxTimestamp() (offset, timestamp int64, err error) {
-	if _, ok, err := p.log.OffsetForTimestamp(math.MinInt64); err != nil || !ok {
+func maxTimestamp(l *wal.Log) (offset, timestamp int64, err error) {
+	if _, ok, err := l.OffsetForTimestamp(math.MinInt64); err != nil || !ok {
 		return -1, -1, err
 	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64) // ok(lo) holds; find the largest such
 	for lo < hi {
 		d := uint64(hi) - uint64(lo)
 		mid := int64(uint64(lo) + d/2 + d%2) // upper middle; unsigned arithmetic cannot overflow
-		_, ok, err := p.log.OffsetForTimestamp(mid)
+		_, ok, err := l.OffsetForTimestamp(mid)
 		if err != nil {
 			return -1, -1, err
 		}
@@ -105,7 +110,7 @@ func (p *partition) maxTimestamp() (offset, timestamp int64, err error) {
 			hi = mid - 1
 		}
 	}
-	return p.offsetForTimestamp(lo)
+	return offsetForTimestamp(l, lo)
 }
 
 // findInBatches scans the RecordBatches of one stored entry for the first record with

@@ -31,6 +31,8 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 	if b.closed.Load() {
 		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }
 	}
+	b.produceReqs.Add(1)
+	b.openMissing(req)
 	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
 	var syncs []pendingSync
 	for i := range req.Partitions {
@@ -58,10 +60,13 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
 			continue
 		}
-		p.logMu.RLock()
-		l := p.log
-		base, err := b.appendRecords(p, l, pp.Records, sum) // idempotence: producer_state.go
-		start, synced := l.StartOffset(), l.SyncedOffset()
+		l, err := b.useLog(p, true)
+		var base, start, synced int64
+		var stored bool
+		if err == nil {
+			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence: producer_state.go
+			start, synced = l.StartOffset(), l.SyncedOffset()
+		}
 		p.logMu.RUnlock()
 		if be := (*BatchError)(nil); errors.As(err, &be) {
 			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
@@ -77,9 +82,9 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		upTo := base + int64(sum.Records)
 		switch {
 		case !cfg.relaxed && req.Acks == -1:
-			syncs = append(syncs, pendingSync{i, p, l, upTo})
+			syncs = append(syncs, pendingSync{i, p, l, upTo, stored})
 		case cfg.relaxed && upTo-synced >= cfg.flushMessages:
-			syncs = append(syncs, pendingSync{i, p, l, upTo}) // flush.messages reached, whatever the acks
+			syncs = append(syncs, pendingSync{i, p, l, upTo, stored}) // flush.messages reached, whatever the acks
 		}
 	}
 	if len(syncs) == 0 {
@@ -91,16 +96,93 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 	}
 }
 
-// pendingSync is a partition a produce must fsync before it answers.
-type pendingSync struct {
-	i    int // index in the response
-	p    *partition
-	l    *wal.Log
-	upTo int64
+// openConcurrency bounds the goroutines openMissing opens logs with.
+const openConcurrency = 32
+
+// openMissing opens, concurrently, the logs of the request's partitions that are not open
+// yet (a first write to each: creating a log costs a few fsyncs of its files and
+// directories, which overlap when issued together instead of one partition after the
+// other). Failures are left to the appends, which open again and answer the error.
+func (b *Broker) openMissing(req *brokerop.ProduceReq) {
+	var todo []*partition
+	for i := range req.Partitions {
+		p := b.lookup(req.Partitions[i].Topic, req.Partitions[i].Partition)
+		if p == nil {
+			continue
+		}
+		p.logMu.RLock()
+		missing := p.log == nil && !p.deleted.Load()
+		p.logMu.RUnlock()
+		if missing {
+			todo = append(todo, p) // a partition listed twice is opened once (useLog)
+		}
+	}
+	if len(todo) < 2 {
+		return
+	}
+	work := make(chan *partition)
+	var wg sync.WaitGroup
+	for range min(len(todo), openConcurrency) {
+		wg.Go(func() {
+			for p := range work {
+				b.useLog(p, true)
+				p.logMu.RUnlock()
+			}
+		})
+	}
+	for _, p := range todo {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
 }
 
-// syncAll fsyncs the partitions of one produce, in parallel when there are several.
+// pendingSync is a partition a produce must fsync before it answers.
+type pendingSync struct {
+	i      int // index in the response
+	p      *partition
+	l      *wal.Log
+	upTo   int64
+	stored bool // this produce appended it (false: a retry answered with a stored batch)
+}
+
+// syncAll makes the partitions of one produce durable. Their logs share the broker's commit
+// journal, whose group commit writes and fsyncs every record appended before it in one order
+// (package wal, Commit journal): so one wait for the newest record this produce appended makes
+// all its appends durable, and the other partitions are not synced one by one (a member's
+// Sync costs a write of its buffer to its file; the flusher does that for them within
+// FlushInterval, amortised over every produce meanwhile). A partition answered from a stored
+// batch (an idempotent retry) waits on its own, since its record may be newer than ours. If
+// the one wait fails, every partition is synced on its own and gets its own answer.
 func (b *Broker) syncAll(resp *brokerop.ProduceResp, syncs []pendingSync) {
+	if b.store != nil {
+		newest := -1
+		for j := range syncs {
+			if syncs[j].stored {
+				newest = j
+			}
+		}
+		if newest >= 0 && syncs[newest].p.sync(syncs[newest].l, syncs[newest].upTo, b.cfg.Now) == nil {
+			now := b.cfg.Now().UnixNano()
+			for j, s := range syncs {
+				switch {
+				case s.stored:
+					s.p.synced.Store(now) // covered by the newest one's group commit
+				case j != newest:
+					if err := s.p.sync(s.l, s.upTo, b.cfg.Now); err != nil {
+						resp.Partitions[s.i].ErrorCode = b.storageError(s.p, "sync", err)
+					}
+				}
+			}
+			return
+		}
+		for _, s := range syncs {
+			if err := s.p.sync(s.l, s.upTo, b.cfg.Now); err != nil {
+				resp.Partitions[s.i].ErrorCode = b.storageError(s.p, "sync", err)
+			}
+		}
+		return
+	}
 	switch len(syncs) {
 	case 1:
 		s := syncs[0]

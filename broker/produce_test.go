@@ -339,7 +339,7 @@ func TestConcurrentProducersShareFsyncs(t *testing.T) {
 	if syncs >= producers*each/2 {
 		t.Fatalf("%d fsyncs for %d produces: no group commit", syncs, producers*each)
 	}
-	if e.b.lookup("t", 0).log.SyncedOffset() != 2*producers*each {
+	if e.partLog("t", 0).SyncedOffset() != 2*producers*each {
 		t.Fatal("acked data not synced")
 	}
 }
@@ -349,6 +349,7 @@ func TestConcurrentProducersShareFsyncs(t *testing.T) {
 func TestProduceStagedPipelining(t *testing.T) {
 	e := newEnv(t)
 	e.create("t", 1, nil)
+	e.partLog("t", 0) // opened (and created) before counting: only the produces' fsyncs count
 	e.fs.SetSyncDelay(5 * time.Millisecond)
 	e.fs.ResetStats()
 	var waits []func() (*brokerop.ProduceResp, error)
@@ -356,7 +357,7 @@ func TestProduceStagedPipelining(t *testing.T) {
 		waits = append(waits, e.b.ProduceStaged(bg, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
 			{Topic: "t", Records: makeBatch(false, vals(1, fmt.Sprint(i), "x")...)}}}))
 	}
-	if n := e.b.lookup("t", 0).log.NextOffset(); n != 20 {
+	if n := e.partLog("t", 0).NextOffset(); n != 20 {
 		t.Fatalf("staged appends: next offset %d, want 20", n)
 	}
 	var wg sync.WaitGroup
@@ -380,7 +381,7 @@ func TestProduceStagedPipelining(t *testing.T) {
 	if s := e.fs.Stats().Syncs; s > 4 {
 		t.Fatalf("%d fsyncs for 10 pipelined requests", s)
 	}
-	if e.b.lookup("t", 0).log.SyncedOffset() != 20 {
+	if e.partLog("t", 0).SyncedOffset() != 20 {
 		t.Fatal("answered before fsync")
 	}
 	_, vs := e.readAll("t", 0, 0)

@@ -235,41 +235,53 @@ func (s *producerState) replay(data []byte, nowMs int64) {
 // read under p.logMu) and returns its base offset. A payload of plain batches goes straight to
 // the log. An idempotent one is checked against the partition's producer state first: a retry
 // of a stored batch returns the stored batch's base offset and stores nothing; a refused one
-// returns a *BatchError with the Kafka code.
-func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (int64, error) {
+// returns a *BatchError with the Kafka code. stored says whether this call appended (false
+// for a retry answered from the state).
+func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (base int64, stored bool, err error) {
 	h := readBatchHead(data)
 	if h.producerID < 0 && sum.Batches == 1 {
-		return l.Append(data, sum.Records, sum.MaxTimestamp)
+		base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
+		return base, err == nil, err
 	}
 	if sum.Batches > 1 {
 		idem := false
 		forEachBatch(data, func(batch []byte) { idem = idem || readBatchHead(batch).producerID >= 0 })
 		if !idem {
-			return l.Append(data, sum.Records, sum.MaxTimestamp)
+			base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
+			return base, err == nil, err
 		}
-		return -1, batchErr(kerr.InvalidRecord, "an idempotent produce must carry exactly one record batch per partition, got %d", sum.Batches)
+		return -1, false, batchErr(kerr.InvalidRecord, "an idempotent produce must carry exactly one record batch per partition, got %d", sum.Batches)
 	}
-	s := &p.producers
+	s := p.producerState()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.loadLocked(b, p, l); err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	dup, berr := s.check(h, l.NextOffset() == 0)
 	if berr != nil {
-		return -1, berr
+		return -1, false, berr
 	}
 	if dup != nil {
-		return dup.baseOffset, nil
+		return dup.baseOffset, false, nil
 	}
-	base, err := l.Append(data, sum.Records, sum.MaxTimestamp)
+	base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
 	if err != nil {
-		return -1, err
+		return -1, false, err
 	}
 	h.baseOffset, h.seenMs = base, b.cfg.Now().UnixMilli()
 	s.update(h)
 	s.dirty = true
-	return base, nil
+	return base, true, nil
+}
+
+// producerState returns p's producer state, allocating it on first use.
+func (p *partition) producerState() *producerState {
+	if s := p.producers.Load(); s != nil {
+		return s
+	}
+	p.producers.CompareAndSwap(nil, &producerState{})
+	return p.producers.Load()
 }
 
 // loadLocked rebuilds the state from the snapshot and the log tail (see the file comment).
@@ -281,7 +293,7 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 	from := start
 	loadMs := b.cfg.Now().UnixMilli()
 	s.producers = map[int64]*producerEntry{}
-	path := filepath.Join(p.dir, producerSnapshotFile)
+	path := filepath.Join(p.dir(), producerSnapshotFile)
 	buf, ok, err := readSmallFile(b.fs, path, 1<<30)
 	if err != nil {
 		b.log.Warn("broker: read producer snapshot; scanning the whole log", "topic", p.t.name, "partition", p.index, "err", err)
@@ -331,7 +343,10 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 // loaded and changed, used by Close once the log is closed and fully synced). upTo is the
 // offset below which the log is durable.
 func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
-	s := &p.producers
+	s := p.producers.Load()
+	if s == nil {
+		return // no idempotent produce since Open
+	}
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	s.mu.Lock()
@@ -355,7 +370,7 @@ func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
 	buf := encodeProducerSnapshot(upTo, s.producers)
 	s.dirty = l.NextOffset() > upTo
 	s.mu.Unlock()
-	if err := writeFileAtomic(b.fs, filepath.Join(p.dir, producerSnapshotFile), buf); err != nil {
+	if err := writeFileAtomic(b.fs, filepath.Join(p.dir(), producerSnapshotFile), buf); err != nil {
 		if !p.deleted.Load() {
 			b.log.Warn("broker: write producer snapshot", "topic", p.t.name, "partition", p.index, "err", err)
 		}

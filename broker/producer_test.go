@@ -208,7 +208,7 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 				if err := e.b.Flush(); err != nil {
 					t.Fatal(err)
 				}
-				if _, ok, _ := readSmallFile(e.fs, filepath.Join(e.b.lookup("t", 0).dir, producerSnapshotFile), 1<<20); !ok {
+				if _, ok, _ := readSmallFile(e.fs, filepath.Join(e.b.lookup("t", 0).dir(), producerSnapshotFile), 1<<20); !ok {
 					t.Fatal("flusher wrote no producer snapshot")
 				}
 			}
@@ -223,12 +223,12 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 			e.wantCode(e.produce(-1, "t", 0, idemBatch(pid, ep, 6, "gap")), kerr.OutOfOrderSequenceNumber)
 			e.restart() // clean: Close writes a snapshot covering the whole log
 			p := e.b.lookup("t", 0)
-			buf, ok, err := readSmallFile(e.fs, filepath.Join(p.dir, producerSnapshotFile), 1<<20)
+			buf, ok, err := readSmallFile(e.fs, filepath.Join(p.dir(), producerSnapshotFile), 1<<20)
 			if !ok || err != nil {
 				t.Fatalf("no snapshot after Close: %v", err)
 			}
-			if off, prods, err := decodeProducerSnapshot(buf); err != nil || off != p.log.NextOffset() || len(prods[pid].batches) != 5 {
-				t.Fatalf("snapshot after Close: %v, offset %d (log end %d), %+v", err, off, p.log.NextOffset(), prods[pid])
+			if off, prods, err := decodeProducerSnapshot(buf); err != nil || off != e.partLog("t", 0).NextOffset() || len(prods[pid].batches) != 5 {
+				t.Fatalf("snapshot after Close: %v, offset %d (log end %d), %+v", err, off, e.partLog("t", 0).NextOffset(), prods[pid])
 			}
 			if got := e.mustProduce(-1, "t", 0, idemBatch(pid, ep, 3, "v3")); got != stored {
 				t.Fatalf("retry after restart: offset %d, want the original %d", got, stored)
@@ -279,7 +279,7 @@ func TestIdempotentCrashTornAndStaleSnapshot(t *testing.T) {
 	// A snapshot claiming offsets beyond the log end is ignored (the whole log is scanned).
 	p := e.b.lookup("t", 0)
 	bogus := encodeProducerSnapshot(1<<40, map[int64]*producerEntry{pid: {epoch: 0, batches: []seqBatch{{0, 0, 0}}}})
-	if err := writeFileAtomic(e.fs, filepath.Join(p.dir, producerSnapshotFile), bogus); err != nil {
+	if err := writeFileAtomic(e.fs, filepath.Join(p.dir(), producerSnapshotFile), bogus); err != nil {
 		t.Fatal(err)
 	}
 	e.crash(nil)

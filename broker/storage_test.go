@@ -126,6 +126,9 @@ func TestProduceOverManyPartitionsIsOneFsync(t *testing.T) {
 		req.Partitions = append(req.Partitions, brokerop.ProducePartition{
 			Topic: "t", Partition: p, Records: makeBatch(false, vals(int64(p), fmt.Sprint("v", p))...)})
 	}
+	for p := range int32(100) {
+		e.partLog("t", p) // logs open on first use: create them before counting
+	}
 	e.fs.ResetStats()
 	resp, err := e.b.Produce(context.Background(), req)
 	if err != nil {

@@ -6,6 +6,11 @@
 // adds ours/peer ratios. Lines that are not benchmark results are passed to stderr unchanged so
 // failures stay visible.
 //
+// Benchmarks with a partitions=N element also get a scaling series: for each implementation
+// and metric, the figure at every N of otherwise identical benchmarks, and each figure over
+// the figure at the smallest N, so how a cost grows with the partition count reads off one
+// entry (cmd/benchplot draws them).
+//
 // Usage: go test -run '^$' -bench . ./... | go run ./cmd/benchjson
 package main
 
@@ -30,10 +35,29 @@ type Group struct {
 	Ratios map[string]map[string]float64 `json:"ratios_ours_over_peer,omitempty"`
 }
 
+// Series is how one implementation's metric of one benchmark varies with its partitions=N
+// element.
+type Series struct {
+	Name   string `json:"name"` // the benchmark name with partitions=N taken out
+	Impl   string `json:"impl"`
+	Metric string `json:"metric"`
+	// Points are (partitions, value) by increasing partitions; Relative is each value over
+	// the value at the smallest partition count (absent where that is 0).
+	Points []Point `json:"points"`
+}
+
+// Point is one figure of a Series.
+type Point struct {
+	Partitions int64    `json:"partitions"`
+	Value      float64  `json:"value"`
+	Relative   *float64 `json:"relative_to_fewest,omitempty"`
+}
+
 // Report is the whole output.
 type Report struct {
-	Groups []*Group `json:"benchmarks"`
-	Failed bool     `json:"failed"`
+	Groups  []*Group  `json:"benchmarks"`
+	Scaling []*Series `json:"scaling,omitempty"`
+	Failed  bool      `json:"failed"`
 }
 
 var procSuffix = regexp.MustCompile(`-\d+$`)
@@ -113,7 +137,63 @@ func parse(r io.Reader, passthrough io.Writer) *Report {
 		rep.Groups = append(rep.Groups, g)
 	}
 	sort.SliceStable(rep.Groups, func(i, j int) bool { return rep.Groups[i].Package < rep.Groups[j].Package })
+	rep.Scaling = scaling(rep.Groups)
 	return rep
+}
+
+// scaling builds the partitions=N series of the groups (see the package doc).
+func scaling(groups []*Group) []*Series {
+	series := map[string]*Series{}
+	var order []string
+	for _, g := range groups {
+		var n int64 = -1
+		var rest []string
+		for _, p := range strings.Split(g.Name, "/") {
+			if v, ok := strings.CutPrefix(p, "partitions="); ok {
+				if x, err := strconv.ParseInt(v, 10, 64); err == nil {
+					n = x
+					continue
+				}
+			}
+			rest = append(rest, p)
+		}
+		if n < 0 {
+			continue
+		}
+		name := strings.Join(rest, "/")
+		for impl, metrics := range g.Impls {
+			for metric, v := range metrics {
+				if metric == "ns/op" {
+					continue
+				}
+				key := name + "\x00" + impl + "\x00" + metric
+				s := series[key]
+				if s == nil {
+					s = &Series{Name: name, Impl: impl, Metric: metric}
+					series[key] = s
+					order = append(order, key)
+				}
+				s.Points = append(s.Points, Point{Partitions: n, Value: v})
+			}
+		}
+	}
+	sort.Strings(order)
+	var out []*Series
+	for _, k := range order {
+		s := series[k]
+		if len(s.Points) < 2 {
+			continue
+		}
+		sort.Slice(s.Points, func(i, j int) bool { return s.Points[i].Partitions < s.Points[j].Partitions })
+		if base := s.Points[0].Value; base != 0 {
+			for i := range s.Points {
+				r := s.Points[i].Value / base
+				s.Points[i].Relative = &r
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func main() {

@@ -42,3 +42,41 @@ func TestParseMarksFailure(t *testing.T) {
 		t.Fatal("failure not detected")
 	}
 }
+
+func TestScalingSeries(t *testing.T) {
+	in := `pkg: example.com/x/kafka
+BenchmarkScale/partitions=1000/impl=ours-2   	1	 5 ns/op	 50 records/s	 7 fsyncs/req
+BenchmarkScale/partitions=4/impl=ours-2      	1	 5 ns/op	 100 records/s	 0 fsyncs/req
+BenchmarkScale/partitions=4/impl=kfake-2     	1	 5 ns/op	 80 records/s
+BenchmarkScale/partitions=10000/impl=ours-2  	1	 5 ns/op	 25 records/s	 9 fsyncs/req
+BenchmarkOther/x=1-2                         	1	 5 ns/op	 1 records/s
+`
+	rep := parse(strings.NewReader(in), io.Discard)
+	var recs, fsyncs *Series
+	for _, s := range rep.Scaling {
+		switch {
+		case s.Name == "Scale" && s.Impl == "ours" && s.Metric == "records/s":
+			recs = s
+		case s.Name == "Scale" && s.Impl == "ours" && s.Metric == "fsyncs/req":
+			fsyncs = s
+		case s.Impl == "kfake":
+			t.Fatalf("a one-point series was kept: %+v", s)
+		}
+	}
+	if recs == nil || len(recs.Points) != 3 {
+		t.Fatalf("records/s series = %+v", recs)
+	}
+	for i, want := range []struct {
+		n   int64
+		v   float64
+		rel float64
+	}{{4, 100, 1}, {1000, 50, 0.5}, {10000, 25, 0.25}} {
+		p := recs.Points[i]
+		if p.Partitions != want.n || p.Value != want.v || p.Relative == nil || *p.Relative != want.rel {
+			t.Fatalf("point %d = %+v (relative %v), want %+v", i, p, p.Relative, want)
+		}
+	}
+	if fsyncs == nil || fsyncs.Points[0].Relative != nil {
+		t.Fatalf("a series starting at 0 has no relative figures: %+v", fsyncs)
+	}
+}

@@ -139,6 +139,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var be fullBackend
 	var closeBackend func() error
 	var stopped <-chan error // embedded broker's fail-stop (nil in mesh mode)
+	var inProcess *broker.Broker // the embedded broker (nil in mesh mode), for its stats
 	if o.meshMode() {
 		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log); err != nil {
 			return err
@@ -161,6 +162,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 			return fmt.Errorf("open group coordinator: %w", err)
 		}
 		be = backend{b, gc}
+		inProcess = b
 		closeBackend = func() error {
 			err := gc.Close()
 			if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
@@ -203,6 +205,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
 	fmt.Fprintf(stdout, "gateway listening on %s (advertised %s), data in %s\n", addr, hp, o.data)
 	fmt.Fprintf(stdout, "try: kcat -b %s -L\n", hp)
+	if inProcess != nil {
+		defer printStatsOnSignal(inProcess, stdout)()
+	}
 
 	var stopErr error
 	select {

@@ -13,6 +13,9 @@ package kafka_test
 //
 // Cycles: 20 by default; -crash.cycles=N or KAFKA_CRASH_CYCLES=N for more. The binary is
 // built from ./cmd/gateway unless KAFKA_CRASH_GATEWAY_BIN names one.
+//
+// TestCrashKill9ManyPartitions runs the same over 1,000 partitions (20 cycles, about three
+// minutes with -race on 2 cores; CHAOS_CYCLES=N for more).
 
 import (
 	"bufio"
@@ -121,14 +124,34 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	crashKill9(t, crashPartitions, crashCyclesFrom("KAFKA_CRASH_CYCLES"))
+}
+
+// TestCrashKill9ManyPartitions is TestCrashKill9 with the load spread over 1,000 partitions,
+// so that every produce request touches many partitions (and, after each restart, the broker
+// opens the logs again on first use). Cycles: 20 by default; CHAOS_CYCLES=N (or
+// -crash.cycles=N) for more.
+func TestCrashKill9ManyPartitions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	crashKill9(t, 1000, crashCyclesFrom("CHAOS_CYCLES"))
+}
+
+// crashCyclesFrom is 20, or the environment variable env, or -crash.cycles.
+func crashCyclesFrom(env string) int {
 	cycles := 20
-	if v, err := strconv.Atoi(os.Getenv("KAFKA_CRASH_CYCLES")); err == nil && v > 0 {
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
 		cycles = v
 	}
 	if *crashCycles > 0 {
 		cycles = *crashCycles
 	}
+	return cycles
+}
+
+func crashKill9(t *testing.T, partitions int32, cycles int) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 	bin := buildGateway(t)
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -150,7 +173,7 @@ func TestCrashKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			r, err := kadm.NewClient(cl).CreateTopic(ctx, crashPartitions, 1, nil, crashTopic)
+			r, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, crashTopic)
 			cancel()
 			cl.Close()
 			if err != nil || r.Err != nil {
@@ -225,7 +248,7 @@ func TestCrashKill9(t *testing.T) {
 	if err := <-child.done; err != nil {
 		t.Fatalf("SIGTERM shutdown: %v", err)
 	}
-	t.Logf("%d kill -9 cycles, %d acknowledged records, all present exactly once", cycles, total)
+	t.Logf("%d kill -9 cycles over %d partitions, %d acknowledged records, all present exactly once", cycles, partitions, total)
 }
 
 // crashVerify reads the whole topic and checks every acknowledged record and the log shape.

@@ -17,6 +17,8 @@
 //     gateway restart (they live on the broker).
 //   - TestMeshUntrustedGateway: a gateway the broker does not trust gets errors, not data, and
 //     the broker logs the refusal.
+//   - TestMeshTenThousandPartitions: a 10,000-partition topic created, written (every 5th
+//     partition until the wal commit journal bounds descriptors) and consumed whole.
 //   - BenchmarkMeshHop: produce (acks=all) and consume throughput through gateway → mesh →
 //     broker processes, beside the gateway with its embedded broker and beside kfake.
 //
