@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	var be fullBackend
 	var closeBackend func() error
-	var stopped <-chan error // embedded broker's fail-stop (nil in mesh mode)
+	var stopped <-chan error     // embedded broker's fail-stop (nil in mesh mode)
 	var inProcess *broker.Broker // the embedded broker (nil in mesh mode), for its stats
 	if o.meshMode() {
 		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log); err != nil {
