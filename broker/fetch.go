@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/broker/bufpool"
+	"github.com/meshkafka/meshkafka/internal/bufpool"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )

@@ -64,7 +64,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		var base, start, synced int64
 		var stored bool
 		if err == nil {
-			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence: producer_state.go
+			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence checks: producer_state.go
 			start, synced = l.StartOffset(), l.SyncedOffset()
 		}
 		p.logMu.RUnlock()
@@ -214,4 +214,48 @@ func (b *Broker) storageError(p *partition, op string, err error) int16 {
 		b.log.Error("broker: storage", "op", op, "topic", p.t.name, "partition", p.index, "err", err)
 	}
 	return kerr.KafkaStorageError.Code
+}
+
+// appendRecords appends one partition's validated produce payload to l (the partition's log,
+// read under p.logMu) and returns its base offset. A payload of plain batches goes straight to
+// the log. An idempotent one is checked against the partition's producer state first: a retry
+// of a stored batch returns the stored batch's base offset and stores nothing; a refused one
+// returns a *BatchError with the Kafka code. stored says whether this call appended (false
+// for a retry answered from the state).
+func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (base int64, stored bool, err error) {
+	h := readBatchHead(data)
+	if h.producerID < 0 && sum.Batches == 1 {
+		base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
+		return base, err == nil, err
+	}
+	if sum.Batches > 1 {
+		idem := false
+		forEachBatch(data, func(batch []byte) { idem = idem || readBatchHead(batch).producerID >= 0 })
+		if !idem {
+			base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
+			return base, err == nil, err
+		}
+		return -1, false, batchErr(kerr.InvalidRecord, "an idempotent produce must carry exactly one record batch per partition, got %d", sum.Batches)
+	}
+	s := p.producerState()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.loadLocked(b, p, l); err != nil {
+		return -1, false, err
+	}
+	dup, berr := s.check(h, l.NextOffset() == 0)
+	if berr != nil {
+		return -1, false, berr
+	}
+	if dup != nil {
+		return dup.baseOffset, false, nil
+	}
+	base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
+	if err != nil {
+		return -1, false, err
+	}
+	h.baseOffset, h.seenMs = base, b.cfg.Now().UnixMilli()
+	s.update(h)
+	s.dirty = true
+	return base, true, nil
 }

@@ -231,50 +231,6 @@ func (s *producerState) replay(data []byte, nowMs int64) {
 	})
 }
 
-// appendRecords appends one partition's validated produce payload to l (the partition's log,
-// read under p.logMu) and returns its base offset. A payload of plain batches goes straight to
-// the log. An idempotent one is checked against the partition's producer state first: a retry
-// of a stored batch returns the stored batch's base offset and stores nothing; a refused one
-// returns a *BatchError with the Kafka code. stored says whether this call appended (false
-// for a retry answered from the state).
-func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (base int64, stored bool, err error) {
-	h := readBatchHead(data)
-	if h.producerID < 0 && sum.Batches == 1 {
-		base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
-		return base, err == nil, err
-	}
-	if sum.Batches > 1 {
-		idem := false
-		forEachBatch(data, func(batch []byte) { idem = idem || readBatchHead(batch).producerID >= 0 })
-		if !idem {
-			base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
-			return base, err == nil, err
-		}
-		return -1, false, batchErr(kerr.InvalidRecord, "an idempotent produce must carry exactly one record batch per partition, got %d", sum.Batches)
-	}
-	s := p.producerState()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.loadLocked(b, p, l); err != nil {
-		return -1, false, err
-	}
-	dup, berr := s.check(h, l.NextOffset() == 0)
-	if berr != nil {
-		return -1, false, berr
-	}
-	if dup != nil {
-		return dup.baseOffset, false, nil
-	}
-	base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
-	if err != nil {
-		return -1, false, err
-	}
-	h.baseOffset, h.seenMs = base, b.cfg.Now().UnixMilli()
-	s.update(h)
-	s.dirty = true
-	return base, true, nil
-}
-
 // producerState returns p's producer state, allocating it on first use.
 func (p *partition) producerState() *producerState {
 	if s := p.producers.Load(); s != nil {

@@ -1,6 +1,6 @@
 package brokermesh
 
-import "github.com/meshkafka/meshkafka/broker/bufpool"
+import "github.com/meshkafka/meshkafka/internal/bufpool"
 
 // framePool holds payload buffers for Fetch answers and produce requests, reused from call to
 // call: classes of a power of two from 64 KiB to 16 MiB; a larger payload is allocated.
