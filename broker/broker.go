@@ -266,6 +266,9 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	sopts := cfg.Store
 	sopts.FS, sopts.Logger = b.fs, cfg.Logger
+	// A failed journal write or fsync leaves the durable state unknown past the last good
+	// fsync (fsyncgate): stop, so that the process restarts and recovery runs.
+	sopts.OnFail = b.stop
 	if sopts.Replay.SegmentBytes == 0 {
 		sopts.Replay.SegmentBytes = cfg.SegmentBytes
 	}

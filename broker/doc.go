@@ -64,7 +64,11 @@
 // KAFKA_STORAGE_ERROR, with a message saying to restart where the answer has a message
 // field (DeleteTopics has none); a restart reads whichever state is
 // durable. Config.OnStop is called once when that happens: cmd/broker and cmd/gateway (embedded
-// mode) log it and exit non-zero, so a supervisor restarts them and recovery runs. Continuing could acknowledge records of a topic whose deletion is already on disk.
+// mode) log it and exit non-zero, so a supervisor restarts them and recovery runs. Continuing
+// could acknowledge records of a topic whose deletion is already on disk. A failed write or
+// fsync of the commit journal stops the broker the same way (wal.StoreOptions.OnFail): after a
+// failed fsync Linux may have dropped the dirty pages, so nothing past the last good fsync may
+// be taken for durable, and only a reopen (recovery) knows what is.
 // A failure before the rename leaves the old file and is an ordinary error. CreateTopics
 // fails (and is rolled back) if the topics directory cannot be fsynced after the topic
 // directories were made, and Open fsyncs every directory it creates (Dir, topics, a

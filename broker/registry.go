@@ -200,7 +200,8 @@ func (b *Broker) stop(err error) {
 }
 
 // Err returns nil while the broker runs normally, and the reason once it stopped because a
-// durable write's outcome is unknown (ErrRegistryFailed): from then on admin ops answer
+// durable write's outcome is unknown (ErrRegistryFailed, or a failed write or fsync of the commit
+// journal): from then on admin ops answer
 // UNKNOWN_SERVER_ERROR and produces KAFKA_STORAGE_ERROR, with that reason as the message,
 // until the process restarts the broker. A supervisor should watch it and restart.
 func (b *Broker) Err() error {

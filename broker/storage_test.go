@@ -101,6 +101,10 @@ func TestFailedFsyncIsNotAcknowledgedLater(t *testing.T) {
 	if r := e.produce(-1, "t", 0, makeBatch(false, vals(3, "after")...)); r.ErrorCode == 0 {
 		t.Fatal("produce after a failed fsync was acknowledged")
 	}
+	// The broker stops (Config.OnStop tells the binary to exit, so that a restart recovers).
+	if err := e.b.Err(); err == nil {
+		t.Fatal("the broker keeps running after its journal failed an fsync")
+	}
 	e.b.Close() // reports the failure; the data directory is reopened in-process
 	e.open()
 	_, served := e.readAll("t", 0, 0)

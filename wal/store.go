@@ -38,6 +38,11 @@ type StoreOptions struct {
 	// unknown): under `ulimit -n 1024` that leaves 512 for connections and the rest of the
 	// process. < 0 means no cap.
 	MaxOpenFiles int
+	// OnFail, if set, is called once when the Store fails (a failed journal write or fsync, or
+	// a failed checkpoint: from then on it refuses writes until reopened). It is called with the
+	// Store's lock held, from the failing goroutine: it must not block or call the Store. The
+	// broker uses it to stop and have the process restarted, so that recovery runs.
+	OnFail func(err error)
 }
 
 // StoreStats are counters of one open Store.
@@ -77,6 +82,7 @@ type Store struct {
 	dir    string // root/commitlog
 	fs     FS
 	logger *slog.Logger
+	onFail func(error) // StoreOptions.OnFail, or nil
 	opts   StoreOptions
 
 	ckptMu sync.Mutex // one checkpoint at a time; taken before mu and before any Log's locks
@@ -119,6 +125,7 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 		dir:    filepath.Join(root, journalDirName),
 		fs:     opts.FS,
 		logger: opts.Logger,
+		onFail: opts.OnFail,
 		opts:   opts,
 		dirty:  map[*Log]struct{}{},
 		logs:   map[string]*Log{},

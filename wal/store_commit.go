@@ -145,6 +145,9 @@ func (s *Store) failLocked(err error) error {
 		if s.logger != nil {
 			s.logger.Error("wal: journal failed; the store refuses writes until reopened", "err", err)
 		}
+		if s.onFail != nil {
+			s.onFail(s.err)
+		}
 	}
 	s.cond.Broadcast()
 	return s.err
