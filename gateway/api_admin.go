@@ -19,29 +19,14 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-const (
-	keyDescribeConfigs         int16 = 32
-	keyAlterConfigs            int16 = 33
-	keyCreatePartitions        int16 = 37
-	keyIncrementalAlterConfigs int16 = 44
-	keyDescribeCluster         int16 = 60
+const errInvalidRequest int16 = 42
 
-	errInvalidRequest int16 = 42
-)
-
-func init() {
-	Register(API{Key: keyCreatePartitions, MinVersion: 0, MaxVersion: 3, Handle: handleCreatePartitions})
-	Register(API{Key: keyDescribeConfigs, MinVersion: 0, MaxVersion: 4, Handle: handleDescribeConfigs})
-	Register(API{Key: keyAlterConfigs, MinVersion: 0, MaxVersion: 2, Handle: handleAlterConfigs})
-	Register(API{Key: keyIncrementalAlterConfigs, MinVersion: 0, MaxVersion: 1, Handle: handleIncrementalAlterConfigs})
-	Register(API{Key: keyDescribeCluster, MinVersion: 0, MaxVersion: 1, Handle: handleDescribeCluster})
-}
-
-// adminCall runs one AdminBackend call and reduces "no admin support", call failures and an
-// answer whose entry count (entries, if not nil) is not n to the Kafka error code to answer
-// every entry with (0 when resp is valid).
-func adminCall[Resp any](r *Request, n int, call func(AdminBackend) (*Resp, error), entries func(*Resp) int) (*Resp, int16) {
-	resp, err := call(r.Server.Backend())
+// adminCall runs one AdminBackend call (op is the method, as AdminBackend.AlterConfigs) and
+// reduces "no admin support", call failures and an answer whose entry count (entries, if
+// not nil) is not n to the Kafka error code to answer every entry with (0 when resp is
+// valid).
+func adminCall[Req, Resp any](ctx context.Context, r *Request, op func(AdminBackend, context.Context, *Req) (*Resp, error), req *Req, n int, entries func(*Resp) int) (*Resp, int16) {
+	resp, err := op(r.Server.Backend(), ctx, req)
 	if unsupported(err) {
 		return nil, errInvalidRequest
 	}
@@ -54,16 +39,7 @@ func adminCall[Resp any](r *Request, n int, call func(AdminBackend) (*Resp, erro
 	return resp, 0
 }
 
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func handleCreatePartitions(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.CreatePartitionsRequest)
-	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+func handleCreatePartitions(ctx context.Context, r *Request, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
 	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(req.Topics))
 	breq := &brokerop.CreatePartitionsReq{ValidateOnly: req.ValidateOnly, Topics: make([]brokerop.CreatePartitionsTopic, len(req.Topics))}
 	for i, t := range req.Topics {
@@ -75,8 +51,7 @@ func handleCreatePartitions(ctx context.Context, r *Request) (kmsg.Response, err
 		}
 		breq.Topics[i] = bt
 	}
-	bresp, code := adminCall(r, len(req.Topics),
-		func(ab AdminBackend) (*brokerop.CreatePartitionsResp, error) { return ab.CreatePartitions(ctx, breq) },
+	bresp, code := adminCall(ctx, r, AdminBackend.CreatePartitions, breq, len(req.Topics),
 		func(b *brokerop.CreatePartitionsResp) int { return len(b.Topics) })
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
@@ -84,14 +59,11 @@ func handleCreatePartitions(ctx context.Context, r *Request) (kmsg.Response, err
 			rt.ErrorCode = code
 			continue
 		}
-		rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, strPtr(bresp.Topics[i].ErrorMessage)
+		rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, nilIfEmpty(bresp.Topics[i].ErrorMessage)
 	}
-	return resp, nil
 }
 
-func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.DescribeConfigsRequest)
-	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+func handleDescribeConfigs(ctx context.Context, r *Request, req *kmsg.DescribeConfigsRequest, resp *kmsg.DescribeConfigsResponse) {
 	v := req.GetVersion()
 	resp.Resources = make([]kmsg.DescribeConfigsResponseResource, len(req.Resources))
 	breq := &brokerop.DescribeConfigsReq{
@@ -104,8 +76,7 @@ func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, erro
 		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
 		breq.Resources[i] = brokerop.DescribeConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName, ConfigNames: rs.ConfigNames}
 	}
-	bresp, code := adminCall(r, len(req.Resources),
-		func(ab AdminBackend) (*brokerop.DescribeConfigsResp, error) { return ab.DescribeConfigs(ctx, breq) },
+	bresp, code := adminCall(ctx, r, AdminBackend.DescribeConfigs, breq, len(req.Resources),
 		func(b *brokerop.DescribeConfigsResp) int { return len(b.Resources) })
 	for i := range resp.Resources {
 		rr := &resp.Resources[i]
@@ -114,14 +85,14 @@ func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, erro
 			continue
 		}
 		br := &bresp.Resources[i]
-		rr.ErrorCode, rr.ErrorMessage = br.ErrorCode, strPtr(br.ErrorMessage)
+		rr.ErrorCode, rr.ErrorMessage = br.ErrorCode, nilIfEmpty(br.ErrorMessage)
 		for _, c := range br.Configs {
 			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
 			rc.Name, rc.Value, rc.ReadOnly, rc.IsSensitive = c.Name, c.Value, c.ReadOnly, c.IsSensitive
 			rc.IsDefault = c.IsDefault
 			rc.Source = kmsg.ConfigSource(c.Source)
 			rc.ConfigType = kmsg.ConfigType(c.ConfigType)
-			rc.Documentation = strPtr(c.Documentation)
+			rc.Documentation = nilIfEmpty(c.Documentation)
 			for _, s := range c.Synonyms {
 				rs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
 				rs.Name, rs.Value, rs.Source = s.Name, s.Value, kmsg.ConfigSource(s.Source)
@@ -130,12 +101,9 @@ func handleDescribeConfigs(ctx context.Context, r *Request) (kmsg.Response, erro
 			rr.Configs = append(rr.Configs, rc)
 		}
 	}
-	return resp, nil
 }
 
-func handleAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.AlterConfigsRequest)
-	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+func handleAlterConfigs(ctx context.Context, r *Request, req *kmsg.AlterConfigsRequest, resp *kmsg.AlterConfigsResponse) {
 	resp.Resources = make([]kmsg.AlterConfigsResponseResource, len(req.Resources))
 	breq := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.AlterConfigsResource, len(req.Resources))}
 	for i, rs := range req.Resources {
@@ -147,17 +115,13 @@ func handleAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		breq.Resources[i] = br
 	}
-	bresp, code := adminCall(r, len(req.Resources),
-		func(ab AdminBackend) (*brokerop.AlterConfigsResp, error) { return ab.AlterConfigs(ctx, breq) }, alterEntries)
+	bresp, code := adminCall(ctx, r, AdminBackend.AlterConfigs, breq, len(req.Resources), alterEntries)
 	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
-	return resp, nil
 }
 
-func handleIncrementalAlterConfigs(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.IncrementalAlterConfigsRequest)
-	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+func handleIncrementalAlterConfigs(ctx context.Context, r *Request, req *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) {
 	resp.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, len(req.Resources))
 	breq := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.IncrementalAlterConfigsResource, len(req.Resources))}
 	for i, rs := range req.Resources {
@@ -169,14 +133,10 @@ func handleIncrementalAlterConfigs(ctx context.Context, r *Request) (kmsg.Respon
 		}
 		breq.Resources[i] = br
 	}
-	bresp, code := adminCall(r, len(req.Resources),
-		func(ab AdminBackend) (*brokerop.AlterConfigsResp, error) {
-			return ab.IncrementalAlterConfigs(ctx, breq)
-		}, alterEntries)
+	bresp, code := adminCall(ctx, r, AdminBackend.IncrementalAlterConfigs, breq, len(req.Resources), alterEntries)
 	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
-	return resp, nil
 }
 
 func alterEntries(b *brokerop.AlterConfigsResp) int { return len(b.Resources) }
@@ -188,21 +148,17 @@ func fillAlterResults[R any](out []R, bresp *brokerop.AlterConfigsResp, code int
 			set(&out[i], code, nil)
 			continue
 		}
-		set(&out[i], bresp.Resources[i].ErrorCode, strPtr(bresp.Resources[i].ErrorMessage))
+		set(&out[i], bresp.Resources[i].ErrorCode, nilIfEmpty(bresp.Resources[i].ErrorMessage))
 	}
 }
 
-func handleDescribeCluster(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.DescribeClusterRequest)
-	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
-	bresp, code := adminCall(r, 0, func(ab AdminBackend) (*brokerop.DescribeClusterResp, error) {
-		return ab.DescribeCluster(ctx, &brokerop.DescribeClusterReq{})
-	}, nil)
+func handleDescribeCluster(ctx context.Context, r *Request, req *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) {
+	bresp, code := adminCall(ctx, r, AdminBackend.DescribeCluster, &brokerop.DescribeClusterReq{}, 0, nil)
 	if code != 0 {
 		resp.ErrorCode = code
-		return resp, nil
+		return
 	}
-	resp.ErrorCode, resp.ErrorMessage = bresp.ErrorCode, strPtr(bresp.ErrorMessage)
+	resp.ErrorCode, resp.ErrorMessage = bresp.ErrorCode, nilIfEmpty(bresp.ErrorMessage)
 	resp.ClusterID, resp.ControllerID = bresp.ClusterID, bresp.ControllerID
 	if !req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = -2147483648
@@ -213,5 +169,4 @@ func handleDescribeCluster(ctx context.Context, r *Request) (kmsg.Response, erro
 		rb.NodeID, rb.Host, rb.Port = b.NodeID, host, port
 		resp.Brokers = append(resp.Brokers, rb)
 	}
-	return resp, nil
 }

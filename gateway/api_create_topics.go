@@ -19,13 +19,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyCreateTopics, MinVersion: 0, MaxVersion: 7, Handle: handleCreateTopics})
-}
-
-func handleCreateTopics(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.CreateTopicsRequest)
-	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+func handleCreateTopics(ctx context.Context, r *Request, req *kmsg.CreateTopicsRequest, resp *kmsg.CreateTopicsResponse) {
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
 	breq := &brokerop.CreateTopicsReq{ValidateOnly: req.ValidateOnly}
 	var sent []int // index in req.Topics of each topic sent to the backend
@@ -58,7 +52,7 @@ func handleCreateTopics(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 	}
 	if len(sent) == 0 {
-		return resp, nil
+		return
 	}
 	bresp, err := r.Server.Backend().CreateTopics(ctx, breq)
 	if err == nil && len(bresp.Topics) != len(sent) {
@@ -84,5 +78,4 @@ func handleCreateTopics(ctx context.Context, r *Request) (kmsg.Response, error) 
 			}
 		}
 	}
-	return resp, nil
 }

@@ -18,13 +18,7 @@ import (
 
 var errShortAnswer = errors.New("gateway: backend answered a different number of entries")
 
-func init() {
-	Register(API{Key: kafkawire.KeyDeleteTopics, MinVersion: 0, MaxVersion: 6, Handle: handleDeleteTopics})
-}
-
-func handleDeleteTopics(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.DeleteTopicsRequest)
-	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+func handleDeleteTopics(ctx context.Context, r *Request, req *kmsg.DeleteTopicsRequest, resp *kmsg.DeleteTopicsResponse) {
 	type entry struct {
 		name string
 		id   [16]byte
@@ -82,5 +76,4 @@ func handleDeleteTopics(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }

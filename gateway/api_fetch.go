@@ -23,10 +23,6 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch})
-}
-
 var noRecords = []byte{}
 
 // fetchAnswer is a Fetch response whose record sets are in pooled backend buffers: the
@@ -34,6 +30,23 @@ var noRecords = []byte{}
 type fetchAnswer struct {
 	*kmsg.FetchResponse
 	release func()
+}
+
+// fetchTopicNames returns the name of each of req's topics, in order: as given up to v12,
+// resolved from the topic id from v13 ("" for an unknown id).
+func fetchTopicNames(ctx context.Context, r *Request, req *kmsg.FetchRequest) []string {
+	if req.Version >= 13 {
+		ids := make([][16]byte, len(req.Topics))
+		for i := range req.Topics {
+			ids[i] = req.Topics[i].TopicID
+		}
+		return r.Server.topics.names(ctx, ids)
+	}
+	names := make([]string, len(req.Topics))
+	for i := range req.Topics {
+		names[i] = req.Topics[i].Topic
+	}
+	return names
 }
 
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
@@ -47,19 +60,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 		return resp, nil
 	}
 
-	// Topic names: by name up to v12, by id from v13.
-	names := make([]string, len(req.Topics))
-	if req.Version >= 13 {
-		ids := make([][16]byte, len(req.Topics))
-		for i := range req.Topics {
-			ids[i] = req.Topics[i].TopicID
-		}
-		names = r.Server.topics.names(ctx, ids)
-	} else {
-		for i := range req.Topics {
-			names[i] = req.Topics[i].Topic
-		}
-	}
+	names := fetchTopicNames(ctx, r, req)
 
 	n := 0
 	for i := range req.Topics {

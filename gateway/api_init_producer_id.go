@@ -23,17 +23,11 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-func init() {
-	Register(API{Key: kmsg.InitProducerID.Int16(), MinVersion: 0, MaxVersion: 5, Handle: handleInitProducerID})
-}
-
-func handleInitProducerID(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.InitProducerIDRequest)
-	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		return resp, nil
+		return
 	}
 	breq := &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1}
 	if req.Version >= 3 {
@@ -41,13 +35,12 @@ func handleInitProducerID(ctx context.Context, r *Request) (kmsg.Response, error
 	}
 	bresp, err := r.Server.Backend().InitProducerID(ctx, breq)
 	if unsupported(err) {
-		return resp, nil // no broker allocates ids: the client produces without idempotence
+		return // no broker allocates ids: the client produces without idempotence
 	}
 	if err != nil {
 		r.Server.Logger().Warn("gateway: InitProducerID", "err", err)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return resp, nil
+		return
 	}
 	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = bresp.ErrorCode, bresp.ProducerID, bresp.ProducerEpoch
-	return resp, nil
 }

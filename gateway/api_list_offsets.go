@@ -17,13 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyListOffsets, MinVersion: 1, MaxVersion: 7, Handle: handleListOffsets})
-}
-
-func handleListOffsets(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.ListOffsetsRequest)
-	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
 	breq := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
@@ -55,5 +49,4 @@ func handleListOffsets(ctx context.Context, r *Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }

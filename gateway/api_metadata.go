@@ -21,13 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyMetadata, MinVersion: 0, MaxVersion: 12, Handle: handleMetadata})
-}
-
-func handleMetadata(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.MetadataRequest)
-	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, resp *kmsg.MetadataResponse) {
 	s := r.Server
 	v := req.Version
 
@@ -75,7 +69,7 @@ func handleMetadata(ctx context.Context, r *Request) (kmsg.Response, error) {
 				t.Topic, t.ErrorCode = kmsg.StringPtr(name), code
 				resp.Topics = append(resp.Topics, t)
 			}
-			return resp, nil
+			return
 		}
 		s.topics.observe(bresp)
 		if bresp.ClusterID != "" {
@@ -110,5 +104,4 @@ func handleMetadata(ctx context.Context, r *Request) (kmsg.Response, error) {
 		t.TopicID, t.ErrorCode = id, kafkawire.ErrUnknownTopicID
 		resp.Topics = append(resp.Topics, t)
 	}
-	return resp, nil
 }

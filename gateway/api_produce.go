@@ -28,10 +28,6 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce})
-}
-
 func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error), error) {
 	req := r.Body.(*kmsg.ProduceRequest)
 

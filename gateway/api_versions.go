@@ -15,10 +15,6 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyApiVersions, MinVersion: 0, MaxVersion: 4, Handle: handleApiVersions})
-}
-
 func handleApiVersions(_ context.Context, r *Request) (kmsg.Response, error) {
 	api, _ := lookupAPI(kafkawire.KeyApiVersions)
 	return kafkawire.ApiVersionsResponse(r.Header.APIVersion,

@@ -663,18 +663,7 @@ func handleSessionFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest)
 // them when open is set and the cache has room.
 func fullFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest, open, privileged bool, now time.Time) (kmsg.Response, error) {
 	c := r.Server.sessions
-	names := make([]string, len(req.Topics))
-	if req.Version >= 13 {
-		ids := make([][16]byte, len(req.Topics))
-		for i := range req.Topics {
-			ids[i] = req.Topics[i].TopicID
-		}
-		names = r.Server.topics.names(ctx, ids)
-	} else {
-		for i := range req.Topics {
-			names[i] = req.Topics[i].Topic
-		}
-	}
+	names := fetchTopicNames(ctx, r, req)
 	n := 0
 	for i := range req.Topics {
 		n += len(req.Topics[i].Partitions)

@@ -25,10 +25,11 @@ const (
 	errGroupIDNotFound int16 = 69
 )
 
-// groupCall runs one GroupBackend call and reduces "no group support" and call failures to
-// the Kafka error code to answer with (0 when resp is valid).
-func groupCall[Resp any](r *Request, call func(GroupBackend) (*Resp, error)) (*Resp, int16) {
-	resp, err := call(r.Server.Backend())
+// groupCall runs one GroupBackend call (op is the method, as GroupBackend.JoinGroup) and
+// reduces "no group support" and call failures to the Kafka error code to answer with (0
+// when resp is valid).
+func groupCall[Req, Resp any](ctx context.Context, r *Request, op func(GroupBackend, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {
+	resp, err := op(r.Server.Backend(), ctx, req)
 	if unsupported(err) {
 		return nil, kafkawire.ErrCoordinatorNotAvailable
 	}

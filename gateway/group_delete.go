@@ -12,17 +12,9 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-const keyDeleteGroups int16 = 42
-
-func init() {
-	Register(API{Key: keyDeleteGroups, MinVersion: 0, MaxVersion: 2, Handle: handleDeleteGroups})
-}
-
-func handleDeleteGroups(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.DeleteGroupsRequest)
-	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsRequest, resp *kmsg.DeleteGroupsResponse) {
 	breq := &brokerop.DeleteGroupsReq{Groups: req.Groups}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.DeleteGroupsResp, error) { return gb.DeleteGroups(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.DeleteGroups, breq)
 	if code == 0 && len(bresp.Groups) != len(req.Groups) {
 		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
 	}
@@ -34,5 +26,4 @@ func handleDeleteGroups(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}
-	return resp, nil
 }

@@ -13,17 +13,9 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-const keyDescribeGroups int16 = 15
-
-func init() {
-	Register(API{Key: keyDescribeGroups, MinVersion: 0, MaxVersion: 6, Handle: handleDescribeGroups})
-}
-
-func handleDescribeGroups(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.DescribeGroupsRequest)
-	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	breq := &brokerop.DescribeGroupsReq{Groups: req.Groups}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.DescribeGroupsResp, error) { return gb.DescribeGroups(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.DescribeGroups, breq)
 	if code == 0 && len(bresp.Groups) != len(req.Groups) {
 		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
 	}
@@ -55,5 +47,4 @@ func handleDescribeGroups(ctx context.Context, r *Request) (kmsg.Response, error
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}
-	return resp, nil
 }

@@ -14,13 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	Register(API{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: handleFindCoordinator})
-}
-
-func handleFindCoordinator(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.FindCoordinatorRequest)
-	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
 	host, port := r.Server.Advertised()
 	groups := r.Server.groups.has(ctx, r.Server.Backend())
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
@@ -47,9 +41,8 @@ func handleFindCoordinator(ctx context.Context, r *Request) (kmsg.Response, erro
 		for _, k := range req.CoordinatorKeys {
 			resp.Coordinators = append(resp.Coordinators, answer(k))
 		}
-		return resp, nil
+		return
 	}
 	c := answer(req.CoordinatorKey)
 	resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port
-	return resp, nil
 }

@@ -13,15 +13,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-const keyJoinGroup int16 = 11
-
-func init() {
-	Register(API{Key: keyJoinGroup, MinVersion: 0, MaxVersion: 9, Handle: handleJoinGroup})
-}
-
-func handleJoinGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.JoinGroupRequest)
-	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+func handleJoinGroup(ctx context.Context, r *Request, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse) {
 	breq := &brokerop.JoinGroupReq{
 		Group:                req.Group,
 		MemberID:             req.MemberID,
@@ -39,10 +31,10 @@ func handleJoinGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
 	for _, p := range req.Protocols {
 		breq.Protocols = append(breq.Protocols, brokerop.GroupProtocol{Name: p.Name, Metadata: p.Metadata})
 	}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.JoinGroupResp, error) { return gb.JoinGroup(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.JoinGroup, breq)
 	if code != 0 {
 		resp.ErrorCode, resp.Generation, resp.MemberID = code, -1, req.MemberID
-		return resp, nil
+		return
 	}
 	resp.ErrorCode = bresp.ErrorCode
 	resp.Generation = bresp.Generation
@@ -58,5 +50,4 @@ func handleJoinGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
 		rm.MemberID, rm.InstanceID, rm.ProtocolMetadata = m.MemberID, nilIfEmpty(m.InstanceID), m.Metadata
 		resp.Members = append(resp.Members, rm)
 	}
-	return resp, nil
 }

@@ -13,15 +13,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-const keyOffsetCommit int16 = 8
-
-func init() {
-	Register(API{Key: keyOffsetCommit, MinVersion: 0, MaxVersion: 9, Handle: handleOffsetCommit})
-}
-
-func handleOffsetCommit(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.OffsetCommitRequest)
-	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) {
 	breq := &brokerop.OffsetCommitReq{Group: req.Group, MemberID: req.MemberID, InstanceID: strOrEmpty(req.InstanceID), Generation: req.Generation}
 	if req.Version == 0 {
 		breq.MemberID, breq.Generation = "", -1
@@ -37,7 +29,7 @@ func handleOffsetCommit(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		breq.Topics = append(breq.Topics, bt)
 	}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.OffsetCommitResp, error) { return gb.OffsetCommit(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.OffsetCommit, breq)
 	if code == 0 && !sameShape(bresp, req) {
 		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
 	}
@@ -55,7 +47,6 @@ func handleOffsetCommit(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }
 
 func sameShape(bresp *brokerop.OffsetCommitResp, req *kmsg.OffsetCommitRequest) bool {

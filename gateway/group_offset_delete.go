@@ -11,15 +11,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-const keyOffsetDelete int16 = 47
-
-func init() {
-	Register(API{Key: keyOffsetDelete, MinVersion: 0, MaxVersion: 0, Handle: handleOffsetDelete})
-}
-
-func handleOffsetDelete(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.OffsetDeleteRequest)
-	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+func handleOffsetDelete(ctx context.Context, r *Request, req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) {
 	breq := &brokerop.OffsetDeleteReq{Group: req.Group}
 	for _, t := range req.Topics {
 		bt := brokerop.OffsetDeleteTopic{Topic: t.Topic}
@@ -28,13 +20,13 @@ func handleOffsetDelete(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		breq.Topics = append(breq.Topics, bt)
 	}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.OffsetDeleteResp, error) { return gb.OffsetDelete(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.OffsetDelete, breq)
 	if code == 0 {
 		code = bresp.ErrorCode
 	}
 	resp.ErrorCode = code
 	if code != 0 {
-		return resp, nil
+		return
 	}
 	for _, t := range bresp.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
@@ -46,5 +38,4 @@ func handleOffsetDelete(ctx context.Context, r *Request) (kmsg.Response, error) 
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }

@@ -13,16 +13,10 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-const keyOffsetFetch int16 = 9
-
-func init() {
-	Register(API{Key: keyOffsetFetch, MinVersion: 0, MaxVersion: 9, Handle: handleOffsetFetch})
-}
-
 // fetchGroupOffsets answers one group; topics nil means all.
 func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []brokerop.OffsetFetchTopic, requireStable bool) (*brokerop.OffsetFetchResp, int16) {
 	breq := &brokerop.OffsetFetchReq{Group: group, Topics: topics, RequireStable: requireStable}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.OffsetFetchResp, error) { return gb.OffsetFetch(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.OffsetFetch, breq)
 	if code == 0 && bresp.ErrorCode != 0 {
 		code = bresp.ErrorCode
 	}
@@ -40,9 +34,7 @@ func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []b
 	return bresp, code
 }
 
-func handleOffsetFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.OffsetFetchRequest)
-	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+func handleOffsetFetch(ctx context.Context, r *Request, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
 	if req.Version >= 8 {
 		for _, g := range req.Groups {
 			var topics []brokerop.OffsetFetchTopic
@@ -69,7 +61,7 @@ func handleOffsetFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 			}
 			resp.Groups = append(resp.Groups, rg)
 		}
-		return resp, nil
+		return
 	}
 	var topics []brokerop.OffsetFetchTopic
 	if req.Topics != nil || req.Version < 2 {
@@ -92,5 +84,4 @@ func handleOffsetFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }

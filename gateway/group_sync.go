@@ -11,15 +11,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-const keySyncGroup int16 = 14
-
-func init() {
-	Register(API{Key: keySyncGroup, MinVersion: 0, MaxVersion: 5, Handle: handleSyncGroup})
-}
-
-func handleSyncGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
-	req := r.Body.(*kmsg.SyncGroupRequest)
-	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+func handleSyncGroup(ctx context.Context, r *Request, req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) {
 	breq := &brokerop.SyncGroupReq{
 		Group:        req.Group,
 		MemberID:     req.MemberID,
@@ -31,10 +23,10 @@ func handleSyncGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
 	for _, a := range req.GroupAssignment {
 		breq.Assignments = append(breq.Assignments, brokerop.SyncGroupAssignment{MemberID: a.MemberID, Assignment: a.MemberAssignment})
 	}
-	bresp, code := groupCall(r, func(gb GroupBackend) (*brokerop.SyncGroupResp, error) { return gb.SyncGroup(ctx, breq) })
+	bresp, code := groupCall(ctx, r, GroupBackend.SyncGroup, breq)
 	if code != 0 {
 		resp.ErrorCode = code
-		return resp, nil
+		return
 	}
 	resp.ErrorCode = bresp.ErrorCode
 	resp.MemberAssignment = bresp.Assignment
@@ -44,5 +36,4 @@ func handleSyncGroup(ctx context.Context, r *Request) (kmsg.Response, error) {
 	if bresp.ErrorCode == 0 {
 		resp.ProtocolType, resp.Protocol = nilIfEmpty(bresp.ProtocolType), nilIfEmpty(bresp.Protocol)
 	}
-	return resp, nil
 }

@@ -47,10 +47,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
@@ -63,12 +61,7 @@ import (
 const EchoALPN = "/meshkafka/echo/0"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := runIO(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "mesh:", err)
-		os.Exit(1)
-	}
+	cli.Main("mesh", func(ctx context.Context, args []string) error { return runIO(ctx, args, os.Stdin, os.Stdout) })
 }
 
 const usage = `usage:

@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/meshnode"
@@ -32,6 +34,18 @@ const (
 	EnvDisableGRO  = "MESH_DISABLE_GRO"
 	EnvServiceName = "OTEL_SERVICE_NAME"
 )
+
+// Main runs a binary: run gets a context cancelled on SIGINT or SIGTERM and the arguments
+// after the program name. An error is printed as "name: err" on stderr and exits with 1.
+func Main(name string, run func(ctx context.Context, args []string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
+}
 
 // Getenv reads one environment variable: os.Getenv in main, a map in tests.
 type Getenv func(string) string

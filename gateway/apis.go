@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+// The Kafka APIs this package serves and the versions it advertises, in one table. Each
+// API's behaviour and version notes are in its file (api_*.go, group_*.go).
+func init() {
+	for _, a := range []API{
+		{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce},
+		{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch},
+		{Key: kafkawire.KeyListOffsets, MinVersion: 1, MaxVersion: 7, Handle: typed(handleListOffsets)},
+		{Key: kafkawire.KeyMetadata, MinVersion: 0, MaxVersion: 12, Handle: typed(handleMetadata)},
+		{Key: kafkawire.KeyApiVersions, MinVersion: 0, MaxVersion: 4, Handle: handleApiVersions},
+		{Key: kafkawire.KeyCreateTopics, MinVersion: 0, MaxVersion: 7, Handle: typed(handleCreateTopics)},
+		{Key: kafkawire.KeyDeleteTopics, MinVersion: 0, MaxVersion: 6, Handle: typed(handleDeleteTopics)},
+		{Key: kmsg.InitProducerID.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleInitProducerID)},
+
+		// Administration (api_admin.go).
+		{Key: kmsg.CreatePartitions.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleCreatePartitions)},
+		{Key: kmsg.DescribeConfigs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeConfigs)},
+		{Key: kmsg.AlterConfigs.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleAlterConfigs)},
+		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
+		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
+
+		// Consumer groups (group_*.go; see group_backend.go).
+		{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)},
+		{Key: kmsg.JoinGroup.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleJoinGroup)},
+		{Key: kmsg.SyncGroup.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleSyncGroup)},
+		{Key: kmsg.Heartbeat.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleHeartbeat)},
+		{Key: kmsg.LeaveGroup.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleLeaveGroup)},
+		{Key: kmsg.OffsetCommit.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleOffsetCommit)},
+		{Key: kmsg.OffsetFetch.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleOffsetFetch)},
+		{Key: kmsg.ListGroups.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleListGroups)},
+		{Key: kmsg.DescribeGroups.Int16(), MinVersion: 0, MaxVersion: 6, Handle: typed(handleDescribeGroups)},
+		{Key: kmsg.DeleteGroups.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteGroups)},
+		{Key: kmsg.OffsetDelete.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleOffsetDelete)},
+	} {
+		Register(a)
+	}
+}
+
+// typed adapts a handler of one request type to a Handler: it is given the decoded request
+// and the empty response of its kind (version already set), fills the response, and that
+// response is the answer. It is for APIs that always answer and never fail the connection.
+func typed[Req kmsg.Request, Resp kmsg.Response](h func(ctx context.Context, r *Request, req Req, resp Resp)) Handler {
+	return func(ctx context.Context, r *Request) (kmsg.Response, error) {
+		req := r.Body.(Req)
+		resp := req.ResponseKind().(Resp)
+		h(ctx, r, req, resp)
+		return resp, nil
+	}
+}
