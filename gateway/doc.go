@@ -33,27 +33,22 @@
 // # Registering an API (contract for other files of this package)
 //
 // Each Kafka API lives in its own file (api_produce.go, api_fetch.go, …; consumer-group APIs
-// as group_*.go) and registers itself from init:
+// as group_*.go); apis.go registers them all from one table, with the versions advertised:
 //
-//	func init() {
-//		Register(API{
-//			Key:        kafkawire.KeyFindCoordinator, // Kafka api key
-//			MinVersion: 0,
-//			MaxVersion: 4, // advertise only versions served correctly
-//			Handle:     handleFindCoordinator,
-//		})
-//	}
+//	{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)},
 //
-//	func handleFindCoordinator(ctx context.Context, r *Request) (kmsg.Response, error) {
-//		req := r.Body.(*kmsg.FindCoordinatorRequest) // decoded at r.Header.APIVersion
-//		resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse) // version already set
+// typed adapts a handler that is given the decoded request and the empty response of its
+// kind and fills it (an API that may answer nothing or fail the connection is a plain
+// Handler, as Fetch):
+//
+//	func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
 //		host, port := r.Server.Advertised()
 //		...
 //		bresp, err := r.Server.Backend().DescribeGroups(ctx, breq) // one method per broker op
 //		... // an op no broker serves answers an error wrapping brokerop.ErrUnsupported
-//		...
-//		return resp, nil
 //	}
+//
+// Other packages may add an API with Register (from an init function).
 //
 // Rules:
 //   - Register panics on a duplicate key; ApiVersions is built from the table (sorted by key),
