@@ -1,7 +1,7 @@
 // Package cli holds what every binary under cmd/ repeats: its start-up and exit (Main), the
-// logger, the node identity, the
-// mesh start-up flags (-relay, -stun, -mdns, -mesh-id), the control-plane and tracing settings
-// read from the environment, and the mapping of an environment variable onto a flag's default.
+// logger, the node identity, the mesh start-up flags (-relay, -stun, -mdns, -mesh-id), the
+// control-plane and tracing settings read from the environment, and the mapping of an
+// environment variable onto a flag's default.
 //
 // It is the only place, with the binaries' own main packages, that reads the environment or
 // registers flags (deps_test.go checks this): libraries take what they need as Config/Options
