@@ -32,6 +32,19 @@ type meshBroker struct {
 // startMeshBroker runs a broker with its control-plane node, trusting gw.
 func startMeshBroker(t *testing.T, gw key.PublicKey) *meshBroker {
 	t.Helper()
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, closeBroker := serveBroker(t, ep, gw)
+	t.Cleanup(func() { ep.Close(); closeBroker() })
+	return &meshBroker{ep: ep, b: b}
+}
+
+// serveBroker opens a broker and its group coordinator in a temporary directory and serves
+// them over ep to gw. The caller closes ep, then calls closeBroker.
+func serveBroker(t *testing.T, ep *endpoint.Endpoint, gw key.PublicKey) (b *broker.Broker, closeBroker func()) {
+	t.Helper()
 	dir := t.TempDir()
 	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1})
 	if err != nil {
@@ -39,17 +52,13 @@ func startMeshBroker(t *testing.T, gw key.PublicKey) *meshBroker {
 	}
 	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
 	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
+		b.Close()
 		t.Fatal(err)
 	}
 	var trust brokermesh.TrustList
 	trust.Add(gw)
 	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
-	t.Cleanup(func() { ep.Close(); gc.Close(); b.Close() })
-	return &meshBroker{ep: ep, b: b}
+	return b, func() { gc.Close(); b.Close() }
 }
 
 func (m *meshBroker) joinControl(t *testing.T, seed endpoint.NodeAddr) {

@@ -14,9 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
-	"github.com/meshkafka/meshkafka/broker/brokermesh"
-	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway/cluster"
 	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
@@ -49,20 +46,9 @@ func startLANNode(t *testing.T, h *meshtest.Link, role meshctl.Role, gw key.Publ
 	n := &lanNode{ep: ep}
 	var closers []func()
 	if role == meshctl.RoleBroker {
-		dir := t.TempDir()
-		b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var trust brokermesh.TrustList
-		trust.Add(gw)
-		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
+		b, closeBroker := serveBroker(t, ep, gw)
 		n.b = b
-		closers = append(closers, func() { gc.Close(); b.Close() })
+		closers = append(closers, closeBroker)
 	}
 	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond, RejoinInterval: time.Second})
 	if err != nil {
@@ -222,22 +208,11 @@ func TestGatewayReachesBrokerViaRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bdir := t.TempDir()
-	b, err := broker.Open(broker.Config{Dir: bdir, DefaultPartitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(bdir, "groups")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", HomeRelay: url, DisableDirect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var trust brokermesh.TrustList
-	trust.Add(gw.Public())
-	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
+	_, closeBroker := serveBroker(t, ep, gw.Public())
 	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +221,7 @@ func TestGatewayReachesBrokerViaRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ctl.Close(); g.Close(); ep.Close(); gc.Close(); b.Close() })
+	t.Cleanup(func() { ctl.Close(); g.Close(); ep.Close(); closeBroker() })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

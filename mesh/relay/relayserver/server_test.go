@@ -434,19 +434,7 @@ func TestFloodingClientIsRateLimited(t *testing.T) {
 	x, y := dial(t, r, kx), dial(t, r, ky)
 
 	var received atomic.Int64
-	sinkDone := make(chan struct{})
-	go func() {
-		defer close(sinkDone)
-		for {
-			f, err := sink.Recv()
-			if err != nil {
-				return
-			}
-			if f.Type == relay.FrameRecvPacket {
-				received.Add(int64(len(f.Data)))
-			}
-		}
-	}()
+	sinkDone := drainPackets(sink, func(data []byte) { received.Add(int64(len(data))) })
 	stop := make(chan struct{})
 	floodDone := make(chan struct{})
 	payload := make([]byte, 16<<10)
@@ -569,19 +557,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			ka, kb := newKey(b), newKey(b)
 			a, c := dial(b, r, ka), dial(b, r, kb)
 			var got atomic.Int64
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for {
-					f, err := c.Recv()
-					if err != nil {
-						return
-					}
-					if f.Type == relay.FrameRecvPacket {
-						got.Add(1)
-					}
-				}
-			}()
+			done := drainPackets(c, func(data []byte) { got.Add(1) })
 			payload := make([]byte, size)
 			const window = 256
 			b.SetBytes(int64(size))
@@ -692,6 +668,38 @@ func (l *frameLog) close() {
 
 // pipeClient is a relay.Client on a pipe to srv whose frames a goroutine reads (answering
 // Pings, as Client.Recv does) and counts.
+// drainPackets reads c until it fails (close c to stop it), calling onPacket with each
+// received packet's data; done is closed when it has stopped.
+func drainPackets(c *relay.Client, onPacket func(data []byte)) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		for {
+			f, err := c.Recv()
+			if err != nil {
+				return
+			}
+			if f.Type == relay.FrameRecvPacket {
+				onPacket(f.Data)
+			}
+		}
+	}()
+	return ch
+}
+
+// pipeSender starts a server with cfg (closed at the end of the test) and connects a sending
+// client a with key ka over a pipe (what it receives is counted and dropped); kb is a key for
+// the receiver, which the test connects as it needs.
+func pipeSender(t *testing.T, cfg relayserver.Config) (srv *relayserver.Server, a *relay.Client, ka, kb ed25519.PrivateKey) {
+	t.Helper()
+	srv = relayserver.New(cfg)
+	t.Cleanup(func() { srv.Close() })
+	ka, kb = newKey(t), newKey(t)
+	a, _, stopA := pipeClient(t, srv, ka)
+	t.Cleanup(stopA)
+	return srv, a, ka, kb
+}
+
 func pipeClient(t *testing.T, srv *relayserver.Server, priv ed25519.PrivateKey) (c *relay.Client, packets *atomic.Int64, stop func()) {
 	t.Helper()
 	c, err := relay.NewClient(priv, pipeConn(srv), nil)
@@ -699,19 +707,7 @@ func pipeClient(t *testing.T, srv *relayserver.Server, priv ed25519.PrivateKey) 
 		t.Fatal(err)
 	}
 	packets = new(atomic.Int64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			f, err := c.Recv()
-			if err != nil {
-				return
-			}
-			if f.Type == relay.FrameRecvPacket {
-				packets.Add(1)
-			}
-		}
-	}()
+	done := drainPackets(c, func(data []byte) { packets.Add(1) })
 	return c, packets, func() { _ = c.Close(); <-done }
 }
 
@@ -721,11 +717,7 @@ func pipeClient(t *testing.T, srv *relayserver.Server, priv ed25519.PrivateKey) 
 // alive: it deadlocks once 65 received frames wait for its per-relay actor (see Window).
 func TestWindowBoundsUnconfirmedFrames(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := relayserver.New(relayserver.Config{})
-		defer srv.Close()
-		ka, kb := newKey(t), newKey(t)
-		a, _, stopA := pipeClient(t, srv, ka)
-		defer stopA()
+		srv, a, ka, kb := pipeSender(t, relayserver.Config{})
 		b := newFrameLog(t, srv, kb)
 		defer b.close()
 		synctest.Wait()
@@ -795,11 +787,7 @@ func TestWindowBoundsUnconfirmedFrames(t *testing.T) {
 func TestClientThatAnswersNoPingIsDropped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 3 * time.Second
-		srv := relayserver.New(relayserver.Config{WriteTimeout: timeout})
-		defer srv.Close()
-		ka, kb := newKey(t), newKey(t)
-		a, _, stopA := pipeClient(t, srv, ka)
-		defer stopA()
+		srv, a, ka, kb := pipeSender(t, relayserver.Config{WriteTimeout: timeout})
 		b := newFrameLog(t, srv, kb)
 		defer b.close()
 		synctest.Wait()
@@ -836,11 +824,7 @@ func TestClientThatAnswersNoPingIsDropped(t *testing.T) {
 // a Go client receives a long burst whole; the window only paces it.
 func TestClientAnsweringPingsGetsEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := relayserver.New(relayserver.Config{})
-		defer srv.Close()
-		ka, kb := newKey(t), newKey(t)
-		a, _, stopA := pipeClient(t, srv, ka)
-		defer stopA()
+		srv, a, _, kb := pipeSender(t, relayserver.Config{})
 		_, got, stopB := pipeClient(t, srv, kb)
 		defer stopB()
 		synctest.Wait()
