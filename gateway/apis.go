@@ -20,16 +20,12 @@ func init() {
 		{Key: kafkawire.KeyCreateTopics, MinVersion: 0, MaxVersion: 7, Handle: typed(handleCreateTopics)},
 		{Key: kafkawire.KeyDeleteTopics, MinVersion: 0, MaxVersion: 6, Handle: typed(handleDeleteTopics)},
 		{Key: kmsg.InitProducerID.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleInitProducerID)},
-
-		// Administration (api_admin.go).
-		{Key: kmsg.CreatePartitions.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleCreatePartitions)},
+		{Key: kmsg.CreatePartitions.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleCreatePartitions)}, // api_admin.go
 		{Key: kmsg.DescribeConfigs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeConfigs)},
 		{Key: kmsg.AlterConfigs.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleAlterConfigs)},
 		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
-
-		// Consumer groups (group_*.go; see group_backend.go).
-		{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)},
+		{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)}, // group_*.go
 		{Key: kmsg.JoinGroup.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleJoinGroup)},
 		{Key: kmsg.SyncGroup.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleSyncGroup)},
 		{Key: kmsg.Heartbeat.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleHeartbeat)},

@@ -32,8 +32,9 @@
 //
 // # Registering an API (contract for other files of this package)
 //
-// Each Kafka API lives in its own file (api_produce.go, api_fetch.go, …; consumer-group APIs
-// as group_*.go); apis.go registers them all from one table, with the versions advertised:
+// Each Kafka API is served from the file of its concern (api_produce.go, api_fetch.go, …;
+// consumer-group APIs in group_*.go); apis.go registers them all from one table, with the
+// versions advertised:
 //
 //	{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)},
 //

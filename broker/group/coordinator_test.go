@@ -37,6 +37,27 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// open opens a coordinator with cfg, failing the test if it cannot.
+func open(t *testing.T, cfg Config) *Coordinator {
+	t.Helper()
+	c, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// crashAndReopen cuts the power under c (only what was fsynced survives), closes it, and opens
+// the coordinator again from fs at dir; the new one is closed when the test ends.
+func crashAndReopen(t *testing.T, c *Coordinator, fs *waltest.CrashFS, dir string) *Coordinator {
+	t.Helper()
+	fs.Crash()
+	c.Close()
+	c2 := open(t, Config{Dir: dir, FS: fs})
+	t.Cleanup(func() { c2.Close() })
+	return c2
+}
+
 func joinReq(client, member string) *brokerop.JoinGroupReq {
 	return &brokerop.JoinGroupReq{
 		Group: "g", MemberID: member, ClientID: client, ProtocolType: "consumer",
@@ -84,10 +105,7 @@ func fetchOffset(t *testing.T, c *Coordinator) int64 {
 func TestCoordinatorRebalanceAndDurableCommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := waltest.NewCrashFS()
-		c, err := Open(Config{Dir: "/data/groups", FS: fs, Machine: MachineConfig{InitialRebalanceDelay: time.Second}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/data/groups", FS: fs, Machine: MachineConfig{InitialRebalanceDelay: time.Second}})
 		var wg sync.WaitGroup
 		resps := make([]*brokerop.JoinGroupResp, 2)
 		for i, client := range []string{"a", "b"} {
@@ -132,14 +150,7 @@ func TestCoordinatorRebalanceAndDurableCommit(t *testing.T) {
 		if r, _ := commit(c, follower.MemberID, 0, 99); r.Topics[0].Partitions[0].ErrorCode != errIllegalGeneration {
 			t.Fatalf("stale commit: %+v", r)
 		}
-		fs.Crash() // power cut: only fsynced data survives
-		c.Close()
-
-		c2, err := Open(Config{Dir: "/data/groups", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
+		c2 := crashAndReopen(t, c, fs, "/data/groups") // power cut: only fsynced data survives
 		if got := fetchOffset(t, c2); got != 77 {
 			t.Fatalf("offset after crash = %d, want 77", got)
 		}
@@ -154,10 +165,7 @@ func TestCoordinatorRebalanceAndDurableCommit(t *testing.T) {
 // time driven by the owner goroutine's timer.
 func TestCoordinatorSessionTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, err := Open(Config{Dir: "/g", FS: waltest.NewCrashFS(), Machine: MachineConfig{InitialRebalanceDelay: -1}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/g", FS: waltest.NewCrashFS(), Machine: MachineConfig{InitialRebalanceDelay: -1}})
 		defer c.Close()
 		a := join(t, c, "a")
 		var b *brokerop.JoinGroupResp
@@ -204,10 +212,7 @@ func TestCoordinatorSessionTimeout(t *testing.T) {
 func TestCoordinatorCommitFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := waltest.NewCrashFS()
-		c, err := Open(Config{Dir: "/g", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/g", FS: fs})
 		if r, err := commit(c, "", -1, 5); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
 			t.Fatalf("simple commit: %+v %v", r, err)
 		}
@@ -224,13 +229,7 @@ func TestCoordinatorCommitFailure(t *testing.T) {
 		if r, err := commit(c, "", -1, 7); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
 			t.Fatalf("commit after recovery: %+v %v", r, err)
 		}
-		fs.Crash()
-		c.Close()
-		c2, err := Open(Config{Dir: "/g", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
+		c2 := crashAndReopen(t, c, fs, "/g")
 		if got := fetchOffset(t, c2); got != 7 {
 			t.Fatalf("offset after recovery and crash = %d, want 7", got)
 		}
@@ -241,10 +240,7 @@ func TestCoordinatorCommitFailure(t *testing.T) {
 // without disturbing the coordinator.
 func TestCoordinatorCloseAndCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c, err := Open(Config{Dir: "/g", FS: waltest.NewCrashFS()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/g", FS: waltest.NewCrashFS()})
 		ctx, cancel := context.WithCancel(context.Background())
 		req := joinReq("a", "")
 		req.RequireKnownMemberID = false
@@ -289,10 +285,7 @@ func TestCoordinatorCloseAndCancel(t *testing.T) {
 func TestCoordinatorGroupCommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := waltest.NewCrashFS()
-		c, err := Open(Config{Dir: "/g", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/g", FS: fs})
 		fs.SetSyncDelay(5 * time.Millisecond)
 		fs.ResetStats()
 		const n = 50
@@ -314,13 +307,7 @@ func TestCoordinatorGroupCommit(t *testing.T) {
 		} else {
 			t.Logf("%d concurrent commits, %d fsyncs", n, s)
 		}
-		fs.Crash()
-		c.Close()
-		c2, err := Open(Config{Dir: "/g", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
+		c2 := crashAndReopen(t, c, fs, "/g")
 		for i := range n {
 			r, _ := c2.OffsetFetch(context.Background(), &brokerop.OffsetFetchReq{Group: fmt.Sprintf("g%d", i), Topics: []brokerop.OffsetFetchTopic{{Topic: "t", Partitions: []int32{0}}}})
 			if got := r.Topics[0].Partitions[0].Offset; got != int64(i) {
@@ -335,10 +322,7 @@ func TestCoordinatorGroupCommit(t *testing.T) {
 func TestCoordinatorCompaction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fs := waltest.NewCrashFS()
-		c, err := Open(Config{Dir: "/g", FS: fs, CompactBytes: 8 << 10})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := open(t, Config{Dir: "/g", FS: fs, CompactBytes: 8 << 10})
 		for i := range 1000 {
 			if r, err := commit(c, "", -1, int64(i)); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
 				t.Fatalf("commit %d: %+v %v", i, r, err)
@@ -348,13 +332,7 @@ func TestCoordinatorCompaction(t *testing.T) {
 		if len(names) != 1 || names[0] == "offsets-0000000000000001" {
 			t.Fatalf("offset log directories after 1000 commits: %v (want one, compacted)", names)
 		}
-		fs.Crash()
-		c.Close()
-		c2, err := Open(Config{Dir: "/g", FS: fs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c2.Close()
+		c2 := crashAndReopen(t, c, fs, "/g")
 		if got := fetchOffset(t, c2); got != 999 {
 			t.Fatalf("offset after compaction and crash = %d, want 999", got)
 		}

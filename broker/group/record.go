@@ -134,34 +134,36 @@ func (d *decoder) short() {
 	d.b = nil
 }
 
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
+// take returns the next n bytes, or nil (and the decoder fails) when fewer are left.
+func (d *decoder) take(n int) []byte {
+	if len(d.b) < n {
 		d.short()
-		return 0
+		return nil
 	}
-	v := d.b[0]
-	d.b = d.b[1:]
+	v := d.b[:n:n]
+	d.b = d.b[n:]
 	return v
+}
+
+func (d *decoder) byte() byte {
+	if v := d.take(1); v != nil {
+		return v[0]
+	}
+	return 0
 }
 
 func (d *decoder) u32() uint32 {
-	if len(d.b) < 4 {
-		d.short()
-		return 0
+	if v := d.take(4); v != nil {
+		return binary.BigEndian.Uint32(v)
 	}
-	v := binary.BigEndian.Uint32(d.b)
-	d.b = d.b[4:]
-	return v
+	return 0
 }
 
 func (d *decoder) u64() uint64 {
-	if len(d.b) < 8 {
-		d.short()
-		return 0
+	if v := d.take(8); v != nil {
+		return binary.BigEndian.Uint64(v)
 	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -179,11 +181,9 @@ func (d *decoder) string() string {
 	if d.err != nil {
 		return ""
 	}
-	if n > maxStringLen || n > math.MaxInt || int(n) > len(d.b) {
+	if n > maxStringLen || n > math.MaxInt {
 		d.short()
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return string(d.take(int(n)))
 }

@@ -41,6 +41,31 @@ func startMeshBroker(t *testing.T, gw key.PublicKey) *meshBroker {
 	return &meshBroker{ep: ep, b: b}
 }
 
+// startGateway runs the gateway command with args and environment e until the test ends, and
+// returns the address its banner names; the test fails if no banner comes within wait.
+func startGateway(t *testing.T, args []string, e map[string]string, wait time.Duration) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	out := &lineWriter{lines: make(chan string, 16)}
+	go func() { done <- run(ctx, args, env(e), out, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	select {
+	case line := <-out.lines:
+		return strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	case err := <-done:
+		t.Fatalf("gateway exited: %v", err)
+	case <-time.After(wait):
+		t.Fatalf("gateway printed no banner in %v", wait)
+	}
+	return ""
+}
+
 // serveBroker opens a broker and its group coordinator in a temporary directory and serves
 // them over ep to gw. The caller closes ep, then calls closeBroker.
 func serveBroker(t *testing.T, ep *endpoint.Endpoint, gw key.PublicKey) (b *broker.Broker, closeBroker func()) {
@@ -116,28 +141,8 @@ func meshSetup(t *testing.T, vars func([]*meshBroker) map[string]string) ([]*mes
 			e[k] = v
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	out := &lineWriter{lines: make(chan string, 16)}
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"},
-			env(e), out, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
-	var addr string
-	select {
-	case line := <-out.lines:
-		addr = strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
-	case err := <-done:
-		t.Fatalf("gateway exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no banner")
-	}
+	addr := startGateway(t, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"}, e, 10*time.Second)
+	ctx := t.Context()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
 	if err != nil {

@@ -78,26 +78,8 @@ func startMDNSGateway(t *testing.T, h *meshtest.Link, dir string, extra ...strin
 	mdnsConns = h.MDNSConns
 	t.Cleanup(func() { mdnsConns = nil })
 	e := map[string]string{"RAFKA_MESH_ID": mdnsMesh, "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "2000"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	out := &lineWriter{lines: make(chan string, 16)}
 	args := append([]string{"-listen", "127.0.0.1:0", "-data", dir, "-mdns", "-mesh-bind", "127.0.0.1:0", "-mdns-wait", "1s"}, extra...)
-	go func() { done <- run(ctx, args, env(e), out, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
-	select {
-	case line := <-out.lines:
-		return strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
-	case err := <-done:
-		t.Fatalf("gateway exited: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("gateway found no brokers by mDNS (no banner in 20s)")
-	}
-	return ""
+	return startGateway(t, args, e, 20*time.Second)
 }
 
 // produceConsume writes n records to topic through the gateway and reads them back.
@@ -141,11 +123,27 @@ func holdsPlacements(t *testing.T, b *broker.Broker) bool {
 	return (&meshBroker{b: b}).holds(t, cluster.PlacementTopic, 0)
 }
 
-// sortedBrokers returns the brokers ordered by NodeId text (the Cluster's order).
-func sortedBrokers(ns ...*lanNode) []*lanNode {
-	out := slices.Clone(ns)
-	slices.SortFunc(out, func(a, b *lanNode) int { return strings.Compare(a.ep.NodeID().String(), b.ep.NodeID().String()) })
-	return out
+// lanBrokers starts n brokers on h that trust gw, ordered by NodeId text (the Cluster's order).
+func lanBrokers(t *testing.T, h *meshtest.Link, gw key.PublicKey, n int) []*lanNode {
+	t.Helper()
+	var bs []*lanNode
+	for range n {
+		bs = append(bs, startLANNode(t, h, meshctl.RoleBroker, gw))
+	}
+	slices.SortFunc(bs, func(a, b *lanNode) int { return strings.Compare(a.ep.NodeID().String(), b.ep.NodeID().String()) })
+	return bs
+}
+
+// gatewayDir returns a data directory for the gateway command with its identity already in
+// it, and the identity's public key (what brokers trust).
+func gatewayDir(t *testing.T) (dir string, gw key.PublicKey) {
+	t.Helper()
+	dir = t.TempDir()
+	sk, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, sk.Public()
 }
 
 // TestGatewayFindsBrokersByMDNS: two brokers and a non-broker node publish themselves on an
@@ -154,13 +152,9 @@ func sortedBrokers(ns ...*lanNode) []*lanNode {
 // with the smaller NodeId the controller, and serves a Kafka produce/consume through them.
 func TestGatewayFindsBrokersByMDNS(t *testing.T) {
 	var h meshtest.Link
-	dir := t.TempDir()
-	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
-	decoy := startLANNode(t, &h, meshctl.RoleGateway, gw.Public())
+	dir, gw := gatewayDir(t)
+	bs := lanBrokers(t, &h, gw, 2)
+	decoy := startLANNode(t, &h, meshctl.RoleGateway, gw)
 	addr := startMDNSGateway(t, &h, dir)
 	produceConsume(t, addr, "found-by-mdns", 20)
 	if !holdsPlacements(t, bs[0].b) || holdsPlacements(t, bs[1].b) {
@@ -174,13 +168,8 @@ func TestGatewayFindsBrokersByMDNS(t *testing.T) {
 // gets nothing even when its NodeId is smaller.
 func TestGatewayMDNSTrustedController(t *testing.T) {
 	var h meshtest.Link
-	dir := t.TempDir()
-	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()),
-		startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
+	dir, gw := gatewayDir(t)
+	bs := lanBrokers(t, &h, gw, 3)
 	// Trust the two larger ids: the smallest broker is an intruder.
 	trusted := bs[1].ep.NodeID().String() + "," + bs[2].ep.NodeID().String()
 	addr := startMDNSGateway(t, &h, dir, "-trusted-brokers", trusted)
@@ -203,16 +192,12 @@ func TestGatewayMDNSTrustedController(t *testing.T) {
 // through that relay and serves produce/consume.
 func TestGatewayReachesBrokerViaRelay(t *testing.T) {
 	srv, url := meshtest.StartRelay(t)
-	dir := t.TempDir()
-	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, gw := gatewayDir(t)
 	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", HomeRelay: url, DisableDirect: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, closeBroker := serveBroker(t, ep, gw.Public())
+	_, closeBroker := serveBroker(t, ep, gw)
 	g, err := gossip.Attach(ep, gossip.Config{CloseGrace: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -223,29 +208,8 @@ func TestGatewayReachesBrokerViaRelay(t *testing.T) {
 	}
 	t.Cleanup(func() { ctl.Close(); g.Close(); ep.Close(); closeBroker() })
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	out := &lineWriter{lines: make(chan string, 16)}
 	e := map[string]string{"RAFKA_MESH_ID": "gw-relay", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_RELAY_URL": url}
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", ep.NodeID().String(), "-mesh-bind", "127.0.0.1:0"},
-			env(e), out, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
-	var addr string
-	select {
-	case line := <-out.lines:
-		addr = strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
-	case err := <-done:
-		t.Fatalf("gateway exited: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no banner")
-	}
+	addr := startGateway(t, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", ep.NodeID().String(), "-mesh-bind", "127.0.0.1:0"}, e, 10*time.Second)
 	before := srv.Stats().PacketsSent
 	produceConsume(t, addr, "via-relay", 10)
 	if got := srv.Stats().PacketsSent - before; got < 20 {
@@ -279,12 +243,8 @@ func TestReachFlagErrors(t *testing.T) {
 // learned too: a topic's partitions land on both.
 func TestGatewayMDNSAddsToSeeds(t *testing.T) {
 	var h meshtest.Link
-	dir := t.TempDir()
-	gw, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := sortedBrokers(startLANNode(t, &h, meshctl.RoleBroker, gw.Public()), startLANNode(t, &h, meshctl.RoleBroker, gw.Public()))
+	dir, gw := gatewayDir(t)
+	bs := lanBrokers(t, &h, gw, 2)
 	seed := bs[1] // the larger NodeId: it is the controller only because it is the seed
 	addr := startMDNSGateway(t, &h, dir, "-brokers", seed.ep.Addr().String())
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())

@@ -92,6 +92,22 @@ func (s *grpStack) stop() {
 	s.srv = nil
 }
 
+// grpSetup starts a leak-checked stack on a new directory and an admin client to it (both
+// closed when the test ends); ctx ends after timeout or with the test.
+func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *grpStack, adm *kadm.Client) {
+	t.Helper()
+	grpLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	s = grpStart(t, t.TempDir(), "")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return ctx, s, kadm.NewClient(cl)
+}
+
 func grpLeakCheck(t *testing.T) {
 	// registered first, so it runs after every other cleanup
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
@@ -233,16 +249,7 @@ func allPartitions(parts []int32) bool {
 // once its session times out, and 300 more records are consumed; every record is consumed at
 // least once.
 func grpFailover(t *testing.T, topic, groupID string, startMember func(addr string, i int, cut *grpCutter, seen *grpSeen) (stop func())) {
-	grpLeakCheck(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	s := grpStart(t, t.TempDir(), "")
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	ctx, s, adm := grpSetup(t, 90*time.Second)
 	grpCreateTopic(t, ctx, adm, topic, grpPartitions)
 	grpProduce(t, ctx, s.addr, topic, 0, 300)
 
@@ -445,16 +452,7 @@ func TestGroupResumeAfterRestart(t *testing.T) {
 // A static member (group.instance.id) that restarts within its session timeout gets its old
 // partitions back without a rebalance: the other member is never asked to revoke anything.
 func TestGroupKgoStaticRestart(t *testing.T) {
-	grpLeakCheck(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s := grpStart(t, t.TempDir(), "")
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	ctx, s, adm := grpSetup(t, 60*time.Second)
 	grpCreateTopic(t, ctx, adm, "static", grpPartitions)
 
 	var mu sync.Mutex
@@ -540,16 +538,7 @@ func TestGroupKgoStaticRestart(t *testing.T) {
 // Ten kgo members join at once (cooperative-sticky, kgo's default) and five of them leave at
 // once: each time the group settles with every partition owned by exactly one member.
 func TestGroupKgoJoinStorm(t *testing.T) {
-	grpLeakCheck(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	s := grpStart(t, t.TempDir(), "")
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
+	ctx, s, adm := grpSetup(t, 60*time.Second)
 	grpCreateTopic(t, ctx, adm, "storm", grpPartitions)
 	grpProduce(t, ctx, s.addr, "storm", 0, 60)
 
