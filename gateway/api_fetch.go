@@ -49,6 +49,41 @@ func fetchTopicNames(ctx context.Context, r *Request, req *kmsg.FetchRequest) []
 	return names
 }
 
+// newFetchReq is the backend request with req's limits (max_bytes 0 or less: 50 MiB) and
+// room for n partitions.
+func newFetchReq(req *kmsg.FetchRequest, n int) *brokerop.FetchReq {
+	maxBytes := req.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 50 << 20
+	}
+	return &brokerop.FetchReq{
+		MaxWaitMs: req.MaxWaitMillis, MinBytes: req.MinBytes, MaxBytes: maxBytes,
+		IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.FetchPartition, 0, n),
+	}
+}
+
+// fetchPooled runs breq, unless it names no partition, on the backend's FetchPooled: record
+// bytes may live in read buffers the backend reuses once release (nil if there is nothing to
+// release) is called, after the answer is written to the socket. errCode is the code to answer
+// every partition with when the call failed or answered another partition count; bresp is
+// only valid when it is 0.
+func fetchPooled(ctx context.Context, r *Request, breq *brokerop.FetchReq) (bresp *brokerop.FetchResp, release func(), errCode int16) {
+	if len(breq.Partitions) == 0 {
+		return nil, nil, 0
+	}
+	bresp, release, err := r.Server.Backend().FetchPooled(ctx, breq)
+	if err != nil {
+		errCode = BackendErrorCode(err)
+	} else if len(bresp.Partitions) != len(breq.Partitions) {
+		errCode = kafkawire.ErrUnknownServerError
+	}
+	if errCode != 0 && release != nil {
+		release()
+		release = nil
+	}
+	return bresp, release, errCode
+}
+
 func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
@@ -68,14 +103,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 			n += len(req.Topics[i].Partitions)
 		}
 	}
-	maxBytes := req.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 50 << 20
-	}
-	breq := &brokerop.FetchReq{
-		MaxWaitMs: req.MaxWaitMillis, MinBytes: req.MinBytes, MaxBytes: maxBytes,
-		IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.FetchPartition, 0, n),
-	}
+	breq := newFetchReq(req, n)
 	for i := range req.Topics {
 		if names[i] == "" {
 			continue
@@ -87,20 +115,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 		}
 	}
 
-	var bresp *brokerop.FetchResp
-	var release func()
-	errCode := int16(0)
-	if n > 0 {
-		var err error
-		// The backend's FetchPooled: record bytes may live in read buffers it reuses once
-		// release is called, after the answer is written to the socket.
-		bresp, release, err = r.Server.Backend().FetchPooled(ctx, breq)
-		if err != nil {
-			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != n {
-			errCode = kafkawire.ErrUnknownServerError
-		}
-	}
+	bresp, release, errCode := fetchPooled(ctx, r, breq)
 
 	total := 0
 	for i := range req.Topics {

@@ -774,43 +774,19 @@ func incrementalFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest, f
 // fetchTargets reads targets (those without an errCode) from the backend and returns one
 // answer per target; a target not read carries its errCode and high watermark -1.
 func fetchTargets(ctx context.Context, r *Request, req *kmsg.FetchRequest, targets []fetchTarget) ([]brokerop.FetchPartitionResp, func()) {
-	maxBytes := req.MaxBytes
-	if maxBytes <= 0 {
-		maxBytes = 50 << 20
-	}
 	n := 0
 	for i := range targets {
 		if targets[i].errCode == 0 {
 			n++
 		}
 	}
-	breq := &brokerop.FetchReq{
-		MaxWaitMs: req.MaxWaitMillis, MinBytes: req.MinBytes, MaxBytes: maxBytes,
-		IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.FetchPartition, 0, n),
-	}
+	breq := newFetchReq(req, n)
 	for i := range targets {
 		if t := &targets[i]; t.errCode == 0 {
 			breq.Partitions = append(breq.Partitions, brokerop.FetchPartition{Topic: t.name, Partition: t.partition, Offset: t.offset, MaxBytes: t.maxBytes})
 		}
 	}
-	var bresp *brokerop.FetchResp
-	var release func()
-	errCode := int16(0)
-	if n > 0 {
-		var err error
-		// The backend's FetchPooled: record bytes may live in read buffers it reuses once
-		// release is called.
-		bresp, release, err = r.Server.Backend().FetchPooled(ctx, breq)
-		if err != nil {
-			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != n {
-			errCode = kafkawire.ErrUnknownServerError
-		}
-		if errCode != 0 && release != nil {
-			release()
-			release = nil
-		}
-	}
+	bresp, release, errCode := fetchPooled(ctx, r, breq)
 	res := make([]brokerop.FetchPartitionResp, len(targets))
 	bi := 0
 	for i := range targets {

@@ -90,26 +90,20 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	cli.StringVar(fs, &o.data, "data", getenv, "RAFKA_DATA_DIR", "./data/broker", "data directory")
 	cli.StringVar(fs, &o.bind, "bind", getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070", "mesh UDP bind address")
 	cli.StringVar(fs, &o.trust, "trust", getenv, "RAFKA_TRUSTED_NODES", "", "NodeIds allowed to send KafkaOps, comma separated")
-	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
+	cli.PartitionsVar(fs, &o.partitions)
 	cli.StringVar(fs, &o.gossipPeers, "gossip-peers", getenv, "RAFKA_SEED_NODES", "", "control-plane bootstrap peers <nodeid>@host:port, comma separated")
 	cli.MeshIDVar(fs, &o.meshID, getenv)
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if err := o.Reach.Check(); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if o.partitions < 1 || o.partitions > 1<<20 {
-		return o, fmt.Errorf("-partitions %d out of range", o.partitions)
-	}
-	return o, nil
+	return o, cli.CheckPartitions(o.partitions)
 }
 
 func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {

@@ -82,7 +82,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.listen, "listen", ":9092", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory")
-	fs.IntVar(&o.partitions, "partitions", 1, "partition count of auto-created topics")
+	cli.PartitionsVar(fs, &o.partitions)
 	cli.StringVar(fs, &o.advertisedHost, "advertised-host", getenv, "RAFKA_KAFKA_CLIENT_HOST", "", "host clients are told to dial")
 	port := 0
 	if p := getenv("RAFKA_KAFKA_CLIENT_PORT"); p != "" {
@@ -97,11 +97,8 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.IntVar(&o.sessionParts, "fetch-session-partitions", 1_000_000, "partitions all fetch sessions together may hold (~80 bytes each)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	o.meshOptions.register(fs, getenv)
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if o.sessionSlots < 0 || o.sessionParts < 1 {
 		return o, fmt.Errorf("-fetch-session-slots %d / -fetch-session-partitions %d out of range", o.sessionSlots, o.sessionParts)
@@ -109,8 +106,8 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	if o.sessionSlots == 0 {
 		o.sessionSlots = -1 // gateway.FetchSessionConfig: negative turns sessions off
 	}
-	if o.partitions < 1 || o.partitions > 1<<20 {
-		return o, fmt.Errorf("-partitions %d out of range", o.partitions)
+	if err := cli.CheckPartitions(o.partitions); err != nil {
+		return o, err
 	}
 	if o.advertisedPort < 0 || o.advertisedPort > 65535 {
 		return o, fmt.Errorf("-advertised-port %d out of range", o.advertisedPort)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
@@ -98,28 +97,13 @@ func printNodeID(o options, stdout io.Writer) error {
 	return nil
 }
 
-// parseSeeds splits "<id>@host:port,<id>@host:port" (a seed may list several addresses
-// separated by '+' or by ',' when the next item has no '@').
+// parseSeeds parses the broker seeds as meshctl.ParsePeers reads RAFKA_SEED_NODES for
+// cmd/broker too ("<id>@host:port,…"; an item without '@' or id is another address of the
+// previous seed); at least one seed is required.
 func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
-	var items []string
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if !strings.Contains(f, "@") && len(items) > 0 {
-			items[len(items)-1] += "," + f // another address of the previous seed
-			continue
-		}
-		items = append(items, f)
-	}
-	var out []endpoint.NodeAddr
-	for _, it := range items {
-		a, err := endpoint.ParseNodeAddr(it)
-		if err != nil {
-			return nil, fmt.Errorf("broker seed %q: %w", it, err)
-		}
-		out = append(out, a)
+	out, err := meshctl.ParsePeers(s)
+	if err != nil {
+		return nil, fmt.Errorf("broker seeds: %w", err)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no broker seeds")

@@ -47,11 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateBurst := fs.Int("rate-burst", 0, "per-client burst in bytes (default max(rate/10, 128 KiB))")
 	keepAlive := fs.Duration("keepalive", 60*time.Second, "interval between KeepAlive frames")
 	verbose := fs.Bool("v", false, "log connection events")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return errors.New("-cert and -key go together")

@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -24,26 +22,11 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 3, gw)
 	cl := clusterFor(t, gw, bs)
-	srv, err := gateway.NewServer(gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	srv, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	prod, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.DefaultProduceTopic("split"),
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("split"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +53,7 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	if len(on) < 2 {
 		t.Fatalf("partitions on %d broker(s), want a split", len(on))
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.ConsumeTopics("split"),
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("split"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

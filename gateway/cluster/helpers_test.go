@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"errors"
+	"net"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -20,4 +23,27 @@ func newEP(t *testing.T) *endpoint.Endpoint {
 	}
 	t.Cleanup(func() { ep.Close() })
 	return ep
+}
+
+// serveKafka runs a gateway with cfg on a loopback port until the test ends, and returns its
+// address.
+func serveKafka(t *testing.T, cfg gateway.Config) (*gateway.Server, string) {
+	t.Helper()
+	srv, err := gateway.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return srv, ln.Addr().String()
 }

@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -42,26 +40,11 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 	brokermesh.Serve(bEP, brokermesh.NewServer(nil, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Producers: b}), trust, nil)
 	cl := clusterForAddrs(t, gw, bEP)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	_, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1"})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.DefaultProduceTopic("traced"),
+	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("traced"),
 		kgo.ConsumeTopics("traced"), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
 	if err != nil {
 		t.Fatal(err)

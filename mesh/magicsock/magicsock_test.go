@@ -155,42 +155,52 @@ func TestUpgradeAndFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 		const total = 8 << 20
-		sent := sha256.New()
-		recv := sha256.New()
-		var readErr error
-		var got int64
-		var rwg sync.WaitGroup
-		rwg.Go(func() { got, readErr = io.Copy(recv, s) })
-		chunk := make([]byte, 32<<10)
-		blockedAt := total / 4
-		for written := 0; written < total; written += len(chunk) {
+		echoStream(t, s, total, 32<<10, func(written int, chunk []byte) {
 			for i := range chunk {
 				chunk[i] = byte(written + i*7)
 			}
-			if written == blockedAt {
+		}, func(written int) {
+			if written == total/4 {
 				blocked.Store(true)
 				t.Log("direct path blocked")
 				waitPath(t, a, b.sk.Public(), false)
 				t.Log("fell back to the relay")
 			}
-			sent.Write(chunk)
-			if _, err := s.Write(chunk); err != nil {
-				t.Fatalf("write after %d bytes: %v", written, err)
-			}
-		}
-		_ = s.Close()
-		rwg.Wait()
-		if readErr != nil || got != total {
-			t.Fatalf("read %d bytes, err %v", got, readErr)
-		}
-		if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
-			t.Fatal("checksum mismatch across path switches")
-		}
+		})
 		// Unblocked, the direct path comes back.
 		blocked.Store(false)
 		waitPath(t, a, b.sk.Public(), true)
 		echo(t, c, "direct again")
 	})
+}
+
+// echoStream writes total bytes to s, which an echo server answers, in chunks of chunkSize
+// filled by fill, calling before(written) ahead of each chunk; it closes s and checks that
+// everything came back, unchanged.
+func echoStream(t *testing.T, s *quic.Stream, total, chunkSize int, fill func(written int, chunk []byte), before func(written int)) {
+	t.Helper()
+	sent, recv := sha256.New(), sha256.New()
+	var got int64
+	var readErr error
+	var rwg sync.WaitGroup
+	rwg.Go(func() { got, readErr = io.Copy(recv, s) })
+	chunk := make([]byte, chunkSize)
+	for written := 0; written < total; written += len(chunk) {
+		fill(written, chunk)
+		before(written)
+		sent.Write(chunk)
+		if _, err := s.Write(chunk); err != nil {
+			t.Fatalf("write after %d bytes: %v", written, err)
+		}
+	}
+	_ = s.Close()
+	rwg.Wait()
+	if readErr != nil || got != int64(total) {
+		t.Fatalf("echoed %d of %d bytes, err %v", got, total, readErr)
+	}
+	if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
+		t.Fatal("checksum mismatch: the echo differs from what was sent")
+	}
 }
 
 func waitPath(t *testing.T, p *peer, id key.PublicKey, direct bool) {

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -122,16 +119,11 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 			t.Fatal(err)
 		}
 		total := transferSize
-		sent, recv := sha256.New(), sha256.New()
-		var got int64
-		var readErr error
-		var rwg sync.WaitGroup
-		rwg.Go(func() { got, readErr = io.Copy(recv, s) })
-		chunk := make([]byte, 64<<10)
-		for written := 0; written < total; written += len(chunk) {
+		echoStream(t, s, total, 64<<10, func(written int, chunk []byte) {
 			for i := range chunk {
 				chunk[i] = byte(written>>16 + i*13)
 			}
+		}, func(written int) {
 			switch written {
 			case total / 4:
 				natB.SetDown(true)
@@ -146,19 +138,7 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 				waitPath(t, b, a.sk.Public(), true)
 				t.Log("direct again")
 			}
-			sent.Write(chunk)
-			if _, err := s.Write(chunk); err != nil {
-				t.Fatalf("write after %d bytes: %v", written, err)
-			}
-		}
-		_ = s.Close()
-		rwg.Wait()
-		if readErr != nil || got != int64(total) {
-			t.Fatalf("echoed %d of %d bytes, err %v", got, total, readErr)
-		}
-		if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
-			t.Fatal("checksum mismatch")
-		}
+		})
 		t.Logf("%d MiB echoed intact across relay→direct→relay→direct", total>>20)
 	})
 }

@@ -47,6 +47,31 @@ func Main(name string, run func(ctx context.Context, args []string) error) {
 	}
 }
 
+// Parse parses args into fs and refuses positional arguments (no binary takes any).
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
+// PartitionsVar registers -partitions, the partition count of auto-created topics (default
+// 1); CheckPartitions checks its range once parsed.
+func PartitionsVar(fs *flag.FlagSet, p *int) {
+	fs.IntVar(p, "partitions", 1, "partition count of auto-created topics")
+}
+
+// CheckPartitions refuses a -partitions value outside 1 to 2^20.
+func CheckPartitions(n int) error {
+	if n < 1 || n > 1<<20 {
+		return fmt.Errorf("-partitions %d out of range", n)
+	}
+	return nil
+}
+
 // Getenv reads one environment variable: os.Getenv in main, a map in tests.
 type Getenv func(string) string
 

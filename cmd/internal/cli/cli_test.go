@@ -161,3 +161,29 @@ func TestFailStop(t *testing.T) {
 	default:
 	}
 }
+
+func TestParseRefusesPositionalArguments(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var n int
+	PartitionsVar(fs, &n)
+	if err := Parse(fs, []string{"-partitions", "3"}); err != nil || n != 3 {
+		t.Fatalf("Parse(-partitions 3) = %v, n = %d", err, n)
+	}
+	if err := Parse(fs, []string{"-partitions", "3", "extra"}); err == nil {
+		t.Fatal("a positional argument was accepted")
+	}
+	if err := Parse(fs, []string{"-nosuchflag"}); err == nil {
+		t.Fatal("an unknown flag was accepted")
+	}
+	for _, bad := range []int{0, -1, 1<<20 + 1} {
+		if CheckPartitions(bad) == nil {
+			t.Errorf("-partitions %d accepted", bad)
+		}
+	}
+	for _, good := range []int{1, 1 << 20} {
+		if err := CheckPartitions(good); err != nil {
+			t.Errorf("-partitions %d refused: %v", good, err)
+		}
+	}
+}
