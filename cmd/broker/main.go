@@ -49,12 +49,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
@@ -143,16 +141,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	defer shutdownTracing(context.Background())
 
 	onStop, stopped := cli.FailStop()
-	b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop})
+	b, gc, closeStore, err := cli.OpenBroker(o.data, o.partitions, log, onStop)
 	if err != nil {
-		return fmt.Errorf("open broker: %w", err)
+		return err
 	}
-	defer b.Close()
-	gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log, OnStop: onStop})
-	if err != nil {
-		return fmt.Errorf("open group coordinator: %w", err)
-	}
-	defer gc.Close()
+	defer closeStore()
 
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
 		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})

@@ -37,7 +37,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -142,24 +141,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		defer shutdownTracing(context.Background())
 		var onStop func(error)
 		onStop, stopped = cli.FailStop()
-		b, err := broker.Open(broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop})
+		b, gc, closeAll, err := cli.OpenBroker(o.data, o.partitions, log, onStop)
 		if err != nil {
-			return fmt.Errorf("open broker: %w", err)
-		}
-		gc, err := group.Open(group.Config{Dir: filepath.Join(o.data, "groups"), Logger: log, OnStop: onStop})
-		if err != nil {
-			b.Close()
-			return fmt.Errorf("open group coordinator: %w", err)
-		}
-		be = backend{b, gc}
-		inProcess = b
-		closeBackend = func() error {
-			err := gc.Close()
-			if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
-				err = cerr
-			}
 			return err
 		}
+		be, closeBackend, inProcess = backend{b, gc}, closeAll, b
 	}
 	defer closeBackend()
 

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
@@ -104,6 +106,29 @@ func Identity(dir, file string) (key.SecretKey, error) {
 		return key.SecretKey{}, err
 	}
 	return key.LoadOrCreate(filepath.Join(dir, file))
+}
+
+// OpenBroker opens an embedded broker on dir (auto-created topics get partitions partitions)
+// and its group coordinator on dir/groups, the layout of every binary that embeds one; both
+// report a fail-stop to onStop (see FailStop). closeAll closes both, the coordinator first,
+// and reports the first failure (a broker already closed is none).
+func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
+	b, err = broker.Open(broker.Config{Dir: dir, DefaultPartitions: int32(partitions), Logger: log, OnStop: onStop})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open broker: %w", err)
+	}
+	gc, err = group.Open(group.Config{Dir: filepath.Join(dir, "groups"), Logger: log, OnStop: onStop})
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, fmt.Errorf("open group coordinator: %w", err)
+	}
+	return b, gc, func() error {
+		err := gc.Close()
+		if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {
+			err = cerr
+		}
+		return err
+	}, nil
 }
 
 // Reach holds the -relay, -stun and -mdns flags; Check turns them into the meshnode.Reach it

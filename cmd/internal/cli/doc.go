@@ -1,5 +1,6 @@
-// Package cli holds what every binary under cmd/ repeats: its start-up and exit (Main), the
-// logger, the node identity, the mesh start-up flags (-relay, -stun, -mdns, -mesh-id), the
+// Package cli holds what every binary under cmd/ repeats: its start-up and exit (Main), flag
+// parsing (Parse), the embedded broker and its group coordinator (OpenBroker), the logger,
+// the node identity, the mesh start-up flags (-relay, -stun, -mdns, -mesh-id), the
 // control-plane and tracing settings read from the environment, and the mapping of an
 // environment variable onto a flag's default.
 //
