@@ -28,6 +28,15 @@ type groupBackend struct {
 
 var _ gateway.GroupBackend = groupBackend{}
 
+// groupRoundTrip starts a gateway serving groups on one partition and returns a round trip
+// over one raw connection to it (correlation ids count up from 1).
+func groupRoundTrip(t *testing.T) func(kmsg.Request) kmsg.Response {
+	t.Helper()
+	raw := dial(t, startGroups(t, 1).addr)
+	corr := int32(0)
+	return func(req kmsg.Request) kmsg.Response { corr++; return raw.roundTrip(req, corr) }
+}
+
 func startGroups(t *testing.T, partitions int32) *testServer {
 	t.Helper()
 	coord, err := group.Open(group.Config{
@@ -88,10 +97,7 @@ func TestFindCoordinator(t *testing.T) {
 // Every advertised version of the membership and offset APIs round-trips through kmsg: join
 // (with MEMBER_ID_REQUIRED from v4), sync as leader, heartbeat, commit, fetch, leave.
 func TestGroupAPIVersions(t *testing.T) {
-	ts := startGroups(t, 1)
-	raw := dial(t, ts.addr)
-	corr := int32(0)
-	rt := func(req kmsg.Request) kmsg.Response { corr++; return raw.roundTrip(req, corr) }
+	rt := groupRoundTrip(t)
 	for v := int16(0); v <= 9; v++ {
 		g := fmt.Sprintf("g%d", v)
 		join := kmsg.NewPtrJoinGroupRequest()
@@ -352,10 +358,7 @@ func TestGroupKgoConsumers(t *testing.T) {
 
 // Every advertised version of the group administration APIs round-trips through kmsg.
 func TestGroupAdminAPIVersions(t *testing.T) {
-	ts := startGroups(t, 1)
-	raw := dial(t, ts.addr)
-	corr := int32(0)
-	rt := func(req kmsg.Request) kmsg.Response { corr++; return raw.roundTrip(req, corr) }
+	rt := groupRoundTrip(t)
 	commit := func(g string) {
 		oc := kmsg.NewPtrOffsetCommitRequest()
 		oc.SetVersion(8)

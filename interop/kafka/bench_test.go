@@ -176,84 +176,83 @@ var benchSizes = []struct {
 	size int
 }{{"100B", 100}, {"1KiB", 1024}}
 
-func BenchmarkKafkaProduce(b *testing.B) {
+// eachBenchTarget runs f as a sub-benchmark against a fresh server for every record size,
+// partition count (1, 8) and implementation (ours, kfake).
+func eachBenchTarget(b *testing.B, f func(b *testing.B, srv server, size int)) {
 	bins := buildBenchBins(b)
 	for _, sz := range benchSizes {
 		for _, parts := range []int32{1, 8} {
 			for _, impl := range []string{"ours", "kfake"} {
 				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
-					srv := benchTarget(b, bins, impl, parts)
-					cl := benchProducer(b, srv.addr)
-					value := make([]byte, sz.size)
-					for i := range value {
-						value[i] = byte('a' + i%26)
-					}
-					produceN(b, cl, 100, value) // warm up: connections, metadata
-					cpu := kafkaclients.StartCPU(srv.pid)
-					b.ResetTimer()
-					start := time.Now()
-					produceN(b, cl, b.N, value)
-					elapsed := time.Since(start)
-					b.StopTimer()
-					reportServerCPU(b, cpu, b.N)
-					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
-					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
-
-					lat := make([]time.Duration, 200)
-					ctx := context.Background()
-					for i := range lat {
-						t0 := time.Now()
-						if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
-							b.Fatal(err)
-						}
-						lat[i] = time.Since(t0)
-					}
-					slices.Sort(lat)
-					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
-					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+					f(b, benchTarget(b, bins, impl, parts), sz.size)
 				})
 			}
 		}
 	}
 }
 
-func BenchmarkKafkaConsume(b *testing.B) {
-	bins := buildBenchBins(b)
-	for _, sz := range benchSizes {
-		for _, parts := range []int32{1, 8} {
-			for _, impl := range []string{"ours", "kfake"} {
-				b.Run(fmt.Sprintf("size=%s/partitions=%d/impl=%s", sz.name, parts, impl), func(b *testing.B) {
-					srv := benchTarget(b, bins, impl, parts)
-					value := make([]byte, sz.size)
-					produceN(b, benchProducer(b, srv.addr, kgo.ProducerBatchMaxBytes(consumeBatchBytes)), b.N, value)
-					cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(benchTopic),
-						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer cl.Close()
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					cpu := kafkaclients.StartCPU(srv.pid)
-					b.ResetTimer()
-					start := time.Now()
-					for got := 0; got < b.N; {
-						fs := cl.PollFetches(ctx)
-						if ctx.Err() != nil {
-							b.Fatalf("consumed %d of %d", got, b.N)
-						}
-						fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
-						got += fs.NumRecords()
-					}
-					elapsed := time.Since(start)
-					b.StopTimer()
-					reportServerCPU(b, cpu, b.N)
-					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
-					b.ReportMetric(float64(b.N)*float64(sz.size)/elapsed.Seconds()/1e6, "MB/s")
-				})
-			}
+func BenchmarkKafkaProduce(b *testing.B) {
+	eachBenchTarget(b, func(b *testing.B, srv server, size int) {
+		cl := benchProducer(b, srv.addr)
+		value := make([]byte, size)
+		for i := range value {
+			value[i] = byte('a' + i%26)
 		}
-	}
+		produceN(b, cl, 100, value) // warm up: connections, metadata
+		cpu := kafkaclients.StartCPU(srv.pid)
+		b.ResetTimer()
+		start := time.Now()
+		produceN(b, cl, b.N, value)
+		elapsed := time.Since(start)
+		b.StopTimer()
+		reportServerCPU(b, cpu, b.N)
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(b.N)*float64(size)/elapsed.Seconds()/1e6, "MB/s")
+
+		lat := make([]time.Duration, 200)
+		ctx := context.Background()
+		for i := range lat {
+			t0 := time.Now()
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+			lat[i] = time.Since(t0)
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+	})
+}
+
+func BenchmarkKafkaConsume(b *testing.B) {
+	eachBenchTarget(b, func(b *testing.B, srv server, size int) {
+		value := make([]byte, size)
+		produceN(b, benchProducer(b, srv.addr, kgo.ProducerBatchMaxBytes(consumeBatchBytes)), b.N, value)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(benchTopic),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cpu := kafkaclients.StartCPU(srv.pid)
+		b.ResetTimer()
+		start := time.Now()
+		for got := 0; got < b.N; {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				b.Fatalf("consumed %d of %d", got, b.N)
+			}
+			fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
+			got += fs.NumRecords()
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		reportServerCPU(b, cpu, b.N)
+		b.ReportMetric(float64(b.N)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(b.N)*float64(size)/elapsed.Seconds()/1e6, "MB/s")
+	})
 }
 
 // consumeBatchBytes caps the batches the consume benchmarks store. The batches a kgo
