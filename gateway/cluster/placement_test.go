@@ -47,6 +47,31 @@ func durablePlacement(t *testing.T, b *broker.Broker) map[string]placement {
 // meshController serves b as the controller over a loopback mesh endpoint. It returns seeds
 // for a gateway (the controller, which has the smallest NodeId, and a second broker that is
 // never dialled) and a dial function that reaches the controller whatever the address.
+// routeThenCrash has a new Cluster on seeds route topic's partition, then cuts the power under
+// the controller b (opened with bcfg on fs) and opens it again: it returns the owner the
+// gateway routes to and the placements the reopened controller holds durably.
+func routeThenCrash(t *testing.T, seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Caller,
+	topic string, partition int32, fs *waltest.CrashFS, b *broker.Broker, bcfg broker.Config,
+) (owner string, durable map[string]placement) {
+	t.Helper()
+	c, err := New(seeds, dial, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, owner, code, err := c.owner(context.Background(), topic, partition)
+	if err != nil || code != 0 {
+		t.Fatalf("owner: %v code %d", err, code)
+	}
+	fs.Crash()
+	b.Close()
+	b2, err := broker.Open(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b2.Close() })
+	return owner, durablePlacement(t, b2)
+}
+
 func meshController(t *testing.T, b *broker.Broker) ([]endpoint.NodeAddr, func(endpoint.NodeAddr) *brokermesh.Caller) {
 	t.Helper()
 	gw, ctl := newEP(t), newEP(t)
@@ -93,24 +118,8 @@ func TestPlacementNotReadPastDurablePoint(t *testing.T) {
 		t.Fatalf("append: %v %+v", err, pr)
 	}
 
-	c, err := New(seeds, dial, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, owner, code, err := c.owner(ctx, "orders", 0)
-	if err != nil || code != 0 {
-		t.Fatalf("owner: %v code %d", err, code)
-	}
-
 	// Power cut on the controller: what the gateway acted on must be what the log keeps.
-	fs.Crash()
-	b.Close()
-	b2, err := broker.Open(bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
-	durable := durablePlacement(t, b2)
+	owner, durable := routeThenCrash(t, seeds, dial, "orders", 0, fs, b, bcfg)
 	p, ok := durable["orders"]
 	if !ok {
 		t.Fatalf("the gateway sends orders-0 to %s by a placement record the crash dropped (none is durable)", owner)
@@ -136,22 +145,8 @@ func TestPlacementDurableUnderRelaxedFlushDefaults(t *testing.T) {
 		{Name: "orders", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(seeds, dial, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, owner, code, err := c.owner(ctx, "orders", 1)
-	if err != nil || code != 0 {
-		t.Fatalf("owner: %v code %d", err, code)
-	}
-	fs.Crash()
-	b.Close()
-	b2, err := broker.Open(bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.Close()
-	p, ok := durablePlacement(t, b2)["orders"]
+	owner, durable := routeThenCrash(t, seeds, dial, "orders", 1, fs, b, bcfg)
+	p, ok := durable["orders"]
 	if !ok || len(p.Owners) != 2 || p.Owners[1] != owner {
 		t.Fatalf("gateway routes orders-1 to %s; durable placement after a crash: %+v (found %v)", owner, p, ok)
 	}

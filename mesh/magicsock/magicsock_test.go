@@ -40,7 +40,14 @@ func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, UDP: pc, HomeRelay: relayURL, DisableDirect: disableDirect})
+	return startPeer(t, magicsock.Options{SecretKey: sk, UDP: pc, HomeRelay: relayURL, DisableDirect: disableDirect})
+}
+
+// startPeer opens a magicsock with opts and a QUIC transport over it, both closed when the
+// test ends.
+func startPeer(t testing.TB, opts magicsock.Options) *peer {
+	t.Helper()
+	ms, err := magicsock.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +56,7 @@ func newPeer(t testing.TB, relayURL string, disableDirect bool) *peer {
 		_ = tr.Close()
 		_ = ms.Close()
 	})
-	return &peer{sk: sk, ms: ms, tr: tr}
+	return &peer{sk: opts.SecretKey, ms: ms, tr: tr}
 }
 
 var quicConf = &quic.Config{KeepAlivePeriod: time.Second, MaxIdleTimeout: 30 * time.Second, HandshakeIdleTimeout: 10 * time.Second}
@@ -142,20 +149,13 @@ func TestUpgradeAndFallback(t *testing.T) {
 		c := dial(t, a, b, l.relayURL, false)
 		echo(t, c, "first contact")
 
-		waitPath(t, a, b.sk.Public(), true)
-		waitPath(t, b, a.sk.Public(), true)
+		waitDirect(t, a, b)
 		pi, _ := a.ms.Path(b.sk.Public())
 		t.Logf("direct path %v (latency %v)", pi.Direct, pi.Latency)
 
 		// A long echo transfer while the direct path is blocked and unblocked.
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		s, err := c.OpenStreamSync(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
 		const total = 8 << 20
-		echoStream(t, s, total, 32<<10, func(written int, chunk []byte) {
+		echoStream(t, c, 60*time.Second, total, 32<<10, func(written int, chunk []byte) {
 			for i := range chunk {
 				chunk[i] = byte(written + i*7)
 			}
@@ -174,11 +174,17 @@ func TestUpgradeAndFallback(t *testing.T) {
 	})
 }
 
-// echoStream writes total bytes to s, which an echo server answers, in chunks of chunkSize
-// filled by fill, calling before(written) ahead of each chunk; it closes s and checks that
-// everything came back, unchanged.
-func echoStream(t *testing.T, s *quic.Stream, total, chunkSize int, fill func(written int, chunk []byte), before func(written int)) {
+// echoStream opens a stream on c, whose peer echoes it, and writes total bytes to it in chunks
+// of chunkSize filled by fill, calling before(written) ahead of each chunk; it closes the
+// stream and checks that everything came back, unchanged, within timeout.
+func echoStream(t *testing.T, c *quic.Conn, timeout time.Duration, total, chunkSize int, fill func(written int, chunk []byte), before func(written int)) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sent, recv := sha256.New(), sha256.New()
 	var got int64
 	var readErr error
@@ -201,6 +207,13 @@ func echoStream(t *testing.T, s *quic.Stream, total, chunkSize int, fill func(wr
 	if string(sent.Sum(nil)) != string(recv.Sum(nil)) {
 		t.Fatal("checksum mismatch: the echo differs from what was sent")
 	}
+}
+
+// waitDirect waits until a and b both use a direct path to each other.
+func waitDirect(t *testing.T, a, b *peer) {
+	t.Helper()
+	waitPath(t, a, b.sk.Public(), true)
+	waitPath(t, b, a.sk.Public(), true)
 }
 
 func waitPath(t *testing.T, p *peer, id key.PublicKey, direct bool) {

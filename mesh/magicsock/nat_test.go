@@ -12,8 +12,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/quic-go/quic-go"
-
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
@@ -71,16 +69,7 @@ func (l *lab) peer(t *testing.T, m *natlab.Machine, stunToo bool) *peer {
 	if stunToo {
 		opts.STUNServers = []string{l.stunAddr}
 	}
-	ms, err := magicsock.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quic.Transport{Conn: ms}
-	t.Cleanup(func() {
-		_ = tr.Close()
-		_ = ms.Close()
-	})
-	return &peer{sk: sk, ms: ms, tr: tr}
+	return startPeer(t, opts)
 }
 
 // TestTwoNATsRelayThenDirect: two nodes behind two different port-restricted cone NATs,
@@ -101,8 +90,7 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 		c := dial(t, a, b, l.relayURL, false)
 		echo(t, c, "through the relay first")
 
-		waitPath(t, a, b.sk.Public(), true)
-		waitPath(t, b, a.sk.Public(), true)
+		waitDirect(t, a, b)
 		pa, _ := a.ms.Path(b.sk.Public())
 		pb, _ := b.ms.Path(a.sk.Public())
 		pubA := netip.AddrPortFrom(natA.PublicIP(), 41641)
@@ -112,14 +100,8 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 		}
 		t.Logf("hole punched: a→%v, b→%v", pa.Direct, pb.Direct)
 
-		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-		defer cancel()
-		s, err := c.OpenStreamSync(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
 		total := transferSize
-		echoStream(t, s, total, 64<<10, func(written int, chunk []byte) {
+		echoStream(t, c, 120*time.Second, total, 64<<10, func(written int, chunk []byte) {
 			for i := range chunk {
 				chunk[i] = byte(written>>16 + i*13)
 			}
@@ -134,8 +116,7 @@ func TestTwoNATsRelayThenDirect(t *testing.T) {
 			case total / 2:
 				natB.SetDown(false)
 				t.Log("NAT b up again")
-				waitPath(t, a, b.sk.Public(), true)
-				waitPath(t, b, a.sk.Public(), true)
+				waitDirect(t, a, b)
 				t.Log("direct again")
 			}
 		})
