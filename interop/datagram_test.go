@@ -3,15 +3,11 @@ package interop
 import (
 	"testing"
 	"time"
-
-	"github.com/meshkafka/meshkafka/interop/irohnode"
 )
 
 // TestDatagramsGoRust: QUIC datagrams flow both ways between our endpoint and Rust iroh.
 func TestDatagramsGoRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
-	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	ctx, rust := rustPeer(t, 60*time.Second)
 	g := newGoNode(t, nil)
 	if err := rust.AddNodeAddr(ctx, irohAddr(g.ep)); err != nil {
 		t.Fatal(err)

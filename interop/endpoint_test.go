@@ -115,9 +115,7 @@ func (g *goNode) waitAccepted(ctx context.Context, t testing.TB) acceptedConn {
 // TestGoDialsRust: our endpoint dials a real Rust node on custom ALPNs; bi and uni streams,
 // 64 MiB each way with checksums, 100 concurrent streams, both sides see the right node ids.
 func TestGoDialsRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 3*time.Minute)
-	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	ctx, rust := rustPeer(t, 3*time.Minute)
 	g := newGoNode(t, nil)
 	goID := g.ep.NodeID().String()
 	// iroh 0.28 ignores QUIC from addresses it was not told about.
@@ -252,8 +250,7 @@ func TestGoDialsRust(t *testing.T) {
 
 // TestRustDialsGo: a real Rust node dials our endpoint; the same checks the other way round.
 func TestRustDialsGo(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := nsCtx(t, 3*time.Minute)
 	g := newGoNode(t, testALPNs)
 	goID := g.ep.NodeID().String()
 	rust := rustNode(t, irohnode.NodeOptions{})
@@ -344,9 +341,7 @@ func TestRustDialsGo(t *testing.T) {
 // TestEndpointRefusals: wrong keys and unserved ALPNs between our endpoint and the Rust node,
 // both directions.
 func TestEndpointRefusals(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 2*time.Minute)
-	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	ctx, rust := rustPeer(t, 2*time.Minute)
 	g := newGoNode(t, map[string]irohnode.Mode{alpnEcho: irohnode.Echo})
 	if err := rust.AddNodeAddr(ctx, irohAddr(g.ep)); err != nil {
 		t.Fatal(err)

@@ -132,8 +132,7 @@ func TestGoldenRustCertificate(t *testing.T) {
 // certificate it presents, and checks it has the golden's shape and node id. With
 // INTEROP_UPDATE_GOLDEN=1 it rewrites the golden files.
 func TestCaptureRustCertificate(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := nsCtx(t, 60*time.Second)
 	rust := rustNode(t, irohnode.NodeOptions{SecretKey: goldenSeed(), ALPNs: testALPNs})
 	// Our client certificate comes from our production code (mesh/meshtls): Rust must accept it
 	// and attribute the connection to our key.

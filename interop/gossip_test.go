@@ -297,8 +297,7 @@ func (m *mixedSwarm) broadcastAll(ctx context.Context, t *testing.T, tag string,
 // from Go; every broadcast from every node reaches every other node; neighbor-down events fire on
 // both sides when a node of the other language leaves; the rest of the swarm carries on.
 func TestGossipMixedSwarm(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 3*time.Minute)
+	ctx := nsCtx(t, 3*time.Minute)
 	var topic proto.TopicID
 	_, _ = rand.Read(topic[:])
 	m := startMixedSwarm(ctx, t, 3, 3, topic)
@@ -369,8 +368,7 @@ func TestGossipMixedSwarm(t *testing.T) {
 // TestGossipRustFrames checks frames written by the real Rust node byte for byte: a broadcast
 // of "hi" on topic 00..1f from its originator is exactly the wire doc's example A.
 func TestGossipRustFrames(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, time.Minute)
+	ctx := nsCtx(t, time.Minute)
 	var topic proto.TopicID
 	for i := range topic {
 		topic[i] = byte(i)
@@ -458,8 +456,7 @@ func checkRustFrames(t *testing.T, gos []*goGossipNode, rust []*irohnode.Node) {
 // TestGossipRustLearnsGoAddress: a Rust node that was never told a Go node's address learns it
 // from the PeerData in a ForwardJoin and dials the Go node with it.
 func TestGossipRustLearnsGoAddress(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, time.Minute)
+	ctx := nsCtx(t, time.Minute)
 	var topic proto.TopicID
 	_, _ = rand.Read(topic[:])
 	d := irohnode.Start(t)
@@ -533,8 +530,7 @@ func TestGossipRustLearnsGoAddress(t *testing.T) {
 // nodes; Rust accepts our Shuffle frames, answers with ShuffleReply (captured and checked byte
 // for byte), and the swarm keeps delivering.
 func TestGossipShuffleWithRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := nsCtx(t, 2*time.Minute)
 	var topic proto.TopicID
 	_, _ = rand.Read(topic[:])
 	fast := func(c *gossip.Config) {
@@ -572,8 +568,7 @@ func TestGossipShuffleWithRust(t *testing.T) {
 // connection and its Disconnect frame reaches the wire: we capture it, drop the Rust node from
 // that topic only, and keep the other topic working.
 func TestGossipRustEvictsGo(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 2*time.Minute)
+	ctx := nsCtx(t, 2*time.Minute)
 	var topicA, topicB proto.TopicID
 	_, _ = rand.Read(topicA[:])
 	_, _ = rand.Read(topicB[:])

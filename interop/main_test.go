@@ -21,6 +21,22 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// nsCtx skips the test unless it runs in a private network namespace with only loopback
+// (irohnode.RequireNamespace: a Rust iroh node must reach no real network), and returns a
+// context that ends after d or with the test.
+func nsCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	irohnode.RequireNamespace(t)
+	return ctxFor(t, d)
+}
+
+// rustPeer is nsCtx with one Rust node serving the test ALPNs.
+func rustPeer(t *testing.T, d time.Duration) (context.Context, *irohnode.Node) {
+	t.Helper()
+	ctx := nsCtx(t, d)
+	return ctx, rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+}
+
 // rustNode starts a driver (killed at cleanup) with one Rust node serving alpns.
 func rustNode(t testing.TB, o irohnode.NodeOptions) *irohnode.Node {
 	t.Helper()

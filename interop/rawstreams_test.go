@@ -15,9 +15,7 @@ import (
 // Rust driver with a bare quic-go peer, independent of mesh/endpoint: Rust opens bi and uni
 // streams to a Go echo listener, and Go opens bi streams to the Rust sink and source.
 func TestRawStreamsWithRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
-	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	ctx, rust := rustPeer(t, 60*time.Second)
 	const n = 1<<20 + 3
 	want := irohnode.PatternSHA256(n)
 

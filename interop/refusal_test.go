@@ -20,9 +20,7 @@ import (
 // hand-made certificate is accepted in both directions (the control), and each defect is
 // refused with the TLS alert iroh 0.28.1 sends for it.
 func TestRawTLSAgainstRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 90*time.Second)
-	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
+	ctx, rust := rustPeer(t, 90*time.Second)
 	// Every subtest uses a fresh Go identity: once the Rust node has a path for an id, telling it
 	// a new address for the same id does not make it accept packets from there at once.
 	fresh := func(t *testing.T) (ed25519.PrivateKey, string) {

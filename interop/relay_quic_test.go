@@ -100,8 +100,7 @@ func remoteConnType(ctx context.Context, t *testing.T, n *irohnode.Node, id key.
 // node that run only through our relay (the Go side sends no UDP disco and ignores
 // CallMeMaybe; the Rust side is given no direct address), in both directions, with checksums.
 func TestRelayQUICRustGoRelayOnly(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 90*time.Second)
+	ctx := nsCtx(t, 90*time.Second)
 	srv, relayURL := startGoRelay(t)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -170,8 +169,7 @@ func TestRelayQUICRustGoRelayOnly(t *testing.T) {
 // TestRelayQUICRustGoUpgradeToDirect: the same pair with direct paths allowed starts on the
 // relay and moves to a direct UDP path via disco (both sides agree), and data keeps flowing.
 func TestRelayQUICRustGoUpgradeToDirect(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 90*time.Second)
+	ctx := nsCtx(t, 90*time.Second)
 	srv, relayURL := startGoRelay(t)
 	g := newRelayPeer(t, relayURL, false)
 	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
@@ -229,8 +227,7 @@ func TestRelayQUICRustGoUpgradeToDirect(t *testing.T) {
 // our relay as home relay) serves a Rust node that knows only its id and relay URL, and dials
 // the Rust node back by id and relay URL.
 func TestRelayEndpointRustGo(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := nsCtx(t, 60*time.Second)
 	_, relayURL := startGoRelay(t)
 	sk := key.GenerateSecretKey()
 	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL})

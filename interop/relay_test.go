@@ -67,8 +67,7 @@ func relayReader(t testing.TB, c *relay.Client) <-chan relayItem {
 // framing, all of which we open; it answers our sealed disco Ping over the relay with a Pong
 // we open, without ever having been told about us; and it records our relay as our path.
 func TestRelayRustNodeThroughGoRelay(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := nsCtx(t, 60*time.Second)
 	srv, relayURL := startGoRelay(t)
 
 	goKey := key.GenerateSecretKey()

@@ -13,8 +13,7 @@ import (
 // TestRustToRust checks the driver itself: two Rust nodes in two drivers, every mode on bi and
 // uni streams, and that the payload pattern agrees with irohnode.Pattern.
 func TestRustToRust(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 90*time.Second)
+	ctx := nsCtx(t, 90*time.Second)
 	a := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
 	b := rustNode(t, irohnode.NodeOptions{})
 	if a.ID == b.ID {
@@ -134,8 +133,7 @@ func connect(ctx context.Context, t testing.TB, from, to *irohnode.Node, alpn st
 // nodes: subscribe with a bootstrap peer, joined/neighborUp, broadcast and broadcastNeighbors,
 // and that each node receives the other's messages with the right sender.
 func TestRustGossipThroughDriver(t *testing.T) {
-	irohnode.RequireNamespace(t)
-	ctx := ctxFor(t, 60*time.Second)
+	ctx := nsCtx(t, 60*time.Second)
 	a := rustNode(t, irohnode.NodeOptions{})
 	b := rustNode(t, irohnode.NodeOptions{})
 	if err := b.AddNodeAddr(ctx, a.Direct()); err != nil {
