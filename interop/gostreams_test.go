@@ -103,16 +103,21 @@ func reportTo(t testing.TB, ch chan<- streamReport) func(streamReport) {
 	}
 }
 
+// sendAll copies src to w, counting and hashing what it sends into out, and closes w.
+func sendAll(w io.WriteCloser, out io.Writer, src io.Reader) error {
+	if _, err := io.Copy(io.MultiWriter(w, out), src); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 func serveBi(s *quic.Stream, mode irohnode.Mode) streamReport {
 	r := streamReport{Kind: "bi"}
 	in, out := newHashCounter(), newHashCounter()
 	var err error
 	switch mode {
 	case irohnode.Echo:
-		_, err = io.Copy(io.MultiWriter(s, out), io.TeeReader(s, in))
-		if err == nil {
-			err = s.Close()
-		}
+		err = sendAll(s, out, io.TeeReader(s, in))
 	case irohnode.Sink:
 		if _, err = io.Copy(in, s); err == nil {
 			_, err = fmt.Fprintf(io.MultiWriter(s, out), "%d %s\n", in.n, in.sum())
@@ -123,10 +128,7 @@ func serveBi(s *quic.Stream, mode irohnode.Mode) streamReport {
 	case irohnode.Source:
 		var n uint64
 		if n, err = readRequest(io.TeeReader(s, in)); err == nil {
-			_, err = io.Copy(io.MultiWriter(s, out), irohnode.Pattern(int64(n)))
-			if err == nil {
-				err = s.Close()
-			}
+			err = sendAll(s, out, irohnode.Pattern(int64(n)))
 		}
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
@@ -147,10 +149,7 @@ func serveUni(ctx context.Context, c streamConn, s *quic.ReceiveStream, mode iro
 	case irohnode.Echo:
 		var back *quic.SendStream
 		if back, err = c.OpenUniStream(ctx); err == nil {
-			_, err = io.Copy(io.MultiWriter(back, out), io.TeeReader(s, in))
-			if err == nil {
-				err = back.Close()
-			}
+			err = sendAll(back, out, io.TeeReader(s, in))
 		}
 	case irohnode.Sink:
 		_, err = io.Copy(in, s)
@@ -159,10 +158,7 @@ func serveUni(ctx context.Context, c streamConn, s *quic.ReceiveStream, mode iro
 		if n, err = readRequest(io.TeeReader(s, in)); err == nil {
 			var back *quic.SendStream
 			if back, err = c.OpenUniStream(ctx); err == nil {
-				_, err = io.Copy(io.MultiWriter(back, out), irohnode.Pattern(int64(n)))
-				if err == nil {
-					err = back.Close()
-				}
+				err = sendAll(back, out, irohnode.Pattern(int64(n)))
 			}
 		}
 	default:

@@ -108,6 +108,26 @@ func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *grpS
 	return ctx, s, kadm.NewClient(cl)
 }
 
+// grpPoll polls cl into seen, committing after each poll when commit is set, until stop, which
+// ends the loop (or parent does) and closes cl.
+func grpPoll(parent context.Context, cl *kgo.Client, seen *grpSeen, commit bool) (stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			if fs.IsClientClosed() {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) { seen.add(string(r.Value)) })
+			if commit {
+				cl.CommitUncommittedOffsets(ctx)
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait(); cl.Close() }
+}
+
 func grpLeakCheck(t *testing.T) {
 	// registered first, so it runs after every other cleanup
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
@@ -305,19 +325,7 @@ func TestGroupKgoFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				fs := cl.PollFetches(ctx)
-				if fs.IsClientClosed() {
-					return
-				}
-				fs.EachRecord(func(r *kgo.Record) { seen.add(string(r.Value)) })
-				cl.CommitUncommittedOffsets(ctx)
-			}
-		})
-		return func() { cancel(); wg.Wait(); cl.Close() }
+		return grpPoll(context.Background(), cl, seen, true)
 	})
 }
 
@@ -555,18 +563,7 @@ func TestGroupKgoJoinStorm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pctx, pcancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for pctx.Err() == nil {
-				fs := cl.PollFetches(pctx)
-				if fs.IsClientClosed() {
-					return
-				}
-				fs.EachRecord(func(r *kgo.Record) { seen.add(string(r.Value)) })
-			}
-		})
-		mems = append(mems, mem{cl, func() { pcancel(); wg.Wait(); cl.Close() }})
+		mems = append(mems, mem{cl, grpPoll(ctx, cl, seen, false)})
 	}
 	defer func() {
 		for _, m := range mems {

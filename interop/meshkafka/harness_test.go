@@ -130,15 +130,24 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// stop sends SIGTERM and waits (SIGKILL after 10 s); it returns the exit error.
-func (p *proc) stop() error {
+// signalAndWait sends sig (unless the process has exited) and waits for it to exit, killing it
+// after grace; it reports whether it had to.
+func (p *proc) signalAndWait(sig syscall.Signal, grace time.Duration) (killed bool) {
 	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.cmd.Process.Signal(sig)
 	}
 	select {
 	case <-p.done:
-	case <-time.After(10 * time.Second):
+		return false
+	case <-time.After(grace):
 		p.kill()
+		return true
+	}
+}
+
+// stop sends SIGTERM and waits (SIGKILL after 10 s); it returns the exit error.
+func (p *proc) stop() error {
+	if p.signalAndWait(syscall.SIGTERM, 10*time.Second) {
 		return fmt.Errorf("%s did not exit within 10s of SIGTERM", p.name)
 	}
 	return p.err
@@ -146,16 +155,7 @@ func (p *proc) stop() error {
 
 // quit sends SIGQUIT (a Go process prints every goroutine's stack and exits) and waits; for
 // diagnosing a stall before the test fails.
-func (p *proc) quit() {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.kill()
-	}
-}
+func (p *proc) quit() { p.signalAndWait(syscall.SIGQUIT, 5*time.Second) }
 
 // logs is everything the process wrote so far.
 func (p *proc) logs() string {
