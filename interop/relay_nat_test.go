@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quic-go/quic-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
@@ -123,7 +123,7 @@ func natNode(t *testing.T, ns *netns, bind, relayURL, stunAddr string) (*relayPe
 		t.Fatal(err)
 	}
 	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{
+	p := startRelayPeer(t, magicsock.Options{
 		SecretKey: sk, UDP: pc, HomeRelay: relayURL, STUNServers: []string{stunAddr},
 		DialRelay: func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error) {
 			var c *relay.Client
@@ -131,15 +131,7 @@ func natNode(t *testing.T, ns *netns, bind, relayURL, stunAddr string) (*relayPe
 			return c, err
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &relayPeer{sk: sk, ms: ms, tr: &quic.Transport{Conn: ms}}
-	t.Cleanup(func() {
-		_ = p.tr.Close()
-		_ = ms.Close()
-	})
-	return p, ms
+	return p, p.ms
 }
 
 // TestRelayNATTopology builds a small internet in network namespaces: a public network with
@@ -217,33 +209,7 @@ func TestRelayNATTopology(t *testing.T) {
 
 	a, msA := natNode(t, ha, "10.0.1.2:0", relayURL, "100.64.1.1:3478")
 	b, msB := natNode(t, hb, "10.0.2.2:0", relayURL, "100.64.1.1:3478")
-	bCert, err := meshtls.GenerateCertificate(b.sk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bl, err := b.tr.Listen(meshtls.ServerConfig(bCert, func() []string { return []string{alpnEcho} }), relayQUICConf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ewg sync.WaitGroup
-	ewg.Go(func() {
-		for {
-			c, err := bl.Accept(context.Background())
-			if err != nil {
-				return
-			}
-			ewg.Go(func() {
-				for {
-					s, err := c.AcceptStream(context.Background())
-					if err != nil {
-						return
-					}
-					ewg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
-				}
-			})
-		}
-	})
-	t.Cleanup(func() { _ = bl.Close(); ewg.Wait() })
+	meshtest.ServeEcho(t, b.tr, b.sk, alpnEcho, relayQUICConf)
 
 	ctx := ctxFor(t, 180*time.Second)
 	aCert, _ := meshtls.GenerateCertificate(a.sk)

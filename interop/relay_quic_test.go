@@ -38,16 +38,24 @@ func newRelayPeer(t *testing.T, relayURL string, disableDirect bool) *relayPeer 
 	if os.Getenv("MAGICSOCK_DEBUG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL, DisableDirect: disableDirect, Logger: log})
+	p := startRelayPeer(t, magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL, DisableDirect: disableDirect, Logger: log})
+	meshtest.ServeEcho(t, p.tr, sk, alpnEcho, relayQUICConf)
+	return p
+}
+
+// startRelayPeer opens a magicsock with opts and a QUIC transport over it, both closed when the
+// test ends.
+func startRelayPeer(t *testing.T, opts magicsock.Options) *relayPeer {
+	t.Helper()
+	ms, err := magicsock.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &relayPeer{sk: sk, ms: ms, tr: &quic.Transport{Conn: ms}}
+	p := &relayPeer{sk: opts.SecretKey, ms: ms, tr: &quic.Transport{Conn: ms}}
 	t.Cleanup(func() {
 		_ = p.tr.Close()
 		_ = ms.Close()
 	})
-	meshtest.ServeEcho(t, p.tr, sk, alpnEcho, relayQUICConf)
 	return p
 }
 
