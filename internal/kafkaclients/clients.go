@@ -100,7 +100,7 @@ func ConsumeKgo(t testing.TB, addr string, topic string) []Msg {
 	for _, o := range EndOffsets(t, addr, topic) {
 		total += o
 	}
-	cl := kgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl := KgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out []Msg
@@ -137,7 +137,7 @@ func Kgo() Client {
 	return Client{
 		Name: "kgo",
 		Produce: func(t testing.TB, addr string, topic, codec string, msgs []Msg) {
-			cl := kgoClient(t, addr, kgo.ProducerBatchCompression(codecs[codec]), kgo.RequiredAcks(kgo.AllISRAcks()))
+			cl := KgoClient(t, addr, kgo.ProducerBatchCompression(codecs[codec]), kgo.RequiredAcks(kgo.AllISRAcks()))
 			recs := make([]*kgo.Record, len(msgs))
 			for i, m := range msgs {
 				r := &kgo.Record{Topic: topic, Key: m.Key, Value: m.Value, Timestamp: time.UnixMilli(m.TS)}
@@ -275,7 +275,8 @@ func Kcat(bin string) Client {
 	}
 }
 
-func kgoClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+// KgoClient is a franz-go client seeded with addr, closed when the test ends.
+func KgoClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	tb.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
@@ -288,7 +289,7 @@ func kgoClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 // EndOffsets returns each partition's high watermark of topic, asked through addr.
 func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	tb.Helper()
-	adm := kadm.NewClient(kgoClient(tb, addr))
+	adm := kadm.NewClient(KgoClient(tb, addr))
 	defer adm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

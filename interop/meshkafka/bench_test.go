@@ -107,7 +107,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		return topic
 	}
 	produce := func(b *testing.B, addr, topic string, n int) {
-		cl := kgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
 			kgo.ProducerBatchCompression(kgo.NoCompression()))
 		var failed atomic.Int64
@@ -167,7 +167,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		}
 	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
-		adm := kadm.NewClient(kgoClient(b, addr))
+		adm := kadm.NewClient(kafkaclients.KgoClient(b, addr))
 		defer adm.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -205,7 +205,7 @@ func BenchmarkMeshHop(b *testing.B) {
 			m := meter(tg.impl)
 			start := time.Now()
 			for left := b.N; left > 0; {
-				cl := kgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				cl := kafkaclients.KgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 					kgo.FetchMaxWait(100*time.Millisecond))
 				for pass := min(left, benchConsumeSet); pass > 0; {
 					fs := cl.PollFetches(ctx)

@@ -20,7 +20,7 @@ import (
 // and returns the acknowledged records.
 func produceKgo(t *testing.T, addr, topic, prefix string, n int) []kafkaclients.Msg {
 	t.Helper()
-	cl := kgoClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+	cl := kafkaclients.KgoClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(0))
 	base := time.Now().Add(-time.Minute).UnixMilli()
 	want := make([]kafkaclients.Msg, n)

@@ -321,19 +321,9 @@ func (g *gatewayNode) start(tb testing.TB) {
 
 // --- clients ---
 
-func kgoClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	tb.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(cl.Close)
-	return cl
-}
-
 func createTopic(tb testing.TB, addr, name string, partitions int32, configs map[string]*string) {
 	tb.Helper()
-	adm := kadm.NewClient(kgoClient(tb, addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(tb, addr))
 	defer adm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

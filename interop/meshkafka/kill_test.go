@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 const (
@@ -110,7 +112,7 @@ func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
 		lp := &loadProducer{id: i, log: &kgoLog{}, sem: make(chan struct{}, 64), acked: map[string]ack{}}
 		// Idempotent (kgo's default): batches the killed broker stored but did not answer are
 		// recognised when the client retries them, so nothing is stored twice.
-		lp.cl = kgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()),
+		lp.cl = kafkaclients.KgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()),
 			kgo.ProducerLinger(time.Millisecond), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 			kgo.WithLogger(lp.log), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 		producers[i] = lp
@@ -198,7 +200,7 @@ func verifyAcked(t *testing.T, addr string, acked map[string]ack) []string {
 	for _, o := range endOffsets(t, addr, killTopic) {
 		total += o
 	}
-	cl := kgoClient(t, addr, kgo.ConsumeTopics(killTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics(killTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(50*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -21,7 +21,7 @@ import (
 // start), commits them, and leaves the group.
 func groupConsume(t *testing.T, addr, group, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := kgoClient(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+	cl := kafkaclients.KgoClient(t, addr, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -59,7 +59,7 @@ type gwSnapshot struct {
 
 func snapshot(t *testing.T, addr, topic, group string) gwSnapshot {
 	t.Helper()
-	adm := kadm.NewClient(kgoClient(t, addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
 	defer adm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -108,7 +108,7 @@ func TestMeshGatewayRestart(t *testing.T) {
 	const topic, group, parts = "kept", "keepers", 3
 	createTopic(t, g.addr, topic, parts, map[string]*string{"max.message.bytes": kadm.StringPtr("200000")})
 	{
-		adm := kadm.NewClient(kgoClient(t, g.addr))
+		adm := kadm.NewClient(kafkaclients.KgoClient(t, g.addr))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		r, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("7200000")}}, topic)
 		cancel()

@@ -29,7 +29,7 @@ func TestMeshUntrustedGateway(t *testing.T) {
 
 	// Metadata through the untrusted gateway: the named topic answers with an error, and a
 	// listing of all topics shows nothing.
-	adm := kadm.NewClient(kgoClient(t, rogue.addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, rogue.addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	md, err := adm.Metadata(ctx, topic)
 	cancel()
@@ -50,7 +50,7 @@ func TestMeshUntrustedGateway(t *testing.T) {
 	}
 
 	// Produce through the untrusted gateway fails.
-	pcl := kgoClient(t, rogue.addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(3))
+	pcl := kafkaclients.KgoClient(t, rogue.addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(3))
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	perr := pcl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("from the untrusted gateway")}).FirstErr()
 	cancel()
@@ -60,7 +60,7 @@ func TestMeshUntrustedGateway(t *testing.T) {
 	t.Logf("untrusted gateway: produce: %v", perr)
 
 	// Consume through the untrusted gateway gets no records.
-	ccl := kgoClient(t, rogue.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	ccl := kafkaclients.KgoClient(t, rogue.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Second)
 	for ctx.Err() == nil {
 		if recs := ccl.PollFetches(ctx).Records(); len(recs) > 0 {

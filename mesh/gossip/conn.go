@@ -97,6 +97,17 @@ func (pc *pconn) run(first [][]byte) {
 
 var errStopped = errors.New("reader stopped")
 
+// tryNext takes the next queued frame without waiting: queued is false when none is queued,
+// ok false when the queue is closed.
+func (pc *pconn) tryNext() (f []byte, ok, queued bool) {
+	select {
+	case f, ok = <-pc.sendq:
+		return f, ok, true
+	default:
+		return nil, true, false
+	}
+}
+
 // writeLoop writes frames until finish (nil), the reader stops (errStopped),
 // the node closes or a write fails.
 func (pc *pconn) writeLoop(st Stream, first [][]byte) error {
@@ -112,27 +123,18 @@ func (pc *pconn) writeLoop(st Stream, first [][]byte) error {
 	for {
 		select {
 		case f, ok := <-pc.sendq:
-			if !ok {
-				return w.Flush()
-			}
-			if _, err := w.Write(f); err != nil {
-				return err
-			}
-			// Batch whatever else is queued before flushing.
-			for more := true; more; {
-				select {
-				case f, ok := <-pc.sendq:
-					if !ok {
-						return w.Flush()
-					}
-					if _, err := w.Write(f); err != nil {
-						return err
-					}
-				default:
-					more = false
+			// Write f and, batched with it, whatever else is queued; then flush once. A
+			// closed queue (finish) ends the loop after the flush.
+			for ok {
+				if _, err := w.Write(f); err != nil {
+					return err
+				}
+				var queued bool
+				if f, ok, queued = pc.tryNext(); !queued {
+					break
 				}
 			}
-			if err := w.Flush(); err != nil {
+			if err := w.Flush(); err != nil || !ok {
 				return err
 			}
 		case <-pc.stop:
