@@ -217,20 +217,3 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 	view.attach(be)
 	return be, undo, nil
 }
-
-// learnBroker applies a control-plane change to the cluster view: brokers that announce
-// themselves become placement candidates (or get their new addresses); brokers whose digest
-// expired get no new placements.
-func learnBroker(c *cluster.Cluster, log *slog.Logger, ch meshctl.Change) {
-	if ch.Digest.Role != meshctl.RoleBroker {
-		return
-	}
-	switch ch.Kind {
-	case meshctl.Up, meshctl.Updated:
-		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
-	case meshctl.Down:
-		if c.ForgetBroker(ch.Digest.Node) {
-			log.Warn("broker digest expired: no new placements on it", "broker", ch.Digest.Node.String())
-		}
-	}
-}

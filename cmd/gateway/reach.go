@@ -83,7 +83,9 @@ func (v *brokerView) change(ch meshctl.Change) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.cluster != nil {
-		learnBroker(v.cluster, v.log, ch)
+		if v.cluster.Learn(ch) {
+			v.log.Warn("broker digest expired: no new placements on it", "broker", ch.Digest.Node.String())
+		}
 		return
 	}
 	if ch.Digest.Role != meshctl.RoleBroker {

@@ -16,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
 )
 
 // Kafka error codes the cluster produces itself.
@@ -182,6 +183,23 @@ func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
 	if len(c.brokers) != n {
 		c.log.Info("broker no longer chosen for new placements", "broker", s)
 		return true
+	}
+	return false
+}
+
+// Learn applies a control-plane change (package mesh/meshctl): a broker that announces itself
+// becomes a placement candidate, or gets its new addresses (AddBroker); a broker whose digest
+// expired gets no new placements (ForgetBroker). Changes about other roles are ignored. It
+// reports whether a candidate was just forgotten.
+func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
+	if ch.Digest.Role != meshctl.RoleBroker {
+		return false
+	}
+	switch ch.Kind {
+	case meshctl.Up, meshctl.Updated:
+		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
+	case meshctl.Down:
+		return c.ForgetBroker(ch.Digest.Node)
 	}
 	return false
 }

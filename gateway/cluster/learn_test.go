@@ -40,21 +40,6 @@ func joinControl(t *testing.T, ep *endpoint.Endpoint, role meshctl.Role, onChang
 	return stop
 }
 
-// LearnBrokers wires a control-plane node's changes into a cluster (what cmd/gateway does).
-func learnBrokers(c *Cluster) func(meshctl.Change) {
-	return func(ch meshctl.Change) {
-		if ch.Digest.Role != meshctl.RoleBroker {
-			return
-		}
-		switch ch.Kind {
-		case meshctl.Up, meshctl.Updated:
-			c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
-		case meshctl.Down:
-			c.ForgetBroker(ch.Digest.Node)
-		}
-	}
-}
-
 func produceAll(t *testing.T, ctx context.Context, c *Cluster, topic string, n int32) {
 	t.Helper()
 	cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: n, ReplicationFactor: 1}}})
@@ -123,7 +108,7 @@ func TestGatewayLearnsBrokersByGossip(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.EnableLearning()
-	joinControl(t, gw, meshctl.RoleGateway, learnBrokers(c), seed)
+	joinControl(t, gw, meshctl.RoleGateway, func(ch meshctl.Change) { c.Learn(ch) }, seed)
 	full := clusterFor(t, gw2, bs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
