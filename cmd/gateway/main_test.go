@@ -50,6 +50,33 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// runCmd runs the command in-process on dir with the environment vars, and returns the address
+// its banner names (the kcat hint must follow), what run returns, and the cancel of run's
+// context.
+func runCmd(t *testing.T, dir string, vars map[string]string) (addr string, done <-chan error, cancel context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	result := make(chan error, 1)
+	go func() {
+		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		cancel()
+		t.Fatalf("no banner: %v", <-result)
+	}
+	line := sc.Text() // "gateway listening on ADDR (advertised ...)"
+	addr = strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
+	if !sc.Scan() || !strings.Contains(sc.Text(), "kcat -b ") {
+		cancel()
+		t.Fatalf("no kcat hint after %q (run: %v)", line, <-result)
+	}
+	go io.Copy(io.Discard, pr)
+	return addr, result, cancel
+}
+
 // startRun runs the command in-process and returns the address it prints and a stop func.
 func startRun(t *testing.T, dir string) (string, func()) {
 	t.Helper()
@@ -58,24 +85,7 @@ func startRun(t *testing.T, dir string) (string, func()) {
 
 func startRunEnv(t *testing.T, dir string, vars map[string]string) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		cancel()
-		t.Fatalf("no banner: %v", <-done)
-	}
-	line := sc.Text() // "gateway listening on ADDR (advertised ...)"
-	addr := strings.Fields(strings.TrimPrefix(line, "gateway listening on "))[0]
-	if !sc.Scan() || !strings.Contains(sc.Text(), "kcat -b ") {
-		t.Fatalf("no kcat hint after %q", line)
-	}
-	go io.Copy(io.Discard, pr)
+	addr, done, cancel := runCmd(t, dir, vars)
 	return addr, func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -160,20 +170,8 @@ func TestAdvertisedFromEnv(t *testing.T) {
 // next registry write (a CreateTopics) fails: its outcome is unknown to the broker.
 func TestGatewayExitsWhenBrokerStops(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
+	addr, done, cancel := runCmd(t, dir, nil)
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(nil), pw, io.Discard)
-		pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatalf("no banner: %v", <-done)
-	}
-	addr := strings.Fields(strings.TrimPrefix(sc.Text(), "gateway listening on "))[0]
-	go io.Copy(io.Discard, pr)
 
 	reg := filepath.Join(dir, "topics.registry")
 	if _, err := os.Stat(reg); err != nil {
