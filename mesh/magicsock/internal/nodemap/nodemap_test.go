@@ -446,13 +446,20 @@ func TestNewNeedsRand(t *testing.T) {
 	}
 }
 
-// TestSendPacketAllocs: the per-packet path on a trusted direct path does not allocate.
-func TestSendPacketAllocs(t *testing.T) {
-	h := newHarness(t, Config{HomeRelay: relayR}, "B")
+// trustedDirectB is a map (home relay relayR) that knows B at addrX and trusts that direct
+// path (B answered a ping on it), and B's mapped address.
+func trustedDirectB(tb testing.TB) (*harness, netip.AddrPort) {
+	h := newHarness(tb, Config{HomeRelay: relayR}, "B")
 	h.handle(t0, AddNode{ID: h.ids["B"], Direct: []netip.AddrPort{addrX}})
 	h.send(t0, "B")
 	h.pong(t0, "B", h.ping(addrX), addrX)
 	to, _ := h.m.Mapped(h.ids["B"])
+	return h, to
+}
+
+// TestSendPacketAllocs: the per-packet path on a trusted direct path does not allocate.
+func TestSendPacketAllocs(t *testing.T) {
+	h, to := trustedDirectB(t)
 	h.m.Handle(t0, SendPacket{To: to})
 	if n := testing.AllocsPerRun(100, func() { h.m.Handle(t0, SendPacket{To: to}) }); n != 0 {
 		t.Fatalf("%v allocations per packet", n)
@@ -465,11 +472,7 @@ func TestSendPacketAllocs(t *testing.T) {
 // BenchmarkHandle: the per-packet events, sending on a trusted direct path and receiving from
 // a known address.
 func BenchmarkHandle(b *testing.B) {
-	h := newHarness(b, Config{HomeRelay: relayR}, "B")
-	h.handle(t0, AddNode{ID: h.ids["B"], Direct: []netip.AddrPort{addrX}})
-	h.send(t0, "B")
-	h.pong(t0, "B", h.ping(addrX), addrX)
-	to, _ := h.m.Mapped(h.ids["B"])
+	h, to := trustedDirectB(b)
 	b.Run("SendPacket", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
