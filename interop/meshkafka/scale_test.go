@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // meshWidePartitions is the partition count of TestMeshTenThousandPartitions, and
@@ -28,13 +30,13 @@ func TestMeshTenThousandPartitions(t *testing.T) {
 	}
 	_, g := meshPair(t)
 	const topic = "wide"
-	adm := kadm.NewClient(kgoClient(t, g.addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, g.addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if r, err := adm.CreateTopic(ctx, meshWidePartitions, 1, nil, topic); err != nil || r.Err != nil {
 		t.Fatalf("create topic: %v %v", err, r.Err)
 	}
-	prod := kgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic),
+	prod := kafkaclients.KgoClient(t, g.addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(2*time.Minute))
 	want := map[int32]string{}
 	for p := int32(0); p < meshWidePartitions; p += meshWideStride {
@@ -70,7 +72,7 @@ func TestMeshTenThousandPartitions(t *testing.T) {
 	if n != meshWidePartitions {
 		t.Fatalf("end offsets of %d partitions, want %d", n, meshWidePartitions)
 	}
-	cons := kgoClient(t, g.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cons := kafkaclients.KgoClient(t, g.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	got := map[int32]string{}
 	for len(got) < len(want) {
