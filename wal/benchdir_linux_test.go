@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 const tmpfsMagic = 0x01021994
@@ -24,4 +25,13 @@ func benchDir(b *testing.B) string {
 	d, _ = filepath.Abs(d)
 	b.Cleanup(func() { os.RemoveAll(d) })
 	return d
+}
+
+// processCPU is the CPU time (user + system) the process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
