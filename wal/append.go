@@ -78,7 +78,9 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 		l.flushed += size
 		l.flushedNext = base + int64(count)
 	} else {
-		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small.
+		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small;
+		// buffers come from and go back to a size-classed pool (bufpool.go).
+		l.growBuf(int(size))
 		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
 	}
 	act.size += size

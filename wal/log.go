@@ -266,6 +266,9 @@ func (l *Log) closeLocked() error {
 			l.store.fail(fmt.Errorf("close %s: %w", l.dir, err))
 		}
 	}
+	if err == nil {
+		l.releaseBuf()
+	}
 	for _, s := range l.segs {
 		if cerr := s.closeFiles(); err == nil {
 			err = cerr

@@ -7,8 +7,11 @@ import (
 
 // Methods of a Log that is a member of a Store (see doc.go, Commit journal).
 
-// syncMember is Sync for a Store member: the buffered bytes go to the partition file without
-// an fsync, and the wait is for the journal's group commit, shared by every partition.
+// syncMember is Sync for a Store member: the wait is for the journal's group commit, shared by
+// every partition. The partition's buffered bytes stay buffered (decision: the journal makes
+// them durable; writing every partition's buffer at every Sync cost one write syscall per
+// partition per commit). They reach the file when the buffer fills, when a read reaches them,
+// at a checkpoint and at Close.
 func (l *Log) syncMember(upTo int64) error {
 	l.mu.Lock()
 	upTo = min(upTo, l.next)
@@ -25,11 +28,6 @@ func (l *Log) syncMember(upTo int64) error {
 		return ErrClosed
 	}
 	lsn, target := l.lastLSN, l.next
-	if err := l.flushLocked(); err != nil {
-		err = l.fail(err)
-		l.mu.Unlock()
-		return err
-	}
 	l.mu.Unlock()
 	if err := l.store.syncTo(lsn); err != nil {
 		return err
@@ -69,7 +67,7 @@ func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
 	if err := l.flushLocked(); err != nil {
 		return t, false, l.fail(err)
 	}
-	l.buf = nil
+	l.releaseBuf()
 	act := l.active()
 	l.syncing = true
 	return ckptTarget{l: l, act: act, pos: l.flushed, next: l.flushedNext, lsn: l.lastLSN, logF: act.log}, true, nil

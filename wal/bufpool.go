@@ -1,0 +1,65 @@
+package wal
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// Write buffers of partition logs are recycled through size-classed pools (powers of two from
+// 4 KiB to writeBufferBytes): a member's buffer is released by every checkpoint after its last
+// append, and regrowing it from nothing each time cost an allocation per doubling and garbage
+// to collect. (wal imports only the standard library, so this is not internal/bufpool.)
+const (
+	minBufShift = 12 // 4 KiB
+	maxBufShift = 20 // writeBufferBytes
+)
+
+var bufPools [maxBufShift - minBufShift + 1]sync.Pool
+
+func bufClass(n int) int {
+	c := bits.Len(uint(n - 1))
+	return max(c, minBufShift)
+}
+
+// getBuf returns an empty buffer with room for at least n bytes.
+func getBuf(n int) []byte {
+	c := bufClass(n)
+	if c > maxBufShift {
+		return make([]byte, 0, n)
+	}
+	if p, ok := bufPools[c-minBufShift].Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, 1<<c)
+}
+
+// putBuf recycles b (whose bytes nobody may use afterwards); buffers not from getBuf are left
+// to the garbage collector.
+func putBuf(b []byte) {
+	c := cap(b)
+	if c < 1<<minBufShift || c > 1<<maxBufShift || c&(c-1) != 0 {
+		return
+	}
+	bufPools[bits.Len(uint(c))-1-minBufShift].Put(&b)
+}
+
+// growBuf makes room in l.buf for n more bytes, moving its contents to a pooled buffer of the
+// next size class. Called with l.mu held.
+func (l *Log) growBuf(n int) {
+	need := len(l.buf) + n
+	if need <= cap(l.buf) {
+		return
+	}
+	nb := append(getBuf(need), l.buf...)
+	putBuf(l.buf)
+	l.buf = nb
+}
+
+// releaseBuf hands an empty write buffer back to the pool (an idle log holds none). Called
+// with l.mu held.
+func (l *Log) releaseBuf() {
+	if len(l.buf) == 0 {
+		putBuf(l.buf)
+		l.buf = nil
+	}
+}
