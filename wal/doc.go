@@ -72,8 +72,8 @@
 // Read finds the segment by binary search over base offsets, the start position by binary
 // search over the segment's index, and scans at most one index interval to the wanted entry,
 // using positional reads (pread) of whole windows. Sealed segments' indexes are loaded on first
-// use. Appends are buffered in memory (1 MiB) and handed to the file at Sync, when the buffer
-// fills, and when a Read reaches the active segment (decision: flush on read, not read through
+// use. Appends are buffered in memory (1 MiB) and handed to the file at Sync (a Store
+// member's: at checkpoints and Close instead), when the buffer fills, and when a Read reaches the active segment (decision: flush on read, not read through
 // the buffer), so an entry is visible to Read as soon as Append returns. An entry of 64 KiB or
 // more skips the buffer: Append flushes what is buffered and writes it to the file directly
 // (decision: for large entries the copy costs more than the syscalls batching would save).
@@ -161,11 +161,13 @@
 // partition log in a directory under root as a member. A member's method set is the Log's:
 //
 //   - Append writes the entry into the partition's buffer (handed to its segment file, never
-//     fsynced, on Sync, when the buffer fills and on reads), and one journal record into the
+//     fsynced, when the buffer fills, on reads of the buffered tail, at a checkpoint and at
+//     Close; not on Sync), and one journal record into the
 //     Store's in-memory buffer, under the log lock (so a partition's records are in offset
 //     order in the journal).
-//   - Sync(upTo) hands the partition's buffer to its file and waits for the journal's group
-//     commit: one leader writes every buffered record of every partition and fsyncs the
+//   - Sync(upTo) waits for the journal's group commit, leaving the partition's buffer
+//     buffered (decision: the journal record is what makes the entry durable; handing every
+//     partition's buffer to its file at every Sync cost one write per partition per commit): one leader writes every buffered record of every partition and fsyncs the
 //     journal once, with the Store lock released; callers arriving meanwhile wait and the next
 //     leader covers them all. One fsync per commit however many partitions it covers
 //     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).
@@ -262,7 +264,8 @@
 // is never closed. Index memory of sealed segments is loaded on first use and dropped again by
 // a checkpoint that finds the log cold (not appended to since the previous checkpoint); the
 // active segment's index stays in memory. A member's write buffer is released by the
-// checkpoint after its last append. An idle member with small
+// checkpoint after its last append, into a size-classed pool (4 KiB .. 1 MiB, bufpool.go) that
+// the next growing buffer takes from. An idle member with small
 // segments costs about 2.3 KB of heap and no goroutine, and holds descriptors only while they
 // are among the most recently used (measured by TestStoreManyLogsBoundedResources). Decision, as Linux reports a writeback error to an fsync
 // through a descriptor opened after it (since 4.16, for errors nobody has seen): closing a
@@ -313,7 +316,7 @@
 // Log: log.go (type, Open, Close, offsets), recover.go (Open's recovery and the recovery-point
 // file), append.go (Append, write buffer, segment roll), commit.go (Sync, group commit, fsync
 // failure), read.go (Read), timeindex.go (OffsetForTimestamp), retention.go (Retain), member.go (a
-// Store member's Sync, checkpoint steps and replay). Store: store.go (type, OpenStore, OpenLog,
+// Store member's Sync, checkpoint steps and replay), bufpool.go (write buffer pool). Store: store.go (type, OpenStore, OpenLog,
 // Close), store_recover.go (journal recovery and replay), store_commit.go (journal append and group
 // commit), store_checkpoint.go (checkpointer and the checkpoint file). Formats: entry.go (entry
 // header), segment.go (segment files, index files, entry reader), journal.go (journal records).
