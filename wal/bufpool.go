@@ -6,11 +6,11 @@ import (
 )
 
 // Write buffers of partition logs are recycled through size-classed pools (powers of two from
-// 4 KiB to writeBufferBytes): a member's buffer is released by every checkpoint after its last
+// 1 KiB to writeBufferBytes): a member's buffer is released by every checkpoint after its last
 // append, and regrowing it from nothing each time cost an allocation per doubling and garbage
 // to collect. (wal imports only the standard library, so this is not internal/bufpool.)
 const (
-	minBufShift = 12 // 4 KiB
+	minBufShift = 10 // 1 KiB
 	maxBufShift = 20 // writeBufferBytes
 )
 

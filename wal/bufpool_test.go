@@ -3,11 +3,11 @@ package wal
 import "testing"
 
 // TestBufPoolClasses: getBuf hands out buffers of the power-of-two class that holds the request
-// (at least 4 KiB), empty; putBuf keeps only buffers of a class, and a recycled buffer comes
+// (at least 1 KiB), empty; putBuf keeps only buffers of a class, and a recycled buffer comes
 // back empty whatever it held.
 func TestBufPoolClasses(t *testing.T) {
 	for _, tc := range []struct{ n, wantCap int }{
-		{1, 4 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10}, {100_000, 128 << 10},
+		{1, 1 << 10}, {1056, 2 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10}, {100_000, 128 << 10},
 		{writeBufferBytes, writeBufferBytes}, {writeBufferBytes + 1, writeBufferBytes + 1},
 	} {
 		b := getBuf(tc.n)

@@ -162,14 +162,16 @@
 //
 //   - Append writes the entry into the partition's buffer (handed to its segment file, never
 //     fsynced, when the buffer fills, on reads of the buffered tail, at a checkpoint and at
-//     Close; not on Sync), and one journal record into the
-//     Store's in-memory buffer, under the log lock (so a partition's records are in offset
-//     order in the journal).
+//     Close; not on Sync), and one journal record into the Store's in-memory buffer, under
+//     the log lock (so a partition's records are in offset order in the journal).
 //   - Sync(upTo) waits for the journal's group commit, leaving the partition's buffer
 //     buffered (decision: the journal record is what makes the entry durable; handing every
-//     partition's buffer to its file at every Sync cost one write per partition per commit): one leader writes every buffered record of every partition and fsyncs the
-//     journal once, with the Store lock released; callers arriving meanwhile wait and the next
-//     leader covers them all. One fsync per commit however many partitions it covers
+//     partition's buffer to its file at every Sync cost one write per partition per commit;
+//     the bytes buffered in all members together stay about as large as the journal written
+//     since the last checkpoint, which CheckpointBytes bounds, and 1 MiB per member): one
+//     leader writes every buffered record of every partition and fsyncs the journal once,
+//     with the Store lock released; callers arriving meanwhile wait and the next leader
+//     covers them all. One fsync per commit however many partitions it covers
 //     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).
 //   - The checkpointer (one goroutine per Store, run every CheckpointInterval while anything
 //     is dirty and when CheckpointBytes of journal were written; Store.Checkpoint runs it by
@@ -264,7 +266,7 @@
 // is never closed. Index memory of sealed segments is loaded on first use and dropped again by
 // a checkpoint that finds the log cold (not appended to since the previous checkpoint); the
 // active segment's index stays in memory. A member's write buffer is released by the
-// checkpoint after its last append, into a size-classed pool (4 KiB .. 1 MiB, bufpool.go) that
+// checkpoint after its last append, into a size-classed pool (1 KiB .. 1 MiB, bufpool.go) that
 // the next growing buffer takes from. An idle member with small
 // segments costs about 2.3 KB of heap and no goroutine, and holds descriptors only while they
 // are among the most recently used (measured by TestStoreManyLogsBoundedResources). Decision, as Linux reports a writeback error to an fsync
