@@ -257,7 +257,9 @@
 // Every fsync of partition data happens in the checkpointer, at Close, when a segment is
 // sealed (rolled), and at open after recovery changed something; none on the produce path.
 // Creating a member costs three fsyncs (its recovery point, its directory and the parent
-// directory); opening a member that was closed cleanly or checkpointed costs none.
+// directory), the last shared by members created at the same time in one directory (a caller
+// waits for a parent fsync that began after its own mkdir; one caller leads it for all);
+// opening a member that was closed cleanly or checkpointed costs none.
 //
 // Resources: StoreOptions.MaxOpenFiles caps the descriptors of the Store and all its logs
 // (default half the soft RLIMIT_NOFILE): every file is opened through a handle that keeps its
@@ -316,11 +318,13 @@
 // # Files
 //
 // Log: log.go (type, Open, Close, offsets), recover.go (Open's recovery and the recovery-point
-// file), append.go (Append, write buffer, segment roll), commit.go (Sync, group commit, fsync
-// failure), read.go (Read), timeindex.go (OffsetForTimestamp), retention.go (Retain), member.go (a
-// Store member's Sync, checkpoint steps and replay), bufpool.go (write buffer pool). Store: store.go (type, OpenStore, OpenLog,
-// Close), store_recover.go (journal recovery and replay), store_commit.go (journal append and group
-// commit), store_checkpoint.go (checkpointer and the checkpoint file). Formats: entry.go (entry
-// header), segment.go (segment files, index files, entry reader), journal.go (journal records).
-// I/O: fs.go (FS, OSFS), fdcache.go (descriptor cap).
+// file), append.go (Append, write buffer, segment roll), bufpool.go (write buffer pool),
+// commit.go (Sync, group commit, fsync failure), read.go (Read), timeindex.go
+// (OffsetForTimestamp), retention.go (Retain), member.go (a Store member's Sync, checkpoint
+// steps and replay). Store: store.go (type, OpenStore, OpenLog, Close), store_recover.go
+// (journal recovery and replay), store_commit.go (journal append and group commit),
+// store_checkpoint.go (checkpointer and the checkpoint file), store_dirsync.go (shared
+// directory fsyncs). Formats: entry.go (entry header), segment.go (segment files, index
+// files, entry reader), journal.go (journal records). I/O: fs.go (FS, OSFS), fdcache.go
+// (descriptor cap).
 package wal

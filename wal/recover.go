@@ -47,14 +47,19 @@ func (l *Log) open(recs []journalRecord) error {
 			// The recovery point at the (empty) end, then the directory: with it the open
 			// below finds the log clean and fsyncs nothing more (the segment files are
 			// empty; their entries are made durable by the directory fsync). Three fsyncs
-			// per new partition in all.
+			// per new partition in all (the parent's shared by members created together).
 			if err := l.writeCheckpoint(0, 0); err != nil {
 				return err
 			}
 		} else if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
-		if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+		syncParent := l.fs.SyncDir
+		if l.store != nil {
+			// Members created together share the fsync of their parent directory.
+			syncParent = func(dir string) error { return l.store.parentSyncs.sync(l.fs, dir) }
+		}
+		if err := syncParent(filepath.Dir(l.dir)); err != nil {
 			return err
 		}
 	}

@@ -87,26 +87,27 @@ type Store struct {
 
 	ckptMu sync.Mutex // one checkpoint at a time; taken before mu and before any Log's locks
 
-	mu         sync.Mutex // guards everything below
-	cond       sync.Cond  // on mu: a group commit finished
-	buf        []byte     // records appended and not yet handed to the file
-	spare      []byte     // the other buffer (swapped by the commit leader)
-	appended   int64      // journal position after the last appended record
-	written    int64      // journal position handed to the file
-	durable    int64      // journal position below which everything is fsynced
-	segBase    int64      // journal position of the active segment's first byte
-	seg        File       // active journal segment
-	segs       []int64    // journal segment bases on disk, oldest first (the last is active)
-	syncing    bool       // a commit leader is writing/fsyncing with mu released
-	cutPending bool       // the Store failed during a commit: the leader cuts the journal after it
-	err        error      // sticky: after a failed journal write or fsync, nothing is durable any more
-	closed     bool
-	since      int64             // journal bytes appended since the last checkpoint began
-	dirty      map[*Log]struct{} // logs appended to since the last checkpoint began
-	logs       map[string]*Log   // open logs by name
-	ckptFile   File              // the checkpoint file, open once written
-	stats      StoreStats
-	cache      *cachedFS // the descriptor cap, or nil
+	mu          sync.Mutex // guards everything below
+	cond        sync.Cond  // on mu: a group commit finished
+	buf         []byte     // records appended and not yet handed to the file
+	spare       []byte     // the other buffer (swapped by the commit leader)
+	appended    int64      // journal position after the last appended record
+	written     int64      // journal position handed to the file
+	durable     int64      // journal position below which everything is fsynced
+	segBase     int64      // journal position of the active segment's first byte
+	seg         File       // active journal segment
+	segs        []int64    // journal segment bases on disk, oldest first (the last is active)
+	syncing     bool       // a commit leader is writing/fsyncing with mu released
+	cutPending  bool       // the Store failed during a commit: the leader cuts the journal after it
+	err         error      // sticky: after a failed journal write or fsync, nothing is durable any more
+	closed      bool
+	since       int64             // journal bytes appended since the last checkpoint began
+	dirty       map[*Log]struct{} // logs appended to since the last checkpoint began
+	logs        map[string]*Log   // open logs by name
+	ckptFile    File              // the checkpoint file, open once written
+	stats       StoreStats
+	cache       *cachedFS // the descriptor cap, or nil
+	parentSyncs dirSyncs  // new members' parent directory fsyncs, shared (store_dirsync.go)
 
 	kick chan struct{} // wakes the checkpointer (CheckpointBytes reached)
 	stop chan struct{} // closed by Close

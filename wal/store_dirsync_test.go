@@ -1,0 +1,116 @@
+package wal_test
+
+import (
+	"errors"
+	"path"
+	"sync"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
+)
+
+// newTopicFS returns a DirFaultFS in which the store root and the topic directory of partDir
+// exist durably (the broker makes a topic's directory durable before its partitions).
+func newTopicFS(t *testing.T) *waltest.DirFaultFS {
+	t.Helper()
+	fs := waltest.NewDirFaultFS()
+	topic := path.Dir(partDir(0))
+	if err := fs.MkdirAll(topic, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for d := topic; ; d = path.Dir(d) {
+		if err := fs.SyncDir(path.Dir(d)); err != nil {
+			t.Fatal(err)
+		}
+		if d == "/" || path.Dir(d) == "/" {
+			break
+		}
+	}
+	return fs
+}
+
+// TestStoreConcurrentNewLogsSurviveCrash: members created concurrently in one directory share
+// the fsync of that directory, and each OpenLog still returns only once its own directory
+// entry is durable: after a crash that loses every namespace change not fsynced, every log
+// is there with its synced entry.
+func TestStoreConcurrentNewLogsSurviveCrash(t *testing.T) {
+	fs := newTopicFS(t)
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	const n = 12
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			l, err := s.OpenLog(partDir(i), wal.Options{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			off, err := l.Append(payload(int64(i), 50), 1, int64(i))
+			if err == nil {
+				err = l.Sync(off + 1)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("partition %d: %v", i, err)
+		}
+	}
+	fs.Crash() // kill -9 and power cut: no Close, pending directory changes are lost
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	for i := range n {
+		l := mustOpenLog(t, s2, partDir(i), wal.Options{})
+		bs, err := l.Read(0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bs) != 1 || string(bs[0].Data) != string(payload(int64(i), 50)) {
+			t.Fatalf("partition %d after the crash: %d entries, want its synced entry", i, len(bs))
+		}
+		l.Close()
+	}
+	t.Cleanup(func() { _ = s.Close() })
+}
+
+// TestStoreSharedParentSyncFailureFailsEveryOpen: when the shared fsync of the parent
+// directory fails, every OpenLog waiting for it fails (none reports a log whose directory
+// may not survive a crash).
+func TestStoreSharedParentSyncFailureFailsEveryOpen(t *testing.T) {
+	fs := newTopicFS(t)
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
+	eio := errors.New("EIO")
+	topic := path.Dir(partDir(0))
+	fs.SetDirSyncFault(func(dir string) error {
+		if dir == topic {
+			return eio
+		}
+		return nil
+	})
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			l, err := s.OpenLog(partDir(i), wal.Options{})
+			if err == nil {
+				l.Close()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, eio) {
+			t.Errorf("partition %d: OpenLog error %v, want the parent directory's fsync error", i, err)
+		}
+	}
+	if fs.DirSyncFailures() == 0 {
+		t.Fatal("no failed directory fsync")
+	}
+}
