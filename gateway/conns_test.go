@@ -209,3 +209,58 @@ func idleCost(b *testing.B, n int, viaGateway bool) memCost {
 	stop()
 	return memCost{after.bytes - before.bytes, after.stack - before.stack, after.goroutines - before.goroutines}
 }
+
+// failingListener fails its first n Accepts with err, then hands out the real listener's
+// connections.
+type failingListener struct {
+	net.Listener
+	err error
+	n   int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n > 0 {
+		l.n--
+		return nil, l.err
+	}
+	return l.Listener.Accept()
+}
+
+// Running out of descriptors (EMFILE) while accepting must not stop the gateway: it waits and
+// accepts again, and the connections it already serves and the ones after keep working. Any
+// other accept error still ends Serve.
+func TestAcceptOutOfDescriptorsKeepsServing(t *testing.T) {
+	srv, err := gateway.NewServer(gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln, err: &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}, n: 5}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(fl) }()
+	c := dial(t, ln.Addr().String())
+	createTopic(t, c, "after-emfile", 1)
+	c.c.Close()
+	srv.Close()
+	if err := <-done; err != gateway.ErrServerClosed {
+		t.Fatalf("Serve after Close: %v, want ErrServerClosed", err)
+	}
+
+	srv2, err := gateway.NewServer(gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Close()
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	bad := &failingListener{Listener: ln2, err: &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EINVAL}, n: 1}
+	if err := srv2.Serve(bad); err == nil || err == gateway.ErrServerClosed {
+		t.Fatalf("Serve with a broken listener: %v, want its error", err)
+	}
+}

@@ -8,6 +8,10 @@
 //
 // # Connections
 //
+// Serve survives running out of descriptors or memory while accepting (EMFILE, ENFILE,
+// ENOBUFS, ENOMEM, aborted connections): it logs once, backs off (5 ms doubling to 1 s) and
+// accepts again, so the connections it serves keep working; other accept errors end Serve.
+//
 // Each connection has a reader goroutine that reads a frame, decodes it and runs the
 // handler, and a writer goroutine that writes the answers. Answers leave strictly in request
 // order, as Apache Kafka does. Handlers run one at a time in arrival order, so the effects

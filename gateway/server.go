@@ -13,6 +13,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -133,20 +134,48 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closed := s.closed
-			delete(s.listeners, ln)
+			if closed || !retryableAccept(err) {
+				delete(s.listeners, ln)
+			}
 			s.mu.Unlock()
 			if closed {
 				return ErrServerClosed
 			}
-			return err
+			if !retryableAccept(err) {
+				return err
+			}
+			// Out of descriptors or memory, or a connection aborted before it was accepted:
+			// the listener is fine, so wait and accept again (as net/http does) instead of
+			// taking every open connection down with the process. Close closes ln, which ends
+			// the wait at the next Accept.
+			if backoff == 0 {
+				backoff = 5 * time.Millisecond
+				s.log.Warn("gateway: accept failed; retrying", "err", err)
+			} else {
+				backoff = min(2*backoff, time.Second)
+			}
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		s.ServeConn(c)
 	}
+}
+
+// retryableAccept reports whether an Accept error leaves the listener usable: descriptor or
+// memory exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM), a connection aborted by its client
+// before it was accepted, or a timeout.
+func retryableAccept(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // ServeConn serves one client connection on its own goroutine; the server owns c from now
