@@ -261,7 +261,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsDir: filepath.Join(cfg.Dir, "topics"),
 		closing:   make(chan struct{}),
 	}
-	if err := mkdirDurable(b.fs, b.topicsDir); err != nil { // Dir and topics, and their entries
+	if err := wal.MkdirDurable(b.fs, b.topicsDir); err != nil { // Dir and topics, and their entries
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	sopts := cfg.Store

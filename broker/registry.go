@@ -210,27 +210,3 @@ func (b *Broker) Err() error {
 	}
 	return nil
 }
-
-// mkdirDurable creates dir and any missing parents, and fsyncs the parent of each directory
-// it created, so that the new entries survive a crash.
-func mkdirDurable(fsys wal.FS, dir string) error {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := fsys.ReadDir(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range missing {
-		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
-			return err
-		}
-	}
-	return nil
-}

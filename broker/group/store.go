@@ -104,7 +104,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{dir: dir, opts: opts, compactAt: opts.CompactBytes}
-	if err := mkdirDurable(opts.FS, dir); err != nil {
+	if err := wal.MkdirDurable(opts.FS, dir); err != nil {
 		return nil, nil, fmt.Errorf("group: open store: %w", err)
 	}
 	fsys := opts.FS
@@ -347,30 +347,6 @@ func (s *Store) writeCurrent(gen uint64) error {
 	}
 	if err := fsys.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("sync dir for %s (%w): %w", currentFile, errUnknownOutcome, err)
-	}
-	return nil
-}
-
-// mkdirDurable creates dir and any missing parents, and fsyncs the parent of each directory
-// it created, so that the directory's entry survives a crash.
-func mkdirDurable(fsys wal.FS, dir string) error {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, err := fsys.ReadDir(d); err == nil || !errors.Is(err, fs.ErrNotExist) {
-			break
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, d := range missing {
-		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
-			return err
-		}
 	}
 	return nil
 }
