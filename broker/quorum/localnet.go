@@ -43,10 +43,10 @@ type LocalTransport struct {
 	net *LocalNet
 	id  uint64
 
-	mu    sync.Mutex
-	node  *Node             // guarded by mu; the Node messages to id are delivered to
-	peers map[uint64][]byte // guarded by mu; from AddPeer/RemovePeer
-	queue []*raftpb.Message // guarded by mu; inbound, not yet delivered
+	mu     sync.Mutex
+	node   *Node             // guarded by mu; the Node messages to id are delivered to
+	peers  map[uint64][]byte // guarded by mu; from AddPeer/RemovePeer
+	queue  []*raftpb.Message // guarded by mu; inbound, not yet delivered
 	wake   chan struct{}
 	stop   chan struct{}
 	ctx    context.Context // cancelled by LocalNet.Close: unblocks a Step in progress

@@ -50,14 +50,16 @@ type Node struct {
 	applied      uint64
 	snapIndex    uint64
 	confState    *raftpb.ConfState
-	peers        map[uint64][]byte // raft id -> address, from conf changes and snapshots
-	proposed     []*waiter         // accepted by rn since the last Ready, in log order
+	peers        map[uint64][]byte  // raft id -> address, from conf changes and snapshots
+	proposed     []*waiter          // accepted by rn since the last Ready, in log order
 	pending      map[uint64]*waiter // by log index
 	reads        map[uint64]*readWaiter
 	readSeq      uint64
 	confInFlight uint64 // index of the last conf change this leader proposed
 	term         uint64
 	removed      bool
+	seenLead     uint64
+	confChanged  bool // a conf change was applied since the last snapshot
 }
 
 type report struct {
@@ -550,7 +552,8 @@ func (n *Node) onStateChange() {
 			}
 		}
 	}
-	if st.GetTerm() != n.term {
+	if st.GetTerm() != n.term || st.Lead != n.seenLead {
+		// A read the old leader had not confirmed will not be answered now.
 		for seq, rw := range n.reads {
 			if rw.index == 0 {
 				rw.ch <- ErrLeaderChanged
@@ -559,6 +562,7 @@ func (n *Node) onStateChange() {
 		}
 	}
 	n.term = st.GetTerm()
+	n.seenLead = st.Lead
 }
 
 func (n *Node) completeReads() {
@@ -628,6 +632,7 @@ func (n *Node) apply(e *raftpb.Entry) error {
 			cc = &c
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
+		n.confChanged = true
 		v2 := cc.AsV2()
 		for _, ch := range v2.GetChanges() {
 			id := ch.GetNodeId()
@@ -683,6 +688,7 @@ func (n *Node) restore(snap *raftpb.Snapshot) error {
 	n.confState = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	n.applied = md.GetIndex()
 	n.snapIndex = md.GetIndex()
+	n.confChanged = false
 	for idx, w := range n.pending {
 		w.finish(nil, ErrLeaderChanged)
 		delete(n.pending, idx)
@@ -691,8 +697,12 @@ func (n *Node) restore(snap *raftpb.Snapshot) error {
 	return nil
 }
 
+// maybeSnapshot records a snapshot once SnapshotEvery entries were applied since the last.
+// A snapshot is also taken after every applied membership change: raft sends the storage's
+// snapshot to a peer that needs one, and a peer refuses a snapshot whose configuration does
+// not contain it, so a learner added after the last snapshot could never catch up by one.
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+n.cfg.SnapshotEvery {
+	if n.applied <= n.snapIndex || (n.applied < n.snapIndex+n.cfg.SnapshotEvery && !n.confChanged) {
 		return nil
 	}
 	state, err := n.sm.Snapshot()
@@ -704,6 +714,7 @@ func (n *Node) maybeSnapshot() error {
 		return fmt.Errorf("create snapshot at %d: %w", n.applied, err)
 	}
 	n.snapIndex = n.applied
+	n.confChanged = false
 	n.log.Debug("quorum: snapshot", "index", n.applied, "bytes", len(data))
 	return nil
 }
