@@ -142,15 +142,18 @@ func TestThreeNodes(t *testing.T) {
 			}
 		}
 		c.converged(want, 1, 2, 3)
-		st := l.n.Status()
-		if !slices.Equal(st.Voters, []uint64{1, 2, 3}) || len(st.Progress) != 3 {
-			t.Fatalf("leader status %+v", st)
-		}
-		for id, pr := range st.Progress {
-			if pr.Match < st.Applied-1 || pr.Learner {
-				t.Fatalf("progress of %d: %+v (applied %d)", id, pr, st.Applied)
+		waitFor(t, "the leader sees every follower caught up", func() bool {
+			st := l.n.Status()
+			if !slices.Equal(st.Voters, []uint64{1, 2, 3}) || len(st.Progress) != 3 {
+				t.Fatalf("leader status %+v", st)
 			}
-		}
+			for _, pr := range st.Progress {
+				if pr.Match != st.Applied || pr.Learner || !pr.RecentActive {
+					return false
+				}
+			}
+			return true
+		})
 	})
 }
 

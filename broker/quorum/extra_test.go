@@ -1,0 +1,175 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/meshkafka/meshkafka/internal/clock"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// TestInjectedClockDrivesTicks: with a fake clock nothing happens until it moves.
+func TestInjectedClockDrivesTicks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		ln := NewLocalNet()
+		defer ln.Close()
+		// Two voters bootstrapped: an election needs ticks (a single voter would also
+		// campaign on its own only after an election timeout).
+		var nodes []*Node
+		for id := uint64(1); id <= 2; id++ {
+			tr := ln.Transport(id)
+			n, err := Start(Config{ID: id, Storage: NewMemoryStorage(), Transport: tr, SM: &logSM{},
+				Clock: fc, Log: testLogger(t), Bootstrap: peersOf(1, 2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Attach(n)
+			nodes = append(nodes, n)
+			defer n.Stop()
+		}
+		time.Sleep(time.Minute) // virtual wall time passes; the fake clock does not
+		for _, n := range nodes {
+			if _, ok := n.Leader(); ok {
+				t.Fatal("a leader was elected without clock ticks")
+			}
+		}
+		waitFor(t, "a leader once the fake clock ticks", func() bool {
+			fc.Advance(100 * time.Millisecond)
+			l1, ok1 := nodes[0].Leader()
+			l2, ok2 := nodes[1].Leader()
+			return ok1 && ok2 && l1 == l2
+		})
+	})
+}
+
+func TestReadBarrierFailsWhenLeaderStepsDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 0, 3)
+		for id := uint64(1); id <= 3; id++ {
+			c.start(id, nil, peersOf(1, 2, 3))
+		}
+		l := c.leader(1, 2, 3)
+		c.propose(l, "a")
+		c.net.Isolate(l.id)
+		err := l.n.ReadBarrier(context.Background()) // returns once CheckQuorum deposes it
+		if !errors.Is(err, ErrLeaderChanged) {
+			t.Fatalf("read barrier on an isolated leader: %v", err)
+		}
+		// With no leader known, a read barrier is refused at once.
+		waitFor(t, "the isolated node forgets the leader", func() bool {
+			_, ok := l.n.Leader()
+			return !ok
+		})
+		if err := l.n.ReadBarrier(t.Context()); !errors.Is(err, ErrNotLeader) {
+			t.Fatalf("read barrier without a leader: %v", err)
+		}
+	})
+}
+
+func TestProposeContextCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 0, 3)
+		for id := uint64(1); id <= 3; id++ {
+			c.start(id, nil, peersOf(1, 2, 3))
+		}
+		l := c.leader(1, 2, 3)
+		// Followers never get the entry (dropped appends), so it cannot commit; the caller's
+		// deadline ends the wait.
+		c.net.SetDrop(func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgApp })
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		defer cancel()
+		if _, err := l.n.Propose(ctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("propose: %v", err)
+		}
+		c.net.SetDrop(nil)
+		// The proposal itself was not withdrawn: it commits once appends flow again.
+		c.converged([]string{"x"}, 1, 2, 3)
+	})
+}
+
+// failingStorage fails Save once armed.
+type failingStorage struct {
+	*MemoryStorage
+	fail atomic.Bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (s *failingStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	if s.fail.Load() {
+		return errDiskFull
+	}
+	return s.MemoryStorage.Save(hs, ents, snap)
+}
+
+func TestStorageFailureStopsNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ln := NewLocalNet()
+		defer ln.Close()
+		st := &failingStorage{MemoryStorage: NewMemoryStorage()}
+		sm := &logSM{}
+		tr := ln.Transport(1)
+		n, err := Start(Config{ID: 1, Storage: st, Transport: tr, SM: sm, Log: testLogger(t),
+			Voters: 1, Bootstrap: peersOf(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Stop()
+		waitFor(t, "leader", func() bool { id, _ := n.Leader(); return id == 1 })
+		if _, err := n.Propose(t.Context(), []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+		st.fail.Store(true)
+		_, err = n.Propose(t.Context(), []byte("b"))
+		if !errors.Is(err, ErrStopped) || !errors.Is(err, errDiskFull) {
+			t.Fatalf("propose with a failing disk: %v", err)
+		}
+		<-n.Done()
+		if !errors.Is(n.Err(), errDiskFull) {
+			t.Fatalf("Err %v", n.Err())
+		}
+		if got := sm.list(); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("applied %v past a failed save", got)
+		}
+	})
+}
+
+// TestSnapshotSendFailureRetried: a learner whose first snapshots are lost still catches up
+// (the transport reports the failure, raft sends again).
+func TestSnapshotSendFailureRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		n1 := c.start(1, nil, peersOf(1))
+		c.leader(1)
+		want := []string{"a", "b", "c", "d", "e"}
+		for _, d := range want {
+			c.propose(n1, d)
+		}
+		var dropped atomic.Int32
+		c.net.SetDrop(func(m *raftpb.Message) bool {
+			if m.GetType() == raftpb.MsgSnap && dropped.Load() < 3 {
+				dropped.Add(1)
+				return true
+			}
+			return false
+		})
+		n2 := c.start(2, nil, nil)
+		if err := n1.n.AddLearner(t.Context(), 2, []byte(addrOf(2))); err != nil {
+			t.Fatal(err)
+		}
+		c.converged(want, 2)
+		if dropped.Load() != 3 || n2.sm.restored() == 0 {
+			t.Fatalf("dropped %d snapshots, restored %d", dropped.Load(), n2.sm.restored())
+		}
+		// Voters is 1: the learner stays a learner.
+		if st := n1.n.Status(); !slices.Equal(st.Learners, []uint64{2}) || !st.Progress[2].Learner {
+			t.Fatalf("status %+v", st)
+		}
+	})
+}
