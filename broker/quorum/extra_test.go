@@ -173,3 +173,18 @@ func TestSnapshotSendFailureRetried(t *testing.T) {
 		}
 	})
 }
+
+func TestStepRejectsMisroutedAndLocalMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 0, 1)
+		n1 := c.start(1, nil, peersOf(1))
+		if err := n1.n.Step(t.Context(), &raftpb.Message{Type: raftpb.MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(3))}); err == nil {
+			t.Fatal("accepted a message for another node")
+		}
+		if err := n1.n.Step(t.Context(), &raftpb.Message{Type: raftpb.MsgHup.Enum(), To: new(uint64(1))}); err == nil {
+			t.Fatal("accepted a local message from the network")
+		}
+		c.leader(1)
+		c.propose(n1, "a")
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -296,27 +295,41 @@ func (n *Node) checkLeader() error {
 // followers too (the leader confirms the index); with no leader known it returns
 // *NotLeaderError, and a leadership change while waiting gives ErrLeaderChanged.
 func (n *Node) ReadBarrier(ctx context.Context) error {
-	ch := make(chan error, 1)
+	rw := &readWaiter{ch: make(chan error, 1)}
 	err := n.do(ctx, func() {
 		st := n.rn.BasicStatus()
 		if st.Lead == raft.None {
-			ch <- &NotLeaderError{}
+			rw.ch <- &NotLeaderError{}
 			return
 		}
 		n.readSeq++
-		n.reads[n.readSeq] = &readWaiter{ch: ch}
+		n.reads[n.readSeq] = rw
 		n.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, n.readSeq))
 	})
 	if err != nil {
 		return err
 	}
 	select {
-	case err := <-ch:
+	case err := <-rw.ch:
 		return err
 	case <-ctx.Done():
+		// Forget the request if the raft goroutine can take that now (else it goes at the
+		// next leadership change).
+		select {
+		case n.workc <- func() { n.forgetRead(rw) }:
+		default:
+		}
 		return ctx.Err()
 	case <-n.done:
 		return n.stoppedErr()
+	}
+}
+
+func (n *Node) forgetRead(rw *readWaiter) {
+	for seq, r := range n.reads {
+		if r == rw {
+			delete(n.reads, seq)
+		}
 	}
 }
 
@@ -325,6 +338,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
 	if raft.IsLocalMsg(m.GetType()) {
 		return fmt.Errorf("quorum: local message type %v from the network", m.GetType())
+	}
+	if m.GetTo() != n.id {
+		return fmt.Errorf("quorum: message for %x delivered to %x", m.GetTo(), n.id)
 	}
 	select {
 	case n.recvc <- m:
@@ -775,7 +791,6 @@ func (n *Node) status() Status {
 // publish records the status for Leader and for Status after Stop (raft goroutine).
 func (n *Node) publish() {
 	st := n.status()
-	st.Progress = maps.Clone(st.Progress)
 	n.lastState.Store(&st)
 	n.lead.Store(st.Leader)
 	n.isLeader.Store(st.State == raft.StateLeader.String())
