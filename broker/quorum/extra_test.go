@@ -188,3 +188,53 @@ func TestStepRejectsMisroutedAndLocalMessages(t *testing.T) {
 		c.propose(n1, "a")
 	})
 }
+
+func TestMembershipRequestsAreIdempotent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 0, 3)
+		for id := uint64(1); id <= 3; id++ {
+			c.start(id, nil, peersOf(1, 2, 3))
+		}
+		l := c.leader(1, 2, 3)
+		ctx := t.Context()
+		c.start(4, nil, nil)
+		for range 2 {
+			if err := l.n.AddLearner(ctx, 4, []byte("n4")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.n.Promote(ctx, 99); err == nil {
+			t.Fatal("promoted a non-member")
+		}
+		if err := l.n.AddLearner(ctx, 5, nil); err == nil {
+			t.Fatal("added a learner without an address")
+		}
+		// Re-adding a voter keeps it a voter and carries its new address everywhere.
+		other := l.id%3 + 1
+		if err := l.n.AddLearner(ctx, other, []byte("moved")); err != nil {
+			t.Fatal(err)
+		}
+		for id := uint64(1); id <= 4; id++ {
+			waitFor(t, "the new address reaches every node", func() bool {
+				return id == other || string(c.nodes[id].tr.Peers()[other]) == "moved"
+			})
+		}
+		st := l.n.Status()
+		if !slices.Equal(st.Voters, []uint64{1, 2, 3}) || !slices.Equal(st.Learners, []uint64{4}) {
+			t.Fatalf("voters %v learners %v", st.Voters, st.Learners)
+		}
+		if err := l.n.Promote(ctx, other); err != nil {
+			t.Fatalf("promote a voter: %v", err)
+		}
+		for range 2 {
+			if err := l.n.Remove(ctx, 4); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st := l.n.Status(); len(st.Learners) != 0 {
+			t.Fatalf("learners %v after removal", st.Learners)
+		}
+		c.propose(l, "a")
+		c.converged([]string{"a"}, 1, 2, 3)
+	})
+}

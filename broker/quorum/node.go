@@ -81,7 +81,10 @@ type waiter struct {
 
 func (w *waiter) finish(v any, err error) {
 	if w.ch != nil {
-		w.ch <- result{v, err}
+		select {
+		case w.ch <- result{v, err}:
+		default: // already finished
+		}
 	}
 }
 
@@ -255,6 +258,10 @@ func (n *Node) propose(ctx context.Context, prop func() error, conf bool) (any, 
 			return
 		}
 		if err := prop(); err != nil {
+			if err == errNothingToDo {
+				w.finish(nil, nil)
+				return
+			}
 			if errors.Is(err, raft.ErrProposalDropped) {
 				err = ErrDropped
 			}
@@ -299,7 +306,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	err := n.do(ctx, func() {
 		st := n.rn.BasicStatus()
 		if st.Lead == raft.None {
-			rw.ch <- &NotLeaderError{}
+			rw.ch <- &NotLeaderError{} // rw.ch is buffered and not yet shared
 			return
 		}
 		n.readSeq++
@@ -374,25 +381,53 @@ func (n *Node) addReport(r report) {
 
 // AddLearner adds raft id id as a learner at address peer (which every node's Transport
 // learns when the change is applied). It returns once the change is applied here. Leader only.
+// It is idempotent: for an id that is already a learner or a voter it keeps the role and only
+// carries the (possibly new) address to every node.
 func (n *Node) AddLearner(ctx context.Context, id uint64, peer []byte) error {
+	if len(peer) == 0 {
+		return errors.New("quorum: AddLearner needs the peer's address")
+	}
 	return n.confChange(ctx, raftpb.ConfChangeAddLearnerNode, id, peer)
 }
 
-// Promote makes learner id a voter. Leader only.
+// Promote makes learner id a voter (a no-op for a voter; an error for a non-member). Leader
+// only. The leader also promotes caught-up learners by itself (Config.Voters).
 func (n *Node) Promote(ctx context.Context, id uint64) error {
 	return n.confChange(ctx, raftpb.ConfChangeAddNode, id, nil)
 }
 
-// Remove removes id (voter or learner) from the group. Leader only.
+// Remove removes id (voter or learner) from the group (a no-op for a non-member). Leader only.
 func (n *Node) Remove(ctx context.Context, id uint64) error {
 	return n.confChange(ctx, raftpb.ConfChangeRemoveNode, id, nil)
 }
+
+// errNothingToDo: a membership request that is already satisfied.
+var errNothingToDo = errors.New("quorum: nothing to do")
 
 func (n *Node) confChange(ctx context.Context, typ raftpb.ConfChangeType, id uint64, peer []byte) error {
 	if id == 0 {
 		return errors.New("quorum: raft id 0")
 	}
 	_, err := n.propose(ctx, func() error {
+		voter := slices.Contains(n.confState.GetVoters(), id)
+		learner := slices.Contains(n.confState.GetLearners(), id)
+		switch typ {
+		case raftpb.ConfChangeAddLearnerNode:
+			if voter {
+				typ = raftpb.ConfChangeAddNode // re-adding a voter only updates its address
+			}
+		case raftpb.ConfChangeAddNode:
+			if voter {
+				return errNothingToDo
+			}
+			if !learner {
+				return fmt.Errorf("quorum: %x is not a learner: add it with AddLearner first", id)
+			}
+		case raftpb.ConfChangeRemoveNode:
+			if !voter && !learner {
+				return errNothingToDo
+			}
+		}
 		return n.proposeConf(typ, id, peer)
 	}, true)
 	return err
