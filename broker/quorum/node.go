@@ -471,13 +471,14 @@ func (n *Node) run() {
 			n.maybePromote()
 		case m := <-n.recvc:
 			n.step(m)
-			for more := true; more; {
+			for i := 0; i < 255; i++ { // a bounded batch, then persist and send
 				select {
 				case m := <-n.recvc:
 					n.step(m)
+					continue
 				default:
-					more = false
 				}
+				break
 			}
 		case f := <-n.workc:
 			f()
