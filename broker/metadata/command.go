@@ -1,0 +1,573 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/meshkafka/meshkafka/internal/postcard"
+)
+
+// Command encoding (see doc.go): version:u8 (=1) | kind:uvarint | the command's fields in
+// declaration order, postcard-encoded. Maps are encoded as sequences of key/value pairs in
+// strictly ascending key order; a decoder refuses any other order, duplicate keys and
+// trailing bytes.
+
+const commandVersion = 1
+
+// Command kinds (the varint after the version byte). Never renumber: they are in raft logs.
+const (
+	kindInitCluster         = 1
+	kindRegisterBroker      = 2
+	kindRemoveBroker        = 3
+	kindAllowBroker         = 4
+	kindDisallowBroker      = 5
+	kindCreateTopics        = 6
+	kindDeleteTopics        = 7
+	kindCreatePartitions    = 8
+	kindAlterConfigs        = 9
+	kindReassign            = 10
+	kindAllocateProducerIDs = 11
+	kindCommitOffsets       = 12
+	kindDeleteGroups        = 13
+	kindDeleteOffsets       = 14
+)
+
+// Decoding errors; Apply returns them (wrapped) as the result of an entry it cannot decode.
+var (
+	ErrMalformed      = errors.New("metadata: malformed command")
+	ErrUnknownCommand = errors.New("metadata: unknown command")
+	ErrUnknownVersion = errors.New("metadata: unknown command encoding version")
+	ErrStaleIndex     = errors.New("metadata: entry index not above the last applied index")
+)
+
+// Command is one metadata change. Encode returns the bytes to propose; DecodeCommand reverses it.
+type Command interface {
+	Encode() []byte
+	kind() uint64
+	appendFields(b []byte) []byte
+}
+
+func encode(c Command) []byte {
+	b := []byte{commandVersion}
+	b = postcard.AppendUvarint(b, c.kind())
+	return c.appendFields(b)
+}
+
+// InitCluster sets the cluster id. The first one wins; later ones change nothing.
+type InitCluster struct{ ClusterID string }
+
+// RegisterBroker adds (or updates) a broker incarnation. A new RaftID for a NodeID that is
+// registered under another raft id replaces that one (the result names it, for the caller to
+// remove from raft).
+type RegisterBroker struct {
+	RaftID uint64
+	NodeID NodeID
+	Addr   []byte
+	Rack   string
+}
+
+// RemoveBroker removes a broker incarnation. Its partitions keep their owner until a Reassign
+// moves them (State.OrphanedPartitions lists them).
+type RemoveBroker struct{ RaftID uint64 }
+
+// AllowBroker admits a NodeID to join (operator admission); DisallowBroker withdraws it.
+type AllowBroker struct{ NodeID NodeID }
+
+// DisallowBroker withdraws an AllowBroker. It does not remove a registered broker.
+type DisallowBroker struct{ NodeID NodeID }
+
+// CreateTopics creates topics. Ids and owners come from the proposer (the leader).
+// MaxPartitions (> 0) is the per-broker partition limit: no owner may end up with more
+// partitions than that (INVALID_PARTITIONS); 0 means no limit.
+type CreateTopics struct {
+	MaxPartitions int32
+	Topics        []NewTopic
+}
+
+// NewTopic is one topic of a CreateTopics. Owners has one entry per partition.
+type NewTopic struct {
+	Name       string
+	ID         TopicID
+	Partitions int32
+	Configs    map[string]string
+	Owners     []NodeID
+}
+
+// DeleteTopics deletes topics by name. Committed group offsets of their partitions are kept
+// (as the broker's group store does today).
+type DeleteTopics struct{ Names []string }
+
+// CreatePartitions grows topics; MaxPartitions as in CreateTopics.
+type CreatePartitions struct {
+	MaxPartitions int32
+	Topics        []NewPartitions
+}
+
+// NewPartitions grows one topic to Count partitions; Owners has one entry per new partition.
+type NewPartitions struct {
+	Name   string
+	Count  int32
+	Owners []NodeID
+}
+
+// AlterConfigs changes topic configs. Configs are stored as given: validating names and values
+// is the proposer's job (broker.validateConfigs), on the result of ApplyConfigChange.
+type AlterConfigs struct{ Topics []ConfigChange }
+
+// ConfigChange is one topic's config change: with Replace the topic's configs become Set
+// (AlterConfigs), otherwise Set keys are set and Delete keys removed (IncrementalAlterConfigs;
+// APPEND/SUBTRACT are resolved by the proposer into a Set).
+type ConfigChange struct {
+	Name    string
+	Replace bool
+	Set     map[string]string
+	Delete  []string
+}
+
+// Reassign moves partitions to new owners (partitions of a removed broker placed again).
+type Reassign struct{ Moves []Move }
+
+// Move is one partition's new owner.
+type Move struct {
+	Topic     string
+	Partition int32
+	Owner     NodeID
+}
+
+// AllocateProducerIDs takes a block of Count producer ids, never handed out before.
+type AllocateProducerIDs struct{ Count int32 }
+
+// CommitOffsets stores committed offsets of a group (validated against group membership by
+// the coordinator before it proposes; CommitTimeMs comes from the proposer's clock).
+type CommitOffsets struct {
+	Group   string
+	Offsets []OffsetCommit
+}
+
+// OffsetCommit is one committed offset, the fields of a group.Record of KindCommit.
+type OffsetCommit struct {
+	Topic        string
+	Partition    int32
+	Offset       int64
+	LeaderEpoch  int32
+	Metadata     string
+	CommitTimeMs int64
+}
+
+// DeleteGroups removes groups with all their committed offsets.
+type DeleteGroups struct{ Groups []string }
+
+// DeleteOffsets removes committed offsets of one group.
+type DeleteOffsets struct {
+	Group      string
+	Partitions []TopicPartition
+}
+
+func (*InitCluster) kind() uint64         { return kindInitCluster }
+func (*RegisterBroker) kind() uint64      { return kindRegisterBroker }
+func (*RemoveBroker) kind() uint64        { return kindRemoveBroker }
+func (*AllowBroker) kind() uint64         { return kindAllowBroker }
+func (*DisallowBroker) kind() uint64      { return kindDisallowBroker }
+func (*CreateTopics) kind() uint64        { return kindCreateTopics }
+func (*DeleteTopics) kind() uint64        { return kindDeleteTopics }
+func (*CreatePartitions) kind() uint64    { return kindCreatePartitions }
+func (*AlterConfigs) kind() uint64        { return kindAlterConfigs }
+func (*Reassign) kind() uint64            { return kindReassign }
+func (*AllocateProducerIDs) kind() uint64 { return kindAllocateProducerIDs }
+func (*CommitOffsets) kind() uint64       { return kindCommitOffsets }
+func (*DeleteGroups) kind() uint64        { return kindDeleteGroups }
+func (*DeleteOffsets) kind() uint64       { return kindDeleteOffsets }
+
+// Encode returns the command's bytes.
+func (c *InitCluster) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *RegisterBroker) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *RemoveBroker) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *AllowBroker) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *DisallowBroker) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *CreateTopics) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *DeleteTopics) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *CreatePartitions) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *AlterConfigs) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *Reassign) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *AllocateProducerIDs) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *CommitOffsets) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *DeleteGroups) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *DeleteOffsets) Encode() []byte { return encode(c) }
+
+// ---- field encoders ----
+
+func appendI32(b []byte, v int32) []byte { return postcard.AppendZigzag(b, int64(v)) }
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = postcard.AppendString(b, s)
+	}
+	return b
+}
+
+func appendNodeIDs(b []byte, ns []NodeID) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(ns)))
+	for _, n := range ns {
+		b = append(b, n[:]...)
+	}
+	return b
+}
+
+func appendMap(b []byte, m map[string]string) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m)))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		b = postcard.AppendString(b, k)
+		b = postcard.AppendString(b, m[k])
+	}
+	return b
+}
+
+func (c *InitCluster) appendFields(b []byte) []byte { return postcard.AppendString(b, c.ClusterID) }
+
+func (c *RegisterBroker) appendFields(b []byte) []byte {
+	b = postcard.AppendUvarint(b, c.RaftID)
+	b = append(b, c.NodeID[:]...)
+	b = postcard.AppendBytes(b, c.Addr)
+	return postcard.AppendString(b, c.Rack)
+}
+
+func (c *RemoveBroker) appendFields(b []byte) []byte   { return postcard.AppendUvarint(b, c.RaftID) }
+func (c *AllowBroker) appendFields(b []byte) []byte    { return append(b, c.NodeID[:]...) }
+func (c *DisallowBroker) appendFields(b []byte) []byte { return append(b, c.NodeID[:]...) }
+
+func (c *CreateTopics) appendFields(b []byte) []byte {
+	b = appendI32(b, c.MaxPartitions)
+	b = postcard.AppendUvarint(b, uint64(len(c.Topics)))
+	for _, t := range c.Topics {
+		b = postcard.AppendString(b, t.Name)
+		b = append(b, t.ID[:]...)
+		b = appendI32(b, t.Partitions)
+		b = appendMap(b, t.Configs)
+		b = appendNodeIDs(b, t.Owners)
+	}
+	return b
+}
+
+func (c *DeleteTopics) appendFields(b []byte) []byte { return appendStrings(b, c.Names) }
+
+func (c *CreatePartitions) appendFields(b []byte) []byte {
+	b = appendI32(b, c.MaxPartitions)
+	b = postcard.AppendUvarint(b, uint64(len(c.Topics)))
+	for _, t := range c.Topics {
+		b = postcard.AppendString(b, t.Name)
+		b = appendI32(b, t.Count)
+		b = appendNodeIDs(b, t.Owners)
+	}
+	return b
+}
+
+func (c *AlterConfigs) appendFields(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(c.Topics)))
+	for _, t := range c.Topics {
+		b = postcard.AppendString(b, t.Name)
+		b = postcard.AppendBool(b, t.Replace)
+		b = appendMap(b, t.Set)
+		b = appendStrings(b, t.Delete)
+	}
+	return b
+}
+
+func (c *Reassign) appendFields(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(c.Moves)))
+	for _, m := range c.Moves {
+		b = postcard.AppendString(b, m.Topic)
+		b = appendI32(b, m.Partition)
+		b = append(b, m.Owner[:]...)
+	}
+	return b
+}
+
+func (c *AllocateProducerIDs) appendFields(b []byte) []byte { return appendI32(b, c.Count) }
+
+func (c *CommitOffsets) appendFields(b []byte) []byte {
+	b = postcard.AppendString(b, c.Group)
+	b = postcard.AppendUvarint(b, uint64(len(c.Offsets)))
+	for _, o := range c.Offsets {
+		b = postcard.AppendString(b, o.Topic)
+		b = appendI32(b, o.Partition)
+		b = postcard.AppendZigzag(b, o.Offset)
+		b = appendI32(b, o.LeaderEpoch)
+		b = postcard.AppendString(b, o.Metadata)
+		b = postcard.AppendZigzag(b, o.CommitTimeMs)
+	}
+	return b
+}
+
+func (c *DeleteGroups) appendFields(b []byte) []byte { return appendStrings(b, c.Groups) }
+
+func (c *DeleteOffsets) appendFields(b []byte) []byte {
+	b = postcard.AppendString(b, c.Group)
+	b = postcard.AppendUvarint(b, uint64(len(c.Partitions)))
+	for _, p := range c.Partitions {
+		b = postcard.AppendString(b, p.Topic)
+		b = appendI32(b, p.Partition)
+	}
+	return b
+}
+
+// ---- decoding ----
+
+// dec wraps a postcard.Decoder with a sticky error, so field decoders read straight through.
+type dec struct {
+	d   postcard.Decoder
+	err error
+}
+
+func (d *dec) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *dec) u64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := d.d.U64()
+	d.fail(err)
+	return v
+}
+
+func (d *dec) i64() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := d.d.I64()
+	d.fail(err)
+	return v
+}
+
+func (d *dec) i32() int32 {
+	if d.err != nil {
+		return 0
+	}
+	v, err := d.d.I32()
+	d.fail(err)
+	return v
+}
+
+func (d *dec) bool() bool {
+	if d.err != nil {
+		return false
+	}
+	v, err := d.d.Bool()
+	d.fail(err)
+	return v
+}
+
+func (d *dec) str() string {
+	if d.err != nil {
+		return ""
+	}
+	v, err := d.d.String()
+	d.fail(err)
+	return v
+}
+
+// bytes returns a copy (stored state never aliases an entry's buffer); nil when empty.
+func (d *dec) bytes() []byte {
+	if d.err != nil {
+		return nil
+	}
+	v, err := d.d.Bytes()
+	d.fail(err)
+	return slices.Clone(v)
+}
+
+func (d *dec) take(p []byte) {
+	if d.err != nil {
+		return
+	}
+	v, err := d.d.Take(len(p))
+	d.fail(err)
+	copy(p, v)
+}
+
+func (d *dec) nodeID() (n NodeID) { d.take(n[:]); return n }
+
+func (d *dec) topicID() (id TopicID) { d.take(id[:]); return id }
+
+// count reads a sequence length; each element takes at least min bytes, so a count the input
+// cannot hold fails before anything is allocated.
+func (d *dec) count(min int) int {
+	if d.err != nil {
+		return 0
+	}
+	n, err := d.d.Len()
+	if err == nil && n > d.d.Remaining()/min {
+		err = postcard.ErrShort
+	}
+	d.fail(err)
+	if d.err != nil {
+		return 0
+	}
+	return n
+}
+
+func (d *dec) strings() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, d.str())
+	}
+	return out
+}
+
+func (d *dec) nodeIDs() []NodeID {
+	n := d.count(len(NodeID{}))
+	if n == 0 {
+		return nil
+	}
+	out := make([]NodeID, 0, n)
+	for range n {
+		out = append(out, d.nodeID())
+	}
+	return out
+}
+
+// stringMap reads a map whose keys must be strictly ascending; nil when empty.
+func (d *dec) stringMap() map[string]string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	prev := ""
+	for i := range n {
+		k, v := d.str(), d.str()
+		if d.err != nil {
+			return nil
+		}
+		if i > 0 && k <= prev {
+			d.fail(fmt.Errorf("map keys not strictly ascending at %q", k))
+			return nil
+		}
+		prev = k
+		m[k] = v
+	}
+	return m
+}
+
+// DecodeCommand decodes one command. Errors wrap ErrUnknownVersion, ErrUnknownCommand or
+// ErrMalformed.
+func DecodeCommand(data []byte) (Command, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	if data[0] != commandVersion {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownVersion, data[0])
+	}
+	d := &dec{d: postcard.NewDecoder(data[1:])}
+	k := d.u64()
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: kind: %w", ErrMalformed, d.err)
+	}
+	var c Command
+	switch k {
+	case kindInitCluster:
+		c = &InitCluster{ClusterID: d.str()}
+	case kindRegisterBroker:
+		c = &RegisterBroker{RaftID: d.u64(), NodeID: d.nodeID(), Addr: d.bytes(), Rack: d.str()}
+	case kindRemoveBroker:
+		c = &RemoveBroker{RaftID: d.u64()}
+	case kindAllowBroker:
+		c = &AllowBroker{NodeID: d.nodeID()}
+	case kindDisallowBroker:
+		c = &DisallowBroker{NodeID: d.nodeID()}
+	case kindCreateTopics:
+		x := &CreateTopics{MaxPartitions: d.i32()}
+		n := d.count(1 + 16 + 1 + 1 + 1)
+		for range n {
+			x.Topics = append(x.Topics, NewTopic{Name: d.str(), ID: d.topicID(), Partitions: d.i32(), Configs: d.stringMap(), Owners: d.nodeIDs()})
+		}
+		c = x
+	case kindDeleteTopics:
+		c = &DeleteTopics{Names: d.strings()}
+	case kindCreatePartitions:
+		x := &CreatePartitions{MaxPartitions: d.i32()}
+		n := d.count(3)
+		for range n {
+			x.Topics = append(x.Topics, NewPartitions{Name: d.str(), Count: d.i32(), Owners: d.nodeIDs()})
+		}
+		c = x
+	case kindAlterConfigs:
+		x := &AlterConfigs{}
+		n := d.count(4)
+		for range n {
+			x.Topics = append(x.Topics, ConfigChange{Name: d.str(), Replace: d.bool(), Set: d.stringMap(), Delete: d.strings()})
+		}
+		c = x
+	case kindReassign:
+		x := &Reassign{}
+		n := d.count(1 + 1 + 32)
+		for range n {
+			x.Moves = append(x.Moves, Move{Topic: d.str(), Partition: d.i32(), Owner: d.nodeID()})
+		}
+		c = x
+	case kindAllocateProducerIDs:
+		c = &AllocateProducerIDs{Count: d.i32()}
+	case kindCommitOffsets:
+		x := &CommitOffsets{Group: d.str()}
+		n := d.count(6)
+		for range n {
+			x.Offsets = append(x.Offsets, OffsetCommit{Topic: d.str(), Partition: d.i32(), Offset: d.i64(),
+				LeaderEpoch: d.i32(), Metadata: d.str(), CommitTimeMs: d.i64()})
+		}
+		c = x
+	case kindDeleteGroups:
+		c = &DeleteGroups{Groups: d.strings()}
+	case kindDeleteOffsets:
+		x := &DeleteOffsets{Group: d.str()}
+		n := d.count(2)
+		for range n {
+			x.Partitions = append(x.Partitions, TopicPartition{Topic: d.str(), Partition: d.i32()})
+		}
+		c = x
+	default:
+		return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%w: %T: %w", ErrMalformed, c, d.err)
+	}
+	if r := d.d.Remaining(); r != 0 {
+		return nil, fmt.Errorf("%w: %T: %d trailing bytes", ErrMalformed, c, r)
+	}
+	return c, nil
+}

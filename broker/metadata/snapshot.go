@@ -1,0 +1,205 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"maps"
+	"slices"
+
+	"github.com/meshkafka/meshkafka/internal/postcard"
+)
+
+// Snapshot layout (see doc.go): magic "MKMD" | version:u8 (=1) | crc32c(body):u32 big-endian |
+// body, the body postcard-encoded with every collection in strictly ascending key order, so
+// equal states have byte-identical snapshots and Restore accepts only that canonical order.
+
+const (
+	snapMagic   = "MKMD"
+	snapVersion = 1
+	snapHeader  = len(snapMagic) + 1 + 4
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrBadSnapshot is wrapped by every Restore error.
+var ErrBadSnapshot = errors.New("metadata: bad snapshot")
+
+// Snapshot returns the whole state as of the last applied index.
+func (s *State) Snapshot() ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	body := s.appendBody(nil)
+	out := make([]byte, 0, snapHeader+len(body))
+	out = append(out, snapMagic...)
+	out = append(out, snapVersion)
+	out = binary.BigEndian.AppendUint32(out, crc32.Checksum(body, castagnoli))
+	return append(out, body...), nil
+}
+
+func (s *State) appendBody(b []byte) []byte {
+	b = postcard.AppendUvarint(b, s.applied)
+	b = postcard.AppendString(b, s.clusterID)
+	b = postcard.AppendZigzag(b, s.nextProducerID)
+	b = appendI32(b, s.nextKafkaID)
+
+	b = postcard.AppendUvarint(b, uint64(len(s.kafkaIDs)))
+	for _, n := range sortedNodes(maps.Keys(s.kafkaIDs)) {
+		b = append(b, n[:]...)
+		b = appendI32(b, s.kafkaIDs[n])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(s.brokers)))
+	for _, id := range slices.Sorted(maps.Keys(s.brokers)) {
+		br := s.brokers[id]
+		b = postcard.AppendUvarint(b, br.RaftID)
+		b = append(b, br.NodeID[:]...)
+		b = postcard.AppendBytes(b, br.Addr)
+		b = postcard.AppendString(b, br.Rack)
+	}
+	b = appendNodeIDs(b, sortedNodes(maps.Keys(s.allowed)))
+
+	b = postcard.AppendUvarint(b, uint64(len(s.topics)))
+	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+		t := s.topics[name]
+		b = postcard.AppendString(b, t.Name)
+		b = append(b, t.ID[:]...)
+		b = appendMap(b, t.Configs)
+		b = postcard.AppendUvarint(b, uint64(len(t.Partitions)))
+		for _, p := range t.Partitions {
+			b = append(b, p.Owner[:]...)
+			b = appendI32(b, p.Epoch)
+		}
+	}
+
+	b = postcard.AppendUvarint(b, uint64(len(s.groups)))
+	for _, g := range slices.Sorted(maps.Keys(s.groups)) {
+		b = postcard.AppendString(b, g)
+		offs := sortedOffsets(s.groups[g])
+		b = postcard.AppendUvarint(b, uint64(len(offs)))
+		for _, o := range offs {
+			b = postcard.AppendString(b, o.Topic)
+			b = appendI32(b, o.Partition)
+			b = postcard.AppendZigzag(b, o.Offset)
+			b = appendI32(b, o.LeaderEpoch)
+			b = postcard.AppendString(b, o.Metadata)
+			b = postcard.AppendZigzag(b, o.CommitTimeMs)
+		}
+	}
+	return b
+}
+
+// Restore replaces the state with a snapshot's. On error the state is unchanged.
+func (s *State) Restore(data []byte) error {
+	n, err := decodeSnapshot(data)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied, s.clusterID, s.nextProducerID, s.nextKafkaID = n.applied, n.clusterID, n.nextProducerID, n.nextKafkaID
+	s.brokers, s.byNode, s.kafkaIDs, s.allowed = n.brokers, n.byNode, n.kafkaIDs, n.allowed
+	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
+	s.groups = n.groups
+	return nil
+}
+
+func decodeSnapshot(data []byte) (*State, error) {
+	if len(data) < snapHeader || string(data[:len(snapMagic)]) != snapMagic {
+		return nil, errors.New("no snapshot header")
+	}
+	if v := data[len(snapMagic)]; v != snapVersion {
+		return nil, fmt.Errorf("version %d", v)
+	}
+	body := data[snapHeader:]
+	if want, got := binary.BigEndian.Uint32(data[len(snapMagic)+1:]), crc32.Checksum(body, castagnoli); want != got {
+		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", want, got)
+	}
+	s := New()
+	d := &dec{d: postcard.NewDecoder(body)}
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			d.fail(fmt.Errorf(format, args...))
+		}
+	}
+	s.applied = d.u64()
+	s.clusterID = d.str()
+	s.nextProducerID = d.i64()
+	s.nextKafkaID = d.i32()
+	check(s.nextProducerID >= 0, "negative next producer id")
+	check(s.nextKafkaID >= 1, "next kafka id %d", s.nextKafkaID)
+
+	usedKafka := map[int32]bool{}
+	var prevNode NodeID
+	for i := range d.count(33) {
+		n, kid := d.nodeID(), d.i32()
+		check(i == 0 || compareNodes(prevNode, n) < 0, "kafka ids not in ascending NodeId order")
+		check(!n.IsZero() && kid >= 1 && kid < s.nextKafkaID && !usedKafka[kid], "bad kafka id %d", kid)
+		prevNode, usedKafka[kid] = n, true
+		s.kafkaIDs[n] = kid
+	}
+	var prevRaft uint64
+	for range d.count(34) {
+		b := &Broker{RaftID: d.u64(), NodeID: d.nodeID(), Addr: d.bytes(), Rack: d.str()}
+		check(b.RaftID > prevRaft, "brokers not in ascending raft id order")
+		_, dupNode := s.byNode[b.NodeID]
+		kid, known := s.kafkaIDs[b.NodeID]
+		check(!dupNode && known, "broker %d: NodeId registered twice or without a kafka id", b.RaftID)
+		prevRaft, b.KafkaID = b.RaftID, kid
+		s.brokers[b.RaftID] = b
+		s.byNode[b.NodeID] = b.RaftID
+	}
+	allowed := d.nodeIDs()
+	for i, n := range allowed {
+		check(i == 0 || compareNodes(allowed[i-1], n) < 0, "allowed NodeIds not in ascending order")
+		s.allowed[n] = struct{}{}
+	}
+	prevName := ""
+	for i := range d.count(1 + 16 + 1 + 1) {
+		t := &Topic{Name: d.str(), ID: d.topicID(), Configs: d.stringMap()}
+		np := d.count(33)
+		for range np {
+			p := Partition{Owner: d.nodeID(), Epoch: d.i32()}
+			check(p.Epoch >= 0, "negative partition epoch")
+			t.Partitions = append(t.Partitions, p)
+			s.owned[p.Owner]++
+		}
+		if d.err != nil {
+			break
+		}
+		check(i == 0 || t.Name > prevName, "topics not in ascending order")
+		check(validateTopicName(t.Name) == "", "bad topic name %q", t.Name)
+		check(np > 0 && !t.ID.IsZero(), "topic %q: no partitions or zero id", t.Name)
+		_, dupID := s.topicByID[t.ID]
+		_, collides := s.collisions[collisionKey(t.Name)]
+		check(!dupID && !collides, "topic %q: id or name collides", t.Name)
+		prevName = t.Name
+		s.addTopic(t)
+	}
+	prevGroup := ""
+	for i := range d.count(2) {
+		g := d.str()
+		check(i == 0 || g > prevGroup, "groups not in ascending order")
+		check(g != "", "empty group id")
+		prevGroup = g
+		offs := map[TopicPartition]CommittedOffset{}
+		var prev TopicPartition
+		n := d.count(6)
+		check(n > 0, "group %q without offsets", g)
+		for j := range n {
+			tp := TopicPartition{Topic: d.str(), Partition: d.i32()}
+			c := CommittedOffset{Offset: d.i64(), LeaderEpoch: d.i32(), Metadata: d.str(), CommitTimeMs: d.i64()}
+			check(j == 0 || compareTP(prev, tp) < 0, "offsets of group %q not in ascending order", g)
+			prev = tp
+			offs[tp] = c
+		}
+		s.groups[g] = offs
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if r := d.d.Remaining(); r != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", r)
+	}
+	return s, nil
+}

@@ -1,0 +1,128 @@
+package metadata
+
+import (
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// NodeID is a broker's mesh identity (its ed25519 public key), the 32 bytes of key.PublicKey.
+type NodeID [32]byte
+
+// IsZero reports whether n is the all-zero id (never a valid broker).
+func (n NodeID) IsZero() bool { return n == NodeID{} }
+
+// String returns n as 64 hex digits.
+func (n NodeID) String() string { return hex.EncodeToString(n[:]) }
+
+// TopicID is Kafka's 16-byte topic id (the same bytes as broker.TopicID).
+type TopicID [16]byte
+
+// IsZero reports whether id is the all-zero id (never a valid topic id).
+func (id TopicID) IsZero() bool { return id == TopicID{} }
+
+// Kafka error codes the state machine returns, with Kafka's numeric values (the test checks
+// them against franz-go's kerr table). The state machine does not import kerr: it depends only
+// on the standard library and internal/postcard.
+const (
+	CodeNone                     int16 = 0
+	CodeUnknownServerError       int16 = -1
+	CodeUnknownTopicOrPartition  int16 = 3
+	CodeBrokerNotAvailable       int16 = 8
+	CodeInvalidTopicException    int16 = 17
+	CodeInvalidGroupID           int16 = 24
+	CodeTopicAlreadyExists       int16 = 36
+	CodeInvalidPartitions        int16 = 37
+	CodeInvalidReplicaAssignment int16 = 39
+	CodeInvalidRequest           int16 = 42
+	CodeGroupIDNotFound          int16 = 69
+	CodeInconsistentClusterID    int16 = 104
+)
+
+// MaxProducerIDBlock is the largest Count an AllocateProducerIDs may ask for.
+const MaxProducerIDBlock = 1 << 20
+
+// Broker is one member of the cluster as the metadata state records it.
+type Broker struct {
+	RaftID  uint64 // this incarnation's raft id (non-zero)
+	NodeID  NodeID // mesh identity; at most one live raft id per NodeID
+	Addr    []byte // opaque peer address bytes (an encoded NodeAddr)
+	Rack    string
+	KafkaID int32 // Kafka-visible broker id: assigned on a NodeID's first registration, kept for it forever
+}
+
+func (b Broker) clone() Broker {
+	b.Addr = slices.Clone(b.Addr)
+	return b
+}
+
+// Partition is one partition's placement.
+type Partition struct {
+	Owner NodeID // the broker that holds the partition's log
+	Epoch int32  // 0 at creation, +1 on every Reassign of the partition
+}
+
+// Topic is one topic's metadata.
+type Topic struct {
+	Name       string
+	ID         TopicID
+	Configs    map[string]string // overrides of the broker defaults; nil when none
+	Partitions []Partition       // index = partition number
+}
+
+func (t *Topic) clone() Topic {
+	return Topic{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs), Partitions: slices.Clone(t.Partitions)}
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// CommittedOffset is a group's committed offset for one partition, as group.Record carries it.
+type CommittedOffset struct {
+	Offset       int64
+	LeaderEpoch  int32
+	Metadata     string
+	CommitTimeMs int64
+}
+
+// GroupOffset is one committed offset of a group with its partition.
+type GroupOffset struct {
+	TopicPartition
+	CommittedOffset
+}
+
+// validateTopicName applies Kafka's topic name rules (the same as package broker's); it returns
+// Kafka's message or "".
+func validateTopicName(name string) string {
+	const maxTopicNameLen = 249
+	switch {
+	case name == "":
+		return "Topic name is illegal, it can't be empty"
+	case name == "." || name == "..":
+		return `Topic name cannot be "." or ".."`
+	case len(name) > maxTopicNameLen:
+		return fmt.Sprintf("Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLen, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Sprintf("Topic name %q is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return ""
+}
+
+// collisionKey maps names that Kafka's metrics would confuse ('.' vs '_') to one key.
+func collisionKey(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if c == '.' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
