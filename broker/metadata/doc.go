@@ -1,0 +1,122 @@
+// Package metadata is the cluster metadata state machine of the metadata quorum (issue #15):
+// deterministic and I/O-free. Every broker runs one State under its raft node (broker/quorum);
+// the raft leader (the controller) proposes Commands, and every node applies the committed
+// ones in log order, so every node holds the same State.
+//
+// # State
+//
+//   - cluster id (InitCluster: the first one wins);
+//   - brokers: raft id ↔ mesh NodeID ↔ peer address bytes ↔ rack, plus a Kafka broker id
+//     (int32) given to a NodeID on its first registration and kept for it forever. One live
+//     raft id per NodeID: a new incarnation (wiped data dir, new raft id) replaces the old one,
+//     and RegisterBrokerResult.Replaced names the raft id the leader must remove from raft;
+//   - allowed NodeIDs (operator admission, AllowBroker/DisallowBroker; seeds are the
+//     controller's configuration, not state);
+//   - topics: name, 16-byte id, config overrides, and per partition its owner NodeID and an
+//     epoch (0 at creation, +1 on each Reassign). Partitions of a removed broker keep their
+//     owner until a Reassign moves them (OrphanedPartitions lists them);
+//   - the next producer id (AllocateProducerIDs hands out blocks, never reused);
+//   - committed offsets by group, topic and partition (offset, leader epoch, metadata, commit
+//     time), what group.Record of KindCommit carries. Group membership is the coordinator's
+//     soft state and is not here.
+//
+// # Commands and results
+//
+// Each command type has an Encode method (the bytes to propose); Apply decodes them and
+// returns a typed result (result.go) with Kafka error codes (the Code* constants):
+//
+//	InitCluster          INVALID_REQUEST (empty id), INCONSISTENT_CLUSTER_ID (another id is set)
+//	RegisterBroker       INVALID_REQUEST (raft id 0, zero NodeID, raft id of another NodeID)
+//	RemoveBroker         BROKER_NOT_AVAILABLE (unknown raft id)
+//	Allow/DisallowBroker never fail; Changed says whether the set changed
+//	CreateTopics         per topic, in the order package broker checks: INVALID_REQUEST (name
+//	                     listed twice), INVALID_TOPIC_EXCEPTION (bad name; collides with a
+//	                     topic's name up to '.' vs '_'), TOPIC_ALREADY_EXISTS, INVALID_REQUEST
+//	                     (zero or used topic id), INVALID_PARTITIONS (count <= 0),
+//	                     INVALID_REPLICA_ASSIGNMENT (not one owner per partition, or an owner
+//	                     that is not a registered broker), INVALID_PARTITIONS (an owner would
+//	                     exceed MaxPartitions, counting what earlier topics of the command add)
+//	DeleteTopics         per topic: INVALID_REQUEST (listed twice), UNKNOWN_TOPIC_OR_PARTITION
+//	CreatePartitions     per topic: INVALID_REQUEST (listed twice), UNKNOWN_TOPIC_OR_PARTITION,
+//	                     INVALID_PARTITIONS (count not above the current one), then the owner
+//	                     and limit checks of CreateTopics
+//	AlterConfigs         per topic: INVALID_REQUEST (listed twice, a key named twice),
+//	                     UNKNOWN_TOPIC_OR_PARTITION
+//	Reassign             per move: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT
+//	AllocateProducerIDs  INVALID_REQUEST (count not in 1..MaxProducerIDBlock),
+//	                     UNKNOWN_SERVER_ERROR (id space exhausted)
+//	CommitOffsets        INVALID_GROUP_ID (empty group id)
+//	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets)
+//	DeleteOffsets        GROUP_ID_NOT_FOUND (no committed offsets)
+//
+// Items of one command are independent: the valid ones are applied, the others answered with
+// their code, as Kafka answers per topic. What needs the broker's configuration is checked by
+// the proposer before it proposes, not here: config names and values (broker.validateConfigs,
+// on the result of ApplyConfigChange), replication factor, the default partition count, offset
+// metadata size and group membership. Validate runs a command against the current state
+// without changing it (validate-only requests, checks before proposing).
+//
+// # Errors and bad entries
+//
+// Apply never panics and never wedges the log: an entry it cannot decode (unknown encoding
+// version, unknown kind, truncated or trailing bytes, a map not in canonical order) changes
+// nothing but the last applied index and is answered with an error wrapping ErrMalformed,
+// ErrUnknownCommand or ErrUnknownVersion. An empty entry (raft's leader no-op) is applied as a
+// no-op with a nil result. An index at or below the last applied one is refused with
+// ErrStaleIndex and changes nothing.
+//
+// # Determinism
+//
+// A result is a function of (state, command) only: no clock, no randomness, no map iteration
+// order inside Apply (ids, owners and commit times come in the command; where several items
+// are checked in a loop, the order is the command's or sorted). Snapshot is canonical: every
+// collection in strictly ascending order, so equal states give byte-identical snapshots, and
+// Restore accepts only that order.
+//
+// # Encoding
+//
+// Commands (postcard primitives of internal/postcard; maps as key/value sequences in strictly
+// ascending key order; NodeID and TopicID as fixed arrays; int32/int64 zigzag):
+//
+//	command  = version:u8 (=1) | kind:varint | fields
+//	kind      1 InitCluster         cluster_id:str
+//	          2 RegisterBroker      raft_id:u64 | node_id:[32] | addr:bytes | rack:str
+//	          3 RemoveBroker        raft_id:u64
+//	          4 AllowBroker         node_id:[32]
+//	          5 DisallowBroker      node_id:[32]
+//	          6 CreateTopics        max_partitions:i32 | seq<name:str | id:[16] |
+//	                                partitions:i32 | configs:map<str,str> | owners:seq<[32]>>
+//	          7 DeleteTopics        names:seq<str>
+//	          8 CreatePartitions    max_partitions:i32 | seq<name:str | count:i32 | owners:seq<[32]>>
+//	          9 AlterConfigs        seq<name:str | replace:bool | set:map<str,str> | delete:seq<str>>
+//	         10 Reassign            seq<topic:str | partition:i32 | owner:[32]>
+//	         11 AllocateProducerIDs count:i32
+//	         12 CommitOffsets       group:str | seq<topic:str | partition:i32 | offset:i64 |
+//	                                leader_epoch:i32 | metadata:str | commit_time_ms:i64>
+//	         13 DeleteGroups        groups:seq<str>
+//	         14 DeleteOffsets       group:str | seq<topic:str | partition:i32>
+//
+// Kinds are never renumbered (they live in raft logs); a new field means a new encoding
+// version, which older code answers with ErrUnknownVersion rather than misreading.
+//
+// Snapshots:
+//
+//	snapshot = "MKMD" | version:u8 (=1) | crc32c(body):u32 big-endian | body
+//	body     = applied:u64 | cluster_id:str | next_producer_id:i64 | next_kafka_id:i32 |
+//	           seq<node_id:[32] | kafka_id:i32>                  (by NodeID)
+//	           seq<raft_id:u64 | node_id:[32] | addr:bytes | rack:str>  (by raft id)
+//	           seq<node_id:[32]>                                 allowed, by NodeID
+//	           seq<name:str | id:[16] | configs:map<str,str> |
+//	               seq<owner:[32] | epoch:i32>>                  topics, by name
+//	           seq<group:str | seq<topic:str | partition:i32 | offset:i64 |
+//	               leader_epoch:i32 | metadata:str | commit_time_ms:i64>>  by group, topic, partition
+//
+// Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
+// names, valid names, every broker with a Kafka id, no empty group) and leaves the state
+// unchanged on any error (wrapping ErrBadSnapshot).
+//
+// # Concurrency
+//
+// State is safe for concurrent use: Apply and Restore hold a write lock, Snapshot, Validate and
+// the read accessors a read lock; accessors return copies.
+package metadata
