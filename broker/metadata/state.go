@@ -204,7 +204,8 @@ func dups[T any](items []T, name func(T) string) map[string]bool {
 }
 
 // checkOwners validates a list of new partitions' owners (every one a registered broker) and
-// the per-broker limit, counting pending partitions this command already placed; it returns
+// the per-broker limit, counting the partitions this command already placed (in s.owned, or in
+// pending for a dry run); it returns
 // a code and message, or CodeNone.
 func (s *State) checkOwners(owners []NodeID, want int64, max int32, pending map[NodeID]int64) (int16, string) {
 	if int64(len(owners)) != want {
@@ -226,10 +227,14 @@ func (s *State) checkOwners(owners []NodeID, want int64, max int32, pending map[
 			}
 		}
 	}
-	for o, n := range add {
-		pending[o] += n
-	}
 	return CodeNone, ""
+}
+
+// pend records new partitions of a dry run in pending (an apply counts them in s.owned).
+func pend(pending map[NodeID]int64, owners []NodeID) {
+	for _, o := range owners {
+		pending[o]++
+	}
 }
 
 func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
@@ -283,6 +288,7 @@ func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
 		newIDs[nt.ID] = true
 		r.ID = nt.ID
 		if dry {
+			pend(pending, nt.Owners)
 			continue
 		}
 		t := &Topic{Name: nt.Name, ID: nt.ID, Partitions: make([]Partition, len(nt.Owners))}
@@ -371,6 +377,7 @@ func (s *State) createPartitions(c *CreatePartitions, dry bool) *TopicsResult {
 		}
 		r.ID = t.ID
 		if dry {
+			pend(pending, np.Owners)
 			continue
 		}
 		for _, o := range np.Owners {
