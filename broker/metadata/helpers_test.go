@@ -2,7 +2,9 @@ package metadata_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"reflect"
 	"testing"
 
@@ -97,4 +99,11 @@ func codes(r *metadata.TopicsResult) []int16 {
 		out = append(out, t.Code)
 	}
 	return out
+}
+
+// reseal wraps a snapshot body in a header with its checksum.
+func reseal(body []byte) []byte {
+	out := append([]byte("MKMD\x01"), 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(out[5:], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	return append(out, body...)
 }

@@ -1,9 +1,7 @@
 package metadata_test
 
 import (
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"math"
 	"strings"
 	"testing"
@@ -462,9 +460,7 @@ func minimalSnapshot(applied uint64, nextPID int64) []byte {
 	body = postcard.AppendZigzag(body, nextPID)
 	body = postcard.AppendZigzag(body, 1) // next kafka id
 	body = append(body, 0, 0, 0, 0, 0)    // kafka ids, brokers, allowed, topics, groups
-	out := append([]byte("MKMD\x01"), 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(out[5:], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
-	return append(out, body...)
+	return reseal(body)
 }
 
 func TestCommitAndDeleteOffsets(t *testing.T) {
