@@ -107,6 +107,11 @@ func TestDependencyDirection(t *testing.T) {
 				return local("gateway")(d)
 			}},
 		},
+		"broker/metadata": {
+			{"the metadata state machine is I/O-free: std (no net) and internal/postcard only", func(d string) bool {
+				return !isStd(d) && d != mod+"/internal/postcard" || d == "net"
+			}},
+		},
 		"internal/postcard": {
 			{"the shared postcard codec is a leaf both mesh and broker import", func(d string) bool {
 				return !isStd(d)

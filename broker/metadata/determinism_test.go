@@ -18,7 +18,9 @@ type gen struct{ r *rand.Rand }
 func newGen(seed uint64) *gen { return &gen{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
 
 func (g *gen) node() metadata.NodeID { return node(byte(1 + g.r.IntN(5))) }
-func (g *gen) name() string          { return []string{"a", "b", "c.d", "c_d", "e", "", "bad name"}[g.r.IntN(7)] }
+func (g *gen) name() string {
+	return []string{"a", "b", "c.d", "c_d", "e", "", "bad name"}[g.r.IntN(7)]
+}
 func (g *gen) group() string         { return []string{"g1", "g2", "g3", ""}[g.r.IntN(4)] }
 func (g *gen) key() string           { return []string{"k1", "k2", "k3"}[g.r.IntN(3)] }
 func (g *gen) tid() metadata.TopicID { return tid(byte(g.r.IntN(12))) }

@@ -495,7 +495,7 @@ func TestCommitAndDeleteOffsets(t *testing.T) {
 		{name: "empty commit stores no group", cmd: &metadata.CommitOffsets{Group: "g"}, want: &metadata.CommitOffsetsResult{},
 			check: func(t *testing.T, s *metadata.State) { check(t, len(s.Groups()), 0) }},
 		{name: "delete offsets", setup: []metadata.Command{commit, other},
-			cmd: &metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 0}, {Topic: "a", Partition: 0}, {Topic: "zz"}}},
+			cmd:  &metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 0}, {Topic: "a", Partition: 0}, {Topic: "zz"}}},
 			want: &metadata.DeleteOffsetsResult{Deleted: 1},
 			check: func(t *testing.T, s *metadata.State) {
 				if _, ok := s.CommittedOffset("g", "a", 0); ok {
