@@ -62,8 +62,9 @@
 // version, unknown kind, truncated or trailing bytes, a map not in canonical order) changes
 // nothing but the last applied index and is answered with an error wrapping ErrMalformed,
 // ErrUnknownCommand or ErrUnknownVersion. An empty entry (raft's leader no-op) is applied as a
-// no-op with a nil result. An index at or below the last applied one is refused with
-// ErrStaleIndex and changes nothing.
+// no-op with a nil result. Indexes must grow but may skip (raft's conf-change entries are not
+// applied here); an index at or below the last applied one is refused with ErrStaleIndex and
+// changes nothing.
 //
 // # Determinism
 //

@@ -189,7 +189,7 @@ func (s *State) removeBroker(c *RemoveBroker, dry bool) *RemoveBrokerResult {
 	return &RemoveBrokerResult{NodeID: b.NodeID}
 }
 
-// counts lists the request's names that appear more than once.
+// dups returns the names that appear more than once in items.
 func dups[T any](items []T, name func(T) string) map[string]bool {
 	seen := make(map[string]bool, len(items))
 	out := map[string]bool{}

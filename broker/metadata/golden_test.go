@@ -1,0 +1,81 @@
+package metadata_test
+
+import (
+	"encoding/hex"
+	"sync"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/broker/metadata"
+)
+
+// The encodings live in raft logs and snapshots on disk: these bytes must never change
+// (a change needs a new version byte). Layouts in doc.go.
+func TestGoldenEncodings(t *testing.T) {
+	var n metadata.NodeID
+	n[0] = 0xaa
+	var id metadata.TopicID
+	id[15] = 0x01
+	for _, c := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"InitCluster", (&metadata.InitCluster{ClusterID: "c"}).Encode(), "01" + "01" + "0163"},
+		{"RemoveBroker", (&metadata.RemoveBroker{RaftID: 300}).Encode(), "01" + "03" + "ac02"},
+		{"AllocateProducerIDs", (&metadata.AllocateProducerIDs{Count: 1000}).Encode(), "01" + "0b" + "d00f"},
+		{"CreateTopics", (&metadata.CreateTopics{MaxPartitions: -1, Topics: []metadata.NewTopic{{
+			Name: "t", ID: id, Partitions: 1, Configs: map[string]string{"b": "2", "a": "1"}, Owners: []metadata.NodeID{n}}}}).Encode(),
+			"01" + "06" + "01" + "01" + "0174" + "00000000000000000000000000000001" + "02" +
+				"02" + "0161" + "0131" + "0162" + "0132" + "01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000"},
+		{"CommitOffsets", (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7}}}).Encode(),
+			"01" + "0c" + "0167" + "01" + "0174" + "04" + "0a" + "01" + "00" + "0e"},
+	} {
+		if got := hex.EncodeToString(c.got); got != c.want {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.name, got, c.want)
+		}
+	}
+	sn, _ := metadata.New().Snapshot()
+	// "MKMD" | 1 | crc32c(body) | applied 0 | "" | pid 0 | next kafka id 1 | five empty tables
+	if got, want := hex.EncodeToString(sn), "4d4b4d44"+"01"+"6069c860"+"00"+"00"+"00"+"02"+"0000000000"; got != want {
+		t.Errorf("empty snapshot:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// Readers run while entries are applied (run with -race).
+func TestConcurrentReads(t *testing.T) {
+	s := metadata.New()
+	es := entries(3, 300)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, tp := range s.Topics() {
+				s.Owner(tp.Name, 0)
+				s.TopicByID(tp.ID)
+			}
+			for _, b := range s.Brokers() {
+				s.BrokerByNode(b.NodeID)
+			}
+			for _, g := range s.Groups() {
+				s.GroupOffsets(g)
+			}
+			s.OrphanedPartitions()
+			s.Validate(&metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: "a", ID: tid(1), Partitions: 1, Owners: owners(1, node(1))}}})
+			if _, err := s.Snapshot(); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for i, e := range es {
+		s.Apply(uint64(i+1), e)
+	}
+	close(stop)
+	wg.Wait()
+}
