@@ -79,3 +79,12 @@ func TestConcurrentReads(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// stateMachine is quorum.StateMachine's method set (this package does not import quorum).
+type stateMachine interface {
+	Apply(index uint64, data []byte) any
+	Snapshot() ([]byte, error)
+	Restore(data []byte) error
+}
+
+var _ stateMachine = (*metadata.State)(nil)
