@@ -40,28 +40,33 @@
 //	    16    8 synced    bytes of this file known durable when the record was written
 //	    24    . payload
 //
-// A raft-id payload is the id (u64, non-zero); a snapshot payload is the protobuf encoding
-// of raftpb.Snapshot (metadata and data). A batch payload is one write of the log:
+// A raft-id payload is the id (u64, non-zero). A snapshot payload is a flags byte (1: the
+// snapshot came with a Save, from the leader, and replaces the log) and the protobuf
+// encoding of raftpb.Snapshot (metadata and data). A batch payload is one write of the log:
 //
-//	flags u8       1 reset, 2 compact, 4 hard state present, 8 the reset applies a snapshot
-//	index u64      \ if reset or compact: the entry before the first one kept, and its term
-//	term  u64      /
-//	len u32, hs    if flag 4: protobuf raftpb.HardState
-//	count u32      then count × (len u32, protobuf raftpb.Entry), consecutive indexes
+//	flags u8          1 reset, 2 compact, 4 hard state present, 8 snapshot mark present
+//	index u64         \ if reset or compact: the entry before the first one kept, and its
+//	term  u64         /  term
+//	snapIndex u64     \ if mark: the snapshot a Save last reset the log to
+//	snapTerm  u64     /
+//	len u32, hs       if hard state: protobuf raftpb.HardState
+//	count u32         then count × (len u32, protobuf raftpb.Entry), consecutive indexes
 //
 // A batch is applied as raft.MemoryStorage would apply it: a reset drops every entry (as
 // ApplySnapshot), a compaction the entries up to index (as Compact); then the entries (as
 // Append: those at or below the compaction point are ignored, and an entry with index i
 // replaces the entries from i on, since raft overwrites a conflicting suffix); then the
-// hard state. A reader meeting an unknown version, kind or flag (in an intact record)
-// fails rather than guess.
+// hard state. The mark is carried along (every base record repeats it) for recovery. A
+// reader meeting an unknown version, kind or flag (in an intact record) fails rather than
+// guess; indexes and terms beyond 2^62 are refused as damage.
 //
 // # Writes
 //
 // Save(hs, ents, snap) appends one batch record (entries and hard state together) and
 // fsyncs the segment once: one fsync per Save, and a Save is atomic (a crash leaves all of it
-// or none). A Save with a snapshot first replaces the snapshot file, then writes a new
-// segment (the snapshot replaced the log). Compact appends a compaction record (one fsync);
+// or none). A Save with a snapshot first replaces the snapshot file (flagged as from the
+// leader), then writes a new segment whose base is reset to the snapshot and carries its
+// mark (the snapshot replaced the log). Compact appends a compaction record (one fsync);
 // CreateSnapshot replaces the snapshot file (two fsyncs: file and directory) and compacts.
 // Close appends an empty record, so that after a clean Close every record has a later
 // witness of its durability (see Recovery).
@@ -86,9 +91,11 @@
 //
 // # Recovery
 //
-// Open reads raft-id and snapshot (each must be one intact record: they were fsynced
-// before they got their names, so damage is corruption), then the segments from the newest
-// on, and replays the first one whose base record is intact. A newer segment without an
+// Open first fsyncs the directory: a rename or creation whose directory fsync failed in an
+// earlier Log of this process is in the namespace but might not survive a crash, and Open
+// must serve only what is durable. It reads raft-id and snapshot (each must be one intact
+// record: they were fsynced before they got their names, so damage is corruption), then the
+// segments from the newest on, and replays the first one whose base record is intact. A newer segment without an
 // intact base is a roll that did not complete (its base and the directory are fsynced before
 // anything else is written to it and before an older segment is removed) and is removed;
 // the oldest segment without an intact base is refused unless it is the first segment of
@@ -104,11 +111,15 @@
 // empty record). Damage to the last record written before a crash cannot be told from a
 // torn write (as in etcd's WAL and wal's journal): it is cut as a torn tail.
 //
-// Then the snapshot: a log reset to a snapshot newer than the snapshot file is corruption.
-// A snapshot newer than the log's compaction point whose index the log does not hold with
-// the snapshot's term was saved by a Save whose log reset never became durable; Open applies
-// the reset and writes it (a roll), so that later entries are not dropped by the next
-// replay.
+// Then the snapshot: a log whose mark is newer than the snapshot file (or at its index with
+// another term) lost its snapshot: corruption. A snapshot file flagged as from the leader
+// whose mark the log does not carry belongs to a Save whose log reset never became durable
+// (the crash came between the snapshot file and the new segment); Open applies the reset
+// and writes it (a roll), so that entries saved later are not dropped by the next replay.
+// A crash in the middle of a Save with a snapshot therefore leaves the snapshot applied
+// and the log reset, without the Save's entries and hard state; one in the middle of
+// CreateSnapshot leaves the snapshot without the compaction. Both are states raft can go
+// on from (MemoryStorage passes through them too).
 //
 // # Concurrency
 //

@@ -77,6 +77,13 @@ func (l *Log) open() error {
 	if err := wal.MkdirDurable(l.fs, l.dir); err != nil {
 		return err
 	}
+	// What Open reads must be durable before it is served: a rename whose directory fsync
+	// failed (a snapshot or segment of a write that failed in this process) is in the
+	// namespace but may not survive a crash.
+	l.fsyncs.Add(1)
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return err
+	}
 	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err

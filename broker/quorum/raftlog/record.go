@@ -24,6 +24,9 @@ const (
 
 	// maxRecordBytes bounds one record (and so a segment's base record: every live entry).
 	maxRecordBytes = 1 << 30
+	// maxIndex bounds the indexes and terms a record may carry, far beyond any raft log,
+	// so that index arithmetic on replayed state cannot overflow.
+	maxIndex = 1 << 62
 )
 
 // Batch flags.
@@ -237,6 +240,9 @@ func decodeBatch(p []byte) (*batch, error) {
 		}
 		b.index, b.term = binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
 		p = p[16:]
+		if b.index > maxIndex || b.term > maxIndex {
+			return nil, bad("reset point %d/%d", b.index, b.term)
+		}
 	}
 	if b.flags&flagSnapshot != 0 {
 		if len(p) < 16 {
@@ -244,6 +250,9 @@ func decodeBatch(p []byte) (*batch, error) {
 		}
 		b.mark = point{binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])}
 		p = p[16:]
+		if b.mark.index > maxIndex || b.mark.term > maxIndex {
+			return nil, bad("snapshot mark %d/%d", b.mark.index, b.mark.term)
+		}
 	}
 	next := func() ([]byte, error) {
 		if len(p) < 4 {
@@ -284,6 +293,9 @@ func decodeBatch(p []byte) (*batch, error) {
 		e := &raftpb.Entry{}
 		if err := proto.Unmarshal(m, e); err != nil {
 			return nil, bad("entry %d: %v", i, err)
+		}
+		if e.GetIndex() == 0 || e.GetIndex() > maxIndex || e.GetTerm() > maxIndex {
+			return nil, bad("entry %d: index %d term %d", i, e.GetIndex(), e.GetTerm())
 		}
 		if i > 0 && e.GetIndex() != b.ents[i-1].GetIndex()+1 {
 			return nil, bad("entry %d has index %d after %d", i, e.GetIndex(), b.ents[i-1].GetIndex())

@@ -195,10 +195,10 @@ func TestSaveRefusesBadInput(t *testing.T) {
 	before := dump(l)
 	cfs.ResetStats()
 	for name, save := range map[string]func() error{
-		"gap":              func() error { return l.Save(nil, ents(7, 8, 5), nil) },
-		"not consecutive":  func() error { return l.Save(nil, []*raftpb.Entry{ent(6, 5, ""), ent(8, 5, "")}, nil) },
-		"term goes back":   func() error { return l.Save(hardState(4, 2, 3), nil, nil) },
-		"second vote":      func() error { return l.Save(hardState(5, 3, 3), nil, nil) },
+		"gap":             func() error { return l.Save(nil, ents(7, 8, 5), nil) },
+		"not consecutive": func() error { return l.Save(nil, []*raftpb.Entry{ent(6, 5, ""), ent(8, 5, "")}, nil) },
+		"term goes back":  func() error { return l.Save(hardState(4, 2, 3), nil, nil) },
+		"second vote":     func() error { return l.Save(hardState(5, 3, 3), nil, nil) },
 	} {
 		if err := save(); err == nil {
 			t.Errorf("%s: Save succeeded", name)
