@@ -123,6 +123,7 @@
 //
 // # Concurrency
 //
+// One Log per directory at a time (nothing locks the directory: the broker opens it once).
 // All methods are safe for concurrent use. Writers are serialized (Log.wmu) and do their
 // I/O without blocking readers: the state served is replaced only after the write is durable
 // (Log.mu), and entries handed out are never modified (copy-on-write, as MemoryStorage).

@@ -293,20 +293,27 @@ func (g *gen) next() op {
 type workload struct {
 	ops        []op
 	states     []string
+	hs         []*raftpb.HardState // the hard state of each state
 	start, end []int
 }
 
 func makeWorkload(seed uint64, n, keep int) workload {
 	m := newModel(keep)
 	g := &gen{r: rand.New(rand.NewPCG(seed, 7)), m: m}
-	w := workload{states: []string{dump(m.ms)}}
+	w := workload{}
+	add := func() {
+		w.states = append(w.states, dump(m.ms))
+		hs, _, _ := m.ms.InitialState()
+		w.hs = append(w.hs, hs)
+	}
+	add()
 	for range n {
 		o := g.next()
 		w.start = append(w.start, len(w.states)-1)
-		if err := m.apply(o, func() { w.states = append(w.states, dump(m.ms)) }); err != nil {
+		if err := m.apply(o, add); err != nil {
 			panic(fmt.Sprintf("model refused %v: %v", o, err))
 		}
-		w.states = append(w.states, dump(m.ms))
+		add()
 		w.end = append(w.end, len(w.states)-1)
 		w.ops = append(w.ops, o)
 	}

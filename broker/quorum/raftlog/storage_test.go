@@ -32,7 +32,7 @@ func TestMatchesMemoryStorage(t *testing.T) {
 		{"no compaction on snapshot", raftlog.Options{SegmentBytes: 1000, KeepEntries: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for seed := range uint64(8) {
+			for seed := range uint64(5) {
 				testMatches(t, seed, tc.opts)
 			}
 		})

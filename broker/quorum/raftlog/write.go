@@ -220,6 +220,9 @@ func (l *Log) write(b *batch, next state) error {
 	if err != nil {
 		return err
 	}
+	if len(payload)+recHeaderSize > maxRecordBytes {
+		return fmt.Errorf("raftlog: a write of %d bytes: more than a record holds", len(payload))
+	}
 	// The base record of a new segment: the live entries, their length prefixes, the
 	// header, reset point, mark and hard state.
 	baseSize := next.live + 4*int64(len(next.ents)) + 128
@@ -271,10 +274,10 @@ func (l *Log) roll(s state) error {
 	if err != nil {
 		return err
 	}
-	rec := appendRecord(nil, kindBatch, 0, payload)
-	if len(rec) > maxRecordBytes {
-		return l.fail("roll", fmt.Errorf("%d bytes of live entries: more than a record holds", len(rec)))
+	if len(payload)+recHeaderSize > maxRecordBytes {
+		return fmt.Errorf("raftlog: %d bytes of live entries: more than a record holds (compact the log)", len(payload))
 	}
+	rec := appendRecord(nil, kindBatch, 0, payload)
 	seq := l.segSeq + 1
 	name := filepath.Join(l.dir, segmentName(seq))
 	f, err := l.fs.OpenFile(name, osRDWR|osCREATE|osTRUNC, 0o644)
