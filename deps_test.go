@@ -112,6 +112,14 @@ func TestDependencyDirection(t *testing.T) {
 				return !isStd(d) && d != mod+"/internal/postcard" || d == "net"
 			}},
 		},
+		"broker/quorum/raftlog": {
+			{"raftlog is raft storage on wal.FS: std, etcd raft, protobuf and (of ours) wal only", func(d string) bool {
+				if strings.HasPrefix(d, mod+"/") {
+					return d != mod+"/wal"
+				}
+				return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/", "golang.org/x/sys")(d)
+			}},
+		},
 		"internal/postcard": {
 			{"the shared postcard codec is a leaf both mesh and broker import", func(d string) bool {
 				return !isStd(d)
