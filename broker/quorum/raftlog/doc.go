@@ -91,9 +91,10 @@
 //
 // # Recovery
 //
-// Open first fsyncs the directory: a rename or creation whose directory fsync failed in an
-// earlier Log of this process is in the namespace but might not survive a crash, and Open
-// must serve only what is durable. It reads raft-id and snapshot (each must be one intact
+// Open first fsyncs the directory and each of its ancestors: a rename or creation whose
+// directory fsync failed in an earlier Log of this process (or the directory's own creation)
+// is in the namespace but might not survive a crash, and Open must serve only what is
+// durable. It reads raft-id and snapshot (each must be one intact
 // record: they were fsynced before they got their names, so damage is corruption), then the
 // segments from the newest on, and replays the first one whose base record is intact. A newer segment without an
 // intact base is a roll that did not complete (its base and the directory are fsynced before

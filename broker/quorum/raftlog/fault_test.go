@@ -151,10 +151,37 @@ func testFailEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 	}
 	l.Close()
 	total := count.n
-	for at := start + 1; at <= total; at++ {
+	for at := 1; at <= total; at++ {
 		d := waltest.NewDirFaultFS()
 		f := &faultFS{d: d, at: at}
-		l := mustOpen(t, f, opts)
+		l, err := raftlog.Open(f, "/node/quorum", opts)
+		if at <= start {
+			// A failure while opening a new directory: Open fails, and a reopen finds
+			// the empty state (with a raft id made once and kept).
+			if err == nil {
+				if !f.removeFailed {
+					t.Fatalf("fail at %d (in Open): Open succeeded", at)
+				}
+				l.Close()
+			}
+			var id uint64
+			for range 2 {
+				l, err := raftlog.Open(d, "/node/quorum", opts)
+				if err != nil {
+					t.Fatalf("fail at %d (in Open): reopen: %v", at, err)
+				}
+				if got := dump(l); got != w.states[0] || l.RaftID() == 0 || id != 0 && l.RaftID() != id {
+					t.Fatalf("fail at %d (in Open): reopened with raft id %x (before: %x), state\n%s", at, l.RaftID(), id, got)
+				}
+				id = l.RaftID()
+				l.Close()
+				d.Crash()
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 		lo, hi := len(w.states)-1, len(w.states)-1
 		for i, o := range w.ops {
 			err := o.apply(l)

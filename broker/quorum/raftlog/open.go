@@ -79,10 +79,17 @@ func (l *Log) open() error {
 	}
 	// What Open reads must be durable before it is served: a rename whose directory fsync
 	// failed (a snapshot or segment of a write that failed in this process) is in the
-	// namespace but may not survive a crash.
-	l.fsyncs.Add(1)
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return err
+	// namespace but may not survive a crash; so may the directory itself, or a parent, if an
+	// earlier Open's fsync of its parent failed (MkdirDurable syncs only what it creates).
+	// Hence the directory and every ancestor are fsynced, once per Open.
+	for d := filepath.Clean(l.dir); ; d = filepath.Dir(d) {
+		l.fsyncs.Add(1)
+		if err := l.fs.SyncDir(d); err != nil {
+			return err
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
 	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
