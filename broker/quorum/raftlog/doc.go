@@ -82,22 +82,27 @@
 //
 // A failed write or fsync is sticky: that write and every later Save, Compact and
 // CreateSnapshot fail with it, and the state served stays what it was before the failed
-// write. After a failed fsync Linux has marked the failed pages clean, so the segment is cut
+// write (except after a CreateSnapshot whose compaction failed: its snapshot was durable
+// and is served). After a failed fsync Linux has marked the failed pages clean, so the segment is cut
 // back to its last durable size at once: an in-process reopen reads only what is durable
 // and never takes page-cache bytes that failed to reach the disk for acknowledged state
 // ("fsyncgate", issue #14 item 6). A failed roll removes its new segment. When the outcome
 // of a write is unknown (a failed directory fsync after a rename), the Log stops taking
 // writes; a reopen finds either outcome, both consistent.
 //
+// BenchmarkSave (real disk, the development machine): a Save of one 100-byte entry with a
+// hard state costs one fsync (about 0.9 ms there), of 64 entries about 1.02 fsyncs with
+// the snapshots and rolls included.
+//
 // # Recovery
 //
 // Open first fsyncs the directory and each of its ancestors: a rename or creation whose
-// directory fsync failed in an earlier Log of this process (or the directory's own creation)
-// is in the namespace but might not survive a crash, and Open must serve only what is
-// durable. It reads raft-id and snapshot (each must be one intact
-// record: they were fsynced before they got their names, so damage is corruption), then the
-// segments from the newest on, and replays the first one whose base record is intact. A newer segment without an
-// intact base is a roll that did not complete (its base and the directory are fsynced before
+// directory fsync failed in an earlier Log of this process (or the directory's own
+// creation) is in the namespace but might not survive a crash, and Open must serve only
+// what is durable. It reads raft-id and snapshot (each must be one intact record: they were
+// fsynced before they got their names, so damage is corruption), then the segments from
+// the newest on, and replays the first one whose base record is intact. A newer segment
+// without an intact base is a roll that did not complete (its base and the directory are fsynced before
 // anything else is written to it and before an older segment is removed) and is removed;
 // the oldest segment without an intact base is refused unless it is the first segment of
 // the log (which holds the empty state).
