@@ -128,6 +128,12 @@ func TestDependencyDirection(t *testing.T) {
 		"gateway": {
 			{"gateway reaches storage only through its backend", func(d string) bool { return local("wal")(d) }},
 		},
+		"broker/quorum/raftmesh": {
+			{"the raft transport satisfies quorum.Transport structurally and knows only the mesh and raftpb", func(d string) bool {
+				return d == mod+"/broker/quorum" || d == mod+"/broker" || local("broker/metadata")(d) ||
+					local("broker/controller")(d) || local("gateway")(d) || local("wal")(d) || strings.Contains(d, "franz-go")
+			}},
+		},
 	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod+"/")

@@ -14,6 +14,9 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
+// errTransportClosed stops delivering a batch when the transport closes.
+var errTransportClosed = errors.New("raftmesh: transport closed")
+
 // errSpoofed wraps the reason a message was refused for its From.
 var errSpoofed = errors.New("raftmesh: spoofed sender")
 
@@ -82,6 +85,9 @@ func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.Re
 			return
 		}
 		err = DecodeBatch(b, func(m *raftpb.Message) error {
+			if t.ctx.Err() != nil {
+				return errTransportClosed
+			}
 			if err := t.checkFrom(node, m.GetFrom()); err != nil {
 				return err
 			}
@@ -95,6 +101,8 @@ func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.Re
 		})
 		switch {
 		case err == nil:
+		case err == errTransportClosed:
+			return
 		case errors.Is(err, errSpoofed):
 			t.refuse(c, node, ErrCodeSpoofed, err.Error())
 			return
