@@ -64,9 +64,10 @@
 // Inbound connections come through the endpoint's ALPN router. A connection from a NodeId
 // Config.Trust refuses is closed with ErrCodeUntrusted and the reason "node <id> is not
 // trusted by this raft node"; trust is asked again for every frame. Each message's From
-// must be the raft id last added (AddPeer) for the sending NodeId when one is known, and
-// must not be a raft id added for another NodeId (a peer cannot speak for another), nor 0;
-// otherwise the connection is closed with ErrCodeSpoofed. A frame over MaxFrame closes it
+// must be one of the raft ids added (AddPeer) for the sending NodeId when any is known (two
+// while a new incarnation replaces an old one; the order they were added in does not
+// matter), must not be a raft id added for another NodeId (a peer cannot speak for
+// another), and must not be 0; otherwise the connection is closed with ErrCodeSpoofed. A frame over MaxFrame closes it
 // with ErrCodeTooLarge, an undecodable one with ErrCodeMalformed. A refusal is logged at
 // Warn once per NodeId per ten minutes (Debug in between) and counted in Stats.Refused.
 // With Config.ID set, messages addressed to another raft id are dropped (Stats.Ignored).

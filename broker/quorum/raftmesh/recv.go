@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/quic-go/quic-go"
@@ -114,17 +116,23 @@ func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.Re
 }
 
 // checkFrom says whether node may send a message From raft id from: not if from is 0, not if
-// node's registered raft id is another one, not if from is registered to another NodeId.
+// raft ids were added for node and from is not one of them, not if from was added for
+// another NodeId.
 func (t *Transport) checkFrom(node key.PublicKey, from uint64) error {
 	if from == 0 {
 		return fmt.Errorf("%w: node %s sent a message from raft id 0", errSpoofed, node)
 	}
 	t.mu.RLock()
-	want, known := t.raftIDOf[node]
+	ids := t.raftIDs[node]
+	_, mine := ids[from]
 	owner, owned := t.peers[from]
+	var list []uint64
+	if !mine && len(ids) > 0 {
+		list = slices.Sorted(maps.Keys(ids))
+	}
 	t.mu.RUnlock()
-	if known && from != want {
-		return fmt.Errorf("%w: node %s is raft id %d and may not speak for raft id %d", errSpoofed, node, want, from)
+	if list != nil {
+		return fmt.Errorf("%w: node %s is raft id %v and may not speak for raft id %d", errSpoofed, node, list, from)
 	}
 	if owned && owner != node {
 		return fmt.Errorf("%w: node %s may not speak for raft id %d (node %s)", errSpoofed, node, from, owner)

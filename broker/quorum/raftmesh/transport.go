@@ -102,13 +102,13 @@ type Transport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // sender goroutines and inbound handlers; Add only under mu while !closed
 
-	mu       sync.RWMutex
-	closed   bool                                // guarded by mu
-	peers    map[uint64]key.PublicKey            // guarded by mu: raft id → NodeId
-	addrs    map[key.PublicKey]endpoint.NodeAddr // guarded by mu: NodeId → address
-	raftIDOf map[key.PublicKey]uint64            // guarded by mu: NodeId → latest raft id added for it
-	senders  map[key.PublicKey]*sender           // guarded by mu: one per NodeId with a peer
-	inbound  map[*endpoint.Conn]struct{}         // guarded by mu: accepted connections being served
+	mu      sync.RWMutex
+	closed  bool                                  // guarded by mu
+	peers   map[uint64]key.PublicKey              // guarded by mu: raft id → NodeId
+	addrs   map[key.PublicKey]endpoint.NodeAddr   // guarded by mu: NodeId → address
+	raftIDs map[key.PublicKey]map[uint64]struct{} // guarded by mu: NodeId → raft ids added for it
+	senders map[key.PublicKey]*sender             // guarded by mu: one per NodeId with a peer
+	inbound map[*endpoint.Conn]struct{}           // guarded by mu: accepted connections being served
 
 	logMu   sync.Mutex
 	refusal map[key.PublicKey]time.Time // guarded by logMu: when a refusal was last logged at Warn
@@ -150,7 +150,7 @@ func NewWithConfig(ep *endpoint.Endpoint, cfg Config) *Transport {
 	t := &Transport{
 		ep: ep, cfg: cfg, log: cfg.Log, clk: clock.Or(cfg.Clock), ctx: ctx, cancel: cancel,
 		peers: map[uint64]key.PublicKey{}, addrs: map[key.PublicKey]endpoint.NodeAddr{},
-		raftIDOf: map[key.PublicKey]uint64{}, senders: map[key.PublicKey]*sender{},
+		raftIDs: map[key.PublicKey]map[uint64]struct{}{}, senders: map[key.PublicKey]*sender{},
 		inbound: map[*endpoint.Conn]struct{}{}, refusal: map[key.PublicKey]time.Time{},
 	}
 	ep.Handle(ALPN, t.serveConn)
@@ -188,8 +188,9 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 }
 
 // AddPeer records raft id's address: peer is EncodeAddr bytes. Adding a known id again
-// updates its address. A NodeId's latest raft id is the one its inbound messages must carry
-// as From. Bad address bytes are logged and the peer is not added.
+// updates its address. Inbound messages from a NodeId must carry as From one of the raft ids
+// added for it (two while a new incarnation replaces an old one). Bad address bytes are
+// logged and the peer is not added.
 func (t *Transport) AddPeer(id uint64, peer []byte) {
 	a, err := DecodeAddr(peer)
 	if err != nil {
@@ -212,7 +213,10 @@ func (t *Transport) AddPeer(id uint64, peer []byte) {
 	}
 	t.peers[id] = a.ID
 	t.addrs[a.ID] = a
-	t.raftIDOf[a.ID] = id
+	if t.raftIDs[a.ID] == nil {
+		t.raftIDs[a.ID] = map[uint64]struct{}{}
+	}
+	t.raftIDs[a.ID][id] = struct{}{}
 	if t.senders[a.ID] == nil {
 		s := newSender(t, a.ID)
 		t.senders[a.ID] = s
@@ -242,21 +246,12 @@ func (t *Transport) forgetLocked(id uint64) *sender {
 		return nil
 	}
 	delete(t.peers, id)
-	for _, n := range t.peers {
-		if n == node {
-			if t.raftIDOf[node] == id {
-				// Another raft id of this NodeId remains; it becomes the one allowed.
-				for other, n2 := range t.peers {
-					if n2 == node {
-						t.raftIDOf[node] = other
-						break
-					}
-				}
-			}
-			return nil
-		}
+	ids := t.raftIDs[node]
+	delete(ids, id)
+	if len(ids) > 0 {
+		return nil
 	}
-	delete(t.raftIDOf, node)
+	delete(t.raftIDs, node)
 	delete(t.addrs, node)
 	s := t.senders[node]
 	delete(t.senders, node)

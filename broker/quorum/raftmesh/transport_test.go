@@ -551,3 +551,75 @@ func (r *logRec) String() string {
 	defer r.mu.Unlock()
 	return strings.Join(r.lines, "\n")
 }
+
+// TestTrustRevokedAndStaleID: with Config.ID set, messages addressed to another raft id (an
+// earlier incarnation of the receiver) are counted and not delivered; once the receiver stops
+// trusting a sender, its next frame closes the connection and nothing more is delivered.
+func TestTrustRevokedAndStaleID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, false)
+		a := l.start(t, 1, nil, key.SecretKey{}, Config{ID: 1})
+		b := l.start(t, 2, nil, key.SecretKey{}, Config{})
+		meet(a, b)
+		b.tr.AddPeer(5, a.addr()) // a's earlier incarnation, still in b's view
+		b.tr.Send([]*raftpb.Message{msg(2, 5, 1, 10), msg(2, 1, 2, 10)})
+		waitFor(t, 10*time.Second, "message to the live id", func() bool { return len(a.received(2)) == 1 })
+		if st := a.tr.Stats(); st.Ignored != 1 || a.received(2)[0].GetTo() != 1 {
+			t.Fatalf("stats %+v, delivered %v", st, a.received(2))
+		}
+		a.mu.Lock()
+		delete(a.trusted, b.sk.Public())
+		a.mu.Unlock()
+		sendUntil(t, b, msg(2, 1, 3, 10), "refusal after trust revoked", func() bool { return a.tr.Stats().Refused >= 1 })
+		if got := len(a.received(2)); got != 1 {
+			t.Fatalf("delivered %d messages, want only the one before trust was revoked", got)
+		}
+		if !strings.Contains(a.log.String(), "is not trusted by this raft node") {
+			t.Fatalf("refusal not logged:\n%s", a.log)
+		}
+	})
+}
+
+// TestCheckFromIncarnations: while a NodeId has two raft ids (a new incarnation added before
+// the old one is removed) either may be used as From, whatever order they were added in;
+// after RemovePeer only the remaining one; a raft id of another NodeId never.
+func TestCheckFromIncarnations(t *testing.T) {
+	ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	tr := New(ep, func(key.PublicKey) bool { return true }, func(*raftpb.Message) {}, nil)
+	defer tr.Close()
+	x := endpoint.NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}}
+	y := endpoint.NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:10")}}
+	stranger := key.GenerateSecretKey().Public()
+	tr.AddPeer(20, EncodeAddr(x)) // the new incarnation first (a snapshot's order)
+	tr.AddPeer(10, EncodeAddr(x))
+	tr.AddPeer(30, EncodeAddr(y))
+	tr.AddPeer(40, []byte("garbage")) // refused: not added
+	for _, tc := range []struct {
+		node key.PublicKey
+		from uint64
+		ok   bool
+	}{
+		{x.ID, 10, true}, {x.ID, 20, true}, {x.ID, 30, false}, {x.ID, 99, false}, {x.ID, 0, false},
+		{y.ID, 30, true}, {y.ID, 10, false},
+		{stranger, 77, true}, {stranger, 10, false}, {stranger, 40, true},
+	} {
+		if err := tr.checkFrom(tc.node, tc.from); (err == nil) != tc.ok {
+			t.Errorf("node %s from %d: err %v, want ok=%v", tc.node.ShortString(), tc.from, err, tc.ok)
+		}
+	}
+	tr.RemovePeer(10)
+	if err := tr.checkFrom(x.ID, 10); err == nil {
+		t.Error("removed raft id still accepted")
+	}
+	if err := tr.checkFrom(x.ID, 20); err != nil {
+		t.Errorf("remaining raft id refused: %v", err)
+	}
+	tr.RemovePeer(20)
+	if err := tr.checkFrom(x.ID, 10); err != nil {
+		t.Errorf("NodeId with no raft id left: %v", err)
+	}
+}
