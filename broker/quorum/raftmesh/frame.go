@@ -21,16 +21,15 @@ var (
 )
 
 // appendMessage appends m to a frame being built in buf (which starts with the 4-byte
-// header): its length as a uvarint, then its protobuf encoding.
-func appendMessage(buf []byte, m *raftpb.Message) ([]byte, error) {
-	size := proto.Size(m)
+// header): its length as a uvarint, then its protobuf encoding. size is proto.Size(m),
+// computed just before (its cached sizes are reused).
+func appendMessage(buf []byte, m *raftpb.Message, size int) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, uint64(size))
 	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
 }
 
-// messageSize is the number of bytes m takes in a batch.
-func messageSize(m *raftpb.Message) int {
-	size := proto.Size(m)
+// batchSize is the number of bytes a message of protobuf size size takes in a batch.
+func batchSize(size int) int {
 	var tmp [binary.MaxVarintLen64]byte
 	return binary.PutUvarint(tmp[:], uint64(size)) + size
 }
@@ -48,7 +47,7 @@ func AppendFrame(buf []byte, msgs []*raftpb.Message) ([]byte, error) {
 	buf = append(buf, 0, 0, 0, 0)
 	for _, m := range msgs {
 		var err error
-		if buf, err = appendMessage(buf, m); err != nil {
+		if buf, err = appendMessage(buf, m, proto.Size(m)); err != nil {
 			return buf[:start], err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -151,7 +152,8 @@ func (s *sender) collect(m *raftpb.Message) bool {
 	clear(s.batch)
 	s.batch = s.batch[:0]
 	add := func(m *raftpb.Message) bool {
-		size := messageSize(m)
+		psize := proto.Size(m)
+		size := batchSize(psize)
 		if size > cfg.MaxFrame {
 			s.t.dropped.Add(1)
 			s.t.log.Warn("raft transport: message too large, dropped", "node", s.node.String(),
@@ -167,7 +169,7 @@ func (s *sender) collect(m *raftpb.Message) bool {
 			return false
 		}
 		var err error
-		if s.buf, err = appendMessage(s.buf, m); err != nil { // cannot happen for a valid message
+		if s.buf, err = appendMessage(s.buf, m, psize); err != nil { // cannot happen for a valid message
 			s.t.dropped.Add(1)
 			s.t.log.Warn("raft transport: message does not marshal, dropped", "to", m.GetTo(), "err", err)
 			return true

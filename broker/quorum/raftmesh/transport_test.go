@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,8 +18,10 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
+	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
@@ -622,4 +625,42 @@ func TestCheckFromIncarnations(t *testing.T) {
 	if err := tr.checkFrom(x.ID, 10); err != nil {
 		t.Errorf("NodeId with no raft id left: %v", err)
 	}
+}
+
+// TestBackoffOnClock: after a failed connect the sender waits on Config.Clock: with a fake
+// clock that does not move, no new dial starts however much (bubble) time passes; advancing
+// the clock by BackoffMin starts one.
+func TestBackoffOnClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, false)
+		clk := clock.NewFake(time.Now())
+		hole := l.machine()
+		var quicToHole atomic.Int64
+		l.net.SetDrop(func(p natlab.Packet) bool {
+			if p.Dst.Addr() != hole.IP() {
+				return false
+			}
+			if !bytes.HasPrefix(p.Data, []byte(disco.Magic)) {
+				quicToHole.Add(1)
+			}
+			return true
+		})
+		a := l.start(t, 1, nil, key.SecretKey{}, Config{Clock: clk, BackoffMin: time.Second, BackoffMax: 4 * time.Second})
+		ghost := endpoint.NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.AddrPortFrom(hole.IP(), 41641)}}
+		a.tr.AddPeer(9, EncodeAddr(ghost))
+		a.tr.Send([]*raftpb.Message{msg(1, 9, 1, 10)})
+		waitFor(t, 60*time.Second, "first dial fails", func() bool { return a.unreachableCount(9) == 1 })
+		synctest.Wait()
+		n := quicToHole.Load()
+		if n == 0 {
+			t.Fatal("no handshake packet was sent to the peer")
+		}
+		a.tr.Send([]*raftpb.Message{msg(1, 9, 2, 10)})
+		time.Sleep(2 * time.Minute)
+		if got := quicToHole.Load(); got != n {
+			t.Fatalf("%d QUIC packets sent while the backoff clock stood still", got-n)
+		}
+		clk.Advance(time.Second)
+		waitFor(t, 10*time.Second, "dial after the backoff", func() bool { return quicToHole.Load() > n })
+	})
 }
