@@ -67,9 +67,10 @@
 // must be one of the raft ids added (AddPeer) for the sending NodeId when any is known (two
 // while a new incarnation replaces an old one; the order they were added in does not
 // matter), must not be a raft id added for another NodeId (a peer cannot speak for
-// another), and must not be 0; otherwise the connection is closed with ErrCodeSpoofed. A frame over MaxFrame closes it
-// with ErrCodeTooLarge, an undecodable one with ErrCodeMalformed. A refusal is logged at
-// Warn once per NodeId per ten minutes (Debug in between) and counted in Stats.Refused.
+// another), and must not be 0; otherwise the connection is closed with ErrCodeSpoofed. A
+// frame over MaxFrame closes it with ErrCodeTooLarge, an undecodable one with
+// ErrCodeMalformed. A refusal is logged at Warn once per NodeId and code per ten minutes
+// (Debug in between) and counted in Stats.Refused.
 // With Config.ID set, messages addressed to another raft id are dropped (Stats.Ignored).
 // Accepted messages go to Config.Deliver in stream order; different peers' streams deliver
 // concurrently.

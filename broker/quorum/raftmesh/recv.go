@@ -140,10 +140,10 @@ func (t *Transport) checkFrom(node key.PublicKey, from uint64) error {
 	return nil
 }
 
-// refuse closes c with code and reason, counting and logging it (once per NodeId per
-// refusalLogEvery at Warn).
+// refuse closes c with code and reason, counting and logging it (at Warn once per NodeId and
+// code per refusalLogEvery).
 func (t *Transport) refuse(c *endpoint.Conn, node key.PublicKey, code quic.ApplicationErrorCode, reason string) {
 	t.refused.Add(1)
-	t.logRefusal(node, "raft transport: refusing peer", "code", uint64(code), "reason", reason)
+	t.logRefusal(node, code, "raft transport: refusing peer", "code", uint64(code), "reason", reason)
 	_ = c.CloseWithError(uint64(code), reason)
 }

@@ -111,7 +111,7 @@ type Transport struct {
 	inbound map[*endpoint.Conn]struct{}           // guarded by mu: accepted connections being served
 
 	logMu   sync.Mutex
-	refusal map[key.PublicKey]time.Time // guarded by logMu: when a refusal was last logged at Warn
+	refusal map[refusalKey]time.Time // guarded by logMu: when a refusal was last logged at Warn
 
 	sent, frames, dropped, delivered, ignored, refused, connects atomic.Uint64
 }
@@ -151,7 +151,7 @@ func NewWithConfig(ep *endpoint.Endpoint, cfg Config) *Transport {
 		ep: ep, cfg: cfg, log: cfg.Log, clk: clock.Or(cfg.Clock), ctx: ctx, cancel: cancel,
 		peers: map[uint64]key.PublicKey{}, addrs: map[key.PublicKey]endpoint.NodeAddr{},
 		raftIDs: map[key.PublicKey]map[uint64]struct{}{}, senders: map[key.PublicKey]*sender{},
-		inbound: map[*endpoint.Conn]struct{}{}, refusal: map[key.PublicKey]time.Time{},
+		inbound: map[*endpoint.Conn]struct{}{}, refusal: map[refusalKey]time.Time{},
 	}
 	ep.Handle(ALPN, t.serveConn)
 	return t
@@ -284,12 +284,19 @@ func (t *Transport) addrOf(node key.PublicKey) (endpoint.NodeAddr, bool) {
 	return a, ok
 }
 
-// logRefusal logs a refusal at Warn the first time for a NodeId and then at most every
+// refusalKey is what refusal logs are rate-limited by: one NodeId refused for one reason.
+type refusalKey struct {
+	node key.PublicKey
+	code quic.ApplicationErrorCode
+}
+
+// logRefusal logs a refusal at Warn the first time for a NodeId and code, then at most every
 // refusalLogEvery; in between at Debug.
-func (t *Transport) logRefusal(node key.PublicKey, msg string, args ...any) {
+func (t *Transport) logRefusal(node key.PublicKey, code quic.ApplicationErrorCode, msg string, args ...any) {
 	now := t.clk.Now()
+	k := refusalKey{node, code}
 	t.logMu.Lock()
-	last, seen := t.refusal[node]
+	last, seen := t.refusal[k]
 	warn := !seen || now.Sub(last) >= refusalLogEvery
 	if warn {
 		if len(t.refusal) >= 1024 {
@@ -302,7 +309,7 @@ func (t *Transport) logRefusal(node key.PublicKey, msg string, args ...any) {
 				clear(t.refusal)
 			}
 		}
-		t.refusal[node] = now
+		t.refusal[k] = now
 	}
 	t.logMu.Unlock()
 	args = append(args, "node", node.String())
