@@ -42,6 +42,18 @@ func mustOpenLog(t testing.TB, s *wal.Store, dir string, opts wal.Options) *wal.
 	return l
 }
 
+// reopenPart opens the store on fs again and partition i's log in it, as a restarted process
+// would. Both stay open until the test ends (a crash test may cut the power under them and
+// open a third instance); t.Cleanup closes them then.
+func reopenPart(t testing.TB, fs wal.FS, i int) *wal.Log {
+	t.Helper()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	t.Cleanup(func() { s.Close() })
+	l := mustOpenLog(t, s, partDir(i), wal.Options{})
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 func appendOne(t testing.TB, l *wal.Log, m *model, i int, size int) {
 	t.Helper()
 	data := payload(int64(i), size)
@@ -220,10 +232,7 @@ func TestStoreBitFlipIsRepairedNotCut(t *testing.T) {
 	if err := fs.FlipBit(seg, (10*entry+wal.HeaderSizeForTest+3)*8); err != nil {
 		t.Fatal(err)
 	}
-	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
-	defer s2.Close()
-	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
-	defer l2.Close()
+	l2 := reopenPart(t, fs, 0)
 	if l2.NextOffset() != 1000 {
 		t.Fatalf("NextOffset %d after a bit flip in entry 10, want 1000 (never reuse acknowledged offsets)", l2.NextOffset())
 	}
@@ -341,18 +350,12 @@ func TestStoreFsyncgate(t *testing.T) {
 			if crash {
 				fs.Crash()
 			}
-			s2 := mustOpenStore(t, fs, wal.StoreOptions{})
-			defer s2.Close()
-			l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
-			defer l2.Close()
+			l2 := reopenPart(t, fs, 0)
 			m.entries = m.entries[:acked]
 			m.verify(t, l2)
 			// And what is there now is really durable.
 			fs.Crash()
-			s3 := mustOpenStore(t, fs, wal.StoreOptions{})
-			defer s3.Close()
-			l3 := mustOpenLog(t, s3, partDir(0), wal.Options{})
-			defer l3.Close()
+			l3 := reopenPart(t, fs, 0)
 			m.verify(t, l3)
 		})
 	}
@@ -554,10 +557,7 @@ func TestStoreDiskFull(t *testing.T) {
 	l2.Close()
 	s2.Close()
 	fs.Crash()
-	s3 := mustOpenStore(t, fs, wal.StoreOptions{})
-	defer s3.Close()
-	l3 := mustOpenLog(t, s3, partDir(0), wal.Options{})
-	defer l3.Close()
+	l3 := reopenPart(t, fs, 0)
 	if after := readAll(t, l3); len(after) != len(got) {
 		t.Fatalf("%d entries served after the disk filled up, %d after a crash", len(got), len(after))
 	}
@@ -624,10 +624,7 @@ func TestStoreNewLogCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.Crash()
-	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
-	defer s2.Close()
-	l2 := mustOpenLog(t, s2, partDir(0), wal.Options{})
-	defer l2.Close()
+	l2 := reopenPart(t, fs, 0)
 	m.verify(t, l2)
 }
 
