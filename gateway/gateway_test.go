@@ -22,6 +22,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -42,23 +43,8 @@ func start(t testing.TB, cfg gateway.Config) *testServer {
 	}
 	cfg.AdvertisedHost = "127.0.0.1"
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	srv, err := gateway.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	})
-	return &testServer{srv: srv, addr: ln.Addr().String(), mem: mem}
+	g := serve.Start(t, cfg, nil)
+	return &testServer{srv: g.Server, addr: g.Addr, mem: mem}
 }
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
