@@ -297,7 +297,7 @@ func TestPublicSurface(t *testing.T) {
 		}
 	}
 	for _, rel := range []string{"internal/meshnode", "internal/meshtest", "internal/meshtest/natlab",
-		"internal/gatewaytest", "internal/kafkaclients", "internal/postcard", "mesh/magicsock/internal/nodemap",
+		"internal/gatewaytest", "internal/gatewaytest/serve", "internal/kafkaclients", "internal/postcard", "mesh/magicsock/internal/nodemap",
 		"cmd/internal/cli", "interop/irohnode"} {
 		if _, ok := docs[rel]; !ok {
 			t.Errorf("package %s not found", rel)
