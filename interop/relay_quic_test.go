@@ -170,6 +170,10 @@ func TestRelayQUICRustGoRelayOnly(t *testing.T) {
 	if st.Unresponsive != 0 {
 		t.Errorf("relay stats %+v: the relay gave up on a client that answered no Ping", st)
 	}
+	if st.Unpaced != 1 {
+		// The Go peer (relayhttp) opts out of the window; the Rust client must stay paced.
+		t.Errorf("relay stats %+v: want only the Go peer unpaced", st)
+	}
 	t.Logf("relay stats: %+v", st)
 	_ = rc.Close(ctx, 0, "done")
 }

@@ -27,7 +27,13 @@ import (
 // loopback, stopped at test cleanup, and returns it with its URL http://127.0.0.1:PORT.
 func StartRelay(tb testing.TB) (*relayserver.Server, string) {
 	tb.Helper()
-	srv := relayserver.New(relayserver.Config{})
+	return StartRelayConfig(tb, relayserver.Config{})
+}
+
+// StartRelayConfig is StartRelay with the server configured by cfg.
+func StartRelayConfig(tb testing.TB, cfg relayserver.Config) (*relayserver.Server, string) {
+	tb.Helper()
+	srv := relayserver.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
