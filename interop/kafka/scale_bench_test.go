@@ -210,89 +210,90 @@ func scaleValue() []byte {
 	return v
 }
 
-func BenchmarkKafkaScaleProduce(b *testing.B) {
+// eachScaleTarget runs body as a sub-benchmark for every count of scalePartitions and both
+// implementations, each on a fresh server whose scale topic has that many partitions.
+func eachScaleTarget(b *testing.B, body func(b *testing.B, srv *statsServer, parts int32)) {
 	bins := buildBenchBins(b)
 	for _, parts := range scalePartitions {
 		for _, impl := range []string{"ours", "kfake"} {
 			b.Run(fmt.Sprintf("partitions=%d/impl=%s", parts, impl), func(b *testing.B) {
 				srv := startScaleServer(b, bins, impl)
 				createTopic(b, srv.addr, scaleTopic, parts)
-				lat := &e2eLatency{}
-				cl := scaleProducer(b, srv.addr, scaleTopic, kgo.WithHooks(lat))
-				value := scaleValue()
-				produceN(b, cl, 1000, value, scaleKeys) // warm up: connections, metadata, producer id
-				records := scaleRecords()
-				before := srv.brokerStats(b)
-				cpu := kafkaclients.StartCPU(srv.pid)
-				lat.start()
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					produceN(b, cl, records, value, scaleKeys)
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				l := lat.stop()
-				total := b.N * records
-				reportServerCPU(b, cpu, total)
-				b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
-				b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
-				if len(l) > 0 {
-					b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
-					b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
-					b.ReportMetric(float64(len(l)), "produce-requests")
-				}
-				if after := srv.brokerStats(b); after != nil {
-					if reqs := after["produce_requests"] - before["produce_requests"]; reqs > 0 {
-						b.ReportMetric(float64(after["fsyncs"]-before["fsyncs"])/float64(reqs), "fsyncs/produce-request")
-					}
-					b.ReportMetric(float64(after["open_logs"]), "open-logs")
-					b.ReportMetric(float64(after["open_files"]), "open-files")
-				}
+				body(b, srv, parts)
 			})
 		}
 	}
 }
 
-func BenchmarkKafkaScaleConsume(b *testing.B) {
-	bins := buildBenchBins(b)
-	for _, parts := range scalePartitions {
-		for _, impl := range []string{"ours", "kfake"} {
-			b.Run(fmt.Sprintf("partitions=%d/impl=%s", parts, impl), func(b *testing.B) {
-				srv := startScaleServer(b, bins, impl)
-				createTopic(b, srv.addr, scaleTopic, parts)
-				records := scaleRecords()
-				produceN(b, scaleProducer(b, srv.addr, scaleTopic), records, scaleValue(), scaleKeys)
-				cpu := kafkaclients.StartCPU(srv.pid)
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(scaleTopic),
-						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-					if err != nil {
-						b.Fatal(err)
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-					for got := 0; got < records; {
-						fs := cl.PollFetches(ctx)
-						if ctx.Err() != nil {
-							b.Fatalf("consumed %d of %d", got, records)
-						}
-						fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
-						got += fs.NumRecords()
-					}
-					cancel()
-					cl.Close()
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				total := b.N * records
-				reportServerCPU(b, cpu, total)
-				b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
-				b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
-			})
+func BenchmarkKafkaScaleProduce(b *testing.B) {
+	eachScaleTarget(b, func(b *testing.B, srv *statsServer, parts int32) {
+		lat := &e2eLatency{}
+		cl := scaleProducer(b, srv.addr, scaleTopic, kgo.WithHooks(lat))
+		value := scaleValue()
+		produceN(b, cl, 1000, value, scaleKeys) // warm up: connections, metadata, producer id
+		records := scaleRecords()
+		before := srv.brokerStats(b)
+		cpu := kafkaclients.StartCPU(srv.pid)
+		lat.start()
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			produceN(b, cl, records, value, scaleKeys)
 		}
-	}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		l := lat.stop()
+		total := b.N * records
+		reportServerCPU(b, cpu, total)
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
+		if len(l) > 0 {
+			b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
+			b.ReportMetric(float64(len(l)), "produce-requests")
+		}
+		if after := srv.brokerStats(b); after != nil {
+			if reqs := after["produce_requests"] - before["produce_requests"]; reqs > 0 {
+				b.ReportMetric(float64(after["fsyncs"]-before["fsyncs"])/float64(reqs), "fsyncs/produce-request")
+			}
+			b.ReportMetric(float64(after["open_logs"]), "open-logs")
+			b.ReportMetric(float64(after["open_files"]), "open-files")
+		}
+	})
+}
+
+func BenchmarkKafkaScaleConsume(b *testing.B) {
+	eachScaleTarget(b, func(b *testing.B, srv *statsServer, parts int32) {
+		records := scaleRecords()
+		produceN(b, scaleProducer(b, srv.addr, scaleTopic), records, scaleValue(), scaleKeys)
+		cpu := kafkaclients.StartCPU(srv.pid)
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(scaleTopic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			for got := 0; got < records; {
+				fs := cl.PollFetches(ctx)
+				if ctx.Err() != nil {
+					b.Fatalf("consumed %d of %d", got, records)
+				}
+				fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
+				got += fs.NumRecords()
+			}
+			cancel()
+			cl.Close()
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		total := b.N * records
+		reportServerCPU(b, cpu, total)
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
+	})
 }
 
 // idleConns opens n connections to addr that each make one ApiVersions round trip and
