@@ -205,3 +205,21 @@ func (c *Caller) InitProducerID(ctx context.Context, req *brokerop.InitProducerI
 	}
 	return resp, nil
 }
+
+// DescribeUserScramCredentials calls op describe_user_scram_credentials on the broker.
+func (c *Caller) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
+	resp := new(brokerop.DescribeUserScramCredentialsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeUserScramCredentials, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AlterUserScramCredentials calls op alter_user_scram_credentials on the broker.
+func (c *Caller) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
+	resp := new(brokerop.AlterUserScramCredentialsResp)
+	if err := c.Call(ctx, brokerop.OpAlterUserScramCredentials, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

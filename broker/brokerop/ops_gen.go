@@ -211,6 +211,97 @@ func (m *AlterConfigsResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
+func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
+	for i20 := range m.Deletions {
+		b = m.Deletions[i20].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
+	for i21 := range m.Upsertions {
+		b = m.Upsertions[i21].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n22 int
+	if n22, err = d.Len(); err != nil {
+		return err
+	}
+	if n22 > 0 {
+		s23 := make([]ScramDeletion, n22)
+		for i24 := range s23 {
+			if err = s23[i24].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Deletions = s23
+	}
+	var n25 int
+	if n25, err = d.Len(); err != nil {
+		return err
+	}
+	if n25 > 0 {
+		s26 := make([]ScramUpsertion, n25)
+		for i27 := range s26 {
+			if err = s26[i27].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Upsertions = s26
+	}
+	return nil
+}
+
+func (m *AlterUserScramCredentialsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i28 := range m.Deletions {
+		n += m.Deletions[i28].sizeHint()
+	}
+	n += 5
+	for i29 := range m.Upsertions {
+		n += m.Upsertions[i29].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
+func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i30 := range m.Results {
+		b = m.Results[i30].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
+	var n31 int
+	if n31, err = d.Len(); err != nil {
+		return err
+	}
+	if n31 > 0 {
+		s32 := make([]ScramAlterResult, n31)
+		for i33 := range s32 {
+			if err = s32[i33].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s32
+	}
+	return nil
+}
+
+func (m *AlterUserScramCredentialsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i34 := range m.Results {
+		n += m.Results[i34].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of BrokerInfo to b.
 func (m *BrokerInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NodeID))
@@ -249,8 +340,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i20 := range m.Synonyms {
-		b = m.Synonyms[i20].AppendPostcard(b)
+	for i35 := range m.Synonyms {
+		b = m.Synonyms[i35].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -261,16 +352,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some21 bool
-	if some21, err = d.Option(); err != nil {
+	var some36 bool
+	if some36, err = d.Option(); err != nil {
 		return err
 	}
-	if some21 {
-		p22 := new(string)
-		if (*p22), err = d.String(); err != nil {
+	if some36 {
+		p37 := new(string)
+		if (*p37), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p22
+		m.Value = p37
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -278,32 +369,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x23 byte
-	if x23, err = d.Byte(); err != nil {
+	var x38 byte
+	if x38, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x23)
+	m.Source = int8(x38)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n24 int
-	if n24, err = d.Len(); err != nil {
+	var n39 int
+	if n39, err = d.Len(); err != nil {
 		return err
 	}
-	if n24 > 0 {
-		s25 := make([]ConfigSynonym, n24)
-		for i26 := range s25 {
-			if err = s25[i26].decode(d); err != nil {
+	if n39 > 0 {
+		s40 := make([]ConfigSynonym, n39)
+		for i41 := range s40 {
+			if err = s40[i41].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s25
+		m.Synonyms = s40
 	}
-	var x27 byte
-	if x27, err = d.Byte(); err != nil {
+	var x42 byte
+	if x42, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x27)
+	m.ConfigType = int8(x42)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -322,8 +413,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i28 := range m.Synonyms {
-		n += m.Synonyms[i28].sizeHint()
+	for i43 := range m.Synonyms {
+		n += m.Synonyms[i43].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -347,22 +438,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some29 bool
-	if some29, err = d.Option(); err != nil {
+	var some44 bool
+	if some44, err = d.Option(); err != nil {
 		return err
 	}
-	if some29 {
-		p30 := new(string)
-		if (*p30), err = d.String(); err != nil {
+	if some44 {
+		p45 := new(string)
+		if (*p45), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p30
+		m.Value = p45
 	}
-	var x31 byte
-	if x31, err = d.Byte(); err != nil {
+	var x46 byte
+	if x46, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x31)
+	m.Source = int8(x46)
 	return nil
 }
 
@@ -380,26 +471,26 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i32 := range m.Topics {
-		b = m.Topics[i32].AppendPostcard(b)
+	for i47 := range m.Topics {
+		b = m.Topics[i47].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n33 int
-	if n33, err = d.Len(); err != nil {
+	var n48 int
+	if n48, err = d.Len(); err != nil {
 		return err
 	}
-	if n33 > 0 {
-		s34 := make([]CreatePartitionsTopic, n33)
-		for i35 := range s34 {
-			if err = s34[i35].decode(d); err != nil {
+	if n48 > 0 {
+		s49 := make([]CreatePartitionsTopic, n48)
+		for i50 := range s49 {
+			if err = s49[i50].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s34
+		m.Topics = s49
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -410,8 +501,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i36 := range m.Topics {
-		n += m.Topics[i36].sizeHint()
+	for i51 := range m.Topics {
+		n += m.Topics[i51].sizeHint()
 	}
 	n += 10
 	return n
@@ -420,25 +511,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i37 := range m.Topics {
-		b = m.Topics[i37].AppendPostcard(b)
+	for i52 := range m.Topics {
+		b = m.Topics[i52].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n38 int
-	if n38, err = d.Len(); err != nil {
+	var n53 int
+	if n53, err = d.Len(); err != nil {
 		return err
 	}
-	if n38 > 0 {
-		s39 := make([]CreatePartitionsTopicResp, n38)
-		for i40 := range s39 {
-			if err = s39[i40].decode(d); err != nil {
+	if n53 > 0 {
+		s54 := make([]CreatePartitionsTopicResp, n53)
+		for i55 := range s54 {
+			if err = s54[i55].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s39
+		m.Topics = s54
 	}
 	return nil
 }
@@ -446,8 +537,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i41 := range m.Topics {
-		n += m.Topics[i41].sizeHint()
+	for i56 := range m.Topics {
+		n += m.Topics[i56].sizeHint()
 	}
 	return n
 }
@@ -457,10 +548,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i42 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i42])))
-		for i43 := range m.Assignments[i42] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i42][i43]))
+	for i57 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i57])))
+		for i58 := range m.Assignments[i57] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i57][i58]))
 		}
 	}
 	return b
@@ -473,28 +564,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n44 int
-	if n44, err = d.Len(); err != nil {
+	var n59 int
+	if n59, err = d.Len(); err != nil {
 		return err
 	}
-	if n44 > 0 {
-		s45 := make([][]int32, n44)
-		for i46 := range s45 {
-			var n47 int
-			if n47, err = d.Len(); err != nil {
+	if n59 > 0 {
+		s60 := make([][]int32, n59)
+		for i61 := range s60 {
+			var n62 int
+			if n62, err = d.Len(); err != nil {
 				return err
 			}
-			if n47 > 0 {
-				s48 := make([]int32, n47)
-				for i49 := range s48 {
-					if s48[i49], err = d.I32(); err != nil {
+			if n62 > 0 {
+				s63 := make([]int32, n62)
+				for i64 := range s63 {
+					if s63[i64], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s45[i46] = s48
+				s60[i61] = s63
 			}
 		}
-		m.Assignments = s45
+		m.Assignments = s60
 	}
 	return nil
 }
@@ -504,9 +595,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i50 := range m.Assignments {
+	for i65 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i50])
+		n += 10 * len(m.Assignments[i65])
 	}
 	return n
 }
@@ -546,9 +637,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k51 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k51)
-		b = postcard.AppendString(b, m.Configs[k51])
+	for _, k66 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k66)
+		b = postcard.AppendString(b, m.Configs[k66])
 	}
 	return b
 }
@@ -563,24 +654,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n52 int
-	if n52, err = d.Len(); err != nil {
+	var n67 int
+	if n67, err = d.Len(); err != nil {
 		return err
 	}
-	if n52 > 0 {
-		m53 := make(map[string]string, n52)
-		for range n52 {
-			var k54 string
-			var v55 string
-			if k54, err = d.String(); err != nil {
+	if n67 > 0 {
+		m68 := make(map[string]string, n67)
+		for range n67 {
+			var k69 string
+			var v70 string
+			if k69, err = d.String(); err != nil {
 				return err
 			}
-			if v55, err = d.String(); err != nil {
+			if v70, err = d.String(); err != nil {
 				return err
 			}
-			m53[k54] = v55
+			m68[k69] = v70
 		}
-		m.Configs = m53
+		m.Configs = m68
 	}
 	return nil
 }
@@ -603,8 +694,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i56 := range m.Configs {
-		b = m.Configs[i56].AppendPostcard(b)
+	for i71 := range m.Configs {
+		b = m.Configs[i71].AppendPostcard(b)
 	}
 	return b
 }
@@ -619,29 +710,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x57 []byte
-	if x57, err = d.Take(16); err != nil {
+	var x72 []byte
+	if x72, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x57)
+	copy(m.TopicID[:], x72)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n58 int
-	if n58, err = d.Len(); err != nil {
+	var n73 int
+	if n73, err = d.Len(); err != nil {
 		return err
 	}
-	if n58 > 0 {
-		s59 := make([]ConfigEntry, n58)
-		for i60 := range s59 {
-			if err = s59[i60].decode(d); err != nil {
+	if n73 > 0 {
+		s74 := make([]ConfigEntry, n73)
+		for i75 := range s74 {
+			if err = s74[i75].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s59
+		m.Configs = s74
 	}
 	return nil
 }
@@ -655,8 +746,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i61 := range m.Configs {
-		n += m.Configs[i61].sizeHint()
+	for i76 := range m.Configs {
+		n += m.Configs[i76].sizeHint()
 	}
 	return n
 }
@@ -664,26 +755,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i62 := range m.Topics {
-		b = m.Topics[i62].AppendPostcard(b)
+	for i77 := range m.Topics {
+		b = m.Topics[i77].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n63 int
-	if n63, err = d.Len(); err != nil {
+	var n78 int
+	if n78, err = d.Len(); err != nil {
 		return err
 	}
-	if n63 > 0 {
-		s64 := make([]CreateTopic, n63)
-		for i65 := range s64 {
-			if err = s64[i65].decode(d); err != nil {
+	if n78 > 0 {
+		s79 := make([]CreateTopic, n78)
+		for i80 := range s79 {
+			if err = s79[i80].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s64
+		m.Topics = s79
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -694,8 +785,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i66 := range m.Topics {
-		n += m.Topics[i66].sizeHint()
+	for i81 := range m.Topics {
+		n += m.Topics[i81].sizeHint()
 	}
 	n += 10
 	return n
@@ -704,25 +795,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i67 := range m.Topics {
-		b = m.Topics[i67].AppendPostcard(b)
+	for i82 := range m.Topics {
+		b = m.Topics[i82].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n68 int
-	if n68, err = d.Len(); err != nil {
+	var n83 int
+	if n83, err = d.Len(); err != nil {
 		return err
 	}
-	if n68 > 0 {
-		s69 := make([]CreateTopicResp, n68)
-		for i70 := range s69 {
-			if err = s69[i70].decode(d); err != nil {
+	if n83 > 0 {
+		s84 := make([]CreateTopicResp, n83)
+		for i85 := range s84 {
+			if err = s84[i85].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s69
+		m.Topics = s84
 	}
 	return nil
 }
@@ -730,8 +821,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i71 := range m.Topics {
-		n += m.Topics[i71].sizeHint()
+	for i86 := range m.Topics {
+		n += m.Topics[i86].sizeHint()
 	}
 	return n
 }
@@ -739,25 +830,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i72 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i72])
+	for i87 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i87])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n88 int
+	if n88, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]string, n73)
-		for i75 := range s74 {
-			if s74[i75], err = d.String(); err != nil {
+	if n88 > 0 {
+		s89 := make([]string, n88)
+		for i90 := range s89 {
+			if s89[i90], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s74
+		m.Groups = s89
 	}
 	return nil
 }
@@ -765,8 +856,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i76 := range m.Groups {
-		n += len(m.Groups[i76]) + 5
+	for i91 := range m.Groups {
+		n += len(m.Groups[i91]) + 5
 	}
 	return n
 }
@@ -774,25 +865,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i77 := range m.Groups {
-		b = m.Groups[i77].AppendPostcard(b)
+	for i92 := range m.Groups {
+		b = m.Groups[i92].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n93 int
+	if n93, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]DeletedGroup, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n93 > 0 {
+		s94 := make([]DeletedGroup, n93)
+		for i95 := range s94 {
+			if err = s94[i95].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s79
+		m.Groups = s94
 	}
 	return nil
 }
@@ -800,8 +891,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Groups {
-		n += m.Groups[i81].sizeHint()
+	for i96 := range m.Groups {
+		n += m.Groups[i96].sizeHint()
 	}
 	return n
 }
@@ -821,11 +912,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x82 []byte
-	if x82, err = d.Take(16); err != nil {
+	var x97 []byte
+	if x97, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x82)
+	copy(m.TopicID[:], x97)
 	return nil
 }
 
@@ -840,25 +931,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i83 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i83])
+	for i98 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i98])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n99 int
+	if n99, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([]string, n84)
-		for i86 := range s85 {
-			if s85[i86], err = d.String(); err != nil {
+	if n99 > 0 {
+		s100 := make([]string, n99)
+		for i101 := range s100 {
+			if s100[i101], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s85
+		m.Topics = s100
 	}
 	return nil
 }
@@ -866,8 +957,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i87 := range m.Topics {
-		n += len(m.Topics[i87]) + 5
+	for i102 := range m.Topics {
+		n += len(m.Topics[i102]) + 5
 	}
 	return n
 }
@@ -875,25 +966,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i88 := range m.Topics {
-		b = m.Topics[i88].AppendPostcard(b)
+	for i103 := range m.Topics {
+		b = m.Topics[i103].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n89 int
-	if n89, err = d.Len(); err != nil {
+	var n104 int
+	if n104, err = d.Len(); err != nil {
 		return err
 	}
-	if n89 > 0 {
-		s90 := make([]DeleteTopicResp, n89)
-		for i91 := range s90 {
-			if err = s90[i91].decode(d); err != nil {
+	if n104 > 0 {
+		s105 := make([]DeleteTopicResp, n104)
+		for i106 := range s105 {
+			if err = s105[i106].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s90
+		m.Topics = s105
 	}
 	return nil
 }
@@ -901,8 +992,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i92 := range m.Topics {
-		n += m.Topics[i92].sizeHint()
+	for i107 := range m.Topics {
+		n += m.Topics[i107].sizeHint()
 	}
 	return n
 }
@@ -952,8 +1043,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i93 := range m.Brokers {
-		b = m.Brokers[i93].AppendPostcard(b)
+	for i108 := range m.Brokers {
+		b = m.Brokers[i108].AppendPostcard(b)
 	}
 	return b
 }
@@ -971,18 +1062,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n94 int
-	if n94, err = d.Len(); err != nil {
+	var n109 int
+	if n109, err = d.Len(); err != nil {
 		return err
 	}
-	if n94 > 0 {
-		s95 := make([]BrokerInfo, n94)
-		for i96 := range s95 {
-			if err = s95[i96].decode(d); err != nil {
+	if n109 > 0 {
+		s110 := make([]BrokerInfo, n109)
+		for i111 := range s110 {
+			if err = s110[i111].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s95
+		m.Brokers = s110
 	}
 	return nil
 }
@@ -994,8 +1085,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i97 := range m.Brokers {
-		n += m.Brokers[i97].sizeHint()
+	for i112 := range m.Brokers {
+		n += m.Brokers[i112].sizeHint()
 	}
 	return n
 }
@@ -1003,8 +1094,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i98 := range m.Resources {
-		b = m.Resources[i98].AppendPostcard(b)
+	for i113 := range m.Resources {
+		b = m.Resources[i113].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1012,18 +1103,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n99 int
-	if n99, err = d.Len(); err != nil {
+	var n114 int
+	if n114, err = d.Len(); err != nil {
 		return err
 	}
-	if n99 > 0 {
-		s100 := make([]DescribeConfigsResource, n99)
-		for i101 := range s100 {
-			if err = s100[i101].decode(d); err != nil {
+	if n114 > 0 {
+		s115 := make([]DescribeConfigsResource, n114)
+		for i116 := range s115 {
+			if err = s115[i116].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s100
+		m.Resources = s115
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1037,8 +1128,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i102 := range m.Resources {
-		n += m.Resources[i102].sizeHint()
+	for i117 := range m.Resources {
+		n += m.Resources[i117].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1050,33 +1141,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i103 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i103])
+	for i118 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i118])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x104 byte
-	if x104, err = d.Byte(); err != nil {
+	var x119 byte
+	if x119, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x104)
+	m.Type = int8(x119)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n105 int
-	if n105, err = d.Len(); err != nil {
+	var n120 int
+	if n120, err = d.Len(); err != nil {
 		return err
 	}
-	if n105 > 0 {
-		s106 := make([]string, n105)
-		for i107 := range s106 {
-			if s106[i107], err = d.String(); err != nil {
+	if n120 > 0 {
+		s121 := make([]string, n120)
+		for i122 := range s121 {
+			if s121[i122], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s106
+		m.ConfigNames = s121
 	}
 	return nil
 }
@@ -1086,8 +1177,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i108 := range m.ConfigNames {
-		n += len(m.ConfigNames[i108]) + 5
+	for i123 := range m.ConfigNames {
+		n += len(m.ConfigNames[i123]) + 5
 	}
 	return n
 }
@@ -1099,18 +1190,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i109 := range m.Configs {
-		b = m.Configs[i109].AppendPostcard(b)
+	for i124 := range m.Configs {
+		b = m.Configs[i124].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x110 byte
-	if x110, err = d.Byte(); err != nil {
+	var x125 byte
+	if x125, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x110)
+	m.Type = int8(x125)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1120,18 +1211,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n111 int
-	if n111, err = d.Len(); err != nil {
+	var n126 int
+	if n126, err = d.Len(); err != nil {
 		return err
 	}
-	if n111 > 0 {
-		s112 := make([]ConfigEntry, n111)
-		for i113 := range s112 {
-			if err = s112[i113].decode(d); err != nil {
+	if n126 > 0 {
+		s127 := make([]ConfigEntry, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s112
+		m.Configs = s127
 	}
 	return nil
 }
@@ -1143,8 +1234,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i114 := range m.Configs {
-		n += m.Configs[i114].sizeHint()
+	for i129 := range m.Configs {
+		n += m.Configs[i129].sizeHint()
 	}
 	return n
 }
@@ -1152,25 +1243,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i115 := range m.Resources {
-		b = m.Resources[i115].AppendPostcard(b)
+	for i130 := range m.Resources {
+		b = m.Resources[i130].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n116 int
-	if n116, err = d.Len(); err != nil {
+	var n131 int
+	if n131, err = d.Len(); err != nil {
 		return err
 	}
-	if n116 > 0 {
-		s117 := make([]DescribeConfigsResourceResp, n116)
-		for i118 := range s117 {
-			if err = s117[i118].decode(d); err != nil {
+	if n131 > 0 {
+		s132 := make([]DescribeConfigsResourceResp, n131)
+		for i133 := range s132 {
+			if err = s132[i133].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s117
+		m.Resources = s132
 	}
 	return nil
 }
@@ -1178,8 +1269,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i119 := range m.Resources {
-		n += m.Resources[i119].sizeHint()
+	for i134 := range m.Resources {
+		n += m.Resources[i134].sizeHint()
 	}
 	return n
 }
@@ -1187,25 +1278,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i120 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i120])
+	for i135 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i135])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n121 int
-	if n121, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n121 > 0 {
-		s122 := make([]string, n121)
-		for i123 := range s122 {
-			if s122[i123], err = d.String(); err != nil {
+	if n136 > 0 {
+		s137 := make([]string, n136)
+		for i138 := range s137 {
+			if s137[i138], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s122
+		m.Groups = s137
 	}
 	return nil
 }
@@ -1213,8 +1304,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i124 := range m.Groups {
-		n += len(m.Groups[i124]) + 5
+	for i139 := range m.Groups {
+		n += len(m.Groups[i139]) + 5
 	}
 	return n
 }
@@ -1222,25 +1313,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i125 := range m.Groups {
-		b = m.Groups[i125].AppendPostcard(b)
+	for i140 := range m.Groups {
+		b = m.Groups[i140].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]DescribedGroup, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n141 > 0 {
+		s142 := make([]DescribedGroup, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s127
+		m.Groups = s142
 	}
 	return nil
 }
@@ -1248,8 +1339,88 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i129 := range m.Groups {
-		n += m.Groups[i129].sizeHint()
+	for i144 := range m.Groups {
+		n += m.Groups[i144].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
+func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i145 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i145])
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
+		return err
+	}
+	if n146 > 0 {
+		s147 := make([]string, n146)
+		for i148 := range s147 {
+			if s147[i148], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s147
+	}
+	return nil
+}
+
+func (m *DescribeUserScramCredentialsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i149 := range m.Users {
+		n += len(m.Users[i149]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsResp to b.
+func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i150 := range m.Users {
+		b = m.Users[i150].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n151 int
+	if n151, err = d.Len(); err != nil {
+		return err
+	}
+	if n151 > 0 {
+		s152 := make([]ScramUser, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Users = s152
+	}
+	return nil
+}
+
+func (m *DescribeUserScramCredentialsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i154 := range m.Users {
+		n += m.Users[i154].sizeHint()
 	}
 	return n
 }
@@ -1262,8 +1433,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i130 := range m.Members {
-		b = m.Members[i130].AppendPostcard(b)
+	for i155 := range m.Members {
+		b = m.Members[i155].AppendPostcard(b)
 	}
 	return b
 }
@@ -1284,18 +1455,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]DescribedMember, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
+	if n156 > 0 {
+		s157 := make([]DescribedMember, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s132
+		m.Members = s157
 	}
 	return nil
 }
@@ -1308,8 +1479,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i134 := range m.Members {
-		n += m.Members[i134].sizeHint()
+	for i159 := range m.Members {
+		n += m.Members[i159].sizeHint()
 	}
 	return n
 }
@@ -1471,8 +1642,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i135 := range m.Partitions {
-		b = m.Partitions[i135].AppendPostcard(b)
+	for i160 := range m.Partitions {
+		b = m.Partitions[i160].AppendPostcard(b)
 	}
 	return b
 }
@@ -1487,23 +1658,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x136 byte
-	if x136, err = d.Byte(); err != nil {
+	var x161 byte
+	if x161, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x136)
-	var n137 int
-	if n137, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x161)
+	var n162 int
+	if n162, err = d.Len(); err != nil {
 		return err
 	}
-	if n137 > 0 {
-		s138 := make([]FetchPartition, n137)
-		for i139 := range s138 {
-			if err = s138[i139].decode(d); err != nil {
+	if n162 > 0 {
+		s163 := make([]FetchPartition, n162)
+		for i164 := range s163 {
+			if err = s163[i164].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s138
+		m.Partitions = s163
 	}
 	return nil
 }
@@ -1515,8 +1686,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i140 := range m.Partitions {
-		n += m.Partitions[i140].sizeHint()
+	for i165 := range m.Partitions {
+		n += m.Partitions[i165].sizeHint()
 	}
 	return n
 }
@@ -1524,25 +1695,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i141 := range m.Partitions {
-		b = m.Partitions[i141].AppendPostcard(b)
+	for i166 := range m.Partitions {
+		b = m.Partitions[i166].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n142 int
-	if n142, err = d.Len(); err != nil {
+	var n167 int
+	if n167, err = d.Len(); err != nil {
 		return err
 	}
-	if n142 > 0 {
-		s143 := make([]FetchPartitionResp, n142)
-		for i144 := range s143 {
-			if err = s143[i144].decode(d); err != nil {
+	if n167 > 0 {
+		s168 := make([]FetchPartitionResp, n167)
+		for i169 := range s168 {
+			if err = s168[i169].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s143
+		m.Partitions = s168
 	}
 	return nil
 }
@@ -1550,8 +1721,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i145 := range m.Partitions {
-		n += m.Partitions[i145].sizeHint()
+	for i170 := range m.Partitions {
+		n += m.Partitions[i170].sizeHint()
 	}
 	return n
 }
@@ -1559,16 +1730,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i146 := range m.Partitions {
-		m.Partitions[i146].appendVec(w)
+	for i171 := range m.Partitions {
+		m.Partitions[i171].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i147 := range m.Partitions {
-		n += m.Partitions[i147].vecHint()
+	for i172 := range m.Partitions {
+		n += m.Partitions[i172].vecHint()
 	}
 	return n
 }
@@ -1667,21 +1838,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x148 byte
-	if x148, err = d.Byte(); err != nil {
+	var x173 byte
+	if x173, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x148)
-	var some149 bool
-	if some149, err = d.Option(); err != nil {
+	m.Op = int8(x173)
+	var some174 bool
+	if some174, err = d.Option(); err != nil {
 		return err
 	}
-	if some149 {
-		p150 := new(string)
-		if (*p150), err = d.String(); err != nil {
+	if some174 {
+		p175 := new(string)
+		if (*p175), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p150
+		m.Value = p175
 	}
 	return nil
 }
@@ -1700,26 +1871,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i151 := range m.Resources {
-		b = m.Resources[i151].AppendPostcard(b)
+	for i176 := range m.Resources {
+		b = m.Resources[i176].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n152 int
-	if n152, err = d.Len(); err != nil {
+	var n177 int
+	if n177, err = d.Len(); err != nil {
 		return err
 	}
-	if n152 > 0 {
-		s153 := make([]IncrementalAlterConfigsResource, n152)
-		for i154 := range s153 {
-			if err = s153[i154].decode(d); err != nil {
+	if n177 > 0 {
+		s178 := make([]IncrementalAlterConfigsResource, n177)
+		for i179 := range s178 {
+			if err = s178[i179].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s153
+		m.Resources = s178
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1730,8 +1901,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i155 := range m.Resources {
-		n += m.Resources[i155].sizeHint()
+	for i180 := range m.Resources {
+		n += m.Resources[i180].sizeHint()
 	}
 	n += 10
 	return n
@@ -1742,33 +1913,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i156 := range m.Configs {
-		b = m.Configs[i156].AppendPostcard(b)
+	for i181 := range m.Configs {
+		b = m.Configs[i181].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x157 byte
-	if x157, err = d.Byte(); err != nil {
+	var x182 byte
+	if x182, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x157)
+	m.Type = int8(x182)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n158 int
-	if n158, err = d.Len(); err != nil {
+	var n183 int
+	if n183, err = d.Len(); err != nil {
 		return err
 	}
-	if n158 > 0 {
-		s159 := make([]IncrementalAlterConfig, n158)
-		for i160 := range s159 {
-			if err = s159[i160].decode(d); err != nil {
+	if n183 > 0 {
+		s184 := make([]IncrementalAlterConfig, n183)
+		for i185 := range s184 {
+			if err = s184[i185].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s159
+		m.Configs = s184
 	}
 	return nil
 }
@@ -1778,8 +1949,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i161 := range m.Configs {
-		n += m.Configs[i161].sizeHint()
+	for i186 := range m.Configs {
+		n += m.Configs[i186].sizeHint()
 	}
 	return n
 }
@@ -1875,8 +2046,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i162 := range m.Protocols {
-		b = m.Protocols[i162].AppendPostcard(b)
+	for i187 := range m.Protocols {
+		b = m.Protocols[i187].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -1904,18 +2075,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n163 int
-	if n163, err = d.Len(); err != nil {
+	var n188 int
+	if n188, err = d.Len(); err != nil {
 		return err
 	}
-	if n163 > 0 {
-		s164 := make([]GroupProtocol, n163)
-		for i165 := range s164 {
-			if err = s164[i165].decode(d); err != nil {
+	if n188 > 0 {
+		s189 := make([]GroupProtocol, n188)
+		for i190 := range s189 {
+			if err = s189[i190].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s164
+		m.Protocols = s189
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -1941,8 +2112,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i166 := range m.Protocols {
-		n += m.Protocols[i166].sizeHint()
+	for i191 := range m.Protocols {
+		n += m.Protocols[i191].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1960,8 +2131,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i167 := range m.Members {
-		b = m.Members[i167].AppendPostcard(b)
+	for i192 := range m.Members {
+		b = m.Members[i192].AppendPostcard(b)
 	}
 	return b
 }
@@ -1985,18 +2156,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n168 int
-	if n168, err = d.Len(); err != nil {
+	var n193 int
+	if n193, err = d.Len(); err != nil {
 		return err
 	}
-	if n168 > 0 {
-		s169 := make([]JoinGroupMember, n168)
-		for i170 := range s169 {
-			if err = s169[i170].decode(d); err != nil {
+	if n193 > 0 {
+		s194 := make([]JoinGroupMember, n193)
+		for i195 := range s194 {
+			if err = s194[i195].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s169
+		m.Members = s194
 	}
 	return nil
 }
@@ -2010,8 +2181,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i171 := range m.Members {
-		n += m.Members[i171].sizeHint()
+	for i196 := range m.Members {
+		n += m.Members[i196].sizeHint()
 	}
 	return n
 }
@@ -2078,8 +2249,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i172 := range m.Members {
-		b = m.Members[i172].AppendPostcard(b)
+	for i197 := range m.Members {
+		b = m.Members[i197].AppendPostcard(b)
 	}
 	return b
 }
@@ -2088,18 +2259,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n173 int
-	if n173, err = d.Len(); err != nil {
+	var n198 int
+	if n198, err = d.Len(); err != nil {
 		return err
 	}
-	if n173 > 0 {
-		s174 := make([]LeaveGroupMember, n173)
-		for i175 := range s174 {
-			if err = s174[i175].decode(d); err != nil {
+	if n198 > 0 {
+		s199 := make([]LeaveGroupMember, n198)
+		for i200 := range s199 {
+			if err = s199[i200].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s174
+		m.Members = s199
 	}
 	return nil
 }
@@ -2108,8 +2279,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i176 := range m.Members {
-		n += m.Members[i176].sizeHint()
+	for i201 := range m.Members {
+		n += m.Members[i201].sizeHint()
 	}
 	return n
 }
@@ -2118,8 +2289,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i177 := range m.Members {
-		b = m.Members[i177].AppendPostcard(b)
+	for i202 := range m.Members {
+		b = m.Members[i202].AppendPostcard(b)
 	}
 	return b
 }
@@ -2128,18 +2299,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n178 int
-	if n178, err = d.Len(); err != nil {
+	var n203 int
+	if n203, err = d.Len(); err != nil {
 		return err
 	}
-	if n178 > 0 {
-		s179 := make([]LeaveGroupMemberResp, n178)
-		for i180 := range s179 {
-			if err = s179[i180].decode(d); err != nil {
+	if n203 > 0 {
+		s204 := make([]LeaveGroupMemberResp, n203)
+		for i205 := range s204 {
+			if err = s204[i205].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s179
+		m.Members = s204
 	}
 	return nil
 }
@@ -2148,8 +2319,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i181 := range m.Members {
-		n += m.Members[i181].sizeHint()
+	for i206 := range m.Members {
+		n += m.Members[i206].sizeHint()
 	}
 	return n
 }
@@ -2157,42 +2328,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i182 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i182])
+	for i207 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i207])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i183 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i183])
+	for i208 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i208])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n184 int
-	if n184, err = d.Len(); err != nil {
+	var n209 int
+	if n209, err = d.Len(); err != nil {
 		return err
 	}
-	if n184 > 0 {
-		s185 := make([]string, n184)
-		for i186 := range s185 {
-			if s185[i186], err = d.String(); err != nil {
+	if n209 > 0 {
+		s210 := make([]string, n209)
+		for i211 := range s210 {
+			if s210[i211], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s185
+		m.StatesFilter = s210
 	}
-	var n187 int
-	if n187, err = d.Len(); err != nil {
+	var n212 int
+	if n212, err = d.Len(); err != nil {
 		return err
 	}
-	if n187 > 0 {
-		s188 := make([]string, n187)
-		for i189 := range s188 {
-			if s188[i189], err = d.String(); err != nil {
+	if n212 > 0 {
+		s213 := make([]string, n212)
+		for i214 := range s213 {
+			if s213[i214], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s188
+		m.TypesFilter = s213
 	}
 	return nil
 }
@@ -2200,12 +2371,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i190 := range m.StatesFilter {
-		n += len(m.StatesFilter[i190]) + 5
+	for i215 := range m.StatesFilter {
+		n += len(m.StatesFilter[i215]) + 5
 	}
 	n += 5
-	for i191 := range m.TypesFilter {
-		n += len(m.TypesFilter[i191]) + 5
+	for i216 := range m.TypesFilter {
+		n += len(m.TypesFilter[i216]) + 5
 	}
 	return n
 }
@@ -2214,8 +2385,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i192 := range m.Groups {
-		b = m.Groups[i192].AppendPostcard(b)
+	for i217 := range m.Groups {
+		b = m.Groups[i217].AppendPostcard(b)
 	}
 	return b
 }
@@ -2224,18 +2395,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n193 int
-	if n193, err = d.Len(); err != nil {
+	var n218 int
+	if n218, err = d.Len(); err != nil {
 		return err
 	}
-	if n193 > 0 {
-		s194 := make([]ListedGroup, n193)
-		for i195 := range s194 {
-			if err = s194[i195].decode(d); err != nil {
+	if n218 > 0 {
+		s219 := make([]ListedGroup, n218)
+		for i220 := range s219 {
+			if err = s219[i220].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s194
+		m.Groups = s219
 	}
 	return nil
 }
@@ -2244,8 +2415,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i196 := range m.Groups {
-		n += m.Groups[i196].sizeHint()
+	for i221 := range m.Groups {
+		n += m.Groups[i221].sizeHint()
 	}
 	return n
 }
@@ -2322,30 +2493,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i197 := range m.Partitions {
-		b = m.Partitions[i197].AppendPostcard(b)
+	for i222 := range m.Partitions {
+		b = m.Partitions[i222].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x198 byte
-	if x198, err = d.Byte(); err != nil {
+	var x223 byte
+	if x223, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x198)
-	var n199 int
-	if n199, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x223)
+	var n224 int
+	if n224, err = d.Len(); err != nil {
 		return err
 	}
-	if n199 > 0 {
-		s200 := make([]ListOffsetsPartition, n199)
-		for i201 := range s200 {
-			if err = s200[i201].decode(d); err != nil {
+	if n224 > 0 {
+		s225 := make([]ListOffsetsPartition, n224)
+		for i226 := range s225 {
+			if err = s225[i226].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s200
+		m.Partitions = s225
 	}
 	return nil
 }
@@ -2354,8 +2525,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i202 := range m.Partitions {
-		n += m.Partitions[i202].sizeHint()
+	for i227 := range m.Partitions {
+		n += m.Partitions[i227].sizeHint()
 	}
 	return n
 }
@@ -2363,25 +2534,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i203 := range m.Partitions {
-		b = m.Partitions[i203].AppendPostcard(b)
+	for i228 := range m.Partitions {
+		b = m.Partitions[i228].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n204 int
-	if n204, err = d.Len(); err != nil {
+	var n229 int
+	if n229, err = d.Len(); err != nil {
 		return err
 	}
-	if n204 > 0 {
-		s205 := make([]ListOffsetsPartitionResp, n204)
-		for i206 := range s205 {
-			if err = s205[i206].decode(d); err != nil {
+	if n229 > 0 {
+		s230 := make([]ListOffsetsPartitionResp, n229)
+		for i231 := range s230 {
+			if err = s230[i231].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s205
+		m.Partitions = s230
 	}
 	return nil
 }
@@ -2389,8 +2560,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i207 := range m.Partitions {
-		n += m.Partitions[i207].sizeHint()
+	for i232 := range m.Partitions {
+		n += m.Partitions[i232].sizeHint()
 	}
 	return n
 }
@@ -2432,26 +2603,26 @@ func (m *ListedGroup) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i208 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i208])
+	for i233 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i233])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n209 int
-	if n209, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n209 > 0 {
-		s210 := make([]string, n209)
-		for i211 := range s210 {
-			if s210[i211], err = d.String(); err != nil {
+	if n234 > 0 {
+		s235 := make([]string, n234)
+		for i236 := range s235 {
+			if s235[i236], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s210
+		m.Topics = s235
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -2462,8 +2633,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i212 := range m.Topics {
-		n += len(m.Topics[i212]) + 5
+	for i237 := range m.Topics {
+		n += len(m.Topics[i237]) + 5
 	}
 	n += 10
 	return n
@@ -2472,12 +2643,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i213 := range m.Brokers {
-		b = m.Brokers[i213].AppendPostcard(b)
+	for i238 := range m.Brokers {
+		b = m.Brokers[i238].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i214 := range m.Topics {
-		b = m.Topics[i214].AppendPostcard(b)
+	for i239 := range m.Topics {
+		b = m.Topics[i239].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -2485,31 +2656,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n215 int
-	if n215, err = d.Len(); err != nil {
+	var n240 int
+	if n240, err = d.Len(); err != nil {
 		return err
 	}
-	if n215 > 0 {
-		s216 := make([]BrokerInfo, n215)
-		for i217 := range s216 {
-			if err = s216[i217].decode(d); err != nil {
+	if n240 > 0 {
+		s241 := make([]BrokerInfo, n240)
+		for i242 := range s241 {
+			if err = s241[i242].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s216
+		m.Brokers = s241
 	}
-	var n218 int
-	if n218, err = d.Len(); err != nil {
+	var n243 int
+	if n243, err = d.Len(); err != nil {
 		return err
 	}
-	if n218 > 0 {
-		s219 := make([]TopicInfo, n218)
-		for i220 := range s219 {
-			if err = s219[i220].decode(d); err != nil {
+	if n243 > 0 {
+		s244 := make([]TopicInfo, n243)
+		for i245 := range s244 {
+			if err = s244[i245].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s219
+		m.Topics = s244
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -2523,12 +2694,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i221 := range m.Brokers {
-		n += m.Brokers[i221].sizeHint()
+	for i246 := range m.Brokers {
+		n += m.Brokers[i246].sizeHint()
 	}
 	n += 5
-	for i222 := range m.Topics {
-		n += m.Topics[i222].sizeHint()
+	for i247 := range m.Topics {
+		n += m.Topics[i247].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -2600,8 +2771,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i223 := range m.Topics {
-		b = m.Topics[i223].AppendPostcard(b)
+	for i248 := range m.Topics {
+		b = m.Topics[i248].AppendPostcard(b)
 	}
 	return b
 }
@@ -2619,18 +2790,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n224 int
-	if n224, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n224 > 0 {
-		s225 := make([]OffsetCommitTopic, n224)
-		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
+	if n249 > 0 {
+		s250 := make([]OffsetCommitTopic, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s225
+		m.Topics = s250
 	}
 	return nil
 }
@@ -2642,8 +2813,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i227 := range m.Topics {
-		n += m.Topics[i227].sizeHint()
+	for i252 := range m.Topics {
+		n += m.Topics[i252].sizeHint()
 	}
 	return n
 }
@@ -2651,25 +2822,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i228 := range m.Topics {
-		b = m.Topics[i228].AppendPostcard(b)
+	for i253 := range m.Topics {
+		b = m.Topics[i253].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]OffsetCommitTopicResp, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n254 > 0 {
+		s255 := make([]OffsetCommitTopicResp, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s230
+		m.Topics = s255
 	}
 	return nil
 }
@@ -2677,8 +2848,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i232 := range m.Topics {
-		n += m.Topics[i232].sizeHint()
+	for i257 := range m.Topics {
+		n += m.Topics[i257].sizeHint()
 	}
 	return n
 }
@@ -2687,8 +2858,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i233 := range m.Partitions {
-		b = m.Partitions[i233].AppendPostcard(b)
+	for i258 := range m.Partitions {
+		b = m.Partitions[i258].AppendPostcard(b)
 	}
 	return b
 }
@@ -2697,18 +2868,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]OffsetCommitPartition, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n259 > 0 {
+		s260 := make([]OffsetCommitPartition, n259)
+		for i261 := range s260 {
+			if err = s260[i261].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s235
+		m.Partitions = s260
 	}
 	return nil
 }
@@ -2717,8 +2888,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i237 := range m.Partitions {
-		n += m.Partitions[i237].sizeHint()
+	for i262 := range m.Partitions {
+		n += m.Partitions[i262].sizeHint()
 	}
 	return n
 }
@@ -2727,8 +2898,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i238 := range m.Partitions {
-		b = m.Partitions[i238].AppendPostcard(b)
+	for i263 := range m.Partitions {
+		b = m.Partitions[i263].AppendPostcard(b)
 	}
 	return b
 }
@@ -2737,18 +2908,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]OffsetCommitPartitionResp, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n264 > 0 {
+		s265 := make([]OffsetCommitPartitionResp, n264)
+		for i266 := range s265 {
+			if err = s265[i266].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s240
+		m.Partitions = s265
 	}
 	return nil
 }
@@ -2757,8 +2928,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i242 := range m.Partitions {
-		n += m.Partitions[i242].sizeHint()
+	for i267 := range m.Partitions {
+		n += m.Partitions[i267].sizeHint()
 	}
 	return n
 }
@@ -2791,8 +2962,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i243 := range m.Topics {
-		b = m.Topics[i243].AppendPostcard(b)
+	for i268 := range m.Topics {
+		b = m.Topics[i268].AppendPostcard(b)
 	}
 	return b
 }
@@ -2801,18 +2972,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n269 int
+	if n269, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]OffsetDeleteTopic, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n269 > 0 {
+		s270 := make([]OffsetDeleteTopic, n269)
+		for i271 := range s270 {
+			if err = s270[i271].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s245
+		m.Topics = s270
 	}
 	return nil
 }
@@ -2821,8 +2992,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i247 := range m.Topics {
-		n += m.Topics[i247].sizeHint()
+	for i272 := range m.Topics {
+		n += m.Topics[i272].sizeHint()
 	}
 	return n
 }
@@ -2831,8 +3002,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i248 := range m.Topics {
-		b = m.Topics[i248].AppendPostcard(b)
+	for i273 := range m.Topics {
+		b = m.Topics[i273].AppendPostcard(b)
 	}
 	return b
 }
@@ -2841,18 +3012,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n274 int
+	if n274, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]OffsetDeleteTopicResp, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n274 > 0 {
+		s275 := make([]OffsetDeleteTopicResp, n274)
+		for i276 := range s275 {
+			if err = s275[i276].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s250
+		m.Topics = s275
 	}
 	return nil
 }
@@ -2861,8 +3032,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i252 := range m.Topics {
-		n += m.Topics[i252].sizeHint()
+	for i277 := range m.Topics {
+		n += m.Topics[i277].sizeHint()
 	}
 	return n
 }
@@ -2871,8 +3042,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i253 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i253]))
+	for i278 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i278]))
 	}
 	return b
 }
@@ -2881,18 +3052,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n279 int
+	if n279, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]int32, n254)
-		for i256 := range s255 {
-			if s255[i256], err = d.I32(); err != nil {
+	if n279 > 0 {
+		s280 := make([]int32, n279)
+		for i281 := range s280 {
+			if s280[i281], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s255
+		m.Partitions = s280
 	}
 	return nil
 }
@@ -2909,8 +3080,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i257 := range m.Partitions {
-		b = m.Partitions[i257].AppendPostcard(b)
+	for i282 := range m.Partitions {
+		b = m.Partitions[i282].AppendPostcard(b)
 	}
 	return b
 }
@@ -2919,18 +3090,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n283 int
+	if n283, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]OffsetDeletePartitionResp, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n283 > 0 {
+		s284 := make([]OffsetDeletePartitionResp, n283)
+		for i285 := range s284 {
+			if err = s284[i285].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s259
+		m.Partitions = s284
 	}
 	return nil
 }
@@ -2939,8 +3110,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i261 := range m.Partitions {
-		n += m.Partitions[i261].sizeHint()
+	for i286 := range m.Partitions {
+		n += m.Partitions[i286].sizeHint()
 	}
 	return n
 }
@@ -2988,8 +3159,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i262 := range m.Topics {
-		b = m.Topics[i262].AppendPostcard(b)
+	for i287 := range m.Topics {
+		b = m.Topics[i287].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -2999,18 +3170,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n263 int
-	if n263, err = d.Len(); err != nil {
+	var n288 int
+	if n288, err = d.Len(); err != nil {
 		return err
 	}
-	if n263 > 0 {
-		s264 := make([]OffsetFetchTopic, n263)
-		for i265 := range s264 {
-			if err = s264[i265].decode(d); err != nil {
+	if n288 > 0 {
+		s289 := make([]OffsetFetchTopic, n288)
+		for i290 := range s289 {
+			if err = s289[i290].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s264
+		m.Topics = s289
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3022,8 +3193,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i266 := range m.Topics {
-		n += m.Topics[i266].sizeHint()
+	for i291 := range m.Topics {
+		n += m.Topics[i291].sizeHint()
 	}
 	n += 10
 	return n
@@ -3033,8 +3204,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i267 := range m.Topics {
-		b = m.Topics[i267].AppendPostcard(b)
+	for i292 := range m.Topics {
+		b = m.Topics[i292].AppendPostcard(b)
 	}
 	return b
 }
@@ -3043,18 +3214,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n268 int
-	if n268, err = d.Len(); err != nil {
+	var n293 int
+	if n293, err = d.Len(); err != nil {
 		return err
 	}
-	if n268 > 0 {
-		s269 := make([]OffsetFetchTopicResp, n268)
-		for i270 := range s269 {
-			if err = s269[i270].decode(d); err != nil {
+	if n293 > 0 {
+		s294 := make([]OffsetFetchTopicResp, n293)
+		for i295 := range s294 {
+			if err = s294[i295].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s269
+		m.Topics = s294
 	}
 	return nil
 }
@@ -3063,8 +3234,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i271 := range m.Topics {
-		n += m.Topics[i271].sizeHint()
+	for i296 := range m.Topics {
+		n += m.Topics[i296].sizeHint()
 	}
 	return n
 }
@@ -3073,8 +3244,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i272 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i272]))
+	for i297 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i297]))
 	}
 	return b
 }
@@ -3083,18 +3254,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n298 int
+	if n298, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]int32, n273)
-		for i275 := range s274 {
-			if s274[i275], err = d.I32(); err != nil {
+	if n298 > 0 {
+		s299 := make([]int32, n298)
+		for i300 := range s299 {
+			if s299[i300], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s274
+		m.Partitions = s299
 	}
 	return nil
 }
@@ -3111,8 +3282,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i276 := range m.Partitions {
-		b = m.Partitions[i276].AppendPostcard(b)
+	for i301 := range m.Partitions {
+		b = m.Partitions[i301].AppendPostcard(b)
 	}
 	return b
 }
@@ -3121,18 +3292,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n277 int
-	if n277, err = d.Len(); err != nil {
+	var n302 int
+	if n302, err = d.Len(); err != nil {
 		return err
 	}
-	if n277 > 0 {
-		s278 := make([]OffsetFetchPartitionResp, n277)
-		for i279 := range s278 {
-			if err = s278[i279].decode(d); err != nil {
+	if n302 > 0 {
+		s303 := make([]OffsetFetchPartitionResp, n302)
+		for i304 := range s303 {
+			if err = s303[i304].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s278
+		m.Partitions = s303
 	}
 	return nil
 }
@@ -3141,8 +3312,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i280 := range m.Partitions {
-		n += m.Partitions[i280].sizeHint()
+	for i305 := range m.Partitions {
+		n += m.Partitions[i305].sizeHint()
 	}
 	return n
 }
@@ -3274,8 +3445,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i281 := range m.Partitions {
-		b = m.Partitions[i281].AppendPostcard(b)
+	for i306 := range m.Partitions {
+		b = m.Partitions[i306].AppendPostcard(b)
 	}
 	return b
 }
@@ -3287,18 +3458,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n282 int
-	if n282, err = d.Len(); err != nil {
+	var n307 int
+	if n307, err = d.Len(); err != nil {
 		return err
 	}
-	if n282 > 0 {
-		s283 := make([]ProducePartition, n282)
-		for i284 := range s283 {
-			if err = s283[i284].decode(d); err != nil {
+	if n307 > 0 {
+		s308 := make([]ProducePartition, n307)
+		for i309 := range s308 {
+			if err = s308[i309].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s283
+		m.Partitions = s308
 	}
 	return nil
 }
@@ -3308,8 +3479,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i285 := range m.Partitions {
-		n += m.Partitions[i285].sizeHint()
+	for i310 := range m.Partitions {
+		n += m.Partitions[i310].sizeHint()
 	}
 	return n
 }
@@ -3319,8 +3490,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i286 := range m.Partitions {
-		m.Partitions[i286].appendVec(w)
+	for i311 := range m.Partitions {
+		m.Partitions[i311].appendVec(w)
 	}
 }
 
@@ -3329,8 +3500,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i287 := range m.Partitions {
-		n += m.Partitions[i287].vecHint()
+	for i312 := range m.Partitions {
+		n += m.Partitions[i312].vecHint()
 	}
 	return n
 }
@@ -3338,25 +3509,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i288 := range m.Partitions {
-		b = m.Partitions[i288].AppendPostcard(b)
+	for i313 := range m.Partitions {
+		b = m.Partitions[i313].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n314 int
+	if n314, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]ProducePartitionResp, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n314 > 0 {
+		s315 := make([]ProducePartitionResp, n314)
+		for i316 := range s315 {
+			if err = s315[i316].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s290
+		m.Partitions = s315
 	}
 	return nil
 }
@@ -3364,8 +3535,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i292 := range m.Partitions {
-		n += m.Partitions[i292].sizeHint()
+	for i317 := range m.Partitions {
+		n += m.Partitions[i317].sizeHint()
 	}
 	return n
 }
@@ -3416,11 +3587,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x293 byte
-	if x293, err = d.Byte(); err != nil {
+	var x318 byte
+	if x318, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x293)
+	m.Status = Status(x318)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -3432,6 +3603,193 @@ func (m *ResponseHeader) sizeHint() int {
 	n += 10
 	n += 10
 	n += len(m.Message) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramAlterResult to b.
+func (m *ScramAlterResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.User)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *ScramAlterResult) decode(d *postcard.Decoder) (err error) {
+	if m.User, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramAlterResult) sizeHint() int {
+	n := 0
+	n += len(m.User) + 5
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramCredential to b.
+func (m *ScramCredential) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.Mechanism))
+	b = postcard.AppendZigzag(b, int64(m.Iterations))
+	b = postcard.AppendBytes(b, m.Salt)
+	b = postcard.AppendBytes(b, m.StoredKey)
+	b = postcard.AppendBytes(b, m.ServerKey)
+	return b
+}
+
+func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
+	var x319 byte
+	if x319, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x319)
+	if m.Iterations, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Salt, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.StoredKey, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.ServerKey, err = d.Bytes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramCredential) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.Salt) + 5
+	n += len(m.StoredKey) + 5
+	n += len(m.ServerKey) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramDeletion to b.
+func (m *ScramDeletion) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = append(b, byte(m.Mechanism))
+	return b
+}
+
+func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var x320 byte
+	if x320, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x320)
+	return nil
+}
+
+func (m *ScramDeletion) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramUpsertion to b.
+func (m *ScramUpsertion) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = append(b, byte(m.Mechanism))
+	b = postcard.AppendZigzag(b, int64(m.Iterations))
+	b = postcard.AppendBytes(b, m.Salt)
+	b = postcard.AppendBytes(b, m.SaltedPassword)
+	return b
+}
+
+func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var x321 byte
+	if x321, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x321)
+	if m.Iterations, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Salt, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.SaltedPassword, err = d.Bytes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramUpsertion) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += 10
+	n += len(m.Salt) + 5
+	n += len(m.SaltedPassword) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramUser to b.
+func (m *ScramUser) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
+	for i322 := range m.Credentials {
+		b = m.Credentials[i322].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n323 int
+	if n323, err = d.Len(); err != nil {
+		return err
+	}
+	if n323 > 0 {
+		s324 := make([]ScramCredential, n323)
+		for i325 := range s324 {
+			if err = s324[i325].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Credentials = s324
+	}
+	return nil
+}
+
+func (m *ScramUser) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i326 := range m.Credentials {
+		n += m.Credentials[i326].sizeHint()
+	}
 	return n
 }
 
@@ -3468,8 +3826,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i294 := range m.Assignments {
-		b = m.Assignments[i294].AppendPostcard(b)
+	for i327 := range m.Assignments {
+		b = m.Assignments[i327].AppendPostcard(b)
 	}
 	return b
 }
@@ -3493,18 +3851,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n295 int
-	if n295, err = d.Len(); err != nil {
+	var n328 int
+	if n328, err = d.Len(); err != nil {
 		return err
 	}
-	if n295 > 0 {
-		s296 := make([]SyncGroupAssignment, n295)
-		for i297 := range s296 {
-			if err = s296[i297].decode(d); err != nil {
+	if n328 > 0 {
+		s329 := make([]SyncGroupAssignment, n328)
+		for i330 := range s329 {
+			if err = s329[i330].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s296
+		m.Assignments = s329
 	}
 	return nil
 }
@@ -3518,8 +3876,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i298 := range m.Assignments {
-		n += m.Assignments[i298].sizeHint()
+	for i331 := range m.Assignments {
+		n += m.Assignments[i331].sizeHint()
 	}
 	return n
 }
@@ -3565,8 +3923,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i299 := range m.Partitions {
-		b = m.Partitions[i299].AppendPostcard(b)
+	for i332 := range m.Partitions {
+		b = m.Partitions[i332].AppendPostcard(b)
 	}
 	return b
 }
@@ -3578,26 +3936,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x300 []byte
-	if x300, err = d.Take(16); err != nil {
+	var x333 []byte
+	if x333, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x300)
+	copy(m.TopicID[:], x333)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n301 int
-	if n301, err = d.Len(); err != nil {
+	var n334 int
+	if n334, err = d.Len(); err != nil {
 		return err
 	}
-	if n301 > 0 {
-		s302 := make([]PartitionInfo, n301)
-		for i303 := range s302 {
-			if err = s302[i303].decode(d); err != nil {
+	if n334 > 0 {
+		s335 := make([]PartitionInfo, n334)
+		for i336 := range s335 {
+			if err = s335[i336].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s302
+		m.Partitions = s335
 	}
 	return nil
 }
@@ -3609,8 +3967,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i304 := range m.Partitions {
-		n += m.Partitions[i304].sizeHint()
+	for i337 := range m.Partitions {
+		n += m.Partitions[i337].sizeHint()
 	}
 	return n
 }
@@ -3640,6 +3998,8 @@ var specs = [...]Spec{
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
+	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -3689,6 +4049,10 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[20], true
 	case OpInitProducerID:
 		return specs[21], true
+	case OpDescribeUserScramCredentials:
+		return specs[22], true
+	case OpAlterUserScramCredentials:
+		return specs[23], true
 	}
 	return Spec{}, false
 }
@@ -3983,6 +4347,32 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpDescribeUserScramCredentials:
+		req, ok := body.(*DescribeUserScramCredentialsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_user_scram_credentials request is %T", body)
+		}
+		resp, err := svc.DescribeUserScramCredentials(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAlterUserScramCredentials:
+		req, ok := body.(*AlterUserScramCredentialsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_user_scram_credentials request is %T", body)
+		}
+		resp, err := svc.AlterUserScramCredentials(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -4102,6 +4492,16 @@ func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitP
 	return nil, unsupported("init_producer_id")
 }
 
+// DescribeUserScramCredentials answers ErrUnsupported.
+func (Unimplemented) DescribeUserScramCredentials(context.Context, *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	return nil, unsupported("describe_user_scram_credentials")
+}
+
+// AlterUserScramCredentials answers ErrUnsupported.
+func (Unimplemented) AlterUserScramCredentials(context.Context, *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	return nil, unsupported("alter_user_scram_credentials")
+}
+
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
 // part answers its ops with an error wrapping ErrUnsupported. The local forms go to Data.
 type Parts struct {
@@ -4109,6 +4509,7 @@ type Parts struct {
 	Admin     AdminService
 	Groups    GroupService
 	Producers ProducerService
+	Security  SecurityService
 }
 
 // Produce forwards to p.Data.
@@ -4287,6 +4688,22 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 	return p.Producers.InitProducerID(ctx, req)
 }
 
+// DescribeUserScramCredentials forwards to p.Security.
+func (p Parts) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("describe_user_scram_credentials")
+	}
+	return p.Security.DescribeUserScramCredentials(ctx, req)
+}
+
+// AlterUserScramCredentials forwards to p.Security.
+func (p Parts) AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("alter_user_scram_credentials")
+	}
+	return p.Security.AlterUserScramCredentials(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -4443,6 +4860,20 @@ func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*O
 func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
 	ctx, done := s.around(ctx, "init_producer_id")
 	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	ctx, done := s.around(ctx, "describe_user_scram_credentials")
+	resp, err := s.svc.DescribeUserScramCredentials(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	ctx, done := s.around(ctx, "alter_user_scram_credentials")
+	resp, err := s.svc.AlterUserScramCredentials(ctx, req)
 	done(err)
 	return resp, err
 }

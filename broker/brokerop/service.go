@@ -34,6 +34,7 @@ type Service interface {
 	AdminService
 	GroupService
 	ProducerService
+	SecurityService
 }
 
 // DataService is the partition data path.
@@ -148,6 +149,17 @@ type ProducerService interface {
 	// InitProducerID allocates a producer id.
 	//kafkaop:init_producer_id OpInitProducerID
 	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
+}
+
+// SecurityService keeps the cluster's SCRAM credentials (security.go).
+type SecurityService interface {
+	// DescribeUserScramCredentials returns stored SCRAM credentials.
+	//kafkaop:describe_user_scram_credentials OpDescribeUserScramCredentials
+	DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error)
+
+	// AlterUserScramCredentials deletes and upserts SCRAM credentials, durably.
+	//kafkaop:alter_user_scram_credentials OpAlterUserScramCredentials
+	AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

@@ -146,6 +146,10 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return err
 	}
 	defer closeStore()
+	creds, err := cli.OpenCredentials(o.data)
+	if err != nil {
+		return err
+	}
 
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
 		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
@@ -154,7 +158,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer node.Close()
 	ep := node.Endpoint
-	brokermesh.Serve(ep, brokermesh.NewServer(log, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Groups: gc, Producers: b}), trust, log)
+	brokermesh.Serve(ep, brokermesh.NewServer(log, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Groups: gc, Producers: b, Security: creds}), trust, log)
 
 	addr := dialable(ep.Addr())
 	g, err := gossip.Attach(ep, gossip.Config{})

@@ -50,6 +50,7 @@ import (
 type backend struct {
 	*broker.Broker
 	*group.Coordinator
+	*broker.Credentials
 }
 
 var (
@@ -145,7 +146,12 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		if err != nil {
 			return err
 		}
-		be, closeBackend, inProcess = backend{b, gc}, closeAll, b
+		creds, err := cli.OpenCredentials(o.data)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		be, closeBackend, inProcess = backend{b, gc, creds}, closeAll, b
 	}
 	defer closeBackend()
 

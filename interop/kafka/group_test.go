@@ -26,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
@@ -40,6 +41,18 @@ const (
 type grpBackend struct {
 	*broker.Broker
 	*group.Coordinator
+	noSecurity
+}
+
+// noSecurity serves no SCRAM credential ops.
+type noSecurity struct{}
+
+func (noSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
+	return brokerop.Unimplemented{}.DescribeUserScramCredentials(ctx, req)
+}
+
+func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
+	return brokerop.Unimplemented{}.AlterUserScramCredentials(ctx, req)
 }
 
 var _ gateway.GroupBackend = grpBackend{}
@@ -71,7 +84,7 @@ func grpStart(t testing.TB, dir, addr string) *grpStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := serve.Start(t, gateway.Config{Backend: grpBackend{b, c}, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
+	g := serve.Start(t, gateway.Config{Backend: grpBackend{Broker: b, Coordinator: c}, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
 	s := &grpStack{b: b, c: c, g: g, addr: g.Addr}
 	t.Cleanup(s.stop)
 	return s
