@@ -1,0 +1,5 @@
+package gateway
+
+// SetAuthHook makes s call f with the principal of every connection that authenticates (SASL
+// or a TLS client certificate). Tests only; set before serving.
+func SetAuthHook(s *Server, f func(principal string)) { s.authHook = f }
