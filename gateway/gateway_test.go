@@ -379,7 +379,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"oversize", binary.BigEndian.AppendUint32(nil, 1<<20+1)},
 		{"negative size", []byte{0x80, 0, 0, 0}},
 		{"unknown key", kafkawire.AppendFrame(nil, []byte{0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
-		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrSASLHandshakeRequest()))},
+		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrWriteTxnMarkersRequest()))},
 		{"unsupported version", kafkawire.AppendFrame(nil, bodyOf(oldFetch))},
 		{"truncated body", kafkawire.AppendFrame(nil, truncated)},
 		{"truncated header", kafkawire.AppendFrame(nil, []byte{0, 3, 0})},

@@ -170,7 +170,12 @@ func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (cha
 	}
 	if err != nil {
 		cs.mech = nil
-		s.log.Info("gateway: SASL authentication failed", "mechanism", cs.mechName, "listener", cs.lis.proto.String(), "err", err)
+		detail := err
+		var ae *authError
+		if errors.As(err, &ae) {
+			detail = ae.detail
+		}
+		s.log.Info("gateway: SASL authentication failed", "mechanism", cs.mechName, "listener", cs.lis.proto.String(), "err", err, "detail", detail)
 		return nil, false, err
 	}
 	if !done {

@@ -3,10 +3,10 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/xdg-go/scram"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
@@ -35,54 +35,118 @@ func fixedCreds(t testing.TB) credentials {
 	}
 }
 
-// A whole SCRAM exchange against xdg-go's client (a second, independent client after kgo's
-// in the end-to-end tests): right password accepted, wrong one refused, both mechanisms.
+// scramClient computes a client's messages (RFC 5802 §3) independently of the server code.
+type scramClient struct {
+	m                  scramkey.Mechanism
+	user, pass, cnonce string
+	first              string
+}
+
+func (c *scramClient) clientFirst() string {
+	c.first = "n=" + c.user + ",r=" + c.cnonce
+	return "n,," + c.first
+}
+
+func (c *scramClient) clientFinal(t testing.TB, serverFirst, echoNonce string) (final, wantVerifier string) {
+	attrs := map[string]string{}
+	for _, kv := range strings.Split(serverFirst, ",") {
+		attrs[kv[:1]] = kv[2:]
+	}
+	salt, _ := base64.StdEncoding.DecodeString(attrs["s"])
+	iters, _ := strconv.Atoi(attrs["i"])
+	salted, err := scramkey.Salted(c.m, c.pass, salt, iters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.m.Hash()
+	clientKey := hmacOf(h, salted, []byte("Client Key"))
+	sum := h()
+	sum.Write(clientKey)
+	wop := "c=biws,r=" + echoNonce + attrs["r"]
+	auth := []byte(c.first + "," + serverFirst + "," + wop)
+	sig := hmacOf(h, sum.Sum(nil), auth)
+	for i := range sig {
+		sig[i] ^= clientKey[i]
+	}
+	return wop + ",p=" + base64.StdEncoding.EncodeToString(sig),
+		"v=" + base64.StdEncoding.EncodeToString(hmacOf(h, hmacOf(h, salted, []byte("Server Key")), auth))
+}
+
+// RFC 7677 §3, byte for byte: the server-first and server-final messages of the example.
+func TestScramRFC7677Example(t *testing.T) {
+	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
+	salted, _ := scramkey.Salted(scramkey.SHA256, "pencil", salt, 4096)
+	c, _ := scramkey.FromSalted(scramkey.SHA256, salted, salt, 4096)
+	creds := func(_ context.Context, user string) ([]brokerop.ScramCredential, error) {
+		return []brokerop.ScramCredential{{Mechanism: 1, Iterations: 4096, Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey}}, nil
+	}
+	m := &scramMech{m: scramkey.SHA256, creds: creds, nonce: func() string { return "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0" }}
+	sf, _, _, err := m.step(context.Background(), []byte("n,,n=user,r=rOprNGfwEbeRWgbNEkqO"))
+	if err != nil || string(sf) != "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096" {
+		t.Fatalf("server-first %q %v", sf, err)
+	}
+	v, user, done, err := m.step(context.Background(), []byte("c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="))
+	if err != nil || !done || user != "user" || string(v) != "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" {
+		t.Fatalf("server-final %q user %q done %v err %v", v, user, done, err)
+	}
+}
+
+// Whole exchanges: right password accepted (also with librdkafka's doubled nonce), wrong
+// one, unknown user and a replay refused, both mechanisms.
 func TestScramMechConversation(t *testing.T) {
 	creds := fixedCreds(t)
-	for _, m := range []struct {
-		name string
-		h    scram.HashGeneratorFcn
-	}{{MechScramSHA256, scram.SHA256}, {MechScramSHA512, scram.SHA512}} {
-		for _, pass := range []string{"alice-secret", "wrong"} {
-			cl, err := m.h.NewClient("alice", pass, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			conv := cl.NewConversation()
-			mech := newMech(m.name, creds)
-			first, _ := conv.Step("")
-			sfirst, _, done, err := mech.step(context.Background(), []byte(first))
+	for _, name := range []string{MechScramSHA256, MechScramSHA512} {
+		for _, tc := range []struct {
+			user, pass, echo string
+			ok               bool
+		}{
+			{"alice", "alice-secret", "", true},
+			{"alice", "alice-secret", "cnonce-123", true}, // librdkafka: client nonce sent again in front
+			{"alice", "wrong", "", false},
+		} {
+			mech := newMech(name, creds)
+			cl := &scramClient{m: scramkey.ByName(name), user: tc.user, pass: tc.pass, cnonce: "cnonce-123"}
+			sfirst, _, done, err := mech.step(context.Background(), []byte(cl.clientFirst()))
 			if err != nil || done {
-				t.Fatalf("%s: client-first: %v done=%v", m.name, err, done)
+				t.Fatalf("%s: client-first: %v done=%v", name, err, done)
 			}
-			final, err := conv.Step(string(sfirst))
-			if err != nil {
-				t.Fatal(err)
-			}
+			final, verifier := cl.clientFinal(t, string(sfirst), tc.echo)
 			sfinal, user, done, err := mech.step(context.Background(), []byte(final))
-			if pass != "alice-secret" {
-				if err == nil || !strings.Contains(err.Error(), "invalid credentials with SASL mechanism "+m.name) {
-					t.Fatalf("%s wrong password: err %v", m.name, err)
+			if !tc.ok {
+				if err == nil || err.Error() != failedMessage(name) {
+					t.Fatalf("%s wrong password: err %v", name, err)
 				}
 				continue
 			}
-			if err != nil || !done || user != "alice" {
-				t.Fatalf("%s: final: user %q done %v err %v", m.name, user, done, err)
-			}
-			if _, err := conv.Step(string(sfinal)); err != nil || !conv.Valid() {
-				t.Fatalf("%s: client rejects the server signature: %v", m.name, err)
+			if err != nil || !done || user != "alice" || string(sfinal) != verifier {
+				t.Fatalf("%s: final %q (want %q) user %q done %v err %v", name, sfinal, verifier, user, done, err)
 			}
 			if _, _, _, err := mech.step(context.Background(), []byte(final)); err == nil {
-				t.Fatalf("%s: a replayed final message was accepted", m.name)
+				t.Fatalf("%s: a replayed final message was accepted", name)
 			}
 		}
 	}
+	// A tampered nonce is refused.
+	mech := newMech(MechScramSHA256, creds)
+	cl := &scramClient{m: scramkey.SHA256, user: "alice", pass: "alice-secret", cnonce: "abc"}
+	sfirst, _, _, _ := mech.step(context.Background(), []byte(cl.clientFirst()))
+	final, _ := cl.clientFinal(t, strings.Replace(string(sfirst), "r=abc", "r=abd", 1), "")
+	if _, _, _, err := mech.step(context.Background(), []byte(final)); err == nil {
+		t.Fatal("tampered nonce accepted")
+	}
 	// Unknown user: the same message as a wrong password.
-	cl, _ := scram.SHA256.NewClient("mallory", "x", "")
-	first, _ := cl.NewConversation().Step("")
-	if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte(first)); err == nil ||
+	if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte("n,,n=mallory,r=abc")); err == nil ||
 		err.Error() != failedMessage(MechScramSHA256) {
 		t.Fatalf("unknown user: %v", err)
+	}
+	// Channel binding and a foreign authorization id are refused.
+	for _, first := range []string{"p=tls-unique,,n=alice,r=abc", "n,a=bob,n=alice,r=abc", "n,,n=al=41ice,r=abc", "n,,r=abc,n=alice"} {
+		if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte(first)); err == nil {
+			t.Fatalf("client-first %q accepted", first)
+		}
+	}
+	if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte("n,a=alice,n=alice,r=abc")); err != nil {
+		t.Fatalf("authzid equal to the user refused: %v", err)
 	}
 }
 
@@ -127,6 +191,36 @@ func FuzzParsePlain(f *testing.F) {
 	})
 }
 
+func FuzzParseClientFirst(f *testing.F) {
+	f.Add("n,,n=alice,r=abc")
+	f.Add("n,a=al=2Cice,n=al=3Dice,r=x,ext=1")
+	f.Add("y,,n=,r=")
+	f.Fuzz(func(t *testing.T, msg string) {
+		cf, err := ParseClientFirst(msg)
+		if err != nil {
+			return
+		}
+		if cf.User == "" || !printableNonce(cf.Nonce) || msg != cf.GS2+cf.Bare {
+			t.Fatalf("%q parsed to %+v", msg, cf)
+		}
+	})
+}
+
+func FuzzParseClientFinal(f *testing.F) {
+	f.Add("c=biws,r=abcdef,p=AAAA")
+	f.Add("c=,r=,p=")
+	f.Add("c=biws,r=x,ext=y,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+	f.Fuzz(func(t *testing.T, msg string) {
+		cf, err := ParseClientFinal(msg)
+		if err != nil {
+			return
+		}
+		if len(cf.Proof) == 0 || !strings.HasPrefix(msg, cf.WithoutProof+",p=") {
+			t.Fatalf("%q parsed to %+v", msg, cf)
+		}
+	})
+}
+
 // FuzzScramServer feeds arbitrary client-first and client-final messages to the server side
 // of SCRAM: it must never panic, and never authenticate without the password.
 func FuzzScramServer(f *testing.F) {
@@ -142,11 +236,8 @@ func FuzzScramServer(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			if done {
-				t.Fatal("done after client-first")
-			}
-			if !bytes.HasPrefix(sfirst, []byte("r=")) {
-				t.Fatalf("server-first %q", sfirst)
+			if done || !bytes.HasPrefix(sfirst, []byte("r=")) {
+				t.Fatalf("server-first %q done %v", sfirst, done)
 			}
 			if _, _, done, err := m.step(context.Background(), final); err == nil || done {
 				t.Fatalf("final %q authenticated without the password (done %v err %v)", final, done, err)
