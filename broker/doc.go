@@ -14,6 +14,7 @@
 //	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition, opened through the Store
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
+//	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open)
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
@@ -80,6 +81,18 @@
 // write of it fully succeeded (and every write carries an end at least as high as any
 // before), and either version of a snapshot is a valid summary of the durable log below its
 // offset.
+//
+// # SCRAM credentials
+//
+// Credentials (credentials.go) serves brokerop.SecurityService — Kafka's
+// DescribeUserScramCredentials and AlterUserScramCredentials with Kafka's per-user rules —
+// over a CredentialStore, so that the metadata quorum can hold them later.
+// FileCredentialStore keeps them in one checksummed file (mode 0600) replaced as the
+// registry is; an alteration is applied in memory only after the store returned, a failed
+// write answers UNKNOWN_SERVER_ERROR for the users and changes nothing, and a write of
+// unknown outcome (rename or directory fsync) fails every later alteration
+// (ErrCredentialsFailed) until a restart. Only salt, iterations, StoredKey and ServerKey are
+// stored: upsertions carry a salted password, from which the keys are derived.
 //
 // # Durability policy
 //

@@ -166,11 +166,11 @@ func handleSaslAuthenticate(ctx context.Context, r *Request) (kmsg.Response, err
 func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (challenge []byte, done bool, err error) {
 	challenge, user, done, err := cs.mech.step(ctx, token)
 	if err == nil && done && cs.authed && "User:"+user != cs.principal {
-		err = fmt.Errorf("Cannot change principals during re-authentication from %s: User:%s", cs.principal, user)
+		err = clientErr(fmt.Sprintf("Cannot change principals during re-authentication from %s: User:%s", cs.principal, user))
 	}
 	if err != nil {
 		cs.mech = nil
-		detail := err
+		var detail error
 		var ae *authError
 		if errors.As(err, &ae) {
 			detail = ae.detail

@@ -61,6 +61,9 @@ type authError struct {
 
 func (e *authError) Error() string { return e.msg }
 
+// clientErr is an authentication failure told to the client as Kafka words it.
+func clientErr(msg string) error { return &authError{msg: msg} }
+
 // failedMessage is Kafka's text for a failed authentication (same for an unknown user and a
 // wrong password, so that users cannot be enumerated).
 func failedMessage(mech string) string {
@@ -96,17 +99,17 @@ func alnumNonce() string {
 func ParsePlain(token []byte) (user, password string, err error) {
 	parts := bytes.Split(token, []byte{0})
 	if len(parts) != 3 {
-		return "", "", errors.New("Invalid SASL/PLAIN response: expected 3 tokens")
+		return "", "", clientErr("Invalid SASL/PLAIN response: expected 3 tokens")
 	}
 	authz, u, p := string(parts[0]), string(parts[1]), string(parts[2])
 	if u == "" {
-		return "", "", errors.New("Authentication failed: username not specified")
+		return "", "", clientErr("Authentication failed: username not specified")
 	}
 	if p == "" {
-		return "", "", errors.New("Authentication failed: password not specified")
+		return "", "", clientErr("Authentication failed: password not specified")
 	}
 	if authz != "" && authz != u {
-		return "", "", errors.New("Authentication failed: Client requested an authorization id that is different from username")
+		return "", "", clientErr("Authentication failed: Client requested an authorization id that is different from username")
 	}
 	return u, p, nil
 }
@@ -120,7 +123,7 @@ type plainMech struct {
 
 func (p *plainMech) step(ctx context.Context, token []byte) ([]byte, string, bool, error) {
 	if p.done {
-		return nil, "", false, errors.New("Authentication failed: PLAIN takes one message")
+		return nil, "", false, clientErr("Authentication failed: PLAIN takes one message")
 	}
 	p.done = true
 	user, pass, err := ParsePlain(token)
@@ -129,16 +132,17 @@ func (p *plainMech) step(ctx context.Context, token []byte) ([]byte, string, boo
 	}
 	creds, err := p.creds(ctx, user)
 	if err != nil && !errors.Is(err, errUnknownUser) {
-		return nil, "", false, fmt.Errorf("Authentication failed: %v", err)
+		return nil, "", false, &authError{msg: "Authentication failed: the credential store is unavailable", detail: err}
 	}
-	for _, c := range creds {
+	// The first (lowest-numbered) mechanism decides; the others hold the same password.
+	if len(creds) > 0 {
+		c := creds[0]
 		if scramkey.Check(scramkey.Credential{Mechanism: scramkey.Mechanism(c.Mechanism), Iterations: c.Iterations,
 			Salt: c.Salt, StoredKey: c.StoredKey}, pass) {
 			return nil, user, true, nil
 		}
-		break // the first (lowest-numbered) mechanism decides; the others hold the same password
 	}
-	return nil, "", false, errors.New("Authentication failed: Invalid username or password")
+	return nil, "", false, clientErr("Authentication failed: Invalid username or password")
 }
 
 // scramMech is the server side of one SCRAM exchange (RFC 5802, RFC 7677), with Kafka's
@@ -168,7 +172,7 @@ func (s *scramMech) step(ctx context.Context, token []byte) ([]byte, string, boo
 		s.state = 2
 		return s.clientFinal(string(token))
 	}
-	return nil, "", false, errors.New("Authentication failed: SCRAM exchange already finished")
+	return nil, "", false, clientErr("Authentication failed: SCRAM exchange already finished")
 }
 
 func (s *scramMech) fail(detail error) ([]byte, string, bool, error) {
@@ -210,7 +214,7 @@ func ParseClientFirst(msg string) (ClientFirst, error) {
 	cf.Bare = bare
 	attrs := strings.Split(bare, ",")
 	if len(attrs) < 2 || !strings.HasPrefix(attrs[0], "n=") || !strings.HasPrefix(attrs[1], "r=") {
-		return cf, errors.New("client-first-message must start n=...,r=...")
+		return cf, errors.New("client-first-message does not start with n= and r=")
 	}
 	var err error
 	if cf.User, err = decodeSaslName(attrs[0][2:]); err != nil || cf.User == "" {
@@ -251,7 +255,7 @@ func ParseClientFinal(msg string) (ClientFinal, error) {
 	cf.Proof = proof
 	attrs := strings.Split(cf.WithoutProof, ",")
 	if len(attrs) < 2 || !strings.HasPrefix(attrs[0], "c=") || !strings.HasPrefix(attrs[1], "r=") {
-		return cf, errors.New("client-final-message must start c=...,r=...")
+		return cf, errors.New("client-final-message does not start with c= and r=")
 	}
 	b, err := base64.StdEncoding.DecodeString(attrs[0][2:])
 	if err != nil {
@@ -267,11 +271,11 @@ func (s *scramMech) clientFirst(ctx context.Context, msg string) ([]byte, string
 		return s.fail(err)
 	}
 	if cf.Authz != "" && cf.Authz != cf.User {
-		return nil, "", false, errors.New("Authentication failed: Client requested an authorization id that is different from username")
+		return nil, "", false, clientErr("Authentication failed: Client requested an authorization id that is different from username")
 	}
 	creds, err := s.creds(ctx, cf.User)
 	if err != nil && !errors.Is(err, errUnknownUser) {
-		return nil, "", false, fmt.Errorf("Authentication failed: %v", err)
+		return nil, "", false, &authError{msg: "Authentication failed: the credential store is unavailable", detail: err}
 	}
 	found := false
 	for _, c := range creds {

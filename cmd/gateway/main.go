@@ -19,6 +19,18 @@
 //	-fetch-session-partitions  partitions all fetch sessions may hold (default 1,000,000)
 //	-v                 debug logging
 //
+// Security (Kafka plane; see the README's Security section):
+//
+//	-listeners         Kafka listeners, e.g. SASL_SSL://:9093,PLAINTEXT://:9092 [RAFKA_LISTENERS]
+//	                   (default PLAINTEXT on -listen)
+//	-tls-cert, -tls-key  PEM server certificate and key, reloaded when they change
+//	                   [RAFKA_TLS_CERT, RAFKA_TLS_KEY]
+//	-tls-client-ca     CA bundle for client certificates [RAFKA_TLS_CLIENT_CA]
+//	-ssl-client-auth   none, requested or required [RAFKA_SSL_CLIENT_AUTH]
+//	-sasl-mechanisms   default SCRAM-SHA-256,SCRAM-SHA-512,PLAIN [RAFKA_SASL_MECHANISMS]
+//	-reauth-ms         connections.max.reauth.ms (0: off)
+//	-sasl-users        file of user:password lines created at start if absent [RAFKA_SASL_USERS]
+//
 // SIGINT or SIGTERM shuts down cleanly: the listener and connections close, in-flight
 // requests finish or are cancelled, and the broker syncs and closes its logs.
 //
