@@ -190,7 +190,7 @@ func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (cha
 	cs.setMax(s.cfg.MaxFrameBytes)
 	s.log.Debug("gateway: SASL authenticated", "principal", cs.principal, "mechanism", cs.mechName, "reauthentication", reauth)
 	if s.authHook != nil {
-		s.authHook(cs.principal)
+		s.authHook(cs.principal, reauth)
 	}
 	return challenge, true, nil
 }

@@ -48,6 +48,7 @@ type secServer struct {
 
 	mu         sync.Mutex
 	principals []string
+	reauths    int
 }
 
 func (s *secServer) authed() []string {
@@ -75,7 +76,14 @@ func startSecure(t *testing.T, clientAuth string, sasl gateway.SASLConfig) *secS
 		t.Fatal(err)
 	}
 	s := &secServer{srv: srv, addr: map[gateway.SecurityProtocol]string{}, certs: certs, credsPath: credsPath}
-	gateway.SetAuthHook(srv, func(p string) { s.mu.Lock(); s.principals = append(s.principals, p); s.mu.Unlock() })
+	gateway.SetAuthHook(srv, func(p string, reauth bool) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.principals = append(s.principals, p)
+		if reauth {
+			s.reauths++
+		}
+	})
 	var wg sync.WaitGroup
 	for _, p := range []gateway.SecurityProtocol{gateway.Plaintext, gateway.SSL, gateway.SASLPlaintext, gateway.SASLSSL} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -498,5 +506,38 @@ func TestTLSCertificateReload(t *testing.T) {
 	last := s.certs.RotateServer(t).String()
 	if got := serial(); got != last {
 		t.Fatalf("after the repaired rotation serial %s, want %s", got, last)
+	}
+}
+
+// kgo re-authenticates (KIP-368) on its own connections: with a 1 ms session lifetime it
+// re-authenticates before every request (its pessimism makes the expiry already past), so
+// ten sequential produces are ten re-authentications on the server, all accepted. The
+// server's clock is fake and never moves, so no session ends on the server side.
+func TestSASLReauthenticationKgo(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	s := startSecure(t, "none", gateway.SASLConfig{ReauthAfter: time.Millisecond, Clock: clk})
+	s.addUser(t, "alice", "alice-secret")
+	cl := newClient(t, s.addr[gateway.SASLSSL], kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()),
+		kgo.DialTLSConfig(s.clientTLS(t, false)), kgo.AllowAutoTopicCreation())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "reauth", Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.authed())
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "reauth", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	got := s.authed()
+	s.mu.Lock()
+	reauths := s.reauths
+	s.mu.Unlock()
+	if len(got)-before < 10 || reauths < 10 {
+		t.Fatalf("%d authentications (%d re-authentications) for 10 produces with a 1 ms session, want ≥ 10 re-authentications", len(got)-before, reauths)
+	}
+	if slices.ContainsFunc(got, func(p string) bool { return p != "User:alice" }) {
+		t.Fatalf("principals %v", got)
 	}
 }

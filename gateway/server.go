@@ -77,9 +77,9 @@ type Server struct {
 	// sessions holds the fetch sessions of all connections (nil: sessions off).
 	sessions *fetchSessionCache
 
-	clock    clock.Clock            // SASL session expiry
-	creds    credentials            // SCRAM credential lookup (the backend's)
-	authHook func(principal string) // tests: called on every successful authentication
+	clock    clock.Clock                         // SASL session expiry
+	creds    credentials                         // SCRAM credential lookup (the backend's)
+	authHook func(principal string, reauth bool) // tests: called on every successful authentication
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
@@ -308,7 +308,7 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 			cs.principal = "User:" + certs[0].Subject.String()
 			s.log.Debug("gateway: TLS client authenticated", "principal", cs.principal, "remote", c.RemoteAddr())
 			if s.authHook != nil {
-				s.authHook(cs.principal)
+				s.authHook(cs.principal, false)
 			}
 		}
 	}
