@@ -84,14 +84,16 @@ func (s *Server) gate(cs *connState, key int16) error {
 	if !cs.lis.proto.SASL() {
 		return nil
 	}
-	sasl := key == kafkawire.KeyApiVersions || key == kmsg.SASLHandshake.Int16() || key == kmsg.SASLAuthenticate.Int16()
+	reauth := key == kmsg.SASLHandshake.Int16() || key == kmsg.SASLAuthenticate.Int16()
 	if !cs.authed {
-		if !sasl {
+		if !reauth && key != kafkawire.KeyApiVersions {
 			return fmt.Errorf("%w: unexpected request (api key %d) during SASL handshake", errBeforeAuth, key)
 		}
 		return nil
 	}
-	if !cs.expiry.IsZero() && cs.mech == nil && key != kmsg.SASLHandshake.Int16() && !s.clock.Now().Before(cs.expiry) {
+	// Past its session's end a connection may only re-authenticate; before it, requests may
+	// still be pipelined around a re-authentication.
+	if !cs.expiry.IsZero() && !reauth && !s.clock.Now().Before(cs.expiry) {
 		return fmt.Errorf("gateway: SASL session of %s expired (connections.max.reauth.ms) without re-authentication", cs.principal)
 	}
 	return nil

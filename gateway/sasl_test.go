@@ -401,6 +401,16 @@ func TestSASLReauthentication(t *testing.T) {
 	clk.Advance(50 * time.Second) // 120 s: the renewed session (from 50 s) is over too
 	renewed.write(encode(metadataReq(), 7))
 	renewed.expectClosed()
+
+	// Past the end, starting a re-authentication does not open the door to other requests.
+	late := dial(t, addr)
+	login(late, "alice", "alice-secret", 1)
+	clk.Advance(61 * time.Second)
+	if resp := handshake(late, 1, "PLAIN", 3); resp.ErrorCode != 0 {
+		t.Fatalf("late re-authentication handshake: %+v", resp)
+	}
+	late.write(encode(metadataReq(), 4))
+	late.expectClosed()
 }
 
 // DescribeUserScramCredentials / AlterUserScramCredentials through kadm: mechanisms and
