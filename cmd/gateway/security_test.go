@@ -135,3 +135,41 @@ func TestKcatSecureListeners(t *testing.T) {
 		t.Fatalf("after restart: %v\n%q", err, out)
 	}
 }
+
+func TestSecurityFlags(t *testing.T) {
+	o, err := parse([]string{"-listeners", "SASL_SSL://:9093,PLAINTEXT://:9092", "-tls-cert", "c", "-tls-key", "k", "-reauth-ms", "60000"}, env(nil), io.Discard)
+	if err != nil || len(o.security.parsedListen) != 2 || o.security.parsedListen[0].Protocol.String() != "SASL_SSL" {
+		t.Fatalf("%+v %v", o.security, err)
+	}
+	if o, err := parse(nil, env(map[string]string{"RAFKA_LISTENERS": "SASL_PLAINTEXT://127.0.0.1:9095"}), io.Discard); err != nil ||
+		o.security.parsedListen[0].Addr != "127.0.0.1:9095" {
+		t.Fatalf("RAFKA_LISTENERS: %+v %v", o.security, err)
+	}
+	if o, err := parse(nil, env(nil), io.Discard); err != nil || len(o.security.parsedListen) != 1 || o.security.parsedListen[0].String() != "PLAINTEXT://:9092" {
+		t.Fatalf("default listener: %+v %v", o.security, err)
+	}
+	for _, bad := range [][]string{
+		{"-listeners", "SSL://:9093"}, // no certificate
+		{"-listeners", "BOGUS://:9093"},
+		{"-listeners", "PLAINTEXT://:9092,SASL_PLAINTEXT://:9092"},
+		{"-listen", ":9000", "-listeners", "PLAINTEXT://:9092"},
+		{"-listeners", "PLAINTEXT://:9092,SASL_PLAINTEXT://:9093", "-advertised-port", "9092"},
+		{"-reauth-ms", "-1"},
+	} {
+		if _, err := parse(bad, env(nil), io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	dir := t.TempDir()
+	for content, ok := range map[string]bool{"# c\n\nadmin:pw:with:colons\n": true, "admin\n": false, ":pw\n": false, "admin:\n": false} {
+		p := filepath.Join(dir, "u")
+		os.WriteFile(p, []byte(content), 0o600)
+		users, err := readUsers(p)
+		if (err == nil) != ok {
+			t.Errorf("users file %q: %v", content, err)
+		}
+		if ok && (len(users) != 1 || users[0] != (userPassword{"admin", "pw:with:colons"})) {
+			t.Errorf("users file %q: %+v", content, users)
+		}
+	}
+}
