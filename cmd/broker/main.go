@@ -6,7 +6,8 @@
 //
 // Flags (environment in brackets):
 //
-//	-data            data directory: identity, topics, groups (default ./data/broker) [RAFKA_DATA_DIR]
+//	-data            data directory: identity, topics, groups, SCRAM credentials (scram.credentials)
+//	                 (default ./data/broker) [RAFKA_DATA_DIR]
 //	-bind            UDP address of the mesh endpoint (default 0.0.0.0:7070) [RAFKA_NODE_BIND_ADDR]
 //	-trust           NodeIds allowed to send KafkaOps, comma separated [RAFKA_TRUSTED_NODES]
 //	-partitions      partition count of auto-created topics (default 1)
