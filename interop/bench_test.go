@@ -16,16 +16,32 @@ const benchBytes = 32 << 20
 // the time the transfer took (measured where the upload runs) after checking the sink's reply.
 type throughputPeer func(ctx context.Context, streams int) (time.Duration, error)
 
+// benchPeer is one pairing of the throughput benchmark.
+type benchPeer struct {
+	run throughputPeer
+	// packets, if set, returns cumulatively the data packets and the receiver's ACK packets
+	// of this pairing as our socket saw them (see endpoint.SocketStats).
+	packets func() (data, acks int64)
+	// cpu returns cumulatively the CPU time of the sending and the receiving process. When
+	// both ends are in this process (Go to Go), recv is zero and send holds both.
+	cpu func() (send, recv time.Duration)
+}
+
 // BenchmarkQUICThroughput measures QUIC stream upload throughput on loopback inside the private
 // namespace, for every pairing in the same run so the figures compare: impl=ours (Go endpoint
 // to Go endpoint), impl=rust (Rust node to Rust node, two driver processes, timed in the
 // driver), impl=ours-rust (Go dials Rust), impl=rust-ours (Rust dials Go). Each iteration moves
 // 32 MiB to a sink that replies with its byte count and sha256, which is checked.
+//
+// Besides MB/s it reports the CPU time the sending and the receiving process spent per MB
+// (send-ms/MB, recv-ms/MB; for ours both ends are one process, in send-ms/MB), which is what
+// decides throughput once the machine is loaded, and, where a Go endpoint is at either end,
+// the data packets and the receiver's ACK packets per MB as our socket counted them.
 func BenchmarkQUICThroughput(b *testing.B) {
 	irohnode.RequireNamespace(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	peers := map[string]throughputPeer{"rust": rustToRustPeer(ctx, b)}
+	peers := map[string]benchPeer{"rust": rustToRustPeer(ctx, b)}
 	for name, p := range endpointBenchPeers(ctx, b) {
 		peers[name] = p
 	}
@@ -38,29 +54,56 @@ func BenchmarkQUICThroughput(b *testing.B) {
 			b.Run(fmt.Sprintf("streams=%d/impl=%s", streams, impl), func(b *testing.B) {
 				var moved int64
 				var spent time.Duration
+				var data0, acks0 int64
+				if p.packets != nil {
+					data0, acks0 = p.packets()
+				}
+				send0, recv0 := p.cpu()
 				for b.Loop() {
-					d, err := p(ctx, streams)
+					d, err := p.run(ctx, streams)
 					if err != nil {
 						b.Fatal(err)
 					}
 					moved += benchBytes
 					spent += d
 				}
-				b.ReportMetric(float64(moved)/1e6/spent.Seconds(), "MB/s")
+				send1, recv1 := p.cpu()
+				mb := float64(moved) / 1e6
+				b.ReportMetric(mb/spent.Seconds(), "MB/s")
+				b.ReportMetric(float64((send1-send0).Milliseconds())/mb, "send-ms/MB")
+				b.ReportMetric(float64((recv1-recv0).Milliseconds())/mb, "recv-ms/MB")
+				if p.packets != nil {
+					data1, acks1 := p.packets()
+					b.ReportMetric(float64(data1-data0)/mb, "pkts/MB")
+					b.ReportMetric(float64(acks1-acks0)/mb, "acks/MB")
+				}
 			})
 		}
 	}
 }
 
+// driverCPU returns a function reading a driver process's CPU time; a read failure (the
+// process is gone) fails the benchmark.
+func driverCPU(b *testing.B, d *irohnode.Driver) func() time.Duration {
+	return func() time.Duration {
+		t, err := procCPU(d.PID())
+		if err != nil {
+			b.Fatal(err)
+		}
+		return t
+	}
+}
+
 // rustToRustPeer: two Rust nodes in two drivers; the upload is timed inside the driver.
-func rustToRustPeer(ctx context.Context, b *testing.B) throughputPeer {
+func rustToRustPeer(ctx context.Context, b *testing.B) benchPeer {
 	sinkNode := rustNode(b, irohnode.NodeOptions{ALPNs: testALPNs})
 	client := rustNode(b, irohnode.NodeOptions{})
 	c, err := client.Connect(ctx, sinkNode.Direct(), alpnSink, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	return func(ctx context.Context, streams int) (time.Duration, error) {
+	sendCPU, recvCPU := driverCPU(b, client.Driver()), driverCPU(b, sinkNode.Driver())
+	run := func(ctx context.Context, streams int) (time.Duration, error) {
 		per := int64(benchBytes / streams)
 		r, err := c.Transfer(ctx, irohnode.Transfer{Streams: streams, Bytes: per})
 		if err != nil {
@@ -77,6 +120,7 @@ func rustToRustPeer(ctx context.Context, b *testing.B) throughputPeer {
 		}
 		return time.Duration(r.MS * float64(time.Millisecond)), nil
 	}
+	return benchPeer{run: run, cpu: func() (time.Duration, time.Duration) { return sendCPU(), recvCPU() }}
 }
 
 // checkSinkReplies checks that every stream's reply is the sink's "<n> <sha256>\n" for per

@@ -29,12 +29,90 @@ type sock struct {
 	batch  *ipv4.PacketConn
 	filter atomic.Pointer[packetFilter] // nil = pass all
 	gro    bool                         // UDP_GRO is on
+	stats  sockCounters
+	// gate, if set, holds batches while quic-go's connection queues are full (see
+	// rxGate). Set before the reader starts; owned by the reader.
+	gate *rxGate
 
 	// Owned by the single reader (quic-go's read loop); GRO only.
 	big  []ipv4.Message // our own 64 KiB receive buffers
 	oobs [][]byte       // per big message: its control data minus the GRO cmsg
 	pend []segment      // datagrams read but not yet handed out
 	next int            // index of the next pending datagram
+}
+
+// sockCounters count what passes through the socket, for SocketStats.
+type sockCounters struct {
+	rxPackets, rxBytes, rxSmall           atomic.Int64
+	rxReads, rxBufs                       atomic.Int64 // recvmmsg calls, kernel datagrams (GRO: coalesced)
+	txPackets, txBytes, txSmall, txWrites atomic.Int64
+	rxHeld                                atomic.Int64
+}
+
+// smallPacket is the size up to which a datagram counts as small: a 1-RTT
+// packet carrying only an ACK (and perhaps a flow-control update) fits, a
+// full data packet does not.
+const smallPacket = 128
+
+// deliver counts the datagrams about to be handed to quic-go and, with a gate, holds them
+// while their connection's queue is full.
+func (s *sock) deliver(ms []ipv4.Message) {
+	s.countRx(ms)
+	if s.gate == nil {
+		return
+	}
+	// Admit per run of datagrams from one source (a GRO buffer's segments share one).
+	var from netip.AddrPort
+	var fromAddr net.Addr
+	run := 0
+	for i := range ms {
+		if a := ms[i].Addr; i == 0 || a != fromAddr {
+			ap := addrPortOf(a)
+			if i > 0 && ap != from {
+				s.gate.admit(from, run)
+				run = 0
+			}
+			from, fromAddr = ap, a
+		}
+		run += ms[i].N
+	}
+	if len(ms) > 0 {
+		s.gate.admit(from, run)
+	}
+}
+
+// countRx counts the datagrams handed to quic-go.
+func (s *sock) countRx(ms []ipv4.Message) {
+	var n, small, bytes int64
+	for i := range ms {
+		n++
+		bytes += int64(ms[i].N)
+		if ms[i].N <= smallPacket {
+			small++
+		}
+	}
+	s.stats.rxPackets.Add(n)
+	s.stats.rxBytes.Add(bytes)
+	s.stats.rxSmall.Add(small)
+}
+
+// WriteMsgUDP is the embedded conn's, counting datagrams (GSO segments).
+func (s *sock) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	n, oobn, err = s.UDPConn.WriteMsgUDP(b, oob, addr)
+	if err == nil {
+		seg := gsoSize(oob)
+		pk, small := int64(1), int64(0)
+		if seg > 0 && seg < len(b) {
+			pk = int64((len(b) + seg - 1) / seg)
+		} else if len(b) <= smallPacket {
+			small = 1
+		}
+		s.stats.txPackets.Add(pk)
+		s.stats.txBytes.Add(int64(len(b)))
+		s.stats.txSmall.Add(small)
+		s.stats.txWrites.Add(1)
+	}
+	return n, oobn, err
 }
 
 // segment is one datagram inside a big buffer.
@@ -72,8 +150,15 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	}
 	for {
 		n, err := s.batch.ReadBatch(ms, flags)
+		if err == nil {
+			s.stats.rxReads.Add(1)
+			s.stats.rxBufs.Add(int64(n))
+		}
 		fp := s.filter.Load()
 		if err != nil || fp == nil {
+			if err == nil {
+				s.deliver(ms[:n])
+			}
 			return n, err
 		}
 		filter := *fp
@@ -93,6 +178,7 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 			kept++
 		}
 		if kept > 0 {
+			s.deliver(ms[:kept])
 			return kept, nil
 		}
 	}
@@ -124,6 +210,7 @@ func (s *sock) readGRO(ms []ipv4.Message, flags int) (int, error) {
 			k++
 		}
 		if k > 0 {
+			s.deliver(ms[:k])
 			return k, nil
 		}
 	}
@@ -144,6 +231,8 @@ func (s *sock) fill(flags int) error {
 	if err != nil {
 		return err
 	}
+	s.stats.rxReads.Add(1)
+	s.stats.rxBufs.Add(int64(n))
 	s.pend, s.next = s.pend[:0], 0
 	for i := range n {
 		m := &s.big[i]
