@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,20 +11,35 @@ import (
 )
 
 // endpointBenchPeers returns the pairings that involve our Go endpoint: ours (Go to Go),
-// ours-rust (Go dials Rust) and rust-ours (Rust dials Go, timed in the driver).
+// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver) and
+// rust-ours-gate (the same to a Go endpoint with the receive gate on).
 func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer {
 	discard := func(streamReport) {}
-	sinkEndpoint := func() *endpoint.Endpoint {
-		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	// accepted holds each sink endpoint's latest accepted connection.
+	accepted := map[*endpoint.Endpoint]*atomic.Pointer[endpoint.Conn]{}
+	sinkEndpoint := func(gate bool) *endpoint.Endpoint {
+		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", RxGate: gate})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { ep.Close() })
+		last := new(atomic.Pointer[endpoint.Conn])
+		accepted[ep] = last
 		ep.Handle(alpnSink, func(ctx context.Context, c *endpoint.Conn) {
+			last.Store(c)
 			defer c.Close()
 			goServe(ctx, c, irohnode.Sink, discard)
 		})
 		return ep
+	}
+	// received counts what a Go sink received from a sender and what quic-go dropped of it.
+	received := func(ep *endpoint.Endpoint) packetCounts {
+		s := ep.SocketStats()
+		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes}
+		if c := accepted[ep].Load(); c != nil {
+			pc.dropped -= int64(c.QUIC().ConnectionStats().BytesReceived)
+		}
+		return pc
 	}
 	goUpload := func(c *endpoint.Conn) throughputPeer {
 		return func(ctx context.Context, streams int) (time.Duration, error) {
@@ -37,15 +53,15 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	}
 	peers := map[string]benchPeer{}
 
-	// Go -> Go. Our sender's data packets; the receiving endpoint's small packets are its ACKs.
-	server, client := sinkEndpoint(), sinkEndpoint()
+	// Go -> Go. Each sink endpoint serves one pairing, so its socket counts only that one.
+	server, client := sinkEndpoint(false), sinkEndpoint(false)
 	c, err := client.Dial(ctx, server.Addr(), alpnSink)
 	if err != nil {
 		b.Fatal(err)
 	}
 	peers["ours"] = benchPeer{
 		run:     goUpload(c),
-		packets: func() (int64, int64) { return client.SocketStats().TxPackets, server.SocketStats().TxSmall },
+		packets: func() packetCounts { return received(server) },
 		cpu:     func() (time.Duration, time.Duration) { return selfCPU(), 0 },
 	}
 
@@ -72,35 +88,36 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 			}
 			return d, nil
 		},
-		packets: func() (int64, int64) {
+		packets: func() packetCounts {
 			s := client.SocketStats()
-			return s.TxPackets - s.TxSmall, s.RxSmall
+			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1}
 		},
 		cpu: func() (time.Duration, time.Duration) { return selfCPU(), rustCPU() },
 	}
 
 	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink. The data packets as
-	// they arrive, and our ACKs.
+	// they arrive, and our ACKs. rust-ours-gate: the same to a Go sink with the receive gate.
 	uploader := rustNode(b, irohnode.NodeOptions{})
-	uc, err := uploader.Connect(ctx, irohAddr(server), alpnSink, "")
-	if err != nil {
-		b.Fatal(err)
-	}
 	uploaderCPU := driverCPU(b, uploader.Driver())
-	peers["rust-ours"] = benchPeer{
-		run: func(ctx context.Context, streams int) (time.Duration, error) {
-			per := int64(benchBytes / streams)
-			r, err := uc.Transfer(ctx, irohnode.Transfer{Streams: streams, Bytes: per})
-			if err != nil {
-				return 0, err
-			}
-			return time.Duration(r.MS * float64(time.Millisecond)), checkSinkReplies(r.Streams, per)
-		},
-		packets: func() (int64, int64) {
-			s := server.SocketStats()
-			return s.RxPackets - s.RxSmall, s.TxSmall
-		},
-		cpu: func() (time.Duration, time.Duration) { return uploaderCPU(), selfCPU() },
+	rustUpload := func(sink *endpoint.Endpoint) benchPeer {
+		uc, err := uploader.Connect(ctx, irohAddr(sink), alpnSink, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchPeer{
+			run: func(ctx context.Context, streams int) (time.Duration, error) {
+				per := int64(benchBytes / streams)
+				r, err := uc.Transfer(ctx, irohnode.Transfer{Streams: streams, Bytes: per})
+				if err != nil {
+					return 0, err
+				}
+				return time.Duration(r.MS * float64(time.Millisecond)), checkSinkReplies(r.Streams, per)
+			},
+			packets: func() packetCounts { return received(sink) },
+			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), selfCPU() },
+		}
 	}
+	peers["rust-ours"] = rustUpload(sinkEndpoint(false))
+	peers["rust-ours-gate"] = rustUpload(sinkEndpoint(true))
 	return peers
 }

@@ -29,7 +29,12 @@ const echoALPN = "/test/echo/0"
 
 func newEP(t testing.TB) *Endpoint {
 	t.Helper()
-	e, err := New(Options{BindAddr: "127.0.0.1:0"})
+	return newEPWith(t, Options{BindAddr: "127.0.0.1:0"})
+}
+
+func newEPWith(t testing.TB, opts Options) *Endpoint {
+	t.Helper()
+	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

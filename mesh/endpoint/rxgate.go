@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -31,15 +32,23 @@ import (
 // with the rest of the endpoint.
 type rxGate struct {
 	limit, resume uint64        // bytes
-	step, stall   time.Duration // poll interval while holding; give up after no progress for stall
+	stall         time.Duration // give up holding after no progress for this long
 	clk           clock.Clock
+	// pause runs between two looks at the connections' progress while holding. The socket
+	// makes it wait for its next write or a poll interval: a connection sends an ACK after
+	// each batch (at most 32) of datagrams it takes off its queue, so a write is the moment
+	// to look again. A timer alone would not do: it wakes after about a millisecond at the
+	// earliest, when the connection has long run dry; spinning would take the processor
+	// from the peer on a small machine.
+	pause func()
 	// progress returns the bytes the live connections with remote address from have
 	// processed so far and a generation that changes whenever that set of connections
 	// changes; ok is false when there is none.
 	progress func(from netip.AddrPort) (processed, gen uint64, ok bool)
 
-	srcs map[netip.AddrPort]*ledger
-	held *atomic.Int64 // counts the times admit waited, if set
+	srcs   map[netip.AddrPort]*ledger
+	held   *atomic.Int64 // counts the times admit waited, if set
+	stalls *atomic.Int64 // counts the holds ended by the stall rule, if set
 }
 
 // ledger is one source address's accounting since its last re-base.
@@ -50,19 +59,22 @@ type ledger struct {
 	synced    bool
 }
 
-// Defaults: quic-go queues 256 datagrams per connection; hold at about half of that (in
-// full-size packets) and go on at a quarter.
+// Defaults: quic-go queues 256 datagrams per connection; hold only near that, at 224
+// full-size packets (the batch quic-go takes from us, at most 8, still fits), and go on at
+// 192, one processing batch lower, which leaves the connection work while the reader fills
+// the queue again. Holding is then rare when the connection keeps up. Counting bytes, a flood of small datagrams is
+// held later than that; it is not what overflows the queue in practice (bulk data is).
 const (
-	rxGateLimit  = 128 * 1452
-	rxGateResume = 64 * 1452
-	rxGateStep   = 50 * time.Microsecond
-	rxGateStall  = 20 * time.Millisecond
+	rxGateLimit  = 224 * 1452
+	rxGateResume = 192 * 1452
+	rxGateStall  = 50 * time.Millisecond
+	rxGatePoll   = time.Millisecond // longest pause between looks when no write comes
 )
 
 func newRxGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) *rxGate {
 	return &rxGate{
-		limit: rxGateLimit, resume: rxGateResume, step: rxGateStep, stall: rxGateStall,
-		clk: clk, progress: progress, srcs: map[netip.AddrPort]*ledger{},
+		limit: rxGateLimit, resume: rxGateResume, stall: rxGateStall,
+		clk: clk, pause: runtime.Gosched, progress: progress, srcs: map[netip.AddrPort]*ledger{},
 	}
 }
 
@@ -106,11 +118,9 @@ func (g *rxGate) admit(from netip.AddrPort, n int) {
 	if g.held != nil {
 		g.held.Add(1)
 	}
-	t := g.clk.NewTimer(g.step)
-	defer t.Stop()
 	lastMove := g.clk.Now()
 	for {
-		<-t.C()
+		g.pause()
 		b, p, ok := g.backlog(from)
 		if !ok || b <= g.resume {
 			return
@@ -122,9 +132,11 @@ func (g *rxGate) admit(from netip.AddrPort, n int) {
 			// Nothing processed for a while: the estimate counts datagrams no connection
 			// will take. Start again from zero.
 			g.srcs[from].rebase(p)
+			if g.stalls != nil {
+				g.stalls.Add(1)
+			}
 			return
 		}
-		t.Reset(g.step)
 	}
 }
 

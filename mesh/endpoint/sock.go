@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // packetFilter sees every datagram before quic-go does. It returns true if
@@ -32,7 +34,9 @@ type sock struct {
 	stats  sockCounters
 	// gate, if set, holds batches while quic-go's connection queues are full (see
 	// rxGate). Set before the reader starts; owned by the reader.
-	gate *rxGate
+	gate      *rxGate
+	wrote     chan struct{} // a token after every write, for the gate's pause
+	gateTimer clock.Timer   // the pause's poll timer; the reader's
 
 	// Owned by the single reader (quic-go's read loop); GRO only.
 	big  []ipv4.Message // our own 64 KiB receive buffers
@@ -46,7 +50,7 @@ type sockCounters struct {
 	rxPackets, rxBytes, rxSmall           atomic.Int64
 	rxReads, rxBufs                       atomic.Int64 // recvmmsg calls, kernel datagrams (GRO: coalesced)
 	txPackets, txBytes, txSmall, txWrites atomic.Int64
-	rxHeld                                atomic.Int64
+	rxHeld, rxStalls                      atomic.Int64
 }
 
 // smallPacket is the size up to which a datagram counts as small: a 1-RTT
@@ -99,6 +103,12 @@ func (s *sock) countRx(ms []ipv4.Message) {
 // WriteMsgUDP is the embedded conn's, counting datagrams (GSO segments).
 func (s *sock) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	n, oobn, err = s.UDPConn.WriteMsgUDP(b, oob, addr)
+	if s.gate != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
 	if err == nil {
 		seg := gsoSize(oob)
 		pk, small := int64(1), int64(0)
@@ -130,7 +140,30 @@ const (
 
 // newSock wraps c; with gro it turns UDP GRO on where the kernel has it.
 func newSock(c *net.UDPConn, gro bool) *sock {
-	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: gro && enableGRO(c)}
+	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: gro && enableGRO(c), wrote: make(chan struct{}, 1)}
+}
+
+// setGate installs the receive gate (before the reader starts), pausing on clk.
+func (s *sock) setGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) {
+	g := newRxGate(clk, progress)
+	g.held, g.stalls = &s.stats.rxHeld, &s.stats.rxStalls
+	g.pause = func() { s.pauseForWrite(clk) }
+	s.gate = g
+}
+
+// pauseForWrite waits for the next write on the socket (or a token a write left), or
+// rxGatePoll.
+func (s *sock) pauseForWrite(clk clock.Clock) {
+	if s.gateTimer == nil {
+		s.gateTimer = clk.NewTimer(rxGatePoll)
+	} else {
+		s.gateTimer.Reset(rxGatePoll)
+	}
+	select {
+	case <-s.wrote:
+	case <-s.gateTimer.C():
+	}
+	s.gateTimer.Stop()
 }
 
 // setFilter installs (or, with nil, removes) the packet filter.
