@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,6 +54,9 @@ const (
 	// indexSyncBytes bounds how much of the active segment a crash can force Open to re-scan:
 	// a group commit also fsyncs the index files once they lag the log by more than this.
 	indexSyncBytes = 16 << 20
+	// lazyIndexBytes: an active segment gets its index files once it is this large (or when
+	// it is sealed); below it, its index points are kept in memory only.
+	lazyIndexBytes = 1 << 20
 	scanChunk      = 1 << 20
 )
 
@@ -105,6 +109,12 @@ type Log struct {
 	store   *Store // nil: a standalone log that fsyncs its own files
 	name    string // dir relative to the store root, in journal records
 	managed bool   // recovery points are version 2: the journal covers what lies past them
+	// lazyIndex: the active segment's index files are created only once it reaches
+	// lazyIndexBytes or is sealed (Store members; see ensureIndexFiles). Static.
+	lazyIndex bool
+	// dirDirty: files were created in dir since its last fsync whose entries the next
+	// recovery point write makes durable (lazily created index files).
+	dirDirty atomic.Bool
 	lastLSN int64  // journal position after this log's last record (guarded by mu)
 	// Set by recoverActive for a managed log: the offset at the recovery point of the
 	// active segment (coveredKnown false: no usable version-2 recovery point).
@@ -126,6 +136,7 @@ func openLog(dir string, opts Options, st *Store, managed bool, recs []journalRe
 	l := &Log{
 		store:         st,
 		managed:       managed,
+		lazyIndex:     managed,
 		dir:           dir,
 		fs:            opts.FS,
 		segmentBytes:  opts.SegmentBytes,
@@ -249,11 +260,10 @@ func (l *Log) closeLocked() error {
 		l.synced = l.next
 	} else if err == nil {
 		err = l.flushLocked()
-		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
-			if err == nil {
-				if err = f.Sync(); err != nil && f == act.log {
-					l.cutToDurableLocked(f)
-				}
+		if err == nil {
+			var f File
+			if f, err = syncSegmentFiles(act); err != nil && f == act.log {
+				l.cutToDurableLocked(f)
 			}
 		}
 		if err == nil {

@@ -20,11 +20,14 @@ func (l *Log) open(recs []journalRecord) error {
 		return err
 	}
 	logs := map[int64]bool{}
+	idxFiles := map[int64]bool{}
 	var bases []int64
 	for _, n := range names {
 		if b, suf, ok := parseSegmentName(n); ok && suf == logSuffix {
 			logs[b] = true
 			bases = append(bases, b)
+		} else if ok {
+			idxFiles[b] = true
 		}
 	}
 	// Index files without their log are left over from an interrupted deletion.
@@ -78,7 +81,7 @@ func (l *Log) open(recs []journalRecord) error {
 			return err
 		}
 		if active {
-			if err := l.recoverActive(s); err != nil {
+			if err := l.recoverActive(s, idxFiles[b]); err != nil {
 				return err
 			}
 		} else if err := l.openSealed(s, bases[i+1]); err != nil {
@@ -107,17 +110,15 @@ func (l *Log) open(recs []journalRecord) error {
 		}
 		// What survived the crash may still sit only in the page cache: make it durable
 		// before reporting it as synced, and make the validated end the recovery point.
-		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
-			if err := f.Sync(); err != nil {
-				if f == act.log && l.managed && l.coveredKnown {
-					// fsyncgate at open: what recovery or replay wrote past the recovery
-					// point may sit in clean but lost pages; the journal still has it.
-					if terr := f.Truncate(l.recoveryPos); terr == nil {
-						_ = f.Sync()
-					}
+		if f, err := syncSegmentFiles(act); err != nil {
+			if f == act.log && l.managed && l.coveredKnown {
+				// fsyncgate at open: what recovery or replay wrote past the recovery
+				// point may sit in clean but lost pages; the journal still has it.
+				if terr := f.Truncate(l.recoveryPos); terr == nil {
+					_ = f.Sync()
 				}
-				return err
 			}
+			return err
 		}
 		if err := l.writeCheckpoint(act.base, act.size); err != nil {
 			return err
@@ -180,9 +181,14 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 	if err := l.ckpt.Sync(); err != nil {
 		return err
 	}
-	if opened {
-		// The file may be new: make its directory entry durable too.
-		return l.fs.SyncDir(l.dir)
+	if opened || l.dirDirty.Load() {
+		// The file may be new (or index files were created): make the directory entries
+		// durable too.
+		l.dirDirty.Store(false)
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			l.dirDirty.Store(true)
+			return err
+		}
 	}
 	return nil
 }
@@ -231,8 +237,8 @@ func (l *Log) openSealed(s *segment, nextBase int64) error {
 }
 
 // recoverActive re-validates the active segment from its last intact index point and
-// truncates a torn tail.
-func (l *Log) recoverActive(s *segment) error {
+// truncates a torn tail. haveIdx: index files of the segment exist.
+func (l *Log) recoverActive(s *segment, haveIdx bool) error {
 	idx, err := readIndexFiles(l.fs, s, s.size)
 	if err != nil {
 		return err
@@ -301,6 +307,10 @@ func (l *Log) recoverActive(s *segment) error {
 	s.next, s.maxTs = next, maxTs
 	s.idx, s.idxLoaded = more, true
 	s.lastIdxPos = lastIdxPos
+	s.ckptPos = s.size
+	if l.lazyIndex && !haveIdx && s.size < lazyIndexBytes {
+		return nil // created once the segment reaches lazyIndexBytes (ensureIndexFiles)
+	}
 	if err := l.writeIndexFiles(s, more); err != nil {
 		return err
 	}

@@ -298,7 +298,8 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 	return b[:n], nil
 }
 
-// createSegment creates the empty files of a new active segment at base. The caller syncs the
+// createSegment creates the empty files of a new active segment at base (for a Store member
+// only the .log file: see ensureIndexFiles). The caller syncs the
 // directory.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	s := &segment{base: base, path: filepath.Join(l.dir, segmentName(base)), next: base, maxTs: noTimestamp, idxLoaded: true}
@@ -306,11 +307,10 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 	if s.log, err = l.fs.OpenFile(s.logName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
 		return nil, err
 	}
-	if s.idxFile, err = l.fs.OpenFile(s.idxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
-		s.closeFiles()
-		return nil, err
+	if l.lazyIndex {
+		return s, nil // the index files come later (ensureIndexFiles)
 	}
-	if s.tidxFile, err = l.fs.OpenFile(s.tidxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+	if err := l.ensureIndexFiles(s); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
