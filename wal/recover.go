@@ -46,17 +46,18 @@ func (l *Log) open(recs []journalRecord) error {
 			return err
 		}
 		l.segs = []*segment{s}
-		if l.managed {
-			// The recovery point at the (empty) end, then the directory: with it the open
-			// below finds the log clean and fsyncs nothing more (the segment files are
-			// empty; their entries are made durable by the directory fsync). Three fsyncs
-			// per new partition in all (the parent's shared by members created together).
-			if err := l.writeCheckpoint(0, 0); err != nil {
+		if !l.managed {
+			if err := l.fs.SyncDir(l.dir); err != nil {
 				return err
 			}
-		} else if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
 		}
+		// A Store member writes no recovery point and fsyncs nothing in its new directory
+		// (decision: the journal holds every entry until a checkpoint makes the segment file
+		// durable, and that checkpoint's recovery point write, which creates the file, fsyncs
+		// the directory; a crash before it leaves no segment file or an empty one, and
+		// recovery replays the journal into a new one). Only the directory's own entry must
+		// be durable at once: replay skips the records of a log whose directory is gone (a
+		// removed log). One fsync per new partition, shared by members created together.
 		syncParent := l.fs.SyncDir
 		if l.store != nil {
 			// Members created together share the fsync of their parent directory.
@@ -100,9 +101,10 @@ func (l *Log) open(recs []journalRecord) error {
 		act = l.active()
 		// Nothing changed since the last recovery point: skip the fsyncs (a broker opens
 		// thousands of logs).
-		cb, cpos, v, ok := l.readCheckpoint()
-		clean = ok && v == 2 && cb == act.base && cpos == act.size && l.stats.TruncatedBytes == 0 &&
-			l.stats.Replayed == 0 && len(l.buf) == 0
+		// Or: a log never checkpointed (no recovery point) whose only segment is empty.
+		cb, cpos, v, ok, missing := l.readCheckpointFile()
+		clean = (ok && v == 2 && cb == act.base && cpos == act.size || missing && len(l.segs) == 1 && act.size == 0) &&
+			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && len(l.buf) == 0
 	}
 	if !clean {
 		if err := l.flushLocked(); err != nil {
@@ -146,14 +148,24 @@ const (
 // readCheckpoint reads the recovery point; ok is false if it is missing or damaged. version
 // is 1 for a standalone log's and 2 for a Store member's (see doc.go).
 func (l *Log) readCheckpoint() (base, pos int64, version byte, ok bool) {
+	base, pos, version, ok, _ = l.readCheckpointFile()
+	return base, pos, version, ok
+}
+
+// readCheckpointFile is readCheckpoint that also says whether the file does not exist (as
+// opposed to damaged or unreadable).
+func (l *Log) readCheckpointFile() (base, pos int64, version byte, ok, missing bool) {
 	b, err := readWhole(l.fs, filepath.Join(l.dir, checkpointName))
+	if err == nil && b == nil {
+		return 0, 0, 0, false, true
+	}
 	if err != nil || len(b) < checkpointSize {
-		return 0, 0, 0, false
+		return 0, 0, 0, false, false
 	}
 	if crc32.Checksum(b[4:checkpointSize], castagnoli) != beUint32(b[0:4]) || (b[4] != 1 && b[4] != 2) {
-		return 0, 0, 0, false
+		return 0, 0, 0, false, false
 	}
-	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), b[4], true
+	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), b[4], true, false
 }
 
 // writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
@@ -248,12 +260,14 @@ func (l *Log) recoverActive(s *segment, haveIdx bool) error {
 	// survived out of order, so the scan must walk every byte from there. (This also drops
 	// the end marker of a segment sealed just before a crash: its position is the size.)
 	limit := int64(0)
-	cb, cpos, cv, cok := l.readCheckpoint()
+	cb, cpos, cv, cok, missing := l.readCheckpointFile()
 	if cok && cb == s.base {
 		limit = cpos
 	}
-	if l.managed && cok && cv == 2 {
-		// Past the recovery point only what the journal holds was acknowledged.
+	if l.managed && (cok && cv == 2 || missing) {
+		// Past the recovery point only what the journal holds was acknowledged. A member
+		// without one was never checkpointed (its first checkpoint, or Close, creates it):
+		// everything past the active segment's start is the journal's.
 		l.coveredKnown = true
 	}
 	for len(idx) > 0 && (int64(idx[len(idx)-1].pos) > limit || int64(idx[len(idx)-1].pos) >= s.size) {

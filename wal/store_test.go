@@ -227,7 +227,8 @@ func TestStoreBitFlipIsRepairedNotCut(t *testing.T) {
 	f, _ := fs.OpenFile(seg, os.O_RDWR, 0)
 	f.Sync()
 	f.Close()
-	fs.Crash() // kill -9 before any checkpoint
+	fs.SyncDir(partDir(0)) // and the new file's directory entry (a member does not fsync it before a checkpoint)
+	fs.Crash()             // kill -9 before any checkpoint
 	entry := int64(wal.HeaderSizeForTest + 20)
 	if err := fs.FlipBit(seg, (10*entry+wal.HeaderSizeForTest+3)*8); err != nil {
 		t.Fatal(err)
