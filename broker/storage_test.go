@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,11 @@ func (e *env) writeBack(name string) {
 		e.t.Fatal(err)
 	}
 	f.Close()
+	// And its directory entry (a new partition's segment file is not fsynced into its
+	// directory before the journal's first checkpoint).
+	if err := e.fs.SyncDir(filepath.Dir(name)); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // A flipped bit inside fsynced, acknowledged data is never cut off as a torn tail (issue #14
