@@ -303,12 +303,18 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 // directory.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	s := &segment{base: base, path: filepath.Join(l.dir, segmentName(base)), next: base, maxTs: noTimestamp, idxLoaded: true}
+	if l.lazyIndex {
+		// A Store member's segment file is created by its first write (a flush of the
+		// write buffer: when it fills, when a read reaches it, at a checkpoint or at Close),
+		// its index files once it reaches lazyIndexBytes (ensureIndexFiles). Until a
+		// checkpoint the journal holds its entries; the checkpoint's recovery point write
+		// fsyncs the directory (dirDirty).
+		s.log = &deferredFile{fs: l.fs, name: s.logName(), onCreate: func() { l.dirDirty.Store(true) }}
+		return s, nil
+	}
 	var err error
 	if s.log, err = l.fs.OpenFile(s.logName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
 		return nil, err
-	}
-	if l.lazyIndex {
-		return s, nil // the index files come later (ensureIndexFiles)
 	}
 	if err := l.ensureIndexFiles(s); err != nil {
 		s.closeFiles()
