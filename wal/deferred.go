@@ -12,7 +12,8 @@ import (
 type deferredFile struct {
 	fs       FS
 	name     string
-	onCreate func() // called once the file exists (the directory entry is not durable yet)
+	prepare  func() error // called before the file is created (creates its directory)
+	onCreate func()       // called once the file exists (the directory entry is not durable yet)
 
 	mu     sync.Mutex
 	f      File // nil until created
@@ -26,6 +27,11 @@ func (d *deferredFile) file(create bool) (File, error) {
 	if d.f == nil && create {
 		if d.closed {
 			return nil, os.ErrClosed
+		}
+		if d.prepare != nil {
+			if err := d.prepare(); err != nil {
+				return nil, err
+			}
 		}
 		f, err := d.fs.OpenFile(d.name, osRDWR|osCREATE|osTRUNC, 0o644)
 		if err != nil {

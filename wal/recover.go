@@ -12,10 +12,17 @@ import (
 )
 
 func (l *Log) open(recs []journalRecord) error {
-	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
-		return err
+	var names []string
+	var err error
+	if l.lazyDir {
+		// Created by the first flush (ensureDir).
+		if names, err = l.fs.ReadDir(l.dir); isNotExist(err) {
+			names, err = nil, nil
+			l.dirPending = true
+		}
+	} else if err = l.fs.MkdirAll(l.dir, 0o755); err == nil {
+		names, err = l.fs.ReadDir(l.dir)
 	}
-	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err
 	}
@@ -51,20 +58,23 @@ func (l *Log) open(recs []journalRecord) error {
 				return err
 			}
 		}
-		// A Store member writes no recovery point and fsyncs nothing in its new directory
-		// (decision: the journal holds every entry until a checkpoint makes the segment file
-		// durable, and that checkpoint's recovery point write, which creates the file, fsyncs
-		// the directory; a crash before it leaves no segment file or an empty one, and
-		// recovery replays the journal into a new one). Only the directory's own entry must
-		// be durable at once: replay skips the records of a log whose directory is gone (a
-		// removed log). One fsync per new partition, shared by members created together.
-		syncParent := l.fs.SyncDir
-		if l.store != nil {
+		// A Store member writes no recovery point and fsyncs nothing in its directory: its
+		// segment file is created by its first flush, and made durable (with its recovery
+		// point and the directory) by its first checkpoint, or Close; until then the journal
+		// holds its entries, and replay repairs a crash that loses them. With LazyDir, the
+		// directory itself waits for the first flush too (ensureDir).
+		switch {
+		case l.lazyDir:
+			// Made durable by its first checkpoint (ensureDir).
+		case l.store != nil:
 			// Members created together share the fsync of their parent directory.
-			syncParent = func(dir string) error { return l.store.parentSyncs.sync(l.fs, dir) }
-		}
-		if err := syncParent(filepath.Dir(l.dir)); err != nil {
-			return err
+			if err := l.store.parentSyncs.sync(l.fs, filepath.Dir(l.dir)); err != nil {
+				return err
+			}
+		case !l.managed:
+			if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+				return err
+			}
 		}
 	}
 	for i, b := range bases {

@@ -309,7 +309,7 @@ func (l *Log) createSegment(base int64) (*segment, error) {
 		// its index files once it reaches lazyIndexBytes (ensureIndexFiles). Until a
 		// checkpoint the journal holds its entries; the checkpoint's recovery point write
 		// fsyncs the directory (dirDirty).
-		s.log = &deferredFile{fs: l.fs, name: s.logName(), onCreate: func() { l.dirDirty.Store(true) }}
+		s.log = &deferredFile{fs: l.fs, name: s.logName(), prepare: l.ensureDir, onCreate: func() { l.dirDirty.Store(true) }}
 		return s, nil
 	}
 	var err error
@@ -335,3 +335,42 @@ func (s *segment) closeFiles() error {
 	}
 	return first
 }
+
+// ensureDir creates a Store member's directory if it does not exist yet (decision: a member
+// creates no directory when it is opened, only at its first flush, so a partition written a
+// little costs no file system operation on the produce path; the journal holds its entries
+// until its first checkpoint, which fsyncs its segment file, its directory and the parent's
+// entry for it, before the journal forgets them). OpenStore recreates a directory a crash
+// lost (replay), unless Log.Remove removed the log or its parent is gone.
+func (l *Log) ensureDir() error {
+	l.dirMu.Lock()
+	defer l.dirMu.Unlock()
+	if !l.dirPending {
+		return nil
+	}
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	l.dirPending = false
+	l.parentDirty.Store(true)
+	return nil
+}
+
+// syncParent makes the log's directory entry durable if it was created since: it fsyncs every
+// directory from the parent up to the store root (ensureDir may have created more than one
+// level; members closing together share the fsyncs).
+func (l *Log) syncParent() error {
+	if !l.parentDirty.Load() {
+		return nil
+	}
+	if err := l.store.syncAncestors(l.dir, func(d string) error { return l.store.parentSyncs.sync(l.fs, d) }); err != nil {
+		return err
+	}
+	l.parentDirty.Store(false)
+	return nil
+}
+
+// MakeDir creates the log's directory now if it was opened with LazyDir and has not created it
+// yet (for files a caller keeps next to the log). Its entry in the parent directory becomes
+// durable with the log's next checkpoint (or Close).
+func (l *Log) MakeDir() error { return l.ensureDir() }

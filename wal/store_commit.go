@@ -177,3 +177,25 @@ func (s *Store) fail(err error) error {
 func (s *Store) checkpointDueLocked() int64 {
 	return max(s.opts.CheckpointBytes, min(int64(len(s.dirty))*checkpointBytesPerLog, maxCheckpointBytes))
 }
+
+// journalRemove journals the removal of the log name and waits until it is durable (Log.Remove
+// deletes the directory only then).
+func (s *Store) journalRemove(name string) error {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	n := len(s.buf)
+	s.buf = appendJournalRemove(s.buf, s.durable, name)
+	s.appended += int64(len(s.buf) - n)
+	s.since += int64(len(s.buf) - n)
+	lsn := s.appended
+	s.mu.Unlock()
+	return s.syncTo(lsn)
+}

@@ -6,15 +6,16 @@ import (
 	"math/rand/v2"
 	"path"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
-// TestStoreNewMemberFiles: a new member's first write creates its directory and no file (the
-// journal holds the entry) and fsyncs only the parent directory; its first checkpoint creates
-// the segment file and the recovery point; its index files appear once the active segment
+// TestStoreNewMemberFiles: a new member's first write creates no directory or file and fsyncs
+// nothing (the journal holds the entry); its first checkpoint creates the directory, the
+// segment file and the recovery point; its index files appear once the active segment
 // reaches 1 MiB.
 func TestStoreNewMemberFiles(t *testing.T) {
 	fs := waltest.NewCrashFS()
@@ -22,7 +23,7 @@ func TestStoreNewMemberFiles(t *testing.T) {
 	defer s.Close()
 	dir := partDir(0)
 	syncsBefore := fs.Stats().DirSyncs
-	l := mustOpenLog(t, s, dir, wal.Options{})
+	l := mustOpenLog(t, s, dir, wal.Options{LazyDir: true})
 	defer l.Close()
 	if _, err := l.Append(payload(0, 100), 1, 0); err != nil {
 		t.Fatal(err)
@@ -30,8 +31,8 @@ func TestStoreNewMemberFiles(t *testing.T) {
 	if err := l.Sync(l.NextOffset()); err != nil {
 		t.Fatal(err)
 	}
-	if got := fs.Stats().DirSyncs - syncsBefore; got != 1 {
-		t.Errorf("a new member cost %d directory fsyncs, want 1 (its parent's)", got)
+	if got := fs.Stats().DirSyncs - syncsBefore; got != 0 {
+		t.Errorf("a new member's first write cost %d directory fsyncs, want none", got)
 	}
 	files := func() []string {
 		var out []string
@@ -84,11 +85,13 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 	if seed%3 == 0 {
 		logOpts.SegmentBytes = 256 << 10 // rolls: sealed segments get their index files then
 	}
+	logOpts.LazyDir = seed%4 != 0
 	storeOpts := wal.StoreOptions{Replay: logOpts}
 	if seed%2 == 1 {
 		storeOpts.MaxOpenFiles = 8
 	}
 	models := map[int]*storeModel{}
+	removed := map[int]bool{}
 	const cycles = 4
 	for cycle := range cycles {
 		s := mustOpenStore(t, fs, storeOpts)
@@ -105,6 +108,9 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 		ops := 20 + r.IntN(60)
 		for n := range ops {
 			p := r.IntN(2 * (cycle + 1))
+			if removed[p] {
+				continue
+			}
 			l, m := logs[p], models[p]
 			size := 50 + r.IntN(400)
 			if r.IntN(4) == 0 {
@@ -127,6 +133,16 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 					t.Fatal(err)
 				}
 			}
+			if r.IntN(60) == 0 {
+				// Topic deletion: the log and its directory go, and must not come back.
+				if err := l.Remove(); err != nil {
+					t.Fatal(err)
+				}
+				removed[p] = true
+				delete(models, p)
+				delete(logs, p)
+				continue
+			}
 			if r.IntN(25) == 0 {
 				// A clean close and reopen of one member in-process.
 				if err := l.Close(); err != nil {
@@ -146,6 +162,13 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 	}
 	s := mustOpenStore(t, fs, storeOpts)
 	defer s.Close()
+	for p := range removed {
+		for _, f := range fs.Files() {
+			if strings.HasPrefix(f, partDir(p)+"/") {
+				t.Fatalf("seed %d: removed partition %d came back: %s", seed, p, f)
+			}
+		}
+	}
 	for p, m := range models {
 		l := mustOpenLog(t, s, partDir(p), logOpts)
 		verifyStoreModel(t, l, m, fmt.Sprintf("seed %d final partition %d", seed, p))
