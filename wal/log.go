@@ -128,7 +128,7 @@ type Log struct {
 	dirMu       sync.Mutex
 	dirPending  bool
 	parentDirty atomic.Bool
-	lastLSN  int64 // journal position after this log's last record (guarded by mu)
+	lastLSN     int64 // journal position after this log's last record (guarded by mu)
 	// Set by recoverActive for a managed log: the offset at the recovery point of the
 	// active segment (coveredKnown false: no usable version-2 recovery point).
 	covered      int64
