@@ -94,3 +94,30 @@ func (d *deferredFile) Close() error {
 	}
 	return d.f.Close()
 }
+
+// created reports whether the file exists (was written to).
+func (d *deferredFile) created() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.f != nil
+}
+
+// memFile is a read-only File over bytes in memory (a copy of a write buffer, see Log.view).
+type memFile []byte
+
+func (m memFile) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m memFile) WriteAt([]byte, int64) (int, error) { return 0, os.ErrPermission }
+func (m memFile) Sync() error                        { return nil }
+func (m memFile) Truncate(int64) error               { return os.ErrPermission }
+func (m memFile) Size() (int64, error)               { return int64(len(m)), nil }
+func (m memFile) Close() error                       { return nil }

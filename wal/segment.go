@@ -374,3 +374,22 @@ func (l *Log) syncParent() error {
 // yet (for files a caller keeps next to the log). Its entry in the parent directory becomes
 // durable with the log's next checkpoint (or Close).
 func (l *Log) MakeDir() error { return l.ensureDir() }
+
+// Flush hands the log's buffered entries to its segment file (creating it if needed) without
+// fsyncing it: what the kernel's writeback would find. A Store member otherwise does so only
+// when its buffer fills, at a checkpoint and at Close (a Read of a member whose segment file
+// does not exist yet reads a copy of the buffer instead).
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if err := l.flushLocked(); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}

@@ -20,7 +20,7 @@ type StoreOptions struct {
 	// large. 0 means 64 MiB.
 	SegmentBytes int64
 	// CheckpointBytes: the checkpointer runs once this many journal bytes were written since
-	// the last checkpoint (or 64 KiB per log appended to since, when that is more, up to
+	// the last checkpoint (or 256 KiB per log appended to since, when that is more, up to
 	// 256 MiB: a checkpoint fsyncs every such log). Partition bytes buffered in memory are
 	// bounded by the same figure. 0 means 32 MiB.
 	CheckpointBytes int64
@@ -75,7 +75,7 @@ const (
 	checkpointParallel = 8
 	// checkpointBytesPerLog, maxCheckpointBytes: with many dirty logs the checkpointer waits
 	// for this much journal per dirty log, at most maxCheckpointBytes (checkpointDueLocked).
-	checkpointBytesPerLog = 64 << 10
+	checkpointBytesPerLog = 256 << 10
 	maxCheckpointBytes    = 256 << 20
 )
 

@@ -172,7 +172,7 @@ func (s *Store) fail(err error) error {
 // next one: CheckpointBytes, or checkpointBytesPerLog per dirty log when that is more (up to
 // maxCheckpointBytes). Decision: a checkpoint costs two fsyncs per dirty log, so with
 // thousands of partitions written a little each it would otherwise cost more fsyncs than the
-// commits it retires; this way each log's fsyncs are amortised over at least 64 KiB of
+// commits it retires; this way each log's fsyncs are amortised over at least 256 KiB of
 // journal (its own and others'). The journal (disk, replay time) and the partition bytes
 // buffered in memory until the checkpoint stay bounded by maxCheckpointBytes.
 func (s *Store) checkpointDueLocked() int64 {

@@ -44,8 +44,22 @@ func TestStoreNewMemberFiles(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
+	// A read is served from a copy of the write buffer: it creates no file either.
+	bs, err := l.Read(0, 1<<20)
+	if err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(0, 100)) {
+		t.Fatalf("Read before any file exists: %v %v", bs, err)
+	}
+	if _, err := l.Append(payload(1, 100), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := l.Read(1, 1<<20); err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(1, 100)) {
+		t.Fatalf("Read of a later append: %v %v", bs, err)
+	}
 	if got := files(); len(got) != 0 {
-		t.Fatalf("files after the first write: %v, want none (the journal holds the entry)", got)
+		t.Fatalf("files after the first write and reads: %v, want none (the journal holds the entries)", got)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Checkpoint(); err != nil {
 		t.Fatal(err)
