@@ -155,15 +155,9 @@ const (
 	checkpointSize = 24
 )
 
-// readCheckpoint reads the recovery point; ok is false if it is missing or damaged. version
+// readCheckpointFile reads the recovery point; ok is false if it is missing or damaged. version
 // is 1 for a standalone log's and 2 for a Store member's (see doc.go).
-func (l *Log) readCheckpoint() (base, pos int64, version byte, ok bool) {
-	base, pos, version, ok, _ = l.readCheckpointFile()
-	return base, pos, version, ok
-}
-
-// readCheckpointFile is readCheckpoint that also says whether the file does not exist (as
-// opposed to damaged or unreadable).
+// missing: the file does not exist (as opposed to damaged or unreadable).
 func (l *Log) readCheckpointFile() (base, pos int64, version byte, ok, missing bool) {
 	b, err := readWhole(l.fs, filepath.Join(l.dir, checkpointName))
 	if err == nil && b == nil {
