@@ -183,6 +183,9 @@ func (b *Broker) openPartitionLocked(p *partition) error {
 		// does so only for a log it creates). Make them durable before any append is
 		// acknowledged in them.
 		err := b.fs.SyncDir(p.dir())
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // not created yet (LazyDir): the wal makes it durable when it does
+		}
 		if err == nil {
 			err = b.fs.SyncDir(p.t.dir)
 		}
@@ -399,7 +402,9 @@ func (b *Broker) partitionsOnDisk(t *topic) func(int32) bool {
 // openLog opens a partition log as a member of the broker's commit journal: its appends are
 // made durable by the journal's group commit, shared by every partition (see package wal).
 func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
-	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
+	// LazyDir: a partition's directory is created by its first flush or checkpoint, not on
+	// the produce path (the journal holds its entries meanwhile; wal/doc.go).
+	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets, LazyDir: true})
 }
 
 // reopenLocked reopens a topic's open partition logs so that a changed segment.bytes applies

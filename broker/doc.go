@@ -28,9 +28,14 @@
 //
 // # Idle partitions cost almost nothing
 //
-// A partition's log is opened on first use, not by Open or CreateTopics: a produce opens (and
-// creates) it; a fetch or list-offsets opens it only if the partition was ever written (its
-// directory exists), and otherwise answers an empty log at offset 0 without touching the disk.
+// A partition's log is opened on first use, not by Open or CreateTopics: a produce opens it; a
+// fetch or list-offsets opens it only if the partition was ever written (its directory exists,
+// or its log was opened since Open), and otherwise answers an empty log at offset 0 without
+// touching the disk. A partition's first write creates no directory or file: its log is a
+// wal.Options.LazyDir member, whose directory, segment file and recovery point are created by
+// the Store's next checkpoint (or when its write buffer is first flushed) while the commit
+// journal holds its records (wal/doc.go); the producer snapshot creates the directory when it
+// is written first.
 // So an idle partition holds no descriptor, no goroutine and no wal memory, only its small
 // broker struct (about 120 bytes of heap, measured by TestIdlePartitionMemory); its producer
 // state and fetch-waiter list are allocated when first needed. Recovery of a partition's torn
@@ -148,9 +153,10 @@
 // and waits for both. Fetch long polls wait in the caller's goroutine on a per-request
 // channel registered with each requested partition; every append wakes the partition's
 // waiters. A produce whose partitions' logs are not open yet opens them first in up to 32
-// short-lived goroutines it waits for (creating a log costs fsyncs, which overlap that way);
+// short-lived goroutines it waits for (opening a log on disk costs reads, which overlap that way);
 // its acks=all waits then run one after the other in the caller (one journal group commit
-// covers them all).
+// covers them all). (With LazyDir an open costs a ReadDir and no fsync, so the goroutines
+// matter only when logs on disk are reopened after a restart.)
 //
 // Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
 // partition's log, write-held only to open, reopen, close or remove it), then partition.mu
