@@ -13,8 +13,8 @@ import (
 func init() {
 	for _, a := range []API{
 		{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce},
-		{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch},
-		{Key: kafkawire.KeyListOffsets, MinVersion: 1, MaxVersion: 7, Handle: typed(handleListOffsets)},
+		{Key: kafkawire.KeyFetch, MinVersion: 0, MaxVersion: 16, Handle: handleFetch},
+		{Key: kafkawire.KeyListOffsets, MinVersion: 0, MaxVersion: 7, Handle: typed(handleListOffsets)},
 		{Key: kafkawire.KeyMetadata, MinVersion: 0, MaxVersion: 12, Handle: typed(handleMetadata)},
 		{Key: kafkawire.KeyApiVersions, MinVersion: 0, MaxVersion: 4, Handle: handleApiVersions},
 		{Key: kafkawire.KeyCreateTopics, MinVersion: 0, MaxVersion: 7, Handle: typed(handleCreateTopics)},

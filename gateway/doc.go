@@ -103,13 +103,15 @@
 //
 // # Versions served
 //
-// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v4–16, ListOffsets v1–7,
+// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v0–16, ListOffsets v0–7,
 // CreateTopics v0–7, DeleteTopics v0–6, InitProducerID v0–5 (idempotent producers only;
 // api_init_producer_id.go), SaslHandshake v0–1, SaslAuthenticate v0–2 (sasl.go),
 // DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go). Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
-// broker stores v2 only). Fetch v0–v3 would have to answer in message sets; we do not
-// down-convert, so those are not advertised (every client since Kafka 0.11 negotiates v4+).
+// broker stores v2 only). Fetch v0–v3 answer message sets: the gateway down-converts the
+// stored batches (magic 0 for v0/v1, magic 1 for v2/v3; kafkawire.DownConvert), so a client
+// that assumes an old broker without asking ApiVersions (librdkafka with
+// api.version.request=false, broker.version.fallback=0.9.0) produces and consumes.
 // Serving Produce v0 matters beyond old clients: librdkafka compresses with gzip, snappy or
 // lz4 only when Produce v0 is in the advertised range. Produce v12+ (transactions v2, topic
 // ids), Fetch v17+ and ListOffsets v8+ are not advertised.

@@ -226,7 +226,7 @@ func TestApiVersions(t *testing.T) {
 		for _, k := range resp.ApiKeys {
 			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 		}
-		want := map[int16][2]int16{0: {0, 11}, 1: {4, 16}, 2: {1, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
+		want := map[int16][2]int16{0: {0, 11}, 1: {0, 16}, 2: {0, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
 		for k, r := range want {
 			if got[k] != r {
 				t.Fatalf("v%d: key %d advertised %v, want %v", v, k, got[k], r)
