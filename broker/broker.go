@@ -87,7 +87,8 @@ type Broker struct {
 	closeErr  error
 	wg        sync.WaitGroup // the background goroutine
 
-	pids producerIDs // InitProducerID's durable counter (producer_ids.go)
+	pids   producerIDs // InitProducerID's durable counter (producer_ids.go)
+	quotas quotaStore  // client quotas (quotas.go)
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 
@@ -132,6 +133,7 @@ type partition struct {
 	waiters []chan struct{} // fetches waiting for data: each gets a non-blocking send
 
 	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
+	logStart  atomic.Int64                  // log start offset set by DeleteRecords (records.go); 0 if none
 }
 
 // dir is the partition's log directory.
@@ -173,6 +175,11 @@ func (b *Broker) useLog(p *partition, create bool) (*wal.Log, error) {
 // openPartitionLocked opens p's log (creating it if needed). Callers hold p.logMu.
 func (b *Broker) openPartitionLocked(p *partition) error {
 	l, err := b.openLog(p.dir(), p.t.cfg.Load().segmentBytes)
+	if err == nil {
+		if err = b.loadLogStart(p); err != nil {
+			l.Close()
+		}
+	}
 	if err != nil {
 		p.openFailed = true
 		return err

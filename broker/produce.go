@@ -65,7 +65,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		var stored bool
 		if err == nil {
 			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence checks: producer_state.go
-			start, synced = l.StartOffset(), l.SyncedOffset()
+			start, synced = p.startOffset(l), l.SyncedOffset()
 		}
 		p.logMu.RUnlock()
 		if be := (*BatchError)(nil); errors.As(err, &be) {

@@ -25,6 +25,11 @@ func init() {
 		{Key: kmsg.AlterConfigs.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleAlterConfigs)},
 		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
+		{Key: kmsg.DeleteRecords.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteRecords)}, // api_records.go
+		{Key: kmsg.OffsetForLeaderEpoch.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleOffsetForLeaderEpoch)},
+		{Key: kmsg.DescribeLogDirs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeLogDirs)},
+		{Key: kmsg.DescribeClientQuotas.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeClientQuotas)},
+		{Key: kmsg.AlterClientQuotas.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleAlterClientQuotas)},
 		{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)}, // group_*.go
 		{Key: kmsg.JoinGroup.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleJoinGroup)},
 		{Key: kmsg.SyncGroup.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleSyncGroup)},

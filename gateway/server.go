@@ -49,6 +49,8 @@ type Config struct {
 	TLS *tls.Config
 	// SASL configures SASL_PLAINTEXT and SASL_SSL listeners (sasl.go).
 	SASL SASLConfig
+	// Quotas configures client quota enforcement (quota.go).
+	Quotas QuotaConfig
 	// Logger receives connection and request errors. Nil: discard.
 	Logger *slog.Logger
 }
@@ -80,6 +82,8 @@ type Server struct {
 	clock    clock.Clock                         // SASL session expiry
 	creds    credentials                         // SCRAM credential lookup (the backend's)
 	authHook func(principal string, reauth bool) // tests: called on every successful authentication
+	// quotas enforces client byte-rate quotas (quota.go).
+	quotas *quotas
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
@@ -114,6 +118,7 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 	}
 	s.sessions = newFetchSessionCache(cfg.FetchSessions)
+	s.quotas = newQuotas(cfg.Backend, cfg.Quotas)
 	return s, nil
 }
 
@@ -284,6 +289,7 @@ type pending struct {
 	// raw: rawBytes is a SASL token of the v0 raw phase, written with a 4-byte length only.
 	raw      bool
 	rawBytes []byte
+	mute     time.Duration // quota throttle: the connection reads nothing more for this long
 }
 
 // maxPipelined bounds the answers queued on one connection (Kafka clients keep at most 5
@@ -350,12 +356,15 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 		if len(frame) >= 2 && int16(frame[0])<<8|int16(frame[1]) == kafkawire.KeyProduce && cap(frame) <= 16<<20 {
 			spare = frame
 		}
-		if p.resp == nil && p.finish == nil {
-			continue
+		if p.resp != nil || p.finish != nil {
+			queue <- p
+			if cs.closing != nil {
+				err = cs.closing // answered; now closed, as Kafka closes after a failed authentication
+				break
+			}
 		}
-		queue <- p
-		if cs.closing != nil {
-			err = cs.closing // answered; now closed, as Kafka closes after a failed authentication
+		if p.mute > 0 && !s.muteFor(p.mute) {
+			err = net.ErrClosed
 			break
 		}
 	}
@@ -516,9 +525,17 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 			span.End()
 			return p, err
 		}
+		if h.APIKey == kafkawire.KeyProduce {
+			p.mute = s.quotas.record(ctx, quotaProduce, quotaUser(cs.principal), h.ClientID, len(frame))
+		}
+		throttle := throttleMillis(p.mute)
 		p.finish = func() (kmsg.Response, error) {
 			defer span.End()
-			return finish()
+			resp, err := finish()
+			if pr, ok := resp.(*kmsg.ProduceResponse); ok && throttle > 0 {
+				pr.ThrottleMillis = throttle
+			}
+			return resp, err
 		}
 		return p, nil
 	}
@@ -532,5 +549,8 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 	}
 	resp.SetVersion(h.APIVersion)
 	p.resp = resp
+	if h.APIKey == kafkawire.KeyFetch {
+		p.mute = s.throttleFetch(ctx, quotaUser(cs.principal), h.ClientID, resp)
+	}
 	return p, nil
 }

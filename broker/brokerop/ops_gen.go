@@ -13,6 +13,182 @@ import (
 
 // ---- postcard codec, one encoder/decoder per struct ----
 
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
+func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i1 := range m.Entity {
+		b = m.Entity[i1].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
+	for i2 := range m.Ops {
+		b = m.Ops[i2].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
+	var n3 int
+	if n3, err = d.Len(); err != nil {
+		return err
+	}
+	if n3 > 0 {
+		s4 := make([]QuotaEntityPart, n3)
+		for i5 := range s4 {
+			if err = s4[i5].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s4
+	}
+	var n6 int
+	if n6, err = d.Len(); err != nil {
+		return err
+	}
+	if n6 > 0 {
+		s7 := make([]QuotaOp, n6)
+		for i8 := range s7 {
+			if err = s7[i8].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Ops = s7
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasEntry) sizeHint() int {
+	n := 0
+	n += 5
+	for i9 := range m.Entity {
+		n += m.Entity[i9].sizeHint()
+	}
+	n += 5
+	for i10 := range m.Ops {
+		n += m.Ops[i10].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntryResp to b.
+func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i11 := range m.Entity {
+		b = m.Entity[i11].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n12 int
+	if n12, err = d.Len(); err != nil {
+		return err
+	}
+	if n12 > 0 {
+		s13 := make([]QuotaEntityPart, n12)
+		for i14 := range s13 {
+			if err = s13[i14].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s13
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasEntryResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i15 := range m.Entity {
+		n += m.Entity[i15].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
+func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i16 := range m.Entries {
+		b = m.Entries[i16].AppendPostcard(b)
+	}
+	b = postcard.AppendBool(b, m.ValidateOnly)
+	return b
+}
+
+func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
+	var n17 int
+	if n17, err = d.Len(); err != nil {
+		return err
+	}
+	if n17 > 0 {
+		s18 := make([]AlterClientQuotasEntry, n17)
+		for i19 := range s18 {
+			if err = s18[i19].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s18
+	}
+	if m.ValidateOnly, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i20 := range m.Entries {
+		n += m.Entries[i20].sizeHint()
+	}
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
+func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i21 := range m.Entries {
+		b = m.Entries[i21].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
+	var n22 int
+	if n22, err = d.Len(); err != nil {
+		return err
+	}
+	if n22 > 0 {
+		s23 := make([]AlterClientQuotasEntryResp, n22)
+		for i24 := range s23 {
+			if err = s23[i24].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s23
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i25 := range m.Entries {
+		n += m.Entries[i25].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterConfig to b.
 func (m *AlterConfig) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
@@ -29,16 +205,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some1 bool
-	if some1, err = d.Option(); err != nil {
+	var some26 bool
+	if some26, err = d.Option(); err != nil {
 		return err
 	}
-	if some1 {
-		p2 := new(string)
-		if (*p2), err = d.String(); err != nil {
+	if some26 {
+		p27 := new(string)
+		if (*p27), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p2
+		m.Value = p27
 	}
 	return nil
 }
@@ -56,26 +232,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i3 := range m.Resources {
-		b = m.Resources[i3].AppendPostcard(b)
+	for i28 := range m.Resources {
+		b = m.Resources[i28].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n4 int
-	if n4, err = d.Len(); err != nil {
+	var n29 int
+	if n29, err = d.Len(); err != nil {
 		return err
 	}
-	if n4 > 0 {
-		s5 := make([]AlterConfigsResource, n4)
-		for i6 := range s5 {
-			if err = s5[i6].decode(d); err != nil {
+	if n29 > 0 {
+		s30 := make([]AlterConfigsResource, n29)
+		for i31 := range s30 {
+			if err = s30[i31].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s5
+		m.Resources = s30
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -86,8 +262,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i7 := range m.Resources {
-		n += m.Resources[i7].sizeHint()
+	for i32 := range m.Resources {
+		n += m.Resources[i32].sizeHint()
 	}
 	n += 10
 	return n
@@ -98,33 +274,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i8 := range m.Configs {
-		b = m.Configs[i8].AppendPostcard(b)
+	for i33 := range m.Configs {
+		b = m.Configs[i33].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x9 byte
-	if x9, err = d.Byte(); err != nil {
+	var x34 byte
+	if x34, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x9)
+	m.Type = int8(x34)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n10 int
-	if n10, err = d.Len(); err != nil {
+	var n35 int
+	if n35, err = d.Len(); err != nil {
 		return err
 	}
-	if n10 > 0 {
-		s11 := make([]AlterConfig, n10)
-		for i12 := range s11 {
-			if err = s11[i12].decode(d); err != nil {
+	if n35 > 0 {
+		s36 := make([]AlterConfig, n35)
+		for i37 := range s36 {
+			if err = s36[i37].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s11
+		m.Configs = s36
 	}
 	return nil
 }
@@ -134,8 +310,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i13 := range m.Configs {
-		n += m.Configs[i13].sizeHint()
+	for i38 := range m.Configs {
+		n += m.Configs[i38].sizeHint()
 	}
 	return n
 }
@@ -150,11 +326,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x14 byte
-	if x14, err = d.Byte(); err != nil {
+	var x39 byte
+	if x39, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x14)
+	m.Type = int8(x39)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -179,25 +355,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i15 := range m.Resources {
-		b = m.Resources[i15].AppendPostcard(b)
+	for i40 := range m.Resources {
+		b = m.Resources[i40].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n16 int
-	if n16, err = d.Len(); err != nil {
+	var n41 int
+	if n41, err = d.Len(); err != nil {
 		return err
 	}
-	if n16 > 0 {
-		s17 := make([]AlterConfigsResourceResp, n16)
-		for i18 := range s17 {
-			if err = s17[i18].decode(d); err != nil {
+	if n41 > 0 {
+		s42 := make([]AlterConfigsResourceResp, n41)
+		for i43 := range s42 {
+			if err = s42[i43].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s17
+		m.Resources = s42
 	}
 	return nil
 }
@@ -205,8 +381,8 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i19 := range m.Resources {
-		n += m.Resources[i19].sizeHint()
+	for i44 := range m.Resources {
+		n += m.Resources[i44].sizeHint()
 	}
 	return n
 }
@@ -214,42 +390,42 @@ func (m *AlterConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i20 := range m.Deletions {
-		b = m.Deletions[i20].AppendPostcard(b)
+	for i45 := range m.Deletions {
+		b = m.Deletions[i45].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i21 := range m.Upsertions {
-		b = m.Upsertions[i21].AppendPostcard(b)
+	for i46 := range m.Upsertions {
+		b = m.Upsertions[i46].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n22 int
-	if n22, err = d.Len(); err != nil {
+	var n47 int
+	if n47, err = d.Len(); err != nil {
 		return err
 	}
-	if n22 > 0 {
-		s23 := make([]ScramDeletion, n22)
-		for i24 := range s23 {
-			if err = s23[i24].decode(d); err != nil {
+	if n47 > 0 {
+		s48 := make([]ScramDeletion, n47)
+		for i49 := range s48 {
+			if err = s48[i49].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s23
+		m.Deletions = s48
 	}
-	var n25 int
-	if n25, err = d.Len(); err != nil {
+	var n50 int
+	if n50, err = d.Len(); err != nil {
 		return err
 	}
-	if n25 > 0 {
-		s26 := make([]ScramUpsertion, n25)
-		for i27 := range s26 {
-			if err = s26[i27].decode(d); err != nil {
+	if n50 > 0 {
+		s51 := make([]ScramUpsertion, n50)
+		for i52 := range s51 {
+			if err = s51[i52].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s26
+		m.Upsertions = s51
 	}
 	return nil
 }
@@ -257,12 +433,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i28 := range m.Deletions {
-		n += m.Deletions[i28].sizeHint()
+	for i53 := range m.Deletions {
+		n += m.Deletions[i53].sizeHint()
 	}
 	n += 5
-	for i29 := range m.Upsertions {
-		n += m.Upsertions[i29].sizeHint()
+	for i54 := range m.Upsertions {
+		n += m.Upsertions[i54].sizeHint()
 	}
 	return n
 }
@@ -270,25 +446,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i30 := range m.Results {
-		b = m.Results[i30].AppendPostcard(b)
+	for i55 := range m.Results {
+		b = m.Results[i55].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n31 int
-	if n31, err = d.Len(); err != nil {
+	var n56 int
+	if n56, err = d.Len(); err != nil {
 		return err
 	}
-	if n31 > 0 {
-		s32 := make([]ScramAlterResult, n31)
-		for i33 := range s32 {
-			if err = s32[i33].decode(d); err != nil {
+	if n56 > 0 {
+		s57 := make([]ScramAlterResult, n56)
+		for i58 := range s57 {
+			if err = s57[i58].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s32
+		m.Results = s57
 	}
 	return nil
 }
@@ -296,8 +472,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i34 := range m.Results {
-		n += m.Results[i34].sizeHint()
+	for i59 := range m.Results {
+		n += m.Results[i59].sizeHint()
 	}
 	return n
 }
@@ -340,8 +516,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i35 := range m.Synonyms {
-		b = m.Synonyms[i35].AppendPostcard(b)
+	for i60 := range m.Synonyms {
+		b = m.Synonyms[i60].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -352,16 +528,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some36 bool
-	if some36, err = d.Option(); err != nil {
+	var some61 bool
+	if some61, err = d.Option(); err != nil {
 		return err
 	}
-	if some36 {
-		p37 := new(string)
-		if (*p37), err = d.String(); err != nil {
+	if some61 {
+		p62 := new(string)
+		if (*p62), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p37
+		m.Value = p62
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -369,32 +545,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x38 byte
-	if x38, err = d.Byte(); err != nil {
+	var x63 byte
+	if x63, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x38)
+	m.Source = int8(x63)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n39 int
-	if n39, err = d.Len(); err != nil {
+	var n64 int
+	if n64, err = d.Len(); err != nil {
 		return err
 	}
-	if n39 > 0 {
-		s40 := make([]ConfigSynonym, n39)
-		for i41 := range s40 {
-			if err = s40[i41].decode(d); err != nil {
+	if n64 > 0 {
+		s65 := make([]ConfigSynonym, n64)
+		for i66 := range s65 {
+			if err = s65[i66].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s40
+		m.Synonyms = s65
 	}
-	var x42 byte
-	if x42, err = d.Byte(); err != nil {
+	var x67 byte
+	if x67, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x42)
+	m.ConfigType = int8(x67)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -413,8 +589,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i43 := range m.Synonyms {
-		n += m.Synonyms[i43].sizeHint()
+	for i68 := range m.Synonyms {
+		n += m.Synonyms[i68].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -438,22 +614,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some44 bool
-	if some44, err = d.Option(); err != nil {
+	var some69 bool
+	if some69, err = d.Option(); err != nil {
 		return err
 	}
-	if some44 {
-		p45 := new(string)
-		if (*p45), err = d.String(); err != nil {
+	if some69 {
+		p70 := new(string)
+		if (*p70), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p45
+		m.Value = p70
 	}
-	var x46 byte
-	if x46, err = d.Byte(); err != nil {
+	var x71 byte
+	if x71, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x46)
+	m.Source = int8(x71)
 	return nil
 }
 
@@ -471,26 +647,26 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i47 := range m.Topics {
-		b = m.Topics[i47].AppendPostcard(b)
+	for i72 := range m.Topics {
+		b = m.Topics[i72].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n48 int
-	if n48, err = d.Len(); err != nil {
+	var n73 int
+	if n73, err = d.Len(); err != nil {
 		return err
 	}
-	if n48 > 0 {
-		s49 := make([]CreatePartitionsTopic, n48)
-		for i50 := range s49 {
-			if err = s49[i50].decode(d); err != nil {
+	if n73 > 0 {
+		s74 := make([]CreatePartitionsTopic, n73)
+		for i75 := range s74 {
+			if err = s74[i75].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s49
+		m.Topics = s74
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -501,8 +677,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i51 := range m.Topics {
-		n += m.Topics[i51].sizeHint()
+	for i76 := range m.Topics {
+		n += m.Topics[i76].sizeHint()
 	}
 	n += 10
 	return n
@@ -511,25 +687,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i52 := range m.Topics {
-		b = m.Topics[i52].AppendPostcard(b)
+	for i77 := range m.Topics {
+		b = m.Topics[i77].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n53 int
-	if n53, err = d.Len(); err != nil {
+	var n78 int
+	if n78, err = d.Len(); err != nil {
 		return err
 	}
-	if n53 > 0 {
-		s54 := make([]CreatePartitionsTopicResp, n53)
-		for i55 := range s54 {
-			if err = s54[i55].decode(d); err != nil {
+	if n78 > 0 {
+		s79 := make([]CreatePartitionsTopicResp, n78)
+		for i80 := range s79 {
+			if err = s79[i80].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s54
+		m.Topics = s79
 	}
 	return nil
 }
@@ -537,8 +713,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i56 := range m.Topics {
-		n += m.Topics[i56].sizeHint()
+	for i81 := range m.Topics {
+		n += m.Topics[i81].sizeHint()
 	}
 	return n
 }
@@ -548,10 +724,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i57 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i57])))
-		for i58 := range m.Assignments[i57] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i57][i58]))
+	for i82 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i82])))
+		for i83 := range m.Assignments[i82] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i82][i83]))
 		}
 	}
 	return b
@@ -564,28 +740,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n59 int
-	if n59, err = d.Len(); err != nil {
+	var n84 int
+	if n84, err = d.Len(); err != nil {
 		return err
 	}
-	if n59 > 0 {
-		s60 := make([][]int32, n59)
-		for i61 := range s60 {
-			var n62 int
-			if n62, err = d.Len(); err != nil {
+	if n84 > 0 {
+		s85 := make([][]int32, n84)
+		for i86 := range s85 {
+			var n87 int
+			if n87, err = d.Len(); err != nil {
 				return err
 			}
-			if n62 > 0 {
-				s63 := make([]int32, n62)
-				for i64 := range s63 {
-					if s63[i64], err = d.I32(); err != nil {
+			if n87 > 0 {
+				s88 := make([]int32, n87)
+				for i89 := range s88 {
+					if s88[i89], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s60[i61] = s63
+				s85[i86] = s88
 			}
 		}
-		m.Assignments = s60
+		m.Assignments = s85
 	}
 	return nil
 }
@@ -595,9 +771,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i65 := range m.Assignments {
+	for i90 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i65])
+		n += 10 * len(m.Assignments[i90])
 	}
 	return n
 }
@@ -637,9 +813,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k66 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k66)
-		b = postcard.AppendString(b, m.Configs[k66])
+	for _, k91 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k91)
+		b = postcard.AppendString(b, m.Configs[k91])
 	}
 	return b
 }
@@ -654,24 +830,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n67 int
-	if n67, err = d.Len(); err != nil {
+	var n92 int
+	if n92, err = d.Len(); err != nil {
 		return err
 	}
-	if n67 > 0 {
-		m68 := make(map[string]string, n67)
-		for range n67 {
-			var k69 string
-			var v70 string
-			if k69, err = d.String(); err != nil {
+	if n92 > 0 {
+		m93 := make(map[string]string, n92)
+		for range n92 {
+			var k94 string
+			var v95 string
+			if k94, err = d.String(); err != nil {
 				return err
 			}
-			if v70, err = d.String(); err != nil {
+			if v95, err = d.String(); err != nil {
 				return err
 			}
-			m68[k69] = v70
+			m93[k94] = v95
 		}
-		m.Configs = m68
+		m.Configs = m93
 	}
 	return nil
 }
@@ -694,8 +870,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i71 := range m.Configs {
-		b = m.Configs[i71].AppendPostcard(b)
+	for i96 := range m.Configs {
+		b = m.Configs[i96].AppendPostcard(b)
 	}
 	return b
 }
@@ -710,29 +886,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x72 []byte
-	if x72, err = d.Take(16); err != nil {
+	var x97 []byte
+	if x97, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x72)
+	copy(m.TopicID[:], x97)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n98 int
+	if n98, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]ConfigEntry, n73)
-		for i75 := range s74 {
-			if err = s74[i75].decode(d); err != nil {
+	if n98 > 0 {
+		s99 := make([]ConfigEntry, n98)
+		for i100 := range s99 {
+			if err = s99[i100].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s74
+		m.Configs = s99
 	}
 	return nil
 }
@@ -746,8 +922,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i76 := range m.Configs {
-		n += m.Configs[i76].sizeHint()
+	for i101 := range m.Configs {
+		n += m.Configs[i101].sizeHint()
 	}
 	return n
 }
@@ -755,26 +931,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i77 := range m.Topics {
-		b = m.Topics[i77].AppendPostcard(b)
+	for i102 := range m.Topics {
+		b = m.Topics[i102].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n103 int
+	if n103, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]CreateTopic, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n103 > 0 {
+		s104 := make([]CreateTopic, n103)
+		for i105 := range s104 {
+			if err = s104[i105].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s79
+		m.Topics = s104
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -785,8 +961,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Topics {
-		n += m.Topics[i81].sizeHint()
+	for i106 := range m.Topics {
+		n += m.Topics[i106].sizeHint()
 	}
 	n += 10
 	return n
@@ -795,25 +971,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i82 := range m.Topics {
-		b = m.Topics[i82].AppendPostcard(b)
+	for i107 := range m.Topics {
+		b = m.Topics[i107].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n83 int
-	if n83, err = d.Len(); err != nil {
+	var n108 int
+	if n108, err = d.Len(); err != nil {
 		return err
 	}
-	if n83 > 0 {
-		s84 := make([]CreateTopicResp, n83)
-		for i85 := range s84 {
-			if err = s84[i85].decode(d); err != nil {
+	if n108 > 0 {
+		s109 := make([]CreateTopicResp, n108)
+		for i110 := range s109 {
+			if err = s109[i110].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s84
+		m.Topics = s109
 	}
 	return nil
 }
@@ -821,8 +997,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i86 := range m.Topics {
-		n += m.Topics[i86].sizeHint()
+	for i111 := range m.Topics {
+		n += m.Topics[i111].sizeHint()
 	}
 	return n
 }
@@ -830,25 +1006,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i87 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i87])
+	for i112 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i112])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n88 int
-	if n88, err = d.Len(); err != nil {
+	var n113 int
+	if n113, err = d.Len(); err != nil {
 		return err
 	}
-	if n88 > 0 {
-		s89 := make([]string, n88)
-		for i90 := range s89 {
-			if s89[i90], err = d.String(); err != nil {
+	if n113 > 0 {
+		s114 := make([]string, n113)
+		for i115 := range s114 {
+			if s114[i115], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s89
+		m.Groups = s114
 	}
 	return nil
 }
@@ -856,8 +1032,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i91 := range m.Groups {
-		n += len(m.Groups[i91]) + 5
+	for i116 := range m.Groups {
+		n += len(m.Groups[i116]) + 5
 	}
 	return n
 }
@@ -865,25 +1041,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i92 := range m.Groups {
-		b = m.Groups[i92].AppendPostcard(b)
+	for i117 := range m.Groups {
+		b = m.Groups[i117].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n93 int
-	if n93, err = d.Len(); err != nil {
+	var n118 int
+	if n118, err = d.Len(); err != nil {
 		return err
 	}
-	if n93 > 0 {
-		s94 := make([]DeletedGroup, n93)
-		for i95 := range s94 {
-			if err = s94[i95].decode(d); err != nil {
+	if n118 > 0 {
+		s119 := make([]DeletedGroup, n118)
+		for i120 := range s119 {
+			if err = s119[i120].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s94
+		m.Groups = s119
 	}
 	return nil
 }
@@ -891,8 +1067,146 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i96 := range m.Groups {
-		n += m.Groups[i96].sizeHint()
+	for i121 := range m.Groups {
+		n += m.Groups[i121].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsPartition to b.
+func (m *DeleteRecordsPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.Offset))
+	return b
+}
+
+func (m *DeleteRecordsPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Offset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DeleteRecordsPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsPartitionResp to b.
+func (m *DeleteRecordsPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.LowWatermark))
+	return b
+}
+
+func (m *DeleteRecordsPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.LowWatermark, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DeleteRecordsPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsReq to b.
+func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i122 := range m.Partitions {
+		b = m.Partitions[i122].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	var n123 int
+	if n123, err = d.Len(); err != nil {
+		return err
+	}
+	if n123 > 0 {
+		s124 := make([]DeleteRecordsPartition, n123)
+		for i125 := range s124 {
+			if err = s124[i125].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s124
+	}
+	return nil
+}
+
+func (m *DeleteRecordsReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i126 := range m.Partitions {
+		n += m.Partitions[i126].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
+func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i127 := range m.Partitions {
+		b = m.Partitions[i127].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
+	var n128 int
+	if n128, err = d.Len(); err != nil {
+		return err
+	}
+	if n128 > 0 {
+		s129 := make([]DeleteRecordsPartitionResp, n128)
+		for i130 := range s129 {
+			if err = s129[i130].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s129
+	}
+	return nil
+}
+
+func (m *DeleteRecordsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i131 := range m.Partitions {
+		n += m.Partitions[i131].sizeHint()
 	}
 	return n
 }
@@ -912,11 +1226,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x97 []byte
-	if x97, err = d.Take(16); err != nil {
+	var x132 []byte
+	if x132, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x97)
+	copy(m.TopicID[:], x132)
 	return nil
 }
 
@@ -931,25 +1245,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i98 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i98])
+	for i133 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i133])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n99 int
-	if n99, err = d.Len(); err != nil {
+	var n134 int
+	if n134, err = d.Len(); err != nil {
 		return err
 	}
-	if n99 > 0 {
-		s100 := make([]string, n99)
-		for i101 := range s100 {
-			if s100[i101], err = d.String(); err != nil {
+	if n134 > 0 {
+		s135 := make([]string, n134)
+		for i136 := range s135 {
+			if s135[i136], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s100
+		m.Topics = s135
 	}
 	return nil
 }
@@ -957,8 +1271,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i102 := range m.Topics {
-		n += len(m.Topics[i102]) + 5
+	for i137 := range m.Topics {
+		n += len(m.Topics[i137]) + 5
 	}
 	return n
 }
@@ -966,25 +1280,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i103 := range m.Topics {
-		b = m.Topics[i103].AppendPostcard(b)
+	for i138 := range m.Topics {
+		b = m.Topics[i138].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n104 int
-	if n104, err = d.Len(); err != nil {
+	var n139 int
+	if n139, err = d.Len(); err != nil {
 		return err
 	}
-	if n104 > 0 {
-		s105 := make([]DeleteTopicResp, n104)
-		for i106 := range s105 {
-			if err = s105[i106].decode(d); err != nil {
+	if n139 > 0 {
+		s140 := make([]DeleteTopicResp, n139)
+		for i141 := range s140 {
+			if err = s140[i141].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s105
+		m.Topics = s140
 	}
 	return nil
 }
@@ -992,8 +1306,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i107 := range m.Topics {
-		n += m.Topics[i107].sizeHint()
+	for i142 := range m.Topics {
+		n += m.Topics[i142].sizeHint()
 	}
 	return n
 }
@@ -1022,6 +1336,91 @@ func (m *DeletedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
+func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
+	for i143 := range m.Components {
+		b = m.Components[i143].AppendPostcard(b)
+	}
+	b = postcard.AppendBool(b, m.Strict)
+	return b
+}
+
+func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
+	var n144 int
+	if n144, err = d.Len(); err != nil {
+		return err
+	}
+	if n144 > 0 {
+		s145 := make([]QuotaFilterComponent, n144)
+		for i146 := range s145 {
+			if err = s145[i146].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Components = s145
+	}
+	if m.Strict, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DescribeClientQuotasReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i147 := range m.Components {
+		n += m.Components[i147].sizeHint()
+	}
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeClientQuotasResp to b.
+func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i148 := range m.Entries {
+		b = m.Entries[i148].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n149 int
+	if n149, err = d.Len(); err != nil {
+		return err
+	}
+	if n149 > 0 {
+		s150 := make([]QuotaEntry, n149)
+		for i151 := range s150 {
+			if err = s150[i151].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s150
+	}
+	return nil
+}
+
+func (m *DescribeClientQuotasResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i152 := range m.Entries {
+		n += m.Entries[i152].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of DescribeClusterReq to b.
 func (_ *DescribeClusterReq) AppendPostcard(b []byte) []byte {
 	return b
@@ -1043,8 +1442,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i108 := range m.Brokers {
-		b = m.Brokers[i108].AppendPostcard(b)
+	for i153 := range m.Brokers {
+		b = m.Brokers[i153].AppendPostcard(b)
 	}
 	return b
 }
@@ -1062,18 +1461,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n109 int
-	if n109, err = d.Len(); err != nil {
+	var n154 int
+	if n154, err = d.Len(); err != nil {
 		return err
 	}
-	if n109 > 0 {
-		s110 := make([]BrokerInfo, n109)
-		for i111 := range s110 {
-			if err = s110[i111].decode(d); err != nil {
+	if n154 > 0 {
+		s155 := make([]BrokerInfo, n154)
+		for i156 := range s155 {
+			if err = s155[i156].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s110
+		m.Brokers = s155
 	}
 	return nil
 }
@@ -1085,8 +1484,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i112 := range m.Brokers {
-		n += m.Brokers[i112].sizeHint()
+	for i157 := range m.Brokers {
+		n += m.Brokers[i157].sizeHint()
 	}
 	return n
 }
@@ -1094,8 +1493,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i113 := range m.Resources {
-		b = m.Resources[i113].AppendPostcard(b)
+	for i158 := range m.Resources {
+		b = m.Resources[i158].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1103,18 +1502,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n114 int
-	if n114, err = d.Len(); err != nil {
+	var n159 int
+	if n159, err = d.Len(); err != nil {
 		return err
 	}
-	if n114 > 0 {
-		s115 := make([]DescribeConfigsResource, n114)
-		for i116 := range s115 {
-			if err = s115[i116].decode(d); err != nil {
+	if n159 > 0 {
+		s160 := make([]DescribeConfigsResource, n159)
+		for i161 := range s160 {
+			if err = s160[i161].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s115
+		m.Resources = s160
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1128,8 +1527,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i117 := range m.Resources {
-		n += m.Resources[i117].sizeHint()
+	for i162 := range m.Resources {
+		n += m.Resources[i162].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1141,33 +1540,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i118 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i118])
+	for i163 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i163])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x119 byte
-	if x119, err = d.Byte(); err != nil {
+	var x164 byte
+	if x164, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x119)
+	m.Type = int8(x164)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n120 int
-	if n120, err = d.Len(); err != nil {
+	var n165 int
+	if n165, err = d.Len(); err != nil {
 		return err
 	}
-	if n120 > 0 {
-		s121 := make([]string, n120)
-		for i122 := range s121 {
-			if s121[i122], err = d.String(); err != nil {
+	if n165 > 0 {
+		s166 := make([]string, n165)
+		for i167 := range s166 {
+			if s166[i167], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s121
+		m.ConfigNames = s166
 	}
 	return nil
 }
@@ -1177,8 +1576,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i123 := range m.ConfigNames {
-		n += len(m.ConfigNames[i123]) + 5
+	for i168 := range m.ConfigNames {
+		n += len(m.ConfigNames[i168]) + 5
 	}
 	return n
 }
@@ -1190,18 +1589,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i124 := range m.Configs {
-		b = m.Configs[i124].AppendPostcard(b)
+	for i169 := range m.Configs {
+		b = m.Configs[i169].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x125 byte
-	if x125, err = d.Byte(); err != nil {
+	var x170 byte
+	if x170, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x125)
+	m.Type = int8(x170)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1211,18 +1610,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n171 int
+	if n171, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]ConfigEntry, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n171 > 0 {
+		s172 := make([]ConfigEntry, n171)
+		for i173 := range s172 {
+			if err = s172[i173].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s127
+		m.Configs = s172
 	}
 	return nil
 }
@@ -1234,8 +1633,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i129 := range m.Configs {
-		n += m.Configs[i129].sizeHint()
+	for i174 := range m.Configs {
+		n += m.Configs[i174].sizeHint()
 	}
 	return n
 }
@@ -1243,25 +1642,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i130 := range m.Resources {
-		b = m.Resources[i130].AppendPostcard(b)
+	for i175 := range m.Resources {
+		b = m.Resources[i175].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n176 int
+	if n176, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]DescribeConfigsResourceResp, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
+	if n176 > 0 {
+		s177 := make([]DescribeConfigsResourceResp, n176)
+		for i178 := range s177 {
+			if err = s177[i178].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s132
+		m.Resources = s177
 	}
 	return nil
 }
@@ -1269,8 +1668,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i134 := range m.Resources {
-		n += m.Resources[i134].sizeHint()
+	for i179 := range m.Resources {
+		n += m.Resources[i179].sizeHint()
 	}
 	return n
 }
@@ -1278,25 +1677,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i135 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i135])
+	for i180 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i180])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]string, n136)
-		for i138 := range s137 {
-			if s137[i138], err = d.String(); err != nil {
+	if n181 > 0 {
+		s182 := make([]string, n181)
+		for i183 := range s182 {
+			if s182[i183], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s137
+		m.Groups = s182
 	}
 	return nil
 }
@@ -1304,8 +1703,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i139 := range m.Groups {
-		n += len(m.Groups[i139]) + 5
+	for i184 := range m.Groups {
+		n += len(m.Groups[i184]) + 5
 	}
 	return n
 }
@@ -1313,25 +1712,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i140 := range m.Groups {
-		b = m.Groups[i140].AppendPostcard(b)
+	for i185 := range m.Groups {
+		b = m.Groups[i185].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n186 int
+	if n186, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]DescribedGroup, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n186 > 0 {
+		s187 := make([]DescribedGroup, n186)
+		for i188 := range s187 {
+			if err = s187[i188].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s142
+		m.Groups = s187
 	}
 	return nil
 }
@@ -1339,8 +1738,83 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i144 := range m.Groups {
-		n += m.Groups[i144].sizeHint()
+	for i189 := range m.Groups {
+		n += m.Groups[i189].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeLogDirsReq to b.
+func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendBool(b, m.All)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i190 := range m.Partitions {
+		b = m.Partitions[i190].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
+	if m.All, err = d.Bool(); err != nil {
+		return err
+	}
+	var n191 int
+	if n191, err = d.Len(); err != nil {
+		return err
+	}
+	if n191 > 0 {
+		s192 := make([]TopicPartition, n191)
+		for i193 := range s192 {
+			if err = s192[i193].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s192
+	}
+	return nil
+}
+
+func (m *DescribeLogDirsReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i194 := range m.Partitions {
+		n += m.Partitions[i194].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
+func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
+	for i195 := range m.Dirs {
+		b = m.Dirs[i195].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
+	var n196 int
+	if n196, err = d.Len(); err != nil {
+		return err
+	}
+	if n196 > 0 {
+		s197 := make([]LogDir, n196)
+		for i198 := range s197 {
+			if err = s197[i198].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Dirs = s197
+	}
+	return nil
+}
+
+func (m *DescribeLogDirsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i199 := range m.Dirs {
+		n += m.Dirs[i199].sizeHint()
 	}
 	return n
 }
@@ -1348,25 +1822,25 @@ func (m *DescribeGroupsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i145 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i145])
+	for i200 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i200])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n146 int
-	if n146, err = d.Len(); err != nil {
+	var n201 int
+	if n201, err = d.Len(); err != nil {
 		return err
 	}
-	if n146 > 0 {
-		s147 := make([]string, n146)
-		for i148 := range s147 {
-			if s147[i148], err = d.String(); err != nil {
+	if n201 > 0 {
+		s202 := make([]string, n201)
+		for i203 := range s202 {
+			if s202[i203], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s147
+		m.Users = s202
 	}
 	return nil
 }
@@ -1374,8 +1848,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i149 := range m.Users {
-		n += len(m.Users[i149]) + 5
+	for i204 := range m.Users {
+		n += len(m.Users[i204]) + 5
 	}
 	return n
 }
@@ -1385,8 +1859,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i150 := range m.Users {
-		b = m.Users[i150].AppendPostcard(b)
+	for i205 := range m.Users {
+		b = m.Users[i205].AppendPostcard(b)
 	}
 	return b
 }
@@ -1398,18 +1872,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n151 int
-	if n151, err = d.Len(); err != nil {
+	var n206 int
+	if n206, err = d.Len(); err != nil {
 		return err
 	}
-	if n151 > 0 {
-		s152 := make([]ScramUser, n151)
-		for i153 := range s152 {
-			if err = s152[i153].decode(d); err != nil {
+	if n206 > 0 {
+		s207 := make([]ScramUser, n206)
+		for i208 := range s207 {
+			if err = s207[i208].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s152
+		m.Users = s207
 	}
 	return nil
 }
@@ -1419,8 +1893,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i154 := range m.Users {
-		n += m.Users[i154].sizeHint()
+	for i209 := range m.Users {
+		n += m.Users[i209].sizeHint()
 	}
 	return n
 }
@@ -1433,8 +1907,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i155 := range m.Members {
-		b = m.Members[i155].AppendPostcard(b)
+	for i210 := range m.Members {
+		b = m.Members[i210].AppendPostcard(b)
 	}
 	return b
 }
@@ -1455,18 +1929,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n156 int
-	if n156, err = d.Len(); err != nil {
+	var n211 int
+	if n211, err = d.Len(); err != nil {
 		return err
 	}
-	if n156 > 0 {
-		s157 := make([]DescribedMember, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
+	if n211 > 0 {
+		s212 := make([]DescribedMember, n211)
+		for i213 := range s212 {
+			if err = s212[i213].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s157
+		m.Members = s212
 	}
 	return nil
 }
@@ -1479,8 +1953,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i159 := range m.Members {
-		n += m.Members[i159].sizeHint()
+	for i214 := range m.Members {
+		n += m.Members[i214].sizeHint()
 	}
 	return n
 }
@@ -1642,8 +2116,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i160 := range m.Partitions {
-		b = m.Partitions[i160].AppendPostcard(b)
+	for i215 := range m.Partitions {
+		b = m.Partitions[i215].AppendPostcard(b)
 	}
 	return b
 }
@@ -1658,23 +2132,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x161 byte
-	if x161, err = d.Byte(); err != nil {
+	var x216 byte
+	if x216, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x161)
-	var n162 int
-	if n162, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x216)
+	var n217 int
+	if n217, err = d.Len(); err != nil {
 		return err
 	}
-	if n162 > 0 {
-		s163 := make([]FetchPartition, n162)
-		for i164 := range s163 {
-			if err = s163[i164].decode(d); err != nil {
+	if n217 > 0 {
+		s218 := make([]FetchPartition, n217)
+		for i219 := range s218 {
+			if err = s218[i219].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s163
+		m.Partitions = s218
 	}
 	return nil
 }
@@ -1686,8 +2160,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i165 := range m.Partitions {
-		n += m.Partitions[i165].sizeHint()
+	for i220 := range m.Partitions {
+		n += m.Partitions[i220].sizeHint()
 	}
 	return n
 }
@@ -1695,25 +2169,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i166 := range m.Partitions {
-		b = m.Partitions[i166].AppendPostcard(b)
+	for i221 := range m.Partitions {
+		b = m.Partitions[i221].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n167 int
-	if n167, err = d.Len(); err != nil {
+	var n222 int
+	if n222, err = d.Len(); err != nil {
 		return err
 	}
-	if n167 > 0 {
-		s168 := make([]FetchPartitionResp, n167)
-		for i169 := range s168 {
-			if err = s168[i169].decode(d); err != nil {
+	if n222 > 0 {
+		s223 := make([]FetchPartitionResp, n222)
+		for i224 := range s223 {
+			if err = s223[i224].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s168
+		m.Partitions = s223
 	}
 	return nil
 }
@@ -1721,8 +2195,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i170 := range m.Partitions {
-		n += m.Partitions[i170].sizeHint()
+	for i225 := range m.Partitions {
+		n += m.Partitions[i225].sizeHint()
 	}
 	return n
 }
@@ -1730,16 +2204,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i171 := range m.Partitions {
-		m.Partitions[i171].appendVec(w)
+	for i226 := range m.Partitions {
+		m.Partitions[i226].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i172 := range m.Partitions {
-		n += m.Partitions[i172].vecHint()
+	for i227 := range m.Partitions {
+		n += m.Partitions[i227].vecHint()
 	}
 	return n
 }
@@ -1838,21 +2312,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x173 byte
-	if x173, err = d.Byte(); err != nil {
+	var x228 byte
+	if x228, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x173)
-	var some174 bool
-	if some174, err = d.Option(); err != nil {
+	m.Op = int8(x228)
+	var some229 bool
+	if some229, err = d.Option(); err != nil {
 		return err
 	}
-	if some174 {
-		p175 := new(string)
-		if (*p175), err = d.String(); err != nil {
+	if some229 {
+		p230 := new(string)
+		if (*p230), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p175
+		m.Value = p230
 	}
 	return nil
 }
@@ -1871,26 +2345,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i176 := range m.Resources {
-		b = m.Resources[i176].AppendPostcard(b)
+	for i231 := range m.Resources {
+		b = m.Resources[i231].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n177 int
-	if n177, err = d.Len(); err != nil {
+	var n232 int
+	if n232, err = d.Len(); err != nil {
 		return err
 	}
-	if n177 > 0 {
-		s178 := make([]IncrementalAlterConfigsResource, n177)
-		for i179 := range s178 {
-			if err = s178[i179].decode(d); err != nil {
+	if n232 > 0 {
+		s233 := make([]IncrementalAlterConfigsResource, n232)
+		for i234 := range s233 {
+			if err = s233[i234].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s178
+		m.Resources = s233
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1901,8 +2375,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i180 := range m.Resources {
-		n += m.Resources[i180].sizeHint()
+	for i235 := range m.Resources {
+		n += m.Resources[i235].sizeHint()
 	}
 	n += 10
 	return n
@@ -1913,33 +2387,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i181 := range m.Configs {
-		b = m.Configs[i181].AppendPostcard(b)
+	for i236 := range m.Configs {
+		b = m.Configs[i236].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x182 byte
-	if x182, err = d.Byte(); err != nil {
+	var x237 byte
+	if x237, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x182)
+	m.Type = int8(x237)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n183 int
-	if n183, err = d.Len(); err != nil {
+	var n238 int
+	if n238, err = d.Len(); err != nil {
 		return err
 	}
-	if n183 > 0 {
-		s184 := make([]IncrementalAlterConfig, n183)
-		for i185 := range s184 {
-			if err = s184[i185].decode(d); err != nil {
+	if n238 > 0 {
+		s239 := make([]IncrementalAlterConfig, n238)
+		for i240 := range s239 {
+			if err = s239[i240].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s184
+		m.Configs = s239
 	}
 	return nil
 }
@@ -1949,8 +2423,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i186 := range m.Configs {
-		n += m.Configs[i186].sizeHint()
+	for i241 := range m.Configs {
+		n += m.Configs[i241].sizeHint()
 	}
 	return n
 }
@@ -2046,8 +2520,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i187 := range m.Protocols {
-		b = m.Protocols[i187].AppendPostcard(b)
+	for i242 := range m.Protocols {
+		b = m.Protocols[i242].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2075,18 +2549,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n188 int
-	if n188, err = d.Len(); err != nil {
+	var n243 int
+	if n243, err = d.Len(); err != nil {
 		return err
 	}
-	if n188 > 0 {
-		s189 := make([]GroupProtocol, n188)
-		for i190 := range s189 {
-			if err = s189[i190].decode(d); err != nil {
+	if n243 > 0 {
+		s244 := make([]GroupProtocol, n243)
+		for i245 := range s244 {
+			if err = s244[i245].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s189
+		m.Protocols = s244
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2112,8 +2586,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i191 := range m.Protocols {
-		n += m.Protocols[i191].sizeHint()
+	for i246 := range m.Protocols {
+		n += m.Protocols[i246].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2131,8 +2605,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i192 := range m.Members {
-		b = m.Members[i192].AppendPostcard(b)
+	for i247 := range m.Members {
+		b = m.Members[i247].AppendPostcard(b)
 	}
 	return b
 }
@@ -2156,18 +2630,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n193 int
-	if n193, err = d.Len(); err != nil {
+	var n248 int
+	if n248, err = d.Len(); err != nil {
 		return err
 	}
-	if n193 > 0 {
-		s194 := make([]JoinGroupMember, n193)
-		for i195 := range s194 {
-			if err = s194[i195].decode(d); err != nil {
+	if n248 > 0 {
+		s249 := make([]JoinGroupMember, n248)
+		for i250 := range s249 {
+			if err = s249[i250].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s194
+		m.Members = s249
 	}
 	return nil
 }
@@ -2181,8 +2655,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i196 := range m.Members {
-		n += m.Members[i196].sizeHint()
+	for i251 := range m.Members {
+		n += m.Members[i251].sizeHint()
 	}
 	return n
 }
@@ -2249,8 +2723,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i197 := range m.Members {
-		b = m.Members[i197].AppendPostcard(b)
+	for i252 := range m.Members {
+		b = m.Members[i252].AppendPostcard(b)
 	}
 	return b
 }
@@ -2259,18 +2733,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n198 int
-	if n198, err = d.Len(); err != nil {
+	var n253 int
+	if n253, err = d.Len(); err != nil {
 		return err
 	}
-	if n198 > 0 {
-		s199 := make([]LeaveGroupMember, n198)
-		for i200 := range s199 {
-			if err = s199[i200].decode(d); err != nil {
+	if n253 > 0 {
+		s254 := make([]LeaveGroupMember, n253)
+		for i255 := range s254 {
+			if err = s254[i255].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s199
+		m.Members = s254
 	}
 	return nil
 }
@@ -2279,8 +2753,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i201 := range m.Members {
-		n += m.Members[i201].sizeHint()
+	for i256 := range m.Members {
+		n += m.Members[i256].sizeHint()
 	}
 	return n
 }
@@ -2289,8 +2763,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i202 := range m.Members {
-		b = m.Members[i202].AppendPostcard(b)
+	for i257 := range m.Members {
+		b = m.Members[i257].AppendPostcard(b)
 	}
 	return b
 }
@@ -2299,18 +2773,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n203 int
-	if n203, err = d.Len(); err != nil {
+	var n258 int
+	if n258, err = d.Len(); err != nil {
 		return err
 	}
-	if n203 > 0 {
-		s204 := make([]LeaveGroupMemberResp, n203)
-		for i205 := range s204 {
-			if err = s204[i205].decode(d); err != nil {
+	if n258 > 0 {
+		s259 := make([]LeaveGroupMemberResp, n258)
+		for i260 := range s259 {
+			if err = s259[i260].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s204
+		m.Members = s259
 	}
 	return nil
 }
@@ -2319,8 +2793,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i206 := range m.Members {
-		n += m.Members[i206].sizeHint()
+	for i261 := range m.Members {
+		n += m.Members[i261].sizeHint()
 	}
 	return n
 }
@@ -2328,42 +2802,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i207 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i207])
+	for i262 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i262])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i208 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i208])
+	for i263 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i263])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n209 int
-	if n209, err = d.Len(); err != nil {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
 		return err
 	}
-	if n209 > 0 {
-		s210 := make([]string, n209)
-		for i211 := range s210 {
-			if s210[i211], err = d.String(); err != nil {
+	if n264 > 0 {
+		s265 := make([]string, n264)
+		for i266 := range s265 {
+			if s265[i266], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s210
+		m.StatesFilter = s265
 	}
-	var n212 int
-	if n212, err = d.Len(); err != nil {
+	var n267 int
+	if n267, err = d.Len(); err != nil {
 		return err
 	}
-	if n212 > 0 {
-		s213 := make([]string, n212)
-		for i214 := range s213 {
-			if s213[i214], err = d.String(); err != nil {
+	if n267 > 0 {
+		s268 := make([]string, n267)
+		for i269 := range s268 {
+			if s268[i269], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s213
+		m.TypesFilter = s268
 	}
 	return nil
 }
@@ -2371,12 +2845,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i215 := range m.StatesFilter {
-		n += len(m.StatesFilter[i215]) + 5
+	for i270 := range m.StatesFilter {
+		n += len(m.StatesFilter[i270]) + 5
 	}
 	n += 5
-	for i216 := range m.TypesFilter {
-		n += len(m.TypesFilter[i216]) + 5
+	for i271 := range m.TypesFilter {
+		n += len(m.TypesFilter[i271]) + 5
 	}
 	return n
 }
@@ -2385,8 +2859,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i217 := range m.Groups {
-		b = m.Groups[i217].AppendPostcard(b)
+	for i272 := range m.Groups {
+		b = m.Groups[i272].AppendPostcard(b)
 	}
 	return b
 }
@@ -2395,18 +2869,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n218 int
-	if n218, err = d.Len(); err != nil {
+	var n273 int
+	if n273, err = d.Len(); err != nil {
 		return err
 	}
-	if n218 > 0 {
-		s219 := make([]ListedGroup, n218)
-		for i220 := range s219 {
-			if err = s219[i220].decode(d); err != nil {
+	if n273 > 0 {
+		s274 := make([]ListedGroup, n273)
+		for i275 := range s274 {
+			if err = s274[i275].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s219
+		m.Groups = s274
 	}
 	return nil
 }
@@ -2415,8 +2889,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i221 := range m.Groups {
-		n += m.Groups[i221].sizeHint()
+	for i276 := range m.Groups {
+		n += m.Groups[i276].sizeHint()
 	}
 	return n
 }
@@ -2493,30 +2967,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i222 := range m.Partitions {
-		b = m.Partitions[i222].AppendPostcard(b)
+	for i277 := range m.Partitions {
+		b = m.Partitions[i277].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x223 byte
-	if x223, err = d.Byte(); err != nil {
+	var x278 byte
+	if x278, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x223)
-	var n224 int
-	if n224, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x278)
+	var n279 int
+	if n279, err = d.Len(); err != nil {
 		return err
 	}
-	if n224 > 0 {
-		s225 := make([]ListOffsetsPartition, n224)
-		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
+	if n279 > 0 {
+		s280 := make([]ListOffsetsPartition, n279)
+		for i281 := range s280 {
+			if err = s280[i281].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s225
+		m.Partitions = s280
 	}
 	return nil
 }
@@ -2525,8 +2999,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i227 := range m.Partitions {
-		n += m.Partitions[i227].sizeHint()
+	for i282 := range m.Partitions {
+		n += m.Partitions[i282].sizeHint()
 	}
 	return n
 }
@@ -2534,25 +3008,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i228 := range m.Partitions {
-		b = m.Partitions[i228].AppendPostcard(b)
+	for i283 := range m.Partitions {
+		b = m.Partitions[i283].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n284 int
+	if n284, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]ListOffsetsPartitionResp, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n284 > 0 {
+		s285 := make([]ListOffsetsPartitionResp, n284)
+		for i286 := range s285 {
+			if err = s285[i286].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s230
+		m.Partitions = s285
 	}
 	return nil
 }
@@ -2560,8 +3034,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i232 := range m.Partitions {
-		n += m.Partitions[i232].sizeHint()
+	for i287 := range m.Partitions {
+		n += m.Partitions[i287].sizeHint()
 	}
 	return n
 }
@@ -2600,29 +3074,118 @@ func (m *ListedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of LogDir to b.
+func (m *LogDir) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Path)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
+	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i288 := range m.Partitions {
+		b = m.Partitions[i288].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *LogDir) decode(d *postcard.Decoder) (err error) {
+	if m.Path, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.TotalBytes, err = d.I64(); err != nil {
+		return err
+	}
+	if m.UsableBytes, err = d.I64(); err != nil {
+		return err
+	}
+	var n289 int
+	if n289, err = d.Len(); err != nil {
+		return err
+	}
+	if n289 > 0 {
+		s290 := make([]LogDirPartition, n289)
+		for i291 := range s290 {
+			if err = s290[i291].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s290
+	}
+	return nil
+}
+
+func (m *LogDir) sizeHint() int {
+	n := 0
+	n += len(m.Path) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i292 := range m.Partitions {
+		n += m.Partitions[i292].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of LogDirPartition to b.
+func (m *LogDirPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.Size))
+	b = postcard.AppendZigzag(b, int64(m.OffsetLag))
+	return b
+}
+
+func (m *LogDirPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Size, err = d.I64(); err != nil {
+		return err
+	}
+	if m.OffsetLag, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *LogDirPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i233 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i233])
+	for i293 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i293])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]string, n234)
-		for i236 := range s235 {
-			if s235[i236], err = d.String(); err != nil {
+	if n294 > 0 {
+		s295 := make([]string, n294)
+		for i296 := range s295 {
+			if s295[i296], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s235
+		m.Topics = s295
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -2633,8 +3196,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i237 := range m.Topics {
-		n += len(m.Topics[i237]) + 5
+	for i297 := range m.Topics {
+		n += len(m.Topics[i297]) + 5
 	}
 	n += 10
 	return n
@@ -2643,12 +3206,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i238 := range m.Brokers {
-		b = m.Brokers[i238].AppendPostcard(b)
+	for i298 := range m.Brokers {
+		b = m.Brokers[i298].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i239 := range m.Topics {
-		b = m.Topics[i239].AppendPostcard(b)
+	for i299 := range m.Topics {
+		b = m.Topics[i299].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -2656,31 +3219,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n240 int
-	if n240, err = d.Len(); err != nil {
+	var n300 int
+	if n300, err = d.Len(); err != nil {
 		return err
 	}
-	if n240 > 0 {
-		s241 := make([]BrokerInfo, n240)
-		for i242 := range s241 {
-			if err = s241[i242].decode(d); err != nil {
+	if n300 > 0 {
+		s301 := make([]BrokerInfo, n300)
+		for i302 := range s301 {
+			if err = s301[i302].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s241
+		m.Brokers = s301
 	}
-	var n243 int
-	if n243, err = d.Len(); err != nil {
+	var n303 int
+	if n303, err = d.Len(); err != nil {
 		return err
 	}
-	if n243 > 0 {
-		s244 := make([]TopicInfo, n243)
-		for i245 := range s244 {
-			if err = s244[i245].decode(d); err != nil {
+	if n303 > 0 {
+		s304 := make([]TopicInfo, n303)
+		for i305 := range s304 {
+			if err = s304[i305].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s244
+		m.Topics = s304
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -2694,12 +3257,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i246 := range m.Brokers {
-		n += m.Brokers[i246].sizeHint()
+	for i306 := range m.Brokers {
+		n += m.Brokers[i306].sizeHint()
 	}
 	n += 5
-	for i247 := range m.Topics {
-		n += m.Topics[i247].sizeHint()
+	for i307 := range m.Topics {
+		n += m.Topics[i307].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -2771,8 +3334,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i248 := range m.Topics {
-		b = m.Topics[i248].AppendPostcard(b)
+	for i308 := range m.Topics {
+		b = m.Topics[i308].AppendPostcard(b)
 	}
 	return b
 }
@@ -2790,18 +3353,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n309 int
+	if n309, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]OffsetCommitTopic, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n309 > 0 {
+		s310 := make([]OffsetCommitTopic, n309)
+		for i311 := range s310 {
+			if err = s310[i311].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s250
+		m.Topics = s310
 	}
 	return nil
 }
@@ -2813,8 +3376,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i252 := range m.Topics {
-		n += m.Topics[i252].sizeHint()
+	for i312 := range m.Topics {
+		n += m.Topics[i312].sizeHint()
 	}
 	return n
 }
@@ -2822,25 +3385,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i253 := range m.Topics {
-		b = m.Topics[i253].AppendPostcard(b)
+	for i313 := range m.Topics {
+		b = m.Topics[i313].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n314 int
+	if n314, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]OffsetCommitTopicResp, n254)
-		for i256 := range s255 {
-			if err = s255[i256].decode(d); err != nil {
+	if n314 > 0 {
+		s315 := make([]OffsetCommitTopicResp, n314)
+		for i316 := range s315 {
+			if err = s315[i316].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s255
+		m.Topics = s315
 	}
 	return nil
 }
@@ -2848,8 +3411,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i257 := range m.Topics {
-		n += m.Topics[i257].sizeHint()
+	for i317 := range m.Topics {
+		n += m.Topics[i317].sizeHint()
 	}
 	return n
 }
@@ -2858,8 +3421,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i258 := range m.Partitions {
-		b = m.Partitions[i258].AppendPostcard(b)
+	for i318 := range m.Partitions {
+		b = m.Partitions[i318].AppendPostcard(b)
 	}
 	return b
 }
@@ -2868,18 +3431,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n259 int
-	if n259, err = d.Len(); err != nil {
+	var n319 int
+	if n319, err = d.Len(); err != nil {
 		return err
 	}
-	if n259 > 0 {
-		s260 := make([]OffsetCommitPartition, n259)
-		for i261 := range s260 {
-			if err = s260[i261].decode(d); err != nil {
+	if n319 > 0 {
+		s320 := make([]OffsetCommitPartition, n319)
+		for i321 := range s320 {
+			if err = s320[i321].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s260
+		m.Partitions = s320
 	}
 	return nil
 }
@@ -2888,8 +3451,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i262 := range m.Partitions {
-		n += m.Partitions[i262].sizeHint()
+	for i322 := range m.Partitions {
+		n += m.Partitions[i322].sizeHint()
 	}
 	return n
 }
@@ -2898,8 +3461,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i263 := range m.Partitions {
-		b = m.Partitions[i263].AppendPostcard(b)
+	for i323 := range m.Partitions {
+		b = m.Partitions[i323].AppendPostcard(b)
 	}
 	return b
 }
@@ -2908,18 +3471,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n324 int
+	if n324, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]OffsetCommitPartitionResp, n264)
-		for i266 := range s265 {
-			if err = s265[i266].decode(d); err != nil {
+	if n324 > 0 {
+		s325 := make([]OffsetCommitPartitionResp, n324)
+		for i326 := range s325 {
+			if err = s325[i326].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s265
+		m.Partitions = s325
 	}
 	return nil
 }
@@ -2928,8 +3491,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i267 := range m.Partitions {
-		n += m.Partitions[i267].sizeHint()
+	for i327 := range m.Partitions {
+		n += m.Partitions[i327].sizeHint()
 	}
 	return n
 }
@@ -2962,8 +3525,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i268 := range m.Topics {
-		b = m.Topics[i268].AppendPostcard(b)
+	for i328 := range m.Topics {
+		b = m.Topics[i328].AppendPostcard(b)
 	}
 	return b
 }
@@ -2972,18 +3535,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n269 int
-	if n269, err = d.Len(); err != nil {
+	var n329 int
+	if n329, err = d.Len(); err != nil {
 		return err
 	}
-	if n269 > 0 {
-		s270 := make([]OffsetDeleteTopic, n269)
-		for i271 := range s270 {
-			if err = s270[i271].decode(d); err != nil {
+	if n329 > 0 {
+		s330 := make([]OffsetDeleteTopic, n329)
+		for i331 := range s330 {
+			if err = s330[i331].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s270
+		m.Topics = s330
 	}
 	return nil
 }
@@ -2992,8 +3555,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i272 := range m.Topics {
-		n += m.Topics[i272].sizeHint()
+	for i332 := range m.Topics {
+		n += m.Topics[i332].sizeHint()
 	}
 	return n
 }
@@ -3002,8 +3565,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i273 := range m.Topics {
-		b = m.Topics[i273].AppendPostcard(b)
+	for i333 := range m.Topics {
+		b = m.Topics[i333].AppendPostcard(b)
 	}
 	return b
 }
@@ -3012,18 +3575,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n274 int
-	if n274, err = d.Len(); err != nil {
+	var n334 int
+	if n334, err = d.Len(); err != nil {
 		return err
 	}
-	if n274 > 0 {
-		s275 := make([]OffsetDeleteTopicResp, n274)
-		for i276 := range s275 {
-			if err = s275[i276].decode(d); err != nil {
+	if n334 > 0 {
+		s335 := make([]OffsetDeleteTopicResp, n334)
+		for i336 := range s335 {
+			if err = s335[i336].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s275
+		m.Topics = s335
 	}
 	return nil
 }
@@ -3032,8 +3595,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i277 := range m.Topics {
-		n += m.Topics[i277].sizeHint()
+	for i337 := range m.Topics {
+		n += m.Topics[i337].sizeHint()
 	}
 	return n
 }
@@ -3042,8 +3605,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i278 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i278]))
+	for i338 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i338]))
 	}
 	return b
 }
@@ -3052,18 +3615,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n279 int
-	if n279, err = d.Len(); err != nil {
+	var n339 int
+	if n339, err = d.Len(); err != nil {
 		return err
 	}
-	if n279 > 0 {
-		s280 := make([]int32, n279)
-		for i281 := range s280 {
-			if s280[i281], err = d.I32(); err != nil {
+	if n339 > 0 {
+		s340 := make([]int32, n339)
+		for i341 := range s340 {
+			if s340[i341], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s280
+		m.Partitions = s340
 	}
 	return nil
 }
@@ -3080,8 +3643,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i282 := range m.Partitions {
-		b = m.Partitions[i282].AppendPostcard(b)
+	for i342 := range m.Partitions {
+		b = m.Partitions[i342].AppendPostcard(b)
 	}
 	return b
 }
@@ -3090,18 +3653,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n283 int
-	if n283, err = d.Len(); err != nil {
+	var n343 int
+	if n343, err = d.Len(); err != nil {
 		return err
 	}
-	if n283 > 0 {
-		s284 := make([]OffsetDeletePartitionResp, n283)
-		for i285 := range s284 {
-			if err = s284[i285].decode(d); err != nil {
+	if n343 > 0 {
+		s344 := make([]OffsetDeletePartitionResp, n343)
+		for i345 := range s344 {
+			if err = s344[i345].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s284
+		m.Partitions = s344
 	}
 	return nil
 }
@@ -3110,8 +3673,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i286 := range m.Partitions {
-		n += m.Partitions[i286].sizeHint()
+	for i346 := range m.Partitions {
+		n += m.Partitions[i346].sizeHint()
 	}
 	return n
 }
@@ -3159,8 +3722,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i287 := range m.Topics {
-		b = m.Topics[i287].AppendPostcard(b)
+	for i347 := range m.Topics {
+		b = m.Topics[i347].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -3170,18 +3733,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n288 int
-	if n288, err = d.Len(); err != nil {
+	var n348 int
+	if n348, err = d.Len(); err != nil {
 		return err
 	}
-	if n288 > 0 {
-		s289 := make([]OffsetFetchTopic, n288)
-		for i290 := range s289 {
-			if err = s289[i290].decode(d); err != nil {
+	if n348 > 0 {
+		s349 := make([]OffsetFetchTopic, n348)
+		for i350 := range s349 {
+			if err = s349[i350].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s289
+		m.Topics = s349
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3193,8 +3756,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i291 := range m.Topics {
-		n += m.Topics[i291].sizeHint()
+	for i351 := range m.Topics {
+		n += m.Topics[i351].sizeHint()
 	}
 	n += 10
 	return n
@@ -3204,8 +3767,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i292 := range m.Topics {
-		b = m.Topics[i292].AppendPostcard(b)
+	for i352 := range m.Topics {
+		b = m.Topics[i352].AppendPostcard(b)
 	}
 	return b
 }
@@ -3214,18 +3777,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n293 int
-	if n293, err = d.Len(); err != nil {
+	var n353 int
+	if n353, err = d.Len(); err != nil {
 		return err
 	}
-	if n293 > 0 {
-		s294 := make([]OffsetFetchTopicResp, n293)
-		for i295 := range s294 {
-			if err = s294[i295].decode(d); err != nil {
+	if n353 > 0 {
+		s354 := make([]OffsetFetchTopicResp, n353)
+		for i355 := range s354 {
+			if err = s354[i355].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s294
+		m.Topics = s354
 	}
 	return nil
 }
@@ -3234,8 +3797,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i296 := range m.Topics {
-		n += m.Topics[i296].sizeHint()
+	for i356 := range m.Topics {
+		n += m.Topics[i356].sizeHint()
 	}
 	return n
 }
@@ -3244,8 +3807,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i297 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i297]))
+	for i357 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i357]))
 	}
 	return b
 }
@@ -3254,18 +3817,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n298 int
-	if n298, err = d.Len(); err != nil {
+	var n358 int
+	if n358, err = d.Len(); err != nil {
 		return err
 	}
-	if n298 > 0 {
-		s299 := make([]int32, n298)
-		for i300 := range s299 {
-			if s299[i300], err = d.I32(); err != nil {
+	if n358 > 0 {
+		s359 := make([]int32, n358)
+		for i360 := range s359 {
+			if s359[i360], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s299
+		m.Partitions = s359
 	}
 	return nil
 }
@@ -3282,8 +3845,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i301 := range m.Partitions {
-		b = m.Partitions[i301].AppendPostcard(b)
+	for i361 := range m.Partitions {
+		b = m.Partitions[i361].AppendPostcard(b)
 	}
 	return b
 }
@@ -3292,18 +3855,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n302 int
-	if n302, err = d.Len(); err != nil {
+	var n362 int
+	if n362, err = d.Len(); err != nil {
 		return err
 	}
-	if n302 > 0 {
-		s303 := make([]OffsetFetchPartitionResp, n302)
-		for i304 := range s303 {
-			if err = s303[i304].decode(d); err != nil {
+	if n362 > 0 {
+		s363 := make([]OffsetFetchPartitionResp, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s303
+		m.Partitions = s363
 	}
 	return nil
 }
@@ -3312,8 +3875,146 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i305 := range m.Partitions {
-		n += m.Partitions[i305].sizeHint()
+	for i365 := range m.Partitions {
+		n += m.Partitions[i365].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochPartition to b.
+func (m *OffsetForLeaderEpochPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	return b
+}
+
+func (m *OffsetForLeaderEpochPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochPartitionResp to b.
+func (m *OffsetForLeaderEpochPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendZigzag(b, int64(m.EndOffset))
+	return b
+}
+
+func (m *OffsetForLeaderEpochPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.EndOffset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
+func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i366 := range m.Partitions {
+		b = m.Partitions[i366].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
+	var n367 int
+	if n367, err = d.Len(); err != nil {
+		return err
+	}
+	if n367 > 0 {
+		s368 := make([]OffsetForLeaderEpochPartition, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s368
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i370 := range m.Partitions {
+		n += m.Partitions[i370].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
+func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i371 := range m.Partitions {
+		b = m.Partitions[i371].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
+	var n372 int
+	if n372, err = d.Len(); err != nil {
+		return err
+	}
+	if n372 > 0 {
+		s373 := make([]OffsetForLeaderEpochPartitionResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s373
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i375 := range m.Partitions {
+		n += m.Partitions[i375].sizeHint()
 	}
 	return n
 }
@@ -3445,8 +4146,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i306 := range m.Partitions {
-		b = m.Partitions[i306].AppendPostcard(b)
+	for i376 := range m.Partitions {
+		b = m.Partitions[i376].AppendPostcard(b)
 	}
 	return b
 }
@@ -3458,18 +4159,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n307 int
-	if n307, err = d.Len(); err != nil {
+	var n377 int
+	if n377, err = d.Len(); err != nil {
 		return err
 	}
-	if n307 > 0 {
-		s308 := make([]ProducePartition, n307)
-		for i309 := range s308 {
-			if err = s308[i309].decode(d); err != nil {
+	if n377 > 0 {
+		s378 := make([]ProducePartition, n377)
+		for i379 := range s378 {
+			if err = s378[i379].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s308
+		m.Partitions = s378
 	}
 	return nil
 }
@@ -3479,8 +4180,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i310 := range m.Partitions {
-		n += m.Partitions[i310].sizeHint()
+	for i380 := range m.Partitions {
+		n += m.Partitions[i380].sizeHint()
 	}
 	return n
 }
@@ -3490,8 +4191,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i311 := range m.Partitions {
-		m.Partitions[i311].appendVec(w)
+	for i381 := range m.Partitions {
+		m.Partitions[i381].appendVec(w)
 	}
 }
 
@@ -3500,8 +4201,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i312 := range m.Partitions {
-		n += m.Partitions[i312].vecHint()
+	for i382 := range m.Partitions {
+		n += m.Partitions[i382].vecHint()
 	}
 	return n
 }
@@ -3509,25 +4210,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i313 := range m.Partitions {
-		b = m.Partitions[i313].AppendPostcard(b)
+	for i383 := range m.Partitions {
+		b = m.Partitions[i383].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n314 int
-	if n314, err = d.Len(); err != nil {
+	var n384 int
+	if n384, err = d.Len(); err != nil {
 		return err
 	}
-	if n314 > 0 {
-		s315 := make([]ProducePartitionResp, n314)
-		for i316 := range s315 {
-			if err = s315[i316].decode(d); err != nil {
+	if n384 > 0 {
+		s385 := make([]ProducePartitionResp, n384)
+		for i386 := range s385 {
+			if err = s385[i386].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s315
+		m.Partitions = s385
 	}
 	return nil
 }
@@ -3535,9 +4236,205 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i317 := range m.Partitions {
-		n += m.Partitions[i317].sizeHint()
+	for i387 := range m.Partitions {
+		n += m.Partitions[i387].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaEntityPart to b.
+func (m *QuotaEntityPart) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Type)
+	if m.Name == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = postcard.AppendString(b, (*m.Name))
+	}
+	return b
+}
+
+func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
+	if m.Type, err = d.String(); err != nil {
+		return err
+	}
+	var some388 bool
+	if some388, err = d.Option(); err != nil {
+		return err
+	}
+	if some388 {
+		p389 := new(string)
+		if (*p389), err = d.String(); err != nil {
+			return err
+		}
+		m.Name = p389
+	}
+	return nil
+}
+
+func (m *QuotaEntityPart) sizeHint() int {
+	n := 0
+	n += len(m.Type) + 5
+	n++
+	if m.Name != nil {
+		n += len((*m.Name)) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaEntry to b.
+func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i390 := range m.Entity {
+		b = m.Entity[i390].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
+	for i391 := range m.Values {
+		b = m.Values[i391].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
+	var n392 int
+	if n392, err = d.Len(); err != nil {
+		return err
+	}
+	if n392 > 0 {
+		s393 := make([]QuotaEntityPart, n392)
+		for i394 := range s393 {
+			if err = s393[i394].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s393
+	}
+	var n395 int
+	if n395, err = d.Len(); err != nil {
+		return err
+	}
+	if n395 > 0 {
+		s396 := make([]QuotaValue, n395)
+		for i397 := range s396 {
+			if err = s396[i397].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Values = s396
+	}
+	return nil
+}
+
+func (m *QuotaEntry) sizeHint() int {
+	n := 0
+	n += 5
+	for i398 := range m.Entity {
+		n += m.Entity[i398].sizeHint()
+	}
+	n += 5
+	for i399 := range m.Values {
+		n += m.Values[i399].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaFilterComponent to b.
+func (m *QuotaFilterComponent) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.EntityType)
+	b = append(b, byte(m.MatchType))
+	if m.Match == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = postcard.AppendString(b, (*m.Match))
+	}
+	return b
+}
+
+func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
+	if m.EntityType, err = d.String(); err != nil {
+		return err
+	}
+	var x400 byte
+	if x400, err = d.Byte(); err != nil {
+		return err
+	}
+	m.MatchType = int8(x400)
+	var some401 bool
+	if some401, err = d.Option(); err != nil {
+		return err
+	}
+	if some401 {
+		p402 := new(string)
+		if (*p402), err = d.String(); err != nil {
+			return err
+		}
+		m.Match = p402
+	}
+	return nil
+}
+
+func (m *QuotaFilterComponent) sizeHint() int {
+	n := 0
+	n += len(m.EntityType) + 5
+	n += 10
+	n++
+	if m.Match != nil {
+		n += len((*m.Match)) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaOp to b.
+func (m *QuotaOp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Key)
+	b = postcard.AppendString(b, m.Value)
+	b = postcard.AppendBool(b, m.Remove)
+	return b
+}
+
+func (m *QuotaOp) decode(d *postcard.Decoder) (err error) {
+	if m.Key, err = d.String(); err != nil {
+		return err
+	}
+	if m.Value, err = d.String(); err != nil {
+		return err
+	}
+	if m.Remove, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuotaOp) sizeHint() int {
+	n := 0
+	n += len(m.Key) + 5
+	n += len(m.Value) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaValue to b.
+func (m *QuotaValue) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Key)
+	b = postcard.AppendString(b, m.Value)
+	return b
+}
+
+func (m *QuotaValue) decode(d *postcard.Decoder) (err error) {
+	if m.Key, err = d.String(); err != nil {
+		return err
+	}
+	if m.Value, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuotaValue) sizeHint() int {
+	n := 0
+	n += len(m.Key) + 5
+	n += len(m.Value) + 5
 	return n
 }
 
@@ -3587,11 +4484,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x318 byte
-	if x318, err = d.Byte(); err != nil {
+	var x403 byte
+	if x403, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x318)
+	m.Status = Status(x403)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -3646,11 +4543,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x319 byte
-	if x319, err = d.Byte(); err != nil {
+	var x404 byte
+	if x404, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x319)
+	m.Mechanism = int8(x404)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -3687,11 +4584,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x320 byte
-	if x320, err = d.Byte(); err != nil {
+	var x405 byte
+	if x405, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x320)
+	m.Mechanism = int8(x405)
 	return nil
 }
 
@@ -3716,11 +4613,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x321 byte
-	if x321, err = d.Byte(); err != nil {
+	var x406 byte
+	if x406, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x321)
+	m.Mechanism = int8(x406)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -3749,8 +4646,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i322 := range m.Credentials {
-		b = m.Credentials[i322].AppendPostcard(b)
+	for i407 := range m.Credentials {
+		b = m.Credentials[i407].AppendPostcard(b)
 	}
 	return b
 }
@@ -3765,18 +4662,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n323 int
-	if n323, err = d.Len(); err != nil {
+	var n408 int
+	if n408, err = d.Len(); err != nil {
 		return err
 	}
-	if n323 > 0 {
-		s324 := make([]ScramCredential, n323)
-		for i325 := range s324 {
-			if err = s324[i325].decode(d); err != nil {
+	if n408 > 0 {
+		s409 := make([]ScramCredential, n408)
+		for i410 := range s409 {
+			if err = s409[i410].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s324
+		m.Credentials = s409
 	}
 	return nil
 }
@@ -3787,8 +4684,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i326 := range m.Credentials {
-		n += m.Credentials[i326].sizeHint()
+	for i411 := range m.Credentials {
+		n += m.Credentials[i411].sizeHint()
 	}
 	return n
 }
@@ -3826,8 +4723,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i327 := range m.Assignments {
-		b = m.Assignments[i327].AppendPostcard(b)
+	for i412 := range m.Assignments {
+		b = m.Assignments[i412].AppendPostcard(b)
 	}
 	return b
 }
@@ -3851,18 +4748,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n328 int
-	if n328, err = d.Len(); err != nil {
+	var n413 int
+	if n413, err = d.Len(); err != nil {
 		return err
 	}
-	if n328 > 0 {
-		s329 := make([]SyncGroupAssignment, n328)
-		for i330 := range s329 {
-			if err = s329[i330].decode(d); err != nil {
+	if n413 > 0 {
+		s414 := make([]SyncGroupAssignment, n413)
+		for i415 := range s414 {
+			if err = s414[i415].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s329
+		m.Assignments = s414
 	}
 	return nil
 }
@@ -3876,8 +4773,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i331 := range m.Assignments {
-		n += m.Assignments[i331].sizeHint()
+	for i416 := range m.Assignments {
+		n += m.Assignments[i416].sizeHint()
 	}
 	return n
 }
@@ -3923,8 +4820,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i332 := range m.Partitions {
-		b = m.Partitions[i332].AppendPostcard(b)
+	for i417 := range m.Partitions {
+		b = m.Partitions[i417].AppendPostcard(b)
 	}
 	return b
 }
@@ -3936,26 +4833,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x333 []byte
-	if x333, err = d.Take(16); err != nil {
+	var x418 []byte
+	if x418, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x333)
+	copy(m.TopicID[:], x418)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n334 int
-	if n334, err = d.Len(); err != nil {
+	var n419 int
+	if n419, err = d.Len(); err != nil {
 		return err
 	}
-	if n334 > 0 {
-		s335 := make([]PartitionInfo, n334)
-		for i336 := range s335 {
-			if err = s335[i336].decode(d); err != nil {
+	if n419 > 0 {
+		s420 := make([]PartitionInfo, n419)
+		for i421 := range s420 {
+			if err = s420[i421].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s335
+		m.Partitions = s420
 	}
 	return nil
 }
@@ -3967,9 +4864,33 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i337 := range m.Partitions {
-		n += m.Partitions[i337].sizeHint()
+	for i422 := range m.Partitions {
+		n += m.Partitions[i422].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TopicPartition to b.
+func (m *TopicPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *TopicPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TopicPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
 	return n
 }
 
@@ -3987,6 +4908,11 @@ var specs = [...]Spec{
 	{Code: OpAlterConfigs, Name: "alter_configs", newReq: func() Message { return new(AlterConfigsReq) }, newResp: func() Message { return new(AlterConfigsResp) }},
 	{Code: OpIncrementalAlterConfigs, Name: "incremental_alter_configs", newReq: func() Message { return new(IncrementalAlterConfigsReq) }, newResp: func() Message { return new(AlterConfigsResp) }},
 	{Code: OpDescribeCluster, Name: "describe_cluster", newReq: func() Message { return new(DescribeClusterReq) }, newResp: func() Message { return new(DescribeClusterResp) }},
+	{Code: OpDeleteRecords, Name: "delete_records", newReq: func() Message { return new(DeleteRecordsReq) }, newResp: func() Message { return new(DeleteRecordsResp) }},
+	{Code: OpDescribeLogDirs, Name: "describe_log_dirs", newReq: func() Message { return new(DescribeLogDirsReq) }, newResp: func() Message { return new(DescribeLogDirsResp) }},
+	{Code: OpOffsetForLeaderEpoch, Name: "offset_for_leader_epoch", newReq: func() Message { return new(OffsetForLeaderEpochReq) }, newResp: func() Message { return new(OffsetForLeaderEpochResp) }},
+	{Code: OpDescribeClientQuotas, Name: "describe_client_quotas", newReq: func() Message { return new(DescribeClientQuotasReq) }, newResp: func() Message { return new(DescribeClientQuotasResp) }},
+	{Code: OpAlterClientQuotas, Name: "alter_client_quotas", newReq: func() Message { return new(AlterClientQuotasReq) }, newResp: func() Message { return new(AlterClientQuotasResp) }},
 	{Code: OpJoinGroup, Name: "join_group", newReq: func() Message { return new(JoinGroupReq) }, newResp: func() Message { return new(JoinGroupResp) }},
 	{Code: OpSyncGroup, Name: "sync_group", newReq: func() Message { return new(SyncGroupReq) }, newResp: func() Message { return new(SyncGroupResp) }},
 	{Code: OpHeartbeat, Name: "heartbeat", newReq: func() Message { return new(HeartbeatReq) }, newResp: func() Message { return new(HeartbeatResp) }},
@@ -4027,32 +4953,42 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[9], true
 	case OpDescribeCluster:
 		return specs[10], true
-	case OpJoinGroup:
+	case OpDeleteRecords:
 		return specs[11], true
-	case OpSyncGroup:
+	case OpDescribeLogDirs:
 		return specs[12], true
-	case OpHeartbeat:
+	case OpOffsetForLeaderEpoch:
 		return specs[13], true
-	case OpLeaveGroup:
+	case OpDescribeClientQuotas:
 		return specs[14], true
-	case OpOffsetCommit:
+	case OpAlterClientQuotas:
 		return specs[15], true
-	case OpOffsetFetch:
+	case OpJoinGroup:
 		return specs[16], true
-	case OpListGroups:
+	case OpSyncGroup:
 		return specs[17], true
-	case OpDescribeGroups:
+	case OpHeartbeat:
 		return specs[18], true
-	case OpDeleteGroups:
+	case OpLeaveGroup:
 		return specs[19], true
-	case OpOffsetDelete:
+	case OpOffsetCommit:
 		return specs[20], true
-	case OpInitProducerID:
+	case OpOffsetFetch:
 		return specs[21], true
-	case OpDescribeUserScramCredentials:
+	case OpListGroups:
 		return specs[22], true
-	case OpAlterUserScramCredentials:
+	case OpDescribeGroups:
 		return specs[23], true
+	case OpDeleteGroups:
+		return specs[24], true
+	case OpOffsetDelete:
+		return specs[25], true
+	case OpInitProducerID:
+		return specs[26], true
+	case OpDescribeUserScramCredentials:
+		return specs[27], true
+	case OpAlterUserScramCredentials:
+		return specs[28], true
 	}
 	return Spec{}, false
 }
@@ -4197,6 +5133,71 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, fmt.Errorf("brokerop: describe_cluster request is %T", body)
 		}
 		resp, err := svc.DescribeCluster(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDeleteRecords:
+		req, ok := body.(*DeleteRecordsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_records request is %T", body)
+		}
+		resp, err := svc.DeleteRecords(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeLogDirs:
+		req, ok := body.(*DescribeLogDirsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_log_dirs request is %T", body)
+		}
+		resp, err := svc.DescribeLogDirs(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpOffsetForLeaderEpoch:
+		req, ok := body.(*OffsetForLeaderEpochReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: offset_for_leader_epoch request is %T", body)
+		}
+		resp, err := svc.OffsetForLeaderEpoch(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeClientQuotas:
+		req, ok := body.(*DescribeClientQuotasReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_client_quotas request is %T", body)
+		}
+		resp, err := svc.DescribeClientQuotas(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAlterClientQuotas:
+		req, ok := body.(*AlterClientQuotasReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_client_quotas request is %T", body)
+		}
+		resp, err := svc.AlterClientQuotas(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -4437,6 +5438,31 @@ func (Unimplemented) DescribeCluster(context.Context, *DescribeClusterReq) (*Des
 	return nil, unsupported("describe_cluster")
 }
 
+// DeleteRecords answers ErrUnsupported.
+func (Unimplemented) DeleteRecords(context.Context, *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	return nil, unsupported("delete_records")
+}
+
+// DescribeLogDirs answers ErrUnsupported.
+func (Unimplemented) DescribeLogDirs(context.Context, *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	return nil, unsupported("describe_log_dirs")
+}
+
+// OffsetForLeaderEpoch answers ErrUnsupported.
+func (Unimplemented) OffsetForLeaderEpoch(context.Context, *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	return nil, unsupported("offset_for_leader_epoch")
+}
+
+// DescribeClientQuotas answers ErrUnsupported.
+func (Unimplemented) DescribeClientQuotas(context.Context, *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	return nil, unsupported("describe_client_quotas")
+}
+
+// AlterClientQuotas answers ErrUnsupported.
+func (Unimplemented) AlterClientQuotas(context.Context, *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	return nil, unsupported("alter_client_quotas")
+}
+
 // JoinGroup answers ErrUnsupported.
 func (Unimplemented) JoinGroup(context.Context, *JoinGroupReq) (*JoinGroupResp, error) {
 	return nil, unsupported("join_group")
@@ -4598,6 +5624,46 @@ func (p Parts) DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*D
 		return nil, unsupported("describe_cluster")
 	}
 	return p.Admin.DescribeCluster(ctx, req)
+}
+
+// DeleteRecords forwards to p.Admin.
+func (p Parts) DeleteRecords(ctx context.Context, req *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("delete_records")
+	}
+	return p.Admin.DeleteRecords(ctx, req)
+}
+
+// DescribeLogDirs forwards to p.Admin.
+func (p Parts) DescribeLogDirs(ctx context.Context, req *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("describe_log_dirs")
+	}
+	return p.Admin.DescribeLogDirs(ctx, req)
+}
+
+// OffsetForLeaderEpoch forwards to p.Admin.
+func (p Parts) OffsetForLeaderEpoch(ctx context.Context, req *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("offset_for_leader_epoch")
+	}
+	return p.Admin.OffsetForLeaderEpoch(ctx, req)
+}
+
+// DescribeClientQuotas forwards to p.Admin.
+func (p Parts) DescribeClientQuotas(ctx context.Context, req *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("describe_client_quotas")
+	}
+	return p.Admin.DescribeClientQuotas(ctx, req)
+}
+
+// AlterClientQuotas forwards to p.Admin.
+func (p Parts) AlterClientQuotas(ctx context.Context, req *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("alter_client_quotas")
+	}
+	return p.Admin.AlterClientQuotas(ctx, req)
 }
 
 // JoinGroup forwards to p.Groups.
@@ -4783,6 +5849,41 @@ func (s intercepted) IncrementalAlterConfigs(ctx context.Context, req *Increment
 func (s intercepted) DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*DescribeClusterResp, error) {
 	ctx, done := s.around(ctx, "describe_cluster")
 	resp, err := s.svc.DescribeCluster(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DeleteRecords(ctx context.Context, req *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	ctx, done := s.around(ctx, "delete_records")
+	resp, err := s.svc.DeleteRecords(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeLogDirs(ctx context.Context, req *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	ctx, done := s.around(ctx, "describe_log_dirs")
+	resp, err := s.svc.DescribeLogDirs(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) OffsetForLeaderEpoch(ctx context.Context, req *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	ctx, done := s.around(ctx, "offset_for_leader_epoch")
+	resp, err := s.svc.OffsetForLeaderEpoch(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeClientQuotas(ctx context.Context, req *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	ctx, done := s.around(ctx, "describe_client_quotas")
+	resp, err := s.svc.DescribeClientQuotas(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterClientQuotas(ctx context.Context, req *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	ctx, done := s.around(ctx, "alter_client_quotas")
+	resp, err := s.svc.AlterClientQuotas(ctx, req)
 	done(err)
 	return resp, err
 }
