@@ -15,6 +15,8 @@
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
 //	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open)
+//	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
+//	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway)
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
@@ -53,6 +55,14 @@
 //
 // The high watermark is the log end offset (single replica) and the last stable offset
 // equals it (no transactions; transactional and control batches are refused on produce).
+//
+// The log start offset is the base of the oldest segment (retention moves it) or, above
+// it, the offset DeleteRecords set (records.go: durable in the partition's log_start file
+// before the answer; sealed segments wholly below it are deleted). Fetch below it answers
+// OFFSET_OUT_OF_RANGE, ListOffsets earliest answers it, and a timestamp lookup never answers
+// below it. DescribeLogDirs reports Dir and each partition's segment bytes (file system
+// totals -1); OffsetForLeaderEpoch answers epoch 0 with the log end offset (every partition
+// has had one leader at epoch 0) and any other epoch as undefined (-1, -1).
 //
 // # Topic registry
 //

@@ -106,7 +106,9 @@
 // ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v0–16, ListOffsets v0–7,
 // CreateTopics v0–7, DeleteTopics v0–6, InitProducerID v0–5 (idempotent producers only;
 // api_init_producer_id.go), SaslHandshake v0–1, SaslAuthenticate v0–2 (sasl.go),
-// DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go). Produce v0–v2 carry legacy message sets (magic 0/1):
+// DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go),
+// DeleteRecords v0–2, OffsetForLeaderEpoch v0–4, DescribeLogDirs v0–4, DescribeClientQuotas
+// v0–1, AlterClientQuotas v0–1 (api_records.go). Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
 // broker stores v2 only). Fetch v0–v3 answer message sets: the gateway down-converts the
 // stored batches (magic 0 for v0/v1, magic 1 for v2/v3; kafkawire.DownConvert), so a client
@@ -139,6 +141,17 @@
 //   - Topic ids (Fetch v13+, Metadata v10+, DeleteTopics v6+) are resolved through a cache
 //     filled from Backend.Metadata and refreshed on a miss; an id still unknown after the
 //     refresh is UNKNOWN_TOPIC_ID.
+//
+// # Quotas
+//
+// producer_byte_rate and consumer_byte_rate (stored by the backend, read every
+// Config.Quotas.Refresh or after an AlterClientQuotas through this gateway) are enforced per
+// gateway with a token bucket per quota entity (quota.go): an over-quota Produce or Fetch is
+// answered at once with throttle_time_ms and its connection muted for that time, as Kafka
+// does (KIP-219). User quotas apply to the connection's principal (its name without
+// "User:"; ANONYMOUS when not authenticated); request_percentage
+// and controller_mutation_rate are stored, not enforced. With several gateways each enforces
+// the full quota on its own connections.
 //
 // # Logging and time
 //

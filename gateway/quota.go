@@ -120,7 +120,10 @@ func (q *quotas) load(ctx context.Context) {
 	defer q.mu.Unlock()
 	q.refreshing = false
 	if err != nil || resp.ErrorCode != 0 {
-		return // keep the old set; try again on the next request
+		// Keep the old set and try again after Refresh (a backend without quotas answers
+		// ErrUnsupported: no quotas, asked once per Refresh).
+		q.loadedAt, q.stale = now, false
+		return
 	}
 	m := map[string]map[string]float64{}
 	for _, e := range resp.Entries {
