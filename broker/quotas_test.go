@@ -27,7 +27,6 @@ func (e *env) describeQuotas() []brokerop.QuotaEntry {
 	return resp.Entries
 }
 
-
 // Quotas are durable once answered (a crash right after keeps them); a failed validation
 // stores nothing of that entity.
 func TestClientQuotasDurable(t *testing.T) {
