@@ -127,7 +127,7 @@ func (b *Broker) deleteRecords(p *partition, off int64) (int16, int64) {
 		p.logMu.RUnlock()
 		return 0, start
 	}
-	err = writeFileAtomic(b.fs, filepath.Join(p.dir(), logStartFile), encodeLogStart(off))
+	err = b.writeLogStart(p, off)
 	if err == nil {
 		p.logStart.Store(off)
 	}
@@ -140,6 +140,19 @@ func (b *Broker) deleteRecords(p *partition, off int64) (int16, int64) {
 		b.log.Warn("broker: delete records: segments not reclaimed", "topic", p.t.name, "partition", p.index, "err", err)
 	}
 	return 0, off
+}
+
+// writeLogStart stores p's log start offset durably. The partition directory may not exist
+// yet (the wal creates a log's directory at its first flush and makes its entry durable at
+// the first checkpoint): it is created, and its entry made durable, first.
+func (b *Broker) writeLogStart(p *partition, off int64) error {
+	if err := b.fs.MkdirAll(p.dir(), 0o755); err != nil {
+		return err
+	}
+	if err := b.fs.SyncDir(p.t.dir); err != nil {
+		return err
+	}
+	return writeFileAtomic(b.fs, filepath.Join(p.dir(), logStartFile), encodeLogStart(off))
 }
 
 // reclaimBelow deletes the sealed segments of p whose records all lie below off.

@@ -90,7 +90,9 @@ func TestDeleteRecordsCorruptStartFile(t *testing.T) {
 	e := newEnv(t)
 	e.create("t", 1, nil)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "a", "b", "c")...))
-	e.deleteRecords("t", 0, 2)
+	if r := e.deleteRecords("t", 0, 2); r.ErrorCode != 0 || r.LowWatermark != 2 {
+		t.Fatalf("delete records: %+v", r)
+	}
 	p := e.b.lookup("t", 0)
 	path := filepath.Join(p.dir(), logStartFile)
 	e.b.Close()
@@ -151,4 +153,22 @@ func FuzzDecodeLogStart(f *testing.F) {
 			t.Fatalf("accepted %x as %d, which does not encode back", b, off)
 		}
 	})
+}
+
+// A delete right after the first appends (the partition's files and directory may exist
+// only in the journal yet) is durable across a crash.
+func TestDeleteRecordsFreshPartitionCrash(t *testing.T) {
+	e := newEnv(t)
+	e.create("t", 2, nil)
+	e.mustProduce(-1, "t", 1, makeBatch(false, vals(1, "a", "b", "c", "d")...))
+	if r := e.deleteRecords("t", 1, 3); r.ErrorCode != 0 || r.LowWatermark != 3 {
+		t.Fatalf("delete records: %+v", r)
+	}
+	e.crash(nil)
+	if got := e.earliest("t", 1, tsEarliest); got != 3 {
+		t.Fatalf("earliest after crash %d, want 3", got)
+	}
+	if offs, vs := e.readAll("t", 1, 3); len(offs) != 1 || vs[0] != "d" {
+		t.Fatalf("after crash: %v %v", offs, vs)
+	}
 }
