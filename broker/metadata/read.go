@@ -23,6 +23,40 @@ func lookup[T any](s *State, f func() (T, bool)) (T, bool) {
 	return f()
 }
 
+// cloner is a stored record (*Broker, *Topic) that hands out copies of itself.
+type cloner[T any] interface {
+	*T
+	clone() T
+}
+
+// found returns a copy of *p, or false when p is nil.
+func found[T any, P cloner[T]](p P) (T, bool) {
+	if p == nil {
+		var zero T
+		return zero, false
+	}
+	return p.clone(), true
+}
+
+// foundVia returns a copy of the record index names for k.
+func foundVia[K, J comparable, T any, P cloner[T]](index map[K]J, m map[J]P, k K) (T, bool) {
+	j, ok := index[k]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return found(m[j])
+}
+
+// sortedClones copies m's records in ascending key order.
+func sortedClones[K cmp.Ordered, T any, P cloner[T]](m map[K]P) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k].clone())
+	}
+	return out
+}
+
 // LastApplied is the index of the last entry Apply applied (or the snapshot's, after Restore).
 func (s *State) LastApplied() uint64 {
 	return read(s, func() uint64 { return s.applied })
@@ -40,33 +74,17 @@ func (s *State) NextProducerID() int64 {
 
 // Brokers lists the registered brokers by raft id.
 func (s *State) Brokers() []Broker {
-	return read(s, func() []Broker {
-		out := make([]Broker, 0, len(s.brokers))
-		for _, id := range slices.Sorted(maps.Keys(s.brokers)) {
-			out = append(out, s.brokers[id].clone())
-		}
-		return out
-	})
+	return read(s, func() []Broker { return sortedClones(s.brokers) })
 }
 
 // Broker returns the broker with raft id id.
 func (s *State) Broker(raftID uint64) (Broker, bool) {
-	return lookup(s, func() (Broker, bool) {
-		if b := s.brokers[raftID]; b != nil {
-			return b.clone(), true
-		}
-		return Broker{}, false
-	})
+	return lookup(s, func() (Broker, bool) { return found(s.brokers[raftID]) })
 }
 
 // BrokerByNode returns the live incarnation of NodeID n.
 func (s *State) BrokerByNode(n NodeID) (Broker, bool) {
-	return lookup(s, func() (Broker, bool) {
-		if id, ok := s.byNode[n]; ok {
-			return s.brokers[id].clone(), true
-		}
-		return Broker{}, false
-	})
+	return lookup(s, func() (Broker, bool) { return foundVia(s.byNode, s.brokers, n) })
 }
 
 // BrokerByKafkaID returns the live broker with Kafka broker id kid.
@@ -110,33 +128,17 @@ func sortedNodes(seq func(func(NodeID) bool)) []NodeID {
 
 // Topic returns the topic named name.
 func (s *State) Topic(name string) (Topic, bool) {
-	return lookup(s, func() (Topic, bool) {
-		if t := s.topics[name]; t != nil {
-			return t.clone(), true
-		}
-		return Topic{}, false
-	})
+	return lookup(s, func() (Topic, bool) { return found(s.topics[name]) })
 }
 
 // TopicByID returns the topic with id id.
 func (s *State) TopicByID(id TopicID) (Topic, bool) {
-	return lookup(s, func() (Topic, bool) {
-		if name, ok := s.topicByID[id]; ok {
-			return s.topics[name].clone(), true
-		}
-		return Topic{}, false
-	})
+	return lookup(s, func() (Topic, bool) { return foundVia(s.topicByID, s.topics, id) })
 }
 
 // Topics lists every topic by name.
 func (s *State) Topics() []Topic {
-	return read(s, func() []Topic {
-		out := make([]Topic, 0, len(s.topics))
-		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
-			out = append(out, s.topics[name].clone())
-		}
-		return out
-	})
+	return read(s, func() []Topic { return sortedClones(s.topics) })
 }
 
 // TopicNames lists the topic names in ascending order.

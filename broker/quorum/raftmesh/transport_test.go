@@ -158,6 +158,16 @@ func (n *node) unreachableCount(id uint64) int {
 func (n *node) addr() []byte { return EncodeAddr(n.ep.Addr()) }
 
 // meet makes every node trust and know every other.
+// newPair starts nodes 1 (with cfgA) and 2 (with cfgB) on fresh machines of a lab without
+// a relay and introduces them to each other.
+func newPair(t *testing.T, cfgA, cfgB Config) (l *lab, a, b *node) {
+	t.Helper()
+	l = newLab(t, false)
+	a, b = l.start(t, 1, nil, key.SecretKey{}, cfgA), l.start(t, 2, nil, key.SecretKey{}, cfgB)
+	meet(a, b)
+	return l, a, b
+}
+
 func meet(nodes ...*node) {
 	for _, a := range nodes {
 		for _, b := range nodes {
@@ -306,10 +316,7 @@ func TestExchange(t *testing.T) {
 // order, and is reported sent; one larger than MaxFrame is dropped and reported failed.
 func TestLargeSnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a := l.start(t, 1, nil, key.SecretKey{}, Config{MaxFrame: 16 << 20})
-		b := l.start(t, 2, nil, key.SecretKey{}, Config{MaxFrame: 16 << 20})
-		meet(a, b)
+		_, a, b := newPair(t, Config{MaxFrame: 16 << 20}, Config{MaxFrame: 16 << 20})
 		snap := func(size int) *raftpb.Message {
 			return &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Term: proto.Uint64(3),
 				Snapshot: &raftpb.Snapshot{Data: bytes.Repeat([]byte("s"), size), Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(7), Term: proto.Uint64(3)}}}
@@ -405,10 +412,7 @@ func TestSpoofedFromRefused(t *testing.T) {
 // and transport) gets messages again on a new connection, in order, and can answer.
 func TestPeerRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a := l.start(t, 1, nil, key.SecretKey{}, Config{})
-		b := l.start(t, 2, nil, key.SecretKey{}, Config{})
-		meet(a, b)
+		l, a, b := newPair(t, Config{}, Config{})
 		exchange(t, []*node{a, b}, 2, 10, 100)
 
 		b.stop()
@@ -487,10 +491,7 @@ func TestQueueOverflow(t *testing.T) {
 // connection is closed; Close is idempotent, drops later sends and refuses new connections.
 func TestRemovePeerAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a := l.start(t, 1, nil, key.SecretKey{}, Config{})
-		b := l.start(t, 2, nil, key.SecretKey{}, Config{})
-		meet(a, b)
+		_, a, b := newPair(t, Config{}, Config{})
 		exchange(t, []*node{a, b}, 1, 5, 10)
 		a.tr.RemovePeer(2)
 		synctest.Wait()
@@ -560,10 +561,7 @@ func (r *logRec) String() string {
 // trusting a sender, its next frame closes the connection and nothing more is delivered.
 func TestTrustRevokedAndStaleID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a := l.start(t, 1, nil, key.SecretKey{}, Config{ID: 1})
-		b := l.start(t, 2, nil, key.SecretKey{}, Config{})
-		meet(a, b)
+		_, a, b := newPair(t, Config{ID: 1}, Config{})
 		b.tr.AddPeer(5, a.addr()) // a's earlier incarnation, still in b's view
 		b.tr.Send([]*raftpb.Message{msg(2, 5, 1, 10), msg(2, 1, 2, 10)})
 		waitFor(t, 10*time.Second, "message to the live id", func() bool { return len(a.received(2)) == 1 })
