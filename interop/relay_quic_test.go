@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -241,16 +242,7 @@ func TestRelayQUICRustGoUpgradeToDirect(t *testing.T) {
 func TestRelayEndpointRustGo(t *testing.T) {
 	ctx := nsCtx(t, 60*time.Second)
 	_, relayURL := startGoRelay(t)
-	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
-	if err != nil {
-		_ = ms.Close()
-		t.Fatal(err)
-	}
+	ep := magicep.New(t, relayURL)
 	var hwg sync.WaitGroup
 	defer hwg.Wait() // after Close (deferred below) ends the streams
 	defer ep.Close()
