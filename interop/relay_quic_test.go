@@ -243,19 +243,8 @@ func TestRelayEndpointRustGo(t *testing.T) {
 	ctx := nsCtx(t, 60*time.Second)
 	_, relayURL := startGoRelay(t)
 	ep := magicep.New(t, relayURL)
-	var hwg sync.WaitGroup
-	defer hwg.Wait() // after Close (deferred below) ends the streams
 	defer ep.Close()
-	ep.Handle(alpnEcho, func(ctx context.Context, c *endpoint.Conn) {
-		defer c.Close()
-		for {
-			s, err := c.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			hwg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
-		}
-	})
+	magicep.ServeEcho(t, ep, alpnEcho)
 	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
 	rustID, err := key.ParsePublicKey(rust.ID)
 	if err != nil {

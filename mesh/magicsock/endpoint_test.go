@@ -16,17 +16,7 @@ import (
 func TestEndpointOverMagicsock(t *testing.T) {
 	_, url := meshtest.StartRelay(t)
 	a, b := magicep.New(t, url), magicep.New(t, url)
-	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) {
-		defer c.Close()
-		for {
-			s, err := c.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(s, s)
-			_ = s.Close()
-		}
-	})
+	magicep.ServeEcho(t, b, alpn)
 	if got := b.Addr(); got.RelayURL != url {
 		t.Fatalf("b's address %+v lacks its home relay %s", got, url)
 	}

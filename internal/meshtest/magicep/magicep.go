@@ -5,6 +5,9 @@
 package magicep
 
 import (
+	"context"
+	"io"
+	"sync"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -28,4 +31,24 @@ func New(t testing.TB, homeRelay string) *endpoint.Endpoint {
 	}
 	t.Cleanup(func() { _ = ep.Close() })
 	return ep
+}
+
+// ServeEcho answers every stream of every connection on alpn with the stream's own bytes,
+// each stream in its own goroutine. When t ends it closes ep and waits for those goroutines.
+func ServeEcho(t testing.TB, ep *endpoint.Endpoint, alpn string) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ep.Close() // ends the streams
+		wg.Wait()
+	})
+	ep.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) {
+		defer c.Close()
+		for {
+			s, err := c.AcceptStream(ctx)
+			if err != nil {
+				return
+			}
+			wg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
+		}
+	})
 }
