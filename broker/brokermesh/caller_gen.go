@@ -268,3 +268,30 @@ func (c *Caller) AlterUserScramCredentials(ctx context.Context, req *brokerop.Al
 	}
 	return resp, nil
 }
+
+// DescribeAcls calls op describe_acls on the broker.
+func (c *Caller) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
+	resp := new(brokerop.DescribeAclsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeAcls, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// CreateAcls calls op create_acls on the broker.
+func (c *Caller) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
+	resp := new(brokerop.CreateAclsResp)
+	if err := c.Call(ctx, brokerop.OpCreateAcls, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DeleteAcls calls op delete_acls on the broker.
+func (c *Caller) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
+	resp := new(brokerop.DeleteAclsResp)
+	if err := c.Call(ctx, brokerop.OpDeleteAcls, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -13,45 +13,243 @@ import (
 
 // ---- postcard codec, one encoder/decoder per struct ----
 
-// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
-func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i1 := range m.Entity {
-		b = m.Entity[i1].AppendPostcard(b)
+// AppendPostcard appends the postcard encoding of AclBinding to b.
+func (m *AclBinding) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.ResourceType))
+	b = postcard.AppendString(b, m.ResourceName)
+	b = append(b, byte(m.PatternType))
+	b = postcard.AppendString(b, m.Principal)
+	b = postcard.AppendString(b, m.Host)
+	b = append(b, byte(m.Operation))
+	b = append(b, byte(m.Permission))
+	return b
+}
+
+func (m *AclBinding) decode(d *postcard.Decoder) (err error) {
+	var x1 byte
+	if x1, err = d.Byte(); err != nil {
+		return err
 	}
-	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
-	for i2 := range m.Ops {
-		b = m.Ops[i2].AppendPostcard(b)
+	m.ResourceType = int8(x1)
+	if m.ResourceName, err = d.String(); err != nil {
+		return err
+	}
+	var x2 byte
+	if x2, err = d.Byte(); err != nil {
+		return err
+	}
+	m.PatternType = int8(x2)
+	if m.Principal, err = d.String(); err != nil {
+		return err
+	}
+	if m.Host, err = d.String(); err != nil {
+		return err
+	}
+	var x3 byte
+	if x3, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Operation = int8(x3)
+	var x4 byte
+	if x4, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Permission = int8(x4)
+	return nil
+}
+
+func (m *AclBinding) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ResourceName) + 5
+	n += 10
+	n += len(m.Principal) + 5
+	n += len(m.Host) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclDeleteResult to b.
+func (m *AclDeleteResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Deleted)))
+	for i5 := range m.Deleted {
+		b = m.Deleted[i5].AppendPostcard(b)
 	}
 	return b
 }
 
-func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
-	var n3 int
-	if n3, err = d.Len(); err != nil {
+func (m *AclDeleteResult) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	if n3 > 0 {
-		s4 := make([]QuotaEntityPart, n3)
-		for i5 := range s4 {
-			if err = s4[i5].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Entity = s4
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
 	}
 	var n6 int
 	if n6, err = d.Len(); err != nil {
 		return err
 	}
 	if n6 > 0 {
-		s7 := make([]QuotaOp, n6)
+		s7 := make([]AclBinding, n6)
 		for i8 := range s7 {
 			if err = s7[i8].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Ops = s7
+		m.Deleted = s7
+	}
+	return nil
+}
+
+func (m *AclDeleteResult) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i9 := range m.Deleted {
+		n += m.Deleted[i9].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclFilter to b.
+func (m *AclFilter) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.ResourceType))
+	b = postcard.AppendBool(b, m.HasResourceName)
+	b = postcard.AppendString(b, m.ResourceName)
+	b = append(b, byte(m.PatternType))
+	b = postcard.AppendBool(b, m.HasPrincipal)
+	b = postcard.AppendString(b, m.Principal)
+	b = postcard.AppendBool(b, m.HasHost)
+	b = postcard.AppendString(b, m.Host)
+	b = append(b, byte(m.Operation))
+	b = append(b, byte(m.Permission))
+	return b
+}
+
+func (m *AclFilter) decode(d *postcard.Decoder) (err error) {
+	var x10 byte
+	if x10, err = d.Byte(); err != nil {
+		return err
+	}
+	m.ResourceType = int8(x10)
+	if m.HasResourceName, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.ResourceName, err = d.String(); err != nil {
+		return err
+	}
+	var x11 byte
+	if x11, err = d.Byte(); err != nil {
+		return err
+	}
+	m.PatternType = int8(x11)
+	if m.HasPrincipal, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Principal, err = d.String(); err != nil {
+		return err
+	}
+	if m.HasHost, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Host, err = d.String(); err != nil {
+		return err
+	}
+	var x12 byte
+	if x12, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Operation = int8(x12)
+	var x13 byte
+	if x13, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Permission = int8(x13)
+	return nil
+}
+
+func (m *AclFilter) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.ResourceName) + 5
+	n += 10
+	n += 10
+	n += len(m.Principal) + 5
+	n += 10
+	n += len(m.Host) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclResult to b.
+func (m *AclResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *AclResult) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AclResult) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
+func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i14 := range m.Entity {
+		b = m.Entity[i14].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
+	for i15 := range m.Ops {
+		b = m.Ops[i15].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
+	var n16 int
+	if n16, err = d.Len(); err != nil {
+		return err
+	}
+	if n16 > 0 {
+		s17 := make([]QuotaEntityPart, n16)
+		for i18 := range s17 {
+			if err = s17[i18].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s17
+	}
+	var n19 int
+	if n19, err = d.Len(); err != nil {
+		return err
+	}
+	if n19 > 0 {
+		s20 := make([]QuotaOp, n19)
+		for i21 := range s20 {
+			if err = s20[i21].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Ops = s20
 	}
 	return nil
 }
@@ -59,12 +257,12 @@ func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i9 := range m.Entity {
-		n += m.Entity[i9].sizeHint()
+	for i22 := range m.Entity {
+		n += m.Entity[i22].sizeHint()
 	}
 	n += 5
-	for i10 := range m.Ops {
-		n += m.Ops[i10].sizeHint()
+	for i23 := range m.Ops {
+		n += m.Ops[i23].sizeHint()
 	}
 	return n
 }
@@ -74,8 +272,8 @@ func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i11 := range m.Entity {
-		b = m.Entity[i11].AppendPostcard(b)
+	for i24 := range m.Entity {
+		b = m.Entity[i24].AppendPostcard(b)
 	}
 	return b
 }
@@ -87,18 +285,18 @@ func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n12 int
-	if n12, err = d.Len(); err != nil {
+	var n25 int
+	if n25, err = d.Len(); err != nil {
 		return err
 	}
-	if n12 > 0 {
-		s13 := make([]QuotaEntityPart, n12)
-		for i14 := range s13 {
-			if err = s13[i14].decode(d); err != nil {
+	if n25 > 0 {
+		s26 := make([]QuotaEntityPart, n25)
+		for i27 := range s26 {
+			if err = s26[i27].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s13
+		m.Entity = s26
 	}
 	return nil
 }
@@ -108,8 +306,8 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i15 := range m.Entity {
-		n += m.Entity[i15].sizeHint()
+	for i28 := range m.Entity {
+		n += m.Entity[i28].sizeHint()
 	}
 	return n
 }
@@ -117,26 +315,26 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
 func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i16 := range m.Entries {
-		b = m.Entries[i16].AppendPostcard(b)
+	for i29 := range m.Entries {
+		b = m.Entries[i29].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n17 int
-	if n17, err = d.Len(); err != nil {
+	var n30 int
+	if n30, err = d.Len(); err != nil {
 		return err
 	}
-	if n17 > 0 {
-		s18 := make([]AlterClientQuotasEntry, n17)
-		for i19 := range s18 {
-			if err = s18[i19].decode(d); err != nil {
+	if n30 > 0 {
+		s31 := make([]AlterClientQuotasEntry, n30)
+		for i32 := range s31 {
+			if err = s31[i32].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s18
+		m.Entries = s31
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -147,8 +345,8 @@ func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i20 := range m.Entries {
-		n += m.Entries[i20].sizeHint()
+	for i33 := range m.Entries {
+		n += m.Entries[i33].sizeHint()
 	}
 	n += 10
 	return n
@@ -157,25 +355,25 @@ func (m *AlterClientQuotasReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
 func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i21 := range m.Entries {
-		b = m.Entries[i21].AppendPostcard(b)
+	for i34 := range m.Entries {
+		b = m.Entries[i34].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
-	var n22 int
-	if n22, err = d.Len(); err != nil {
+	var n35 int
+	if n35, err = d.Len(); err != nil {
 		return err
 	}
-	if n22 > 0 {
-		s23 := make([]AlterClientQuotasEntryResp, n22)
-		for i24 := range s23 {
-			if err = s23[i24].decode(d); err != nil {
+	if n35 > 0 {
+		s36 := make([]AlterClientQuotasEntryResp, n35)
+		for i37 := range s36 {
+			if err = s36[i37].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s23
+		m.Entries = s36
 	}
 	return nil
 }
@@ -183,8 +381,8 @@ func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i25 := range m.Entries {
-		n += m.Entries[i25].sizeHint()
+	for i38 := range m.Entries {
+		n += m.Entries[i38].sizeHint()
 	}
 	return n
 }
@@ -205,16 +403,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some26 bool
-	if some26, err = d.Option(); err != nil {
+	var some39 bool
+	if some39, err = d.Option(); err != nil {
 		return err
 	}
-	if some26 {
-		p27 := new(string)
-		if (*p27), err = d.String(); err != nil {
+	if some39 {
+		p40 := new(string)
+		if (*p40), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p27
+		m.Value = p40
 	}
 	return nil
 }
@@ -232,26 +430,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i28 := range m.Resources {
-		b = m.Resources[i28].AppendPostcard(b)
+	for i41 := range m.Resources {
+		b = m.Resources[i41].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n29 int
-	if n29, err = d.Len(); err != nil {
+	var n42 int
+	if n42, err = d.Len(); err != nil {
 		return err
 	}
-	if n29 > 0 {
-		s30 := make([]AlterConfigsResource, n29)
-		for i31 := range s30 {
-			if err = s30[i31].decode(d); err != nil {
+	if n42 > 0 {
+		s43 := make([]AlterConfigsResource, n42)
+		for i44 := range s43 {
+			if err = s43[i44].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s30
+		m.Resources = s43
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -262,8 +460,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i32 := range m.Resources {
-		n += m.Resources[i32].sizeHint()
+	for i45 := range m.Resources {
+		n += m.Resources[i45].sizeHint()
 	}
 	n += 10
 	return n
@@ -274,33 +472,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i33 := range m.Configs {
-		b = m.Configs[i33].AppendPostcard(b)
+	for i46 := range m.Configs {
+		b = m.Configs[i46].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x34 byte
-	if x34, err = d.Byte(); err != nil {
+	var x47 byte
+	if x47, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x34)
+	m.Type = int8(x47)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n35 int
-	if n35, err = d.Len(); err != nil {
+	var n48 int
+	if n48, err = d.Len(); err != nil {
 		return err
 	}
-	if n35 > 0 {
-		s36 := make([]AlterConfig, n35)
-		for i37 := range s36 {
-			if err = s36[i37].decode(d); err != nil {
+	if n48 > 0 {
+		s49 := make([]AlterConfig, n48)
+		for i50 := range s49 {
+			if err = s49[i50].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s36
+		m.Configs = s49
 	}
 	return nil
 }
@@ -310,8 +508,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i38 := range m.Configs {
-		n += m.Configs[i38].sizeHint()
+	for i51 := range m.Configs {
+		n += m.Configs[i51].sizeHint()
 	}
 	return n
 }
@@ -326,11 +524,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x39 byte
-	if x39, err = d.Byte(); err != nil {
+	var x52 byte
+	if x52, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x39)
+	m.Type = int8(x52)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -355,25 +553,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i40 := range m.Resources {
-		b = m.Resources[i40].AppendPostcard(b)
+	for i53 := range m.Resources {
+		b = m.Resources[i53].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n41 int
-	if n41, err = d.Len(); err != nil {
+	var n54 int
+	if n54, err = d.Len(); err != nil {
 		return err
 	}
-	if n41 > 0 {
-		s42 := make([]AlterConfigsResourceResp, n41)
-		for i43 := range s42 {
-			if err = s42[i43].decode(d); err != nil {
+	if n54 > 0 {
+		s55 := make([]AlterConfigsResourceResp, n54)
+		for i56 := range s55 {
+			if err = s55[i56].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s42
+		m.Resources = s55
 	}
 	return nil
 }
@@ -381,8 +579,8 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i44 := range m.Resources {
-		n += m.Resources[i44].sizeHint()
+	for i57 := range m.Resources {
+		n += m.Resources[i57].sizeHint()
 	}
 	return n
 }
@@ -390,42 +588,42 @@ func (m *AlterConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i45 := range m.Deletions {
-		b = m.Deletions[i45].AppendPostcard(b)
+	for i58 := range m.Deletions {
+		b = m.Deletions[i58].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i46 := range m.Upsertions {
-		b = m.Upsertions[i46].AppendPostcard(b)
+	for i59 := range m.Upsertions {
+		b = m.Upsertions[i59].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n47 int
-	if n47, err = d.Len(); err != nil {
+	var n60 int
+	if n60, err = d.Len(); err != nil {
 		return err
 	}
-	if n47 > 0 {
-		s48 := make([]ScramDeletion, n47)
-		for i49 := range s48 {
-			if err = s48[i49].decode(d); err != nil {
+	if n60 > 0 {
+		s61 := make([]ScramDeletion, n60)
+		for i62 := range s61 {
+			if err = s61[i62].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s48
+		m.Deletions = s61
 	}
-	var n50 int
-	if n50, err = d.Len(); err != nil {
+	var n63 int
+	if n63, err = d.Len(); err != nil {
 		return err
 	}
-	if n50 > 0 {
-		s51 := make([]ScramUpsertion, n50)
-		for i52 := range s51 {
-			if err = s51[i52].decode(d); err != nil {
+	if n63 > 0 {
+		s64 := make([]ScramUpsertion, n63)
+		for i65 := range s64 {
+			if err = s64[i65].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s51
+		m.Upsertions = s64
 	}
 	return nil
 }
@@ -433,12 +631,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i53 := range m.Deletions {
-		n += m.Deletions[i53].sizeHint()
+	for i66 := range m.Deletions {
+		n += m.Deletions[i66].sizeHint()
 	}
 	n += 5
-	for i54 := range m.Upsertions {
-		n += m.Upsertions[i54].sizeHint()
+	for i67 := range m.Upsertions {
+		n += m.Upsertions[i67].sizeHint()
 	}
 	return n
 }
@@ -446,25 +644,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i55 := range m.Results {
-		b = m.Results[i55].AppendPostcard(b)
+	for i68 := range m.Results {
+		b = m.Results[i68].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n56 int
-	if n56, err = d.Len(); err != nil {
+	var n69 int
+	if n69, err = d.Len(); err != nil {
 		return err
 	}
-	if n56 > 0 {
-		s57 := make([]ScramAlterResult, n56)
-		for i58 := range s57 {
-			if err = s57[i58].decode(d); err != nil {
+	if n69 > 0 {
+		s70 := make([]ScramAlterResult, n69)
+		for i71 := range s70 {
+			if err = s70[i71].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s57
+		m.Results = s70
 	}
 	return nil
 }
@@ -472,8 +670,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i59 := range m.Results {
-		n += m.Results[i59].sizeHint()
+	for i72 := range m.Results {
+		n += m.Results[i72].sizeHint()
 	}
 	return n
 }
@@ -516,8 +714,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i60 := range m.Synonyms {
-		b = m.Synonyms[i60].AppendPostcard(b)
+	for i73 := range m.Synonyms {
+		b = m.Synonyms[i73].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -528,16 +726,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some61 bool
-	if some61, err = d.Option(); err != nil {
+	var some74 bool
+	if some74, err = d.Option(); err != nil {
 		return err
 	}
-	if some61 {
-		p62 := new(string)
-		if (*p62), err = d.String(); err != nil {
+	if some74 {
+		p75 := new(string)
+		if (*p75), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p62
+		m.Value = p75
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -545,32 +743,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x63 byte
-	if x63, err = d.Byte(); err != nil {
+	var x76 byte
+	if x76, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x63)
+	m.Source = int8(x76)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n64 int
-	if n64, err = d.Len(); err != nil {
+	var n77 int
+	if n77, err = d.Len(); err != nil {
 		return err
 	}
-	if n64 > 0 {
-		s65 := make([]ConfigSynonym, n64)
-		for i66 := range s65 {
-			if err = s65[i66].decode(d); err != nil {
+	if n77 > 0 {
+		s78 := make([]ConfigSynonym, n77)
+		for i79 := range s78 {
+			if err = s78[i79].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s65
+		m.Synonyms = s78
 	}
-	var x67 byte
-	if x67, err = d.Byte(); err != nil {
+	var x80 byte
+	if x80, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x67)
+	m.ConfigType = int8(x80)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -589,8 +787,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i68 := range m.Synonyms {
-		n += m.Synonyms[i68].sizeHint()
+	for i81 := range m.Synonyms {
+		n += m.Synonyms[i81].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -614,22 +812,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some69 bool
-	if some69, err = d.Option(); err != nil {
+	var some82 bool
+	if some82, err = d.Option(); err != nil {
 		return err
 	}
-	if some69 {
-		p70 := new(string)
-		if (*p70), err = d.String(); err != nil {
+	if some82 {
+		p83 := new(string)
+		if (*p83), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p70
+		m.Value = p83
 	}
-	var x71 byte
-	if x71, err = d.Byte(); err != nil {
+	var x84 byte
+	if x84, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x71)
+	m.Source = int8(x84)
 	return nil
 }
 
@@ -644,29 +842,99 @@ func (m *ConfigSynonym) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of CreateAclsReq to b.
+func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
+	for i85 := range m.Creations {
+		b = m.Creations[i85].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
+	var n86 int
+	if n86, err = d.Len(); err != nil {
+		return err
+	}
+	if n86 > 0 {
+		s87 := make([]AclBinding, n86)
+		for i88 := range s87 {
+			if err = s87[i88].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Creations = s87
+	}
+	return nil
+}
+
+func (m *CreateAclsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i89 := range m.Creations {
+		n += m.Creations[i89].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of CreateAclsResp to b.
+func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i90 := range m.Results {
+		b = m.Results[i90].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
+	var n91 int
+	if n91, err = d.Len(); err != nil {
+		return err
+	}
+	if n91 > 0 {
+		s92 := make([]AclResult, n91)
+		for i93 := range s92 {
+			if err = s92[i93].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s92
+	}
+	return nil
+}
+
+func (m *CreateAclsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i94 := range m.Results {
+		n += m.Results[i94].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i72 := range m.Topics {
-		b = m.Topics[i72].AppendPostcard(b)
+	for i95 := range m.Topics {
+		b = m.Topics[i95].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n96 int
+	if n96, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]CreatePartitionsTopic, n73)
-		for i75 := range s74 {
-			if err = s74[i75].decode(d); err != nil {
+	if n96 > 0 {
+		s97 := make([]CreatePartitionsTopic, n96)
+		for i98 := range s97 {
+			if err = s97[i98].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s74
+		m.Topics = s97
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -677,8 +945,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i76 := range m.Topics {
-		n += m.Topics[i76].sizeHint()
+	for i99 := range m.Topics {
+		n += m.Topics[i99].sizeHint()
 	}
 	n += 10
 	return n
@@ -687,25 +955,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i77 := range m.Topics {
-		b = m.Topics[i77].AppendPostcard(b)
+	for i100 := range m.Topics {
+		b = m.Topics[i100].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n101 int
+	if n101, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]CreatePartitionsTopicResp, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n101 > 0 {
+		s102 := make([]CreatePartitionsTopicResp, n101)
+		for i103 := range s102 {
+			if err = s102[i103].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s79
+		m.Topics = s102
 	}
 	return nil
 }
@@ -713,8 +981,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Topics {
-		n += m.Topics[i81].sizeHint()
+	for i104 := range m.Topics {
+		n += m.Topics[i104].sizeHint()
 	}
 	return n
 }
@@ -724,10 +992,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i82 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i82])))
-		for i83 := range m.Assignments[i82] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i82][i83]))
+	for i105 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i105])))
+		for i106 := range m.Assignments[i105] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i105][i106]))
 		}
 	}
 	return b
@@ -740,28 +1008,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n107 int
+	if n107, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([][]int32, n84)
-		for i86 := range s85 {
-			var n87 int
-			if n87, err = d.Len(); err != nil {
+	if n107 > 0 {
+		s108 := make([][]int32, n107)
+		for i109 := range s108 {
+			var n110 int
+			if n110, err = d.Len(); err != nil {
 				return err
 			}
-			if n87 > 0 {
-				s88 := make([]int32, n87)
-				for i89 := range s88 {
-					if s88[i89], err = d.I32(); err != nil {
+			if n110 > 0 {
+				s111 := make([]int32, n110)
+				for i112 := range s111 {
+					if s111[i112], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s85[i86] = s88
+				s108[i109] = s111
 			}
 		}
-		m.Assignments = s85
+		m.Assignments = s108
 	}
 	return nil
 }
@@ -771,9 +1039,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i90 := range m.Assignments {
+	for i113 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i90])
+		n += 10 * len(m.Assignments[i113])
 	}
 	return n
 }
@@ -813,9 +1081,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k91 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k91)
-		b = postcard.AppendString(b, m.Configs[k91])
+	for _, k114 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k114)
+		b = postcard.AppendString(b, m.Configs[k114])
 	}
 	return b
 }
@@ -830,24 +1098,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n92 int
-	if n92, err = d.Len(); err != nil {
+	var n115 int
+	if n115, err = d.Len(); err != nil {
 		return err
 	}
-	if n92 > 0 {
-		m93 := make(map[string]string, n92)
-		for range n92 {
-			var k94 string
-			var v95 string
-			if k94, err = d.String(); err != nil {
+	if n115 > 0 {
+		m116 := make(map[string]string, n115)
+		for range n115 {
+			var k117 string
+			var v118 string
+			if k117, err = d.String(); err != nil {
 				return err
 			}
-			if v95, err = d.String(); err != nil {
+			if v118, err = d.String(); err != nil {
 				return err
 			}
-			m93[k94] = v95
+			m116[k117] = v118
 		}
-		m.Configs = m93
+		m.Configs = m116
 	}
 	return nil
 }
@@ -870,8 +1138,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i96 := range m.Configs {
-		b = m.Configs[i96].AppendPostcard(b)
+	for i119 := range m.Configs {
+		b = m.Configs[i119].AppendPostcard(b)
 	}
 	return b
 }
@@ -886,29 +1154,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x97 []byte
-	if x97, err = d.Take(16); err != nil {
+	var x120 []byte
+	if x120, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x97)
+	copy(m.TopicID[:], x120)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n98 int
-	if n98, err = d.Len(); err != nil {
+	var n121 int
+	if n121, err = d.Len(); err != nil {
 		return err
 	}
-	if n98 > 0 {
-		s99 := make([]ConfigEntry, n98)
-		for i100 := range s99 {
-			if err = s99[i100].decode(d); err != nil {
+	if n121 > 0 {
+		s122 := make([]ConfigEntry, n121)
+		for i123 := range s122 {
+			if err = s122[i123].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s99
+		m.Configs = s122
 	}
 	return nil
 }
@@ -922,8 +1190,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i101 := range m.Configs {
-		n += m.Configs[i101].sizeHint()
+	for i124 := range m.Configs {
+		n += m.Configs[i124].sizeHint()
 	}
 	return n
 }
@@ -931,26 +1199,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i102 := range m.Topics {
-		b = m.Topics[i102].AppendPostcard(b)
+	for i125 := range m.Topics {
+		b = m.Topics[i125].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n103 int
-	if n103, err = d.Len(); err != nil {
+	var n126 int
+	if n126, err = d.Len(); err != nil {
 		return err
 	}
-	if n103 > 0 {
-		s104 := make([]CreateTopic, n103)
-		for i105 := range s104 {
-			if err = s104[i105].decode(d); err != nil {
+	if n126 > 0 {
+		s127 := make([]CreateTopic, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s104
+		m.Topics = s127
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -961,8 +1229,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i106 := range m.Topics {
-		n += m.Topics[i106].sizeHint()
+	for i129 := range m.Topics {
+		n += m.Topics[i129].sizeHint()
 	}
 	n += 10
 	return n
@@ -971,25 +1239,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i107 := range m.Topics {
-		b = m.Topics[i107].AppendPostcard(b)
+	for i130 := range m.Topics {
+		b = m.Topics[i130].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n108 int
-	if n108, err = d.Len(); err != nil {
+	var n131 int
+	if n131, err = d.Len(); err != nil {
 		return err
 	}
-	if n108 > 0 {
-		s109 := make([]CreateTopicResp, n108)
-		for i110 := range s109 {
-			if err = s109[i110].decode(d); err != nil {
+	if n131 > 0 {
+		s132 := make([]CreateTopicResp, n131)
+		for i133 := range s132 {
+			if err = s132[i133].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s109
+		m.Topics = s132
 	}
 	return nil
 }
@@ -997,8 +1265,78 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i111 := range m.Topics {
-		n += m.Topics[i111].sizeHint()
+	for i134 := range m.Topics {
+		n += m.Topics[i134].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
+func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
+	for i135 := range m.Filters {
+		b = m.Filters[i135].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
+		return err
+	}
+	if n136 > 0 {
+		s137 := make([]AclFilter, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Filters = s137
+	}
+	return nil
+}
+
+func (m *DeleteAclsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i139 := range m.Filters {
+		n += m.Filters[i139].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
+func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i140 := range m.Results {
+		b = m.Results[i140].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
+		return err
+	}
+	if n141 > 0 {
+		s142 := make([]AclDeleteResult, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s142
+	}
+	return nil
+}
+
+func (m *DeleteAclsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i144 := range m.Results {
+		n += m.Results[i144].sizeHint()
 	}
 	return n
 }
@@ -1006,25 +1344,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i112 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i112])
+	for i145 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i145])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n113 int
-	if n113, err = d.Len(); err != nil {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
 		return err
 	}
-	if n113 > 0 {
-		s114 := make([]string, n113)
-		for i115 := range s114 {
-			if s114[i115], err = d.String(); err != nil {
+	if n146 > 0 {
+		s147 := make([]string, n146)
+		for i148 := range s147 {
+			if s147[i148], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s114
+		m.Groups = s147
 	}
 	return nil
 }
@@ -1032,8 +1370,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i116 := range m.Groups {
-		n += len(m.Groups[i116]) + 5
+	for i149 := range m.Groups {
+		n += len(m.Groups[i149]) + 5
 	}
 	return n
 }
@@ -1041,25 +1379,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i117 := range m.Groups {
-		b = m.Groups[i117].AppendPostcard(b)
+	for i150 := range m.Groups {
+		b = m.Groups[i150].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n118 int
-	if n118, err = d.Len(); err != nil {
+	var n151 int
+	if n151, err = d.Len(); err != nil {
 		return err
 	}
-	if n118 > 0 {
-		s119 := make([]DeletedGroup, n118)
-		for i120 := range s119 {
-			if err = s119[i120].decode(d); err != nil {
+	if n151 > 0 {
+		s152 := make([]DeletedGroup, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s119
+		m.Groups = s152
 	}
 	return nil
 }
@@ -1067,8 +1405,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i121 := range m.Groups {
-		n += m.Groups[i121].sizeHint()
+	for i154 := range m.Groups {
+		n += m.Groups[i154].sizeHint()
 	}
 	return n
 }
@@ -1140,8 +1478,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i122 := range m.Partitions {
-		b = m.Partitions[i122].AppendPostcard(b)
+	for i155 := range m.Partitions {
+		b = m.Partitions[i155].AppendPostcard(b)
 	}
 	return b
 }
@@ -1150,18 +1488,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n123 int
-	if n123, err = d.Len(); err != nil {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
 		return err
 	}
-	if n123 > 0 {
-		s124 := make([]DeleteRecordsPartition, n123)
-		for i125 := range s124 {
-			if err = s124[i125].decode(d); err != nil {
+	if n156 > 0 {
+		s157 := make([]DeleteRecordsPartition, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s124
+		m.Partitions = s157
 	}
 	return nil
 }
@@ -1170,8 +1508,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i126 := range m.Partitions {
-		n += m.Partitions[i126].sizeHint()
+	for i159 := range m.Partitions {
+		n += m.Partitions[i159].sizeHint()
 	}
 	return n
 }
@@ -1179,25 +1517,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i127 := range m.Partitions {
-		b = m.Partitions[i127].AppendPostcard(b)
+	for i160 := range m.Partitions {
+		b = m.Partitions[i160].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n128 int
-	if n128, err = d.Len(); err != nil {
+	var n161 int
+	if n161, err = d.Len(); err != nil {
 		return err
 	}
-	if n128 > 0 {
-		s129 := make([]DeleteRecordsPartitionResp, n128)
-		for i130 := range s129 {
-			if err = s129[i130].decode(d); err != nil {
+	if n161 > 0 {
+		s162 := make([]DeleteRecordsPartitionResp, n161)
+		for i163 := range s162 {
+			if err = s162[i163].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s129
+		m.Partitions = s162
 	}
 	return nil
 }
@@ -1205,8 +1543,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i131 := range m.Partitions {
-		n += m.Partitions[i131].sizeHint()
+	for i164 := range m.Partitions {
+		n += m.Partitions[i164].sizeHint()
 	}
 	return n
 }
@@ -1226,11 +1564,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x132 []byte
-	if x132, err = d.Take(16); err != nil {
+	var x165 []byte
+	if x165, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x132)
+	copy(m.TopicID[:], x165)
 	return nil
 }
 
@@ -1245,25 +1583,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i133 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i133])
+	for i166 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i166])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n134 int
-	if n134, err = d.Len(); err != nil {
+	var n167 int
+	if n167, err = d.Len(); err != nil {
 		return err
 	}
-	if n134 > 0 {
-		s135 := make([]string, n134)
-		for i136 := range s135 {
-			if s135[i136], err = d.String(); err != nil {
+	if n167 > 0 {
+		s168 := make([]string, n167)
+		for i169 := range s168 {
+			if s168[i169], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s135
+		m.Topics = s168
 	}
 	return nil
 }
@@ -1271,8 +1609,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i137 := range m.Topics {
-		n += len(m.Topics[i137]) + 5
+	for i170 := range m.Topics {
+		n += len(m.Topics[i170]) + 5
 	}
 	return n
 }
@@ -1280,25 +1618,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i138 := range m.Topics {
-		b = m.Topics[i138].AppendPostcard(b)
+	for i171 := range m.Topics {
+		b = m.Topics[i171].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n139 int
-	if n139, err = d.Len(); err != nil {
+	var n172 int
+	if n172, err = d.Len(); err != nil {
 		return err
 	}
-	if n139 > 0 {
-		s140 := make([]DeleteTopicResp, n139)
-		for i141 := range s140 {
-			if err = s140[i141].decode(d); err != nil {
+	if n172 > 0 {
+		s173 := make([]DeleteTopicResp, n172)
+		for i174 := range s173 {
+			if err = s173[i174].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s140
+		m.Topics = s173
 	}
 	return nil
 }
@@ -1306,8 +1644,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i142 := range m.Topics {
-		n += m.Topics[i142].sizeHint()
+	for i175 := range m.Topics {
+		n += m.Topics[i175].sizeHint()
 	}
 	return n
 }
@@ -1336,29 +1674,93 @@ func (m *DeletedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of DescribeAclsReq to b.
+func (m *DescribeAclsReq) AppendPostcard(b []byte) []byte {
+	b = m.Filter.AppendPostcard(b)
+	return b
+}
+
+func (m *DescribeAclsReq) decode(d *postcard.Decoder) (err error) {
+	if err = m.Filter.decode(d); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DescribeAclsReq) sizeHint() int {
+	n := 0
+	n += m.Filter.sizeHint()
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeAclsResp to b.
+func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
+	for i176 := range m.Bindings {
+		b = m.Bindings[i176].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n177 int
+	if n177, err = d.Len(); err != nil {
+		return err
+	}
+	if n177 > 0 {
+		s178 := make([]AclBinding, n177)
+		for i179 := range s178 {
+			if err = s178[i179].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Bindings = s178
+	}
+	return nil
+}
+
+func (m *DescribeAclsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i180 := range m.Bindings {
+		n += m.Bindings[i180].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i143 := range m.Components {
-		b = m.Components[i143].AppendPostcard(b)
+	for i181 := range m.Components {
+		b = m.Components[i181].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n144 int
-	if n144, err = d.Len(); err != nil {
+	var n182 int
+	if n182, err = d.Len(); err != nil {
 		return err
 	}
-	if n144 > 0 {
-		s145 := make([]QuotaFilterComponent, n144)
-		for i146 := range s145 {
-			if err = s145[i146].decode(d); err != nil {
+	if n182 > 0 {
+		s183 := make([]QuotaFilterComponent, n182)
+		for i184 := range s183 {
+			if err = s183[i184].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s145
+		m.Components = s183
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -1369,8 +1771,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i147 := range m.Components {
-		n += m.Components[i147].sizeHint()
+	for i185 := range m.Components {
+		n += m.Components[i185].sizeHint()
 	}
 	n += 10
 	return n
@@ -1381,8 +1783,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i148 := range m.Entries {
-		b = m.Entries[i148].AppendPostcard(b)
+	for i186 := range m.Entries {
+		b = m.Entries[i186].AppendPostcard(b)
 	}
 	return b
 }
@@ -1394,18 +1796,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n149 int
-	if n149, err = d.Len(); err != nil {
+	var n187 int
+	if n187, err = d.Len(); err != nil {
 		return err
 	}
-	if n149 > 0 {
-		s150 := make([]QuotaEntry, n149)
-		for i151 := range s150 {
-			if err = s150[i151].decode(d); err != nil {
+	if n187 > 0 {
+		s188 := make([]QuotaEntry, n187)
+		for i189 := range s188 {
+			if err = s188[i189].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s150
+		m.Entries = s188
 	}
 	return nil
 }
@@ -1415,8 +1817,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i152 := range m.Entries {
-		n += m.Entries[i152].sizeHint()
+	for i190 := range m.Entries {
+		n += m.Entries[i190].sizeHint()
 	}
 	return n
 }
@@ -1442,8 +1844,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i153 := range m.Brokers {
-		b = m.Brokers[i153].AppendPostcard(b)
+	for i191 := range m.Brokers {
+		b = m.Brokers[i191].AppendPostcard(b)
 	}
 	return b
 }
@@ -1461,18 +1863,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n154 int
-	if n154, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n154 > 0 {
-		s155 := make([]BrokerInfo, n154)
-		for i156 := range s155 {
-			if err = s155[i156].decode(d); err != nil {
+	if n192 > 0 {
+		s193 := make([]BrokerInfo, n192)
+		for i194 := range s193 {
+			if err = s193[i194].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s155
+		m.Brokers = s193
 	}
 	return nil
 }
@@ -1484,8 +1886,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i157 := range m.Brokers {
-		n += m.Brokers[i157].sizeHint()
+	for i195 := range m.Brokers {
+		n += m.Brokers[i195].sizeHint()
 	}
 	return n
 }
@@ -1493,8 +1895,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i158 := range m.Resources {
-		b = m.Resources[i158].AppendPostcard(b)
+	for i196 := range m.Resources {
+		b = m.Resources[i196].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1502,18 +1904,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n159 int
-	if n159, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n159 > 0 {
-		s160 := make([]DescribeConfigsResource, n159)
-		for i161 := range s160 {
-			if err = s160[i161].decode(d); err != nil {
+	if n197 > 0 {
+		s198 := make([]DescribeConfigsResource, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s160
+		m.Resources = s198
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1527,8 +1929,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i162 := range m.Resources {
-		n += m.Resources[i162].sizeHint()
+	for i200 := range m.Resources {
+		n += m.Resources[i200].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1540,33 +1942,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i163 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i163])
+	for i201 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i201])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x164 byte
-	if x164, err = d.Byte(); err != nil {
+	var x202 byte
+	if x202, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x164)
+	m.Type = int8(x202)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n165 int
-	if n165, err = d.Len(); err != nil {
+	var n203 int
+	if n203, err = d.Len(); err != nil {
 		return err
 	}
-	if n165 > 0 {
-		s166 := make([]string, n165)
-		for i167 := range s166 {
-			if s166[i167], err = d.String(); err != nil {
+	if n203 > 0 {
+		s204 := make([]string, n203)
+		for i205 := range s204 {
+			if s204[i205], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s166
+		m.ConfigNames = s204
 	}
 	return nil
 }
@@ -1576,8 +1978,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i168 := range m.ConfigNames {
-		n += len(m.ConfigNames[i168]) + 5
+	for i206 := range m.ConfigNames {
+		n += len(m.ConfigNames[i206]) + 5
 	}
 	return n
 }
@@ -1589,18 +1991,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i169 := range m.Configs {
-		b = m.Configs[i169].AppendPostcard(b)
+	for i207 := range m.Configs {
+		b = m.Configs[i207].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x170 byte
-	if x170, err = d.Byte(); err != nil {
+	var x208 byte
+	if x208, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x170)
+	m.Type = int8(x208)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1610,18 +2012,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n171 int
-	if n171, err = d.Len(); err != nil {
+	var n209 int
+	if n209, err = d.Len(); err != nil {
 		return err
 	}
-	if n171 > 0 {
-		s172 := make([]ConfigEntry, n171)
-		for i173 := range s172 {
-			if err = s172[i173].decode(d); err != nil {
+	if n209 > 0 {
+		s210 := make([]ConfigEntry, n209)
+		for i211 := range s210 {
+			if err = s210[i211].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s172
+		m.Configs = s210
 	}
 	return nil
 }
@@ -1633,8 +2035,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i174 := range m.Configs {
-		n += m.Configs[i174].sizeHint()
+	for i212 := range m.Configs {
+		n += m.Configs[i212].sizeHint()
 	}
 	return n
 }
@@ -1642,25 +2044,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i175 := range m.Resources {
-		b = m.Resources[i175].AppendPostcard(b)
+	for i213 := range m.Resources {
+		b = m.Resources[i213].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n176 int
-	if n176, err = d.Len(); err != nil {
+	var n214 int
+	if n214, err = d.Len(); err != nil {
 		return err
 	}
-	if n176 > 0 {
-		s177 := make([]DescribeConfigsResourceResp, n176)
-		for i178 := range s177 {
-			if err = s177[i178].decode(d); err != nil {
+	if n214 > 0 {
+		s215 := make([]DescribeConfigsResourceResp, n214)
+		for i216 := range s215 {
+			if err = s215[i216].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s177
+		m.Resources = s215
 	}
 	return nil
 }
@@ -1668,8 +2070,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i179 := range m.Resources {
-		n += m.Resources[i179].sizeHint()
+	for i217 := range m.Resources {
+		n += m.Resources[i217].sizeHint()
 	}
 	return n
 }
@@ -1677,25 +2079,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i180 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i180])
+	for i218 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i218])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n181 int
-	if n181, err = d.Len(); err != nil {
+	var n219 int
+	if n219, err = d.Len(); err != nil {
 		return err
 	}
-	if n181 > 0 {
-		s182 := make([]string, n181)
-		for i183 := range s182 {
-			if s182[i183], err = d.String(); err != nil {
+	if n219 > 0 {
+		s220 := make([]string, n219)
+		for i221 := range s220 {
+			if s220[i221], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s182
+		m.Groups = s220
 	}
 	return nil
 }
@@ -1703,8 +2105,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i184 := range m.Groups {
-		n += len(m.Groups[i184]) + 5
+	for i222 := range m.Groups {
+		n += len(m.Groups[i222]) + 5
 	}
 	return n
 }
@@ -1712,25 +2114,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i185 := range m.Groups {
-		b = m.Groups[i185].AppendPostcard(b)
+	for i223 := range m.Groups {
+		b = m.Groups[i223].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n186 int
-	if n186, err = d.Len(); err != nil {
+	var n224 int
+	if n224, err = d.Len(); err != nil {
 		return err
 	}
-	if n186 > 0 {
-		s187 := make([]DescribedGroup, n186)
-		for i188 := range s187 {
-			if err = s187[i188].decode(d); err != nil {
+	if n224 > 0 {
+		s225 := make([]DescribedGroup, n224)
+		for i226 := range s225 {
+			if err = s225[i226].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s187
+		m.Groups = s225
 	}
 	return nil
 }
@@ -1738,8 +2140,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i189 := range m.Groups {
-		n += m.Groups[i189].sizeHint()
+	for i227 := range m.Groups {
+		n += m.Groups[i227].sizeHint()
 	}
 	return n
 }
@@ -1748,8 +2150,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i190 := range m.Partitions {
-		b = m.Partitions[i190].AppendPostcard(b)
+	for i228 := range m.Partitions {
+		b = m.Partitions[i228].AppendPostcard(b)
 	}
 	return b
 }
@@ -1758,18 +2160,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n191 int
-	if n191, err = d.Len(); err != nil {
+	var n229 int
+	if n229, err = d.Len(); err != nil {
 		return err
 	}
-	if n191 > 0 {
-		s192 := make([]TopicPartition, n191)
-		for i193 := range s192 {
-			if err = s192[i193].decode(d); err != nil {
+	if n229 > 0 {
+		s230 := make([]TopicPartition, n229)
+		for i231 := range s230 {
+			if err = s230[i231].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s192
+		m.Partitions = s230
 	}
 	return nil
 }
@@ -1778,8 +2180,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i194 := range m.Partitions {
-		n += m.Partitions[i194].sizeHint()
+	for i232 := range m.Partitions {
+		n += m.Partitions[i232].sizeHint()
 	}
 	return n
 }
@@ -1787,25 +2189,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i195 := range m.Dirs {
-		b = m.Dirs[i195].AppendPostcard(b)
+	for i233 := range m.Dirs {
+		b = m.Dirs[i233].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n196 int
-	if n196, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n196 > 0 {
-		s197 := make([]LogDir, n196)
-		for i198 := range s197 {
-			if err = s197[i198].decode(d); err != nil {
+	if n234 > 0 {
+		s235 := make([]LogDir, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s197
+		m.Dirs = s235
 	}
 	return nil
 }
@@ -1813,8 +2215,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i199 := range m.Dirs {
-		n += m.Dirs[i199].sizeHint()
+	for i237 := range m.Dirs {
+		n += m.Dirs[i237].sizeHint()
 	}
 	return n
 }
@@ -1822,25 +2224,25 @@ func (m *DescribeLogDirsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i200 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i200])
+	for i238 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i238])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n201 int
-	if n201, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n201 > 0 {
-		s202 := make([]string, n201)
-		for i203 := range s202 {
-			if s202[i203], err = d.String(); err != nil {
+	if n239 > 0 {
+		s240 := make([]string, n239)
+		for i241 := range s240 {
+			if s240[i241], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s202
+		m.Users = s240
 	}
 	return nil
 }
@@ -1848,8 +2250,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i204 := range m.Users {
-		n += len(m.Users[i204]) + 5
+	for i242 := range m.Users {
+		n += len(m.Users[i242]) + 5
 	}
 	return n
 }
@@ -1859,8 +2261,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i205 := range m.Users {
-		b = m.Users[i205].AppendPostcard(b)
+	for i243 := range m.Users {
+		b = m.Users[i243].AppendPostcard(b)
 	}
 	return b
 }
@@ -1872,18 +2274,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n206 int
-	if n206, err = d.Len(); err != nil {
+	var n244 int
+	if n244, err = d.Len(); err != nil {
 		return err
 	}
-	if n206 > 0 {
-		s207 := make([]ScramUser, n206)
-		for i208 := range s207 {
-			if err = s207[i208].decode(d); err != nil {
+	if n244 > 0 {
+		s245 := make([]ScramUser, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s207
+		m.Users = s245
 	}
 	return nil
 }
@@ -1893,8 +2295,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i209 := range m.Users {
-		n += m.Users[i209].sizeHint()
+	for i247 := range m.Users {
+		n += m.Users[i247].sizeHint()
 	}
 	return n
 }
@@ -1907,8 +2309,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i210 := range m.Members {
-		b = m.Members[i210].AppendPostcard(b)
+	for i248 := range m.Members {
+		b = m.Members[i248].AppendPostcard(b)
 	}
 	return b
 }
@@ -1929,18 +2331,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n211 int
-	if n211, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n211 > 0 {
-		s212 := make([]DescribedMember, n211)
-		for i213 := range s212 {
-			if err = s212[i213].decode(d); err != nil {
+	if n249 > 0 {
+		s250 := make([]DescribedMember, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s212
+		m.Members = s250
 	}
 	return nil
 }
@@ -1953,8 +2355,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i214 := range m.Members {
-		n += m.Members[i214].sizeHint()
+	for i252 := range m.Members {
+		n += m.Members[i252].sizeHint()
 	}
 	return n
 }
@@ -2116,8 +2518,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i215 := range m.Partitions {
-		b = m.Partitions[i215].AppendPostcard(b)
+	for i253 := range m.Partitions {
+		b = m.Partitions[i253].AppendPostcard(b)
 	}
 	return b
 }
@@ -2132,23 +2534,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x216 byte
-	if x216, err = d.Byte(); err != nil {
+	var x254 byte
+	if x254, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x216)
-	var n217 int
-	if n217, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x254)
+	var n255 int
+	if n255, err = d.Len(); err != nil {
 		return err
 	}
-	if n217 > 0 {
-		s218 := make([]FetchPartition, n217)
-		for i219 := range s218 {
-			if err = s218[i219].decode(d); err != nil {
+	if n255 > 0 {
+		s256 := make([]FetchPartition, n255)
+		for i257 := range s256 {
+			if err = s256[i257].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s218
+		m.Partitions = s256
 	}
 	return nil
 }
@@ -2160,8 +2562,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i220 := range m.Partitions {
-		n += m.Partitions[i220].sizeHint()
+	for i258 := range m.Partitions {
+		n += m.Partitions[i258].sizeHint()
 	}
 	return n
 }
@@ -2169,25 +2571,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i221 := range m.Partitions {
-		b = m.Partitions[i221].AppendPostcard(b)
+	for i259 := range m.Partitions {
+		b = m.Partitions[i259].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n222 int
-	if n222, err = d.Len(); err != nil {
+	var n260 int
+	if n260, err = d.Len(); err != nil {
 		return err
 	}
-	if n222 > 0 {
-		s223 := make([]FetchPartitionResp, n222)
-		for i224 := range s223 {
-			if err = s223[i224].decode(d); err != nil {
+	if n260 > 0 {
+		s261 := make([]FetchPartitionResp, n260)
+		for i262 := range s261 {
+			if err = s261[i262].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s223
+		m.Partitions = s261
 	}
 	return nil
 }
@@ -2195,8 +2597,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i225 := range m.Partitions {
-		n += m.Partitions[i225].sizeHint()
+	for i263 := range m.Partitions {
+		n += m.Partitions[i263].sizeHint()
 	}
 	return n
 }
@@ -2204,16 +2606,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i226 := range m.Partitions {
-		m.Partitions[i226].appendVec(w)
+	for i264 := range m.Partitions {
+		m.Partitions[i264].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i227 := range m.Partitions {
-		n += m.Partitions[i227].vecHint()
+	for i265 := range m.Partitions {
+		n += m.Partitions[i265].vecHint()
 	}
 	return n
 }
@@ -2312,21 +2714,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x228 byte
-	if x228, err = d.Byte(); err != nil {
+	var x266 byte
+	if x266, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x228)
-	var some229 bool
-	if some229, err = d.Option(); err != nil {
+	m.Op = int8(x266)
+	var some267 bool
+	if some267, err = d.Option(); err != nil {
 		return err
 	}
-	if some229 {
-		p230 := new(string)
-		if (*p230), err = d.String(); err != nil {
+	if some267 {
+		p268 := new(string)
+		if (*p268), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p230
+		m.Value = p268
 	}
 	return nil
 }
@@ -2345,26 +2747,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i231 := range m.Resources {
-		b = m.Resources[i231].AppendPostcard(b)
+	for i269 := range m.Resources {
+		b = m.Resources[i269].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n232 int
-	if n232, err = d.Len(); err != nil {
+	var n270 int
+	if n270, err = d.Len(); err != nil {
 		return err
 	}
-	if n232 > 0 {
-		s233 := make([]IncrementalAlterConfigsResource, n232)
-		for i234 := range s233 {
-			if err = s233[i234].decode(d); err != nil {
+	if n270 > 0 {
+		s271 := make([]IncrementalAlterConfigsResource, n270)
+		for i272 := range s271 {
+			if err = s271[i272].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s233
+		m.Resources = s271
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -2375,8 +2777,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i235 := range m.Resources {
-		n += m.Resources[i235].sizeHint()
+	for i273 := range m.Resources {
+		n += m.Resources[i273].sizeHint()
 	}
 	n += 10
 	return n
@@ -2387,33 +2789,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i236 := range m.Configs {
-		b = m.Configs[i236].AppendPostcard(b)
+	for i274 := range m.Configs {
+		b = m.Configs[i274].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x237 byte
-	if x237, err = d.Byte(); err != nil {
+	var x275 byte
+	if x275, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x237)
+	m.Type = int8(x275)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n238 int
-	if n238, err = d.Len(); err != nil {
+	var n276 int
+	if n276, err = d.Len(); err != nil {
 		return err
 	}
-	if n238 > 0 {
-		s239 := make([]IncrementalAlterConfig, n238)
-		for i240 := range s239 {
-			if err = s239[i240].decode(d); err != nil {
+	if n276 > 0 {
+		s277 := make([]IncrementalAlterConfig, n276)
+		for i278 := range s277 {
+			if err = s277[i278].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s239
+		m.Configs = s277
 	}
 	return nil
 }
@@ -2423,8 +2825,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i241 := range m.Configs {
-		n += m.Configs[i241].sizeHint()
+	for i279 := range m.Configs {
+		n += m.Configs[i279].sizeHint()
 	}
 	return n
 }
@@ -2520,8 +2922,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i242 := range m.Protocols {
-		b = m.Protocols[i242].AppendPostcard(b)
+	for i280 := range m.Protocols {
+		b = m.Protocols[i280].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2549,18 +2951,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n243 int
-	if n243, err = d.Len(); err != nil {
+	var n281 int
+	if n281, err = d.Len(); err != nil {
 		return err
 	}
-	if n243 > 0 {
-		s244 := make([]GroupProtocol, n243)
-		for i245 := range s244 {
-			if err = s244[i245].decode(d); err != nil {
+	if n281 > 0 {
+		s282 := make([]GroupProtocol, n281)
+		for i283 := range s282 {
+			if err = s282[i283].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s244
+		m.Protocols = s282
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2586,8 +2988,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i246 := range m.Protocols {
-		n += m.Protocols[i246].sizeHint()
+	for i284 := range m.Protocols {
+		n += m.Protocols[i284].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2605,8 +3007,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i247 := range m.Members {
-		b = m.Members[i247].AppendPostcard(b)
+	for i285 := range m.Members {
+		b = m.Members[i285].AppendPostcard(b)
 	}
 	return b
 }
@@ -2630,18 +3032,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n248 int
-	if n248, err = d.Len(); err != nil {
+	var n286 int
+	if n286, err = d.Len(); err != nil {
 		return err
 	}
-	if n248 > 0 {
-		s249 := make([]JoinGroupMember, n248)
-		for i250 := range s249 {
-			if err = s249[i250].decode(d); err != nil {
+	if n286 > 0 {
+		s287 := make([]JoinGroupMember, n286)
+		for i288 := range s287 {
+			if err = s287[i288].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s249
+		m.Members = s287
 	}
 	return nil
 }
@@ -2655,8 +3057,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i251 := range m.Members {
-		n += m.Members[i251].sizeHint()
+	for i289 := range m.Members {
+		n += m.Members[i289].sizeHint()
 	}
 	return n
 }
@@ -2723,8 +3125,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i252 := range m.Members {
-		b = m.Members[i252].AppendPostcard(b)
+	for i290 := range m.Members {
+		b = m.Members[i290].AppendPostcard(b)
 	}
 	return b
 }
@@ -2733,18 +3135,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n253 int
-	if n253, err = d.Len(); err != nil {
+	var n291 int
+	if n291, err = d.Len(); err != nil {
 		return err
 	}
-	if n253 > 0 {
-		s254 := make([]LeaveGroupMember, n253)
-		for i255 := range s254 {
-			if err = s254[i255].decode(d); err != nil {
+	if n291 > 0 {
+		s292 := make([]LeaveGroupMember, n291)
+		for i293 := range s292 {
+			if err = s292[i293].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s254
+		m.Members = s292
 	}
 	return nil
 }
@@ -2753,8 +3155,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i256 := range m.Members {
-		n += m.Members[i256].sizeHint()
+	for i294 := range m.Members {
+		n += m.Members[i294].sizeHint()
 	}
 	return n
 }
@@ -2763,8 +3165,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i257 := range m.Members {
-		b = m.Members[i257].AppendPostcard(b)
+	for i295 := range m.Members {
+		b = m.Members[i295].AppendPostcard(b)
 	}
 	return b
 }
@@ -2773,18 +3175,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n296 int
+	if n296, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]LeaveGroupMemberResp, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n296 > 0 {
+		s297 := make([]LeaveGroupMemberResp, n296)
+		for i298 := range s297 {
+			if err = s297[i298].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s259
+		m.Members = s297
 	}
 	return nil
 }
@@ -2793,8 +3195,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i261 := range m.Members {
-		n += m.Members[i261].sizeHint()
+	for i299 := range m.Members {
+		n += m.Members[i299].sizeHint()
 	}
 	return n
 }
@@ -2802,42 +3204,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i262 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i262])
+	for i300 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i300])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i263 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i263])
+	for i301 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i301])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n302 int
+	if n302, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]string, n264)
-		for i266 := range s265 {
-			if s265[i266], err = d.String(); err != nil {
+	if n302 > 0 {
+		s303 := make([]string, n302)
+		for i304 := range s303 {
+			if s303[i304], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s265
+		m.StatesFilter = s303
 	}
-	var n267 int
-	if n267, err = d.Len(); err != nil {
+	var n305 int
+	if n305, err = d.Len(); err != nil {
 		return err
 	}
-	if n267 > 0 {
-		s268 := make([]string, n267)
-		for i269 := range s268 {
-			if s268[i269], err = d.String(); err != nil {
+	if n305 > 0 {
+		s306 := make([]string, n305)
+		for i307 := range s306 {
+			if s306[i307], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s268
+		m.TypesFilter = s306
 	}
 	return nil
 }
@@ -2845,12 +3247,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i270 := range m.StatesFilter {
-		n += len(m.StatesFilter[i270]) + 5
+	for i308 := range m.StatesFilter {
+		n += len(m.StatesFilter[i308]) + 5
 	}
 	n += 5
-	for i271 := range m.TypesFilter {
-		n += len(m.TypesFilter[i271]) + 5
+	for i309 := range m.TypesFilter {
+		n += len(m.TypesFilter[i309]) + 5
 	}
 	return n
 }
@@ -2859,8 +3261,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i272 := range m.Groups {
-		b = m.Groups[i272].AppendPostcard(b)
+	for i310 := range m.Groups {
+		b = m.Groups[i310].AppendPostcard(b)
 	}
 	return b
 }
@@ -2869,18 +3271,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n311 int
+	if n311, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]ListedGroup, n273)
-		for i275 := range s274 {
-			if err = s274[i275].decode(d); err != nil {
+	if n311 > 0 {
+		s312 := make([]ListedGroup, n311)
+		for i313 := range s312 {
+			if err = s312[i313].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s274
+		m.Groups = s312
 	}
 	return nil
 }
@@ -2889,8 +3291,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i276 := range m.Groups {
-		n += m.Groups[i276].sizeHint()
+	for i314 := range m.Groups {
+		n += m.Groups[i314].sizeHint()
 	}
 	return n
 }
@@ -2967,30 +3369,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i277 := range m.Partitions {
-		b = m.Partitions[i277].AppendPostcard(b)
+	for i315 := range m.Partitions {
+		b = m.Partitions[i315].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x278 byte
-	if x278, err = d.Byte(); err != nil {
+	var x316 byte
+	if x316, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x278)
-	var n279 int
-	if n279, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x316)
+	var n317 int
+	if n317, err = d.Len(); err != nil {
 		return err
 	}
-	if n279 > 0 {
-		s280 := make([]ListOffsetsPartition, n279)
-		for i281 := range s280 {
-			if err = s280[i281].decode(d); err != nil {
+	if n317 > 0 {
+		s318 := make([]ListOffsetsPartition, n317)
+		for i319 := range s318 {
+			if err = s318[i319].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s280
+		m.Partitions = s318
 	}
 	return nil
 }
@@ -2999,8 +3401,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i282 := range m.Partitions {
-		n += m.Partitions[i282].sizeHint()
+	for i320 := range m.Partitions {
+		n += m.Partitions[i320].sizeHint()
 	}
 	return n
 }
@@ -3008,25 +3410,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i283 := range m.Partitions {
-		b = m.Partitions[i283].AppendPostcard(b)
+	for i321 := range m.Partitions {
+		b = m.Partitions[i321].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n284 int
-	if n284, err = d.Len(); err != nil {
+	var n322 int
+	if n322, err = d.Len(); err != nil {
 		return err
 	}
-	if n284 > 0 {
-		s285 := make([]ListOffsetsPartitionResp, n284)
-		for i286 := range s285 {
-			if err = s285[i286].decode(d); err != nil {
+	if n322 > 0 {
+		s323 := make([]ListOffsetsPartitionResp, n322)
+		for i324 := range s323 {
+			if err = s323[i324].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s285
+		m.Partitions = s323
 	}
 	return nil
 }
@@ -3034,8 +3436,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i287 := range m.Partitions {
-		n += m.Partitions[i287].sizeHint()
+	for i325 := range m.Partitions {
+		n += m.Partitions[i325].sizeHint()
 	}
 	return n
 }
@@ -3081,8 +3483,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i288 := range m.Partitions {
-		b = m.Partitions[i288].AppendPostcard(b)
+	for i326 := range m.Partitions {
+		b = m.Partitions[i326].AppendPostcard(b)
 	}
 	return b
 }
@@ -3100,18 +3502,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n327 int
+	if n327, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]LogDirPartition, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n327 > 0 {
+		s328 := make([]LogDirPartition, n327)
+		for i329 := range s328 {
+			if err = s328[i329].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s290
+		m.Partitions = s328
 	}
 	return nil
 }
@@ -3123,8 +3525,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i292 := range m.Partitions {
-		n += m.Partitions[i292].sizeHint()
+	for i330 := range m.Partitions {
+		n += m.Partitions[i330].sizeHint()
 	}
 	return n
 }
@@ -3166,26 +3568,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i293 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i293])
+	for i331 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i331])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n332 int
+	if n332, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]string, n294)
-		for i296 := range s295 {
-			if s295[i296], err = d.String(); err != nil {
+	if n332 > 0 {
+		s333 := make([]string, n332)
+		for i334 := range s333 {
+			if s333[i334], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s295
+		m.Topics = s333
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -3196,8 +3598,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i297 := range m.Topics {
-		n += len(m.Topics[i297]) + 5
+	for i335 := range m.Topics {
+		n += len(m.Topics[i335]) + 5
 	}
 	n += 10
 	return n
@@ -3206,12 +3608,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i298 := range m.Brokers {
-		b = m.Brokers[i298].AppendPostcard(b)
+	for i336 := range m.Brokers {
+		b = m.Brokers[i336].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i299 := range m.Topics {
-		b = m.Topics[i299].AppendPostcard(b)
+	for i337 := range m.Topics {
+		b = m.Topics[i337].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -3219,31 +3621,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n300 int
-	if n300, err = d.Len(); err != nil {
+	var n338 int
+	if n338, err = d.Len(); err != nil {
 		return err
 	}
-	if n300 > 0 {
-		s301 := make([]BrokerInfo, n300)
-		for i302 := range s301 {
-			if err = s301[i302].decode(d); err != nil {
+	if n338 > 0 {
+		s339 := make([]BrokerInfo, n338)
+		for i340 := range s339 {
+			if err = s339[i340].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s301
+		m.Brokers = s339
 	}
-	var n303 int
-	if n303, err = d.Len(); err != nil {
+	var n341 int
+	if n341, err = d.Len(); err != nil {
 		return err
 	}
-	if n303 > 0 {
-		s304 := make([]TopicInfo, n303)
-		for i305 := range s304 {
-			if err = s304[i305].decode(d); err != nil {
+	if n341 > 0 {
+		s342 := make([]TopicInfo, n341)
+		for i343 := range s342 {
+			if err = s342[i343].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s304
+		m.Topics = s342
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -3257,12 +3659,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i306 := range m.Brokers {
-		n += m.Brokers[i306].sizeHint()
+	for i344 := range m.Brokers {
+		n += m.Brokers[i344].sizeHint()
 	}
 	n += 5
-	for i307 := range m.Topics {
-		n += m.Topics[i307].sizeHint()
+	for i345 := range m.Topics {
+		n += m.Topics[i345].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -3334,8 +3736,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i308 := range m.Topics {
-		b = m.Topics[i308].AppendPostcard(b)
+	for i346 := range m.Topics {
+		b = m.Topics[i346].AppendPostcard(b)
 	}
 	return b
 }
@@ -3353,18 +3755,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n309 int
-	if n309, err = d.Len(); err != nil {
+	var n347 int
+	if n347, err = d.Len(); err != nil {
 		return err
 	}
-	if n309 > 0 {
-		s310 := make([]OffsetCommitTopic, n309)
-		for i311 := range s310 {
-			if err = s310[i311].decode(d); err != nil {
+	if n347 > 0 {
+		s348 := make([]OffsetCommitTopic, n347)
+		for i349 := range s348 {
+			if err = s348[i349].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s310
+		m.Topics = s348
 	}
 	return nil
 }
@@ -3376,8 +3778,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i312 := range m.Topics {
-		n += m.Topics[i312].sizeHint()
+	for i350 := range m.Topics {
+		n += m.Topics[i350].sizeHint()
 	}
 	return n
 }
@@ -3385,25 +3787,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i313 := range m.Topics {
-		b = m.Topics[i313].AppendPostcard(b)
+	for i351 := range m.Topics {
+		b = m.Topics[i351].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n314 int
-	if n314, err = d.Len(); err != nil {
+	var n352 int
+	if n352, err = d.Len(); err != nil {
 		return err
 	}
-	if n314 > 0 {
-		s315 := make([]OffsetCommitTopicResp, n314)
-		for i316 := range s315 {
-			if err = s315[i316].decode(d); err != nil {
+	if n352 > 0 {
+		s353 := make([]OffsetCommitTopicResp, n352)
+		for i354 := range s353 {
+			if err = s353[i354].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s315
+		m.Topics = s353
 	}
 	return nil
 }
@@ -3411,8 +3813,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i317 := range m.Topics {
-		n += m.Topics[i317].sizeHint()
+	for i355 := range m.Topics {
+		n += m.Topics[i355].sizeHint()
 	}
 	return n
 }
@@ -3421,8 +3823,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i318 := range m.Partitions {
-		b = m.Partitions[i318].AppendPostcard(b)
+	for i356 := range m.Partitions {
+		b = m.Partitions[i356].AppendPostcard(b)
 	}
 	return b
 }
@@ -3431,18 +3833,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n357 int
+	if n357, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]OffsetCommitPartition, n319)
-		for i321 := range s320 {
-			if err = s320[i321].decode(d); err != nil {
+	if n357 > 0 {
+		s358 := make([]OffsetCommitPartition, n357)
+		for i359 := range s358 {
+			if err = s358[i359].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s320
+		m.Partitions = s358
 	}
 	return nil
 }
@@ -3451,8 +3853,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i322 := range m.Partitions {
-		n += m.Partitions[i322].sizeHint()
+	for i360 := range m.Partitions {
+		n += m.Partitions[i360].sizeHint()
 	}
 	return n
 }
@@ -3461,8 +3863,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i323 := range m.Partitions {
-		b = m.Partitions[i323].AppendPostcard(b)
+	for i361 := range m.Partitions {
+		b = m.Partitions[i361].AppendPostcard(b)
 	}
 	return b
 }
@@ -3471,18 +3873,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n324 int
-	if n324, err = d.Len(); err != nil {
+	var n362 int
+	if n362, err = d.Len(); err != nil {
 		return err
 	}
-	if n324 > 0 {
-		s325 := make([]OffsetCommitPartitionResp, n324)
-		for i326 := range s325 {
-			if err = s325[i326].decode(d); err != nil {
+	if n362 > 0 {
+		s363 := make([]OffsetCommitPartitionResp, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s325
+		m.Partitions = s363
 	}
 	return nil
 }
@@ -3491,8 +3893,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i327 := range m.Partitions {
-		n += m.Partitions[i327].sizeHint()
+	for i365 := range m.Partitions {
+		n += m.Partitions[i365].sizeHint()
 	}
 	return n
 }
@@ -3525,8 +3927,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i328 := range m.Topics {
-		b = m.Topics[i328].AppendPostcard(b)
+	for i366 := range m.Topics {
+		b = m.Topics[i366].AppendPostcard(b)
 	}
 	return b
 }
@@ -3535,18 +3937,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n329 int
-	if n329, err = d.Len(); err != nil {
+	var n367 int
+	if n367, err = d.Len(); err != nil {
 		return err
 	}
-	if n329 > 0 {
-		s330 := make([]OffsetDeleteTopic, n329)
-		for i331 := range s330 {
-			if err = s330[i331].decode(d); err != nil {
+	if n367 > 0 {
+		s368 := make([]OffsetDeleteTopic, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s330
+		m.Topics = s368
 	}
 	return nil
 }
@@ -3555,8 +3957,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i332 := range m.Topics {
-		n += m.Topics[i332].sizeHint()
+	for i370 := range m.Topics {
+		n += m.Topics[i370].sizeHint()
 	}
 	return n
 }
@@ -3565,8 +3967,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i333 := range m.Topics {
-		b = m.Topics[i333].AppendPostcard(b)
+	for i371 := range m.Topics {
+		b = m.Topics[i371].AppendPostcard(b)
 	}
 	return b
 }
@@ -3575,18 +3977,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n334 int
-	if n334, err = d.Len(); err != nil {
+	var n372 int
+	if n372, err = d.Len(); err != nil {
 		return err
 	}
-	if n334 > 0 {
-		s335 := make([]OffsetDeleteTopicResp, n334)
-		for i336 := range s335 {
-			if err = s335[i336].decode(d); err != nil {
+	if n372 > 0 {
+		s373 := make([]OffsetDeleteTopicResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s335
+		m.Topics = s373
 	}
 	return nil
 }
@@ -3595,8 +3997,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i337 := range m.Topics {
-		n += m.Topics[i337].sizeHint()
+	for i375 := range m.Topics {
+		n += m.Topics[i375].sizeHint()
 	}
 	return n
 }
@@ -3605,8 +4007,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i338 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i338]))
+	for i376 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i376]))
 	}
 	return b
 }
@@ -3615,18 +4017,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n339 int
-	if n339, err = d.Len(); err != nil {
+	var n377 int
+	if n377, err = d.Len(); err != nil {
 		return err
 	}
-	if n339 > 0 {
-		s340 := make([]int32, n339)
-		for i341 := range s340 {
-			if s340[i341], err = d.I32(); err != nil {
+	if n377 > 0 {
+		s378 := make([]int32, n377)
+		for i379 := range s378 {
+			if s378[i379], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s340
+		m.Partitions = s378
 	}
 	return nil
 }
@@ -3643,8 +4045,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i342 := range m.Partitions {
-		b = m.Partitions[i342].AppendPostcard(b)
+	for i380 := range m.Partitions {
+		b = m.Partitions[i380].AppendPostcard(b)
 	}
 	return b
 }
@@ -3653,18 +4055,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n343 int
-	if n343, err = d.Len(); err != nil {
+	var n381 int
+	if n381, err = d.Len(); err != nil {
 		return err
 	}
-	if n343 > 0 {
-		s344 := make([]OffsetDeletePartitionResp, n343)
-		for i345 := range s344 {
-			if err = s344[i345].decode(d); err != nil {
+	if n381 > 0 {
+		s382 := make([]OffsetDeletePartitionResp, n381)
+		for i383 := range s382 {
+			if err = s382[i383].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s344
+		m.Partitions = s382
 	}
 	return nil
 }
@@ -3673,8 +4075,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i346 := range m.Partitions {
-		n += m.Partitions[i346].sizeHint()
+	for i384 := range m.Partitions {
+		n += m.Partitions[i384].sizeHint()
 	}
 	return n
 }
@@ -3722,8 +4124,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i347 := range m.Topics {
-		b = m.Topics[i347].AppendPostcard(b)
+	for i385 := range m.Topics {
+		b = m.Topics[i385].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -3733,18 +4135,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n348 int
-	if n348, err = d.Len(); err != nil {
+	var n386 int
+	if n386, err = d.Len(); err != nil {
 		return err
 	}
-	if n348 > 0 {
-		s349 := make([]OffsetFetchTopic, n348)
-		for i350 := range s349 {
-			if err = s349[i350].decode(d); err != nil {
+	if n386 > 0 {
+		s387 := make([]OffsetFetchTopic, n386)
+		for i388 := range s387 {
+			if err = s387[i388].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s349
+		m.Topics = s387
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3756,8 +4158,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i351 := range m.Topics {
-		n += m.Topics[i351].sizeHint()
+	for i389 := range m.Topics {
+		n += m.Topics[i389].sizeHint()
 	}
 	n += 10
 	return n
@@ -3767,8 +4169,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i352 := range m.Topics {
-		b = m.Topics[i352].AppendPostcard(b)
+	for i390 := range m.Topics {
+		b = m.Topics[i390].AppendPostcard(b)
 	}
 	return b
 }
@@ -3777,18 +4179,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n353 int
-	if n353, err = d.Len(); err != nil {
+	var n391 int
+	if n391, err = d.Len(); err != nil {
 		return err
 	}
-	if n353 > 0 {
-		s354 := make([]OffsetFetchTopicResp, n353)
-		for i355 := range s354 {
-			if err = s354[i355].decode(d); err != nil {
+	if n391 > 0 {
+		s392 := make([]OffsetFetchTopicResp, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s354
+		m.Topics = s392
 	}
 	return nil
 }
@@ -3797,8 +4199,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i356 := range m.Topics {
-		n += m.Topics[i356].sizeHint()
+	for i394 := range m.Topics {
+		n += m.Topics[i394].sizeHint()
 	}
 	return n
 }
@@ -3807,8 +4209,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i357 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i357]))
+	for i395 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i395]))
 	}
 	return b
 }
@@ -3817,18 +4219,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n358 int
-	if n358, err = d.Len(); err != nil {
+	var n396 int
+	if n396, err = d.Len(); err != nil {
 		return err
 	}
-	if n358 > 0 {
-		s359 := make([]int32, n358)
-		for i360 := range s359 {
-			if s359[i360], err = d.I32(); err != nil {
+	if n396 > 0 {
+		s397 := make([]int32, n396)
+		for i398 := range s397 {
+			if s397[i398], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s359
+		m.Partitions = s397
 	}
 	return nil
 }
@@ -3845,8 +4247,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i361 := range m.Partitions {
-		b = m.Partitions[i361].AppendPostcard(b)
+	for i399 := range m.Partitions {
+		b = m.Partitions[i399].AppendPostcard(b)
 	}
 	return b
 }
@@ -3855,18 +4257,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n362 int
-	if n362, err = d.Len(); err != nil {
+	var n400 int
+	if n400, err = d.Len(); err != nil {
 		return err
 	}
-	if n362 > 0 {
-		s363 := make([]OffsetFetchPartitionResp, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
+	if n400 > 0 {
+		s401 := make([]OffsetFetchPartitionResp, n400)
+		for i402 := range s401 {
+			if err = s401[i402].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s363
+		m.Partitions = s401
 	}
 	return nil
 }
@@ -3875,8 +4277,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i365 := range m.Partitions {
-		n += m.Partitions[i365].sizeHint()
+	for i403 := range m.Partitions {
+		n += m.Partitions[i403].sizeHint()
 	}
 	return n
 }
@@ -3952,25 +4354,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i366 := range m.Partitions {
-		b = m.Partitions[i366].AppendPostcard(b)
+	for i404 := range m.Partitions {
+		b = m.Partitions[i404].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n367 int
-	if n367, err = d.Len(); err != nil {
+	var n405 int
+	if n405, err = d.Len(); err != nil {
 		return err
 	}
-	if n367 > 0 {
-		s368 := make([]OffsetForLeaderEpochPartition, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
+	if n405 > 0 {
+		s406 := make([]OffsetForLeaderEpochPartition, n405)
+		for i407 := range s406 {
+			if err = s406[i407].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s368
+		m.Partitions = s406
 	}
 	return nil
 }
@@ -3978,8 +4380,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i370 := range m.Partitions {
-		n += m.Partitions[i370].sizeHint()
+	for i408 := range m.Partitions {
+		n += m.Partitions[i408].sizeHint()
 	}
 	return n
 }
@@ -3987,25 +4389,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i371 := range m.Partitions {
-		b = m.Partitions[i371].AppendPostcard(b)
+	for i409 := range m.Partitions {
+		b = m.Partitions[i409].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n372 int
-	if n372, err = d.Len(); err != nil {
+	var n410 int
+	if n410, err = d.Len(); err != nil {
 		return err
 	}
-	if n372 > 0 {
-		s373 := make([]OffsetForLeaderEpochPartitionResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
+	if n410 > 0 {
+		s411 := make([]OffsetForLeaderEpochPartitionResp, n410)
+		for i412 := range s411 {
+			if err = s411[i412].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s373
+		m.Partitions = s411
 	}
 	return nil
 }
@@ -4013,8 +4415,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i375 := range m.Partitions {
-		n += m.Partitions[i375].sizeHint()
+	for i413 := range m.Partitions {
+		n += m.Partitions[i413].sizeHint()
 	}
 	return n
 }
@@ -4146,8 +4548,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i376 := range m.Partitions {
-		b = m.Partitions[i376].AppendPostcard(b)
+	for i414 := range m.Partitions {
+		b = m.Partitions[i414].AppendPostcard(b)
 	}
 	return b
 }
@@ -4159,18 +4561,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n377 int
-	if n377, err = d.Len(); err != nil {
+	var n415 int
+	if n415, err = d.Len(); err != nil {
 		return err
 	}
-	if n377 > 0 {
-		s378 := make([]ProducePartition, n377)
-		for i379 := range s378 {
-			if err = s378[i379].decode(d); err != nil {
+	if n415 > 0 {
+		s416 := make([]ProducePartition, n415)
+		for i417 := range s416 {
+			if err = s416[i417].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s378
+		m.Partitions = s416
 	}
 	return nil
 }
@@ -4180,8 +4582,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i380 := range m.Partitions {
-		n += m.Partitions[i380].sizeHint()
+	for i418 := range m.Partitions {
+		n += m.Partitions[i418].sizeHint()
 	}
 	return n
 }
@@ -4191,8 +4593,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i381 := range m.Partitions {
-		m.Partitions[i381].appendVec(w)
+	for i419 := range m.Partitions {
+		m.Partitions[i419].appendVec(w)
 	}
 }
 
@@ -4201,8 +4603,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i382 := range m.Partitions {
-		n += m.Partitions[i382].vecHint()
+	for i420 := range m.Partitions {
+		n += m.Partitions[i420].vecHint()
 	}
 	return n
 }
@@ -4210,25 +4612,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i383 := range m.Partitions {
-		b = m.Partitions[i383].AppendPostcard(b)
+	for i421 := range m.Partitions {
+		b = m.Partitions[i421].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n384 int
-	if n384, err = d.Len(); err != nil {
+	var n422 int
+	if n422, err = d.Len(); err != nil {
 		return err
 	}
-	if n384 > 0 {
-		s385 := make([]ProducePartitionResp, n384)
-		for i386 := range s385 {
-			if err = s385[i386].decode(d); err != nil {
+	if n422 > 0 {
+		s423 := make([]ProducePartitionResp, n422)
+		for i424 := range s423 {
+			if err = s423[i424].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s385
+		m.Partitions = s423
 	}
 	return nil
 }
@@ -4236,8 +4638,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i387 := range m.Partitions {
-		n += m.Partitions[i387].sizeHint()
+	for i425 := range m.Partitions {
+		n += m.Partitions[i425].sizeHint()
 	}
 	return n
 }
@@ -4258,16 +4660,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some388 bool
-	if some388, err = d.Option(); err != nil {
+	var some426 bool
+	if some426, err = d.Option(); err != nil {
 		return err
 	}
-	if some388 {
-		p389 := new(string)
-		if (*p389), err = d.String(); err != nil {
+	if some426 {
+		p427 := new(string)
+		if (*p427), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p389
+		m.Name = p427
 	}
 	return nil
 }
@@ -4285,42 +4687,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i390 := range m.Entity {
-		b = m.Entity[i390].AppendPostcard(b)
+	for i428 := range m.Entity {
+		b = m.Entity[i428].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i391 := range m.Values {
-		b = m.Values[i391].AppendPostcard(b)
+	for i429 := range m.Values {
+		b = m.Values[i429].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n392 int
-	if n392, err = d.Len(); err != nil {
+	var n430 int
+	if n430, err = d.Len(); err != nil {
 		return err
 	}
-	if n392 > 0 {
-		s393 := make([]QuotaEntityPart, n392)
-		for i394 := range s393 {
-			if err = s393[i394].decode(d); err != nil {
+	if n430 > 0 {
+		s431 := make([]QuotaEntityPart, n430)
+		for i432 := range s431 {
+			if err = s431[i432].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s393
+		m.Entity = s431
 	}
-	var n395 int
-	if n395, err = d.Len(); err != nil {
+	var n433 int
+	if n433, err = d.Len(); err != nil {
 		return err
 	}
-	if n395 > 0 {
-		s396 := make([]QuotaValue, n395)
-		for i397 := range s396 {
-			if err = s396[i397].decode(d); err != nil {
+	if n433 > 0 {
+		s434 := make([]QuotaValue, n433)
+		for i435 := range s434 {
+			if err = s434[i435].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s396
+		m.Values = s434
 	}
 	return nil
 }
@@ -4328,12 +4730,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i398 := range m.Entity {
-		n += m.Entity[i398].sizeHint()
+	for i436 := range m.Entity {
+		n += m.Entity[i436].sizeHint()
 	}
 	n += 5
-	for i399 := range m.Values {
-		n += m.Values[i399].sizeHint()
+	for i437 := range m.Values {
+		n += m.Values[i437].sizeHint()
 	}
 	return n
 }
@@ -4355,21 +4757,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x400 byte
-	if x400, err = d.Byte(); err != nil {
+	var x438 byte
+	if x438, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x400)
-	var some401 bool
-	if some401, err = d.Option(); err != nil {
+	m.MatchType = int8(x438)
+	var some439 bool
+	if some439, err = d.Option(); err != nil {
 		return err
 	}
-	if some401 {
-		p402 := new(string)
-		if (*p402), err = d.String(); err != nil {
+	if some439 {
+		p440 := new(string)
+		if (*p440), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p402
+		m.Match = p440
 	}
 	return nil
 }
@@ -4484,11 +4886,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x403 byte
-	if x403, err = d.Byte(); err != nil {
+	var x441 byte
+	if x441, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x403)
+	m.Status = Status(x441)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -4543,11 +4945,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x404 byte
-	if x404, err = d.Byte(); err != nil {
+	var x442 byte
+	if x442, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x404)
+	m.Mechanism = int8(x442)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4584,11 +4986,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x405 byte
-	if x405, err = d.Byte(); err != nil {
+	var x443 byte
+	if x443, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x405)
+	m.Mechanism = int8(x443)
 	return nil
 }
 
@@ -4613,11 +5015,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x406 byte
-	if x406, err = d.Byte(); err != nil {
+	var x444 byte
+	if x444, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x406)
+	m.Mechanism = int8(x444)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4646,8 +5048,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i407 := range m.Credentials {
-		b = m.Credentials[i407].AppendPostcard(b)
+	for i445 := range m.Credentials {
+		b = m.Credentials[i445].AppendPostcard(b)
 	}
 	return b
 }
@@ -4662,18 +5064,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n408 int
-	if n408, err = d.Len(); err != nil {
+	var n446 int
+	if n446, err = d.Len(); err != nil {
 		return err
 	}
-	if n408 > 0 {
-		s409 := make([]ScramCredential, n408)
-		for i410 := range s409 {
-			if err = s409[i410].decode(d); err != nil {
+	if n446 > 0 {
+		s447 := make([]ScramCredential, n446)
+		for i448 := range s447 {
+			if err = s447[i448].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s409
+		m.Credentials = s447
 	}
 	return nil
 }
@@ -4684,8 +5086,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i411 := range m.Credentials {
-		n += m.Credentials[i411].sizeHint()
+	for i449 := range m.Credentials {
+		n += m.Credentials[i449].sizeHint()
 	}
 	return n
 }
@@ -4723,8 +5125,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i412 := range m.Assignments {
-		b = m.Assignments[i412].AppendPostcard(b)
+	for i450 := range m.Assignments {
+		b = m.Assignments[i450].AppendPostcard(b)
 	}
 	return b
 }
@@ -4748,18 +5150,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n413 int
-	if n413, err = d.Len(); err != nil {
+	var n451 int
+	if n451, err = d.Len(); err != nil {
 		return err
 	}
-	if n413 > 0 {
-		s414 := make([]SyncGroupAssignment, n413)
-		for i415 := range s414 {
-			if err = s414[i415].decode(d); err != nil {
+	if n451 > 0 {
+		s452 := make([]SyncGroupAssignment, n451)
+		for i453 := range s452 {
+			if err = s452[i453].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s414
+		m.Assignments = s452
 	}
 	return nil
 }
@@ -4773,8 +5175,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i416 := range m.Assignments {
-		n += m.Assignments[i416].sizeHint()
+	for i454 := range m.Assignments {
+		n += m.Assignments[i454].sizeHint()
 	}
 	return n
 }
@@ -4820,8 +5222,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i417 := range m.Partitions {
-		b = m.Partitions[i417].AppendPostcard(b)
+	for i455 := range m.Partitions {
+		b = m.Partitions[i455].AppendPostcard(b)
 	}
 	return b
 }
@@ -4833,26 +5235,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x418 []byte
-	if x418, err = d.Take(16); err != nil {
+	var x456 []byte
+	if x456, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x418)
+	copy(m.TopicID[:], x456)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n419 int
-	if n419, err = d.Len(); err != nil {
+	var n457 int
+	if n457, err = d.Len(); err != nil {
 		return err
 	}
-	if n419 > 0 {
-		s420 := make([]PartitionInfo, n419)
-		for i421 := range s420 {
-			if err = s420[i421].decode(d); err != nil {
+	if n457 > 0 {
+		s458 := make([]PartitionInfo, n457)
+		for i459 := range s458 {
+			if err = s458[i459].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s420
+		m.Partitions = s458
 	}
 	return nil
 }
@@ -4864,8 +5266,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i422 := range m.Partitions {
-		n += m.Partitions[i422].sizeHint()
+	for i460 := range m.Partitions {
+		n += m.Partitions[i460].sizeHint()
 	}
 	return n
 }
@@ -4926,6 +5328,9 @@ var specs = [...]Spec{
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
+	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
+	{Code: OpCreateAcls, Name: "create_acls", newReq: func() Message { return new(CreateAclsReq) }, newResp: func() Message { return new(CreateAclsResp) }},
+	{Code: OpDeleteAcls, Name: "delete_acls", newReq: func() Message { return new(DeleteAclsReq) }, newResp: func() Message { return new(DeleteAclsResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -4989,6 +5394,12 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[27], true
 	case OpAlterUserScramCredentials:
 		return specs[28], true
+	case OpDescribeAcls:
+		return specs[29], true
+	case OpCreateAcls:
+		return specs[30], true
+	case OpDeleteAcls:
+		return specs[31], true
 	}
 	return Spec{}, false
 }
@@ -5374,6 +5785,45 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpDescribeAcls:
+		req, ok := body.(*DescribeAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_acls request is %T", body)
+		}
+		resp, err := svc.DescribeAcls(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpCreateAcls:
+		req, ok := body.(*CreateAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: create_acls request is %T", body)
+		}
+		resp, err := svc.CreateAcls(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDeleteAcls:
+		req, ok := body.(*DeleteAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_acls request is %T", body)
+		}
+		resp, err := svc.DeleteAcls(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -5526,6 +5976,21 @@ func (Unimplemented) DescribeUserScramCredentials(context.Context, *DescribeUser
 // AlterUserScramCredentials answers ErrUnsupported.
 func (Unimplemented) AlterUserScramCredentials(context.Context, *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
 	return nil, unsupported("alter_user_scram_credentials")
+}
+
+// DescribeAcls answers ErrUnsupported.
+func (Unimplemented) DescribeAcls(context.Context, *DescribeAclsReq) (*DescribeAclsResp, error) {
+	return nil, unsupported("describe_acls")
+}
+
+// CreateAcls answers ErrUnsupported.
+func (Unimplemented) CreateAcls(context.Context, *CreateAclsReq) (*CreateAclsResp, error) {
+	return nil, unsupported("create_acls")
+}
+
+// DeleteAcls answers ErrUnsupported.
+func (Unimplemented) DeleteAcls(context.Context, *DeleteAclsReq) (*DeleteAclsResp, error) {
+	return nil, unsupported("delete_acls")
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -5770,6 +6235,30 @@ func (p Parts) AlterUserScramCredentials(ctx context.Context, req *AlterUserScra
 	return p.Security.AlterUserScramCredentials(ctx, req)
 }
 
+// DescribeAcls forwards to p.Security.
+func (p Parts) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("describe_acls")
+	}
+	return p.Security.DescribeAcls(ctx, req)
+}
+
+// CreateAcls forwards to p.Security.
+func (p Parts) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("create_acls")
+	}
+	return p.Security.CreateAcls(ctx, req)
+}
+
+// DeleteAcls forwards to p.Security.
+func (p Parts) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("delete_acls")
+	}
+	return p.Security.DeleteAcls(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -5975,6 +6464,27 @@ func (s intercepted) DescribeUserScramCredentials(ctx context.Context, req *Desc
 func (s intercepted) AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
 	ctx, done := s.around(ctx, "alter_user_scram_credentials")
 	resp, err := s.svc.AlterUserScramCredentials(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
+	ctx, done := s.around(ctx, "describe_acls")
+	resp, err := s.svc.DescribeAcls(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
+	ctx, done := s.around(ctx, "create_acls")
+	resp, err := s.svc.CreateAcls(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	ctx, done := s.around(ctx, "delete_acls")
+	resp, err := s.svc.DeleteAcls(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -63,7 +63,7 @@ import (
 type backend struct {
 	*broker.Broker
 	*group.Coordinator
-	*broker.Credentials
+	broker.Security
 }
 
 var (
