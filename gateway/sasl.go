@@ -67,6 +67,7 @@ const AnonymousPrincipal = "User:ANONYMOUS"
 type connState struct {
 	lis       listenerInfo
 	principal string
+	host      string // the peer's IP address (ACL hosts)
 	authed    bool // SASL authentication done (always true on non-SASL listeners)
 	user      string
 	mechName  string
