@@ -1,8 +1,8 @@
 package brokerop
 
 // Security ops: SCRAM credentials (Kafka's DescribeUserScramCredentials and
-// AlterUserScramCredentials, APIs 50/51). Codes 0x40–0x47 are reserved for security ops
-// (credentials now, ACLs later).
+// AlterUserScramCredentials, APIs 50/51) and ACLs (0x42–0x44). Codes 0x40–0x47 are reserved
+// for security ops.
 //
 // Unlike Kafka's DescribeUserScramCredentials answer, the describe op carries the stored keys:
 // the gateway authenticates SASL clients with them (the gateway's Kafka API 50 answers only
