@@ -68,7 +68,7 @@ type connState struct {
 	lis       listenerInfo
 	principal string
 	host      string // the peer's IP address (ACL hosts)
-	authed    bool // SASL authentication done (always true on non-SASL listeners)
+	authed    bool   // SASL authentication done (always true on non-SASL listeners)
 	user      string
 	mechName  string
 	mech      saslMech  // exchange in progress (after SaslHandshake)

@@ -107,7 +107,12 @@ func TestFilter(t *testing.T) {
 		{"name a any pattern", func(f Filter) Filter { f.ResourceName = s("a"); return f }, []int{0, 3}},
 		{"literal", func(f Filter) Filter { f.PatternType = PatternLiteral; return f }, []int{0, 1, 3}},
 		{"prefixed", func(f Filter) Filter { f.PatternType = PatternPrefixed; return f }, []int{2}},
-		{"match apple", func(f Filter) Filter { f.PatternType = PatternMatch; f.ResourceName = s("apple"); f.ResourceType = ResourceTopic; return f }, []int{1, 2}},
+		{"match apple", func(f Filter) Filter {
+			f.PatternType = PatternMatch
+			f.ResourceName = s("apple")
+			f.ResourceType = ResourceTopic
+			return f
+		}, []int{1, 2}},
 		{"match a", func(f Filter) Filter { f.PatternType = PatternMatch; f.ResourceName = s("a"); return f }, []int{0, 1, 3}},
 		{"principal", func(f Filter) Filter { f.Principal = s("User:bob"); return f }, []int{1}},
 		{"host", func(f Filter) Filter { f.Host = s("h1"); return f }, []int{2}},
