@@ -233,6 +233,17 @@ func TestACLsKgo(t *testing.T) {
 		t.Fatalf("alice OffsetCommit g/a: %v %+v", err, r)
 	}
 
+	// DeleteRecords needs DELETE on the topic; quotas and log dirs need the cluster.
+	if res, err := kadm.NewClient(alice).DeleteRecords(ctx, kadm.Offsets{"a": {0: {At: 0}}}); err != nil || !errors.Is(res.Error(), kerr.TopicAuthorizationFailed) {
+		t.Fatalf("alice DeleteRecords a: %v %v", err, res.Error())
+	}
+	if _, err := kadm.NewClient(alice).DescribeClientQuotas(ctx, false, nil); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice DescribeClientQuotas: %v", err)
+	}
+	if _, err := admin.DescribeClientQuotas(ctx, false, nil); errors.Is(err, kerr.ClusterAuthorizationFailed) { // the memory backend keeps no quotas
+		t.Fatalf("admin DescribeClientQuotas: %v", err)
+	}
+
 	// ACL and credential management need the cluster: alice is refused, admin is not.
 	aliceAdm := kadm.NewClient(alice)
 	if _, err := aliceAdm.DescribeACLs(ctx, anyEntry(kadm.NewACLs()).AnyResource().Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)); !errors.Is(err, kerr.ClusterAuthorizationFailed) {

@@ -151,3 +151,13 @@ func (r *Request) authorizedAny(ctx context.Context, op acl.Operation, typ acl.R
 	a := r.authz(ctx)
 	return a == nil || a.AuthorizeAny(r.Principal(), r.host(), op, typ)
 }
+
+// topicsDenied reports, for n topics named by name(i), which the principal may not do op on.
+func topicsDenied(ctx context.Context, r *Request, op acl.Operation, n int, name func(int) string) []bool {
+	authorized := r.authorizedFn(ctx)
+	denied := make([]bool, n)
+	for i := range n {
+		denied[i] = !authorized(op, acl.ResourceTopic, name(i))
+	}
+	return denied
+}
