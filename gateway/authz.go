@@ -43,9 +43,14 @@ type AuthorizerConfig struct {
 	Clock clock.Clock
 }
 
+// aclSource is where the gateway loads ACLs from (the Backend).
+type aclSource interface {
+	DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error)
+}
+
 type authorizer struct {
 	cfg     AuthorizerConfig
-	backend Backend
+	backend aclSource
 	clock   clock.Clock
 
 	mu      sync.Mutex
@@ -53,7 +58,7 @@ type authorizer struct {
 	validTo time.Time       // guarded by mu; reload after
 }
 
-func newAuthorizer(cfg AuthorizerConfig, be Backend) *authorizer {
+func newAuthorizer(cfg AuthorizerConfig, be aclSource) *authorizer {
 	if !cfg.Enabled {
 		return nil
 	}
@@ -84,12 +89,13 @@ func (a *authorizer) current(ctx context.Context) *acl.Authorizer {
 		a.validTo = now.Add(a.cfg.Refresh)
 		return a.cur
 	}
-	if a.cur != nil {
-		a.validTo = now.Add(time.Second)
-		return a.cur
+	// Failed: keep what was loaded (with nothing loaded yet, only super users pass, never
+	// AllowIfNoACL) and retry after 1 s.
+	if a.cur == nil {
+		a.cur = acl.New(acl.Config{SuperUsers: a.cfg.SuperUsers}, nil)
 	}
 	a.validTo = now.Add(time.Second)
-	return acl.New(acl.Config{SuperUsers: a.cfg.SuperUsers}, nil)
+	return a.cur
 }
 
 // invalidate makes the next decision reload the bindings.
