@@ -1,0 +1,132 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RequiredEnv turns the namespace skips into failures (CI sets it where it runs as root).
+const RequiredEnv = "INTEROP_REQUIRED"
+
+// NamespaceSupport reports what is missing for building network namespaces here ("" when
+// nothing is): root, and the unshare, nsenter, ip and nft tools.
+func NamespaceSupport() string {
+	if os.Geteuid() != 0 {
+		return "network namespaces need root (CI runs as root)"
+	}
+	for _, tool := range []string{"unshare", "nsenter", "ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Sprintf("%s not installed (apt-get install util-linux iproute2 nftables)", tool)
+		}
+	}
+	return ""
+}
+
+// RequireNamespaces skips tb, naming what is missing, unless network namespaces can be built
+// here; with INTEROP_REQUIRED=1 it fails instead.
+func RequireNamespaces(tb testing.TB) {
+	tb.Helper()
+	msg := NamespaceSupport()
+	if msg == "" {
+		return
+	}
+	if os.Getenv(RequiredEnv) == "1" {
+		tb.Fatalf("interop: %s (%s=1, so this is a failure, not a skip)", msg, RequiredEnv)
+	}
+	tb.Skipf("interop: %s", msg)
+}
+
+// Netns is an anonymous network namespace held open by a sleeping child process; it goes away
+// (with its interfaces and firewall rules) when tb ends or the test binary dies.
+type Netns struct {
+	Name string
+	cmd  *exec.Cmd
+}
+
+// NewNetns creates a network namespace with loopback up.
+func NewNetns(tb testing.TB, name string) *Netns {
+	tb.Helper()
+	cmd := exec.Command("unshare", "-n", "sleep", "86400")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("unshare -n: %v", err)
+	}
+	n := &Netns{Name: name, cmd: cmd}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	self, _ := os.Readlink("/proc/self/ns/net")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if l, err := os.Readlink(n.path()); err == nil && l != self {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("namespace %s did not appear", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n.Run(tb, "ip", "link", "set", "lo", "up")
+	return n
+}
+
+// Pid is the process holding the namespace (what nsenter -t takes).
+func (n *Netns) Pid() string  { return strconv.Itoa(n.cmd.Process.Pid) }
+func (n *Netns) path() string { return "/proc/" + n.Pid() + "/ns/net" }
+
+// Run runs a command inside the namespace and fails tb if it fails.
+func (n *Netns) Run(tb testing.TB, args ...string) {
+	tb.Helper()
+	if out, err := n.Output(args...); err != nil {
+		tb.Fatalf("%s: %s: %v: %s", n.Name, strings.Join(args, " "), err, out)
+	}
+}
+
+// Output runs a command inside the namespace and returns its combined output.
+func (n *Netns) Output(args ...string) ([]byte, error) {
+	return exec.Command("nsenter", append([]string{"-t", n.Pid(), "-n", "--"}, args...)...).CombinedOutput()
+}
+
+// Do runs f on an OS thread switched into the namespace; sockets f creates live there for
+// good. The thread is never handed back to the scheduler: it exits with the goroutine.
+func (n *Netns) Do(f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
+		fd, err := unix.Open(n.path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// DialContext dials from inside the namespace (kgo.Dialer and http.Transport take it).
+func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.Do(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
