@@ -1,0 +1,273 @@
+package checker
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+)
+
+// TP is a topic partition.
+type TP struct {
+	Topic     string
+	Partition int32
+}
+
+// Send is one produce attempt of one unique value. Producer and Seq give the producer's send
+// order (Seq increases with each send the producer makes). OK means the broker acknowledged
+// it at Partition/Offset; a failed send (OK false) may or may not be stored: the checker treats
+// it as indeterminate.
+type Send struct {
+	Producer  string
+	Seq       int64
+	Topic     string
+	Value     string
+	OK        bool
+	Partition int32
+	Offset    int64
+	Err       string `json:",omitempty"`
+	Invoke    int64  // logical time the send was made
+	Complete  int64  // logical time its outcome was known
+	Wall      time.Time
+}
+
+// Poll is one record a consumer read, in the order it read them.
+type Poll struct {
+	Consumer string
+	TP
+	Offset int64
+	Value  string
+	At     int64
+}
+
+// Reset is a seek or an assignment change of a consumer's partition: its next poll of TP may
+// start anywhere.
+type Reset struct {
+	Consumer string
+	TP
+	At int64
+}
+
+// Rec is one record of a log.
+type Rec struct {
+	Offset int64
+	Value  string
+}
+
+// Drain is a complete read of one partition after the run: every record from LogStart up to
+// HighWatermark, in the order read.
+type Drain struct {
+	TP
+	LogStart, HighWatermark int64
+	Records                 []Rec
+}
+
+// Commit is one OffsetCommit of one partition for a group.
+type Commit struct {
+	Group string
+	TP
+	Offset           int64
+	OK               bool
+	Err              string `json:",omitempty"`
+	Invoke, Complete int64
+	Wall             time.Time
+}
+
+// OffsetRead is one OffsetFetch answer for a group's partition (Offset -1: none committed).
+type OffsetRead struct {
+	Group string
+	TP
+	Offset           int64
+	Invoke, Complete int64
+	Wall             time.Time
+}
+
+// TopicCreate is one CreateTopics attempt.
+type TopicCreate struct {
+	Name             string
+	Partitions       int32
+	Configs          map[string]string
+	OK               bool
+	Err              string `json:",omitempty"`
+	Invoke, Complete int64
+	Wall             time.Time
+}
+
+// TopicState is a topic as listed after the run.
+type TopicState struct {
+	Partitions int32
+	Configs    map[string]string
+}
+
+// ProducerID is one successful InitProducerID answer.
+type ProducerID struct {
+	Client           string
+	ID               int64
+	Epoch            int16
+	Invoke, Complete int64
+	Wall             time.Time
+}
+
+// History is everything a run recorded.
+type History struct {
+	Sends       []Send
+	Polls       []Poll
+	Resets      []Reset
+	Drains      []Drain
+	Commits     []Commit
+	OffsetReads []OffsetRead
+	Topics      []TopicCreate
+	FinalTopics map[string]TopicState // nil: not listed (topic checks skipped)
+	ProducerIDs []ProducerID
+}
+
+// WriteJSON writes the history as JSON (kept next to a failing test's report).
+func (h *History) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(h)
+}
+
+// Recorder builds a History from concurrent clients. Every operation gets logical times from
+// one counter: Begin before the operation is sent, the Add method's call after its answer, so
+// that "completed before invoked" is exact between operations of different clients.
+type Recorder struct {
+	mu   sync.Mutex
+	now  int64
+	h    History
+	wall func() time.Time
+}
+
+// NewRecorder returns an empty recorder; wall (nil: time.Now) stamps completions for
+// liveness reports only: no check depends on it.
+func NewRecorder(wall func() time.Time) *Recorder {
+	if wall == nil {
+		wall = time.Now
+	}
+	return &Recorder{wall: wall}
+}
+
+// Begin returns the logical time of an operation about to be sent.
+func (r *Recorder) Begin() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.now++
+	return r.now
+}
+
+func (r *Recorder) tick() (int64, time.Time) {
+	r.now++
+	return r.now, r.wall()
+}
+
+// AddSend records a send's outcome (s.Invoke from Begin).
+func (r *Recorder) AddSend(s Send) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.Complete, s.Wall = r.tick()
+	r.h.Sends = append(r.h.Sends, s)
+}
+
+// AddPolls records records a consumer read, in order.
+func (r *Recorder) AddPolls(consumer string, recs ...Poll) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range recs {
+		p.Consumer = consumer
+		p.At, _ = r.tick()
+		r.h.Polls = append(r.h.Polls, p)
+	}
+}
+
+// AddReset records a seek or an assignment change.
+func (r *Recorder) AddReset(consumer string, tp TP) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, _ := r.tick()
+	r.h.Resets = append(r.h.Resets, Reset{Consumer: consumer, TP: tp, At: at})
+}
+
+// AddDrain records a final complete read of a partition.
+func (r *Recorder) AddDrain(d Drain) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.h.Drains = append(r.h.Drains, d)
+}
+
+// AddCommit records an OffsetCommit's outcome (c.Invoke from Begin).
+func (r *Recorder) AddCommit(c Commit) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.Complete, c.Wall = r.tick()
+	r.h.Commits = append(r.h.Commits, c)
+}
+
+// AddOffsetRead records an OffsetFetch answer (o.Invoke from Begin).
+func (r *Recorder) AddOffsetRead(o OffsetRead) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o.Complete, o.Wall = r.tick()
+	r.h.OffsetReads = append(r.h.OffsetReads, o)
+}
+
+// AddTopic records a CreateTopics outcome (t.Invoke from Begin).
+func (r *Recorder) AddTopic(t TopicCreate) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t.Complete, t.Wall = r.tick()
+	r.h.Topics = append(r.h.Topics, t)
+}
+
+// AddProducerID records an InitProducerID answer (p.Invoke from Begin).
+func (r *Recorder) AddProducerID(p ProducerID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p.Complete, p.Wall = r.tick()
+	r.h.ProducerIDs = append(r.h.ProducerIDs, p)
+}
+
+// SetFinalTopics records the topics listed after the run.
+func (r *Recorder) SetFinalTopics(ts map[string]TopicState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.h.FinalTopics = ts
+}
+
+// History returns a copy of what was recorded so far.
+func (r *Recorder) History() History {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.h
+	h.Sends = append([]Send(nil), h.Sends...)
+	h.Polls = append([]Poll(nil), h.Polls...)
+	h.Resets = append([]Reset(nil), h.Resets...)
+	h.Drains = append([]Drain(nil), h.Drains...)
+	h.Commits = append([]Commit(nil), h.Commits...)
+	h.OffsetReads = append([]OffsetRead(nil), h.OffsetReads...)
+	h.Topics = append([]TopicCreate(nil), h.Topics...)
+	h.ProducerIDs = append([]ProducerID(nil), h.ProducerIDs...)
+	return h
+}
+
+// FirstWriteAfter is the wall time of the first successful metadata write (CreateTopics,
+// OffsetCommit or InitProducerID) completed after t, and which one it was; ok is false if none
+// was. It measures failover (kill at t → first write), for reports, never for assertions.
+func (r *Recorder) FirstWriteAfter(t time.Time) (at time.Time, what string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	consider := func(w time.Time, ok2 bool, name string) {
+		if ok2 && w.After(t) && (!ok || w.Before(at)) {
+			at, what, ok = w, name, true
+		}
+	}
+	for _, c := range r.h.Topics {
+		consider(c.Wall, c.OK, "CreateTopics")
+	}
+	for _, c := range r.h.Commits {
+		consider(c.Wall, c.OK, "OffsetCommit")
+	}
+	for _, p := range r.h.ProducerIDs {
+		consider(p.Wall, true, "InitProducerID")
+	}
+	return at, what, ok
+}
