@@ -249,25 +249,56 @@ func (r *Recorder) History() History {
 	return h
 }
 
+// Operation names FirstOKAfter reports.
+const (
+	OpProduce        = "Produce"
+	OpCreateTopics   = "CreateTopics"
+	OpOffsetCommit   = "OffsetCommit"
+	OpOffsetFetch    = "OffsetFetch"
+	OpInitProducerID = "InitProducerID"
+)
+
+// FirstOKAfter is, per operation, the wall time of its first success completed after t (an
+// operation missing from the map has not succeeded since). It measures recovery after a fault
+// at t, for reports, never for assertions.
+func (r *Recorder) FirstOKAfter(t time.Time) map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]time.Time{}
+	consider := func(w time.Time, ok bool, op string) {
+		if prev, seen := out[op]; ok && w.After(t) && (!seen || w.Before(prev)) {
+			out[op] = w
+		}
+	}
+	for _, s := range r.h.Sends {
+		consider(s.Wall, s.OK, OpProduce)
+	}
+	for _, c := range r.h.Topics {
+		consider(c.Wall, c.OK, OpCreateTopics)
+	}
+	for _, c := range r.h.Commits {
+		consider(c.Wall, c.OK, OpOffsetCommit)
+	}
+	for _, o := range r.h.OffsetReads {
+		consider(o.Wall, true, OpOffsetFetch)
+	}
+	for _, p := range r.h.ProducerIDs {
+		consider(p.Wall, true, OpInitProducerID)
+	}
+	return out
+}
+
 // FirstWriteAfter is the wall time of the first successful metadata write (CreateTopics,
 // OffsetCommit or InitProducerID) completed after t, and which one it was; ok is false if none
 // was. It measures failover (kill at t → first write), for reports, never for assertions.
 func (r *Recorder) FirstWriteAfter(t time.Time) (at time.Time, what string, ok bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	consider := func(w time.Time, ok2 bool, name string) {
-		if ok2 && w.After(t) && (!ok || w.Before(at)) {
-			at, what, ok = w, name, true
+	for op, w := range r.FirstOKAfter(t) {
+		if op == OpProduce || op == OpOffsetFetch {
+			continue
 		}
-	}
-	for _, c := range r.h.Topics {
-		consider(c.Wall, c.OK, "CreateTopics")
-	}
-	for _, c := range r.h.Commits {
-		consider(c.Wall, c.OK, "OffsetCommit")
-	}
-	for _, p := range r.h.ProducerIDs {
-		consider(p.Wall, true, "InitProducerID")
+		if !ok || w.Before(at) || w.Equal(at) && op < what {
+			at, what, ok = w, op, true
+		}
 	}
 	return at, what, ok
 }

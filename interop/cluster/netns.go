@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,13 +56,19 @@ type Netns struct {
 // NewNetns creates a network namespace with loopback up.
 func NewNetns(tb testing.TB, name string) *Netns {
 	tb.Helper()
-	cmd := exec.Command("unshare", "-n", "sleep", "86400")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The holder reads its stdin until EOF: when the test binary dies, however it dies, the
+	// pipe closes and the namespace goes (Pdeathsig would tie it to the forking thread).
+	cmd := exec.Command("unshare", "-n", "cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("unshare -n: %v", err)
 	}
 	n := &Netns{Name: name, cmd: cmd}
 	tb.Cleanup(func() {
+		_ = stdin.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
@@ -100,22 +105,37 @@ func (n *Netns) Output(args ...string) ([]byte, error) {
 }
 
 // Do runs f on an OS thread switched into the namespace; sockets f creates live there for
-// good. The thread is never handed back to the scheduler: it exits with the goroutine.
+// good. The thread is switched back afterwards and handed back to the scheduler; only if that
+// fails does it exit with the goroutine. (A thread must not die needlessly: a child process
+// started with Pdeathsig from it would be killed.)
 func (n *Netns) Do(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
+		runtime.LockOSThread()
+		orig, err := unix.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
 		fd, err := unix.Open(n.path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
 			return
 		}
-		errc <- f()
+		err = f()
+		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else: no Unlock, the thread dies with this goroutine
+		errc <- err
 	}()
 	return <-errc
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -85,8 +86,8 @@ func (n *Network) Isolate(nodes ...*NetNode) {
 	for _, x := range nodes {
 		for _, ch := range []string{"fault_fwd", "fault_in", "fault_out"} {
 			rules = append(rules,
-				fmt.Sprintf("add rule bridge qnet %s ip saddr %s drop", ch, x.Addr),
-				fmt.Sprintf("add rule bridge qnet %s ip daddr %s drop", ch, x.Addr))
+				fmt.Sprintf("add rule bridge qnet %s ip saddr %s counter drop", ch, x.Addr),
+				fmt.Sprintf("add rule bridge qnet %s ip daddr %s counter drop", ch, x.Addr))
 		}
 	}
 	n.nft(rules...)
@@ -102,7 +103,7 @@ func (n *Network) Partition(groups ...[]*NetNode) {
 			if i == j || len(a) == 0 || len(b) == 0 {
 				continue
 			}
-			rules = append(rules, fmt.Sprintf("add rule bridge qnet fault_fwd ip saddr %s ip daddr %s drop", addrSet(a), addrSet(b)))
+			rules = append(rules, fmt.Sprintf("add rule bridge qnet fault_fwd ip saddr %s ip daddr %s counter drop", addrSet(a), addrSet(b)))
 		}
 	}
 	if len(rules) > 0 {
@@ -129,10 +130,32 @@ func (n *Network) Heal() {
 func (n *Network) RelayOnly(on bool) {
 	n.tb.Helper()
 	if on {
-		n.nft("flush chain bridge qnet mode_fwd", "add rule bridge qnet mode_fwd meta l4proto udp drop")
+		n.nft("flush chain bridge qnet mode_fwd", "add rule bridge qnet mode_fwd meta l4proto udp counter drop")
 	} else {
 		n.nft("flush chain bridge qnet mode_fwd")
 	}
+}
+
+// Dropped is the number of packets the fault and relay-only rules have dropped so far (Heal
+// resets the fault rules' share).
+func (n *Network) Dropped() int64 {
+	n.tb.Helper()
+	out, err := n.Hub.Output("nft", "list", "table", "bridge", "qnet")
+	if err != nil {
+		n.tb.Fatalf("nft list: %v: %s", err, out)
+	}
+	var total int64
+	fields := strings.Fields(string(out))
+	for i := 0; i+2 < len(fields); i++ {
+		if fields[i] == "counter" && fields[i+1] == "packets" {
+			v, err := strconv.ParseInt(fields[i+2], 10, 64)
+			if err != nil {
+				n.tb.Fatalf("nft counter %q: %v", fields[i+2], err)
+			}
+			total += v
+		}
+	}
+	return total
 }
 
 // Rules is the hub's current ruleset (for logs).

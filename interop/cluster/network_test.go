@@ -1,0 +1,160 @@
+package cluster_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/cluster"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cluster.Cleanup()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// echoer is a UDP echo server inside a node's namespace that counts what it received.
+type echoer struct {
+	node *cluster.NetNode
+	pc   net.PacketConn
+	got  atomic.Int64
+}
+
+func startEcho(t *testing.T, n *cluster.NetNode) *echoer {
+	t.Helper()
+	e := &echoer{node: n}
+	if err := n.Do(func() (err error) { e.pc, err = net.ListenPacket("udp4", n.Addr.String()+":9000"); return }); err != nil {
+		t.Fatalf("echo server in %s: %v", n.Name, err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 64)
+		for {
+			k, from, err := e.pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			e.got.Add(1)
+			_, _ = e.pc.WriteTo(buf[:k], from)
+		}
+	})
+	t.Cleanup(func() { e.pc.Close(); wg.Wait() })
+	return e
+}
+
+// prober sends UDP from inside a node's namespace.
+type prober struct {
+	pc net.PacketConn
+}
+
+func newProber(t *testing.T, n *cluster.NetNode) *prober {
+	t.Helper()
+	p := &prober{}
+	if err := n.Do(func() (err error) { p.pc, err = net.ListenPacket("udp4", n.Addr.String()+":0"); return }); err != nil {
+		t.Fatalf("prober in %s: %v", n.Name, err)
+	}
+	t.Cleanup(func() { p.pc.Close() })
+	return p
+}
+
+// reaches sends pings to e until one is echoed (true), or until the network's drop counter
+// moves past before with e having received nothing new (false: our rule dropped it). The 20 s
+// bound only catches a hang.
+func (p *prober) reaches(t *testing.T, net_ *cluster.Network, e *echoer) bool {
+	t.Helper()
+	before, got := net_.Dropped(), e.got.Load()
+	to := &net.UDPAddr{IP: e.node.Addr.AsSlice(), Port: 9000}
+	buf := make([]byte, 64)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := p.pc.WriteTo([]byte("ping"), to); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, _, err := p.pc.ReadFrom(buf); err == nil {
+			return true
+		} else if ne := (net.Error)(nil); !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatal(err)
+		}
+		if net_.Dropped() > before && e.got.Load() == got {
+			return false
+		}
+	}
+	t.Fatalf("ping to %s neither answered nor dropped within 20s", e.node.Name)
+	return false
+}
+
+// TestNetworkFaults: the bridge's nftables rules isolate a node, split a majority from a
+// minority, heal, and drop UDP between nodes while the hub stays reachable (relay-only).
+func TestNetworkFaults(t *testing.T) {
+	n := cluster.NewNetwork(t)
+	nodes := []*cluster.NetNode{n.Attach("n0", 10), n.Attach("n1", 11), n.Attach("n2", 12)}
+	echo := make([]*echoer, len(nodes))
+	probe := make([]*prober, len(nodes))
+	for i, x := range nodes {
+		echo[i], probe[i] = startEcho(t, x), newProber(t, x)
+	}
+	// want[i][j]: node i reaches node j.
+	check := func(what string, want [3][3]bool) {
+		t.Helper()
+		for i := range nodes {
+			for j := range nodes {
+				if i == j {
+					continue
+				}
+				if got := probe[i].reaches(t, n, echo[j]); got != want[i][j] {
+					t.Errorf("%s: %s → %s reachable %v, want %v\n%s", what, nodes[i].Name, nodes[j].Name, got, want[i][j], n.Rules())
+				}
+			}
+		}
+	}
+	all := [3][3]bool{{true, true, true}, {true, true, true}, {true, true, true}}
+	check("start", all)
+
+	n.Isolate(nodes[0])
+	check("n0 isolated", [3][3]bool{{true, false, false}, {false, true, true}, {false, true, true}})
+	n.Heal()
+	check("healed", all)
+
+	n.Partition([]*cluster.NetNode{nodes[0], nodes[1]}, []*cluster.NetNode{nodes[2]})
+	check("majority n0+n1 | minority n2", [3][3]bool{{true, true, false}, {true, true, false}, {false, false, true}})
+	n.Heal()
+	check("healed again", all)
+
+	// Relay-only: no UDP between nodes, but the hub (where the relay runs) answers TCP.
+	n.RelayOnly(true)
+	check("relay only", [3][3]bool{{true, false, false}, {false, true, false}, {false, false, true}})
+	var ln net.Listener
+	if err := n.Hub.Do(func() (err error) { ln, err = net.Listen("tcp4", n.HubAddr().String()+":0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	})
+	c, err := nodes[1].DialContext(t.Context(), "tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("relay-only: node → hub TCP: %v", err)
+	}
+	c.Close()
+	wg.Wait()
+	n.RelayOnly(false)
+	check("direct again", all)
+}
