@@ -302,3 +302,35 @@ func (w *Workload) initProducerIDs(cl *kgo.Client) {
 		}
 	}
 }
+
+// WaitOK waits until each of ops (checker.Op* names) has succeeded after since, and returns
+// how long after since each first did. The timeout is a hang bound: on expiry the test fails
+// with what recovered and what did not; it is not a speed assertion.
+func (w *Workload) WaitOK(tb testing.TB, since time.Time, timeout time.Duration, ops ...string) map[string]time.Duration {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := w.cfg.Rec.FirstOKAfter(since)
+		out := map[string]time.Duration{}
+		var missing []string
+		for _, op := range ops {
+			if at, ok := got[op]; ok {
+				out[op] = at.Sub(since)
+			} else {
+				missing = append(missing, op)
+			}
+		}
+		if len(missing) == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("workload: %v did not succeed within %v (recovered: %v)", missing, timeout, out)
+		}
+		if !w.tick(50 * time.Millisecond) {
+			tb.Fatalf("workload stopped while waiting for %v", missing)
+		}
+	}
+}
+
+// Config returns the workload's configuration with its defaults filled in.
+func (w *Workload) Config() Config { return w.cfg }
