@@ -27,6 +27,9 @@ type Config struct {
 	Topic      string // produced to, consumed and committed on (default "load")
 	Partitions int32  // default 3
 	Producers  int    // idempotent acks=all producers (default 2)
+	// NoProduce runs no producer (a test that loses a broker's disk before partitions are
+	// replicated checks metadata only).
+	NoProduce bool
 	// Interval between one actor's operations (default 20 ms for a producer, ten times that
 	// for the metadata actors): the load stays light on a shared machine.
 	Interval time.Duration
@@ -116,6 +119,9 @@ func Start(tb testing.TB, cfg Config) *Workload {
 	cfg.defaults()
 	w := &Workload{cfg: cfg, tb: tb, stop: make(chan struct{})}
 	for i := range cfg.Producers {
+		if cfg.NoProduce {
+			break
+		}
 		cl := cfg.Client(tb, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.DefaultProduceTopic(cfg.Topic))
 		w.cls = append(w.cls, cl)
