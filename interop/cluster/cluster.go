@@ -430,27 +430,35 @@ func (g *Gateway) Start(tb testing.TB) {
 	if g.NS != nil {
 		meshBind, host, ns = g.NS.Addr.String()+":0", g.NS.Addr.String(), g.NS.Netns
 	}
+	args := []string{"-advertised-host", host, "-data", g.Dir, "-mesh-bind", meshBind, "-brokers", Seeds(seeds...)}
+	args = append(args, c.reach()...)
+	if c.opts.GatewayArgs != nil {
+		args = append(args, c.opts.GatewayArgs(g)...)
+	}
+	g.P, g.Addr = StartGateway(tb, g.Name, ns, c.opts.Env, g.Listen, c.opts.StartTimeout, args...)
+	c.track(g.P)
+	g.Listen = g.Addr
+}
+
+// StartGateway starts the gateway binary listening on listen (host:0 for a free port) with
+// args, inside ns (nil: here), waits up to timeout for its banner and returns the process and
+// the address it listens on. A port the previous incarnation still holds is retried.
+func StartGateway(tb testing.TB, name string, ns *Netns, env []string, listen string, timeout time.Duration, args ...string) (*Proc, string) {
+	tb.Helper()
 	for attempt := 0; ; attempt++ {
-		args := []string{"-listen", g.Listen, "-advertised-host", host, "-data", g.Dir, "-mesh-bind", meshBind, "-brokers", Seeds(seeds...)}
-		args = append(args, c.reach()...)
-		if c.opts.GatewayArgs != nil {
-			args = append(args, c.opts.GatewayArgs(g)...)
-		}
-		g.P = c.track(StartProc(tb, g.Name, ns, c.opts.Env, Bin(tb, "gateway"), args...))
-		deadline := time.Now().Add(c.opts.StartTimeout)
-		for !strings.Contains(g.P.Stdout.String(), GatewayBanner) && !g.P.Exited() && time.Now().Before(deadline) {
+		p := StartProc(tb, name, ns, env, Bin(tb, "gateway"), append([]string{"-listen", listen}, args...)...)
+		deadline := time.Now().Add(timeout)
+		for !strings.Contains(p.Stdout.String(), GatewayBanner) && !p.Exited() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		out := g.P.Stdout.String()
+		out := p.Stdout.String()
 		if i := strings.Index(out, GatewayBanner); i >= 0 {
-			g.Addr = strings.Fields(out[i+len(GatewayBanner):])[0]
-			g.Listen = g.Addr
-			return
+			return p, strings.Fields(out[i+len(GatewayBanner):])[0]
 		}
-		g.P.Kill()
+		p.Kill()
 		// The previous incarnation's port may take a moment to free.
-		if attempt == 50 || !strings.Contains(g.P.Stderr.String(), "address already in use") {
-			tb.Fatalf("%s did not start\n%s", g.Name, g.P.Logs())
+		if attempt == 50 || !strings.Contains(p.Stderr.String(), "address already in use") {
+			tb.Fatalf("%s did not start\n%s", name, p.Logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

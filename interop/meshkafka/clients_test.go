@@ -87,10 +87,10 @@ func TestMeshRealClients(t *testing.T) {
 			}
 		})
 	}
-	if err := g.p.stop(); err != nil {
-		t.Errorf("gateway SIGTERM: %v\n%s", err, g.p.logs())
+	if err := g.p.Stop(); err != nil {
+		t.Errorf("gateway SIGTERM: %v\n%s", err, g.p.Logs())
 	}
-	if err := b.p.stop(); err != nil {
-		t.Errorf("broker SIGTERM: %v\n%s", err, b.p.logs())
+	if err := b.p.Stop(); err != nil {
+		t.Errorf("broker SIGTERM: %v\n%s", err, b.p.Logs())
 	}
 }
