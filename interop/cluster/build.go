@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // BinDirEnv names a directory that already holds the binaries (broker, gateway, relay); the
@@ -66,4 +68,18 @@ func Cleanup() {
 	if buildTemp != "" {
 		os.RemoveAll(buildTemp)
 	}
+}
+
+// Main is a TestMain for packages that run processes: it runs the tests, removes the build
+// and, when everything passed, fails on goroutines left running.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// RequiredEnv turns the namespace skips into failures (CI sets it where it runs as root).
-const RequiredEnv = "INTEROP_REQUIRED"
+	"github.com/meshkafka/meshkafka/interop/irohnode"
+)
 
 // NamespaceSupport reports what is missing for building network namespaces here ("" when
 // nothing is): root, and the unshare, nsenter, ip and nft tools.
@@ -36,14 +35,7 @@ func NamespaceSupport() string {
 // here; with INTEROP_REQUIRED=1 it fails instead.
 func RequireNamespaces(tb testing.TB) {
 	tb.Helper()
-	msg := NamespaceSupport()
-	if msg == "" {
-		return
-	}
-	if os.Getenv(RequiredEnv) == "1" {
-		tb.Fatalf("interop: %s (%s=1, so this is a failure, not a skip)", msg, RequiredEnv)
-	}
-	tb.Skipf("interop: %s", msg)
+	irohnode.Require(tb, NamespaceSupport())
 }
 
 // Netns is an anonymous network namespace held open by a sleeping child process; it goes away

@@ -2,30 +2,16 @@ package cluster_test
 
 import (
 	"errors"
-	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	cluster.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 // echoer is a UDP echo server inside a node's namespace that counts what it received.
 type echoer struct {

@@ -15,25 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	cluster.Cleanup()
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cluster.Main(m) }
 
 // requireQuorum skips the test unless the broker binary has the quorum flags.
 func requireQuorum(t *testing.T) {

@@ -94,4 +94,3 @@ func inNamespace(t *testing.T, ns *cluster.Netns) []string {
 	}
 	return left
 }
-
