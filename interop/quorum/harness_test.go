@@ -24,7 +24,7 @@ import (
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // requireQuorum skips the test unless the broker binary has the quorum flags.
-func requireQuorum(t *testing.T) {
+func requireQuorum(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("quorum process tests skipped in -short mode")
@@ -38,11 +38,14 @@ func requireQuorum(t *testing.T) {
 // startQuorum starts o.Brokers brokers of one quorum (they are its seeds; every broker,
 // spares included, gets -quorum-seeds with them, -quorum-voters 3 and an admin listener),
 // then the gateways.
-func startQuorum(t *testing.T, o cluster.Options) *cluster.Cluster {
+func startQuorum(t testing.TB, o cluster.Options) *cluster.Cluster {
 	t.Helper()
 	var c *cluster.Cluster
 	seeds := o.Brokers
 	o.BrokerArgs = func(b *cluster.Broker) []string {
+		if seeds == 1 {
+			return []string{"-admin", b.Admin} // no seeds: a quorum of one
+		}
 		return []string{"-quorum-seeds", cluster.Seeds(c.Brokers[:seeds]...), "-quorum-voters", "3", "-admin", b.Admin}
 	}
 	c = cluster.New(t, o)
@@ -135,7 +138,7 @@ func status(b *cluster.Broker) (*Status, error) {
 
 // waitFor polls cond every 50 ms until it holds; timeout is a hang bound, not a speed
 // assertion. describe says what was last seen.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -152,7 +155,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 
 // agreedLeader returns the broker that every given broker names as the leader, once they all
 // agree and the leader names itself.
-func agreedLeader(t *testing.T, c *cluster.Cluster, among []*cluster.Broker, timeout time.Duration) (*cluster.Broker, *Status) {
+func agreedLeader(t testing.TB, c *cluster.Cluster, among []*cluster.Broker, timeout time.Duration) (*cluster.Broker, *Status) {
 	t.Helper()
 	var leader *cluster.Broker
 	var leaderStatus *Status
@@ -209,7 +212,7 @@ func running(c *cluster.Cluster) []*cluster.Broker {
 
 // caughtUp waits until every running broker agrees on the leader and has applied at least the
 // leader's commit index as seen at the start.
-func caughtUp(t *testing.T, c *cluster.Cluster, timeout time.Duration) *cluster.Broker {
+func caughtUp(t testing.TB, c *cluster.Cluster, timeout time.Duration) *cluster.Broker {
 	t.Helper()
 	bs := running(c)
 	leader, ls := agreedLeader(t, c, bs, timeout)
@@ -239,7 +242,7 @@ var metadataOps = []string{checker.OpCreateTopics, checker.OpOffsetCommit, check
 
 // check runs the final drain and listing and the checker; on anomalies it keeps the history
 // and fails.
-func check(t *testing.T, cfg workload.Config, w *workload.Workload) checker.Report {
+func check(t testing.TB, cfg workload.Config, w *workload.Workload) checker.Report {
 	t.Helper()
 	w.Stop()
 	workload.Final(t, cfg, w.Topics())

@@ -265,11 +265,11 @@ func (w *Workload) commitOffsets(adm *kadm.Client) {
 	group := w.cfg.Topic + "-group"
 	tp := checker.TP{Topic: w.cfg.Topic, Partition: 0}
 	for off := int64(1); w.tick(10 * w.cfg.Interval); off++ {
-		var os kadm.Offsets
-		os.Add(kadm.Offset{Topic: tp.Topic, Partition: tp.Partition, At: off, LeaderEpoch: -1})
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: tp.Topic, Partition: tp.Partition, At: off, LeaderEpoch: -1})
 		inv := rec.Begin()
 		ctx, cancel := w.ctx()
-		resp, err := adm.CommitOffsets(ctx, group, os)
+		resp, err := adm.CommitOffsets(ctx, group, offs)
 		cancel()
 		if err == nil {
 			err = resp.Error()
