@@ -2,9 +2,9 @@ package cluster_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,12 +17,20 @@ func TestMain(m *testing.M) { cluster.Main(m) }
 type echoer struct {
 	node *cluster.NetNode
 	pc   net.PacketConn
-	got  atomic.Int64
+
+	mu  sync.Mutex
+	got map[string]int // pings received, by payload
+}
+
+func (e *echoer) received(ping string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.got[ping]
 }
 
 func startEcho(t *testing.T, n *cluster.NetNode) *echoer {
 	t.Helper()
-	e := &echoer{node: n}
+	e := &echoer{node: n, got: map[string]int{}}
 	if err := n.Do(func() (err error) { e.pc, err = net.ListenPacket("udp4", n.Addr.String()+":9000"); return }); err != nil {
 		t.Fatalf("echo server in %s: %v", n.Name, err)
 	}
@@ -34,7 +42,9 @@ func startEcho(t *testing.T, n *cluster.NetNode) *echoer {
 			if err != nil {
 				return
 			}
-			e.got.Add(1)
+			e.mu.Lock()
+			e.got[string(buf[:k])]++
+			e.mu.Unlock()
 			_, _ = e.pc.WriteTo(buf[:k], from)
 		}
 	})
@@ -44,12 +54,14 @@ func startEcho(t *testing.T, n *cluster.NetNode) *echoer {
 
 // prober sends UDP from inside a node's namespace.
 type prober struct {
-	pc net.PacketConn
+	name  string
+	pc    net.PacketConn
+	probe int // numbers each reaches call: a late echo of an earlier one is ignored
 }
 
 func newProber(t *testing.T, n *cluster.NetNode) *prober {
 	t.Helper()
-	p := &prober{}
+	p := &prober{name: n.Name}
 	if err := n.Do(func() (err error) { p.pc, err = net.ListenPacket("udp4", n.Addr.String()+":0"); return }); err != nil {
 		t.Fatalf("prober in %s: %v", n.Name, err)
 	}
@@ -58,25 +70,34 @@ func newProber(t *testing.T, n *cluster.NetNode) *prober {
 }
 
 // reaches sends pings to e until one is echoed (true), or until the network's drop counter
-// moves past before with e having received nothing new (false: our rule dropped it). The 20 s
+// has moved with e having received none of them (false: our rule dropped them). The 20 s
 // bound only catches a hang.
 func (p *prober) reaches(t *testing.T, net_ *cluster.Network, e *echoer) bool {
 	t.Helper()
-	before, got := net_.Dropped(), e.got.Load()
+	before := net_.Dropped()
 	to := &net.UDPAddr{IP: e.node.Addr.AsSlice(), Port: 9000}
+	p.probe++
+	ping := fmt.Sprintf("ping %s %d", p.name, p.probe)
 	buf := make([]byte, 64)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := p.pc.WriteTo([]byte("ping"), to); err != nil {
+		if _, err := p.pc.WriteTo([]byte(ping), to); err != nil {
 			t.Fatal(err)
 		}
 		_ = p.pc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		if _, _, err := p.pc.ReadFrom(buf); err == nil {
-			return true
-		} else if ne := (net.Error)(nil); !errors.As(err, &ne) || !ne.Timeout() {
-			t.Fatal(err)
+		for {
+			k, from, err := p.pc.ReadFrom(buf)
+			if err != nil {
+				if ne := (net.Error)(nil); !errors.As(err, &ne) || !ne.Timeout() {
+					t.Fatal(err)
+				}
+				break
+			}
+			if string(buf[:k]) == ping && from.String() == to.String() {
+				return true
+			}
 		}
-		if net_.Dropped() > before && e.got.Load() == got {
+		if net_.Dropped() > before && e.received(ping) == 0 {
 			return false
 		}
 	}
