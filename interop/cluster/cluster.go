@@ -95,10 +95,12 @@ func New(tb testing.TB, o Options) *Cluster {
 		o.StartTimeout = 60 * time.Second
 	}
 	c := &Cluster{opts: o, tb: tb, root: tb.TempDir()}
-	tb.Cleanup(c.report)
 	if o.Netns {
 		c.Net = NewNetwork(tb)
 	}
+	// After the network's teardown is registered (so it runs before it), before any process's
+	// (so it runs after they are all dead).
+	tb.Cleanup(c.report)
 	if o.Relay {
 		c.startRelay(tb)
 	}
@@ -175,14 +177,30 @@ func (c *Cluster) report() {
 	c.mu.Unlock()
 	dir := c.tb.ArtifactDir()
 	var b strings.Builder
-	for i, p := range procs {
-		fmt.Fprintf(&b, "%s (incarnation %d, pid %d, exit %v)\n%s", p.Name, i, p.Pid(), p.Err(), p.Tail(25))
-		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%02d-%s.log", i, p.Name)), []byte(p.Logs()), 0o644)
+	latest := map[string]bool{} // the newest incarnation of each node gets its tail logged
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d-%s.log", i, p.Name)), []byte(p.Logs()), 0o644)
+		if latest[p.Name] {
+			continue
+		}
+		latest[p.Name] = true
+		fmt.Fprintf(&b, "%s (pid %d, exit %v, %d earlier incarnations in the artifacts)\n%s", p.Name, p.Pid(), p.Err(), countName(procs[:i], p.Name), p.Tail(25))
 	}
 	if c.Net != nil {
 		b.WriteString("network rules:\n" + c.Net.Rules())
 	}
 	c.tb.Logf("process output (full logs in %s):\n%s", dir, b.String())
+}
+
+func countName(procs []*Proc, name string) int {
+	n := 0
+	for _, p := range procs {
+		if p.Name == name {
+			n++
+		}
+	}
+	return n
 }
 
 // reach returns the flags giving a node the relay.

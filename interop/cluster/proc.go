@@ -30,7 +30,9 @@ type Proc struct {
 
 // StartProc starts bin with args, with env added to this process's environment, inside the
 // network namespace ns (nil: this process's). The process is SIGKILLed when tb ends unless it
-// exited before, and, as a safety net, when the test binary dies (Pdeathsig).
+// exited before, and, as a safety net, when the test binary dies (Pdeathsig). Pdeathsig
+// fires when the OS thread that started the child exits, so nothing here lets a thread die:
+// Netns.Do hands its thread back after switching it back.
 func StartProc(tb testing.TB, name string, ns *Netns, env []string, bin string, args ...string) *Proc {
 	tb.Helper()
 	p := &Proc{Name: name, Stdout: &kafkaclients.SyncBuffer{}, Stderr: &kafkaclients.SyncBuffer{}, done: make(chan struct{})}

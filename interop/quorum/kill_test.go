@@ -17,7 +17,7 @@ import (
 // finds every acknowledged record, topic, config, commit, and no producer id handed out twice.
 func TestQuorumLeaderKill(t *testing.T) {
 	requireQuorum(t)
-	cycles := killCycles(20)
+	cycles := killCycles(10)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	rec := checker.NewRecorder(nil)
 	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: rec, Metadata: true, Consumers: 1}
