@@ -210,12 +210,20 @@ func running(c *cluster.Cluster) []*cluster.Broker {
 	return out
 }
 
-// caughtUp waits until every running broker agrees on the leader and has applied at least the
-// leader's commit index as seen at the start.
+// caughtUp waits until every running broker agrees on the leader, the quorum has its voters
+// (every running broker up to the target of 3: a fault injected before the quorum is whole
+// may take the majority with it), and every running broker has applied at least the leader's
+// commit index as seen then.
 func caughtUp(t testing.TB, c *cluster.Cluster, timeout time.Duration) *cluster.Broker {
 	t.Helper()
 	bs := running(c)
-	leader, ls := agreedLeader(t, c, bs, timeout)
+	want := min(len(bs), 3)
+	var leader *cluster.Broker
+	var ls *Status
+	waitFor(t, fmt.Sprintf("a leader with %d voters", want), timeout, func() (bool, string) {
+		leader, ls = agreedLeader(t, c, bs, timeout)
+		return len(ls.voters()) >= want, fmt.Sprintf("leader %s, voters %v", leader.Name, ls.voters())
+	})
 	waitFor(t, "every broker applied the leader's commit index", timeout, func() (bool, string) {
 		var behind []string
 		for _, b := range bs {
