@@ -11,6 +11,8 @@
 //     (acks=all, idempotent) and call InitProducerID. Per cycle the time from the kill to the
 //     first successful metadata write is logged, with p50/p99 at the end (reported, not
 //     asserted); afterwards nothing acknowledged is missing.
+//   - TestQuorumLeaderPaused: the leader SIGSTOPped until the others elect a leader and serve,
+//     then SIGCONTed (it wakes believing it leads), three times, under the same workload.
 //   - TestQuorumLeaderIsolated (root: network namespaces): the leader cut off by nftables; the
 //     majority elects a leader and serves, the isolated broker refuses metadata writes, and
 //     after healing it catches up. Run directly and with the brokers reachable only through
