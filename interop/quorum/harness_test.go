@@ -173,6 +173,7 @@ func agreedLeader(t testing.TB, c *cluster.Cluster, among []*cluster.Broker, tim
 			names[s.LeaderNodeID]++
 			views = append(views, fmt.Sprintf("%s: leader %s term %d commit %d applied %d", b.Name, short(s.LeaderNodeID), s.Term, s.Commit, s.Applied))
 		}
+		splitBrain(t, statuses)
 		for id, n := range names {
 			if n == len(among) && id != "" && statuses[id] != nil && statuses[id].LeaderNodeID == id {
 				leader, leaderStatus = brokerByID(c, id), statuses[id]
@@ -182,6 +183,21 @@ func agreedLeader(t testing.TB, c *cluster.Cluster, among []*cluster.Broker, tim
 		return false, strings.Join(views, "; ")
 	})
 	return leader, leaderStatus
+}
+
+// splitBrain fails the test at once if two brokers (by NodeId) report different cluster ids:
+// two quorums answer for one cluster.
+func splitBrain(t testing.TB, statuses map[string]*Status) {
+	t.Helper()
+	clusters := map[string][]string{}
+	for id, s := range statuses {
+		if s.ClusterID != "" {
+			clusters[s.ClusterID] = append(clusters[s.ClusterID], short(id)+" (leader "+short(s.LeaderNodeID)+fmt.Sprintf(", %d voters)", len(s.voters())))
+		}
+	}
+	if len(clusters) > 1 {
+		t.Fatalf("split brain: the brokers report %d cluster ids: %v", len(clusters), clusters)
+	}
 }
 
 func brokerByID(c *cluster.Cluster, id string) *cluster.Broker {

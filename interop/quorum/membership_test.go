@@ -48,20 +48,24 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 		victim.Start(t)
 		at := time.Now()
 		waitFor(t, which+" "+victim.Name+" rejoined under a new raft id", time.Minute, func() (bool, string) {
-			var seen []string
+			statuses := map[string]*Status{}
 			for _, b := range running(c) {
 				s, err := status(b)
 				if err != nil {
 					return false, err.Error()
 				}
-				m, ok := s.broker(victim.ID)
-				voters := s.voters()
-				seen = append(seen, fmt.Sprintf("%s: raft id %d (was %d) voter %v, voters %d", b.Name, m.RaftID, before.RaftID, m.Voter, len(voters)))
-				if !ok || m.RaftID == before.RaftID || !m.Voter || len(voters) != 3 {
-					return false, strings.Join(seen, "; ")
-				}
+				statuses[b.ID] = s
 			}
-			return true, ""
+			splitBrain(t, statuses)
+			var seen []string
+			done := true
+			for _, b := range running(c) {
+				s := statuses[b.ID]
+				m, ok := s.broker(victim.ID)
+				seen = append(seen, fmt.Sprintf("%s sees it as raft id %d (was %d), voter %v; %d voters", b.Name, m.RaftID, before.RaftID, m.Voter, len(s.voters())))
+				done = done && ok && m.RaftID != before.RaftID && m.Voter && len(s.voters()) == 3
+			}
+			return done, strings.Join(seen, "; ")
 		})
 		caughtUp(t, c, time.Minute)
 		after, err := status(victim)
