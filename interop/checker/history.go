@@ -160,12 +160,18 @@ func (r *Recorder) tick() (int64, time.Time) {
 	return r.now, r.wall()
 }
 
-// AddSend records a send's outcome (s.Invoke from Begin).
-func (r *Recorder) AddSend(s Send) {
+// complete stamps v's completion (stamp sets it) and appends v to *list, under the lock.
+func complete[T any](r *Recorder, list *[]T, v T, stamp func(v *T, at int64, wall time.Time)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.Complete, s.Wall = r.tick()
-	r.h.Sends = append(r.h.Sends, s)
+	at, w := r.tick()
+	stamp(&v, at, w)
+	*list = append(*list, v)
+}
+
+// AddSend records a send's outcome (s.Invoke from Begin).
+func (r *Recorder) AddSend(s Send) {
+	complete(r, &r.h.Sends, s, func(v *Send, at int64, w time.Time) { v.Complete, v.Wall = at, w })
 }
 
 // AddPolls records records a consumer read, in order.
@@ -196,34 +202,22 @@ func (r *Recorder) AddDrain(d Drain) {
 
 // AddCommit records an OffsetCommit's outcome (c.Invoke from Begin).
 func (r *Recorder) AddCommit(c Commit) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c.Complete, c.Wall = r.tick()
-	r.h.Commits = append(r.h.Commits, c)
+	complete(r, &r.h.Commits, c, func(v *Commit, at int64, w time.Time) { v.Complete, v.Wall = at, w })
 }
 
 // AddOffsetRead records an OffsetFetch answer (o.Invoke from Begin).
 func (r *Recorder) AddOffsetRead(o OffsetRead) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	o.Complete, o.Wall = r.tick()
-	r.h.OffsetReads = append(r.h.OffsetReads, o)
+	complete(r, &r.h.OffsetReads, o, func(v *OffsetRead, at int64, w time.Time) { v.Complete, v.Wall = at, w })
 }
 
 // AddTopic records a CreateTopics outcome (t.Invoke from Begin).
 func (r *Recorder) AddTopic(t TopicCreate) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t.Complete, t.Wall = r.tick()
-	r.h.Topics = append(r.h.Topics, t)
+	complete(r, &r.h.Topics, t, func(v *TopicCreate, at int64, w time.Time) { v.Complete, v.Wall = at, w })
 }
 
 // AddProducerID records an InitProducerID answer (p.Invoke from Begin).
 func (r *Recorder) AddProducerID(p ProducerID) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	p.Complete, p.Wall = r.tick()
-	r.h.ProducerIDs = append(r.h.ProducerIDs, p)
+	complete(r, &r.h.ProducerIDs, p, func(v *ProducerID, at int64, w time.Time) { v.Complete, v.Wall = at, w })
 }
 
 // SetFinalTopics records the topics listed after the run.

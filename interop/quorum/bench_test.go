@@ -69,12 +69,7 @@ func BenchmarkQuorumFailover(b *testing.B) {
 		kills = v
 	}
 	c := startQuorum(b, cluster.Options{Brokers: 3, Gateways: 1})
-	rec := checker.NewRecorder(nil)
-	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: rec, Metadata: true, NoProduce: true,
-		Interval: 5 * time.Millisecond}
-	cfg.CreateTopic(b)
-	w := workload.Start(b, cfg)
-	w.WaitOK(b, time.Time{}, time.Minute, metadataOps...)
+	cfg, w := startLoad(b, c, false, 5*time.Millisecond)
 	var failovers []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
@@ -83,7 +78,7 @@ func BenchmarkQuorumFailover(b *testing.B) {
 			leader.Kill()
 			at := time.Now()
 			w.WaitOK(b, at, time.Minute, checker.OpCreateTopics, checker.OpOffsetCommit)
-			first, _, _ := rec.FirstWriteAfter(at)
+			first, _, _ := cfg.Rec.FirstWriteAfter(at)
 			failovers = append(failovers, first.Sub(at))
 			leader.Start(b)
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
-	"github.com/meshkafka/meshkafka/interop/workload"
 )
 
 // TestQuorumLeaderKill: SIGKILL the quorum leader while clients create topics, commit and
@@ -19,11 +18,7 @@ func TestQuorumLeaderKill(t *testing.T) {
 	requireQuorum(t)
 	cycles := killCycles(10)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
-	rec := checker.NewRecorder(nil)
-	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: rec, Metadata: true, Consumers: 1}
-	cfg.CreateTopic(t)
-	w := workload.Start(t, cfg)
-	w.WaitOK(t, time.Time{}, time.Minute, append(metadataOps, checker.OpProduce)...)
+	cfg, w := startLoad(t, c, true, 0)
 
 	var failovers []time.Duration
 	killed := map[string]int{}
@@ -34,7 +29,7 @@ func TestQuorumLeaderKill(t *testing.T) {
 		at := time.Now()
 		killed[leader.Name]++
 		rec := w.WaitOK(t, at, time.Minute, metadataOps...)
-		first, what, _ := cfg.Rec.FirstWriteAfter(at)
+		first, what, _ := w.Config().Rec.FirstWriteAfter(at)
 		failovers = append(failovers, first.Sub(at))
 		leader.Start(t)
 		back := time.Now()

@@ -8,22 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
-	"github.com/meshkafka/meshkafka/interop/workload"
 )
-
-// metadataWorkload starts clients writing metadata only: until partitions are replicated
-// (issue #16) a lost disk or a removed broker takes its partitions' records with it, which is
-// not what these tests are about.
-func metadataWorkload(t *testing.T, c *cluster.Cluster) (workload.Config, *workload.Workload) {
-	t.Helper()
-	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: checker.NewRecorder(nil), Metadata: true, NoProduce: true}
-	cfg.CreateTopic(t)
-	w := workload.Start(t, cfg)
-	w.WaitOK(t, time.Time{}, time.Minute, metadataOps...)
-	return cfg, w
-}
 
 // TestQuorumWipedBrokerRejoins: a follower, then the leader, is killed, its data directory
 // deleted (identity kept: a replaced disk, same NodeId) and restarted. It must rejoin under a
@@ -32,7 +18,7 @@ func metadataWorkload(t *testing.T, c *cluster.Cluster) (workload.Config, *workl
 func TestQuorumWipedBrokerRejoins(t *testing.T) {
 	requireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
-	cfg, w := metadataWorkload(t, c)
+	cfg, w := startLoad(t, c, false, 0)
 	for _, which := range []string{"follower", "leader"} {
 		leader := caughtUp(t, c, time.Minute)
 		victim := leader
@@ -88,12 +74,11 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 func TestQuorumAddRemove(t *testing.T) {
 	requireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Spares: 1, Gateways: 1})
-	cfg, w := metadataWorkload(t, c)
+	cfg, w := startLoad(t, c, false, 0)
 	spare, gone := c.Brokers[3], c.Brokers[0]
 
-	if _, err := admin(c.Brokers[1], http.MethodPost, "/quorum/add?node="+spare.ID); err != nil {
-		t.Fatal(err)
-	}
+	caughtUp(t, c, time.Minute)
+	adminRetry(t, c.Brokers[1], "/quorum/add?node="+spare.ID)
 	spare.Start(t)
 	waitFor(t, spare.Name+" promoted to voter", 2*time.Minute, func() (bool, string) {
 		s, err := status(c.Brokers[1])
@@ -118,9 +103,7 @@ func TestQuorumAddRemove(t *testing.T) {
 		leader, _ = agreedLeader(t, c, running(c), time.Minute)
 	}
 	at := time.Now()
-	if _, err := admin(leader, http.MethodPost, "/quorum/remove?node="+gone.ID); err != nil {
-		t.Fatal(err)
-	}
+	adminRetry(t, leader, "/quorum/remove?node="+gone.ID)
 	if gone.Running() {
 		if err := gone.Stop(); err != nil {
 			t.Logf("%s stopped: %v", gone.Name, err)
@@ -144,4 +127,17 @@ func TestQuorumAddRemove(t *testing.T) {
 	caughtUp(t, c, time.Minute)
 	t.Logf("%s removed; metadata writes after %v", gone.Name, w.WaitOK(t, at, time.Minute, metadataOps...))
 	check(t, cfg, w)
+}
+
+// adminRetry POSTs an admin call until it succeeds: 503 (no leader at the moment, e.g. just
+// after a leader change) is retriable, anything else fails the test.
+func adminRetry(t *testing.T, b *cluster.Broker, path string) {
+	t.Helper()
+	waitFor(t, "POST "+path, time.Minute, func() (bool, string) {
+		body, err := admin(b, http.MethodPost, path)
+		if err != nil && !strings.Contains(err.Error(), "503") {
+			t.Fatalf("%v", err)
+		}
+		return err == nil, fmt.Sprintf("%v %s", err, body)
+	})
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
-	"github.com/meshkafka/meshkafka/interop/workload"
 )
 
 // TestQuorumLeaderIsolated: each broker and the gateway in its own network namespace; the
@@ -28,11 +27,7 @@ func TestQuorumLeaderIsolated(t *testing.T) {
 
 func isolateLeader(t *testing.T, relayOnly bool) {
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1, Netns: true, Relay: relayOnly})
-	rec := checker.NewRecorder(nil)
-	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: rec, Metadata: true, Consumers: 1}
-	cfg.CreateTopic(t)
-	w := workload.Start(t, cfg)
-	w.WaitOK(t, time.Time{}, time.Minute, append(metadataOps, checker.OpProduce)...)
+	cfg, w := startLoad(t, c, true, 0)
 	if relayOnly && c.Net.Dropped() == 0 {
 		t.Fatalf("relay-only: the load runs but no direct UDP was dropped, so the relay is not shown to carry it")
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
-	"github.com/meshkafka/meshkafka/interop/workload"
 )
 
 // TestQuorumLeaderPaused: the quorum leader SIGSTOPped until the others elect a new leader and
@@ -16,11 +15,7 @@ import (
 func TestQuorumLeaderPaused(t *testing.T) {
 	requireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
-	rec := checker.NewRecorder(nil)
-	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Rec: rec, Metadata: true, Consumers: 1}
-	cfg.CreateTopic(t)
-	w := workload.Start(t, cfg)
-	w.WaitOK(t, time.Time{}, time.Minute, append(metadataOps, checker.OpProduce)...)
+	cfg, w := startLoad(t, c, true, 0)
 	for cycle := range 3 {
 		old := caughtUp(t, c, time.Minute)
 		old.Pause()
