@@ -87,11 +87,11 @@ func TestMeshRealClients(t *testing.T) {
 			}
 		})
 	}
-	if err := g.p.stop(); err != nil {
-		t.Errorf("gateway SIGTERM: %v\n%s", err, g.p.logs())
+	if err := g.p.Stop(); err != nil {
+		t.Errorf("gateway SIGTERM: %v\n%s", err, g.p.Logs())
 	}
-	if err := b.p.stop(); err != nil {
-		t.Errorf("broker SIGTERM: %v\n%s", err, b.p.logs())
+	if err := b.p.Stop(); err != nil {
+		t.Errorf("broker SIGTERM: %v\n%s", err, b.p.Logs())
 	}
 	// The records went through the mesh: they are stored in the broker process's data
 	// directory. A partition's files are made by the wal's first checkpoint, or at the
