@@ -87,8 +87,8 @@ func TestMeshThreeBrokersTwoGateways(t *testing.T) {
 	// checkpoint or when the broker closes (until then its records are durable in the commit
 	// journal), so the brokers are stopped first.
 	for _, b := range brokers {
-		if err := b.p.stop(); err != nil {
-			t.Errorf("%s SIGTERM: %v\n%s", b.name, err, b.p.logs())
+		if err := b.p.Stop(); err != nil {
+			t.Errorf("%s SIGTERM: %v\n%s", b.name, err, b.p.Logs())
 		}
 	}
 	holders := map[int32][]string{}
