@@ -13,45 +13,129 @@ import (
 
 // ---- postcard codec, one encoder/decoder per struct ----
 
+// AppendPostcard appends the postcard encoding of AddOffsetsToTxnReq to b.
+func (m *AddOffsetsToTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendString(b, m.Group)
+	return b
+}
+
+func (m *AddOffsetsToTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AddOffsetsToTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += len(m.Group) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AddPartitionsToTxnReq to b.
+func (m *AddPartitionsToTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i1 := range m.Partitions {
+		b = m.Partitions[i1].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AddPartitionsToTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n2 int
+	if n2, err = d.Len(); err != nil {
+		return err
+	}
+	if n2 > 0 {
+		s3 := make([]TxnPartition, n2)
+		for i4 := range s3 {
+			if err = s3[i4].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s3
+	}
+	return nil
+}
+
+func (m *AddPartitionsToTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i5 := range m.Partitions {
+		n += m.Partitions[i5].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
 func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i1 := range m.Entity {
-		b = m.Entity[i1].AppendPostcard(b)
+	for i6 := range m.Entity {
+		b = m.Entity[i6].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
-	for i2 := range m.Ops {
-		b = m.Ops[i2].AppendPostcard(b)
+	for i7 := range m.Ops {
+		b = m.Ops[i7].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
-	var n3 int
-	if n3, err = d.Len(); err != nil {
+	var n8 int
+	if n8, err = d.Len(); err != nil {
 		return err
 	}
-	if n3 > 0 {
-		s4 := make([]QuotaEntityPart, n3)
-		for i5 := range s4 {
-			if err = s4[i5].decode(d); err != nil {
+	if n8 > 0 {
+		s9 := make([]QuotaEntityPart, n8)
+		for i10 := range s9 {
+			if err = s9[i10].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s4
+		m.Entity = s9
 	}
-	var n6 int
-	if n6, err = d.Len(); err != nil {
+	var n11 int
+	if n11, err = d.Len(); err != nil {
 		return err
 	}
-	if n6 > 0 {
-		s7 := make([]QuotaOp, n6)
-		for i8 := range s7 {
-			if err = s7[i8].decode(d); err != nil {
+	if n11 > 0 {
+		s12 := make([]QuotaOp, n11)
+		for i13 := range s12 {
+			if err = s12[i13].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Ops = s7
+		m.Ops = s12
 	}
 	return nil
 }
@@ -59,12 +143,12 @@ func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i9 := range m.Entity {
-		n += m.Entity[i9].sizeHint()
+	for i14 := range m.Entity {
+		n += m.Entity[i14].sizeHint()
 	}
 	n += 5
-	for i10 := range m.Ops {
-		n += m.Ops[i10].sizeHint()
+	for i15 := range m.Ops {
+		n += m.Ops[i15].sizeHint()
 	}
 	return n
 }
@@ -74,8 +158,8 @@ func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i11 := range m.Entity {
-		b = m.Entity[i11].AppendPostcard(b)
+	for i16 := range m.Entity {
+		b = m.Entity[i16].AppendPostcard(b)
 	}
 	return b
 }
@@ -87,18 +171,18 @@ func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n12 int
-	if n12, err = d.Len(); err != nil {
+	var n17 int
+	if n17, err = d.Len(); err != nil {
 		return err
 	}
-	if n12 > 0 {
-		s13 := make([]QuotaEntityPart, n12)
-		for i14 := range s13 {
-			if err = s13[i14].decode(d); err != nil {
+	if n17 > 0 {
+		s18 := make([]QuotaEntityPart, n17)
+		for i19 := range s18 {
+			if err = s18[i19].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s13
+		m.Entity = s18
 	}
 	return nil
 }
@@ -108,8 +192,8 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i15 := range m.Entity {
-		n += m.Entity[i15].sizeHint()
+	for i20 := range m.Entity {
+		n += m.Entity[i20].sizeHint()
 	}
 	return n
 }
@@ -117,26 +201,26 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
 func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i16 := range m.Entries {
-		b = m.Entries[i16].AppendPostcard(b)
+	for i21 := range m.Entries {
+		b = m.Entries[i21].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n17 int
-	if n17, err = d.Len(); err != nil {
+	var n22 int
+	if n22, err = d.Len(); err != nil {
 		return err
 	}
-	if n17 > 0 {
-		s18 := make([]AlterClientQuotasEntry, n17)
-		for i19 := range s18 {
-			if err = s18[i19].decode(d); err != nil {
+	if n22 > 0 {
+		s23 := make([]AlterClientQuotasEntry, n22)
+		for i24 := range s23 {
+			if err = s23[i24].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s18
+		m.Entries = s23
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -147,8 +231,8 @@ func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i20 := range m.Entries {
-		n += m.Entries[i20].sizeHint()
+	for i25 := range m.Entries {
+		n += m.Entries[i25].sizeHint()
 	}
 	n += 10
 	return n
@@ -157,25 +241,25 @@ func (m *AlterClientQuotasReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
 func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i21 := range m.Entries {
-		b = m.Entries[i21].AppendPostcard(b)
+	for i26 := range m.Entries {
+		b = m.Entries[i26].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
-	var n22 int
-	if n22, err = d.Len(); err != nil {
+	var n27 int
+	if n27, err = d.Len(); err != nil {
 		return err
 	}
-	if n22 > 0 {
-		s23 := make([]AlterClientQuotasEntryResp, n22)
-		for i24 := range s23 {
-			if err = s23[i24].decode(d); err != nil {
+	if n27 > 0 {
+		s28 := make([]AlterClientQuotasEntryResp, n27)
+		for i29 := range s28 {
+			if err = s28[i29].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s23
+		m.Entries = s28
 	}
 	return nil
 }
@@ -183,8 +267,8 @@ func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i25 := range m.Entries {
-		n += m.Entries[i25].sizeHint()
+	for i30 := range m.Entries {
+		n += m.Entries[i30].sizeHint()
 	}
 	return n
 }
@@ -205,16 +289,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some26 bool
-	if some26, err = d.Option(); err != nil {
+	var some31 bool
+	if some31, err = d.Option(); err != nil {
 		return err
 	}
-	if some26 {
-		p27 := new(string)
-		if (*p27), err = d.String(); err != nil {
+	if some31 {
+		p32 := new(string)
+		if (*p32), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p27
+		m.Value = p32
 	}
 	return nil
 }
@@ -232,26 +316,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i28 := range m.Resources {
-		b = m.Resources[i28].AppendPostcard(b)
+	for i33 := range m.Resources {
+		b = m.Resources[i33].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n29 int
-	if n29, err = d.Len(); err != nil {
+	var n34 int
+	if n34, err = d.Len(); err != nil {
 		return err
 	}
-	if n29 > 0 {
-		s30 := make([]AlterConfigsResource, n29)
-		for i31 := range s30 {
-			if err = s30[i31].decode(d); err != nil {
+	if n34 > 0 {
+		s35 := make([]AlterConfigsResource, n34)
+		for i36 := range s35 {
+			if err = s35[i36].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s30
+		m.Resources = s35
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -262,8 +346,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i32 := range m.Resources {
-		n += m.Resources[i32].sizeHint()
+	for i37 := range m.Resources {
+		n += m.Resources[i37].sizeHint()
 	}
 	n += 10
 	return n
@@ -274,33 +358,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i33 := range m.Configs {
-		b = m.Configs[i33].AppendPostcard(b)
+	for i38 := range m.Configs {
+		b = m.Configs[i38].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x34 byte
-	if x34, err = d.Byte(); err != nil {
+	var x39 byte
+	if x39, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x34)
+	m.Type = int8(x39)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n35 int
-	if n35, err = d.Len(); err != nil {
+	var n40 int
+	if n40, err = d.Len(); err != nil {
 		return err
 	}
-	if n35 > 0 {
-		s36 := make([]AlterConfig, n35)
-		for i37 := range s36 {
-			if err = s36[i37].decode(d); err != nil {
+	if n40 > 0 {
+		s41 := make([]AlterConfig, n40)
+		for i42 := range s41 {
+			if err = s41[i42].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s36
+		m.Configs = s41
 	}
 	return nil
 }
@@ -310,8 +394,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i38 := range m.Configs {
-		n += m.Configs[i38].sizeHint()
+	for i43 := range m.Configs {
+		n += m.Configs[i43].sizeHint()
 	}
 	return n
 }
@@ -326,11 +410,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x39 byte
-	if x39, err = d.Byte(); err != nil {
+	var x44 byte
+	if x44, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x39)
+	m.Type = int8(x44)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -355,25 +439,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i40 := range m.Resources {
-		b = m.Resources[i40].AppendPostcard(b)
+	for i45 := range m.Resources {
+		b = m.Resources[i45].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n41 int
-	if n41, err = d.Len(); err != nil {
+	var n46 int
+	if n46, err = d.Len(); err != nil {
 		return err
 	}
-	if n41 > 0 {
-		s42 := make([]AlterConfigsResourceResp, n41)
-		for i43 := range s42 {
-			if err = s42[i43].decode(d); err != nil {
+	if n46 > 0 {
+		s47 := make([]AlterConfigsResourceResp, n46)
+		for i48 := range s47 {
+			if err = s47[i48].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s42
+		m.Resources = s47
 	}
 	return nil
 }
@@ -381,8 +465,8 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i44 := range m.Resources {
-		n += m.Resources[i44].sizeHint()
+	for i49 := range m.Resources {
+		n += m.Resources[i49].sizeHint()
 	}
 	return n
 }
@@ -390,42 +474,42 @@ func (m *AlterConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i45 := range m.Deletions {
-		b = m.Deletions[i45].AppendPostcard(b)
+	for i50 := range m.Deletions {
+		b = m.Deletions[i50].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i46 := range m.Upsertions {
-		b = m.Upsertions[i46].AppendPostcard(b)
+	for i51 := range m.Upsertions {
+		b = m.Upsertions[i51].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n47 int
-	if n47, err = d.Len(); err != nil {
+	var n52 int
+	if n52, err = d.Len(); err != nil {
 		return err
 	}
-	if n47 > 0 {
-		s48 := make([]ScramDeletion, n47)
-		for i49 := range s48 {
-			if err = s48[i49].decode(d); err != nil {
+	if n52 > 0 {
+		s53 := make([]ScramDeletion, n52)
+		for i54 := range s53 {
+			if err = s53[i54].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s48
+		m.Deletions = s53
 	}
-	var n50 int
-	if n50, err = d.Len(); err != nil {
+	var n55 int
+	if n55, err = d.Len(); err != nil {
 		return err
 	}
-	if n50 > 0 {
-		s51 := make([]ScramUpsertion, n50)
-		for i52 := range s51 {
-			if err = s51[i52].decode(d); err != nil {
+	if n55 > 0 {
+		s56 := make([]ScramUpsertion, n55)
+		for i57 := range s56 {
+			if err = s56[i57].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s51
+		m.Upsertions = s56
 	}
 	return nil
 }
@@ -433,12 +517,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i53 := range m.Deletions {
-		n += m.Deletions[i53].sizeHint()
+	for i58 := range m.Deletions {
+		n += m.Deletions[i58].sizeHint()
 	}
 	n += 5
-	for i54 := range m.Upsertions {
-		n += m.Upsertions[i54].sizeHint()
+	for i59 := range m.Upsertions {
+		n += m.Upsertions[i59].sizeHint()
 	}
 	return n
 }
@@ -446,25 +530,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i55 := range m.Results {
-		b = m.Results[i55].AppendPostcard(b)
+	for i60 := range m.Results {
+		b = m.Results[i60].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n56 int
-	if n56, err = d.Len(); err != nil {
+	var n61 int
+	if n61, err = d.Len(); err != nil {
 		return err
 	}
-	if n56 > 0 {
-		s57 := make([]ScramAlterResult, n56)
-		for i58 := range s57 {
-			if err = s57[i58].decode(d); err != nil {
+	if n61 > 0 {
+		s62 := make([]ScramAlterResult, n61)
+		for i63 := range s62 {
+			if err = s62[i63].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s57
+		m.Results = s62
 	}
 	return nil
 }
@@ -472,8 +556,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i59 := range m.Results {
-		n += m.Results[i59].sizeHint()
+	for i64 := range m.Results {
+		n += m.Results[i64].sizeHint()
 	}
 	return n
 }
@@ -516,8 +600,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i60 := range m.Synonyms {
-		b = m.Synonyms[i60].AppendPostcard(b)
+	for i65 := range m.Synonyms {
+		b = m.Synonyms[i65].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -528,16 +612,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some61 bool
-	if some61, err = d.Option(); err != nil {
+	var some66 bool
+	if some66, err = d.Option(); err != nil {
 		return err
 	}
-	if some61 {
-		p62 := new(string)
-		if (*p62), err = d.String(); err != nil {
+	if some66 {
+		p67 := new(string)
+		if (*p67), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p62
+		m.Value = p67
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -545,32 +629,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x63 byte
-	if x63, err = d.Byte(); err != nil {
+	var x68 byte
+	if x68, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x63)
+	m.Source = int8(x68)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n64 int
-	if n64, err = d.Len(); err != nil {
+	var n69 int
+	if n69, err = d.Len(); err != nil {
 		return err
 	}
-	if n64 > 0 {
-		s65 := make([]ConfigSynonym, n64)
-		for i66 := range s65 {
-			if err = s65[i66].decode(d); err != nil {
+	if n69 > 0 {
+		s70 := make([]ConfigSynonym, n69)
+		for i71 := range s70 {
+			if err = s70[i71].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s65
+		m.Synonyms = s70
 	}
-	var x67 byte
-	if x67, err = d.Byte(); err != nil {
+	var x72 byte
+	if x72, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x67)
+	m.ConfigType = int8(x72)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -589,8 +673,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i68 := range m.Synonyms {
-		n += m.Synonyms[i68].sizeHint()
+	for i73 := range m.Synonyms {
+		n += m.Synonyms[i73].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -614,22 +698,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some69 bool
-	if some69, err = d.Option(); err != nil {
+	var some74 bool
+	if some74, err = d.Option(); err != nil {
 		return err
 	}
-	if some69 {
-		p70 := new(string)
-		if (*p70), err = d.String(); err != nil {
+	if some74 {
+		p75 := new(string)
+		if (*p75), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p70
+		m.Value = p75
 	}
-	var x71 byte
-	if x71, err = d.Byte(); err != nil {
+	var x76 byte
+	if x76, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x71)
+	m.Source = int8(x76)
 	return nil
 }
 
@@ -647,26 +731,26 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i72 := range m.Topics {
-		b = m.Topics[i72].AppendPostcard(b)
+	for i77 := range m.Topics {
+		b = m.Topics[i77].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n78 int
+	if n78, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]CreatePartitionsTopic, n73)
-		for i75 := range s74 {
-			if err = s74[i75].decode(d); err != nil {
+	if n78 > 0 {
+		s79 := make([]CreatePartitionsTopic, n78)
+		for i80 := range s79 {
+			if err = s79[i80].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s74
+		m.Topics = s79
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -677,8 +761,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i76 := range m.Topics {
-		n += m.Topics[i76].sizeHint()
+	for i81 := range m.Topics {
+		n += m.Topics[i81].sizeHint()
 	}
 	n += 10
 	return n
@@ -687,25 +771,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i77 := range m.Topics {
-		b = m.Topics[i77].AppendPostcard(b)
+	for i82 := range m.Topics {
+		b = m.Topics[i82].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n83 int
+	if n83, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]CreatePartitionsTopicResp, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n83 > 0 {
+		s84 := make([]CreatePartitionsTopicResp, n83)
+		for i85 := range s84 {
+			if err = s84[i85].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s79
+		m.Topics = s84
 	}
 	return nil
 }
@@ -713,8 +797,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Topics {
-		n += m.Topics[i81].sizeHint()
+	for i86 := range m.Topics {
+		n += m.Topics[i86].sizeHint()
 	}
 	return n
 }
@@ -724,10 +808,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i82 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i82])))
-		for i83 := range m.Assignments[i82] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i82][i83]))
+	for i87 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i87])))
+		for i88 := range m.Assignments[i87] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i87][i88]))
 		}
 	}
 	return b
@@ -740,28 +824,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n89 int
+	if n89, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([][]int32, n84)
-		for i86 := range s85 {
-			var n87 int
-			if n87, err = d.Len(); err != nil {
+	if n89 > 0 {
+		s90 := make([][]int32, n89)
+		for i91 := range s90 {
+			var n92 int
+			if n92, err = d.Len(); err != nil {
 				return err
 			}
-			if n87 > 0 {
-				s88 := make([]int32, n87)
-				for i89 := range s88 {
-					if s88[i89], err = d.I32(); err != nil {
+			if n92 > 0 {
+				s93 := make([]int32, n92)
+				for i94 := range s93 {
+					if s93[i94], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s85[i86] = s88
+				s90[i91] = s93
 			}
 		}
-		m.Assignments = s85
+		m.Assignments = s90
 	}
 	return nil
 }
@@ -771,9 +855,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i90 := range m.Assignments {
+	for i95 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i90])
+		n += 10 * len(m.Assignments[i95])
 	}
 	return n
 }
@@ -813,9 +897,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k91 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k91)
-		b = postcard.AppendString(b, m.Configs[k91])
+	for _, k96 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k96)
+		b = postcard.AppendString(b, m.Configs[k96])
 	}
 	return b
 }
@@ -830,24 +914,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n92 int
-	if n92, err = d.Len(); err != nil {
+	var n97 int
+	if n97, err = d.Len(); err != nil {
 		return err
 	}
-	if n92 > 0 {
-		m93 := make(map[string]string, n92)
-		for range n92 {
-			var k94 string
-			var v95 string
-			if k94, err = d.String(); err != nil {
+	if n97 > 0 {
+		m98 := make(map[string]string, n97)
+		for range n97 {
+			var k99 string
+			var v100 string
+			if k99, err = d.String(); err != nil {
 				return err
 			}
-			if v95, err = d.String(); err != nil {
+			if v100, err = d.String(); err != nil {
 				return err
 			}
-			m93[k94] = v95
+			m98[k99] = v100
 		}
-		m.Configs = m93
+		m.Configs = m98
 	}
 	return nil
 }
@@ -870,8 +954,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i96 := range m.Configs {
-		b = m.Configs[i96].AppendPostcard(b)
+	for i101 := range m.Configs {
+		b = m.Configs[i101].AppendPostcard(b)
 	}
 	return b
 }
@@ -886,29 +970,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x97 []byte
-	if x97, err = d.Take(16); err != nil {
+	var x102 []byte
+	if x102, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x97)
+	copy(m.TopicID[:], x102)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n98 int
-	if n98, err = d.Len(); err != nil {
+	var n103 int
+	if n103, err = d.Len(); err != nil {
 		return err
 	}
-	if n98 > 0 {
-		s99 := make([]ConfigEntry, n98)
-		for i100 := range s99 {
-			if err = s99[i100].decode(d); err != nil {
+	if n103 > 0 {
+		s104 := make([]ConfigEntry, n103)
+		for i105 := range s104 {
+			if err = s104[i105].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s99
+		m.Configs = s104
 	}
 	return nil
 }
@@ -922,8 +1006,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i101 := range m.Configs {
-		n += m.Configs[i101].sizeHint()
+	for i106 := range m.Configs {
+		n += m.Configs[i106].sizeHint()
 	}
 	return n
 }
@@ -931,26 +1015,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i102 := range m.Topics {
-		b = m.Topics[i102].AppendPostcard(b)
+	for i107 := range m.Topics {
+		b = m.Topics[i107].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n103 int
-	if n103, err = d.Len(); err != nil {
+	var n108 int
+	if n108, err = d.Len(); err != nil {
 		return err
 	}
-	if n103 > 0 {
-		s104 := make([]CreateTopic, n103)
-		for i105 := range s104 {
-			if err = s104[i105].decode(d); err != nil {
+	if n108 > 0 {
+		s109 := make([]CreateTopic, n108)
+		for i110 := range s109 {
+			if err = s109[i110].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s104
+		m.Topics = s109
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -961,8 +1045,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i106 := range m.Topics {
-		n += m.Topics[i106].sizeHint()
+	for i111 := range m.Topics {
+		n += m.Topics[i111].sizeHint()
 	}
 	n += 10
 	return n
@@ -971,25 +1055,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i107 := range m.Topics {
-		b = m.Topics[i107].AppendPostcard(b)
+	for i112 := range m.Topics {
+		b = m.Topics[i112].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n108 int
-	if n108, err = d.Len(); err != nil {
+	var n113 int
+	if n113, err = d.Len(); err != nil {
 		return err
 	}
-	if n108 > 0 {
-		s109 := make([]CreateTopicResp, n108)
-		for i110 := range s109 {
-			if err = s109[i110].decode(d); err != nil {
+	if n113 > 0 {
+		s114 := make([]CreateTopicResp, n113)
+		for i115 := range s114 {
+			if err = s114[i115].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s109
+		m.Topics = s114
 	}
 	return nil
 }
@@ -997,8 +1081,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i111 := range m.Topics {
-		n += m.Topics[i111].sizeHint()
+	for i116 := range m.Topics {
+		n += m.Topics[i116].sizeHint()
 	}
 	return n
 }
@@ -1006,56 +1090,21 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i112 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i112])
+	for i117 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i117])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n113 int
-	if n113, err = d.Len(); err != nil {
-		return err
-	}
-	if n113 > 0 {
-		s114 := make([]string, n113)
-		for i115 := range s114 {
-			if s114[i115], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s114
-	}
-	return nil
-}
-
-func (m *DeleteGroupsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i116 := range m.Groups {
-		n += len(m.Groups[i116]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
-func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i117 := range m.Groups {
-		b = m.Groups[i117].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 	var n118 int
 	if n118, err = d.Len(); err != nil {
 		return err
 	}
 	if n118 > 0 {
-		s119 := make([]DeletedGroup, n118)
+		s119 := make([]string, n118)
 		for i120 := range s119 {
-			if err = s119[i120].decode(d); err != nil {
+			if s119[i120], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -1064,11 +1113,46 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteGroupsResp) sizeHint() int {
+func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i121 := range m.Groups {
-		n += m.Groups[i121].sizeHint()
+		n += len(m.Groups[i121]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
+func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i122 := range m.Groups {
+		b = m.Groups[i122].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
+	var n123 int
+	if n123, err = d.Len(); err != nil {
+		return err
+	}
+	if n123 > 0 {
+		s124 := make([]DeletedGroup, n123)
+		for i125 := range s124 {
+			if err = s124[i125].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s124
+	}
+	return nil
+}
+
+func (m *DeleteGroupsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i126 := range m.Groups {
+		n += m.Groups[i126].sizeHint()
 	}
 	return n
 }
@@ -1140,8 +1224,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i122 := range m.Partitions {
-		b = m.Partitions[i122].AppendPostcard(b)
+	for i127 := range m.Partitions {
+		b = m.Partitions[i127].AppendPostcard(b)
 	}
 	return b
 }
@@ -1150,48 +1234,12 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n123 int
-	if n123, err = d.Len(); err != nil {
-		return err
-	}
-	if n123 > 0 {
-		s124 := make([]DeleteRecordsPartition, n123)
-		for i125 := range s124 {
-			if err = s124[i125].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s124
-	}
-	return nil
-}
-
-func (m *DeleteRecordsReq) sizeHint() int {
-	n := 0
-	n += 10
-	n += 5
-	for i126 := range m.Partitions {
-		n += m.Partitions[i126].sizeHint()
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
-func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i127 := range m.Partitions {
-		b = m.Partitions[i127].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 	var n128 int
 	if n128, err = d.Len(); err != nil {
 		return err
 	}
 	if n128 > 0 {
-		s129 := make([]DeleteRecordsPartitionResp, n128)
+		s129 := make([]DeleteRecordsPartition, n128)
 		for i130 := range s129 {
 			if err = s129[i130].decode(d); err != nil {
 				return err
@@ -1202,11 +1250,47 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteRecordsResp) sizeHint() int {
+func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
+	n += 10
 	n += 5
 	for i131 := range m.Partitions {
 		n += m.Partitions[i131].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
+func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i132 := range m.Partitions {
+		b = m.Partitions[i132].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
+	var n133 int
+	if n133, err = d.Len(); err != nil {
+		return err
+	}
+	if n133 > 0 {
+		s134 := make([]DeleteRecordsPartitionResp, n133)
+		for i135 := range s134 {
+			if err = s134[i135].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s134
+	}
+	return nil
+}
+
+func (m *DeleteRecordsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i136 := range m.Partitions {
+		n += m.Partitions[i136].sizeHint()
 	}
 	return n
 }
@@ -1226,11 +1310,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x132 []byte
-	if x132, err = d.Take(16); err != nil {
+	var x137 []byte
+	if x137, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x132)
+	copy(m.TopicID[:], x137)
 	return nil
 }
 
@@ -1245,56 +1329,21 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i133 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i133])
+	for i138 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i138])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n134 int
-	if n134, err = d.Len(); err != nil {
-		return err
-	}
-	if n134 > 0 {
-		s135 := make([]string, n134)
-		for i136 := range s135 {
-			if s135[i136], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Topics = s135
-	}
-	return nil
-}
-
-func (m *DeleteTopicsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i137 := range m.Topics {
-		n += len(m.Topics[i137]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
-func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i138 := range m.Topics {
-		b = m.Topics[i138].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 	var n139 int
 	if n139, err = d.Len(); err != nil {
 		return err
 	}
 	if n139 > 0 {
-		s140 := make([]DeleteTopicResp, n139)
+		s140 := make([]string, n139)
 		for i141 := range s140 {
-			if err = s140[i141].decode(d); err != nil {
+			if s140[i141], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -1303,11 +1352,46 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteTopicsResp) sizeHint() int {
+func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i142 := range m.Topics {
-		n += m.Topics[i142].sizeHint()
+		n += len(m.Topics[i142]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
+func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i143 := range m.Topics {
+		b = m.Topics[i143].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
+	var n144 int
+	if n144, err = d.Len(); err != nil {
+		return err
+	}
+	if n144 > 0 {
+		s145 := make([]DeleteTopicResp, n144)
+		for i146 := range s145 {
+			if err = s145[i146].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s145
+	}
+	return nil
+}
+
+func (m *DeleteTopicsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i147 := range m.Topics {
+		n += m.Topics[i147].sizeHint()
 	}
 	return n
 }
@@ -1339,26 +1423,26 @@ func (m *DeletedGroup) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i143 := range m.Components {
-		b = m.Components[i143].AppendPostcard(b)
+	for i148 := range m.Components {
+		b = m.Components[i148].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n144 int
-	if n144, err = d.Len(); err != nil {
+	var n149 int
+	if n149, err = d.Len(); err != nil {
 		return err
 	}
-	if n144 > 0 {
-		s145 := make([]QuotaFilterComponent, n144)
-		for i146 := range s145 {
-			if err = s145[i146].decode(d); err != nil {
+	if n149 > 0 {
+		s150 := make([]QuotaFilterComponent, n149)
+		for i151 := range s150 {
+			if err = s150[i151].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s145
+		m.Components = s150
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -1369,8 +1453,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i147 := range m.Components {
-		n += m.Components[i147].sizeHint()
+	for i152 := range m.Components {
+		n += m.Components[i152].sizeHint()
 	}
 	n += 10
 	return n
@@ -1381,8 +1465,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i148 := range m.Entries {
-		b = m.Entries[i148].AppendPostcard(b)
+	for i153 := range m.Entries {
+		b = m.Entries[i153].AppendPostcard(b)
 	}
 	return b
 }
@@ -1394,18 +1478,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n149 int
-	if n149, err = d.Len(); err != nil {
+	var n154 int
+	if n154, err = d.Len(); err != nil {
 		return err
 	}
-	if n149 > 0 {
-		s150 := make([]QuotaEntry, n149)
-		for i151 := range s150 {
-			if err = s150[i151].decode(d); err != nil {
+	if n154 > 0 {
+		s155 := make([]QuotaEntry, n154)
+		for i156 := range s155 {
+			if err = s155[i156].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s150
+		m.Entries = s155
 	}
 	return nil
 }
@@ -1415,8 +1499,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i152 := range m.Entries {
-		n += m.Entries[i152].sizeHint()
+	for i157 := range m.Entries {
+		n += m.Entries[i157].sizeHint()
 	}
 	return n
 }
@@ -1442,8 +1526,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i153 := range m.Brokers {
-		b = m.Brokers[i153].AppendPostcard(b)
+	for i158 := range m.Brokers {
+		b = m.Brokers[i158].AppendPostcard(b)
 	}
 	return b
 }
@@ -1461,18 +1545,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n154 int
-	if n154, err = d.Len(); err != nil {
+	var n159 int
+	if n159, err = d.Len(); err != nil {
 		return err
 	}
-	if n154 > 0 {
-		s155 := make([]BrokerInfo, n154)
-		for i156 := range s155 {
-			if err = s155[i156].decode(d); err != nil {
+	if n159 > 0 {
+		s160 := make([]BrokerInfo, n159)
+		for i161 := range s160 {
+			if err = s160[i161].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s155
+		m.Brokers = s160
 	}
 	return nil
 }
@@ -1484,8 +1568,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i157 := range m.Brokers {
-		n += m.Brokers[i157].sizeHint()
+	for i162 := range m.Brokers {
+		n += m.Brokers[i162].sizeHint()
 	}
 	return n
 }
@@ -1493,8 +1577,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i158 := range m.Resources {
-		b = m.Resources[i158].AppendPostcard(b)
+	for i163 := range m.Resources {
+		b = m.Resources[i163].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1502,18 +1586,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n159 int
-	if n159, err = d.Len(); err != nil {
+	var n164 int
+	if n164, err = d.Len(); err != nil {
 		return err
 	}
-	if n159 > 0 {
-		s160 := make([]DescribeConfigsResource, n159)
-		for i161 := range s160 {
-			if err = s160[i161].decode(d); err != nil {
+	if n164 > 0 {
+		s165 := make([]DescribeConfigsResource, n164)
+		for i166 := range s165 {
+			if err = s165[i166].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s160
+		m.Resources = s165
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1527,8 +1611,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i162 := range m.Resources {
-		n += m.Resources[i162].sizeHint()
+	for i167 := range m.Resources {
+		n += m.Resources[i167].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1540,33 +1624,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i163 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i163])
+	for i168 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i168])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x164 byte
-	if x164, err = d.Byte(); err != nil {
+	var x169 byte
+	if x169, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x164)
+	m.Type = int8(x169)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n165 int
-	if n165, err = d.Len(); err != nil {
+	var n170 int
+	if n170, err = d.Len(); err != nil {
 		return err
 	}
-	if n165 > 0 {
-		s166 := make([]string, n165)
-		for i167 := range s166 {
-			if s166[i167], err = d.String(); err != nil {
+	if n170 > 0 {
+		s171 := make([]string, n170)
+		for i172 := range s171 {
+			if s171[i172], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s166
+		m.ConfigNames = s171
 	}
 	return nil
 }
@@ -1576,8 +1660,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i168 := range m.ConfigNames {
-		n += len(m.ConfigNames[i168]) + 5
+	for i173 := range m.ConfigNames {
+		n += len(m.ConfigNames[i173]) + 5
 	}
 	return n
 }
@@ -1589,18 +1673,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i169 := range m.Configs {
-		b = m.Configs[i169].AppendPostcard(b)
+	for i174 := range m.Configs {
+		b = m.Configs[i174].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x170 byte
-	if x170, err = d.Byte(); err != nil {
+	var x175 byte
+	if x175, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x170)
+	m.Type = int8(x175)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1610,18 +1694,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n171 int
-	if n171, err = d.Len(); err != nil {
+	var n176 int
+	if n176, err = d.Len(); err != nil {
 		return err
 	}
-	if n171 > 0 {
-		s172 := make([]ConfigEntry, n171)
-		for i173 := range s172 {
-			if err = s172[i173].decode(d); err != nil {
+	if n176 > 0 {
+		s177 := make([]ConfigEntry, n176)
+		for i178 := range s177 {
+			if err = s177[i178].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s172
+		m.Configs = s177
 	}
 	return nil
 }
@@ -1633,8 +1717,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i174 := range m.Configs {
-		n += m.Configs[i174].sizeHint()
+	for i179 := range m.Configs {
+		n += m.Configs[i179].sizeHint()
 	}
 	return n
 }
@@ -1642,25 +1726,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i175 := range m.Resources {
-		b = m.Resources[i175].AppendPostcard(b)
+	for i180 := range m.Resources {
+		b = m.Resources[i180].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n176 int
-	if n176, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n176 > 0 {
-		s177 := make([]DescribeConfigsResourceResp, n176)
-		for i178 := range s177 {
-			if err = s177[i178].decode(d); err != nil {
+	if n181 > 0 {
+		s182 := make([]DescribeConfigsResourceResp, n181)
+		for i183 := range s182 {
+			if err = s182[i183].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s177
+		m.Resources = s182
 	}
 	return nil
 }
@@ -1668,8 +1752,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i179 := range m.Resources {
-		n += m.Resources[i179].sizeHint()
+	for i184 := range m.Resources {
+		n += m.Resources[i184].sizeHint()
 	}
 	return n
 }
@@ -1677,56 +1761,21 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i180 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i180])
+	for i185 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i185])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n181 int
-	if n181, err = d.Len(); err != nil {
-		return err
-	}
-	if n181 > 0 {
-		s182 := make([]string, n181)
-		for i183 := range s182 {
-			if s182[i183], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s182
-	}
-	return nil
-}
-
-func (m *DescribeGroupsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i184 := range m.Groups {
-		n += len(m.Groups[i184]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
-func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i185 := range m.Groups {
-		b = m.Groups[i185].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 	var n186 int
 	if n186, err = d.Len(); err != nil {
 		return err
 	}
 	if n186 > 0 {
-		s187 := make([]DescribedGroup, n186)
+		s187 := make([]string, n186)
 		for i188 := range s187 {
-			if err = s187[i188].decode(d); err != nil {
+			if s187[i188], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -1735,11 +1784,46 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DescribeGroupsResp) sizeHint() int {
+func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i189 := range m.Groups {
-		n += m.Groups[i189].sizeHint()
+		n += len(m.Groups[i189]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
+func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i190 := range m.Groups {
+		b = m.Groups[i190].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
+	var n191 int
+	if n191, err = d.Len(); err != nil {
+		return err
+	}
+	if n191 > 0 {
+		s192 := make([]DescribedGroup, n191)
+		for i193 := range s192 {
+			if err = s192[i193].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s192
+	}
+	return nil
+}
+
+func (m *DescribeGroupsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i194 := range m.Groups {
+		n += m.Groups[i194].sizeHint()
 	}
 	return n
 }
@@ -1748,8 +1832,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i190 := range m.Partitions {
-		b = m.Partitions[i190].AppendPostcard(b)
+	for i195 := range m.Partitions {
+		b = m.Partitions[i195].AppendPostcard(b)
 	}
 	return b
 }
@@ -1758,18 +1842,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n191 int
-	if n191, err = d.Len(); err != nil {
+	var n196 int
+	if n196, err = d.Len(); err != nil {
 		return err
 	}
-	if n191 > 0 {
-		s192 := make([]TopicPartition, n191)
-		for i193 := range s192 {
-			if err = s192[i193].decode(d); err != nil {
+	if n196 > 0 {
+		s197 := make([]TopicPartition, n196)
+		for i198 := range s197 {
+			if err = s197[i198].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s192
+		m.Partitions = s197
 	}
 	return nil
 }
@@ -1778,8 +1862,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i194 := range m.Partitions {
-		n += m.Partitions[i194].sizeHint()
+	for i199 := range m.Partitions {
+		n += m.Partitions[i199].sizeHint()
 	}
 	return n
 }
@@ -1787,25 +1871,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i195 := range m.Dirs {
-		b = m.Dirs[i195].AppendPostcard(b)
+	for i200 := range m.Dirs {
+		b = m.Dirs[i200].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n196 int
-	if n196, err = d.Len(); err != nil {
+	var n201 int
+	if n201, err = d.Len(); err != nil {
 		return err
 	}
-	if n196 > 0 {
-		s197 := make([]LogDir, n196)
-		for i198 := range s197 {
-			if err = s197[i198].decode(d); err != nil {
+	if n201 > 0 {
+		s202 := make([]LogDir, n201)
+		for i203 := range s202 {
+			if err = s202[i203].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s197
+		m.Dirs = s202
 	}
 	return nil
 }
@@ -1813,8 +1897,198 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i199 := range m.Dirs {
-		n += m.Dirs[i199].sizeHint()
+	for i204 := range m.Dirs {
+		n += m.Dirs[i204].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersPartition to b.
+func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
+	for i205 := range m.Producers {
+		b = m.Producers[i205].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var n206 int
+	if n206, err = d.Len(); err != nil {
+		return err
+	}
+	if n206 > 0 {
+		s207 := make([]ProducerInfo, n206)
+		for i208 := range s207 {
+			if err = s207[i208].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Producers = s207
+	}
+	return nil
+}
+
+func (m *DescribeProducersPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i209 := range m.Producers {
+		n += m.Producers[i209].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
+func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i210 := range m.Partitions {
+		b = m.Partitions[i210].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
+	var n211 int
+	if n211, err = d.Len(); err != nil {
+		return err
+	}
+	if n211 > 0 {
+		s212 := make([]TxnPartition, n211)
+		for i213 := range s212 {
+			if err = s212[i213].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s212
+	}
+	return nil
+}
+
+func (m *DescribeProducersReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i214 := range m.Partitions {
+		n += m.Partitions[i214].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
+func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i215 := range m.Partitions {
+		b = m.Partitions[i215].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
+	var n216 int
+	if n216, err = d.Len(); err != nil {
+		return err
+	}
+	if n216 > 0 {
+		s217 := make([]DescribeProducersPartition, n216)
+		for i218 := range s217 {
+			if err = s217[i218].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s217
+	}
+	return nil
+}
+
+func (m *DescribeProducersResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i219 := range m.Partitions {
+		n += m.Partitions[i219].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
+func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
+	for i220 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i220])
+	}
+	return b
+}
+
+func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
+	var n221 int
+	if n221, err = d.Len(); err != nil {
+		return err
+	}
+	if n221 > 0 {
+		s222 := make([]string, n221)
+		for i223 := range s222 {
+			if s222[i223], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.TransactionalIDs = s222
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i224 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i224]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
+func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i225 := range m.Transactions {
+		b = m.Transactions[i225].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n226 int
+	if n226, err = d.Len(); err != nil {
+		return err
+	}
+	if n226 > 0 {
+		s227 := make([]TxnDescription, n226)
+		for i228 := range s227 {
+			if err = s227[i228].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s227
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i229 := range m.Transactions {
+		n += m.Transactions[i229].sizeHint()
 	}
 	return n
 }
@@ -1822,25 +2096,25 @@ func (m *DescribeLogDirsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i200 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i200])
+	for i230 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i230])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n201 int
-	if n201, err = d.Len(); err != nil {
+	var n231 int
+	if n231, err = d.Len(); err != nil {
 		return err
 	}
-	if n201 > 0 {
-		s202 := make([]string, n201)
-		for i203 := range s202 {
-			if s202[i203], err = d.String(); err != nil {
+	if n231 > 0 {
+		s232 := make([]string, n231)
+		for i233 := range s232 {
+			if s232[i233], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s202
+		m.Users = s232
 	}
 	return nil
 }
@@ -1848,8 +2122,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i204 := range m.Users {
-		n += len(m.Users[i204]) + 5
+	for i234 := range m.Users {
+		n += len(m.Users[i234]) + 5
 	}
 	return n
 }
@@ -1859,8 +2133,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i205 := range m.Users {
-		b = m.Users[i205].AppendPostcard(b)
+	for i235 := range m.Users {
+		b = m.Users[i235].AppendPostcard(b)
 	}
 	return b
 }
@@ -1872,18 +2146,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n206 int
-	if n206, err = d.Len(); err != nil {
+	var n236 int
+	if n236, err = d.Len(); err != nil {
 		return err
 	}
-	if n206 > 0 {
-		s207 := make([]ScramUser, n206)
-		for i208 := range s207 {
-			if err = s207[i208].decode(d); err != nil {
+	if n236 > 0 {
+		s237 := make([]ScramUser, n236)
+		for i238 := range s237 {
+			if err = s237[i238].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s207
+		m.Users = s237
 	}
 	return nil
 }
@@ -1893,8 +2167,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i209 := range m.Users {
-		n += m.Users[i209].sizeHint()
+	for i239 := range m.Users {
+		n += m.Users[i239].sizeHint()
 	}
 	return n
 }
@@ -1907,8 +2181,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i210 := range m.Members {
-		b = m.Members[i210].AppendPostcard(b)
+	for i240 := range m.Members {
+		b = m.Members[i240].AppendPostcard(b)
 	}
 	return b
 }
@@ -1929,18 +2203,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n211 int
-	if n211, err = d.Len(); err != nil {
+	var n241 int
+	if n241, err = d.Len(); err != nil {
 		return err
 	}
-	if n211 > 0 {
-		s212 := make([]DescribedMember, n211)
-		for i213 := range s212 {
-			if err = s212[i213].decode(d); err != nil {
+	if n241 > 0 {
+		s242 := make([]DescribedMember, n241)
+		for i243 := range s242 {
+			if err = s242[i243].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s212
+		m.Members = s242
 	}
 	return nil
 }
@@ -1953,8 +2227,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i214 := range m.Members {
-		n += m.Members[i214].sizeHint()
+	for i244 := range m.Members {
+		n += m.Members[i244].sizeHint()
 	}
 	return n
 }
@@ -2000,6 +2274,40 @@ func (m *DescribedMember) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.Metadata) + 5
 	n += len(m.Assignment) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of EndTxnReq to b.
+func (m *EndTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendBool(b, m.Commit)
+	return b
+}
+
+func (m *EndTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Commit, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *EndTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 10
 	return n
 }
 
@@ -2116,8 +2424,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i215 := range m.Partitions {
-		b = m.Partitions[i215].AppendPostcard(b)
+	for i245 := range m.Partitions {
+		b = m.Partitions[i245].AppendPostcard(b)
 	}
 	return b
 }
@@ -2132,23 +2440,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x216 byte
-	if x216, err = d.Byte(); err != nil {
+	var x246 byte
+	if x246, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x216)
-	var n217 int
-	if n217, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x246)
+	var n247 int
+	if n247, err = d.Len(); err != nil {
 		return err
 	}
-	if n217 > 0 {
-		s218 := make([]FetchPartition, n217)
-		for i219 := range s218 {
-			if err = s218[i219].decode(d); err != nil {
+	if n247 > 0 {
+		s248 := make([]FetchPartition, n247)
+		for i249 := range s248 {
+			if err = s248[i249].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s218
+		m.Partitions = s248
 	}
 	return nil
 }
@@ -2160,8 +2468,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i220 := range m.Partitions {
-		n += m.Partitions[i220].sizeHint()
+	for i250 := range m.Partitions {
+		n += m.Partitions[i250].sizeHint()
 	}
 	return n
 }
@@ -2169,25 +2477,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i221 := range m.Partitions {
-		b = m.Partitions[i221].AppendPostcard(b)
+	for i251 := range m.Partitions {
+		b = m.Partitions[i251].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n222 int
-	if n222, err = d.Len(); err != nil {
+	var n252 int
+	if n252, err = d.Len(); err != nil {
 		return err
 	}
-	if n222 > 0 {
-		s223 := make([]FetchPartitionResp, n222)
-		for i224 := range s223 {
-			if err = s223[i224].decode(d); err != nil {
+	if n252 > 0 {
+		s253 := make([]FetchPartitionResp, n252)
+		for i254 := range s253 {
+			if err = s253[i254].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s223
+		m.Partitions = s253
 	}
 	return nil
 }
@@ -2195,8 +2503,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i225 := range m.Partitions {
-		n += m.Partitions[i225].sizeHint()
+	for i255 := range m.Partitions {
+		n += m.Partitions[i255].sizeHint()
 	}
 	return n
 }
@@ -2204,16 +2512,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i226 := range m.Partitions {
-		m.Partitions[i226].appendVec(w)
+	for i256 := range m.Partitions {
+		m.Partitions[i256].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i227 := range m.Partitions {
-		n += m.Partitions[i227].vecHint()
+	for i257 := range m.Partitions {
+		n += m.Partitions[i257].vecHint()
 	}
 	return n
 }
@@ -2312,21 +2620,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x228 byte
-	if x228, err = d.Byte(); err != nil {
+	var x258 byte
+	if x258, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x228)
-	var some229 bool
-	if some229, err = d.Option(); err != nil {
+	m.Op = int8(x258)
+	var some259 bool
+	if some259, err = d.Option(); err != nil {
 		return err
 	}
-	if some229 {
-		p230 := new(string)
-		if (*p230), err = d.String(); err != nil {
+	if some259 {
+		p260 := new(string)
+		if (*p260), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p230
+		m.Value = p260
 	}
 	return nil
 }
@@ -2345,26 +2653,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i231 := range m.Resources {
-		b = m.Resources[i231].AppendPostcard(b)
+	for i261 := range m.Resources {
+		b = m.Resources[i261].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n232 int
-	if n232, err = d.Len(); err != nil {
+	var n262 int
+	if n262, err = d.Len(); err != nil {
 		return err
 	}
-	if n232 > 0 {
-		s233 := make([]IncrementalAlterConfigsResource, n232)
-		for i234 := range s233 {
-			if err = s233[i234].decode(d); err != nil {
+	if n262 > 0 {
+		s263 := make([]IncrementalAlterConfigsResource, n262)
+		for i264 := range s263 {
+			if err = s263[i264].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s233
+		m.Resources = s263
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -2375,8 +2683,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i235 := range m.Resources {
-		n += m.Resources[i235].sizeHint()
+	for i265 := range m.Resources {
+		n += m.Resources[i265].sizeHint()
 	}
 	n += 10
 	return n
@@ -2387,33 +2695,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i236 := range m.Configs {
-		b = m.Configs[i236].AppendPostcard(b)
+	for i266 := range m.Configs {
+		b = m.Configs[i266].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x237 byte
-	if x237, err = d.Byte(); err != nil {
+	var x267 byte
+	if x267, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x237)
+	m.Type = int8(x267)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n238 int
-	if n238, err = d.Len(); err != nil {
+	var n268 int
+	if n268, err = d.Len(); err != nil {
 		return err
 	}
-	if n238 > 0 {
-		s239 := make([]IncrementalAlterConfig, n238)
-		for i240 := range s239 {
-			if err = s239[i240].decode(d); err != nil {
+	if n268 > 0 {
+		s269 := make([]IncrementalAlterConfig, n268)
+		for i270 := range s269 {
+			if err = s269[i270].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s239
+		m.Configs = s269
 	}
 	return nil
 }
@@ -2423,8 +2731,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i241 := range m.Configs {
-		n += m.Configs[i241].sizeHint()
+	for i271 := range m.Configs {
+		n += m.Configs[i271].sizeHint()
 	}
 	return n
 }
@@ -2482,6 +2790,40 @@ func (m *InitProducerIDResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of InitTxnProducerIDReq to b.
+func (m *InitTxnProducerIDReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	return b
+}
+
+func (m *InitTxnProducerIDReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *InitTxnProducerIDReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of JoinGroupMember to b.
 func (m *JoinGroupMember) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MemberID)
@@ -2520,8 +2862,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i242 := range m.Protocols {
-		b = m.Protocols[i242].AppendPostcard(b)
+	for i272 := range m.Protocols {
+		b = m.Protocols[i272].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2549,18 +2891,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n243 int
-	if n243, err = d.Len(); err != nil {
+	var n273 int
+	if n273, err = d.Len(); err != nil {
 		return err
 	}
-	if n243 > 0 {
-		s244 := make([]GroupProtocol, n243)
-		for i245 := range s244 {
-			if err = s244[i245].decode(d); err != nil {
+	if n273 > 0 {
+		s274 := make([]GroupProtocol, n273)
+		for i275 := range s274 {
+			if err = s274[i275].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s244
+		m.Protocols = s274
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2586,8 +2928,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i246 := range m.Protocols {
-		n += m.Protocols[i246].sizeHint()
+	for i276 := range m.Protocols {
+		n += m.Protocols[i276].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2605,8 +2947,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i247 := range m.Members {
-		b = m.Members[i247].AppendPostcard(b)
+	for i277 := range m.Members {
+		b = m.Members[i277].AppendPostcard(b)
 	}
 	return b
 }
@@ -2630,18 +2972,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n248 int
-	if n248, err = d.Len(); err != nil {
+	var n278 int
+	if n278, err = d.Len(); err != nil {
 		return err
 	}
-	if n248 > 0 {
-		s249 := make([]JoinGroupMember, n248)
-		for i250 := range s249 {
-			if err = s249[i250].decode(d); err != nil {
+	if n278 > 0 {
+		s279 := make([]JoinGroupMember, n278)
+		for i280 := range s279 {
+			if err = s279[i280].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s249
+		m.Members = s279
 	}
 	return nil
 }
@@ -2655,8 +2997,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i251 := range m.Members {
-		n += m.Members[i251].sizeHint()
+	for i281 := range m.Members {
+		n += m.Members[i281].sizeHint()
 	}
 	return n
 }
@@ -2723,8 +3065,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i252 := range m.Members {
-		b = m.Members[i252].AppendPostcard(b)
+	for i282 := range m.Members {
+		b = m.Members[i282].AppendPostcard(b)
 	}
 	return b
 }
@@ -2733,18 +3075,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n253 int
-	if n253, err = d.Len(); err != nil {
+	var n283 int
+	if n283, err = d.Len(); err != nil {
 		return err
 	}
-	if n253 > 0 {
-		s254 := make([]LeaveGroupMember, n253)
-		for i255 := range s254 {
-			if err = s254[i255].decode(d); err != nil {
+	if n283 > 0 {
+		s284 := make([]LeaveGroupMember, n283)
+		for i285 := range s284 {
+			if err = s284[i285].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s254
+		m.Members = s284
 	}
 	return nil
 }
@@ -2753,8 +3095,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i256 := range m.Members {
-		n += m.Members[i256].sizeHint()
+	for i286 := range m.Members {
+		n += m.Members[i286].sizeHint()
 	}
 	return n
 }
@@ -2763,8 +3105,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i257 := range m.Members {
-		b = m.Members[i257].AppendPostcard(b)
+	for i287 := range m.Members {
+		b = m.Members[i287].AppendPostcard(b)
 	}
 	return b
 }
@@ -2773,18 +3115,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n288 int
+	if n288, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]LeaveGroupMemberResp, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n288 > 0 {
+		s289 := make([]LeaveGroupMemberResp, n288)
+		for i290 := range s289 {
+			if err = s289[i290].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s259
+		m.Members = s289
 	}
 	return nil
 }
@@ -2793,8 +3135,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i261 := range m.Members {
-		n += m.Members[i261].sizeHint()
+	for i291 := range m.Members {
+		n += m.Members[i291].sizeHint()
 	}
 	return n
 }
@@ -2802,42 +3144,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i262 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i262])
+	for i292 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i292])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i263 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i263])
+	for i293 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i293])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]string, n264)
-		for i266 := range s265 {
-			if s265[i266], err = d.String(); err != nil {
+	if n294 > 0 {
+		s295 := make([]string, n294)
+		for i296 := range s295 {
+			if s295[i296], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s265
+		m.StatesFilter = s295
 	}
-	var n267 int
-	if n267, err = d.Len(); err != nil {
+	var n297 int
+	if n297, err = d.Len(); err != nil {
 		return err
 	}
-	if n267 > 0 {
-		s268 := make([]string, n267)
-		for i269 := range s268 {
-			if s268[i269], err = d.String(); err != nil {
+	if n297 > 0 {
+		s298 := make([]string, n297)
+		for i299 := range s298 {
+			if s298[i299], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s268
+		m.TypesFilter = s298
 	}
 	return nil
 }
@@ -2845,12 +3187,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i270 := range m.StatesFilter {
-		n += len(m.StatesFilter[i270]) + 5
+	for i300 := range m.StatesFilter {
+		n += len(m.StatesFilter[i300]) + 5
 	}
 	n += 5
-	for i271 := range m.TypesFilter {
-		n += len(m.TypesFilter[i271]) + 5
+	for i301 := range m.TypesFilter {
+		n += len(m.TypesFilter[i301]) + 5
 	}
 	return n
 }
@@ -2859,8 +3201,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i272 := range m.Groups {
-		b = m.Groups[i272].AppendPostcard(b)
+	for i302 := range m.Groups {
+		b = m.Groups[i302].AppendPostcard(b)
 	}
 	return b
 }
@@ -2869,18 +3211,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n303 int
+	if n303, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]ListedGroup, n273)
-		for i275 := range s274 {
-			if err = s274[i275].decode(d); err != nil {
+	if n303 > 0 {
+		s304 := make([]ListedGroup, n303)
+		for i305 := range s304 {
+			if err = s304[i305].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s274
+		m.Groups = s304
 	}
 	return nil
 }
@@ -2889,8 +3231,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i276 := range m.Groups {
-		n += m.Groups[i276].sizeHint()
+	for i306 := range m.Groups {
+		n += m.Groups[i306].sizeHint()
 	}
 	return n
 }
@@ -2967,30 +3309,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i277 := range m.Partitions {
-		b = m.Partitions[i277].AppendPostcard(b)
+	for i307 := range m.Partitions {
+		b = m.Partitions[i307].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x278 byte
-	if x278, err = d.Byte(); err != nil {
+	var x308 byte
+	if x308, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x278)
-	var n279 int
-	if n279, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x308)
+	var n309 int
+	if n309, err = d.Len(); err != nil {
 		return err
 	}
-	if n279 > 0 {
-		s280 := make([]ListOffsetsPartition, n279)
-		for i281 := range s280 {
-			if err = s280[i281].decode(d); err != nil {
+	if n309 > 0 {
+		s310 := make([]ListOffsetsPartition, n309)
+		for i311 := range s310 {
+			if err = s310[i311].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s280
+		m.Partitions = s310
 	}
 	return nil
 }
@@ -2999,8 +3341,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i282 := range m.Partitions {
-		n += m.Partitions[i282].sizeHint()
+	for i312 := range m.Partitions {
+		n += m.Partitions[i312].sizeHint()
 	}
 	return n
 }
@@ -3008,25 +3350,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i283 := range m.Partitions {
-		b = m.Partitions[i283].AppendPostcard(b)
+	for i313 := range m.Partitions {
+		b = m.Partitions[i313].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n284 int
-	if n284, err = d.Len(); err != nil {
+	var n314 int
+	if n314, err = d.Len(); err != nil {
 		return err
 	}
-	if n284 > 0 {
-		s285 := make([]ListOffsetsPartitionResp, n284)
-		for i286 := range s285 {
-			if err = s285[i286].decode(d); err != nil {
+	if n314 > 0 {
+		s315 := make([]ListOffsetsPartitionResp, n314)
+		for i316 := range s315 {
+			if err = s315[i316].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s285
+		m.Partitions = s315
 	}
 	return nil
 }
@@ -3034,8 +3376,102 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i287 := range m.Partitions {
-		n += m.Partitions[i287].sizeHint()
+	for i317 := range m.Partitions {
+		n += m.Partitions[i317].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
+func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.States)))
+	for i318 := range m.States {
+		b = postcard.AppendString(b, m.States[i318])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
+	for i319 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i319]))
+	}
+	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
+	return b
+}
+
+func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
+	var n320 int
+	if n320, err = d.Len(); err != nil {
+		return err
+	}
+	if n320 > 0 {
+		s321 := make([]string, n320)
+		for i322 := range s321 {
+			if s321[i322], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.States = s321
+	}
+	var n323 int
+	if n323, err = d.Len(); err != nil {
+		return err
+	}
+	if n323 > 0 {
+		s324 := make([]int64, n323)
+		for i325 := range s324 {
+			if s324[i325], err = d.I64(); err != nil {
+				return err
+			}
+		}
+		m.ProducerIDs = s324
+	}
+	if m.MinDurationMs, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ListTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i326 := range m.States {
+		n += len(m.States[i326]) + 5
+	}
+	n += 5
+	n += 10 * len(m.ProducerIDs)
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
+func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i327 := range m.Transactions {
+		b = m.Transactions[i327].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n328 int
+	if n328, err = d.Len(); err != nil {
+		return err
+	}
+	if n328 > 0 {
+		s329 := make([]TxnListing, n328)
+		for i330 := range s329 {
+			if err = s329[i330].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s329
+	}
+	return nil
+}
+
+func (m *ListTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i331 := range m.Transactions {
+		n += m.Transactions[i331].sizeHint()
 	}
 	return n
 }
@@ -3081,8 +3517,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i288 := range m.Partitions {
-		b = m.Partitions[i288].AppendPostcard(b)
+	for i332 := range m.Partitions {
+		b = m.Partitions[i332].AppendPostcard(b)
 	}
 	return b
 }
@@ -3100,18 +3536,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n333 int
+	if n333, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]LogDirPartition, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n333 > 0 {
+		s334 := make([]LogDirPartition, n333)
+		for i335 := range s334 {
+			if err = s334[i335].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s290
+		m.Partitions = s334
 	}
 	return nil
 }
@@ -3123,8 +3559,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i292 := range m.Partitions {
-		n += m.Partitions[i292].sizeHint()
+	for i336 := range m.Partitions {
+		n += m.Partitions[i336].sizeHint()
 	}
 	return n
 }
@@ -3166,26 +3602,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i293 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i293])
+	for i337 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i337])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n338 int
+	if n338, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]string, n294)
-		for i296 := range s295 {
-			if s295[i296], err = d.String(); err != nil {
+	if n338 > 0 {
+		s339 := make([]string, n338)
+		for i340 := range s339 {
+			if s339[i340], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s295
+		m.Topics = s339
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -3196,8 +3632,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i297 := range m.Topics {
-		n += len(m.Topics[i297]) + 5
+	for i341 := range m.Topics {
+		n += len(m.Topics[i341]) + 5
 	}
 	n += 10
 	return n
@@ -3206,12 +3642,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i298 := range m.Brokers {
-		b = m.Brokers[i298].AppendPostcard(b)
+	for i342 := range m.Brokers {
+		b = m.Brokers[i342].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i299 := range m.Topics {
-		b = m.Topics[i299].AppendPostcard(b)
+	for i343 := range m.Topics {
+		b = m.Topics[i343].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -3219,31 +3655,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n300 int
-	if n300, err = d.Len(); err != nil {
+	var n344 int
+	if n344, err = d.Len(); err != nil {
 		return err
 	}
-	if n300 > 0 {
-		s301 := make([]BrokerInfo, n300)
-		for i302 := range s301 {
-			if err = s301[i302].decode(d); err != nil {
+	if n344 > 0 {
+		s345 := make([]BrokerInfo, n344)
+		for i346 := range s345 {
+			if err = s345[i346].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s301
+		m.Brokers = s345
 	}
-	var n303 int
-	if n303, err = d.Len(); err != nil {
+	var n347 int
+	if n347, err = d.Len(); err != nil {
 		return err
 	}
-	if n303 > 0 {
-		s304 := make([]TopicInfo, n303)
-		for i305 := range s304 {
-			if err = s304[i305].decode(d); err != nil {
+	if n347 > 0 {
+		s348 := make([]TopicInfo, n347)
+		for i349 := range s348 {
+			if err = s348[i349].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s304
+		m.Topics = s348
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -3257,12 +3693,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i306 := range m.Brokers {
-		n += m.Brokers[i306].sizeHint()
+	for i350 := range m.Brokers {
+		n += m.Brokers[i350].sizeHint()
 	}
 	n += 5
-	for i307 := range m.Topics {
-		n += m.Topics[i307].sizeHint()
+	for i351 := range m.Topics {
+		n += m.Topics[i351].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -3334,8 +3770,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i308 := range m.Topics {
-		b = m.Topics[i308].AppendPostcard(b)
+	for i352 := range m.Topics {
+		b = m.Topics[i352].AppendPostcard(b)
 	}
 	return b
 }
@@ -3353,18 +3789,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n309 int
-	if n309, err = d.Len(); err != nil {
+	var n353 int
+	if n353, err = d.Len(); err != nil {
 		return err
 	}
-	if n309 > 0 {
-		s310 := make([]OffsetCommitTopic, n309)
-		for i311 := range s310 {
-			if err = s310[i311].decode(d); err != nil {
+	if n353 > 0 {
+		s354 := make([]OffsetCommitTopic, n353)
+		for i355 := range s354 {
+			if err = s354[i355].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s310
+		m.Topics = s354
 	}
 	return nil
 }
@@ -3376,8 +3812,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i312 := range m.Topics {
-		n += m.Topics[i312].sizeHint()
+	for i356 := range m.Topics {
+		n += m.Topics[i356].sizeHint()
 	}
 	return n
 }
@@ -3385,25 +3821,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i313 := range m.Topics {
-		b = m.Topics[i313].AppendPostcard(b)
+	for i357 := range m.Topics {
+		b = m.Topics[i357].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n314 int
-	if n314, err = d.Len(); err != nil {
+	var n358 int
+	if n358, err = d.Len(); err != nil {
 		return err
 	}
-	if n314 > 0 {
-		s315 := make([]OffsetCommitTopicResp, n314)
-		for i316 := range s315 {
-			if err = s315[i316].decode(d); err != nil {
+	if n358 > 0 {
+		s359 := make([]OffsetCommitTopicResp, n358)
+		for i360 := range s359 {
+			if err = s359[i360].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s315
+		m.Topics = s359
 	}
 	return nil
 }
@@ -3411,8 +3847,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i317 := range m.Topics {
-		n += m.Topics[i317].sizeHint()
+	for i361 := range m.Topics {
+		n += m.Topics[i361].sizeHint()
 	}
 	return n
 }
@@ -3421,8 +3857,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i318 := range m.Partitions {
-		b = m.Partitions[i318].AppendPostcard(b)
+	for i362 := range m.Partitions {
+		b = m.Partitions[i362].AppendPostcard(b)
 	}
 	return b
 }
@@ -3431,18 +3867,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n363 int
+	if n363, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]OffsetCommitPartition, n319)
-		for i321 := range s320 {
-			if err = s320[i321].decode(d); err != nil {
+	if n363 > 0 {
+		s364 := make([]OffsetCommitPartition, n363)
+		for i365 := range s364 {
+			if err = s364[i365].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s320
+		m.Partitions = s364
 	}
 	return nil
 }
@@ -3451,8 +3887,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i322 := range m.Partitions {
-		n += m.Partitions[i322].sizeHint()
+	for i366 := range m.Partitions {
+		n += m.Partitions[i366].sizeHint()
 	}
 	return n
 }
@@ -3461,8 +3897,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i323 := range m.Partitions {
-		b = m.Partitions[i323].AppendPostcard(b)
+	for i367 := range m.Partitions {
+		b = m.Partitions[i367].AppendPostcard(b)
 	}
 	return b
 }
@@ -3471,18 +3907,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n324 int
-	if n324, err = d.Len(); err != nil {
+	var n368 int
+	if n368, err = d.Len(); err != nil {
 		return err
 	}
-	if n324 > 0 {
-		s325 := make([]OffsetCommitPartitionResp, n324)
-		for i326 := range s325 {
-			if err = s325[i326].decode(d); err != nil {
+	if n368 > 0 {
+		s369 := make([]OffsetCommitPartitionResp, n368)
+		for i370 := range s369 {
+			if err = s369[i370].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s325
+		m.Partitions = s369
 	}
 	return nil
 }
@@ -3491,8 +3927,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i327 := range m.Partitions {
-		n += m.Partitions[i327].sizeHint()
+	for i371 := range m.Partitions {
+		n += m.Partitions[i371].sizeHint()
 	}
 	return n
 }
@@ -3525,8 +3961,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i328 := range m.Topics {
-		b = m.Topics[i328].AppendPostcard(b)
+	for i372 := range m.Topics {
+		b = m.Topics[i372].AppendPostcard(b)
 	}
 	return b
 }
@@ -3535,18 +3971,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n329 int
-	if n329, err = d.Len(); err != nil {
+	var n373 int
+	if n373, err = d.Len(); err != nil {
 		return err
 	}
-	if n329 > 0 {
-		s330 := make([]OffsetDeleteTopic, n329)
-		for i331 := range s330 {
-			if err = s330[i331].decode(d); err != nil {
+	if n373 > 0 {
+		s374 := make([]OffsetDeleteTopic, n373)
+		for i375 := range s374 {
+			if err = s374[i375].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s330
+		m.Topics = s374
 	}
 	return nil
 }
@@ -3555,8 +3991,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i332 := range m.Topics {
-		n += m.Topics[i332].sizeHint()
+	for i376 := range m.Topics {
+		n += m.Topics[i376].sizeHint()
 	}
 	return n
 }
@@ -3565,8 +4001,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i333 := range m.Topics {
-		b = m.Topics[i333].AppendPostcard(b)
+	for i377 := range m.Topics {
+		b = m.Topics[i377].AppendPostcard(b)
 	}
 	return b
 }
@@ -3575,18 +4011,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n334 int
-	if n334, err = d.Len(); err != nil {
+	var n378 int
+	if n378, err = d.Len(); err != nil {
 		return err
 	}
-	if n334 > 0 {
-		s335 := make([]OffsetDeleteTopicResp, n334)
-		for i336 := range s335 {
-			if err = s335[i336].decode(d); err != nil {
+	if n378 > 0 {
+		s379 := make([]OffsetDeleteTopicResp, n378)
+		for i380 := range s379 {
+			if err = s379[i380].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s335
+		m.Topics = s379
 	}
 	return nil
 }
@@ -3595,8 +4031,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i337 := range m.Topics {
-		n += m.Topics[i337].sizeHint()
+	for i381 := range m.Topics {
+		n += m.Topics[i381].sizeHint()
 	}
 	return n
 }
@@ -3605,8 +4041,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i338 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i338]))
+	for i382 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i382]))
 	}
 	return b
 }
@@ -3615,18 +4051,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n339 int
-	if n339, err = d.Len(); err != nil {
+	var n383 int
+	if n383, err = d.Len(); err != nil {
 		return err
 	}
-	if n339 > 0 {
-		s340 := make([]int32, n339)
-		for i341 := range s340 {
-			if s340[i341], err = d.I32(); err != nil {
+	if n383 > 0 {
+		s384 := make([]int32, n383)
+		for i385 := range s384 {
+			if s384[i385], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s340
+		m.Partitions = s384
 	}
 	return nil
 }
@@ -3643,8 +4079,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i342 := range m.Partitions {
-		b = m.Partitions[i342].AppendPostcard(b)
+	for i386 := range m.Partitions {
+		b = m.Partitions[i386].AppendPostcard(b)
 	}
 	return b
 }
@@ -3653,18 +4089,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n343 int
-	if n343, err = d.Len(); err != nil {
+	var n387 int
+	if n387, err = d.Len(); err != nil {
 		return err
 	}
-	if n343 > 0 {
-		s344 := make([]OffsetDeletePartitionResp, n343)
-		for i345 := range s344 {
-			if err = s344[i345].decode(d); err != nil {
+	if n387 > 0 {
+		s388 := make([]OffsetDeletePartitionResp, n387)
+		for i389 := range s388 {
+			if err = s388[i389].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s344
+		m.Partitions = s388
 	}
 	return nil
 }
@@ -3673,8 +4109,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i346 := range m.Partitions {
-		n += m.Partitions[i346].sizeHint()
+	for i390 := range m.Partitions {
+		n += m.Partitions[i390].sizeHint()
 	}
 	return n
 }
@@ -3722,8 +4158,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i347 := range m.Topics {
-		b = m.Topics[i347].AppendPostcard(b)
+	for i391 := range m.Topics {
+		b = m.Topics[i391].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -3733,18 +4169,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n348 int
-	if n348, err = d.Len(); err != nil {
+	var n392 int
+	if n392, err = d.Len(); err != nil {
 		return err
 	}
-	if n348 > 0 {
-		s349 := make([]OffsetFetchTopic, n348)
-		for i350 := range s349 {
-			if err = s349[i350].decode(d); err != nil {
+	if n392 > 0 {
+		s393 := make([]OffsetFetchTopic, n392)
+		for i394 := range s393 {
+			if err = s393[i394].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s349
+		m.Topics = s393
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3756,8 +4192,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i351 := range m.Topics {
-		n += m.Topics[i351].sizeHint()
+	for i395 := range m.Topics {
+		n += m.Topics[i395].sizeHint()
 	}
 	n += 10
 	return n
@@ -3767,8 +4203,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i352 := range m.Topics {
-		b = m.Topics[i352].AppendPostcard(b)
+	for i396 := range m.Topics {
+		b = m.Topics[i396].AppendPostcard(b)
 	}
 	return b
 }
@@ -3777,18 +4213,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n353 int
-	if n353, err = d.Len(); err != nil {
+	var n397 int
+	if n397, err = d.Len(); err != nil {
 		return err
 	}
-	if n353 > 0 {
-		s354 := make([]OffsetFetchTopicResp, n353)
-		for i355 := range s354 {
-			if err = s354[i355].decode(d); err != nil {
+	if n397 > 0 {
+		s398 := make([]OffsetFetchTopicResp, n397)
+		for i399 := range s398 {
+			if err = s398[i399].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s354
+		m.Topics = s398
 	}
 	return nil
 }
@@ -3797,8 +4233,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i356 := range m.Topics {
-		n += m.Topics[i356].sizeHint()
+	for i400 := range m.Topics {
+		n += m.Topics[i400].sizeHint()
 	}
 	return n
 }
@@ -3807,8 +4243,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i357 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i357]))
+	for i401 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i401]))
 	}
 	return b
 }
@@ -3817,18 +4253,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n358 int
-	if n358, err = d.Len(); err != nil {
+	var n402 int
+	if n402, err = d.Len(); err != nil {
 		return err
 	}
-	if n358 > 0 {
-		s359 := make([]int32, n358)
-		for i360 := range s359 {
-			if s359[i360], err = d.I32(); err != nil {
+	if n402 > 0 {
+		s403 := make([]int32, n402)
+		for i404 := range s403 {
+			if s403[i404], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s359
+		m.Partitions = s403
 	}
 	return nil
 }
@@ -3845,8 +4281,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i361 := range m.Partitions {
-		b = m.Partitions[i361].AppendPostcard(b)
+	for i405 := range m.Partitions {
+		b = m.Partitions[i405].AppendPostcard(b)
 	}
 	return b
 }
@@ -3855,18 +4291,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n362 int
-	if n362, err = d.Len(); err != nil {
+	var n406 int
+	if n406, err = d.Len(); err != nil {
 		return err
 	}
-	if n362 > 0 {
-		s363 := make([]OffsetFetchPartitionResp, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
+	if n406 > 0 {
+		s407 := make([]OffsetFetchPartitionResp, n406)
+		for i408 := range s407 {
+			if err = s407[i408].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s363
+		m.Partitions = s407
 	}
 	return nil
 }
@@ -3875,8 +4311,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i365 := range m.Partitions {
-		n += m.Partitions[i365].sizeHint()
+	for i409 := range m.Partitions {
+		n += m.Partitions[i409].sizeHint()
 	}
 	return n
 }
@@ -3952,25 +4388,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i366 := range m.Partitions {
-		b = m.Partitions[i366].AppendPostcard(b)
+	for i410 := range m.Partitions {
+		b = m.Partitions[i410].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n367 int
-	if n367, err = d.Len(); err != nil {
+	var n411 int
+	if n411, err = d.Len(); err != nil {
 		return err
 	}
-	if n367 > 0 {
-		s368 := make([]OffsetForLeaderEpochPartition, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
+	if n411 > 0 {
+		s412 := make([]OffsetForLeaderEpochPartition, n411)
+		for i413 := range s412 {
+			if err = s412[i413].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s368
+		m.Partitions = s412
 	}
 	return nil
 }
@@ -3978,8 +4414,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i370 := range m.Partitions {
-		n += m.Partitions[i370].sizeHint()
+	for i414 := range m.Partitions {
+		n += m.Partitions[i414].sizeHint()
 	}
 	return n
 }
@@ -3987,25 +4423,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i371 := range m.Partitions {
-		b = m.Partitions[i371].AppendPostcard(b)
+	for i415 := range m.Partitions {
+		b = m.Partitions[i415].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n372 int
-	if n372, err = d.Len(); err != nil {
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n372 > 0 {
-		s373 := make([]OffsetForLeaderEpochPartitionResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
+	if n416 > 0 {
+		s417 := make([]OffsetForLeaderEpochPartitionResp, n416)
+		for i418 := range s417 {
+			if err = s417[i418].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s373
+		m.Partitions = s417
 	}
 	return nil
 }
@@ -4013,8 +4449,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i375 := range m.Partitions {
-		n += m.Partitions[i375].sizeHint()
+	for i419 := range m.Partitions {
+		n += m.Partitions[i419].sizeHint()
 	}
 	return n
 }
@@ -4146,8 +4582,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i376 := range m.Partitions {
-		b = m.Partitions[i376].AppendPostcard(b)
+	for i420 := range m.Partitions {
+		b = m.Partitions[i420].AppendPostcard(b)
 	}
 	return b
 }
@@ -4159,18 +4595,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n377 int
-	if n377, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n377 > 0 {
-		s378 := make([]ProducePartition, n377)
-		for i379 := range s378 {
-			if err = s378[i379].decode(d); err != nil {
+	if n421 > 0 {
+		s422 := make([]ProducePartition, n421)
+		for i423 := range s422 {
+			if err = s422[i423].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s378
+		m.Partitions = s422
 	}
 	return nil
 }
@@ -4180,8 +4616,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i380 := range m.Partitions {
-		n += m.Partitions[i380].sizeHint()
+	for i424 := range m.Partitions {
+		n += m.Partitions[i424].sizeHint()
 	}
 	return n
 }
@@ -4191,8 +4627,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i381 := range m.Partitions {
-		m.Partitions[i381].appendVec(w)
+	for i425 := range m.Partitions {
+		m.Partitions[i425].appendVec(w)
 	}
 }
 
@@ -4201,8 +4637,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i382 := range m.Partitions {
-		n += m.Partitions[i382].vecHint()
+	for i426 := range m.Partitions {
+		n += m.Partitions[i426].vecHint()
 	}
 	return n
 }
@@ -4210,25 +4646,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i383 := range m.Partitions {
-		b = m.Partitions[i383].AppendPostcard(b)
+	for i427 := range m.Partitions {
+		b = m.Partitions[i427].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n384 int
-	if n384, err = d.Len(); err != nil {
+	var n428 int
+	if n428, err = d.Len(); err != nil {
 		return err
 	}
-	if n384 > 0 {
-		s385 := make([]ProducePartitionResp, n384)
-		for i386 := range s385 {
-			if err = s385[i386].decode(d); err != nil {
+	if n428 > 0 {
+		s429 := make([]ProducePartitionResp, n428)
+		for i430 := range s429 {
+			if err = s429[i430].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s385
+		m.Partitions = s429
 	}
 	return nil
 }
@@ -4236,9 +4672,53 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i387 := range m.Partitions {
-		n += m.Partitions[i387].sizeHint()
+	for i431 := range m.Partitions {
+		n += m.Partitions[i431].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ProducerInfo to b.
+func (m *ProducerInfo) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendZigzag(b, int64(m.LastSequence))
+	b = postcard.AppendZigzag(b, int64(m.LastTimestamp))
+	b = postcard.AppendZigzag(b, int64(m.CoordinatorEpoch))
+	b = postcard.AppendZigzag(b, int64(m.TxnStartOffset))
+	return b
+}
+
+func (m *ProducerInfo) decode(d *postcard.Decoder) (err error) {
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LastSequence, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LastTimestamp, err = d.I64(); err != nil {
+		return err
+	}
+	if m.CoordinatorEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.TxnStartOffset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ProducerInfo) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
 	return n
 }
 
@@ -4258,16 +4738,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some388 bool
-	if some388, err = d.Option(); err != nil {
+	var some432 bool
+	if some432, err = d.Option(); err != nil {
 		return err
 	}
-	if some388 {
-		p389 := new(string)
-		if (*p389), err = d.String(); err != nil {
+	if some432 {
+		p433 := new(string)
+		if (*p433), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p389
+		m.Name = p433
 	}
 	return nil
 }
@@ -4285,42 +4765,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i390 := range m.Entity {
-		b = m.Entity[i390].AppendPostcard(b)
+	for i434 := range m.Entity {
+		b = m.Entity[i434].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i391 := range m.Values {
-		b = m.Values[i391].AppendPostcard(b)
+	for i435 := range m.Values {
+		b = m.Values[i435].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n392 int
-	if n392, err = d.Len(); err != nil {
+	var n436 int
+	if n436, err = d.Len(); err != nil {
 		return err
 	}
-	if n392 > 0 {
-		s393 := make([]QuotaEntityPart, n392)
-		for i394 := range s393 {
-			if err = s393[i394].decode(d); err != nil {
+	if n436 > 0 {
+		s437 := make([]QuotaEntityPart, n436)
+		for i438 := range s437 {
+			if err = s437[i438].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s393
+		m.Entity = s437
 	}
-	var n395 int
-	if n395, err = d.Len(); err != nil {
+	var n439 int
+	if n439, err = d.Len(); err != nil {
 		return err
 	}
-	if n395 > 0 {
-		s396 := make([]QuotaValue, n395)
-		for i397 := range s396 {
-			if err = s396[i397].decode(d); err != nil {
+	if n439 > 0 {
+		s440 := make([]QuotaValue, n439)
+		for i441 := range s440 {
+			if err = s440[i441].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s396
+		m.Values = s440
 	}
 	return nil
 }
@@ -4328,12 +4808,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i398 := range m.Entity {
-		n += m.Entity[i398].sizeHint()
+	for i442 := range m.Entity {
+		n += m.Entity[i442].sizeHint()
 	}
 	n += 5
-	for i399 := range m.Values {
-		n += m.Values[i399].sizeHint()
+	for i443 := range m.Values {
+		n += m.Values[i443].sizeHint()
 	}
 	return n
 }
@@ -4355,21 +4835,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x400 byte
-	if x400, err = d.Byte(); err != nil {
+	var x444 byte
+	if x444, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x400)
-	var some401 bool
-	if some401, err = d.Option(); err != nil {
+	m.MatchType = int8(x444)
+	var some445 bool
+	if some445, err = d.Option(); err != nil {
 		return err
 	}
-	if some401 {
-		p402 := new(string)
-		if (*p402), err = d.String(); err != nil {
+	if some445 {
+		p446 := new(string)
+		if (*p446), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p402
+		m.Match = p446
 	}
 	return nil
 }
@@ -4484,11 +4964,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x403 byte
-	if x403, err = d.Byte(); err != nil {
+	var x447 byte
+	if x447, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x403)
+	m.Status = Status(x447)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -4543,11 +5023,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x404 byte
-	if x404, err = d.Byte(); err != nil {
+	var x448 byte
+	if x448, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x404)
+	m.Mechanism = int8(x448)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4584,11 +5064,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x405 byte
-	if x405, err = d.Byte(); err != nil {
+	var x449 byte
+	if x449, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x405)
+	m.Mechanism = int8(x449)
 	return nil
 }
 
@@ -4613,11 +5093,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x406 byte
-	if x406, err = d.Byte(); err != nil {
+	var x450 byte
+	if x450, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x406)
+	m.Mechanism = int8(x450)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4646,8 +5126,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i407 := range m.Credentials {
-		b = m.Credentials[i407].AppendPostcard(b)
+	for i451 := range m.Credentials {
+		b = m.Credentials[i451].AppendPostcard(b)
 	}
 	return b
 }
@@ -4662,18 +5142,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n408 int
-	if n408, err = d.Len(); err != nil {
+	var n452 int
+	if n452, err = d.Len(); err != nil {
 		return err
 	}
-	if n408 > 0 {
-		s409 := make([]ScramCredential, n408)
-		for i410 := range s409 {
-			if err = s409[i410].decode(d); err != nil {
+	if n452 > 0 {
+		s453 := make([]ScramCredential, n452)
+		for i454 := range s453 {
+			if err = s453[i454].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s409
+		m.Credentials = s453
 	}
 	return nil
 }
@@ -4684,8 +5164,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i411 := range m.Credentials {
-		n += m.Credentials[i411].sizeHint()
+	for i455 := range m.Credentials {
+		n += m.Credentials[i455].sizeHint()
 	}
 	return n
 }
@@ -4723,8 +5203,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i412 := range m.Assignments {
-		b = m.Assignments[i412].AppendPostcard(b)
+	for i456 := range m.Assignments {
+		b = m.Assignments[i456].AppendPostcard(b)
 	}
 	return b
 }
@@ -4748,18 +5228,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n413 int
-	if n413, err = d.Len(); err != nil {
+	var n457 int
+	if n457, err = d.Len(); err != nil {
 		return err
 	}
-	if n413 > 0 {
-		s414 := make([]SyncGroupAssignment, n413)
-		for i415 := range s414 {
-			if err = s414[i415].decode(d); err != nil {
+	if n457 > 0 {
+		s458 := make([]SyncGroupAssignment, n457)
+		for i459 := range s458 {
+			if err = s458[i459].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s414
+		m.Assignments = s458
 	}
 	return nil
 }
@@ -4773,8 +5253,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i416 := range m.Assignments {
-		n += m.Assignments[i416].sizeHint()
+	for i460 := range m.Assignments {
+		n += m.Assignments[i460].sizeHint()
 	}
 	return n
 }
@@ -4820,8 +5300,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i417 := range m.Partitions {
-		b = m.Partitions[i417].AppendPostcard(b)
+	for i461 := range m.Partitions {
+		b = m.Partitions[i461].AppendPostcard(b)
 	}
 	return b
 }
@@ -4833,26 +5313,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x418 []byte
-	if x418, err = d.Take(16); err != nil {
+	var x462 []byte
+	if x462, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x418)
+	copy(m.TopicID[:], x462)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n419 int
-	if n419, err = d.Len(); err != nil {
+	var n463 int
+	if n463, err = d.Len(); err != nil {
 		return err
 	}
-	if n419 > 0 {
-		s420 := make([]PartitionInfo, n419)
-		for i421 := range s420 {
-			if err = s420[i421].decode(d); err != nil {
+	if n463 > 0 {
+		s464 := make([]PartitionInfo, n463)
+		for i465 := range s464 {
+			if err = s464[i465].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s420
+		m.Partitions = s464
 	}
 	return nil
 }
@@ -4864,8 +5344,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i422 := range m.Partitions {
-		n += m.Partitions[i422].sizeHint()
+	for i466 := range m.Partitions {
+		n += m.Partitions[i466].sizeHint()
 	}
 	return n
 }
@@ -4890,6 +5370,203 @@ func (m *TopicPartition) decode(d *postcard.Decoder) (err error) {
 func (m *TopicPartition) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnDescription to b.
+func (m *TxnDescription) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendZigzag(b, int64(m.StartMs))
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i467 := range m.Partitions {
+		b = m.Partitions[i467].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.StartMs, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n468 int
+	if n468, err = d.Len(); err != nil {
+		return err
+	}
+	if n468 > 0 {
+		s469 := make([]TxnPartition, n468)
+		for i470 := range s469 {
+			if err = s469[i470].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s469
+	}
+	return nil
+}
+
+func (m *TxnDescription) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += len(m.State) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i471 := range m.Partitions {
+		n += m.Partitions[i471].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnListing to b.
+func (m *TxnListing) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendString(b, m.State)
+	return b
+}
+
+func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TxnListing) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += len(m.State) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnOffsetCommitReq to b.
+func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i472 := range m.Topics {
+		b = m.Topics[i472].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n473 int
+	if n473, err = d.Len(); err != nil {
+		return err
+	}
+	if n473 > 0 {
+		s474 := make([]OffsetCommitTopic, n473)
+		for i475 := range s474 {
+			if err = s474[i475].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s474
+	}
+	return nil
+}
+
+func (m *TxnOffsetCommitReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += len(m.Group) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i476 := range m.Topics {
+		n += m.Topics[i476].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnPartition to b.
+func (m *TxnPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *TxnPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TxnPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnResp to b.
+func (m *TxnResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	return b
+}
+
+func (m *TxnResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TxnResp) sizeHint() int {
+	n := 0
 	n += 10
 	return n
 }
@@ -4924,6 +5601,14 @@ var specs = [...]Spec{
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpInitTxnProducerID, Name: "init_txn_producer_id", newReq: func() Message { return new(InitTxnProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpAddPartitionsToTxn, Name: "add_partitions_to_txn", newReq: func() Message { return new(AddPartitionsToTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpAddOffsetsToTxn, Name: "add_offsets_to_txn", newReq: func() Message { return new(AddOffsetsToTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpTxnOffsetCommit, Name: "txn_offset_commit", newReq: func() Message { return new(TxnOffsetCommitReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpEndTxn, Name: "end_txn", newReq: func() Message { return new(EndTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpListTransactions, Name: "list_transactions", newReq: func() Message { return new(ListTransactionsReq) }, newResp: func() Message { return new(ListTransactionsResp) }},
+	{Code: OpDescribeTransactions, Name: "describe_transactions", newReq: func() Message { return new(DescribeTransactionsReq) }, newResp: func() Message { return new(DescribeTransactionsResp) }},
+	{Code: OpDescribeProducers, Name: "describe_producers", newReq: func() Message { return new(DescribeProducersReq) }, newResp: func() Message { return new(DescribeProducersResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
 }
@@ -4985,10 +5670,26 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[25], true
 	case OpInitProducerID:
 		return specs[26], true
-	case OpDescribeUserScramCredentials:
+	case OpInitTxnProducerID:
 		return specs[27], true
-	case OpAlterUserScramCredentials:
+	case OpAddPartitionsToTxn:
 		return specs[28], true
+	case OpAddOffsetsToTxn:
+		return specs[29], true
+	case OpTxnOffsetCommit:
+		return specs[30], true
+	case OpEndTxn:
+		return specs[31], true
+	case OpListTransactions:
+		return specs[32], true
+	case OpDescribeTransactions:
+		return specs[33], true
+	case OpDescribeProducers:
+		return specs[34], true
+	case OpDescribeUserScramCredentials:
+		return specs[35], true
+	case OpAlterUserScramCredentials:
+		return specs[36], true
 	}
 	return Spec{}, false
 }
@@ -5348,6 +6049,110 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpInitTxnProducerID:
+		req, ok := body.(*InitTxnProducerIDReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: init_txn_producer_id request is %T", body)
+		}
+		resp, err := svc.InitTxnProducerID(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAddPartitionsToTxn:
+		req, ok := body.(*AddPartitionsToTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: add_partitions_to_txn request is %T", body)
+		}
+		resp, err := svc.AddPartitionsToTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAddOffsetsToTxn:
+		req, ok := body.(*AddOffsetsToTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: add_offsets_to_txn request is %T", body)
+		}
+		resp, err := svc.AddOffsetsToTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpTxnOffsetCommit:
+		req, ok := body.(*TxnOffsetCommitReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: txn_offset_commit request is %T", body)
+		}
+		resp, err := svc.TxnOffsetCommit(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpEndTxn:
+		req, ok := body.(*EndTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: end_txn request is %T", body)
+		}
+		resp, err := svc.EndTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpListTransactions:
+		req, ok := body.(*ListTransactionsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: list_transactions request is %T", body)
+		}
+		resp, err := svc.ListTransactions(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeTransactions:
+		req, ok := body.(*DescribeTransactionsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_transactions request is %T", body)
+		}
+		resp, err := svc.DescribeTransactions(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeProducers:
+		req, ok := body.(*DescribeProducersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_producers request is %T", body)
+		}
+		resp, err := svc.DescribeProducers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpDescribeUserScramCredentials:
 		req, ok := body.(*DescribeUserScramCredentialsReq)
 		if !ok {
@@ -5516,6 +6321,46 @@ func (Unimplemented) OffsetDelete(context.Context, *OffsetDeleteReq) (*OffsetDel
 // InitProducerID answers ErrUnsupported.
 func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitProducerIDResp, error) {
 	return nil, unsupported("init_producer_id")
+}
+
+// InitTxnProducerID answers ErrUnsupported.
+func (Unimplemented) InitTxnProducerID(context.Context, *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	return nil, unsupported("init_txn_producer_id")
+}
+
+// AddPartitionsToTxn answers ErrUnsupported.
+func (Unimplemented) AddPartitionsToTxn(context.Context, *AddPartitionsToTxnReq) (*TxnResp, error) {
+	return nil, unsupported("add_partitions_to_txn")
+}
+
+// AddOffsetsToTxn answers ErrUnsupported.
+func (Unimplemented) AddOffsetsToTxn(context.Context, *AddOffsetsToTxnReq) (*TxnResp, error) {
+	return nil, unsupported("add_offsets_to_txn")
+}
+
+// TxnOffsetCommit answers ErrUnsupported.
+func (Unimplemented) TxnOffsetCommit(context.Context, *TxnOffsetCommitReq) (*TxnResp, error) {
+	return nil, unsupported("txn_offset_commit")
+}
+
+// EndTxn answers ErrUnsupported.
+func (Unimplemented) EndTxn(context.Context, *EndTxnReq) (*TxnResp, error) {
+	return nil, unsupported("end_txn")
+}
+
+// ListTransactions answers ErrUnsupported.
+func (Unimplemented) ListTransactions(context.Context, *ListTransactionsReq) (*ListTransactionsResp, error) {
+	return nil, unsupported("list_transactions")
+}
+
+// DescribeTransactions answers ErrUnsupported.
+func (Unimplemented) DescribeTransactions(context.Context, *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	return nil, unsupported("describe_transactions")
+}
+
+// DescribeProducers answers ErrUnsupported.
+func (Unimplemented) DescribeProducers(context.Context, *DescribeProducersReq) (*DescribeProducersResp, error) {
+	return nil, unsupported("describe_producers")
 }
 
 // DescribeUserScramCredentials answers ErrUnsupported.
@@ -5754,6 +6599,70 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 	return p.Producers.InitProducerID(ctx, req)
 }
 
+// InitTxnProducerID forwards to p.Producers.
+func (p Parts) InitTxnProducerID(ctx context.Context, req *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("init_txn_producer_id")
+	}
+	return p.Producers.InitTxnProducerID(ctx, req)
+}
+
+// AddPartitionsToTxn forwards to p.Producers.
+func (p Parts) AddPartitionsToTxn(ctx context.Context, req *AddPartitionsToTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("add_partitions_to_txn")
+	}
+	return p.Producers.AddPartitionsToTxn(ctx, req)
+}
+
+// AddOffsetsToTxn forwards to p.Producers.
+func (p Parts) AddOffsetsToTxn(ctx context.Context, req *AddOffsetsToTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("add_offsets_to_txn")
+	}
+	return p.Producers.AddOffsetsToTxn(ctx, req)
+}
+
+// TxnOffsetCommit forwards to p.Producers.
+func (p Parts) TxnOffsetCommit(ctx context.Context, req *TxnOffsetCommitReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("txn_offset_commit")
+	}
+	return p.Producers.TxnOffsetCommit(ctx, req)
+}
+
+// EndTxn forwards to p.Producers.
+func (p Parts) EndTxn(ctx context.Context, req *EndTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("end_txn")
+	}
+	return p.Producers.EndTxn(ctx, req)
+}
+
+// ListTransactions forwards to p.Producers.
+func (p Parts) ListTransactions(ctx context.Context, req *ListTransactionsReq) (*ListTransactionsResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("list_transactions")
+	}
+	return p.Producers.ListTransactions(ctx, req)
+}
+
+// DescribeTransactions forwards to p.Producers.
+func (p Parts) DescribeTransactions(ctx context.Context, req *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("describe_transactions")
+	}
+	return p.Producers.DescribeTransactions(ctx, req)
+}
+
+// DescribeProducers forwards to p.Producers.
+func (p Parts) DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("describe_producers")
+	}
+	return p.Producers.DescribeProducers(ctx, req)
+}
+
 // DescribeUserScramCredentials forwards to p.Security.
 func (p Parts) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
 	if p.Security == nil {
@@ -5961,6 +6870,62 @@ func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*O
 func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
 	ctx, done := s.around(ctx, "init_producer_id")
 	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) InitTxnProducerID(ctx context.Context, req *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	ctx, done := s.around(ctx, "init_txn_producer_id")
+	resp, err := s.svc.InitTxnProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AddPartitionsToTxn(ctx context.Context, req *AddPartitionsToTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "add_partitions_to_txn")
+	resp, err := s.svc.AddPartitionsToTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AddOffsetsToTxn(ctx context.Context, req *AddOffsetsToTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "add_offsets_to_txn")
+	resp, err := s.svc.AddOffsetsToTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) TxnOffsetCommit(ctx context.Context, req *TxnOffsetCommitReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "txn_offset_commit")
+	resp, err := s.svc.TxnOffsetCommit(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) EndTxn(ctx context.Context, req *EndTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "end_txn")
+	resp, err := s.svc.EndTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ListTransactions(ctx context.Context, req *ListTransactionsReq) (*ListTransactionsResp, error) {
+	ctx, done := s.around(ctx, "list_transactions")
+	resp, err := s.svc.ListTransactions(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeTransactions(ctx context.Context, req *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	ctx, done := s.around(ctx, "describe_transactions")
+	resp, err := s.svc.DescribeTransactions(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error) {
+	ctx, done := s.around(ctx, "describe_producers")
+	resp, err := s.svc.DescribeProducers(ctx, req)
 	done(err)
 	return resp, err
 }
