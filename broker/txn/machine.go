@@ -10,19 +10,19 @@ import (
 
 // Kafka error codes the coordinator answers.
 const (
-	errNone                       int16 = 0
-	ErrCoordinatorLoadInProgress  int16 = 14
-	ErrInvalidProducerEpoch       int16 = 47
-	ErrInvalidTxnState            int16 = 48
-	ErrInvalidProducerIDMapping   int16 = 49
-	ErrInvalidTransactionTimeout  int16 = 50
-	ErrConcurrentTransactions     int16 = 51
-	ErrTransactionalIDNotFound    int16 = 105
-	ErrProducerFenced             int16 = 90
-	ErrInvalidRequest             int16 = 42
-	ErrCoordinatorNotAvailable    int16 = 15
-	ErrUnknownTopicOrPartition    int16 = 3
-	ErrTransactionAbortable       int16 = 120
+	errNone                      int16 = 0
+	ErrCoordinatorLoadInProgress int16 = 14
+	ErrInvalidProducerEpoch      int16 = 47
+	ErrInvalidTxnState           int16 = 48
+	ErrInvalidProducerIDMapping  int16 = 49
+	ErrInvalidTransactionTimeout int16 = 50
+	ErrConcurrentTransactions    int16 = 51
+	ErrTransactionalIDNotFound   int16 = 105
+	ErrProducerFenced            int16 = 90
+	ErrInvalidRequest            int16 = 42
+	ErrCoordinatorNotAvailable   int16 = 15
+	ErrUnknownTopicOrPartition   int16 = 3
+	ErrTransactionAbortable      int16 = 120
 )
 
 // Config tunes the Machine.

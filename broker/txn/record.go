@@ -56,8 +56,8 @@ type Txn struct {
 	Epoch      int16
 	TimeoutMs  int32
 	State      State
-	StartMs    int64 // when the transaction became Ongoing (Unix ms), 0 if not
-	UpdateMs   int64 // last change (Unix ms)
+	StartMs    int64    // when the transaction became Ongoing (Unix ms), 0 if not
+	UpdateMs   int64    // last change (Unix ms)
 	Partitions []TP     // sorted, unique
 	Groups     []string // sorted, unique
 	Offsets    []Offset // pending offsets, sorted by (group, topic, partition), unique

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// consumeValues reads topic from the start with an isolation level until want records came
+// (or 15 s passed) and returns their values in offset order per partition.
+func consumeValues(t *testing.T, addr, topic string, committed bool, want int) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	// Nothing more than wanted shows up in a few more polls.
+	for range 3 {
+		pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		pcancel()
+	}
+	return got
+}
+
+func txnClient(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"),
+		kgo.TransactionTimeout(30 * time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func produceTxn(t *testing.T, cl *kgo.Client, commit bool, values ...string) error {
+	t.Helper()
+	ctx := context.Background()
+	if err := cl.BeginTransaction(); err != nil {
+		return err
+	}
+	for i, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: int32(i % 2)}).FirstErr(); err != nil {
+			cl.EndTransaction(ctx, kgo.TryAbort)
+			return err
+		}
+	}
+	return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+}
+
+// A kgo transactional producer against the gateway with its embedded broker (up-single):
+// committed and aborted transactions, read_committed and read_uncommitted consumers, a
+// zombie fenced by a second producer of the same transactional id, a restart with a
+// transaction open, and the admin views.
+func TestTxnKgoEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startRun(t, dir)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(context.Background(), 2, 1, nil, "tx"); err != nil {
+		t.Fatal(err)
+	}
+
+	p := txnClient(t, addr, "etl-1")
+	if err := produceTxn(t, p, true, "c1", "c2", "c3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceTxn(t, p, false, "a1", "a2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceTxn(t, p, true, "c4"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A zombie: its transaction is open when a new producer of the same id starts.
+	zombie := txnClient(t, addr, "etl-2")
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(context.Background(), &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := txnClient(t, addr, "etl-2")
+	if err := produceTxn(t, fresh, true, "fresh"); err != nil {
+		t.Fatal(err)
+	}
+	err = zombie.EndTransaction(context.Background(), kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("zombie commit: %v, want a fencing error", err)
+	}
+
+	committed := []string{"c1", "c2", "c3", "c4", "fresh"}
+	got := consumeValues(t, addr, "tx", true, len(committed))
+	if slices.Sort(got); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed: %q, want %q", got, committed)
+	}
+	all := []string{"a1", "a2", "c1", "c2", "c3", "c4", "fresh", "zombie"}
+	got = consumeValues(t, addr, "tx", false, len(all))
+	if slices.Sort(got); !slices.Equal(got, all) {
+		t.Fatalf("read_uncommitted: %q, want %q", got, all)
+	}
+
+	// An open transaction across a restart: held back from read_committed, then committed.
+	open := txnClient(t, addr, "etl-3")
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(context.Background(), &kgo.Record{Value: []byte("pending")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	open.Close()
+	adm.Close()
+	stop()
+	addr, stop = startRun(t, dir)
+	defer stop()
+	adm, err = kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ka := kadm.NewClient(adm)
+	lt, err := ka.ListTransactions(context.Background(), nil, []string{"Ongoing"})
+	if err != nil || len(lt.Sorted()) != 1 || lt.Sorted()[0].TxnID != "etl-3" {
+		t.Fatalf("ListTransactions after restart: %v %+v", err, lt)
+	}
+	dt, err := ka.DescribeTransactions(context.Background(), "etl-3")
+	if err != nil || dt["etl-3"].State != "Ongoing" {
+		t.Fatalf("DescribeTransactions: %v %+v", err, dt)
+	}
+	got = consumeValues(t, addr, "tx", true, len(committed))
+	if slices.Sort(got); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed with a transaction open: %q, want %q", got, committed)
+	}
+	// The restarted producer of etl-3 fences and aborts the open transaction.
+	again := txnClient(t, addr, "etl-3")
+	if err := produceTxn(t, again, true, "after"); err != nil {
+		t.Fatal(err)
+	}
+	committed = []string{"after", "c1", "c2", "c3", "c4", "fresh"}
+	got = consumeValues(t, addr, "tx", true, len(committed))
+	if slices.Sort(got); !slices.Equal(got, committed) {
+		t.Fatalf("read_committed after the restart: %q, want %q", got, committed)
+	}
+	dp, err := ka.DescribeProducers(context.Background(), kadm.TopicsSet{"tx": {0: {}, 1: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	dp.EachProducer(func(kadm.DescribedProducer) { n++ })
+	if n == 0 {
+		t.Fatalf("DescribeProducers: none")
+	}
+}
+
+// kgo's GroupTransactSession: consume → transform → produce in transactions; the output
+// read with read_committed has every input record exactly once and the group's committed
+// offsets (committed inside the transactions) reach the end of the input.
+func TestTxnGroupTransactSession(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startRun(t, dir)
+	defer stop()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ka := kadm.NewClient(adm)
+	if _, err := ka.CreateTopic(context.Background(), 2, 1, nil, "in"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ka.CreateTopic(context.Background(), 2, 1, nil, "out"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	var in []*kgo.Record
+	for i := range n {
+		in = append(in, &kgo.Record{Topic: "in", Value: fmt.Appendf(nil, "%03d", i)})
+	}
+	if err := adm.ProduceSync(context.Background(), in...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("gts"), kgo.DefaultProduceTopic("out"),
+		kgo.ConsumerGroup("gts-group"), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := 0
+	for done < n && ctx.Err() == nil {
+		fs := sess.PollFetches(ctx)
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			done++
+			sess.Produce(ctx, &kgo.Record{Value: append([]byte("out-"), r.Value...)}, nil)
+		})
+		if _, err := sess.End(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := consumeValues(t, addr, "out", true, n)
+	if len(got) != n {
+		t.Fatalf("out: %d records, want %d", len(got), n)
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if want := fmt.Sprintf("out-%03d", i); v != want {
+			t.Fatalf("out[%d] = %q, want %q", i, v, want)
+		}
+	}
+	offs, err := ka.FetchOffsets(context.Background(), "gts-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := int64(0)
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	if sum != n {
+		t.Fatalf("committed offsets sum to %d, want %d", sum, n)
+	}
+}
