@@ -8,9 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"path/filepath"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // consumeValues reads topic from the start with an isolation level until want records came
@@ -182,6 +186,50 @@ func TestTxnGroupTransactSession(t *testing.T) {
 	dir := t.TempDir()
 	addr, stop := startRun(t, dir)
 	defer stop()
+	groupTransactSession(t, addr)
+}
+
+// Over the mesh (go tool task up: the gateway and one broker as separate nodes): a
+// committed and an aborted transaction, and a GroupTransactSession pipeline.
+func TestTxnOverMesh(t *testing.T) {
+	dir := t.TempDir()
+	sk, err := key.LoadOrCreate(filepath.Join(dir, "identity.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := startMeshBroker(t, sk.Public())
+	seed := mb.ep.Addr()
+	mb.joinControl(t, seed)
+	e := map[string]string{"RAFKA_MESH_ID": "gw-test", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "1000"}
+	addr := startGateway(t, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"}, e, 10*time.Second)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	if _, err := kadm.NewClient(adm).CreateTopic(context.Background(), 2, 1, nil, "tx"); err != nil {
+		t.Fatal(err)
+	}
+	p := txnClient(t, addr, "mesh-1")
+	if err := produceTxn(t, p, true, "c1", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceTxn(t, p, false, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := consumeValues(t, addr, "tx", true, 2); !slices.Equal(sorted(got), []string{"c1", "c2"}) {
+		t.Fatalf("read_committed over the mesh: %q", got)
+	}
+	if got := consumeValues(t, addr, "tx", false, 3); !slices.Equal(sorted(got), []string{"a1", "c1", "c2"}) {
+		t.Fatalf("read_uncommitted over the mesh: %q", got)
+	}
+	groupTransactSession(t, addr)
+}
+
+func sorted(s []string) []string { slices.Sort(s); return s }
+
+func groupTransactSession(t *testing.T, addr string) {
+	t.Helper()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
