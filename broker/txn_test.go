@@ -275,3 +275,29 @@ func (m *markerLog) WriteTxnMarkers(_ context.Context, pid int64, epoch int16, c
 	}
 	return nil
 }
+
+func TestMarkerBatch(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		b := markerBatch(7, 3, commit, 1234)
+		if _, err := ValidateBatches(b, -1); err == nil {
+			t.Fatal("a client may not produce a marker")
+		}
+		got, ok := controlType(b)
+		h := readBatchHead(b)
+		if !ok || got != commit || h.producerID != 7 || h.epoch != 3 || h.attrs != attrTransactional|attrControl {
+			t.Fatalf("marker %v: parsed %v %v %+v", commit, got, ok, h)
+		}
+		if want, got := binary.BigEndian.Uint32(b[offCRC:]), crc32.Checksum(b[offAttributes:], castagnoli); want != got {
+			t.Fatal("bad crc")
+		}
+	}
+}
+
+// FuzzControlType: parsing a control record never panics.
+func FuzzControlType(f *testing.F) {
+	f.Add(markerBatch(1, 0, true, 0))
+	f.Add(markerBatch(1, 0, false, 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		controlType(b)
+	})
+}
