@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"path/filepath"
 	"slices"
@@ -202,9 +203,7 @@ func (b *Broker) DescribeProducers(_ context.Context, req *brokerop.DescribeProd
 		if err != nil {
 			r.ErrorCode = b.storageError(p, "describe producers", err)
 		}
-		slices.SortFunc(r.Producers, func(a, c brokerop.ProducerInfo) int {
-			return int(a.ProducerID>>1) - int(c.ProducerID>>1)
-		})
+		slices.SortFunc(r.Producers, func(a, c brokerop.ProducerInfo) int { return cmp.Compare(a.ProducerID, c.ProducerID) })
 		resp.Partitions = append(resp.Partitions, r)
 	}
 	return resp, nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -254,26 +253,6 @@ func TestTxnTimeoutAndRecovery(t *testing.T) {
 	if n := len(dp.Partitions[0].Producers); n != 2 {
 		t.Fatalf("describe producers: %+v", dp)
 	}
-}
-
-// markerLog records WriteTxnMarkers calls.
-type markerLog struct {
-	calls []string
-	fail  bool
-}
-
-func (m *markerLog) WriteTxnMarkers(_ context.Context, pid int64, epoch int16, commit bool, parts []txn.TP) error {
-	if m.fail {
-		return context.DeadlineExceeded
-	}
-	kind := "abort"
-	if commit {
-		kind = "commit"
-	}
-	for _, p := range parts {
-		m.calls = append(m.calls, kind+" "+p.Topic)
-	}
-	return nil
 }
 
 func TestMarkerBatch(t *testing.T) {

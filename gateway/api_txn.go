@@ -13,6 +13,8 @@ package gateway
 // AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5, with implicit partition adds), and
 // the TRANSACTION_ABORTABLE versions (AddOffsetsToTxn/EndTxn/TxnOffsetCommit v4).
 // TxnOffsetCommit v3's generation and member id are not checked (the producer's epoch is).
+// PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions from before KIP-588
+// (InitProducerID < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2, TxnOffsetCommit < 3).
 // AddPartitionsToTxn v4 (the batched broker-to-broker form) is served: VerifyOnly
 // transactions answer whether every partition is already in the transaction.
 
@@ -39,6 +41,15 @@ func init() {
 	} {
 		Register(a)
 	}
+}
+
+// fenced maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for request versions from before
+// KIP-588 (below since), as Kafka does: older clients do not know the code.
+func fenced(code, version, since int16) int16 {
+	if code == kerr.ProducerFenced.Code && version < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
 }
 
 // txnCall runs one transaction-coordinator call and reduces "no transaction support" and
@@ -109,6 +120,12 @@ func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch 
 func handleAddPartitionsToTxn(ctx context.Context, r *Request, req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
 	if req.Version < 4 {
 		resp.Topics = addPartitions(ctx, r, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Topics)
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				p := &resp.Topics[i].Partitions[j]
+				p.ErrorCode = fenced(p.ErrorCode, req.Version, 2)
+			}
+		}
 		return
 	}
 	for _, t := range req.Transactions {
@@ -181,7 +198,7 @@ func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsets
 	if code == 0 {
 		code = bresp.ErrorCode
 	}
-	resp.ErrorCode = code
+	resp.ErrorCode = fenced(code, req.Version, 2)
 }
 
 func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
@@ -190,7 +207,7 @@ func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp
 	if code == 0 {
 		code = bresp.ErrorCode
 	}
-	resp.ErrorCode = code
+	resp.ErrorCode = fenced(code, req.Version, 2)
 }
 
 func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
@@ -210,6 +227,7 @@ func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetC
 	if code == 0 {
 		code = bresp.ErrorCode
 	}
+	code = fenced(code, req.Version, 3)
 	for _, t := range req.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic

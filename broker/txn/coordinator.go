@@ -50,9 +50,13 @@ type Coordinator struct {
 	log     *slog.Logger
 	offsets atomic.Pointer[OffsetSink]
 
-	mu    sync.Mutex // guards m, store
+	mu    sync.Mutex // guards m, store, finishing
 	m     *Machine
 	store *Store
+	// finishing holds the ids whose Markers a goroutine is carrying out: no one else
+	// carries them out meanwhile (a stale duplicate marker could end the producer's next
+	// transaction in a partition).
+	finishing map[string]bool
 
 	quit chan struct{}
 	done chan struct{}
@@ -90,7 +94,7 @@ func Open(cfg CoordinatorConfig) (*Coordinator, error) {
 	for _, r := range recs {
 		m.Apply(r)
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger, m: m, store: st, quit: make(chan struct{}), done: make(chan struct{})}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, m: m, store: st, finishing: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{})}
 	if cfg.CheckInterval > 0 {
 		go c.run()
 	} else {
@@ -139,13 +143,20 @@ func (c *Coordinator) Check(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
-	pending := c.m.Pending()
+	var pending []*Markers
+	for _, mk := range c.m.Pending() {
+		if !c.finishing[mk.ID] {
+			c.finishing[mk.ID] = true
+			pending = append(pending, mk)
+		}
+	}
 	for _, r := range c.m.Expired(c.cfg.Now(), c.cfg.NewPID) {
 		if err := c.persistLocked(r.Record); err != nil {
 			c.log.Error("txn: persist timeout abort", "id", r.Record.ID, "err", err)
 			continue
 		}
 		c.log.Info("txn: aborting timed-out transaction", "id", r.Record.ID, "producer_id", r.Record.ProducerID)
+		c.finishing[r.Record.ID] = true
 		pending = append(pending, r.Markers)
 	}
 	c.mu.Unlock()
@@ -171,8 +182,17 @@ func (c *Coordinator) persistLocked(t *Txn) error {
 	return nil
 }
 
-// finish carries out Markers and completes the transaction.
+// finish carries out Markers and completes the transaction. The caller marked mk.ID as
+// finishing; finish unmarks it.
 func (c *Coordinator) finish(ctx context.Context, mk *Markers) error {
+	err := c.finishMarked(ctx, mk)
+	c.mu.Lock()
+	delete(c.finishing, mk.ID)
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Coordinator) finishMarked(ctx context.Context, mk *Markers) error {
 	if err := c.cfg.Markers.WriteTxnMarkers(ctx, mk.ProducerID, mk.Epoch, mk.Commit, mk.Partitions); err != nil {
 		return fmt.Errorf("write markers: %w", err)
 	}
@@ -206,6 +226,9 @@ func (c *Coordinator) result(fn func(m *Machine, now time.Time) Result) Result {
 			c.log.Error("txn: persist", "id", r.Record.ID, "err", err)
 			return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}
 		}
+	}
+	if r.Markers != nil {
+		c.finishing[r.Markers.ID] = true // the caller carries them out (finish)
 	}
 	return r
 }
