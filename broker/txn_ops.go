@@ -139,8 +139,14 @@ func (b *Broker) ListTransactions(_ context.Context, req *brokerop.ListTransacti
 		return nil, ErrClosed
 	}
 	resp := &brokerop.ListTransactionsResp{}
-	for _, t := range b.txn.List(req.States, req.ProducerIDs, req.MinDurationMs) {
-		resp.Transactions = append(resp.Transactions, brokerop.TxnListing{TransactionalID: t.ID, ProducerID: t.ProducerID, State: t.State.String()})
+	for _, t := range b.txn.List(req.States, req.ProducerIDs, req.MinDurationMs, req.Group) {
+		l := brokerop.TxnListing{TransactionalID: t.ID, ProducerID: t.ProducerID, State: t.State.String()}
+		for _, o := range t.Offsets {
+			if req.Group != "" && o.Group == req.Group {
+				l.PendingOffsets = append(l.PendingOffsets, brokerop.TxnPartition{Topic: o.Topic, Partition: o.Partition})
+			}
+		}
+		resp.Transactions = append(resp.Transactions, l)
 	}
 	return resp, nil
 }

@@ -3393,6 +3393,7 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i319]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
+	b = postcard.AppendString(b, m.Group)
 	return b
 }
 
@@ -3426,6 +3427,9 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
 	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -3438,6 +3442,7 @@ func (m *ListTransactionsReq) sizeHint() int {
 	n += 5
 	n += 10 * len(m.ProducerIDs)
 	n += 10
+	n += len(m.Group) + 5
 	return n
 }
 
@@ -5449,6 +5454,10 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.TransactionalID)
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
+	for i472 := range m.PendingOffsets {
+		b = m.PendingOffsets[i472].AppendPostcard(b)
+	}
 	return b
 }
 
@@ -5462,6 +5471,19 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
+	var n473 int
+	if n473, err = d.Len(); err != nil {
+		return err
+	}
+	if n473 > 0 {
+		s474 := make([]TxnPartition, n473)
+		for i475 := range s474 {
+			if err = s474[i475].decode(d); err != nil {
+				return err
+			}
+		}
+		m.PendingOffsets = s474
+	}
 	return nil
 }
 
@@ -5470,6 +5492,10 @@ func (m *TxnListing) sizeHint() int {
 	n += len(m.TransactionalID) + 5
 	n += 10
 	n += len(m.State) + 5
+	n += 5
+	for i476 := range m.PendingOffsets {
+		n += m.PendingOffsets[i476].sizeHint()
+	}
 	return n
 }
 
@@ -5480,8 +5506,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i472 := range m.Topics {
-		b = m.Topics[i472].AppendPostcard(b)
+	for i477 := range m.Topics {
+		b = m.Topics[i477].AppendPostcard(b)
 	}
 	return b
 }
@@ -5499,18 +5525,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n473 int
-	if n473, err = d.Len(); err != nil {
+	var n478 int
+	if n478, err = d.Len(); err != nil {
 		return err
 	}
-	if n473 > 0 {
-		s474 := make([]OffsetCommitTopic, n473)
-		for i475 := range s474 {
-			if err = s474[i475].decode(d); err != nil {
+	if n478 > 0 {
+		s479 := make([]OffsetCommitTopic, n478)
+		for i480 := range s479 {
+			if err = s479[i480].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s474
+		m.Topics = s479
 	}
 	return nil
 }
@@ -5522,8 +5548,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i476 := range m.Topics {
-		n += m.Topics[i476].sizeHint()
+	for i481 := range m.Topics {
+		n += m.Topics[i481].sizeHint()
 	}
 	return n
 }

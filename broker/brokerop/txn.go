@@ -70,11 +70,13 @@ type EndTxnReq struct {
 }
 
 // ListTransactionsReq filters transactions: by state names (empty: all), producer ids
-// (empty: all), and running for at least MinDurationMs (-1: any).
+// (empty: all), running for at least MinDurationMs (-1: any), and, with Group set, holding
+// pending offsets of that group (the gateway's OffsetFetch with require_stable, KIP-447).
 type ListTransactionsReq struct {
 	States        []string
 	ProducerIDs   []int64
 	MinDurationMs int64
+	Group         string
 }
 
 // TxnListing is one transaction of ListTransactionsResp.
@@ -82,6 +84,7 @@ type TxnListing struct {
 	TransactionalID string
 	ProducerID      int64
 	State           string
+	PendingOffsets  []TxnPartition // with ListTransactionsReq.Group: that group's pending partitions
 }
 
 // ListTransactionsResp lists transactions, sorted by id.

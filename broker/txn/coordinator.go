@@ -283,10 +283,10 @@ func (c *Coordinator) End(ctx context.Context, id string, pid int64, epoch int16
 }
 
 // List returns the transactions matching a ListTransactions filter.
-func (c *Coordinator) List(states []string, pids []int64, minDurationMs int64) []*Txn {
+func (c *Coordinator) List(states []string, pids []int64, minDurationMs int64, group string) []*Txn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m.Filter(c.cfg.Now(), states, pids, minDurationMs)
+	return c.m.Filter(c.cfg.Now(), states, pids, minDurationMs, group)
 }
 
 // Describe returns one transaction's state.

@@ -382,8 +382,9 @@ func (m *Machine) NextTimeout() (time.Time, bool) {
 }
 
 // Filter selects transactions for ListTransactions: by state names (empty: all), producer
-// ids (empty: all), and a minimum running duration (ms, -1: none).
-func (m *Machine) Filter(now time.Time, states []string, pids []int64, minDurationMs int64) []*Txn {
+// ids (empty: all), a minimum running duration (ms, -1: none) and pending offsets of a
+// group ("": any).
+func (m *Machine) Filter(now time.Time, states []string, pids []int64, minDurationMs int64, group string) []*Txn {
 	var out []*Txn
 	for _, t := range m.All() {
 		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, t.State.String()) }) {
@@ -393,6 +394,9 @@ func (m *Machine) Filter(now time.Time, states []string, pids []int64, minDurati
 			continue
 		}
 		if minDurationMs >= 0 && (t.State != Ongoing || now.UnixMilli()-t.StartMs < minDurationMs) {
+			continue
+		}
+		if group != "" && !slices.ContainsFunc(t.Offsets, func(o Offset) bool { return o.Group == group }) {
 			continue
 		}
 		out = append(out, t)

@@ -147,16 +147,16 @@ func TestMachineFilter(t *testing.T) {
 		}
 	}
 	later := now.Add(time.Minute)
-	if got := m.Filter(later, []string{"ongoing"}, nil, -1); len(got) != 1 || got[0].ID != "a" {
+	if got := m.Filter(later, []string{"ongoing"}, nil, -1, ""); len(got) != 1 || got[0].ID != "a" {
 		t.Fatalf("by state: %+v", got)
 	}
-	if got := m.Filter(later, nil, []int64{2}, -1); len(got) != 1 || got[0].ID != "b" {
+	if got := m.Filter(later, nil, []int64{2}, -1, ""); len(got) != 1 || got[0].ID != "b" {
 		t.Fatalf("by producer: %+v", got)
 	}
-	if got := m.Filter(later, nil, nil, 61000); len(got) != 0 {
+	if got := m.Filter(later, nil, nil, 61000, ""); len(got) != 0 {
 		t.Fatalf("by duration: %+v", got)
 	}
-	if got := m.Filter(later, nil, nil, 60000); len(got) != 1 {
+	if got := m.Filter(later, nil, nil, 60000, ""); len(got) != 1 {
 		t.Fatalf("by duration: %+v", got)
 	}
 }

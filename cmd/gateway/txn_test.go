@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -292,5 +293,79 @@ func groupTransactSession(t *testing.T, addr string) {
 	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
 	if sum != n {
 		t.Fatalf("committed offsets sum to %d, want %d", sum, n)
+	}
+}
+
+// Offsets committed in a transaction become the group's offsets only on commit; meanwhile an
+// OffsetFetch that requires stable offsets gets UNSTABLE_OFFSET_COMMIT (KIP-447) for them,
+// and one that does not gets the offsets from before the transaction. An aborted
+// transaction's offsets never arrive.
+func TestTxnOffsetsVisibleOnCommit(t *testing.T) {
+	dir := t.TempDir()
+	addr, stop := startRun(t, dir)
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "src"); err != nil {
+		t.Fatal(err)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = kmsg.StringPtr("offs"), 60000
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("init: %v %+v", err, ir)
+	}
+	fetch := func(stable bool) (int64, int16) {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Group, req.RequireStable = "g", stable
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "src", []int32{0}
+		req.Topics = []kmsg.OffsetFetchRequestTopic{rt}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Groups) == 1 { // v8+
+			p := resp.Groups[0].Topics[0].Partitions[0]
+			return p.Offset, p.ErrorCode
+		}
+		p := resp.Topics[0].Partitions[0]
+		return p.Offset, p.ErrorCode
+	}
+	for i, commit := range []bool{false, true} {
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "offs", ir.ProducerID, ir.ProducerEpoch, "g"
+		if r, err := ao.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+			t.Fatalf("add offsets: %v %+v", err, r)
+		}
+		tc := kmsg.NewPtrTxnOffsetCommitRequest()
+		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "offs", "g", ir.ProducerID, ir.ProducerEpoch, -1
+		tp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		tp.Partition, tp.Offset = 0, int64(10*(i+1))
+		tt := kmsg.NewTxnOffsetCommitRequestTopic()
+		tt.Topic, tt.Partitions = "src", []kmsg.TxnOffsetCommitRequestTopicPartition{tp}
+		tc.Topics = []kmsg.TxnOffsetCommitRequestTopic{tt}
+		if r, err := tc.RequestWith(ctx, cl); err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("txn offset commit: %v %+v", err, r)
+		}
+		if off, code := fetch(false); off != -1 || code != 0 {
+			t.Fatalf("offset visible before the end (%v): %d code %d", commit, off, code)
+		}
+		if _, code := fetch(true); code != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("require_stable during the transaction: code %d", code)
+		}
+		end := kmsg.NewPtrEndTxnRequest()
+		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "offs", ir.ProducerID, ir.ProducerEpoch, commit
+		if r, err := end.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+			t.Fatalf("end: %v %+v", err, r)
+		}
+	}
+	if off, code := fetch(true); off != 20 || code != 0 {
+		t.Fatalf("after the abort and the commit: offset %d code %d, want 20", off, code)
 	}
 }
