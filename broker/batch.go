@@ -69,8 +69,8 @@ type BatchSummary struct {
 
 // ValidateBatches checks a produce payload: one or more RecordBatch v2 back to back, each with
 // a sane length, magic 2, a matching CRC-32C, a known compression codec, a record count that
-// agrees with lastOffsetDelta, no control or transactional flag (clients may not write control
-// batches; transactions are not supported) and at most maxBatchBytes bytes (maxBatchBytes < 0:
+// agrees with lastOffsetDelta, no control flag (clients may not write control batches), a producer id on a
+// transactional batch and at most maxBatchBytes bytes (maxBatchBytes < 0:
 // no limit). It reads only batch headers: records are never decoded or decompressed.
 //
 // Errors use Kafka's codes: CORRUPT_MESSAGE for bad framing or CRC, INVALID_RECORD for legacy
@@ -114,8 +114,8 @@ func ValidateBatches(b []byte, maxBatchBytes int) (BatchSummary, error) {
 		if attrs&attrControl != 0 {
 			return s, batchErr(kerr.InvalidRecord, "clients are not allowed to write control records")
 		}
-		if attrs&attrTransactional != 0 {
-			return s, batchErr(kerr.InvalidTxnState, "transactional record batches are not supported by this broker")
+		if attrs&attrTransactional != 0 && int64(binary.BigEndian.Uint64(batch[offProducerID:])) < 0 {
+			return s, batchErr(kerr.InvalidRecord, "a transactional record batch needs a producer id")
 		}
 		delta := int32(binary.BigEndian.Uint32(batch[offLastOffsetDelta:]))
 		count := int32(binary.BigEndian.Uint32(batch[offRecordCount:]))

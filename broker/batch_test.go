@@ -50,7 +50,7 @@ func TestValidateBatches(t *testing.T) {
 		}), -1, kerr.InvalidRecord.Code, 0, 0},
 		{"unknown codec", mut(func(b []byte) []byte { b[22] |= 7; return recrc(b) }), -1, kerr.CorruptMessage.Code, 0, 0},
 		{"control batch", mut(func(b []byte) []byte { b[22] |= 0x20; return recrc(b) }), -1, kerr.InvalidRecord.Code, 0, 0},
-		{"transactional", mut(func(b []byte) []byte { b[22] |= 0x10; return recrc(b) }), -1, kerr.InvalidTxnState.Code, 0, 0},
+		{"transactional without a producer id", mut(func(b []byte) []byte { b[22] |= 0x10; return recrc(b) }), -1, kerr.InvalidRecord.Code, 0, 0},
 		{"leader epoch is outside the crc", mut(func(b []byte) []byte { b[12] = 9; return b }), -1, 0, 3, 1002},
 	}
 	for _, tt := range tests {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -38,10 +39,13 @@ type Config struct {
 	// FlushInterval is how often the background flusher fsyncs unsynced data (acks=0/1
 	// produces, and flush.ms on relaxed topics); 0 → 1s, < 0 → never (tests call Flush).
 	FlushInterval time.Duration
-	Now           func() time.Time // nil → time.Now (retention, flush.ms)
-	Logger        *slog.Logger     // nil → discard
-	Registry      Registry         // nil → FileRegistry at Dir/topics.registry
-	Rand          io.Reader        // topic and cluster ids; nil → crypto/rand
+	Now           func() time.Time // nil → time.Now (retention, flush.ms, transaction timeouts)
+	// TxnCheckInterval is how often transaction timeouts are checked and unfinished
+	// transaction completions retried (0: 1s; negative: never by itself, see TxnCheck).
+	TxnCheckInterval time.Duration
+	Logger           *slog.Logger // nil → discard
+	Registry         Registry     // nil → FileRegistry at Dir/topics.registry
+	Rand             io.Reader    // topic and cluster ids; nil → crypto/rand
 	// OnStop, if set, is called once (from the failing op's goroutine; it must not block) when
 	// the broker stops because a write's outcome is unknown (see Err): a binary exits on it.
 	OnStop func(err error)
@@ -87,8 +91,9 @@ type Broker struct {
 	closeErr  error
 	wg        sync.WaitGroup // the background goroutine
 
-	pids   producerIDs // InitProducerID's durable counter (producer_ids.go)
-	quotas quotaStore  // client quotas (quotas.go)
+	pids   producerIDs      // InitProducerID's durable counter (producer_ids.go)
+	quotas quotaStore       // client quotas (quotas.go)
+	txn    *txn.Coordinator // the transaction coordinator (txn_ops.go); set by Open
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 
@@ -328,6 +333,10 @@ func Open(cfg Config) (*Broker, error) {
 		b.partitions.Add(int64(len(*t.parts.Load())))
 	}
 	b.purgeUnregistered(topics)
+	if err := b.openTxn(); err != nil { // txn_ops.go
+		b.store.Close()
+		return nil, fmt.Errorf("broker: transaction coordinator: %w", err)
+	}
 	b.wg.Add(1)
 	go b.run()
 	return b, nil
@@ -467,6 +476,7 @@ func (b *Broker) purgeUnregistered(topics map[string]*topic) {
 // log. It is idempotent; later calls return the first call's result.
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
+		txnErr := b.txn.Close() // it writes markers: first
 		b.closed.Store(true)
 		close(b.closing)
 		b.wg.Wait()
@@ -489,7 +499,7 @@ func (b *Broker) Close() error {
 		if err := b.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
-		b.closeErr = errors.Join(errs...)
+		b.closeErr = errors.Join(append(errs, txnErr)...)
 	})
 	return b.closeErr
 }

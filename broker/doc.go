@@ -13,7 +13,9 @@
 //	Dir/commitlog/                          the commit journal (wal.Store) every partition log writes through
 //	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition, opened through the Store
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
-//	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
+//	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state and the partition's
+//	                                        transaction state (producer_state.go, txn_partition.go)
+//	Dir/txn/txn.log                         the transaction coordinator's log (package broker/txn)
 //	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open)
 //	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
 //	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway)
@@ -53,8 +55,24 @@
 // an admin op answers KAFKA_STORAGE_ERROR with a message that says what failed (and whether
 // descriptors or disk space ran out); the details go to the broker log.
 //
-// The high watermark is the log end offset (single replica) and the last stable offset
-// equals it (no transactions; transactional and control batches are refused on produce).
+// The high watermark is the log end offset (single replica). The last stable offset is the
+// first offset of the oldest open transaction in the partition, or the high watermark.
+//
+// # Transactions
+//
+// The broker hosts the transaction coordinator (package broker/txn, opened by Open under
+// Dir/txn; its ops are txn_ops.go): it takes producer ids from the broker's counter and writes
+// its commit/abort markers into the broker's partitions with WriteTxnMarkers (control batches
+// in Kafka's format, fsynced before the coordinator completes the transaction). Offsets
+// committed in a transaction go, on commit, to the TxnOffsetCommitter set with
+// SetTxnOffsetSink (the group coordinator). A transactional batch is accepted only if its
+// producer's transaction is ongoing at that epoch and includes the partition (checked with
+// the coordinator under the partition's producer lock, so no marker overtakes it;
+// INVALID_TXN_STATE otherwise); clients may never write control batches. Fetch with
+// read_committed returns data below the last stable offset only and leaves the batches of
+// aborted transactions out (reading on past them, so the answer always moves the consumer
+// forward; the abort marker at the latest); ListOffsets latest with read_committed answers the
+// last stable offset. txn_partition.go has the details.
 //
 // The log start offset is the base of the oldest segment (retention moves it) or, above
 // it, the offset DeleteRecords set (records.go: durable in the partition's log_start file

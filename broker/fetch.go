@@ -104,7 +104,7 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 			failed = true
 			continue
 		}
-		size, bad := b.readPartition(p, fp, r, remaining, minOne, bufs)
+		size, bad := b.readPartition(p, fp, r, remaining, minOne, req.IsolationLevel == 1, bufs)
 		if bad {
 			failed = true
 		}
@@ -118,8 +118,10 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 }
 
 // readPartition fills one partition's answer within limit bytes (at least one batch when
-// minOne) and returns the bytes read and whether it failed.
-func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool, bufs *readBufs) (int, bool) {
+// minOne) and returns the bytes read and whether it failed. committed (read_committed)
+// reads only below the last stable offset and leaves aborted transactions out
+// (txn_partition.go).
+func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne, committed bool, bufs *readBufs) (int, bool) {
 	l, err := b.useLog(p, false)
 	defer p.logMu.RUnlock()
 	if err != nil {
@@ -136,6 +138,13 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 	}
 	hw := l.NextOffset()
 	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.startOffset(l)
+	var aborted []abortedTxn
+	if committed {
+		if r.LastStableOffset, aborted, err = b.stableState(p, l, fp.Offset); err != nil {
+			r.ErrorCode = b.storageError(p, "read", err)
+			return 0, true
+		}
+	}
 	if fp.Offset == hw {
 		return 0, false
 	}
@@ -143,11 +152,17 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, true
 	}
+	if fp.Offset >= r.LastStableOffset {
+		return 0, false
+	}
 	limit := min(int(fp.MaxBytes), remaining)
 	if limit <= 0 && !minOne {
 		return 0, false
 	}
 	batches, err := l.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
+	if committed && err == nil {
+		batches, err = b.readCommitted(l, batches, r.LastStableOffset, aborted, limit, bufs)
+	}
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
 		// Retention moved the start between our bounds check and the read.
 		r.LogStartOffset = p.startOffset(l)

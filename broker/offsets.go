@@ -48,6 +48,8 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			}
 		case lp.Timestamp == tsEarliest || lp.Timestamp == tsEarliestLocal:
 			r.Offset = p.startOffset(l)
+		case lp.Timestamp == tsLatest && req.IsolationLevel == 1: // read_committed: the LSO
+			r.Offset, _, err = b.stableState(p, l, l.NextOffset())
 		case lp.Timestamp == tsLatest:
 			r.Offset = l.NextOffset()
 		case lp.Timestamp == tsMaxTimestamp:

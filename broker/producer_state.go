@@ -75,7 +75,7 @@ const (
 	offBaseSequence  = 53
 
 	snapMagic   = "MKPS"
-	snapVersion = 1
+	snapVersion = 2 // 1: before transactions (still read)
 )
 
 // seqBatch is what the state remembers of one stored idempotent batch.
@@ -89,6 +89,9 @@ type producerEntry struct {
 	epoch   int16
 	lastTs  int64      // broker time (Unix ms) of the last append, for expiry
 	batches []seqBatch // oldest first, at most producerWindow, all of epoch
+	// txnFirst is the first offset of the producer's ongoing transaction in this
+	// partition, -1 without one (txn_partition.go).
+	txnFirst int64
 }
 
 // producerState is a partition's idempotence state. The zero value is "not loaded yet".
@@ -101,12 +104,17 @@ type producerState struct {
 	snapSize  int64     // log size when the last snapshot was taken
 	snapTime  time.Time // when the last snapshot was taken (or the state loaded)
 	expiredAt time.Time // when expiry last ran
+	// aborted lists the aborted transactions of the log, by marker offset (txn_partition.go);
+	// txn is set once the partition has seen a transactional batch or a marker.
+	aborted []abortedTxn
+	txn     bool
 
 	snapMu sync.Mutex // serialises snapshot file writes
 }
 
 // batchHead is the idempotence-relevant part of a RecordBatch header.
 type batchHead struct {
+	attrs      uint16
 	producerID int64
 	epoch      int16
 	firstSeq   int32
@@ -117,6 +125,7 @@ type batchHead struct {
 
 func readBatchHead(b []byte) batchHead {
 	return batchHead{
+		attrs:      binary.BigEndian.Uint16(b[offAttributes:]),
 		producerID: int64(binary.BigEndian.Uint64(b[offProducerID:])),
 		epoch:      int16(binary.BigEndian.Uint16(b[offProducerEpoch:])),
 		firstSeq:   int32(binary.BigEndian.Uint32(b[offBaseSequence:])),
@@ -194,12 +203,15 @@ func (s *producerState) update(h batchHead) {
 	e := s.producers[h.producerID]
 	switch {
 	case e == nil:
-		e = &producerEntry{epoch: h.epoch, lastTs: h.seenMs}
+		e = &producerEntry{epoch: h.epoch, lastTs: h.seenMs, txnFirst: -1}
 		s.producers[h.producerID] = e
 	case h.epoch < e.epoch:
 		return
 	case h.epoch > e.epoch:
 		e.epoch, e.batches = h.epoch, e.batches[:0]
+	}
+	if h.attrs&attrTransactional != 0 && e.txnFirst < 0 {
+		e.txnFirst, s.txn = h.baseOffset, true // the transaction's first batch here
 	}
 	e.lastTs = max(e.lastTs, h.seenMs)
 	if len(e.batches) == producerWindow {
@@ -213,7 +225,7 @@ func (s *producerState) update(h batchHead) {
 func (s *producerState) expire(now time.Time) (n int) {
 	limit := now.Add(-producerIDExpiration).UnixMilli()
 	for id, e := range s.producers {
-		if e.lastTs <= limit {
+		if e.lastTs <= limit && e.txnFirst < 0 { // an open transaction keeps its producer
 			delete(s.producers, id)
 			n++
 		}
@@ -224,7 +236,13 @@ func (s *producerState) expire(now time.Time) (n int) {
 // replay feeds every idempotent batch of a stored log entry to update.
 func (s *producerState) replay(data []byte, nowMs int64) {
 	forEachBatch(data, func(batch []byte) {
-		if h := readBatchHead(batch); h.producerID >= 0 {
+		h := readBatchHead(batch)
+		switch {
+		case h.attrs&attrControl != 0:
+			if commit, ok := controlType(batch); ok && h.producerID >= 0 {
+				s.applyMarker(h.producerID, h.epoch, commit, h.baseOffset, nowMs)
+			}
+		case h.producerID >= 0:
 			h.seenMs = nowMs
 			s.update(h)
 		}
@@ -248,14 +266,14 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 	start, next := l.StartOffset(), l.NextOffset()
 	from := start
 	loadMs := b.cfg.Now().UnixMilli()
-	s.producers = map[int64]*producerEntry{}
+	s.producers, s.aborted, s.txn = map[int64]*producerEntry{}, nil, false
 	path := filepath.Join(p.dir(), producerSnapshotFile)
 	buf, ok, err := readSmallFile(b.fs, path, 1<<30)
 	if err != nil {
 		b.log.Warn("broker: read producer snapshot; scanning the whole log", "topic", p.t.name, "partition", p.index, "err", err)
 	}
 	if ok {
-		off, prods, err := decodeProducerSnapshot(buf)
+		off, prods, aborted, err := decodeProducerSnapshot(buf)
 		switch {
 		case err != nil:
 			b.log.Warn("broker: bad producer snapshot; scanning the whole log", "topic", p.t.name, "partition", p.index, "err", err)
@@ -263,7 +281,11 @@ func (s *producerState) loadLocked(b *Broker, p *partition, l *wal.Log) error {
 			b.log.Warn("broker: producer snapshot is ahead of the log; scanning the whole log", "topic", p.t.name, "partition", p.index,
 				"snapshot_offset", off, "log_end", next)
 		default:
-			s.producers, from = prods, max(off, start)
+			s.producers, s.aborted, from = prods, aborted, max(off, start)
+			s.txn = len(aborted) > 0
+			for _, e := range prods {
+				s.txn = s.txn || e.txnFirst >= 0
+			}
 		}
 	}
 	for off := from; off < next; {
@@ -323,7 +345,13 @@ func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
 		return
 	}
 	upTo := l.SyncedOffset()
-	buf := encodeProducerSnapshot(upTo, s.producers)
+	if s.txn && upTo < l.NextOffset() {
+		// Transaction state (ongoing transactions, aborted list, epochs raised by markers)
+		// is not kept per offset: snapshot it only when the whole log is durable.
+		s.mu.Unlock()
+		return
+	}
+	buf := encodeProducerSnapshot(upTo, s.producers, s.aborted)
 	s.dirty = l.NextOffset() > upTo
 	s.mu.Unlock()
 	err := l.MakeDir() // the partition's directory may not exist yet (wal.Options.LazyDir)
@@ -344,8 +372,9 @@ func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
 	s.mu.Unlock()
 }
 
-// encodeProducerSnapshot encodes the state of batches below offset upTo.
-func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry) []byte {
+// encodeProducerSnapshot encodes the state of batches below offset upTo, with the
+// transaction state (which the caller takes only when the whole log is below upTo).
+func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry, aborted []abortedTxn) []byte {
 	buf := append([]byte(snapMagic), snapVersion)
 	buf = binary.BigEndian.AppendUint64(buf, uint64(upTo))
 	countAt := len(buf)
@@ -358,13 +387,14 @@ func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry) []byte {
 				k++
 			}
 		}
-		if k == 0 {
-			continue
+		if k == 0 && e.txnFirst < 0 && e.epoch == 0 {
+			continue // nothing to remember
 		}
 		n++
 		buf = binary.BigEndian.AppendUint64(buf, uint64(id))
 		buf = binary.BigEndian.AppendUint16(buf, uint16(e.epoch))
 		buf = binary.BigEndian.AppendUint64(buf, uint64(e.lastTs))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(e.txnFirst))
 		buf = append(buf, byte(k))
 		for _, sb := range e.batches {
 			if sb.baseOffset < upTo {
@@ -375,46 +405,62 @@ func encodeProducerSnapshot(upTo int64, prods map[int64]*producerEntry) []byte {
 		}
 	}
 	binary.BigEndian.PutUint32(buf[countAt:], n)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(aborted)))
+	for _, a := range aborted {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(a.pid))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(a.first))
+		buf = binary.BigEndian.AppendUint64(buf, uint64(a.last))
+	}
 	return binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 }
 
-// decodeProducerSnapshot parses a snapshot file: the offset it covers and the producers.
-func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, error) {
+// decodeProducerSnapshot parses a snapshot file: the offset it covers, the producers and
+// the aborted transactions (version 1 files have no transaction state).
+func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, []abortedTxn, error) {
 	const head = len(snapMagic) + 1 + 8 + 4
 	if len(b) < head+4 || string(b[:len(snapMagic)]) != snapMagic {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: bad header")
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: bad header")
 	}
-	if b[len(snapMagic)] != snapVersion {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: unknown version %d", b[len(snapMagic)])
+	version := b[len(snapMagic)]
+	if version != 1 && version != snapVersion {
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: unknown version %d", version)
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: checksum mismatch")
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: checksum mismatch")
 	}
 	upTo := int64(binary.BigEndian.Uint64(b[len(snapMagic)+1:]))
 	n := binary.BigEndian.Uint32(b[len(snapMagic)+9:])
 	if upTo < 0 {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: negative offset %d", upTo)
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: negative offset %d", upTo)
 	}
-	const entryHead, batchLen = 8 + 2 + 8 + 1, 4 + 4 + 8
+	entryHead, minBatches := 8+2+8+1, 1
+	if version >= 2 {
+		entryHead, minBatches = 8+2+8+8+1, 0
+	}
+	const batchLen = 4 + 4 + 8
 	rest := body[head:]
-	if uint64(n) > uint64(len(rest)/(entryHead+batchLen)) {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: %d producers do not fit in %d bytes", n, len(rest))
+	if uint64(n) > uint64(len(rest)/entryHead) {
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: %d producers do not fit in %d bytes", n, len(rest))
 	}
 	prods := make(map[int64]*producerEntry, n)
 	for range n {
 		if len(rest) < entryHead {
-			return 0, nil, fmt.Errorf("broker: producer snapshot: truncated")
+			return 0, nil, nil, fmt.Errorf("broker: producer snapshot: truncated")
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), lastTs: int64(binary.BigEndian.Uint64(rest[10:]))}
-		k := int(rest[18])
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), lastTs: int64(binary.BigEndian.Uint64(rest[10:])), txnFirst: -1}
+		if version >= 2 {
+			e.txnFirst = int64(binary.BigEndian.Uint64(rest[18:]))
+		}
+		k := int(rest[entryHead-1])
 		rest = rest[entryHead:]
-		if id < 0 || e.epoch < 0 || k < 1 || k > producerWindow || len(rest) < k*batchLen {
-			return 0, nil, fmt.Errorf("broker: producer snapshot: bad entry for producer %d", id)
+		if id < 0 || e.epoch < 0 || k < minBatches || k > producerWindow || len(rest) < k*batchLen || e.txnFirst < -1 || e.txnFirst >= upTo ||
+			k == 0 && e.txnFirst < 0 && e.epoch == 0 {
+			return 0, nil, nil, fmt.Errorf("broker: producer snapshot: bad entry for producer %d", id)
 		}
 		if prods[id] != nil {
-			return 0, nil, fmt.Errorf("broker: producer snapshot: producer %d twice", id)
+			return 0, nil, nil, fmt.Errorf("broker: producer snapshot: producer %d twice", id)
 		}
 		for range k {
 			sb := seqBatch{
@@ -423,15 +469,34 @@ func decodeProducerSnapshot(b []byte) (int64, map[int64]*producerEntry, error) {
 				baseOffset: int64(binary.BigEndian.Uint64(rest[8:])),
 			}
 			if sb.firstSeq < 0 || sb.lastSeq < 0 || sb.baseOffset < 0 || sb.baseOffset >= upTo {
-				return 0, nil, fmt.Errorf("broker: producer snapshot: bad batch of producer %d", id)
+				return 0, nil, nil, fmt.Errorf("broker: producer snapshot: bad batch of producer %d", id)
 			}
 			e.batches = append(e.batches, sb)
 			rest = rest[batchLen:]
 		}
 		prods[id] = e
 	}
-	if len(rest) != 0 {
-		return 0, nil, fmt.Errorf("broker: producer snapshot: %d trailing bytes", len(rest))
+	var aborted []abortedTxn
+	if version >= 2 {
+		if len(rest) < 4 {
+			return 0, nil, nil, fmt.Errorf("broker: producer snapshot: truncated")
+		}
+		na := binary.BigEndian.Uint32(rest)
+		rest = rest[4:]
+		if uint64(na)*24 != uint64(len(rest)) {
+			return 0, nil, nil, fmt.Errorf("broker: producer snapshot: %d aborted transactions do not fit in %d bytes", na, len(rest))
+		}
+		for range na {
+			a := abortedTxn{pid: int64(binary.BigEndian.Uint64(rest)), first: int64(binary.BigEndian.Uint64(rest[8:])), last: int64(binary.BigEndian.Uint64(rest[16:]))}
+			if a.pid < 0 || a.first < 0 || a.last < a.first || a.last >= upTo || len(aborted) > 0 && a.last <= aborted[len(aborted)-1].last {
+				return 0, nil, nil, fmt.Errorf("broker: producer snapshot: bad aborted transaction of producer %d", a.pid)
+			}
+			aborted = append(aborted, a)
+			rest = rest[24:]
+		}
 	}
-	return upTo, prods, nil
+	if len(rest) != 0 {
+		return 0, nil, nil, fmt.Errorf("broker: producer snapshot: %d trailing bytes", len(rest))
+	}
+	return upTo, prods, aborted, nil
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -227,7 +228,7 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 			if !ok || err != nil {
 				t.Fatalf("no snapshot after Close: %v", err)
 			}
-			if off, prods, err := decodeProducerSnapshot(buf); err != nil || off != e.partLog("t", 0).NextOffset() || len(prods[pid].batches) != 5 {
+			if off, prods, _, err := decodeProducerSnapshot(buf); err != nil || off != e.partLog("t", 0).NextOffset() || len(prods[pid].batches) != 5 {
 				t.Fatalf("snapshot after Close: %v, offset %d (log end %d), %+v", err, off, e.partLog("t", 0).NextOffset(), prods[pid])
 			}
 			if got := e.mustProduce(-1, "t", 0, idemBatch(pid, ep, 3, "v3")); got != stored {
@@ -278,7 +279,7 @@ func TestIdempotentCrashTornAndStaleSnapshot(t *testing.T) {
 	e.wantValues("t", want...)
 	// A snapshot claiming offsets beyond the log end is ignored (the whole log is scanned).
 	p := e.b.lookup("t", 0)
-	bogus := encodeProducerSnapshot(1<<40, map[int64]*producerEntry{pid: {epoch: 0, batches: []seqBatch{{0, 0, 0}}}})
+	bogus := encodeProducerSnapshot(1<<40, map[int64]*producerEntry{pid: {epoch: 0, txnFirst: -1, batches: []seqBatch{{0, 0, 0}}}}, nil)
 	if err := writeFileAtomic(e.fs, filepath.Join(p.dir(), producerSnapshotFile), bogus); err != nil {
 		t.Fatal(err)
 	}
@@ -291,10 +292,10 @@ func TestIdempotentCrashTornAndStaleSnapshot(t *testing.T) {
 
 func TestProducerSnapshotRoundTrip(t *testing.T) {
 	prods := map[int64]*producerEntry{
-		1: {epoch: 2, batches: []seqBatch{{0, 4, 10}, {5, 5, 20}, {6, 9, 30}}},
-		9: {epoch: 0, batches: []seqBatch{{7, 7, 40}}},
+		1: {epoch: 2, txnFirst: -1, batches: []seqBatch{{0, 4, 10}, {5, 5, 20}, {6, 9, 30}}},
+		9: {epoch: 0, txnFirst: -1, batches: []seqBatch{{7, 7, 40}}},
 	}
-	off, got, err := decodeProducerSnapshot(encodeProducerSnapshot(31, prods))
+	off, got, _, err := decodeProducerSnapshot(encodeProducerSnapshot(31, prods, nil))
 	if err != nil || off != 31 {
 		t.Fatalf("decode: %v off %d", err, off)
 	}
@@ -302,16 +303,18 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 	if len(got) != 1 || len(got[1].batches) != 3 || got[1].epoch != 2 || got[1].batches[2] != (seqBatch{6, 9, 30}) {
 		t.Fatalf("decoded %+v", got)
 	}
-	buf := encodeProducerSnapshot(31, prods)
+	buf := encodeProducerSnapshot(31, prods, nil)
 	buf[len(buf)-5] ^= 1
-	if _, _, err := decodeProducerSnapshot(buf); err == nil {
+	if _, _, _, err := decodeProducerSnapshot(buf); err == nil {
 		t.Fatal("corrupt snapshot decoded")
 	}
 }
 
 func FuzzDecodeProducerSnapshot(f *testing.F) {
-	f.Add(encodeProducerSnapshot(31, map[int64]*producerEntry{1: {epoch: 2, batches: []seqBatch{{0, 4, 10}, {5, 5, 20}}}}))
-	f.Add(encodeProducerSnapshot(0, nil))
+	f.Add(encodeProducerSnapshot(31, map[int64]*producerEntry{1: {epoch: 2, txnFirst: -1, batches: []seqBatch{{0, 4, 10}, {5, 5, 20}}}}, nil))
+	f.Add(encodeProducerSnapshot(31, map[int64]*producerEntry{1: {epoch: 2, txnFirst: 12, batches: []seqBatch{{0, 4, 10}}}, 3: {epoch: 4, txnFirst: -1}},
+		[]abortedTxn{{pid: 3, first: 1, last: 5}, {pid: 1, first: 6, last: 9}}))
+	f.Add(encodeProducerSnapshot(0, nil, nil))
 	f.Add([]byte("MKPS"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// As given, and with a valid checksum so that the body parser is reached.
@@ -320,17 +323,17 @@ func FuzzDecodeProducerSnapshot(f *testing.F) {
 			binary.BigEndian.PutUint32(fixed[n-4:], crc32.Checksum(fixed[:n-4], castagnoli))
 		}
 		for _, in := range [][]byte{b, fixed} {
-			off, prods, err := decodeProducerSnapshot(in)
+			off, prods, aborted, err := decodeProducerSnapshot(in)
 			if err != nil {
 				continue
 			}
 			// Whatever decodes re-encodes to a snapshot that decodes to the same state.
-			off2, prods2, err := decodeProducerSnapshot(encodeProducerSnapshot(off, prods))
-			if err != nil || off2 != off || len(prods2) != len(prods) {
+			off2, prods2, aborted2, err := decodeProducerSnapshot(encodeProducerSnapshot(off, prods, aborted))
+			if err != nil || off2 != off || len(prods2) != len(prods) || !slices.Equal(aborted, aborted2) {
 				t.Fatalf("re-decode: %v off %d/%d, %d/%d producers", err, off, off2, len(prods), len(prods2))
 			}
 			for id, e := range prods {
-				if e2 := prods2[id]; e2 == nil || e2.epoch != e.epoch || len(e2.batches) != len(e.batches) {
+				if e2 := prods2[id]; e2 == nil || e2.epoch != e.epoch || e2.txnFirst != e.txnFirst || len(e2.batches) != len(e.batches) {
 					t.Fatalf("producer %d: %+v re-decoded as %+v", id, e, e2)
 				}
 			}

@@ -14,7 +14,8 @@ package gateway
 //     (Config.FetchSessions.Slots < 0) the answer's session id is always 0 (clients then
 //     keep sending full requests); a request naming a session id is answered with
 //     FETCH_SESSION_ID_NOT_FOUND so the client starts over, and forgotten topics are ignored.
-//   - preferred_read_replica is -1, aborted transactions are empty.
+//   - preferred_read_replica is -1, aborted transactions are empty: with read_committed the
+//     backend leaves aborted batches out of the answer itself (broker/txn_partition.go).
 //   - A backend failure answers every partition with BackendErrorCode(err).
 
 import (

@@ -6,10 +6,12 @@ package gateway
 //     counter; over the mesh, the controller's). The producer id/epoch the request may carry
 //     (v3+, an epoch bump after a sequence error, KIP-360) is passed on; as in Kafka's
 //     non-transactional case the answer is a fresh producer id at epoch 0.
-//   - A transactional id is answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED without a backend
-//     call: transactions are not supported, and this code is fatal in kgo, librdkafka and
-//     the Java client, so a transactional producer fails at once with a clear error instead
-//     of retrying a "coordinator not available" forever.
+//   - A transactional id goes to the backend's transaction coordinator (InitTxnProducerID,
+//     api_txn.go) with transaction.timeout.ms and, v3+, the producer id/epoch the client
+//     holds (KIP-360/588: a new InitProducerID for the id fences the old epoch). A backend
+//     without transactions answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which is fatal in
+//     kgo, librdkafka and the Java client, so a transactional producer fails at once with a
+//     clear error instead of retrying a "coordinator not available" forever.
 //   - A backend that does not serve InitProducerID (brokerop.ErrUnsupported) answers success with producer id -1, epoch -1: clients
 //     then produce without idempotence, as against a broker too old for it.
 //   - A backend failure is COORDINATOR_NOT_AVAILABLE, which clients retry.
@@ -27,7 +29,7 @@ import (
 func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		initTxnProducerID(ctx, r, req, resp)
 		return
 	}
 	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
@@ -50,4 +52,24 @@ func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProduce
 		return
 	}
 	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = bresp.ErrorCode, bresp.ProducerID, bresp.ProducerEpoch
+}
+
+func initTxnProducerID(ctx context.Context, r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+	breq := &brokerop.InitTxnProducerIDReq{TransactionalID: *req.TransactionalID, TimeoutMs: req.TransactionTimeoutMillis, ProducerID: -1, ProducerEpoch: -1}
+	if req.Version >= 3 {
+		breq.ProducerID, breq.ProducerEpoch = req.ProducerID, req.ProducerEpoch
+	}
+	bresp, err := r.Server.Backend().InitTxnProducerID(ctx, breq)
+	switch {
+	case unsupported(err):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	case err != nil:
+		r.Server.Logger().Warn("gateway: InitProducerID (transactional)", "err", err)
+		resp.ErrorCode = kerr.NotCoordinator.Code
+	default:
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = bresp.ErrorCode, bresp.ProducerID, bresp.ProducerEpoch
+		if resp.ErrorCode == kerr.ProducerFenced.Code && req.Version < 4 {
+			resp.ErrorCode = kerr.InvalidProducerEpoch.Code // PRODUCER_FENCED is v4+ (KIP-588)
+		}
+	}
 }

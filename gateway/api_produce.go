@@ -10,7 +10,8 @@ package gateway
 //     gzip, snappy or lz4 even though it then produces with v3+, so serving v0–v2 matters.
 //   - Each partition's records go to the backend as the raw bytes the client sent; the broker
 //     validates (CRC, counts), deduplicates idempotent producers' retries (InitProducerID,
-//     api_init_producer_id.go) and assigns offsets. Transactional produce is not supported.
+//     api_init_producer_id.go), checks transactional batches against the producer's
+//     transaction (api_txn.go) and assigns offsets.
 //   - acks=0: no response is written. acks other than 0, 1, -1: INVALID_REQUIRED_ACKS.
 //   - Pipelining: Produce registers a Stage function. Through the backend's ProduceStaged
 //     (a backend that stages, as broker.Broker does), the append happens in request order on the connection's reader and

@@ -22,7 +22,8 @@ import (
 
 // Kafka error codes used only by the group APIs.
 const (
-	errGroupIDNotFound int16 = 69
+	errGroupIDNotFound      int16 = 69
+	errUnstableOffsetCommit int16 = 88
 )
 
 // groupCall runs one GroupBackend call (op is the method, as GroupBackend.JoinGroup) and

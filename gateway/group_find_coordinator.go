@@ -2,9 +2,9 @@ package gateway
 
 // FindCoordinator (key 10), v0–6. Answered here, with no backend call: the gateway is the
 // coordinator of every group (it hands group ops to its backend). Key type 0 (group) gets the
-// advertised host/port and node id; 1 (transaction) is COORDINATOR_NOT_AVAILABLE because
-// transactions are not supported; other types are INVALID_REQUEST. Without group support in
-// the backend, groups get COORDINATOR_NOT_AVAILABLE too.
+// advertised host/port and node id, and so does 1 (transaction) when the backend serves
+// transactions (api_txn.go); other types are INVALID_REQUEST. Without group (transaction)
+// support in the backend, that key type gets COORDINATOR_NOT_AVAILABLE.
 
 import (
 	"context"
@@ -18,7 +18,8 @@ import (
 
 func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
 	host, port := r.Advertised()
-	groups := r.Server.groups.has(ctx, r.Server.Backend())
+	groups := req.CoordinatorType == 0 && r.Server.groups.has(ctx, r.Server.Backend())
+	txns := req.CoordinatorType == 1 && r.Server.txns.has(ctx, r.Server.Backend())
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
@@ -33,9 +34,12 @@ func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordi
 		case req.CoordinatorType == 0:
 			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
 			c.ErrorMessage = nilIfEmpty("this gateway's backend has no group coordinator")
+		case req.CoordinatorType == 1 && txns:
+			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port
+			return c
 		case req.CoordinatorType == 1:
 			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
-			c.ErrorMessage = nilIfEmpty("transactions are not supported")
+			c.ErrorMessage = nilIfEmpty("this gateway's backend has no transaction coordinator")
 		default:
 			c.ErrorCode = kafkawire.ErrInvalidRequest
 			c.ErrorMessage = nilIfEmpty("unsupported coordinator type")

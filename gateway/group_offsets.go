@@ -131,6 +131,9 @@ func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []b
 			bresp.Topics = append(kept, denied...)
 		}
 	}
+	if code == 0 && requireStable {
+		code = markUnstable(ctx, r, group, bresp)
+	}
 	if code != 0 {
 		// Answer each requested partition with the error (v0–1 have no group-level code).
 		bresp = &brokerop.OffsetFetchResp{ErrorCode: code}
@@ -143,6 +146,37 @@ func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []b
 		}
 	}
 	return bresp, code
+}
+
+// markUnstable answers UNSTABLE_OFFSET_COMMIT (KIP-447) for the partitions of bresp that an
+// ongoing or committing transaction holds pending offsets of (api_txn.go): a consumer that
+// requires stable offsets waits until the transaction ends instead of reading the offsets
+// from before it. A failed call answers the group NOT_COORDINATOR (retried); a backend
+// without transactions has no pending offsets.
+func markUnstable(ctx context.Context, r *Request, group string, bresp *brokerop.OffsetFetchResp) int16 {
+	lresp, code := txnCall(ctx, r, ProducerIDBackend.ListTransactions, &brokerop.ListTransactionsReq{
+		States: []string{"Ongoing", "PrepareCommit"}, MinDurationMs: -1, Group: group})
+	switch {
+	case code == kafkawire.ErrCoordinatorNotAvailable:
+		return 0 // no transaction support
+	case code != 0:
+		return code
+	}
+	pending := map[brokerop.TxnPartition]bool{}
+	for _, t := range lresp.Transactions {
+		for _, p := range t.PendingOffsets {
+			pending[p] = true
+		}
+	}
+	for i := range bresp.Topics {
+		t := &bresp.Topics[i]
+		for j := range t.Partitions {
+			if p := &t.Partitions[j]; pending[brokerop.TxnPartition{Topic: t.Topic, Partition: p.Partition}] && p.ErrorCode == 0 {
+				p.ErrorCode = errUnstableOffsetCommit
+			}
+		}
+	}
+	return 0
 }
 
 // handleOffsetFetch serves OffsetFetch (key 9), v0–9. v0 is served like v1. Topics null (v2+)

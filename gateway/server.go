@@ -72,6 +72,7 @@ type Server struct {
 	cancel context.CancelFunc
 	topics topicIDCache
 	groups groupSupport
+	txns   txnSupport
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu

@@ -251,6 +251,78 @@ func (c *Caller) InitProducerID(ctx context.Context, req *brokerop.InitProducerI
 	return resp, nil
 }
 
+// InitTxnProducerID calls op init_txn_producer_id on the broker.
+func (c *Caller) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
+	resp := new(brokerop.InitProducerIDResp)
+	if err := c.Call(ctx, brokerop.OpInitTxnProducerID, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AddPartitionsToTxn calls op add_partitions_to_txn on the broker.
+func (c *Caller) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartitionsToTxnReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpAddPartitionsToTxn, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AddOffsetsToTxn calls op add_offsets_to_txn on the broker.
+func (c *Caller) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsToTxnReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpAddOffsetsToTxn, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// TxnOffsetCommit calls op txn_offset_commit on the broker.
+func (c *Caller) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpTxnOffsetCommit, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// EndTxn calls op end_txn on the broker.
+func (c *Caller) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpEndTxn, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ListTransactions calls op list_transactions on the broker.
+func (c *Caller) ListTransactions(ctx context.Context, req *brokerop.ListTransactionsReq) (*brokerop.ListTransactionsResp, error) {
+	resp := new(brokerop.ListTransactionsResp)
+	if err := c.Call(ctx, brokerop.OpListTransactions, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeTransactions calls op describe_transactions on the broker.
+func (c *Caller) DescribeTransactions(ctx context.Context, req *brokerop.DescribeTransactionsReq) (*brokerop.DescribeTransactionsResp, error) {
+	resp := new(brokerop.DescribeTransactionsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeTransactions, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeProducers calls op describe_producers on the broker.
+func (c *Caller) DescribeProducers(ctx context.Context, req *brokerop.DescribeProducersReq) (*brokerop.DescribeProducersResp, error) {
+	resp := new(brokerop.DescribeProducersResp)
+	if err := c.Call(ctx, brokerop.OpDescribeProducers, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // DescribeUserScramCredentials calls op describe_user_scram_credentials on the broker.
 func (c *Caller) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
 	resp := new(brokerop.DescribeUserScramCredentialsResp)

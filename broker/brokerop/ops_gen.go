@@ -211,45 +211,129 @@ func (m *AclResult) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of AddOffsetsToTxnReq to b.
+func (m *AddOffsetsToTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendString(b, m.Group)
+	return b
+}
+
+func (m *AddOffsetsToTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AddOffsetsToTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += len(m.Group) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AddPartitionsToTxnReq to b.
+func (m *AddPartitionsToTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i14 := range m.Partitions {
+		b = m.Partitions[i14].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AddPartitionsToTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n15 int
+	if n15, err = d.Len(); err != nil {
+		return err
+	}
+	if n15 > 0 {
+		s16 := make([]TxnPartition, n15)
+		for i17 := range s16 {
+			if err = s16[i17].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s16
+	}
+	return nil
+}
+
+func (m *AddPartitionsToTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i18 := range m.Partitions {
+		n += m.Partitions[i18].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
 func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i14 := range m.Entity {
-		b = m.Entity[i14].AppendPostcard(b)
+	for i19 := range m.Entity {
+		b = m.Entity[i19].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
-	for i15 := range m.Ops {
-		b = m.Ops[i15].AppendPostcard(b)
+	for i20 := range m.Ops {
+		b = m.Ops[i20].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
-	var n16 int
-	if n16, err = d.Len(); err != nil {
+	var n21 int
+	if n21, err = d.Len(); err != nil {
 		return err
 	}
-	if n16 > 0 {
-		s17 := make([]QuotaEntityPart, n16)
-		for i18 := range s17 {
-			if err = s17[i18].decode(d); err != nil {
+	if n21 > 0 {
+		s22 := make([]QuotaEntityPart, n21)
+		for i23 := range s22 {
+			if err = s22[i23].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s17
+		m.Entity = s22
 	}
-	var n19 int
-	if n19, err = d.Len(); err != nil {
+	var n24 int
+	if n24, err = d.Len(); err != nil {
 		return err
 	}
-	if n19 > 0 {
-		s20 := make([]QuotaOp, n19)
-		for i21 := range s20 {
-			if err = s20[i21].decode(d); err != nil {
+	if n24 > 0 {
+		s25 := make([]QuotaOp, n24)
+		for i26 := range s25 {
+			if err = s25[i26].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Ops = s20
+		m.Ops = s25
 	}
 	return nil
 }
@@ -257,12 +341,12 @@ func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i22 := range m.Entity {
-		n += m.Entity[i22].sizeHint()
+	for i27 := range m.Entity {
+		n += m.Entity[i27].sizeHint()
 	}
 	n += 5
-	for i23 := range m.Ops {
-		n += m.Ops[i23].sizeHint()
+	for i28 := range m.Ops {
+		n += m.Ops[i28].sizeHint()
 	}
 	return n
 }
@@ -272,8 +356,8 @@ func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i24 := range m.Entity {
-		b = m.Entity[i24].AppendPostcard(b)
+	for i29 := range m.Entity {
+		b = m.Entity[i29].AppendPostcard(b)
 	}
 	return b
 }
@@ -285,18 +369,18 @@ func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n25 int
-	if n25, err = d.Len(); err != nil {
+	var n30 int
+	if n30, err = d.Len(); err != nil {
 		return err
 	}
-	if n25 > 0 {
-		s26 := make([]QuotaEntityPart, n25)
-		for i27 := range s26 {
-			if err = s26[i27].decode(d); err != nil {
+	if n30 > 0 {
+		s31 := make([]QuotaEntityPart, n30)
+		for i32 := range s31 {
+			if err = s31[i32].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s26
+		m.Entity = s31
 	}
 	return nil
 }
@@ -306,8 +390,8 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i28 := range m.Entity {
-		n += m.Entity[i28].sizeHint()
+	for i33 := range m.Entity {
+		n += m.Entity[i33].sizeHint()
 	}
 	return n
 }
@@ -315,26 +399,26 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
 func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i29 := range m.Entries {
-		b = m.Entries[i29].AppendPostcard(b)
+	for i34 := range m.Entries {
+		b = m.Entries[i34].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n30 int
-	if n30, err = d.Len(); err != nil {
+	var n35 int
+	if n35, err = d.Len(); err != nil {
 		return err
 	}
-	if n30 > 0 {
-		s31 := make([]AlterClientQuotasEntry, n30)
-		for i32 := range s31 {
-			if err = s31[i32].decode(d); err != nil {
+	if n35 > 0 {
+		s36 := make([]AlterClientQuotasEntry, n35)
+		for i37 := range s36 {
+			if err = s36[i37].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s31
+		m.Entries = s36
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -345,8 +429,8 @@ func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i33 := range m.Entries {
-		n += m.Entries[i33].sizeHint()
+	for i38 := range m.Entries {
+		n += m.Entries[i38].sizeHint()
 	}
 	n += 10
 	return n
@@ -355,25 +439,25 @@ func (m *AlterClientQuotasReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
 func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i34 := range m.Entries {
-		b = m.Entries[i34].AppendPostcard(b)
+	for i39 := range m.Entries {
+		b = m.Entries[i39].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
-	var n35 int
-	if n35, err = d.Len(); err != nil {
+	var n40 int
+	if n40, err = d.Len(); err != nil {
 		return err
 	}
-	if n35 > 0 {
-		s36 := make([]AlterClientQuotasEntryResp, n35)
-		for i37 := range s36 {
-			if err = s36[i37].decode(d); err != nil {
+	if n40 > 0 {
+		s41 := make([]AlterClientQuotasEntryResp, n40)
+		for i42 := range s41 {
+			if err = s41[i42].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s36
+		m.Entries = s41
 	}
 	return nil
 }
@@ -381,8 +465,8 @@ func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i38 := range m.Entries {
-		n += m.Entries[i38].sizeHint()
+	for i43 := range m.Entries {
+		n += m.Entries[i43].sizeHint()
 	}
 	return n
 }
@@ -403,16 +487,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some39 bool
-	if some39, err = d.Option(); err != nil {
+	var some44 bool
+	if some44, err = d.Option(); err != nil {
 		return err
 	}
-	if some39 {
-		p40 := new(string)
-		if (*p40), err = d.String(); err != nil {
+	if some44 {
+		p45 := new(string)
+		if (*p45), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p40
+		m.Value = p45
 	}
 	return nil
 }
@@ -430,26 +514,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i41 := range m.Resources {
-		b = m.Resources[i41].AppendPostcard(b)
+	for i46 := range m.Resources {
+		b = m.Resources[i46].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n42 int
-	if n42, err = d.Len(); err != nil {
+	var n47 int
+	if n47, err = d.Len(); err != nil {
 		return err
 	}
-	if n42 > 0 {
-		s43 := make([]AlterConfigsResource, n42)
-		for i44 := range s43 {
-			if err = s43[i44].decode(d); err != nil {
+	if n47 > 0 {
+		s48 := make([]AlterConfigsResource, n47)
+		for i49 := range s48 {
+			if err = s48[i49].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s43
+		m.Resources = s48
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -460,8 +544,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i45 := range m.Resources {
-		n += m.Resources[i45].sizeHint()
+	for i50 := range m.Resources {
+		n += m.Resources[i50].sizeHint()
 	}
 	n += 10
 	return n
@@ -472,33 +556,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i46 := range m.Configs {
-		b = m.Configs[i46].AppendPostcard(b)
+	for i51 := range m.Configs {
+		b = m.Configs[i51].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x47 byte
-	if x47, err = d.Byte(); err != nil {
+	var x52 byte
+	if x52, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x47)
+	m.Type = int8(x52)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n48 int
-	if n48, err = d.Len(); err != nil {
+	var n53 int
+	if n53, err = d.Len(); err != nil {
 		return err
 	}
-	if n48 > 0 {
-		s49 := make([]AlterConfig, n48)
-		for i50 := range s49 {
-			if err = s49[i50].decode(d); err != nil {
+	if n53 > 0 {
+		s54 := make([]AlterConfig, n53)
+		for i55 := range s54 {
+			if err = s54[i55].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s49
+		m.Configs = s54
 	}
 	return nil
 }
@@ -508,8 +592,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i51 := range m.Configs {
-		n += m.Configs[i51].sizeHint()
+	for i56 := range m.Configs {
+		n += m.Configs[i56].sizeHint()
 	}
 	return n
 }
@@ -524,11 +608,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x52 byte
-	if x52, err = d.Byte(); err != nil {
+	var x57 byte
+	if x57, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x52)
+	m.Type = int8(x57)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -553,25 +637,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i53 := range m.Resources {
-		b = m.Resources[i53].AppendPostcard(b)
+	for i58 := range m.Resources {
+		b = m.Resources[i58].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n54 int
-	if n54, err = d.Len(); err != nil {
+	var n59 int
+	if n59, err = d.Len(); err != nil {
 		return err
 	}
-	if n54 > 0 {
-		s55 := make([]AlterConfigsResourceResp, n54)
-		for i56 := range s55 {
-			if err = s55[i56].decode(d); err != nil {
+	if n59 > 0 {
+		s60 := make([]AlterConfigsResourceResp, n59)
+		for i61 := range s60 {
+			if err = s60[i61].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s55
+		m.Resources = s60
 	}
 	return nil
 }
@@ -579,8 +663,8 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i57 := range m.Resources {
-		n += m.Resources[i57].sizeHint()
+	for i62 := range m.Resources {
+		n += m.Resources[i62].sizeHint()
 	}
 	return n
 }
@@ -588,42 +672,42 @@ func (m *AlterConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i58 := range m.Deletions {
-		b = m.Deletions[i58].AppendPostcard(b)
+	for i63 := range m.Deletions {
+		b = m.Deletions[i63].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i59 := range m.Upsertions {
-		b = m.Upsertions[i59].AppendPostcard(b)
+	for i64 := range m.Upsertions {
+		b = m.Upsertions[i64].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n60 int
-	if n60, err = d.Len(); err != nil {
+	var n65 int
+	if n65, err = d.Len(); err != nil {
 		return err
 	}
-	if n60 > 0 {
-		s61 := make([]ScramDeletion, n60)
-		for i62 := range s61 {
-			if err = s61[i62].decode(d); err != nil {
+	if n65 > 0 {
+		s66 := make([]ScramDeletion, n65)
+		for i67 := range s66 {
+			if err = s66[i67].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s61
+		m.Deletions = s66
 	}
-	var n63 int
-	if n63, err = d.Len(); err != nil {
+	var n68 int
+	if n68, err = d.Len(); err != nil {
 		return err
 	}
-	if n63 > 0 {
-		s64 := make([]ScramUpsertion, n63)
-		for i65 := range s64 {
-			if err = s64[i65].decode(d); err != nil {
+	if n68 > 0 {
+		s69 := make([]ScramUpsertion, n68)
+		for i70 := range s69 {
+			if err = s69[i70].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s64
+		m.Upsertions = s69
 	}
 	return nil
 }
@@ -631,12 +715,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i66 := range m.Deletions {
-		n += m.Deletions[i66].sizeHint()
+	for i71 := range m.Deletions {
+		n += m.Deletions[i71].sizeHint()
 	}
 	n += 5
-	for i67 := range m.Upsertions {
-		n += m.Upsertions[i67].sizeHint()
+	for i72 := range m.Upsertions {
+		n += m.Upsertions[i72].sizeHint()
 	}
 	return n
 }
@@ -644,25 +728,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i68 := range m.Results {
-		b = m.Results[i68].AppendPostcard(b)
+	for i73 := range m.Results {
+		b = m.Results[i73].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n69 int
-	if n69, err = d.Len(); err != nil {
+	var n74 int
+	if n74, err = d.Len(); err != nil {
 		return err
 	}
-	if n69 > 0 {
-		s70 := make([]ScramAlterResult, n69)
-		for i71 := range s70 {
-			if err = s70[i71].decode(d); err != nil {
+	if n74 > 0 {
+		s75 := make([]ScramAlterResult, n74)
+		for i76 := range s75 {
+			if err = s75[i76].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s70
+		m.Results = s75
 	}
 	return nil
 }
@@ -670,8 +754,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i72 := range m.Results {
-		n += m.Results[i72].sizeHint()
+	for i77 := range m.Results {
+		n += m.Results[i77].sizeHint()
 	}
 	return n
 }
@@ -714,8 +798,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i73 := range m.Synonyms {
-		b = m.Synonyms[i73].AppendPostcard(b)
+	for i78 := range m.Synonyms {
+		b = m.Synonyms[i78].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -726,16 +810,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some74 bool
-	if some74, err = d.Option(); err != nil {
+	var some79 bool
+	if some79, err = d.Option(); err != nil {
 		return err
 	}
-	if some74 {
-		p75 := new(string)
-		if (*p75), err = d.String(); err != nil {
+	if some79 {
+		p80 := new(string)
+		if (*p80), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p75
+		m.Value = p80
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -743,32 +827,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x76 byte
-	if x76, err = d.Byte(); err != nil {
+	var x81 byte
+	if x81, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x76)
+	m.Source = int8(x81)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n77 int
-	if n77, err = d.Len(); err != nil {
+	var n82 int
+	if n82, err = d.Len(); err != nil {
 		return err
 	}
-	if n77 > 0 {
-		s78 := make([]ConfigSynonym, n77)
-		for i79 := range s78 {
-			if err = s78[i79].decode(d); err != nil {
+	if n82 > 0 {
+		s83 := make([]ConfigSynonym, n82)
+		for i84 := range s83 {
+			if err = s83[i84].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s78
+		m.Synonyms = s83
 	}
-	var x80 byte
-	if x80, err = d.Byte(); err != nil {
+	var x85 byte
+	if x85, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x80)
+	m.ConfigType = int8(x85)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -787,8 +871,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i81 := range m.Synonyms {
-		n += m.Synonyms[i81].sizeHint()
+	for i86 := range m.Synonyms {
+		n += m.Synonyms[i86].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -812,22 +896,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some82 bool
-	if some82, err = d.Option(); err != nil {
+	var some87 bool
+	if some87, err = d.Option(); err != nil {
 		return err
 	}
-	if some82 {
-		p83 := new(string)
-		if (*p83), err = d.String(); err != nil {
+	if some87 {
+		p88 := new(string)
+		if (*p88), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p83
+		m.Value = p88
 	}
-	var x84 byte
-	if x84, err = d.Byte(); err != nil {
+	var x89 byte
+	if x89, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x84)
+	m.Source = int8(x89)
 	return nil
 }
 
@@ -845,25 +929,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i85 := range m.Creations {
-		b = m.Creations[i85].AppendPostcard(b)
+	for i90 := range m.Creations {
+		b = m.Creations[i90].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n86 int
-	if n86, err = d.Len(); err != nil {
+	var n91 int
+	if n91, err = d.Len(); err != nil {
 		return err
 	}
-	if n86 > 0 {
-		s87 := make([]AclBinding, n86)
-		for i88 := range s87 {
-			if err = s87[i88].decode(d); err != nil {
+	if n91 > 0 {
+		s92 := make([]AclBinding, n91)
+		for i93 := range s92 {
+			if err = s92[i93].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s87
+		m.Creations = s92
 	}
 	return nil
 }
@@ -871,8 +955,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i89 := range m.Creations {
-		n += m.Creations[i89].sizeHint()
+	for i94 := range m.Creations {
+		n += m.Creations[i94].sizeHint()
 	}
 	return n
 }
@@ -880,25 +964,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i90 := range m.Results {
-		b = m.Results[i90].AppendPostcard(b)
+	for i95 := range m.Results {
+		b = m.Results[i95].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n91 int
-	if n91, err = d.Len(); err != nil {
+	var n96 int
+	if n96, err = d.Len(); err != nil {
 		return err
 	}
-	if n91 > 0 {
-		s92 := make([]AclResult, n91)
-		for i93 := range s92 {
-			if err = s92[i93].decode(d); err != nil {
+	if n96 > 0 {
+		s97 := make([]AclResult, n96)
+		for i98 := range s97 {
+			if err = s97[i98].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s92
+		m.Results = s97
 	}
 	return nil
 }
@@ -906,8 +990,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i94 := range m.Results {
-		n += m.Results[i94].sizeHint()
+	for i99 := range m.Results {
+		n += m.Results[i99].sizeHint()
 	}
 	return n
 }
@@ -915,26 +999,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i95 := range m.Topics {
-		b = m.Topics[i95].AppendPostcard(b)
+	for i100 := range m.Topics {
+		b = m.Topics[i100].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n96 int
-	if n96, err = d.Len(); err != nil {
+	var n101 int
+	if n101, err = d.Len(); err != nil {
 		return err
 	}
-	if n96 > 0 {
-		s97 := make([]CreatePartitionsTopic, n96)
-		for i98 := range s97 {
-			if err = s97[i98].decode(d); err != nil {
+	if n101 > 0 {
+		s102 := make([]CreatePartitionsTopic, n101)
+		for i103 := range s102 {
+			if err = s102[i103].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s97
+		m.Topics = s102
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -945,8 +1029,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i99 := range m.Topics {
-		n += m.Topics[i99].sizeHint()
+	for i104 := range m.Topics {
+		n += m.Topics[i104].sizeHint()
 	}
 	n += 10
 	return n
@@ -955,25 +1039,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i100 := range m.Topics {
-		b = m.Topics[i100].AppendPostcard(b)
+	for i105 := range m.Topics {
+		b = m.Topics[i105].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n101 int
-	if n101, err = d.Len(); err != nil {
+	var n106 int
+	if n106, err = d.Len(); err != nil {
 		return err
 	}
-	if n101 > 0 {
-		s102 := make([]CreatePartitionsTopicResp, n101)
-		for i103 := range s102 {
-			if err = s102[i103].decode(d); err != nil {
+	if n106 > 0 {
+		s107 := make([]CreatePartitionsTopicResp, n106)
+		for i108 := range s107 {
+			if err = s107[i108].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s102
+		m.Topics = s107
 	}
 	return nil
 }
@@ -981,8 +1065,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i104 := range m.Topics {
-		n += m.Topics[i104].sizeHint()
+	for i109 := range m.Topics {
+		n += m.Topics[i109].sizeHint()
 	}
 	return n
 }
@@ -992,10 +1076,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i105 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i105])))
-		for i106 := range m.Assignments[i105] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i105][i106]))
+	for i110 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i110])))
+		for i111 := range m.Assignments[i110] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i110][i111]))
 		}
 	}
 	return b
@@ -1008,28 +1092,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n107 int
-	if n107, err = d.Len(); err != nil {
+	var n112 int
+	if n112, err = d.Len(); err != nil {
 		return err
 	}
-	if n107 > 0 {
-		s108 := make([][]int32, n107)
-		for i109 := range s108 {
-			var n110 int
-			if n110, err = d.Len(); err != nil {
+	if n112 > 0 {
+		s113 := make([][]int32, n112)
+		for i114 := range s113 {
+			var n115 int
+			if n115, err = d.Len(); err != nil {
 				return err
 			}
-			if n110 > 0 {
-				s111 := make([]int32, n110)
-				for i112 := range s111 {
-					if s111[i112], err = d.I32(); err != nil {
+			if n115 > 0 {
+				s116 := make([]int32, n115)
+				for i117 := range s116 {
+					if s116[i117], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s108[i109] = s111
+				s113[i114] = s116
 			}
 		}
-		m.Assignments = s108
+		m.Assignments = s113
 	}
 	return nil
 }
@@ -1039,9 +1123,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i113 := range m.Assignments {
+	for i118 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i113])
+		n += 10 * len(m.Assignments[i118])
 	}
 	return n
 }
@@ -1081,9 +1165,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k114 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k114)
-		b = postcard.AppendString(b, m.Configs[k114])
+	for _, k119 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k119)
+		b = postcard.AppendString(b, m.Configs[k119])
 	}
 	return b
 }
@@ -1098,24 +1182,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n115 int
-	if n115, err = d.Len(); err != nil {
+	var n120 int
+	if n120, err = d.Len(); err != nil {
 		return err
 	}
-	if n115 > 0 {
-		m116 := make(map[string]string, n115)
-		for range n115 {
-			var k117 string
-			var v118 string
-			if k117, err = d.String(); err != nil {
+	if n120 > 0 {
+		m121 := make(map[string]string, n120)
+		for range n120 {
+			var k122 string
+			var v123 string
+			if k122, err = d.String(); err != nil {
 				return err
 			}
-			if v118, err = d.String(); err != nil {
+			if v123, err = d.String(); err != nil {
 				return err
 			}
-			m116[k117] = v118
+			m121[k122] = v123
 		}
-		m.Configs = m116
+		m.Configs = m121
 	}
 	return nil
 }
@@ -1138,8 +1222,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i119 := range m.Configs {
-		b = m.Configs[i119].AppendPostcard(b)
+	for i124 := range m.Configs {
+		b = m.Configs[i124].AppendPostcard(b)
 	}
 	return b
 }
@@ -1154,29 +1238,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x120 []byte
-	if x120, err = d.Take(16); err != nil {
+	var x125 []byte
+	if x125, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x120)
+	copy(m.TopicID[:], x125)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n121 int
-	if n121, err = d.Len(); err != nil {
+	var n126 int
+	if n126, err = d.Len(); err != nil {
 		return err
 	}
-	if n121 > 0 {
-		s122 := make([]ConfigEntry, n121)
-		for i123 := range s122 {
-			if err = s122[i123].decode(d); err != nil {
+	if n126 > 0 {
+		s127 := make([]ConfigEntry, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s122
+		m.Configs = s127
 	}
 	return nil
 }
@@ -1190,8 +1274,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i124 := range m.Configs {
-		n += m.Configs[i124].sizeHint()
+	for i129 := range m.Configs {
+		n += m.Configs[i129].sizeHint()
 	}
 	return n
 }
@@ -1199,26 +1283,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i125 := range m.Topics {
-		b = m.Topics[i125].AppendPostcard(b)
+	for i130 := range m.Topics {
+		b = m.Topics[i130].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n131 int
+	if n131, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]CreateTopic, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n131 > 0 {
+		s132 := make([]CreateTopic, n131)
+		for i133 := range s132 {
+			if err = s132[i133].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s127
+		m.Topics = s132
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1229,8 +1313,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i129 := range m.Topics {
-		n += m.Topics[i129].sizeHint()
+	for i134 := range m.Topics {
+		n += m.Topics[i134].sizeHint()
 	}
 	n += 10
 	return n
@@ -1239,25 +1323,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i130 := range m.Topics {
-		b = m.Topics[i130].AppendPostcard(b)
+	for i135 := range m.Topics {
+		b = m.Topics[i135].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]CreateTopicResp, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
+	if n136 > 0 {
+		s137 := make([]CreateTopicResp, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s132
+		m.Topics = s137
 	}
 	return nil
 }
@@ -1265,8 +1349,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i134 := range m.Topics {
-		n += m.Topics[i134].sizeHint()
+	for i139 := range m.Topics {
+		n += m.Topics[i139].sizeHint()
 	}
 	return n
 }
@@ -1274,25 +1358,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i135 := range m.Filters {
-		b = m.Filters[i135].AppendPostcard(b)
+	for i140 := range m.Filters {
+		b = m.Filters[i140].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]AclFilter, n136)
-		for i138 := range s137 {
-			if err = s137[i138].decode(d); err != nil {
+	if n141 > 0 {
+		s142 := make([]AclFilter, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s137
+		m.Filters = s142
 	}
 	return nil
 }
@@ -1300,8 +1384,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i139 := range m.Filters {
-		n += m.Filters[i139].sizeHint()
+	for i144 := range m.Filters {
+		n += m.Filters[i144].sizeHint()
 	}
 	return n
 }
@@ -1309,25 +1393,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i140 := range m.Results {
-		b = m.Results[i140].AppendPostcard(b)
+	for i145 := range m.Results {
+		b = m.Results[i145].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]AclDeleteResult, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n146 > 0 {
+		s147 := make([]AclDeleteResult, n146)
+		for i148 := range s147 {
+			if err = s147[i148].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s142
+		m.Results = s147
 	}
 	return nil
 }
@@ -1335,8 +1419,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i144 := range m.Results {
-		n += m.Results[i144].sizeHint()
+	for i149 := range m.Results {
+		n += m.Results[i149].sizeHint()
 	}
 	return n
 }
@@ -1344,56 +1428,21 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i145 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i145])
+	for i150 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i150])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n146 int
-	if n146, err = d.Len(); err != nil {
-		return err
-	}
-	if n146 > 0 {
-		s147 := make([]string, n146)
-		for i148 := range s147 {
-			if s147[i148], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s147
-	}
-	return nil
-}
-
-func (m *DeleteGroupsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i149 := range m.Groups {
-		n += len(m.Groups[i149]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
-func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i150 := range m.Groups {
-		b = m.Groups[i150].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 	var n151 int
 	if n151, err = d.Len(); err != nil {
 		return err
 	}
 	if n151 > 0 {
-		s152 := make([]DeletedGroup, n151)
+		s152 := make([]string, n151)
 		for i153 := range s152 {
-			if err = s152[i153].decode(d); err != nil {
+			if s152[i153], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -1402,11 +1451,46 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteGroupsResp) sizeHint() int {
+func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i154 := range m.Groups {
-		n += m.Groups[i154].sizeHint()
+		n += len(m.Groups[i154]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
+func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i155 := range m.Groups {
+		b = m.Groups[i155].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
+		return err
+	}
+	if n156 > 0 {
+		s157 := make([]DeletedGroup, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s157
+	}
+	return nil
+}
+
+func (m *DeleteGroupsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i159 := range m.Groups {
+		n += m.Groups[i159].sizeHint()
 	}
 	return n
 }
@@ -1478,8 +1562,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i155 := range m.Partitions {
-		b = m.Partitions[i155].AppendPostcard(b)
+	for i160 := range m.Partitions {
+		b = m.Partitions[i160].AppendPostcard(b)
 	}
 	return b
 }
@@ -1488,48 +1572,12 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n156 int
-	if n156, err = d.Len(); err != nil {
-		return err
-	}
-	if n156 > 0 {
-		s157 := make([]DeleteRecordsPartition, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s157
-	}
-	return nil
-}
-
-func (m *DeleteRecordsReq) sizeHint() int {
-	n := 0
-	n += 10
-	n += 5
-	for i159 := range m.Partitions {
-		n += m.Partitions[i159].sizeHint()
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
-func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i160 := range m.Partitions {
-		b = m.Partitions[i160].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 	var n161 int
 	if n161, err = d.Len(); err != nil {
 		return err
 	}
 	if n161 > 0 {
-		s162 := make([]DeleteRecordsPartitionResp, n161)
+		s162 := make([]DeleteRecordsPartition, n161)
 		for i163 := range s162 {
 			if err = s162[i163].decode(d); err != nil {
 				return err
@@ -1540,11 +1588,47 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteRecordsResp) sizeHint() int {
+func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
+	n += 10
 	n += 5
 	for i164 := range m.Partitions {
 		n += m.Partitions[i164].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
+func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i165 := range m.Partitions {
+		b = m.Partitions[i165].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
+	var n166 int
+	if n166, err = d.Len(); err != nil {
+		return err
+	}
+	if n166 > 0 {
+		s167 := make([]DeleteRecordsPartitionResp, n166)
+		for i168 := range s167 {
+			if err = s167[i168].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s167
+	}
+	return nil
+}
+
+func (m *DeleteRecordsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i169 := range m.Partitions {
+		n += m.Partitions[i169].sizeHint()
 	}
 	return n
 }
@@ -1564,11 +1648,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x165 []byte
-	if x165, err = d.Take(16); err != nil {
+	var x170 []byte
+	if x170, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x165)
+	copy(m.TopicID[:], x170)
 	return nil
 }
 
@@ -1583,56 +1667,21 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i166 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i166])
+	for i171 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i171])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n167 int
-	if n167, err = d.Len(); err != nil {
-		return err
-	}
-	if n167 > 0 {
-		s168 := make([]string, n167)
-		for i169 := range s168 {
-			if s168[i169], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Topics = s168
-	}
-	return nil
-}
-
-func (m *DeleteTopicsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i170 := range m.Topics {
-		n += len(m.Topics[i170]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
-func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i171 := range m.Topics {
-		b = m.Topics[i171].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 	var n172 int
 	if n172, err = d.Len(); err != nil {
 		return err
 	}
 	if n172 > 0 {
-		s173 := make([]DeleteTopicResp, n172)
+		s173 := make([]string, n172)
 		for i174 := range s173 {
-			if err = s173[i174].decode(d); err != nil {
+			if s173[i174], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -1641,11 +1690,46 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DeleteTopicsResp) sizeHint() int {
+func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i175 := range m.Topics {
-		n += m.Topics[i175].sizeHint()
+		n += len(m.Topics[i175]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
+func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i176 := range m.Topics {
+		b = m.Topics[i176].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
+	var n177 int
+	if n177, err = d.Len(); err != nil {
+		return err
+	}
+	if n177 > 0 {
+		s178 := make([]DeleteTopicResp, n177)
+		for i179 := range s178 {
+			if err = s178[i179].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s178
+	}
+	return nil
+}
+
+func (m *DeleteTopicsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i180 := range m.Topics {
+		n += m.Topics[i180].sizeHint()
 	}
 	return n
 }
@@ -1698,8 +1782,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i176 := range m.Bindings {
-		b = m.Bindings[i176].AppendPostcard(b)
+	for i181 := range m.Bindings {
+		b = m.Bindings[i181].AppendPostcard(b)
 	}
 	return b
 }
@@ -1711,18 +1795,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n177 int
-	if n177, err = d.Len(); err != nil {
+	var n182 int
+	if n182, err = d.Len(); err != nil {
 		return err
 	}
-	if n177 > 0 {
-		s178 := make([]AclBinding, n177)
-		for i179 := range s178 {
-			if err = s178[i179].decode(d); err != nil {
+	if n182 > 0 {
+		s183 := make([]AclBinding, n182)
+		for i184 := range s183 {
+			if err = s183[i184].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s178
+		m.Bindings = s183
 	}
 	return nil
 }
@@ -1732,8 +1816,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i180 := range m.Bindings {
-		n += m.Bindings[i180].sizeHint()
+	for i185 := range m.Bindings {
+		n += m.Bindings[i185].sizeHint()
 	}
 	return n
 }
@@ -1741,26 +1825,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i181 := range m.Components {
-		b = m.Components[i181].AppendPostcard(b)
+	for i186 := range m.Components {
+		b = m.Components[i186].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n182 int
-	if n182, err = d.Len(); err != nil {
+	var n187 int
+	if n187, err = d.Len(); err != nil {
 		return err
 	}
-	if n182 > 0 {
-		s183 := make([]QuotaFilterComponent, n182)
-		for i184 := range s183 {
-			if err = s183[i184].decode(d); err != nil {
+	if n187 > 0 {
+		s188 := make([]QuotaFilterComponent, n187)
+		for i189 := range s188 {
+			if err = s188[i189].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s183
+		m.Components = s188
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -1771,8 +1855,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i185 := range m.Components {
-		n += m.Components[i185].sizeHint()
+	for i190 := range m.Components {
+		n += m.Components[i190].sizeHint()
 	}
 	n += 10
 	return n
@@ -1783,8 +1867,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i186 := range m.Entries {
-		b = m.Entries[i186].AppendPostcard(b)
+	for i191 := range m.Entries {
+		b = m.Entries[i191].AppendPostcard(b)
 	}
 	return b
 }
@@ -1796,18 +1880,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n187 int
-	if n187, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n187 > 0 {
-		s188 := make([]QuotaEntry, n187)
-		for i189 := range s188 {
-			if err = s188[i189].decode(d); err != nil {
+	if n192 > 0 {
+		s193 := make([]QuotaEntry, n192)
+		for i194 := range s193 {
+			if err = s193[i194].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s188
+		m.Entries = s193
 	}
 	return nil
 }
@@ -1817,8 +1901,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i190 := range m.Entries {
-		n += m.Entries[i190].sizeHint()
+	for i195 := range m.Entries {
+		n += m.Entries[i195].sizeHint()
 	}
 	return n
 }
@@ -1844,8 +1928,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i191 := range m.Brokers {
-		b = m.Brokers[i191].AppendPostcard(b)
+	for i196 := range m.Brokers {
+		b = m.Brokers[i196].AppendPostcard(b)
 	}
 	return b
 }
@@ -1863,18 +1947,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n192 int
-	if n192, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n192 > 0 {
-		s193 := make([]BrokerInfo, n192)
-		for i194 := range s193 {
-			if err = s193[i194].decode(d); err != nil {
+	if n197 > 0 {
+		s198 := make([]BrokerInfo, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s193
+		m.Brokers = s198
 	}
 	return nil
 }
@@ -1886,8 +1970,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i195 := range m.Brokers {
-		n += m.Brokers[i195].sizeHint()
+	for i200 := range m.Brokers {
+		n += m.Brokers[i200].sizeHint()
 	}
 	return n
 }
@@ -1895,8 +1979,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i196 := range m.Resources {
-		b = m.Resources[i196].AppendPostcard(b)
+	for i201 := range m.Resources {
+		b = m.Resources[i201].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1904,18 +1988,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n197 int
-	if n197, err = d.Len(); err != nil {
+	var n202 int
+	if n202, err = d.Len(); err != nil {
 		return err
 	}
-	if n197 > 0 {
-		s198 := make([]DescribeConfigsResource, n197)
-		for i199 := range s198 {
-			if err = s198[i199].decode(d); err != nil {
+	if n202 > 0 {
+		s203 := make([]DescribeConfigsResource, n202)
+		for i204 := range s203 {
+			if err = s203[i204].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s198
+		m.Resources = s203
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1929,8 +2013,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i200 := range m.Resources {
-		n += m.Resources[i200].sizeHint()
+	for i205 := range m.Resources {
+		n += m.Resources[i205].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1942,33 +2026,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i201 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i201])
+	for i206 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i206])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x202 byte
-	if x202, err = d.Byte(); err != nil {
+	var x207 byte
+	if x207, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x202)
+	m.Type = int8(x207)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n203 int
-	if n203, err = d.Len(); err != nil {
+	var n208 int
+	if n208, err = d.Len(); err != nil {
 		return err
 	}
-	if n203 > 0 {
-		s204 := make([]string, n203)
-		for i205 := range s204 {
-			if s204[i205], err = d.String(); err != nil {
+	if n208 > 0 {
+		s209 := make([]string, n208)
+		for i210 := range s209 {
+			if s209[i210], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s204
+		m.ConfigNames = s209
 	}
 	return nil
 }
@@ -1978,8 +2062,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i206 := range m.ConfigNames {
-		n += len(m.ConfigNames[i206]) + 5
+	for i211 := range m.ConfigNames {
+		n += len(m.ConfigNames[i211]) + 5
 	}
 	return n
 }
@@ -1991,18 +2075,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i207 := range m.Configs {
-		b = m.Configs[i207].AppendPostcard(b)
+	for i212 := range m.Configs {
+		b = m.Configs[i212].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x208 byte
-	if x208, err = d.Byte(); err != nil {
+	var x213 byte
+	if x213, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x208)
+	m.Type = int8(x213)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2012,18 +2096,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n209 int
-	if n209, err = d.Len(); err != nil {
+	var n214 int
+	if n214, err = d.Len(); err != nil {
 		return err
 	}
-	if n209 > 0 {
-		s210 := make([]ConfigEntry, n209)
-		for i211 := range s210 {
-			if err = s210[i211].decode(d); err != nil {
+	if n214 > 0 {
+		s215 := make([]ConfigEntry, n214)
+		for i216 := range s215 {
+			if err = s215[i216].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s210
+		m.Configs = s215
 	}
 	return nil
 }
@@ -2035,8 +2119,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i212 := range m.Configs {
-		n += m.Configs[i212].sizeHint()
+	for i217 := range m.Configs {
+		n += m.Configs[i217].sizeHint()
 	}
 	return n
 }
@@ -2044,25 +2128,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i213 := range m.Resources {
-		b = m.Resources[i213].AppendPostcard(b)
+	for i218 := range m.Resources {
+		b = m.Resources[i218].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n214 int
-	if n214, err = d.Len(); err != nil {
+	var n219 int
+	if n219, err = d.Len(); err != nil {
 		return err
 	}
-	if n214 > 0 {
-		s215 := make([]DescribeConfigsResourceResp, n214)
-		for i216 := range s215 {
-			if err = s215[i216].decode(d); err != nil {
+	if n219 > 0 {
+		s220 := make([]DescribeConfigsResourceResp, n219)
+		for i221 := range s220 {
+			if err = s220[i221].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s215
+		m.Resources = s220
 	}
 	return nil
 }
@@ -2070,8 +2154,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i217 := range m.Resources {
-		n += m.Resources[i217].sizeHint()
+	for i222 := range m.Resources {
+		n += m.Resources[i222].sizeHint()
 	}
 	return n
 }
@@ -2079,56 +2163,21 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i218 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i218])
+	for i223 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i223])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n219 int
-	if n219, err = d.Len(); err != nil {
-		return err
-	}
-	if n219 > 0 {
-		s220 := make([]string, n219)
-		for i221 := range s220 {
-			if s220[i221], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s220
-	}
-	return nil
-}
-
-func (m *DescribeGroupsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i222 := range m.Groups {
-		n += len(m.Groups[i222]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
-func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i223 := range m.Groups {
-		b = m.Groups[i223].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 	var n224 int
 	if n224, err = d.Len(); err != nil {
 		return err
 	}
 	if n224 > 0 {
-		s225 := make([]DescribedGroup, n224)
+		s225 := make([]string, n224)
 		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
+			if s225[i226], err = d.String(); err != nil {
 				return err
 			}
 		}
@@ -2137,11 +2186,46 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 	return nil
 }
 
-func (m *DescribeGroupsResp) sizeHint() int {
+func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
 	for i227 := range m.Groups {
-		n += m.Groups[i227].sizeHint()
+		n += len(m.Groups[i227]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
+func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i228 := range m.Groups {
+		b = m.Groups[i228].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
+	var n229 int
+	if n229, err = d.Len(); err != nil {
+		return err
+	}
+	if n229 > 0 {
+		s230 := make([]DescribedGroup, n229)
+		for i231 := range s230 {
+			if err = s230[i231].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s230
+	}
+	return nil
+}
+
+func (m *DescribeGroupsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i232 := range m.Groups {
+		n += m.Groups[i232].sizeHint()
 	}
 	return n
 }
@@ -2150,8 +2234,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i228 := range m.Partitions {
-		b = m.Partitions[i228].AppendPostcard(b)
+	for i233 := range m.Partitions {
+		b = m.Partitions[i233].AppendPostcard(b)
 	}
 	return b
 }
@@ -2160,18 +2244,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]TopicPartition, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n234 > 0 {
+		s235 := make([]TopicPartition, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s230
+		m.Partitions = s235
 	}
 	return nil
 }
@@ -2180,8 +2264,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i232 := range m.Partitions {
-		n += m.Partitions[i232].sizeHint()
+	for i237 := range m.Partitions {
+		n += m.Partitions[i237].sizeHint()
 	}
 	return n
 }
@@ -2189,25 +2273,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i233 := range m.Dirs {
-		b = m.Dirs[i233].AppendPostcard(b)
+	for i238 := range m.Dirs {
+		b = m.Dirs[i238].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]LogDir, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n239 > 0 {
+		s240 := make([]LogDir, n239)
+		for i241 := range s240 {
+			if err = s240[i241].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s235
+		m.Dirs = s240
 	}
 	return nil
 }
@@ -2215,8 +2299,198 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i237 := range m.Dirs {
-		n += m.Dirs[i237].sizeHint()
+	for i242 := range m.Dirs {
+		n += m.Dirs[i242].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersPartition to b.
+func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
+	for i243 := range m.Producers {
+		b = m.Producers[i243].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var n244 int
+	if n244, err = d.Len(); err != nil {
+		return err
+	}
+	if n244 > 0 {
+		s245 := make([]ProducerInfo, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Producers = s245
+	}
+	return nil
+}
+
+func (m *DescribeProducersPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i247 := range m.Producers {
+		n += m.Producers[i247].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
+func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i248 := range m.Partitions {
+		b = m.Partitions[i248].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
+		return err
+	}
+	if n249 > 0 {
+		s250 := make([]TxnPartition, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s250
+	}
+	return nil
+}
+
+func (m *DescribeProducersReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i252 := range m.Partitions {
+		n += m.Partitions[i252].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
+func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i253 := range m.Partitions {
+		b = m.Partitions[i253].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
+		return err
+	}
+	if n254 > 0 {
+		s255 := make([]DescribeProducersPartition, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s255
+	}
+	return nil
+}
+
+func (m *DescribeProducersResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i257 := range m.Partitions {
+		n += m.Partitions[i257].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
+func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
+	for i258 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i258])
+	}
+	return b
+}
+
+func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
+		return err
+	}
+	if n259 > 0 {
+		s260 := make([]string, n259)
+		for i261 := range s260 {
+			if s260[i261], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.TransactionalIDs = s260
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i262 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i262]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
+func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i263 := range m.Transactions {
+		b = m.Transactions[i263].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
+		return err
+	}
+	if n264 > 0 {
+		s265 := make([]TxnDescription, n264)
+		for i266 := range s265 {
+			if err = s265[i266].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s265
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i267 := range m.Transactions {
+		n += m.Transactions[i267].sizeHint()
 	}
 	return n
 }
@@ -2224,25 +2498,25 @@ func (m *DescribeLogDirsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i238 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i238])
+	for i268 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i268])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n269 int
+	if n269, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]string, n239)
-		for i241 := range s240 {
-			if s240[i241], err = d.String(); err != nil {
+	if n269 > 0 {
+		s270 := make([]string, n269)
+		for i271 := range s270 {
+			if s270[i271], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s240
+		m.Users = s270
 	}
 	return nil
 }
@@ -2250,8 +2524,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i242 := range m.Users {
-		n += len(m.Users[i242]) + 5
+	for i272 := range m.Users {
+		n += len(m.Users[i272]) + 5
 	}
 	return n
 }
@@ -2261,8 +2535,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i243 := range m.Users {
-		b = m.Users[i243].AppendPostcard(b)
+	for i273 := range m.Users {
+		b = m.Users[i273].AppendPostcard(b)
 	}
 	return b
 }
@@ -2274,18 +2548,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n274 int
+	if n274, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]ScramUser, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n274 > 0 {
+		s275 := make([]ScramUser, n274)
+		for i276 := range s275 {
+			if err = s275[i276].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s245
+		m.Users = s275
 	}
 	return nil
 }
@@ -2295,8 +2569,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i247 := range m.Users {
-		n += m.Users[i247].sizeHint()
+	for i277 := range m.Users {
+		n += m.Users[i277].sizeHint()
 	}
 	return n
 }
@@ -2309,8 +2583,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i248 := range m.Members {
-		b = m.Members[i248].AppendPostcard(b)
+	for i278 := range m.Members {
+		b = m.Members[i278].AppendPostcard(b)
 	}
 	return b
 }
@@ -2331,18 +2605,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n279 int
+	if n279, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]DescribedMember, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n279 > 0 {
+		s280 := make([]DescribedMember, n279)
+		for i281 := range s280 {
+			if err = s280[i281].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s250
+		m.Members = s280
 	}
 	return nil
 }
@@ -2355,8 +2629,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i252 := range m.Members {
-		n += m.Members[i252].sizeHint()
+	for i282 := range m.Members {
+		n += m.Members[i282].sizeHint()
 	}
 	return n
 }
@@ -2402,6 +2676,40 @@ func (m *DescribedMember) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.Metadata) + 5
 	n += len(m.Assignment) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of EndTxnReq to b.
+func (m *EndTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendBool(b, m.Commit)
+	return b
+}
+
+func (m *EndTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Commit, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *EndTxnReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 10
 	return n
 }
 
@@ -2518,8 +2826,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i253 := range m.Partitions {
-		b = m.Partitions[i253].AppendPostcard(b)
+	for i283 := range m.Partitions {
+		b = m.Partitions[i283].AppendPostcard(b)
 	}
 	return b
 }
@@ -2534,23 +2842,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x254 byte
-	if x254, err = d.Byte(); err != nil {
+	var x284 byte
+	if x284, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x254)
-	var n255 int
-	if n255, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x284)
+	var n285 int
+	if n285, err = d.Len(); err != nil {
 		return err
 	}
-	if n255 > 0 {
-		s256 := make([]FetchPartition, n255)
-		for i257 := range s256 {
-			if err = s256[i257].decode(d); err != nil {
+	if n285 > 0 {
+		s286 := make([]FetchPartition, n285)
+		for i287 := range s286 {
+			if err = s286[i287].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s256
+		m.Partitions = s286
 	}
 	return nil
 }
@@ -2562,8 +2870,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i258 := range m.Partitions {
-		n += m.Partitions[i258].sizeHint()
+	for i288 := range m.Partitions {
+		n += m.Partitions[i288].sizeHint()
 	}
 	return n
 }
@@ -2571,25 +2879,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i259 := range m.Partitions {
-		b = m.Partitions[i259].AppendPostcard(b)
+	for i289 := range m.Partitions {
+		b = m.Partitions[i289].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n260 int
-	if n260, err = d.Len(); err != nil {
+	var n290 int
+	if n290, err = d.Len(); err != nil {
 		return err
 	}
-	if n260 > 0 {
-		s261 := make([]FetchPartitionResp, n260)
-		for i262 := range s261 {
-			if err = s261[i262].decode(d); err != nil {
+	if n290 > 0 {
+		s291 := make([]FetchPartitionResp, n290)
+		for i292 := range s291 {
+			if err = s291[i292].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s261
+		m.Partitions = s291
 	}
 	return nil
 }
@@ -2597,8 +2905,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i263 := range m.Partitions {
-		n += m.Partitions[i263].sizeHint()
+	for i293 := range m.Partitions {
+		n += m.Partitions[i293].sizeHint()
 	}
 	return n
 }
@@ -2606,16 +2914,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i264 := range m.Partitions {
-		m.Partitions[i264].appendVec(w)
+	for i294 := range m.Partitions {
+		m.Partitions[i294].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i265 := range m.Partitions {
-		n += m.Partitions[i265].vecHint()
+	for i295 := range m.Partitions {
+		n += m.Partitions[i295].vecHint()
 	}
 	return n
 }
@@ -2714,21 +3022,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x266 byte
-	if x266, err = d.Byte(); err != nil {
+	var x296 byte
+	if x296, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x266)
-	var some267 bool
-	if some267, err = d.Option(); err != nil {
+	m.Op = int8(x296)
+	var some297 bool
+	if some297, err = d.Option(); err != nil {
 		return err
 	}
-	if some267 {
-		p268 := new(string)
-		if (*p268), err = d.String(); err != nil {
+	if some297 {
+		p298 := new(string)
+		if (*p298), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p268
+		m.Value = p298
 	}
 	return nil
 }
@@ -2747,26 +3055,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i269 := range m.Resources {
-		b = m.Resources[i269].AppendPostcard(b)
+	for i299 := range m.Resources {
+		b = m.Resources[i299].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n270 int
-	if n270, err = d.Len(); err != nil {
+	var n300 int
+	if n300, err = d.Len(); err != nil {
 		return err
 	}
-	if n270 > 0 {
-		s271 := make([]IncrementalAlterConfigsResource, n270)
-		for i272 := range s271 {
-			if err = s271[i272].decode(d); err != nil {
+	if n300 > 0 {
+		s301 := make([]IncrementalAlterConfigsResource, n300)
+		for i302 := range s301 {
+			if err = s301[i302].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s271
+		m.Resources = s301
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -2777,8 +3085,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i273 := range m.Resources {
-		n += m.Resources[i273].sizeHint()
+	for i303 := range m.Resources {
+		n += m.Resources[i303].sizeHint()
 	}
 	n += 10
 	return n
@@ -2789,33 +3097,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i274 := range m.Configs {
-		b = m.Configs[i274].AppendPostcard(b)
+	for i304 := range m.Configs {
+		b = m.Configs[i304].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x275 byte
-	if x275, err = d.Byte(); err != nil {
+	var x305 byte
+	if x305, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x275)
+	m.Type = int8(x305)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n276 int
-	if n276, err = d.Len(); err != nil {
+	var n306 int
+	if n306, err = d.Len(); err != nil {
 		return err
 	}
-	if n276 > 0 {
-		s277 := make([]IncrementalAlterConfig, n276)
-		for i278 := range s277 {
-			if err = s277[i278].decode(d); err != nil {
+	if n306 > 0 {
+		s307 := make([]IncrementalAlterConfig, n306)
+		for i308 := range s307 {
+			if err = s307[i308].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s277
+		m.Configs = s307
 	}
 	return nil
 }
@@ -2825,8 +3133,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i279 := range m.Configs {
-		n += m.Configs[i279].sizeHint()
+	for i309 := range m.Configs {
+		n += m.Configs[i309].sizeHint()
 	}
 	return n
 }
@@ -2884,6 +3192,40 @@ func (m *InitProducerIDResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of InitTxnProducerIDReq to b.
+func (m *InitTxnProducerIDReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	return b
+}
+
+func (m *InitTxnProducerIDReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *InitTxnProducerIDReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of JoinGroupMember to b.
 func (m *JoinGroupMember) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MemberID)
@@ -2922,8 +3264,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i280 := range m.Protocols {
-		b = m.Protocols[i280].AppendPostcard(b)
+	for i310 := range m.Protocols {
+		b = m.Protocols[i310].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2951,18 +3293,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n281 int
-	if n281, err = d.Len(); err != nil {
+	var n311 int
+	if n311, err = d.Len(); err != nil {
 		return err
 	}
-	if n281 > 0 {
-		s282 := make([]GroupProtocol, n281)
-		for i283 := range s282 {
-			if err = s282[i283].decode(d); err != nil {
+	if n311 > 0 {
+		s312 := make([]GroupProtocol, n311)
+		for i313 := range s312 {
+			if err = s312[i313].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s282
+		m.Protocols = s312
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2988,8 +3330,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i284 := range m.Protocols {
-		n += m.Protocols[i284].sizeHint()
+	for i314 := range m.Protocols {
+		n += m.Protocols[i314].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3007,8 +3349,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i285 := range m.Members {
-		b = m.Members[i285].AppendPostcard(b)
+	for i315 := range m.Members {
+		b = m.Members[i315].AppendPostcard(b)
 	}
 	return b
 }
@@ -3032,18 +3374,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n286 int
-	if n286, err = d.Len(); err != nil {
+	var n316 int
+	if n316, err = d.Len(); err != nil {
 		return err
 	}
-	if n286 > 0 {
-		s287 := make([]JoinGroupMember, n286)
-		for i288 := range s287 {
-			if err = s287[i288].decode(d); err != nil {
+	if n316 > 0 {
+		s317 := make([]JoinGroupMember, n316)
+		for i318 := range s317 {
+			if err = s317[i318].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s287
+		m.Members = s317
 	}
 	return nil
 }
@@ -3057,8 +3399,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i289 := range m.Members {
-		n += m.Members[i289].sizeHint()
+	for i319 := range m.Members {
+		n += m.Members[i319].sizeHint()
 	}
 	return n
 }
@@ -3125,8 +3467,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i290 := range m.Members {
-		b = m.Members[i290].AppendPostcard(b)
+	for i320 := range m.Members {
+		b = m.Members[i320].AppendPostcard(b)
 	}
 	return b
 }
@@ -3135,18 +3477,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n291 int
-	if n291, err = d.Len(); err != nil {
+	var n321 int
+	if n321, err = d.Len(); err != nil {
 		return err
 	}
-	if n291 > 0 {
-		s292 := make([]LeaveGroupMember, n291)
-		for i293 := range s292 {
-			if err = s292[i293].decode(d); err != nil {
+	if n321 > 0 {
+		s322 := make([]LeaveGroupMember, n321)
+		for i323 := range s322 {
+			if err = s322[i323].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s292
+		m.Members = s322
 	}
 	return nil
 }
@@ -3155,8 +3497,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i294 := range m.Members {
-		n += m.Members[i294].sizeHint()
+	for i324 := range m.Members {
+		n += m.Members[i324].sizeHint()
 	}
 	return n
 }
@@ -3165,8 +3507,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i295 := range m.Members {
-		b = m.Members[i295].AppendPostcard(b)
+	for i325 := range m.Members {
+		b = m.Members[i325].AppendPostcard(b)
 	}
 	return b
 }
@@ -3175,18 +3517,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n296 int
-	if n296, err = d.Len(); err != nil {
+	var n326 int
+	if n326, err = d.Len(); err != nil {
 		return err
 	}
-	if n296 > 0 {
-		s297 := make([]LeaveGroupMemberResp, n296)
-		for i298 := range s297 {
-			if err = s297[i298].decode(d); err != nil {
+	if n326 > 0 {
+		s327 := make([]LeaveGroupMemberResp, n326)
+		for i328 := range s327 {
+			if err = s327[i328].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s297
+		m.Members = s327
 	}
 	return nil
 }
@@ -3195,8 +3537,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i299 := range m.Members {
-		n += m.Members[i299].sizeHint()
+	for i329 := range m.Members {
+		n += m.Members[i329].sizeHint()
 	}
 	return n
 }
@@ -3204,42 +3546,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i300 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i300])
+	for i330 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i330])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i301 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i301])
+	for i331 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i331])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n302 int
-	if n302, err = d.Len(); err != nil {
+	var n332 int
+	if n332, err = d.Len(); err != nil {
 		return err
 	}
-	if n302 > 0 {
-		s303 := make([]string, n302)
-		for i304 := range s303 {
-			if s303[i304], err = d.String(); err != nil {
+	if n332 > 0 {
+		s333 := make([]string, n332)
+		for i334 := range s333 {
+			if s333[i334], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s303
+		m.StatesFilter = s333
 	}
-	var n305 int
-	if n305, err = d.Len(); err != nil {
+	var n335 int
+	if n335, err = d.Len(); err != nil {
 		return err
 	}
-	if n305 > 0 {
-		s306 := make([]string, n305)
-		for i307 := range s306 {
-			if s306[i307], err = d.String(); err != nil {
+	if n335 > 0 {
+		s336 := make([]string, n335)
+		for i337 := range s336 {
+			if s336[i337], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s306
+		m.TypesFilter = s336
 	}
 	return nil
 }
@@ -3247,12 +3589,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i308 := range m.StatesFilter {
-		n += len(m.StatesFilter[i308]) + 5
+	for i338 := range m.StatesFilter {
+		n += len(m.StatesFilter[i338]) + 5
 	}
 	n += 5
-	for i309 := range m.TypesFilter {
-		n += len(m.TypesFilter[i309]) + 5
+	for i339 := range m.TypesFilter {
+		n += len(m.TypesFilter[i339]) + 5
 	}
 	return n
 }
@@ -3261,8 +3603,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i310 := range m.Groups {
-		b = m.Groups[i310].AppendPostcard(b)
+	for i340 := range m.Groups {
+		b = m.Groups[i340].AppendPostcard(b)
 	}
 	return b
 }
@@ -3271,18 +3613,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n311 int
-	if n311, err = d.Len(); err != nil {
+	var n341 int
+	if n341, err = d.Len(); err != nil {
 		return err
 	}
-	if n311 > 0 {
-		s312 := make([]ListedGroup, n311)
-		for i313 := range s312 {
-			if err = s312[i313].decode(d); err != nil {
+	if n341 > 0 {
+		s342 := make([]ListedGroup, n341)
+		for i343 := range s342 {
+			if err = s342[i343].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s312
+		m.Groups = s342
 	}
 	return nil
 }
@@ -3291,8 +3633,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i314 := range m.Groups {
-		n += m.Groups[i314].sizeHint()
+	for i344 := range m.Groups {
+		n += m.Groups[i344].sizeHint()
 	}
 	return n
 }
@@ -3369,30 +3711,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i315 := range m.Partitions {
-		b = m.Partitions[i315].AppendPostcard(b)
+	for i345 := range m.Partitions {
+		b = m.Partitions[i345].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x316 byte
-	if x316, err = d.Byte(); err != nil {
+	var x346 byte
+	if x346, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x316)
-	var n317 int
-	if n317, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x346)
+	var n347 int
+	if n347, err = d.Len(); err != nil {
 		return err
 	}
-	if n317 > 0 {
-		s318 := make([]ListOffsetsPartition, n317)
-		for i319 := range s318 {
-			if err = s318[i319].decode(d); err != nil {
+	if n347 > 0 {
+		s348 := make([]ListOffsetsPartition, n347)
+		for i349 := range s348 {
+			if err = s348[i349].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s318
+		m.Partitions = s348
 	}
 	return nil
 }
@@ -3401,8 +3743,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i320 := range m.Partitions {
-		n += m.Partitions[i320].sizeHint()
+	for i350 := range m.Partitions {
+		n += m.Partitions[i350].sizeHint()
 	}
 	return n
 }
@@ -3410,25 +3752,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i321 := range m.Partitions {
-		b = m.Partitions[i321].AppendPostcard(b)
+	for i351 := range m.Partitions {
+		b = m.Partitions[i351].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n322 int
-	if n322, err = d.Len(); err != nil {
+	var n352 int
+	if n352, err = d.Len(); err != nil {
 		return err
 	}
-	if n322 > 0 {
-		s323 := make([]ListOffsetsPartitionResp, n322)
-		for i324 := range s323 {
-			if err = s323[i324].decode(d); err != nil {
+	if n352 > 0 {
+		s353 := make([]ListOffsetsPartitionResp, n352)
+		for i354 := range s353 {
+			if err = s353[i354].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s323
+		m.Partitions = s353
 	}
 	return nil
 }
@@ -3436,8 +3778,107 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i325 := range m.Partitions {
-		n += m.Partitions[i325].sizeHint()
+	for i355 := range m.Partitions {
+		n += m.Partitions[i355].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
+func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.States)))
+	for i356 := range m.States {
+		b = postcard.AppendString(b, m.States[i356])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
+	for i357 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i357]))
+	}
+	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
+	b = postcard.AppendString(b, m.Group)
+	return b
+}
+
+func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
+	var n358 int
+	if n358, err = d.Len(); err != nil {
+		return err
+	}
+	if n358 > 0 {
+		s359 := make([]string, n358)
+		for i360 := range s359 {
+			if s359[i360], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.States = s359
+	}
+	var n361 int
+	if n361, err = d.Len(); err != nil {
+		return err
+	}
+	if n361 > 0 {
+		s362 := make([]int64, n361)
+		for i363 := range s362 {
+			if s362[i363], err = d.I64(); err != nil {
+				return err
+			}
+		}
+		m.ProducerIDs = s362
+	}
+	if m.MinDurationMs, err = d.I64(); err != nil {
+		return err
+	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ListTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i364 := range m.States {
+		n += len(m.States[i364]) + 5
+	}
+	n += 5
+	n += 10 * len(m.ProducerIDs)
+	n += 10
+	n += len(m.Group) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
+func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i365 := range m.Transactions {
+		b = m.Transactions[i365].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n366 int
+	if n366, err = d.Len(); err != nil {
+		return err
+	}
+	if n366 > 0 {
+		s367 := make([]TxnListing, n366)
+		for i368 := range s367 {
+			if err = s367[i368].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s367
+	}
+	return nil
+}
+
+func (m *ListTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i369 := range m.Transactions {
+		n += m.Transactions[i369].sizeHint()
 	}
 	return n
 }
@@ -3483,8 +3924,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i326 := range m.Partitions {
-		b = m.Partitions[i326].AppendPostcard(b)
+	for i370 := range m.Partitions {
+		b = m.Partitions[i370].AppendPostcard(b)
 	}
 	return b
 }
@@ -3502,18 +3943,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n327 int
-	if n327, err = d.Len(); err != nil {
+	var n371 int
+	if n371, err = d.Len(); err != nil {
 		return err
 	}
-	if n327 > 0 {
-		s328 := make([]LogDirPartition, n327)
-		for i329 := range s328 {
-			if err = s328[i329].decode(d); err != nil {
+	if n371 > 0 {
+		s372 := make([]LogDirPartition, n371)
+		for i373 := range s372 {
+			if err = s372[i373].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s328
+		m.Partitions = s372
 	}
 	return nil
 }
@@ -3525,8 +3966,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i330 := range m.Partitions {
-		n += m.Partitions[i330].sizeHint()
+	for i374 := range m.Partitions {
+		n += m.Partitions[i374].sizeHint()
 	}
 	return n
 }
@@ -3568,26 +4009,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i331 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i331])
+	for i375 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i375])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n332 int
-	if n332, err = d.Len(); err != nil {
+	var n376 int
+	if n376, err = d.Len(); err != nil {
 		return err
 	}
-	if n332 > 0 {
-		s333 := make([]string, n332)
-		for i334 := range s333 {
-			if s333[i334], err = d.String(); err != nil {
+	if n376 > 0 {
+		s377 := make([]string, n376)
+		for i378 := range s377 {
+			if s377[i378], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s333
+		m.Topics = s377
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -3598,8 +4039,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i335 := range m.Topics {
-		n += len(m.Topics[i335]) + 5
+	for i379 := range m.Topics {
+		n += len(m.Topics[i379]) + 5
 	}
 	n += 10
 	return n
@@ -3608,12 +4049,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i336 := range m.Brokers {
-		b = m.Brokers[i336].AppendPostcard(b)
+	for i380 := range m.Brokers {
+		b = m.Brokers[i380].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i337 := range m.Topics {
-		b = m.Topics[i337].AppendPostcard(b)
+	for i381 := range m.Topics {
+		b = m.Topics[i381].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -3621,31 +4062,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n338 int
-	if n338, err = d.Len(); err != nil {
+	var n382 int
+	if n382, err = d.Len(); err != nil {
 		return err
 	}
-	if n338 > 0 {
-		s339 := make([]BrokerInfo, n338)
-		for i340 := range s339 {
-			if err = s339[i340].decode(d); err != nil {
+	if n382 > 0 {
+		s383 := make([]BrokerInfo, n382)
+		for i384 := range s383 {
+			if err = s383[i384].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s339
+		m.Brokers = s383
 	}
-	var n341 int
-	if n341, err = d.Len(); err != nil {
+	var n385 int
+	if n385, err = d.Len(); err != nil {
 		return err
 	}
-	if n341 > 0 {
-		s342 := make([]TopicInfo, n341)
-		for i343 := range s342 {
-			if err = s342[i343].decode(d); err != nil {
+	if n385 > 0 {
+		s386 := make([]TopicInfo, n385)
+		for i387 := range s386 {
+			if err = s386[i387].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s342
+		m.Topics = s386
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -3659,12 +4100,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i344 := range m.Brokers {
-		n += m.Brokers[i344].sizeHint()
+	for i388 := range m.Brokers {
+		n += m.Brokers[i388].sizeHint()
 	}
 	n += 5
-	for i345 := range m.Topics {
-		n += m.Topics[i345].sizeHint()
+	for i389 := range m.Topics {
+		n += m.Topics[i389].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -3736,8 +4177,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i346 := range m.Topics {
-		b = m.Topics[i346].AppendPostcard(b)
+	for i390 := range m.Topics {
+		b = m.Topics[i390].AppendPostcard(b)
 	}
 	return b
 }
@@ -3755,18 +4196,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n347 int
-	if n347, err = d.Len(); err != nil {
+	var n391 int
+	if n391, err = d.Len(); err != nil {
 		return err
 	}
-	if n347 > 0 {
-		s348 := make([]OffsetCommitTopic, n347)
-		for i349 := range s348 {
-			if err = s348[i349].decode(d); err != nil {
+	if n391 > 0 {
+		s392 := make([]OffsetCommitTopic, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s348
+		m.Topics = s392
 	}
 	return nil
 }
@@ -3778,8 +4219,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i350 := range m.Topics {
-		n += m.Topics[i350].sizeHint()
+	for i394 := range m.Topics {
+		n += m.Topics[i394].sizeHint()
 	}
 	return n
 }
@@ -3787,25 +4228,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i351 := range m.Topics {
-		b = m.Topics[i351].AppendPostcard(b)
+	for i395 := range m.Topics {
+		b = m.Topics[i395].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n352 int
-	if n352, err = d.Len(); err != nil {
+	var n396 int
+	if n396, err = d.Len(); err != nil {
 		return err
 	}
-	if n352 > 0 {
-		s353 := make([]OffsetCommitTopicResp, n352)
-		for i354 := range s353 {
-			if err = s353[i354].decode(d); err != nil {
+	if n396 > 0 {
+		s397 := make([]OffsetCommitTopicResp, n396)
+		for i398 := range s397 {
+			if err = s397[i398].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s353
+		m.Topics = s397
 	}
 	return nil
 }
@@ -3813,8 +4254,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i355 := range m.Topics {
-		n += m.Topics[i355].sizeHint()
+	for i399 := range m.Topics {
+		n += m.Topics[i399].sizeHint()
 	}
 	return n
 }
@@ -3823,8 +4264,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i356 := range m.Partitions {
-		b = m.Partitions[i356].AppendPostcard(b)
+	for i400 := range m.Partitions {
+		b = m.Partitions[i400].AppendPostcard(b)
 	}
 	return b
 }
@@ -3833,18 +4274,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n357 int
-	if n357, err = d.Len(); err != nil {
+	var n401 int
+	if n401, err = d.Len(); err != nil {
 		return err
 	}
-	if n357 > 0 {
-		s358 := make([]OffsetCommitPartition, n357)
-		for i359 := range s358 {
-			if err = s358[i359].decode(d); err != nil {
+	if n401 > 0 {
+		s402 := make([]OffsetCommitPartition, n401)
+		for i403 := range s402 {
+			if err = s402[i403].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s358
+		m.Partitions = s402
 	}
 	return nil
 }
@@ -3853,8 +4294,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i360 := range m.Partitions {
-		n += m.Partitions[i360].sizeHint()
+	for i404 := range m.Partitions {
+		n += m.Partitions[i404].sizeHint()
 	}
 	return n
 }
@@ -3863,8 +4304,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i361 := range m.Partitions {
-		b = m.Partitions[i361].AppendPostcard(b)
+	for i405 := range m.Partitions {
+		b = m.Partitions[i405].AppendPostcard(b)
 	}
 	return b
 }
@@ -3873,18 +4314,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n362 int
-	if n362, err = d.Len(); err != nil {
+	var n406 int
+	if n406, err = d.Len(); err != nil {
 		return err
 	}
-	if n362 > 0 {
-		s363 := make([]OffsetCommitPartitionResp, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
+	if n406 > 0 {
+		s407 := make([]OffsetCommitPartitionResp, n406)
+		for i408 := range s407 {
+			if err = s407[i408].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s363
+		m.Partitions = s407
 	}
 	return nil
 }
@@ -3893,8 +4334,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i365 := range m.Partitions {
-		n += m.Partitions[i365].sizeHint()
+	for i409 := range m.Partitions {
+		n += m.Partitions[i409].sizeHint()
 	}
 	return n
 }
@@ -3927,8 +4368,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i366 := range m.Topics {
-		b = m.Topics[i366].AppendPostcard(b)
+	for i410 := range m.Topics {
+		b = m.Topics[i410].AppendPostcard(b)
 	}
 	return b
 }
@@ -3937,18 +4378,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n367 int
-	if n367, err = d.Len(); err != nil {
+	var n411 int
+	if n411, err = d.Len(); err != nil {
 		return err
 	}
-	if n367 > 0 {
-		s368 := make([]OffsetDeleteTopic, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
+	if n411 > 0 {
+		s412 := make([]OffsetDeleteTopic, n411)
+		for i413 := range s412 {
+			if err = s412[i413].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s368
+		m.Topics = s412
 	}
 	return nil
 }
@@ -3957,8 +4398,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i370 := range m.Topics {
-		n += m.Topics[i370].sizeHint()
+	for i414 := range m.Topics {
+		n += m.Topics[i414].sizeHint()
 	}
 	return n
 }
@@ -3967,8 +4408,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i371 := range m.Topics {
-		b = m.Topics[i371].AppendPostcard(b)
+	for i415 := range m.Topics {
+		b = m.Topics[i415].AppendPostcard(b)
 	}
 	return b
 }
@@ -3977,18 +4418,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n372 int
-	if n372, err = d.Len(); err != nil {
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n372 > 0 {
-		s373 := make([]OffsetDeleteTopicResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
+	if n416 > 0 {
+		s417 := make([]OffsetDeleteTopicResp, n416)
+		for i418 := range s417 {
+			if err = s417[i418].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s373
+		m.Topics = s417
 	}
 	return nil
 }
@@ -3997,8 +4438,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i375 := range m.Topics {
-		n += m.Topics[i375].sizeHint()
+	for i419 := range m.Topics {
+		n += m.Topics[i419].sizeHint()
 	}
 	return n
 }
@@ -4007,8 +4448,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i376 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i376]))
+	for i420 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i420]))
 	}
 	return b
 }
@@ -4017,18 +4458,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n377 int
-	if n377, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n377 > 0 {
-		s378 := make([]int32, n377)
-		for i379 := range s378 {
-			if s378[i379], err = d.I32(); err != nil {
+	if n421 > 0 {
+		s422 := make([]int32, n421)
+		for i423 := range s422 {
+			if s422[i423], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s378
+		m.Partitions = s422
 	}
 	return nil
 }
@@ -4045,8 +4486,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i380 := range m.Partitions {
-		b = m.Partitions[i380].AppendPostcard(b)
+	for i424 := range m.Partitions {
+		b = m.Partitions[i424].AppendPostcard(b)
 	}
 	return b
 }
@@ -4055,18 +4496,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n381 int
-	if n381, err = d.Len(); err != nil {
+	var n425 int
+	if n425, err = d.Len(); err != nil {
 		return err
 	}
-	if n381 > 0 {
-		s382 := make([]OffsetDeletePartitionResp, n381)
-		for i383 := range s382 {
-			if err = s382[i383].decode(d); err != nil {
+	if n425 > 0 {
+		s426 := make([]OffsetDeletePartitionResp, n425)
+		for i427 := range s426 {
+			if err = s426[i427].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s382
+		m.Partitions = s426
 	}
 	return nil
 }
@@ -4075,8 +4516,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i384 := range m.Partitions {
-		n += m.Partitions[i384].sizeHint()
+	for i428 := range m.Partitions {
+		n += m.Partitions[i428].sizeHint()
 	}
 	return n
 }
@@ -4124,8 +4565,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i385 := range m.Topics {
-		b = m.Topics[i385].AppendPostcard(b)
+	for i429 := range m.Topics {
+		b = m.Topics[i429].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -4135,18 +4576,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n386 int
-	if n386, err = d.Len(); err != nil {
+	var n430 int
+	if n430, err = d.Len(); err != nil {
 		return err
 	}
-	if n386 > 0 {
-		s387 := make([]OffsetFetchTopic, n386)
-		for i388 := range s387 {
-			if err = s387[i388].decode(d); err != nil {
+	if n430 > 0 {
+		s431 := make([]OffsetFetchTopic, n430)
+		for i432 := range s431 {
+			if err = s431[i432].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s387
+		m.Topics = s431
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -4158,8 +4599,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i389 := range m.Topics {
-		n += m.Topics[i389].sizeHint()
+	for i433 := range m.Topics {
+		n += m.Topics[i433].sizeHint()
 	}
 	n += 10
 	return n
@@ -4169,8 +4610,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i390 := range m.Topics {
-		b = m.Topics[i390].AppendPostcard(b)
+	for i434 := range m.Topics {
+		b = m.Topics[i434].AppendPostcard(b)
 	}
 	return b
 }
@@ -4179,18 +4620,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n391 int
-	if n391, err = d.Len(); err != nil {
+	var n435 int
+	if n435, err = d.Len(); err != nil {
 		return err
 	}
-	if n391 > 0 {
-		s392 := make([]OffsetFetchTopicResp, n391)
-		for i393 := range s392 {
-			if err = s392[i393].decode(d); err != nil {
+	if n435 > 0 {
+		s436 := make([]OffsetFetchTopicResp, n435)
+		for i437 := range s436 {
+			if err = s436[i437].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s392
+		m.Topics = s436
 	}
 	return nil
 }
@@ -4199,8 +4640,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i394 := range m.Topics {
-		n += m.Topics[i394].sizeHint()
+	for i438 := range m.Topics {
+		n += m.Topics[i438].sizeHint()
 	}
 	return n
 }
@@ -4209,8 +4650,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i395 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i395]))
+	for i439 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i439]))
 	}
 	return b
 }
@@ -4219,18 +4660,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n396 int
-	if n396, err = d.Len(); err != nil {
+	var n440 int
+	if n440, err = d.Len(); err != nil {
 		return err
 	}
-	if n396 > 0 {
-		s397 := make([]int32, n396)
-		for i398 := range s397 {
-			if s397[i398], err = d.I32(); err != nil {
+	if n440 > 0 {
+		s441 := make([]int32, n440)
+		for i442 := range s441 {
+			if s441[i442], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s397
+		m.Partitions = s441
 	}
 	return nil
 }
@@ -4247,8 +4688,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i399 := range m.Partitions {
-		b = m.Partitions[i399].AppendPostcard(b)
+	for i443 := range m.Partitions {
+		b = m.Partitions[i443].AppendPostcard(b)
 	}
 	return b
 }
@@ -4257,18 +4698,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n400 int
-	if n400, err = d.Len(); err != nil {
+	var n444 int
+	if n444, err = d.Len(); err != nil {
 		return err
 	}
-	if n400 > 0 {
-		s401 := make([]OffsetFetchPartitionResp, n400)
-		for i402 := range s401 {
-			if err = s401[i402].decode(d); err != nil {
+	if n444 > 0 {
+		s445 := make([]OffsetFetchPartitionResp, n444)
+		for i446 := range s445 {
+			if err = s445[i446].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s401
+		m.Partitions = s445
 	}
 	return nil
 }
@@ -4277,8 +4718,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i403 := range m.Partitions {
-		n += m.Partitions[i403].sizeHint()
+	for i447 := range m.Partitions {
+		n += m.Partitions[i447].sizeHint()
 	}
 	return n
 }
@@ -4354,25 +4795,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i404 := range m.Partitions {
-		b = m.Partitions[i404].AppendPostcard(b)
+	for i448 := range m.Partitions {
+		b = m.Partitions[i448].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n405 int
-	if n405, err = d.Len(); err != nil {
+	var n449 int
+	if n449, err = d.Len(); err != nil {
 		return err
 	}
-	if n405 > 0 {
-		s406 := make([]OffsetForLeaderEpochPartition, n405)
-		for i407 := range s406 {
-			if err = s406[i407].decode(d); err != nil {
+	if n449 > 0 {
+		s450 := make([]OffsetForLeaderEpochPartition, n449)
+		for i451 := range s450 {
+			if err = s450[i451].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s406
+		m.Partitions = s450
 	}
 	return nil
 }
@@ -4380,8 +4821,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i408 := range m.Partitions {
-		n += m.Partitions[i408].sizeHint()
+	for i452 := range m.Partitions {
+		n += m.Partitions[i452].sizeHint()
 	}
 	return n
 }
@@ -4389,25 +4830,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i409 := range m.Partitions {
-		b = m.Partitions[i409].AppendPostcard(b)
+	for i453 := range m.Partitions {
+		b = m.Partitions[i453].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n410 int
-	if n410, err = d.Len(); err != nil {
+	var n454 int
+	if n454, err = d.Len(); err != nil {
 		return err
 	}
-	if n410 > 0 {
-		s411 := make([]OffsetForLeaderEpochPartitionResp, n410)
-		for i412 := range s411 {
-			if err = s411[i412].decode(d); err != nil {
+	if n454 > 0 {
+		s455 := make([]OffsetForLeaderEpochPartitionResp, n454)
+		for i456 := range s455 {
+			if err = s455[i456].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s411
+		m.Partitions = s455
 	}
 	return nil
 }
@@ -4415,8 +4856,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i413 := range m.Partitions {
-		n += m.Partitions[i413].sizeHint()
+	for i457 := range m.Partitions {
+		n += m.Partitions[i457].sizeHint()
 	}
 	return n
 }
@@ -4548,8 +4989,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i414 := range m.Partitions {
-		b = m.Partitions[i414].AppendPostcard(b)
+	for i458 := range m.Partitions {
+		b = m.Partitions[i458].AppendPostcard(b)
 	}
 	return b
 }
@@ -4561,18 +5002,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n415 int
-	if n415, err = d.Len(); err != nil {
+	var n459 int
+	if n459, err = d.Len(); err != nil {
 		return err
 	}
-	if n415 > 0 {
-		s416 := make([]ProducePartition, n415)
-		for i417 := range s416 {
-			if err = s416[i417].decode(d); err != nil {
+	if n459 > 0 {
+		s460 := make([]ProducePartition, n459)
+		for i461 := range s460 {
+			if err = s460[i461].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s416
+		m.Partitions = s460
 	}
 	return nil
 }
@@ -4582,8 +5023,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i418 := range m.Partitions {
-		n += m.Partitions[i418].sizeHint()
+	for i462 := range m.Partitions {
+		n += m.Partitions[i462].sizeHint()
 	}
 	return n
 }
@@ -4593,8 +5034,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i419 := range m.Partitions {
-		m.Partitions[i419].appendVec(w)
+	for i463 := range m.Partitions {
+		m.Partitions[i463].appendVec(w)
 	}
 }
 
@@ -4603,8 +5044,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i420 := range m.Partitions {
-		n += m.Partitions[i420].vecHint()
+	for i464 := range m.Partitions {
+		n += m.Partitions[i464].vecHint()
 	}
 	return n
 }
@@ -4612,25 +5053,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i421 := range m.Partitions {
-		b = m.Partitions[i421].AppendPostcard(b)
+	for i465 := range m.Partitions {
+		b = m.Partitions[i465].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n422 int
-	if n422, err = d.Len(); err != nil {
+	var n466 int
+	if n466, err = d.Len(); err != nil {
 		return err
 	}
-	if n422 > 0 {
-		s423 := make([]ProducePartitionResp, n422)
-		for i424 := range s423 {
-			if err = s423[i424].decode(d); err != nil {
+	if n466 > 0 {
+		s467 := make([]ProducePartitionResp, n466)
+		for i468 := range s467 {
+			if err = s467[i468].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s423
+		m.Partitions = s467
 	}
 	return nil
 }
@@ -4638,9 +5079,53 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i425 := range m.Partitions {
-		n += m.Partitions[i425].sizeHint()
+	for i469 := range m.Partitions {
+		n += m.Partitions[i469].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ProducerInfo to b.
+func (m *ProducerInfo) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendZigzag(b, int64(m.LastSequence))
+	b = postcard.AppendZigzag(b, int64(m.LastTimestamp))
+	b = postcard.AppendZigzag(b, int64(m.CoordinatorEpoch))
+	b = postcard.AppendZigzag(b, int64(m.TxnStartOffset))
+	return b
+}
+
+func (m *ProducerInfo) decode(d *postcard.Decoder) (err error) {
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LastSequence, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LastTimestamp, err = d.I64(); err != nil {
+		return err
+	}
+	if m.CoordinatorEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.TxnStartOffset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ProducerInfo) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
 	return n
 }
 
@@ -4660,16 +5145,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some426 bool
-	if some426, err = d.Option(); err != nil {
+	var some470 bool
+	if some470, err = d.Option(); err != nil {
 		return err
 	}
-	if some426 {
-		p427 := new(string)
-		if (*p427), err = d.String(); err != nil {
+	if some470 {
+		p471 := new(string)
+		if (*p471), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p427
+		m.Name = p471
 	}
 	return nil
 }
@@ -4687,42 +5172,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i428 := range m.Entity {
-		b = m.Entity[i428].AppendPostcard(b)
+	for i472 := range m.Entity {
+		b = m.Entity[i472].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i429 := range m.Values {
-		b = m.Values[i429].AppendPostcard(b)
+	for i473 := range m.Values {
+		b = m.Values[i473].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n430 int
-	if n430, err = d.Len(); err != nil {
+	var n474 int
+	if n474, err = d.Len(); err != nil {
 		return err
 	}
-	if n430 > 0 {
-		s431 := make([]QuotaEntityPart, n430)
-		for i432 := range s431 {
-			if err = s431[i432].decode(d); err != nil {
+	if n474 > 0 {
+		s475 := make([]QuotaEntityPart, n474)
+		for i476 := range s475 {
+			if err = s475[i476].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s431
+		m.Entity = s475
 	}
-	var n433 int
-	if n433, err = d.Len(); err != nil {
+	var n477 int
+	if n477, err = d.Len(); err != nil {
 		return err
 	}
-	if n433 > 0 {
-		s434 := make([]QuotaValue, n433)
-		for i435 := range s434 {
-			if err = s434[i435].decode(d); err != nil {
+	if n477 > 0 {
+		s478 := make([]QuotaValue, n477)
+		for i479 := range s478 {
+			if err = s478[i479].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s434
+		m.Values = s478
 	}
 	return nil
 }
@@ -4730,12 +5215,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i436 := range m.Entity {
-		n += m.Entity[i436].sizeHint()
+	for i480 := range m.Entity {
+		n += m.Entity[i480].sizeHint()
 	}
 	n += 5
-	for i437 := range m.Values {
-		n += m.Values[i437].sizeHint()
+	for i481 := range m.Values {
+		n += m.Values[i481].sizeHint()
 	}
 	return n
 }
@@ -4757,21 +5242,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x438 byte
-	if x438, err = d.Byte(); err != nil {
+	var x482 byte
+	if x482, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x438)
-	var some439 bool
-	if some439, err = d.Option(); err != nil {
+	m.MatchType = int8(x482)
+	var some483 bool
+	if some483, err = d.Option(); err != nil {
 		return err
 	}
-	if some439 {
-		p440 := new(string)
-		if (*p440), err = d.String(); err != nil {
+	if some483 {
+		p484 := new(string)
+		if (*p484), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p440
+		m.Match = p484
 	}
 	return nil
 }
@@ -4886,11 +5371,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x441 byte
-	if x441, err = d.Byte(); err != nil {
+	var x485 byte
+	if x485, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x441)
+	m.Status = Status(x485)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -4945,11 +5430,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x442 byte
-	if x442, err = d.Byte(); err != nil {
+	var x486 byte
+	if x486, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x442)
+	m.Mechanism = int8(x486)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4986,11 +5471,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x443 byte
-	if x443, err = d.Byte(); err != nil {
+	var x487 byte
+	if x487, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x443)
+	m.Mechanism = int8(x487)
 	return nil
 }
 
@@ -5015,11 +5500,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x444 byte
-	if x444, err = d.Byte(); err != nil {
+	var x488 byte
+	if x488, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x444)
+	m.Mechanism = int8(x488)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5048,8 +5533,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i445 := range m.Credentials {
-		b = m.Credentials[i445].AppendPostcard(b)
+	for i489 := range m.Credentials {
+		b = m.Credentials[i489].AppendPostcard(b)
 	}
 	return b
 }
@@ -5064,18 +5549,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n446 int
-	if n446, err = d.Len(); err != nil {
+	var n490 int
+	if n490, err = d.Len(); err != nil {
 		return err
 	}
-	if n446 > 0 {
-		s447 := make([]ScramCredential, n446)
-		for i448 := range s447 {
-			if err = s447[i448].decode(d); err != nil {
+	if n490 > 0 {
+		s491 := make([]ScramCredential, n490)
+		for i492 := range s491 {
+			if err = s491[i492].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s447
+		m.Credentials = s491
 	}
 	return nil
 }
@@ -5086,8 +5571,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i449 := range m.Credentials {
-		n += m.Credentials[i449].sizeHint()
+	for i493 := range m.Credentials {
+		n += m.Credentials[i493].sizeHint()
 	}
 	return n
 }
@@ -5125,8 +5610,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i450 := range m.Assignments {
-		b = m.Assignments[i450].AppendPostcard(b)
+	for i494 := range m.Assignments {
+		b = m.Assignments[i494].AppendPostcard(b)
 	}
 	return b
 }
@@ -5150,18 +5635,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n451 int
-	if n451, err = d.Len(); err != nil {
+	var n495 int
+	if n495, err = d.Len(); err != nil {
 		return err
 	}
-	if n451 > 0 {
-		s452 := make([]SyncGroupAssignment, n451)
-		for i453 := range s452 {
-			if err = s452[i453].decode(d); err != nil {
+	if n495 > 0 {
+		s496 := make([]SyncGroupAssignment, n495)
+		for i497 := range s496 {
+			if err = s496[i497].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s452
+		m.Assignments = s496
 	}
 	return nil
 }
@@ -5175,8 +5660,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i454 := range m.Assignments {
-		n += m.Assignments[i454].sizeHint()
+	for i498 := range m.Assignments {
+		n += m.Assignments[i498].sizeHint()
 	}
 	return n
 }
@@ -5222,8 +5707,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i455 := range m.Partitions {
-		b = m.Partitions[i455].AppendPostcard(b)
+	for i499 := range m.Partitions {
+		b = m.Partitions[i499].AppendPostcard(b)
 	}
 	return b
 }
@@ -5235,26 +5720,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x456 []byte
-	if x456, err = d.Take(16); err != nil {
+	var x500 []byte
+	if x500, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x456)
+	copy(m.TopicID[:], x500)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n457 int
-	if n457, err = d.Len(); err != nil {
+	var n501 int
+	if n501, err = d.Len(); err != nil {
 		return err
 	}
-	if n457 > 0 {
-		s458 := make([]PartitionInfo, n457)
-		for i459 := range s458 {
-			if err = s458[i459].decode(d); err != nil {
+	if n501 > 0 {
+		s502 := make([]PartitionInfo, n501)
+		for i503 := range s502 {
+			if err = s502[i503].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s458
+		m.Partitions = s502
 	}
 	return nil
 }
@@ -5266,8 +5751,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i460 := range m.Partitions {
-		n += m.Partitions[i460].sizeHint()
+	for i504 := range m.Partitions {
+		n += m.Partitions[i504].sizeHint()
 	}
 	return n
 }
@@ -5292,6 +5777,224 @@ func (m *TopicPartition) decode(d *postcard.Decoder) (err error) {
 func (m *TopicPartition) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnDescription to b.
+func (m *TxnDescription) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendZigzag(b, int64(m.StartMs))
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i505 := range m.Partitions {
+		b = m.Partitions[i505].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.StartMs, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n506 int
+	if n506, err = d.Len(); err != nil {
+		return err
+	}
+	if n506 > 0 {
+		s507 := make([]TxnPartition, n506)
+		for i508 := range s507 {
+			if err = s507[i508].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s507
+	}
+	return nil
+}
+
+func (m *TxnDescription) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += len(m.State) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i509 := range m.Partitions {
+		n += m.Partitions[i509].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnListing to b.
+func (m *TxnListing) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
+	for i510 := range m.PendingOffsets {
+		b = m.PendingOffsets[i510].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	var n511 int
+	if n511, err = d.Len(); err != nil {
+		return err
+	}
+	if n511 > 0 {
+		s512 := make([]TxnPartition, n511)
+		for i513 := range s512 {
+			if err = s512[i513].decode(d); err != nil {
+				return err
+			}
+		}
+		m.PendingOffsets = s512
+	}
+	return nil
+}
+
+func (m *TxnListing) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += 10
+	n += len(m.State) + 5
+	n += 5
+	for i514 := range m.PendingOffsets {
+		n += m.PendingOffsets[i514].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnOffsetCommitReq to b.
+func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.TransactionalID)
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i515 := range m.Topics {
+		b = m.Topics[i515].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
+	if m.TransactionalID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	var n516 int
+	if n516, err = d.Len(); err != nil {
+		return err
+	}
+	if n516 > 0 {
+		s517 := make([]OffsetCommitTopic, n516)
+		for i518 := range s517 {
+			if err = s517[i518].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s517
+	}
+	return nil
+}
+
+func (m *TxnOffsetCommitReq) sizeHint() int {
+	n := 0
+	n += len(m.TransactionalID) + 5
+	n += len(m.Group) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i519 := range m.Topics {
+		n += m.Topics[i519].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnPartition to b.
+func (m *TxnPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *TxnPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TxnPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TxnResp to b.
+func (m *TxnResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	return b
+}
+
+func (m *TxnResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TxnResp) sizeHint() int {
+	n := 0
 	n += 10
 	return n
 }
@@ -5326,6 +6029,14 @@ var specs = [...]Spec{
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpInitTxnProducerID, Name: "init_txn_producer_id", newReq: func() Message { return new(InitTxnProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpAddPartitionsToTxn, Name: "add_partitions_to_txn", newReq: func() Message { return new(AddPartitionsToTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpAddOffsetsToTxn, Name: "add_offsets_to_txn", newReq: func() Message { return new(AddOffsetsToTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpTxnOffsetCommit, Name: "txn_offset_commit", newReq: func() Message { return new(TxnOffsetCommitReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpEndTxn, Name: "end_txn", newReq: func() Message { return new(EndTxnReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpListTransactions, Name: "list_transactions", newReq: func() Message { return new(ListTransactionsReq) }, newResp: func() Message { return new(ListTransactionsResp) }},
+	{Code: OpDescribeTransactions, Name: "describe_transactions", newReq: func() Message { return new(DescribeTransactionsReq) }, newResp: func() Message { return new(DescribeTransactionsResp) }},
+	{Code: OpDescribeProducers, Name: "describe_producers", newReq: func() Message { return new(DescribeProducersReq) }, newResp: func() Message { return new(DescribeProducersResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
 	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
@@ -5390,16 +6101,32 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[25], true
 	case OpInitProducerID:
 		return specs[26], true
-	case OpDescribeUserScramCredentials:
+	case OpInitTxnProducerID:
 		return specs[27], true
-	case OpAlterUserScramCredentials:
+	case OpAddPartitionsToTxn:
 		return specs[28], true
-	case OpDescribeAcls:
+	case OpAddOffsetsToTxn:
 		return specs[29], true
-	case OpCreateAcls:
+	case OpTxnOffsetCommit:
 		return specs[30], true
-	case OpDeleteAcls:
+	case OpEndTxn:
 		return specs[31], true
+	case OpListTransactions:
+		return specs[32], true
+	case OpDescribeTransactions:
+		return specs[33], true
+	case OpDescribeProducers:
+		return specs[34], true
+	case OpDescribeUserScramCredentials:
+		return specs[35], true
+	case OpAlterUserScramCredentials:
+		return specs[36], true
+	case OpDescribeAcls:
+		return specs[37], true
+	case OpCreateAcls:
+		return specs[38], true
+	case OpDeleteAcls:
+		return specs[39], true
 	}
 	return Spec{}, false
 }
@@ -5759,6 +6486,110 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpInitTxnProducerID:
+		req, ok := body.(*InitTxnProducerIDReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: init_txn_producer_id request is %T", body)
+		}
+		resp, err := svc.InitTxnProducerID(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAddPartitionsToTxn:
+		req, ok := body.(*AddPartitionsToTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: add_partitions_to_txn request is %T", body)
+		}
+		resp, err := svc.AddPartitionsToTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAddOffsetsToTxn:
+		req, ok := body.(*AddOffsetsToTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: add_offsets_to_txn request is %T", body)
+		}
+		resp, err := svc.AddOffsetsToTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpTxnOffsetCommit:
+		req, ok := body.(*TxnOffsetCommitReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: txn_offset_commit request is %T", body)
+		}
+		resp, err := svc.TxnOffsetCommit(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpEndTxn:
+		req, ok := body.(*EndTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: end_txn request is %T", body)
+		}
+		resp, err := svc.EndTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpListTransactions:
+		req, ok := body.(*ListTransactionsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: list_transactions request is %T", body)
+		}
+		resp, err := svc.ListTransactions(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeTransactions:
+		req, ok := body.(*DescribeTransactionsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_transactions request is %T", body)
+		}
+		resp, err := svc.DescribeTransactions(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeProducers:
+		req, ok := body.(*DescribeProducersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_producers request is %T", body)
+		}
+		resp, err := svc.DescribeProducers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpDescribeUserScramCredentials:
 		req, ok := body.(*DescribeUserScramCredentialsReq)
 		if !ok {
@@ -5966,6 +6797,46 @@ func (Unimplemented) OffsetDelete(context.Context, *OffsetDeleteReq) (*OffsetDel
 // InitProducerID answers ErrUnsupported.
 func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitProducerIDResp, error) {
 	return nil, unsupported("init_producer_id")
+}
+
+// InitTxnProducerID answers ErrUnsupported.
+func (Unimplemented) InitTxnProducerID(context.Context, *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	return nil, unsupported("init_txn_producer_id")
+}
+
+// AddPartitionsToTxn answers ErrUnsupported.
+func (Unimplemented) AddPartitionsToTxn(context.Context, *AddPartitionsToTxnReq) (*TxnResp, error) {
+	return nil, unsupported("add_partitions_to_txn")
+}
+
+// AddOffsetsToTxn answers ErrUnsupported.
+func (Unimplemented) AddOffsetsToTxn(context.Context, *AddOffsetsToTxnReq) (*TxnResp, error) {
+	return nil, unsupported("add_offsets_to_txn")
+}
+
+// TxnOffsetCommit answers ErrUnsupported.
+func (Unimplemented) TxnOffsetCommit(context.Context, *TxnOffsetCommitReq) (*TxnResp, error) {
+	return nil, unsupported("txn_offset_commit")
+}
+
+// EndTxn answers ErrUnsupported.
+func (Unimplemented) EndTxn(context.Context, *EndTxnReq) (*TxnResp, error) {
+	return nil, unsupported("end_txn")
+}
+
+// ListTransactions answers ErrUnsupported.
+func (Unimplemented) ListTransactions(context.Context, *ListTransactionsReq) (*ListTransactionsResp, error) {
+	return nil, unsupported("list_transactions")
+}
+
+// DescribeTransactions answers ErrUnsupported.
+func (Unimplemented) DescribeTransactions(context.Context, *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	return nil, unsupported("describe_transactions")
+}
+
+// DescribeProducers answers ErrUnsupported.
+func (Unimplemented) DescribeProducers(context.Context, *DescribeProducersReq) (*DescribeProducersResp, error) {
+	return nil, unsupported("describe_producers")
 }
 
 // DescribeUserScramCredentials answers ErrUnsupported.
@@ -6219,6 +7090,70 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 	return p.Producers.InitProducerID(ctx, req)
 }
 
+// InitTxnProducerID forwards to p.Producers.
+func (p Parts) InitTxnProducerID(ctx context.Context, req *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("init_txn_producer_id")
+	}
+	return p.Producers.InitTxnProducerID(ctx, req)
+}
+
+// AddPartitionsToTxn forwards to p.Producers.
+func (p Parts) AddPartitionsToTxn(ctx context.Context, req *AddPartitionsToTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("add_partitions_to_txn")
+	}
+	return p.Producers.AddPartitionsToTxn(ctx, req)
+}
+
+// AddOffsetsToTxn forwards to p.Producers.
+func (p Parts) AddOffsetsToTxn(ctx context.Context, req *AddOffsetsToTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("add_offsets_to_txn")
+	}
+	return p.Producers.AddOffsetsToTxn(ctx, req)
+}
+
+// TxnOffsetCommit forwards to p.Producers.
+func (p Parts) TxnOffsetCommit(ctx context.Context, req *TxnOffsetCommitReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("txn_offset_commit")
+	}
+	return p.Producers.TxnOffsetCommit(ctx, req)
+}
+
+// EndTxn forwards to p.Producers.
+func (p Parts) EndTxn(ctx context.Context, req *EndTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("end_txn")
+	}
+	return p.Producers.EndTxn(ctx, req)
+}
+
+// ListTransactions forwards to p.Producers.
+func (p Parts) ListTransactions(ctx context.Context, req *ListTransactionsReq) (*ListTransactionsResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("list_transactions")
+	}
+	return p.Producers.ListTransactions(ctx, req)
+}
+
+// DescribeTransactions forwards to p.Producers.
+func (p Parts) DescribeTransactions(ctx context.Context, req *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("describe_transactions")
+	}
+	return p.Producers.DescribeTransactions(ctx, req)
+}
+
+// DescribeProducers forwards to p.Producers.
+func (p Parts) DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("describe_producers")
+	}
+	return p.Producers.DescribeProducers(ctx, req)
+}
+
 // DescribeUserScramCredentials forwards to p.Security.
 func (p Parts) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
 	if p.Security == nil {
@@ -6450,6 +7385,62 @@ func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*O
 func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
 	ctx, done := s.around(ctx, "init_producer_id")
 	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) InitTxnProducerID(ctx context.Context, req *InitTxnProducerIDReq) (*InitProducerIDResp, error) {
+	ctx, done := s.around(ctx, "init_txn_producer_id")
+	resp, err := s.svc.InitTxnProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AddPartitionsToTxn(ctx context.Context, req *AddPartitionsToTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "add_partitions_to_txn")
+	resp, err := s.svc.AddPartitionsToTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AddOffsetsToTxn(ctx context.Context, req *AddOffsetsToTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "add_offsets_to_txn")
+	resp, err := s.svc.AddOffsetsToTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) TxnOffsetCommit(ctx context.Context, req *TxnOffsetCommitReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "txn_offset_commit")
+	resp, err := s.svc.TxnOffsetCommit(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) EndTxn(ctx context.Context, req *EndTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "end_txn")
+	resp, err := s.svc.EndTxn(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ListTransactions(ctx context.Context, req *ListTransactionsReq) (*ListTransactionsResp, error) {
+	ctx, done := s.around(ctx, "list_transactions")
+	resp, err := s.svc.ListTransactions(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeTransactions(ctx context.Context, req *DescribeTransactionsReq) (*DescribeTransactionsResp, error) {
+	ctx, done := s.around(ctx, "describe_transactions")
+	resp, err := s.svc.DescribeTransactions(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error) {
+	ctx, done := s.around(ctx, "describe_producers")
+	resp, err := s.svc.DescribeProducers(ctx, req)
 	done(err)
 	return resp, err
 }

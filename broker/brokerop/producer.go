@@ -1,14 +1,14 @@
 package brokerop
 
-// Idempotent-producer ops. Codes 0x30–0x37 are reserved for producer ops (admin ops use
-// 0x20–0x27, group ops 0x28–0x2F).
+// Producer ops. Codes 0x30–0x3F are reserved for producer and transaction ops (admin ops use
+// 0x20–0x27, group ops 0x28–0x2F; transaction ops are in txn.go).
 const (
 	OpInitProducerID Code = 0x30
 )
 
 // InitProducerIDReq asks for a producer id for an idempotent (non-transactional) producer:
-// Kafka's InitProducerID with a null transactional id. The gateway answers a transactional id
-// itself (transactions are not supported), so it never reaches a broker.
+// Kafka's InitProducerID with a null transactional id (a transactional id is
+// InitTxnProducerIDReq, txn.go).
 //
 // ProducerID/ProducerEpoch are what the client already holds (-1/-1 for a new producer;
 // InitProducerID v3+ sends its current pair to bump its epoch, KIP-360). As in Kafka's

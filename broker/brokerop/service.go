@@ -164,11 +164,43 @@ type GroupService interface {
 	OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetDeleteResp, error)
 }
 
-// ProducerService hands out idempotent producer ids.
+// ProducerService hands out producer ids and is the transaction coordinator.
 type ProducerService interface {
 	// InitProducerID allocates a producer id.
 	//kafkaop:init_producer_id OpInitProducerID
 	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
+
+	// InitTxnProducerID hands out a transactional id's producer id and a bumped epoch.
+	//kafkaop:init_txn_producer_id OpInitTxnProducerID
+	InitTxnProducerID(ctx context.Context, req *InitTxnProducerIDReq) (*InitProducerIDResp, error)
+
+	// AddPartitionsToTxn adds partitions to a transaction.
+	//kafkaop:add_partitions_to_txn OpAddPartitionsToTxn
+	AddPartitionsToTxn(ctx context.Context, req *AddPartitionsToTxnReq) (*TxnResp, error)
+
+	// AddOffsetsToTxn adds a group's offsets to a transaction.
+	//kafkaop:add_offsets_to_txn OpAddOffsetsToTxn
+	AddOffsetsToTxn(ctx context.Context, req *AddOffsetsToTxnReq) (*TxnResp, error)
+
+	// TxnOffsetCommit commits offsets inside a transaction.
+	//kafkaop:txn_offset_commit OpTxnOffsetCommit
+	TxnOffsetCommit(ctx context.Context, req *TxnOffsetCommitReq) (*TxnResp, error)
+
+	// EndTxn commits or aborts a transaction.
+	//kafkaop:end_txn OpEndTxn
+	EndTxn(ctx context.Context, req *EndTxnReq) (*TxnResp, error)
+
+	// ListTransactions lists the coordinator's transactions.
+	//kafkaop:list_transactions OpListTransactions
+	ListTransactions(ctx context.Context, req *ListTransactionsReq) (*ListTransactionsResp, error)
+
+	// DescribeTransactions describes transactional ids.
+	//kafkaop:describe_transactions OpDescribeTransactions
+	DescribeTransactions(ctx context.Context, req *DescribeTransactionsReq) (*DescribeTransactionsResp, error)
+
+	// DescribeProducers lists the active producers of partitions.
+	//kafkaop:describe_producers OpDescribeProducers
+	DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error)
 }
 
 // SecurityService keeps the cluster's SCRAM credentials and ACLs (security.go).

@@ -295,3 +295,21 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *brokerop.DeleteGrou
 func (c *Coordinator) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
 	return doTyped[brokerop.OffsetDeleteReq, brokerop.OffsetDeleteResp](c, ctx, req, (*Machine).OffsetDelete)
 }
+
+// CommitTxnOffsets makes the offsets of a committed transaction the group's committed
+// offsets (durably), without member checks: the transaction coordinator calls it
+// (broker.TxnOffsetCommitter). A partition refused (metadata too large) is an error.
+func (c *Coordinator) CommitTxnOffsets(ctx context.Context, group string, topics []brokerop.OffsetCommitTopic) error {
+	resp, err := doTyped[brokerop.OffsetCommitReq, brokerop.OffsetCommitResp](c, ctx, &brokerop.OffsetCommitReq{Group: group, Generation: -1, Topics: topics}, (*Machine).TxnOffsetCommit)
+	if err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != errNone {
+				return fmt.Errorf("group: transactional offset of %s %s-%d refused with error %d", group, t.Topic, p.Partition, p.ErrorCode)
+			}
+		}
+	}
+	return nil
+}

@@ -56,7 +56,10 @@
 //     rebalance (eager consumers commit before they rejoin). Metadata over MaxMetadataBytes is
 //     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics.
 //   - OffsetFetch returns -1 for partitions without a commit. A commit is applied only once it
-//     is durable, so UNSTABLE_OFFSET_COMMIT never happens.
+//     is durable, so the coordinator never answers UNSTABLE_OFFSET_COMMIT itself; offsets
+//     committed in a transaction are held by the transaction coordinator (broker/txn) and
+//     applied here with CommitTxnOffsets (no member checks) when the transaction commits, and
+//     the gateway answers UNSTABLE_OFFSET_COMMIT to require_stable fetches meanwhile.
 //   - DescribeGroups reports an unknown group as Dead with no error (Kafka up to v5);
 //     DeleteGroups needs an Empty group (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND); OffsetDelete
 //     refuses topics a consumer group's members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC, read

@@ -1196,3 +1196,30 @@ func FailResp(resp any, code int16) any {
 	}
 	return resp
 }
+
+// TxnOffsetCommit applies the offsets of a committed transaction (package broker/txn): no
+// member or generation check (the transaction coordinator fenced the producer), the
+// metadata limit as for OffsetCommit. The Output's response is an *OffsetCommitResp.
+func (m *Machine) TxnOffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCommitReq) []Output {
+	m.begin(now)
+	resp := &brokerop.OffsetCommitResp{}
+	var recs []Record
+	for _, t := range req.Topics {
+		tr := brokerop.OffsetCommitTopicResp{Topic: t.Topic}
+		for _, p := range t.Partitions {
+			pc := errNone
+			if len(p.Metadata) > m.cfg.MaxMetadataBytes {
+				pc = errOffsetMetadataTooLarge
+			} else {
+				recs = append(recs, Record{
+					Kind: KindCommit, Group: req.Group, Topic: t.Topic, Partition: p.Partition,
+					Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitMs: now.UnixMilli(),
+				})
+			}
+			tr.Partitions = append(tr.Partitions, brokerop.OffsetCommitPartitionResp{Partition: p.Partition, ErrorCode: pc})
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: recs})
+	return m.out
+}

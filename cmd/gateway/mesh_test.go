@@ -80,6 +80,7 @@ func serveBroker(t *testing.T, ep *endpoint.Endpoint, gw key.PublicKey) (b *brok
 		b.Close()
 		t.Fatal(err)
 	}
+	b.SetTxnOffsetSink(gc) // as cli.OpenBroker does
 	var trust brokermesh.TrustList
 	trust.Add(gw)
 	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)

@@ -110,7 +110,8 @@ func Identity(dir, file string) (key.SecretKey, error) {
 }
 
 // OpenBroker opens an embedded broker on dir (auto-created topics get partitions partitions)
-// and its group coordinator on dir/groups, the layout of every binary that embeds one; both
+// and its group coordinator on dir/groups (which receives the offsets committed in the
+// broker's transactions), the layout of every binary that embeds one; both
 // report a fail-stop to onStop (see FailStop). closeAll closes both, the coordinator first,
 // and reports the first failure (a broker already closed is none).
 func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
@@ -123,6 +124,7 @@ func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)
 		b.Close()
 		return nil, nil, nil, fmt.Errorf("open group coordinator: %w", err)
 	}
+	b.SetTxnOffsetSink(gc) // offsets committed in transactions reach the groups
 	return b, gc, func() error {
 		err := gc.Close()
 		if cerr := b.Close(); err == nil && cerr != nil && !errors.Is(cerr, broker.ErrClosed) {

@@ -1,0 +1,304 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// MarkerWriter writes a transaction marker (a control batch: commit or abort, with the
+// producer id and epoch) into each partition and returns once they are durable. A partition
+// that no longer exists is skipped without an error.
+type MarkerWriter interface {
+	WriteTxnMarkers(ctx context.Context, pid int64, epoch int16, commit bool, parts []TP) error
+}
+
+// OffsetSink commits offsets of committed transactions to their groups, durably.
+type OffsetSink interface {
+	CommitTxnOffsets(ctx context.Context, offs []Offset) error
+}
+
+// CoordinatorConfig configures Open.
+type CoordinatorConfig struct {
+	Dir     string
+	FS      wal.FS       // nil: the real filesystem
+	Logger  *slog.Logger // nil: discard
+	Now     func() time.Time
+	NewPID  func() (int64, error) // the broker's durable producer-id counter
+	Markers MarkerWriter
+	Machine Config
+	// CheckInterval is how often the background goroutine retries unfinished completions
+	// and aborts timed-out transactions (0: 1s; Kafka's
+	// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s). Negative: no
+	// goroutine, the owner calls Check (tests on a fake clock).
+	CheckInterval time.Duration
+}
+
+// Coordinator is the thin shell around Machine: it serialises calls, makes each Record
+// durable in the Store before acting on it, carries out Markers (marker batches, then group
+// offsets for commits) outside its lock, and runs one background goroutine that finishes
+// transactions left in PrepareCommit/PrepareAbort (by a failed marker write or a crash) and
+// aborts timed-out ones.
+type Coordinator struct {
+	cfg     CoordinatorConfig
+	log     *slog.Logger
+	offsets atomic.Pointer[OffsetSink]
+
+	mu    sync.Mutex // guards m, store, finishing
+	m     *Machine
+	store *Store
+	// finishing holds the ids whose Markers a goroutine is carrying out: no one else
+	// carries them out meanwhile (a stale duplicate marker could end the producer's next
+	// transaction in a partition).
+	finishing map[string]bool
+
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// ErrClosed answers calls after Close.
+var ErrClosed = errors.New("txn: coordinator closed")
+
+// Open opens the coordinator's log under cfg.Dir, replays it and starts the background
+// goroutine, whose first pass completes the transactions a crash left in a prepare state
+// (Kafka's rule: a decided commit or abort is carried out; an Ongoing transaction stays
+// open until its producer ends it or it times out).
+func Open(cfg CoordinatorConfig) (*Coordinator, error) {
+	if cfg.FS == nil {
+		cfg.FS = wal.OSFS()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.NewPID == nil || cfg.Markers == nil {
+		return nil, errors.New("txn: Open needs NewPID and Markers")
+	}
+	st, recs, err := OpenStore(cfg.FS, cfg.Dir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m := NewMachine(cfg.Machine)
+	for _, r := range recs {
+		m.Apply(r)
+	}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger, m: m, store: st, finishing: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{})}
+	if cfg.CheckInterval > 0 {
+		go c.run()
+	} else {
+		close(c.done)
+	}
+	return c, nil
+}
+
+// SetOffsetSink sets where committed transactional offsets go (the group coordinator). Until
+// it is set, a commit that carries offsets stays in PrepareCommit (retried).
+func (c *Coordinator) SetOffsetSink(s OffsetSink) { c.offsets.Store(&s) }
+
+// Close stops the background goroutine and closes the log. Idempotent.
+func (c *Coordinator) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.quit)
+		<-c.done
+		c.mu.Lock()
+		err = c.store.Close()
+		c.store = nil
+		c.mu.Unlock()
+	})
+	return err
+}
+
+func (c *Coordinator) run() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		c.Check(context.Background())
+		select {
+		case <-c.quit:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Check finishes transactions left in a prepare state and aborts timed-out ones (the
+// background goroutine calls it every CheckInterval; tests call it on a fake clock).
+func (c *Coordinator) Check(ctx context.Context) {
+	c.mu.Lock()
+	if c.store == nil {
+		c.mu.Unlock()
+		return
+	}
+	var pending []*Markers
+	for _, mk := range c.m.Pending() {
+		if !c.finishing[mk.ID] {
+			c.finishing[mk.ID] = true
+			pending = append(pending, mk)
+		}
+	}
+	for _, r := range c.m.Expired(c.cfg.Now(), c.cfg.NewPID) {
+		if err := c.persistLocked(r.Record); err != nil {
+			c.log.Error("txn: persist timeout abort", "id", r.Record.ID, "err", err)
+			continue
+		}
+		c.log.Info("txn: aborting timed-out transaction", "id", r.Record.ID, "producer_id", r.Record.ProducerID)
+		c.finishing[r.Record.ID] = true
+		pending = append(pending, r.Markers)
+	}
+	c.mu.Unlock()
+	for _, mk := range pending {
+		if err := c.finish(ctx, mk); err != nil {
+			c.log.Warn("txn: finishing transaction failed; will retry", "id", mk.ID, "err", err)
+		}
+	}
+}
+
+// persistLocked makes t durable and applies it.
+func (c *Coordinator) persistLocked(t *Txn) error {
+	if c.store == nil {
+		return ErrClosed
+	}
+	if err := c.store.Append(t); err != nil {
+		return err
+	}
+	c.m.Apply(t)
+	if err := c.store.MaybeCompact(c.m.All()); err != nil {
+		c.log.Warn("txn: log compaction failed", "err", err)
+	}
+	return nil
+}
+
+// finish carries out Markers and completes the transaction. The caller marked mk.ID as
+// finishing; finish unmarks it.
+func (c *Coordinator) finish(ctx context.Context, mk *Markers) error {
+	err := c.finishMarked(ctx, mk)
+	c.mu.Lock()
+	delete(c.finishing, mk.ID)
+	c.mu.Unlock()
+	return err
+}
+
+func (c *Coordinator) finishMarked(ctx context.Context, mk *Markers) error {
+	if err := c.cfg.Markers.WriteTxnMarkers(ctx, mk.ProducerID, mk.Epoch, mk.Commit, mk.Partitions); err != nil {
+		return fmt.Errorf("write markers: %w", err)
+	}
+	if mk.Commit && len(mk.Offsets) > 0 {
+		sp := c.offsets.Load()
+		if sp == nil || *sp == nil {
+			return errors.New("no offset sink to commit transactional offsets to")
+		}
+		if err := (*sp).CommitTxnOffsets(ctx, mk.Offsets); err != nil {
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.m.Complete(c.cfg.Now(), mk.ID, mk.Epoch); t != nil {
+		return c.persistLocked(t)
+	}
+	return nil
+}
+
+// result runs fn on the Machine and persists its record.
+func (c *Coordinator) result(fn func(m *Machine, now time.Time) Result) Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.store == nil {
+		return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}
+	}
+	r := fn(c.m, c.cfg.Now())
+	if r.Record != nil {
+		if err := c.persistLocked(r.Record); err != nil {
+			c.log.Error("txn: persist", "id", r.Record.ID, "err", err)
+			return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}
+		}
+	}
+	if r.Markers != nil {
+		c.finishing[r.Markers.ID] = true // the caller carries them out (finish)
+	}
+	return r
+}
+
+// InitProducerID serves a transactional InitProducerID: (producer id, epoch, error code).
+// A transaction the id left Ongoing is aborted first (with a bumped epoch, fencing the old
+// producer) before the new epoch is handed out.
+func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs int32, pid int64, epoch int16) (int64, int16, int16) {
+	r := c.result(func(m *Machine, now time.Time) Result {
+		return m.InitProducerID(now, id, timeoutMs, pid, epoch, c.cfg.NewPID)
+	})
+	if r.Retry {
+		if err := c.finish(ctx, r.Markers); err != nil {
+			c.log.Warn("txn: aborting the fenced transaction failed; will retry", "id", id, "err", err)
+			return -1, -1, ErrConcurrentTransactions
+		}
+		r = c.result(func(m *Machine, now time.Time) Result {
+			return m.InitProducerID(now, id, timeoutMs, -1, -1, c.cfg.NewPID)
+		})
+	}
+	return r.ProducerID, r.Epoch, r.ErrorCode
+}
+
+// AddPartitions serves AddPartitionsToTxn (one error code for all the partitions).
+func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TP) int16 {
+	return c.result(func(m *Machine, now time.Time) Result { return m.AddPartitions(now, id, pid, epoch, parts) }).ErrorCode
+}
+
+// AddOffsets serves AddOffsetsToTxn.
+func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) int16 {
+	return c.result(func(m *Machine, now time.Time) Result { return m.AddOffsets(now, id, pid, epoch, group) }).ErrorCode
+}
+
+// CommitOffsets serves TxnOffsetCommit.
+func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offs []Offset) int16 {
+	return c.result(func(m *Machine, now time.Time) Result { return m.CommitOffsets(now, id, pid, epoch, group, offs) }).ErrorCode
+}
+
+// End serves EndTxn: it answers once the markers are written and the offsets committed (a
+// failure there leaves the transaction decided, the background goroutine finishes it, and
+// the answer is CONCURRENT_TRANSACTIONS, which clients retry until it is done).
+func (c *Coordinator) End(ctx context.Context, id string, pid int64, epoch int16, commit bool) int16 {
+	r := c.result(func(m *Machine, now time.Time) Result { return m.End(now, id, pid, epoch, commit) })
+	if r.ErrorCode != errNone || r.Markers == nil {
+		return r.ErrorCode
+	}
+	if err := c.finish(ctx, r.Markers); err != nil {
+		c.log.Warn("txn: finishing transaction failed; will retry", "id", id, "err", err)
+		return ErrConcurrentTransactions
+	}
+	return errNone
+}
+
+// List returns the transactions matching a ListTransactions filter.
+func (c *Coordinator) List(states []string, pids []int64, minDurationMs int64, group string) []*Txn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m.Filter(c.cfg.Now(), states, pids, minDurationMs, group)
+}
+
+// Describe returns one transaction's state.
+func (c *Coordinator) Describe(id string) (*Txn, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m.Get(id)
+}
+
+// Verify checks a transactional batch before a partition appends it (Machine.Verify).
+func (c *Coordinator) Verify(pid int64, epoch int16, tp TP) int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m.Verify(pid, epoch, tp)
+}

@@ -1,0 +1,216 @@
+package broker
+
+import (
+	"cmp"
+	"context"
+	"path/filepath"
+	"slices"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/txn"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// The transaction coordinator's ops (brokerop.ProducerService). The coordinator (package
+// broker/txn) keeps its log under Dir/txn, takes producer ids from the broker's counter and
+// writes markers into the broker's partitions (WriteTxnMarkers); committed transactional
+// offsets go to the OffsetSink set with SetTxnOffsetSink (the group coordinator).
+
+// TxnOffsetCommitter is what the group coordinator offers the transaction coordinator:
+// applying offsets of a committed transaction to a group, durably, without member checks.
+type TxnOffsetCommitter interface {
+	CommitTxnOffsets(ctx context.Context, group string, topics []brokerop.OffsetCommitTopic) error
+}
+
+// SetTxnOffsetSink sets where offsets committed in transactions go (cmd/internal/cli wires
+// the group coordinator). Until it is set, committing a transaction with offsets waits.
+func (b *Broker) SetTxnOffsetSink(g TxnOffsetCommitter) {
+	if b.txn != nil {
+		b.txn.SetOffsetSink(offsetSink{g})
+	}
+}
+
+type offsetSink struct{ g TxnOffsetCommitter }
+
+func (s offsetSink) CommitTxnOffsets(ctx context.Context, offs []txn.Offset) error {
+	for len(offs) > 0 {
+		group := offs[0].Group
+		n := 1
+		for n < len(offs) && offs[n].Group == group {
+			n++
+		}
+		var topics []brokerop.OffsetCommitTopic
+		for _, o := range offs[:n] {
+			if len(topics) == 0 || topics[len(topics)-1].Topic != o.Topic {
+				topics = append(topics, brokerop.OffsetCommitTopic{Topic: o.Topic})
+			}
+			t := &topics[len(topics)-1]
+			t.Partitions = append(t.Partitions, brokerop.OffsetCommitPartition{Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata})
+		}
+		if err := s.g.CommitTxnOffsets(ctx, group, topics); err != nil {
+			return err
+		}
+		offs = offs[n:]
+	}
+	return nil
+}
+
+// openTxn opens the transaction coordinator (Open).
+func (b *Broker) openTxn() error {
+	c, err := txn.Open(txn.CoordinatorConfig{
+		Dir: filepath.Join(b.cfg.Dir, "txn"), FS: b.fs, Logger: b.log, Now: b.cfg.Now,
+		NewPID: b.allocProducerID, Markers: b, CheckInterval: b.cfg.TxnCheckInterval,
+	})
+	if err != nil {
+		return err
+	}
+	b.txn = c
+	return nil
+}
+
+// TxnCheck runs the transaction coordinator's periodic pass now: it finishes decided
+// transactions and aborts timed-out ones (tests drive it on a fake clock).
+func (b *Broker) TxnCheck(ctx context.Context) { b.txn.Check(ctx) }
+
+// InitTxnProducerID serves InitProducerID for a transactional id.
+func (b *Broker) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if req.TransactionalID == "" || (req.ProducerID < 0) != (req.ProducerEpoch < 0) {
+		return &brokerop.InitProducerIDResp{ErrorCode: kerr.InvalidRequest.Code, ProducerID: -1, ProducerEpoch: -1}, nil
+	}
+	pid, epoch, code := b.txn.InitProducerID(ctx, req.TransactionalID, req.TimeoutMs, req.ProducerID, req.ProducerEpoch)
+	return &brokerop.InitProducerIDResp{ErrorCode: code, ProducerID: pid, ProducerEpoch: epoch}, nil
+}
+
+// AddPartitionsToTxn adds partitions to a transaction; unknown partitions are
+// UNKNOWN_TOPIC_OR_PARTITION and then nothing is added.
+func (b *Broker) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartitionsToTxnReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	parts := make([]txn.TP, 0, len(req.Partitions))
+	for _, p := range req.Partitions {
+		if b.lookup(p.Topic, p.Partition) == nil {
+			return &brokerop.TxnResp{ErrorCode: kerr.UnknownTopicOrPartition.Code}, nil
+		}
+		parts = append(parts, txn.TP{Topic: p.Topic, Partition: p.Partition})
+	}
+	return &brokerop.TxnResp{ErrorCode: b.txn.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)}, nil
+}
+
+// AddOffsetsToTxn adds a group to a transaction.
+func (b *Broker) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsToTxnReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	if req.Group == "" {
+		return &brokerop.TxnResp{ErrorCode: kerr.InvalidGroupID.Code}, nil
+	}
+	return &brokerop.TxnResp{ErrorCode: b.txn.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)}, nil
+}
+
+// TxnOffsetCommit records offsets that reach the group when the transaction commits.
+func (b *Broker) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	var offs []txn.Offset
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			offs = append(offs, txn.Offset{Group: req.Group, Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata})
+		}
+	}
+	return &brokerop.TxnResp{ErrorCode: b.txn.CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)}, nil
+}
+
+// EndTxn commits or aborts a transaction; it answers once the markers are durable.
+func (b *Broker) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	return &brokerop.TxnResp{ErrorCode: b.txn.End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)}, nil
+}
+
+// ListTransactions lists the coordinator's transactions.
+func (b *Broker) ListTransactions(_ context.Context, req *brokerop.ListTransactionsReq) (*brokerop.ListTransactionsResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.ListTransactionsResp{}
+	for _, t := range b.txn.List(req.States, req.ProducerIDs, req.MinDurationMs, req.Group) {
+		l := brokerop.TxnListing{TransactionalID: t.ID, ProducerID: t.ProducerID, State: t.State.String()}
+		for _, o := range t.Offsets {
+			if req.Group != "" && o.Group == req.Group {
+				l.PendingOffsets = append(l.PendingOffsets, brokerop.TxnPartition{Topic: o.Topic, Partition: o.Partition})
+			}
+		}
+		resp.Transactions = append(resp.Transactions, l)
+	}
+	return resp, nil
+}
+
+// DescribeTransactions describes transactional ids.
+func (b *Broker) DescribeTransactions(_ context.Context, req *brokerop.DescribeTransactionsReq) (*brokerop.DescribeTransactionsResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.DescribeTransactionsResp{}
+	for _, id := range req.TransactionalIDs {
+		d := brokerop.TxnDescription{TransactionalID: id, StartMs: -1, ProducerID: -1, ProducerEpoch: -1}
+		t, ok := b.txn.Describe(id)
+		if !ok {
+			d.ErrorCode = kerr.TransactionalIDNotFound.Code
+		} else {
+			d.State, d.TimeoutMs, d.ProducerID, d.ProducerEpoch = t.State.String(), t.TimeoutMs, t.ProducerID, t.Epoch
+			if t.State == txn.Ongoing {
+				d.StartMs = t.StartMs
+			}
+			for _, p := range t.Partitions {
+				d.Partitions = append(d.Partitions, brokerop.TxnPartition{Topic: p.Topic, Partition: p.Partition})
+			}
+		}
+		resp.Transactions = append(resp.Transactions, d)
+	}
+	return resp, nil
+}
+
+// DescribeProducers lists each partition's active producers from its producer state.
+func (b *Broker) DescribeProducers(_ context.Context, req *brokerop.DescribeProducersReq) (*brokerop.DescribeProducersResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	resp := &brokerop.DescribeProducersResp{}
+	for _, tp := range req.Partitions {
+		r := brokerop.DescribeProducersPartition{Topic: tp.Topic, Partition: tp.Partition}
+		p := b.lookup(tp.Topic, tp.Partition)
+		if p == nil || p.deleted.Load() {
+			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Partitions = append(resp.Partitions, r)
+			continue
+		}
+		l, err := b.useLog(p, false)
+		if err == nil && l != nil {
+			s := p.producerState()
+			s.mu.Lock()
+			if err = s.loadLocked(b, p, l); err == nil {
+				for id, e := range s.producers {
+					pi := brokerop.ProducerInfo{ProducerID: id, ProducerEpoch: int32(e.epoch), LastSequence: -1, LastTimestamp: e.lastTs, CoordinatorEpoch: -1, TxnStartOffset: e.txnFirst}
+					if n := len(e.batches); n > 0 {
+						pi.LastSequence = e.batches[n-1].lastSeq
+					}
+					r.Producers = append(r.Producers, pi)
+				}
+			}
+			s.mu.Unlock()
+		}
+		p.logMu.RUnlock()
+		if err != nil {
+			r.ErrorCode = b.storageError(p, "describe producers", err)
+		}
+		slices.SortFunc(r.Producers, func(a, c brokerop.ProducerInfo) int { return cmp.Compare(a.ProducerID, c.ProducerID) })
+		resp.Partitions = append(resp.Partitions, r)
+	}
+	return resp, nil
+}

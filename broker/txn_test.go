@@ -1,0 +1,282 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func txnEnv(t *testing.T) *env {
+	return newEnv(t, func(c *Config) { c.TxnCheckInterval = -1 })
+}
+
+// txnBatch is a transactional idempotent batch.
+func txnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
+	b := idemBatch(pid, epoch, seq, values...)
+	binary.BigEndian.PutUint16(b[offAttributes:], binary.BigEndian.Uint16(b[offAttributes:])|attrTransactional)
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	return b
+}
+
+func (e *env) initTxn(id string, timeoutMs int32) (int64, int16) {
+	e.t.Helper()
+	resp, err := e.b.InitTxnProducerID(context.Background(), &brokerop.InitTxnProducerIDReq{TransactionalID: id, TimeoutMs: timeoutMs, ProducerID: -1, ProducerEpoch: -1})
+	if err != nil || resp.ErrorCode != 0 {
+		e.t.Fatalf("InitTxnProducerID %s: %v code %v", id, err, resp)
+	}
+	return resp.ProducerID, resp.ProducerEpoch
+}
+
+func (e *env) addParts(id string, pid int64, epoch int16, topic string, parts ...int32) int16 {
+	e.t.Helper()
+	req := &brokerop.AddPartitionsToTxnReq{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch}
+	for _, p := range parts {
+		req.Partitions = append(req.Partitions, brokerop.TxnPartition{Topic: topic, Partition: p})
+	}
+	resp, err := e.b.AddPartitionsToTxn(context.Background(), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.ErrorCode
+}
+
+func (e *env) endTxn(id string, pid int64, epoch int16, commit bool) int16 {
+	e.t.Helper()
+	resp, err := e.b.EndTxn(context.Background(), &brokerop.EndTxnReq{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.ErrorCode
+}
+
+// readIso reads a partition with an isolation level: the values of data records (control
+// batches skipped) and the answer's last stable offset.
+func (e *env) readIso(topic string, part int32, iso int8) (values []string, lso, hw int64) {
+	e.t.Helper()
+	from := int64(0)
+	for {
+		resp, err := e.b.Fetch(context.Background(), &brokerop.FetchReq{MaxBytes: 1 << 30, IsolationLevel: iso,
+			Partitions: []brokerop.FetchPartition{{Topic: topic, Partition: part, Offset: from, MaxBytes: 1 << 20}}})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		r := resp.Partitions[0]
+		if r.ErrorCode != 0 {
+			e.t.Fatalf("fetch: code %d", r.ErrorCode)
+		}
+		lso, hw = r.LastStableOffset, r.HighWatermark
+		if len(r.Records) == 0 {
+			return values, lso, hw
+		}
+		forEachBatch(r.Records, func(batch []byte) {
+			h := readBatchHead(batch)
+			last := h.baseOffset + int64(h.delta)
+			if h.attrs&attrControl == 0 {
+				offs, vs := decodeBatches(e.t, batch)
+				for i := range offs {
+					if offs[i] >= from {
+						values = append(values, vs[i])
+					}
+				}
+			}
+			from = max(from, last+1)
+		})
+	}
+}
+
+func (e *env) listLatest(topic string, part int32, iso int8) int64 {
+	e.t.Helper()
+	resp, err := e.b.ListOffsets(context.Background(), &brokerop.ListOffsetsReq{IsolationLevel: iso,
+		Partitions: []brokerop.ListOffsetsPartition{{Topic: topic, Partition: part, Timestamp: -1}}})
+	if err != nil || resp.Partitions[0].ErrorCode != 0 {
+		e.t.Fatalf("list offsets: %v %+v", err, resp)
+	}
+	return resp.Partitions[0].Offset
+}
+
+// Commit, abort, an open transaction: read_committed sees committed data below the LSO only,
+// read_uncommitted everything; ListOffsets follows the isolation level.
+func TestTxnCommitAbortIsolation(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("a", 60000)
+	if c := e.addParts("a", pid, ep, "t", 0); c != 0 {
+		t.Fatalf("add partitions: %d", c)
+	}
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "c1", "c2"))
+	if c := e.endTxn("a", pid, ep, true); c != 0 {
+		t.Fatalf("commit: %d", c)
+	}
+	e.addParts("a", pid, ep, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 2, "x1"))
+	e.mustProduce(-1, "t", 0, idemBatch(pid+1000, 0, 0, "plain")) // another producer, not transactional
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 3, "x2"))
+	if c := e.endTxn("a", pid, ep, false); c != 0 {
+		t.Fatalf("abort: %d", c)
+	}
+	// A retried EndTxn of the same outcome succeeds; the other outcome is INVALID_TXN_STATE.
+	if c := e.endTxn("a", pid, ep, false); c != 0 {
+		t.Fatalf("abort retry: %d", c)
+	}
+	if c := e.endTxn("a", pid, ep, true); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("commit after abort: %d", c)
+	}
+	// An open transaction of a second producer holds the LSO back.
+	pid2, ep2 := e.initTxn("b", 60000)
+	e.addParts("b", pid2, ep2, "t", 0)
+	open := e.mustProduce(-1, "t", 0, txnBatch(pid2, ep2, 0, "open"))
+	// "a" has no ongoing transaction: its batch would open one no marker ends (KIP-890).
+	e.wantCode(e.produce(-1, "t", 0, txnBatch(pid, ep, 4, "late")), kerr.InvalidTxnState)
+
+	got, lso, hw := e.readIso("t", 0, 1)
+	if want := []string{"c1", "c2", "plain"}; !slices.Equal(got, want) || lso != open {
+		t.Fatalf("read_committed: %q lso %d (hw %d), want %q lso %d", got, lso, hw, want, open)
+	}
+	all, lsoU, _ := e.readIso("t", 0, 0)
+	if want := []string{"c1", "c2", "x1", "plain", "x2", "open"}; !slices.Equal(all, want) || lsoU != hw {
+		t.Fatalf("read_uncommitted: %q lso %d, want %q", all, lsoU, want)
+	}
+	if got := e.listLatest("t", 0, 1); got != open {
+		t.Fatalf("ListOffsets read_committed: %d, want %d", got, open)
+	}
+	if got := e.listLatest("t", 0, 0); got != hw {
+		t.Fatalf("ListOffsets read_uncommitted: %d, want %d", got, hw)
+	}
+
+	// Survives a crash: the state is rebuilt from the log.
+	e.crash(nil)
+	if got2, lso2, _ := e.readIso("t", 0, 1); !slices.Equal(got2, got) || lso2 != lso {
+		t.Fatalf("after crash read_committed: %q lso %d, want %q lso %d", got2, lso2, got, lso)
+	}
+	if c := e.endTxn("b", pid2, ep2, true); c != 0 {
+		t.Fatalf("commit b after crash: %d", c)
+	}
+	got, lso, hw = e.readIso("t", 0, 1)
+	if want := []string{"c1", "c2", "plain", "open"}; !slices.Equal(got, want) || lso != hw {
+		t.Fatalf("after commit b: %q lso %d hw %d, want %q", got, lso, hw, want)
+	}
+	// And after a clean restart (snapshot version 2 holds the state).
+	e.restart()
+	if got2, lso2, _ := e.readIso("t", 0, 1); !slices.Equal(got2, got) || lso2 != lso {
+		t.Fatalf("after restart: %q lso %d, want %q lso %d", got2, lso2, got, lso)
+	}
+}
+
+// A second InitProducerID for the same transactional id fences the first producer: its
+// ongoing transaction is aborted with a bumped epoch, its requests get PRODUCER_FENCED and
+// its batches INVALID_PRODUCER_EPOCH.
+func TestTxnFencing(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 2, nil)
+	pid, ep := e.initTxn("z", 60000)
+	e.addParts("z", pid, ep, "t", 0, 1)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "zombie0"))
+	e.mustProduce(-1, "t", 1, txnBatch(pid, ep, 0, "zombie1"))
+
+	pid2, ep2 := e.initTxn("z", 60000)
+	if pid2 != pid || ep2 <= ep {
+		t.Fatalf("second init: producer %d epoch %d, want %d and an epoch above %d", pid2, ep2, pid, ep)
+	}
+	if c := e.endTxn("z", pid, ep, true); c != kerr.ProducerFenced.Code {
+		t.Fatalf("zombie commit: code %d, want PRODUCER_FENCED", c)
+	}
+	if c := e.addParts("z", pid, ep, "t", 0); c != kerr.ProducerFenced.Code {
+		t.Fatalf("zombie add partitions: code %d", c)
+	}
+	e.wantCode(e.produce(-1, "t", 0, txnBatch(pid, ep, 1, "zombie-late")), kerr.InvalidProducerEpoch)
+	// KIP-360: an InitProducerID naming an old epoch is fenced.
+	resp, _ := e.b.InitTxnProducerID(context.Background(), &brokerop.InitTxnProducerIDReq{TransactionalID: "z", TimeoutMs: 1000, ProducerID: pid, ProducerEpoch: ep})
+	if resp.ErrorCode != kerr.ProducerFenced.Code {
+		t.Fatalf("init with an old epoch: %+v", resp)
+	}
+	e.addParts("z", pid2, ep2, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid2, ep2, 0, "new"))
+	if c := e.endTxn("z", pid2, ep2, true); c != 0 {
+		t.Fatalf("new producer commit: %d", c)
+	}
+	for p, want := range [][]string{{"new"}, nil} {
+		if got, lso, hw := e.readIso("t", int32(p), 1); !slices.Equal(got, want) || lso != hw {
+			t.Fatalf("partition %d read_committed: %q (lso %d hw %d), want %q", p, got, lso, hw, want)
+		}
+	}
+}
+
+// transaction.timeout.ms aborts a stuck transaction (fake clock), fencing its producer; a
+// transaction decided before a crash is completed by the restarted coordinator.
+func TestTxnTimeoutAndRecovery(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("slow", 10000)
+	e.addParts("slow", pid, ep, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "stuck"))
+	e.clock.Advance(9 * time.Second)
+	e.b.TxnCheck(context.Background())
+	if _, lso, hw := e.readIso("t", 0, 1); lso == hw {
+		t.Fatal("aborted before the timeout")
+	}
+	e.clock.Advance(2 * time.Second)
+	e.b.TxnCheck(context.Background())
+	got, lso, hw := e.readIso("t", 0, 1)
+	if len(got) != 0 || lso != hw {
+		t.Fatalf("after timeout: %q lso %d hw %d", got, lso, hw)
+	}
+	if c := e.endTxn("slow", pid, ep, true); c != kerr.ProducerFenced.Code {
+		t.Fatalf("commit after timeout: code %d, want PRODUCER_FENCED", c)
+	}
+
+	// An ongoing transaction survives a coordinator crash and is still committed by its producer.
+	pid2, ep2 := e.initTxn("w", 60000)
+	e.addParts("w", pid2, ep2, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid2, ep2, 0, "w1"))
+	e.crash(nil)
+	d, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"w", "nope"}})
+	if d.Transactions[0].State != "Ongoing" || len(d.Transactions[0].Partitions) != 1 || d.Transactions[1].ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("describe after crash: %+v", d)
+	}
+	if c := e.endTxn("w", pid2, ep2, true); c != 0 {
+		t.Fatalf("commit after crash: %d", c)
+	}
+	if got, lso, hw := e.readIso("t", 0, 1); !slices.Equal(got, []string{"w1"}) || lso != hw {
+		t.Fatalf("after crash and commit: %q lso %d hw %d", got, lso, hw)
+	}
+	l, _ := e.b.ListTransactions(context.Background(), &brokerop.ListTransactionsReq{States: []string{"CompleteCommit"}, MinDurationMs: -1})
+	if len(l.Transactions) != 1 || l.Transactions[0].TransactionalID != "w" {
+		t.Fatalf("list: %+v", l)
+	}
+	dp, _ := e.b.DescribeProducers(context.Background(), &brokerop.DescribeProducersReq{Partitions: []brokerop.TxnPartition{{Topic: "t", Partition: 0}}})
+	if n := len(dp.Partitions[0].Producers); n != 2 {
+		t.Fatalf("describe producers: %+v", dp)
+	}
+}
+
+func TestMarkerBatch(t *testing.T) {
+	for _, commit := range []bool{false, true} {
+		b := markerBatch(7, 3, commit, 1234)
+		if _, err := ValidateBatches(b, -1); err == nil {
+			t.Fatal("a client may not produce a marker")
+		}
+		got, ok := controlType(b)
+		h := readBatchHead(b)
+		if !ok || got != commit || h.producerID != 7 || h.epoch != 3 || h.attrs != attrTransactional|attrControl {
+			t.Fatalf("marker %v: parsed %v %v %+v", commit, got, ok, h)
+		}
+		if want, got := binary.BigEndian.Uint32(b[offCRC:]), crc32.Checksum(b[offAttributes:], castagnoli); want != got {
+			t.Fatal("bad crc")
+		}
+	}
+}
+
+// FuzzControlType: parsing a control record never panics.
+func FuzzControlType(f *testing.F) {
+	f.Add(markerBatch(1, 0, true, 0))
+	f.Add(markerBatch(1, 0, false, 0))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		controlType(b)
+	})
+}

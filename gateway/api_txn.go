@@ -1,0 +1,330 @@
+package gateway
+
+// Transactions (exactly-once): InitProducerID with a transactional id
+// (api_init_producer_id.go), AddPartitionsToTxn (key 24) v0–4, AddOffsetsToTxn (25) v0–3,
+// EndTxn (26) v0–3, TxnOffsetCommit (28) v0–3, DescribeProducers (61) v0,
+// DescribeTransactions (65) v0, ListTransactions (66) v0–1. Each is handed to the backend's
+// transaction coordinator (brokerop.ProducerService); FindCoordinator with key type 1
+// answers the gateway itself, as for groups. A backend without transactions (its ops answer
+// brokerop.ErrUnsupported) makes them COORDINATOR_NOT_AVAILABLE; a failed call
+// NOT_COORDINATOR (clients look the coordinator up again and retry).
+//
+// Not advertised: the transactions-v2 versions of KIP-890 part 2 (Produce v12+,
+// AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5, with implicit partition adds), and
+// the TRANSACTION_ABORTABLE versions (AddOffsetsToTxn/EndTxn/TxnOffsetCommit v4).
+// TxnOffsetCommit v3's generation and member id are not checked (the producer's epoch is).
+// PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions from before KIP-588
+// (InitProducerID < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2, TxnOffsetCommit < 3).
+// AddPartitionsToTxn v4 (the batched broker-to-broker form) is served: VerifyOnly
+// transactions answer whether every partition is already in the transaction.
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func init() {
+	for _, a := range []API{
+		{Key: kmsg.AddPartitionsToTxn.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleAddPartitionsToTxn)},
+		{Key: kmsg.AddOffsetsToTxn.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleAddOffsetsToTxn)},
+		{Key: kmsg.EndTxn.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleEndTxn)},
+		{Key: kmsg.TxnOffsetCommit.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleTxnOffsetCommit)},
+		{Key: kmsg.DescribeProducers.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeProducers)},
+		{Key: kmsg.DescribeTransactions.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeTransactions)},
+		{Key: kmsg.ListTransactions.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleListTransactions)},
+	} {
+		Register(a)
+	}
+}
+
+// fenced maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for request versions from before
+// KIP-588 (below since), as Kafka does: older clients do not know the code.
+func fenced(code, version, since int16) int16 {
+	if code == kerr.ProducerFenced.Code && version < since {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return code
+}
+
+// txnCall runs one transaction-coordinator call and reduces "no transaction support" and
+// call failures to the Kafka error code to answer with (0 when resp is valid).
+func txnCall[Req, Resp any](ctx context.Context, r *Request, op func(ProducerIDBackend, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {
+	resp, err := op(r.Server.Backend(), ctx, req)
+	if unsupported(err) {
+		return nil, kafkawire.ErrCoordinatorNotAvailable
+	}
+	if err != nil {
+		r.Server.Logger().Debug("transaction backend call failed", "key", r.Header.APIKey, "err", err)
+		return nil, kafkawire.ErrNotCoordinator
+	}
+	return resp, 0
+}
+
+// txnSupport learns once whether the backend serves transactions, for FindCoordinator (as
+// groupSupport does for groups).
+type txnSupport struct {
+	known atomic.Int32 // 0 not known yet, 1 served, 2 not served
+}
+
+func (g *txnSupport) has(ctx context.Context, be Backend) bool {
+	switch g.known.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	_, err := be.DescribeTransactions(ctx, &brokerop.DescribeTransactionsReq{})
+	switch {
+	case unsupported(err):
+		g.known.Store(2)
+		return false
+	case err == nil:
+		g.known.Store(1)
+	}
+	return true
+}
+
+func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch int16, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
+	breq := &brokerop.AddPartitionsToTxnReq{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch}
+	for _, t := range topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.TxnPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	code := int16(0)
+	if bresp, c := txnCall(ctx, r, ProducerIDBackend.AddPartitionsToTxn, breq); c != 0 {
+		code = c
+	} else {
+		code = bresp.ErrorCode
+	}
+	out := make([]kmsg.AddPartitionsToTxnResponseTopic, 0, len(topics))
+	for _, t := range topics {
+		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+func handleAddPartitionsToTxn(ctx context.Context, r *Request, req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
+	if req.Version < 4 {
+		resp.Topics = addPartitions(ctx, r, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Topics)
+		for i := range resp.Topics {
+			for j := range resp.Topics[i].Partitions {
+				p := &resp.Topics[i].Partitions[j]
+				p.ErrorCode = fenced(p.ErrorCode, req.Version, 2)
+			}
+		}
+		return
+	}
+	for _, t := range req.Transactions {
+		rt := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		rt.TransactionalID = t.TransactionalID
+		topics := make([]kmsg.AddPartitionsToTxnRequestTopic, len(t.Topics))
+		for i, tt := range t.Topics {
+			topics[i] = kmsg.AddPartitionsToTxnRequestTopic{Topic: tt.Topic, Partitions: tt.Partitions}
+		}
+		var res []kmsg.AddPartitionsToTxnResponseTopic
+		if t.VerifyOnly {
+			res = verifyPartitions(ctx, r, t.TransactionalID, t.ProducerID, t.ProducerEpoch, topics)
+		} else {
+			res = addPartitions(ctx, r, t.TransactionalID, t.ProducerID, t.ProducerEpoch, topics)
+		}
+		for _, x := range res {
+			tt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			tt.Topic = x.Topic
+			for _, p := range x.Partitions {
+				tp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				tp.Partition, tp.ErrorCode = p.Partition, p.ErrorCode
+				tt.Partitions = append(tt.Partitions, tp)
+			}
+			rt.Topics = append(rt.Topics, tt)
+		}
+		resp.Transactions = append(resp.Transactions, rt)
+	}
+}
+
+// verifyPartitions answers a VerifyOnly transaction: each partition is fine if it is in the
+// ongoing transaction of that producer and epoch, else INVALID_TXN_STATE (or the fencing
+// error).
+func verifyPartitions(ctx context.Context, r *Request, id string, pid int64, epoch int16, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{id}})
+	in := map[brokerop.TxnPartition]bool{}
+	if code == 0 && len(bresp.Transactions) == 1 {
+		d := bresp.Transactions[0]
+		switch {
+		case d.ErrorCode != 0 || d.ProducerID != pid:
+			code = kerr.InvalidProducerIDMapping.Code
+		case d.ProducerEpoch > epoch:
+			code = kerr.ProducerFenced.Code
+		case d.ProducerEpoch < epoch:
+			code = kerr.InvalidProducerEpoch.Code
+		}
+		for _, p := range d.Partitions {
+			in[p] = d.State == "Ongoing"
+		}
+	}
+	out := make([]kmsg.AddPartitionsToTxnResponseTopic, 0, len(topics))
+	for _, t := range topics {
+		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, code
+			if code == 0 && !in[brokerop.TxnPartition{Topic: t.Topic, Partition: p}] {
+				rp.ErrorCode = kerr.InvalidTxnState.Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out = append(out, rt)
+	}
+	return out
+}
+
+func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.AddOffsetsToTxn, &brokerop.AddOffsetsToTxnReq{
+		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Group: req.Group})
+	if code == 0 {
+		code = bresp.ErrorCode
+	}
+	resp.ErrorCode = fenced(code, req.Version, 2)
+}
+
+func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.EndTxn, &brokerop.EndTxnReq{
+		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Commit: req.Commit})
+	if code == 0 {
+		code = bresp.ErrorCode
+	}
+	resp.ErrorCode = fenced(code, req.Version, 2)
+}
+
+func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
+	breq := &brokerop.TxnOffsetCommitReq{TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
+	for _, t := range req.Topics {
+		bt := brokerop.OffsetCommitTopic{Topic: t.Topic}
+		for _, p := range t.Partitions {
+			le := int32(-1)
+			if req.Version >= 2 {
+				le = p.LeaderEpoch
+			}
+			bt.Partitions = append(bt.Partitions, brokerop.OffsetCommitPartition{Partition: p.Partition, Offset: p.Offset, LeaderEpoch: le, Metadata: strOrEmpty(p.Metadata)})
+		}
+		breq.Topics = append(breq.Topics, bt)
+	}
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.TxnOffsetCommit, breq)
+	if code == 0 {
+		code = bresp.ErrorCode
+	}
+	code = fenced(code, req.Version, 3)
+	for _, t := range req.Topics {
+		rt := kmsg.NewTxnOffsetCommitResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p.Partition, code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+}
+
+func handleListTransactions(ctx context.Context, r *Request, req *kmsg.ListTransactionsRequest, resp *kmsg.ListTransactionsResponse) {
+	known := map[string]bool{"Empty": true, "Ongoing": true, "PrepareCommit": true, "PrepareAbort": true, "CompleteCommit": true, "CompleteAbort": true, "Dead": true, "PrepareEpochFence": true}
+	var states []string
+	for _, s := range req.StateFilters {
+		if known[s] {
+			states = append(states, s)
+		} else {
+			resp.UnknownStateFilters = append(resp.UnknownStateFilters, s)
+		}
+	}
+	if len(req.StateFilters) > 0 && len(states) == 0 {
+		return // only unknown states: nothing matches
+	}
+	minDur := int64(-1)
+	if req.Version >= 1 {
+		minDur = req.DurationFilterMillis
+	}
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.ListTransactions, &brokerop.ListTransactionsReq{States: states, ProducerIDs: req.ProducerIDFilters, MinDurationMs: minDur})
+	if code != 0 {
+		resp.ErrorCode = code
+		return
+	}
+	for _, t := range bresp.Transactions {
+		s := kmsg.NewListTransactionsResponseTransactionState()
+		s.TransactionalID, s.ProducerID, s.TransactionState = t.TransactionalID, t.ProducerID, t.State
+		resp.TransactionStates = append(resp.TransactionStates, s)
+	}
+}
+
+func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.DescribeTransactionsRequest, resp *kmsg.DescribeTransactionsResponse) {
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, &brokerop.DescribeTransactionsReq{TransactionalIDs: req.TransactionalIDs})
+	if code == 0 && len(bresp.Transactions) != len(req.TransactionalIDs) {
+		code = kafkawire.ErrUnknownServerError
+	}
+	for i, id := range req.TransactionalIDs {
+		s := kmsg.NewDescribeTransactionsResponseTransactionState()
+		s.TransactionalID, s.ErrorCode = id, code
+		if code == 0 {
+			d := bresp.Transactions[i]
+			s.ErrorCode, s.State, s.TimeoutMillis, s.StartTimestamp, s.ProducerID, s.ProducerEpoch = d.ErrorCode, d.State, d.TimeoutMs, d.StartMs, d.ProducerID, d.ProducerEpoch
+			for _, p := range d.Partitions {
+				if n := len(s.Topics); n == 0 || s.Topics[n-1].Topic != p.Topic {
+					t := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+					t.Topic = p.Topic
+					s.Topics = append(s.Topics, t)
+				}
+				t := &s.Topics[len(s.Topics)-1]
+				t.Partitions = append(t.Partitions, p.Partition)
+			}
+		}
+		resp.TransactionStates = append(resp.TransactionStates, s)
+	}
+}
+
+func handleDescribeProducers(ctx context.Context, r *Request, req *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) {
+	breq := &brokerop.DescribeProducersReq{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.TxnPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	bresp, code := txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq)
+	if code == 0 && len(bresp.Partitions) != len(breq.Partitions) {
+		code = kafkawire.ErrUnknownServerError
+	}
+	i := 0
+	for _, t := range req.Topics {
+		rt := kmsg.NewDescribeProducersResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDescribeProducersResponseTopicPartition()
+			rp.Partition, rp.ErrorCode = p, code
+			if code == 0 {
+				bp := bresp.Partitions[i]
+				rp.ErrorCode = bp.ErrorCode
+				for _, ap := range bp.Producers {
+					a := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+					a.ProducerID, a.ProducerEpoch, a.LastSequence, a.LastTimestamp, a.CoordinatorEpoch, a.CurrentTxnStartOffset =
+						ap.ProducerID, ap.ProducerEpoch, ap.LastSequence, ap.LastTimestamp, ap.CoordinatorEpoch, ap.TxnStartOffset
+					rp.ActiveProducers = append(rp.ActiveProducers, a)
+				}
+			}
+			i++
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+}
