@@ -235,6 +235,145 @@ func (m *BrokerInfo) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of ClusterBroker to b.
+func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendUvarint(b, uint64(m.RaftID))
+	b = postcard.AppendString(b, m.RelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
+	for i20 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i20])
+	}
+	b = postcard.AppendString(b, m.Rack)
+	b = postcard.AppendBool(b, m.Live)
+	b = postcard.AppendBool(b, m.Voter)
+	b = postcard.AppendBool(b, m.Leader)
+	return b
+}
+
+func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.RelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n21 int
+	if n21, err = d.Len(); err != nil {
+		return err
+	}
+	if n21 > 0 {
+		s22 := make([]string, n21)
+		for i23 := range s22 {
+			if s22[i23], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Direct = s22
+	}
+	if m.Rack, err = d.String(); err != nil {
+		return err
+	}
+	if m.Live, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Voter, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ClusterBroker) sizeHint() int {
+	n := 0
+	n += len(m.MeshID) + 5
+	n += 10
+	n += len(m.RelayURL) + 5
+	n += 5
+	for i24 := range m.Direct {
+		n += len(m.Direct[i24]) + 5
+	}
+	n += len(m.Rack) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ClusterBrokersReq to b.
+func (_ *ClusterBrokersReq) AppendPostcard(b []byte) []byte {
+	return b
+}
+
+func (*ClusterBrokersReq) decode(*postcard.Decoder) error {
+	return nil
+}
+
+func (_ *ClusterBrokersReq) sizeHint() int {
+	n := 0
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ClusterBrokersResp to b.
+func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.ClusterID)
+	b = postcard.AppendString(b, m.Leader)
+	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
+	for i25 := range m.Brokers {
+		b = m.Brokers[i25].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClusterID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.String(); err != nil {
+		return err
+	}
+	var n26 int
+	if n26, err = d.Len(); err != nil {
+		return err
+	}
+	if n26 > 0 {
+		s27 := make([]ClusterBroker, n26)
+		for i28 := range s27 {
+			if err = s27[i28].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Brokers = s27
+	}
+	return nil
+}
+
+func (m *ClusterBrokersResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.ClusterID) + 5
+	n += len(m.Leader) + 5
+	n += 5
+	for i29 := range m.Brokers {
+		n += m.Brokers[i29].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of ConfigEntry to b.
 func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
@@ -249,8 +388,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i20 := range m.Synonyms {
-		b = m.Synonyms[i20].AppendPostcard(b)
+	for i30 := range m.Synonyms {
+		b = m.Synonyms[i30].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -261,16 +400,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some21 bool
-	if some21, err = d.Option(); err != nil {
+	var some31 bool
+	if some31, err = d.Option(); err != nil {
 		return err
 	}
-	if some21 {
-		p22 := new(string)
-		if (*p22), err = d.String(); err != nil {
+	if some31 {
+		p32 := new(string)
+		if (*p32), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p22
+		m.Value = p32
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -278,32 +417,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x23 byte
-	if x23, err = d.Byte(); err != nil {
+	var x33 byte
+	if x33, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x23)
+	m.Source = int8(x33)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n24 int
-	if n24, err = d.Len(); err != nil {
+	var n34 int
+	if n34, err = d.Len(); err != nil {
 		return err
 	}
-	if n24 > 0 {
-		s25 := make([]ConfigSynonym, n24)
-		for i26 := range s25 {
-			if err = s25[i26].decode(d); err != nil {
+	if n34 > 0 {
+		s35 := make([]ConfigSynonym, n34)
+		for i36 := range s35 {
+			if err = s35[i36].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s25
+		m.Synonyms = s35
 	}
-	var x27 byte
-	if x27, err = d.Byte(); err != nil {
+	var x37 byte
+	if x37, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x27)
+	m.ConfigType = int8(x37)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -322,8 +461,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i28 := range m.Synonyms {
-		n += m.Synonyms[i28].sizeHint()
+	for i38 := range m.Synonyms {
+		n += m.Synonyms[i38].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -347,22 +486,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some29 bool
-	if some29, err = d.Option(); err != nil {
+	var some39 bool
+	if some39, err = d.Option(); err != nil {
 		return err
 	}
-	if some29 {
-		p30 := new(string)
-		if (*p30), err = d.String(); err != nil {
+	if some39 {
+		p40 := new(string)
+		if (*p40), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p30
+		m.Value = p40
 	}
-	var x31 byte
-	if x31, err = d.Byte(); err != nil {
+	var x41 byte
+	if x41, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x31)
+	m.Source = int8(x41)
 	return nil
 }
 
@@ -380,26 +519,26 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i32 := range m.Topics {
-		b = m.Topics[i32].AppendPostcard(b)
+	for i42 := range m.Topics {
+		b = m.Topics[i42].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n33 int
-	if n33, err = d.Len(); err != nil {
+	var n43 int
+	if n43, err = d.Len(); err != nil {
 		return err
 	}
-	if n33 > 0 {
-		s34 := make([]CreatePartitionsTopic, n33)
-		for i35 := range s34 {
-			if err = s34[i35].decode(d); err != nil {
+	if n43 > 0 {
+		s44 := make([]CreatePartitionsTopic, n43)
+		for i45 := range s44 {
+			if err = s44[i45].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s34
+		m.Topics = s44
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -410,8 +549,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i36 := range m.Topics {
-		n += m.Topics[i36].sizeHint()
+	for i46 := range m.Topics {
+		n += m.Topics[i46].sizeHint()
 	}
 	n += 10
 	return n
@@ -420,25 +559,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i37 := range m.Topics {
-		b = m.Topics[i37].AppendPostcard(b)
+	for i47 := range m.Topics {
+		b = m.Topics[i47].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n38 int
-	if n38, err = d.Len(); err != nil {
+	var n48 int
+	if n48, err = d.Len(); err != nil {
 		return err
 	}
-	if n38 > 0 {
-		s39 := make([]CreatePartitionsTopicResp, n38)
-		for i40 := range s39 {
-			if err = s39[i40].decode(d); err != nil {
+	if n48 > 0 {
+		s49 := make([]CreatePartitionsTopicResp, n48)
+		for i50 := range s49 {
+			if err = s49[i50].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s39
+		m.Topics = s49
 	}
 	return nil
 }
@@ -446,8 +585,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i41 := range m.Topics {
-		n += m.Topics[i41].sizeHint()
+	for i51 := range m.Topics {
+		n += m.Topics[i51].sizeHint()
 	}
 	return n
 }
@@ -457,10 +596,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i42 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i42])))
-		for i43 := range m.Assignments[i42] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i42][i43]))
+	for i52 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i52])))
+		for i53 := range m.Assignments[i52] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i52][i53]))
 		}
 	}
 	return b
@@ -473,28 +612,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n44 int
-	if n44, err = d.Len(); err != nil {
+	var n54 int
+	if n54, err = d.Len(); err != nil {
 		return err
 	}
-	if n44 > 0 {
-		s45 := make([][]int32, n44)
-		for i46 := range s45 {
-			var n47 int
-			if n47, err = d.Len(); err != nil {
+	if n54 > 0 {
+		s55 := make([][]int32, n54)
+		for i56 := range s55 {
+			var n57 int
+			if n57, err = d.Len(); err != nil {
 				return err
 			}
-			if n47 > 0 {
-				s48 := make([]int32, n47)
-				for i49 := range s48 {
-					if s48[i49], err = d.I32(); err != nil {
+			if n57 > 0 {
+				s58 := make([]int32, n57)
+				for i59 := range s58 {
+					if s58[i59], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s45[i46] = s48
+				s55[i56] = s58
 			}
 		}
-		m.Assignments = s45
+		m.Assignments = s55
 	}
 	return nil
 }
@@ -504,9 +643,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i50 := range m.Assignments {
+	for i60 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i50])
+		n += 10 * len(m.Assignments[i60])
 	}
 	return n
 }
@@ -546,9 +685,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k51 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k51)
-		b = postcard.AppendString(b, m.Configs[k51])
+	for _, k61 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k61)
+		b = postcard.AppendString(b, m.Configs[k61])
 	}
 	return b
 }
@@ -563,24 +702,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n52 int
-	if n52, err = d.Len(); err != nil {
+	var n62 int
+	if n62, err = d.Len(); err != nil {
 		return err
 	}
-	if n52 > 0 {
-		m53 := make(map[string]string, n52)
-		for range n52 {
-			var k54 string
-			var v55 string
-			if k54, err = d.String(); err != nil {
+	if n62 > 0 {
+		m63 := make(map[string]string, n62)
+		for range n62 {
+			var k64 string
+			var v65 string
+			if k64, err = d.String(); err != nil {
 				return err
 			}
-			if v55, err = d.String(); err != nil {
+			if v65, err = d.String(); err != nil {
 				return err
 			}
-			m53[k54] = v55
+			m63[k64] = v65
 		}
-		m.Configs = m53
+		m.Configs = m63
 	}
 	return nil
 }
@@ -603,8 +742,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i56 := range m.Configs {
-		b = m.Configs[i56].AppendPostcard(b)
+	for i66 := range m.Configs {
+		b = m.Configs[i66].AppendPostcard(b)
 	}
 	return b
 }
@@ -619,29 +758,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x57 []byte
-	if x57, err = d.Take(16); err != nil {
+	var x67 []byte
+	if x67, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x57)
+	copy(m.TopicID[:], x67)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n58 int
-	if n58, err = d.Len(); err != nil {
+	var n68 int
+	if n68, err = d.Len(); err != nil {
 		return err
 	}
-	if n58 > 0 {
-		s59 := make([]ConfigEntry, n58)
-		for i60 := range s59 {
-			if err = s59[i60].decode(d); err != nil {
+	if n68 > 0 {
+		s69 := make([]ConfigEntry, n68)
+		for i70 := range s69 {
+			if err = s69[i70].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s59
+		m.Configs = s69
 	}
 	return nil
 }
@@ -655,8 +794,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i61 := range m.Configs {
-		n += m.Configs[i61].sizeHint()
+	for i71 := range m.Configs {
+		n += m.Configs[i71].sizeHint()
 	}
 	return n
 }
@@ -664,26 +803,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i62 := range m.Topics {
-		b = m.Topics[i62].AppendPostcard(b)
+	for i72 := range m.Topics {
+		b = m.Topics[i72].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n63 int
-	if n63, err = d.Len(); err != nil {
+	var n73 int
+	if n73, err = d.Len(); err != nil {
 		return err
 	}
-	if n63 > 0 {
-		s64 := make([]CreateTopic, n63)
-		for i65 := range s64 {
-			if err = s64[i65].decode(d); err != nil {
+	if n73 > 0 {
+		s74 := make([]CreateTopic, n73)
+		for i75 := range s74 {
+			if err = s74[i75].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s64
+		m.Topics = s74
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -694,8 +833,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i66 := range m.Topics {
-		n += m.Topics[i66].sizeHint()
+	for i76 := range m.Topics {
+		n += m.Topics[i76].sizeHint()
 	}
 	n += 10
 	return n
@@ -704,25 +843,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i67 := range m.Topics {
-		b = m.Topics[i67].AppendPostcard(b)
+	for i77 := range m.Topics {
+		b = m.Topics[i77].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n68 int
-	if n68, err = d.Len(); err != nil {
+	var n78 int
+	if n78, err = d.Len(); err != nil {
 		return err
 	}
-	if n68 > 0 {
-		s69 := make([]CreateTopicResp, n68)
-		for i70 := range s69 {
-			if err = s69[i70].decode(d); err != nil {
+	if n78 > 0 {
+		s79 := make([]CreateTopicResp, n78)
+		for i80 := range s79 {
+			if err = s79[i80].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s69
+		m.Topics = s79
 	}
 	return nil
 }
@@ -730,8 +869,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i71 := range m.Topics {
-		n += m.Topics[i71].sizeHint()
+	for i81 := range m.Topics {
+		n += m.Topics[i81].sizeHint()
 	}
 	return n
 }
@@ -739,25 +878,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i72 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i72])
+	for i82 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i82])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n83 int
+	if n83, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]string, n73)
-		for i75 := range s74 {
-			if s74[i75], err = d.String(); err != nil {
+	if n83 > 0 {
+		s84 := make([]string, n83)
+		for i85 := range s84 {
+			if s84[i85], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s74
+		m.Groups = s84
 	}
 	return nil
 }
@@ -765,8 +904,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i76 := range m.Groups {
-		n += len(m.Groups[i76]) + 5
+	for i86 := range m.Groups {
+		n += len(m.Groups[i86]) + 5
 	}
 	return n
 }
@@ -774,25 +913,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i77 := range m.Groups {
-		b = m.Groups[i77].AppendPostcard(b)
+	for i87 := range m.Groups {
+		b = m.Groups[i87].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n88 int
+	if n88, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]DeletedGroup, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n88 > 0 {
+		s89 := make([]DeletedGroup, n88)
+		for i90 := range s89 {
+			if err = s89[i90].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s79
+		m.Groups = s89
 	}
 	return nil
 }
@@ -800,8 +939,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Groups {
-		n += m.Groups[i81].sizeHint()
+	for i91 := range m.Groups {
+		n += m.Groups[i91].sizeHint()
 	}
 	return n
 }
@@ -821,11 +960,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x82 []byte
-	if x82, err = d.Take(16); err != nil {
+	var x92 []byte
+	if x92, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x82)
+	copy(m.TopicID[:], x92)
 	return nil
 }
 
@@ -840,25 +979,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i83 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i83])
+	for i93 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i93])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n94 int
+	if n94, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([]string, n84)
-		for i86 := range s85 {
-			if s85[i86], err = d.String(); err != nil {
+	if n94 > 0 {
+		s95 := make([]string, n94)
+		for i96 := range s95 {
+			if s95[i96], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s85
+		m.Topics = s95
 	}
 	return nil
 }
@@ -866,8 +1005,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i87 := range m.Topics {
-		n += len(m.Topics[i87]) + 5
+	for i97 := range m.Topics {
+		n += len(m.Topics[i97]) + 5
 	}
 	return n
 }
@@ -875,25 +1014,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i88 := range m.Topics {
-		b = m.Topics[i88].AppendPostcard(b)
+	for i98 := range m.Topics {
+		b = m.Topics[i98].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n89 int
-	if n89, err = d.Len(); err != nil {
+	var n99 int
+	if n99, err = d.Len(); err != nil {
 		return err
 	}
-	if n89 > 0 {
-		s90 := make([]DeleteTopicResp, n89)
-		for i91 := range s90 {
-			if err = s90[i91].decode(d); err != nil {
+	if n99 > 0 {
+		s100 := make([]DeleteTopicResp, n99)
+		for i101 := range s100 {
+			if err = s100[i101].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s90
+		m.Topics = s100
 	}
 	return nil
 }
@@ -901,8 +1040,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i92 := range m.Topics {
-		n += m.Topics[i92].sizeHint()
+	for i102 := range m.Topics {
+		n += m.Topics[i102].sizeHint()
 	}
 	return n
 }
@@ -952,8 +1091,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i93 := range m.Brokers {
-		b = m.Brokers[i93].AppendPostcard(b)
+	for i103 := range m.Brokers {
+		b = m.Brokers[i103].AppendPostcard(b)
 	}
 	return b
 }
@@ -971,18 +1110,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n94 int
-	if n94, err = d.Len(); err != nil {
+	var n104 int
+	if n104, err = d.Len(); err != nil {
 		return err
 	}
-	if n94 > 0 {
-		s95 := make([]BrokerInfo, n94)
-		for i96 := range s95 {
-			if err = s95[i96].decode(d); err != nil {
+	if n104 > 0 {
+		s105 := make([]BrokerInfo, n104)
+		for i106 := range s105 {
+			if err = s105[i106].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s95
+		m.Brokers = s105
 	}
 	return nil
 }
@@ -994,8 +1133,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i97 := range m.Brokers {
-		n += m.Brokers[i97].sizeHint()
+	for i107 := range m.Brokers {
+		n += m.Brokers[i107].sizeHint()
 	}
 	return n
 }
@@ -1003,8 +1142,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i98 := range m.Resources {
-		b = m.Resources[i98].AppendPostcard(b)
+	for i108 := range m.Resources {
+		b = m.Resources[i108].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1012,18 +1151,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n99 int
-	if n99, err = d.Len(); err != nil {
+	var n109 int
+	if n109, err = d.Len(); err != nil {
 		return err
 	}
-	if n99 > 0 {
-		s100 := make([]DescribeConfigsResource, n99)
-		for i101 := range s100 {
-			if err = s100[i101].decode(d); err != nil {
+	if n109 > 0 {
+		s110 := make([]DescribeConfigsResource, n109)
+		for i111 := range s110 {
+			if err = s110[i111].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s100
+		m.Resources = s110
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1037,8 +1176,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i102 := range m.Resources {
-		n += m.Resources[i102].sizeHint()
+	for i112 := range m.Resources {
+		n += m.Resources[i112].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1050,33 +1189,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i103 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i103])
+	for i113 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i113])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x104 byte
-	if x104, err = d.Byte(); err != nil {
+	var x114 byte
+	if x114, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x104)
+	m.Type = int8(x114)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n105 int
-	if n105, err = d.Len(); err != nil {
+	var n115 int
+	if n115, err = d.Len(); err != nil {
 		return err
 	}
-	if n105 > 0 {
-		s106 := make([]string, n105)
-		for i107 := range s106 {
-			if s106[i107], err = d.String(); err != nil {
+	if n115 > 0 {
+		s116 := make([]string, n115)
+		for i117 := range s116 {
+			if s116[i117], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s106
+		m.ConfigNames = s116
 	}
 	return nil
 }
@@ -1086,8 +1225,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i108 := range m.ConfigNames {
-		n += len(m.ConfigNames[i108]) + 5
+	for i118 := range m.ConfigNames {
+		n += len(m.ConfigNames[i118]) + 5
 	}
 	return n
 }
@@ -1099,18 +1238,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i109 := range m.Configs {
-		b = m.Configs[i109].AppendPostcard(b)
+	for i119 := range m.Configs {
+		b = m.Configs[i119].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x110 byte
-	if x110, err = d.Byte(); err != nil {
+	var x120 byte
+	if x120, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x110)
+	m.Type = int8(x120)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1120,18 +1259,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n111 int
-	if n111, err = d.Len(); err != nil {
+	var n121 int
+	if n121, err = d.Len(); err != nil {
 		return err
 	}
-	if n111 > 0 {
-		s112 := make([]ConfigEntry, n111)
-		for i113 := range s112 {
-			if err = s112[i113].decode(d); err != nil {
+	if n121 > 0 {
+		s122 := make([]ConfigEntry, n121)
+		for i123 := range s122 {
+			if err = s122[i123].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s112
+		m.Configs = s122
 	}
 	return nil
 }
@@ -1143,8 +1282,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i114 := range m.Configs {
-		n += m.Configs[i114].sizeHint()
+	for i124 := range m.Configs {
+		n += m.Configs[i124].sizeHint()
 	}
 	return n
 }
@@ -1152,25 +1291,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i115 := range m.Resources {
-		b = m.Resources[i115].AppendPostcard(b)
+	for i125 := range m.Resources {
+		b = m.Resources[i125].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n116 int
-	if n116, err = d.Len(); err != nil {
+	var n126 int
+	if n126, err = d.Len(); err != nil {
 		return err
 	}
-	if n116 > 0 {
-		s117 := make([]DescribeConfigsResourceResp, n116)
-		for i118 := range s117 {
-			if err = s117[i118].decode(d); err != nil {
+	if n126 > 0 {
+		s127 := make([]DescribeConfigsResourceResp, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s117
+		m.Resources = s127
 	}
 	return nil
 }
@@ -1178,8 +1317,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i119 := range m.Resources {
-		n += m.Resources[i119].sizeHint()
+	for i129 := range m.Resources {
+		n += m.Resources[i129].sizeHint()
 	}
 	return n
 }
@@ -1187,25 +1326,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i120 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i120])
+	for i130 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i130])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n121 int
-	if n121, err = d.Len(); err != nil {
+	var n131 int
+	if n131, err = d.Len(); err != nil {
 		return err
 	}
-	if n121 > 0 {
-		s122 := make([]string, n121)
-		for i123 := range s122 {
-			if s122[i123], err = d.String(); err != nil {
+	if n131 > 0 {
+		s132 := make([]string, n131)
+		for i133 := range s132 {
+			if s132[i133], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s122
+		m.Groups = s132
 	}
 	return nil
 }
@@ -1213,8 +1352,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i124 := range m.Groups {
-		n += len(m.Groups[i124]) + 5
+	for i134 := range m.Groups {
+		n += len(m.Groups[i134]) + 5
 	}
 	return n
 }
@@ -1222,25 +1361,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i125 := range m.Groups {
-		b = m.Groups[i125].AppendPostcard(b)
+	for i135 := range m.Groups {
+		b = m.Groups[i135].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]DescribedGroup, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n136 > 0 {
+		s137 := make([]DescribedGroup, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s127
+		m.Groups = s137
 	}
 	return nil
 }
@@ -1248,8 +1387,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i129 := range m.Groups {
-		n += m.Groups[i129].sizeHint()
+	for i139 := range m.Groups {
+		n += m.Groups[i139].sizeHint()
 	}
 	return n
 }
@@ -1262,8 +1401,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i130 := range m.Members {
-		b = m.Members[i130].AppendPostcard(b)
+	for i140 := range m.Members {
+		b = m.Members[i140].AppendPostcard(b)
 	}
 	return b
 }
@@ -1284,18 +1423,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]DescribedMember, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
+	if n141 > 0 {
+		s142 := make([]DescribedMember, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s132
+		m.Members = s142
 	}
 	return nil
 }
@@ -1308,8 +1447,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i134 := range m.Members {
-		n += m.Members[i134].sizeHint()
+	for i144 := range m.Members {
+		n += m.Members[i144].sizeHint()
 	}
 	return n
 }
@@ -1471,8 +1610,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i135 := range m.Partitions {
-		b = m.Partitions[i135].AppendPostcard(b)
+	for i145 := range m.Partitions {
+		b = m.Partitions[i145].AppendPostcard(b)
 	}
 	return b
 }
@@ -1487,23 +1626,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x136 byte
-	if x136, err = d.Byte(); err != nil {
+	var x146 byte
+	if x146, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x136)
-	var n137 int
-	if n137, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x146)
+	var n147 int
+	if n147, err = d.Len(); err != nil {
 		return err
 	}
-	if n137 > 0 {
-		s138 := make([]FetchPartition, n137)
-		for i139 := range s138 {
-			if err = s138[i139].decode(d); err != nil {
+	if n147 > 0 {
+		s148 := make([]FetchPartition, n147)
+		for i149 := range s148 {
+			if err = s148[i149].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s138
+		m.Partitions = s148
 	}
 	return nil
 }
@@ -1515,8 +1654,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i140 := range m.Partitions {
-		n += m.Partitions[i140].sizeHint()
+	for i150 := range m.Partitions {
+		n += m.Partitions[i150].sizeHint()
 	}
 	return n
 }
@@ -1524,25 +1663,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i141 := range m.Partitions {
-		b = m.Partitions[i141].AppendPostcard(b)
+	for i151 := range m.Partitions {
+		b = m.Partitions[i151].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n142 int
-	if n142, err = d.Len(); err != nil {
+	var n152 int
+	if n152, err = d.Len(); err != nil {
 		return err
 	}
-	if n142 > 0 {
-		s143 := make([]FetchPartitionResp, n142)
-		for i144 := range s143 {
-			if err = s143[i144].decode(d); err != nil {
+	if n152 > 0 {
+		s153 := make([]FetchPartitionResp, n152)
+		for i154 := range s153 {
+			if err = s153[i154].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s143
+		m.Partitions = s153
 	}
 	return nil
 }
@@ -1550,8 +1689,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i145 := range m.Partitions {
-		n += m.Partitions[i145].sizeHint()
+	for i155 := range m.Partitions {
+		n += m.Partitions[i155].sizeHint()
 	}
 	return n
 }
@@ -1559,16 +1698,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i146 := range m.Partitions {
-		m.Partitions[i146].appendVec(w)
+	for i156 := range m.Partitions {
+		m.Partitions[i156].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i147 := range m.Partitions {
-		n += m.Partitions[i147].vecHint()
+	for i157 := range m.Partitions {
+		n += m.Partitions[i157].vecHint()
 	}
 	return n
 }
@@ -1667,21 +1806,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x148 byte
-	if x148, err = d.Byte(); err != nil {
+	var x158 byte
+	if x158, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x148)
-	var some149 bool
-	if some149, err = d.Option(); err != nil {
+	m.Op = int8(x158)
+	var some159 bool
+	if some159, err = d.Option(); err != nil {
 		return err
 	}
-	if some149 {
-		p150 := new(string)
-		if (*p150), err = d.String(); err != nil {
+	if some159 {
+		p160 := new(string)
+		if (*p160), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p150
+		m.Value = p160
 	}
 	return nil
 }
@@ -1700,26 +1839,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i151 := range m.Resources {
-		b = m.Resources[i151].AppendPostcard(b)
+	for i161 := range m.Resources {
+		b = m.Resources[i161].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n152 int
-	if n152, err = d.Len(); err != nil {
+	var n162 int
+	if n162, err = d.Len(); err != nil {
 		return err
 	}
-	if n152 > 0 {
-		s153 := make([]IncrementalAlterConfigsResource, n152)
-		for i154 := range s153 {
-			if err = s153[i154].decode(d); err != nil {
+	if n162 > 0 {
+		s163 := make([]IncrementalAlterConfigsResource, n162)
+		for i164 := range s163 {
+			if err = s163[i164].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s153
+		m.Resources = s163
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1730,8 +1869,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i155 := range m.Resources {
-		n += m.Resources[i155].sizeHint()
+	for i165 := range m.Resources {
+		n += m.Resources[i165].sizeHint()
 	}
 	n += 10
 	return n
@@ -1742,33 +1881,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i156 := range m.Configs {
-		b = m.Configs[i156].AppendPostcard(b)
+	for i166 := range m.Configs {
+		b = m.Configs[i166].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x157 byte
-	if x157, err = d.Byte(); err != nil {
+	var x167 byte
+	if x167, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x157)
+	m.Type = int8(x167)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n158 int
-	if n158, err = d.Len(); err != nil {
+	var n168 int
+	if n168, err = d.Len(); err != nil {
 		return err
 	}
-	if n158 > 0 {
-		s159 := make([]IncrementalAlterConfig, n158)
-		for i160 := range s159 {
-			if err = s159[i160].decode(d); err != nil {
+	if n168 > 0 {
+		s169 := make([]IncrementalAlterConfig, n168)
+		for i170 := range s169 {
+			if err = s169[i170].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s159
+		m.Configs = s169
 	}
 	return nil
 }
@@ -1778,8 +1917,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i161 := range m.Configs {
-		n += m.Configs[i161].sizeHint()
+	for i171 := range m.Configs {
+		n += m.Configs[i171].sizeHint()
 	}
 	return n
 }
@@ -1875,8 +2014,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i162 := range m.Protocols {
-		b = m.Protocols[i162].AppendPostcard(b)
+	for i172 := range m.Protocols {
+		b = m.Protocols[i172].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -1904,18 +2043,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n163 int
-	if n163, err = d.Len(); err != nil {
+	var n173 int
+	if n173, err = d.Len(); err != nil {
 		return err
 	}
-	if n163 > 0 {
-		s164 := make([]GroupProtocol, n163)
-		for i165 := range s164 {
-			if err = s164[i165].decode(d); err != nil {
+	if n173 > 0 {
+		s174 := make([]GroupProtocol, n173)
+		for i175 := range s174 {
+			if err = s174[i175].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s164
+		m.Protocols = s174
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -1941,8 +2080,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i166 := range m.Protocols {
-		n += m.Protocols[i166].sizeHint()
+	for i176 := range m.Protocols {
+		n += m.Protocols[i176].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1960,8 +2099,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i167 := range m.Members {
-		b = m.Members[i167].AppendPostcard(b)
+	for i177 := range m.Members {
+		b = m.Members[i177].AppendPostcard(b)
 	}
 	return b
 }
@@ -1985,18 +2124,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n168 int
-	if n168, err = d.Len(); err != nil {
+	var n178 int
+	if n178, err = d.Len(); err != nil {
 		return err
 	}
-	if n168 > 0 {
-		s169 := make([]JoinGroupMember, n168)
-		for i170 := range s169 {
-			if err = s169[i170].decode(d); err != nil {
+	if n178 > 0 {
+		s179 := make([]JoinGroupMember, n178)
+		for i180 := range s179 {
+			if err = s179[i180].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s169
+		m.Members = s179
 	}
 	return nil
 }
@@ -2010,8 +2149,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i171 := range m.Members {
-		n += m.Members[i171].sizeHint()
+	for i181 := range m.Members {
+		n += m.Members[i181].sizeHint()
 	}
 	return n
 }
@@ -2078,8 +2217,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i172 := range m.Members {
-		b = m.Members[i172].AppendPostcard(b)
+	for i182 := range m.Members {
+		b = m.Members[i182].AppendPostcard(b)
 	}
 	return b
 }
@@ -2088,18 +2227,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n173 int
-	if n173, err = d.Len(); err != nil {
+	var n183 int
+	if n183, err = d.Len(); err != nil {
 		return err
 	}
-	if n173 > 0 {
-		s174 := make([]LeaveGroupMember, n173)
-		for i175 := range s174 {
-			if err = s174[i175].decode(d); err != nil {
+	if n183 > 0 {
+		s184 := make([]LeaveGroupMember, n183)
+		for i185 := range s184 {
+			if err = s184[i185].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s174
+		m.Members = s184
 	}
 	return nil
 }
@@ -2108,8 +2247,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i176 := range m.Members {
-		n += m.Members[i176].sizeHint()
+	for i186 := range m.Members {
+		n += m.Members[i186].sizeHint()
 	}
 	return n
 }
@@ -2118,8 +2257,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i177 := range m.Members {
-		b = m.Members[i177].AppendPostcard(b)
+	for i187 := range m.Members {
+		b = m.Members[i187].AppendPostcard(b)
 	}
 	return b
 }
@@ -2128,18 +2267,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n178 int
-	if n178, err = d.Len(); err != nil {
+	var n188 int
+	if n188, err = d.Len(); err != nil {
 		return err
 	}
-	if n178 > 0 {
-		s179 := make([]LeaveGroupMemberResp, n178)
-		for i180 := range s179 {
-			if err = s179[i180].decode(d); err != nil {
+	if n188 > 0 {
+		s189 := make([]LeaveGroupMemberResp, n188)
+		for i190 := range s189 {
+			if err = s189[i190].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s179
+		m.Members = s189
 	}
 	return nil
 }
@@ -2148,8 +2287,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i181 := range m.Members {
-		n += m.Members[i181].sizeHint()
+	for i191 := range m.Members {
+		n += m.Members[i191].sizeHint()
 	}
 	return n
 }
@@ -2157,42 +2296,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i182 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i182])
+	for i192 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i192])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i183 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i183])
+	for i193 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i193])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n184 int
-	if n184, err = d.Len(); err != nil {
+	var n194 int
+	if n194, err = d.Len(); err != nil {
 		return err
 	}
-	if n184 > 0 {
-		s185 := make([]string, n184)
-		for i186 := range s185 {
-			if s185[i186], err = d.String(); err != nil {
+	if n194 > 0 {
+		s195 := make([]string, n194)
+		for i196 := range s195 {
+			if s195[i196], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s185
+		m.StatesFilter = s195
 	}
-	var n187 int
-	if n187, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n187 > 0 {
-		s188 := make([]string, n187)
-		for i189 := range s188 {
-			if s188[i189], err = d.String(); err != nil {
+	if n197 > 0 {
+		s198 := make([]string, n197)
+		for i199 := range s198 {
+			if s198[i199], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s188
+		m.TypesFilter = s198
 	}
 	return nil
 }
@@ -2200,12 +2339,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i190 := range m.StatesFilter {
-		n += len(m.StatesFilter[i190]) + 5
+	for i200 := range m.StatesFilter {
+		n += len(m.StatesFilter[i200]) + 5
 	}
 	n += 5
-	for i191 := range m.TypesFilter {
-		n += len(m.TypesFilter[i191]) + 5
+	for i201 := range m.TypesFilter {
+		n += len(m.TypesFilter[i201]) + 5
 	}
 	return n
 }
@@ -2214,8 +2353,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i192 := range m.Groups {
-		b = m.Groups[i192].AppendPostcard(b)
+	for i202 := range m.Groups {
+		b = m.Groups[i202].AppendPostcard(b)
 	}
 	return b
 }
@@ -2224,18 +2363,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n193 int
-	if n193, err = d.Len(); err != nil {
+	var n203 int
+	if n203, err = d.Len(); err != nil {
 		return err
 	}
-	if n193 > 0 {
-		s194 := make([]ListedGroup, n193)
-		for i195 := range s194 {
-			if err = s194[i195].decode(d); err != nil {
+	if n203 > 0 {
+		s204 := make([]ListedGroup, n203)
+		for i205 := range s204 {
+			if err = s204[i205].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s194
+		m.Groups = s204
 	}
 	return nil
 }
@@ -2244,8 +2383,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i196 := range m.Groups {
-		n += m.Groups[i196].sizeHint()
+	for i206 := range m.Groups {
+		n += m.Groups[i206].sizeHint()
 	}
 	return n
 }
@@ -2322,30 +2461,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i197 := range m.Partitions {
-		b = m.Partitions[i197].AppendPostcard(b)
+	for i207 := range m.Partitions {
+		b = m.Partitions[i207].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x198 byte
-	if x198, err = d.Byte(); err != nil {
+	var x208 byte
+	if x208, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x198)
-	var n199 int
-	if n199, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x208)
+	var n209 int
+	if n209, err = d.Len(); err != nil {
 		return err
 	}
-	if n199 > 0 {
-		s200 := make([]ListOffsetsPartition, n199)
-		for i201 := range s200 {
-			if err = s200[i201].decode(d); err != nil {
+	if n209 > 0 {
+		s210 := make([]ListOffsetsPartition, n209)
+		for i211 := range s210 {
+			if err = s210[i211].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s200
+		m.Partitions = s210
 	}
 	return nil
 }
@@ -2354,8 +2493,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i202 := range m.Partitions {
-		n += m.Partitions[i202].sizeHint()
+	for i212 := range m.Partitions {
+		n += m.Partitions[i212].sizeHint()
 	}
 	return n
 }
@@ -2363,25 +2502,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i203 := range m.Partitions {
-		b = m.Partitions[i203].AppendPostcard(b)
+	for i213 := range m.Partitions {
+		b = m.Partitions[i213].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n204 int
-	if n204, err = d.Len(); err != nil {
+	var n214 int
+	if n214, err = d.Len(); err != nil {
 		return err
 	}
-	if n204 > 0 {
-		s205 := make([]ListOffsetsPartitionResp, n204)
-		for i206 := range s205 {
-			if err = s205[i206].decode(d); err != nil {
+	if n214 > 0 {
+		s215 := make([]ListOffsetsPartitionResp, n214)
+		for i216 := range s215 {
+			if err = s215[i216].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s205
+		m.Partitions = s215
 	}
 	return nil
 }
@@ -2389,8 +2528,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i207 := range m.Partitions {
-		n += m.Partitions[i207].sizeHint()
+	for i217 := range m.Partitions {
+		n += m.Partitions[i217].sizeHint()
 	}
 	return n
 }
@@ -2432,26 +2571,26 @@ func (m *ListedGroup) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i208 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i208])
+	for i218 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i218])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n209 int
-	if n209, err = d.Len(); err != nil {
+	var n219 int
+	if n219, err = d.Len(); err != nil {
 		return err
 	}
-	if n209 > 0 {
-		s210 := make([]string, n209)
-		for i211 := range s210 {
-			if s210[i211], err = d.String(); err != nil {
+	if n219 > 0 {
+		s220 := make([]string, n219)
+		for i221 := range s220 {
+			if s220[i221], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s210
+		m.Topics = s220
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -2462,8 +2601,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i212 := range m.Topics {
-		n += len(m.Topics[i212]) + 5
+	for i222 := range m.Topics {
+		n += len(m.Topics[i222]) + 5
 	}
 	n += 10
 	return n
@@ -2472,12 +2611,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i213 := range m.Brokers {
-		b = m.Brokers[i213].AppendPostcard(b)
+	for i223 := range m.Brokers {
+		b = m.Brokers[i223].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i214 := range m.Topics {
-		b = m.Topics[i214].AppendPostcard(b)
+	for i224 := range m.Topics {
+		b = m.Topics[i224].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -2485,31 +2624,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n215 int
-	if n215, err = d.Len(); err != nil {
+	var n225 int
+	if n225, err = d.Len(); err != nil {
 		return err
 	}
-	if n215 > 0 {
-		s216 := make([]BrokerInfo, n215)
-		for i217 := range s216 {
-			if err = s216[i217].decode(d); err != nil {
+	if n225 > 0 {
+		s226 := make([]BrokerInfo, n225)
+		for i227 := range s226 {
+			if err = s226[i227].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s216
+		m.Brokers = s226
 	}
-	var n218 int
-	if n218, err = d.Len(); err != nil {
+	var n228 int
+	if n228, err = d.Len(); err != nil {
 		return err
 	}
-	if n218 > 0 {
-		s219 := make([]TopicInfo, n218)
-		for i220 := range s219 {
-			if err = s219[i220].decode(d); err != nil {
+	if n228 > 0 {
+		s229 := make([]TopicInfo, n228)
+		for i230 := range s229 {
+			if err = s229[i230].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s219
+		m.Topics = s229
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -2523,12 +2662,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i221 := range m.Brokers {
-		n += m.Brokers[i221].sizeHint()
+	for i231 := range m.Brokers {
+		n += m.Brokers[i231].sizeHint()
 	}
 	n += 5
-	for i222 := range m.Topics {
-		n += m.Topics[i222].sizeHint()
+	for i232 := range m.Topics {
+		n += m.Topics[i232].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -2600,8 +2739,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i223 := range m.Topics {
-		b = m.Topics[i223].AppendPostcard(b)
+	for i233 := range m.Topics {
+		b = m.Topics[i233].AppendPostcard(b)
 	}
 	return b
 }
@@ -2619,18 +2758,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n224 int
-	if n224, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n224 > 0 {
-		s225 := make([]OffsetCommitTopic, n224)
-		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
+	if n234 > 0 {
+		s235 := make([]OffsetCommitTopic, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s225
+		m.Topics = s235
 	}
 	return nil
 }
@@ -2642,8 +2781,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i227 := range m.Topics {
-		n += m.Topics[i227].sizeHint()
+	for i237 := range m.Topics {
+		n += m.Topics[i237].sizeHint()
 	}
 	return n
 }
@@ -2651,25 +2790,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i228 := range m.Topics {
-		b = m.Topics[i228].AppendPostcard(b)
+	for i238 := range m.Topics {
+		b = m.Topics[i238].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]OffsetCommitTopicResp, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n239 > 0 {
+		s240 := make([]OffsetCommitTopicResp, n239)
+		for i241 := range s240 {
+			if err = s240[i241].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s230
+		m.Topics = s240
 	}
 	return nil
 }
@@ -2677,8 +2816,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i232 := range m.Topics {
-		n += m.Topics[i232].sizeHint()
+	for i242 := range m.Topics {
+		n += m.Topics[i242].sizeHint()
 	}
 	return n
 }
@@ -2687,8 +2826,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i233 := range m.Partitions {
-		b = m.Partitions[i233].AppendPostcard(b)
+	for i243 := range m.Partitions {
+		b = m.Partitions[i243].AppendPostcard(b)
 	}
 	return b
 }
@@ -2697,18 +2836,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n244 int
+	if n244, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]OffsetCommitPartition, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n244 > 0 {
+		s245 := make([]OffsetCommitPartition, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s235
+		m.Partitions = s245
 	}
 	return nil
 }
@@ -2717,8 +2856,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i237 := range m.Partitions {
-		n += m.Partitions[i237].sizeHint()
+	for i247 := range m.Partitions {
+		n += m.Partitions[i247].sizeHint()
 	}
 	return n
 }
@@ -2727,8 +2866,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i238 := range m.Partitions {
-		b = m.Partitions[i238].AppendPostcard(b)
+	for i248 := range m.Partitions {
+		b = m.Partitions[i248].AppendPostcard(b)
 	}
 	return b
 }
@@ -2737,18 +2876,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]OffsetCommitPartitionResp, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n249 > 0 {
+		s250 := make([]OffsetCommitPartitionResp, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s240
+		m.Partitions = s250
 	}
 	return nil
 }
@@ -2757,8 +2896,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i242 := range m.Partitions {
-		n += m.Partitions[i242].sizeHint()
+	for i252 := range m.Partitions {
+		n += m.Partitions[i252].sizeHint()
 	}
 	return n
 }
@@ -2791,8 +2930,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i243 := range m.Topics {
-		b = m.Topics[i243].AppendPostcard(b)
+	for i253 := range m.Topics {
+		b = m.Topics[i253].AppendPostcard(b)
 	}
 	return b
 }
@@ -2801,18 +2940,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]OffsetDeleteTopic, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n254 > 0 {
+		s255 := make([]OffsetDeleteTopic, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s245
+		m.Topics = s255
 	}
 	return nil
 }
@@ -2821,8 +2960,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i247 := range m.Topics {
-		n += m.Topics[i247].sizeHint()
+	for i257 := range m.Topics {
+		n += m.Topics[i257].sizeHint()
 	}
 	return n
 }
@@ -2831,8 +2970,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i248 := range m.Topics {
-		b = m.Topics[i248].AppendPostcard(b)
+	for i258 := range m.Topics {
+		b = m.Topics[i258].AppendPostcard(b)
 	}
 	return b
 }
@@ -2841,18 +2980,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]OffsetDeleteTopicResp, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n259 > 0 {
+		s260 := make([]OffsetDeleteTopicResp, n259)
+		for i261 := range s260 {
+			if err = s260[i261].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s250
+		m.Topics = s260
 	}
 	return nil
 }
@@ -2861,8 +3000,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i252 := range m.Topics {
-		n += m.Topics[i252].sizeHint()
+	for i262 := range m.Topics {
+		n += m.Topics[i262].sizeHint()
 	}
 	return n
 }
@@ -2871,8 +3010,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i253 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i253]))
+	for i263 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i263]))
 	}
 	return b
 }
@@ -2881,18 +3020,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]int32, n254)
-		for i256 := range s255 {
-			if s255[i256], err = d.I32(); err != nil {
+	if n264 > 0 {
+		s265 := make([]int32, n264)
+		for i266 := range s265 {
+			if s265[i266], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s255
+		m.Partitions = s265
 	}
 	return nil
 }
@@ -2909,8 +3048,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i257 := range m.Partitions {
-		b = m.Partitions[i257].AppendPostcard(b)
+	for i267 := range m.Partitions {
+		b = m.Partitions[i267].AppendPostcard(b)
 	}
 	return b
 }
@@ -2919,18 +3058,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n268 int
+	if n268, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]OffsetDeletePartitionResp, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n268 > 0 {
+		s269 := make([]OffsetDeletePartitionResp, n268)
+		for i270 := range s269 {
+			if err = s269[i270].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s259
+		m.Partitions = s269
 	}
 	return nil
 }
@@ -2939,8 +3078,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i261 := range m.Partitions {
-		n += m.Partitions[i261].sizeHint()
+	for i271 := range m.Partitions {
+		n += m.Partitions[i271].sizeHint()
 	}
 	return n
 }
@@ -2988,8 +3127,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i262 := range m.Topics {
-		b = m.Topics[i262].AppendPostcard(b)
+	for i272 := range m.Topics {
+		b = m.Topics[i272].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -2999,18 +3138,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n263 int
-	if n263, err = d.Len(); err != nil {
+	var n273 int
+	if n273, err = d.Len(); err != nil {
 		return err
 	}
-	if n263 > 0 {
-		s264 := make([]OffsetFetchTopic, n263)
-		for i265 := range s264 {
-			if err = s264[i265].decode(d); err != nil {
+	if n273 > 0 {
+		s274 := make([]OffsetFetchTopic, n273)
+		for i275 := range s274 {
+			if err = s274[i275].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s264
+		m.Topics = s274
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3022,8 +3161,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i266 := range m.Topics {
-		n += m.Topics[i266].sizeHint()
+	for i276 := range m.Topics {
+		n += m.Topics[i276].sizeHint()
 	}
 	n += 10
 	return n
@@ -3033,8 +3172,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i267 := range m.Topics {
-		b = m.Topics[i267].AppendPostcard(b)
+	for i277 := range m.Topics {
+		b = m.Topics[i277].AppendPostcard(b)
 	}
 	return b
 }
@@ -3043,18 +3182,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n268 int
-	if n268, err = d.Len(); err != nil {
+	var n278 int
+	if n278, err = d.Len(); err != nil {
 		return err
 	}
-	if n268 > 0 {
-		s269 := make([]OffsetFetchTopicResp, n268)
-		for i270 := range s269 {
-			if err = s269[i270].decode(d); err != nil {
+	if n278 > 0 {
+		s279 := make([]OffsetFetchTopicResp, n278)
+		for i280 := range s279 {
+			if err = s279[i280].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s269
+		m.Topics = s279
 	}
 	return nil
 }
@@ -3063,8 +3202,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i271 := range m.Topics {
-		n += m.Topics[i271].sizeHint()
+	for i281 := range m.Topics {
+		n += m.Topics[i281].sizeHint()
 	}
 	return n
 }
@@ -3073,8 +3212,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i272 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i272]))
+	for i282 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i282]))
 	}
 	return b
 }
@@ -3083,18 +3222,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n283 int
+	if n283, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]int32, n273)
-		for i275 := range s274 {
-			if s274[i275], err = d.I32(); err != nil {
+	if n283 > 0 {
+		s284 := make([]int32, n283)
+		for i285 := range s284 {
+			if s284[i285], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s274
+		m.Partitions = s284
 	}
 	return nil
 }
@@ -3111,8 +3250,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i276 := range m.Partitions {
-		b = m.Partitions[i276].AppendPostcard(b)
+	for i286 := range m.Partitions {
+		b = m.Partitions[i286].AppendPostcard(b)
 	}
 	return b
 }
@@ -3121,18 +3260,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n277 int
-	if n277, err = d.Len(); err != nil {
+	var n287 int
+	if n287, err = d.Len(); err != nil {
 		return err
 	}
-	if n277 > 0 {
-		s278 := make([]OffsetFetchPartitionResp, n277)
-		for i279 := range s278 {
-			if err = s278[i279].decode(d); err != nil {
+	if n287 > 0 {
+		s288 := make([]OffsetFetchPartitionResp, n287)
+		for i289 := range s288 {
+			if err = s288[i289].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s278
+		m.Partitions = s288
 	}
 	return nil
 }
@@ -3141,8 +3280,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i280 := range m.Partitions {
-		n += m.Partitions[i280].sizeHint()
+	for i290 := range m.Partitions {
+		n += m.Partitions[i290].sizeHint()
 	}
 	return n
 }
@@ -3173,6 +3312,86 @@ func (m *PartitionInfo) sizeHint() int {
 	n += 10
 	n += 10
 	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of PlacementReq to b.
+func (m *PlacementReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i291 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i291])
+	}
+	return b
+}
+
+func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
+	var n292 int
+	if n292, err = d.Len(); err != nil {
+		return err
+	}
+	if n292 > 0 {
+		s293 := make([]string, n292)
+		for i294 := range s293 {
+			if s293[i294], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s293
+	}
+	return nil
+}
+
+func (m *PlacementReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i295 := range m.Topics {
+		n += len(m.Topics[i295]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of PlacementResp to b.
+func (m *PlacementResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i296 := range m.Topics {
+		b = m.Topics[i296].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n297 int
+	if n297, err = d.Len(); err != nil {
+		return err
+	}
+	if n297 > 0 {
+		s298 := make([]TopicPlacement, n297)
+		for i299 := range s298 {
+			if err = s298[i299].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s298
+	}
+	return nil
+}
+
+func (m *PlacementResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i300 := range m.Topics {
+		n += m.Topics[i300].sizeHint()
+	}
 	return n
 }
 
@@ -3274,8 +3493,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i281 := range m.Partitions {
-		b = m.Partitions[i281].AppendPostcard(b)
+	for i301 := range m.Partitions {
+		b = m.Partitions[i301].AppendPostcard(b)
 	}
 	return b
 }
@@ -3287,18 +3506,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n282 int
-	if n282, err = d.Len(); err != nil {
+	var n302 int
+	if n302, err = d.Len(); err != nil {
 		return err
 	}
-	if n282 > 0 {
-		s283 := make([]ProducePartition, n282)
-		for i284 := range s283 {
-			if err = s283[i284].decode(d); err != nil {
+	if n302 > 0 {
+		s303 := make([]ProducePartition, n302)
+		for i304 := range s303 {
+			if err = s303[i304].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s283
+		m.Partitions = s303
 	}
 	return nil
 }
@@ -3308,8 +3527,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i285 := range m.Partitions {
-		n += m.Partitions[i285].sizeHint()
+	for i305 := range m.Partitions {
+		n += m.Partitions[i305].sizeHint()
 	}
 	return n
 }
@@ -3319,8 +3538,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i286 := range m.Partitions {
-		m.Partitions[i286].appendVec(w)
+	for i306 := range m.Partitions {
+		m.Partitions[i306].appendVec(w)
 	}
 }
 
@@ -3329,8 +3548,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i287 := range m.Partitions {
-		n += m.Partitions[i287].vecHint()
+	for i307 := range m.Partitions {
+		n += m.Partitions[i307].vecHint()
 	}
 	return n
 }
@@ -3338,25 +3557,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i288 := range m.Partitions {
-		b = m.Partitions[i288].AppendPostcard(b)
+	for i308 := range m.Partitions {
+		b = m.Partitions[i308].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n309 int
+	if n309, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]ProducePartitionResp, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n309 > 0 {
+		s310 := make([]ProducePartitionResp, n309)
+		for i311 := range s310 {
+			if err = s310[i311].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s290
+		m.Partitions = s310
 	}
 	return nil
 }
@@ -3364,9 +3583,98 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i292 := range m.Partitions {
-		n += m.Partitions[i292].sizeHint()
+	for i312 := range m.Partitions {
+		n += m.Partitions[i312].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumJoinReq to b.
+func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(m.RaftID))
+	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendString(b, m.RelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
+	for i313 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i313])
+	}
+	b = postcard.AppendString(b, m.Rack)
+	return b
+}
+
+func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
+	if m.RaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n314 int
+	if n314, err = d.Len(); err != nil {
+		return err
+	}
+	if n314 > 0 {
+		s315 := make([]string, n314)
+		for i316 := range s315 {
+			if s315[i316], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Direct = s315
+	}
+	if m.Rack, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumJoinReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.MeshID) + 5
+	n += len(m.RelayURL) + 5
+	n += 5
+	for i317 := range m.Direct {
+		n += len(m.Direct[i317]) + 5
+	}
+	n += len(m.Rack) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumJoinResp to b.
+func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.ClusterID)
+	b = postcard.AppendString(b, m.Leader)
+	return b
+}
+
+func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClusterID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumJoinResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.ClusterID) + 5
+	n += len(m.Leader) + 5
 	return n
 }
 
@@ -3416,11 +3724,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x293 byte
-	if x293, err = d.Byte(); err != nil {
+	var x318 byte
+	if x318, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x293)
+	m.Status = Status(x318)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -3468,8 +3776,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i294 := range m.Assignments {
-		b = m.Assignments[i294].AppendPostcard(b)
+	for i319 := range m.Assignments {
+		b = m.Assignments[i319].AppendPostcard(b)
 	}
 	return b
 }
@@ -3493,18 +3801,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n295 int
-	if n295, err = d.Len(); err != nil {
+	var n320 int
+	if n320, err = d.Len(); err != nil {
 		return err
 	}
-	if n295 > 0 {
-		s296 := make([]SyncGroupAssignment, n295)
-		for i297 := range s296 {
-			if err = s296[i297].decode(d); err != nil {
+	if n320 > 0 {
+		s321 := make([]SyncGroupAssignment, n320)
+		for i322 := range s321 {
+			if err = s321[i322].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s296
+		m.Assignments = s321
 	}
 	return nil
 }
@@ -3518,8 +3826,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i298 := range m.Assignments {
-		n += m.Assignments[i298].sizeHint()
+	for i323 := range m.Assignments {
+		n += m.Assignments[i323].sizeHint()
 	}
 	return n
 }
@@ -3565,8 +3873,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i299 := range m.Partitions {
-		b = m.Partitions[i299].AppendPostcard(b)
+	for i324 := range m.Partitions {
+		b = m.Partitions[i324].AppendPostcard(b)
 	}
 	return b
 }
@@ -3578,26 +3886,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x300 []byte
-	if x300, err = d.Take(16); err != nil {
+	var x325 []byte
+	if x325, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x300)
+	copy(m.TopicID[:], x325)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n301 int
-	if n301, err = d.Len(); err != nil {
+	var n326 int
+	if n326, err = d.Len(); err != nil {
 		return err
 	}
-	if n301 > 0 {
-		s302 := make([]PartitionInfo, n301)
-		for i303 := range s302 {
-			if err = s302[i303].decode(d); err != nil {
+	if n326 > 0 {
+		s327 := make([]PartitionInfo, n326)
+		for i328 := range s327 {
+			if err = s327[i328].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s302
+		m.Partitions = s327
 	}
 	return nil
 }
@@ -3609,8 +3917,60 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i304 := range m.Partitions {
-		n += m.Partitions[i304].sizeHint()
+	for i329 := range m.Partitions {
+		n += m.Partitions[i329].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TopicPlacement to b.
+func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = append(b, m.TopicID[:]...)
+	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
+	for i330 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i330])
+	}
+	return b
+}
+
+func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var x331 []byte
+	if x331, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x331)
+	var n332 int
+	if n332, err = d.Len(); err != nil {
+		return err
+	}
+	if n332 > 0 {
+		s333 := make([]string, n332)
+		for i334 := range s333 {
+			if s333[i334], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Owners = s333
+	}
+	return nil
+}
+
+func (m *TopicPlacement) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += 16
+	n += 5
+	for i335 := range m.Owners {
+		n += len(m.Owners[i335]) + 5
 	}
 	return n
 }
@@ -3640,6 +4000,9 @@ var specs = [...]Spec{
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
+	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
+	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -3689,6 +4052,12 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[20], true
 	case OpInitProducerID:
 		return specs[21], true
+	case OpClusterBrokers:
+		return specs[22], true
+	case OpPlacement:
+		return specs[23], true
+	case OpQuorumJoin:
+		return specs[24], true
 	}
 	return Spec{}, false
 }
@@ -3983,6 +4352,45 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpClusterBrokers:
+		req, ok := body.(*ClusterBrokersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: cluster_brokers request is %T", body)
+		}
+		resp, err := svc.ClusterBrokers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpPlacement:
+		req, ok := body.(*PlacementReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: placement request is %T", body)
+		}
+		resp, err := svc.Placement(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpQuorumJoin:
+		req, ok := body.(*QuorumJoinReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: quorum_join request is %T", body)
+		}
+		resp, err := svc.QuorumJoin(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -4102,6 +4510,21 @@ func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitP
 	return nil, unsupported("init_producer_id")
 }
 
+// ClusterBrokers answers ErrUnsupported.
+func (Unimplemented) ClusterBrokers(context.Context, *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	return nil, unsupported("cluster_brokers")
+}
+
+// Placement answers ErrUnsupported.
+func (Unimplemented) Placement(context.Context, *PlacementReq) (*PlacementResp, error) {
+	return nil, unsupported("placement")
+}
+
+// QuorumJoin answers ErrUnsupported.
+func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinResp, error) {
+	return nil, unsupported("quorum_join")
+}
+
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
 // part answers its ops with an error wrapping ErrUnsupported. The local forms go to Data.
 type Parts struct {
@@ -4109,6 +4532,7 @@ type Parts struct {
 	Admin     AdminService
 	Groups    GroupService
 	Producers ProducerService
+	Quorum    QuorumService
 }
 
 // Produce forwards to p.Data.
@@ -4287,6 +4711,30 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 	return p.Producers.InitProducerID(ctx, req)
 }
 
+// ClusterBrokers forwards to p.Quorum.
+func (p Parts) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("cluster_brokers")
+	}
+	return p.Quorum.ClusterBrokers(ctx, req)
+}
+
+// Placement forwards to p.Quorum.
+func (p Parts) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("placement")
+	}
+	return p.Quorum.Placement(ctx, req)
+}
+
+// QuorumJoin forwards to p.Quorum.
+func (p Parts) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("quorum_join")
+	}
+	return p.Quorum.QuorumJoin(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -4443,6 +4891,27 @@ func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*O
 func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
 	ctx, done := s.around(ctx, "init_producer_id")
 	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	ctx, done := s.around(ctx, "cluster_brokers")
+	resp, err := s.svc.ClusterBrokers(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
+	ctx, done := s.around(ctx, "placement")
+	resp, err := s.svc.Placement(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
+	ctx, done := s.around(ctx, "quorum_join")
+	resp, err := s.svc.QuorumJoin(ctx, req)
 	done(err)
 	return resp, err
 }

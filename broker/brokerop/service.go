@@ -34,6 +34,7 @@ type Service interface {
 	AdminService
 	GroupService
 	ProducerService
+	QuorumService
 }
 
 // DataService is the partition data path.
@@ -148,6 +149,22 @@ type ProducerService interface {
 	// InitProducerID allocates a producer id.
 	//kafkaop:init_producer_id OpInitProducerID
 	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
+}
+
+// QuorumService is the metadata quorum's own ops: the broker list and placement the
+// gateways route by, and joining a broker to the quorum (package broker/controller).
+type QuorumService interface {
+	// ClusterBrokers lists the quorum's brokers, their addresses and liveness, and the leader.
+	//kafkaop:cluster_brokers OpClusterBrokers
+	ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error)
+
+	// Placement tells which broker owns each partition of topics.
+	//kafkaop:placement OpPlacement
+	Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error)
+
+	// QuorumJoin adds a broker to the metadata quorum.
+	//kafkaop:quorum_join OpQuorumJoin
+	QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

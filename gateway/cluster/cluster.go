@@ -923,3 +923,18 @@ func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteRe
 }
 
 var _ brokerop.Service = (*Cluster)(nil)
+
+// ClusterBrokers asks the controller.
+func (c *Cluster) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	return c.ctl().ClusterBrokers(ctx, req)
+}
+
+// Placement asks the controller.
+func (c *Cluster) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	return c.ctl().Placement(ctx, req)
+}
+
+// QuorumJoin asks the controller.
+func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
+	return c.ctl().QuorumJoin(ctx, req)
+}
