@@ -1,0 +1,412 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Config configures a Controller.
+type Config struct {
+	Replica  Replica        // this broker's quorum member (required)
+	Broker   *broker.Broker // the local broker, opened with Registry (required)
+	Registry *Registry      // the broker's registry (NewRegistry over Replica; required)
+	// Self is this broker's NodeId and the addresses it registers for others to dial.
+	Self endpoint.NodeAddr
+	Rack string
+	// Dial returns the kafkaop caller of another broker (a brokermesh.Caller over the mesh).
+	Dial func(endpoint.NodeAddr) brokerop.Service
+	// Seeds are NodeIds admitted without an operator's allow (-quorum-seeds).
+	Seeds []key.PublicKey
+	// LeaderWait bounds how long an op waits for a leader to be known before it fails with a
+	// retriable error; 0 → 3 s.
+	LeaderWait time.Duration
+	// Poll is how often leadership is looked at (and a leader waited for); 0 → 50 ms.
+	Poll time.Duration
+	// Groups configures the group coordinator the leader runs.
+	Groups group.MachineConfig
+	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
+	// 0 → 1000.
+	ProducerIDBlock int64
+	Clock           clock.Clock  // nil → the wall clock
+	Logger          *slog.Logger // nil → discard
+}
+
+// ErrNoController is wrapped by the error of an op that found no quorum leader within
+// Config.LeaderWait (the gateway answers it with a retriable Kafka error).
+var ErrNoController = errors.New("controller: no metadata quorum leader")
+
+// Controller serves the cluster-wide ops of one broker on the metadata quorum (see the
+// package doc). New starts its goroutines; Close stops them.
+type Controller struct {
+	cfg Config
+	r   Replica
+	b   *broker.Broker
+	reg *Registry
+	log *slog.Logger
+	clk clock.Clock
+
+	adminMu sync.Mutex // serialises topic changes (and the broker syncs around them) on the leader
+
+	mu        sync.Mutex
+	callers   map[key.PublicKey]callerAt // guarded by mu: other brokers' callers, by NodeId
+	coord     *group.Coordinator         // guarded by mu: the group coordinator, while leader
+	coordGone chan struct{}              // guarded by mu: closed when coord must be rebuilt
+	leading   bool                       // guarded by mu: the watcher saw this node lead
+	pidNext   int64                      // guarded by mu: next producer id of the current block
+	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
+
+	syncMu  sync.Mutex // serialises broker syncs
+	pidMu   sync.Mutex // serialises producer-id allocation
+	coordMu sync.Mutex // serialises starting and stopping the group coordinator
+
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	quit      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+type callerAt struct {
+	addr endpoint.NodeAddr
+	svc  brokerop.Service
+}
+
+// New starts a controller: a goroutine applies topic changes to the local broker, and one
+// watches leadership (starting the group coordinator and registering this broker while it
+// leads).
+func New(cfg Config) (*Controller, error) {
+	switch {
+	case cfg.Replica == nil:
+		return nil, errors.New("controller: Config.Replica is required")
+	case cfg.Broker == nil:
+		return nil, errors.New("controller: Config.Broker is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("controller: Config.Registry is required")
+	case cfg.Self.ID.IsZero():
+		return nil, errors.New("controller: Config.Self is required")
+	case cfg.Dial == nil:
+		return nil, errors.New("controller: Config.Dial is required")
+	}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 3 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 50 * time.Millisecond
+	}
+	if cfg.ProducerIDBlock <= 0 {
+		cfg.ProducerIDBlock = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{cfg: cfg, r: cfg.Replica, b: cfg.Broker, reg: cfg.Registry, log: cfg.Logger.With("component", "controller"),
+		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.reg.setPlacer(c.placeOwners)
+	c.syncBroker()
+	c.wg.Go(c.syncLoop)
+	c.wg.Go(c.watchLoop)
+	return c, nil
+}
+
+// Close stops the goroutines and the group coordinator. Idempotent.
+func (c *Controller) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.quit)
+		c.cancel()
+		c.wg.Wait()
+		c.stopCoordinator()
+	})
+	return nil
+}
+
+// Service is what this broker serves on its kafkaop ALPN: its own data ops and the
+// controller's cluster-wide ops.
+func (c *Controller) Service() brokerop.Service {
+	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Quorum: c}
+}
+
+// Trusts reports whether id may call this broker's kafkaop service as a fellow broker: a
+// seed, or a registered broker.
+func (c *Controller) Trusts(id key.PublicKey) bool {
+	if slices.Contains(c.cfg.Seeds, id) {
+		return true
+	}
+	for _, m := range c.r.Brokers() {
+		if m.NodeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// admitted reports whether id may join the quorum: a seed or allowed by an operator.
+func (c *Controller) admitted(id key.PublicKey) bool {
+	return slices.Contains(c.cfg.Seeds, id) || c.r.Allowed(id)
+}
+
+// --- applying the state to the local broker ---
+
+func (c *Controller) syncLoop() {
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.r.Changed():
+			c.syncBroker()
+		}
+	}
+}
+
+// syncBroker makes the local broker's topics those of the applied state.
+func (c *Controller) syncBroker() {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	recs := records(c.r.Topics())
+	if err := c.b.SyncTopics(recs); err != nil && !errors.Is(err, broker.ErrClosed) {
+		c.log.Error("applying the metadata state to the broker", "err", err)
+	}
+	c.reg.synced(recs)
+}
+
+// --- leadership ---
+
+func (c *Controller) isLeader() bool {
+	id, ok := c.r.Leader()
+	return ok && id == c.r.RaftID()
+}
+
+func (c *Controller) watchLoop() {
+	t := c.clk.NewTicker(c.cfg.Poll)
+	defer t.Stop()
+	for {
+		lead := c.isLeader()
+		c.mu.Lock()
+		was := c.leading
+		c.leading = lead
+		gone := c.coordGone
+		c.mu.Unlock()
+		switch {
+		case lead && !was:
+			c.log.Info("this broker is the controller (metadata quorum leader)")
+			c.becameLeader()
+		case !lead && was:
+			c.log.Info("this broker is no longer the controller")
+			c.stopCoordinator()
+		case lead && gone != nil:
+			select {
+			case <-gone:
+				c.stopCoordinator()
+				c.startCoordinator()
+			default:
+			}
+		}
+		select {
+		case <-c.quit:
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// becameLeader makes sure the cluster has an id and this broker is registered, and starts
+// the group coordinator from the committed offsets.
+func (c *Controller) becameLeader() {
+	ctx, cancel := c.opContext()
+	defer cancel()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		c.log.Warn("leader read barrier", "err", err)
+		c.setLeading(false) // try again on the next tick
+		return
+	}
+	if c.r.ClusterID() == "" {
+		if _, err := c.r.Do(ctx, InitCluster{ClusterID: newClusterID()}); err != nil {
+			c.log.Warn("init cluster", "err", err)
+		}
+	}
+	if err := c.registerSelf(ctx); err != nil {
+		c.log.Warn("register this broker", "err", err)
+	}
+	c.mu.Lock()
+	c.pidNext, c.pidEnd = 0, 0 // a new leader takes a fresh block
+	c.mu.Unlock()
+	c.startCoordinator()
+}
+
+func (c *Controller) setLeading(v bool) {
+	c.mu.Lock()
+	c.leading = v
+	c.mu.Unlock()
+}
+
+// registerSelf registers this broker (its raft id, NodeId and addresses) if the state does
+// not have it so.
+func (c *Controller) registerSelf(ctx context.Context) error {
+	self := Member{RaftID: c.r.RaftID(), NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack}
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == self.RaftID && m.NodeID == self.NodeID && sameAddr(m.Addr, self.Addr) && m.Rack == self.Rack {
+			return nil
+		}
+	}
+	_, err := c.r.Do(ctx, RegisterBroker{Member: self})
+	return err
+}
+
+func sameAddr(a, b endpoint.NodeAddr) bool {
+	return a.ID == b.ID && a.RelayURL == b.RelayURL && slices.Equal(a.Direct, b.Direct)
+}
+
+func (c *Controller) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, 10*time.Second)
+}
+
+// --- routing ---
+
+// leaderOf waits (up to LeaderWait) until a leader is known; it returns whether that is this
+// node, and otherwise the leader's caller.
+func (c *Controller) leaderOf(ctx context.Context) (self bool, svc brokerop.Service, err error) {
+	var t clock.Timer
+	deadline := c.clk.Now().Add(c.cfg.LeaderWait)
+	for {
+		if id, ok := c.r.Leader(); ok {
+			if id == c.r.RaftID() {
+				return true, nil, nil
+			}
+			for _, m := range c.r.Brokers() {
+				if m.RaftID == id {
+					return false, c.callerOf(m), nil
+				}
+			}
+		}
+		if !c.clk.Now().Before(deadline) {
+			return false, nil, fmt.Errorf("%w within %v", ErrNoController, c.cfg.LeaderWait)
+		}
+		if t == nil {
+			t = c.clk.NewTimer(c.cfg.Poll)
+			defer t.Stop()
+		} else {
+			t.Reset(c.cfg.Poll)
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		case <-c.quit:
+			return false, nil, ErrNoController
+		case <-t.C():
+		}
+	}
+}
+
+func (c *Controller) callerOf(m Member) brokerop.Service {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ca, ok := c.callers[m.NodeID]; ok && sameAddr(ca.addr, m.Addr) {
+		return ca.svc
+	}
+	svc := c.cfg.Dial(m.Addr)
+	c.callers[m.NodeID] = callerAt{m.Addr, svc}
+	return svc
+}
+
+// forwarded reports whether the op's caller is a fellow broker (a forwarded op: it is never
+// forwarded again, so two brokers with different views of the leader cannot bounce it).
+func (c *Controller) forwarded(ctx context.Context) bool {
+	p := brokermesh.PeerOf(ctx)
+	if p == "" {
+		return false
+	}
+	id, err := key.ParsePublicKey(p)
+	if err != nil {
+		return false
+	}
+	if slices.Contains(c.cfg.Seeds, id) {
+		return true
+	}
+	for _, m := range c.r.Brokers() {
+		if m.NodeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// route runs an op on the leader: here (local) if this node leads, else forwarded over the
+// leader's caller (remote). A local op that finds leadership gone (ErrNotLeader) is routed
+// again.
+func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
+	local func(context.Context, *Req) (*Resp, error),
+	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
+	for attempt := 0; ; attempt++ {
+		self, svc, err := c.leaderOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if self {
+			resp, err := local(ctx, req)
+			if errors.Is(err, ErrNotLeader) && attempt < 3 {
+				continue
+			}
+			return resp, err
+		}
+		if c.forwarded(ctx) {
+			return nil, fmt.Errorf("%w: a forwarded op reached a broker that is not the leader", ErrNoController)
+		}
+		return remote(svc, ctx, req)
+	}
+}
+
+// --- placement ---
+
+// placeOwners picks the owners of partitions [from, to) of topic among the live registered
+// brokers: sorted by NodeId, round robin from a hash of the topic name. Called on the leader.
+func (c *Controller) placeOwners(topic string, from, to int32) []key.PublicKey {
+	live := c.liveBrokers()
+	if len(live) == 0 {
+		live = []key.PublicKey{c.cfg.Self.ID}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	start := int(h.Sum32() % uint32(len(live)))
+	out := make([]key.PublicKey, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, live[(start+int(i))%len(live)])
+	}
+	return out
+}
+
+// liveBrokers is the registered brokers the leader heard from recently (and itself), sorted
+// by NodeId text.
+func (c *Controller) liveBrokers() []key.PublicKey {
+	st := c.r.Status()
+	var live []key.PublicKey
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == c.r.RaftID() || st.Progress[m.RaftID].RecentActive {
+			live = append(live, m.NodeID)
+		}
+	}
+	slices.SortFunc(live, func(a, b key.PublicKey) int {
+		as, bs := a.String(), b.String()
+		switch {
+		case as < bs:
+			return -1
+		case as > bs:
+			return 1
+		}
+		return 0
+	})
+	return live
+}
