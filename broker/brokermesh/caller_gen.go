@@ -232,3 +232,12 @@ func (c *Caller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*
 	}
 	return resp, nil
 }
+
+// QuorumAdmin calls op quorum_admin on the broker.
+func (c *Caller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	resp := new(brokerop.QuorumAdminResp)
+	if err := c.Call(ctx, brokerop.OpQuorumAdmin, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

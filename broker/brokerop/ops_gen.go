@@ -3589,6 +3589,54 @@ func (m *ProduceResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of QuorumAdminReq to b.
+func (m *QuorumAdminReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Action)
+	b = postcard.AppendString(b, m.MeshID)
+	return b
+}
+
+func (m *QuorumAdminReq) decode(d *postcard.Decoder) (err error) {
+	if m.Action, err = d.String(); err != nil {
+		return err
+	}
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumAdminReq) sizeHint() int {
+	n := 0
+	n += len(m.Action) + 5
+	n += len(m.MeshID) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumAdminResp to b.
+func (m *QuorumAdminResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *QuorumAdminResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumAdminResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of QuorumJoinReq to b.
 func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RaftID))
@@ -4003,6 +4051,7 @@ var specs = [...]Spec{
 	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
 	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
+	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -4058,6 +4107,8 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[23], true
 	case OpQuorumJoin:
 		return specs[24], true
+	case OpQuorumAdmin:
+		return specs[25], true
 	}
 	return Spec{}, false
 }
@@ -4391,6 +4442,19 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpQuorumAdmin:
+		req, ok := body.(*QuorumAdminReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: quorum_admin request is %T", body)
+		}
+		resp, err := svc.QuorumAdmin(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -4523,6 +4587,11 @@ func (Unimplemented) Placement(context.Context, *PlacementReq) (*PlacementResp, 
 // QuorumJoin answers ErrUnsupported.
 func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinResp, error) {
 	return nil, unsupported("quorum_join")
+}
+
+// QuorumAdmin answers ErrUnsupported.
+func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdminResp, error) {
+	return nil, unsupported("quorum_admin")
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -4735,6 +4804,14 @@ func (p Parts) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinR
 	return p.Quorum.QuorumJoin(ctx, req)
 }
 
+// QuorumAdmin forwards to p.Quorum.
+func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("quorum_admin")
+	}
+	return p.Quorum.QuorumAdmin(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -4912,6 +4989,13 @@ func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*Placeme
 func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
 	ctx, done := s.around(ctx, "quorum_join")
 	resp, err := s.svc.QuorumJoin(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
+	ctx, done := s.around(ctx, "quorum_admin")
+	resp, err := s.svc.QuorumAdmin(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -7,6 +7,7 @@ const (
 	OpClusterBrokers Code = 0x38
 	OpPlacement      Code = 0x39
 	OpQuorumJoin     Code = 0x3A
+	OpQuorumAdmin    Code = 0x3B
 )
 
 // ClusterBrokersReq asks for the brokers the metadata quorum knows.
@@ -75,4 +76,24 @@ type QuorumJoinResp struct {
 	ErrorMessage string
 	ClusterID    string
 	Leader       string // NodeId text of the leader that added it
+}
+
+// Quorum admin actions (QuorumAdminReq.Action).
+const (
+	QuorumAllow    = "allow"    // admit a NodeId: it may join
+	QuorumDisallow = "disallow" // withdraw an allow (a registered broker stays)
+	QuorumAdd      = "add"      // admit it and, once it is a learner, promote it to voter
+	QuorumRemove   = "remove"   // remove it from the quorum and the broker table; its partitions are placed again
+)
+
+// QuorumAdminReq is an operator's membership change (cmd/broker quorum …), run on the leader.
+type QuorumAdminReq struct {
+	Action string // QuorumAllow, QuorumDisallow, QuorumAdd or QuorumRemove
+	MeshID string // NodeId text of the broker
+}
+
+// QuorumAdminResp answers QuorumAdminReq.
+type QuorumAdminResp struct {
+	ErrorCode    int16
+	ErrorMessage string
 }

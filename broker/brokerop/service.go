@@ -165,6 +165,10 @@ type QuorumService interface {
 	// QuorumJoin adds a broker to the metadata quorum.
 	//kafkaop:quorum_join OpQuorumJoin
 	QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error)
+
+	// QuorumAdmin runs an operator's membership change on the leader.
+	//kafkaop:quorum_admin OpQuorumAdmin
+	QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

@@ -29,13 +29,21 @@ type Config struct {
 	Rack string
 	// Dial returns the kafkaop caller of another broker (a brokermesh.Caller over the mesh).
 	Dial func(endpoint.NodeAddr) brokerop.Service
-	// Seeds are NodeIds admitted without an operator's allow (-quorum-seeds).
-	Seeds []key.PublicKey
+	// Seeds are the brokers asked to join the quorum (-quorum-seeds); their NodeIds are
+	// admitted without an operator's allow. This broker may be among them.
+	Seeds []endpoint.NodeAddr
+	// JoinEvery is how often a broker that is not registered asks to join; 0 → 1 s.
+	JoinEvery time.Duration
 	// LeaderWait bounds how long an op waits for a leader to be known before it fails with a
 	// retriable error; 0 → 3 s.
 	LeaderWait time.Duration
-	// Poll is how often leadership is looked at (and a leader waited for); 0 → 50 ms.
+	// Poll is how often leadership and the members' activity are looked at (and a leader
+	// waited for); 0 → 50 ms.
 	Poll time.Duration
+	// LiveWindow: a broker the leader heard from (raft RecentActive) within this long is live,
+	// i.e. may be given new partitions; 0 → 3 s. (RecentActive alone drops to false for every
+	// follower at each of raft's quorum checks.)
+	LiveWindow time.Duration
 	// Groups configures the group coordinator the leader runs.
 	Groups group.MachineConfig
 	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
@@ -68,6 +76,7 @@ type Controller struct {
 	leading   bool                       // guarded by mu: the watcher saw this node lead
 	pidNext   int64                      // guarded by mu: next producer id of the current block
 	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
+	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
 
 	syncMu  sync.Mutex // serialises broker syncs
 	pidMu   sync.Mutex // serialises producer-id allocation
@@ -107,6 +116,12 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 50 * time.Millisecond
 	}
+	if cfg.LiveWindow <= 0 {
+		cfg.LiveWindow = 3 * time.Second
+	}
+	if cfg.JoinEvery <= 0 {
+		cfg.JoinEvery = time.Second
+	}
 	if cfg.ProducerIDBlock <= 0 {
 		cfg.ProducerIDBlock = 1000
 	}
@@ -141,9 +156,9 @@ func (c *Controller) Service() brokerop.Service {
 }
 
 // Trusts reports whether id may call this broker's kafkaop service as a fellow broker: a
-// seed, or a registered broker.
+// seed, an allowed NodeId (it may be about to join), or a registered broker.
 func (c *Controller) Trusts(id key.PublicKey) bool {
-	if slices.Contains(c.cfg.Seeds, id) {
+	if c.isSeed(id) || c.r.Allowed(id) {
 		return true
 	}
 	for _, m := range c.r.Brokers() {
@@ -156,7 +171,11 @@ func (c *Controller) Trusts(id key.PublicKey) bool {
 
 // admitted reports whether id may join the quorum: a seed or allowed by an operator.
 func (c *Controller) admitted(id key.PublicKey) bool {
-	return slices.Contains(c.cfg.Seeds, id) || c.r.Allowed(id)
+	return c.isSeed(id) || c.r.Allowed(id)
+}
+
+func (c *Controller) isSeed(id key.PublicKey) bool {
+	return slices.ContainsFunc(c.cfg.Seeds, func(a endpoint.NodeAddr) bool { return a.ID == id })
 }
 
 // --- applying the state to the local broker ---
@@ -193,8 +212,16 @@ func (c *Controller) isLeader() bool {
 func (c *Controller) watchLoop() {
 	t := c.clk.NewTicker(c.cfg.Poll)
 	defer t.Stop()
+	var lastJoin time.Time
 	for {
+		if !c.isLeader() && c.clk.Now().Sub(lastJoin) >= c.cfg.JoinEvery && !c.registered() {
+			lastJoin = c.clk.Now()
+			c.askToJoin()
+		}
 		lead := c.isLeader()
+		if lead {
+			c.sampleActive()
+		}
 		c.mu.Lock()
 		was := c.leading
 		c.leading = lead
@@ -203,6 +230,9 @@ func (c *Controller) watchLoop() {
 		switch {
 		case lead && !was:
 			c.log.Info("this broker is the controller (metadata quorum leader)")
+			c.mu.Lock()
+			c.active = nil // what an earlier term saw says nothing now
+			c.mu.Unlock()
 			c.becameLeader()
 		case !lead && was:
 			c.log.Info("this broker is no longer the controller")
@@ -264,6 +294,55 @@ func (c *Controller) registerSelf(ctx context.Context) error {
 	}
 	_, err := c.r.Do(ctx, RegisterBroker{Member: self})
 	return err
+}
+
+// registered reports whether the applied state has this broker as it is (raft id, NodeId,
+// addresses, rack).
+func (c *Controller) registered() bool {
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == c.r.RaftID() && m.NodeID == c.cfg.Self.ID && sameAddr(m.Addr, c.cfg.Self) && m.Rack == c.cfg.Rack {
+			return true
+		}
+	}
+	return false
+}
+
+// askToJoin asks the leader (if this node knows it as a registered broker) or else every
+// seed but itself to add this broker to the quorum and register it.
+func (c *Controller) askToJoin() {
+	req := &brokerop.QuorumJoinReq{RaftID: c.r.RaftID(), MeshID: c.cfg.Self.ID.String(), RelayURL: c.cfg.Self.RelayURL, Rack: c.cfg.Rack}
+	for _, d := range c.cfg.Self.Direct {
+		req.Direct = append(req.Direct, d.String())
+	}
+	var targets []Member
+	if l, ok := c.r.Leader(); ok {
+		for _, m := range c.r.Brokers() {
+			if m.RaftID == l {
+				targets = append(targets, m)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		for _, s := range c.cfg.Seeds {
+			if s.ID != c.cfg.Self.ID {
+				targets = append(targets, Member{NodeID: s.ID, Addr: s})
+			}
+		}
+	}
+	for _, m := range targets {
+		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.JoinEvery)
+		resp, err := c.callerOf(m).QuorumJoin(ctx, req)
+		cancel()
+		switch {
+		case err != nil:
+			c.log.Debug("join the quorum", "via", m.NodeID.String(), "err", err)
+		case resp.ErrorCode != 0:
+			c.log.Warn("the quorum refused this broker", "via", m.NodeID.String(), "code", resp.ErrorCode, "msg", resp.ErrorMessage)
+		default:
+			c.log.Info("asked to join the metadata quorum", "via", m.NodeID.String(), "leader", resp.Leader)
+			return
+		}
+	}
 }
 
 func sameAddr(a, b endpoint.NodeAddr) bool {
@@ -333,7 +412,7 @@ func (c *Controller) forwarded(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	if slices.Contains(c.cfg.Seeds, id) {
+	if c.isSeed(id) {
 		return true
 	}
 	for _, m := range c.r.Brokers() {
@@ -388,17 +467,40 @@ func (c *Controller) placeOwners(topic string, from, to int32) []key.PublicKey {
 	return out
 }
 
+// sampleActive records which members the leader sees active now.
+func (c *Controller) sampleActive() map[uint64]bool {
+	st := c.r.Status()
+	now := c.clk.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active == nil {
+		c.active = map[uint64]time.Time{}
+	}
+	for id, p := range st.Progress {
+		if p.RecentActive {
+			c.active[id] = now
+		}
+	}
+	live := map[uint64]bool{c.r.RaftID(): true}
+	for id, at := range c.active {
+		if now.Sub(at) < c.cfg.LiveWindow {
+			live[id] = true
+		}
+	}
+	return live
+}
+
 // liveBrokers is the registered brokers the leader heard from recently (and itself), sorted
 // by NodeId text.
 func (c *Controller) liveBrokers() []key.PublicKey {
-	st := c.r.Status()
-	var live []key.PublicKey
+	live := c.sampleActive()
+	var out []key.PublicKey
 	for _, m := range c.r.Brokers() {
-		if m.RaftID == c.r.RaftID() || st.Progress[m.RaftID].RecentActive {
-			live = append(live, m.NodeID)
+		if live[m.RaftID] {
+			out = append(out, m.NodeID)
 		}
 	}
-	slices.SortFunc(live, func(a, b key.PublicKey) int {
+	slices.SortFunc(out, func(a, b key.PublicKey) int {
 		as, bs := a.String(), b.String()
 		switch {
 		case as < bs:
@@ -408,5 +510,5 @@ func (c *Controller) liveBrokers() []key.PublicKey {
 		}
 		return 0
 	})
-	return live
+	return out
 }

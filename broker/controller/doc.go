@@ -25,7 +25,8 @@
 // Applied topic changes are pushed into the local broker.Broker on every node
 // (broker.Broker.SyncTopics), so a partition's owner knows its topic without the gateway
 // creating it there. Placement is decided by the leader when partitions are created: owners
-// are chosen among live brokers (raft progress RecentActive; the leader always counts as live),
+// are chosen among live brokers (heard from within Config.LiveWindow, by raft progress
+// RecentActive; the leader always counts as live),
 // round robin from a hash of the topic name, and stored in the metadata state.
 //
 // The consumer-group coordinator (package broker/group) runs on the leader only; committed

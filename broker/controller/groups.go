@@ -101,9 +101,9 @@ func (l *offsetLog) Append(recs []group.Record) error {
 	return nil
 }
 
-func (l *offsetLog) NeedsCompaction() bool        { return false } // raft snapshots compact
-func (l *offsetLog) Compact(_ []group.Record) error { return nil } // the coordinator is being rebuilt
-func (l *offsetLog) Close() error                  { return nil }
+func (l *offsetLog) NeedsCompaction() bool          { return false } // raft snapshots compact
+func (l *offsetLog) Compact(_ []group.Record) error { return nil }   // the coordinator is being rebuilt
+func (l *offsetLog) Close() error                   { return nil }
 
 // commandsOf turns offset records into proposals, keeping their order: consecutive commits
 // of one group share one CommitOffsets.

@@ -43,28 +43,23 @@ func adminOp[Req, Resp any](c *Controller, ctx context.Context, req *Req, fn fun
 	return fn(ctx, req)
 }
 
-// kafkaIDs numbers the registered brokers for Kafka (by NodeId order) and returns the
-// numbering and the brokers in that order.
-func (c *Controller) kafkaIDs() ([]Member, map[uint64]int32) {
+// members returns the registered brokers sorted by NodeId.
+func (c *Controller) members() []Member {
 	ms := slices.Clone(c.r.Brokers())
 	slices.SortFunc(ms, func(a, b Member) int { return strings.Compare(a.NodeID.String(), b.NodeID.String()) })
-	ids := make(map[uint64]int32, len(ms))
-	for i, m := range ms {
-		ids[m.RaftID] = int32(i)
-	}
-	return ms, ids
+	return ms
 }
 
+// brokerInfos lists the registered brokers with their Kafka ids, and the controller's.
 func (c *Controller) brokerInfos() ([]brokerop.BrokerInfo, int32) {
-	ms, ids := c.kafkaIDs()
+	ms := c.members()
 	out := make([]brokerop.BrokerInfo, len(ms))
-	for i, m := range ms {
-		out[i] = brokerop.BrokerInfo{NodeID: int32(i), MeshID: m.NodeID.String()}
-	}
 	ctl := int32(-1)
-	if l, ok := c.r.Leader(); ok {
-		if id, ok := ids[l]; ok {
-			ctl = id
+	l, ok := c.r.Leader()
+	for i, m := range ms {
+		out[i] = brokerop.BrokerInfo{NodeID: m.KafkaID, MeshID: m.NodeID.String()}
+		if ok && m.RaftID == l {
+			ctl = m.KafkaID
 		}
 	}
 	return out, ctl
@@ -190,11 +185,12 @@ func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 			return nil, err
 		}
 		st := c.r.Status()
-		ms, _ := c.kafkaIDs()
+		live := c.sampleActive()
+		ms := c.members()
 		resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
 		for _, m := range ms {
 			b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack,
-				Live:   m.RaftID == st.RaftID || st.Progress[m.RaftID].RecentActive,
+				Live:   live[m.RaftID],
 				Voter:  slices.Contains(st.Voters, m.RaftID),
 				Leader: m.RaftID == st.Leader}
 			for _, d := range m.Addr.Direct {

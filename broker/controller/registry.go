@@ -29,7 +29,7 @@ type Registry struct {
 	timeout time.Duration
 
 	mu    sync.Mutex
-	base  map[string]broker.TopicRecord                           // the broker's topics as last synced or stored; guarded by mu
+	base  map[string]broker.TopicRecord                      // the broker's topics as last synced or stored; guarded by mu
 	place func(topic string, from, to int32) []key.PublicKey // owners of new partitions; guarded by mu
 }
 

@@ -69,10 +69,11 @@ type Topic struct {
 
 // Member is one registered broker.
 type Member struct {
-	RaftID uint64
-	NodeID key.PublicKey
-	Addr   endpoint.NodeAddr
-	Rack   string
+	RaftID  uint64
+	NodeID  key.PublicKey
+	Addr    endpoint.NodeAddr
+	Rack    string
+	KafkaID int32 // the Kafka-visible broker id the state assigned (0: none yet)
 }
 
 // Offset is one committed group offset.

@@ -69,6 +69,10 @@ func (backend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*br
 	return noQuorum.QuorumJoin(ctx, req)
 }
 
+func (backend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	return noQuorum.QuorumAdmin(ctx, req)
+}
+
 var (
 	_ gateway.Backend      = backend{}
 	_ gateway.GroupBackend = backend{}

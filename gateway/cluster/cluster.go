@@ -938,3 +938,8 @@ func (c *Cluster) Placement(ctx context.Context, req *brokerop.PlacementReq) (*b
 func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
 	return c.ctl().QuorumJoin(ctx, req)
 }
+
+// QuorumAdmin asks the controller.
+func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	return c.ctl().QuorumAdmin(ctx, req)
+}
