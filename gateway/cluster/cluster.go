@@ -992,4 +992,3 @@ func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteRe
 }
 
 var _ brokerop.Service = (*Cluster)(nil)
-
