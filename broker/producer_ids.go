@@ -179,3 +179,13 @@ func writeFileAtomic(fsys wal.FS, path string, data []byte) error {
 	}
 	return fsys.SyncDir(filepath.Dir(path))
 }
+
+// ProducerIDsEnd returns the end of the last producer-id block a broker in dir persisted
+// (0 if it never handed out one): every id it handed out is below it. The metadata quorum
+// uses it to never hand those ids out again when it takes over a broker's data directory.
+func ProducerIDsEnd(fsys wal.FS, dir string) (int64, error) {
+	if fsys == nil {
+		fsys = wal.OSFS()
+	}
+	return loadProducerIDBlock(fsys, filepath.Join(dir, producerIDsFile))
+}

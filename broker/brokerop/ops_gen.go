@@ -3698,6 +3698,12 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendString(b, m.Leader)
+	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
+	b = postcard.AppendString(b, m.LeaderRelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
+	for i318 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i318])
+	}
 	return b
 }
 
@@ -3714,6 +3720,25 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.String(); err != nil {
 		return err
 	}
+	if m.LeaderRaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.LeaderRelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n319 int
+	if n319, err = d.Len(); err != nil {
+		return err
+	}
+	if n319 > 0 {
+		s320 := make([]string, n319)
+		for i321 := range s320 {
+			if s320[i321], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.LeaderDirect = s320
+	}
 	return nil
 }
 
@@ -3723,6 +3748,12 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += len(m.ErrorMessage) + 5
 	n += len(m.ClusterID) + 5
 	n += len(m.Leader) + 5
+	n += 10
+	n += len(m.LeaderRelayURL) + 5
+	n += 5
+	for i322 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i322]) + 5
+	}
 	return n
 }
 
@@ -3772,11 +3803,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x318 byte
-	if x318, err = d.Byte(); err != nil {
+	var x323 byte
+	if x323, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x318)
+	m.Status = Status(x323)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -3824,8 +3855,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i319 := range m.Assignments {
-		b = m.Assignments[i319].AppendPostcard(b)
+	for i324 := range m.Assignments {
+		b = m.Assignments[i324].AppendPostcard(b)
 	}
 	return b
 }
@@ -3849,18 +3880,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n320 int
-	if n320, err = d.Len(); err != nil {
+	var n325 int
+	if n325, err = d.Len(); err != nil {
 		return err
 	}
-	if n320 > 0 {
-		s321 := make([]SyncGroupAssignment, n320)
-		for i322 := range s321 {
-			if err = s321[i322].decode(d); err != nil {
+	if n325 > 0 {
+		s326 := make([]SyncGroupAssignment, n325)
+		for i327 := range s326 {
+			if err = s326[i327].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s321
+		m.Assignments = s326
 	}
 	return nil
 }
@@ -3874,8 +3905,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i323 := range m.Assignments {
-		n += m.Assignments[i323].sizeHint()
+	for i328 := range m.Assignments {
+		n += m.Assignments[i328].sizeHint()
 	}
 	return n
 }
@@ -3921,8 +3952,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i324 := range m.Partitions {
-		b = m.Partitions[i324].AppendPostcard(b)
+	for i329 := range m.Partitions {
+		b = m.Partitions[i329].AppendPostcard(b)
 	}
 	return b
 }
@@ -3934,26 +3965,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x325 []byte
-	if x325, err = d.Take(16); err != nil {
+	var x330 []byte
+	if x330, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x325)
+	copy(m.TopicID[:], x330)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n326 int
-	if n326, err = d.Len(); err != nil {
+	var n331 int
+	if n331, err = d.Len(); err != nil {
 		return err
 	}
-	if n326 > 0 {
-		s327 := make([]PartitionInfo, n326)
-		for i328 := range s327 {
-			if err = s327[i328].decode(d); err != nil {
+	if n331 > 0 {
+		s332 := make([]PartitionInfo, n331)
+		for i333 := range s332 {
+			if err = s332[i333].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s327
+		m.Partitions = s332
 	}
 	return nil
 }
@@ -3965,8 +3996,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i329 := range m.Partitions {
-		n += m.Partitions[i329].sizeHint()
+	for i334 := range m.Partitions {
+		n += m.Partitions[i334].sizeHint()
 	}
 	return n
 }
@@ -3977,8 +4008,8 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i330 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i330])
+	for i335 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i335])
 	}
 	return b
 }
@@ -3990,23 +4021,23 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x331 []byte
-	if x331, err = d.Take(16); err != nil {
+	var x336 []byte
+	if x336, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x331)
-	var n332 int
-	if n332, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x336)
+	var n337 int
+	if n337, err = d.Len(); err != nil {
 		return err
 	}
-	if n332 > 0 {
-		s333 := make([]string, n332)
-		for i334 := range s333 {
-			if s333[i334], err = d.String(); err != nil {
+	if n337 > 0 {
+		s338 := make([]string, n337)
+		for i339 := range s338 {
+			if s338[i339], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s333
+		m.Owners = s338
 	}
 	return nil
 }
@@ -4017,8 +4048,8 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i335 := range m.Owners {
-		n += len(m.Owners[i335]) + 5
+	for i340 := range m.Owners {
+		n += len(m.Owners[i340]) + 5
 	}
 	return n
 }

@@ -76,6 +76,11 @@ type QuorumJoinResp struct {
 	ErrorMessage string
 	ClusterID    string
 	Leader       string // NodeId text of the leader that added it
+	// The leader's raft id and addresses: a fresh learner can answer the leader's raft
+	// messages before it has applied any entry that names the leader.
+	LeaderRaftID   uint64
+	LeaderRelayURL string
+	LeaderDirect   []string
 }
 
 // Quorum admin actions (QuorumAdminReq.Action).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ type Config struct {
 	Seeds []endpoint.NodeAddr
 	// JoinEvery is how often a broker that is not registered asks to join; 0 → 1 s.
 	JoinEvery time.Duration
+	// AddPeer, if set, tells the raft transport a member's address: the leader's when a join
+	// is answered, and every registered broker's whenever the state changes (a learner that
+	// caught up from a snapshot has applied no membership entry naming its peers).
+	AddPeer func(raftID uint64, addr endpoint.NodeAddr)
 	// LeaderWait bounds how long an op waits for a leader to be known before it fails with a
 	// retriable error; 0 → 3 s.
 	LeaderWait time.Duration
@@ -78,7 +83,8 @@ type Controller struct {
 	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
 	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
 
-	syncMu  sync.Mutex // serialises broker syncs
+	syncMu  sync.Mutex                   // serialises broker syncs
+	peers   map[uint64]endpoint.NodeAddr // guarded by syncMu: addresses given to AddPeer
 	pidMu   sync.Mutex // serialises producer-id allocation
 	coordMu sync.Mutex // serialises starting and stopping the group coordinator
 
@@ -191,10 +197,22 @@ func (c *Controller) syncLoop() {
 	}
 }
 
-// syncBroker makes the local broker's topics those of the applied state.
+// syncBroker makes the local broker's topics those of the applied state, and tells the raft
+// transport the registered brokers' addresses.
 func (c *Controller) syncBroker() {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
+	if c.cfg.AddPeer != nil {
+		for _, m := range c.r.Brokers() {
+			if m.RaftID != c.r.RaftID() && !sameAddr(c.peers[m.RaftID], m.Addr) {
+				c.cfg.AddPeer(m.RaftID, m.Addr)
+				if c.peers == nil {
+					c.peers = map[uint64]endpoint.NodeAddr{}
+				}
+				c.peers[m.RaftID] = m.Addr
+			}
+		}
+	}
 	recs := records(c.r.Topics())
 	if err := c.b.SyncTopics(recs); err != nil && !errors.Is(err, broker.ErrClosed) {
 		c.log.Error("applying the metadata state to the broker", "err", err)
@@ -340,6 +358,17 @@ func (c *Controller) askToJoin() {
 			c.log.Warn("the quorum refused this broker", "via", m.NodeID.String(), "code", resp.ErrorCode, "msg", resp.ErrorMessage)
 		default:
 			c.log.Info("asked to join the metadata quorum", "via", m.NodeID.String(), "leader", resp.Leader)
+			if c.cfg.AddPeer != nil && resp.LeaderRaftID != 0 {
+				if id, err := key.ParsePublicKey(resp.Leader); err == nil {
+					a := endpoint.NodeAddr{ID: id, RelayURL: resp.LeaderRelayURL}
+					for _, d := range resp.LeaderDirect {
+						if ap, err := netip.ParseAddrPort(d); err == nil {
+							a.Direct = append(a.Direct, ap)
+						}
+					}
+					c.cfg.AddPeer(resp.LeaderRaftID, a)
+				}
+			}
 			return
 		}
 	}

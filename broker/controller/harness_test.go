@@ -136,9 +136,10 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 }
 
 // caller is the gateway's caller of broker i.
-func (h *harness) caller(i int) *brokermesh.Caller {
-	a := h.nodes[i].ep.Addr()
-	return brokermesh.NewCaller(brokermesh.NewMeshOpener(h.gw, a), a.ID.ShortString())
+func (h *harness) caller(i int) *brokermesh.Caller { return newGatewayCaller(h.gw, h.nodes[i].ep.Addr()) }
+
+func newGatewayCaller(gw *endpoint.Endpoint, a endpoint.NodeAddr) *brokermesh.Caller {
+	return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())
 }
 
 // eventually retries f until it returns nil, for at most a minute of attempts (a bound on a

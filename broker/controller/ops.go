@@ -313,5 +313,10 @@ func (c *Controller) join(ctx context.Context, m Member) (*brokerop.QuorumJoinRe
 			return nil, err
 		}
 	}
-	return &brokerop.QuorumJoinResp{ClusterID: c.r.ClusterID(), Leader: c.cfg.Self.ID.String()}, nil
+	resp := &brokerop.QuorumJoinResp{ClusterID: c.r.ClusterID(), Leader: c.cfg.Self.ID.String(), LeaderRaftID: c.r.RaftID(),
+		LeaderRelayURL: c.cfg.Self.RelayURL}
+	for _, d := range c.cfg.Self.Direct {
+		resp.LeaderDirect = append(resp.LeaderDirect, d.String())
+	}
+	return resp, nil
 }
