@@ -85,8 +85,8 @@ type Controller struct {
 
 	syncMu  sync.Mutex                   // serialises broker syncs
 	peers   map[uint64]endpoint.NodeAddr // guarded by syncMu: addresses given to AddPeer
-	pidMu   sync.Mutex // serialises producer-id allocation
-	coordMu sync.Mutex // serialises starting and stopping the group coordinator
+	pidMu   sync.Mutex                   // serialises producer-id allocation
+	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc

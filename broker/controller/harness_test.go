@@ -136,7 +136,9 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 }
 
 // caller is the gateway's caller of broker i.
-func (h *harness) caller(i int) *brokermesh.Caller { return newGatewayCaller(h.gw, h.nodes[i].ep.Addr()) }
+func (h *harness) caller(i int) *brokermesh.Caller {
+	return newGatewayCaller(h.gw, h.nodes[i].ep.Addr())
+}
 
 func newGatewayCaller(gw *endpoint.Endpoint, a endpoint.NodeAddr) *brokermesh.Caller {
 	return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())

@@ -137,7 +137,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	empty := last == 0 && hs.GetCommit() == 0
 	sm := NewStateMachine()
 	var raftNode atomic.Pointer[quorum.Node]
-	isSeed := func(k key.PublicKey) bool { return slices.ContainsFunc(seeds, func(a endpoint.NodeAddr) bool { return a.ID == k }) }
+	isSeed := func(k key.PublicKey) bool {
+		return slices.ContainsFunc(seeds, func(a endpoint.NodeAddr) bool { return a.ID == k })
+	}
 	fellow := func(k key.PublicKey) bool {
 		if isSeed(k) || sm.st.Allowed(metadata.NodeID(k.Bytes())) {
 			return true
