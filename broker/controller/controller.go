@@ -232,7 +232,7 @@ func (c *Controller) watchLoop() {
 	defer t.Stop()
 	var lastJoin time.Time
 	for {
-		if !c.isLeader() && c.clk.Now().Sub(lastJoin) >= c.cfg.JoinEvery && !c.registered() {
+		if !c.isLeader() && c.clk.Now().Sub(lastJoin) >= c.cfg.JoinEvery && !c.registered() && !c.r.Status().Removed {
 			lastJoin = c.clk.Now()
 			c.askToJoin()
 		}

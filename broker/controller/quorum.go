@@ -75,7 +75,7 @@ func (q *QuorumReplica) Leader() (uint64, bool) { return q.node.Leader() }
 // Status implements Replica.
 func (q *QuorumReplica) Status() Status {
 	s := q.node.Status()
-	out := Status{RaftID: s.ID, Leader: s.Leader, Term: s.Term, Commit: s.Commit, Applied: s.Applied, Voters: s.Voters, Learners: s.Learners}
+	out := Status{RaftID: s.ID, Leader: s.Leader, Term: s.Term, Commit: s.Commit, Applied: s.Applied, Voters: s.Voters, Learners: s.Learners, Removed: s.Removed}
 	if s.Progress != nil {
 		out.Progress = make(map[uint64]Progress, len(s.Progress))
 		for id, p := range s.Progress {

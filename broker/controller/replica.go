@@ -50,6 +50,9 @@ type Status struct {
 	Voters, Learners                      []uint64
 	// Progress of every member, by raft id (leader only).
 	Progress map[uint64]Progress
+	// Removed: this node saw its own removal from the quorum applied (it never rejoins with
+	// this raft id; a fresh data directory makes a new one).
+	Removed bool
 }
 
 // Progress is the leader's view of one member.
