@@ -348,7 +348,17 @@ func (c *Controller) askToJoin() {
 		}
 	}
 	for _, m := range targets {
-		ctx, cancel := context.WithTimeout(c.ctx, c.cfg.JoinEvery)
+		// Learn the members' raft ids and addresses first: once added as a learner this
+		// broker must answer the leader at once (the quorum may promote it before it has
+		// applied any entry naming the leader).
+		ctx, cancel := context.WithTimeout(c.ctx, 10*c.cfg.JoinEvery)
+		if cb, err := c.callerOf(m).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err == nil && c.cfg.AddPeer != nil {
+			for _, b := range cb.Brokers {
+				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
+					c.cfg.AddPeer(b.RaftID, a)
+				}
+			}
+		}
 		resp, err := c.callerOf(m).QuorumJoin(ctx, req)
 		cancel()
 		switch {
@@ -358,20 +368,27 @@ func (c *Controller) askToJoin() {
 			c.log.Warn("the quorum refused this broker", "via", m.NodeID.String(), "code", resp.ErrorCode, "msg", resp.ErrorMessage)
 		default:
 			c.log.Info("asked to join the metadata quorum", "via", m.NodeID.String(), "leader", resp.Leader)
-			if c.cfg.AddPeer != nil && resp.LeaderRaftID != 0 {
-				if id, err := key.ParsePublicKey(resp.Leader); err == nil {
-					a := endpoint.NodeAddr{ID: id, RelayURL: resp.LeaderRelayURL}
-					for _, d := range resp.LeaderDirect {
-						if ap, err := netip.ParseAddrPort(d); err == nil {
-							a.Direct = append(a.Direct, ap)
-						}
-					}
-					c.cfg.AddPeer(resp.LeaderRaftID, a)
-				}
+			if a, ok := brokerAddr(resp.Leader, resp.LeaderRelayURL, resp.LeaderDirect); ok && c.cfg.AddPeer != nil && resp.LeaderRaftID != 0 {
+				c.cfg.AddPeer(resp.LeaderRaftID, a)
 			}
 			return
 		}
 	}
+}
+
+// brokerAddr parses a broker's address as the quorum ops carry it.
+func brokerAddr(meshID, relay string, direct []string) (endpoint.NodeAddr, bool) {
+	id, err := key.ParsePublicKey(meshID)
+	if err != nil {
+		return endpoint.NodeAddr{}, false
+	}
+	a := endpoint.NodeAddr{ID: id, RelayURL: relay}
+	for _, d := range direct {
+		if ap, err := netip.ParseAddrPort(d); err == nil {
+			a.Direct = append(a.Direct, ap)
+		}
+	}
+	return a, true
 }
 
 func sameAddr(a, b endpoint.NodeAddr) bool {
