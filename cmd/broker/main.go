@@ -93,15 +93,15 @@ type options struct {
 	quorumSeeds  string
 	quorumVoters int
 	admin        string
-	data        string
-	bind        string
-	trust       string
-	partitions  int
-	addrFile    string
-	gossipPeers string
-	meshID      string
-	printNodeID bool
-	verbose     bool
+	data         string
+	bind         string
+	trust        string
+	partitions   int
+	addrFile     string
+	gossipPeers  string
+	meshID       string
+	printNodeID  bool
+	verbose      bool
 	cli.Reach
 }
 
