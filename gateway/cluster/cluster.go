@@ -71,6 +71,8 @@ type Cluster struct {
 	members   map[string]bool            // the quorum's registered brokers, by NodeId text; guarded by mu
 	qplace    map[string]quorumPlacement // the quorum's placements read so far; guarded by mu
 	preferred *Broker                    // the broker that last answered a controller op; guarded by mu
+	seeds     map[string]bool            // the seeds' NodeId text; constant after New
+	failedAt  map[*Broker]time.Time      // when a controller op last failed on a broker; guarded by mu
 }
 
 type tp struct {
@@ -89,7 +91,7 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
 	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Broker{}, log: log, now: time.Now,
-		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}}
+		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}, seeds: map[string]bool{}, failedAt: map[*Broker]time.Time{}}
 	for _, b := range bs {
 		id := b.ID.String()
 		if _, dup := c.callers[id]; dup {
@@ -97,6 +99,7 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 		}
 		c.callers[id] = NewBroker(dial(b))
 		c.known[id] = b
+		c.seeds[id] = true
 	}
 	c.controllerID = bs[0].ID.String()
 	c.controller = c.callers[c.controllerID]

@@ -92,6 +92,13 @@ func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersR
 		members[b.MeshID] = true
 	}
 	c.mu.Lock()
+	if c.preferred != nil && len(members) > 0 {
+		for id, cl := range c.callers {
+			if cl == c.preferred && !members[id] && !c.seeds[id] {
+				c.preferred = nil // no longer a member
+			}
+		}
+	}
 	if c.mode == modeUnknown {
 		c.log.Info("brokers run the metadata quorum", "brokers", len(members), "leader", r.Leader)
 	}
@@ -123,8 +130,19 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(*Broker
 		if err == nil {
 			c.mu.Lock()
 			c.preferred = b
+			delete(c.failedAt, b)
 			c.mu.Unlock()
 			return r, nil
+		}
+		if !opUnknown(err) {
+			// Asked last from now on, until it answers again: a dead broker may take the
+			// whole of a caller's deadline to fail, and the retry must start elsewhere.
+			c.mu.Lock()
+			if c.preferred == b {
+				c.preferred = nil
+			}
+			c.failedAt[b] = c.now()
+			c.mu.Unlock()
 		}
 		if first == nil {
 			first = err
@@ -163,12 +181,25 @@ func (c *Cluster) rotation() []*Broker {
 		}
 		return strings.Compare(a, b)
 	})
+	var failed []*Broker
 	for _, id := range ids {
-		if b := c.callers[id]; b != c.preferred {
+		// Once the quorum's members are known, only they (and the seeds) are asked: a node
+		// that merely announced itself on the control plane is no broker of the cluster.
+		if len(c.members) > 0 && !c.members[id] && !c.seeds[id] {
+			continue
+		}
+		b := c.callers[id]
+		switch {
+		case b == c.preferred:
+		case !c.failedAt[b].IsZero():
+			failed = append(failed, b)
+		default:
 			out = append(out, b)
 		}
 	}
-	return out
+	// Brokers that failed last, the longest ago first.
+	slices.SortStableFunc(failed, func(a, b *Broker) int { return c.failedAt[a].Compare(c.failedAt[b]) })
+	return append(out, failed...)
 }
 
 // quorumOwner returns the caller owning topic/partition by the quorum's placement, or a

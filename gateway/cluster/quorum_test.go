@@ -1,16 +1,20 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"slices"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/kafkawire"
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-// A gateway pointed at one broker of a three-broker quorum learns the others from the quorum,
+// A gateway pointed at one broker (the leader) of a three-broker quorum learns the others from the quorum,
 // routes partitions by the quorum's placement (no topic is created on owners), and after the
 // leader broker is stopped gets CreateTopics, Metadata, OffsetFetch and InitProducerID
 // answered again within bounded retries, with nothing acknowledged missing.
@@ -21,8 +25,9 @@ func TestQuorumClusterFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Seed the gateway with a follower only.
-	c := clusterForAddrs(t, gw, qc.Brokers[(li+1)%3].EP)
+	// Seed the gateway with the leader only: once it is gone, the gateway must find the
+	// others from what the quorum told it.
+	c := clusterForAddrs(t, gw, qc.Brokers[li].EP)
 
 	must := func(what string, f func() error) {
 		t.Helper()
@@ -45,6 +50,20 @@ func TestQuorumClusterFailover(t *testing.T) {
 	if got := len(c.Brokers()); got != 3 {
 		t.Fatalf("the gateway knows %d brokers, want 3 (from the quorum)", got)
 	}
+	// A node that announces itself on the control plane but is no member of the quorum is
+	// never asked anything.
+	var rogueCalls atomic.Int64
+	rogue := newEP(t)
+	brokermesh.Serve(rogue, brokermesh.NewServer(nil, brokerop.Intercept(brokerop.Parts{}, func(ctx context.Context, op string) (context.Context, func(error)) {
+		rogueCalls.Add(1)
+		return ctx, func(error) {}
+	})), trustOnly(gw.NodeID()), nil)
+	c.AddBroker(rogue.Addr())
+	defer func() {
+		if n := rogueCalls.Load(); n != 0 {
+			t.Errorf("a node outside the quorum got %d ops", n)
+		}
+	}()
 	// Produce to every partition through the gateway; each owner learned the topic from the quorum.
 	for p := int32(0); p < 6; p++ {
 		v := []byte(fmt.Sprintf("v%d", p))
@@ -145,4 +164,10 @@ func TestQuorumClusterFailover(t *testing.T) {
 			t.Fatalf("acked record of p%d: %+v %v", p, fr, err)
 		}
 	}
+}
+
+func trustOnly(id key.PublicKey) brokermesh.TrustList {
+	var t brokermesh.TrustList
+	t.Add(id)
+	return t
 }
