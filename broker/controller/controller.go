@@ -281,13 +281,8 @@ func (c *Controller) becameLeader() {
 		c.setLeading(false) // try again on the next tick
 		return
 	}
-	if c.r.ClusterID() == "" {
-		if _, err := c.r.Do(ctx, InitCluster{ClusterID: newClusterID()}); err != nil {
-			c.log.Warn("init cluster", "err", err)
-		}
-	}
-	if err := c.registerSelf(ctx); err != nil {
-		c.log.Warn("register this broker", "err", err)
+	if err := c.ready(ctx); err != nil {
+		c.log.Warn("init cluster and register this broker", "err", err)
 	}
 	c.mu.Lock()
 	c.pidNext, c.pidEnd = 0, 0 // a new leader takes a fresh block

@@ -205,3 +205,29 @@ func TestStartNodeImportsLegacyState(t *testing.T) {
 		t.Fatalf("producer id after import %+v, before %d, %v", p2, pid.ProducerID, err)
 	}
 }
+
+// A broker that is a quorum of one answers a CreateTopics sent the moment it started (before
+// its leadership watcher registered it): the op registers it first, so the topic's partitions
+// have an owner.
+func TestSingleBrokerCreatesRightAway(t *testing.T) {
+	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
+	defer gw.Close()
+	ep := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
+	defer ep.Close()
+	n, err := StartNode(context.Background(), NodeConfig{Broker: broker.Config{Dir: t.TempDir()}, Endpoint: ep,
+		Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := ctx5()
+	defer cancel()
+	cr, err := newGatewayCaller(gw, ep.Addr()).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "now", NumPartitions: 2, ReplicationFactor: 1}}})
+	if err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create at start-up: %+v %v", cr, err)
+	}
+	pl, err := newGatewayCaller(gw, ep.Addr()).Placement(ctx, &brokerop.PlacementReq{Topics: []string{"now"}})
+	if err != nil || len(pl.Topics[0].Owners) != 2 || pl.Topics[0].Owners[0] != ep.NodeID().String() {
+		t.Fatalf("placement: %+v %v", pl, err)
+	}
+}

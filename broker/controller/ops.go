@@ -28,7 +28,28 @@ func (c *Controller) barrier(ctx context.Context) error {
 	if err := c.r.ReadBarrier(ctx); err != nil {
 		return fmt.Errorf("controller: read barrier: %w", err)
 	}
+	if err := c.ready(ctx); err != nil {
+		return err
+	}
 	c.syncBroker()
+	return nil
+}
+
+// ready makes sure, on the leader, that the cluster has an id and this broker is registered
+// (an op may arrive before the leadership watcher did it): partitions are only ever placed
+// on registered brokers.
+func (c *Controller) ready(ctx context.Context) error {
+	if !c.isLeader() {
+		return nil
+	}
+	if c.r.ClusterID() == "" {
+		if _, err := c.r.Do(ctx, InitCluster{ClusterID: newClusterID()}); err != nil {
+			return err
+		}
+	}
+	if !c.registered() {
+		return c.registerSelf(ctx)
+	}
 	return nil
 }
 
