@@ -221,3 +221,68 @@ func TestUnadmittedBrokerCannotJoin(t *testing.T) {
 	cancel()
 	h.waitMembers(0, 2, 2)
 }
+
+// Admin ops sent to a follower change every broker: configs, partition counts (new partitions
+// placed by the leader) and deletions are applied by each broker from the quorum.
+func TestAdminOpsReachEveryBroker(t *testing.T) {
+	h := newHarness(t, 3)
+	h.start(0, true, h.seeds)
+	h.start(1, false, h.seeds)
+	h.start(2, false, h.seeds)
+	h.waitMembers(0, 3, 3)
+	li, err := h.leaderIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := h.caller((li + 1) % 3)
+	ctx, cancel := ctx5()
+	defer cancel()
+	if r, err := f.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "a", NumPartitions: 2, ReplicationFactor: 1},
+		{Name: "b", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "1000"}}}}); err != nil || r.Topics[0].ErrorCode != 0 || r.Topics[1].ErrorCode != 0 {
+		t.Fatalf("create: %+v %v", r, err)
+	}
+	// Kafka's validation still answers, through the forwarding.
+	if r, err := f.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "a", NumPartitions: 1, ReplicationFactor: 1},
+		{Name: "bad", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}}}}); err != nil ||
+		r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code || r.Topics[1].ErrorCode != kerr.InvalidConfig.Code {
+		t.Fatalf("invalid creates: %+v %v", r, err)
+	}
+	set := "5000"
+	if r, err := f.IncrementalAlterConfigs(ctx, &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
+		{Type: brokerop.ResourceTopic, Name: "a", Configs: []brokerop.IncrementalAlterConfig{{Name: "retention.ms", Op: brokerop.ConfigOpSet, Value: &set}}}}}); err != nil || r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v %v", r, err)
+	}
+	if r, err := f.AlterConfigs(ctx, &brokerop.AlterConfigsReq{Resources: []brokerop.AlterConfigsResource{{Type: brokerop.ResourceTopic, Name: "b"}}}); err != nil || r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter b: %+v %v", r, err)
+	}
+	if r, err := f.CreatePartitions(ctx, &brokerop.CreatePartitionsReq{Topics: []brokerop.CreatePartitionsTopic{{Name: "a", Count: 5}}}); err != nil || r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create partitions: %+v %v", r, err)
+	}
+	if r, err := f.DeleteTopics(ctx, &brokerop.DeleteTopicsReq{Topics: []string{"b"}}); err != nil || r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete: %+v %v", r, err)
+	}
+	pl, err := f.Placement(ctx, &brokerop.PlacementReq{})
+	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != 5 {
+		t.Fatalf("placement: %+v %v", pl, err)
+	}
+	for i, n := range h.nodes {
+		eventually(t, fmt.Sprintf("broker %d applied the changes", i), func() error {
+			md, err := n.b.Metadata(context.Background(), &brokerop.MetadataReq{})
+			if err != nil {
+				return err
+			}
+			if len(md.Topics) != 1 || md.Topics[0].Name != "a" || len(md.Topics[0].Partitions) != 5 {
+				return fmt.Errorf("topics %+v", md.Topics)
+			}
+			dc, err := n.b.DescribeConfigs(context.Background(), &brokerop.DescribeConfigsReq{Resources: []brokerop.DescribeConfigsResource{
+				{Type: brokerop.ResourceTopic, Name: "a", ConfigNames: []string{"retention.ms"}}}})
+			if err != nil {
+				return err
+			}
+			if v := dc.Resources[0].Configs[0].Value; v == nil || *v != "5000" {
+				return fmt.Errorf("retention.ms %v", v)
+			}
+			return nil
+		})
+	}
+}

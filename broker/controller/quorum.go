@@ -30,7 +30,12 @@ func (s *StateMachine) State() *metadata.State { return s.st }
 // Apply implements quorum.StateMachine.
 func (s *StateMachine) Apply(index uint64, data []byte) any {
 	r := s.st.Apply(index, data)
-	s.signal()
+	switch r.(type) {
+	case *metadata.CommitOffsetsResult, *metadata.DeleteOffsetsResult, *metadata.DeleteGroupsResult, *metadata.AllocateProducerIDsResult:
+		// Offsets and producer ids: nothing the brokers or the transport follow.
+	default:
+		s.signal()
+	}
 	return r
 }
 
