@@ -79,4 +79,21 @@
 //	 "term": 3, "commit": 42, "applied": 42, "cluster_id": "…",
 //	 "brokers": [{"node_id": "…", "raft_id": 456, "addrs": ["127.0.0.1:7070"], "relay": "",
 //	              "voter": true, "learner": false, "live": true, "leader": true}]}
+//
+// # Decisions
+//
+//   - The broker's own admin code stays the judge of every topic change (names, configs,
+//     limits, Kafka's error codes); the quorum is its Registry. Store proposes only the
+//     difference from what the broker last had (synced or stored), so a topic the broker has
+//     not applied yet is never proposed for deletion; admin ops run under one lock after a
+//     ReadBarrier and a sync.
+//   - Liveness for placement is "heard from within LiveWindow" rather than raft's
+//     RecentActive, which drops to false for every follower at each quorum check.
+//   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
+//     group coordinator from the quorum's state; members rejoin, as after a failover.
+//   - A joining broker learns the members' raft addresses (ClusterBrokers, and the leader's
+//     in the join answer) before it can have applied any entry naming them.
+//   - A data directory from before the quorum is imported (topics with their ids, committed
+//     offsets, producer ids below its counter) only by the broker that bootstraps the
+//     cluster; a joining broker with such a directory refuses to start rather than purge it.
 package controller
