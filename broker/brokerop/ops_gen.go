@@ -306,16 +306,21 @@ func (m *ClusterBroker) sizeHint() int {
 }
 
 // AppendPostcard appends the postcard encoding of ClusterBrokersReq to b.
-func (_ *ClusterBrokersReq) AppendPostcard(b []byte) []byte {
+func (m *ClusterBrokersReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendBool(b, m.Local)
 	return b
 }
 
-func (*ClusterBrokersReq) decode(*postcard.Decoder) error {
+func (m *ClusterBrokersReq) decode(d *postcard.Decoder) (err error) {
+	if m.Local, err = d.Bool(); err != nil {
+		return err
+	}
 	return nil
 }
 
-func (_ *ClusterBrokersReq) sizeHint() int {
+func (m *ClusterBrokersReq) sizeHint() int {
 	n := 0
+	n += 10
 	return n
 }
 

@@ -10,8 +10,12 @@ const (
 	OpQuorumAdmin    Code = 0x3B
 )
 
-// ClusterBrokersReq asks for the brokers the metadata quorum knows.
-type ClusterBrokersReq struct{}
+// ClusterBrokersReq asks for the brokers the metadata quorum knows. Local asks the broker
+// itself, not the leader: its own applied view, no leader needed, with itself listed even
+// before it is registered (a joining broker learns the seeds' raft ids and addresses so).
+type ClusterBrokersReq struct {
+	Local bool
+}
 
 // ClusterBrokersResp lists the quorum's brokers (sorted by MeshID) and its leader, the
 // controller. A gateway routes by it: it dials brokers at these addresses, and sends

@@ -84,7 +84,8 @@ type Controller struct {
 	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
 
 	syncMu  sync.Mutex                   // serialises broker syncs
-	peers   map[uint64]endpoint.NodeAddr // guarded by syncMu: addresses given to AddPeer
+	peerMu  sync.Mutex                   // guards peers
+	peers   map[uint64]endpoint.NodeAddr // addresses given to AddPeer
 	pidMu   sync.Mutex                   // serialises producer-id allocation
 	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
 
@@ -204,12 +205,8 @@ func (c *Controller) syncBroker() {
 	defer c.syncMu.Unlock()
 	if c.cfg.AddPeer != nil {
 		for _, m := range c.r.Brokers() {
-			if m.RaftID != c.r.RaftID() && !sameAddr(c.peers[m.RaftID], m.Addr) {
-				c.cfg.AddPeer(m.RaftID, m.Addr)
-				if c.peers == nil {
-					c.peers = map[uint64]endpoint.NodeAddr{}
-				}
-				c.peers[m.RaftID] = m.Addr
+			if m.RaftID != c.r.RaftID() {
+				c.addPeerOnce(m.RaftID, m.Addr)
 			}
 		}
 	}
@@ -309,6 +306,20 @@ func (c *Controller) registerSelf(ctx context.Context) error {
 	return err
 }
 
+// addPeerOnce tells the transport a member's address unless it was told that one already.
+func (c *Controller) addPeerOnce(id uint64, a endpoint.NodeAddr) {
+	c.peerMu.Lock()
+	defer c.peerMu.Unlock()
+	if sameAddr(c.peers[id], a) {
+		return
+	}
+	if c.peers == nil {
+		c.peers = map[uint64]endpoint.NodeAddr{}
+	}
+	c.peers[id] = a
+	c.cfg.AddPeer(id, a)
+}
+
 // registered reports whether the applied state has this broker as it is (raft id, NodeId,
 // addresses, rack).
 func (c *Controller) registered() bool {
@@ -326,6 +337,27 @@ func (c *Controller) askToJoin() {
 	req := &brokerop.QuorumJoinReq{RaftID: c.r.RaftID(), MeshID: c.cfg.Self.ID.String(), RelayURL: c.cfg.Self.RelayURL, Rack: c.cfg.Rack}
 	for _, d := range c.cfg.Self.Direct {
 		req.Direct = append(req.Direct, d.String())
+	}
+	if c.cfg.AddPeer != nil {
+		// Every seed's own raft id and address, from the seed itself (no leader needed): the
+		// leader of a cluster that is forming is a seed, and this broker must be able to
+		// answer it (and vote) before it has applied anything.
+		for _, s := range c.cfg.Seeds {
+			if s.ID == c.cfg.Self.ID {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.JoinEvery)
+			cb, err := c.callerOf(Member{NodeID: s.ID, Addr: s}).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{Local: true})
+			cancel()
+			if err != nil {
+				continue
+			}
+			for _, b := range cb.Brokers {
+				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
+					c.addPeerOnce(b.RaftID, a)
+				}
+			}
+		}
 	}
 	var targets []Member
 	if l, ok := c.r.Leader(); ok {
@@ -350,7 +382,7 @@ func (c *Controller) askToJoin() {
 		if cb, err := c.callerOf(m).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err == nil && c.cfg.AddPeer != nil {
 			for _, b := range cb.Brokers {
 				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
-					c.cfg.AddPeer(b.RaftID, a)
+					c.addPeerOnce(b.RaftID, a)
 				}
 			}
 		}
@@ -364,7 +396,7 @@ func (c *Controller) askToJoin() {
 		default:
 			c.log.Info("asked to join the metadata quorum", "via", m.NodeID.String(), "leader", resp.Leader)
 			if a, ok := brokerAddr(resp.Leader, resp.LeaderRelayURL, resp.LeaderDirect); ok && c.cfg.AddPeer != nil && resp.LeaderRaftID != 0 {
-				c.cfg.AddPeer(resp.LeaderRaftID, a)
+				c.addPeerOnce(resp.LeaderRaftID, a)
 			}
 			return
 		}

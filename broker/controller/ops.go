@@ -201,6 +201,9 @@ func (c *Controller) InitProducerID(ctx context.Context, req *brokerop.InitProdu
 
 // ClusterBrokers lists the registered brokers with the leader's view of them.
 func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	if req.Local {
+		return c.localBrokers(), nil
+	}
 	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
 		if err := c.r.ReadBarrier(ctx); err != nil {
 			return nil, err
@@ -224,6 +227,28 @@ func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 		}
 		return resp, nil
 	}, brokerop.Service.ClusterBrokers)
+}
+
+// localBrokers is this broker's own view of the brokers, itself included.
+func (c *Controller) localBrokers() *brokerop.ClusterBrokersResp {
+	st := c.r.Status()
+	resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
+	ms := c.members()
+	if !slices.ContainsFunc(ms, func(m Member) bool { return m.RaftID == st.RaftID }) {
+		ms = append(ms, Member{RaftID: st.RaftID, NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack})
+	}
+	for _, m := range ms {
+		b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack,
+			Live: m.RaftID == st.RaftID, Voter: slices.Contains(st.Voters, m.RaftID), Leader: m.RaftID == st.Leader}
+		for _, d := range m.Addr.Direct {
+			b.Direct = append(b.Direct, d.String())
+		}
+		if b.Leader {
+			resp.Leader = b.MeshID
+		}
+		resp.Brokers = append(resp.Brokers, b)
+	}
+	return resp
 }
 
 // Placement tells the owners of topics' partitions from the leader's state.
