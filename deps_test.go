@@ -128,6 +128,12 @@ func TestDependencyDirection(t *testing.T) {
 		"gateway": {
 			{"gateway reaches storage only through its backend", func(d string) bool { return local("wal")(d) }},
 		},
+		"broker/quorum/raftmesh": {
+			{"the raft transport satisfies quorum.Transport structurally and knows only the mesh and raftpb", func(d string) bool {
+				return d == mod+"/broker/quorum" || d == mod+"/broker" || local("broker/metadata")(d) ||
+					local("broker/controller")(d) || local("gateway")(d) || local("wal")(d) || strings.Contains(d, "franz-go")
+			}},
+		},
 	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod+"/")
@@ -291,7 +297,7 @@ func TestPublicSurface(t *testing.T) {
 		}
 	}
 	for _, rel := range []string{"internal/meshnode", "internal/meshtest", "internal/meshtest/natlab",
-		"internal/gatewaytest", "internal/kafkaclients", "internal/postcard", "mesh/magicsock/internal/nodemap",
+		"internal/gatewaytest", "internal/gatewaytest/serve", "internal/kafkaclients", "internal/postcard", "mesh/magicsock/internal/nodemap",
 		"cmd/internal/cli", "interop/irohnode"} {
 		if _, ok := docs[rel]; !ok {
 			t.Errorf("package %s not found", rel)

@@ -87,7 +87,8 @@ type Broker struct {
 	closeErr  error
 	wg        sync.WaitGroup // the background goroutine
 
-	pids producerIDs // InitProducerID's durable counter (producer_ids.go)
+	pids   producerIDs // InitProducerID's durable counter (producer_ids.go)
+	quotas quotaStore  // client quotas (quotas.go)
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 
@@ -132,6 +133,7 @@ type partition struct {
 	waiters []chan struct{} // fetches waiting for data: each gets a non-blocking send
 
 	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
+	logStart  atomic.Int64                  // log start offset set by DeleteRecords (records.go); 0 if none
 }
 
 // dir is the partition's log directory.
@@ -173,6 +175,11 @@ func (b *Broker) useLog(p *partition, create bool) (*wal.Log, error) {
 // openPartitionLocked opens p's log (creating it if needed). Callers hold p.logMu.
 func (b *Broker) openPartitionLocked(p *partition) error {
 	l, err := b.openLog(p.dir(), p.t.cfg.Load().segmentBytes)
+	if err == nil {
+		if err = b.loadLogStart(p); err != nil {
+			l.Close()
+		}
+	}
 	if err != nil {
 		p.openFailed = true
 		return err
@@ -183,6 +190,9 @@ func (b *Broker) openPartitionLocked(p *partition) error {
 		// does so only for a log it creates). Make them durable before any append is
 		// acknowledged in them.
 		err := b.fs.SyncDir(p.dir())
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // not created yet (LazyDir): the wal makes it durable when it does
+		}
 		if err == nil {
 			err = b.fs.SyncDir(p.t.dir)
 		}
@@ -399,7 +409,9 @@ func (b *Broker) partitionsOnDisk(t *topic) func(int32) bool {
 // openLog opens a partition log as a member of the broker's commit journal: its appends are
 // made durable by the journal's group commit, shared by every partition (see package wal).
 func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
-	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets})
+	// LazyDir: a partition's directory is created by its first flush or checkpoint, not on
+	// the produce path (the journal holds its entries meanwhile; wal/doc.go).
+	return b.store.OpenLog(dir, wal.Options{SegmentBytes: segmentBytes, Now: b.cfg.Now, Stamp: stampOffsets, LazyDir: true})
 }
 
 // reopenLocked reopens a topic's open partition logs so that a changed segment.bytes applies

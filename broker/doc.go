@@ -14,6 +14,9 @@
 //	Dir/topics/<name>-<topic id hex>/<p>/   one wal.Log per partition, opened through the Store
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state (producer_state.go)
+//	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open)
+//	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
+//	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway)
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and
@@ -27,9 +30,14 @@
 //
 // # Idle partitions cost almost nothing
 //
-// A partition's log is opened on first use, not by Open or CreateTopics: a produce opens (and
-// creates) it; a fetch or list-offsets opens it only if the partition was ever written (its
-// directory exists), and otherwise answers an empty log at offset 0 without touching the disk.
+// A partition's log is opened on first use, not by Open or CreateTopics: a produce opens it; a
+// fetch or list-offsets opens it only if the partition was ever written (its directory exists,
+// or its log was opened since Open), and otherwise answers an empty log at offset 0 without
+// touching the disk. A partition's first write creates no directory or file: its log is a
+// wal.Options.LazyDir member, whose directory, segment file and recovery point are created by
+// the Store's next checkpoint (or when its write buffer is first flushed) while the commit
+// journal holds its records (wal/doc.go); the producer snapshot creates the directory when it
+// is written first.
 // So an idle partition holds no descriptor, no goroutine and no wal memory, only its small
 // broker struct (about 120 bytes of heap, measured by TestIdlePartitionMemory); its producer
 // state and fetch-waiter list are allocated when first needed. Recovery of a partition's torn
@@ -47,6 +55,14 @@
 //
 // The high watermark is the log end offset (single replica) and the last stable offset
 // equals it (no transactions; transactional and control batches are refused on produce).
+//
+// The log start offset is the base of the oldest segment (retention moves it) or, above
+// it, the offset DeleteRecords set (records.go: durable in the partition's log_start file
+// before the answer; sealed segments wholly below it are deleted). Fetch below it answers
+// OFFSET_OUT_OF_RANGE, ListOffsets earliest answers it, and a timestamp lookup never answers
+// below it. DescribeLogDirs reports Dir and each partition's segment bytes (file system
+// totals -1); OffsetForLeaderEpoch answers epoch 0 with the log end offset (every partition
+// has had one leader at epoch 0) and any other epoch as undefined (-1, -1).
 //
 // # Topic registry
 //
@@ -85,6 +101,18 @@
 // write of it fully succeeded (and every write carries an end at least as high as any
 // before), and either version of a snapshot is a valid summary of the durable log below its
 // offset.
+//
+// # SCRAM credentials
+//
+// Credentials (credentials.go) serves brokerop.SecurityService — Kafka's
+// DescribeUserScramCredentials and AlterUserScramCredentials with Kafka's per-user rules —
+// over a CredentialStore, so that the metadata quorum can hold them later.
+// FileCredentialStore keeps them in one checksummed file (mode 0600) replaced as the
+// registry is; an alteration is applied in memory only after the store returned, a failed
+// write answers UNKNOWN_SERVER_ERROR for the users and changes nothing, and a write of
+// unknown outcome (rename or directory fsync) fails every later alteration
+// (ErrCredentialsFailed) until a restart. Only salt, iterations, StoredKey and ServerKey are
+// stored: upsertions carry a salted password, from which the keys are derived.
 //
 // # Durability policy
 //
@@ -140,9 +168,10 @@
 // and waits for both. Fetch long polls wait in the caller's goroutine on a per-request
 // channel registered with each requested partition; every append wakes the partition's
 // waiters. A produce whose partitions' logs are not open yet opens them first in up to 32
-// short-lived goroutines it waits for (creating a log costs fsyncs, which overlap that way);
+// short-lived goroutines it waits for (opening a log on disk costs reads, which overlap that way);
 // its acks=all waits then run one after the other in the caller (one journal group commit
-// covers them all).
+// covers them all). (With LazyDir an open costs a ReadDir and no fsync, so the goroutines
+// matter only when logs on disk are reopened after a restart.)
 //
 // Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
 // partition's log, write-held only to open, reopen, close or remove it), then partition.mu

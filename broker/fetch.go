@@ -135,7 +135,7 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 		return 0, false
 	}
 	hw := l.NextOffset()
-	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, l.StartOffset()
+	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, p.startOffset(l)
 	if fp.Offset == hw {
 		return 0, false
 	}
@@ -150,7 +150,7 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 	batches, err := l.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
 		// Retention moved the start between our bounds check and the read.
-		r.LogStartOffset = l.StartOffset()
+		r.LogStartOffset = p.startOffset(l)
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, true
 	}

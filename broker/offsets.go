@@ -47,13 +47,16 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 				r.Offset = 0
 			}
 		case lp.Timestamp == tsEarliest || lp.Timestamp == tsEarliestLocal:
-			r.Offset = l.StartOffset()
+			r.Offset = p.startOffset(l)
 		case lp.Timestamp == tsLatest:
 			r.Offset = l.NextOffset()
 		case lp.Timestamp == tsMaxTimestamp:
 			r.Offset, r.Timestamp, err = maxTimestamp(l)
 		default:
 			r.Offset, r.Timestamp, err = offsetForTimestamp(l, lp.Timestamp)
+			if start := p.startOffset(l); err == nil && r.Offset >= 0 && r.Offset < start {
+				r.Offset = start // below a DeleteRecords start: Kafka answers the log start offset
+			}
 		}
 		p.logMu.RUnlock()
 		if err != nil {

@@ -65,7 +65,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		var stored bool
 		if err == nil {
 			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence checks: producer_state.go
-			start, synced = l.StartOffset(), l.SyncedOffset()
+			start, synced = p.startOffset(l), l.SyncedOffset()
 		}
 		p.logMu.RUnlock()
 		if be := (*BatchError)(nil); errors.As(err, &be) {
@@ -100,9 +100,10 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 const openConcurrency = 32
 
 // openMissing opens, concurrently, the logs of the request's partitions that are not open
-// yet (a first write to each: creating a log costs a few fsyncs of its files and
-// directories, which overlap when issued together instead of one partition after the
-// other). Failures are left to the appends, which open again and answer the error.
+// yet (a first write to each: opening a log that is on disk reads its files, which overlap
+// when issued together instead of one partition after the other; a new one costs a ReadDir,
+// since its files are created later, see doc.go). Failures are left to the appends, which
+// open again and answer the error.
 func (b *Broker) openMissing(req *brokerop.ProduceReq) {
 	var todo []*partition
 	for i := range req.Partitions {

@@ -326,7 +326,11 @@ func (b *Broker) snapshotProducers(p *partition, l *wal.Log, force bool) {
 	buf := encodeProducerSnapshot(upTo, s.producers)
 	s.dirty = l.NextOffset() > upTo
 	s.mu.Unlock()
-	if err := writeFileAtomic(b.fs, filepath.Join(p.dir(), producerSnapshotFile), buf); err != nil {
+	err := l.MakeDir() // the partition's directory may not exist yet (wal.Options.LazyDir)
+	if err == nil {
+		err = writeFileAtomic(b.fs, filepath.Join(p.dir(), producerSnapshotFile), buf)
+	}
+	if err != nil {
 		if !p.deleted.Load() {
 			b.log.Warn("broker: write producer snapshot", "topic", p.t.name, "partition", p.index, "err", err)
 		}

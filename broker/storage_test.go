@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,11 @@ func (e *env) writeBack(name string) {
 		e.t.Fatal(err)
 	}
 	f.Close()
+	// And its directory entry (a new partition's segment file is not fsynced into its
+	// directory before the journal's first checkpoint).
+	if err := e.fs.SyncDir(filepath.Dir(name)); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // A flipped bit inside fsynced, acknowledged data is never cut off as a torn tail (issue #14
@@ -52,10 +58,13 @@ func TestBitFlipInAckedDataIsNotCut(t *testing.T) {
 			t.Fatalf("offset %d, want %d", off, i)
 		}
 	}
-	// A read hands the partition's buffered entries to its file (an acknowledged produce
+	// A flush hands the partition's buffered entries to its file (an acknowledged produce
 	// leaves them buffered: the commit journal holds them), and writeback makes them durable.
 	if offs, _ := e.readAll("t", 0, 0); len(offs) != n {
 		t.Fatalf("%d records before the crash, want %d", len(offs), n)
+	}
+	if err := e.b.lookup("t", 0).log.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	seg := e.partitionSegment(0)
 	e.writeBack(seg)

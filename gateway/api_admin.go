@@ -163,7 +163,7 @@ func handleDescribeCluster(ctx context.Context, r *Request, req *kmsg.DescribeCl
 	if !req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = -2147483648
 	}
-	host, port := r.Server.Advertised()
+	host, port := r.Advertised()
 	for _, b := range bresp.Brokers {
 		rb := kmsg.NewDescribeClusterResponseBroker()
 		rb.NodeID, rb.Host, rb.Port = b.NodeID, host, port

@@ -1,8 +1,11 @@
 package gateway
 
-// Fetch (key 1), v4–16.
+// Fetch (key 1), v0–16.
 //
-//   - v0–v3 (legacy message sets) are not advertised.
+//   - v0–v3 answer legacy message sets: the stored v2 batches are down-converted
+//     (kafkawire.DownConvert: decompressed, one uncompressed message per record at its
+//     offset, records below the fetch offset and control batches left out) to magic 0 for
+//     v0/v1 and magic 1 for v2/v3, as Kafka does. Record headers are lost (v0–v3 have none).
 //   - The backend long-polls: it waits up to max_wait_ms for min_bytes and honours max_bytes
 //     and the per-partition max_bytes; the gateway only translates.
 //   - v13+ name topics by id; an id unknown after a cache refresh is UNKNOWN_TOPIC_ID for
@@ -151,8 +154,41 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 			}
 		}
 	}
+	if req.Version < 4 {
+		downConvertFetch(req, resp)
+		if release != nil {
+			release() // the answer now holds converted copies
+		}
+		return resp, nil
+	}
 	if release != nil {
 		return fetchAnswer{resp, release}, nil
 	}
 	return resp, nil
+}
+
+// downConvertFetch replaces every partition's record batches with a legacy message set
+// (Fetch v0–v3). A batch that cannot be converted answers CORRUPT_MESSAGE for its partition
+// after the messages converted before it, if any.
+func downConvertFetch(req *kmsg.FetchRequest, resp *kmsg.FetchResponse) {
+	magic := int8(0)
+	if req.Version >= 2 {
+		magic = 1
+	}
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			rp := &resp.Topics[i].Partitions[j]
+			if len(rp.RecordBatches) == 0 {
+				continue
+			}
+			ms, err := kafkawire.DownConvert(nil, rp.RecordBatches, magic, req.Topics[i].Partitions[j].FetchOffset)
+			if err != nil && len(ms) == 0 {
+				rp.ErrorCode = kafkawire.ErrCorruptMessage
+			}
+			if ms == nil {
+				ms = noRecords
+			}
+			rp.RecordBatches = ms
+		}
+	}
 }

@@ -1,8 +1,11 @@
 package gateway
 
-// ListOffsets (key 2), v1–7.
+// ListOffsets (key 2), v0–7.
 //
-//   - v0 (the old offsets[] shape) is not advertised.
+//   - v0 answers the old offsets[] shape: one offset (the one v1+ would answer) when
+//     max_num_offsets is at least 1 and the lookup found one, else an empty list. Kafka's v0
+//     could also list older segment base offsets; clients ask for one (librdkafka,
+//     kafka-python), so one is what we answer.
 //   - Timestamps -1 (latest), -2 (earliest), -3 (max timestamp, v7+) and real timestamps go to
 //     the backend as given; it answers offset -1 when no record matches a timestamp.
 //   - Leader epoch (v4+) is 0, as in Metadata.
@@ -43,6 +46,12 @@ func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsReq
 			} else {
 				bp := &bresp.Partitions[k]
 				rp.ErrorCode, rp.Timestamp, rp.Offset, rp.LeaderEpoch = bp.ErrorCode, bp.Timestamp, bp.Offset, 0
+			}
+			if req.Version == 0 {
+				rp.OldStyleOffsets = []int64{}
+				if rp.ErrorCode == 0 && rp.Offset >= 0 && p.MaxNumOffsets > 0 {
+					rp.OldStyleOffsets = append(rp.OldStyleOffsets, rp.Offset)
+				}
 			}
 			k++
 			rt.Partitions = append(rt.Partitions, rp)

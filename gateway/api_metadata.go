@@ -49,7 +49,7 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		}
 	}
 
-	host, port := s.Advertised()
+	host, port := r.Advertised()
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = s.NodeID(), host, port
 	resp.Brokers = append(resp.Brokers, b)

@@ -13,8 +13,8 @@ import (
 func init() {
 	for _, a := range []API{
 		{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce},
-		{Key: kafkawire.KeyFetch, MinVersion: 4, MaxVersion: 16, Handle: handleFetch},
-		{Key: kafkawire.KeyListOffsets, MinVersion: 1, MaxVersion: 7, Handle: typed(handleListOffsets)},
+		{Key: kafkawire.KeyFetch, MinVersion: 0, MaxVersion: 16, Handle: handleFetch},
+		{Key: kafkawire.KeyListOffsets, MinVersion: 0, MaxVersion: 7, Handle: typed(handleListOffsets)},
 		{Key: kafkawire.KeyMetadata, MinVersion: 0, MaxVersion: 12, Handle: typed(handleMetadata)},
 		{Key: kafkawire.KeyApiVersions, MinVersion: 0, MaxVersion: 4, Handle: handleApiVersions},
 		{Key: kafkawire.KeyCreateTopics, MinVersion: 0, MaxVersion: 7, Handle: typed(handleCreateTopics)},
@@ -25,6 +25,11 @@ func init() {
 		{Key: kmsg.AlterConfigs.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleAlterConfigs)},
 		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
+		{Key: kmsg.DeleteRecords.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteRecords)}, // api_records.go
+		{Key: kmsg.OffsetForLeaderEpoch.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleOffsetForLeaderEpoch)},
+		{Key: kmsg.DescribeLogDirs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeLogDirs)},
+		{Key: kmsg.DescribeClientQuotas.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeClientQuotas)},
+		{Key: kmsg.AlterClientQuotas.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleAlterClientQuotas)},
 		{Key: kafkawire.KeyFindCoordinator, MinVersion: 0, MaxVersion: 6, Handle: typed(handleFindCoordinator)}, // group_*.go
 		{Key: kmsg.JoinGroup.Int16(), MinVersion: 0, MaxVersion: 9, Handle: typed(handleJoinGroup)},
 		{Key: kmsg.SyncGroup.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleSyncGroup)},
@@ -36,6 +41,10 @@ func init() {
 		{Key: kmsg.DescribeGroups.Int16(), MinVersion: 0, MaxVersion: 6, Handle: typed(handleDescribeGroups)},
 		{Key: kmsg.DeleteGroups.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteGroups)},
 		{Key: kmsg.OffsetDelete.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleOffsetDelete)},
+		{Key: kmsg.SASLHandshake.Int16(), MinVersion: 0, MaxVersion: 1, Handle: handleSaslHandshake}, // sasl.go
+		{Key: kmsg.SASLAuthenticate.Int16(), MinVersion: 0, MaxVersion: 2, Handle: handleSaslAuthenticate},
+		{Key: kmsg.DescribeUserSCRAMCredentials.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeUserScramCredentials)}, // api_scram.go
+		{Key: kmsg.AlterUserSCRAMCredentials.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleAlterUserScramCredentials)},
 	} {
 		Register(a)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -152,17 +153,8 @@ func idleCost(b *testing.B, n int, viaGateway bool) memCost {
 	var stop func()
 	var held chan net.Conn
 	if viaGateway {
-		srv, err := gateway.NewServer(gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ln) }()
-		addr, stop = ln.Addr().String(), func() { srv.Close(); <-done }
+		g := serve.Start(b, gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)}, nil)
+		addr, stop = g.Addr, g.Stop
 		c := dial(b, addr)
 		createTopic(b, c, "idle", 8)
 		c.c.Close()
@@ -230,23 +222,18 @@ func (l *failingListener) Accept() (net.Conn, error) {
 // accepts again, and the connections it already serves and the ones after keep working. Any
 // other accept error still ends Serve.
 func TestAcceptOutOfDescriptorsKeepsServing(t *testing.T) {
-	srv, err := gateway.NewServer(gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fl := &failingListener{Listener: ln, err: &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}, n: 5}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(fl) }()
-	c := dial(t, ln.Addr().String())
+	g := serve.Start(t, gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)}, fl)
+	c := dial(t, g.Addr)
 	createTopic(t, c, "after-emfile", 1)
 	c.c.Close()
-	srv.Close()
-	if err := <-done; err != gateway.ErrServerClosed {
-		t.Fatalf("Serve after Close: %v, want ErrServerClosed", err)
+	g.Stop() // fails the test unless Serve ends with ErrServerClosed
+	if t.Failed() {
+		t.FailNow()
 	}
 
 	srv2, err := gateway.NewServer(gateway.Config{Backend: gatewaytest.NewMem(8), Logger: slog.New(slog.DiscardHandler)})

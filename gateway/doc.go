@@ -34,6 +34,21 @@
 // fetches with the Backend's FetchPooled: those bytes may live in read buffers the backend
 // reuses (broker.Broker's do), and the writer releases them once the answer is written.
 //
+// # Listeners and security
+//
+// Serve and ServeConn serve PLAINTEXT; ServeListener serves a Kafka listener of any security
+// protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL; ParseListeners reads Kafka's
+// "SASL_SSL://:9093,PLAINTEXT://:9092"), several at once, each advertising its own port.
+// SSL and SASL_SSL use Config.TLS (NewTLSConfig: TLS 1.2+, the certificate from a
+// CertReloader that re-reads its files when they change, client certificates as Kafka's
+// ssl.client.auth asks); the TLS handshake completes before the first frame is read. SASL
+// (sasl.go has the rules) offers PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 over the backend's
+// SCRAM credentials (Backend.DescribeUserScramCredentials; sasl_mech.go is the server side of
+// RFC 5802/7677 with Kafka's nonce rule), re-authentication after Config.SASL.ReauthAfter
+// (KIP-368), and closes connections as Kafka does. Request.Principal gives the connection's
+// principal ("User:alice", "User:CN=alice,O=example" for a client certificate on SSL,
+// "User:ANONYMOUS"); nothing is authorized by it yet (ACLs are not implemented).
+//
 // # Registering an API (contract for other files of this package)
 //
 // Each Kafka API is served from the file of its concern (api_produce.go, api_fetch.go, …;
@@ -47,7 +62,7 @@
 // Handler, as Fetch):
 //
 //	func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
-//		host, port := r.Server.Advertised()
+//		host, port := r.Advertised()
 //		...
 //		bresp, err := r.Server.Backend().DescribeGroups(ctx, breq) // one method per broker op
 //		... // an op no broker serves answers an error wrapping brokerop.ErrUnsupported
@@ -69,6 +84,9 @@
 //     serve an op (groups, configs, producer ids) answers an error wrapping
 //     brokerop.ErrUnsupported; answer that with the Kafka error code Kafka uses when the
 //     feature is missing, never a panic. Only register an API when its file can serve it.
+//   - r.Advertised() is the host and port of the listener the request came in on (use it,
+//     not r.Server.Advertised(), in answers that name the broker); r.Principal() the
+//     connection's principal.
 //   - r.Server gives Backend(), Advertised() (host, port clients must dial: Config
 //     AdvertisedHost/AdvertisedPort, env RAFKA_KAFKA_CLIENT_HOST/RAFKA_KAFKA_CLIENT_PORT in
 //     cmd/gateway), NodeID() (the Kafka broker id the gateway presents, 0 by default),
@@ -85,12 +103,17 @@
 //
 // # Versions served
 //
-// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v4–16, ListOffsets v1–7,
+// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v0–16, ListOffsets v0–7,
 // CreateTopics v0–7, DeleteTopics v0–6, InitProducerID v0–5 (idempotent producers only;
-// api_init_producer_id.go). Produce v0–v2 carry legacy message sets (magic 0/1):
+// api_init_producer_id.go), SaslHandshake v0–1, SaslAuthenticate v0–2 (sasl.go),
+// DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go),
+// DeleteRecords v0–2, OffsetForLeaderEpoch v0–4, DescribeLogDirs v0–4, DescribeClientQuotas
+// v0–1, AlterClientQuotas v0–1 (api_records.go). Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
-// broker stores v2 only). Fetch v0–v3 would have to answer in message sets; we do not
-// down-convert, so those are not advertised (every client since Kafka 0.11 negotiates v4+).
+// broker stores v2 only). Fetch v0–v3 answer message sets: the gateway down-converts the
+// stored batches (magic 0 for v0/v1, magic 1 for v2/v3; kafkawire.DownConvert), so a client
+// that assumes an old broker without asking ApiVersions (librdkafka with
+// api.version.request=false, broker.version.fallback=0.9.0) produces and consumes.
 // Serving Produce v0 matters beyond old clients: librdkafka compresses with gzip, snappy or
 // lz4 only when Produce v0 is in the advertised range. Produce v12+ (transactions v2, topic
 // ids), Fetch v17+ and ListOffsets v8+ are not advertised.
@@ -118,6 +141,17 @@
 //   - Topic ids (Fetch v13+, Metadata v10+, DeleteTopics v6+) are resolved through a cache
 //     filled from Backend.Metadata and refreshed on a miss; an id still unknown after the
 //     refresh is UNKNOWN_TOPIC_ID.
+//
+// # Quotas
+//
+// producer_byte_rate and consumer_byte_rate (stored by the backend, read every
+// Config.Quotas.Refresh or after an AlterClientQuotas through this gateway) are enforced per
+// gateway with a token bucket per quota entity (quota.go): an over-quota Produce or Fetch is
+// answered at once with throttle_time_ms and its connection muted for that time, as Kafka
+// does (KIP-219). User quotas apply to the connection's principal (its name without
+// "User:"; ANONYMOUS when not authenticated); request_percentage
+// and controller_mutation_rate are stored, not enforced. With several gateways each enforces
+// the full quota on its own connections.
 //
 // # Logging and time
 //

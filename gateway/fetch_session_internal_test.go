@@ -378,7 +378,7 @@ func BenchmarkFetch10kPartitions(b *testing.B) {
 	run := func(b *testing.B, req []byte) {
 		var out []byte
 		for b.Loop() {
-			p, err := s.handle(req)
+			p, err := s.handle(req, plainConnState())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -393,7 +393,7 @@ func BenchmarkFetch10kPartitions(b *testing.B) {
 	})
 	b.Run("incremental", func(b *testing.B) {
 		full.SessionID, full.SessionEpoch = 0, 0
-		p, err := s.handle(frame(full))
+		p, err := s.handle(frame(full), plainConnState())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -410,7 +410,7 @@ func BenchmarkFetch10kPartitions(b *testing.B) {
 			inc.SessionEpoch = epoch
 			epoch++
 			req := frame(inc)
-			p, err := s.handle(req)
+			p, err := s.handle(req, plainConnState())
 			if err != nil || answerOf(p.resp).ErrorCode != 0 {
 				b.Fatalf("incremental: %v %v", err, p.resp)
 			}

@@ -73,7 +73,7 @@ func FuzzHandle(f *testing.F) {
 				}
 			}
 		}
-		p, err := s.handle(frame)
+		p, err := s.handle(frame, plainConnState())
 		if err != nil {
 			return
 		}
@@ -135,7 +135,7 @@ func TestGoldenFrames(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		p, err := s.handle(frame)
+		p, err := s.handle(frame, plainConnState())
 		if err != nil {
 			t.Fatalf("%s: refused: %v", name, err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -42,23 +43,8 @@ func start(t testing.TB, cfg gateway.Config) *testServer {
 	}
 	cfg.AdvertisedHost = "127.0.0.1"
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	srv, err := gateway.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	})
-	return &testServer{srv: srv, addr: ln.Addr().String(), mem: mem}
+	g := serve.Start(t, cfg, nil)
+	return &testServer{srv: g.Server, addr: g.Addr, mem: mem}
 }
 
 func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
@@ -240,7 +226,7 @@ func TestApiVersions(t *testing.T) {
 		for _, k := range resp.ApiKeys {
 			got[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
 		}
-		want := map[int16][2]int16{0: {0, 11}, 1: {4, 16}, 2: {1, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
+		want := map[int16][2]int16{0: {0, 11}, 1: {0, 16}, 2: {0, 7}, 3: {0, 12}, 18: {0, 4}, 19: {0, 7}, 20: {0, 6}}
 		for k, r := range want {
 			if got[k] != r {
 				t.Fatalf("v%d: key %d advertised %v, want %v", v, k, got[k], r)
@@ -385,7 +371,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	truncated := bodyOf(md)
 	truncated = truncated[:len(truncated)-3]
 	oldFetch := kmsg.NewPtrFetchRequest()
-	oldFetch.SetVersion(3)
+	oldFetch.SetVersion(17) // above the served v0–16
 	cases := []struct {
 		name string
 		wire []byte
@@ -393,7 +379,7 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		{"oversize", binary.BigEndian.AppendUint32(nil, 1<<20+1)},
 		{"negative size", []byte{0x80, 0, 0, 0}},
 		{"unknown key", kafkawire.AppendFrame(nil, []byte{0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xff, 0xff})},
-		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrSASLHandshakeRequest()))},
+		{"unserved key", kafkawire.AppendFrame(nil, bodyOf(kmsg.NewPtrWriteTxnMarkersRequest()))},
 		{"unsupported version", kafkawire.AppendFrame(nil, bodyOf(oldFetch))},
 		{"truncated body", kafkawire.AppendFrame(nil, truncated)},
 		{"truncated header", kafkawire.AppendFrame(nil, []byte{0, 3, 0})},

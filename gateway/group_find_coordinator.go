@@ -15,7 +15,7 @@ import (
 )
 
 func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
-	host, port := r.Server.Advertised()
+	host, port := r.Advertised()
 	groups := r.Server.groups.has(ctx, r.Server.Backend())
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()

@@ -35,6 +35,28 @@ type Request struct {
 	Header kafkawire.RequestHeader
 	Body   kmsg.Request
 	Server *Server
+
+	conn *connState // the connection's security state (nil in tests that build a Request)
+}
+
+// Principal is the Kafka principal of the request's connection: "User:<name>" after SASL,
+// "User:<certificate subject>" for a client certificate on an SSL listener, otherwise
+// "User:ANONYMOUS".
+func (r *Request) Principal() string {
+	if r.conn == nil {
+		return AnonymousPrincipal
+	}
+	return r.conn.principal
+}
+
+// Advertised is the host and port clients must dial to stay on the listener this request
+// came in on.
+func (r *Request) Advertised() (host string, port int32) {
+	host, port = r.Server.Advertised()
+	if r.conn != nil && r.conn.lis.port != 0 {
+		port = r.conn.lis.port
+	}
+	return host, port
 }
 
 var (

@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
 	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/meshkafka/meshkafka/telemetry"
 	"io"
 	"log/slog"
 	"net"
@@ -17,8 +15,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/kafkawire"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // Config configures a Server.
@@ -42,8 +44,21 @@ type Config struct {
 	FetchSessions FetchSessionConfig
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
+	// TLS is the server TLS config of SSL and SASL_SSL listeners (NewTLSConfig builds one
+	// that reloads its certificate). Required to serve those listeners.
+	TLS *tls.Config
+	// SASL configures SASL_PLAINTEXT and SASL_SSL listeners (sasl.go).
+	SASL SASLConfig
+	// Quotas configures client quota enforcement (quota.go).
+	Quotas QuotaConfig
 	// Logger receives connection and request errors. Nil: discard.
 	Logger *slog.Logger
+}
+
+// listenerInfo is what a connection knows of the listener it came in on.
+type listenerInfo struct {
+	proto SecurityProtocol
+	port  int32 // advertised port (0: the server's)
 }
 
 // Server serves the Kafka protocol on listeners and connections given to it.
@@ -63,6 +78,12 @@ type Server struct {
 
 	// sessions holds the fetch sessions of all connections (nil: sessions off).
 	sessions *fetchSessionCache
+
+	clock    clock.Clock                         // SASL session expiry
+	creds    credentials                         // SCRAM credential lookup (the backend's)
+	authHook func(principal string, reauth bool) // tests: called on every successful authentication
+	// quotas enforces client byte-rate quotas (quota.go).
+	quotas *quotas
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
@@ -88,7 +109,16 @@ func NewServer(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
 	}
 	s.topics.backend = cfg.Backend
+	s.clock = clock.Or(cfg.SASL.Clock)
+	s.creds = backendCredentials(cfg.Backend)
+	for _, m := range cfg.SASL.Mechanisms {
+		if newMech(m, nil) == nil {
+			cancel()
+			return nil, fmt.Errorf("gateway: SASL mechanism %q not supported (have %v)", m, DefaultMechanisms)
+		}
+	}
 	s.sessions = newFetchSessionCache(cfg.FetchSessions)
+	s.quotas = newQuotas(cfg.Backend, cfg.Quotas)
 	return s, nil
 }
 
@@ -118,16 +148,42 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("gateway: server closed")
 
-// Serve accepts connections on ln until Close (which closes ln) or an accept error.
-// When Config.AdvertisedPort is 0 and ln is TCP, the listener's port is advertised.
+// Serve accepts PLAINTEXT connections on ln until Close (which closes ln) or an accept
+// error. When Config.AdvertisedPort is 0 and ln is TCP, the listener's port is advertised.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serveListener(ln, listenerInfo{proto: Plaintext}, true)
+}
+
+// ServeListener accepts connections of a Kafka listener with protocol p on ln (a plain TCP
+// listener: the server adds TLS for SSL and SASL_SSL from Config.TLS). Metadata and
+// FindCoordinator answers on these connections advertise advertisedPort (0: ln's port), so
+// that clients stay on the listener they came in on, as Kafka's listener names do.
+func (s *Server) ServeListener(ln net.Listener, p SecurityProtocol, advertisedPort int32) error {
+	if p.TLS() && s.cfg.TLS == nil {
+		ln.Close()
+		return fmt.Errorf("gateway: %s listener needs Config.TLS", p)
+	}
+	if p < Plaintext || p > SASLSSL {
+		ln.Close()
+		return fmt.Errorf("gateway: unknown security protocol %d", p)
+	}
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && advertisedPort == 0 {
+		advertisedPort = int32(a.Port)
+	}
+	if p.TLS() {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	return s.serveListener(ln, listenerInfo{proto: p, port: advertisedPort}, false)
+}
+
+func (s *Server) serveListener(ln net.Listener, lis listenerInfo, setAdvertised bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
 	}
-	if a, ok := ln.Addr().(*net.TCPAddr); ok && s.cfg.AdvertisedPort == 0 {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && s.cfg.AdvertisedPort == 0 && (setAdvertised || lis.port == 0) {
 		s.cfg.AdvertisedPort = int32(a.Port)
 	}
 	s.listeners[ln] = struct{}{}
@@ -164,7 +220,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.ServeConn(c)
+		s.serveConn(c, lis)
 	}
 }
 
@@ -178,9 +234,11 @@ func retryableAccept(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// ServeConn serves one client connection on its own goroutine; the server owns c from now
-// on and closes it when the client goes away or the server closes.
-func (s *Server) ServeConn(c net.Conn) {
+// ServeConn serves one PLAINTEXT client connection on its own goroutine; the server owns c
+// from now on and closes it when the client goes away or the server closes.
+func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, listenerInfo{proto: Plaintext}) }
+
+func (s *Server) serveConn(c net.Conn, lis listenerInfo) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -198,7 +256,7 @@ func (s *Server) ServeConn(c net.Conn) {
 			s.mu.Unlock()
 			c.Close()
 		}()
-		if err := s.serve(c); !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
+		if err := s.serve(c, lis); !errors.Is(err, io.EOF) && s.ctx.Err() == nil {
 			s.log.Debug("gateway: connection closed", "remote", c.RemoteAddr(), "err", err)
 		}
 	}()
@@ -228,6 +286,10 @@ type pending struct {
 	version int16
 	resp    kmsg.Response
 	finish  func() (kmsg.Response, error)
+	// raw: rawBytes is a SASL token of the v0 raw phase, written with a 4-byte length only.
+	raw      bool
+	rawBytes []byte
+	mute     time.Duration // quota throttle: the connection reads nothing more for this long
 }
 
 // maxPipelined bounds the answers queued on one connection (Kafka clients keep at most 5
@@ -238,12 +300,33 @@ const maxPipelined = 16
 // requests in order, queueing answers; a writer goroutine finishes and writes them in the
 // same order. Staged APIs (Produce) therefore overlap their slow part with the reading and
 // staging of the next request, while every answer still leaves in request order.
-func (s *Server) serve(c net.Conn) error {
+func (s *Server) serve(c net.Conn, lis listenerInfo) error {
+	cs := &connState{lis: lis, principal: AnonymousPrincipal, authed: !lis.proto.SASL()}
+	if tc, ok := c.(*tls.Conn); ok {
+		// Handshake before the first frame, bounded, so that the principal of a client
+		// certificate is known and a plaintext client on a TLS port is closed at once.
+		c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			return fmt.Errorf("gateway: TLS handshake: %w", err)
+		}
+		c.SetDeadline(time.Time{})
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && !lis.proto.SASL() {
+			cs.principal = "User:" + certs[0].Subject.String()
+			s.log.Debug("gateway: TLS client authenticated", "principal", cs.principal, "remote", c.RemoteAddr())
+			if s.authHook != nil {
+				s.authHook(cs.principal, false)
+			}
+		}
+	}
 	queue := make(chan pending, maxPipelined)
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- s.writeLoop(c, queue) }()
 
 	fr := kafkawire.NewFrameReader(c, s.cfg.MaxFrameBytes)
+	cs.setMax = fr.SetMax
+	if !cs.authed {
+		fr.SetMax(min(saslMaxReceive, s.cfg.MaxFrameBytes))
+	}
 	var err error
 	var spare []byte // a produce frame's memory, free again once its stage returned
 	for {
@@ -256,7 +339,14 @@ func (s *Server) serve(c net.Conn) error {
 		}
 		spare = nil
 		var p pending
-		if p, err = s.handleSafe(frame); err != nil {
+		if cs.raw {
+			if p, err = s.rawSASL(cs, frame); err != nil {
+				break
+			}
+			queue <- p
+			continue
+		}
+		if p, err = s.handleSafe(frame, cs); err != nil {
 			break
 		}
 		// Backends keep no reference to produce records once Produce (or ProduceStaged)
@@ -266,10 +356,17 @@ func (s *Server) serve(c net.Conn) error {
 		if len(frame) >= 2 && int16(frame[0])<<8|int16(frame[1]) == kafkawire.KeyProduce && cap(frame) <= 16<<20 {
 			spare = frame
 		}
-		if p.resp == nil && p.finish == nil {
-			continue
+		if p.resp != nil || p.finish != nil {
+			queue <- p
+			if cs.closing != nil {
+				err = cs.closing // answered; now closed, as Kafka closes after a failed authentication
+				break
+			}
 		}
-		queue <- p
+		if p.mute > 0 && !s.muteFor(p.mute) {
+			err = net.ErrClosed
+			break
+		}
 	}
 	close(queue)
 	if werr := <-writerDone; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
@@ -285,6 +382,15 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	fw := kafkawire.FetchWriter{RefMin: fetchRefMin}
 	var failed error
 	for p := range queue {
+		if p.raw && failed == nil {
+			out = binary.BigEndian.AppendUint32(out[:0], uint32(len(p.rawBytes)))
+			out = append(out, p.rawBytes...)
+			if _, err := c.Write(out); err != nil {
+				failed = err
+				c.Close()
+			}
+			continue
+		}
 		if failed != nil {
 			if p.finish != nil {
 				s.finishSafe(p.finish) // let the backend complete; the answer has nowhere to go
@@ -343,6 +449,9 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	return failed
 }
 
+// tlsHandshakeTimeout bounds a TLS handshake on an SSL or SASL_SSL listener.
+const tlsHandshakeTimeout = 10 * time.Second
+
 // fetchRefMin is the smallest record set of a Fetch answer written from the backend's own
 // bytes (writev) rather than copied into the connection's encode buffer.
 const fetchRefMin = 4 << 10
@@ -352,14 +461,14 @@ var errPanic = errors.New("gateway: request handler panicked")
 
 // handleSafe is handle with a panic (a handler or backend bug) turned into an error that
 // closes only this connection.
-func (s *Server) handleSafe(frame []byte) (p pending, err error) {
+func (s *Server) handleSafe(frame []byte, cs *connState) (p pending, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("gateway: request handler panicked", "panic", v, "stack", string(debug.Stack()))
 			p, err = pending{}, fmt.Errorf("%w: %v", errPanic, v)
 		}
 	}()
-	return s.handle(frame)
+	return s.handle(frame, cs)
 }
 
 // finishSafe runs a staged request's finish step, turning a panic into an error.
@@ -375,9 +484,12 @@ func (s *Server) finishSafe(finish func() (kmsg.Response, error)) (resp kmsg.Res
 
 // handle decodes and dispatches one request frame. A zero pending with a nil error means
 // no answer is sent.
-func (s *Server) handle(frame []byte) (pending, error) {
+func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 	h, body, err := kafkawire.ParseHeader(frame)
 	if err != nil {
+		return pending{}, err
+	}
+	if err := s.gate(cs, h.APIKey); err != nil {
 		return pending{}, err
 	}
 	api, ok := lookupAPI(h.APIKey)
@@ -398,7 +510,7 @@ func (s *Server) handle(frame []byte) (pending, error) {
 	if err != nil {
 		return pending{}, err
 	}
-	r := &Request{Header: h, Body: req, Server: s}
+	r := &Request{Header: h, Body: req, Server: s, conn: cs}
 	// One gateway.kafka.request span per Kafka request: the root of the trace that follows the
 	// request over the mesh. With tracing off this is a no-op span and no attributes are built.
 	ctx, span := telemetry.Tracer().Start(s.ctx, telemetry.SpanGatewayRequest, trace.WithSpanKind(trace.SpanKindServer))
@@ -413,9 +525,17 @@ func (s *Server) handle(frame []byte) (pending, error) {
 			span.End()
 			return p, err
 		}
+		if h.APIKey == kafkawire.KeyProduce {
+			p.mute = s.quotas.record(ctx, quotaProduce, quotaUser(cs.principal), h.ClientID, len(frame))
+		}
+		throttle := throttleMillis(p.mute)
 		p.finish = func() (kmsg.Response, error) {
 			defer span.End()
-			return finish()
+			resp, err := finish()
+			if pr, ok := resp.(*kmsg.ProduceResponse); ok && throttle > 0 {
+				pr.ThrottleMillis = throttle
+			}
+			return resp, err
 		}
 		return p, nil
 	}
@@ -429,5 +549,8 @@ func (s *Server) handle(frame []byte) (pending, error) {
 	}
 	resp.SetVersion(h.APIVersion)
 	p.resp = resp
+	if h.APIKey == kafkawire.KeyFetch {
+		p.mute = s.throttleFetch(ctx, quotaUser(cs.principal), h.ClientID, resp)
+	}
 	return p, nil
 }

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,20 +11,35 @@ import (
 )
 
 // endpointBenchPeers returns the pairings that involve our Go endpoint: ours (Go to Go),
-// ours-rust (Go dials Rust) and rust-ours (Rust dials Go, timed in the driver).
-func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]throughputPeer {
+// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver) and
+// rust-ours-gate (the same to a Go endpoint with the receive gate on).
+func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer {
 	discard := func(streamReport) {}
-	sinkEndpoint := func() *endpoint.Endpoint {
-		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	// accepted holds each sink endpoint's latest accepted connection.
+	accepted := map[*endpoint.Endpoint]*atomic.Pointer[endpoint.Conn]{}
+	sinkEndpoint := func(gate bool) *endpoint.Endpoint {
+		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", RxGate: gate})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { ep.Close() })
+		last := new(atomic.Pointer[endpoint.Conn])
+		accepted[ep] = last
 		ep.Handle(alpnSink, func(ctx context.Context, c *endpoint.Conn) {
+			last.Store(c)
 			defer c.Close()
 			goServe(ctx, c, irohnode.Sink, discard)
 		})
 		return ep
+	}
+	// received counts what a Go sink received from a sender and what quic-go dropped of it.
+	received := func(ep *endpoint.Endpoint) packetCounts {
+		s := ep.SocketStats()
+		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes}
+		if c := accepted[ep].Load(); c != nil {
+			pc.dropped -= int64(c.QUIC().ConnectionStats().BytesReceived)
+		}
+		return pc
 	}
 	goUpload := func(c *endpoint.Conn) throughputPeer {
 		return func(ctx context.Context, streams int) (time.Duration, error) {
@@ -35,17 +51,21 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]throughput
 			return r.Elapsed, checkSinkReplies(r.Streams, per)
 		}
 	}
-	peers := map[string]throughputPeer{}
+	peers := map[string]benchPeer{}
 
-	// Go -> Go.
-	server, client := sinkEndpoint(), sinkEndpoint()
+	// Go -> Go. Each sink endpoint serves one pairing, so its socket counts only that one.
+	server, client := sinkEndpoint(false), sinkEndpoint(false)
 	c, err := client.Dial(ctx, server.Addr(), alpnSink)
 	if err != nil {
 		b.Fatal(err)
 	}
-	peers["ours"] = goUpload(c)
+	peers["ours"] = benchPeer{
+		run:     goUpload(c),
+		packets: func() packetCounts { return received(server) },
+		cpu:     func() (time.Duration, time.Duration) { return selfCPU(), 0 },
+	}
 
-	// Go -> Rust.
+	// Go -> Rust: our data packets, and the Rust receiver's ACKs as they arrive.
 	rust := rustNode(b, irohnode.NodeOptions{ALPNs: testALPNs})
 	if err := rust.AddNodeAddr(ctx, irohAddr(client)); err != nil {
 		b.Fatal(err)
@@ -54,32 +74,50 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]throughput
 	if err != nil {
 		b.Fatal(err)
 	}
-	peers["ours-rust"] = func(ctx context.Context, streams int) (time.Duration, error) {
-		d, err := goUpload(rc)(ctx, streams)
-		if err != nil {
-			return 0, err
-		}
-		for range streams { // drain the sink's events
-			if _, err := rust.WaitStream(ctx, ""); err != nil {
+	rustCPU := driverCPU(b, rust.Driver())
+	peers["ours-rust"] = benchPeer{
+		run: func(ctx context.Context, streams int) (time.Duration, error) {
+			d, err := goUpload(rc)(ctx, streams)
+			if err != nil {
 				return 0, err
 			}
-		}
-		return d, nil
+			for range streams { // drain the sink's events
+				if _, err := rust.WaitStream(ctx, ""); err != nil {
+					return 0, err
+				}
+			}
+			return d, nil
+		},
+		packets: func() packetCounts {
+			s := client.SocketStats()
+			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1}
+		},
+		cpu: func() (time.Duration, time.Duration) { return selfCPU(), rustCPU() },
 	}
 
-	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink.
+	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink. The data packets as
+	// they arrive, and our ACKs. rust-ours-gate: the same to a Go sink with the receive gate.
 	uploader := rustNode(b, irohnode.NodeOptions{})
-	uc, err := uploader.Connect(ctx, irohAddr(server), alpnSink, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	peers["rust-ours"] = func(ctx context.Context, streams int) (time.Duration, error) {
-		per := int64(benchBytes / streams)
-		r, err := uc.Transfer(ctx, irohnode.Transfer{Streams: streams, Bytes: per})
+	uploaderCPU := driverCPU(b, uploader.Driver())
+	rustUpload := func(sink *endpoint.Endpoint) benchPeer {
+		uc, err := uploader.Connect(ctx, irohAddr(sink), alpnSink, "")
 		if err != nil {
-			return 0, err
+			b.Fatal(err)
 		}
-		return time.Duration(r.MS * float64(time.Millisecond)), checkSinkReplies(r.Streams, per)
+		return benchPeer{
+			run: func(ctx context.Context, streams int) (time.Duration, error) {
+				per := int64(benchBytes / streams)
+				r, err := uc.Transfer(ctx, irohnode.Transfer{Streams: streams, Bytes: per})
+				if err != nil {
+					return 0, err
+				}
+				return time.Duration(r.MS * float64(time.Millisecond)), checkSinkReplies(r.Streams, per)
+			},
+			packets: func() packetCounts { return received(sink) },
+			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), selfCPU() },
+		}
 	}
+	peers["rust-ours"] = rustUpload(sinkEndpoint(false))
+	peers["rust-ours-gate"] = rustUpload(sinkEndpoint(true))
 	return peers
 }

@@ -92,23 +92,24 @@ func meshAddr(t testing.TB, n *irohnode.Node) endpoint.NodeAddr {
 
 func (g *goNode) waitReport(ctx context.Context, t testing.TB) streamReport {
 	t.Helper()
-	select {
-	case r := <-g.reports:
-		return r
-	case <-ctx.Done():
-		t.Fatal("no stream report from the Go side")
-		return streamReport{}
-	}
+	return receive(ctx, t, g.reports, "no stream report from the Go side")
 }
 
 func (g *goNode) waitAccepted(ctx context.Context, t testing.TB) acceptedConn {
 	t.Helper()
+	return receive(ctx, t, g.accepted, "the Go endpoint accepted no connection")
+}
+
+// receive returns the next value from ch; if ctx ends first it fails t with what.
+func receive[T any](ctx context.Context, t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
 	select {
-	case a := <-g.accepted:
-		return a
+	case v := <-ch:
+		return v
 	case <-ctx.Done():
-		t.Fatal("the Go endpoint accepted no connection")
-		return acceptedConn{}
+		t.Fatal(what)
+		var zero T
+		return zero
 	}
 }
 
@@ -172,13 +173,7 @@ func TestGoDialsRust(t *testing.T) {
 		if err := sendUni(ctx, c, bigTransfer); err != nil {
 			t.Fatal(err)
 		}
-		e, err := rust.WaitStream(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Kind != "uni" || e.RecvBytes != bigTransfer || e.RecvSHA256 != want {
-			t.Fatalf("Rust sink saw %+v, want uni %d bytes %s", e, bigTransfer, want)
-		}
+		waitUni(ctx, t, rust, "", bigTransfer, want)
 	})
 
 	t.Run("uni-source-64MiB", func(t *testing.T) {
@@ -231,11 +226,7 @@ func TestGoDialsRust(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := irohnode.PatternSHA256(manyStreamSz)
-		for i, s := range res.Streams {
-			if s.RecvSHA256 != w {
-				t.Errorf("stream %d: echo %d bytes %s, want %s", i, s.RecvBytes, s.RecvSHA256, w)
-			}
-		}
+		checkEchoes(t, res.Streams, w)
 		for range manyStreams {
 			e, err := rust.WaitStream(ctx, "")
 			if err != nil {
@@ -306,13 +297,7 @@ func TestRustDialsGo(t *testing.T) {
 		if _, err := c.Transfer(ctx, irohnode.Transfer{Kind: "uni", Bytes: bigTransfer, Request: true}); err != nil {
 			t.Fatal(err)
 		}
-		e, err := rust.WaitStream(ctx, c.Handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Kind != "uni" || e.RecvBytes != bigTransfer || e.RecvSHA256 != want {
-			t.Fatalf("Rust received %+v, want uni %d bytes %s", e, bigTransfer, want)
-		}
+		waitUni(ctx, t, rust, c.Handle, bigTransfer, want)
 		if rep := g.waitReport(ctx, t); rep.Err != nil || rep.SentSHA256 != want {
 			t.Fatalf("Go source: %+v", rep)
 		}
@@ -325,11 +310,7 @@ func TestRustDialsGo(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := irohnode.PatternSHA256(manyStreamSz)
-		for i, s := range r.Streams {
-			if s.RecvSHA256 != w {
-				t.Errorf("stream %d: echo %d bytes %s, want %s", i, s.RecvBytes, s.RecvSHA256, w)
-			}
-		}
+		checkEchoes(t, r.Streams, w)
 		for range manyStreams {
 			if rep := g.waitReport(ctx, t); rep.Err != nil || rep.RecvSHA256 != w {
 				t.Errorf("Go stream: %+v", rep)

@@ -266,3 +266,26 @@ func sinkReplySHA256(n int64, sha string) string {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%d %s\n", n, sha))
 	return hex.EncodeToString(sum[:])
 }
+
+// checkEchoes fails t for every stream whose echo does not hash to want.
+func checkEchoes(t *testing.T, streams []irohnode.StreamResult, want string) {
+	t.Helper()
+	for i, s := range streams {
+		if s.RecvSHA256 != want {
+			t.Errorf("stream %d: echo %d bytes %s, want %s", i, s.RecvBytes, s.RecvSHA256, want)
+		}
+	}
+}
+
+// waitUni waits for the next stream node reports on conn ("": any) and fails t unless it
+// was a uni stream that received n bytes hashing to want.
+func waitUni(ctx context.Context, t *testing.T, node *irohnode.Node, conn string, n int64, want string) {
+	t.Helper()
+	e, err := node.WaitStream(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Kind != "uni" || e.RecvBytes != n || e.RecvSHA256 != want {
+		t.Fatalf("Rust node %s saw %+v, want uni %d bytes %s", node.Name, e, n, want)
+	}
+}

@@ -2,12 +2,12 @@ package interop
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
@@ -93,22 +93,8 @@ func TestMDNSGoLAN(t *testing.T) {
 		svcs[i], ids[i] = newMDNS(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(20000+i)))
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for i := range n {
-		for j := range n {
-			if i == j {
-				continue
-			}
-			got, err := svcs[i].Lookup(ctx, ids[j])
-			if err != nil {
-				t.Fatalf("node %d looking up node %d: %v", i, j, err)
-			}
-			want := fmt.Sprintf("127.0.0.1:%d", 20000+j)
-			if len(got.Direct) != 1 || got.Direct[0].String() != want {
-				t.Fatalf("node %d sees node %d at %v, want %s", i, j, got.Direct, want)
-			}
-		}
-	}
+	meshtest.LookupAll(t, svcs, ids, func(j int) []netip.AddrPort {
+		return []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(20000+j))}
+	})
 	t.Logf("%d Go nodes found all %d others within %v", n, n-1, time.Since(start).Round(time.Millisecond))
 }

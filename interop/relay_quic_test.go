@@ -14,6 +14,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -170,6 +171,10 @@ func TestRelayQUICRustGoRelayOnly(t *testing.T) {
 	if st.Unresponsive != 0 {
 		t.Errorf("relay stats %+v: the relay gave up on a client that answered no Ping", st)
 	}
+	if st.Unpaced != 1 {
+		// The Go peer (relayhttp) opts out of the window; the Rust client must stay paced.
+		t.Errorf("relay stats %+v: want only the Go peer unpaced", st)
+	}
 	t.Logf("relay stats: %+v", st)
 	_ = rc.Close(ctx, 0, "done")
 }
@@ -237,29 +242,9 @@ func TestRelayQUICRustGoUpgradeToDirect(t *testing.T) {
 func TestRelayEndpointRustGo(t *testing.T) {
 	ctx := nsCtx(t, 60*time.Second)
 	_, relayURL := startGoRelay(t)
-	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: relayURL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
-	if err != nil {
-		_ = ms.Close()
-		t.Fatal(err)
-	}
-	var hwg sync.WaitGroup
-	defer hwg.Wait() // after Close (deferred below) ends the streams
+	ep := magicep.New(t, relayURL)
 	defer ep.Close()
-	ep.Handle(alpnEcho, func(ctx context.Context, c *endpoint.Conn) {
-		defer c.Close()
-		for {
-			s, err := c.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			hwg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
-		}
-	})
+	magicep.ServeEcho(t, ep, alpnEcho)
 	rust := rustNode(t, irohnode.NodeOptions{ALPNs: testALPNs})
 	rustID, err := key.ParsePublicKey(rust.ID)
 	if err != nil {

@@ -48,13 +48,7 @@ func TestRustToRust(t *testing.T) {
 		if _, err := c.Transfer(ctx, irohnode.Transfer{Kind: "uni", Bytes: n}); err != nil {
 			t.Fatal(err)
 		}
-		e, err := a.WaitStream(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Kind != "uni" || e.RecvBytes != n || e.RecvSHA256 != want {
-			t.Errorf("sink saw %+v, want %d bytes %s", e, n, want)
-		}
+		waitUni(ctx, t, a, "", n, want)
 	})
 	t.Run("source-bi", func(t *testing.T) {
 		c := connect(ctx, t, b, a, alpnSource)

@@ -51,6 +51,15 @@ func NewFrameReader(r io.Reader, max int) *FrameReader {
 	return f
 }
 
+// SetMax changes the largest frame accepted from the next frame on (0 means DefaultMaxFrame).
+// The gateway lowers it for unauthenticated SASL connections.
+func (f *FrameReader) SetMax(max int) {
+	if max <= 0 {
+		max = DefaultMaxFrame
+	}
+	f.max = max
+}
+
 // Next returns the next frame's bytes (without the size prefix) in a freshly allocated
 // slice that the caller owns. It returns io.EOF on a clean end between frames,
 // io.ErrUnexpectedEOF for a frame cut short, and ErrFrameTooLarge for an out-of-range size.

@@ -102,6 +102,15 @@ func (l *Log) flushLocked() error {
 		l.flushedNext = l.next // the buffer holds every entry not yet handed over
 		l.buf = l.buf[:0]
 	}
+	if act.idxFile == nil {
+		// The index files are created lazily (see ensureIndexFiles); until then the points
+		// live only in act.idx.
+		act.pendIdx, act.pendTidx = act.pendIdx[:0], act.pendTidx[:0]
+		if len(act.idx) == 0 || l.flushed < lazyIndexBytes {
+			return nil
+		}
+		return l.ensureIndexFiles(act)
+	}
 	if len(act.pendIdx) > 0 {
 		n := act.idxFileSize / offIndexEntrySize
 		if _, err := act.idxFile.WriteAt(act.pendIdx, act.idxFileSize); err != nil {
@@ -121,6 +130,9 @@ func (l *Log) flushLocked() error {
 func (l *Log) rollLocked() error {
 	old := l.active()
 	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	if err := l.ensureIndexFiles(old); err != nil {
 		return err
 	}
 	marker := indexEntry{rel: uint32(l.next - old.base), pos: uint32(old.size), ts: old.maxTs}
@@ -163,4 +175,57 @@ func (l *Log) rollLocked() error {
 	l.synced = max(l.synced, l.next)
 	l.cond.Broadcast()
 	return nil
+}
+
+// ensureIndexFiles creates the segment's index files, if they do not exist yet, with every
+// index point in memory. A standalone log creates them with the segment. A Store member
+// creates them only once its active segment reaches lazyIndexBytes, or when it is sealed
+// (decision: a partition that holds little data costs one file, not three, and one file
+// creation on its first write; Open scans an active segment without index files from its
+// start, at most lazyIndexBytes). Their directory entries are made durable by the next
+// recovery point write (dirDirty); as index files they are hints either way.
+func (l *Log) ensureIndexFiles(act *segment) error {
+	if act.idxFile != nil {
+		return nil
+	}
+	ib, tb := encodeIndex(act.idx)
+	idxF, err := l.fs.OpenFile(act.idxName(), osRDWR|osCREATE|osTRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	tidxF, err := l.fs.OpenFile(act.tidxName(), osRDWR|osCREATE|osTRUNC, 0o644)
+	if err != nil {
+		idxF.Close()
+		return err
+	}
+	if _, err := idxF.WriteAt(ib, 0); err != nil {
+		idxF.Close()
+		tidxF.Close()
+		return err
+	}
+	if _, err := tidxF.WriteAt(tb, 0); err != nil {
+		idxF.Close()
+		tidxF.Close()
+		return err
+	}
+	act.idxFile, act.tidxFile = idxF, tidxF
+	act.idxFileSize = int64(len(ib))
+	if l.lazyIndex {
+		l.dirDirty.Store(true)
+	}
+	act.pendIdx, act.pendTidx = act.pendIdx[:0], act.pendTidx[:0]
+	return nil
+}
+
+// syncSegmentFiles fsyncs the active segment's files that exist (its index files may not yet).
+func syncSegmentFiles(act *segment) (failed File, err error) {
+	for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
+		if f == nil {
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			return f, err
+		}
+	}
+	return nil, nil
 }

@@ -59,10 +59,13 @@ func (l *Log) groupCommitLocked() error {
 	if err == nil && syncIdx {
 		// Every index point written so far lies below flushedPos, which is now durable:
 		// make the points durable, then record flushedPos as the recovery point.
-		if err = idxF.Sync(); err == nil {
-			if err = tidxF.Sync(); err == nil {
-				err = l.writeCheckpoint(act.base, flushedPos)
+		if idxF != nil {
+			if err = idxF.Sync(); err == nil {
+				err = tidxF.Sync()
 			}
+		}
+		if err == nil {
+			err = l.writeCheckpoint(act.base, flushedPos)
 		}
 	}
 	l.mu.Lock()

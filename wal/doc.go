@@ -13,8 +13,8 @@
 // CockroachDB / Redpanda style). A Log opened with Open (no Store) fsyncs its own files, as
 // before (the broker's consumer-group offsets log is a member of a Store of its own). A Log is
 // a sequence of segments;
-// each segment is three files named by the segment's base offset, zero-padded to 20 digits
-// so names sort as integers:
+// each segment is up to three files named by the segment's base offset, zero-padded to 20
+// digits so names sort as integers (a Store member creates them late: see Commit journal):
 //
 //	00000000000000000000.log        entries
 //	00000000000000000000.index      sparse offset index
@@ -168,19 +168,25 @@
 //     buffered (decision: the journal record is what makes the entry durable; handing every
 //     partition's buffer to its file at every Sync cost one write per partition per commit;
 //     the bytes buffered in all members together stay about as large as the journal written
-//     since the last checkpoint, which CheckpointBytes bounds, and 1 MiB per member): one
+//     since the last checkpoint, which the checkpoint trigger bounds, and 1 MiB per member): one
 //     leader writes every buffered record of every partition and fsyncs the journal once,
 //     with the Store lock released; callers arriving meanwhile wait and the next leader
 //     covers them all. One fsync per commit however many partitions it covers
 //     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).
 //   - The checkpointer (one goroutine per Store, run every CheckpointInterval while anything
-//     is dirty and when CheckpointBytes of journal were written; Store.Checkpoint runs it by
-//     hand) takes the journal end C and the set of logs appended since the last checkpoint,
-//     hands each one's buffer to its file and releases the buffer (an idle log holds no write
-//     buffer), commits the journal past their records, fsyncs each log's active segment file
-//     (not its index files: they are hints, and Open checks every index point it uses), writes
-//     its recovery point (version 2) at what it fsynced, then writes the journal checkpoint C
-//     and deletes journal segments wholly below C: two fsyncs per dirty log.
+//     is dirty and when CheckpointBytes of journal were written, or 256 KiB per dirty log when
+//     that is more, at most 256 MiB: a checkpoint costs fsyncs per dirty log, so with
+//     thousands of partitions written a little each they are amortised over more journal;
+//     Store.Checkpoint runs it by hand) takes the journal end C and the set of logs appended
+//     since the last checkpoint, hands each one's buffer to its file (creating the segment
+//     file, and a LazyDir member's directory, if this is the first time) and releases the
+//     buffer (an idle log holds no write buffer), commits the journal past their records,
+//     fsyncs each log's active segment file (not its index files: they are hints, and Open
+//     checks every index point it uses), writes its recovery point (version 2) at what it
+//     fsynced (creating the file, and then fsyncing the log's directory, the first time), and
+//     fsyncs the directories above members whose directory it created (each once, up to the
+//     store root); then it writes the journal checkpoint C and deletes journal segments
+//     wholly below C: two fsyncs per dirty log, plus one directory fsync per new log.
 //   - Close commits the journal up to the log's records, then fsyncs the partition files and
 //     writes the recovery point at the end (skipped when nothing changed since the last
 //     checkpoint), so the journal may forget them.
@@ -200,7 +206,8 @@
 //	     4    4 magic        0x574a4e4c ("WJNL")
 //	     8    4 size         whole record, header included
 //	    12    1 version      1
-//	    13    1 kind         1 = entry
+//	    13    1 kind         1 = entry, 2 = remove (Log.Remove: no entry; base, count,
+//	                         maxTimestamp 0, no data; replay drops the log's earlier records)
 //	    14    2 nameLength   n: the log's directory relative to the store root, slash-separated
 //	    16    8 synced       journal position known durable when the record was appended
 //	    24    8 baseOffset
@@ -218,8 +225,13 @@
 // fails its CRC ends the journal: a torn tail if no intact record after it was appended when
 // the journal was already durable past it, and corruption (OpenStore fails) if one was (the
 // synced field, as etcd keeps the durable point in its WAL). Damage in a segment that is not
-// the last is corruption. Records are grouped by log; a log whose directory is gone was
-// removed (topic deleted) and its records are skipped. Each other log is opened with its
+// the last is corruption. Records are grouped by log; records before a remove record of
+// their log are dropped. A log whose directory is gone is recreated (MkdirDurable) if its
+// records start at offset 0: a LazyDir member whose directory a crash lost before its first
+// checkpoint (the journal then holds all of it). Otherwise it was removed (its directory
+// deleted with its parent, as the broker deletes a topic) and its records are skipped; a log
+// created and deleted without Log.Remove since the journal checkpoint comes back (the broker
+// purges deleted topics' directories after OpenStore). Each other log is opened with its
 // records: recovery of the active segment as above (torn tail cut past the recovery point,
 // damage below it is corruption), then each record is verified (the log holds the same entry
 // at its offset), re-appended (the log ends at its offset), or replaces damaged entries (the
@@ -231,7 +243,10 @@
 // its end; then OpenStore starts a fresh journal segment at the end, writes the checkpoint
 // there and deletes the old segments. A log whose recovery point is version 1 (written by the
 // per-partition layout of earlier releases, or damaged) is trusted as that layout was: its
-// validated tail is kept (migration: the first open writes version 2).
+// validated tail is kept (migration: the first open writes version 2). A member without a
+// recovery point file was never checkpointed (its first checkpoint or Close creates it): the
+// journal covers its active segment from the start, so anything there the journal does not
+// hold is cut (a standalone log always has one, written by Open).
 //
 // Failures are fail-stop. A failed journal write or fsync makes the Store's error sticky:
 // every later Append, Sync and OpenLog of every member fails with it, the checkpointer stops,
@@ -248,18 +263,34 @@
 // the journal is cut after it.
 //
 // Retention and deletion: Retain deletes whole sealed segment files of a member as of a
-// standalone log; records of deleted entries are skipped at replay. Remove deletes the
-// directory and fsyncs its parent before returning; its records are skipped at replay (the
-// directory is gone) and go with the next checkpoint. A removed log's directory name must not
+// standalone log; records of deleted entries are skipped at replay. Remove journals a remove
+// record and waits for it to be durable, then deletes the directory and fsyncs its parent; its
+// records are skipped at replay and go with the next checkpoint. A removed log's directory name must not
 // be reused while its records can remain in the journal (the broker's topic directories carry
 // the topic id, so they never are).
 //
 // Every fsync of partition data happens in the checkpointer, at Close, when a segment is
 // sealed (rolled), and at open after recovery changed something; none on the produce path.
-// Creating a member costs three fsyncs (its recovery point, its directory and the parent
-// directory), the last shared by members created at the same time in one directory (a caller
-// waits for a parent fsync that began after its own mkdir; one caller leads it for all);
-// opening a member that was closed cleanly or checkpointed costs none.
+// A member's files are created late (decision, measured: creating a file or directory cost
+// 200-600 µs of kernel CPU on the 2-core test VM, more than a thousand record appends):
+//
+//   - its active segment's .log file at the first flush of its buffer (buffer full, a read
+//     of the buffered tail, a checkpoint, Close; deferred.go), and nothing before;
+//   - its index files once the active segment reaches 1 MiB, or when it is sealed (a smaller
+//     active segment is scanned from its start by Open: at most 1 MiB);
+//   - its recovery point file at its first checkpoint or Close, which also fsyncs the
+//     directory (the segment file's entry with it);
+//   - with Options.LazyDir (the broker's partitions), its directory at the first flush too,
+//     its entry made durable by that first checkpoint or Close (every directory from the
+//     parent up to the store root); without it, OpenLog creates the directory and fsyncs the
+//     parent, shared by members created at the same time in one directory (a caller waits
+//     for a parent fsync that began after its own mkdir; one caller leads it for all).
+//
+// Until its first checkpoint the journal holds every entry of a new member, so a crash that
+// loses any of these files or directories is repaired by replay (TestStoreLazyFilesSurviveCrashes
+// runs crashes on waltest.DirFaultFS, which loses and reorders namespace changes not fsynced).
+// Creating a LazyDir member costs no file system operation but a ReadDir; opening a member
+// that was closed cleanly or checkpointed costs no fsync.
 //
 // Resources: StoreOptions.MaxOpenFiles caps the descriptors of the Store and all its logs
 // (default half the soft RLIMIT_NOFILE): every file is opened through a handle that keeps its
@@ -325,6 +356,7 @@
 // (journal recovery and replay), store_commit.go (journal append and group commit),
 // store_checkpoint.go (checkpointer and the checkpoint file), store_dirsync.go (shared
 // directory fsyncs). Formats: entry.go (entry header), segment.go (segment files, index
-// files, entry reader), journal.go (journal records). I/O: fs.go (FS, OSFS), fdcache.go
+// files, entry reader), journal.go (journal records). I/O: fs.go (FS, OSFS), deferred.go
+// (segment files created by their first write), fdcache.go
 // (descriptor cap).
 package wal

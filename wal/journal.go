@@ -15,12 +15,15 @@ const (
 	journalHeaderSize = 48
 	journalVersion    = 1
 	journalKindEntry  = 1
+	journalKindRemove = 2 // the log was removed (Log.Remove): replay skips its earlier records
 	journalSuffix     = ".journal"
 	maxJournalName    = 4096
 )
 
-// journalRecord is one decoded journal record: one entry of one partition log.
+// journalRecord is one decoded journal record: one entry of one partition log, or (remove)
+// the removal of the log.
 type journalRecord struct {
+	remove bool  // kind 2: no entry; base, count, maxTs and data are zero
 	lsn    int64 // journal position of the record
 	synced int64 // journal position known durable when it was written
 	name   string
@@ -59,6 +62,16 @@ func appendJournalRecord(dst []byte, synced int64, name string, data []byte, bas
 	return dst
 }
 
+// appendJournalRemove appends one framed remove record for name to dst.
+func appendJournalRemove(dst []byte, synced int64, name string) []byte {
+	n := len(dst)
+	dst = appendJournalRecord(dst, synced, name, nil, 0, 0, 0)
+	b := dst[n:]
+	b[13] = journalKindRemove
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
+	return dst
+}
+
 // decodeJournalRecord decodes the record at the start of b. It returns the record and its
 // size, or an ErrCorrupt error if b does not start with a whole valid record (a partial one
 // included), or ErrUnsupportedVersion for an intact record of an unknown version.
@@ -81,13 +94,21 @@ func decodeJournalRecord(b []byte) (journalRecord, int, error) {
 	if crc32.Checksum(b[4:size], castagnoli) != binary.BigEndian.Uint32(b[0:4]) {
 		return r, 0, fmt.Errorf("%w: journal record crc mismatch", ErrCorrupt)
 	}
-	if b[12] != journalVersion || b[13] != journalKindEntry || binary.BigEndian.Uint32(b[36:40]) != 0 {
+	if b[12] != journalVersion || (b[13] != journalKindEntry && b[13] != journalKindRemove) || binary.BigEndian.Uint32(b[36:40]) != 0 {
 		return r, 0, fmt.Errorf("%w %d (kind %d) in the journal", ErrUnsupportedVersion, b[12], b[13])
 	}
 	r.synced = int64(binary.BigEndian.Uint64(b[16:24]))
 	r.base = int64(binary.BigEndian.Uint64(b[24:32]))
 	r.count = int32(binary.BigEndian.Uint32(b[32:36]))
 	r.maxTs = int64(binary.BigEndian.Uint64(b[40:48]))
+	if b[13] == journalKindRemove {
+		if r.count != 0 || r.base != 0 || r.maxTs != 0 || size != journalHeaderSize+nameLen || nameLen == 0 {
+			return r, 0, fmt.Errorf("%w: journal remove record with an entry", ErrCorrupt)
+		}
+		r.remove = true
+		r.name = string(b[journalHeaderSize : journalHeaderSize+nameLen])
+		return r, size, nil
+	}
 	if r.count <= 0 || r.base < 0 || nameLen == 0 {
 		return r, 0, fmt.Errorf("%w: journal record count %d base %d name length %d", ErrCorrupt, r.count, r.base, nameLen)
 	}

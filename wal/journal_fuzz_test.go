@@ -16,6 +16,7 @@ func FuzzJournalReader(f *testing.F) {
 	for i := range 4 {
 		seg = appendJournalRecord(seg, int64(len(seg)), "topics/t/0", bytes.Repeat([]byte{byte(i)}, 7*i), int64(3*i), 3, int64(100+i))
 	}
+	seg = appendJournalRemove(seg, int64(len(seg)), "topics/t/0")
 	f.Add(seg, int64(0))
 	f.Add(seg[:len(seg)-5], int64(1<<20))
 	damaged := append([]byte(nil), seg...)
@@ -38,6 +39,10 @@ func FuzzJournalReader(f *testing.F) {
 		for _, r := range recs {
 			if r.lsn != base+int64(len(re)) {
 				t.Fatalf("record at %d, want %d", r.lsn, base+int64(len(re)))
+			}
+			if r.remove {
+				re = appendJournalRemove(re, r.synced, r.name)
+				continue
 			}
 			re = appendJournalRecord(re, r.synced, r.name, r.data, r.base, r.count, r.maxTs)
 		}

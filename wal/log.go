@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,12 @@ type Options struct {
 	// Logger, if set, receives a warning for every fsync slower than SlowSync and a note when
 	// Open cuts a torn tail. nil: no logging.
 	Logger *slog.Logger
+	// LazyDir (Store members only): a log whose directory does not exist is opened without
+	// creating it; its first flush creates it and its first checkpoint (or Close) makes it
+	// durable, while the journal holds its entries (see doc.go, Commit journal). Without it,
+	// OpenLog creates the directory and fsyncs its parent (shared by members created
+	// together).
+	LazyDir bool
 }
 
 // SlowSync is the fsync duration above which Options.Logger gets a warning.
@@ -53,6 +60,9 @@ const (
 	// indexSyncBytes bounds how much of the active segment a crash can force Open to re-scan:
 	// a group commit also fsyncs the index files once they lag the log by more than this.
 	indexSyncBytes = 16 << 20
+	// lazyIndexBytes: an active segment gets its index files once it is this large (or when
+	// it is sealed); below it, its index points are kept in memory only.
+	lazyIndexBytes = 1 << 20
 	scanChunk      = 1 << 20
 )
 
@@ -105,7 +115,20 @@ type Log struct {
 	store   *Store // nil: a standalone log that fsyncs its own files
 	name    string // dir relative to the store root, in journal records
 	managed bool   // recovery points are version 2: the journal covers what lies past them
-	lastLSN int64  // journal position after this log's last record (guarded by mu)
+	// lazyIndex: the active segment's index files are created only once it reaches
+	// lazyIndexBytes or is sealed (Store members; see ensureIndexFiles). Static.
+	lazyIndex bool
+	// dirDirty: files were created in dir since its last fsync whose entries the next
+	// recovery point write makes durable (lazily created index files).
+	dirDirty atomic.Bool
+	// dirPending (guarded by dirMu): a member's directory does not exist yet; ensureDir
+	// creates it at the first flush. parentDirty: it was created, and its entry in the
+	// parent directory is made durable by the next checkpoint (or Close) of the log.
+	lazyDir     bool // Options.LazyDir, for a Store member (static)
+	dirMu       sync.Mutex
+	dirPending  bool
+	parentDirty atomic.Bool
+	lastLSN     int64 // journal position after this log's last record (guarded by mu)
 	// Set by recoverActive for a managed log: the offset at the recovery point of the
 	// active segment (coveredKnown false: no usable version-2 recovery point).
 	covered      int64
@@ -126,6 +149,8 @@ func openLog(dir string, opts Options, st *Store, managed bool, recs []journalRe
 	l := &Log{
 		store:         st,
 		managed:       managed,
+		lazyIndex:     managed,
+		lazyDir:       st != nil && opts.LazyDir,
 		dir:           dir,
 		fs:            opts.FS,
 		segmentBytes:  opts.SegmentBytes,
@@ -249,15 +274,17 @@ func (l *Log) closeLocked() error {
 		l.synced = l.next
 	} else if err == nil {
 		err = l.flushLocked()
-		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
-			if err == nil {
-				if err = f.Sync(); err != nil && f == act.log {
-					l.cutToDurableLocked(f)
-				}
+		if err == nil {
+			var f File
+			if f, err = syncSegmentFiles(act); err != nil && f == act.log {
+				l.cutToDurableLocked(f)
 			}
 		}
 		if err == nil {
 			err = l.writeCheckpoint(act.base, act.size)
+		}
+		if err == nil && l.store != nil {
+			err = l.syncParent()
 		}
 		if err == nil {
 			l.synced = l.next
@@ -294,6 +321,13 @@ func (l *Log) Remove() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_ = l.closeLocked() // the data is going away; a failed final fsync does not matter
+	if l.store != nil {
+		// A remove record first: replay must not bring the directory back (it recreates a
+		// member's directory that a crash lost).
+		if err := l.store.journalRemove(l.name); err != nil {
+			return fmt.Errorf("wal: remove %s: %w", l.dir, err)
+		}
+	}
 	if err := l.fs.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("wal: remove %s: %w", l.dir, err)
 	}

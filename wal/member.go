@@ -209,8 +209,10 @@ func (l *Log) truncateActive(off int64) error {
 	if end != pos || next != off {
 		return fmt.Errorf("%w: %s: rescan after cut ends at %d/%d, want %d/%d", ErrCorrupt, s.logName(), end, next, pos, off)
 	}
-	if err := l.writeIndexFiles(s, idx); err != nil {
-		return err
+	if s.idxFile != nil { // otherwise they do not exist yet (ensureIndexFiles)
+		if err := l.writeIndexFiles(s, idx); err != nil {
+			return err
+		}
 	}
 	s.idx, s.idxLoaded, s.lastIdxPos = idx, true, lastIdx
 	s.idxFileSize = int64(len(idx)) * offIndexEntrySize

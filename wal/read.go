@@ -71,6 +71,7 @@ func (l *Log) ReadInto(offset int64, maxBytes int, buf []byte) ([]Batch, error) 
 // segView is a consistent snapshot of one segment for a reader.
 type segView struct {
 	s    *segment
+	f    File  // what to read: s.log, or a copy of the buffered bytes (see view)
 	end  int64 // readable bytes
 	next int64
 	idx  []indexEntry
@@ -84,19 +85,26 @@ func (l *Log) view(s *segment) (segView, error) {
 	if !s.sealed {
 		defer l.mu.Unlock()
 		if len(l.buf) > 0 && l.err == nil && s == l.active() {
+			if d, ok := s.log.(*deferredFile); ok && l.flushed == 0 && !d.created() {
+				// The segment file does not exist yet and the buffer holds the whole
+				// segment: read a copy of it rather than create the file on the read path
+				// (a consumer's first fetch of thousands of new partitions would create
+				// them all; the checkpoint does, off the fetch path).
+				return segView{s: s, f: memFile(append([]byte(nil), l.buf...)), end: int64(len(l.buf)), next: l.next, idx: s.idx}, nil
+			}
 			if err := l.flushLocked(); err != nil {
 				return segView{}, l.fail(err)
 			}
 		}
 		// After a failed flush the buffer's entries never reach the file: read what did.
-		return segView{s: s, end: l.flushed, next: l.flushedNext, idx: s.idx}, nil
+		return segView{s: s, f: s.log, end: l.flushed, next: l.flushedNext, idx: s.idx}, nil
 	}
 	l.mu.Unlock()
 	idx, err := l.sealedIndex(s)
 	if err != nil {
 		return segView{}, err
 	}
-	return segView{s: s, end: s.size, next: s.next, idx: idx}, nil
+	return segView{s: s, f: s.log, end: s.size, next: s.next, idx: idx}, nil
 }
 
 // sealedIndex returns a sealed segment's index, loading it on first use. A damaged index file
@@ -132,7 +140,7 @@ func atIndexPoint(err error, first bool) error {
 // spare is memory for the first window; it is set to nil once a window took it (a retry
 // after a damaged index point then allocates, as the first attempt's batches may alias it).
 func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int, out *[]Batch, used *int, spare *[]byte) (full bool, err error) {
-	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: chunk, spare: *spare}
+	r := entryReader{f: v.f, end: v.end, pos: pos, chunk: chunk, spare: *spare}
 	defer func() {
 		if r.spare == nil {
 			*spare = nil

@@ -12,19 +12,29 @@ import (
 )
 
 func (l *Log) open(recs []journalRecord) error {
-	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
-		return err
+	var names []string
+	var err error
+	if l.lazyDir {
+		// Created by the first flush (ensureDir).
+		if names, err = l.fs.ReadDir(l.dir); isNotExist(err) {
+			names, err = nil, nil
+			l.dirPending = true
+		}
+	} else if err = l.fs.MkdirAll(l.dir, 0o755); err == nil {
+		names, err = l.fs.ReadDir(l.dir)
 	}
-	names, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err
 	}
 	logs := map[int64]bool{}
+	idxFiles := map[int64]bool{}
 	var bases []int64
 	for _, n := range names {
 		if b, suf, ok := parseSegmentName(n); ok && suf == logSuffix {
 			logs[b] = true
 			bases = append(bases, b)
+		} else if ok {
+			idxFiles[b] = true
 		}
 	}
 	// Index files without their log are left over from an interrupted deletion.
@@ -43,24 +53,28 @@ func (l *Log) open(recs []journalRecord) error {
 			return err
 		}
 		l.segs = []*segment{s}
-		if l.managed {
-			// The recovery point at the (empty) end, then the directory: with it the open
-			// below finds the log clean and fsyncs nothing more (the segment files are
-			// empty; their entries are made durable by the directory fsync). Three fsyncs
-			// per new partition in all (the parent's shared by members created together).
-			if err := l.writeCheckpoint(0, 0); err != nil {
+		if !l.managed {
+			if err := l.fs.SyncDir(l.dir); err != nil {
 				return err
 			}
-		} else if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
 		}
-		syncParent := l.fs.SyncDir
-		if l.store != nil {
+		// A Store member writes no recovery point and fsyncs nothing in its directory: its
+		// segment file is created by its first flush, and made durable (with its recovery
+		// point and the directory) by its first checkpoint, or Close; until then the journal
+		// holds its entries, and replay repairs a crash that loses them. With LazyDir, the
+		// directory itself waits for the first flush too (ensureDir).
+		switch {
+		case l.lazyDir:
+			// Made durable by its first checkpoint (ensureDir).
+		case l.store != nil:
 			// Members created together share the fsync of their parent directory.
-			syncParent = func(dir string) error { return l.store.parentSyncs.sync(l.fs, dir) }
-		}
-		if err := syncParent(filepath.Dir(l.dir)); err != nil {
-			return err
+			if err := l.store.parentSyncs.sync(l.fs, filepath.Dir(l.dir)); err != nil {
+				return err
+			}
+		case !l.managed:
+			if err := l.fs.SyncDir(filepath.Dir(l.dir)); err != nil {
+				return err
+			}
 		}
 	}
 	for i, b := range bases {
@@ -78,7 +92,7 @@ func (l *Log) open(recs []journalRecord) error {
 			return err
 		}
 		if active {
-			if err := l.recoverActive(s); err != nil {
+			if err := l.recoverActive(s, idxFiles[b]); err != nil {
 				return err
 			}
 		} else if err := l.openSealed(s, bases[i+1]); err != nil {
@@ -97,9 +111,10 @@ func (l *Log) open(recs []journalRecord) error {
 		act = l.active()
 		// Nothing changed since the last recovery point: skip the fsyncs (a broker opens
 		// thousands of logs).
-		cb, cpos, v, ok := l.readCheckpoint()
-		clean = ok && v == 2 && cb == act.base && cpos == act.size && l.stats.TruncatedBytes == 0 &&
-			l.stats.Replayed == 0 && len(l.buf) == 0
+		// Or: a log never checkpointed (no recovery point) whose only segment is empty.
+		cb, cpos, v, ok, missing := l.readCheckpointFile()
+		clean = (ok && v == 2 && cb == act.base && cpos == act.size || missing && len(l.segs) == 1 && act.size == 0) &&
+			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && len(l.buf) == 0
 	}
 	if !clean {
 		if err := l.flushLocked(); err != nil {
@@ -107,17 +122,15 @@ func (l *Log) open(recs []journalRecord) error {
 		}
 		// What survived the crash may still sit only in the page cache: make it durable
 		// before reporting it as synced, and make the validated end the recovery point.
-		for _, f := range []File{act.log, act.idxFile, act.tidxFile} {
-			if err := f.Sync(); err != nil {
-				if f == act.log && l.managed && l.coveredKnown {
-					// fsyncgate at open: what recovery or replay wrote past the recovery
-					// point may sit in clean but lost pages; the journal still has it.
-					if terr := f.Truncate(l.recoveryPos); terr == nil {
-						_ = f.Sync()
-					}
+		if f, err := syncSegmentFiles(act); err != nil {
+			if f == act.log && l.managed && l.coveredKnown {
+				// fsyncgate at open: what recovery or replay wrote past the recovery
+				// point may sit in clean but lost pages; the journal still has it.
+				if terr := f.Truncate(l.recoveryPos); terr == nil {
+					_ = f.Sync()
 				}
-				return err
 			}
+			return err
 		}
 		if err := l.writeCheckpoint(act.base, act.size); err != nil {
 			return err
@@ -142,17 +155,21 @@ const (
 	checkpointSize = 24
 )
 
-// readCheckpoint reads the recovery point; ok is false if it is missing or damaged. version
+// readCheckpointFile reads the recovery point; ok is false if it is missing or damaged. version
 // is 1 for a standalone log's and 2 for a Store member's (see doc.go).
-func (l *Log) readCheckpoint() (base, pos int64, version byte, ok bool) {
+// missing: the file does not exist (as opposed to damaged or unreadable).
+func (l *Log) readCheckpointFile() (base, pos int64, version byte, ok, missing bool) {
 	b, err := readWhole(l.fs, filepath.Join(l.dir, checkpointName))
+	if err == nil && b == nil {
+		return 0, 0, 0, false, true
+	}
 	if err != nil || len(b) < checkpointSize {
-		return 0, 0, 0, false
+		return 0, 0, 0, false, false
 	}
 	if crc32.Checksum(b[4:checkpointSize], castagnoli) != beUint32(b[0:4]) || (b[4] != 1 && b[4] != 2) {
-		return 0, 0, 0, false
+		return 0, 0, 0, false, false
 	}
-	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), b[4], true
+	return int64(beUint64(b[8:16])), int64(beUint64(b[16:24])), b[4], true, false
 }
 
 // writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
@@ -180,9 +197,14 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 	if err := l.ckpt.Sync(); err != nil {
 		return err
 	}
-	if opened {
-		// The file may be new: make its directory entry durable too.
-		return l.fs.SyncDir(l.dir)
+	if opened || l.dirDirty.Load() {
+		// The file may be new (or index files were created): make the directory entries
+		// durable too.
+		l.dirDirty.Store(false)
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			l.dirDirty.Store(true)
+			return err
+		}
 	}
 	return nil
 }
@@ -231,8 +253,8 @@ func (l *Log) openSealed(s *segment, nextBase int64) error {
 }
 
 // recoverActive re-validates the active segment from its last intact index point and
-// truncates a torn tail.
-func (l *Log) recoverActive(s *segment) error {
+// truncates a torn tail. haveIdx: index files of the segment exist.
+func (l *Log) recoverActive(s *segment, haveIdx bool) error {
 	idx, err := readIndexFiles(l.fs, s, s.size)
 	if err != nil {
 		return err
@@ -242,12 +264,14 @@ func (l *Log) recoverActive(s *segment) error {
 	// survived out of order, so the scan must walk every byte from there. (This also drops
 	// the end marker of a segment sealed just before a crash: its position is the size.)
 	limit := int64(0)
-	cb, cpos, cv, cok := l.readCheckpoint()
+	cb, cpos, cv, cok, missing := l.readCheckpointFile()
 	if cok && cb == s.base {
 		limit = cpos
 	}
-	if l.managed && cok && cv == 2 {
-		// Past the recovery point only what the journal holds was acknowledged.
+	if l.managed && (cok && cv == 2 || missing) {
+		// Past the recovery point only what the journal holds was acknowledged. A member
+		// without one was never checkpointed (its first checkpoint, or Close, creates it):
+		// everything past the active segment's start is the journal's.
 		l.coveredKnown = true
 	}
 	for len(idx) > 0 && (int64(idx[len(idx)-1].pos) > limit || int64(idx[len(idx)-1].pos) >= s.size) {
@@ -301,6 +325,10 @@ func (l *Log) recoverActive(s *segment) error {
 	s.next, s.maxTs = next, maxTs
 	s.idx, s.idxLoaded = more, true
 	s.lastIdxPos = lastIdxPos
+	s.ckptPos = s.size
+	if l.lazyIndex && !haveIdx && s.size < lazyIndexBytes {
+		return nil // created once the segment reaches lazyIndexBytes (ensureIndexFiles)
+	}
 	if err := l.writeIndexFiles(s, more); err != nil {
 		return err
 	}

@@ -298,19 +298,25 @@ func (r *entryReader) window(pos, n int64) ([]byte, error) {
 	return b[:n], nil
 }
 
-// createSegment creates the empty files of a new active segment at base. The caller syncs the
+// createSegment creates the empty files of a new active segment at base (for a Store member
+// only the .log file: see ensureIndexFiles). The caller syncs the
 // directory.
 func (l *Log) createSegment(base int64) (*segment, error) {
 	s := &segment{base: base, path: filepath.Join(l.dir, segmentName(base)), next: base, maxTs: noTimestamp, idxLoaded: true}
+	if l.lazyIndex {
+		// A Store member's segment file is created by its first write (a flush of the
+		// write buffer: when it fills, when a read reaches it, at a checkpoint or at Close),
+		// its index files once it reaches lazyIndexBytes (ensureIndexFiles). Until a
+		// checkpoint the journal holds its entries; the checkpoint's recovery point write
+		// fsyncs the directory (dirDirty).
+		s.log = &deferredFile{fs: l.fs, name: s.logName(), prepare: l.ensureDir, onCreate: func() { l.dirDirty.Store(true) }}
+		return s, nil
+	}
 	var err error
 	if s.log, err = l.fs.OpenFile(s.logName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
 		return nil, err
 	}
-	if s.idxFile, err = l.fs.OpenFile(s.idxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
-		s.closeFiles()
-		return nil, err
-	}
-	if s.tidxFile, err = l.fs.OpenFile(s.tidxName(), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+	if err := l.ensureIndexFiles(s); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
@@ -328,4 +334,62 @@ func (s *segment) closeFiles() error {
 		}
 	}
 	return first
+}
+
+// ensureDir creates a Store member's directory if it does not exist yet (decision: a member
+// creates no directory when it is opened, only at its first flush, so a partition written a
+// little costs no file system operation on the produce path; the journal holds its entries
+// until its first checkpoint, which fsyncs its segment file, its directory and the parent's
+// entry for it, before the journal forgets them). OpenStore recreates a directory a crash
+// lost (replay), unless Log.Remove removed the log or its parent is gone.
+func (l *Log) ensureDir() error {
+	l.dirMu.Lock()
+	defer l.dirMu.Unlock()
+	if !l.dirPending {
+		return nil
+	}
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	l.dirPending = false
+	l.parentDirty.Store(true)
+	return nil
+}
+
+// syncParent makes the log's directory entry durable if it was created since: it fsyncs every
+// directory from the parent up to the store root (ensureDir may have created more than one
+// level; members closing together share the fsyncs).
+func (l *Log) syncParent() error {
+	if !l.parentDirty.Load() {
+		return nil
+	}
+	if err := l.store.syncAncestors(l.dir, func(d string) error { return l.store.parentSyncs.sync(l.fs, d) }); err != nil {
+		return err
+	}
+	l.parentDirty.Store(false)
+	return nil
+}
+
+// MakeDir creates the log's directory now if it was opened with LazyDir and has not created it
+// yet (for files a caller keeps next to the log). Its entry in the parent directory becomes
+// durable with the log's next checkpoint (or Close).
+func (l *Log) MakeDir() error { return l.ensureDir() }
+
+// Flush hands the log's buffered entries to its segment file (creating it if needed) without
+// fsyncing it: what the kernel's writeback would find. A Store member otherwise does so only
+// when its buffer fills, at a checkpoint and at Close (a Read of a member whose segment file
+// does not exist yet reads a copy of the buffer instead).
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if err := l.flushLocked(); err != nil {
+		return l.fail(err)
+	}
+	return nil
 }

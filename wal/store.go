@@ -20,7 +20,9 @@ type StoreOptions struct {
 	// large. 0 means 64 MiB.
 	SegmentBytes int64
 	// CheckpointBytes: the checkpointer runs once this many journal bytes were written since
-	// the last checkpoint. 0 means 32 MiB.
+	// the last checkpoint (or 256 KiB per log appended to since, when that is more, up to
+	// 256 MiB: a checkpoint fsyncs every such log). Partition bytes buffered in memory are
+	// bounded by the same figure. 0 means 32 MiB.
 	CheckpointBytes int64
 	// CheckpointInterval: the checkpointer also runs this often while there is anything to
 	// checkpoint. 0 means 30 s; < 0 means no background checkpointer at all (the owner calls
@@ -71,6 +73,10 @@ const (
 	journalWriteBytes = 4 << 20
 	// checkpointParallel: fsyncs a checkpoint runs at once (short-lived goroutines it waits for).
 	checkpointParallel = 8
+	// checkpointBytesPerLog, maxCheckpointBytes: with many dirty logs the checkpointer waits
+	// for this much journal per dirty log, at most maxCheckpointBytes (checkpointDueLocked).
+	checkpointBytesPerLog = 256 << 10
+	maxCheckpointBytes    = 256 << 20
 )
 
 // Store is a node-wide commit journal shared by many partition logs: one fsync makes a whole

@@ -136,6 +136,29 @@ func (s *Store) Checkpoint() error {
 	if firstErr != nil {
 		return firstErr
 	}
+	// New members' directory entries: every directory from their parents up to the root,
+	// each once.
+	var created []*Log
+	synced := map[string]bool{}
+	for _, l := range logs {
+		if !l.parentDirty.Load() {
+			continue
+		}
+		created = append(created, l)
+		err := s.syncAncestors(l.dir, func(d string) error {
+			if synced[d] {
+				return nil
+			}
+			synced[d] = true
+			return s.fs.SyncDir(d)
+		})
+		if err != nil {
+			return s.fail(fmt.Errorf("checkpoint: directories of %s: %w", l.dir, err))
+		}
+	}
+	for _, l := range created {
+		l.parentDirty.Store(false)
+	}
 	// A log that failed meanwhile (and is no target) may hold less than the journal.
 	s.mu.Lock()
 	err := s.err
@@ -211,4 +234,16 @@ func (s *Store) writeCheckpoint(lsn int64) error {
 		return s.fs.SyncDir(s.dir)
 	}
 	return nil
+}
+
+// syncAncestors calls syncDir for every directory from dir's parent up to the store root.
+func (s *Store) syncAncestors(dir string, syncDir func(string) error) error {
+	for d := filepath.Dir(filepath.Clean(dir)); ; d = filepath.Dir(d) {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+		if d == s.root || len(d) <= len(s.root) || filepath.Dir(d) == d {
+			return nil
+		}
+	}
 }

@@ -31,7 +31,7 @@ func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs
 		s.stats.JournalBytes += int64(len(s.buf))
 		s.buf = s.buf[:0]
 	}
-	if s.since >= s.opts.CheckpointBytes {
+	if s.since >= s.checkpointDueLocked() {
 		select {
 		case s.kick <- struct{}{}:
 		default:
@@ -166,4 +166,37 @@ func (s *Store) fail(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.failLocked(err)
+}
+
+// checkpointDueLocked is how many journal bytes written since the last checkpoint start the
+// next one: CheckpointBytes, or checkpointBytesPerLog per dirty log when that is more (up to
+// maxCheckpointBytes). Decision: a checkpoint costs two fsyncs per dirty log, so with
+// thousands of partitions written a little each it would otherwise cost more fsyncs than the
+// commits it retires; this way each log's fsyncs are amortised over at least 256 KiB of
+// journal (its own and others'). The journal (disk, replay time) and the partition bytes
+// buffered in memory until the checkpoint stay bounded by maxCheckpointBytes.
+func (s *Store) checkpointDueLocked() int64 {
+	return max(s.opts.CheckpointBytes, min(int64(len(s.dirty))*checkpointBytesPerLog, maxCheckpointBytes))
+}
+
+// journalRemove journals the removal of the log name and waits until it is durable (Log.Remove
+// deletes the directory only then).
+func (s *Store) journalRemove(name string) error {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	n := len(s.buf)
+	s.buf = appendJournalRemove(s.buf, s.durable, name)
+	s.appended += int64(len(s.buf) - n)
+	s.since += int64(len(s.buf) - n)
+	lsn := s.appended
+	s.mu.Unlock()
+	return s.syncTo(lsn)
 }

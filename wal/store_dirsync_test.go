@@ -114,3 +114,56 @@ func TestStoreSharedParentSyncFailureFailsEveryOpen(t *testing.T) {
 		t.Fatal("no failed directory fsync")
 	}
 }
+
+// TestStoreParentSyncFailureFailsCheckpoint: new LazyDir members create no directory entry
+// on the produce path; their first checkpoint makes their directories durable. When that fsync of the
+// parent directory fails, the checkpoint fails the Store (the journal keeps their records),
+// and after a crash that loses every namespace change not fsynced, every synced entry is
+// there again.
+func TestStoreParentSyncFailureFailsCheckpoint(t *testing.T) {
+	fs := newTopicFS(t)
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	eio := errors.New("EIO")
+	topic := path.Dir(partDir(0))
+	const n = 8
+	for i := range n {
+		l := mustOpenLog(t, s, partDir(i), wal.Options{LazyDir: true})
+		off, err := l.Append(payload(int64(i), 50), 1, int64(i))
+		if err == nil {
+			err = l.Sync(off + 1)
+		}
+		if err != nil {
+			t.Fatalf("partition %d: %v", i, err)
+		}
+	}
+	fs.SetDirSyncFault(func(dir string) error {
+		if dir == topic {
+			return eio
+		}
+		return nil
+	})
+	if err := s.Checkpoint(); !errors.Is(err, eio) {
+		t.Fatalf("Checkpoint = %v, want the parent directory's fsync error", err)
+	}
+	if fs.DirSyncFailures() == 0 {
+		t.Fatal("no failed directory fsync")
+	}
+	if _, err := s.OpenLog(partDir(n), wal.Options{}); !errors.Is(err, eio) {
+		t.Fatalf("OpenLog after the failed checkpoint = %v, want the Store's error", err)
+	}
+	fs.SetDirSyncFault(nil)
+	fs.Crash()
+	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s2.Close()
+	for i := range n {
+		l := mustOpenLog(t, s2, partDir(i), wal.Options{})
+		bs, err := l.Read(0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bs) != 1 || string(bs[0].Data) != string(payload(int64(i), 50)) {
+			t.Fatalf("partition %d after the crash: %d entries, want its synced entry", i, len(bs))
+		}
+		l.Close()
+	}
+}

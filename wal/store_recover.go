@@ -100,10 +100,16 @@ func (s *Store) recover() error {
 // it has are verified, entries past what the journal and its recovery point cover are cut.
 func (s *Store) replay(recs []journalRecord) error {
 	byName := map[string][]journalRecord{}
+	removed := map[string]bool{}
 	var order []string
 	for _, r := range recs {
-		if _, ok := byName[r.name]; !ok {
+		if _, ok := byName[r.name]; !ok && !removed[r.name] {
 			order = append(order, r.name)
+		}
+		if r.remove {
+			// Log.Remove: the records before it are of the removed log.
+			byName[r.name], removed[r.name] = nil, true
+			continue
 		}
 		byName[r.name] = append(byName[r.name], r)
 	}
@@ -115,15 +121,32 @@ func (s *Store) replay(recs []journalRecord) error {
 			// written by us. Refuse rather than write outside the root.
 			return fmt.Errorf("%w: journal record names %q, not a log directory inside the store", ErrCorrupt, name)
 		}
+		if len(byName[name]) == 0 {
+			continue // removed
+		}
 		if _, err := s.fs.ReadDir(dir); err != nil {
-			if isNotExist(err) {
-				// Removed (topic deleted) after these records were written: nothing to do.
+			if !isNotExist(err) {
+				return err
+			}
+			// A LazyDir member's directory is created by its first flush and made durable
+			// by its first checkpoint, so a crash may have lost it while the journal holds
+			// all its entries, from offset 0: create it again. Records that do not start
+			// at 0 are those of a log removed since (Log.Remove also leaves a remove
+			// record); a log created and deleted since the journal checkpoint without
+			// Log.Remove comes back (the broker purges deleted topics' directories after
+			// OpenStore).
+			if recs := byName[name]; recs[0].base != 0 {
 				if s.logger != nil {
-					s.logger.Info("wal: journal: skipping records of a removed log", "log", name, "records", len(byName[name]))
+					s.logger.Info("wal: journal: skipping records of a removed log", "log", name, "records", len(recs))
 				}
 				continue
 			}
-			return err
+			if s.logger != nil {
+				s.logger.Info("wal: journal: recreating a log directory lost before its first checkpoint", "log", name, "records", len(byName[name]))
+			}
+			if err := MkdirDurable(s.fs, dir); err != nil {
+				return err
+			}
 		}
 		opts := s.opts.Replay
 		opts.FS, opts.Logger, opts.Stamp = s.fs, s.logger, nil

@@ -47,7 +47,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, ok bool, err error) {
 }
 
 func (l *Log) scanForTime(v segView, pos, off, ts int64) (int64, bool, error) {
-	r := entryReader{f: v.s.log, end: v.end, pos: pos, chunk: 64 << 10}
+	r := entryReader{f: v.f, end: v.end, pos: pos, chunk: 64 << 10}
 	next := off
 	for {
 		h, _, err := r.next()

@@ -107,6 +107,51 @@ func (c *Caller) DescribeCluster(ctx context.Context, req *brokerop.DescribeClus
 	return resp, nil
 }
 
+// DeleteRecords calls op delete_records on the broker.
+func (c *Caller) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsReq) (*brokerop.DeleteRecordsResp, error) {
+	resp := new(brokerop.DeleteRecordsResp)
+	if err := c.Call(ctx, brokerop.OpDeleteRecords, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeLogDirs calls op describe_log_dirs on the broker.
+func (c *Caller) DescribeLogDirs(ctx context.Context, req *brokerop.DescribeLogDirsReq) (*brokerop.DescribeLogDirsResp, error) {
+	resp := new(brokerop.DescribeLogDirsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeLogDirs, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// OffsetForLeaderEpoch calls op offset_for_leader_epoch on the broker.
+func (c *Caller) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.OffsetForLeaderEpochReq) (*brokerop.OffsetForLeaderEpochResp, error) {
+	resp := new(brokerop.OffsetForLeaderEpochResp)
+	if err := c.Call(ctx, brokerop.OpOffsetForLeaderEpoch, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeClientQuotas calls op describe_client_quotas on the broker.
+func (c *Caller) DescribeClientQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
+	resp := new(brokerop.DescribeClientQuotasResp)
+	if err := c.Call(ctx, brokerop.OpDescribeClientQuotas, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AlterClientQuotas calls op alter_client_quotas on the broker.
+func (c *Caller) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, error) {
+	resp := new(brokerop.AlterClientQuotasResp)
+	if err := c.Call(ctx, brokerop.OpAlterClientQuotas, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // JoinGroup calls op join_group on the broker.
 func (c *Caller) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
 	resp := new(brokerop.JoinGroupResp)
@@ -201,6 +246,24 @@ func (c *Caller) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq
 func (c *Caller) InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error) {
 	resp := new(brokerop.InitProducerIDResp)
 	if err := c.Call(ctx, brokerop.OpInitProducerID, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeUserScramCredentials calls op describe_user_scram_credentials on the broker.
+func (c *Caller) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
+	resp := new(brokerop.DescribeUserScramCredentialsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeUserScramCredentials, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AlterUserScramCredentials calls op alter_user_scram_credentials on the broker.
+func (c *Caller) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
+	resp := new(brokerop.AlterUserScramCredentialsResp)
+	if err := c.Call(ctx, brokerop.OpAlterUserScramCredentials, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil

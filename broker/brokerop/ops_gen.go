@@ -13,6 +13,182 @@ import (
 
 // ---- postcard codec, one encoder/decoder per struct ----
 
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
+func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i1 := range m.Entity {
+		b = m.Entity[i1].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
+	for i2 := range m.Ops {
+		b = m.Ops[i2].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
+	var n3 int
+	if n3, err = d.Len(); err != nil {
+		return err
+	}
+	if n3 > 0 {
+		s4 := make([]QuotaEntityPart, n3)
+		for i5 := range s4 {
+			if err = s4[i5].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s4
+	}
+	var n6 int
+	if n6, err = d.Len(); err != nil {
+		return err
+	}
+	if n6 > 0 {
+		s7 := make([]QuotaOp, n6)
+		for i8 := range s7 {
+			if err = s7[i8].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Ops = s7
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasEntry) sizeHint() int {
+	n := 0
+	n += 5
+	for i9 := range m.Entity {
+		n += m.Entity[i9].sizeHint()
+	}
+	n += 5
+	for i10 := range m.Ops {
+		n += m.Ops[i10].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntryResp to b.
+func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i11 := range m.Entity {
+		b = m.Entity[i11].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n12 int
+	if n12, err = d.Len(); err != nil {
+		return err
+	}
+	if n12 > 0 {
+		s13 := make([]QuotaEntityPart, n12)
+		for i14 := range s13 {
+			if err = s13[i14].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s13
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasEntryResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i15 := range m.Entity {
+		n += m.Entity[i15].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
+func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i16 := range m.Entries {
+		b = m.Entries[i16].AppendPostcard(b)
+	}
+	b = postcard.AppendBool(b, m.ValidateOnly)
+	return b
+}
+
+func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
+	var n17 int
+	if n17, err = d.Len(); err != nil {
+		return err
+	}
+	if n17 > 0 {
+		s18 := make([]AlterClientQuotasEntry, n17)
+		for i19 := range s18 {
+			if err = s18[i19].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s18
+	}
+	if m.ValidateOnly, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i20 := range m.Entries {
+		n += m.Entries[i20].sizeHint()
+	}
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
+func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i21 := range m.Entries {
+		b = m.Entries[i21].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
+	var n22 int
+	if n22, err = d.Len(); err != nil {
+		return err
+	}
+	if n22 > 0 {
+		s23 := make([]AlterClientQuotasEntryResp, n22)
+		for i24 := range s23 {
+			if err = s23[i24].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s23
+	}
+	return nil
+}
+
+func (m *AlterClientQuotasResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i25 := range m.Entries {
+		n += m.Entries[i25].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterConfig to b.
 func (m *AlterConfig) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
@@ -29,16 +205,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some1 bool
-	if some1, err = d.Option(); err != nil {
+	var some26 bool
+	if some26, err = d.Option(); err != nil {
 		return err
 	}
-	if some1 {
-		p2 := new(string)
-		if (*p2), err = d.String(); err != nil {
+	if some26 {
+		p27 := new(string)
+		if (*p27), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p2
+		m.Value = p27
 	}
 	return nil
 }
@@ -56,26 +232,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i3 := range m.Resources {
-		b = m.Resources[i3].AppendPostcard(b)
+	for i28 := range m.Resources {
+		b = m.Resources[i28].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n4 int
-	if n4, err = d.Len(); err != nil {
+	var n29 int
+	if n29, err = d.Len(); err != nil {
 		return err
 	}
-	if n4 > 0 {
-		s5 := make([]AlterConfigsResource, n4)
-		for i6 := range s5 {
-			if err = s5[i6].decode(d); err != nil {
+	if n29 > 0 {
+		s30 := make([]AlterConfigsResource, n29)
+		for i31 := range s30 {
+			if err = s30[i31].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s5
+		m.Resources = s30
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -86,8 +262,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i7 := range m.Resources {
-		n += m.Resources[i7].sizeHint()
+	for i32 := range m.Resources {
+		n += m.Resources[i32].sizeHint()
 	}
 	n += 10
 	return n
@@ -98,33 +274,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i8 := range m.Configs {
-		b = m.Configs[i8].AppendPostcard(b)
+	for i33 := range m.Configs {
+		b = m.Configs[i33].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x9 byte
-	if x9, err = d.Byte(); err != nil {
+	var x34 byte
+	if x34, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x9)
+	m.Type = int8(x34)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n10 int
-	if n10, err = d.Len(); err != nil {
+	var n35 int
+	if n35, err = d.Len(); err != nil {
 		return err
 	}
-	if n10 > 0 {
-		s11 := make([]AlterConfig, n10)
-		for i12 := range s11 {
-			if err = s11[i12].decode(d); err != nil {
+	if n35 > 0 {
+		s36 := make([]AlterConfig, n35)
+		for i37 := range s36 {
+			if err = s36[i37].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s11
+		m.Configs = s36
 	}
 	return nil
 }
@@ -134,8 +310,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i13 := range m.Configs {
-		n += m.Configs[i13].sizeHint()
+	for i38 := range m.Configs {
+		n += m.Configs[i38].sizeHint()
 	}
 	return n
 }
@@ -150,11 +326,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x14 byte
-	if x14, err = d.Byte(); err != nil {
+	var x39 byte
+	if x39, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x14)
+	m.Type = int8(x39)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -179,25 +355,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i15 := range m.Resources {
-		b = m.Resources[i15].AppendPostcard(b)
+	for i40 := range m.Resources {
+		b = m.Resources[i40].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n16 int
-	if n16, err = d.Len(); err != nil {
+	var n41 int
+	if n41, err = d.Len(); err != nil {
 		return err
 	}
-	if n16 > 0 {
-		s17 := make([]AlterConfigsResourceResp, n16)
-		for i18 := range s17 {
-			if err = s17[i18].decode(d); err != nil {
+	if n41 > 0 {
+		s42 := make([]AlterConfigsResourceResp, n41)
+		for i43 := range s42 {
+			if err = s42[i43].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s17
+		m.Resources = s42
 	}
 	return nil
 }
@@ -205,8 +381,99 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i19 := range m.Resources {
-		n += m.Resources[i19].sizeHint()
+	for i44 := range m.Resources {
+		n += m.Resources[i44].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
+func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
+	for i45 := range m.Deletions {
+		b = m.Deletions[i45].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
+	for i46 := range m.Upsertions {
+		b = m.Upsertions[i46].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n47 int
+	if n47, err = d.Len(); err != nil {
+		return err
+	}
+	if n47 > 0 {
+		s48 := make([]ScramDeletion, n47)
+		for i49 := range s48 {
+			if err = s48[i49].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Deletions = s48
+	}
+	var n50 int
+	if n50, err = d.Len(); err != nil {
+		return err
+	}
+	if n50 > 0 {
+		s51 := make([]ScramUpsertion, n50)
+		for i52 := range s51 {
+			if err = s51[i52].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Upsertions = s51
+	}
+	return nil
+}
+
+func (m *AlterUserScramCredentialsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i53 := range m.Deletions {
+		n += m.Deletions[i53].sizeHint()
+	}
+	n += 5
+	for i54 := range m.Upsertions {
+		n += m.Upsertions[i54].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
+func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i55 := range m.Results {
+		b = m.Results[i55].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
+	var n56 int
+	if n56, err = d.Len(); err != nil {
+		return err
+	}
+	if n56 > 0 {
+		s57 := make([]ScramAlterResult, n56)
+		for i58 := range s57 {
+			if err = s57[i58].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s57
+	}
+	return nil
+}
+
+func (m *AlterUserScramCredentialsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i59 := range m.Results {
+		n += m.Results[i59].sizeHint()
 	}
 	return n
 }
@@ -241,8 +508,8 @@ func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RaftID))
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i20 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i20])
+	for i60 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i60])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendBool(b, m.Live)
@@ -261,18 +528,18 @@ func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n21 int
-	if n21, err = d.Len(); err != nil {
+	var n61 int
+	if n61, err = d.Len(); err != nil {
 		return err
 	}
-	if n21 > 0 {
-		s22 := make([]string, n21)
-		for i23 := range s22 {
-			if s22[i23], err = d.String(); err != nil {
+	if n61 > 0 {
+		s62 := make([]string, n61)
+		for i63 := range s62 {
+			if s62[i63], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s22
+		m.Direct = s62
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -295,8 +562,8 @@ func (m *ClusterBroker) sizeHint() int {
 	n += 10
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i24 := range m.Direct {
-		n += len(m.Direct[i24]) + 5
+	for i64 := range m.Direct {
+		n += len(m.Direct[i64]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += 10
@@ -331,8 +598,8 @@ func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendString(b, m.Leader)
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i25 := range m.Brokers {
-		b = m.Brokers[i25].AppendPostcard(b)
+	for i65 := range m.Brokers {
+		b = m.Brokers[i65].AppendPostcard(b)
 	}
 	return b
 }
@@ -350,18 +617,18 @@ func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.String(); err != nil {
 		return err
 	}
-	var n26 int
-	if n26, err = d.Len(); err != nil {
+	var n66 int
+	if n66, err = d.Len(); err != nil {
 		return err
 	}
-	if n26 > 0 {
-		s27 := make([]ClusterBroker, n26)
-		for i28 := range s27 {
-			if err = s27[i28].decode(d); err != nil {
+	if n66 > 0 {
+		s67 := make([]ClusterBroker, n66)
+		for i68 := range s67 {
+			if err = s67[i68].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s27
+		m.Brokers = s67
 	}
 	return nil
 }
@@ -373,8 +640,8 @@ func (m *ClusterBrokersResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += len(m.Leader) + 5
 	n += 5
-	for i29 := range m.Brokers {
-		n += m.Brokers[i29].sizeHint()
+	for i69 := range m.Brokers {
+		n += m.Brokers[i69].sizeHint()
 	}
 	return n
 }
@@ -393,8 +660,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i30 := range m.Synonyms {
-		b = m.Synonyms[i30].AppendPostcard(b)
+	for i70 := range m.Synonyms {
+		b = m.Synonyms[i70].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -405,16 +672,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some31 bool
-	if some31, err = d.Option(); err != nil {
+	var some71 bool
+	if some71, err = d.Option(); err != nil {
 		return err
 	}
-	if some31 {
-		p32 := new(string)
-		if (*p32), err = d.String(); err != nil {
+	if some71 {
+		p72 := new(string)
+		if (*p72), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p32
+		m.Value = p72
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -422,32 +689,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x33 byte
-	if x33, err = d.Byte(); err != nil {
+	var x73 byte
+	if x73, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x33)
+	m.Source = int8(x73)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n34 int
-	if n34, err = d.Len(); err != nil {
+	var n74 int
+	if n74, err = d.Len(); err != nil {
 		return err
 	}
-	if n34 > 0 {
-		s35 := make([]ConfigSynonym, n34)
-		for i36 := range s35 {
-			if err = s35[i36].decode(d); err != nil {
+	if n74 > 0 {
+		s75 := make([]ConfigSynonym, n74)
+		for i76 := range s75 {
+			if err = s75[i76].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s35
+		m.Synonyms = s75
 	}
-	var x37 byte
-	if x37, err = d.Byte(); err != nil {
+	var x77 byte
+	if x77, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x37)
+	m.ConfigType = int8(x77)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -466,8 +733,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i38 := range m.Synonyms {
-		n += m.Synonyms[i38].sizeHint()
+	for i78 := range m.Synonyms {
+		n += m.Synonyms[i78].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -491,22 +758,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some39 bool
-	if some39, err = d.Option(); err != nil {
+	var some79 bool
+	if some79, err = d.Option(); err != nil {
 		return err
 	}
-	if some39 {
-		p40 := new(string)
-		if (*p40), err = d.String(); err != nil {
+	if some79 {
+		p80 := new(string)
+		if (*p80), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p40
+		m.Value = p80
 	}
-	var x41 byte
-	if x41, err = d.Byte(); err != nil {
+	var x81 byte
+	if x81, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x41)
+	m.Source = int8(x81)
 	return nil
 }
 
@@ -524,26 +791,26 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i42 := range m.Topics {
-		b = m.Topics[i42].AppendPostcard(b)
+	for i82 := range m.Topics {
+		b = m.Topics[i82].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n43 int
-	if n43, err = d.Len(); err != nil {
+	var n83 int
+	if n83, err = d.Len(); err != nil {
 		return err
 	}
-	if n43 > 0 {
-		s44 := make([]CreatePartitionsTopic, n43)
-		for i45 := range s44 {
-			if err = s44[i45].decode(d); err != nil {
+	if n83 > 0 {
+		s84 := make([]CreatePartitionsTopic, n83)
+		for i85 := range s84 {
+			if err = s84[i85].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s44
+		m.Topics = s84
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -554,8 +821,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i46 := range m.Topics {
-		n += m.Topics[i46].sizeHint()
+	for i86 := range m.Topics {
+		n += m.Topics[i86].sizeHint()
 	}
 	n += 10
 	return n
@@ -564,25 +831,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i47 := range m.Topics {
-		b = m.Topics[i47].AppendPostcard(b)
+	for i87 := range m.Topics {
+		b = m.Topics[i87].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n48 int
-	if n48, err = d.Len(); err != nil {
+	var n88 int
+	if n88, err = d.Len(); err != nil {
 		return err
 	}
-	if n48 > 0 {
-		s49 := make([]CreatePartitionsTopicResp, n48)
-		for i50 := range s49 {
-			if err = s49[i50].decode(d); err != nil {
+	if n88 > 0 {
+		s89 := make([]CreatePartitionsTopicResp, n88)
+		for i90 := range s89 {
+			if err = s89[i90].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s49
+		m.Topics = s89
 	}
 	return nil
 }
@@ -590,8 +857,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i51 := range m.Topics {
-		n += m.Topics[i51].sizeHint()
+	for i91 := range m.Topics {
+		n += m.Topics[i91].sizeHint()
 	}
 	return n
 }
@@ -601,10 +868,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i52 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i52])))
-		for i53 := range m.Assignments[i52] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i52][i53]))
+	for i92 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i92])))
+		for i93 := range m.Assignments[i92] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i92][i93]))
 		}
 	}
 	return b
@@ -617,28 +884,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n54 int
-	if n54, err = d.Len(); err != nil {
+	var n94 int
+	if n94, err = d.Len(); err != nil {
 		return err
 	}
-	if n54 > 0 {
-		s55 := make([][]int32, n54)
-		for i56 := range s55 {
-			var n57 int
-			if n57, err = d.Len(); err != nil {
+	if n94 > 0 {
+		s95 := make([][]int32, n94)
+		for i96 := range s95 {
+			var n97 int
+			if n97, err = d.Len(); err != nil {
 				return err
 			}
-			if n57 > 0 {
-				s58 := make([]int32, n57)
-				for i59 := range s58 {
-					if s58[i59], err = d.I32(); err != nil {
+			if n97 > 0 {
+				s98 := make([]int32, n97)
+				for i99 := range s98 {
+					if s98[i99], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s55[i56] = s58
+				s95[i96] = s98
 			}
 		}
-		m.Assignments = s55
+		m.Assignments = s95
 	}
 	return nil
 }
@@ -648,9 +915,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i60 := range m.Assignments {
+	for i100 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i60])
+		n += 10 * len(m.Assignments[i100])
 	}
 	return n
 }
@@ -690,9 +957,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k61 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k61)
-		b = postcard.AppendString(b, m.Configs[k61])
+	for _, k101 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k101)
+		b = postcard.AppendString(b, m.Configs[k101])
 	}
 	return b
 }
@@ -707,24 +974,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n62 int
-	if n62, err = d.Len(); err != nil {
+	var n102 int
+	if n102, err = d.Len(); err != nil {
 		return err
 	}
-	if n62 > 0 {
-		m63 := make(map[string]string, n62)
-		for range n62 {
-			var k64 string
-			var v65 string
-			if k64, err = d.String(); err != nil {
+	if n102 > 0 {
+		m103 := make(map[string]string, n102)
+		for range n102 {
+			var k104 string
+			var v105 string
+			if k104, err = d.String(); err != nil {
 				return err
 			}
-			if v65, err = d.String(); err != nil {
+			if v105, err = d.String(); err != nil {
 				return err
 			}
-			m63[k64] = v65
+			m103[k104] = v105
 		}
-		m.Configs = m63
+		m.Configs = m103
 	}
 	return nil
 }
@@ -747,8 +1014,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i66 := range m.Configs {
-		b = m.Configs[i66].AppendPostcard(b)
+	for i106 := range m.Configs {
+		b = m.Configs[i106].AppendPostcard(b)
 	}
 	return b
 }
@@ -763,29 +1030,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x67 []byte
-	if x67, err = d.Take(16); err != nil {
+	var x107 []byte
+	if x107, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x67)
+	copy(m.TopicID[:], x107)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n68 int
-	if n68, err = d.Len(); err != nil {
+	var n108 int
+	if n108, err = d.Len(); err != nil {
 		return err
 	}
-	if n68 > 0 {
-		s69 := make([]ConfigEntry, n68)
-		for i70 := range s69 {
-			if err = s69[i70].decode(d); err != nil {
+	if n108 > 0 {
+		s109 := make([]ConfigEntry, n108)
+		for i110 := range s109 {
+			if err = s109[i110].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s69
+		m.Configs = s109
 	}
 	return nil
 }
@@ -799,8 +1066,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i71 := range m.Configs {
-		n += m.Configs[i71].sizeHint()
+	for i111 := range m.Configs {
+		n += m.Configs[i111].sizeHint()
 	}
 	return n
 }
@@ -808,26 +1075,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i72 := range m.Topics {
-		b = m.Topics[i72].AppendPostcard(b)
+	for i112 := range m.Topics {
+		b = m.Topics[i112].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n73 int
-	if n73, err = d.Len(); err != nil {
+	var n113 int
+	if n113, err = d.Len(); err != nil {
 		return err
 	}
-	if n73 > 0 {
-		s74 := make([]CreateTopic, n73)
-		for i75 := range s74 {
-			if err = s74[i75].decode(d); err != nil {
+	if n113 > 0 {
+		s114 := make([]CreateTopic, n113)
+		for i115 := range s114 {
+			if err = s114[i115].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s74
+		m.Topics = s114
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -838,8 +1105,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i76 := range m.Topics {
-		n += m.Topics[i76].sizeHint()
+	for i116 := range m.Topics {
+		n += m.Topics[i116].sizeHint()
 	}
 	n += 10
 	return n
@@ -848,25 +1115,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i77 := range m.Topics {
-		b = m.Topics[i77].AppendPostcard(b)
+	for i117 := range m.Topics {
+		b = m.Topics[i117].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n118 int
+	if n118, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]CreateTopicResp, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n118 > 0 {
+		s119 := make([]CreateTopicResp, n118)
+		for i120 := range s119 {
+			if err = s119[i120].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s79
+		m.Topics = s119
 	}
 	return nil
 }
@@ -874,8 +1141,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Topics {
-		n += m.Topics[i81].sizeHint()
+	for i121 := range m.Topics {
+		n += m.Topics[i121].sizeHint()
 	}
 	return n
 }
@@ -883,25 +1150,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i82 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i82])
+	for i122 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i122])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n83 int
-	if n83, err = d.Len(); err != nil {
+	var n123 int
+	if n123, err = d.Len(); err != nil {
 		return err
 	}
-	if n83 > 0 {
-		s84 := make([]string, n83)
-		for i85 := range s84 {
-			if s84[i85], err = d.String(); err != nil {
+	if n123 > 0 {
+		s124 := make([]string, n123)
+		for i125 := range s124 {
+			if s124[i125], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s84
+		m.Groups = s124
 	}
 	return nil
 }
@@ -909,8 +1176,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i86 := range m.Groups {
-		n += len(m.Groups[i86]) + 5
+	for i126 := range m.Groups {
+		n += len(m.Groups[i126]) + 5
 	}
 	return n
 }
@@ -918,25 +1185,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i87 := range m.Groups {
-		b = m.Groups[i87].AppendPostcard(b)
+	for i127 := range m.Groups {
+		b = m.Groups[i127].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n88 int
-	if n88, err = d.Len(); err != nil {
+	var n128 int
+	if n128, err = d.Len(); err != nil {
 		return err
 	}
-	if n88 > 0 {
-		s89 := make([]DeletedGroup, n88)
-		for i90 := range s89 {
-			if err = s89[i90].decode(d); err != nil {
+	if n128 > 0 {
+		s129 := make([]DeletedGroup, n128)
+		for i130 := range s129 {
+			if err = s129[i130].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s89
+		m.Groups = s129
 	}
 	return nil
 }
@@ -944,8 +1211,146 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i91 := range m.Groups {
-		n += m.Groups[i91].sizeHint()
+	for i131 := range m.Groups {
+		n += m.Groups[i131].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsPartition to b.
+func (m *DeleteRecordsPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.Offset))
+	return b
+}
+
+func (m *DeleteRecordsPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Offset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DeleteRecordsPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsPartitionResp to b.
+func (m *DeleteRecordsPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.LowWatermark))
+	return b
+}
+
+func (m *DeleteRecordsPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.LowWatermark, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DeleteRecordsPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsReq to b.
+func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i132 := range m.Partitions {
+		b = m.Partitions[i132].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
+	if m.TimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	var n133 int
+	if n133, err = d.Len(); err != nil {
+		return err
+	}
+	if n133 > 0 {
+		s134 := make([]DeleteRecordsPartition, n133)
+		for i135 := range s134 {
+			if err = s134[i135].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s134
+	}
+	return nil
+}
+
+func (m *DeleteRecordsReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i136 := range m.Partitions {
+		n += m.Partitions[i136].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
+func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i137 := range m.Partitions {
+		b = m.Partitions[i137].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
+	var n138 int
+	if n138, err = d.Len(); err != nil {
+		return err
+	}
+	if n138 > 0 {
+		s139 := make([]DeleteRecordsPartitionResp, n138)
+		for i140 := range s139 {
+			if err = s139[i140].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s139
+	}
+	return nil
+}
+
+func (m *DeleteRecordsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i141 := range m.Partitions {
+		n += m.Partitions[i141].sizeHint()
 	}
 	return n
 }
@@ -965,11 +1370,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x92 []byte
-	if x92, err = d.Take(16); err != nil {
+	var x142 []byte
+	if x142, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x92)
+	copy(m.TopicID[:], x142)
 	return nil
 }
 
@@ -984,25 +1389,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i93 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i93])
+	for i143 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i143])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n94 int
-	if n94, err = d.Len(); err != nil {
+	var n144 int
+	if n144, err = d.Len(); err != nil {
 		return err
 	}
-	if n94 > 0 {
-		s95 := make([]string, n94)
-		for i96 := range s95 {
-			if s95[i96], err = d.String(); err != nil {
+	if n144 > 0 {
+		s145 := make([]string, n144)
+		for i146 := range s145 {
+			if s145[i146], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s95
+		m.Topics = s145
 	}
 	return nil
 }
@@ -1010,8 +1415,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i97 := range m.Topics {
-		n += len(m.Topics[i97]) + 5
+	for i147 := range m.Topics {
+		n += len(m.Topics[i147]) + 5
 	}
 	return n
 }
@@ -1019,25 +1424,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i98 := range m.Topics {
-		b = m.Topics[i98].AppendPostcard(b)
+	for i148 := range m.Topics {
+		b = m.Topics[i148].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n99 int
-	if n99, err = d.Len(); err != nil {
+	var n149 int
+	if n149, err = d.Len(); err != nil {
 		return err
 	}
-	if n99 > 0 {
-		s100 := make([]DeleteTopicResp, n99)
-		for i101 := range s100 {
-			if err = s100[i101].decode(d); err != nil {
+	if n149 > 0 {
+		s150 := make([]DeleteTopicResp, n149)
+		for i151 := range s150 {
+			if err = s150[i151].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s100
+		m.Topics = s150
 	}
 	return nil
 }
@@ -1045,8 +1450,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i102 := range m.Topics {
-		n += m.Topics[i102].sizeHint()
+	for i152 := range m.Topics {
+		n += m.Topics[i152].sizeHint()
 	}
 	return n
 }
@@ -1075,6 +1480,91 @@ func (m *DeletedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
+func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
+	for i153 := range m.Components {
+		b = m.Components[i153].AppendPostcard(b)
+	}
+	b = postcard.AppendBool(b, m.Strict)
+	return b
+}
+
+func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
+	var n154 int
+	if n154, err = d.Len(); err != nil {
+		return err
+	}
+	if n154 > 0 {
+		s155 := make([]QuotaFilterComponent, n154)
+		for i156 := range s155 {
+			if err = s155[i156].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Components = s155
+	}
+	if m.Strict, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DescribeClientQuotasReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i157 := range m.Components {
+		n += m.Components[i157].sizeHint()
+	}
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeClientQuotasResp to b.
+func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+	for i158 := range m.Entries {
+		b = m.Entries[i158].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n159 int
+	if n159, err = d.Len(); err != nil {
+		return err
+	}
+	if n159 > 0 {
+		s160 := make([]QuotaEntry, n159)
+		for i161 := range s160 {
+			if err = s160[i161].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s160
+	}
+	return nil
+}
+
+func (m *DescribeClientQuotasResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i162 := range m.Entries {
+		n += m.Entries[i162].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of DescribeClusterReq to b.
 func (_ *DescribeClusterReq) AppendPostcard(b []byte) []byte {
 	return b
@@ -1096,8 +1586,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i103 := range m.Brokers {
-		b = m.Brokers[i103].AppendPostcard(b)
+	for i163 := range m.Brokers {
+		b = m.Brokers[i163].AppendPostcard(b)
 	}
 	return b
 }
@@ -1115,18 +1605,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n104 int
-	if n104, err = d.Len(); err != nil {
+	var n164 int
+	if n164, err = d.Len(); err != nil {
 		return err
 	}
-	if n104 > 0 {
-		s105 := make([]BrokerInfo, n104)
-		for i106 := range s105 {
-			if err = s105[i106].decode(d); err != nil {
+	if n164 > 0 {
+		s165 := make([]BrokerInfo, n164)
+		for i166 := range s165 {
+			if err = s165[i166].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s105
+		m.Brokers = s165
 	}
 	return nil
 }
@@ -1138,8 +1628,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i107 := range m.Brokers {
-		n += m.Brokers[i107].sizeHint()
+	for i167 := range m.Brokers {
+		n += m.Brokers[i167].sizeHint()
 	}
 	return n
 }
@@ -1147,8 +1637,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i108 := range m.Resources {
-		b = m.Resources[i108].AppendPostcard(b)
+	for i168 := range m.Resources {
+		b = m.Resources[i168].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1156,18 +1646,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n109 int
-	if n109, err = d.Len(); err != nil {
+	var n169 int
+	if n169, err = d.Len(); err != nil {
 		return err
 	}
-	if n109 > 0 {
-		s110 := make([]DescribeConfigsResource, n109)
-		for i111 := range s110 {
-			if err = s110[i111].decode(d); err != nil {
+	if n169 > 0 {
+		s170 := make([]DescribeConfigsResource, n169)
+		for i171 := range s170 {
+			if err = s170[i171].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s110
+		m.Resources = s170
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1181,8 +1671,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i112 := range m.Resources {
-		n += m.Resources[i112].sizeHint()
+	for i172 := range m.Resources {
+		n += m.Resources[i172].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -1194,33 +1684,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i113 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i113])
+	for i173 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i173])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x114 byte
-	if x114, err = d.Byte(); err != nil {
+	var x174 byte
+	if x174, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x114)
+	m.Type = int8(x174)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n115 int
-	if n115, err = d.Len(); err != nil {
+	var n175 int
+	if n175, err = d.Len(); err != nil {
 		return err
 	}
-	if n115 > 0 {
-		s116 := make([]string, n115)
-		for i117 := range s116 {
-			if s116[i117], err = d.String(); err != nil {
+	if n175 > 0 {
+		s176 := make([]string, n175)
+		for i177 := range s176 {
+			if s176[i177], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s116
+		m.ConfigNames = s176
 	}
 	return nil
 }
@@ -1230,8 +1720,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i118 := range m.ConfigNames {
-		n += len(m.ConfigNames[i118]) + 5
+	for i178 := range m.ConfigNames {
+		n += len(m.ConfigNames[i178]) + 5
 	}
 	return n
 }
@@ -1243,18 +1733,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i119 := range m.Configs {
-		b = m.Configs[i119].AppendPostcard(b)
+	for i179 := range m.Configs {
+		b = m.Configs[i179].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x120 byte
-	if x120, err = d.Byte(); err != nil {
+	var x180 byte
+	if x180, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x120)
+	m.Type = int8(x180)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1264,18 +1754,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n121 int
-	if n121, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n121 > 0 {
-		s122 := make([]ConfigEntry, n121)
-		for i123 := range s122 {
-			if err = s122[i123].decode(d); err != nil {
+	if n181 > 0 {
+		s182 := make([]ConfigEntry, n181)
+		for i183 := range s182 {
+			if err = s182[i183].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s122
+		m.Configs = s182
 	}
 	return nil
 }
@@ -1287,8 +1777,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i124 := range m.Configs {
-		n += m.Configs[i124].sizeHint()
+	for i184 := range m.Configs {
+		n += m.Configs[i184].sizeHint()
 	}
 	return n
 }
@@ -1296,25 +1786,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i125 := range m.Resources {
-		b = m.Resources[i125].AppendPostcard(b)
+	for i185 := range m.Resources {
+		b = m.Resources[i185].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n186 int
+	if n186, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]DescribeConfigsResourceResp, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n186 > 0 {
+		s187 := make([]DescribeConfigsResourceResp, n186)
+		for i188 := range s187 {
+			if err = s187[i188].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s127
+		m.Resources = s187
 	}
 	return nil
 }
@@ -1322,8 +1812,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i129 := range m.Resources {
-		n += m.Resources[i129].sizeHint()
+	for i189 := range m.Resources {
+		n += m.Resources[i189].sizeHint()
 	}
 	return n
 }
@@ -1331,25 +1821,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i130 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i130])
+	for i190 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i190])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n191 int
+	if n191, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]string, n131)
-		for i133 := range s132 {
-			if s132[i133], err = d.String(); err != nil {
+	if n191 > 0 {
+		s192 := make([]string, n191)
+		for i193 := range s192 {
+			if s192[i193], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s132
+		m.Groups = s192
 	}
 	return nil
 }
@@ -1357,8 +1847,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i134 := range m.Groups {
-		n += len(m.Groups[i134]) + 5
+	for i194 := range m.Groups {
+		n += len(m.Groups[i194]) + 5
 	}
 	return n
 }
@@ -1366,25 +1856,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i135 := range m.Groups {
-		b = m.Groups[i135].AppendPostcard(b)
+	for i195 := range m.Groups {
+		b = m.Groups[i195].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n196 int
+	if n196, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]DescribedGroup, n136)
-		for i138 := range s137 {
-			if err = s137[i138].decode(d); err != nil {
+	if n196 > 0 {
+		s197 := make([]DescribedGroup, n196)
+		for i198 := range s197 {
+			if err = s197[i198].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s137
+		m.Groups = s197
 	}
 	return nil
 }
@@ -1392,8 +1882,163 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i139 := range m.Groups {
-		n += m.Groups[i139].sizeHint()
+	for i199 := range m.Groups {
+		n += m.Groups[i199].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeLogDirsReq to b.
+func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendBool(b, m.All)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i200 := range m.Partitions {
+		b = m.Partitions[i200].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
+	if m.All, err = d.Bool(); err != nil {
+		return err
+	}
+	var n201 int
+	if n201, err = d.Len(); err != nil {
+		return err
+	}
+	if n201 > 0 {
+		s202 := make([]TopicPartition, n201)
+		for i203 := range s202 {
+			if err = s202[i203].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s202
+	}
+	return nil
+}
+
+func (m *DescribeLogDirsReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i204 := range m.Partitions {
+		n += m.Partitions[i204].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
+func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
+	for i205 := range m.Dirs {
+		b = m.Dirs[i205].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
+	var n206 int
+	if n206, err = d.Len(); err != nil {
+		return err
+	}
+	if n206 > 0 {
+		s207 := make([]LogDir, n206)
+		for i208 := range s207 {
+			if err = s207[i208].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Dirs = s207
+	}
+	return nil
+}
+
+func (m *DescribeLogDirsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i209 := range m.Dirs {
+		n += m.Dirs[i209].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
+func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i210 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i210])
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n211 int
+	if n211, err = d.Len(); err != nil {
+		return err
+	}
+	if n211 > 0 {
+		s212 := make([]string, n211)
+		for i213 := range s212 {
+			if s212[i213], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s212
+	}
+	return nil
+}
+
+func (m *DescribeUserScramCredentialsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i214 := range m.Users {
+		n += len(m.Users[i214]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsResp to b.
+func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i215 := range m.Users {
+		b = m.Users[i215].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n216 int
+	if n216, err = d.Len(); err != nil {
+		return err
+	}
+	if n216 > 0 {
+		s217 := make([]ScramUser, n216)
+		for i218 := range s217 {
+			if err = s217[i218].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Users = s217
+	}
+	return nil
+}
+
+func (m *DescribeUserScramCredentialsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i219 := range m.Users {
+		n += m.Users[i219].sizeHint()
 	}
 	return n
 }
@@ -1406,8 +2051,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i140 := range m.Members {
-		b = m.Members[i140].AppendPostcard(b)
+	for i220 := range m.Members {
+		b = m.Members[i220].AppendPostcard(b)
 	}
 	return b
 }
@@ -1428,18 +2073,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n221 int
+	if n221, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]DescribedMember, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n221 > 0 {
+		s222 := make([]DescribedMember, n221)
+		for i223 := range s222 {
+			if err = s222[i223].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s142
+		m.Members = s222
 	}
 	return nil
 }
@@ -1452,8 +2097,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i144 := range m.Members {
-		n += m.Members[i144].sizeHint()
+	for i224 := range m.Members {
+		n += m.Members[i224].sizeHint()
 	}
 	return n
 }
@@ -1615,8 +2260,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i145 := range m.Partitions {
-		b = m.Partitions[i145].AppendPostcard(b)
+	for i225 := range m.Partitions {
+		b = m.Partitions[i225].AppendPostcard(b)
 	}
 	return b
 }
@@ -1631,23 +2276,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x146 byte
-	if x146, err = d.Byte(); err != nil {
+	var x226 byte
+	if x226, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x146)
-	var n147 int
-	if n147, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x226)
+	var n227 int
+	if n227, err = d.Len(); err != nil {
 		return err
 	}
-	if n147 > 0 {
-		s148 := make([]FetchPartition, n147)
-		for i149 := range s148 {
-			if err = s148[i149].decode(d); err != nil {
+	if n227 > 0 {
+		s228 := make([]FetchPartition, n227)
+		for i229 := range s228 {
+			if err = s228[i229].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s148
+		m.Partitions = s228
 	}
 	return nil
 }
@@ -1659,8 +2304,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i150 := range m.Partitions {
-		n += m.Partitions[i150].sizeHint()
+	for i230 := range m.Partitions {
+		n += m.Partitions[i230].sizeHint()
 	}
 	return n
 }
@@ -1668,25 +2313,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i151 := range m.Partitions {
-		b = m.Partitions[i151].AppendPostcard(b)
+	for i231 := range m.Partitions {
+		b = m.Partitions[i231].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n152 int
-	if n152, err = d.Len(); err != nil {
+	var n232 int
+	if n232, err = d.Len(); err != nil {
 		return err
 	}
-	if n152 > 0 {
-		s153 := make([]FetchPartitionResp, n152)
-		for i154 := range s153 {
-			if err = s153[i154].decode(d); err != nil {
+	if n232 > 0 {
+		s233 := make([]FetchPartitionResp, n232)
+		for i234 := range s233 {
+			if err = s233[i234].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s153
+		m.Partitions = s233
 	}
 	return nil
 }
@@ -1694,8 +2339,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i155 := range m.Partitions {
-		n += m.Partitions[i155].sizeHint()
+	for i235 := range m.Partitions {
+		n += m.Partitions[i235].sizeHint()
 	}
 	return n
 }
@@ -1703,16 +2348,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i156 := range m.Partitions {
-		m.Partitions[i156].appendVec(w)
+	for i236 := range m.Partitions {
+		m.Partitions[i236].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i157 := range m.Partitions {
-		n += m.Partitions[i157].vecHint()
+	for i237 := range m.Partitions {
+		n += m.Partitions[i237].vecHint()
 	}
 	return n
 }
@@ -1811,21 +2456,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x158 byte
-	if x158, err = d.Byte(); err != nil {
+	var x238 byte
+	if x238, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x158)
-	var some159 bool
-	if some159, err = d.Option(); err != nil {
+	m.Op = int8(x238)
+	var some239 bool
+	if some239, err = d.Option(); err != nil {
 		return err
 	}
-	if some159 {
-		p160 := new(string)
-		if (*p160), err = d.String(); err != nil {
+	if some239 {
+		p240 := new(string)
+		if (*p240), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p160
+		m.Value = p240
 	}
 	return nil
 }
@@ -1844,26 +2489,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i161 := range m.Resources {
-		b = m.Resources[i161].AppendPostcard(b)
+	for i241 := range m.Resources {
+		b = m.Resources[i241].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n162 int
-	if n162, err = d.Len(); err != nil {
+	var n242 int
+	if n242, err = d.Len(); err != nil {
 		return err
 	}
-	if n162 > 0 {
-		s163 := make([]IncrementalAlterConfigsResource, n162)
-		for i164 := range s163 {
-			if err = s163[i164].decode(d); err != nil {
+	if n242 > 0 {
+		s243 := make([]IncrementalAlterConfigsResource, n242)
+		for i244 := range s243 {
+			if err = s243[i244].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s163
+		m.Resources = s243
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1874,8 +2519,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i165 := range m.Resources {
-		n += m.Resources[i165].sizeHint()
+	for i245 := range m.Resources {
+		n += m.Resources[i245].sizeHint()
 	}
 	n += 10
 	return n
@@ -1886,33 +2531,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i166 := range m.Configs {
-		b = m.Configs[i166].AppendPostcard(b)
+	for i246 := range m.Configs {
+		b = m.Configs[i246].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x167 byte
-	if x167, err = d.Byte(); err != nil {
+	var x247 byte
+	if x247, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x167)
+	m.Type = int8(x247)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n168 int
-	if n168, err = d.Len(); err != nil {
+	var n248 int
+	if n248, err = d.Len(); err != nil {
 		return err
 	}
-	if n168 > 0 {
-		s169 := make([]IncrementalAlterConfig, n168)
-		for i170 := range s169 {
-			if err = s169[i170].decode(d); err != nil {
+	if n248 > 0 {
+		s249 := make([]IncrementalAlterConfig, n248)
+		for i250 := range s249 {
+			if err = s249[i250].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s169
+		m.Configs = s249
 	}
 	return nil
 }
@@ -1922,8 +2567,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i171 := range m.Configs {
-		n += m.Configs[i171].sizeHint()
+	for i251 := range m.Configs {
+		n += m.Configs[i251].sizeHint()
 	}
 	return n
 }
@@ -2019,8 +2664,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i172 := range m.Protocols {
-		b = m.Protocols[i172].AppendPostcard(b)
+	for i252 := range m.Protocols {
+		b = m.Protocols[i252].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2048,18 +2693,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n173 int
-	if n173, err = d.Len(); err != nil {
+	var n253 int
+	if n253, err = d.Len(); err != nil {
 		return err
 	}
-	if n173 > 0 {
-		s174 := make([]GroupProtocol, n173)
-		for i175 := range s174 {
-			if err = s174[i175].decode(d); err != nil {
+	if n253 > 0 {
+		s254 := make([]GroupProtocol, n253)
+		for i255 := range s254 {
+			if err = s254[i255].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s174
+		m.Protocols = s254
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2085,8 +2730,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i176 := range m.Protocols {
-		n += m.Protocols[i176].sizeHint()
+	for i256 := range m.Protocols {
+		n += m.Protocols[i256].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2104,8 +2749,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i177 := range m.Members {
-		b = m.Members[i177].AppendPostcard(b)
+	for i257 := range m.Members {
+		b = m.Members[i257].AppendPostcard(b)
 	}
 	return b
 }
@@ -2129,18 +2774,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n178 int
-	if n178, err = d.Len(); err != nil {
+	var n258 int
+	if n258, err = d.Len(); err != nil {
 		return err
 	}
-	if n178 > 0 {
-		s179 := make([]JoinGroupMember, n178)
-		for i180 := range s179 {
-			if err = s179[i180].decode(d); err != nil {
+	if n258 > 0 {
+		s259 := make([]JoinGroupMember, n258)
+		for i260 := range s259 {
+			if err = s259[i260].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s179
+		m.Members = s259
 	}
 	return nil
 }
@@ -2154,8 +2799,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i181 := range m.Members {
-		n += m.Members[i181].sizeHint()
+	for i261 := range m.Members {
+		n += m.Members[i261].sizeHint()
 	}
 	return n
 }
@@ -2222,8 +2867,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i182 := range m.Members {
-		b = m.Members[i182].AppendPostcard(b)
+	for i262 := range m.Members {
+		b = m.Members[i262].AppendPostcard(b)
 	}
 	return b
 }
@@ -2232,18 +2877,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n183 int
-	if n183, err = d.Len(); err != nil {
+	var n263 int
+	if n263, err = d.Len(); err != nil {
 		return err
 	}
-	if n183 > 0 {
-		s184 := make([]LeaveGroupMember, n183)
-		for i185 := range s184 {
-			if err = s184[i185].decode(d); err != nil {
+	if n263 > 0 {
+		s264 := make([]LeaveGroupMember, n263)
+		for i265 := range s264 {
+			if err = s264[i265].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s184
+		m.Members = s264
 	}
 	return nil
 }
@@ -2252,8 +2897,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i186 := range m.Members {
-		n += m.Members[i186].sizeHint()
+	for i266 := range m.Members {
+		n += m.Members[i266].sizeHint()
 	}
 	return n
 }
@@ -2262,8 +2907,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i187 := range m.Members {
-		b = m.Members[i187].AppendPostcard(b)
+	for i267 := range m.Members {
+		b = m.Members[i267].AppendPostcard(b)
 	}
 	return b
 }
@@ -2272,18 +2917,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n188 int
-	if n188, err = d.Len(); err != nil {
+	var n268 int
+	if n268, err = d.Len(); err != nil {
 		return err
 	}
-	if n188 > 0 {
-		s189 := make([]LeaveGroupMemberResp, n188)
-		for i190 := range s189 {
-			if err = s189[i190].decode(d); err != nil {
+	if n268 > 0 {
+		s269 := make([]LeaveGroupMemberResp, n268)
+		for i270 := range s269 {
+			if err = s269[i270].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s189
+		m.Members = s269
 	}
 	return nil
 }
@@ -2292,8 +2937,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i191 := range m.Members {
-		n += m.Members[i191].sizeHint()
+	for i271 := range m.Members {
+		n += m.Members[i271].sizeHint()
 	}
 	return n
 }
@@ -2301,42 +2946,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i192 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i192])
+	for i272 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i272])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i193 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i193])
+	for i273 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i273])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n194 int
-	if n194, err = d.Len(); err != nil {
+	var n274 int
+	if n274, err = d.Len(); err != nil {
 		return err
 	}
-	if n194 > 0 {
-		s195 := make([]string, n194)
-		for i196 := range s195 {
-			if s195[i196], err = d.String(); err != nil {
+	if n274 > 0 {
+		s275 := make([]string, n274)
+		for i276 := range s275 {
+			if s275[i276], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s195
+		m.StatesFilter = s275
 	}
-	var n197 int
-	if n197, err = d.Len(); err != nil {
+	var n277 int
+	if n277, err = d.Len(); err != nil {
 		return err
 	}
-	if n197 > 0 {
-		s198 := make([]string, n197)
-		for i199 := range s198 {
-			if s198[i199], err = d.String(); err != nil {
+	if n277 > 0 {
+		s278 := make([]string, n277)
+		for i279 := range s278 {
+			if s278[i279], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s198
+		m.TypesFilter = s278
 	}
 	return nil
 }
@@ -2344,12 +2989,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i200 := range m.StatesFilter {
-		n += len(m.StatesFilter[i200]) + 5
+	for i280 := range m.StatesFilter {
+		n += len(m.StatesFilter[i280]) + 5
 	}
 	n += 5
-	for i201 := range m.TypesFilter {
-		n += len(m.TypesFilter[i201]) + 5
+	for i281 := range m.TypesFilter {
+		n += len(m.TypesFilter[i281]) + 5
 	}
 	return n
 }
@@ -2358,8 +3003,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i202 := range m.Groups {
-		b = m.Groups[i202].AppendPostcard(b)
+	for i282 := range m.Groups {
+		b = m.Groups[i282].AppendPostcard(b)
 	}
 	return b
 }
@@ -2368,18 +3013,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n203 int
-	if n203, err = d.Len(); err != nil {
+	var n283 int
+	if n283, err = d.Len(); err != nil {
 		return err
 	}
-	if n203 > 0 {
-		s204 := make([]ListedGroup, n203)
-		for i205 := range s204 {
-			if err = s204[i205].decode(d); err != nil {
+	if n283 > 0 {
+		s284 := make([]ListedGroup, n283)
+		for i285 := range s284 {
+			if err = s284[i285].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s204
+		m.Groups = s284
 	}
 	return nil
 }
@@ -2388,8 +3033,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i206 := range m.Groups {
-		n += m.Groups[i206].sizeHint()
+	for i286 := range m.Groups {
+		n += m.Groups[i286].sizeHint()
 	}
 	return n
 }
@@ -2466,30 +3111,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i207 := range m.Partitions {
-		b = m.Partitions[i207].AppendPostcard(b)
+	for i287 := range m.Partitions {
+		b = m.Partitions[i287].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x208 byte
-	if x208, err = d.Byte(); err != nil {
+	var x288 byte
+	if x288, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x208)
-	var n209 int
-	if n209, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x288)
+	var n289 int
+	if n289, err = d.Len(); err != nil {
 		return err
 	}
-	if n209 > 0 {
-		s210 := make([]ListOffsetsPartition, n209)
-		for i211 := range s210 {
-			if err = s210[i211].decode(d); err != nil {
+	if n289 > 0 {
+		s290 := make([]ListOffsetsPartition, n289)
+		for i291 := range s290 {
+			if err = s290[i291].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s210
+		m.Partitions = s290
 	}
 	return nil
 }
@@ -2498,8 +3143,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i212 := range m.Partitions {
-		n += m.Partitions[i212].sizeHint()
+	for i292 := range m.Partitions {
+		n += m.Partitions[i292].sizeHint()
 	}
 	return n
 }
@@ -2507,25 +3152,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i213 := range m.Partitions {
-		b = m.Partitions[i213].AppendPostcard(b)
+	for i293 := range m.Partitions {
+		b = m.Partitions[i293].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n214 int
-	if n214, err = d.Len(); err != nil {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
 		return err
 	}
-	if n214 > 0 {
-		s215 := make([]ListOffsetsPartitionResp, n214)
-		for i216 := range s215 {
-			if err = s215[i216].decode(d); err != nil {
+	if n294 > 0 {
+		s295 := make([]ListOffsetsPartitionResp, n294)
+		for i296 := range s295 {
+			if err = s295[i296].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s215
+		m.Partitions = s295
 	}
 	return nil
 }
@@ -2533,8 +3178,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i217 := range m.Partitions {
-		n += m.Partitions[i217].sizeHint()
+	for i297 := range m.Partitions {
+		n += m.Partitions[i297].sizeHint()
 	}
 	return n
 }
@@ -2573,29 +3218,118 @@ func (m *ListedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of LogDir to b.
+func (m *LogDir) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Path)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
+	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i298 := range m.Partitions {
+		b = m.Partitions[i298].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *LogDir) decode(d *postcard.Decoder) (err error) {
+	if m.Path, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.TotalBytes, err = d.I64(); err != nil {
+		return err
+	}
+	if m.UsableBytes, err = d.I64(); err != nil {
+		return err
+	}
+	var n299 int
+	if n299, err = d.Len(); err != nil {
+		return err
+	}
+	if n299 > 0 {
+		s300 := make([]LogDirPartition, n299)
+		for i301 := range s300 {
+			if err = s300[i301].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s300
+	}
+	return nil
+}
+
+func (m *LogDir) sizeHint() int {
+	n := 0
+	n += len(m.Path) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i302 := range m.Partitions {
+		n += m.Partitions[i302].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of LogDirPartition to b.
+func (m *LogDirPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.Size))
+	b = postcard.AppendZigzag(b, int64(m.OffsetLag))
+	return b
+}
+
+func (m *LogDirPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Size, err = d.I64(); err != nil {
+		return err
+	}
+	if m.OffsetLag, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *LogDirPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i218 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i218])
+	for i303 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i303])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n219 int
-	if n219, err = d.Len(); err != nil {
+	var n304 int
+	if n304, err = d.Len(); err != nil {
 		return err
 	}
-	if n219 > 0 {
-		s220 := make([]string, n219)
-		for i221 := range s220 {
-			if s220[i221], err = d.String(); err != nil {
+	if n304 > 0 {
+		s305 := make([]string, n304)
+		for i306 := range s305 {
+			if s305[i306], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s220
+		m.Topics = s305
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -2606,8 +3340,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i222 := range m.Topics {
-		n += len(m.Topics[i222]) + 5
+	for i307 := range m.Topics {
+		n += len(m.Topics[i307]) + 5
 	}
 	n += 10
 	return n
@@ -2616,12 +3350,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i223 := range m.Brokers {
-		b = m.Brokers[i223].AppendPostcard(b)
+	for i308 := range m.Brokers {
+		b = m.Brokers[i308].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i224 := range m.Topics {
-		b = m.Topics[i224].AppendPostcard(b)
+	for i309 := range m.Topics {
+		b = m.Topics[i309].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -2629,31 +3363,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n225 int
-	if n225, err = d.Len(); err != nil {
+	var n310 int
+	if n310, err = d.Len(); err != nil {
 		return err
 	}
-	if n225 > 0 {
-		s226 := make([]BrokerInfo, n225)
-		for i227 := range s226 {
-			if err = s226[i227].decode(d); err != nil {
+	if n310 > 0 {
+		s311 := make([]BrokerInfo, n310)
+		for i312 := range s311 {
+			if err = s311[i312].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s226
+		m.Brokers = s311
 	}
-	var n228 int
-	if n228, err = d.Len(); err != nil {
+	var n313 int
+	if n313, err = d.Len(); err != nil {
 		return err
 	}
-	if n228 > 0 {
-		s229 := make([]TopicInfo, n228)
-		for i230 := range s229 {
-			if err = s229[i230].decode(d); err != nil {
+	if n313 > 0 {
+		s314 := make([]TopicInfo, n313)
+		for i315 := range s314 {
+			if err = s314[i315].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s229
+		m.Topics = s314
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -2667,12 +3401,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i231 := range m.Brokers {
-		n += m.Brokers[i231].sizeHint()
+	for i316 := range m.Brokers {
+		n += m.Brokers[i316].sizeHint()
 	}
 	n += 5
-	for i232 := range m.Topics {
-		n += m.Topics[i232].sizeHint()
+	for i317 := range m.Topics {
+		n += m.Topics[i317].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -2744,8 +3478,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i233 := range m.Topics {
-		b = m.Topics[i233].AppendPostcard(b)
+	for i318 := range m.Topics {
+		b = m.Topics[i318].AppendPostcard(b)
 	}
 	return b
 }
@@ -2763,18 +3497,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n319 int
+	if n319, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]OffsetCommitTopic, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n319 > 0 {
+		s320 := make([]OffsetCommitTopic, n319)
+		for i321 := range s320 {
+			if err = s320[i321].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s235
+		m.Topics = s320
 	}
 	return nil
 }
@@ -2786,8 +3520,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i237 := range m.Topics {
-		n += m.Topics[i237].sizeHint()
+	for i322 := range m.Topics {
+		n += m.Topics[i322].sizeHint()
 	}
 	return n
 }
@@ -2795,25 +3529,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i238 := range m.Topics {
-		b = m.Topics[i238].AppendPostcard(b)
+	for i323 := range m.Topics {
+		b = m.Topics[i323].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n324 int
+	if n324, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]OffsetCommitTopicResp, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n324 > 0 {
+		s325 := make([]OffsetCommitTopicResp, n324)
+		for i326 := range s325 {
+			if err = s325[i326].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s240
+		m.Topics = s325
 	}
 	return nil
 }
@@ -2821,8 +3555,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i242 := range m.Topics {
-		n += m.Topics[i242].sizeHint()
+	for i327 := range m.Topics {
+		n += m.Topics[i327].sizeHint()
 	}
 	return n
 }
@@ -2831,8 +3565,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i243 := range m.Partitions {
-		b = m.Partitions[i243].AppendPostcard(b)
+	for i328 := range m.Partitions {
+		b = m.Partitions[i328].AppendPostcard(b)
 	}
 	return b
 }
@@ -2841,18 +3575,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n329 int
+	if n329, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]OffsetCommitPartition, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n329 > 0 {
+		s330 := make([]OffsetCommitPartition, n329)
+		for i331 := range s330 {
+			if err = s330[i331].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s245
+		m.Partitions = s330
 	}
 	return nil
 }
@@ -2861,8 +3595,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i247 := range m.Partitions {
-		n += m.Partitions[i247].sizeHint()
+	for i332 := range m.Partitions {
+		n += m.Partitions[i332].sizeHint()
 	}
 	return n
 }
@@ -2871,8 +3605,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i248 := range m.Partitions {
-		b = m.Partitions[i248].AppendPostcard(b)
+	for i333 := range m.Partitions {
+		b = m.Partitions[i333].AppendPostcard(b)
 	}
 	return b
 }
@@ -2881,18 +3615,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n334 int
+	if n334, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]OffsetCommitPartitionResp, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n334 > 0 {
+		s335 := make([]OffsetCommitPartitionResp, n334)
+		for i336 := range s335 {
+			if err = s335[i336].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s250
+		m.Partitions = s335
 	}
 	return nil
 }
@@ -2901,8 +3635,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i252 := range m.Partitions {
-		n += m.Partitions[i252].sizeHint()
+	for i337 := range m.Partitions {
+		n += m.Partitions[i337].sizeHint()
 	}
 	return n
 }
@@ -2935,8 +3669,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i253 := range m.Topics {
-		b = m.Topics[i253].AppendPostcard(b)
+	for i338 := range m.Topics {
+		b = m.Topics[i338].AppendPostcard(b)
 	}
 	return b
 }
@@ -2945,18 +3679,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n339 int
+	if n339, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]OffsetDeleteTopic, n254)
-		for i256 := range s255 {
-			if err = s255[i256].decode(d); err != nil {
+	if n339 > 0 {
+		s340 := make([]OffsetDeleteTopic, n339)
+		for i341 := range s340 {
+			if err = s340[i341].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s255
+		m.Topics = s340
 	}
 	return nil
 }
@@ -2965,8 +3699,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i257 := range m.Topics {
-		n += m.Topics[i257].sizeHint()
+	for i342 := range m.Topics {
+		n += m.Topics[i342].sizeHint()
 	}
 	return n
 }
@@ -2975,8 +3709,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i258 := range m.Topics {
-		b = m.Topics[i258].AppendPostcard(b)
+	for i343 := range m.Topics {
+		b = m.Topics[i343].AppendPostcard(b)
 	}
 	return b
 }
@@ -2985,18 +3719,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n259 int
-	if n259, err = d.Len(); err != nil {
+	var n344 int
+	if n344, err = d.Len(); err != nil {
 		return err
 	}
-	if n259 > 0 {
-		s260 := make([]OffsetDeleteTopicResp, n259)
-		for i261 := range s260 {
-			if err = s260[i261].decode(d); err != nil {
+	if n344 > 0 {
+		s345 := make([]OffsetDeleteTopicResp, n344)
+		for i346 := range s345 {
+			if err = s345[i346].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s260
+		m.Topics = s345
 	}
 	return nil
 }
@@ -3005,8 +3739,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i262 := range m.Topics {
-		n += m.Topics[i262].sizeHint()
+	for i347 := range m.Topics {
+		n += m.Topics[i347].sizeHint()
 	}
 	return n
 }
@@ -3015,8 +3749,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i263 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i263]))
+	for i348 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i348]))
 	}
 	return b
 }
@@ -3025,18 +3759,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n349 int
+	if n349, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]int32, n264)
-		for i266 := range s265 {
-			if s265[i266], err = d.I32(); err != nil {
+	if n349 > 0 {
+		s350 := make([]int32, n349)
+		for i351 := range s350 {
+			if s350[i351], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s265
+		m.Partitions = s350
 	}
 	return nil
 }
@@ -3053,8 +3787,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i267 := range m.Partitions {
-		b = m.Partitions[i267].AppendPostcard(b)
+	for i352 := range m.Partitions {
+		b = m.Partitions[i352].AppendPostcard(b)
 	}
 	return b
 }
@@ -3063,18 +3797,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n268 int
-	if n268, err = d.Len(); err != nil {
+	var n353 int
+	if n353, err = d.Len(); err != nil {
 		return err
 	}
-	if n268 > 0 {
-		s269 := make([]OffsetDeletePartitionResp, n268)
-		for i270 := range s269 {
-			if err = s269[i270].decode(d); err != nil {
+	if n353 > 0 {
+		s354 := make([]OffsetDeletePartitionResp, n353)
+		for i355 := range s354 {
+			if err = s354[i355].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s269
+		m.Partitions = s354
 	}
 	return nil
 }
@@ -3083,8 +3817,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i271 := range m.Partitions {
-		n += m.Partitions[i271].sizeHint()
+	for i356 := range m.Partitions {
+		n += m.Partitions[i356].sizeHint()
 	}
 	return n
 }
@@ -3132,8 +3866,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i272 := range m.Topics {
-		b = m.Topics[i272].AppendPostcard(b)
+	for i357 := range m.Topics {
+		b = m.Topics[i357].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -3143,18 +3877,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n358 int
+	if n358, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]OffsetFetchTopic, n273)
-		for i275 := range s274 {
-			if err = s274[i275].decode(d); err != nil {
+	if n358 > 0 {
+		s359 := make([]OffsetFetchTopic, n358)
+		for i360 := range s359 {
+			if err = s359[i360].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s274
+		m.Topics = s359
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3166,8 +3900,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i276 := range m.Topics {
-		n += m.Topics[i276].sizeHint()
+	for i361 := range m.Topics {
+		n += m.Topics[i361].sizeHint()
 	}
 	n += 10
 	return n
@@ -3177,8 +3911,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i277 := range m.Topics {
-		b = m.Topics[i277].AppendPostcard(b)
+	for i362 := range m.Topics {
+		b = m.Topics[i362].AppendPostcard(b)
 	}
 	return b
 }
@@ -3187,18 +3921,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n278 int
-	if n278, err = d.Len(); err != nil {
+	var n363 int
+	if n363, err = d.Len(); err != nil {
 		return err
 	}
-	if n278 > 0 {
-		s279 := make([]OffsetFetchTopicResp, n278)
-		for i280 := range s279 {
-			if err = s279[i280].decode(d); err != nil {
+	if n363 > 0 {
+		s364 := make([]OffsetFetchTopicResp, n363)
+		for i365 := range s364 {
+			if err = s364[i365].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s279
+		m.Topics = s364
 	}
 	return nil
 }
@@ -3207,8 +3941,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i281 := range m.Topics {
-		n += m.Topics[i281].sizeHint()
+	for i366 := range m.Topics {
+		n += m.Topics[i366].sizeHint()
 	}
 	return n
 }
@@ -3217,8 +3951,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i282 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i282]))
+	for i367 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i367]))
 	}
 	return b
 }
@@ -3227,18 +3961,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n283 int
-	if n283, err = d.Len(); err != nil {
+	var n368 int
+	if n368, err = d.Len(); err != nil {
 		return err
 	}
-	if n283 > 0 {
-		s284 := make([]int32, n283)
-		for i285 := range s284 {
-			if s284[i285], err = d.I32(); err != nil {
+	if n368 > 0 {
+		s369 := make([]int32, n368)
+		for i370 := range s369 {
+			if s369[i370], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s284
+		m.Partitions = s369
 	}
 	return nil
 }
@@ -3255,8 +3989,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i286 := range m.Partitions {
-		b = m.Partitions[i286].AppendPostcard(b)
+	for i371 := range m.Partitions {
+		b = m.Partitions[i371].AppendPostcard(b)
 	}
 	return b
 }
@@ -3265,18 +3999,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n287 int
-	if n287, err = d.Len(); err != nil {
+	var n372 int
+	if n372, err = d.Len(); err != nil {
 		return err
 	}
-	if n287 > 0 {
-		s288 := make([]OffsetFetchPartitionResp, n287)
-		for i289 := range s288 {
-			if err = s288[i289].decode(d); err != nil {
+	if n372 > 0 {
+		s373 := make([]OffsetFetchPartitionResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s288
+		m.Partitions = s373
 	}
 	return nil
 }
@@ -3285,8 +4019,146 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i290 := range m.Partitions {
-		n += m.Partitions[i290].sizeHint()
+	for i375 := range m.Partitions {
+		n += m.Partitions[i375].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochPartition to b.
+func (m *OffsetForLeaderEpochPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	return b
+}
+
+func (m *OffsetForLeaderEpochPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochPartitionResp to b.
+func (m *OffsetForLeaderEpochPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendZigzag(b, int64(m.EndOffset))
+	return b
+}
+
+func (m *OffsetForLeaderEpochPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.EndOffset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
+func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i376 := range m.Partitions {
+		b = m.Partitions[i376].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
+	var n377 int
+	if n377, err = d.Len(); err != nil {
+		return err
+	}
+	if n377 > 0 {
+		s378 := make([]OffsetForLeaderEpochPartition, n377)
+		for i379 := range s378 {
+			if err = s378[i379].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s378
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i380 := range m.Partitions {
+		n += m.Partitions[i380].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
+func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i381 := range m.Partitions {
+		b = m.Partitions[i381].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
+	var n382 int
+	if n382, err = d.Len(); err != nil {
+		return err
+	}
+	if n382 > 0 {
+		s383 := make([]OffsetForLeaderEpochPartitionResp, n382)
+		for i384 := range s383 {
+			if err = s383[i384].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s383
+	}
+	return nil
+}
+
+func (m *OffsetForLeaderEpochResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i385 := range m.Partitions {
+		n += m.Partitions[i385].sizeHint()
 	}
 	return n
 }
@@ -3323,25 +4195,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i291 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i291])
+	for i386 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i386])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n292 int
-	if n292, err = d.Len(); err != nil {
+	var n387 int
+	if n387, err = d.Len(); err != nil {
 		return err
 	}
-	if n292 > 0 {
-		s293 := make([]string, n292)
-		for i294 := range s293 {
-			if s293[i294], err = d.String(); err != nil {
+	if n387 > 0 {
+		s388 := make([]string, n387)
+		for i389 := range s388 {
+			if s388[i389], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s293
+		m.Topics = s388
 	}
 	return nil
 }
@@ -3349,8 +4221,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i295 := range m.Topics {
-		n += len(m.Topics[i295]) + 5
+	for i390 := range m.Topics {
+		n += len(m.Topics[i390]) + 5
 	}
 	return n
 }
@@ -3360,8 +4232,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i296 := range m.Topics {
-		b = m.Topics[i296].AppendPostcard(b)
+	for i391 := range m.Topics {
+		b = m.Topics[i391].AppendPostcard(b)
 	}
 	return b
 }
@@ -3373,18 +4245,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n297 int
-	if n297, err = d.Len(); err != nil {
+	var n392 int
+	if n392, err = d.Len(); err != nil {
 		return err
 	}
-	if n297 > 0 {
-		s298 := make([]TopicPlacement, n297)
-		for i299 := range s298 {
-			if err = s298[i299].decode(d); err != nil {
+	if n392 > 0 {
+		s393 := make([]TopicPlacement, n392)
+		for i394 := range s393 {
+			if err = s393[i394].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s298
+		m.Topics = s393
 	}
 	return nil
 }
@@ -3394,8 +4266,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i300 := range m.Topics {
-		n += m.Topics[i300].sizeHint()
+	for i395 := range m.Topics {
+		n += m.Topics[i395].sizeHint()
 	}
 	return n
 }
@@ -3498,8 +4370,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i301 := range m.Partitions {
-		b = m.Partitions[i301].AppendPostcard(b)
+	for i396 := range m.Partitions {
+		b = m.Partitions[i396].AppendPostcard(b)
 	}
 	return b
 }
@@ -3511,18 +4383,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n302 int
-	if n302, err = d.Len(); err != nil {
+	var n397 int
+	if n397, err = d.Len(); err != nil {
 		return err
 	}
-	if n302 > 0 {
-		s303 := make([]ProducePartition, n302)
-		for i304 := range s303 {
-			if err = s303[i304].decode(d); err != nil {
+	if n397 > 0 {
+		s398 := make([]ProducePartition, n397)
+		for i399 := range s398 {
+			if err = s398[i399].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s303
+		m.Partitions = s398
 	}
 	return nil
 }
@@ -3532,8 +4404,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i305 := range m.Partitions {
-		n += m.Partitions[i305].sizeHint()
+	for i400 := range m.Partitions {
+		n += m.Partitions[i400].sizeHint()
 	}
 	return n
 }
@@ -3543,8 +4415,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i306 := range m.Partitions {
-		m.Partitions[i306].appendVec(w)
+	for i401 := range m.Partitions {
+		m.Partitions[i401].appendVec(w)
 	}
 }
 
@@ -3553,8 +4425,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i307 := range m.Partitions {
-		n += m.Partitions[i307].vecHint()
+	for i402 := range m.Partitions {
+		n += m.Partitions[i402].vecHint()
 	}
 	return n
 }
@@ -3562,25 +4434,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i308 := range m.Partitions {
-		b = m.Partitions[i308].AppendPostcard(b)
+	for i403 := range m.Partitions {
+		b = m.Partitions[i403].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n309 int
-	if n309, err = d.Len(); err != nil {
+	var n404 int
+	if n404, err = d.Len(); err != nil {
 		return err
 	}
-	if n309 > 0 {
-		s310 := make([]ProducePartitionResp, n309)
-		for i311 := range s310 {
-			if err = s310[i311].decode(d); err != nil {
+	if n404 > 0 {
+		s405 := make([]ProducePartitionResp, n404)
+		for i406 := range s405 {
+			if err = s405[i406].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s310
+		m.Partitions = s405
 	}
 	return nil
 }
@@ -3588,8 +4460,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i312 := range m.Partitions {
-		n += m.Partitions[i312].sizeHint()
+	for i407 := range m.Partitions {
+		n += m.Partitions[i407].sizeHint()
 	}
 	return n
 }
@@ -3648,8 +4520,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i313 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i313])
+	for i408 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i408])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	return b
@@ -3665,18 +4537,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n314 int
-	if n314, err = d.Len(); err != nil {
+	var n409 int
+	if n409, err = d.Len(); err != nil {
 		return err
 	}
-	if n314 > 0 {
-		s315 := make([]string, n314)
-		for i316 := range s315 {
-			if s315[i316], err = d.String(); err != nil {
+	if n409 > 0 {
+		s410 := make([]string, n409)
+		for i411 := range s410 {
+			if s410[i411], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s315
+		m.Direct = s410
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -3690,8 +4562,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i317 := range m.Direct {
-		n += len(m.Direct[i317]) + 5
+	for i412 := range m.Direct {
+		n += len(m.Direct[i412]) + 5
 	}
 	n += len(m.Rack) + 5
 	return n
@@ -3706,8 +4578,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i318 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i318])
+	for i413 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i413])
 	}
 	return b
 }
@@ -3731,18 +4603,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n414 int
+	if n414, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]string, n319)
-		for i321 := range s320 {
-			if s320[i321], err = d.String(); err != nil {
+	if n414 > 0 {
+		s415 := make([]string, n414)
+		for i416 := range s415 {
+			if s415[i416], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s320
+		m.LeaderDirect = s415
 	}
 	return nil
 }
@@ -3756,9 +4628,205 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i322 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i322]) + 5
+	for i417 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i417]) + 5
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaEntityPart to b.
+func (m *QuotaEntityPart) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Type)
+	if m.Name == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = postcard.AppendString(b, (*m.Name))
+	}
+	return b
+}
+
+func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
+	if m.Type, err = d.String(); err != nil {
+		return err
+	}
+	var some418 bool
+	if some418, err = d.Option(); err != nil {
+		return err
+	}
+	if some418 {
+		p419 := new(string)
+		if (*p419), err = d.String(); err != nil {
+			return err
+		}
+		m.Name = p419
+	}
+	return nil
+}
+
+func (m *QuotaEntityPart) sizeHint() int {
+	n := 0
+	n += len(m.Type) + 5
+	n++
+	if m.Name != nil {
+		n += len((*m.Name)) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaEntry to b.
+func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i420 := range m.Entity {
+		b = m.Entity[i420].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
+	for i421 := range m.Values {
+		b = m.Values[i421].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
+	var n422 int
+	if n422, err = d.Len(); err != nil {
+		return err
+	}
+	if n422 > 0 {
+		s423 := make([]QuotaEntityPart, n422)
+		for i424 := range s423 {
+			if err = s423[i424].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s423
+	}
+	var n425 int
+	if n425, err = d.Len(); err != nil {
+		return err
+	}
+	if n425 > 0 {
+		s426 := make([]QuotaValue, n425)
+		for i427 := range s426 {
+			if err = s426[i427].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Values = s426
+	}
+	return nil
+}
+
+func (m *QuotaEntry) sizeHint() int {
+	n := 0
+	n += 5
+	for i428 := range m.Entity {
+		n += m.Entity[i428].sizeHint()
+	}
+	n += 5
+	for i429 := range m.Values {
+		n += m.Values[i429].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaFilterComponent to b.
+func (m *QuotaFilterComponent) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.EntityType)
+	b = append(b, byte(m.MatchType))
+	if m.Match == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = postcard.AppendString(b, (*m.Match))
+	}
+	return b
+}
+
+func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
+	if m.EntityType, err = d.String(); err != nil {
+		return err
+	}
+	var x430 byte
+	if x430, err = d.Byte(); err != nil {
+		return err
+	}
+	m.MatchType = int8(x430)
+	var some431 bool
+	if some431, err = d.Option(); err != nil {
+		return err
+	}
+	if some431 {
+		p432 := new(string)
+		if (*p432), err = d.String(); err != nil {
+			return err
+		}
+		m.Match = p432
+	}
+	return nil
+}
+
+func (m *QuotaFilterComponent) sizeHint() int {
+	n := 0
+	n += len(m.EntityType) + 5
+	n += 10
+	n++
+	if m.Match != nil {
+		n += len((*m.Match)) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaOp to b.
+func (m *QuotaOp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Key)
+	b = postcard.AppendString(b, m.Value)
+	b = postcard.AppendBool(b, m.Remove)
+	return b
+}
+
+func (m *QuotaOp) decode(d *postcard.Decoder) (err error) {
+	if m.Key, err = d.String(); err != nil {
+		return err
+	}
+	if m.Value, err = d.String(); err != nil {
+		return err
+	}
+	if m.Remove, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuotaOp) sizeHint() int {
+	n := 0
+	n += len(m.Key) + 5
+	n += len(m.Value) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuotaValue to b.
+func (m *QuotaValue) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Key)
+	b = postcard.AppendString(b, m.Value)
+	return b
+}
+
+func (m *QuotaValue) decode(d *postcard.Decoder) (err error) {
+	if m.Key, err = d.String(); err != nil {
+		return err
+	}
+	if m.Value, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuotaValue) sizeHint() int {
+	n := 0
+	n += len(m.Key) + 5
+	n += len(m.Value) + 5
 	return n
 }
 
@@ -3808,11 +4876,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x323 byte
-	if x323, err = d.Byte(); err != nil {
+	var x433 byte
+	if x433, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x323)
+	m.Status = Status(x433)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -3824,6 +4892,193 @@ func (m *ResponseHeader) sizeHint() int {
 	n += 10
 	n += 10
 	n += len(m.Message) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramAlterResult to b.
+func (m *ScramAlterResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.User)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *ScramAlterResult) decode(d *postcard.Decoder) (err error) {
+	if m.User, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramAlterResult) sizeHint() int {
+	n := 0
+	n += len(m.User) + 5
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramCredential to b.
+func (m *ScramCredential) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.Mechanism))
+	b = postcard.AppendZigzag(b, int64(m.Iterations))
+	b = postcard.AppendBytes(b, m.Salt)
+	b = postcard.AppendBytes(b, m.StoredKey)
+	b = postcard.AppendBytes(b, m.ServerKey)
+	return b
+}
+
+func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
+	var x434 byte
+	if x434, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x434)
+	if m.Iterations, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Salt, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.StoredKey, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.ServerKey, err = d.Bytes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramCredential) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.Salt) + 5
+	n += len(m.StoredKey) + 5
+	n += len(m.ServerKey) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramDeletion to b.
+func (m *ScramDeletion) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = append(b, byte(m.Mechanism))
+	return b
+}
+
+func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var x435 byte
+	if x435, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x435)
+	return nil
+}
+
+func (m *ScramDeletion) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramUpsertion to b.
+func (m *ScramUpsertion) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = append(b, byte(m.Mechanism))
+	b = postcard.AppendZigzag(b, int64(m.Iterations))
+	b = postcard.AppendBytes(b, m.Salt)
+	b = postcard.AppendBytes(b, m.SaltedPassword)
+	return b
+}
+
+func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var x436 byte
+	if x436, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x436)
+	if m.Iterations, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Salt, err = d.Bytes(); err != nil {
+		return err
+	}
+	if m.SaltedPassword, err = d.Bytes(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ScramUpsertion) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += 10
+	n += len(m.Salt) + 5
+	n += len(m.SaltedPassword) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ScramUser to b.
+func (m *ScramUser) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
+	for i437 := range m.Credentials {
+		b = m.Credentials[i437].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n438 int
+	if n438, err = d.Len(); err != nil {
+		return err
+	}
+	if n438 > 0 {
+		s439 := make([]ScramCredential, n438)
+		for i440 := range s439 {
+			if err = s439[i440].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Credentials = s439
+	}
+	return nil
+}
+
+func (m *ScramUser) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i441 := range m.Credentials {
+		n += m.Credentials[i441].sizeHint()
+	}
 	return n
 }
 
@@ -3860,8 +5115,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i324 := range m.Assignments {
-		b = m.Assignments[i324].AppendPostcard(b)
+	for i442 := range m.Assignments {
+		b = m.Assignments[i442].AppendPostcard(b)
 	}
 	return b
 }
@@ -3885,18 +5140,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n325 int
-	if n325, err = d.Len(); err != nil {
+	var n443 int
+	if n443, err = d.Len(); err != nil {
 		return err
 	}
-	if n325 > 0 {
-		s326 := make([]SyncGroupAssignment, n325)
-		for i327 := range s326 {
-			if err = s326[i327].decode(d); err != nil {
+	if n443 > 0 {
+		s444 := make([]SyncGroupAssignment, n443)
+		for i445 := range s444 {
+			if err = s444[i445].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s326
+		m.Assignments = s444
 	}
 	return nil
 }
@@ -3910,8 +5165,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i328 := range m.Assignments {
-		n += m.Assignments[i328].sizeHint()
+	for i446 := range m.Assignments {
+		n += m.Assignments[i446].sizeHint()
 	}
 	return n
 }
@@ -3957,8 +5212,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i329 := range m.Partitions {
-		b = m.Partitions[i329].AppendPostcard(b)
+	for i447 := range m.Partitions {
+		b = m.Partitions[i447].AppendPostcard(b)
 	}
 	return b
 }
@@ -3970,26 +5225,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x330 []byte
-	if x330, err = d.Take(16); err != nil {
+	var x448 []byte
+	if x448, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x330)
+	copy(m.TopicID[:], x448)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n331 int
-	if n331, err = d.Len(); err != nil {
+	var n449 int
+	if n449, err = d.Len(); err != nil {
 		return err
 	}
-	if n331 > 0 {
-		s332 := make([]PartitionInfo, n331)
-		for i333 := range s332 {
-			if err = s332[i333].decode(d); err != nil {
+	if n449 > 0 {
+		s450 := make([]PartitionInfo, n449)
+		for i451 := range s450 {
+			if err = s450[i451].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s332
+		m.Partitions = s450
 	}
 	return nil
 }
@@ -4001,9 +5256,33 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i334 := range m.Partitions {
-		n += m.Partitions[i334].sizeHint()
+	for i452 := range m.Partitions {
+		n += m.Partitions[i452].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TopicPartition to b.
+func (m *TopicPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *TopicPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TopicPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
 	return n
 }
 
@@ -4013,8 +5292,8 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i335 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i335])
+	for i453 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i453])
 	}
 	return b
 }
@@ -4026,23 +5305,23 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x336 []byte
-	if x336, err = d.Take(16); err != nil {
+	var x454 []byte
+	if x454, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x336)
-	var n337 int
-	if n337, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x454)
+	var n455 int
+	if n455, err = d.Len(); err != nil {
 		return err
 	}
-	if n337 > 0 {
-		s338 := make([]string, n337)
-		for i339 := range s338 {
-			if s338[i339], err = d.String(); err != nil {
+	if n455 > 0 {
+		s456 := make([]string, n455)
+		for i457 := range s456 {
+			if s456[i457], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s338
+		m.Owners = s456
 	}
 	return nil
 }
@@ -4053,8 +5332,8 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i340 := range m.Owners {
-		n += len(m.Owners[i340]) + 5
+	for i458 := range m.Owners {
+		n += len(m.Owners[i458]) + 5
 	}
 	return n
 }
@@ -4073,6 +5352,11 @@ var specs = [...]Spec{
 	{Code: OpAlterConfigs, Name: "alter_configs", newReq: func() Message { return new(AlterConfigsReq) }, newResp: func() Message { return new(AlterConfigsResp) }},
 	{Code: OpIncrementalAlterConfigs, Name: "incremental_alter_configs", newReq: func() Message { return new(IncrementalAlterConfigsReq) }, newResp: func() Message { return new(AlterConfigsResp) }},
 	{Code: OpDescribeCluster, Name: "describe_cluster", newReq: func() Message { return new(DescribeClusterReq) }, newResp: func() Message { return new(DescribeClusterResp) }},
+	{Code: OpDeleteRecords, Name: "delete_records", newReq: func() Message { return new(DeleteRecordsReq) }, newResp: func() Message { return new(DeleteRecordsResp) }},
+	{Code: OpDescribeLogDirs, Name: "describe_log_dirs", newReq: func() Message { return new(DescribeLogDirsReq) }, newResp: func() Message { return new(DescribeLogDirsResp) }},
+	{Code: OpOffsetForLeaderEpoch, Name: "offset_for_leader_epoch", newReq: func() Message { return new(OffsetForLeaderEpochReq) }, newResp: func() Message { return new(OffsetForLeaderEpochResp) }},
+	{Code: OpDescribeClientQuotas, Name: "describe_client_quotas", newReq: func() Message { return new(DescribeClientQuotasReq) }, newResp: func() Message { return new(DescribeClientQuotasResp) }},
+	{Code: OpAlterClientQuotas, Name: "alter_client_quotas", newReq: func() Message { return new(AlterClientQuotasReq) }, newResp: func() Message { return new(AlterClientQuotasResp) }},
 	{Code: OpJoinGroup, Name: "join_group", newReq: func() Message { return new(JoinGroupReq) }, newResp: func() Message { return new(JoinGroupResp) }},
 	{Code: OpSyncGroup, Name: "sync_group", newReq: func() Message { return new(SyncGroupReq) }, newResp: func() Message { return new(SyncGroupResp) }},
 	{Code: OpHeartbeat, Name: "heartbeat", newReq: func() Message { return new(HeartbeatReq) }, newResp: func() Message { return new(HeartbeatResp) }},
@@ -4084,6 +5368,8 @@ var specs = [...]Spec{
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
+	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
+	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
 	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
 	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
@@ -4115,36 +5401,50 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[9], true
 	case OpDescribeCluster:
 		return specs[10], true
-	case OpJoinGroup:
+	case OpDeleteRecords:
 		return specs[11], true
-	case OpSyncGroup:
+	case OpDescribeLogDirs:
 		return specs[12], true
-	case OpHeartbeat:
+	case OpOffsetForLeaderEpoch:
 		return specs[13], true
-	case OpLeaveGroup:
+	case OpDescribeClientQuotas:
 		return specs[14], true
-	case OpOffsetCommit:
+	case OpAlterClientQuotas:
 		return specs[15], true
-	case OpOffsetFetch:
+	case OpJoinGroup:
 		return specs[16], true
-	case OpListGroups:
+	case OpSyncGroup:
 		return specs[17], true
-	case OpDescribeGroups:
+	case OpHeartbeat:
 		return specs[18], true
-	case OpDeleteGroups:
+	case OpLeaveGroup:
 		return specs[19], true
-	case OpOffsetDelete:
+	case OpOffsetCommit:
 		return specs[20], true
-	case OpInitProducerID:
+	case OpOffsetFetch:
 		return specs[21], true
-	case OpClusterBrokers:
+	case OpListGroups:
 		return specs[22], true
-	case OpPlacement:
+	case OpDescribeGroups:
 		return specs[23], true
-	case OpQuorumJoin:
+	case OpDeleteGroups:
 		return specs[24], true
-	case OpQuorumAdmin:
+	case OpOffsetDelete:
 		return specs[25], true
+	case OpInitProducerID:
+		return specs[26], true
+	case OpDescribeUserScramCredentials:
+		return specs[27], true
+	case OpAlterUserScramCredentials:
+		return specs[28], true
+	case OpClusterBrokers:
+		return specs[29], true
+	case OpPlacement:
+		return specs[30], true
+	case OpQuorumJoin:
+		return specs[31], true
+	case OpQuorumAdmin:
+		return specs[32], true
 	}
 	return Spec{}, false
 }
@@ -4296,6 +5596,71 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpDeleteRecords:
+		req, ok := body.(*DeleteRecordsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_records request is %T", body)
+		}
+		resp, err := svc.DeleteRecords(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeLogDirs:
+		req, ok := body.(*DescribeLogDirsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_log_dirs request is %T", body)
+		}
+		resp, err := svc.DescribeLogDirs(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpOffsetForLeaderEpoch:
+		req, ok := body.(*OffsetForLeaderEpochReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: offset_for_leader_epoch request is %T", body)
+		}
+		resp, err := svc.OffsetForLeaderEpoch(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeClientQuotas:
+		req, ok := body.(*DescribeClientQuotasReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_client_quotas request is %T", body)
+		}
+		resp, err := svc.DescribeClientQuotas(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAlterClientQuotas:
+		req, ok := body.(*AlterClientQuotasReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_client_quotas request is %T", body)
+		}
+		resp, err := svc.AlterClientQuotas(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpJoinGroup:
 		req, ok := body.(*JoinGroupReq)
 		if !ok {
@@ -4439,6 +5804,32 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpDescribeUserScramCredentials:
+		req, ok := body.(*DescribeUserScramCredentialsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_user_scram_credentials request is %T", body)
+		}
+		resp, err := svc.DescribeUserScramCredentials(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAlterUserScramCredentials:
+		req, ok := body.(*AlterUserScramCredentialsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_user_scram_credentials request is %T", body)
+		}
+		resp, err := svc.AlterUserScramCredentials(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpClusterBrokers:
 		req, ok := body.(*ClusterBrokersReq)
 		if !ok {
@@ -4555,6 +5946,31 @@ func (Unimplemented) DescribeCluster(context.Context, *DescribeClusterReq) (*Des
 	return nil, unsupported("describe_cluster")
 }
 
+// DeleteRecords answers ErrUnsupported.
+func (Unimplemented) DeleteRecords(context.Context, *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	return nil, unsupported("delete_records")
+}
+
+// DescribeLogDirs answers ErrUnsupported.
+func (Unimplemented) DescribeLogDirs(context.Context, *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	return nil, unsupported("describe_log_dirs")
+}
+
+// OffsetForLeaderEpoch answers ErrUnsupported.
+func (Unimplemented) OffsetForLeaderEpoch(context.Context, *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	return nil, unsupported("offset_for_leader_epoch")
+}
+
+// DescribeClientQuotas answers ErrUnsupported.
+func (Unimplemented) DescribeClientQuotas(context.Context, *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	return nil, unsupported("describe_client_quotas")
+}
+
+// AlterClientQuotas answers ErrUnsupported.
+func (Unimplemented) AlterClientQuotas(context.Context, *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	return nil, unsupported("alter_client_quotas")
+}
+
 // JoinGroup answers ErrUnsupported.
 func (Unimplemented) JoinGroup(context.Context, *JoinGroupReq) (*JoinGroupResp, error) {
 	return nil, unsupported("join_group")
@@ -4610,6 +6026,16 @@ func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitP
 	return nil, unsupported("init_producer_id")
 }
 
+// DescribeUserScramCredentials answers ErrUnsupported.
+func (Unimplemented) DescribeUserScramCredentials(context.Context, *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	return nil, unsupported("describe_user_scram_credentials")
+}
+
+// AlterUserScramCredentials answers ErrUnsupported.
+func (Unimplemented) AlterUserScramCredentials(context.Context, *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	return nil, unsupported("alter_user_scram_credentials")
+}
+
 // ClusterBrokers answers ErrUnsupported.
 func (Unimplemented) ClusterBrokers(context.Context, *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	return nil, unsupported("cluster_brokers")
@@ -4637,6 +6063,7 @@ type Parts struct {
 	Admin     AdminService
 	Groups    GroupService
 	Producers ProducerService
+	Security  SecurityService
 	Quorum    QuorumService
 }
 
@@ -4728,6 +6155,46 @@ func (p Parts) DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*D
 	return p.Admin.DescribeCluster(ctx, req)
 }
 
+// DeleteRecords forwards to p.Admin.
+func (p Parts) DeleteRecords(ctx context.Context, req *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("delete_records")
+	}
+	return p.Admin.DeleteRecords(ctx, req)
+}
+
+// DescribeLogDirs forwards to p.Admin.
+func (p Parts) DescribeLogDirs(ctx context.Context, req *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("describe_log_dirs")
+	}
+	return p.Admin.DescribeLogDirs(ctx, req)
+}
+
+// OffsetForLeaderEpoch forwards to p.Admin.
+func (p Parts) OffsetForLeaderEpoch(ctx context.Context, req *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("offset_for_leader_epoch")
+	}
+	return p.Admin.OffsetForLeaderEpoch(ctx, req)
+}
+
+// DescribeClientQuotas forwards to p.Admin.
+func (p Parts) DescribeClientQuotas(ctx context.Context, req *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("describe_client_quotas")
+	}
+	return p.Admin.DescribeClientQuotas(ctx, req)
+}
+
+// AlterClientQuotas forwards to p.Admin.
+func (p Parts) AlterClientQuotas(ctx context.Context, req *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	if p.Admin == nil {
+		return nil, unsupported("alter_client_quotas")
+	}
+	return p.Admin.AlterClientQuotas(ctx, req)
+}
+
 // JoinGroup forwards to p.Groups.
 func (p Parts) JoinGroup(ctx context.Context, req *JoinGroupReq) (*JoinGroupResp, error) {
 	if p.Groups == nil {
@@ -4814,6 +6281,22 @@ func (p Parts) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*Ini
 		return nil, unsupported("init_producer_id")
 	}
 	return p.Producers.InitProducerID(ctx, req)
+}
+
+// DescribeUserScramCredentials forwards to p.Security.
+func (p Parts) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("describe_user_scram_credentials")
+	}
+	return p.Security.DescribeUserScramCredentials(ctx, req)
+}
+
+// AlterUserScramCredentials forwards to p.Security.
+func (p Parts) AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("alter_user_scram_credentials")
+	}
+	return p.Security.AlterUserScramCredentials(ctx, req)
 }
 
 // ClusterBrokers forwards to p.Quorum.
@@ -4931,6 +6414,41 @@ func (s intercepted) DescribeCluster(ctx context.Context, req *DescribeClusterRe
 	return resp, err
 }
 
+func (s intercepted) DeleteRecords(ctx context.Context, req *DeleteRecordsReq) (*DeleteRecordsResp, error) {
+	ctx, done := s.around(ctx, "delete_records")
+	resp, err := s.svc.DeleteRecords(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeLogDirs(ctx context.Context, req *DescribeLogDirsReq) (*DescribeLogDirsResp, error) {
+	ctx, done := s.around(ctx, "describe_log_dirs")
+	resp, err := s.svc.DescribeLogDirs(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) OffsetForLeaderEpoch(ctx context.Context, req *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error) {
+	ctx, done := s.around(ctx, "offset_for_leader_epoch")
+	resp, err := s.svc.OffsetForLeaderEpoch(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeClientQuotas(ctx context.Context, req *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error) {
+	ctx, done := s.around(ctx, "describe_client_quotas")
+	resp, err := s.svc.DescribeClientQuotas(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterClientQuotas(ctx context.Context, req *AlterClientQuotasReq) (*AlterClientQuotasResp, error) {
+	ctx, done := s.around(ctx, "alter_client_quotas")
+	resp, err := s.svc.AlterClientQuotas(ctx, req)
+	done(err)
+	return resp, err
+}
+
 func (s intercepted) JoinGroup(ctx context.Context, req *JoinGroupReq) (*JoinGroupResp, error) {
 	ctx, done := s.around(ctx, "join_group")
 	resp, err := s.svc.JoinGroup(ctx, req)
@@ -5004,6 +6522,20 @@ func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*O
 func (s intercepted) InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error) {
 	ctx, done := s.around(ctx, "init_producer_id")
 	resp, err := s.svc.InitProducerID(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
+	ctx, done := s.around(ctx, "describe_user_scram_credentials")
+	resp, err := s.svc.DescribeUserScramCredentials(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error) {
+	ctx, done := s.around(ctx, "alter_user_scram_credentials")
+	resp, err := s.svc.AlterUserScramCredentials(ctx, req)
 	done(err)
 	return resp, err
 }

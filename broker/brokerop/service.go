@@ -34,6 +34,7 @@ type Service interface {
 	AdminService
 	GroupService
 	ProducerService
+	SecurityService
 	QuorumService
 }
 
@@ -99,6 +100,26 @@ type AdminService interface {
 	// DescribeCluster describes the cluster id, controller and brokers.
 	//kafkaop:describe_cluster OpDescribeCluster
 	DescribeCluster(ctx context.Context, req *DescribeClusterReq) (*DescribeClusterResp, error)
+
+	// DeleteRecords moves partitions' log start offsets up.
+	//kafkaop:delete_records OpDeleteRecords
+	DeleteRecords(ctx context.Context, req *DeleteRecordsReq) (*DeleteRecordsResp, error)
+
+	// DescribeLogDirs describes log directories and partition sizes.
+	//kafkaop:describe_log_dirs OpDescribeLogDirs
+	DescribeLogDirs(ctx context.Context, req *DescribeLogDirsReq) (*DescribeLogDirsResp, error)
+
+	// OffsetForLeaderEpoch answers leader epochs' end offsets.
+	//kafkaop:offset_for_leader_epoch OpOffsetForLeaderEpoch
+	OffsetForLeaderEpoch(ctx context.Context, req *OffsetForLeaderEpochReq) (*OffsetForLeaderEpochResp, error)
+
+	// DescribeClientQuotas lists client quotas.
+	//kafkaop:describe_client_quotas OpDescribeClientQuotas
+	DescribeClientQuotas(ctx context.Context, req *DescribeClientQuotasReq) (*DescribeClientQuotasResp, error)
+
+	// AlterClientQuotas changes client quotas.
+	//kafkaop:alter_client_quotas OpAlterClientQuotas
+	AlterClientQuotas(ctx context.Context, req *AlterClientQuotasReq) (*AlterClientQuotasResp, error)
 }
 
 // GroupService is the consumer-group coordinator.
@@ -149,6 +170,17 @@ type ProducerService interface {
 	// InitProducerID allocates a producer id.
 	//kafkaop:init_producer_id OpInitProducerID
 	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
+}
+
+// SecurityService keeps the cluster's SCRAM credentials (security.go).
+type SecurityService interface {
+	// DescribeUserScramCredentials returns stored SCRAM credentials.
+	//kafkaop:describe_user_scram_credentials OpDescribeUserScramCredentials
+	DescribeUserScramCredentials(ctx context.Context, req *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error)
+
+	// AlterUserScramCredentials deletes and upserts SCRAM credentials, durably.
+	//kafkaop:alter_user_scram_credentials OpAlterUserScramCredentials
+	AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error)
 }
 
 // QuorumService is the metadata quorum's own ops: the broker list and placement the

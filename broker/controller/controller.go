@@ -51,6 +51,8 @@ type Config struct {
 	LiveWindow time.Duration
 	// Groups configures the group coordinator the leader runs.
 	Groups group.MachineConfig
+	// Security serves the SCRAM credential ops on this broker (nil: not served).
+	Security brokerop.SecurityService
 	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
 	// 0 → 1000.
 	ProducerIDBlock int64
@@ -159,7 +161,7 @@ func (c *Controller) Close() error {
 // Service is what this broker serves on its kafkaop ALPN: its own data ops and the
 // controller's cluster-wide ops.
 func (c *Controller) Service() brokerop.Service {
-	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Quorum: c}
+	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.cfg.Security, Quorum: c}
 }
 
 // Trusts reports whether id may call this broker's kafkaop service as a fellow broker: a

@@ -38,7 +38,7 @@ func (c *Controller) startCoordinator() {
 	gone := make(chan struct{})
 	ol := &offsetLog{c: c, gone: gone}
 	co, err := group.Open(group.Config{OffsetLog: ol, Initial: initial, Logger: c.cfg.Logger, Machine: c.cfg.Groups,
-		Now: c.clk.Now})
+		Clock: c.clk})
 	if err != nil {
 		c.log.Error("group coordinator", "err", err)
 		return

@@ -43,6 +43,8 @@ type NodeConfig struct {
 	Trust func(key.PublicKey) bool
 	// Groups configures the group coordinator the leader runs.
 	Groups group.MachineConfig
+	// Security serves the SCRAM credential ops on this broker (nil: not served).
+	Security brokerop.SecurityService
 	// TickInterval is raft's tick (0: 100 ms; an election takes 10 ticks).
 	TickInterval time.Duration
 	// ProbeTimeout bounds the question to each other seed, at a first start, whether it
@@ -213,7 +215,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
-		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log,
+		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) { tr.AddPeer(id, raftmesh.EncodeAddr(a)) }}); err != nil {
 		return nil, err
 	}

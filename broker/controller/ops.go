@@ -366,3 +366,32 @@ func (c *Controller) join(ctx context.Context, m Member) (*brokerop.QuorumJoinRe
 	}
 	return resp, nil
 }
+
+// DeleteRecords, OffsetForLeaderEpoch and DescribeLogDirs are about this broker's own
+// partitions (the gateway sends them to owners): the local broker answers.
+
+// DeleteRecords moves log start offsets of this broker's partitions.
+func (c *Controller) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsReq) (*brokerop.DeleteRecordsResp, error) {
+	return c.b.DeleteRecords(ctx, req)
+}
+
+// OffsetForLeaderEpoch answers for this broker's partitions.
+func (c *Controller) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.OffsetForLeaderEpochReq) (*brokerop.OffsetForLeaderEpochResp, error) {
+	return c.b.OffsetForLeaderEpoch(ctx, req)
+}
+
+// DescribeLogDirs describes this broker's log directory.
+func (c *Controller) DescribeLogDirs(ctx context.Context, req *brokerop.DescribeLogDirsReq) (*brokerop.DescribeLogDirsResp, error) {
+	return c.b.DescribeLogDirs(ctx, req)
+}
+
+// DescribeClientQuotas answers from the leader's broker. (Client quotas are not on the
+// quorum yet: they are the current leader's file.)
+func (c *Controller) DescribeClientQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
+	return route(c, ctx, req, c.b.DescribeClientQuotas, brokerop.Service.DescribeClientQuotas)
+}
+
+// AlterClientQuotas changes the leader's broker's client quotas (not on the quorum yet).
+func (c *Controller) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, error) {
+	return route(c, ctx, req, c.b.AlterClientQuotas, brokerop.Service.AlterClientQuotas)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -17,10 +18,10 @@ var ErrClosed = errors.New("group: coordinator closed")
 
 // Config configures a Coordinator.
 type Config struct {
-	Dir     string           // offset log directory (required)
-	FS      wal.FS           // nil: wal.OSFS()
-	Logger  *slog.Logger     // nil: discard
-	Now     func() time.Time // nil: time.Now
+	Dir     string       // offset log directory (required)
+	FS      wal.FS       // nil: wal.OSFS()
+	Logger  *slog.Logger // nil: discard
+	Clock   clock.Clock  // nil: the real clock (session timeouts, rebalance delays, entry timestamps)
 	Machine MachineConfig
 	// CompactBytes and SegmentBytes of the offset log; see StoreOptions.
 	CompactBytes int64
@@ -58,7 +59,7 @@ type OffsetLog interface {
 type Coordinator struct {
 	// immutable after Open
 	log   *slog.Logger
-	now   func() time.Time
+	clk   clock.Clock
 	calls chan call
 	quit  chan struct{}
 	wg    sync.WaitGroup
@@ -87,14 +88,12 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	clk := clock.Or(cfg.Clock)
 	var store OffsetLog = cfg.OffsetLog
 	recs := cfg.Initial
 	if store == nil {
 		st, r, err := OpenStore(cfg.Dir, StoreOptions{
-			FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Now: cfg.Now, Logger: cfg.Logger,
+			FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Clock: clk, Logger: cfg.Logger,
 			OnStop: cfg.OnStop,
 		})
 		if err != nil {
@@ -106,7 +105,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	m.Apply(recs)
 	c := &Coordinator{
 		log:     cfg.Logger.With("component", "group"),
-		now:     cfg.Now,
+		clk:     clk,
 		calls:   make(chan call),
 		quit:    make(chan struct{}),
 		m:       m,
@@ -130,13 +129,13 @@ func (c *Coordinator) Close() error {
 }
 
 func (c *Coordinator) run() {
-	timer := time.NewTimer(time.Hour)
+	timer := c.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		var tick <-chan time.Time
 		if d, ok := c.m.NextDeadline(); ok {
-			timer.Reset(max(0, d.Sub(c.now())))
-			tick = timer.C
+			timer.Reset(max(0, clock.Until(c.clk, d)))
+			tick = timer.C()
 		}
 		select {
 		case <-c.quit:
@@ -160,7 +159,7 @@ func (c *Coordinator) run() {
 			}
 			c.deliver(outs)
 		case <-tick:
-			c.deliver(c.m.Tick(c.now()))
+			c.deliver(c.m.Tick(c.clk.Now()))
 		}
 	}
 }
@@ -171,7 +170,7 @@ const maxBatch = 256
 func (c *Coordinator) accept(cl call) []Output {
 	c.nextTok++
 	c.waiting[c.nextTok] = cl.reply
-	return cl.fn(c.m, c.now(), c.nextTok)
+	return cl.fn(c.m, c.clk.Now(), c.nextTok)
 }
 
 // deliver answers Outputs without Records at once; the Records of the others are written as

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"go.uber.org/goleak"
@@ -161,11 +162,13 @@ func TestCoordinatorRebalanceAndDurableCommit(t *testing.T) {
 	})
 }
 
-// A member that stops heartbeating is removed after its session timeout, in real (virtual)
-// time driven by the owner goroutine's timer.
+// A member that stops heartbeating is removed after its session timeout, when the injected
+// clock passes it: the owner goroutine's timer comes from Config.Clock (synctest only tells
+// when the owner has handled each step).
 func TestCoordinatorSessionTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := open(t, Config{Dir: "/g", FS: waltest.NewCrashFS(), Machine: MachineConfig{InitialRebalanceDelay: -1}})
+		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+		c := open(t, Config{Dir: "/g", FS: waltest.NewCrashFS(), Clock: clk, Machine: MachineConfig{InitialRebalanceDelay: -1}})
 		defer c.Close()
 		a := join(t, c, "a")
 		var b *brokerop.JoinGroupResp
@@ -186,18 +189,19 @@ func TestCoordinatorSessionTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		// b goes silent; a keeps heartbeating every 2s
-		start := time.Now()
+		start := clk.Now()
 		for {
-			time.Sleep(2 * time.Second)
+			clk.Advance(2 * time.Second)
+			synctest.Wait() // the owner has handled a timer that came due
 			hb, _ := c.Heartbeat(context.Background(), &brokerop.HeartbeatReq{Group: "g", MemberID: a.MemberID, Generation: 2})
 			if hb.ErrorCode == errRebalanceInProgress {
 				break
 			}
-			if hb.ErrorCode != 0 || time.Since(start) > time.Minute {
-				t.Fatalf("heartbeat: %+v after %v", hb, time.Since(start))
+			if hb.ErrorCode != 0 || clock.Since(clk, start) > time.Minute {
+				t.Fatalf("heartbeat: %+v after %v", hb, clock.Since(clk, start))
 			}
 		}
-		if d := time.Since(start); d < 6*time.Second || d > 10*time.Second {
+		if d := clock.Since(clk, start); d < 6*time.Second || d > 10*time.Second {
 			t.Fatalf("b removed after %v, want just after the 6s session timeout", d)
 		}
 		a3, err := c.JoinGroup(context.Background(), joinReq("a", a.MemberID))

@@ -12,10 +12,11 @@
 //     O(members of its group + log groups)). Offsets change only through Apply, with Records
 //     the Machine emitted.
 //   - Store is the durable offset log on top of wal.Log (see "Offset log" below).
-//   - Coordinator is the thin owner: one goroutine drives the Machine with real time, makes an
-//     Output's Records durable (append + fsync; the records of all requests queued at that
-//     moment share one entry and one fsync) before it delivers the response, and answers the
-//     blocked callers through channels. Its methods have the shape the gateway's
+//   - Coordinator is the thin owner: one goroutine drives the Machine with the time of its
+//     clock (Config.Clock, internal/clock; real by default), makes an Output's Records
+//     durable (append + fsync; the records of all requests queued at that moment share one
+//     entry and one fsync) before it delivers the response, and answers the blocked callers
+//     through channels. Its methods have the shape the gateway's
 //     GroupBackend expects (ctx, *brokerop.XxxReq) → (*brokerop.XxxResp, error).
 //   - Config.OffsetLog replaces the Store with another durable home for the records (an
 //     OffsetLog; the metadata quorum's, package broker/controller, whose coordinator runs on

@@ -13,8 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -29,8 +29,8 @@ type StoreOptions struct {
 	// Journal tunes the commit journal under the store's directory (FS and Logger are the
 	// store's). The zero value is the default.
 	Journal wal.StoreOptions
-	Now     func() time.Time // nil: time.Now (entry timestamps only)
-	Logger  *slog.Logger     // nil: no logging
+	Clock   clock.Clock  // nil: the real clock (entry timestamps only)
+	Logger  *slog.Logger // nil: no logging
 	// OnStop, if set, is called once when the store stops (ErrStoreFailed), from the
 	// caller's goroutine; it must not block. A binary exits on it.
 	OnStop func(err error)
@@ -97,9 +97,7 @@ func OpenStore(dir string, opts StoreOptions) (*Store, []Record, error) {
 	if opts.SegmentBytes == 0 {
 		opts.SegmentBytes = 16 << 20
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -396,7 +394,7 @@ func (s *Store) newGen(snapshot []Record) (*wal.Log, error) {
 		l.Remove()
 		return nil, fmt.Errorf("group: new offset log: %w", err)
 	}
-	next, err := l.Append(AppendEntry(nil, true, snapshot), 1, s.opts.Now().UnixMilli())
+	next, err := l.Append(AppendEntry(nil, true, snapshot), 1, s.opts.Clock.Now().UnixMilli())
 	if err != nil {
 		return fail(err)
 	}
@@ -420,7 +418,7 @@ func (s *Store) Append(recs []Record) error {
 	if s.log == nil {
 		return errors.New("group: offset journal failed and is not reopened yet")
 	}
-	off, err := s.log.Append(AppendEntry(nil, false, recs), 1, s.opts.Now().UnixMilli())
+	off, err := s.log.Append(AppendEntry(nil, false, recs), 1, s.opts.Clock.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("group: append offsets: %w", err)
 	}

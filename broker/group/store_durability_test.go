@@ -68,14 +68,9 @@ func flipInRecordOf(t *testing.T, fs *waltest.CrashFS, dir string, gen uint64) {
 // the journal), must make Open refuse the store, not delete the generation and start empty.
 func TestStoreRefusesDamagedSnapshot(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	for i := range 200 {
-		if err := s.Append([]Record{commitRec("g", "t", 0, int64(i))}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(t, s, commitRec("g", "t", 0, int64(i)))
 	}
 	fs.Crash() // no Close
 	flipInRecordOf(t, fs, "/g", 1)
@@ -98,14 +93,9 @@ func TestStoreRefusesDamagedSnapshot(t *testing.T) {
 // below the log's recovery point) is refused too.
 func TestStoreRefusesDamagedSnapshotAfterClose(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	for i := range 200 {
-		if err := s.Append([]Record{commitRec("g", "t", 0, int64(i))}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(t, s, commitRec("g", "t", 0, int64(i)))
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -126,19 +116,14 @@ func TestStoreRefusesDamagedSnapshotAfterClose(t *testing.T) {
 // goes back. (A standalone wal.Log took this for a torn tail and cut it: offset 9.)
 func TestStoreFlippedCommitPastRecoveryPoint(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	for i := range 200 {
-		if err := s.Append([]Record{commitRec("g", "t", 0, int64(i))}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(t, s, commitRec("g", "t", 0, int64(i)))
 	}
 	// kill -9: no Close. Entry 11 of the log (the commit of offset 10) gets a flipped bit.
-	// A read hands the log's buffered entries to its file (a synced append leaves them
+	// A flush hands the log's buffered entries to its file (a synced append leaves them
 	// buffered: the commit journal holds them), where the page cache keeps them.
-	if _, err := s.log.Read(0, 1); err != nil {
+	if err := s.log.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	pos := int64(32 + len(AppendEntry(nil, true, nil)))
@@ -169,13 +154,8 @@ func TestStoreFlippedCommitPastRecoveryPoint(t *testing.T) {
 // cache still shows them), and not after a crash following that reopen.
 func TestStoreFailedFsyncNeverCommittedLater(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append([]Record{commitRec("g", "t", 0, 4)}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
+	mustAppend(t, s, commitRec("g", "t", 0, 4))
 	fs.FailSyncs(1, syscall.EIO)
 	if err := s.Append([]Record{commitRec("g", "t", 0, 199)}); err == nil {
 		t.Fatal("append with a failing fsync succeeded")
@@ -209,13 +189,8 @@ func TestStoreNoFallbackToOlderGeneration(t *testing.T) {
 	if err := fs.SyncDir("/"); err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append([]Record{commitRec("g", "t", 0, 4)}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
+	mustAppend(t, s, commitRec("g", "t", 0, 4))
 	// Fail the directory fsync that would make the old generation's removal durable.
 	fs.SetDirSyncFault(func(dir string) error {
 		names, _ := fs.CrashFS.ReadDir("/g")
@@ -226,9 +201,7 @@ func TestStoreNoFallbackToOlderGeneration(t *testing.T) {
 	})
 	_ = s.Compact([]Record{commitRec("g", "t", 0, 4)}) // the new generation is in use either way
 	fs.SetDirSyncFault(nil)
-	if err := s.Append([]Record{commitRec("g", "t", 0, 199)}); err != nil {
-		t.Fatal(err)
-	}
+	mustAppend(t, s, commitRec("g", "t", 0, 199))
 	fs.Crash() // the removal of generation 1 is lost
 	if names, _ := fs.ReadDir("/g"); !slices.Contains(names, filepath.Base(genDir("/g", 1))) {
 		t.Fatalf("test setup: generation 1 not back after the crash: %v", names)
@@ -247,13 +220,8 @@ func TestStoreNoFallbackToOlderGeneration(t *testing.T) {
 // Open refuses instead of starting empty.
 func TestStoreRefusesMissingGeneration(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append([]Record{commitRec("g", "t", 0, 7)}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
+	mustAppend(t, s, commitRec("g", "t", 0, 7))
 	s.Close()
 	if err := fs.RemoveAll(genDir("/g", 1)); err != nil {
 		t.Fatal(err)
@@ -267,10 +235,7 @@ func TestStoreRefusesMissingGeneration(t *testing.T) {
 // the old rule: the newest generation with a complete snapshot wins.
 func TestStoreOpensLegacyLayout(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	want := []Record{commitRec("g", "t", 0, 5)}
 	if err := s.Append(want); err != nil {
 		t.Fatal(err)
@@ -282,20 +247,14 @@ func TestStoreOpensLegacyLayout(t *testing.T) {
 	if err := fs.Remove(filepath.Join("/g", currentFile)); err != nil {
 		t.Fatal(err)
 	}
-	s2, got, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2, got := mustOpen(t, fs)
 	if !reflect.DeepEqual(stateOf(got), stateOf(want)) {
 		t.Fatalf("got %+v", got)
 	}
-	if err := s2.Append([]Record{commitRec("g", "t", 0, 6)}); err != nil {
-		t.Fatal(err)
-	}
+	mustAppend(t, s2, commitRec("g", "t", 0, 6))
 	s2.Close()
-	_, got, err = OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil || committedOffset(got, "g", 0) != 6 {
-		t.Fatalf("reopen: %v, offset %d", err, committedOffset(got, "g", 0))
+	if _, got = mustOpen(t, fs); committedOffset(got, "g", 0) != 6 {
+		t.Fatalf("reopen: offset %d", committedOffset(got, "g", 0))
 	}
 }
 
@@ -445,9 +404,7 @@ func TestStoreDirectoryDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Append([]Record{commitRec("g", "t", 0, 42)}); err != nil {
-		t.Fatal(err)
-	}
+	mustAppend(t, s, commitRec("g", "t", 0, 42))
 	fs.Crash()
 	_, got, err := OpenStore("/data/groups", StoreOptions{FS: fs})
 	if err != nil {
@@ -507,10 +464,7 @@ func TestCurrentFileRejectsDamage(t *testing.T) {
 // A damaged current-generation file is refused (ErrDamaged), not read as "new store".
 func TestStoreRefusesDamagedCurrentFile(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	s.Close()
 	if err := fs.FlipBit(filepath.Join("/g", currentFile), 20); err != nil {
 		t.Fatal(err)
@@ -557,9 +511,7 @@ func TestStoreOpensStandaloneLayout(t *testing.T) {
 		if off := committedOffset(got, "g", 0); off != 199 {
 			t.Fatalf("current file %v: committed offset %d, want 199", withCurrent, off)
 		}
-		if err := s.Append([]Record{commitRec("g", "t", 0, 200)}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(t, s, commitRec("g", "t", 0, 200))
 		fs.Crash() // s is abandoned (TestMain stops its journal's checkpointer)
 		s2, got, err := OpenStore("/g", StoreOptions{FS: fs})
 		if err != nil {

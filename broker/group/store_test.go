@@ -18,6 +18,25 @@ func commitRec(g, topic string, p int32, off int64) Record {
 	return Record{Kind: KindCommit, Group: g, Topic: topic, Partition: p, Offset: off, LeaderEpoch: 3, Metadata: "m", CommitMs: 1700000000000}
 }
 
+// mustOpen opens the store at /g on fs with default options. The test closes it, or abandons
+// it to a simulated crash.
+func mustOpen(t *testing.T, fs wal.FS) (*Store, []Record) {
+	t.Helper()
+	s, recs, err := OpenStore("/g", StoreOptions{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, recs
+}
+
+// mustAppend appends recs to s.
+func mustAppend(t *testing.T, s *Store, recs ...Record) {
+	t.Helper()
+	if err := s.Append(recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // stateOf replays recs into a fresh Machine and returns its snapshot.
 func stateOf(recs []Record) []Record {
 	m := NewMachine(MachineConfig{})
@@ -136,9 +155,7 @@ func TestStoreCrash(t *testing.T) {
 		n := 1 + r.IntN(80)
 		for i := range n {
 			rec := commitRec("g", "t", int32(i%4), int64(round*1000+i))
-			if err := s.Append([]Record{rec}); err != nil {
-				t.Fatal(err)
-			}
+			mustAppend(t, s, rec)
 			acked = append(acked, rec)
 			if s.NeedsCompaction() {
 				if err := s.Compact(stateOf(acked)); err != nil {
@@ -168,9 +185,7 @@ func TestStoreCompaction(t *testing.T) {
 	compactions := 0
 	for i := range 2000 {
 		rec := commitRec("g", "t", int32(i%5), int64(i))
-		if err := s.Append([]Record{rec}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(t, s, rec)
 		m.Apply([]Record{rec})
 		if s.NeedsCompaction() {
 			if err := s.Compact(m.Snapshot()); err != nil {
@@ -190,10 +205,7 @@ func TestStoreCompaction(t *testing.T) {
 		t.Fatalf("log is %d bytes after compaction", sz)
 	}
 	s.Close()
-	_, got, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, got := mustOpen(t, fs)
 	if !reflect.DeepEqual(stateOf(got), m.Snapshot()) {
 		t.Fatalf("state after compaction + reopen differs")
 	}
@@ -203,10 +215,7 @@ func TestStoreCompaction(t *testing.T) {
 // (or a partial) snapshot: open falls back to the older log and removes the newer one.
 func TestStoreCrashDuringCompaction(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
 	want := []Record{commitRec("g", "t", 0, 5), commitRec("g", "t", 1, 6)}
 	if err := s.Append(want); err != nil {
 		t.Fatal(err)
@@ -228,10 +237,7 @@ func TestStoreCrashDuringCompaction(t *testing.T) {
 	}
 	l.Close()
 
-	s2, got, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2, got := mustOpen(t, fs)
 	if !reflect.DeepEqual(stateOf(got), stateOf(want)) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -253,13 +259,8 @@ func TestStoreCrashDuringCompaction(t *testing.T) {
 // An intact WAL entry that is not a valid offset entry is reported, and the data is kept.
 func TestStoreRejectsBadEntry(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s, _, err := OpenStore("/g", StoreOptions{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Append([]Record{commitRec("g", "t", 0, 1)}); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := mustOpen(t, fs)
+	mustAppend(t, s, commitRec("g", "t", 0, 1))
 	if _, err := s.log.Append([]byte{9, 9, 9}, 1, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -317,14 +317,20 @@ func (c *CommitOffsets) appendFields(b []byte) []byte {
 	b = postcard.AppendString(b, c.Group)
 	b = postcard.AppendUvarint(b, uint64(len(c.Offsets)))
 	for _, o := range c.Offsets {
-		b = postcard.AppendString(b, o.Topic)
-		b = appendI32(b, o.Partition)
-		b = postcard.AppendZigzag(b, o.Offset)
-		b = appendI32(b, o.LeaderEpoch)
-		b = postcard.AppendString(b, o.Metadata)
-		b = postcard.AppendZigzag(b, o.CommitTimeMs)
+		b = appendOffset(b, GroupOffset{TopicPartition{o.Topic, o.Partition},
+			CommittedOffset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitTimeMs}})
 	}
 	return b
+}
+
+// appendOffset appends one committed offset in the form commands and snapshots share.
+func appendOffset(b []byte, o GroupOffset) []byte {
+	b = postcard.AppendString(b, o.Topic)
+	b = appendI32(b, o.Partition)
+	b = postcard.AppendZigzag(b, o.Offset)
+	b = appendI32(b, o.LeaderEpoch)
+	b = postcard.AppendString(b, o.Metadata)
+	return postcard.AppendZigzag(b, o.CommitTimeMs)
 }
 
 func (c *DeleteGroups) appendFields(b []byte) []byte { return appendStrings(b, c.Groups) }

@@ -9,91 +9,115 @@ import (
 
 // Read accessors. Each takes the read lock and returns copies the caller may keep and modify.
 
-// LastApplied is the index of the last entry Apply applied (or the snapshot's, after Restore).
-func (s *State) LastApplied() uint64 {
+// read returns f's result computed under the read lock.
+func read[T any](s *State, f func() T) T {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.applied
+	return f()
 }
 
-// ClusterID is the cluster id ("" before InitCluster).
-func (s *State) ClusterID() string {
+// lookup is read for a look-up that may find nothing.
+func lookup[T any](s *State, f func() (T, bool)) (T, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.clusterID
+	return f()
 }
 
-// NextProducerID is the first producer id the next AllocateProducerIDs hands out.
-func (s *State) NextProducerID() int64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.nextProducerID
+// cloner is a stored record (*Broker, *Topic) that hands out copies of itself.
+type cloner[T any] interface {
+	*T
+	clone() T
 }
 
-// Brokers lists the registered brokers by raft id.
-func (s *State) Brokers() []Broker {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Broker, 0, len(s.brokers))
-	for _, id := range slices.Sorted(maps.Keys(s.brokers)) {
-		out = append(out, s.brokers[id].clone())
+// found returns a copy of *p, or false when p is nil.
+func found[T any, P cloner[T]](p P) (T, bool) {
+	if p == nil {
+		var zero T
+		return zero, false
+	}
+	return p.clone(), true
+}
+
+// foundVia returns a copy of the record index names for k.
+func foundVia[K, J comparable, T any, P cloner[T]](index map[K]J, m map[J]P, k K) (T, bool) {
+	j, ok := index[k]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return found(m[j])
+}
+
+// sortedClones copies m's records in ascending key order.
+func sortedClones[K cmp.Ordered, T any, P cloner[T]](m map[K]P) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k].clone())
 	}
 	return out
 }
 
+// LastApplied is the index of the last entry Apply applied (or the snapshot's, after Restore).
+func (s *State) LastApplied() uint64 {
+	return read(s, func() uint64 { return s.applied })
+}
+
+// ClusterID is the cluster id ("" before InitCluster).
+func (s *State) ClusterID() string {
+	return read(s, func() string { return s.clusterID })
+}
+
+// NextProducerID is the first producer id the next AllocateProducerIDs hands out.
+func (s *State) NextProducerID() int64 {
+	return read(s, func() int64 { return s.nextProducerID })
+}
+
+// Brokers lists the registered brokers by raft id.
+func (s *State) Brokers() []Broker {
+	return read(s, func() []Broker { return sortedClones(s.brokers) })
+}
+
 // Broker returns the broker with raft id id.
 func (s *State) Broker(raftID uint64) (Broker, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if b := s.brokers[raftID]; b != nil {
-		return b.clone(), true
-	}
-	return Broker{}, false
+	return lookup(s, func() (Broker, bool) { return found(s.brokers[raftID]) })
 }
 
 // BrokerByNode returns the live incarnation of NodeID n.
 func (s *State) BrokerByNode(n NodeID) (Broker, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if id, ok := s.byNode[n]; ok {
-		return s.brokers[id].clone(), true
-	}
-	return Broker{}, false
+	return lookup(s, func() (Broker, bool) { return foundVia(s.byNode, s.brokers, n) })
 }
 
 // BrokerByKafkaID returns the live broker with Kafka broker id kid.
 func (s *State) BrokerByKafkaID(kid int32) (Broker, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, b := range s.brokers {
-		if b.KafkaID == kid {
-			return b.clone(), true
+	return lookup(s, func() (Broker, bool) {
+		for _, b := range s.brokers {
+			if b.KafkaID == kid {
+				return b.clone(), true
+			}
 		}
-	}
-	return Broker{}, false
+		return Broker{}, false
+	})
 }
 
 // KafkaID returns the Kafka broker id of NodeID n, if it was ever registered.
 func (s *State) KafkaID(n NodeID) (int32, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	id, ok := s.kafkaIDs[n]
-	return id, ok
+	return lookup(s, func() (int32, bool) {
+		id, ok := s.kafkaIDs[n]
+		return id, ok
+	})
 }
 
 // Allowed reports whether NodeID n was admitted by AllowBroker.
 func (s *State) Allowed(n NodeID) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	_, ok := s.allowed[n]
-	return ok
+	return read(s, func() bool {
+		_, ok := s.allowed[n]
+		return ok
+	})
 }
 
 // AllowedNodes lists the admitted NodeIDs in ascending order.
 func (s *State) AllowedNodes() []NodeID {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return sortedNodes(maps.Keys(s.allowed))
+	return read(s, func() []NodeID { return sortedNodes(maps.Keys(s.allowed)) })
 }
 
 func compareNodes(a, b NodeID) int { return strings.Compare(string(a[:]), string(b[:])) }
@@ -104,90 +128,68 @@ func sortedNodes(seq func(func(NodeID) bool)) []NodeID {
 
 // Topic returns the topic named name.
 func (s *State) Topic(name string) (Topic, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if t := s.topics[name]; t != nil {
-		return t.clone(), true
-	}
-	return Topic{}, false
+	return lookup(s, func() (Topic, bool) { return found(s.topics[name]) })
 }
 
 // TopicByID returns the topic with id id.
 func (s *State) TopicByID(id TopicID) (Topic, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if name, ok := s.topicByID[id]; ok {
-		return s.topics[name].clone(), true
-	}
-	return Topic{}, false
+	return lookup(s, func() (Topic, bool) { return foundVia(s.topicByID, s.topics, id) })
 }
 
 // Topics lists every topic by name.
 func (s *State) Topics() []Topic {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]Topic, 0, len(s.topics))
-	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
-		out = append(out, s.topics[name].clone())
-	}
-	return out
+	return read(s, func() []Topic { return sortedClones(s.topics) })
 }
 
 // TopicNames lists the topic names in ascending order.
 func (s *State) TopicNames() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Sorted(maps.Keys(s.topics))
+	return read(s, func() []string { return slices.Sorted(maps.Keys(s.topics)) })
 }
 
 // Owner returns the owner of one partition.
 func (s *State) Owner(topic string, partition int32) (Partition, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	t := s.topics[topic]
-	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
-		return Partition{}, false
-	}
-	return t.Partitions[partition], true
+	return lookup(s, func() (Partition, bool) {
+		t := s.topics[topic]
+		if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
+			return Partition{}, false
+		}
+		return t.Partitions[partition], true
+	})
 }
 
 // PartitionCount is the number of partitions owned by NodeID n (registered or not).
 func (s *State) PartitionCount(n NodeID) int64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.owned[n]
+	return read(s, func() int64 { return s.owned[n] })
 }
 
 // OrphanedPartitions lists the partitions whose owner is not a registered broker (removed or
 // replaced incarnations' NodeIDs are registered again when they rejoin), sorted by topic and
 // partition: the ones to Reassign.
 func (s *State) OrphanedPartitions() []TopicPartition {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	var out []TopicPartition
-	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
-		for i, p := range s.topics[name].Partitions {
-			if _, ok := s.byNode[p.Owner]; !ok {
-				out = append(out, TopicPartition{name, int32(i)})
+	return read(s, func() []TopicPartition {
+		var out []TopicPartition
+		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+			for i, p := range s.topics[name].Partitions {
+				if _, ok := s.byNode[p.Owner]; !ok {
+					out = append(out, TopicPartition{name, int32(i)})
+				}
 			}
 		}
-	}
-	return out
+		return out
+	})
 }
 
 // CommittedOffset returns a group's committed offset for one partition.
 func (s *State) CommittedOffset(group, topic string, partition int32) (CommittedOffset, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	c, ok := s.groups[group][TopicPartition{topic, partition}]
-	return c, ok
+	return lookup(s, func() (CommittedOffset, bool) {
+		c, ok := s.groups[group][TopicPartition{topic, partition}]
+		return c, ok
+	})
 }
 
 // GroupOffsets lists a group's committed offsets sorted by topic and partition.
 func (s *State) GroupOffsets(group string) []GroupOffset {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return sortedOffsets(s.groups[group])
+	return read(s, func() []GroupOffset { return sortedOffsets(s.groups[group]) })
 }
 
 func compareTP(a, b TopicPartition) int {
@@ -210,7 +212,5 @@ func sortedOffsets(g map[TopicPartition]CommittedOffset) []GroupOffset {
 
 // Groups lists the groups that have committed offsets, in ascending order.
 func (s *State) Groups() []string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return slices.Sorted(maps.Keys(s.groups))
+	return read(s, func() []string { return slices.Sorted(maps.Keys(s.groups)) })
 }

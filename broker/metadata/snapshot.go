@@ -78,12 +78,7 @@ func (s *State) appendBody(b []byte) []byte {
 		offs := sortedOffsets(s.groups[g])
 		b = postcard.AppendUvarint(b, uint64(len(offs)))
 		for _, o := range offs {
-			b = postcard.AppendString(b, o.Topic)
-			b = appendI32(b, o.Partition)
-			b = postcard.AppendZigzag(b, o.Offset)
-			b = appendI32(b, o.LeaderEpoch)
-			b = postcard.AppendString(b, o.Metadata)
-			b = postcard.AppendZigzag(b, o.CommitTimeMs)
+			b = appendOffset(b, o)
 		}
 	}
 	return b

@@ -17,22 +17,11 @@ import (
 func TestInjectedClockDrivesTicks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-		ln := NewLocalNet()
-		defer ln.Close()
+		c := newCluster(t, 0, 0)
+		c.clock = fc
 		// Two voters bootstrapped: an election needs ticks (a single voter would also
 		// campaign on its own only after an election timeout).
-		var nodes []*Node
-		for id := uint64(1); id <= 2; id++ {
-			tr := ln.Transport(id)
-			n, err := Start(Config{ID: id, Storage: NewMemoryStorage(), Transport: tr, SM: &logSM{},
-				Clock: fc, Log: testLogger(t), Bootstrap: peersOf(1, 2)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr.Attach(n)
-			nodes = append(nodes, n)
-			defer n.Stop()
-		}
+		nodes := []*Node{c.start(1, nil, peersOf(1, 2)).n, c.start(2, nil, peersOf(1, 2)).n}
 		time.Sleep(time.Minute) // virtual wall time passes; the fake clock does not
 		for _, n := range nodes {
 			if _, ok := n.Leader(); ok {
@@ -51,10 +40,7 @@ func TestInjectedClockDrivesTicks(t *testing.T) {
 func TestReadBarrierFailsWhenLeaderStepsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
+		l := c.bootstrap(1, 2, 3)
 		c.propose(l, "a")
 		c.net.Isolate(l.id)
 		err := l.n.ReadBarrier(context.Background()) // returns once CheckQuorum deposes it
@@ -75,10 +61,7 @@ func TestReadBarrierFailsWhenLeaderStepsDown(t *testing.T) {
 func TestProposeContextCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
+		l := c.bootstrap(1, 2, 3)
 		// Followers never get the entry (dropped appends), so it cannot commit; the caller's
 		// deadline ends the wait.
 		c.net.SetDrop(func(m *raftpb.Message) bool { return m.GetType() == raftpb.MsgApp })
@@ -110,23 +93,16 @@ func (s *failingStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *
 
 func TestStorageFailureStopsNode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ln := NewLocalNet()
-		defer ln.Close()
+		c := newCluster(t, 0, 1)
 		st := &failingStorage{MemoryStorage: NewMemoryStorage()}
-		sm := &logSM{}
-		tr := ln.Transport(1)
-		n, err := Start(Config{ID: 1, Storage: st, Transport: tr, SM: sm, Log: testLogger(t),
-			Voters: 1, Bootstrap: peersOf(1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer n.Stop()
-		waitFor(t, "leader", func() bool { id, _ := n.Leader(); return id == 1 })
+		tn := c.start(1, st, peersOf(1))
+		n, sm := tn.n, tn.sm
+		c.leader(1)
 		if _, err := n.Propose(t.Context(), []byte("a")); err != nil {
 			t.Fatal(err)
 		}
 		st.fail.Store(true)
-		_, err = n.Propose(t.Context(), []byte("b"))
+		_, err := n.Propose(t.Context(), []byte("b"))
 		if !errors.Is(err, ErrStopped) || !errors.Is(err, errDiskFull) {
 			t.Fatalf("propose with a failing disk: %v", err)
 		}
@@ -164,8 +140,8 @@ func TestSnapshotSendFailureRetried(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.converged(want, 2)
-		if dropped.Load() != 3 || n2.sm.restored() == 0 {
-			t.Fatalf("dropped %d snapshots, restored %d", dropped.Load(), n2.sm.restored())
+		if dropped.Load() != 3 || n2.sm.restores.Load() == 0 {
+			t.Fatalf("dropped %d snapshots, restored %d", dropped.Load(), n2.sm.restores.Load())
 		}
 		// Voters is 1: the learner stays a learner.
 		if st := n1.n.Status(); !slices.Equal(st.Learners, []uint64{2}) || !st.Progress[2].Learner {
@@ -192,10 +168,7 @@ func TestStepRejectsMisroutedAndLocalMessages(t *testing.T) {
 func TestMembershipRequestsAreIdempotent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
+		l := c.bootstrap(1, 2, 3)
 		ctx := t.Context()
 		c.start(4, nil, nil)
 		for range 2 {

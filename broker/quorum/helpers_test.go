@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"go.etcd.io/raft/v3"
 	"go.uber.org/goleak"
 )
@@ -25,15 +27,15 @@ type logSM struct {
 	mu       sync.Mutex
 	entries  []string
 	last     uint64
-	restores int
-	twice    bool // Apply saw an index not above the last one
+	restores atomic.Int32
+	twice    atomic.Bool // Apply saw an index not above the last one
 }
 
 func (s *logSM) Apply(index uint64, data []byte) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if index <= s.last {
-		s.twice = true
+		s.twice.Store(true)
 	}
 	s.last = index
 	s.entries = append(s.entries, string(data))
@@ -60,7 +62,7 @@ func (s *logSM) Restore(data []byte) error {
 		return err
 	}
 	s.entries, s.last = v.E, v.Last
-	s.restores++
+	s.restores.Add(1)
 	return nil
 }
 
@@ -70,22 +72,10 @@ func (s *logSM) list() []string {
 	return slices.Clone(s.entries)
 }
 
-func (s *logSM) restored() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.restores
-}
-
-func (s *logSM) appliedTwice() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.twice
-}
-
 type tnode struct {
 	id   uint64
 	addr string
-	st   *MemoryStorage
+	st   Storage
 	sm   *logSM
 	tr   *LocalTransport
 	n    *Node
@@ -95,8 +85,9 @@ type cluster struct {
 	t     *testing.T
 	net   *LocalNet
 	nodes map[uint64]*tnode
-	every uint64 // SnapshotEvery
-	vote  int    // Voters
+	every uint64      // SnapshotEvery
+	vote  int         // Voters
+	clock clock.Clock // Clock (nil: real time, which synctest virtualises)
 }
 
 // newCluster must be called inside a synctest bubble; it stops everything on cleanup.
@@ -132,14 +123,14 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // start starts id on st (a new MemoryStorage if nil) with a fresh state machine.
-func (c *cluster) start(id uint64, st *MemoryStorage, boot []raft.Peer) *tnode {
+func (c *cluster) start(id uint64, st Storage, boot []raft.Peer) *tnode {
 	c.t.Helper()
 	if st == nil {
 		st = NewMemoryStorage()
 	}
 	tn := &tnode{id: id, addr: addrOf(id), st: st, sm: &logSM{}, tr: c.net.Transport(id)}
 	n, err := Start(Config{ID: id, Storage: st, Transport: tn.tr, SM: tn.sm, Log: testLogger(c.t),
-		SnapshotEvery: c.every, Voters: c.vote, Bootstrap: boot})
+		Clock: c.clock, SnapshotEvery: c.every, Voters: c.vote, Bootstrap: boot})
 	if err != nil {
 		c.t.Fatalf("start %d: %v", id, err)
 	}
@@ -147,6 +138,15 @@ func (c *cluster) start(id uint64, st *MemoryStorage, boot []raft.Peer) *tnode {
 	tn.tr.Attach(n)
 	c.nodes[id] = tn
 	return tn
+}
+
+// bootstrap starts ids as a new cluster with those voters and waits for its leader.
+func (c *cluster) bootstrap(ids ...uint64) *tnode {
+	c.t.Helper()
+	for _, id := range ids {
+		c.start(id, nil, peersOf(ids...))
+	}
+	return c.leader(ids...)
 }
 
 func (c *cluster) stop(id uint64) {
@@ -206,6 +206,17 @@ func (c *cluster) propose(tn *tnode, data string) string {
 	return s
 }
 
+// proposeN proposes prefix0 … prefix(n-1) on tn, one at a time, and returns them.
+func (c *cluster) proposeN(tn *tnode, prefix string, n int) []string {
+	c.t.Helper()
+	var ds []string
+	for i := range n {
+		ds = append(ds, prefix+strconv.Itoa(i))
+		c.propose(tn, ds[i])
+	}
+	return ds
+}
+
 // converged waits until every one of ids has applied exactly want.
 func (c *cluster) converged(want []string, ids ...uint64) {
 	c.t.Helper()
@@ -213,7 +224,7 @@ func (c *cluster) converged(want []string, ids ...uint64) {
 		waitFor(c.t, fmt.Sprintf("node %d applies %d entries", id, len(want)), func() bool {
 			return slices.Equal(c.nodes[id].sm.list(), want)
 		})
-		if c.nodes[id].sm.appliedTwice() {
+		if c.nodes[id].sm.twice.Load() {
 			c.t.Fatalf("node %d: Apply called for an index not above the last", id)
 		}
 	}

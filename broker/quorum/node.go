@@ -206,9 +206,12 @@ func (n *Node) stoppedErr() error {
 }
 
 // do runs f on the raft goroutine.
-func (n *Node) do(ctx context.Context, f func()) error {
+func (n *Node) do(ctx context.Context, f func()) error { return send(ctx, n, n.workc, f) }
+
+// send hands v to the raft goroutine on ch unless ctx ends or the node stops first.
+func send[T any](ctx context.Context, n *Node, ch chan<- T, v T) error {
 	select {
-	case n.workc <- f:
+	case ch <- v:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -349,14 +352,7 @@ func (n *Node) Step(ctx context.Context, m *raftpb.Message) error {
 	if m.GetTo() != n.id {
 		return fmt.Errorf("quorum: message for %x delivered to %x", m.GetTo(), n.id)
 	}
-	select {
-	case n.recvc <- m:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.stoppedErr()
-	}
+	return send(ctx, n, n.recvc, m)
 }
 
 // ReportUnreachable tells raft the last send to id failed. Never blocks; safe from any

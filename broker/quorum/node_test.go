@@ -71,10 +71,7 @@ func TestSingleNodeBootstrap(t *testing.T) {
 func TestThreeNodes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
+		l := c.bootstrap(1, 2, 3)
 
 		// Concurrent proposers each get their own entry's result; all nodes apply one order.
 		var wg sync.WaitGroup
@@ -160,10 +157,7 @@ func TestThreeNodes(t *testing.T) {
 func TestPartitionedLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		old := c.leader(1, 2, 3)
+		old := c.bootstrap(1, 2, 3)
 		c.propose(old, "a")
 		oldTerm := old.n.Status().Term
 
@@ -226,11 +220,7 @@ func TestLearnerSnapshotAndPromotion(t *testing.T) {
 		c := newCluster(t, 4, 3)
 		n1 := c.start(1, nil, peersOf(1))
 		c.leader(1)
-		var want []string
-		for i := range 20 {
-			want = append(want, "e"+strconv.Itoa(i))
-			c.propose(n1, want[i])
-		}
+		want := c.proposeN(n1, "e", 20)
 		if fi, _ := n1.st.FirstIndex(); fi < 10 {
 			t.Fatalf("leader log not compacted: first index %d", fi)
 		}
@@ -242,7 +232,7 @@ func TestLearnerSnapshotAndPromotion(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.converged(want, 2)
-		if n2.sm.restored() == 0 {
+		if n2.sm.restores.Load() == 0 {
 			t.Fatal("learner caught up without a snapshot")
 		}
 		if string(n2.tr.Peers()[1]) != addrOf(1) || string(n1.tr.Peers()[2]) != addrOf(2) {
@@ -312,26 +302,16 @@ func TestLearnerSnapshotAndPromotion(t *testing.T) {
 func TestRestartKeepsState(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 5, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
-		var want []string
-		for i := range 12 {
-			want = append(want, "a"+strconv.Itoa(i))
-			c.propose(l, want[i])
-		}
+		l := c.bootstrap(1, 2, 3)
+		want := c.proposeN(l, "a", 12)
 		c.converged(want, 1, 2, 3)
 
 		// A follower restarts on its storage (snapshot + log) and misses some entries.
 		f := c.nodes[l.id%3+1]
 		c.stop(f.id)
-		for i := range 5 {
-			want = append(want, "b"+strconv.Itoa(i))
-			c.propose(l, want[len(want)-1])
-		}
+		want = append(want, c.proposeN(l, "b", 5)...)
 		f2 := c.start(f.id, f.st, peersOf(1, 2, 3)) // Bootstrap ignored: storage not empty
-		if f2.sm.restored() == 0 {
+		if f2.sm.restores.Load() == 0 {
 			t.Fatal("restart did not restore the saved snapshot")
 		}
 		c.converged(want, f.id)
@@ -359,15 +339,8 @@ func TestRestartKeepsState(t *testing.T) {
 func TestWipedNodeRejoinsWithNewID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 8, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
-		var want []string
-		for i := range 10 {
-			want = append(want, "a"+strconv.Itoa(i))
-			c.propose(l, want[i])
-		}
+		l := c.bootstrap(1, 2, 3)
+		want := c.proposeN(l, "a", 10)
 		// Node 3 loses its disk and comes back as raft id 33 at a new address.
 		c.stop(3)
 		n33 := c.start(33, nil, nil)
@@ -398,10 +371,7 @@ func TestWipedNodeRejoinsWithNewID(t *testing.T) {
 func TestDroppedMessagesRecover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, 0, 3)
-		for id := uint64(1); id <= 3; id++ {
-			c.start(id, nil, peersOf(1, 2, 3))
-		}
-		l := c.leader(1, 2, 3)
+		l := c.bootstrap(1, 2, 3)
 		c.propose(l, "a")
 		// Drop every append to one follower: the other still forms a quorum.
 		f := c.nodes[l.id%3+1]

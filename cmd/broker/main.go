@@ -6,7 +6,8 @@
 //
 // Flags (environment in brackets):
 //
-//	-data            data directory: identity, topics, groups (default ./data/broker) [RAFKA_DATA_DIR]
+//	-data            data directory: identity, topics, groups, SCRAM credentials (scram.credentials)
+//	                 (default ./data/broker) [RAFKA_DATA_DIR]
 //	-bind            UDP address of the mesh endpoint (default 0.0.0.0:7070) [RAFKA_NODE_BIND_ADDR]
 //	-trust           NodeIds allowed to send KafkaOps, comma separated [RAFKA_TRUSTED_NODES]
 //	-partitions      partition count of auto-created topics (default 1)
@@ -191,6 +192,10 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return fmt.Errorf("-quorum-seeds: %w", err)
 	}
 	onStop, stopped := cli.FailStop()
+	creds, err := cli.OpenCredentials(o.data)
+	if err != nil {
+		return err
+	}
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
 		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
 	if err != nil {
@@ -200,7 +205,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	ep := node.Endpoint
 	qn, err := controller.StartNode(ctx, controller.NodeConfig{
 		Broker:   broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop},
-		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log,
+		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
 	})
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)

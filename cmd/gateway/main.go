@@ -19,6 +19,18 @@
 //	-fetch-session-partitions  partitions all fetch sessions may hold (default 1,000,000)
 //	-v                 debug logging
 //
+// Security (Kafka plane; see the README's Security section):
+//
+//	-listeners         Kafka listeners, e.g. SASL_SSL://:9093,PLAINTEXT://:9092 [RAFKA_LISTENERS]
+//	                   (default PLAINTEXT on -listen)
+//	-tls-cert, -tls-key  PEM server certificate and key, reloaded when they change
+//	                   [RAFKA_TLS_CERT, RAFKA_TLS_KEY]
+//	-tls-client-ca     CA bundle for client certificates [RAFKA_TLS_CLIENT_CA]
+//	-ssl-client-auth   none, requested or required [RAFKA_SSL_CLIENT_AUTH]
+//	-sasl-mechanisms   default SCRAM-SHA-256,SCRAM-SHA-512,PLAIN [RAFKA_SASL_MECHANISMS]
+//	-reauth-ms         connections.max.reauth.ms (0: off)
+//	-sasl-users        file of user:password lines created at start if absent [RAFKA_SASL_USERS]
+//
 // SIGINT or SIGTERM shuts down cleanly: the listener and connections close, in-flight
 // requests finish or are cancelled, and the broker syncs and closes its logs.
 //
@@ -38,6 +50,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -51,6 +64,7 @@ import (
 type backend struct {
 	*broker.Broker
 	*group.Coordinator
+	*broker.Credentials
 }
 
 // The embedded broker is a cluster of one with no metadata quorum: the quorum ops are not
@@ -94,6 +108,7 @@ type options struct {
 	sessionParts   int
 	verbose        bool
 	meshOptions
+	security securityOptions
 }
 
 func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) {
@@ -117,6 +132,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.IntVar(&o.sessionParts, "fetch-session-partitions", 1_000_000, "partitions all fetch sessions together may hold (~80 bytes each)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	o.meshOptions.register(fs, getenv)
+	o.security.register(fs, getenv)
 	if err := cli.Parse(fs, args); err != nil {
 		return o, err
 	}
@@ -131,6 +147,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	}
 	if o.advertisedPort < 0 || o.advertisedPort > 65535 {
 		return o, fmt.Errorf("-advertised-port %d out of range", o.advertisedPort)
+	}
+	if err := o.security.check(o.listen, o.advertisedPort); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -166,19 +185,63 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		if err != nil {
 			return err
 		}
-		be, closeBackend, inProcess = backend{b, gc}, closeAll, b
+		creds, err := cli.OpenCredentials(o.data)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		be, closeBackend, inProcess = backend{b, gc, creds}, closeAll, b
 	}
 	defer closeBackend()
 
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
+	var users []userPassword
+	if o.security.saslUsers != "" {
+		if users, err = readUsers(o.security.saslUsers); err != nil {
+			return err
+		}
 	}
-	addr := ln.Addr().(*net.TCPAddr)
+	bootCtx, stopBoot := context.WithCancel(ctx)
+	booted := make(chan struct{})
+	defer func() { stopBoot(); <-booted }()
+	if inProcess != nil {
+		close(booted)
+		if err := bootstrapUsers(ctx, be, users, log); err != nil {
+			return err
+		}
+	} else {
+		// Mesh mode: the brokers may not be reachable yet; keep trying in the background.
+		go func() {
+			defer close(booted)
+			for len(users) > 0 {
+				err := bootstrapUsers(bootCtx, be, users, log)
+				if err == nil || bootCtx.Err() != nil {
+					return
+				}
+				log.Warn("creating -sasl-users failed; retrying", "err", err)
+				select {
+				case <-bootCtx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}()
+	}
+
+	specs := o.security.parsedListen
+	lns := make([]net.Listener, len(specs))
+	for i, l := range specs {
+		if lns[i], err = net.Listen("tcp", l.Addr); err != nil {
+			for _, ln := range lns[:i] {
+				ln.Close()
+			}
+			return fmt.Errorf("listener %s: %w", l, err)
+		}
+	}
+	addr := lns[0].Addr().(*net.TCPAddr)
 	host := o.advertisedHost
 	if host == "" {
 		host = "localhost"
-		if h, _, err := net.SplitHostPort(o.listen); err == nil && h != "" {
+		if h, _, err := net.SplitHostPort(specs[0].Addr); err == nil && h != "" {
 			if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
 				host = h
 			}
@@ -188,20 +251,36 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if port == 0 {
 		port = addr.Port
 	}
-	srv, err := gateway.NewServer(gateway.Config{
+	cfg := gateway.Config{
 		Backend: be, AdvertisedHost: host, AdvertisedPort: int32(port),
 		MaxFrameBytes: o.maxFrame, Logger: log,
 		FetchSessions: gateway.FetchSessionConfig{Slots: o.sessionSlots, MaxPartitions: o.sessionParts},
-	})
+	}
+	err = o.security.serverConfig(&cfg, log)
+	var srv *gateway.Server
+	if err == nil {
+		srv, err = gateway.NewServer(cfg)
+	}
 	if err != nil {
-		ln.Close()
+		for _, ln := range lns {
+			ln.Close()
+		}
 		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	served := make(chan error, len(lns))
+	for i, ln := range lns {
+		adv := int32(ln.Addr().(*net.TCPAddr).Port)
+		if i == 0 {
+			adv = int32(port)
+		}
+		go func() { served <- srv.ServeListener(ln, specs[i].Protocol, adv) }()
+	}
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
 	fmt.Fprintf(stdout, "gateway listening on %s (advertised %s), data in %s\n", addr, hp, o.data)
-	fmt.Fprintf(stdout, "try: kcat -b %s -L\n", hp)
+	fmt.Fprintf(stdout, "try: kcat -b %s%s -L\n", hp, kcatHint(specs[0].Protocol))
+	for i, l := range specs {
+		fmt.Fprintf(stdout, "listener %s://%s\n", l.Protocol, lns[i].Addr())
+	}
 	if inProcess != nil {
 		defer printStatsOnSignal(inProcess, stdout)()
 	}
@@ -218,6 +297,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		stopErr = fmt.Errorf("broker stopped, restart to recover: %w", serr)
 	}
 	srv.Close()
+	for range len(lns) - 1 {
+		if e := <-served; err == nil && !errors.Is(e, gateway.ErrServerClosed) {
+			err = e
+		}
+	}
 	if err == nil {
 		err = <-served
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/wal"
 )
 
 type testBroker struct {
@@ -38,8 +39,12 @@ func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBr
 		if err != nil {
 			t.Fatal(err)
 		}
+		creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ep := newEP(t)
-		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b}), trust, nil)
+		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b, Security: creds}), trust, nil)
 		t.Cleanup(func() { ep.Close(); g.Close(); b.Close() })
 		out = append(out, &testBroker{ep, b, g})
 	}

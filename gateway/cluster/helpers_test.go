@@ -1,13 +1,12 @@
 package cluster
 
 import (
-	"errors"
-	"net"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -29,21 +28,6 @@ func newEP(t *testing.T) *endpoint.Endpoint {
 // address.
 func serveKafka(t *testing.T, cfg gateway.Config) (*gateway.Server, string) {
 	t.Helper()
-	srv, err := gateway.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return srv, ln.Addr().String()
+	g := serve.Start(t, cfg, nil)
+	return g.Server, g.Addr
 }

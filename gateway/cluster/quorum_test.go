@@ -3,8 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // Read-ahead for sequential consumers over the mesh.
@@ -51,11 +52,12 @@ type Broker struct {
 	brokerop.Service // the traced Caller
 	caller           *brokermesh.Caller
 	ahead            readAheads
+	clk              clock.Clock // ages read-aheads (readAheadTTL); tests set a fake one
 }
 
 // NewBroker returns the gateway's view of the broker c calls.
 func NewBroker(c *brokermesh.Caller) *Broker {
-	return &Broker{Service: brokermesh.TraceCalls(c, c.Remote()), caller: c}
+	return &Broker{Service: brokermesh.TraceCalls(c, c.Remote()), caller: c, clk: clock.Real()}
 }
 
 // aheadCall is a read-ahead Fetch whose answer has not been taken yet.
@@ -164,7 +166,7 @@ func (a *aheadCall) finish() (*brokerop.FetchResp, error) {
 // read-ahead: it takes a matching read-ahead's answer (see the comment on readAheadMax) and
 // starts the next read-ahead when the answer shows a backlog.
 func (c *Broker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
-	if a := c.ahead.take(fetchKey(req), time.Now()); a != nil {
+	if a := c.ahead.take(fetchKey(req), c.clk.Now()); a != nil {
 		resp, err := a.finish()
 		if err == nil && answerBytes(resp) >= max(int(req.MinBytes), 1) && alignAnswer(req, resp) {
 			c.ahead.taken.Add(1)
@@ -196,7 +198,7 @@ func (c *Broker) readAhead(ctx context.Context, req *brokerop.FetchReq, resp *br
 	// The read-ahead belongs to the request that prompted it (its trace) but not to its
 	// lifetime: it ends when taken, dropped or after readAheadTTL.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readAheadTTL)
-	a := &aheadCall{key: fetchKey(next), budget: budget, started: time.Now(), cancel: cancel}
+	a := &aheadCall{key: fetchKey(next), budget: budget, started: c.clk.Now(), cancel: cancel}
 	a.start(c.caller.StartFetch(actx, next))
 	c.ahead.add(a)
 }

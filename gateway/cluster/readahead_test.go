@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // raSetup runs one real broker on the mesh with `batches` one-record batches (values
@@ -114,6 +115,8 @@ func TestReadAheadServesSequentialConsumer(t *testing.T) {
 // takes are bounded and cancelled (goleak in TestMain checks nothing is left running).
 func TestReadAheadMismatchAndBound(t *testing.T) {
 	c := raSetup(t, 10*readAheadMax)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	c.clk = clk
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for i := range 2 * readAheadMax {
@@ -133,8 +136,18 @@ func TestReadAheadMismatchAndBound(t *testing.T) {
 	if n != readAheadMax || c.ahead.taken.Load() != 0 {
 		t.Fatalf("%d read-aheads outstanding, %d taken; want %d and 0", n, c.ahead.taken.Load(), readAheadMax)
 	}
-	// Expired read-aheads are dropped by the next Fetch.
-	if a := c.ahead.take("none", time.Now().Add(2*readAheadTTL)); a != nil {
+	// Expired read-aheads are dropped by the next Fetch: one that comes when the Broker's
+	// clock has passed readAheadTTL (and not before).
+	clk.Advance(readAheadTTL)
+	c.ahead.take("none", c.clk.Now())
+	c.ahead.mu.Lock()
+	n = len(c.ahead.calls)
+	c.ahead.mu.Unlock()
+	if n != readAheadMax {
+		t.Fatalf("%d read-aheads kept at their TTL, want %d", n, readAheadMax)
+	}
+	clk.Advance(time.Millisecond)
+	if a := c.ahead.take("none", c.clk.Now()); a != nil {
 		t.Fatal("took a read-ahead for an unknown key")
 	}
 	c.ahead.mu.Lock()

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,13 @@ import (
 // loopback, stopped at test cleanup, and returns it with its URL http://127.0.0.1:PORT.
 func StartRelay(tb testing.TB) (*relayserver.Server, string) {
 	tb.Helper()
-	srv := relayserver.New(relayserver.Config{})
+	return StartRelayConfig(tb, relayserver.Config{})
+}
+
+// StartRelayConfig is StartRelay with the server configured by cfg.
+func StartRelayConfig(tb testing.TB, cfg relayserver.Config) (*relayserver.Server, string) {
+	tb.Helper()
+	srv := relayserver.New(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -75,6 +83,29 @@ func (l *Link) Join(port int) *LinkConn {
 // MDNSConns joins a member on the mDNS port and returns it as mdns.Config.Conns.
 func (l *Link) MDNSConns() []mdns.Conn {
 	return []mdns.Conn{{PacketConn: l.Join(5353), Group: net.UDPAddrFromAddrPort(mdns.GroupV4)}}
+}
+
+// LookupAll has every service look up every other one's node id (ids[i] is svcs[i]'s) and
+// fails tb unless each finds that id at the addresses want(j) gives, within 5 seconds.
+func LookupAll(tb testing.TB, svcs []*mdns.Service, ids []key.PublicKey, want func(j int) []netip.AddrPort) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range svcs {
+		for j := range svcs {
+			if i == j {
+				continue
+			}
+			got, err := svcs[i].Lookup(ctx, ids[j])
+			if err != nil {
+				tb.Fatalf("node %d looking up node %d: %v", i, j, err)
+			}
+			w := slices.SortedFunc(slices.Values(want(j)), netip.AddrPort.Compare)
+			if got.ID != ids[j] || !slices.Equal(got.Direct, w) {
+				tb.Fatalf("node %d sees node %d at %v, want %v", i, j, got.Direct, w)
+			}
+		}
+	}
 }
 
 // ReadFrom returns the next datagram written on the link.

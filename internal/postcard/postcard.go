@@ -149,25 +149,19 @@ func (d *Decoder) I64() (int64, error) {
 }
 
 // Bool reads a bool: 0x00 or 0x01, anything else is ErrBadBool.
-func (d *Decoder) Bool() (bool, error) {
-	c, err := d.Byte()
-	if err != nil {
-		return false, err
-	}
-	if c > 1 {
-		return false, ErrBadBool
-	}
-	return c == 1, nil
-}
+func (d *Decoder) Bool() (bool, error) { return d.flag(ErrBadBool) }
 
 // Option reads an option tag and reports whether a value follows.
-func (d *Decoder) Option() (bool, error) {
+func (d *Decoder) Option() (bool, error) { return d.flag(ErrBadOption) }
+
+// flag reads a byte that must be 0x00 (false) or 0x01 (true); anything else is bad.
+func (d *Decoder) flag(bad error) (bool, error) {
 	c, err := d.Byte()
 	if err != nil {
 		return false, err
 	}
 	if c > 1 {
-		return false, ErrBadOption
+		return false, bad
 	}
 	return c == 1, nil
 }

@@ -106,43 +106,23 @@ func FuzzDecoder(f *testing.F) {
 			before := d.Remaining()
 			var enc []byte
 			var check func(d *Decoder) bool
+			var ok bool
 			switch step % 6 {
 			case 0:
-				v, err := d.U64()
-				if err != nil {
-					return
-				}
-				enc, check = AppendUvarint(nil, v), func(d *Decoder) bool { w, err := d.U64(); return err == nil && w == v }
+				enc, check, ok = reread(&d, (*Decoder).U64, AppendUvarint, eq)
 			case 1:
-				v, err := d.I32()
-				if err != nil {
-					return
-				}
-				enc, check = AppendZigzag(nil, int64(v)), func(d *Decoder) bool { w, err := d.I32(); return err == nil && w == v }
+				enc, check, ok = reread(&d, (*Decoder).I32, func(b []byte, v int32) []byte { return AppendZigzag(b, int64(v)) }, eq)
 			case 2:
-				v, err := d.I16()
-				if err != nil {
-					return
-				}
-				enc, check = AppendZigzag(nil, int64(v)), func(d *Decoder) bool { w, err := d.I16(); return err == nil && w == v }
+				enc, check, ok = reread(&d, (*Decoder).I16, func(b []byte, v int16) []byte { return AppendZigzag(b, int64(v)) }, eq)
 			case 3:
-				v, err := d.Bool()
-				if err != nil {
-					return
-				}
-				enc, check = AppendBool(nil, v), func(d *Decoder) bool { w, err := d.Bool(); return err == nil && w == v }
+				enc, check, ok = reread(&d, (*Decoder).Bool, AppendBool, eq)
 			case 4:
-				v, err := d.Bytes()
-				if err != nil {
-					return
-				}
-				enc, check = AppendBytes(nil, v), func(d *Decoder) bool { w, err := d.Bytes(); return err == nil && bytes.Equal(w, v) }
+				enc, check, ok = reread(&d, (*Decoder).Bytes, AppendBytes, bytes.Equal)
 			case 5:
-				v, err := d.String()
-				if err != nil {
-					return
-				}
-				enc, check = AppendString(nil, v), func(d *Decoder) bool { w, err := d.String(); return err == nil && w == v }
+				enc, check, ok = reread(&d, (*Decoder).String, AppendString, eq)
+			}
+			if !ok {
+				return
 			}
 			if d.Remaining() >= before {
 				t.Fatalf("step %d consumed nothing", step)
@@ -156,4 +136,16 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+func eq[T comparable](a, b T) bool { return a == b }
+
+// reread reads one value with read and returns its canonical encoding and a check that a
+// decoder reads that same value back; ok is false when d held no such value.
+func reread[T any](d *Decoder, read func(*Decoder) (T, error), app func([]byte, T) []byte, same func(a, b T) bool) (enc []byte, check func(*Decoder) bool, ok bool) {
+	v, err := read(d)
+	if err != nil {
+		return nil, nil, false
+	}
+	return app(nil, v), func(d *Decoder) bool { w, err := read(d); return err == nil && same(w, v) }, true
 }

@@ -148,6 +148,9 @@ func StartDriver(ctx context.Context, cfg Config) (*Driver, error) {
 	return d, nil
 }
 
+// PID is the driver process's id (for reading its CPU time in benchmarks).
+func (d *Driver) PID() int { return d.cmd.Process.Pid }
+
 // Start starts a driver for a test and kills it in t.Cleanup; a start failure fails the test.
 // The driver's stderr is logged if the test failed.
 func Start(t testing.TB) *Driver {

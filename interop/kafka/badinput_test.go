@@ -40,7 +40,7 @@ func TestBadInputRealBroker(t *testing.T) {
 	truncated := encode(md)[4:]
 	truncated = truncated[:len(truncated)-2]
 	oldFetch := kmsg.NewPtrFetchRequest()
-	oldFetch.SetVersion(2)
+	oldFetch.SetVersion(17) // above the served v0–16
 	cases := map[string][]byte{
 		"oversize":            binary.BigEndian.AppendUint32(nil, kafkawire.DefaultMaxFrame+1),
 		"unknown key":         kafkawire.AppendFrame(nil, []byte{0x40, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff}),

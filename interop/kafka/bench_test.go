@@ -72,22 +72,28 @@ func benchTarget(b *testing.B, bins benchBins, impl string, partitions int32) se
 	case "ours":
 		srv := startServerProcess(b, bins.gateway, "gateway listening on ",
 			"-listen", "127.0.0.1:0", "-data", b.TempDir())
-		cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if r, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, benchTopic); err != nil || r.Err != nil {
-			b.Fatalf("create topic: %v %v", err, r.Err)
-		}
+		createTopic(b, srv.addr, benchTopic, partitions)
 		return srv
 	case "kfake":
 		return startServerProcess(b, bins.kfake, "kfake listening on ", "-partitions", fmt.Sprint(partitions), "-topic", benchTopic)
 	}
 	b.Fatalf("unknown impl %q", impl)
 	return server{}
+}
+
+// createTopic creates topic name with the given partitions on the server at addr.
+func createTopic(b *testing.B, addr, name string, partitions int32) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if r, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, name); err != nil || r.Err != nil {
+		b.Fatalf("create topic %s with %d partitions: %v %v", name, partitions, err, r.Err)
+	}
 }
 
 // reportServerCPU reports the server's CPU time over m's phase per record.
@@ -97,40 +103,83 @@ func reportServerCPU(b *testing.B, m *kafkaclients.CPUMeter, records int) {
 	}
 }
 
-// startServerProcess runs bin, waits for the line "<banner>ADDR ..." and stops the process
-// (SIGTERM, then SIGKILL) when the benchmark ends.
+// startServerProcess runs bin and waits for its line "<banner>ADDR ...".
 func startServerProcess(b *testing.B, bin, banner string, args ...string) server {
 	b.Helper()
-	cmd := exec.Command(bin, args...)
+	return startChild(b, exec.Command(bin, args...), banner, "").server
+}
+
+// childServer is a server child process started by startChild.
+type childServer struct {
+	server
+	stderr *kafkaclients.SyncBuffer
+	lines  chan string   // stdout lines after the banner that start with startChild's keep
+	done   chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's answer, once done is closed
+}
+
+// startChild starts cmd, waits for its first stdout line "<banner>ADDR ..." and stops it when
+// the test ends (SIGTERM, then SIGKILL after 30 s), showing its stderr if the test failed.
+// Later stdout lines that start with keep (none if keep is "") are sent to lines, dropped
+// while nobody reads them. The child is killed if the test process dies.
+func startChild(tb testing.TB, cmd *exec.Cmd, banner, keep string) *childServer {
+	tb.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	c := &childServer{stderr: &kafkaclients.SyncBuffer{}, lines: make(chan string, 16), done: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	done := make(chan struct{})
-	b.Cleanup(func() {
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		close(first)
+		for sc.Scan() {
+			if keep != "" && strings.HasPrefix(sc.Text(), keep) {
+				select {
+				case c.lines <- sc.Text():
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, out)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	name := strings.Join(cmd.Args, " ")
+	tb.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-c.done:
+		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-c.done
+		}
+		if tb.Failed() {
+			tb.Logf("%s: stderr (tail): %s", name, tail(c.stderr.String(), 4000))
 		}
 	})
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), banner) {
-		cmd.Process.Kill()
-		b.Fatalf("%s did not start (%q)", bin, sc.Text())
+	line := <-first
+	if !strings.HasPrefix(line, banner) {
+		tb.Fatalf("%s did not start (%q)", name, line)
 	}
-	addr := strings.Fields(strings.TrimPrefix(sc.Text(), banner))[0]
-	go func() {
-		io.Copy(io.Discard, out)
-		cmd.Wait()
-		close(done)
-	}()
-	return server{addr: addr, pid: cmd.Process.Pid}
+	c.addr = strings.Fields(strings.TrimPrefix(line, banner))[0]
+	c.pid = cmd.Process.Pid
+	return c
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
 
 func benchProducer(b *testing.B, addr string, opts ...kgo.Opt) *kgo.Client {
@@ -145,8 +194,9 @@ func benchProducer(b *testing.B, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-// produceN produces n records of value (shared, read-only) and waits for every ack.
-func produceN(b *testing.B, cl *kgo.Client, n int, value []byte) {
+// produceN produces n records of value (shared, read-only), keyed by keys[i%len(keys)] if
+// there are keys, and waits for every ack.
+func produceN(b *testing.B, cl *kgo.Client, n int, value []byte, keys [][]byte) {
 	b.Helper()
 	ctx := context.Background()
 	errs := make(chan error, 1)
@@ -158,8 +208,12 @@ func produceN(b *testing.B, cl *kgo.Client, n int, value []byte) {
 			}
 		}
 	}
-	for range n {
-		cl.Produce(ctx, &kgo.Record{Value: value}, cb)
+	for i := range n {
+		r := &kgo.Record{Value: value}
+		if len(keys) > 0 {
+			r.Key = keys[i%len(keys)]
+		}
+		cl.Produce(ctx, r, cb)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		b.Fatal(err)
@@ -198,11 +252,11 @@ func BenchmarkKafkaProduce(b *testing.B) {
 		for i := range value {
 			value[i] = byte('a' + i%26)
 		}
-		produceN(b, cl, 100, value) // warm up: connections, metadata
+		produceN(b, cl, 100, value, nil) // warm up: connections, metadata
 		cpu := kafkaclients.StartCPU(srv.pid)
 		b.ResetTimer()
 		start := time.Now()
-		produceN(b, cl, b.N, value)
+		produceN(b, cl, b.N, value, nil)
 		elapsed := time.Since(start)
 		b.StopTimer()
 		reportServerCPU(b, cpu, b.N)
@@ -227,7 +281,7 @@ func BenchmarkKafkaProduce(b *testing.B) {
 func BenchmarkKafkaConsume(b *testing.B) {
 	eachBenchTarget(b, func(b *testing.B, srv server, size int) {
 		value := make([]byte, size)
-		produceN(b, benchProducer(b, srv.addr, kgo.ProducerBatchMaxBytes(consumeBatchBytes)), b.N, value)
+		produceN(b, benchProducer(b, srv.addr, kgo.ProducerBatchMaxBytes(consumeBatchBytes)), b.N, value, nil)
 		cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(benchTopic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 		if err != nil {

@@ -26,8 +26,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 )
 
 const (
@@ -39,6 +41,18 @@ const (
 type grpBackend struct {
 	*broker.Broker
 	*group.Coordinator
+	noSecurity
+}
+
+// noSecurity serves no SCRAM credential ops.
+type noSecurity struct{}
+
+func (noSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
+	return brokerop.Unimplemented{}.DescribeUserScramCredentials(ctx, req)
+}
+
+func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
+	return brokerop.Unimplemented{}.AlterUserScramCredentials(ctx, req)
 }
 
 var _ gateway.GroupBackend = grpBackend{}
@@ -46,9 +60,8 @@ var _ gateway.GroupBackend = grpBackend{}
 type grpStack struct {
 	b    *broker.Broker
 	c    *group.Coordinator
-	srv  *gateway.Server
+	g    *serve.Gateway
 	addr string
-	done chan error
 }
 
 // grpStart runs broker + coordinator + gateway on dir, listening on addr ("" = any port).
@@ -71,25 +84,20 @@ func grpStart(t testing.TB, dir, addr string) *grpStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: grpBackend{b, c}, AdvertisedHost: "127.0.0.1", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &grpStack{b: b, c: c, srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(ln) }()
+	g := serve.Start(t, gateway.Config{Backend: grpBackend{Broker: b, Coordinator: c}, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
+	s := &grpStack{b: b, c: c, g: g, addr: g.Addr}
 	t.Cleanup(s.stop)
 	return s
 }
 
 func (s *grpStack) stop() {
-	if s.srv == nil {
+	if s.g == nil {
 		return
 	}
-	s.srv.Close()
-	<-s.done
+	s.g.Stop()
 	s.c.Close()
 	s.b.Close()
-	s.srv = nil
+	s.g = nil
 }
 
 // grpSetup starts a leak-checked stack on a new directory and an admin client to it (both

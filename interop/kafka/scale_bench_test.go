@@ -31,7 +31,6 @@ package kafka_test
 // before stay open; kgo's own connections add a few.)
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -47,7 +46,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -76,59 +74,16 @@ func scaleRecords() int {
 	return 1_000_000
 }
 
-// statsServer is a server child process whose stdout lines after the banner are kept, so
-// the gateway's "broker stats:" lines (answers to SIGUSR1) can be read.
+// statsServer is a server child process whose "broker stats:" stdout lines (the gateway's
+// answers to SIGUSR1) are kept.
 type statsServer struct {
-	server
-	impl  string
-	lines chan string
+	*childServer
+	impl string
 }
 
 func startStatsServer(b *testing.B, bin, banner, impl string, args ...string) *statsServer {
 	b.Helper()
-	cmd := exec.Command(bin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stderr := &kafkaclients.SyncBuffer{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), banner) {
-		cmd.Process.Kill()
-		b.Fatalf("%s did not start (%q); stderr: %s", bin, sc.Text(), stderr.String())
-	}
-	s := &statsServer{impl: impl, lines: make(chan string, 16)}
-	s.addr = strings.Fields(strings.TrimPrefix(sc.Text(), banner))[0]
-	s.pid = cmd.Process.Pid
-	go func() {
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "broker stats: ") {
-				select {
-				case s.lines <- sc.Text():
-				default:
-				}
-			}
-		}
-		io.Copy(io.Discard, out)
-		cmd.Wait()
-		close(done)
-	}()
-	return s
+	return &statsServer{childServer: startChild(b, exec.Command(bin, args...), banner, "broker stats: "), impl: impl}
 }
 
 // startScaleServer starts impl with no topic of its own (kfake needs one seed topic: a
@@ -143,20 +98,6 @@ func startScaleServer(b *testing.B, bins benchBins, impl string) *statsServer {
 	}
 	b.Fatalf("unknown impl %q", impl)
 	return nil
-}
-
-func (s *statsServer) createTopic(b *testing.B, name string, partitions int32) {
-	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if r, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, name); err != nil || r.Err != nil {
-		b.Fatalf("create topic %s with %d partitions: %v %v", name, partitions, err, r.Err)
-	}
 }
 
 // brokerStats asks the gateway for its broker's counters (ours only; nil for kfake).
@@ -261,32 +202,6 @@ var scaleKeys = func() [][]byte {
 	return keys
 }()
 
-// produceKeyed produces n records of value under spread keys and waits for every ack.
-func produceKeyed(b *testing.B, cl *kgo.Client, n int, value []byte) {
-	b.Helper()
-	ctx := context.Background()
-	errs := make(chan error, 1)
-	cb := func(_ *kgo.Record, err error) {
-		if err != nil {
-			select {
-			case errs <- err:
-			default:
-			}
-		}
-	}
-	for i := range n {
-		cl.Produce(ctx, &kgo.Record{Key: scaleKeys[i%len(scaleKeys)], Value: value}, cb)
-	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case err := <-errs:
-		b.Fatal(err)
-	default:
-	}
-}
-
 func scaleValue() []byte {
 	v := make([]byte, 100)
 	for i := range v {
@@ -295,89 +210,90 @@ func scaleValue() []byte {
 	return v
 }
 
-func BenchmarkKafkaScaleProduce(b *testing.B) {
+// eachScaleTarget runs body as a sub-benchmark for every count of scalePartitions and both
+// implementations, each on a fresh server whose scale topic has that many partitions.
+func eachScaleTarget(b *testing.B, body func(b *testing.B, srv *statsServer, parts int32)) {
 	bins := buildBenchBins(b)
 	for _, parts := range scalePartitions {
 		for _, impl := range []string{"ours", "kfake"} {
 			b.Run(fmt.Sprintf("partitions=%d/impl=%s", parts, impl), func(b *testing.B) {
 				srv := startScaleServer(b, bins, impl)
-				srv.createTopic(b, scaleTopic, parts)
-				lat := &e2eLatency{}
-				cl := scaleProducer(b, srv.addr, scaleTopic, kgo.WithHooks(lat))
-				value := scaleValue()
-				produceKeyed(b, cl, 1000, value) // warm up: connections, metadata, producer id
-				records := scaleRecords()
-				before := srv.brokerStats(b)
-				cpu := kafkaclients.StartCPU(srv.pid)
-				lat.start()
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					produceKeyed(b, cl, records, value)
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				l := lat.stop()
-				total := b.N * records
-				reportServerCPU(b, cpu, total)
-				b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
-				b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
-				if len(l) > 0 {
-					b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
-					b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
-					b.ReportMetric(float64(len(l)), "produce-requests")
-				}
-				if after := srv.brokerStats(b); after != nil {
-					if reqs := after["produce_requests"] - before["produce_requests"]; reqs > 0 {
-						b.ReportMetric(float64(after["fsyncs"]-before["fsyncs"])/float64(reqs), "fsyncs/produce-request")
-					}
-					b.ReportMetric(float64(after["open_logs"]), "open-logs")
-					b.ReportMetric(float64(after["open_files"]), "open-files")
-				}
+				createTopic(b, srv.addr, scaleTopic, parts)
+				body(b, srv, parts)
 			})
 		}
 	}
 }
 
-func BenchmarkKafkaScaleConsume(b *testing.B) {
-	bins := buildBenchBins(b)
-	for _, parts := range scalePartitions {
-		for _, impl := range []string{"ours", "kfake"} {
-			b.Run(fmt.Sprintf("partitions=%d/impl=%s", parts, impl), func(b *testing.B) {
-				srv := startScaleServer(b, bins, impl)
-				srv.createTopic(b, scaleTopic, parts)
-				records := scaleRecords()
-				produceKeyed(b, scaleProducer(b, srv.addr, scaleTopic), records, scaleValue())
-				cpu := kafkaclients.StartCPU(srv.pid)
-				b.ResetTimer()
-				start := time.Now()
-				for range b.N {
-					cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(scaleTopic),
-						kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-					if err != nil {
-						b.Fatal(err)
-					}
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-					for got := 0; got < records; {
-						fs := cl.PollFetches(ctx)
-						if ctx.Err() != nil {
-							b.Fatalf("consumed %d of %d", got, records)
-						}
-						fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
-						got += fs.NumRecords()
-					}
-					cancel()
-					cl.Close()
-				}
-				elapsed := time.Since(start)
-				b.StopTimer()
-				total := b.N * records
-				reportServerCPU(b, cpu, total)
-				b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
-				b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
-			})
+func BenchmarkKafkaScaleProduce(b *testing.B) {
+	eachScaleTarget(b, func(b *testing.B, srv *statsServer, parts int32) {
+		lat := &e2eLatency{}
+		cl := scaleProducer(b, srv.addr, scaleTopic, kgo.WithHooks(lat))
+		value := scaleValue()
+		produceN(b, cl, 1000, value, scaleKeys) // warm up: connections, metadata, producer id
+		records := scaleRecords()
+		before := srv.brokerStats(b)
+		cpu := kafkaclients.StartCPU(srv.pid)
+		lat.start()
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			produceN(b, cl, records, value, scaleKeys)
 		}
-	}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		l := lat.stop()
+		total := b.N * records
+		reportServerCPU(b, cpu, total)
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
+		if len(l) > 0 {
+			b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
+			b.ReportMetric(float64(len(l)), "produce-requests")
+		}
+		if after := srv.brokerStats(b); after != nil {
+			if reqs := after["produce_requests"] - before["produce_requests"]; reqs > 0 {
+				b.ReportMetric(float64(after["fsyncs"]-before["fsyncs"])/float64(reqs), "fsyncs/produce-request")
+			}
+			b.ReportMetric(float64(after["open_logs"]), "open-logs")
+			b.ReportMetric(float64(after["open_files"]), "open-files")
+		}
+	})
+}
+
+func BenchmarkKafkaScaleConsume(b *testing.B) {
+	eachScaleTarget(b, func(b *testing.B, srv *statsServer, parts int32) {
+		records := scaleRecords()
+		produceN(b, scaleProducer(b, srv.addr, scaleTopic), records, scaleValue(), scaleKeys)
+		cpu := kafkaclients.StartCPU(srv.pid)
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(srv.addr), kgo.ConsumeTopics(scaleTopic),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			for got := 0; got < records; {
+				fs := cl.PollFetches(ctx)
+				if ctx.Err() != nil {
+					b.Fatalf("consumed %d of %d", got, records)
+				}
+				fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
+				got += fs.NumRecords()
+			}
+			cancel()
+			cl.Close()
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		total := b.N * records
+		reportServerCPU(b, cpu, total)
+		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
+	})
 }
 
 // idleConns opens n connections to addr that each make one ApiVersions round trip and
@@ -415,9 +331,9 @@ func BenchmarkKafkaScaleIdle(b *testing.B) {
 			b.Run(fmt.Sprintf("partitions=%d/impl=%s", parts, impl), func(b *testing.B) {
 				for range b.N {
 					srv := startScaleServer(b, bins, impl)
-					srv.createTopic(b, "warmup", 1) // both servers have served an admin request
+					createTopic(b, srv.addr, "warmup", 1) // both servers have served an admin request
 					rss0, heap0 := rssBytes(b, srv.pid), srv.brokerStats(b)
-					srv.createTopic(b, "idle", parts)
+					createTopic(b, srv.addr, "idle", parts)
 					rss1, heap1 := rssBytes(b, srv.pid), srv.brokerStats(b)
 					idleConns(b, srv.addr, conns)
 					rss2, heap2 := rssBytes(b, srv.pid), srv.brokerStats(b)

@@ -5,7 +5,6 @@ package kafka_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
@@ -24,9 +24,8 @@ type rcStack struct {
 	t    testing.TB
 	dir  string
 	b    *broker.Broker
-	srv  *gateway.Server
+	g    *serve.Gateway
 	addr string
-	done chan error
 }
 
 // rcStart opens the broker on dir and serves the gateway on addr ("" = any loopback port).
@@ -50,29 +49,22 @@ func rcStart(t testing.TB, dir, addr string) *rcStack {
 		b.Close()
 		t.Fatal(err)
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: b.Service(nil), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &rcStack{t: t, dir: dir, b: b, srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(ln) }()
+	g := serve.Start(t, gateway.Config{Backend: b.Service(nil), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}, ln)
+	s := &rcStack{t: t, dir: dir, b: b, g: g, addr: g.Addr}
 	t.Cleanup(s.stop)
 	return s
 }
 
 // stop shuts the gateway and the broker down (idempotent).
 func (s *rcStack) stop() {
-	if s.srv == nil {
+	if s.g == nil {
 		return
 	}
-	s.srv.Close()
-	if err := <-s.done; !errors.Is(err, gateway.ErrServerClosed) {
-		s.t.Errorf("Serve: %v", err)
-	}
+	s.g.Stop()
 	if err := s.b.Close(); err != nil {
 		s.t.Errorf("broker close: %v", err)
 	}
-	s.srv = nil
+	s.g = nil
 }
 
 // restart stops the stack and starts a new one on the same directory and address.

@@ -1,21 +1,16 @@
 package kafka_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // A gateway (with its embedded broker) started under `ulimit -n 1024` serves a
@@ -30,39 +25,9 @@ func TestTenThousandPartitionsUnderUlimit1024(t *testing.T) {
 	const partitions, perPartition = 10_000, 2
 	bin := buildGateway(t)
 	cmd := exec.Command("sh", "-c", `ulimit -n 1024 && exec "$0" "$@"`, bin, "-listen", "127.0.0.1:0", "-data", t.TempDir())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &kafkaclients.SyncBuffer{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gateway stderr (tail): %s", tail(stderr.String(), 4000))
-		}
-	})
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "gateway listening on ") {
-		t.Fatalf("gateway did not start (%q): %s", sc.Text(), stderr.String())
-	}
-	addr := strings.Fields(strings.TrimPrefix(sc.Text(), "gateway listening on "))[0]
-	go func() {
-		io.Copy(io.Discard, out)
-		done <- cmd.Wait()
-	}()
-	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", cmd.Process.Pid))
+	child := startChild(t, cmd, "gateway listening on ", "")
+	addr := child.addr
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", child.pid))
 	if err == nil && !strings.Contains(string(limits), "Max open files            1024                 1024") {
 		t.Fatalf("the gateway does not run under ulimit -n 1024:\n%s", limits)
 	}
@@ -137,15 +102,8 @@ func TestTenThousandPartitionsUnderUlimit1024(t *testing.T) {
 		}
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("the gateway exited: %v", err)
+	case <-child.done:
+		t.Fatalf("the gateway exited: %v", child.err)
 	default:
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -25,6 +25,28 @@
 // the PathConn and dials the mapped address, and the PathConn picks relay
 // or direct per packet. quic-go's batched/GSO fast path is not used there.
 //
+// # Receive queue drops and the receive gate
+//
+// quic-go's read loop hands each datagram to its connection's queue and drops it when 256
+// are already waiting there (quic-go's MaxConnUnprocessedPackets). With GRO our reader
+// takes up to 80 datagrams per syscall, far faster than a connection's run loop decrypts
+// and handles them, so a bulk upload overflows that queue whenever the run loop falls
+// behind, while the socket buffer (8 MiB) has room. A quic-go sender takes the loss in its
+// stride; a Rust (quinn) sender also halves its window and, since the lost packets are
+// larger than 1200 bytes, its black-hole detection may drop the path MTU to 1200 for the
+// rest of the connection (seen in about one Rust → Go connection in five on a loaded
+// machine: 21% more packets per byte from then on). Options.RxGate turns on backpressure
+// (rxgate.go): the socket counts the bytes it hands over per source address against what
+// the connections at that address have processed (ConnectionStats.BytesReceived) and holds
+// its batch, leaving the rest in the kernel, while more than 224 full-size packets wait;
+// it looks again at each write on the socket (the connection's ACK after each batch it
+// takes) or after a millisecond. It stops the drops (interop BenchmarkQUICThroughput
+// reports qdrop-pkts/MB), but it is off by default: Go to Go it costs throughput (the
+// sender, seeing no loss, keeps the queues full; see mesh/endpoint BenchmarkQUICThroughput
+// gate=on). The fix belongs in quic-go (backpressure instead of a drop, or a larger
+// queue). Endpoint.SocketStats counts packets, ACK-sized packets,
+// syscalls and holds.
+//
 // # iroh 0.28.1 transport settings (read from iroh-net endpoint.rs and
 // quinn-proto 0.11.8 TransportConfig::default)
 //

@@ -82,6 +82,10 @@ type Options struct {
 	// own socket (Linux; elsewhere it is never on). For comparison and as
 	// an escape hatch; the binaries set it from MESH_DISABLE_GRO=1.
 	DisableGRO bool
+	// RxGate turns on the receive gate on the endpoint's own socket: backpressure that
+	// keeps quic-go from dropping datagrams when a connection's queue is full (see the
+	// package doc). Off by default: it stops the drops, but Go to Go it costs throughput.
+	RxGate bool
 	// DisableDirect (with a magicsock the endpoint builds) keeps all
 	// traffic on relays. For tests and debugging.
 	DisableDirect bool
@@ -148,7 +152,9 @@ type Endpoint struct {
 	book     map[key.PublicKey]NodeAddr
 	pool     map[poolKey]*Conn // live connections we dialed
 	dialing  map[poolKey]*dialCall
-	conns    map[*Conn]struct{} // every live connection
+	conns    map[*Conn]struct{}         // every live connection
+	byAddr   map[netip.AddrPort][]*Conn // live connections by remote address (for the receive gate)
+	connGen  uint64                     // changes whenever byAddr does
 }
 
 type poolKey struct {
@@ -219,6 +225,7 @@ func New(opts Options) (*Endpoint, error) {
 		pool:     map[poolKey]*Conn{},
 		dialing:  map[poolKey]*dialCall{},
 		conns:    map[*Conn]struct{}{},
+		byAddr:   map[netip.AddrPort][]*Conn{},
 	}
 	// The stateless-reset key is derived from the node key, so a node that restarts with
 	// the same identity can reset connections peers still hold from its previous run:
@@ -230,6 +237,10 @@ func New(opts Options) (*Endpoint, error) {
 		e.tr = &quic.Transport{Conn: e.paths, StatelessResetKey: resetKey}
 	} else {
 		e.sock = newSock(uc, !opts.DisableGRO)
+		if opts.RxGate {
+			// Like quic-go's own timers, the gate's pauses run on the wall clock.
+			e.sock.setGate(clock.Real(), e.rxProgress)
+		}
 		// Without a PathConn nobody answers disco: drop it here, quic-go
 		// would take it for a short-header packet of an unknown connection.
 		e.sock.setFilter(func(p []byte, from netip.AddrPort) bool {
@@ -439,6 +450,9 @@ func (e *Endpoint) track(c *Conn, k *poolKey) bool {
 		return false
 	}
 	e.conns[c] = struct{}{}
+	ap := addrPortOf(c.qc.RemoteAddr())
+	e.byAddr[ap] = append(e.byAddr[ap], c)
+	e.connGen++
 	if k != nil {
 		e.pool[*k] = c
 	}
@@ -448,6 +462,12 @@ func (e *Endpoint) track(c *Conn, k *poolKey) bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		delete(e.conns, c)
+		if cs := slices.DeleteFunc(e.byAddr[ap], func(x *Conn) bool { return x == c }); len(cs) > 0 {
+			e.byAddr[ap] = cs
+		} else {
+			delete(e.byAddr, ap)
+		}
+		e.connGen++
 		if k != nil && e.pool[*k] == c {
 			delete(e.pool, *k)
 		}
@@ -714,4 +734,45 @@ func statelessResetKey(sk key.SecretKey) *quic.StatelessResetKey {
 	var k quic.StatelessResetKey
 	copy(k[:], b)
 	return &k
+}
+
+// rxProgress reports, for the socket's receive gate, the bytes the live connections with
+// remote address from have taken off quic-go's queue, and the generation of the connection
+// set.
+func (e *Endpoint) rxProgress(from netip.AddrPort) (processed, gen uint64, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cs := e.byAddr[from]
+	for _, c := range cs {
+		processed += c.qc.ConnectionStats().BytesReceived
+	}
+	return processed, e.connGen, len(cs) > 0
+}
+
+// SocketStats counts the datagrams that passed through the endpoint's own
+// UDP socket since New (all zero when it runs on a PathConn). Small
+// datagrams (at most 128 bytes) are, during a bulk transfer, almost all
+// ACK-only packets, so RxSmall on the sending side and TxSmall on the
+// receiving side count the receiver's ACKs.
+type SocketStats struct {
+	RxPackets, RxBytes, RxSmall int64
+	RxReads, RxBuffers          int64 // receive syscalls; datagrams the kernel returned (with GRO: coalesced runs)
+	TxPackets, TxBytes, TxSmall int64 // TxPackets counts GSO segments
+	TxWrites                    int64 // send syscalls
+	RxHeld                      int64 // times the receive gate held a batch (see the package doc)
+	RxGateStalls                int64 // holds the gate ended because the connections made no progress
+}
+
+// SocketStats returns the socket counters.
+func (e *Endpoint) SocketStats() SocketStats {
+	if e.sock == nil {
+		return SocketStats{}
+	}
+	c := &e.sock.stats
+	return SocketStats{
+		RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(), RxSmall: c.rxSmall.Load(),
+		RxReads: c.rxReads.Load(), RxBuffers: c.rxBufs.Load(),
+		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxSmall: c.txSmall.Load(),
+		TxWrites: c.txWrites.Load(), RxHeld: c.rxHeld.Load(), RxGateStalls: c.rxStalls.Load(),
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshtls"
 )
@@ -29,7 +30,12 @@ const echoALPN = "/test/echo/0"
 
 func newEP(t testing.TB) *Endpoint {
 	t.Helper()
-	e, err := New(Options{BindAddr: "127.0.0.1:0"})
+	return newEPWith(t, Options{BindAddr: "127.0.0.1:0"})
+}
+
+func newEPWith(t testing.TB, opts Options) *Endpoint {
+	t.Helper()
+	e, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,26 +542,8 @@ func FuzzParseNodeAddr(f *testing.F) {
 	})
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestKeyLog(t *testing.T) {
-	var cl, sl syncBuffer
+	var cl, sl syncbuf.Buffer
 	a, err := New(Options{BindAddr: "127.0.0.1:0", KeyLog: &cl})
 	if err != nil {
 		t.Fatal(err)
@@ -572,7 +560,7 @@ func TestKeyLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	roundTrip(t, c, []byte("logged"))
-	for name, buf := range map[string]*syncBuffer{"client": &cl, "server": &sl} {
+	for name, buf := range map[string]*syncbuf.Buffer{"client": &cl, "server": &sl} {
 		if !strings.Contains(buf.String(), "CLIENT_TRAFFIC_SECRET_0 ") {
 			t.Fatalf("%s key log lacks traffic secrets: %q", name, buf.String())
 		}

@@ -46,3 +46,18 @@ func splitGRO(oob, dst []byte) (int, []byte) {
 	}
 	return size, dst
 }
+
+// gsoSize returns the UDP_SEGMENT size in oob (0 if none).
+func gsoSize(oob []byte) int {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return 0
+		}
+		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_SEGMENT && len(data) >= 2 {
+			return int(binary.NativeEndian.Uint16(data))
+		}
+		oob = rest
+	}
+	return 0
+}

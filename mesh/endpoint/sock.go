@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
+
+	"github.com/meshkafka/meshkafka/internal/clock"
 )
 
 // packetFilter sees every datagram before quic-go does. It returns true if
@@ -29,12 +31,98 @@ type sock struct {
 	batch  *ipv4.PacketConn
 	filter atomic.Pointer[packetFilter] // nil = pass all
 	gro    bool                         // UDP_GRO is on
+	stats  sockCounters
+	// gate, if set, holds batches while quic-go's connection queues are full (see
+	// rxGate). Set before the reader starts; owned by the reader.
+	gate      *rxGate
+	wrote     chan struct{} // a token after every write, for the gate's pause
+	gateTimer clock.Timer   // the pause's poll timer; the reader's
 
 	// Owned by the single reader (quic-go's read loop); GRO only.
 	big  []ipv4.Message // our own 64 KiB receive buffers
 	oobs [][]byte       // per big message: its control data minus the GRO cmsg
 	pend []segment      // datagrams read but not yet handed out
 	next int            // index of the next pending datagram
+}
+
+// sockCounters count what passes through the socket, for SocketStats.
+type sockCounters struct {
+	rxPackets, rxBytes, rxSmall           atomic.Int64
+	rxReads, rxBufs                       atomic.Int64 // recvmmsg calls, kernel datagrams (GRO: coalesced)
+	txPackets, txBytes, txSmall, txWrites atomic.Int64
+	rxHeld, rxStalls                      atomic.Int64
+}
+
+// smallPacket is the size up to which a datagram counts as small: a 1-RTT
+// packet carrying only an ACK (and perhaps a flow-control update) fits, a
+// full data packet does not.
+const smallPacket = 128
+
+// deliver counts the datagrams about to be handed to quic-go and, with a gate, holds them
+// while their connection's queue is full.
+func (s *sock) deliver(ms []ipv4.Message) {
+	s.countRx(ms)
+	if s.gate == nil {
+		return
+	}
+	// Admit per run of datagrams from one source (a GRO buffer's segments share one).
+	var from netip.AddrPort
+	var fromAddr net.Addr
+	run := 0
+	for i := range ms {
+		if a := ms[i].Addr; i == 0 || a != fromAddr {
+			ap := addrPortOf(a)
+			if i > 0 && ap != from {
+				s.gate.admit(from, run)
+				run = 0
+			}
+			from, fromAddr = ap, a
+		}
+		run += ms[i].N
+	}
+	if len(ms) > 0 {
+		s.gate.admit(from, run)
+	}
+}
+
+// countRx counts the datagrams handed to quic-go.
+func (s *sock) countRx(ms []ipv4.Message) {
+	var n, small, bytes int64
+	for i := range ms {
+		n++
+		bytes += int64(ms[i].N)
+		if ms[i].N <= smallPacket {
+			small++
+		}
+	}
+	s.stats.rxPackets.Add(n)
+	s.stats.rxBytes.Add(bytes)
+	s.stats.rxSmall.Add(small)
+}
+
+// WriteMsgUDP is the embedded conn's, counting datagrams (GSO segments).
+func (s *sock) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	n, oobn, err = s.UDPConn.WriteMsgUDP(b, oob, addr)
+	if s.gate != nil {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}
+	if err == nil {
+		seg := gsoSize(oob)
+		pk, small := int64(1), int64(0)
+		if seg > 0 && seg < len(b) {
+			pk = int64((len(b) + seg - 1) / seg)
+		} else if len(b) <= smallPacket {
+			small = 1
+		}
+		s.stats.txPackets.Add(pk)
+		s.stats.txBytes.Add(int64(len(b)))
+		s.stats.txSmall.Add(small)
+		s.stats.txWrites.Add(1)
+	}
+	return n, oobn, err
 }
 
 // segment is one datagram inside a big buffer.
@@ -52,7 +140,30 @@ const (
 
 // newSock wraps c; with gro it turns UDP GRO on where the kernel has it.
 func newSock(c *net.UDPConn, gro bool) *sock {
-	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: gro && enableGRO(c)}
+	return &sock{UDPConn: c, batch: ipv4.NewPacketConn(c), gro: gro && enableGRO(c), wrote: make(chan struct{}, 1)}
+}
+
+// setGate installs the receive gate (before the reader starts), pausing on clk.
+func (s *sock) setGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) {
+	g := newRxGate(clk, progress)
+	g.held, g.stalls = &s.stats.rxHeld, &s.stats.rxStalls
+	g.pause = func() { s.pauseForWrite(clk) }
+	s.gate = g
+}
+
+// pauseForWrite waits for the next write on the socket (or a token a write left), or
+// rxGatePoll.
+func (s *sock) pauseForWrite(clk clock.Clock) {
+	if s.gateTimer == nil {
+		s.gateTimer = clk.NewTimer(rxGatePoll)
+	} else {
+		s.gateTimer.Reset(rxGatePoll)
+	}
+	select {
+	case <-s.wrote:
+	case <-s.gateTimer.C():
+	}
+	s.gateTimer.Stop()
 }
 
 // setFilter installs (or, with nil, removes) the packet filter.
@@ -72,8 +183,15 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	}
 	for {
 		n, err := s.batch.ReadBatch(ms, flags)
+		if err == nil {
+			s.stats.rxReads.Add(1)
+			s.stats.rxBufs.Add(int64(n))
+		}
 		fp := s.filter.Load()
 		if err != nil || fp == nil {
+			if err == nil {
+				s.deliver(ms[:n])
+			}
 			return n, err
 		}
 		filter := *fp
@@ -93,6 +211,7 @@ func (s *sock) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 			kept++
 		}
 		if kept > 0 {
+			s.deliver(ms[:kept])
 			return kept, nil
 		}
 	}
@@ -124,6 +243,7 @@ func (s *sock) readGRO(ms []ipv4.Message, flags int) (int, error) {
 			k++
 		}
 		if k > 0 {
+			s.deliver(ms[:k])
 			return k, nil
 		}
 	}
@@ -144,6 +264,8 @@ func (s *sock) fill(flags int) error {
 	if err != nil {
 		return err
 	}
+	s.stats.rxReads.Add(1)
+	s.stats.rxBufs.Add(int64(n))
 	s.pend, s.next = s.pend[:0], 0
 	for i := range n {
 		m := &s.big[i]

@@ -7,44 +7,16 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
-	"github.com/meshkafka/meshkafka/mesh/key"
-	"github.com/meshkafka/meshkafka/mesh/magicsock"
 )
-
-// newEndpoint runs a mesh endpoint on a magicsock with url as home relay.
-func newEndpoint(t *testing.T, url string) *endpoint.Endpoint {
-	t.Helper()
-	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
-	if err != nil {
-		_ = ms.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ep.Close() })
-	return ep
-}
 
 // TestEndpointOverMagicsock: the mesh endpoint runs on a magicsock (endpoint.Options.Paths);
 // a node reached by id and relay URL alone answers through the relay, then directly.
 func TestEndpointOverMagicsock(t *testing.T) {
 	_, url := meshtest.StartRelay(t)
-	a, b := newEndpoint(t, url), newEndpoint(t, url)
-	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) {
-		defer c.Close()
-		for {
-			s, err := c.AcceptStream(ctx)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(s, s)
-			_ = s.Close()
-		}
-	})
+	a, b := magicep.New(t, url), magicep.New(t, url)
+	magicep.ServeEcho(t, b, alpn)
 	if got := b.Addr(); got.RelayURL != url {
 		t.Fatalf("b's address %+v lacks its home relay %s", got, url)
 	}

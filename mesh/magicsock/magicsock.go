@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/readq"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock/internal/nodemap"
@@ -104,16 +105,16 @@ type Conn struct {
 
 	// mu guards everything below. Lock order: mu, then nothing (relay queues and recvq
 	// are only ever sent to without blocking).
-	mu         sync.Mutex
-	isClosed   bool
-	core       *nodemap.Map
-	udpAddrs   map[netip.AddrPort]*net.UDPAddr // mapped address → the one *net.UDPAddr quic-go sees
-	secrets    map[key.PublicKey]*disco.Shared // disco keys, computed once per node
-	relays     map[string]*relayConn
-	stunTx     map[stun.TxID]time.Time
-	reflexive  map[netip.AddrPort]time.Time // STUN-learned addresses of our UDP socket
-	rdl        time.Time                    // read deadline
-	rdlChanged chan struct{}                // closed when rdl changes
+	mu        sync.Mutex
+	isClosed  bool
+	core      *nodemap.Map
+	udpAddrs  map[netip.AddrPort]*net.UDPAddr // mapped address → the one *net.UDPAddr quic-go sees
+	secrets   map[key.PublicKey]*disco.Shared // disco keys, computed once per node
+	relays    map[string]*relayConn
+	stunTx    map[stun.TxID]time.Time
+	reflexive map[netip.AddrPort]time.Time // STUN-learned addresses of our UDP socket
+
+	rdl readq.Deadline // ReadFrom's (a wall-clock deadline, see Options.Clock)
 }
 
 // New starts a Conn.
@@ -153,23 +154,22 @@ func New(opts Options) (*Conn, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Conn{
-		ctx:        ctx,
-		cancel:     cancel,
-		opts:       opts,
-		log:        log,
-		clock:      clock.Or(opts.Clock),
-		priv:       opts.SecretKey.Ed25519(),
-		self:       self,
-		udp:        udp,
-		recvq:      make(chan inPacket, 1024),
-		closed:     make(chan struct{}),
-		core:       core,
-		udpAddrs:   make(map[netip.AddrPort]*net.UDPAddr),
-		secrets:    make(map[key.PublicKey]*disco.Shared),
-		relays:     make(map[string]*relayConn),
-		rdlChanged: make(chan struct{}),
-		stunTx:     make(map[stun.TxID]time.Time),
-		reflexive:  make(map[netip.AddrPort]time.Time),
+		ctx:       ctx,
+		cancel:    cancel,
+		opts:      opts,
+		log:       log,
+		clock:     clock.Or(opts.Clock),
+		priv:      opts.SecretKey.Ed25519(),
+		self:      self,
+		udp:       udp,
+		recvq:     make(chan inPacket, 1024),
+		closed:    make(chan struct{}),
+		core:      core,
+		udpAddrs:  make(map[netip.AddrPort]*net.UDPAddr),
+		secrets:   make(map[key.PublicKey]*disco.Shared),
+		relays:    make(map[string]*relayConn),
+		stunTx:    make(map[stun.TxID]time.Time),
+		reflexive: make(map[netip.AddrPort]time.Time),
 	}
 	c.wg.Go(c.udpLoop)
 	c.wg.Go(c.heartbeat)
@@ -349,41 +349,14 @@ func (c *Conn) sharedLocked(id key.PublicKey) (*disco.Shared, error) {
 
 // ReadFrom returns the next QUIC packet from any node, with the node's mapped address.
 func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		c.mu.Lock()
-		dl, changed := c.rdl, c.rdlChanged
-		c.mu.Unlock()
-		var (
-			timeout <-chan time.Time
-			t       *time.Timer
-		)
-		if !dl.IsZero() {
-			d := time.Until(dl) // a wall-clock deadline (see Options.Clock)
-			if d <= 0 {
-				return 0, nil, &net.OpError{Op: "read", Net: "magicsock", Err: os.ErrDeadlineExceeded}
-			}
-			t = time.NewTimer(d)
-			timeout = t.C
-		}
-		select {
-		case p := <-c.recvq:
-			if t != nil {
-				t.Stop()
-			}
-			return copy(b, p.data), p.from, nil
-		case <-c.closed:
-			if t != nil {
-				t.Stop()
-			}
-			return 0, nil, net.ErrClosed
-		case <-timeout:
-			return 0, nil, &net.OpError{Op: "read", Net: "magicsock", Err: os.ErrDeadlineExceeded}
-		case <-changed:
-			if t != nil {
-				t.Stop()
-			}
-		}
+	p, err := readq.Recv(&c.rdl, c.recvq, c.closed)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return 0, nil, &net.OpError{Op: "read", Net: "magicsock", Err: err}
+	case err != nil:
+		return 0, nil, err
 	}
+	return copy(b, p.data), p.from, nil
 }
 
 // WriteTo sends a QUIC packet to the node behind the mapped address addr over its current
@@ -423,11 +396,7 @@ func (c *Conn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
 // SetReadDeadline implements net.PacketConn.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl = t
-	close(c.rdlChanged)
-	c.rdlChanged = make(chan struct{})
-	c.mu.Unlock()
+	c.rdl.Set(t)
 	return nil
 }
 

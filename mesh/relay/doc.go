@@ -13,7 +13,8 @@
 //	Upgrade: iroh derp http
 //
 // The server answers "101 Switching Protocols" with the same Upgrade value. From then on the
-// stream carries raw frames (no websocket).
+// stream carries raw frames (no websocket). Our client adds "Meshkafka-Relay-Unpaced: 1"
+// (UnpacedHeader): our server then leaves it out of its flow-control window (see Liveness).
 //
 // # Frames
 //

@@ -28,6 +28,12 @@ const (
 	LegacyHTTPPath = "/derp"
 	// ProbePath answers a plain GET with 200, for latency probes.
 	ProbePath = "/relay/probe"
+	// UnpacedHeader is a request header of the HTTP upgrade (value "1", our extension) by
+	// which a client tells the server it takes every frame as it arrives and answers Pings
+	// from its read loop, so the server need not pace it with the Ping/Pong window it keeps
+	// for iroh 0.28.1's client (relayserver.Window). Client, dialled by relayhttp, sends it;
+	// iroh's server ignores it.
+	UnpacedHeader = "Meshkafka-Relay-Unpaced"
 )
 
 // Magic opens every ClientInfo body: "RELAY🔑".

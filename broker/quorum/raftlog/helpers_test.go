@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftlog"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -21,17 +22,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// Storage is the metadata quorum's storage contract (broker/quorum.Storage, design contract
-// of issue #15), copied here so that raftlog need not import quorum.
-type Storage interface {
-	raft.Storage
-	Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error
-	CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) error
-	Compact(index uint64) error
-	Close() error
-}
-
-var _ Storage = (*raftlog.Log)(nil)
+// A Log is the metadata quorum's storage (the import is the test's alone: raftlog itself
+// does not know quorum).
+var _ quorum.Storage = (*raftlog.Log)(nil)
 
 // dump renders everything a raft.Storage answers about its state (through its getters: the
 // protobuf field presence is not compared), so that two storages can be compared.
@@ -126,7 +119,7 @@ func (o op) String() string {
 	return fmt.Sprintf("Compact(%d)", o.index)
 }
 
-func (o op) apply(s Storage) error {
+func (o op) apply(s quorum.Storage) error {
 	switch o.kind {
 	case opSave:
 		return s.Save(o.hs, o.ents, o.snap)

@@ -23,6 +23,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/telemetry"
+	"github.com/meshkafka/meshkafka/wal"
 )
 
 // Environment variables read here (see the package doc).
@@ -129,6 +130,15 @@ func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)
 		}
 		return err
 	}, nil
+}
+
+// OpenCredentials opens the SCRAM credentials kept under dir (<dir>/scram.credentials).
+func OpenCredentials(dir string) (*broker.Credentials, error) {
+	c, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	if err != nil {
+		return nil, fmt.Errorf("open credentials: %w", err)
+	}
+	return c, nil
 }
 
 // Reach holds the -relay, -stun and -mdns flags; Check turns them into the meshnode.Reach it

@@ -6,9 +6,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/readq"
 )
 
 // Config configures a Network.
@@ -363,12 +364,11 @@ func (m *Machine) ListenPacket(port uint16) (*Conn, error) {
 		return nil, fmt.Errorf("natlab: %s: port %d in use", m.name, port)
 	}
 	c := &Conn{
-		m:          m,
-		addr:       netip.AddrPortFrom(m.ip, port),
-		in:         make(chan datagram, m.n.queueLen),
-		closed:     make(chan struct{}),
-		sentTo:     make(map[netip.AddrPort]bool),
-		rdlChanged: make(chan struct{}),
+		m:      m,
+		addr:   netip.AddrPortFrom(m.ip, port),
+		in:     make(chan datagram, m.n.queueLen),
+		closed: make(chan struct{}),
+		sentTo: make(map[netip.AddrPort]bool),
 	}
 	m.conns[port] = c
 	return c, nil
@@ -387,11 +387,11 @@ type Conn struct {
 	closed chan struct{}
 	once   sync.Once
 
+	rdl readq.Deadline
+
 	// Guarded by m.n.mu.
-	sentTo     map[netip.AddrPort]bool // for the machine's firewall
-	isClosed   bool
-	rdl        time.Time
-	rdlChanged chan struct{}
+	sentTo   map[netip.AddrPort]bool // for the machine's firewall
+	isClosed bool
 }
 
 // Addr is the socket's address (private behind a NAT).
@@ -498,42 +498,11 @@ func (n *Network) deliverTo(m *Machine, pkt Packet, fromInternet bool) {
 
 // ReadFrom implements net.PacketConn.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n := c.m.n
-	for {
-		n.mu.Lock()
-		dl, changed := c.rdl, c.rdlChanged
-		n.mu.Unlock()
-		var (
-			timeout <-chan time.Time
-			t       *time.Timer
-		)
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, nil, &net.OpError{Op: "read", Net: "udp", Addr: c.LocalAddr(), Err: os.ErrDeadlineExceeded}
-			}
-			t = time.NewTimer(d)
-			timeout = t.C
-		}
-		select {
-		case d := <-c.in:
-			if t != nil {
-				t.Stop()
-			}
-			return copy(p, d.data), net.UDPAddrFromAddrPort(d.from), nil
-		case <-c.closed:
-			if t != nil {
-				t.Stop()
-			}
-			return 0, nil, &net.OpError{Op: "read", Net: "udp", Addr: c.LocalAddr(), Err: net.ErrClosed}
-		case <-timeout:
-			return 0, nil, &net.OpError{Op: "read", Net: "udp", Addr: c.LocalAddr(), Err: os.ErrDeadlineExceeded}
-		case <-changed:
-			if t != nil {
-				t.Stop()
-			}
-		}
+	d, err := readq.Recv(&c.rdl, c.in, c.closed)
+	if err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: "udp", Addr: c.LocalAddr(), Err: err}
 	}
+	return copy(p, d.data), net.UDPAddrFromAddrPort(d.from), nil
 }
 
 // Close unbinds the socket and ends pending and future reads. Idempotent.
@@ -556,12 +525,7 @@ func (c *Conn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
 
 // SetReadDeadline implements net.PacketConn.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	n := c.m.n
-	n.mu.Lock()
-	c.rdl = t
-	close(c.rdlChanged)
-	c.rdlChanged = make(chan struct{})
-	n.mu.Unlock()
+	c.rdl.Set(t)
 	return nil
 }
 

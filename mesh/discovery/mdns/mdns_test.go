@@ -51,27 +51,12 @@ func TestNodesFindEachOther(t *testing.T) {
 			netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(5000+i)),
 		}})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for i := range n {
-		for j := range n {
-			if i == j {
-				continue
-			}
-			got, err := svcs[i].Lookup(ctx, ids[j])
-			if err != nil {
-				t.Fatalf("%d looking up %d: %v", i, j, err)
-			}
-			want := []netip.AddrPort{
-				netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(4000+j)),
-				netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(5000+j)),
-			}
-			slices.SortFunc(want, func(a, b netip.AddrPort) int { return a.Compare(b) })
-			if got.ID != ids[j] || !slices.Equal(got.Direct, want) {
-				t.Fatalf("%d sees %d at %v, want %v", i, j, got.Direct, want)
-			}
+	meshtest.LookupAll(t, svcs, ids, func(j int) []netip.AddrPort {
+		return []netip.AddrPort{
+			netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(4000+j)),
+			netip.AddrPortFrom(netip.MustParseAddr("::1"), uint16(5000+j)),
 		}
-	}
+	})
 	// Nobody lists itself.
 	for i, s := range svcs {
 		for _, p := range s.Peers() {

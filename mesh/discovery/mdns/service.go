@@ -141,36 +141,33 @@ func openStandardConns() ([]Conn, error) {
 	}}
 	var conns []Conn
 	var errs []error
-	if pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:5353"); err == nil {
-		p := ipv4.NewPacketConn(pc)
-		err = errors.Join(
-			p.JoinGroup(nil, &net.UDPAddr{IP: GroupV4.Addr().AsSlice()}),
-			p.SetMulticastLoopback(true),
-			p.SetMulticastTTL(16),
-		)
+	for _, g := range []struct {
+		name, network, addr string
+		group               netip.AddrPort
+		join                func(net.PacketConn) error
+	}{
+		{"ipv4", "udp4", "0.0.0.0:5353", GroupV4, func(pc net.PacketConn) error {
+			p := ipv4.NewPacketConn(pc)
+			return errors.Join(p.JoinGroup(nil, &net.UDPAddr{IP: GroupV4.Addr().AsSlice()}),
+				p.SetMulticastLoopback(true), p.SetMulticastTTL(16))
+		}},
+		{"ipv6", "udp6", "[::]:5353", GroupV6, func(pc net.PacketConn) error {
+			p := ipv6.NewPacketConn(pc)
+			return errors.Join(p.JoinGroup(nil, &net.UDPAddr{IP: GroupV6.Addr().AsSlice()}),
+				p.SetMulticastLoopback(true))
+		}},
+	} {
+		pc, err := lc.ListenPacket(context.Background(), g.network, g.addr)
 		if err == nil {
-			conns = append(conns, Conn{PacketConn: pc, Group: net.UDPAddrFromAddrPort(GroupV4)})
-		} else {
-			_ = pc.Close()
-			errs = append(errs, fmt.Errorf("ipv4: %w", err))
+			if err = g.join(pc); err != nil {
+				_ = pc.Close()
+			}
 		}
-	} else {
-		errs = append(errs, fmt.Errorf("ipv4: %w", err))
-	}
-	if pc, err := lc.ListenPacket(context.Background(), "udp6", "[::]:5353"); err == nil {
-		p := ipv6.NewPacketConn(pc)
-		err = errors.Join(
-			p.JoinGroup(nil, &net.UDPAddr{IP: GroupV6.Addr().AsSlice()}),
-			p.SetMulticastLoopback(true),
-		)
-		if err == nil {
-			conns = append(conns, Conn{PacketConn: pc, Group: net.UDPAddrFromAddrPort(GroupV6)})
-		} else {
-			_ = pc.Close()
-			errs = append(errs, fmt.Errorf("ipv6: %w", err))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", g.name, err))
+			continue
 		}
-	} else {
-		errs = append(errs, fmt.Errorf("ipv6: %w", err))
+		conns = append(conns, Conn{PacketConn: pc, Group: net.UDPAddrFromAddrPort(g.group)})
 	}
 	if len(conns) == 0 {
 		return nil, fmt.Errorf("mdns: cannot bind ipv4 or ipv6 multicast socket: %w", errors.Join(errs...))

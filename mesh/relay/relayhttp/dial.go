@@ -108,7 +108,8 @@ func upgrade(ctx context.Context, conn net.Conn, host, hostHeader string, useTLS
 		}
 		conn = tc
 	}
-	req := "GET " + relay.HTTPPath + " HTTP/1.1\r\nHost: " + hostHeader + "\r\nUpgrade: " + relay.UpgradeProtocol + "\r\n\r\n"
+	req := "GET " + relay.HTTPPath + " HTTP/1.1\r\nHost: " + hostHeader + "\r\nUpgrade: " + relay.UpgradeProtocol +
+		"\r\n" + relay.UnpacedHeader + ": 1\r\n\r\n"
 	if _, err := conn.Write([]byte(req)); err != nil {
 		return nil, err
 	}

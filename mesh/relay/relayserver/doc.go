@@ -27,7 +27,10 @@
 //     and packets for it queue (and are dropped once the queue is full). A client that leaves
 //     the window closed for WriteTimeout is disconnected. This keeps iroh 0.28.1's relay
 //     client, which deadlocks for good once 65 received frames wait between its two actors,
-//     alive; every 0.28 client (and relay.Client) answers Pings.
+//     alive; every 0.28 client (and relay.Client) answers Pings. A client whose upgrade
+//     request carries relay.UnpacedHeader (relay.Client as relayhttp dials it: it takes
+//     every frame as it arrives) is left out of the window: a Pong round trip every 12
+//     frames halves the throughput of small frames. Accept without ServeHTTP paces always.
 //   - Ping is answered with Pong; KeepAlive is sent every KeepAlive interval (60 s by default,
 //     well inside the 120 s after which a 0.28 client gives up on a silent connection).
 //   - The server never sends frame types a 0.28 client does not know.

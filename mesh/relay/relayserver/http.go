@@ -92,5 +92,5 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if brw.Reader.Buffered() > 0 {
 		br = brw.Reader
 	}
-	_ = s.Accept(s.ctx, conn, br)
+	_ = s.accept(s.ctx, conn, br, r.Header.Get(relay.UnpacedHeader) != "1")
 }

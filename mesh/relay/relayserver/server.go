@@ -52,6 +52,7 @@ type Stats struct {
 	RateLimited     uint64 // times a client's read loop waited for rate-limit tokens
 	PeerGoneSent    uint64 // PeerGone frames queued
 	WindowWaits     uint64 // times a writer waited for a Pong because Window frames were unconfirmed
+	Unpaced         uint64 // accepted connections left out of the window (relay.UnpacedHeader)
 	Unresponsive    uint64 // clients disconnected for not answering a Ping within WriteTimeout
 	Current         int64  // clients connected now
 }
@@ -66,7 +67,7 @@ type Server struct {
 
 	// Counters (atomic).
 	accepted, handshakeFailed, packetsSent, bytesSent, droppedNoPeer, droppedQueue,
-	rateLimited, peerGoneSent, windowWaits, unresponsive atomic.Uint64
+	rateLimited, peerGoneSent, windowWaits, unpaced, unresponsive atomic.Uint64
 	current atomic.Int64
 
 	// mu guards the fields below.
@@ -122,6 +123,7 @@ func (s *Server) Stats() Stats {
 		RateLimited:     s.rateLimited.Load(),
 		PeerGoneSent:    s.peerGoneSent.Load(),
 		WindowWaits:     s.windowWaits.Load(),
+		Unpaced:         s.unpaced.Load(),
 		Unresponsive:    s.unresponsive.Load(),
 		Current:         s.current.Load(),
 	}
@@ -156,8 +158,14 @@ func (s *Server) Close() error {
 // Accept serves one upgraded relay connection: it reads the ClientInfo handshake, registers
 // the client and forwards its packets until the connection fails, ctx is cancelled or the
 // server is closed. br, if not nil, is a reader that may already hold bytes from conn. Accept
-// always closes conn. It returns nil when the client hung up normally.
+// always closes conn. It returns nil when the client hung up normally. The client is paced
+// by the Ping/Pong window (see Window); ServeHTTP leaves it out for a client that sent
+// relay.UnpacedHeader.
 func (s *Server) Accept(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
+	return s.accept(ctx, conn, br, true)
+}
+
+func (s *Server) accept(ctx context.Context, conn net.Conn, br *bufio.Reader, paced bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -196,10 +204,14 @@ func (s *Server) Accept(ctx context.Context, conn net.Conn, br *bufio.Reader) er
 		done:   make(chan struct{}),
 		ackc:   make(chan struct{}, 1),
 		sentTo: make(map[relay.NodeKey]struct{}),
+		win:    window{unpaced: !paced},
 		bucket: tokenBucket{rate: s.cfg.RateLimit, burst: float64(s.cfg.RateBurst), tokens: float64(s.cfg.RateBurst)},
 	}
 	s.register(c)
 	s.accepted.Add(1)
+	if !paced {
+		s.unpaced.Add(1)
+	}
 	s.current.Add(1)
 	s.log.Debug("relay client connected", "key", fmt.Sprintf("%x", key[:5]), "remote", conn.RemoteAddr())
 

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
@@ -31,31 +33,16 @@ func TestMain(m *testing.M) {
 }
 
 type testRelay struct {
-	srv *relayserver.Server
-	url string
-	ln  net.Listener
+	srv  *relayserver.Server
+	url  string
+	addr string // host:port of url
 }
 
 // newRelay runs srv behind a real HTTP server on loopback; cleanup closes both and waits.
 func newRelay(t testing.TB, cfg relayserver.Config) *testRelay {
 	t.Helper()
-	srv := relayserver.New(cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = hs.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = hs.Close()
-		_ = srv.Close()
-		<-done
-	})
-	return &testRelay{srv: srv, url: "http://" + ln.Addr().String(), ln: ln}
+	srv, url := meshtest.StartRelayConfig(t, cfg)
+	return &testRelay{srv: srv, url: url, addr: strings.TrimPrefix(url, "http://")}
 }
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -193,7 +180,7 @@ func TestPeerGone(t *testing.T) {
 // rawConn upgrades a plain TCP connection by hand, for handshake abuse.
 func rawConn(t *testing.T, r *testRelay) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.Dial("tcp", r.ln.Addr().String())
+	conn, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +344,7 @@ func TestHTTPSurface(t *testing.T) {
 		t.Errorf("unknown path: %s", resp.Status)
 	}
 	// The legacy /derp path upgrades too.
-	conn, err := net.Dial("tcp", r.ln.Addr().String())
+	conn, err := net.Dial("tcp", r.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -839,4 +826,75 @@ func TestClientAnsweringPingsGetsEverything(t *testing.T) {
 			t.Fatalf("got %d of %d packets; stats %+v", got.Load(), n, srv.Stats())
 		}
 	})
+}
+
+// TestUnpacedClientsSkipTheWindow: a client dialled by relayhttp sends relay.UnpacedHeader and
+// gets a burst of twice the window with no Ping in it and no window wait; a client that
+// upgrades without the header (as iroh's does) is paced: Pings come with its packets.
+func TestUnpacedClientsSkipTheWindow(t *testing.T) {
+	const n = 2 * relayserver.Window // fits the send queue: nothing is dropped
+	r := newRelay(t, relayserver.Config{})
+	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	a, b := dial(t, r, ka), dial(t, r, kb)
+	burst := func(dst ed25519.PrivateKey) {
+		t.Helper()
+		for i := range n {
+			if err := a.Send(pub(dst), []byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// pings reads frames from c until n packets have come, in order, and returns the number
+	// of Pings among them (Recv answers each).
+	pings := func(c *relay.Client) int {
+		t.Helper()
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hang guard only
+		got, pings := 0, 0
+		for got < n {
+			f, err := c.Recv()
+			if err != nil {
+				t.Fatalf("after %d packets: %v", got, err)
+			}
+			switch f.Type {
+			case relay.FrameRecvPacket:
+				if len(f.Data) != 1 || int(f.Data[0]) != got {
+					t.Fatalf("packet %d: %x", got, f.Data)
+				}
+				got++
+			case relay.FramePing:
+				pings++
+			}
+		}
+		return pings
+	}
+	burst(kb)
+	if p := pings(b); p != 0 {
+		t.Fatalf("unpaced client got %d Pings", p)
+	}
+	if s := r.srv.Stats(); s.Unpaced != 2 || s.WindowWaits != 0 {
+		t.Fatalf("stats %+v: want 2 unpaced clients and no window wait", s)
+	}
+
+	conn, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /relay HTTP/1.1\r\nHost: x\r\nUpgrade: iroh derp http\r\n\r\n")
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c, err := relay.NewClient(kc, conn, br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, func() bool { return r.srv.IsConnected(pub(kc)) })
+	burst(kc)
+	if p := pings(c); p == 0 {
+		t.Fatalf("paced client got no Ping with %d packets", n)
+	}
+	if s := r.srv.Stats(); s.Unpaced != 2 {
+		t.Fatalf("stats %+v: the client without the header was not paced", s)
+	}
 }

@@ -20,6 +20,12 @@ import (
 // client answers a Ping only once its per-relay actor has taken the Ping, and so every frame
 // before it, out of that channel; with at most Window frames sent after the last answered
 // Ping, the channel never holds more than Window < 64 frames. 48 leaves a margin below 64.
+//
+// Only clients that may need it are paced: one whose HTTP upgrade carries relay.UnpacedHeader
+// (our relay.Client, which takes every frame as it arrives and answers Pings from its read
+// loop) is not, as the Pong round trip every pingEvery frames costs small frames about half
+// their throughput (BenchmarkRelayThroughput). A window larger than 63 frames would not keep
+// iroh's client alive, so a larger window was not the way to win it back.
 const Window = 48
 
 // pingEvery is the number of frames after which the writer adds a Ping, so that Pongs keep
@@ -32,6 +38,10 @@ const pingEvery = Window / 4
 // numbers count every frame written, Pings included, from 1; a Ping carries its own sequence
 // number as its 8 bytes (big-endian), and the client's Pong echoes them.
 type window struct {
+	// Set at construction: the client opted out of the window (relay.UnpacedHeader). Then
+	// full is always false and no Pings are added.
+	unpaced bool
+
 	// Owned by the writer goroutine.
 	sent uint64 // sequence number of the last frame written
 
@@ -44,6 +54,9 @@ type window struct {
 // full reports whether the next frame may not be written now: it, and the Ping that falls
 // due after it, must fit into the window.
 func (w *window) full() bool {
+	if w.unpaced {
+		return false
+	}
 	need := uint64(1)
 	if w.sent+1-w.pinged.Load() >= pingEvery {
 		need = 2
@@ -58,6 +71,9 @@ func (w *window) unconfirmed() uint64 { return w.sent - w.acked.Load() }
 // written too, so the caller must write it).
 func (w *window) wrote() (relay.Frame, bool) {
 	w.sent++
+	if w.unpaced {
+		return relay.Frame{}, false
+	}
 	if w.sent-w.pinged.Load() < pingEvery {
 		return relay.Frame{}, false
 	}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/scramkey"
+)
+
+// securityOptions are the Kafka-plane security flags: listeners, TLS, SASL, bootstrap users.
+type securityOptions struct {
+	listeners    string
+	tlsCert      string
+	tlsKey       string
+	tlsClientCA  string
+	clientAuth   string
+	mechanisms   string
+	reauthMs     int64
+	saslUsers    string
+	parsedListen []gateway.ListenerSpec
+}
+
+func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
+	cli.StringVar(fs, &s.listeners, "listeners", getenv, "RAFKA_LISTENERS", "",
+		"Kafka listeners, e.g. SASL_SSL://:9093,PLAINTEXT://:9092 (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); default PLAINTEXT on -listen")
+	cli.StringVar(fs, &s.tlsCert, "tls-cert", getenv, "RAFKA_TLS_CERT", "", "PEM server certificate of SSL/SASL_SSL listeners (reloaded when it changes)")
+	cli.StringVar(fs, &s.tlsKey, "tls-key", getenv, "RAFKA_TLS_KEY", "", "PEM server key of SSL/SASL_SSL listeners (reloaded when it changes)")
+	cli.StringVar(fs, &s.tlsClientCA, "tls-client-ca", getenv, "RAFKA_TLS_CLIENT_CA", "", "PEM CA bundle that client certificates are verified against")
+	cli.StringVar(fs, &s.clientAuth, "ssl-client-auth", getenv, "RAFKA_SSL_CLIENT_AUTH", "none", "client certificates: none, requested or required (Kafka's ssl.client.auth)")
+	cli.StringVar(fs, &s.mechanisms, "sasl-mechanisms", getenv, "RAFKA_SASL_MECHANISMS", strings.Join(gateway.DefaultMechanisms, ","), "SASL mechanisms enabled")
+	fs.Int64Var(&s.reauthMs, "reauth-ms", 0, "session lifetime of SASL connections, Kafka's connections.max.reauth.ms (0: no re-authentication)")
+	cli.StringVar(fs, &s.saslUsers, "sasl-users", getenv, "RAFKA_SASL_USERS", "", "file of user:password lines; users without credentials get SCRAM-SHA-256 and -512 ones at start")
+}
+
+func (s *securityOptions) check(listen string, advertisedPort int) error {
+	spec := s.listeners
+	if spec == "" {
+		spec = "PLAINTEXT://" + listen
+	} else if listen != ":9092" {
+		return errors.New("-listen and -listeners both given; use -listeners")
+	}
+	var err error
+	if s.parsedListen, err = gateway.ParseListeners(spec); err != nil {
+		return fmt.Errorf("-listeners: %w", err)
+	}
+	if len(s.parsedListen) > 1 && advertisedPort != 0 {
+		return errors.New("-advertised-port (RAFKA_KAFKA_CLIENT_PORT) applies to one listener; with several each advertises its own port")
+	}
+	needTLS := false
+	for _, l := range s.parsedListen {
+		needTLS = needTLS || l.Protocol.TLS()
+	}
+	if needTLS && (s.tlsCert == "" || s.tlsKey == "") {
+		return errors.New("SSL and SASL_SSL listeners need -tls-cert and -tls-key")
+	}
+	if s.reauthMs < 0 {
+		return fmt.Errorf("-reauth-ms %d out of range", s.reauthMs)
+	}
+	return nil
+}
+
+// serverConfig fills the TLS and SASL parts of cfg.
+func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) error {
+	if s.tlsCert != "" || s.tlsKey != "" {
+		tcfg, _, err := gateway.NewTLSConfig(gateway.TLSOptions{CertFile: s.tlsCert, KeyFile: s.tlsKey,
+			ClientCAFile: s.tlsClientCA, ClientAuth: s.clientAuth, Logger: log})
+		if err != nil {
+			return err
+		}
+		cfg.TLS = tcfg
+	}
+	for _, m := range strings.Split(s.mechanisms, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			cfg.SASL.Mechanisms = append(cfg.SASL.Mechanisms, m)
+		}
+	}
+	cfg.SASL.ReauthAfter = time.Duration(s.reauthMs) * time.Millisecond
+	return nil
+}
+
+// userPassword is one line of the -sasl-users file.
+type userPassword struct{ user, password string }
+
+// readUsers reads "user:password" lines; blank lines and lines starting with # are skipped.
+func readUsers(path string) ([]userPassword, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-sasl-users: %w", err)
+	}
+	var out []userPassword
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		u, p, ok := strings.Cut(line, ":")
+		if !ok || u == "" || p == "" {
+			return nil, fmt.Errorf("-sasl-users %s line %d: want user:password", path, n)
+		}
+		out = append(out, userPassword{u, p})
+	}
+	return out, nil
+}
+
+// bootstrapUsers gives every listed user without SCRAM credentials a SCRAM-SHA-256 and a
+// SCRAM-SHA-512 credential (8192 iterations). Users that already have credentials are left
+// alone: their passwords are changed with AlterUserScramCredentials, not by this file.
+func bootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []userPassword, log *slog.Logger) error {
+	for _, u := range users {
+		d, err := be.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{Users: []string{u.user}})
+		if err != nil {
+			return err
+		}
+		if d.ErrorCode == 0 && len(d.Users) == 1 && d.Users[0].ErrorCode == 0 && len(d.Users[0].Credentials) > 0 {
+			continue
+		}
+		var req brokerop.AlterUserScramCredentialsReq
+		for _, m := range scramkey.Mechanisms {
+			salt := make([]byte, 32)
+			rand.Read(salt)
+			salted, err := scramkey.Salted(m, u.password, salt, scramkey.DefaultIterations)
+			if err != nil {
+				return err
+			}
+			req.Upsertions = append(req.Upsertions, brokerop.ScramUpsertion{Name: u.user, Mechanism: int8(m),
+				Iterations: scramkey.DefaultIterations, Salt: salt, SaltedPassword: salted})
+		}
+		resp, err := be.AlterUserScramCredentials(ctx, &req)
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.Results {
+			if r.ErrorCode != 0 {
+				return fmt.Errorf("-sasl-users: user %s: error %d: %s", r.User, r.ErrorCode, r.ErrorMessage)
+			}
+		}
+		log.Info("SASL user created from -sasl-users", "user", u.user)
+	}
+	return nil
+}
+
+// kcatHint is the kcat -X flags a listener of protocol p needs.
+func kcatHint(p gateway.SecurityProtocol) string {
+	switch p {
+	case gateway.SSL:
+		return " -X security.protocol=SSL -X ssl.ca.location=<ca.pem>"
+	case gateway.SASLPlaintext:
+		return " -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=<user> -X sasl.password=<password>"
+	case gateway.SASLSSL:
+		return " -X security.protocol=SASL_SSL -X ssl.ca.location=<ca.pem> -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=<user> -X sasl.password=<password>"
+	}
+	return ""
+}

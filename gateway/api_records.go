@@ -1,0 +1,224 @@
+package gateway
+
+// Log and quota administration: DeleteRecords (key 21, v0–2), OffsetForLeaderEpoch (key 23,
+// v0–4), DescribeLogDirs (key 35, v0–4), DescribeClientQuotas (key 48, v0–1) and
+// AlterClientQuotas (key 49, v0–1).
+//
+//   - DeleteRecords moves log start offsets (offset -1: the high watermark); reads below the
+//     start answer OFFSET_OUT_OF_RANGE and ListOffsets earliest answers it.
+//   - OffsetForLeaderEpoch: every partition has had leader epoch 0 since it was created
+//     (Metadata says so), so epoch 0 ends at the log end offset and other epochs are
+//     undefined (-1, -1). A current_leader_epoch (v2+) above 0 is UNKNOWN_LEADER_EPOCH, as
+//     Kafka answers a client that saw a newer epoch than the leader's.
+//   - DescribeLogDirs lists the broker's data directory (with several brokers behind the
+//     gateway, each one's), each partition's bytes on disk and offset lag 0.
+//   - Client quotas are stored durably by the broker (the controller over the mesh); the
+//     gateway enforces producer_byte_rate and consumer_byte_rate (quota.go).
+//   - A backend failure answers every entry with BackendErrorCode(err).
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
+)
+
+func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) {
+	breq := &brokerop.DeleteRecordsReq{TimeoutMs: req.TimeoutMillis}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.DeleteRecordsPartition{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset})
+		}
+	}
+	var bresp *brokerop.DeleteRecordsResp
+	errCode := int16(0)
+	if len(breq.Partitions) > 0 {
+		var err error
+		bresp, err = r.Server.Backend().DeleteRecords(ctx, breq)
+		if err != nil {
+			errCode = BackendErrorCode(err)
+		} else if len(bresp.Partitions) != len(breq.Partitions) {
+			errCode = kafkawire.ErrUnknownServerError
+		}
+	}
+	k := 0
+	for _, t := range req.Topics {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition, rp.LowWatermark = p.Partition, -1
+			if errCode != 0 {
+				rp.ErrorCode = errCode
+			} else {
+				rp.ErrorCode, rp.LowWatermark = bresp.Partitions[k].ErrorCode, bresp.Partitions[k].LowWatermark
+			}
+			k++
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+}
+
+func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse) {
+	breq := &brokerop.OffsetForLeaderEpochReq{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.OffsetForLeaderEpochPartition{Topic: t.Topic, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch})
+		}
+	}
+	var bresp *brokerop.OffsetForLeaderEpochResp
+	errCode := int16(0)
+	if len(breq.Partitions) > 0 {
+		var err error
+		bresp, err = r.Server.Backend().OffsetForLeaderEpoch(ctx, breq)
+		if err != nil {
+			errCode = BackendErrorCode(err)
+		} else if len(bresp.Partitions) != len(breq.Partitions) {
+			errCode = kafkawire.ErrUnknownServerError
+		}
+	}
+	k := 0
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.EndOffset = p.Partition, -1, -1
+			switch {
+			case errCode != 0:
+				rp.ErrorCode = errCode
+			case req.Version >= 2 && p.CurrentLeaderEpoch > 0 && bresp.Partitions[k].ErrorCode == 0:
+				rp.ErrorCode = errUnknownLeaderEpoch
+			default:
+				bp := &bresp.Partitions[k]
+				rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = bp.ErrorCode, bp.LeaderEpoch, bp.EndOffset
+			}
+			k++
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+}
+
+// errUnknownLeaderEpoch is Kafka's UNKNOWN_LEADER_EPOCH.
+const errUnknownLeaderEpoch int16 = 75
+
+func handleDescribeLogDirs(ctx context.Context, r *Request, req *kmsg.DescribeLogDirsRequest, resp *kmsg.DescribeLogDirsResponse) {
+	breq := &brokerop.DescribeLogDirsReq{All: req.Topics == nil}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.TopicPartition{Topic: t.Topic, Partition: p})
+		}
+	}
+	bresp, err := r.Server.Backend().DescribeLogDirs(ctx, breq)
+	if err != nil {
+		resp.ErrorCode = BackendErrorCode(err) // v3+; older versions get no directories
+		return
+	}
+	for _, d := range bresp.Dirs {
+		rd := kmsg.NewDescribeLogDirsResponseDir()
+		rd.Dir, rd.ErrorCode, rd.TotalBytes, rd.UsableBytes = d.Path, d.ErrorCode, d.TotalBytes, d.UsableBytes
+		byTopic := map[string]int{}
+		for _, p := range d.Partitions {
+			i, ok := byTopic[p.Topic]
+			if !ok {
+				i = len(rd.Topics)
+				byTopic[p.Topic] = i
+				rt := kmsg.NewDescribeLogDirsResponseDirTopic()
+				rt.Topic = p.Topic
+				rd.Topics = append(rd.Topics, rt)
+			}
+			rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			rp.Partition, rp.Size, rp.OffsetLag = p.Partition, p.Size, p.OffsetLag
+			rd.Topics[i].Partitions = append(rd.Topics[i].Partitions, rp)
+		}
+		resp.Dirs = append(resp.Dirs, rd)
+	}
+}
+
+func handleDescribeClientQuotas(ctx context.Context, r *Request, req *kmsg.DescribeClientQuotasRequest, resp *kmsg.DescribeClientQuotasResponse) {
+	breq := &brokerop.DescribeClientQuotasReq{Strict: req.Strict}
+	for _, c := range req.Components {
+		breq.Components = append(breq.Components, brokerop.QuotaFilterComponent{EntityType: c.EntityType, MatchType: int8(c.MatchType), Match: c.Match})
+	}
+	bresp, err := r.Server.Backend().DescribeClientQuotas(ctx, breq)
+	if err != nil {
+		resp.ErrorCode = BackendErrorCode(err)
+		return
+	}
+	resp.ErrorCode = bresp.ErrorCode
+	if bresp.ErrorMessage != "" {
+		resp.ErrorMessage = kmsg.StringPtr(bresp.ErrorMessage)
+	}
+	if bresp.ErrorCode != 0 {
+		return
+	}
+	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	for _, e := range bresp.Entries {
+		re := kmsg.NewDescribeClientQuotasResponseEntry()
+		for _, p := range e.Entity {
+			ep := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			ep.Type, ep.Name = p.Type, p.Name
+			re.Entity = append(re.Entity, ep)
+		}
+		for _, v := range e.Values {
+			f, err := strconv.ParseFloat(v.Value, 64)
+			if err != nil {
+				continue
+			}
+			rv := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			rv.Key, rv.Value = v.Key, f
+			re.Values = append(re.Values, rv)
+		}
+		resp.Entries = append(resp.Entries, re)
+	}
+}
+
+func handleAlterClientQuotas(ctx context.Context, r *Request, req *kmsg.AlterClientQuotasRequest, resp *kmsg.AlterClientQuotasResponse) {
+	breq := &brokerop.AlterClientQuotasReq{ValidateOnly: req.ValidateOnly}
+	for _, e := range req.Entries {
+		be := brokerop.AlterClientQuotasEntry{}
+		for _, p := range e.Entity {
+			be.Entity = append(be.Entity, brokerop.QuotaEntityPart{Type: p.Type, Name: p.Name})
+		}
+		for _, op := range e.Ops {
+			be.Ops = append(be.Ops, brokerop.QuotaOp{Key: op.Key, Value: strconv.FormatFloat(op.Value, 'g', -1, 64), Remove: op.Remove})
+		}
+		breq.Entries = append(breq.Entries, be)
+	}
+	var bresp *brokerop.AlterClientQuotasResp
+	errCode := int16(0)
+	if len(breq.Entries) > 0 {
+		var err error
+		bresp, err = r.Server.Backend().AlterClientQuotas(ctx, breq)
+		if err != nil {
+			errCode = BackendErrorCode(err)
+		} else if len(bresp.Entries) != len(breq.Entries) {
+			errCode = kafkawire.ErrUnknownServerError
+		}
+	}
+	for i, e := range req.Entries {
+		re := kmsg.NewAlterClientQuotasResponseEntry()
+		for _, p := range e.Entity {
+			ep := kmsg.NewAlterClientQuotasResponseEntryEntity()
+			ep.Type, ep.Name = p.Type, p.Name
+			re.Entity = append(re.Entity, ep)
+		}
+		if errCode != 0 {
+			re.ErrorCode = errCode
+		} else {
+			re.ErrorCode = bresp.Entries[i].ErrorCode
+			if m := bresp.Entries[i].ErrorMessage; m != "" {
+				re.ErrorMessage = kmsg.StringPtr(m)
+			}
+		}
+		resp.Entries = append(resp.Entries, re)
+	}
+	if errCode == 0 && !req.ValidateOnly {
+		r.Server.quotas.invalidate() // this gateway enforces the new quotas at once
+	}
+}

@@ -1,0 +1,191 @@
+package wal_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
+)
+
+// TestStoreNewMemberFiles: a new member's first write creates no directory or file and fsyncs
+// nothing (the journal holds the entry); its first checkpoint creates the directory, the
+// segment file and the recovery point; its index files appear once the active segment
+// reaches 1 MiB.
+func TestStoreNewMemberFiles(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
+	dir := partDir(0)
+	syncsBefore := fs.Stats().DirSyncs
+	l := mustOpenLog(t, s, dir, wal.Options{LazyDir: true})
+	defer l.Close()
+	if _, err := l.Append(payload(0, 100), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.Stats().DirSyncs - syncsBefore; got != 0 {
+		t.Errorf("a new member's first write cost %d directory fsyncs, want none", got)
+	}
+	files := func() []string {
+		var out []string
+		for _, f := range fs.Files() {
+			if path.Dir(f) == dir {
+				out = append(out, path.Base(f))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	// A read is served from a copy of the write buffer: it creates no file either.
+	bs, err := l.Read(0, 1<<20)
+	if err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(0, 100)) {
+		t.Fatalf("Read before any file exists: %v %v", bs, err)
+	}
+	if _, err := l.Append(payload(1, 100), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if bs, err := l.Read(1, 1<<20); err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(1, 100)) {
+		t.Fatalf("Read of a later append: %v %v", bs, err)
+	}
+	if got := files(); len(got) != 0 {
+		t.Fatalf("files after the first write and reads: %v, want none (the journal holds the entries)", got)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := files(), []string{"00000000000000000000.log", "recovery-point"}; !slices.Equal(got, want) {
+		t.Fatalf("files after the first checkpoint: %v, want %v", got, want)
+	}
+	for i := range 20 {
+		if _, err := l.Append(payload(int64(i), 60<<10), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex", "recovery-point"}
+	if got := files(); !slices.Equal(got, want) {
+		t.Fatalf("files past 1 MiB: %v, want %v", got, want)
+	}
+}
+
+// TestStoreLazyFilesSurviveCrashes: members are created in every cycle, written with small
+// and large entries (so index files are created lazily, and segments roll), synced and
+// checkpointed at random, and the filesystem then crashes with the directory-operation failure
+// model (every namespace change not fsynced may be lost, reordered): every acknowledged entry
+// is there after recovery, exactly once, and nothing that was never appended.
+func TestStoreLazyFilesSurviveCrashes(t *testing.T) {
+	for _, seed := range seeds(t, 6) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { lazyFilesCrash(t, seed) })
+	}
+}
+
+func lazyFilesCrash(t *testing.T, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 0x1a27))
+	fs := newTopicFS(t)
+	logOpts := wal.Options{SegmentBytes: 3 << 20, IndexIntervalBytes: 4096}
+	if seed%3 == 0 {
+		logOpts.SegmentBytes = 256 << 10 // rolls: sealed segments get their index files then
+	}
+	logOpts.LazyDir = seed%4 != 0
+	storeOpts := wal.StoreOptions{Replay: logOpts}
+	if seed%2 == 1 {
+		storeOpts.MaxOpenFiles = 8
+	}
+	models := map[int]*storeModel{}
+	removed := map[int]bool{}
+	const cycles = 4
+	for cycle := range cycles {
+		s := mustOpenStore(t, fs, storeOpts)
+		logs := map[int]*wal.Log{}
+		for p, m := range models {
+			logs[p] = mustOpenLog(t, s, partDir(p), logOpts)
+			verifyStoreModel(t, logs[p], m, fmt.Sprintf("seed %d cycle %d partition %d", seed, cycle, p))
+		}
+		// Two new partitions per cycle.
+		for p := 2 * cycle; p < 2*cycle+2; p++ {
+			models[p] = &storeModel{appended: map[int64]wal.Batch{}}
+			logs[p] = mustOpenLog(t, s, partDir(p), logOpts)
+		}
+		ops := 20 + r.IntN(60)
+		for n := range ops {
+			p := r.IntN(2 * (cycle + 1))
+			if removed[p] {
+				continue
+			}
+			l, m := logs[p], models[p]
+			size := 50 + r.IntN(400)
+			if r.IntN(4) == 0 {
+				size = 40<<10 + r.IntN(60<<10) // direct writes, past 1 MiB soon
+			}
+			data := append([]byte(fmt.Sprintf("c%d n%d p%d|", cycle, n, p)), bytes.Repeat([]byte{byte(n)}, size)...)
+			base, err := l.Append(data, 1, int64(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.appended[base] = wal.Batch{BaseOffset: base, LastOffset: base, MaxTimestamp: int64(n), Data: data}
+			if r.IntN(3) == 0 {
+				if err := l.Sync(base + 1); err != nil {
+					t.Fatal(err)
+				}
+				m.acked = base + 1
+			}
+			if r.IntN(15) == 0 {
+				if err := s.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if r.IntN(60) == 0 {
+				// Topic deletion: the log and its directory go, and must not come back.
+				if err := l.Remove(); err != nil {
+					t.Fatal(err)
+				}
+				removed[p] = true
+				delete(models, p)
+				delete(logs, p)
+				continue
+			}
+			if r.IntN(25) == 0 {
+				// A clean close and reopen of one member in-process.
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				logs[p] = mustOpenLog(t, s, partDir(p), logOpts)
+			}
+		}
+		switch r.IntN(3) {
+		case 0:
+			fs.Crash()
+		case 1:
+			fs.CrashTear(r)
+		default:
+			fs.CrashReorder(r)
+		}
+	}
+	s := mustOpenStore(t, fs, storeOpts)
+	defer s.Close()
+	for p := range removed {
+		for _, f := range fs.Files() {
+			if strings.HasPrefix(f, partDir(p)+"/") {
+				t.Fatalf("seed %d: removed partition %d came back: %s", seed, p, f)
+			}
+		}
+	}
+	for p, m := range models {
+		l := mustOpenLog(t, s, partDir(p), logOpts)
+		verifyStoreModel(t, l, m, fmt.Sprintf("seed %d final partition %d", seed, p))
+		l.Close()
+	}
+}
