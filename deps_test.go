@@ -120,6 +120,11 @@ func TestDependencyDirection(t *testing.T) {
 				return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/", "golang.org/x/sys")(d)
 			}},
 		},
+		"broker/acl": {
+			{"the authorizer is pure: std only (no net)", func(d string) bool {
+				return !isStd(d) || d == "net"
+			}},
+		},
 		"internal/postcard": {
 			{"the shared postcard codec is a leaf both mesh and broker import", func(d string) bool {
 				return !isStd(d)

@@ -6,12 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,7 +35,7 @@ type Credentials struct {
 	users map[string][]brokerop.ScramCredential // guarded by mu; sorted by mechanism
 }
 
-var _ brokerop.SecurityService = (*Credentials)(nil)
+// Credentials serves the SCRAM half of brokerop.SecurityService; Security (acls.go) is both halves.
 
 // OpenCredentials loads the credentials of store.
 func OpenCredentials(store CredentialStore) (*Credentials, error) {
@@ -248,22 +243,12 @@ var ErrCredentialsFailed = errors.New("broker: credentials write of unknown outc
 
 // Load implements CredentialStore.
 func (s *FileCredentialStore) Load() (map[string][]brokerop.ScramCredential, error) {
-	_ = s.FS.Remove(s.Path + ".tmp")
-	f, err := s.FS.OpenFile(s.Path, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	buf, err := readMetaFile(s.FS, s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("broker: credentials: %w", err)
+	}
+	if buf == nil {
 		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("broker: credentials: %w", err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, fmt.Errorf("broker: credentials: %w", err)
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
-		return nil, fmt.Errorf("broker: credentials: read %s: %w", s.Path, err)
 	}
 	users, err := DecodeCredentials(buf)
 	if err != nil {
@@ -274,21 +259,9 @@ func (s *FileCredentialStore) Load() (map[string][]brokerop.ScramCredential, err
 
 // DecodeCredentials decodes a credentials file.
 func DecodeCredentials(buf []byte) (map[string][]brokerop.ScramCredential, error) {
-	nl := bytes.IndexByte(buf, '\n')
-	if nl < 0 {
-		return nil, errors.New("no header line")
-	}
-	var sum uint32
-	var n int
-	if _, err := fmt.Sscanf(string(buf[:nl]), credentialsMagic+" crc32c=%08x len=%d", &sum, &n); err != nil {
-		return nil, fmt.Errorf("bad header %q", buf[:nl])
-	}
-	body := buf[nl+1:]
-	if len(body) != n {
-		return nil, fmt.Errorf("body is %d bytes, header says %d", len(body), n)
-	}
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", sum, got)
+	body, err := metaBody(buf, credentialsMagic)
+	if err != nil {
+		return nil, err
 	}
 	var users map[string][]brokerop.ScramCredential
 	if err := json.Unmarshal(body, &users); err != nil {
@@ -304,15 +277,6 @@ func DecodeCredentials(buf []byte) (map[string][]brokerop.ScramCredential, error
 	return users, nil
 }
 
-func encodeCredentials(users map[string][]brokerop.ScramCredential) ([]byte, error) {
-	body, err := json.MarshalIndent(users, "", " ")
-	if err != nil {
-		return nil, err
-	}
-	hdr := fmt.Sprintf(credentialsMagic+" crc32c=%08x len=%s\n", crc32.Checksum(body, castagnoli), strconv.Itoa(len(body)))
-	return append([]byte(hdr), body...), nil
-}
-
 // Store implements CredentialStore.
 func (s *FileCredentialStore) Store(users map[string][]brokerop.ScramCredential) error {
 	if s.failed != nil {
@@ -322,29 +286,21 @@ func (s *FileCredentialStore) Store(users map[string][]brokerop.ScramCredential)
 	if err != nil {
 		return fmt.Errorf("broker: credentials: %w", err)
 	}
-	tmp := s.Path + ".tmp"
-	f, err := s.FS.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	unknown, err := replaceMetaFile(s.FS, s.Path, data)
+	if unknown {
+		s.failed = fmt.Errorf("%w: %w", ErrCredentialsFailed, err)
+		return s.failed
+	}
 	if err != nil {
 		return fmt.Errorf("broker: credentials: %w", err)
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: credentials: write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: credentials: sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("broker: credentials: %w", err)
-	}
-	if err := s.FS.Rename(tmp, s.Path); err != nil {
-		s.failed = fmt.Errorf("%w: rename: %w", ErrCredentialsFailed, err)
-		return s.failed
-	}
-	if err := s.FS.SyncDir(filepath.Dir(s.Path)); err != nil {
-		s.failed = fmt.Errorf("%w: sync dir: %w", ErrCredentialsFailed, err)
-		return s.failed
-	}
 	return nil
+}
+
+func encodeCredentials(users map[string][]brokerop.ScramCredential) ([]byte, error) {
+	body, err := json.MarshalIndent(users, "", " ")
+	if err != nil {
+		return nil, err
+	}
+	return metaFile(credentialsMagic, body), nil
 }

@@ -114,6 +114,18 @@
 // (ErrCredentialsFailed) until a restart. Only salt, iterations, StoredKey and ServerKey are
 // stored: upsertions carry a salted password, from which the keys are derived.
 //
+// # ACLs
+//
+// ACLs (acls.go) serves the ACL ops of brokerop.SecurityService (DescribeAcls, CreateAcls,
+// DeleteAcls) over an ACLStore with Kafka's validation (package broker/acl: concrete types,
+// LITERAL or PREFIXED, "Type:name" principals, kafka-cluster as the CLUSTER's name); an
+// invalid creation is INVALID_REQUEST while the others in the request are stored, and a
+// binding is stored once. FileACLStore keeps them in one checksummed file (<data>/acls, mode
+// 0600) with the credentials file's format and rules (metafile.go): applied in memory only
+// after the store returned, a failed write answers UNKNOWN_SERVER_ERROR and changes nothing,
+// an unknown outcome fails every later change (ErrACLsFailed). Security is both halves of
+// brokerop.SecurityService, as cmd/broker and cmd/gateway serve them.
+//
 // # Durability policy
 //
 // By default a produce with acks=-1 (all) is answered only after its data is fsynced: Open

@@ -14,8 +14,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -41,25 +43,43 @@ func adminCall[Req, Resp any](ctx context.Context, r *Request, op func(AdminBack
 
 func handleCreatePartitions(ctx context.Context, r *Request, req *kmsg.CreatePartitionsRequest, resp *kmsg.CreatePartitionsResponse) {
 	resp.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(req.Topics))
-	breq := &brokerop.CreatePartitionsReq{ValidateOnly: req.ValidateOnly, Topics: make([]brokerop.CreatePartitionsTopic, len(req.Topics))}
+	breq := &brokerop.CreatePartitionsReq{ValidateOnly: req.ValidateOnly}
+	authorized := r.authorizedFn(ctx)
+	sentAt, denied := allowedEntries(len(req.Topics), func(i int) int16 { // ALTER on the topic
+		if authorized(acl.OpAlter, acl.ResourceTopic, req.Topics[i].Topic) {
+			return 0
+		}
+		return kerr.TopicAuthorizationFailed.Code
+	})
 	for i, t := range req.Topics {
 		resp.Topics[i].Default()
 		resp.Topics[i].Topic = t.Topic
+		if sentAt[i] < 0 {
+			continue
+		}
 		bt := brokerop.CreatePartitionsTopic{Name: t.Topic, Count: t.Count}
 		for _, a := range t.Assignment {
 			bt.Assignments = append(bt.Assignments, a.Replicas)
 		}
-		breq.Topics[i] = bt
+		breq.Topics = append(breq.Topics, bt)
 	}
-	bresp, code := adminCall(ctx, r, AdminBackend.CreatePartitions, breq, len(req.Topics),
-		func(b *brokerop.CreatePartitionsResp) int { return len(b.Topics) })
+	var bresp *brokerop.CreatePartitionsResp
+	var code int16
+	if len(breq.Topics) > 0 {
+		bresp, code = adminCall(ctx, r, AdminBackend.CreatePartitions, breq, len(breq.Topics),
+			func(b *brokerop.CreatePartitionsResp) int { return len(b.Topics) })
+	}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		if code != 0 {
+		switch {
+		case sentAt[i] < 0:
+			rt.ErrorCode = denied[i]
+		case code != 0:
 			rt.ErrorCode = code
-			continue
+		default:
+			bt := &bresp.Topics[sentAt[i]]
+			rt.ErrorCode, rt.ErrorMessage = bt.ErrorCode, nilIfEmpty(bt.ErrorMessage)
 		}
-		rt.ErrorCode, rt.ErrorMessage = bresp.Topics[i].ErrorCode, nilIfEmpty(bresp.Topics[i].ErrorMessage)
 	}
 }
 
@@ -69,22 +89,35 @@ func handleDescribeConfigs(ctx context.Context, r *Request, req *kmsg.DescribeCo
 	breq := &brokerop.DescribeConfigsReq{
 		IncludeSynonyms:      req.IncludeSynonyms && v >= 1,
 		IncludeDocumentation: req.IncludeDocumentation && v >= 3,
-		Resources:            make([]brokerop.DescribeConfigsResource, len(req.Resources)),
 	}
+	authorized := r.authorizedFn(ctx)
+	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
+		return configAuthz(authorized, acl.OpDescribeConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
 		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
-		breq.Resources[i] = brokerop.DescribeConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName, ConfigNames: rs.ConfigNames}
+		if sentAt[i] >= 0 {
+			breq.Resources = append(breq.Resources, brokerop.DescribeConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName, ConfigNames: rs.ConfigNames})
+		}
 	}
-	bresp, code := adminCall(ctx, r, AdminBackend.DescribeConfigs, breq, len(req.Resources),
-		func(b *brokerop.DescribeConfigsResp) int { return len(b.Resources) })
+	var bresp *brokerop.DescribeConfigsResp
+	var code int16
+	if len(breq.Resources) > 0 {
+		bresp, code = adminCall(ctx, r, AdminBackend.DescribeConfigs, breq, len(breq.Resources),
+			func(b *brokerop.DescribeConfigsResp) int { return len(b.Resources) })
+	}
 	for i := range resp.Resources {
 		rr := &resp.Resources[i]
+		if sentAt[i] < 0 {
+			rr.ErrorCode = denied[i]
+			continue
+		}
 		if code != 0 {
 			rr.ErrorCode = code
 			continue
 		}
-		br := &bresp.Resources[i]
+		br := &bresp.Resources[sentAt[i]]
 		rr.ErrorCode, rr.ErrorMessage = br.ErrorCode, nilIfEmpty(br.ErrorMessage)
 		for _, c := range br.Configs {
 			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
@@ -105,36 +138,58 @@ func handleDescribeConfigs(ctx context.Context, r *Request, req *kmsg.DescribeCo
 
 func handleAlterConfigs(ctx context.Context, r *Request, req *kmsg.AlterConfigsRequest, resp *kmsg.AlterConfigsResponse) {
 	resp.Resources = make([]kmsg.AlterConfigsResponseResource, len(req.Resources))
-	breq := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.AlterConfigsResource, len(req.Resources))}
+	breq := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly}
+	authorized := r.authorizedFn(ctx)
+	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
+		return configAuthz(authorized, acl.OpAlterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
 		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
+		if sentAt[i] < 0 {
+			continue
+		}
 		br := brokerop.AlterConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName}
 		for _, c := range rs.Configs {
 			br.Configs = append(br.Configs, brokerop.AlterConfig{Name: c.Name, Value: c.Value})
 		}
-		breq.Resources[i] = br
+		breq.Resources = append(breq.Resources, br)
 	}
-	bresp, code := adminCall(ctx, r, AdminBackend.AlterConfigs, breq, len(req.Resources), alterEntries)
-	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
+	var bresp *brokerop.AlterConfigsResp
+	var code int16
+	if len(breq.Resources) > 0 {
+		bresp, code = adminCall(ctx, r, AdminBackend.AlterConfigs, breq, len(breq.Resources), alterEntries)
+	}
+	fillAlterResults(resp.Resources, sentAt, denied, bresp, code, func(rr *kmsg.AlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
 }
 
 func handleIncrementalAlterConfigs(ctx context.Context, r *Request, req *kmsg.IncrementalAlterConfigsRequest, resp *kmsg.IncrementalAlterConfigsResponse) {
 	resp.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, len(req.Resources))
-	breq := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly, Resources: make([]brokerop.IncrementalAlterConfigsResource, len(req.Resources))}
+	breq := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly}
+	authorized := r.authorizedFn(ctx)
+	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
+		return configAuthz(authorized, acl.OpAlterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
 		resp.Resources[i].ResourceType, resp.Resources[i].ResourceName = rs.ResourceType, rs.ResourceName
+		if sentAt[i] < 0 {
+			continue
+		}
 		br := brokerop.IncrementalAlterConfigsResource{Type: int8(rs.ResourceType), Name: rs.ResourceName}
 		for _, c := range rs.Configs {
 			br.Configs = append(br.Configs, brokerop.IncrementalAlterConfig{Name: c.Name, Op: int8(c.Op), Value: c.Value})
 		}
-		breq.Resources[i] = br
+		breq.Resources = append(breq.Resources, br)
 	}
-	bresp, code := adminCall(ctx, r, AdminBackend.IncrementalAlterConfigs, breq, len(req.Resources), alterEntries)
-	fillAlterResults(resp.Resources, bresp, code, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
+	var bresp *brokerop.AlterConfigsResp
+	var code int16
+	if len(breq.Resources) > 0 {
+		bresp, code = adminCall(ctx, r, AdminBackend.IncrementalAlterConfigs, breq, len(breq.Resources), alterEntries)
+	}
+	fillAlterResults(resp.Resources, sentAt, denied, bresp, code, func(rr *kmsg.IncrementalAlterConfigsResponseResource, code int16, msg *string) {
 		rr.ErrorCode, rr.ErrorMessage = code, msg
 	})
 }
@@ -142,14 +197,51 @@ func handleIncrementalAlterConfigs(ctx context.Context, r *Request, req *kmsg.In
 func alterEntries(b *brokerop.AlterConfigsResp) int { return len(b.Resources) }
 
 // fillAlterResults sets each resource's outcome: code for all when the call failed (code != 0).
-func fillAlterResults[R any](out []R, bresp *brokerop.AlterConfigsResp, code int16, set func(*R, int16, *string)) {
+func fillAlterResults[R any](out []R, sentAt []int, denied []int16, bresp *brokerop.AlterConfigsResp, code int16, set func(*R, int16, *string)) {
 	for i := range out {
-		if code != 0 {
+		switch {
+		case sentAt[i] < 0:
+			set(&out[i], denied[i], nil)
+		case code != 0:
 			set(&out[i], code, nil)
+		default:
+			br := &bresp.Resources[sentAt[i]]
+			set(&out[i], br.ErrorCode, nilIfEmpty(br.ErrorMessage))
+		}
+	}
+}
+
+// allowedEntries decides n request entries: denied(i) is the error of a refused entry (0:
+// allowed). It returns, per entry, its index among the allowed ones (-1: refused) and the
+// errors.
+func allowedEntries(n int, denied func(i int) int16) (sentAt []int, codes []int16) {
+	sentAt, codes = make([]int, n), make([]int16, n)
+	k := 0
+	for i := range n {
+		if codes[i] = denied(i); codes[i] != 0 {
+			sentAt[i] = -1
 			continue
 		}
-		set(&out[i], bresp.Resources[i].ErrorCode, nilIfEmpty(bresp.Resources[i].ErrorMessage))
+		sentAt[i] = k
+		k++
 	}
+	return sentAt, codes
+}
+
+// configAuthz authorizes op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config resource: a topic
+// (2) on the topic, a broker (4) or broker logger (8) on the cluster.
+func configAuthz(authorized func(acl.Operation, acl.ResourceType, string) bool, op acl.Operation, typ kmsg.ConfigResourceType, name string) int16 {
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		if !authorized(op, acl.ResourceTopic, name) {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !authorized(op, acl.ResourceCluster, acl.ClusterName) {
+			return kerr.ClusterAuthorizationFailed.Code
+		}
+	}
+	return 0
 }
 
 func handleDescribeCluster(ctx context.Context, r *Request, req *kmsg.DescribeClusterRequest, resp *kmsg.DescribeClusterResponse) {

@@ -13,8 +13,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -23,11 +25,16 @@ func handleCreateTopics(ctx context.Context, r *Request, req *kmsg.CreateTopicsR
 	resp.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
 	breq := &brokerop.CreateTopicsReq{ValidateOnly: req.ValidateOnly}
 	var sent []int // index in req.Topics of each topic sent to the backend
+	authorized := r.authorizedFn(ctx)
+	canCreateAll := authorized(acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
 	for i, t := range req.Topics {
 		rt := &resp.Topics[i]
 		rt.Default()
 		rt.Topic = t.Topic
 		switch {
+		case !canCreateAll && !authorized(acl.OpCreate, acl.ResourceTopic, t.Topic):
+			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			rt.ErrorMessage = kmsg.StringPtr(kerr.TopicAuthorizationFailed.Message)
 		case t.ReplicationFactor != -1 && t.ReplicationFactor != 1:
 			rt.ErrorCode = kafkawire.ErrInvalidReplicationFactor
 			rt.ErrorMessage = kmsg.StringPtr("replication factor must be 1 (or -1 for the default)")

@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -40,8 +42,15 @@ func handleDeleteTopics(ctx context.Context, r *Request, req *kmsg.DeleteTopicsR
 		}
 	}
 	breq := &brokerop.DeleteTopicsReq{}
+	authorized := r.authorizedFn(ctx)
+	denied := map[string]bool{} // no DELETE: TOPIC_AUTHORIZATION_FAILED
 	for _, e := range entries {
-		if e.name != "" {
+		if e.name != "" && !authorized(acl.OpDelete, acl.ResourceTopic, e.name) {
+			denied[e.name] = true
+		}
+	}
+	for _, e := range entries {
+		if e.name != "" && !denied[e.name] {
 			breq.Topics = append(breq.Topics, e.name)
 		}
 	}
@@ -60,6 +69,8 @@ func handleDeleteTopics(ctx context.Context, r *Request, req *kmsg.DeleteTopicsR
 		switch {
 		case e.name == "":
 			rt.ErrorCode = kafkawire.ErrUnknownTopicID
+		case denied[e.name]:
+			rt.Topic, rt.ErrorCode = kmsg.StringPtr(e.name), kerr.TopicAuthorizationFailed.Code
 		case err != nil:
 			rt.Topic, rt.ErrorCode = kmsg.StringPtr(e.name), BackendErrorCode(err)
 			k++

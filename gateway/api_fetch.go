@@ -20,8 +20,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -99,16 +101,23 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	}
 
 	names := fetchTopicNames(ctx, r, req)
+	authorized := r.authorizedFn(ctx)
+	denied := make([]bool, len(req.Topics))
+	for i := range req.Topics {
+		if names[i] != "" && !authorized(acl.OpRead, acl.ResourceTopic, names[i]) {
+			denied[i] = true
+		}
+	}
 
 	n := 0
 	for i := range req.Topics {
-		if names[i] != "" {
+		if names[i] != "" && !denied[i] {
 			n += len(req.Topics[i].Partitions)
 		}
 	}
 	breq := newFetchReq(req, n)
 	for i := range req.Topics {
-		if names[i] == "" {
+		if names[i] == "" || denied[i] {
 			continue
 		}
 		for _, p := range req.Topics[i].Partitions {
@@ -142,6 +151,8 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 			switch {
 			case names[i] == "":
 				rp.ErrorCode = kafkawire.ErrUnknownTopicID
+			case denied[i]:
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			case errCode != 0:
 				rp.ErrorCode = errCode
 			default:

@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -27,6 +28,12 @@ func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProduce
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	}
+	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+	// (Kafka 3's rule).
+	if !r.authorizedCluster(ctx, acl.OpIdempotentWrite) && !r.authorizedAny(ctx, acl.OpWrite, acl.ResourceTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return
 	}
 	breq := &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1}

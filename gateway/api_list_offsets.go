@@ -14,20 +14,33 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
 	breq := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
-	for _, t := range req.Topics {
+	authorized := r.authorizedFn(ctx)
+	denied := make([]bool, len(req.Topics)) // no DESCRIBE: TOPIC_AUTHORIZATION_FAILED
+	for i, t := range req.Topics {
+		if denied[i] = !authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic); denied[i] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.ListOffsetsPartition{Topic: t.Topic, Partition: p.Partition, Timestamp: p.Timestamp})
 		}
 	}
-	bresp, err := r.Server.Backend().ListOffsets(ctx, breq)
+	var bresp *brokerop.ListOffsetsResp
+	var err error
+	if len(breq.Partitions) > 0 {
+		bresp, err = r.Server.Backend().ListOffsets(ctx, breq)
+	} else {
+		bresp = &brokerop.ListOffsetsResp{}
+	}
 	errCode := int16(0)
 	if err != nil {
 		errCode = BackendErrorCode(err)
@@ -35,12 +48,17 @@ func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsReq
 		errCode = kafkawire.ErrUnknownServerError
 	}
 	k := 0
-	for _, t := range req.Topics {
+	for i, t := range req.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewListOffsetsResponseTopicPartition()
 			rp.Partition = p.Partition
+			if denied[i] {
+				rp.ErrorCode, rp.Timestamp, rp.Offset = kerr.TopicAuthorizationFailed.Code, -1, -1
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			if errCode != 0 {
 				rp.ErrorCode, rp.Timestamp, rp.Offset = errCode, -1, -1
 			} else {

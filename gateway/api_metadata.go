@@ -15,8 +15,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -55,6 +57,37 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	resp.Brokers = append(resp.Brokers, b)
 	resp.ControllerID = s.NodeID()
 
+	// Authorization (authz.go): a topic needs DESCRIBE to be shown. Listing all topics hides
+	// the others; a topic asked by name without DESCRIBE is TOPIC_AUTHORIZATION_FAILED. A
+	// topic auto-created needs CREATE on the cluster or the topic: without it, a missing
+	// topic is TOPIC_AUTHORIZATION_FAILED and nothing is created.
+	authorized := r.authorizedFn(ctx)
+	var deniedTopics []string
+	noCreate := map[string]bool{}
+	if !all {
+		kept := breq.Topics[:0]
+		canCreateCluster := authorized(acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
+		for _, name := range breq.Topics {
+			if !authorized(acl.OpDescribe, acl.ResourceTopic, name) {
+				deniedTopics = append(deniedTopics, name)
+				continue
+			}
+			if breq.AutoCreate && !canCreateCluster && !authorized(acl.OpCreate, acl.ResourceTopic, name) {
+				noCreate[name] = true
+			}
+			kept = append(kept, name)
+		}
+		breq.Topics = kept
+		if len(noCreate) > 0 {
+			breq.AutoCreate = false
+		}
+	}
+	for _, name := range deniedTopics {
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic, t.ErrorCode = kmsg.StringPtr(name), kerr.TopicAuthorizationFailed.Code
+		resp.Topics = append(resp.Topics, t)
+	}
+
 	var bresp *brokerop.MetadataResp
 	if all || len(breq.Topics) > 0 {
 		var err error
@@ -82,11 +115,16 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		}
 	}
 	if bresp != nil {
-		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(bresp.Topics)+len(unknownIDs))
 		for i := range bresp.Topics {
 			bt := &bresp.Topics[i]
+			if all && !authorized(acl.OpDescribe, acl.ResourceTopic, bt.Name) {
+				continue
+			}
 			t := kmsg.NewMetadataResponseTopic()
 			t.Topic, t.TopicID, t.IsInternal, t.ErrorCode = kmsg.StringPtr(bt.Name), bt.TopicID, bt.Internal, bt.ErrorCode
+			if noCreate[bt.Name] && bt.ErrorCode == kerr.UnknownTopicOrPartition.Code {
+				t.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			t.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(bt.Partitions))
 			for _, bp := range bt.Partitions {
 				p := kmsg.NewMetadataResponseTopicPartition()

@@ -22,8 +22,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -36,19 +38,34 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		n += len(req.Topics[i].Partitions)
 	}
 	breq := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMillis, Partitions: make([]brokerop.ProducePartition, 0, n)}
-	var corrupt []bool // legacy sets that did not convert (v0–v2 only), by flat index
+	// refused holds, by flat index, the error of partitions not sent: legacy sets that did
+	// not convert (v0–v2 only) and topics the principal may not WRITE (authz.go).
+	var refused []int16
+	refuse := func(k int, code int16) {
+		if refused == nil {
+			refused = make([]int16, n)
+		}
+		refused[k] = code
+	}
+	authorized := r.authorizedFn(ctx)
+	txnDenied := req.TransactionID != nil && !authorized(acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID)
 	for i := range req.Topics {
 		t := &req.Topics[i]
+		topicDenied := !txnDenied && !authorized(acl.OpWrite, acl.ResourceTopic, t.Topic)
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			records := p.Records
-			if req.Version < 3 {
-				if corrupt == nil {
-					corrupt = make([]bool, n)
-				}
+			switch {
+			case txnDenied:
+				refuse(len(breq.Partitions), kerr.TransactionalIDAuthorizationFailed.Code)
+				records = nil
+			case topicDenied:
+				refuse(len(breq.Partitions), kerr.TopicAuthorizationFailed.Code)
+				records = nil
+			case req.Version < 3:
 				var err error
 				if records, err = kafkawire.ConvertMessageSet(records); err != nil {
-					corrupt[len(breq.Partitions)] = true
+					refuse(len(breq.Partitions), kafkawire.ErrCorruptMessage)
 					records = nil
 				}
 			}
@@ -56,10 +73,10 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		}
 	}
 	sent := breq.Partitions
-	if corrupt != nil { // only convertible partitions go to the backend
+	if refused != nil { // only convertible, authorized partitions go to the backend
 		sent = make([]brokerop.ProducePartition, 0, n)
 		for k, p := range breq.Partitions {
-			if !corrupt[k] {
+			if refused[k] == 0 {
 				sent = append(sent, p)
 			}
 		}
@@ -74,12 +91,12 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		breq.Partitions = sent
 		wait = r.Server.Backend().ProduceStaged(ctx, breq)
 	}
-	return func() (kmsg.Response, error) { return finishProduce(req, corrupt, n, len(sent), wait) }, nil
+	return func() (kmsg.Response, error) { return finishProduce(req, refused, n, len(sent), wait) }, nil
 }
 
 // finishProduce waits for the backend's answer and builds the Kafka response (nil for
 // acks=0). corrupt marks the partitions that were never sent (flat index).
-func finishProduce(req *kmsg.ProduceRequest, corrupt []bool, n, sent int, wait func() (*brokerop.ProduceResp, error)) (kmsg.Response, error) {
+func finishProduce(req *kmsg.ProduceRequest, refused []int16, n, sent int, wait func() (*brokerop.ProduceResp, error)) (kmsg.Response, error) {
 	var bresp *brokerop.ProduceResp
 	errCode := int16(0)
 	if wait == nil {
@@ -110,8 +127,8 @@ func finishProduce(req *kmsg.ProduceRequest, corrupt []bool, n, sent int, wait f
 			rp.Default()
 			rp.Partition = t.Partitions[j].Partition
 			switch {
-			case corrupt != nil && corrupt[k+j]:
-				rp.ErrorCode, rp.BaseOffset = kafkawire.ErrCorruptMessage, -1
+			case refused != nil && refused[k+j] != 0:
+				rp.ErrorCode, rp.BaseOffset = refused[k+j], -1
 			case errCode != 0:
 				rp.ErrorCode, rp.BaseOffset = errCode, -1
 			default:

@@ -15,20 +15,30 @@ package gateway
 //   - Client quotas are stored durably by the broker (the controller over the mesh); the
 //     gateway enforces producer_byte_rate and consumer_byte_rate (quota.go).
 //   - A backend failure answers every entry with BackendErrorCode(err).
+//   - Authorization (authz.go), as Kafka: DeleteRecords DELETE and OffsetForLeaderEpoch
+//     DESCRIBE on each topic (TOPIC_AUTHORIZATION_FAILED, not sent), DescribeLogDirs DESCRIBE,
+//     DescribeClientQuotas DESCRIBE_CONFIGS and AlterClientQuotas ALTER_CONFIGS on the
+//     cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 import (
 	"context"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) {
 	breq := &brokerop.DeleteRecordsReq{TimeoutMs: req.TimeoutMillis}
-	for _, t := range req.Topics {
+	denied := topicsDenied(ctx, r, acl.OpDelete, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	for i, t := range req.Topics {
+		if denied[i] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.DeleteRecordsPartition{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset})
 		}
@@ -45,12 +55,17 @@ func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecord
 		}
 	}
 	k := 0
-	for _, t := range req.Topics {
+	for i, t := range req.Topics {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			rp.Partition, rp.LowWatermark = p.Partition, -1
+			if denied[i] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			if errCode != 0 {
 				rp.ErrorCode = errCode
 			} else {
@@ -65,7 +80,11 @@ func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecord
 
 func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse) {
 	breq := &brokerop.OffsetForLeaderEpochReq{}
-	for _, t := range req.Topics {
+	denied := topicsDenied(ctx, r, acl.OpDescribe, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	for i, t := range req.Topics {
+		if denied[i] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.OffsetForLeaderEpochPartition{Topic: t.Topic, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch})
 		}
@@ -82,12 +101,17 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 		}
 	}
 	k := 0
-	for _, t := range req.Topics {
+	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			rp.Partition, rp.LeaderEpoch, rp.EndOffset = p.Partition, -1, -1
+			if denied[i] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			switch {
 			case errCode != 0:
 				rp.ErrorCode = errCode
@@ -113,6 +137,10 @@ func handleDescribeLogDirs(ctx context.Context, r *Request, req *kmsg.DescribeLo
 		for _, p := range t.Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.TopicPartition{Topic: t.Topic, Partition: p})
 		}
+	}
+	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code // v3+; older versions get no directories
+		return
 	}
 	bresp, err := r.Server.Backend().DescribeLogDirs(ctx, breq)
 	if err != nil {
@@ -144,6 +172,10 @@ func handleDescribeClientQuotas(ctx context.Context, r *Request, req *kmsg.Descr
 	breq := &brokerop.DescribeClientQuotasReq{Strict: req.Strict}
 	for _, c := range req.Components {
 		breq.Components = append(breq.Components, brokerop.QuotaFilterComponent{EntityType: c.EntityType, MatchType: int8(c.MatchType), Match: c.Match})
+	}
+	if !r.authorizedCluster(ctx, acl.OpDescribeConfigs) {
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Message)
+		return
 	}
 	bresp, err := r.Server.Backend().DescribeClientQuotas(ctx, breq)
 	if err != nil {
@@ -192,7 +224,9 @@ func handleAlterClientQuotas(ctx context.Context, r *Request, req *kmsg.AlterCli
 	}
 	var bresp *brokerop.AlterClientQuotasResp
 	errCode := int16(0)
-	if len(breq.Entries) > 0 {
+	if !r.authorizedCluster(ctx, acl.OpAlterConfigs) {
+		errCode = kerr.ClusterAuthorizationFailed.Code
+	} else if len(breq.Entries) > 0 {
 		var err error
 		bresp, err = r.Server.Backend().AlterClientQuotas(ctx, breq)
 		if err != nil {

@@ -15,7 +15,8 @@ package gateway
 //     twice, RESOURCE_NOT_FOUND for deleting what does not exist.
 //   - A backend without the ops answers INVALID_REQUEST, as other
 //     admin APIs do; a backend that cannot be reached answers its retriable code.
-//   - Any principal may call them until ACLs exist (issue 17 item 3).
+//   - With authorization on (authz.go), Describe needs DESCRIBE and Alter ALTER on the
+//     cluster (CLUSTER_AUTHORIZATION_FAILED otherwise).
 
 import (
 	"context"
@@ -23,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -30,6 +32,10 @@ func handleDescribeUserScramCredentials(ctx context.Context, r *Request, req *km
 	var breq brokerop.DescribeUserScramCredentialsReq
 	for _, u := range req.Users {
 		breq.Users = append(breq.Users, u.Name)
+	}
+	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Message)
+		return
 	}
 	bresp, err := r.Server.Backend().DescribeUserScramCredentials(ctx, &breq)
 	if err != nil {
@@ -77,6 +83,14 @@ func handleAlterUserScramCredentials(ctx context.Context, r *Request, req *kmsg.
 		note(u.Name)
 		breq.Upsertions = append(breq.Upsertions, brokerop.ScramUpsertion{Name: u.Name, Mechanism: u.Mechanism,
 			Iterations: u.Iterations, Salt: u.Salt, SaltedPassword: u.SaltedPassword})
+	}
+	if !r.authorizedCluster(ctx, acl.OpAlter) {
+		for _, u := range users {
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = u, kerr.ClusterAuthorizationFailed.Code
+			resp.Results = append(resp.Results, res)
+		}
+		return
 	}
 	bresp, err := r.Server.Backend().AlterUserScramCredentials(ctx, &breq)
 	if err != nil {

@@ -45,6 +45,9 @@ func init() {
 		{Key: kmsg.SASLAuthenticate.Int16(), MinVersion: 0, MaxVersion: 2, Handle: handleSaslAuthenticate},
 		{Key: kmsg.DescribeUserSCRAMCredentials.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeUserScramCredentials)}, // api_scram.go
 		{Key: kmsg.AlterUserSCRAMCredentials.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleAlterUserScramCredentials)},
+		{Key: kmsg.DescribeACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleDescribeAcls)}, // api_acls.go
+		{Key: kmsg.CreateACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleCreateAcls)},
+		{Key: kmsg.DeleteACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleDeleteAcls)},
 	} {
 		Register(a)
 	}

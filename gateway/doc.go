@@ -47,7 +47,10 @@
 // RFC 5802/7677 with Kafka's nonce rule), re-authentication after Config.SASL.ReauthAfter
 // (KIP-368), and closes connections as Kafka does. Request.Principal gives the connection's
 // principal ("User:alice", "User:CN=alice,O=example" for a client certificate on SSL,
-// "User:ANONYMOUS"); nothing is authorized by it yet (ACLs are not implemented).
+// "User:ANONYMOUS"). With Config.Authorizer.Enabled every API authorizes that principal
+// with Kafka's ACLs (authz.go has the rules, package broker/acl the decision; each API's
+// file says what it asks for) and DescribeAcls/CreateAcls/DeleteAcls manage them
+// (api_acls.go).
 //
 // # Registering an API (contract for other files of this package)
 //
@@ -108,7 +111,8 @@
 // api_init_producer_id.go), SaslHandshake v0–1, SaslAuthenticate v0–2 (sasl.go),
 // DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go),
 // DeleteRecords v0–2, OffsetForLeaderEpoch v0–4, DescribeLogDirs v0–4, DescribeClientQuotas
-// v0–1, AlterClientQuotas v0–1 (api_records.go). Produce v0–v2 carry legacy message sets (magic 0/1):
+// v0–1, AlterClientQuotas v0–1 (api_records.go), DescribeAcls, CreateAcls and DeleteAcls v0–3
+// (api_acls.go). Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
 // broker stores v2 only). Fetch v0–v3 answer message sets: the gateway down-converts the
 // stored batches (magic 0 for v0/v1, magic 1 for v2/v3; kafkawire.DownConvert), so a client

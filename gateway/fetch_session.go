@@ -59,8 +59,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/kafkawire"
@@ -774,6 +776,12 @@ func incrementalFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest, f
 // fetchTargets reads targets (those without an errCode) from the backend and returns one
 // answer per target; a target not read carries its errCode and high watermark -1.
 func fetchTargets(ctx context.Context, r *Request, req *kmsg.FetchRequest, targets []fetchTarget) ([]brokerop.FetchPartitionResp, func()) {
+	authorized := r.authorizedFn(ctx)
+	for i := range targets {
+		if t := &targets[i]; t.errCode == 0 && t.name != "" && !authorized(acl.OpRead, acl.ResourceTopic, t.name) {
+			t.errCode = kerr.TopicAuthorizationFailed.Code
+		}
+	}
 	n := 0
 	for i := range targets {
 		if targets[i].errCode == 0 {

@@ -5,8 +5,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -23,7 +25,14 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 	if code != 0 {
 		return
 	}
+	// Authorization: DESCRIBE on the cluster lists every group; otherwise only the groups
+	// the principal may DESCRIBE.
+	authorized := r.authorizedFn(ctx)
+	all := authorized(acl.OpDescribe, acl.ResourceCluster, acl.ClusterName)
 	for _, g := range bresp.Groups {
+		if !all && !authorized(acl.OpDescribe, acl.ResourceGroup, g.Group) {
+			continue
+		}
 		rg := kmsg.NewListGroupsResponseGroup()
 		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.Group, g.ProtocolType, g.State, g.Type
 		resp.Groups = append(resp.Groups, rg)
@@ -34,20 +43,30 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 // with no error up to v5 and GROUP_ID_NOT_FOUND from v6, as in Kafka. Authorized operations
 // (v3+) are not computed (there are no ACLs): the field keeps Kafka's "not requested" value.
 func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
-	breq := &brokerop.DescribeGroupsReq{Groups: req.Groups}
-	bresp, code := groupCall(ctx, r, GroupBackend.DescribeGroups, breq)
-	if code == 0 && len(bresp.Groups) != len(req.Groups) {
-		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	// Authorization: DESCRIBE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
+	breq := &brokerop.DescribeGroupsReq{}
+	sentAt := groupsAllowed(ctx, r, acl.OpDescribe, req.Groups, &breq.Groups)
+	bresp, code := &brokerop.DescribeGroupsResp{}, int16(0)
+	if len(breq.Groups) > 0 {
+		bresp, code = groupCall(ctx, r, GroupBackend.DescribeGroups, breq)
+		if code == 0 && len(bresp.Groups) != len(breq.Groups) {
+			code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+		}
 	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = name
+		if sentAt[i] < 0 {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
 		if code != 0 {
 			rg.ErrorCode = code
 			resp.Groups = append(resp.Groups, rg)
 			continue
 		}
-		g := bresp.Groups[i]
+		g := bresp.Groups[sentAt[i]]
 		rg.ErrorCode, rg.State, rg.ProtocolType, rg.Protocol = g.ErrorCode, g.State, g.ProtocolType, g.Protocol
 		if req.Version >= 6 && g.ErrorCode == 0 && g.State == "Dead" {
 			rg.ErrorCode = errGroupIDNotFound
@@ -73,17 +92,40 @@ func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGro
 // (NON_EMPTY_GROUP), unknown groups are GROUP_ID_NOT_FOUND. Their committed offsets are deleted
 // durably before the answer.
 func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsRequest, resp *kmsg.DeleteGroupsResponse) {
-	breq := &brokerop.DeleteGroupsReq{Groups: req.Groups}
-	bresp, code := groupCall(ctx, r, GroupBackend.DeleteGroups, breq)
-	if code == 0 && len(bresp.Groups) != len(req.Groups) {
-		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	// Authorization: DELETE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
+	breq := &brokerop.DeleteGroupsReq{}
+	sentAt := groupsAllowed(ctx, r, acl.OpDelete, req.Groups, &breq.Groups)
+	bresp, code := &brokerop.DeleteGroupsResp{}, int16(0)
+	if len(breq.Groups) > 0 {
+		bresp, code = groupCall(ctx, r, GroupBackend.DeleteGroups, breq)
+		if code == 0 && len(bresp.Groups) != len(breq.Groups) {
+			code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+		}
 	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group, rg.ErrorCode = name, code
-		if code == 0 {
-			rg.ErrorCode = bresp.Groups[i].ErrorCode
+		switch {
+		case sentAt[i] < 0:
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case code == 0:
+			rg.ErrorCode = bresp.Groups[sentAt[i]].ErrorCode
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}
+}
+
+// groupsAllowed appends to sent the groups the principal may do op on and returns, for each
+// group, its index in sent (-1: refused).
+func groupsAllowed(ctx context.Context, r *Request, op acl.Operation, groups []string, sent *[]string) []int {
+	authorized := r.authorizedFn(ctx)
+	at := make([]int, len(groups))
+	for i, g := range groups {
+		at[i] = -1
+		if authorized(op, acl.ResourceGroup, g) {
+			at[i] = len(*sent)
+			*sent = append(*sent, g)
+		}
+	}
+	return at
 }

@@ -9,8 +9,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -21,6 +23,10 @@ func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordi
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		switch {
+		case req.CoordinatorType == 0 && !r.Authorized(ctx, acl.OpDescribe, acl.ResourceGroup, key):
+			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		case req.CoordinatorType == 1 && !r.Authorized(ctx, acl.OpDescribe, acl.ResourceTransactionalID, key):
+			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case req.CoordinatorType == 0 && groups:
 			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port
 			return c

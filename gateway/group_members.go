@@ -5,8 +5,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
@@ -16,6 +18,10 @@ import (
 // false: a static leader that rejoins a stable group is told the previous leader id instead
 // (see broker/group).
 func handleJoinGroup(ctx context.Context, r *Request, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse) {
+	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, req.MemberID
+		return
+	}
 	breq := &brokerop.JoinGroupReq{
 		Group:                req.Group,
 		MemberID:             req.MemberID,
@@ -57,6 +63,10 @@ func handleJoinGroup(ctx context.Context, r *Request, req *kmsg.JoinGroupRequest
 // handleSyncGroup serves SyncGroup (key 14), v0–5. Followers block until the leader's SyncGroup
 // arrives; v5 checks the protocol type and name against the group's.
 func handleSyncGroup(ctx context.Context, r *Request, req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) {
+	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+		resp.ErrorCode, resp.MemberAssignment = kerr.GroupAuthorizationFailed.Code, []byte{}
+		return
+	}
 	breq := &brokerop.SyncGroupReq{
 		Group:        req.Group,
 		MemberID:     req.MemberID,
@@ -85,6 +95,10 @@ func handleSyncGroup(ctx context.Context, r *Request, req *kmsg.SyncGroupRequest
 
 // handleHeartbeat serves Heartbeat (key 12), v0–4.
 func handleHeartbeat(ctx context.Context, r *Request, req *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) {
+	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	breq := &brokerop.HeartbeatReq{Group: req.Group, MemberID: req.MemberID, InstanceID: strOrEmpty(req.InstanceID), Generation: req.Generation}
 	bresp, code := groupCall(ctx, r, GroupBackend.Heartbeat, breq)
 	if code == 0 {
@@ -97,6 +111,10 @@ func handleHeartbeat(ctx context.Context, r *Request, req *kmsg.HeartbeatRequest
 // outcome as the top-level error; v3+ batch members (static members may leave by instance id)
 // with per-member errors.
 func handleLeaveGroup(ctx context.Context, r *Request, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
+	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	breq := &brokerop.LeaveGroupReq{Group: req.Group}
 	if req.Version < 3 {
 		breq.Members = []brokerop.LeaveGroupMember{{MemberID: req.MemberID}}

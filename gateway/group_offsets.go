@@ -5,8 +5,10 @@ package gateway
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -20,7 +22,17 @@ func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitR
 	if req.Version == 0 {
 		breq.MemberID, breq.Generation = "", -1
 	}
-	for _, t := range req.Topics {
+	// Authorization: READ on the group (else every partition is GROUP_AUTHORIZATION_FAILED)
+	// and READ on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED, not sent).
+	authorized := r.authorizedFn(ctx)
+	groupOK := authorized(acl.OpRead, acl.ResourceGroup, req.Group)
+	sentAt := make([]int, len(req.Topics)) // index in breq.Topics, -1 when not sent
+	for i, t := range req.Topics {
+		sentAt[i] = -1
+		if !groupOK || !authorized(acl.OpRead, acl.ResourceTopic, t.Topic) {
+			continue
+		}
+		sentAt[i] = len(breq.Topics)
 		bt := brokerop.OffsetCommitTopic{Topic: t.Topic}
 		for _, p := range t.Partitions {
 			epoch := p.LeaderEpoch
@@ -31,9 +43,13 @@ func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitR
 		}
 		breq.Topics = append(breq.Topics, bt)
 	}
-	bresp, code := groupCall(ctx, r, GroupBackend.OffsetCommit, breq)
-	if code == 0 && !sameShape(bresp, req) {
-		code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+	var bresp *brokerop.OffsetCommitResp
+	var code int16
+	if len(breq.Topics) > 0 || len(req.Topics) == 0 {
+		bresp, code = groupCall(ctx, r, GroupBackend.OffsetCommit, breq)
+		if code == 0 && !sameShape(bresp, breq) {
+			code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
+		}
 	}
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetCommitResponseTopic()
@@ -41,9 +57,15 @@ func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitR
 		for j, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode = code
-			if code == 0 {
-				rp.ErrorCode = bresp.Topics[i].Partitions[j].ErrorCode
+			switch {
+			case !groupOK:
+				rp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			case sentAt[i] < 0:
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case code != 0:
+				rp.ErrorCode = code
+			default:
+				rp.ErrorCode = bresp.Topics[sentAt[i]].Partitions[j].ErrorCode
 			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
@@ -51,7 +73,7 @@ func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitR
 	}
 }
 
-func sameShape(bresp *brokerop.OffsetCommitResp, req *kmsg.OffsetCommitRequest) bool {
+func sameShape(bresp *brokerop.OffsetCommitResp, req *brokerop.OffsetCommitReq) bool {
 	if len(bresp.Topics) != len(req.Topics) {
 		return false
 	}
@@ -65,10 +87,49 @@ func sameShape(bresp *brokerop.OffsetCommitResp, req *kmsg.OffsetCommitRequest) 
 
 // fetchGroupOffsets answers one group; topics nil means all.
 func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []brokerop.OffsetFetchTopic, requireStable bool) (*brokerop.OffsetFetchResp, int16) {
-	breq := &brokerop.OffsetFetchReq{Group: group, Topics: topics, RequireStable: requireStable}
-	bresp, code := groupCall(ctx, r, GroupBackend.OffsetFetch, breq)
-	if code == 0 && bresp.ErrorCode != 0 {
-		code = bresp.ErrorCode
+	// Authorization: DESCRIBE on the group (else GROUP_AUTHORIZATION_FAILED) and on each
+	// topic: a topic asked by name without it answers TOPIC_AUTHORIZATION_FAILED; all
+	// topics hides those without it.
+	authorized := r.authorizedFn(ctx)
+	var bresp *brokerop.OffsetFetchResp
+	var code int16
+	var denied []brokerop.OffsetFetchTopicResp
+	if !authorized(acl.OpDescribe, acl.ResourceGroup, group) {
+		code = kerr.GroupAuthorizationFailed.Code
+	} else {
+		sent := topics
+		if topics != nil {
+			sent = []brokerop.OffsetFetchTopic{}
+			for _, t := range topics {
+				if authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic) {
+					sent = append(sent, t)
+					continue
+				}
+				bt := brokerop.OffsetFetchTopicResp{Topic: t.Topic}
+				for _, p := range t.Partitions {
+					bt.Partitions = append(bt.Partitions, brokerop.OffsetFetchPartitionResp{Partition: p, Offset: -1, LeaderEpoch: -1, ErrorCode: kerr.TopicAuthorizationFailed.Code})
+				}
+				denied = append(denied, bt)
+			}
+		}
+		if topics == nil || len(sent) > 0 {
+			breq := &brokerop.OffsetFetchReq{Group: group, Topics: sent, RequireStable: requireStable}
+			bresp, code = groupCall(ctx, r, GroupBackend.OffsetFetch, breq)
+			if code == 0 && bresp.ErrorCode != 0 {
+				code = bresp.ErrorCode
+			}
+		} else {
+			bresp = &brokerop.OffsetFetchResp{}
+		}
+		if code == 0 {
+			kept := bresp.Topics[:0:0]
+			for _, t := range bresp.Topics {
+				if topics != nil || authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic) {
+					kept = append(kept, t)
+				}
+			}
+			bresp.Topics = append(kept, denied...)
+		}
 	}
 	if code != 0 {
 		// Answer each requested partition with the error (v0–1 have no group-level code).
@@ -144,8 +205,27 @@ func handleOffsetFetch(ctx context.Context, r *Request, req *kmsg.OffsetFetchReq
 // handleOffsetDelete serves OffsetDelete (key 47), v0. Offsets of topics the group's consumers
 // subscribe to are refused per partition with GROUP_SUBSCRIBED_TO_TOPIC.
 func handleOffsetDelete(ctx context.Context, r *Request, req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) {
+	// Authorization: DELETE on the group, READ on each topic (else its partitions are
+	// TOPIC_AUTHORIZATION_FAILED and are not sent).
+	authorized := r.authorizedFn(ctx)
+	if !authorized(acl.OpDelete, acl.ResourceGroup, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	breq := &brokerop.OffsetDeleteReq{Group: req.Group}
+	var denied []kmsg.OffsetDeleteResponseTopic
 	for _, t := range req.Topics {
+		if !authorized(acl.OpRead, acl.ResourceTopic, t.Topic) {
+			rt := kmsg.NewOffsetDeleteResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+				rp.Partition, rp.ErrorCode = p.Partition, kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			denied = append(denied, rt)
+			continue
+		}
 		bt := brokerop.OffsetDeleteTopic{Topic: t.Topic}
 		for _, p := range t.Partitions {
 			bt.Partitions = append(bt.Partitions, p.Partition)
@@ -170,4 +250,5 @@ func handleOffsetDelete(ctx context.Context, r *Request, req *kmsg.OffsetDeleteR
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
+	resp.Topics = append(resp.Topics, denied...)
 }

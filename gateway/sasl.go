@@ -67,7 +67,8 @@ const AnonymousPrincipal = "User:ANONYMOUS"
 type connState struct {
 	lis       listenerInfo
 	principal string
-	authed    bool // SASL authentication done (always true on non-SASL listeners)
+	host      string // the peer's IP address (ACL hosts)
+	authed    bool   // SASL authentication done (always true on non-SASL listeners)
 	user      string
 	mechName  string
 	mech      saslMech  // exchange in progress (after SaslHandshake)

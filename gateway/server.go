@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -51,6 +52,8 @@ type Config struct {
 	SASL SASLConfig
 	// Quotas configures client quota enforcement (quota.go).
 	Quotas QuotaConfig
+	// Authorizer turns ACL authorization on (authz.go; off by default).
+	Authorizer AuthorizerConfig
 	// Logger receives connection and request errors. Nil: discard.
 	Logger *slog.Logger
 }
@@ -81,6 +84,7 @@ type Server struct {
 
 	clock    clock.Clock                         // SASL session expiry
 	creds    credentials                         // SCRAM credential lookup (the backend's)
+	authz    *authorizer                         // ACLs (nil: authorization off)
 	authHook func(principal string, reauth bool) // tests: called on every successful authentication
 	// quotas enforces client byte-rate quotas (quota.go).
 	quotas *quotas
@@ -111,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.topics.backend = cfg.Backend
 	s.clock = clock.Or(cfg.SASL.Clock)
 	s.creds = backendCredentials(cfg.Backend)
+	s.authz = newAuthorizer(cfg.Authorizer, cfg.Backend)
 	for _, m := range cfg.SASL.Mechanisms {
 		if newMech(m, nil) == nil {
 			cancel()
@@ -301,7 +306,7 @@ const maxPipelined = 16
 // same order. Staged APIs (Produce) therefore overlap their slow part with the reading and
 // staging of the next request, while every answer still leaves in request order.
 func (s *Server) serve(c net.Conn, lis listenerInfo) error {
-	cs := &connState{lis: lis, principal: AnonymousPrincipal, authed: !lis.proto.SASL()}
+	cs := &connState{lis: lis, principal: AnonymousPrincipal, authed: !lis.proto.SASL(), host: remoteHost(c)}
 	if tc, ok := c.(*tls.Conn); ok {
 		// Handshake before the first frame, bounded, so that the principal of a client
 		// certificate is known and a plaintext client on a TLS port is closed at once.
@@ -553,4 +558,12 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 		p.mute = s.throttleFetch(ctx, quotaUser(cs.principal), h.ClientID, resp)
 	}
 	return p, nil
+}
+
+// remoteHost is the connection's peer IP address ("" when it has none).
+func remoteHost(c net.Conn) string {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return ""
 }

@@ -11,17 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
@@ -32,94 +28,29 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/stun"
 )
 
-// netns is an anonymous network namespace held open by a sleeping process.
-type netns struct {
-	name string
-	cmd  *exec.Cmd
-}
-
-func newNetns(t *testing.T, name string) *netns {
-	t.Helper()
-	cmd := exec.Command("unshare", "-n", "sleep", "3600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &netns{name: name, cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	self, _ := os.Readlink("/proc/self/ns/net")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if l, err := os.Readlink(n.nsPath()); err == nil && l != self {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("namespace %s did not appear", name)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	n.run(t, "ip", "link", "set", "lo", "up")
-	return n
-}
-
-func (n *netns) pid() string    { return strconv.Itoa(n.cmd.Process.Pid) }
-func (n *netns) nsPath() string { return "/proc/" + n.pid() + "/ns/net" }
-
-// run runs a command inside the namespace.
-func (n *netns) run(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command("nsenter", append([]string{"-t", n.pid(), "-n"}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %s: %v: %s", n.name, strings.Join(args, " "), err, out)
-	}
-}
-
-// do runs f on an OS thread switched into the namespace; sockets f creates live there for
-// good. The thread is never handed back to the scheduler: it exits with the goroutine.
-func (n *netns) do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // no Unlock: the thread dies with this goroutine
-		fd, err := unix.Open(n.nsPath(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
 // link joins a and b with a veth pair and gives each end an address.
-func link(t *testing.T, a *netns, aIf, aAddr string, b *netns, bIf, bAddr string) {
+func link(t *testing.T, a *cluster.Netns, aIf, aAddr string, b *cluster.Netns, bIf, bAddr string) {
 	t.Helper()
 	out, err := exec.Command("ip", "link", "add", aIf, "type", "veth", "peer", "name", bIf).CombinedOutput()
 	if err != nil {
 		t.Fatalf("veth %s-%s: %v: %s", aIf, bIf, err, out)
 	}
 	for _, e := range []struct {
-		ns        *netns
+		ns        *cluster.Netns
 		ifc, addr string
 	}{{a, aIf, aAddr}, {b, bIf, bAddr}} {
-		if out, err := exec.Command("ip", "link", "set", e.ifc, "netns", e.ns.pid()).CombinedOutput(); err != nil {
+		if out, err := exec.Command("ip", "link", "set", e.ifc, "netns", e.ns.Pid()).CombinedOutput(); err != nil {
 			t.Fatalf("move %s: %v: %s", e.ifc, err, out)
 		}
-		e.ns.run(t, "ip", "addr", "add", e.addr, "dev", e.ifc)
-		e.ns.run(t, "ip", "link", "set", e.ifc, "up")
+		e.ns.Run(t, "ip", "addr", "add", e.addr, "dev", e.ifc)
+		e.ns.Run(t, "ip", "link", "set", e.ifc, "up")
 	}
 }
 
-func natNode(t *testing.T, ns *netns, bind, relayURL, stunAddr string) (*relayPeer, *magicsock.Conn) {
+func natNode(t *testing.T, ns *cluster.Netns, bind, relayURL, stunAddr string) (*relayPeer, *magicsock.Conn) {
 	t.Helper()
 	var pc net.PacketConn
-	if err := ns.do(func() (err error) { pc, err = net.ListenPacket("udp4", bind); return }); err != nil {
+	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp4", bind); return }); err != nil {
 		t.Fatal(err)
 	}
 	sk := key.GenerateSecretKey()
@@ -127,7 +58,7 @@ func natNode(t *testing.T, ns *netns, bind, relayURL, stunAddr string) (*relayPe
 		SecretKey: sk, UDP: pc, HomeRelay: relayURL, STUNServers: []string{stunAddr},
 		DialRelay: func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error) {
 			var c *relay.Client
-			err := ns.do(func() (err error) { c, err = relayhttp.Dial(ctx, url, priv, relayhttp.Options{}); return })
+			err := ns.Do(func() (err error) { c, err = relayhttp.Dial(ctx, url, priv, relayhttp.Options{}); return })
 			return c, err
 		},
 	})
@@ -151,41 +82,41 @@ func TestRelayNATTopology(t *testing.T) {
 			t.Skip(msg)
 		}
 	}
-	inet := newNetns(t, "internet")
-	ra, rb := newNetns(t, "nat-a"), newNetns(t, "nat-b")
-	ha, hb := newNetns(t, "host-a"), newNetns(t, "host-b")
+	inet := cluster.NewNetns(t, "internet")
+	ra, rb := cluster.NewNetns(t, "nat-a"), cluster.NewNetns(t, "nat-b")
+	ha, hb := cluster.NewNetns(t, "host-a"), cluster.NewNetns(t, "host-b")
 	link(t, inet, "i-a", "100.64.1.1/24", ra, "ra-wan", "100.64.1.2/24")
 	link(t, inet, "i-b", "100.64.2.1/24", rb, "rb-wan", "100.64.2.2/24")
 	link(t, ra, "ra-lan", "10.0.1.1/24", ha, "ha-eth", "10.0.1.2/24")
 	link(t, rb, "rb-lan", "10.0.2.1/24", hb, "hb-eth", "10.0.2.2/24")
 	for _, r := range []struct {
-		ns       *netns
+		ns       *cluster.Netns
 		gw, wan  string
 		lanRange string
 	}{{ra, "100.64.1.1", "ra-wan", "10.0.1.0/24"}, {rb, "100.64.2.1", "rb-wan", "10.0.2.0/24"}} {
-		r.ns.run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-		r.ns.run(t, "ip", "route", "add", "default", "via", r.gw)
-		r.ns.run(t, "nft", "add table ip nat")
-		r.ns.run(t, "nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }")
-		r.ns.run(t, "nft", "add rule ip nat post ip saddr "+r.lanRange+" oifname "+r.wan+" masquerade")
+		r.ns.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+		r.ns.Run(t, "ip", "route", "add", "default", "via", r.gw)
+		r.ns.Run(t, "nft", "add table ip nat")
+		r.ns.Run(t, "nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }")
+		r.ns.Run(t, "nft", "add rule ip nat post ip saddr "+r.lanRange+" oifname "+r.wan+" masquerade")
 		// Like a home router, drop unsolicited inbound traffic. Dropping it before conntrack
 		// confirms the flow also keeps a peer's early ping from occupying the tuple our own
 		// outbound mapping needs (which would make masquerade pick another port).
-		r.ns.run(t, "nft", "add table ip filter")
-		r.ns.run(t, "nft", "add chain ip filter in { type filter hook input priority 0 ; }")
-		r.ns.run(t, "nft", "add rule ip filter in iifname "+r.wan+" ct state new drop")
+		r.ns.Run(t, "nft", "add table ip filter")
+		r.ns.Run(t, "nft", "add chain ip filter in { type filter hook input priority 0 ; }")
+		r.ns.Run(t, "nft", "add rule ip filter in iifname "+r.wan+" ct state new drop")
 	}
-	inet.run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	ha.run(t, "ip", "route", "add", "default", "via", "10.0.1.1")
-	hb.run(t, "ip", "route", "add", "default", "via", "10.0.2.1")
-	inet.run(t, "nft", "add table inet fw")
-	inet.run(t, "nft", "add chain inet fw filt { type filter hook forward priority 0 ; }")
+	inet.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	ha.Run(t, "ip", "route", "add", "default", "via", "10.0.1.1")
+	hb.Run(t, "ip", "route", "add", "default", "via", "10.0.2.1")
+	inet.Run(t, "nft", "add table inet fw")
+	inet.Run(t, "nft", "add chain inet fw filt { type filter hook forward priority 0 ; }")
 
 	// Relay and STUN on the public side.
 	srv := relayserver.New(relayserver.Config{})
 	var ln net.Listener
 	var spc net.PacketConn
-	if err := inet.do(func() (err error) {
+	if err := inet.Do(func() (err error) {
 		if ln, err = net.Listen("tcp4", "100.64.1.1:0"); err != nil {
 			return err
 		}
@@ -262,12 +193,12 @@ func TestRelayNATTopology(t *testing.T) {
 		}
 		switch written {
 		case total / 4:
-			inet.run(t, "nft", "add rule inet fw filt meta l4proto udp drop")
+			inet.Run(t, "nft", "add rule inet fw filt meta l4proto udp drop")
 			t.Log("UDP between the NATs blocked")
 			waitDirect(false)
 			t.Logf("fell back to the relay after %v", time.Since(start).Round(time.Millisecond))
 		case total / 2:
-			inet.run(t, "nft", "flush chain inet fw filt")
+			inet.Run(t, "nft", "flush chain inet fw filt")
 			t.Log("UDP unblocked")
 			waitDirect(true)
 			t.Log("direct again")

@@ -13,45 +13,243 @@ import (
 
 // ---- postcard codec, one encoder/decoder per struct ----
 
-// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
-func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i1 := range m.Entity {
-		b = m.Entity[i1].AppendPostcard(b)
+// AppendPostcard appends the postcard encoding of AclBinding to b.
+func (m *AclBinding) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.ResourceType))
+	b = postcard.AppendString(b, m.ResourceName)
+	b = append(b, byte(m.PatternType))
+	b = postcard.AppendString(b, m.Principal)
+	b = postcard.AppendString(b, m.Host)
+	b = append(b, byte(m.Operation))
+	b = append(b, byte(m.Permission))
+	return b
+}
+
+func (m *AclBinding) decode(d *postcard.Decoder) (err error) {
+	var x1 byte
+	if x1, err = d.Byte(); err != nil {
+		return err
 	}
-	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
-	for i2 := range m.Ops {
-		b = m.Ops[i2].AppendPostcard(b)
+	m.ResourceType = int8(x1)
+	if m.ResourceName, err = d.String(); err != nil {
+		return err
+	}
+	var x2 byte
+	if x2, err = d.Byte(); err != nil {
+		return err
+	}
+	m.PatternType = int8(x2)
+	if m.Principal, err = d.String(); err != nil {
+		return err
+	}
+	if m.Host, err = d.String(); err != nil {
+		return err
+	}
+	var x3 byte
+	if x3, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Operation = int8(x3)
+	var x4 byte
+	if x4, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Permission = int8(x4)
+	return nil
+}
+
+func (m *AclBinding) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ResourceName) + 5
+	n += 10
+	n += len(m.Principal) + 5
+	n += len(m.Host) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclDeleteResult to b.
+func (m *AclDeleteResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Deleted)))
+	for i5 := range m.Deleted {
+		b = m.Deleted[i5].AppendPostcard(b)
 	}
 	return b
 }
 
-func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
-	var n3 int
-	if n3, err = d.Len(); err != nil {
+func (m *AclDeleteResult) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	if n3 > 0 {
-		s4 := make([]QuotaEntityPart, n3)
-		for i5 := range s4 {
-			if err = s4[i5].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Entity = s4
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
 	}
 	var n6 int
 	if n6, err = d.Len(); err != nil {
 		return err
 	}
 	if n6 > 0 {
-		s7 := make([]QuotaOp, n6)
+		s7 := make([]AclBinding, n6)
 		for i8 := range s7 {
 			if err = s7[i8].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Ops = s7
+		m.Deleted = s7
+	}
+	return nil
+}
+
+func (m *AclDeleteResult) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i9 := range m.Deleted {
+		n += m.Deleted[i9].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclFilter to b.
+func (m *AclFilter) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.ResourceType))
+	b = postcard.AppendBool(b, m.HasResourceName)
+	b = postcard.AppendString(b, m.ResourceName)
+	b = append(b, byte(m.PatternType))
+	b = postcard.AppendBool(b, m.HasPrincipal)
+	b = postcard.AppendString(b, m.Principal)
+	b = postcard.AppendBool(b, m.HasHost)
+	b = postcard.AppendString(b, m.Host)
+	b = append(b, byte(m.Operation))
+	b = append(b, byte(m.Permission))
+	return b
+}
+
+func (m *AclFilter) decode(d *postcard.Decoder) (err error) {
+	var x10 byte
+	if x10, err = d.Byte(); err != nil {
+		return err
+	}
+	m.ResourceType = int8(x10)
+	if m.HasResourceName, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.ResourceName, err = d.String(); err != nil {
+		return err
+	}
+	var x11 byte
+	if x11, err = d.Byte(); err != nil {
+		return err
+	}
+	m.PatternType = int8(x11)
+	if m.HasPrincipal, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Principal, err = d.String(); err != nil {
+		return err
+	}
+	if m.HasHost, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Host, err = d.String(); err != nil {
+		return err
+	}
+	var x12 byte
+	if x12, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Operation = int8(x12)
+	var x13 byte
+	if x13, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Permission = int8(x13)
+	return nil
+}
+
+func (m *AclFilter) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.ResourceName) + 5
+	n += 10
+	n += 10
+	n += len(m.Principal) + 5
+	n += 10
+	n += len(m.Host) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AclResult to b.
+func (m *AclResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *AclResult) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *AclResult) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterClientQuotasEntry to b.
+func (m *AlterClientQuotasEntry) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+	for i14 := range m.Entity {
+		b = m.Entity[i14].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Ops)))
+	for i15 := range m.Ops {
+		b = m.Ops[i15].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
+	var n16 int
+	if n16, err = d.Len(); err != nil {
+		return err
+	}
+	if n16 > 0 {
+		s17 := make([]QuotaEntityPart, n16)
+		for i18 := range s17 {
+			if err = s17[i18].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s17
+	}
+	var n19 int
+	if n19, err = d.Len(); err != nil {
+		return err
+	}
+	if n19 > 0 {
+		s20 := make([]QuotaOp, n19)
+		for i21 := range s20 {
+			if err = s20[i21].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Ops = s20
 	}
 	return nil
 }
@@ -59,12 +257,12 @@ func (m *AlterClientQuotasEntry) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i9 := range m.Entity {
-		n += m.Entity[i9].sizeHint()
+	for i22 := range m.Entity {
+		n += m.Entity[i22].sizeHint()
 	}
 	n += 5
-	for i10 := range m.Ops {
-		n += m.Ops[i10].sizeHint()
+	for i23 := range m.Ops {
+		n += m.Ops[i23].sizeHint()
 	}
 	return n
 }
@@ -74,8 +272,8 @@ func (m *AlterClientQuotasEntryResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i11 := range m.Entity {
-		b = m.Entity[i11].AppendPostcard(b)
+	for i24 := range m.Entity {
+		b = m.Entity[i24].AppendPostcard(b)
 	}
 	return b
 }
@@ -87,18 +285,18 @@ func (m *AlterClientQuotasEntryResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n12 int
-	if n12, err = d.Len(); err != nil {
+	var n25 int
+	if n25, err = d.Len(); err != nil {
 		return err
 	}
-	if n12 > 0 {
-		s13 := make([]QuotaEntityPart, n12)
-		for i14 := range s13 {
-			if err = s13[i14].decode(d); err != nil {
+	if n25 > 0 {
+		s26 := make([]QuotaEntityPart, n25)
+		for i27 := range s26 {
+			if err = s26[i27].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s13
+		m.Entity = s26
 	}
 	return nil
 }
@@ -108,8 +306,8 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i15 := range m.Entity {
-		n += m.Entity[i15].sizeHint()
+	for i28 := range m.Entity {
+		n += m.Entity[i28].sizeHint()
 	}
 	return n
 }
@@ -117,26 +315,26 @@ func (m *AlterClientQuotasEntryResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasReq to b.
 func (m *AlterClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i16 := range m.Entries {
-		b = m.Entries[i16].AppendPostcard(b)
+	for i29 := range m.Entries {
+		b = m.Entries[i29].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n17 int
-	if n17, err = d.Len(); err != nil {
+	var n30 int
+	if n30, err = d.Len(); err != nil {
 		return err
 	}
-	if n17 > 0 {
-		s18 := make([]AlterClientQuotasEntry, n17)
-		for i19 := range s18 {
-			if err = s18[i19].decode(d); err != nil {
+	if n30 > 0 {
+		s31 := make([]AlterClientQuotasEntry, n30)
+		for i32 := range s31 {
+			if err = s31[i32].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s18
+		m.Entries = s31
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -147,8 +345,8 @@ func (m *AlterClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i20 := range m.Entries {
-		n += m.Entries[i20].sizeHint()
+	for i33 := range m.Entries {
+		n += m.Entries[i33].sizeHint()
 	}
 	n += 10
 	return n
@@ -157,25 +355,25 @@ func (m *AlterClientQuotasReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterClientQuotasResp to b.
 func (m *AlterClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i21 := range m.Entries {
-		b = m.Entries[i21].AppendPostcard(b)
+	for i34 := range m.Entries {
+		b = m.Entries[i34].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
-	var n22 int
-	if n22, err = d.Len(); err != nil {
+	var n35 int
+	if n35, err = d.Len(); err != nil {
 		return err
 	}
-	if n22 > 0 {
-		s23 := make([]AlterClientQuotasEntryResp, n22)
-		for i24 := range s23 {
-			if err = s23[i24].decode(d); err != nil {
+	if n35 > 0 {
+		s36 := make([]AlterClientQuotasEntryResp, n35)
+		for i37 := range s36 {
+			if err = s36[i37].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s23
+		m.Entries = s36
 	}
 	return nil
 }
@@ -183,8 +381,8 @@ func (m *AlterClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterClientQuotasResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i25 := range m.Entries {
-		n += m.Entries[i25].sizeHint()
+	for i38 := range m.Entries {
+		n += m.Entries[i38].sizeHint()
 	}
 	return n
 }
@@ -205,16 +403,16 @@ func (m *AlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some26 bool
-	if some26, err = d.Option(); err != nil {
+	var some39 bool
+	if some39, err = d.Option(); err != nil {
 		return err
 	}
-	if some26 {
-		p27 := new(string)
-		if (*p27), err = d.String(); err != nil {
+	if some39 {
+		p40 := new(string)
+		if (*p40), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p27
+		m.Value = p40
 	}
 	return nil
 }
@@ -232,26 +430,26 @@ func (m *AlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsReq to b.
 func (m *AlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i28 := range m.Resources {
-		b = m.Resources[i28].AppendPostcard(b)
+	for i41 := range m.Resources {
+		b = m.Resources[i41].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n29 int
-	if n29, err = d.Len(); err != nil {
+	var n42 int
+	if n42, err = d.Len(); err != nil {
 		return err
 	}
-	if n29 > 0 {
-		s30 := make([]AlterConfigsResource, n29)
-		for i31 := range s30 {
-			if err = s30[i31].decode(d); err != nil {
+	if n42 > 0 {
+		s43 := make([]AlterConfigsResource, n42)
+		for i44 := range s43 {
+			if err = s43[i44].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s30
+		m.Resources = s43
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -262,8 +460,8 @@ func (m *AlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i32 := range m.Resources {
-		n += m.Resources[i32].sizeHint()
+	for i45 := range m.Resources {
+		n += m.Resources[i45].sizeHint()
 	}
 	n += 10
 	return n
@@ -274,33 +472,33 @@ func (m *AlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i33 := range m.Configs {
-		b = m.Configs[i33].AppendPostcard(b)
+	for i46 := range m.Configs {
+		b = m.Configs[i46].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x34 byte
-	if x34, err = d.Byte(); err != nil {
+	var x47 byte
+	if x47, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x34)
+	m.Type = int8(x47)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n35 int
-	if n35, err = d.Len(); err != nil {
+	var n48 int
+	if n48, err = d.Len(); err != nil {
 		return err
 	}
-	if n35 > 0 {
-		s36 := make([]AlterConfig, n35)
-		for i37 := range s36 {
-			if err = s36[i37].decode(d); err != nil {
+	if n48 > 0 {
+		s49 := make([]AlterConfig, n48)
+		for i50 := range s49 {
+			if err = s49[i50].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s36
+		m.Configs = s49
 	}
 	return nil
 }
@@ -310,8 +508,8 @@ func (m *AlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i38 := range m.Configs {
-		n += m.Configs[i38].sizeHint()
+	for i51 := range m.Configs {
+		n += m.Configs[i51].sizeHint()
 	}
 	return n
 }
@@ -326,11 +524,11 @@ func (m *AlterConfigsResourceResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *AlterConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x39 byte
-	if x39, err = d.Byte(); err != nil {
+	var x52 byte
+	if x52, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x39)
+	m.Type = int8(x52)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -355,25 +553,25 @@ func (m *AlterConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterConfigsResp to b.
 func (m *AlterConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i40 := range m.Resources {
-		b = m.Resources[i40].AppendPostcard(b)
+	for i53 := range m.Resources {
+		b = m.Resources[i53].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n41 int
-	if n41, err = d.Len(); err != nil {
+	var n54 int
+	if n54, err = d.Len(); err != nil {
 		return err
 	}
-	if n41 > 0 {
-		s42 := make([]AlterConfigsResourceResp, n41)
-		for i43 := range s42 {
-			if err = s42[i43].decode(d); err != nil {
+	if n54 > 0 {
+		s55 := make([]AlterConfigsResourceResp, n54)
+		for i56 := range s55 {
+			if err = s55[i56].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s42
+		m.Resources = s55
 	}
 	return nil
 }
@@ -381,8 +579,8 @@ func (m *AlterConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *AlterConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i44 := range m.Resources {
-		n += m.Resources[i44].sizeHint()
+	for i57 := range m.Resources {
+		n += m.Resources[i57].sizeHint()
 	}
 	return n
 }
@@ -390,42 +588,42 @@ func (m *AlterConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i45 := range m.Deletions {
-		b = m.Deletions[i45].AppendPostcard(b)
+	for i58 := range m.Deletions {
+		b = m.Deletions[i58].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i46 := range m.Upsertions {
-		b = m.Upsertions[i46].AppendPostcard(b)
+	for i59 := range m.Upsertions {
+		b = m.Upsertions[i59].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n47 int
-	if n47, err = d.Len(); err != nil {
+	var n60 int
+	if n60, err = d.Len(); err != nil {
 		return err
 	}
-	if n47 > 0 {
-		s48 := make([]ScramDeletion, n47)
-		for i49 := range s48 {
-			if err = s48[i49].decode(d); err != nil {
+	if n60 > 0 {
+		s61 := make([]ScramDeletion, n60)
+		for i62 := range s61 {
+			if err = s61[i62].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s48
+		m.Deletions = s61
 	}
-	var n50 int
-	if n50, err = d.Len(); err != nil {
+	var n63 int
+	if n63, err = d.Len(); err != nil {
 		return err
 	}
-	if n50 > 0 {
-		s51 := make([]ScramUpsertion, n50)
-		for i52 := range s51 {
-			if err = s51[i52].decode(d); err != nil {
+	if n63 > 0 {
+		s64 := make([]ScramUpsertion, n63)
+		for i65 := range s64 {
+			if err = s64[i65].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s51
+		m.Upsertions = s64
 	}
 	return nil
 }
@@ -433,12 +631,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i53 := range m.Deletions {
-		n += m.Deletions[i53].sizeHint()
+	for i66 := range m.Deletions {
+		n += m.Deletions[i66].sizeHint()
 	}
 	n += 5
-	for i54 := range m.Upsertions {
-		n += m.Upsertions[i54].sizeHint()
+	for i67 := range m.Upsertions {
+		n += m.Upsertions[i67].sizeHint()
 	}
 	return n
 }
@@ -446,25 +644,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i55 := range m.Results {
-		b = m.Results[i55].AppendPostcard(b)
+	for i68 := range m.Results {
+		b = m.Results[i68].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n56 int
-	if n56, err = d.Len(); err != nil {
+	var n69 int
+	if n69, err = d.Len(); err != nil {
 		return err
 	}
-	if n56 > 0 {
-		s57 := make([]ScramAlterResult, n56)
-		for i58 := range s57 {
-			if err = s57[i58].decode(d); err != nil {
+	if n69 > 0 {
+		s70 := make([]ScramAlterResult, n69)
+		for i71 := range s70 {
+			if err = s70[i71].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s57
+		m.Results = s70
 	}
 	return nil
 }
@@ -472,8 +670,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i59 := range m.Results {
-		n += m.Results[i59].sizeHint()
+	for i72 := range m.Results {
+		n += m.Results[i72].sizeHint()
 	}
 	return n
 }
@@ -660,8 +858,13 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
+<<<<<<< HEAD
 	for i70 := range m.Synonyms {
 		b = m.Synonyms[i70].AppendPostcard(b)
+=======
+	for i73 := range m.Synonyms {
+		b = m.Synonyms[i73].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -672,6 +875,7 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var some71 bool
 	if some71, err = d.Option(); err != nil {
 		return err
@@ -682,6 +886,18 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 			return err
 		}
 		m.Value = p72
+=======
+	var some74 bool
+	if some74, err = d.Option(); err != nil {
+		return err
+	}
+	if some74 {
+		p75 := new(string)
+		if (*p75), err = d.String(); err != nil {
+			return err
+		}
+		m.Value = p75
+>>>>>>> main
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -689,6 +905,7 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x73 byte
 	if x73, err = d.Byte(); err != nil {
 		return err
@@ -715,6 +932,34 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 		return err
 	}
 	m.ConfigType = int8(x77)
+=======
+	var x76 byte
+	if x76, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Source = int8(x76)
+	if m.IsSensitive, err = d.Bool(); err != nil {
+		return err
+	}
+	var n77 int
+	if n77, err = d.Len(); err != nil {
+		return err
+	}
+	if n77 > 0 {
+		s78 := make([]ConfigSynonym, n77)
+		for i79 := range s78 {
+			if err = s78[i79].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Synonyms = s78
+	}
+	var x80 byte
+	if x80, err = d.Byte(); err != nil {
+		return err
+	}
+	m.ConfigType = int8(x80)
+>>>>>>> main
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -733,8 +978,13 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i78 := range m.Synonyms {
 		n += m.Synonyms[i78].sizeHint()
+=======
+	for i81 := range m.Synonyms {
+		n += m.Synonyms[i81].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -758,6 +1008,7 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var some79 bool
 	if some79, err = d.Option(); err != nil {
 		return err
@@ -774,6 +1025,24 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 		return err
 	}
 	m.Source = int8(x81)
+=======
+	var some82 bool
+	if some82, err = d.Option(); err != nil {
+		return err
+	}
+	if some82 {
+		p83 := new(string)
+		if (*p83), err = d.String(); err != nil {
+			return err
+		}
+		m.Value = p83
+	}
+	var x84 byte
+	if x84, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Source = int8(x84)
+>>>>>>> main
 	return nil
 }
 
@@ -788,17 +1057,93 @@ func (m *ConfigSynonym) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of CreateAclsReq to b.
+func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
+	for i85 := range m.Creations {
+		b = m.Creations[i85].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
+	var n86 int
+	if n86, err = d.Len(); err != nil {
+		return err
+	}
+	if n86 > 0 {
+		s87 := make([]AclBinding, n86)
+		for i88 := range s87 {
+			if err = s87[i88].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Creations = s87
+	}
+	return nil
+}
+
+func (m *CreateAclsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i89 := range m.Creations {
+		n += m.Creations[i89].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of CreateAclsResp to b.
+func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i90 := range m.Results {
+		b = m.Results[i90].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
+	var n91 int
+	if n91, err = d.Len(); err != nil {
+		return err
+	}
+	if n91 > 0 {
+		s92 := make([]AclResult, n91)
+		for i93 := range s92 {
+			if err = s92[i93].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s92
+	}
+	return nil
+}
+
+func (m *CreateAclsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i94 := range m.Results {
+		n += m.Results[i94].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i82 := range m.Topics {
 		b = m.Topics[i82].AppendPostcard(b)
+=======
+	for i95 := range m.Topics {
+		b = m.Topics[i95].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n83 int
 	if n83, err = d.Len(); err != nil {
 		return err
@@ -811,6 +1156,20 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s84
+=======
+	var n96 int
+	if n96, err = d.Len(); err != nil {
+		return err
+	}
+	if n96 > 0 {
+		s97 := make([]CreatePartitionsTopic, n96)
+		for i98 := range s97 {
+			if err = s97[i98].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s97
+>>>>>>> main
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -821,8 +1180,13 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i86 := range m.Topics {
 		n += m.Topics[i86].sizeHint()
+=======
+	for i99 := range m.Topics {
+		n += m.Topics[i99].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -831,13 +1195,19 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i87 := range m.Topics {
 		b = m.Topics[i87].AppendPostcard(b)
+=======
+	for i100 := range m.Topics {
+		b = m.Topics[i100].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n88 int
 	if n88, err = d.Len(); err != nil {
 		return err
@@ -850,6 +1220,20 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s89
+=======
+	var n101 int
+	if n101, err = d.Len(); err != nil {
+		return err
+	}
+	if n101 > 0 {
+		s102 := make([]CreatePartitionsTopicResp, n101)
+		for i103 := range s102 {
+			if err = s102[i103].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s102
+>>>>>>> main
 	}
 	return nil
 }
@@ -857,8 +1241,13 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i91 := range m.Topics {
 		n += m.Topics[i91].sizeHint()
+=======
+	for i104 := range m.Topics {
+		n += m.Topics[i104].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -868,10 +1257,17 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
+<<<<<<< HEAD
 	for i92 := range m.Assignments {
 		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i92])))
 		for i93 := range m.Assignments[i92] {
 			b = postcard.AppendZigzag(b, int64(m.Assignments[i92][i93]))
+=======
+	for i105 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i105])))
+		for i106 := range m.Assignments[i105] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i105][i106]))
+>>>>>>> main
 		}
 	}
 	return b
@@ -884,6 +1280,7 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n94 int
 	if n94, err = d.Len(); err != nil {
 		return err
@@ -906,6 +1303,30 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Assignments = s95
+=======
+	var n107 int
+	if n107, err = d.Len(); err != nil {
+		return err
+	}
+	if n107 > 0 {
+		s108 := make([][]int32, n107)
+		for i109 := range s108 {
+			var n110 int
+			if n110, err = d.Len(); err != nil {
+				return err
+			}
+			if n110 > 0 {
+				s111 := make([]int32, n110)
+				for i112 := range s111 {
+					if s111[i112], err = d.I32(); err != nil {
+						return err
+					}
+				}
+				s108[i109] = s111
+			}
+		}
+		m.Assignments = s108
+>>>>>>> main
 	}
 	return nil
 }
@@ -915,9 +1336,15 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i100 := range m.Assignments {
 		n += 5
 		n += 10 * len(m.Assignments[i100])
+=======
+	for i113 := range m.Assignments {
+		n += 5
+		n += 10 * len(m.Assignments[i113])
+>>>>>>> main
 	}
 	return n
 }
@@ -957,9 +1384,15 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
+<<<<<<< HEAD
 	for _, k101 := range slices.Sorted(maps.Keys(m.Configs)) {
 		b = postcard.AppendString(b, k101)
 		b = postcard.AppendString(b, m.Configs[k101])
+=======
+	for _, k114 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k114)
+		b = postcard.AppendString(b, m.Configs[k114])
+>>>>>>> main
 	}
 	return b
 }
@@ -974,6 +1407,7 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n102 int
 	if n102, err = d.Len(); err != nil {
 		return err
@@ -992,6 +1426,26 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 			m103[k104] = v105
 		}
 		m.Configs = m103
+=======
+	var n115 int
+	if n115, err = d.Len(); err != nil {
+		return err
+	}
+	if n115 > 0 {
+		m116 := make(map[string]string, n115)
+		for range n115 {
+			var k117 string
+			var v118 string
+			if k117, err = d.String(); err != nil {
+				return err
+			}
+			if v118, err = d.String(); err != nil {
+				return err
+			}
+			m116[k117] = v118
+		}
+		m.Configs = m116
+>>>>>>> main
 	}
 	return nil
 }
@@ -1014,8 +1468,13 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
+<<<<<<< HEAD
 	for i106 := range m.Configs {
 		b = m.Configs[i106].AppendPostcard(b)
+=======
+	for i119 := range m.Configs {
+		b = m.Configs[i119].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -1030,17 +1489,26 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x107 []byte
 	if x107, err = d.Take(16); err != nil {
 		return err
 	}
 	copy(m.TopicID[:], x107)
+=======
+	var x120 []byte
+	if x120, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x120)
+>>>>>>> main
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n108 int
 	if n108, err = d.Len(); err != nil {
 		return err
@@ -1053,6 +1521,20 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Configs = s109
+=======
+	var n121 int
+	if n121, err = d.Len(); err != nil {
+		return err
+	}
+	if n121 > 0 {
+		s122 := make([]ConfigEntry, n121)
+		for i123 := range s122 {
+			if err = s122[i123].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Configs = s122
+>>>>>>> main
 	}
 	return nil
 }
@@ -1066,8 +1548,13 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i111 := range m.Configs {
 		n += m.Configs[i111].sizeHint()
+=======
+	for i124 := range m.Configs {
+		n += m.Configs[i124].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1075,14 +1562,20 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i112 := range m.Topics {
 		b = m.Topics[i112].AppendPostcard(b)
+=======
+	for i125 := range m.Topics {
+		b = m.Topics[i125].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n113 int
 	if n113, err = d.Len(); err != nil {
 		return err
@@ -1095,6 +1588,20 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s114
+=======
+	var n126 int
+	if n126, err = d.Len(); err != nil {
+		return err
+	}
+	if n126 > 0 {
+		s127 := make([]CreateTopic, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s127
+>>>>>>> main
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1105,8 +1612,13 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i116 := range m.Topics {
 		n += m.Topics[i116].sizeHint()
+=======
+	for i129 := range m.Topics {
+		n += m.Topics[i129].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -1115,13 +1627,19 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i117 := range m.Topics {
 		b = m.Topics[i117].AppendPostcard(b)
+=======
+	for i130 := range m.Topics {
+		b = m.Topics[i130].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n118 int
 	if n118, err = d.Len(); err != nil {
 		return err
@@ -1134,6 +1652,20 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s119
+=======
+	var n131 int
+	if n131, err = d.Len(); err != nil {
+		return err
+	}
+	if n131 > 0 {
+		s132 := make([]CreateTopicResp, n131)
+		for i133 := range s132 {
+			if err = s132[i133].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s132
+>>>>>>> main
 	}
 	return nil
 }
@@ -1141,8 +1673,83 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i121 := range m.Topics {
 		n += m.Topics[i121].sizeHint()
+=======
+	for i134 := range m.Topics {
+		n += m.Topics[i134].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
+func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
+	for i135 := range m.Filters {
+		b = m.Filters[i135].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
+		return err
+	}
+	if n136 > 0 {
+		s137 := make([]AclFilter, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Filters = s137
+	}
+	return nil
+}
+
+func (m *DeleteAclsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i139 := range m.Filters {
+		n += m.Filters[i139].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
+func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
+	for i140 := range m.Results {
+		b = m.Results[i140].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
+		return err
+	}
+	if n141 > 0 {
+		s142 := make([]AclDeleteResult, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Results = s142
+	}
+	return nil
+}
+
+func (m *DeleteAclsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i144 := range m.Results {
+		n += m.Results[i144].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1150,13 +1757,19 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+<<<<<<< HEAD
 	for i122 := range m.Groups {
 		b = postcard.AppendString(b, m.Groups[i122])
+=======
+	for i145 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i145])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n123 int
 	if n123, err = d.Len(); err != nil {
 		return err
@@ -1169,6 +1782,20 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Groups = s124
+=======
+	var n146 int
+	if n146, err = d.Len(); err != nil {
+		return err
+	}
+	if n146 > 0 {
+		s147 := make([]string, n146)
+		for i148 := range s147 {
+			if s147[i148], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Groups = s147
+>>>>>>> main
 	}
 	return nil
 }
@@ -1176,8 +1803,13 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i126 := range m.Groups {
 		n += len(m.Groups[i126]) + 5
+=======
+	for i149 := range m.Groups {
+		n += len(m.Groups[i149]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -1185,13 +1817,19 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+<<<<<<< HEAD
 	for i127 := range m.Groups {
 		b = m.Groups[i127].AppendPostcard(b)
+=======
+	for i150 := range m.Groups {
+		b = m.Groups[i150].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n128 int
 	if n128, err = d.Len(); err != nil {
 		return err
@@ -1204,6 +1842,20 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Groups = s129
+=======
+	var n151 int
+	if n151, err = d.Len(); err != nil {
+		return err
+	}
+	if n151 > 0 {
+		s152 := make([]DeletedGroup, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s152
+>>>>>>> main
 	}
 	return nil
 }
@@ -1211,8 +1863,13 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i131 := range m.Groups {
 		n += m.Groups[i131].sizeHint()
+=======
+	for i154 := range m.Groups {
+		n += m.Groups[i154].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1284,8 +1941,13 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i132 := range m.Partitions {
 		b = m.Partitions[i132].AppendPostcard(b)
+=======
+	for i155 := range m.Partitions {
+		b = m.Partitions[i155].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -1294,6 +1956,7 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n133 int
 	if n133, err = d.Len(); err != nil {
 		return err
@@ -1306,6 +1969,20 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s134
+=======
+	var n156 int
+	if n156, err = d.Len(); err != nil {
+		return err
+	}
+	if n156 > 0 {
+		s157 := make([]DeleteRecordsPartition, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s157
+>>>>>>> main
 	}
 	return nil
 }
@@ -1314,8 +1991,13 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i136 := range m.Partitions {
 		n += m.Partitions[i136].sizeHint()
+=======
+	for i159 := range m.Partitions {
+		n += m.Partitions[i159].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1323,13 +2005,19 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i137 := range m.Partitions {
 		b = m.Partitions[i137].AppendPostcard(b)
+=======
+	for i160 := range m.Partitions {
+		b = m.Partitions[i160].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n138 int
 	if n138, err = d.Len(); err != nil {
 		return err
@@ -1342,6 +2030,20 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s139
+=======
+	var n161 int
+	if n161, err = d.Len(); err != nil {
+		return err
+	}
+	if n161 > 0 {
+		s162 := make([]DeleteRecordsPartitionResp, n161)
+		for i163 := range s162 {
+			if err = s162[i163].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s162
+>>>>>>> main
 	}
 	return nil
 }
@@ -1349,8 +2051,13 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i141 := range m.Partitions {
 		n += m.Partitions[i141].sizeHint()
+=======
+	for i164 := range m.Partitions {
+		n += m.Partitions[i164].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1370,11 +2077,19 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x142 []byte
 	if x142, err = d.Take(16); err != nil {
 		return err
 	}
 	copy(m.TopicID[:], x142)
+=======
+	var x165 []byte
+	if x165, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x165)
+>>>>>>> main
 	return nil
 }
 
@@ -1389,13 +2104,19 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i143 := range m.Topics {
 		b = postcard.AppendString(b, m.Topics[i143])
+=======
+	for i166 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i166])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n144 int
 	if n144, err = d.Len(); err != nil {
 		return err
@@ -1408,6 +2129,20 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s145
+=======
+	var n167 int
+	if n167, err = d.Len(); err != nil {
+		return err
+	}
+	if n167 > 0 {
+		s168 := make([]string, n167)
+		for i169 := range s168 {
+			if s168[i169], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s168
+>>>>>>> main
 	}
 	return nil
 }
@@ -1415,8 +2150,13 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i147 := range m.Topics {
 		n += len(m.Topics[i147]) + 5
+=======
+	for i170 := range m.Topics {
+		n += len(m.Topics[i170]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -1424,13 +2164,19 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i148 := range m.Topics {
 		b = m.Topics[i148].AppendPostcard(b)
+=======
+	for i171 := range m.Topics {
+		b = m.Topics[i171].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n149 int
 	if n149, err = d.Len(); err != nil {
 		return err
@@ -1443,6 +2189,20 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s150
+=======
+	var n172 int
+	if n172, err = d.Len(); err != nil {
+		return err
+	}
+	if n172 > 0 {
+		s173 := make([]DeleteTopicResp, n172)
+		for i174 := range s173 {
+			if err = s173[i174].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s173
+>>>>>>> main
 	}
 	return nil
 }
@@ -1450,8 +2210,13 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i152 := range m.Topics {
 		n += m.Topics[i152].sizeHint()
+=======
+	for i175 := range m.Topics {
+		n += m.Topics[i175].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1480,17 +2245,87 @@ func (m *DeletedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of DescribeAclsReq to b.
+func (m *DescribeAclsReq) AppendPostcard(b []byte) []byte {
+	b = m.Filter.AppendPostcard(b)
+	return b
+}
+
+func (m *DescribeAclsReq) decode(d *postcard.Decoder) (err error) {
+	if err = m.Filter.decode(d); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *DescribeAclsReq) sizeHint() int {
+	n := 0
+	n += m.Filter.sizeHint()
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeAclsResp to b.
+func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
+	for i176 := range m.Bindings {
+		b = m.Bindings[i176].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n177 int
+	if n177, err = d.Len(); err != nil {
+		return err
+	}
+	if n177 > 0 {
+		s178 := make([]AclBinding, n177)
+		for i179 := range s178 {
+			if err = s178[i179].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Bindings = s178
+	}
+	return nil
+}
+
+func (m *DescribeAclsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i180 := range m.Bindings {
+		n += m.Bindings[i180].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
+<<<<<<< HEAD
 	for i153 := range m.Components {
 		b = m.Components[i153].AppendPostcard(b)
+=======
+	for i181 := range m.Components {
+		b = m.Components[i181].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n154 int
 	if n154, err = d.Len(); err != nil {
 		return err
@@ -1503,6 +2338,20 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Components = s155
+=======
+	var n182 int
+	if n182, err = d.Len(); err != nil {
+		return err
+	}
+	if n182 > 0 {
+		s183 := make([]QuotaFilterComponent, n182)
+		for i184 := range s183 {
+			if err = s183[i184].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Components = s183
+>>>>>>> main
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -1513,8 +2362,13 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i157 := range m.Components {
 		n += m.Components[i157].sizeHint()
+=======
+	for i185 := range m.Components {
+		n += m.Components[i185].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -1525,8 +2379,13 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
+<<<<<<< HEAD
 	for i158 := range m.Entries {
 		b = m.Entries[i158].AppendPostcard(b)
+=======
+	for i186 := range m.Entries {
+		b = m.Entries[i186].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -1538,6 +2397,7 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n159 int
 	if n159, err = d.Len(); err != nil {
 		return err
@@ -1550,6 +2410,20 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Entries = s160
+=======
+	var n187 int
+	if n187, err = d.Len(); err != nil {
+		return err
+	}
+	if n187 > 0 {
+		s188 := make([]QuotaEntry, n187)
+		for i189 := range s188 {
+			if err = s188[i189].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entries = s188
+>>>>>>> main
 	}
 	return nil
 }
@@ -1559,8 +2433,13 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
+<<<<<<< HEAD
 	for i162 := range m.Entries {
 		n += m.Entries[i162].sizeHint()
+=======
+	for i190 := range m.Entries {
+		n += m.Entries[i190].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1586,8 +2465,13 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
+<<<<<<< HEAD
 	for i163 := range m.Brokers {
 		b = m.Brokers[i163].AppendPostcard(b)
+=======
+	for i191 := range m.Brokers {
+		b = m.Brokers[i191].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -1605,6 +2489,7 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n164 int
 	if n164, err = d.Len(); err != nil {
 		return err
@@ -1617,6 +2502,20 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Brokers = s165
+=======
+	var n192 int
+	if n192, err = d.Len(); err != nil {
+		return err
+	}
+	if n192 > 0 {
+		s193 := make([]BrokerInfo, n192)
+		for i194 := range s193 {
+			if err = s193[i194].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Brokers = s193
+>>>>>>> main
 	}
 	return nil
 }
@@ -1628,8 +2527,13 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i167 := range m.Brokers {
 		n += m.Brokers[i167].sizeHint()
+=======
+	for i195 := range m.Brokers {
+		n += m.Brokers[i195].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1637,8 +2541,13 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
+<<<<<<< HEAD
 	for i168 := range m.Resources {
 		b = m.Resources[i168].AppendPostcard(b)
+=======
+	for i196 := range m.Resources {
+		b = m.Resources[i196].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1646,6 +2555,7 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n169 int
 	if n169, err = d.Len(); err != nil {
 		return err
@@ -1658,6 +2568,20 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Resources = s170
+=======
+	var n197 int
+	if n197, err = d.Len(); err != nil {
+		return err
+	}
+	if n197 > 0 {
+		s198 := make([]DescribeConfigsResource, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Resources = s198
+>>>>>>> main
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -1671,8 +2595,13 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i172 := range m.Resources {
 		n += m.Resources[i172].sizeHint()
+=======
+	for i200 := range m.Resources {
+		n += m.Resources[i200].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	n += 10
@@ -1684,13 +2613,19 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
+<<<<<<< HEAD
 	for i173 := range m.ConfigNames {
 		b = postcard.AppendString(b, m.ConfigNames[i173])
+=======
+	for i201 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i201])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var x174 byte
 	if x174, err = d.Byte(); err != nil {
 		return err
@@ -1711,6 +2646,28 @@ func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.ConfigNames = s176
+=======
+	var x202 byte
+	if x202, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Type = int8(x202)
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n203 int
+	if n203, err = d.Len(); err != nil {
+		return err
+	}
+	if n203 > 0 {
+		s204 := make([]string, n203)
+		for i205 := range s204 {
+			if s204[i205], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.ConfigNames = s204
+>>>>>>> main
 	}
 	return nil
 }
@@ -1720,8 +2677,13 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
+<<<<<<< HEAD
 	for i178 := range m.ConfigNames {
 		n += len(m.ConfigNames[i178]) + 5
+=======
+	for i206 := range m.ConfigNames {
+		n += len(m.ConfigNames[i206]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -1733,18 +2695,31 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
+<<<<<<< HEAD
 	for i179 := range m.Configs {
 		b = m.Configs[i179].AppendPostcard(b)
+=======
+	for i207 := range m.Configs {
+		b = m.Configs[i207].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var x180 byte
 	if x180, err = d.Byte(); err != nil {
 		return err
 	}
 	m.Type = int8(x180)
+=======
+	var x208 byte
+	if x208, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Type = int8(x208)
+>>>>>>> main
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -1754,6 +2729,7 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n181 int
 	if n181, err = d.Len(); err != nil {
 		return err
@@ -1766,6 +2742,20 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Configs = s182
+=======
+	var n209 int
+	if n209, err = d.Len(); err != nil {
+		return err
+	}
+	if n209 > 0 {
+		s210 := make([]ConfigEntry, n209)
+		for i211 := range s210 {
+			if err = s210[i211].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Configs = s210
+>>>>>>> main
 	}
 	return nil
 }
@@ -1777,8 +2767,13 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
+<<<<<<< HEAD
 	for i184 := range m.Configs {
 		n += m.Configs[i184].sizeHint()
+=======
+	for i212 := range m.Configs {
+		n += m.Configs[i212].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1786,13 +2781,19 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
+<<<<<<< HEAD
 	for i185 := range m.Resources {
 		b = m.Resources[i185].AppendPostcard(b)
+=======
+	for i213 := range m.Resources {
+		b = m.Resources[i213].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n186 int
 	if n186, err = d.Len(); err != nil {
 		return err
@@ -1805,6 +2806,20 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Resources = s187
+=======
+	var n214 int
+	if n214, err = d.Len(); err != nil {
+		return err
+	}
+	if n214 > 0 {
+		s215 := make([]DescribeConfigsResourceResp, n214)
+		for i216 := range s215 {
+			if err = s215[i216].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Resources = s215
+>>>>>>> main
 	}
 	return nil
 }
@@ -1812,8 +2827,13 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i189 := range m.Resources {
 		n += m.Resources[i189].sizeHint()
+=======
+	for i217 := range m.Resources {
+		n += m.Resources[i217].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1821,13 +2841,19 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+<<<<<<< HEAD
 	for i190 := range m.Groups {
 		b = postcard.AppendString(b, m.Groups[i190])
+=======
+	for i218 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i218])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n191 int
 	if n191, err = d.Len(); err != nil {
 		return err
@@ -1840,6 +2866,20 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Groups = s192
+=======
+	var n219 int
+	if n219, err = d.Len(); err != nil {
+		return err
+	}
+	if n219 > 0 {
+		s220 := make([]string, n219)
+		for i221 := range s220 {
+			if s220[i221], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Groups = s220
+>>>>>>> main
 	}
 	return nil
 }
@@ -1847,8 +2887,13 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i194 := range m.Groups {
 		n += len(m.Groups[i194]) + 5
+=======
+	for i222 := range m.Groups {
+		n += len(m.Groups[i222]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -1856,13 +2901,19 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+<<<<<<< HEAD
 	for i195 := range m.Groups {
 		b = m.Groups[i195].AppendPostcard(b)
+=======
+	for i223 := range m.Groups {
+		b = m.Groups[i223].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n196 int
 	if n196, err = d.Len(); err != nil {
 		return err
@@ -1875,6 +2926,20 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Groups = s197
+=======
+	var n224 int
+	if n224, err = d.Len(); err != nil {
+		return err
+	}
+	if n224 > 0 {
+		s225 := make([]DescribedGroup, n224)
+		for i226 := range s225 {
+			if err = s225[i226].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s225
+>>>>>>> main
 	}
 	return nil
 }
@@ -1882,8 +2947,13 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i199 := range m.Groups {
 		n += m.Groups[i199].sizeHint()
+=======
+	for i227 := range m.Groups {
+		n += m.Groups[i227].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1892,8 +2962,13 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i200 := range m.Partitions {
 		b = m.Partitions[i200].AppendPostcard(b)
+=======
+	for i228 := range m.Partitions {
+		b = m.Partitions[i228].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -1902,6 +2977,7 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n201 int
 	if n201, err = d.Len(); err != nil {
 		return err
@@ -1914,6 +2990,20 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s202
+=======
+	var n229 int
+	if n229, err = d.Len(); err != nil {
+		return err
+	}
+	if n229 > 0 {
+		s230 := make([]TopicPartition, n229)
+		for i231 := range s230 {
+			if err = s230[i231].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s230
+>>>>>>> main
 	}
 	return nil
 }
@@ -1922,8 +3012,13 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i204 := range m.Partitions {
 		n += m.Partitions[i204].sizeHint()
+=======
+	for i232 := range m.Partitions {
+		n += m.Partitions[i232].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1931,13 +3026,19 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
+<<<<<<< HEAD
 	for i205 := range m.Dirs {
 		b = m.Dirs[i205].AppendPostcard(b)
+=======
+	for i233 := range m.Dirs {
+		b = m.Dirs[i233].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n206 int
 	if n206, err = d.Len(); err != nil {
 		return err
@@ -1950,6 +3051,20 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Dirs = s207
+=======
+	var n234 int
+	if n234, err = d.Len(); err != nil {
+		return err
+	}
+	if n234 > 0 {
+		s235 := make([]LogDir, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Dirs = s235
+>>>>>>> main
 	}
 	return nil
 }
@@ -1957,8 +3072,13 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i209 := range m.Dirs {
 		n += m.Dirs[i209].sizeHint()
+=======
+	for i237 := range m.Dirs {
+		n += m.Dirs[i237].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -1966,13 +3086,19 @@ func (m *DescribeLogDirsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+<<<<<<< HEAD
 	for i210 := range m.Users {
 		b = postcard.AppendString(b, m.Users[i210])
+=======
+	for i238 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i238])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n211 int
 	if n211, err = d.Len(); err != nil {
 		return err
@@ -1985,6 +3111,20 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 			}
 		}
 		m.Users = s212
+=======
+	var n239 int
+	if n239, err = d.Len(); err != nil {
+		return err
+	}
+	if n239 > 0 {
+		s240 := make([]string, n239)
+		for i241 := range s240 {
+			if s240[i241], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s240
+>>>>>>> main
 	}
 	return nil
 }
@@ -1992,8 +3132,13 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i214 := range m.Users {
 		n += len(m.Users[i214]) + 5
+=======
+	for i242 := range m.Users {
+		n += len(m.Users[i242]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -2003,8 +3148,13 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+<<<<<<< HEAD
 	for i215 := range m.Users {
 		b = m.Users[i215].AppendPostcard(b)
+=======
+	for i243 := range m.Users {
+		b = m.Users[i243].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2016,6 +3166,7 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n216 int
 	if n216, err = d.Len(); err != nil {
 		return err
@@ -2028,6 +3179,20 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 			}
 		}
 		m.Users = s217
+=======
+	var n244 int
+	if n244, err = d.Len(); err != nil {
+		return err
+	}
+	if n244 > 0 {
+		s245 := make([]ScramUser, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Users = s245
+>>>>>>> main
 	}
 	return nil
 }
@@ -2037,8 +3202,13 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
+<<<<<<< HEAD
 	for i219 := range m.Users {
 		n += m.Users[i219].sizeHint()
+=======
+	for i247 := range m.Users {
+		n += m.Users[i247].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2051,8 +3221,13 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+<<<<<<< HEAD
 	for i220 := range m.Members {
 		b = m.Members[i220].AppendPostcard(b)
+=======
+	for i248 := range m.Members {
+		b = m.Members[i248].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2073,6 +3248,7 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n221 int
 	if n221, err = d.Len(); err != nil {
 		return err
@@ -2085,6 +3261,20 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Members = s222
+=======
+	var n249 int
+	if n249, err = d.Len(); err != nil {
+		return err
+	}
+	if n249 > 0 {
+		s250 := make([]DescribedMember, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s250
+>>>>>>> main
 	}
 	return nil
 }
@@ -2097,8 +3287,13 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
+<<<<<<< HEAD
 	for i224 := range m.Members {
 		n += m.Members[i224].sizeHint()
+=======
+	for i252 := range m.Members {
+		n += m.Members[i252].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2260,8 +3455,13 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i225 := range m.Partitions {
 		b = m.Partitions[i225].AppendPostcard(b)
+=======
+	for i253 := range m.Partitions {
+		b = m.Partitions[i253].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2276,6 +3476,7 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x226 byte
 	if x226, err = d.Byte(); err != nil {
 		return err
@@ -2293,6 +3494,25 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s228
+=======
+	var x254 byte
+	if x254, err = d.Byte(); err != nil {
+		return err
+	}
+	m.IsolationLevel = int8(x254)
+	var n255 int
+	if n255, err = d.Len(); err != nil {
+		return err
+	}
+	if n255 > 0 {
+		s256 := make([]FetchPartition, n255)
+		for i257 := range s256 {
+			if err = s256[i257].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s256
+>>>>>>> main
 	}
 	return nil
 }
@@ -2304,8 +3524,13 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i230 := range m.Partitions {
 		n += m.Partitions[i230].sizeHint()
+=======
+	for i258 := range m.Partitions {
+		n += m.Partitions[i258].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2313,13 +3538,19 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i231 := range m.Partitions {
 		b = m.Partitions[i231].AppendPostcard(b)
+=======
+	for i259 := range m.Partitions {
+		b = m.Partitions[i259].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n232 int
 	if n232, err = d.Len(); err != nil {
 		return err
@@ -2332,6 +3563,20 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s233
+=======
+	var n260 int
+	if n260, err = d.Len(); err != nil {
+		return err
+	}
+	if n260 > 0 {
+		s261 := make([]FetchPartitionResp, n260)
+		for i262 := range s261 {
+			if err = s261[i262].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s261
+>>>>>>> main
 	}
 	return nil
 }
@@ -2339,8 +3584,13 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i235 := range m.Partitions {
 		n += m.Partitions[i235].sizeHint()
+=======
+	for i263 := range m.Partitions {
+		n += m.Partitions[i263].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2348,16 +3598,26 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i236 := range m.Partitions {
 		m.Partitions[i236].appendVec(w)
+=======
+	for i264 := range m.Partitions {
+		m.Partitions[i264].appendVec(w)
+>>>>>>> main
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i237 := range m.Partitions {
 		n += m.Partitions[i237].vecHint()
+=======
+	for i265 := range m.Partitions {
+		n += m.Partitions[i265].vecHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2456,6 +3716,7 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x238 byte
 	if x238, err = d.Byte(); err != nil {
 		return err
@@ -2471,6 +3732,23 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 			return err
 		}
 		m.Value = p240
+=======
+	var x266 byte
+	if x266, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Op = int8(x266)
+	var some267 bool
+	if some267, err = d.Option(); err != nil {
+		return err
+	}
+	if some267 {
+		p268 := new(string)
+		if (*p268), err = d.String(); err != nil {
+			return err
+		}
+		m.Value = p268
+>>>>>>> main
 	}
 	return nil
 }
@@ -2489,14 +3767,20 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
+<<<<<<< HEAD
 	for i241 := range m.Resources {
 		b = m.Resources[i241].AppendPostcard(b)
+=======
+	for i269 := range m.Resources {
+		b = m.Resources[i269].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n242 int
 	if n242, err = d.Len(); err != nil {
 		return err
@@ -2509,6 +3793,20 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Resources = s243
+=======
+	var n270 int
+	if n270, err = d.Len(); err != nil {
+		return err
+	}
+	if n270 > 0 {
+		s271 := make([]IncrementalAlterConfigsResource, n270)
+		for i272 := range s271 {
+			if err = s271[i272].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Resources = s271
+>>>>>>> main
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -2519,8 +3817,13 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i245 := range m.Resources {
 		n += m.Resources[i245].sizeHint()
+=======
+	for i273 := range m.Resources {
+		n += m.Resources[i273].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -2531,13 +3834,19 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
+<<<<<<< HEAD
 	for i246 := range m.Configs {
 		b = m.Configs[i246].AppendPostcard(b)
+=======
+	for i274 := range m.Configs {
+		b = m.Configs[i274].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var x247 byte
 	if x247, err = d.Byte(); err != nil {
 		return err
@@ -2558,6 +3867,28 @@ func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error
 			}
 		}
 		m.Configs = s249
+=======
+	var x275 byte
+	if x275, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Type = int8(x275)
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n276 int
+	if n276, err = d.Len(); err != nil {
+		return err
+	}
+	if n276 > 0 {
+		s277 := make([]IncrementalAlterConfig, n276)
+		for i278 := range s277 {
+			if err = s277[i278].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Configs = s277
+>>>>>>> main
 	}
 	return nil
 }
@@ -2567,8 +3898,13 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
+<<<<<<< HEAD
 	for i251 := range m.Configs {
 		n += m.Configs[i251].sizeHint()
+=======
+	for i279 := range m.Configs {
+		n += m.Configs[i279].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2664,8 +4000,13 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
+<<<<<<< HEAD
 	for i252 := range m.Protocols {
 		b = m.Protocols[i252].AppendPostcard(b)
+=======
+	for i280 := range m.Protocols {
+		b = m.Protocols[i280].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -2693,6 +4034,7 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n253 int
 	if n253, err = d.Len(); err != nil {
 		return err
@@ -2705,6 +4047,20 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Protocols = s254
+=======
+	var n281 int
+	if n281, err = d.Len(); err != nil {
+		return err
+	}
+	if n281 > 0 {
+		s282 := make([]GroupProtocol, n281)
+		for i283 := range s282 {
+			if err = s282[i283].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Protocols = s282
+>>>>>>> main
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -2730,8 +4086,13 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
+<<<<<<< HEAD
 	for i256 := range m.Protocols {
 		n += m.Protocols[i256].sizeHint()
+=======
+	for i284 := range m.Protocols {
+		n += m.Protocols[i284].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	n += 10
@@ -2749,8 +4110,13 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+<<<<<<< HEAD
 	for i257 := range m.Members {
 		b = m.Members[i257].AppendPostcard(b)
+=======
+	for i285 := range m.Members {
+		b = m.Members[i285].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2774,6 +4140,7 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n258 int
 	if n258, err = d.Len(); err != nil {
 		return err
@@ -2786,6 +4153,20 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Members = s259
+=======
+	var n286 int
+	if n286, err = d.Len(); err != nil {
+		return err
+	}
+	if n286 > 0 {
+		s287 := make([]JoinGroupMember, n286)
+		for i288 := range s287 {
+			if err = s287[i288].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s287
+>>>>>>> main
 	}
 	return nil
 }
@@ -2799,8 +4180,13 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
+<<<<<<< HEAD
 	for i261 := range m.Members {
 		n += m.Members[i261].sizeHint()
+=======
+	for i289 := range m.Members {
+		n += m.Members[i289].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2867,8 +4253,13 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+<<<<<<< HEAD
 	for i262 := range m.Members {
 		b = m.Members[i262].AppendPostcard(b)
+=======
+	for i290 := range m.Members {
+		b = m.Members[i290].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2877,6 +4268,7 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n263 int
 	if n263, err = d.Len(); err != nil {
 		return err
@@ -2889,6 +4281,20 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Members = s264
+=======
+	var n291 int
+	if n291, err = d.Len(); err != nil {
+		return err
+	}
+	if n291 > 0 {
+		s292 := make([]LeaveGroupMember, n291)
+		for i293 := range s292 {
+			if err = s292[i293].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s292
+>>>>>>> main
 	}
 	return nil
 }
@@ -2897,8 +4303,13 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
+<<<<<<< HEAD
 	for i266 := range m.Members {
 		n += m.Members[i266].sizeHint()
+=======
+	for i294 := range m.Members {
+		n += m.Members[i294].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2907,8 +4318,13 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+<<<<<<< HEAD
 	for i267 := range m.Members {
 		b = m.Members[i267].AppendPostcard(b)
+=======
+	for i295 := range m.Members {
+		b = m.Members[i295].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -2917,6 +4333,7 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n268 int
 	if n268, err = d.Len(); err != nil {
 		return err
@@ -2929,6 +4346,20 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Members = s269
+=======
+	var n296 int
+	if n296, err = d.Len(); err != nil {
+		return err
+	}
+	if n296 > 0 {
+		s297 := make([]LeaveGroupMemberResp, n296)
+		for i298 := range s297 {
+			if err = s297[i298].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s297
+>>>>>>> main
 	}
 	return nil
 }
@@ -2937,8 +4368,13 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i271 := range m.Members {
 		n += m.Members[i271].sizeHint()
+=======
+	for i299 := range m.Members {
+		n += m.Members[i299].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -2946,17 +4382,27 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
+<<<<<<< HEAD
 	for i272 := range m.StatesFilter {
 		b = postcard.AppendString(b, m.StatesFilter[i272])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
 	for i273 := range m.TypesFilter {
 		b = postcard.AppendString(b, m.TypesFilter[i273])
+=======
+	for i300 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i300])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
+	for i301 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i301])
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n274 int
 	if n274, err = d.Len(); err != nil {
 		return err
@@ -2982,6 +4428,33 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.TypesFilter = s278
+=======
+	var n302 int
+	if n302, err = d.Len(); err != nil {
+		return err
+	}
+	if n302 > 0 {
+		s303 := make([]string, n302)
+		for i304 := range s303 {
+			if s303[i304], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.StatesFilter = s303
+	}
+	var n305 int
+	if n305, err = d.Len(); err != nil {
+		return err
+	}
+	if n305 > 0 {
+		s306 := make([]string, n305)
+		for i307 := range s306 {
+			if s306[i307], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.TypesFilter = s306
+>>>>>>> main
 	}
 	return nil
 }
@@ -2989,12 +4462,21 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i280 := range m.StatesFilter {
 		n += len(m.StatesFilter[i280]) + 5
 	}
 	n += 5
 	for i281 := range m.TypesFilter {
 		n += len(m.TypesFilter[i281]) + 5
+=======
+	for i308 := range m.StatesFilter {
+		n += len(m.StatesFilter[i308]) + 5
+	}
+	n += 5
+	for i309 := range m.TypesFilter {
+		n += len(m.TypesFilter[i309]) + 5
+>>>>>>> main
 	}
 	return n
 }
@@ -3003,8 +4485,13 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+<<<<<<< HEAD
 	for i282 := range m.Groups {
 		b = m.Groups[i282].AppendPostcard(b)
+=======
+	for i310 := range m.Groups {
+		b = m.Groups[i310].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3013,6 +4500,7 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n283 int
 	if n283, err = d.Len(); err != nil {
 		return err
@@ -3025,6 +4513,20 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Groups = s284
+=======
+	var n311 int
+	if n311, err = d.Len(); err != nil {
+		return err
+	}
+	if n311 > 0 {
+		s312 := make([]ListedGroup, n311)
+		for i313 := range s312 {
+			if err = s312[i313].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s312
+>>>>>>> main
 	}
 	return nil
 }
@@ -3033,8 +4535,13 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i286 := range m.Groups {
 		n += m.Groups[i286].sizeHint()
+=======
+	for i314 := range m.Groups {
+		n += m.Groups[i314].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3111,13 +4618,19 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i287 := range m.Partitions {
 		b = m.Partitions[i287].AppendPostcard(b)
+=======
+	for i315 := range m.Partitions {
+		b = m.Partitions[i315].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var x288 byte
 	if x288, err = d.Byte(); err != nil {
 		return err
@@ -3135,6 +4648,25 @@ func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s290
+=======
+	var x316 byte
+	if x316, err = d.Byte(); err != nil {
+		return err
+	}
+	m.IsolationLevel = int8(x316)
+	var n317 int
+	if n317, err = d.Len(); err != nil {
+		return err
+	}
+	if n317 > 0 {
+		s318 := make([]ListOffsetsPartition, n317)
+		for i319 := range s318 {
+			if err = s318[i319].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s318
+>>>>>>> main
 	}
 	return nil
 }
@@ -3143,8 +4675,13 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i292 := range m.Partitions {
 		n += m.Partitions[i292].sizeHint()
+=======
+	for i320 := range m.Partitions {
+		n += m.Partitions[i320].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3152,13 +4689,19 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i293 := range m.Partitions {
 		b = m.Partitions[i293].AppendPostcard(b)
+=======
+	for i321 := range m.Partitions {
+		b = m.Partitions[i321].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n294 int
 	if n294, err = d.Len(); err != nil {
 		return err
@@ -3171,6 +4714,20 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s295
+=======
+	var n322 int
+	if n322, err = d.Len(); err != nil {
+		return err
+	}
+	if n322 > 0 {
+		s323 := make([]ListOffsetsPartitionResp, n322)
+		for i324 := range s323 {
+			if err = s323[i324].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s323
+>>>>>>> main
 	}
 	return nil
 }
@@ -3178,8 +4735,13 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i297 := range m.Partitions {
 		n += m.Partitions[i297].sizeHint()
+=======
+	for i325 := range m.Partitions {
+		n += m.Partitions[i325].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3225,8 +4787,13 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i298 := range m.Partitions {
 		b = m.Partitions[i298].AppendPostcard(b)
+=======
+	for i326 := range m.Partitions {
+		b = m.Partitions[i326].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3244,6 +4811,7 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n299 int
 	if n299, err = d.Len(); err != nil {
 		return err
@@ -3256,6 +4824,20 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s300
+=======
+	var n327 int
+	if n327, err = d.Len(); err != nil {
+		return err
+	}
+	if n327 > 0 {
+		s328 := make([]LogDirPartition, n327)
+		for i329 := range s328 {
+			if err = s328[i329].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s328
+>>>>>>> main
 	}
 	return nil
 }
@@ -3267,8 +4849,13 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i302 := range m.Partitions {
 		n += m.Partitions[i302].sizeHint()
+=======
+	for i330 := range m.Partitions {
+		n += m.Partitions[i330].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3310,14 +4897,20 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i303 := range m.Topics {
 		b = postcard.AppendString(b, m.Topics[i303])
+=======
+	for i331 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i331])
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n304 int
 	if n304, err = d.Len(); err != nil {
 		return err
@@ -3330,6 +4923,20 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s305
+=======
+	var n332 int
+	if n332, err = d.Len(); err != nil {
+		return err
+	}
+	if n332 > 0 {
+		s333 := make([]string, n332)
+		for i334 := range s333 {
+			if s333[i334], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s333
+>>>>>>> main
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -3340,8 +4947,13 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i307 := range m.Topics {
 		n += len(m.Topics[i307]) + 5
+=======
+	for i335 := range m.Topics {
+		n += len(m.Topics[i335]) + 5
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -3350,12 +4962,21 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
+<<<<<<< HEAD
 	for i308 := range m.Brokers {
 		b = m.Brokers[i308].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
 	for i309 := range m.Topics {
 		b = m.Topics[i309].AppendPostcard(b)
+=======
+	for i336 := range m.Brokers {
+		b = m.Brokers[i336].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i337 := range m.Topics {
+		b = m.Topics[i337].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -3363,6 +4984,7 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n310 int
 	if n310, err = d.Len(); err != nil {
 		return err
@@ -3388,6 +5010,33 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s314
+=======
+	var n338 int
+	if n338, err = d.Len(); err != nil {
+		return err
+	}
+	if n338 > 0 {
+		s339 := make([]BrokerInfo, n338)
+		for i340 := range s339 {
+			if err = s339[i340].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Brokers = s339
+	}
+	var n341 int
+	if n341, err = d.Len(); err != nil {
+		return err
+	}
+	if n341 > 0 {
+		s342 := make([]TopicInfo, n341)
+		for i343 := range s342 {
+			if err = s342[i343].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s342
+>>>>>>> main
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -3401,12 +5050,21 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i316 := range m.Brokers {
 		n += m.Brokers[i316].sizeHint()
 	}
 	n += 5
 	for i317 := range m.Topics {
 		n += m.Topics[i317].sizeHint()
+=======
+	for i344 := range m.Brokers {
+		n += m.Brokers[i344].sizeHint()
+	}
+	n += 5
+	for i345 := range m.Topics {
+		n += m.Topics[i345].sizeHint()
+>>>>>>> main
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -3478,8 +5136,13 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i318 := range m.Topics {
 		b = m.Topics[i318].AppendPostcard(b)
+=======
+	for i346 := range m.Topics {
+		b = m.Topics[i346].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3497,6 +5160,7 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n319 int
 	if n319, err = d.Len(); err != nil {
 		return err
@@ -3509,6 +5173,20 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s320
+=======
+	var n347 int
+	if n347, err = d.Len(); err != nil {
+		return err
+	}
+	if n347 > 0 {
+		s348 := make([]OffsetCommitTopic, n347)
+		for i349 := range s348 {
+			if err = s348[i349].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s348
+>>>>>>> main
 	}
 	return nil
 }
@@ -3520,8 +5198,13 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i322 := range m.Topics {
 		n += m.Topics[i322].sizeHint()
+=======
+	for i350 := range m.Topics {
+		n += m.Topics[i350].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3529,13 +5212,19 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i323 := range m.Topics {
 		b = m.Topics[i323].AppendPostcard(b)
+=======
+	for i351 := range m.Topics {
+		b = m.Topics[i351].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n324 int
 	if n324, err = d.Len(); err != nil {
 		return err
@@ -3548,6 +5237,20 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s325
+=======
+	var n352 int
+	if n352, err = d.Len(); err != nil {
+		return err
+	}
+	if n352 > 0 {
+		s353 := make([]OffsetCommitTopicResp, n352)
+		for i354 := range s353 {
+			if err = s353[i354].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s353
+>>>>>>> main
 	}
 	return nil
 }
@@ -3555,8 +5258,13 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i327 := range m.Topics {
 		n += m.Topics[i327].sizeHint()
+=======
+	for i355 := range m.Topics {
+		n += m.Topics[i355].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3565,8 +5273,13 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i328 := range m.Partitions {
 		b = m.Partitions[i328].AppendPostcard(b)
+=======
+	for i356 := range m.Partitions {
+		b = m.Partitions[i356].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3575,6 +5288,7 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n329 int
 	if n329, err = d.Len(); err != nil {
 		return err
@@ -3587,6 +5301,20 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s330
+=======
+	var n357 int
+	if n357, err = d.Len(); err != nil {
+		return err
+	}
+	if n357 > 0 {
+		s358 := make([]OffsetCommitPartition, n357)
+		for i359 := range s358 {
+			if err = s358[i359].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s358
+>>>>>>> main
 	}
 	return nil
 }
@@ -3595,8 +5323,13 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
+<<<<<<< HEAD
 	for i332 := range m.Partitions {
 		n += m.Partitions[i332].sizeHint()
+=======
+	for i360 := range m.Partitions {
+		n += m.Partitions[i360].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3605,8 +5338,13 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i333 := range m.Partitions {
 		b = m.Partitions[i333].AppendPostcard(b)
+=======
+	for i361 := range m.Partitions {
+		b = m.Partitions[i361].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3615,6 +5353,7 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n334 int
 	if n334, err = d.Len(); err != nil {
 		return err
@@ -3627,6 +5366,20 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s335
+=======
+	var n362 int
+	if n362, err = d.Len(); err != nil {
+		return err
+	}
+	if n362 > 0 {
+		s363 := make([]OffsetCommitPartitionResp, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s363
+>>>>>>> main
 	}
 	return nil
 }
@@ -3635,8 +5388,13 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
+<<<<<<< HEAD
 	for i337 := range m.Partitions {
 		n += m.Partitions[i337].sizeHint()
+=======
+	for i365 := range m.Partitions {
+		n += m.Partitions[i365].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3669,8 +5427,13 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i338 := range m.Topics {
 		b = m.Topics[i338].AppendPostcard(b)
+=======
+	for i366 := range m.Topics {
+		b = m.Topics[i366].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3679,6 +5442,7 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n339 int
 	if n339, err = d.Len(); err != nil {
 		return err
@@ -3691,6 +5455,20 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s340
+=======
+	var n367 int
+	if n367, err = d.Len(); err != nil {
+		return err
+	}
+	if n367 > 0 {
+		s368 := make([]OffsetDeleteTopic, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s368
+>>>>>>> main
 	}
 	return nil
 }
@@ -3699,8 +5477,13 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
+<<<<<<< HEAD
 	for i342 := range m.Topics {
 		n += m.Topics[i342].sizeHint()
+=======
+	for i370 := range m.Topics {
+		n += m.Topics[i370].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3709,8 +5492,13 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i343 := range m.Topics {
 		b = m.Topics[i343].AppendPostcard(b)
+=======
+	for i371 := range m.Topics {
+		b = m.Topics[i371].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3719,6 +5507,7 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n344 int
 	if n344, err = d.Len(); err != nil {
 		return err
@@ -3731,6 +5520,20 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s345
+=======
+	var n372 int
+	if n372, err = d.Len(); err != nil {
+		return err
+	}
+	if n372 > 0 {
+		s373 := make([]OffsetDeleteTopicResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s373
+>>>>>>> main
 	}
 	return nil
 }
@@ -3739,8 +5542,13 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i347 := range m.Topics {
 		n += m.Topics[i347].sizeHint()
+=======
+	for i375 := range m.Topics {
+		n += m.Topics[i375].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3749,8 +5557,13 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i348 := range m.Partitions {
 		b = postcard.AppendZigzag(b, int64(m.Partitions[i348]))
+=======
+	for i376 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i376]))
+>>>>>>> main
 	}
 	return b
 }
@@ -3759,6 +5572,7 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n349 int
 	if n349, err = d.Len(); err != nil {
 		return err
@@ -3771,6 +5585,20 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s350
+=======
+	var n377 int
+	if n377, err = d.Len(); err != nil {
+		return err
+	}
+	if n377 > 0 {
+		s378 := make([]int32, n377)
+		for i379 := range s378 {
+			if s378[i379], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s378
+>>>>>>> main
 	}
 	return nil
 }
@@ -3787,8 +5615,13 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i352 := range m.Partitions {
 		b = m.Partitions[i352].AppendPostcard(b)
+=======
+	for i380 := range m.Partitions {
+		b = m.Partitions[i380].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3797,6 +5630,7 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n353 int
 	if n353, err = d.Len(); err != nil {
 		return err
@@ -3809,6 +5643,20 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s354
+=======
+	var n381 int
+	if n381, err = d.Len(); err != nil {
+		return err
+	}
+	if n381 > 0 {
+		s382 := make([]OffsetDeletePartitionResp, n381)
+		for i383 := range s382 {
+			if err = s382[i383].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s382
+>>>>>>> main
 	}
 	return nil
 }
@@ -3817,8 +5665,13 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
+<<<<<<< HEAD
 	for i356 := range m.Partitions {
 		n += m.Partitions[i356].sizeHint()
+=======
+	for i384 := range m.Partitions {
+		n += m.Partitions[i384].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3866,8 +5719,13 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i357 := range m.Topics {
 		b = m.Topics[i357].AppendPostcard(b)
+=======
+	for i385 := range m.Topics {
+		b = m.Topics[i385].AppendPostcard(b)
+>>>>>>> main
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -3877,6 +5735,7 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n358 int
 	if n358, err = d.Len(); err != nil {
 		return err
@@ -3889,6 +5748,20 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s359
+=======
+	var n386 int
+	if n386, err = d.Len(); err != nil {
+		return err
+	}
+	if n386 > 0 {
+		s387 := make([]OffsetFetchTopic, n386)
+		for i388 := range s387 {
+			if err = s387[i388].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s387
+>>>>>>> main
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -3900,8 +5773,13 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
+<<<<<<< HEAD
 	for i361 := range m.Topics {
 		n += m.Topics[i361].sizeHint()
+=======
+	for i389 := range m.Topics {
+		n += m.Topics[i389].sizeHint()
+>>>>>>> main
 	}
 	n += 10
 	return n
@@ -3911,8 +5789,13 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+<<<<<<< HEAD
 	for i362 := range m.Topics {
 		b = m.Topics[i362].AppendPostcard(b)
+=======
+	for i390 := range m.Topics {
+		b = m.Topics[i390].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3921,6 +5804,7 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n363 int
 	if n363, err = d.Len(); err != nil {
 		return err
@@ -3933,6 +5817,20 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Topics = s364
+=======
+	var n391 int
+	if n391, err = d.Len(); err != nil {
+		return err
+	}
+	if n391 > 0 {
+		s392 := make([]OffsetFetchTopicResp, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s392
+>>>>>>> main
 	}
 	return nil
 }
@@ -3941,8 +5839,13 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i366 := range m.Topics {
 		n += m.Topics[i366].sizeHint()
+=======
+	for i394 := range m.Topics {
+		n += m.Topics[i394].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -3951,8 +5854,13 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i367 := range m.Partitions {
 		b = postcard.AppendZigzag(b, int64(m.Partitions[i367]))
+=======
+	for i395 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i395]))
+>>>>>>> main
 	}
 	return b
 }
@@ -3961,6 +5869,7 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n368 int
 	if n368, err = d.Len(); err != nil {
 		return err
@@ -3973,6 +5882,20 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s369
+=======
+	var n396 int
+	if n396, err = d.Len(); err != nil {
+		return err
+	}
+	if n396 > 0 {
+		s397 := make([]int32, n396)
+		for i398 := range s397 {
+			if s397[i398], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s397
+>>>>>>> main
 	}
 	return nil
 }
@@ -3989,8 +5912,13 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i371 := range m.Partitions {
 		b = m.Partitions[i371].AppendPostcard(b)
+=======
+	for i399 := range m.Partitions {
+		b = m.Partitions[i399].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -3999,6 +5927,7 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n372 int
 	if n372, err = d.Len(); err != nil {
 		return err
@@ -4011,6 +5940,20 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s373
+=======
+	var n400 int
+	if n400, err = d.Len(); err != nil {
+		return err
+	}
+	if n400 > 0 {
+		s401 := make([]OffsetFetchPartitionResp, n400)
+		for i402 := range s401 {
+			if err = s401[i402].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s401
+>>>>>>> main
 	}
 	return nil
 }
@@ -4019,8 +5962,13 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
+<<<<<<< HEAD
 	for i375 := range m.Partitions {
 		n += m.Partitions[i375].sizeHint()
+=======
+	for i403 := range m.Partitions {
+		n += m.Partitions[i403].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4096,13 +6044,19 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i376 := range m.Partitions {
 		b = m.Partitions[i376].AppendPostcard(b)
+=======
+	for i404 := range m.Partitions {
+		b = m.Partitions[i404].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n377 int
 	if n377, err = d.Len(); err != nil {
 		return err
@@ -4115,6 +6069,20 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s378
+=======
+	var n405 int
+	if n405, err = d.Len(); err != nil {
+		return err
+	}
+	if n405 > 0 {
+		s406 := make([]OffsetForLeaderEpochPartition, n405)
+		for i407 := range s406 {
+			if err = s406[i407].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s406
+>>>>>>> main
 	}
 	return nil
 }
@@ -4122,8 +6090,13 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i380 := range m.Partitions {
 		n += m.Partitions[i380].sizeHint()
+=======
+	for i408 := range m.Partitions {
+		n += m.Partitions[i408].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4131,13 +6104,19 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i381 := range m.Partitions {
 		b = m.Partitions[i381].AppendPostcard(b)
+=======
+	for i409 := range m.Partitions {
+		b = m.Partitions[i409].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n382 int
 	if n382, err = d.Len(); err != nil {
 		return err
@@ -4150,6 +6129,20 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s383
+=======
+	var n410 int
+	if n410, err = d.Len(); err != nil {
+		return err
+	}
+	if n410 > 0 {
+		s411 := make([]OffsetForLeaderEpochPartitionResp, n410)
+		for i412 := range s411 {
+			if err = s411[i412].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s411
+>>>>>>> main
 	}
 	return nil
 }
@@ -4157,8 +6150,13 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i385 := range m.Partitions {
 		n += m.Partitions[i385].sizeHint()
+=======
+	for i413 := range m.Partitions {
+		n += m.Partitions[i413].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4370,8 +6368,13 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i396 := range m.Partitions {
 		b = m.Partitions[i396].AppendPostcard(b)
+=======
+	for i414 := range m.Partitions {
+		b = m.Partitions[i414].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -4383,6 +6386,7 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n397 int
 	if n397, err = d.Len(); err != nil {
 		return err
@@ -4395,6 +6399,20 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s398
+=======
+	var n415 int
+	if n415, err = d.Len(); err != nil {
+		return err
+	}
+	if n415 > 0 {
+		s416 := make([]ProducePartition, n415)
+		for i417 := range s416 {
+			if err = s416[i417].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s416
+>>>>>>> main
 	}
 	return nil
 }
@@ -4404,8 +6422,13 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i400 := range m.Partitions {
 		n += m.Partitions[i400].sizeHint()
+=======
+	for i418 := range m.Partitions {
+		n += m.Partitions[i418].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4415,8 +6438,13 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i401 := range m.Partitions {
 		m.Partitions[i401].appendVec(w)
+=======
+	for i419 := range m.Partitions {
+		m.Partitions[i419].appendVec(w)
+>>>>>>> main
 	}
 }
 
@@ -4425,8 +6453,13 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i402 := range m.Partitions {
 		n += m.Partitions[i402].vecHint()
+=======
+	for i420 := range m.Partitions {
+		n += m.Partitions[i420].vecHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4434,13 +6467,19 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i403 := range m.Partitions {
 		b = m.Partitions[i403].AppendPostcard(b)
+=======
+	for i421 := range m.Partitions {
+		b = m.Partitions[i421].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n404 int
 	if n404, err = d.Len(); err != nil {
 		return err
@@ -4453,6 +6492,20 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s405
+=======
+	var n422 int
+	if n422, err = d.Len(); err != nil {
+		return err
+	}
+	if n422 > 0 {
+		s423 := make([]ProducePartitionResp, n422)
+		for i424 := range s423 {
+			if err = s423[i424].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s423
+>>>>>>> main
 	}
 	return nil
 }
@@ -4460,6 +6513,7 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i407 := range m.Partitions {
 		n += m.Partitions[i407].sizeHint()
 	}
@@ -4630,6 +6684,10 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 5
 	for i417 := range m.LeaderDirect {
 		n += len(m.LeaderDirect[i417]) + 5
+=======
+	for i425 := range m.Partitions {
+		n += m.Partitions[i425].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4650,6 +6708,7 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var some418 bool
 	if some418, err = d.Option(); err != nil {
 		return err
@@ -4660,6 +6719,18 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 			return err
 		}
 		m.Name = p419
+=======
+	var some426 bool
+	if some426, err = d.Option(); err != nil {
+		return err
+	}
+	if some426 {
+		p427 := new(string)
+		if (*p427), err = d.String(); err != nil {
+			return err
+		}
+		m.Name = p427
+>>>>>>> main
 	}
 	return nil
 }
@@ -4677,17 +6748,27 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
+<<<<<<< HEAD
 	for i420 := range m.Entity {
 		b = m.Entity[i420].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
 	for i421 := range m.Values {
 		b = m.Values[i421].AppendPostcard(b)
+=======
+	for i428 := range m.Entity {
+		b = m.Entity[i428].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
+	for i429 := range m.Values {
+		b = m.Values[i429].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var n422 int
 	if n422, err = d.Len(); err != nil {
 		return err
@@ -4713,6 +6794,33 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Values = s426
+=======
+	var n430 int
+	if n430, err = d.Len(); err != nil {
+		return err
+	}
+	if n430 > 0 {
+		s431 := make([]QuotaEntityPart, n430)
+		for i432 := range s431 {
+			if err = s431[i432].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Entity = s431
+	}
+	var n433 int
+	if n433, err = d.Len(); err != nil {
+		return err
+	}
+	if n433 > 0 {
+		s434 := make([]QuotaValue, n433)
+		for i435 := range s434 {
+			if err = s434[i435].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Values = s434
+>>>>>>> main
 	}
 	return nil
 }
@@ -4720,12 +6828,21 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
+<<<<<<< HEAD
 	for i428 := range m.Entity {
 		n += m.Entity[i428].sizeHint()
 	}
 	n += 5
 	for i429 := range m.Values {
 		n += m.Values[i429].sizeHint()
+=======
+	for i436 := range m.Entity {
+		n += m.Entity[i436].sizeHint()
+	}
+	n += 5
+	for i437 := range m.Values {
+		n += m.Values[i437].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -4747,6 +6864,7 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x430 byte
 	if x430, err = d.Byte(); err != nil {
 		return err
@@ -4762,6 +6880,23 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 			return err
 		}
 		m.Match = p432
+=======
+	var x438 byte
+	if x438, err = d.Byte(); err != nil {
+		return err
+	}
+	m.MatchType = int8(x438)
+	var some439 bool
+	if some439, err = d.Option(); err != nil {
+		return err
+	}
+	if some439 {
+		p440 := new(string)
+		if (*p440), err = d.String(); err != nil {
+			return err
+		}
+		m.Match = p440
+>>>>>>> main
 	}
 	return nil
 }
@@ -4876,11 +7011,19 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x433 byte
 	if x433, err = d.Byte(); err != nil {
 		return err
 	}
 	m.Status = Status(x433)
+=======
+	var x441 byte
+	if x441, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Status = Status(x441)
+>>>>>>> main
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -4935,11 +7078,19 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
+<<<<<<< HEAD
 	var x434 byte
 	if x434, err = d.Byte(); err != nil {
 		return err
 	}
 	m.Mechanism = int8(x434)
+=======
+	var x442 byte
+	if x442, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x442)
+>>>>>>> main
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -4976,11 +7127,19 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x435 byte
 	if x435, err = d.Byte(); err != nil {
 		return err
 	}
 	m.Mechanism = int8(x435)
+=======
+	var x443 byte
+	if x443, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x443)
+>>>>>>> main
 	return nil
 }
 
@@ -5005,11 +7164,19 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x436 byte
 	if x436, err = d.Byte(); err != nil {
 		return err
 	}
 	m.Mechanism = int8(x436)
+=======
+	var x444 byte
+	if x444, err = d.Byte(); err != nil {
+		return err
+	}
+	m.Mechanism = int8(x444)
+>>>>>>> main
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5038,8 +7205,13 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
+<<<<<<< HEAD
 	for i437 := range m.Credentials {
 		b = m.Credentials[i437].AppendPostcard(b)
+=======
+	for i445 := range m.Credentials {
+		b = m.Credentials[i445].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -5054,6 +7226,7 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n438 int
 	if n438, err = d.Len(); err != nil {
 		return err
@@ -5066,6 +7239,20 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Credentials = s439
+=======
+	var n446 int
+	if n446, err = d.Len(); err != nil {
+		return err
+	}
+	if n446 > 0 {
+		s447 := make([]ScramCredential, n446)
+		for i448 := range s447 {
+			if err = s447[i448].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Credentials = s447
+>>>>>>> main
 	}
 	return nil
 }
@@ -5076,8 +7263,13 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
+<<<<<<< HEAD
 	for i441 := range m.Credentials {
 		n += m.Credentials[i441].sizeHint()
+=======
+	for i449 := range m.Credentials {
+		n += m.Credentials[i449].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -5115,8 +7307,13 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
+<<<<<<< HEAD
 	for i442 := range m.Assignments {
 		b = m.Assignments[i442].AppendPostcard(b)
+=======
+	for i450 := range m.Assignments {
+		b = m.Assignments[i450].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -5140,6 +7337,7 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var n443 int
 	if n443, err = d.Len(); err != nil {
 		return err
@@ -5152,6 +7350,20 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Assignments = s444
+=======
+	var n451 int
+	if n451, err = d.Len(); err != nil {
+		return err
+	}
+	if n451 > 0 {
+		s452 := make([]SyncGroupAssignment, n451)
+		for i453 := range s452 {
+			if err = s452[i453].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Assignments = s452
+>>>>>>> main
 	}
 	return nil
 }
@@ -5165,8 +7377,13 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
+<<<<<<< HEAD
 	for i446 := range m.Assignments {
 		n += m.Assignments[i446].sizeHint()
+=======
+	for i454 := range m.Assignments {
+		n += m.Assignments[i454].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -5212,8 +7429,13 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+<<<<<<< HEAD
 	for i447 := range m.Partitions {
 		b = m.Partitions[i447].AppendPostcard(b)
+=======
+	for i455 := range m.Partitions {
+		b = m.Partitions[i455].AppendPostcard(b)
+>>>>>>> main
 	}
 	return b
 }
@@ -5225,6 +7447,7 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+<<<<<<< HEAD
 	var x448 []byte
 	if x448, err = d.Take(16); err != nil {
 		return err
@@ -5245,6 +7468,28 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 			}
 		}
 		m.Partitions = s450
+=======
+	var x456 []byte
+	if x456, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x456)
+	if m.Internal, err = d.Bool(); err != nil {
+		return err
+	}
+	var n457 int
+	if n457, err = d.Len(); err != nil {
+		return err
+	}
+	if n457 > 0 {
+		s458 := make([]PartitionInfo, n457)
+		for i459 := range s458 {
+			if err = s458[i459].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s458
+>>>>>>> main
 	}
 	return nil
 }
@@ -5256,8 +7501,13 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
+<<<<<<< HEAD
 	for i452 := range m.Partitions {
 		n += m.Partitions[i452].sizeHint()
+=======
+	for i460 := range m.Partitions {
+		n += m.Partitions[i460].sizeHint()
+>>>>>>> main
 	}
 	return n
 }
@@ -5370,10 +7620,16 @@ var specs = [...]Spec{
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
+<<<<<<< HEAD
 	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
 	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
 	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
+=======
+	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
+	{Code: OpCreateAcls, Name: "create_acls", newReq: func() Message { return new(CreateAclsReq) }, newResp: func() Message { return new(CreateAclsResp) }},
+	{Code: OpDeleteAcls, Name: "delete_acls", newReq: func() Message { return new(DeleteAclsReq) }, newResp: func() Message { return new(DeleteAclsResp) }},
+>>>>>>> main
 }
 
 // Lookup returns the spec of op code c.
@@ -5437,6 +7693,7 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[27], true
 	case OpAlterUserScramCredentials:
 		return specs[28], true
+<<<<<<< HEAD
 	case OpClusterBrokers:
 		return specs[29], true
 	case OpPlacement:
@@ -5445,6 +7702,14 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[31], true
 	case OpQuorumAdmin:
 		return specs[32], true
+=======
+	case OpDescribeAcls:
+		return specs[29], true
+	case OpCreateAcls:
+		return specs[30], true
+	case OpDeleteAcls:
+		return specs[31], true
+>>>>>>> main
 	}
 	return Spec{}, false
 }
@@ -5830,12 +8095,21 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+<<<<<<< HEAD
 	case OpClusterBrokers:
 		req, ok := body.(*ClusterBrokersReq)
 		if !ok {
 			return nil, fmt.Errorf("brokerop: cluster_brokers request is %T", body)
 		}
 		resp, err := svc.ClusterBrokers(ctx, req)
+=======
+	case OpDescribeAcls:
+		req, ok := body.(*DescribeAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_acls request is %T", body)
+		}
+		resp, err := svc.DescribeAcls(ctx, req)
+>>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -5843,12 +8117,21 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+<<<<<<< HEAD
 	case OpPlacement:
 		req, ok := body.(*PlacementReq)
 		if !ok {
 			return nil, fmt.Errorf("brokerop: placement request is %T", body)
 		}
 		resp, err := svc.Placement(ctx, req)
+=======
+	case OpCreateAcls:
+		req, ok := body.(*CreateAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: create_acls request is %T", body)
+		}
+		resp, err := svc.CreateAcls(ctx, req)
+>>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -5856,6 +8139,7 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+<<<<<<< HEAD
 	case OpQuorumJoin:
 		req, ok := body.(*QuorumJoinReq)
 		if !ok {
@@ -5875,6 +8159,14 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, fmt.Errorf("brokerop: quorum_admin request is %T", body)
 		}
 		resp, err := svc.QuorumAdmin(ctx, req)
+=======
+	case OpDeleteAcls:
+		req, ok := body.(*DeleteAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_acls request is %T", body)
+		}
+		resp, err := svc.DeleteAcls(ctx, req)
+>>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -6036,6 +8328,7 @@ func (Unimplemented) AlterUserScramCredentials(context.Context, *AlterUserScramC
 	return nil, unsupported("alter_user_scram_credentials")
 }
 
+<<<<<<< HEAD
 // ClusterBrokers answers ErrUnsupported.
 func (Unimplemented) ClusterBrokers(context.Context, *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	return nil, unsupported("cluster_brokers")
@@ -6054,6 +8347,21 @@ func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinRes
 // QuorumAdmin answers ErrUnsupported.
 func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdminResp, error) {
 	return nil, unsupported("quorum_admin")
+=======
+// DescribeAcls answers ErrUnsupported.
+func (Unimplemented) DescribeAcls(context.Context, *DescribeAclsReq) (*DescribeAclsResp, error) {
+	return nil, unsupported("describe_acls")
+}
+
+// CreateAcls answers ErrUnsupported.
+func (Unimplemented) CreateAcls(context.Context, *CreateAclsReq) (*CreateAclsResp, error) {
+	return nil, unsupported("create_acls")
+}
+
+// DeleteAcls answers ErrUnsupported.
+func (Unimplemented) DeleteAcls(context.Context, *DeleteAclsReq) (*DeleteAclsResp, error) {
+	return nil, unsupported("delete_acls")
+>>>>>>> main
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -6299,6 +8607,7 @@ func (p Parts) AlterUserScramCredentials(ctx context.Context, req *AlterUserScra
 	return p.Security.AlterUserScramCredentials(ctx, req)
 }
 
+<<<<<<< HEAD
 // ClusterBrokers forwards to p.Quorum.
 func (p Parts) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	if p.Quorum == nil {
@@ -6329,6 +8638,30 @@ func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdm
 		return nil, unsupported("quorum_admin")
 	}
 	return p.Quorum.QuorumAdmin(ctx, req)
+=======
+// DescribeAcls forwards to p.Security.
+func (p Parts) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("describe_acls")
+	}
+	return p.Security.DescribeAcls(ctx, req)
+}
+
+// CreateAcls forwards to p.Security.
+func (p Parts) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("create_acls")
+	}
+	return p.Security.CreateAcls(ctx, req)
+}
+
+// DeleteAcls forwards to p.Security.
+func (p Parts) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("delete_acls")
+	}
+	return p.Security.DeleteAcls(ctx, req)
+>>>>>>> main
 }
 
 // intercepted is Intercept's Service: each op runs inside around.
@@ -6540,20 +8873,33 @@ func (s intercepted) AlterUserScramCredentials(ctx context.Context, req *AlterUs
 	return resp, err
 }
 
+<<<<<<< HEAD
 func (s intercepted) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	ctx, done := s.around(ctx, "cluster_brokers")
 	resp, err := s.svc.ClusterBrokers(ctx, req)
+=======
+func (s intercepted) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
+	ctx, done := s.around(ctx, "describe_acls")
+	resp, err := s.svc.DescribeAcls(ctx, req)
+>>>>>>> main
 	done(err)
 	return resp, err
 }
 
+<<<<<<< HEAD
 func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
 	ctx, done := s.around(ctx, "placement")
 	resp, err := s.svc.Placement(ctx, req)
+=======
+func (s intercepted) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
+	ctx, done := s.around(ctx, "create_acls")
+	resp, err := s.svc.CreateAcls(ctx, req)
+>>>>>>> main
 	done(err)
 	return resp, err
 }
 
+<<<<<<< HEAD
 func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
 	ctx, done := s.around(ctx, "quorum_join")
 	resp, err := s.svc.QuorumJoin(ctx, req)
@@ -6564,6 +8910,11 @@ func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*Quoru
 func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
 	ctx, done := s.around(ctx, "quorum_admin")
 	resp, err := s.svc.QuorumAdmin(ctx, req)
+=======
+func (s intercepted) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	ctx, done := s.around(ctx, "delete_acls")
+	resp, err := s.svc.DeleteAcls(ctx, req)
+>>>>>>> main
 	done(err)
 	return resp, err
 }

@@ -1,8 +1,8 @@
 package brokerop
 
 // Security ops: SCRAM credentials (Kafka's DescribeUserScramCredentials and
-// AlterUserScramCredentials, APIs 50/51). Codes 0x40–0x47 are reserved for security ops
-// (credentials now, ACLs later).
+// AlterUserScramCredentials, APIs 50/51) and ACLs (0x42–0x44). Codes 0x40–0x47 are reserved
+// for security ops.
 //
 // Unlike Kafka's DescribeUserScramCredentials answer, the describe op carries the stored keys:
 // the gateway authenticates SASL clients with them (the gateway's Kafka API 50 answers only
@@ -11,6 +11,9 @@ package brokerop
 const (
 	OpDescribeUserScramCredentials Code = 0x40
 	OpAlterUserScramCredentials    Code = 0x41
+	OpDescribeAcls                 Code = 0x42
+	OpCreateAcls                   Code = 0x43
+	OpDeleteAcls                   Code = 0x44
 )
 
 // DescribeUserScramCredentialsReq asks for the credentials of Users (nil: every user).
@@ -77,4 +80,78 @@ type ScramAlterResult struct {
 	User         string
 	ErrorCode    int16
 	ErrorMessage string
+}
+
+// ACL ops (Kafka's DescribeAcls, CreateAcls, DeleteAcls, APIs 29, 30, 31): the broker keeps the
+// bindings durably; the gateway authorizes with them (package broker/acl has the model; the
+// enums are Kafka's codes).
+
+// AclBinding is one ACL, as Kafka's CreateAcls carries it.
+type AclBinding struct {
+	ResourceType int8
+	ResourceName string
+	PatternType  int8
+	Principal    string
+	Host         string
+	Operation    int8
+	Permission   int8
+}
+
+// AclFilter selects bindings; a Has* flag false means "any" for the string beside it.
+type AclFilter struct {
+	ResourceType    int8
+	HasResourceName bool
+	ResourceName    string
+	PatternType     int8
+	HasPrincipal    bool
+	Principal       string
+	HasHost         bool
+	Host            string
+	Operation       int8
+	Permission      int8
+}
+
+// DescribeAclsReq asks for the bindings Filter selects.
+type DescribeAclsReq struct {
+	Filter AclFilter
+}
+
+// DescribeAclsResp holds the selected bindings, or a request-level error.
+type DescribeAclsResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Bindings     []AclBinding
+}
+
+// CreateAclsReq stores bindings.
+type CreateAclsReq struct {
+	Creations []AclBinding
+}
+
+// CreateAclsResp has one result per creation, in order.
+type CreateAclsResp struct {
+	Results []AclResult
+}
+
+// AclResult is one creation's outcome.
+type AclResult struct {
+	ErrorCode    int16
+	ErrorMessage string
+}
+
+// DeleteAclsReq deletes the bindings each filter selects.
+type DeleteAclsReq struct {
+	Filters []AclFilter
+}
+
+// DeleteAclsResp has one result per filter, in order.
+type DeleteAclsResp struct {
+	Results []AclDeleteResult
+}
+
+// AclDeleteResult is one filter's outcome: the bindings it deleted.
+type AclDeleteResult struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Deleted      []AclBinding
 }

@@ -172,7 +172,7 @@ type ProducerService interface {
 	InitProducerID(ctx context.Context, req *InitProducerIDReq) (*InitProducerIDResp, error)
 }
 
-// SecurityService keeps the cluster's SCRAM credentials (security.go).
+// SecurityService keeps the cluster's SCRAM credentials and ACLs (security.go).
 type SecurityService interface {
 	// DescribeUserScramCredentials returns stored SCRAM credentials.
 	//kafkaop:describe_user_scram_credentials OpDescribeUserScramCredentials
@@ -181,6 +181,18 @@ type SecurityService interface {
 	// AlterUserScramCredentials deletes and upserts SCRAM credentials, durably.
 	//kafkaop:alter_user_scram_credentials OpAlterUserScramCredentials
 	AlterUserScramCredentials(ctx context.Context, req *AlterUserScramCredentialsReq) (*AlterUserScramCredentialsResp, error)
+
+	// DescribeAcls returns the stored ACL bindings a filter selects.
+	//kafkaop:describe_acls OpDescribeAcls
+	DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error)
+
+	// CreateAcls stores ACL bindings, durably.
+	//kafkaop:create_acls OpCreateAcls
+	CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error)
+
+	// DeleteAcls deletes the ACL bindings filters select, durably.
+	//kafkaop:delete_acls OpDeleteAcls
+	DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error)
 }
 
 // QuorumService is the metadata quorum's own ops: the broker list and placement the

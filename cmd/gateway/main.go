@@ -64,7 +64,7 @@ import (
 type backend struct {
 	*broker.Broker
 	*group.Coordinator
-	*broker.Credentials
+	broker.Security
 }
 
 // The embedded broker is a cluster of one with no metadata quorum: the quorum ops are not

@@ -29,6 +29,9 @@ type securityOptions struct {
 	mechanisms   string
 	reauthMs     int64
 	saslUsers    string
+	authorizer   bool
+	superUsers   string
+	allowNoACL   bool
 	parsedListen []gateway.ListenerSpec
 }
 
@@ -42,6 +45,9 @@ func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	cli.StringVar(fs, &s.mechanisms, "sasl-mechanisms", getenv, "RAFKA_SASL_MECHANISMS", strings.Join(gateway.DefaultMechanisms, ","), "SASL mechanisms enabled")
 	fs.Int64Var(&s.reauthMs, "reauth-ms", 0, "session lifetime of SASL connections, Kafka's connections.max.reauth.ms (0: no re-authentication)")
 	cli.StringVar(fs, &s.saslUsers, "sasl-users", getenv, "RAFKA_SASL_USERS", "", "file of user:password lines; users without credentials get SCRAM-SHA-256 and -512 ones at start")
+	fs.BoolVar(&s.authorizer, "authorizer", false, "authorize every request with ACLs (Kafka's authorizer; off: everyone may do everything)")
+	cli.StringVar(fs, &s.superUsers, "super-users", getenv, "RAFKA_SUPER_USERS", "", "principals allowed everything with -authorizer, e.g. User:admin;User:ops (Kafka's super.users)")
+	fs.BoolVar(&s.allowNoACL, "allow-everyone-if-no-acl-found", false, "with -authorizer, allow requests on resources no ACL applies to (Kafka's allow.everyone.if.no.acl.found)")
 }
 
 func (s *securityOptions) check(listen string, advertisedPort int) error {
@@ -68,7 +74,26 @@ func (s *securityOptions) check(listen string, advertisedPort int) error {
 	if s.reauthMs < 0 {
 		return fmt.Errorf("-reauth-ms %d out of range", s.reauthMs)
 	}
+	for _, p := range s.superUserList() {
+		if i := strings.IndexByte(p, ':'); i <= 0 || i == len(p)-1 {
+			return fmt.Errorf("-super-users: %q is not a principal of the form User:name", p)
+		}
+	}
+	if !s.authorizer && (s.superUsers != "" || s.allowNoACL) {
+		return errors.New("-super-users and -allow-everyone-if-no-acl-found need -authorizer")
+	}
 	return nil
+}
+
+// superUserList splits -super-users on ";" (Kafka's separator).
+func (s *securityOptions) superUserList() []string {
+	var out []string
+	for _, p := range strings.Split(s.superUsers, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // serverConfig fills the TLS and SASL parts of cfg.
@@ -87,6 +112,7 @@ func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) er
 		}
 	}
 	cfg.SASL.ReauthAfter = time.Duration(s.reauthMs) * time.Millisecond
+	cfg.Authorizer = gateway.AuthorizerConfig{Enabled: s.authorizer, SuperUsers: s.superUserList(), AllowIfNoACL: s.allowNoACL}
 	return nil
 }
 

@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 )
 
@@ -155,10 +157,24 @@ func TestSecurityFlags(t *testing.T) {
 		{"-listen", ":9000", "-listeners", "PLAINTEXT://:9092"},
 		{"-listeners", "PLAINTEXT://:9092,SASL_PLAINTEXT://:9093", "-advertised-port", "9092"},
 		{"-reauth-ms", "-1"},
+		{"-super-users", "User:admin"},           // without -authorizer
+		{"-authorizer", "-super-users", "admin"}, // not a principal
+		{"-allow-everyone-if-no-acl-found"},      // without -authorizer
 	} {
 		if _, err := parse(bad, env(nil), io.Discard); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+	o, err = parse([]string{"-authorizer", "-super-users", "User:admin; User:ops", "-allow-everyone-if-no-acl-found"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg gateway.Config
+	if err := o.security.serverConfig(&cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Authorizer; !a.Enabled || !a.AllowIfNoACL || !slices.Equal(a.SuperUsers, []string{"User:admin", "User:ops"}) {
+		t.Fatalf("authorizer flags: %+v", a)
 	}
 	dir := t.TempDir()
 	for content, ok := range map[string]bool{"# c\n\nadmin:pw:with:colons\n": true, "admin\n": false, ":pw\n": false, "admin:\n": false} {

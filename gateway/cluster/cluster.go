@@ -707,7 +707,7 @@ func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*bro
 // fetchSplit is Fetch over several owners; release gives back every owner answer's payload.
 func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *brokerop.FetchResp, release func(), err error) {
 	var releases []func() // appended under fetchPhase's lock, used after it returned
-	release = func() {
+	releaseAll := func() {
 		for _, f := range releases {
 			f()
 		}
@@ -715,7 +715,7 @@ func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *br
 	}
 	defer func() {
 		if err != nil {
-			release()
+			releaseAll() // not release: an error return has just set it to nil
 		}
 	}()
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
@@ -753,7 +753,7 @@ func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *br
 		out[i] = brokerop.FetchPartitionResp{Topic: k.topic, Partition: k.partition, HighWatermark: hw, LastStableOffset: hw, LogStartOffset: -1}
 	}
 	c.mu.Unlock()
-	return &brokerop.FetchResp{Partitions: out}, release, nil
+	return &brokerop.FetchResp{Partitions: out}, releaseAll, nil
 }
 
 // fetchPhase asks every owner group with the given wait and fills out; with cancelOnData the

@@ -151,7 +151,13 @@ func privateNamespace() string {
 // Rust iroh nodes can run here (see [Check]). With INTEROP_REQUIRED=1 it fails the test instead.
 func RequireNamespace(t testing.TB) {
 	t.Helper()
-	msg := Check()
+	Require(t, Check())
+}
+
+// Require skips the test with msg (an interop requirement not met here), unless msg is empty;
+// with INTEROP_REQUIRED=1 it fails the test instead.
+func Require(t testing.TB, msg string) {
+	t.Helper()
 	if msg == "" {
 		return
 	}

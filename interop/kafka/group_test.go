@@ -44,8 +44,20 @@ type grpBackend struct {
 	noSecurity
 }
 
-// noSecurity serves no SCRAM credential ops.
+// noSecurity serves no SCRAM credential or ACL ops.
 type noSecurity struct{}
+
+func (noSecurity) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
+	return brokerop.Unimplemented{}.DescribeAcls(ctx, req)
+}
+
+func (noSecurity) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
+	return brokerop.Unimplemented{}.CreateAcls(ctx, req)
+}
+
+func (noSecurity) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
+	return brokerop.Unimplemented{}.DeleteAcls(ctx, req)
+}
 
 func (noSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
 	return brokerop.Unimplemented{}.DescribeUserScramCredentials(ctx, req)

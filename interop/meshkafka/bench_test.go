@@ -54,10 +54,10 @@ func BenchmarkMeshHop(b *testing.B) {
 	logsOf := func() string { // stacks and logs of the child processes, which are stopped
 		var sb strings.Builder
 		for _, p := range procs {
-			p.quit()
+			p.Quit()
 		}
 		for _, p := range procs {
-			sb.WriteString("\n" + p.logs())
+			sb.WriteString("\n" + p.Logs())
 		}
 		return sb.String()
 	}
@@ -74,14 +74,14 @@ func BenchmarkMeshHop(b *testing.B) {
 			br := newBrokerEnv(b, "broker", share, g.id)
 			g.startMesh(b, br)
 			procs = append(procs, br.p, g.p)
-			servers["ours-mesh"] = []int{g.p.cmd.Process.Pid, br.p.cmd.Process.Pid}
+			servers["ours-mesh"] = []int{g.p.Pid(), br.p.Pid()}
 			return g.addr
 		}},
 		{"ours-inproc", func(b *testing.B) string {
 			g := newGatewayIdentity(b, "gateway-inproc")
 			g.startEmbedded(b)
 			procs = append(procs, g.p)
-			servers["ours-inproc"] = []int{g.p.cmd.Process.Pid}
+			servers["ours-inproc"] = []int{g.p.Pid()}
 			return g.addr
 		}},
 		{"kfake", func(b *testing.B) string {

@@ -80,7 +80,14 @@ func TestMeshThreeBrokersTwoGateways(t *testing.T) {
 	kafkaclients.Verify(t, "consumed via gateway A", wantBack, kafkaclients.ConsumeKgo(t, ga.addr, "back"), true)
 
 	// Where the data lives: each partition's bytes are under exactly one broker's data dir,
-	// and more than one broker holds data.
+	// and more than one broker holds data. A partition's files are made by the wal's first
+	// checkpoint or when the broker closes (until then its records are durable in the commit
+	// journal), so the brokers are stopped first.
+	for _, b := range brokers {
+		if err := b.p.Stop(); err != nil {
+			t.Errorf("%s SIGTERM: %v\n%s", b.name, err, b.p.Logs())
+		}
+	}
 	holders := map[int32][]string{}
 	perBroker := map[string][]int32{}
 	for _, b := range brokers {

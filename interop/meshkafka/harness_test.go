@@ -1,193 +1,42 @@
 package meshkafka_test
 
-// Process harness: builds cmd/broker and cmd/gateway once, runs them as child processes on
-// loopback with random free ports, and kills every child when its test ends.
+// Process harness: cmd/broker and cmd/gateway as child processes on loopback with random free
+// ports (on package interop/cluster's Bins and Proc), every child killed when its test ends.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string // holds "broker" and "gateway"
-	buildTemp string // removed by TestMain when we created it
-	buildErr  error
-)
+func TestMain(m *testing.M) { cluster.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildTemp != "" {
-		os.RemoveAll(buildTemp)
-	}
-	if code == 0 {
-		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// bins returns the directory holding the built binaries (package interop/cluster builds them
+// once, or takes them from MESHKAFKA_BIN_DIR).
+func bins(tb testing.TB) string { return cluster.Bins(tb) }
 
-// bins returns the directory holding the broker and gateway binaries, building them on first
-// use (or taking them from MESHKAFKA_BIN_DIR).
-func bins(tb testing.TB) string {
-	tb.Helper()
-	buildOnce.Do(func() {
-		if d := os.Getenv("MESHKAFKA_BIN_DIR"); d != "" {
-			buildDir = d
-			return
-		}
-		d, err := os.MkdirTemp("", "meshkafka-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildTemp, buildDir = d, d
-		cmd := exec.Command("go", "build", "-o", d+string(filepath.Separator),
-			"github.com/meshkafka/meshkafka/cmd/broker", "github.com/meshkafka/meshkafka/cmd/gateway")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build cmd/broker cmd/gateway: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return buildDir
-}
-
-// proc is one running child process.
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	stdout *kafkaclients.SyncBuffer
-	stderr *kafkaclients.SyncBuffer
-	done   chan struct{} // closed when the process has exited
-	err    error         // Wait's result, valid after done
-}
+// proc is one running child process (interop/cluster's).
+type proc = cluster.Proc
 
 // startProc starts bin with args, and env added to this process's environment; the process
 // is SIGKILLed when tb ends unless stopped before.
 func startProc(tb testing.TB, name string, env []string, bin string, args ...string) *proc {
 	tb.Helper()
-	p := &proc{name: name, stdout: &kafkaclients.SyncBuffer{}, stderr: &kafkaclients.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	if len(env) > 0 {
-		p.cmd.Env = append(os.Environ(), env...)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if d := os.Getenv("MESHKAFKA_CHILD_LOG_DIR"); d != "" { // for debugging hangs: logs survive the test
-		f, err := os.CreateTemp(d, name+"-*.log")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		fmt.Fprintf(f, "%s %s\n", bin, strings.Join(args, " "))
-		tb.Cleanup(func() { f.Close() })
-		p.cmd.Stdout, p.cmd.Stderr = io.MultiWriter(p.stdout, f), io.MultiWriter(p.stderr, f)
-	}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	tb.Cleanup(p.kill)
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill sends SIGKILL and waits for the process to be gone (idempotent).
-func (p *proc) kill() {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	}
-	<-p.done
-}
-
-// signalAndWait sends sig (unless the process has exited) and waits for it to exit, killing it
-// after grace; it reports whether it had to.
-func (p *proc) signalAndWait(sig syscall.Signal, grace time.Duration) (killed bool) {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(sig)
-	}
-	select {
-	case <-p.done:
-		return false
-	case <-time.After(grace):
-		p.kill()
-		return true
-	}
-}
-
-// stop sends SIGTERM and waits (SIGKILL after 10 s); it returns the exit error.
-func (p *proc) stop() error {
-	if p.signalAndWait(syscall.SIGTERM, 10*time.Second) {
-		return fmt.Errorf("%s did not exit within 10s of SIGTERM", p.name)
-	}
-	return p.err
-}
-
-// quit sends SIGQUIT (a Go process prints every goroutine's stack and exits) and waits; for
-// diagnosing a stall before the test fails.
-func (p *proc) quit() { p.signalAndWait(syscall.SIGQUIT, 5*time.Second) }
-
-// logs is everything the process wrote so far.
-func (p *proc) logs() string {
-	return fmt.Sprintf("--- %s stdout:\n%s--- %s stderr:\n%s", p.name, p.stdout, p.name, p.stderr)
-}
-
-// waitFor polls cond until it holds, the process exits, or timeout passes.
-func (p *proc) waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if p.exited() {
-			tb.Fatalf("%s exited (%v) before %s\n%s", p.name, p.err, what, p.logs())
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: no %s within %v\n%s", p.name, what, timeout, p.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freeUDP returns a loopback UDP address nobody listens on right now.
-func freeUDP(tb testing.TB) string {
-	tb.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return cluster.StartProc(tb, name, nil, env, bin, args...)
 }
 
 // --- brokers ---
@@ -215,7 +64,7 @@ func newBroker(tb testing.TB, name string, trust ...string) *brokerNode {
 func newBrokerEnv(tb testing.TB, name string, env []string, trust ...string) *brokerNode {
 	tb.Helper()
 	tmp := tb.TempDir()
-	b := &brokerNode{name: name, dir: filepath.Join(tmp, "data"), bind: freeUDP(tb), trust: trust, addrFile: filepath.Join(tmp, "addr"), env: env}
+	b := &brokerNode{name: name, dir: filepath.Join(tmp, "data"), bind: cluster.FreeUDP(tb), trust: trust, addrFile: filepath.Join(tmp, "addr"), env: env}
 	b.start(tb)
 	return b
 }
@@ -229,8 +78,8 @@ func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
 	var seeds []string
 	for i := range n {
 		tmp := tb.TempDir()
-		b := &brokerNode{name: fmt.Sprintf("broker-%d", i), dir: filepath.Join(tmp, "data"), bind: freeUDP(tb), trust: trust,
-			addrFile: filepath.Join(tmp, "addr"), admin: freeTCP(tb)}
+		b := &brokerNode{name: fmt.Sprintf("broker-%d", i), dir: filepath.Join(tmp, "data"), bind: cluster.FreeUDP(tb), trust: trust,
+			addrFile: filepath.Join(tmp, "addr"), admin: cluster.FreeTCP(tb)}
 		out, err := exec.Command(filepath.Join(bins(tb), "broker"), "-data", b.dir, "-print-node-id").Output()
 		if err != nil {
 			tb.Fatalf("%s: -print-node-id: %v", b.name, err)
@@ -244,7 +93,7 @@ func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
 		b.start(tb)
 	}
 	voters := min(n, 3)
-	bs[0].p.waitFor(tb, "metadata quorum", 60*time.Second, func() bool {
+	bs[0].p.WaitFor(tb, "metadata quorum", 60*time.Second, func() bool {
 		resp, err := http.Get("http://" + bs[0].admin + "/quorum/status")
 		if err != nil {
 			return false
@@ -270,24 +119,13 @@ func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
 	return bs
 }
 
-// freeTCP returns a loopback TCP address nobody listens on right now.
-func freeTCP(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // start runs the broker on its data directory and bind address and waits for its addr file.
 func (b *brokerNode) start(tb testing.TB) {
 	tb.Helper()
 	os.Remove(b.addrFile)
 	b.p = startProc(tb, b.name, b.env, filepath.Join(bins(tb), "broker"),
 		append([]string{"-data", b.dir, "-bind", b.bind, "-trust", strings.Join(b.trust, ","), "-addr-file", b.addrFile}, b.args...)...)
-	b.p.waitFor(tb, "addr file", 15*time.Second, func() bool {
+	b.p.WaitFor(tb, "addr file", 15*time.Second, func() bool {
 		data, err := os.ReadFile(b.addrFile)
 		if err != nil || len(data) == 0 {
 			return false
@@ -357,31 +195,11 @@ func (g *gatewayNode) startEmbedded(tb testing.TB) {
 	g.start(tb)
 }
 
-const banner = "gateway listening on "
-
 // start (re)starts the gateway with g.args and waits for its banner.
 func (g *gatewayNode) start(tb testing.TB) {
 	tb.Helper()
-	for attempt := 0; ; attempt++ {
-		args := append([]string{"-listen", g.listen, "-advertised-host", "127.0.0.1"}, g.args...)
-		g.p = startProc(tb, g.name, g.env, filepath.Join(bins(tb), "gateway"), args...)
-		deadline := time.Now().Add(15 * time.Second)
-		for !strings.Contains(g.p.stdout.String(), banner) && !g.p.exited() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		out := g.p.stdout.String()
-		if i := strings.Index(out, banner); i >= 0 {
-			g.addr = strings.Fields(out[i+len(banner):])[0]
-			g.listen = g.addr
-			return
-		}
-		g.p.kill()
-		// The previous incarnation's port may take a moment to free.
-		if attempt == 50 || !strings.Contains(g.p.stderr.String(), "address already in use") {
-			tb.Fatalf("%s did not start\n%s", g.name, g.p.logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	g.p, g.addr = cluster.StartGateway(tb, g.name, nil, g.env, g.listen, 15*time.Second, append([]string{"-advertised-host", "127.0.0.1"}, g.args...)...)
+	g.listen = g.addr
 }
 
 // --- clients ---

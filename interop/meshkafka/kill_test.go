@@ -132,7 +132,7 @@ func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
 		for totalAcks() <= above {
 			if time.Since(start) > timeout {
 				stopLoad()
-				t.Fatalf("%s: the load did not resume within %v (%d acks so far)\n%s\n%s", what, timeout, totalAcks(), b.p.logs(), g.p.logs())
+				t.Fatalf("%s: the load did not resume within %v (%d acks so far)\n%s\n%s", what, timeout, totalAcks(), b.p.Logs(), g.p.Logs())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -144,7 +144,7 @@ func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {
 	for cycle := range cycles {
 		time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond) // load running
 		before := totalAcks()
-		b.p.kill() // SIGKILL in the middle of the load
+		b.p.Kill() // SIGKILL in the middle of the load
 		down := time.Duration(100+rng.IntN(400)) * time.Millisecond
 		time.Sleep(down)
 		atRestart := totalAcks()

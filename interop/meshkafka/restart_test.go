@@ -144,9 +144,9 @@ func TestMeshGatewayRestart(t *testing.T) {
 
 	for i, how := range []string{"SIGKILL", "SIGTERM"} {
 		if how == "SIGKILL" {
-			g.p.kill()
-		} else if err := g.p.stop(); err != nil {
-			t.Fatalf("gateway SIGTERM: %v\n%s", err, g.p.logs())
+			g.p.Kill()
+		} else if err := g.p.Stop(); err != nil {
+			t.Fatalf("gateway SIGTERM: %v\n%s", err, g.p.Logs())
 		}
 		g.start(t) // same data dir, same Kafka port, same brokers
 		after := snapshot(t, g.addr, topic, group)

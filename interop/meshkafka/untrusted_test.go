@@ -72,12 +72,12 @@ func TestMeshUntrustedGateway(t *testing.T) {
 	ccl.Close()
 
 	// The broker says why.
-	logs := b.p.stderr.String()
+	logs := b.p.Stderr.String()
 	if !strings.Contains(logs, "refusing untrusted node") || !strings.Contains(logs, "node="+rogue.id) {
-		t.Fatalf("broker did not log a refusal of %s\n%s", rogue.id, b.p.logs())
+		t.Fatalf("broker did not log a refusal of %s\n%s", rogue.id, b.p.Logs())
 	}
 	if strings.Contains(logs, "node="+trusted.id) {
-		t.Fatalf("broker refused the trusted gateway %s\n%s", trusted.id, b.p.logs())
+		t.Fatalf("broker refused the trusted gateway %s\n%s", trusted.id, b.p.Logs())
 	}
 	// Nothing the untrusted gateway sent was stored; the trusted one still reads everything.
 	if ends := endOffsets(t, trusted.addr, topic); ends[0] != int64(len(want)) {

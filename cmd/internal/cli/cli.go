@@ -132,13 +132,18 @@ func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)
 	}, nil
 }
 
-// OpenCredentials opens the SCRAM credentials kept under dir (<dir>/scram.credentials).
-func OpenCredentials(dir string) (*broker.Credentials, error) {
+// OpenCredentials opens the SCRAM credentials and the ACLs kept under dir
+// (<dir>/scram.credentials, <dir>/acls): the broker's brokerop.SecurityService.
+func OpenCredentials(dir string) (broker.Security, error) {
 	c, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
 	if err != nil {
-		return nil, fmt.Errorf("open credentials: %w", err)
+		return broker.Security{}, fmt.Errorf("open credentials: %w", err)
 	}
-	return c, nil
+	a, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
+	if err != nil {
+		return broker.Security{}, fmt.Errorf("open ACLs: %w", err)
+	}
+	return broker.Security{Credentials: c, ACLs: a}, nil
 }
 
 // Reach holds the -relay, -stun and -mdns flags; Check turns them into the meshnode.Reach it

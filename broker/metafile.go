@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// Small metadata files (SCRAM credentials, ACLs) share one format and one way of being
+// replaced: a header line "<magic> crc32c=<8 hex digits> len=<n>\n" and n bytes of body,
+// written to a temp file, fsynced, renamed over the old one, and the directory fsynced.
+
+// readMetaFile returns the content of path (nil, nil when there is none).
+func readMetaFile(fsys wal.FS, path string) ([]byte, error) {
+	_ = fsys.Remove(path + ".tmp")
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return buf, nil
+}
+
+// metaBody checks a file's header and checksum and returns its body.
+func metaBody(buf []byte, magic string) ([]byte, error) {
+	nl := bytes.IndexByte(buf, '\n')
+	if nl < 0 {
+		return nil, errors.New("no header line")
+	}
+	var sum uint32
+	var n int
+	if _, err := fmt.Sscanf(string(buf[:nl]), magic+" crc32c=%08x len=%d", &sum, &n); err != nil {
+		return nil, fmt.Errorf("bad header %q", buf[:nl])
+	}
+	body := buf[nl+1:]
+	if len(body) != n {
+		return nil, fmt.Errorf("body is %d bytes, header says %d", len(body), n)
+	}
+	if got := crc32.Checksum(body, castagnoli); got != sum {
+		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", sum, got)
+	}
+	return body, nil
+}
+
+func metaFile(magic string, body []byte) []byte {
+	hdr := fmt.Sprintf("%s crc32c=%08x len=%d\n", magic, crc32.Checksum(body, castagnoli), len(body))
+	return append([]byte(hdr), body...)
+}
+
+// replaceMetaFile makes data the content of path. A failed rename or directory fsync is an
+// unknown outcome (unknown true): the caller must refuse later writes.
+func replaceMetaFile(fsys wal.FS, path string, data []byte) (unknown bool, err error) {
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return false, err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return false, err
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return true, fmt.Errorf("rename: %w", err)
+	}
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+		return true, fmt.Errorf("sync dir: %w", err)
+	}
+	return false, nil
+}

@@ -1,0 +1,57 @@
+package cluster
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/gateway"
+)
+
+// Over the mesh: ACLs created through one gateway are kept by the controller broker and
+// decide requests on another gateway, which loads them over the mesh.
+func TestACLsOverTheMesh(t *testing.T) {
+	gw1, gw2 := newEP(t), newEP(t)
+	bs := startBrokers(t, 2, gw1, gw2)
+	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
+	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1", Authorizer: authz})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl1, err := kgo.NewClient(kgo.SeedBrokers(addr1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl1.Close()
+	adm := kadm.NewClient(cl1)
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "vis", "hid"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow(gateway.AnonymousPrincipal).Topics("vis").Operations(kadm.OpDescribe).ResourcePatternType(kadm.ACLPatternLiteral))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("create ACL over the mesh: %v %+v", err, res)
+	}
+
+	// The second gateway has no super users: ANONYMOUS sees only the topic it may describe.
+	_, addr2 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1", Authorizer: gateway.AuthorizerConfig{Enabled: true}})
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(addr2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tp := range md.Topics {
+		names = append(names, *tp.Topic)
+	}
+	if !slices.Equal(names, []string{"vis"}) {
+		t.Fatalf("second gateway shows %v, want [vis]", names)
+	}
+}

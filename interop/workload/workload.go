@@ -1,0 +1,342 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/interop/checker"
+)
+
+// Config shapes a Workload. Zero values take the defaults named.
+type Config struct {
+	Seeds []string                                                          // Kafka addresses (gateways)
+	Dial  func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net.Dialer
+	Rec   *checker.Recorder
+
+	Topic      string // produced to, consumed and committed on (default "load")
+	Partitions int32  // default 3
+	Producers  int    // idempotent acks=all producers (default 2)
+	// NoProduce runs no producer (a test that loses a broker's disk before partitions are
+	// replicated checks metadata only).
+	NoProduce bool
+	// Interval between one actor's operations (default 20 ms for a producer, ten times that
+	// for the metadata actors): the load stays light on a shared machine.
+	Interval time.Duration
+	// OpTimeout bounds one metadata request (default 5 s); a failed one is recorded and the
+	// actor goes on.
+	OpTimeout time.Duration
+	// Metadata turns on the metadata actors: topic creation (topics "<Topic>-meta-N" with a
+	// retention.ms config), group offset commits and fetches (group "<Topic>-group") and
+	// InitProducerID.
+	Metadata bool
+	// Consumers read Topic from the start, recording every record (default 0).
+	Consumers int
+}
+
+// Workload is a set of Kafka clients running against a cluster and recording into a
+// checker.Recorder: producers, a consumer, and metadata writers. Stop ends it.
+type Workload struct {
+	cfg  Config
+	tb   testing.TB
+	stop chan struct{}
+	wg   sync.WaitGroup
+	cls  []*kgo.Client
+
+	mu      sync.Mutex
+	pending sync.WaitGroup // produce callbacks outstanding
+	topics  []string       // created by the topic actor (acknowledged or not)
+}
+
+func (c *Config) defaults() {
+	if c.Topic == "" {
+		c.Topic = "load"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 3
+	}
+	if c.Producers == 0 {
+		c.Producers = 2
+	}
+	if c.Interval == 0 {
+		c.Interval = 20 * time.Millisecond
+	}
+	if c.OpTimeout == 0 {
+		c.OpTimeout = 5 * time.Second
+	}
+	if c.Dial == nil {
+		var d net.Dialer
+		c.Dial = d.DialContext
+	}
+}
+
+// Client is a kgo client on the workload's seeds and dialer (closed when the test ends).
+func (c Config) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
+	tb.Helper()
+	c.defaults()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Seeds...), kgo.Dialer(c.Dial),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond })}, opts...)...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(cl.Close)
+	return cl
+}
+
+// CreateTopic creates the workload's topic (retrying until it exists; a hang bound of 60 s).
+func (c Config) CreateTopic(tb testing.TB) {
+	tb.Helper()
+	c.defaults()
+	adm := kadm.NewClient(c.Client(tb))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.OpTimeout)
+		r, err := adm.CreateTopic(ctx, c.Partitions, 1, nil, c.Topic)
+		cancel()
+		if err == nil && (r.Err == nil || errors.Is(r.Err, kerr.TopicAlreadyExists)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("create topic %s: %v %v", c.Topic, err, r.Err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Start runs the workload until Stop (or the end of the test).
+func Start(tb testing.TB, cfg Config) *Workload {
+	tb.Helper()
+	cfg.defaults()
+	w := &Workload{cfg: cfg, tb: tb, stop: make(chan struct{})}
+	for i := range cfg.Producers {
+		if cfg.NoProduce {
+			break
+		}
+		cl := cfg.Client(tb, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.DefaultProduceTopic(cfg.Topic))
+		w.cls = append(w.cls, cl)
+		name := fmt.Sprintf("p%d", i)
+		w.wg.Go(func() { w.produce(name, cl) })
+	}
+	for i := range cfg.Consumers {
+		name := fmt.Sprintf("c%d", i)
+		parts := map[int32]kgo.Offset{}
+		for p := range cfg.Partitions {
+			parts[p] = kgo.NewOffset().AtStart()
+		}
+		cl := cfg.Client(tb, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: parts}), kgo.FetchMaxWait(200*time.Millisecond))
+		w.cls = append(w.cls, cl)
+		w.wg.Go(func() { w.consume(name, cl) })
+	}
+	if cfg.Metadata {
+		adm := kadm.NewClient(cfg.Client(tb))
+		w.wg.Go(func() { w.createTopics(adm) })
+		w.wg.Go(func() { w.commitOffsets(adm) })
+		pidCl := cfg.Client(tb)
+		w.wg.Go(func() { w.initProducerIDs(pidCl) })
+	}
+	tb.Cleanup(w.Stop)
+	return w
+}
+
+// Stop ends every actor and waits for the outstanding produce answers (kgo retries them until
+// acknowledged or failed; a hang of 60 s fails the test).
+func (w *Workload) Stop() {
+	select {
+	case <-w.stop:
+		return
+	default:
+	}
+	close(w.stop)
+	w.wg.Wait()
+	done := make(chan struct{})
+	go func() { w.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		w.tb.Errorf("workload: produce answers still outstanding 60s after the load stopped")
+	}
+}
+
+func (w *Workload) tick(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Topics lists the topics the metadata actor tried to create.
+func (w *Workload) Topics() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.topics...)
+}
+
+func (w *Workload) produce(name string, cl *kgo.Client) {
+	rec := w.cfg.Rec
+	sem := make(chan struct{}, 32) // records in flight
+	for seq := int64(0); ; seq++ {
+		if !w.tick(w.cfg.Interval) {
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-w.stop:
+			return
+		}
+		v := name + "-" + strconv.FormatInt(seq, 10)
+		inv := rec.Begin()
+		w.pending.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) {
+			s := checker.Send{Producer: name, Seq: seq, Topic: w.cfg.Topic, Value: v, Invoke: inv, OK: err == nil, Partition: r.Partition, Offset: r.Offset}
+			if err != nil {
+				s.Err = err.Error()
+			}
+			rec.AddSend(s)
+			<-sem
+			w.pending.Done()
+		})
+	}
+}
+
+func (w *Workload) consume(name string, cl *kgo.Client) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		var polls []checker.Poll
+		fs.EachRecord(func(r *kgo.Record) {
+			polls = append(polls, checker.Poll{TP: checker.TP{Topic: r.Topic, Partition: r.Partition}, Offset: r.Offset, Value: string(r.Value)})
+		})
+		w.cfg.Rec.AddPolls(name, polls...)
+	}
+}
+
+func (w *Workload) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), w.cfg.OpTimeout)
+}
+
+func (w *Workload) createTopics(adm *kadm.Client) {
+	rec := w.cfg.Rec
+	for n := 0; w.tick(10 * w.cfg.Interval); n++ {
+		name := fmt.Sprintf("%s-meta-%d", w.cfg.Topic, n)
+		retention := strconv.Itoa(3_600_000 + n)
+		w.mu.Lock()
+		w.topics = append(w.topics, name)
+		w.mu.Unlock()
+		inv := rec.Begin()
+		ctx, cancel := w.ctx()
+		r, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": &retention}, name)
+		cancel()
+		if err == nil {
+			err = r.Err
+		}
+		tc := checker.TopicCreate{Name: name, Partitions: 1, Configs: map[string]string{"retention.ms": retention}, Invoke: inv, OK: err == nil}
+		if err != nil {
+			tc.Err = err.Error()
+		}
+		rec.AddTopic(tc)
+	}
+}
+
+func (w *Workload) commitOffsets(adm *kadm.Client) {
+	rec := w.cfg.Rec
+	group := w.cfg.Topic + "-group"
+	tp := checker.TP{Topic: w.cfg.Topic, Partition: 0}
+	for off := int64(1); w.tick(10 * w.cfg.Interval); off++ {
+		var offs kadm.Offsets
+		offs.Add(kadm.Offset{Topic: tp.Topic, Partition: tp.Partition, At: off, LeaderEpoch: -1})
+		inv := rec.Begin()
+		ctx, cancel := w.ctx()
+		resp, err := adm.CommitOffsets(ctx, group, offs)
+		cancel()
+		if err == nil {
+			err = resp.Error()
+		}
+		c := checker.Commit{Group: group, TP: tp, Offset: off, Invoke: inv, OK: err == nil}
+		if err != nil {
+			c.Err = err.Error()
+		}
+		rec.AddCommit(c)
+
+		inv = rec.Begin()
+		ctx, cancel = w.ctx()
+		got, err := adm.FetchOffsets(ctx, group)
+		cancel()
+		if err == nil && got.Error() == nil {
+			o := checker.OffsetRead{Group: group, TP: tp, Offset: -1, Invoke: inv}
+			if r, ok := got.Lookup(tp.Topic, tp.Partition); ok {
+				o.Offset = r.At
+			}
+			rec.AddOffsetRead(o)
+		}
+	}
+}
+
+func (w *Workload) initProducerIDs(cl *kgo.Client) {
+	rec := w.cfg.Rec
+	for w.tick(10 * w.cfg.Interval) {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionTimeoutMillis = 60_000
+		inv := rec.Begin()
+		ctx, cancel := w.ctx()
+		resp, err := req.RequestWith(ctx, cl)
+		cancel()
+		if err == nil && resp.ErrorCode == 0 {
+			rec.AddProducerID(checker.ProducerID{Client: "pid", ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Invoke: inv})
+		}
+	}
+}
+
+// WaitOK waits until each of ops (checker.Op* names) has succeeded after since, and returns
+// how long after since each first did. The timeout is a hang bound: on expiry the test fails
+// with what recovered and what did not; it is not a speed assertion.
+func (w *Workload) WaitOK(tb testing.TB, since time.Time, timeout time.Duration, ops ...string) map[string]time.Duration {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := w.cfg.Rec.FirstOKAfter(since)
+		out := map[string]time.Duration{}
+		var missing []string
+		for _, op := range ops {
+			if at, ok := got[op]; ok {
+				out[op] = at.Sub(since)
+			} else {
+				missing = append(missing, op)
+			}
+		}
+		if len(missing) == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("workload: %v did not succeed within %v (recovered: %v)", missing, timeout, out)
+		}
+		if !w.tick(50 * time.Millisecond) {
+			tb.Fatalf("workload stopped while waiting for %v", missing)
+		}
+	}
+}
+
+// Config returns the workload's configuration with its defaults filled in.
+func (w *Workload) Config() Config { return w.cfg }
