@@ -269,39 +269,51 @@ func (c *Caller) AlterUserScramCredentials(ctx context.Context, req *brokerop.Al
 	return resp, nil
 }
 
-<<<<<<< HEAD
-// ClusterBrokers calls op cluster_brokers on the broker.
-func (c *Caller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	resp := new(brokerop.ClusterBrokersResp)
-	if err := c.Call(ctx, brokerop.OpClusterBrokers, req, resp); err != nil {
-=======
 // DescribeAcls calls op describe_acls on the broker.
 func (c *Caller) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
 	resp := new(brokerop.DescribeAclsResp)
 	if err := c.Call(ctx, brokerop.OpDescribeAcls, req, resp); err != nil {
->>>>>>> main
 		return nil, err
 	}
 	return resp, nil
 }
 
-<<<<<<< HEAD
-// Placement calls op placement on the broker.
-func (c *Caller) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	resp := new(brokerop.PlacementResp)
-	if err := c.Call(ctx, brokerop.OpPlacement, req, resp); err != nil {
-=======
 // CreateAcls calls op create_acls on the broker.
 func (c *Caller) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
 	resp := new(brokerop.CreateAclsResp)
 	if err := c.Call(ctx, brokerop.OpCreateAcls, req, resp); err != nil {
->>>>>>> main
 		return nil, err
 	}
 	return resp, nil
 }
 
-<<<<<<< HEAD
+// DeleteAcls calls op delete_acls on the broker.
+func (c *Caller) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
+	resp := new(brokerop.DeleteAclsResp)
+	if err := c.Call(ctx, brokerop.OpDeleteAcls, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ClusterBrokers calls op cluster_brokers on the broker.
+func (c *Caller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	resp := new(brokerop.ClusterBrokersResp)
+	if err := c.Call(ctx, brokerop.OpClusterBrokers, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Placement calls op placement on the broker.
+func (c *Caller) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	resp := new(brokerop.PlacementResp)
+	if err := c.Call(ctx, brokerop.OpPlacement, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // QuorumJoin calls op quorum_join on the broker.
 func (c *Caller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
 	resp := new(brokerop.QuorumJoinResp)
@@ -315,12 +327,6 @@ func (c *Caller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*
 func (c *Caller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
 	resp := new(brokerop.QuorumAdminResp)
 	if err := c.Call(ctx, brokerop.OpQuorumAdmin, req, resp); err != nil {
-=======
-// DeleteAcls calls op delete_acls on the broker.
-func (c *Caller) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
-	resp := new(brokerop.DeleteAclsResp)
-	if err := c.Call(ctx, brokerop.OpDeleteAcls, req, resp); err != nil {
->>>>>>> main
 		return nil, err
 	}
 	return resp, nil

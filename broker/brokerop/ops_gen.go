@@ -706,8 +706,8 @@ func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RaftID))
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i60 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i60])
+	for i73 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i73])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendBool(b, m.Live)
@@ -726,18 +726,18 @@ func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n61 int
-	if n61, err = d.Len(); err != nil {
+	var n74 int
+	if n74, err = d.Len(); err != nil {
 		return err
 	}
-	if n61 > 0 {
-		s62 := make([]string, n61)
-		for i63 := range s62 {
-			if s62[i63], err = d.String(); err != nil {
+	if n74 > 0 {
+		s75 := make([]string, n74)
+		for i76 := range s75 {
+			if s75[i76], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s62
+		m.Direct = s75
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -760,8 +760,8 @@ func (m *ClusterBroker) sizeHint() int {
 	n += 10
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i64 := range m.Direct {
-		n += len(m.Direct[i64]) + 5
+	for i77 := range m.Direct {
+		n += len(m.Direct[i77]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += 10
@@ -796,8 +796,8 @@ func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendString(b, m.Leader)
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i65 := range m.Brokers {
-		b = m.Brokers[i65].AppendPostcard(b)
+	for i78 := range m.Brokers {
+		b = m.Brokers[i78].AppendPostcard(b)
 	}
 	return b
 }
@@ -815,18 +815,18 @@ func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.String(); err != nil {
 		return err
 	}
-	var n66 int
-	if n66, err = d.Len(); err != nil {
+	var n79 int
+	if n79, err = d.Len(); err != nil {
 		return err
 	}
-	if n66 > 0 {
-		s67 := make([]ClusterBroker, n66)
-		for i68 := range s67 {
-			if err = s67[i68].decode(d); err != nil {
+	if n79 > 0 {
+		s80 := make([]ClusterBroker, n79)
+		for i81 := range s80 {
+			if err = s80[i81].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s67
+		m.Brokers = s80
 	}
 	return nil
 }
@@ -838,8 +838,8 @@ func (m *ClusterBrokersResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += len(m.Leader) + 5
 	n += 5
-	for i69 := range m.Brokers {
-		n += m.Brokers[i69].sizeHint()
+	for i82 := range m.Brokers {
+		n += m.Brokers[i82].sizeHint()
 	}
 	return n
 }
@@ -858,13 +858,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-<<<<<<< HEAD
-	for i70 := range m.Synonyms {
-		b = m.Synonyms[i70].AppendPostcard(b)
-=======
-	for i73 := range m.Synonyms {
-		b = m.Synonyms[i73].AppendPostcard(b)
->>>>>>> main
+	for i83 := range m.Synonyms {
+		b = m.Synonyms[i83].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -875,29 +870,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var some71 bool
-	if some71, err = d.Option(); err != nil {
+	var some84 bool
+	if some84, err = d.Option(); err != nil {
 		return err
 	}
-	if some71 {
-		p72 := new(string)
-		if (*p72), err = d.String(); err != nil {
+	if some84 {
+		p85 := new(string)
+		if (*p85), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p72
-=======
-	var some74 bool
-	if some74, err = d.Option(); err != nil {
-		return err
-	}
-	if some74 {
-		p75 := new(string)
-		if (*p75), err = d.String(); err != nil {
-			return err
-		}
-		m.Value = p75
->>>>>>> main
+		m.Value = p85
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -905,61 +887,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x73 byte
-	if x73, err = d.Byte(); err != nil {
+	var x86 byte
+	if x86, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x73)
+	m.Source = int8(x86)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n74 int
-	if n74, err = d.Len(); err != nil {
+	var n87 int
+	if n87, err = d.Len(); err != nil {
 		return err
 	}
-	if n74 > 0 {
-		s75 := make([]ConfigSynonym, n74)
-		for i76 := range s75 {
-			if err = s75[i76].decode(d); err != nil {
+	if n87 > 0 {
+		s88 := make([]ConfigSynonym, n87)
+		for i89 := range s88 {
+			if err = s88[i89].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s75
+		m.Synonyms = s88
 	}
-	var x77 byte
-	if x77, err = d.Byte(); err != nil {
+	var x90 byte
+	if x90, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x77)
-=======
-	var x76 byte
-	if x76, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Source = int8(x76)
-	if m.IsSensitive, err = d.Bool(); err != nil {
-		return err
-	}
-	var n77 int
-	if n77, err = d.Len(); err != nil {
-		return err
-	}
-	if n77 > 0 {
-		s78 := make([]ConfigSynonym, n77)
-		for i79 := range s78 {
-			if err = s78[i79].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Synonyms = s78
-	}
-	var x80 byte
-	if x80, err = d.Byte(); err != nil {
-		return err
-	}
-	m.ConfigType = int8(x80)
->>>>>>> main
+	m.ConfigType = int8(x90)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -978,13 +931,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i78 := range m.Synonyms {
-		n += m.Synonyms[i78].sizeHint()
-=======
-	for i81 := range m.Synonyms {
-		n += m.Synonyms[i81].sizeHint()
->>>>>>> main
+	for i91 := range m.Synonyms {
+		n += m.Synonyms[i91].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -1008,41 +956,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var some79 bool
-	if some79, err = d.Option(); err != nil {
+	var some92 bool
+	if some92, err = d.Option(); err != nil {
 		return err
 	}
-	if some79 {
-		p80 := new(string)
-		if (*p80), err = d.String(); err != nil {
+	if some92 {
+		p93 := new(string)
+		if (*p93), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p80
+		m.Value = p93
 	}
-	var x81 byte
-	if x81, err = d.Byte(); err != nil {
+	var x94 byte
+	if x94, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x81)
-=======
-	var some82 bool
-	if some82, err = d.Option(); err != nil {
-		return err
-	}
-	if some82 {
-		p83 := new(string)
-		if (*p83), err = d.String(); err != nil {
-			return err
-		}
-		m.Value = p83
-	}
-	var x84 byte
-	if x84, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Source = int8(x84)
->>>>>>> main
+	m.Source = int8(x94)
 	return nil
 }
 
@@ -1060,25 +989,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i85 := range m.Creations {
-		b = m.Creations[i85].AppendPostcard(b)
+	for i95 := range m.Creations {
+		b = m.Creations[i95].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n86 int
-	if n86, err = d.Len(); err != nil {
+	var n96 int
+	if n96, err = d.Len(); err != nil {
 		return err
 	}
-	if n86 > 0 {
-		s87 := make([]AclBinding, n86)
-		for i88 := range s87 {
-			if err = s87[i88].decode(d); err != nil {
+	if n96 > 0 {
+		s97 := make([]AclBinding, n96)
+		for i98 := range s97 {
+			if err = s97[i98].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s87
+		m.Creations = s97
 	}
 	return nil
 }
@@ -1086,8 +1015,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i89 := range m.Creations {
-		n += m.Creations[i89].sizeHint()
+	for i99 := range m.Creations {
+		n += m.Creations[i99].sizeHint()
 	}
 	return n
 }
@@ -1095,25 +1024,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i90 := range m.Results {
-		b = m.Results[i90].AppendPostcard(b)
+	for i100 := range m.Results {
+		b = m.Results[i100].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n91 int
-	if n91, err = d.Len(); err != nil {
+	var n101 int
+	if n101, err = d.Len(); err != nil {
 		return err
 	}
-	if n91 > 0 {
-		s92 := make([]AclResult, n91)
-		for i93 := range s92 {
-			if err = s92[i93].decode(d); err != nil {
+	if n101 > 0 {
+		s102 := make([]AclResult, n101)
+		for i103 := range s102 {
+			if err = s102[i103].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s92
+		m.Results = s102
 	}
 	return nil
 }
@@ -1121,8 +1050,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i94 := range m.Results {
-		n += m.Results[i94].sizeHint()
+	for i104 := range m.Results {
+		n += m.Results[i104].sizeHint()
 	}
 	return n
 }
@@ -1130,46 +1059,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i82 := range m.Topics {
-		b = m.Topics[i82].AppendPostcard(b)
-=======
-	for i95 := range m.Topics {
-		b = m.Topics[i95].AppendPostcard(b)
->>>>>>> main
+	for i105 := range m.Topics {
+		b = m.Topics[i105].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n83 int
-	if n83, err = d.Len(); err != nil {
+	var n106 int
+	if n106, err = d.Len(); err != nil {
 		return err
 	}
-	if n83 > 0 {
-		s84 := make([]CreatePartitionsTopic, n83)
-		for i85 := range s84 {
-			if err = s84[i85].decode(d); err != nil {
+	if n106 > 0 {
+		s107 := make([]CreatePartitionsTopic, n106)
+		for i108 := range s107 {
+			if err = s107[i108].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s84
-=======
-	var n96 int
-	if n96, err = d.Len(); err != nil {
-		return err
-	}
-	if n96 > 0 {
-		s97 := make([]CreatePartitionsTopic, n96)
-		for i98 := range s97 {
-			if err = s97[i98].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s97
->>>>>>> main
+		m.Topics = s107
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1180,13 +1089,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i86 := range m.Topics {
-		n += m.Topics[i86].sizeHint()
-=======
-	for i99 := range m.Topics {
-		n += m.Topics[i99].sizeHint()
->>>>>>> main
+	for i109 := range m.Topics {
+		n += m.Topics[i109].sizeHint()
 	}
 	n += 10
 	return n
@@ -1195,45 +1099,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i87 := range m.Topics {
-		b = m.Topics[i87].AppendPostcard(b)
-=======
-	for i100 := range m.Topics {
-		b = m.Topics[i100].AppendPostcard(b)
->>>>>>> main
+	for i110 := range m.Topics {
+		b = m.Topics[i110].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n88 int
-	if n88, err = d.Len(); err != nil {
+	var n111 int
+	if n111, err = d.Len(); err != nil {
 		return err
 	}
-	if n88 > 0 {
-		s89 := make([]CreatePartitionsTopicResp, n88)
-		for i90 := range s89 {
-			if err = s89[i90].decode(d); err != nil {
+	if n111 > 0 {
+		s112 := make([]CreatePartitionsTopicResp, n111)
+		for i113 := range s112 {
+			if err = s112[i113].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s89
-=======
-	var n101 int
-	if n101, err = d.Len(); err != nil {
-		return err
-	}
-	if n101 > 0 {
-		s102 := make([]CreatePartitionsTopicResp, n101)
-		for i103 := range s102 {
-			if err = s102[i103].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s102
->>>>>>> main
+		m.Topics = s112
 	}
 	return nil
 }
@@ -1241,13 +1125,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i91 := range m.Topics {
-		n += m.Topics[i91].sizeHint()
-=======
-	for i104 := range m.Topics {
-		n += m.Topics[i104].sizeHint()
->>>>>>> main
+	for i114 := range m.Topics {
+		n += m.Topics[i114].sizeHint()
 	}
 	return n
 }
@@ -1257,17 +1136,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-<<<<<<< HEAD
-	for i92 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i92])))
-		for i93 := range m.Assignments[i92] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i92][i93]))
-=======
-	for i105 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i105])))
-		for i106 := range m.Assignments[i105] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i105][i106]))
->>>>>>> main
+	for i115 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i115])))
+		for i116 := range m.Assignments[i115] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i115][i116]))
 		}
 	}
 	return b
@@ -1280,53 +1152,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n94 int
-	if n94, err = d.Len(); err != nil {
+	var n117 int
+	if n117, err = d.Len(); err != nil {
 		return err
 	}
-	if n94 > 0 {
-		s95 := make([][]int32, n94)
-		for i96 := range s95 {
-			var n97 int
-			if n97, err = d.Len(); err != nil {
+	if n117 > 0 {
+		s118 := make([][]int32, n117)
+		for i119 := range s118 {
+			var n120 int
+			if n120, err = d.Len(); err != nil {
 				return err
 			}
-			if n97 > 0 {
-				s98 := make([]int32, n97)
-				for i99 := range s98 {
-					if s98[i99], err = d.I32(); err != nil {
+			if n120 > 0 {
+				s121 := make([]int32, n120)
+				for i122 := range s121 {
+					if s121[i122], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s95[i96] = s98
+				s118[i119] = s121
 			}
 		}
-		m.Assignments = s95
-=======
-	var n107 int
-	if n107, err = d.Len(); err != nil {
-		return err
-	}
-	if n107 > 0 {
-		s108 := make([][]int32, n107)
-		for i109 := range s108 {
-			var n110 int
-			if n110, err = d.Len(); err != nil {
-				return err
-			}
-			if n110 > 0 {
-				s111 := make([]int32, n110)
-				for i112 := range s111 {
-					if s111[i112], err = d.I32(); err != nil {
-						return err
-					}
-				}
-				s108[i109] = s111
-			}
-		}
-		m.Assignments = s108
->>>>>>> main
+		m.Assignments = s118
 	}
 	return nil
 }
@@ -1336,15 +1183,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i100 := range m.Assignments {
+	for i123 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i100])
-=======
-	for i113 := range m.Assignments {
-		n += 5
-		n += 10 * len(m.Assignments[i113])
->>>>>>> main
+		n += 10 * len(m.Assignments[i123])
 	}
 	return n
 }
@@ -1384,15 +1225,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-<<<<<<< HEAD
-	for _, k101 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k101)
-		b = postcard.AppendString(b, m.Configs[k101])
-=======
-	for _, k114 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k114)
-		b = postcard.AppendString(b, m.Configs[k114])
->>>>>>> main
+	for _, k124 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k124)
+		b = postcard.AppendString(b, m.Configs[k124])
 	}
 	return b
 }
@@ -1407,45 +1242,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n102 int
-	if n102, err = d.Len(); err != nil {
+	var n125 int
+	if n125, err = d.Len(); err != nil {
 		return err
 	}
-	if n102 > 0 {
-		m103 := make(map[string]string, n102)
-		for range n102 {
-			var k104 string
-			var v105 string
-			if k104, err = d.String(); err != nil {
+	if n125 > 0 {
+		m126 := make(map[string]string, n125)
+		for range n125 {
+			var k127 string
+			var v128 string
+			if k127, err = d.String(); err != nil {
 				return err
 			}
-			if v105, err = d.String(); err != nil {
+			if v128, err = d.String(); err != nil {
 				return err
 			}
-			m103[k104] = v105
+			m126[k127] = v128
 		}
-		m.Configs = m103
-=======
-	var n115 int
-	if n115, err = d.Len(); err != nil {
-		return err
-	}
-	if n115 > 0 {
-		m116 := make(map[string]string, n115)
-		for range n115 {
-			var k117 string
-			var v118 string
-			if k117, err = d.String(); err != nil {
-				return err
-			}
-			if v118, err = d.String(); err != nil {
-				return err
-			}
-			m116[k117] = v118
-		}
-		m.Configs = m116
->>>>>>> main
+		m.Configs = m126
 	}
 	return nil
 }
@@ -1468,13 +1282,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-<<<<<<< HEAD
-	for i106 := range m.Configs {
-		b = m.Configs[i106].AppendPostcard(b)
-=======
-	for i119 := range m.Configs {
-		b = m.Configs[i119].AppendPostcard(b)
->>>>>>> main
+	for i129 := range m.Configs {
+		b = m.Configs[i129].AppendPostcard(b)
 	}
 	return b
 }
@@ -1489,52 +1298,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x107 []byte
-	if x107, err = d.Take(16); err != nil {
+	var x130 []byte
+	if x130, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x107)
-=======
-	var x120 []byte
-	if x120, err = d.Take(16); err != nil {
-		return err
-	}
-	copy(m.TopicID[:], x120)
->>>>>>> main
+	copy(m.TopicID[:], x130)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n108 int
-	if n108, err = d.Len(); err != nil {
+	var n131 int
+	if n131, err = d.Len(); err != nil {
 		return err
 	}
-	if n108 > 0 {
-		s109 := make([]ConfigEntry, n108)
-		for i110 := range s109 {
-			if err = s109[i110].decode(d); err != nil {
+	if n131 > 0 {
+		s132 := make([]ConfigEntry, n131)
+		for i133 := range s132 {
+			if err = s132[i133].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s109
-=======
-	var n121 int
-	if n121, err = d.Len(); err != nil {
-		return err
-	}
-	if n121 > 0 {
-		s122 := make([]ConfigEntry, n121)
-		for i123 := range s122 {
-			if err = s122[i123].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Configs = s122
->>>>>>> main
+		m.Configs = s132
 	}
 	return nil
 }
@@ -1548,13 +1334,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i111 := range m.Configs {
-		n += m.Configs[i111].sizeHint()
-=======
-	for i124 := range m.Configs {
-		n += m.Configs[i124].sizeHint()
->>>>>>> main
+	for i134 := range m.Configs {
+		n += m.Configs[i134].sizeHint()
 	}
 	return n
 }
@@ -1562,46 +1343,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i112 := range m.Topics {
-		b = m.Topics[i112].AppendPostcard(b)
-=======
-	for i125 := range m.Topics {
-		b = m.Topics[i125].AppendPostcard(b)
->>>>>>> main
+	for i135 := range m.Topics {
+		b = m.Topics[i135].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n113 int
-	if n113, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n113 > 0 {
-		s114 := make([]CreateTopic, n113)
-		for i115 := range s114 {
-			if err = s114[i115].decode(d); err != nil {
+	if n136 > 0 {
+		s137 := make([]CreateTopic, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s114
-=======
-	var n126 int
-	if n126, err = d.Len(); err != nil {
-		return err
-	}
-	if n126 > 0 {
-		s127 := make([]CreateTopic, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s127
->>>>>>> main
+		m.Topics = s137
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1612,13 +1373,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i116 := range m.Topics {
-		n += m.Topics[i116].sizeHint()
-=======
-	for i129 := range m.Topics {
-		n += m.Topics[i129].sizeHint()
->>>>>>> main
+	for i139 := range m.Topics {
+		n += m.Topics[i139].sizeHint()
 	}
 	n += 10
 	return n
@@ -1627,45 +1383,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i117 := range m.Topics {
-		b = m.Topics[i117].AppendPostcard(b)
-=======
-	for i130 := range m.Topics {
-		b = m.Topics[i130].AppendPostcard(b)
->>>>>>> main
+	for i140 := range m.Topics {
+		b = m.Topics[i140].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n118 int
-	if n118, err = d.Len(); err != nil {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
 		return err
 	}
-	if n118 > 0 {
-		s119 := make([]CreateTopicResp, n118)
-		for i120 := range s119 {
-			if err = s119[i120].decode(d); err != nil {
+	if n141 > 0 {
+		s142 := make([]CreateTopicResp, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s119
-=======
-	var n131 int
-	if n131, err = d.Len(); err != nil {
-		return err
-	}
-	if n131 > 0 {
-		s132 := make([]CreateTopicResp, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s132
->>>>>>> main
+		m.Topics = s142
 	}
 	return nil
 }
@@ -1673,12 +1409,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i121 := range m.Topics {
-		n += m.Topics[i121].sizeHint()
-=======
-	for i134 := range m.Topics {
-		n += m.Topics[i134].sizeHint()
+	for i144 := range m.Topics {
+		n += m.Topics[i144].sizeHint()
 	}
 	return n
 }
@@ -1686,25 +1418,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i135 := range m.Filters {
-		b = m.Filters[i135].AppendPostcard(b)
+	for i145 := range m.Filters {
+		b = m.Filters[i145].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]AclFilter, n136)
-		for i138 := range s137 {
-			if err = s137[i138].decode(d); err != nil {
+	if n146 > 0 {
+		s147 := make([]AclFilter, n146)
+		for i148 := range s147 {
+			if err = s147[i148].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s137
+		m.Filters = s147
 	}
 	return nil
 }
@@ -1712,8 +1444,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i139 := range m.Filters {
-		n += m.Filters[i139].sizeHint()
+	for i149 := range m.Filters {
+		n += m.Filters[i149].sizeHint()
 	}
 	return n
 }
@@ -1721,25 +1453,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i140 := range m.Results {
-		b = m.Results[i140].AppendPostcard(b)
+	for i150 := range m.Results {
+		b = m.Results[i150].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n151 int
+	if n151, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]AclDeleteResult, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n151 > 0 {
+		s152 := make([]AclDeleteResult, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s142
+		m.Results = s152
 	}
 	return nil
 }
@@ -1747,9 +1479,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i144 := range m.Results {
-		n += m.Results[i144].sizeHint()
->>>>>>> main
+	for i154 := range m.Results {
+		n += m.Results[i154].sizeHint()
 	}
 	return n
 }
@@ -1757,45 +1488,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-<<<<<<< HEAD
-	for i122 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i122])
-=======
-	for i145 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i145])
->>>>>>> main
+	for i155 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i155])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n123 int
-	if n123, err = d.Len(); err != nil {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
 		return err
 	}
-	if n123 > 0 {
-		s124 := make([]string, n123)
-		for i125 := range s124 {
-			if s124[i125], err = d.String(); err != nil {
+	if n156 > 0 {
+		s157 := make([]string, n156)
+		for i158 := range s157 {
+			if s157[i158], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s124
-=======
-	var n146 int
-	if n146, err = d.Len(); err != nil {
-		return err
-	}
-	if n146 > 0 {
-		s147 := make([]string, n146)
-		for i148 := range s147 {
-			if s147[i148], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s147
->>>>>>> main
+		m.Groups = s157
 	}
 	return nil
 }
@@ -1803,13 +1514,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i126 := range m.Groups {
-		n += len(m.Groups[i126]) + 5
-=======
-	for i149 := range m.Groups {
-		n += len(m.Groups[i149]) + 5
->>>>>>> main
+	for i159 := range m.Groups {
+		n += len(m.Groups[i159]) + 5
 	}
 	return n
 }
@@ -1817,45 +1523,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-<<<<<<< HEAD
-	for i127 := range m.Groups {
-		b = m.Groups[i127].AppendPostcard(b)
-=======
-	for i150 := range m.Groups {
-		b = m.Groups[i150].AppendPostcard(b)
->>>>>>> main
+	for i160 := range m.Groups {
+		b = m.Groups[i160].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n128 int
-	if n128, err = d.Len(); err != nil {
+	var n161 int
+	if n161, err = d.Len(); err != nil {
 		return err
 	}
-	if n128 > 0 {
-		s129 := make([]DeletedGroup, n128)
-		for i130 := range s129 {
-			if err = s129[i130].decode(d); err != nil {
+	if n161 > 0 {
+		s162 := make([]DeletedGroup, n161)
+		for i163 := range s162 {
+			if err = s162[i163].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s129
-=======
-	var n151 int
-	if n151, err = d.Len(); err != nil {
-		return err
-	}
-	if n151 > 0 {
-		s152 := make([]DeletedGroup, n151)
-		for i153 := range s152 {
-			if err = s152[i153].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Groups = s152
->>>>>>> main
+		m.Groups = s162
 	}
 	return nil
 }
@@ -1863,13 +1549,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i131 := range m.Groups {
-		n += m.Groups[i131].sizeHint()
-=======
-	for i154 := range m.Groups {
-		n += m.Groups[i154].sizeHint()
->>>>>>> main
+	for i164 := range m.Groups {
+		n += m.Groups[i164].sizeHint()
 	}
 	return n
 }
@@ -1941,13 +1622,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i132 := range m.Partitions {
-		b = m.Partitions[i132].AppendPostcard(b)
-=======
-	for i155 := range m.Partitions {
-		b = m.Partitions[i155].AppendPostcard(b)
->>>>>>> main
+	for i165 := range m.Partitions {
+		b = m.Partitions[i165].AppendPostcard(b)
 	}
 	return b
 }
@@ -1956,33 +1632,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n133 int
-	if n133, err = d.Len(); err != nil {
+	var n166 int
+	if n166, err = d.Len(); err != nil {
 		return err
 	}
-	if n133 > 0 {
-		s134 := make([]DeleteRecordsPartition, n133)
-		for i135 := range s134 {
-			if err = s134[i135].decode(d); err != nil {
+	if n166 > 0 {
+		s167 := make([]DeleteRecordsPartition, n166)
+		for i168 := range s167 {
+			if err = s167[i168].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s134
-=======
-	var n156 int
-	if n156, err = d.Len(); err != nil {
-		return err
-	}
-	if n156 > 0 {
-		s157 := make([]DeleteRecordsPartition, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s157
->>>>>>> main
+		m.Partitions = s167
 	}
 	return nil
 }
@@ -1991,13 +1652,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i136 := range m.Partitions {
-		n += m.Partitions[i136].sizeHint()
-=======
-	for i159 := range m.Partitions {
-		n += m.Partitions[i159].sizeHint()
->>>>>>> main
+	for i169 := range m.Partitions {
+		n += m.Partitions[i169].sizeHint()
 	}
 	return n
 }
@@ -2005,45 +1661,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i137 := range m.Partitions {
-		b = m.Partitions[i137].AppendPostcard(b)
-=======
-	for i160 := range m.Partitions {
-		b = m.Partitions[i160].AppendPostcard(b)
->>>>>>> main
+	for i170 := range m.Partitions {
+		b = m.Partitions[i170].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n138 int
-	if n138, err = d.Len(); err != nil {
+	var n171 int
+	if n171, err = d.Len(); err != nil {
 		return err
 	}
-	if n138 > 0 {
-		s139 := make([]DeleteRecordsPartitionResp, n138)
-		for i140 := range s139 {
-			if err = s139[i140].decode(d); err != nil {
+	if n171 > 0 {
+		s172 := make([]DeleteRecordsPartitionResp, n171)
+		for i173 := range s172 {
+			if err = s172[i173].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s139
-=======
-	var n161 int
-	if n161, err = d.Len(); err != nil {
-		return err
-	}
-	if n161 > 0 {
-		s162 := make([]DeleteRecordsPartitionResp, n161)
-		for i163 := range s162 {
-			if err = s162[i163].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s162
->>>>>>> main
+		m.Partitions = s172
 	}
 	return nil
 }
@@ -2051,13 +1687,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i141 := range m.Partitions {
-		n += m.Partitions[i141].sizeHint()
-=======
-	for i164 := range m.Partitions {
-		n += m.Partitions[i164].sizeHint()
->>>>>>> main
+	for i174 := range m.Partitions {
+		n += m.Partitions[i174].sizeHint()
 	}
 	return n
 }
@@ -2077,19 +1708,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x142 []byte
-	if x142, err = d.Take(16); err != nil {
+	var x175 []byte
+	if x175, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x142)
-=======
-	var x165 []byte
-	if x165, err = d.Take(16); err != nil {
-		return err
-	}
-	copy(m.TopicID[:], x165)
->>>>>>> main
+	copy(m.TopicID[:], x175)
 	return nil
 }
 
@@ -2104,45 +1727,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i143 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i143])
-=======
-	for i166 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i166])
->>>>>>> main
+	for i176 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i176])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n144 int
-	if n144, err = d.Len(); err != nil {
+	var n177 int
+	if n177, err = d.Len(); err != nil {
 		return err
 	}
-	if n144 > 0 {
-		s145 := make([]string, n144)
-		for i146 := range s145 {
-			if s145[i146], err = d.String(); err != nil {
+	if n177 > 0 {
+		s178 := make([]string, n177)
+		for i179 := range s178 {
+			if s178[i179], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s145
-=======
-	var n167 int
-	if n167, err = d.Len(); err != nil {
-		return err
-	}
-	if n167 > 0 {
-		s168 := make([]string, n167)
-		for i169 := range s168 {
-			if s168[i169], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Topics = s168
->>>>>>> main
+		m.Topics = s178
 	}
 	return nil
 }
@@ -2150,13 +1753,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i147 := range m.Topics {
-		n += len(m.Topics[i147]) + 5
-=======
-	for i170 := range m.Topics {
-		n += len(m.Topics[i170]) + 5
->>>>>>> main
+	for i180 := range m.Topics {
+		n += len(m.Topics[i180]) + 5
 	}
 	return n
 }
@@ -2164,45 +1762,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i148 := range m.Topics {
-		b = m.Topics[i148].AppendPostcard(b)
-=======
-	for i171 := range m.Topics {
-		b = m.Topics[i171].AppendPostcard(b)
->>>>>>> main
+	for i181 := range m.Topics {
+		b = m.Topics[i181].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n149 int
-	if n149, err = d.Len(); err != nil {
+	var n182 int
+	if n182, err = d.Len(); err != nil {
 		return err
 	}
-	if n149 > 0 {
-		s150 := make([]DeleteTopicResp, n149)
-		for i151 := range s150 {
-			if err = s150[i151].decode(d); err != nil {
+	if n182 > 0 {
+		s183 := make([]DeleteTopicResp, n182)
+		for i184 := range s183 {
+			if err = s183[i184].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s150
-=======
-	var n172 int
-	if n172, err = d.Len(); err != nil {
-		return err
-	}
-	if n172 > 0 {
-		s173 := make([]DeleteTopicResp, n172)
-		for i174 := range s173 {
-			if err = s173[i174].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s173
->>>>>>> main
+		m.Topics = s183
 	}
 	return nil
 }
@@ -2210,13 +1788,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i152 := range m.Topics {
-		n += m.Topics[i152].sizeHint()
-=======
-	for i175 := range m.Topics {
-		n += m.Topics[i175].sizeHint()
->>>>>>> main
+	for i185 := range m.Topics {
+		n += m.Topics[i185].sizeHint()
 	}
 	return n
 }
@@ -2269,8 +1842,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i176 := range m.Bindings {
-		b = m.Bindings[i176].AppendPostcard(b)
+	for i186 := range m.Bindings {
+		b = m.Bindings[i186].AppendPostcard(b)
 	}
 	return b
 }
@@ -2282,18 +1855,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n177 int
-	if n177, err = d.Len(); err != nil {
+	var n187 int
+	if n187, err = d.Len(); err != nil {
 		return err
 	}
-	if n177 > 0 {
-		s178 := make([]AclBinding, n177)
-		for i179 := range s178 {
-			if err = s178[i179].decode(d); err != nil {
+	if n187 > 0 {
+		s188 := make([]AclBinding, n187)
+		for i189 := range s188 {
+			if err = s188[i189].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s178
+		m.Bindings = s188
 	}
 	return nil
 }
@@ -2303,8 +1876,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i180 := range m.Bindings {
-		n += m.Bindings[i180].sizeHint()
+	for i190 := range m.Bindings {
+		n += m.Bindings[i190].sizeHint()
 	}
 	return n
 }
@@ -2312,46 +1885,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-<<<<<<< HEAD
-	for i153 := range m.Components {
-		b = m.Components[i153].AppendPostcard(b)
-=======
-	for i181 := range m.Components {
-		b = m.Components[i181].AppendPostcard(b)
->>>>>>> main
+	for i191 := range m.Components {
+		b = m.Components[i191].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n154 int
-	if n154, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n154 > 0 {
-		s155 := make([]QuotaFilterComponent, n154)
-		for i156 := range s155 {
-			if err = s155[i156].decode(d); err != nil {
+	if n192 > 0 {
+		s193 := make([]QuotaFilterComponent, n192)
+		for i194 := range s193 {
+			if err = s193[i194].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s155
-=======
-	var n182 int
-	if n182, err = d.Len(); err != nil {
-		return err
-	}
-	if n182 > 0 {
-		s183 := make([]QuotaFilterComponent, n182)
-		for i184 := range s183 {
-			if err = s183[i184].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Components = s183
->>>>>>> main
+		m.Components = s193
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -2362,13 +1915,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i157 := range m.Components {
-		n += m.Components[i157].sizeHint()
-=======
-	for i185 := range m.Components {
-		n += m.Components[i185].sizeHint()
->>>>>>> main
+	for i195 := range m.Components {
+		n += m.Components[i195].sizeHint()
 	}
 	n += 10
 	return n
@@ -2379,13 +1927,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-<<<<<<< HEAD
-	for i158 := range m.Entries {
-		b = m.Entries[i158].AppendPostcard(b)
-=======
-	for i186 := range m.Entries {
-		b = m.Entries[i186].AppendPostcard(b)
->>>>>>> main
+	for i196 := range m.Entries {
+		b = m.Entries[i196].AppendPostcard(b)
 	}
 	return b
 }
@@ -2397,33 +1940,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n159 int
-	if n159, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n159 > 0 {
-		s160 := make([]QuotaEntry, n159)
-		for i161 := range s160 {
-			if err = s160[i161].decode(d); err != nil {
+	if n197 > 0 {
+		s198 := make([]QuotaEntry, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s160
-=======
-	var n187 int
-	if n187, err = d.Len(); err != nil {
-		return err
-	}
-	if n187 > 0 {
-		s188 := make([]QuotaEntry, n187)
-		for i189 := range s188 {
-			if err = s188[i189].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Entries = s188
->>>>>>> main
+		m.Entries = s198
 	}
 	return nil
 }
@@ -2433,13 +1961,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-<<<<<<< HEAD
-	for i162 := range m.Entries {
-		n += m.Entries[i162].sizeHint()
-=======
-	for i190 := range m.Entries {
-		n += m.Entries[i190].sizeHint()
->>>>>>> main
+	for i200 := range m.Entries {
+		n += m.Entries[i200].sizeHint()
 	}
 	return n
 }
@@ -2465,13 +1988,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-<<<<<<< HEAD
-	for i163 := range m.Brokers {
-		b = m.Brokers[i163].AppendPostcard(b)
-=======
-	for i191 := range m.Brokers {
-		b = m.Brokers[i191].AppendPostcard(b)
->>>>>>> main
+	for i201 := range m.Brokers {
+		b = m.Brokers[i201].AppendPostcard(b)
 	}
 	return b
 }
@@ -2489,33 +2007,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n164 int
-	if n164, err = d.Len(); err != nil {
+	var n202 int
+	if n202, err = d.Len(); err != nil {
 		return err
 	}
-	if n164 > 0 {
-		s165 := make([]BrokerInfo, n164)
-		for i166 := range s165 {
-			if err = s165[i166].decode(d); err != nil {
+	if n202 > 0 {
+		s203 := make([]BrokerInfo, n202)
+		for i204 := range s203 {
+			if err = s203[i204].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s165
-=======
-	var n192 int
-	if n192, err = d.Len(); err != nil {
-		return err
-	}
-	if n192 > 0 {
-		s193 := make([]BrokerInfo, n192)
-		for i194 := range s193 {
-			if err = s193[i194].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Brokers = s193
->>>>>>> main
+		m.Brokers = s203
 	}
 	return nil
 }
@@ -2527,13 +2030,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i167 := range m.Brokers {
-		n += m.Brokers[i167].sizeHint()
-=======
-	for i195 := range m.Brokers {
-		n += m.Brokers[i195].sizeHint()
->>>>>>> main
+	for i205 := range m.Brokers {
+		n += m.Brokers[i205].sizeHint()
 	}
 	return n
 }
@@ -2541,13 +2039,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-<<<<<<< HEAD
-	for i168 := range m.Resources {
-		b = m.Resources[i168].AppendPostcard(b)
-=======
-	for i196 := range m.Resources {
-		b = m.Resources[i196].AppendPostcard(b)
->>>>>>> main
+	for i206 := range m.Resources {
+		b = m.Resources[i206].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -2555,33 +2048,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n169 int
-	if n169, err = d.Len(); err != nil {
+	var n207 int
+	if n207, err = d.Len(); err != nil {
 		return err
 	}
-	if n169 > 0 {
-		s170 := make([]DescribeConfigsResource, n169)
-		for i171 := range s170 {
-			if err = s170[i171].decode(d); err != nil {
+	if n207 > 0 {
+		s208 := make([]DescribeConfigsResource, n207)
+		for i209 := range s208 {
+			if err = s208[i209].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s170
-=======
-	var n197 int
-	if n197, err = d.Len(); err != nil {
-		return err
-	}
-	if n197 > 0 {
-		s198 := make([]DescribeConfigsResource, n197)
-		for i199 := range s198 {
-			if err = s198[i199].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Resources = s198
->>>>>>> main
+		m.Resources = s208
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2595,13 +2073,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i172 := range m.Resources {
-		n += m.Resources[i172].sizeHint()
-=======
-	for i200 := range m.Resources {
-		n += m.Resources[i200].sizeHint()
->>>>>>> main
+	for i210 := range m.Resources {
+		n += m.Resources[i210].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2613,61 +2086,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-<<<<<<< HEAD
-	for i173 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i173])
-=======
-	for i201 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i201])
->>>>>>> main
+	for i211 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i211])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var x174 byte
-	if x174, err = d.Byte(); err != nil {
+	var x212 byte
+	if x212, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x174)
+	m.Type = int8(x212)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n175 int
-	if n175, err = d.Len(); err != nil {
+	var n213 int
+	if n213, err = d.Len(); err != nil {
 		return err
 	}
-	if n175 > 0 {
-		s176 := make([]string, n175)
-		for i177 := range s176 {
-			if s176[i177], err = d.String(); err != nil {
+	if n213 > 0 {
+		s214 := make([]string, n213)
+		for i215 := range s214 {
+			if s214[i215], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s176
-=======
-	var x202 byte
-	if x202, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Type = int8(x202)
-	if m.Name, err = d.String(); err != nil {
-		return err
-	}
-	var n203 int
-	if n203, err = d.Len(); err != nil {
-		return err
-	}
-	if n203 > 0 {
-		s204 := make([]string, n203)
-		for i205 := range s204 {
-			if s204[i205], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.ConfigNames = s204
->>>>>>> main
+		m.ConfigNames = s214
 	}
 	return nil
 }
@@ -2677,13 +2122,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-<<<<<<< HEAD
-	for i178 := range m.ConfigNames {
-		n += len(m.ConfigNames[i178]) + 5
-=======
-	for i206 := range m.ConfigNames {
-		n += len(m.ConfigNames[i206]) + 5
->>>>>>> main
+	for i216 := range m.ConfigNames {
+		n += len(m.ConfigNames[i216]) + 5
 	}
 	return n
 }
@@ -2695,31 +2135,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-<<<<<<< HEAD
-	for i179 := range m.Configs {
-		b = m.Configs[i179].AppendPostcard(b)
-=======
-	for i207 := range m.Configs {
-		b = m.Configs[i207].AppendPostcard(b)
->>>>>>> main
+	for i217 := range m.Configs {
+		b = m.Configs[i217].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var x180 byte
-	if x180, err = d.Byte(); err != nil {
+	var x218 byte
+	if x218, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x180)
-=======
-	var x208 byte
-	if x208, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Type = int8(x208)
->>>>>>> main
+	m.Type = int8(x218)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2729,33 +2156,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n181 int
-	if n181, err = d.Len(); err != nil {
+	var n219 int
+	if n219, err = d.Len(); err != nil {
 		return err
 	}
-	if n181 > 0 {
-		s182 := make([]ConfigEntry, n181)
-		for i183 := range s182 {
-			if err = s182[i183].decode(d); err != nil {
+	if n219 > 0 {
+		s220 := make([]ConfigEntry, n219)
+		for i221 := range s220 {
+			if err = s220[i221].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s182
-=======
-	var n209 int
-	if n209, err = d.Len(); err != nil {
-		return err
-	}
-	if n209 > 0 {
-		s210 := make([]ConfigEntry, n209)
-		for i211 := range s210 {
-			if err = s210[i211].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Configs = s210
->>>>>>> main
+		m.Configs = s220
 	}
 	return nil
 }
@@ -2767,13 +2179,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-<<<<<<< HEAD
-	for i184 := range m.Configs {
-		n += m.Configs[i184].sizeHint()
-=======
-	for i212 := range m.Configs {
-		n += m.Configs[i212].sizeHint()
->>>>>>> main
+	for i222 := range m.Configs {
+		n += m.Configs[i222].sizeHint()
 	}
 	return n
 }
@@ -2781,45 +2188,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-<<<<<<< HEAD
-	for i185 := range m.Resources {
-		b = m.Resources[i185].AppendPostcard(b)
-=======
-	for i213 := range m.Resources {
-		b = m.Resources[i213].AppendPostcard(b)
->>>>>>> main
+	for i223 := range m.Resources {
+		b = m.Resources[i223].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n186 int
-	if n186, err = d.Len(); err != nil {
+	var n224 int
+	if n224, err = d.Len(); err != nil {
 		return err
 	}
-	if n186 > 0 {
-		s187 := make([]DescribeConfigsResourceResp, n186)
-		for i188 := range s187 {
-			if err = s187[i188].decode(d); err != nil {
+	if n224 > 0 {
+		s225 := make([]DescribeConfigsResourceResp, n224)
+		for i226 := range s225 {
+			if err = s225[i226].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s187
-=======
-	var n214 int
-	if n214, err = d.Len(); err != nil {
-		return err
-	}
-	if n214 > 0 {
-		s215 := make([]DescribeConfigsResourceResp, n214)
-		for i216 := range s215 {
-			if err = s215[i216].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Resources = s215
->>>>>>> main
+		m.Resources = s225
 	}
 	return nil
 }
@@ -2827,13 +2214,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i189 := range m.Resources {
-		n += m.Resources[i189].sizeHint()
-=======
-	for i217 := range m.Resources {
-		n += m.Resources[i217].sizeHint()
->>>>>>> main
+	for i227 := range m.Resources {
+		n += m.Resources[i227].sizeHint()
 	}
 	return n
 }
@@ -2841,45 +2223,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-<<<<<<< HEAD
-	for i190 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i190])
-=======
-	for i218 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i218])
->>>>>>> main
+	for i228 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i228])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n191 int
-	if n191, err = d.Len(); err != nil {
+	var n229 int
+	if n229, err = d.Len(); err != nil {
 		return err
 	}
-	if n191 > 0 {
-		s192 := make([]string, n191)
-		for i193 := range s192 {
-			if s192[i193], err = d.String(); err != nil {
+	if n229 > 0 {
+		s230 := make([]string, n229)
+		for i231 := range s230 {
+			if s230[i231], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s192
-=======
-	var n219 int
-	if n219, err = d.Len(); err != nil {
-		return err
-	}
-	if n219 > 0 {
-		s220 := make([]string, n219)
-		for i221 := range s220 {
-			if s220[i221], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Groups = s220
->>>>>>> main
+		m.Groups = s230
 	}
 	return nil
 }
@@ -2887,13 +2249,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i194 := range m.Groups {
-		n += len(m.Groups[i194]) + 5
-=======
-	for i222 := range m.Groups {
-		n += len(m.Groups[i222]) + 5
->>>>>>> main
+	for i232 := range m.Groups {
+		n += len(m.Groups[i232]) + 5
 	}
 	return n
 }
@@ -2901,45 +2258,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-<<<<<<< HEAD
-	for i195 := range m.Groups {
-		b = m.Groups[i195].AppendPostcard(b)
-=======
-	for i223 := range m.Groups {
-		b = m.Groups[i223].AppendPostcard(b)
->>>>>>> main
+	for i233 := range m.Groups {
+		b = m.Groups[i233].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n196 int
-	if n196, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n196 > 0 {
-		s197 := make([]DescribedGroup, n196)
-		for i198 := range s197 {
-			if err = s197[i198].decode(d); err != nil {
+	if n234 > 0 {
+		s235 := make([]DescribedGroup, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s197
-=======
-	var n224 int
-	if n224, err = d.Len(); err != nil {
-		return err
-	}
-	if n224 > 0 {
-		s225 := make([]DescribedGroup, n224)
-		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Groups = s225
->>>>>>> main
+		m.Groups = s235
 	}
 	return nil
 }
@@ -2947,13 +2284,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i199 := range m.Groups {
-		n += m.Groups[i199].sizeHint()
-=======
-	for i227 := range m.Groups {
-		n += m.Groups[i227].sizeHint()
->>>>>>> main
+	for i237 := range m.Groups {
+		n += m.Groups[i237].sizeHint()
 	}
 	return n
 }
@@ -2962,13 +2294,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i200 := range m.Partitions {
-		b = m.Partitions[i200].AppendPostcard(b)
-=======
-	for i228 := range m.Partitions {
-		b = m.Partitions[i228].AppendPostcard(b)
->>>>>>> main
+	for i238 := range m.Partitions {
+		b = m.Partitions[i238].AppendPostcard(b)
 	}
 	return b
 }
@@ -2977,33 +2304,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n201 int
-	if n201, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n201 > 0 {
-		s202 := make([]TopicPartition, n201)
-		for i203 := range s202 {
-			if err = s202[i203].decode(d); err != nil {
+	if n239 > 0 {
+		s240 := make([]TopicPartition, n239)
+		for i241 := range s240 {
+			if err = s240[i241].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s202
-=======
-	var n229 int
-	if n229, err = d.Len(); err != nil {
-		return err
-	}
-	if n229 > 0 {
-		s230 := make([]TopicPartition, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s230
->>>>>>> main
+		m.Partitions = s240
 	}
 	return nil
 }
@@ -3012,13 +2324,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i204 := range m.Partitions {
-		n += m.Partitions[i204].sizeHint()
-=======
-	for i232 := range m.Partitions {
-		n += m.Partitions[i232].sizeHint()
->>>>>>> main
+	for i242 := range m.Partitions {
+		n += m.Partitions[i242].sizeHint()
 	}
 	return n
 }
@@ -3026,45 +2333,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-<<<<<<< HEAD
-	for i205 := range m.Dirs {
-		b = m.Dirs[i205].AppendPostcard(b)
-=======
-	for i233 := range m.Dirs {
-		b = m.Dirs[i233].AppendPostcard(b)
->>>>>>> main
+	for i243 := range m.Dirs {
+		b = m.Dirs[i243].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n206 int
-	if n206, err = d.Len(); err != nil {
+	var n244 int
+	if n244, err = d.Len(); err != nil {
 		return err
 	}
-	if n206 > 0 {
-		s207 := make([]LogDir, n206)
-		for i208 := range s207 {
-			if err = s207[i208].decode(d); err != nil {
+	if n244 > 0 {
+		s245 := make([]LogDir, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s207
-=======
-	var n234 int
-	if n234, err = d.Len(); err != nil {
-		return err
-	}
-	if n234 > 0 {
-		s235 := make([]LogDir, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Dirs = s235
->>>>>>> main
+		m.Dirs = s245
 	}
 	return nil
 }
@@ -3072,13 +2359,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i209 := range m.Dirs {
-		n += m.Dirs[i209].sizeHint()
-=======
-	for i237 := range m.Dirs {
-		n += m.Dirs[i237].sizeHint()
->>>>>>> main
+	for i247 := range m.Dirs {
+		n += m.Dirs[i247].sizeHint()
 	}
 	return n
 }
@@ -3086,45 +2368,25 @@ func (m *DescribeLogDirsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-<<<<<<< HEAD
-	for i210 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i210])
-=======
-	for i238 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i238])
->>>>>>> main
+	for i248 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i248])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n211 int
-	if n211, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n211 > 0 {
-		s212 := make([]string, n211)
-		for i213 := range s212 {
-			if s212[i213], err = d.String(); err != nil {
+	if n249 > 0 {
+		s250 := make([]string, n249)
+		for i251 := range s250 {
+			if s250[i251], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s212
-=======
-	var n239 int
-	if n239, err = d.Len(); err != nil {
-		return err
-	}
-	if n239 > 0 {
-		s240 := make([]string, n239)
-		for i241 := range s240 {
-			if s240[i241], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Users = s240
->>>>>>> main
+		m.Users = s250
 	}
 	return nil
 }
@@ -3132,13 +2394,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i214 := range m.Users {
-		n += len(m.Users[i214]) + 5
-=======
-	for i242 := range m.Users {
-		n += len(m.Users[i242]) + 5
->>>>>>> main
+	for i252 := range m.Users {
+		n += len(m.Users[i252]) + 5
 	}
 	return n
 }
@@ -3148,13 +2405,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-<<<<<<< HEAD
-	for i215 := range m.Users {
-		b = m.Users[i215].AppendPostcard(b)
-=======
-	for i243 := range m.Users {
-		b = m.Users[i243].AppendPostcard(b)
->>>>>>> main
+	for i253 := range m.Users {
+		b = m.Users[i253].AppendPostcard(b)
 	}
 	return b
 }
@@ -3166,33 +2418,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n216 int
-	if n216, err = d.Len(); err != nil {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
 		return err
 	}
-	if n216 > 0 {
-		s217 := make([]ScramUser, n216)
-		for i218 := range s217 {
-			if err = s217[i218].decode(d); err != nil {
+	if n254 > 0 {
+		s255 := make([]ScramUser, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s217
-=======
-	var n244 int
-	if n244, err = d.Len(); err != nil {
-		return err
-	}
-	if n244 > 0 {
-		s245 := make([]ScramUser, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Users = s245
->>>>>>> main
+		m.Users = s255
 	}
 	return nil
 }
@@ -3202,13 +2439,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-<<<<<<< HEAD
-	for i219 := range m.Users {
-		n += m.Users[i219].sizeHint()
-=======
-	for i247 := range m.Users {
-		n += m.Users[i247].sizeHint()
->>>>>>> main
+	for i257 := range m.Users {
+		n += m.Users[i257].sizeHint()
 	}
 	return n
 }
@@ -3221,13 +2453,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-<<<<<<< HEAD
-	for i220 := range m.Members {
-		b = m.Members[i220].AppendPostcard(b)
-=======
-	for i248 := range m.Members {
-		b = m.Members[i248].AppendPostcard(b)
->>>>>>> main
+	for i258 := range m.Members {
+		b = m.Members[i258].AppendPostcard(b)
 	}
 	return b
 }
@@ -3248,33 +2475,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n221 int
-	if n221, err = d.Len(); err != nil {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
 		return err
 	}
-	if n221 > 0 {
-		s222 := make([]DescribedMember, n221)
-		for i223 := range s222 {
-			if err = s222[i223].decode(d); err != nil {
+	if n259 > 0 {
+		s260 := make([]DescribedMember, n259)
+		for i261 := range s260 {
+			if err = s260[i261].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s222
-=======
-	var n249 int
-	if n249, err = d.Len(); err != nil {
-		return err
-	}
-	if n249 > 0 {
-		s250 := make([]DescribedMember, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Members = s250
->>>>>>> main
+		m.Members = s260
 	}
 	return nil
 }
@@ -3287,13 +2499,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-<<<<<<< HEAD
-	for i224 := range m.Members {
-		n += m.Members[i224].sizeHint()
-=======
-	for i252 := range m.Members {
-		n += m.Members[i252].sizeHint()
->>>>>>> main
+	for i262 := range m.Members {
+		n += m.Members[i262].sizeHint()
 	}
 	return n
 }
@@ -3455,13 +2662,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i225 := range m.Partitions {
-		b = m.Partitions[i225].AppendPostcard(b)
-=======
-	for i253 := range m.Partitions {
-		b = m.Partitions[i253].AppendPostcard(b)
->>>>>>> main
+	for i263 := range m.Partitions {
+		b = m.Partitions[i263].AppendPostcard(b)
 	}
 	return b
 }
@@ -3476,43 +2678,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x226 byte
-	if x226, err = d.Byte(); err != nil {
+	var x264 byte
+	if x264, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x226)
-	var n227 int
-	if n227, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x264)
+	var n265 int
+	if n265, err = d.Len(); err != nil {
 		return err
 	}
-	if n227 > 0 {
-		s228 := make([]FetchPartition, n227)
-		for i229 := range s228 {
-			if err = s228[i229].decode(d); err != nil {
+	if n265 > 0 {
+		s266 := make([]FetchPartition, n265)
+		for i267 := range s266 {
+			if err = s266[i267].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s228
-=======
-	var x254 byte
-	if x254, err = d.Byte(); err != nil {
-		return err
-	}
-	m.IsolationLevel = int8(x254)
-	var n255 int
-	if n255, err = d.Len(); err != nil {
-		return err
-	}
-	if n255 > 0 {
-		s256 := make([]FetchPartition, n255)
-		for i257 := range s256 {
-			if err = s256[i257].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s256
->>>>>>> main
+		m.Partitions = s266
 	}
 	return nil
 }
@@ -3524,13 +2706,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i230 := range m.Partitions {
-		n += m.Partitions[i230].sizeHint()
-=======
-	for i258 := range m.Partitions {
-		n += m.Partitions[i258].sizeHint()
->>>>>>> main
+	for i268 := range m.Partitions {
+		n += m.Partitions[i268].sizeHint()
 	}
 	return n
 }
@@ -3538,45 +2715,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i231 := range m.Partitions {
-		b = m.Partitions[i231].AppendPostcard(b)
-=======
-	for i259 := range m.Partitions {
-		b = m.Partitions[i259].AppendPostcard(b)
->>>>>>> main
+	for i269 := range m.Partitions {
+		b = m.Partitions[i269].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n232 int
-	if n232, err = d.Len(); err != nil {
+	var n270 int
+	if n270, err = d.Len(); err != nil {
 		return err
 	}
-	if n232 > 0 {
-		s233 := make([]FetchPartitionResp, n232)
-		for i234 := range s233 {
-			if err = s233[i234].decode(d); err != nil {
+	if n270 > 0 {
+		s271 := make([]FetchPartitionResp, n270)
+		for i272 := range s271 {
+			if err = s271[i272].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s233
-=======
-	var n260 int
-	if n260, err = d.Len(); err != nil {
-		return err
-	}
-	if n260 > 0 {
-		s261 := make([]FetchPartitionResp, n260)
-		for i262 := range s261 {
-			if err = s261[i262].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s261
->>>>>>> main
+		m.Partitions = s271
 	}
 	return nil
 }
@@ -3584,13 +2741,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i235 := range m.Partitions {
-		n += m.Partitions[i235].sizeHint()
-=======
-	for i263 := range m.Partitions {
-		n += m.Partitions[i263].sizeHint()
->>>>>>> main
+	for i273 := range m.Partitions {
+		n += m.Partitions[i273].sizeHint()
 	}
 	return n
 }
@@ -3598,26 +2750,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i236 := range m.Partitions {
-		m.Partitions[i236].appendVec(w)
-=======
-	for i264 := range m.Partitions {
-		m.Partitions[i264].appendVec(w)
->>>>>>> main
+	for i274 := range m.Partitions {
+		m.Partitions[i274].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i237 := range m.Partitions {
-		n += m.Partitions[i237].vecHint()
-=======
-	for i265 := range m.Partitions {
-		n += m.Partitions[i265].vecHint()
->>>>>>> main
+	for i275 := range m.Partitions {
+		n += m.Partitions[i275].vecHint()
 	}
 	return n
 }
@@ -3716,39 +2858,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x238 byte
-	if x238, err = d.Byte(); err != nil {
+	var x276 byte
+	if x276, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x238)
-	var some239 bool
-	if some239, err = d.Option(); err != nil {
+	m.Op = int8(x276)
+	var some277 bool
+	if some277, err = d.Option(); err != nil {
 		return err
 	}
-	if some239 {
-		p240 := new(string)
-		if (*p240), err = d.String(); err != nil {
+	if some277 {
+		p278 := new(string)
+		if (*p278), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p240
-=======
-	var x266 byte
-	if x266, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Op = int8(x266)
-	var some267 bool
-	if some267, err = d.Option(); err != nil {
-		return err
-	}
-	if some267 {
-		p268 := new(string)
-		if (*p268), err = d.String(); err != nil {
-			return err
-		}
-		m.Value = p268
->>>>>>> main
+		m.Value = p278
 	}
 	return nil
 }
@@ -3767,46 +2891,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-<<<<<<< HEAD
-	for i241 := range m.Resources {
-		b = m.Resources[i241].AppendPostcard(b)
-=======
-	for i269 := range m.Resources {
-		b = m.Resources[i269].AppendPostcard(b)
->>>>>>> main
+	for i279 := range m.Resources {
+		b = m.Resources[i279].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n242 int
-	if n242, err = d.Len(); err != nil {
+	var n280 int
+	if n280, err = d.Len(); err != nil {
 		return err
 	}
-	if n242 > 0 {
-		s243 := make([]IncrementalAlterConfigsResource, n242)
-		for i244 := range s243 {
-			if err = s243[i244].decode(d); err != nil {
+	if n280 > 0 {
+		s281 := make([]IncrementalAlterConfigsResource, n280)
+		for i282 := range s281 {
+			if err = s281[i282].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s243
-=======
-	var n270 int
-	if n270, err = d.Len(); err != nil {
-		return err
-	}
-	if n270 > 0 {
-		s271 := make([]IncrementalAlterConfigsResource, n270)
-		for i272 := range s271 {
-			if err = s271[i272].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Resources = s271
->>>>>>> main
+		m.Resources = s281
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3817,13 +2921,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i245 := range m.Resources {
-		n += m.Resources[i245].sizeHint()
-=======
-	for i273 := range m.Resources {
-		n += m.Resources[i273].sizeHint()
->>>>>>> main
+	for i283 := range m.Resources {
+		n += m.Resources[i283].sizeHint()
 	}
 	n += 10
 	return n
@@ -3834,61 +2933,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-<<<<<<< HEAD
-	for i246 := range m.Configs {
-		b = m.Configs[i246].AppendPostcard(b)
-=======
-	for i274 := range m.Configs {
-		b = m.Configs[i274].AppendPostcard(b)
->>>>>>> main
+	for i284 := range m.Configs {
+		b = m.Configs[i284].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var x247 byte
-	if x247, err = d.Byte(); err != nil {
+	var x285 byte
+	if x285, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x247)
+	m.Type = int8(x285)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n248 int
-	if n248, err = d.Len(); err != nil {
+	var n286 int
+	if n286, err = d.Len(); err != nil {
 		return err
 	}
-	if n248 > 0 {
-		s249 := make([]IncrementalAlterConfig, n248)
-		for i250 := range s249 {
-			if err = s249[i250].decode(d); err != nil {
+	if n286 > 0 {
+		s287 := make([]IncrementalAlterConfig, n286)
+		for i288 := range s287 {
+			if err = s287[i288].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s249
-=======
-	var x275 byte
-	if x275, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Type = int8(x275)
-	if m.Name, err = d.String(); err != nil {
-		return err
-	}
-	var n276 int
-	if n276, err = d.Len(); err != nil {
-		return err
-	}
-	if n276 > 0 {
-		s277 := make([]IncrementalAlterConfig, n276)
-		for i278 := range s277 {
-			if err = s277[i278].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Configs = s277
->>>>>>> main
+		m.Configs = s287
 	}
 	return nil
 }
@@ -3898,13 +2969,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-<<<<<<< HEAD
-	for i251 := range m.Configs {
-		n += m.Configs[i251].sizeHint()
-=======
-	for i279 := range m.Configs {
-		n += m.Configs[i279].sizeHint()
->>>>>>> main
+	for i289 := range m.Configs {
+		n += m.Configs[i289].sizeHint()
 	}
 	return n
 }
@@ -4000,13 +3066,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-<<<<<<< HEAD
-	for i252 := range m.Protocols {
-		b = m.Protocols[i252].AppendPostcard(b)
-=======
-	for i280 := range m.Protocols {
-		b = m.Protocols[i280].AppendPostcard(b)
->>>>>>> main
+	for i290 := range m.Protocols {
+		b = m.Protocols[i290].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -4034,33 +3095,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n253 int
-	if n253, err = d.Len(); err != nil {
+	var n291 int
+	if n291, err = d.Len(); err != nil {
 		return err
 	}
-	if n253 > 0 {
-		s254 := make([]GroupProtocol, n253)
-		for i255 := range s254 {
-			if err = s254[i255].decode(d); err != nil {
+	if n291 > 0 {
+		s292 := make([]GroupProtocol, n291)
+		for i293 := range s292 {
+			if err = s292[i293].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s254
-=======
-	var n281 int
-	if n281, err = d.Len(); err != nil {
-		return err
-	}
-	if n281 > 0 {
-		s282 := make([]GroupProtocol, n281)
-		for i283 := range s282 {
-			if err = s282[i283].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Protocols = s282
->>>>>>> main
+		m.Protocols = s292
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -4086,13 +3132,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-<<<<<<< HEAD
-	for i256 := range m.Protocols {
-		n += m.Protocols[i256].sizeHint()
-=======
-	for i284 := range m.Protocols {
-		n += m.Protocols[i284].sizeHint()
->>>>>>> main
+	for i294 := range m.Protocols {
+		n += m.Protocols[i294].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -4110,13 +3151,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-<<<<<<< HEAD
-	for i257 := range m.Members {
-		b = m.Members[i257].AppendPostcard(b)
-=======
-	for i285 := range m.Members {
-		b = m.Members[i285].AppendPostcard(b)
->>>>>>> main
+	for i295 := range m.Members {
+		b = m.Members[i295].AppendPostcard(b)
 	}
 	return b
 }
@@ -4140,33 +3176,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n296 int
+	if n296, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]JoinGroupMember, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n296 > 0 {
+		s297 := make([]JoinGroupMember, n296)
+		for i298 := range s297 {
+			if err = s297[i298].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s259
-=======
-	var n286 int
-	if n286, err = d.Len(); err != nil {
-		return err
-	}
-	if n286 > 0 {
-		s287 := make([]JoinGroupMember, n286)
-		for i288 := range s287 {
-			if err = s287[i288].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Members = s287
->>>>>>> main
+		m.Members = s297
 	}
 	return nil
 }
@@ -4180,13 +3201,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-<<<<<<< HEAD
-	for i261 := range m.Members {
-		n += m.Members[i261].sizeHint()
-=======
-	for i289 := range m.Members {
-		n += m.Members[i289].sizeHint()
->>>>>>> main
+	for i299 := range m.Members {
+		n += m.Members[i299].sizeHint()
 	}
 	return n
 }
@@ -4253,13 +3269,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-<<<<<<< HEAD
-	for i262 := range m.Members {
-		b = m.Members[i262].AppendPostcard(b)
-=======
-	for i290 := range m.Members {
-		b = m.Members[i290].AppendPostcard(b)
->>>>>>> main
+	for i300 := range m.Members {
+		b = m.Members[i300].AppendPostcard(b)
 	}
 	return b
 }
@@ -4268,33 +3279,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n263 int
-	if n263, err = d.Len(); err != nil {
+	var n301 int
+	if n301, err = d.Len(); err != nil {
 		return err
 	}
-	if n263 > 0 {
-		s264 := make([]LeaveGroupMember, n263)
-		for i265 := range s264 {
-			if err = s264[i265].decode(d); err != nil {
+	if n301 > 0 {
+		s302 := make([]LeaveGroupMember, n301)
+		for i303 := range s302 {
+			if err = s302[i303].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s264
-=======
-	var n291 int
-	if n291, err = d.Len(); err != nil {
-		return err
-	}
-	if n291 > 0 {
-		s292 := make([]LeaveGroupMember, n291)
-		for i293 := range s292 {
-			if err = s292[i293].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Members = s292
->>>>>>> main
+		m.Members = s302
 	}
 	return nil
 }
@@ -4303,13 +3299,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-<<<<<<< HEAD
-	for i266 := range m.Members {
-		n += m.Members[i266].sizeHint()
-=======
-	for i294 := range m.Members {
-		n += m.Members[i294].sizeHint()
->>>>>>> main
+	for i304 := range m.Members {
+		n += m.Members[i304].sizeHint()
 	}
 	return n
 }
@@ -4318,13 +3309,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-<<<<<<< HEAD
-	for i267 := range m.Members {
-		b = m.Members[i267].AppendPostcard(b)
-=======
-	for i295 := range m.Members {
-		b = m.Members[i295].AppendPostcard(b)
->>>>>>> main
+	for i305 := range m.Members {
+		b = m.Members[i305].AppendPostcard(b)
 	}
 	return b
 }
@@ -4333,33 +3319,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n268 int
-	if n268, err = d.Len(); err != nil {
+	var n306 int
+	if n306, err = d.Len(); err != nil {
 		return err
 	}
-	if n268 > 0 {
-		s269 := make([]LeaveGroupMemberResp, n268)
-		for i270 := range s269 {
-			if err = s269[i270].decode(d); err != nil {
+	if n306 > 0 {
+		s307 := make([]LeaveGroupMemberResp, n306)
+		for i308 := range s307 {
+			if err = s307[i308].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s269
-=======
-	var n296 int
-	if n296, err = d.Len(); err != nil {
-		return err
-	}
-	if n296 > 0 {
-		s297 := make([]LeaveGroupMemberResp, n296)
-		for i298 := range s297 {
-			if err = s297[i298].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Members = s297
->>>>>>> main
+		m.Members = s307
 	}
 	return nil
 }
@@ -4368,13 +3339,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i271 := range m.Members {
-		n += m.Members[i271].sizeHint()
-=======
-	for i299 := range m.Members {
-		n += m.Members[i299].sizeHint()
->>>>>>> main
+	for i309 := range m.Members {
+		n += m.Members[i309].sizeHint()
 	}
 	return n
 }
@@ -4382,79 +3348,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-<<<<<<< HEAD
-	for i272 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i272])
+	for i310 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i310])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i273 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i273])
-=======
-	for i300 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i300])
-	}
-	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i301 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i301])
->>>>>>> main
+	for i311 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i311])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n274 int
-	if n274, err = d.Len(); err != nil {
+	var n312 int
+	if n312, err = d.Len(); err != nil {
 		return err
 	}
-	if n274 > 0 {
-		s275 := make([]string, n274)
-		for i276 := range s275 {
-			if s275[i276], err = d.String(); err != nil {
+	if n312 > 0 {
+		s313 := make([]string, n312)
+		for i314 := range s313 {
+			if s313[i314], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s275
+		m.StatesFilter = s313
 	}
-	var n277 int
-	if n277, err = d.Len(); err != nil {
+	var n315 int
+	if n315, err = d.Len(); err != nil {
 		return err
 	}
-	if n277 > 0 {
-		s278 := make([]string, n277)
-		for i279 := range s278 {
-			if s278[i279], err = d.String(); err != nil {
+	if n315 > 0 {
+		s316 := make([]string, n315)
+		for i317 := range s316 {
+			if s316[i317], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s278
-=======
-	var n302 int
-	if n302, err = d.Len(); err != nil {
-		return err
-	}
-	if n302 > 0 {
-		s303 := make([]string, n302)
-		for i304 := range s303 {
-			if s303[i304], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.StatesFilter = s303
-	}
-	var n305 int
-	if n305, err = d.Len(); err != nil {
-		return err
-	}
-	if n305 > 0 {
-		s306 := make([]string, n305)
-		for i307 := range s306 {
-			if s306[i307], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.TypesFilter = s306
->>>>>>> main
+		m.TypesFilter = s316
 	}
 	return nil
 }
@@ -4462,21 +3391,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i280 := range m.StatesFilter {
-		n += len(m.StatesFilter[i280]) + 5
+	for i318 := range m.StatesFilter {
+		n += len(m.StatesFilter[i318]) + 5
 	}
 	n += 5
-	for i281 := range m.TypesFilter {
-		n += len(m.TypesFilter[i281]) + 5
-=======
-	for i308 := range m.StatesFilter {
-		n += len(m.StatesFilter[i308]) + 5
-	}
-	n += 5
-	for i309 := range m.TypesFilter {
-		n += len(m.TypesFilter[i309]) + 5
->>>>>>> main
+	for i319 := range m.TypesFilter {
+		n += len(m.TypesFilter[i319]) + 5
 	}
 	return n
 }
@@ -4485,13 +3405,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-<<<<<<< HEAD
-	for i282 := range m.Groups {
-		b = m.Groups[i282].AppendPostcard(b)
-=======
-	for i310 := range m.Groups {
-		b = m.Groups[i310].AppendPostcard(b)
->>>>>>> main
+	for i320 := range m.Groups {
+		b = m.Groups[i320].AppendPostcard(b)
 	}
 	return b
 }
@@ -4500,33 +3415,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n283 int
-	if n283, err = d.Len(); err != nil {
+	var n321 int
+	if n321, err = d.Len(); err != nil {
 		return err
 	}
-	if n283 > 0 {
-		s284 := make([]ListedGroup, n283)
-		for i285 := range s284 {
-			if err = s284[i285].decode(d); err != nil {
+	if n321 > 0 {
+		s322 := make([]ListedGroup, n321)
+		for i323 := range s322 {
+			if err = s322[i323].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s284
-=======
-	var n311 int
-	if n311, err = d.Len(); err != nil {
-		return err
-	}
-	if n311 > 0 {
-		s312 := make([]ListedGroup, n311)
-		for i313 := range s312 {
-			if err = s312[i313].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Groups = s312
->>>>>>> main
+		m.Groups = s322
 	}
 	return nil
 }
@@ -4535,13 +3435,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i286 := range m.Groups {
-		n += m.Groups[i286].sizeHint()
-=======
-	for i314 := range m.Groups {
-		n += m.Groups[i314].sizeHint()
->>>>>>> main
+	for i324 := range m.Groups {
+		n += m.Groups[i324].sizeHint()
 	}
 	return n
 }
@@ -4618,55 +3513,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i287 := range m.Partitions {
-		b = m.Partitions[i287].AppendPostcard(b)
-=======
-	for i315 := range m.Partitions {
-		b = m.Partitions[i315].AppendPostcard(b)
->>>>>>> main
+	for i325 := range m.Partitions {
+		b = m.Partitions[i325].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var x288 byte
-	if x288, err = d.Byte(); err != nil {
+	var x326 byte
+	if x326, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x288)
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x326)
+	var n327 int
+	if n327, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]ListOffsetsPartition, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n327 > 0 {
+		s328 := make([]ListOffsetsPartition, n327)
+		for i329 := range s328 {
+			if err = s328[i329].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s290
-=======
-	var x316 byte
-	if x316, err = d.Byte(); err != nil {
-		return err
-	}
-	m.IsolationLevel = int8(x316)
-	var n317 int
-	if n317, err = d.Len(); err != nil {
-		return err
-	}
-	if n317 > 0 {
-		s318 := make([]ListOffsetsPartition, n317)
-		for i319 := range s318 {
-			if err = s318[i319].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s318
->>>>>>> main
+		m.Partitions = s328
 	}
 	return nil
 }
@@ -4675,13 +3545,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i292 := range m.Partitions {
-		n += m.Partitions[i292].sizeHint()
-=======
-	for i320 := range m.Partitions {
-		n += m.Partitions[i320].sizeHint()
->>>>>>> main
+	for i330 := range m.Partitions {
+		n += m.Partitions[i330].sizeHint()
 	}
 	return n
 }
@@ -4689,45 +3554,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i293 := range m.Partitions {
-		b = m.Partitions[i293].AppendPostcard(b)
-=======
-	for i321 := range m.Partitions {
-		b = m.Partitions[i321].AppendPostcard(b)
->>>>>>> main
+	for i331 := range m.Partitions {
+		b = m.Partitions[i331].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n332 int
+	if n332, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]ListOffsetsPartitionResp, n294)
-		for i296 := range s295 {
-			if err = s295[i296].decode(d); err != nil {
+	if n332 > 0 {
+		s333 := make([]ListOffsetsPartitionResp, n332)
+		for i334 := range s333 {
+			if err = s333[i334].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s295
-=======
-	var n322 int
-	if n322, err = d.Len(); err != nil {
-		return err
-	}
-	if n322 > 0 {
-		s323 := make([]ListOffsetsPartitionResp, n322)
-		for i324 := range s323 {
-			if err = s323[i324].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s323
->>>>>>> main
+		m.Partitions = s333
 	}
 	return nil
 }
@@ -4735,13 +3580,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i297 := range m.Partitions {
-		n += m.Partitions[i297].sizeHint()
-=======
-	for i325 := range m.Partitions {
-		n += m.Partitions[i325].sizeHint()
->>>>>>> main
+	for i335 := range m.Partitions {
+		n += m.Partitions[i335].sizeHint()
 	}
 	return n
 }
@@ -4787,13 +3627,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i298 := range m.Partitions {
-		b = m.Partitions[i298].AppendPostcard(b)
-=======
-	for i326 := range m.Partitions {
-		b = m.Partitions[i326].AppendPostcard(b)
->>>>>>> main
+	for i336 := range m.Partitions {
+		b = m.Partitions[i336].AppendPostcard(b)
 	}
 	return b
 }
@@ -4811,33 +3646,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n299 int
-	if n299, err = d.Len(); err != nil {
+	var n337 int
+	if n337, err = d.Len(); err != nil {
 		return err
 	}
-	if n299 > 0 {
-		s300 := make([]LogDirPartition, n299)
-		for i301 := range s300 {
-			if err = s300[i301].decode(d); err != nil {
+	if n337 > 0 {
+		s338 := make([]LogDirPartition, n337)
+		for i339 := range s338 {
+			if err = s338[i339].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s300
-=======
-	var n327 int
-	if n327, err = d.Len(); err != nil {
-		return err
-	}
-	if n327 > 0 {
-		s328 := make([]LogDirPartition, n327)
-		for i329 := range s328 {
-			if err = s328[i329].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s328
->>>>>>> main
+		m.Partitions = s338
 	}
 	return nil
 }
@@ -4849,13 +3669,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i302 := range m.Partitions {
-		n += m.Partitions[i302].sizeHint()
-=======
-	for i330 := range m.Partitions {
-		n += m.Partitions[i330].sizeHint()
->>>>>>> main
+	for i340 := range m.Partitions {
+		n += m.Partitions[i340].sizeHint()
 	}
 	return n
 }
@@ -4897,46 +3712,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i303 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i303])
-=======
-	for i331 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i331])
->>>>>>> main
+	for i341 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i341])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n304 int
-	if n304, err = d.Len(); err != nil {
+	var n342 int
+	if n342, err = d.Len(); err != nil {
 		return err
 	}
-	if n304 > 0 {
-		s305 := make([]string, n304)
-		for i306 := range s305 {
-			if s305[i306], err = d.String(); err != nil {
+	if n342 > 0 {
+		s343 := make([]string, n342)
+		for i344 := range s343 {
+			if s343[i344], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s305
-=======
-	var n332 int
-	if n332, err = d.Len(); err != nil {
-		return err
-	}
-	if n332 > 0 {
-		s333 := make([]string, n332)
-		for i334 := range s333 {
-			if s333[i334], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.Topics = s333
->>>>>>> main
+		m.Topics = s343
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4947,13 +3742,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i307 := range m.Topics {
-		n += len(m.Topics[i307]) + 5
-=======
-	for i335 := range m.Topics {
-		n += len(m.Topics[i335]) + 5
->>>>>>> main
+	for i345 := range m.Topics {
+		n += len(m.Topics[i345]) + 5
 	}
 	n += 10
 	return n
@@ -4962,21 +3752,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-<<<<<<< HEAD
-	for i308 := range m.Brokers {
-		b = m.Brokers[i308].AppendPostcard(b)
+	for i346 := range m.Brokers {
+		b = m.Brokers[i346].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i309 := range m.Topics {
-		b = m.Topics[i309].AppendPostcard(b)
-=======
-	for i336 := range m.Brokers {
-		b = m.Brokers[i336].AppendPostcard(b)
-	}
-	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i337 := range m.Topics {
-		b = m.Topics[i337].AppendPostcard(b)
->>>>>>> main
+	for i347 := range m.Topics {
+		b = m.Topics[i347].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4984,59 +3765,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n310 int
-	if n310, err = d.Len(); err != nil {
+	var n348 int
+	if n348, err = d.Len(); err != nil {
 		return err
 	}
-	if n310 > 0 {
-		s311 := make([]BrokerInfo, n310)
-		for i312 := range s311 {
-			if err = s311[i312].decode(d); err != nil {
+	if n348 > 0 {
+		s349 := make([]BrokerInfo, n348)
+		for i350 := range s349 {
+			if err = s349[i350].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s311
+		m.Brokers = s349
 	}
-	var n313 int
-	if n313, err = d.Len(); err != nil {
+	var n351 int
+	if n351, err = d.Len(); err != nil {
 		return err
 	}
-	if n313 > 0 {
-		s314 := make([]TopicInfo, n313)
-		for i315 := range s314 {
-			if err = s314[i315].decode(d); err != nil {
+	if n351 > 0 {
+		s352 := make([]TopicInfo, n351)
+		for i353 := range s352 {
+			if err = s352[i353].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s314
-=======
-	var n338 int
-	if n338, err = d.Len(); err != nil {
-		return err
-	}
-	if n338 > 0 {
-		s339 := make([]BrokerInfo, n338)
-		for i340 := range s339 {
-			if err = s339[i340].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Brokers = s339
-	}
-	var n341 int
-	if n341, err = d.Len(); err != nil {
-		return err
-	}
-	if n341 > 0 {
-		s342 := make([]TopicInfo, n341)
-		for i343 := range s342 {
-			if err = s342[i343].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s342
->>>>>>> main
+		m.Topics = s352
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -5050,21 +3803,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i316 := range m.Brokers {
-		n += m.Brokers[i316].sizeHint()
+	for i354 := range m.Brokers {
+		n += m.Brokers[i354].sizeHint()
 	}
 	n += 5
-	for i317 := range m.Topics {
-		n += m.Topics[i317].sizeHint()
-=======
-	for i344 := range m.Brokers {
-		n += m.Brokers[i344].sizeHint()
-	}
-	n += 5
-	for i345 := range m.Topics {
-		n += m.Topics[i345].sizeHint()
->>>>>>> main
+	for i355 := range m.Topics {
+		n += m.Topics[i355].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -5136,13 +3880,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i318 := range m.Topics {
-		b = m.Topics[i318].AppendPostcard(b)
-=======
-	for i346 := range m.Topics {
-		b = m.Topics[i346].AppendPostcard(b)
->>>>>>> main
+	for i356 := range m.Topics {
+		b = m.Topics[i356].AppendPostcard(b)
 	}
 	return b
 }
@@ -5160,33 +3899,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n357 int
+	if n357, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]OffsetCommitTopic, n319)
-		for i321 := range s320 {
-			if err = s320[i321].decode(d); err != nil {
+	if n357 > 0 {
+		s358 := make([]OffsetCommitTopic, n357)
+		for i359 := range s358 {
+			if err = s358[i359].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s320
-=======
-	var n347 int
-	if n347, err = d.Len(); err != nil {
-		return err
-	}
-	if n347 > 0 {
-		s348 := make([]OffsetCommitTopic, n347)
-		for i349 := range s348 {
-			if err = s348[i349].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s348
->>>>>>> main
+		m.Topics = s358
 	}
 	return nil
 }
@@ -5198,13 +3922,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i322 := range m.Topics {
-		n += m.Topics[i322].sizeHint()
-=======
-	for i350 := range m.Topics {
-		n += m.Topics[i350].sizeHint()
->>>>>>> main
+	for i360 := range m.Topics {
+		n += m.Topics[i360].sizeHint()
 	}
 	return n
 }
@@ -5212,45 +3931,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i323 := range m.Topics {
-		b = m.Topics[i323].AppendPostcard(b)
-=======
-	for i351 := range m.Topics {
-		b = m.Topics[i351].AppendPostcard(b)
->>>>>>> main
+	for i361 := range m.Topics {
+		b = m.Topics[i361].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n324 int
-	if n324, err = d.Len(); err != nil {
+	var n362 int
+	if n362, err = d.Len(); err != nil {
 		return err
 	}
-	if n324 > 0 {
-		s325 := make([]OffsetCommitTopicResp, n324)
-		for i326 := range s325 {
-			if err = s325[i326].decode(d); err != nil {
+	if n362 > 0 {
+		s363 := make([]OffsetCommitTopicResp, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s325
-=======
-	var n352 int
-	if n352, err = d.Len(); err != nil {
-		return err
-	}
-	if n352 > 0 {
-		s353 := make([]OffsetCommitTopicResp, n352)
-		for i354 := range s353 {
-			if err = s353[i354].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s353
->>>>>>> main
+		m.Topics = s363
 	}
 	return nil
 }
@@ -5258,13 +3957,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i327 := range m.Topics {
-		n += m.Topics[i327].sizeHint()
-=======
-	for i355 := range m.Topics {
-		n += m.Topics[i355].sizeHint()
->>>>>>> main
+	for i365 := range m.Topics {
+		n += m.Topics[i365].sizeHint()
 	}
 	return n
 }
@@ -5273,13 +3967,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i328 := range m.Partitions {
-		b = m.Partitions[i328].AppendPostcard(b)
-=======
-	for i356 := range m.Partitions {
-		b = m.Partitions[i356].AppendPostcard(b)
->>>>>>> main
+	for i366 := range m.Partitions {
+		b = m.Partitions[i366].AppendPostcard(b)
 	}
 	return b
 }
@@ -5288,33 +3977,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n329 int
-	if n329, err = d.Len(); err != nil {
+	var n367 int
+	if n367, err = d.Len(); err != nil {
 		return err
 	}
-	if n329 > 0 {
-		s330 := make([]OffsetCommitPartition, n329)
-		for i331 := range s330 {
-			if err = s330[i331].decode(d); err != nil {
+	if n367 > 0 {
+		s368 := make([]OffsetCommitPartition, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s330
-=======
-	var n357 int
-	if n357, err = d.Len(); err != nil {
-		return err
-	}
-	if n357 > 0 {
-		s358 := make([]OffsetCommitPartition, n357)
-		for i359 := range s358 {
-			if err = s358[i359].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s358
->>>>>>> main
+		m.Partitions = s368
 	}
 	return nil
 }
@@ -5323,13 +3997,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-<<<<<<< HEAD
-	for i332 := range m.Partitions {
-		n += m.Partitions[i332].sizeHint()
-=======
-	for i360 := range m.Partitions {
-		n += m.Partitions[i360].sizeHint()
->>>>>>> main
+	for i370 := range m.Partitions {
+		n += m.Partitions[i370].sizeHint()
 	}
 	return n
 }
@@ -5338,13 +4007,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i333 := range m.Partitions {
-		b = m.Partitions[i333].AppendPostcard(b)
-=======
-	for i361 := range m.Partitions {
-		b = m.Partitions[i361].AppendPostcard(b)
->>>>>>> main
+	for i371 := range m.Partitions {
+		b = m.Partitions[i371].AppendPostcard(b)
 	}
 	return b
 }
@@ -5353,33 +4017,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n334 int
-	if n334, err = d.Len(); err != nil {
+	var n372 int
+	if n372, err = d.Len(); err != nil {
 		return err
 	}
-	if n334 > 0 {
-		s335 := make([]OffsetCommitPartitionResp, n334)
-		for i336 := range s335 {
-			if err = s335[i336].decode(d); err != nil {
+	if n372 > 0 {
+		s373 := make([]OffsetCommitPartitionResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s335
-=======
-	var n362 int
-	if n362, err = d.Len(); err != nil {
-		return err
-	}
-	if n362 > 0 {
-		s363 := make([]OffsetCommitPartitionResp, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s363
->>>>>>> main
+		m.Partitions = s373
 	}
 	return nil
 }
@@ -5388,13 +4037,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-<<<<<<< HEAD
-	for i337 := range m.Partitions {
-		n += m.Partitions[i337].sizeHint()
-=======
-	for i365 := range m.Partitions {
-		n += m.Partitions[i365].sizeHint()
->>>>>>> main
+	for i375 := range m.Partitions {
+		n += m.Partitions[i375].sizeHint()
 	}
 	return n
 }
@@ -5427,13 +4071,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i338 := range m.Topics {
-		b = m.Topics[i338].AppendPostcard(b)
-=======
-	for i366 := range m.Topics {
-		b = m.Topics[i366].AppendPostcard(b)
->>>>>>> main
+	for i376 := range m.Topics {
+		b = m.Topics[i376].AppendPostcard(b)
 	}
 	return b
 }
@@ -5442,33 +4081,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n339 int
-	if n339, err = d.Len(); err != nil {
+	var n377 int
+	if n377, err = d.Len(); err != nil {
 		return err
 	}
-	if n339 > 0 {
-		s340 := make([]OffsetDeleteTopic, n339)
-		for i341 := range s340 {
-			if err = s340[i341].decode(d); err != nil {
+	if n377 > 0 {
+		s378 := make([]OffsetDeleteTopic, n377)
+		for i379 := range s378 {
+			if err = s378[i379].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s340
-=======
-	var n367 int
-	if n367, err = d.Len(); err != nil {
-		return err
-	}
-	if n367 > 0 {
-		s368 := make([]OffsetDeleteTopic, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s368
->>>>>>> main
+		m.Topics = s378
 	}
 	return nil
 }
@@ -5477,13 +4101,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-<<<<<<< HEAD
-	for i342 := range m.Topics {
-		n += m.Topics[i342].sizeHint()
-=======
-	for i370 := range m.Topics {
-		n += m.Topics[i370].sizeHint()
->>>>>>> main
+	for i380 := range m.Topics {
+		n += m.Topics[i380].sizeHint()
 	}
 	return n
 }
@@ -5492,13 +4111,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i343 := range m.Topics {
-		b = m.Topics[i343].AppendPostcard(b)
-=======
-	for i371 := range m.Topics {
-		b = m.Topics[i371].AppendPostcard(b)
->>>>>>> main
+	for i381 := range m.Topics {
+		b = m.Topics[i381].AppendPostcard(b)
 	}
 	return b
 }
@@ -5507,33 +4121,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n344 int
-	if n344, err = d.Len(); err != nil {
+	var n382 int
+	if n382, err = d.Len(); err != nil {
 		return err
 	}
-	if n344 > 0 {
-		s345 := make([]OffsetDeleteTopicResp, n344)
-		for i346 := range s345 {
-			if err = s345[i346].decode(d); err != nil {
+	if n382 > 0 {
+		s383 := make([]OffsetDeleteTopicResp, n382)
+		for i384 := range s383 {
+			if err = s383[i384].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s345
-=======
-	var n372 int
-	if n372, err = d.Len(); err != nil {
-		return err
-	}
-	if n372 > 0 {
-		s373 := make([]OffsetDeleteTopicResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s373
->>>>>>> main
+		m.Topics = s383
 	}
 	return nil
 }
@@ -5542,13 +4141,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i347 := range m.Topics {
-		n += m.Topics[i347].sizeHint()
-=======
-	for i375 := range m.Topics {
-		n += m.Topics[i375].sizeHint()
->>>>>>> main
+	for i385 := range m.Topics {
+		n += m.Topics[i385].sizeHint()
 	}
 	return n
 }
@@ -5557,13 +4151,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i348 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i348]))
-=======
-	for i376 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i376]))
->>>>>>> main
+	for i386 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i386]))
 	}
 	return b
 }
@@ -5572,33 +4161,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n349 int
-	if n349, err = d.Len(); err != nil {
+	var n387 int
+	if n387, err = d.Len(); err != nil {
 		return err
 	}
-	if n349 > 0 {
-		s350 := make([]int32, n349)
-		for i351 := range s350 {
-			if s350[i351], err = d.I32(); err != nil {
+	if n387 > 0 {
+		s388 := make([]int32, n387)
+		for i389 := range s388 {
+			if s388[i389], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s350
-=======
-	var n377 int
-	if n377, err = d.Len(); err != nil {
-		return err
-	}
-	if n377 > 0 {
-		s378 := make([]int32, n377)
-		for i379 := range s378 {
-			if s378[i379], err = d.I32(); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s378
->>>>>>> main
+		m.Partitions = s388
 	}
 	return nil
 }
@@ -5615,13 +4189,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i352 := range m.Partitions {
-		b = m.Partitions[i352].AppendPostcard(b)
-=======
-	for i380 := range m.Partitions {
-		b = m.Partitions[i380].AppendPostcard(b)
->>>>>>> main
+	for i390 := range m.Partitions {
+		b = m.Partitions[i390].AppendPostcard(b)
 	}
 	return b
 }
@@ -5630,33 +4199,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n353 int
-	if n353, err = d.Len(); err != nil {
+	var n391 int
+	if n391, err = d.Len(); err != nil {
 		return err
 	}
-	if n353 > 0 {
-		s354 := make([]OffsetDeletePartitionResp, n353)
-		for i355 := range s354 {
-			if err = s354[i355].decode(d); err != nil {
+	if n391 > 0 {
+		s392 := make([]OffsetDeletePartitionResp, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s354
-=======
-	var n381 int
-	if n381, err = d.Len(); err != nil {
-		return err
-	}
-	if n381 > 0 {
-		s382 := make([]OffsetDeletePartitionResp, n381)
-		for i383 := range s382 {
-			if err = s382[i383].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s382
->>>>>>> main
+		m.Partitions = s392
 	}
 	return nil
 }
@@ -5665,13 +4219,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-<<<<<<< HEAD
-	for i356 := range m.Partitions {
-		n += m.Partitions[i356].sizeHint()
-=======
-	for i384 := range m.Partitions {
-		n += m.Partitions[i384].sizeHint()
->>>>>>> main
+	for i394 := range m.Partitions {
+		n += m.Partitions[i394].sizeHint()
 	}
 	return n
 }
@@ -5719,13 +4268,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i357 := range m.Topics {
-		b = m.Topics[i357].AppendPostcard(b)
-=======
-	for i385 := range m.Topics {
-		b = m.Topics[i385].AppendPostcard(b)
->>>>>>> main
+	for i395 := range m.Topics {
+		b = m.Topics[i395].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -5735,33 +4279,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n358 int
-	if n358, err = d.Len(); err != nil {
+	var n396 int
+	if n396, err = d.Len(); err != nil {
 		return err
 	}
-	if n358 > 0 {
-		s359 := make([]OffsetFetchTopic, n358)
-		for i360 := range s359 {
-			if err = s359[i360].decode(d); err != nil {
+	if n396 > 0 {
+		s397 := make([]OffsetFetchTopic, n396)
+		for i398 := range s397 {
+			if err = s397[i398].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s359
-=======
-	var n386 int
-	if n386, err = d.Len(); err != nil {
-		return err
-	}
-	if n386 > 0 {
-		s387 := make([]OffsetFetchTopic, n386)
-		for i388 := range s387 {
-			if err = s387[i388].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s387
->>>>>>> main
+		m.Topics = s397
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -5773,13 +4302,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-<<<<<<< HEAD
-	for i361 := range m.Topics {
-		n += m.Topics[i361].sizeHint()
-=======
-	for i389 := range m.Topics {
-		n += m.Topics[i389].sizeHint()
->>>>>>> main
+	for i399 := range m.Topics {
+		n += m.Topics[i399].sizeHint()
 	}
 	n += 10
 	return n
@@ -5789,13 +4313,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-<<<<<<< HEAD
-	for i362 := range m.Topics {
-		b = m.Topics[i362].AppendPostcard(b)
-=======
-	for i390 := range m.Topics {
-		b = m.Topics[i390].AppendPostcard(b)
->>>>>>> main
+	for i400 := range m.Topics {
+		b = m.Topics[i400].AppendPostcard(b)
 	}
 	return b
 }
@@ -5804,33 +4323,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n363 int
-	if n363, err = d.Len(); err != nil {
+	var n401 int
+	if n401, err = d.Len(); err != nil {
 		return err
 	}
-	if n363 > 0 {
-		s364 := make([]OffsetFetchTopicResp, n363)
-		for i365 := range s364 {
-			if err = s364[i365].decode(d); err != nil {
+	if n401 > 0 {
+		s402 := make([]OffsetFetchTopicResp, n401)
+		for i403 := range s402 {
+			if err = s402[i403].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s364
-=======
-	var n391 int
-	if n391, err = d.Len(); err != nil {
-		return err
-	}
-	if n391 > 0 {
-		s392 := make([]OffsetFetchTopicResp, n391)
-		for i393 := range s392 {
-			if err = s392[i393].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Topics = s392
->>>>>>> main
+		m.Topics = s402
 	}
 	return nil
 }
@@ -5839,13 +4343,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i366 := range m.Topics {
-		n += m.Topics[i366].sizeHint()
-=======
-	for i394 := range m.Topics {
-		n += m.Topics[i394].sizeHint()
->>>>>>> main
+	for i404 := range m.Topics {
+		n += m.Topics[i404].sizeHint()
 	}
 	return n
 }
@@ -5854,13 +4353,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i367 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i367]))
-=======
-	for i395 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i395]))
->>>>>>> main
+	for i405 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i405]))
 	}
 	return b
 }
@@ -5869,33 +4363,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n368 int
-	if n368, err = d.Len(); err != nil {
+	var n406 int
+	if n406, err = d.Len(); err != nil {
 		return err
 	}
-	if n368 > 0 {
-		s369 := make([]int32, n368)
-		for i370 := range s369 {
-			if s369[i370], err = d.I32(); err != nil {
+	if n406 > 0 {
+		s407 := make([]int32, n406)
+		for i408 := range s407 {
+			if s407[i408], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s369
-=======
-	var n396 int
-	if n396, err = d.Len(); err != nil {
-		return err
-	}
-	if n396 > 0 {
-		s397 := make([]int32, n396)
-		for i398 := range s397 {
-			if s397[i398], err = d.I32(); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s397
->>>>>>> main
+		m.Partitions = s407
 	}
 	return nil
 }
@@ -5912,13 +4391,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i371 := range m.Partitions {
-		b = m.Partitions[i371].AppendPostcard(b)
-=======
-	for i399 := range m.Partitions {
-		b = m.Partitions[i399].AppendPostcard(b)
->>>>>>> main
+	for i409 := range m.Partitions {
+		b = m.Partitions[i409].AppendPostcard(b)
 	}
 	return b
 }
@@ -5927,33 +4401,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n372 int
-	if n372, err = d.Len(); err != nil {
+	var n410 int
+	if n410, err = d.Len(); err != nil {
 		return err
 	}
-	if n372 > 0 {
-		s373 := make([]OffsetFetchPartitionResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
+	if n410 > 0 {
+		s411 := make([]OffsetFetchPartitionResp, n410)
+		for i412 := range s411 {
+			if err = s411[i412].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s373
-=======
-	var n400 int
-	if n400, err = d.Len(); err != nil {
-		return err
-	}
-	if n400 > 0 {
-		s401 := make([]OffsetFetchPartitionResp, n400)
-		for i402 := range s401 {
-			if err = s401[i402].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s401
->>>>>>> main
+		m.Partitions = s411
 	}
 	return nil
 }
@@ -5962,13 +4421,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-<<<<<<< HEAD
-	for i375 := range m.Partitions {
-		n += m.Partitions[i375].sizeHint()
-=======
-	for i403 := range m.Partitions {
-		n += m.Partitions[i403].sizeHint()
->>>>>>> main
+	for i413 := range m.Partitions {
+		n += m.Partitions[i413].sizeHint()
 	}
 	return n
 }
@@ -6044,45 +4498,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i376 := range m.Partitions {
-		b = m.Partitions[i376].AppendPostcard(b)
-=======
-	for i404 := range m.Partitions {
-		b = m.Partitions[i404].AppendPostcard(b)
->>>>>>> main
+	for i414 := range m.Partitions {
+		b = m.Partitions[i414].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n377 int
-	if n377, err = d.Len(); err != nil {
+	var n415 int
+	if n415, err = d.Len(); err != nil {
 		return err
 	}
-	if n377 > 0 {
-		s378 := make([]OffsetForLeaderEpochPartition, n377)
-		for i379 := range s378 {
-			if err = s378[i379].decode(d); err != nil {
+	if n415 > 0 {
+		s416 := make([]OffsetForLeaderEpochPartition, n415)
+		for i417 := range s416 {
+			if err = s416[i417].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s378
-=======
-	var n405 int
-	if n405, err = d.Len(); err != nil {
-		return err
-	}
-	if n405 > 0 {
-		s406 := make([]OffsetForLeaderEpochPartition, n405)
-		for i407 := range s406 {
-			if err = s406[i407].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s406
->>>>>>> main
+		m.Partitions = s416
 	}
 	return nil
 }
@@ -6090,13 +4524,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i380 := range m.Partitions {
-		n += m.Partitions[i380].sizeHint()
-=======
-	for i408 := range m.Partitions {
-		n += m.Partitions[i408].sizeHint()
->>>>>>> main
+	for i418 := range m.Partitions {
+		n += m.Partitions[i418].sizeHint()
 	}
 	return n
 }
@@ -6104,45 +4533,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i381 := range m.Partitions {
-		b = m.Partitions[i381].AppendPostcard(b)
-=======
-	for i409 := range m.Partitions {
-		b = m.Partitions[i409].AppendPostcard(b)
->>>>>>> main
+	for i419 := range m.Partitions {
+		b = m.Partitions[i419].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n382 int
-	if n382, err = d.Len(); err != nil {
+	var n420 int
+	if n420, err = d.Len(); err != nil {
 		return err
 	}
-	if n382 > 0 {
-		s383 := make([]OffsetForLeaderEpochPartitionResp, n382)
-		for i384 := range s383 {
-			if err = s383[i384].decode(d); err != nil {
+	if n420 > 0 {
+		s421 := make([]OffsetForLeaderEpochPartitionResp, n420)
+		for i422 := range s421 {
+			if err = s421[i422].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s383
-=======
-	var n410 int
-	if n410, err = d.Len(); err != nil {
-		return err
-	}
-	if n410 > 0 {
-		s411 := make([]OffsetForLeaderEpochPartitionResp, n410)
-		for i412 := range s411 {
-			if err = s411[i412].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s411
->>>>>>> main
+		m.Partitions = s421
 	}
 	return nil
 }
@@ -6150,13 +4559,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i385 := range m.Partitions {
-		n += m.Partitions[i385].sizeHint()
-=======
-	for i413 := range m.Partitions {
-		n += m.Partitions[i413].sizeHint()
->>>>>>> main
+	for i423 := range m.Partitions {
+		n += m.Partitions[i423].sizeHint()
 	}
 	return n
 }
@@ -6193,25 +4597,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i386 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i386])
+	for i424 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i424])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n387 int
-	if n387, err = d.Len(); err != nil {
+	var n425 int
+	if n425, err = d.Len(); err != nil {
 		return err
 	}
-	if n387 > 0 {
-		s388 := make([]string, n387)
-		for i389 := range s388 {
-			if s388[i389], err = d.String(); err != nil {
+	if n425 > 0 {
+		s426 := make([]string, n425)
+		for i427 := range s426 {
+			if s426[i427], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s388
+		m.Topics = s426
 	}
 	return nil
 }
@@ -6219,8 +4623,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i390 := range m.Topics {
-		n += len(m.Topics[i390]) + 5
+	for i428 := range m.Topics {
+		n += len(m.Topics[i428]) + 5
 	}
 	return n
 }
@@ -6230,8 +4634,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i391 := range m.Topics {
-		b = m.Topics[i391].AppendPostcard(b)
+	for i429 := range m.Topics {
+		b = m.Topics[i429].AppendPostcard(b)
 	}
 	return b
 }
@@ -6243,18 +4647,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n392 int
-	if n392, err = d.Len(); err != nil {
+	var n430 int
+	if n430, err = d.Len(); err != nil {
 		return err
 	}
-	if n392 > 0 {
-		s393 := make([]TopicPlacement, n392)
-		for i394 := range s393 {
-			if err = s393[i394].decode(d); err != nil {
+	if n430 > 0 {
+		s431 := make([]TopicPlacement, n430)
+		for i432 := range s431 {
+			if err = s431[i432].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s393
+		m.Topics = s431
 	}
 	return nil
 }
@@ -6264,8 +4668,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i395 := range m.Topics {
-		n += m.Topics[i395].sizeHint()
+	for i433 := range m.Topics {
+		n += m.Topics[i433].sizeHint()
 	}
 	return n
 }
@@ -6368,13 +4772,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i396 := range m.Partitions {
-		b = m.Partitions[i396].AppendPostcard(b)
-=======
-	for i414 := range m.Partitions {
-		b = m.Partitions[i414].AppendPostcard(b)
->>>>>>> main
+	for i434 := range m.Partitions {
+		b = m.Partitions[i434].AppendPostcard(b)
 	}
 	return b
 }
@@ -6386,33 +4785,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n397 int
-	if n397, err = d.Len(); err != nil {
+	var n435 int
+	if n435, err = d.Len(); err != nil {
 		return err
 	}
-	if n397 > 0 {
-		s398 := make([]ProducePartition, n397)
-		for i399 := range s398 {
-			if err = s398[i399].decode(d); err != nil {
+	if n435 > 0 {
+		s436 := make([]ProducePartition, n435)
+		for i437 := range s436 {
+			if err = s436[i437].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s398
-=======
-	var n415 int
-	if n415, err = d.Len(); err != nil {
-		return err
-	}
-	if n415 > 0 {
-		s416 := make([]ProducePartition, n415)
-		for i417 := range s416 {
-			if err = s416[i417].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s416
->>>>>>> main
+		m.Partitions = s436
 	}
 	return nil
 }
@@ -6422,13 +4806,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i400 := range m.Partitions {
-		n += m.Partitions[i400].sizeHint()
-=======
-	for i418 := range m.Partitions {
-		n += m.Partitions[i418].sizeHint()
->>>>>>> main
+	for i438 := range m.Partitions {
+		n += m.Partitions[i438].sizeHint()
 	}
 	return n
 }
@@ -6438,13 +4817,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i401 := range m.Partitions {
-		m.Partitions[i401].appendVec(w)
-=======
-	for i419 := range m.Partitions {
-		m.Partitions[i419].appendVec(w)
->>>>>>> main
+	for i439 := range m.Partitions {
+		m.Partitions[i439].appendVec(w)
 	}
 }
 
@@ -6453,13 +4827,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i402 := range m.Partitions {
-		n += m.Partitions[i402].vecHint()
-=======
-	for i420 := range m.Partitions {
-		n += m.Partitions[i420].vecHint()
->>>>>>> main
+	for i440 := range m.Partitions {
+		n += m.Partitions[i440].vecHint()
 	}
 	return n
 }
@@ -6467,45 +4836,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i403 := range m.Partitions {
-		b = m.Partitions[i403].AppendPostcard(b)
-=======
-	for i421 := range m.Partitions {
-		b = m.Partitions[i421].AppendPostcard(b)
->>>>>>> main
+	for i441 := range m.Partitions {
+		b = m.Partitions[i441].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n404 int
-	if n404, err = d.Len(); err != nil {
+	var n442 int
+	if n442, err = d.Len(); err != nil {
 		return err
 	}
-	if n404 > 0 {
-		s405 := make([]ProducePartitionResp, n404)
-		for i406 := range s405 {
-			if err = s405[i406].decode(d); err != nil {
+	if n442 > 0 {
+		s443 := make([]ProducePartitionResp, n442)
+		for i444 := range s443 {
+			if err = s443[i444].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s405
-=======
-	var n422 int
-	if n422, err = d.Len(); err != nil {
-		return err
-	}
-	if n422 > 0 {
-		s423 := make([]ProducePartitionResp, n422)
-		for i424 := range s423 {
-			if err = s423[i424].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s423
->>>>>>> main
+		m.Partitions = s443
 	}
 	return nil
 }
@@ -6513,9 +4862,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i407 := range m.Partitions {
-		n += m.Partitions[i407].sizeHint()
+	for i445 := range m.Partitions {
+		n += m.Partitions[i445].sizeHint()
 	}
 	return n
 }
@@ -6574,8 +4922,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i408 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i408])
+	for i446 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i446])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	return b
@@ -6591,18 +4939,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n409 int
-	if n409, err = d.Len(); err != nil {
+	var n447 int
+	if n447, err = d.Len(); err != nil {
 		return err
 	}
-	if n409 > 0 {
-		s410 := make([]string, n409)
-		for i411 := range s410 {
-			if s410[i411], err = d.String(); err != nil {
+	if n447 > 0 {
+		s448 := make([]string, n447)
+		for i449 := range s448 {
+			if s448[i449], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s410
+		m.Direct = s448
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -6616,8 +4964,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i412 := range m.Direct {
-		n += len(m.Direct[i412]) + 5
+	for i450 := range m.Direct {
+		n += len(m.Direct[i450]) + 5
 	}
 	n += len(m.Rack) + 5
 	return n
@@ -6632,8 +4980,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i413 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i413])
+	for i451 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i451])
 	}
 	return b
 }
@@ -6657,18 +5005,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n414 int
-	if n414, err = d.Len(); err != nil {
+	var n452 int
+	if n452, err = d.Len(); err != nil {
 		return err
 	}
-	if n414 > 0 {
-		s415 := make([]string, n414)
-		for i416 := range s415 {
-			if s415[i416], err = d.String(); err != nil {
+	if n452 > 0 {
+		s453 := make([]string, n452)
+		for i454 := range s453 {
+			if s453[i454], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s415
+		m.LeaderDirect = s453
 	}
 	return nil
 }
@@ -6682,12 +5030,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i417 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i417]) + 5
-=======
-	for i425 := range m.Partitions {
-		n += m.Partitions[i425].sizeHint()
->>>>>>> main
+	for i455 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i455]) + 5
 	}
 	return n
 }
@@ -6708,29 +5052,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var some418 bool
-	if some418, err = d.Option(); err != nil {
+	var some456 bool
+	if some456, err = d.Option(); err != nil {
 		return err
 	}
-	if some418 {
-		p419 := new(string)
-		if (*p419), err = d.String(); err != nil {
+	if some456 {
+		p457 := new(string)
+		if (*p457), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p419
-=======
-	var some426 bool
-	if some426, err = d.Option(); err != nil {
-		return err
-	}
-	if some426 {
-		p427 := new(string)
-		if (*p427), err = d.String(); err != nil {
-			return err
-		}
-		m.Name = p427
->>>>>>> main
+		m.Name = p457
 	}
 	return nil
 }
@@ -6748,79 +5079,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-<<<<<<< HEAD
-	for i420 := range m.Entity {
-		b = m.Entity[i420].AppendPostcard(b)
+	for i458 := range m.Entity {
+		b = m.Entity[i458].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i421 := range m.Values {
-		b = m.Values[i421].AppendPostcard(b)
-=======
-	for i428 := range m.Entity {
-		b = m.Entity[i428].AppendPostcard(b)
-	}
-	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i429 := range m.Values {
-		b = m.Values[i429].AppendPostcard(b)
->>>>>>> main
+	for i459 := range m.Values {
+		b = m.Values[i459].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var n422 int
-	if n422, err = d.Len(); err != nil {
+	var n460 int
+	if n460, err = d.Len(); err != nil {
 		return err
 	}
-	if n422 > 0 {
-		s423 := make([]QuotaEntityPart, n422)
-		for i424 := range s423 {
-			if err = s423[i424].decode(d); err != nil {
+	if n460 > 0 {
+		s461 := make([]QuotaEntityPart, n460)
+		for i462 := range s461 {
+			if err = s461[i462].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s423
+		m.Entity = s461
 	}
-	var n425 int
-	if n425, err = d.Len(); err != nil {
+	var n463 int
+	if n463, err = d.Len(); err != nil {
 		return err
 	}
-	if n425 > 0 {
-		s426 := make([]QuotaValue, n425)
-		for i427 := range s426 {
-			if err = s426[i427].decode(d); err != nil {
+	if n463 > 0 {
+		s464 := make([]QuotaValue, n463)
+		for i465 := range s464 {
+			if err = s464[i465].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s426
-=======
-	var n430 int
-	if n430, err = d.Len(); err != nil {
-		return err
-	}
-	if n430 > 0 {
-		s431 := make([]QuotaEntityPart, n430)
-		for i432 := range s431 {
-			if err = s431[i432].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Entity = s431
-	}
-	var n433 int
-	if n433, err = d.Len(); err != nil {
-		return err
-	}
-	if n433 > 0 {
-		s434 := make([]QuotaValue, n433)
-		for i435 := range s434 {
-			if err = s434[i435].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Values = s434
->>>>>>> main
+		m.Values = s464
 	}
 	return nil
 }
@@ -6828,21 +5122,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-<<<<<<< HEAD
-	for i428 := range m.Entity {
-		n += m.Entity[i428].sizeHint()
+	for i466 := range m.Entity {
+		n += m.Entity[i466].sizeHint()
 	}
 	n += 5
-	for i429 := range m.Values {
-		n += m.Values[i429].sizeHint()
-=======
-	for i436 := range m.Entity {
-		n += m.Entity[i436].sizeHint()
-	}
-	n += 5
-	for i437 := range m.Values {
-		n += m.Values[i437].sizeHint()
->>>>>>> main
+	for i467 := range m.Values {
+		n += m.Values[i467].sizeHint()
 	}
 	return n
 }
@@ -6864,39 +5149,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x430 byte
-	if x430, err = d.Byte(); err != nil {
+	var x468 byte
+	if x468, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x430)
-	var some431 bool
-	if some431, err = d.Option(); err != nil {
+	m.MatchType = int8(x468)
+	var some469 bool
+	if some469, err = d.Option(); err != nil {
 		return err
 	}
-	if some431 {
-		p432 := new(string)
-		if (*p432), err = d.String(); err != nil {
+	if some469 {
+		p470 := new(string)
+		if (*p470), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p432
-=======
-	var x438 byte
-	if x438, err = d.Byte(); err != nil {
-		return err
-	}
-	m.MatchType = int8(x438)
-	var some439 bool
-	if some439, err = d.Option(); err != nil {
-		return err
-	}
-	if some439 {
-		p440 := new(string)
-		if (*p440), err = d.String(); err != nil {
-			return err
-		}
-		m.Match = p440
->>>>>>> main
+		m.Match = p470
 	}
 	return nil
 }
@@ -7011,19 +5278,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x433 byte
-	if x433, err = d.Byte(); err != nil {
+	var x471 byte
+	if x471, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x433)
-=======
-	var x441 byte
-	if x441, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Status = Status(x441)
->>>>>>> main
+	m.Status = Status(x471)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -7078,19 +5337,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-<<<<<<< HEAD
-	var x434 byte
-	if x434, err = d.Byte(); err != nil {
+	var x472 byte
+	if x472, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x434)
-=======
-	var x442 byte
-	if x442, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Mechanism = int8(x442)
->>>>>>> main
+	m.Mechanism = int8(x472)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -7127,19 +5378,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x435 byte
-	if x435, err = d.Byte(); err != nil {
+	var x473 byte
+	if x473, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x435)
-=======
-	var x443 byte
-	if x443, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Mechanism = int8(x443)
->>>>>>> main
+	m.Mechanism = int8(x473)
 	return nil
 }
 
@@ -7164,19 +5407,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x436 byte
-	if x436, err = d.Byte(); err != nil {
+	var x474 byte
+	if x474, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x436)
-=======
-	var x444 byte
-	if x444, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Mechanism = int8(x444)
->>>>>>> main
+	m.Mechanism = int8(x474)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -7205,13 +5440,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-<<<<<<< HEAD
-	for i437 := range m.Credentials {
-		b = m.Credentials[i437].AppendPostcard(b)
-=======
-	for i445 := range m.Credentials {
-		b = m.Credentials[i445].AppendPostcard(b)
->>>>>>> main
+	for i475 := range m.Credentials {
+		b = m.Credentials[i475].AppendPostcard(b)
 	}
 	return b
 }
@@ -7226,33 +5456,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n438 int
-	if n438, err = d.Len(); err != nil {
+	var n476 int
+	if n476, err = d.Len(); err != nil {
 		return err
 	}
-	if n438 > 0 {
-		s439 := make([]ScramCredential, n438)
-		for i440 := range s439 {
-			if err = s439[i440].decode(d); err != nil {
+	if n476 > 0 {
+		s477 := make([]ScramCredential, n476)
+		for i478 := range s477 {
+			if err = s477[i478].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s439
-=======
-	var n446 int
-	if n446, err = d.Len(); err != nil {
-		return err
-	}
-	if n446 > 0 {
-		s447 := make([]ScramCredential, n446)
-		for i448 := range s447 {
-			if err = s447[i448].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Credentials = s447
->>>>>>> main
+		m.Credentials = s477
 	}
 	return nil
 }
@@ -7263,13 +5478,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-<<<<<<< HEAD
-	for i441 := range m.Credentials {
-		n += m.Credentials[i441].sizeHint()
-=======
-	for i449 := range m.Credentials {
-		n += m.Credentials[i449].sizeHint()
->>>>>>> main
+	for i479 := range m.Credentials {
+		n += m.Credentials[i479].sizeHint()
 	}
 	return n
 }
@@ -7307,13 +5517,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-<<<<<<< HEAD
-	for i442 := range m.Assignments {
-		b = m.Assignments[i442].AppendPostcard(b)
-=======
-	for i450 := range m.Assignments {
-		b = m.Assignments[i450].AppendPostcard(b)
->>>>>>> main
+	for i480 := range m.Assignments {
+		b = m.Assignments[i480].AppendPostcard(b)
 	}
 	return b
 }
@@ -7337,33 +5542,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var n443 int
-	if n443, err = d.Len(); err != nil {
+	var n481 int
+	if n481, err = d.Len(); err != nil {
 		return err
 	}
-	if n443 > 0 {
-		s444 := make([]SyncGroupAssignment, n443)
-		for i445 := range s444 {
-			if err = s444[i445].decode(d); err != nil {
+	if n481 > 0 {
+		s482 := make([]SyncGroupAssignment, n481)
+		for i483 := range s482 {
+			if err = s482[i483].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s444
-=======
-	var n451 int
-	if n451, err = d.Len(); err != nil {
-		return err
-	}
-	if n451 > 0 {
-		s452 := make([]SyncGroupAssignment, n451)
-		for i453 := range s452 {
-			if err = s452[i453].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Assignments = s452
->>>>>>> main
+		m.Assignments = s482
 	}
 	return nil
 }
@@ -7377,13 +5567,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-<<<<<<< HEAD
-	for i446 := range m.Assignments {
-		n += m.Assignments[i446].sizeHint()
-=======
-	for i454 := range m.Assignments {
-		n += m.Assignments[i454].sizeHint()
->>>>>>> main
+	for i484 := range m.Assignments {
+		n += m.Assignments[i484].sizeHint()
 	}
 	return n
 }
@@ -7429,13 +5614,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-<<<<<<< HEAD
-	for i447 := range m.Partitions {
-		b = m.Partitions[i447].AppendPostcard(b)
-=======
-	for i455 := range m.Partitions {
-		b = m.Partitions[i455].AppendPostcard(b)
->>>>>>> main
+	for i485 := range m.Partitions {
+		b = m.Partitions[i485].AppendPostcard(b)
 	}
 	return b
 }
@@ -7447,49 +5627,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-<<<<<<< HEAD
-	var x448 []byte
-	if x448, err = d.Take(16); err != nil {
+	var x486 []byte
+	if x486, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x448)
+	copy(m.TopicID[:], x486)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n449 int
-	if n449, err = d.Len(); err != nil {
+	var n487 int
+	if n487, err = d.Len(); err != nil {
 		return err
 	}
-	if n449 > 0 {
-		s450 := make([]PartitionInfo, n449)
-		for i451 := range s450 {
-			if err = s450[i451].decode(d); err != nil {
+	if n487 > 0 {
+		s488 := make([]PartitionInfo, n487)
+		for i489 := range s488 {
+			if err = s488[i489].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s450
-=======
-	var x456 []byte
-	if x456, err = d.Take(16); err != nil {
-		return err
-	}
-	copy(m.TopicID[:], x456)
-	if m.Internal, err = d.Bool(); err != nil {
-		return err
-	}
-	var n457 int
-	if n457, err = d.Len(); err != nil {
-		return err
-	}
-	if n457 > 0 {
-		s458 := make([]PartitionInfo, n457)
-		for i459 := range s458 {
-			if err = s458[i459].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Partitions = s458
->>>>>>> main
+		m.Partitions = s488
 	}
 	return nil
 }
@@ -7501,13 +5658,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-<<<<<<< HEAD
-	for i452 := range m.Partitions {
-		n += m.Partitions[i452].sizeHint()
-=======
-	for i460 := range m.Partitions {
-		n += m.Partitions[i460].sizeHint()
->>>>>>> main
+	for i490 := range m.Partitions {
+		n += m.Partitions[i490].sizeHint()
 	}
 	return n
 }
@@ -7542,8 +5694,8 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i453 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i453])
+	for i491 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i491])
 	}
 	return b
 }
@@ -7555,23 +5707,23 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x454 []byte
-	if x454, err = d.Take(16); err != nil {
+	var x492 []byte
+	if x492, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x454)
-	var n455 int
-	if n455, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x492)
+	var n493 int
+	if n493, err = d.Len(); err != nil {
 		return err
 	}
-	if n455 > 0 {
-		s456 := make([]string, n455)
-		for i457 := range s456 {
-			if s456[i457], err = d.String(); err != nil {
+	if n493 > 0 {
+		s494 := make([]string, n493)
+		for i495 := range s494 {
+			if s494[i495], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s456
+		m.Owners = s494
 	}
 	return nil
 }
@@ -7582,8 +5734,8 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i458 := range m.Owners {
-		n += len(m.Owners[i458]) + 5
+	for i496 := range m.Owners {
+		n += len(m.Owners[i496]) + 5
 	}
 	return n
 }
@@ -7620,16 +5772,13 @@ var specs = [...]Spec{
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
-<<<<<<< HEAD
+	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
+	{Code: OpCreateAcls, Name: "create_acls", newReq: func() Message { return new(CreateAclsReq) }, newResp: func() Message { return new(CreateAclsResp) }},
+	{Code: OpDeleteAcls, Name: "delete_acls", newReq: func() Message { return new(DeleteAclsReq) }, newResp: func() Message { return new(DeleteAclsResp) }},
 	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
 	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
 	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
-=======
-	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
-	{Code: OpCreateAcls, Name: "create_acls", newReq: func() Message { return new(CreateAclsReq) }, newResp: func() Message { return new(CreateAclsResp) }},
-	{Code: OpDeleteAcls, Name: "delete_acls", newReq: func() Message { return new(DeleteAclsReq) }, newResp: func() Message { return new(DeleteAclsResp) }},
->>>>>>> main
 }
 
 // Lookup returns the spec of op code c.
@@ -7693,23 +5842,20 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[27], true
 	case OpAlterUserScramCredentials:
 		return specs[28], true
-<<<<<<< HEAD
-	case OpClusterBrokers:
-		return specs[29], true
-	case OpPlacement:
-		return specs[30], true
-	case OpQuorumJoin:
-		return specs[31], true
-	case OpQuorumAdmin:
-		return specs[32], true
-=======
 	case OpDescribeAcls:
 		return specs[29], true
 	case OpCreateAcls:
 		return specs[30], true
 	case OpDeleteAcls:
 		return specs[31], true
->>>>>>> main
+	case OpClusterBrokers:
+		return specs[32], true
+	case OpPlacement:
+		return specs[33], true
+	case OpQuorumJoin:
+		return specs[34], true
+	case OpQuorumAdmin:
+		return specs[35], true
 	}
 	return Spec{}, false
 }
@@ -8095,21 +6241,12 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
-<<<<<<< HEAD
-	case OpClusterBrokers:
-		req, ok := body.(*ClusterBrokersReq)
-		if !ok {
-			return nil, fmt.Errorf("brokerop: cluster_brokers request is %T", body)
-		}
-		resp, err := svc.ClusterBrokers(ctx, req)
-=======
 	case OpDescribeAcls:
 		req, ok := body.(*DescribeAclsReq)
 		if !ok {
 			return nil, fmt.Errorf("brokerop: describe_acls request is %T", body)
 		}
 		resp, err := svc.DescribeAcls(ctx, req)
->>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -8117,21 +6254,12 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
-<<<<<<< HEAD
-	case OpPlacement:
-		req, ok := body.(*PlacementReq)
-		if !ok {
-			return nil, fmt.Errorf("brokerop: placement request is %T", body)
-		}
-		resp, err := svc.Placement(ctx, req)
-=======
 	case OpCreateAcls:
 		req, ok := body.(*CreateAclsReq)
 		if !ok {
 			return nil, fmt.Errorf("brokerop: create_acls request is %T", body)
 		}
 		resp, err := svc.CreateAcls(ctx, req)
->>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -8139,7 +6267,45 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
-<<<<<<< HEAD
+	case OpDeleteAcls:
+		req, ok := body.(*DeleteAclsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_acls request is %T", body)
+		}
+		resp, err := svc.DeleteAcls(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpClusterBrokers:
+		req, ok := body.(*ClusterBrokersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: cluster_brokers request is %T", body)
+		}
+		resp, err := svc.ClusterBrokers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpPlacement:
+		req, ok := body.(*PlacementReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: placement request is %T", body)
+		}
+		resp, err := svc.Placement(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpQuorumJoin:
 		req, ok := body.(*QuorumJoinReq)
 		if !ok {
@@ -8159,14 +6325,6 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, fmt.Errorf("brokerop: quorum_admin request is %T", body)
 		}
 		resp, err := svc.QuorumAdmin(ctx, req)
-=======
-	case OpDeleteAcls:
-		req, ok := body.(*DeleteAclsReq)
-		if !ok {
-			return nil, fmt.Errorf("brokerop: delete_acls request is %T", body)
-		}
-		resp, err := svc.DeleteAcls(ctx, req)
->>>>>>> main
 		if err != nil {
 			return nil, err
 		}
@@ -8328,7 +6486,21 @@ func (Unimplemented) AlterUserScramCredentials(context.Context, *AlterUserScramC
 	return nil, unsupported("alter_user_scram_credentials")
 }
 
-<<<<<<< HEAD
+// DescribeAcls answers ErrUnsupported.
+func (Unimplemented) DescribeAcls(context.Context, *DescribeAclsReq) (*DescribeAclsResp, error) {
+	return nil, unsupported("describe_acls")
+}
+
+// CreateAcls answers ErrUnsupported.
+func (Unimplemented) CreateAcls(context.Context, *CreateAclsReq) (*CreateAclsResp, error) {
+	return nil, unsupported("create_acls")
+}
+
+// DeleteAcls answers ErrUnsupported.
+func (Unimplemented) DeleteAcls(context.Context, *DeleteAclsReq) (*DeleteAclsResp, error) {
+	return nil, unsupported("delete_acls")
+}
+
 // ClusterBrokers answers ErrUnsupported.
 func (Unimplemented) ClusterBrokers(context.Context, *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	return nil, unsupported("cluster_brokers")
@@ -8347,21 +6519,6 @@ func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinRes
 // QuorumAdmin answers ErrUnsupported.
 func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdminResp, error) {
 	return nil, unsupported("quorum_admin")
-=======
-// DescribeAcls answers ErrUnsupported.
-func (Unimplemented) DescribeAcls(context.Context, *DescribeAclsReq) (*DescribeAclsResp, error) {
-	return nil, unsupported("describe_acls")
-}
-
-// CreateAcls answers ErrUnsupported.
-func (Unimplemented) CreateAcls(context.Context, *CreateAclsReq) (*CreateAclsResp, error) {
-	return nil, unsupported("create_acls")
-}
-
-// DeleteAcls answers ErrUnsupported.
-func (Unimplemented) DeleteAcls(context.Context, *DeleteAclsReq) (*DeleteAclsResp, error) {
-	return nil, unsupported("delete_acls")
->>>>>>> main
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -8607,7 +6764,30 @@ func (p Parts) AlterUserScramCredentials(ctx context.Context, req *AlterUserScra
 	return p.Security.AlterUserScramCredentials(ctx, req)
 }
 
-<<<<<<< HEAD
+// DescribeAcls forwards to p.Security.
+func (p Parts) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("describe_acls")
+	}
+	return p.Security.DescribeAcls(ctx, req)
+}
+
+// CreateAcls forwards to p.Security.
+func (p Parts) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("create_acls")
+	}
+	return p.Security.CreateAcls(ctx, req)
+}
+
+// DeleteAcls forwards to p.Security.
+func (p Parts) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	if p.Security == nil {
+		return nil, unsupported("delete_acls")
+	}
+	return p.Security.DeleteAcls(ctx, req)
+}
+
 // ClusterBrokers forwards to p.Quorum.
 func (p Parts) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
 	if p.Quorum == nil {
@@ -8638,30 +6818,6 @@ func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdm
 		return nil, unsupported("quorum_admin")
 	}
 	return p.Quorum.QuorumAdmin(ctx, req)
-=======
-// DescribeAcls forwards to p.Security.
-func (p Parts) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
-	if p.Security == nil {
-		return nil, unsupported("describe_acls")
-	}
-	return p.Security.DescribeAcls(ctx, req)
-}
-
-// CreateAcls forwards to p.Security.
-func (p Parts) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
-	if p.Security == nil {
-		return nil, unsupported("create_acls")
-	}
-	return p.Security.CreateAcls(ctx, req)
-}
-
-// DeleteAcls forwards to p.Security.
-func (p Parts) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
-	if p.Security == nil {
-		return nil, unsupported("delete_acls")
-	}
-	return p.Security.DeleteAcls(ctx, req)
->>>>>>> main
 }
 
 // intercepted is Intercept's Service: each op runs inside around.
@@ -8873,33 +7029,41 @@ func (s intercepted) AlterUserScramCredentials(ctx context.Context, req *AlterUs
 	return resp, err
 }
 
-<<<<<<< HEAD
-func (s intercepted) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
-	ctx, done := s.around(ctx, "cluster_brokers")
-	resp, err := s.svc.ClusterBrokers(ctx, req)
-=======
 func (s intercepted) DescribeAcls(ctx context.Context, req *DescribeAclsReq) (*DescribeAclsResp, error) {
 	ctx, done := s.around(ctx, "describe_acls")
 	resp, err := s.svc.DescribeAcls(ctx, req)
->>>>>>> main
 	done(err)
 	return resp, err
 }
 
-<<<<<<< HEAD
-func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
-	ctx, done := s.around(ctx, "placement")
-	resp, err := s.svc.Placement(ctx, req)
-=======
 func (s intercepted) CreateAcls(ctx context.Context, req *CreateAclsReq) (*CreateAclsResp, error) {
 	ctx, done := s.around(ctx, "create_acls")
 	resp, err := s.svc.CreateAcls(ctx, req)
->>>>>>> main
 	done(err)
 	return resp, err
 }
 
-<<<<<<< HEAD
+func (s intercepted) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
+	ctx, done := s.around(ctx, "delete_acls")
+	resp, err := s.svc.DeleteAcls(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	ctx, done := s.around(ctx, "cluster_brokers")
+	resp, err := s.svc.ClusterBrokers(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
+	ctx, done := s.around(ctx, "placement")
+	resp, err := s.svc.Placement(ctx, req)
+	done(err)
+	return resp, err
+}
+
 func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
 	ctx, done := s.around(ctx, "quorum_join")
 	resp, err := s.svc.QuorumJoin(ctx, req)
@@ -8910,11 +7074,6 @@ func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*Quoru
 func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
 	ctx, done := s.around(ctx, "quorum_admin")
 	resp, err := s.svc.QuorumAdmin(ctx, req)
-=======
-func (s intercepted) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
-	ctx, done := s.around(ctx, "delete_acls")
-	resp, err := s.svc.DeleteAcls(ctx, req)
->>>>>>> main
 	done(err)
 	return resp, err
 }

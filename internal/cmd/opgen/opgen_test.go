@@ -44,8 +44,8 @@ func TestLoadFindsOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(def.Ops) != 33 {
-		t.Fatalf("found %d ops, want 33", len(def.Ops))
+	if len(def.Ops) != 36 {
+		t.Fatalf("found %d ops, want 36", len(def.Ops))
 	}
 	byName := map[string]Op{}
 	for _, o := range def.Ops {
