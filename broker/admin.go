@@ -316,6 +316,13 @@ func (b *Broker) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq
 		return resp, nil
 	}
 	b.topics.Store(&next)
+	b.removeTopicsLocked(gone)
+	return resp, nil
+}
+
+// removeTopicsLocked closes and removes the logs and directories of topics already taken out
+// of the topic map. Callers hold adminMu.
+func (b *Broker) removeTopicsLocked(gone []*topic) {
 	for _, t := range gone {
 		parts := *t.parts.Load()
 		b.partitions.Add(-int64(len(parts)))
@@ -340,7 +347,6 @@ func (b *Broker) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq
 	if err := b.fs.SyncDir(b.topicsDir); err != nil {
 		b.log.Warn("broker: sync topics dir", "err", err)
 	}
-	return resp, nil
 }
 
 // Metadata describes the requested topics (nil: all), creating missing ones with the default

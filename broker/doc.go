@@ -91,6 +91,11 @@
 // unregisters and then removes directories, and Open purges directories no registered topic
 // owns (a delete or failed create cut short by a crash), so disk space is always reclaimed.
 //
+// On the metadata quorum (package broker/controller) the Registry is the quorum: Load reads
+// its applied topics and Store proposes the admin op's changes, so the broker's own admin code
+// decides and the quorum makes it durable; every broker applies the cluster's topic changes
+// through SyncTopics (create with the cluster's ids, grow, configs, delete; no registry write).
+//
 // A registry write whose outcome is unknown (FileRegistry: the rename or the directory fsync
 // after it failed, so the old or the new file may be the durable one) stops the broker
 // (ErrRegistryFailed, Broker.Err): it is logged as an error, and from then on every admin op

@@ -37,8 +37,19 @@ const (
 type producerIDs struct {
 	mu     sync.Mutex
 	loaded bool
-	next   int64 // next id to hand out
-	end    int64 // ids below end are covered by the persisted block
+	next   int64                 // next id to hand out
+	end    int64                 // ids below end are covered by the persisted block
+	source func() (int64, error) // set by SetProducerIDSource: ids come from there instead
+}
+
+// SetProducerIDSource makes next the broker's source of producer ids, for the transaction
+// coordinator and InitProducerID alike: broker/controller sets it to the metadata quorum's
+// blocks, so a broker of a quorum never hands out an id from its own counter file that the
+// quorum also hands out. Until it is set, ids come from Dir/producer_ids.
+func (b *Broker) SetProducerIDSource(next func() (int64, error)) {
+	b.pids.mu.Lock()
+	defer b.pids.mu.Unlock()
+	b.pids.source = next
 }
 
 // errNoProducerIDs is returned once the id space is exhausted (never in practice).
@@ -72,6 +83,9 @@ func (b *Broker) allocProducerID() (int64, error) {
 	a := &b.pids
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.source != nil {
+		return a.source()
+	}
 	path := filepath.Join(b.cfg.Dir, producerIDsFile)
 	if !a.loaded {
 		end, err := loadProducerIDBlock(b.fs, path)
@@ -178,4 +192,14 @@ func writeFileAtomic(fsys wal.FS, path string, data []byte) error {
 		return err
 	}
 	return fsys.SyncDir(filepath.Dir(path))
+}
+
+// ProducerIDsEnd returns the end of the last producer-id block a broker in dir persisted
+// (0 if it never handed out one): every id it handed out is below it. The metadata quorum
+// uses it to never hand those ids out again when it takes over a broker's data directory.
+func ProducerIDsEnd(fsys wal.FS, dir string) (int64, error) {
+	if fsys == nil {
+		fsys = wal.OSFS()
+	}
+	return loadProducerIDBlock(fsys, filepath.Join(dir, producerIDsFile))
 }

@@ -367,3 +367,39 @@ func (c *Caller) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*
 	}
 	return resp, nil
 }
+
+// ClusterBrokers calls op cluster_brokers on the broker.
+func (c *Caller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	resp := new(brokerop.ClusterBrokersResp)
+	if err := c.Call(ctx, brokerop.OpClusterBrokers, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Placement calls op placement on the broker.
+func (c *Caller) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	resp := new(brokerop.PlacementResp)
+	if err := c.Call(ctx, brokerop.OpPlacement, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// QuorumJoin calls op quorum_join on the broker.
+func (c *Caller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
+	resp := new(brokerop.QuorumJoinResp)
+	if err := c.Call(ctx, brokerop.OpQuorumJoin, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// QuorumAdmin calls op quorum_admin on the broker.
+func (c *Caller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	resp := new(brokerop.QuorumAdminResp)
+	if err := c.Call(ctx, brokerop.OpQuorumAdmin, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

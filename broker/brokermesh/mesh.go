@@ -46,13 +46,20 @@ func (t TrustList) Len() int { return len(t.ids) }
 // Serve registers the KafkaOp protocol on ep: connections from trusted NodeIds are served by
 // srv; any other peer's connection is closed with ErrCodeUntrusted and a message naming it.
 func Serve(ep *endpoint.Endpoint, srv *Server, trust TrustList, logger *slog.Logger) {
+	ServeFunc(ep, srv, trust.Allows, logger)
+}
+
+// ServeFunc is Serve with a trust decision that may change while serving (a broker of the
+// metadata quorum also trusts the brokers the quorum admits); allows is called once per
+// connection and must be safe for concurrent use.
+func ServeFunc(ep *endpoint.Endpoint, srv *Server, allows func(key.PublicKey) bool, logger *slog.Logger) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ep.Handle(ALPN, func(ctx context.Context, c *endpoint.Conn) {
 		defer c.Close()
 		id := c.RemoteID()
-		if !trust.Allows(id) {
+		if !allows(id) {
 			logger.Warn("kafkaop: refusing untrusted node", "node", id.String(), "addr", c.RemoteAddr())
 			_ = c.CloseWithError(uint64(ErrCodeUntrusted), "node "+id.String()+" is not trusted by this broker")
 			return

@@ -56,6 +56,10 @@ func withPeer(ctx context.Context, remote string) context.Context {
 	return context.WithValue(ctx, peerKey{}, remote)
 }
 
+// PeerOf is the NodeId text of the peer whose call ctx belongs to (a Service served by a
+// Server sees it), or "" for a local call.
+func PeerOf(ctx context.Context) string { return peerOf(ctx) }
+
 func peerOf(ctx context.Context) string {
 	s, _ := ctx.Value(peerKey{}).(string)
 	return s

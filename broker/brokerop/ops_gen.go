@@ -784,6 +784,150 @@ func (m *BrokerInfo) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of ClusterBroker to b.
+func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendUvarint(b, uint64(m.RaftID))
+	b = postcard.AppendString(b, m.RelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
+	for i78 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i78])
+	}
+	b = postcard.AppendString(b, m.Rack)
+	b = postcard.AppendBool(b, m.Live)
+	b = postcard.AppendBool(b, m.Voter)
+	b = postcard.AppendBool(b, m.Leader)
+	return b
+}
+
+func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.RelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n79 int
+	if n79, err = d.Len(); err != nil {
+		return err
+	}
+	if n79 > 0 {
+		s80 := make([]string, n79)
+		for i81 := range s80 {
+			if s80[i81], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Direct = s80
+	}
+	if m.Rack, err = d.String(); err != nil {
+		return err
+	}
+	if m.Live, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Voter, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ClusterBroker) sizeHint() int {
+	n := 0
+	n += len(m.MeshID) + 5
+	n += 10
+	n += len(m.RelayURL) + 5
+	n += 5
+	for i82 := range m.Direct {
+		n += len(m.Direct[i82]) + 5
+	}
+	n += len(m.Rack) + 5
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ClusterBrokersReq to b.
+func (m *ClusterBrokersReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendBool(b, m.Local)
+	return b
+}
+
+func (m *ClusterBrokersReq) decode(d *postcard.Decoder) (err error) {
+	if m.Local, err = d.Bool(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ClusterBrokersReq) sizeHint() int {
+	n := 0
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ClusterBrokersResp to b.
+func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.ClusterID)
+	b = postcard.AppendString(b, m.Leader)
+	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
+	for i83 := range m.Brokers {
+		b = m.Brokers[i83].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClusterID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.String(); err != nil {
+		return err
+	}
+	var n84 int
+	if n84, err = d.Len(); err != nil {
+		return err
+	}
+	if n84 > 0 {
+		s85 := make([]ClusterBroker, n84)
+		for i86 := range s85 {
+			if err = s85[i86].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Brokers = s85
+	}
+	return nil
+}
+
+func (m *ClusterBrokersResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.ClusterID) + 5
+	n += len(m.Leader) + 5
+	n += 5
+	for i87 := range m.Brokers {
+		n += m.Brokers[i87].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of ConfigEntry to b.
 func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
@@ -798,8 +942,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i78 := range m.Synonyms {
-		b = m.Synonyms[i78].AppendPostcard(b)
+	for i88 := range m.Synonyms {
+		b = m.Synonyms[i88].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -810,16 +954,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some79 bool
-	if some79, err = d.Option(); err != nil {
+	var some89 bool
+	if some89, err = d.Option(); err != nil {
 		return err
 	}
-	if some79 {
-		p80 := new(string)
-		if (*p80), err = d.String(); err != nil {
+	if some89 {
+		p90 := new(string)
+		if (*p90), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p80
+		m.Value = p90
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -827,32 +971,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x81 byte
-	if x81, err = d.Byte(); err != nil {
+	var x91 byte
+	if x91, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x81)
+	m.Source = int8(x91)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n82 int
-	if n82, err = d.Len(); err != nil {
+	var n92 int
+	if n92, err = d.Len(); err != nil {
 		return err
 	}
-	if n82 > 0 {
-		s83 := make([]ConfigSynonym, n82)
-		for i84 := range s83 {
-			if err = s83[i84].decode(d); err != nil {
+	if n92 > 0 {
+		s93 := make([]ConfigSynonym, n92)
+		for i94 := range s93 {
+			if err = s93[i94].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s83
+		m.Synonyms = s93
 	}
-	var x85 byte
-	if x85, err = d.Byte(); err != nil {
+	var x95 byte
+	if x95, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x85)
+	m.ConfigType = int8(x95)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -871,8 +1015,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i86 := range m.Synonyms {
-		n += m.Synonyms[i86].sizeHint()
+	for i96 := range m.Synonyms {
+		n += m.Synonyms[i96].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -896,22 +1040,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some87 bool
-	if some87, err = d.Option(); err != nil {
+	var some97 bool
+	if some97, err = d.Option(); err != nil {
 		return err
 	}
-	if some87 {
-		p88 := new(string)
-		if (*p88), err = d.String(); err != nil {
+	if some97 {
+		p98 := new(string)
+		if (*p98), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p88
+		m.Value = p98
 	}
-	var x89 byte
-	if x89, err = d.Byte(); err != nil {
+	var x99 byte
+	if x99, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x89)
+	m.Source = int8(x99)
 	return nil
 }
 
@@ -929,25 +1073,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i90 := range m.Creations {
-		b = m.Creations[i90].AppendPostcard(b)
+	for i100 := range m.Creations {
+		b = m.Creations[i100].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n91 int
-	if n91, err = d.Len(); err != nil {
+	var n101 int
+	if n101, err = d.Len(); err != nil {
 		return err
 	}
-	if n91 > 0 {
-		s92 := make([]AclBinding, n91)
-		for i93 := range s92 {
-			if err = s92[i93].decode(d); err != nil {
+	if n101 > 0 {
+		s102 := make([]AclBinding, n101)
+		for i103 := range s102 {
+			if err = s102[i103].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s92
+		m.Creations = s102
 	}
 	return nil
 }
@@ -955,8 +1099,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i94 := range m.Creations {
-		n += m.Creations[i94].sizeHint()
+	for i104 := range m.Creations {
+		n += m.Creations[i104].sizeHint()
 	}
 	return n
 }
@@ -964,25 +1108,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i95 := range m.Results {
-		b = m.Results[i95].AppendPostcard(b)
+	for i105 := range m.Results {
+		b = m.Results[i105].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n96 int
-	if n96, err = d.Len(); err != nil {
+	var n106 int
+	if n106, err = d.Len(); err != nil {
 		return err
 	}
-	if n96 > 0 {
-		s97 := make([]AclResult, n96)
-		for i98 := range s97 {
-			if err = s97[i98].decode(d); err != nil {
+	if n106 > 0 {
+		s107 := make([]AclResult, n106)
+		for i108 := range s107 {
+			if err = s107[i108].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s97
+		m.Results = s107
 	}
 	return nil
 }
@@ -990,8 +1134,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i99 := range m.Results {
-		n += m.Results[i99].sizeHint()
+	for i109 := range m.Results {
+		n += m.Results[i109].sizeHint()
 	}
 	return n
 }
@@ -999,26 +1143,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i100 := range m.Topics {
-		b = m.Topics[i100].AppendPostcard(b)
+	for i110 := range m.Topics {
+		b = m.Topics[i110].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n101 int
-	if n101, err = d.Len(); err != nil {
+	var n111 int
+	if n111, err = d.Len(); err != nil {
 		return err
 	}
-	if n101 > 0 {
-		s102 := make([]CreatePartitionsTopic, n101)
-		for i103 := range s102 {
-			if err = s102[i103].decode(d); err != nil {
+	if n111 > 0 {
+		s112 := make([]CreatePartitionsTopic, n111)
+		for i113 := range s112 {
+			if err = s112[i113].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s102
+		m.Topics = s112
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1029,8 +1173,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i104 := range m.Topics {
-		n += m.Topics[i104].sizeHint()
+	for i114 := range m.Topics {
+		n += m.Topics[i114].sizeHint()
 	}
 	n += 10
 	return n
@@ -1039,25 +1183,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i105 := range m.Topics {
-		b = m.Topics[i105].AppendPostcard(b)
+	for i115 := range m.Topics {
+		b = m.Topics[i115].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n106 int
-	if n106, err = d.Len(); err != nil {
+	var n116 int
+	if n116, err = d.Len(); err != nil {
 		return err
 	}
-	if n106 > 0 {
-		s107 := make([]CreatePartitionsTopicResp, n106)
-		for i108 := range s107 {
-			if err = s107[i108].decode(d); err != nil {
+	if n116 > 0 {
+		s117 := make([]CreatePartitionsTopicResp, n116)
+		for i118 := range s117 {
+			if err = s117[i118].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s107
+		m.Topics = s117
 	}
 	return nil
 }
@@ -1065,8 +1209,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i109 := range m.Topics {
-		n += m.Topics[i109].sizeHint()
+	for i119 := range m.Topics {
+		n += m.Topics[i119].sizeHint()
 	}
 	return n
 }
@@ -1076,10 +1220,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i110 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i110])))
-		for i111 := range m.Assignments[i110] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i110][i111]))
+	for i120 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i120])))
+		for i121 := range m.Assignments[i120] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i120][i121]))
 		}
 	}
 	return b
@@ -1092,28 +1236,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n112 int
-	if n112, err = d.Len(); err != nil {
+	var n122 int
+	if n122, err = d.Len(); err != nil {
 		return err
 	}
-	if n112 > 0 {
-		s113 := make([][]int32, n112)
-		for i114 := range s113 {
-			var n115 int
-			if n115, err = d.Len(); err != nil {
+	if n122 > 0 {
+		s123 := make([][]int32, n122)
+		for i124 := range s123 {
+			var n125 int
+			if n125, err = d.Len(); err != nil {
 				return err
 			}
-			if n115 > 0 {
-				s116 := make([]int32, n115)
-				for i117 := range s116 {
-					if s116[i117], err = d.I32(); err != nil {
+			if n125 > 0 {
+				s126 := make([]int32, n125)
+				for i127 := range s126 {
+					if s126[i127], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s113[i114] = s116
+				s123[i124] = s126
 			}
 		}
-		m.Assignments = s113
+		m.Assignments = s123
 	}
 	return nil
 }
@@ -1123,9 +1267,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i118 := range m.Assignments {
+	for i128 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i118])
+		n += 10 * len(m.Assignments[i128])
 	}
 	return n
 }
@@ -1165,9 +1309,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k119 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k119)
-		b = postcard.AppendString(b, m.Configs[k119])
+	for _, k129 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k129)
+		b = postcard.AppendString(b, m.Configs[k129])
 	}
 	return b
 }
@@ -1182,24 +1326,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n120 int
-	if n120, err = d.Len(); err != nil {
+	var n130 int
+	if n130, err = d.Len(); err != nil {
 		return err
 	}
-	if n120 > 0 {
-		m121 := make(map[string]string, n120)
-		for range n120 {
-			var k122 string
-			var v123 string
-			if k122, err = d.String(); err != nil {
+	if n130 > 0 {
+		m131 := make(map[string]string, n130)
+		for range n130 {
+			var k132 string
+			var v133 string
+			if k132, err = d.String(); err != nil {
 				return err
 			}
-			if v123, err = d.String(); err != nil {
+			if v133, err = d.String(); err != nil {
 				return err
 			}
-			m121[k122] = v123
+			m131[k132] = v133
 		}
-		m.Configs = m121
+		m.Configs = m131
 	}
 	return nil
 }
@@ -1222,8 +1366,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i124 := range m.Configs {
-		b = m.Configs[i124].AppendPostcard(b)
+	for i134 := range m.Configs {
+		b = m.Configs[i134].AppendPostcard(b)
 	}
 	return b
 }
@@ -1238,29 +1382,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x125 []byte
-	if x125, err = d.Take(16); err != nil {
+	var x135 []byte
+	if x135, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x125)
+	copy(m.TopicID[:], x135)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]ConfigEntry, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n136 > 0 {
+		s137 := make([]ConfigEntry, n136)
+		for i138 := range s137 {
+			if err = s137[i138].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s127
+		m.Configs = s137
 	}
 	return nil
 }
@@ -1274,8 +1418,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i129 := range m.Configs {
-		n += m.Configs[i129].sizeHint()
+	for i139 := range m.Configs {
+		n += m.Configs[i139].sizeHint()
 	}
 	return n
 }
@@ -1283,26 +1427,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i130 := range m.Topics {
-		b = m.Topics[i130].AppendPostcard(b)
+	for i140 := range m.Topics {
+		b = m.Topics[i140].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n131 int
-	if n131, err = d.Len(); err != nil {
+	var n141 int
+	if n141, err = d.Len(); err != nil {
 		return err
 	}
-	if n131 > 0 {
-		s132 := make([]CreateTopic, n131)
-		for i133 := range s132 {
-			if err = s132[i133].decode(d); err != nil {
+	if n141 > 0 {
+		s142 := make([]CreateTopic, n141)
+		for i143 := range s142 {
+			if err = s142[i143].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s132
+		m.Topics = s142
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1313,8 +1457,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i134 := range m.Topics {
-		n += m.Topics[i134].sizeHint()
+	for i144 := range m.Topics {
+		n += m.Topics[i144].sizeHint()
 	}
 	n += 10
 	return n
@@ -1323,25 +1467,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i135 := range m.Topics {
-		b = m.Topics[i135].AppendPostcard(b)
+	for i145 := range m.Topics {
+		b = m.Topics[i145].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]CreateTopicResp, n136)
-		for i138 := range s137 {
-			if err = s137[i138].decode(d); err != nil {
+	if n146 > 0 {
+		s147 := make([]CreateTopicResp, n146)
+		for i148 := range s147 {
+			if err = s147[i148].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s137
+		m.Topics = s147
 	}
 	return nil
 }
@@ -1349,8 +1493,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i139 := range m.Topics {
-		n += m.Topics[i139].sizeHint()
+	for i149 := range m.Topics {
+		n += m.Topics[i149].sizeHint()
 	}
 	return n
 }
@@ -1358,25 +1502,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i140 := range m.Filters {
-		b = m.Filters[i140].AppendPostcard(b)
+	for i150 := range m.Filters {
+		b = m.Filters[i150].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n151 int
+	if n151, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]AclFilter, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n151 > 0 {
+		s152 := make([]AclFilter, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s142
+		m.Filters = s152
 	}
 	return nil
 }
@@ -1384,8 +1528,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i144 := range m.Filters {
-		n += m.Filters[i144].sizeHint()
+	for i154 := range m.Filters {
+		n += m.Filters[i154].sizeHint()
 	}
 	return n
 }
@@ -1393,25 +1537,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i145 := range m.Results {
-		b = m.Results[i145].AppendPostcard(b)
+	for i155 := range m.Results {
+		b = m.Results[i155].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n146 int
-	if n146, err = d.Len(); err != nil {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
 		return err
 	}
-	if n146 > 0 {
-		s147 := make([]AclDeleteResult, n146)
-		for i148 := range s147 {
-			if err = s147[i148].decode(d); err != nil {
+	if n156 > 0 {
+		s157 := make([]AclDeleteResult, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s147
+		m.Results = s157
 	}
 	return nil
 }
@@ -1419,8 +1563,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i149 := range m.Results {
-		n += m.Results[i149].sizeHint()
+	for i159 := range m.Results {
+		n += m.Results[i159].sizeHint()
 	}
 	return n
 }
@@ -1428,25 +1572,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i150 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i150])
+	for i160 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i160])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n151 int
-	if n151, err = d.Len(); err != nil {
+	var n161 int
+	if n161, err = d.Len(); err != nil {
 		return err
 	}
-	if n151 > 0 {
-		s152 := make([]string, n151)
-		for i153 := range s152 {
-			if s152[i153], err = d.String(); err != nil {
+	if n161 > 0 {
+		s162 := make([]string, n161)
+		for i163 := range s162 {
+			if s162[i163], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s152
+		m.Groups = s162
 	}
 	return nil
 }
@@ -1454,8 +1598,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i154 := range m.Groups {
-		n += len(m.Groups[i154]) + 5
+	for i164 := range m.Groups {
+		n += len(m.Groups[i164]) + 5
 	}
 	return n
 }
@@ -1463,25 +1607,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i155 := range m.Groups {
-		b = m.Groups[i155].AppendPostcard(b)
+	for i165 := range m.Groups {
+		b = m.Groups[i165].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n156 int
-	if n156, err = d.Len(); err != nil {
+	var n166 int
+	if n166, err = d.Len(); err != nil {
 		return err
 	}
-	if n156 > 0 {
-		s157 := make([]DeletedGroup, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
+	if n166 > 0 {
+		s167 := make([]DeletedGroup, n166)
+		for i168 := range s167 {
+			if err = s167[i168].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s157
+		m.Groups = s167
 	}
 	return nil
 }
@@ -1489,8 +1633,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i159 := range m.Groups {
-		n += m.Groups[i159].sizeHint()
+	for i169 := range m.Groups {
+		n += m.Groups[i169].sizeHint()
 	}
 	return n
 }
@@ -1562,8 +1706,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i160 := range m.Partitions {
-		b = m.Partitions[i160].AppendPostcard(b)
+	for i170 := range m.Partitions {
+		b = m.Partitions[i170].AppendPostcard(b)
 	}
 	return b
 }
@@ -1572,18 +1716,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n161 int
-	if n161, err = d.Len(); err != nil {
+	var n171 int
+	if n171, err = d.Len(); err != nil {
 		return err
 	}
-	if n161 > 0 {
-		s162 := make([]DeleteRecordsPartition, n161)
-		for i163 := range s162 {
-			if err = s162[i163].decode(d); err != nil {
+	if n171 > 0 {
+		s172 := make([]DeleteRecordsPartition, n171)
+		for i173 := range s172 {
+			if err = s172[i173].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s162
+		m.Partitions = s172
 	}
 	return nil
 }
@@ -1592,8 +1736,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i164 := range m.Partitions {
-		n += m.Partitions[i164].sizeHint()
+	for i174 := range m.Partitions {
+		n += m.Partitions[i174].sizeHint()
 	}
 	return n
 }
@@ -1601,25 +1745,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i165 := range m.Partitions {
-		b = m.Partitions[i165].AppendPostcard(b)
+	for i175 := range m.Partitions {
+		b = m.Partitions[i175].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n166 int
-	if n166, err = d.Len(); err != nil {
+	var n176 int
+	if n176, err = d.Len(); err != nil {
 		return err
 	}
-	if n166 > 0 {
-		s167 := make([]DeleteRecordsPartitionResp, n166)
-		for i168 := range s167 {
-			if err = s167[i168].decode(d); err != nil {
+	if n176 > 0 {
+		s177 := make([]DeleteRecordsPartitionResp, n176)
+		for i178 := range s177 {
+			if err = s177[i178].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s167
+		m.Partitions = s177
 	}
 	return nil
 }
@@ -1627,8 +1771,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i169 := range m.Partitions {
-		n += m.Partitions[i169].sizeHint()
+	for i179 := range m.Partitions {
+		n += m.Partitions[i179].sizeHint()
 	}
 	return n
 }
@@ -1648,11 +1792,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x170 []byte
-	if x170, err = d.Take(16); err != nil {
+	var x180 []byte
+	if x180, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x170)
+	copy(m.TopicID[:], x180)
 	return nil
 }
 
@@ -1667,25 +1811,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i171 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i171])
+	for i181 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i181])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n172 int
-	if n172, err = d.Len(); err != nil {
+	var n182 int
+	if n182, err = d.Len(); err != nil {
 		return err
 	}
-	if n172 > 0 {
-		s173 := make([]string, n172)
-		for i174 := range s173 {
-			if s173[i174], err = d.String(); err != nil {
+	if n182 > 0 {
+		s183 := make([]string, n182)
+		for i184 := range s183 {
+			if s183[i184], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s173
+		m.Topics = s183
 	}
 	return nil
 }
@@ -1693,8 +1837,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i175 := range m.Topics {
-		n += len(m.Topics[i175]) + 5
+	for i185 := range m.Topics {
+		n += len(m.Topics[i185]) + 5
 	}
 	return n
 }
@@ -1702,25 +1846,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i176 := range m.Topics {
-		b = m.Topics[i176].AppendPostcard(b)
+	for i186 := range m.Topics {
+		b = m.Topics[i186].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n177 int
-	if n177, err = d.Len(); err != nil {
+	var n187 int
+	if n187, err = d.Len(); err != nil {
 		return err
 	}
-	if n177 > 0 {
-		s178 := make([]DeleteTopicResp, n177)
-		for i179 := range s178 {
-			if err = s178[i179].decode(d); err != nil {
+	if n187 > 0 {
+		s188 := make([]DeleteTopicResp, n187)
+		for i189 := range s188 {
+			if err = s188[i189].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s178
+		m.Topics = s188
 	}
 	return nil
 }
@@ -1728,8 +1872,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i180 := range m.Topics {
-		n += m.Topics[i180].sizeHint()
+	for i190 := range m.Topics {
+		n += m.Topics[i190].sizeHint()
 	}
 	return n
 }
@@ -1782,8 +1926,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i181 := range m.Bindings {
-		b = m.Bindings[i181].AppendPostcard(b)
+	for i191 := range m.Bindings {
+		b = m.Bindings[i191].AppendPostcard(b)
 	}
 	return b
 }
@@ -1795,18 +1939,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n182 int
-	if n182, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n182 > 0 {
-		s183 := make([]AclBinding, n182)
-		for i184 := range s183 {
-			if err = s183[i184].decode(d); err != nil {
+	if n192 > 0 {
+		s193 := make([]AclBinding, n192)
+		for i194 := range s193 {
+			if err = s193[i194].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s183
+		m.Bindings = s193
 	}
 	return nil
 }
@@ -1816,8 +1960,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i185 := range m.Bindings {
-		n += m.Bindings[i185].sizeHint()
+	for i195 := range m.Bindings {
+		n += m.Bindings[i195].sizeHint()
 	}
 	return n
 }
@@ -1825,26 +1969,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i186 := range m.Components {
-		b = m.Components[i186].AppendPostcard(b)
+	for i196 := range m.Components {
+		b = m.Components[i196].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n187 int
-	if n187, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n187 > 0 {
-		s188 := make([]QuotaFilterComponent, n187)
-		for i189 := range s188 {
-			if err = s188[i189].decode(d); err != nil {
+	if n197 > 0 {
+		s198 := make([]QuotaFilterComponent, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s188
+		m.Components = s198
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -1855,8 +1999,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i190 := range m.Components {
-		n += m.Components[i190].sizeHint()
+	for i200 := range m.Components {
+		n += m.Components[i200].sizeHint()
 	}
 	n += 10
 	return n
@@ -1867,8 +2011,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i191 := range m.Entries {
-		b = m.Entries[i191].AppendPostcard(b)
+	for i201 := range m.Entries {
+		b = m.Entries[i201].AppendPostcard(b)
 	}
 	return b
 }
@@ -1880,18 +2024,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n192 int
-	if n192, err = d.Len(); err != nil {
+	var n202 int
+	if n202, err = d.Len(); err != nil {
 		return err
 	}
-	if n192 > 0 {
-		s193 := make([]QuotaEntry, n192)
-		for i194 := range s193 {
-			if err = s193[i194].decode(d); err != nil {
+	if n202 > 0 {
+		s203 := make([]QuotaEntry, n202)
+		for i204 := range s203 {
+			if err = s203[i204].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s193
+		m.Entries = s203
 	}
 	return nil
 }
@@ -1901,8 +2045,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i195 := range m.Entries {
-		n += m.Entries[i195].sizeHint()
+	for i205 := range m.Entries {
+		n += m.Entries[i205].sizeHint()
 	}
 	return n
 }
@@ -1928,8 +2072,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i196 := range m.Brokers {
-		b = m.Brokers[i196].AppendPostcard(b)
+	for i206 := range m.Brokers {
+		b = m.Brokers[i206].AppendPostcard(b)
 	}
 	return b
 }
@@ -1947,18 +2091,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n197 int
-	if n197, err = d.Len(); err != nil {
+	var n207 int
+	if n207, err = d.Len(); err != nil {
 		return err
 	}
-	if n197 > 0 {
-		s198 := make([]BrokerInfo, n197)
-		for i199 := range s198 {
-			if err = s198[i199].decode(d); err != nil {
+	if n207 > 0 {
+		s208 := make([]BrokerInfo, n207)
+		for i209 := range s208 {
+			if err = s208[i209].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s198
+		m.Brokers = s208
 	}
 	return nil
 }
@@ -1970,8 +2114,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i200 := range m.Brokers {
-		n += m.Brokers[i200].sizeHint()
+	for i210 := range m.Brokers {
+		n += m.Brokers[i210].sizeHint()
 	}
 	return n
 }
@@ -1979,8 +2123,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i201 := range m.Resources {
-		b = m.Resources[i201].AppendPostcard(b)
+	for i211 := range m.Resources {
+		b = m.Resources[i211].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -1988,18 +2132,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n202 int
-	if n202, err = d.Len(); err != nil {
+	var n212 int
+	if n212, err = d.Len(); err != nil {
 		return err
 	}
-	if n202 > 0 {
-		s203 := make([]DescribeConfigsResource, n202)
-		for i204 := range s203 {
-			if err = s203[i204].decode(d); err != nil {
+	if n212 > 0 {
+		s213 := make([]DescribeConfigsResource, n212)
+		for i214 := range s213 {
+			if err = s213[i214].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s203
+		m.Resources = s213
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2013,8 +2157,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i205 := range m.Resources {
-		n += m.Resources[i205].sizeHint()
+	for i215 := range m.Resources {
+		n += m.Resources[i215].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2026,33 +2170,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i206 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i206])
+	for i216 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i216])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x207 byte
-	if x207, err = d.Byte(); err != nil {
+	var x217 byte
+	if x217, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x207)
+	m.Type = int8(x217)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n208 int
-	if n208, err = d.Len(); err != nil {
+	var n218 int
+	if n218, err = d.Len(); err != nil {
 		return err
 	}
-	if n208 > 0 {
-		s209 := make([]string, n208)
-		for i210 := range s209 {
-			if s209[i210], err = d.String(); err != nil {
+	if n218 > 0 {
+		s219 := make([]string, n218)
+		for i220 := range s219 {
+			if s219[i220], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s209
+		m.ConfigNames = s219
 	}
 	return nil
 }
@@ -2062,8 +2206,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i211 := range m.ConfigNames {
-		n += len(m.ConfigNames[i211]) + 5
+	for i221 := range m.ConfigNames {
+		n += len(m.ConfigNames[i221]) + 5
 	}
 	return n
 }
@@ -2075,18 +2219,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i212 := range m.Configs {
-		b = m.Configs[i212].AppendPostcard(b)
+	for i222 := range m.Configs {
+		b = m.Configs[i222].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x213 byte
-	if x213, err = d.Byte(); err != nil {
+	var x223 byte
+	if x223, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x213)
+	m.Type = int8(x223)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2096,18 +2240,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n214 int
-	if n214, err = d.Len(); err != nil {
+	var n224 int
+	if n224, err = d.Len(); err != nil {
 		return err
 	}
-	if n214 > 0 {
-		s215 := make([]ConfigEntry, n214)
-		for i216 := range s215 {
-			if err = s215[i216].decode(d); err != nil {
+	if n224 > 0 {
+		s225 := make([]ConfigEntry, n224)
+		for i226 := range s225 {
+			if err = s225[i226].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s215
+		m.Configs = s225
 	}
 	return nil
 }
@@ -2119,8 +2263,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i217 := range m.Configs {
-		n += m.Configs[i217].sizeHint()
+	for i227 := range m.Configs {
+		n += m.Configs[i227].sizeHint()
 	}
 	return n
 }
@@ -2128,25 +2272,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i218 := range m.Resources {
-		b = m.Resources[i218].AppendPostcard(b)
+	for i228 := range m.Resources {
+		b = m.Resources[i228].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n219 int
-	if n219, err = d.Len(); err != nil {
+	var n229 int
+	if n229, err = d.Len(); err != nil {
 		return err
 	}
-	if n219 > 0 {
-		s220 := make([]DescribeConfigsResourceResp, n219)
-		for i221 := range s220 {
-			if err = s220[i221].decode(d); err != nil {
+	if n229 > 0 {
+		s230 := make([]DescribeConfigsResourceResp, n229)
+		for i231 := range s230 {
+			if err = s230[i231].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s220
+		m.Resources = s230
 	}
 	return nil
 }
@@ -2154,8 +2298,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i222 := range m.Resources {
-		n += m.Resources[i222].sizeHint()
+	for i232 := range m.Resources {
+		n += m.Resources[i232].sizeHint()
 	}
 	return n
 }
@@ -2163,25 +2307,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i223 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i223])
+	for i233 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i233])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n224 int
-	if n224, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n224 > 0 {
-		s225 := make([]string, n224)
-		for i226 := range s225 {
-			if s225[i226], err = d.String(); err != nil {
+	if n234 > 0 {
+		s235 := make([]string, n234)
+		for i236 := range s235 {
+			if s235[i236], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s225
+		m.Groups = s235
 	}
 	return nil
 }
@@ -2189,8 +2333,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i227 := range m.Groups {
-		n += len(m.Groups[i227]) + 5
+	for i237 := range m.Groups {
+		n += len(m.Groups[i237]) + 5
 	}
 	return n
 }
@@ -2198,25 +2342,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i228 := range m.Groups {
-		b = m.Groups[i228].AppendPostcard(b)
+	for i238 := range m.Groups {
+		b = m.Groups[i238].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]DescribedGroup, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n239 > 0 {
+		s240 := make([]DescribedGroup, n239)
+		for i241 := range s240 {
+			if err = s240[i241].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s230
+		m.Groups = s240
 	}
 	return nil
 }
@@ -2224,8 +2368,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i232 := range m.Groups {
-		n += m.Groups[i232].sizeHint()
+	for i242 := range m.Groups {
+		n += m.Groups[i242].sizeHint()
 	}
 	return n
 }
@@ -2234,8 +2378,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i233 := range m.Partitions {
-		b = m.Partitions[i233].AppendPostcard(b)
+	for i243 := range m.Partitions {
+		b = m.Partitions[i243].AppendPostcard(b)
 	}
 	return b
 }
@@ -2244,18 +2388,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n244 int
+	if n244, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]TopicPartition, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n244 > 0 {
+		s245 := make([]TopicPartition, n244)
+		for i246 := range s245 {
+			if err = s245[i246].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s235
+		m.Partitions = s245
 	}
 	return nil
 }
@@ -2264,8 +2408,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i237 := range m.Partitions {
-		n += m.Partitions[i237].sizeHint()
+	for i247 := range m.Partitions {
+		n += m.Partitions[i247].sizeHint()
 	}
 	return n
 }
@@ -2273,25 +2417,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i238 := range m.Dirs {
-		b = m.Dirs[i238].AppendPostcard(b)
+	for i248 := range m.Dirs {
+		b = m.Dirs[i248].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]LogDir, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n249 > 0 {
+		s250 := make([]LogDir, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s240
+		m.Dirs = s250
 	}
 	return nil
 }
@@ -2299,8 +2443,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i242 := range m.Dirs {
-		n += m.Dirs[i242].sizeHint()
+	for i252 := range m.Dirs {
+		n += m.Dirs[i252].sizeHint()
 	}
 	return n
 }
@@ -2311,8 +2455,8 @@ func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
-	for i243 := range m.Producers {
-		b = m.Producers[i243].AppendPostcard(b)
+	for i253 := range m.Producers {
+		b = m.Producers[i253].AppendPostcard(b)
 	}
 	return b
 }
@@ -2327,18 +2471,18 @@ func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]ProducerInfo, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n254 > 0 {
+		s255 := make([]ProducerInfo, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Producers = s245
+		m.Producers = s255
 	}
 	return nil
 }
@@ -2349,8 +2493,8 @@ func (m *DescribeProducersPartition) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i247 := range m.Producers {
-		n += m.Producers[i247].sizeHint()
+	for i257 := range m.Producers {
+		n += m.Producers[i257].sizeHint()
 	}
 	return n
 }
@@ -2358,25 +2502,25 @@ func (m *DescribeProducersPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
 func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i248 := range m.Partitions {
-		b = m.Partitions[i248].AppendPostcard(b)
+	for i258 := range m.Partitions {
+		b = m.Partitions[i258].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]TxnPartition, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n259 > 0 {
+		s260 := make([]TxnPartition, n259)
+		for i261 := range s260 {
+			if err = s260[i261].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s250
+		m.Partitions = s260
 	}
 	return nil
 }
@@ -2384,8 +2528,8 @@ func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i252 := range m.Partitions {
-		n += m.Partitions[i252].sizeHint()
+	for i262 := range m.Partitions {
+		n += m.Partitions[i262].sizeHint()
 	}
 	return n
 }
@@ -2393,25 +2537,25 @@ func (m *DescribeProducersReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
 func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i253 := range m.Partitions {
-		b = m.Partitions[i253].AppendPostcard(b)
+	for i263 := range m.Partitions {
+		b = m.Partitions[i263].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]DescribeProducersPartition, n254)
-		for i256 := range s255 {
-			if err = s255[i256].decode(d); err != nil {
+	if n264 > 0 {
+		s265 := make([]DescribeProducersPartition, n264)
+		for i266 := range s265 {
+			if err = s265[i266].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s255
+		m.Partitions = s265
 	}
 	return nil
 }
@@ -2419,8 +2563,8 @@ func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i257 := range m.Partitions {
-		n += m.Partitions[i257].sizeHint()
+	for i267 := range m.Partitions {
+		n += m.Partitions[i267].sizeHint()
 	}
 	return n
 }
@@ -2428,83 +2572,13 @@ func (m *DescribeProducersResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i258 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i258])
+	for i268 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i268])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n259 int
-	if n259, err = d.Len(); err != nil {
-		return err
-	}
-	if n259 > 0 {
-		s260 := make([]string, n259)
-		for i261 := range s260 {
-			if s260[i261], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.TransactionalIDs = s260
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i262 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i262]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
-func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i263 := range m.Transactions {
-		b = m.Transactions[i263].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n264 int
-	if n264, err = d.Len(); err != nil {
-		return err
-	}
-	if n264 > 0 {
-		s265 := make([]TxnDescription, n264)
-		for i266 := range s265 {
-			if err = s265[i266].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Transactions = s265
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsResp) sizeHint() int {
-	n := 0
-	n += 5
-	for i267 := range m.Transactions {
-		n += m.Transactions[i267].sizeHint()
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
-func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i268 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i268])
-	}
-	return b
-}
-
-func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 	var n269 int
 	if n269, err = d.Len(); err != nil {
 		return err
@@ -2516,7 +2590,77 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 				return err
 			}
 		}
-		m.Users = s270
+		m.TransactionalIDs = s270
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i272 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i272]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
+func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i273 := range m.Transactions {
+		b = m.Transactions[i273].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n274 int
+	if n274, err = d.Len(); err != nil {
+		return err
+	}
+	if n274 > 0 {
+		s275 := make([]TxnDescription, n274)
+		for i276 := range s275 {
+			if err = s275[i276].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s275
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i277 := range m.Transactions {
+		n += m.Transactions[i277].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
+func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i278 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i278])
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n279 int
+	if n279, err = d.Len(); err != nil {
+		return err
+	}
+	if n279 > 0 {
+		s280 := make([]string, n279)
+		for i281 := range s280 {
+			if s280[i281], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s280
 	}
 	return nil
 }
@@ -2524,8 +2668,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i272 := range m.Users {
-		n += len(m.Users[i272]) + 5
+	for i282 := range m.Users {
+		n += len(m.Users[i282]) + 5
 	}
 	return n
 }
@@ -2535,8 +2679,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i273 := range m.Users {
-		b = m.Users[i273].AppendPostcard(b)
+	for i283 := range m.Users {
+		b = m.Users[i283].AppendPostcard(b)
 	}
 	return b
 }
@@ -2548,18 +2692,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n274 int
-	if n274, err = d.Len(); err != nil {
+	var n284 int
+	if n284, err = d.Len(); err != nil {
 		return err
 	}
-	if n274 > 0 {
-		s275 := make([]ScramUser, n274)
-		for i276 := range s275 {
-			if err = s275[i276].decode(d); err != nil {
+	if n284 > 0 {
+		s285 := make([]ScramUser, n284)
+		for i286 := range s285 {
+			if err = s285[i286].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s275
+		m.Users = s285
 	}
 	return nil
 }
@@ -2569,8 +2713,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i277 := range m.Users {
-		n += m.Users[i277].sizeHint()
+	for i287 := range m.Users {
+		n += m.Users[i287].sizeHint()
 	}
 	return n
 }
@@ -2583,8 +2727,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i278 := range m.Members {
-		b = m.Members[i278].AppendPostcard(b)
+	for i288 := range m.Members {
+		b = m.Members[i288].AppendPostcard(b)
 	}
 	return b
 }
@@ -2605,18 +2749,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n279 int
-	if n279, err = d.Len(); err != nil {
+	var n289 int
+	if n289, err = d.Len(); err != nil {
 		return err
 	}
-	if n279 > 0 {
-		s280 := make([]DescribedMember, n279)
-		for i281 := range s280 {
-			if err = s280[i281].decode(d); err != nil {
+	if n289 > 0 {
+		s290 := make([]DescribedMember, n289)
+		for i291 := range s290 {
+			if err = s290[i291].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s280
+		m.Members = s290
 	}
 	return nil
 }
@@ -2629,8 +2773,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i282 := range m.Members {
-		n += m.Members[i282].sizeHint()
+	for i292 := range m.Members {
+		n += m.Members[i292].sizeHint()
 	}
 	return n
 }
@@ -2826,8 +2970,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i283 := range m.Partitions {
-		b = m.Partitions[i283].AppendPostcard(b)
+	for i293 := range m.Partitions {
+		b = m.Partitions[i293].AppendPostcard(b)
 	}
 	return b
 }
@@ -2842,23 +2986,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x284 byte
-	if x284, err = d.Byte(); err != nil {
+	var x294 byte
+	if x294, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x284)
-	var n285 int
-	if n285, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x294)
+	var n295 int
+	if n295, err = d.Len(); err != nil {
 		return err
 	}
-	if n285 > 0 {
-		s286 := make([]FetchPartition, n285)
-		for i287 := range s286 {
-			if err = s286[i287].decode(d); err != nil {
+	if n295 > 0 {
+		s296 := make([]FetchPartition, n295)
+		for i297 := range s296 {
+			if err = s296[i297].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s286
+		m.Partitions = s296
 	}
 	return nil
 }
@@ -2870,8 +3014,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i288 := range m.Partitions {
-		n += m.Partitions[i288].sizeHint()
+	for i298 := range m.Partitions {
+		n += m.Partitions[i298].sizeHint()
 	}
 	return n
 }
@@ -2879,25 +3023,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i289 := range m.Partitions {
-		b = m.Partitions[i289].AppendPostcard(b)
+	for i299 := range m.Partitions {
+		b = m.Partitions[i299].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n290 int
-	if n290, err = d.Len(); err != nil {
+	var n300 int
+	if n300, err = d.Len(); err != nil {
 		return err
 	}
-	if n290 > 0 {
-		s291 := make([]FetchPartitionResp, n290)
-		for i292 := range s291 {
-			if err = s291[i292].decode(d); err != nil {
+	if n300 > 0 {
+		s301 := make([]FetchPartitionResp, n300)
+		for i302 := range s301 {
+			if err = s301[i302].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s291
+		m.Partitions = s301
 	}
 	return nil
 }
@@ -2905,8 +3049,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i293 := range m.Partitions {
-		n += m.Partitions[i293].sizeHint()
+	for i303 := range m.Partitions {
+		n += m.Partitions[i303].sizeHint()
 	}
 	return n
 }
@@ -2914,16 +3058,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i294 := range m.Partitions {
-		m.Partitions[i294].appendVec(w)
+	for i304 := range m.Partitions {
+		m.Partitions[i304].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i295 := range m.Partitions {
-		n += m.Partitions[i295].vecHint()
+	for i305 := range m.Partitions {
+		n += m.Partitions[i305].vecHint()
 	}
 	return n
 }
@@ -3022,21 +3166,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x296 byte
-	if x296, err = d.Byte(); err != nil {
+	var x306 byte
+	if x306, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x296)
-	var some297 bool
-	if some297, err = d.Option(); err != nil {
+	m.Op = int8(x306)
+	var some307 bool
+	if some307, err = d.Option(); err != nil {
 		return err
 	}
-	if some297 {
-		p298 := new(string)
-		if (*p298), err = d.String(); err != nil {
+	if some307 {
+		p308 := new(string)
+		if (*p308), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p298
+		m.Value = p308
 	}
 	return nil
 }
@@ -3055,26 +3199,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i299 := range m.Resources {
-		b = m.Resources[i299].AppendPostcard(b)
+	for i309 := range m.Resources {
+		b = m.Resources[i309].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n300 int
-	if n300, err = d.Len(); err != nil {
+	var n310 int
+	if n310, err = d.Len(); err != nil {
 		return err
 	}
-	if n300 > 0 {
-		s301 := make([]IncrementalAlterConfigsResource, n300)
-		for i302 := range s301 {
-			if err = s301[i302].decode(d); err != nil {
+	if n310 > 0 {
+		s311 := make([]IncrementalAlterConfigsResource, n310)
+		for i312 := range s311 {
+			if err = s311[i312].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s301
+		m.Resources = s311
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3085,8 +3229,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i303 := range m.Resources {
-		n += m.Resources[i303].sizeHint()
+	for i313 := range m.Resources {
+		n += m.Resources[i313].sizeHint()
 	}
 	n += 10
 	return n
@@ -3097,33 +3241,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i304 := range m.Configs {
-		b = m.Configs[i304].AppendPostcard(b)
+	for i314 := range m.Configs {
+		b = m.Configs[i314].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x305 byte
-	if x305, err = d.Byte(); err != nil {
+	var x315 byte
+	if x315, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x305)
+	m.Type = int8(x315)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n306 int
-	if n306, err = d.Len(); err != nil {
+	var n316 int
+	if n316, err = d.Len(); err != nil {
 		return err
 	}
-	if n306 > 0 {
-		s307 := make([]IncrementalAlterConfig, n306)
-		for i308 := range s307 {
-			if err = s307[i308].decode(d); err != nil {
+	if n316 > 0 {
+		s317 := make([]IncrementalAlterConfig, n316)
+		for i318 := range s317 {
+			if err = s317[i318].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s307
+		m.Configs = s317
 	}
 	return nil
 }
@@ -3133,8 +3277,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i309 := range m.Configs {
-		n += m.Configs[i309].sizeHint()
+	for i319 := range m.Configs {
+		n += m.Configs[i319].sizeHint()
 	}
 	return n
 }
@@ -3264,8 +3408,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i310 := range m.Protocols {
-		b = m.Protocols[i310].AppendPostcard(b)
+	for i320 := range m.Protocols {
+		b = m.Protocols[i320].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -3293,18 +3437,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n311 int
-	if n311, err = d.Len(); err != nil {
+	var n321 int
+	if n321, err = d.Len(); err != nil {
 		return err
 	}
-	if n311 > 0 {
-		s312 := make([]GroupProtocol, n311)
-		for i313 := range s312 {
-			if err = s312[i313].decode(d); err != nil {
+	if n321 > 0 {
+		s322 := make([]GroupProtocol, n321)
+		for i323 := range s322 {
+			if err = s322[i323].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s312
+		m.Protocols = s322
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -3330,8 +3474,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i314 := range m.Protocols {
-		n += m.Protocols[i314].sizeHint()
+	for i324 := range m.Protocols {
+		n += m.Protocols[i324].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3349,8 +3493,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i315 := range m.Members {
-		b = m.Members[i315].AppendPostcard(b)
+	for i325 := range m.Members {
+		b = m.Members[i325].AppendPostcard(b)
 	}
 	return b
 }
@@ -3374,18 +3518,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n316 int
-	if n316, err = d.Len(); err != nil {
+	var n326 int
+	if n326, err = d.Len(); err != nil {
 		return err
 	}
-	if n316 > 0 {
-		s317 := make([]JoinGroupMember, n316)
-		for i318 := range s317 {
-			if err = s317[i318].decode(d); err != nil {
+	if n326 > 0 {
+		s327 := make([]JoinGroupMember, n326)
+		for i328 := range s327 {
+			if err = s327[i328].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s317
+		m.Members = s327
 	}
 	return nil
 }
@@ -3399,8 +3543,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i319 := range m.Members {
-		n += m.Members[i319].sizeHint()
+	for i329 := range m.Members {
+		n += m.Members[i329].sizeHint()
 	}
 	return n
 }
@@ -3467,8 +3611,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i320 := range m.Members {
-		b = m.Members[i320].AppendPostcard(b)
+	for i330 := range m.Members {
+		b = m.Members[i330].AppendPostcard(b)
 	}
 	return b
 }
@@ -3477,18 +3621,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n321 int
-	if n321, err = d.Len(); err != nil {
+	var n331 int
+	if n331, err = d.Len(); err != nil {
 		return err
 	}
-	if n321 > 0 {
-		s322 := make([]LeaveGroupMember, n321)
-		for i323 := range s322 {
-			if err = s322[i323].decode(d); err != nil {
+	if n331 > 0 {
+		s332 := make([]LeaveGroupMember, n331)
+		for i333 := range s332 {
+			if err = s332[i333].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s322
+		m.Members = s332
 	}
 	return nil
 }
@@ -3497,8 +3641,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i324 := range m.Members {
-		n += m.Members[i324].sizeHint()
+	for i334 := range m.Members {
+		n += m.Members[i334].sizeHint()
 	}
 	return n
 }
@@ -3507,8 +3651,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i325 := range m.Members {
-		b = m.Members[i325].AppendPostcard(b)
+	for i335 := range m.Members {
+		b = m.Members[i335].AppendPostcard(b)
 	}
 	return b
 }
@@ -3517,18 +3661,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n326 int
-	if n326, err = d.Len(); err != nil {
+	var n336 int
+	if n336, err = d.Len(); err != nil {
 		return err
 	}
-	if n326 > 0 {
-		s327 := make([]LeaveGroupMemberResp, n326)
-		for i328 := range s327 {
-			if err = s327[i328].decode(d); err != nil {
+	if n336 > 0 {
+		s337 := make([]LeaveGroupMemberResp, n336)
+		for i338 := range s337 {
+			if err = s337[i338].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s327
+		m.Members = s337
 	}
 	return nil
 }
@@ -3537,8 +3681,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i329 := range m.Members {
-		n += m.Members[i329].sizeHint()
+	for i339 := range m.Members {
+		n += m.Members[i339].sizeHint()
 	}
 	return n
 }
@@ -3546,42 +3690,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i330 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i330])
+	for i340 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i340])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i331 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i331])
+	for i341 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i341])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n332 int
-	if n332, err = d.Len(); err != nil {
+	var n342 int
+	if n342, err = d.Len(); err != nil {
 		return err
 	}
-	if n332 > 0 {
-		s333 := make([]string, n332)
-		for i334 := range s333 {
-			if s333[i334], err = d.String(); err != nil {
+	if n342 > 0 {
+		s343 := make([]string, n342)
+		for i344 := range s343 {
+			if s343[i344], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s333
+		m.StatesFilter = s343
 	}
-	var n335 int
-	if n335, err = d.Len(); err != nil {
+	var n345 int
+	if n345, err = d.Len(); err != nil {
 		return err
 	}
-	if n335 > 0 {
-		s336 := make([]string, n335)
-		for i337 := range s336 {
-			if s336[i337], err = d.String(); err != nil {
+	if n345 > 0 {
+		s346 := make([]string, n345)
+		for i347 := range s346 {
+			if s346[i347], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s336
+		m.TypesFilter = s346
 	}
 	return nil
 }
@@ -3589,12 +3733,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i338 := range m.StatesFilter {
-		n += len(m.StatesFilter[i338]) + 5
+	for i348 := range m.StatesFilter {
+		n += len(m.StatesFilter[i348]) + 5
 	}
 	n += 5
-	for i339 := range m.TypesFilter {
-		n += len(m.TypesFilter[i339]) + 5
+	for i349 := range m.TypesFilter {
+		n += len(m.TypesFilter[i349]) + 5
 	}
 	return n
 }
@@ -3603,8 +3747,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i340 := range m.Groups {
-		b = m.Groups[i340].AppendPostcard(b)
+	for i350 := range m.Groups {
+		b = m.Groups[i350].AppendPostcard(b)
 	}
 	return b
 }
@@ -3613,18 +3757,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n341 int
-	if n341, err = d.Len(); err != nil {
+	var n351 int
+	if n351, err = d.Len(); err != nil {
 		return err
 	}
-	if n341 > 0 {
-		s342 := make([]ListedGroup, n341)
-		for i343 := range s342 {
-			if err = s342[i343].decode(d); err != nil {
+	if n351 > 0 {
+		s352 := make([]ListedGroup, n351)
+		for i353 := range s352 {
+			if err = s352[i353].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s342
+		m.Groups = s352
 	}
 	return nil
 }
@@ -3633,8 +3777,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i344 := range m.Groups {
-		n += m.Groups[i344].sizeHint()
+	for i354 := range m.Groups {
+		n += m.Groups[i354].sizeHint()
 	}
 	return n
 }
@@ -3711,30 +3855,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i345 := range m.Partitions {
-		b = m.Partitions[i345].AppendPostcard(b)
+	for i355 := range m.Partitions {
+		b = m.Partitions[i355].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x346 byte
-	if x346, err = d.Byte(); err != nil {
+	var x356 byte
+	if x356, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x346)
-	var n347 int
-	if n347, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x356)
+	var n357 int
+	if n357, err = d.Len(); err != nil {
 		return err
 	}
-	if n347 > 0 {
-		s348 := make([]ListOffsetsPartition, n347)
-		for i349 := range s348 {
-			if err = s348[i349].decode(d); err != nil {
+	if n357 > 0 {
+		s358 := make([]ListOffsetsPartition, n357)
+		for i359 := range s358 {
+			if err = s358[i359].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s348
+		m.Partitions = s358
 	}
 	return nil
 }
@@ -3743,8 +3887,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i350 := range m.Partitions {
-		n += m.Partitions[i350].sizeHint()
+	for i360 := range m.Partitions {
+		n += m.Partitions[i360].sizeHint()
 	}
 	return n
 }
@@ -3752,25 +3896,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i351 := range m.Partitions {
-		b = m.Partitions[i351].AppendPostcard(b)
+	for i361 := range m.Partitions {
+		b = m.Partitions[i361].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n352 int
-	if n352, err = d.Len(); err != nil {
+	var n362 int
+	if n362, err = d.Len(); err != nil {
 		return err
 	}
-	if n352 > 0 {
-		s353 := make([]ListOffsetsPartitionResp, n352)
-		for i354 := range s353 {
-			if err = s353[i354].decode(d); err != nil {
+	if n362 > 0 {
+		s363 := make([]ListOffsetsPartitionResp, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s353
+		m.Partitions = s363
 	}
 	return nil
 }
@@ -3778,8 +3922,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i355 := range m.Partitions {
-		n += m.Partitions[i355].sizeHint()
+	for i365 := range m.Partitions {
+		n += m.Partitions[i365].sizeHint()
 	}
 	return n
 }
@@ -3787,12 +3931,12 @@ func (m *ListOffsetsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i356 := range m.States {
-		b = postcard.AppendString(b, m.States[i356])
+	for i366 := range m.States {
+		b = postcard.AppendString(b, m.States[i366])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i357 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i357]))
+	for i367 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i367]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -3800,31 +3944,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n358 int
-	if n358, err = d.Len(); err != nil {
+	var n368 int
+	if n368, err = d.Len(); err != nil {
 		return err
 	}
-	if n358 > 0 {
-		s359 := make([]string, n358)
-		for i360 := range s359 {
-			if s359[i360], err = d.String(); err != nil {
+	if n368 > 0 {
+		s369 := make([]string, n368)
+		for i370 := range s369 {
+			if s369[i370], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s359
+		m.States = s369
 	}
-	var n361 int
-	if n361, err = d.Len(); err != nil {
+	var n371 int
+	if n371, err = d.Len(); err != nil {
 		return err
 	}
-	if n361 > 0 {
-		s362 := make([]int64, n361)
-		for i363 := range s362 {
-			if s362[i363], err = d.I64(); err != nil {
+	if n371 > 0 {
+		s372 := make([]int64, n371)
+		for i373 := range s372 {
+			if s372[i373], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s362
+		m.ProducerIDs = s372
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -3838,8 +3982,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i364 := range m.States {
-		n += len(m.States[i364]) + 5
+	for i374 := range m.States {
+		n += len(m.States[i374]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -3851,25 +3995,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i365 := range m.Transactions {
-		b = m.Transactions[i365].AppendPostcard(b)
+	for i375 := range m.Transactions {
+		b = m.Transactions[i375].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n366 int
-	if n366, err = d.Len(); err != nil {
+	var n376 int
+	if n376, err = d.Len(); err != nil {
 		return err
 	}
-	if n366 > 0 {
-		s367 := make([]TxnListing, n366)
-		for i368 := range s367 {
-			if err = s367[i368].decode(d); err != nil {
+	if n376 > 0 {
+		s377 := make([]TxnListing, n376)
+		for i378 := range s377 {
+			if err = s377[i378].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s367
+		m.Transactions = s377
 	}
 	return nil
 }
@@ -3877,8 +4021,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i369 := range m.Transactions {
-		n += m.Transactions[i369].sizeHint()
+	for i379 := range m.Transactions {
+		n += m.Transactions[i379].sizeHint()
 	}
 	return n
 }
@@ -3924,8 +4068,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i370 := range m.Partitions {
-		b = m.Partitions[i370].AppendPostcard(b)
+	for i380 := range m.Partitions {
+		b = m.Partitions[i380].AppendPostcard(b)
 	}
 	return b
 }
@@ -3943,18 +4087,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n371 int
-	if n371, err = d.Len(); err != nil {
+	var n381 int
+	if n381, err = d.Len(); err != nil {
 		return err
 	}
-	if n371 > 0 {
-		s372 := make([]LogDirPartition, n371)
-		for i373 := range s372 {
-			if err = s372[i373].decode(d); err != nil {
+	if n381 > 0 {
+		s382 := make([]LogDirPartition, n381)
+		for i383 := range s382 {
+			if err = s382[i383].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s372
+		m.Partitions = s382
 	}
 	return nil
 }
@@ -3966,8 +4110,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i374 := range m.Partitions {
-		n += m.Partitions[i374].sizeHint()
+	for i384 := range m.Partitions {
+		n += m.Partitions[i384].sizeHint()
 	}
 	return n
 }
@@ -4009,26 +4153,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i375 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i375])
+	for i385 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i385])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n376 int
-	if n376, err = d.Len(); err != nil {
+	var n386 int
+	if n386, err = d.Len(); err != nil {
 		return err
 	}
-	if n376 > 0 {
-		s377 := make([]string, n376)
-		for i378 := range s377 {
-			if s377[i378], err = d.String(); err != nil {
+	if n386 > 0 {
+		s387 := make([]string, n386)
+		for i388 := range s387 {
+			if s387[i388], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s377
+		m.Topics = s387
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4039,8 +4183,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i379 := range m.Topics {
-		n += len(m.Topics[i379]) + 5
+	for i389 := range m.Topics {
+		n += len(m.Topics[i389]) + 5
 	}
 	n += 10
 	return n
@@ -4049,12 +4193,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i380 := range m.Brokers {
-		b = m.Brokers[i380].AppendPostcard(b)
+	for i390 := range m.Brokers {
+		b = m.Brokers[i390].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i381 := range m.Topics {
-		b = m.Topics[i381].AppendPostcard(b)
+	for i391 := range m.Topics {
+		b = m.Topics[i391].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4062,31 +4206,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n382 int
-	if n382, err = d.Len(); err != nil {
+	var n392 int
+	if n392, err = d.Len(); err != nil {
 		return err
 	}
-	if n382 > 0 {
-		s383 := make([]BrokerInfo, n382)
-		for i384 := range s383 {
-			if err = s383[i384].decode(d); err != nil {
+	if n392 > 0 {
+		s393 := make([]BrokerInfo, n392)
+		for i394 := range s393 {
+			if err = s393[i394].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s383
+		m.Brokers = s393
 	}
-	var n385 int
-	if n385, err = d.Len(); err != nil {
+	var n395 int
+	if n395, err = d.Len(); err != nil {
 		return err
 	}
-	if n385 > 0 {
-		s386 := make([]TopicInfo, n385)
-		for i387 := range s386 {
-			if err = s386[i387].decode(d); err != nil {
+	if n395 > 0 {
+		s396 := make([]TopicInfo, n395)
+		for i397 := range s396 {
+			if err = s396[i397].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s386
+		m.Topics = s396
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -4100,12 +4244,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i388 := range m.Brokers {
-		n += m.Brokers[i388].sizeHint()
+	for i398 := range m.Brokers {
+		n += m.Brokers[i398].sizeHint()
 	}
 	n += 5
-	for i389 := range m.Topics {
-		n += m.Topics[i389].sizeHint()
+	for i399 := range m.Topics {
+		n += m.Topics[i399].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -4177,8 +4321,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i390 := range m.Topics {
-		b = m.Topics[i390].AppendPostcard(b)
+	for i400 := range m.Topics {
+		b = m.Topics[i400].AppendPostcard(b)
 	}
 	return b
 }
@@ -4196,18 +4340,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n391 int
-	if n391, err = d.Len(); err != nil {
+	var n401 int
+	if n401, err = d.Len(); err != nil {
 		return err
 	}
-	if n391 > 0 {
-		s392 := make([]OffsetCommitTopic, n391)
-		for i393 := range s392 {
-			if err = s392[i393].decode(d); err != nil {
+	if n401 > 0 {
+		s402 := make([]OffsetCommitTopic, n401)
+		for i403 := range s402 {
+			if err = s402[i403].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s392
+		m.Topics = s402
 	}
 	return nil
 }
@@ -4219,8 +4363,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i394 := range m.Topics {
-		n += m.Topics[i394].sizeHint()
+	for i404 := range m.Topics {
+		n += m.Topics[i404].sizeHint()
 	}
 	return n
 }
@@ -4228,25 +4372,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i395 := range m.Topics {
-		b = m.Topics[i395].AppendPostcard(b)
+	for i405 := range m.Topics {
+		b = m.Topics[i405].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n396 int
-	if n396, err = d.Len(); err != nil {
+	var n406 int
+	if n406, err = d.Len(); err != nil {
 		return err
 	}
-	if n396 > 0 {
-		s397 := make([]OffsetCommitTopicResp, n396)
-		for i398 := range s397 {
-			if err = s397[i398].decode(d); err != nil {
+	if n406 > 0 {
+		s407 := make([]OffsetCommitTopicResp, n406)
+		for i408 := range s407 {
+			if err = s407[i408].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s397
+		m.Topics = s407
 	}
 	return nil
 }
@@ -4254,8 +4398,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i399 := range m.Topics {
-		n += m.Topics[i399].sizeHint()
+	for i409 := range m.Topics {
+		n += m.Topics[i409].sizeHint()
 	}
 	return n
 }
@@ -4264,8 +4408,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i400 := range m.Partitions {
-		b = m.Partitions[i400].AppendPostcard(b)
+	for i410 := range m.Partitions {
+		b = m.Partitions[i410].AppendPostcard(b)
 	}
 	return b
 }
@@ -4274,18 +4418,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n401 int
-	if n401, err = d.Len(); err != nil {
+	var n411 int
+	if n411, err = d.Len(); err != nil {
 		return err
 	}
-	if n401 > 0 {
-		s402 := make([]OffsetCommitPartition, n401)
-		for i403 := range s402 {
-			if err = s402[i403].decode(d); err != nil {
+	if n411 > 0 {
+		s412 := make([]OffsetCommitPartition, n411)
+		for i413 := range s412 {
+			if err = s412[i413].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s402
+		m.Partitions = s412
 	}
 	return nil
 }
@@ -4294,8 +4438,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i404 := range m.Partitions {
-		n += m.Partitions[i404].sizeHint()
+	for i414 := range m.Partitions {
+		n += m.Partitions[i414].sizeHint()
 	}
 	return n
 }
@@ -4304,8 +4448,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i405 := range m.Partitions {
-		b = m.Partitions[i405].AppendPostcard(b)
+	for i415 := range m.Partitions {
+		b = m.Partitions[i415].AppendPostcard(b)
 	}
 	return b
 }
@@ -4314,18 +4458,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n406 int
-	if n406, err = d.Len(); err != nil {
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n406 > 0 {
-		s407 := make([]OffsetCommitPartitionResp, n406)
-		for i408 := range s407 {
-			if err = s407[i408].decode(d); err != nil {
+	if n416 > 0 {
+		s417 := make([]OffsetCommitPartitionResp, n416)
+		for i418 := range s417 {
+			if err = s417[i418].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s407
+		m.Partitions = s417
 	}
 	return nil
 }
@@ -4334,8 +4478,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i409 := range m.Partitions {
-		n += m.Partitions[i409].sizeHint()
+	for i419 := range m.Partitions {
+		n += m.Partitions[i419].sizeHint()
 	}
 	return n
 }
@@ -4368,8 +4512,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i410 := range m.Topics {
-		b = m.Topics[i410].AppendPostcard(b)
+	for i420 := range m.Topics {
+		b = m.Topics[i420].AppendPostcard(b)
 	}
 	return b
 }
@@ -4378,18 +4522,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n411 int
-	if n411, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n411 > 0 {
-		s412 := make([]OffsetDeleteTopic, n411)
-		for i413 := range s412 {
-			if err = s412[i413].decode(d); err != nil {
+	if n421 > 0 {
+		s422 := make([]OffsetDeleteTopic, n421)
+		for i423 := range s422 {
+			if err = s422[i423].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s412
+		m.Topics = s422
 	}
 	return nil
 }
@@ -4398,8 +4542,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i414 := range m.Topics {
-		n += m.Topics[i414].sizeHint()
+	for i424 := range m.Topics {
+		n += m.Topics[i424].sizeHint()
 	}
 	return n
 }
@@ -4408,8 +4552,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i415 := range m.Topics {
-		b = m.Topics[i415].AppendPostcard(b)
+	for i425 := range m.Topics {
+		b = m.Topics[i425].AppendPostcard(b)
 	}
 	return b
 }
@@ -4418,18 +4562,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n416 int
-	if n416, err = d.Len(); err != nil {
+	var n426 int
+	if n426, err = d.Len(); err != nil {
 		return err
 	}
-	if n416 > 0 {
-		s417 := make([]OffsetDeleteTopicResp, n416)
-		for i418 := range s417 {
-			if err = s417[i418].decode(d); err != nil {
+	if n426 > 0 {
+		s427 := make([]OffsetDeleteTopicResp, n426)
+		for i428 := range s427 {
+			if err = s427[i428].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s417
+		m.Topics = s427
 	}
 	return nil
 }
@@ -4438,8 +4582,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i419 := range m.Topics {
-		n += m.Topics[i419].sizeHint()
+	for i429 := range m.Topics {
+		n += m.Topics[i429].sizeHint()
 	}
 	return n
 }
@@ -4448,8 +4592,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i420 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i420]))
+	for i430 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i430]))
 	}
 	return b
 }
@@ -4458,18 +4602,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n421 int
-	if n421, err = d.Len(); err != nil {
+	var n431 int
+	if n431, err = d.Len(); err != nil {
 		return err
 	}
-	if n421 > 0 {
-		s422 := make([]int32, n421)
-		for i423 := range s422 {
-			if s422[i423], err = d.I32(); err != nil {
+	if n431 > 0 {
+		s432 := make([]int32, n431)
+		for i433 := range s432 {
+			if s432[i433], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s422
+		m.Partitions = s432
 	}
 	return nil
 }
@@ -4486,8 +4630,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i424 := range m.Partitions {
-		b = m.Partitions[i424].AppendPostcard(b)
+	for i434 := range m.Partitions {
+		b = m.Partitions[i434].AppendPostcard(b)
 	}
 	return b
 }
@@ -4496,18 +4640,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n425 int
-	if n425, err = d.Len(); err != nil {
+	var n435 int
+	if n435, err = d.Len(); err != nil {
 		return err
 	}
-	if n425 > 0 {
-		s426 := make([]OffsetDeletePartitionResp, n425)
-		for i427 := range s426 {
-			if err = s426[i427].decode(d); err != nil {
+	if n435 > 0 {
+		s436 := make([]OffsetDeletePartitionResp, n435)
+		for i437 := range s436 {
+			if err = s436[i437].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s426
+		m.Partitions = s436
 	}
 	return nil
 }
@@ -4516,8 +4660,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i428 := range m.Partitions {
-		n += m.Partitions[i428].sizeHint()
+	for i438 := range m.Partitions {
+		n += m.Partitions[i438].sizeHint()
 	}
 	return n
 }
@@ -4565,8 +4709,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i429 := range m.Topics {
-		b = m.Topics[i429].AppendPostcard(b)
+	for i439 := range m.Topics {
+		b = m.Topics[i439].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -4576,18 +4720,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n430 int
-	if n430, err = d.Len(); err != nil {
+	var n440 int
+	if n440, err = d.Len(); err != nil {
 		return err
 	}
-	if n430 > 0 {
-		s431 := make([]OffsetFetchTopic, n430)
-		for i432 := range s431 {
-			if err = s431[i432].decode(d); err != nil {
+	if n440 > 0 {
+		s441 := make([]OffsetFetchTopic, n440)
+		for i442 := range s441 {
+			if err = s441[i442].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s431
+		m.Topics = s441
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -4599,8 +4743,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i433 := range m.Topics {
-		n += m.Topics[i433].sizeHint()
+	for i443 := range m.Topics {
+		n += m.Topics[i443].sizeHint()
 	}
 	n += 10
 	return n
@@ -4610,8 +4754,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i434 := range m.Topics {
-		b = m.Topics[i434].AppendPostcard(b)
+	for i444 := range m.Topics {
+		b = m.Topics[i444].AppendPostcard(b)
 	}
 	return b
 }
@@ -4620,18 +4764,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n435 int
-	if n435, err = d.Len(); err != nil {
+	var n445 int
+	if n445, err = d.Len(); err != nil {
 		return err
 	}
-	if n435 > 0 {
-		s436 := make([]OffsetFetchTopicResp, n435)
-		for i437 := range s436 {
-			if err = s436[i437].decode(d); err != nil {
+	if n445 > 0 {
+		s446 := make([]OffsetFetchTopicResp, n445)
+		for i447 := range s446 {
+			if err = s446[i447].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s436
+		m.Topics = s446
 	}
 	return nil
 }
@@ -4640,8 +4784,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i438 := range m.Topics {
-		n += m.Topics[i438].sizeHint()
+	for i448 := range m.Topics {
+		n += m.Topics[i448].sizeHint()
 	}
 	return n
 }
@@ -4650,8 +4794,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i439 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i439]))
+	for i449 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i449]))
 	}
 	return b
 }
@@ -4660,18 +4804,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n440 int
-	if n440, err = d.Len(); err != nil {
+	var n450 int
+	if n450, err = d.Len(); err != nil {
 		return err
 	}
-	if n440 > 0 {
-		s441 := make([]int32, n440)
-		for i442 := range s441 {
-			if s441[i442], err = d.I32(); err != nil {
+	if n450 > 0 {
+		s451 := make([]int32, n450)
+		for i452 := range s451 {
+			if s451[i452], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s441
+		m.Partitions = s451
 	}
 	return nil
 }
@@ -4688,8 +4832,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i443 := range m.Partitions {
-		b = m.Partitions[i443].AppendPostcard(b)
+	for i453 := range m.Partitions {
+		b = m.Partitions[i453].AppendPostcard(b)
 	}
 	return b
 }
@@ -4698,18 +4842,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n444 int
-	if n444, err = d.Len(); err != nil {
+	var n454 int
+	if n454, err = d.Len(); err != nil {
 		return err
 	}
-	if n444 > 0 {
-		s445 := make([]OffsetFetchPartitionResp, n444)
-		for i446 := range s445 {
-			if err = s445[i446].decode(d); err != nil {
+	if n454 > 0 {
+		s455 := make([]OffsetFetchPartitionResp, n454)
+		for i456 := range s455 {
+			if err = s455[i456].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s445
+		m.Partitions = s455
 	}
 	return nil
 }
@@ -4718,8 +4862,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i447 := range m.Partitions {
-		n += m.Partitions[i447].sizeHint()
+	for i457 := range m.Partitions {
+		n += m.Partitions[i457].sizeHint()
 	}
 	return n
 }
@@ -4795,25 +4939,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i448 := range m.Partitions {
-		b = m.Partitions[i448].AppendPostcard(b)
+	for i458 := range m.Partitions {
+		b = m.Partitions[i458].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n449 int
-	if n449, err = d.Len(); err != nil {
+	var n459 int
+	if n459, err = d.Len(); err != nil {
 		return err
 	}
-	if n449 > 0 {
-		s450 := make([]OffsetForLeaderEpochPartition, n449)
-		for i451 := range s450 {
-			if err = s450[i451].decode(d); err != nil {
+	if n459 > 0 {
+		s460 := make([]OffsetForLeaderEpochPartition, n459)
+		for i461 := range s460 {
+			if err = s460[i461].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s450
+		m.Partitions = s460
 	}
 	return nil
 }
@@ -4821,8 +4965,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i452 := range m.Partitions {
-		n += m.Partitions[i452].sizeHint()
+	for i462 := range m.Partitions {
+		n += m.Partitions[i462].sizeHint()
 	}
 	return n
 }
@@ -4830,25 +4974,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i453 := range m.Partitions {
-		b = m.Partitions[i453].AppendPostcard(b)
+	for i463 := range m.Partitions {
+		b = m.Partitions[i463].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n454 int
-	if n454, err = d.Len(); err != nil {
+	var n464 int
+	if n464, err = d.Len(); err != nil {
 		return err
 	}
-	if n454 > 0 {
-		s455 := make([]OffsetForLeaderEpochPartitionResp, n454)
-		for i456 := range s455 {
-			if err = s455[i456].decode(d); err != nil {
+	if n464 > 0 {
+		s465 := make([]OffsetForLeaderEpochPartitionResp, n464)
+		for i466 := range s465 {
+			if err = s465[i466].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s455
+		m.Partitions = s465
 	}
 	return nil
 }
@@ -4856,8 +5000,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i457 := range m.Partitions {
-		n += m.Partitions[i457].sizeHint()
+	for i467 := range m.Partitions {
+		n += m.Partitions[i467].sizeHint()
 	}
 	return n
 }
@@ -4888,6 +5032,86 @@ func (m *PartitionInfo) sizeHint() int {
 	n += 10
 	n += 10
 	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of PlacementReq to b.
+func (m *PlacementReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i468 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i468])
+	}
+	return b
+}
+
+func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
+	var n469 int
+	if n469, err = d.Len(); err != nil {
+		return err
+	}
+	if n469 > 0 {
+		s470 := make([]string, n469)
+		for i471 := range s470 {
+			if s470[i471], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s470
+	}
+	return nil
+}
+
+func (m *PlacementReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i472 := range m.Topics {
+		n += len(m.Topics[i472]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of PlacementResp to b.
+func (m *PlacementResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i473 := range m.Topics {
+		b = m.Topics[i473].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n474 int
+	if n474, err = d.Len(); err != nil {
+		return err
+	}
+	if n474 > 0 {
+		s475 := make([]TopicPlacement, n474)
+		for i476 := range s475 {
+			if err = s475[i476].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s475
+	}
+	return nil
+}
+
+func (m *PlacementResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i477 := range m.Topics {
+		n += m.Topics[i477].sizeHint()
+	}
 	return n
 }
 
@@ -4989,8 +5213,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i458 := range m.Partitions {
-		b = m.Partitions[i458].AppendPostcard(b)
+	for i478 := range m.Partitions {
+		b = m.Partitions[i478].AppendPostcard(b)
 	}
 	return b
 }
@@ -5002,18 +5226,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n459 int
-	if n459, err = d.Len(); err != nil {
+	var n479 int
+	if n479, err = d.Len(); err != nil {
 		return err
 	}
-	if n459 > 0 {
-		s460 := make([]ProducePartition, n459)
-		for i461 := range s460 {
-			if err = s460[i461].decode(d); err != nil {
+	if n479 > 0 {
+		s480 := make([]ProducePartition, n479)
+		for i481 := range s480 {
+			if err = s480[i481].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s460
+		m.Partitions = s480
 	}
 	return nil
 }
@@ -5023,8 +5247,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i462 := range m.Partitions {
-		n += m.Partitions[i462].sizeHint()
+	for i482 := range m.Partitions {
+		n += m.Partitions[i482].sizeHint()
 	}
 	return n
 }
@@ -5034,8 +5258,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i463 := range m.Partitions {
-		m.Partitions[i463].appendVec(w)
+	for i483 := range m.Partitions {
+		m.Partitions[i483].appendVec(w)
 	}
 }
 
@@ -5044,8 +5268,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i464 := range m.Partitions {
-		n += m.Partitions[i464].vecHint()
+	for i484 := range m.Partitions {
+		n += m.Partitions[i484].vecHint()
 	}
 	return n
 }
@@ -5053,25 +5277,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i465 := range m.Partitions {
-		b = m.Partitions[i465].AppendPostcard(b)
+	for i485 := range m.Partitions {
+		b = m.Partitions[i485].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n466 int
-	if n466, err = d.Len(); err != nil {
+	var n486 int
+	if n486, err = d.Len(); err != nil {
 		return err
 	}
-	if n466 > 0 {
-		s467 := make([]ProducePartitionResp, n466)
-		for i468 := range s467 {
-			if err = s467[i468].decode(d); err != nil {
+	if n486 > 0 {
+		s487 := make([]ProducePartitionResp, n486)
+		for i488 := range s487 {
+			if err = s487[i488].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s467
+		m.Partitions = s487
 	}
 	return nil
 }
@@ -5079,8 +5303,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i469 := range m.Partitions {
-		n += m.Partitions[i469].sizeHint()
+	for i489 := range m.Partitions {
+		n += m.Partitions[i489].sizeHint()
 	}
 	return n
 }
@@ -5129,6 +5353,174 @@ func (m *ProducerInfo) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of QuorumAdminReq to b.
+func (m *QuorumAdminReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Action)
+	b = postcard.AppendString(b, m.MeshID)
+	return b
+}
+
+func (m *QuorumAdminReq) decode(d *postcard.Decoder) (err error) {
+	if m.Action, err = d.String(); err != nil {
+		return err
+	}
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumAdminReq) sizeHint() int {
+	n := 0
+	n += len(m.Action) + 5
+	n += len(m.MeshID) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumAdminResp to b.
+func (m *QuorumAdminResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *QuorumAdminResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumAdminResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumJoinReq to b.
+func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(m.RaftID))
+	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendString(b, m.RelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
+	for i490 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i490])
+	}
+	b = postcard.AppendString(b, m.Rack)
+	return b
+}
+
+func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
+	if m.RaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n491 int
+	if n491, err = d.Len(); err != nil {
+		return err
+	}
+	if n491 > 0 {
+		s492 := make([]string, n491)
+		for i493 := range s492 {
+			if s492[i493], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Direct = s492
+	}
+	if m.Rack, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumJoinReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.MeshID) + 5
+	n += len(m.RelayURL) + 5
+	n += 5
+	for i494 := range m.Direct {
+		n += len(m.Direct[i494]) + 5
+	}
+	n += len(m.Rack) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumJoinResp to b.
+func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.ClusterID)
+	b = postcard.AppendString(b, m.Leader)
+	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
+	b = postcard.AppendString(b, m.LeaderRelayURL)
+	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
+	for i495 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i495])
+	}
+	return b
+}
+
+func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClusterID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.String(); err != nil {
+		return err
+	}
+	if m.LeaderRaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.LeaderRelayURL, err = d.String(); err != nil {
+		return err
+	}
+	var n496 int
+	if n496, err = d.Len(); err != nil {
+		return err
+	}
+	if n496 > 0 {
+		s497 := make([]string, n496)
+		for i498 := range s497 {
+			if s497[i498], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.LeaderDirect = s497
+	}
+	return nil
+}
+
+func (m *QuorumJoinResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.ClusterID) + 5
+	n += len(m.Leader) + 5
+	n += 10
+	n += len(m.LeaderRelayURL) + 5
+	n += 5
+	for i499 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i499]) + 5
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of QuotaEntityPart to b.
 func (m *QuotaEntityPart) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Type)
@@ -5145,16 +5537,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some470 bool
-	if some470, err = d.Option(); err != nil {
+	var some500 bool
+	if some500, err = d.Option(); err != nil {
 		return err
 	}
-	if some470 {
-		p471 := new(string)
-		if (*p471), err = d.String(); err != nil {
+	if some500 {
+		p501 := new(string)
+		if (*p501), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p471
+		m.Name = p501
 	}
 	return nil
 }
@@ -5172,42 +5564,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i472 := range m.Entity {
-		b = m.Entity[i472].AppendPostcard(b)
+	for i502 := range m.Entity {
+		b = m.Entity[i502].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i473 := range m.Values {
-		b = m.Values[i473].AppendPostcard(b)
+	for i503 := range m.Values {
+		b = m.Values[i503].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n474 int
-	if n474, err = d.Len(); err != nil {
+	var n504 int
+	if n504, err = d.Len(); err != nil {
 		return err
 	}
-	if n474 > 0 {
-		s475 := make([]QuotaEntityPart, n474)
-		for i476 := range s475 {
-			if err = s475[i476].decode(d); err != nil {
+	if n504 > 0 {
+		s505 := make([]QuotaEntityPart, n504)
+		for i506 := range s505 {
+			if err = s505[i506].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s475
+		m.Entity = s505
 	}
-	var n477 int
-	if n477, err = d.Len(); err != nil {
+	var n507 int
+	if n507, err = d.Len(); err != nil {
 		return err
 	}
-	if n477 > 0 {
-		s478 := make([]QuotaValue, n477)
-		for i479 := range s478 {
-			if err = s478[i479].decode(d); err != nil {
+	if n507 > 0 {
+		s508 := make([]QuotaValue, n507)
+		for i509 := range s508 {
+			if err = s508[i509].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s478
+		m.Values = s508
 	}
 	return nil
 }
@@ -5215,12 +5607,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i480 := range m.Entity {
-		n += m.Entity[i480].sizeHint()
+	for i510 := range m.Entity {
+		n += m.Entity[i510].sizeHint()
 	}
 	n += 5
-	for i481 := range m.Values {
-		n += m.Values[i481].sizeHint()
+	for i511 := range m.Values {
+		n += m.Values[i511].sizeHint()
 	}
 	return n
 }
@@ -5242,21 +5634,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x482 byte
-	if x482, err = d.Byte(); err != nil {
+	var x512 byte
+	if x512, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x482)
-	var some483 bool
-	if some483, err = d.Option(); err != nil {
+	m.MatchType = int8(x512)
+	var some513 bool
+	if some513, err = d.Option(); err != nil {
 		return err
 	}
-	if some483 {
-		p484 := new(string)
-		if (*p484), err = d.String(); err != nil {
+	if some513 {
+		p514 := new(string)
+		if (*p514), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p484
+		m.Match = p514
 	}
 	return nil
 }
@@ -5371,11 +5763,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x485 byte
-	if x485, err = d.Byte(); err != nil {
+	var x515 byte
+	if x515, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x485)
+	m.Status = Status(x515)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -5430,11 +5822,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x486 byte
-	if x486, err = d.Byte(); err != nil {
+	var x516 byte
+	if x516, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x486)
+	m.Mechanism = int8(x516)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5471,11 +5863,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x487 byte
-	if x487, err = d.Byte(); err != nil {
+	var x517 byte
+	if x517, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x487)
+	m.Mechanism = int8(x517)
 	return nil
 }
 
@@ -5500,11 +5892,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x488 byte
-	if x488, err = d.Byte(); err != nil {
+	var x518 byte
+	if x518, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x488)
+	m.Mechanism = int8(x518)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5533,8 +5925,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i489 := range m.Credentials {
-		b = m.Credentials[i489].AppendPostcard(b)
+	for i519 := range m.Credentials {
+		b = m.Credentials[i519].AppendPostcard(b)
 	}
 	return b
 }
@@ -5549,18 +5941,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n490 int
-	if n490, err = d.Len(); err != nil {
+	var n520 int
+	if n520, err = d.Len(); err != nil {
 		return err
 	}
-	if n490 > 0 {
-		s491 := make([]ScramCredential, n490)
-		for i492 := range s491 {
-			if err = s491[i492].decode(d); err != nil {
+	if n520 > 0 {
+		s521 := make([]ScramCredential, n520)
+		for i522 := range s521 {
+			if err = s521[i522].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s491
+		m.Credentials = s521
 	}
 	return nil
 }
@@ -5571,8 +5963,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i493 := range m.Credentials {
-		n += m.Credentials[i493].sizeHint()
+	for i523 := range m.Credentials {
+		n += m.Credentials[i523].sizeHint()
 	}
 	return n
 }
@@ -5610,8 +6002,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i494 := range m.Assignments {
-		b = m.Assignments[i494].AppendPostcard(b)
+	for i524 := range m.Assignments {
+		b = m.Assignments[i524].AppendPostcard(b)
 	}
 	return b
 }
@@ -5635,18 +6027,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n495 int
-	if n495, err = d.Len(); err != nil {
+	var n525 int
+	if n525, err = d.Len(); err != nil {
 		return err
 	}
-	if n495 > 0 {
-		s496 := make([]SyncGroupAssignment, n495)
-		for i497 := range s496 {
-			if err = s496[i497].decode(d); err != nil {
+	if n525 > 0 {
+		s526 := make([]SyncGroupAssignment, n525)
+		for i527 := range s526 {
+			if err = s526[i527].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s496
+		m.Assignments = s526
 	}
 	return nil
 }
@@ -5660,8 +6052,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i498 := range m.Assignments {
-		n += m.Assignments[i498].sizeHint()
+	for i528 := range m.Assignments {
+		n += m.Assignments[i528].sizeHint()
 	}
 	return n
 }
@@ -5707,8 +6099,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i499 := range m.Partitions {
-		b = m.Partitions[i499].AppendPostcard(b)
+	for i529 := range m.Partitions {
+		b = m.Partitions[i529].AppendPostcard(b)
 	}
 	return b
 }
@@ -5720,26 +6112,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x500 []byte
-	if x500, err = d.Take(16); err != nil {
+	var x530 []byte
+	if x530, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x500)
+	copy(m.TopicID[:], x530)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n501 int
-	if n501, err = d.Len(); err != nil {
+	var n531 int
+	if n531, err = d.Len(); err != nil {
 		return err
 	}
-	if n501 > 0 {
-		s502 := make([]PartitionInfo, n501)
-		for i503 := range s502 {
-			if err = s502[i503].decode(d); err != nil {
+	if n531 > 0 {
+		s532 := make([]PartitionInfo, n531)
+		for i533 := range s532 {
+			if err = s532[i533].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s502
+		m.Partitions = s532
 	}
 	return nil
 }
@@ -5751,8 +6143,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i504 := range m.Partitions {
-		n += m.Partitions[i504].sizeHint()
+	for i534 := range m.Partitions {
+		n += m.Partitions[i534].sizeHint()
 	}
 	return n
 }
@@ -5781,6 +6173,58 @@ func (m *TopicPartition) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of TopicPlacement to b.
+func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = append(b, m.TopicID[:]...)
+	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
+	for i535 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i535])
+	}
+	return b
+}
+
+func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var x536 []byte
+	if x536, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x536)
+	var n537 int
+	if n537, err = d.Len(); err != nil {
+		return err
+	}
+	if n537 > 0 {
+		s538 := make([]string, n537)
+		for i539 := range s538 {
+			if s538[i539], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Owners = s538
+	}
+	return nil
+}
+
+func (m *TopicPlacement) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 10
+	n += 16
+	n += 5
+	for i540 := range m.Owners {
+		n += len(m.Owners[i540]) + 5
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of TxnDescription to b.
 func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.TransactionalID)
@@ -5791,8 +6235,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i505 := range m.Partitions {
-		b = m.Partitions[i505].AppendPostcard(b)
+	for i541 := range m.Partitions {
+		b = m.Partitions[i541].AppendPostcard(b)
 	}
 	return b
 }
@@ -5819,18 +6263,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n506 int
-	if n506, err = d.Len(); err != nil {
+	var n542 int
+	if n542, err = d.Len(); err != nil {
 		return err
 	}
-	if n506 > 0 {
-		s507 := make([]TxnPartition, n506)
-		for i508 := range s507 {
-			if err = s507[i508].decode(d); err != nil {
+	if n542 > 0 {
+		s543 := make([]TxnPartition, n542)
+		for i544 := range s543 {
+			if err = s543[i544].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s507
+		m.Partitions = s543
 	}
 	return nil
 }
@@ -5845,8 +6289,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i509 := range m.Partitions {
-		n += m.Partitions[i509].sizeHint()
+	for i545 := range m.Partitions {
+		n += m.Partitions[i545].sizeHint()
 	}
 	return n
 }
@@ -5857,8 +6301,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i510 := range m.PendingOffsets {
-		b = m.PendingOffsets[i510].AppendPostcard(b)
+	for i546 := range m.PendingOffsets {
+		b = m.PendingOffsets[i546].AppendPostcard(b)
 	}
 	return b
 }
@@ -5873,18 +6317,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n511 int
-	if n511, err = d.Len(); err != nil {
+	var n547 int
+	if n547, err = d.Len(); err != nil {
 		return err
 	}
-	if n511 > 0 {
-		s512 := make([]TxnPartition, n511)
-		for i513 := range s512 {
-			if err = s512[i513].decode(d); err != nil {
+	if n547 > 0 {
+		s548 := make([]TxnPartition, n547)
+		for i549 := range s548 {
+			if err = s548[i549].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s512
+		m.PendingOffsets = s548
 	}
 	return nil
 }
@@ -5895,8 +6339,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i514 := range m.PendingOffsets {
-		n += m.PendingOffsets[i514].sizeHint()
+	for i550 := range m.PendingOffsets {
+		n += m.PendingOffsets[i550].sizeHint()
 	}
 	return n
 }
@@ -5908,8 +6352,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i515 := range m.Topics {
-		b = m.Topics[i515].AppendPostcard(b)
+	for i551 := range m.Topics {
+		b = m.Topics[i551].AppendPostcard(b)
 	}
 	return b
 }
@@ -5927,18 +6371,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n516 int
-	if n516, err = d.Len(); err != nil {
+	var n552 int
+	if n552, err = d.Len(); err != nil {
 		return err
 	}
-	if n516 > 0 {
-		s517 := make([]OffsetCommitTopic, n516)
-		for i518 := range s517 {
-			if err = s517[i518].decode(d); err != nil {
+	if n552 > 0 {
+		s553 := make([]OffsetCommitTopic, n552)
+		for i554 := range s553 {
+			if err = s553[i554].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s517
+		m.Topics = s553
 	}
 	return nil
 }
@@ -5950,8 +6394,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i519 := range m.Topics {
-		n += m.Topics[i519].sizeHint()
+	for i555 := range m.Topics {
+		n += m.Topics[i555].sizeHint()
 	}
 	return n
 }
@@ -6042,6 +6486,10 @@ var specs = [...]Spec{
 	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
 	{Code: OpCreateAcls, Name: "create_acls", newReq: func() Message { return new(CreateAclsReq) }, newResp: func() Message { return new(CreateAclsResp) }},
 	{Code: OpDeleteAcls, Name: "delete_acls", newReq: func() Message { return new(DeleteAclsReq) }, newResp: func() Message { return new(DeleteAclsResp) }},
+	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
+	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
+	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
+	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -6127,6 +6575,14 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[38], true
 	case OpDeleteAcls:
 		return specs[39], true
+	case OpClusterBrokers:
+		return specs[40], true
+	case OpPlacement:
+		return specs[41], true
+	case OpQuorumJoin:
+		return specs[42], true
+	case OpQuorumAdmin:
+		return specs[43], true
 	}
 	return Spec{}, false
 }
@@ -6655,6 +7111,58 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpClusterBrokers:
+		req, ok := body.(*ClusterBrokersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: cluster_brokers request is %T", body)
+		}
+		resp, err := svc.ClusterBrokers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpPlacement:
+		req, ok := body.(*PlacementReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: placement request is %T", body)
+		}
+		resp, err := svc.Placement(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpQuorumJoin:
+		req, ok := body.(*QuorumJoinReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: quorum_join request is %T", body)
+		}
+		resp, err := svc.QuorumJoin(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpQuorumAdmin:
+		req, ok := body.(*QuorumAdminReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: quorum_admin request is %T", body)
+		}
+		resp, err := svc.QuorumAdmin(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -6864,6 +7372,26 @@ func (Unimplemented) DeleteAcls(context.Context, *DeleteAclsReq) (*DeleteAclsRes
 	return nil, unsupported("delete_acls")
 }
 
+// ClusterBrokers answers ErrUnsupported.
+func (Unimplemented) ClusterBrokers(context.Context, *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	return nil, unsupported("cluster_brokers")
+}
+
+// Placement answers ErrUnsupported.
+func (Unimplemented) Placement(context.Context, *PlacementReq) (*PlacementResp, error) {
+	return nil, unsupported("placement")
+}
+
+// QuorumJoin answers ErrUnsupported.
+func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinResp, error) {
+	return nil, unsupported("quorum_join")
+}
+
+// QuorumAdmin answers ErrUnsupported.
+func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdminResp, error) {
+	return nil, unsupported("quorum_admin")
+}
+
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
 // part answers its ops with an error wrapping ErrUnsupported. The local forms go to Data.
 type Parts struct {
@@ -6872,6 +7400,7 @@ type Parts struct {
 	Groups    GroupService
 	Producers ProducerService
 	Security  SecurityService
+	Quorum    QuorumService
 }
 
 // Produce forwards to p.Data.
@@ -7194,6 +7723,38 @@ func (p Parts) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsR
 	return p.Security.DeleteAcls(ctx, req)
 }
 
+// ClusterBrokers forwards to p.Quorum.
+func (p Parts) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("cluster_brokers")
+	}
+	return p.Quorum.ClusterBrokers(ctx, req)
+}
+
+// Placement forwards to p.Quorum.
+func (p Parts) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("placement")
+	}
+	return p.Quorum.Placement(ctx, req)
+}
+
+// QuorumJoin forwards to p.Quorum.
+func (p Parts) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("quorum_join")
+	}
+	return p.Quorum.QuorumJoin(ctx, req)
+}
+
+// QuorumAdmin forwards to p.Quorum.
+func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("quorum_admin")
+	}
+	return p.Quorum.QuorumAdmin(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -7476,6 +8037,34 @@ func (s intercepted) CreateAcls(ctx context.Context, req *CreateAclsReq) (*Creat
 func (s intercepted) DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error) {
 	ctx, done := s.around(ctx, "delete_acls")
 	resp, err := s.svc.DeleteAcls(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error) {
+	ctx, done := s.around(ctx, "cluster_brokers")
+	resp, err := s.svc.ClusterBrokers(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error) {
+	ctx, done := s.around(ctx, "placement")
+	resp, err := s.svc.Placement(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
+	ctx, done := s.around(ctx, "quorum_join")
+	resp, err := s.svc.QuorumJoin(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
+	ctx, done := s.around(ctx, "quorum_admin")
+	resp, err := s.svc.QuorumAdmin(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -35,6 +35,7 @@ type Service interface {
 	GroupService
 	ProducerService
 	SecurityService
+	QuorumService
 }
 
 // DataService is the partition data path.
@@ -224,6 +225,26 @@ type SecurityService interface {
 	// DeleteAcls deletes the ACL bindings filters select, durably.
 	//kafkaop:delete_acls OpDeleteAcls
 	DeleteAcls(ctx context.Context, req *DeleteAclsReq) (*DeleteAclsResp, error)
+}
+
+// QuorumService is the metadata quorum's own ops: the broker list and placement the
+// gateways route by, and joining a broker to the quorum (package broker/controller).
+type QuorumService interface {
+	// ClusterBrokers lists the quorum's brokers, their addresses and liveness, and the leader.
+	//kafkaop:cluster_brokers OpClusterBrokers
+	ClusterBrokers(ctx context.Context, req *ClusterBrokersReq) (*ClusterBrokersResp, error)
+
+	// Placement tells which broker owns each partition of topics.
+	//kafkaop:placement OpPlacement
+	Placement(ctx context.Context, req *PlacementReq) (*PlacementResp, error)
+
+	// QuorumJoin adds a broker to the metadata quorum.
+	//kafkaop:quorum_join OpQuorumJoin
+	QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error)
+
+	// QuorumAdmin runs an operator's membership change on the leader.
+	//kafkaop:quorum_admin OpQuorumAdmin
+	QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

@@ -29,6 +29,25 @@ type Config struct {
 	// OnStop, if set, is called once (from the owner goroutine; it must not block) when the
 	// offset store stops after a write of unknown outcome (ErrStoreFailed).
 	OnStop func(err error)
+	// OffsetLog, if set, is where committed offsets are made durable instead of the offset
+	// log in Dir (Dir, FS, CompactBytes, SegmentBytes and OnStop are then unused), and
+	// Initial is the committed state to start from. The metadata quorum's coordinator
+	// (package broker/controller) uses it.
+	OffsetLog OffsetLog
+	Initial   []Record
+}
+
+// OffsetLog makes committed-offset records durable for a Coordinator. *Store is one.
+type OffsetLog interface {
+	// Append makes recs durable before it returns nil. After an error the records may or
+	// may not be durable; the Coordinator then calls Compact with its applied state before
+	// the next Append.
+	Append(recs []Record) error
+	// NeedsCompaction reports whether Compact should be called with the applied state.
+	NeedsCompaction() bool
+	// Compact replaces the log with snapshot, the whole applied state.
+	Compact(snapshot []Record) error
+	Close() error
 }
 
 // Coordinator serves the group APIs: one owner goroutine drives a Machine with real time and
@@ -49,7 +68,7 @@ type Coordinator struct {
 
 	// owned by run
 	m       *Machine
-	store   *Store
+	store   OffsetLog
 	broken  bool // the last append failed: the log must be rewritten before the next one
 	nextTok Token
 	waiting map[Token]chan any
@@ -63,19 +82,24 @@ type call struct {
 // Open opens the offset log in cfg.Dir, restores committed offsets and starts the owner
 // goroutine. Close stops it.
 func Open(cfg Config) (*Coordinator, error) {
-	if cfg.Dir == "" {
+	if cfg.Dir == "" && cfg.OffsetLog == nil {
 		return nil, errors.New("group: Config.Dir is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	clk := clock.Or(cfg.Clock)
-	store, recs, err := OpenStore(cfg.Dir, StoreOptions{
-		FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Clock: clk, Logger: cfg.Logger,
-		OnStop: cfg.OnStop,
-	})
-	if err != nil {
-		return nil, err
+	var store OffsetLog = cfg.OffsetLog
+	recs := cfg.Initial
+	if store == nil {
+		st, r, err := OpenStore(cfg.Dir, StoreOptions{
+			FS: cfg.FS, CompactBytes: cfg.CompactBytes, SegmentBytes: cfg.SegmentBytes, Clock: clk, Logger: cfg.Logger,
+			OnStop: cfg.OnStop,
+		})
+		if err != nil {
+			return nil, err
+		}
+		store, recs = st, r
 	}
 	m := NewMachine(cfg.Machine)
 	m.Apply(recs)

@@ -18,6 +18,9 @@
 //     entry and one fsync) before it delivers the response, and answers the blocked callers
 //     through channels. Its methods have the shape the gateway's
 //     GroupBackend expects (ctx, *brokerop.XxxReq) → (*brokerop.XxxResp, error).
+//   - Config.OffsetLog replaces the Store with another durable home for the records (an
+//     OffsetLog; the metadata quorum's, package broker/controller, whose coordinator runs on
+//     the quorum leader and starts from Config.Initial, the quorum's committed offsets).
 //
 // # Group semantics (Kafka's classic protocol)
 //

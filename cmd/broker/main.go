@@ -23,6 +23,28 @@
 //	-addr-file       write this node's <nodeid>@host:port here once serving
 //	-print-node-id   print this node's id (creating the identity if needed) and exit
 //	-v               debug logging
+//	-quorum-seeds    seed brokers of the metadata quorum, <nodeid>@host:port, comma separated
+//	                 (may include this broker); empty: a quorum of one [RAFKA_QUORUM_SEEDS]
+//	-quorum-voters   voter target of the quorum (default 3; 1 with no other seed)
+//	                 [RAFKA_QUORUM_VOTERS]
+//	-admin           loopback HTTP address of the admin API, e.g. 127.0.0.1:9644; default off
+//	                 [RAFKA_ADMIN_ADDR]
+//
+// Every broker runs a member of the metadata quorum (package broker/controller): a raft log
+// in <data>/quorum, topics, placement, committed group offsets and producer ids on the
+// quorum; the quorum leader is the controller and every broker forwards controller ops to
+// it. Brokers of one cluster share -quorum-seeds; the seed with the smallest NodeId starts
+// the cluster and the others join it (a broker not among the seeds joins once an operator
+// allowed it). With no seeds a broker is a quorum of one, as before. A broker's data
+// directory from before the quorum is imported when it starts the cluster.
+//
+// Operator commands talk to a running broker's admin API (-admin):
+//
+//	broker quorum status [-admin 127.0.0.1:9644]
+//	broker quorum allow|disallow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//
+// The admin API (loopback only): GET /quorum/status (JSON), POST
+// /quorum/{allow,disallow,add,remove}?node=<NodeId>; see package broker/controller.
 //
 // The broker joins its mesh's control topic (gossip, package mesh/meshctl) and announces itself
 // there every RAFKA_GOSSIP_INTERVAL_MS (default 2000) with its addresses and partition count, so
@@ -50,10 +72,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strconv"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
@@ -67,15 +91,18 @@ func main() {
 }
 
 type options struct {
-	data        string
-	bind        string
-	trust       string
-	partitions  int
-	addrFile    string
-	gossipPeers string
-	meshID      string
-	printNodeID bool
-	verbose     bool
+	quorumSeeds  string
+	quorumVoters int
+	admin        string
+	data         string
+	bind         string
+	trust        string
+	partitions   int
+	addrFile     string
+	gossipPeers  string
+	meshID       string
+	printNodeID  bool
+	verbose      bool
 	cli.Reach
 }
 
@@ -95,9 +122,25 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	cli.StringVar(fs, &o.quorumSeeds, "quorum-seeds", getenv, "RAFKA_QUORUM_SEEDS", "", "seed brokers of the metadata quorum <nodeid>@host:port, comma separated; empty: a quorum of one")
+	voters := getenv("RAFKA_QUORUM_VOTERS")
+	fs.StringVar(&voters, "quorum-voters", voters, "voter target of the metadata quorum (default 3; 1 with no other seed) (env RAFKA_QUORUM_VOTERS)")
+	cli.StringVar(fs, &o.admin, "admin", getenv, "RAFKA_ADMIN_ADDR", "", "loopback HTTP address of the admin API (quorum status/allow/add/remove); default off")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
 	if err := cli.Parse(fs, args); err != nil {
 		return o, err
+	}
+	if voters != "" {
+		v, err := strconv.Atoi(voters)
+		if err != nil || v < 1 || v > 7 {
+			return o, fmt.Errorf("-quorum-voters %q: want 1 to 7", voters)
+		}
+		o.quorumVoters = v
+	}
+	if o.admin != "" {
+		if err := checkLoopback(o.admin); err != nil {
+			return o, fmt.Errorf("-admin: %w", err)
+		}
 	}
 	if err := o.Reach.Check(); err != nil {
 		return o, err
@@ -106,6 +149,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 }
 
 func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "quorum" {
+		return quorumCommand(ctx, args[1:], getenv, stdout, stderr)
+	}
 	o, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -141,17 +187,15 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer shutdownTracing(context.Background())
 
-	onStop, stopped := cli.FailStop()
-	b, gc, closeStore, err := cli.OpenBroker(o.data, o.partitions, log, onStop)
+	seeds, err := meshctl.ParsePeers(o.quorumSeeds)
 	if err != nil {
-		return err
+		return fmt.Errorf("-quorum-seeds: %w", err)
 	}
-	defer closeStore()
+	onStop, stopped := cli.FailStop()
 	creds, err := cli.OpenCredentials(o.data)
 	if err != nil {
 		return err
 	}
-
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
 		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
 	if err != nil {
@@ -159,7 +203,23 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer node.Close()
 	ep := node.Endpoint
-	brokermesh.Serve(ep, brokermesh.NewServer(log, brokerop.Parts{Data: brokermesh.StoreSpans{DataService: b}, Admin: b, Groups: gc, Producers: b, Security: creds}), trust, log)
+	qn, err := controller.StartNode(ctx, controller.NodeConfig{
+		Broker:   broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop},
+		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
+	})
+	if err != nil {
+		return fmt.Errorf("metadata quorum: %w", err)
+	}
+	defer qn.Close()
+	b := qn.Broker
+	if o.admin != "" {
+		stopAdmin, err := serveAdmin(o.admin, qn.Controller.AdminHandler(), log)
+		if err != nil {
+			return fmt.Errorf("-admin: %w", err)
+		}
+		defer stopAdmin()
+		log.Info("admin API", "addr", o.admin)
+	}
 
 	addr := dialable(ep.Addr())
 	g, err := gossip.Attach(ep, gossip.Config{})
@@ -202,7 +262,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	_ = ctl.Close()
 	_ = g.Close()
-	return errors.Join(stopErr, node.Close())
+	return errors.Join(stopErr, qn.Close(), node.Close())
 }
 
 // partitionCount is the load the broker announces: the partitions it holds.

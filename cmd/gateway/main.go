@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
@@ -64,6 +65,26 @@ type backend struct {
 	*broker.Broker
 	*group.Coordinator
 	broker.Security
+}
+
+// The embedded broker is a cluster of one with no metadata quorum: the quorum ops are not
+// served (the gateway never calls them in this mode).
+var noQuorum brokerop.Unimplemented
+
+func (backend) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	return noQuorum.ClusterBrokers(ctx, req)
+}
+
+func (backend) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	return noQuorum.Placement(ctx, req)
+}
+
+func (backend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
+	return noQuorum.QuorumJoin(ctx, req)
+}
+
+func (backend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	return noQuorum.QuorumAdmin(ctx, req)
 }
 
 var (

@@ -65,6 +65,14 @@ type Cluster struct {
 	placeSafe  int64                        // placement-log offsets below this are known durable; guarded by mu
 	hwm        map[tp]int64                 // last high watermark seen per partition; guarded by mu
 	ensured    map[*Broker]map[string]bool  // topics known to exist on a data broker; guarded by mu
+
+	// Quorum mode (quorum.go).
+	mode      int                        // modeUnknown, modeLegacy or modeQuorum; guarded by mu
+	members   map[string]bool            // the quorum's registered brokers, by NodeId text; guarded by mu
+	qplace    map[string]quorumPlacement // the quorum's placements read so far; guarded by mu
+	preferred *Broker                    // the broker that last answered a controller op; guarded by mu
+	seeds     map[string]bool            // the seeds' NodeId text; constant after New
+	failedAt  map[*Broker]time.Time      // when a controller op last failed on a broker; guarded by mu
 }
 
 type tp struct {
@@ -83,7 +91,7 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
 	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Broker{}, log: log, now: time.Now,
-		place: map[string]placement{}, hwm: map[tp]int64{}}
+		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}, seeds: map[string]bool{}, failedAt: map[*Broker]time.Time{}}
 	for _, b := range bs {
 		id := b.ID.String()
 		if _, dup := c.callers[id]; dup {
@@ -91,6 +99,7 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 		}
 		c.callers[id] = NewBroker(dial(b))
 		c.known[id] = b
+		c.seeds[id] = true
 	}
 	c.controllerID = bs[0].ID.String()
 	c.controller = c.callers[c.controllerID]
@@ -215,10 +224,28 @@ func (c *Cluster) Brokers() []endpoint.NodeAddr {
 // Controller returns the controller's NodeId.
 func (c *Cluster) Controller() string { return c.controllerID }
 
-func (c *Cluster) single() bool {
+// single returns the one broker that holds everything, if there is just one: the controller
+// with no other broker known (legacy mode), or the quorum's only registered broker.
+func (c *Cluster) single(ctx context.Context) (*Broker, bool) {
+	q, err := c.isQuorum(ctx)
+	if err != nil {
+		return nil, false // the split path reports the error
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.learning && len(c.callers) == 1
+	if q {
+		if len(c.members) != 1 {
+			return nil, false
+		}
+		for id := range c.members {
+			b, ok := c.callers[id]
+			return b, ok
+		}
+	}
+	if !c.learning && len(c.callers) == 1 {
+		return c.controller, true
+	}
+	return nil, false
 }
 
 func (c *Cluster) ctl() *Broker {
@@ -340,8 +367,11 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 
 // owner returns the caller owning topic/partition, or a Kafka error code.
 func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Broker, string, int16, error) {
-	if c.single() {
-		return c.ctl(), c.controllerID, 0, nil
+	if b, ok := c.single(ctx); ok {
+		return b, "", 0, nil
+	}
+	if c.quorumKnown() {
+		return c.quorumOwner(ctx, topic, partition)
 	}
 	lookup := func() (string, bool) {
 		c.mu.Lock()
@@ -457,8 +487,8 @@ func fanout(groups map[*Broker][]int, fn func(cl *Broker, idx []int) error) erro
 // Produce splits the request by partition owner. Partitions of topics an owner does not know
 // yet were not stored there: they are sent once more after the topic was created (splitCall).
 func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
-	if c.single() {
-		return c.ctl().Produce(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.Produce(ctx, req)
 	}
 	out := make([]brokerop.ProducePartitionResp, len(req.Partitions))
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
@@ -490,8 +520,8 @@ func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broke
 // still not know the topic, that partition answers UNKNOWN_TOPIC_OR_PARTITION and the client
 // retries.
 func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
-	if c.single() {
-		return c.ctl().ProduceStaged(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.ProduceStaged(ctx, req)
 	}
 	fail := func(err error) func() (*brokerop.ProduceResp, error) {
 		return func() (*brokerop.ProduceResp, error) { return nil, err }
@@ -501,6 +531,9 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 		return fail(err)
 	}
 	for cl, idx := range groups {
+		if c.quorumKnown() {
+			break // owners learn their topics from the quorum
+		}
 		for _, i := range idx {
 			if err := c.ensureOnce(ctx, cl, req.Partitions[i].Topic); err != nil {
 				return fail(err)
@@ -539,12 +572,16 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 				if first == nil {
 					first = err
 				}
+				if c.quorumKnown() {
+					c.forgetAllPlacements() // the owner may be gone and its partitions placed again
+				}
 				continue
 			}
 			for j, i := range w.idx {
 				topics[i] = r.Partitions[j]
 				if r.Partitions[j].ErrorCode == errUnknownTopicOrPartition {
 					c.forgetEnsured(w.cl, r.Partitions[j].Topic)
+					c.forgetPlacement(r.Partitions[j].Topic)
 				}
 			}
 		}
@@ -622,8 +659,15 @@ func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, en
 			if attempt > 0 || code(&r[j]) != errUnknownTopicOrPartition {
 				continue
 			}
+			t, _ := entry(i)
+			if c.quorumKnown() {
+				// The owner has not applied the topic yet, or it was placed elsewhere:
+				// read the placement again next time; the client retries.
+				c.forgetPlacement(t)
+				continue
+			}
 			again = append(again, i)
-			if t, _ := entry(i); !seen[t] {
+			if !seen[t] {
 				seen[t] = true
 				if err := c.ensureOnOwner(ctx, cl, t); err != nil {
 					return err
@@ -641,8 +685,8 @@ func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, en
 // a moment ago), so data on one broker is never held up by a long poll on another, and no
 // broker is starved by a faster one.
 func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	if c.single() {
-		return c.ctl().Fetch(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.Fetch(ctx, req)
 	}
 	// The owners' answers may live in pooled payloads; never giving them back is safe (they
 	// are garbage collected instead of reused).
@@ -654,8 +698,8 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 // (brokerop.Service): the brokers' answer frames themselves, read ahead for sequential
 // consumers (Caller.FetchPooled), with one broker or several.
 func (c *Cluster) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
-	if c.single() {
-		return c.ctl().FetchPooled(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.FetchPooled(ctx, req)
 	}
 	return c.fetchSplit(ctx, req)
 }
@@ -765,8 +809,8 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 
 // ListOffsets splits the request by owner.
 func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
-	if c.single() {
-		return c.ctl().ListOffsets(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.ListOffsets(ctx, req)
 	}
 	out := make([]brokerop.ListOffsetsPartitionResp, len(req.Partitions))
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
@@ -791,9 +835,10 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 	return &brokerop.ListOffsetsResp{Partitions: out}, nil
 }
 
-// Metadata asks the controller and hides the placement topic from listings.
+// Metadata asks the controller (in quorum mode any broker, which forwards to the quorum
+// leader) and hides the legacy placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
-	r, err := c.ctl().Metadata(ctx, req)
+	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
 	if err != nil || req.Topics != nil {
 		return r, err
 	}
@@ -807,16 +852,25 @@ func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*bro
 	return r, nil
 }
 
-// CreateTopics creates on the controller (the registry); owners learn topics on first use.
+// CreateTopics creates on the controller (the registry; in quorum mode the leader also
+// places the partitions, and owners learn the topics by applying them); in legacy mode
+// owners learn topics on first use.
 func (c *Cluster) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	return c.ctl().CreateTopics(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.CreateTopicsResp, error) { return b.CreateTopics(ctx, req) })
 }
 
-// DeleteTopics deletes on the controller, then purges the topic's data on every other broker.
+// DeleteTopics deletes on the controller. In quorum mode every broker drops the data when it
+// applies the deletion; in legacy mode the topic's data is then purged on every other broker.
 func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
-	r, err := c.ctl().DeleteTopics(ctx, req)
-	if err != nil || c.single() {
+	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DeleteTopicsResp, error) { return b.DeleteTopics(ctx, req) })
+	if err != nil {
 		return r, err
+	}
+	for _, t := range req.Topics {
+		c.forgetPlacement(t)
+	}
+	if _, single := c.single(ctx); single || c.quorumKnown() {
+		return r, nil
 	}
 	var purge []string
 	for _, t := range r.Topics {
@@ -847,79 +901,97 @@ func (c *Cluster) others() map[*Broker][]int {
 	return m
 }
 
-// CreatePartitions grows topics on the controller; placement extends on first use.
+// CreatePartitions grows topics on the controller (in quorum mode the leader places the new
+// partitions; in legacy mode placement extends on first use).
 func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-	return c.ctl().CreatePartitions(ctx, req)
-}
-
-// DescribeConfigs asks the controller.
-func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
-	return c.ctl().DescribeConfigs(ctx, req)
-}
-
-// AlterConfigs changes the controller's registry and then every data broker's copy.
-func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := c.ctl().AlterConfigs(ctx, req)
-	if err == nil && !req.ValidateOnly && !c.single() {
-		_ = fanout(c.others(), func(cl *Broker, _ []int) error { _, _ = cl.AlterConfigs(ctx, req); return nil })
+	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.CreatePartitionsResp, error) { return b.CreatePartitions(ctx, req) })
+	if err == nil {
+		for _, t := range req.Topics {
+			c.forgetPlacement(t.Name)
+		}
 	}
 	return r, err
 }
 
-// IncrementalAlterConfigs changes the controller's registry and then every data broker's copy.
+// DescribeConfigs asks the controller.
+func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeConfigsResp, error) { return b.DescribeConfigs(ctx, req) })
+}
+
+// fanoutConfigs, in legacy mode, repeats a config change on every data broker's copy of the
+// registry (in quorum mode every broker applies it from the quorum).
+func (c *Cluster) fanoutConfigs(ctx context.Context, validateOnly bool, fn func(*Broker)) {
+	if _, single := c.single(ctx); validateOnly || single || c.quorumKnown() {
+		return
+	}
+	_ = fanout(c.others(), func(cl *Broker, _ []int) error { fn(cl); return nil })
+}
+
+// AlterConfigs changes the controller's registry (and, in legacy mode, every data broker's copy).
+func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
+	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.AlterConfigsResp, error) { return b.AlterConfigs(ctx, req) })
+	if err == nil {
+		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.AlterConfigs(ctx, req) })
+	}
+	return r, err
+}
+
+// IncrementalAlterConfigs changes the controller's registry (and, in legacy mode, every data
+// broker's copy).
 func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := c.ctl().IncrementalAlterConfigs(ctx, req)
-	if err == nil && !req.ValidateOnly && !c.single() {
-		_ = fanout(c.others(), func(cl *Broker, _ []int) error { _, _ = cl.IncrementalAlterConfigs(ctx, req); return nil })
+	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.AlterConfigsResp, error) { return b.IncrementalAlterConfigs(ctx, req) })
+	if err == nil {
+		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.IncrementalAlterConfigs(ctx, req) })
 	}
 	return r, err
 }
 
 // DescribeCluster asks the controller.
 func (c *Cluster) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return c.ctl().DescribeCluster(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeClusterResp, error) { return b.DescribeCluster(ctx, req) })
 }
 
-// Group ops all go to the controller, which runs the group coordinator.
+// Group ops all go to the controller, which runs the group coordinator (in quorum mode: any
+// broker, which forwards to the quorum leader).
 
 func (c *Cluster) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
-	return c.ctl().JoinGroup(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.JoinGroupResp, error) { return b.JoinGroup(ctx, req) })
 }
 
 func (c *Cluster) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
-	return c.ctl().SyncGroup(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.SyncGroupResp, error) { return b.SyncGroup(ctx, req) })
 }
 
 func (c *Cluster) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
-	return c.ctl().Heartbeat(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.HeartbeatResp, error) { return b.Heartbeat(ctx, req) })
 }
 
 func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
-	return c.ctl().LeaveGroup(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.LeaveGroupResp, error) { return b.LeaveGroup(ctx, req) })
 }
 
 func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
-	return c.ctl().OffsetCommit(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetCommitResp, error) { return b.OffsetCommit(ctx, req) })
 }
 
 func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
-	return c.ctl().OffsetFetch(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetFetchResp, error) { return b.OffsetFetch(ctx, req) })
 }
 
 func (c *Cluster) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
-	return c.ctl().ListGroups(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.ListGroupsResp, error) { return b.ListGroups(ctx, req) })
 }
 
 func (c *Cluster) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
-	return c.ctl().DescribeGroups(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeGroupsResp, error) { return b.DescribeGroups(ctx, req) })
 }
 
 func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
-	return c.ctl().DeleteGroups(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DeleteGroupsResp, error) { return b.DeleteGroups(ctx, req) })
 }
 
 func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
-	return c.ctl().OffsetDelete(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetDeleteResp, error) { return b.OffsetDelete(ctx, req) })
 }
 
 var _ brokerop.Service = (*Cluster)(nil)

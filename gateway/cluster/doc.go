@@ -1,6 +1,14 @@
 // Package cluster is the gateway's view of the brokers: Cluster implements brokerop.Service
 // (the gateway's Backend) over the mesh by carrying every op to the broker that owns it.
 //
+// Brokers run the metadata quorum (package broker/controller): the cluster then works in
+// quorum mode (quorum.go). Controller ops (metadata, admin, groups, producer ids) go to any
+// known broker, rotating on errors (brokers that failed last are asked last), and the broker
+// forwards them to the quorum leader; the broker list comes from ClusterBrokers and the owners
+// of partitions from Placement (decided by the leader at creation; owners learn their topics
+// by applying them). Only the quorum's members and the seeds are asked. With brokers from
+// before the quorum (they answer its ops "unknown op") the legacy mode below applies:
+//
 //   - The controller (the smallest NodeId among the seeds) holds the topic registry, the
 //     consumer groups and the placement log (PlacementTopic, placement.go); metadata, admin,
 //     group and producer-id ops go to it.

@@ -197,7 +197,7 @@ func TestAddForgetBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl := c.Controller()
-	if c.single() {
+	if _, single := c.single(t.Context()); single {
 		t.Fatal("two seeds reported single")
 	}
 	if !c.AddBroker(eps[2].Addr()) || c.AddBroker(eps[2].Addr()) {

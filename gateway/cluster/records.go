@@ -14,8 +14,8 @@ import (
 
 // DeleteRecords moves each partition's log start offset on its owner.
 func (c *Cluster) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsReq) (*brokerop.DeleteRecordsResp, error) {
-	if c.single() {
-		return c.ctl().DeleteRecords(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.DeleteRecords(ctx, req)
 	}
 	out := make([]brokerop.DeleteRecordsPartitionResp, len(req.Partitions))
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
@@ -42,8 +42,8 @@ func (c *Cluster) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecords
 
 // OffsetForLeaderEpoch asks each partition's owner.
 func (c *Cluster) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.OffsetForLeaderEpochReq) (*brokerop.OffsetForLeaderEpochResp, error) {
-	if c.single() {
-		return c.ctl().OffsetForLeaderEpoch(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.OffsetForLeaderEpoch(ctx, req)
 	}
 	out := make([]brokerop.OffsetForLeaderEpochPartitionResp, len(req.Partitions))
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
@@ -70,8 +70,8 @@ func (c *Cluster) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.Offset
 
 // DescribeLogDirs asks every broker and lists the directories of all of them.
 func (c *Cluster) DescribeLogDirs(ctx context.Context, req *brokerop.DescribeLogDirsReq) (*brokerop.DescribeLogDirsResp, error) {
-	if c.single() {
-		return c.ctl().DescribeLogDirs(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.DescribeLogDirs(ctx, req)
 	}
 	all := c.others()
 	all[c.ctl()] = nil
@@ -95,10 +95,10 @@ func (c *Cluster) DescribeLogDirs(ctx context.Context, req *brokerop.DescribeLog
 
 // DescribeClientQuotas asks the controller, which keeps the quotas.
 func (c *Cluster) DescribeClientQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
-	return c.ctl().DescribeClientQuotas(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeClientQuotasResp, error) { return b.DescribeClientQuotas(ctx, req) })
 }
 
 // AlterClientQuotas changes the controller's quotas.
 func (c *Cluster) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, error) {
-	return c.ctl().AlterClientQuotas(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.AlterClientQuotasResp, error) { return b.AlterClientQuotas(ctx, req) })
 }

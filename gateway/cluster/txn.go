@@ -6,51 +6,52 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-// Transactions. The transaction coordinator lives on the controller, with the producer-id
-// counter and the groups (whose offsets a transaction commits): every transaction op goes
-// there. Its markers are written into the controller's own partitions, so transactions
-// span only partitions the controller owns: with one broker, all of them (the case served
-// today); DescribeProducers goes to each partition's owner.
+// Transactions. The transaction coordinator lives on the controller, with the producer ids
+// and the groups (whose offsets a transaction commits): every transaction op goes there (in
+// quorum mode to any broker, which routes it to the leader; see broker/controller/txn.go).
+// Its markers are written into the controller's own partitions, so transactions span only
+// partitions the controller owns: with one broker, all of them (the case served today);
+// DescribeProducers goes to each partition's owner.
 
 // InitTxnProducerID asks the controller's transaction coordinator.
 func (c *Cluster) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
-	return c.ctl().InitTxnProducerID(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.InitProducerIDResp, error) { return b.InitTxnProducerID(ctx, req) })
 }
 
 // AddPartitionsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartitionsToTxnReq) (*brokerop.TxnResp, error) {
-	return c.ctl().AddPartitionsToTxn(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.AddPartitionsToTxn(ctx, req) })
 }
 
 // AddOffsetsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsToTxnReq) (*brokerop.TxnResp, error) {
-	return c.ctl().AddOffsetsToTxn(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.AddOffsetsToTxn(ctx, req) })
 }
 
 // TxnOffsetCommit asks the controller's transaction coordinator.
 func (c *Cluster) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
-	return c.ctl().TxnOffsetCommit(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.TxnOffsetCommit(ctx, req) })
 }
 
 // EndTxn asks the controller's transaction coordinator.
 func (c *Cluster) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop.TxnResp, error) {
-	return c.ctl().EndTxn(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.EndTxn(ctx, req) })
 }
 
 // ListTransactions asks the controller's transaction coordinator.
 func (c *Cluster) ListTransactions(ctx context.Context, req *brokerop.ListTransactionsReq) (*brokerop.ListTransactionsResp, error) {
-	return c.ctl().ListTransactions(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.ListTransactionsResp, error) { return b.ListTransactions(ctx, req) })
 }
 
 // DescribeTransactions asks the controller's transaction coordinator.
 func (c *Cluster) DescribeTransactions(ctx context.Context, req *brokerop.DescribeTransactionsReq) (*brokerop.DescribeTransactionsResp, error) {
-	return c.ctl().DescribeTransactions(ctx, req)
+	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeTransactionsResp, error) { return b.DescribeTransactions(ctx, req) })
 }
 
 // DescribeProducers asks each partition's owner and merges the answers in request order.
 func (c *Cluster) DescribeProducers(ctx context.Context, req *brokerop.DescribeProducersReq) (*brokerop.DescribeProducersResp, error) {
-	if c.single() {
-		return c.ctl().DescribeProducers(ctx, req)
+	if b, ok := c.single(ctx); ok {
+		return b.DescribeProducers(ctx, req)
 	}
 	groups, errs, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {

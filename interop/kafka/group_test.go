@@ -44,7 +44,7 @@ type grpBackend struct {
 	noSecurity
 }
 
-// noSecurity serves no SCRAM credential or ACL ops.
+// noSecurity serves no SCRAM credential, ACL or metadata-quorum ops.
 type noSecurity struct{}
 
 func (noSecurity) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
@@ -65,6 +65,22 @@ func (noSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokero
 
 func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
 	return brokerop.Unimplemented{}.AlterUserScramCredentials(ctx, req)
+}
+
+func (noSecurity) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	return brokerop.Unimplemented{}.ClusterBrokers(ctx, req)
+}
+
+func (noSecurity) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	return brokerop.Unimplemented{}.Placement(ctx, req)
+}
+
+func (noSecurity) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
+	return brokerop.Unimplemented{}.QuorumJoin(ctx, req)
+}
+
+func (noSecurity) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	return brokerop.Unimplemented{}.QuorumAdmin(ctx, req)
 }
 
 var _ gateway.GroupBackend = grpBackend{}

@@ -46,10 +46,7 @@ func produceKgo(t *testing.T, addr, topic, prefix string, n int) []kafkaclients.
 func TestMeshThreeBrokersTwoGateways(t *testing.T) {
 	ga := newGatewayIdentity(t, "gateway-a")
 	gb := newGatewayIdentity(t, "gateway-b")
-	var brokers []*brokerNode
-	for i := range 3 {
-		brokers = append(brokers, newBroker(t, fmt.Sprintf("broker-%d", i), ga.id, gb.id))
-	}
+	brokers := newQuorumBrokers(t, 3, ga.id, gb.id)
 	ga.startMesh(t, brokers...)
 	gb.startMesh(t, brokers[2], brokers[0], brokers[1]) // seed order does not matter
 

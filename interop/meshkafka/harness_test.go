@@ -5,7 +5,9 @@ package meshkafka_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +51,8 @@ type brokerNode struct {
 	id       string // NodeId
 	seed     string // <nodeid>@host:port, as written to the addr file
 	env      []string
+	args     []string // more flags (the metadata quorum's)
+	admin    string   // -admin address, if any
 	p        *proc
 }
 
@@ -65,12 +69,62 @@ func newBrokerEnv(tb testing.TB, name string, env []string, trust ...string) *br
 	return b
 }
 
+// newQuorumBrokers starts n brokers of one metadata quorum (every one gets all of them as
+// -quorum-seeds; each serves its admin API) and waits until the quorum has all n as members,
+// min(n, 3) of them voters.
+func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
+	tb.Helper()
+	var bs []*brokerNode
+	var seeds []string
+	for i := range n {
+		tmp := tb.TempDir()
+		b := &brokerNode{name: fmt.Sprintf("broker-%d", i), dir: filepath.Join(tmp, "data"), bind: cluster.FreeUDP(tb), trust: trust,
+			addrFile: filepath.Join(tmp, "addr"), admin: cluster.FreeTCP(tb)}
+		out, err := exec.Command(filepath.Join(bins(tb), "broker"), "-data", b.dir, "-print-node-id").Output()
+		if err != nil {
+			tb.Fatalf("%s: -print-node-id: %v", b.name, err)
+		}
+		b.id = strings.TrimSpace(string(out))
+		seeds = append(seeds, b.id+"@"+b.bind)
+		bs = append(bs, b)
+	}
+	for _, b := range bs {
+		b.args = []string{"-quorum-seeds", strings.Join(seeds, ","), "-admin", b.admin}
+		b.start(tb)
+	}
+	voters := min(n, 3)
+	bs[0].p.WaitFor(tb, "metadata quorum", 60*time.Second, func() bool {
+		resp, err := http.Get("http://" + bs[0].admin + "/quorum/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Brokers []struct {
+				Voter bool `json:"voter"`
+			} `json:"brokers"`
+			Leader string `json:"leader_node_id"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st.Brokers) != n || st.Leader == "" {
+			return false
+		}
+		nv := 0
+		for _, m := range st.Brokers {
+			if m.Voter {
+				nv++
+			}
+		}
+		return nv == voters
+	})
+	return bs
+}
+
 // start runs the broker on its data directory and bind address and waits for its addr file.
 func (b *brokerNode) start(tb testing.TB) {
 	tb.Helper()
 	os.Remove(b.addrFile)
 	b.p = startProc(tb, b.name, b.env, filepath.Join(bins(tb), "broker"),
-		"-data", b.dir, "-bind", b.bind, "-trust", strings.Join(b.trust, ","), "-addr-file", b.addrFile)
+		append([]string{"-data", b.dir, "-bind", b.bind, "-trust", strings.Join(b.trust, ","), "-addr-file", b.addrFile}, b.args...)...)
 	b.p.WaitFor(tb, "addr file", 15*time.Second, func() bool {
 		data, err := os.ReadFile(b.addrFile)
 		if err != nil || len(data) == 0 {

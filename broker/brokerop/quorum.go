@@ -1,0 +1,108 @@
+package brokerop
+
+// Metadata-quorum ops (package broker/controller serves them on every broker; a broker that
+// is not the quorum leader forwards them to it). Codes 0x60–0x6F are reserved for them
+// (producer and transaction ops use 0x30–0x38).
+const (
+	OpClusterBrokers Code = 0x60
+	OpPlacement      Code = 0x61
+	OpQuorumJoin     Code = 0x62
+	OpQuorumAdmin    Code = 0x63
+)
+
+// ClusterBrokersReq asks for the brokers the metadata quorum knows. Local asks the broker
+// itself, not the leader: its own applied view, no leader needed, with itself listed even
+// before it is registered (a joining broker learns the seeds' raft ids and addresses so).
+type ClusterBrokersReq struct {
+	Local bool
+}
+
+// ClusterBrokersResp lists the quorum's brokers (sorted by MeshID) and its leader, the
+// controller. A gateway routes by it: it dials brokers at these addresses, and sends
+// controller ops to any of them (a non-leader forwards).
+type ClusterBrokersResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	ClusterID    string
+	Leader       string // NodeId text of the quorum leader; "" while there is none
+	Brokers      []ClusterBroker
+}
+
+// ClusterBroker is one registered broker: its mesh identity and addresses, its raft id, and
+// what the leader knows of it.
+type ClusterBroker struct {
+	MeshID   string   // NodeId text
+	RaftID   uint64   // current incarnation's raft id
+	RelayURL string   // home relay, "" for none
+	Direct   []string // direct addresses, ip:port
+	Rack     string
+	Live     bool // the leader heard from it recently (raft RecentActive; the leader is always live)
+	Voter    bool // a voter of the quorum (else a learner)
+	Leader   bool // the quorum leader (the controller)
+}
+
+// PlacementReq asks which broker owns each partition of topics; Topics nil means every topic.
+type PlacementReq struct {
+	Topics []string
+}
+
+// PlacementResp answers PlacementReq: requested topics in request order (an unknown one with
+// UNKNOWN_TOPIC_OR_PARTITION), or every topic sorted by name.
+type PlacementResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Topics       []TopicPlacement
+}
+
+// TopicPlacement is one topic's owners: Owners[p] is the NodeId text of partition p's owner.
+type TopicPlacement struct {
+	Name      string
+	ErrorCode int16
+	TopicID   [16]byte
+	Owners    []string
+}
+
+// QuorumJoinReq asks the quorum to add a broker: a fresh one (a new raft id) joins as a
+// learner and is promoted to voter once caught up. A broker is admitted only if its NodeId
+// is a seed of the leader or was allowed by an operator.
+type QuorumJoinReq struct {
+	RaftID   uint64
+	MeshID   string   // NodeId text; must be the caller's own NodeId
+	RelayURL string   // its home relay, "" for none
+	Direct   []string // its direct addresses, ip:port
+	Rack     string
+}
+
+// QuorumJoinResp answers QuorumJoinReq: ErrorCode 0 once the broker is a learner (or was
+// already a member with this raft id).
+type QuorumJoinResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	ClusterID    string
+	Leader       string // NodeId text of the leader that added it
+	// The leader's raft id and addresses: a fresh learner can answer the leader's raft
+	// messages before it has applied any entry that names the leader.
+	LeaderRaftID   uint64
+	LeaderRelayURL string
+	LeaderDirect   []string
+}
+
+// Quorum admin actions (QuorumAdminReq.Action).
+const (
+	QuorumAllow    = "allow"    // admit a NodeId: it may join
+	QuorumDisallow = "disallow" // withdraw an allow (a registered broker stays)
+	QuorumAdd      = "add"      // admit it and, once it is a learner, promote it to voter
+	QuorumRemove   = "remove"   // remove it from the quorum and the broker table; its partitions are placed again
+)
+
+// QuorumAdminReq is an operator's membership change (cmd/broker quorum …), run on the leader.
+type QuorumAdminReq struct {
+	Action string // QuorumAllow, QuorumDisallow, QuorumAdd or QuorumRemove
+	MeshID string // NodeId text of the broker
+}
+
+// QuorumAdminResp answers QuorumAdminReq.
+type QuorumAdminResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+}

@@ -1,0 +1,251 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// QuorumAdmin runs an operator's membership change on the leader (forwarded there).
+func (c *Controller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	id, err := key.ParsePublicKey(req.MeshID)
+	if err != nil {
+		return &brokerop.QuorumAdminResp{ErrorCode: kerr.InvalidRequest.Code, ErrorMessage: "bad NodeId: " + err.Error()}, nil
+	}
+	return route(c, ctx, req, func(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+		var err error
+		switch req.Action {
+		case brokerop.QuorumAllow:
+			err = c.allowLocal(ctx, id, true)
+		case brokerop.QuorumDisallow:
+			err = c.allowLocal(ctx, id, false)
+		case brokerop.QuorumAdd:
+			err = c.addLocal(ctx, id)
+		case brokerop.QuorumRemove:
+			err = c.removeLocal(ctx, id)
+		default:
+			return &brokerop.QuorumAdminResp{ErrorCode: kerr.InvalidRequest.Code, ErrorMessage: fmt.Sprintf("unknown action %q", req.Action)}, nil
+		}
+		var ae *adminError
+		if errors.As(err, &ae) {
+			return &brokerop.QuorumAdminResp{ErrorCode: ae.code, ErrorMessage: ae.msg}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &brokerop.QuorumAdminResp{}, nil
+	}, brokerop.Service.QuorumAdmin)
+}
+
+type adminError struct {
+	code int16
+	msg  string
+}
+
+func (e *adminError) Error() string { return e.msg }
+
+// Allow admits (or, with allow false, no longer admits) a NodeId to join the quorum.
+func (c *Controller) Allow(ctx context.Context, id key.PublicKey, allow bool) error {
+	action := brokerop.QuorumAllow
+	if !allow {
+		action = brokerop.QuorumDisallow
+	}
+	return c.admin(ctx, action, id)
+}
+
+// Add admits a NodeId and, once it is a learner, promotes it to voter.
+func (c *Controller) Add(ctx context.Context, id key.PublicKey) error {
+	return c.admin(ctx, brokerop.QuorumAdd, id)
+}
+
+// Remove removes a broker from the quorum and the broker table; its partitions are placed on
+// live brokers again.
+func (c *Controller) Remove(ctx context.Context, id key.PublicKey) error {
+	return c.admin(ctx, brokerop.QuorumRemove, id)
+}
+
+func (c *Controller) admin(ctx context.Context, action string, id key.PublicKey) error {
+	r, err := c.QuorumAdmin(ctx, &brokerop.QuorumAdminReq{Action: action, MeshID: id.String()})
+	if err != nil {
+		return err
+	}
+	if r.ErrorCode != 0 {
+		return fmt.Errorf("controller: %s %s: Kafka error %d: %s", action, id, r.ErrorCode, r.ErrorMessage)
+	}
+	return nil
+}
+
+func (c *Controller) allowLocal(ctx context.Context, id key.PublicKey, allow bool) error {
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		return err
+	}
+	if c.r.Allowed(id) == allow {
+		return nil
+	}
+	_, err := c.r.Do(ctx, AllowBroker{NodeID: id, Allow: allow})
+	return err
+}
+
+func (c *Controller) addLocal(ctx context.Context, id key.PublicKey) error {
+	if err := c.allowLocal(ctx, id, true); err != nil {
+		return err
+	}
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	st := c.r.Status()
+	for _, m := range c.r.Brokers() {
+		if m.NodeID == id && slices.Contains(st.Learners, m.RaftID) {
+			return c.r.Promote(ctx, m.RaftID)
+		}
+	}
+	return nil // not a learner yet: it joins on its own, and the quorum promotes it while voters are missing
+}
+
+func (c *Controller) removeLocal(ctx context.Context, id key.PublicKey) error {
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		return err
+	}
+	if id == c.cfg.Self.ID {
+		return &adminError{kerr.InvalidRequest.Code, "the leader cannot remove itself; remove it through another broker once it no longer leads, or stop it first"}
+	}
+	var m *Member
+	for _, b := range c.r.Brokers() {
+		if b.NodeID == id {
+			m = &b
+		}
+	}
+	if m == nil {
+		return &adminError{kerr.BrokerNotAvailable.Code, fmt.Sprintf("broker %s is not registered", id)}
+	}
+	st := c.r.Status()
+	if slices.Contains(st.Voters, m.RaftID) || slices.Contains(st.Learners, m.RaftID) {
+		if err := c.r.RemoveMember(ctx, m.RaftID); err != nil {
+			return err
+		}
+	}
+	if _, err := c.r.Do(ctx, RemoveBroker{RaftID: m.RaftID}); err != nil {
+		return err
+	}
+	if c.r.Allowed(id) {
+		if _, err := c.r.Do(ctx, AllowBroker{NodeID: id, Allow: false}); err != nil {
+			return err
+		}
+	}
+	c.log.Info("broker removed from the quorum", "node", id.String(), "raft_id", m.RaftID)
+	return c.reassignFrom(ctx, id)
+}
+
+// reassignFrom places the partitions owned by a removed broker on live brokers.
+func (c *Controller) reassignFrom(ctx context.Context, gone key.PublicKey) error {
+	for _, t := range c.r.Topics() {
+		for p, o := range t.Owners {
+			if o != gone {
+				continue
+			}
+			to := c.placeOwners(t.Name, int32(p), int32(p)+1)[0]
+			if _, err := c.r.Do(ctx, Reassign{Topic: t.Name, Partition: int32(p), Owner: to}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// --- admin HTTP ---
+
+// QuorumStatus is GET /quorum/status: this node's raft view and the brokers it knows.
+type QuorumStatus struct {
+	NodeID       string         `json:"node_id"`
+	RaftID       uint64         `json:"raft_id"`
+	LeaderRaftID uint64         `json:"leader_raft_id"`
+	LeaderNodeID string         `json:"leader_node_id"`
+	Term         uint64         `json:"term"`
+	Commit       uint64         `json:"commit"`
+	Applied      uint64         `json:"applied"`
+	ClusterID    string         `json:"cluster_id"`
+	Brokers      []StatusBroker `json:"brokers"`
+}
+
+// StatusBroker is one broker in QuorumStatus. Live is known on the leader only (elsewhere
+// false for the others).
+type StatusBroker struct {
+	NodeID  string   `json:"node_id"`
+	RaftID  uint64   `json:"raft_id"`
+	KafkaID int32    `json:"kafka_id"`
+	Addrs   []string `json:"addrs"`
+	Relay   string   `json:"relay"`
+	Voter   bool     `json:"voter"`
+	Learner bool     `json:"learner"`
+	Live    bool     `json:"live"`
+	Leader  bool     `json:"leader"`
+}
+
+// Status returns this node's QuorumStatus (its own applied view, no barrier).
+func (c *Controller) Status() QuorumStatus {
+	st := c.r.Status()
+	var live map[uint64]bool
+	if st.Leader == st.RaftID {
+		live = c.sampleActive()
+	}
+	out := QuorumStatus{NodeID: c.cfg.Self.ID.String(), RaftID: c.r.RaftID(), LeaderRaftID: st.Leader, Term: st.Term, Commit: st.Commit,
+		Applied: st.Applied, ClusterID: c.r.ClusterID(), Brokers: []StatusBroker{}}
+	for _, m := range c.members() {
+		b := StatusBroker{NodeID: m.NodeID.String(), RaftID: m.RaftID, KafkaID: m.KafkaID, Relay: m.Addr.RelayURL, Addrs: []string{},
+			Voter: slices.Contains(st.Voters, m.RaftID), Learner: slices.Contains(st.Learners, m.RaftID),
+			Live: m.RaftID == st.RaftID || live[m.RaftID], Leader: m.RaftID == st.Leader}
+		for _, d := range m.Addr.Direct {
+			b.Addrs = append(b.Addrs, d.String())
+		}
+		if b.Leader {
+			out.LeaderNodeID = b.NodeID
+		}
+		out.Brokers = append(out.Brokers, b)
+	}
+	return out
+}
+
+// AdminHandler serves the admin HTTP API (see the package doc). Serve it on loopback only.
+func (c *Controller) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /quorum/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(c.Status())
+	})
+	for _, action := range []string{brokerop.QuorumAllow, brokerop.QuorumDisallow, brokerop.QuorumAdd, brokerop.QuorumRemove} {
+		mux.HandleFunc("POST /quorum/"+action, func(w http.ResponseWriter, r *http.Request) {
+			node := r.URL.Query().Get("node")
+			if node == "" {
+				http.Error(w, "missing ?node=<NodeId>", http.StatusBadRequest)
+				return
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+			defer cancel()
+			resp, err := c.QuorumAdmin(ctx, &brokerop.QuorumAdminReq{Action: action, MeshID: node})
+			switch {
+			case err != nil:
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			case resp.ErrorCode != 0:
+				http.Error(w, fmt.Sprintf("%s (Kafka error %d)", resp.ErrorMessage, resp.ErrorCode), http.StatusBadRequest)
+			default:
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, "{\"ok\": true, \"action\": %q, \"node\": %q}\n", action, node)
+			}
+		})
+	}
+	return mux
+}

@@ -1,0 +1,590 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Config configures a Controller.
+type Config struct {
+	Replica  Replica        // this broker's quorum member (required)
+	Broker   *broker.Broker // the local broker, opened with Registry (required)
+	Registry *Registry      // the broker's registry (NewRegistry over Replica; required)
+	// Self is this broker's NodeId and the addresses it registers for others to dial.
+	Self endpoint.NodeAddr
+	Rack string
+	// Dial returns the kafkaop caller of another broker (a brokermesh.Caller over the mesh).
+	Dial func(endpoint.NodeAddr) brokerop.Service
+	// Seeds are the brokers asked to join the quorum (-quorum-seeds); their NodeIds are
+	// admitted without an operator's allow. This broker may be among them.
+	Seeds []endpoint.NodeAddr
+	// JoinEvery is how often a broker that is not registered asks to join; 0 → 1 s.
+	JoinEvery time.Duration
+	// AddPeer, if set, tells the raft transport a member's address: the leader's when a join
+	// is answered, and every registered broker's whenever the state changes (a learner that
+	// caught up from a snapshot has applied no membership entry naming its peers).
+	AddPeer func(raftID uint64, addr endpoint.NodeAddr)
+	// LeaderWait bounds how long an op waits for a leader to be known before it fails with a
+	// retriable error; 0 → 3 s.
+	LeaderWait time.Duration
+	// Poll is how often leadership and the members' activity are looked at (and a leader
+	// waited for); 0 → 50 ms.
+	Poll time.Duration
+	// LiveWindow: a broker the leader heard from (raft RecentActive) within this long is live,
+	// i.e. may be given new partitions; 0 → 3 s. (RecentActive alone drops to false for every
+	// follower at each of raft's quorum checks.)
+	LiveWindow time.Duration
+	// Groups configures the group coordinator the leader runs.
+	Groups group.MachineConfig
+	// Security serves the SCRAM credential ops on this broker (nil: not served).
+	Security brokerop.SecurityService
+	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
+	// 0 → 1000.
+	ProducerIDBlock int64
+	Clock           clock.Clock  // nil → the wall clock
+	Logger          *slog.Logger // nil → discard
+}
+
+// ErrNoController is wrapped by the error of an op that found no quorum leader within
+// Config.LeaderWait (the gateway answers it with a retriable Kafka error).
+var ErrNoController = errors.New("controller: no metadata quorum leader")
+
+// Controller serves the cluster-wide ops of one broker on the metadata quorum (see the
+// package doc). New starts its goroutines; Close stops them.
+type Controller struct {
+	cfg Config
+	r   Replica
+	b   *broker.Broker
+	reg *Registry
+	log *slog.Logger
+	clk clock.Clock
+
+	adminMu sync.Mutex // serialises topic changes (and the broker syncs around them) on the leader
+
+	mu        sync.Mutex
+	callers   map[key.PublicKey]callerAt // guarded by mu: other brokers' callers, by NodeId
+	coord     *group.Coordinator         // guarded by mu: the group coordinator, while leader
+	coordGone chan struct{}              // guarded by mu: closed when coord must be rebuilt
+	leading   bool                       // guarded by mu: the watcher saw this node lead
+	pidNext   int64                      // guarded by mu: next producer id of the current block
+	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
+	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
+
+	syncMu  sync.Mutex                   // serialises broker syncs
+	peerMu  sync.Mutex                   // guards peers
+	peers   map[uint64]endpoint.NodeAddr // addresses given to AddPeer
+	pidMu   sync.Mutex                   // serialises producer-id allocation
+	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
+
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	quit      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+type callerAt struct {
+	addr endpoint.NodeAddr
+	svc  brokerop.Service
+}
+
+// New starts a controller: a goroutine applies topic changes to the local broker, and one
+// watches leadership (starting the group coordinator and registering this broker while it
+// leads).
+func New(cfg Config) (*Controller, error) {
+	switch {
+	case cfg.Replica == nil:
+		return nil, errors.New("controller: Config.Replica is required")
+	case cfg.Broker == nil:
+		return nil, errors.New("controller: Config.Broker is required")
+	case cfg.Registry == nil:
+		return nil, errors.New("controller: Config.Registry is required")
+	case cfg.Self.ID.IsZero():
+		return nil, errors.New("controller: Config.Self is required")
+	case cfg.Dial == nil:
+		return nil, errors.New("controller: Config.Dial is required")
+	}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 3 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 50 * time.Millisecond
+	}
+	if cfg.LiveWindow <= 0 {
+		cfg.LiveWindow = 3 * time.Second
+	}
+	if cfg.JoinEvery <= 0 {
+		cfg.JoinEvery = time.Second
+	}
+	if cfg.ProducerIDBlock <= 0 {
+		cfg.ProducerIDBlock = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{cfg: cfg, r: cfg.Replica, b: cfg.Broker, reg: cfg.Registry, log: cfg.Logger.With("component", "controller"),
+		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.reg.setPlacer(c.placeOwners)
+	c.wireTxn()
+	c.syncBroker()
+	c.wg.Go(c.syncLoop)
+	c.wg.Go(c.watchLoop)
+	return c, nil
+}
+
+// Close stops the goroutines and the group coordinator. Idempotent.
+func (c *Controller) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.quit)
+		c.cancel()
+		c.wg.Wait()
+		c.stopCoordinator()
+	})
+	return nil
+}
+
+// Service is what this broker serves on its kafkaop ALPN: its own data ops and the
+// controller's cluster-wide ops.
+func (c *Controller) Service() brokerop.Service {
+	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.cfg.Security, Quorum: c}
+}
+
+// Trusts reports whether id may call this broker's kafkaop service as a fellow broker: a
+// seed, an allowed NodeId (it may be about to join), or a registered broker.
+func (c *Controller) Trusts(id key.PublicKey) bool {
+	if c.isSeed(id) || c.r.Allowed(id) {
+		return true
+	}
+	for _, m := range c.r.Brokers() {
+		if m.NodeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// admitted reports whether id may join the quorum: a seed or allowed by an operator.
+func (c *Controller) admitted(id key.PublicKey) bool {
+	return c.isSeed(id) || c.r.Allowed(id)
+}
+
+func (c *Controller) isSeed(id key.PublicKey) bool {
+	return slices.ContainsFunc(c.cfg.Seeds, func(a endpoint.NodeAddr) bool { return a.ID == id })
+}
+
+// --- applying the state to the local broker ---
+
+func (c *Controller) syncLoop() {
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.r.Changed():
+			c.syncBroker()
+		}
+	}
+}
+
+// syncBroker makes the local broker's topics those of the applied state, and tells the raft
+// transport the registered brokers' addresses.
+func (c *Controller) syncBroker() {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	if c.cfg.AddPeer != nil {
+		for _, m := range c.r.Brokers() {
+			if m.RaftID != c.r.RaftID() {
+				c.addPeerOnce(m.RaftID, m.Addr)
+			}
+		}
+	}
+	recs := records(c.r.Topics())
+	if err := c.b.SyncTopics(recs); err != nil && !errors.Is(err, broker.ErrClosed) {
+		c.log.Error("applying the metadata state to the broker", "err", err)
+	}
+	c.reg.synced(recs)
+}
+
+// --- leadership ---
+
+func (c *Controller) isLeader() bool {
+	id, ok := c.r.Leader()
+	return ok && id == c.r.RaftID()
+}
+
+func (c *Controller) watchLoop() {
+	t := c.clk.NewTicker(c.cfg.Poll)
+	defer t.Stop()
+	var lastJoin time.Time
+	for {
+		if !c.isLeader() && c.clk.Now().Sub(lastJoin) >= c.cfg.JoinEvery && !c.registered() && !c.r.Status().Removed {
+			lastJoin = c.clk.Now()
+			c.askToJoin()
+		}
+		lead := c.isLeader()
+		if lead {
+			c.sampleActive()
+		}
+		c.mu.Lock()
+		was := c.leading
+		c.leading = lead
+		gone := c.coordGone
+		c.mu.Unlock()
+		switch {
+		case lead && !was:
+			c.log.Info("this broker is the controller (metadata quorum leader)")
+			c.mu.Lock()
+			c.active = nil // what an earlier term saw says nothing now
+			c.mu.Unlock()
+			c.becameLeader()
+		case !lead && was:
+			c.log.Info("this broker is no longer the controller")
+			c.stopCoordinator()
+		case lead && gone != nil:
+			select {
+			case <-gone:
+				c.stopCoordinator()
+				c.startCoordinator()
+			default:
+			}
+		}
+		select {
+		case <-c.quit:
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// becameLeader makes sure the cluster has an id and this broker is registered, and starts
+// the group coordinator from the committed offsets.
+func (c *Controller) becameLeader() {
+	ctx, cancel := c.opContext()
+	defer cancel()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		c.log.Warn("leader read barrier", "err", err)
+		c.setLeading(false) // try again on the next tick
+		return
+	}
+	if err := c.ready(ctx); err != nil {
+		c.log.Warn("init cluster and register this broker", "err", err)
+	}
+	c.mu.Lock()
+	c.pidNext, c.pidEnd = 0, 0 // a new leader takes a fresh block
+	c.mu.Unlock()
+	c.startCoordinator()
+}
+
+func (c *Controller) setLeading(v bool) {
+	c.mu.Lock()
+	c.leading = v
+	c.mu.Unlock()
+}
+
+// registerSelf registers this broker (its raft id, NodeId and addresses) if the state does
+// not have it so.
+func (c *Controller) registerSelf(ctx context.Context) error {
+	self := Member{RaftID: c.r.RaftID(), NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack}
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == self.RaftID && m.NodeID == self.NodeID && sameAddr(m.Addr, self.Addr) && m.Rack == self.Rack {
+			return nil
+		}
+	}
+	_, err := c.r.Do(ctx, RegisterBroker{Member: self})
+	return err
+}
+
+// addPeerOnce tells the transport a member's address unless it was told that one already.
+func (c *Controller) addPeerOnce(id uint64, a endpoint.NodeAddr) {
+	c.peerMu.Lock()
+	defer c.peerMu.Unlock()
+	if sameAddr(c.peers[id], a) {
+		return
+	}
+	if c.peers == nil {
+		c.peers = map[uint64]endpoint.NodeAddr{}
+	}
+	c.peers[id] = a
+	c.cfg.AddPeer(id, a)
+}
+
+// registered reports whether the applied state has this broker as it is (raft id, NodeId,
+// addresses, rack).
+func (c *Controller) registered() bool {
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == c.r.RaftID() && m.NodeID == c.cfg.Self.ID && sameAddr(m.Addr, c.cfg.Self) && m.Rack == c.cfg.Rack {
+			return true
+		}
+	}
+	return false
+}
+
+// askToJoin asks the leader (if this node knows it as a registered broker) or else every
+// seed but itself to add this broker to the quorum and register it.
+func (c *Controller) askToJoin() {
+	req := &brokerop.QuorumJoinReq{RaftID: c.r.RaftID(), MeshID: c.cfg.Self.ID.String(), RelayURL: c.cfg.Self.RelayURL, Rack: c.cfg.Rack}
+	for _, d := range c.cfg.Self.Direct {
+		req.Direct = append(req.Direct, d.String())
+	}
+	if c.cfg.AddPeer != nil {
+		// Every seed's own raft id and address, from the seed itself (no leader needed): the
+		// leader of a cluster that is forming is a seed, and this broker must be able to
+		// answer it (and vote) before it has applied anything.
+		for _, s := range c.cfg.Seeds {
+			if s.ID == c.cfg.Self.ID {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.JoinEvery)
+			cb, err := c.callerOf(Member{NodeID: s.ID, Addr: s}).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{Local: true})
+			cancel()
+			if err != nil {
+				continue
+			}
+			for _, b := range cb.Brokers {
+				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
+					c.addPeerOnce(b.RaftID, a)
+				}
+			}
+		}
+	}
+	var targets []Member
+	if l, ok := c.r.Leader(); ok {
+		for _, m := range c.r.Brokers() {
+			if m.RaftID == l {
+				targets = append(targets, m)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		for _, s := range c.cfg.Seeds {
+			if s.ID != c.cfg.Self.ID {
+				targets = append(targets, Member{NodeID: s.ID, Addr: s})
+			}
+		}
+	}
+	for _, m := range targets {
+		// Learn the members' raft ids and addresses first: once added as a learner this
+		// broker must answer the leader at once (the quorum may promote it before it has
+		// applied any entry naming the leader).
+		ctx, cancel := context.WithTimeout(c.ctx, 10*c.cfg.JoinEvery)
+		if cb, err := c.callerOf(m).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err == nil && c.cfg.AddPeer != nil {
+			for _, b := range cb.Brokers {
+				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
+					c.addPeerOnce(b.RaftID, a)
+				}
+			}
+		}
+		resp, err := c.callerOf(m).QuorumJoin(ctx, req)
+		cancel()
+		switch {
+		case err != nil:
+			c.log.Debug("join the quorum", "via", m.NodeID.String(), "err", err)
+		case resp.ErrorCode != 0:
+			c.log.Warn("the quorum refused this broker", "via", m.NodeID.String(), "code", resp.ErrorCode, "msg", resp.ErrorMessage)
+		default:
+			c.log.Info("asked to join the metadata quorum", "via", m.NodeID.String(), "leader", resp.Leader)
+			if a, ok := brokerAddr(resp.Leader, resp.LeaderRelayURL, resp.LeaderDirect); ok && c.cfg.AddPeer != nil && resp.LeaderRaftID != 0 {
+				c.addPeerOnce(resp.LeaderRaftID, a)
+			}
+			return
+		}
+	}
+}
+
+// brokerAddr parses a broker's address as the quorum ops carry it.
+func brokerAddr(meshID, relay string, direct []string) (endpoint.NodeAddr, bool) {
+	id, err := key.ParsePublicKey(meshID)
+	if err != nil {
+		return endpoint.NodeAddr{}, false
+	}
+	a := endpoint.NodeAddr{ID: id, RelayURL: relay}
+	for _, d := range direct {
+		if ap, err := netip.ParseAddrPort(d); err == nil {
+			a.Direct = append(a.Direct, ap)
+		}
+	}
+	return a, true
+}
+
+func sameAddr(a, b endpoint.NodeAddr) bool {
+	return a.ID == b.ID && a.RelayURL == b.RelayURL && slices.Equal(a.Direct, b.Direct)
+}
+
+func (c *Controller) opContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, 10*time.Second)
+}
+
+// --- routing ---
+
+// leaderOf waits (up to LeaderWait) until a leader is known; it returns whether that is this
+// node, and otherwise the leader's caller.
+func (c *Controller) leaderOf(ctx context.Context) (self bool, svc brokerop.Service, err error) {
+	var t clock.Timer
+	deadline := c.clk.Now().Add(c.cfg.LeaderWait)
+	for {
+		if id, ok := c.r.Leader(); ok {
+			if id == c.r.RaftID() {
+				return true, nil, nil
+			}
+			for _, m := range c.r.Brokers() {
+				if m.RaftID == id {
+					return false, c.callerOf(m), nil
+				}
+			}
+		}
+		if !c.clk.Now().Before(deadline) {
+			return false, nil, fmt.Errorf("%w within %v", ErrNoController, c.cfg.LeaderWait)
+		}
+		if t == nil {
+			t = c.clk.NewTimer(c.cfg.Poll)
+			defer t.Stop()
+		} else {
+			t.Reset(c.cfg.Poll)
+		}
+		select {
+		case <-ctx.Done():
+			return false, nil, ctx.Err()
+		case <-c.quit:
+			return false, nil, ErrNoController
+		case <-t.C():
+		}
+	}
+}
+
+func (c *Controller) callerOf(m Member) brokerop.Service {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ca, ok := c.callers[m.NodeID]; ok && sameAddr(ca.addr, m.Addr) {
+		return ca.svc
+	}
+	svc := c.cfg.Dial(m.Addr)
+	c.callers[m.NodeID] = callerAt{m.Addr, svc}
+	return svc
+}
+
+// forwarded reports whether the op's caller is a fellow broker (a forwarded op: it is never
+// forwarded again, so two brokers with different views of the leader cannot bounce it).
+func (c *Controller) forwarded(ctx context.Context) bool {
+	p := brokermesh.PeerOf(ctx)
+	if p == "" {
+		return false
+	}
+	id, err := key.ParsePublicKey(p)
+	if err != nil {
+		return false
+	}
+	if c.isSeed(id) {
+		return true
+	}
+	for _, m := range c.r.Brokers() {
+		if m.NodeID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// route runs an op on the leader: here (local) if this node leads, else forwarded over the
+// leader's caller (remote). A local op that finds leadership gone (ErrNotLeader) is routed
+// again.
+func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
+	local func(context.Context, *Req) (*Resp, error),
+	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
+	for attempt := 0; ; attempt++ {
+		self, svc, err := c.leaderOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if self {
+			resp, err := local(ctx, req)
+			if errors.Is(err, ErrNotLeader) && attempt < 3 {
+				continue
+			}
+			return resp, err
+		}
+		if c.forwarded(ctx) {
+			return nil, fmt.Errorf("%w: a forwarded op reached a broker that is not the leader", ErrNoController)
+		}
+		return remote(svc, ctx, req)
+	}
+}
+
+// --- placement ---
+
+// placeOwners picks the owners of partitions [from, to) of topic among the live registered
+// brokers: sorted by NodeId, round robin from a hash of the topic name. Called on the leader.
+func (c *Controller) placeOwners(topic string, from, to int32) []key.PublicKey {
+	live := c.liveBrokers()
+	if len(live) == 0 {
+		live = []key.PublicKey{c.cfg.Self.ID}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	start := int(h.Sum32() % uint32(len(live)))
+	out := make([]key.PublicKey, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, live[(start+int(i))%len(live)])
+	}
+	return out
+}
+
+// sampleActive records which members the leader sees active now.
+func (c *Controller) sampleActive() map[uint64]bool {
+	st := c.r.Status()
+	now := c.clk.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active == nil {
+		c.active = map[uint64]time.Time{}
+	}
+	for id, p := range st.Progress {
+		if p.RecentActive {
+			c.active[id] = now
+		}
+	}
+	live := map[uint64]bool{c.r.RaftID(): true}
+	for id, at := range c.active {
+		if now.Sub(at) < c.cfg.LiveWindow {
+			live[id] = true
+		}
+	}
+	return live
+}
+
+// liveBrokers is the registered brokers the leader heard from recently (and itself), sorted
+// by NodeId text.
+func (c *Controller) liveBrokers() []key.PublicKey {
+	live := c.sampleActive()
+	var out []key.PublicKey
+	for _, m := range c.r.Brokers() {
+		if live[m.RaftID] {
+			out = append(out, m.NodeID)
+		}
+	}
+	slices.SortFunc(out, func(a, b key.PublicKey) int {
+		as, bs := a.String(), b.String()
+		switch {
+		case as < bs:
+			return -1
+		case as > bs:
+			return 1
+		}
+		return 0
+	})
+	return out
+}

@@ -1,0 +1,168 @@
+// Package controllertest runs brokers on a metadata quorum in one process, for tests of the
+// packages above broker/controller (the gateway's cluster view, commands): each broker has a
+// loopback mesh endpoint serving kafkaop, a raft node on a shared quorum.LocalNet with
+// in-memory raft storage, a broker.Broker on a temporary directory and its Controller.
+package controllertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/controller"
+	"github.com/meshkafka/meshkafka/broker/quorum"
+	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Broker is one running broker.
+type Broker struct {
+	RaftID     uint64
+	EP         *endpoint.Endpoint
+	Node       *quorum.Node
+	Broker     *broker.Broker
+	Controller *controller.Controller
+
+	stopOnce sync.Once
+}
+
+// Stop stops the broker as a crash looks to the others: its mesh endpoint, raft node,
+// controller and broker go. Idempotent.
+func (b *Broker) Stop() {
+	b.stopOnce.Do(func() {
+		b.Controller.Close()
+		b.Node.Stop()
+		b.EP.Close()
+		b.Broker.Close()
+	})
+}
+
+// Cluster is n brokers on one quorum.
+type Cluster struct {
+	Net     *quorum.LocalNet
+	Brokers []*Broker
+	Seeds   []endpoint.NodeAddr
+}
+
+// Start runs n brokers that trust the given NodeIds (gateways) and waits until they form a
+// quorum with min(n, 3) voters: broker 0 bootstraps it, the others join through the seeds
+// (all n brokers). Everything is stopped when the test ends.
+func Start(t testing.TB, n int, trust ...key.PublicKey) *Cluster {
+	t.Helper()
+	c := &Cluster{Net: quorum.NewLocalNet()}
+	for i := 0; i < n; i++ {
+		ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Seeds = append(c.Seeds, ep.Addr())
+		c.Brokers = append(c.Brokers, &Broker{RaftID: uint64(i + 1), EP: ep})
+	}
+	t.Cleanup(func() {
+		for _, b := range c.Brokers {
+			if b.Controller != nil {
+				b.Stop()
+			} else {
+				b.EP.Close()
+			}
+		}
+		c.Net.Close()
+	})
+	voters := min(n, 3)
+	for i, b := range c.Brokers {
+		c.start(t, b, i == 0, voters, trust)
+	}
+	err := Eventually(func() error {
+		st := c.Brokers[0].Controller.Status()
+		nv := 0
+		for _, m := range st.Brokers {
+			if m.Voter {
+				nv++
+			}
+		}
+		if len(st.Brokers) != n || nv != voters {
+			return fmt.Errorf("%d brokers registered, %d voters", len(st.Brokers), nv)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("controllertest: the quorum did not form: %v", err)
+	}
+	return c
+}
+
+func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []key.PublicKey) {
+	t.Helper()
+	sm := controller.NewStateMachine()
+	tr := c.Net.Transport(b.RaftID)
+	cfg := quorum.Config{ID: b.RaftID, Storage: quorum.NewMemoryStorage(), Transport: tr, SM: sm, TickInterval: 20 * time.Millisecond,
+		Voters: voters, Log: slog.New(slog.DiscardHandler)}
+	if boot {
+		cfg.Bootstrap = []raft.Peer{{ID: b.RaftID, Context: raftmesh.EncodeAddr(b.EP.Addr())}}
+	}
+	q, err := quorum.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Attach(q)
+	b.Node = q
+	rep := controller.NewQuorumReplica(q, sm, b.RaftID)
+	reg := controller.NewRegistry(rep, 0)
+	bk, err := broker.Open(broker.Config{Dir: t.TempDir(), DefaultPartitions: 1, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Broker = bk
+	ep := b.EP
+	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds,
+		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond,
+		Dial: func(a endpoint.NodeAddr) brokerop.Service {
+			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Controller = ctl
+	brokermesh.ServeFunc(ep, brokermesh.NewServer(nil, ctl.Service()), func(id key.PublicKey) bool {
+		return slices.Contains(trust, id) || ctl.Trusts(id)
+	}, nil)
+}
+
+// Leader is the index of the running broker that leads the quorum.
+func (c *Cluster) Leader() (int, error) {
+	for i, b := range c.Brokers {
+		if st := b.Node.Status(); !st.Stopped && st.Leader == b.RaftID {
+			return i, nil
+		}
+	}
+	return -1, errors.New("controllertest: no leader")
+}
+
+// Eventually retries f every 50 ms until it returns nil, at most 1200 times (a minute: a bound
+// for a loaded machine, not a speed target), and returns its last error.
+func Eventually(f func() error) error {
+	var err error
+	for i := 0; i < 1200; i++ {
+		if err = f(); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return err
+}
+
+// Context is a context for one op of a test.
+func Context() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}

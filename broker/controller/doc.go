@@ -1,0 +1,99 @@
+// Package controller runs the cluster's controller role on the metadata quorum (issue #15):
+// every broker runs a raft node (package broker/quorum) applying the metadata state machine
+// (package broker/metadata), and the controller is whichever broker is the raft leader.
+//
+// # What it serves
+//
+// Controller.Service is the part of brokerop.Service that is cluster-wide: Metadata and the
+// admin ops (topics, partitions, configs, DescribeCluster), the group ops, InitProducerID,
+// and the quorum ops (ClusterBrokers, Placement, QuorumJoin). Every broker serves them on its
+// kafkaop ALPN next to its own data ops:
+//
+//   - On the leader they run locally. Reads (Metadata, DescribeConfigs, OffsetFetch,
+//     Placement, ClusterBrokers) first pass a raft ReadBarrier (ReadIndex), so the answer is
+//     linearizable. Topic changes go through the local broker.Broker's own admin code (Kafka's
+//     validation and error codes), whose Registry is the quorum (Registry, registry.go): its
+//     Store proposes the difference (CreateTopics with the broker's new topic ids and owners
+//     chosen by the leader, DeleteTopics, CreatePartitions, AlterConfigs) and returns once it
+//     is applied here.
+//   - On any other broker they are forwarded to the leader over the kafkaop carrier (a
+//     broker→broker brokermesh.Caller). While no leader is known the op waits (bounded,
+//     Config.LeaderWait, default 3 s) and then fails with a Go error, which the gateway
+//     answers with a retriable Kafka error (NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE /
+//     COORDINATOR_NOT_AVAILABLE by API) — never a fatal one.
+//
+// Applied topic changes are pushed into the local broker.Broker on every node
+// (broker.Broker.SyncTopics), so a partition's owner knows its topic without the gateway
+// creating it there. Placement is decided by the leader when partitions are created: owners
+// are chosen among live brokers (heard from within Config.LiveWindow, by raft progress
+// RecentActive; the leader always counts as live),
+// round robin from a hash of the topic name, and stored in the metadata state.
+//
+// The consumer-group coordinator (package broker/group) runs on the leader only; committed
+// offsets are CommitOffsets proposals (group.OffsetLog backed by the quorum), so they survive
+// the loss of any minority of brokers. Group membership is soft state: after a failover the
+// members rejoin, as Kafka clients do when their coordinator changes. Producer ids come from
+// the quorum in blocks of 1000 (AllocateProducerIDs): a block is never handed out twice.
+//
+// # Membership and admission
+//
+// A broker's raft id is random, made on first start and stored with its raft log
+// (Dir/quorum/). A broker joins only if its NodeId is one of the leader's seeds
+// (-quorum-seeds) or an operator allowed it (quorum allow). A fresh broker asks the seeds
+// (QuorumJoin{RaftID, NodeAddr}); the leader registers it (RegisterBroker) and adds it as a
+// raft learner, and promotes it to voter once it caught up while the voters are fewer than
+// -quorum-voters. If no seed knows a cluster, the seed with the smallest NodeId that has an
+// empty raft log bootstraps a cluster of one voter; the others join it. A broker started
+// with no seeds is a quorum of one (go tool task up, up-single: unchanged).
+// A NodeId that was not admitted can neither join nor be given partitions.
+//
+// # cmd/broker flags
+//
+//	-quorum-seeds   seed brokers of the metadata quorum, <nodeid>@host:port, comma separated
+//	                (may include this broker itself); empty: a quorum of one
+//	                [RAFKA_QUORUM_SEEDS]
+//	-quorum-voters  voter target (default 3; 1 with no seeds) [RAFKA_QUORUM_VOTERS]
+//	-admin          loopback HTTP address of the admin API, e.g. 127.0.0.1:9644; default off
+//	                [RAFKA_ADMIN_ADDR]
+//
+// Brokers of one cluster must trust each other's kafkaop connections: a broker trusts its
+// -trust list plus every seed and registered broker NodeId (forwarded controller ops and
+// QuorumJoin travel broker→broker).
+//
+// # Admin HTTP API (loopback only; JSON answers; errors are 4xx/5xx with a text body)
+//
+//	GET  /quorum/status              this node's raft view and the brokers (QuorumStatus)
+//	POST /quorum/allow?node=<NodeId> admit a NodeId (AllowBroker); it may then join
+//	POST /quorum/add?node=<NodeId>   admit it and, once it is a learner, promote it to voter
+//	POST /quorum/remove?node=<NodeId> remove the broker from the quorum and the broker table;
+//	                                 its partitions are placed on live brokers again
+//
+// The write calls are forwarded to the leader like any controller op. The CLI wraps them:
+//
+//	broker quorum status [-admin 127.0.0.1:9644]
+//	broker quorum allow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//
+// QuorumStatus (GET /quorum/status) is:
+//
+//	{"node_id": "<NodeId>", "raft_id": 123, "leader_raft_id": 456, "leader_node_id": "<NodeId>",
+//	 "term": 3, "commit": 42, "applied": 42, "cluster_id": "…",
+//	 "brokers": [{"node_id": "…", "raft_id": 456, "addrs": ["127.0.0.1:7070"], "relay": "",
+//	              "voter": true, "learner": false, "live": true, "leader": true}]}
+//
+// # Decisions
+//
+//   - The broker's own admin code stays the judge of every topic change (names, configs,
+//     limits, Kafka's error codes); the quorum is its Registry. Store proposes only the
+//     difference from what the broker last had (synced or stored), so a topic the broker has
+//     not applied yet is never proposed for deletion; admin ops run under one lock after a
+//     ReadBarrier and a sync.
+//   - Liveness for placement is "heard from within LiveWindow" rather than raft's
+//     RecentActive, which drops to false for every follower at each quorum check.
+//   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
+//     group coordinator from the quorum's state; members rejoin, as after a failover.
+//   - A joining broker learns the members' raft addresses (ClusterBrokers, and the leader's
+//     in the join answer) before it can have applied any entry naming them.
+//   - A data directory from before the quorum is imported (topics with their ids, committed
+//     offsets, producer ids below its counter) only by the broker that bootstraps the
+//     cluster; a joining broker with such a directory refuses to start rather than purge it.
+package controller

@@ -1,0 +1,207 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
+)
+
+// errNoCoordinator is the error of a group op on a leader whose coordinator is not running
+// (it is starting, or being rebuilt after a failed commit): retriable.
+var errNoCoordinator = errors.New("controller: group coordinator not available yet")
+
+// startCoordinator starts the group coordinator from the quorum's committed offsets (after a
+// ReadBarrier) if this node leads and none runs.
+func (c *Controller) startCoordinator() {
+	c.coordMu.Lock()
+	defer c.coordMu.Unlock()
+	c.mu.Lock()
+	running := c.coord != nil
+	c.mu.Unlock()
+	if running || !c.isLeader() {
+		return
+	}
+	ctx, cancel := c.opContext()
+	defer cancel()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		c.log.Warn("group coordinator: read barrier", "err", err)
+		return
+	}
+	var initial []group.Record
+	for _, o := range c.r.Offsets() {
+		initial = append(initial, group.Record{Kind: group.KindCommit, Group: o.Group, Topic: o.Topic, Partition: o.Partition,
+			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs})
+	}
+	gone := make(chan struct{})
+	ol := &offsetLog{c: c, gone: gone}
+	co, err := group.Open(group.Config{OffsetLog: ol, Initial: initial, Logger: c.cfg.Logger, Machine: c.cfg.Groups,
+		Clock: c.clk})
+	if err != nil {
+		c.log.Error("group coordinator", "err", err)
+		return
+	}
+	c.mu.Lock()
+	c.coord, c.coordGone = co, gone
+	c.mu.Unlock()
+	c.log.Info("group coordinator started", "committed_offsets", len(initial))
+}
+
+// stopCoordinator stops the group coordinator, if one runs: its members rejoin the next one.
+func (c *Controller) stopCoordinator() {
+	c.coordMu.Lock()
+	defer c.coordMu.Unlock()
+	c.mu.Lock()
+	co := c.coord
+	c.coord, c.coordGone = nil, nil
+	c.mu.Unlock()
+	if co != nil {
+		_ = co.Close()
+	}
+}
+
+func (c *Controller) coordinator() *group.Coordinator {
+	c.mu.Lock()
+	co := c.coord
+	c.mu.Unlock()
+	if co == nil && c.isLeader() {
+		c.startCoordinator()
+		c.mu.Lock()
+		co = c.coord
+		c.mu.Unlock()
+	}
+	return co
+}
+
+// offsetLog is the group coordinator's OffsetLog on the quorum: records become
+// CommitOffsets, DeleteOffsets and DeleteGroups proposals. After a failed proposal (its
+// outcome is unknown: it may still commit) the coordinator is rebuilt from the quorum's state
+// (gone is closed; the controller's watcher replaces it), so its memory never disagrees with
+// the quorum for longer than one failed commit.
+type offsetLog struct {
+	c    *Controller
+	gone chan struct{}
+	once bool // gone closed; owned by the coordinator's goroutine
+}
+
+func (l *offsetLog) Append(recs []group.Record) error {
+	ctx, cancel := l.c.opContext()
+	defer cancel()
+	for _, cmd := range commandsOf(recs) {
+		if _, err := l.c.r.Do(ctx, cmd); err != nil {
+			if !l.once {
+				l.once = true
+				close(l.gone)
+			}
+			return fmt.Errorf("controller: commit offsets on the quorum: %w", err)
+		}
+	}
+	return nil
+}
+
+func (l *offsetLog) NeedsCompaction() bool          { return false } // raft snapshots compact
+func (l *offsetLog) Compact(_ []group.Record) error { return nil }   // the coordinator is being rebuilt
+func (l *offsetLog) Close() error                   { return nil }
+
+// commandsOf turns offset records into proposals, keeping their order: consecutive commits
+// of one group share one CommitOffsets.
+func commandsOf(recs []group.Record) []Command {
+	var out []Command
+	for _, r := range recs {
+		switch r.Kind {
+		case group.KindCommit:
+			o := Offset{Group: r.Group, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch, Metadata: r.Metadata, CommitMs: r.CommitMs}
+			if n := len(out); n > 0 {
+				if co, ok := out[n-1].(CommitOffsets); ok && co.Group == r.Group {
+					co.Offsets = append(co.Offsets, o)
+					out[n-1] = co
+					continue
+				}
+			}
+			out = append(out, CommitOffsets{Group: r.Group, Offsets: []Offset{o}})
+		case group.KindDeleteOffset:
+			tp := TopicPartition{Topic: r.Topic, Partition: r.Partition}
+			if n := len(out); n > 0 {
+				if do, ok := out[n-1].(DeleteOffsets); ok && do.Group == r.Group {
+					do.Partitions = append(do.Partitions, tp)
+					out[n-1] = do
+					continue
+				}
+			}
+			out = append(out, DeleteOffsets{Group: r.Group, Partitions: []TopicPartition{tp}})
+		case group.KindDeleteGroup:
+			out = append(out, DeleteGroups{Groups: []string{r.Group}})
+		}
+	}
+	return out
+}
+
+// groupOp runs a group op on the leader's coordinator.
+func groupOp[Req, Resp any](c *Controller, ctx context.Context, req *Req,
+	local func(*group.Coordinator, context.Context, *Req) (*Resp, error),
+	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
+	return route(c, ctx, req, func(ctx context.Context, req *Req) (*Resp, error) {
+		co := c.coordinator()
+		if co == nil {
+			return nil, errNoCoordinator
+		}
+		return local(co, ctx, req)
+	}, remote)
+}
+
+// JoinGroup runs on the leader's coordinator.
+func (c *Controller) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).JoinGroup, brokerop.Service.JoinGroup)
+}
+
+// SyncGroup runs on the leader's coordinator.
+func (c *Controller) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).SyncGroup, brokerop.Service.SyncGroup)
+}
+
+// Heartbeat runs on the leader's coordinator.
+func (c *Controller) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).Heartbeat, brokerop.Service.Heartbeat)
+}
+
+// LeaveGroup runs on the leader's coordinator.
+func (c *Controller) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).LeaveGroup, brokerop.Service.LeaveGroup)
+}
+
+// OffsetCommit runs on the leader's coordinator; the offsets are a quorum proposal.
+func (c *Controller) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).OffsetCommit, brokerop.Service.OffsetCommit)
+}
+
+// OffsetFetch runs on the leader's coordinator after a ReadBarrier (it still leads).
+func (c *Controller) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
+	return groupOp(c, ctx, req, func(co *group.Coordinator, ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
+		if err := c.r.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
+		return co.OffsetFetch(ctx, req)
+	}, brokerop.Service.OffsetFetch)
+}
+
+// ListGroups runs on the leader's coordinator.
+func (c *Controller) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).ListGroups, brokerop.Service.ListGroups)
+}
+
+// DescribeGroups runs on the leader's coordinator.
+func (c *Controller) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).DescribeGroups, brokerop.Service.DescribeGroups)
+}
+
+// DeleteGroups runs on the leader's coordinator.
+func (c *Controller) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).DeleteGroups, brokerop.Service.DeleteGroups)
+}
+
+// OffsetDelete runs on the leader's coordinator.
+func (c *Controller) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
+	return groupOp(c, ctx, req, (*group.Coordinator).OffsetDelete, brokerop.Service.OffsetDelete)
+}

@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"context"
+	"errors"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+// Replica is this broker's member of the metadata quorum as the controller uses it: the raft
+// node (package broker/quorum) and the metadata state it applies (package broker/metadata),
+// behind one narrow interface. QuorumReplica is the real one (quorum.go); tests also use an
+// in-memory fake. All methods are safe for concurrent use.
+type Replica interface {
+	// RaftID is this node's raft id.
+	RaftID() uint64
+	// Leader is the current leader's raft id, if one is known.
+	Leader() (id uint64, ok bool)
+	// Status is this node's raft view; Progress is filled on the leader only.
+	Status() Status
+	// ReadBarrier returns once the local state holds every write committed before the call
+	// (raft ReadIndex).
+	ReadBarrier(ctx context.Context) error
+	// Do proposes cmd and returns its result once it is applied on this node. Only the leader
+	// proposes: elsewhere it fails with an error wrapping ErrNotLeader.
+	Do(ctx context.Context, cmd Command) (any, error)
+	// AddLearner, Promote and RemoveMember change the raft membership (leader only).
+	AddLearner(ctx context.Context, id uint64, addr endpoint.NodeAddr) error
+	Promote(ctx context.Context, id uint64) error
+	RemoveMember(ctx context.Context, id uint64) error
+	// Changed receives a value (non-blocking send, capacity 1) after an apply or a restore
+	// that may have changed topics, brokers or admission.
+	Changed() <-chan struct{}
+
+	// The applied state (this node's copy; after a ReadBarrier on the leader, current).
+	ClusterID() string
+	Topics() []Topic // sorted by name
+	Brokers() []Member
+	Allowed(node key.PublicKey) bool
+	Offsets() []Offset
+}
+
+// ErrNotLeader is wrapped by Replica.Do on a node that is not the raft leader.
+var ErrNotLeader = errors.New("controller: not the metadata quorum leader")
+
+// Status is a node's raft view.
+type Status struct {
+	RaftID, Leader, Term, Commit, Applied uint64
+	Voters, Learners                      []uint64
+	// Progress of every member, by raft id (leader only).
+	Progress map[uint64]Progress
+	// Removed: this node saw its own removal from the quorum applied (it never rejoins with
+	// this raft id; a fresh data directory makes a new one).
+	Removed bool
+}
+
+// Progress is the leader's view of one member.
+type Progress struct {
+	Match        uint64
+	RecentActive bool
+}
+
+// Topic is one topic of the metadata state.
+type Topic struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+	Configs    map[string]string
+	Owners     []key.PublicKey // by partition
+}
+
+// Member is one registered broker.
+type Member struct {
+	RaftID  uint64
+	NodeID  key.PublicKey
+	Addr    endpoint.NodeAddr
+	Rack    string
+	KafkaID int32 // the Kafka-visible broker id the state assigned (0: none yet)
+}
+
+// Offset is one committed group offset.
+type Offset struct {
+	Group       string
+	Topic       string
+	Partition   int32
+	Offset      int64
+	LeaderEpoch int32
+	Metadata    string
+	CommitMs    int64
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Command is one metadata change (package broker/metadata's commands, in the controller's
+// terms).
+type Command interface{ isCommand() }
+
+// The commands. Results (Replica.Do): CreateTopics → []int16 (a Kafka error code per topic),
+// DeleteTopics → []int16, CreatePartitions and AlterConfigs → int16, AllocateProducerIDs → int64
+// (the first id of the block); the others → nil.
+type (
+	InitCluster    struct{ ClusterID string }
+	RegisterBroker struct{ Member Member }
+	RemoveBroker   struct{ RaftID uint64 }
+	AllowBroker    struct {
+		NodeID key.PublicKey
+		Allow  bool // false: disallow
+	}
+	CreateTopics     struct{ Topics []Topic }
+	DeleteTopics     struct{ Names []string }
+	CreatePartitions struct {
+		Name   string
+		Count  int32
+		Owners []key.PublicKey // of the new partitions
+	}
+	AlterConfigs struct {
+		Name   string
+		Set    map[string]string
+		Delete []string
+	}
+	Reassign struct {
+		Topic     string
+		Partition int32
+		Owner     key.PublicKey
+	}
+	AllocateProducerIDs struct{ Count int64 }
+	CommitOffsets       struct {
+		Group   string
+		Offsets []Offset
+	}
+	DeleteGroups  struct{ Groups []string }
+	DeleteOffsets struct {
+		Group      string
+		Partitions []TopicPartition
+	}
+)
+
+func (InitCluster) isCommand()         {}
+func (RegisterBroker) isCommand()      {}
+func (RemoveBroker) isCommand()        {}
+func (AllowBroker) isCommand()         {}
+func (CreateTopics) isCommand()        {}
+func (DeleteTopics) isCommand()        {}
+func (CreatePartitions) isCommand()    {}
+func (AlterConfigs) isCommand()        {}
+func (Reassign) isCommand()            {}
+func (AllocateProducerIDs) isCommand() {}
+func (CommitOffsets) isCommand()       {}
+func (DeleteGroups) isCommand()        {}
+func (DeleteOffsets) isCommand()       {}

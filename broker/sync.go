@@ -1,0 +1,116 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// SyncTopics makes the broker's topics those of want, the cluster's authoritative state (the
+// metadata quorum's, package broker/controller): topics missing here are created with want's
+// ids, partition counts grow, config overrides are replaced, and topics not in want (or known
+// here under another id: a deleted and recreated topic) are deleted with their data. It
+// writes nothing to the Registry: want is already durable where it came from. A topic whose
+// configs do not validate, or whose partition count would shrink, is left as it is and
+// reported in the error; the others are synced.
+func (b *Broker) SyncTopics(want []TopicRecord) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	cur := *b.topics.Load()
+	next := maps.Clone(cur)
+	var errs []error
+	var gone, created []*topic
+	wanted := make(map[string]bool, len(want))
+	type grow struct {
+		t         *topic
+		have, max int32
+	}
+	var grows []grow
+	type alter struct {
+		t   *topic
+		cfg map[string]string
+	}
+	var alters []alter
+	for _, rec := range want {
+		wanted[rec.Name] = true
+		cfgs, err := validateConfigs(rec.Configs)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topic %q: %w", rec.Name, err))
+			continue
+		}
+		t := cur[rec.Name]
+		if t != nil && t.id != rec.ID {
+			gone = append(gone, t)
+			delete(next, rec.Name)
+			t = nil
+		}
+		if t == nil {
+			nt := b.newTopic(rec.Name, rec.ID, cfgs)
+			if err := b.fs.MkdirAll(nt.dir, 0o755); err != nil {
+				errs = append(errs, fmt.Errorf("topic %q: %w", rec.Name, err))
+				continue
+			}
+			parts := b.newPartitions(nt, 0, rec.Partitions, b.partitionsOnDisk(nt))
+			nt.parts.Store(&parts)
+			next[rec.Name] = nt
+			created = append(created, nt)
+			continue
+		}
+		have := int32(len(*t.parts.Load()))
+		switch {
+		case rec.Partitions > have:
+			grows = append(grows, grow{t, have, rec.Partitions})
+		case rec.Partitions < have:
+			errs = append(errs, fmt.Errorf("topic %q: %d partitions here, %d wanted: partitions never shrink", rec.Name, have, rec.Partitions))
+		}
+		if !maps.Equal(t.cfg.Load().overrides, cfgs) {
+			alters = append(alters, alter{t, cfgs})
+		}
+	}
+	for name, t := range cur {
+		if !wanted[name] && next[name] == t {
+			gone = append(gone, t)
+			delete(next, name)
+		}
+	}
+	if len(created) > 0 {
+		// The new topic directories' entries must be durable before a partition directory
+		// appears in them (as in CreateTopics).
+		if err := b.fs.SyncDir(b.topicsDir); err != nil {
+			for _, t := range created {
+				delete(next, t.name)
+				_ = b.fs.RemoveAll(t.dir)
+			}
+			errs = append(errs, fmt.Errorf("sync topics dir: %w", err))
+			created = nil
+		}
+	}
+	b.topics.Store(&next)
+	for _, t := range created {
+		b.partitions.Add(int64(len(*t.parts.Load())))
+		b.log.Info("broker: topic from the cluster", "topic", t.name, "partitions", len(*t.parts.Load()))
+	}
+	for _, g := range grows {
+		parts := b.newPartitions(g.t, g.have, g.max, b.partitionsOnDisk(g.t))
+		all := append(slices.Clone(*g.t.parts.Load()), parts...)
+		g.t.parts.Store(&all)
+		b.partitions.Add(int64(g.max - g.have))
+		b.log.Info("broker: partitions from the cluster", "topic", g.t.name, "partitions", g.max)
+	}
+	for _, a := range alters {
+		old := a.t.cfg.Load()
+		cfg := resolveConfig(a.cfg, b.cfg.TopicDefaults)
+		a.t.cfg.Store(cfg)
+		if cfg.segmentBytes != old.segmentBytes {
+			b.reopenLocked(a.t)
+		}
+	}
+	if len(gone) > 0 {
+		b.removeTopicsLocked(gone) // counts their partitions out
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+)
+
+// defaultAdmin is where `broker quorum …` looks for the admin API unless told otherwise.
+const defaultAdmin = "127.0.0.1:9644"
+
+// checkLoopback refuses an admin address that is not a loopback IP and port: the admin API
+// has no authentication.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%s is not a loopback address (the admin API has no authentication)", addr)
+	}
+	return nil
+}
+
+// serveAdmin serves h on addr until the returned function is called.
+func serveAdmin(addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin API stopped", "err", err)
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}, nil
+}
+
+// quorumCommand runs `broker quorum status|allow|disallow|add|remove [-admin addr] [NodeId]`
+// against a running broker's admin API and prints its answer.
+func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
+	usage := "usage: broker quorum status|allow|disallow|add|remove [-admin host:port] [<NodeId>]"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("broker quorum "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin := getenv("RAFKA_ADMIN_ADDR")
+	if admin == "" {
+		admin = defaultAdmin
+	}
+	fs.StringVar(&admin, "admin", admin, "the broker's admin API address (env RAFKA_ADMIN_ADDR)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	var method, path string
+	switch action {
+	case "status":
+		if len(rest) != 0 {
+			return errors.New(usage)
+		}
+		method, path = http.MethodGet, "/quorum/status"
+	case "allow", "disallow", "add", "remove":
+		if len(rest) != 1 {
+			return errors.New(usage)
+		}
+		method, path = http.MethodPost, "/quorum/"+action+"?node="+url.QueryEscape(rest[0])
+	default:
+		return errors.New(usage)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+admin+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", admin, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	_, err = stdout.Write(body)
+	return err
+}

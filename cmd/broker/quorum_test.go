@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/controller"
+)
+
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Three brokers started with the same -quorum-seeds form one metadata quorum; `broker quorum
+// status` reads it from a broker's -admin API, and `broker quorum remove` takes a broker out.
+func TestQuorumFlagsAndAdmin(t *testing.T) {
+	noenv := func(string) string { return "" }
+	type b struct{ dir, id, bind, admin string }
+	var bs []b
+	var seeds []string
+	for i := 0; i < 3; i++ {
+		dir := t.TempDir()
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"-data", dir, "-print-node-id"}, noenv, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		x := b{dir: dir, id: strings.TrimSpace(out.String()), bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
+			admin: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
+		bs = append(bs, x)
+		seeds = append(seeds, x.id+"@"+x.bind)
+	}
+	for _, x := range bs {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		args := []string{"-data", x.dir, "-bind", x.bind, "-addr-file", filepath.Join(x.dir, "addr"),
+			"-quorum-seeds", strings.Join(seeds, ","), "-admin", x.admin}
+		go func() { done <- run(ctx, args, noenv, io.Discard, io.Discard) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("broker: %v", err)
+			}
+		})
+	}
+	status := func(admin string) (controller.QuorumStatus, error) {
+		var out bytes.Buffer
+		var st controller.QuorumStatus
+		if err := run(context.Background(), []string{"quorum", "status", "-admin", admin}, noenv, &out, io.Discard); err != nil {
+			return st, err
+		}
+		err := json.Unmarshal(out.Bytes(), &st)
+		return st, err
+	}
+	var st controller.QuorumStatus
+	for i := 0; ; i++ {
+		var err error
+		st, err = status(bs[0].admin)
+		nv := 0
+		for _, m := range st.Brokers {
+			if m.Voter {
+				nv++
+			}
+		}
+		if err == nil && len(st.Brokers) == 3 && nv == 3 && st.LeaderNodeID != "" {
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("no quorum of three: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Remove a broker that does not lead, through another broker's admin API.
+	var victim, via int = -1, -1
+	for i, x := range bs {
+		if x.id != st.LeaderNodeID && victim < 0 {
+			victim = i
+		}
+	}
+	via = (victim + 1) % 3
+	if err := run(context.Background(), []string{"quorum", "remove", "-admin", bs[via].admin, bs[victim].id}, noenv, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		st, err := status(bs[via].admin)
+		if err == nil && len(st.Brokers) == 2 {
+			break
+		}
+		if i == 1200 {
+			t.Fatalf("broker not removed: %+v %v", st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A bad command says how to use it.
+	if err := run(context.Background(), []string{"quorum", "remove", "-admin", bs[via].admin}, noenv, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "usage") {
+		t.Fatalf("remove without a NodeId: %v", err)
+	}
+	if _, err := parse([]string{"-admin", "0.0.0.0:9644"}, noenv, io.Discard); err == nil {
+		t.Fatal("a non-loopback -admin was accepted")
+	}
+}
