@@ -229,7 +229,11 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 
 // bootstraps decides whether a broker with an empty raft log starts a new cluster: with no
 // seeds (or only itself) always; otherwise only the seed with the smallest NodeId, and only
-// if no other seed answers that it knows a cluster.
+// once EVERY other seed has answered that it knows no cluster. A seed that does not answer
+// (not started yet, or cut off) is asked again until it does: a broker whose data dir was
+// wiped must never found a second cluster beside the one its peers still hold, so it waits
+// for them rather than guess (the split brain a single unanswered probe caused). It returns
+// false when a seed knows a cluster (the broker then joins it) or when ctx ends.
 func bootstraps(ctx context.Context, self endpoint.NodeAddr, seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) brokerop.Service, probe time.Duration, log *slog.Logger) bool {
 	var others []endpoint.NodeAddr
 	smallest := true
@@ -251,16 +255,34 @@ func bootstraps(ctx context.Context, self endpoint.NodeAddr, seeds []endpoint.No
 	if probe <= 0 {
 		probe = 2 * time.Second
 	}
-	for _, s := range others {
-		pctx, cancel := context.WithTimeout(ctx, probe)
-		r, err := dial(s).ClusterBrokers(pctx, &brokerop.ClusterBrokersReq{})
-		cancel()
-		if err == nil && r.ClusterID != "" {
-			log.Info("a seed knows a cluster: joining it", "seed", s.ID.String(), "cluster_id", r.ClusterID)
+	answered := map[key.PublicKey]bool{}
+	for {
+		for _, s := range others {
+			if answered[s.ID] {
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, probe)
+			r, err := dial(s).ClusterBrokers(pctx, &brokerop.ClusterBrokersReq{Local: true})
+			cancel()
+			switch {
+			case err == nil && r.ClusterID != "":
+				log.Info("a seed knows a cluster: joining it", "seed", s.ID.String(), "cluster_id", r.ClusterID)
+				return false
+			case err == nil:
+				answered[s.ID] = true
+			default:
+				log.Info("waiting for every seed to answer before founding a new cluster", "seed", s.ID.String(), "err", err)
+			}
+		}
+		if len(answered) == len(others) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
 			return false
+		case <-time.After(probe):
 		}
 	}
-	return true
 }
 
 // importLegacy brings the state a broker kept before the metadata quorum (its topic
