@@ -8,7 +8,9 @@ package gateway
 //     non-transactional case the answer is a fresh producer id at epoch 0.
 //   - A transactional id goes to the backend's transaction coordinator (InitTxnProducerID,
 //     api_txn.go) with transaction.timeout.ms and, v3+, the producer id/epoch the client
-//     holds (KIP-360/588: a new InitProducerID for the id fences the old epoch). A backend
+//     holds (KIP-360/588: a new InitProducerID for the id fences the old epoch). With
+//     authorization on it needs WRITE on the transactional id (else
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED, and no backend call). A backend
 //     without transactions answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which is fatal in
 //     kgo, librdkafka and the Java client, so a transactional producer fails at once with a
 //     clear error instead of retrying a "coordinator not available" forever.
@@ -55,6 +57,10 @@ func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProduce
 }
 
 func initTxnProducerID(ctx context.Context, r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+	if !r.Authorized(ctx, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	}
 	breq := &brokerop.InitTxnProducerIDReq{TransactionalID: *req.TransactionalID, TimeoutMs: req.TransactionTimeoutMillis, ProducerID: -1, ProducerEpoch: -1}
 	if req.Version >= 3 {
 		breq.ProducerID, breq.ProducerEpoch = req.ProducerID, req.ProducerEpoch

@@ -49,7 +49,11 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		refused[k] = code
 	}
 	authorized := r.authorizedFn(ctx)
-	txnDenied := req.TransactionID != nil && !authorized(acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID)
+	// Transactional records (any batch with the transactional attribute) need WRITE on the
+	// request's transactional id, which must be there: Kafka's rule, applied only with
+	// authorization on (without it the broker checks the producer's transaction).
+	txnDenied := r.authz(ctx) != nil && req.Version >= 3 && hasTransactionalRecords(req) &&
+		(req.TransactionID == nil || !authorized(acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID))
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		topicDenied := !txnDenied && !authorized(acl.OpWrite, acl.ResourceTopic, t.Topic)
@@ -93,6 +97,18 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 		wait = r.Server.Backend().ProduceStaged(ctx, breq)
 	}
 	return func() (kmsg.Response, error) { return finishProduce(req, refused, n, len(sent), wait) }, nil
+}
+
+// hasTransactionalRecords reports whether any partition of req carries a transactional batch.
+func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			if kafkawire.HasTransactionalBatch(req.Topics[i].Partitions[j].Records) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // finishProduce waits for the backend's answer and builds the Kafka response (nil for

@@ -17,6 +17,27 @@ package gateway
 // (InitProducerID < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2, TxnOffsetCommit < 3).
 // AddPartitionsToTxn v4 (the batched broker-to-broker form) is served: VerifyOnly
 // transactions answer whether every partition is already in the transaction.
+//
+// Authorization (authz.go), as Kafka's KafkaApis asks for it:
+//
+//   - AddPartitionsToTxn v0–3: WRITE on the transactional id (else every partition is
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE on each topic; if any topic is refused
+//     its partitions are TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED, and
+//     nothing is added. v4 (sent by brokers) needs CLUSTER_ACTION on the cluster, else the
+//     top-level error is CLUSTER_AUTHORIZATION_FAILED.
+//   - AddOffsetsToTxn: WRITE on the transactional id, then READ on the group
+//     (GROUP_AUTHORIZATION_FAILED). EndTxn: WRITE on the transactional id.
+//   - TxnOffsetCommit: WRITE on the transactional id, then READ on the group (either refusal
+//     answers every partition), then READ on each topic: refused topics' partitions are
+//     TOPIC_AUTHORIZATION_FAILED and the others are committed.
+//   - DescribeTransactions: DESCRIBE on each transactional id (else
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and only the partitions of topics the principal
+//     may DESCRIBE are listed. ListTransactions lists only the ids it may DESCRIBE.
+//   - DescribeProducers: READ on each topic (TOPIC_AUTHORIZATION_FAILED).
+//   - Transactional Produce (api_produce.go) needs WRITE on the transactional id and
+//     FindCoordinator key type 1 (group_find_coordinator.go) DESCRIBE on it.
+//
+// Refused requests and partitions never reach the backend.
 
 import (
 	"context"
@@ -25,6 +46,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -103,13 +125,19 @@ func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch 
 	} else {
 		code = bresp.ErrorCode
 	}
+	return partitionsAnswer(topics, func(string) int16 { return code })
+}
+
+// partitionsAnswer answers every partition of topics with code(topic).
+func partitionsAnswer(topics []kmsg.AddPartitionsToTxnRequestTopic, code func(topic string) int16) []kmsg.AddPartitionsToTxnResponseTopic {
 	out := make([]kmsg.AddPartitionsToTxnResponseTopic, 0, len(topics))
 	for _, t := range topics {
 		rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 		rt.Topic = t.Topic
+		c := code(t.Topic)
 		for _, p := range t.Partitions {
 			rp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p, code
+			rp.Partition, rp.ErrorCode = p, c
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		out = append(out, rt)
@@ -117,8 +145,40 @@ func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch 
 	return out
 }
 
+// addPartitionsRefused is a client's (v0–3) AddPartitionsToTxn authorization: nil when the
+// principal may write the transactional id and every topic, else the answer for every
+// partition (Kafka's: a refused topic fails the whole request, the partitions it did not
+// refuse are OPERATION_NOT_ATTEMPTED).
+func addPartitionsRefused(ctx context.Context, r *Request, id string, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
+	authorized := r.authorizedFn(ctx)
+	if !authorized(acl.OpWrite, acl.ResourceTransactionalID, id) {
+		return partitionsAnswer(topics, func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code })
+	}
+	var denied map[string]bool
+	for _, t := range topics {
+		if !authorized(acl.OpWrite, acl.ResourceTopic, t.Topic) {
+			if denied == nil {
+				denied = map[string]bool{}
+			}
+			denied[t.Topic] = true
+		}
+	}
+	if denied == nil {
+		return nil
+	}
+	return partitionsAnswer(topics, func(topic string) int16 {
+		if denied[topic] {
+			return kerr.TopicAuthorizationFailed.Code
+		}
+		return kerr.OperationNotAttempted.Code
+	})
+}
+
 func handleAddPartitionsToTxn(ctx context.Context, r *Request, req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
 	if req.Version < 4 {
+		if resp.Topics = addPartitionsRefused(ctx, r, req.TransactionalID, req.Topics); resp.Topics != nil {
+			return
+		}
 		resp.Topics = addPartitions(ctx, r, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Topics)
 		for i := range resp.Topics {
 			for j := range resp.Topics[i].Partitions {
@@ -126,6 +186,11 @@ func handleAddPartitionsToTxn(ctx context.Context, r *Request, req *kmsg.AddPart
 				p.ErrorCode = fenced(p.ErrorCode, req.Version, 2)
 			}
 		}
+		return
+	}
+	// v4 comes from brokers only (Kafka: CLUSTER_ACTION, and no per-transaction checks).
+	if !r.authorizedCluster(ctx, acl.OpClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return
 	}
 	for _, t := range req.Transactions {
@@ -193,6 +258,15 @@ func verifyPartitions(ctx context.Context, r *Request, id string, pid int64, epo
 }
 
 func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
+	authorized := r.authorizedFn(ctx)
+	switch {
+	case !authorized(acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	case !authorized(acl.OpRead, acl.ResourceGroup, req.Group):
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	bresp, code := txnCall(ctx, r, ProducerIDBackend.AddOffsetsToTxn, &brokerop.AddOffsetsToTxnReq{
 		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Group: req.Group})
 	if code == 0 {
@@ -202,6 +276,10 @@ func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsets
 }
 
 func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
+	if !r.Authorized(ctx, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return
+	}
 	bresp, code := txnCall(ctx, r, ProducerIDBackend.EndTxn, &brokerop.EndTxnReq{
 		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Commit: req.Commit})
 	if code == 0 {
@@ -212,7 +290,22 @@ func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp
 
 func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
 	breq := &brokerop.TxnOffsetCommitReq{TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
-	for _, t := range req.Topics {
+	authorized := r.authorizedFn(ctx)
+	refused := int16(0) // the whole request's refusal
+	switch {
+	case !authorized(acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+		refused = kerr.TransactionalIDAuthorizationFailed.Code
+	case !authorized(acl.OpRead, acl.ResourceGroup, req.Group):
+		refused = kerr.GroupAuthorizationFailed.Code
+	}
+	topicDenied := make([]bool, len(req.Topics))
+	for i, t := range req.Topics {
+		if refused != 0 {
+			break
+		}
+		if topicDenied[i] = !authorized(acl.OpRead, acl.ResourceTopic, t.Topic); topicDenied[i] {
+			continue
+		}
 		bt := brokerop.OffsetCommitTopic{Topic: t.Topic}
 		for _, p := range t.Partitions {
 			le := int32(-1)
@@ -223,17 +316,23 @@ func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetC
 		}
 		breq.Topics = append(breq.Topics, bt)
 	}
-	bresp, code := txnCall(ctx, r, ProducerIDBackend.TxnOffsetCommit, breq)
-	if code == 0 {
-		code = bresp.ErrorCode
+	code := refused
+	if refused == 0 && (len(breq.Topics) > 0 || len(req.Topics) == 0) {
+		var bresp *brokerop.TxnResp
+		if bresp, code = txnCall(ctx, r, ProducerIDBackend.TxnOffsetCommit, breq); code == 0 {
+			code = bresp.ErrorCode
+		}
+		code = fenced(code, req.Version, 3)
 	}
-	code = fenced(code, req.Version, 3)
-	for _, t := range req.Topics {
+	for i, t := range req.Topics {
 		rt := kmsg.NewTxnOffsetCommitResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, code
+			if topicDenied[i] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -262,7 +361,11 @@ func handleListTransactions(ctx context.Context, r *Request, req *kmsg.ListTrans
 		resp.ErrorCode = code
 		return
 	}
+	authorized := r.authorizedFn(ctx)
 	for _, t := range bresp.Transactions {
+		if !authorized(acl.OpDescribe, acl.ResourceTransactionalID, t.TransactionalID) {
+			continue
+		}
 		s := kmsg.NewListTransactionsResponseTransactionState()
 		s.TransactionalID, s.ProducerID, s.TransactionState = t.TransactionalID, t.ProducerID, t.State
 		resp.TransactionStates = append(resp.TransactionStates, s)
@@ -270,17 +373,37 @@ func handleListTransactions(ctx context.Context, r *Request, req *kmsg.ListTrans
 }
 
 func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.DescribeTransactionsRequest, resp *kmsg.DescribeTransactionsResponse) {
-	bresp, code := txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, &brokerop.DescribeTransactionsReq{TransactionalIDs: req.TransactionalIDs})
-	if code == 0 && len(bresp.Transactions) != len(req.TransactionalIDs) {
-		code = kafkawire.ErrUnknownServerError
+	authorized := r.authorizedFn(ctx)
+	sentAt := make([]int, len(req.TransactionalIDs)) // index in breq, -1: refused
+	breq := &brokerop.DescribeTransactionsReq{}
+	for i, id := range req.TransactionalIDs {
+		sentAt[i] = -1
+		if authorized(acl.OpDescribe, acl.ResourceTransactionalID, id) {
+			sentAt[i] = len(breq.TransactionalIDs)
+			breq.TransactionalIDs = append(breq.TransactionalIDs, id)
+		}
+	}
+	var bresp *brokerop.DescribeTransactionsResp
+	code := int16(0)
+	if len(breq.TransactionalIDs) > 0 {
+		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, breq)
+		if code == 0 && len(bresp.Transactions) != len(breq.TransactionalIDs) {
+			code = kafkawire.ErrUnknownServerError
+		}
 	}
 	for i, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
 		s.TransactionalID, s.ErrorCode = id, code
-		if code == 0 {
-			d := bresp.Transactions[i]
+		switch {
+		case sentAt[i] < 0:
+			s.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case code == 0:
+			d := bresp.Transactions[sentAt[i]]
 			s.ErrorCode, s.State, s.TimeoutMillis, s.StartTimestamp, s.ProducerID, s.ProducerEpoch = d.ErrorCode, d.State, d.TimeoutMs, d.StartMs, d.ProducerID, d.ProducerEpoch
 			for _, p := range d.Partitions {
+				if !authorized(acl.OpDescribe, acl.ResourceTopic, p.Topic) {
+					continue // Kafka lists only the topics the principal may describe
+				}
 				if n := len(s.Topics); n == 0 || s.Topics[n-1].Topic != p.Topic {
 					t := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
 					t.Topic = p.Topic
@@ -296,22 +419,35 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 
 func handleDescribeProducers(ctx context.Context, r *Request, req *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) {
 	breq := &brokerop.DescribeProducersReq{}
-	for _, t := range req.Topics {
+	denied := topicsDenied(ctx, r, acl.OpRead, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	for k, t := range req.Topics {
+		if denied[k] {
+			continue
+		}
 		for _, p := range t.Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.TxnPartition{Topic: t.Topic, Partition: p})
 		}
 	}
-	bresp, code := txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq)
-	if code == 0 && len(bresp.Partitions) != len(breq.Partitions) {
-		code = kafkawire.ErrUnknownServerError
+	var bresp *brokerop.DescribeProducersResp
+	code := int16(0)
+	if len(breq.Partitions) > 0 || len(req.Topics) == 0 {
+		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq)
+		if code == 0 && len(bresp.Partitions) != len(breq.Partitions) {
+			code = kafkawire.ErrUnknownServerError
+		}
 	}
 	i := 0
-	for _, t := range req.Topics {
+	for k, t := range req.Topics {
 		rt := kmsg.NewDescribeProducersResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p, code
+			if denied[k] {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			if code == 0 {
 				bp := bresp.Partitions[i]
 				rp.ErrorCode = bp.ErrorCode
