@@ -53,8 +53,10 @@
 // # Record batches
 //
 // RecordBatch v2 bytes inside Produce and Fetch are opaque here: kmsg hands them over as raw
-// bytes and the broker validates them (CRC, counts). The one exception is the legacy message
+// bytes and the broker validates them (CRC, counts). One exception is the legacy message
 // set (magic 0/1) of Produce v0–v2, which [ConvertMessageSet] turns into a single
 // uncompressed RecordBatch v2 (checking each message's CRC-32 and inflating gzip, snappy —
 // raw or xerial-framed — and lz4 wrappers), because the broker stores v2 batches only.
+// The other is [HasTransactionalBatch], which reads batch headers only (the attributes of
+// each batch), for the gateway's authorization of transactional Produce.
 package kafkawire
