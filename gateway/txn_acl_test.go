@@ -441,7 +441,13 @@ func TestTxnACLsKgo(t *testing.T) {
 	if _, ok := offs.Lookup("other", 0); ok {
 		t.Fatalf("group g has an offset of other, which alice may not read")
 	}
-	// Only alice's committed and plain records are in tx, never the refused ones.
+	// Only alice's committed and plain records are in tx, never the refused ones: the log
+	// holds those two and the commit marker.
+	if ends, err := admin.ListEndOffsets(ctx, "tx"); err != nil || ends.Error() != nil {
+		t.Fatalf("ListEndOffsets: %v %v", err, ends.Error())
+	} else if o, _ := ends.Lookup("tx", 0); o.Offset != 3 {
+		t.Fatalf("end offset of tx: %d, want 3 (committed, plain, the commit marker)", o.Offset)
+	}
 	consumer := client("admin", kgo.ConsumeTopics("tx"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var got []string
