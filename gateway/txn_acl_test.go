@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/kafkawire"
@@ -32,6 +33,25 @@ type txnBackend struct {
 	*broker.Broker
 	*group.Coordinator
 	broker.Security
+}
+
+// The broker is a cluster of one with no metadata quorum: the quorum ops are not served.
+var noQuorum brokerop.Unimplemented
+
+func (txnBackend) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	return noQuorum.ClusterBrokers(ctx, req)
+}
+
+func (txnBackend) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	return noQuorum.Placement(ctx, req)
+}
+
+func (txnBackend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
+	return noQuorum.QuorumJoin(ctx, req)
+}
+
+func (txnBackend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	return noQuorum.QuorumAdmin(ctx, req)
 }
 
 // startTxnServer serves the txnBackend with the users admin, alice and bob (password
