@@ -197,7 +197,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return err
 	}
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
-		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns})
+		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type Config struct {
 	Clock clock.Clock
 	// DisableGRO keeps UDP GRO off on the endpoint's socket (endpoint.Options.DisableGRO).
 	DisableGRO bool
+	// IdleTimeout replaces the endpoint's connection idle timeout (endpoint.Options.IdleTimeout);
+	// zero keeps iroh's 30 s.
+	IdleTimeout time.Duration
 	// MDNSConns, if set (tests), gives the mDNS sockets instead of the standard ones.
 	MDNSConns func() []mdns.Conn
 }
@@ -61,7 +64,7 @@ func Open(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{log: log, clk: clock.Or(cfg.Clock), kick: make(chan struct{}, 1)}
-	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, Clock: n.clk, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO}
+	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, Clock: n.clk, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO, IdleTimeout: cfg.IdleTimeout}
 	if cfg.Reach.MDNS {
 		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, Clock: n.clk, OnDiscovered: func(discovery.NodeAddr) {
 			select {

@@ -103,6 +103,14 @@ type Options struct {
 	// it for short timeouts). Its KeepAlivePeriod applies to dialed
 	// connections only.
 	QUIC *quic.Config
+	// IdleTimeout, if set, replaces the connection idle timeout (iroh's
+	// 30 s, IdleTimeout): the time after which a peer that stopped
+	// answering (killed, cut off) counts as gone and its connection and
+	// streams fail. Dialed connections send keep-alives every
+	// DialKeepAlive, so a live idle peer never reaches it; the smaller of
+	// the two sides' values applies. The Kafka binaries set a few seconds
+	// so that a dead broker is noticed in time for a quorum failover.
+	IdleTimeout time.Duration
 }
 
 // PathConn is a packet conn that reaches nodes by id, as iroh's magicsock
@@ -205,7 +213,7 @@ func New(opts Options) (*Endpoint, error) {
 		}
 		return nil, err
 	}
-	srvConf, dialConf := quicConfigs(opts.QUIC)
+	srvConf, dialConf := quicConfigs(opts.QUIC, opts.IdleTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Endpoint{
 		sk:       sk,
@@ -294,7 +302,7 @@ func bindUDP(addr string) (*net.UDPConn, bool, error) {
 	return uc, dual, nil
 }
 
-func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
+func quicConfigs(override *quic.Config, idle time.Duration) (srv, dial *quic.Config) {
 	base := &quic.Config{
 		HandshakeIdleTimeout:           HandshakeTimeout,
 		MaxIdleTimeout:                 IdleTimeout,
@@ -309,6 +317,9 @@ func quicConfigs(override *quic.Config) (srv, dial *quic.Config) {
 	}
 	if override != nil {
 		base = override.Clone()
+	}
+	if idle > 0 {
+		base.MaxIdleTimeout = idle
 	}
 	dial = base.Clone()
 	srv = base.Clone()

@@ -216,6 +216,14 @@ func MeshControl(getenv Getenv, c meshctl.Config) (meshctl.Config, error) {
 	return c, nil
 }
 
+// PeerIdleTimeout is the mesh connection idle timeout of the Kafka binaries (broker and
+// gateway): a broker or gateway that stops answering (SIGKILL, a cut link) is taken for gone
+// after this long, and the calls on its connection fail and are retried elsewhere, instead of
+// hanging for iroh's 30 s. Dialers send keep-alives every second, so a live idle peer never
+// reaches it. Five seconds bounds a quorum failover's worst case while leaving room for a
+// loaded machine's pauses.
+const PeerIdleTimeout = 5 * time.Second
+
 // DisableGRO reports whether MESH_DISABLE_GRO asks to keep UDP GRO off (a true value as
 // strconv.ParseBool reads it).
 func DisableGRO(getenv Getenv) bool {
