@@ -88,9 +88,15 @@ func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
 		seeds = append(seeds, b.id+"@"+b.bind)
 		bs = append(bs, b)
 	}
+	// All brokers start before any is waited for: the seed that founds the cluster does so
+	// only once every other seed has answered, and a broker writes its addr file once its
+	// quorum member is up.
 	for _, b := range bs {
 		b.args = []string{"-quorum-seeds", strings.Join(seeds, ","), "-admin", b.admin}
-		b.start(tb)
+		b.launch(tb)
+	}
+	for _, b := range bs {
+		b.waitAddr(tb)
 	}
 	voters := min(n, 3)
 	bs[0].p.WaitFor(tb, "metadata quorum", 60*time.Second, func() bool {
@@ -122,9 +128,21 @@ func newQuorumBrokers(tb testing.TB, n int, trust ...string) []*brokerNode {
 // start runs the broker on its data directory and bind address and waits for its addr file.
 func (b *brokerNode) start(tb testing.TB) {
 	tb.Helper()
+	b.launch(tb)
+	b.waitAddr(tb)
+}
+
+// launch runs the broker process without waiting for it.
+func (b *brokerNode) launch(tb testing.TB) {
+	tb.Helper()
 	os.Remove(b.addrFile)
 	b.p = startProc(tb, b.name, b.env, filepath.Join(bins(tb), "broker"),
 		append([]string{"-data", b.dir, "-bind", b.bind, "-trust", strings.Join(b.trust, ","), "-addr-file", b.addrFile}, b.args...)...)
+}
+
+// waitAddr waits for the broker's addr file and reads its seed address from it.
+func (b *brokerNode) waitAddr(tb testing.TB) {
+	tb.Helper()
 	b.p.WaitFor(tb, "addr file", 15*time.Second, func() bool {
 		data, err := os.ReadFile(b.addrFile)
 		if err != nil || len(data) == 0 {
