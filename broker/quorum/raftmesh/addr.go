@@ -66,13 +66,13 @@ func DecodeAddr(b []byte) (endpoint.NodeAddr, error) {
 	}
 	a.ID = id
 	b = b[key.Size:]
-	n, w := binary.Uvarint(b)
+	n, w := minimalUvarint(b)
 	if w <= 0 || n > maxRelayURL || uint64(len(b)-w) < n {
 		return endpoint.NodeAddr{}, fmt.Errorf("%w: relay URL length", ErrBadAddr)
 	}
 	a.RelayURL = string(b[w : w+int(n)])
 	b = b[w+int(n):]
-	n, w = binary.Uvarint(b)
+	n, w = minimalUvarint(b)
 	if w <= 0 || n > maxDirect {
 		return endpoint.NodeAddr{}, fmt.Errorf("%w: direct address count", ErrBadAddr)
 	}
@@ -105,4 +105,15 @@ func DecodeAddr(b []byte) (endpoint.NodeAddr, error) {
 		return endpoint.NodeAddr{}, fmt.Errorf("%w: %d trailing bytes", ErrBadAddr, len(b))
 	}
 	return a, nil
+}
+
+// minimalUvarint reads an unsigned LEB128 varint like binary.Uvarint, and refuses (w == 0) one
+// that is not in its shortest form (a padded 0x80 0x00 for 0): every encoding decodes from
+// exactly one byte string, so a decoded address re-encodes to the bytes it came from.
+func minimalUvarint(b []byte) (uint64, int) {
+	n, w := binary.Uvarint(b)
+	if w > 1 && b[w-1] == 0 {
+		return 0, 0
+	}
+	return n, w
 }
