@@ -197,6 +197,14 @@ func scaling(groups []*Group) []*Series {
 }
 
 func main() {
+	if len(os.Args) > 1 {
+		if os.Args[1] == "-h" || os.Args[1] == "-help" || os.Args[1] == "--help" {
+			fmt.Println("benchjson: reads `go test -bench` output on stdin and prints it as JSON, each of our figures beside the peer's measured in the same run (see the package doc)\n\nusage: go test -run '^$' -bench . ./... | benchjson > bench.json")
+			return
+		}
+		fmt.Fprintln(os.Stderr, "benchjson takes no arguments: it reads `go test -bench` output on stdin (see benchjson --help)")
+		os.Exit(2)
+	}
 	rep := parse(os.Stdin, os.Stderr)
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")

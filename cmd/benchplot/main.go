@@ -49,6 +49,10 @@ func main() {
 	in := flag.String("in", "bench.json", "benchjson report to read")
 	out := flag.String("out", "docs/scale.svg", "SVG file to write")
 	metrics := flag.String("metrics", "", "comma-separated metrics to draw (default: all)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "benchplot: draws a benchjson report's scale benchmarks (ours beside the peer's) as an SVG line chart\n\nusage: benchplot [-in bench.json] [-out docs/scale.svg] [-metrics m1,m2]\n\nflags:")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	f, err := os.Open(*in)
 	if err != nil {

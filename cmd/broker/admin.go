@@ -65,6 +65,10 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
+	if args[0] == "help" || cli.IsHelp(args) {
+		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
+		return flag.ErrHelp
+	}
 	action := args[0]
 	fs := flag.NewFlagSet("broker quorum "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -73,6 +77,9 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 		admin = defaultAdmin
 	}
 	fs.StringVar(&admin, "admin", admin, "the broker's admin API address (env RAFKA_ADMIN_ADDR)")
+	if err := cli.ApplyEnv(fs, getenv); err != nil {
+		return err
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}

@@ -4,6 +4,11 @@
 //
 //	go run ./cmd/broker -data ./data/broker -trust <gateway-node-id>
 //
+// Every flag is also read from MESHKAFKA_<FLAG> (-data from MESHKAFKA_DATA, -addr-file from
+// MESHKAFKA_ADDR_FILE): the command line wins, then MESHKAFKA_*, then the Rafka-style names in
+// brackets (kept as aliases), then the default. --help prints a summary, examples and the flags,
+// and exits 0.
+//
 // Flags (environment in brackets):
 //
 //	-data            data directory: identity, topics, groups, SCRAM credentials (scram.credentials)
@@ -106,6 +111,17 @@ type options struct {
 	cli.Reach
 }
 
+var brokerHelp = cli.Help{
+	Summary: "a storage node of the mesh: partition logs, topics, groups and a member of the metadata quorum, serving the gateways it trusts",
+	Usage:   "broker [flags]  |  broker quorum status|allow|disallow|add|remove [-admin host:port] [<NodeId>]",
+	Examples: []string{
+		"broker -data ./data/broker -trust <gateway-node-id>",
+		"broker -data ./data/b1 -bind 127.0.0.1:7071 -quorum-seeds <id1>@127.0.0.1:7071,<id2>@127.0.0.1:7072,<id3>@127.0.0.1:7073 -admin 127.0.0.1:9644",
+		"broker quorum status -admin 127.0.0.1:9644",
+		"MESHKAFKA_DATA=/var/lib/meshkafka broker -print-node-id",
+	},
+}
+
 // mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones.
 var mdnsConns func() []mdns.Conn
 
@@ -127,7 +143,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.StringVar(&voters, "quorum-voters", voters, "voter target of the metadata quorum (default 3; 1 with no other seed) (env RAFKA_QUORUM_VOTERS)")
 	cli.StringVar(fs, &o.admin, "admin", getenv, "RAFKA_ADMIN_ADDR", "", "loopback HTTP address of the admin API (quorum status/allow/add/remove); default off")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseEnv(fs, args, getenv, brokerHelp); err != nil {
 		return o, err
 	}
 	if voters != "" {
@@ -152,7 +168,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if len(args) > 0 && args[0] == "quorum" {
 		return quorumCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
-	o, err := parse(args, getenv, stderr)
+	o, err := parse(args, getenv, cli.HelpOr(args, stdout, stderr))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,11 @@
 //	go run ./cmd/gateway -data ./data
 //	kcat -b localhost:9092 -L
 //
+// Every flag is also read from MESHKAFKA_<FLAG> (-data from MESHKAFKA_DATA, -addr-file from
+// MESHKAFKA_ADDR_FILE): the command line wins, then MESHKAFKA_*, then the Rafka-style names in
+// brackets (kept as aliases), then the default. --help prints a summary, examples and the flags,
+// and exits 0.
+//
 // Flags (environment in brackets):
 //
 //	-listen            address to listen on (default ":9092")
@@ -96,6 +101,17 @@ func main() {
 	cli.Main("gateway", func(ctx context.Context, args []string) error { return run(ctx, args, os.Getenv, os.Stdout, os.Stderr) })
 }
 
+var gatewayHelp = cli.Help{
+	Summary: "the Kafka front door (TCP :9092): serves Kafka clients from an embedded broker, or from brokers over the mesh with -brokers",
+	Usage:   "gateway [flags]",
+	Examples: []string{
+		"gateway -data ./data                      # embedded broker: one process, data under ./data",
+		"gateway -data ./data/gateway -brokers <broker-node-id>@127.0.0.1:7070   # brokers over the mesh",
+		"gateway -listen :19092 -data ./data",
+		"gateway -data ./data/gateway -print-node-id",
+	},
+}
+
 // options are the parsed flags and environment.
 type options struct {
 	listen         string
@@ -133,7 +149,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	o.meshOptions.register(fs, getenv)
 	o.security.register(fs, getenv)
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseEnv(fs, args, getenv, gatewayHelp); err != nil {
 		return o, err
 	}
 	if o.sessionSlots < 0 || o.sessionParts < 1 {
@@ -156,7 +172,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 
 // run serves until ctx is done. It prints the bound address and how to connect on stdout.
 func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
-	o, err := parse(args, getenv, stderr)
+	o, err := parse(args, getenv, cli.HelpOr(args, stdout, stderr))
 	if err != nil {
 		return err
 	}

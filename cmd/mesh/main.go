@@ -31,6 +31,9 @@
 // typed while no neighbor is up reaches nobody. Messages are signed by their
 // author (format in chat.go). EOF on stdin stops sending; Ctrl-C quits.
 //
+// Every flag is also read from MESHKAFKA_<FLAG> (-relay from MESHKAFKA_RELAY); the command line
+// wins. `mesh --help` and `mesh <command> --help` print the usage and exit 0.
+//
 // MESH_DISABLE_GRO=1 keeps UDP GRO off on a plain endpoint's socket (to compare throughput).
 //
 // Without -data the identity is fresh for each run; with it, the key is
@@ -71,6 +74,12 @@ const usage = `usage:
   mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]
   mesh chat         ROOM [bootstrap] [NODEADDR ...] [-data DIR] [-bind ADDR] [-relay URL] [-peer-relay URL] [-relay-only]`
 
+const meshExamples = `  mesh id -data ./data/mesh
+  mesh serve-echo -bind 127.0.0.1:4433          # prints its NODEADDR
+  mesh echo <nodeid>@127.0.0.1:4433 -msg hi
+  mesh throughput <nodeid>@127.0.0.1:4433 -streams 4 -bytes 67108864
+  mesh chat my-room <nodeid>@127.0.0.1:4433`
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	return runIO(ctx, args, os.Stdin, out)
 }
@@ -78,6 +87,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
+	}
+	if args[0] == "help" || cli.IsHelp(args[:1]) {
+		fmt.Fprintf(out, "mesh: a small operator tool for the iroh-compatible mesh endpoint (identity, echo, throughput, gossip chat)\n\n%s\n\nexamples:\n%s\n", usage, meshExamples)
+		return flag.ErrHelp
 	}
 	cmd, args := args[0], args[1:]
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
@@ -91,6 +104,15 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	homeRelay := fs.String("relay", "", "our home relay URL (runs over magicsock)")
 	peerRelay := fs.String("peer-relay", "", "the peer's relay URL, for dialing (runs over magicsock)")
 	relayOnly := fs.Bool("relay-only", false, "send nothing directly over UDP to peers (runs over magicsock)")
+	if cli.IsHelp(args) {
+		fmt.Fprintf(out, "%s\n\nflags of mesh %s (and of the other commands):\n", usage, cmd)
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		return flag.ErrHelp
+	}
+	if err := cli.ApplyEnv(fs, os.Getenv); err != nil {
+		return err
+	}
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", cmd, err, usage)

@@ -12,6 +12,9 @@
 //	stun: serving udp 127.0.0.1:3478
 //
 // SIGINT/SIGTERM shut it down cleanly.
+//
+// Every flag is also read from MESHKAFKA_<FLAG> (-addr from MESHKAFKA_ADDR, -rate-limit from
+// MESHKAFKA_RATE_LIMIT); the command line wins. --help prints a summary, examples and the flags.
 package main
 
 import (
@@ -47,7 +50,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateBurst := fs.Int("rate-burst", 0, "per-client burst in bytes (default max(rate/10, 128 KiB))")
 	keepAlive := fs.Duration("keepalive", 60*time.Second, "interval between KeepAlive frames")
 	verbose := fs.Bool("v", false, "log connection events")
-	if err := cli.Parse(fs, args); err != nil {
+	if err := cli.ParseEnv(fs, args, os.Getenv, cli.Help{
+		Summary: "an iroh-0.28.1-compatible relay server (DERP over HTTP(S)) plus a STUN responder, so nodes never depend on someone else's relay",
+		Usage:   "relay [flags]",
+		Examples: []string{
+			"relay -addr 127.0.0.1:3340 -stun 127.0.0.1:3478",
+			"relay -addr :443 -cert cert.pem -key key.pem -rate-limit 1000000",
+			"MESHKAFKA_ADDR=:3340 relay",
+		},
+		Out: stdout,
+	}); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {
