@@ -258,6 +258,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	// LAN form the control plane with no seeds.
 	defer node.FollowMDNS(ctl.JoinPeers)()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
+	printBrokerBanner(stdout, o, addr.String())
 	if o.addrFile != "" {
 		if err := cli.WriteAddrFile(o.addrFile, addr.String()); err != nil {
 			return err
@@ -306,4 +307,30 @@ func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
 	}
 	a.Direct = append(lo, rest...)
 	return a
+}
+
+// printBrokerBanner says what this broker is, where its data is, what it trusts and joins,
+// and what to run next.
+func printBrokerBanner(w io.Writer, o options, addr string) {
+	quorum := "a quorum of one (no -quorum-seeds)"
+	if o.quorumSeeds != "" {
+		quorum = "seeds " + o.quorumSeeds
+	}
+	trust := o.trust
+	if trust == "" {
+		trust = "no gateway yet (add one with -trust <gateway node id>)"
+	}
+	admin := "off (-admin 127.0.0.1:9644 to use `broker quorum status`)"
+	if o.admin != "" {
+		admin = "http://" + o.admin + " (broker quorum status -admin " + o.admin + ")"
+	}
+	cli.Banner(w,
+		[2]string{"role", "broker (partition logs, topics, groups; a member of the metadata quorum)"},
+		[2]string{"address", addr},
+		[2]string{"data", o.data},
+		[2]string{"quorum", quorum},
+		[2]string{"trusts", trust},
+		[2]string{"admin", admin},
+		[2]string{"next", "gateway -brokers " + addr + "   (then: kcat -b localhost:9092 -L)"},
+		[2]string{"stop", "Ctrl-C or SIGTERM (logs are synced first)"})
 }

@@ -297,6 +297,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	for i, l := range specs {
 		fmt.Fprintf(stdout, "listener %s://%s\n", l.Protocol, lns[i].Addr())
 	}
+	printGatewayBanner(stdout, o, hp, specs[0].Protocol)
 	if inProcess != nil {
 		defer printStatsOnSignal(inProcess, stdout)()
 	}
@@ -331,4 +332,34 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		err = cerr
 	}
 	return err
+}
+
+// printGatewayBanner says what this gateway is: its mode (loudly when it runs an embedded
+// broker), NodeId, data, and what to run next.
+func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.SecurityProtocol) {
+	rows := [][2]string{{"role", "gateway (Kafka front door)"}}
+	if o.meshMode() {
+		id := "?"
+		if sk, err := identity(o); err == nil {
+			id = sk.Public().String()
+		}
+		brokers := o.brokers
+		if brokers == "" {
+			brokers = "found by mDNS"
+		}
+		rows = append(rows,
+			[2]string{"mode", "mesh: Kafka requests go to brokers over the mesh"},
+			[2]string{"node id", id + " (brokers must trust it: broker -trust <this id>)"},
+			[2]string{"brokers", brokers},
+			[2]string{"data", o.data + " (this gateway's identity only; records live on the brokers)"})
+	} else {
+		fmt.Fprintln(w, "NOTE: no -brokers given, so this gateway runs an EMBEDDED BROKER: topics and groups are stored by this process.")
+		rows = append(rows,
+			[2]string{"mode", "embedded broker, one process, no mesh (to use brokers: -brokers <nodeid>@host:port, or `go tool task up`)"},
+			[2]string{"data", o.data + " (topics, consumer groups, credentials)"})
+	}
+	rows = append(rows,
+		[2]string{"next", "kcat -b " + hp + kcatHint(protocol) + " -L"},
+		[2]string{"stop", "Ctrl-C or SIGTERM (data is synced first)"})
+	cli.Banner(w, rows...)
 }

@@ -117,3 +117,19 @@ func HelpOr(args []string, stdout, stderr io.Writer) io.Writer {
 	}
 	return stderr
 }
+
+// Banner writes the start-up block every server prints after its first line: one "  name
+// value" row each, names aligned, so a person sees at once what is running, where its data is,
+// what it listens on and connects to, and what to run next.
+func Banner(w io.Writer, rows ...[2]string) {
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r[0]))
+	}
+	for _, r := range rows {
+		if r[1] == "" {
+			continue
+		}
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
+	}
+}
