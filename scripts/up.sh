@@ -8,8 +8,14 @@ BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 # GOMAXPROCS is set; with the default both Go schedulers would compete for every core.
 SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 [ "$SHARE" -ge 1 ] || SHARE=1
+KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 mkdir -p bin "$DATA"
-go build -o bin/ ./cmd/gateway ./cmd/broker
+echo "up: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
+go build -v -o bin/ ./cmd/gateway ./cmd/broker
+if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
+  echo "up: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
+  exit 1
+fi
 GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
@@ -23,6 +29,6 @@ while [ ! -s "$DATA/broker.addr" ]; do
   kill -0 $BROKER_PID 2>/dev/null || { echo "broker exited" >&2; exit 1; }
   sleep 0.1
 done
-GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -brokers "$(cat "$DATA/broker.addr")" ${GATEWAY_ARGS:-} &
+GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${GATEWAY_ARGS:-} &
 GW_PID=$!
 wait $GW_PID || true

@@ -331,6 +331,6 @@ func printBrokerBanner(w io.Writer, o options, addr string) {
 		[2]string{"quorum", quorum},
 		[2]string{"trusts", trust},
 		[2]string{"admin", admin},
-		[2]string{"next", "gateway -brokers " + addr + "   (then: kcat -b localhost:9092 -L)"},
+		[2]string{"next", "gateway -brokers " + addr + "   (then a Kafka client at the gateway, e.g. kcat -b localhost:9092 -L)"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (logs are synced first)"})
 }
