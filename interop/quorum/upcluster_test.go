@@ -2,7 +2,6 @@ package quorum_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -65,32 +64,7 @@ func TestUpCluster(t *testing.T) {
 	}
 	// Every process it started is gone: nothing but the namespace's holder is left in it.
 	waitFor(t, "every up-cluster process gone", 30*time.Second, func() (bool, string) {
-		left := inNamespace(t, ns)
-		return len(left) == 0, strings.Join(left, ", ")
+		left, err := ns.Procs()
+		return err == nil && len(left) == 0, strings.Join(left, ", ")
 	})
-}
-
-// inNamespace lists the processes (but the holder) in ns's network namespace.
-func inNamespace(t *testing.T, ns *cluster.Netns) []string {
-	t.Helper()
-	want, err := os.Readlink("/proc/" + ns.Pid() + "/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ents, _ := os.ReadDir("/proc")
-	var left []string
-	for _, e := range ents {
-		pid := e.Name()
-		if pid == ns.Pid() || pid[0] < '0' || pid[0] > '9' {
-			continue
-		}
-		if l, err := os.Readlink("/proc/" + pid + "/ns/net"); err == nil && l == want {
-			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-			if st, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil && strings.Contains(string(st), ") Z ") {
-				continue // a zombie waiting for its parent is gone already
-			}
-			left = append(left, pid+" "+strings.TrimSpace(string(comm)))
-		}
-	}
-	return left
 }
