@@ -89,6 +89,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
 
 func main() {
@@ -258,7 +259,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	// LAN form the control plane with no seeds.
 	defer node.FollowMDNS(ctl.JoinPeers)()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
-	printBrokerBanner(stdout, o, addr.String())
+	printBrokerBanner(stdout, o, addr.String(), ticket.Encode(addr))
 	if o.addrFile != "" {
 		if err := cli.WriteAddrFile(o.addrFile, addr.String()); err != nil {
 			return err
@@ -311,7 +312,7 @@ func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
 
 // printBrokerBanner says what this broker is, where its data is, what it trusts and joins,
 // and what to run next.
-func printBrokerBanner(w io.Writer, o options, addr string) {
+func printBrokerBanner(w io.Writer, o options, addr, tk string) {
 	quorum := "a quorum of one (no -quorum-seeds)"
 	if o.quorumSeeds != "" {
 		quorum = "seeds " + o.quorumSeeds
@@ -327,6 +328,7 @@ func printBrokerBanner(w io.Writer, o options, addr string) {
 	cli.Banner(w,
 		[2]string{"role", "broker (partition logs, topics, groups; a member of the metadata quorum)"},
 		[2]string{"address", addr},
+		[2]string{"ticket", tk + " (accepted wherever an address is)"},
 		[2]string{"data", o.data},
 		[2]string{"quorum", quorum},
 		[2]string{"trusts", trust},

@@ -13,7 +13,8 @@
 // the relay until a direct path is confirmed; without them it is plain
 // UDP and nothing but the given addresses is contacted.
 //
-// NODEADDR is "<nodeid>@host:port[,host:port...]" as serve-echo prints it.
+// NODEADDR is "<nodeid>@host:port[,host:port...]" as serve-echo prints it, or the node ticket
+// it prints (iroh 0.28's "node…" string: node id, relay URL and addresses in one).
 // The echo protocol is ALPN /meshkafka/echo/0 by default: every
 // bidirectional stream is echoed back until the dialer finishes its send
 // side. -alpn picks another ALPN (for example a Rust peer's echo protocol
@@ -58,6 +59,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
 
 // EchoALPN is the default echo protocol.
@@ -140,7 +142,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		if len(pos) != 1 {
 			return endpoint.NodeAddr{}, fmt.Errorf("%s needs exactly one NODEADDR\n%s", cmd, usage)
 		}
-		a, err := endpoint.ParseNodeAddr(pos[0])
+		a, err := ticket.ParseAddr(pos[0])
 		a.RelayURL = *peerRelay
 		return a, err
 	}
@@ -157,6 +159,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			fmt.Fprintf(out, "addr:    %s\n", ap)
 		}
 		fmt.Fprintf(out, "dial:    %s\n", ep.Addr())
+		fmt.Fprintf(out, "ticket:  %s\n", ticketOf(ep, *homeRelay))
 		return nil
 	case "serve-echo":
 		ep, err := newEP()
@@ -169,6 +172,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		if *homeRelay != "" {
 			fmt.Fprintf(out, "relay: %s\n", *homeRelay)
 		}
+		fmt.Fprintf(out, "ticket: %s\n", ticketOf(ep, *homeRelay))
 		<-ctx.Done()
 		return nil
 	case "echo":
@@ -206,7 +210,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		var boot []endpoint.NodeAddr
 		for _, s := range rest {
-			a, err := endpoint.ParseNodeAddr(s)
+			a, err := ticket.ParseAddr(s)
 			if err != nil {
 				return err
 			}
@@ -222,6 +226,15 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	default:
 		return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 	}
+}
+
+// ticketOf is ep's node ticket, with relay as its relay URL when the endpoint names none.
+func ticketOf(ep *endpoint.Endpoint, relay string) string {
+	a := ep.Addr()
+	if a.RelayURL == "" {
+		a.RelayURL = relay
+	}
+	return ticket.Encode(a)
 }
 
 // parseInterleaved parses flags that may come before or after positional

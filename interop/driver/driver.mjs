@@ -17,7 +17,7 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 
-const { Iroh, PublicKey, setLogLevel } = iroh
+const { Iroh, PublicKey, setLogLevel, BlobTicket, BlobFormat } = iroh
 
 // Keep stdout for the protocol only.
 console.log = (...a) => console.error(...a)
@@ -293,6 +293,20 @@ const commands = {
     const n = getNode(a.node)
     const addr = await n.iroh.net.nodeAddr()
     return { nodeId: addr.nodeId, addresses: addr.addresses || [], relayUrl: addr.relayUrl || '' }
+  },
+
+  // blobTicket makes a Rust BlobTicket for a node address (it embeds iroh's NodeAddr, the same
+  // bytes as a NodeTicket after its variant byte); no node is needed.
+  async blobTicket(a) {
+    const t = new BlobTicket(toNodeAddr(a.addr), a.hash, BlobFormat.Raw)
+    return { ticket: t.toString() }
+  },
+
+  // parseBlobTicket parses a ticket text with the Rust parser and returns its node address.
+  async parseBlobTicket(a) {
+    const t = BlobTicket.fromString(a.ticket)
+    const n = t.nodeAddr
+    return { nodeId: n.nodeId, relayUrl: n.relayUrl || '', addresses: n.addresses || [], hash: t.hash }
   },
 
   async addNodeAddr(a) {

@@ -5,10 +5,12 @@ import (
 	"strings"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
 
 // ParsePeers parses a peer list "<nodeid>@host:port,<nodeid>@host:port" as
-// flags and RAFKA_SEED_NODES carry it. A peer may list several addresses:
+// flags and RAFKA_SEED_NODES carry it; an item may also be a node ticket (package
+// mesh/ticket: node id, relay URL and addresses in one string). A peer may list several addresses:
 // an item without '@' is another address of the previous peer. Items may
 // also be separated by spaces or newlines. An empty list is valid.
 func ParsePeers(s string) ([]endpoint.NodeAddr, error) {
@@ -22,7 +24,7 @@ func ParsePeers(s string) ([]endpoint.NodeAddr, error) {
 	}
 	var out []endpoint.NodeAddr
 	for _, it := range items {
-		a, err := endpoint.ParseNodeAddr(it)
+		a, err := ticket.ParseAddr(it)
 		if err != nil {
 			return nil, fmt.Errorf("peer %q: %w", it, err)
 		}
