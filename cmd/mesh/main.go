@@ -50,8 +50,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +63,10 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
 	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
+
+// statusOut receives what a pipe command says about itself (its ticket): not stdout, which
+// carries the pipe's data. Tests replace it.
+var statusOut io.Writer = os.Stderr
 
 // EchoALPN is the default echo protocol.
 const EchoALPN = "/meshkafka/echo/0"
@@ -74,13 +80,20 @@ const usage = `usage:
   mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
   mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [-relay URL] [-peer-relay URL] [-relay-only]
   mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]
-  mesh chat         ROOM [bootstrap] [NODEADDR ...] [-data DIR] [-bind ADDR] [-relay URL] [-peer-relay URL] [-relay-only]`
+  mesh chat         ROOM [bootstrap] [NODEADDR ...] [-data DIR] [-bind ADDR] [-relay URL] [-peer-relay URL] [-relay-only]
+  mesh listen       [-data DIR] [-bind ADDR] [-relay URL]              (stdin/stdout pipe; dumbpipe's protocol)
+  mesh connect      NODEADDR [-relay URL] [-peer-relay URL]           (stdin/stdout pipe)
+  mesh listen-tcp   -host HOST:PORT [-data DIR] [-bind ADDR] [-relay URL]   (forward pipes to a TCP service)
+  mesh connect-tcp  NODEADDR [-addr 127.0.0.1:PORT] [-relay URL] [-peer-relay URL]   (a local TCP port over the mesh)`
 
 const meshExamples = `  mesh id -data ./data/mesh
   mesh serve-echo -bind 127.0.0.1:4433          # prints its NODEADDR
   mesh echo <nodeid>@127.0.0.1:4433 -msg hi
   mesh throughput <nodeid>@127.0.0.1:4433 -streams 4 -bytes 67108864
-  mesh chat my-room <nodeid>@127.0.0.1:4433`
+  mesh chat my-room <nodeid>@127.0.0.1:4433
+  mesh listen-tcp -host 127.0.0.1:9092          # prints a ticket (on stderr)
+  mesh connect-tcp <ticket> -addr 127.0.0.1:19092   # a local port reaching that service
+  echo hi | mesh connect <ticket>`
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	return runIO(ctx, args, os.Stdin, out)
@@ -106,6 +119,8 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	homeRelay := fs.String("relay", "", "our home relay URL (runs over magicsock)")
 	peerRelay := fs.String("peer-relay", "", "the peer's relay URL, for dialing (runs over magicsock)")
 	relayOnly := fs.Bool("relay-only", false, "send nothing directly over UDP to peers (runs over magicsock)")
+	host := fs.String("host", "", "listen-tcp: host:port every incoming pipe is forwarded to")
+	tcpAddr := fs.String("addr", "127.0.0.1:0", "connect-tcp: local TCP address to listen on")
 	if cli.IsHelp(args) {
 		fmt.Fprintf(out, "%s\n\nflags of mesh %s (and of the other commands):\n", usage, cmd)
 		fs.SetOutput(out)
@@ -143,7 +158,9 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			return endpoint.NodeAddr{}, fmt.Errorf("%s needs exactly one NODEADDR\n%s", cmd, usage)
 		}
 		a, err := ticket.ParseAddr(pos[0])
-		a.RelayURL = *peerRelay
+		if *peerRelay != "" {
+			a.RelayURL = *peerRelay
+		}
 		return a, err
 	}
 	switch cmd {
@@ -175,6 +192,42 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		fmt.Fprintf(out, "ticket: %s\n", ticketOf(ep, *homeRelay))
 		<-ctx.Done()
 		return nil
+	case "listen", "listen-tcp":
+		if cmd == "listen-tcp" && *host == "" {
+			return fmt.Errorf("listen-tcp needs -host host:port\n%s", usage)
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		ready := func() {
+			// The ticket goes to stderr: stdout is the pipe's data.
+			fmt.Fprintf(statusOut, "listening on ALPN %s; connect with: mesh %s %s\n", PipeALPN, strings.Replace(cmd, "listen", "connect", 1), ticketOf(ep, *homeRelay))
+		}
+		if cmd == "listen" {
+			return pipeListen(ctx, ep, in, out, ready)
+		}
+		return tcpListen(ctx, ep, *host, ready)
+	case "connect", "connect-tcp":
+		a, err := peer()
+		if err != nil {
+			return err
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		if cmd == "connect" {
+			return pipeConnect(ctx, ep, a, in, out)
+		}
+		ln, err := net.Listen("tcp", *tcpAddr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "forwarding tcp %s to %s over the mesh\n", ln.Addr(), a.ID)
+		return tcpConnect(ctx, ep, a, ln)
 	case "echo":
 		a, err := peer()
 		if err != nil {

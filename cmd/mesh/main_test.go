@@ -17,7 +17,10 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	statusOut = io.Discard
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuf is a goroutine-safe buffer that signals its first line.
 type syncBuf struct {
