@@ -56,6 +56,9 @@ func (r *Request) Advertised() (host string, port int32) {
 	if r.conn != nil && r.conn.lis.port != 0 {
 		port = r.conn.lis.port
 	}
+	if r.conn != nil && r.conn.lis.host != "" {
+		host = r.conn.lis.host
+	}
 	return host, port
 }
 

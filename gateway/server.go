@@ -61,7 +61,8 @@ type Config struct {
 // listenerInfo is what a connection knows of the listener it came in on.
 type listenerInfo struct {
 	proto SecurityProtocol
-	port  int32 // advertised port (0: the server's)
+	port  int32  // advertised port (0: the server's)
+	host  string // advertised host ("": the server's)
 }
 
 // Server serves the Kafka protocol on listeners and connections given to it.
@@ -243,6 +244,14 @@ func retryableAccept(err error) bool {
 // ServeConn serves one PLAINTEXT client connection on its own goroutine; the server owns c
 // from now on and closes it when the client goes away or the server closes.
 func (s *Server) ServeConn(c net.Conn) { s.serveConn(c, listenerInfo{proto: Plaintext}) }
+
+// ServeConnAdvertised serves one client connection like ServeConn, with security protocol p,
+// and tells this client to dial host:port wherever an answer names a broker (Metadata,
+// FindCoordinator, DescribeCluster): for connections that reach the server through a proxy
+// the client dials instead (Kafka over the mesh: package mesh/kafkapipe).
+func (s *Server) ServeConnAdvertised(c net.Conn, p SecurityProtocol, host string, port int32) {
+	s.serveConn(c, listenerInfo{proto: p, host: host, port: port})
+}
 
 func (s *Server) serveConn(c net.Conn, lis listenerInfo) {
 	s.mu.Lock()

@@ -63,6 +63,7 @@ import (
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/kafkawire"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
 // backend is the embedded broker for topics plus the group coordinator for consumer groups.
@@ -183,10 +184,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	var be fullBackend
 	var closeBackend func() error
-	var stopped <-chan error     // embedded broker's fail-stop (nil in mesh mode)
-	var inProcess *broker.Broker // the embedded broker (nil in mesh mode), for its stats
+	var stopped <-chan error      // embedded broker's fail-stop (nil in mesh mode)
+	var inProcess *broker.Broker  // the embedded broker (nil in mesh mode), for its stats
+	var meshEP *endpoint.Endpoint // the gateway's mesh endpoint (mesh mode, or -kafka-over-mesh)
 	if o.meshMode() {
-		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log); err != nil {
+		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log, &meshEP); err != nil {
 			return err
 		}
 	} else {
@@ -300,6 +302,14 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	printGatewayBanner(stdout, o, hp, specs[0].Protocol)
 	if inProcess != nil {
 		defer printStatsOnSignal(inProcess, stdout)()
+	}
+	if o.kafkaOverMesh {
+		stopKafkaMesh, err := serveKafkaOverMesh(ctx, o, getenv, log, srv, meshEP, stdout)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer stopKafkaMesh()
 	}
 
 	var stopErr error

@@ -69,17 +69,20 @@ type fullBackend interface {
 // NATs are reached through the relay when both sides use it (normally the same -relay; a node
 // whose relay URL is unknown is tried through our own); nodes without one still talk directly.
 type meshOptions struct {
-	brokers     string
-	meshBind    string
-	meshID      string
-	printNodeID bool
-	trustedBrk  string
+	brokers  string
+	meshBind string
+	// kafkaOverMesh serves Kafka over the mesh too (package mesh/kafkapipe; kafkamesh.go).
+	kafkaOverMesh bool
+	meshID        string
+	printNodeID   bool
+	trustedBrk    string
 	reachOptions
 }
 
 func (m *meshOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	fs.StringVar(&m.brokers, "brokers", getenv("RAFKA_SEED_NODES"), "broker seeds <nodeid>@host:port, comma separated (env RAFKA_SEED_NODES); empty: embedded broker")
 	cli.StringVar(fs, &m.meshBind, "mesh-bind", getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:0", "UDP address of the mesh endpoint")
+	fs.BoolVar(&m.kafkaOverMesh, "kafka-over-mesh", false, "also serve Kafka over the mesh (ALPN /meshkafka/kafka/0): clients anywhere use `mesh kafka-proxy <this gateway's ticket>`; with an embedded broker this starts a mesh endpoint on -mesh-bind")
 	cli.MeshIDVar(fs, &m.meshID, getenv)
 	fs.StringVar(&m.trustedBrk, "trusted-brokers", getenv("RAFKA_TRUSTED_BROKERS"), "NodeIds that may be learned as brokers, comma separated (env RAFKA_TRUSTED_BROKERS); empty: any")
 	fs.BoolVar(&m.printNodeID, "print-node-id", false, "print this gateway's mesh NodeId and exit")
@@ -113,7 +116,7 @@ func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
 
 // openMeshBackend starts the gateway's mesh endpoint and returns a backend that carries every
 // op to the brokers.
-func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slog.Logger) (_ fullBackend, _ func() error, err error) {
+func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slog.Logger, epOut **endpoint.Endpoint) (_ fullBackend, _ func() error, err error) {
 	var seeds []endpoint.NodeAddr
 	if o.brokers != "" || !o.MDNS {
 		if seeds, err = parseSeeds(o.brokers); err != nil {
@@ -170,6 +173,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 	}
 	cleanups = append(cleanups, node.Close)
 	ep := node.Endpoint
+	*epOut = ep
 	log.Info("gateway mesh node", "node", sk.Public().String(), "brokers", len(seeds), "mdns", o.MDNS, "relay", o.Relay)
 	g, err := gossip.Attach(ep, gossip.Config{})
 	if err != nil {

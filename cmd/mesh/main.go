@@ -59,6 +59,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/kafkapipe"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
 	"github.com/meshkafka/meshkafka/mesh/ticket"
@@ -84,7 +85,8 @@ const usage = `usage:
   mesh listen       [-data DIR] [-bind ADDR] [-relay URL]              (stdin/stdout pipe; dumbpipe's protocol)
   mesh connect      NODEADDR [-relay URL] [-peer-relay URL]           (stdin/stdout pipe)
   mesh listen-tcp   -host HOST:PORT [-data DIR] [-bind ADDR] [-relay URL]   (forward pipes to a TCP service)
-  mesh connect-tcp  NODEADDR [-addr 127.0.0.1:PORT] [-relay URL] [-peer-relay URL]   (a local TCP port over the mesh)`
+  mesh connect-tcp  NODEADDR [-addr 127.0.0.1:PORT] [-relay URL] [-peer-relay URL]   (a local TCP port over the mesh)
+  mesh kafka-proxy  GATEWAY [-addr 127.0.0.1:9092] [-advertise HOST:PORT] [-relay URL] [-peer-relay URL]   (Kafka from anywhere: a local :9092 for a gateway run with -kafka-over-mesh)`
 
 const meshExamples = `  mesh id -data ./data/mesh
   mesh serve-echo -bind 127.0.0.1:4433          # prints its NODEADDR
@@ -120,7 +122,8 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	peerRelay := fs.String("peer-relay", "", "the peer's relay URL, for dialing (runs over magicsock)")
 	relayOnly := fs.Bool("relay-only", false, "send nothing directly over UDP to peers (runs over magicsock)")
 	host := fs.String("host", "", "listen-tcp: host:port every incoming pipe is forwarded to")
-	tcpAddr := fs.String("addr", "127.0.0.1:0", "connect-tcp: local TCP address to listen on")
+	tcpAddr := fs.String("addr", "127.0.0.1:0", "connect-tcp: local TCP address to listen on (kafka-proxy: default 127.0.0.1:9092)")
+	advertise := fs.String("advertise", "", "kafka-proxy: host:port Kafka clients are told to dial (default: the -addr listened on)")
 	if cli.IsHelp(args) {
 		fmt.Fprintf(out, "%s\n\nflags of mesh %s (and of the other commands):\n", usage, cmd)
 		fs.SetOutput(out)
@@ -228,6 +231,30 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		fmt.Fprintf(out, "forwarding tcp %s to %s over the mesh\n", ln.Addr(), a.ID)
 		return tcpConnect(ctx, ep, a, ln)
+	case "kafka-proxy":
+		a, err := peer()
+		if err != nil {
+			return err
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		listen := *tcpAddr
+		if listen == "127.0.0.1:0" {
+			listen = "127.0.0.1:9092"
+		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return err
+		}
+		adv := *advertise
+		if adv == "" {
+			adv = ln.Addr().String()
+		}
+		fmt.Fprintf(out, "kafka-proxy: Kafka clients use %s; it reaches gateway %s over the mesh\n", adv, a.ID)
+		return kafkapipe.Proxy(ctx, ep, a, ln, adv)
 	case "echo":
 		a, err := peer()
 		if err != nil {
