@@ -90,6 +90,8 @@ type Server struct {
 	authHook func(principal string, reauth bool) // tests: called on every successful authentication
 	// quotas enforces client byte-rate quotas (quota.go).
 	quotas *quotas
+	// metrics are the request instruments (metrics.go).
+	metrics *serverMetrics
 }
 
 // NewServer returns a Server; it does not listen until Serve or ServeConn is called.
@@ -126,6 +128,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.sessions = newFetchSessionCache(cfg.FetchSessions)
 	s.quotas = newQuotas(cfg.Backend, cfg.Quotas)
+	s.metrics = newServerMetrics()
 	return s, nil
 }
 
@@ -263,8 +266,10 @@ func (s *Server) serveConn(c net.Conn, lis listenerInfo) {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.metrics.conns.Add(context.Background(), 1)
 	go func() {
 		defer s.wg.Done()
+		defer s.metrics.conns.Add(context.Background(), -1)
 		defer func() {
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -512,6 +517,8 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 		return pending{}, fmt.Errorf("api key %d not served", h.APIKey)
 	}
 	p := pending{corr: h.CorrelationID, version: h.APIVersion}
+	start := time.Now()
+	s.metrics.request(h.APIKey, len(frame))
 	if h.APIVersion < api.MinVersion || h.APIVersion > api.MaxVersion {
 		if h.APIKey == kafkawire.KeyApiVersions {
 			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our ranges.
@@ -546,6 +553,7 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 		throttle := throttleMillis(p.mute)
 		p.finish = func() (kmsg.Response, error) {
 			defer span.End()
+			defer s.metrics.answered(h.APIKey, start)
 			resp, err := finish()
 			if pr, ok := resp.(*kmsg.ProduceResponse); ok && throttle > 0 {
 				pr.ThrottleMillis = throttle
@@ -556,6 +564,7 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 	}
 	resp, err := api.Handle(ctx, r)
 	span.End()
+	s.metrics.answered(h.APIKey, start)
 	if err != nil || resp == nil {
 		return pending{}, err
 	}

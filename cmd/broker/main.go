@@ -83,6 +83,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller"
+	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
@@ -109,6 +110,7 @@ type options struct {
 	meshID       string
 	printNodeID  bool
 	verbose      bool
+	metrics      string
 	cli.Reach
 }
 
@@ -139,6 +141,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
 	fs.BoolVar(&o.printNodeID, "print-node-id", false, "print this node's id and exit")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	cli.MetricsVar(fs, &o.metrics)
 	cli.StringVar(fs, &o.quorumSeeds, "quorum-seeds", getenv, "RAFKA_QUORUM_SEEDS", "", "seed brokers of the metadata quorum <nodeid>@host:port, comma separated; empty: a quorum of one")
 	voters := getenv("RAFKA_QUORUM_VOTERS")
 	fs.StringVar(&voters, "quorum-voters", voters, "voter target of the metadata quorum (default 3; 1 with no other seed) (env RAFKA_QUORUM_VOTERS)")
@@ -229,6 +232,31 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer qn.Close()
 	b := qn.Broker
+	var metricsURL string
+	if o.metrics != "" {
+		var stopMetrics func()
+		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-broker", nil, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		raft := func(f func(quorum.Status) uint64) func() int64 {
+			return func() int64 { return int64(f(qn.Raft.Status())) }
+		}
+		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), cli.ObserveGauges(map[string]func() int64{
+			"meshkafka.raft.term":    raft(func(s quorum.Status) uint64 { return s.Term }),
+			"meshkafka.raft.commit":  raft(func(s quorum.Status) uint64 { return s.Commit }),
+			"meshkafka.raft.applied": raft(func(s quorum.Status) uint64 { return s.Applied }),
+			"meshkafka.raft.leader": raft(func(s quorum.Status) uint64 {
+				if s.Leader != 0 && s.Leader == s.ID {
+					return 1
+				}
+				return 0
+			}),
+		})); err != nil {
+			return err
+		}
+	}
 	if o.admin != "" {
 		stopAdmin, err := serveAdmin(o.admin, qn.Controller.AdminHandler(), log)
 		if err != nil {
@@ -259,7 +287,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	// LAN form the control plane with no seeds.
 	defer node.FollowMDNS(ctl.JoinPeers)()
 	fmt.Fprintf(stdout, "broker %s serving KafkaOps (ALPN %s)\n", addr, brokermesh.ALPN)
-	printBrokerBanner(stdout, o, addr.String(), ticket.Encode(addr))
+	printBrokerBanner(stdout, o, addr.String(), ticket.Encode(addr), metricsURL)
 	if o.addrFile != "" {
 		if err := cli.WriteAddrFile(o.addrFile, addr.String()); err != nil {
 			return err
@@ -312,7 +340,7 @@ func dialable(a endpoint.NodeAddr) endpoint.NodeAddr {
 
 // printBrokerBanner says what this broker is, where its data is, what it trusts and joins,
 // and what to run next.
-func printBrokerBanner(w io.Writer, o options, addr, tk string) {
+func printBrokerBanner(w io.Writer, o options, addr, tk, metricsURL string) {
 	quorum := "a quorum of one (no -quorum-seeds)"
 	if o.quorumSeeds != "" {
 		quorum = "seeds " + o.quorumSeeds
@@ -333,6 +361,7 @@ func printBrokerBanner(w io.Writer, o options, addr, tk string) {
 		[2]string{"quorum", quorum},
 		[2]string{"trusts", trust},
 		[2]string{"admin", admin},
+		[2]string{"metrics", metricsURL},
 		[2]string{"next", "gateway -brokers " + addr + "   (then a Kafka client at the gateway, e.g. kcat -b localhost:9092 -L)"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (logs are synced first)"})
 }

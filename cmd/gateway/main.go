@@ -124,6 +124,7 @@ type options struct {
 	sessionSlots   int
 	sessionParts   int
 	verbose        bool
+	metrics        string
 	meshOptions
 	security securityOptions
 }
@@ -148,6 +149,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.IntVar(&o.sessionSlots, "fetch-session-slots", 1000, "fetch sessions kept (Kafka's max.incremental.fetch.session.cache.slots; 0: none)")
 	fs.IntVar(&o.sessionParts, "fetch-session-partitions", 1_000_000, "partitions all fetch sessions together may hold (~80 bytes each)")
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	cli.MetricsVar(fs, &o.metrics)
 	o.meshOptions.register(fs, getenv)
 	o.security.register(fs, getenv)
 	if err := cli.ParseEnv(fs, args, getenv, gatewayHelp); err != nil {
@@ -211,6 +213,23 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		be, closeBackend, inProcess = backend{b, gc, creds}, closeAll, b
 	}
 	defer closeBackend()
+	var metricsURL string
+	if o.metrics != "" {
+		var stopMetrics func()
+		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-gateway", nil, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		if inProcess != nil {
+			err = cli.BrokerMetrics(inProcess)
+		} else if meshEP != nil {
+			err = cli.EndpointMetrics(meshEP)
+		}
+		if err != nil {
+			return err
+		}
+	}
 
 	var users []userPassword
 	if o.security.saslUsers != "" {
@@ -299,7 +318,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	for i, l := range specs {
 		fmt.Fprintf(stdout, "listener %s://%s\n", l.Protocol, lns[i].Addr())
 	}
-	printGatewayBanner(stdout, o, hp, specs[0].Protocol)
+	printGatewayBanner(stdout, o, hp, specs[0].Protocol, metricsURL)
 	if inProcess != nil {
 		defer printStatsOnSignal(inProcess, stdout)()
 	}
@@ -346,7 +365,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 
 // printGatewayBanner says what this gateway is: its mode (loudly when it runs an embedded
 // broker), NodeId, data, and what to run next.
-func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.SecurityProtocol) {
+func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.SecurityProtocol, metricsURL string) {
 	rows := [][2]string{{"role", "gateway (Kafka front door)"}}
 	if o.meshMode() {
 		id := "?"
@@ -369,6 +388,7 @@ func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.Secu
 			[2]string{"data", o.data + " (topics, consumer groups, credentials)"})
 	}
 	rows = append(rows,
+		[2]string{"metrics", metricsURL},
 		[2]string{"next", "kcat -b " + hp + kcatHint(protocol) + " -L"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (data is synced first)"})
 	cli.Banner(w, rows...)

@@ -50,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateBurst := fs.Int("rate-burst", 0, "per-client burst in bytes (default max(rate/10, 128 KiB))")
 	keepAlive := fs.Duration("keepalive", 60*time.Second, "interval between KeepAlive frames")
 	verbose := fs.Bool("v", false, "log connection events")
+	var metricsAddr string
+	cli.MetricsVar(fs, &metricsAddr)
 	if err := cli.ParseEnv(fs, args, os.Getenv, cli.Help{
 		Summary: "an iroh-0.28.1-compatible relay server (DERP over HTTP(S)) plus a STUN responder, so nodes never depend on someone else's relay",
 		Usage:   "relay [flags]",
@@ -81,6 +83,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger: log, KeepAlive: *keepAlive, RateLimit: *rateLimit, RateBurst: *rateBurst,
 	})
 	defer srv.Close()
+	if metricsAddr != "" {
+		_, stopMetrics, err := cli.ServeMetrics(metricsAddr, "meshkafka-relay", stdout, log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+		u := func(f func(relayserver.Stats) uint64) func() int64 {
+			return func() int64 { return int64(f(srv.Stats())) }
+		}
+		if err := cli.Observe(map[string]func() int64{
+			"meshkafka.relay.connections.accepted":   u(func(s relayserver.Stats) uint64 { return s.Accepted }),
+			"meshkafka.relay.handshakes.failed":      u(func(s relayserver.Stats) uint64 { return s.HandshakeFailed }),
+			"meshkafka.relay.packets.sent":           u(func(s relayserver.Stats) uint64 { return s.PacketsSent }),
+			"meshkafka.relay.bytes.sent":             u(func(s relayserver.Stats) uint64 { return s.BytesSent }),
+			"meshkafka.relay.packets.dropped_nopeer": u(func(s relayserver.Stats) uint64 { return s.DroppedNoPeer }),
+			"meshkafka.relay.packets.dropped_queue":  u(func(s relayserver.Stats) uint64 { return s.DroppedQueue }),
+			"meshkafka.relay.rate_limited":           u(func(s relayserver.Stats) uint64 { return s.RateLimited }),
+		}); err != nil {
+			return err
+		}
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -89,7 +89,6 @@ type Listener struct {
 	conns  chan *Conn
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
 	once   sync.Once
 }
 

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/telemetry"
+)
+
+// MetricsVar registers -metrics, the address of the Prometheus /metrics endpoint (default
+// off; e.g. 127.0.0.1:9100).
+func MetricsVar(fs interface {
+	StringVar(p *string, name, value, usage string)
+}, p *string) {
+	fs.StringVar(p, "metrics", "", "serve Prometheus /metrics (OpenTelemetry) on this address, e.g. 127.0.0.1:9100; default off")
+}
+
+// ServeMetrics sets up the metrics pipeline for service and serves /metrics on addr until
+// stop is called; url is the /metrics URL (addr with its port resolved). It logs the URL, and
+// prints it on out unless out is nil.
+func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger) (url string, stop func(), err error) {
+	m, err := telemetry.SetupMetrics(service)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = m.Shutdown(context.Background())
+		return "", nil, fmt.Errorf("-metrics: %w", err)
+	}
+	url = "http://" + ln.Addr().String() + "/metrics"
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("metrics server", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "url", url)
+	if out != nil {
+		fmt.Fprintf(out, "metrics: %s\n", url)
+	}
+	return url, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+		_ = m.Shutdown(ctx)
+	}, nil
+}
+
+// BrokerMetrics exports b's storage counters (read at each scrape):
+//
+//	meshkafka.broker.partitions       gauge      partitions of all topics
+//	meshkafka.broker.open_logs        gauge      partition logs open now
+//	meshkafka.broker.open_files       gauge      descriptors the logs and journal hold
+//	meshkafka.broker.produce.requests counter    produce calls
+//	meshkafka.wal.fsyncs              counter    commit-journal fsyncs (group commits)
+//	meshkafka.wal.checkpoint_fsyncs   counter    partition files fsynced by checkpoints
+func BrokerMetrics(b *broker.Broker) error {
+	m := telemetry.Meter()
+	parts, err1 := m.Int64ObservableGauge("meshkafka.broker.partitions")
+	open, err2 := m.Int64ObservableGauge("meshkafka.broker.open_logs")
+	files, err3 := m.Int64ObservableGauge("meshkafka.broker.open_files")
+	prod, err4 := m.Int64ObservableCounter("meshkafka.broker.produce.requests")
+	fsyncs, err5 := m.Int64ObservableCounter("meshkafka.wal.fsyncs")
+	cpf, err6 := m.Int64ObservableCounter("meshkafka.wal.checkpoint_fsyncs")
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return err
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := b.Stats()
+		o.ObserveInt64(parts, st.Partitions)
+		o.ObserveInt64(open, st.OpenLogs)
+		o.ObserveInt64(files, int64(st.OpenFiles))
+		o.ObserveInt64(prod, st.ProduceRequests)
+		o.ObserveInt64(fsyncs, st.Fsyncs)
+		o.ObserveInt64(cpf, st.CheckpointFsyncs)
+		return nil
+	}, parts, open, files, prod, fsyncs, cpf)
+	return err
+}
+
+// EndpointMetrics exports a mesh endpoint's UDP socket counters:
+// meshkafka.mesh.udp.packets and meshkafka.mesh.udp.bytes with direction=rx|tx.
+func EndpointMetrics(ep *endpoint.Endpoint) error {
+	m := telemetry.Meter()
+	pk, err1 := m.Int64ObservableCounter("meshkafka.mesh.udp.packets")
+	by, err2 := m.Int64ObservableCounter("meshkafka.mesh.udp.bytes", metric.WithUnit("By"))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	rx, tx := metric.WithAttributes(dirAttr("rx")), metric.WithAttributes(dirAttr("tx"))
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := ep.SocketStats()
+		o.ObserveInt64(pk, st.RxPackets, rx)
+		o.ObserveInt64(pk, st.TxPackets, tx)
+		o.ObserveInt64(by, st.RxBytes, rx)
+		o.ObserveInt64(by, st.TxBytes, tx)
+		return nil
+	}, pk, by)
+	return err
+}
+
+func dirAttr(d string) attribute.KeyValue { return attribute.String("direction", d) }
+
+// Observe registers one observable counter per name, each read from the func at every scrape
+// (the relay's traffic counters; any stats struct of monotonic counters).
+func Observe(counters map[string]func() int64) error {
+	m := telemetry.Meter()
+	insts := make([]metric.Observable, 0, len(counters))
+	byInst := map[metric.Int64ObservableCounter]func() int64{}
+	for name, f := range counters {
+		c, err := m.Int64ObservableCounter(name)
+		if err != nil {
+			return err
+		}
+		insts = append(insts, c)
+		byInst[c] = f
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for c, f := range byInst {
+			o.ObserveInt64(c, f())
+		}
+		return nil
+	}, insts...)
+	return err
+}
+
+// ObserveGauges registers one observable gauge per name, each read from its func at every
+// scrape (raft state: term, commit index, leadership).
+func ObserveGauges(gauges map[string]func() int64) error {
+	m := telemetry.Meter()
+	insts := make([]metric.Observable, 0, len(gauges))
+	byInst := map[metric.Int64ObservableGauge]func() int64{}
+	for name, f := range gauges {
+		g, err := m.Int64ObservableGauge(name)
+		if err != nil {
+			return err
+		}
+		insts = append(insts, g)
+		byInst[g] = f
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for g, f := range byInst {
+			o.ObserveInt64(g, f())
+		}
+		return nil
+	}, insts...)
+	return err
+}
