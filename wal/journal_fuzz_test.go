@@ -17,6 +17,11 @@ func FuzzJournalReader(f *testing.F) {
 		seg = appendJournalRecord(seg, int64(len(seg)), "topics/t/0", bytes.Repeat([]byte{byte(i)}, 7*i), int64(3*i), 3, int64(100+i))
 	}
 	seg = appendJournalRemove(seg, int64(len(seg)), "topics/t/0")
+	// The kinds of replicated partitions: tagged entries, truncation, reset, state.
+	seg = appendJournalRec(seg, journalKindTagged, int64(len(seg)), "topics/t/1", 42, []byte("tagged"), 0, 2, 7)
+	seg = appendJournalRec(seg, journalKindTruncate, int64(len(seg)), "topics/t/1", 0, nil, 1, 0, 0)
+	seg = appendJournalRec(seg, journalKindReset, int64(len(seg)), "topics/t/1", 0, nil, 100, 0, 0)
+	seg = appendJournalRec(seg, journalKindState, int64(len(seg)), "topics/t/1", 0, []byte("hard state"), 0, 0, 0)
 	f.Add(seg, int64(0))
 	f.Add(seg[:len(seg)-5], int64(1<<20))
 	damaged := append([]byte(nil), seg...)
@@ -40,11 +45,7 @@ func FuzzJournalReader(f *testing.F) {
 			if r.lsn != base+int64(len(re)) {
 				t.Fatalf("record at %d, want %d", r.lsn, base+int64(len(re)))
 			}
-			if r.remove {
-				re = appendJournalRemove(re, r.synced, r.name)
-				continue
-			}
-			re = appendJournalRecord(re, r.synced, r.name, r.data, r.base, r.count, r.maxTs)
+			re = encodeJournalRecord(re, &r)
 		}
 		if !bytes.Equal(re, b[:end]) {
 			t.Fatalf("re-encoded records (%d bytes) differ from the %d bytes read", len(re), end)

@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -106,10 +107,21 @@ func (s *Store) replay(recs []journalRecord) error {
 		if _, ok := byName[r.name]; !ok && !removed[r.name] {
 			order = append(order, r.name)
 		}
-		if r.remove {
+		switch r.kind {
+		case journalKindRemove:
 			// Log.Remove: the records before it are of the removed log.
 			byName[r.name], removed[r.name] = nil, true
 			continue
+		case journalKindReset:
+			// Log.Reset: the log is empty from here on; what came before is gone.
+			byName[r.name] = []journalRecord{r}
+			continue
+		case journalKindTruncate:
+			// Log.TruncateFrom: the entries it removes need not be verified or re-appended
+			// first (the partition may no longer hold them, durably).
+			byName[r.name] = slices.DeleteFunc(byName[r.name], func(e journalRecord) bool {
+				return e.isEntry() && e.base >= r.base
+			})
 		}
 		byName[r.name] = append(byName[r.name], r)
 	}
