@@ -140,20 +140,15 @@ func (l *Log) cutLocked(k int, pos, offset int64) error {
 		l.durablePos, l.durableNext = pos, offset
 	}
 	if reactivate {
-		// The later segments go first, durably: until then a crash finds segs[k] sealed,
-		// intact.
-		for _, d := range later {
-			d.closeFiles()
-			for _, name := range []string{d.logName(), d.idxName(), d.tidxName()} {
-				if err := l.fs.Remove(name); err != nil && !isNotExist(err) {
-					return err
-				}
-			}
-		}
-		l.segs = l.segs[:k+1]
+		// The later segments go first, newest first, each durably before the next (a
+		// crash must find a contiguous run of segments, as ever): until then a crash finds
+		// segs[k] sealed, intact.
 		l.buf = l.buf[:0]
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return err
+		for j := len(l.segs) - 1; j > k; j-- {
+			l.segs = l.segs[:j]
+			if err := l.removeSegment(later[j-k-1]); err != nil {
+				return err
+			}
 		}
 		idx, err := l.sealedIndex(s)
 		if err != nil {
@@ -277,11 +272,17 @@ func (l *Log) Reset(nextOffset int64) error {
 	return nil
 }
 
-// resetLocked replaces every segment with one empty segment at next: the old files are
-// deleted durably first (a leftover segment file below the new one would read as a damaged
-// sealed segment), then the new one is created with a recovery point, durably.
+// resetLocked replaces every segment with one empty segment at next: the recovery point
+// moves to the new segment's start first, then the old files are deleted durably (a leftover
+// segment file below the new one would read as a damaged sealed segment), then the new one is
+// created, durably.
 func (l *Log) resetLocked(next int64) error {
 	if err := l.ensureDir(); err != nil {
+		return err
+	}
+	// First the recovery point: it must never claim bytes of a segment file that is
+	// about to be replaced by an empty one of the same name.
+	if err := l.writeCheckpoint(next, 0); err != nil {
 		return err
 	}
 	old := l.segs
@@ -292,16 +293,12 @@ func (l *Log) resetLocked(next int64) error {
 	l.next, l.flushed, l.flushedNext, l.synced = next, 0, next, next
 	l.durablePos, l.durableNext = 0, next
 	l.buf = l.buf[:0]
+	// Oldest first, each durably before the next: a crash leaves a contiguous run of
+	// segments (what retention leaves), which the journal's record then resets.
 	for _, s := range old {
-		s.closeFiles()
-		for _, name := range []string{s.logName(), s.idxName(), s.tidxName()} {
-			if err := l.fs.Remove(name); err != nil && !isNotExist(err) {
-				return err
-			}
+		if err := l.removeSegment(s); err != nil {
+			return err
 		}
-	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		return err
 	}
 	f, err := l.fs.OpenFile(ns.logName(), osRDWR|osCREATE|osTRUNC, 0o644)
 	if err != nil {
@@ -316,13 +313,24 @@ func (l *Log) resetLocked(next int64) error {
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	l.dirDirty.Store(true) // the new file's entry: made durable by the recovery point write
-	if err := l.writeCheckpoint(next, 0); err != nil {
+	if err := l.fs.SyncDir(l.dir); err != nil {
 		return err
 	}
 	ns.ckptPos = 0
 	l.cond.Broadcast()
 	return nil
+}
+
+// removeSegment closes a segment's files and deletes them (its .log last: index files without
+// their .log are deleted by Open), durably.
+func (l *Log) removeSegment(s *segment) error {
+	s.closeFiles()
+	for _, name := range []string{s.idxName(), s.tidxName(), s.logName()} {
+		if err := l.fs.Remove(name); err != nil && !isNotExist(err) {
+			return err
+		}
+	}
+	return l.fs.SyncDir(l.dir)
 }
 
 // SetState replaces the log's state, a small blob (at most MaxStateBytes) kept with the log:
