@@ -10,7 +10,7 @@ import (
 // Entry framing; the layout is drawn in doc.go.
 const (
 	headerSize    = 32
-	entryVersion  = 1 // untagged entry (Append)
+	entryVersion  = 1       // untagged entry (Append)
 	maxEntryBytes = 1 << 30 // largest data accepted by Append (keeps positions within uint32)
 	// entryVersionTagged: the entry's 8-byte tag follows the 32-byte header and counts in
 	// length (AppendTagged). The fixed part is version 1's, so a reader that does not know
