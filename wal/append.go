@@ -161,6 +161,15 @@ func (l *Log) flushLocked() error {
 // rollLocked seals the active segment (flush, end marker, fsync) and starts a new one at l.next.
 // The caller makes sure no group commit is running (it would be fsyncing files roll closes).
 func (l *Log) rollLocked() error {
+	if l.store != nil {
+		// A Store member's files never run ahead of its journal: the segment about to be
+		// fsynced holds entries whose records (and the log's truncations and states before
+		// them) must be durable first, so a crash recovers a prefix of the journal (one
+		// shared journal fsync per segment).
+		if err := l.store.syncTo(l.lastLSN); err != nil {
+			return err
+		}
+	}
 	old := l.active()
 	if err := l.flushLocked(); err != nil {
 		return err
