@@ -17,6 +17,7 @@
 //     stamped: identical on every replica, since every replica stores the same entries at the
 //     same offsets and terms (decision: stamping in place rather than copying the payload; raft
 //     never looks into entry data).
+//
 //   - An empty normal entry (the no-op a new leader proposes) and a conf change are stored as
 //     one Kafka control batch each, occupying one offset like a transaction marker, so every
 //     Kafka client skips it. Its bytes (RecordBatch v2, big-endian):
