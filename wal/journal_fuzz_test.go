@@ -57,3 +57,42 @@ func FuzzJournalReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStateFile feeds arbitrary bytes as a log's state file. It never panics; the state it
+// returns is the newest valid slot, whose bytes re-encode to exactly what is stored there.
+func FuzzStateFile(f *testing.F) {
+	one := encodeStateSlot(1, []byte("state one"))
+	two := append(append(append([]byte(nil), one...), make([]byte, stateSlotSize-len(one))...), encodeStateSlot(2, []byte("two"))...)
+	f.Add(one)
+	f.Add(two)
+	f.Add(two[:len(two)-1])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, st := decodeStateFile(b)
+		if seq == 0 {
+			if st != nil {
+				t.Fatalf("no valid slot but state %q", st)
+			}
+			return
+		}
+		if len(st) > MaxStateBytes {
+			t.Fatalf("state of %d bytes", len(st))
+		}
+		for i := range 2 {
+			if s, _, ok := decodeStateSlot(b[min(len(b), i*stateSlotSize):min(len(b), (i+1)*stateSlotSize)]); ok && s > seq {
+				t.Fatalf("slot %d has a newer sequence %d than the chosen %d", i, s, seq)
+			}
+		}
+		found := false
+		for i := range 2 {
+			start := i * stateSlotSize
+			re := encodeStateSlot(seq, st)
+			if start+len(re) <= len(b) && bytes.Equal(b[start:start+len(re)], re) {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("state %q (seq %d) does not re-encode to a stored slot", st, seq)
+		}
+	})
+}
