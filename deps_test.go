@@ -120,6 +120,14 @@ func TestDependencyDirection(t *testing.T) {
 				return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/", "golang.org/x/sys")(d)
 			}},
 		},
+		"broker/replica/raftstore": {
+			{"raftstore is one partition's raft storage on its wal.Log: std, etcd raft, protobuf, wal and broker/replica only", func(d string) bool {
+				if strings.HasPrefix(d, mod+"/") {
+					return d != mod+"/wal" && d != mod+"/broker/replica" && d != mod+"/internal/clock"
+				}
+				return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/", "golang.org/x/sys")(d)
+			}},
+		},
 		"broker/acl": {
 			{"the authorizer is pure: std only (no net)", func(d string) bool {
 				return !isStd(d) || d == "net"

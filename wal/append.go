@@ -14,7 +14,32 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	size := int64(headerSize + len(data))
+	return l.appendLocked(data, count, maxTimestamp, 0, false)
+}
+
+// AppendTagged is Append for an entry that carries tag, a number of the caller's returned as
+// Batch.Tag (a tagged entry has its own format version, see doc.go). Tags must not decrease
+// from one entry to the next (OffsetForTag bisects over them); raftstore tags each entry with
+// its raft index.
+func (l *Log) AppendTagged(data []byte, count int32, maxTimestamp int64, tag uint64) (baseOffset int64, err error) {
+	if count <= 0 {
+		return 0, ErrBadCount
+	}
+	if len(data) > maxEntryBytes-tagSize {
+		return 0, ErrEntryTooLarge
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(data, count, maxTimestamp, tag, true)
+}
+
+// appendLocked appends one entry (tagged: in the tagged format, with tag); l.mu is held.
+func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uint64, tagged bool) (baseOffset int64, err error) {
+	hdr := int64(headerSize)
+	if tagged {
+		hdr += tagSize
+	}
+	size := hdr + int64(len(data))
 	var act *segment
 	for {
 		if l.closed {
@@ -43,7 +68,7 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	}
 	if l.store != nil {
 		// The journal record first: if the journal refuses, no offset was used.
-		lsn, err := l.store.appendRecord(l, data, base, count, maxTimestamp)
+		lsn, err := l.store.appendRecord(l, data, base, count, maxTimestamp, tag, tagged)
 		if err != nil {
 			return 0, err
 		}
@@ -67,12 +92,16 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 	if direct {
 		// Large: write header and data straight to the file rather than copy the data
 		// into the buffer first (the entries before it were flushed just above).
-		var hdr [headerSize]byte
-		putHeader(hdr[:], data, base, count, maxTimestamp)
-		if _, err := act.log.WriteAt(hdr[:], l.flushed); err != nil {
+		var hb [headerSize + tagSize]byte
+		if tagged {
+			putHeaderTagged(hb[:], data, base, count, maxTimestamp, tag)
+		} else {
+			putHeader(hb[:headerSize], data, base, count, maxTimestamp)
+		}
+		if _, err := act.log.WriteAt(hb[:hdr], l.flushed); err != nil {
 			return 0, l.fail(err)
 		}
-		if _, err := act.log.WriteAt(data, l.flushed+headerSize); err != nil {
+		if _, err := act.log.WriteAt(data, l.flushed+hdr); err != nil {
 			return 0, l.fail(err)
 		}
 		l.flushed += size
@@ -81,7 +110,11 @@ func (l *Log) Append(data []byte, count int32, maxTimestamp int64) (baseOffset i
 		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small;
 		// buffers come from and go back to a size-classed pool (bufpool.go).
 		l.growBuf(int(size))
-		l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
+		if tagged {
+			l.buf = appendEntryTagged(l.buf, data, base, count, maxTimestamp, tag)
+		} else {
+			l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
+		}
 	}
 	act.size += size
 	l.stats.Appends++
@@ -128,6 +161,15 @@ func (l *Log) flushLocked() error {
 // rollLocked seals the active segment (flush, end marker, fsync) and starts a new one at l.next.
 // The caller makes sure no group commit is running (it would be fsyncing files roll closes).
 func (l *Log) rollLocked() error {
+	if l.store != nil {
+		// A Store member's files never run ahead of its journal: the segment about to be
+		// fsynced holds entries whose records (and the log's truncations and states before
+		// them) must be durable first, so a crash recovers a prefix of the journal (one
+		// shared journal fsync per segment).
+		if err := l.store.syncTo(l.lastLSN); err != nil {
+			return err
+		}
+	}
 	old := l.active()
 	if err := l.flushLocked(); err != nil {
 		return err

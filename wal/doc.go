@@ -32,20 +32,25 @@
 //
 //	offset size field
 //	     0    4 crc          CRC-32C (Castagnoli) of bytes 4 .. 32+length
-//	     4    4 length       length of data in bytes (at most 1 GiB)
-//	     8    1 version      1
+//	     4    4 length       bytes after the 32-byte header (at most 1 GiB)
+//	     8    1 version      1 (Append), 2 (AppendTagged)
 //	     9    1 flags        0
 //	    10    2 reserved     0
 //	    12    4 count        offsets the entry occupies (> 0)
 //	    16    8 baseOffset   offset of the entry's first record
 //	    24    8 maxTimestamp newest timestamp in the entry (ms; the caller's value)
-//	    32    n data
+//	    32    8 tag          version 2 only: the caller's tag (Batch.Tag); length counts it
+//	 32/40    n data
 //
 // Entries follow each other with no padding; entry k+1's baseOffset is entry k's baseOffset +
 // count. Format evolution: a new layout gets a new version byte. A reader that meets a version
 // it does not know (with a valid CRC) fails with ErrUnsupportedVersion rather than guessing
 // (Open too: it never cuts such an entry off as a torn tail), so an old binary neither misreads
-// nor destroys newer data; a new binary keeps decoding every older version.
+// nor destroys newer data; a new binary keeps decoding every older version. Version 2 (a tagged
+// entry) keeps version 1's 32-byte fixed part and puts its tag at the start of what length
+// counts (decision: so a binary that knows only version 1 still verifies its CRC and refuses it
+// as a newer format, instead of taking it for a torn write). A log without tagged entries is
+// byte for byte what it was before version 2 existed; the two versions may be mixed in a log.
 //
 // # Index layout (.index, .timeindex)
 //
@@ -206,8 +211,8 @@
 //	     4    4 magic        0x574a4e4c ("WJNL")
 //	     8    4 size         whole record, header included
 //	    12    1 version      1
-//	    13    1 kind         1 = entry, 2 = remove (Log.Remove: no entry; base, count,
-//	                         maxTimestamp 0, no data; replay drops the log's earlier records)
+//	    13    1 kind         1 = entry, 2 = remove, 3 = tagged entry, 4 = truncate,
+//	                         5 = reset, 6 = state (below)
 //	    14    2 nameLength   n: the log's directory relative to the store root, slash-separated
 //	    16    8 synced       journal position known durable when the record was appended
 //	    24    8 baseOffset
@@ -215,7 +220,14 @@
 //	    36    4 reserved     0
 //	    40    8 maxTimestamp
 //	    48    n name
-//	  48+n    . data         the entry's bytes, as stamped
+//	  48+n    8 tag          kind 3 only
+//	     .    . data         the entry's bytes, as stamped (kind 6: the state)
+//
+// Kinds: 2 remove (Log.Remove; base, count, maxTimestamp 0, no data: replay drops the log's
+// earlier records), 4 truncate (Log.TruncateFrom; base = the first offset removed; count,
+// maxTimestamp 0, no data), 5 reset (Log.Reset; base = the new start offset), 6 state
+// (Log.SetState; base, count, maxTimestamp 0; data = the state, at most MaxStateBytes). A
+// binary that knows only kinds 1 and 2 refuses the others (ErrUnsupportedVersion).
 //
 // commitlog/checkpoint is a 24-byte file overwritten in place and fsynced: CRC-32C of bytes
 // 4..24, version 1, 3 reserved bytes, the journal position replay starts at (8 bytes), 8
@@ -262,6 +274,12 @@
 // A commit in flight when the Store fails finishes first (what it fsynced is durable), and
 // the journal is cut after it.
 //
+// A roll (sealing a member's segment, which fsyncs it) first commits the journal up to the
+// log's last record (one shared journal fsync per segment; decision: a member's files never
+// run ahead of its journal, so a crash always recovers the log, its truncations and its state
+// as of one journal prefix, and no sealed segment can hold entries written over truncated ones
+// whose truncation the journal lost).
+//
 // Retention and deletion: Retain deletes whole sealed segment files of a member as of a
 // standalone log; records of deleted entries are skipped at replay. Remove journals a remove
 // record and waits for it to be durable, then deletes the directory and fsyncs its parent; its
@@ -306,6 +324,49 @@
 // through a descriptor opened after it (since 4.16, for errors nobody has seen): closing a
 // cold descriptor does not hide a write error from the checkpoint's fsync.
 //
+// # Replicated logs
+//
+// A replicated partition's log is its raft log (package broker/replica/raftstore): one tagged
+// entry per raft entry (AppendTagged; the tag is the raft index), and a Store member has what
+// raft storage needs besides appends, each made crash-safe by the journal:
+//
+//   - TruncateFrom(offset) removes the entries from an entry boundary on (raft overwriting an
+//     uncommitted suffix). It journals a truncate record and cuts the active segment (and,
+//     when the cut lies in an older segment, deletes the later segments and makes that one
+//     active again). Like an Append it is durable at the next journal commit; a crash before
+//     that may undo it, one after never does. Replay applies truncations in journal order with
+//     the appends, and Store recovery drops the records of entries a later truncation removes
+//     (and truncations a later, lower one supersedes) before replaying, so removed entries
+//     never come back and the partition need not still hold them. Cuts below the recovery
+//     point on disk, and cuts that delete segments, first wait for the journal commit and move
+//     the recovery point down to the cut (so no crash can leave new bytes below a recovery
+//     point that claims them durable); segments are deleted newest first, each durably (a
+//     crash must find a contiguous run of segments). Rare: raft truncates only entries that
+//     were never committed.
+//   - Reset(nextOffset) empties the log, which then starts at nextOffset (a replica installing
+//     a snapshot). It journals a reset record and waits for it to be durable, moves the
+//     recovery point to the new start, deletes every segment oldest first (each durably), and
+//     creates the new empty segment durably. Recovery drops the log's records before its last
+//     reset (not its states) and redoes the reset, so an interrupted one completes.
+//   - SetState(b) keeps a small blob (at most MaxStateBytes: raft's HardState, ConfState and
+//     snapshot metadata), latest wins, durable by the same journal commit as the appends
+//     before it. Checkpoints (and Close, and open after replay) copy a changed state into the
+//     log's state file before the journal may forget its record: two 4 KiB slots written
+//     alternately and fsynced, so a torn write leaves the previous state (slot layout in
+//     repl.go: CRC-32C, version, sequence number, length, state; the valid slot with the
+//     higher sequence number is current).
+//   - Store.Commit makes everything appended, truncated, reset or SetState'd on any member
+//     before the call durable: one journal fsync (group commit, shared with concurrent Commit
+//     and Sync callers) however many logs; no partition file is fsynced.
+//   - OffsetForTag(tag) finds the first entry whose tag is at least tag (tags must not
+//     decrease along a log; untagged entries count as 0): a bisection over the segments'
+//     first entries (their tags cached), then over the segment's index points (reading the
+//     header at each), then a scan of one index interval.
+//
+// These need the journal, so a standalone Log refuses them (ErrNotMember). A lost LazyDir
+// directory is recreated at replay when its log's first journal record is an entry at offset 0,
+// a state or a reset (Reset makes the directory durable only after its record).
+//
 // # Time lookups
 //
 // OffsetForTimestamp skips segments whose newest timestamp is older than the target, then
@@ -349,7 +410,8 @@
 // # Files
 //
 // Log: log.go (type, Open, Close, offsets), recover.go (Open's recovery and the recovery-point
-// file), append.go (Append, write buffer, segment roll), bufpool.go (write buffer pool),
+// file), append.go (Append, AppendTagged, write buffer, segment roll), repl.go (TruncateFrom,
+// Reset, SetState and the state file, OffsetForTag), bufpool.go (write buffer pool),
 // commit.go (Sync, group commit, fsync failure), read.go (Read), timeindex.go
 // (OffsetForTimestamp), retention.go (Retain), member.go (a Store member's Sync, checkpoint
 // steps and replay). Store: store.go (type, OpenStore, OpenLog, Close), store_recover.go

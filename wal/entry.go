@@ -10,8 +10,13 @@ import (
 // Entry framing; the layout is drawn in doc.go.
 const (
 	headerSize    = 32
-	entryVersion  = 1
+	entryVersion  = 1       // untagged entry (Append)
 	maxEntryBytes = 1 << 30 // largest data accepted by Append (keeps positions within uint32)
+	// entryVersionTagged: the entry's 8-byte tag follows the 32-byte header and counts in
+	// length (AppendTagged). The fixed part is version 1's, so a reader that does not know
+	// version 2 still checks its CRC and refuses it as a newer format rather than cutting it.
+	entryVersionTagged = 2
+	tagSize            = 8
 
 	offIndexEntrySize  = 8  // relOffset u32, position u32
 	timeIndexEntrySize = 12 // maxTimestampBefore i64, relOffset u32
@@ -48,6 +53,26 @@ type entryHeader struct {
 
 func (h *entryHeader) size() int64 { return headerSize + int64(h.length) }
 
+// dataStart is where the entry's data begins in its framed bytes (after the tag of a tagged
+// entry).
+func (h *entryHeader) dataStart() int {
+	if h.version == entryVersionTagged {
+		return headerSize + tagSize
+	}
+	return headerSize
+}
+
+// dataLen is the length of the entry's data (its length field less a tag).
+func (h *entryHeader) dataLen() int { return int(h.length) - (h.dataStart() - headerSize) }
+
+// entryTag returns the tag of the whole framed entry e (0 for an untagged entry).
+func entryTag(h *entryHeader, e []byte) uint64 {
+	if h.version == entryVersionTagged {
+		return beUint64(e[headerSize : headerSize+tagSize])
+	}
+	return 0
+}
+
 // putHeader writes the header for data into b[:headerSize], computing the CRC over the rest of
 // the header and data.
 func putHeader(b []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64) {
@@ -64,12 +89,37 @@ func putHeader(b []byte, data []byte, baseOffset int64, count int32, maxTimestam
 	binary.BigEndian.PutUint32(b[0:4], c)
 }
 
+// putHeaderTagged writes the header and tag of a tagged entry into b[:headerSize+tagSize].
+func putHeaderTagged(b []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64, tag uint64) {
+	_ = b[headerSize+tagSize-1]
+	binary.BigEndian.PutUint32(b[4:8], uint32(tagSize+len(data)))
+	b[8] = entryVersionTagged
+	b[9] = 0
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint32(b[12:16], uint32(count))
+	binary.BigEndian.PutUint64(b[16:24], uint64(baseOffset))
+	binary.BigEndian.PutUint64(b[24:32], uint64(maxTimestamp))
+	binary.BigEndian.PutUint64(b[32:40], tag)
+	c := crc32.Update(0, castagnoli, b[4:headerSize+tagSize])
+	c = crc32.Update(c, castagnoli, data)
+	binary.BigEndian.PutUint32(b[0:4], c)
+}
+
 // appendEntry appends one framed entry to dst.
 func appendEntry(dst []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64) []byte {
 	n := len(dst)
 	dst = append(dst, make([]byte, headerSize)...)
 	dst = append(dst, data...)
 	putHeader(dst[n:n+headerSize], dst[n+headerSize:], baseOffset, count, maxTimestamp)
+	return dst
+}
+
+// appendEntryTagged appends one framed tagged entry to dst.
+func appendEntryTagged(dst []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64, tag uint64) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, headerSize+tagSize)...)
+	dst = append(dst, data...)
+	putHeaderTagged(dst[n:n+headerSize+tagSize], dst[n+headerSize+tagSize:], baseOffset, count, maxTimestamp, tag)
 	return dst
 }
 
@@ -94,6 +144,8 @@ func parseHeader(b []byte) (entryHeader, error) {
 		return h, fmt.Errorf("%w: entry count %d", ErrCorrupt, h.count)
 	case h.baseOffset < 0:
 		return h, fmt.Errorf("%w: negative base offset", ErrCorrupt)
+	case h.version == entryVersionTagged && h.length < tagSize:
+		return h, fmt.Errorf("%w: tagged entry length %d", ErrCorrupt, h.length)
 	}
 	return h, nil
 }
@@ -104,7 +156,7 @@ func verify(h *entryHeader, e []byte) error {
 	if c != h.crc {
 		return fmt.Errorf("%w: crc mismatch at offset %d", ErrCorrupt, h.baseOffset)
 	}
-	if h.version != entryVersion || h.flags != 0 || e[10] != 0 || e[11] != 0 {
+	if (h.version != entryVersion && h.version != entryVersionTagged) || h.flags != 0 || e[10] != 0 || e[11] != 0 {
 		// A valid CRC over an unknown version is not a torn write: it is a newer format.
 		return fmt.Errorf("%w %d (flags %d) at offset %d", ErrUnsupportedVersion, h.version, h.flags, h.baseOffset)
 	}

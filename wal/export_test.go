@@ -7,6 +7,11 @@ func EncodeEntryForTest(data []byte, baseOffset int64, count int32, maxTimestamp
 	return appendEntry(nil, data, baseOffset, count, maxTimestamp)
 }
 
+// EncodeTaggedEntryForTest returns the framed bytes of one tagged entry (format version 2).
+func EncodeTaggedEntryForTest(data []byte, baseOffset int64, count int32, maxTimestamp int64, tag uint64) []byte {
+	return appendEntryTagged(nil, data, baseOffset, count, maxTimestamp, tag)
+}
+
 // DecodeEntryForTest decodes and verifies the entry at the start of b.
 func DecodeEntryForTest(b []byte) (baseOffset int64, count int32, maxTimestamp int64, size int64, err error) {
 	h, err := decodeEntry(b)

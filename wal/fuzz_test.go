@@ -9,7 +9,8 @@ import (
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
-// FuzzReader feeds arbitrary bytes as a segment file (and its index files), as the active
+// FuzzReader feeds arbitrary bytes as a segment file (and its index files; entries of both
+// format versions, untagged and tagged, in the seeds), as the active
 // segment or as a sealed one followed by an empty active segment. Open and Read never panic;
 // Open fails only with a corruption error, and only for a sealed segment; Read fails only with a
 // corruption error; every entry read is one that passes its CRC: re-encoding the entries read reproduces the file byte for byte.
@@ -21,6 +22,18 @@ func FuzzReader(f *testing.F) {
 	f.Add(seg, []byte{}, []byte{}, false, uint32(10))
 	f.Add(seg[:len(seg)-3], []byte{}, []byte{}, false, uint32(10))
 	f.Add(seg, []byte{}, []byte{}, true, uint32(10))
+	// Tagged entries (version 2), and a mix of both versions.
+	var tagged []byte
+	for i := range 5 {
+		if i == 2 {
+			tagged = append(tagged, wal.EncodeEntryForTest(payload(int64(i), 9), int64(2*i), 2, int64(100+i))...)
+			continue
+		}
+		tagged = append(tagged, wal.EncodeTaggedEntryForTest(payload(int64(i), 10*i), int64(2*i), 2, int64(100+i), uint64(7+i))...)
+	}
+	f.Add(tagged, []byte{}, []byte{}, false, uint32(10))
+	f.Add(tagged, []byte{}, []byte{}, true, uint32(10))
+	f.Add(tagged[:len(tagged)-45], []byte{}, []byte{}, false, uint32(10))
 	// A real log's files, with index points.
 	cfs := waltest.NewCrashFS()
 	l, err := wal.Open("/s", wal.Options{FS: cfs, IndexIntervalBytes: 40, SegmentBytes: 400})
@@ -80,7 +93,13 @@ func FuzzReader(f *testing.F) {
 				if b.BaseOffset != off {
 					t.Fatalf("entry at %d, want %d", b.BaseOffset, off)
 				}
-				re = append(re, wal.EncodeEntryForTest(b.Data, b.BaseOffset, int32(b.LastOffset-b.BaseOffset+1), b.MaxTimestamp)...)
+				// An entry re-encodes in its own version: untagged (its tag reads as 0)
+				// or tagged.
+				e := wal.EncodeEntryForTest(b.Data, b.BaseOffset, int32(b.LastOffset-b.BaseOffset+1), b.MaxTimestamp)
+				if b.Tag != 0 || !bytes.HasPrefix(logData[len(re):], e) {
+					e = wal.EncodeTaggedEntryForTest(b.Data, b.BaseOffset, int32(b.LastOffset-b.BaseOffset+1), b.MaxTimestamp, b.Tag)
+				}
+				re = append(re, e...)
 				off = b.LastOffset + 1
 			}
 		}
@@ -96,6 +115,17 @@ func FuzzReader(f *testing.F) {
 		got, _ := fs.ReadFile("/p/00000000000000000000.log")
 		if !sealed && !bytes.Equal(got, re) {
 			t.Fatalf("active segment truncated to %d bytes, entries cover %d", len(got), len(re))
+		}
+		// Tag lookups bisect over unverified headers: never a panic, never a wrong kind of
+		// error, always an offset inside the log.
+		for _, tag := range []uint64{0, 1, uint64(nextBase), 1 << 63} {
+			o, err := l.OffsetForTag(tag)
+			if err != nil && !wal.IsCorruption(err) && !errors.Is(err, wal.ErrUnsupportedVersion) {
+				t.Fatalf("OffsetForTag(%d): %v", tag, err)
+			}
+			if err == nil && (o < l.StartOffset() || o > l.NextOffset()) {
+				t.Fatalf("OffsetForTag(%d) = %d outside [%d, %d]", tag, o, l.StartOffset(), l.NextOffset())
+			}
 		}
 		for q := int64(-1); q < 3; q++ {
 			if _, _, err := l.OffsetForTimestamp(q * 50); err != nil {

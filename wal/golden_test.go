@@ -30,6 +30,29 @@ var goldenOpts = wal.Options{SegmentBytes: 200, IndexIntervalBytes: 40}
 // testdata/golden byte for byte (UPDATE_GOLDEN=1 rewrites them after a deliberate format
 // change), and the golden files must open on the real disk and read back the same entries.
 func TestGolden(t *testing.T) {
+	goldenLog(t, "golden", func(l *wal.Log, e wal.Batch) error {
+		_, err := l.Append(e.Data, int32(e.LastOffset-e.BaseOffset+1), e.MaxTimestamp)
+		return err
+	}, false)
+}
+
+// TestGoldenTagged pins the tagged entry format (version 2, AppendTagged) the same way, in
+// testdata/golden-tagged: every entry tagged (100 + its number) but the fourth, so the two
+// versions are mixed in one segment.
+func TestGoldenTagged(t *testing.T) {
+	i := 0
+	goldenLog(t, "golden-tagged", func(l *wal.Log, e wal.Batch) error {
+		defer func() { i++ }()
+		if i == 3 {
+			_, err := l.Append(e.Data, int32(e.LastOffset-e.BaseOffset+1), e.MaxTimestamp)
+			return err
+		}
+		_, err := l.AppendTagged(e.Data, int32(e.LastOffset-e.BaseOffset+1), e.MaxTimestamp, uint64(100+i))
+		return err
+	}, true)
+}
+
+func goldenLog(t *testing.T, name string, appendEntry func(*wal.Log, wal.Batch) error, tagged bool) {
 	cfs := waltest.NewCrashFS()
 	opts := goldenOpts
 	opts.FS = cfs
@@ -38,15 +61,18 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := goldenEntries()
-	for _, e := range want {
-		if _, err := l.Append(e.Data, int32(e.LastOffset-e.BaseOffset+1), e.MaxTimestamp); err != nil {
+	for i, e := range want {
+		if err := appendEntry(l, e); err != nil {
 			t.Fatal(err)
+		}
+		if tagged && i != 3 {
+			want[i].Tag = uint64(100 + i)
 		}
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	gdir := filepath.Join("testdata", "golden")
+	gdir := filepath.Join("testdata", name)
 	if os.Getenv("UPDATE_GOLDEN") == "1" {
 		os.RemoveAll(gdir)
 		if err := os.MkdirAll(gdir, 0o755); err != nil {
@@ -92,6 +118,9 @@ func TestGolden(t *testing.T) {
 	}
 	for i := range want {
 		sameBatch(t, got[i], want[i])
+		if got[i].Tag != want[i].Tag {
+			t.Fatalf("entry %d has tag %d, want %d", i, got[i].Tag, want[i].Tag)
+		}
 	}
 	if l.StartOffset() != 0 || l.NextOffset() != want[len(want)-1].LastOffset+1 {
 		t.Fatalf("golden log [%d,%d)", l.StartOffset(), l.NextOffset())

@@ -16,42 +16,68 @@ const (
 	journalVersion    = 1
 	journalKindEntry  = 1
 	journalKindRemove = 2 // the log was removed (Log.Remove): replay skips its earlier records
-	journalSuffix     = ".journal"
-	maxJournalName    = 4096
+	// Kinds 3-6 (see doc.go): a tagged entry (the tag precedes the data), a truncation
+	// (Log.TruncateFrom: base is the first offset removed), a reset (Log.Reset: base is the
+	// new start offset; replay drops the log's earlier records) and a state (Log.SetState:
+	// data is the state).
+	journalKindTagged   = 3
+	journalKindTruncate = 4
+	journalKindReset    = 5
+	journalKindState    = 6
+	journalSuffix       = ".journal"
+	maxJournalName      = 4096
 )
 
-// journalRecord is one decoded journal record: one entry of one partition log, or (remove)
-// the removal of the log.
+// journalRecord is one decoded journal record: one entry of one partition log, or the removal,
+// truncation or reset of the log, or its state.
 type journalRecord struct {
-	remove bool  // kind 2: no entry; base, count, maxTs and data are zero
+	kind   uint8
 	lsn    int64 // journal position of the record
 	synced int64 // journal position known durable when it was written
 	name   string
-	base   int64
+	base   int64 // entry: its base offset; truncate: the cut; reset: the new start
 	count  int32
 	maxTs  int64
-	data   []byte // aliases the journal bytes read
+	tag    uint64 // kind 3
+	data   []byte // aliases the journal bytes read (entry data or state)
 }
 
 func (r *journalRecord) end() int64 { return r.base + int64(r.count) }
+
+// isEntry reports whether r carries an entry (kind 1 or 3).
+func (r *journalRecord) isEntry() bool {
+	return r.kind == journalKindEntry || r.kind == journalKindTagged
+}
 
 // journalRecordSize is the framed size of a record for name and data.
 func journalRecordSize(name string, data []byte) int {
 	return journalHeaderSize + len(name) + len(data)
 }
 
-// appendJournalRecord appends one framed record to dst.
+// appendJournalRecord appends one framed untagged entry record to dst.
 func appendJournalRecord(dst []byte, synced int64, name string, data []byte, base int64, count int32, maxTs int64) []byte {
+	return appendJournalRec(dst, journalKindEntry, synced, name, 0, data, base, count, maxTs)
+}
+
+// appendJournalRec appends one framed record of any kind to dst (tag is written, before the
+// data, for kind 3 only).
+func appendJournalRec(dst []byte, kind uint8, synced int64, name string, tag uint64, data []byte, base int64, count int32, maxTs int64) []byte {
 	n := len(dst)
 	size := journalRecordSize(name, data)
+	if kind == journalKindTagged {
+		size += tagSize
+	}
 	dst = append(dst, make([]byte, journalHeaderSize)...)
 	dst = append(dst, name...)
+	if kind == journalKindTagged {
+		dst = binary.BigEndian.AppendUint64(dst, tag)
+	}
 	dst = append(dst, data...)
 	b := dst[n:]
 	binary.BigEndian.PutUint32(b[4:8], journalMagic)
 	binary.BigEndian.PutUint32(b[8:12], uint32(size))
 	b[12] = journalVersion
-	b[13] = journalKindEntry
+	b[13] = kind
 	binary.BigEndian.PutUint16(b[14:16], uint16(len(name)))
 	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
 	binary.BigEndian.PutUint64(b[24:32], uint64(base))
@@ -64,12 +90,12 @@ func appendJournalRecord(dst []byte, synced int64, name string, data []byte, bas
 
 // appendJournalRemove appends one framed remove record for name to dst.
 func appendJournalRemove(dst []byte, synced int64, name string) []byte {
-	n := len(dst)
-	dst = appendJournalRecord(dst, synced, name, nil, 0, 0, 0)
-	b := dst[n:]
-	b[13] = journalKindRemove
-	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
-	return dst
+	return appendJournalRec(dst, journalKindRemove, synced, name, 0, nil, 0, 0, 0)
+}
+
+// encodeJournalRecord re-encodes a decoded record (tests, fuzzing).
+func encodeJournalRecord(dst []byte, r *journalRecord) []byte {
+	return appendJournalRec(dst, r.kind, r.synced, r.name, r.tag, r.data, r.base, r.count, r.maxTs)
 }
 
 // decodeJournalRecord decodes the record at the start of b. It returns the record and its
@@ -94,26 +120,42 @@ func decodeJournalRecord(b []byte) (journalRecord, int, error) {
 	if crc32.Checksum(b[4:size], castagnoli) != binary.BigEndian.Uint32(b[0:4]) {
 		return r, 0, fmt.Errorf("%w: journal record crc mismatch", ErrCorrupt)
 	}
-	if b[12] != journalVersion || (b[13] != journalKindEntry && b[13] != journalKindRemove) || binary.BigEndian.Uint32(b[36:40]) != 0 {
+	r.kind = b[13]
+	if b[12] != journalVersion || r.kind < journalKindEntry || r.kind > journalKindState || binary.BigEndian.Uint32(b[36:40]) != 0 {
 		return r, 0, fmt.Errorf("%w %d (kind %d) in the journal", ErrUnsupportedVersion, b[12], b[13])
 	}
 	r.synced = int64(binary.BigEndian.Uint64(b[16:24]))
 	r.base = int64(binary.BigEndian.Uint64(b[24:32]))
 	r.count = int32(binary.BigEndian.Uint32(b[32:36]))
 	r.maxTs = int64(binary.BigEndian.Uint64(b[40:48]))
-	if b[13] == journalKindRemove {
-		if r.count != 0 || r.base != 0 || r.maxTs != 0 || size != journalHeaderSize+nameLen || nameLen == 0 {
-			return r, 0, fmt.Errorf("%w: journal remove record with an entry", ErrCorrupt)
-		}
-		r.remove = true
-		r.name = string(b[journalHeaderSize : journalHeaderSize+nameLen])
-		return r, size, nil
-	}
-	if r.count <= 0 || r.base < 0 || nameLen == 0 {
-		return r, 0, fmt.Errorf("%w: journal record count %d base %d name length %d", ErrCorrupt, r.count, r.base, nameLen)
+	if nameLen == 0 {
+		return r, 0, fmt.Errorf("%w: journal record without a log name", ErrCorrupt)
 	}
 	r.name = string(b[journalHeaderSize : journalHeaderSize+nameLen])
-	r.data = b[journalHeaderSize+nameLen : size : size]
+	rest := b[journalHeaderSize+nameLen : size : size]
+	switch r.kind {
+	case journalKindEntry, journalKindTagged:
+		if r.count <= 0 || r.base < 0 {
+			return r, 0, fmt.Errorf("%w: journal record count %d base %d", ErrCorrupt, r.count, r.base)
+		}
+		if r.kind == journalKindTagged {
+			if len(rest) < tagSize {
+				return r, 0, fmt.Errorf("%w: tagged journal record without its tag", ErrCorrupt)
+			}
+			r.tag = binary.BigEndian.Uint64(rest)
+			rest = rest[tagSize:]
+		}
+		r.data = rest
+	case journalKindRemove, journalKindTruncate, journalKindReset:
+		if r.count != 0 || r.maxTs != 0 || len(rest) != 0 || r.base < 0 || (r.kind == journalKindRemove && r.base != 0) {
+			return r, 0, fmt.Errorf("%w: journal record of kind %d with an entry", ErrCorrupt, r.kind)
+		}
+	case journalKindState:
+		if r.count != 0 || r.maxTs != 0 || r.base != 0 || len(rest) > MaxStateBytes {
+			return r, 0, fmt.Errorf("%w: journal state record with an entry or %d bytes", ErrCorrupt, len(rest))
+		}
+		r.data = rest
+	}
 	return r, size, nil
 }
 

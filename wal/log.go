@@ -71,6 +71,7 @@ type Batch struct {
 	BaseOffset   int64
 	LastOffset   int64 // BaseOffset + count - 1
 	MaxTimestamp int64
+	Tag          uint64 // AppendTagged's tag; 0 for an entry written by Append
 	Data         []byte
 }
 
@@ -133,6 +134,19 @@ type Log struct {
 	// active segment (coveredKnown false: no usable version-2 recovery point).
 	covered      int64
 	coveredKnown bool
+
+	// rpBase, rpPos: the recovery point last written or read at open (rpBase -1: none), so
+	// that a truncation knows whether it lies below it (guarded by mu; see cutLocked).
+	rpBase, rpPos int64
+
+	// The log's small durable state (SetState; guarded by mu). stateSeq counts SetState
+	// calls and replayed state records, stateWritten is the stateSeq the state file holds;
+	// stateFileSeq is the sequence number of the newest slot in the state file (written by
+	// checkpoints and Close, which never run at once).
+	state        []byte
+	stateSeq     uint64
+	stateWritten uint64
+	stateFileSeq uint64
 }
 
 // Open opens the log in dir, creating dir if needed. It re-validates only the tail of the
@@ -158,6 +172,7 @@ func openLog(dir string, opts Options, st *Store, managed bool, recs []journalRe
 		now:           opts.Now,
 		stamp:         opts.Stamp,
 		logger:        opts.Logger,
+		rpBase:        -1,
 	}
 	if l.fs == nil {
 		l.fs = OSFS()
@@ -268,7 +283,8 @@ func (l *Log) closeLocked() error {
 		// followed by a partition that claims the lost entries.
 		err = l.store.syncTo(l.lastLSN)
 	}
-	if act := l.active(); err == nil && l.store != nil && act.ckptPos == act.size && len(l.buf) == 0 && len(act.pendIdx) == 0 {
+	if act := l.active(); err == nil && l.store != nil && act.ckptPos == act.size && len(l.buf) == 0 && len(act.pendIdx) == 0 &&
+		l.stateSeq == l.stateWritten {
 		// Nothing appended since the last checkpoint made the files durable: a broker
 		// closing thousands of idle partitions pays no fsync for them.
 		l.synced = l.next
@@ -278,6 +294,11 @@ func (l *Log) closeLocked() error {
 			var f File
 			if f, err = syncSegmentFiles(act); err != nil && f == act.log {
 				l.cutToDurableLocked(f)
+			}
+		}
+		if err == nil && l.stateSeq != l.stateWritten {
+			if err = l.writeStateFile(l.state); err == nil {
+				l.stateWritten = l.stateSeq
 			}
 		}
 		if err == nil {

@@ -46,6 +46,10 @@ type ckptTarget struct {
 	act            *segment
 	pos, next, lsn int64
 	logF           File
+	// The state to write to the state file, when it changed since it was last written.
+	writeState bool
+	state      []byte
+	stateSeq   uint64
 }
 
 // beginCheckpoint hands the log's buffered bytes to its files, releases the write buffer (a
@@ -70,7 +74,8 @@ func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
 	l.releaseBuf()
 	act := l.active()
 	l.syncing = true
-	return ckptTarget{l: l, act: act, pos: l.flushed, next: l.flushedNext, lsn: l.lastLSN, logF: act.log}, true, nil
+	return ckptTarget{l: l, act: act, pos: l.flushed, next: l.flushedNext, lsn: l.lastLSN, logF: act.log,
+		writeState: l.stateSeq != l.stateWritten, state: l.state, stateSeq: l.stateSeq}, true, nil
 }
 
 // fsyncCheckpoint fsyncs the pinned segment file and moves the recovery point to t.pos. The
@@ -78,6 +83,12 @@ func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
 // only makes Open start its scan at an earlier one, and Open checks every point it uses), so
 // a checkpoint costs two fsyncs per dirty log; rolls and Close still fsync them.
 func (l *Log) fsyncCheckpoint(t ckptTarget) error {
+	if t.writeState {
+		// Before the recovery point, whose write makes a new state file's entry durable.
+		if err := l.writeStateFile(t.state); err != nil {
+			return err
+		}
+	}
 	if err := t.logF.Sync(); err != nil {
 		return err
 	}
@@ -95,6 +106,9 @@ func (l *Log) endCheckpoint(t ckptTarget, ok bool, failed error) {
 	case ok:
 		t.act.ckptPos = t.pos
 		l.durablePos, l.durableNext = t.pos, t.next
+		if t.writeState {
+			l.stateWritten = max(l.stateWritten, t.stateSeq)
+		}
 	case failed != nil:
 		l.cutToDurableLocked(t.logF)
 		l.fail(failed)
@@ -115,6 +129,39 @@ func (l *Log) replay(recs []journalRecord) error {
 	}
 	for i := range recs {
 		r := &recs[i]
+		switch r.kind {
+		case journalKindState:
+			l.state = bytes.Clone(r.data)
+			l.stateSeq++
+			continue
+		case journalKindReset:
+			// Store.replay dropped the records before it.
+			if err := l.resetLocked(r.base); err != nil {
+				return err
+			}
+			covered = r.base
+			continue
+		case journalKindTruncate:
+			if r.base < l.segs[0].base {
+				// Retention deleted the segment holding the cut since: the truncation
+				// took effect before (the segment was sealed, fsynced, after it).
+				continue
+			}
+			if r.base > l.next {
+				return fmt.Errorf("%w: %s: log ends at offset %d but the journal truncates at %d", ErrCorrupt, l.dir, l.next, r.base)
+			}
+			if r.base < l.next {
+				k, pos, err := l.boundaryLocked(r.base)
+				if err != nil {
+					return err
+				}
+				if err := l.cutLocked(k, pos, r.base); err != nil {
+					return err
+				}
+			}
+			covered = min(covered, r.base)
+			continue
+		}
 		start := l.segs[0].base
 		if r.end() <= start {
 			continue // removed by retention since
@@ -145,7 +192,10 @@ func (l *Log) replay(recs []journalRecord) error {
 		if r.base > l.next {
 			return fmt.Errorf("%w: %s: log ends at offset %d but the journal continues at %d", ErrCorrupt, l.dir, l.next, r.base)
 		}
-		if _, err := l.Append(r.data, r.count, r.maxTs); err != nil {
+		l.mu.Lock()
+		_, err := l.appendLocked(r.data, r.count, r.maxTs, r.tag, r.kind == journalKindTagged)
+		l.mu.Unlock()
+		if err != nil {
 			return err
 		}
 		l.stats.Replayed++
@@ -174,7 +224,7 @@ func (l *Log) hasEntry(r *journalRecord) (bool, error) {
 	}
 	b := bs[0]
 	return b.BaseOffset == r.base && b.LastOffset == r.end()-1 && b.MaxTimestamp == r.maxTs &&
-		bytes.Equal(b.Data, r.data), nil
+		b.Tag == r.tag && bytes.Equal(b.Data, r.data), nil
 }
 
 // truncateActive cuts the active segment at offset off (an entry boundary in it) and rebuilds

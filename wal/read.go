@@ -172,16 +172,17 @@ func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int
 		if next <= offset {
 			continue
 		}
-		if len(*out) > 0 && *used+int(h.length) > maxBytes {
+		if len(*out) > 0 && *used+h.dataLen() > maxBytes {
 			return true, nil
 		}
 		*out = append(*out, Batch{
 			BaseOffset:   h.baseOffset,
 			LastOffset:   next - 1,
 			MaxTimestamp: h.maxTimestamp,
-			Data:         e[headerSize:len(e):len(e)],
+			Tag:          entryTag(&h, e),
+			Data:         e[h.dataStart():len(e):len(e)],
 		})
-		*used += int(h.length)
+		*used += h.dataLen()
 		if *used >= maxBytes {
 			return true, nil
 		}

@@ -105,6 +105,9 @@ func (l *Log) open(recs []journalRecord) error {
 	l.flushedNext = l.next
 	clean := false
 	if l.managed {
+		if err := l.readStateFile(); err != nil {
+			return err
+		}
 		if err := l.replay(recs); err != nil {
 			return err
 		}
@@ -114,7 +117,7 @@ func (l *Log) open(recs []journalRecord) error {
 		// Or: a log never checkpointed (no recovery point) whose only segment is empty.
 		cb, cpos, v, ok, missing := l.readCheckpointFile()
 		clean = (ok && v == 2 && cb == act.base && cpos == act.size || missing && len(l.segs) == 1 && act.size == 0) &&
-			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && len(l.buf) == 0
+			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && len(l.buf) == 0 && l.stateSeq == l.stateWritten
 	}
 	if !clean {
 		if err := l.flushLocked(); err != nil {
@@ -131,6 +134,12 @@ func (l *Log) open(recs []journalRecord) error {
 				}
 			}
 			return err
+		}
+		if l.stateSeq != l.stateWritten {
+			if err := l.writeStateFile(l.state); err != nil {
+				return err
+			}
+			l.stateWritten = l.stateSeq
 		}
 		if err := l.writeCheckpoint(act.base, act.size); err != nil {
 			return err
@@ -197,6 +206,7 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 	if err := l.ckpt.Sync(); err != nil {
 		return err
 	}
+	l.rpBase, l.rpPos = base, pos
 	if opened || l.dirDirty.Load() {
 		// The file may be new (or index files were created): make the directory entries
 		// durable too.
@@ -267,6 +277,9 @@ func (l *Log) recoverActive(s *segment, haveIdx bool) error {
 	cb, cpos, cv, cok, missing := l.readCheckpointFile()
 	if cok && cb == s.base {
 		limit = cpos
+	}
+	if cok {
+		l.rpBase, l.rpPos = cb, cpos
 	}
 	if l.managed && (cok && cv == 2 || missing) {
 		// Past the recovery point only what the journal holds was acknowledged. A member

@@ -90,6 +90,10 @@ type segment struct {
 	idxMu     sync.Mutex
 	idx       []indexEntry
 	idxLoaded bool
+	// firstTag is the tag of the segment's first entry, once looked up (guarded by idxMu;
+	// dropped when a truncation empties the segment).
+	firstTag      uint64
+	firstTagKnown bool
 }
 
 func (s *segment) logName() string  { return s.path + logSuffix }
@@ -266,7 +270,7 @@ func (r *entryReader) peekLength() (n int, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	return int(h.length), true
+	return h.dataLen(), true
 }
 
 func (r *entryReader) window(pos, n int64) ([]byte, error) {

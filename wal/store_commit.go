@@ -8,7 +8,17 @@ import (
 
 // appendRecord journals one entry of l (called with l.mu held, after the entry was stamped)
 // and returns the journal position after it.
-func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs int64) (int64, error) {
+func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs int64, tag uint64, tagged bool) (int64, error) {
+	kind := uint8(journalKindEntry)
+	if tagged {
+		kind = journalKindTagged
+	}
+	return s.appendRec(l, kind, data, base, count, maxTs, tag)
+}
+
+// appendRec journals one record of any kind of l (called with l.mu held) and returns the
+// journal position after it.
+func (s *Store) appendRec(l *Log, kind uint8, data []byte, base int64, count int32, maxTs int64, tag uint64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -17,8 +27,9 @@ func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs
 	if s.closed {
 		return 0, ErrClosed
 	}
-	n := journalRecordSize(l.name, data)
-	s.buf = appendJournalRecord(s.buf, s.durable, l.name, data, base, count, maxTs)
+	n := len(s.buf)
+	s.buf = appendJournalRec(s.buf, kind, s.durable, l.name, tag, data, base, count, maxTs)
+	n = len(s.buf) - n
 	s.appended += int64(n)
 	s.since += int64(n)
 	s.dirty[l] = struct{}{}
@@ -38,6 +49,14 @@ func (s *Store) appendRecord(l *Log, data []byte, base int64, count int32, maxTs
 		}
 	}
 	return s.appended, nil
+}
+
+// Commit returns once everything appended, truncated, reset or SetState'd on any member of
+// the Store before the call is durable: one journal fsync (group commit: concurrent callers,
+// and Log.Sync callers, share it), however many logs it covers. The partition logs' files are
+// not fsynced (see doc.go, Commit journal). It returns the Store's sticky error if it failed.
+func (s *Store) Commit() error {
+	return s.syncTo(s.appendedNow())
 }
 
 // syncTo returns once the journal is durable up to lsn (group commit: one leader writes and

@@ -3,6 +3,7 @@ package wal
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 )
 
@@ -101,15 +102,34 @@ func (s *Store) recover() error {
 func (s *Store) replay(recs []journalRecord) error {
 	byName := map[string][]journalRecord{}
 	removed := map[string]bool{}
+	// created: the log's first record in the journal shows it was created since the
+	// journal checkpoint (its entries start at 0, or it begins with a state or a reset).
+	created := map[string]bool{}
 	var order []string
 	for _, r := range recs {
 		if _, ok := byName[r.name]; !ok && !removed[r.name] {
 			order = append(order, r.name)
+			created[r.name] = r.isEntry() && r.base == 0 || r.kind == journalKindState || r.kind == journalKindReset
 		}
-		if r.remove {
+		switch r.kind {
+		case journalKindRemove:
 			// Log.Remove: the records before it are of the removed log.
 			byName[r.name], removed[r.name] = nil, true
 			continue
+		case journalKindReset:
+			// Log.Reset: the log is empty from here on; the entries and truncations before
+			// it are gone (not its state).
+			byName[r.name] = append(slices.DeleteFunc(byName[r.name], func(e journalRecord) bool {
+				return e.kind != journalKindState
+			}), r)
+			continue
+		case journalKindTruncate:
+			// Log.TruncateFrom: the entries it removes need not be verified or re-appended
+			// first (the partition may no longer hold them, durably).
+			// An earlier truncation at or above this one is superseded by it.
+			byName[r.name] = slices.DeleteFunc(byName[r.name], func(e journalRecord) bool {
+				return (e.isEntry() || e.kind == journalKindTruncate) && e.base >= r.base
+			})
 		}
 		byName[r.name] = append(byName[r.name], r)
 	}
@@ -130,12 +150,13 @@ func (s *Store) replay(recs []journalRecord) error {
 			}
 			// A LazyDir member's directory is created by its first flush and made durable
 			// by its first checkpoint, so a crash may have lost it while the journal holds
-			// all its entries, from offset 0: create it again. Records that do not start
-			// at 0 are those of a log removed since (Log.Remove also leaves a remove
-			// record); a log created and deleted since the journal checkpoint without
-			// Log.Remove comes back (the broker purges deleted topics' directories after
-			// OpenStore).
-			if recs := byName[name]; recs[0].base != 0 {
+			// all its entries, from offset 0: create it again. So with a log that begins
+			// with a state or a reset (Reset makes the directory durable only after its
+			// record). Records that do not start so are those of a log removed since
+			// (Log.Remove also leaves a remove record); a log created and deleted since
+			// the journal checkpoint without Log.Remove comes back (the broker purges
+			// deleted topics' directories after OpenStore).
+			if recs := byName[name]; !created[name] {
 				if s.logger != nil {
 					s.logger.Info("wal: journal: skipping records of a removed log", "log", name, "records", len(recs))
 				}

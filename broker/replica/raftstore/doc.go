@@ -1,0 +1,78 @@
+// Package raftstore is the raft storage (replica.Storage: etcd raft's raft.Storage plus
+// Append, SetHardState, ApplySnapshot) of one replicated partition, kept in the partition's
+// wal.Log: the log IS the raft log, so a record's bytes are written once per replica.
+//
+// # Entries
+//
+// One wal entry per raft entry, in raft order, tagged with the raft index (wal.AppendTagged;
+// the index of each entry is its wal tag, and wal.Log.OffsetForTag finds an entry by index).
+//
+//   - A normal entry with data is the produce payload (one or more Kafka RecordBatch v2 back
+//     to back, as the broker proposed it), stored byte for byte except two fields outside the
+//     batch CRC: Append writes the entry's raft term into every batch's partitionLeaderEpoch
+//     (as Kafka's broker does; the term of a stored entry is read back from there), and the
+//     broker's wal Stamp writes each batch's baseOffset. The wal entry's count is the record
+//     count and its max timestamp the payload's (Options.Describe). So the raft entry data that
+//     Entries returns for a data entry has its baseOffset and partitionLeaderEpoch fields
+//     stamped: identical on every replica, since every replica stores the same entries at the
+//     same offsets and terms (decision: stamping in place rather than copying the payload; raft
+//     never looks into entry data).
+//
+//   - An empty normal entry (the no-op a new leader proposes) and a conf change are stored as
+//     one Kafka control batch each, occupying one offset like a transaction marker, so every
+//     Kafka client skips it. Its bytes (RecordBatch v2, big-endian):
+//
+//     baseOffset 0 (stamped by the broker), batchLength, partitionLeaderEpoch = term, magic 2,
+//     crc (CRC-32C of attributes..end), attributes 0x0020 (control only), lastOffsetDelta 0,
+//     baseTimestamp -1, maxTimestamp -1, producerId -1, producerEpoch -1, baseSequence -1,
+//     recordCount 1, then one record: length, attributes 0, timestampDelta 0, offsetDelta 0,
+//     key length 4, key = version 0 (int16) + type (int16), value length, value, 0 headers
+//     (lengths as zigzag varints). Types (ours, far from Kafka's 0 abort / 1 commit):
+//     0x7f01 no-op (no value), 0x7f02 EntryConfChange, 0x7f03 EntryConfChangeV2 (value: the
+//     entry's raftpb bytes). Its wal max timestamp is -1.
+//
+// Kafka offsets are therefore contiguous except one offset per leader change and per
+// membership change, as with transaction markers. A data payload must not start with a
+// control batch (Append refuses it; the broker refuses client-produced control batches).
+// Terms must fit Kafka's int32 leader epoch.
+//
+// Entries rebuilds exactly the raft entries appended (Type, Term, Index, Data, with the
+// stamps above); it reads the log (wal.Log.Read) from the entry's offset.
+//
+// # State
+//
+// The HardState, the newest snapshot's metadata and the compaction point are the log's state
+// (wal.Log.SetState: made durable by the same journal commit as the appends, kept across
+// checkpoints). Layout: version 1, flags (1: installing a snapshot), uvarint-length-prefixed
+// protobuf HardState, uvarint snapshot index and term, varint offset after the snapshot,
+// uvarint-length-prefixed protobuf ConfState (the snapshot's), uvarint-length-prefixed
+// snapshot data (the application's), uvarint compaction index and term. It must fit
+// wal.MaxStateBytes, which bounds the application's snapshot data to a few KiB.
+//
+// # Snapshots, compaction, retention
+//
+// A partition snapshot is metadata only: {index, term, ConfState, the Kafka offset the log
+// continues at} plus the application's data (CreateSnapshot; the broker may put its producer
+// state there). Snapshot().Data is that offset (version byte + 8 bytes) followed by the
+// application's data; SnapshotData splits it. ApplySnapshot records the snapshot (marked as
+// installing), resets the log to start empty at that offset (wal.Log.Reset), and clears the
+// mark: Open finishes an install a crash interrupted. Compact(i) moves FirstIndex to i+1
+// (Term(i) stays) and must not pass the newest snapshot (ErrNotSnapshotted). wal retention
+// (Log.Retain) moves FirstIndex up too, to the entry at the log's new start offset; the term
+// of the entry before it is then gone (Term answers ErrCompacted). Decision: retention must
+// not delete entries after the newest snapshot's index (a follower behind them could only be
+// sent that snapshot, then still miss them): snapshot first, then retain below its offset.
+//
+// # Durability
+//
+// Nothing is fsynced by this package: Append, SetHardState, ApplySnapshot's state are durable
+// once the node's wal.Store commits (Store.Commit: the engine's Config.Sync), one fsync for
+// every group. ApplySnapshot's reset and a truncation below what a checkpoint made durable
+// wait for a journal commit themselves (wal.Log.Reset, TruncateFrom).
+//
+// # Memory
+//
+// A Store keeps the offset and term of up to 16384 recent entries (those appended since Open,
+// and the last one): Term, Offsets and Entries of older entries look them up in the log
+// (wal.Log.OffsetForTag: a bisection over segment and index points) and read one entry.
+package raftstore

@@ -1,0 +1,647 @@
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/wal"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Options configures a Store.
+type Options struct {
+	// Describe returns the record count and max timestamp of a data entry's payload (the broker
+	// passes its batch validator); control entries are encoded/decoded by raftstore itself.
+	// Required.
+	Describe func(data []byte) (count int32, maxTimestamp int64, err error)
+}
+
+var (
+	// ErrNotSnapshotted: Compact was asked to move past the newest snapshot (a follower that
+	// needs the entries in between could never catch up).
+	ErrNotSnapshotted = errors.New("raftstore: compaction beyond the newest snapshot")
+	// ErrNotRaftLog: the wal.Log holds entries raftstore did not write.
+	ErrNotRaftLog = errors.New("raftstore: the log holds untagged entries (not a raft log)")
+)
+
+// memCap bounds the entries whose offset and term a Store keeps in memory (the newest ones;
+// older ones are looked up in the log: wal.Log.OffsetForTag and a read).
+const memCap = 1 << 14
+
+// entMeta is what a Store remembers of a recent entry.
+type entMeta struct {
+	off  int64 // Kafka base offset
+	term uint64
+}
+
+// Store is the raft storage of one partition on its wal.Log (see doc.go). All methods are
+// safe for concurrent use.
+type Store struct {
+	l        *wal.Log
+	describe func([]byte) (int32, int64, error)
+
+	mu    sync.Mutex
+	err   error   // sticky: a failed write leaves memory and log disagreeing
+	st    *pstate // as last persisted
+	first uint64  // first index available (see firstLocked for retention)
+	last  uint64  // last index (first-1 when the log holds no entry)
+	end   int64   // Kafka offset after the last entry (the wal's NextOffset)
+	// mem holds the offsets and terms of entries memFirst .. last (empty when the log holds no
+	// entry); it always includes last when there is one.
+	memFirst uint64
+	mem      []entMeta
+	// Retention: startOff is the wal start offset last seen, retFirst the index of the entry
+	// there (retention moved FirstIndex up to it).
+	startOff int64
+	retFirst uint64
+}
+
+var _ replica.Storage = (*Store)(nil)
+
+// Open returns the raft storage kept in l, a Store member's log written only through
+// raftstore (or new). It reads the state and the log's last entry.
+func Open(l *wal.Log, opts Options) (*Store, error) {
+	if opts.Describe == nil {
+		return nil, errors.New("raftstore: Options.Describe is required")
+	}
+	st, err := decodeState(l.State())
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{l: l, describe: opts.Describe, st: st}
+	if st.installing {
+		// ApplySnapshot was interrupted: finish the reset (idempotent).
+		if err := l.Reset(st.snapNext); err != nil {
+			return nil, err
+		}
+		st.installing = false
+		if err := s.persist(); err != nil {
+			return nil, err
+		}
+	}
+	bi, _ := st.base()
+	s.first, s.last, s.end = bi+1, bi, l.NextOffset()
+	s.startOff = l.StartOffset()
+	if s.end > s.startOff {
+		lastB, err := readOne(l, s.end-1)
+		if err != nil {
+			return nil, err
+		}
+		firstB, err := readOne(l, s.startOff)
+		if err != nil {
+			return nil, err
+		}
+		if lastB.Tag == 0 || firstB.Tag == 0 {
+			return nil, ErrNotRaftLog
+		}
+		_, term, _, err := decodeEntryData(lastB.Data)
+		if err != nil {
+			return nil, fmt.Errorf("raftstore: last entry %d: %w", lastB.Tag, err)
+		}
+		if lastB.Tag < bi {
+			return nil, fmt.Errorf("raftstore: log ends at index %d, below its snapshot or compaction point %d", lastB.Tag, bi)
+		}
+		s.last = lastB.Tag
+		s.memFirst, s.mem = lastB.Tag, []entMeta{{off: lastB.BaseOffset, term: term}}
+		s.retFirst = firstB.Tag
+	}
+	return s, nil
+}
+
+// readOne reads the entry holding offset off.
+func readOne(l *wal.Log, off int64) (wal.Batch, error) {
+	bs, err := l.Read(off, 1)
+	if err != nil {
+		return wal.Batch{}, err
+	}
+	if len(bs) == 0 {
+		return wal.Batch{}, fmt.Errorf("raftstore: no entry at offset %d", off)
+	}
+	return bs[0], nil
+}
+
+// decodeEntryData returns the raft entry type, term and data of a stored entry.
+func decodeEntryData(b []byte) (raftpb.EntryType, uint64, []byte, error) {
+	if isControl(b) {
+		return decodeControl(b)
+	}
+	term, err := payloadEpoch(b)
+	return raftpb.EntryType_EntryNormal, term, b, err
+}
+
+func (s *Store) persist() error {
+	b, err := encodeState(s.st)
+	if err != nil {
+		return err
+	}
+	return s.l.SetState(b)
+}
+
+// fail makes err sticky (memory and log may disagree after a failed write).
+func (s *Store) fail(err error) error {
+	if s.err == nil {
+		s.err = fmt.Errorf("raftstore: %w", err)
+	}
+	return s.err
+}
+
+// firstLocked is the first available index: after the snapshot or compaction point, and
+// after what wal retention deleted.
+func (s *Store) firstLocked() uint64 {
+	if start := s.l.StartOffset(); start != s.startOff {
+		s.startOff = start
+		if start < s.end {
+			if b, err := readOne(s.l, start); err == nil {
+				s.retFirst = b.Tag
+			}
+		} else {
+			s.retFirst = s.last + 1
+		}
+	}
+	return max(s.first, s.retFirst)
+}
+
+// entryLocked returns the offset and term of entry i (first <= i <= last).
+func (s *Store) entryLocked(i uint64) (entMeta, error) {
+	if len(s.mem) > 0 && i >= s.memFirst {
+		return s.mem[i-s.memFirst], nil
+	}
+	off, err := s.l.OffsetForTag(i)
+	if err != nil {
+		return entMeta{}, err
+	}
+	b, err := readOne(s.l, off)
+	if err != nil {
+		return entMeta{}, err
+	}
+	if b.Tag != i {
+		return entMeta{}, fmt.Errorf("raftstore: entry %d not found (offset %d holds %d)", i, off, b.Tag)
+	}
+	_, term, _, err := decodeEntryData(b.Data)
+	if err != nil {
+		return entMeta{}, err
+	}
+	return entMeta{off: b.BaseOffset, term: term}, nil
+}
+
+// InitialState returns the saved HardState and the snapshot's ConfState.
+func (s *Store) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hs *raftpb.HardState
+	if s.st.hs != nil {
+		hs = proto.Clone(s.st.hs).(*raftpb.HardState)
+	}
+	var cs *raftpb.ConfState
+	if s.st.cs != nil {
+		cs = proto.Clone(s.st.cs).(*raftpb.ConfState)
+	}
+	return hs, raftpb.EnsureConfState(cs), nil
+}
+
+// Entries returns the entries [lo, hi) as they were appended (see doc.go: a data entry's
+// data has its batches' baseOffset and partitionLeaderEpoch stamped), at most maxSize bytes of
+// them (protobuf size) but at least one.
+func (s *Store) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if lo < s.firstLocked() {
+		return nil, raft.ErrCompacted
+	}
+	if hi > s.last+1 {
+		return nil, fmt.Errorf("raftstore: entries up to %d requested, last index %d", hi, s.last)
+	}
+	if lo >= hi {
+		if s.last < s.first {
+			return nil, raft.ErrUnavailable
+		}
+		return nil, nil
+	}
+	m, err := s.entryLocked(lo)
+	if err != nil {
+		return nil, err
+	}
+	chunk := int(min(maxSize, 8<<20))
+	var out []*raftpb.Entry
+	var size uint64
+	for off, want := m.off, lo; want < hi; {
+		bs, err := s.l.Read(off, chunk)
+		if err != nil {
+			return nil, err
+		}
+		if len(bs) == 0 {
+			return nil, fmt.Errorf("raftstore: log ends at offset %d before entry %d", off, want)
+		}
+		for _, b := range bs {
+			if b.Tag != want {
+				return nil, fmt.Errorf("raftstore: offset %d holds entry %d, want %d", b.BaseOffset, b.Tag, want)
+			}
+			typ, term, data, err := decodeEntryData(b.Data)
+			if err != nil {
+				return nil, fmt.Errorf("raftstore: entry %d: %w", want, err)
+			}
+			e := &raftpb.Entry{Term: new(term), Index: new(want), Data: data}
+			if typ != raftpb.EntryType_EntryNormal {
+				e.Type = typ.Enum() // as raft builds entries: no type for a normal one
+			}
+			size += uint64(proto.Size(e))
+			if len(out) > 0 && size > maxSize {
+				return out, nil
+			}
+			out = append(out, e)
+			want++
+			off = b.LastOffset + 1
+			if want == hi {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Term returns the term of entry i, in [FirstIndex()-1, LastIndex()].
+func (s *Store) Term(i uint64) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bi, bt := s.st.base()
+	first := s.firstLocked()
+	switch {
+	case i == bi && i < first:
+		return bt, nil
+	case i+1 < first:
+		return 0, raft.ErrCompacted
+	case i > s.last:
+		return 0, raft.ErrUnavailable
+	case i < first:
+		// The entry before the first one, deleted by retention: its term is gone.
+		return 0, raft.ErrCompacted
+	}
+	m, err := s.entryLocked(i)
+	if err != nil {
+		return 0, err
+	}
+	return m.term, nil
+}
+
+// LastIndex returns the index of the last entry.
+func (s *Store) LastIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, nil
+}
+
+// FirstIndex returns the index of the first available entry.
+func (s *Store) FirstIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstLocked(), nil
+}
+
+// Snapshot returns the newest snapshot (CreateSnapshot or ApplySnapshot); its Data carries the
+// offset the log continues at (SnapshotData).
+func (s *Store) Snapshot() (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapshotLocked(), nil
+}
+
+func (s *Store) snapshotLocked() *raftpb.Snapshot {
+	var cs *raftpb.ConfState
+	if s.st.cs != nil {
+		cs = proto.Clone(s.st.cs).(*raftpb.ConfState)
+	}
+	cs = raftpb.EnsureConfState(cs)
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		ConfState: cs, Index: new(s.st.snapIndex), Term: new(s.st.snapTerm),
+	}}
+	if s.st.snapIndex > 0 {
+		snap.Data = encodeSnapData(s.st.snapNext, s.st.snapData)
+	}
+	return snap
+}
+
+// Append stores ents, replacing any stored suffix from ents[0].Index on (a truncation of the
+// log at that entry's offset). Entries at or below the compaction point are ignored. Nothing
+// is durable until the wal.Store commits (Store.Commit). A data entry's batches get their
+// partitionLeaderEpoch set to the entry's term, in place.
+func (s *Store) Append(ents []*raftpb.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	first := s.firstLocked()
+	if last := ents[0].GetIndex() + uint64(len(ents)) - 1; last < first {
+		return nil
+	}
+	if first > ents[0].GetIndex() {
+		ents = ents[first-ents[0].GetIndex():]
+	}
+	idx := ents[0].GetIndex()
+	if idx > s.last+1 {
+		return fmt.Errorf("raftstore: missing entries: append at %d, last index %d", idx, s.last)
+	}
+	// Encode everything before touching the log: bad input changes nothing.
+	type enc struct {
+		data  []byte
+		count int32
+		maxTs int64
+	}
+	encs := make([]enc, len(ents))
+	for k, e := range ents {
+		if e.GetIndex() != idx+uint64(k) {
+			return fmt.Errorf("raftstore: entries not consecutive: %d after %d", e.GetIndex(), idx+uint64(k)-1)
+		}
+		if e.GetTerm() > 1<<31-1 {
+			return fmt.Errorf("raftstore: term %d does not fit a Kafka leader epoch", e.GetTerm())
+		}
+		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+			if isControl(e.GetData()) {
+				return fmt.Errorf("raftstore: entry %d: a data entry starts with a control batch", e.GetIndex())
+			}
+			count, maxTs, err := s.describe(e.GetData())
+			if err != nil {
+				return fmt.Errorf("raftstore: entry %d: %w", e.GetIndex(), err)
+			}
+			encs[k] = enc{data: e.GetData(), count: count, maxTs: maxTs}
+			continue
+		}
+		b, err := encodeControl(e.GetType(), e.GetTerm(), e.GetData())
+		if err != nil {
+			return err
+		}
+		encs[k] = enc{data: b, count: 1, maxTs: -1}
+	}
+	if idx <= s.last {
+		m, err := s.entryLocked(idx)
+		if err != nil {
+			return err
+		}
+		if err := s.l.TruncateFrom(m.off); err != nil {
+			return s.fail(err)
+		}
+		s.last, s.end = idx-1, m.off
+		if len(s.mem) > 0 && idx > s.memFirst {
+			s.mem = s.mem[:idx-s.memFirst]
+		} else {
+			s.mem = nil
+			if s.last >= s.first && s.end > s.l.StartOffset() {
+				// Keep the new last entry in memory.
+				b, err := readOne(s.l, s.end-1)
+				if err != nil {
+					return s.fail(err)
+				}
+				_, term, _, err := decodeEntryData(b.Data)
+				if err != nil {
+					return s.fail(err)
+				}
+				s.memFirst, s.mem = b.Tag, []entMeta{{off: b.BaseOffset, term: term}}
+			}
+		}
+	}
+	for k, e := range ents {
+		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+			stampEpoch(encs[k].data, e.GetTerm())
+		}
+		base, err := s.l.AppendTagged(encs[k].data, encs[k].count, encs[k].maxTs, e.GetIndex())
+		if err != nil {
+			return s.fail(err)
+		}
+		if base != s.end {
+			return s.fail(fmt.Errorf("entry %d stored at offset %d, want %d", e.GetIndex(), base, s.end))
+		}
+		if len(s.mem) == 0 {
+			s.memFirst = e.GetIndex()
+		}
+		s.mem = append(s.mem, entMeta{off: base, term: e.GetTerm()})
+		s.last, s.end = e.GetIndex(), base+int64(encs[k].count)
+	}
+	if len(s.mem) > memCap {
+		drop := len(s.mem) - memCap/2
+		s.mem = append([]entMeta(nil), s.mem[drop:]...)
+		s.memFirst += uint64(drop)
+	}
+	return nil
+}
+
+// SetHardState saves hs (durable with the wal.Store's next commit).
+func (s *Store) SetHardState(hs *raftpb.HardState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	old := s.st.hs
+	s.st.hs = proto.Clone(hs).(*raftpb.HardState)
+	if err := s.persist(); err != nil {
+		s.st.hs = old
+		return err
+	}
+	return nil
+}
+
+// ApplySnapshot replaces the log with snap: the log is reset to the Kafka offset in its data
+// (empty, starting there) and the snapshot's metadata kept. A snapshot with index 0 (a
+// bootstrap ConfState only) just sets the ConfState.
+func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	md := snap.GetMetadata()
+	idx := md.GetIndex()
+	if s.st.snapIndex != 0 && s.st.snapIndex >= idx {
+		return raft.ErrSnapOutOfDate
+	}
+	cs := proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
+	if idx == 0 {
+		old := s.st.cs
+		s.st.cs = cs
+		if err := s.persist(); err != nil {
+			s.st.cs = old
+			return err
+		}
+		return nil
+	}
+	next, data, err := SnapshotData(snap.GetData())
+	if err != nil {
+		return err
+	}
+	// The state first, marked as installing: Open finishes an interrupted reset.
+	old := *s.st
+	s.st.installing = true
+	s.st.snapIndex, s.st.snapTerm, s.st.snapNext = idx, md.GetTerm(), next
+	s.st.cs, s.st.snapData = cs, append([]byte(nil), data...)
+	s.st.compIndex, s.st.compTerm = idx, md.GetTerm()
+	if err := s.persist(); err != nil {
+		*s.st = old
+		return err
+	}
+	if err := s.l.Reset(next); err != nil {
+		return s.fail(err)
+	}
+	s.st.installing = false
+	if err := s.persist(); err != nil {
+		return s.fail(err)
+	}
+	s.first, s.last, s.end = idx+1, idx, next
+	s.mem, s.memFirst = nil, 0
+	s.startOff, s.retFirst = next, 0
+	return nil
+}
+
+// CreateSnapshot records a snapshot at index i (at most LastIndex, above the previous
+// snapshot) with the ConfState in force there and the application's data (which must fit the
+// log's state: wal.MaxStateBytes with the rest of it). Snapshot returns it from then on.
+func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	if i <= s.st.snapIndex {
+		return nil, raft.ErrSnapOutOfDate
+	}
+	if i > s.last {
+		return nil, fmt.Errorf("raftstore: snapshot at %d beyond the last index %d", i, s.last)
+	}
+	bi, bt := s.st.base()
+	var term uint64
+	var next int64
+	switch {
+	case i == bi:
+		term, next = bt, s.l.StartOffset()
+		if s.last > bi {
+			m, err := s.entryLocked(bi + 1)
+			if err != nil {
+				return nil, err
+			}
+			next = m.off
+		}
+	case i < s.firstLocked():
+		return nil, raft.ErrCompacted
+	default:
+		m, err := s.entryLocked(i)
+		if err != nil {
+			return nil, err
+		}
+		term, next = m.term, s.end
+		if i < s.last {
+			n, err := s.entryLocked(i + 1)
+			if err != nil {
+				return nil, err
+			}
+			next = n.off
+		}
+	}
+	old := *s.st
+	s.st.snapIndex, s.st.snapTerm, s.st.snapNext = i, term, next
+	s.st.snapData = append([]byte(nil), data...)
+	if cs != nil {
+		s.st.cs = proto.Clone(cs).(*raftpb.ConfState)
+	}
+	if err := s.persist(); err != nil {
+		*s.st = old
+		return nil, err
+	}
+	return s.snapshotLocked(), nil
+}
+
+// Compact discards the entries before i from raft's view: FirstIndex becomes i+1 and Term(i)
+// stays available. i must not pass the newest snapshot (ErrNotSnapshotted): a follower behind
+// the compaction point is sent that snapshot. The Kafka records stay in the log until wal
+// retention deletes their segments.
+func (s *Store) Compact(i uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	bi, _ := s.st.base()
+	if i <= bi {
+		return raft.ErrCompacted
+	}
+	if i > s.last {
+		return fmt.Errorf("raftstore: compact %d beyond the last index %d", i, s.last)
+	}
+	if i > s.st.snapIndex {
+		return fmt.Errorf("%w: compact %d, snapshot at %d", ErrNotSnapshotted, i, s.st.snapIndex)
+	}
+	var term uint64
+	if i < s.firstLocked() {
+		if i != s.st.snapIndex {
+			return raft.ErrCompacted
+		}
+		term = s.st.snapTerm
+	} else {
+		m, err := s.entryLocked(i)
+		if err != nil {
+			return err
+		}
+		term = m.term
+	}
+	old := *s.st
+	s.st.compIndex, s.st.compTerm = i, term
+	if err := s.persist(); err != nil {
+		*s.st = old
+		return err
+	}
+	s.first = i + 1
+	if len(s.mem) > 0 && i > s.memFirst && i <= s.last {
+		s.mem = append([]entMeta(nil), s.mem[i-s.memFirst:]...)
+		s.memFirst = i
+	}
+	return nil
+}
+
+// Offsets returns the Kafka offsets entry index occupies: [base, next). ok is false for an
+// index not in the log (compacted, deleted by retention, or beyond the last).
+func (s *Store) Offsets(index uint64) (base, next int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index < s.firstLocked() || index > s.last {
+		return 0, 0, false
+	}
+	m, err := s.entryLocked(index)
+	if err != nil {
+		return 0, 0, false
+	}
+	next = s.end
+	if index < s.last {
+		n, err := s.entryLocked(index + 1)
+		if err != nil {
+			return 0, 0, false
+		}
+		next = n.off
+	}
+	return m.off, next, true
+}
+
+// IndexForOffset returns the index of the entry holding Kafka offset off (ok false if no entry
+// of the log holds it).
+func (s *Store) IndexForOffset(off int64) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := s.firstLocked()
+	if off < s.l.StartOffset() || off >= s.end {
+		return 0, false
+	}
+	if len(s.mem) > 0 && off >= s.mem[0].off {
+		k := sort.Search(len(s.mem), func(k int) bool { return s.mem[k].off > off }) - 1
+		return s.memFirst + uint64(k), true
+	}
+	b, err := readOne(s.l, off)
+	if err != nil || b.Tag < first {
+		return 0, false
+	}
+	return b.Tag, true
+}
