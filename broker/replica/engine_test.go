@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -191,9 +190,7 @@ func TestManyGroupsOneSyncPerRound(t *testing.T) {
 			}
 		}
 		for _, g := range c.groups {
-			for c.leader(g) != 1 {
-				time.Sleep(tick)
-			}
+			c.transfer(g, 1)
 		}
 		n := c.nodes[1]
 		gate := make(chan struct{})

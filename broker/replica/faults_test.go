@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
-	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -123,10 +122,7 @@ func TestStopAndRemoveFailPending(t *testing.T) {
 		c := newCluster(t, 3, 2)
 		g0, g1 := c.groups[0], c.groups[1]
 		l0 := c.leader(g0)
-		for c.leader(g1) != l0 {
-			c.nodes[c.leader(g1)].eng.TransferLeader(g1, l0)
-			time.Sleep(tick)
-		}
+		c.transfer(g1, l0)
 		c.net.Isolate(l0) // nothing commits from now on
 		p0, err := c.nodes[l0].eng.Propose(context.Background(), g0, []byte("a"))
 		if err != nil {
@@ -162,10 +158,7 @@ func TestTransferLeader(t *testing.T) {
 		l := c.leader(g)
 		to := c.others(l)[1]
 		c.propose(l, g, "a")
-		c.nodes[l].eng.TransferLeader(g, to)
-		for c.leader(g) != to {
-			time.Sleep(tick)
-		}
+		c.transfer(g, to)
 		p := c.propose(to, g, "b")
 		for _, id := range c.voters {
 			c.waitApplied(id, g, p.Index)
@@ -240,10 +233,7 @@ func testLearner(t *testing.T, compact bool) {
 			t.Fatalf("after promotion: %+v", st)
 		}
 		c.voters = append(c.voters, newID)
-		c.nodes[l].eng.TransferLeader(g, newID)
-		for c.leader(g) != newID {
-			time.Sleep(tick)
-		}
+		c.transfer(g, newID)
 		p = c.propose(newID, g, "e")
 		for _, id := range c.voters {
 			c.waitApplied(id, g, p.Index)

@@ -297,6 +297,27 @@ func (c *cluster) leader(g GroupID, among ...uint64) uint64 {
 	return 0
 }
 
+// transfer moves g's leadership to node to, asking again while it has not happened (raft
+// abandons a transfer after an election timeout, e.g. when the target had not yet applied
+// its promotion), at most 50 times.
+func (c *cluster) transfer(g GroupID, to uint64) {
+	c.t.Helper()
+	for range 50 {
+		l := c.leader(g)
+		if l == to {
+			return
+		}
+		c.nodes[l].eng.TransferLeader(g, to)
+		for range 3 * electionTicks {
+			time.Sleep(tick)
+			if st, _ := c.nodes[to].eng.Status(g); st.Leader == to {
+				break
+			}
+		}
+	}
+	c.t.Fatalf("group %v: leadership not transferred to %d", g, to)
+}
+
 // waitApplied waits until node id applied index of g.
 func (c *cluster) waitApplied(id uint64, g GroupID, index uint64) {
 	c.t.Helper()
