@@ -141,6 +141,13 @@ func TestDependencyDirection(t *testing.T) {
 		"gateway": {
 			{"gateway reaches storage only through its backend", func(d string) bool { return local("wal")(d) }},
 		},
+		"broker/replica/replmesh": {
+			{"the replica transport knows only the mesh, the replica engine's types and raftpb", func(d string) bool {
+				return d == mod+"/broker" || local("broker/quorum")(d) || local("broker/metadata")(d) ||
+					local("broker/controller")(d) || local("gateway")(d) || local("wal")(d) ||
+					local("broker/replica/raftstore")(d) || strings.Contains(d, "franz-go")
+			}},
+		},
 		"broker/quorum/raftmesh": {
 			{"the raft transport satisfies quorum.Transport structurally and knows only the mesh and raftpb", func(d string) bool {
 				return d == mod+"/broker/quorum" || d == mod+"/broker" || local("broker/metadata")(d) ||
@@ -148,9 +155,25 @@ func TestDependencyDirection(t *testing.T) {
 			}},
 		},
 	}
+	// exact: rules for one package only (not its subpackages).
+	exact := map[string]rule{
+		"broker/replica": {"the raft engine is std, etcd raft, protobuf and internal/clock only (no wal, mesh or broker)", func(d string) bool {
+			if strings.HasPrefix(d, mod+"/") {
+				return d != mod+"/internal/clock"
+			}
+			return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/")(d)
+		}},
+	}
 	for _, p := range goList(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod+"/")
 		deps := depsOf(t, p.ImportPath)
+		if r, ok := exact[rel]; ok {
+			for _, d := range deps {
+				if r.banned(d) {
+					t.Errorf("%s imports %s: %s", p.ImportPath, d, r.why)
+				}
+			}
+		}
 		for prefix, rs := range rules {
 			if rel != prefix && !strings.HasPrefix(rel, prefix+"/") {
 				continue

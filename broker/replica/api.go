@@ -108,3 +108,42 @@ func (e *NotLeaderError) Error() string {
 }
 
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// Errors beyond ErrNotLeader and ErrUnknownGroup.
+var (
+	// ErrStopped: the Engine was stopped, or stopped itself after a storage or Sync failure
+	// (Engine.Err says which). Proposals pending at that point fail with an error wrapping
+	// both ErrStopped and ErrNotLeader (outcome unknown).
+	ErrStopped = errors.New("replica: engine stopped")
+	// ErrDropped: raft dropped the proposal (too much uncommitted data in the group).
+	// Retriable.
+	ErrDropped = errors.New("replica: proposal dropped")
+	// ErrConfChangeRejected: raft refused a membership change (another one is still pending
+	// or it was invalid); the group's membership is unchanged.
+	ErrConfChangeRejected = errors.New("replica: membership change rejected")
+)
+
+// ConfStateSaver is an optional extension of Storage. After applying a membership change
+// committed at index, the Engine calls SaveConfState(index, cs) with the group's new
+// membership (on the Engine goroutine; the write need not be durable: the change is in the
+// log, and the next Sync makes it durable). A storage that compacts its log keeps, for the
+// snapshot it then describes at index i, the ConfState of the last change at or below i.
+//
+// Whatever a Storage does, InitialState must return the ConfState of its snapshot (the one
+// in effect at FirstIndex-1): on start the Engine re-applies every committed entry after the
+// snapshot, membership changes included, as raft requires.
+type ConfStateSaver interface {
+	SaveConfState(index uint64, cs *raftpb.ConfState) error
+}
+
+// Stats counts an Engine's work since New.
+type Stats struct {
+	Rounds    uint64 // rounds that handled at least one Ready
+	Syncs     uint64 // Config.Sync calls (at most one per round)
+	Readies   uint64 // group Readies handled
+	Proposals uint64 // proposals made durable here
+	Committed uint64 // proposals of this node reported committed
+	Sent      uint64 // messages handed to Transport.Send
+	Received  uint64 // messages taken from Step
+	Dropped   uint64 // inbound messages dropped (queue full, unknown group, bad message)
+}

@@ -7,13 +7,95 @@
 // broker/replica/raftstore keeps them in the partition's wal.Log), so record bytes are written
 // once per replica.
 //
-// The Engine batches the work of all its groups: each round it ticks the groups, takes
-// proposals, collects every group's Ready, writes them to storage, makes them durable with one
-// Config.Sync call (one fsync of the node's commit journal, however many groups), sends the
-// messages, applies committed entries and advances.
+//	eng, _ := replica.New(replica.Config{ID: raftID, Transport: tr, Sync: store.Commit})
+//	eng.AddGroup(gid, storage, stateMachine, voters) // voters: bootstrap on empty storage
+//	p, err := eng.Propose(ctx, gid, batch)          // durable here (acks=1): p.Index, p.Term
+//	err = <-p.Committed                             // on a majority (acks=all), or ErrNotLeader
 //
-// A proposal is answered twice: Propose returns once the entry is durable on this node (the
-// acks=1 point, with its raft index and term), and Proposal.Committed yields once a majority
-// has it (the acks=all point), or an error wrapping ErrNotLeader when leadership was lost
-// first (outcome unknown: an idempotent producer's retry is deduplicated by the new leader).
+// # Rounds
+//
+// One goroutine owns every group's RawNode, storage writes and state-machine calls. It
+// sleeps until something arrives (a tick, a proposal, an inbound message, a transport
+// report) and then runs rounds until no group has work:
+//
+//  1. run the queued operations (proposals, membership changes, AddGroup...) and step the
+//     inbound messages; on a tick, tick every group;
+//  2. take the Ready of every group that has one and write each one's snapshot, entries and
+//     hard state to its Storage (not synced);
+//  3. call Config.Sync once if any Ready must be durable (new entries, term or vote, a
+//     snapshot): one fsync of the node's commit journal per round, however many groups;
+//  4. answer the proposals whose entries were just made durable (Propose returns);
+//  5. hand every group's messages of the round to one Transport.Send (which coalesces them
+//     per peer);
+//  6. per group: install a received snapshot (StateMachine.Restore), apply committed entries
+//     (membership changes on the RawNode, then StateMachine.Apply), answer committed
+//     proposals, report a leader change, Advance.
+//
+// Messages leave only after what they depend on is durable (raft's rule for synchronous
+// storage), so a vote or an append acknowledgement never outruns the disk. Stats counts
+// rounds and syncs.
+//
+// # Proposals
+//
+// Only the leader accepts proposals (raft's proposal forwarding is off): a follower answers
+// *NotLeaderError with the leader it knows. An accepted proposal appends exactly one entry;
+// the proposals a group accepted since its last Ready are matched, in order, to the last
+// entries of that Ready (an entry of another term means leadership changed: the proposal
+// fails). Propose returns once the round's Sync succeeded (index and term of the entry);
+// Proposal.Committed yields nil after StateMachine.Apply got the entry on this node, which
+// is after a majority of the voters made it durable. A leader that steps down or sees a new
+// term, RemoveGroup and Stop fail the pending proposals with an error wrapping ErrNotLeader:
+// the outcome is then unknown (the entry may still commit under the next leader; an
+// idempotent producer's retry is deduplicated there). A proposal is never reported
+// committed unless its own entry (same index and term) was applied.
+//
+// Leaders run with CheckQuorum and PreVote, so a leader cut off from a majority steps down
+// after an election timeout (10 ticks) and a partitioned follower cannot disrupt the group
+// when it returns. A heartbeat is one tick (Config.TickInterval, 100 ms by default); every
+// group ticks every interval (no quiescence yet).
+//
+// # Failure
+//
+// A Storage write or Sync error stops the Engine (Engine.Err, Done): what reached the disk is
+// unknown, so raft's view of its own log can no longer be trusted. Nothing of that round is
+// sent or acknowledged; pending proposals fail with ErrStopped (and ErrNotLeader). The
+// broker then reopens its storage and starts a new Engine, as after a crash.
+//
+// # Membership and bootstrap
+//
+// AddGroup with voters on empty storage bootstraps the group through raft's Bootstrap: the
+// sorted voter ids become entries 1..n (EntryConfChange, term 1, committed), byte for byte
+// the same on every replica, so the data entries that follow have the same indexes (and
+// Kafka offsets) everywhere. AddGroup with nil voters starts an empty replica that waits for
+// its leader's messages (a replica being added). ChangeConf proposes a ConfChangeV2 (add a
+// learner, promote it with AddNode, remove a replica, or joint changes) and returns once it
+// is applied here; raft accepts one pending change at a time (ErrConfChangeRejected).
+// Replica addresses are not carried in conf changes: the broker knows them from the
+// metadata quorum and calls AddPeer/RemovePeer.
+//
+// The Engine applies each committed membership change with RawNode.ApplyConfChange and then
+// passes the entry to StateMachine.Apply like every other committed entry (so the state
+// machine sees every index: a conf change occupies one Kafka offset), and, if the Storage
+// implements ConfStateSaver, saves the new ConfState with its index.
+//
+// # Restart and storage rules
+//
+// Storage.InitialState returns the saved HardState and the ConfState of the storage's
+// snapshot (in effect at FirstIndex-1). On AddGroup the Engine restores the state machine from
+// a non-empty snapshot, and raft then redelivers every committed entry after it: the state
+// machine rebuilds its state (producer state, high watermark) by Apply, and the Engine
+// re-applies the membership changes among them. Storage.Snapshot (asked by raft when a
+// follower is behind the compacted log) must describe FirstIndex-1 with the ConfState in
+// effect there (a ConfStateSaver has it). A received snapshot is installed with
+// Storage.ApplySnapshot, made durable by the round's Sync, then given to
+// StateMachine.Restore; proposals pending in that group fail.
+//
+// # Transport
+//
+// Transport.Send gets all messages of a round at once and must not block. Inbound messages
+// go to Engine.Step (never blocks; drops when its queue is full, raft resends). A transport
+// tells the Engine about failures with ReportUnreachable (raft then probes that peer) and
+// about every MsgSnap's fate with ReportSnapshot. LocalNet is an in-memory transport for
+// tests (this package's and the broker's), with isolation, cut links and a drop filter;
+// MemoryStorage is an in-memory Storage for tests. Package replmesh is the mesh transport.
 package replica

@@ -1,4 +1,4 @@
-package raftmesh
+package meshlink
 
 import (
 	"context"
@@ -7,29 +7,27 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-// errQueueFull is what SnapshotStatus is told for a MsgSnap Send dropped.
-var errQueueFull = errors.New("raftmesh: peer send queue full")
+// errQueueFull is what SnapshotStatus is told for a snapshot Send dropped.
+var errQueueFull = errors.New("meshlink: peer send queue full")
 
 // sender owns the outbound side of one peer (a NodeId): its queue, its connection and its
 // one uni stream. Its goroutine (run) is the only one touching the fields marked "run only".
-type sender struct {
-	t      *Transport
+type sender[T any] struct {
+	t      *Transport[T]
 	node   key.PublicKey
-	q      chan *raftpb.Message // bounded; Send never blocks on it
+	q      chan T               // bounded; Send never blocks on it
 	kick   chan struct{}        // capacity 1: drops to report
 	ctx    context.Context      // cancelled by stop or Transport.Close
 	cancel context.CancelFunc
 
 	dropMu    sync.Mutex
 	drops     map[uint64]struct{} // guarded by dropMu: raft ids with queue-full drops not yet reported
-	snapDrops map[uint64]int      // guarded by dropMu: raft id → MsgSnaps dropped by Send, not yet reported
+	snapDrops []T               // guarded by dropMu: snapshots dropped by Send, not yet reported
 
 	conn      *endpoint.Conn    // run only
 	st        *quic.SendStream  // run only
@@ -39,34 +37,36 @@ type sender struct {
 	fails     int               // run only: consecutive failures
 	lastWarn  string            // run only: last failure logged at Warn
 	warnAt    time.Time         // run only
+	enc       Encoder[T]        // run only
 	buf       []byte            // run only: frame being built
-	batch     []*raftpb.Message // run only: messages in buf
-	carry     *raftpb.Message   // run only: taken from q but did not fit the last frame
+	batch     []T               // run only: items in buf
+	carry     *T                // run only: taken from q but did not fit the last frame
 }
 
-func newSender(t *Transport, node key.PublicKey) *sender {
+func newSender[T any](t *Transport[T], node key.PublicKey) *sender[T] {
 	ctx, cancel := context.WithCancel(t.ctx)
-	return &sender{
-		t: t, node: node, q: make(chan *raftpb.Message, t.cfg.QueueLen), kick: make(chan struct{}, 1),
-		ctx: ctx, cancel: cancel, drops: map[uint64]struct{}{}, snapDrops: map[uint64]int{},
+	return &sender[T]{
+		t: t, node: node, q: make(chan T, t.cfg.QueueLen), kick: make(chan struct{}, 1),
+		ctx: ctx, cancel: cancel, drops: map[uint64]struct{}{}, enc: t.cfg.Codec.NewEncoder(),
 	}
 }
 
 // stop makes run end; it does not wait.
-func (s *sender) stop() { s.cancel() }
+func (s *sender[T]) stop() { s.cancel() }
 
 // enqueue is Send's part: queue m, or drop it and have run report the drop.
-func (s *sender) enqueue(m *raftpb.Message) {
+func (s *sender[T]) enqueue(m T) {
 	select {
 	case s.q <- m:
 		return
 	default:
 	}
 	s.t.dropped.Add(1)
+	c := s.t.cfg.Codec
 	s.dropMu.Lock()
-	s.drops[m.GetTo()] = struct{}{}
-	if m.GetType() == raftpb.MsgSnap {
-		s.snapDrops[m.GetTo()]++
+	s.drops[c.To(m)] = struct{}{}
+	if c.IsSnapshot(m) {
+		s.snapDrops = append(s.snapDrops, m)
 	}
 	s.dropMu.Unlock()
 	select {
@@ -76,43 +76,43 @@ func (s *sender) enqueue(m *raftpb.Message) {
 }
 
 // reportDrops tells the callbacks about Send's drops since the last call.
-func (s *sender) reportDrops() {
+func (s *sender[T]) reportDrops() {
 	s.dropMu.Lock()
 	if len(s.drops) == 0 && len(s.snapDrops) == 0 {
 		s.dropMu.Unlock()
 		return
 	}
 	drops, snaps := s.drops, s.snapDrops
-	s.drops, s.snapDrops = map[uint64]struct{}{}, map[uint64]int{}
+	s.drops, s.snapDrops = map[uint64]struct{}{}, nil
 	s.dropMu.Unlock()
 	for id := range drops {
 		s.unreachable(id)
 	}
-	for id, n := range snaps {
-		for range n {
-			s.snapshotStatus(id, errQueueFull)
-		}
+	for _, m := range snaps {
+		s.snapshotStatus(m, errQueueFull)
 	}
 }
 
-func (s *sender) unreachable(id uint64) {
+func (s *sender[T]) unreachable(id uint64) {
 	if f := s.t.cfg.Unreachable; f != nil {
 		f(id)
 	}
 }
 
-func (s *sender) snapshotStatus(id uint64, err error) {
+func (s *sender[T]) snapshotStatus(m T, err error) {
 	if f := s.t.cfg.SnapshotStatus; f != nil {
-		f(id, err)
+		f(m, err)
 	}
 }
 
-func (s *sender) run() {
+func (s *sender[T]) run() {
 	defer s.shutdown()
 	for {
-		m := s.carry
-		s.carry = nil
-		if m == nil {
+		var m T
+		if s.carry != nil {
+			m = *s.carry
+			s.carry = nil
+		} else {
 			select {
 			case <-s.ctx.Done():
 				return
@@ -143,35 +143,36 @@ func (s *sender) run() {
 }
 
 // collect builds a frame in s.buf from m and whatever else is queued, up to BatchBytes (or
-// MaxFrame for a large message). A message that does not fit is kept in s.carry for the next
+// MaxFrame for a large item). An item that does not fit is kept in s.carry for the next
 // frame; one larger than MaxFrame alone is dropped. It reports whether the frame has any
-// message.
-func (s *sender) collect(m *raftpb.Message) bool {
+// item.
+func (s *sender[T]) collect(m T) bool {
 	cfg := &s.t.cfg
-	s.buf = append(s.buf[:0], 0, 0, 0, 0)
+	c := cfg.Codec
+	s.enc.Reset()
+	s.buf = StartFrame(s.buf[:0])
 	clear(s.batch)
 	s.batch = s.batch[:0]
-	add := func(m *raftpb.Message) bool {
-		psize := proto.Size(m)
-		size := batchSize(psize)
+	add := func(m T) bool {
+		size := s.enc.Size(m)
+		if len(s.batch) > 0 && len(s.buf)-FrameHeader+size > cfg.MaxFrame {
+			s.carry = &m
+			return false
+		}
 		if size > cfg.MaxFrame {
 			s.t.dropped.Add(1)
-			s.t.log.Warn("raft transport: message too large, dropped", "node", s.node.String(),
-				"to", m.GetTo(), "type", m.GetType().String(), "bytes", size, "limit", cfg.MaxFrame)
-			s.unreachable(m.GetTo())
-			if m.GetType() == raftpb.MsgSnap {
-				s.snapshotStatus(m.GetTo(), errTooLarge(size, cfg.MaxFrame))
+			s.t.log.Warn(cfg.Name+" transport: message too large, dropped", "node", s.node.String(),
+				"to", c.To(m), "type", c.Kind(m), "bytes", size, "limit", cfg.MaxFrame)
+			s.unreachable(c.To(m))
+			if c.IsSnapshot(m) {
+				s.snapshotStatus(m, errTooLarge(size, cfg.MaxFrame))
 			}
 			return true
 		}
-		if len(s.buf)-frameHeader+size > cfg.MaxFrame {
-			s.carry = m
-			return false
-		}
 		var err error
-		if s.buf, err = appendMessage(s.buf, m, psize); err != nil { // cannot happen for a valid message
+		if s.buf, err = s.enc.Append(s.buf, m); err != nil { // cannot happen for a valid item
 			s.t.dropped.Add(1)
-			s.t.log.Warn("raft transport: message does not marshal, dropped", "to", m.GetTo(), "err", err)
+			s.t.log.Warn(cfg.Name+" transport: message does not marshal, dropped", "to", c.To(m), "err", err)
 			return true
 		}
 		s.batch = append(s.batch, m)
@@ -179,7 +180,7 @@ func (s *sender) collect(m *raftpb.Message) bool {
 	}
 	if add(m) {
 	more:
-		for len(s.buf)-frameHeader < cfg.BatchBytes {
+		for len(s.buf)-FrameHeader < cfg.BatchBytes {
 			select {
 			case m := <-s.q:
 				if !add(m) {
@@ -193,14 +194,14 @@ func (s *sender) collect(m *raftpb.Message) bool {
 	if len(s.batch) == 0 {
 		return false
 	}
-	sealFrame(s.buf)
+	SealFrame(s.buf, 0)
 	return true
 }
 
 // write sends s.buf on the peer's stream, connecting first if needed. A stream that had
 // worked and now fails (the peer restarted, the path changed) is replaced at once, once;
 // a fresh one that fails is an error. fresh says the frame was the stream's first.
-func (s *sender) write() (fresh bool, err error) {
+func (s *sender[T]) write() (fresh bool, err error) {
 	for {
 		if s.st == nil {
 			if err := s.connect(); err != nil {
@@ -222,12 +223,12 @@ func (s *sender) write() (fresh bool, err error) {
 	}
 }
 
-func (s *sender) connect() error {
+func (s *sender[T]) connect() error {
 	a, ok := s.t.addrOf(s.node)
 	if !ok {
 		return errClosed
 	}
-	c, err := s.t.ep.Dial(s.ctx, a, ALPN)
+	c, err := s.t.ep.Dial(s.ctx, a, s.t.cfg.ALPN)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func (s *sender) connect() error {
 }
 
 // dropConn closes the current stream and connection after a failure.
-func (s *sender) dropConn() {
+func (s *sender[T]) dropConn() {
 	if s.st == nil {
 		return
 	}
@@ -261,35 +262,36 @@ const healthyAfter = time.Second
 
 // sentOK counts a written frame and, on a stream open for healthyAfter, ends a run of
 // failures.
-func (s *sender) sentOK(fresh bool) {
+func (s *sender[T]) sentOK(fresh bool) {
 	s.t.sent.Add(uint64(len(s.batch)))
 	s.t.frames.Add(1)
 	if !fresh && s.t.clk.Now().Sub(s.since) >= healthyAfter {
 		if s.fails > 0 {
-			s.t.log.Info("raft transport: peer reachable again", "node", s.node.String())
+			s.t.log.Info(s.t.cfg.Name+" transport: peer reachable again", "node", s.node.String())
 		}
 		s.fails, s.lastWarn = 0, ""
 	}
 	for _, m := range s.batch {
-		if m.GetType() == raftpb.MsgSnap {
-			s.snapshotStatus(m.GetTo(), nil)
+		if s.t.cfg.Codec.IsSnapshot(m) {
+			s.snapshotStatus(m, nil)
 		}
 	}
 }
 
 // failed drops the batch and everything queued, reports the peer's raft ids unreachable and
 // logs the failure (at Warn when it differs from the last one or 10 minutes have passed).
-func (s *sender) failed(err error) {
+func (s *sender[T]) failed(err error) {
 	s.fails++
+	c := s.t.cfg.Codec
 	reported := map[uint64]bool{}
-	drop := func(m *raftpb.Message) {
+	drop := func(m T) {
 		s.t.dropped.Add(1)
-		if !reported[m.GetTo()] {
-			reported[m.GetTo()] = true
-			s.unreachable(m.GetTo())
+		if to := c.To(m); !reported[to] {
+			reported[to] = true
+			s.unreachable(to)
 		}
-		if m.GetType() == raftpb.MsgSnap {
-			s.snapshotStatus(m.GetTo(), err)
+		if c.IsSnapshot(m) {
+			s.snapshotStatus(m, err)
 		}
 	}
 	for _, m := range s.batch {
@@ -298,7 +300,7 @@ func (s *sender) failed(err error) {
 	clear(s.batch)
 	s.batch = s.batch[:0]
 	if s.carry != nil {
-		drop(s.carry)
+		drop(*s.carry)
 		s.carry = nil
 	}
 drain:
@@ -313,14 +315,14 @@ drain:
 	now := s.t.clk.Now()
 	if msg := err.Error(); msg != s.lastWarn || now.Sub(s.warnAt) >= refusalLogEvery {
 		s.lastWarn, s.warnAt = msg, now
-		s.t.log.Warn("raft transport: cannot reach peer", "node", s.node.String(), "err", err)
+		s.t.log.Warn(s.t.cfg.Name+" transport: cannot reach peer", "node", s.node.String(), "err", err)
 	} else {
-		s.t.log.Debug("raft transport: cannot reach peer", "node", s.node.String(), "err", err, "failures", s.fails)
+		s.t.log.Debug(s.t.cfg.Name+" transport: cannot reach peer", "node", s.node.String(), "err", err, "failures", s.fails)
 	}
 }
 
 // backoff waits BackoffMin·2^(fails-1), at most BackoffMax, on the clock; false if stopped.
-func (s *sender) backoff() bool {
+func (s *sender[T]) backoff() bool {
 	cfg := &s.t.cfg
 	d := cfg.BackoffMin
 	for i := 1; i < s.fails && d < cfg.BackoffMax; i++ {
@@ -342,11 +344,11 @@ func (s *sender) backoff() bool {
 }
 
 // shutdown ends the stream and connection and drops whatever is queued.
-func (s *sender) shutdown() {
+func (s *sender[T]) shutdown() {
 	if s.st != nil {
 		s.stopWatch()
 		_ = s.st.Close()
-		_ = s.conn.CloseWithError(uint64(ErrCodeClosing), "raft peer removed or transport closed")
+		_ = s.conn.CloseWithError(uint64(ErrCodeClosing), s.t.cfg.Name+" peer removed or transport closed")
 		s.conn, s.st = nil, nil
 	}
 	if s.carry != nil {

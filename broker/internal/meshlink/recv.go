@@ -1,4 +1,4 @@
-package raftmesh
+package meshlink
 
 import (
 	"context"
@@ -10,25 +10,24 @@ import (
 	"sync"
 
 	"github.com/quic-go/quic-go"
-	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // errTransportClosed stops delivering a batch when the transport closes.
-var errTransportClosed = errors.New("raftmesh: transport closed")
+var errTransportClosed = errors.New("meshlink: transport closed")
 
 // errSpoofed wraps the reason a message was refused for its From.
-var errSpoofed = errors.New("raftmesh: spoofed sender")
+var errSpoofed = errors.New("spoofed sender")
 
 // serveConn is the ALPN handler: it serves one inbound connection, one goroutine per uni
 // stream the peer opens, until the connection ends or the transport closes.
-func (t *Transport) serveConn(ctx context.Context, c *endpoint.Conn) {
+func (t *Transport[T]) serveConn(ctx context.Context, c *endpoint.Conn) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		_ = c.CloseWithError(uint64(ErrCodeClosing), "raft transport closed")
+		_ = c.CloseWithError(uint64(ErrCodeClosing), t.cfg.Name+" transport closed")
 		return
 	}
 	t.inbound[c] = struct{}{}
@@ -46,7 +45,7 @@ func (t *Transport) serveConn(ctx context.Context, c *endpoint.Conn) {
 
 	node := c.RemoteID()
 	if !t.cfg.Trust(node) {
-		t.refuse(c, node, ErrCodeUntrusted, "node "+node.String()+" is not trusted by this raft node")
+		t.refuse(c, node, ErrCodeUntrusted, "node "+node.String()+" is not trusted by this "+t.cfg.Name+" node")
 		return
 	}
 	for {
@@ -58,10 +57,10 @@ func (t *Transport) serveConn(ctx context.Context, c *endpoint.Conn) {
 	}
 }
 
-// readStream reads frames from one stream and delivers their messages in order. A frame that
-// is too large or malformed, a message whose From the sender may not use, or a sender no
+// readStream reads frames from one stream and delivers their items in order. A frame that
+// is too large or malformed, an item whose From the sender may not use, or a sender no
 // longer trusted closes the connection.
-func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.ReceiveStream) {
+func (t *Transport[T]) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.ReceiveStream) {
 	var buf []byte
 	for {
 		b, err := ReadFrame(st, t.cfg.MaxFrame, buf)
@@ -83,17 +82,18 @@ func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.Re
 			buf = b[:0] // keep small buffers; let a snapshot's go
 		}
 		if !t.cfg.Trust(node) {
-			t.refuse(c, node, ErrCodeUntrusted, "node "+node.String()+" is not trusted by this raft node")
+			t.refuse(c, node, ErrCodeUntrusted, "node "+node.String()+" is not trusted by this "+t.cfg.Name+" node")
 			return
 		}
-		err = DecodeBatch(b, func(m *raftpb.Message) error {
+		codec := t.cfg.Codec
+		err = codec.DecodeBatch(b, func(m T) error {
 			if t.ctx.Err() != nil {
 				return errTransportClosed
 			}
-			if err := t.checkFrom(node, m.GetFrom()); err != nil {
+			if err := t.CheckFrom(node, codec.From(m)); err != nil {
 				return err
 			}
-			if t.cfg.ID != 0 && m.GetTo() != t.cfg.ID {
+			if t.cfg.ID != 0 && codec.To(m) != t.cfg.ID {
 				t.ignored.Add(1)
 				return nil
 			}
@@ -115,10 +115,10 @@ func (t *Transport) readStream(c *endpoint.Conn, node key.PublicKey, st *quic.Re
 	}
 }
 
-// checkFrom says whether node may send a message From raft id from: not if from is 0, not if
+// CheckFrom says whether node may send a message From raft id from: not if from is 0, not if
 // raft ids were added for node and from is not one of them, not if from was added for
 // another NodeId.
-func (t *Transport) checkFrom(node key.PublicKey, from uint64) error {
+func (t *Transport[T]) CheckFrom(node key.PublicKey, from uint64) error {
 	if from == 0 {
 		return fmt.Errorf("%w: node %s sent a message from raft id 0", errSpoofed, node)
 	}
@@ -142,8 +142,8 @@ func (t *Transport) checkFrom(node key.PublicKey, from uint64) error {
 
 // refuse closes c with code and reason, counting and logging it (at Warn once per NodeId and
 // code per refusalLogEvery).
-func (t *Transport) refuse(c *endpoint.Conn, node key.PublicKey, code quic.ApplicationErrorCode, reason string) {
+func (t *Transport[T]) refuse(c *endpoint.Conn, node key.PublicKey, code quic.ApplicationErrorCode, reason string) {
 	t.refused.Add(1)
-	t.logRefusal(node, code, "raft transport: refusing peer", "code", uint64(code), "reason", reason)
+	t.logRefusal(node, code, t.cfg.Name+" transport: refusing peer", "code", uint64(code), "reason", reason)
 	_ = c.CloseWithError(uint64(code), reason)
 }

@@ -1,0 +1,86 @@
+package meshlink
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// FrameHeader is the size of a frame's length prefix.
+const FrameHeader = 4
+
+// Frame errors. Both are wrapped with detail; a Codec's DecodeBatch wraps ErrMalformed.
+var (
+	ErrFrameTooLarge = errors.New("frame too large")
+	ErrMalformed     = errors.New("malformed frame")
+)
+
+// chunk is how much ReadFrame reads at a time into a frame larger than its buffer, so a length
+// prefix alone never makes it allocate more than arrived.
+const chunk = 1 << 20
+
+// ReadFrame reads one frame from r and returns its batch (the bytes after the length
+// prefix), reusing buf when it is large enough. A frame longer than max is ErrFrameTooLarge
+// (nothing more is read); an empty frame is ErrMalformed; io.EOF before the first byte is
+// io.EOF, a frame cut short io.ErrUnexpectedEOF.
+func ReadFrame(r io.Reader, max int, buf []byte) ([]byte, error) {
+	var hdr [FrameHeader]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 {
+		return nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	if uint64(n) > uint64(max) {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	if int(n) <= cap(buf) || n <= chunk {
+		if int(n) > cap(buf) {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, noEOF(err)
+		}
+		return buf, nil
+	}
+	// Large (a snapshot): grow as the bytes arrive.
+	var bb bytes.Buffer
+	got, err := bb.ReadFrom(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return nil, err
+	}
+	if got != int64(n) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return bb.Bytes(), nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// StartFrame appends an unsealed frame header to buf.
+func StartFrame(buf []byte) []byte { return append(buf, 0, 0, 0, 0) }
+
+// SealFrame writes the batch length into the header of the frame that starts at buf[start].
+func SealFrame(buf []byte, start int) []byte {
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(buf)-start-FrameHeader))
+	return buf
+}
+
+// UvarintLen is the number of bytes binary.AppendUvarint takes for v.
+func UvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}

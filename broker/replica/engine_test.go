@@ -1,0 +1,248 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"testing/synctest"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	ln := NewLocalNet()
+	defer ln.Close()
+	for _, cfg := range []Config{
+		{Transport: ln.Endpoint(1), Sync: func() error { return nil }},
+		{ID: 1, Sync: func() error { return nil }},
+		{ID: 1, Transport: ln.Endpoint(1)},
+	} {
+		if e, err := New(cfg); err == nil {
+			e.Stop()
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+}
+
+// TestThreeReplicasProposeCommit: a 3-replica group elects one leader; the leader's
+// proposals are durable when Propose returns, committed when Committed yields, and applied in
+// the same order at the same indexes on every replica; a follower refuses with the leader's id.
+func TestThreeReplicasProposeCommit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		g := c.groups[0]
+		l := c.leader(g)
+		var f uint64 = 1
+		if f == l {
+			f = 2
+		}
+		_, err := c.nodes[f].eng.Propose(context.Background(), g, []byte("x"))
+		nl, ok := isNotLeader(err)
+		if !ok || nl.Leader != l || nl.Term == 0 {
+			t.Fatalf("follower Propose = %v, want *NotLeaderError{Leader: %d}", err, l)
+		}
+		if _, err := c.nodes[l].eng.Propose(context.Background(), gid(99), []byte("x")); !errors.Is(err, ErrUnknownGroup) {
+			t.Fatalf("Propose to an unknown group = %v", err)
+		}
+		if _, err := c.nodes[l].eng.Propose(context.Background(), g, nil); err == nil {
+			t.Fatal("empty proposal accepted")
+		}
+
+		var want []string
+		var last uint64
+		for i := range 10 {
+			d := fmt.Sprintf("rec-%d", i)
+			p := c.propose(l, g, d)
+			if p.Index <= last || p.Term == 0 {
+				t.Fatalf("proposal %d: index %d term %d after index %d", i, p.Index, p.Term, last)
+			}
+			last = p.Index
+			want = append(want, d)
+		}
+		st, ok := c.nodes[l].eng.Status(g)
+		if !ok || st.Leader != l || st.Commit < last || len(st.Progress) != 3 || !slices.Equal(st.Voters, []uint64{1, 2, 3}) {
+			t.Fatalf("leader status %+v", st)
+		}
+		for _, id := range c.voters {
+			c.waitApplied(id, g, last)
+			if _, got := c.nodes[id].sms[g].applied(); !slices.Equal(got, want) {
+				t.Errorf("node %d applied %q, want %q", id, got, want)
+			}
+			if c.nodes[id].sms[g].order {
+				t.Errorf("node %d: Apply out of order", id)
+			}
+			if s := c.nodes[id].eng.Stats(); s.Syncs > s.Rounds {
+				t.Errorf("node %d: %d syncs in %d rounds", id, s.Syncs, s.Rounds)
+			}
+		}
+		// Every replica bootstrapped the same membership entries: the first data entry has
+		// the same index everywhere (offsets match).
+		if st.Voters == nil || c.nodes[f].stores[g] == nil {
+			t.Fatal("no storage")
+		}
+		for _, id := range c.voters {
+			ents, err := c.nodes[id].stores[g].Entries(1, 4, 1<<20)
+			if err != nil || len(ents) != 3 {
+				t.Fatalf("node %d: bootstrap entries %v %v", id, ents, err)
+			}
+			for i, e := range ents {
+				if e.GetType() != raftpb.EntryConfChange || e.GetTerm() != 1 || e.GetIndex() != uint64(i+1) {
+					t.Errorf("node %d: bootstrap entry %d = %v", id, i, e)
+				}
+			}
+		}
+	})
+}
+
+// TestLeaderFailover: when the leader stops, the others elect a new one that accepts
+// proposals; the old leader restarts on its storage, catches up and applies the same log.
+func TestLeaderFailover(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		g := c.groups[0]
+		l := c.leader(g)
+		want := []string{"a", "b"}
+		for _, d := range want {
+			c.propose(l, g, d)
+		}
+		c.stop(l)
+		var rest []uint64
+		for _, id := range c.voters {
+			if id != l {
+				rest = append(rest, id)
+			}
+		}
+		l2 := c.leader(g, rest...)
+		if l2 == l {
+			t.Fatalf("stopped node %d still leads", l)
+		}
+		p := c.propose(l2, g, "c")
+		want = append(want, "c")
+		c.restart(l)
+		c.waitApplied(l, g, p.Index)
+		for _, id := range c.voters {
+			c.waitApplied(id, g, p.Index)
+			if _, got := c.nodes[id].sms[g].applied(); !slices.Equal(got, want) {
+				t.Errorf("node %d applied %q, want %q", id, got, want)
+			}
+		}
+		if got := c.leader(g); got == 0 {
+			t.Fatal("no leader after restart")
+		}
+	})
+}
+
+// TestPartitionedLeaderNeverCommits: a leader cut off from the others still makes its
+// proposals durable locally, but they never report committed: they fail with ErrNotLeader
+// once it steps down (CheckQuorum), a new leader takes over on the majority side, and after
+// the heal the old leader's uncommitted entries are gone everywhere.
+func TestPartitionedLeaderNeverCommits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		g := c.groups[0]
+		l := c.leader(g)
+		c.propose(l, g, "before")
+		c.net.Isolate(l)
+		var lost []*Proposal
+		for i := range 3 {
+			p, err := c.nodes[l].eng.Propose(context.Background(), g, fmt.Appendf(nil, "lost-%d", i))
+			if err != nil {
+				t.Fatalf("isolated leader: Propose: %v", err)
+			}
+			lost = append(lost, p)
+		}
+		var rest []uint64
+		for _, id := range c.voters {
+			if id != l {
+				rest = append(rest, id)
+			}
+		}
+		l2 := c.leader(g, rest...)
+		p2 := c.propose(l2, g, "after")
+		for i, p := range lost {
+			err := <-p.Committed
+			if _, ok := isNotLeader(err); !ok {
+				t.Fatalf("lost proposal %d: Committed = %v, want ErrNotLeader", i, err)
+			}
+		}
+		c.net.Heal()
+		for _, id := range c.voters {
+			c.waitApplied(id, g, p2.Index)
+			if _, got := c.nodes[id].sms[g].applied(); !slices.Equal(got, []string{"before", "after"}) {
+				t.Errorf("node %d applied %q", id, got)
+			}
+		}
+	})
+}
+
+// TestManyGroupsOneSyncPerRound: with 3 replicas × 200 groups all led by one node, 200
+// proposals queued while the node is inside Sync are made durable together by one more
+// Sync (one fsync for the round, whatever the number of groups), then all commit.
+func TestManyGroupsOneSyncPerRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const groups = 200
+		c := newCluster(t, 3, groups)
+		for _, g := range c.groups {
+			if l := c.leader(g); l != 1 {
+				c.nodes[l].eng.TransferLeader(g, 1)
+			}
+		}
+		for _, g := range c.groups {
+			c.transfer(g, 1)
+		}
+		n := c.nodes[1]
+		gate := make(chan struct{})
+		n.setSyncHook(func() error { <-gate; return nil })
+		first := make(chan *Proposal, 1)
+		go func() {
+			p, _ := n.eng.Propose(context.Background(), c.groups[0], []byte("first"))
+			first <- p
+		}()
+		synctest.Wait() // the engine is in Sync for "first"
+		before := n.syncCount()
+		res := make(chan *Proposal, groups)
+		for _, g := range c.groups {
+			go func() {
+				p, err := n.eng.Propose(context.Background(), g, []byte("many"))
+				if err != nil {
+					t.Errorf("group %v: %v", g, err)
+				}
+				res <- p
+			}()
+		}
+		synctest.Wait() // all 200 queued behind the blocked round
+		roundsBefore := n.eng.Stats().Rounds
+		n.setSyncHook(nil)
+		close(gate)
+		var ps []*Proposal
+		for range groups {
+			ps = append(ps, <-res)
+		}
+		if got := n.syncCount() - before; got != 1 {
+			t.Errorf("%d proposals in %d groups took %d more syncs, want 1", groups, groups, got)
+		}
+		if r := n.eng.Stats().Rounds - roundsBefore; r > 2 {
+			// the round of "first" finishing, then one round for the 200 (rounds that wrote
+			// nothing do not count)
+			t.Logf("%d rounds", r)
+		}
+		if p := <-first; p == nil || <-p.Committed != nil {
+			t.Error("first proposal failed")
+		}
+		for _, p := range ps {
+			if p == nil {
+				continue
+			}
+			if err := <-p.Committed; err != nil {
+				t.Error(err)
+			}
+		}
+		for id, tn := range c.nodes {
+			if s := tn.eng.Stats(); s.Syncs > s.Rounds || s.Readies < uint64(groups) {
+				t.Errorf("node %d: stats %+v", id, s)
+			}
+		}
+	})
+}
