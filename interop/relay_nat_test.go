@@ -82,35 +82,7 @@ func TestRelayNATTopology(t *testing.T) {
 			t.Skip(msg)
 		}
 	}
-	inet := cluster.NewNetns(t, "internet")
-	ra, rb := cluster.NewNetns(t, "nat-a"), cluster.NewNetns(t, "nat-b")
-	ha, hb := cluster.NewNetns(t, "host-a"), cluster.NewNetns(t, "host-b")
-	link(t, inet, "i-a", "100.64.1.1/24", ra, "ra-wan", "100.64.1.2/24")
-	link(t, inet, "i-b", "100.64.2.1/24", rb, "rb-wan", "100.64.2.2/24")
-	link(t, ra, "ra-lan", "10.0.1.1/24", ha, "ha-eth", "10.0.1.2/24")
-	link(t, rb, "rb-lan", "10.0.2.1/24", hb, "hb-eth", "10.0.2.2/24")
-	for _, r := range []struct {
-		ns       *cluster.Netns
-		gw, wan  string
-		lanRange string
-	}{{ra, "100.64.1.1", "ra-wan", "10.0.1.0/24"}, {rb, "100.64.2.1", "rb-wan", "10.0.2.0/24"}} {
-		r.ns.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-		r.ns.Run(t, "ip", "route", "add", "default", "via", r.gw)
-		r.ns.Run(t, "nft", "add table ip nat")
-		r.ns.Run(t, "nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }")
-		r.ns.Run(t, "nft", "add rule ip nat post ip saddr "+r.lanRange+" oifname "+r.wan+" masquerade")
-		// Like a home router, drop unsolicited inbound traffic. Dropping it before conntrack
-		// confirms the flow also keeps a peer's early ping from occupying the tuple our own
-		// outbound mapping needs (which would make masquerade pick another port).
-		r.ns.Run(t, "nft", "add table ip filter")
-		r.ns.Run(t, "nft", "add chain ip filter in { type filter hook input priority 0 ; }")
-		r.ns.Run(t, "nft", "add rule ip filter in iifname "+r.wan+" ct state new drop")
-	}
-	inet.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	ha.Run(t, "ip", "route", "add", "default", "via", "10.0.1.1")
-	hb.Run(t, "ip", "route", "add", "default", "via", "10.0.2.1")
-	inet.Run(t, "nft", "add table inet fw")
-	inet.Run(t, "nft", "add chain inet fw filt { type filter hook forward priority 0 ; }")
+	inet, ha, hb := natTopology(t)
 
 	// Relay and STUN on the public side.
 	srv := relayserver.New(relayserver.Config{})
@@ -214,4 +186,42 @@ func TestRelayNATTopology(t *testing.T) {
 		t.Fatalf("echo: %d of %d bytes, err %v, checksum match %v", got, total, readErr, slices.Equal(sent.Sum(nil), recv.Sum(nil)))
 	}
 	t.Logf("64 MiB echoed intact across relay→direct→relay→direct in %v; relay stats %+v", time.Since(start).Round(time.Millisecond), srv.Stats())
+}
+
+// natTopology builds two hosts behind two home-router NATs on a small "internet" namespace:
+// host-a 10.0.1.2 behind nat-a (public 100.64.1.2), host-b 10.0.2.2 behind nat-b (public
+// 100.64.2.2); the internet side is 100.64.1.1 (reachable by both) and drops nothing until a
+// test adds rules to its inet fw filt chain. Each NAT drops unsolicited inbound traffic.
+func natTopology(t *testing.T) (inet, ha, hb *cluster.Netns) {
+	t.Helper()
+	inet = cluster.NewNetns(t, "internet")
+	ra, rb := cluster.NewNetns(t, "nat-a"), cluster.NewNetns(t, "nat-b")
+	ha, hb = cluster.NewNetns(t, "host-a"), cluster.NewNetns(t, "host-b")
+	link(t, inet, "i-a", "100.64.1.1/24", ra, "ra-wan", "100.64.1.2/24")
+	link(t, inet, "i-b", "100.64.2.1/24", rb, "rb-wan", "100.64.2.2/24")
+	link(t, ra, "ra-lan", "10.0.1.1/24", ha, "ha-eth", "10.0.1.2/24")
+	link(t, rb, "rb-lan", "10.0.2.1/24", hb, "hb-eth", "10.0.2.2/24")
+	for _, r := range []struct {
+		ns       *cluster.Netns
+		gw, wan  string
+		lanRange string
+	}{{ra, "100.64.1.1", "ra-wan", "10.0.1.0/24"}, {rb, "100.64.2.1", "rb-wan", "10.0.2.0/24"}} {
+		r.ns.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+		r.ns.Run(t, "ip", "route", "add", "default", "via", r.gw)
+		r.ns.Run(t, "nft", "add table ip nat")
+		r.ns.Run(t, "nft", "add chain ip nat post { type nat hook postrouting priority 100 ; }")
+		r.ns.Run(t, "nft", "add rule ip nat post ip saddr "+r.lanRange+" oifname "+r.wan+" masquerade")
+		// Like a home router, drop unsolicited inbound traffic. Dropping it before conntrack
+		// confirms the flow also keeps a peer's early ping from occupying the tuple our own
+		// outbound mapping needs (which would make masquerade pick another port).
+		r.ns.Run(t, "nft", "add table ip filter")
+		r.ns.Run(t, "nft", "add chain ip filter in { type filter hook input priority 0 ; }")
+		r.ns.Run(t, "nft", "add rule ip filter in iifname "+r.wan+" ct state new drop")
+	}
+	inet.Run(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	ha.Run(t, "ip", "route", "add", "default", "via", "10.0.1.1")
+	hb.Run(t, "ip", "route", "add", "default", "via", "10.0.2.1")
+	inet.Run(t, "nft", "add table inet fw")
+	inet.Run(t, "nft", "add chain inet fw filt { type filter hook forward priority 0 ; }")
+	return inet, ha, hb
 }

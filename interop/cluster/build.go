@@ -12,12 +12,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-// BinDirEnv names a directory that already holds the binaries (broker, gateway, relay); the
+// BinDirEnv names a directory that already holds the binaries (broker, gateway, relay, mesh); the
 // harness then builds nothing.
 const BinDirEnv = "MESHKAFKA_BIN_DIR"
 
 // commands are the binaries Bins builds, by package.
-var commands = []string{"cmd/broker", "cmd/gateway", "cmd/relay"}
+var commands = []string{"cmd/broker", "cmd/gateway", "cmd/relay", "cmd/mesh"}
 
 var (
 	buildOnce sync.Once
