@@ -235,7 +235,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var metricsURL string
 	if o.metrics != "" {
 		var stopMetrics func()
-		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-broker", nil, log)
+		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-broker", nil, log, nil)
 		if err != nil {
 			return err
 		}

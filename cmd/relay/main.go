@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	})
 	defer srv.Close()
 	if metricsAddr != "" {
-		_, stopMetrics, err := cli.ServeMetrics(metricsAddr, "meshkafka-relay", stdout, log)
+		_, stopMetrics, err := cli.ServeMetrics(metricsAddr, "meshkafka-relay", stdout, log, nil)
 		if err != nil {
 			return err
 		}

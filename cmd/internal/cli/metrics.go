@@ -29,7 +29,9 @@ func MetricsVar(fs interface {
 // ServeMetrics sets up the metrics pipeline for service and serves /metrics on addr until
 // stop is called; url is the /metrics URL (addr with its port resolved). It logs the URL, and
 // prints it on out unless out is nil.
-func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger) (url string, stop func(), err error) {
+//
+// root, if not nil, is served at "/" beside /metrics (the gateway's status page).
+func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger, root http.Handler) (url string, stop func(), err error) {
 	m, err := telemetry.SetupMetrics(service)
 	if err != nil {
 		return "", nil, err
@@ -42,6 +44,9 @@ func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger) (url st
 	url = "http://" + ln.Addr().String() + "/metrics"
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	if root != nil {
+		mux.Handle("/", root)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {

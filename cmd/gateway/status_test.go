@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestStatusPageInChromium loads the gateway's status page in headless Chromium (Debian's
+// chromium package) and checks what a person sees: the topic a test produced to with its
+// partitions and record count, and a consumer group whose lag went to 0 once it committed.
+// It keeps a screenshot (docs/status.png with UPDATE_SCREENSHOT=1, for the README).
+func TestStatusPageInChromium(t *testing.T) {
+	browser := ""
+	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(b); err == nil {
+			browser = p
+			break
+		}
+	}
+	if browser == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs it)")
+		}
+		t.Skip("chromium not installed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	result := make(chan error, 1)
+	go func() {
+		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", t.TempDir()},
+			env(map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}), pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		if err := <-result; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	var addr, url string
+	for url == "" && sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "gateway listening on "); ok {
+			addr = strings.Fields(rest)[0]
+		}
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "metrics" {
+			url = strings.TrimSuffix(f[1], "metrics")
+		}
+	}
+	go io.Copy(io.Discard, pr)
+
+	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+	defer pcancel()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("shown"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range 12 {
+		if err := prod.ProduceSync(pctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("shown"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	for n := 0; n < 12; {
+		fs := cons.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatalf("consumed %d of 12", n)
+		}
+		n += fs.NumRecords()
+	}
+	if err := cons.CommitUncommittedOffsets(pctx); err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1200, 900))
+	actx, acancel := chromedp.NewExecAllocator(pctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitVisible("#brokers")); err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	text, err := chromedp.Run(bctx, chromedp.Text("body"))
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		t.Fatalf("chromium screenshot: %v", err)
+	}
+	for _, want := range []string{"meshkafka gateway", "embedded broker", "shown (1 partitions, 12 records)", "readers", "lag 0", "controller", "shown\t0\t12\t12\t0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the page does not show %q:\n%s", want, text)
+		}
+	}
+	if len(shot) < 1000 || string(shot[1:4]) != "PNG" {
+		t.Fatalf("screenshot of %d bytes is not an image", len(shot))
+	}
+	out := filepath.Join(t.TempDir(), "status.png")
+	if os.Getenv("UPDATE_SCREENSHOT") == "1" {
+		out = filepath.Join("..", "..", "docs", "status.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
