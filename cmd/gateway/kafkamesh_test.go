@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,28 +20,9 @@ import (
 // are never resolved), and another through a local kafkapipe.Proxy port (what `mesh
 // kafka-proxy` runs), and each reads what the other wrote.
 func TestKafkaOverMesh(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", t.TempDir()},
-			env(map[string]string{"MESHKAFKA_KAFKA_OVER_MESH": "true", "MESHKAFKA_MESH_BIND": "127.0.0.1:0"}), pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		if err := <-result; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	sc := bufio.NewScanner(pr)
-	var tk string
-	for tk == "" && sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "kafka over mesh: from anywhere, run: mesh kafka-proxy "); ok {
-			tk = strings.Fields(rest)[0]
-		}
-	}
-	go io.Copy(io.Discard, pr)
+	tk := runGateway(t, map[string]string{"MESHKAFKA_KAFKA_OVER_MESH": "true", "MESHKAFKA_MESH_BIND": "127.0.0.1:0"},
+		"kafka over mesh: from anywhere, run: mesh kafka-proxy ")["kafka over mesh: from anywhere, run: mesh kafka-proxy "]
+	ctx := context.Background()
 	gw, err := ticket.Parse(tk)
 	if err != nil {
 		t.Fatalf("ticket %q: %v", tk, err)

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,35 +16,9 @@ import (
 // Produce requests answered by the gateway and 20 produce calls of the embedded broker, and
 // the broker's partition gauge sees the topic.
 func TestMetricsEndpoint(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", t.TempDir()},
-			env(map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}), pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		if err := <-result; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	sc := bufio.NewScanner(pr)
-	var addr, url string
-	for url == "" && sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "gateway listening on "); ok {
-			addr = strings.Fields(rest)[0]
-		}
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "metrics" {
-			url = f[1]
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	if addr == "" || url == "" {
-		t.Fatalf("no listen address (%q) or metrics URL (%q) printed", addr, url)
-	}
+	got := runGateway(t, map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}, "gateway listening on ", "metrics ")
+	addr, url := got["gateway listening on "], got["metrics "]
+	ctx := context.Background()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("metered"))
 	if err != nil {
 		t.Fatal(err)

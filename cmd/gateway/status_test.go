@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,33 +31,9 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", t.TempDir()},
-			env(map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}), pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		if err := <-result; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	sc := bufio.NewScanner(pr)
-	var addr, url string
-	for url == "" && sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "gateway listening on "); ok {
-			addr = strings.Fields(rest)[0]
-		}
-		if f := strings.Fields(line); len(f) == 2 && f[0] == "metrics" {
-			url = strings.TrimSuffix(f[1], "metrics")
-		}
-	}
-	go io.Copy(io.Discard, pr)
-
+	got := runGateway(t, map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}, "gateway listening on ", "metrics ")
+	addr, url := got["gateway listening on "], strings.TrimSuffix(got["metrics "], "metrics")
+	ctx := context.Background()
 	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
 	defer pcancel()
 	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("shown"))
