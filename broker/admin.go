@@ -52,7 +52,11 @@ func (b *Broker) stateOf(m map[string]*topic, counts map[*topic]int32, cfgs map[
 		if !ok {
 			c = t.cfg.Load().overrides
 		}
-		st.Topics = append(st.Topics, TopicRecord{Name: t.name, ID: t.id, Partitions: n, Configs: c})
+		var reps [][]uint64
+		if rs := t.replicas.Load(); rs != nil {
+			reps = *rs
+		}
+		st.Topics = append(st.Topics, TopicRecord{Name: t.name, ID: t.id, Partitions: n, Configs: c, Replicas: reps})
 	}
 	return st
 }
@@ -327,6 +331,7 @@ func (b *Broker) removeTopicsLocked(gone []*topic) {
 		parts := *t.parts.Load()
 		b.partitions.Add(-int64(len(parts)))
 		for _, p := range parts {
+			b.stopGroup(p)
 			p.deleted.Store(true)
 			p.wake()
 			p.logMu.Lock()

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,13 @@ type Config struct {
 	// Store tunes the node-wide commit journal under Dir/commitlog that every partition log
 	// writes through (FS and Logger are the broker's). The zero value is the default.
 	Store wal.StoreOptions
+	// RaftStorage opens a replicated partition's raft storage on its log (replicated.go);
+	// nil → raftstore.Open.
+	RaftStorage OpenRaftStorage
+	// ReplicaCheckInterval is how often the background goroutine checks the replicated
+	// partitions this broker leads for ISR changes (CheckReplicas; leadership changes are
+	// checked at once); 0 → 500ms, < 0 → only on leadership changes.
+	ReplicaCheckInterval time.Duration
 }
 
 // DefaultMaxPartitions is Config.MaxPartitions' default. An idle partition costs about a
@@ -97,6 +105,12 @@ type Broker struct {
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 
+	// Replicated partitions (replicated.go).
+	repl      atomic.Pointer[replication]        // set once by SetReplication
+	partState atomic.Pointer[PartitionStateFunc] // OnPartitionState
+	replKick  chan struct{}                      // wakes the background goroutine's CheckReplicas
+	checkMu   sync.Mutex                         // one CheckReplicas at a time
+
 	partitions  atomic.Int64 // partitions of all topics (MaxPartitions)
 	openLogs    atomic.Int64 // partitions whose log is open now
 	produceReqs atomic.Int64 // Produce calls since Open
@@ -110,6 +124,9 @@ type topic struct {
 	dir   string
 	parts atomic.Pointer[[]*partition]
 	cfg   atomic.Pointer[topicConfig]
+	// replicas: per partition, the raft ids of its replicas (TopicRecord.Replicas; nil or
+	// an entry of length ≤ 1: single-owner). Replaced under adminMu.
+	replicas atomic.Pointer[[][]uint64]
 }
 
 // partition is one partition's log plus the fetch long-poll waiters. An idle partition is
@@ -138,7 +155,21 @@ type partition struct {
 	waiters []chan struct{} // fetches waiting for data: each gets a non-blocking send
 
 	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
+	group     atomic.Pointer[replGroup]     // the partition's raft group if it runs here (replicated.go)
 	logStart  atomic.Int64                  // log start offset set by DeleteRecords (records.go); 0 if none
+}
+
+// setReplicas sets the topic's per-partition replica lists (a copy of reps).
+func (t *topic) setReplicas(reps [][]uint64) {
+	if len(reps) == 0 {
+		t.replicas.Store(nil)
+		return
+	}
+	cp := make([][]uint64, len(reps))
+	for i, r := range reps {
+		cp[i] = slices.Clone(r)
+	}
+	t.replicas.Store(&cp)
 }
 
 // dir is the partition's log directory.
@@ -251,6 +282,9 @@ func Open(cfg Config) (*Broker, error) {
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
 	}
+	if cfg.ReplicaCheckInterval == 0 {
+		cfg.ReplicaCheckInterval = 500 * time.Millisecond
+	}
 	defaults := make(map[string]string, len(cfg.TopicDefaults)+1)
 	for k, v := range cfg.TopicDefaults {
 		defaults[k] = v
@@ -275,6 +309,7 @@ func Open(cfg Config) (*Broker, error) {
 		reg:       cfg.Registry,
 		topicsDir: filepath.Join(cfg.Dir, "topics"),
 		closing:   make(chan struct{}),
+		replKick:  make(chan struct{}, 1),
 	}
 	if err := wal.MkdirDurable(b.fs, b.topicsDir); err != nil { // Dir and topics, and their entries
 		return nil, fmt.Errorf("broker: %w", err)
@@ -312,6 +347,7 @@ func Open(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker: registry: topic %q: %w", rec.Name, err)
 		}
 		t := b.newTopic(rec.Name, rec.ID, cfgs)
+		t.setReplicas(rec.Replicas)
 		parts := b.newPartitions(t, 0, rec.Partitions, b.partitionsOnDisk(t))
 		t.parts.Store(&parts)
 		topics[t.name] = t
@@ -429,6 +465,9 @@ func (b *Broker) openLog(dir string, segmentBytes int64) (*wal.Log, error) {
 // satisfied by Close's own fsync (see sync). Callers hold adminMu.
 func (b *Broker) reopenLocked(t *topic) {
 	for _, p := range *t.parts.Load() {
+		if p.group.Load() != nil {
+			continue // its raft storage holds the log: the new size applies at its next open
+		}
 		p.logMu.Lock()
 		if p.log != nil {
 			if err := b.closePartitionLocked(p); err != nil {
@@ -482,6 +521,12 @@ func (b *Broker) Close() error {
 		b.wg.Wait()
 		b.adminMu.Lock()
 		defer b.adminMu.Unlock()
+		// The raft groups first: the engine no longer writes to their logs once they are out.
+		for _, t := range *b.topics.Load() {
+			for _, p := range *t.parts.Load() {
+				b.stopGroup(p)
+			}
+		}
 		var errs []error
 		for _, t := range *b.topics.Load() {
 			for _, p := range *t.parts.Load() {
@@ -545,10 +590,20 @@ func (b *Broker) run() {
 		defer t.Stop()
 		flushC = t.C
 	}
+	var replC <-chan time.Time
+	if d := b.cfg.ReplicaCheckInterval; d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		replC = t.C
+	}
 	for {
 		select {
 		case <-b.closing:
 			return
+		case <-replC:
+			b.CheckReplicas()
+		case <-b.replKick:
+			b.CheckReplicas()
 		case <-retC:
 			if _, err := b.EnforceRetention(); err != nil {
 				b.log.Warn("broker: retention", "err", err)
@@ -573,8 +628,8 @@ func (b *Broker) EnforceRetention() (int, error) {
 	for _, t := range b.sortedTopics() {
 		cfg := t.cfg.Load()
 		for _, p := range *t.parts.Load() {
-			if p.deleted.Load() {
-				continue
+			if p.deleted.Load() || p.replicated() {
+				continue // replicated: retention must go through raft (not done yet; doc.go)
 			}
 			n, start, err := b.retainPartition(p, cfg)
 			total += n
@@ -644,8 +699,8 @@ func (b *Broker) flushPartition(p *partition, cfg *topicConfig, now int64) error
 	p.logMu.RLock()
 	defer p.logMu.RUnlock()
 	l := p.log
-	if l == nil || p.deleted.Load() {
-		return nil
+	if l == nil || p.deleted.Load() || p.group.Load() != nil {
+		return nil // a raft group's log is made durable by the engine (SyncStorage)
 	}
 	defer b.snapshotProducers(p, l, false)
 	next := l.NextOffset()

@@ -39,7 +39,7 @@ var topicConfigDefs = []configDef{
 	{"message.timestamp.type", brokerop.ConfigTypeString, "CreateTime", "log.message.timestamp.type",
 		"Only CreateTime is supported.", checkOneOf("CreateTime")},
 	{"min.insync.replicas", brokerop.ConfigTypeInt, "1", "min.insync.replicas",
-		"Single-replica partitions: only 1 is supported.", checkOneOf("1")},
+		"An acks=all produce is refused (NOT_ENOUGH_REPLICAS) when fewer replicas of the partition are in sync.", checkInt(1)},
 	{"retention.bytes", brokerop.ConfigTypeLong, "-1", "log.retention.bytes",
 		"Oldest whole segments are deleted while a partition exceeds this size (-1: no limit).", checkLong(math.MinInt64)},
 	{"retention.ms", brokerop.ConfigTypeLong, "604800000", "log.retention.ms",
@@ -161,6 +161,7 @@ type topicConfig struct {
 	relaxed         bool  // flush.messages or flush.ms set: acks=all no longer implies fsync
 	flushMessages   int64 // fsync once this many offsets are unsynced (relaxed only)
 	flushMs         int64 // background fsync once unsynced data is this old (relaxed only)
+	minInsync       int   // min.insync.replicas (acks=all)
 }
 
 // resolve builds the effective config of a topic from its overrides over the broker defaults.
@@ -191,6 +192,7 @@ func resolveConfig(overrides, brokerDefaults map[string]string) *topicConfig {
 		relaxed:         fm || fms || bfm || bfms,
 		flushMessages:   num("flush.messages"),
 		flushMs:         num("flush.ms"),
+		minInsync:       int(num("min.insync.replicas")),
 	}
 }
 

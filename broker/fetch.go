@@ -104,7 +104,13 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 			failed = true
 			continue
 		}
-		size, bad := b.readPartition(p, fp, r, remaining, minOne, req.IsolationLevel == 1, bufs)
+		var size int
+		var bad bool
+		if p.replicated() {
+			size, bad = b.readReplicated(p, fp, r, remaining, minOne, bufs) // replicated_read.go
+		} else {
+			size, bad = b.readPartition(p, fp, r, remaining, minOne, req.IsolationLevel == 1, bufs)
+		}
 		if bad {
 			failed = true
 		}

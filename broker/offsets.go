@@ -39,6 +39,10 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			continue
 		}
+		if p.replicated() {
+			b.listOffsetsReplicated(p, lp, r) // replicated_read.go
+			continue
+		}
 		l, err := b.useLog(p, false)
 		switch {
 		case err != nil:

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -35,6 +36,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 	b.openMissing(req)
 	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
 	var syncs []pendingSync
+	var repls []replProduce // replicated partitions (replicated_produce.go)
 	for i := range req.Partitions {
 		pp := &req.Partitions[i]
 		r := &resp.Partitions[i]
@@ -58,6 +60,15 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			var be *BatchError
 			errors.As(err, &be)
 			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
+			continue
+		}
+		if p.replicated() {
+			repls = append(repls, replProduce{i: i, p: p, data: pp.Records, sum: sum, cfg: cfg})
+			continue
+		}
+		if req.Acks == -1 && cfg.minInsync > 1 { // one replica: never enough
+			r.ErrorCode = kerr.NotEnoughReplicas.Code
+			r.ErrorMessage = fmt.Sprintf("the partition has 1 replica, min.insync.replicas is %d", cfg.minInsync)
 			continue
 		}
 		l, err := b.useLog(p, true)
@@ -87,11 +98,24 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			syncs = append(syncs, pendingSync{i, p, l, upTo, stored}) // flush.messages reached, whatever the acks
 		}
 	}
-	if len(syncs) == 0 {
+	var commits []func()
+	if len(repls) > 0 {
+		for _, w := range b.proposeAll(ctx, req.Acks, resp, repls) {
+			if w != nil {
+				commits = append(commits, w)
+			}
+		}
+	}
+	if len(syncs) == 0 && len(commits) == 0 {
 		return func() (*brokerop.ProduceResp, error) { return resp, nil }
 	}
 	return func() (*brokerop.ProduceResp, error) {
-		b.syncAll(resp, syncs)
+		if len(syncs) > 0 {
+			b.syncAll(resp, syncs)
+		}
+		for _, wait := range commits {
+			wait()
+		}
 		return resp, nil
 	}
 }
@@ -108,7 +132,7 @@ func (b *Broker) openMissing(req *brokerop.ProduceReq) {
 	var todo []*partition
 	for i := range req.Partitions {
 		p := b.lookup(req.Partitions[i].Topic, req.Partitions[i].Partition)
-		if p == nil {
+		if p == nil || p.replicated() { // a raft group's log is open while it runs
 			continue
 		}
 		p.logMu.RLock()

@@ -235,18 +235,30 @@ func (s *producerState) expire(now time.Time) (n int) {
 
 // replay feeds every idempotent batch of a stored log entry to update.
 func (s *producerState) replay(data []byte, nowMs int64) {
+	forEachBatch(data, func(batch []byte) { s.replayBatch(readBatchHead(batch), batch, nowMs) })
+}
+
+// replayFrom is replay for an entry whose first batch has offset base (a replicated
+// partition's committed entry: its offsets come from the raft storage, not from its bytes).
+func (s *producerState) replayFrom(data []byte, base, nowMs int64) {
 	forEachBatch(data, func(batch []byte) {
 		h := readBatchHead(batch)
-		switch {
-		case h.attrs&attrControl != 0:
-			if commit, ok := controlType(batch); ok && h.producerID >= 0 {
-				s.applyMarker(h.producerID, h.epoch, commit, h.baseOffset, nowMs)
-			}
-		case h.producerID >= 0:
-			h.seenMs = nowMs
-			s.update(h)
-		}
+		h.baseOffset = base
+		base += int64(h.delta) + 1
+		s.replayBatch(h, batch, nowMs)
 	})
+}
+
+func (s *producerState) replayBatch(h batchHead, batch []byte, nowMs int64) {
+	switch {
+	case h.attrs&attrControl != 0:
+		if commit, ok := controlType(batch); ok && h.producerID >= 0 {
+			s.applyMarker(h.producerID, h.epoch, commit, h.baseOffset, nowMs)
+		}
+	case h.producerID >= 0:
+		h.seenMs = nowMs
+		s.update(h)
+	}
 }
 
 // producerState returns p's producer state, allocating it on first use.

@@ -97,6 +97,10 @@ func (b *Broker) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsR
 			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			continue
 		}
+		if p.replicated() { // the log start would have to move through raft: not done yet
+			r.ErrorCode = kerr.PolicyViolation.Code
+			continue
+		}
 		r.ErrorCode, r.LowWatermark = b.deleteRecords(p, dp.Offset)
 	}
 	return resp, nil
@@ -298,6 +302,13 @@ func (b *Broker) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.OffsetF
 		p := b.lookup(op.Topic, op.Partition)
 		if p == nil || p.deleted.Load() {
 			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			continue
+		}
+		if p.replicated() { // from the raft terms of the applied entries (replicated_read.go)
+			g, _, code := p.serving(op.CurrentLeaderEpoch)
+			if r.ErrorCode = code; g != nil {
+				r.LeaderEpoch, r.EndOffset = g.endOffsetFor(op.LeaderEpoch)
+			}
 			continue
 		}
 		if op.LeaderEpoch != 0 {

@@ -45,6 +45,11 @@ type TopicRecord struct {
 	ID         TopicID           `json:"id"`
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
+	// Replicas lists, per partition, the raft ids of the partition's replicas (the first
+	// is the preferred leader). nil, or an entry of length ≤ 1, is a single-owner partition
+	// (the broker serving it owns it alone); longer entries are replicated partitions, a
+	// raft group of those replicas (see doc.go, "Replicated partitions").
+	Replicas [][]uint64 `json:"replicas,omitempty"`
 }
 
 // TopicID is Kafka's 16-byte topic id, stored as 32 hex digits.

@@ -14,6 +14,11 @@ import (
 // writes nothing to the Registry: want is already durable where it came from. A topic whose
 // configs do not validate, or whose partition count would shrink, is left as it is and
 // reported in the error; the others are synced.
+//
+// TopicRecord.Replicas says which partitions are replicated: SyncTopics starts the raft
+// group of each replicated partition this broker is a replica of (SetReplication) and stops
+// those it no longer is a replica of. A partition's replica list is otherwise taken as it
+// is: membership changes of a running group are the controller's (raft conf changes).
 func (b *Broker) SyncTopics(want []TopicRecord) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -50,6 +55,7 @@ func (b *Broker) SyncTopics(want []TopicRecord) error {
 		}
 		if t == nil {
 			nt := b.newTopic(rec.Name, rec.ID, cfgs)
+			nt.setReplicas(rec.Replicas)
 			if err := b.fs.MkdirAll(nt.dir, 0o755); err != nil {
 				errs = append(errs, fmt.Errorf("topic %q: %w", rec.Name, err))
 				continue
@@ -70,6 +76,7 @@ func (b *Broker) SyncTopics(want []TopicRecord) error {
 		if !maps.Equal(t.cfg.Load().overrides, cfgs) {
 			alters = append(alters, alter{t, cfgs})
 		}
+		t.setReplicas(rec.Replicas)
 	}
 	for name, t := range cur {
 		if !wanted[name] && next[name] == t {
@@ -111,6 +118,9 @@ func (b *Broker) SyncTopics(want []TopicRecord) error {
 	}
 	if len(gone) > 0 {
 		b.removeTopicsLocked(gone) // counts their partitions out
+	}
+	if err := b.syncGroupsLocked(b.sortedTopics()); err != nil { // replicated.go
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -190,18 +190,25 @@ func (b *Broker) DescribeProducers(_ context.Context, req *brokerop.DescribeProd
 			resp.Partitions = append(resp.Partitions, r)
 			continue
 		}
+		if g := p.group.Load(); g != nil { // replicated: the applied state
+			g.mu.Lock()
+			r.Producers = describeProducers(g.prods.producers)
+			g.mu.Unlock()
+			slices.SortFunc(r.Producers, func(a, c brokerop.ProducerInfo) int { return cmp.Compare(a.ProducerID, c.ProducerID) })
+			resp.Partitions = append(resp.Partitions, r)
+			continue
+		}
+		if p.replicated() {
+			r.ErrorCode = kerr.NotLeaderForPartition.Code
+			resp.Partitions = append(resp.Partitions, r)
+			continue
+		}
 		l, err := b.useLog(p, false)
 		if err == nil && l != nil {
 			s := p.producerState()
 			s.mu.Lock()
 			if err = s.loadLocked(b, p, l); err == nil {
-				for id, e := range s.producers {
-					pi := brokerop.ProducerInfo{ProducerID: id, ProducerEpoch: int32(e.epoch), LastSequence: -1, LastTimestamp: e.lastTs, CoordinatorEpoch: -1, TxnStartOffset: e.txnFirst}
-					if n := len(e.batches); n > 0 {
-						pi.LastSequence = e.batches[n-1].lastSeq
-					}
-					r.Producers = append(r.Producers, pi)
-				}
+				r.Producers = describeProducers(s.producers)
 			}
 			s.mu.Unlock()
 		}
@@ -213,4 +220,17 @@ func (b *Broker) DescribeProducers(_ context.Context, req *brokerop.DescribeProd
 		resp.Partitions = append(resp.Partitions, r)
 	}
 	return resp, nil
+}
+
+// describeProducers renders producer state entries for DescribeProducers.
+func describeProducers(prods map[int64]*producerEntry) []brokerop.ProducerInfo {
+	var out []brokerop.ProducerInfo
+	for id, e := range prods {
+		pi := brokerop.ProducerInfo{ProducerID: id, ProducerEpoch: int32(e.epoch), LastSequence: -1, LastTimestamp: e.lastTs, CoordinatorEpoch: -1, TxnStartOffset: e.txnFirst}
+		if n := len(e.batches); n > 0 {
+			pi.LastSequence = e.batches[n-1].lastSeq
+		}
+		out = append(out, pi)
+	}
+	return out
 }

@@ -205,7 +205,9 @@ func (b *Broker) WriteTxnMarkers(ctx context.Context, pid int64, epoch int16, co
 	var syncs []pendingSync
 	for _, tp := range parts {
 		p := b.lookup(tp.Topic, tp.Partition)
-		if p == nil || p.deleted.Load() {
+		if p == nil || p.deleted.Load() || p.replicated() {
+			// Replicated partitions refuse transactional batches, so no transaction of
+			// pid has data there to end (see doc.go, "Replicated partitions").
 			continue
 		}
 		if err := b.Err(); err != nil {

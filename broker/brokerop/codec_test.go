@@ -19,8 +19,9 @@ func TestGoldenBytes(t *testing.T) {
 		hex  string
 	}{
 		{"fetch partition", &FetchPartition{Topic: "t", Partition: 3, Offset: -1, MaxBytes: 1048576},
-			// "t" | zigzag(3)=6 | zigzag(-1)=1 | zigzag(1048576)=2097152 as LEB128 80 80 80 01
-			"0174" + "06" + "01" + "80808001"},
+			// "t" | zigzag(3)=6 | zigzag(-1)=1 | zigzag(1048576)=2097152 as LEB128 80 80 80 01 |
+			// CurrentLeaderEpoch zigzag(0)=0
+			"0174" + "06" + "01" + "80808001" + "00"},
 		{"metadata req", &MetadataReq{Topics: []string{"a", "bc"}, AutoCreate: true},
 			"02" + "0161" + "026263" + "01"},
 		{"request header", &RequestHeader{RequestID: 300, DeadlineMs: 5000},

@@ -66,6 +66,10 @@ type FetchPartition struct {
 	Partition int32
 	Offset    int64
 	MaxBytes  int32 // per-partition budget
+	// CurrentLeaderEpoch is the leader epoch the client knows (Fetch v9+); ≤ 0: none. A
+	// replicated partition's leader answers FENCED_LEADER_EPOCH below its epoch and
+	// UNKNOWN_LEADER_EPOCH above it.
+	CurrentLeaderEpoch int32
 }
 
 // FetchResp answers FetchReq, one entry per requested partition in the same order.
@@ -95,6 +99,8 @@ type ListOffsetsPartition struct {
 	Topic     string
 	Partition int32
 	Timestamp int64
+	// CurrentLeaderEpoch is the leader epoch the client knows (ListOffsets v4+); ≤ 0: none.
+	CurrentLeaderEpoch int32
 }
 
 // ListOffsetsResp answers ListOffsetsReq in request order.
@@ -109,6 +115,9 @@ type ListOffsetsPartitionResp struct {
 	ErrorCode int16
 	Timestamp int64
 	Offset    int64
+	// LeaderEpoch is the partition's leader epoch (0 for a single-owner partition, the raft
+	// term for a replicated one).
+	LeaderEpoch int32
 }
 
 // MetadataReq describes topics. Topics nil means all topics. AutoCreate creates missing ones

@@ -2863,6 +2863,7 @@ func (m *FetchPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.Offset))
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
+	b = postcard.AppendZigzag(b, int64(m.CurrentLeaderEpoch))
 	return b
 }
 
@@ -2879,12 +2880,16 @@ func (m *FetchPartition) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
+	if m.CurrentLeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *FetchPartition) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
 	n += 10
 	n += 10
 	n += 10
@@ -3788,6 +3793,7 @@ func (m *ListOffsetsPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.Timestamp))
+	b = postcard.AppendZigzag(b, int64(m.CurrentLeaderEpoch))
 	return b
 }
 
@@ -3801,12 +3807,16 @@ func (m *ListOffsetsPartition) decode(d *postcard.Decoder) (err error) {
 	if m.Timestamp, err = d.I64(); err != nil {
 		return err
 	}
+	if m.CurrentLeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *ListOffsetsPartition) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
 	n += 10
 	n += 10
 	return n
@@ -3819,6 +3829,7 @@ func (m *ListOffsetsPartitionResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.Timestamp))
 	b = postcard.AppendZigzag(b, int64(m.Offset))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	return b
 }
 
@@ -3838,12 +3849,16 @@ func (m *ListOffsetsPartitionResp) decode(d *postcard.Decoder) (err error) {
 	if m.Offset, err = d.I64(); err != nil {
 		return err
 	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *ListOffsetsPartitionResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
 	n += 10
 	n += 10
 	n += 10
@@ -4873,6 +4888,7 @@ func (m *OffsetForLeaderEpochPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendZigzag(b, int64(m.CurrentLeaderEpoch))
 	return b
 }
 
@@ -4886,12 +4902,16 @@ func (m *OffsetForLeaderEpochPartition) decode(d *postcard.Decoder) (err error) 
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
+	if m.CurrentLeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *OffsetForLeaderEpochPartition) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
+	n += 10
 	n += 10
 	n += 10
 	return n

@@ -86,6 +86,8 @@ type OffsetForLeaderEpochPartition struct {
 	Topic       string
 	Partition   int32
 	LeaderEpoch int32
+	// CurrentLeaderEpoch is the leader epoch the client knows (v2+); ≤ 0: none.
+	CurrentLeaderEpoch int32
 }
 
 // OffsetForLeaderEpochResp answers OffsetForLeaderEpochReq in request order.
