@@ -55,7 +55,8 @@
 // an admin op answers KAFKA_STORAGE_ERROR with a message that says what failed (and whether
 // descriptors or disk space ran out); the details go to the broker log.
 //
-// The high watermark is the log end offset (single replica). The last stable offset is the
+// The high watermark of a single-owner partition is its log end offset (replicated
+// partitions: see below). The last stable offset is the
 // first offset of the oldest open transaction in the partition, or the high watermark.
 //
 // # Transactions
@@ -81,6 +82,69 @@
 // below it. DescribeLogDirs reports Dir and each partition's segment bytes (file system
 // totals -1); OffsetForLeaderEpoch answers epoch 0 with the log end offset (every partition
 // has had one leader at epoch 0) and any other epoch as undefined (-1, -1).
+//
+// # Replicated partitions
+//
+// A partition whose TopicRecord.Replicas entry lists more than one raft id is replicated: a
+// raft group of those replicas (issue #16), run by the partition raft engine (package
+// broker/replica) that SetReplication gives the broker together with its raft id (the
+// broker's metadata-quorum raft id). All other partitions are single-owner and behave as
+// the rest of this doc says. SyncTopics (and SetReplication, for topics already known) starts
+// the group of each replicated partition this broker is a replica of: it opens the
+// partition's wal.Log for as long as the group runs, opens its raft storage on it
+// (Config.RaftStorage, default raftstore.Open: one wal entry per raft entry, so record bytes
+// are stored once) and adds the group with the replica list as its bootstrap voters. The
+// engine makes its writes durable with SyncStorage (one journal fsync per engine round).
+// Groups stop when the topic goes, when this broker leaves the replica list, and at Close.
+//
+// Produce goes to the leader only (others answer NOT_LEADER_OR_FOLLOWER, naming the leader's
+// raft id in the message), and only once it has applied an entry of its own term (its
+// producer state then holds every batch committed before it). The payload is validated as
+// for a single-owner partition (no control batches), copied, its batches' partitionLeaderEpoch
+// set to the raft term, and proposed. acks=0/1 are answered when Propose returns (the entry
+// is durable on the leader), acks=all when the entry is committed (durable on a majority);
+// leadership lost first answers NOT_LEADER_OR_FOLLOWER (outcome unknown, retriable).
+// acks=all with fewer in-sync replicas than min.insync.replicas answers NOT_ENOUGH_REPLICAS
+// before anything is proposed. The base offset comes from the raft storage (Offsets of the
+// entry's index).
+//
+// Idempotence: every replica applies committed batches to the partition's producer state
+// (replayed from the committed entries: the same state on every replica, so a new leader
+// answers a retry exactly as the old one would have). The leader checks a batch against that
+// state plus its own batches in flight (proposed at its term, not applied yet), holding a
+// per-partition lock from the check until the proposal is durable here, so one producer's
+// batches enter the log in the order they were checked. A retry of a batch in flight is
+// answered with its offset (acks=all: once the original commits). The producer snapshot file
+// is not used: after a restart the engine re-applies the committed log.
+//
+// The high watermark is the next offset after the last applied entry. Fetch, ListOffsets
+// and OffsetForLeaderEpoch are served by the leader only, once it applied an entry of its
+// term (so the high watermark never goes back across a failover), and never past the high
+// watermark: a fetch at or above it (up to the log end) is empty, one past the log end is
+// OFFSET_OUT_OF_RANGE, ListOffsets latest is the high watermark and a timestamp lookup that
+// only uncommitted records answer is -1. The current leader epoch a client sends (Fetch,
+// ListOffsets, OffsetForLeaderEpoch) is checked: older than the term FENCED_LEADER_EPOCH,
+// newer UNKNOWN_LEADER_EPOCH; leader epochs of replicated partitions are raft terms (≥ 1), so
+// 0 and -1 mean none given. OffsetForLeaderEpoch answers from the terms of the applied
+// entries as Kafka answers from its leader epoch cache (the latest epoch ends at the high
+// watermark). Fetch long polls are woken by applied entries and leadership changes.
+//
+// Kafka offsets stay contiguous across leader changes, except that raft's own entries (the
+// empty entry each new leader appends, conf changes) each occupy one offset as a control
+// batch (broker/replica doc.go), like transaction markers: clients skip them.
+//
+// OnPartitionState's function is told, from the background goroutine, when this broker has
+// become leader of a partition at a term and whenever the ISR it sees changes (the leader
+// and every voter raft saw recently whose log is within 64 entries of the commit index);
+// CheckReplicas runs that check (every Config.ReplicaCheckInterval and after each
+// leadership change).
+//
+// Not done yet on replicated partitions: transactions (transactional batches are refused
+// with INVALID_RECORD; markers skip them, as no transaction has data there), DeleteRecords
+// (POLICY_VIOLATION), retention (it must move raft's first index: not enforced), changes of
+// a partition's replica list other than joining or leaving it (raft conf changes are the
+// controller's), and turning a single-owner partition with data into a replicated one.
+// flush.messages / flush.ms do not apply (raft makes every entry durable before it counts).
 //
 // # Topic registry
 //
@@ -179,7 +243,9 @@
 // runs it on demand), segment.bytes (an altered value reopens the topic's logs, so it applies
 // from the next segment on, as in Kafka), max.message.bytes (MESSAGE_TOO_LARGE),
 // flush.messages, flush.ms. Accepted only at the value we honour: compression.type=producer,
-// message.timestamp.type=CreateTime, min.insync.replicas=1. Anything else is INVALID_CONFIG.
+// message.timestamp.type=CreateTime. min.insync.replicas (any value ≥ 1): an acks=all produce
+// to a partition with fewer in-sync replicas answers NOT_ENOUGH_REPLICAS (a single-owner
+// partition has one). Anything else is INVALID_CONFIG.
 //
 // # Decisions where Kafka is silent or differs
 //
@@ -205,7 +271,9 @@
 //
 // Lock order: Broker.adminMu, then partition.logMu (read-held around every use of a
 // partition's log, write-held only to open, reopen, close or remove it), then partition.mu
-// (waiters only), then the wal's own locks. A produce's fsync runs without logMu.
+// (waiters only), then the wal's own locks. A raft group's propMu (held across Propose)
+// comes before its mu; the engine's callbacks take only mu, and wake fetch waiters after
+// releasing it. A produce's fsync runs without logMu.
 // Produce, Fetch and ListOffsets take no broker-wide lock: topics are read through atomic
 // pointers that admin ops replace under adminMu.
 package broker

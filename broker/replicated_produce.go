@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -82,17 +83,20 @@ func (b *Broker) proposeReplicated(ctx context.Context, acks int16, x replProduc
 		r.ErrorMessage = fmt.Sprintf("an idempotent produce must carry exactly one record batch per partition, got %d", x.sum.Batches)
 		return nil
 	}
-	setLeaderEpoch(x.data, term)
+	// The engine keeps the entry's bytes (raft's in-memory log, sends to followers) past
+	// this call, and the caller may reuse the request's buffer once it returns: copy.
+	data := bytes.Clone(x.data)
+	setLeaderEpoch(data, term)
 	var prop *replica.Proposal
 	if idem {
 		var wait func()
-		prop, wait = g.proposeIdempotent(ctx, acks, term, x.data, r)
+		prop, wait = g.proposeIdempotent(ctx, acks, term, data, r)
 		if prop == nil {
 			return wait
 		}
 	} else {
 		var err error
-		if prop, err = g.eng.Propose(ctx, g.id, x.data); err != nil {
+		if prop, err = g.eng.Propose(ctx, g.id, data); err != nil {
 			b.proposeFailed(g, r, err)
 			return nil
 		}
