@@ -10,6 +10,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"slices"
 	"sync"
@@ -196,9 +197,10 @@ func (n *fakeNet) setHold(gid replica.GroupID, hold bool) {
 	n.replicateLocked(g)
 }
 
-// fakeRaftStorage is a RaftStorage over the partition's wal.Log that keeps the raft
-// index → offsets map in memory (the real one, raftstore, tags wal entries with it). Empty
-// entries are stored as one control batch, as raftstore does.
+// fakeRaftStorage is a RaftStorage over the partition's wal.Log that keeps raft's state and
+// the raft index → offsets map in memory (the real one, raftstore, tags wal entries with the
+// index and survives restarts). Empty entries and conf changes are stored as one control
+// batch each, as raftstore does. It cannot overwrite a suffix (the wal cannot truncate yet).
 type fakeRaftStorage struct {
 	*raft.MemoryStorage
 	l        *wal.Log
@@ -213,9 +215,21 @@ func openFakeRaftStorage(l *wal.Log, describe func([]byte) (int32, int64, error)
 }
 
 func (s *fakeRaftStorage) Append(ents []*raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	_, have := s.offsets[ents[0].GetIndex()]
+	s.mu.Unlock()
+	if have {
+		return fmt.Errorf("fake raft storage: entry %d overwritten (the wal cannot truncate yet)", ents[0].GetIndex())
+	}
+	if err := s.MemoryStorage.Append(ents); err != nil {
+		return err
+	}
 	for _, e := range ents {
 		data, count, maxTs := e.GetData(), int32(1), int64(0)
-		if len(data) == 0 {
+		if len(data) == 0 || e.GetType() != raftpb.EntryType_EntryNormal {
 			data = markerBatch(-1, -1, false, 0)
 			binary.BigEndian.PutUint16(data[batchHeaderLen+7:], 0x7f01) // our own control type: no-op
 			binary.BigEndian.PutUint32(data[offCRC:], crc32.Checksum(data[offAttributes:], castagnoli))
@@ -233,11 +247,9 @@ func (s *fakeRaftStorage) Append(ents []*raftpb.Entry) error {
 		s.offsets[e.GetIndex()] = [2]int64{base, base + int64(count)}
 		s.mu.Unlock()
 	}
-	return s.l.Sync(s.l.NextOffset())
+	return nil
 }
 
-func (s *fakeRaftStorage) SetHardState(hs *raftpb.HardState) error   { return nil }
-func (s *fakeRaftStorage) ApplySnapshot(snap *raftpb.Snapshot) error { return nil }
 func (s *fakeRaftStorage) Offsets(index uint64) (base, next int64, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
