@@ -82,8 +82,9 @@ func (b *Broker) SetReplication(eng Replication, id uint64) error {
 // replicated partitions this broker leads: once when it has become leader at a term, and
 // again whenever the in-sync replicas it sees change. It is called from the broker's
 // background goroutine (never the engine's), one call at a time; it may block briefly.
-func (b *Broker) OnPartitionState(fn PartitionStateFunc) {
-	b.partState.Store(&fn)
+func (b *Broker) OnPartitionState(fn func(topic string, partition int32, leader, term uint64, isr []uint64)) {
+	f := PartitionStateFunc(fn)
+	b.partState.Store(&f)
 }
 
 // SyncStorage makes every write to the broker's partition logs so far durable: one fsync of
