@@ -133,11 +133,12 @@
 // empty entry each new leader appends, conf changes) each occupy one offset as a control
 // batch (broker/replica doc.go), like transaction markers: clients skip them.
 //
-// OnPartitionState's function is told, from the background goroutine, when this broker has
-// become leader of a partition at a term and whenever the ISR it sees changes (the leader
-// and every voter raft saw recently whose log is within 64 entries of the commit index);
-// CheckReplicas runs that check (every Config.ReplicaCheckInterval and after each
-// leadership change).
+// OnPartitionState's function is told, from the background goroutine, when this broker
+// serves a partition as leader at a new term (once an entry of its term is applied, so a
+// majority has acknowledged it) and whenever the ISR it sees changes (the leader and every
+// voter raft saw recently whose log is within 64 entries of the commit index);
+// CheckReplicas runs that check (every Config.ReplicaCheckInterval and as soon as this
+// broker starts serving a partition).
 //
 // Not done yet on replicated partitions: transactions (transactional batches are refused
 // with INVALID_RECORD; markers skip them, as no transaction has data there), DeleteRecords

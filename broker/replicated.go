@@ -331,11 +331,16 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 		close(g.inflight[0].done)
 		g.inflight = g.inflight[1:]
 	}
+	wasReady := g.ready
 	g.ready = g.leader == g.self && g.lastAppliedTerm == g.term && !g.removed
+	nowReady := g.ready && !wasReady
 	g.mu.Unlock()
 	if next >= 0 {
 		g.hw.Store(next)
 		g.p.wake()
+	}
+	if nowReady {
+		g.b.kickReplicas() // report the new leadership (a majority has acknowledged it)
 	}
 }
 
@@ -364,9 +369,12 @@ func (g *replGroup) LeaderChanged(leader, term uint64) {
 	}
 	g.leader, g.term = leader, term
 	g.ready = leader == g.self && g.lastAppliedTerm == term && !g.removed
+	ready := g.ready
 	g.mu.Unlock()
 	g.p.wake() // a long poll on this partition ends: it is no longer (or now) served here
-	g.b.kickReplicas()
+	if ready {
+		g.b.kickReplicas()
+	}
 }
 
 // leaderState is the group's leadership as this replica sees it: whether it serves the
@@ -410,10 +418,10 @@ func (b *Broker) kickReplicas() {
 	}
 }
 
-// CheckReplicas checks every replicated partition this broker leads now and tells the
-// OnPartitionState function about a new leadership or a changed ISR; it also expires idle
-// producers. The background goroutine runs it every Config.ReplicaCheckInterval and soon
-// after any leadership change.
+// CheckReplicas checks every replicated partition this broker leads and serves now (an entry
+// of its term applied) and tells the OnPartitionState function about a new leadership or a
+// changed ISR; it also expires idle producers. The background goroutine runs it every
+// Config.ReplicaCheckInterval and as soon as this broker starts serving a partition.
 func (b *Broker) CheckReplicas() {
 	if b.closed.Load() || b.repl.Load() == nil {
 		return
@@ -437,6 +445,12 @@ func (b *Broker) CheckReplicas() {
 				g.prods.expire(now)
 			}
 			g.mu.Unlock()
+			if serving, _, _ := g.leaderState(); !serving {
+				// Not leading, or not serving yet: the leadership is reported once an
+				// entry of its term is applied (a majority acknowledged it).
+				g.reported = reportedState{}
+				continue
+			}
 			isr, leader, term := g.isr()
 			if leader != g.self {
 				g.reported = reportedState{leader: leader, term: term}
