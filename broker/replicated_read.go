@@ -20,7 +20,7 @@ func (p *partition) serving(currentEpoch int32) (*replGroup, uint64, int16) {
 		return nil, 0, kerr.NotLeaderForPartition.Code
 	}
 	ok, _, term := g.leaderState()
-	if !ok {
+	if !ok || g.b.Err() != nil { // stopped (a failed journal write): let another replica serve
 		return nil, 0, kerr.NotLeaderForPartition.Code
 	}
 	// Leader epochs of replicated partitions are raft terms (≥ 1): 0 and -1 mean "none given".
