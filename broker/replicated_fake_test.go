@@ -390,3 +390,23 @@ func listOffset(t testing.TB, b *Broker, ts int64, epoch int32) brokerop.ListOff
 func fixCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
 }
+
+// FuzzDescribeEntry: the raft storage's Describe reads entries a leader sent; whatever the
+// bytes, it must not panic, and on a payload ValidateBatches accepts it must agree with it.
+func FuzzDescribeEntry(f *testing.F) {
+	f.Add(makeBatch(false, vals(1000, "a", "b")...))
+	f.Add(append(makeBatch(false, vals(1000, "a")...), makeBatch(true, vals(2000, "b", "c")...)...))
+	f.Add(markerBatch(1, 0, true, 5))
+	f.Add([]byte{})
+	f.Add(make([]byte, batchHeaderLen))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		count, maxTs, err := describeEntry(data)
+		sum, verr := ValidateBatches(data, -1)
+		if verr != nil {
+			return
+		}
+		if err != nil || count != sum.Records || maxTs != sum.MaxTimestamp {
+			t.Fatalf("describeEntry = %d, %d, %v; ValidateBatches = %+v", count, maxTs, err, sum)
+		}
+	})
+}
