@@ -352,7 +352,12 @@ func (g *replGroup) Restore(snap *raftpb.Snapshot) {
 	g.prods = producerState{}
 	g.failInflightLocked()
 	g.applied, g.lastAppliedTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
-	next := g.log.NextOffset()
+	// The offset after the snapshot; the log's start is a lower bound of it (a snapshot
+	// install resets the log to start there; at a restart later entries may follow).
+	next := g.log.StartOffset()
+	if _, nx, ok := g.st.Offsets(g.applied); ok {
+		next = nx
+	}
 	g.epochs = []epochStart{{term: g.lastAppliedTerm, start: next}}
 	g.dataSeen = true
 	g.ready = g.leader == g.self && g.lastAppliedTerm == g.term && !g.removed
