@@ -149,9 +149,6 @@ func (b *Broker) startGroup(r *replication, p *partition) error {
 	if open == nil {
 		open = defaultRaftStorage
 	}
-	if open == nil {
-		return errors.New("no raft storage (Config.RaftStorage) available")
-	}
 	l, err := b.useLog(p, true)
 	if err == nil && l == nil {
 		err = errors.New("log not open")

@@ -1,24 +1,16 @@
 package broker
 
-import "errors"
+import (
+	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
+	"github.com/meshkafka/meshkafka/wal"
+)
 
-// defaultRaftStorage is Config.RaftStorage's default: raftstore.Open, once package
-// broker/replica/raftstore is available (nil until then: Config.RaftStorage is required).
-var defaultRaftStorage OpenRaftStorage
-
-// syncStore makes every write to the partition logs durable. Until wal.Store has a
-// store-wide Commit it syncs the logs of the raft groups one by one (each a journal group
-// commit; concurrent ones share fsyncs).
-func (b *Broker) syncStore() error {
-	var errs []error
-	for _, t := range *b.topics.Load() {
-		for _, p := range *t.parts.Load() {
-			if g := p.group.Load(); g != nil {
-				if err := g.log.Sync(g.log.NextOffset()); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-	}
-	return errors.Join(errs...)
+// defaultRaftStorage is Config.RaftStorage's default: the partition's raft log in its
+// wal.Log (package broker/replica/raftstore).
+func defaultRaftStorage(l *wal.Log, describe func([]byte) (int32, int64, error)) (RaftStorage, error) {
+	return raftstore.Open(l, raftstore.Options{Describe: describe})
 }
+
+// syncStore makes every write to the partition logs durable: one commit of the journal
+// (group commit), however many logs wrote.
+func (b *Broker) syncStore() error { return b.store.Commit() }
