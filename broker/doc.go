@@ -97,6 +97,14 @@
 // engine makes its writes durable with SyncStorage (one journal fsync per engine round).
 // Groups stop when the topic goes, when this broker leaves the replica list, and at Close.
 //
+//	b, _ := broker.Open(cfg)
+//	eng, _ := replica.New(replica.Config{ID: raftID, Transport: tr, Sync: b.SyncStorage})
+//	b.SetReplication(eng, raftID)
+//	b.OnPartitionState(report) // the controller proposes leader/ISR changes
+//	b.SyncTopics(recs)         // TopicRecord.Replicas from the metadata quorum
+//	…
+//	eng.Stop(); b.Close()      // or Close first: it removes its groups from the engine
+//
 // Produce goes to the leader only (others answer NOT_LEADER_OR_FOLLOWER, naming the leader's
 // raft id in the message), and only once it has applied an entry of its own term (its
 // producer state then holds every batch committed before it). The payload is validated as

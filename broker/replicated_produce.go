@@ -233,6 +233,9 @@ func (b *Broker) proposeFailed(g *replGroup, r *brokerop.ProducePartitionResp, e
 		notLeader(r, 0)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		r.ErrorCode = kerr.RequestTimedOut.Code
+	case errors.Is(err, replica.ErrDropped):
+		// The leader's uncommitted tail is full (followers lag): back off and retry.
+		r.ErrorCode, r.ErrorMessage = kerr.NotEnoughReplicas.Code, "too much data not yet replicated (followers lag); nothing was written, retry"
 	default:
 		if !b.closed.Load() {
 			b.log.Error("broker: propose", "topic", g.p.t.name, "partition", g.p.index, "err", err)
