@@ -362,8 +362,7 @@ func TestReplicatedEngineFollowerRestart(t *testing.T) {
 		waitFor(t, func() bool { return slices.Equal(c.entries(f, 0), c.entries(l, 0)) })
 		// The restarted replica rebuilt the producer state from the log: led by it, a retry
 		// of the batch acknowledged before its restart is answered with the stored offset.
-		c.nodes[l].eng.TransferLeader(replica.GroupID{Topic: c.rec.ID}, f)
-		waitFor(t, func() bool { return c.leader(0) == f })
+		c.moveLeader(0, f)
 		if r := produceTo(t, c.nodes[f].e.b, -1, 0, slices.Clone(last)); r.ErrorCode != 0 || r.BaseOffset != idemOffset {
 			t.Fatalf("retry through the restarted replica: %+v, want base offset %d", r, idemOffset)
 		}
@@ -408,11 +407,8 @@ func TestReplicatedEngineIsolatedLeader(t *testing.T) {
 		if r := produceTo(t, old, -1, 0, makeBatch(false, vals(1000, "lost")...)); r.ErrorCode != kerr.NotLeaderForPartition.Code {
 			t.Fatalf("acks=all on the isolated leader: %+v, want NOT_LEADER_OR_FOLLOWER", r)
 		}
-		if r := old.lookup("r", 0); r != nil {
-			if _, _, code := r.serving(-1); code != kerr.NotLeaderForPartition.Code {
-				t.Fatalf("the isolated old leader still serves reads")
-			}
-		}
+		// It stops serving reads too (the engine tells it in the same round).
+		waitFor(t, func() bool { _, _, code := old.lookup("r", 0).serving(-1); return code == kerr.NotLeaderForPartition.Code })
 		var nl uint64
 		waitFor(t, func() bool {
 			for id, n := range c.nodes {
@@ -529,4 +525,71 @@ func produceAsync(b *Broker, batch []byte) <-chan brokerop.ProducePartitionResp 
 		done <- resp.Partitions[0]
 	}()
 	return done
+}
+
+// serves reports whether broker id serves partition p as its leader.
+func (c *raftCluster) serves(id uint64, p int32) bool {
+	n := c.nodes[id]
+	if !n.up {
+		return false
+	}
+	g := n.e.b.lookup("r", p).group.Load()
+	if g == nil {
+		return false
+	}
+	ok, _, _ := g.leaderState()
+	return ok
+}
+
+// One produce request for several replicated partitions: each is proposed to its own group
+// (concurrently) and answered on its own; a partition led elsewhere answers
+// NOT_LEADER_OR_FOLLOWER without failing the others.
+func TestReplicatedEngineManyPartitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const parts = 4
+		c := newRaftCluster(t, 3, parts, nil)
+		for p := range int32(parts - 1) {
+			c.moveLeader(p, 1)
+		}
+		c.moveLeader(parts-1, 2) // the last one is led by another broker
+		b := c.nodes[1].e.b
+		req := &brokerop.ProduceReq{Acks: -1}
+		for p := range int32(parts) {
+			req.Partitions = append(req.Partitions, brokerop.ProducePartition{Topic: "r", Partition: p,
+				Records: idemBatch(int64(100+p), 0, 0, fmt.Sprintf("p%d", p))})
+		}
+		resp, err := b.Produce(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, r := range resp.Partitions {
+			switch {
+			case p == parts-1 && r.ErrorCode != kerr.NotLeaderForPartition.Code:
+				t.Fatalf("partition %d led elsewhere: %+v", p, r)
+			case p < parts-1 && r.ErrorCode != 0:
+				t.Fatalf("partition %d: %+v", p, r)
+			}
+		}
+		for p := range int32(parts - 1) {
+			if _, v := readData(t, b, "r", p); !slices.Equal(v, []string{fmt.Sprintf("p%d", p)}) {
+				t.Fatalf("partition %d serves %q", p, v)
+			}
+		}
+	})
+}
+
+// moveLeader makes broker to the leader of partition p (asking the leader again while raft
+// abandons a transfer) and waits until to serves it and no other broker does.
+func (c *raftCluster) moveLeader(p int32, to uint64) {
+	c.t.Helper()
+	waitFor(c.t, func() bool {
+		others := false
+		for id := range c.nodes {
+			if id != to && c.serves(id, p) {
+				others = true
+				c.nodes[id].eng.TransferLeader(replica.GroupID{Topic: c.rec.ID, Partition: p}, to)
+			}
+		}
+		return !others && c.serves(to, p)
+	})
 }
