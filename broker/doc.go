@@ -110,7 +110,8 @@
 // producer state then holds every batch committed before it). The payload is validated as
 // for a single-owner partition (no control batches), copied, its batches' partitionLeaderEpoch
 // set to the raft term, and proposed. acks=0/1 are answered when Propose returns (the entry
-// is durable on the leader), acks=all when the entry is committed (durable on a majority);
+// is durable on the leader), acks=all when the entry is committed (durable on a majority)
+// and applied here (the high watermark covers it);
 // leadership lost first answers NOT_LEADER_OR_FOLLOWER (outcome unknown, retriable).
 // acks=all with fewer in-sync replicas than min.insync.replicas answers NOT_ENOUGH_REPLICAS
 // before anything is proposed. The base offset comes from the raft storage (Offsets of the

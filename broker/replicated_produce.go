@@ -118,7 +118,11 @@ func (b *Broker) proposeReplicated(ctx context.Context, acks int16, x replProduc
 				r.BaseOffset, r.LogStartOffset = -1, -1
 				r.ErrorCode = kerr.NotLeaderForPartition.Code
 				r.ErrorMessage = "leadership changed before the batch was committed; its outcome is unknown (an idempotent retry is deduplicated)"
+				return
 			}
+			// As in Kafka, the answer comes once the high watermark covers the batch, so a
+			// client that reads after its acknowledgement finds it.
+			g.waitApplied(ctx, prop.Index)
 		case <-ctx.Done():
 			r.BaseOffset, r.LogStartOffset = -1, -1
 			r.ErrorCode = kerr.RequestTimedOut.Code
@@ -259,4 +263,30 @@ func notLeader(r *brokerop.ProducePartitionResp, leader uint64) {
 func setLeaderEpoch(data []byte, term uint64) {
 	epoch := uint32(min(term, math.MaxInt32))
 	forEachBatch(data, func(batch []byte) { binary.BigEndian.PutUint32(batch[12:], epoch) })
+}
+
+// waitApplied returns once entry index is applied here (the high watermark covers it), or
+// when ctx ends, the broker closes or the group stops. Apply follows the commit within the
+// engine's round, so this wait is short.
+func (g *replGroup) waitApplied(ctx context.Context, index uint64) {
+	applied := func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.applied >= index || g.removed
+	}
+	if applied() {
+		return
+	}
+	wake := make(chan struct{}, 1)
+	g.p.addWaiter(wake) // before the check: an Apply between them is not missed
+	defer g.p.removeWaiter(wake)
+	for !applied() {
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		case <-g.b.closing:
+			return
+		}
+	}
 }

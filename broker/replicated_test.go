@@ -198,6 +198,9 @@ func TestReplicatedEngineFailover(t *testing.T) {
 			if r.ErrorCode != 0 {
 				t.Fatalf("produce %s: %+v", v, r)
 			}
+			if hw := listOffset(t, old, -1, 0).Offset; hw <= r.BaseOffset {
+				t.Fatalf("acknowledged at offset %d, high watermark still %d", r.BaseOffset, hw)
+			}
 			acked[r.BaseOffset] = v
 			seq++
 		}
