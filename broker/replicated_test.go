@@ -411,7 +411,10 @@ func TestReplicatedEngineIsolatedLeader(t *testing.T) {
 			t.Fatalf("acks=all on the isolated leader: %+v, want NOT_LEADER_OR_FOLLOWER", r)
 		}
 		// It stops serving reads too (the engine tells it in the same round).
-		waitFor(t, func() bool { _, _, code := old.lookup("r", 0).serving(-1); return code == kerr.NotLeaderForPartition.Code })
+		waitFor(t, func() bool {
+			_, _, code := old.lookup("r", 0).serving(-1)
+			return code == kerr.NotLeaderForPartition.Code
+		})
 		var nl uint64
 		waitFor(t, func() bool {
 			for id, n := range c.nodes {
