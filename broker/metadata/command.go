@@ -190,11 +190,11 @@ type DeleteOffsets struct {
 	Partitions []TopicPartition
 }
 
-func (*InitCluster) kind() uint64         { return kindInitCluster }
-func (*RegisterBroker) kind() uint64      { return kindRegisterBroker }
-func (*RemoveBroker) kind() uint64        { return kindRemoveBroker }
-func (*AllowBroker) kind() uint64         { return kindAllowBroker }
-func (*DisallowBroker) kind() uint64      { return kindDisallowBroker }
+func (*InitCluster) kind() uint64    { return kindInitCluster }
+func (*RegisterBroker) kind() uint64 { return kindRegisterBroker }
+func (*RemoveBroker) kind() uint64   { return kindRemoveBroker }
+func (*AllowBroker) kind() uint64    { return kindAllowBroker }
+func (*DisallowBroker) kind() uint64 { return kindDisallowBroker }
 func (c *CreateTopics) kind() uint64 {
 	for _, t := range c.Topics {
 		if len(t.Replicas) > 0 {
@@ -203,7 +203,7 @@ func (c *CreateTopics) kind() uint64 {
 	}
 	return kindCreateTopics
 }
-func (*DeleteTopics) kind() uint64        { return kindDeleteTopics }
+func (*DeleteTopics) kind() uint64 { return kindDeleteTopics }
 func (c *CreatePartitions) kind() uint64 {
 	for _, t := range c.Topics {
 		if len(t.Replicas) > 0 {

@@ -21,6 +21,7 @@ func (g *gen) node() metadata.NodeID { return node(byte(1 + g.r.IntN(5))) }
 func (g *gen) name() string {
 	return []string{"a", "b", "c.d", "c_d", "e", "", "bad name"}[g.r.IntN(7)]
 }
+
 // rname is mostly the name of a replicated topic, sometimes of any.
 func (g *gen) rname() string {
 	if g.r.IntN(4) == 0 {
