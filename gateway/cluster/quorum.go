@@ -292,3 +292,8 @@ func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (
 func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
 	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.QuorumAdminResp, error) { return b.QuorumAdmin(ctx, req) })
 }
+
+// UpdatePartition asks any broker (quorum mode; it forwards to the quorum leader).
+func (c *Cluster) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.UpdatePartitionResp, error) { return b.UpdatePartition(ctx, req) })
+}

@@ -1,0 +1,16 @@
+package controller
+
+import "github.com/meshkafka/meshkafka/broker"
+
+// The broker side of replicated partitions (package broker, issue #16) is built at the same
+// time as this package: these two adapters are where the controller meets it.
+
+// partitionStateHooker is the broker's partition state hook: fn is called when this broker
+// becomes a replicated partition's leader and when the ISR it sees changes.
+type partitionStateHooker interface {
+	OnPartitionState(fn func(topic string, p int32, leader, term uint64, isr []uint64))
+}
+
+// setReplicas gives a topic record its replica lists (nil: single-owner topic).
+// TODO(placement): rec.Replicas = reps once broker.TopicRecord has the field.
+func setReplicas(rec *broker.TopicRecord, reps [][]uint64) { _ = rec; _ = reps }
