@@ -1,6 +1,10 @@
 package controller
 
-import "github.com/meshkafka/meshkafka/broker"
+import (
+	"reflect"
+
+	"github.com/meshkafka/meshkafka/broker"
+)
 
 // The broker side of replicated partitions (package broker, issue #16) is built at the same
 // time as this package: these two adapters are where the controller meets it.
@@ -11,6 +15,13 @@ type partitionStateHooker interface {
 	OnPartitionState(fn func(topic string, p int32, leader, term uint64, isr []uint64))
 }
 
-// setReplicas gives a topic record its replica lists (nil: single-owner topic).
-// TODO(placement): rec.Replicas = reps once broker.TopicRecord has the field.
-func setReplicas(rec *broker.TopicRecord, reps [][]uint64) { _ = rec; _ = reps }
+var replicasType = reflect.TypeFor[[][]uint64]()
+
+// setReplicas gives a topic record its replica lists (nil: single-owner topic): the field
+// TopicRecord.Replicas, set through reflection while the broker that has it is being merged
+// (a plain assignment once it is on main; until then a broker without the field gets none).
+func setReplicas(rec *broker.TopicRecord, reps [][]uint64) {
+	if f := reflect.ValueOf(rec).Elem().FieldByName("Replicas"); f.IsValid() && f.CanSet() && f.Type() == replicasType {
+		f.Set(reflect.ValueOf(reps))
+	}
+}
