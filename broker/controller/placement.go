@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -492,8 +493,15 @@ func (c *Controller) leaderNodes(t *Topic, members []Member) ([]string, []int32)
 // --- leader reports ---
 
 // UpdatePartition records a replicated partition's leader report on the quorum (forwarded
-// to its leader).
+// to its leader). Only the leader it names reports it: a call from another node over the
+// mesh (a gateway, or a broker reporting for another) is CLUSTER_AUTHORIZATION_FAILED.
 func (c *Controller) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	if p := brokermesh.PeerOf(ctx); p != "" && !slices.ContainsFunc(c.r.Brokers(), func(m Member) bool {
+		return m.RaftID == req.Leader && m.NodeID.String() == p
+	}) {
+		return &brokerop.UpdatePartitionResp{ErrorCode: kerr.ClusterAuthorizationFailed.Code,
+			ErrorMessage: fmt.Sprintf("node %s may not report the leadership of raft id %d", p, req.Leader)}, nil
+	}
 	return route(c, ctx, req, func(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
 		res, err := c.r.Do(ctx, UpdatePartition{Topic: req.Topic, Partition: req.Partition, Leader: req.Leader, LeaderEpoch: req.LeaderEpoch, ISR: req.ISR})
 		if err != nil {

@@ -140,6 +140,17 @@ func TestReplicatedTopicPlacement(t *testing.T) {
 	if one := pl.Topics[1]; !slices.Equal(one.Leaders, one.Owners) || !slices.Equal(one.LeaderEpochs, []int32{0, 0}) {
 		t.Errorf("single-owner placement: %+v", one)
 	}
+	// Only the broker a report names as leader may send it: a gateway may not.
+	ctx, cancel = ctx5()
+	ur, err := h.caller(fi).UpdatePartition(ctx, &brokerop.UpdatePartitionReq{Topic: "r3", Partition: 2, Leader: reps[0], LeaderEpoch: 9, ISR: []uint64{reps[0]}})
+	cancel()
+	if err != nil || ur.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("report from the gateway: %+v, %v", ur, err)
+	}
+	byRaft := map[uint64]*tnode{}
+	for _, n := range h.nodes {
+		byRaft[n.id] = n
+	}
 	// An older term is fenced; a replica that is no replica is refused.
 	for _, c := range []struct {
 		req  brokerop.UpdatePartitionReq
@@ -151,8 +162,12 @@ func TestReplicatedTopicPlacement(t *testing.T) {
 		{brokerop.UpdatePartitionReq{Topic: "one", Partition: 0, Leader: reps[0], LeaderEpoch: 9, ISR: []uint64{reps[0]}}, kerr.InvalidRequest.Code},
 		{brokerop.UpdatePartitionReq{Topic: "r3", Partition: 2, Leader: reps[0], LeaderEpoch: 8, ISR: []uint64{reps[0], reps[2]}}, 0},
 	} {
+		via := h.nodes[li] // a leader that is no broker: only the quorum leader itself gets it to the state
+		if n := byRaft[c.req.Leader]; n != nil {
+			via = n // the reporting broker itself (forwarded to the quorum leader)
+		}
 		ctx, cancel := ctx5()
-		r, err := h.caller(fi).UpdatePartition(ctx, &c.req)
+		r, err := via.ctl.UpdatePartition(ctx, &c.req)
 		cancel()
 		if err != nil || r.ErrorCode != c.code {
 			t.Errorf("%+v: %+v, %v; want code %d", c.req, r, err, c.code)
