@@ -99,6 +99,21 @@ func (f fakeQuorumBroker) ListOffsets(ctx context.Context, req *brokerop.ListOff
 	return r, nil
 }
 
+func (f fakeQuorumBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	lead := f.serve()
+	r := &brokerop.FetchResp{}
+	for _, p := range req.Partitions {
+		pr := brokerop.FetchPartitionResp{Topic: p.Topic, Partition: p.Partition, HighWatermark: 9, LastStableOffset: 9, LogStartOffset: 0}
+		if lead {
+			pr.Records = kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})
+		} else {
+			pr.ErrorCode, pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = errNotLeaderOrFollower, -1, -1, -1
+		}
+		r.Partitions = append(r.Partitions, pr)
+	}
+	return r, nil
+}
+
 // startLeaderMove runs three fake quorum brokers and a gateway cluster seeded with them.
 func startLeaderMove(t *testing.T) (*Cluster, *leaderMove) {
 	gw := newEP(t)
@@ -149,9 +164,20 @@ func TestNotLeaderRetriedAtNewLeader(t *testing.T) {
 	}
 	lm.mu.Lock()
 	calls := lm.calls
+	lm.leader, lm.calls = 0, nil // and on to broker 0
 	lm.mu.Unlock()
 	if want := []int{1, 2, 2}; !equalInts(calls, want) {
 		t.Errorf("data ops went to brokers %v, want %v (old leader, new leader after a placement refresh, new leader)", calls, want)
+	}
+	fr, err := c.Fetch(t.Context(), &brokerop.FetchReq{MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{{Topic: "r", Partition: 0, MaxBytes: 1 << 20}}})
+	if err != nil || fr.Partitions[0].ErrorCode != 0 || fr.Partitions[0].HighWatermark != 9 || len(fr.Partitions[0].Records) == 0 {
+		t.Fatalf("fetch after a move: %+v, %v", fr, err)
+	}
+	lm.mu.Lock()
+	calls = lm.calls
+	lm.mu.Unlock()
+	if want := []int{2, 0}; !equalInts(calls, want) {
+		t.Errorf("fetches went to brokers %v, want %v", calls, want)
 	}
 }
 
