@@ -519,7 +519,12 @@ type partitionReport struct {
 	leader    uint64
 	term      uint64
 	isr       []uint64
+	refusals  int // CLUSTER_AUTHORIZATION_FAILED answers so far (the quorum leader may not have applied this broker's registration yet)
 }
+
+// maxReportRefusals is how many CLUSTER_AUTHORIZATION_FAILED answers a report gets before it
+// is dropped.
+const maxReportRefusals = 100
 
 // partitionState is the broker's partition state hook (broker.Broker.OnPartitionState): it
 // queues the report (the latest per partition wins) and returns at once; reportLoop sends it.
@@ -528,7 +533,7 @@ func (c *Controller) partitionState(topic string, p int32, leader, term uint64, 
 	if c.reports == nil {
 		c.reports = map[TopicPartition]partitionReport{}
 	}
-	c.reports[TopicPartition{topic, p}] = partitionReport{topic, p, leader, term, slices.Clone(isr)}
+	c.reports[TopicPartition{topic, p}] = partitionReport{topic: topic, partition: p, leader: leader, term: term, isr: slices.Clone(isr)}
 	c.reportMu.Unlock()
 	select {
 	case c.reportKick <- struct{}{}:
@@ -555,32 +560,42 @@ func (c *Controller) reportLoop() {
 		})
 		c.reportMu.Unlock()
 		for _, r := range batch {
-			if c.sendReport(r) {
-				c.reportMu.Lock()
-				if cur, ok := c.reports[TopicPartition{r.topic, r.partition}]; ok && cur.term == r.term && cur.leader == r.leader && slices.Equal(cur.isr, r.isr) {
-					delete(c.reports, TopicPartition{r.topic, r.partition})
+			done, refused := c.sendReport(r)
+			c.reportMu.Lock()
+			tp := TopicPartition{r.topic, r.partition}
+			if cur, ok := c.reports[tp]; ok && cur.term == r.term && cur.leader == r.leader && slices.Equal(cur.isr, r.isr) {
+				switch {
+				case done:
+					delete(c.reports, tp)
+				case refused:
+					cur.refusals++
+					c.reports[tp] = cur
 				}
-				c.reportMu.Unlock()
 			}
+			c.reportMu.Unlock()
 		}
 	}
 }
 
-// sendReport sends one report; it reports whether it is done with (recorded, or refused by
+// sendReport sends one report; done reports whether it is done with (recorded, or refused by
 // the state: an older epoch, a partition that no longer exists or no longer has this
-// replica).
-func (c *Controller) sendReport(r partitionReport) bool {
+// replica). refused is a CLUSTER_AUTHORIZATION_FAILED answer, retried (the quorum leader may
+// not have applied this broker's registration yet) until maxReportRefusals.
+func (c *Controller) sendReport(r partitionReport) (done, refused bool) {
 	ctx, cancel := c.opContext()
 	defer cancel()
 	epoch := int32(min(r.term, uint64(1<<31-1)))
 	resp, err := c.UpdatePartition(ctx, &brokerop.UpdatePartitionReq{Topic: r.topic, Partition: r.partition, Leader: r.leader, LeaderEpoch: epoch, ISR: r.isr})
-	if err != nil {
+	switch {
+	case err != nil:
 		c.log.Debug("partition leader report not sent yet", "topic", r.topic, "partition", r.partition, "err", err)
-		return false
-	}
-	if resp.ErrorCode != 0 {
+		return false, false
+	case resp.ErrorCode == kerr.ClusterAuthorizationFailed.Code && r.refusals+1 < maxReportRefusals:
+		c.log.Debug("partition leader report refused; trying again", "topic", r.topic, "partition", r.partition, "msg", resp.ErrorMessage)
+		return false, true
+	case resp.ErrorCode != 0:
 		c.log.Info("partition leader report refused", "topic", r.topic, "partition", r.partition, "leader", r.leader, "epoch", epoch,
 			"code", resp.ErrorCode, "msg", resp.ErrorMessage)
 	}
-	return true
+	return true, false
 }
