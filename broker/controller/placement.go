@@ -79,6 +79,16 @@ func (c *Controller) placeTopic(topic string, from, to int32) ([]key.PublicKey, 
 	if rf == 0 {
 		rf = min(c.defaultRF(len(cands)), len(cands))
 	}
+	if rf > len(cands) {
+		// Fewer live brokers than when the factor was checked (or than the topic has): the
+		// registered ones that are not live fill in, so the factor stays what was decided.
+		for _, m := range c.members() {
+			if !slices.ContainsFunc(cands, func(x candidate) bool { return x.raftID == m.RaftID }) {
+				cands = append(cands, candidate{m.RaftID, m.NodeID, m.Rack})
+			}
+		}
+		slices.SortFunc(cands, func(a, b candidate) int { return strings.Compare(a.node.String(), b.node.String()) })
+	}
 	return placeReplicas(topic, cands, from, to, rf)
 }
 
