@@ -139,11 +139,14 @@
 //	               seq<owner:[32] | epoch:i32>>                  topics, by name
 //	           seq<group:str | seq<topic:str | partition:i32 | offset:i64 |
 //	               leader_epoch:i32 | metadata:str | commit_time_ms:i64>>  by group, topic, partition
-//	           trailing sections, each optional at the end of older snapshots:
-//	           seq<name:str | seq<partition:i32 | replicas:seq<u64> | leader:u64 |
-//	               leader_epoch:i32 | isr:seq<u64>>>   replicated partitions (issue #16), by
-//	                                                   topic name, then partition; topics
-//	                                                   without any are left out
+//	           section*                                          trailing sections
+//	section  = tag:uvarint | body:bytes    in strictly ascending tag order; a section is
+//	           written only when its part of the state is not empty (so a state without it
+//	           snapshots as before the section existed); an unknown tag is refused
+//	tag 2      replicated partitions (issue #16), by topic name (topics without any are left
+//	           out), then partition: seq<name:str | seq<partition:i32 | replicas:seq<u64> |
+//	           leader:u64 | leader_epoch:i32 | isr:seq<u64>>>
+//	           (tag 3 is the security section)
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
 // names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2

@@ -173,3 +173,39 @@ func TestRemovedBrokerReplicasOffline(t *testing.T) {
 	got, _ := r.Owner("r", 0)
 	check(t, got, metadata.Partition{Owner: node(1), Replicas: []uint64{1, 2, 3}, Leader: 1, LeaderEpoch: 3, ISR: []uint64{1}}) // raft id 2 left too
 }
+
+// Trailing snapshot sections are canonical: present only when not empty, known tags, in
+// ascending order.
+func TestRestoreRefusesBadSections(t *testing.T) {
+	empty := snap(t, metadata.New())[9:]
+	s := cluster(t, 2)
+	mustApply(t, s, &metadata.CreateTopics{Topics: []metadata.NewTopic{rtopic("r", 1, []uint64{1, 2})}})
+	full := snap(t, s)
+	body := full[9:]
+	// The section (tag 2, a one-byte length, the body) ends the snapshot.
+	var sec []byte
+	for i := len(body) - 2; i >= 0 && sec == nil; i-- {
+		if body[i] == 0x02 && int(body[i+1]) == len(body)-i-2 {
+			sec = body[i:]
+		}
+	}
+	if sec == nil {
+		t.Fatal("no replicated-partitions section at the end of the snapshot")
+	}
+	if err := metadata.New().Restore(reseal(append(bytes.Clone(empty), sec...))); err == nil {
+		t.Error("a section naming a topic the snapshot does not have was restored")
+	}
+	for name, data := range map[string][]byte{
+		"empty section":  reseal(append(bytes.Clone(empty), 0x02, 0x01, 0x00)),
+		"unknown tag":    reseal(append(bytes.Clone(empty), 0x05, 0x00)),
+		"repeated tag":   reseal(append(bytes.Clone(body), sec...)),
+		"truncated body": reseal(body[:len(body)-1]),
+	} {
+		if err := metadata.New().Restore(data); err == nil {
+			t.Errorf("%s: restored", name)
+		}
+	}
+	if err := metadata.New().Restore(full); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -81,19 +81,32 @@ func (s *State) appendBody(b []byte) []byte {
 			b = appendOffset(b, o)
 		}
 	}
-	return s.appendReplicated(b)
+	// Trailing sections: tag:uvarint | body:bytes, in ascending tag order, each only when
+	// its part of the state is not empty.
+	if names := s.replicatedTopics(); len(names) > 0 {
+		b = postcard.AppendUvarint(b, sectionReplicas)
+		b = postcard.AppendBytes(b, s.appendReplicated(nil, names))
+	}
+	return b
 }
 
-// appendReplicated appends the trailing section of replicated partitions (issue #16): the
-// topics that have any, by name, each with its replicated partitions in ascending order.
-// Snapshots written before it existed end after the groups; they restore with none.
-func (s *State) appendReplicated(b []byte) []byte {
+// sectionReplicas is the tag of the snapshot section of replicated partitions (issue #16).
+const sectionReplicas = 2
+
+// replicatedTopics lists the topics that have replicated partitions, by name.
+func (s *State) replicatedTopics() []string {
 	var names []string
 	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
 		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return p.Replicated() }) {
 			names = append(names, name)
 		}
 	}
+	return names
+}
+
+// appendReplicated appends the body of the replicated-partitions section: the topics names
+// (those that have any), each with its replicated partitions in ascending order.
+func (s *State) appendReplicated(b []byte, names []string) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(names)))
 	for _, name := range names {
 		t := s.topics[name]
@@ -122,7 +135,9 @@ func (s *State) appendReplicated(b []byte) []byte {
 // restoreReplicated reads the section appendReplicated writes into s (whose topics are read).
 func restoreReplicated(d *dec, s *State, check func(bool, string, ...any)) {
 	prevName := ""
-	for i := range d.count(2) {
+	n := d.count(2)
+	check(n > 0, "empty section (a state without replicated partitions has none)")
+	for i := range n {
 		name := d.str()
 		check(i == 0 || name > prevName, "replicated topics not in ascending order")
 		prevName = name
@@ -280,8 +295,34 @@ func decodeSnapshot(data []byte) (*State, error) {
 		}
 		s.groups[g] = offs
 	}
-	if d.err == nil && d.d.Remaining() > 0 {
-		restoreReplicated(d, s, check)
+	prevTag := uint64(0)
+	for d.err == nil && d.d.Remaining() > 0 {
+		tag := d.u64()
+		body := d.bytes()
+		check(tag > prevTag, "snapshot sections not in ascending tag order")
+		prevTag = tag
+		if d.err != nil {
+			break
+		}
+		sd := &dec{d: postcard.NewDecoder(body)}
+		sectionCheck := func(ok bool, format string, args ...any) {
+			if !ok {
+				sd.fail(fmt.Errorf(format, args...))
+			}
+		}
+		switch tag {
+		case sectionReplicas:
+			restoreReplicated(sd, s, sectionCheck)
+		default:
+			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
+			continue
+		}
+		if sd.err == nil && sd.d.Remaining() != 0 {
+			sd.fail(fmt.Errorf("%d trailing bytes", sd.d.Remaining()))
+		}
+		if sd.err != nil {
+			d.fail(fmt.Errorf("section %d: %w", tag, sd.err))
+		}
 	}
 	if d.err != nil {
 		return nil, d.err
