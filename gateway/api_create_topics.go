@@ -2,9 +2,10 @@ package gateway
 
 // CreateTopics (key 19), v0–7.
 //
-//   - Replication factor must be -1 (default) or 1: the mesh keeps one copy of each
-//     partition; anything else is INVALID_REPLICATION_FACTOR. Manual replica assignments are
-//     INVALID_REQUEST. Partition count -1 is the broker default; 0 or below -1 is
+//   - Replication factor: -1 (the default) or a positive count, which the backend judges (a
+//     single broker honours only 1; a quorum of brokers places up to as many replicas as it
+//     has live brokers, INVALID_REPLICATION_FACTOR above); 0 or below -1 is
+//     INVALID_REPLICATION_FACTOR here. Manual replica assignments are INVALID_REQUEST. Partition count -1 is the broker default; 0 or below -1 is
 //     INVALID_PARTITIONS. Name validity and TOPIC_ALREADY_EXISTS are the broker's answer.
 //   - v5+ answers carry partition count, replication factor and the topic's configs; v7+
 //     the topic id.
@@ -35,9 +36,9 @@ func handleCreateTopics(ctx context.Context, r *Request, req *kmsg.CreateTopicsR
 		case !canCreateAll && !authorized(acl.OpCreate, acl.ResourceTopic, t.Topic):
 			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			rt.ErrorMessage = kmsg.StringPtr(kerr.TopicAuthorizationFailed.Message)
-		case t.ReplicationFactor != -1 && t.ReplicationFactor != 1:
+		case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:
 			rt.ErrorCode = kafkawire.ErrInvalidReplicationFactor
-			rt.ErrorMessage = kmsg.StringPtr("replication factor must be 1 (or -1 for the default)")
+			rt.ErrorMessage = kmsg.StringPtr("Replication factor must be larger than 0, or -1 to use the default value.")
 		case len(t.ReplicaAssignment) > 0:
 			rt.ErrorCode = kafkawire.ErrInvalidRequest
 			rt.ErrorMessage = kmsg.StringPtr("manual replica assignment is not supported")
@@ -77,7 +78,7 @@ func handleCreateTopics(ctx context.Context, r *Request, req *kmsg.CreateTopicsR
 			rt.ErrorMessage = kmsg.StringPtr(bt.ErrorMessage)
 		}
 		if bt.ErrorCode == 0 {
-			rt.NumPartitions, rt.ReplicationFactor = bt.NumPartitions, 1
+			rt.NumPartitions, rt.ReplicationFactor = bt.NumPartitions, max(bt.ReplicationFactor, 1)
 			for _, c := range bt.Configs {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.ReadOnly, rc.Source, rc.IsSensitive = c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive

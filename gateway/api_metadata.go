@@ -2,8 +2,15 @@ package gateway
 
 // Metadata (key 3), v0–12.
 //
-//   - The gateway is the only broker: Brokers = [{NodeID, advertised host, port}], and it
-//     leads every partition (leader epoch 0, replicas = ISR = [NodeID], no offline replicas).
+//   - The gateway fronts every broker. Single-owner partitions (replication factor 1): the
+//     gateway leads them (leader epoch 0, replicas = ISR = [NodeID], no offline replicas).
+//     Replicated partitions (issue #16): leader, leader epoch, replicas, ISR and offline
+//     replicas as the backend reports them, in the brokers' Kafka ids (leader epoch -1 while
+//     no leader was reported; the leader is then the preferred one).
+//   - Brokers = [{NodeID, advertised host, port}], plus, when the backend reports several
+//     brokers (a quorum of brokers), each of them under its Kafka id at the same advertised
+//     address: a client then sends a partition's requests "to its leader", which is this
+//     gateway, and the gateway routes them to the leader broker.
 //   - Topics: v0 empty list = all topics; v1+ null = all, empty = none. v10+ carries topic
 //     ids in the answer; v10+ requests may name a topic by id only (resolved via the cache).
 //   - Auto-creation: v0–v3 auto-create (no flag in the request); v4+ honour
@@ -52,9 +59,17 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	}
 
 	host, port := r.Advertised()
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = s.NodeID(), host, port
-	resp.Brokers = append(resp.Brokers, b)
+	addBroker := func(id int32) {
+		for _, b := range resp.Brokers {
+			if b.NodeID == id {
+				return
+			}
+		}
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = id, host, port
+		resp.Brokers = append(resp.Brokers, b)
+	}
+	addBroker(s.NodeID())
 	resp.ControllerID = s.NodeID()
 
 	// Authorization (authz.go): a topic needs DESCRIBE to be shown. Listing all topics hides
@@ -105,6 +120,11 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 			return
 		}
 		s.topics.observe(bresp)
+		if len(bresp.Brokers) > 1 {
+			for _, b := range bresp.Brokers {
+				addBroker(b.NodeID)
+			}
+		}
 		if bresp.ClusterID != "" {
 			resp.ClusterID = kmsg.StringPtr(bresp.ClusterID)
 		}
@@ -129,9 +149,19 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 			for _, bp := range bt.Partitions {
 				p := kmsg.NewMetadataResponseTopicPartition()
 				p.Partition, p.ErrorCode, p.LeaderEpoch = bp.Partition, bp.ErrorCode, 0
-				// One gateway fronts every broker: clients always dial the gateway.
-				p.Leader = s.NodeID()
-				p.Replicas, p.ISR, p.OfflineReplicas = []int32{s.NodeID()}, []int32{s.NodeID()}, []int32{}
+				if len(bp.Replicas) > 0 {
+					// A replicated partition: its leader broker (every broker id is listed at
+					// this gateway's address).
+					p.Leader, p.LeaderEpoch = bp.Leader, bp.LeaderEpoch
+					p.Replicas, p.ISR, p.OfflineReplicas = bp.Replicas, nonNil(bp.ISR), nonNil(bp.OfflineReplicas)
+					for _, id := range bp.Replicas {
+						addBroker(id)
+					}
+				} else {
+					// One gateway fronts every broker: clients always dial the gateway.
+					p.Leader = s.NodeID()
+					p.Replicas, p.ISR, p.OfflineReplicas = []int32{s.NodeID()}, []int32{s.NodeID()}, []int32{}
+				}
 				t.Partitions = append(t.Partitions, p)
 			}
 			resp.Topics = append(resp.Topics, t)
@@ -142,4 +172,11 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		t.TopicID, t.ErrorCode = id, kafkawire.ErrUnknownTopicID
 		resp.Topics = append(resp.Topics, t)
 	}
+}
+
+func nonNil(ids []int32) []int32 {
+	if ids == nil {
+		return []int32{}
+	}
+	return ids
 }

@@ -130,9 +130,14 @@
 //   - Metadata v0–v3 carry no allow_auto_topic_creation flag: they auto-create, like Kafka
 //     with auto.create.topics.enable=true; v4+ honour the flag. Config.DisableAutoCreate
 //     turns auto-creation off for every version.
-//   - The gateway presents one broker (NodeID, advertised host/port) as leader of every
-//     partition, with leader epoch 0 and replicas/ISR = [NodeID]. CreateTopics with a
-//     replication factor other than -1 or 1 fails with INVALID_REPLICATION_FACTOR.
+//   - The gateway presents itself (NodeID, advertised host/port) as the leader of every
+//     single-owner partition, with leader epoch 0 and replicas/ISR = [NodeID]. A replicated
+//     partition (issue #16, brokers on the metadata quorum) shows its leader broker's Kafka
+//     id, leader epoch, replicas, ISR and offline replicas as the quorum records them, and
+//     every broker id is listed at the gateway's own advertised address, so a client's
+//     "send to the leader" always reaches this gateway, which routes to the leader broker.
+//     CreateTopics takes -1 or a positive replication factor; the backend judges it (one
+//     broker: only 1; a quorum: at most its live brokers, else INVALID_REPLICATION_FACTOR).
 //   - Fetch sessions (v7+, KIP-227) follow Apache Kafka's FetchSessionCache
 //     (fetch_session.go has the rules): one cache per Server shared by all connections,
 //     Config.FetchSessions.Slots sessions (default 1000, Kafka's

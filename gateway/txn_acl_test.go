@@ -550,3 +550,7 @@ func TestTxnAuthorizerOff(t *testing.T) {
 		t.Fatalf("ListTransactions: %v %+v", err, lr)
 	}
 }
+
+func (txnBackend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	return noQuorum.UpdatePartition(ctx, req)
+}

@@ -395,6 +395,15 @@ func (c *Caller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*
 	return resp, nil
 }
 
+// UpdatePartition calls op update_partition on the broker.
+func (c *Caller) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	resp := new(brokerop.UpdatePartitionResp)
+	if err := c.Call(ctx, brokerop.OpUpdatePartition, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // QuorumAdmin calls op quorum_admin on the broker.
 func (c *Caller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
 	resp := new(brokerop.QuorumAdminResp)

@@ -151,11 +151,20 @@ type TopicInfo struct {
 	Partitions []PartitionInfo
 }
 
-// PartitionInfo describes one partition and the broker that owns it.
+// PartitionInfo describes one partition and the broker that owns it. For a replicated
+// partition (issue #16; the metadata quorum's controller fills these) Leader is the Kafka id
+// of its leader broker (the raft leader last reported, else the preferred leader),
+// LeaderEpoch its epoch (-1 while no leader was reported), Replicas, ISR and OfflineReplicas
+// the Kafka ids of its replicas, in-sync replicas and replicas whose broker is not live;
+// Replicas is empty for a single-owner partition.
 type PartitionInfo struct {
-	Partition int32
-	Leader    int32
-	ErrorCode int16
+	Partition       int32
+	Leader          int32
+	ErrorCode       int16
+	LeaderEpoch     int32
+	Replicas        []int32
+	ISR             []int32
+	OfflineReplicas []int32
 }
 
 // CreateTopicsReq creates topics.

@@ -5031,6 +5031,19 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
+	for i468 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i468]))
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
+	for i469 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i469]))
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
+	for i470 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i470]))
+	}
 	return b
 }
 
@@ -5044,6 +5057,48 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	var n471 int
+	if n471, err = d.Len(); err != nil {
+		return err
+	}
+	if n471 > 0 {
+		s472 := make([]int32, n471)
+		for i473 := range s472 {
+			if s472[i473], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Replicas = s472
+	}
+	var n474 int
+	if n474, err = d.Len(); err != nil {
+		return err
+	}
+	if n474 > 0 {
+		s475 := make([]int32, n474)
+		for i476 := range s475 {
+			if s475[i476], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.ISR = s475
+	}
+	var n477 int
+	if n477, err = d.Len(); err != nil {
+		return err
+	}
+	if n477 > 0 {
+		s478 := make([]int32, n477)
+		for i479 := range s478 {
+			if s478[i479], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.OfflineReplicas = s478
+	}
 	return nil
 }
 
@@ -5052,31 +5107,38 @@ func (m *PartitionInfo) sizeHint() int {
 	n += 10
 	n += 10
 	n += 10
+	n += 10
+	n += 5
+	n += 10 * len(m.Replicas)
+	n += 5
+	n += 10 * len(m.ISR)
+	n += 5
+	n += 10 * len(m.OfflineReplicas)
 	return n
 }
 
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i468 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i468])
+	for i480 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i480])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n469 int
-	if n469, err = d.Len(); err != nil {
+	var n481 int
+	if n481, err = d.Len(); err != nil {
 		return err
 	}
-	if n469 > 0 {
-		s470 := make([]string, n469)
-		for i471 := range s470 {
-			if s470[i471], err = d.String(); err != nil {
+	if n481 > 0 {
+		s482 := make([]string, n481)
+		for i483 := range s482 {
+			if s482[i483], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s470
+		m.Topics = s482
 	}
 	return nil
 }
@@ -5084,8 +5146,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i472 := range m.Topics {
-		n += len(m.Topics[i472]) + 5
+	for i484 := range m.Topics {
+		n += len(m.Topics[i484]) + 5
 	}
 	return n
 }
@@ -5095,8 +5157,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i473 := range m.Topics {
-		b = m.Topics[i473].AppendPostcard(b)
+	for i485 := range m.Topics {
+		b = m.Topics[i485].AppendPostcard(b)
 	}
 	return b
 }
@@ -5108,18 +5170,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n474 int
-	if n474, err = d.Len(); err != nil {
+	var n486 int
+	if n486, err = d.Len(); err != nil {
 		return err
 	}
-	if n474 > 0 {
-		s475 := make([]TopicPlacement, n474)
-		for i476 := range s475 {
-			if err = s475[i476].decode(d); err != nil {
+	if n486 > 0 {
+		s487 := make([]TopicPlacement, n486)
+		for i488 := range s487 {
+			if err = s487[i488].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s475
+		m.Topics = s487
 	}
 	return nil
 }
@@ -5129,8 +5191,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i477 := range m.Topics {
-		n += m.Topics[i477].sizeHint()
+	for i489 := range m.Topics {
+		n += m.Topics[i489].sizeHint()
 	}
 	return n
 }
@@ -5233,8 +5295,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i478 := range m.Partitions {
-		b = m.Partitions[i478].AppendPostcard(b)
+	for i490 := range m.Partitions {
+		b = m.Partitions[i490].AppendPostcard(b)
 	}
 	return b
 }
@@ -5246,18 +5308,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n479 int
-	if n479, err = d.Len(); err != nil {
+	var n491 int
+	if n491, err = d.Len(); err != nil {
 		return err
 	}
-	if n479 > 0 {
-		s480 := make([]ProducePartition, n479)
-		for i481 := range s480 {
-			if err = s480[i481].decode(d); err != nil {
+	if n491 > 0 {
+		s492 := make([]ProducePartition, n491)
+		for i493 := range s492 {
+			if err = s492[i493].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s480
+		m.Partitions = s492
 	}
 	return nil
 }
@@ -5267,8 +5329,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i482 := range m.Partitions {
-		n += m.Partitions[i482].sizeHint()
+	for i494 := range m.Partitions {
+		n += m.Partitions[i494].sizeHint()
 	}
 	return n
 }
@@ -5278,8 +5340,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i483 := range m.Partitions {
-		m.Partitions[i483].appendVec(w)
+	for i495 := range m.Partitions {
+		m.Partitions[i495].appendVec(w)
 	}
 }
 
@@ -5288,8 +5350,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i484 := range m.Partitions {
-		n += m.Partitions[i484].vecHint()
+	for i496 := range m.Partitions {
+		n += m.Partitions[i496].vecHint()
 	}
 	return n
 }
@@ -5297,25 +5359,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i485 := range m.Partitions {
-		b = m.Partitions[i485].AppendPostcard(b)
+	for i497 := range m.Partitions {
+		b = m.Partitions[i497].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n486 int
-	if n486, err = d.Len(); err != nil {
+	var n498 int
+	if n498, err = d.Len(); err != nil {
 		return err
 	}
-	if n486 > 0 {
-		s487 := make([]ProducePartitionResp, n486)
-		for i488 := range s487 {
-			if err = s487[i488].decode(d); err != nil {
+	if n498 > 0 {
+		s499 := make([]ProducePartitionResp, n498)
+		for i500 := range s499 {
+			if err = s499[i500].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s487
+		m.Partitions = s499
 	}
 	return nil
 }
@@ -5323,8 +5385,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i489 := range m.Partitions {
-		n += m.Partitions[i489].sizeHint()
+	for i501 := range m.Partitions {
+		n += m.Partitions[i501].sizeHint()
 	}
 	return n
 }
@@ -5427,8 +5489,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i490 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i490])
+	for i502 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i502])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	return b
@@ -5444,18 +5506,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n491 int
-	if n491, err = d.Len(); err != nil {
+	var n503 int
+	if n503, err = d.Len(); err != nil {
 		return err
 	}
-	if n491 > 0 {
-		s492 := make([]string, n491)
-		for i493 := range s492 {
-			if s492[i493], err = d.String(); err != nil {
+	if n503 > 0 {
+		s504 := make([]string, n503)
+		for i505 := range s504 {
+			if s504[i505], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s492
+		m.Direct = s504
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -5469,8 +5531,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i494 := range m.Direct {
-		n += len(m.Direct[i494]) + 5
+	for i506 := range m.Direct {
+		n += len(m.Direct[i506]) + 5
 	}
 	n += len(m.Rack) + 5
 	return n
@@ -5485,8 +5547,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i495 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i495])
+	for i507 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i507])
 	}
 	return b
 }
@@ -5510,18 +5572,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n496 int
-	if n496, err = d.Len(); err != nil {
+	var n508 int
+	if n508, err = d.Len(); err != nil {
 		return err
 	}
-	if n496 > 0 {
-		s497 := make([]string, n496)
-		for i498 := range s497 {
-			if s497[i498], err = d.String(); err != nil {
+	if n508 > 0 {
+		s509 := make([]string, n508)
+		for i510 := range s509 {
+			if s509[i510], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s497
+		m.LeaderDirect = s509
 	}
 	return nil
 }
@@ -5535,8 +5597,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i499 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i499]) + 5
+	for i511 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i511]) + 5
 	}
 	return n
 }
@@ -5557,16 +5619,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some500 bool
-	if some500, err = d.Option(); err != nil {
+	var some512 bool
+	if some512, err = d.Option(); err != nil {
 		return err
 	}
-	if some500 {
-		p501 := new(string)
-		if (*p501), err = d.String(); err != nil {
+	if some512 {
+		p513 := new(string)
+		if (*p513), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p501
+		m.Name = p513
 	}
 	return nil
 }
@@ -5584,42 +5646,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i502 := range m.Entity {
-		b = m.Entity[i502].AppendPostcard(b)
+	for i514 := range m.Entity {
+		b = m.Entity[i514].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i503 := range m.Values {
-		b = m.Values[i503].AppendPostcard(b)
+	for i515 := range m.Values {
+		b = m.Values[i515].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n504 int
-	if n504, err = d.Len(); err != nil {
+	var n516 int
+	if n516, err = d.Len(); err != nil {
 		return err
 	}
-	if n504 > 0 {
-		s505 := make([]QuotaEntityPart, n504)
-		for i506 := range s505 {
-			if err = s505[i506].decode(d); err != nil {
+	if n516 > 0 {
+		s517 := make([]QuotaEntityPart, n516)
+		for i518 := range s517 {
+			if err = s517[i518].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s505
+		m.Entity = s517
 	}
-	var n507 int
-	if n507, err = d.Len(); err != nil {
+	var n519 int
+	if n519, err = d.Len(); err != nil {
 		return err
 	}
-	if n507 > 0 {
-		s508 := make([]QuotaValue, n507)
-		for i509 := range s508 {
-			if err = s508[i509].decode(d); err != nil {
+	if n519 > 0 {
+		s520 := make([]QuotaValue, n519)
+		for i521 := range s520 {
+			if err = s520[i521].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s508
+		m.Values = s520
 	}
 	return nil
 }
@@ -5627,12 +5689,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i510 := range m.Entity {
-		n += m.Entity[i510].sizeHint()
+	for i522 := range m.Entity {
+		n += m.Entity[i522].sizeHint()
 	}
 	n += 5
-	for i511 := range m.Values {
-		n += m.Values[i511].sizeHint()
+	for i523 := range m.Values {
+		n += m.Values[i523].sizeHint()
 	}
 	return n
 }
@@ -5654,21 +5716,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x512 byte
-	if x512, err = d.Byte(); err != nil {
+	var x524 byte
+	if x524, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x512)
-	var some513 bool
-	if some513, err = d.Option(); err != nil {
+	m.MatchType = int8(x524)
+	var some525 bool
+	if some525, err = d.Option(); err != nil {
 		return err
 	}
-	if some513 {
-		p514 := new(string)
-		if (*p514), err = d.String(); err != nil {
+	if some525 {
+		p526 := new(string)
+		if (*p526), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p514
+		m.Match = p526
 	}
 	return nil
 }
@@ -5783,11 +5845,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x515 byte
-	if x515, err = d.Byte(); err != nil {
+	var x527 byte
+	if x527, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x515)
+	m.Status = Status(x527)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -5842,11 +5904,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x516 byte
-	if x516, err = d.Byte(); err != nil {
+	var x528 byte
+	if x528, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x516)
+	m.Mechanism = int8(x528)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5883,11 +5945,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x517 byte
-	if x517, err = d.Byte(); err != nil {
+	var x529 byte
+	if x529, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x517)
+	m.Mechanism = int8(x529)
 	return nil
 }
 
@@ -5912,11 +5974,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x518 byte
-	if x518, err = d.Byte(); err != nil {
+	var x530 byte
+	if x530, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x518)
+	m.Mechanism = int8(x530)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5945,8 +6007,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i519 := range m.Credentials {
-		b = m.Credentials[i519].AppendPostcard(b)
+	for i531 := range m.Credentials {
+		b = m.Credentials[i531].AppendPostcard(b)
 	}
 	return b
 }
@@ -5961,18 +6023,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n520 int
-	if n520, err = d.Len(); err != nil {
+	var n532 int
+	if n532, err = d.Len(); err != nil {
 		return err
 	}
-	if n520 > 0 {
-		s521 := make([]ScramCredential, n520)
-		for i522 := range s521 {
-			if err = s521[i522].decode(d); err != nil {
+	if n532 > 0 {
+		s533 := make([]ScramCredential, n532)
+		for i534 := range s533 {
+			if err = s533[i534].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s521
+		m.Credentials = s533
 	}
 	return nil
 }
@@ -5983,8 +6045,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i523 := range m.Credentials {
-		n += m.Credentials[i523].sizeHint()
+	for i535 := range m.Credentials {
+		n += m.Credentials[i535].sizeHint()
 	}
 	return n
 }
@@ -6022,8 +6084,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i524 := range m.Assignments {
-		b = m.Assignments[i524].AppendPostcard(b)
+	for i536 := range m.Assignments {
+		b = m.Assignments[i536].AppendPostcard(b)
 	}
 	return b
 }
@@ -6047,18 +6109,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n525 int
-	if n525, err = d.Len(); err != nil {
+	var n537 int
+	if n537, err = d.Len(); err != nil {
 		return err
 	}
-	if n525 > 0 {
-		s526 := make([]SyncGroupAssignment, n525)
-		for i527 := range s526 {
-			if err = s526[i527].decode(d); err != nil {
+	if n537 > 0 {
+		s538 := make([]SyncGroupAssignment, n537)
+		for i539 := range s538 {
+			if err = s538[i539].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s526
+		m.Assignments = s538
 	}
 	return nil
 }
@@ -6072,8 +6134,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i528 := range m.Assignments {
-		n += m.Assignments[i528].sizeHint()
+	for i540 := range m.Assignments {
+		n += m.Assignments[i540].sizeHint()
 	}
 	return n
 }
@@ -6119,8 +6181,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i529 := range m.Partitions {
-		b = m.Partitions[i529].AppendPostcard(b)
+	for i541 := range m.Partitions {
+		b = m.Partitions[i541].AppendPostcard(b)
 	}
 	return b
 }
@@ -6132,26 +6194,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x530 []byte
-	if x530, err = d.Take(16); err != nil {
+	var x542 []byte
+	if x542, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x530)
+	copy(m.TopicID[:], x542)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n531 int
-	if n531, err = d.Len(); err != nil {
+	var n543 int
+	if n543, err = d.Len(); err != nil {
 		return err
 	}
-	if n531 > 0 {
-		s532 := make([]PartitionInfo, n531)
-		for i533 := range s532 {
-			if err = s532[i533].decode(d); err != nil {
+	if n543 > 0 {
+		s544 := make([]PartitionInfo, n543)
+		for i545 := range s544 {
+			if err = s544[i545].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s532
+		m.Partitions = s544
 	}
 	return nil
 }
@@ -6163,8 +6225,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i534 := range m.Partitions {
-		n += m.Partitions[i534].sizeHint()
+	for i546 := range m.Partitions {
+		n += m.Partitions[i546].sizeHint()
 	}
 	return n
 }
@@ -6199,8 +6261,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i535 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i535])
+	for i547 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i547])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
+	for i548 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i548])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
+	for i549 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i549]))
 	}
 	return b
 }
@@ -6212,23 +6282,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x536 []byte
-	if x536, err = d.Take(16); err != nil {
+	var x550 []byte
+	if x550, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x536)
-	var n537 int
-	if n537, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x550)
+	var n551 int
+	if n551, err = d.Len(); err != nil {
 		return err
 	}
-	if n537 > 0 {
-		s538 := make([]string, n537)
-		for i539 := range s538 {
-			if s538[i539], err = d.String(); err != nil {
+	if n551 > 0 {
+		s552 := make([]string, n551)
+		for i553 := range s552 {
+			if s552[i553], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s538
+		m.Owners = s552
+	}
+	var n554 int
+	if n554, err = d.Len(); err != nil {
+		return err
+	}
+	if n554 > 0 {
+		s555 := make([]string, n554)
+		for i556 := range s555 {
+			if s555[i556], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Leaders = s555
+	}
+	var n557 int
+	if n557, err = d.Len(); err != nil {
+		return err
+	}
+	if n557 > 0 {
+		s558 := make([]int32, n557)
+		for i559 := range s558 {
+			if s558[i559], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.LeaderEpochs = s558
 	}
 	return nil
 }
@@ -6239,9 +6335,15 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i540 := range m.Owners {
-		n += len(m.Owners[i540]) + 5
+	for i560 := range m.Owners {
+		n += len(m.Owners[i560]) + 5
 	}
+	n += 5
+	for i561 := range m.Leaders {
+		n += len(m.Leaders[i561]) + 5
+	}
+	n += 5
+	n += 10 * len(m.LeaderEpochs)
 	return n
 }
 
@@ -6255,8 +6357,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i541 := range m.Partitions {
-		b = m.Partitions[i541].AppendPostcard(b)
+	for i562 := range m.Partitions {
+		b = m.Partitions[i562].AppendPostcard(b)
 	}
 	return b
 }
@@ -6283,18 +6385,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n542 int
-	if n542, err = d.Len(); err != nil {
+	var n563 int
+	if n563, err = d.Len(); err != nil {
 		return err
 	}
-	if n542 > 0 {
-		s543 := make([]TxnPartition, n542)
-		for i544 := range s543 {
-			if err = s543[i544].decode(d); err != nil {
+	if n563 > 0 {
+		s564 := make([]TxnPartition, n563)
+		for i565 := range s564 {
+			if err = s564[i565].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s543
+		m.Partitions = s564
 	}
 	return nil
 }
@@ -6309,8 +6411,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i545 := range m.Partitions {
-		n += m.Partitions[i545].sizeHint()
+	for i566 := range m.Partitions {
+		n += m.Partitions[i566].sizeHint()
 	}
 	return n
 }
@@ -6321,8 +6423,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i546 := range m.PendingOffsets {
-		b = m.PendingOffsets[i546].AppendPostcard(b)
+	for i567 := range m.PendingOffsets {
+		b = m.PendingOffsets[i567].AppendPostcard(b)
 	}
 	return b
 }
@@ -6337,18 +6439,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n547 int
-	if n547, err = d.Len(); err != nil {
+	var n568 int
+	if n568, err = d.Len(); err != nil {
 		return err
 	}
-	if n547 > 0 {
-		s548 := make([]TxnPartition, n547)
-		for i549 := range s548 {
-			if err = s548[i549].decode(d); err != nil {
+	if n568 > 0 {
+		s569 := make([]TxnPartition, n568)
+		for i570 := range s569 {
+			if err = s569[i570].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s548
+		m.PendingOffsets = s569
 	}
 	return nil
 }
@@ -6359,8 +6461,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i550 := range m.PendingOffsets {
-		n += m.PendingOffsets[i550].sizeHint()
+	for i571 := range m.PendingOffsets {
+		n += m.PendingOffsets[i571].sizeHint()
 	}
 	return n
 }
@@ -6372,8 +6474,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i551 := range m.Topics {
-		b = m.Topics[i551].AppendPostcard(b)
+	for i572 := range m.Topics {
+		b = m.Topics[i572].AppendPostcard(b)
 	}
 	return b
 }
@@ -6391,18 +6493,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n552 int
-	if n552, err = d.Len(); err != nil {
+	var n573 int
+	if n573, err = d.Len(); err != nil {
 		return err
 	}
-	if n552 > 0 {
-		s553 := make([]OffsetCommitTopic, n552)
-		for i554 := range s553 {
-			if err = s553[i554].decode(d); err != nil {
+	if n573 > 0 {
+		s574 := make([]OffsetCommitTopic, n573)
+		for i575 := range s574 {
+			if err = s574[i575].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s553
+		m.Topics = s574
 	}
 	return nil
 }
@@ -6414,8 +6516,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i555 := range m.Topics {
-		n += m.Topics[i555].sizeHint()
+	for i576 := range m.Topics {
+		n += m.Topics[i576].sizeHint()
 	}
 	return n
 }
@@ -6460,6 +6562,83 @@ func (m *TxnResp) decode(d *postcard.Decoder) (err error) {
 func (m *TxnResp) sizeHint() int {
 	n := 0
 	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of UpdatePartitionReq to b.
+func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendUvarint(b, uint64(m.Leader))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
+	for i577 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i577]))
+	}
+	return b
+}
+
+func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Leader, err = d.U64(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	var n578 int
+	if n578, err = d.Len(); err != nil {
+		return err
+	}
+	if n578 > 0 {
+		s579 := make([]uint64, n578)
+		for i580 := range s579 {
+			if s579[i580], err = d.U64(); err != nil {
+				return err
+			}
+		}
+		m.ISR = s579
+	}
+	return nil
+}
+
+func (m *UpdatePartitionReq) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	n += 10 * len(m.ISR)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of UpdatePartitionResp to b.
+func (m *UpdatePartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *UpdatePartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *UpdatePartitionResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
 	return n
 }
 
@@ -6509,6 +6688,7 @@ var specs = [...]Spec{
 	{Code: OpClusterBrokers, Name: "cluster_brokers", newReq: func() Message { return new(ClusterBrokersReq) }, newResp: func() Message { return new(ClusterBrokersResp) }},
 	{Code: OpPlacement, Name: "placement", newReq: func() Message { return new(PlacementReq) }, newResp: func() Message { return new(PlacementResp) }},
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
+	{Code: OpUpdatePartition, Name: "update_partition", newReq: func() Message { return new(UpdatePartitionReq) }, newResp: func() Message { return new(UpdatePartitionResp) }},
 	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
 }
 
@@ -6601,8 +6781,10 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[41], true
 	case OpQuorumJoin:
 		return specs[42], true
-	case OpQuorumAdmin:
+	case OpUpdatePartition:
 		return specs[43], true
+	case OpQuorumAdmin:
+		return specs[44], true
 	}
 	return Spec{}, false
 }
@@ -7170,6 +7352,19 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpUpdatePartition:
+		req, ok := body.(*UpdatePartitionReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: update_partition request is %T", body)
+		}
+		resp, err := svc.UpdatePartition(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpQuorumAdmin:
 		req, ok := body.(*QuorumAdminReq)
 		if !ok {
@@ -7405,6 +7600,11 @@ func (Unimplemented) Placement(context.Context, *PlacementReq) (*PlacementResp, 
 // QuorumJoin answers ErrUnsupported.
 func (Unimplemented) QuorumJoin(context.Context, *QuorumJoinReq) (*QuorumJoinResp, error) {
 	return nil, unsupported("quorum_join")
+}
+
+// UpdatePartition answers ErrUnsupported.
+func (Unimplemented) UpdatePartition(context.Context, *UpdatePartitionReq) (*UpdatePartitionResp, error) {
+	return nil, unsupported("update_partition")
 }
 
 // QuorumAdmin answers ErrUnsupported.
@@ -7767,6 +7967,14 @@ func (p Parts) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinR
 	return p.Quorum.QuorumJoin(ctx, req)
 }
 
+// UpdatePartition forwards to p.Quorum.
+func (p Parts) UpdatePartition(ctx context.Context, req *UpdatePartitionReq) (*UpdatePartitionResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("update_partition")
+	}
+	return p.Quorum.UpdatePartition(ctx, req)
+}
+
 // QuorumAdmin forwards to p.Quorum.
 func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
 	if p.Quorum == nil {
@@ -8078,6 +8286,13 @@ func (s intercepted) Placement(ctx context.Context, req *PlacementReq) (*Placeme
 func (s intercepted) QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error) {
 	ctx, done := s.around(ctx, "quorum_join")
 	resp, err := s.svc.QuorumJoin(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) UpdatePartition(ctx context.Context, req *UpdatePartitionReq) (*UpdatePartitionResp, error) {
+	ctx, done := s.around(ctx, "update_partition")
+	resp, err := s.svc.UpdatePartition(ctx, req)
 	done(err)
 	return resp, err
 }

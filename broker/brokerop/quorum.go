@@ -4,10 +4,11 @@ package brokerop
 // is not the quorum leader forwards them to it). Codes 0x60–0x6F are reserved for them
 // (producer and transaction ops use 0x30–0x38).
 const (
-	OpClusterBrokers Code = 0x60
-	OpPlacement      Code = 0x61
-	OpQuorumJoin     Code = 0x62
-	OpQuorumAdmin    Code = 0x63
+	OpClusterBrokers  Code = 0x60
+	OpPlacement       Code = 0x61
+	OpQuorumJoin      Code = 0x62
+	OpQuorumAdmin     Code = 0x63
+	OpUpdatePartition Code = 0x64
 )
 
 // ClusterBrokersReq asks for the brokers the metadata quorum knows. Local asks the broker
@@ -55,11 +56,17 @@ type PlacementResp struct {
 }
 
 // TopicPlacement is one topic's owners: Owners[p] is the NodeId text of partition p's owner.
+// Leaders[p] is the NodeId text of the broker to send partition p's produce, fetch and list
+// offsets to: for a replicated partition its raft leader as last reported (UpdatePartition),
+// else its preferred leader; for a single-owner partition its owner. LeaderEpochs[p] is the
+// leader's epoch (-1: none reported; 0 for single-owner partitions).
 type TopicPlacement struct {
-	Name      string
-	ErrorCode int16
-	TopicID   [16]byte
-	Owners    []string
+	Name         string
+	ErrorCode    int16
+	TopicID      [16]byte
+	Owners       []string
+	Leaders      []string
+	LeaderEpochs []int32
 }
 
 // QuorumJoinReq asks the quorum to add a broker: a fresh one (a new raft id) joins as a
@@ -103,6 +110,26 @@ type QuorumAdminReq struct {
 
 // QuorumAdminResp answers QuorumAdminReq.
 type QuorumAdminResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+}
+
+// UpdatePartitionReq is what the leader of a replicated partition reports (the broker's
+// partition state hook): Leader (its raft id) leads at LeaderEpoch (its raft term) with the
+// in-sync replicas ISR (raft ids). The controller proposes it (metadata.UpdatePartition) on
+// the quorum leader.
+type UpdatePartitionReq struct {
+	Topic       string
+	Partition   int32
+	Leader      uint64
+	LeaderEpoch int32
+	ISR         []uint64
+}
+
+// UpdatePartitionResp answers UpdatePartitionReq: 0 once recorded (or already so);
+// FENCED_LEADER_EPOCH for a report older than the recorded one; UNKNOWN_TOPIC_OR_PARTITION,
+// INVALID_REQUEST or INVALID_REPLICA_ASSIGNMENT for one the state refuses.
+type UpdatePartitionResp struct {
 	ErrorCode    int16
 	ErrorMessage string
 }

@@ -242,6 +242,11 @@ type QuorumService interface {
 	//kafkaop:quorum_join OpQuorumJoin
 	QuorumJoin(ctx context.Context, req *QuorumJoinReq) (*QuorumJoinResp, error)
 
+	// UpdatePartition records a replicated partition's leader, leader epoch and ISR as its
+	// leader reports them.
+	//kafkaop:update_partition OpUpdatePartition
+	UpdatePartition(ctx context.Context, req *UpdatePartitionReq) (*UpdatePartitionResp, error)
+
 	// QuorumAdmin runs an operator's membership change on the leader.
 	//kafkaop:quorum_admin OpQuorumAdmin
 	QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error)

@@ -148,12 +148,12 @@ func (c *Controller) removeLocal(ctx context.Context, id key.PublicKey) error {
 	return c.reassignFrom(ctx, id)
 }
 
-// reassignFrom places the partitions owned by a removed broker on live brokers.
+// reassignFrom places the single-owner partitions owned by a removed broker on live brokers.
 func (c *Controller) reassignFrom(ctx context.Context, gone key.PublicKey) error {
 	for _, t := range c.r.Topics() {
 		for p, o := range t.Owners {
-			if o != gone {
-				continue
+			if o != gone || t.Replicas != nil {
+				continue // replicated partitions: their replica there is offline until moved
 			}
 			to := c.placeOwners(t.Name, int32(p), int32(p)+1)[0]
 			if _, err := c.r.Do(ctx, Reassign{Topic: t.Name, Partition: int32(p), Owner: to}); err != nil {

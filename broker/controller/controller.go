@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -53,6 +52,11 @@ type Config struct {
 	Groups group.MachineConfig
 	// Security serves the SCRAM credential ops on this broker (nil: not served).
 	Security brokerop.SecurityService
+	// DefaultReplicationFactor is the replication factor of topics created with -1 and of
+	// auto-created ones (Kafka's default.replication.factor; cmd/broker
+	// -default-replication-factor); 0 → 3 when at least three brokers are live, else the
+	// live broker count.
+	DefaultReplicationFactor int
 	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
 	// 0 → 1000.
 	ProducerIDBlock int64
@@ -84,6 +88,12 @@ type Controller struct {
 	pidNext   int64                      // guarded by mu: next producer id of the current block
 	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
 	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
+
+	pendingRF map[string]int // guarded by mu: replication factors of the CreateTopics being applied (placeTopic reads them)
+
+	reportMu   sync.Mutex                         // guards reports
+	reports    map[TopicPartition]partitionReport // leader reports not sent yet, by partition
+	reportKick chan struct{}                      // a report was queued (capacity 1)
 
 	syncMu  sync.Mutex                   // serialises broker syncs
 	peerMu  sync.Mutex                   // guards peers
@@ -138,13 +148,17 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg, r: cfg.Replica, b: cfg.Broker, reg: cfg.Registry, log: cfg.Logger.With("component", "controller"),
-		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{})}
+		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{}), reportKick: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.reg.setPlacer(c.placeOwners)
+	c.reg.setPlacer(c.placeTopic)
 	c.wireTxn()
+	if h, ok := any(c.b).(partitionStateHooker); ok {
+		h.OnPartitionState(c.partitionState)
+	}
 	c.syncBroker()
 	c.wg.Go(c.syncLoop)
 	c.wg.Go(c.watchLoop)
+	c.wg.Go(c.reportLoop)
 	return c, nil
 }
 
@@ -524,24 +538,7 @@ func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
 	}
 }
 
-// --- placement ---
-
-// placeOwners picks the owners of partitions [from, to) of topic among the live registered
-// brokers: sorted by NodeId, round robin from a hash of the topic name. Called on the leader.
-func (c *Controller) placeOwners(topic string, from, to int32) []key.PublicKey {
-	live := c.liveBrokers()
-	if len(live) == 0 {
-		live = []key.PublicKey{c.cfg.Self.ID}
-	}
-	h := fnv.New32a()
-	h.Write([]byte(topic))
-	start := int(h.Sum32() % uint32(len(live)))
-	out := make([]key.PublicKey, 0, to-from)
-	for i := from; i < to; i++ {
-		out = append(out, live[(start+int(i))%len(live)])
-	}
-	return out
-}
+// --- placement (placement.go) ---
 
 // sampleActive records which members the leader sees active now.
 func (c *Controller) sampleActive() map[uint64]bool {
@@ -564,27 +561,4 @@ func (c *Controller) sampleActive() map[uint64]bool {
 		}
 	}
 	return live
-}
-
-// liveBrokers is the registered brokers the leader heard from recently (and itself), sorted
-// by NodeId text.
-func (c *Controller) liveBrokers() []key.PublicKey {
-	live := c.sampleActive()
-	var out []key.PublicKey
-	for _, m := range c.r.Brokers() {
-		if live[m.RaftID] {
-			out = append(out, m.NodeID)
-		}
-	}
-	slices.SortFunc(out, func(a, b key.PublicKey) int {
-		as, bs := a.String(), b.String()
-		switch {
-		case as < bs:
-			return -1
-		case as > bs:
-			return 1
-		}
-		return 0
-	})
-	return out
 }

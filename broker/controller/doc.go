@@ -29,6 +29,39 @@
 // RecentActive; the leader always counts as live),
 // round robin from a hash of the topic name, and stored in the metadata state.
 //
+// # Replicated partitions (issue #16): placement and reconcile
+//
+// A topic's replication factor (RF) comes from CreateTopics; -1 (and auto-creation) means
+// Config.DefaultReplicationFactor (cmd/broker -default-replication-factor), by default 3 with
+// at least three live brokers and the live broker count below that (auto-creation clamps a
+// configured default to the live count; an explicit CreateTopics above the live brokers is
+// INVALID_REPLICATION_FACTOR). CreatePartitions keeps the topic's RF (INVALID_REPLICATION_FACTOR
+// when fewer brokers are live). min.insync.replicas must be 1..RF (INVALID_CONFIG), at
+// CreateTopics and at (Incremental)AlterConfigs. RF 1 topics are single-owner partitions,
+// placed exactly as before replication.
+//
+// For RF ≥ 2 each partition gets RF replicas (raft ids of live registered brokers):
+// the first, the preferred leader and the partition's owner, round robin from a hash of the
+// topic name over the brokers (sorted by NodeId; with rack labels, over a list that
+// alternates racks), so leaders spread evenly; the followers are the next brokers after it,
+// shifted each time the partitions wrap around the brokers, taken from racks the partition
+// has no replica on yet while there are such (cmd/broker -rack). The choice is stored with
+// the topic (metadata CreateTopics with replica lists).
+//
+// Every broker passes the applied replica lists to its broker (broker.SyncTopics,
+// TopicRecord.Replicas), which runs a raft group for each partition it replicates. The
+// broker's partition state hook (OnPartitionState: it leads at a term, with an ISR) queues a
+// report, and a controller goroutine sends it as the UpdatePartition op (forwarded to the
+// quorum leader like every controller op; the latest report per partition wins, failed sends
+// are retried every Poll). The state keeps it only if its epoch (the raft term) is not older
+// than the recorded one. Metadata then shows, per replicated partition, the leader's Kafka id
+// and epoch (before any report: the preferred leader, epoch -1), the replicas, the ISR and
+// the offline replicas (registered replica brokers the leader has not heard from within
+// LiveWindow); a replica whose broker was removed or came back wiped (a new raft id) has no
+// Kafka id any more and is left out of those lists (it stays offline in the state until a
+// replica reassignment, later work, moves it). Placement answers each partition's leader
+// NodeId (Leaders), which the gateways route data ops by.
+//
 // The consumer-group coordinator (package broker/group) runs on the leader only; committed
 // offsets are CommitOffsets proposals (group.OffsetLog backed by the quorum), so they survive
 // the loss of any minority of brokers. Group membership is soft state: after a failover the
@@ -87,6 +120,13 @@
 //     difference from what the broker last had (synced or stored), so a topic the broker has
 //     not applied yet is never proposed for deletion; admin ops run under one lock after a
 //     ReadBarrier and a sync.
+//   - The broker's admin code still judges CreateTopics (names, partitions, configs); the
+//     controller decides the replication factor around it (the broker is given -1 and
+//     creates no replicas itself) and hands the factor to the registry's placer for the
+//     duration of the call.
+//   - A removed broker's single-owner partitions are placed again; its replicas of replicated
+//     partitions are not (they are offline; moving replicas is a raft membership change,
+//     later work).
 //   - Liveness for placement is "heard from within LiveWindow" rather than raft's
 //     RecentActive, which drops to false for every follower at each quorum check.
 //   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the

@@ -45,6 +45,10 @@ type NodeConfig struct {
 	Groups group.MachineConfig
 	// Security serves the SCRAM credential ops on this broker (nil: not served).
 	Security brokerop.SecurityService
+	// Rack is this broker's rack label (replicas of a partition go to distinct racks).
+	Rack string
+	// DefaultReplicationFactor: see Config.DefaultReplicationFactor.
+	DefaultReplicationFactor int
 	// TickInterval is raft's tick (0: 100 ms; an election takes 10 ticks).
 	TickInterval time.Duration
 	// ProbeTimeout bounds the question to each other seed, at a first start, whether it
@@ -215,7 +219,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
-		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security,
+		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, DefaultReplicationFactor: cfg.DefaultReplicationFactor,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) { tr.AddPeer(id, raftmesh.EncodeAddr(a)) }}); err != nil {
 		return nil, err
 	}

@@ -106,15 +106,14 @@ func (c *Controller) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*
 		}
 		resp.ClusterID = c.r.ClusterID()
 		resp.Brokers, resp.ControllerID = c.brokerInfos()
+		c.fillReplicas(resp)
 		return resp, nil
 	}, brokerop.Service.Metadata)
 }
 
 // CreateTopics creates topics through the broker's admin code on the leader.
 func (c *Controller) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-		return adminOp(c, ctx, req, c.b.CreateTopics)
-	}, brokerop.Service.CreateTopics)
+	return route(c, ctx, req, c.createTopicsLocal, brokerop.Service.CreateTopics)
 }
 
 // DeleteTopics deletes topics on the leader; every broker drops their data when it applies
@@ -127,9 +126,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopic
 
 // CreatePartitions grows topics on the leader (new partitions are placed there).
 func (c *Controller) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-		return adminOp(c, ctx, req, c.b.CreatePartitions)
-	}, brokerop.Service.CreatePartitions)
+	return route(c, ctx, req, c.createPartitionsLocal, brokerop.Service.CreatePartitions)
 }
 
 // DescribeConfigs answers from the leader's state.
@@ -144,16 +141,12 @@ func (c *Controller) DescribeConfigs(ctx context.Context, req *brokerop.Describe
 
 // AlterConfigs changes topic configs on the leader.
 func (c *Controller) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-		return adminOp(c, ctx, req, c.b.AlterConfigs)
-	}, brokerop.Service.AlterConfigs)
+	return route(c, ctx, req, c.alterConfigsLocal, brokerop.Service.AlterConfigs)
 }
 
 // IncrementalAlterConfigs changes topic configs on the leader.
 func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-		return adminOp(c, ctx, req, c.b.IncrementalAlterConfigs)
-	}, brokerop.Service.IncrementalAlterConfigs)
+	return route(c, ctx, req, c.incrementalAlterConfigsLocal, brokerop.Service.IncrementalAlterConfigs)
 }
 
 // DescribeCluster reports the quorum's brokers and its leader as the controller.
@@ -274,11 +267,13 @@ func (c *Controller) Placement(ctx context.Context, req *brokerop.PlacementReq) 
 			byName[ts[i].Name] = &ts[i]
 		}
 		resp := &brokerop.PlacementResp{}
+		members := c.r.Brokers()
 		one := func(t *Topic) brokerop.TopicPlacement {
 			p := brokerop.TopicPlacement{Name: t.Name, TopicID: t.ID, Owners: make([]string, len(t.Owners))}
 			for i, o := range t.Owners {
 				p.Owners[i] = o.String()
 			}
+			p.Leaders, p.LeaderEpochs = c.leaderNodes(t, members)
 			return p
 		}
 		if req.Topics == nil {

@@ -31,8 +31,9 @@ func (s *StateMachine) State() *metadata.State { return s.st }
 func (s *StateMachine) Apply(index uint64, data []byte) any {
 	r := s.st.Apply(index, data)
 	switch r.(type) {
-	case *metadata.CommitOffsetsResult, *metadata.DeleteOffsetsResult, *metadata.DeleteGroupsResult, *metadata.AllocateProducerIDsResult:
-		// Offsets and producer ids: nothing the brokers or the transport follow.
+	case *metadata.CommitOffsetsResult, *metadata.DeleteOffsetsResult, *metadata.DeleteGroupsResult, *metadata.AllocateProducerIDsResult,
+		*metadata.UpdatePartitionResult:
+		// Offsets, producer ids and partition leaders: nothing the brokers or the transport follow.
 	default:
 		s.signal()
 	}
@@ -155,13 +156,16 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 	case CreateTopics:
 		m := &metadata.CreateTopics{}
 		for _, t := range c.Topics {
-			m.Topics = append(m.Topics, metadata.NewTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs, Owners: nodeIDs(t.Owners)})
+			m.Topics = append(m.Topics, metadata.NewTopic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs, Owners: nodeIDs(t.Owners),
+				Replicas: t.Replicas})
 		}
 		mc = m
 	case DeleteTopics:
 		mc = &metadata.DeleteTopics{Names: c.Names}
 	case CreatePartitions:
-		mc = &metadata.CreatePartitions{Topics: []metadata.NewPartitions{{Name: c.Name, Count: c.Count, Owners: nodeIDs(c.Owners)}}}
+		mc = &metadata.CreatePartitions{Topics: []metadata.NewPartitions{{Name: c.Name, Count: c.Count, Owners: nodeIDs(c.Owners), Replicas: c.Replicas}}}
+	case UpdatePartition:
+		mc = &metadata.UpdatePartition{Topic: c.Topic, Partition: c.Partition, Leader: c.Leader, LeaderEpoch: c.LeaderEpoch, ISR: c.ISR}
 	case AlterConfigs:
 		mc = &metadata.AlterConfigs{Topics: []metadata.ConfigChange{{Name: c.Name, Set: c.Set, Delete: c.Delete}}}
 	case Reassign:
@@ -212,6 +216,8 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 			return nil, fmt.Errorf("controller: register broker: Kafka error %d: %s", r.Code, r.Message)
 		}
 		return nil, nil
+	case *metadata.UpdatePartitionResult:
+		return UpdateResult{Code: r.Code, Message: r.Message}, nil
 	case *metadata.ReassignResult:
 		for _, m := range r.Moves {
 			if m.Code != 0 {
@@ -242,6 +248,14 @@ func (q *QuorumReplica) Topics() []Topic {
 		out[i] = Topic{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions)), Configs: t.Configs, Owners: make([]key.PublicKey, len(t.Partitions))}
 		for j, p := range t.Partitions {
 			out[i].Owners[j] = publicKey(p.Owner)
+			if p.Replicated() {
+				if out[i].Replicas == nil {
+					out[i].Replicas = make([][]uint64, len(t.Partitions))
+					out[i].Leaders = make([]PartitionLeader, len(t.Partitions))
+				}
+				out[i].Replicas[j] = p.Replicas
+				out[i].Leaders[j] = PartitionLeader{Leader: p.Leader, Epoch: p.LeaderEpoch, ISR: p.ISR}
+			}
 		}
 	}
 	return out

@@ -29,8 +29,8 @@ type Registry struct {
 	timeout time.Duration
 
 	mu    sync.Mutex
-	base  map[string]broker.TopicRecord                      // the broker's topics as last synced or stored; guarded by mu
-	place func(topic string, from, to int32) []key.PublicKey // owners of new partitions; guarded by mu
+	base  map[string]broker.TopicRecord // the broker's topics as last synced or stored; guarded by mu
+	place placer                        // owners (and replicas) of new partitions; guarded by mu
 }
 
 // NewRegistry returns the registry for a broker whose replica is r. Proposals made by Store
@@ -61,7 +61,11 @@ func (g *Registry) synced(recs []broker.TopicRecord) {
 	g.mu.Unlock()
 }
 
-func (g *Registry) setPlacer(place func(topic string, from, to int32) []key.PublicKey) {
+// placer returns the owners of partitions [from, to) of a topic and, for a replicated topic,
+// their replica lists.
+type placer func(topic string, from, to int32) ([]key.PublicKey, [][]uint64)
+
+func (g *Registry) setPlacer(place placer) {
 	g.mu.Lock()
 	g.place = place
 	g.mu.Unlock()
@@ -94,11 +98,13 @@ func (g *Registry) Store(st *broker.RegistryState) error {
 	for _, t := range st.Topics {
 		old, ok := base[t.Name]
 		if !ok || old.ID != t.ID {
-			create = append(create, Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs, Owners: place(t.Name, 0, t.Partitions)})
+			owners, reps := place(t.Name, 0, t.Partitions)
+			create = append(create, Topic{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs, Owners: owners, Replicas: reps})
 			continue
 		}
 		if t.Partitions > old.Partitions {
-			grow = append(grow, CreatePartitions{Name: t.Name, Count: t.Partitions, Owners: place(t.Name, old.Partitions, t.Partitions)})
+			owners, reps := place(t.Name, old.Partitions, t.Partitions)
+			grow = append(grow, CreatePartitions{Name: t.Name, Count: t.Partitions, Owners: owners, Replicas: reps})
 		}
 		if !maps.Equal(old.Configs, t.Configs) {
 			a := AlterConfigs{Name: t.Name, Set: map[string]string{}}
@@ -165,11 +171,13 @@ func firstCode(what string, res any, err error) error {
 	return nil
 }
 
-// records converts the metadata state's topics for the broker.
+// records converts the metadata state's topics for the broker, with the replica lists of
+// replicated topics (the broker runs a raft group for each partition it replicates).
 func records(ts []Topic) []broker.TopicRecord {
 	out := make([]broker.TopicRecord, len(ts))
 	for i, t := range ts {
 		out[i] = broker.TopicRecord{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
+		setReplicas(&out[i], t.Replicas)
 	}
 	return out
 }

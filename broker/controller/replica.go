@@ -68,6 +68,27 @@ type Topic struct {
 	Partitions int32
 	Configs    map[string]string
 	Owners     []key.PublicKey // by partition
+	// Replicas is nil for a single-owner topic; for a replicated one (issue #16) it holds, by
+	// partition, the raft ids of the replicas, the preferred leader first (whose NodeId is
+	// the partition's owner).
+	Replicas [][]uint64
+	// Leaders is, by partition of a replicated topic, what its leader last reported.
+	Leaders []PartitionLeader
+}
+
+// ReplicationFactor is the topic's replication factor (1 for a single-owner topic).
+func (t *Topic) ReplicationFactor() int {
+	if len(t.Replicas) == 0 {
+		return 1
+	}
+	return len(t.Replicas[0])
+}
+
+// PartitionLeader is a replicated partition's leader as recorded on the quorum.
+type PartitionLeader struct {
+	Leader uint64 // raft id; 0 while none was reported (or it left the cluster)
+	Epoch  int32  // leader epoch (raft term)
+	ISR    []uint64
 }
 
 // Member is one registered broker.
@@ -114,9 +135,19 @@ type (
 	CreateTopics     struct{ Topics []Topic }
 	DeleteTopics     struct{ Names []string }
 	CreatePartitions struct {
-		Name   string
-		Count  int32
-		Owners []key.PublicKey // of the new partitions
+		Name     string
+		Count    int32
+		Owners   []key.PublicKey // of the new partitions
+		Replicas [][]uint64      // of the new partitions (replicated topics only)
+	}
+	// UpdatePartition records a replicated partition's leader report; Do returns
+	// UpdateResult.
+	UpdatePartition struct {
+		Topic       string
+		Partition   int32
+		Leader      uint64
+		LeaderEpoch int32
+		ISR         []uint64
 	}
 	AlterConfigs struct {
 		Name   string
@@ -153,3 +184,11 @@ func (AllocateProducerIDs) isCommand() {}
 func (CommitOffsets) isCommand()       {}
 func (DeleteGroups) isCommand()        {}
 func (DeleteOffsets) isCommand()       {}
+func (UpdatePartition) isCommand()     {}
+
+// UpdateResult is the result of an UpdatePartition: a Kafka error code (0: recorded, or it
+// was already so) and message.
+type UpdateResult struct {
+	Code    int16
+	Message string
+}

@@ -23,6 +23,7 @@ func TestCodesAreKafkas(t *testing.T) {
 		{metadata.CodeInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 		{metadata.CodeInvalidRequest, kerr.InvalidRequest},
 		{metadata.CodeGroupIDNotFound, kerr.GroupIDNotFound},
+		{metadata.CodeFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 		{metadata.CodeInconsistentClusterID, kerr.InconsistentClusterID},
 	} {
 		if c.got != c.want.Code {

@@ -32,6 +32,11 @@ const (
 	kindCommitOffsets       = 12
 	kindDeleteGroups        = 13
 	kindDeleteOffsets       = 14
+
+	// Replicated partitions (issue #16): kinds 20–29.
+	kindCreateTopicsReplicated     = 20 // CreateTopics with a replica list per partition
+	kindCreatePartitionsReplicated = 21 // CreatePartitions with a replica list per new partition
+	kindUpdatePartition            = 22
 )
 
 // Decoding errors; Apply returns them (wrapped) as the result of an entry it cannot decode.
@@ -86,13 +91,17 @@ type CreateTopics struct {
 	Topics        []NewTopic
 }
 
-// NewTopic is one topic of a CreateTopics. Owners has one entry per partition.
+// NewTopic is one topic of a CreateTopics. Owners has one entry per partition. Replicas is
+// nil for a single-owner topic; for a replicated one it has one list of raft ids per
+// partition, all of the same length ≥ 2 (the replication factor), preferred leader first, and
+// Owners[p] is the NodeID of Replicas[p][0].
 type NewTopic struct {
 	Name       string
 	ID         TopicID
 	Partitions int32
 	Configs    map[string]string
 	Owners     []NodeID
+	Replicas   [][]uint64
 }
 
 // DeleteTopics deletes topics by name. Committed group offsets of their partitions are kept
@@ -105,11 +114,27 @@ type CreatePartitions struct {
 	Topics        []NewPartitions
 }
 
-// NewPartitions grows one topic to Count partitions; Owners has one entry per new partition.
+// NewPartitions grows one topic to Count partitions; Owners has one entry per new partition,
+// and Replicas one replica list per new partition for a replicated topic (of the topic's
+// replication factor; nil for a single-owner topic), as in NewTopic.
 type NewPartitions struct {
-	Name   string
-	Count  int32
-	Owners []NodeID
+	Name     string
+	Count    int32
+	Owners   []NodeID
+	Replicas [][]uint64
+}
+
+// UpdatePartition records what the leader of a replicated partition reports: itself as leader
+// at LeaderEpoch (its raft term) and the in-sync replicas. It is applied only if LeaderEpoch is
+// not below the stored one (FENCED_LEADER_EPOCH; at an equal epoch only the same leader may
+// report), Leader is one of the partition's replicas and ISR is a set of its replicas that
+// includes Leader.
+type UpdatePartition struct {
+	Topic       string
+	Partition   int32
+	Leader      uint64
+	LeaderEpoch int32
+	ISR         []uint64
 }
 
 // AlterConfigs changes topic configs. Configs are stored as given: validating names and values
@@ -165,14 +190,29 @@ type DeleteOffsets struct {
 	Partitions []TopicPartition
 }
 
-func (*InitCluster) kind() uint64         { return kindInitCluster }
-func (*RegisterBroker) kind() uint64      { return kindRegisterBroker }
-func (*RemoveBroker) kind() uint64        { return kindRemoveBroker }
-func (*AllowBroker) kind() uint64         { return kindAllowBroker }
-func (*DisallowBroker) kind() uint64      { return kindDisallowBroker }
-func (*CreateTopics) kind() uint64        { return kindCreateTopics }
-func (*DeleteTopics) kind() uint64        { return kindDeleteTopics }
-func (*CreatePartitions) kind() uint64    { return kindCreatePartitions }
+func (*InitCluster) kind() uint64    { return kindInitCluster }
+func (*RegisterBroker) kind() uint64 { return kindRegisterBroker }
+func (*RemoveBroker) kind() uint64   { return kindRemoveBroker }
+func (*AllowBroker) kind() uint64    { return kindAllowBroker }
+func (*DisallowBroker) kind() uint64 { return kindDisallowBroker }
+func (c *CreateTopics) kind() uint64 {
+	for _, t := range c.Topics {
+		if len(t.Replicas) > 0 {
+			return kindCreateTopicsReplicated
+		}
+	}
+	return kindCreateTopics
+}
+func (*DeleteTopics) kind() uint64 { return kindDeleteTopics }
+func (c *CreatePartitions) kind() uint64 {
+	for _, t := range c.Topics {
+		if len(t.Replicas) > 0 {
+			return kindCreatePartitionsReplicated
+		}
+	}
+	return kindCreatePartitions
+}
+func (*UpdatePartition) kind() uint64     { return kindUpdatePartition }
 func (*AlterConfigs) kind() uint64        { return kindAlterConfigs }
 func (*Reassign) kind() uint64            { return kindReassign }
 func (*AllocateProducerIDs) kind() uint64 { return kindAllocateProducerIDs }
@@ -222,6 +262,9 @@ func (c *DeleteGroups) Encode() []byte { return encode(c) }
 // Encode returns the command's bytes.
 func (c *DeleteOffsets) Encode() []byte { return encode(c) }
 
+// Encode returns the command's bytes.
+func (c *UpdatePartition) Encode() []byte { return encode(c) }
+
 // ---- field encoders ----
 
 func appendI32(b []byte, v int32) []byte { return postcard.AppendZigzag(b, int64(v)) }
@@ -238,6 +281,22 @@ func appendNodeIDs(b []byte, ns []NodeID) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(ns)))
 	for _, n := range ns {
 		b = append(b, n[:]...)
+	}
+	return b
+}
+
+func appendU64s(b []byte, vs []uint64) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(vs)))
+	for _, v := range vs {
+		b = postcard.AppendUvarint(b, v)
+	}
+	return b
+}
+
+func appendReplicas(b []byte, rs [][]uint64) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(rs)))
+	for _, r := range rs {
+		b = appendU64s(b, r)
 	}
 	return b
 }
@@ -273,6 +332,9 @@ func (c *CreateTopics) appendFields(b []byte) []byte {
 		b = appendI32(b, t.Partitions)
 		b = appendMap(b, t.Configs)
 		b = appendNodeIDs(b, t.Owners)
+		if c.kind() == kindCreateTopicsReplicated {
+			b = appendReplicas(b, t.Replicas)
+		}
 	}
 	return b
 }
@@ -286,8 +348,19 @@ func (c *CreatePartitions) appendFields(b []byte) []byte {
 		b = postcard.AppendString(b, t.Name)
 		b = appendI32(b, t.Count)
 		b = appendNodeIDs(b, t.Owners)
+		if c.kind() == kindCreatePartitionsReplicated {
+			b = appendReplicas(b, t.Replicas)
+		}
 	}
 	return b
+}
+
+func (c *UpdatePartition) appendFields(b []byte) []byte {
+	b = postcard.AppendString(b, c.Topic)
+	b = appendI32(b, c.Partition)
+	b = postcard.AppendUvarint(b, c.Leader)
+	b = appendI32(b, c.LeaderEpoch)
+	return appendU64s(b, c.ISR)
 }
 
 func (c *AlterConfigs) appendFields(b []byte) []byte {
@@ -468,6 +541,31 @@ func (d *dec) nodeIDs() []NodeID {
 	return out
 }
 
+func (d *dec) u64s() []uint64 {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]uint64, 0, n)
+	for range n {
+		out = append(out, d.u64())
+	}
+	return out
+}
+
+// replicas reads per-partition replica lists; nil when empty.
+func (d *dec) replicas() [][]uint64 {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([][]uint64, 0, n)
+	for range n {
+		out = append(out, d.u64s())
+	}
+	return out
+}
+
 // stringMap reads a map whose keys must be strictly ascending; nil when empty.
 func (d *dec) stringMap() map[string]string {
 	n := d.count(2)
@@ -517,22 +615,38 @@ func DecodeCommand(data []byte) (Command, error) {
 		c = &AllowBroker{NodeID: d.nodeID()}
 	case kindDisallowBroker:
 		c = &DisallowBroker{NodeID: d.nodeID()}
-	case kindCreateTopics:
+	case kindCreateTopics, kindCreateTopicsReplicated:
 		x := &CreateTopics{MaxPartitions: d.i32()}
 		n := d.count(1 + 16 + 1 + 1 + 1)
 		for range n {
-			x.Topics = append(x.Topics, NewTopic{Name: d.str(), ID: d.topicID(), Partitions: d.i32(), Configs: d.stringMap(), Owners: d.nodeIDs()})
+			t := NewTopic{Name: d.str(), ID: d.topicID(), Partitions: d.i32(), Configs: d.stringMap(), Owners: d.nodeIDs()}
+			if k == kindCreateTopicsReplicated {
+				t.Replicas = d.replicas()
+			}
+			x.Topics = append(x.Topics, t)
+		}
+		if k == kindCreateTopicsReplicated && d.err == nil && x.kind() != k {
+			d.fail(errors.New("replicated encoding without replica lists"))
 		}
 		c = x
 	case kindDeleteTopics:
 		c = &DeleteTopics{Names: d.strings()}
-	case kindCreatePartitions:
+	case kindCreatePartitions, kindCreatePartitionsReplicated:
 		x := &CreatePartitions{MaxPartitions: d.i32()}
 		n := d.count(3)
 		for range n {
-			x.Topics = append(x.Topics, NewPartitions{Name: d.str(), Count: d.i32(), Owners: d.nodeIDs()})
+			t := NewPartitions{Name: d.str(), Count: d.i32(), Owners: d.nodeIDs()}
+			if k == kindCreatePartitionsReplicated {
+				t.Replicas = d.replicas()
+			}
+			x.Topics = append(x.Topics, t)
+		}
+		if k == kindCreatePartitionsReplicated && d.err == nil && x.kind() != k {
+			d.fail(errors.New("replicated encoding without replica lists"))
 		}
 		c = x
+	case kindUpdatePartition:
+		c = &UpdatePartition{Topic: d.str(), Partition: d.i32(), Leader: d.u64(), LeaderEpoch: d.i32(), ISR: d.u64s()}
 	case kindAlterConfigs:
 		x := &AlterConfigs{}
 		n := d.count(4)

@@ -35,11 +35,17 @@ func allCommands() []metadata.Command {
 		}},
 		&metadata.DeleteGroups{Groups: []string{"g", "h"}},
 		&metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}}},
+		&metadata.CreateTopics{MaxPartitions: 7, Topics: []metadata.NewTopic{
+			{Name: "r", ID: tid(3), Partitions: 2, Owners: owners(2, node(1), node(2)), Replicas: [][]uint64{{1, 2, 3}, {2, 3, 1 << 60}}},
+			{Name: "s", ID: tid(4), Partitions: 1, Owners: owners(1, node(1))},
+		}},
+		&metadata.CreatePartitions{Topics: []metadata.NewPartitions{{Name: "r", Count: 3, Owners: owners(1, node(3)), Replicas: [][]uint64{{3, 1, 2}}}}},
+		&metadata.UpdatePartition{Topic: "r", Partition: 1, Leader: 3, LeaderEpoch: 7, ISR: []uint64{3, 2}},
 		// zero values
 		&metadata.InitCluster{}, &metadata.RegisterBroker{}, &metadata.RemoveBroker{}, &metadata.AllowBroker{},
 		&metadata.DisallowBroker{}, &metadata.CreateTopics{}, &metadata.DeleteTopics{}, &metadata.CreatePartitions{},
 		&metadata.AlterConfigs{}, &metadata.Reassign{}, &metadata.AllocateProducerIDs{}, &metadata.CommitOffsets{},
-		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{},
+		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
 	}
 }
 
@@ -56,8 +62,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 14 {
-		t.Errorf("%d command kinds covered, want 14", len(kinds))
+	if len(kinds) != 17 {
+		t.Errorf("%d command kinds covered, want 17", len(kinds))
 	}
 }
 

@@ -21,6 +21,14 @@ func (g *gen) node() metadata.NodeID { return node(byte(1 + g.r.IntN(5))) }
 func (g *gen) name() string {
 	return []string{"a", "b", "c.d", "c_d", "e", "", "bad name"}[g.r.IntN(7)]
 }
+
+// rname is mostly the name of a replicated topic, sometimes of any.
+func (g *gen) rname() string {
+	if g.r.IntN(4) == 0 {
+		return g.name()
+	}
+	return []string{"r1", "r2"}[g.r.IntN(2)]
+}
 func (g *gen) group() string         { return []string{"g1", "g2", "g3", ""}[g.r.IntN(4)] }
 func (g *gen) key() string           { return []string{"k1", "k2", "k3"}[g.r.IntN(3)] }
 func (g *gen) tid() metadata.TopicID { return tid(byte(g.r.IntN(12))) }
@@ -41,15 +49,55 @@ func (g *gen) configs() map[string]string {
 	return m
 }
 
+// replicas returns n replica lists of rf raft ids (from 1..6, distinct within a list unless
+// the dice say otherwise) and owners matching their first replica the way cluster() registers
+// brokers (raft id i is node(i)), so that both valid and invalid lists come up.
+func (g *gen) replicas(n, rf int) ([]metadata.NodeID, [][]uint64) {
+	owners := make([]metadata.NodeID, n)
+	reps := make([][]uint64, n)
+	for p := range n {
+		perm := g.r.Perm(4)
+		for j := range rf {
+			reps[p] = append(reps[p], uint64(perm[j]+1))
+		}
+		if g.r.IntN(10) == 0 {
+			reps[p][rf-1] = reps[p][0]
+		}
+		owners[p] = node(byte(reps[p][0]))
+	}
+	return owners, reps
+}
+
 func (g *gen) command() metadata.Command {
-	switch g.r.IntN(14) {
+	switch g.r.IntN(19) {
+	case 14:
+		n := 1 + g.r.IntN(3)
+		o, r := g.replicas(n, 2+g.r.IntN(2)/2*g.r.IntN(2))
+		return &metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: g.rname(), ID: tid(byte(20 + g.r.IntN(4))), Partitions: int32(n), Owners: o, Replicas: r}}}
+	case 15:
+		add := 1 + g.r.IntN(2)
+		o, r := g.replicas(add, 2+g.r.IntN(2))
+		return &metadata.CreatePartitions{Topics: []metadata.NewPartitions{{Name: g.rname(), Count: int32(g.r.IntN(4) + add), Owners: o, Replicas: r}}}
+	case 16, 17, 18:
+		c := &metadata.UpdatePartition{Topic: g.rname(), Partition: int32(g.r.IntN(3)), Leader: uint64(1 + g.r.IntN(6)), LeaderEpoch: int32(g.r.IntN(5)) - 1}
+		c.ISR = append(c.ISR, c.Leader)
+		for range g.r.IntN(3) {
+			c.ISR = append(c.ISR, uint64(1+g.r.IntN(6)))
+		}
+		return c
 	case 0:
 		return &metadata.InitCluster{ClusterID: []string{"c1", "c2", ""}[g.r.IntN(3)]}
 	case 1:
+		if id := 1 + g.r.IntN(4); g.r.IntN(3) > 0 {
+			return &metadata.RegisterBroker{RaftID: uint64(id), NodeID: node(byte(id)), Rack: g.key()}
+		}
 		return &metadata.RegisterBroker{RaftID: uint64(g.r.IntN(8)), NodeID: g.node(), Addr: []byte{byte(g.r.IntN(3))}, Rack: g.key()}
 	case 2:
 		if g.r.IntN(3) == 0 {
 			return &metadata.RemoveBroker{RaftID: uint64(g.r.IntN(8))}
+		}
+		if id := g.r.IntN(8); g.r.IntN(2) == 0 && id > 0 && id < 6 {
+			return &metadata.RegisterBroker{RaftID: uint64(id), NodeID: node(byte(id))}
 		}
 		return &metadata.RegisterBroker{RaftID: uint64(g.r.IntN(8)), NodeID: g.node()}
 	case 3:
@@ -98,7 +146,7 @@ func (g *gen) command() metadata.Command {
 		}
 		return c
 	case 10:
-		return &metadata.AllocateProducerIDs{Count: int32(g.r.IntN(2000)) - 100}
+		return &metadata.AllocateProducerIDs{Count: int32(g.r.IntN(2000)) - 300}
 	case 11, 12:
 		c := &metadata.CommitOffsets{Group: g.group()}
 		for range g.r.IntN(4) {
@@ -161,10 +209,15 @@ func TestDeterminism(t *testing.T) {
 		if !bytes.Equal(snap(t, a), snap(t, b)) {
 			t.Fatalf("seed %d: final snapshots differ", seed)
 		}
+		for _, k := range []string{"TopicsResult/code0", "UpdatePartitionResult/code0", "UpdatePartitionResult/code74", "UpdatePartitionResult/code39"} {
+			if seen[k] == 0 {
+				t.Errorf("seed %d: no %s: the random sequence tests too little", seed, k)
+			}
+		}
 		// The sequence takes the success path and error paths of every command.
 		for _, k := range []string{"InitClusterResult", "RegisterBrokerResult", "RemoveBrokerResult", "AllowBrokerResult",
 			"TopicsResult", "ReassignResult", "AllocateProducerIDsResult", "CommitOffsetsResult", "DeleteGroupsResult",
-			"DeleteOffsetsResult", "error"} {
+			"DeleteOffsetsResult", "UpdatePartitionResult", "error"} {
 			if seen[k+"/ok"] == 0 || seen[k+"/err"] == 0 {
 				t.Errorf("seed %d: %s: %d successes, %d failures; the random sequence tests too little", seed, k, seen[k+"/ok"], seen[k+"/err"])
 			}
@@ -208,6 +261,9 @@ func tally(seen map[string]int, r any) {
 		}
 	case *metadata.DeleteOffsetsResult:
 		name, ok = "DeleteOffsetsResult", r.Code == 0
+	case *metadata.UpdatePartitionResult:
+		name, ok = "UpdatePartitionResult", r.Code == 0
+		seen[fmt.Sprintf("%s/code%d", name, r.Code)]++
 	}
 	if ok {
 		seen[name+"/ok"]++

@@ -15,6 +15,16 @@
 //   - topics: name, 16-byte id, config overrides, and per partition its owner NodeID and an
 //     epoch (0 at creation, +1 on each Reassign). Partitions of a removed broker keep their
 //     owner until a Reassign moves them (OrphanedPartitions lists them);
+//   - replicated partitions (issue #16; replication factor ≥ 2): the replica list (raft ids,
+//     the preferred leader first, whose NodeID is the partition's Owner), and what the
+//     partition's raft leader last reported: leader raft id (0: none known), leader epoch
+//     (its raft term) and ISR (all replicas at creation). A topic's partitions all have the
+//     same replication factor (1 = single-owner). A removed broker incarnation (RemoveBroker,
+//     or replaced by a new raft id of its NodeID) leaves every ISR and stops being leader; its
+//     replicas stay in the lists, offline (OfflineReplicas), until a replica reassignment
+//     (later work) moves them. Reassign refuses replicated partitions. The per-broker
+//     partition limit (MaxPartitions) counts partitions by Owner, i.e. a replicated
+//     partition once, on its preferred leader;
 //   - the next producer id (AllocateProducerIDs hands out blocks, never reused);
 //   - committed offsets by group, topic and partition (offset, leader epoch, metadata, commit
 //     time), what group.Record of KindCommit carries. Group membership is the coordinator's
@@ -48,6 +58,16 @@
 //	CommitOffsets        INVALID_GROUP_ID (empty group id)
 //	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets)
 //	DeleteOffsets        GROUP_ID_NOT_FOUND (no committed offsets)
+//	UpdatePartition      UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (single-owner partition,
+//	                     negative epoch, ISR without the leader or with a duplicate),
+//	                     INVALID_REPLICA_ASSIGNMENT (leader or ISR member not a replica),
+//	                     FENCED_LEADER_EPOCH (epoch below the stored one, or another leader at
+//	                     the stored epoch)
+//
+// CreateTopics and CreatePartitions with replica lists also answer INVALID_REPLICA_ASSIGNMENT
+// for lists that are not one per partition, of one length ≥ 2 (CreatePartitions: the topic's
+// replication factor; a single-owner topic takes none), of distinct registered raft ids whose
+// first one's NodeID is the partition's owner.
 //
 // Items of one command are independent: the valid ones are applied, the others answered with
 // their code, as Kafka answers per topic. What needs the broker's configuration is checked by
@@ -96,6 +116,14 @@
 //	                                leader_epoch:i32 | metadata:str | commit_time_ms:i64>
 //	         13 DeleteGroups        groups:seq<str>
 //	         14 DeleteOffsets       group:str | seq<topic:str | partition:i32>
+//	         20 CreateTopics        as 6, each topic followed by replicas:seq<seq<raft_id:u64>>
+//	                                (written when any topic has replica lists)
+//	         21 CreatePartitions    as 8, each topic followed by replicas:seq<seq<raft_id:u64>>
+//	                                (written when any topic has replica lists)
+//	         22 UpdatePartition     topic:str | partition:i32 | leader:u64 | leader_epoch:i32 |
+//	                                isr:seq<u64>
+//
+// Kinds 20–29 belong to replicated partitions (issue #16), 30–39 to security.
 //
 // Kinds are never renumbered (they live in raft logs); a new field means a new encoding
 // version, which older code answers with ErrUnknownVersion rather than misreading.
@@ -111,9 +139,18 @@
 //	               seq<owner:[32] | epoch:i32>>                  topics, by name
 //	           seq<group:str | seq<topic:str | partition:i32 | offset:i64 |
 //	               leader_epoch:i32 | metadata:str | commit_time_ms:i64>>  by group, topic, partition
+//	           section*                                          trailing sections
+//	section  = tag:uvarint | body:bytes    in strictly ascending tag order; a section is
+//	           written only when its part of the state is not empty (so a state without it
+//	           snapshots as before the section existed); an unknown tag is refused
+//	tag 2      replicated partitions (issue #16), by topic name (topics without any are left
+//	           out), then partition: seq<name:str | seq<partition:i32 | replicas:seq<u64> |
+//	           leader:u64 | leader_epoch:i32 | isr:seq<u64>>>
+//	           (tag 3 is the security section)
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
-// names, valid names, every broker with a Kafka id, no empty group) and leaves the state
+// names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2
+// distinct raft ids, one factor per topic, leader and ISR among the replicas) and leaves the state
 // unchanged on any error (wrapping ErrBadSnapshot).
 //
 // # Concurrency

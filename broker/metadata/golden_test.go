@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"encoding/hex"
+	"strings"
 	"sync"
 	"testing"
 
@@ -30,6 +31,16 @@ func TestGoldenEncodings(t *testing.T) {
 		{"CommitOffsets", (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
 			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7}}}).Encode(),
 			"01" + "0c" + "0167" + "01" + "0174" + "04" + "0a" + "01" + "00" + "0e"},
+		{"CreateTopics replicated", (&metadata.CreateTopics{Topics: []metadata.NewTopic{{
+			Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 300}}}}}).Encode(),
+			"01" + "14" + "00" + "01" + "0174" + "00000000000000000000000000000001" + "02" + "00" +
+				"01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000" + "01" + "02" + "01" + "ac02"},
+		{"CreatePartitions replicated", (&metadata.CreatePartitions{Topics: []metadata.NewPartitions{{
+			Name: "t", Count: 2, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{2, 1}}}}}).Encode(),
+			"01" + "15" + "00" + "01" + "0174" + "04" + "01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000" +
+				"01" + "02" + "02" + "01"},
+		{"UpdatePartition", (&metadata.UpdatePartition{Topic: "t", Partition: 1, Leader: 300, LeaderEpoch: 3, ISR: []uint64{300, 1}}).Encode(),
+			"01" + "16" + "0174" + "02" + "ac02" + "06" + "02" + "ac02" + "01"},
 	} {
 		if got := hex.EncodeToString(c.got); got != c.want {
 			t.Errorf("%s:\ngot  %s\nwant %s", c.name, got, c.want)
@@ -37,8 +48,25 @@ func TestGoldenEncodings(t *testing.T) {
 	}
 	sn, _ := metadata.New().Snapshot()
 	// "MKMD" | 1 | crc32c(body) | applied 0 | "" | pid 0 | next kafka id 1 | five empty tables
+	// (no trailing sections: the state has nothing that goes in one)
 	if got, want := hex.EncodeToString(sn), "4d4b4d44"+"01"+"6069c860"+"00"+"00"+"00"+"02"+"0000000000"; got != want {
 		t.Errorf("empty snapshot:\ngot  %s\nwant %s", got, want)
+	}
+	// The replicated-partitions section (tag 2), for one topic "t" with partition 0 on raft
+	// ids 1 and 2, led by 2 at epoch 3 with both in sync.
+	s := metadata.New()
+	for _, c := range []metadata.Command{
+		&metadata.RegisterBroker{RaftID: 1, NodeID: n},
+		&metadata.RegisterBroker{RaftID: 2, NodeID: metadata.NodeID{0xbb}},
+		&metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 2}}}}},
+		&metadata.UpdatePartition{Topic: "t", Leader: 2, LeaderEpoch: 3, ISR: []uint64{2, 1}},
+	} {
+		s.Apply(s.LastApplied()+1, c.Encode())
+	}
+	sn, _ = s.Snapshot()
+	section := "02" + "0d" + "01" + "0174" + "01" + "00" + "02" + "0102" + "02" + "06" + "02" + "0201"
+	if got := hex.EncodeToString(sn); !strings.HasSuffix(got, section) {
+		t.Errorf("replicated-partitions section:\ngot  %s\nwant it to end in %s", got, section)
 	}
 }
 

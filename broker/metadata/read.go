@@ -153,7 +153,7 @@ func (s *State) Owner(topic string, partition int32) (Partition, bool) {
 		if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 			return Partition{}, false
 		}
-		return t.Partitions[partition], true
+		return t.Partitions[partition].clone(), true
 	})
 }
 
@@ -162,15 +162,16 @@ func (s *State) PartitionCount(n NodeID) int64 {
 	return read(s, func() int64 { return s.owned[n] })
 }
 
-// OrphanedPartitions lists the partitions whose owner is not a registered broker (removed or
-// replaced incarnations' NodeIDs are registered again when they rejoin), sorted by topic and
-// partition: the ones to Reassign.
+// OrphanedPartitions lists the single-owner partitions whose owner is not a registered broker
+// (removed or replaced incarnations' NodeIDs are registered again when they rejoin), sorted by
+// topic and partition: the ones to Reassign. (A replicated partition's replica on a removed
+// broker is offline; OfflineReplicas lists those.)
 func (s *State) OrphanedPartitions() []TopicPartition {
 	return read(s, func() []TopicPartition {
 		var out []TopicPartition
 		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
 			for i, p := range s.topics[name].Partitions {
-				if _, ok := s.byNode[p.Owner]; !ok {
+				if _, ok := s.byNode[p.Owner]; !ok && !p.Replicated() {
 					out = append(out, TopicPartition{name, int32(i)})
 				}
 			}
@@ -213,4 +214,20 @@ func sortedOffsets(g map[TopicPartition]CommittedOffset) []GroupOffset {
 // Groups lists the groups that have committed offsets, in ascending order.
 func (s *State) Groups() []string {
 	return read(s, func() []string { return slices.Sorted(maps.Keys(s.groups)) })
+}
+
+// OfflineReplicas lists the replicated partitions that have a replica whose raft id is not a
+// registered broker (removed, or replaced by a new incarnation), sorted by topic and partition.
+func (s *State) OfflineReplicas() []TopicPartition {
+	return read(s, func() []TopicPartition {
+		var out []TopicPartition
+		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+			for i, p := range s.topics[name].Partitions {
+				if slices.ContainsFunc(p.Replicas, func(id uint64) bool { return s.brokers[id] == nil }) {
+					out = append(out, TopicPartition{name, int32(i)})
+				}
+			}
+		}
+		return out
+	})
 }

@@ -84,3 +84,14 @@ type DeleteOffsetsResult struct {
 	Code    int16
 	Deleted int
 }
+
+// UpdatePartitionResult reports an UpdatePartition: Code UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST
+// (a single-owner partition, a negative epoch, an ISR with duplicates or without the leader),
+// INVALID_REPLICA_ASSIGNMENT (the leader or an ISR member is not a replica) or
+// FENCED_LEADER_EPOCH (an older epoch, or another leader at the stored epoch). Changed says
+// whether the stored leader, epoch or ISR changed.
+type UpdatePartitionResult struct {
+	Code    int16
+	Message string
+	Changed bool
+}

@@ -81,7 +81,112 @@ func (s *State) appendBody(b []byte) []byte {
 			b = appendOffset(b, o)
 		}
 	}
+	// Trailing sections: tag:uvarint | body:bytes, in ascending tag order, each only when
+	// its part of the state is not empty.
+	if names := s.replicatedTopics(); len(names) > 0 {
+		b = postcard.AppendUvarint(b, sectionReplicas)
+		b = postcard.AppendBytes(b, s.appendReplicated(nil, names))
+	}
 	return b
+}
+
+// sectionReplicas is the tag of the snapshot section of replicated partitions (issue #16).
+const sectionReplicas = 2
+
+// replicatedTopics lists the topics that have replicated partitions, by name.
+func (s *State) replicatedTopics() []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return p.Replicated() }) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// appendReplicated appends the body of the replicated-partitions section: the topics names
+// (those that have any), each with its replicated partitions in ascending order.
+func (s *State) appendReplicated(b []byte, names []string) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(names)))
+	for _, name := range names {
+		t := s.topics[name]
+		b = postcard.AppendString(b, name)
+		n := 0
+		for i := range t.Partitions {
+			if t.Partitions[i].Replicated() {
+				n++
+			}
+		}
+		b = postcard.AppendUvarint(b, uint64(n))
+		for i, p := range t.Partitions {
+			if !p.Replicated() {
+				continue
+			}
+			b = appendI32(b, int32(i))
+			b = appendU64s(b, p.Replicas)
+			b = postcard.AppendUvarint(b, p.Leader)
+			b = appendI32(b, p.LeaderEpoch)
+			b = appendU64s(b, p.ISR)
+		}
+	}
+	return b
+}
+
+// restoreReplicated reads the section appendReplicated writes into s (whose topics are read).
+func restoreReplicated(d *dec, s *State, check func(bool, string, ...any)) {
+	prevName := ""
+	n := d.count(2)
+	check(n > 0, "empty section (a state without replicated partitions has none)")
+	for i := range n {
+		name := d.str()
+		check(i == 0 || name > prevName, "replicated topics not in ascending order")
+		prevName = name
+		t := s.topics[name]
+		check(t != nil, "replicas of unknown topic %q", name)
+		np := d.count(5)
+		check(np > 0, "topic %q listed without replicated partitions", name)
+		prev := int32(-1)
+		for range np {
+			idx := d.i32()
+			reps := d.u64s()
+			leader := d.u64()
+			epoch := d.i32()
+			isr := d.u64s()
+			if d.err != nil || t == nil {
+				return
+			}
+			check(idx > prev && int(idx) < len(t.Partitions), "topic %q: replicated partition %d out of order or range", name, idx)
+			prev = idx
+			if d.err != nil {
+				return
+			}
+			check(len(reps) >= 2 && distinct(reps) && !slices.Contains(reps, 0), "topic %q partition %d: bad replica list", name, idx)
+			check(leader == 0 || slices.Contains(reps, leader), "topic %q partition %d: leader not a replica", name, idx)
+			check(epoch >= 0 && distinct(isr) && !slices.ContainsFunc(isr, func(id uint64) bool { return !slices.Contains(reps, id) }),
+				"topic %q partition %d: bad leader epoch or ISR", name, idx)
+			p := &t.Partitions[idx]
+			p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = reps, leader, epoch, isr
+		}
+	}
+	if d.err == nil {
+		// Every topic's partitions agree on the replication factor.
+		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+			t := s.topics[name]
+			rf := len(t.Partitions[0].Replicas)
+			for _, p := range t.Partitions {
+				check(len(p.Replicas) == rf, "topic %q: partitions with different replication factors", t.Name)
+			}
+		}
+	}
+}
+
+func distinct(ids []uint64) bool {
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return false
+		}
+	}
+	return true
 }
 
 // Restore replaces the state with a snapshot's. On error the state is unchanged.
@@ -189,6 +294,35 @@ func decodeSnapshot(data []byte) (*State, error) {
 			offs[tp] = c
 		}
 		s.groups[g] = offs
+	}
+	prevTag := uint64(0)
+	for d.err == nil && d.d.Remaining() > 0 {
+		tag := d.u64()
+		body := d.bytes()
+		check(tag > prevTag, "snapshot sections not in ascending tag order")
+		prevTag = tag
+		if d.err != nil {
+			break
+		}
+		sd := &dec{d: postcard.NewDecoder(body)}
+		sectionCheck := func(ok bool, format string, args ...any) {
+			if !ok {
+				sd.fail(fmt.Errorf(format, args...))
+			}
+		}
+		switch tag {
+		case sectionReplicas:
+			restoreReplicated(sd, s, sectionCheck)
+		default:
+			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
+			continue
+		}
+		if sd.err == nil && sd.d.Remaining() != 0 {
+			sd.fail(fmt.Errorf("%d trailing bytes", sd.d.Remaining()))
+		}
+		if sd.err != nil {
+			d.fail(fmt.Errorf("section %d: %w", tag, sd.err))
+		}
 	}
 	if d.err != nil {
 		return nil, d.err

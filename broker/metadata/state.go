@@ -112,6 +112,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.deleteGroups(c, dry)
 	case *DeleteOffsets:
 		return s.deleteOffsets(c, dry)
+	case *UpdatePartition:
+		return s.updatePartition(c, dry)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }
@@ -170,6 +172,7 @@ func (s *State) registerBroker(c *RegisterBroker, dry bool) *RegisterBrokerResul
 		}
 		if replaced != 0 {
 			delete(s.brokers, replaced)
+			s.offline(replaced)
 		}
 		s.brokers[c.RaftID] = &Broker{RaftID: c.RaftID, NodeID: c.NodeID, Addr: c.Addr, Rack: c.Rack, KafkaID: kid}
 		s.byNode[c.NodeID] = c.RaftID
@@ -185,8 +188,117 @@ func (s *State) removeBroker(c *RemoveBroker, dry bool) *RemoveBrokerResult {
 	if !dry {
 		delete(s.brokers, c.RaftID)
 		delete(s.byNode, b.NodeID)
+		s.offline(c.RaftID)
 	}
 	return &RemoveBrokerResult{NodeID: b.NodeID}
+}
+
+// offline marks the replicas of a broker incarnation that left (removed, or replaced by a new
+// incarnation of its NodeID) as out of sync: it leaves every ISR, and a partition it led has
+// no known leader until the next UpdatePartition. Its replicas stay in the replica lists
+// (offline) until a replica reassignment moves them.
+func (s *State) offline(raftID uint64) {
+	for _, t := range s.topics {
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if !slices.Contains(p.Replicas, raftID) {
+				continue
+			}
+			if i := slices.Index(p.ISR, raftID); i >= 0 {
+				p.ISR = slices.Delete(slices.Clone(p.ISR), i, i+1)
+			}
+			if p.Leader == raftID {
+				p.Leader = 0
+			}
+		}
+	}
+}
+
+// checkReplicas validates the replica lists of n new partitions with the given owners: nil
+// for a single-owner topic (rf 1; rf 0 means "whatever the lists say", for a new topic),
+// otherwise one list per partition, each of rf distinct registered raft ids (rf ≥ 2), whose
+// first broker is the partition's owner.
+func (s *State) checkReplicas(reps [][]uint64, owners []NodeID, rf int) (int16, string) {
+	if len(reps) == 0 {
+		if rf > 1 {
+			return CodeInvalidReplicaAssignment, fmt.Sprintf("The topic has replication factor %d but no replica lists were given.", rf)
+		}
+		return CodeNone, ""
+	}
+	if rf == 1 {
+		return CodeInvalidReplicaAssignment, "The topic is not replicated: its new partitions take owners, not replica lists."
+	}
+	if len(reps) != len(owners) {
+		return CodeInvalidReplicaAssignment, fmt.Sprintf("%d replica lists for %d partitions.", len(reps), len(owners))
+	}
+	if rf == 0 {
+		rf = len(reps[0])
+	}
+	for p, r := range reps {
+		if len(r) != rf || rf < 2 {
+			return CodeInvalidReplicaAssignment, fmt.Sprintf("Partition %d has %d replicas; every partition needs %d (at least 2).", p, len(r), max(rf, 2))
+		}
+		for j, id := range r {
+			b := s.brokers[id]
+			if b == nil {
+				return CodeInvalidReplicaAssignment, fmt.Sprintf("Replica %d of partition %d is not a registered broker.", id, p)
+			}
+			if slices.Contains(r[:j], id) {
+				return CodeInvalidReplicaAssignment, fmt.Sprintf("Partition %d lists replica %d twice.", p, id)
+			}
+			if j == 0 && b.NodeID != owners[p] {
+				return CodeInvalidReplicaAssignment, fmt.Sprintf("Partition %d: its owner is not its first replica's broker.", p)
+			}
+		}
+	}
+	return CodeNone, ""
+}
+
+// newPartition is a partition as created: owner o, replicas r (nil: single-owner) all in sync.
+func newPartition(o NodeID, r []uint64) Partition {
+	p := Partition{Owner: o}
+	if len(r) > 0 {
+		p.Replicas, p.ISR = slices.Clone(r), slices.Clone(r)
+	}
+	return p
+}
+
+func (s *State) updatePartition(c *UpdatePartition, dry bool) *UpdatePartitionResult {
+	fail := func(code int16, format string, args ...any) *UpdatePartitionResult {
+		return &UpdatePartitionResult{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+	t := s.topics[c.Topic]
+	if t == nil || c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+		return fail(CodeUnknownTopicOrPartition, "Partition %s-%d does not exist.", c.Topic, c.Partition)
+	}
+	p := &t.Partitions[c.Partition]
+	switch {
+	case !p.Replicated():
+		return fail(CodeInvalidRequest, "Partition %s-%d is not replicated.", c.Topic, c.Partition)
+	case c.LeaderEpoch < 0:
+		return fail(CodeInvalidRequest, "Leader epoch %d is negative.", c.LeaderEpoch)
+	case !slices.Contains(p.Replicas, c.Leader):
+		return fail(CodeInvalidReplicaAssignment, "Broker %d is not a replica of %s-%d.", c.Leader, c.Topic, c.Partition)
+	case c.LeaderEpoch < p.LeaderEpoch:
+		return fail(CodeFencedLeaderEpoch, "Leader epoch %d is older than the partition's %d.", c.LeaderEpoch, p.LeaderEpoch)
+	case c.LeaderEpoch == p.LeaderEpoch && p.Leader != 0 && p.Leader != c.Leader:
+		return fail(CodeFencedLeaderEpoch, "Broker %d leads %s-%d at epoch %d, not broker %d.", p.Leader, c.Topic, c.Partition, p.LeaderEpoch, c.Leader)
+	case !slices.Contains(c.ISR, c.Leader):
+		return fail(CodeInvalidRequest, "The in-sync replicas must include the leader %d.", c.Leader)
+	}
+	for i, id := range c.ISR {
+		if !slices.Contains(p.Replicas, id) {
+			return fail(CodeInvalidReplicaAssignment, "In-sync replica %d is not a replica of %s-%d.", id, c.Topic, c.Partition)
+		}
+		if slices.Contains(c.ISR[:i], id) {
+			return fail(CodeInvalidRequest, "In-sync replica %d is listed twice.", id)
+		}
+	}
+	changed := p.Leader != c.Leader || p.LeaderEpoch != c.LeaderEpoch || !slices.Equal(p.ISR, c.ISR)
+	if !dry && changed {
+		p.Leader, p.LeaderEpoch, p.ISR = c.Leader, c.LeaderEpoch, slices.Clone(c.ISR)
+	}
+	return &UpdatePartitionResult{Changed: changed}
 }
 
 // dups returns the names that appear more than once in items.
@@ -284,6 +396,10 @@ func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
 			fail(code, msg)
 			continue
 		}
+		if code, msg := s.checkReplicas(nt.Replicas, nt.Owners, 0); code != CodeNone {
+			fail(code, msg)
+			continue
+		}
 		newKeys[key] = nt.Name
 		newIDs[nt.ID] = true
 		r.ID = nt.ID
@@ -296,7 +412,11 @@ func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
 			t.Configs = maps.Clone(nt.Configs)
 		}
 		for p, o := range nt.Owners {
-			t.Partitions[p].Owner = o
+			var r []uint64
+			if len(nt.Replicas) > 0 {
+				r = nt.Replicas[p]
+			}
+			t.Partitions[p] = newPartition(o, r)
 			s.owned[o]++
 		}
 		s.addTopic(t)
@@ -375,13 +495,21 @@ func (s *State) createPartitions(c *CreatePartitions, dry bool) *TopicsResult {
 			fail(code, msg)
 			continue
 		}
+		if code, msg := s.checkReplicas(np.Replicas, np.Owners, t.ReplicationFactor()); code != CodeNone {
+			fail(code, msg)
+			continue
+		}
 		r.ID = t.ID
 		if dry {
 			pend(pending, np.Owners)
 			continue
 		}
-		for _, o := range np.Owners {
-			t.Partitions = append(t.Partitions, Partition{Owner: o})
+		for i, o := range np.Owners {
+			var r []uint64
+			if len(np.Replicas) > 0 {
+				r = np.Replicas[i]
+			}
+			t.Partitions = append(t.Partitions, newPartition(o, r))
 			s.owned[o]++
 		}
 	}
@@ -457,6 +585,10 @@ func (s *State) reassign(c *Reassign, dry bool) *ReassignResult {
 			continue
 		}
 		p := &t.Partitions[m.Partition]
+		if p.Replicated() {
+			r.Code, r.Message = CodeInvalidRequest, fmt.Sprintf("Partition %s-%d is replicated: its replicas move by replica reassignment, not Reassign.", m.Topic, m.Partition)
+			continue
+		}
 		tp := TopicPartition{m.Topic, m.Partition}
 		e, ok := epochs[tp]
 		if !ok {

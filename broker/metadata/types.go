@@ -37,6 +37,7 @@ const (
 	CodeInvalidReplicaAssignment int16 = 39
 	CodeInvalidRequest           int16 = 42
 	CodeGroupIDNotFound          int16 = 69
+	CodeFencedLeaderEpoch        int16 = 74
 	CodeInconsistentClusterID    int16 = 104
 )
 
@@ -57,10 +58,27 @@ func (b Broker) clone() Broker {
 	return b
 }
 
-// Partition is one partition's placement.
+// Partition is one partition's placement. A single-owner partition (replication factor 1)
+// has an Owner only. A replicated partition (replication factor ≥ 2, issue #16) is a raft
+// group of its Replicas; its Owner is the NodeID of the preferred leader Replicas[0] as it
+// was registered when the partition was created, and Leader, LeaderEpoch and ISR are what its
+// leader last reported (UpdatePartition).
 type Partition struct {
-	Owner NodeID // the broker that holds the partition's log
+	Owner NodeID // the broker that holds the partition's log (replicated: the preferred leader's)
 	Epoch int32  // 0 at creation, +1 on every Reassign of the partition
+
+	Replicas    []uint64 // raft ids of the replicas, preferred leader first; nil for a single-owner partition
+	Leader      uint64   // raft id of the leader last reported; 0 while none is known
+	LeaderEpoch int32    // the raft term of that leader (Kafka's leader epoch); 0 before any report
+	ISR         []uint64 // in-sync replicas as the leader last reported them (all replicas at creation)
+}
+
+// Replicated reports whether p is a replicated partition (a raft group of its replicas).
+func (p *Partition) Replicated() bool { return len(p.Replicas) > 0 }
+
+func (p Partition) clone() Partition {
+	p.Replicas, p.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
+	return p
 }
 
 // Topic is one topic's metadata.
@@ -72,7 +90,20 @@ type Topic struct {
 }
 
 func (t *Topic) clone() Topic {
-	return Topic{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs), Partitions: slices.Clone(t.Partitions)}
+	ps := make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		ps[i] = p.clone()
+	}
+	return Topic{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs), Partitions: ps}
+}
+
+// ReplicationFactor is the topic's replication factor: the length of its partitions' replica
+// lists, 1 for a single-owner topic.
+func (t *Topic) ReplicationFactor() int {
+	if len(t.Partitions) == 0 || !t.Partitions[0].Replicated() {
+		return 1
+	}
+	return len(t.Partitions[0].Replicas)
 }
 
 // TopicPartition names one partition.

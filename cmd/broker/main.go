@@ -34,6 +34,11 @@
 //	                 [RAFKA_QUORUM_VOTERS]
 //	-admin           loopback HTTP address of the admin API, e.g. 127.0.0.1:9644; default off
 //	                 [RAFKA_ADMIN_ADDR]
+//	-rack            this broker's rack label; a partition's replicas go to distinct racks
+//	                 [RAFKA_RACK]
+//	-default-replication-factor  replication factor of topics created with -1 and of
+//	                 auto-created ones (default 3, or the live broker count when fewer)
+//	                 [RAFKA_DEFAULT_REPLICATION_FACTOR]
 //
 // Every broker runs a member of the metadata quorum (package broker/controller): a raft log
 // in <data>/quorum, topics, placement, committed group offsets and producer ids on the
@@ -105,6 +110,8 @@ type options struct {
 	bind         string
 	trust        string
 	partitions   int
+	rack         string
+	defaultRF    int
 	addrFile     string
 	gossipPeers  string
 	meshID       string
@@ -146,6 +153,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	voters := getenv("RAFKA_QUORUM_VOTERS")
 	fs.StringVar(&voters, "quorum-voters", voters, "voter target of the metadata quorum (default 3; 1 with no other seed) (env RAFKA_QUORUM_VOTERS)")
 	cli.StringVar(fs, &o.admin, "admin", getenv, "RAFKA_ADMIN_ADDR", "", "loopback HTTP address of the admin API (quorum status/allow/add/remove); default off")
+	cli.StringVar(fs, &o.rack, "rack", getenv, "RAFKA_RACK", "", "this broker's rack label: a partition's replicas go to distinct racks")
+	rf := getenv("RAFKA_DEFAULT_REPLICATION_FACTOR")
+	fs.StringVar(&rf, "default-replication-factor", rf, "replication factor of topics created with -1 and auto-created ones (default 3, or the live broker count when fewer) (env RAFKA_DEFAULT_REPLICATION_FACTOR)")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
 	if err := cli.ParseEnv(fs, args, getenv, brokerHelp); err != nil {
 		return o, err
@@ -156,6 +166,13 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 			return o, fmt.Errorf("-quorum-voters %q: want 1 to 7", voters)
 		}
 		o.quorumVoters = v
+	}
+	if rf != "" {
+		v, err := strconv.Atoi(rf)
+		if err != nil || v < 1 || v > 32 {
+			return o, fmt.Errorf("-default-replication-factor %q: want 1 to 32", rf)
+		}
+		o.defaultRF = v
 	}
 	if o.admin != "" {
 		if err := checkLoopback(o.admin); err != nil {
@@ -226,6 +243,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	qn, err := controller.StartNode(ctx, controller.NodeConfig{
 		Broker:   broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop},
 		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
+		Rack: o.rack, DefaultReplicationFactor: o.defaultRF,
 	})
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)

@@ -120,3 +120,25 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		t.Fatal("a non-loopback -admin was accepted")
 	}
 }
+
+func TestParseReplicationFlags(t *testing.T) {
+	noenv := func(string) string { return "" }
+	o, err := parse([]string{"-rack", "r1", "-default-replication-factor", "2"}, noenv, io.Discard)
+	if err != nil || o.rack != "r1" || o.defaultRF != 2 {
+		t.Fatalf("flags: %+v, %v", o, err)
+	}
+	o, err = parse(nil, func(k string) string {
+		return map[string]string{"RAFKA_RACK": "r2", "RAFKA_DEFAULT_REPLICATION_FACTOR": "3"}[k]
+	}, io.Discard)
+	if err != nil || o.rack != "r2" || o.defaultRF != 3 {
+		t.Fatalf("env: %+v, %v", o, err)
+	}
+	if o, err := parse(nil, noenv, io.Discard); err != nil || o.defaultRF != 0 {
+		t.Fatalf("default: %+v, %v", o, err)
+	}
+	for _, bad := range []string{"0", "-1", "x", "33"} {
+		if _, err := parse([]string{"-default-replication-factor", bad}, noenv, io.Discard); err == nil {
+			t.Errorf("-default-replication-factor %s accepted", bad)
+		}
+	}
+}

@@ -94,6 +94,10 @@ func (backend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*
 	return noQuorum.QuorumAdmin(ctx, req)
 }
 
+func (backend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	return noQuorum.UpdatePartition(ctx, req)
+}
+
 var (
 	_ gateway.Backend      = backend{}
 	_ gateway.GroupBackend = backend{}

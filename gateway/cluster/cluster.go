@@ -23,6 +23,7 @@ import (
 const (
 	errUnknownTopicOrPartition int16 = 3
 	errLeaderNotAvailable      int16 = 5
+	errNotLeaderOrFollower     int16 = 6
 	errTopicAlreadyExists      int16 = 36
 )
 
@@ -579,8 +580,14 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 			}
 			for j, i := range w.idx {
 				topics[i] = r.Partitions[j]
-				if r.Partitions[j].ErrorCode == errUnknownTopicOrPartition {
+				switch r.Partitions[j].ErrorCode {
+				case errUnknownTopicOrPartition:
 					c.forgetEnsured(w.cl, r.Partitions[j].Topic)
+					c.forgetPlacement(r.Partitions[j].Topic)
+				case errNotLeaderOrFollower:
+					// Not retried here (a resend could overtake produces pipelined behind
+					// it): the next request reads the placement again, and the client
+					// retries.
 					c.forgetPlacement(r.Partitions[j].Topic)
 				}
 			}
@@ -642,8 +649,13 @@ func splitCall[A any](ctx context.Context, c *Cluster, n int, entry func(i int) 
 // the answers in out. An entry answered UNKNOWN_TOPIC_OR_PARTITION (a topic the owner has not
 // learned yet: nothing was stored or read) is sent once more, alone with the others like it,
 // after its topic was created on the owner with the controller's partition count and configs.
+// In quorum mode an entry answered NOT_LEADER_OR_FOLLOWER (a replicated partition whose
+// leader moved) is sent once more to the leader the quorum names after its placement was read
+// again (retryNotLeader); a second such answer goes to the client, which refreshes its
+// metadata and retries.
 func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, entry func(i int) (string, int32), out []A,
 	call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	var notLeader []int
 	for attempt := 0; len(idx) > 0; attempt++ {
 		r, err := call(ctx, cl, idx)
 		if err != nil {
@@ -656,6 +668,10 @@ func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, en
 		seen := map[string]bool{}
 		for j, i := range idx {
 			out[i] = r[j]
+			if attempt == 0 && code(&r[j]) == errNotLeaderOrFollower && c.quorumKnown() {
+				notLeader = append(notLeader, i)
+				continue
+			}
 			if attempt > 0 || code(&r[j]) != errUnknownTopicOrPartition {
 				continue
 			}
@@ -676,7 +692,55 @@ func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, en
 		}
 		idx = again
 	}
+	if len(notLeader) > 0 {
+		return retryNotLeader(ctx, c, notLeader, entry, out, call, code)
+	}
 	return nil
+}
+
+// retryNotLeader sends entries answered NOT_LEADER_OR_FOLLOWER once more: their topics'
+// placements are read again from the quorum, and each entry goes to the leader it now names
+// (maybe the same broker, if the quorum has not recorded the new leader yet). Whatever the
+// answer, it is the one the client gets; after a second NOT_LEADER_OR_FOLLOWER the placement
+// is dropped again, so the client's retry reads it afresh.
+func retryNotLeader[A any](ctx context.Context, c *Cluster, idx []int, entry func(i int) (string, int32), out []A,
+	call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	forgot := map[string]bool{}
+	for _, i := range idx {
+		if t, _ := entry(i); !forgot[t] {
+			forgot[t] = true
+			c.forgetPlacement(t)
+		}
+	}
+	groups := map[*Broker][]int{}
+	for _, i := range idx {
+		t, p := entry(i)
+		cl, _, code, err := c.owner(ctx, t, p)
+		if err != nil || code != 0 {
+			continue // the first answer (NOT_LEADER_OR_FOLLOWER) stands
+		}
+		groups[cl] = append(groups[cl], i)
+	}
+	var mu sync.Mutex
+	return fanout(groups, func(cl *Broker, idx []int) error {
+		r, err := call(ctx, cl, idx)
+		if err != nil {
+			return err
+		}
+		if len(r) != len(idx) {
+			return fmt.Errorf("kafkaop: %d answers for %d partitions", len(r), len(idx))
+		}
+		mu.Lock()
+		for j, i := range idx {
+			out[i] = r[j]
+			if code(&r[j]) == errNotLeaderOrFollower {
+				t, _ := entry(i)
+				c.forgetPlacement(t)
+			}
+		}
+		mu.Unlock()
+		return nil
+	})
 }
 
 // Fetch splits the request by owner in two phases. First every owner is asked at once with no

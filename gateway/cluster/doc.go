@@ -6,7 +6,13 @@
 // known broker, rotating on errors (brokers that failed last are asked last), and the broker
 // forwards them to the quorum leader; the broker list comes from ClusterBrokers and the owners
 // of partitions from Placement (decided by the leader at creation; owners learn their topics
-// by applying them). Only the quorum's members and the seeds are asked. With brokers from
+// by applying them). Produce, Fetch and ListOffsets go to each partition's leader as
+// Placement names it (a replicated partition's raft leader as last reported to the quorum,
+// before any report its preferred leader; a single-owner partition's owner). A partition
+// answered NOT_LEADER_OR_FOLLOWER is sent once more, to the leader a fresh Placement names;
+// a second such answer goes to the client (which refreshes its metadata and retries), and
+// the placement is read again on the next request. Pipelined produces (ProduceStaged) are
+// not resent, so that a resend never overtakes a produce behind it. Only the quorum's members and the seeds are asked. With brokers from
 // before the quorum (they answer its ops "unknown op") the legacy mode below applies:
 //
 //   - The controller (the smallest NodeId among the seeds) holds the topic registry, the

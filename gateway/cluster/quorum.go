@@ -30,8 +30,22 @@ const (
 
 // quorumPlacement is one topic's owners as the quorum placed them.
 type quorumPlacement struct {
-	id     [16]byte
-	owners []string // NodeId text by partition
+	id      [16]byte
+	owners  []string // NodeId text by partition
+	leaders []string // NodeId text by partition of the broker to send its data ops to (nil: owners)
+}
+
+// route is the NodeId text of the broker that serves partition p's data ops: its leader
+// (replicated partitions: the raft leader the quorum recorded, else the preferred leader),
+// or its owner when the brokers report no leaders.
+func (p quorumPlacement) route(partition int32) (string, bool) {
+	if partition < 0 || int(partition) >= len(p.owners) {
+		return "", false
+	}
+	if len(p.leaders) == len(p.owners) && p.leaders[partition] != "" {
+		return p.leaders[partition], true
+	}
+	return p.owners[partition], true
 }
 
 // isQuorum reports whether the brokers run the metadata quorum, asking them the first time.
@@ -209,10 +223,10 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		p, ok := c.qplace[topic]
-		if !ok || partition < 0 || int(partition) >= len(p.owners) {
+		if !ok {
 			return "", false
 		}
-		return p.owners[partition], true
+		return p.route(partition)
 	}
 	id, ok := lookup()
 	if !ok {
@@ -233,7 +247,7 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 			return nil, "", code, nil
 		}
 		c.mu.Lock()
-		c.qplace[topic] = quorumPlacement{id: r.Topics[0].TopicID, owners: r.Topics[0].Owners}
+		c.qplace[topic] = quorumPlacement{id: r.Topics[0].TopicID, owners: r.Topics[0].Owners, leaders: r.Topics[0].Leaders}
 		c.mu.Unlock()
 		if id, ok = lookup(); !ok {
 			return nil, "", errUnknownTopicOrPartition, nil
@@ -291,4 +305,9 @@ func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (
 // QuorumAdmin asks any broker (quorum mode).
 func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
 	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.QuorumAdminResp, error) { return b.QuorumAdmin(ctx, req) })
+}
+
+// UpdatePartition asks any broker (quorum mode; it forwards to the quorum leader).
+func (c *Cluster) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.UpdatePartitionResp, error) { return b.UpdatePartition(ctx, req) })
 }

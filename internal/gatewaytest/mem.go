@@ -281,7 +281,8 @@ func (m *MemBackend) Metadata(_ context.Context, req *brokerop.MetadataReq) (*br
 	return resp, nil
 }
 
-// CreateTopics creates topics (TOPIC_ALREADY_EXISTS for existing ones).
+// CreateTopics creates topics (TOPIC_ALREADY_EXISTS for existing ones; as one broker,
+// INVALID_REPLICATION_FACTOR for a replication factor other than 1 or -1).
 func (m *MemBackend) CreateTopics(_ context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -296,6 +297,8 @@ func (m *MemBackend) CreateTopics(_ context.Context, req *brokerop.CreateTopicsR
 		}
 		if t := m.topics[ct.Name]; t != nil {
 			r.ErrorCode = kafkawire.ErrTopicAlreadyExists
+		} else if ct.ReplicationFactor != 1 && ct.ReplicationFactor != -1 {
+			r.ErrorCode = kafkawire.ErrInvalidReplicationFactor
 		} else if !req.ValidateOnly {
 			r.TopicID = m.create(ct.Name, r.NumPartitions).id
 		}

@@ -625,3 +625,7 @@ func TestGroupKgoJoinStorm(t *testing.T) {
 	grpProduce(t, ctx, s.addr, "storm", 60, 60)
 	grpWait(t, ctx, "all 120 records", func() bool { return seen.missing(120) == 0 })
 }
+
+func (noSecurity) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
+	return brokerop.Unimplemented{}.UpdatePartition(ctx, req)
+}

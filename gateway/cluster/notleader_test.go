@@ -1,0 +1,232 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/kafkawire"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+)
+
+// leaderMove is the shared state of fake quorum brokers: the quorum places topic "r"
+// (one replicated partition) with owner (preferred leader) brokers[0], and names as its
+// leader whichever broker `leader` says; a broker that is not the leader answers data ops
+// NOT_LEADER_OR_FOLLOWER.
+type leaderMove struct {
+	mu         sync.Mutex
+	brokers    []endpoint.NodeAddr
+	leader     int // index of the leader the brokers themselves know
+	recorded   int // index of the leader the quorum has recorded (what Placement says)
+	moveOnMiss bool
+	placements int
+	calls      []int // broker index of each data op, in order
+}
+
+type fakeQuorumBroker struct {
+	brokerop.Unimplemented
+	i  int
+	lm *leaderMove
+}
+
+func (f fakeQuorumBroker) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
+	f.lm.mu.Lock()
+	defer f.lm.mu.Unlock()
+	r := &brokerop.ClusterBrokersResp{ClusterID: "c", Leader: f.lm.brokers[0].ID.String()}
+	for i, a := range f.lm.brokers {
+		b := brokerop.ClusterBroker{MeshID: a.ID.String(), RaftID: uint64(i + 1), Live: true, Voter: true, Leader: i == 0}
+		for _, d := range a.Direct {
+			b.Direct = append(b.Direct, d.String())
+		}
+		r.Brokers = append(r.Brokers, b)
+	}
+	return r, nil
+}
+
+func (f fakeQuorumBroker) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
+	f.lm.mu.Lock()
+	defer f.lm.mu.Unlock()
+	f.lm.placements++
+	resp := &brokerop.PlacementResp{}
+	for _, n := range req.Topics {
+		if n != "r" {
+			resp.Topics = append(resp.Topics, brokerop.TopicPlacement{Name: n, ErrorCode: errUnknownTopicOrPartition})
+			continue
+		}
+		resp.Topics = append(resp.Topics, brokerop.TopicPlacement{Name: "r", TopicID: [16]byte{1}, Owners: []string{f.lm.brokers[0].ID.String()},
+			Leaders: []string{f.lm.brokers[f.lm.recorded].ID.String()}, LeaderEpochs: []int32{int32(f.lm.recorded + 1)}})
+	}
+	return resp, nil
+}
+
+// serve records the call and reports whether this broker leads; a miss makes the quorum
+// record the real leader when moveOnMiss is set.
+func (f fakeQuorumBroker) serve() bool {
+	f.lm.mu.Lock()
+	defer f.lm.mu.Unlock()
+	f.lm.calls = append(f.lm.calls, f.i)
+	if f.i != f.lm.leader && f.lm.moveOnMiss {
+		f.lm.recorded = f.lm.leader
+	}
+	return f.i == f.lm.leader
+}
+
+func (f fakeQuorumBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	lead := f.serve()
+	r := &brokerop.ProduceResp{}
+	for _, p := range req.Partitions {
+		pr := brokerop.ProducePartitionResp{Topic: p.Topic, Partition: p.Partition, BaseOffset: 42, LogAppendTime: -1}
+		if !lead {
+			pr.ErrorCode, pr.BaseOffset = errNotLeaderOrFollower, -1
+		}
+		r.Partitions = append(r.Partitions, pr)
+	}
+	return r, nil
+}
+
+func (f fakeQuorumBroker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
+	lead := f.serve()
+	r := &brokerop.ListOffsetsResp{}
+	for _, p := range req.Partitions {
+		pr := brokerop.ListOffsetsPartitionResp{Topic: p.Topic, Partition: p.Partition, Offset: 7, Timestamp: -1}
+		if !lead {
+			pr.ErrorCode, pr.Offset = errNotLeaderOrFollower, -1
+		}
+		r.Partitions = append(r.Partitions, pr)
+	}
+	return r, nil
+}
+
+func (f fakeQuorumBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
+	lead := f.serve()
+	r := &brokerop.FetchResp{}
+	for _, p := range req.Partitions {
+		pr := brokerop.FetchPartitionResp{Topic: p.Topic, Partition: p.Partition, HighWatermark: 9, LastStableOffset: 9, LogStartOffset: 0}
+		if lead {
+			pr.Records = kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})
+		} else {
+			pr.ErrorCode, pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = errNotLeaderOrFollower, -1, -1, -1
+		}
+		r.Partitions = append(r.Partitions, pr)
+	}
+	return r, nil
+}
+
+// startLeaderMove runs three fake quorum brokers and a gateway cluster seeded with them.
+func startLeaderMove(t *testing.T) (*Cluster, *leaderMove) {
+	gw := newEP(t)
+	lm := &leaderMove{}
+	var eps []*endpoint.Endpoint
+	for range 3 {
+		ep := newEP(t)
+		eps = append(eps, ep)
+		lm.brokers = append(lm.brokers, ep.Addr())
+	}
+	for i, ep := range eps {
+		brokermesh.Serve(ep, brokermesh.NewServer(nil, fakeQuorumBroker{i: i, lm: lm}), trustOnly(gw.NodeID()), nil)
+	}
+	return clusterForAddrs(t, gw, eps...), lm
+}
+
+func produceR(t *testing.T, c *Cluster) brokerop.ProducePartitionResp {
+	t.Helper()
+	r, err := c.Produce(t.Context(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
+		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Partitions[0]
+}
+
+// Data ops go to the leader the quorum recorded; a NOT_LEADER_OR_FOLLOWER answer makes the
+// gateway read the placement again and send once more, to the new leader.
+func TestNotLeaderRetriedAtNewLeader(t *testing.T) {
+	c, lm := startLeaderMove(t)
+	lm.mu.Lock()
+	lm.leader, lm.recorded = 1, 1
+	lm.mu.Unlock()
+	if p := produceR(t, c); p.ErrorCode != 0 || p.BaseOffset != 42 {
+		t.Fatalf("produce at the recorded leader: %+v", p)
+	}
+	// Leadership moves to broker 2; the quorum learns it when broker 1 is asked.
+	lm.mu.Lock()
+	lm.leader, lm.moveOnMiss = 2, true
+	lm.calls = nil
+	lm.mu.Unlock()
+	if p := produceR(t, c); p.ErrorCode != 0 || p.BaseOffset != 42 {
+		t.Fatalf("produce after the move: %+v", p)
+	}
+	lo, err := c.ListOffsets(t.Context(), &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: "r", Partition: 0, Timestamp: -1}}})
+	if err != nil || lo.Partitions[0].ErrorCode != 0 || lo.Partitions[0].Offset != 7 {
+		t.Fatalf("list offsets: %+v, %v", lo, err)
+	}
+	lm.mu.Lock()
+	calls := lm.calls
+	lm.leader, lm.calls = 0, nil // and on to broker 0
+	lm.mu.Unlock()
+	if want := []int{1, 2, 2}; !equalInts(calls, want) {
+		t.Errorf("data ops went to brokers %v, want %v (old leader, new leader after a placement refresh, new leader)", calls, want)
+	}
+	fr, err := c.Fetch(t.Context(), &brokerop.FetchReq{MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{{Topic: "r", Partition: 0, MaxBytes: 1 << 20}}})
+	if err != nil || fr.Partitions[0].ErrorCode != 0 || fr.Partitions[0].HighWatermark != 9 || len(fr.Partitions[0].Records) == 0 {
+		t.Fatalf("fetch after a move: %+v, %v", fr, err)
+	}
+	lm.mu.Lock()
+	calls = lm.calls
+	lm.mu.Unlock()
+	if want := []int{2, 0}; !equalInts(calls, want) {
+		t.Errorf("fetches went to brokers %v, want %v", calls, want)
+	}
+}
+
+// A second NOT_LEADER_OR_FOLLOWER (the quorum has not recorded the new leader yet) goes to
+// the client: one retry, no loop.
+func TestNotLeaderRetriedOnce(t *testing.T) {
+	c, lm := startLeaderMove(t)
+	lm.mu.Lock()
+	lm.leader, lm.recorded = 2, 0 // the quorum still names the preferred leader
+	lm.mu.Unlock()
+	if p := produceR(t, c); p.ErrorCode != errNotLeaderOrFollower {
+		t.Fatalf("produce: %+v, want NOT_LEADER_OR_FOLLOWER", p)
+	}
+	lm.mu.Lock()
+	calls, placements := lm.calls, lm.placements
+	lm.mu.Unlock()
+	if !equalInts(calls, []int{0, 0}) || placements != 2 {
+		t.Errorf("calls %v, placements read %d; want [0 0] and 2 (one retry after one refresh)", calls, placements)
+	}
+	// Once recorded, the next request (the client's retry) reads the placement again and
+	// goes straight to the leader.
+	lm.mu.Lock()
+	lm.recorded, lm.calls = 2, nil
+	lm.mu.Unlock()
+	if p := produceR(t, c); p.ErrorCode != 0 {
+		t.Fatalf("produce: %+v", p)
+	}
+	if lm.mu.Lock(); !equalInts(lm.calls, []int{2}) {
+		t.Errorf("calls %v, want [2]", lm.calls)
+	}
+	lm.mu.Unlock()
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (f fakeQuorumBroker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	return brokerop.ProduceNow(ctx, f.Produce, req)
+}
+
+func (f fakeQuorumBroker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
+	return brokerop.FetchUnpooled(ctx, f.Fetch, req)
+}

@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
+	"github.com/meshkafka/meshkafka/gateway"
+)
+
+// kadm against a gateway in front of a three-broker quorum: CreateTopics with replication
+// factor 3 succeeds and the topic's partitions show three replicas, spread leaders and an ISR;
+// replication factor 4 is INVALID_REPLICATION_FACTOR; records produced through the gateway
+// are read back.
+func TestKadmReplicationFactor3(t *testing.T) {
+	gw := newEP(t)
+	qc := controllertest.Start(t, 3, gw.NodeID())
+	c := clusterForAddrs(t, gw, qc.Brokers[0].EP, qc.Brokers[1].EP, qc.Brokers[2].EP)
+	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("r3"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	var created kadm.CreateTopicResponse
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, 6, 3, nil, "r3")
+		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil // an earlier attempt's answer was lost
+		}
+		if err == nil {
+			err = r.Err
+		}
+		created = r
+		return err
+	}); err != nil {
+		t.Fatalf("create RF 3: %v", err)
+	}
+	if created.ReplicationFactor != 3 && created.Topic != "" {
+		t.Errorf("created with replication factor %d", created.ReplicationFactor)
+	}
+	ctx, cancel := controllertest.Context()
+	r4, err := adm.CreateTopic(ctx, 1, 4, nil, "r4")
+	cancel()
+	if err == nil {
+		err = r4.Err
+	}
+	if !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Errorf("RF 4 on three brokers: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+
+	ctx, cancel = controllertest.Context()
+	td, err := adm.ListTopics(ctx, "r3")
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := td["r3"]
+	if d.Err != nil || len(d.Partitions) != 6 {
+		t.Fatalf("describe r3: %+v", d)
+	}
+	leaders := map[int32]bool{}
+	for _, p := range d.Partitions {
+		reps := slices.Clone(p.Replicas)
+		slices.Sort(reps)
+		if len(slices.Compact(reps)) != 3 || p.Leader != p.Replicas[0] || len(p.ISR) != 3 || p.LeaderEpoch != -1 {
+			t.Errorf("partition %d: leader %d epoch %d replicas %v isr %v", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
+		}
+		leaders[p.Leader] = true
+	}
+	if len(leaders) != 3 {
+		t.Errorf("leaders on %d brokers, want 3", len(leaders))
+	}
+
+	// Produce to every partition and read it back (until the brokers replicate, the preferred
+	// leader holds the partition).
+	for p := range int32(6) {
+		if err := controllertest.Eventually(func() error {
+			ctx, cancel := controllertest.Context()
+			defer cancel()
+			return cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: fmt.Appendf(nil, "v%d", p)}).FirstErr()
+		}); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := map[string]bool{}
+	ctx, cancel = controllertest.Context()
+	defer cancel()
+	for len(got) < 6 && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
+	}
+	if len(got) != 6 {
+		t.Errorf("read back %d of 6 records: %v", len(got), got)
+	}
+}

@@ -1,0 +1,108 @@
+package gateway_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+)
+
+// replicatedBackend is a MemBackend whose Metadata reports three brokers (Kafka ids 1–3) and
+// topic "r" as replicated: partition p is led by broker p%3+1 at epoch 5+p, replicas
+// [p%3+1, …] in order, broker 3 out of sync and offline.
+type replicatedBackend struct{ *gatewaytest.MemBackend }
+
+func (b replicatedBackend) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	r, err := b.MemBackend.Metadata(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r.Brokers = []brokerop.BrokerInfo{{NodeID: 1}, {NodeID: 2}, {NodeID: 3}}
+	for i := range r.Topics {
+		if r.Topics[i].Name != "r" {
+			continue
+		}
+		for j := range r.Topics[i].Partitions {
+			bp := &r.Topics[i].Partitions[j]
+			p := bp.Partition
+			reps := []int32{p%3 + 1, (p+1)%3 + 1, (p+2)%3 + 1}
+			bp.Leader, bp.LeaderEpoch, bp.Replicas = reps[0], 5+p, reps
+			bp.ISR = slices.DeleteFunc(slices.Clone(reps), func(id int32) bool { return id == 3 })
+			bp.OfflineReplicas = []int32{3}
+		}
+	}
+	return r, nil
+}
+
+// Metadata shows a replicated partition's leader, leader epoch, replicas, ISR and offline
+// replicas in Kafka ids, every broker id at the gateway's address, and single-owner topics
+// as before; kgo produces to and consumes from the replicated topic through it.
+func TestMetadataShowsReplicas(t *testing.T) {
+	be := replicatedBackend{gatewaytest.NewMem(1)}
+	ts := start(t, gateway.Config{Backend: be})
+	c := dial(t, ts.addr)
+	createTopic(t, c, "r", 3)
+	createTopic(t, c, "single", 1)
+	for _, v := range []int16{0, 1, 5, 7, 9, 12} {
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(v)
+		for _, n := range []string{"r", "single"} {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(n)
+			md.Topics = append(md.Topics, mt)
+		}
+		r := c.roundTrip(md, int32(v)+10).(*kmsg.MetadataResponse)
+		var ids []int32
+		for _, b := range r.Brokers {
+			if b.Host != "127.0.0.1" || b.Port != r.Brokers[0].Port {
+				t.Errorf("v%d: broker %+v not at the gateway's address", v, b)
+			}
+			ids = append(ids, b.NodeID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, []int32{0, 1, 2, 3}) {
+			t.Errorf("v%d: brokers %v, want the gateway (0) and brokers 1–3", v, ids)
+		}
+		if len(r.Topics) != 2 {
+			t.Fatalf("v%d: topics %+v", v, r.Topics)
+		}
+		for _, tp := range r.Topics {
+			for _, p := range tp.Partitions {
+				if *tp.Topic == "single" {
+					if p.Leader != 0 || !slices.Equal(p.Replicas, []int32{0}) || !slices.Equal(p.ISR, []int32{0}) || p.LeaderEpoch != 0 && v >= 7 {
+						t.Errorf("v%d single-owner partition: %+v", v, p)
+					}
+					continue
+				}
+				wantReps := []int32{p.Partition%3 + 1, (p.Partition+1)%3 + 1, (p.Partition+2)%3 + 1}
+				if p.Leader != wantReps[0] || !slices.Equal(p.Replicas, wantReps) || slices.Contains(p.ISR, 3) || len(p.ISR) != 2 {
+					t.Errorf("v%d partition %d: leader %d replicas %v isr %v", v, p.Partition, p.Leader, p.Replicas, p.ISR)
+				}
+				if v >= 7 && p.LeaderEpoch != 5+p.Partition {
+					t.Errorf("v%d partition %d: leader epoch %d, want %d", v, p.Partition, p.LeaderEpoch, 5+p.Partition)
+				}
+				if v >= 5 && !slices.Equal(p.OfflineReplicas, []int32{3}) {
+					t.Errorf("v%d partition %d: offline %v", v, p.Partition, p.OfflineReplicas)
+				}
+			}
+		}
+	}
+	// A client takes the brokers at their word and sends each partition to "its leader":
+	// every one of them is this gateway.
+	cl := newClient(t, ts.addr, kgo.DefaultProduceTopic("r"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(3) {
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Partition: p, Value: []byte{byte('a' + p)}}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	got := consumeAll(t, ts.addr, "r", 3)
+	if len(got) != 3 {
+		t.Fatalf("consumed %d records", len(got))
+	}
+}
