@@ -152,9 +152,7 @@ func New(cfg Config) (*Controller, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.reg.setPlacer(c.placeTopic)
 	c.wireTxn()
-	if h, ok := any(c.b).(partitionStateHooker); ok {
-		h.OnPartitionState(c.partitionState)
-	}
+	c.b.OnPartitionState(c.partitionState)
 	c.syncBroker()
 	c.wg.Go(c.syncLoop)
 	c.wg.Go(c.watchLoop)

@@ -177,7 +177,7 @@ func records(ts []Topic) []broker.TopicRecord {
 	out := make([]broker.TopicRecord, len(ts))
 	for i, t := range ts {
 		out[i] = broker.TopicRecord{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
-		setReplicas(&out[i], t.Replicas)
+		out[i].Replicas = t.Replicas
 	}
 	return out
 }

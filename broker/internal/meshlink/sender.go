@@ -20,27 +20,27 @@ var errQueueFull = errors.New("meshlink: peer send queue full")
 type sender[T any] struct {
 	t      *Transport[T]
 	node   key.PublicKey
-	q      chan T               // bounded; Send never blocks on it
-	kick   chan struct{}        // capacity 1: drops to report
-	ctx    context.Context      // cancelled by stop or Transport.Close
+	q      chan T          // bounded; Send never blocks on it
+	kick   chan struct{}   // capacity 1: drops to report
+	ctx    context.Context // cancelled by stop or Transport.Close
 	cancel context.CancelFunc
 
 	dropMu    sync.Mutex
 	drops     map[uint64]struct{} // guarded by dropMu: raft ids with queue-full drops not yet reported
-	snapDrops []T               // guarded by dropMu: snapshots dropped by Send, not yet reported
+	snapDrops []T                 // guarded by dropMu: snapshots dropped by Send, not yet reported
 
-	conn      *endpoint.Conn    // run only
-	st        *quic.SendStream  // run only
-	stopWatch func() bool       // run only: undoes the AfterFunc that cancels st on stop
-	fresh     bool              // run only: st has not had a successful write yet
-	since     time.Time         // run only: when st was opened (clock)
-	fails     int               // run only: consecutive failures
-	lastWarn  string            // run only: last failure logged at Warn
-	warnAt    time.Time         // run only
-	enc       Encoder[T]        // run only
-	buf       []byte            // run only: frame being built
-	batch     []T               // run only: items in buf
-	carry     *T                // run only: taken from q but did not fit the last frame
+	conn      *endpoint.Conn   // run only
+	st        *quic.SendStream // run only
+	stopWatch func() bool      // run only: undoes the AfterFunc that cancels st on stop
+	fresh     bool             // run only: st has not had a successful write yet
+	since     time.Time        // run only: when st was opened (clock)
+	fails     int              // run only: consecutive failures
+	lastWarn  string           // run only: last failure logged at Warn
+	warnAt    time.Time        // run only
+	enc       Encoder[T]       // run only
+	buf       []byte           // run only: frame being built
+	batch     []T              // run only: items in buf
+	carry     *T               // run only: taken from q but did not fit the last frame
 }
 
 func newSender[T any](t *Transport[T], node key.PublicKey) *sender[T] {
