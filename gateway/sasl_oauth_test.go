@@ -209,7 +209,7 @@ func TestJWTValidator(t *testing.T) {
 	for name, raw := range map[string]string{
 		"not json": "{", "no keys": `{"keys":[]}`,
 		"only an encryption key": `{"keys":[{"kty":"EC","use":"enc","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`,
-		"symmetric key": `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`,
+		"symmetric key":          `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`,
 	} {
 		if _, err := gateway.ParseJWKS([]byte(raw)); err == nil {
 			t.Errorf("JWKS %s: accepted", name)
