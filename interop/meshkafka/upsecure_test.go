@@ -50,6 +50,9 @@ func TestUpSecure(t *testing.T) {
 	p.WaitFor(t, "the SASL_SSL listener", 60*time.Second, func() bool {
 		return strings.Contains(p.Stdout.String(), "listener SASL_SSL://"+listen) && strings.Contains(p.Stderr.String(), "SASL user created")
 	})
+	start := time.Now()
+	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	step("listening")
 	if strings.Contains(p.Stdout.String(), "listener PLAINTEXT") {
 		t.Fatalf("a plaintext listener:\n%s", p.Logs())
 	}
@@ -103,6 +106,7 @@ func TestUpSecure(t *testing.T) {
 		}
 	}
 
+	step("admin produced with every mechanism")
 	// Wrong password: SASL_AUTHENTICATION_FAILED. Plaintext on the port: closed.
 	bad := client(scram.Auth{User: "admin", Pass: "guess"}.AsSha256Mechanism(), kgo.RequestRetries(0))
 	if err := bad.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
@@ -141,6 +145,7 @@ func TestUpSecure(t *testing.T) {
 		t.Fatalf("carol produce without an ACL: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 
+	step("user and ACL checked")
 	// kafka-go with PLAIN over TLS reads what was written.
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{listen}, Topic: "secure-orders", Partition: 0, MaxWait: 200 * time.Millisecond,
 		Dialer: &kafka.Dialer{Timeout: 10 * time.Second, TLS: tlsCfg, SASLMechanism: kafkaplain.Mechanism{Username: "admin", Password: pass}}})
@@ -157,6 +162,7 @@ func TestUpSecure(t *testing.T) {
 		t.Fatalf("kafka-go read %v", got)
 	}
 
+	step("kafka-go read")
 	if kcat, err := exec.LookPath("kcat"); err == nil {
 		conf := []string{"-b", listen, "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + filepath.Join(sec, "ca.pem"),
 			"-X", "sasl.mechanisms=SCRAM-SHA-256", "-X", "sasl.username=admin", "-X", "sasl.password=" + pass}
@@ -173,6 +179,7 @@ func TestUpSecure(t *testing.T) {
 		t.Log("kcat not installed: skipped its part")
 	}
 
+	step("kcat done")
 	// SIGTERM stops the script and both processes; the port is free again.
 	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, p.Tail(20))
