@@ -13,10 +13,12 @@ package gateway
 // (sasl.oauthbearer.sub.claim.name, default "sub") is a non-empty string.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,4 +215,83 @@ func keyFits(k jose.JSONWebKey, alg string) bool {
 		return alg == string(jose.EdDSA)
 	}
 	return false
+}
+
+// UnsecuredJWTValidator accepts unsigned JWTs ({"alg":"none"} header, empty signature), as
+// Kafka's default OAUTHBEARER validator (OAuthBearerUnsecuredValidatorCallbackHandler) does
+// when no other is configured: for development and client test suites only — anyone can
+// mint such a token for any principal. The token needs exp (and an iat, when present, not in
+// the future), both within ClockSkew (default 0, Kafka's
+// unsecuredValidatorAllowableClockSkewMs), and a string principal claim (default "sub").
+type UnsecuredJWTValidator struct {
+	PrincipalClaim string
+	ClockSkew      time.Duration
+	Clock          clock.Clock
+}
+
+// Validate checks an unsecured token.
+func (u UnsecuredJWTValidator) Validate(_ context.Context, token string) (OAuthToken, error) {
+	if len(token) > maxJWTBytes {
+		return OAuthToken{}, fmt.Errorf("token of %d bytes is larger than %d", len(token), maxJWTBytes)
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[2] != "" {
+		return OAuthToken{}, errors.New("not an unsecured JWS (header.payload. with an empty signature)")
+	}
+	var header struct {
+		Alg *string `json:"alg"`
+	}
+	var claims map[string]any
+	for i, dst := range []any{&header, &claims} {
+		raw, err := base64URLDecode(parts[i])
+		if err != nil {
+			return OAuthToken{}, fmt.Errorf("JWT part %d: %w", i, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(dst); err != nil {
+			return OAuthToken{}, fmt.Errorf("JWT part %d: %w", i, err)
+		}
+	}
+	if header.Alg == nil || *header.Alg != "none" {
+		return OAuthToken{}, errors.New(`unsecured JWT must have alg "none"`)
+	}
+	num := func(name string) (time.Time, bool, error) {
+		v, ok := claims[name]
+		if !ok {
+			return time.Time{}, false, nil
+		}
+		n, isNum := v.(json.Number)
+		f, err := n.Float64()
+		if !isNum || err != nil {
+			return time.Time{}, true, fmt.Errorf("claim %s is not a number", name)
+		}
+		return time.UnixMilli(int64(f * 1000)), true, nil
+	}
+	now := clock.Or(u.Clock).Now()
+	skew := max(u.ClockSkew, 0)
+	exp, ok, err := num("exp")
+	if err != nil || !ok {
+		return OAuthToken{}, fmt.Errorf("JWT needs a numeric exp claim (%v)", err)
+	}
+	if !now.Add(-skew).Before(exp) {
+		return OAuthToken{}, fmt.Errorf("JWT expired at %v (now %v)", exp.UTC(), now.UTC())
+	}
+	if iat, ok, err := num("iat"); err != nil || (ok && now.Add(skew).Before(iat)) {
+		return OAuthToken{}, fmt.Errorf("JWT iat in the future or not a number (%v)", err)
+	}
+	claim := u.PrincipalClaim
+	if claim == "" {
+		claim = "sub"
+	}
+	p, _ := claims[claim].(string)
+	if strings.TrimSpace(p) == "" {
+		return OAuthToken{}, fmt.Errorf("JWT has no string %q claim for the principal", claim)
+	}
+	return OAuthToken{Principal: p, Expiry: exp.Add(skew)}, nil
+}
+
+// base64URLDecode decodes base64url with or without padding.
+func base64URLDecode(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }

@@ -423,3 +423,35 @@ func TestOAuthBearerNeedsValidator(t *testing.T) {
 		t.Fatalf("NewServer with OAUTHBEARER and no validator: %v", err)
 	}
 }
+
+// The unsecured validator (Kafka's default, for development) accepts alg-none tokens with exp
+// and a subject, and refuses signed, expired and subject-less ones.
+func TestUnsecuredJWTValidator(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	v := gateway.UnsecuredJWTValidator{Clock: clk}
+	now := clk.Now().Unix()
+	tok := func(header string, claims map[string]any) string {
+		raw, _ := json.Marshal(claims)
+		return base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(raw) + "."
+	}
+	if got, err := v.Validate(context.Background(), tok(`{"alg":"none"}`, map[string]any{"sub": "admin", "exp": now + 60})); err != nil ||
+		got.Principal != "admin" || !got.Expiry.Equal(time.Unix(now+60, 0)) {
+		t.Fatalf("valid unsecured token: %+v %v", got, err)
+	}
+	is := newIssuer(t)
+	for name, bad := range map[string]string{
+		"expired":           tok(`{"alg":"none"}`, map[string]any{"sub": "admin", "exp": now}),
+		"no exp":            tok(`{"alg":"none"}`, map[string]any{"sub": "admin"}),
+		"exp not a number":  tok(`{"alg":"none"}`, map[string]any{"sub": "admin", "exp": "soon"}),
+		"iat in the future": tok(`{"alg":"none"}`, map[string]any{"sub": "admin", "exp": now + 60, "iat": now + 30}),
+		"no sub":            tok(`{"alg":"none"}`, map[string]any{"exp": now + 60}),
+		"alg RS256":         tok(`{"alg":"RS256"}`, map[string]any{"sub": "admin", "exp": now + 60}),
+		"no alg":            tok(`{}`, map[string]any{"sub": "admin", "exp": now + 60}),
+		"signed":            is.token(t, "admin"),
+		"two parts":         "a.b",
+	} {
+		if got, err := v.Validate(context.Background(), bad); err == nil {
+			t.Errorf("%s: accepted as %+v", name, got)
+		}
+	}
+}

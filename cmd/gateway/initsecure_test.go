@@ -115,6 +115,20 @@ func TestOAuthFlags(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	if _, err := parse([]string{"-oauth-jwks-file", jwks, "-oauth-unsecured-tokens"}, env(nil), io.Discard); err == nil {
+		t.Error("-oauth-jwks-file with -oauth-unsecured-tokens accepted")
+	}
+	o, err = parse([]string{"-oauth-unsecured-tokens", "-sasl-mechanisms", "OAUTHBEARER"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = gateway.Config{}
+	if err := o.security.serverConfig(&cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cfg.SASL.OAuthBearer.(gateway.UnsecuredJWTValidator); !ok || len(cfg.SASL.Mechanisms) != 1 {
+		t.Fatalf("-oauth-unsecured-tokens: %+v", cfg.SASL)
+	}
 	o, _ = parse([]string{"-oauth-jwks-file", filepath.Join(t.TempDir(), "missing")}, env(nil), io.Discard)
 	if err := o.security.serverConfig(&gateway.Config{}, nil); err == nil {
 		t.Error("missing JWKS file accepted")

@@ -37,7 +37,8 @@
 //	-sasl-users        file of user:password lines created at start if absent [RAFKA_SASL_USERS]
 //	-oauth-jwks-file   JWKS file; enables OAUTHBEARER [RAFKA_OAUTH_JWKS_FILE], with
 //	                   -oauth-issuer, -oauth-audience, -oauth-principal-claim (default sub)
-//	                   and -oauth-clock-skew-seconds (default 30)
+//	                   and -oauth-clock-skew-seconds (default 30); -oauth-unsecured-tokens
+//	                   instead accepts unsigned tokens (Kafka's default; development only)
 //	-failed-auth-delay-ms  delay of a failed authentication's answer (default 100)
 //	-auth-failure-burst, -auth-failure-refill-ms  brute-force lockout per source address
 //	                   (default 20 failures, one forgiven every 3 s)

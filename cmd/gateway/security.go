@@ -41,6 +41,7 @@ type securityOptions struct {
 	oauthAudience  string
 	oauthClaim     string
 	oauthSkewSec   int64
+	oauthUnsecure  bool
 	failedDelayMs  int64
 	failBurst      int
 	failRefillMs   int64
@@ -67,6 +68,8 @@ func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	cli.StringVar(fs, &s.oauthAudience, "oauth-audience", getenv, "RAFKA_OAUTH_AUDIENCE", "", "comma-separated expected aud values of OAUTHBEARER tokens (sasl.oauthbearer.expected.audience)")
 	cli.StringVar(fs, &s.oauthClaim, "oauth-principal-claim", getenv, "RAFKA_OAUTH_PRINCIPAL_CLAIM", "sub", "token claim that names the principal (sasl.oauthbearer.sub.claim.name)")
 	fs.Int64Var(&s.oauthSkewSec, "oauth-clock-skew-seconds", 30, "leeway on exp, nbf and iat of OAUTHBEARER tokens (sasl.oauthbearer.clock.skew.seconds)")
+	fs.BoolVar(&s.oauthUnsecure, "oauth-unsecured-tokens", false,
+		"DEVELOPMENT ONLY: enable OAUTHBEARER accepting unsigned JWTs (alg none), as Kafka's default validator; anyone can then log in as anyone")
 	fs.Int64Var(&s.failedDelayMs, "failed-auth-delay-ms", 100, "delay before a failed SASL authentication is answered (Kafka's connection.failed.authentication.delay.ms)")
 	fs.IntVar(&s.failBurst, "auth-failure-burst", 20, "failed SASL authentications one source address (IPv4, IPv6 /64) may have before it is locked out (negative: no lockout)")
 	fs.Int64Var(&s.failRefillMs, "auth-failure-refill-ms", 3000, "time after which one failed authentication of a source is forgiven")
@@ -106,8 +109,11 @@ func (s *securityOptions) check(listen string, advertisedPort int) error {
 	if s.oauthSkewSec < 0 || s.failedDelayMs < 0 || s.failRefillMs <= 0 {
 		return errors.New("-oauth-clock-skew-seconds and -failed-auth-delay-ms must be >= 0, -auth-failure-refill-ms > 0")
 	}
-	if strings.Contains(","+s.mechanisms+",", ",OAUTHBEARER,") && s.oauthJWKS == "" {
+	if strings.Contains(","+s.mechanisms+",", ",OAUTHBEARER,") && s.oauthJWKS == "" && !s.oauthUnsecure {
 		return errors.New("-sasl-mechanisms OAUTHBEARER needs -oauth-jwks-file")
+	}
+	if s.oauthJWKS != "" && s.oauthUnsecure {
+		return errors.New("-oauth-jwks-file and -oauth-unsecured-tokens exclude each other")
 	}
 	if !s.authorizer && (s.superUsers != "" || s.allowNoACL) {
 		return errors.New("-super-users and -allow-everyone-if-no-acl-found need -authorizer")
@@ -158,9 +164,15 @@ func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) er
 			return err
 		}
 		cfg.SASL.OAuthBearer = v
-		if !slices.Contains(cfg.SASL.Mechanisms, gateway.MechOAuthBearer) {
-			cfg.SASL.Mechanisms = append(cfg.SASL.Mechanisms, gateway.MechOAuthBearer)
+	}
+	if s.oauthUnsecure {
+		if log != nil {
+			log.Warn("OAUTHBEARER accepts unsigned tokens (-oauth-unsecured-tokens): anyone can authenticate as anyone; for development only")
 		}
+		cfg.SASL.OAuthBearer = gateway.UnsecuredJWTValidator{PrincipalClaim: s.oauthClaim, ClockSkew: time.Duration(s.oauthSkewSec) * time.Second}
+	}
+	if cfg.SASL.OAuthBearer != nil && !slices.Contains(cfg.SASL.Mechanisms, gateway.MechOAuthBearer) {
+		cfg.SASL.Mechanisms = append(cfg.SASL.Mechanisms, gateway.MechOAuthBearer)
 	}
 	cfg.SASL.FailedAuthDelay = time.Duration(s.failedDelayMs) * time.Millisecond
 	cfg.SASL.BruteForce = gateway.BruteForceConfig{Burst: s.failBurst, Refill: time.Duration(s.failRefillMs) * time.Millisecond}
