@@ -455,3 +455,30 @@ func TestUnsecuredJWTValidator(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidateToken feeds arbitrary tokens to both validators: nothing panics, the unsecured
+// validator never accepts a signed token, and whatever the JWKS validator accepts carries the
+// seed token's claims (only the issuer's key can sign; base64's ignored trailing bits may make
+// a different string of the same token).
+func FuzzValidateToken(f *testing.F) {
+	is := newIssuer(f)
+	v := is.validator(f, nil)
+	good := is.token(f, "alice")
+	want, err := v.Validate(context.Background(), good)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(sign(f, is.ec, jose.ES256, "ec-1", is.claims("alice")))
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIiwiZXhwIjoxOTAwMDAwMDAwfQ.")
+	f.Add("a.b.c")
+	unsecured := gateway.UnsecuredJWTValidator{Clock: is.clock}
+	f.Fuzz(func(t *testing.T, tok string) {
+		if got, err := v.Validate(context.Background(), tok); err == nil && got != want {
+			t.Fatalf("%q accepted as %+v", tok, got)
+		}
+		if got, err := unsecured.Validate(context.Background(), tok); err == nil && !strings.HasSuffix(tok, ".") {
+			t.Fatalf("unsecured validator accepted a signed token %q as %+v", tok, got)
+		}
+	})
+}
