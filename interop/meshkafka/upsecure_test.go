@@ -4,8 +4,9 @@ package meshkafka_test
 // ports with the binaries built by this package, and checks what its README section
 // promises: SASL_SSL only, a CA under $DATA/secure/ca.pem that verifies the server, the admin
 // password in $DATA/secure/admin.password (mode 0600), SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN
-// with kgo (and kafka-go PLAIN, and kcat SCRAM when installed), adding a user and an ACL as
-// admin, the ACL deciding what that user may do, and a clean stop on SIGTERM.
+// with kgo (produce, a consumer group, admin calls), kafka-go, kcat, kafkajs and
+// confluent-kafka-python (the last three when installed), adding a user and an ACL as admin,
+// the ACL deciding what that user may do, and a clean stop on SIGTERM.
 
 import (
 	"context"
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	kafkaplain "github.com/segmentio/kafka-go/sasl/plain"
+	kafkascram "github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -106,6 +109,19 @@ func TestUpSecure(t *testing.T) {
 		}
 	}
 
+	// A kgo consumer group (SCRAM-SHA-256) reads back what the three mechanisms wrote.
+	grp := client(admin["SCRAM-SHA-256"], kgo.ConsumerGroup("kgo-group"), kgo.ConsumeTopics("secure-orders"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for read := 0; read < len(admin); {
+		fs := grp.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("kgo group consume: %v", err)
+		}
+		read += fs.NumRecords()
+	}
+	if err := grp.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("kgo group commit: %v", err)
+	}
 	step("admin produced with every mechanism")
 	// Wrong password: SASL_AUTHENTICATION_FAILED. Plaintext on the port: closed.
 	bad := client(scram.Auth{User: "admin", Pass: "guess"}.AsSha256Mechanism(), kgo.RequestRetries(0))
@@ -162,6 +178,36 @@ func TestUpSecure(t *testing.T) {
 		t.Fatalf("kafka-go read %v", got)
 	}
 
+	// kafka-go with SCRAM-SHA-512: an admin call, a produce, and a consumer group.
+	scramMech, err := kafkascram.Mechanism(kafkascram.SHA512, "admin", pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &kafka.Transport{TLS: tlsCfg, SASL: scramMech}
+	kc := &kafka.Client{Addr: kafka.TCP(listen), Transport: transport, Timeout: 30 * time.Second}
+	if res, err := kc.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "kafkago-topic", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil || res.Errors["kafkago-topic"] != nil {
+		t.Fatalf("kafka-go CreateTopics: %v %v", err, res)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(listen), Topic: "kafkago-topic", Transport: transport, RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}}
+	var msgs []kafka.Message
+	for i := range 6 {
+		msgs = append(msgs, kafka.Message{Key: []byte{byte('a' + i)}, Value: []byte{byte('0' + i)}})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("kafka-go write: %v", err)
+	}
+	w.Close()
+	gr := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{listen}, Topic: "kafkago-topic", GroupID: "kafkago-group", MaxWait: 200 * time.Millisecond,
+		StartOffset: kafka.FirstOffset, Dialer: &kafka.Dialer{Timeout: 10 * time.Second, TLS: tlsCfg, SASLMechanism: scramMech}})
+	defer gr.Close()
+	seen := map[string]bool{}
+	for len(seen) < len(msgs) {
+		m, err := gr.ReadMessage(ctx) // commits through the group
+		if err != nil {
+			t.Fatalf("kafka-go group read: %v (have %v)", err, seen)
+		}
+		seen[string(m.Value)] = true
+	}
 	step("kafka-go read")
 	if kcat, err := exec.LookPath("kcat"); err == nil {
 		conf := []string{"-b", listen, "-X", "security.protocol=SASL_SSL", "-X", "ssl.ca.location=" + filepath.Join(sec, "ca.pem"),
@@ -174,6 +220,16 @@ func TestUpSecure(t *testing.T) {
 		out, err := exec.CommandContext(ctx, kcat, append(conf, "-C", "-t", "secure-orders", "-o", "beginning", "-e", "-q")...).Output()
 		if err != nil || !strings.Contains(string(out), "from-kcat") || !strings.Contains(string(out), "carol") {
 			t.Fatalf("kcat consume: %v\n%s", err, out)
+		}
+		// A balanced consumer group (-G), with SCRAM-SHA-512; metadata with PLAIN.
+		conf512 := append(slices.Clone(conf[:len(conf)-6]), "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=admin", "-X", "sasl.password="+pass)
+		out, err = exec.CommandContext(ctx, kcat, append(conf512, "-X", "auto.offset.reset=earliest", "-G", "kcat-group", "-e", "-q", "secure-orders")...).Output()
+		if err != nil || !strings.Contains(string(out), "from-kcat") {
+			t.Fatalf("kcat group consume: %v\n%s", err, out)
+		}
+		confPlain := append(slices.Clone(conf[:len(conf)-6]), "-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=admin", "-X", "sasl.password="+pass)
+		if out, err := exec.CommandContext(ctx, kcat, append(confPlain, "-L", "-t", "secure-orders")...).CombinedOutput(); err != nil || !strings.Contains(string(out), `topic "secure-orders"`) {
+			t.Fatalf("kcat PLAIN metadata: %v\n%s", err, out)
 		}
 	} else {
 		t.Log("kcat not installed: skipped its part")
