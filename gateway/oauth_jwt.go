@@ -201,7 +201,7 @@ func (v *JWTValidator) Validate(_ context.Context, token string) (OAuthToken, er
 	if strings.TrimSpace(p) == "" {
 		return OAuthToken{}, fmt.Errorf("JWT has no string %q claim for the principal", v.cfg.PrincipalClaim)
 	}
-	return OAuthToken{Principal: p, Expiry: claims.Expiry.Time().Add(v.cfg.ClockSkew)}, nil
+	return OAuthToken{Principal: p, Expiry: claims.Expiry.Time()}, nil
 }
 
 // keyFits reports whether a key's type can verify alg.
@@ -288,7 +288,7 @@ func (u UnsecuredJWTValidator) Validate(_ context.Context, token string) (OAuthT
 	if strings.TrimSpace(p) == "" {
 		return OAuthToken{}, fmt.Errorf("JWT has no string %q claim for the principal", claim)
 	}
-	return OAuthToken{Principal: p, Expiry: exp.Add(skew)}, nil
+	return OAuthToken{Principal: p, Expiry: exp}, nil
 }
 
 // base64URLDecode decodes base64url with or without padding.

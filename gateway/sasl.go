@@ -190,7 +190,9 @@ func handleSaslAuthenticate(ctx context.Context, r *Request) (kmsg.Response, err
 	}
 	resp.SASLAuthBytes = challenge
 	if done && !cs.expiry.IsZero() {
-		resp.SessionLifetimeMillis = max(1, clock.Until(s.clock, cs.expiry).Milliseconds())
+		// Kafka sends 0 for a credential already past its expiry (accepted within the clock
+		// skew): the session is over at the next request other than a re-authentication.
+		resp.SessionLifetimeMillis = max(0, clock.Until(s.clock, cs.expiry).Milliseconds())
 	}
 	return resp, nil
 }

@@ -13,7 +13,8 @@ package gateway
 //     other answer fails too). An authorization id must equal the token's principal.
 //   - The session ends when the token expires (KIP-368: SaslAuthenticate tells the client its
 //     session lifetime, the smaller of the token's remaining life and
-//     connections.max.reauth.ms), so that a client re-authenticates with a fresh token.
+//     connections.max.reauth.ms, as Kafka's SaslServerAuthenticator computes it, also when the
+//     latter is 0), so that a client re-authenticates with a fresh token.
 
 import (
 	"bytes"

@@ -144,8 +144,8 @@ func TestJWTValidator(t *testing.T) {
 			t.Errorf("%s: %+v %v, want alice", name, got, err)
 		}
 	}
-	if got, _ := v.Validate(context.Background(), ok["RS256"]); !got.Expiry.Equal(time.Unix(now+3600+30, 0)) {
-		t.Errorf("expiry %v, want exp + 30 s skew", got.Expiry)
+	if got, _ := v.Validate(context.Background(), ok["RS256"]); !got.Expiry.Equal(time.Unix(now+3600, 0)) {
+		t.Errorf("expiry %v, want exp", got.Expiry)
 	}
 
 	hs, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("secret-secret-secret-secret-1234")}, nil)
@@ -377,13 +377,13 @@ func TestOAuthBearerExchange(t *testing.T) {
 		handshake(r, 1, "OAUTHBEARER", 1)
 		short := sign(t, is.rsa, jose.RS256, "rsa-1", with(is.claims("alice"), "exp", is.clock.Now().Unix()+600))
 		resp := authenticate(r, 2, msg("a=alice", short), 2)
-		if resp.ErrorCode != 0 || resp.SessionLifetimeMillis != (600+30)*1000 {
-			t.Fatalf("authenticate: %+v, want a lifetime of 630 s (exp + skew)", resp)
+		if resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 600*1000 {
+			t.Fatalf("authenticate: %+v, want a lifetime of 600 s (to exp)", resp)
 		}
 		long := dial(t, addr)
 		handshake(long, 1, "OAUTHBEARER", 1)
-		if resp := authenticate(long, 2, msg("", is.token(t, "alice")), 2); resp.SessionLifetimeMillis != (3600+30)*1000 {
-			t.Fatalf("lifetime %d, want the token's 3630 s", resp.SessionLifetimeMillis)
+		if resp := authenticate(long, 2, msg("", is.token(t, "alice")), 2); resp.SessionLifetimeMillis != 3600*1000 {
+			t.Fatalf("lifetime %d, want the token's 3600 s", resp.SessionLifetimeMillis)
 		}
 		stale := dial(t, addr)
 		handshake(stale, 1, "OAUTHBEARER", 1)
@@ -391,7 +391,7 @@ func TestOAuthBearerExchange(t *testing.T) {
 
 		is.clock.Advance(500 * time.Second)
 		handshake(r, 1, "OAUTHBEARER", 3)
-		if resp := authenticate(r, 2, msg("", is.token(t, "alice")), 4); resp.ErrorCode != 0 || resp.SessionLifetimeMillis != (3600+30)*1000 {
+		if resp := authenticate(r, 2, msg("", is.token(t, "alice")), 4); resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 3600*1000 {
 			t.Fatalf("re-authentication: %+v", resp)
 		}
 		is.clock.Advance(200 * time.Second) // 700 s: past the short token, not the renewed session
@@ -399,6 +399,16 @@ func TestOAuthBearerExchange(t *testing.T) {
 		stale.write(encode(metadataReq(), 3))
 		stale.expectClosed()
 		long.roundTrip(metadataReq(), 3)
+	})
+	t.Run("a token past exp but within the skew: lifetime 0, over at the next request", func(t *testing.T) {
+		r := dial(t, addr)
+		handshake(r, 1, "OAUTHBEARER", 1)
+		late := sign(t, is.rsa, jose.RS256, "rsa-1", with(is.claims("alice"), "exp", is.clock.Now().Unix()-10))
+		if resp := authenticate(r, 2, msg("", late), 2); resp.ErrorCode != 0 || resp.SessionLifetimeMillis != 0 {
+			t.Fatalf("authenticate: %+v", resp)
+		}
+		r.write(encode(metadataReq(), 3))
+		r.expectClosed()
 	})
 	t.Run("ReauthAfter caps the session of a long token", func(t *testing.T) {
 		r := dial(t, addr)
