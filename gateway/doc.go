@@ -44,8 +44,12 @@
 // ssl.client.auth asks); the TLS handshake completes before the first frame is read. SASL
 // (sasl.go has the rules) offers PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 over the backend's
 // SCRAM credentials (Backend.DescribeUserScramCredentials; sasl_mech.go is the server side of
-// RFC 5802/7677 with Kafka's nonce rule), re-authentication after Config.SASL.ReauthAfter
-// (KIP-368), and closes connections as Kafka does. Request.Principal gives the connection's
+// RFC 5802/7677 with Kafka's nonce rule), OAUTHBEARER when Config.SASL.OAuthBearer is set
+// (sasl_oauth.go; oauth_jwt.go validates JWTs against a JWKS file, the session ending with
+// the token), re-authentication after Config.SASL.ReauthAfter (KIP-368), and closes
+// connections as Kafka does. Failed authentications are throttled per source address
+// (sasl_throttle.go: a lockout after Config.SASL.BruteForce.Burst failures, and
+// Config.SASL.FailedAuthDelay before each failure answer). Request.Principal gives the connection's
 // principal ("User:alice", "User:CN=alice,O=example" for a client certificate on SSL,
 // "User:ANONYMOUS"). With Config.Authorizer.Enabled every API authorizes that principal
 // with Kafka's ACLs (authz.go has the rules, package broker/acl the decision; each API's

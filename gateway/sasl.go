@@ -52,8 +52,33 @@ type SASLConfig struct {
 	// ReauthAfter is Kafka's connections.max.reauth.ms: the session lifetime after which an
 	// authenticated connection must re-authenticate (0: sessions never expire).
 	ReauthAfter time.Duration
-	// Clock decides session expiry (nil: the wall clock).
+	// Clock decides session expiry and brute-force throttling (nil: the wall clock).
 	Clock clock.Clock
+	// OAuthBearer validates OAUTHBEARER tokens (sasl_oauth.go; NewJWTValidator checks JWTs
+	// against a JWKS file). Required for the OAUTHBEARER mechanism, which the default
+	// mechanism list then includes.
+	OAuthBearer TokenValidator
+	// FailedAuthDelay is how long a failed authentication's answer waits before it is sent
+	// and the connection closed (Kafka's connection.failed.authentication.delay.ms; 0: none).
+	FailedAuthDelay time.Duration
+	// BruteForce throttles failed authentications per source address (sasl_throttle.go).
+	BruteForce BruteForceConfig
+}
+
+// checkSASL validates the SASL part of a server's configuration.
+func checkSASL(cfg SASLConfig) error {
+	for _, m := range cfg.Mechanisms {
+		if newMech(m, nil, nil) == nil {
+			return fmt.Errorf("gateway: SASL mechanism %q not supported (have %v)", m, append(DefaultMechanisms, MechOAuthBearer))
+		}
+		if m == MechOAuthBearer && cfg.OAuthBearer == nil {
+			return errors.New("gateway: SASL mechanism OAUTHBEARER needs SASLConfig.OAuthBearer (a token validator)")
+		}
+	}
+	if cfg.FailedAuthDelay < 0 {
+		return fmt.Errorf("gateway: SASLConfig.FailedAuthDelay %v is negative", cfg.FailedAuthDelay)
+	}
+	return nil
 }
 
 // saslMaxReceive is Kafka's sasl.server.max.receive.size: the largest frame accepted on a
@@ -72,6 +97,8 @@ type connState struct {
 	user      string
 	mechName  string
 	mech      saslMech  // exchange in progress (after SaslHandshake)
+	stepped   bool      // the exchange in progress has had its first token
+	failed    bool      // the exchange in progress already counted as a failure
 	raw       bool      // SaslHandshake v0: the next frames are raw SASL tokens
 	expiry    time.Time // session end (zero: none)
 	closing   error     // set by a handler: answer, then close the connection
@@ -102,6 +129,9 @@ func (s *Server) gate(cs *connState, key int16) error {
 
 func (s *Server) mechanisms() []string {
 	if len(s.cfg.SASL.Mechanisms) == 0 {
+		if s.cfg.SASL.OAuthBearer != nil {
+			return append(slices.Clip(DefaultMechanisms), MechOAuthBearer)
+		}
 		return DefaultMechanisms
 	}
 	return s.cfg.SASL.Mechanisms
@@ -124,7 +154,7 @@ func handleSaslHandshake(_ context.Context, r *Request) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		cs.closing = errors.New("gateway: re-authentication needs SaslHandshake v1")
 		return resp, nil
-	case !slices.Contains(s.mechanisms(), req.Mechanism) || newMech(req.Mechanism, nil) == nil:
+	case !slices.Contains(s.mechanisms(), req.Mechanism) || newMech(req.Mechanism, nil, nil) == nil:
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		cs.closing = fmt.Errorf("gateway: client asked for SASL mechanism %q; enabled: %v", req.Mechanism, s.mechanisms())
 		return resp, nil
@@ -133,7 +163,8 @@ func handleSaslHandshake(_ context.Context, r *Request) (kmsg.Response, error) {
 		cs.closing = fmt.Errorf("gateway: SASL mechanism change not allowed during re-authentication (%s to %s)", cs.mechName, req.Mechanism)
 		return resp, nil
 	}
-	cs.mech, cs.mechName = newMech(req.Mechanism, s.creds), req.Mechanism
+	cs.mech, cs.mechName = newMech(req.Mechanism, s.creds, s.cfg.SASL.OAuthBearer), req.Mechanism
+	cs.stepped, cs.failed = false, false
 	cs.raw = r.Header.APIVersion == 0
 	return resp, nil
 }
@@ -158,8 +189,10 @@ func handleSaslAuthenticate(ctx context.Context, r *Request) (kmsg.Response, err
 		return resp, nil
 	}
 	resp.SASLAuthBytes = challenge
-	if done && s.cfg.SASL.ReauthAfter > 0 {
-		resp.SessionLifetimeMillis = s.cfg.SASL.ReauthAfter.Milliseconds()
+	if done && !cs.expiry.IsZero() {
+		// Kafka sends 0 for a credential already past its expiry (accepted within the clock
+		// skew): the session is over at the next request other than a re-authentication.
+		resp.SessionLifetimeMillis = max(0, clock.Until(s.clock, cs.expiry).Milliseconds())
 	}
 	return resp, nil
 }
@@ -167,18 +200,32 @@ func handleSaslAuthenticate(ctx context.Context, r *Request) (kmsg.Response, err
 // saslStep feeds one client token to the exchange in progress; when it completes, the
 // connection is authenticated (or re-authenticated: same principal required).
 func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (challenge []byte, done bool, err error) {
-	challenge, user, done, err := cs.mech.step(ctx, token)
+	mech := cs.mech
+	if !cs.stepped {
+		// The first token of an exchange: a source locked out for failing too often is
+		// refused here, before any credential is looked up.
+		cs.stepped = true
+		if ok, retry := s.throttle.allow(cs.host, s.clock.Now()); !ok {
+			cs.mech = nil
+			err := &authError{msg: fmt.Sprintf("Authentication failed: too many failed authentications from this address; retry in %v",
+				retry.Round(time.Second))}
+			s.saslFailDelay(ctx)
+			return nil, false, err
+		}
+	}
+	challenge, user, done, err := mech.step(ctx, token)
 	if err == nil && done && cs.authed && "User:"+user != cs.principal {
 		err = clientErr(fmt.Sprintf("Cannot change principals during re-authentication from %s: User:%s", cs.principal, user))
 	}
+	if rj, ok := mech.(interface{ rejected() bool }); ok && err == nil && rj.rejected() {
+		// OAUTHBEARER refused the token (its error JSON goes out as a challenge): the
+		// attempt has failed although the exchange waits for the client's ^A.
+		s.saslFailed(cs, errors.New("token refused by the validator"))
+	}
 	if err != nil {
 		cs.mech = nil
-		var detail error
-		var ae *authError
-		if errors.As(err, &ae) {
-			detail = ae.detail
-		}
-		s.log.Info("gateway: SASL authentication failed", "mechanism", cs.mechName, "listener", cs.lis.proto.String(), "err", err, "detail", detail)
+		s.saslFailed(cs, err)
+		s.saslFailDelay(ctx)
 		return nil, false, err
 	}
 	if !done {
@@ -187,8 +234,16 @@ func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (cha
 	cs.mech, cs.raw = nil, false
 	reauth := cs.authed
 	cs.authed, cs.user, cs.principal = true, user, "User:"+user
+	now := s.clock.Now()
+	cs.expiry = time.Time{}
 	if s.cfg.SASL.ReauthAfter > 0 {
-		cs.expiry = s.clock.Now().Add(s.cfg.SASL.ReauthAfter)
+		cs.expiry = now.Add(s.cfg.SASL.ReauthAfter)
+	}
+	if em, ok := mech.(interface{ sessionExpiry() time.Time }); ok {
+		// A credential that expires (an OAuth token) ends the session when it does.
+		if exp := em.sessionExpiry(); !exp.IsZero() && (cs.expiry.IsZero() || exp.Before(cs.expiry)) {
+			cs.expiry = exp
+		}
 	}
 	cs.setMax(s.cfg.MaxFrameBytes)
 	s.log.Debug("gateway: SASL authenticated", "principal", cs.principal, "mechanism", cs.mechName, "reauthentication", reauth)
@@ -196,6 +251,44 @@ func (s *Server) saslStep(ctx context.Context, cs *connState, token []byte) (cha
 		s.authHook(cs.principal, reauth)
 	}
 	return challenge, true, nil
+}
+
+// saslFailed logs a failed exchange and counts it against the client's source (once per
+// exchange).
+func (s *Server) saslFailed(cs *connState, err error) {
+	if cs.failed {
+		return
+	}
+	cs.failed = true
+	var detail error
+	var ae *authError
+	if errors.As(err, &ae) {
+		detail = ae.detail
+	}
+	s.log.Info("gateway: SASL authentication failed", "mechanism", cs.mechName, "listener", cs.lis.proto.String(), "host", cs.host, "err", err, "detail", detail)
+	locked, untracked := s.throttle.failed(cs.host, s.clock.Now())
+	if locked {
+		s.log.Warn("gateway: too many failed SASL authentications; source locked out (later failures from it are not logged one by one)", "host", cs.host)
+	}
+	if untracked {
+		s.log.Warn("gateway: brute-force throttle table full; new failing sources are not throttled until entries expire")
+	}
+}
+
+// saslFailDelay waits SASLConfig.FailedAuthDelay before a failure is answered (or until
+// the server closes).
+func (s *Server) saslFailDelay(ctx context.Context) {
+	d := s.cfg.SASL.FailedAuthDelay
+	if d <= 0 {
+		return
+	}
+	t := s.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	}
 }
 
 // rawSASL handles a frame of the v0 raw-token phase (after SaslHandshake v0): the frame is

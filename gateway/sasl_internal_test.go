@@ -104,7 +104,7 @@ func TestScramMechConversation(t *testing.T) {
 			{"alice", "alice-secret", "cnonce-123", true}, // librdkafka: client nonce sent again in front
 			{"alice", "wrong", "", false},
 		} {
-			mech := newMech(name, creds)
+			mech := newMech(name, creds, nil)
 			cl := &scramClient{m: scramkey.ByName(name), user: tc.user, pass: tc.pass, cnonce: "cnonce-123"}
 			sfirst, _, done, err := mech.step(context.Background(), []byte(cl.clientFirst()))
 			if err != nil || done {
@@ -127,7 +127,7 @@ func TestScramMechConversation(t *testing.T) {
 		}
 	}
 	// A tampered nonce is refused.
-	mech := newMech(MechScramSHA256, creds)
+	mech := newMech(MechScramSHA256, creds, nil)
 	cl := &scramClient{m: scramkey.SHA256, user: "alice", pass: "alice-secret", cnonce: "abc"}
 	sfirst, _, _, _ := mech.step(context.Background(), []byte(cl.clientFirst()))
 	final, _ := cl.clientFinal(t, strings.Replace(string(sfirst), "r=abc", "r=abd", 1), "")
@@ -135,17 +135,17 @@ func TestScramMechConversation(t *testing.T) {
 		t.Fatal("tampered nonce accepted")
 	}
 	// Unknown user: the same message as a wrong password.
-	if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte("n,,n=mallory,r=abc")); err == nil ||
+	if _, _, _, err := newMech(MechScramSHA256, creds, nil).step(context.Background(), []byte("n,,n=mallory,r=abc")); err == nil ||
 		err.Error() != failedMessage(MechScramSHA256) {
 		t.Fatalf("unknown user: %v", err)
 	}
 	// Channel binding and a foreign authorization id are refused.
 	for _, first := range []string{"p=tls-unique,,n=alice,r=abc", "n,a=bob,n=alice,r=abc", "n,,n=al=41ice,r=abc", "n,,r=abc,n=alice"} {
-		if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte(first)); err == nil {
+		if _, _, _, err := newMech(MechScramSHA256, creds, nil).step(context.Background(), []byte(first)); err == nil {
 			t.Fatalf("client-first %q accepted", first)
 		}
 	}
-	if _, _, _, err := newMech(MechScramSHA256, creds).step(context.Background(), []byte("n,a=alice,n=alice,r=abc")); err != nil {
+	if _, _, _, err := newMech(MechScramSHA256, creds, nil).step(context.Background(), []byte("n,a=alice,n=alice,r=abc")); err != nil {
 		t.Fatalf("authzid equal to the user refused: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestPlainMech(t *testing.T) {
 		{"\x00alice\x00", false},
 		{"\x00alice\x00alice-secret\x00", false},
 	} {
-		_, user, done, err := newMech(MechPlain, creds).step(context.Background(), []byte(tc.token))
+		_, user, done, err := newMech(MechPlain, creds, nil).step(context.Background(), []byte(tc.token))
 		if ok := err == nil && done && user == "alice"; ok != tc.ok {
 			t.Errorf("token %q: user %q done %v err %v, want ok=%v", tc.token, user, done, err, tc.ok)
 		}
@@ -231,7 +231,7 @@ func FuzzScramServer(f *testing.F) {
 	creds := fixedCreds(f)
 	f.Fuzz(func(t *testing.T, first, final []byte) {
 		for _, name := range []string{MechScramSHA256, MechScramSHA512} {
-			m := newMech(name, creds)
+			m := newMech(name, creds, nil)
 			sfirst, _, done, err := m.step(context.Background(), first)
 			if err != nil {
 				continue

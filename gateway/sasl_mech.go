@@ -70,7 +70,9 @@ func failedMessage(mech string) string {
 	return "Authentication failed during authentication due to invalid credentials with SASL mechanism " + mech
 }
 
-func newMech(name string, creds credentials) saslMech {
+// newMech starts an exchange of mechanism name (nil: not a mechanism the gateway knows).
+// OAUTHBEARER validates with oauth (nil: every token is refused).
+func newMech(name string, creds credentials, oauth TokenValidator) saslMech {
 	switch name {
 	case MechPlain:
 		return &plainMech{creds: creds}
@@ -78,6 +80,8 @@ func newMech(name string, creds credentials) saslMech {
 		return &scramMech{m: scramkey.SHA256, creds: creds}
 	case MechScramSHA512:
 		return &scramMech{m: scramkey.SHA512, creds: creds}
+	case MechOAuthBearer:
+		return &oauthMech{v: oauth}
 	}
 	return nil
 }

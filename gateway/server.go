@@ -88,6 +88,7 @@ type Server struct {
 	creds    credentials                         // SCRAM credential lookup (the backend's)
 	authz    *authorizer                         // ACLs (nil: authorization off)
 	authHook func(principal string, reauth bool) // tests: called on every successful authentication
+	throttle *authThrottle                       // failed SASL authentications per source (nil: off)
 	// quotas enforces client byte-rate quotas (quota.go).
 	quotas *quotas
 	// metrics are the request instruments (metrics.go).
@@ -120,12 +121,11 @@ func NewServer(cfg Config) (*Server, error) {
 	s.clock = clock.Or(cfg.SASL.Clock)
 	s.creds = backendCredentials(cfg.Backend)
 	s.authz = newAuthorizer(cfg.Authorizer, cfg.Backend)
-	for _, m := range cfg.SASL.Mechanisms {
-		if newMech(m, nil) == nil {
-			cancel()
-			return nil, fmt.Errorf("gateway: SASL mechanism %q not supported (have %v)", m, DefaultMechanisms)
-		}
+	if err := checkSASL(cfg.SASL); err != nil {
+		cancel()
+		return nil, err
 	}
+	s.throttle = newAuthThrottle(cfg.SASL.BruteForce)
 	s.sessions = newFetchSessionCache(cfg.FetchSessions)
 	s.quotas = newQuotas(cfg.Backend, cfg.Quotas)
 	s.metrics = newServerMetrics()

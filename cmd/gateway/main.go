@@ -35,6 +35,15 @@
 //	-sasl-mechanisms   default SCRAM-SHA-256,SCRAM-SHA-512,PLAIN [RAFKA_SASL_MECHANISMS]
 //	-reauth-ms         connections.max.reauth.ms (0: off)
 //	-sasl-users        file of user:password lines created at start if absent [RAFKA_SASL_USERS]
+//	-oauth-jwks-file   JWKS file; enables OAUTHBEARER [RAFKA_OAUTH_JWKS_FILE], with
+//	                   -oauth-issuer, -oauth-audience, -oauth-principal-claim (default sub)
+//	                   and -oauth-clock-skew-seconds (default 30); -oauth-unsecured-tokens
+//	                   instead accepts unsigned tokens (Kafka's default; development only)
+//	-failed-auth-delay-ms  delay of a failed authentication's answer (default 100)
+//	-auth-failure-burst, -auth-failure-refill-ms  brute-force lockout per source address
+//	                   (default 20 failures, one forgiven every 3 s)
+//	-init-secure DIR   write a self-signed CA, server certificate and admin password there
+//	                   (as `go tool task up-secure` does) and exit
 //
 // SIGINT or SIGTERM shuts down cleanly: the listener and connections close, in-flight
 // requests finish or are cancelled, and the broker syncs and closes its logs.
@@ -188,6 +197,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 
 	if o.printNodeID {
 		return printNodeID(o, stdout)
+	}
+	if o.security.initSecure != "" {
+		return initSecure(o.security.initSecure, o.security.initSecureHost, stdout)
 	}
 	var be fullBackend
 	var closeBackend func() error

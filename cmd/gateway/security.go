@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,19 @@ type securityOptions struct {
 	superUsers   string
 	allowNoACL   bool
 	parsedListen []gateway.ListenerSpec
+
+	// OAUTHBEARER (Kafka's sasl.oauthbearer.* broker settings).
+	oauthJWKS      string
+	oauthIssuer    string
+	oauthAudience  string
+	oauthClaim     string
+	oauthSkewSec   int64
+	oauthUnsecure  bool
+	failedDelayMs  int64
+	failBurst      int
+	failRefillMs   int64
+	initSecure     string
+	initSecureHost string
 }
 
 func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
@@ -48,6 +62,19 @@ func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
 	fs.BoolVar(&s.authorizer, "authorizer", false, "authorize every request with ACLs (Kafka's authorizer; off: everyone may do everything)")
 	cli.StringVar(fs, &s.superUsers, "super-users", getenv, "RAFKA_SUPER_USERS", "", "principals allowed everything with -authorizer, e.g. User:admin;User:ops (Kafka's super.users)")
 	fs.BoolVar(&s.allowNoACL, "allow-everyone-if-no-acl-found", false, "with -authorizer, allow requests on resources no ACL applies to (Kafka's allow.everyone.if.no.acl.found)")
+	cli.StringVar(fs, &s.oauthJWKS, "oauth-jwks-file", getenv, "RAFKA_OAUTH_JWKS_FILE", "",
+		"JWKS file of the OAuth issuer's public keys; enables SASL OAUTHBEARER (re-read when it changes)")
+	cli.StringVar(fs, &s.oauthIssuer, "oauth-issuer", getenv, "RAFKA_OAUTH_ISSUER", "", "expected iss of OAUTHBEARER tokens (Kafka's sasl.oauthbearer.expected.issuer)")
+	cli.StringVar(fs, &s.oauthAudience, "oauth-audience", getenv, "RAFKA_OAUTH_AUDIENCE", "", "comma-separated expected aud values of OAUTHBEARER tokens (sasl.oauthbearer.expected.audience)")
+	cli.StringVar(fs, &s.oauthClaim, "oauth-principal-claim", getenv, "RAFKA_OAUTH_PRINCIPAL_CLAIM", "sub", "token claim that names the principal (sasl.oauthbearer.sub.claim.name)")
+	fs.Int64Var(&s.oauthSkewSec, "oauth-clock-skew-seconds", 30, "leeway on exp, nbf and iat of OAUTHBEARER tokens (sasl.oauthbearer.clock.skew.seconds)")
+	fs.BoolVar(&s.oauthUnsecure, "oauth-unsecured-tokens", false,
+		"DEVELOPMENT ONLY: enable OAUTHBEARER accepting unsigned JWTs (alg none), as Kafka's default validator; anyone can then log in as anyone")
+	fs.Int64Var(&s.failedDelayMs, "failed-auth-delay-ms", 100, "delay before a failed SASL authentication is answered (Kafka's connection.failed.authentication.delay.ms)")
+	fs.IntVar(&s.failBurst, "auth-failure-burst", 20, "failed SASL authentications one source address (IPv4, IPv6 /64) may have before it is locked out (negative: no lockout)")
+	fs.Int64Var(&s.failRefillMs, "auth-failure-refill-ms", 3000, "time after which one failed authentication of a source is forgiven")
+	fs.StringVar(&s.initSecure, "init-secure", "", "create a self-signed CA, a server certificate and an admin password in this directory (files kept if present), print the flags that use them, and exit")
+	fs.StringVar(&s.initSecureHost, "init-secure-hosts", "", "extra comma-separated host names or IPs for the -init-secure server certificate (localhost, 127.0.0.1, ::1 and the hostname are always in it)")
 }
 
 func (s *securityOptions) check(listen string, advertisedPort int) error {
@@ -78,6 +105,15 @@ func (s *securityOptions) check(listen string, advertisedPort int) error {
 		if i := strings.IndexByte(p, ':'); i <= 0 || i == len(p)-1 {
 			return fmt.Errorf("-super-users: %q is not a principal of the form User:name", p)
 		}
+	}
+	if s.oauthSkewSec < 0 || s.failedDelayMs < 0 || s.failRefillMs <= 0 {
+		return errors.New("-oauth-clock-skew-seconds and -failed-auth-delay-ms must be >= 0, -auth-failure-refill-ms > 0")
+	}
+	if strings.Contains(","+s.mechanisms+",", ",OAUTHBEARER,") && s.oauthJWKS == "" && !s.oauthUnsecure {
+		return errors.New("-sasl-mechanisms OAUTHBEARER needs -oauth-jwks-file")
+	}
+	if s.oauthJWKS != "" && s.oauthUnsecure {
+		return errors.New("-oauth-jwks-file and -oauth-unsecured-tokens exclude each other")
 	}
 	if !s.authorizer && (s.superUsers != "" || s.allowNoACL) {
 		return errors.New("-super-users and -allow-everyone-if-no-acl-found need -authorizer")
@@ -111,6 +147,35 @@ func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) er
 			cfg.SASL.Mechanisms = append(cfg.SASL.Mechanisms, m)
 		}
 	}
+	if s.oauthJWKS != "" {
+		var aud []string
+		for _, a := range strings.Split(s.oauthAudience, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				aud = append(aud, a)
+			}
+		}
+		skew := time.Duration(s.oauthSkewSec) * time.Second
+		if skew == 0 {
+			skew = -1 // none (0 means the default in the config)
+		}
+		v, err := gateway.NewJWTValidator(gateway.JWTValidatorConfig{JWKSFile: s.oauthJWKS, Issuer: s.oauthIssuer,
+			Audience: aud, ClockSkew: skew, PrincipalClaim: s.oauthClaim})
+		if err != nil {
+			return err
+		}
+		cfg.SASL.OAuthBearer = v
+	}
+	if s.oauthUnsecure {
+		if log != nil {
+			log.Warn("OAUTHBEARER accepts unsigned tokens (-oauth-unsecured-tokens): anyone can authenticate as anyone; for development only")
+		}
+		cfg.SASL.OAuthBearer = gateway.UnsecuredJWTValidator{PrincipalClaim: s.oauthClaim, ClockSkew: time.Duration(s.oauthSkewSec) * time.Second}
+	}
+	if cfg.SASL.OAuthBearer != nil && !slices.Contains(cfg.SASL.Mechanisms, gateway.MechOAuthBearer) {
+		cfg.SASL.Mechanisms = append(cfg.SASL.Mechanisms, gateway.MechOAuthBearer)
+	}
+	cfg.SASL.FailedAuthDelay = time.Duration(s.failedDelayMs) * time.Millisecond
+	cfg.SASL.BruteForce = gateway.BruteForceConfig{Burst: s.failBurst, Refill: time.Duration(s.failRefillMs) * time.Millisecond}
 	cfg.SASL.ReauthAfter = time.Duration(s.reauthMs) * time.Millisecond
 	cfg.Authorizer = gateway.AuthorizerConfig{Enabled: s.authorizer, SuperUsers: s.superUserList(), AllowIfNoACL: s.allowNoACL}
 	return nil

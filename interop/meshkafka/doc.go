@@ -17,6 +17,14 @@
 //     gateway restart (they live on the broker).
 //   - TestMeshUntrustedGateway: a gateway the broker does not trust gets errors, not data, and
 //     the broker logs the refusal.
+//   - TestUpSecure: scripts/up-secure.sh (`go tool task up-secure`) on free ports: SASL_SSL
+//     only, its generated CA and 0600 admin password, kgo (SCRAM-SHA-256/512, PLAIN), a user
+//     and an ACL added as admin and enforced, kafka-go PLAIN, kcat SCRAM, and kafkajs and
+//     confluent-kafka-python (interop/secureclients; each skipped when not installed) with
+//     admin calls, produce and a consumer group; a clean SIGTERM stop.
+//   - TestFranzGoSuiteSecure: franz-go's own kgo integration tests against a gateway with
+//     KGO_TEST_TLS, KGO_TEST_SCRAM(_SEEDS) and KGO_TEST_OAUTH_SEEDS (a subset by default, the
+//     whole suite with MESHKAFKA_KGO_SUITE=full).
 //   - TestMeshTenThousandPartitions: a 10,000-partition topic created, written (every 5th
 //     partition until the wal commit journal bounds descriptors) and consumed whole.
 //   - BenchmarkMeshHop: produce (acks=all) and consume throughput through gateway → mesh →
