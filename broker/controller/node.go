@@ -22,6 +22,8 @@ import (
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftlog"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
+	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/broker/replica/replmesh"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -66,6 +68,11 @@ type Node struct {
 	Raft       *quorum.Node
 	Broker     *broker.Broker
 	Controller *Controller
+	// Replicas runs the raft groups of the replicated partitions this broker holds (package
+	// broker/replica), over ReplicaTransport (ALPN /meshkafka/replica/0). Replica ids are
+	// metadata-quorum raft ids.
+	Replicas         *replica.Engine
+	ReplicaTransport *replmesh.Transport
 }
 
 // Close stops the controller, the raft node and transport, and closes the broker and the raft
@@ -80,6 +87,12 @@ func (n *Node) Close() error {
 	}
 	if n.Transport != nil {
 		errs = append(errs, n.Transport.Close())
+	}
+	if n.Replicas != nil {
+		n.Replicas.Stop()
+	}
+	if n.ReplicaTransport != nil {
+		errs = append(errs, n.ReplicaTransport.Close())
 	}
 	if n.Broker != nil {
 		if err := n.Broker.Close(); !errors.Is(err, broker.ErrClosed) {
@@ -217,10 +230,24 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	if n.Broker, err = broker.Open(bcfg); err != nil {
 		return nil, err
 	}
+	// The partition raft engine: its writes become durable with the broker's journal commit
+	// (one fsync per engine round for all groups); replicas are the brokers the quorum knows.
+	n.ReplicaTransport = replmesh.New(cfg.Endpoint, replmesh.Config{Trust: fellow, ID: id, Log: log, Clock: cfg.Clock})
+	if n.Replicas, err = replica.New(replica.Config{ID: id, Transport: n.ReplicaTransport, Sync: n.Broker.SyncStorage,
+		Clock: cfg.Clock, Log: log}); err != nil {
+		return nil, err
+	}
+	n.ReplicaTransport.Attach(n.Replicas)
+	if err := n.Broker.SetReplication(n.Replicas, id); err != nil {
+		return nil, err
+	}
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
 		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, DefaultReplicationFactor: cfg.DefaultReplicationFactor,
-		AddPeer: func(id uint64, a endpoint.NodeAddr) { tr.AddPeer(id, raftmesh.EncodeAddr(a)) }}); err != nil {
+		AddPeer: func(id uint64, a endpoint.NodeAddr) {
+			tr.AddPeer(id, raftmesh.EncodeAddr(a))
+			n.Replicas.AddPeer(id, raftmesh.EncodeAddr(a))
+		}}); err != nil {
 		return nil, err
 	}
 	ctl := n.Controller
