@@ -25,7 +25,7 @@ func cycles(t *testing.T) int {
 	return 10
 }
 
-// TestFaultCycles: 3 replicas × 8 groups under continuous proposals while, each cycle, one
+// TestFaultCycles: 3 replicas × 6 groups under continuous proposals while, each cycle, one
 // fault hits (a node isolated, a link cut, a node stopped and restarted, messages dropped at
 // random) and heals. Checked throughout (checker): at most one leader per group and term, one
 // entry per committed index on every replica. At the end every proposal that was reported
@@ -33,7 +33,7 @@ func cycles(t *testing.T) int {
 // replica.
 func TestFaultCycles(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const groups = 8
+		const groups = 6
 		rng := rand.New(rand.NewPCG(1, 2))
 		c := newCluster(t, 3, groups)
 		type ack struct {
@@ -77,7 +77,7 @@ func TestFaultCycles(t *testing.T) {
 					// Pace the proposals: in the bubble, time moves only when every goroutine
 					// waits, so a proposer that never sleeps would stop the clock.
 					if sent {
-						time.Sleep(tick / 2)
+						time.Sleep(tick)
 					} else {
 						time.Sleep(tick)
 					}
