@@ -93,12 +93,16 @@
 // # Restart and storage rules
 //
 // Storage.InitialState returns the saved HardState and the ConfState of the storage's
-// snapshot (in effect at FirstIndex-1). On AddGroup the Engine restores the state machine from
-// a non-empty snapshot, and raft then redelivers every committed entry after it: the state
-// machine rebuilds its state (producer state, high watermark) by Apply, and the Engine
-// re-applies the membership changes among them. Storage.Snapshot (asked by raft when a
-// follower is behind the compacted log) must describe FirstIndex-1 with the ConfState in
-// effect there (a ConfStateSaver has it). A received snapshot is installed with
+// snapshot (in effect at the snapshot's index, which may lie above FirstIndex-1 when the
+// storage keeps some entries below it). On AddGroup the Engine restores the state machine
+// from a non-empty snapshot and applies only what follows it: raft redelivers every committed
+// entry after the snapshot, the state machine rebuilds the rest of its state (producer state,
+// high watermark) by Apply, and the Engine re-applies the membership changes among them. With
+// no snapshot, everything committed from the log start is applied again. Storage.Snapshot
+// (asked by raft when a follower is behind the compacted log) returns that snapshot. A
+// snapshot for compaction is made at the applied index with the membership in effect there:
+// AtApplied gives both, on the engine goroutine (raftstore's CreateSnapshot takes them;
+// MemoryStorage records memberships through ConfStateSaver instead). A received snapshot is installed with
 // Storage.ApplySnapshot, made durable by the round's Sync, then given to
 // StateMachine.Restore; proposals pending in that group fail.
 //
