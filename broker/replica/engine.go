@@ -389,9 +389,12 @@ func (e *Engine) accepted(g *group, w *waiter, err error) {
 	if err != nil {
 		if errors.Is(err, raft.ErrProposalDropped) {
 			st := g.rn.BasicStatus()
-			if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 {
-				err = &NotLeaderError{Leader: max(st.Lead, st.LeadTransferee), Term: st.GetTerm()}
-			} else {
+			switch {
+			case st.LeadTransferee != 0: // handing over: the transferee is about to lead
+				err = &NotLeaderError{Leader: st.LeadTransferee, Term: st.GetTerm()}
+			case st.RaftState != raft.StateLeader:
+				err = &NotLeaderError{Leader: st.Lead, Term: st.GetTerm()}
+			default:
 				err = ErrDropped
 			}
 		}

@@ -79,7 +79,8 @@ func (e *Engine) drain() {
 		}
 		e.dirty[g] = struct{}{}
 	}
-	for _, id := range unreach {
+	slices.Sort(unreach)
+	for _, id := range slices.Compact(unreach) {
 		for _, g := range e.groups {
 			g.rn.ReportUnreachable(id)
 		}
