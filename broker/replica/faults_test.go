@@ -158,6 +158,13 @@ func TestTransferLeader(t *testing.T) {
 		l := c.leader(g)
 		to := c.others(l)[1]
 		c.propose(l, g, "a")
+		// A proposal right behind the transfer request is refused, naming the transferee (or,
+		// if the handover already happened, the new leader, or no one yet).
+		c.nodes[l].eng.TransferLeader(g, to)
+		_, err := c.nodes[l].eng.Propose(context.Background(), g, []byte("during"))
+		if nl, ok := isNotLeader(err); !ok || nl.Leader != to && nl.Leader != 0 {
+			t.Fatalf("Propose during a transfer: %v", err)
+		}
 		c.transfer(g, to)
 		p := c.propose(to, g, "b")
 		for _, id := range c.voters {
