@@ -172,7 +172,9 @@ func (e *Engine) round() error {
 			return err
 		}
 		e.committed.Add(n)
-		g.checkLeader()
+		if r.rd.SoftState != nil || r.rd.HardState != nil {
+			g.checkLeader() // leader and term change only with these
+		}
 		g.rn.Advance(r.rd)
 		if g.rn.HasReady() {
 			e.dirty[g] = struct{}{}
