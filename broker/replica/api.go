@@ -129,9 +129,9 @@ var (
 // log, and the next Sync makes it durable). A storage that compacts its log keeps, for the
 // snapshot it then describes at index i, the ConfState of the last change at or below i.
 //
-// Whatever a Storage does, InitialState must return the ConfState of its snapshot (the one
-// in effect at FirstIndex-1): on start the Engine re-applies every committed entry after the
-// snapshot, membership changes included, as raft requires.
+// Whatever a Storage does, InitialState must return the ConfState of its snapshot (the one in
+// effect at the snapshot's index): on start the Engine re-applies every committed entry after
+// the snapshot, membership changes included, as raft requires.
 type ConfStateSaver interface {
 	SaveConfState(index uint64, cs *raftpb.ConfState) error
 }

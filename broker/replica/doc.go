@@ -73,6 +73,18 @@
 // Replica addresses are not carried in conf changes: the broker knows them from the
 // metadata quorum and calls AddPeer/RemovePeer.
 //
+// A leader whose log was compacted past what a replica needs sends it a snapshot
+// (Storage.Snapshot, describing the log start). When that snapshot's membership predates the
+// recipient (a learner added after the last compaction), raft would refuse it, so the Engine
+// adds the recipient to the MsgSnap's membership as a learner; the entries after the snapshot
+// then add or promote it exactly as everywhere else (re-adding a learner is a no-op, and a
+// learner never votes). The storage's own snapshot is not changed.
+//
+// TransferLeader hands leadership to a caught-up voter; raft abandons a transfer after an
+// election timeout (the target lagging, or not yet knowing it was promoted), so a caller that
+// wants a preferred leader asks again until Status shows it. Campaign starts an election at
+// once (PreVote still applies: it fails while a live leader exists).
+//
 // The Engine applies each committed membership change with RawNode.ApplyConfChange and then
 // passes the entry to StateMachine.Apply like every other committed entry (so the state
 // machine sees every index: a conf change occupies one Kafka offset), and, if the Storage
@@ -81,12 +93,16 @@
 // # Restart and storage rules
 //
 // Storage.InitialState returns the saved HardState and the ConfState of the storage's
-// snapshot (in effect at FirstIndex-1). On AddGroup the Engine restores the state machine from
-// a non-empty snapshot, and raft then redelivers every committed entry after it: the state
-// machine rebuilds its state (producer state, high watermark) by Apply, and the Engine
-// re-applies the membership changes among them. Storage.Snapshot (asked by raft when a
-// follower is behind the compacted log) must describe FirstIndex-1 with the ConfState in
-// effect there (a ConfStateSaver has it). A received snapshot is installed with
+// snapshot (in effect at the snapshot's index, which may lie above FirstIndex-1 when the
+// storage keeps some entries below it). On AddGroup the Engine restores the state machine
+// from a non-empty snapshot and applies only what follows it: raft redelivers every committed
+// entry after the snapshot, the state machine rebuilds the rest of its state (producer state,
+// high watermark) by Apply, and the Engine re-applies the membership changes among them. With
+// no snapshot, everything committed from the log start is applied again. Storage.Snapshot
+// (asked by raft when a follower is behind the compacted log) returns that snapshot. A
+// snapshot for compaction is made at the applied index with the membership in effect there:
+// AtApplied gives both, on the engine goroutine (raftstore's CreateSnapshot takes them;
+// MemoryStorage records memberships through ConfStateSaver instead). A received snapshot is installed with
 // Storage.ApplySnapshot, made durable by the round's Sync, then given to
 // StateMachine.Restore; proposals pending in that group fail.
 //
@@ -97,5 +113,17 @@
 // tells the Engine about failures with ReportUnreachable (raft then probes that peer) and
 // about every MsgSnap's fate with ReportSnapshot. LocalNet is an in-memory transport for
 // tests (this package's and the broker's), with isolation, cut links and a drop filter;
-// MemoryStorage is an in-memory Storage for tests. Package replmesh is the mesh transport.
+// MemoryStorage is an in-memory Storage for tests (with FailWrites, and Compact to move its
+// log start). Package replmesh is the mesh transport.
+//
+// # Cost
+//
+// BenchmarkPropose (3 Engines on a LocalNet, 64 clients proposing 100-byte entries over 1,
+// 100 or 1000 groups led by one node, each waiting for commit): with an instant Sync the
+// leader calls Sync about 0.7 times per proposal (rounds are short: little waits to be
+// batched) and each follower about 0.05-0.09 times; with a 1 ms Sync, proposals arriving
+// during one Sync share the next, whatever their groups, and both drop to about 0.06 per
+// proposal (16 proposals per fsync), the same for 1 and 1000 groups. Every group ticks and
+// its leader heartbeats every TickInterval, so idle groups cost CPU in proportion to their
+// number (no quiescence yet).
 package replica

@@ -240,7 +240,7 @@ func (e *Engine) addGroup(id GroupID, st Storage, sm StateMachine, voters []uint
 	if err != nil {
 		return fmt.Errorf("replica: group %v: read snapshot: %w", id, err)
 	}
-	_, cs, err := st.InitialState()
+	hs, cs, err := st.InitialState()
 	if err != nil {
 		return fmt.Errorf("replica: group %v: read initial state: %w", id, err)
 	}
@@ -262,6 +262,9 @@ func (e *Engine) addGroup(id GroupID, st Storage, sm StateMachine, voters []uint
 		DisableProposalForwarding: true,
 		StepDownOnRemoval:         true,
 		Logger:                    raftLog{e.log.With("group", id.String())},
+	}
+	if si := snap.GetMetadata().GetIndex(); si > 0 && si <= hs.GetCommit() {
+		rc.Applied = si // the state machine restores the snapshot: apply what follows it
 	}
 	rn, err := raft.NewRawNode(rc)
 	if err != nil {
@@ -313,7 +316,8 @@ func (e *Engine) RemoveGroup(id GroupID) error {
 // Propose appends data to group id's log. It returns once the entry is durable on this node
 // (the acks=1 point); Proposal.Committed then yields nil once a majority has it, or an error
 // wrapping ErrNotLeader if leadership was lost first. A node that is not the group's leader
-// answers *NotLeaderError at once. Cancelling ctx stops the wait, not the proposal.
+// answers *NotLeaderError at once. Cancelling ctx stops the wait, not the proposal. data
+// belongs to the Engine from now on (the storage may stamp fields in it, as raftstore does).
 func (e *Engine) Propose(ctx context.Context, id GroupID, data []byte) (*Proposal, error) {
 	if len(data) == 0 {
 		return nil, errors.New("replica: empty proposal")
@@ -385,9 +389,12 @@ func (e *Engine) accepted(g *group, w *waiter, err error) {
 	if err != nil {
 		if errors.Is(err, raft.ErrProposalDropped) {
 			st := g.rn.BasicStatus()
-			if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 {
-				err = &NotLeaderError{Leader: max(st.Lead, st.LeadTransferee), Term: st.GetTerm()}
-			} else {
+			switch {
+			case st.LeadTransferee != 0: // handing over: the transferee is about to lead
+				err = &NotLeaderError{Leader: st.LeadTransferee, Term: st.GetTerm()}
+			case st.RaftState != raft.StateLeader:
+				err = &NotLeaderError{Leader: st.Lead, Term: st.GetTerm()}
+			default:
 				err = ErrDropped
 			}
 		}
@@ -480,6 +487,25 @@ func (g *group) status(self uint64) GroupStatus {
 		}
 	}
 	return s
+}
+
+// AtApplied calls f on the engine goroutine with group id's applied index and the membership
+// in effect there; no Apply runs while f does, so f sees the state machine exactly at that
+// index. This is how a snapshot for compaction is taken (the broker's retention): f creates
+// it in the group's storage at applied with cs and the state machine's data. f must be quick.
+func (e *Engine) AtApplied(ctx context.Context, id GroupID, f func(applied uint64, cs *raftpb.ConfState) error) error {
+	var err error
+	if cerr := e.call(ctx, func() {
+		g := e.groups[id]
+		if g == nil {
+			err = fmt.Errorf("%w: %v", ErrUnknownGroup, id)
+			return
+		}
+		err = f(g.applied, cloneConf(g.conf))
+	}); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
 // Step hands an inbound message to its group. It never blocks: when the inbound queue is

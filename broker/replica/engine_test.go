@@ -240,8 +240,13 @@ func TestManyGroupsOneSyncPerRound(t *testing.T) {
 			}
 		}
 		for id, tn := range c.nodes {
-			if s := tn.eng.Stats(); s.Syncs > s.Rounds || s.Readies < uint64(groups) {
+			s := tn.eng.Stats()
+			if s.Syncs > s.Rounds || s.Readies < uint64(groups) {
 				t.Errorf("node %d: stats %+v", id, s)
+			}
+			// One Transport.Send per round, carrying every group's messages.
+			if sends := uint64(tn.ep.Sends()); sends > s.Rounds || s.Sent < 2*sends {
+				t.Errorf("node %d: %d Send calls for %d messages in %d rounds", id, sends, s.Sent, s.Rounds)
 			}
 		}
 	})

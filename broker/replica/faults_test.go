@@ -158,6 +158,13 @@ func TestTransferLeader(t *testing.T) {
 		l := c.leader(g)
 		to := c.others(l)[1]
 		c.propose(l, g, "a")
+		// A proposal right behind the transfer request is refused, naming the transferee (or,
+		// if the handover already happened, the new leader, or no one yet).
+		c.nodes[l].eng.TransferLeader(g, to)
+		_, err := c.nodes[l].eng.Propose(context.Background(), g, []byte("during"))
+		if nl, ok := isNotLeader(err); !ok || nl.Leader != to && nl.Leader != 0 {
+			t.Fatalf("Propose during a transfer: %v", err)
+		}
 		c.transfer(g, to)
 		p := c.propose(to, g, "b")
 		for _, id := range c.voters {
@@ -282,6 +289,56 @@ func TestRestartAll(t *testing.T) {
 					t.Errorf("node %d group %v applied %q, want %q", id, g, got, want[g])
 				}
 			}
+		}
+	})
+}
+
+// TestRestartAfterCompaction: a replica snapshots its group at the applied index (AtApplied
+// gives the index and the membership there), compacts its log, restarts: the state machine
+// is restored from the snapshot and gets only the entries after it, and the replica still
+// votes and follows with the right membership.
+func TestRestartAfterCompaction(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 1)
+		g := c.groups[0]
+		l := c.leader(g)
+		var p *Proposal
+		for _, d := range []string{"a", "b", "c"} {
+			p = c.propose(l, g, d)
+		}
+		x := c.others(l)[0]
+		c.waitApplied(x, g, p.Index)
+		st := c.nodes[x].stores[g]
+		var at uint64
+		err := c.nodes[x].eng.AtApplied(context.Background(), g, func(applied uint64, cs *raftpb.ConfState) error {
+			at = applied
+			if !slices.Equal(cs.GetVoters(), []uint64{1, 2, 3}) {
+				t.Errorf("membership at %d: %v", applied, cs)
+			}
+			if _, err := st.CreateSnapshot(applied, cs, []byte("abc")); err != nil {
+				return err
+			}
+			return st.MemoryStorage.Compact(applied)
+		})
+		if err != nil || at != p.Index {
+			t.Fatalf("AtApplied: applied %d, err %v; want %d", at, err, p.Index)
+		}
+		if err := c.nodes[x].eng.AtApplied(context.Background(), gid(9), nil); !errors.Is(err, ErrUnknownGroup) {
+			t.Fatalf("AtApplied of an unknown group: %v", err)
+		}
+		c.stop(x)
+		c.restart(x)
+		p = c.propose(c.leader(g), g, "d")
+		c.waitApplied(x, g, p.Index)
+		sm := c.nodes[x].sms[g]
+		if _, got := sm.applied(); sm.restores != 1 || !slices.Equal(got, []string{"snap:abc", "d"}) {
+			t.Fatalf("after restart: %d restores, applied %q", sm.restores, got)
+		}
+		// It can lead: the membership survived the compaction.
+		c.transfer(g, x)
+		p = c.propose(x, g, "e")
+		for _, id := range c.voters {
+			c.waitApplied(id, g, p.Index)
 		}
 	})
 }

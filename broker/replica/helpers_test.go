@@ -204,6 +204,13 @@ func newCluster(t *testing.T, n, groups int) *cluster {
 		}
 		c.net.Close()
 		c.chk.check(t)
+		for id, tn := range c.nodes {
+			for g, sm := range tn.sms {
+				if sm.order {
+					t.Errorf("node %d group %v: Apply skipped or repeated an index", id, g)
+				}
+			}
+		}
 	})
 	for _, id := range c.voters {
 		c.nodes[id] = &tnode{id: id, ep: c.net.Endpoint(id), stores: map[GroupID]*MemoryStorage{}, sms: map[GroupID]*testSM{}}

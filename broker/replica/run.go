@@ -79,7 +79,8 @@ func (e *Engine) drain() {
 		}
 		e.dirty[g] = struct{}{}
 	}
-	for _, id := range unreach {
+	slices.Sort(unreach)
+	for _, id := range slices.Compact(unreach) {
 		for _, g := range e.groups {
 			g.rn.ReportUnreachable(id)
 		}
@@ -171,7 +172,9 @@ func (e *Engine) round() error {
 			return err
 		}
 		e.committed.Add(n)
-		g.checkLeader()
+		if r.rd.SoftState != nil || r.rd.HardState != nil {
+			g.checkLeader() // leader and term change only with these
+		}
 		g.rn.Advance(r.rd)
 		if g.rn.HasReady() {
 			e.dirty[g] = struct{}{}

@@ -1,6 +1,9 @@
 // Package raftmesh carries raft messages (go.etcd.io/raft/v3 raftpb) between the brokers of
 // the metadata quorum over the mesh, on ALPN "/meshkafka/raft/0". Its Transport satisfies
-// broker/quorum's Transport interface (Send, AddPeer, RemovePeer) without importing it.
+// broker/quorum's Transport interface (Send, AddPeer, RemovePeer) without importing it. The
+// senders and the receiver described below are package broker/internal/meshlink's, shared
+// with the partition replicas' transport (broker/replica/replmesh); this package adds the
+// frame layout of single raft messages and the configuration.
 //
 //	tr := raftmesh.NewWithConfig(ep, raftmesh.Config{
 //		Trust:       members.Allows,            // NodeIds that may send us raft messages

@@ -1,0 +1,72 @@
+package meshlink
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"net/netip"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+)
+
+func TestUvarintLen(t *testing.T) {
+	var buf [binary.MaxVarintLen64]byte
+	for _, v := range []uint64{0, 1, 127, 128, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<35 + 3, math.MaxUint64} {
+		if got, want := UvarintLen(v), binary.PutUvarint(buf[:], v); got != want {
+			t.Errorf("UvarintLen(%d) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+// TestFrames: frames built with StartFrame/SealFrame, appended after other bytes, read back
+// by ReadFrame; limits and truncation are reported as documented.
+func TestFrames(t *testing.T) {
+	stream := []byte{}
+	for _, body := range [][]byte{[]byte("a"), bytes.Repeat([]byte("b"), 300)} {
+		start := len(stream)
+		stream = StartFrame(stream)
+		stream = append(stream, body...)
+		stream = SealFrame(stream, start)
+	}
+	r := bytes.NewReader(stream)
+	for _, want := range []string{"a", string(bytes.Repeat([]byte("b"), 300))} {
+		b, err := ReadFrame(r, 1<<10, nil)
+		if err != nil || string(b) != want {
+			t.Fatalf("ReadFrame = %q, %v; want %q", b, err, want)
+		}
+	}
+	if _, err := ReadFrame(r, 1<<10, nil); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+	if _, err := ReadFrame(bytes.NewReader(stream[1:]), 1<<10, nil); !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("misaligned: %v", err)
+	}
+	if _, err := ReadFrame(bytes.NewReader(stream), 0, nil); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
+
+// FuzzDecodeAddr: DecodeAddr never panics, and what it accepts encodes back to the same bytes.
+func FuzzDecodeAddr(f *testing.F) {
+	id := key.GenerateSecretKey().Public()
+	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id}))
+	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id, RelayURL: "http://r", Direct: []netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:7")}}))
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := DecodeAddr(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadAddr) {
+				t.Fatalf("error %v does not wrap ErrBadAddr", err)
+			}
+			return
+		}
+		if re := EncodeAddr(a); !bytes.Equal(re, b) {
+			t.Fatalf("decode %x → %+v → encode %x", b, a, re)
+		}
+	})
+}
