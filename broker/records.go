@@ -311,6 +311,12 @@ func (b *Broker) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.OffsetF
 			}
 			continue
 		}
+		if op.CurrentLeaderEpoch > 0 {
+			// A single-owner partition's leader epoch is always 0: a client that knows a
+			// later one is ahead of this broker.
+			r.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			continue
+		}
 		if op.LeaderEpoch != 0 {
 			continue
 		}

@@ -124,6 +124,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 		for _, p := range req.Topics[i].Partitions {
 			breq.Partitions = append(breq.Partitions, brokerop.FetchPartition{
 				Topic: names[i], Partition: p.Partition, Offset: p.FetchOffset, MaxBytes: p.PartitionMaxBytes,
+				CurrentLeaderEpoch: p.CurrentLeaderEpoch, // -1 (none) before v9
 			})
 		}
 	}

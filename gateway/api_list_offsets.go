@@ -31,7 +31,7 @@ func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsReq
 			continue
 		}
 		for _, p := range t.Partitions {
-			breq.Partitions = append(breq.Partitions, brokerop.ListOffsetsPartition{Topic: t.Topic, Partition: p.Partition, Timestamp: p.Timestamp})
+			breq.Partitions = append(breq.Partitions, brokerop.ListOffsetsPartition{Topic: t.Topic, Partition: p.Partition, Timestamp: p.Timestamp, CurrentLeaderEpoch: p.CurrentLeaderEpoch})
 		}
 	}
 	var bresp *brokerop.ListOffsetsResp

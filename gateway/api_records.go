@@ -6,10 +6,13 @@ package gateway
 //
 //   - DeleteRecords moves log start offsets (offset -1: the high watermark); reads below the
 //     start answer OFFSET_OUT_OF_RANGE and ListOffsets earliest answers it.
-//   - OffsetForLeaderEpoch: every partition has had leader epoch 0 since it was created
-//     (Metadata says so), so epoch 0 ends at the log end offset and other epochs are
-//     undefined (-1, -1). A current_leader_epoch (v2+) above 0 is UNKNOWN_LEADER_EPOCH, as
-//     Kafka answers a client that saw a newer epoch than the leader's.
+//   - OffsetForLeaderEpoch is answered by the broker holding the partition: a single-owner
+//     partition has had leader epoch 0 since it was created (Metadata says so), so epoch 0
+//     ends at the log end offset, other epochs are undefined (-1, -1) and a
+//     current_leader_epoch (v2+) above 0 is UNKNOWN_LEADER_EPOCH; a replicated partition's
+//     epochs are its raft terms and its leader checks current_leader_epoch
+//     (FENCED_LEADER_EPOCH below its own, UNKNOWN_LEADER_EPOCH above). Sessionless Fetch and
+//     ListOffsets pass current_leader_epoch to the broker the same way.
 //   - DescribeLogDirs lists the broker's data directory (with several brokers behind the
 //     gateway, each one's), each partition's bytes on disk and offset lag 0.
 //   - Client quotas are stored durably by the broker (the controller over the mesh); the
@@ -86,7 +89,7 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 			continue
 		}
 		for _, p := range t.Partitions {
-			breq.Partitions = append(breq.Partitions, brokerop.OffsetForLeaderEpochPartition{Topic: t.Topic, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch})
+			breq.Partitions = append(breq.Partitions, brokerop.OffsetForLeaderEpochPartition{Topic: t.Topic, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch, CurrentLeaderEpoch: p.CurrentLeaderEpoch})
 		}
 	}
 	var bresp *brokerop.OffsetForLeaderEpochResp
@@ -115,9 +118,7 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 			switch {
 			case errCode != 0:
 				rp.ErrorCode = errCode
-			case req.Version >= 2 && p.CurrentLeaderEpoch > 0 && bresp.Partitions[k].ErrorCode == 0:
-				rp.ErrorCode = errUnknownLeaderEpoch
-			default:
+			default: // the broker checks CurrentLeaderEpoch (v2+; -1 before)
 				bp := &bresp.Partitions[k]
 				rp.ErrorCode, rp.LeaderEpoch, rp.EndOffset = bp.ErrorCode, bp.LeaderEpoch, bp.EndOffset
 			}
@@ -128,8 +129,6 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 	}
 }
 
-// errUnknownLeaderEpoch is Kafka's UNKNOWN_LEADER_EPOCH.
-const errUnknownLeaderEpoch int16 = 75
 
 func handleDescribeLogDirs(ctx context.Context, r *Request, req *kmsg.DescribeLogDirsRequest, resp *kmsg.DescribeLogDirsResponse) {
 	breq := &brokerop.DescribeLogDirsReq{All: req.Topics == nil}
