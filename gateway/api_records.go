@@ -129,7 +129,6 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 	}
 }
 
-
 func handleDescribeLogDirs(ctx context.Context, r *Request, req *kmsg.DescribeLogDirsRequest, resp *kmsg.DescribeLogDirsResponse) {
 	breq := &brokerop.DescribeLogDirsReq{All: req.Topics == nil}
 	for _, t := range req.Topics {
