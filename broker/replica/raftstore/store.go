@@ -30,8 +30,14 @@ var (
 )
 
 // memCap bounds the entries whose offset and term a Store keeps in memory (the newest ones;
-// older ones are looked up in the log: wal.Log.OffsetForTag and a read).
-const memCap = 1 << 14
+// older ones are looked up in the log: wal.Log.OffsetForTag and a read). cacheBytes and
+// cacheEntries bound the newest appended entries a Store keeps whole, so that raft reading
+// them back to apply them (or to send them) reads no file.
+var (
+	memCap       = 1 << 14
+	cacheBytes   = 256 << 10
+	cacheEntries = 512
+)
 
 // entMeta is what a Store remembers of a recent entry.
 type entMeta struct {
@@ -59,6 +65,56 @@ type Store struct {
 	// there (retention moved FirstIndex up to it).
 	startOff int64
 	retFirst uint64
+	// cache holds the newest appended entries, as appended (stamped), for indices
+	// cacheFirst .. last (empty, or ending at last); cacheSize is their data bytes.
+	cacheFirst uint64
+	cache      []*raftpb.Entry
+	cacheSize  int
+}
+
+// cacheAdd appends e (entry last) to the cache and evicts the oldest beyond its bounds.
+func (s *Store) cacheAdd(e *raftpb.Entry) {
+	if len(s.cache) == 0 {
+		s.cacheFirst = e.GetIndex()
+	}
+	s.cache = append(s.cache, e)
+	s.cacheSize += len(e.GetData())
+	drop := 0
+	for drop < len(s.cache)-1 && (s.cacheSize > cacheBytes || len(s.cache)-drop > cacheEntries) {
+		s.cacheSize -= len(s.cache[drop].GetData())
+		s.cache[drop] = nil
+		drop++
+	}
+	if drop > 0 {
+		s.cache = s.cache[drop:]
+		s.cacheFirst += uint64(drop)
+	}
+}
+
+// cacheCut drops cached entries from index i on (and before first, when first > 0).
+func (s *Store) cacheCut(first, i uint64) {
+	if len(s.cache) == 0 {
+		return
+	}
+	end := s.cacheFirst + uint64(len(s.cache))
+	if i < end {
+		if i <= s.cacheFirst {
+			s.cache, s.cacheSize = nil, 0
+			return
+		}
+		for _, e := range s.cache[i-s.cacheFirst:] {
+			s.cacheSize -= len(e.GetData())
+		}
+		s.cache = s.cache[:i-s.cacheFirst]
+	}
+	if first > s.cacheFirst {
+		n := min(first-s.cacheFirst, uint64(len(s.cache)))
+		for _, e := range s.cache[:n] {
+			s.cacheSize -= len(e.GetData())
+		}
+		s.cache = append([]*raftpb.Entry(nil), s.cache[n:]...)
+		s.cacheFirst += n
+	}
 }
 
 var _ replica.Storage = (*Store)(nil)
@@ -222,13 +278,23 @@ func (s *Store) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 		}
 		return nil, nil
 	}
+	var out []*raftpb.Entry
+	var size uint64
+	if len(s.cache) > 0 && lo >= s.cacheFirst {
+		for _, e := range s.cache[lo-s.cacheFirst : hi-s.cacheFirst] {
+			size += uint64(proto.Size(e))
+			if len(out) > 0 && size > maxSize {
+				break
+			}
+			out = append(out, e)
+		}
+		return out, nil
+	}
 	m, err := s.entryLocked(lo)
 	if err != nil {
 		return nil, err
 	}
 	chunk := int(min(maxSize, 8<<20))
-	var out []*raftpb.Entry
-	var size uint64
 	for off, want := m.off, lo; want < hi; {
 		bs, err := s.l.Read(off, chunk)
 		if err != nil {
@@ -389,6 +455,7 @@ func (s *Store) Append(ents []*raftpb.Entry) error {
 			return s.fail(err)
 		}
 		s.last, s.end = idx-1, m.off
+		s.cacheCut(0, idx)
 		if len(s.mem) > 0 && idx > s.memFirst {
 			s.mem = s.mem[:idx-s.memFirst]
 		} else {
@@ -423,6 +490,7 @@ func (s *Store) Append(ents []*raftpb.Entry) error {
 		}
 		s.mem = append(s.mem, entMeta{off: base, term: e.GetTerm()})
 		s.last, s.end = e.GetIndex(), base+int64(encs[k].count)
+		s.cacheAdd(e)
 	}
 	if len(s.mem) > memCap {
 		drop := len(s.mem) - memCap/2
@@ -495,6 +563,7 @@ func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
 	}
 	s.first, s.last, s.end = idx+1, idx, next
 	s.mem, s.memFirst = nil, 0
+	s.cache, s.cacheSize = nil, 0
 	s.startOff, s.retFirst = next, 0
 	return nil
 }
@@ -596,6 +665,7 @@ func (s *Store) Compact(i uint64) error {
 		return err
 	}
 	s.first = i + 1
+	s.cacheCut(i+1, s.last+1)
 	if len(s.mem) > 0 && i > s.memFirst && i <= s.last {
 		s.mem = append([]entMeta(nil), s.mem[i-s.memFirst:]...)
 		s.memFirst = i

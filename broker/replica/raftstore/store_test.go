@@ -525,13 +525,18 @@ func seeds(t *testing.T, n int) []uint64 {
 // type), hard states, snapshots, compactions, installed snapshots, commits, checkpoints and
 // clean restarts against raft.MemoryStorage, comparing every raft.Storage answer (and the
 // Kafka offsets each entry occupies) after each step; half the seeds run with the broker's
-// offset Stamp. Every 40 steps the power is cut (cleanly, torn or reordered with lost
+// offset Stamp, half with tiny memory bounds (entries looked up in the log). Every 40 steps the power is cut (cleanly, torn or reordered with lost
 // directory operations) and the reopened storage must equal the model at the last commit or
 // at a step after it.
 func TestMatchesMemoryStorage(t *testing.T) {
 	for _, seed := range seeds(t, 8) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 0x4af7))
+			if seed%4 >= 2 {
+				// Tiny memory bounds: most lookups go to the log, the cache evicts all
+				// the time.
+				defer raftstore.SetLimitsForTest(8, 1024, 3)()
+			}
 			fs := newFS(t)
 			n := &node{t: t, fs: fs, stamp: seed%2 == 0}
 			n.mustOpen()
