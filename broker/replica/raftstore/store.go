@@ -674,11 +674,13 @@ func (s *Store) Compact(i uint64) error {
 }
 
 // Offsets returns the Kafka offsets entry index occupies: [base, next). ok is false for an
-// index not in the log (compacted, deleted by retention, or beyond the last).
+// index the log does not hold (deleted by retention or a snapshot install, or beyond the
+// last). Raft compaction (Compact) does not delete records: their entries still answer.
 func (s *Store) Offsets(index uint64) (base, next int64, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if index < s.firstLocked() || index > s.last {
+	s.firstLocked() // notices retention
+	if s.l.StartOffset() >= s.end || index < s.retFirst || index > s.last {
 		return 0, 0, false
 	}
 	m, err := s.entryLocked(index)
@@ -696,12 +698,11 @@ func (s *Store) Offsets(index uint64) (base, next int64, ok bool) {
 	return m.off, next, true
 }
 
-// IndexForOffset returns the index of the entry holding Kafka offset off (ok false if no entry
-// of the log holds it).
+// IndexForOffset returns the index of the entry holding Kafka offset off (ok false if the log
+// holds no entry there; entries behind a Compact still answer).
 func (s *Store) IndexForOffset(off int64) (uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first := s.firstLocked()
 	if off < s.l.StartOffset() || off >= s.end {
 		return 0, false
 	}
@@ -710,7 +711,7 @@ func (s *Store) IndexForOffset(off int64) (uint64, bool) {
 		return s.memFirst + uint64(k), true
 	}
 	b, err := readOne(s.l, off)
-	if err != nil || b.Tag < first {
+	if err != nil || b.Tag == 0 {
 		return 0, false
 	}
 	return b.Tag, true

@@ -655,3 +655,82 @@ func TestAppendRefusesBadInput(t *testing.T) {
 		t.Fatalf("refused appends changed the log: last index %d, next offset %d", li, n.l.NextOffset())
 	}
 }
+
+// TestRetentionMovesFirstIndex: wal retention deleting whole segments moves FirstIndex to the
+// entry at the log's new start (past the compaction point); the entries before it are
+// compacted for raft (Entries, Term before the entry ahead of it, Offsets), the rest reads as
+// before, and a restart finds the same.
+func TestRetentionMovesFirstIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	n := &node{t: t, fs: newFS(t)}
+	n.mustOpen()
+	defer n.close()
+	var ents []*raftpb.Entry
+	for i := uint64(1); i <= 200; i++ {
+		ents = append(ents, &raftpb.Entry{Index: new(i), Term: new(uint64(1 + i/50)), Data: makeBatch(r, 1, int64(i), 1+i/50)})
+	}
+	if err := n.s.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.s.CreateSnapshot(120, &raftpb.ConfState{Voters: []uint64{1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.s.Compact(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.s.Compact(121); !errors.Is(err, raftstore.ErrNotSnapshotted) {
+		t.Fatalf("Compact past the snapshot: %v", err)
+	}
+	if fi, _ := n.s.FirstIndex(); fi != 101 {
+		t.Fatalf("FirstIndex after Compact(100) = %d", fi)
+	}
+	// Retention keeps about the newer half of the log (from below the snapshot's offset).
+	if _, err := n.l.Retain(-1, n.l.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	start := n.l.StartOffset()
+	if start <= 0 {
+		t.Fatal("retention deleted nothing: the test tests nothing")
+	}
+	check := func(what string) {
+		t.Helper()
+		phys, ok := n.s.IndexForOffset(start)
+		if !ok {
+			t.Fatalf("%s: no entry at the log start %d", what, start)
+		}
+		if b, _, ok := n.s.Offsets(phys); !ok || b != start {
+			t.Fatalf("%s: Offsets(%d) = %d, %v; the log starts at %d", what, phys, b, ok, start)
+		}
+		want := max(phys, 101)
+		if fi, _ := n.s.FirstIndex(); fi != want {
+			t.Fatalf("%s: FirstIndex %d, want %d", what, fi, want)
+		}
+		if _, err := n.s.Entries(want-1, want+1, 1<<20); !errors.Is(err, raft.ErrCompacted) {
+			t.Fatalf("%s: Entries below the first index: %v", what, err)
+		}
+		if want > 101 {
+			if _, err := n.s.Term(want - 2); !errors.Is(err, raft.ErrCompacted) {
+				t.Fatalf("%s: Term(%d): %v", what, want-2, err)
+			}
+			if _, _, ok := n.s.Offsets(phys - 1); ok {
+				t.Fatalf("%s: Offsets of a deleted entry", what)
+			}
+		}
+		got, err := n.s.Entries(want, 201, 1<<30)
+		if err != nil || len(got) != int(201-want) {
+			t.Fatalf("%s: Entries(%d, 201): %d, %v", what, want, len(got), err)
+		}
+		for i, e := range got {
+			w := ents[want-1+uint64(i)]
+			if e.GetIndex() != w.GetIndex() || e.GetTerm() != w.GetTerm() || !bytes.Equal(e.GetData(), w.GetData()) {
+				t.Fatalf("%s: entry %d differs", what, e.GetIndex())
+			}
+		}
+	}
+	check("after retention")
+	if err := n.close(); err != nil {
+		t.Fatal(err)
+	}
+	n.mustOpen()
+	check("after a restart")
+}
