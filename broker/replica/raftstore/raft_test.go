@@ -130,21 +130,42 @@ func (c *cluster) round() {
 	}
 }
 
+// live returns the members that are up, by id (a fixed order keeps runs deterministic).
+func (c *cluster) live() []*member {
+	var out []*member
+	for id := uint64(1); id <= 4; id++ {
+		if m := c.ms[id]; m != nil && !c.down[id] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (c *cluster) leader() *member {
-	for _, m := range c.ms {
-		if !c.down[m.id] && m.rn.BasicStatus().RaftState == raft.StateLeader {
+	for _, m := range c.live() {
+		if m.rn.BasicStatus().RaftState == raft.StateLeader {
 			return m
 		}
 	}
 	return nil
 }
 
+// waitLeader ticks until there is a leader (an election takes ~10 ticks).
+func (c *cluster) waitLeader() *member {
+	for range 100 {
+		if l := c.leader(); l != nil {
+			return l
+		}
+		c.settle(1)
+	}
+	c.t.Fatal("no leader after 100 ticks")
+	return nil
+}
+
 func (c *cluster) settle(n int) {
 	for range n {
-		for _, m := range c.ms {
-			if !c.down[m.id] {
-				m.rn.Tick()
-			}
+		for _, m := range c.live() {
+			m.rn.Tick()
 		}
 		for range 4 {
 			c.round()
@@ -206,10 +227,7 @@ func TestRaftGroupOnRaftstore(t *testing.T) {
 	c.settle(20)
 	// Replica 3 goes down; the leader restarts from its storage.
 	c.down[3] = true
-	l := c.leader()
-	if l == nil {
-		t.Fatal("no leader")
-	}
+	l := c.waitLeader()
 	if err := l.n.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +256,7 @@ func TestRaftGroupOnRaftstore(t *testing.T) {
 	propose(30)
 	c.settle(40)
 	// Every replica holds the same log tail, entry for entry, offset for offset.
-	ref := c.leader()
-	if ref == nil {
-		t.Fatal("no leader at the end")
-	}
+	ref := c.waitLeader()
 	li, _ := ref.n.s.LastIndex()
 	for _, m := range c.ms {
 		mli, _ := m.n.s.LastIndex()
