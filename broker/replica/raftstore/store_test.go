@@ -529,7 +529,11 @@ func seeds(t *testing.T, n int) []uint64 {
 // directory operations) and the reopened storage must equal the model at the last commit or
 // at a step after it.
 func TestMatchesMemoryStorage(t *testing.T) {
-	for _, seed := range seeds(t, 8) {
+	nseeds := 8
+	if raceOn {
+		nseeds = 4
+	}
+	for _, seed := range seeds(t, nseeds) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 0x4af7))
 			if seed%4 >= 2 {
@@ -570,11 +574,14 @@ func TestMatchesMemoryStorage(t *testing.T) {
 // later operation fail), alternating clean, torn and reordered crashes. The reopened storage
 // must equal raft.MemoryStorage at the last successful commit or at a later step.
 func TestCrashAtEveryOp(t *testing.T) {
-	steps := 80
+	steps, nseeds := 80, 2
+	if raceOn {
+		steps, nseeds = 40, 1
+	}
 	if v, err := strconv.Atoi(os.Getenv("RAFTSTORE_STEPS")); err == nil {
 		steps = v
 	}
-	for _, seed := range seeds(t, 2) {
+	for _, seed := range seeds(t, nseeds) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			run := func(at int64, mode int) int64 {
 				base := newFS(t)
