@@ -32,7 +32,6 @@ type cluster struct {
 	ms      map[uint64]*member
 	inbox   []*raftpb.Message
 	down    map[uint64]bool
-	nextOff map[uint64]int64 // per member: the next offset its applied entries reached
 }
 
 func (c *cluster) start(id uint64, peers []raft.Peer) {
