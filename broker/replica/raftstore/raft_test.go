@@ -28,10 +28,10 @@ type member struct {
 }
 
 type cluster struct {
-	t       *testing.T
-	ms      map[uint64]*member
-	inbox   []*raftpb.Message
-	down    map[uint64]bool
+	t     *testing.T
+	ms    map[uint64]*member
+	inbox []*raftpb.Message
+	down  map[uint64]bool
 }
 
 func (c *cluster) start(id uint64, peers []raft.Peer) {
