@@ -286,8 +286,14 @@ func (l *Log) closeLocked() error {
 	if act := l.active(); err == nil && l.store != nil && act.ckptPos == act.size && len(l.buf) == 0 && len(act.pendIdx) == 0 &&
 		l.stateSeq == l.stateWritten {
 		// Nothing appended since the last checkpoint made the files durable: a broker
-		// closing thousands of idle partitions pays no fsync for them.
-		l.synced = l.next
+		// closing thousands of idle partitions pays no fsync for them. The directory may
+		// still be new (a truncation or reset created it): its entry is made durable now,
+		// as the journal may forget the log's records once it is closed.
+		if err = l.syncParent(); err == nil {
+			l.synced = l.next
+		} else {
+			l.store.fail(fmt.Errorf("close %s: %w", l.dir, err))
+		}
 	} else if err == nil {
 		err = l.flushLocked()
 		if err == nil {

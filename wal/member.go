@@ -275,10 +275,14 @@ func (l *Log) truncateActive(off int64) error {
 // dropSealedIndexes forgets the in-memory indexes of the log's sealed segments; sealedIndex
 // reloads one from its files when a read needs it. Readers holding an index keep their copy.
 func (l *Log) dropSealedIndexes() {
+	// Under mu: a truncation may make a sealed segment active again (cutLocked), and the
+	// active segment's index is the appenders'.
 	l.mu.Lock()
-	segs := l.segs
-	l.mu.Unlock()
-	for _, s := range segs[:len(segs)-1] { // the last one is active
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		if !s.sealed {
+			continue
+		}
 		s.idxMu.Lock()
 		s.idx, s.idxLoaded = nil, false
 		s.idxMu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -60,8 +61,8 @@ func (m *rlModel) offsetForTag(tag uint64) int64 {
 }
 
 // check is diff for a running log: a read error is returned (a crash test's I/O fails), a
-// difference fails the test.
-func (m *rlModel) check(t testing.TB, l *wal.Log, what string) error {
+// difference fails the test (unless dead says the file system crashed meanwhile).
+func (m *rlModel) check(t testing.TB, l *wal.Log, what string, dead func() bool) error {
 	t.Helper()
 	for off := l.StartOffset(); off < l.NextOffset(); {
 		bs, err := l.Read(off, 64<<10)
@@ -74,6 +75,9 @@ func (m *rlModel) check(t testing.TB, l *wal.Log, what string) error {
 		off = bs[len(bs)-1].LastOffset + 1
 	}
 	if d := m.diff(l); d != "" {
+		if dead != nil && dead() {
+			return errors.New("crashed")
+		}
 		t.Fatalf("%s: %s", what, d)
 	}
 	return nil
@@ -128,6 +132,9 @@ type rlWorld struct {
 	// checkTags: verify OffsetForTag after each operation.
 	checkTags bool
 	trace     bool // WAL_TRACE=1: log every operation
+	// dead, if set, reports that the file system crashed under running goroutines: a check
+	// that fails then is the crash's doing.
+	dead func() bool
 }
 
 func newRLWorld(t testing.TB, r *rand.Rand, fs wal.FS, nlogs int) *rlWorld {
@@ -182,6 +189,11 @@ func (w *rlWorld) recover(what string) {
 			diffs = append(diffs, d)
 		}
 		if found < 0 {
+			if cfs, ok := w.fs.(interface{ Files() []string }); ok && os.Getenv("WAL_TRACE") != "" {
+				for _, f := range cfs.Files() {
+					w.t.Logf("file %s", f)
+				}
+			}
 			w.t.Fatalf("%s: log %d matches none of its %d possible states:\n%v", what, i, len(cands), diffs)
 		}
 		w.models[i] = cands[found].clone()
@@ -217,8 +229,12 @@ func (w *rlWorld) committed() {
 // test stops there). Model updates happen before the call, so a failed call's possible
 // effect is a candidate too.
 func (w *rlWorld) step() error {
-	r := w.r
-	i := r.IntN(len(w.logs))
+	return w.stepLog(w.r.IntN(len(w.logs)), w.r, false)
+}
+
+// stepLog runs one random operation on log i with r. own: other goroutines run steps on the
+// other logs at the same time (a Commit then vouches only for this log's operations).
+func (w *rlWorld) stepLog(i int, r *rand.Rand, own bool) error {
 	l, m := w.logs[i], w.models[i]
 	p := r.IntN(100)
 	if w.trace {
@@ -282,7 +298,11 @@ func (w *rlWorld) step() error {
 		if err := w.s.Commit(); err != nil {
 			return err
 		}
-		w.committed()
+		if own {
+			w.cands[i] = []*rlModel{m.clone()}
+		} else {
+			w.committed()
+		}
 	case p < 93:
 		if err := w.s.Checkpoint(); err != nil {
 			return err
@@ -297,11 +317,11 @@ func (w *rlWorld) step() error {
 			return err
 		}
 		w.logs[i] = nl
-		if err := m.check(w.t, nl, fmt.Sprintf("log %d after a clean reopen", i)); err != nil {
+		if err := m.check(w.t, nl, fmt.Sprintf("log %d after a clean reopen", i), w.dead); err != nil {
 			return err
 		}
 	default: // reads
-		if err := m.check(w.t, l, fmt.Sprintf("log %d", i)); err != nil {
+		if err := m.check(w.t, l, fmt.Sprintf("log %d", i), w.dead); err != nil {
 			return err
 		}
 	}
@@ -355,6 +375,79 @@ func TestReplicatedLogModel(t *testing.T) {
 					w.committed()
 				}
 				w.logs, w.s = nil, nil
+			}
+			if err := w.open(); err != nil {
+				t.Fatal(err)
+			}
+			w.recover("final")
+			w.closeAll()
+		})
+	}
+}
+
+// TestReplicatedLogConcurrentCrash: one goroutine per log runs random appends, truncations,
+// resets, states, commits, checkpoints and clean reopens at the same time, until the power is
+// cut (cleanly, torn or reordered, with lost directory operations) at a random point; every
+// log then recovers to the state of its own last successful Commit or of an operation after
+// it. Each seed runs 4 crash cycles.
+func TestReplicatedLogConcurrentCrash(t *testing.T) {
+	for _, seed := range seeds(t, 4) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 0xc0c))
+			fs := newTopicFS(t)
+			// After the crash the process is dead: the goroutines still running may not
+			// change the file system (it would be a zombie writing after the reboot).
+			hfs := waltest.NewHookFS(fs, nil)
+			const nlogs = 3
+			w := newRLWorld(t, r, hfs, nlogs)
+			for cycle := range 4 {
+				if err := w.open(); err != nil {
+					t.Fatalf("cycle %d: open: %v", cycle, err)
+				}
+				w.recover(fmt.Sprintf("cycle %d", cycle))
+				var ops atomic.Int64
+				crashAt := int64(30 + r.IntN(200))
+				mode := r.IntN(3)
+				var once sync.Once
+				var crashed atomic.Bool
+				w.dead = crashed.Load
+				hfs.SetBefore(func(op, name string) error {
+					if crashed.Load() {
+						return waltest.ErrCrashed
+					}
+					return nil
+				})
+				crash := func() {
+					hfs.Exclusive(func() {
+						crashed.Store(true)
+						switch mode {
+						case 0:
+							fs.Crash()
+						case 1:
+							fs.CrashTear(rand.New(rand.NewPCG(seed, uint64(cycle))))
+						default:
+							fs.CrashReorder(rand.New(rand.NewPCG(seed, uint64(cycle))))
+						}
+					})
+				}
+				var wg sync.WaitGroup
+				for i := range nlogs {
+					gr := rand.New(rand.NewPCG(seed, uint64(cycle*10+i)))
+					wg.Go(func() {
+						for ops.Load() < crashAt+500 {
+							if err := w.stepLog(i, gr, true); err != nil {
+								return // the crash
+							}
+							if ops.Add(1) == crashAt {
+								once.Do(crash)
+							}
+						}
+					})
+				}
+				wg.Wait()
+				once.Do(crash)
+				w.logs, w.s = nil, nil
+				hfs.SetBefore(nil)
 			}
 			if err := w.open(); err != nil {
 				t.Fatal(err)

@@ -18,6 +18,17 @@ type HookFS struct {
 	wal.FS
 	mu     sync.Mutex
 	before func(op, name string) error
+	// ops is held shared by every operation (hook and operation) and exclusively by
+	// Exclusive, so a simulated crash happens between operations, never inside one.
+	ops sync.RWMutex
+}
+
+// Exclusive runs fn while no operation is in flight (a crash injected from another
+// goroutine: no operation that passed the hook before it lands on the file system after it).
+func (h *HookFS) Exclusive(fn func()) {
+	h.ops.Lock()
+	defer h.ops.Unlock()
+	fn()
 }
 
 // NewHookFS wraps fsys; before may be nil (SetBefore sets it later).
@@ -42,6 +53,8 @@ func (h *HookFS) call(op, name string) error {
 }
 
 func (h *HookFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
 		if err := h.call("create", name); err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
@@ -55,6 +68,8 @@ func (h *HookFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, er
 }
 
 func (h *HookFS) Remove(name string) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if err := h.call("remove", name); err != nil {
 		return err
 	}
@@ -62,6 +77,8 @@ func (h *HookFS) Remove(name string) error {
 }
 
 func (h *HookFS) RemoveAll(p string) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if err := h.call("removeall", p); err != nil {
 		return err
 	}
@@ -69,6 +86,8 @@ func (h *HookFS) RemoveAll(p string) error {
 }
 
 func (h *HookFS) Rename(oldname, newname string) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if err := h.call("rename", newname); err != nil {
 		return err
 	}
@@ -76,6 +95,8 @@ func (h *HookFS) Rename(oldname, newname string) error {
 }
 
 func (h *HookFS) MkdirAll(p string, perm fs.FileMode) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if err := h.call("mkdir", p); err != nil {
 		return err
 	}
@@ -83,6 +104,8 @@ func (h *HookFS) MkdirAll(p string, perm fs.FileMode) error {
 }
 
 func (h *HookFS) SyncDir(dir string) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
 	if err := h.call("syncdir", dir); err != nil {
 		return err
 	}
@@ -96,6 +119,8 @@ type hookFile struct {
 }
 
 func (f *hookFile) WriteAt(p []byte, off int64) (int, error) {
+	f.h.ops.RLock()
+	defer f.h.ops.RUnlock()
 	if err := f.h.call("write", f.name); err != nil {
 		return 0, err
 	}
@@ -103,6 +128,8 @@ func (f *hookFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *hookFile) Sync() error {
+	f.h.ops.RLock()
+	defer f.h.ops.RUnlock()
 	if err := f.h.call("sync", f.name); err != nil {
 		return err
 	}
@@ -110,6 +137,8 @@ func (f *hookFile) Sync() error {
 }
 
 func (f *hookFile) Truncate(size int64) error {
+	f.h.ops.RLock()
+	defer f.h.ops.RUnlock()
 	if err := f.h.call("truncate", f.name); err != nil {
 		return err
 	}
