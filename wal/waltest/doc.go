@@ -25,4 +25,10 @@
 //   - SetWriteLimit fills the disk: a write that does not fit is short and fails with ENOSPC.
 //
 // Handles opened before a crash fail with ErrCrashed afterwards. CrashFS starts no goroutines.
+//
+// DirFaultFS adds the loss and reordering of directory operations not made durable by SyncDir.
+// HookFS wraps a file system and calls a hook before every operation that changes something;
+// CrashAt is such a hook that cuts the power just before the n-th operation and fails that
+// operation and every later one (crash tests count a run's operations, then crash at each in
+// turn), and HookFS.Exclusive injects a crash between operations from another goroutine.
 package waltest

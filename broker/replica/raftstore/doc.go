@@ -70,9 +70,17 @@
 // every group. ApplySnapshot's reset and a truncation below what a checkpoint made durable
 // wait for a journal commit themselves (wal.Log.Reset, TruncateFrom).
 //
+// # Offsets
+//
+// Offsets(index) and IndexForOffset(offset) map between raft indexes and the Kafka offsets an
+// entry occupies, for every entry the log holds (entries behind Compact included: compaction
+// is raft's view, the records stay until retention deletes their segments).
+//
 // # Memory
 //
 // A Store keeps the offset and term of up to 16384 recent entries (those appended since Open,
 // and the last one): Term, Offsets and Entries of older entries look them up in the log
-// (wal.Log.OffsetForTag: a bisection over segment and index points) and read one entry.
+// (wal.Log.OffsetForTag: a bisection over segment and index points) and read one entry. It
+// also keeps the newest appended entries themselves (up to 512 entries and 256 KiB of data),
+// so raft reading freshly appended entries back to apply or send them reads no file.
 package raftstore
