@@ -96,6 +96,7 @@ type node struct {
 	t     testing.TB
 	fs    wal.FS
 	stamp bool
+	big   bool // production-sized segments (benchmarks)
 	ws    *wal.Store
 	l     *wal.Log
 	s     *raftstore.Store
@@ -103,6 +104,9 @@ type node struct {
 
 func (n *node) logOpts() wal.Options {
 	o := wal.Options{SegmentBytes: 2048, IndexIntervalBytes: 200, LazyDir: true}
+	if n.big {
+		o.SegmentBytes, o.IndexIntervalBytes = 0, 0 // the defaults
+	}
 	if n.stamp {
 		o.Stamp = stampOffsets
 	}
@@ -111,7 +115,11 @@ func (n *node) logOpts() wal.Options {
 
 // open opens everything; it returns an error rather than failing (crash tests).
 func (n *node) open() error {
-	ws, err := wal.OpenStore(root, wal.StoreOptions{FS: n.fs, CheckpointInterval: -1, SegmentBytes: 8192, Replay: n.logOpts()})
+	so := wal.StoreOptions{FS: n.fs, CheckpointInterval: -1, SegmentBytes: 8192, Replay: n.logOpts()}
+	if n.big {
+		so.SegmentBytes = 0
+	}
+	ws, err := wal.OpenStore(root, so)
 	if err != nil {
 		return err
 	}
@@ -740,4 +748,14 @@ func TestRetentionMovesFirstIndex(t *testing.T) {
 	}
 	n.mustOpen()
 	check("after a restart")
+}
+
+// fixBatch recomputes the batch length and CRC of single-batch data entries whose records
+// section was replaced (benchmarks).
+func fixBatch(ents []*raftpb.Entry) {
+	for _, e := range ents {
+		d := e.GetData()
+		binary.BigEndian.PutUint32(d[8:], uint32(len(d)-12))
+		binary.BigEndian.PutUint32(d[17:], crc32.Checksum(d[21:], castagnoli))
+	}
 }
