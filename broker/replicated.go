@@ -165,7 +165,7 @@ func (b *Broker) startGroup(r *replication, p *partition) error {
 	g := &replGroup{b: b, p: p, id: groupID(p), self: r.id, eng: r.eng, st: st, log: l,
 		voters: slices.Clone(p.t.replicasOf(p.index))}
 	g.hw.Store(-1)
-	g.logStart = -1
+	g.logStart.Store(-1)
 	p.group.Store(g)
 	if err := r.eng.AddGroup(g.id, st, g, g.voters); err != nil {
 		p.group.Store(nil)
@@ -248,6 +248,9 @@ type replGroup struct {
 	propMu sync.Mutex
 
 	hw atomic.Int64 // next offset after the last applied entry (-1: none applied yet)
+	// logStart is the log start offset applied from DeleteRecords entries (or a snapshot),
+	// -1 if none: reads below it are out of range, retention deletes the segments below it.
+	logStart atomic.Int64
 
 	mu              sync.Mutex
 	leader, term    uint64        // as the engine last reported (leader 0: unknown)
@@ -259,7 +262,6 @@ type replGroup struct {
 	dataSeen        bool          // a data entry was applied (or a snapshot restored)
 	inflight        []*inflightBatch
 	epochs          []epochStart // first offset of each term seen in applied entries, ascending
-	logStart        int64        // log start offset applied from a DeleteRecords entry (-1: none)
 	expiredAt       time.Time
 
 	// Owned by the broker's background goroutine (checkReplicas).
@@ -320,7 +322,9 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 			if n := len(g.epochs); n == 0 || g.epochs[n-1].term < term {
 				g.epochs = append(g.epochs, epochStart{term: term, start: base})
 			}
-			if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
+			if payload, ok := raftstore.AppPayload(e.GetData()); ok {
+				g.applyApp(index, payload)
+			} else if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
 				g.prods.replayFrom(data, base, nowMs)
 				g.dataSeen = true
 			}
@@ -361,7 +365,7 @@ func (g *replGroup) Restore(snap *raftpb.Snapshot) {
 	}
 	g.mu.Lock()
 	g.prods = producerState{producers: prods}
-	g.logStart = logStart
+	g.logStart.Store(logStart)
 	g.failInflightLocked()
 	g.applied, g.lastAppliedTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
 	// The offset after the snapshot (a snapshot install resets the log to start there; at a

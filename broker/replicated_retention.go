@@ -138,7 +138,7 @@ func (b *Broker) retainReplicated(ctx context.Context, p *partition, g *replGrou
 		if err != nil || len(segs) < 2 {
 			return err
 		}
-		bound, err := b.retentionBound(l, segs, cfg, g.logStartLoad())
+		bound, err := b.retentionBound(l, segs, cfg, g.logStart.Load())
 		if err != nil || segs[1].base > bound {
 			return err // nothing to delete
 		}
@@ -186,7 +186,7 @@ func (g *replGroup) snapshotAt(rc RaftCompactor, applied uint64, cs *raftpb.Conf
 		upTo = nx
 	}
 	g.mu.Lock()
-	data := encodeSnapData(g.logStart, encodeSnapProducers(upTo, g.prods.producers, snapProducerBudget))
+	data := encodeSnapData(g.logStart.Load(), encodeSnapProducers(upTo, g.prods.producers, snapProducerBudget))
 	g.mu.Unlock()
 	if _, err := rc.CreateSnapshot(applied, cs, data); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 		return fmt.Errorf("raft snapshot at %d: %w", applied, err)
@@ -255,11 +255,4 @@ func decodeSnapData(data []byte) (logStart int64, prods map[int64]*producerEntry
 		return 0, nil, err
 	}
 	return logStart, prods, nil
-}
-
-// logStartLoad is the log start offset DeleteRecords set through raft (-1: none).
-func (g *replGroup) logStartLoad() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.logStart
 }

@@ -4,14 +4,17 @@ package broker
 // raftstore (three brokers on a replica.LocalNet, virtual time).
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // gid is the raft group of partition p of the cluster's topic.
@@ -137,5 +140,159 @@ func TestReplicatedRetentionSnapshotCatchUp(t *testing.T) {
 			return slices.Equal(c.tail(l, 0, fl.StartOffset()), c.entries(f, 0)) &&
 				slices.Equal(c.tail(o, 0, fl.StartOffset()), c.entries(f, 0))
 		})
+	})
+}
+
+// fetchAt fetches partition 0 of "r" from broker b at offset off.
+func fetchAt(t testing.TB, b *Broker, off int64) brokerop.FetchPartitionResp {
+	t.Helper()
+	resp, err := b.Fetch(context.Background(), &brokerop.FetchReq{MaxBytes: 1 << 30, Partitions: []brokerop.FetchPartition{
+		{Topic: "r", Partition: 0, Offset: off, MaxBytes: 1 << 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Partitions[0]
+}
+
+// deleteRecords asks broker b to move the log start of r-0 to off.
+func deleteRecordsOn(t testing.TB, b *Broker, off int64) brokerop.DeleteRecordsPartitionResp {
+	t.Helper()
+	resp, err := b.DeleteRecords(context.Background(), &brokerop.DeleteRecordsReq{Partitions: []brokerop.DeleteRecordsPartition{{Topic: "r", Partition: 0, Offset: off}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Partitions[0]
+}
+
+// DeleteRecords on a replicated partition: only the leader takes it; the new log start is
+// applied by every replica (reads below it are out of range, ListOffsets earliest answers
+// it), segments below it go on the leader and the followers' retention, and it survives the
+// leader's loss and a replica's restart.
+func TestReplicatedDeleteRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{"segment.bytes": "1024", "retention.ms": "-1"})
+		l := c.leader(0)
+		b := c.nodes[l].e.b
+		var offs []int64
+		for i := range 20 {
+			r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(i))...))
+			if r.ErrorCode != 0 {
+				t.Fatalf("produce %d: %+v", i, r)
+			}
+			offs = append(offs, r.BaseOffset)
+		}
+		start := offs[12]
+		if r := deleteRecordsOn(t, c.nodes[c.others(l)[0]].e.b, start); r.ErrorCode != kerr.NotLeaderForPartition.Code {
+			t.Fatalf("DeleteRecords on a follower: %+v", r)
+		}
+		if r := deleteRecordsOn(t, b, offs[19]+100); r.ErrorCode != kerr.OffsetOutOfRange.Code {
+			t.Fatalf("DeleteRecords beyond the high watermark: %+v", r)
+		}
+		if r := deleteRecordsOn(t, b, start); r.ErrorCode != 0 || r.LowWatermark != start {
+			t.Fatalf("DeleteRecords: %+v, want low watermark %d", r, start)
+		}
+		if s := b.lookup("r", 0).log.StartOffset(); s == 0 || s > start {
+			t.Fatalf("leader's log starts at %d after DeleteRecords to %d: segments below not deleted", s, start)
+		}
+		for id := range c.nodes {
+			g := c.nodes[id].e.b.lookup("r", 0).group.Load()
+			waitFor(t, func() bool { return g.logStartOffset() == start })
+		}
+		check := func(b *Broker) {
+			t.Helper()
+			if r := fetchAt(t, b, start-1); r.ErrorCode != kerr.OffsetOutOfRange.Code || r.LogStartOffset != start {
+				t.Fatalf("fetch below the log start: code %d, log start %d", r.ErrorCode, r.LogStartOffset)
+			}
+			if r := fetchAt(t, b, start); r.ErrorCode != 0 || len(r.Records) == 0 {
+				t.Fatalf("fetch at the log start: %+v", r)
+			}
+			if r := listOffset(t, b, -2, -1); r.ErrorCode != 0 || r.Offset != start {
+				t.Fatalf("earliest offset %+v, want %d", r, start)
+			}
+		}
+		check(b)
+		// The followers' retention deletes their segments below it too.
+		for _, id := range c.others(l) {
+			fb := c.nodes[id].e.b
+			if _, err := fb.EnforceRetention(); err != nil {
+				t.Fatal(err)
+			}
+			if s := fb.lookup("r", 0).log.StartOffset(); s == 0 || s > start {
+				t.Fatalf("broker %d's log starts at %d", id, s)
+			}
+		}
+		// The leader dies: the new one serves the same start; a smaller DeleteRecords changes
+		// nothing.
+		c.kill(l)
+		l2 := c.leader(0)
+		nb := c.nodes[l2].e.b
+		check(nb)
+		if r := deleteRecordsOn(t, nb, start-1); r.ErrorCode != 0 || r.LowWatermark != start {
+			t.Fatalf("DeleteRecords below the start: %+v", r)
+		}
+		// The old leader restarts (from its snapshot) and, once it leads again, still has it.
+		c.restart(l)
+		c.moveLeader(0, l)
+		check(c.nodes[l].e.b)
+	})
+}
+
+// A follower that was down while the leader compacted its raft log catches up by snapshot
+// when it restarts; the leader, restarted after compacting, rebuilds its state from its own
+// snapshot and still deduplicates a retry of a batch from before it.
+func TestReplicatedRetentionRestarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{
+			"segment.bytes": "1024", "retention.bytes": "1024", "retention.ms": "-1"})
+		l := c.leader(0)
+		f := c.others(l)[0]
+		b := c.nodes[l].e.b
+		const pid = 9
+		seq := int32(0)
+		produce := func(b *Broker, n int) (last int64) {
+			t.Helper()
+			for range n {
+				r := produceTo(t, b, -1, 0, idemBatch(pid, 0, seq, big(int(seq))))
+				if r.ErrorCode != 0 {
+					t.Fatalf("produce %d: %+v", seq, r)
+				}
+				last = r.BaseOffset
+				seq++
+			}
+			return last
+		}
+		produce(b, 5)
+		fLast, _ := c.store(f, 0).LastIndex()
+		c.kill(f)
+		c.waitUntilInactive(l, f)
+		lastOff := produce(b, 20)
+		if n, err := b.EnforceRetention(); err != nil || n == 0 {
+			t.Fatalf("retention removed %d segments, err %v", n, err)
+		}
+		if first, _ := c.store(l, 0).FirstIndex(); first <= fLast+1 {
+			t.Fatalf("leader's raft log starts at %d: the stopped follower (last %d) would not need a snapshot", first, fLast)
+		}
+		c.restart(f)
+		fl := c.nodes[f].e.b.lookup("r", 0).log
+		lb := b.lookup("r", 0).log
+		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+		if fl.StartOffset() < lb.StartOffset() {
+			t.Fatalf("restarted follower's log starts at %d, the leader's at %d", fl.StartOffset(), lb.StartOffset())
+		}
+		// The leader restarts after its compaction and leads again.
+		c.kill(l)
+		c.restart(l)
+		c.moveLeader(0, l)
+		b = c.nodes[l].e.b
+		if r := produceTo(t, b, -1, 0, idemBatch(pid, 0, seq-1, big(int(seq-1)))); r.ErrorCode != 0 || r.BaseOffset != lastOff {
+			t.Fatalf("retry after the leader's restart: %+v, want offset %d", r, lastOff)
+		}
+		produce(b, 2)
+		for _, id := range c.others(l) {
+			waitFor(t, func() bool {
+				from := max(c.nodes[id].e.b.lookup("r", 0).log.StartOffset(), b.lookup("r", 0).log.StartOffset())
+				return slices.Equal(c.tail(l, 0, from), c.tail(id, 0, from))
+			})
+		}
 	})
 }
