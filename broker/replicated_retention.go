@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/wal"
@@ -131,7 +132,8 @@ func (b *Broker) retainReplicated(ctx context.Context, p *partition, g *replGrou
 			}
 		}
 	}
-	n := 0
+	// f may still run after AtApplied returned (ctx done first): it reports through n.
+	var n atomic.Int64
 	err := aa.AtApplied(ctx, g.id, func(applied uint64, cs *raftpb.ConfState) error {
 		l := g.log
 		segs, err := b.segmentsOf(p)
@@ -165,10 +167,11 @@ func (b *Broker) retainReplicated(ctx context.Context, p *partition, g *replGrou
 		}
 		// Retain by bytes deletes oldest segments while what remains is at least the limit:
 		// exactly the doomed ones (nothing is appended while f runs).
-		n, err = l.Retain(-1, l.Size()-doomed)
+		k, err := l.Retain(-1, l.Size()-doomed)
+		n.Store(int64(k))
 		return err
 	})
-	return n, g.log.StartOffset(), err
+	return int(n.Load()), g.log.StartOffset(), err
 }
 
 // snapshotAt creates g's raft snapshot at applied (the applied index, on the engine
