@@ -16,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // gid is the raft group of partition p of the cluster's topic.
@@ -372,4 +373,69 @@ func TestEncodeSnapProducersBudget(t *testing.T) {
 			t.Fatalf("recent producer %d not kept whole: %+v", id, e)
 		}
 	}
+}
+
+// A follower that is live but behind (its appends are lost, its heartbeats are not) keeps
+// the entries it needs: time retention on the leader deletes only segments below its Match,
+// and once its appends flow again it catches up from the log (no snapshot: its log still
+// starts at 0). Then the leader deletes the rest.
+func TestReplicatedRetentionKeepsLiveFollowerEntries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{"segment.bytes": "1024", "retention.ms": "3600000"})
+		l := c.leader(0)
+		f := c.others(l)[0]
+		b := c.nodes[l].e.b
+		for i := range 8 {
+			if r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(i))...)); r.ErrorCode != 0 {
+				t.Fatalf("produce %d: %+v", i, r)
+			}
+		}
+		c.net.SetDrop(func(m replica.GroupMessage) bool {
+			return m.Msg.GetTo() == f && m.Msg.GetType() == raftpb.MessageType_MsgApp
+		})
+		for i := 8; i < 30; i++ {
+			if r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(i))...)); r.ErrorCode != 0 {
+				t.Fatalf("produce %d: %+v", i, r)
+			}
+		}
+		st, _ := c.nodes[l].eng.Status(c.gid(0))
+		pr := st.Progress[f]
+		if !pr.RecentActive || pr.Match+5 > st.Commit {
+			t.Fatalf("follower %d: %+v, commit %d: not a live follower behind", f, pr, st.Commit)
+		}
+		if n, err := b.EnforceRetention(); err != nil || n == 0 {
+			t.Fatalf("retention removed %d segments, err %v", n, err)
+		}
+		if first, _ := c.store(l, 0).FirstIndex(); first > pr.Match+1 {
+			t.Fatalf("leader's raft log starts at %d, the live follower's Match is %d", first, pr.Match)
+		}
+		_, matchNext, ok := c.store(l, 0).Offsets(pr.Match + 1)
+		if !ok || b.lookup("r", 0).log.StartOffset() >= matchNext {
+			t.Fatalf("leader deleted entries the live follower needs: log start %d, entry %d ends at %d (%v)",
+				b.lookup("r", 0).log.StartOffset(), pr.Match+1, matchNext, ok)
+		}
+		c.net.SetDrop(nil)
+		lb, fl := b.lookup("r", 0).log, c.nodes[f].e.b.lookup("r", 0).log
+		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+		if fl.StartOffset() != 0 {
+			t.Fatalf("follower's log starts at %d: it was sent a snapshot", fl.StartOffset())
+		}
+		before := lb.StartOffset()
+		waitFor(t, func() bool {
+			st, _ := c.nodes[l].eng.Status(c.gid(0))
+			return st.Progress[f].Match == st.Commit
+		})
+		if _, err := b.EnforceRetention(); err != nil {
+			t.Fatal(err)
+		}
+		if lb.StartOffset() <= before {
+			t.Fatalf("leader's log start stayed at %d once the follower caught up", before)
+		}
+		for _, id := range []uint64{l, f} {
+			from := max(lb.StartOffset(), c.nodes[id].e.b.lookup("r", 0).log.StartOffset())
+			if !slices.Equal(c.tail(l, 0, from), c.tail(id, 0, from)) {
+				t.Fatalf("broker %d's log differs from the leader's", id)
+			}
+		}
+	})
 }
