@@ -121,6 +121,9 @@ func (b *Broker) listOffsetsReplicated(p *partition, lp *brokerop.ListOffsetsPar
 	default:
 		r.Offset, r.Timestamp, err = offsetForTimestamp(l, lp.Timestamp)
 	}
+	if start := g.logStartOffset(); err == nil && r.Timestamp != -1 && r.Offset >= 0 && r.Offset < start {
+		r.Offset = start // below a DeleteRecords start: Kafka answers the log start offset
+	}
 	if err == nil && r.Timestamp != -1 && r.Offset >= hw {
 		r.Offset, r.Timestamp = -1, -1 // found only in entries not committed yet
 	}

@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
@@ -63,6 +64,9 @@ type segmentInfo struct {
 // segmentsOf lists the segment files of p's log, oldest first.
 func (b *Broker) segmentsOf(p *partition) ([]segmentInfo, error) {
 	names, err := b.fs.ReadDir(p.dir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // nothing flushed yet (the wal creates the directory lazily)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +126,10 @@ func (b *Broker) retainReplicated(ctx context.Context, p *partition, g *replGrou
 	if !ok1 || !ok2 {
 		return 0, g.log.StartOffset(), nil
 	}
+	// A cheap look first: most checks find nothing due and need not stop the engine.
+	if due, err := b.retentionDue(p, g, cfg); err != nil || !due {
+		return 0, g.log.StartOffset(), err
+	}
 	// The leader keeps what its live followers still need (Match only grows: a stale view
 	// keeps more).
 	keep := uint64(math.MaxUint64)
@@ -172,6 +180,16 @@ func (b *Broker) retainReplicated(ctx context.Context, p *partition, g *replGrou
 		return err
 	})
 	return int(n.Load()), g.log.StartOffset(), err
+}
+
+// retentionDue reports whether retention wants at least p's oldest segment gone.
+func (b *Broker) retentionDue(p *partition, g *replGroup, cfg *topicConfig) (bool, error) {
+	segs, err := b.segmentsOf(p)
+	if err != nil || len(segs) < 2 {
+		return false, err
+	}
+	bound, err := b.retentionBound(g.log, segs, cfg, g.logStart.Load())
+	return err == nil && segs[1].base <= bound, err
 }
 
 // snapshotAt creates g's raft snapshot at applied (the applied index, on the engine

@@ -211,6 +211,9 @@ func TestReplicatedDeleteRecords(t *testing.T) {
 			if r := listOffset(t, b, -2, -1); r.ErrorCode != 0 || r.Offset != start {
 				t.Fatalf("earliest offset %+v, want %d", r, start)
 			}
+			if r := listOffset(t, b, 0, -1); r.ErrorCode != 0 || r.Offset != start {
+				t.Fatalf("offset for timestamp 0 %+v, want the log start %d", r, start)
+			}
 		}
 		check(b)
 		// The followers' retention deletes their segments below it too.
