@@ -98,7 +98,7 @@ func (b *Broker) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsR
 			continue
 		}
 		if p.replicated() { // the log start moves through raft (replicated_records.go)
-			r.ErrorCode, r.LowWatermark = b.deleteRecordsReplicated(ctx, p, dp.Offset)
+			r.ErrorCode, r.LowWatermark = b.deleteRecordsReplicated(ctx, p, dp.Offset, req.TimeoutMs)
 			continue
 		}
 		r.ErrorCode, r.LowWatermark = b.deleteRecords(p, dp.Offset)

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
@@ -63,9 +64,15 @@ func (g *replGroup) logStartOffset() int64 {
 
 // deleteRecordsReplicated is DeleteRecords for a replicated partition this broker leads:
 // off (-1: the high watermark) must lie within [log start, high watermark]; the new start is
-// committed through raft and applied here before the answer. Segments below it go at once
-// (within what raft allows) or with the next retention check.
-func (b *Broker) deleteRecordsReplicated(ctx context.Context, p *partition, off int64) (int16, int64) {
+// committed through raft and applied here before the answer (REQUEST_TIMED_OUT after
+// timeoutMs, if > 0: the outcome is then unknown, a retry is harmless). Segments below it go
+// at once (within what raft allows) or with the next retention check.
+func (b *Broker) deleteRecordsReplicated(ctx context.Context, p *partition, off int64, timeoutMs int32) (int16, int64) {
+	if timeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+		defer cancel()
+	}
 	g, _, code := p.serving(-1)
 	if code != 0 {
 		return code, -1
