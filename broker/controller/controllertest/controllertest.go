@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
+	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/broker/replica/replmesh"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -33,6 +36,10 @@ type Broker struct {
 	Node       *quorum.Node
 	Broker     *broker.Broker
 	Controller *controller.Controller
+	// Replicas runs the raft groups of the broker's replicated partitions over the mesh
+	// (as controller.StartNode does).
+	Replicas         *replica.Engine
+	ReplicaTransport *replmesh.Transport
 
 	stopOnce sync.Once
 }
@@ -43,6 +50,8 @@ func (b *Broker) Stop() {
 	b.stopOnce.Do(func() {
 		b.Controller.Close()
 		b.Node.Stop()
+		b.Replicas.Stop()
+		b.ReplicaTransport.Close()
 		b.EP.Close()
 		b.Broker.Close()
 	})
@@ -125,8 +134,20 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 	}
 	b.Broker = bk
 	ep := b.EP
+	var ctlp atomic.Pointer[controller.Controller] // set once the controller runs
+	fellow := func(id key.PublicKey) bool { c := ctlp.Load(); return c != nil && c.Trusts(id) }
+	b.ReplicaTransport = replmesh.New(ep, replmesh.Config{Trust: fellow, ID: b.RaftID, Log: slog.New(slog.DiscardHandler)})
+	if b.Replicas, err = replica.New(replica.Config{ID: b.RaftID, Transport: b.ReplicaTransport, Sync: bk.SyncStorage,
+		TickInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	b.ReplicaTransport.Attach(b.Replicas)
+	if err := bk.SetReplication(b.Replicas, b.RaftID); err != nil {
+		t.Fatal(err)
+	}
 	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds,
 		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond,
+		AddPeer: func(id uint64, a endpoint.NodeAddr) { b.Replicas.AddPeer(id, raftmesh.EncodeAddr(a)) },
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
 			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
 		}})
@@ -134,6 +155,7 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 		t.Fatal(err)
 	}
 	b.Controller = ctl
+	ctlp.Store(ctl)
 	brokermesh.ServeFunc(ep, brokermesh.NewServer(nil, ctl.Service()), func(id key.PublicKey) bool {
 		return slices.Contains(trust, id) || ctl.Trusts(id)
 	}, nil)
