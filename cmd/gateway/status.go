@@ -40,10 +40,36 @@ func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint
 		}
 		if ep != nil {
 			in.NodeID = ep.NodeID().String()
+			in.Peers = func() []status.MeshPeer { return meshPeers(ep.Paths()) }
 		}
 		if st := p.Load(); st != nil {
 			in.Kafka = st.kafka
 		}
 		return in
 	})
+}
+
+// meshPeers folds the endpoint's connections into one row per peer: its protocols, and the
+// path, remote (UDP address when direct, relay URL when relayed) and RTT of its first
+// connection (all of a peer's connections share the magicsock path).
+func meshPeers(paths []endpoint.ConnPath) []status.MeshPeer {
+	var out []status.MeshPeer
+	idx := map[string]int{}
+	for _, p := range paths {
+		id := p.Peer.String()
+		i, ok := idx[id]
+		if !ok {
+			remote := p.RelayURL
+			if p.Kind == endpoint.PathDirect {
+				remote = p.Remote.String()
+			}
+			idx[id], i = len(out), len(out)
+			out = append(out, status.MeshPeer{NodeID: id, Path: p.Kind, Remote: remote, RTT: p.RTT})
+		}
+		out[i].ALPNs = append(out[i].ALPNs, p.ALPN)
+		if out[i].RTT == 0 {
+			out[i].RTT = p.RTT
+		}
+	}
+	return out
 }

@@ -235,4 +235,3 @@ func TestEchoByNodeIDOverMDNS(t *testing.T) {
 		t.Fatal("bare NodeId accepted without -mdns")
 	}
 }
-
