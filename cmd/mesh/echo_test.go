@@ -13,6 +13,8 @@ import (
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
 
 // pathLine returns the "path: …" line of out, failing the test if there is none.
@@ -152,16 +154,26 @@ func TestPingRelayOnly(t *testing.T) {
 	}
 }
 
-// With a relay and direct addresses, ping goes on until the path is direct; every change of
-// path kind on the way is announced, and the last round is direct at the server's address.
+// Dialed by NodeId and relay URL only (a ticket without direct addresses), ping goes on until
+// the magicsock finds the direct path (the server's addresses come through the relay in disco
+// CallMeMaybe); every change of path kind on the way is announced, and the last round is
+// direct at the server's address. (On loopback the upgrade usually completes during the
+// handshake, so the first round is often direct already; TestPathTracker covers the switch
+// line itself.)
 func TestPingUntilDirect(t *testing.T) {
 	_, url := meshtest.StartRelay(t)
 	addr := serve(t, "-relay", url)
-	_, hostport, _ := strings.Cut(addr, "@")
-	var out bytes.Buffer
-	if err := run(t.Context(), []string{"ping", addr, "-relay", url, "-peer-relay", url, "-count", "0", "-interval", "5ms", "-until-direct"}, &out); err != nil {
+	id, hostport, _ := strings.Cut(addr, "@")
+	pk, err := key.ParsePublicKey(id)
+	if err != nil {
 		t.Fatal(err)
 	}
+	tk := ticket.Encode(endpoint.NodeAddr{ID: pk, RelayURL: url})
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"ping", tk, "-relay", url, "-count", "0", "-interval", "5ms", "-until-direct"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
 	var kinds []string
 	var switches int
 	for l := range strings.Lines(out.String()) {
