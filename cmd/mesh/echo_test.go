@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
@@ -245,5 +248,79 @@ func TestEchoByNodeIDOverMDNS(t *testing.T) {
 	// Without -mdns a bare NodeId is no address.
 	if err := run(t.Context(), []string{"echo", id}, &bytes.Buffer{}); err == nil {
 		t.Fatal("bare NodeId accepted without -mdns")
+	}
+}
+
+// gatedUDP drops every packet written while its gate is closed (a firewall on the direct
+// path); reads pass.
+type gatedUDP struct {
+	net.PacketConn
+	open atomic.Bool
+}
+
+func (g *gatedUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if !g.open.Load() {
+		return len(b), nil
+	}
+	return g.PacketConn.WriteTo(b, addr)
+}
+
+// lineTrigger calls fn once, when a written line starts with prefix.
+type lineTrigger struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	prefix string
+	fn     func()
+}
+
+func (w *lineTrigger) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if w.fn != nil {
+		for l := range strings.Lines(w.b.String()) {
+			if strings.HasPrefix(l, w.prefix) {
+				w.fn()
+				w.fn = nil
+				break
+			}
+		}
+	}
+	return len(p), nil
+}
+
+// With the client's direct UDP blocked, ping's first rounds go through the relay; once the
+// block is lifted (after round 2 is printed) the magicsock finds the direct path, ping prints
+// the switch and stops on the first direct round.
+func TestPingSwitchesRelayToDirect(t *testing.T) {
+	_, url := meshtest.StartRelay(t)
+	addr := serve(t, "-relay", url)
+	_, hostport, _ := strings.Cut(addr, "@")
+	gate := make(chan *gatedUDP, 1)
+	udpHook = func(pc net.PacketConn) net.PacketConn {
+		g := &gatedUDP{PacketConn: pc}
+		gate <- g
+		return g
+	}
+	t.Cleanup(func() { udpHook = nil })
+	out := &lineTrigger{prefix: "seq=2 ", fn: func() { (<-gate).open.Store(true) }}
+	if err := run(t.Context(), []string{"ping", addr, "-relay", url, "-peer-relay", url, "-count", "0", "-interval", "100ms", "-until-direct"}, out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.b.String()
+	t.Log(text)
+	var kinds []string
+	for l := range strings.Lines(text) {
+		if strings.HasPrefix(l, "seq=") {
+			_, p, _ := strings.Cut(l, "path: ")
+			k, _, _ := strings.Cut(p, " ")
+			kinds = append(kinds, k)
+		}
+	}
+	if len(kinds) < 3 || kinds[0] != "relay" || kinds[1] != "relay" || kinds[len(kinds)-1] != "direct" {
+		t.Fatalf("want relay rounds, then direct: %q", kinds)
+	}
+	if !strings.Contains(text, "path switched: relay -> direct "+hostport+" rtt ") || strings.Count(text, "path switched") != 1 {
+		t.Fatalf("switch not announced once: %q", text)
 	}
 }

@@ -205,7 +205,15 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
 			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv), Discovery: disc})
 		}
-		ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly})
+		mo := magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly}
+		if udpHook != nil {
+			pc, err := net.ListenPacket("udp", *bind)
+			if err != nil {
+				return nil, err
+			}
+			mo.UDP = udpHook(pc)
+		}
+		ms, err := magicsock.New(mo)
 		if err != nil {
 			return nil, err
 		}
@@ -399,6 +407,10 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 // mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones (and
 // -mdns then announces every 50 ms).
 var mdnsConns func() []mdns.Conn
+
+// udpHook, if set (tests), wraps the UDP socket of a magicsock endpoint (to block direct
+// paths for a while).
+var udpHook func(net.PacketConn) net.PacketConn
 
 // maxPayload bounds what echo -file reads.
 const maxPayload = 64 << 20
