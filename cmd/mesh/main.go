@@ -1,9 +1,10 @@
 // Command mesh is a small operator tool for the mesh endpoint, in the
 // spirit of `iroh doctor`.
 //
-//	mesh id           [-data DIR] [-bind ADDR]
-//	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
-//	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [relay flags]
+//	mesh id           [-data DIR] [-bind ADDR] [-mdns [-mdns-wait D]]
+//	mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL] [-mdns]
+//	mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT | -file PATH|-] [-uni | -datagram] [-mdns] [relay flags]
+//	mesh ping         NODEADDR [-alpn ALPN] [-count N] [-interval D] [-until-direct] [-mdns] [relay flags]
 //	mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [relay flags]
 //	mesh chat         ROOM [NODEADDR ...] [-data DIR] [-bind ADDR] [relay flags]
 //
@@ -17,7 +18,24 @@
 // it prints (iroh 0.28's "node…" string: node id, relay URL and addresses in one).
 // The echo protocol is ALPN /meshkafka/echo/0 by default: every
 // bidirectional stream is echoed back until the dialer finishes its send
-// side. -alpn picks another ALPN (for example a Rust peer's echo protocol
+// side, every uni stream is answered by a uni stream with the same bytes
+// (echo -uni), and every QUIC datagram is sent back (echo -datagram; one
+// datagram, resent up to 5 times if no echo comes, so it must fit one QUIC
+// packet). echo -file sends a file's bytes (-file - : stdin) and reports
+// their size and SHA-256 instead of printing them.
+//
+// echo, ping, throughput and connect print the path the connection uses
+// ("path: direct 192.0.2.1:4433 rtt 1.2ms" or "path: relay URL rtt 30ms";
+// connect on stderr): the peer's real UDP address, never magicsock's
+// mapped placeholder, and QUIC's smoothed RTT. ping echoes 8 bytes per
+// round on a new stream and prints each round's time and path, with a
+// "path switched: relay -> direct …" line when the path changes;
+// -until-direct stops at the first direct round.
+//
+// -mdns (id, serve-echo, echo, ping, listen, connect) publishes the node
+// and discovers others on the LAN by mDNS (package mesh/discovery/mdns,
+// iroh's local swarm discovery); NODEADDR may then be a bare NodeId. id
+// -mdns lists the nodes it hears within -mdns-wait. -alpn picks another ALPN (for example a Rust peer's echo protocol
 // with the same semantics). throughput sends M bytes on each of N
 // parallel streams of one connection, reads the echo back concurrently,
 // checks it, and reports MB/s (payload bytes each way / wall time).
@@ -58,6 +76,8 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/mesh/discovery"
+	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/kafkapipe"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -77,12 +97,13 @@ func main() {
 }
 
 const usage = `usage:
-  mesh id           [-data DIR] [-bind ADDR]
-  mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL]
-  mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT] [-relay URL] [-peer-relay URL] [-relay-only]
+  mesh id           [-data DIR] [-bind ADDR] [-mdns [-mdns-wait D]]
+  mesh serve-echo   [-data DIR] [-bind ADDR] [-alpn ALPN] [-relay URL] [-mdns]
+  mesh echo         NODEADDR [-alpn ALPN] [-msg TEXT | -file PATH|-] [-uni | -datagram] [-mdns] [-relay URL] [-peer-relay URL] [-relay-only]
+  mesh ping         NODEADDR [-alpn ALPN] [-count N] [-interval D] [-until-direct] [-mdns] [-relay URL] [-peer-relay URL] [-relay-only]
   mesh throughput   NODEADDR [-alpn ALPN] [-streams N] [-bytes M] [-relay URL] [-peer-relay URL] [-relay-only]
   mesh chat         ROOM [bootstrap] [NODEADDR ...] [-data DIR] [-bind ADDR] [-relay URL] [-peer-relay URL] [-relay-only]
-  mesh listen       [-data DIR] [-bind ADDR] [-relay URL]              (stdin/stdout pipe; dumbpipe's protocol)
+  mesh listen       [-data DIR] [-bind ADDR] [-relay URL] [-mdns]            (stdin/stdout pipe; dumbpipe's protocol)
   mesh connect      NODEADDR [-relay URL] [-peer-relay URL]           (stdin/stdout pipe)
   mesh listen-tcp   -host HOST:PORT [-data DIR] [-bind ADDR] [-relay URL]   (forward pipes to a TCP service)
   mesh connect-tcp  NODEADDR [-addr 127.0.0.1:PORT] [-relay URL] [-peer-relay URL]   (a local TCP port over the mesh)
@@ -91,6 +112,9 @@ const usage = `usage:
 const meshExamples = `  mesh id -data ./data/mesh
   mesh serve-echo -bind 127.0.0.1:4433          # prints its NODEADDR
   mesh echo <nodeid>@127.0.0.1:4433 -msg hi
+  mesh echo <ticket> -uni -file ./blob.bin      # or -datagram; -file - reads stdin
+  mesh ping <ticket> -relay URL -until-direct    # path and RTT per round
+  mesh serve-echo -mdns   then   mesh echo <nodeid> -mdns
   mesh throughput <nodeid>@127.0.0.1:4433 -streams 4 -bytes 67108864
   mesh chat my-room <nodeid>@127.0.0.1:4433
   mesh listen-tcp -host 127.0.0.1:9092          # prints a ticket (on stderr)
@@ -116,6 +140,14 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	bind := fs.String("bind", "0.0.0.0:0", "UDP address to bind")
 	alpn := fs.String("alpn", EchoALPN, "echo protocol ALPN")
 	msg := fs.String("msg", "hello from meshkafka", "echo: message to send")
+	file := fs.String("file", "", "echo: send this file's bytes instead of -msg (\"-\": read stdin); the echo is checked and summarised, not printed")
+	uni := fs.Bool("uni", false, "echo: send on a uni stream; the server echoes on a uni stream back")
+	datagram := fs.Bool("datagram", false, "echo: send one QUIC datagram; the server echoes it as a datagram")
+	count := fs.Int("count", 4, "ping: rounds (0: until interrupted)")
+	interval := fs.Duration("interval", time.Second, "ping: time between rounds")
+	untilDirect := fs.Bool("until-direct", false, "ping: stop at the first round on a direct path (fail if none within -count)")
+	useMDNS := fs.Bool("mdns", false, "publish and discover on the LAN by mDNS (iroh's local swarm discovery); lets echo/ping/connect dial a bare NodeId")
+	mdnsWait := fs.Duration("mdns-wait", 3*time.Second, "id -mdns: how long to listen for other nodes on the LAN")
 	streams := fs.Int("streams", 1, "throughput: parallel streams")
 	nbytes := fs.Int64("bytes", 64<<20, "throughput: bytes per stream")
 	homeRelay := fs.String("relay", "", "our home relay URL (runs over magicsock)")
@@ -137,6 +169,13 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", cmd, err, usage)
 	}
+	var lan *mdns.Service // with -mdns, once newEP ran
+	lanFound := make(chan struct{}, 1)
+	defer func() {
+		if lan != nil {
+			lan.Close()
+		}
+	}()
 	newEP := func() (*endpoint.Endpoint, error) {
 		var sk key.SecretKey
 		if *data != "" {
@@ -144,23 +183,47 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 				return nil, err
 			}
 		}
-		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
-			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv)})
-		}
 		if sk.IsZero() {
 			sk = key.GenerateSecretKey()
 		}
-		ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly})
+		var disc discovery.Resolver
+		if *useMDNS {
+			cfg := mdns.Config{Self: sk.Public(), OnDiscovered: func(discovery.NodeAddr) {
+				select {
+				case lanFound <- struct{}{}:
+				default:
+				}
+			}}
+			if mdnsConns != nil {
+				cfg.Conns, cfg.Interval = mdnsConns(), 50*time.Millisecond
+			}
+			if lan, err = mdns.New(cfg); err != nil {
+				return nil, fmt.Errorf("mdns: %w", err)
+			}
+			disc = lan
+		}
+		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
+			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv), Discovery: disc})
+		}
+		mo := magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly}
+		if udpHook != nil {
+			pc, err := net.ListenPacket("udp", *bind)
+			if err != nil {
+				return nil, err
+			}
+			mo.UDP = udpHook(pc)
+		}
+		ms, err := magicsock.New(mo)
 		if err != nil {
 			return nil, err
 		}
-		return endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
+		return endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms, Discovery: disc})
 	}
 	peer := func() (endpoint.NodeAddr, error) {
 		if len(pos) != 1 {
 			return endpoint.NodeAddr{}, fmt.Errorf("%s needs exactly one NODEADDR\n%s", cmd, usage)
 		}
-		a, err := ticket.ParseAddr(pos[0])
+		a, err := parsePeer(pos[0], *useMDNS)
 		if *peerRelay != "" {
 			a.RelayURL = *peerRelay
 		}
@@ -180,6 +243,9 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		fmt.Fprintf(out, "dial:    %s\n", ep.Addr())
 		fmt.Fprintf(out, "ticket:  %s\n", ticketOf(ep, *homeRelay))
+		if lan != nil {
+			listLAN(ctx, lan, lanFound, *mdnsWait, out)
+		}
 		return nil
 	case "serve-echo":
 		ep, err := newEP()
@@ -223,7 +289,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		defer ep.Close()
 		if cmd == "connect" {
-			return pipeConnect(ctx, ep, a, in, out)
+			return pipeConnect(ctx, ep, a, in, out, func(c *endpoint.Conn) { printPath(statusOut, ep, c) })
 		}
 		ln, err := net.Listen("tcp", *tcpAddr)
 		if err != nil {
@@ -265,7 +331,37 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			return err
 		}
 		defer ep.Close()
-		return echoOnce(ctx, ep, a, *alpn, []byte(*msg), out)
+		mode := modeBidi
+		switch {
+		case *uni && *datagram:
+			return errors.New("echo: -uni and -datagram exclude each other")
+		case *uni:
+			mode = modeUni
+		case *datagram:
+			mode = modeDatagram
+		}
+		payload, binary := []byte(*msg), false
+		if *file != "" {
+			if payload, err = readPayload(*file, in); err != nil {
+				return err
+			}
+			binary = true
+		}
+		return echoOnce(ctx, ep, a, *alpn, mode, payload, binary, out)
+	case "ping":
+		a, err := peer()
+		if err != nil {
+			return err
+		}
+		if *count < 0 || *interval <= 0 {
+			return errors.New("ping: -count must be ≥ 0 and -interval positive")
+		}
+		ep, err := newEP()
+		if err != nil {
+			return err
+		}
+		defer ep.Close()
+		return ping(ctx, ep, a, *alpn, *count, *interval, *untilDirect, out)
 	case "throughput":
 		a, err := peer()
 		if err != nil {
@@ -308,6 +404,69 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	}
 }
 
+// mdnsConns, if set (tests), gives the mDNS sockets instead of the standard ones (and
+// -mdns then announces every 50 ms).
+var mdnsConns func() []mdns.Conn
+
+// udpHook, if set (tests), wraps the UDP socket of a magicsock endpoint (to block direct
+// paths for a while).
+var udpHook func(net.PacketConn) net.PacketConn
+
+// maxPayload bounds what echo -file reads.
+const maxPayload = 64 << 20
+
+// readPayload reads echo's binary payload from a file, or from in for "-".
+func readPayload(name string, in io.Reader) ([]byte, error) {
+	r := in
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxPayload+1))
+	if err != nil {
+		return nil, fmt.Errorf("read payload: %w", err)
+	}
+	if len(b) > maxPayload {
+		return nil, fmt.Errorf("payload larger than %d bytes", maxPayload)
+	}
+	return b, nil
+}
+
+// parsePeer parses a NODEADDR or ticket; with mDNS a bare NodeId is enough (the address is
+// looked up on the LAN when dialing).
+func parsePeer(s string, bareOK bool) (endpoint.NodeAddr, error) {
+	if bareOK && !strings.Contains(s, "@") && !ticket.IsTicket(s) {
+		id, err := key.ParsePublicKey(s)
+		if err != nil {
+			return endpoint.NodeAddr{}, fmt.Errorf("%q is neither a NODEADDR, a ticket nor a NodeId: %w", s, err)
+		}
+		return endpoint.NodeAddr{ID: id}, nil
+	}
+	return ticket.ParseAddr(s)
+}
+
+// listLAN prints the nodes mDNS hears on the LAN, once the first is heard or wait has passed.
+func listLAN(ctx context.Context, lan *mdns.Service, found <-chan struct{}, wait time.Duration, out io.Writer) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-found:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	peers := lan.Peers()
+	if len(peers) == 0 {
+		fmt.Fprintln(out, "lan:     no other node heard by mDNS")
+	}
+	for _, p := range peers {
+		fmt.Fprintf(out, "lan:     %s %v\n", p.ID, p.Direct)
+	}
+}
+
 // ticketOf is ep's node ticket, with relay as its relay URL when the endpoint names none.
 func ticketOf(ep *endpoint.Endpoint, relay string) string {
 	a := ep.Addr()
@@ -334,64 +493,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// echoHandler echoes every bidi stream until the peer finishes sending.
-func echoHandler(ctx context.Context, c *endpoint.Conn) {
-	defer c.Close()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		s, err := c.AcceptStream(ctx)
-		if err != nil {
-			return
-		}
-		wg.Go(func() {
-			if _, err := io.Copy(s, s); err != nil {
-				s.CancelRead(1)
-				s.CancelWrite(1)
-				return
-			}
-			s.Close()
-		})
-	}
-}
-
-func echoOnce(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, alpn string, msg []byte, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := ep.Dial(ctx, a, alpn)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	connected := time.Since(start)
-	s, err := c.OpenStream(ctx)
-	if err != nil {
-		return err
-	}
-	t0 := time.Now()
-	if _, err := s.Write(msg); err != nil {
-		return err
-	}
-	s.Close()
-	got, err := io.ReadAll(s)
-	if err != nil {
-		return fmt.Errorf("read echo: %w", err)
-	}
-	if !bytes.Equal(got, msg) {
-		return fmt.Errorf("echo mismatch: sent %q, got %q", msg, got)
-	}
-	fmt.Fprintf(out, "peer %s via %s (connect %v, echo %v): %s\n",
-		c.RemoteID(), c.RemoteAddr(), connected.Round(time.Microsecond), time.Since(t0).Round(time.Microsecond), got)
-	return nil
-}
-
 func throughput(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, alpn string, streams int, n int64, out io.Writer) error {
 	c, err := ep.Dial(ctx, a, alpn)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	printPath(out, ep, c)
 	buf := make([]byte, 64<<10)
 	rand.Read(buf)
 	var wg sync.WaitGroup

@@ -80,7 +80,7 @@ func TestEchoAndThroughput(t *testing.T) {
 	if err := run(t.Context(), []string{"throughput", addr, "-streams", "4", "-bytes", "1000000"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "MB/s") {
+	if !strings.Contains(out.String(), "MB/s") || !strings.Contains(out.String(), "path: direct 127.0.0.1:") {
 		t.Fatalf("throughput output %q", out.String())
 	}
 }

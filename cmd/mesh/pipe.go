@@ -123,12 +123,15 @@ func pipeListen(ctx context.Context, ep *endpoint.Endpoint, in io.Reader, out io
 }
 
 // pipeConnect joins stdin/stdout to a stream to the node at a (dumbpipe connect).
-func pipeConnect(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, in io.Reader, out io.Writer) error {
+func pipeConnect(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr, in io.Reader, out io.Writer, connected func(*endpoint.Conn)) error {
 	c, err := ep.Dial(ctx, a, PipeALPN)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if connected != nil {
+		connected(c)
+	}
 	s, err := openPipe(ctx, c)
 	if err != nil {
 		return err

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
 
 // lineWaiter collects written text and hands over the first line containing want.
@@ -68,6 +71,41 @@ func TestPipeStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	if listenOut.String() != "from the connector\n" || connectOut.String() != "from the listener\n" {
+		t.Fatalf("listener got %q, connector got %q", listenOut.String(), connectOut.String())
+	}
+	// connect tells its path on the status stream (stdout is the pipe's data).
+	status.mu.Lock()
+	st := status.b.String()
+	status.mu.Unlock()
+	if !strings.Contains(st, "path: direct 127.0.0.1:") {
+		t.Fatalf("connect printed no direct path: %q", st)
+	}
+}
+
+// TestPipeOverMDNS: listen -mdns is reached by connect -mdns with a bare NodeId.
+func TestPipeOverMDNS(t *testing.T) {
+	var lan meshtest.Link
+	mdnsConns = lan.MDNSConns
+	status := &lineWaiter{want: "connect with", got: make(chan string, 1)}
+	statusOut = status
+	defer func() { statusOut, mdnsConns = io.Discard, nil }()
+	var listenOut, connectOut bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runIO(t.Context(), []string{"listen", "-mdns", "-bind", "127.0.0.1:0"}, strings.NewReader("L\n"), &listenOut)
+	}()
+	f := strings.Fields(status.wait(t))
+	tk, err := ticket.Parse(f[len(f)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runIO(t.Context(), []string{"connect", tk.ID.String(), "-mdns", "-bind", "127.0.0.1:0"}, strings.NewReader("C\n"), &connectOut); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if listenOut.String() != "C\n" || connectOut.String() != "L\n" {
 		t.Fatalf("listener got %q, connector got %q", listenOut.String(), connectOut.String())
 	}
 }

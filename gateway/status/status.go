@@ -2,7 +2,9 @@
 // assets from the internet) built from Kafka requests the gateway answers to itself
 // (gateway.Server.Local), so it shows what a Kafka client would see: brokers and the
 // controller, topics with every partition's leader, replicas, in-sync replicas and offsets, and
-// consumer groups with their members and lag. It refreshes itself every 5 seconds.
+// consumer groups with their members and lag; and, when the process has a mesh endpoint
+// (Info.Peers), its mesh peers with the path each is reached by (direct or relay), the remote
+// address and the RTT. It refreshes itself every 5 seconds.
 package status
 
 import (
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +31,27 @@ type Info struct {
 	Mode   string // e.g. "embedded broker" or "mesh: 3 brokers"
 	NodeID string // mesh NodeId, if any
 	Kafka  string // host:port clients use
+	// Peers, if set (a process with a mesh endpoint), lists the mesh peers it is connected
+	// to, shown in a "Mesh peers" section. Nil: no mesh endpoint, no section.
+	Peers func() []MeshPeer
+}
+
+// MeshPeer is one mesh node the process has live connections to.
+type MeshPeer struct {
+	NodeID string        // the peer's NodeId
+	Name   string        // what it is, if known (e.g. "broker 2"); may be empty
+	ALPNs  []string      // protocols of the live connections
+	Path   string        // "direct", "relay" or "unknown"
+	Remote string        // the peer's UDP address (direct) or relay URL (relay)
+	RTT    time.Duration // QUIC smoothed round-trip time; 0 before a sample
+}
+
+// RTTString is the RTT for display ("–" before a sample).
+func (p MeshPeer) RTTString() string {
+	if p.RTT <= 0 {
+		return "–"
+	}
+	return p.RTT.Round(10 * time.Microsecond).String()
 }
 
 // Handler serves the page at "/".
@@ -41,6 +65,11 @@ func Handler(src Source, info func() Info) http.Handler {
 		defer cancel()
 		p := collect(ctx, src)
 		p.Info = info()
+		if p.Info.Peers != nil {
+			p.HasMesh = true
+			p.Peers = p.Info.Peers()
+			slices.SortFunc(p.Peers, func(a, b MeshPeer) int { return strings.Compare(a.NodeID, b.NodeID) })
+		}
 		p.Now = time.Now().UTC().Format(time.RFC3339)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := page.Execute(w, p); err != nil {
@@ -57,6 +86,8 @@ type pageData struct {
 	Brokers    []broker
 	Topics     []topic
 	Groups     []group
+	HasMesh    bool
+	Peers      []MeshPeer
 	Errors     []string
 }
 
@@ -287,7 +318,7 @@ body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.4em 0 .4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.3em 0} td,th{padding:.2em .7em;border:1px solid #ddd;text-align:left}
 th{background:#f4f4f4} .num{text-align:right;font-variant-numeric:tabular-nums} .err{color:#b00}
-.meta{color:#555} .ok{color:#070} .lag{color:#b60}
+.meta{color:#555} .ok{color:#070} .lag{color:#b60} .path.direct{color:#070} .path.relay{color:#b60}
 </style></head><body>
 <h1>meshkafka {{.Info.Role}}</h1>
 <div class="meta">mode: <b id="mode">{{.Info.Mode}}</b>{{if .Info.NodeID}} · node id <code>{{.Info.NodeID}}</code>{{end}} · Kafka at <code>{{.Info.Kafka}}</code> · cluster <code>{{.ClusterID}}</code> · {{.Now}}</div>
@@ -296,6 +327,11 @@ th{background:#f4f4f4} .num{text-align:right;font-variant-numeric:tabular-nums} 
 <table id="brokers"><tr><th>id</th><th>address</th><th>rack</th><th>role</th></tr>
 {{range .Brokers}}<tr><td class="num">{{.ID}}</td><td>{{.Addr}}</td><td>{{.Rack}}</td><td>{{if eq .ID $.Controller}}controller{{end}}</td></tr>{{end}}
 </table>
+{{if .HasMesh}}<h2>Mesh peers</h2>
+{{if not .Peers}}<p>No mesh connections.</p>{{else}}
+<table id="peers"><tr><th>node id</th><th>what</th><th>path</th><th>remote</th><th>rtt</th><th>protocols</th></tr>
+{{range .Peers}}<tr class="peer"><td><code>{{.NodeID}}</code></td><td>{{.Name}}</td><td class="path {{.Path}}">{{.Path}}</td><td>{{.Remote}}</td><td class="num">{{.RTTString}}</td><td>{{range $i, $a := .ALPNs}}{{if $i}}, {{end}}{{$a}}{{end}}</td></tr>{{end}}
+</table>{{end}}{{end}}
 <h2>Topics</h2>
 {{if not .Topics}}<p>No topics yet.</p>{{end}}
 {{range .Topics}}<h3 class="topic">{{.Name}} <span class="meta">({{len .Partitions}} partitions, {{.Records}} records)</span></h3>

@@ -101,4 +101,10 @@
 // passed to the magicsock the endpoint builds (path trust, heartbeat); QUIC's own timers
 // belong to quic-go. The package reads no environment: Options.DisableGRO is what the
 // binaries set from MESH_DISABLE_GRO=1.
+//
+// # Paths, for operators
+//
+// PathOf and Paths report, read-only, how each live connection reaches its peer: direct (the
+// peer's real UDP address, from the magicsock's trusted path when there is one, never its
+// mapped placeholder) or relay (the relay URL), with quic-go's smoothed RTT.
 package endpoint
