@@ -57,9 +57,21 @@
 //
 // AddLearner/Promote/Remove propose single-change ConfChangeV2 entries whose context is the
 // peer's opaque address. While the configuration has fewer than Config.Voters voters, the
-// leader (on each tick) promotes the lowest-id learner that is RecentActive and whose Match
-// is within 4 entries of the commit index, one change at a time; so removing a voter makes
-// room for the next caught-up learner.
+// leader (on each tick) promotes the lowest-id learner that is RecentActive, whose Match is
+// at or past the last applied membership change (it holds the configuration that added it,
+// with every member's address) and within 4 entries of the commit index, one change at a
+// time; so removing a voter makes room for the next caught-up learner. (Without the first
+// condition a learner holding nothing, Match 0, passed "within 4 of the commit index" while
+// the log was short, and a voter that could not answer cost a young quorum its majority.)
+//
+// # Leadership
+//
+// TransferLeadership hands the leadership to a voter (raft's leader transfer) and returns
+// once this node sees the transferee lead, or ErrTransferAborted when raft gave it up after
+// an election timeout. LeaderWatch returns the leader and a channel closed at its next
+// change (another leader, none — an election started — or the node stopped): a caller that
+// forwarded a request to the leader abandons it there rather than wait on a dead peer's
+// connection.
 //
 // # Snapshots
 //

@@ -39,8 +39,10 @@ type Node struct {
 	reports []report // guarded by repMu
 	repc    chan struct{}
 
-	lead      atomic.Uint64 // current leader, 0 if none
+	lead      atomic.Uint64 // current leader, 0 if none; changed only by setLead
 	isLeader  atomic.Bool
+	leadMu    sync.Mutex    // guards leadc and orders lead's changes with it
+	leadc     chan struct{} // guarded by leadMu: closed when lead next changes
 	errv      atomic.Pointer[error] // why run stopped, if it failed
 	lastState atomic.Pointer[Status]
 
@@ -55,6 +57,8 @@ type Node struct {
 	reads        map[uint64]*readWaiter
 	readSeq      uint64
 	confInFlight uint64 // index of the last conf change this leader proposed
+	confIndex    uint64 // index of the last applied conf change (the snapshot's index after a restore)
+	transfers    []*transferWaiter
 	term         uint64
 	removed      bool
 	seenLead     uint64
@@ -86,6 +90,12 @@ func (w *waiter) finish(v any, err error) {
 		default: // already finished
 		}
 	}
+}
+
+// transferWaiter is a TransferLeadership waiting for its outcome.
+type transferWaiter struct {
+	to uint64
+	ch chan error // buffered 1
 }
 
 type readWaiter struct {
@@ -122,6 +132,7 @@ func Start(cfg Config) (*Node, error) {
 		stopc:   make(chan struct{}),
 		done:    make(chan struct{}),
 		repc:    make(chan struct{}, 1),
+		leadc:   make(chan struct{}),
 		peers:   make(map[uint64][]byte),
 		pending: make(map[uint64]*waiter),
 		reads:   make(map[uint64]*readWaiter),
@@ -224,6 +235,28 @@ func send[T any](ctx context.Context, n *Node, ch chan<- T, v T) error {
 func (n *Node) Leader() (id uint64, ok bool) {
 	id = n.lead.Load()
 	return id, id != 0
+}
+
+// LeaderWatch returns the current leader's raft id (0 if none is known) and a channel that
+// is closed as soon as that changes: another leader, none (an election started, or this
+// node stopped). A caller waiting on the leader for something (a request forwarded to it)
+// gives up on it there instead of waiting for its connection to time out.
+func (n *Node) LeaderWatch() (leader uint64, changed <-chan struct{}) {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	return n.lead.Load(), n.leadc
+}
+
+// setLead records the leader, closing the watch channel when it changed.
+func (n *Node) setLead(id uint64) {
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	if n.lead.Load() == id {
+		return
+	}
+	n.lead.Store(id)
+	close(n.leadc)
+	n.leadc = make(chan struct{})
 }
 
 // Status returns the node's raft state (the last one published if the node has stopped).
@@ -397,6 +430,76 @@ func (n *Node) Remove(ctx context.Context, id uint64) error {
 	return n.confChange(ctx, raftpb.ConfChangeRemoveNode, id, nil)
 }
 
+// TransferLeadership hands the leadership to voter to (raft's leader transfer: the leader
+// brings to up to date and tells it to campaign at once). It returns nil once this node
+// sees to lead; *NotLeaderError on a node that is not the leader; ErrTransferAborted when
+// raft gave the transfer up (to did not catch up and win within an election timeout; this
+// node still leads); ErrLeaderChanged when another node took the leadership. Transferring
+// to itself is a no-op.
+func (n *Node) TransferLeadership(ctx context.Context, to uint64) error {
+	tw := &transferWaiter{to: to, ch: make(chan error, 1)}
+	err := n.do(ctx, func() {
+		if err := n.checkLeader(); err != nil {
+			tw.ch <- err
+			return
+		}
+		if to == n.id {
+			tw.ch <- nil
+			return
+		}
+		if !slices.Contains(n.confState.GetVoters(), to) {
+			tw.ch <- fmt.Errorf("quorum: %x is not a voter: leadership goes only to a voter", to)
+			return
+		}
+		n.rn.TransferLeader(to)
+		n.transfers = append(n.transfers, tw)
+		n.log.Info("quorum: transferring leadership", "to", fmt.Sprintf("%x", to))
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-tw.ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err() // raft gives the transfer up by itself if it cannot finish
+	case <-n.done:
+		select {
+		case err := <-tw.ch:
+			return err
+		default:
+			return n.stoppedErr()
+		}
+	}
+}
+
+// ErrTransferAborted: raft gave a leadership transfer up (the transferee did not catch up and
+// win within an election timeout); this node still leads. Retriable.
+var ErrTransferAborted = errors.New("quorum: leadership transfer aborted")
+
+// checkTransfers finishes the leadership transfers whose outcome is known (raft goroutine).
+func (n *Node) checkTransfers() {
+	if len(n.transfers) == 0 {
+		return
+	}
+	st := n.rn.BasicStatus()
+	keep := n.transfers[:0]
+	for _, tw := range n.transfers {
+		switch {
+		case st.Lead == tw.to && st.RaftState != raft.StateLeader:
+			tw.ch <- nil
+		case st.RaftState == raft.StateLeader && st.LeadTransferee == raft.None:
+			tw.ch <- ErrTransferAborted
+		case st.Lead != raft.None && st.Lead != tw.to && st.RaftState != raft.StateLeader:
+			tw.ch <- ErrLeaderChanged
+		default: // still transferring, or no leader known yet
+			keep = append(keep, tw)
+		}
+	}
+	clear(n.transfers[len(keep):])
+	n.transfers = keep
+}
+
 // errNothingToDo: a membership request that is already satisfied.
 var errNothingToDo = errors.New("quorum: nothing to do")
 
@@ -454,8 +557,8 @@ func (n *Node) run() {
 			n.log.Error("quorum: node failed", "err", err)
 		}
 		n.failAll(n.stoppedErr())
-		n.lead.Store(0)
 		n.isLeader.Store(false)
+		n.setLead(0)
 	}()
 	for {
 		if err = n.handleReady(); err != nil {
@@ -464,6 +567,7 @@ func (n *Node) run() {
 		select {
 		case <-ticker.C():
 			n.rn.Tick()
+			n.checkTransfers()
 			n.maybePromote()
 		case m := <-n.recvc:
 			n.step(m)
@@ -588,8 +692,8 @@ func (n *Node) handleReady() error {
 // onStateChange fails what a leadership change leaves undecidable.
 func (n *Node) onStateChange() {
 	st := n.rn.BasicStatus()
-	n.lead.Store(st.Lead)
 	n.isLeader.Store(st.RaftState == raft.StateLeader)
+	n.setLead(st.Lead)
 	if st.GetTerm() != n.term || st.RaftState != raft.StateLeader {
 		// Proposals of an older term (or of a leader that stepped down) may never apply
 		// here; their outcome is decided elsewhere.
@@ -611,6 +715,7 @@ func (n *Node) onStateChange() {
 	}
 	n.term = st.GetTerm()
 	n.seenLead = st.Lead
+	n.checkTransfers()
 }
 
 func (n *Node) completeReads() {
@@ -635,6 +740,10 @@ func (n *Node) failAll(err error) {
 		rw.ch <- err
 		delete(n.reads, seq)
 	}
+	for _, tw := range n.transfers {
+		tw.ch <- err
+	}
+	n.transfers = nil
 }
 
 // apply applies one committed entry.
@@ -681,6 +790,7 @@ func (n *Node) apply(e *raftpb.Entry) error {
 		}
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.confChanged = true
+		n.confIndex = idx
 		v2 := cc.AsV2()
 		for _, ch := range v2.GetChanges() {
 			id := ch.GetNodeId()
@@ -736,6 +846,7 @@ func (n *Node) restore(snap *raftpb.Snapshot) error {
 	n.confState = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	n.applied = md.GetIndex()
 	n.snapIndex = md.GetIndex()
+	n.confIndex = max(n.confIndex, md.GetIndex()) // the configuration is the snapshot's (or older)
 	n.confChanged = false
 	for idx, w := range n.pending {
 		w.finish(nil, ErrLeaderChanged)
@@ -768,7 +879,12 @@ func (n *Node) maybeSnapshot() error {
 }
 
 // maybePromote (leader, on ticks) promotes one caught-up learner while there are fewer than
-// cfg.Voters voters and no membership change of ours is still unapplied.
+// cfg.Voters voters and no membership change of ours is still unapplied. Caught up means
+// the learner holds the current configuration (Match at or past the last applied membership
+// change, so it holds the entry that added it and knows every member's address) and is
+// within promoteLag entries of the commit index. The first condition is what keeps a learner
+// that has nothing yet (Match 0) from being promoted while the log is short (commit ≤
+// promoteLag): a voter that cannot answer would cost the quorum its majority.
 func (n *Node) maybePromote() {
 	if !n.isLeader.Load() || n.confInFlight > n.applied || len(n.proposed) > 0 {
 		return
@@ -783,7 +899,7 @@ func (n *Node) maybePromote() {
 	}
 	for _, id := range slices.Sorted(slices.Values(n.confState.GetLearners())) {
 		pr, ok := st.Progress[id]
-		if !ok || !pr.RecentActive || pr.Match+promoteLag < st.GetCommit() {
+		if !ok || !pr.RecentActive || pr.Match < n.confIndex || pr.Match+promoteLag < st.GetCommit() {
 			continue
 		}
 		if err := n.proposeConf(raftpb.ConfChangeAddNode, id, nil); err != nil {
@@ -824,6 +940,6 @@ func (n *Node) status() Status {
 func (n *Node) publish() {
 	st := n.status()
 	n.lastState.Store(&st)
-	n.lead.Store(st.Leader)
 	n.isLeader.Store(st.State == raft.StateLeader.String())
+	n.setLead(st.Leader)
 }
