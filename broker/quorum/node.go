@@ -41,8 +41,8 @@ type Node struct {
 
 	lead      atomic.Uint64 // current leader, 0 if none; changed only by setLead
 	isLeader  atomic.Bool
-	leadMu    sync.Mutex    // guards leadc and orders lead's changes with it
-	leadc     chan struct{} // guarded by leadMu: closed when lead next changes
+	leadMu    sync.Mutex            // guards leadc and orders lead's changes with it
+	leadc     chan struct{}         // guarded by leadMu: closed when lead next changes
 	errv      atomic.Pointer[error] // why run stopped, if it failed
 	lastState atomic.Pointer[Status]
 
