@@ -31,6 +31,9 @@ func (c *Controller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminR
 		case brokerop.QuorumAdd:
 			err = c.addLocal(ctx, id)
 		case brokerop.QuorumRemove:
+			if id == c.cfg.Self.ID {
+				return c.removeSelf(ctx, req)
+			}
 			err = c.removeLocal(ctx, id)
 		default:
 			return &brokerop.QuorumAdminResp{ErrorCode: kerr.InvalidRequest.Code, ErrorMessage: fmt.Sprintf("unknown action %q", req.Action)}, nil
@@ -119,7 +122,7 @@ func (c *Controller) removeLocal(ctx context.Context, id key.PublicKey) error {
 		return err
 	}
 	if id == c.cfg.Self.ID {
-		return &adminError{kerr.InvalidRequest.Code, "the leader cannot remove itself; remove it through another broker once it no longer leads, or stop it first"}
+		return &adminError{kerr.InvalidRequest.Code, "the leader removes itself through removeSelf"} // not reached: QuorumAdmin sends it there
 	}
 	var m *Member
 	for _, b := range c.r.Brokers() {
@@ -146,6 +149,49 @@ func (c *Controller) removeLocal(ctx context.Context, id key.PublicKey) error {
 	}
 	c.log.Info("broker removed from the quorum", "node", id.String(), "raft_id", m.RaftID)
 	return c.reassignFrom(ctx, id)
+}
+
+// removeSelf removes the leader itself: it hands the leadership to the most caught-up live
+// voter first, then asks that broker, the new leader, to remove it (a leader removing itself
+// would leave the quorum leaderless until an election).
+func (c *Controller) removeSelf(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
+	c.adminMu.Lock()
+	to, err := c.successor()
+	c.adminMu.Unlock()
+	var ae *adminError
+	if errors.As(err, &ae) {
+		return &brokerop.QuorumAdminResp{ErrorCode: ae.code, ErrorMessage: ae.msg}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("removing the leader: handing the leadership over first", "to", to.NodeID.String(), "raft_id", to.RaftID)
+	if err := c.r.TransferLeadership(ctx, to.RaftID); err != nil {
+		return nil, fmt.Errorf("controller: hand the leadership to %s before removing this broker: %w", to.NodeID, err)
+	}
+	return c.callerOf(to).QuorumAdmin(ctx, req)
+}
+
+// successor picks the voter the leader hands over to: live, the furthest replicated (then
+// the smallest raft id).
+func (c *Controller) successor() (Member, error) {
+	st := c.r.Status()
+	live := c.sampleActive()
+	var best *Member
+	var bestMatch uint64
+	for _, m := range c.r.Brokers() {
+		if m.RaftID == c.r.RaftID() || !slices.Contains(st.Voters, m.RaftID) || !live[m.RaftID] {
+			continue
+		}
+		match := st.Progress[m.RaftID].Match
+		if best == nil || match > bestMatch || match == bestMatch && m.RaftID < best.RaftID {
+			best, bestMatch = &m, match
+		}
+	}
+	if best == nil {
+		return Member{}, &adminError{kerr.InvalidRequest.Code, "this broker is the quorum's only live voter: add another broker before removing it"}
+	}
+	return *best, nil
 }
 
 // reassignFrom places the single-owner partitions owned by a removed broker on live brokers.

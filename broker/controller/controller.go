@@ -14,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -353,27 +354,6 @@ func (c *Controller) askToJoin() {
 	for _, d := range c.cfg.Self.Direct {
 		req.Direct = append(req.Direct, d.String())
 	}
-	if c.cfg.AddPeer != nil {
-		// Every seed's own raft id and address, from the seed itself (no leader needed): the
-		// leader of a cluster that is forming is a seed, and this broker must be able to
-		// answer it (and vote) before it has applied anything.
-		for _, s := range c.cfg.Seeds {
-			if s.ID == c.cfg.Self.ID {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(c.ctx, 2*c.cfg.JoinEvery)
-			cb, err := c.callerOf(Member{NodeID: s.ID, Addr: s}).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{Local: true})
-			cancel()
-			if err != nil {
-				continue
-			}
-			for _, b := range cb.Brokers {
-				if a, ok := brokerAddr(b.MeshID, b.RelayURL, b.Direct); ok && b.RaftID != 0 && b.RaftID != c.r.RaftID() {
-					c.addPeerOnce(b.RaftID, a)
-				}
-			}
-		}
-	}
 	var targets []Member
 	if l, ok := c.r.Leader(); ok {
 		for _, m := range c.r.Brokers() {
@@ -390,9 +370,10 @@ func (c *Controller) askToJoin() {
 		}
 	}
 	for _, m := range targets {
-		// Learn the members' raft ids and addresses first: once added as a learner this
-		// broker must answer the leader at once (the quorum may promote it before it has
-		// applied any entry naming the leader).
+		// Learn the members' raft ids and addresses first, so that this broker answers the
+		// leader's first raft messages rather than the ones after its join is answered. (It
+		// is promoted only once it holds the configuration that added it, which names
+		// every member's address: broker/quorum's promotion rule.)
 		ctx, cancel := context.WithTimeout(c.ctx, 10*c.cfg.JoinEvery)
 		if cb, err := c.callerOf(m).ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err == nil && c.cfg.AddPeer != nil {
 			for _, b := range cb.Brokers {
@@ -444,23 +425,25 @@ func (c *Controller) opContext() (context.Context, context.CancelFunc) {
 // --- routing ---
 
 // leaderOf waits (up to LeaderWait) until a leader is known; it returns whether that is this
-// node, and otherwise the leader's caller.
-func (c *Controller) leaderOf(ctx context.Context) (self bool, svc brokerop.Service, err error) {
+// node, and otherwise the leader's caller; changed is closed when that leader is no longer
+// this node's raft's leader (quorum.Node.LeaderWatch).
+func (c *Controller) leaderOf(ctx context.Context) (self bool, svc brokerop.Service, changed <-chan struct{}, err error) {
 	var t clock.Timer
 	deadline := c.clk.Now().Add(c.cfg.LeaderWait)
 	for {
-		if id, ok := c.r.Leader(); ok {
+		id, changed := c.r.LeaderWatch()
+		if id != 0 {
 			if id == c.r.RaftID() {
-				return true, nil, nil
+				return true, nil, changed, nil
 			}
 			for _, m := range c.r.Brokers() {
 				if m.RaftID == id {
-					return false, c.callerOf(m), nil
+					return false, c.callerOf(m), changed, nil
 				}
 			}
 		}
 		if !c.clk.Now().Before(deadline) {
-			return false, nil, fmt.Errorf("%w within %v", ErrNoController, c.cfg.LeaderWait)
+			return false, nil, nil, fmt.Errorf("%w within %v", ErrNoController, c.cfg.LeaderWait)
 		}
 		if t == nil {
 			t = c.clk.NewTimer(c.cfg.Poll)
@@ -470,10 +453,11 @@ func (c *Controller) leaderOf(ctx context.Context) (self bool, svc brokerop.Serv
 		}
 		select {
 		case <-ctx.Done():
-			return false, nil, ctx.Err()
+			return false, nil, nil, ctx.Err()
 		case <-c.quit:
-			return false, nil, ErrNoController
-		case <-t.C():
+			return false, nil, nil, ErrNoController
+		case <-changed: // a leader is known now (or another one): look again at once
+		case <-t.C(): // a known leader not registered yet, or the deadline
 		}
 	}
 }
@@ -511,20 +495,30 @@ func (c *Controller) forwarded(ctx context.Context) bool {
 	return false
 }
 
+// maxRoutes bounds how often one op is routed again after the leadership moved under it.
+const maxRoutes = 4
+
 // route runs an op on the leader: here (local) if this node leads, else forwarded over the
-// leader's caller (remote). A local op that finds leadership gone (ErrNotLeader) is routed
-// again.
+// leader's caller (remote). A local op that finds leadership gone (ErrNotLeader, or
+// quorum.ErrLeaderChanged: its proposal's outcome was left to another leader) is routed
+// again. A forwarded op is abandoned the moment this node's raft sees the leader change (an
+// election started, or another node leads): a leader that died never answers, and waiting
+// for its connection to time out was most of a failover's time. It is then forwarded to the
+// new leader. An op retried so may have taken effect on the old leader; that is what a Kafka
+// client's own retry after NOT_CONTROLLER or a timeout meets too: the ops are idempotent
+// (offset commits) or allocate afresh (producer ids) or answer as such a retry would
+// (CreateTopics: TOPIC_ALREADY_EXISTS).
 func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
 	local func(context.Context, *Req) (*Resp, error),
 	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
-	for attempt := 0; ; attempt++ {
-		self, svc, err := c.leaderOf(ctx)
+	for attempt := 1; ; attempt++ {
+		self, svc, changed, err := c.leaderOf(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if self {
 			resp, err := local(ctx, req)
-			if errors.Is(err, ErrNotLeader) && attempt < 3 {
+			if (errors.Is(err, ErrNotLeader) || errors.Is(err, quorum.ErrLeaderChanged)) && attempt < maxRoutes {
 				continue
 			}
 			return resp, err
@@ -532,7 +526,39 @@ func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
 		if c.forwarded(ctx) {
 			return nil, fmt.Errorf("%w: a forwarded op reached a broker that is not the leader", ErrNoController)
 		}
-		return remote(svc, ctx, req)
+		resp, err := whileLeads(ctx, changed, func(ctx context.Context) (*Resp, error) { return remote(svc, ctx, req) })
+		if err != nil && ctx.Err() == nil && closed(changed) && attempt < maxRoutes {
+			c.log.Debug("the leader changed while an op was forwarded to it: forwarding it again", "err", err)
+			continue
+		}
+		return resp, err
+	}
+}
+
+// whileLeads runs call with a context that is also cancelled when changed closes.
+func whileLeads[Resp any](ctx context.Context, changed <-chan struct{}, call func(context.Context) (*Resp, error)) (*Resp, error) {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-done:
+		}
+	})
+	defer wg.Wait()
+	defer close(done)
+	return call(cctx)
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

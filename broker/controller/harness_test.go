@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,11 @@ type tnode struct {
 	ctl  *Controller
 	stor *quorum.MemoryStorage
 
+	// hang, once set, makes every kafkaop op served here block until the harness ends (a
+	// broker that stopped answering, its connections still open); hung is signalled by each.
+	hang atomic.Bool
+	hung chan string
+
 	stopOnce sync.Once
 }
 
@@ -62,6 +68,7 @@ type harness struct {
 	gw    *endpoint.Endpoint // the gateway's endpoint: every broker trusts it
 	seeds []endpoint.NodeAddr
 	nodes []*tnode
+	end   chan struct{} // closed when the test ends: hung ops return
 }
 
 func newEndpoint(t *testing.T) *endpoint.Endpoint {
@@ -75,13 +82,14 @@ func newEndpoint(t *testing.T) *endpoint.Endpoint {
 
 // newHarness makes n broker endpoints (the seeds) and a gateway endpoint; no broker runs yet.
 func newHarness(t *testing.T, n int) *harness {
-	h := &harness{t: t, net: quorum.NewLocalNet(), gw: newEndpoint(t)}
+	h := &harness{t: t, net: quorum.NewLocalNet(), gw: newEndpoint(t), end: make(chan struct{})}
 	for i := 0; i < n; i++ {
 		ep := newEndpoint(t)
 		h.seeds = append(h.seeds, ep.Addr())
-		h.nodes = append(h.nodes, &tnode{id: uint64(i + 1), ep: ep})
+		h.nodes = append(h.nodes, &tnode{id: uint64(i + 1), ep: ep, hung: make(chan string, 16)})
 	}
 	t.Cleanup(func() {
+		close(h.end)
 		for _, n := range h.nodes {
 			if n.ctl != nil {
 				n.stop()
@@ -131,7 +139,17 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 	}
 	n.ctl = ctl
 	gw := h.gw.NodeID()
-	brokermesh.ServeFunc(ep, brokermesh.NewServer(nil, ctl.Service()), func(id key.PublicKey) bool { return id == gw || ctl.Trusts(id) }, nil)
+	svc := brokerop.Intercept(ctl.Service(), func(ctx context.Context, op string) (context.Context, func(error)) {
+		if n.hang.Load() {
+			select {
+			case n.hung <- op:
+			default:
+			}
+			<-h.end
+		}
+		return ctx, func(error) {}
+	})
+	brokermesh.ServeFunc(ep, brokermesh.NewServer(nil, svc), func(id key.PublicKey) bool { return id == gw || ctl.Trusts(id) }, nil)
 	return n
 }
 

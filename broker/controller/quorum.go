@@ -78,6 +78,14 @@ func (q *QuorumReplica) RaftID() uint64 { return q.id }
 // Leader implements Replica.
 func (q *QuorumReplica) Leader() (uint64, bool) { return q.node.Leader() }
 
+// LeaderWatch implements Replica.
+func (q *QuorumReplica) LeaderWatch() (uint64, <-chan struct{}) { return q.node.LeaderWatch() }
+
+// TransferLeadership implements Replica.
+func (q *QuorumReplica) TransferLeadership(ctx context.Context, id uint64) error {
+	return notLeader(q.node.TransferLeadership(ctx, id))
+}
+
 // Status implements Replica.
 func (q *QuorumReplica) Status() Status {
 	s := q.node.Status()

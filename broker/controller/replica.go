@@ -17,6 +17,12 @@ type Replica interface {
 	RaftID() uint64
 	// Leader is the current leader's raft id, if one is known.
 	Leader() (id uint64, ok bool)
+	// LeaderWatch is the current leader's raft id (0: none known) and a channel closed at
+	// its next change (another leader, none, or the node stopped).
+	LeaderWatch() (leader uint64, changed <-chan struct{})
+	// TransferLeadership hands the leadership to voter id (leader only) and returns once
+	// this node sees id lead.
+	TransferLeadership(ctx context.Context, id uint64) error
 	// Status is this node's raft view; Progress is filled on the leader only.
 	Status() Status
 	// ReadBarrier returns once the local state holds every write committed before the call
