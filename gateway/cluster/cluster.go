@@ -74,6 +74,8 @@ type Cluster struct {
 	preferred *Broker                    // the broker that last answered a controller op; guarded by mu
 	seeds     map[string]bool            // the seeds' NodeId text; constant after New
 	failedAt  map[*Broker]time.Time      // when a controller op last failed on a broker; guarded by mu
+	// Liveness probes of a controller op's broker (attempt): probeAfter, probeTimeout.
+	probeAfter, probeTimeout time.Duration
 }
 
 type tp struct {
@@ -92,7 +94,8 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 	bs := append([]endpoint.NodeAddr(nil), seeds...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
 	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Broker{}, log: log, now: time.Now,
-		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}, seeds: map[string]bool{}, failedAt: map[*Broker]time.Time{}}
+		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}, seeds: map[string]bool{}, failedAt: map[*Broker]time.Time{},
+		probeAfter: probeAfter, probeTimeout: probeTimeout}
 	for _, b := range bs {
 		id := b.ID.String()
 		if _, dup := c.callers[id]; dup {
@@ -902,7 +905,7 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 // Metadata asks the controller (in quorum mode any broker, which forwards to the quorum
 // leader) and hides the legacy placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
-	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
+	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
 	if err != nil || req.Topics != nil {
 		return r, err
 	}
@@ -920,13 +923,17 @@ func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*bro
 // places the partitions, and owners learn the topics by applying them); in legacy mode
 // owners learn topics on first use.
 func (c *Cluster) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.CreateTopicsResp, error) { return b.CreateTopics(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreateTopicsResp, error) {
+		return b.CreateTopics(ctx, req)
+	})
 }
 
 // DeleteTopics deletes on the controller. In quorum mode every broker drops the data when it
 // applies the deletion; in legacy mode the topic's data is then purged on every other broker.
 func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DeleteTopicsResp, error) { return b.DeleteTopics(ctx, req) })
+	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteTopicsResp, error) {
+		return b.DeleteTopics(ctx, req)
+	})
 	if err != nil {
 		return r, err
 	}
@@ -968,7 +975,9 @@ func (c *Cluster) others() map[*Broker][]int {
 // CreatePartitions grows topics on the controller (in quorum mode the leader places the new
 // partitions; in legacy mode placement extends on first use).
 func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.CreatePartitionsResp, error) { return b.CreatePartitions(ctx, req) })
+	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreatePartitionsResp, error) {
+		return b.CreatePartitions(ctx, req)
+	})
 	if err == nil {
 		for _, t := range req.Topics {
 			c.forgetPlacement(t.Name)
@@ -979,7 +988,9 @@ func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePart
 
 // DescribeConfigs asks the controller.
 func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeConfigsResp, error) { return b.DescribeConfigs(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeConfigsResp, error) {
+		return b.DescribeConfigs(ctx, req)
+	})
 }
 
 // fanoutConfigs, in legacy mode, repeats a config change on every data broker's copy of the
@@ -993,7 +1004,9 @@ func (c *Cluster) fanoutConfigs(ctx context.Context, validateOnly bool, fn func(
 
 // AlterConfigs changes the controller's registry (and, in legacy mode, every data broker's copy).
 func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.AlterConfigsResp, error) { return b.AlterConfigs(ctx, req) })
+	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterConfigsResp, error) {
+		return b.AlterConfigs(ctx, req)
+	})
 	if err == nil {
 		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.AlterConfigs(ctx, req) })
 	}
@@ -1003,7 +1016,9 @@ func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsRe
 // IncrementalAlterConfigs changes the controller's registry (and, in legacy mode, every data
 // broker's copy).
 func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.AlterConfigsResp, error) { return b.IncrementalAlterConfigs(ctx, req) })
+	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterConfigsResp, error) {
+		return b.IncrementalAlterConfigs(ctx, req)
+	})
 	if err == nil {
 		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.IncrementalAlterConfigs(ctx, req) })
 	}
@@ -1012,50 +1027,62 @@ func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.Inc
 
 // DescribeCluster asks the controller.
 func (c *Cluster) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeClusterResp, error) { return b.DescribeCluster(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeClusterResp, error) {
+		return b.DescribeCluster(ctx, req)
+	})
 }
 
 // Group ops all go to the controller, which runs the group coordinator (in quorum mode: any
 // broker, which forwards to the quorum leader).
 
 func (c *Cluster) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.JoinGroupResp, error) { return b.JoinGroup(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.JoinGroupResp, error) { return b.JoinGroup(ctx, req) })
 }
 
 func (c *Cluster) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.SyncGroupResp, error) { return b.SyncGroup(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.SyncGroupResp, error) { return b.SyncGroup(ctx, req) })
 }
 
 func (c *Cluster) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.HeartbeatResp, error) { return b.Heartbeat(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.HeartbeatResp, error) { return b.Heartbeat(ctx, req) })
 }
 
 func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.LeaveGroupResp, error) { return b.LeaveGroup(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.LeaveGroupResp, error) { return b.LeaveGroup(ctx, req) })
 }
 
 func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetCommitResp, error) { return b.OffsetCommit(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetCommitResp, error) {
+		return b.OffsetCommit(ctx, req)
+	})
 }
 
 func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetFetchResp, error) { return b.OffsetFetch(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetFetchResp, error) {
+		return b.OffsetFetch(ctx, req)
+	})
 }
 
 func (c *Cluster) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.ListGroupsResp, error) { return b.ListGroups(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ListGroupsResp, error) { return b.ListGroups(ctx, req) })
 }
 
 func (c *Cluster) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeGroupsResp, error) { return b.DescribeGroups(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeGroupsResp, error) {
+		return b.DescribeGroups(ctx, req)
+	})
 }
 
 func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DeleteGroupsResp, error) { return b.DeleteGroups(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteGroupsResp, error) {
+		return b.DeleteGroups(ctx, req)
+	})
 }
 
 func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.OffsetDeleteResp, error) { return b.OffsetDelete(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetDeleteResp, error) {
+		return b.OffsetDelete(ctx, req)
+	})
 }
 
 var _ brokerop.Service = (*Cluster)(nil)

@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -81,7 +84,7 @@ func (c *Cluster) quorumKnown() bool {
 
 // refreshBrokers reads the quorum's broker list and makes every broker dialable.
 func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersResp, error) {
-	r, err := ctlDo(ctx, c, true, func(b *Broker) (*brokerop.ClusterBrokersResp, error) {
+	r, err := ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ClusterBrokersResp, error) {
 		return b.ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{})
 	})
 	if err != nil {
@@ -125,8 +128,9 @@ func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersR
 // ctlDo runs a controller op on a broker: in quorum mode any known broker, starting with the
 // last one that answered and rotating through the others on a Go error (a broker that is
 // down, or that found no leader in time), once round; in legacy mode the fixed controller.
-// anyMode runs it the quorum way whatever the mode (the quorum ops themselves).
-func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(*Broker) (T, error)) (T, error) {
+// anyMode runs it the quorum way whatever the mode (the quorum ops themselves). fn gets the
+// attempt's context: in quorum mode it is cancelled when the broker stops answering (attempt).
+func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context.Context, *Broker) (T, error)) (T, error) {
 	var zero T
 	if !anyMode {
 		q, err := c.isQuorum(ctx)
@@ -134,13 +138,13 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(*Broker
 			return zero, err
 		}
 		if !q {
-			return fn(c.ctl())
+			return fn(ctx, c.ctl())
 		}
 	}
 	order := c.rotation()
 	var first error
 	for _, b := range order {
-		r, err := fn(b)
+		r, err := attempt(ctx, c, b, fn)
 		if err == nil {
 			c.mu.Lock()
 			c.preferred = b
@@ -170,6 +174,68 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(*Broker
 		first = errors.New("cluster: no brokers")
 	}
 	return zero, first
+}
+
+// Liveness probes of a controller op's broker (attempt).
+const (
+	probeAfter   = 300 * time.Millisecond // an op unanswered this long has its broker probed
+	probeTimeout = time.Second            // a probe unanswered this long: the broker is gone
+)
+
+// attempt runs fn on b, watching b: once the op has gone unanswered for probeAfter (and
+// again every probeAfter), b is asked a liveness probe, ClusterBrokers{Local}, which the
+// broker answers itself (no leader, no raft). A broker that does not answer the probe
+// within probeTimeout is given up: fn's context is cancelled and attempt fails with
+// brokermesh.ErrUnavailable, so ctlDo tries the next broker at once. A broker that answers
+// is waited for however long the op takes (a group join waits for its rebalance; an op
+// forwarded to a leader that died is forwarded again by the broker when its raft sees the
+// new leader). Without this a call in flight to a broker that died (SIGKILL: nothing closes
+// its connections) waited for the mesh's idle timeout, seconds, before the gateway moved
+// on: the larger part of a quorum failover's time.
+func attempt[T any](ctx context.Context, c *Cluster, b *Broker, fn func(context.Context, *Broker) (T, error)) (T, error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wctx, stop := context.WithCancel(ctx)
+	var dead error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if dead = c.watch(wctx, b); dead != nil {
+			cancel()
+		}
+	})
+	r, err := fn(actx, b)
+	stop()
+	wg.Wait()
+	if dead != nil && err != nil && ctx.Err() == nil {
+		var zero T
+		return zero, fmt.Errorf("%w: %s: no answer to a liveness probe within %v (%w); the op was abandoned there",
+			brokermesh.ErrUnavailable, b.caller.Remote(), c.probeTimeout, dead)
+	}
+	return r, err
+}
+
+// watch probes b every probeAfter until ctx ends; it returns the error of the first probe
+// b did not answer (nil when ctx ended first). Any answer, even an error status (a broker
+// without the quorum ops), shows the broker alive.
+func (c *Cluster) watch(ctx context.Context, b *Broker) error {
+	t := time.NewTimer(c.probeAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
+		_, err := b.ClusterBrokers(pctx, &brokerop.ClusterBrokersReq{Local: true})
+		cancel()
+		var ce *brokermesh.CallError
+		if err != nil && ctx.Err() == nil && !errors.As(err, &ce) {
+			c.log.Info("a broker did not answer a liveness probe while a controller op waited on it: trying another", "broker", b.caller.Remote(), "err", err)
+			return err
+		}
+		t.Reset(c.probeAfter)
+	}
 }
 
 // rotation is every known broker's caller, the preferred one first, then the quorum's
@@ -230,7 +296,7 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 	}
 	id, ok := lookup()
 	if !ok {
-		r, err := ctlDo(ctx, c, false, func(b *Broker) (*brokerop.PlacementResp, error) {
+		r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) {
 			return b.Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
 		})
 		if err != nil {
@@ -289,22 +355,26 @@ func (c *Cluster) forgetAllPlacements() {
 
 // ClusterBrokers asks any broker (quorum mode).
 func (c *Cluster) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.ClusterBrokersResp, error) { return b.ClusterBrokers(ctx, req) })
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ClusterBrokersResp, error) {
+		return b.ClusterBrokers(ctx, req)
+	})
 }
 
 // Placement asks any broker (quorum mode).
 func (c *Cluster) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.PlacementResp, error) { return b.Placement(ctx, req) })
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) { return b.Placement(ctx, req) })
 }
 
 // QuorumJoin asks any broker (quorum mode).
 func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.QuorumJoinResp, error) { return b.QuorumJoin(ctx, req) })
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.QuorumJoinResp, error) { return b.QuorumJoin(ctx, req) })
 }
 
 // QuorumAdmin asks any broker (quorum mode).
 func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.QuorumAdminResp, error) { return b.QuorumAdmin(ctx, req) })
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.QuorumAdminResp, error) {
+		return b.QuorumAdmin(ctx, req)
+	})
 }
 
 // UpdatePartition asks any broker (quorum mode; it forwards to the quorum leader).

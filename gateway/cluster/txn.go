@@ -15,37 +15,43 @@ import (
 
 // InitTxnProducerID asks the controller's transaction coordinator.
 func (c *Cluster) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.InitProducerIDResp, error) { return b.InitTxnProducerID(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.InitProducerIDResp, error) {
+		return b.InitTxnProducerID(ctx, req)
+	})
 }
 
 // AddPartitionsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartitionsToTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.AddPartitionsToTxn(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.AddPartitionsToTxn(ctx, req) })
 }
 
 // AddOffsetsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsToTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.AddOffsetsToTxn(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.AddOffsetsToTxn(ctx, req) })
 }
 
 // TxnOffsetCommit asks the controller's transaction coordinator.
 func (c *Cluster) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.TxnOffsetCommit(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.TxnOffsetCommit(ctx, req) })
 }
 
 // EndTxn asks the controller's transaction coordinator.
 func (c *Cluster) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.TxnResp, error) { return b.EndTxn(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.EndTxn(ctx, req) })
 }
 
 // ListTransactions asks the controller's transaction coordinator.
 func (c *Cluster) ListTransactions(ctx context.Context, req *brokerop.ListTransactionsReq) (*brokerop.ListTransactionsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.ListTransactionsResp, error) { return b.ListTransactions(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ListTransactionsResp, error) {
+		return b.ListTransactions(ctx, req)
+	})
 }
 
 // DescribeTransactions asks the controller's transaction coordinator.
 func (c *Cluster) DescribeTransactions(ctx context.Context, req *brokerop.DescribeTransactionsReq) (*brokerop.DescribeTransactionsResp, error) {
-	return ctlDo(ctx, c, false, func(b *Broker) (*brokerop.DescribeTransactionsResp, error) { return b.DescribeTransactions(ctx, req) })
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeTransactionsResp, error) {
+		return b.DescribeTransactions(ctx, req)
+	})
 }
 
 // DescribeProducers asks each partition's owner and merges the answers in request order.
