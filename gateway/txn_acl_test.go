@@ -54,6 +54,10 @@ func (txnBackend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq)
 	return noQuorum.QuorumAdmin(ctx, req)
 }
 
+func (txnBackend) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	return noQuorum.DescribeQuorum(ctx, req)
+}
+
 // startTxnServer serves the txnBackend with the users admin, alice and bob (password
 // "<user>-pw"): on SASL_PLAINTEXT with authorization on (super user admin) when authz, else
 // on PLAINTEXT with authorization off.

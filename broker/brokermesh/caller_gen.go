@@ -412,3 +412,12 @@ func (c *Caller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) 
 	}
 	return resp, nil
 }
+
+// DescribeQuorum calls op describe_quorum on the broker.
+func (c *Caller) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	resp := new(brokerop.DescribeQuorumResp)
+	if err := c.Call(ctx, brokerop.OpDescribeQuorum, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -2569,86 +2569,111 @@ func (m *DescribeProducersResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of DescribeQuorumReq to b.
+func (_ *DescribeQuorumReq) AppendPostcard(b []byte) []byte {
+	return b
+}
+
+func (*DescribeQuorumReq) decode(*postcard.Decoder) error {
+	return nil
+}
+
+func (_ *DescribeQuorumReq) sizeHint() int {
+	n := 0
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeQuorumResp to b.
+func (m *DescribeQuorumResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendZigzag(b, int64(m.LeaderKafkaID))
+	b = postcard.AppendUvarint(b, uint64(m.Term))
+	b = postcard.AppendUvarint(b, uint64(m.Commit))
+	b = postcard.AppendUvarint(b, uint64(len(m.Voters)))
+	for i268 := range m.Voters {
+		b = m.Voters[i268].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Observers)))
+	for i269 := range m.Observers {
+		b = m.Observers[i269].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeQuorumResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.LeaderKafkaID, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Term, err = d.U64(); err != nil {
+		return err
+	}
+	if m.Commit, err = d.U64(); err != nil {
+		return err
+	}
+	var n270 int
+	if n270, err = d.Len(); err != nil {
+		return err
+	}
+	if n270 > 0 {
+		s271 := make([]QuorumMember, n270)
+		for i272 := range s271 {
+			if err = s271[i272].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Voters = s271
+	}
+	var n273 int
+	if n273, err = d.Len(); err != nil {
+		return err
+	}
+	if n273 > 0 {
+		s274 := make([]QuorumMember, n273)
+		for i275 := range s274 {
+			if err = s274[i275].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Observers = s274
+	}
+	return nil
+}
+
+func (m *DescribeQuorumResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i276 := range m.Voters {
+		n += m.Voters[i276].sizeHint()
+	}
+	n += 5
+	for i277 := range m.Observers {
+		n += m.Observers[i277].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i268 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i268])
+	for i278 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i278])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n269 int
-	if n269, err = d.Len(); err != nil {
-		return err
-	}
-	if n269 > 0 {
-		s270 := make([]string, n269)
-		for i271 := range s270 {
-			if s270[i271], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.TransactionalIDs = s270
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i272 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i272]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
-func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i273 := range m.Transactions {
-		b = m.Transactions[i273].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n274 int
-	if n274, err = d.Len(); err != nil {
-		return err
-	}
-	if n274 > 0 {
-		s275 := make([]TxnDescription, n274)
-		for i276 := range s275 {
-			if err = s275[i276].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Transactions = s275
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsResp) sizeHint() int {
-	n := 0
-	n += 5
-	for i277 := range m.Transactions {
-		n += m.Transactions[i277].sizeHint()
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
-func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i278 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i278])
-	}
-	return b
-}
-
-func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 	var n279 int
 	if n279, err = d.Len(); err != nil {
 		return err
@@ -2660,7 +2685,77 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 				return err
 			}
 		}
-		m.Users = s280
+		m.TransactionalIDs = s280
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i282 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i282]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
+func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i283 := range m.Transactions {
+		b = m.Transactions[i283].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n284 int
+	if n284, err = d.Len(); err != nil {
+		return err
+	}
+	if n284 > 0 {
+		s285 := make([]TxnDescription, n284)
+		for i286 := range s285 {
+			if err = s285[i286].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s285
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i287 := range m.Transactions {
+		n += m.Transactions[i287].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
+func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i288 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i288])
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n289 int
+	if n289, err = d.Len(); err != nil {
+		return err
+	}
+	if n289 > 0 {
+		s290 := make([]string, n289)
+		for i291 := range s290 {
+			if s290[i291], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s290
 	}
 	return nil
 }
@@ -2668,8 +2763,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i282 := range m.Users {
-		n += len(m.Users[i282]) + 5
+	for i292 := range m.Users {
+		n += len(m.Users[i292]) + 5
 	}
 	return n
 }
@@ -2679,8 +2774,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i283 := range m.Users {
-		b = m.Users[i283].AppendPostcard(b)
+	for i293 := range m.Users {
+		b = m.Users[i293].AppendPostcard(b)
 	}
 	return b
 }
@@ -2692,18 +2787,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n284 int
-	if n284, err = d.Len(); err != nil {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
 		return err
 	}
-	if n284 > 0 {
-		s285 := make([]ScramUser, n284)
-		for i286 := range s285 {
-			if err = s285[i286].decode(d); err != nil {
+	if n294 > 0 {
+		s295 := make([]ScramUser, n294)
+		for i296 := range s295 {
+			if err = s295[i296].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s285
+		m.Users = s295
 	}
 	return nil
 }
@@ -2713,8 +2808,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i287 := range m.Users {
-		n += m.Users[i287].sizeHint()
+	for i297 := range m.Users {
+		n += m.Users[i297].sizeHint()
 	}
 	return n
 }
@@ -2727,8 +2822,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i288 := range m.Members {
-		b = m.Members[i288].AppendPostcard(b)
+	for i298 := range m.Members {
+		b = m.Members[i298].AppendPostcard(b)
 	}
 	return b
 }
@@ -2749,18 +2844,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n299 int
+	if n299, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]DescribedMember, n289)
-		for i291 := range s290 {
-			if err = s290[i291].decode(d); err != nil {
+	if n299 > 0 {
+		s300 := make([]DescribedMember, n299)
+		for i301 := range s300 {
+			if err = s300[i301].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s290
+		m.Members = s300
 	}
 	return nil
 }
@@ -2773,8 +2868,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i292 := range m.Members {
-		n += m.Members[i292].sizeHint()
+	for i302 := range m.Members {
+		n += m.Members[i302].sizeHint()
 	}
 	return n
 }
@@ -2975,8 +3070,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i293 := range m.Partitions {
-		b = m.Partitions[i293].AppendPostcard(b)
+	for i303 := range m.Partitions {
+		b = m.Partitions[i303].AppendPostcard(b)
 	}
 	return b
 }
@@ -2991,23 +3086,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x294 byte
-	if x294, err = d.Byte(); err != nil {
+	var x304 byte
+	if x304, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x294)
-	var n295 int
-	if n295, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x304)
+	var n305 int
+	if n305, err = d.Len(); err != nil {
 		return err
 	}
-	if n295 > 0 {
-		s296 := make([]FetchPartition, n295)
-		for i297 := range s296 {
-			if err = s296[i297].decode(d); err != nil {
+	if n305 > 0 {
+		s306 := make([]FetchPartition, n305)
+		for i307 := range s306 {
+			if err = s306[i307].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s296
+		m.Partitions = s306
 	}
 	return nil
 }
@@ -3019,8 +3114,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i298 := range m.Partitions {
-		n += m.Partitions[i298].sizeHint()
+	for i308 := range m.Partitions {
+		n += m.Partitions[i308].sizeHint()
 	}
 	return n
 }
@@ -3028,25 +3123,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i299 := range m.Partitions {
-		b = m.Partitions[i299].AppendPostcard(b)
+	for i309 := range m.Partitions {
+		b = m.Partitions[i309].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n300 int
-	if n300, err = d.Len(); err != nil {
+	var n310 int
+	if n310, err = d.Len(); err != nil {
 		return err
 	}
-	if n300 > 0 {
-		s301 := make([]FetchPartitionResp, n300)
-		for i302 := range s301 {
-			if err = s301[i302].decode(d); err != nil {
+	if n310 > 0 {
+		s311 := make([]FetchPartitionResp, n310)
+		for i312 := range s311 {
+			if err = s311[i312].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s301
+		m.Partitions = s311
 	}
 	return nil
 }
@@ -3054,8 +3149,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i303 := range m.Partitions {
-		n += m.Partitions[i303].sizeHint()
+	for i313 := range m.Partitions {
+		n += m.Partitions[i313].sizeHint()
 	}
 	return n
 }
@@ -3063,16 +3158,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i304 := range m.Partitions {
-		m.Partitions[i304].appendVec(w)
+	for i314 := range m.Partitions {
+		m.Partitions[i314].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i305 := range m.Partitions {
-		n += m.Partitions[i305].vecHint()
+	for i315 := range m.Partitions {
+		n += m.Partitions[i315].vecHint()
 	}
 	return n
 }
@@ -3171,21 +3266,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x306 byte
-	if x306, err = d.Byte(); err != nil {
+	var x316 byte
+	if x316, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x306)
-	var some307 bool
-	if some307, err = d.Option(); err != nil {
+	m.Op = int8(x316)
+	var some317 bool
+	if some317, err = d.Option(); err != nil {
 		return err
 	}
-	if some307 {
-		p308 := new(string)
-		if (*p308), err = d.String(); err != nil {
+	if some317 {
+		p318 := new(string)
+		if (*p318), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p308
+		m.Value = p318
 	}
 	return nil
 }
@@ -3204,26 +3299,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i309 := range m.Resources {
-		b = m.Resources[i309].AppendPostcard(b)
+	for i319 := range m.Resources {
+		b = m.Resources[i319].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n310 int
-	if n310, err = d.Len(); err != nil {
+	var n320 int
+	if n320, err = d.Len(); err != nil {
 		return err
 	}
-	if n310 > 0 {
-		s311 := make([]IncrementalAlterConfigsResource, n310)
-		for i312 := range s311 {
-			if err = s311[i312].decode(d); err != nil {
+	if n320 > 0 {
+		s321 := make([]IncrementalAlterConfigsResource, n320)
+		for i322 := range s321 {
+			if err = s321[i322].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s311
+		m.Resources = s321
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3234,8 +3329,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i313 := range m.Resources {
-		n += m.Resources[i313].sizeHint()
+	for i323 := range m.Resources {
+		n += m.Resources[i323].sizeHint()
 	}
 	n += 10
 	return n
@@ -3246,33 +3341,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i314 := range m.Configs {
-		b = m.Configs[i314].AppendPostcard(b)
+	for i324 := range m.Configs {
+		b = m.Configs[i324].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x315 byte
-	if x315, err = d.Byte(); err != nil {
+	var x325 byte
+	if x325, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x315)
+	m.Type = int8(x325)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n316 int
-	if n316, err = d.Len(); err != nil {
+	var n326 int
+	if n326, err = d.Len(); err != nil {
 		return err
 	}
-	if n316 > 0 {
-		s317 := make([]IncrementalAlterConfig, n316)
-		for i318 := range s317 {
-			if err = s317[i318].decode(d); err != nil {
+	if n326 > 0 {
+		s327 := make([]IncrementalAlterConfig, n326)
+		for i328 := range s327 {
+			if err = s327[i328].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s317
+		m.Configs = s327
 	}
 	return nil
 }
@@ -3282,8 +3377,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i319 := range m.Configs {
-		n += m.Configs[i319].sizeHint()
+	for i329 := range m.Configs {
+		n += m.Configs[i329].sizeHint()
 	}
 	return n
 }
@@ -3413,8 +3508,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i320 := range m.Protocols {
-		b = m.Protocols[i320].AppendPostcard(b)
+	for i330 := range m.Protocols {
+		b = m.Protocols[i330].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -3442,18 +3537,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n321 int
-	if n321, err = d.Len(); err != nil {
+	var n331 int
+	if n331, err = d.Len(); err != nil {
 		return err
 	}
-	if n321 > 0 {
-		s322 := make([]GroupProtocol, n321)
-		for i323 := range s322 {
-			if err = s322[i323].decode(d); err != nil {
+	if n331 > 0 {
+		s332 := make([]GroupProtocol, n331)
+		for i333 := range s332 {
+			if err = s332[i333].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s322
+		m.Protocols = s332
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -3479,8 +3574,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i324 := range m.Protocols {
-		n += m.Protocols[i324].sizeHint()
+	for i334 := range m.Protocols {
+		n += m.Protocols[i334].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3498,8 +3593,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i325 := range m.Members {
-		b = m.Members[i325].AppendPostcard(b)
+	for i335 := range m.Members {
+		b = m.Members[i335].AppendPostcard(b)
 	}
 	return b
 }
@@ -3523,18 +3618,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n326 int
-	if n326, err = d.Len(); err != nil {
+	var n336 int
+	if n336, err = d.Len(); err != nil {
 		return err
 	}
-	if n326 > 0 {
-		s327 := make([]JoinGroupMember, n326)
-		for i328 := range s327 {
-			if err = s327[i328].decode(d); err != nil {
+	if n336 > 0 {
+		s337 := make([]JoinGroupMember, n336)
+		for i338 := range s337 {
+			if err = s337[i338].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s327
+		m.Members = s337
 	}
 	return nil
 }
@@ -3548,8 +3643,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i329 := range m.Members {
-		n += m.Members[i329].sizeHint()
+	for i339 := range m.Members {
+		n += m.Members[i339].sizeHint()
 	}
 	return n
 }
@@ -3616,8 +3711,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i330 := range m.Members {
-		b = m.Members[i330].AppendPostcard(b)
+	for i340 := range m.Members {
+		b = m.Members[i340].AppendPostcard(b)
 	}
 	return b
 }
@@ -3626,18 +3721,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n331 int
-	if n331, err = d.Len(); err != nil {
+	var n341 int
+	if n341, err = d.Len(); err != nil {
 		return err
 	}
-	if n331 > 0 {
-		s332 := make([]LeaveGroupMember, n331)
-		for i333 := range s332 {
-			if err = s332[i333].decode(d); err != nil {
+	if n341 > 0 {
+		s342 := make([]LeaveGroupMember, n341)
+		for i343 := range s342 {
+			if err = s342[i343].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s332
+		m.Members = s342
 	}
 	return nil
 }
@@ -3646,8 +3741,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i334 := range m.Members {
-		n += m.Members[i334].sizeHint()
+	for i344 := range m.Members {
+		n += m.Members[i344].sizeHint()
 	}
 	return n
 }
@@ -3656,8 +3751,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i335 := range m.Members {
-		b = m.Members[i335].AppendPostcard(b)
+	for i345 := range m.Members {
+		b = m.Members[i345].AppendPostcard(b)
 	}
 	return b
 }
@@ -3666,18 +3761,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n336 int
-	if n336, err = d.Len(); err != nil {
+	var n346 int
+	if n346, err = d.Len(); err != nil {
 		return err
 	}
-	if n336 > 0 {
-		s337 := make([]LeaveGroupMemberResp, n336)
-		for i338 := range s337 {
-			if err = s337[i338].decode(d); err != nil {
+	if n346 > 0 {
+		s347 := make([]LeaveGroupMemberResp, n346)
+		for i348 := range s347 {
+			if err = s347[i348].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s337
+		m.Members = s347
 	}
 	return nil
 }
@@ -3686,8 +3781,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i339 := range m.Members {
-		n += m.Members[i339].sizeHint()
+	for i349 := range m.Members {
+		n += m.Members[i349].sizeHint()
 	}
 	return n
 }
@@ -3695,42 +3790,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i340 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i340])
+	for i350 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i350])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i341 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i341])
+	for i351 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i351])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n342 int
-	if n342, err = d.Len(); err != nil {
+	var n352 int
+	if n352, err = d.Len(); err != nil {
 		return err
 	}
-	if n342 > 0 {
-		s343 := make([]string, n342)
-		for i344 := range s343 {
-			if s343[i344], err = d.String(); err != nil {
+	if n352 > 0 {
+		s353 := make([]string, n352)
+		for i354 := range s353 {
+			if s353[i354], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s343
+		m.StatesFilter = s353
 	}
-	var n345 int
-	if n345, err = d.Len(); err != nil {
+	var n355 int
+	if n355, err = d.Len(); err != nil {
 		return err
 	}
-	if n345 > 0 {
-		s346 := make([]string, n345)
-		for i347 := range s346 {
-			if s346[i347], err = d.String(); err != nil {
+	if n355 > 0 {
+		s356 := make([]string, n355)
+		for i357 := range s356 {
+			if s356[i357], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s346
+		m.TypesFilter = s356
 	}
 	return nil
 }
@@ -3738,12 +3833,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i348 := range m.StatesFilter {
-		n += len(m.StatesFilter[i348]) + 5
+	for i358 := range m.StatesFilter {
+		n += len(m.StatesFilter[i358]) + 5
 	}
 	n += 5
-	for i349 := range m.TypesFilter {
-		n += len(m.TypesFilter[i349]) + 5
+	for i359 := range m.TypesFilter {
+		n += len(m.TypesFilter[i359]) + 5
 	}
 	return n
 }
@@ -3752,8 +3847,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i350 := range m.Groups {
-		b = m.Groups[i350].AppendPostcard(b)
+	for i360 := range m.Groups {
+		b = m.Groups[i360].AppendPostcard(b)
 	}
 	return b
 }
@@ -3762,18 +3857,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n351 int
-	if n351, err = d.Len(); err != nil {
+	var n361 int
+	if n361, err = d.Len(); err != nil {
 		return err
 	}
-	if n351 > 0 {
-		s352 := make([]ListedGroup, n351)
-		for i353 := range s352 {
-			if err = s352[i353].decode(d); err != nil {
+	if n361 > 0 {
+		s362 := make([]ListedGroup, n361)
+		for i363 := range s362 {
+			if err = s362[i363].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s352
+		m.Groups = s362
 	}
 	return nil
 }
@@ -3782,8 +3877,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i354 := range m.Groups {
-		n += m.Groups[i354].sizeHint()
+	for i364 := range m.Groups {
+		n += m.Groups[i364].sizeHint()
 	}
 	return n
 }
@@ -3870,30 +3965,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i355 := range m.Partitions {
-		b = m.Partitions[i355].AppendPostcard(b)
+	for i365 := range m.Partitions {
+		b = m.Partitions[i365].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x356 byte
-	if x356, err = d.Byte(); err != nil {
+	var x366 byte
+	if x366, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x356)
-	var n357 int
-	if n357, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x366)
+	var n367 int
+	if n367, err = d.Len(); err != nil {
 		return err
 	}
-	if n357 > 0 {
-		s358 := make([]ListOffsetsPartition, n357)
-		for i359 := range s358 {
-			if err = s358[i359].decode(d); err != nil {
+	if n367 > 0 {
+		s368 := make([]ListOffsetsPartition, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s358
+		m.Partitions = s368
 	}
 	return nil
 }
@@ -3902,8 +3997,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i360 := range m.Partitions {
-		n += m.Partitions[i360].sizeHint()
+	for i370 := range m.Partitions {
+		n += m.Partitions[i370].sizeHint()
 	}
 	return n
 }
@@ -3911,25 +4006,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i361 := range m.Partitions {
-		b = m.Partitions[i361].AppendPostcard(b)
+	for i371 := range m.Partitions {
+		b = m.Partitions[i371].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n362 int
-	if n362, err = d.Len(); err != nil {
+	var n372 int
+	if n372, err = d.Len(); err != nil {
 		return err
 	}
-	if n362 > 0 {
-		s363 := make([]ListOffsetsPartitionResp, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
+	if n372 > 0 {
+		s373 := make([]ListOffsetsPartitionResp, n372)
+		for i374 := range s373 {
+			if err = s373[i374].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s363
+		m.Partitions = s373
 	}
 	return nil
 }
@@ -3937,8 +4032,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i365 := range m.Partitions {
-		n += m.Partitions[i365].sizeHint()
+	for i375 := range m.Partitions {
+		n += m.Partitions[i375].sizeHint()
 	}
 	return n
 }
@@ -3946,12 +4041,12 @@ func (m *ListOffsetsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i366 := range m.States {
-		b = postcard.AppendString(b, m.States[i366])
+	for i376 := range m.States {
+		b = postcard.AppendString(b, m.States[i376])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i367 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i367]))
+	for i377 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i377]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -3959,31 +4054,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n368 int
-	if n368, err = d.Len(); err != nil {
+	var n378 int
+	if n378, err = d.Len(); err != nil {
 		return err
 	}
-	if n368 > 0 {
-		s369 := make([]string, n368)
-		for i370 := range s369 {
-			if s369[i370], err = d.String(); err != nil {
+	if n378 > 0 {
+		s379 := make([]string, n378)
+		for i380 := range s379 {
+			if s379[i380], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s369
+		m.States = s379
 	}
-	var n371 int
-	if n371, err = d.Len(); err != nil {
+	var n381 int
+	if n381, err = d.Len(); err != nil {
 		return err
 	}
-	if n371 > 0 {
-		s372 := make([]int64, n371)
-		for i373 := range s372 {
-			if s372[i373], err = d.I64(); err != nil {
+	if n381 > 0 {
+		s382 := make([]int64, n381)
+		for i383 := range s382 {
+			if s382[i383], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s372
+		m.ProducerIDs = s382
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -3997,8 +4092,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i374 := range m.States {
-		n += len(m.States[i374]) + 5
+	for i384 := range m.States {
+		n += len(m.States[i384]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -4010,25 +4105,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i375 := range m.Transactions {
-		b = m.Transactions[i375].AppendPostcard(b)
+	for i385 := range m.Transactions {
+		b = m.Transactions[i385].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n376 int
-	if n376, err = d.Len(); err != nil {
+	var n386 int
+	if n386, err = d.Len(); err != nil {
 		return err
 	}
-	if n376 > 0 {
-		s377 := make([]TxnListing, n376)
-		for i378 := range s377 {
-			if err = s377[i378].decode(d); err != nil {
+	if n386 > 0 {
+		s387 := make([]TxnListing, n386)
+		for i388 := range s387 {
+			if err = s387[i388].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s377
+		m.Transactions = s387
 	}
 	return nil
 }
@@ -4036,8 +4131,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i379 := range m.Transactions {
-		n += m.Transactions[i379].sizeHint()
+	for i389 := range m.Transactions {
+		n += m.Transactions[i389].sizeHint()
 	}
 	return n
 }
@@ -4083,8 +4178,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i380 := range m.Partitions {
-		b = m.Partitions[i380].AppendPostcard(b)
+	for i390 := range m.Partitions {
+		b = m.Partitions[i390].AppendPostcard(b)
 	}
 	return b
 }
@@ -4102,18 +4197,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n381 int
-	if n381, err = d.Len(); err != nil {
+	var n391 int
+	if n391, err = d.Len(); err != nil {
 		return err
 	}
-	if n381 > 0 {
-		s382 := make([]LogDirPartition, n381)
-		for i383 := range s382 {
-			if err = s382[i383].decode(d); err != nil {
+	if n391 > 0 {
+		s392 := make([]LogDirPartition, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s382
+		m.Partitions = s392
 	}
 	return nil
 }
@@ -4125,8 +4220,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i384 := range m.Partitions {
-		n += m.Partitions[i384].sizeHint()
+	for i394 := range m.Partitions {
+		n += m.Partitions[i394].sizeHint()
 	}
 	return n
 }
@@ -4168,26 +4263,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i385 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i385])
+	for i395 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i395])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n386 int
-	if n386, err = d.Len(); err != nil {
+	var n396 int
+	if n396, err = d.Len(); err != nil {
 		return err
 	}
-	if n386 > 0 {
-		s387 := make([]string, n386)
-		for i388 := range s387 {
-			if s387[i388], err = d.String(); err != nil {
+	if n396 > 0 {
+		s397 := make([]string, n396)
+		for i398 := range s397 {
+			if s397[i398], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s387
+		m.Topics = s397
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4198,8 +4293,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i389 := range m.Topics {
-		n += len(m.Topics[i389]) + 5
+	for i399 := range m.Topics {
+		n += len(m.Topics[i399]) + 5
 	}
 	n += 10
 	return n
@@ -4208,12 +4303,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i390 := range m.Brokers {
-		b = m.Brokers[i390].AppendPostcard(b)
+	for i400 := range m.Brokers {
+		b = m.Brokers[i400].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i391 := range m.Topics {
-		b = m.Topics[i391].AppendPostcard(b)
+	for i401 := range m.Topics {
+		b = m.Topics[i401].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4221,31 +4316,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n392 int
-	if n392, err = d.Len(); err != nil {
+	var n402 int
+	if n402, err = d.Len(); err != nil {
 		return err
 	}
-	if n392 > 0 {
-		s393 := make([]BrokerInfo, n392)
-		for i394 := range s393 {
-			if err = s393[i394].decode(d); err != nil {
+	if n402 > 0 {
+		s403 := make([]BrokerInfo, n402)
+		for i404 := range s403 {
+			if err = s403[i404].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s393
+		m.Brokers = s403
 	}
-	var n395 int
-	if n395, err = d.Len(); err != nil {
+	var n405 int
+	if n405, err = d.Len(); err != nil {
 		return err
 	}
-	if n395 > 0 {
-		s396 := make([]TopicInfo, n395)
-		for i397 := range s396 {
-			if err = s396[i397].decode(d); err != nil {
+	if n405 > 0 {
+		s406 := make([]TopicInfo, n405)
+		for i407 := range s406 {
+			if err = s406[i407].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s396
+		m.Topics = s406
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -4259,12 +4354,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i398 := range m.Brokers {
-		n += m.Brokers[i398].sizeHint()
+	for i408 := range m.Brokers {
+		n += m.Brokers[i408].sizeHint()
 	}
 	n += 5
-	for i399 := range m.Topics {
-		n += m.Topics[i399].sizeHint()
+	for i409 := range m.Topics {
+		n += m.Topics[i409].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -4336,8 +4431,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i400 := range m.Topics {
-		b = m.Topics[i400].AppendPostcard(b)
+	for i410 := range m.Topics {
+		b = m.Topics[i410].AppendPostcard(b)
 	}
 	return b
 }
@@ -4355,18 +4450,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n401 int
-	if n401, err = d.Len(); err != nil {
+	var n411 int
+	if n411, err = d.Len(); err != nil {
 		return err
 	}
-	if n401 > 0 {
-		s402 := make([]OffsetCommitTopic, n401)
-		for i403 := range s402 {
-			if err = s402[i403].decode(d); err != nil {
+	if n411 > 0 {
+		s412 := make([]OffsetCommitTopic, n411)
+		for i413 := range s412 {
+			if err = s412[i413].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s402
+		m.Topics = s412
 	}
 	return nil
 }
@@ -4378,8 +4473,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i404 := range m.Topics {
-		n += m.Topics[i404].sizeHint()
+	for i414 := range m.Topics {
+		n += m.Topics[i414].sizeHint()
 	}
 	return n
 }
@@ -4387,25 +4482,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i405 := range m.Topics {
-		b = m.Topics[i405].AppendPostcard(b)
+	for i415 := range m.Topics {
+		b = m.Topics[i415].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n406 int
-	if n406, err = d.Len(); err != nil {
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n406 > 0 {
-		s407 := make([]OffsetCommitTopicResp, n406)
-		for i408 := range s407 {
-			if err = s407[i408].decode(d); err != nil {
+	if n416 > 0 {
+		s417 := make([]OffsetCommitTopicResp, n416)
+		for i418 := range s417 {
+			if err = s417[i418].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s407
+		m.Topics = s417
 	}
 	return nil
 }
@@ -4413,8 +4508,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i409 := range m.Topics {
-		n += m.Topics[i409].sizeHint()
+	for i419 := range m.Topics {
+		n += m.Topics[i419].sizeHint()
 	}
 	return n
 }
@@ -4423,8 +4518,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i410 := range m.Partitions {
-		b = m.Partitions[i410].AppendPostcard(b)
+	for i420 := range m.Partitions {
+		b = m.Partitions[i420].AppendPostcard(b)
 	}
 	return b
 }
@@ -4433,18 +4528,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n411 int
-	if n411, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n411 > 0 {
-		s412 := make([]OffsetCommitPartition, n411)
-		for i413 := range s412 {
-			if err = s412[i413].decode(d); err != nil {
+	if n421 > 0 {
+		s422 := make([]OffsetCommitPartition, n421)
+		for i423 := range s422 {
+			if err = s422[i423].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s412
+		m.Partitions = s422
 	}
 	return nil
 }
@@ -4453,8 +4548,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i414 := range m.Partitions {
-		n += m.Partitions[i414].sizeHint()
+	for i424 := range m.Partitions {
+		n += m.Partitions[i424].sizeHint()
 	}
 	return n
 }
@@ -4463,8 +4558,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i415 := range m.Partitions {
-		b = m.Partitions[i415].AppendPostcard(b)
+	for i425 := range m.Partitions {
+		b = m.Partitions[i425].AppendPostcard(b)
 	}
 	return b
 }
@@ -4473,18 +4568,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n416 int
-	if n416, err = d.Len(); err != nil {
+	var n426 int
+	if n426, err = d.Len(); err != nil {
 		return err
 	}
-	if n416 > 0 {
-		s417 := make([]OffsetCommitPartitionResp, n416)
-		for i418 := range s417 {
-			if err = s417[i418].decode(d); err != nil {
+	if n426 > 0 {
+		s427 := make([]OffsetCommitPartitionResp, n426)
+		for i428 := range s427 {
+			if err = s427[i428].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s417
+		m.Partitions = s427
 	}
 	return nil
 }
@@ -4493,8 +4588,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i419 := range m.Partitions {
-		n += m.Partitions[i419].sizeHint()
+	for i429 := range m.Partitions {
+		n += m.Partitions[i429].sizeHint()
 	}
 	return n
 }
@@ -4527,8 +4622,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i420 := range m.Topics {
-		b = m.Topics[i420].AppendPostcard(b)
+	for i430 := range m.Topics {
+		b = m.Topics[i430].AppendPostcard(b)
 	}
 	return b
 }
@@ -4537,18 +4632,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n421 int
-	if n421, err = d.Len(); err != nil {
+	var n431 int
+	if n431, err = d.Len(); err != nil {
 		return err
 	}
-	if n421 > 0 {
-		s422 := make([]OffsetDeleteTopic, n421)
-		for i423 := range s422 {
-			if err = s422[i423].decode(d); err != nil {
+	if n431 > 0 {
+		s432 := make([]OffsetDeleteTopic, n431)
+		for i433 := range s432 {
+			if err = s432[i433].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s422
+		m.Topics = s432
 	}
 	return nil
 }
@@ -4557,8 +4652,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i424 := range m.Topics {
-		n += m.Topics[i424].sizeHint()
+	for i434 := range m.Topics {
+		n += m.Topics[i434].sizeHint()
 	}
 	return n
 }
@@ -4567,8 +4662,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i425 := range m.Topics {
-		b = m.Topics[i425].AppendPostcard(b)
+	for i435 := range m.Topics {
+		b = m.Topics[i435].AppendPostcard(b)
 	}
 	return b
 }
@@ -4577,18 +4672,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n426 int
-	if n426, err = d.Len(); err != nil {
+	var n436 int
+	if n436, err = d.Len(); err != nil {
 		return err
 	}
-	if n426 > 0 {
-		s427 := make([]OffsetDeleteTopicResp, n426)
-		for i428 := range s427 {
-			if err = s427[i428].decode(d); err != nil {
+	if n436 > 0 {
+		s437 := make([]OffsetDeleteTopicResp, n436)
+		for i438 := range s437 {
+			if err = s437[i438].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s427
+		m.Topics = s437
 	}
 	return nil
 }
@@ -4597,8 +4692,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i429 := range m.Topics {
-		n += m.Topics[i429].sizeHint()
+	for i439 := range m.Topics {
+		n += m.Topics[i439].sizeHint()
 	}
 	return n
 }
@@ -4607,8 +4702,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i430 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i430]))
+	for i440 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i440]))
 	}
 	return b
 }
@@ -4617,18 +4712,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n431 int
-	if n431, err = d.Len(); err != nil {
+	var n441 int
+	if n441, err = d.Len(); err != nil {
 		return err
 	}
-	if n431 > 0 {
-		s432 := make([]int32, n431)
-		for i433 := range s432 {
-			if s432[i433], err = d.I32(); err != nil {
+	if n441 > 0 {
+		s442 := make([]int32, n441)
+		for i443 := range s442 {
+			if s442[i443], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s432
+		m.Partitions = s442
 	}
 	return nil
 }
@@ -4645,8 +4740,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i434 := range m.Partitions {
-		b = m.Partitions[i434].AppendPostcard(b)
+	for i444 := range m.Partitions {
+		b = m.Partitions[i444].AppendPostcard(b)
 	}
 	return b
 }
@@ -4655,18 +4750,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n435 int
-	if n435, err = d.Len(); err != nil {
+	var n445 int
+	if n445, err = d.Len(); err != nil {
 		return err
 	}
-	if n435 > 0 {
-		s436 := make([]OffsetDeletePartitionResp, n435)
-		for i437 := range s436 {
-			if err = s436[i437].decode(d); err != nil {
+	if n445 > 0 {
+		s446 := make([]OffsetDeletePartitionResp, n445)
+		for i447 := range s446 {
+			if err = s446[i447].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s436
+		m.Partitions = s446
 	}
 	return nil
 }
@@ -4675,8 +4770,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i438 := range m.Partitions {
-		n += m.Partitions[i438].sizeHint()
+	for i448 := range m.Partitions {
+		n += m.Partitions[i448].sizeHint()
 	}
 	return n
 }
@@ -4724,8 +4819,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i439 := range m.Topics {
-		b = m.Topics[i439].AppendPostcard(b)
+	for i449 := range m.Topics {
+		b = m.Topics[i449].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -4735,18 +4830,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n440 int
-	if n440, err = d.Len(); err != nil {
+	var n450 int
+	if n450, err = d.Len(); err != nil {
 		return err
 	}
-	if n440 > 0 {
-		s441 := make([]OffsetFetchTopic, n440)
-		for i442 := range s441 {
-			if err = s441[i442].decode(d); err != nil {
+	if n450 > 0 {
+		s451 := make([]OffsetFetchTopic, n450)
+		for i452 := range s451 {
+			if err = s451[i452].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s441
+		m.Topics = s451
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -4758,8 +4853,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i443 := range m.Topics {
-		n += m.Topics[i443].sizeHint()
+	for i453 := range m.Topics {
+		n += m.Topics[i453].sizeHint()
 	}
 	n += 10
 	return n
@@ -4769,8 +4864,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i444 := range m.Topics {
-		b = m.Topics[i444].AppendPostcard(b)
+	for i454 := range m.Topics {
+		b = m.Topics[i454].AppendPostcard(b)
 	}
 	return b
 }
@@ -4779,18 +4874,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n445 int
-	if n445, err = d.Len(); err != nil {
+	var n455 int
+	if n455, err = d.Len(); err != nil {
 		return err
 	}
-	if n445 > 0 {
-		s446 := make([]OffsetFetchTopicResp, n445)
-		for i447 := range s446 {
-			if err = s446[i447].decode(d); err != nil {
+	if n455 > 0 {
+		s456 := make([]OffsetFetchTopicResp, n455)
+		for i457 := range s456 {
+			if err = s456[i457].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s446
+		m.Topics = s456
 	}
 	return nil
 }
@@ -4799,8 +4894,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i448 := range m.Topics {
-		n += m.Topics[i448].sizeHint()
+	for i458 := range m.Topics {
+		n += m.Topics[i458].sizeHint()
 	}
 	return n
 }
@@ -4809,8 +4904,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i449 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i449]))
+	for i459 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i459]))
 	}
 	return b
 }
@@ -4819,18 +4914,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n450 int
-	if n450, err = d.Len(); err != nil {
+	var n460 int
+	if n460, err = d.Len(); err != nil {
 		return err
 	}
-	if n450 > 0 {
-		s451 := make([]int32, n450)
-		for i452 := range s451 {
-			if s451[i452], err = d.I32(); err != nil {
+	if n460 > 0 {
+		s461 := make([]int32, n460)
+		for i462 := range s461 {
+			if s461[i462], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s451
+		m.Partitions = s461
 	}
 	return nil
 }
@@ -4847,8 +4942,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i453 := range m.Partitions {
-		b = m.Partitions[i453].AppendPostcard(b)
+	for i463 := range m.Partitions {
+		b = m.Partitions[i463].AppendPostcard(b)
 	}
 	return b
 }
@@ -4857,18 +4952,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n454 int
-	if n454, err = d.Len(); err != nil {
+	var n464 int
+	if n464, err = d.Len(); err != nil {
 		return err
 	}
-	if n454 > 0 {
-		s455 := make([]OffsetFetchPartitionResp, n454)
-		for i456 := range s455 {
-			if err = s455[i456].decode(d); err != nil {
+	if n464 > 0 {
+		s465 := make([]OffsetFetchPartitionResp, n464)
+		for i466 := range s465 {
+			if err = s465[i466].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s455
+		m.Partitions = s465
 	}
 	return nil
 }
@@ -4877,8 +4972,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i457 := range m.Partitions {
-		n += m.Partitions[i457].sizeHint()
+	for i467 := range m.Partitions {
+		n += m.Partitions[i467].sizeHint()
 	}
 	return n
 }
@@ -4959,25 +5054,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i458 := range m.Partitions {
-		b = m.Partitions[i458].AppendPostcard(b)
+	for i468 := range m.Partitions {
+		b = m.Partitions[i468].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n459 int
-	if n459, err = d.Len(); err != nil {
+	var n469 int
+	if n469, err = d.Len(); err != nil {
 		return err
 	}
-	if n459 > 0 {
-		s460 := make([]OffsetForLeaderEpochPartition, n459)
-		for i461 := range s460 {
-			if err = s460[i461].decode(d); err != nil {
+	if n469 > 0 {
+		s470 := make([]OffsetForLeaderEpochPartition, n469)
+		for i471 := range s470 {
+			if err = s470[i471].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s460
+		m.Partitions = s470
 	}
 	return nil
 }
@@ -4985,8 +5080,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i462 := range m.Partitions {
-		n += m.Partitions[i462].sizeHint()
+	for i472 := range m.Partitions {
+		n += m.Partitions[i472].sizeHint()
 	}
 	return n
 }
@@ -4994,25 +5089,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i463 := range m.Partitions {
-		b = m.Partitions[i463].AppendPostcard(b)
+	for i473 := range m.Partitions {
+		b = m.Partitions[i473].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n464 int
-	if n464, err = d.Len(); err != nil {
+	var n474 int
+	if n474, err = d.Len(); err != nil {
 		return err
 	}
-	if n464 > 0 {
-		s465 := make([]OffsetForLeaderEpochPartitionResp, n464)
-		for i466 := range s465 {
-			if err = s465[i466].decode(d); err != nil {
+	if n474 > 0 {
+		s475 := make([]OffsetForLeaderEpochPartitionResp, n474)
+		for i476 := range s475 {
+			if err = s475[i476].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s465
+		m.Partitions = s475
 	}
 	return nil
 }
@@ -5020,8 +5115,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i467 := range m.Partitions {
-		n += m.Partitions[i467].sizeHint()
+	for i477 := range m.Partitions {
+		n += m.Partitions[i477].sizeHint()
 	}
 	return n
 }
@@ -5033,16 +5128,16 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i468 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i468]))
+	for i478 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i478]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i469 := range m.ISR {
-		b = postcard.AppendZigzag(b, int64(m.ISR[i469]))
+	for i479 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i479]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
-	for i470 := range m.OfflineReplicas {
-		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i470]))
+	for i480 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i480]))
 	}
 	return b
 }
@@ -5060,44 +5155,44 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n471 int
-	if n471, err = d.Len(); err != nil {
+	var n481 int
+	if n481, err = d.Len(); err != nil {
 		return err
 	}
-	if n471 > 0 {
-		s472 := make([]int32, n471)
-		for i473 := range s472 {
-			if s472[i473], err = d.I32(); err != nil {
+	if n481 > 0 {
+		s482 := make([]int32, n481)
+		for i483 := range s482 {
+			if s482[i483], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s472
+		m.Replicas = s482
 	}
-	var n474 int
-	if n474, err = d.Len(); err != nil {
+	var n484 int
+	if n484, err = d.Len(); err != nil {
 		return err
 	}
-	if n474 > 0 {
-		s475 := make([]int32, n474)
-		for i476 := range s475 {
-			if s475[i476], err = d.I32(); err != nil {
+	if n484 > 0 {
+		s485 := make([]int32, n484)
+		for i486 := range s485 {
+			if s485[i486], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s475
+		m.ISR = s485
 	}
-	var n477 int
-	if n477, err = d.Len(); err != nil {
+	var n487 int
+	if n487, err = d.Len(); err != nil {
 		return err
 	}
-	if n477 > 0 {
-		s478 := make([]int32, n477)
-		for i479 := range s478 {
-			if s478[i479], err = d.I32(); err != nil {
+	if n487 > 0 {
+		s488 := make([]int32, n487)
+		for i489 := range s488 {
+			if s488[i489], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.OfflineReplicas = s478
+		m.OfflineReplicas = s488
 	}
 	return nil
 }
@@ -5120,25 +5215,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i480 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i480])
+	for i490 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i490])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n481 int
-	if n481, err = d.Len(); err != nil {
+	var n491 int
+	if n491, err = d.Len(); err != nil {
 		return err
 	}
-	if n481 > 0 {
-		s482 := make([]string, n481)
-		for i483 := range s482 {
-			if s482[i483], err = d.String(); err != nil {
+	if n491 > 0 {
+		s492 := make([]string, n491)
+		for i493 := range s492 {
+			if s492[i493], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s482
+		m.Topics = s492
 	}
 	return nil
 }
@@ -5146,8 +5241,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i484 := range m.Topics {
-		n += len(m.Topics[i484]) + 5
+	for i494 := range m.Topics {
+		n += len(m.Topics[i494]) + 5
 	}
 	return n
 }
@@ -5157,8 +5252,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i485 := range m.Topics {
-		b = m.Topics[i485].AppendPostcard(b)
+	for i495 := range m.Topics {
+		b = m.Topics[i495].AppendPostcard(b)
 	}
 	return b
 }
@@ -5170,18 +5265,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n486 int
-	if n486, err = d.Len(); err != nil {
+	var n496 int
+	if n496, err = d.Len(); err != nil {
 		return err
 	}
-	if n486 > 0 {
-		s487 := make([]TopicPlacement, n486)
-		for i488 := range s487 {
-			if err = s487[i488].decode(d); err != nil {
+	if n496 > 0 {
+		s497 := make([]TopicPlacement, n496)
+		for i498 := range s497 {
+			if err = s497[i498].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s487
+		m.Topics = s497
 	}
 	return nil
 }
@@ -5191,8 +5286,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i489 := range m.Topics {
-		n += m.Topics[i489].sizeHint()
+	for i499 := range m.Topics {
+		n += m.Topics[i499].sizeHint()
 	}
 	return n
 }
@@ -5295,8 +5390,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i490 := range m.Partitions {
-		b = m.Partitions[i490].AppendPostcard(b)
+	for i500 := range m.Partitions {
+		b = m.Partitions[i500].AppendPostcard(b)
 	}
 	return b
 }
@@ -5308,18 +5403,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n491 int
-	if n491, err = d.Len(); err != nil {
+	var n501 int
+	if n501, err = d.Len(); err != nil {
 		return err
 	}
-	if n491 > 0 {
-		s492 := make([]ProducePartition, n491)
-		for i493 := range s492 {
-			if err = s492[i493].decode(d); err != nil {
+	if n501 > 0 {
+		s502 := make([]ProducePartition, n501)
+		for i503 := range s502 {
+			if err = s502[i503].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s492
+		m.Partitions = s502
 	}
 	return nil
 }
@@ -5329,8 +5424,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i494 := range m.Partitions {
-		n += m.Partitions[i494].sizeHint()
+	for i504 := range m.Partitions {
+		n += m.Partitions[i504].sizeHint()
 	}
 	return n
 }
@@ -5340,8 +5435,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i495 := range m.Partitions {
-		m.Partitions[i495].appendVec(w)
+	for i505 := range m.Partitions {
+		m.Partitions[i505].appendVec(w)
 	}
 }
 
@@ -5350,8 +5445,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i496 := range m.Partitions {
-		n += m.Partitions[i496].vecHint()
+	for i506 := range m.Partitions {
+		n += m.Partitions[i506].vecHint()
 	}
 	return n
 }
@@ -5359,25 +5454,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i497 := range m.Partitions {
-		b = m.Partitions[i497].AppendPostcard(b)
+	for i507 := range m.Partitions {
+		b = m.Partitions[i507].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n498 int
-	if n498, err = d.Len(); err != nil {
+	var n508 int
+	if n508, err = d.Len(); err != nil {
 		return err
 	}
-	if n498 > 0 {
-		s499 := make([]ProducePartitionResp, n498)
-		for i500 := range s499 {
-			if err = s499[i500].decode(d); err != nil {
+	if n508 > 0 {
+		s509 := make([]ProducePartitionResp, n508)
+		for i510 := range s509 {
+			if err = s509[i510].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s499
+		m.Partitions = s509
 	}
 	return nil
 }
@@ -5385,8 +5480,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i501 := range m.Partitions {
-		n += m.Partitions[i501].sizeHint()
+	for i511 := range m.Partitions {
+		n += m.Partitions[i511].sizeHint()
 	}
 	return n
 }
@@ -5489,8 +5584,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i502 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i502])
+	for i512 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i512])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	return b
@@ -5506,18 +5601,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n503 int
-	if n503, err = d.Len(); err != nil {
+	var n513 int
+	if n513, err = d.Len(); err != nil {
 		return err
 	}
-	if n503 > 0 {
-		s504 := make([]string, n503)
-		for i505 := range s504 {
-			if s504[i505], err = d.String(); err != nil {
+	if n513 > 0 {
+		s514 := make([]string, n513)
+		for i515 := range s514 {
+			if s514[i515], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s504
+		m.Direct = s514
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -5531,8 +5626,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i506 := range m.Direct {
-		n += len(m.Direct[i506]) + 5
+	for i516 := range m.Direct {
+		n += len(m.Direct[i516]) + 5
 	}
 	n += len(m.Rack) + 5
 	return n
@@ -5547,8 +5642,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i507 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i507])
+	for i517 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i517])
 	}
 	return b
 }
@@ -5572,18 +5667,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n508 int
-	if n508, err = d.Len(); err != nil {
+	var n518 int
+	if n518, err = d.Len(); err != nil {
 		return err
 	}
-	if n508 > 0 {
-		s509 := make([]string, n508)
-		for i510 := range s509 {
-			if s509[i510], err = d.String(); err != nil {
+	if n518 > 0 {
+		s519 := make([]string, n518)
+		for i520 := range s519 {
+			if s519[i520], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s509
+		m.LeaderDirect = s519
 	}
 	return nil
 }
@@ -5597,9 +5692,48 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i511 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i511]) + 5
+	for i521 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i521]) + 5
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of QuorumMember to b.
+func (m *QuorumMember) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.KafkaID))
+	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendUvarint(b, uint64(m.RaftID))
+	b = postcard.AppendUvarint(b, uint64(m.LogEnd))
+	b = postcard.AppendZigzag(b, int64(m.LastContactMs))
+	return b
+}
+
+func (m *QuorumMember) decode(d *postcard.Decoder) (err error) {
+	if m.KafkaID, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MeshID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RaftID, err = d.U64(); err != nil {
+		return err
+	}
+	if m.LogEnd, err = d.U64(); err != nil {
+		return err
+	}
+	if m.LastContactMs, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *QuorumMember) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.MeshID) + 5
+	n += 10
+	n += 10
+	n += 10
 	return n
 }
 
@@ -5619,16 +5753,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some512 bool
-	if some512, err = d.Option(); err != nil {
+	var some522 bool
+	if some522, err = d.Option(); err != nil {
 		return err
 	}
-	if some512 {
-		p513 := new(string)
-		if (*p513), err = d.String(); err != nil {
+	if some522 {
+		p523 := new(string)
+		if (*p523), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p513
+		m.Name = p523
 	}
 	return nil
 }
@@ -5646,42 +5780,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i514 := range m.Entity {
-		b = m.Entity[i514].AppendPostcard(b)
+	for i524 := range m.Entity {
+		b = m.Entity[i524].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i515 := range m.Values {
-		b = m.Values[i515].AppendPostcard(b)
+	for i525 := range m.Values {
+		b = m.Values[i525].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n516 int
-	if n516, err = d.Len(); err != nil {
+	var n526 int
+	if n526, err = d.Len(); err != nil {
 		return err
 	}
-	if n516 > 0 {
-		s517 := make([]QuotaEntityPart, n516)
-		for i518 := range s517 {
-			if err = s517[i518].decode(d); err != nil {
+	if n526 > 0 {
+		s527 := make([]QuotaEntityPart, n526)
+		for i528 := range s527 {
+			if err = s527[i528].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s517
+		m.Entity = s527
 	}
-	var n519 int
-	if n519, err = d.Len(); err != nil {
+	var n529 int
+	if n529, err = d.Len(); err != nil {
 		return err
 	}
-	if n519 > 0 {
-		s520 := make([]QuotaValue, n519)
-		for i521 := range s520 {
-			if err = s520[i521].decode(d); err != nil {
+	if n529 > 0 {
+		s530 := make([]QuotaValue, n529)
+		for i531 := range s530 {
+			if err = s530[i531].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s520
+		m.Values = s530
 	}
 	return nil
 }
@@ -5689,12 +5823,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i522 := range m.Entity {
-		n += m.Entity[i522].sizeHint()
+	for i532 := range m.Entity {
+		n += m.Entity[i532].sizeHint()
 	}
 	n += 5
-	for i523 := range m.Values {
-		n += m.Values[i523].sizeHint()
+	for i533 := range m.Values {
+		n += m.Values[i533].sizeHint()
 	}
 	return n
 }
@@ -5716,21 +5850,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x524 byte
-	if x524, err = d.Byte(); err != nil {
+	var x534 byte
+	if x534, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x524)
-	var some525 bool
-	if some525, err = d.Option(); err != nil {
+	m.MatchType = int8(x534)
+	var some535 bool
+	if some535, err = d.Option(); err != nil {
 		return err
 	}
-	if some525 {
-		p526 := new(string)
-		if (*p526), err = d.String(); err != nil {
+	if some535 {
+		p536 := new(string)
+		if (*p536), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p526
+		m.Match = p536
 	}
 	return nil
 }
@@ -5845,11 +5979,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x527 byte
-	if x527, err = d.Byte(); err != nil {
+	var x537 byte
+	if x537, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x527)
+	m.Status = Status(x537)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -5904,11 +6038,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x528 byte
-	if x528, err = d.Byte(); err != nil {
+	var x538 byte
+	if x538, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x528)
+	m.Mechanism = int8(x538)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -5945,11 +6079,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x529 byte
-	if x529, err = d.Byte(); err != nil {
+	var x539 byte
+	if x539, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x529)
+	m.Mechanism = int8(x539)
 	return nil
 }
 
@@ -5974,11 +6108,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x530 byte
-	if x530, err = d.Byte(); err != nil {
+	var x540 byte
+	if x540, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x530)
+	m.Mechanism = int8(x540)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6007,8 +6141,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i531 := range m.Credentials {
-		b = m.Credentials[i531].AppendPostcard(b)
+	for i541 := range m.Credentials {
+		b = m.Credentials[i541].AppendPostcard(b)
 	}
 	return b
 }
@@ -6023,18 +6157,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n532 int
-	if n532, err = d.Len(); err != nil {
+	var n542 int
+	if n542, err = d.Len(); err != nil {
 		return err
 	}
-	if n532 > 0 {
-		s533 := make([]ScramCredential, n532)
-		for i534 := range s533 {
-			if err = s533[i534].decode(d); err != nil {
+	if n542 > 0 {
+		s543 := make([]ScramCredential, n542)
+		for i544 := range s543 {
+			if err = s543[i544].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s533
+		m.Credentials = s543
 	}
 	return nil
 }
@@ -6045,8 +6179,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i535 := range m.Credentials {
-		n += m.Credentials[i535].sizeHint()
+	for i545 := range m.Credentials {
+		n += m.Credentials[i545].sizeHint()
 	}
 	return n
 }
@@ -6084,8 +6218,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i536 := range m.Assignments {
-		b = m.Assignments[i536].AppendPostcard(b)
+	for i546 := range m.Assignments {
+		b = m.Assignments[i546].AppendPostcard(b)
 	}
 	return b
 }
@@ -6109,18 +6243,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n537 int
-	if n537, err = d.Len(); err != nil {
+	var n547 int
+	if n547, err = d.Len(); err != nil {
 		return err
 	}
-	if n537 > 0 {
-		s538 := make([]SyncGroupAssignment, n537)
-		for i539 := range s538 {
-			if err = s538[i539].decode(d); err != nil {
+	if n547 > 0 {
+		s548 := make([]SyncGroupAssignment, n547)
+		for i549 := range s548 {
+			if err = s548[i549].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s538
+		m.Assignments = s548
 	}
 	return nil
 }
@@ -6134,8 +6268,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i540 := range m.Assignments {
-		n += m.Assignments[i540].sizeHint()
+	for i550 := range m.Assignments {
+		n += m.Assignments[i550].sizeHint()
 	}
 	return n
 }
@@ -6181,8 +6315,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i541 := range m.Partitions {
-		b = m.Partitions[i541].AppendPostcard(b)
+	for i551 := range m.Partitions {
+		b = m.Partitions[i551].AppendPostcard(b)
 	}
 	return b
 }
@@ -6194,26 +6328,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x542 []byte
-	if x542, err = d.Take(16); err != nil {
+	var x552 []byte
+	if x552, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x542)
+	copy(m.TopicID[:], x552)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n543 int
-	if n543, err = d.Len(); err != nil {
+	var n553 int
+	if n553, err = d.Len(); err != nil {
 		return err
 	}
-	if n543 > 0 {
-		s544 := make([]PartitionInfo, n543)
-		for i545 := range s544 {
-			if err = s544[i545].decode(d); err != nil {
+	if n553 > 0 {
+		s554 := make([]PartitionInfo, n553)
+		for i555 := range s554 {
+			if err = s554[i555].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s544
+		m.Partitions = s554
 	}
 	return nil
 }
@@ -6225,8 +6359,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i546 := range m.Partitions {
-		n += m.Partitions[i546].sizeHint()
+	for i556 := range m.Partitions {
+		n += m.Partitions[i556].sizeHint()
 	}
 	return n
 }
@@ -6261,16 +6395,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i547 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i547])
+	for i557 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i557])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
-	for i548 := range m.Leaders {
-		b = postcard.AppendString(b, m.Leaders[i548])
+	for i558 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i558])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
-	for i549 := range m.LeaderEpochs {
-		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i549]))
+	for i559 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i559]))
 	}
 	return b
 }
@@ -6282,49 +6416,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x550 []byte
-	if x550, err = d.Take(16); err != nil {
+	var x560 []byte
+	if x560, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x550)
-	var n551 int
-	if n551, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x560)
+	var n561 int
+	if n561, err = d.Len(); err != nil {
 		return err
 	}
-	if n551 > 0 {
-		s552 := make([]string, n551)
-		for i553 := range s552 {
-			if s552[i553], err = d.String(); err != nil {
+	if n561 > 0 {
+		s562 := make([]string, n561)
+		for i563 := range s562 {
+			if s562[i563], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s552
+		m.Owners = s562
 	}
-	var n554 int
-	if n554, err = d.Len(); err != nil {
+	var n564 int
+	if n564, err = d.Len(); err != nil {
 		return err
 	}
-	if n554 > 0 {
-		s555 := make([]string, n554)
-		for i556 := range s555 {
-			if s555[i556], err = d.String(); err != nil {
+	if n564 > 0 {
+		s565 := make([]string, n564)
+		for i566 := range s565 {
+			if s565[i566], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Leaders = s555
+		m.Leaders = s565
 	}
-	var n557 int
-	if n557, err = d.Len(); err != nil {
+	var n567 int
+	if n567, err = d.Len(); err != nil {
 		return err
 	}
-	if n557 > 0 {
-		s558 := make([]int32, n557)
-		for i559 := range s558 {
-			if s558[i559], err = d.I32(); err != nil {
+	if n567 > 0 {
+		s568 := make([]int32, n567)
+		for i569 := range s568 {
+			if s568[i569], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.LeaderEpochs = s558
+		m.LeaderEpochs = s568
 	}
 	return nil
 }
@@ -6335,12 +6469,12 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i560 := range m.Owners {
-		n += len(m.Owners[i560]) + 5
+	for i570 := range m.Owners {
+		n += len(m.Owners[i570]) + 5
 	}
 	n += 5
-	for i561 := range m.Leaders {
-		n += len(m.Leaders[i561]) + 5
+	for i571 := range m.Leaders {
+		n += len(m.Leaders[i571]) + 5
 	}
 	n += 5
 	n += 10 * len(m.LeaderEpochs)
@@ -6357,8 +6491,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i562 := range m.Partitions {
-		b = m.Partitions[i562].AppendPostcard(b)
+	for i572 := range m.Partitions {
+		b = m.Partitions[i572].AppendPostcard(b)
 	}
 	return b
 }
@@ -6385,18 +6519,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n563 int
-	if n563, err = d.Len(); err != nil {
+	var n573 int
+	if n573, err = d.Len(); err != nil {
 		return err
 	}
-	if n563 > 0 {
-		s564 := make([]TxnPartition, n563)
-		for i565 := range s564 {
-			if err = s564[i565].decode(d); err != nil {
+	if n573 > 0 {
+		s574 := make([]TxnPartition, n573)
+		for i575 := range s574 {
+			if err = s574[i575].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s564
+		m.Partitions = s574
 	}
 	return nil
 }
@@ -6411,8 +6545,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i566 := range m.Partitions {
-		n += m.Partitions[i566].sizeHint()
+	for i576 := range m.Partitions {
+		n += m.Partitions[i576].sizeHint()
 	}
 	return n
 }
@@ -6423,8 +6557,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i567 := range m.PendingOffsets {
-		b = m.PendingOffsets[i567].AppendPostcard(b)
+	for i577 := range m.PendingOffsets {
+		b = m.PendingOffsets[i577].AppendPostcard(b)
 	}
 	return b
 }
@@ -6439,18 +6573,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n568 int
-	if n568, err = d.Len(); err != nil {
+	var n578 int
+	if n578, err = d.Len(); err != nil {
 		return err
 	}
-	if n568 > 0 {
-		s569 := make([]TxnPartition, n568)
-		for i570 := range s569 {
-			if err = s569[i570].decode(d); err != nil {
+	if n578 > 0 {
+		s579 := make([]TxnPartition, n578)
+		for i580 := range s579 {
+			if err = s579[i580].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s569
+		m.PendingOffsets = s579
 	}
 	return nil
 }
@@ -6461,8 +6595,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i571 := range m.PendingOffsets {
-		n += m.PendingOffsets[i571].sizeHint()
+	for i581 := range m.PendingOffsets {
+		n += m.PendingOffsets[i581].sizeHint()
 	}
 	return n
 }
@@ -6474,8 +6608,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i572 := range m.Topics {
-		b = m.Topics[i572].AppendPostcard(b)
+	for i582 := range m.Topics {
+		b = m.Topics[i582].AppendPostcard(b)
 	}
 	return b
 }
@@ -6493,18 +6627,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n573 int
-	if n573, err = d.Len(); err != nil {
+	var n583 int
+	if n583, err = d.Len(); err != nil {
 		return err
 	}
-	if n573 > 0 {
-		s574 := make([]OffsetCommitTopic, n573)
-		for i575 := range s574 {
-			if err = s574[i575].decode(d); err != nil {
+	if n583 > 0 {
+		s584 := make([]OffsetCommitTopic, n583)
+		for i585 := range s584 {
+			if err = s584[i585].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s574
+		m.Topics = s584
 	}
 	return nil
 }
@@ -6516,8 +6650,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i576 := range m.Topics {
-		n += m.Topics[i576].sizeHint()
+	for i586 := range m.Topics {
+		n += m.Topics[i586].sizeHint()
 	}
 	return n
 }
@@ -6572,8 +6706,8 @@ func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i577 := range m.ISR {
-		b = postcard.AppendUvarint(b, uint64(m.ISR[i577]))
+	for i587 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i587]))
 	}
 	return b
 }
@@ -6591,18 +6725,18 @@ func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n578 int
-	if n578, err = d.Len(); err != nil {
+	var n588 int
+	if n588, err = d.Len(); err != nil {
 		return err
 	}
-	if n578 > 0 {
-		s579 := make([]uint64, n578)
-		for i580 := range s579 {
-			if s579[i580], err = d.U64(); err != nil {
+	if n588 > 0 {
+		s589 := make([]uint64, n588)
+		for i590 := range s589 {
+			if s589[i590], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s579
+		m.ISR = s589
 	}
 	return nil
 }
@@ -6690,6 +6824,7 @@ var specs = [...]Spec{
 	{Code: OpQuorumJoin, Name: "quorum_join", newReq: func() Message { return new(QuorumJoinReq) }, newResp: func() Message { return new(QuorumJoinResp) }},
 	{Code: OpUpdatePartition, Name: "update_partition", newReq: func() Message { return new(UpdatePartitionReq) }, newResp: func() Message { return new(UpdatePartitionResp) }},
 	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
+	{Code: OpDescribeQuorum, Name: "describe_quorum", newReq: func() Message { return new(DescribeQuorumReq) }, newResp: func() Message { return new(DescribeQuorumResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -6785,6 +6920,8 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[43], true
 	case OpQuorumAdmin:
 		return specs[44], true
+	case OpDescribeQuorum:
+		return specs[45], true
 	}
 	return Spec{}, false
 }
@@ -7378,6 +7515,19 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpDescribeQuorum:
+		req, ok := body.(*DescribeQuorumReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_quorum request is %T", body)
+		}
+		resp, err := svc.DescribeQuorum(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -7610,6 +7760,11 @@ func (Unimplemented) UpdatePartition(context.Context, *UpdatePartitionReq) (*Upd
 // QuorumAdmin answers ErrUnsupported.
 func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdminResp, error) {
 	return nil, unsupported("quorum_admin")
+}
+
+// DescribeQuorum answers ErrUnsupported.
+func (Unimplemented) DescribeQuorum(context.Context, *DescribeQuorumReq) (*DescribeQuorumResp, error) {
+	return nil, unsupported("describe_quorum")
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -7983,6 +8138,14 @@ func (p Parts) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdm
 	return p.Quorum.QuorumAdmin(ctx, req)
 }
 
+// DescribeQuorum forwards to p.Quorum.
+func (p Parts) DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*DescribeQuorumResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("describe_quorum")
+	}
+	return p.Quorum.DescribeQuorum(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -8300,6 +8463,13 @@ func (s intercepted) UpdatePartition(ctx context.Context, req *UpdatePartitionRe
 func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error) {
 	ctx, done := s.around(ctx, "quorum_admin")
 	resp, err := s.svc.QuorumAdmin(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*DescribeQuorumResp, error) {
+	ctx, done := s.around(ctx, "describe_quorum")
+	resp, err := s.svc.DescribeQuorum(ctx, req)
 	done(err)
 	return resp, err
 }

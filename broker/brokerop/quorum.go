@@ -9,11 +9,13 @@ const (
 	OpQuorumJoin      Code = 0x62
 	OpQuorumAdmin     Code = 0x63
 	OpUpdatePartition Code = 0x64
+	OpDescribeQuorum  Code = 0x65
 )
 
 // ClusterBrokersReq asks for the brokers the metadata quorum knows. Local asks the broker
 // itself, not the leader: its own applied view, no leader needed, with itself listed even
-// before it is registered (a joining broker learns the seeds' raft ids and addresses so).
+// before it is registered (a first-starting seed asks the others whether they know a
+// cluster so, and a gateway uses it as a liveness probe of a broker).
 type ClusterBrokersReq struct {
 	Local bool
 }
@@ -132,4 +134,30 @@ type UpdatePartitionReq struct {
 type UpdatePartitionResp struct {
 	ErrorCode    int16
 	ErrorMessage string
+}
+
+// DescribeQuorumReq asks the quorum leader for the raft state of the metadata quorum
+// (Kafka's DescribeQuorum, API 55, of the __cluster_metadata partition).
+type DescribeQuorumReq struct{}
+
+// DescribeQuorumResp is the leader's view of the quorum. Kafka ids are the brokers' own
+// (ClusterBroker, Metadata); a raft member not registered as a broker yet has KafkaID -1.
+type DescribeQuorumResp struct {
+	ErrorCode     int16
+	ErrorMessage  string
+	LeaderKafkaID int32  // -1 while there is no leader
+	Term          uint64 // the leader's raft term (Kafka's leader epoch)
+	Commit        uint64 // the raft commit index (Kafka's high watermark)
+	Voters        []QuorumMember
+	Observers     []QuorumMember // learners
+}
+
+// QuorumMember is one raft member as the leader sees it.
+type QuorumMember struct {
+	KafkaID int32
+	MeshID  string // NodeId text, "" if not registered
+	RaftID  uint64
+	LogEnd  uint64 // the last log index known replicated there (raft Match; the leader's own last index)
+	// LastContactMs is when the leader last saw it active (Unix ms; the leader: now); -1 unknown.
+	LastContactMs int64
 }

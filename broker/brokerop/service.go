@@ -250,6 +250,10 @@ type QuorumService interface {
 	// QuorumAdmin runs an operator's membership change on the leader.
 	//kafkaop:quorum_admin OpQuorumAdmin
 	QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*QuorumAdminResp, error)
+
+	// DescribeQuorum describes the quorum's raft state, from the leader.
+	//kafkaop:describe_quorum OpDescribeQuorum
+	DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*DescribeQuorumResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

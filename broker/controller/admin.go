@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -294,4 +295,49 @@ func (c *Controller) AdminHandler() http.Handler {
 		})
 	}
 	return mux
+}
+
+// DescribeQuorum describes the quorum from the leader's raft state (Kafka's DescribeQuorum):
+// the leader's Kafka id, its term, the commit index, and every voter and learner with the
+// last index known replicated there (raft Match) and when the leader last saw it active.
+func (c *Controller) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	return route(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+		if err := c.r.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
+		st := c.r.Status()
+		c.sampleActive()
+		now := c.clk.Now()
+		c.mu.Lock()
+		seen := maps.Clone(c.active)
+		c.mu.Unlock()
+		byRaft := map[uint64]Member{}
+		for _, m := range c.r.Brokers() {
+			byRaft[m.RaftID] = m
+		}
+		member := func(id uint64) brokerop.QuorumMember {
+			qm := brokerop.QuorumMember{KafkaID: -1, RaftID: id, LogEnd: st.Progress[id].Match, LastContactMs: -1}
+			if m, ok := byRaft[id]; ok {
+				qm.KafkaID, qm.MeshID = m.KafkaID, m.NodeID.String()
+			}
+			switch at, ok := seen[id]; {
+			case id == st.RaftID:
+				qm.LastContactMs = now.UnixMilli()
+			case ok:
+				qm.LastContactMs = at.UnixMilli()
+			}
+			return qm
+		}
+		resp := &brokerop.DescribeQuorumResp{LeaderKafkaID: -1, Term: st.Term, Commit: st.Commit}
+		if m, ok := byRaft[st.Leader]; ok {
+			resp.LeaderKafkaID = m.KafkaID
+		}
+		for _, id := range st.Voters {
+			resp.Voters = append(resp.Voters, member(id))
+		}
+		for _, id := range st.Learners {
+			resp.Observers = append(resp.Observers, member(id))
+		}
+		return resp, nil
+	}, brokerop.Service.DescribeQuorum)
 }

@@ -107,6 +107,10 @@ func (backend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitio
 	return noQuorum.UpdatePartition(ctx, req)
 }
 
+func (backend) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	return noQuorum.DescribeQuorum(ctx, req)
+}
+
 var (
 	_ gateway.Backend      = backend{}
 	_ gateway.GroupBackend = backend{}

@@ -379,5 +379,14 @@ func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq)
 
 // UpdatePartition asks any broker (quorum mode; it forwards to the quorum leader).
 func (c *Cluster) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return ctlDo(ctx, c, true, func(b *Broker) (*brokerop.UpdatePartitionResp, error) { return b.UpdatePartition(ctx, req) })
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.UpdatePartitionResp, error) {
+		return b.UpdatePartition(ctx, req)
+	})
+}
+
+// DescribeQuorum asks any broker (quorum mode); it forwards to the leader.
+func (c *Cluster) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.DescribeQuorumResp, error) {
+		return b.DescribeQuorum(ctx, req)
+	})
 }

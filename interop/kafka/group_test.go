@@ -83,6 +83,10 @@ func (noSecurity) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq)
 	return brokerop.Unimplemented{}.QuorumAdmin(ctx, req)
 }
 
+func (noSecurity) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
+	return brokerop.Unimplemented{}.DescribeQuorum(ctx, req)
+}
+
 var _ gateway.GroupBackend = grpBackend{}
 
 type grpStack struct {
