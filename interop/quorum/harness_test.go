@@ -76,6 +76,7 @@ type Status struct {
 type BrokerStatus struct {
 	NodeID  string   `json:"node_id"`
 	RaftID  uint64   `json:"raft_id"`
+	KafkaID int32    `json:"kafka_id"`
 	Addrs   []string `json:"addrs"`
 	Relay   string   `json:"relay"`
 	Voter   bool     `json:"voter"`

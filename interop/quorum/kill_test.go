@@ -16,7 +16,7 @@ import (
 // finds every acknowledged record, topic, config, commit, and no producer id handed out twice.
 func TestQuorumLeaderKill(t *testing.T) {
 	requireQuorum(t)
-	cycles := killCycles(10)
+	cycles := killCycles(20)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, true, 0)
 
