@@ -6,7 +6,8 @@
 //
 // Controller.Service is the part of brokerop.Service that is cluster-wide: Metadata and the
 // admin ops (topics, partitions, configs, DescribeCluster), the group ops, InitProducerID,
-// and the quorum ops (ClusterBrokers, Placement, QuorumJoin). Every broker serves them on its
+// and the quorum ops (ClusterBrokers, Placement, QuorumJoin, QuorumAdmin, DescribeQuorum).
+// Every broker serves them on its
 // kafkaop ALPN next to its own data ops:
 //
 //   - On the leader they run locally. Reads (Metadata, DescribeConfigs, OffsetFetch,
@@ -20,7 +21,17 @@
 //     broker→broker brokermesh.Caller). While no leader is known the op waits (bounded,
 //     Config.LeaderWait, default 3 s) and then fails with a Go error, which the gateway
 //     answers with a retriable Kafka error (NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE /
-//     COORDINATOR_NOT_AVAILABLE by API) — never a fatal one.
+//     COORDINATOR_NOT_AVAILABLE by API) — never a fatal one. A forwarded op is abandoned
+//     the moment this broker's raft sees the leader change (quorum.Node.LeaderWatch: an
+//     election started, or another broker leads) and forwarded to the new leader: a leader
+//     that died never answers, and its connection would only time out after the mesh's idle
+//     timeout. (An op retried so may have taken effect on the old leader, as after a Kafka
+//     client's own retry: offset commits are idempotent, producer ids fresh, and a topic
+//     created there answers TOPIC_ALREADY_EXISTS.)
+//   - DescribeQuorum is the leader's raft view (term, commit index, voters and learners with
+//     their raft Match and when the leader last heard from them, by Kafka broker id), which
+//     the gateway serves as Kafka's DescribeQuorum (API 55); the controller id of Metadata
+//     and DescribeCluster is the leader's Kafka id.
 //
 // Applied topic changes are pushed into the local broker.Broker on every node
 // (broker.Broker.SyncTopics), so a partition's owner knows its topic without the gateway
@@ -99,7 +110,9 @@
 //	POST /quorum/allow?node=<NodeId> admit a NodeId (AllowBroker); it may then join
 //	POST /quorum/add?node=<NodeId>   admit it and, once it is a learner, promote it to voter
 //	POST /quorum/remove?node=<NodeId> remove the broker from the quorum and the broker table;
-//	                                 its partitions are placed on live brokers again
+//	                                 its partitions are placed on live brokers again. The
+//	                                 leader itself is removed by handing the leadership to
+//	                                 the most caught-up live voter first, which removes it
 //
 // The write calls are forwarded to the leader like any controller op. The CLI wraps them:
 //
@@ -132,7 +145,9 @@
 //   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
 //     group coordinator from the quorum's state; members rejoin, as after a failover.
 //   - A joining broker learns the members' raft addresses (ClusterBrokers, and the leader's
-//     in the join answer) before it can have applied any entry naming them.
+//     in the join answer) before it asks to join, so it answers the leader's first messages.
+//     It is promoted only once it holds the configuration that added it (broker/quorum's
+//     promotion rule), so it never needs a seed's own answer to vote.
 //   - A data directory from before the quorum is imported (topics with their ids, committed
 //     offsets, producer ids below its counter) only by the broker that bootstraps the
 //     cluster; a joining broker with such a directory refuses to start rather than purge it.
