@@ -31,7 +31,8 @@
 //   - DescribeQuorum is the leader's raft view (term, commit index, voters and learners with
 //     their raft Match and when the leader last heard from them, by Kafka broker id), which
 //     the gateway serves as Kafka's DescribeQuorum (API 55); the controller id of Metadata
-//     and DescribeCluster is the leader's Kafka id.
+//     and DescribeCluster is the leader's Kafka id (the gateway passes DescribeCluster's on;
+//     its own Metadata names itself, the one broker clients see).
 //
 // Applied topic changes are pushed into the local broker.Broker on every node
 // (broker.Broker.SyncTopics), so a partition's owner knows its topic without the gateway

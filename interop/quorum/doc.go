@@ -22,8 +22,8 @@
 //   - TestQuorumAddRemove: a fourth broker added, then the leader removed through its own
 //     admin API (it hands the leadership over first), with clients running.
 //   - TestQuorumDescribe: DescribeQuorum (API 55) through the gateway names the leader by its
-//     Kafka id with the three voters, Metadata's and DescribeCluster's controller id is the
-//     same broker, and after a leader kill both name the new one at a higher epoch.
+//     Kafka id with the three voters, DescribeCluster's controller id is the same broker, and
+//     after a leader kill both name the new one.
 //   - TestUpCluster (root): scripts/up-cluster.sh in a private network namespace: one quorum of
 //     three, Kafka on :9092 works, and SIGTERM stops every process it started.
 //   - BenchmarkQuorumMetadataWrite (CreateTopics and OffsetCommit p50/p99, three brokers beside
