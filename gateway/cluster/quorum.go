@@ -384,9 +384,14 @@ func (c *Cluster) UpdatePartition(ctx context.Context, req *brokerop.UpdateParti
 	})
 }
 
-// DescribeQuorum asks any broker (quorum mode); it forwards to the leader.
+// DescribeQuorum asks any broker (quorum mode); it forwards to the leader. Brokers without
+// the op (from before the metadata quorum) make it brokerop.ErrUnsupported.
 func (c *Cluster) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.DescribeQuorumResp, error) {
+	r, err := ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.DescribeQuorumResp, error) {
 		return b.DescribeQuorum(ctx, req)
 	})
+	if err != nil && opUnknown(err) {
+		return nil, fmt.Errorf("%w: the brokers run no metadata quorum (%w)", brokerop.ErrUnsupported, err)
+	}
+	return r, err
 }
