@@ -25,8 +25,8 @@ func init() {
 		{Key: kmsg.AlterConfigs.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleAlterConfigs)},
 		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
-		{Key: kmsg.DescribeQuorum.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDescribeQuorum)}, // api_describe_quorum.go
-		{Key: kmsg.DeleteRecords.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteRecords)},   // api_records.go
+		{Key: kmsg.DescribeQuorum.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDescribeQuorum)},
+		{Key: kmsg.DeleteRecords.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteRecords)}, // api_records.go
 		{Key: kmsg.OffsetForLeaderEpoch.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleOffsetForLeaderEpoch)},
 		{Key: kmsg.DescribeLogDirs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeLogDirs)},
 		{Key: kmsg.DescribeClientQuotas.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeClientQuotas)},
