@@ -91,20 +91,20 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Remove a broker that does not lead, through another broker's admin API.
-	var victim, via int = -1, -1
+	// Remove the leader, through its own admin API: it hands the leadership over first.
+	victim := -1
 	for i, x := range bs {
-		if x.id != st.LeaderNodeID && victim < 0 {
+		if x.id == st.LeaderNodeID {
 			victim = i
 		}
 	}
-	via = (victim + 1) % 3
-	if err := run(context.Background(), []string{"quorum", "remove", "-admin", bs[via].admin, bs[victim].id}, noenv, io.Discard, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"quorum", "remove", "-admin", bs[victim].admin, bs[victim].id}, noenv, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	via := (victim + 1) % 3
 	for i := 0; ; i++ {
 		st, err := status(bs[via].admin)
-		if err == nil && len(st.Brokers) == 2 {
+		if err == nil && len(st.Brokers) == 2 && st.LeaderNodeID != "" && st.LeaderNodeID != bs[victim].id {
 			break
 		}
 		if i == 1200 {
