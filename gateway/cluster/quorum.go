@@ -191,7 +191,9 @@ const (
 // forwarded to a leader that died is forwarded again by the broker when its raft sees the
 // new leader). Without this a call in flight to a broker that died (SIGKILL: nothing closes
 // its connections) waited for the mesh's idle timeout, seconds, before the gateway moved
-// on: the larger part of a quorum failover's time.
+// on: the larger part of a quorum failover's time. A live broker too slow to answer a probe
+// within probeTimeout is left as a dead one would be; the op may then have taken effect there
+// too, as after a client's own retry (a CreateTopics retried so answers TOPIC_ALREADY_EXISTS).
 func attempt[T any](ctx context.Context, c *Cluster, b *Broker, fn func(context.Context, *Broker) (T, error)) (T, error) {
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
