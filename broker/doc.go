@@ -56,7 +56,10 @@
 // descriptors or disk space ran out); the details go to the broker log.
 //
 // The high watermark of a single-owner partition is its log end offset (replicated
-// partitions: see below). The last stable offset is the
+// partitions: see below), and a fetch serves only fsynced records: one that reaches records
+// produced with acks=0/1 and not yet synced joins the journal's group commit first (one
+// shared fsync), so a record a consumer has read is never taken back by a crash (topics with
+// flush.ms/flush.messages opt out). The last stable offset is the
 // first offset of the oldest open transaction in the partition, or the high watermark.
 //
 // # Transactions
