@@ -211,8 +211,14 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 		}
 		log.Info("mdns: brokers found", "controller", seeds[0].ID.String(), "brokers", len(seeds))
 	}
+	// A broker that refuses this gateway (not in its -trust list, no gateway role in the
+	// cluster's metadata) is logged once, with how to admit it; clients get
+	// CLUSTER_AUTHORIZATION_FAILED meanwhile.
+	notice := &brokermesh.RefusalNotice{Log: log, Self: sk.Public()}
 	be, err := cluster.New(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+		cl := brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.String())
+		cl.NoticeRefusals(notice)
+		return cl
 	}, log)
 	if err != nil {
 		return nil, nil, err

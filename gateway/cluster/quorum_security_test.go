@@ -3,7 +3,11 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +17,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -126,3 +132,94 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 		t.Fatalf("quotas after the writer died: %+v %v", qs, err)
 	}
 }
+
+// A gateway no broker trusts gets, through Kafka, CLUSTER_AUTHORIZATION_FAILED (not a
+// retriable leader error), and one log line naming the fix; once an operator gives it the
+// gateway role on the quorum (allow -role gateway), every broker serves it.
+func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
+	gw := newEP(t)
+	qc := controllertest.StartWith(t, controllertest.Options{N: 2, ClusterSecurity: true})
+	var logs syncLog
+	notice := &brokermesh.RefusalNotice{Log: slog.New(slog.NewTextHandler(&logs, nil)), Self: gw.NodeID()}
+	c, err := New([]endpoint.NodeAddr{qc.Brokers[0].EP.Addr(), qc.Brokers[1].EP.Addr()}, func(a endpoint.NodeAddr) *brokermesh.Caller {
+		cl := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.String())
+		cl.NoticeRefusals(notice)
+		return cl
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
+	var ke *kerr.Error
+	if err == nil || !errors.As(err, &ke) || ke != kerr.ClusterAuthorizationFailed {
+		// CreateTopics answers per topic: look at the topic's error too.
+		r, rerr := kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
+		if rerr != nil || r["t"].Err != kerr.ClusterAuthorizationFailed {
+			t.Fatalf("untrusted gateway: create topics %v / %+v %v, want CLUSTER_AUTHORIZATION_FAILED", err, r, rerr)
+		}
+	}
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("t")
+	mreq.Topics = append(mreq.Topics, mt)
+	md, err := mreq.RequestWith(ctx, cl)
+	if err != nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("untrusted gateway: metadata %+v %v, want CLUSTER_AUTHORIZATION_FAILED for the topic", md, err)
+	}
+	if n := logs.count("refused this node (not trusted); add " + gw.NodeID().String()); n < 1 || n > 2 {
+		t.Fatalf("%d refusal notices (want one per broker asked):\n%s", n, logs.String())
+	}
+	// The operator gives it the gateway role (the loopback admin API's call: no mesh peer).
+	actx, acancel := controllertest.Context()
+	resp, err := qc.Brokers[1].Controller.QuorumAdmin(actx, &brokerop.QuorumAdminReq{Action: controller.ActionAllowGateway, MeshID: gw.NodeID().String()})
+	acancel()
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("allow -role gateway: %+v %v", resp, err)
+	}
+	if err := controllertest.Eventually(func() error {
+		for i, b := range qc.Brokers {
+			if !b.Controller.Trusts(gw.NodeID()) {
+				return fmt.Errorf("broker %d does not trust the gateway yet", i)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := kadm.NewClient(cl).CreateTopics(ctx, 2, 1, nil, "t")
+	if err != nil || r["t"].Err != nil {
+		t.Fatalf("create topics after allow -role gateway: %+v %v", r, err)
+	}
+	// A gateway may not administer the cluster (no admin role): its QuorumAdmin is refused.
+	qa, err := c.QuorumAdmin(ctx, &brokerop.QuorumAdminReq{Action: brokerop.QuorumAllow, MeshID: key.GenerateSecretKey().Public().String()})
+	if err != nil || qa.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("a gateway's QuorumAdmin: %+v %v, want CLUSTER_AUTHORIZATION_FAILED", qa, err)
+	}
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncLog) count(sub string) int { return strings.Count(s.String(), sub) }
