@@ -302,6 +302,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	ctlCfg.Bootstrap = peers
 	ctlCfg.Addrs = func() []netip.AddrPort { return dialable(ep.Addr()).Direct }
 	ctlCfg.Load = func() (uint64, uint64) { return partitionCount(ctx, b), 0 }
+	// Digests are believed only from members: the quorum's brokers (seeds, allowed,
+	// registered) and the gateways this broker serves (-trust, gateway role).
+	ctlCfg.Believe = func(d meshctl.Digest) bool { return qn.Controller.Trusts(d.Node) || trust.Allows(d.Node) }
 	ctlCfg.OnChange = func(c meshctl.Change) {
 		log.Info("control plane", "change", c.Kind.String(), "role", c.Digest.Role.String(), "member", c.Digest.Node.String(), "addrs", c.Digest.Addrs)
 	}
