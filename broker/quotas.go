@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 )
 
 const quotasFile = "client_quotas"
@@ -435,4 +436,27 @@ func AlterClientQuotasOf(qs []ClientQuota, req *brokerop.AlterClientQuotasReq) (
 		}
 	}
 	return resp, out
+}
+
+// LoadClientQuotas reads the client quotas a broker keeps in dir (its client_quotas file;
+// none: nil), for the metadata quorum to import them.
+func LoadClientQuotas(fsys wal.FS, dir string) ([]ClientQuota, error) {
+	buf, ok, err := readSmallFile(fsys, filepath.Join(dir, quotasFile), 64<<20)
+	if err != nil || !ok {
+		return nil, err
+	}
+	m, err := decodeQuotas(buf)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]ClientQuota, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ClientQuota{Entity: fromParts(m[k].Entity), Values: maps.Clone(m[k].Values)})
+	}
+	return out, nil
 }

@@ -227,6 +227,13 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.ClusterSecurity && boot != nil {
+		if err := importSecurity(ctx, fsys, cfg.Broker.Dir, cfg.Security, rep, log); err != nil { // security.go
+			return nil, err
+		}
+	} else if cfg.ClusterSecurity && empty {
+		warnUnusedSecurity(ctx, fsys, cfg.Broker.Dir, cfg.Security, log)
+	}
 	reg := NewRegistry(rep, 0)
 	bcfg := cfg.Broker
 	bcfg.Registry = reg

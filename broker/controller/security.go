@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/wal"
 )
 
 // MetaCommand proposes a metadata command as it is (the security commands); Replica.Do
@@ -497,4 +499,83 @@ func (c *Controller) securityService() brokerop.SecurityService {
 		return c.security()
 	}
 	return c.cfg.Security
+}
+
+// --- import at bootstrap ---
+
+var anyACL = brokerop.AclFilter{ResourceType: int8(acl.ResourceAny), PatternType: int8(acl.PatternAny),
+	Operation: int8(acl.OpAny), Permission: int8(acl.PermissionAny)}
+
+// fileSecurity reads what a broker kept in files before it ran as a cluster: its SCRAM
+// credentials and ACLs (through sec, the file-backed service; nil: none) and client quotas.
+func fileSecurity(ctx context.Context, fsys wal.FS, dir string, sec brokerop.SecurityService) (*metadata.AlterScram, []metadata.ACL, *metadata.AlterQuotas, error) {
+	scram, quotas := &metadata.AlterScram{}, &metadata.AlterQuotas{}
+	var acls []metadata.ACL
+	if sec != nil {
+		users, err := sec.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("controller: read the SCRAM credentials file: %w", err)
+		}
+		for _, u := range users.Users {
+			for _, cr := range u.Credentials {
+				scram.Upsertions = append(scram.Upsertions, metadata.ScramUpsertion{User: u.Name, Credential: credToMeta(cr)})
+			}
+		}
+		bs, err := sec.DescribeAcls(ctx, &brokerop.DescribeAclsReq{Filter: anyACL})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("controller: read the ACLs file: %w", err)
+		}
+		for _, b := range bs.Bindings {
+			acls = append(acls, aclToMeta(broker.BindingFromOp(b)))
+		}
+	}
+	qs, err := broker.LoadClientQuotas(fsys, dir)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("controller: read the client quotas file: %w", err)
+	}
+	for _, q := range qs {
+		quotas.Entries = append(quotas.Entries, metadata.QuotaChange{Entity: quotaEntityToMeta(q.Entity), Set: q.Values})
+	}
+	return scram, acls, quotas, nil
+}
+
+// importSecurity brings the ACLs, SCRAM credentials and client quotas a broker kept in files
+// into the quorum it just bootstrapped (when the quorum has none yet), so that starting a
+// broker with seeds loses nothing it stored alone. Called on the founding broker only; a
+// joining broker's files are left alone (warnUnusedSecurity).
+func importSecurity(ctx context.Context, fsys wal.FS, dir string, sec brokerop.SecurityService, rep *QuorumReplica, log *slog.Logger) error {
+	scram, acls, quotas, err := fileSecurity(ctx, fsys, dir, sec)
+	if err != nil {
+		return err
+	}
+	st := rep.MetadataState()
+	if len(scram.Upsertions)+len(acls)+len(quotas.Entries) == 0 || len(st.ACLs())+len(st.ScramUsers())+len(st.Quotas()) > 0 {
+		return nil
+	}
+	if err := waitLeader(ctx, rep); err != nil {
+		return err
+	}
+	for _, c := range []metadata.Command{scram, &metadata.CreateACLs{ACLs: acls}, quotas} {
+		res, err := rep.Do(ctx, MetaCommand{c})
+		if err != nil {
+			return fmt.Errorf("controller: import security metadata: %w", err)
+		}
+		if r, ok := res.(*metadata.CodesResult); ok && slices.ContainsFunc(r.Codes, func(c int16) bool { return c != 0 }) {
+			return fmt.Errorf("controller: import security metadata: refused (%v)", r.Codes)
+		}
+	}
+	log.Info("imported the broker's SCRAM credentials, ACLs and client quotas into the metadata quorum",
+		"credentials", len(scram.Upsertions), "acls", len(acls), "quotas", len(quotas.Entries))
+	return nil
+}
+
+// warnUnusedSecurity logs when a broker joining a cluster has security files of its own: the
+// cluster's metadata is used, not them (they stay on disk untouched).
+func warnUnusedSecurity(ctx context.Context, fsys wal.FS, dir string, sec brokerop.SecurityService, log *slog.Logger) {
+	scram, acls, quotas, err := fileSecurity(ctx, fsys, dir, sec)
+	if err != nil || len(scram.Upsertions)+len(acls)+len(quotas.Entries) == 0 {
+		return
+	}
+	log.Warn("this broker joins a cluster: its own SCRAM credentials, ACLs and client quotas files are NOT used (the cluster's metadata is); they are left in the data directory",
+		"dir", dir, "credentials", len(scram.Upsertions), "acls", len(acls), "quotas", len(quotas.Entries))
 }
