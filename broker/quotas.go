@@ -4,7 +4,9 @@ package broker
 // gateways (package gateway reads them with DescribeClientQuotas and throttles produce and
 // fetch byte rates).
 //
-// They live in Dir/client_quotas, replaced atomically (temp file, fsync, rename, fsync dir)
+// A broker of a cluster (package broker/controller, -quorum-seeds) keeps them on the metadata
+// quorum instead, with the same rules (DescribeClientQuotasOf, AlterClientQuotasOf). Alone
+// they live in Dir/client_quotas, replaced atomically (temp file, fsync, rename, fsync dir)
 // by every AlterClientQuotas that changes something:
 //
 //	crc32c(json) uint32 big-endian | json: [{"entity":[{"type":"user","name":"alice"}],"values":{"producer_byte_rate":1024}}]
