@@ -67,7 +67,7 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 		return errors.New(usage)
 	}
 	if args[0] == "help" || cli.IsHelp(args) {
-		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
+		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum allow -role gateway <NodeId>  # every broker serves this gateway\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
 		return flag.ErrHelp
 	}
 	action := args[0]
