@@ -36,9 +36,10 @@ const kafkaClusterAuthorizationFailed int16 = 31
 
 // refusalLog throttles the broker's refusal log lines: per node, one line per interval.
 type refusalLog struct {
-	clk   clock.Clock
-	every time.Duration
-	log   *slog.Logger
+	clk      clock.Clock
+	every    time.Duration
+	log      *slog.Logger
+	maxPeers int // nodes remembered at most (maxRefusalPeers; tests make it small)
 
 	mu    sync.Mutex
 	peers map[key.PublicKey]*refusals // guarded by mu
@@ -50,7 +51,7 @@ type refusals struct {
 }
 
 func newRefusalLog(log *slog.Logger, clk clock.Clock) *refusalLog {
-	return &refusalLog{clk: clock.Or(clk), every: RefusalLogEvery, log: log, peers: map[key.PublicKey]*refusals{}}
+	return &refusalLog{clk: clock.Or(clk), every: RefusalLogEvery, log: log, maxPeers: maxRefusalPeers, peers: map[key.PublicKey]*refusals{}}
 }
 
 // refused records one refusal of id and logs it unless id was logged within the interval.
@@ -59,7 +60,7 @@ func (r *refusalLog) refused(id key.PublicKey, addr string) {
 	r.mu.Lock()
 	p := r.peers[id]
 	if p == nil {
-		if len(r.peers) >= maxRefusalPeers {
+		if len(r.peers) >= r.maxPeers {
 			r.pruneLocked(now)
 		}
 		p = &refusals{}
@@ -84,7 +85,7 @@ func (r *refusalLog) pruneLocked(now time.Time) {
 			delete(r.peers, id)
 		}
 	}
-	if len(r.peers) < maxRefusalPeers {
+	if len(r.peers) < r.maxPeers {
 		return
 	}
 	var oldest time.Time
