@@ -16,9 +16,11 @@
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state and the partition's
 //	                                        transaction state (producer_state.go, txn_partition.go)
 //	Dir/txn/txn.log                         the transaction coordinator's log (package broker/txn)
-//	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open)
+//	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open;
+//	                                        a cluster keeps them on the metadata quorum instead)
 //	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
-//	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway)
+//	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway; a cluster
+//	                                        keeps them on the metadata quorum: ClientQuota, *Of)
 //
 // A produced partition payload (one or more RecordBatch v2 back to back) is validated by its
 // headers only (ValidateBatches: framing, magic 2, CRC-32C, counts, max.message.bytes) and

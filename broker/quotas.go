@@ -4,7 +4,9 @@ package broker
 // gateways (package gateway reads them with DescribeClientQuotas and throttles produce and
 // fetch byte rates).
 //
-// They live in Dir/client_quotas, replaced atomically (temp file, fsync, rename, fsync dir)
+// A broker of a cluster (package broker/controller, -quorum-seeds) keeps them on the metadata
+// quorum instead, with the same rules (DescribeClientQuotasOf, AlterClientQuotasOf). Alone
+// they live in Dir/client_quotas, replaced atomically (temp file, fsync, rename, fsync dir)
 // by every AlterClientQuotas that changes something:
 //
 //	crc32c(json) uint32 big-endian | json: [{"entity":[{"type":"user","name":"alice"}],"values":{"producer_byte_rate":1024}}]
@@ -21,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"path/filepath"
 	"sort"
@@ -31,6 +34,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/wal"
 )
 
 const quotasFile = "client_quotas"
@@ -196,17 +200,8 @@ func (b *Broker) DescribeClientQuotas(ctx context.Context, req *brokerop.Describ
 		return nil, ErrClosed
 	}
 	resp := &brokerop.DescribeClientQuotasResp{}
-	seen := map[string]bool{}
-	for _, c := range req.Components {
-		if seen[c.EntityType] {
-			resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, fmt.Sprintf("duplicate filter component entity type %q", c.EntityType)
-			return resp, nil
-		}
-		seen[c.EntityType] = true
-		if c.MatchType < brokerop.QuotaMatchExact || c.MatchType > brokerop.QuotaMatchAny || (c.MatchType == brokerop.QuotaMatchExact && c.Match == nil) {
-			resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, fmt.Sprintf("invalid filter component for %q", c.EntityType)
-			return resp, nil
-		}
+	if resp.ErrorCode, resp.ErrorMessage = checkQuotaFilter(req); resp.ErrorCode != 0 {
+		return resp, nil
 	}
 	q := &b.quotas
 	q.mu.Lock()
@@ -216,13 +211,19 @@ func (b *Broker) DescribeClientQuotas(ctx context.Context, req *brokerop.Describ
 		resp.ErrorCode, resp.ErrorMessage = kerr.KafkaStorageError.Code, "reading the stored client quotas failed"
 		return resp, nil
 	}
-	keys := make([]string, 0, len(q.entries))
-	for k := range q.entries {
+	describeQuotas(q.entries, req, resp)
+	return resp, nil
+}
+
+// describeQuotas fills resp with the entries matching req (sorted by entity key).
+func describeQuotas(entries map[string]*quotaEntry, req *brokerop.DescribeClientQuotasReq, resp *brokerop.DescribeClientQuotasResp) {
+	keys := make([]string, 0, len(entries))
+	for k := range entries {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		e := q.entries[k]
+		e := entries[k]
 		if !quotaMatches(e.Entity, req.Components, req.Strict) {
 			continue
 		}
@@ -237,7 +238,21 @@ func (b *Broker) DescribeClientQuotas(ctx context.Context, req *brokerop.Describ
 		}
 		resp.Entries = append(resp.Entries, entry)
 	}
-	return resp, nil
+}
+
+// checkQuotaFilter validates a DescribeClientQuotas filter (INVALID_REQUEST and a message).
+func checkQuotaFilter(req *brokerop.DescribeClientQuotasReq) (int16, string) {
+	seen := map[string]bool{}
+	for _, c := range req.Components {
+		if seen[c.EntityType] {
+			return kerr.InvalidRequest.Code, fmt.Sprintf("duplicate filter component entity type %q", c.EntityType)
+		}
+		seen[c.EntityType] = true
+		if c.MatchType < brokerop.QuotaMatchExact || c.MatchType > brokerop.QuotaMatchAny || (c.MatchType == brokerop.QuotaMatchExact && c.Match == nil) {
+			return kerr.InvalidRequest.Code, fmt.Sprintf("invalid filter component for %q", c.EntityType)
+		}
+	}
+	return 0, ""
 }
 
 func quotaMatches(entity []quotaPart, comps []brokerop.QuotaFilterComponent, strict bool) bool {
@@ -288,8 +303,24 @@ func (b *Broker) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClien
 		b.log.Error("broker: client quotas", "err", err)
 		return fail(kerr.KafkaStorageError.Code, "reading the stored client quotas failed"), nil
 	}
-	next := make(map[string]*quotaEntry, len(q.entries))
-	for k, e := range q.entries {
+	next, changed := planQuotas(q.entries, req, resp)
+	if !changed {
+		return resp, nil
+	}
+	if err := writeFileAtomic(b.fs, filepath.Join(b.cfg.Dir, quotasFile), encodeQuotas(next)); err != nil {
+		b.log.Error("broker: write client quotas", "err", err)
+		return fail(kerr.KafkaStorageError.Code, "storing the client quotas failed"), nil
+	}
+	q.entries = next
+	return resp, nil
+}
+
+// planQuotas checks req's entries against entries (each on its own: an invalid one answers
+// INVALID_REQUEST in resp and changes nothing of it) and returns the quotas after the valid
+// changes, and whether anything changed (never with ValidateOnly). entries is not modified.
+func planQuotas(entries map[string]*quotaEntry, req *brokerop.AlterClientQuotasReq, resp *brokerop.AlterClientQuotasResp) (map[string]*quotaEntry, bool) {
+	next := make(map[string]*quotaEntry, len(entries))
+	for k, e := range entries {
 		next[k] = e
 	}
 	changed := false
@@ -345,13 +376,89 @@ func (b *Broker) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClien
 		}
 		changed = true
 	}
+	return next, changed
+}
+
+// ClientQuota is one entity's client quotas, the form the metadata quorum keeps them in
+// (package broker/controller): Entity sorted by type, Values by Kafka key.
+type ClientQuota struct {
+	Entity []brokerop.QuotaEntityPart
+	Values map[string]float64
+}
+
+func quotaEntries(qs []ClientQuota) map[string]*quotaEntry {
+	m := make(map[string]*quotaEntry, len(qs))
+	for _, q := range qs {
+		parts := toParts(q.Entity)
+		m[entityKey(parts)] = &quotaEntry{Entity: parts, Values: q.Values}
+	}
+	return m
+}
+
+// DescribeClientQuotasOf answers a DescribeClientQuotas over qs, with the rules of
+// Broker.DescribeClientQuotas.
+func DescribeClientQuotasOf(qs []ClientQuota, req *brokerop.DescribeClientQuotasReq) *brokerop.DescribeClientQuotasResp {
+	resp := &brokerop.DescribeClientQuotasResp{}
+	if resp.ErrorCode, resp.ErrorMessage = checkQuotaFilter(req); resp.ErrorCode != 0 {
+		return resp
+	}
+	describeQuotas(quotaEntries(qs), req, resp)
+	return resp
+}
+
+// AlterClientQuotasOf checks an AlterClientQuotas against qs with the rules of
+// Broker.AlterClientQuotas and returns the answer and the entities whose quotas change, with
+// their new values (none: the entity is removed). Nothing is stored: the caller stores the
+// changes and answers KAFKA_STORAGE_ERROR if that fails.
+func AlterClientQuotasOf(qs []ClientQuota, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, []ClientQuota) {
+	resp := &brokerop.AlterClientQuotasResp{Entries: make([]brokerop.AlterClientQuotasEntryResp, len(req.Entries))}
+	old := quotaEntries(qs)
+	next, changed := planQuotas(old, req, resp)
 	if !changed {
 		return resp, nil
 	}
-	if err := writeFileAtomic(b.fs, filepath.Join(b.cfg.Dir, quotasFile), encodeQuotas(next)); err != nil {
-		b.log.Error("broker: write client quotas", "err", err)
-		return fail(kerr.KafkaStorageError.Code, "storing the client quotas failed"), nil
+	var out []ClientQuota
+	keys := make([]string, 0, len(next)+len(old))
+	for k := range next {
+		keys = append(keys, k)
 	}
-	q.entries = next
-	return resp, nil
+	for k := range old {
+		if _, ok := next[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		o, n := old[k], next[k]
+		switch {
+		case n == nil:
+			out = append(out, ClientQuota{Entity: fromParts(o.Entity)})
+		case o == nil || !maps.Equal(o.Values, n.Values):
+			out = append(out, ClientQuota{Entity: fromParts(n.Entity), Values: maps.Clone(n.Values)})
+		}
+	}
+	return resp, out
+}
+
+// LoadClientQuotas reads the client quotas a broker keeps in dir (its client_quotas file;
+// none: nil), for the metadata quorum to import them.
+func LoadClientQuotas(fsys wal.FS, dir string) ([]ClientQuota, error) {
+	buf, ok, err := readSmallFile(fsys, filepath.Join(dir, quotasFile), 64<<20)
+	if err != nil || !ok {
+		return nil, err
+	}
+	m, err := decodeQuotas(buf)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]ClientQuota, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ClientQuota{Entity: fromParts(m[k].Entity), Values: maps.Clone(m[k].Values)})
+	}
+	return out, nil
 }

@@ -11,8 +11,9 @@ package gateway
 //     may do everything; deny wins; DESCRIBE is implied by READ, WRITE, DELETE and ALTER;
 //     AllowIfNoACL is allow.everyone.if.no.acl.found (default false: with no ACLs only super
 //     users may do anything).
-//   - The bindings live with the brokers (Backend.DescribeAcls; the controller in mesh
-//     mode). The gateway caches them and reloads them when they are older than
+//   - The bindings live with the brokers (Backend.DescribeAcls): on the metadata quorum when
+//     the brokers run as a cluster (any broker answers, from the quorum leader), else in the
+//     single broker's file. The gateway caches them and reloads them when they are older than
 //     Config.Authorizer.Refresh (default 10 s, read on Config.Authorizer.Clock) and after each
 //     CreateAcls and DeleteAcls it serves. A reload that fails keeps the previous bindings; with
 //     none loaded yet the gateway allows only super users and retries after 1 s.

@@ -33,9 +33,15 @@ type (
 func unsupported(err error) bool { return errors.Is(err, brokerop.ErrUnsupported) }
 
 // BackendErrorCode maps a Go error returned by a Backend call to the Kafka error code sent
-// to the client: REQUEST_TIMED_OUT for a deadline, otherwise NOT_LEADER_OR_FOLLOWER, which
-// makes clients refresh metadata and retry.
+// to the client: the code of an error that names one (KafkaErrorCode() int16: a broker that
+// refused this gateway as untrusted answers CLUSTER_AUTHORIZATION_FAILED), REQUEST_TIMED_OUT
+// for a deadline, otherwise NOT_LEADER_OR_FOLLOWER, which makes clients refresh metadata and
+// retry.
 func BackendErrorCode(err error) int16 {
+	var coded interface{ KafkaErrorCode() int16 }
+	if errors.As(err, &coded) {
+		return coded.KafkaErrorCode() // e.g. a broker that does not trust this gateway: CLUSTER_AUTHORIZATION_FAILED
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return kafkawire.ErrRequestTimedOut
 	}

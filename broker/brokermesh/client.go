@@ -37,6 +37,7 @@ var ErrUnavailable = errors.New("kafkaop: broker unavailable")
 // Caller makes KafkaOp calls to one broker.
 type Caller struct {
 	open     StreamOpener
+	notice   atomic.Pointer[RefusalNotice] // reports refusals (refusal.go); nil: none
 	remote   string
 	nextID   atomic.Uint64
 	maxFrame int
@@ -46,6 +47,20 @@ type Caller struct {
 // (and in spans, TraceCalls).
 func NewCaller(open StreamOpener, remote string) *Caller {
 	return &Caller{open: open, remote: remote, maxFrame: brokerop.DefaultMaxFrame}
+}
+
+// NoticeRefusals makes the caller report a broker's refusal of this node to n (logged once
+// per broker).
+func (c *Caller) NoticeRefusals(n *RefusalNotice) { c.notice.Store(n) }
+
+// refusal turns a transport error into a *NotTrustedError when the broker refused this node,
+// and reports it.
+func (c *Caller) refusal(err error) error {
+	err = notTrusted(c.remote, err)
+	if n := c.notice.Load(); n != nil {
+		n.Note(err)
+	}
+	return err
 }
 
 // Remote names the broker this caller calls.
@@ -96,7 +111,7 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 	}
 	st, err := c.open.OpenStream(ctx)
 	if err != nil {
-		return fail(fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err))
+		return fail(c.refusal(fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err)))
 	}
 	stop = context.AfterFunc(ctx, func() {
 		st.CancelWrite(ErrCodeCancelled)
@@ -178,9 +193,9 @@ func (c *Caller) streamErr(ctx context.Context, what string, err error) error {
 	}
 	var se *quic.StreamError
 	if errors.As(err, &se) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: %s: stream %s: %w", ErrUnavailable, c.remote, what, err)
+		return c.refusal(fmt.Errorf("%w: %s: stream %s: %w", ErrUnavailable, c.remote, what, err))
 	}
-	return fmt.Errorf("%w: %s: %s: %w", ErrUnavailable, c.remote, what, err)
+	return c.refusal(fmt.Errorf("%w: %s: %s: %w", ErrUnavailable, c.remote, what, err))
 }
 
 var _ brokerop.Service = (*Caller)(nil)

@@ -13,7 +13,10 @@
 //   - Malformed frame or payload: the stream is reset with ErrCodeMalformed and an error span is
 //     recorded; the connection carries on.
 //   - A peer whose NodeId is not in the broker's trust list gets its connection closed with
-//     application error ErrCodeUntrusted and the message "node <id> is not trusted by this broker".
+//     application error ErrCodeUntrusted and the message "node <id> is not trusted by this broker",
+//     logged once per node per minute (refusal.go; memory bounded however many keys try). The
+//     Caller turns that close into a *NotTrustedError (still ErrUnavailable; KafkaErrorCode is
+//     CLUSTER_AUTHORIZATION_FAILED), which a RefusalNotice logs once per broker with the fix.
 //   - The request's DeadlineMs becomes the handler's context deadline; if the caller's context is
 //     cancelled it resets the stream, which cancels the handler's context.
 //

@@ -56,11 +56,12 @@ func ServeFunc(ep *endpoint.Endpoint, srv *Server, allows func(key.PublicKey) bo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	refused := newRefusalLog(logger, nil) // once per node per minute (refusal.go)
 	ep.Handle(ALPN, func(ctx context.Context, c *endpoint.Conn) {
 		defer c.Close()
 		id := c.RemoteID()
 		if !allows(id) {
-			logger.Warn("kafkaop: refusing untrusted node", "node", id.String(), "addr", c.RemoteAddr())
+			refused.refused(id, fmt.Sprint(c.RemoteAddr()))
 			_ = c.CloseWithError(uint64(ErrCodeUntrusted), "node "+id.String()+" is not trusted by this broker")
 			return
 		}

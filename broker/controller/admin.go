@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -22,9 +23,15 @@ func (c *Controller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminR
 	if err != nil {
 		return &brokerop.QuorumAdminResp{ErrorCode: kerr.InvalidRequest.Code, ErrorMessage: "bad NodeId: " + err.Error()}, nil
 	}
+	if !c.MayAdminister(ctx) {
+		return &brokerop.QuorumAdminResp{ErrorCode: kerr.ClusterAuthorizationFailed.Code,
+			ErrorMessage: fmt.Sprintf("node %s has no admin role (broker quorum allow -role admin %s)", brokermesh.PeerOf(ctx), brokermesh.PeerOf(ctx))}, nil
+	}
 	return route(c, ctx, req, func(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
 		var err error
 		switch req.Action {
+		case ActionAllowGateway, ActionDisallowGateway, ActionAllowAdmin, ActionDisallowAdmin:
+			err = c.setRoleLocal(ctx, id, req.Action) // security.go
 		case brokerop.QuorumAllow:
 			err = c.allowLocal(ctx, id, true)
 		case brokerop.QuorumDisallow:
@@ -280,9 +287,14 @@ func (c *Controller) AdminHandler() http.Handler {
 				http.Error(w, "missing ?node=<NodeId>", http.StatusBadRequest)
 				return
 			}
+			act, err := RoleActionFor(action, r.URL.Query().Get("role"))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 			defer cancel()
-			resp, err := c.QuorumAdmin(ctx, &brokerop.QuorumAdminReq{Action: action, MeshID: node})
+			resp, err := c.QuorumAdmin(ctx, &brokerop.QuorumAdminReq{Action: act, MeshID: node})
 			switch {
 			case err != nil:
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)

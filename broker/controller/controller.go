@@ -14,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -58,6 +59,9 @@ type Config struct {
 	// -default-replication-factor); 0 → 3 when at least three brokers are live, else the
 	// live broker count.
 	DefaultReplicationFactor int
+	// ClusterSecurity serves ACLs, SCRAM credentials and client quotas from the metadata
+	// quorum (security.go) instead of Security and the broker's quota file.
+	ClusterSecurity bool
 	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
 	// 0 → 1000.
 	ProducerIDBlock int64
@@ -101,6 +105,8 @@ type Controller struct {
 	peers   map[uint64]endpoint.NodeAddr // addresses given to AddPeer
 	pidMu   sync.Mutex                   // serialises producer-id allocation
 	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
+	secOnce sync.Once                    // makes sec
+	sec     *clusterSecurity             // the security ops on the quorum (security.go)
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -175,13 +181,14 @@ func (c *Controller) Close() error {
 // Service is what this broker serves on its kafkaop ALPN: its own data ops and the
 // controller's cluster-wide ops.
 func (c *Controller) Service() brokerop.Service {
-	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.cfg.Security, Quorum: c}
+	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.securityService(), Quorum: c}
 }
 
-// Trusts reports whether id may call this broker's kafkaop service as a fellow broker: a
-// seed, an allowed NodeId (it may be about to join), or a registered broker.
+// Trusts reports whether id may call this broker's kafkaop service: a fellow broker (a seed,
+// an allowed NodeId that may be about to join, a registered broker) or a node the metadata
+// gives the gateway or admin role.
 func (c *Controller) Trusts(id key.PublicKey) bool {
-	if c.isSeed(id) || c.r.Allowed(id) {
+	if c.isSeed(id) || c.r.Allowed(id) || c.HasRole(id, metadata.RoleGateway|metadata.RoleAdmin) {
 		return true
 	}
 	for _, m := range c.r.Brokers() {

@@ -92,6 +92,25 @@
 // with no seeds is a quorum of one (go tool task up, up-single: unchanged).
 // A NodeId that was not admitted can neither join nor be given partitions.
 //
+// # Security metadata and node roles (security.go)
+//
+// With Config.ClusterSecurity (cmd/broker sets it when started with seeds other than itself)
+// ACL bindings, SCRAM credentials and client quotas are cluster metadata (metadata commands
+// 30–33): the security ops (brokerop.SecurityService) and the client-quota ops run on the
+// leader like every controller op (reads after a ReadBarrier), through package broker's own
+// code (Kafka's validation and error codes) over stores whose Store proposes the difference.
+// The founding broker imports the files it kept before (scram.credentials, acls,
+// client_quotas); a joining broker's own files are not used (a warning says so). Without it
+// (a broker started alone: go tool task up / up-single) they stay in those files.
+//
+// Roles of mesh NodeIds (metadata.RoleGateway, RoleAdmin) are cluster metadata too:
+// Trusts accepts a node with the gateway or admin role on every broker (besides each broker's
+// own -trust list), and QuorumAdmin over the mesh runs only for fellow brokers and nodes with
+// the admin role (MayAdminister; the loopback admin API is the operator). The admin actions
+// allow-gateway, disallow-gateway, allow-admin and disallow-admin set them; the admin HTTP API
+// takes them as POST /quorum/allow?node=<NodeId>&role=gateway (or disallow, role admin), the
+// CLI as broker quorum allow -role gateway <NodeId>.
+//
 // # cmd/broker flags
 //
 //	-quorum-seeds   seed brokers of the metadata quorum, <nodeid>@host:port, comma separated
@@ -119,6 +138,7 @@
 //
 //	broker quorum status [-admin 127.0.0.1:9644]
 //	broker quorum allow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//	broker quorum allow|disallow -role gateway|admin [-admin 127.0.0.1:9644] <NodeId>
 //
 // QuorumStatus (GET /quorum/status) is:
 //
@@ -149,6 +169,9 @@
 //     in the join answer) before it asks to join, so it answers the leader's first messages.
 //     It is promoted only once it holds the configuration that added it (broker/quorum's
 //     promotion rule), so it never needs a seed's own answer to vote.
+//   - Security metadata is served from the leader (forwarded) rather than from each broker's
+//     applied copy: a gateway that authenticates right after a user was created through
+//     another gateway sees the user. A SASL login costs one forwarded read.
 //   - A data directory from before the quorum is imported (topics with their ids, committed
 //     offsets, producer ids below its counter) only by the broker that bootstraps the
 //     cluster; a joining broker with such a directory refuses to start rather than purge it.

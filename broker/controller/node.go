@@ -51,6 +51,9 @@ type NodeConfig struct {
 	Rack string
 	// DefaultReplicationFactor: see Config.DefaultReplicationFactor.
 	DefaultReplicationFactor int
+	// ClusterSecurity keeps ACLs, SCRAM credentials and client quotas on the quorum
+	// (Controller Config.ClusterSecurity); Security is then not used.
+	ClusterSecurity bool
 	// TickInterval is raft's tick (0: 100 ms; an election takes 10 ticks).
 	TickInterval time.Duration
 	// ProbeTimeout bounds the question to each other seed, at a first start, whether it
@@ -224,6 +227,13 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.ClusterSecurity && boot != nil {
+		if err := importSecurity(ctx, fsys, cfg.Broker.Dir, cfg.Security, rep, log); err != nil { // security.go
+			return nil, err
+		}
+	} else if cfg.ClusterSecurity && empty {
+		warnUnusedSecurity(ctx, fsys, cfg.Broker.Dir, cfg.Security, log)
+	}
 	reg := NewRegistry(rep, 0)
 	bcfg := cfg.Broker
 	bcfg.Registry = reg
@@ -243,7 +253,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
-		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, DefaultReplicationFactor: cfg.DefaultReplicationFactor,
+		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, DefaultReplicationFactor: cfg.DefaultReplicationFactor, ClusterSecurity: cfg.ClusterSecurity,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) {
 			tr.AddPeer(id, raftmesh.EncodeAddr(a))
 			n.Replicas.AddPeer(id, raftmesh.EncodeAddr(a))

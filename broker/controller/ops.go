@@ -394,10 +394,16 @@ func (c *Controller) DescribeLogDirs(ctx context.Context, req *brokerop.Describe
 // DescribeClientQuotas answers from the leader's broker. (Client quotas are not on the
 // quorum yet: they are the current leader's file.)
 func (c *Controller) DescribeClientQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
+	if c.cfg.ClusterSecurity {
+		return c.security().describeQuotas(ctx, req) // on the quorum (security.go)
+	}
 	return route(c, ctx, req, c.b.DescribeClientQuotas, brokerop.Service.DescribeClientQuotas)
 }
 
 // AlterClientQuotas changes the leader's broker's client quotas (not on the quorum yet).
 func (c *Controller) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, error) {
+	if c.cfg.ClusterSecurity {
+		return c.security().alterQuotas(ctx, req) // on the quorum (security.go)
+	}
 	return route(c, ctx, req, c.b.AlterClientQuotas, brokerop.Service.AlterClientQuotas)
 }

@@ -147,6 +147,9 @@ func publicKey(n metadata.NodeID) key.PublicKey {
 
 // Do implements Replica.
 func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
+	if mc, ok := cmd.(MetaCommand); ok {
+		return q.proposeMeta(ctx, mc.Cmd) // security commands (security.go)
+	}
 	var mc interface{ Encode() []byte }
 	switch c := cmd.(type) {
 	case InitCluster:

@@ -681,7 +681,10 @@ func DecodeCommand(data []byte) (Command, error) {
 		}
 		c = x
 	default:
-		return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+		var ok bool
+		if c, ok = decodeSecurity(d, k); !ok {
+			return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+		}
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%w: %T: %w", ErrMalformed, c, d.err)

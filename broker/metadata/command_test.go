@@ -11,7 +11,7 @@ import (
 
 // allCommands has one filled-in example of every command kind (and the zero values).
 func allCommands() []metadata.Command {
-	return []metadata.Command{
+	return append([]metadata.Command{
 		&metadata.InitCluster{ClusterID: "cluster-ü"},
 		&metadata.RegisterBroker{RaftID: 1<<63 + 5, NodeID: node(7), Addr: []byte{0, 1, 2}, Rack: "rack-a"},
 		&metadata.RemoveBroker{RaftID: 300},
@@ -46,7 +46,8 @@ func allCommands() []metadata.Command {
 		&metadata.DisallowBroker{}, &metadata.CreateTopics{}, &metadata.DeleteTopics{}, &metadata.CreatePartitions{},
 		&metadata.AlterConfigs{}, &metadata.Reassign{}, &metadata.AllocateProducerIDs{}, &metadata.CommitOffsets{},
 		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
-	}
+		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
+	}, securityCommands()...)
 }
 
 func TestCommandRoundTrip(t *testing.T) {
@@ -62,8 +63,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 17 {
-		t.Errorf("%d command kinds covered, want 17", len(kinds))
+	if len(kinds) != 22 {
+		t.Errorf("%d command kinds covered, want 22", len(kinds))
 	}
 }
 

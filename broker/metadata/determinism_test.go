@@ -69,6 +69,9 @@ func (g *gen) replicas(n, rf int) ([]metadata.NodeID, [][]uint64) {
 }
 
 func (g *gen) command() metadata.Command {
+	if g.r.IntN(6) == 0 {
+		return g.securityCommand()
+	}
 	switch g.r.IntN(19) {
 	case 14:
 		n := 1 + g.r.IntN(3)
@@ -217,7 +220,7 @@ func TestDeterminism(t *testing.T) {
 		// The sequence takes the success path and error paths of every command.
 		for _, k := range []string{"InitClusterResult", "RegisterBrokerResult", "RemoveBrokerResult", "AllowBrokerResult",
 			"TopicsResult", "ReassignResult", "AllocateProducerIDsResult", "CommitOffsetsResult", "DeleteGroupsResult",
-			"DeleteOffsetsResult", "UpdatePartitionResult", "error"} {
+			"DeleteOffsetsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "error"} {
 			if seen[k+"/ok"] == 0 || seen[k+"/err"] == 0 {
 				t.Errorf("seed %d: %s: %d successes, %d failures; the random sequence tests too little", seed, k, seen[k+"/ok"], seen[k+"/err"])
 			}
@@ -264,6 +267,18 @@ func tally(seen map[string]int, r any) {
 	case *metadata.UpdatePartitionResult:
 		name, ok = "UpdatePartitionResult", r.Code == 0
 		seen[fmt.Sprintf("%s/code%d", name, r.Code)]++
+	case *metadata.ACLsResult:
+		name = "ACLsResult"
+		for _, c := range r.Changed {
+			ok = ok && c
+		}
+	case *metadata.CodesResult:
+		name = "CodesResult"
+		for _, c := range r.Codes {
+			ok = ok && c == 0
+		}
+	case *metadata.SetRolesResult:
+		name, ok = "SetRolesResult", r.Code == 0
 	}
 	if ok {
 		seen[name+"/ok"]++

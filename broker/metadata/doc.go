@@ -28,7 +28,12 @@
 //   - the next producer id (AllocateProducerIDs hands out blocks, never reused);
 //   - committed offsets by group, topic and partition (offset, leader epoch, metadata, commit
 //     time), what group.Record of KindCommit carries. Group membership is the coordinator's
-//     soft state and is not here.
+//     soft state and is not here;
+//   - security (security.go, issue #17): Kafka ACL bindings, SCRAM credentials (salt,
+//     iterations, StoredKey, ServerKey; never a password), client quotas by entity, and the
+//     roles of mesh NodeIds (RoleBroker, RoleGateway, RoleAdmin bits). Kafka's validation
+//     (principals, mechanisms, iteration bounds, quota keys, per-user all-or-nothing) is the
+//     proposer's; Apply keeps the state well formed.
 //
 // # Commands and results
 //
@@ -63,6 +68,14 @@
 //	                     INVALID_REPLICA_ASSIGNMENT (leader or ISR member not a replica),
 //	                     FENCED_LEADER_EPOCH (epoch below the stored one, or another leader at
 //	                     the stored epoch)
+//	CreateACLs/DeleteACLs never fail; Changed per binding (added / deleted)
+//	AlterScram           per deletion RESOURCE_NOT_FOUND (no such credential, or deleted
+//	                     earlier in the command); per upsertion INVALID_REQUEST (empty user,
+//	                     mechanism or iterations not positive, empty salt or key)
+//	AlterQuotas          per entry INVALID_REQUEST (entity empty, a part without a type,
+//	                     types not strictly ascending, a default part with a name; a value
+//	                     not finite and positive; a key set and removed, removed twice, or "")
+//	SetRoles             INVALID_REQUEST (zero NodeId, unknown role bits); Previous roles
 //
 // CreateTopics and CreatePartitions with replica lists also answer INVALID_REPLICA_ASSIGNMENT
 // for lists that are not one per partition, of one length ≥ 2 (CreatePartitions: the topic's
@@ -123,6 +136,17 @@
 //	         22 UpdatePartition     topic:str | partition:i32 | leader:u64 | leader_epoch:i32 |
 //	                                isr:seq<u64>
 //
+//	         30 CreateACLs          seq<acl>
+//	         31 DeleteACLs          seq<acl>
+//	         32 AlterScram          seq<user:str | mechanism:i8> |
+//	                                seq<user:str | credential>
+//	         33 AlterQuotas         seq<entity | set:map<str,f64> | remove:seq<str>>
+//	         34 SetRoles            node_id:[32] | roles:u8
+//	acl        = resource_type:i8 | resource_name:str | pattern_type:i8 | principal:str |
+//	             host:str | operation:i8 | permission:i8      (i8 = one byte, two's complement)
+//	credential = mechanism:i8 | iterations:i32 | salt:bytes | stored_key:bytes | server_key:bytes
+//	entity     = seq<type:str | default:bool | name:str>      (f64 = 8 bytes little-endian)
+//
 // Kinds 20–29 belong to replicated partitions (issue #16), 30–39 to security.
 //
 // Kinds are never renumbered (they live in raft logs); a new field means a new encoding
@@ -146,7 +170,9 @@
 //	tag 2      replicated partitions (issue #16), by topic name (topics without any are left
 //	           out), then partition: seq<name:str | seq<partition:i32 | replicas:seq<u64> |
 //	           leader:u64 | leader_epoch:i32 | isr:seq<u64>>>
-//	           (tag 3 is the security section)
+//	tag 3      security: seq<acl> (sorted by every field in order) |
+//	           seq<user:str | seq<credential>> (by user, then mechanism) |
+//	           seq<entity | map<str,f64>> (by entity) | seq<node_id:[32] | roles:u8> (by NodeId)
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
 // names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2

@@ -18,6 +18,7 @@ func base(t testing.TB) *metadata.State {
 		&metadata.CommitOffsets{Group: "g1", Offsets: []metadata.OffsetCommit{{Topic: "a", Offset: 5}}},
 		&metadata.AllowBroker{NodeID: node(4)},
 		&metadata.RemoveBroker{RaftID: 3})
+	mustApply(t, s, securityCommands()...)
 	return s
 }
 

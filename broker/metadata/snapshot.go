@@ -87,6 +87,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionReplicas)
 		b = postcard.AppendBytes(b, s.appendReplicated(nil, names))
 	}
+	if !s.sec.empty() {
+		b = postcard.AppendUvarint(b, sectionSecurity)
+		b = postcard.AppendBytes(b, s.sec.appendSection(nil))
+	}
 	return b
 }
 
@@ -201,6 +205,7 @@ func (s *State) Restore(data []byte) error {
 	s.brokers, s.byNode, s.kafkaIDs, s.allowed = n.brokers, n.byNode, n.kafkaIDs, n.allowed
 	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
 	s.groups = n.groups
+	s.sec = n.sec
 	return nil
 }
 
@@ -313,6 +318,9 @@ func decodeSnapshot(data []byte) (*State, error) {
 		switch tag {
 		case sectionReplicas:
 			restoreReplicated(sd, s, sectionCheck)
+		case sectionSecurity:
+			s.sec.decodeSection(sd)
+			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
 		default:
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue
@@ -326,9 +334,6 @@ func decodeSnapshot(data []byte) (*State, error) {
 	}
 	if d.err != nil {
 		return nil, d.err
-	}
-	if r := d.d.Remaining(); r != 0 {
-		return nil, fmt.Errorf("%d trailing bytes", r)
 	}
 	return s, nil
 }

@@ -30,6 +30,8 @@ type State struct {
 	owned      map[NodeID]int64  // partitions per owner (derived)
 
 	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
+
+	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
 }
 
 // New returns an empty state (no cluster id, nothing applied).
@@ -50,6 +52,7 @@ func (s *State) reset() {
 	s.collisions = map[string]string{}
 	s.owned = map[NodeID]int64{}
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
+	s.sec.reset()
 }
 
 // Apply applies the committed entry at index (see result.go for what it returns). An entry it
@@ -114,6 +117,16 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.deleteOffsets(c, dry)
 	case *UpdatePartition:
 		return s.updatePartition(c, dry)
+	case *CreateACLs:
+		return s.createACLs(c, dry)
+	case *DeleteACLs:
+		return s.deleteACLs(c, dry)
+	case *AlterScram:
+		return s.alterScram(c, dry)
+	case *AlterQuotas:
+		return s.alterQuotas(c, dry)
+	case *SetRoles:
+		return s.setRoles(c, dry)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

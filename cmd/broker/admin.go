@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 )
 
@@ -61,12 +62,12 @@ func serveAdmin(addr string, h http.Handler, log *slog.Logger) (stop func(), err
 // quorumCommand runs `broker quorum status|allow|disallow|add|remove [-admin addr] [NodeId]`
 // against a running broker's admin API and prints its answer.
 func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
-	usage := "usage: broker quorum status|allow|disallow|add|remove [-admin host:port] [<NodeId>]"
+	usage := "usage: broker quorum status|allow|disallow|add|remove [-admin host:port] [-role broker|gateway|admin] [<NodeId>]"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	if args[0] == "help" || cli.IsHelp(args) {
-		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
+		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum allow -role gateway <NodeId>  # every broker serves this gateway\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
 		return flag.ErrHelp
 	}
 	action := args[0]
@@ -77,6 +78,7 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 		admin = defaultAdmin
 	}
 	fs.StringVar(&admin, "admin", admin, "the broker's admin API address (env RAFKA_ADMIN_ADDR)")
+	role := fs.String("role", "", "with allow/disallow: the role to give or take (broker: admission to the quorum, the default; gateway; admin)")
 	if err := cli.ApplyEnv(fs, getenv); err != nil {
 		return err
 	}
@@ -95,7 +97,13 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 		if len(rest) != 1 {
 			return errors.New(usage)
 		}
+		if _, err := controller.RoleActionFor(action, *role); err != nil {
+			return err
+		}
 		method, path = http.MethodPost, "/quorum/"+action+"?node="+url.QueryEscape(rest[0])
+		if *role != "" {
+			path += "&role=" + url.QueryEscape(*role)
+		}
 	default:
 		return errors.New(usage)
 	}

@@ -52,6 +52,14 @@
 //
 //	broker quorum status [-admin 127.0.0.1:9644]
 //	broker quorum allow|disallow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//	broker quorum allow|disallow -role gateway|admin [-admin 127.0.0.1:9644] <NodeId>
+//
+// A gateway is served by a broker when its NodeId is in that broker's -trust list or the
+// cluster's metadata gives it the gateway role (allow -role gateway: every broker of the
+// cluster then serves it). The admin role lets a node call the operator ops over the mesh.
+// With -quorum-seeds, ACLs, SCRAM credentials and client quotas are cluster metadata on the
+// quorum (every broker and gateway sees the same ones); without, they are files in -data
+// (scram.credentials, acls, client_quotas) as before.
 //
 // The admin API (loopback only): GET /quorum/status (JSON), POST
 // /quorum/{allow,disallow,add,remove}?node=<NodeId>; see package broker/controller.
@@ -94,6 +102,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
@@ -243,7 +252,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	qn, err := controller.StartNode(ctx, controller.NodeConfig{
 		Broker:   broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop},
 		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
-		Rack: o.rack, DefaultReplicationFactor: o.defaultRF,
+		Rack: o.rack, DefaultReplicationFactor: o.defaultRF, ClusterSecurity: clusterMode(seeds, sk.Public()),
 	})
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)
@@ -293,6 +302,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	ctlCfg.Bootstrap = peers
 	ctlCfg.Addrs = func() []netip.AddrPort { return dialable(ep.Addr()).Direct }
 	ctlCfg.Load = func() (uint64, uint64) { return partitionCount(ctx, b), 0 }
+	// Digests are believed only from members: the quorum's brokers (seeds, allowed,
+	// registered) and the gateways this broker serves (-trust, gateway role).
+	ctlCfg.Believe = func(d meshctl.Digest) bool { return qn.Controller.Trusts(d.Node) || trust.Allows(d.Node) }
 	ctlCfg.OnChange = func(c meshctl.Change) {
 		log.Info("control plane", "change", c.Kind.String(), "role", c.Digest.Role.String(), "member", c.Digest.Node.String(), "addrs", c.Digest.Addrs)
 	}
@@ -327,6 +339,17 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	_ = ctl.Close()
 	_ = g.Close()
 	return errors.Join(stopErr, qn.Close(), node.Close())
+}
+
+// clusterMode reports whether the broker is started as part of a cluster (seeds other than
+// itself): its security metadata then lives on the quorum rather than in files.
+func clusterMode(seeds []endpoint.NodeAddr, self key.PublicKey) bool {
+	for _, s := range seeds {
+		if s.ID != self {
+			return true
+		}
+	}
+	return false
 }
 
 // partitionCount is the load the broker announces: the partitions it holds.

@@ -39,12 +39,14 @@ type fullBackend interface {
 // broker it was not given become reachable. The controller stays the smallest NodeId among the
 // seeds. A broker silent for RAFKA_STALENESS_MS (default 30000) gets no new placements.
 //
-//	-trusted-brokers  NodeIds that may be learned as brokers, comma separated; empty: any node
-//	                  announcing itself as a broker on the control topic [RAFKA_TRUSTED_BROKERS]
+//	-trusted-brokers  NodeIds that may be learned as brokers, comma separated [RAFKA_TRUSTED_BROKERS]
 //
 // The control topic is open to any node that can reach a member (the mesh id is a name, not a
-// secret), so a production mesh should set -trusted-brokers: without it, a node that joins the
-// topic and calls itself a broker gets new partitions placed on it.
+// secret), so digests are believed only from members: the seeds and the metadata quorum's
+// registered brokers (brokers join the quorum only when a seed or an operator admitted them,
+// and partitions are placed on registered brokers only). Brokers from before the quorum have
+// no member list: then only the seeds and -trusted-brokers are learned; without that list a
+// node that joins the topic and calls itself a broker is ignored.
 //
 // # mDNS
 //
@@ -187,6 +189,18 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 		}
 	}
 	view := newBrokerView(log)
+	// Digests are believed only from members (issue #17): the cluster's seeds and registered
+	// brokers once the cluster view exists; while brokers are being discovered (mDNS, no
+	// seeds), brokers in -trusted-brokers, or any broker without that list (development).
+	ctlCfg.Believe = func(d meshctl.Digest) bool {
+		if allowed.Len() > 0 && allowed.Allows(d.Node) {
+			return true
+		}
+		if c := view.attached(); c != nil {
+			return c.Believes(d.Node)
+		}
+		return d.Role == meshctl.RoleBroker && allowed.Len() == 0
+	}
 	ctlCfg.OnChange = func(c meshctl.Change) {
 		if allowed.Len() > 0 && !allowed.Allows(c.Digest.Node) {
 			if c.Kind == meshctl.Up && c.Digest.Role == meshctl.RoleBroker {
@@ -211,13 +225,22 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 		}
 		log.Info("mdns: brokers found", "controller", seeds[0].ID.String(), "brokers", len(seeds))
 	}
+	// A broker that refuses this gateway (not in its -trust list, no gateway role in the
+	// cluster's metadata) is logged once, with how to admit it; clients get
+	// CLUSTER_AUTHORIZATION_FAILED meanwhile.
+	notice := &brokermesh.RefusalNotice{Log: log, Self: sk.Public()}
 	be, err := cluster.New(seeds, func(a endpoint.NodeAddr) *brokermesh.Caller {
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+		cl := brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.String())
+		cl.NoticeRefusals(notice)
+		return cl
 	}, log)
 	if err != nil {
 		return nil, nil, err
 	}
 	be.EnableLearning()
+	if allowed.Len() > 0 {
+		be.TrustLearned() // OnChange passes only -trusted-brokers
+	}
 	view.attach(be)
 	return be, undo, nil
 }

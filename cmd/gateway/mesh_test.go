@@ -188,10 +188,17 @@ func meshSetup(t *testing.T, vars func([]*meshBroker) map[string]string) ([]*mes
 }
 
 // TestMeshGatewayLearnsBrokers: the gateway command in mesh mode with ONE broker seed learns
-// the other two brokers from the control topic, and a new topic's partitions land on all three.
-// When one broker stops announcing, its digest expires and a newer topic's partitions avoid it.
+// the other two brokers (brokers from before the metadata quorum: named in -trusted-brokers)
+// from the control topic, and a new topic's partitions land on all three. When one broker
+// stops announcing, its digest expires and a newer topic's partitions avoid it.
 func TestMeshGatewayLearnsBrokers(t *testing.T) {
-	bs, place := meshSetup(t, nil)
+	bs, place := meshSetup(t, func(bs []*meshBroker) map[string]string {
+		var ids []string
+		for _, b := range bs {
+			ids = append(ids, b.ep.NodeID().String())
+		}
+		return map[string]string{"RAFKA_TRUSTED_BROKERS": strings.Join(ids, ",")}
+	})
 	// Learning takes a gossip round or two; each attempt uses a new topic.
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; ; i++ {
@@ -218,6 +225,19 @@ func TestMeshGatewayLearnsBrokers(t *testing.T) {
 			t.Fatalf("new partitions still placed on the expired broker: %v", on)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestMeshGatewayLearnsNoStrangers: brokers from before the quorum have no member list, so
+// without -trusted-brokers the gateway learns no broker from the control topic (issue #17: a
+// node that announces itself is not a broker): every partition stays on the seed.
+func TestMeshGatewayLearnsNoStrangers(t *testing.T) {
+	_, place := meshSetup(t, nil)
+	for i := range 3 { // several gossip rounds (100 ms each) apart
+		if on := place(fmt.Sprint("strangers-", i)); len(on) != 1 || !on[0] {
+			t.Fatalf("partitions placed on %v, want the seed (0) only", on)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
 }
 

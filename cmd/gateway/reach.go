@@ -101,6 +101,13 @@ func (v *brokerView) change(ch meshctl.Change) {
 	v.changed = make(chan struct{})
 }
 
+// attached returns the cluster once attach ran (nil before).
+func (v *brokerView) attached() *cluster.Cluster {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.cluster
+}
+
 // snapshot returns the brokers heard of so far, sorted by NodeId, and a channel closed at the
 // next change.
 func (v *brokerView) snapshot() ([]endpoint.NodeAddr, <-chan struct{}) {

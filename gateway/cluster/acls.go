@@ -6,20 +6,24 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-// ACLs live with the controller, as SCRAM credentials do (its ACLs file, the metadata quorum
-// later), so the three ops go there.
+// ACLs, like SCRAM credentials and client quotas, are controller ops: in quorum mode any
+// broker takes them and forwards them to the quorum leader, where brokers started as a
+// cluster keep them as cluster metadata (package broker/controller, security.go); in legacy
+// mode the fixed controller keeps them in its files.
 
 // DescribeAcls asks the controller.
 func (c *Cluster) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
-	return c.ctl().DescribeAcls(ctx, req)
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeAclsResp, error) {
+		return b.DescribeAcls(ctx, req)
+	})
 }
 
 // CreateAcls stores bindings on the controller.
 func (c *Cluster) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
-	return c.ctl().CreateAcls(ctx, req)
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreateAclsResp, error) { return b.CreateAcls(ctx, req) })
 }
 
 // DeleteAcls deletes bindings on the controller.
 func (c *Cluster) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
-	return c.ctl().DeleteAcls(ctx, req)
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteAclsResp, error) { return b.DeleteAcls(ctx, req) })
 }

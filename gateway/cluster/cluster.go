@@ -76,6 +76,8 @@ type Cluster struct {
 	failedAt  map[*Broker]time.Time      // when a controller op last failed on a broker; guarded by mu
 	// Liveness probes of a controller op's broker (attempt): probeAfter, probeTimeout.
 	probeAfter, probeTimeout time.Duration
+
+	trustLearned bool // Learn's brokers were vetted by the caller (membership.go); guarded by mu
 }
 
 type tp struct {
@@ -201,7 +203,8 @@ func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
 }
 
 // Learn applies a control-plane change (package mesh/meshctl): a broker that announces itself
-// becomes a placement candidate, or gets its new addresses (AddBroker); a broker whose digest
+// and is believed (a member: see membership.go) becomes a placement candidate, or gets its
+// new addresses (AddBroker); a broker whose digest
 // expired gets no new placements (ForgetBroker). Changes about other roles are ignored. It
 // reports whether a candidate was just forgotten.
 func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
@@ -210,6 +213,9 @@ func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
 	}
 	switch ch.Kind {
 	case meshctl.Up, meshctl.Updated:
+		if !c.Believes(ch.Digest.Node) {
+			return false // not a member (membership.go)
+		}
 		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
 	case meshctl.Down:
 		return c.ForgetBroker(ch.Digest.Node)

@@ -6,15 +6,19 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-// SCRAM credentials live with the controller (its credentials file, the metadata quorum
-// later), so both ops go there.
+// SCRAM credentials are controller ops (see acls.go): any broker in quorum mode, the fixed
+// controller in legacy mode.
 
 // DescribeUserScramCredentials asks the controller.
 func (c *Cluster) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
-	return c.ctl().DescribeUserScramCredentials(ctx, req)
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeUserScramCredentialsResp, error) {
+		return b.DescribeUserScramCredentials(ctx, req)
+	})
 }
 
 // AlterUserScramCredentials changes the controller's credentials.
 func (c *Cluster) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
-	return c.ctl().AlterUserScramCredentials(ctx, req)
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterUserScramCredentialsResp, error) {
+		return b.AlterUserScramCredentials(ctx, req)
+	})
 }

@@ -160,6 +160,12 @@ func (pc *pconn) readLoop(st Stream) error {
 			return err
 		}
 		buf = body[:0]
+		if ok, drops := g.lim.allow(pc.id, len(body)); !ok {
+			if drops > 0 {
+				g.log.Warn("gossip: dropping inbound frames over the per-peer or total rate limit", "dropped", drops, "peer", fmt.Sprintf("%x", pc.id[:5]))
+			}
+			continue
+		}
 		topic, m, err := proto.DecodeMessage(body)
 		if err != nil {
 			_ = pc.c.Close(0, "bad frame")

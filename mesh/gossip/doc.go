@@ -35,6 +35,13 @@
 // Each connection has a bounded send queue; a peer that lets it fill is too
 // slow and its connection is dropped (Rust instead blocks its actor).
 //
+// Inbound limits (limit.go, Config.InLimits): each peer may send at most 100 frames and
+// 64 KiB per second, all peers together 1000 frames and 512 KiB per second (bursts of two
+// seconds' worth); a frame over a budget is dropped unread and counted (InDropped), logged at
+// most once a minute. So a flood on an open topic makes a node hold at most about 28 MiB of
+// messages (payloads for MessageCacheRetention, ids for MessageIDRetention), whatever the
+// number of flooding keys (0.28 has no limit).
+//
 // Differences from 0.28 worth knowing: a failed dial is reported to the core
 // as a disconnect (0.28 leaves the queue stuck); a topic that has had no
 // neighbor for Config.RejoinInterval (10 s) sends Join to its bootstrap peers

@@ -45,6 +45,8 @@ type Config struct {
 	// bring back a node whose passive peers are all gone. Zero: 10s;
 	// negative: never.
 	RejoinInterval time.Duration
+	// InLimits bound what peers may send us (limit.go). Zero: the defaults.
+	InLimits InLimits
 	// Seed seeds the protocol's randomness. Zero: a random seed.
 	Seed uint64
 	// Logger receives diagnostics. nil: discard.
@@ -69,6 +71,7 @@ type Gossip struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	inbox  chan func()
+	lim    *inLimiter // inbound budgets (limit.go)
 
 	wg        sync.WaitGroup // every goroutine we start
 	connWG    sync.WaitGroup // connection goroutines only
@@ -143,6 +146,7 @@ func New(cfg Config) (*Gossip, error) {
 		clk:    cfg.Clock,
 		me:     proto.Key(cfg.Me.Bytes()),
 		inbox:  make(chan func(), 1024),
+		lim:    newInLimiter(cfg.InLimits, cfg.Clock),
 		done:   make(chan struct{}),
 		peers:  make(map[proto.Key]*peer),
 		topics: make(map[proto.TopicID]*topicSubs),

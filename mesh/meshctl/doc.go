@@ -62,10 +62,13 @@
 //     every node and relayed by all.
 //   - Who may join the topic is not restricted (gossip accepts any peer, and
 //     the mesh id is a name, not a secret). The signature only binds a digest
-//     to its author. Callers that act on a digest decide whom to believe: the
-//     gateway (cmd/gateway) learns only brokers listed in -trusted-brokers
-//     (RAFKA_TRUSTED_BROKERS) when that is set, and any announced broker
-//     otherwise; a broker still serves only gateways in its own trust list.
+//     to its author, so membership is decided elsewhere and Config.Believe
+//     drops every digest of a node that is not a member before it reaches the
+//     directory or the address book: a broker believes the quorum's brokers
+//     and the gateways it serves; a gateway believes its seeds, the quorum's
+//     registered brokers, and (legacy brokers only) -trusted-brokers. Phantom
+//     "brokers" therefore change nothing. Config.MaxNodes bounds the directory
+//     whatever is believed.
 //   - Every digest heard feeds the endpoint's address book, so a node that
 //     moved (new port after a restart) is dialed at its new address.
 //   - Node publishes at once when it gets a new neighbor, so a newcomer is

@@ -21,6 +21,9 @@ const (
 	DefaultMeshID    = "meshkafka"
 	DefaultInterval  = 2 * time.Second
 	DefaultStaleness = 30 * time.Second
+	// DefaultMaxNodes bounds the directory: a digest is at most MaxDigestSize bytes, so the
+	// directory holds at most about 1 MiB of digests.
+	DefaultMaxNodes = 2048
 )
 
 // Config configures a Node. Zero fields take the defaults named.
@@ -42,6 +45,14 @@ type Config struct {
 	// change, in order. It must not block for long. The addresses of every
 	// node heard from are added to the endpoint's address book before.
 	OnChange func(Change)
+	// Believe decides whose digests are heard at all (issue #17 item 4: the control topic is
+	// open to anyone, so a digest is believed only from a member): a digest it refuses is
+	// dropped before it reaches the directory, the address book or OnChange. It is called on
+	// the node's goroutine and must not block. nil: every digest (a development mesh).
+	Believe func(Digest) bool
+	// MaxNodes bounds the directory (memory under a flood of fresh keys): a digest from a
+	// node not in it is dropped while it holds MaxNodes entries. Zero: DefaultMaxNodes.
+	MaxNodes int
 	// Clock drives publication, expiry and freshness. nil: the wall clock.
 	Clock clock.Clock
 	// Logger receives diagnostics. nil: discard.
@@ -83,6 +94,9 @@ func Join(ctx context.Context, ep *endpoint.Endpoint, g *gossip.Gossip, cfg Conf
 	}
 	if cfg.Staleness <= 0 {
 		cfg.Staleness = DefaultStaleness
+	}
+	if cfg.MaxNodes <= 0 {
+		cfg.MaxNodes = DefaultMaxNodes
 	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	if cfg.Logger == nil {
@@ -210,8 +224,27 @@ func (n *Node) receive(b []byte) {
 	if d.Node == n.ep.NodeID() {
 		return
 	}
+	if n.cfg.Believe != nil && !n.cfg.Believe(d) {
+		n.cfg.Logger.Debug("meshctl: digest from a node that is not believed", "node", d.Node.ShortString(), "role", d.Role.String())
+		return
+	}
+	now := n.cfg.Clock.Now()
 	n.mu.Lock()
-	c, ok := n.dir.Observe(n.cfg.Clock.Now(), d)
+	if _, known := n.dir.nodes[d.Node]; !known && n.dir.Len() >= n.cfg.MaxNodes {
+		if ch := n.dir.Expire(now); len(ch) > 0 {
+			n.mu.Unlock()
+			for _, c := range ch {
+				n.report(c)
+			}
+			n.mu.Lock()
+		}
+		if n.dir.Len() >= n.cfg.MaxNodes {
+			n.mu.Unlock()
+			n.cfg.Logger.Debug("meshctl: directory full, digest of a new node dropped", "node", d.Node.ShortString())
+			return
+		}
+	}
+	c, ok := n.dir.Observe(now, d)
 	n.mu.Unlock()
 	if len(d.Addrs) > 0 {
 		n.ep.AddNodeAddr(endpoint.NodeAddr{ID: d.Node, Direct: d.Addrs})

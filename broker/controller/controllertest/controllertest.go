@@ -62,6 +62,8 @@ type Cluster struct {
 	Net     *quorum.LocalNet
 	Brokers []*Broker
 	Seeds   []endpoint.NodeAddr
+
+	secure bool
 }
 
 // Start runs n brokers that trust the given NodeIds (gateways) and waits until they form a
@@ -69,7 +71,23 @@ type Cluster struct {
 // (all n brokers). Everything is stopped when the test ends.
 func Start(t testing.TB, n int, trust ...key.PublicKey) *Cluster {
 	t.Helper()
-	c := &Cluster{Net: quorum.NewLocalNet()}
+	return StartWith(t, Options{N: n, Trust: trust})
+}
+
+// Options configure StartWith.
+type Options struct {
+	N     int             // brokers
+	Trust []key.PublicKey // gateways every broker trusts by configuration (its -trust list)
+	// ClusterSecurity keeps ACLs, SCRAM credentials and client quotas on the quorum
+	// (controller.Config.ClusterSecurity), as brokers started with seeds do.
+	ClusterSecurity bool
+}
+
+// StartWith is Start with Options.
+func StartWith(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	n, trust := o.N, o.Trust
+	c := &Cluster{Net: quorum.NewLocalNet(), secure: o.ClusterSecurity}
 	for i := 0; i < n; i++ {
 		ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
 		if err != nil {
@@ -146,7 +164,7 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 		t.Fatal(err)
 	}
 	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds,
-		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond,
+		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond, ClusterSecurity: c.secure,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) { b.Replicas.AddPeer(id, raftmesh.EncodeAddr(a)) },
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
 			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
