@@ -146,17 +146,18 @@ func (c Config) TryCreateTopic(tb testing.TB) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), c.OpTimeout)
-		r, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, c.TopicConfigs, c.Topic)
+		// CreateTopic returns the topic's error (r.Err) as its error too.
+		_, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, c.TopicConfigs, c.Topic)
 		cancel()
-		if err == nil && (r.Err == nil || errors.Is(r.Err, kerr.TopicAlreadyExists)) {
-			return nil
-		}
 		var ke *kerr.Error
-		if err == nil && errors.As(r.Err, &ke) && !ke.Retriable && !errors.Is(r.Err, kerr.NotController) {
-			return r.Err
+		switch {
+		case err == nil || errors.Is(err, kerr.TopicAlreadyExists):
+			return nil
+		case errors.As(err, &ke) && !ke.Retriable && ke != kerr.NotController:
+			return err
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("create topic %s: %v %v", c.Topic, err, r.Err)
+			tb.Fatalf("create topic %s: %v", c.Topic, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
