@@ -158,7 +158,7 @@ func BenchmarkReplFailover(b *testing.B) {
 			p := view[int32(k%partitions)]
 			at := time.Now()
 			p.LeaderProc.Kill()
-			failovers = append(failovers, w.WaitSendOK(b, at, tpOf(p.ID), time.Minute))
+			failovers = append(failovers, w.WaitSendOK(b, at, tp(cfg.Topic, p.ID), time.Minute))
 			p.LeaderProc.Start(b)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -31,6 +32,25 @@ import (
 // of them are stored.
 const clientRecords = 300
 
+// net is where a client library runs: its dialer (Go libraries) and how to run a command
+// (kcat) in the namespace the clients reach the gateways from.
+type clientNet struct {
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	command func(ctx context.Context, name string, args ...string) *exec.Cmd
+}
+
+// clientNetOf is the hub namespace of a cluster with Netns, the host otherwise.
+func clientNetOf(c *cluster.Cluster) clientNet {
+	cn := clientNet{dial: c.Dialer(), command: exec.CommandContext}
+	if c.Net != nil {
+		pid := c.Net.Hub.Pid()
+		cn.command = func(ctx context.Context, name string, args ...string) *exec.Cmd {
+			return exec.CommandContext(ctx, "nsenter", append([]string{"-t", pid, "-n", "--", name}, args...)...)
+		}
+	}
+	return cn
+}
+
 // libClient produces values 0..n-1 (in order, one at a time or pipelined as the library does,
 // retrying as configured) and consumes partition 0 of a topic from the start until it has
 // read every value; each returns the first error that reached the application.
@@ -39,8 +59,8 @@ type libClient struct {
 	// idempotent: the producer dedups its retries, so every value must be stored once.
 	idempotent bool
 	available  func() error
-	produce    func(ctx context.Context, addr, topic string, n int) error
-	consume    func(ctx context.Context, addr, topic string, n int) ([]string, error)
+	produce    func(ctx context.Context, cn clientNet, addr, topic string, n int) error
+	consume    func(ctx context.Context, cn clientNet, addr, topic string, n int) ([]string, error)
 }
 
 func libClients() []libClient {
@@ -48,10 +68,10 @@ func libClients() []libClient {
 		{
 			name:      "kafka-go",
 			available: func() error { return nil },
-			produce: func(ctx context.Context, addr, topic string, n int) error {
+			produce: func(ctx context.Context, cn clientNet, addr, topic string, n int) error {
 				w := &segkafka.Writer{Addr: segkafka.TCP(addr), Topic: topic, RequiredAcks: segkafka.RequireAll,
 					BatchTimeout: time.Millisecond, MaxAttempts: 1000, WriteBackoffMin: 50 * time.Millisecond, WriteBackoffMax: 500 * time.Millisecond,
-					Transport: &segkafka.Transport{MetadataTTL: 500 * time.Millisecond}}
+					Transport: &segkafka.Transport{MetadataTTL: 500 * time.Millisecond, Dial: cn.dial}}
 				defer w.Close()
 				for i := range n {
 					if err := w.WriteMessages(ctx, segkafka.Message{Value: []byte(strconv.Itoa(i))}); err != nil {
@@ -61,8 +81,9 @@ func libClients() []libClient {
 				}
 				return nil
 			},
-			consume: func(ctx context.Context, addr, topic string, n int) ([]string, error) {
+			consume: func(ctx context.Context, cn clientNet, addr, topic string, n int) ([]string, error) {
 				r := segkafka.NewReader(segkafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: 0,
+					Dialer:   &segkafka.Dialer{DialFunc: cn.dial, Timeout: 10 * time.Second},
 					MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond, MaxAttempts: 1000})
 				defer r.Close()
 				var got []string
@@ -85,8 +106,8 @@ func libClients() []libClient {
 				_, err := exec.LookPath("kcat")
 				return err
 			},
-			produce: func(ctx context.Context, addr, topic string, n int) error {
-				cmd := exec.CommandContext(ctx, "kcat", "-b", addr, "-P", "-t", topic, "-p", "0",
+			produce: func(ctx context.Context, cn clientNet, addr, topic string, n int) error {
+				cmd := cn.command(ctx, "kcat", "-b", addr, "-P", "-t", topic, "-p", "0",
 					"-X", "acks=all", "-X", "enable.idempotence=true", "-X", "message.timeout.ms=120000", "-X", "linger.ms=1",
 					"-X", "topic.metadata.refresh.interval.ms=1000")
 				in, err := cmd.StdinPipe()
@@ -111,8 +132,8 @@ func libClients() []libClient {
 				}
 				return nil
 			},
-			consume: func(ctx context.Context, addr, topic string, n int) ([]string, error) {
-				cmd := exec.CommandContext(ctx, "kcat", "-b", addr, "-C", "-t", topic, "-p", "0", "-o", "beginning",
+			consume: func(ctx context.Context, cn clientNet, addr, topic string, n int) ([]string, error) {
+				cmd := cn.command(ctx, "kcat", "-b", addr, "-C", "-t", topic, "-p", "0", "-o", "beginning",
 					"-c", strconv.Itoa(n), "-f", "%s\n", "-q")
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
@@ -131,16 +152,16 @@ func libClients() []libClient {
 	}
 }
 
-// TestReplClientsLeaderKill: for each client library, a producer writes 300 values to
-// partition 0 of a fresh RF=3 topic while a consumer of the same library reads it from the
-// start; once a third is stored, the partition's leader is SIGKILLed, and restarted once a
-// record is acknowledged again. Neither may see an error; the consumer reads every value; the
-// log (drained with kgo) holds every value in produce order, exactly once for an idempotent
-// producer, at least once otherwise (kafka-go's Writer is not idempotent: a retried write may
-// be stored twice, which is reported).
-func TestReplClientsLeaderKill(t *testing.T) {
-	c := startRepl(t, false)
+// clientsLeaderKill: for each client library, a producer writes 300 values to partition 0
+// of a fresh RF=3 topic while a consumer of the same library reads it from the start; once a
+// third is stored, the partition's leader is SIGKILLed, and restarted once a record is stored
+// again. Neither may see an error; the consumer reads every value; the log (drained with kgo)
+// holds every value in produce order, exactly once for an idempotent producer, at least once
+// otherwise (kafka-go's Writer is not idempotent: a retried write may be stored twice, which
+// is reported).
+func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 	addr := c.Gateways[0].Addr
+	cn := clientNetOf(c)
 	for _, lc := range libClients() {
 		t.Run(lc.name, func(t *testing.T) {
 			if err := lc.available(); err != nil {
@@ -151,14 +172,15 @@ func TestReplClientsLeaderKill(t *testing.T) {
 			createReplicated(t, c, cfg)
 			view := settled(t, c, cfg, time.Minute)
 			victim := view[0].LeaderProc
+			defer deleteTopic(t, cfg)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			var wg sync.WaitGroup
 			var prodErr, consErr error
 			var read []string
-			wg.Go(func() { prodErr = lc.produce(ctx, addr, cfg.Topic, clientRecords) })
-			wg.Go(func() { read, consErr = lc.consume(ctx, addr, cfg.Topic, clientRecords) })
+			wg.Go(func() { prodErr = lc.produce(ctx, cn, addr, cfg.Topic, clientRecords) })
+			wg.Go(func() { read, consErr = lc.consume(ctx, cn, addr, cfg.Topic, clientRecords) })
 
 			adm := kadm.NewClient(cfg.Client(t))
 			end := func() int64 {

@@ -12,31 +12,65 @@ import (
 	"github.com/meshkafka/meshkafka/interop/workload"
 )
 
-// run is one fault test: a cluster in network namespaces under the replicated load, n cycles
-// of inject (each on the partition cycle % 6, after every partition has settled with its full
-// in-sync replica set), then the final drain and the checker. inject returns what it did, for
-// the log, and the time from the fault to the first record acknowledged on the partition
-// again (0: not measured), reported as p50/p99 at the end, never asserted.
-func run(t *testing.T, n int, metadataOps bool, inject func(t *testing.T, e *env, p partition) (string, time.Duration)) {
+// phase is one fault of TestReplFaults: n cycles of inject on a fresh topic under the
+// replicated load, then the final drain and the checker. inject returns what it did, for the
+// log, and the time from the fault to the first record acknowledged on the partition again
+// (0: not measured), reported as p50/p99 at the end of the phase, never asserted.
+type phase struct {
+	name        string
+	metadataOps bool // the metadata writers too (the quorum leader's faults)
+	inject      func(t *testing.T, e *env, p partition) (string, time.Duration)
+}
+
+// TestReplFaults: one cluster in network namespaces (three brokers forming the metadata
+// quorum, two gateways) goes through every fault in turn, REPL_CYCLES cycles each (default
+// 10), each fault on a topic of its own (deleted afterwards) with its own recorded workload
+// and checker run; then kafka-go and librdkafka clients through a leader kill. One cluster
+// for all: its start (the quorum forming) would otherwise cost more than the cycles. A failed
+// phase ends the test (the cluster may be broken).
+func TestReplFaults(t *testing.T) {
 	c := startRepl(t, true)
-	cfg, w := replLoad(t, c, metadataOps)
-	e := &env{c: c, cfg: cfg, w: w}
-	var waits []time.Duration
-	for cycle := range n {
-		e.cycle = cycle
-		view := settled(t, c, cfg, time.Minute)
-		p := view[int32(cycle%partitions)]
-		what, d := inject(t, e, p)
-		if d > 0 {
-			waits = append(waits, d)
-			what += fmt.Sprintf("; first record acknowledged on p%d %v after the fault", p.ID, d.Round(time.Millisecond))
+	n := cycles(10)
+	for i, ph := range phases() {
+		ok := t.Run(ph.name, func(t *testing.T) {
+			cfg, w := replLoad(t, c, fmt.Sprintf("%s-%d", topic, i), ph.metadataOps)
+			e := &env{c: c, cfg: cfg, w: w}
+			var waits []time.Duration
+			for cycle := range n {
+				e.cycle = cycle
+				view := settled(t, c, cfg, time.Minute)
+				p := view[int32(cycle%partitions)]
+				what, d := ph.inject(t, e, p)
+				if d > 0 {
+					waits = append(waits, d)
+					what += fmt.Sprintf("; first record acknowledged on p%d %v after the fault", p.ID, d.Round(time.Millisecond))
+				}
+				t.Logf("cycle %d: %s", cycle, what)
+			}
+			if len(waits) > 0 {
+				t.Logf("fault → first acknowledged record on the partition: %s", summary(waits))
+			}
+			check(t, c, cfg, w)
+			deleteTopic(t, cfg)
+		})
+		if !ok {
+			return
 		}
-		t.Logf("cycle %d: %s", cycle, what)
 	}
-	if len(waits) > 0 {
-		t.Logf("fault → first acknowledged record on the partition: %s", summary(waits))
+	t.Run("ClientsLeaderKill", func(t *testing.T) { clientsLeaderKill(t, c) })
+}
+
+func phases() []phase {
+	return []phase{
+		{"PartitionLeaderKill", false, partitionLeaderKill},
+		{"FollowerKill", false, followerKill},
+		{"QuorumLeaderKill", true, quorumLeaderKill},
+		{"LeaderPause", false, leaderPause},
+		{"LeaderIsolated", false, leaderIsolated},
+		{"MajorityMinoritySplit", false, majorityMinoritySplit},
+		{"FlappingLink", false, flappingLink},
+		{"FollowerWiped", false, followerWiped},
 	}
-	check(t, c, cfg, w)
 }
 
 // env is what an inject function works on.
@@ -68,177 +102,161 @@ func (e *env) allPartitionsAck(t *testing.T, since time.Time) time.Duration {
 	t.Helper()
 	var worst time.Duration
 	for p := range int32(partitions) {
-		worst = max(worst, e.w.WaitSendOK(t, since, tpOf(p), time.Minute))
+		worst = max(worst, e.w.WaitSendOK(t, since, tp(e.cfg.Topic, p), time.Minute))
 	}
 	return worst
 }
 
-// TestReplPartitionLeaderKill: the leader of a partition SIGKILLed; the two others elect a
+// partitionLeaderKill: the leader of a partition SIGKILLed; the two others elect a
 // leader that acknowledges records on it again; the killed broker restarts and catches up.
-func TestReplPartitionLeaderKill(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		victim := p.LeaderProc
-		at := time.Now()
-		victim.Kill()
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		now := e.newLeader(t, p, victim)
-		e.allPartitionsAck(t, at)
-		victim.Start(t)
-		return fmt.Sprintf("killed %s, leader of p%d (epoch %d); now led by %s (epoch %d)", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
-	})
+func partitionLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	victim.Kill()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed %s, leader of p%d (epoch %d); now led by %s (epoch %d)", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
 }
 
-// TestReplFollowerKill: a follower of a partition SIGKILLed (it leads others, which fail
+// followerKill: a follower of a partition SIGKILLed (it leads others, which fail
 // over); the partition goes on with two replicas; the follower restarts and catches up.
-func TestReplFollowerKill(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		fs := followers(t, e.c, p)
-		victim := fs[e.cycle%len(fs)]
-		at := time.Now()
-		victim.Kill()
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		worst := e.allPartitionsAck(t, at)
-		victim.Start(t)
-		return fmt.Sprintf("killed %s, follower of p%d (led by %s); every partition acknowledged again within %v", victim.Name, p.ID, p.LeaderProc.Name, worst.Round(time.Millisecond)), d
-	})
+func followerKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	fs := followers(t, e.c, p)
+	victim := fs[e.cycle%len(fs)]
+	at := time.Now()
+	victim.Kill()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	worst := e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed %s, follower of p%d (led by %s); every partition acknowledged again within %v", victim.Name, p.ID, p.LeaderProc.Name, worst.Round(time.Millisecond)), d
 }
 
-// TestReplQuorumLeaderKill: the metadata quorum's leader SIGKILLed (it also leads and follows
+// quorumLeaderKill: the metadata quorum's leader SIGKILLed (it also leads and follows
 // partitions); metadata writes (topics, offset commits, producer ids) and every partition
 // work again; it restarts.
-func TestReplQuorumLeaderKill(t *testing.T) {
-	run(t, cycles(10), true, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		victim, _ := e.c.QuorumLeader(t, e.c.Running(), time.Minute)
-		at := time.Now()
-		victim.Kill()
-		got := e.w.WaitOK(t, at, time.Minute, checker.OpCreateTopics, checker.OpOffsetCommit, checker.OpOffsetFetch, checker.OpInitProducerID)
-		first, what, _ := e.cfg.Rec.FirstWriteAfter(at)
-		worst := e.allPartitionsAck(t, at)
-		victim.Start(t)
-		return fmt.Sprintf("killed quorum leader %s; first metadata write (%s) %v after, all of them by %v; every partition acknowledged again within %v",
-			victim.Name, what, first.Sub(at).Round(time.Millisecond), maxOf(got).Round(time.Millisecond), worst.Round(time.Millisecond)), first.Sub(at)
-	})
+func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim, _ := e.c.QuorumLeader(t, e.c.Running(), time.Minute)
+	at := time.Now()
+	victim.Kill()
+	got := e.w.WaitOK(t, at, time.Minute, checker.OpCreateTopics, checker.OpOffsetCommit, checker.OpOffsetFetch, checker.OpInitProducerID)
+	first, what, _ := e.cfg.Rec.FirstWriteAfter(at)
+	worst := e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed quorum leader %s; first metadata write (%s) %v after, all of them by %v; every partition acknowledged again within %v",
+		victim.Name, what, first.Sub(at).Round(time.Millisecond), maxOf(got).Round(time.Millisecond), worst.Round(time.Millisecond)), first.Sub(at)
 }
 
-// TestReplLeaderPause: a partition's leader SIGSTOPped until the others elect a leader that
+// leaderPause: a partition's leader SIGSTOPped until the others elect a leader that
 // acknowledges records, then SIGCONTed: it wakes believing it leads and must not acknowledge
 // anything on its own (the checker would find the records lost or moved).
-func TestReplLeaderPause(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		victim := p.LeaderProc
-		at := time.Now()
-		victim.Pause()
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		now := e.newLeader(t, p, victim)
-		victim.Resume()
-		return fmt.Sprintf("paused %s, leader of p%d (epoch %d); %s elected (epoch %d); resumed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
-	})
+func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	victim.Pause()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	victim.Resume()
+	return fmt.Sprintf("paused %s, leader of p%d (epoch %d); %s elected (epoch %d); resumed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
 }
 
-// TestReplLeaderIsolated: a partition's leader cut off from every node by nftables; the
+// leaderIsolated: a partition's leader cut off from every node by nftables; the
 // majority elects a leader that acknowledges records; healed, the old leader follows.
-func TestReplLeaderIsolated(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		victim := p.LeaderProc
-		at := time.Now()
-		e.c.Net.Isolate(victim.NS)
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		now := e.newLeader(t, p, victim)
-		dropped := e.c.Net.Dropped()
-		e.c.Net.Heal()
-		if dropped == 0 {
-			t.Fatalf("isolating %s dropped no packet: the fault did not happen", victim.Name)
-		}
-		return fmt.Sprintf("isolated %s, leader of p%d (epoch %d); %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
-	})
+func leaderIsolated(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	e.c.Net.Isolate(victim.NS)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	dropped := e.c.Net.Dropped()
+	e.c.Net.Heal()
+	if dropped == 0 {
+		t.Fatalf("isolating %s dropped no packet: the fault did not happen", victim.Name)
+	}
+	return fmt.Sprintf("isolated %s, leader of p%d (epoch %d); %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
 }
 
-// TestReplMajorityMinoritySplit: the network split into a majority (two brokers and gateway 0)
+// majorityMinoritySplit: the network split into a majority (two brokers and gateway 0)
 // and a minority (a partition's leader and gateway 1). The majority elects a leader and
 // acknowledges records through gateway 0; the clients of gateway 1 wait; healed, everything
 // goes on.
-func TestReplMajorityMinoritySplit(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		victim := p.LeaderProc
-		majority := []*cluster.NetNode{e.c.Gateways[0].NS}
-		for _, b := range others(e.c, victim) {
-			majority = append(majority, b.NS)
-		}
-		minority := []*cluster.NetNode{victim.NS, e.c.Gateways[1].NS}
-		at := time.Now()
-		e.c.Net.Partition(majority, minority)
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		now := e.newLeader(t, p, victim)
-		dropped := e.c.Net.Dropped()
-		e.c.Net.Heal()
-		if dropped == 0 {
-			t.Fatalf("the split dropped no packet: the fault did not happen")
-		}
-		healed := time.Now()
-		e.allPartitionsAck(t, healed)
-		return fmt.Sprintf("split {%s, gateway-1} from the rest; p%d: %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
-	})
+func majorityMinoritySplit(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	majority := []*cluster.NetNode{e.c.Gateways[0].NS}
+	for _, b := range others(e.c, victim) {
+		majority = append(majority, b.NS)
+	}
+	minority := []*cluster.NetNode{victim.NS, e.c.Gateways[1].NS}
+	at := time.Now()
+	e.c.Net.Partition(majority, minority)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	dropped := e.c.Net.Dropped()
+	e.c.Net.Heal()
+	if dropped == 0 {
+		t.Fatalf("the split dropped no packet: the fault did not happen")
+	}
+	healed := time.Now()
+	e.allPartitionsAck(t, healed)
+	return fmt.Sprintf("split {%s, gateway-1} from the rest; p%d: %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
 }
 
-// TestReplFlappingLink: the link between a partition's leader and one follower goes down and
+// flappingLink: the link between a partition's leader and one follower goes down and
 // up six times (down 0.2-1.5 s, around the 1 s election timeout; up 0.2-0.6 s; seeded per
 // cycle), the third broker still reaching both. The partition acknowledges records again
 // after the last flap.
-func TestReplFlappingLink(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		leader := p.LeaderProc
-		f := followers(t, e.c, p)[e.cycle%2]
-		rng := rand.New(rand.NewPCG(uint64(e.cycle), 16))
-		var dropped int64
-		var plan []string
-		for range 6 {
-			down := time.Duration(200+rng.IntN(1300)) * time.Millisecond
-			up := time.Duration(200+rng.IntN(400)) * time.Millisecond
-			e.c.Net.Partition([]*cluster.NetNode{leader.NS}, []*cluster.NetNode{f.NS})
-			time.Sleep(down)
-			dropped += e.c.Net.Dropped()
-			e.c.Net.Heal()
-			time.Sleep(up)
-			plan = append(plan, fmt.Sprintf("%v/%v", down, up))
-		}
-		if dropped == 0 {
-			t.Fatalf("the flapping link dropped no packet: the fault did not happen")
-		}
-		at := time.Now()
-		e.allPartitionsAck(t, at)
-		return fmt.Sprintf("link %s–%s (leader and follower of p%d) down/up %s; %d packets dropped", leader.Name, f.Name, p.ID, strings.Join(plan, " "), dropped), 0
-	})
+func flappingLink(t *testing.T, e *env, p partition) (string, time.Duration) {
+	leader := p.LeaderProc
+	f := followers(t, e.c, p)[e.cycle%2]
+	rng := rand.New(rand.NewPCG(uint64(e.cycle), 16))
+	var dropped int64
+	var plan []string
+	for range 6 {
+		down := time.Duration(200+rng.IntN(1300)) * time.Millisecond
+		up := time.Duration(200+rng.IntN(400)) * time.Millisecond
+		e.c.Net.Partition([]*cluster.NetNode{leader.NS}, []*cluster.NetNode{f.NS})
+		time.Sleep(down)
+		dropped += e.c.Net.Dropped()
+		e.c.Net.Heal()
+		time.Sleep(up)
+		plan = append(plan, fmt.Sprintf("%v/%v", down, up))
+	}
+	if dropped == 0 {
+		t.Fatalf("the flapping link dropped no packet: the fault did not happen")
+	}
+	at := time.Now()
+	e.allPartitionsAck(t, at)
+	return fmt.Sprintf("link %s–%s (leader and follower of p%d) down/up %s; %d packets dropped", leader.Name, f.Name, p.ID, strings.Join(plan, " "), dropped), 0
 }
 
-// TestReplFollowerWiped: a follower of a partition killed, its data directory deleted (its
+// followerWiped: a follower of a partition killed, its data directory deleted (its
 // identity kept: a replaced disk) and restarted. It comes back as a new replica (a new raft
 // id: it never votes with a log it forgot); the partitions it replicated get back their full
 // in-sync replica sets, caught up from the others, and nothing acknowledged is lost.
-func TestReplFollowerWiped(t *testing.T) {
-	run(t, cycles(10), false, func(t *testing.T, e *env, p partition) (string, time.Duration) {
-		fs := followers(t, e.c, p)
-		victim := fs[e.cycle%len(fs)]
-		before, err := victim.QuorumStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		at := time.Now()
-		victim.Kill()
-		victim.Wipe(t, true)
-		victim.Start(t)
-		d := e.w.WaitSendOK(t, at, tpOf(p.ID), time.Minute)
-		e.allPartitionsAck(t, at)
-		settled(t, e.c, e.cfg, 2*time.Minute)
-		back := time.Since(at)
-		after, err := victim.QuorumStatus()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after.RaftID == before.RaftID {
-			t.Fatalf("%s came back from a wiped disk under its old raft id %d", victim.Name, before.RaftID)
-		}
-		return fmt.Sprintf("wiped %s, follower of p%d (raft id %d → %d); full in-sync replica sets again %v after the kill", victim.Name, p.ID, before.RaftID, after.RaftID, back.Round(time.Millisecond)), d
-	})
+func followerWiped(t *testing.T, e *env, p partition) (string, time.Duration) {
+	fs := followers(t, e.c, p)
+	victim := fs[e.cycle%len(fs)]
+	before, err := victim.QuorumStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	victim.Kill()
+	victim.Wipe(t, true)
+	victim.Start(t)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	e.allPartitionsAck(t, at)
+	settled(t, e.c, e.cfg, 2*time.Minute)
+	back := time.Since(at)
+	after, err := victim.QuorumStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.RaftID == before.RaftID {
+		t.Fatalf("%s came back from a wiped disk under its old raft id %d", victim.Name, before.RaftID)
+	}
+	return fmt.Sprintf("wiped %s, follower of p%d (raft id %d → %d); full in-sync replica sets again %v after the kill", victim.Name, p.ID, before.RaftID, after.RaftID, back.Round(time.Millisecond)), d
 }
 
 func maxOf(m map[string]time.Duration) time.Duration {

@@ -234,10 +234,10 @@ func others(c *cluster.Cluster, bs ...*cluster.Broker) []*cluster.Broker {
 // acks=all producer and a from-the-start consumer on each gateway, and a consumer group of
 // two members (one per gateway) committing what they read; metadata adds the metadata
 // writers (topic creation, offset commits, InitProducerID) for the tests that hit the quorum.
-func replLoad(t testing.TB, c *cluster.Cluster, metadataOps bool) (workload.Config, *workload.Workload) {
+func replLoad(t testing.TB, c *cluster.Cluster, topicName string, metadataOps bool) (workload.Config, *workload.Workload) {
 	t.Helper()
 	cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
-		Topic: topic, Partitions: partitions, ReplicationFactor: rf, Producers: 2, Consumers: 2, GroupConsumers: 2,
+		Topic: topicName, Partitions: partitions, ReplicationFactor: rf, Producers: 2, Consumers: 2, GroupConsumers: 2,
 		MaxInFlight: 4096, Metadata: metadataOps, ClientOpts: clientOpts}
 	createReplicated(t, c, cfg)
 	w := workload.Start(t, cfg)
@@ -289,4 +289,20 @@ func summary(ds []time.Duration) string {
 		percentile(ds, 0.99).Round(time.Millisecond), percentile(ds, 1).Round(time.Millisecond), len(ds))
 }
 
-func tpOf(p int32) checker.TP { return checker.TP{Topic: topic, Partition: p} }
+func tp(topic string, p int32) checker.TP { return checker.TP{Topic: topic, Partition: p} }
+
+// deleteTopic deletes cfg's topic once a phase is done with it, so that the raft groups of
+// finished phases do not load the next ones.
+func deleteTopic(t testing.TB, cfg workload.Config) {
+	t.Helper()
+	adm := kadm.NewClient(cfg.Client(t))
+	cluster.WaitFor(t, "delete topic "+cfg.Topic, time.Minute, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := adm.DeleteTopic(ctx, cfg.Topic)
+		if err == nil {
+			err = r.Err
+		}
+		return err == nil, fmt.Sprint(err)
+	})
+}
