@@ -39,6 +39,7 @@ func BenchmarkReplProduce(b *testing.B) {
 	cluster.RequireQuorum(b)
 	share := fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/2))
 	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true, Env: []string{share}})
+	b.Cleanup(func() { idCache.Delete(c) })
 	allLive(b, c)
 	addr := c.Gateways[0].Addr
 	topics := map[string]int16{"ours": 3, "rf1": 1}
@@ -146,6 +147,7 @@ func BenchmarkReplFailover(b *testing.B) {
 	}
 	cluster.RequireQuorum(b)
 	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true})
+	b.Cleanup(func() { idCache.Delete(c) })
 	allLive(b, c)
 	cfg := workload.Config{Seeds: seeds(c), Rec: checker.NewRecorder(nil), Topic: topic, Partitions: partitions, ReplicationFactor: rf,
 		Producers: 2, Interval: 5 * time.Millisecond, MaxInFlight: 4096, ClientOpts: clientOpts}

@@ -14,7 +14,7 @@
 //     believing it leads and must not acknowledge on its own).
 //   - LeaderIsolated, MajorityMinoritySplit, FlappingLink: nftables on the namespaces' bridge
 //     cut a leader off, split {leader, gateway 1} from the rest, or take one leader–follower
-//     link down and up six times.
+//     link down and up four times.
 //   - FollowerWiped: a follower's data directory deleted (identity kept) and the broker
 //     restarted: it must come back as a new replica (a new raft id) and catch up.
 //   - ClientsLeaderKill: kafka-go (Writer, Reader) and librdkafka (kcat, idempotent) producers

@@ -203,7 +203,7 @@ func majorityMinoritySplit(t *testing.T, e *env, p partition) (string, time.Dura
 }
 
 // flappingLink: the link between a partition's leader and one follower goes down and
-// up six times (down 0.2-1.5 s, around the 1 s election timeout; up 0.2-0.6 s; seeded per
+// up four times (down 0.2-1.4 s, around the 1 s election timeout; up 0.2-0.4 s; seeded per
 // cycle), the third broker still reaching both. The partition acknowledges records again
 // after the last flap.
 func flappingLink(t *testing.T, e *env, p partition) (string, time.Duration) {
@@ -212,9 +212,9 @@ func flappingLink(t *testing.T, e *env, p partition) (string, time.Duration) {
 	rng := rand.New(rand.NewPCG(uint64(e.cycle), 16))
 	var dropped int64
 	var plan []string
-	for range 6 {
-		down := time.Duration(200+rng.IntN(1300)) * time.Millisecond
-		up := time.Duration(200+rng.IntN(400)) * time.Millisecond
+	for range 4 {
+		down := time.Duration(200+rng.IntN(1200)) * time.Millisecond
+		up := time.Duration(200+rng.IntN(200)) * time.Millisecond
 		e.c.Net.Partition([]*cluster.NetNode{leader.NS}, []*cluster.NetNode{f.NS})
 		time.Sleep(down)
 		dropped += e.c.Net.Dropped()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ func startRepl(t testing.TB, netns bool) *cluster.Cluster {
 		cluster.RequireNamespaces(t)
 	}
 	c := cluster.Start(t, cluster.Options{Brokers: 3, Gateways: 2, Quorum: true, Netns: netns})
+	t.Cleanup(func() { idCache.Delete(c) })
 	allLive(t, c)
 	return c
 }
@@ -159,7 +161,7 @@ func metadata(c *cluster.Cluster, gw int, topicName string) (map[int32]partition
 	if td.Err != nil {
 		return nil, fmt.Errorf("topic %s: %w", topicName, td.Err)
 	}
-	ids, err := c.KafkaIDs()
+	ids, err := kafkaIDs(c)
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +172,26 @@ func metadata(c *cluster.Cluster, gw int, topicName string) (map[int32]partition
 		out[p.ID] = p
 	}
 	return out, nil
+}
+
+// idCache holds each cluster's Kafka id → broker map once every broker has one: a NodeId
+// keeps its Kafka id forever (a wiped broker too), and asking again could hang on a paused
+// broker's admin API.
+var idCache sync.Map // *cluster.Cluster → map[int32]*cluster.Broker
+
+// kafkaIDs maps the cluster's brokers' Kafka ids to their processes.
+func kafkaIDs(c *cluster.Cluster) (map[int32]*cluster.Broker, error) {
+	if m, ok := idCache.Load(c); ok {
+		return m.(map[int32]*cluster.Broker), nil
+	}
+	m, err := c.KafkaIDs()
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == len(c.Brokers) {
+		idCache.Store(c, m)
+	}
+	return m, nil
 }
 
 // settled waits until gateway 0 shows every partition of cfg's topic with a leader that is a
@@ -203,7 +225,7 @@ func settled(t testing.TB, c *cluster.Cluster, cfg workload.Config, timeout time
 // followers are the brokers replicating p other than its leader.
 func followers(t testing.TB, c *cluster.Cluster, p partition) []*cluster.Broker {
 	t.Helper()
-	ids, err := c.KafkaIDs()
+	ids, err := kafkaIDs(c)
 	if err != nil {
 		t.Fatal(err)
 	}
