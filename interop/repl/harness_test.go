@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -292,7 +293,36 @@ func check(t testing.TB, c *cluster.Cluster, cfg workload.Config, w *workload.Wo
 		t.Fatalf("the workload did not exercise every operation: %s", rep.String())
 	}
 	t.Log("checker: " + rep.String())
+	t.Log("consumers (liveness, not checked): " + consumed(h))
 	return rep
+}
+
+// consumed says how far each consumer got: records read and, per partition, the last offset
+// read against the drained high watermark.
+func consumed(h checker.History) string {
+	hw := map[checker.TP]int64{}
+	for _, d := range h.Drains {
+		hw[d.TP] = d.HighWatermark
+	}
+	type key struct {
+		consumer string
+		tp       checker.TP
+	}
+	last, count := map[key]int64{}, map[string]int{}
+	for _, p := range h.Polls {
+		k := key{p.Consumer, p.TP}
+		last[k] = max(last[k], p.Offset)
+		count[p.Consumer]++
+	}
+	var out []string
+	for _, c := range slices.Sorted(maps.Keys(count)) {
+		var parts []string
+		for _, tp := range slices.SortedFunc(maps.Keys(hw), func(a, b checker.TP) int { return int(a.Partition - b.Partition) }) {
+			parts = append(parts, fmt.Sprintf("p%d %d/%d", tp.Partition, last[key{c, tp}]+1, hw[tp]))
+		}
+		out = append(out, fmt.Sprintf("%s read %d (%s)", c, count[c], strings.Join(parts, " ")))
+	}
+	return strings.Join(out, "; ")
 }
 
 // percentile of ds (nearest rank).
