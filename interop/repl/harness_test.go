@@ -297,8 +297,9 @@ func check(t testing.TB, c *cluster.Cluster, cfg workload.Config, w *workload.Wo
 	return rep
 }
 
-// consumed says how far each consumer got: records read and, per partition, the last offset
-// read against the drained high watermark.
+// consumed says how far each consumer got: records read and, per partition, the offset after
+// the last one read against the drained high watermark ("-": nothing read there, e.g. a group
+// member the partition was not assigned to).
 func consumed(h checker.History) string {
 	hw := map[checker.TP]int64{}
 	for _, d := range h.Drains {
@@ -311,14 +312,20 @@ func consumed(h checker.History) string {
 	last, count := map[key]int64{}, map[string]int{}
 	for _, p := range h.Polls {
 		k := key{p.Consumer, p.TP}
-		last[k] = max(last[k], p.Offset)
+		if l, ok := last[k]; !ok || p.Offset > l {
+			last[k] = p.Offset
+		}
 		count[p.Consumer]++
 	}
 	var out []string
 	for _, c := range slices.Sorted(maps.Keys(count)) {
 		var parts []string
 		for _, tp := range slices.SortedFunc(maps.Keys(hw), func(a, b checker.TP) int { return int(a.Partition - b.Partition) }) {
-			parts = append(parts, fmt.Sprintf("p%d %d/%d", tp.Partition, last[key{c, tp}]+1, hw[tp]))
+			if l, ok := last[key{c, tp}]; ok {
+				parts = append(parts, fmt.Sprintf("p%d %d/%d", tp.Partition, l+1, hw[tp]))
+			} else {
+				parts = append(parts, fmt.Sprintf("p%d -/%d", tp.Partition, hw[tp]))
+			}
 		}
 		out = append(out, fmt.Sprintf("%s read %d (%s)", c, count[c], strings.Join(parts, " ")))
 	}
