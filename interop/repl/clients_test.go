@@ -183,26 +183,34 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 			wg.Go(func() { read, consErr = lc.consume(ctx, cn, addr, cfg.Topic, clientRecords) })
 
 			adm := kadm.NewClient(cfg.Client(t))
-			end := func() int64 {
+			end := func() (int64, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				o, err := adm.ListEndOffsets(ctx, cfg.Topic)
+				if err == nil {
+					err = o.Error()
+				}
 				if err != nil {
-					return -1
+					return -1, err
 				}
 				l, _ := o.Lookup(cfg.Topic, 0)
-				return l.Offset
+				return l.Offset, nil
 			}
 			cluster.WaitFor(t, "a third of the records stored", 2*time.Minute, func() (bool, string) {
-				e := end()
-				return e >= clientRecords/3, fmt.Sprintf("end offset %d", e)
+				e, err := end()
+				return e >= clientRecords/3, fmt.Sprintf("end offset %d (%v)", e, err)
 			})
-			before := end()
+			before, _ := end()
 			at := time.Now()
 			victim.Kill()
+			defer func() { // the next client needs three live brokers, whatever happened here
+				if !victim.Running() {
+					victim.Start(t)
+				}
+			}()
 			cluster.WaitFor(t, "a record stored after the kill", 2*time.Minute, func() (bool, string) {
-				e := end()
-				return e > before+1, fmt.Sprintf("end offset %d (was %d)", e, before)
+				e, err := end()
+				return e > before+1, fmt.Sprintf("end offset %d (was %d; %v)", e, before, err)
 			})
 			t.Logf("killed %s, leader of %s/0, at end offset %d; records stored again %v later", victim.Name, cfg.Topic, before, time.Since(at).Round(time.Millisecond))
 			victim.Start(t)
