@@ -167,6 +167,7 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 			if err := lc.available(); err != nil {
 				t.Skipf("%s not installed (%v): not covered in this run", lc.name, err)
 			}
+			allLive(t, c) // a previous client's victim may still be rejoining
 			cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
 				Topic: "clients-" + lc.name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
 			createReplicated(t, c, cfg)
