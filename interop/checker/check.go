@@ -30,17 +30,24 @@ const (
 	// NonmonotonicSend: one producer's records in a partition are stored (or acknowledged) in
 	// another order than they were sent.
 	NonmonotonicSend Kind = "nonmonotonic-send"
-	// Gap: a drained partition's offsets are not contiguous from its log start to its high
-	// watermark.
+	// Gap: a drained partition's offsets (control records included) are not contiguous from its
+	// log start to its high watermark. Not checked with Options.OffsetGaps.
 	Gap Kind = "offset-gap"
-	// PollSkip: a consumer's consecutive reads of a partition jumped over offsets, with no seek
-	// or reassignment in between.
+	// OffsetOrder: a drain read an offset not above the one before it (offsets must strictly
+	// increase within a partition, gaps or not).
+	OffsetOrder Kind = "offset-order"
+	// ControlValue: a drain found a control record where an acknowledged send says its value
+	// is, or a consumer was handed a control record as data.
+	ControlValue Kind = "control-value"
+	// PollSkip: a consumer's consecutive reads of a partition jumped over offsets holding
+	// records (control records excepted), with no seek or reassignment in between.
 	PollSkip Kind = "poll-skip"
 	// NonmonotonicPoll: a consumer's consecutive reads of a partition went backwards or
 	// repeated an offset, with no seek or reassignment in between.
 	NonmonotonicPoll Kind = "nonmonotonic-poll"
 	// CommitBackwards: an OffsetFetch answered less than a commit acknowledged before it was
-	// asked, or less than an earlier answer.
+	// asked, or less than an earlier answer; or a group's acknowledged commit is below one
+	// acknowledged before it was sent.
 	CommitBackwards Kind = "commit-backwards"
 	// PhantomCommit: an OffsetFetch answered an offset nobody committed.
 	PhantomCommit Kind = "phantom-commit"
@@ -104,9 +111,26 @@ func (r *Report) String() string {
 	return b.String()
 }
 
+// Options say what the system under test promises where systems differ. The zero value is the
+// strictest: Check(h) is Options{}.Check(h).
+type Options struct {
+	// OffsetGaps: a partition's offsets need only increase, not be contiguous, because the
+	// drains cannot see every record that holds an offset. Control batches (a replicated
+	// partition's raft no-op at each new leader term and its membership changes, transaction
+	// markers) take one offset each and clients skip them; a drain that keeps control records
+	// (Rec.Control) sees them and needs no gaps. With OffsetGaps, offset-gap is not reported
+	// and a consumer may jump over offsets the drains hold nothing at.
+	OffsetGaps bool
+}
+
 type checker struct {
-	h   *History
-	rep Report
+	h    *History
+	opts Options
+	rep  Report
+	// data is every drained partition's data (non-control) offsets, ascending.
+	data map[TP][]int64
+	// controls is every drained partition's control record offsets.
+	controls map[TP]map[int64]bool
 }
 
 func (c *checker) add(k Kind, format string, args ...any) {
@@ -121,9 +145,12 @@ type place struct {
 
 func (p place) String() string { return fmt.Sprintf("%s/%d@%d", p.Topic, p.Partition, p.Offset) }
 
+// Check runs every check over h with the strictest options.
+func Check(h History) Report { return Options{}.Check(h) }
+
 // Check runs every check over h.
-func Check(h History) Report {
-	c := &checker{h: &h}
+func (o Options) Check(h History) Report {
+	c := &checker{h: &h, opts: o, data: map[TP][]int64{}}
 	sends := c.indexSends()
 	logs := c.checkDrains()
 	c.checkValues(sends, logs)
@@ -153,34 +180,52 @@ func (c *checker) indexSends() map[string]*Send {
 	return sends
 }
 
-// checkDrains checks each drained partition's shape and returns its offset → value map.
+// checkDrains checks each drained partition's shape and returns its offset → value map (data
+// records only; control records are kept in c.controls).
 func (c *checker) checkDrains() map[TP]map[int64]string {
 	logs := map[TP]map[int64]string{}
+	c.controls = map[TP]map[int64]bool{}
 	for _, d := range c.h.Drains {
 		log := logs[d.TP]
 		if log == nil {
 			log = map[int64]string{}
 			logs[d.TP] = log
+			c.controls[d.TP] = map[int64]bool{}
 		}
 		next := d.LogStart
 		for _, r := range d.Records {
 			c.rep.DrainedRecords++
 			switch {
-			case r.Offset > next:
-				c.add(Gap, "%s/%d: offsets %d..%d missing (next read was %d)", d.Topic, d.Partition, next, r.Offset-1, r.Offset)
 			case r.Offset < next:
-				c.add(Gap, "%s/%d: offset %d read after %d (out of order)", d.Topic, d.Partition, r.Offset, next-1)
+				c.add(OffsetOrder, "%s/%d: offset %d read after %d", d.Topic, d.Partition, r.Offset, next-1)
+			case r.Offset > next && !c.opts.OffsetGaps:
+				c.add(Gap, "%s/%d: offsets %d..%d missing (next read was %d)", d.Topic, d.Partition, next, r.Offset-1, r.Offset)
 			}
-			next = r.Offset + 1
+			next = max(next, r.Offset+1)
+			if r.Control {
+				if v, ok := log[r.Offset]; ok {
+					c.add(InconsistentRead, "%s: drains read %q and a control record", place{d.TP, r.Offset}, v)
+					continue
+				}
+				c.controls[d.TP][r.Offset] = true
+				continue
+			}
+			if c.controls[d.TP][r.Offset] {
+				c.add(InconsistentRead, "%s: drains read a control record and %q", place{d.TP, r.Offset}, r.Value)
+				continue
+			}
 			if v, ok := log[r.Offset]; ok && v != r.Value {
 				c.add(InconsistentRead, "%s: drains read %q and %q", place{d.TP, r.Offset}, v, r.Value)
 				continue
 			}
 			log[r.Offset] = r.Value
 		}
-		if next < d.HighWatermark {
+		if next < d.HighWatermark && !c.opts.OffsetGaps {
 			c.add(Gap, "%s/%d: offsets %d..%d below the high watermark never read", d.Topic, d.Partition, next, d.HighWatermark-1)
 		}
+	}
+	for tp, log := range logs {
+		c.data[tp] = slices.Sorted(maps.Keys(log))
 	}
 	return logs
 }
@@ -215,6 +260,10 @@ func (c *checker) checkValues(sends map[string]*Send, logs map[TP]map[int64]stri
 			continue
 		}
 		ps := where[s.Value]
+		if c.controls[at.TP][at.Offset] {
+			c.add(ControlValue, "%s#%d %q acknowledged at %s, which holds a control record (value stored at %v)", s.Producer, s.Seq, s.Value, at, ps)
+			continue
+		}
 		switch {
 		case len(ps) == 0:
 			c.add(Lost, "%s#%d %q acknowledged at %s, not in the log", s.Producer, s.Seq, s.Value, at)
@@ -296,7 +345,9 @@ func (c *checker) checkPolls(logs map[TP]map[int64]string) {
 			seen[pl] = p.Value
 		}
 		if log, drained := logs[p.TP]; drained {
-			if v, ok := log[p.Offset]; !ok {
+			if c.controls[p.TP][p.Offset] {
+				c.add(ControlValue, "%s: %s read %q where the log holds a control record", pl, p.Consumer, p.Value)
+			} else if v, ok := log[p.Offset]; !ok {
 				c.add(InconsistentRead, "%s: %s read %q, absent from the final log", pl, p.Consumer, p.Value)
 			} else if v != p.Value {
 				c.add(InconsistentRead, "%s: %s read %q, the final log holds %q", pl, p.Consumer, p.Value, v)
@@ -323,12 +374,27 @@ func (c *checker) checkPolls(logs map[TP]map[int64]string) {
 				case e.p.Offset <= prev.Offset:
 					c.add(NonmonotonicPoll, "%s %s: read offset %d after %d", k.consumer, tp2s(k.tp), e.p.Offset, prev.Offset)
 				case e.p.Offset > prev.Offset+1:
-					c.add(PollSkip, "%s %s: read offset %d after %d (skipped %d)", k.consumer, tp2s(k.tp), e.p.Offset, prev.Offset, e.p.Offset-prev.Offset-1)
+					if n, known := c.skipped(k.tp, prev.Offset, e.p.Offset); n > 0 || !known {
+						c.add(PollSkip, "%s %s: read offset %d after %d (skipped %d offsets, %d of them holding records in the final log)", k.consumer, tp2s(k.tp), e.p.Offset, prev.Offset, e.p.Offset-prev.Offset-1, n)
+					}
 				}
 			}
 			prev = e.p
 		}
 	}
+}
+
+// skipped is how many data records the final log of tp holds strictly between offsets a and b.
+// known is false when that cannot be told and a skip must be assumed: the partition was not
+// drained and offsets must be contiguous.
+func (c *checker) skipped(tp TP, a, b int64) (n int, known bool) {
+	offs, drained := c.data[tp]
+	if !drained {
+		return 0, c.opts.OffsetGaps
+	}
+	lo, _ := slices.BinarySearch(offs, a+1)
+	hi, _ := slices.BinarySearch(offs, b)
+	return hi - lo, true
 }
 
 // checkCommits: a group's committed offset, as OffsetFetch answers it, never goes below a
@@ -363,6 +429,12 @@ func (c *checker) checkCommits() {
 					cs[i].max = max(cs[i-1].max, cs[i].offset)
 				}
 			}
+		}
+	}
+	for _, cm := range c.h.Commits {
+		k := groupTP{cm.Group, cm.TP}
+		if hi, ok := maxBefore(commits[k], cm.Invoke); cm.OK && ok && cm.Offset < hi {
+			c.add(CommitBackwards, "group %s %s: commit of %d acknowledged after a commit of %d was", cm.Group, tp2s(cm.TP), cm.Offset, hi)
 		}
 	}
 	for _, o := range c.h.OffsetReads {

@@ -26,7 +26,7 @@ func good() History {
 			v := fmt.Sprintf("%s-%d", p, seq)
 			off := next[part]
 			next[part]++
-			logs[part] = append(logs[part], Rec{off, v})
+			logs[part] = append(logs[part], Rec{Offset: off, Value: v})
 			h.Sends = append(h.Sends, Send{Producer: p, Seq: seq, Topic: "t", Value: v, OK: true, Partition: part, Offset: off, Invoke: tick(), Complete: tick()})
 		}
 	}
@@ -103,7 +103,7 @@ func TestCheckFlagsEachAnomaly(t *testing.T) {
 		}, []Kind{NotDrained}},
 		{"duplicate", func(h *History) {
 			d := drain(h, 1)
-			d.Records = append(d.Records, Rec{4, "p1-3"})
+			d.Records = append(d.Records, Rec{Offset: 4, Value: "p1-3"})
 			d.HighWatermark = 5
 		}, []Kind{Duplicate}},
 		{"value sent twice", func(h *History) {
@@ -128,13 +128,13 @@ func TestCheckFlagsEachAnomaly(t *testing.T) {
 		}, []Kind{InconsistentRead}},
 		{"phantom", func(h *History) {
 			d := drain(h, 1)
-			d.Records = append(d.Records, Rec{4, "ghost"})
+			d.Records = append(d.Records, Rec{Offset: 4, Value: "ghost"})
 			d.HighWatermark = 5
 		}, []Kind{Phantom}},
 		{"value of another topic", func(h *History) {
 			h.Sends = append(h.Sends, Send{Producer: "p9", Topic: "other", Value: "x", OK: false})
 			d := drain(h, 1)
-			d.Records = append(d.Records, Rec{4, "x"})
+			d.Records = append(d.Records, Rec{Offset: 4, Value: "x"})
 			d.HighWatermark = 5
 		}, []Kind{Phantom}},
 		{"nonmonotonic send", func(h *History) {
@@ -297,5 +297,138 @@ func TestFirstWriteAfter(t *testing.T) {
 	}
 	if _, _, ok := r.FirstWriteAfter(base.Add(6 * time.Second)); ok {
 		t.Error("FirstWriteAfter found a write after the last one")
+	}
+}
+
+// withControl is good() with a control record (a raft no-op of a new leader term, say) at
+// offset 2 of partition 1, the records after it moved up by one, and a consumer c1 reading
+// partition 1 in full: it jumps from 1 to 3 over the control record.
+func withControl() History {
+	h := good()
+	d := drain(&h, 1)
+	recs := []Rec{d.Records[0], d.Records[1], {Offset: 2, Control: true}}
+	for _, r := range d.Records[2:] {
+		r.Offset++
+		recs = append(recs, r)
+		send(&h, r.Value).Offset = r.Offset
+	}
+	d.Records, d.HighWatermark = recs, 5
+	at := int64(2000)
+	for _, r := range recs {
+		if !r.Control {
+			at++
+			h.Polls = append(h.Polls, Poll{Consumer: "c1", TP: TP{"t", 1}, Offset: r.Offset, Value: r.Value, At: at})
+		}
+	}
+	return h
+}
+
+// TestCheckControlRecords: control records take an offset that no producer's value holds and
+// that consumers skip; offsets stay contiguous counting them. With Options.OffsetGaps (drains
+// that cannot see control records) offsets need only increase.
+func TestCheckControlRecords(t *testing.T) {
+	if r := Check(withControl()); !r.OK() {
+		t.Fatalf("valid history with a control record flagged:\n%s", r.String())
+	}
+	cases := []struct {
+		name   string
+		opts   Options
+		mutate func(h *History)
+		want   []Kind // nil: no anomaly
+	}{
+		{"control record unseen by the drain", Options{}, func(h *History) {
+			d := drain(h, 1)
+			d.Records = slices.Delete(d.Records, 2, 3)
+		}, []Kind{Gap}},
+		{"control record unseen, gaps allowed", Options{OffsetGaps: true}, func(h *History) {
+			d := drain(h, 1)
+			d.Records = slices.Delete(d.Records, 2, 3)
+		}, nil},
+		{"gaps allowed, a consumer skips a record", Options{OffsetGaps: true}, func(h *History) {
+			d := drain(h, 1)
+			d.Records = slices.Delete(d.Records, 2, 3)
+			h.Polls = slices.DeleteFunc(h.Polls, func(p Poll) bool { return p.Consumer == "c1" && p.Offset == 3 })
+		}, []Kind{PollSkip}},
+		{"gaps allowed, offsets out of order", Options{OffsetGaps: true}, func(h *History) {
+			d := drain(h, 1)
+			d.Records[3], d.Records[4] = d.Records[4], d.Records[3]
+		}, []Kind{OffsetOrder}},
+		{"offsets out of order", Options{}, func(h *History) {
+			d := drain(h, 1) // 4 read before 3: 3 missing when 4 comes, then out of order
+			d.Records[3], d.Records[4] = d.Records[4], d.Records[3]
+		}, []Kind{Gap, OffsetOrder}},
+		{"acknowledged at the control record's offset", Options{}, func(h *History) {
+			send(h, "p0-3").Offset = 2
+		}, []Kind{ControlValue}},
+		{"consumer handed the control record as data", Options{}, func(h *History) {
+			h.Polls = append(h.Polls, Poll{Consumer: "c2", TP: TP{"t", 1}, Offset: 2, Value: "p0-3", At: 3000})
+		}, []Kind{ControlValue}},
+		{"drains disagree: control or data", Options{}, func(h *History) {
+			h.Drains = append(h.Drains, Drain{TP: TP{"t", 1}, LogStart: 2, HighWatermark: 3, Records: []Rec{{Offset: 2, Value: "p0-3"}}})
+		}, []Kind{InconsistentRead}},
+		{"consumer skips the control record and a value", Options{}, func(h *History) {
+			h.Polls = slices.DeleteFunc(h.Polls, func(p Poll) bool { return p.Consumer == "c1" && p.Offset == 3 })
+		}, []Kind{PollSkip}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := withControl()
+			tc.mutate(&h)
+			r := tc.opts.Check(h)
+			if got := kinds(r); !slices.Equal(got, tc.want) {
+				t.Fatalf("kinds %v, want %v\n%s", got, tc.want, r.String())
+			}
+		})
+	}
+}
+
+// TestCheckAcknowledgedCommitsNeverGoBack: a group's acknowledged commit below one that was
+// acknowledged before it was sent is a committed offset going backwards; overlapping commits
+// may land in either order.
+func TestCheckAcknowledgedCommitsNeverGoBack(t *testing.T) {
+	h := good()
+	last := h.Commits[1] // 3, acknowledged
+	back := Commit{Group: "g", TP: last.TP, Offset: 2, OK: true, Invoke: last.Complete + 100, Complete: last.Complete + 101}
+	h.Commits = append(h.Commits, back)
+	if got := kinds(Check(h)); !slices.Equal(got, []Kind{CommitBackwards}) {
+		t.Fatalf("kinds %v, want [%s]", got, CommitBackwards)
+	}
+	h.Commits[len(h.Commits)-1].Invoke = last.Complete - 1 // concurrent with the commit of 3
+	if r := Check(h); !r.OK() {
+		t.Fatalf("concurrent commits flagged:\n%s", r.String())
+	}
+	h.Commits[len(h.Commits)-1].Invoke = last.Complete + 100
+	h.Commits[len(h.Commits)-1].OK = false // not acknowledged: indeterminate
+	if r := Check(h); !r.OK() {
+		t.Fatalf("unacknowledged commit flagged:\n%s", r.String())
+	}
+}
+
+// TestFirstSendOKAfter: the earliest acknowledged send on one partition after a time.
+func TestFirstSendOKAfter(t *testing.T) {
+	base := time.Unix(1000, 0)
+	step := 0
+	r := NewRecorder(func() time.Time { step++; return base.Add(time.Duration(step) * time.Second) })
+	r.AddSend(Send{Topic: "t", Partition: 0, OK: true, Value: "a"})  // 1 s
+	r.AddSend(Send{Topic: "t", Partition: 1, OK: true, Value: "b"})  // 2 s
+	r.AddSend(Send{Topic: "t", Partition: 0, OK: false, Value: "c"}) // 3 s
+	r.AddSend(Send{Topic: "u", Partition: 0, OK: true, Value: "d"})  // 4 s
+	r.AddSend(Send{Topic: "t", Partition: 0, OK: true, Value: "e"})  // 5 s
+	for _, c := range []struct {
+		after time.Duration
+		tp    TP
+		at    time.Duration
+		ok    bool
+	}{
+		{0, TP{"t", 0}, 1 * time.Second, true},
+		{1 * time.Second, TP{"t", 0}, 5 * time.Second, true},
+		{1 * time.Second, TP{"t", 1}, 2 * time.Second, true},
+		{2 * time.Second, TP{"t", 1}, 0, false},
+		{0, TP{"u", 0}, 4 * time.Second, true},
+	} {
+		at, ok := r.FirstSendOKAfter(base.Add(c.after), c.tp)
+		if ok != c.ok || ok && !at.Equal(base.Add(c.at)) {
+			t.Errorf("FirstSendOKAfter(+%v, %v) = +%v %v, want +%v %v", c.after, c.tp, at.Sub(base), ok, c.at, c.ok)
+		}
 	}
 }

@@ -12,16 +12,26 @@
 //
 // Checked (each a Kind; zero anomalies of every kind is the only pass): every acknowledged
 // record in the final log exactly once, at the offset it was acknowledged with (lost-write,
-// duplicate, wrong-offset, not-drained); every stored value was sent to that topic
-// (phantom-read); each producer's records in a partition stored and acknowledged in send order
-// (nonmonotonic-send); drained offsets contiguous (offset-gap); consumers read what the log
-// holds and move one offset at a time between seeks (inconsistent-read, poll-skip,
-// nonmonotonic-poll); a group's committed offset never goes back below an acknowledged commit
-// or an earlier answer, and is always something committed (commit-backwards, phantom-commit);
-// acknowledged topics exist with their partitions and configs (topic-missing, topic-config);
-// no producer id handed out twice (producer-id-reused). A failed send is indeterminate: it may
-// or may not be stored.
+// duplicate, wrong-offset, not-drained), and never where the log holds a control record
+// (control-value); every stored value was sent to that topic (phantom-read); each producer's
+// records in a partition stored and acknowledged in send order (nonmonotonic-send); drained
+// offsets strictly increasing (offset-order) and contiguous once control records are counted
+// (offset-gap); consumers read what the log holds — a record read is never later absent or
+// at another offset — and move through a partition without jumping over a record between
+// seeks (inconsistent-read, poll-skip, nonmonotonic-poll; jumping over control records is
+// fine); a group's committed offset never goes back below an acknowledged commit or an
+// earlier answer, no acknowledged commit is below one acknowledged before it was sent, and an
+// answer is always something committed (commit-backwards, phantom-commit); acknowledged topics
+// exist with their partitions and configs (topic-missing, topic-config); no producer id handed
+// out twice (producer-id-reused). A failed send is indeterminate: it may or may not be stored.
 //
-// Recorder.FirstWriteAfter gives the liveness figure the tests report (a kill → the first
-// successful metadata write); no check depends on wall time.
+// Offsets and control records: transaction markers, and on a replicated partition the raft
+// no-op each new leader term appends and membership changes, are control batches: one offset
+// each, skipped by clients. A drain that keeps control records (kgo.KeepControlRecords) marks
+// them Rec.Control and the offsets stay contiguous; Options.OffsetGaps is for drains that
+// cannot see them: then offsets need only increase.
+//
+// Recorder.FirstWriteAfter and FirstSendOKAfter give the liveness figures the tests report (a
+// kill → the first successful metadata write, or the first record acknowledged on a
+// partition); no check depends on wall time.
 package checker

@@ -48,14 +48,18 @@ type Reset struct {
 	At int64
 }
 
-// Rec is one record of a log.
+// Rec is one record of a log. Control marks a control record (a transaction marker, or a
+// replicated partition's raft no-op or membership entry): it occupies an offset, holds no
+// producer's value, and consumers skip it.
 type Rec struct {
-	Offset int64
-	Value  string
+	Offset  int64
+	Value   string
+	Control bool `json:",omitempty"`
 }
 
 // Drain is a complete read of one partition after the run: every record from LogStart up to
-// HighWatermark, in the order read.
+// HighWatermark, in the order read, control records included when the reader can see them
+// (then the offsets are contiguous; see Options.OffsetGaps otherwise).
 type Drain struct {
 	TP
 	LogStart, HighWatermark int64
@@ -280,6 +284,22 @@ func (r *Recorder) FirstOKAfter(t time.Time) map[string]time.Time {
 		consider(p.Wall, true, OpInitProducerID)
 	}
 	return out
+}
+
+// FirstSendOKAfter is the wall time of the first acknowledged send to tp completed after t:
+// failover of a partition (its leader killed at t → the first record acknowledged on it), for
+// reports, never for assertions.
+func (r *Recorder) FirstSendOKAfter(t time.Time, tp TP) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first time.Time
+	ok := false
+	for _, s := range r.h.Sends {
+		if s.OK && s.Topic == tp.Topic && s.Partition == tp.Partition && s.Wall.After(t) && (!ok || s.Wall.Before(first)) {
+			first, ok = s.Wall, true
+		}
+	}
+	return first, ok
 }
 
 // FirstWriteAfter is the wall time of the first successful metadata write (CreateTopics,

@@ -26,6 +26,10 @@ type Options struct {
 	// Relay runs cmd/relay (on the hub with Netns, on loopback otherwise) and gives every node
 	// -relay and -stun pointing at it.
 	Relay bool
+	// Quorum makes the Brokers started by Start one metadata quorum: every broker (spares
+	// too) gets -quorum-seeds with them, -quorum-voters 3 and its admin listener (-admin, for
+	// QuorumStatus). With one broker: only -admin (a quorum of one).
+	Quorum bool
 	// BrokerArgs adds flags to a broker's command line; called at each start.
 	BrokerArgs func(b *Broker) []string
 	// GatewayArgs adds flags to a gateway's command line; called at each start.
@@ -397,6 +401,12 @@ func (b *Broker) launch(tb testing.TB) {
 	os.Remove(b.addrFile)
 	args := []string{"-data", b.Dir, "-bind", b.Bind, "-trust", c.trust(), "-addr-file", b.addrFile}
 	args = append(args, c.reach()...)
+	if c.opts.Quorum {
+		if c.opts.Brokers > 1 {
+			args = append(args, "-quorum-seeds", Seeds(c.Brokers[:c.opts.Brokers]...), "-quorum-voters", "3")
+		}
+		args = append(args, "-admin", b.Admin)
+	}
 	if c.opts.BrokerArgs != nil {
 		args = append(args, c.opts.BrokerArgs(b)...)
 	}

@@ -26,7 +26,15 @@ type Config struct {
 
 	Topic      string // produced to, consumed and committed on (default "load")
 	Partitions int32  // default 3
-	Producers  int    // idempotent acks=all producers (default 2)
+	// ReplicationFactor of the topic CreateTopic makes (default 1).
+	ReplicationFactor int16
+	// TopicConfigs are given to CreateTopic (min.insync.replicas, say).
+	TopicConfigs map[string]*string
+	Producers    int // idempotent acks=all producers (default 2)
+	// MaxInFlight bounds one producer's records awaiting an answer (default 32); a producer at
+	// the bound waits, for every partition: a test whose partitions stall one at a time sets it
+	// high enough that the others keep going.
+	MaxInFlight int
 	// NoProduce runs no producer (a test that loses a broker's disk before partitions are
 	// replicated checks metadata only).
 	NoProduce bool
@@ -42,6 +50,12 @@ type Config struct {
 	Metadata bool
 	// Consumers read Topic from the start, recording every record (default 0).
 	Consumers int
+	// GroupConsumers are members of group "<Topic>-cg" consuming Topic from its committed
+	// offsets, committing after each poll (recorded, with their assignment changes), while
+	// one more actor reads the group's committed offsets back (OffsetFetch) (default 0).
+	GroupConsumers int
+	// ClientOpts are added to every client the workload makes (MetadataMinAge, say).
+	ClientOpts []kgo.Opt
 }
 
 // Workload is a set of Kafka clients running against a cluster and recording into a
@@ -68,6 +82,12 @@ func (c *Config) defaults() {
 	if c.Producers == 0 {
 		c.Producers = 2
 	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = 1
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 32
+	}
 	if c.Interval == 0 {
 		c.Interval = 20 * time.Millisecond
 	}
@@ -84,8 +104,22 @@ func (c *Config) defaults() {
 func (c Config) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 	tb.Helper()
 	c.defaults()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Seeds...), kgo.Dialer(c.Dial),
-		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond })}, opts...)...)
+	return c.client(tb, c.Seeds, opts)
+}
+
+// ClientOn is a kgo client seeded with only the i-th seed (modulo their number): the
+// workload's actors spread over the gateways this way.
+func (c Config) ClientOn(tb testing.TB, i int, opts ...kgo.Opt) *kgo.Client {
+	tb.Helper()
+	c.defaults()
+	return c.client(tb, []string{c.Seeds[i%len(c.Seeds)]}, opts)
+}
+
+func (c Config) client(tb testing.TB, seeds []string, opts []kgo.Opt) *kgo.Client {
+	tb.Helper()
+	base := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.Dialer(c.Dial),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond })}
+	cl, err := kgo.NewClient(append(append(base, c.ClientOpts...), opts...)...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -94,20 +128,36 @@ func (c Config) Client(tb testing.TB, opts ...kgo.Opt) *kgo.Client {
 }
 
 // CreateTopic creates the workload's topic (retrying until it exists; a hang bound of 60 s).
+// An answer other than success or "already exists" that is not retriable (such as
+// INVALID_REPLICATION_FACTOR) fails tb at once; TryCreateTopic returns it instead.
 func (c Config) CreateTopic(tb testing.TB) {
+	tb.Helper()
+	if err := c.TryCreateTopic(tb); err != nil {
+		tb.Fatalf("create topic %s: %v", c.Topic, err)
+	}
+}
+
+// TryCreateTopic is CreateTopic returning a non-retriable refusal (a kerr.Error) instead of
+// failing: a test skips on INVALID_REPLICATION_FACTOR from a tree without replication.
+func (c Config) TryCreateTopic(tb testing.TB) error {
 	tb.Helper()
 	c.defaults()
 	adm := kadm.NewClient(c.Client(tb))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), c.OpTimeout)
-		r, err := adm.CreateTopic(ctx, c.Partitions, 1, nil, c.Topic)
+		// CreateTopic returns the topic's error (r.Err) as its error too.
+		_, err := adm.CreateTopic(ctx, c.Partitions, c.ReplicationFactor, c.TopicConfigs, c.Topic)
 		cancel()
-		if err == nil && (r.Err == nil || errors.Is(r.Err, kerr.TopicAlreadyExists)) {
-			return
+		var ke *kerr.Error
+		switch {
+		case err == nil || errors.Is(err, kerr.TopicAlreadyExists):
+			return nil
+		case errors.As(err, &ke) && !ke.Retriable && ke != kerr.NotController:
+			return err
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("create topic %s: %v %v", c.Topic, err, r.Err)
+			tb.Fatalf("create topic %s: %v", c.Topic, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -122,7 +172,7 @@ func Start(tb testing.TB, cfg Config) *Workload {
 		if cfg.NoProduce {
 			break
 		}
-		cl := cfg.Client(tb, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+		cl := cfg.ClientOn(tb, i, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.DefaultProduceTopic(cfg.Topic))
 		w.cls = append(w.cls, cl)
 		name := fmt.Sprintf("p%d", i)
@@ -134,9 +184,30 @@ func Start(tb testing.TB, cfg Config) *Workload {
 		for p := range cfg.Partitions {
 			parts[p] = kgo.NewOffset().AtStart()
 		}
-		cl := cfg.Client(tb, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: parts}), kgo.FetchMaxWait(200*time.Millisecond))
+		cl := cfg.ClientOn(tb, i, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{cfg.Topic: parts}), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		w.cls = append(w.cls, cl)
 		w.wg.Go(func() { w.consume(name, cl) })
+	}
+	if cfg.GroupConsumers > 0 {
+		group := cfg.Topic + "-cg"
+		for i := range cfg.GroupConsumers {
+			name := fmt.Sprintf("g%d", i)
+			reset := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+				for topic, ps := range m {
+					for _, p := range ps {
+						cfg.Rec.AddReset(name, checker.TP{Topic: topic, Partition: p})
+					}
+				}
+			}
+			cl := cfg.ClientOn(tb, i, kgo.ConsumerGroup(group), kgo.ConsumeTopics(cfg.Topic), kgo.DisableAutoCommit(),
+				kgo.BlockRebalanceOnPoll(), kgo.FetchMaxWait(200*time.Millisecond), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.OnPartitionsAssigned(reset), kgo.OnPartitionsRevoked(reset), kgo.OnPartitionsLost(reset))
+			w.cls = append(w.cls, cl)
+			w.wg.Go(func() { w.groupConsume(name, group, cl) })
+		}
+		adm := kadm.NewClient(cfg.Client(tb))
+		w.wg.Go(func() { w.fetchGroupOffsets(adm, group) })
 	}
 	if cfg.Metadata {
 		adm := kadm.NewClient(cfg.Client(tb))
@@ -188,7 +259,7 @@ func (w *Workload) Topics() []string {
 
 func (w *Workload) produce(name string, cl *kgo.Client) {
 	rec := w.cfg.Rec
-	sem := make(chan struct{}, 32) // records in flight
+	sem := make(chan struct{}, w.cfg.MaxInFlight) // records in flight
 	for seq := int64(0); ; seq++ {
 		if !w.tick(w.cfg.Interval) {
 			return
@@ -230,6 +301,78 @@ func (w *Workload) consume(name string, cl *kgo.Client) {
 			polls = append(polls, checker.Poll{TP: checker.TP{Topic: r.Topic, Partition: r.Partition}, Offset: r.Offset, Value: string(r.Value)})
 		})
 		w.cfg.Rec.AddPolls(name, polls...)
+	}
+}
+
+// groupConsume polls as a member of group, records what it reads, and commits it (recording
+// each partition's outcome) before letting a rebalance happen: with BlockRebalanceOnPoll no
+// assignment change falls between a poll and its record, so every reset is recorded between
+// the reads it separates.
+func (w *Workload) groupConsume(name, group string, cl *kgo.Client) {
+	rec := w.cfg.Rec
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-w.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		var polls []checker.Poll
+		fs.EachRecord(func(r *kgo.Record) {
+			polls = append(polls, checker.Poll{TP: checker.TP{Topic: r.Topic, Partition: r.Partition}, Offset: r.Offset, Value: string(r.Value)})
+		})
+		rec.AddPolls(name, polls...)
+		if offs := cl.UncommittedOffsets(); len(offs) > 0 {
+			inv := rec.Begin()
+			cctx, ccancel := w.ctx()
+			cl.CommitOffsetsSync(cctx, offs, func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				codes := map[checker.TP]int16{}
+				if resp != nil {
+					for _, t := range resp.Topics {
+						for _, p := range t.Partitions {
+							codes[checker.TP{Topic: t.Topic, Partition: p.Partition}] = p.ErrorCode
+						}
+					}
+				}
+				for _, t := range req.Topics {
+					for _, p := range t.Partitions {
+						tp := checker.TP{Topic: t.Topic, Partition: p.Partition}
+						c := checker.Commit{Group: group, TP: tp, Offset: p.Offset, Invoke: inv, OK: err == nil && resp != nil}
+						if code, ok := codes[tp]; !ok || code != 0 {
+							c.OK = false
+							c.Err = fmt.Sprintf("error code %d", code)
+						}
+						if err != nil {
+							c.Err = err.Error()
+						}
+						rec.AddCommit(c)
+					}
+				}
+			})
+			ccancel()
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// fetchGroupOffsets reads the group's committed offsets back every 10 intervals.
+func (w *Workload) fetchGroupOffsets(adm *kadm.Client, group string) {
+	rec := w.cfg.Rec
+	for w.tick(10 * w.cfg.Interval) {
+		inv := rec.Begin()
+		ctx, cancel := w.ctx()
+		got, err := adm.FetchOffsets(ctx, group)
+		cancel()
+		if err != nil || got.Error() != nil {
+			continue
+		}
+		got.Each(func(o kadm.OffsetResponse) {
+			rec.AddOffsetRead(checker.OffsetRead{Group: group, TP: checker.TP{Topic: o.Topic, Partition: o.Partition}, Offset: o.At, Invoke: inv})
+		})
 	}
 }
 
@@ -334,6 +477,25 @@ func (w *Workload) WaitOK(tb testing.TB, since time.Time, timeout time.Duration,
 		}
 		if !w.tick(50 * time.Millisecond) {
 			tb.Fatalf("workload stopped while waiting for %v", missing)
+		}
+	}
+}
+
+// WaitSendOK waits until a send to tp has been acknowledged after since and returns how long
+// after since the first was. The timeout is a hang bound (the test fails on expiry), not a
+// speed assertion.
+func (w *Workload) WaitSendOK(tb testing.TB, since time.Time, tp checker.TP, timeout time.Duration) time.Duration {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if at, ok := w.cfg.Rec.FirstSendOKAfter(since, tp); ok {
+			return at.Sub(since)
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("workload: no send to %s/%d acknowledged within %v", tp.Topic, tp.Partition, timeout)
+		}
+		if !w.tick(20 * time.Millisecond) {
+			tb.Fatalf("workload stopped while waiting for a send to %s/%d", tp.Topic, tp.Partition)
 		}
 	}
 }

@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireQuorum skips tb unless the broker binary has the metadata quorum's flags (a tree
+// without issue #15), and in -short mode.
+func RequireQuorum(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("process tests skipped in -short mode")
+	}
+	out, _ := exec.Command(Bin(tb, "broker"), "-h").CombinedOutput()
+	if !strings.Contains(string(out), "quorum-seeds") {
+		tb.Skip("cmd/broker has no -quorum-seeds flag: the metadata quorum (issue #15) is not in this tree")
+	}
+}
+
+// QuorumStatus is GET /quorum/status of a broker's admin API (broker/controller's
+// StatusResponse).
+type QuorumStatus struct {
+	NodeID       string         `json:"node_id"`
+	RaftID       uint64         `json:"raft_id"`
+	LeaderRaftID uint64         `json:"leader_raft_id"`
+	LeaderNodeID string         `json:"leader_node_id"`
+	Term         uint64         `json:"term"`
+	Commit       uint64         `json:"commit"`
+	Applied      uint64         `json:"applied"`
+	ClusterID    string         `json:"cluster_id"`
+	Brokers      []QuorumMember `json:"brokers"`
+}
+
+// QuorumMember is one broker of a QuorumStatus.
+type QuorumMember struct {
+	NodeID  string   `json:"node_id"`
+	RaftID  uint64   `json:"raft_id"`
+	KafkaID int32    `json:"kafka_id"`
+	Addrs   []string `json:"addrs"`
+	Voter   bool     `json:"voter"`
+	Learner bool     `json:"learner"`
+	Live    bool     `json:"live"`
+	Leader  bool     `json:"leader"`
+}
+
+// Member is the broker with NodeId id in s.
+func (s *QuorumStatus) Member(id string) (QuorumMember, bool) {
+	for _, m := range s.Brokers {
+		if m.NodeID == id {
+			return m, true
+		}
+	}
+	return QuorumMember{}, false
+}
+
+// Voters lists the voters' NodeIds, sorted.
+func (s *QuorumStatus) Voters() []string {
+	var out []string
+	for _, m := range s.Brokers {
+		if m.Voter {
+			out = append(out, m.NodeID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AdminCall calls the broker's admin API (Options.Quorum gives every broker one) and returns
+// the body of a 200 answer.
+func (b *Broker) AdminCall(method, path string) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+b.Admin+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.HTTPClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, fmt.Errorf("%s %s on %s: %s: %s", method, path, b.Name, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// QuorumStatus asks the broker's admin API for its view of the quorum.
+func (b *Broker) QuorumStatus() (*QuorumStatus, error) {
+	body, err := b.AdminCall(http.MethodGet, "/quorum/status")
+	if err != nil {
+		return nil, err
+	}
+	var s QuorumStatus
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("%s: /quorum/status: %v: %s", b.Name, err, body)
+	}
+	return &s, nil
+}
+
+// WaitFor polls cond every 50 ms until it holds; timeout is a hang bound (tb fails on expiry
+// with what cond last reported), not a speed assertion.
+func WaitFor(tb testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, seen := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not reached within %v; last seen: %s", what, timeout, seen)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Running lists the brokers whose current incarnation is alive.
+func (c *Cluster) Running() []*Broker {
+	var out []*Broker
+	for _, b := range c.Brokers {
+		if b.Running() {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// BrokerByNodeID is the broker with mesh NodeId id (nil if none).
+func (c *Cluster) BrokerByNodeID(id string) *Broker {
+	for _, b := range c.Brokers {
+		if b.ID == id {
+			return b
+		}
+	}
+	return nil
+}
+
+// QuorumLeader waits until every broker of among answers its status, all name one leader,
+// and that leader names itself and has every one of among (up to 3) as a voter; it returns
+// the leader and its status. Two cluster ids among the answers (split brain) fail tb at once.
+func (c *Cluster) QuorumLeader(tb testing.TB, among []*Broker, timeout time.Duration) (*Broker, *QuorumStatus) {
+	tb.Helper()
+	var leader *Broker
+	var ls *QuorumStatus
+	WaitFor(tb, "a quorum leader every broker names", timeout, func() (bool, string) {
+		var views []string
+		statuses := map[string]*QuorumStatus{}
+		clusters := map[string]bool{}
+		for _, b := range among {
+			s, err := b.QuorumStatus()
+			if err != nil {
+				return false, err.Error()
+			}
+			statuses[b.ID] = s
+			if s.ClusterID != "" {
+				clusters[s.ClusterID] = true
+			}
+			views = append(views, fmt.Sprintf("%s: leader %.8s term %d commit %d applied %d", b.Name, s.LeaderNodeID, s.Term, s.Commit, s.Applied))
+		}
+		if len(clusters) > 1 {
+			tb.Fatalf("split brain: %d cluster ids: %s", len(clusters), strings.Join(views, "; "))
+		}
+		id := statuses[among[0].ID].LeaderNodeID
+		for _, s := range statuses {
+			if s.LeaderNodeID != id {
+				return false, strings.Join(views, "; ")
+			}
+		}
+		ls = statuses[id]
+		if ls == nil || ls.LeaderNodeID != id || len(ls.Voters()) < min(len(among), 3) {
+			return false, strings.Join(views, "; ")
+		}
+		leader = c.BrokerByNodeID(id)
+		return leader != nil, strings.Join(views, "; ")
+	})
+	return leader, ls
+}
+
+// KafkaIDs maps every registered broker's Kafka broker id to its process, as the running
+// brokers' quorum status says (the first that answers).
+func (c *Cluster) KafkaIDs() (map[int32]*Broker, error) {
+	var errs []string
+	for _, b := range c.Running() {
+		s, err := b.QuorumStatus()
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		out := map[int32]*Broker{}
+		for _, m := range s.Brokers {
+			if br := c.BrokerByNodeID(m.NodeID); br != nil && m.KafkaID > 0 {
+				out[m.KafkaID] = br
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no running broker answered its quorum status: %s", strings.Join(errs, "; "))
+}

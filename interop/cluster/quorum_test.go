@@ -1,0 +1,53 @@
+package cluster_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/interop/cluster"
+)
+
+// TestQuorumHelpers: three brokers started with Options.Quorum form one quorum whose leader
+// every broker names; each broker's Kafka id maps back to it; after the leader is killed the
+// two others agree on another leader, and the restarted broker rejoins under the same Kafka
+// id.
+func TestQuorumHelpers(t *testing.T) {
+	cluster.RequireQuorum(t)
+	c := cluster.Start(t, cluster.Options{Brokers: 3, Quorum: true})
+	leader, s := c.QuorumLeader(t, c.Brokers, time.Minute)
+	if len(s.Voters()) != 3 {
+		t.Fatalf("leader %s: voters %v", leader.Name, s.Voters())
+	}
+	ids, err := c.KafkaIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var named []string
+	for _, b := range ids {
+		named = append(named, b.Name)
+	}
+	slices.Sort(named)
+	if !slices.Equal(named, []string{"broker-0", "broker-1", "broker-2"}) {
+		t.Fatalf("Kafka ids map to %v", named)
+	}
+	leader.Kill()
+	next, _ := c.QuorumLeader(t, c.Running(), time.Minute)
+	if next == leader || !next.Running() {
+		t.Fatalf("after killing %s the others name %s", leader.Name, next.Name)
+	}
+	leader.Start(t)
+	cluster.WaitFor(t, leader.Name+" back under its Kafka id", time.Minute, func() (bool, string) {
+		again, err := c.KafkaIDs()
+		if err != nil {
+			return false, err.Error()
+		}
+		for id, b := range ids {
+			if again[id] != b {
+				return false, "ids differ"
+			}
+		}
+		st, err := leader.QuorumStatus()
+		return err == nil && st.LeaderNodeID != "", "no leader seen yet"
+	})
+}

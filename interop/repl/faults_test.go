@@ -1,0 +1,268 @@
+package repl_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshkafka/meshkafka/interop/checker"
+	"github.com/meshkafka/meshkafka/interop/cluster"
+	"github.com/meshkafka/meshkafka/interop/workload"
+)
+
+// phase is one fault of TestReplFaults: n cycles of inject on a fresh topic under the
+// replicated load, then the final drain and the checker. inject returns what it did, for the
+// log, and the time from the fault to the first record acknowledged on the partition again
+// (0: not measured), reported as p50/p99 at the end of the phase, never asserted.
+type phase struct {
+	name        string
+	metadataOps bool // the metadata writers too (the quorum leader's faults)
+	inject      func(t *testing.T, e *env, p partition) (string, time.Duration)
+}
+
+// TestReplFaults: one cluster in network namespaces (three brokers forming the metadata
+// quorum, two gateways) goes through every fault in turn, REPL_CYCLES cycles each (default
+// 10), each fault on a topic of its own (deleted afterwards) with its own recorded workload
+// and checker run; then kafka-go and librdkafka clients through a leader kill. One cluster
+// for all: its start (the quorum forming) would otherwise cost more than the cycles. A failed
+// phase ends the test (the cluster may be broken).
+func TestReplFaults(t *testing.T) {
+	c := startRepl(t, true)
+	n := cycles(10)
+	for i, ph := range phases() {
+		ok := t.Run(ph.name, func(t *testing.T) {
+			cfg, w := replLoad(t, c, fmt.Sprintf("%s-%d", topic, i), ph.metadataOps)
+			e := &env{c: c, cfg: cfg, w: w}
+			var waits []time.Duration
+			for cycle := range n {
+				e.cycle = cycle
+				view := settled(t, c, cfg, time.Minute)
+				p := view[int32(cycle%partitions)]
+				what, d := ph.inject(t, e, p)
+				if d > 0 {
+					waits = append(waits, d)
+					what += fmt.Sprintf("; first record acknowledged on p%d %v after the fault", p.ID, d.Round(time.Millisecond))
+				}
+				t.Logf("cycle %d: %s", cycle, what)
+			}
+			if len(waits) > 0 {
+				t.Logf("fault → first acknowledged record on the partition: %s", summary(waits))
+			}
+			check(t, c, cfg, w)
+			deleteTopic(t, cfg)
+		})
+		if !ok {
+			return
+		}
+	}
+	t.Run("ClientsLeaderKill", func(t *testing.T) { clientsLeaderKill(t, c) })
+}
+
+func phases() []phase {
+	return []phase{
+		{"PartitionLeaderKill", false, partitionLeaderKill},
+		{"FollowerKill", false, followerKill},
+		{"QuorumLeaderKill", true, quorumLeaderKill},
+		{"LeaderPause", false, leaderPause},
+		{"LeaderIsolated", false, leaderIsolated},
+		{"MajorityMinoritySplit", false, majorityMinoritySplit},
+		{"FlappingLink", false, flappingLink},
+		{"FollowerWiped", false, followerWiped},
+	}
+}
+
+// env is what an inject function works on.
+type env struct {
+	c     *cluster.Cluster
+	cfg   workload.Config
+	w     *workload.Workload
+	cycle int
+}
+
+// newLeader waits until gateway 0's Metadata shows p led by another running broker than
+// old, under a higher leader epoch: the failover is visible to clients.
+func (e *env) newLeader(t *testing.T, p partition, old *cluster.Broker) partition {
+	t.Helper()
+	var now partition
+	cluster.WaitFor(t, fmt.Sprintf("p%d led by another broker than %s with an epoch above %d", p.ID, old.Name, p.LeaderEpoch), time.Minute, func() (bool, string) {
+		ps, err := metadata(e.c, 0, e.cfg.Topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		now = ps[p.ID]
+		return now.LeaderProc != nil && now.LeaderProc != old && now.LeaderEpoch > p.LeaderEpoch, now.String()
+	})
+	return now
+}
+
+// allPartitionsAck waits until a record has been acknowledged on every partition after since.
+func (e *env) allPartitionsAck(t *testing.T, since time.Time) time.Duration {
+	t.Helper()
+	var worst time.Duration
+	for p := range int32(partitions) {
+		worst = max(worst, e.w.WaitSendOK(t, since, tp(e.cfg.Topic, p), time.Minute))
+	}
+	return worst
+}
+
+// partitionLeaderKill: the leader of a partition SIGKILLed; the two others elect a
+// leader that acknowledges records on it again; the killed broker restarts and catches up.
+func partitionLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	victim.Kill()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed %s, leader of p%d (epoch %d); now led by %s (epoch %d)", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
+}
+
+// followerKill: a follower of a partition SIGKILLed (it leads others, which fail
+// over); the partition goes on with two replicas; the follower restarts and catches up.
+func followerKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	fs := followers(t, e.c, p)
+	victim := fs[e.cycle%len(fs)]
+	at := time.Now()
+	victim.Kill()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	worst := e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed %s, follower of p%d (led by %s); every partition acknowledged again within %v", victim.Name, p.ID, p.LeaderProc.Name, worst.Round(time.Millisecond)), d
+}
+
+// quorumLeaderKill: the metadata quorum's leader SIGKILLed (it also leads and follows
+// partitions); metadata writes (topics, offset commits, producer ids) and every partition
+// work again; it restarts.
+func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim, _ := e.c.QuorumLeader(t, e.c.Running(), time.Minute)
+	at := time.Now()
+	victim.Kill()
+	got := e.w.WaitOK(t, at, time.Minute, checker.OpCreateTopics, checker.OpOffsetCommit, checker.OpOffsetFetch, checker.OpInitProducerID)
+	first, what, _ := e.cfg.Rec.FirstWriteAfter(at)
+	worst := e.allPartitionsAck(t, at)
+	victim.Start(t)
+	return fmt.Sprintf("killed quorum leader %s; first metadata write (%s) %v after, all of them by %v; every partition acknowledged again within %v",
+		victim.Name, what, first.Sub(at).Round(time.Millisecond), maxOf(got).Round(time.Millisecond), worst.Round(time.Millisecond)), first.Sub(at)
+}
+
+// leaderPause: a partition's leader SIGSTOPped until the others elect a leader that
+// acknowledges records, then SIGCONTed: it wakes believing it leads and must not acknowledge
+// anything on its own (the checker would find the records lost or moved).
+func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	victim.Pause()
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	victim.Resume()
+	return fmt.Sprintf("paused %s, leader of p%d (epoch %d); %s elected (epoch %d); resumed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
+}
+
+// leaderIsolated: a partition's leader cut off from every node by nftables; the
+// majority elects a leader that acknowledges records; healed, the old leader follows.
+func leaderIsolated(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	at := time.Now()
+	e.c.Net.Isolate(victim.NS)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	dropped := e.c.Net.Dropped()
+	e.c.Net.Heal()
+	if dropped == 0 {
+		t.Fatalf("isolating %s dropped no packet: the fault did not happen", victim.Name)
+	}
+	return fmt.Sprintf("isolated %s, leader of p%d (epoch %d); %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
+}
+
+// majorityMinoritySplit: the network split into a majority (two brokers and gateway 0)
+// and a minority (a partition's leader and gateway 1). The majority elects a leader and
+// acknowledges records through gateway 0; the clients of gateway 1 wait; healed, everything
+// goes on.
+func majorityMinoritySplit(t *testing.T, e *env, p partition) (string, time.Duration) {
+	victim := p.LeaderProc
+	majority := []*cluster.NetNode{e.c.Gateways[0].NS}
+	for _, b := range others(e.c, victim) {
+		majority = append(majority, b.NS)
+	}
+	minority := []*cluster.NetNode{victim.NS, e.c.Gateways[1].NS}
+	at := time.Now()
+	e.c.Net.Partition(majority, minority)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	now := e.newLeader(t, p, victim)
+	dropped := e.c.Net.Dropped()
+	e.c.Net.Heal()
+	if dropped == 0 {
+		t.Fatalf("the split dropped no packet: the fault did not happen")
+	}
+	healed := time.Now()
+	e.allPartitionsAck(t, healed)
+	return fmt.Sprintf("split {%s, gateway-1} from the rest; p%d: %s elected (epoch %d); %d packets dropped; healed", victim.Name, p.ID, now.LeaderProc.Name, now.LeaderEpoch, dropped), d
+}
+
+// flappingLink: the link between a partition's leader and one follower goes down and
+// up four times (down 0.2-1.4 s, around the 1 s election timeout; up 0.2-0.4 s; seeded per
+// cycle), the third broker still reaching both. The partition acknowledges records again
+// after the last flap.
+func flappingLink(t *testing.T, e *env, p partition) (string, time.Duration) {
+	leader := p.LeaderProc
+	f := followers(t, e.c, p)[e.cycle%2]
+	rng := rand.New(rand.NewPCG(uint64(e.cycle), 16))
+	var dropped int64
+	var plan []string
+	for range 4 {
+		down := time.Duration(200+rng.IntN(1200)) * time.Millisecond
+		up := time.Duration(200+rng.IntN(200)) * time.Millisecond
+		e.c.Net.Partition([]*cluster.NetNode{leader.NS}, []*cluster.NetNode{f.NS})
+		time.Sleep(down)
+		dropped += e.c.Net.Dropped()
+		e.c.Net.Heal()
+		time.Sleep(up)
+		plan = append(plan, fmt.Sprintf("%v/%v", down, up))
+	}
+	if dropped == 0 {
+		t.Fatalf("the flapping link dropped no packet: the fault did not happen")
+	}
+	at := time.Now()
+	e.allPartitionsAck(t, at)
+	return fmt.Sprintf("link %s–%s (leader and follower of p%d) down/up %s; %d packets dropped", leader.Name, f.Name, p.ID, strings.Join(plan, " "), dropped), 0
+}
+
+// followerWiped: a follower of a partition killed, its data directory deleted (its
+// identity kept: a replaced disk) and restarted. It comes back as a new replica (a new raft
+// id: it never votes with a log it forgot); the partitions it replicated get back their full
+// in-sync replica sets, caught up from the others, and nothing acknowledged is lost.
+func followerWiped(t *testing.T, e *env, p partition) (string, time.Duration) {
+	fs := followers(t, e.c, p)
+	victim := fs[e.cycle%len(fs)]
+	before, err := victim.QuorumStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	victim.Kill()
+	victim.Wipe(t, true)
+	victim.Start(t)
+	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	e.allPartitionsAck(t, at)
+	settled(t, e.c, e.cfg, 2*time.Minute)
+	back := time.Since(at)
+	after, err := victim.QuorumStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.RaftID == before.RaftID {
+		t.Fatalf("%s came back from a wiped disk under its old raft id %d", victim.Name, before.RaftID)
+	}
+	return fmt.Sprintf("wiped %s, follower of p%d (raft id %d → %d); full in-sync replica sets again %v after the kill", victim.Name, p.ID, before.RaftID, after.RaftID, back.Round(time.Millisecond)), d
+}
+
+func maxOf(m map[string]time.Duration) time.Duration {
+	var d time.Duration
+	for _, v := range m {
+		d = max(d, v)
+	}
+	return d
+}
