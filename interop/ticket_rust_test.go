@@ -21,6 +21,7 @@ import (
 // right after the variant byte. A Rust-made blob ticket must carry exactly our NodeAddr bytes,
 // and a blob ticket we build around our NodeAddr bytes must parse in Rust to the same address.
 func TestTicketNodeAddrMatchesRust(t *testing.T) {
+	irohnode.RequireNamespace(t)
 	d := irohnode.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -29,6 +29,7 @@ type phase struct {
 // for all: its start (the quorum forming) would otherwise cost more than the cycles. A failed
 // phase ends the test (the cluster may be broken).
 func TestReplFaults(t *testing.T) {
+	requireFaults(t)
 	c := startRepl(t, true)
 	n := cycles(10)
 	for i, ph := range phases() {
