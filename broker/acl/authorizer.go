@@ -124,6 +124,14 @@ func (a *Authorizer) AuthorizeAny(principal, host string, op Operation, t Resour
 		if b.PatternType == PatternLiteral {
 			return a.Authorize(principal, host, op, Resource{Type: t, Name: b.ResourceName})
 		}
+		// A prefixed allow is covered by a prefixed deny of the same or a shorter prefix
+		// (Kafka's authorizeByResourceType).
+		for _, d := range ix.prefixed {
+			if d.Permission == PermissionDeny && entryMatches(d, principal, host) && (d.Operation == op || d.Operation == OpAll) &&
+				strings.HasPrefix(b.ResourceName, d.ResourceName) {
+				return false
+			}
+		}
 		return true
 	}
 	for _, bs := range ix.literal {
