@@ -32,9 +32,6 @@ const (
 	cluster  = "kafka-cluster"
 )
 
-var authCodes = []int16{kerr.TopicAuthorizationFailed.Code, kerr.GroupAuthorizationFailed.Code,
-	kerr.ClusterAuthorizationFailed.Code, kerr.TransactionalIDAuthorizationFailed.Code, hidden}
-
 // need is one operation on one resource an API asks for, and the code refused without it.
 type need struct {
 	typ  kmsg.ACLResourceType
