@@ -270,6 +270,8 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 	// InitProducerId) with no transaction begun: a permitted call may then answer
 	// INVALID_TXN_STATE (a produce or offset commit to a partition not added).
 	txnState := []int16{kerr.InvalidTxnState.Code}
+	// The broker keeps no broker configs: altering one is INVALID_REQUEST once authorized.
+	brokerCfg := []int16{kerr.InvalidRequest.Code}
 
 	return []matrixRow{
 		{name: "Produce", needs: []need{topicNeed(write, mxTopic)}, call: produce(mxTopic)},
@@ -443,6 +445,25 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 		{name: "DescribeConfigsBroker", needs: []need{clusterNeed(descCfg)}, call: describeConfigs(kmsg.ConfigResourceTypeBroker, "0")},
 		{name: "AlterConfigsTopic", needs: []need{topicNeed(alterCfg, mxTopic)}, call: alterConfigs(kmsg.ConfigResourceTypeTopic, mxTopic, "retention.ms", "86400000")},
 		{name: "IncrementalAlterConfigsTopic", needs: []need{topicNeed(alterCfg, mxTopic)}, call: incAlterConfigs(kmsg.ConfigResourceTypeTopic, mxTopic, "retention.ms", "86400000")},
+		{name: "AlterConfigsBroker", needs: []need{clusterNeed(alterCfg)}, call: alterConfigs(kmsg.ConfigResourceTypeBroker, "0", "log.retention.ms", "86400000"), ok: brokerCfg},
+		{name: "IncrementalAlterConfigsBroker", needs: []need{clusterNeed(alterCfg)}, call: incAlterConfigs(kmsg.ConfigResourceTypeBroker, "0", "log.retention.ms", "86400000"), ok: brokerCfg},
+		{name: "DescribeProducers", needs: []need{topicNeed(read, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
+			req := kmsg.NewPtrDescribeProducersRequest()
+			rt := kmsg.NewDescribeProducersRequestTopic()
+			rt.Topic, rt.Partitions = mxTopic, []int32{0}
+			req.Topics = append(req.Topics, rt)
+			r, err := send[*kmsg.DescribeProducersResponse](ctx, cl, req)
+			if err != nil {
+				return nil, err
+			}
+			var cs []int16
+			for _, t := range r.Topics {
+				for _, p := range t.Partitions {
+					cs = append(cs, p.ErrorCode)
+				}
+			}
+			return cs, nil
+		}},
 		{name: "FindCoordinatorGroup", needs: []need{groupNeed(describe, "mx-fc-group")}, call: findCoord(0, "mx-fc-group")},
 		{name: "FindCoordinatorTxn", needs: []need{txnNeed(describe, mxTxn)}, call: findCoord(1, mxTxn)},
 		{name: "JoinGroup", needs: []need{groupNeed(read, "mx-join")}, call: join("mx-join"), ok: codes(kerr.MemberIDRequired.Code)},
