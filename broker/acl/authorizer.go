@@ -97,7 +97,9 @@ func (a *Authorizer) Authorize(principal, host string, op Operation, res Resourc
 // AuthorizeAny reports whether principal may do op on at least one resource of type t:
 // Kafka's authorizeByResourceType (an idempotent producer with WRITE on any topic needs no
 // IDEMPOTENT_WRITE on the cluster). Deny bindings on the wildcard resource or every prefix
-// refuse; otherwise any applicable-looking ALLOW binding for the principal grants.
+// refuse; otherwise an ALLOW binding for the principal grants unless a DENY covers its
+// resource (a LITERAL one: the resource is denied; a PREFIXED one: a PREFIXED DENY with the
+// same or a shorter prefix).
 func (a *Authorizer) AuthorizeAny(principal, host string, op Operation, t ResourceType) bool {
 	if a.superUsers[principal] {
 		return true
@@ -123,6 +125,14 @@ func (a *Authorizer) AuthorizeAny(principal, host string, op Operation, t Resour
 		// An allowed resource is usable only if no deny covers that very resource.
 		if b.PatternType == PatternLiteral {
 			return a.Authorize(principal, host, op, Resource{Type: t, Name: b.ResourceName})
+		}
+		// A prefixed allow is covered by a prefixed deny of the same or a shorter prefix
+		// (Kafka's authorizeByResourceType).
+		for _, d := range ix.prefixed {
+			if d.Permission == PermissionDeny && entryMatches(d, principal, host) && (d.Operation == op || d.Operation == OpAll) &&
+				strings.HasPrefix(b.ResourceName, d.ResourceName) {
+				return false
+			}
 		}
 		return true
 	}

@@ -86,6 +86,17 @@ func TestAuthorizeAny(t *testing.T) {
 	if a.AuthorizeAny(alice, "h", OpWrite, ResourceTopic) {
 		t.Error("topic a is denied by prefix, so no topic is writable")
 	}
+	// A prefixed allow is covered by a prefixed deny of the same or a shorter prefix, not a
+	// longer one (Kafka's authorizeByResourceType).
+	for _, c := range []struct {
+		deny string
+		want bool
+	}{{"app-", false}, {"ap", false}, {"app-x", true}} {
+		a = New(Config{}, []Binding{pre(ResourceTopic, "app-", alice, "*", OpWrite, PermissionAllow), pre(ResourceTopic, c.deny, alice, "*", OpWrite, PermissionDeny)})
+		if got := a.AuthorizeAny(alice, "h", OpWrite, ResourceTopic); got != c.want {
+			t.Errorf("allow prefix app-, deny prefix %s: AuthorizeAny = %v, want %v", c.deny, got, c.want)
+		}
+	}
 }
 
 func TestFilter(t *testing.T) {
