@@ -45,6 +45,7 @@ type QuorumMember struct {
 	RaftID  uint64   `json:"raft_id"`
 	KafkaID int32    `json:"kafka_id"`
 	Addrs   []string `json:"addrs"`
+	Relay   string   `json:"relay"`
 	Voter   bool     `json:"voter"`
 	Learner bool     `json:"learner"`
 	Live    bool     `json:"live"`

@@ -20,7 +20,7 @@ import (
 // Each op is one CreateTopics of a new 1-partition topic and one OffsetCommit; p50/p99 of
 // each are reported.
 func BenchmarkQuorumMetadataWrite(b *testing.B) {
-	requireQuorum(b)
+	cluster.RequireQuorum(b)
 	for _, v := range []struct {
 		impl    string
 		brokers int
@@ -67,7 +67,7 @@ func BenchmarkQuorumMetadataWrite(b *testing.B) {
 // gateway, each tried every 50 ms), over QUORUM_BENCH_KILLS kills (default 20) per op; p50 and
 // p99 reported. Target in issue #15: p99 ≤ 3 s.
 func BenchmarkQuorumFailover(b *testing.B) {
-	requireQuorum(b)
+	cluster.RequireQuorum(b)
 	kills := 20
 	if v, err := strconv.Atoi(os.Getenv("QUORUM_BENCH_KILLS")); err == nil && v > 0 {
 		kills = v

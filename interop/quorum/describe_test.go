@@ -20,7 +20,7 @@ import (
 // the one broker clients see there). After the leader is killed, both name the new leader,
 // DescribeQuorum at a higher epoch.
 func TestQuorumDescribe(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer()}
 	cl := cfg.Client(t)
@@ -28,11 +28,11 @@ func TestQuorumDescribe(t *testing.T) {
 	var lastEpoch int32 = -1
 	for round := range 2 {
 		leader := caughtUp(t, c, time.Minute)
-		s, err := status(leader)
+		s, err := leader.QuorumStatus()
 		if err != nil {
 			t.Fatal(err)
 		}
-		lb, _ := s.broker(leader.ID)
+		lb, _ := s.Member(leader.ID)
 		var voters []int32
 		for _, b := range s.Brokers {
 			if b.Voter {
@@ -40,7 +40,7 @@ func TestQuorumDescribe(t *testing.T) {
 			}
 		}
 		slices.Sort(voters)
-		waitFor(t, "DescribeQuorum and the controller id name the leader", time.Minute, func() (bool, string) {
+		cluster.WaitFor(t, "DescribeQuorum and the controller id name the leader", time.Minute, func() (bool, string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			req := kmsg.NewPtrDescribeQuorumRequest()
@@ -77,7 +77,7 @@ func TestQuorumDescribe(t *testing.T) {
 		t.Logf("round %d: DescribeQuorum names %s (Kafka id %d) at epoch %d", round, leader.Name, lb.KafkaID, lastEpoch)
 		if round == 0 {
 			leader.Kill()
-			waitFor(t, "a new leader", time.Minute, func() (bool, string) {
+			cluster.WaitFor(t, "a new leader", time.Minute, func() (bool, string) {
 				l, _ := agreedLeader(t, c, running(c), time.Minute)
 				return l != leader, l.Name
 			})

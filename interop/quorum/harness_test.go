@@ -1,15 +1,10 @@
 package quorum_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,18 +17,6 @@ import (
 )
 
 func TestMain(m *testing.M) { cluster.Main(m) }
-
-// requireQuorum skips the test unless the broker binary has the quorum flags.
-func requireQuorum(t testing.TB) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("quorum process tests skipped in -short mode")
-	}
-	out, _ := exec.Command(cluster.Bin(t, "broker"), "-h").CombinedOutput()
-	if !strings.Contains(string(out), "quorum-seeds") {
-		t.Skip("cmd/broker has no -quorum-seeds flag: the metadata quorum (issue #15) is not in this tree")
-	}
-}
 
 // startQuorum starts o.Brokers brokers of one quorum (they are its seeds; every broker,
 // spares included, gets -quorum-seeds with them, -quorum-voters 3 and an admin listener),
@@ -59,100 +42,11 @@ func startQuorum(t testing.TB, o cluster.Options) *cluster.Cluster {
 	return c
 }
 
-// Status is GET /quorum/status of the admin API (see broker/controller's doc).
-type Status struct {
-	NodeID       string         `json:"node_id"`
-	RaftID       uint64         `json:"raft_id"`
-	LeaderRaftID uint64         `json:"leader_raft_id"`
-	LeaderNodeID string         `json:"leader_node_id"`
-	Term         uint64         `json:"term"`
-	Commit       uint64         `json:"commit"`
-	Applied      uint64         `json:"applied"`
-	ClusterID    string         `json:"cluster_id"`
-	Brokers      []BrokerStatus `json:"brokers"`
-}
-
-// BrokerStatus is one broker in a Status.
-type BrokerStatus struct {
-	NodeID  string   `json:"node_id"`
-	RaftID  uint64   `json:"raft_id"`
-	KafkaID int32    `json:"kafka_id"`
-	Addrs   []string `json:"addrs"`
-	Relay   string   `json:"relay"`
-	Voter   bool     `json:"voter"`
-	Learner bool     `json:"learner"`
-	Live    bool     `json:"live"`
-	Leader  bool     `json:"leader"`
-}
-
-func (s *Status) broker(nodeID string) (BrokerStatus, bool) {
-	for _, b := range s.Brokers {
-		if b.NodeID == nodeID {
-			return b, true
-		}
-	}
-	return BrokerStatus{}, false
-}
-
-func (s *Status) voters() []string {
-	var out []string
-	for _, b := range s.Brokers {
-		if b.Voter {
-			out = append(out, b.NodeID)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func admin(b *cluster.Broker, method, path string) ([]byte, error) {
-	req, err := http.NewRequest(method, "http://"+b.Admin+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := b.HTTPClient().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("%s %s on %s: %s: %s", method, path, b.Name, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
-}
-
-func status(b *cluster.Broker) (*Status, error) {
-	body, err := admin(b, http.MethodGet, "/quorum/status")
-	if err != nil {
-		return nil, err
-	}
-	var s Status
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, fmt.Errorf("%s: /quorum/status: %v: %s", b.Name, err, body)
-	}
-	return &s, nil
-}
-
-// waitFor polls cond every 50 ms until it holds; timeout is a hang bound, not a speed
-// assertion. describe says what was last seen.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v; last seen: %s", what, timeout, seen)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// Status and BrokerStatus are the admin API's quorum view (package interop/cluster reads it).
+type (
+	Status       = cluster.QuorumStatus
+	BrokerStatus = cluster.QuorumMember
+)
 
 // agreedLeader returns the broker that every given broker names as the leader, once they all
 // agree and the leader names itself.
@@ -160,12 +54,12 @@ func agreedLeader(t testing.TB, c *cluster.Cluster, among []*cluster.Broker, tim
 	t.Helper()
 	var leader *cluster.Broker
 	var leaderStatus *Status
-	waitFor(t, "a leader all brokers agree on", timeout, func() (bool, string) {
+	cluster.WaitFor(t, "a leader all brokers agree on", timeout, func() (bool, string) {
 		var views []string
 		names := map[string]int{}
 		statuses := map[string]*Status{}
 		for _, b := range among {
-			s, err := status(b)
+			s, err := b.QuorumStatus()
 			if err != nil {
 				views = append(views, fmt.Sprintf("%s: %v", b.Name, err))
 				continue
@@ -193,7 +87,7 @@ func splitBrain(t testing.TB, statuses map[string]*Status) {
 	clusters := map[string][]string{}
 	for id, s := range statuses {
 		if s.ClusterID != "" {
-			clusters[s.ClusterID] = append(clusters[s.ClusterID], short(id)+" (leader "+short(s.LeaderNodeID)+fmt.Sprintf(", %d voters)", len(s.voters())))
+			clusters[s.ClusterID] = append(clusters[s.ClusterID], short(id)+" (leader "+short(s.LeaderNodeID)+fmt.Sprintf(", %d voters)", len(s.Voters())))
 		}
 	}
 	if len(clusters) > 1 {
@@ -237,14 +131,14 @@ func caughtUp(t testing.TB, c *cluster.Cluster, timeout time.Duration) *cluster.
 	want := min(len(bs), 3)
 	var leader *cluster.Broker
 	var ls *Status
-	waitFor(t, fmt.Sprintf("a leader with %d voters", want), timeout, func() (bool, string) {
+	cluster.WaitFor(t, fmt.Sprintf("a leader with %d voters", want), timeout, func() (bool, string) {
 		leader, ls = agreedLeader(t, c, bs, timeout)
-		return len(ls.voters()) >= want, fmt.Sprintf("leader %s, voters %v", leader.Name, ls.voters())
+		return len(ls.Voters()) >= want, fmt.Sprintf("leader %s, voters %v", leader.Name, ls.Voters())
 	})
-	waitFor(t, "every broker applied the leader's commit index", timeout, func() (bool, string) {
+	cluster.WaitFor(t, "every broker applied the leader's commit index", timeout, func() (bool, string) {
 		var behind []string
 		for _, b := range bs {
-			s, err := status(b)
+			s, err := b.QuorumStatus()
 			if err != nil || s.Applied < ls.Commit {
 				behind = append(behind, fmt.Sprintf("%s (%v, %+v)", b.Name, err, s))
 			}

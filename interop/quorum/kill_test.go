@@ -15,7 +15,7 @@ import (
 // logged (p50/p99 at the end), not asserted: this machine is shared. Afterwards the checker
 // finds every acknowledged record, topic, config, commit, and no producer id handed out twice.
 func TestQuorumLeaderKill(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	cycles := killCycles(20)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, true, 0)

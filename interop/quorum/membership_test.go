@@ -16,7 +16,7 @@ import (
 // new raft id (never voting with a forgotten log), the old raft id must leave the voters, it
 // must hold the cluster's state again, and nothing acknowledged is lost.
 func TestQuorumWipedBrokerRejoins(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, false, 0)
 	for _, which := range []string{"follower", "leader"} {
@@ -25,7 +25,7 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 		if which == "follower" {
 			victim = c.Brokers[(leader.Index+1)%3]
 		}
-		before, err := status(victim)
+		before, err := victim.QuorumStatus()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -33,10 +33,10 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 		victim.Wipe(t, true)
 		victim.Start(t)
 		at := time.Now()
-		waitFor(t, which+" "+victim.Name+" rejoined under a new raft id", time.Minute, func() (bool, string) {
+		cluster.WaitFor(t, which+" "+victim.Name+" rejoined under a new raft id", time.Minute, func() (bool, string) {
 			statuses := map[string]*Status{}
 			for _, b := range running(c) {
-				s, err := status(b)
+				s, err := b.QuorumStatus()
 				if err != nil {
 					return false, err.Error()
 				}
@@ -47,14 +47,14 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 			done := true
 			for _, b := range running(c) {
 				s := statuses[b.ID]
-				m, ok := s.broker(victim.ID)
-				seen = append(seen, fmt.Sprintf("%s sees it as raft id %d (was %d), voter %v; %d voters", b.Name, m.RaftID, before.RaftID, m.Voter, len(s.voters())))
-				done = done && ok && m.RaftID != before.RaftID && m.Voter && len(s.voters()) == 3
+				m, ok := s.Member(victim.ID)
+				seen = append(seen, fmt.Sprintf("%s sees it as raft id %d (was %d), voter %v; %d voters", b.Name, m.RaftID, before.RaftID, m.Voter, len(s.Voters())))
+				done = done && ok && m.RaftID != before.RaftID && m.Voter && len(s.Voters()) == 3
 			}
 			return done, strings.Join(seen, "; ")
 		})
 		caughtUp(t, c, time.Minute)
-		after, err := status(victim)
+		after, err := victim.QuorumStatus()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 // the leadership to another voter first, which removes it). The quorum is then the three
 // others, and nothing acknowledged is lost.
 func TestQuorumAddRemove(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Spares: 1, Gateways: 1})
 	cfg, w := startLoad(t, c, false, 0)
 	spare := c.Brokers[3]
@@ -80,15 +80,15 @@ func TestQuorumAddRemove(t *testing.T) {
 	caughtUp(t, c, time.Minute)
 	adminRetry(t, c.Brokers[1], "/quorum/add?node="+spare.ID)
 	spare.Start(t)
-	waitFor(t, spare.Name+" promoted to voter", 2*time.Minute, func() (bool, string) {
-		s, err := status(c.Brokers[1])
+	cluster.WaitFor(t, spare.Name+" promoted to voter", 2*time.Minute, func() (bool, string) {
+		s, err := c.Brokers[1].QuorumStatus()
 		if err != nil {
 			return false, err.Error()
 		}
-		m, ok := s.broker(spare.ID)
+		m, ok := s.Member(spare.ID)
 		if ok && m.Learner {
 			// Admitted and a learner: ask again, which promotes it.
-			_, _ = admin(c.Brokers[1], http.MethodPost, "/quorum/add?node="+spare.ID)
+			_, _ = c.Brokers[1].AdminCall(http.MethodPost, "/quorum/add?node="+spare.ID)
 		}
 		return ok && m.Voter, fmt.Sprintf("%+v (listed %v)", m, ok)
 	})
@@ -108,15 +108,15 @@ func TestQuorumAddRemove(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	waitFor(t, gone.Name+" removed, the others voters", time.Minute, func() (bool, string) {
+	cluster.WaitFor(t, gone.Name+" removed, the others voters", time.Minute, func() (bool, string) {
 		for _, b := range running(c) {
-			s, err := status(b)
+			s, err := b.QuorumStatus()
 			if err != nil {
 				return false, err.Error()
 			}
-			_, listed := s.broker(gone.ID)
-			if listed || !slices.Equal(s.voters(), want) {
-				return false, fmt.Sprintf("%s: voters %v, %s listed %v", b.Name, s.voters(), gone.Name, listed)
+			_, listed := s.Member(gone.ID)
+			if listed || !slices.Equal(s.Voters(), want) {
+				return false, fmt.Sprintf("%s: voters %v, %s listed %v", b.Name, s.Voters(), gone.Name, listed)
 			}
 		}
 		return true, ""
@@ -130,8 +130,8 @@ func TestQuorumAddRemove(t *testing.T) {
 // after a leader change) is retriable, anything else fails the test.
 func adminRetry(t *testing.T, b *cluster.Broker, path string) {
 	t.Helper()
-	waitFor(t, "POST "+path, time.Minute, func() (bool, string) {
-		body, err := admin(b, http.MethodPost, path)
+	cluster.WaitFor(t, "POST "+path, time.Minute, func() (bool, string) {
+		body, err := b.AdminCall(http.MethodPost, path)
 		if err != nil && !strings.Contains(err.Error(), "503") {
 			t.Fatalf("%v", err)
 		}

@@ -16,7 +16,7 @@ import (
 // and catches up. The same again with direct UDP between the nodes dropped, so that the quorum
 // runs through cmd/relay.
 func TestQuorumLeaderIsolated(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	cluster.RequireNamespaces(t)
 	for _, relay := range []bool{false, true} {
 		t.Run(map[bool]string{false: "direct", true: "relay-only"}[relay], func(t *testing.T) {
@@ -51,12 +51,12 @@ func isolateLeader(t *testing.T, relayOnly bool) {
 
 	// No split brain: the isolated broker cannot commit a metadata write. Its admin call
 	// either waits for a leader and gives up, or is refused; it must not succeed.
-	if body, err := admin(old, http.MethodPost, "/quorum/allow?node="+randomNodeID()); err == nil {
+	if body, err := old.AdminCall(http.MethodPost, "/quorum/allow?node="+randomNodeID()); err == nil {
 		t.Errorf("isolated %s accepted a metadata write (allow): %s", old.Name, body)
 	} else {
 		t.Logf("isolated %s refused a metadata write: %v", old.Name, err)
 	}
-	if s, err := status(old); err == nil && s.LeaderNodeID == old.ID {
+	if s, err := old.QuorumStatus(); err == nil && s.LeaderNodeID == old.ID {
 		// A stale view for up to an election timeout is allowed by raft's CheckQuorum; a
 		// write must not succeed (checked above). Log it.
 		t.Logf("isolated %s still names itself leader (term %d)", old.Name, s.Term)
@@ -65,7 +65,7 @@ func isolateLeader(t *testing.T, relayOnly bool) {
 	c.Net.Heal()
 	healed := time.Now()
 	leader := caughtUp(t, c, time.Minute)
-	s, err := status(old)
+	s, err := old.QuorumStatus()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 // brokers form one quorum, Kafka on :9092 creates, produces and consumes, and a SIGTERM to the
 // script stops every process it started.
 func TestUpCluster(t *testing.T) {
-	requireQuorum(t)
+	cluster.RequireQuorum(t)
 	cluster.RequireNamespaces(t)
 	_, file, _, _ := runtime.Caller(0)
 	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "up-cluster.sh")
@@ -31,12 +31,12 @@ func TestUpCluster(t *testing.T) {
 
 	for i, admin := range []string{"127.0.0.1:9644", "127.0.0.1:9645", "127.0.0.1:9646"} {
 		b := &cluster.Broker{Node: cluster.Node{Name: "broker-" + string(rune('0'+i)), NS: &cluster.NetNode{Netns: ns}}, Admin: admin}
-		waitFor(t, b.Name+" in a three-voter quorum", time.Minute, func() (bool, string) {
-			s, err := status(b)
+		cluster.WaitFor(t, b.Name+" in a three-voter quorum", time.Minute, func() (bool, string) {
+			s, err := b.QuorumStatus()
 			if err != nil {
 				return false, err.Error()
 			}
-			return len(s.voters()) == 3 && s.LeaderNodeID != "", strings.Join(s.voters(), ",")
+			return len(s.Voters()) == 3 && s.LeaderNodeID != "", strings.Join(s.Voters(), ",")
 		})
 	}
 	cfg := workload.Config{Seeds: []string{"127.0.0.1:9092"}, Dial: ns.DialContext, Topic: "up", Partitions: 3}
@@ -63,7 +63,7 @@ func TestUpCluster(t *testing.T) {
 		t.Errorf("up-cluster after SIGTERM: %v\n%s", err, p.Tail(30))
 	}
 	// Every process it started is gone: nothing but the namespace's holder is left in it.
-	waitFor(t, "every up-cluster process gone", 30*time.Second, func() (bool, string) {
+	cluster.WaitFor(t, "every up-cluster process gone", 30*time.Second, func() (bool, string) {
 		left, err := ns.Procs()
 		return err == nil && len(left) == 0, strings.Join(left, ", ")
 	})
