@@ -127,42 +127,32 @@ func dirAttr(d string) attribute.KeyValue { return attribute.String("direction",
 // (the relay's traffic counters; any stats struct of monotonic counters).
 func Observe(counters map[string]func() int64) error {
 	m := telemetry.Meter()
-	insts := make([]metric.Observable, 0, len(counters))
-	byInst := map[metric.Int64ObservableCounter]func() int64{}
-	for name, f := range counters {
-		c, err := m.Int64ObservableCounter(name)
-		if err != nil {
-			return err
-		}
-		insts = append(insts, c)
-		byInst[c] = f
-	}
-	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for c, f := range byInst {
-			o.ObserveInt64(c, f())
-		}
-		return nil
-	}, insts...)
-	return err
+	return observe(counters, func(name string) (metric.Int64Observable, error) { return m.Int64ObservableCounter(name) })
 }
 
 // ObserveGauges registers one observable gauge per name, each read from its func at every
 // scrape (raft state: term, commit index, leadership).
 func ObserveGauges(gauges map[string]func() int64) error {
 	m := telemetry.Meter()
-	insts := make([]metric.Observable, 0, len(gauges))
-	byInst := map[metric.Int64ObservableGauge]func() int64{}
-	for name, f := range gauges {
-		g, err := m.Int64ObservableGauge(name)
+	return observe(gauges, func(name string) (metric.Int64Observable, error) { return m.Int64ObservableGauge(name) })
+}
+
+// observe makes one instrument per name with mk and registers one callback that reads every
+// func at each scrape.
+func observe(fns map[string]func() int64, mk func(name string) (metric.Int64Observable, error)) error {
+	insts := make([]metric.Observable, 0, len(fns))
+	byInst := map[metric.Int64Observable]func() int64{}
+	for name, f := range fns {
+		inst, err := mk(name)
 		if err != nil {
 			return err
 		}
-		insts = append(insts, g)
-		byInst[g] = f
+		insts = append(insts, inst)
+		byInst[inst] = f
 	}
-	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for g, f := range byInst {
-			o.ObserveInt64(g, f())
+	_, err := telemetry.Meter().RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for inst, f := range byInst {
+			o.ObserveInt64(inst, f())
 		}
 		return nil
 	}, insts...)
