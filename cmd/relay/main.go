@@ -35,6 +35,15 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/stun"
 )
 
+// The limits a relay holds by default: generous for a node (a QUIC stream through the relay
+// moves about 300 MB/s on loopback, replication far less), and they bound what one host can
+// take from everyone else however many node keys it makes.
+const (
+	defaultKeyRate    = 64 << 20  // bytes/s per node key
+	defaultIPRate     = 256 << 20 // bytes/s per IP address, all its keys together
+	defaultConnsPerIP = 256
+)
+
 func main() {
 	cli.Main("relay", func(ctx context.Context, args []string) error { return run(ctx, args, os.Stdout, os.Stderr) })
 }
@@ -46,8 +55,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	certFile := fs.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
 	keyFile := fs.String("key", "", "TLS private key (PEM)")
 	stunAddr := fs.String("stun", fmt.Sprintf(":%d", stun.DefaultPort), "STUN UDP listen address (empty disables)")
-	rateLimit := fs.Float64("rate-limit", 0, "per-client send limit in bytes/s (0 = unlimited)")
+	rateLimit := fs.Int64("rate-limit", defaultKeyRate, "per-client (per node key) send limit in bytes/s (0 = unlimited)")
 	rateBurst := fs.Int("rate-burst", 0, "per-client burst in bytes (default max(rate/10, 128 KiB))")
+	ipRate := fs.Int64("ip-rate-limit", defaultIPRate, "send limit in bytes/s for all clients from one IP address together; node keys are free, so this is what bounds one host (0 = unlimited)")
+	ipBurst := fs.Int("ip-rate-burst", 0, "per-IP burst in bytes (default max(ip-rate-limit/10, 128 KiB))")
+	maxConnsIP := fs.Int("max-conns-per-ip", defaultConnsPerIP, "connections one IP address may hold open, handshaking ones included; more get HTTP 429 (0 = unlimited)")
 	keepAlive := fs.Duration("keepalive", 60*time.Second, "interval between KeepAlive frames")
 	verbose := fs.Bool("v", false, "log connection events")
 	var metricsAddr string
@@ -80,7 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv := relayserver.New(relayserver.Config{
-		Logger: log, KeepAlive: *keepAlive, RateLimit: *rateLimit, RateBurst: *rateBurst,
+		Logger: log, KeepAlive: *keepAlive, RateLimit: float64(*rateLimit), RateBurst: *rateBurst,
+		IPRateLimit: float64(*ipRate), IPRateBurst: *ipBurst, MaxConnsPerIP: *maxConnsIP,
 	})
 	defer srv.Close()
 	if metricsAddr != "" {
@@ -100,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"meshkafka.relay.packets.dropped_nopeer": u(func(s relayserver.Stats) uint64 { return s.DroppedNoPeer }),
 			"meshkafka.relay.packets.dropped_queue":  u(func(s relayserver.Stats) uint64 { return s.DroppedQueue }),
 			"meshkafka.relay.rate_limited":           u(func(s relayserver.Stats) uint64 { return s.RateLimited }),
+			"meshkafka.relay.ip_rate_limited":        u(func(s relayserver.Stats) uint64 { return s.IPRateLimited }),
+			"meshkafka.relay.refused_per_ip":         u(func(s relayserver.Stats) uint64 { return s.RefusedPerIP }),
 		}); err != nil {
 			return err
 		}

@@ -20,6 +20,13 @@
 //     RateBurst bytes). A client that exceeds it is not disconnected; the server stops reading
 //     its connection until tokens are available, so TCP back-pressure slows the flooder while
 //     other clients are unaffected.
+//   - Per-IP limits, because node keys cost nothing to make: all clients connected from one
+//     IP address share a second token bucket (IPRateLimit, IPRateBurst; a packet waits for
+//     the longer of its key's and its address's debts), and one address may hold at most
+//     MaxConnsPerIP connections, counted from the upgrade so that connections which never
+//     authenticate count too. ServeHTTP answers the next one with 429 Too Many Requests
+//     before upgrading; Accept closes it and returns ErrTooManyConns. The library's zero
+//     values mean unlimited; cmd/relay sets limits by default.
 //   - When a client disconnects, every node it sent packets to gets PeerGone(client).
 //   - Flow control: the server sends a client at most Window (48) frames beyond the last Ping
 //     the client answered, adding its own Ping (8 bytes: the frame's sequence number, big

@@ -3,6 +3,7 @@ package relayserver
 import (
 	"bufio"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/meshkafka/meshkafka/mesh/relay"
@@ -70,21 +71,34 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "relay: missing \"Upgrade: iroh derp http\"", http.StatusBadRequest)
 		return
 	}
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		addr = ap.Addr().Unmap()
+	}
+	ip, ok := s.holdIP(addr)
+	if !ok {
+		http.Error(w, "relay: too many connections from this address", http.StatusTooManyRequests)
+		return
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
+		s.releaseIP(ip)
 		http.Error(w, "relay: connection cannot be upgraded", http.StatusInternalServerError)
 		return
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
+		s.releaseIP(ip)
 		return
 	}
 	// iroh's server answers with exactly this; Connection: upgrade is sent only for websocket.
 	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + relay.UpgradeProtocol + "\r\n\r\n"); err != nil {
+		s.releaseIP(ip)
 		_ = conn.Close()
 		return
 	}
 	if err := brw.Flush(); err != nil {
+		s.releaseIP(ip)
 		_ = conn.Close()
 		return
 	}
@@ -92,5 +106,5 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	if brw.Reader.Buffered() > 0 {
 		br = brw.Reader
 	}
-	_ = s.accept(s.ctx, conn, br, r.Header.Get(relay.UnpacedHeader) != "1")
+	_ = s.accept(s.ctx, conn, br, r.Header.Get(relay.UnpacedHeader) != "1", ip)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,18 @@ type Config struct {
 	RateLimit float64
 	// RateBurst is the token bucket size in bytes. Default: max(RateLimit/10, 2×64 KiB).
 	RateBurst int
+	// IPRateLimit is the sustained SendPacket payload rate allowed for all clients connected
+	// from one IP address together, in bytes per second (node keys cost nothing to make, so
+	// RateLimit alone does not bound one host). Zero means unlimited.
+	IPRateLimit float64
+	// IPRateBurst is the per-IP token bucket size in bytes. Default:
+	// max(IPRateLimit/10, 2×64 KiB).
+	IPRateBurst int
+	// MaxConnsPerIP bounds the connections one IP address may hold open at once, counted
+	// from the moment Accept starts (before the handshake), so a host cannot exhaust the
+	// server with connections that never authenticate. ServeHTTP answers a connection past
+	// the bound with 429 Too Many Requests before upgrading it. Zero means unlimited.
+	MaxConnsPerIP int
 	// Clock drives the rate limiter, keep-alives and the wait for Pongs. Nil: the wall
 	// clock. (Socket read and write deadlines always use the wall clock: the kernel measures
 	// them.)
@@ -54,6 +67,8 @@ type Stats struct {
 	WindowWaits     uint64 // times a writer waited for a Pong because Window frames were unconfirmed
 	Unpaced         uint64 // accepted connections left out of the window (relay.UnpacedHeader)
 	Unresponsive    uint64 // clients disconnected for not answering a Ping within WriteTimeout
+	RefusedPerIP    uint64 // connections refused because their IP held MaxConnsPerIP already
+	IPRateLimited   uint64 // times a client's read loop waited for its IP's rate-limit tokens
 	Current         int64  // clients connected now
 }
 
@@ -67,7 +82,8 @@ type Server struct {
 
 	// Counters (atomic).
 	accepted, handshakeFailed, packetsSent, bytesSent, droppedNoPeer, droppedQueue,
-	rateLimited, peerGoneSent, windowWaits, unpaced, unresponsive atomic.Uint64
+	rateLimited, peerGoneSent, windowWaits, unpaced, unresponsive, refusedPerIP,
+	ipRateLimited atomic.Uint64
 	current atomic.Int64
 
 	// mu guards the fields below.
@@ -75,6 +91,7 @@ type Server struct {
 	closed  bool
 	clients map[relay.NodeKey]*sclient // authenticated clients by key
 	conns   map[net.Conn]struct{}      // every connection inside Accept, for Close
+	perIP   map[netip.Addr]*ipState    // connections and shared rate budget per remote IP
 	wg      sync.WaitGroup             // Accept calls in progress
 }
 
@@ -95,6 +112,9 @@ func New(cfg Config) *Server {
 	if cfg.RateBurst <= 0 {
 		cfg.RateBurst = max(int(cfg.RateLimit/10), 2*relay.MaxPacketSize)
 	}
+	if cfg.IPRateBurst <= 0 {
+		cfg.IPRateBurst = max(int(cfg.IPRateLimit/10), 2*relay.MaxPacketSize)
+	}
 	cfg.Clock = clock.Or(cfg.Clock)
 	log := cfg.Logger
 	if log == nil {
@@ -108,6 +128,7 @@ func New(cfg Config) *Server {
 		cancel:  cancel,
 		clients: make(map[relay.NodeKey]*sclient),
 		conns:   make(map[net.Conn]struct{}),
+		perIP:   make(map[netip.Addr]*ipState),
 	}
 }
 
@@ -125,6 +146,8 @@ func (s *Server) Stats() Stats {
 		WindowWaits:     s.windowWaits.Load(),
 		Unpaced:         s.unpaced.Load(),
 		Unresponsive:    s.unresponsive.Load(),
+		RefusedPerIP:    s.refusedPerIP.Load(),
+		IPRateLimited:   s.ipRateLimited.Load(),
 		Current:         s.current.Load(),
 	}
 }
@@ -139,6 +162,10 @@ func (s *Server) IsConnected(k relay.NodeKey) bool {
 
 // ErrServerClosed is returned by Accept after Close.
 var ErrServerClosed = errors.New("relayserver: server closed")
+
+// ErrTooManyConns is returned by Accept for a connection whose IP address already holds
+// Config.MaxConnsPerIP connections.
+var ErrTooManyConns = errors.New("relayserver: too many connections from this IP address")
 
 // Close disconnects every client and waits until all Accept calls have returned. Idempotent.
 func (s *Server) Close() error {
@@ -162,15 +189,28 @@ func (s *Server) Close() error {
 // by the Ping/Pong window (see Window); ServeHTTP leaves it out for a client that sent
 // relay.UnpacedHeader.
 func (s *Server) Accept(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
-	return s.accept(ctx, conn, br, true)
+	return s.accept(ctx, conn, br, true, nil)
 }
 
-func (s *Server) accept(ctx context.Context, conn net.Conn, br *bufio.Reader, paced bool) error {
+// accept serves conn; ip, if not nil, is the per-IP slot ServeHTTP already took for it (so
+// the count is exact before the client sees 101), else accept takes one itself.
+func (s *Server) accept(ctx context.Context, conn net.Conn, br *bufio.Reader, paced bool, ip *ipState) error {
 	s.mu.Lock()
 	if s.closed {
+		if ip != nil {
+			s.releaseIPLocked(ip)
+		}
 		s.mu.Unlock()
 		_ = conn.Close()
 		return ErrServerClosed
+	}
+	if ip == nil {
+		var ok bool
+		if ip, ok = s.holdIPLocked(remoteIP(conn.RemoteAddr())); !ok {
+			s.mu.Unlock()
+			_ = conn.Close()
+			return ErrTooManyConns
+		}
 	}
 	s.conns[conn] = struct{}{}
 	s.wg.Add(1)
@@ -178,6 +218,7 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, br *bufio.Reader, pa
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, conn)
+		s.releaseIPLocked(ip)
 		s.mu.Unlock()
 		_ = conn.Close()
 		s.wg.Done()
@@ -206,6 +247,7 @@ func (s *Server) accept(ctx context.Context, conn net.Conn, br *bufio.Reader, pa
 		sentTo: make(map[relay.NodeKey]struct{}),
 		win:    window{unpaced: !paced},
 		bucket: tokenBucket{rate: s.cfg.RateLimit, burst: float64(s.cfg.RateBurst), tokens: float64(s.cfg.RateBurst)},
+		ip:     ip,
 	}
 	s.register(c)
 	s.accepted.Add(1)
@@ -307,6 +349,8 @@ type sclient struct {
 	replaced atomic.Bool // a newer connection with the same key took over
 	win      window      // flow control (see Window); its doc says which goroutine owns what
 
+	ip *ipState // shared with every connection from the same address
+
 	// Owned by the Accept goroutine (readLoop, then unregister).
 	sentTo    map[relay.NodeKey]struct{}
 	bucket    tokenBucket
@@ -357,16 +401,29 @@ func (c *sclient) readLoop() error {
 	}
 }
 
-// limit blocks until the rate limiter grants n bytes or the connection ends.
+// limit blocks until the client's and its IP address's rate limiters grant n bytes or the
+// connection ends. Both buckets are charged; the wait is the longer of the two debts.
 func (c *sclient) limit(n int) error {
-	if c.s.cfg.RateLimit <= 0 {
-		return nil
+	var wait time.Duration
+	now := c.s.cfg.Clock.Now()
+	if c.s.cfg.RateLimit > 0 {
+		if w := c.bucket.take(now, float64(n)); w > 0 {
+			c.s.rateLimited.Add(1)
+			wait = w
+		}
 	}
-	wait := c.bucket.take(c.s.cfg.Clock.Now(), float64(n))
+	if c.s.cfg.IPRateLimit > 0 && c.ip != nil {
+		c.ip.mu.Lock()
+		w := c.ip.bucket.take(now, float64(n))
+		c.ip.mu.Unlock()
+		if w > 0 {
+			c.s.ipRateLimited.Add(1)
+			wait = max(wait, w)
+		}
+	}
 	if wait <= 0 {
 		return nil
 	}
-	c.s.rateLimited.Add(1)
 	t := c.s.cfg.Clock.NewTimer(wait)
 	defer t.Stop()
 	select {
@@ -494,6 +551,72 @@ func (c *sclient) awaitPong() bool {
 		}
 	}
 	return true
+}
+
+// ipState is what the connections from one remote IP address share.
+type ipState struct {
+	addr  netip.Addr // static
+	conns int        // guarded by Server.mu
+
+	mu     sync.Mutex // guards bucket
+	bucket tokenBucket
+}
+
+// remoteIP is a's address without port, IPv4-mapped IPv6 unmapped; the zero Addr when a is
+// not an IP address (a net.Pipe in tests): such connections share one entry.
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// holdIPLocked counts one more connection from ip, or reports false when ip is at
+// MaxConnsPerIP. s.mu must be held.
+func (s *Server) holdIPLocked(ip netip.Addr) (*ipState, bool) {
+	st := s.perIP[ip]
+	if st == nil {
+		st = &ipState{addr: ip, bucket: tokenBucket{rate: s.cfg.IPRateLimit, burst: float64(s.cfg.IPRateBurst), tokens: float64(s.cfg.IPRateBurst)}}
+		s.perIP[ip] = st
+	}
+	if s.cfg.MaxConnsPerIP > 0 && st.conns >= s.cfg.MaxConnsPerIP {
+		s.refusedPerIP.Add(1)
+		return nil, false
+	}
+	st.conns++
+	return st, true
+}
+
+// releaseIPLocked undoes holdIPLocked. The entry goes once its last connection does (a host
+// that reconnects starts with a full burst again: a reconnect costs a TCP, HTTP and signed
+// handshake, and the burst is a tenth of a second's rate). s.mu must be held.
+func (s *Server) releaseIPLocked(st *ipState) {
+	st.conns--
+	if st.conns == 0 {
+		delete(s.perIP, st.addr)
+	}
+}
+
+// holdIP is holdIPLocked for ServeHTTP, which takes the slot before it upgrades.
+func (s *Server) holdIP(ip netip.Addr) (*ipState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.holdIPLocked(ip)
+}
+
+// releaseIP is releaseIPLocked for ServeHTTP's paths that never reach accept.
+func (s *Server) releaseIP(st *ipState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseIPLocked(st)
 }
 
 // tokenBucket is a byte-rate limiter driven by an injected clock.
