@@ -313,6 +313,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return fmt.Errorf("control plane: %w", err)
 	}
 	defer ctl.Close()
+	if o.metrics != "" {
+		if err := cli.ControlMetrics(ctl, g); err != nil {
+			return err
+		}
+	}
 	// Every node heard on mDNS is asked into the control topic, so brokers and gateways on one
 	// LAN form the control plane with no seeds.
 	defer node.FollowMDNS(ctl.JoinPeers)()

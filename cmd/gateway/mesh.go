@@ -215,6 +215,11 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 		return nil, nil, fmt.Errorf("control plane: %w", err)
 	}
 	cleanups = append(cleanups, func() error { _ = ctl.Close(); return nil })
+	if o.metrics != "" {
+		if err := cli.ControlMetrics(ctl, g); err != nil {
+			return nil, nil, err
+		}
+	}
 	// Every node heard on mDNS is asked into the control topic; the digests then tell which
 	// are brokers (view.change).
 	stopFollow := node.FollowMDNS(ctl.JoinPeers)

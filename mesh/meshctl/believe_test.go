@@ -43,6 +43,13 @@ func TestBelieveAndMaxNodes(t *testing.T) {
 	if n.dir.Len() != 0 || len(changes) != 0 {
 		t.Fatalf("phantoms: %d entries, %d changes", n.dir.Len(), len(changes))
 	}
+	if st := n.Stats(); st.NotBelieved != 300 || st.Believed != 0 {
+		t.Fatalf("stats after 300 phantoms: %+v", st)
+	}
+	n.receive([]byte("not a digest"))
+	if st := n.Stats(); st.Malformed != 1 {
+		t.Fatalf("stats after a garbage frame: %+v", st)
+	}
 	var keys []key.SecretKey
 	for range 5 {
 		sk := key.GenerateSecretKey()
@@ -52,6 +59,9 @@ func TestBelieveAndMaxNodes(t *testing.T) {
 	}
 	if n.dir.Len() != 3 || len(changes) != 3 {
 		t.Fatalf("members past MaxNodes: %d entries, %d changes", n.dir.Len(), len(changes))
+	}
+	if st := n.Stats(); st.Believed != 3 || st.DirectoryFull != 2 {
+		t.Fatalf("stats after 5 members with room for 3: %+v", st)
 	}
 	announce(keys[0]) // a known node still updates
 	clk.Advance(time.Minute)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
@@ -75,6 +76,23 @@ type Node struct {
 	mu      sync.Mutex
 	dir     *Directory // guarded by mu
 	lastSeq uint64     // run goroutine only
+
+	believed, notBelieved, dirFull, malformed atomic.Uint64
+}
+
+// Stats counts what a Node did with the digests it heard (operators watch NotBelieved and
+// DirectoryFull grow under a flood of phantom nodes; nothing else changes).
+type Stats struct {
+	Believed      uint64 // digests taken into the directory
+	NotBelieved   uint64 // digests dropped because Config.Believe refused their node
+	DirectoryFull uint64 // digests of new nodes dropped while the directory held MaxNodes
+	Malformed     uint64 // frames on the control topic that are not a valid signed digest
+}
+
+// Stats returns the digest counters so far.
+func (n *Node) Stats() Stats {
+	return Stats{Believed: n.believed.Load(), NotBelieved: n.notBelieved.Load(),
+		DirectoryFull: n.dirFull.Load(), Malformed: n.malformed.Load()}
 }
 
 // Join subscribes to the control topic of cfg.MeshID on g (a gossip node
@@ -218,6 +236,7 @@ func (n *Node) publish(ctx context.Context) {
 func (n *Node) receive(b []byte) {
 	d, err := Decode(b)
 	if err != nil {
+		n.malformed.Add(1)
 		n.cfg.Logger.Debug("meshctl: dropping digest", "err", err)
 		return
 	}
@@ -225,6 +244,7 @@ func (n *Node) receive(b []byte) {
 		return
 	}
 	if n.cfg.Believe != nil && !n.cfg.Believe(d) {
+		n.notBelieved.Add(1)
 		n.cfg.Logger.Debug("meshctl: digest from a node that is not believed", "node", d.Node.ShortString(), "role", d.Role.String())
 		return
 	}
@@ -240,12 +260,14 @@ func (n *Node) receive(b []byte) {
 		}
 		if n.dir.Len() >= n.cfg.MaxNodes {
 			n.mu.Unlock()
+			n.dirFull.Add(1)
 			n.cfg.Logger.Debug("meshctl: directory full, digest of a new node dropped", "node", d.Node.ShortString())
 			return
 		}
 	}
 	c, ok := n.dir.Observe(now, d)
 	n.mu.Unlock()
+	n.believed.Add(1)
 	if len(d.Addrs) > 0 {
 		n.ep.AddNodeAddr(endpoint.NodeAddr{ID: d.Node, Direct: d.Addrs})
 	}

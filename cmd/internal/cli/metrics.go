@@ -15,6 +15,8 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/gossip"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -118,6 +120,30 @@ func EndpointMetrics(ep *endpoint.Endpoint) error {
 		o.ObserveInt64(by, st.TxBytes, tx)
 		return nil
 	}, pk, by)
+	return err
+}
+
+// ControlMetrics exports what the control plane did with what it heard:
+// meshkafka.control.digests (result=believed|not_believed|directory_full|malformed) and
+// meshkafka.gossip.frames.dropped (inbound gossip frames over a per-peer or total budget).
+func ControlMetrics(n *meshctl.Node, g *gossip.Gossip) error {
+	m := telemetry.Meter()
+	dg, err1 := m.Int64ObservableCounter("meshkafka.control.digests")
+	dropped, err2 := m.Int64ObservableCounter("meshkafka.gossip.frames.dropped")
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	res := func(r string) metric.ObserveOption { return metric.WithAttributes(attribute.String("result", r)) }
+	believed, notBelieved, full, malformed := res("believed"), res("not_believed"), res("directory_full"), res("malformed")
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := n.Stats()
+		o.ObserveInt64(dg, int64(st.Believed), believed)
+		o.ObserveInt64(dg, int64(st.NotBelieved), notBelieved)
+		o.ObserveInt64(dg, int64(st.DirectoryFull), full)
+		o.ObserveInt64(dg, int64(st.Malformed), malformed)
+		o.ObserveInt64(dropped, int64(g.InDropped()))
+		return nil
+	}, dg, dropped)
 	return err
 }
 
