@@ -252,8 +252,9 @@ func handleDescribeCluster(ctx context.Context, r *Request, req *kmsg.DescribeCl
 	}
 	resp.ErrorCode, resp.ErrorMessage = bresp.ErrorCode, nilIfEmpty(bresp.ErrorMessage)
 	resp.ClusterID, resp.ControllerID = bresp.ClusterID, bresp.ControllerID
-	if !req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = -2147483648
+	resp.ClusterAuthorizedOperations = -2147483648 // Kafka's "not requested"
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = r.clusterOps(ctx)
 	}
 	host, port := r.Advertised()
 	for _, b := range bresp.Brokers {

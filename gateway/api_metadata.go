@@ -71,6 +71,9 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	}
 	addBroker(s.NodeID())
 	resp.ControllerID = s.NodeID()
+	if req.IncludeClusterAuthorizedOperations && v >= 8 && v <= 10 {
+		resp.AuthorizedOperations = r.clusterOps(ctx)
+	}
 
 	// Authorization (authz.go): a topic needs DESCRIBE to be shown. Listing all topics hides
 	// the others; a topic asked by name without DESCRIBE is TOPIC_AUTHORIZATION_FAILED. A
@@ -144,6 +147,9 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 			t.Topic, t.TopicID, t.IsInternal, t.ErrorCode = kmsg.StringPtr(bt.Name), bt.TopicID, bt.Internal, bt.ErrorCode
 			if noCreate[bt.Name] && bt.ErrorCode == kerr.UnknownTopicOrPartition.Code {
 				t.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+			if req.IncludeTopicAuthorizedOperations && v >= 8 && t.ErrorCode == 0 {
+				t.AuthorizedOperations = r.authorizedOps(ctx, acl.ResourceTopic, bt.Name)
 			}
 			t.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(bt.Partitions))
 			for _, bp := range bt.Partitions {

@@ -148,6 +148,27 @@ func (r *Request) authorizedFn(ctx context.Context) func(op acl.Operation, typ a
 	}
 }
 
+// authorizedOps is Kafka's authorized-operations bitfield of the resource for this request's
+// principal (every supported operation when authorization is off, as Kafka answers without
+// an authorizer).
+func (r *Request) authorizedOps(ctx context.Context, typ acl.ResourceType, name string) int32 {
+	a := r.authz(ctx)
+	if a == nil {
+		return acl.OperationsBitfield(typ, nil)
+	}
+	p, h, res := r.Principal(), r.host(), acl.Resource{Type: typ, Name: name}
+	return acl.OperationsBitfield(typ, func(op acl.Operation) bool { return a.Authorize(p, h, op, res) })
+}
+
+// clusterOps is the cluster's authorized-operations bitfield as Kafka answers it in Metadata
+// and DescribeCluster: 0 without DESCRIBE on the cluster, else the principal's operations.
+func (r *Request) clusterOps(ctx context.Context) int32 {
+	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+		return 0
+	}
+	return r.authorizedOps(ctx, acl.ResourceCluster, acl.ClusterName)
+}
+
 // authorizedCluster reports whether the principal may do op on the cluster.
 func (r *Request) authorizedCluster(ctx context.Context, op acl.Operation) bool {
 	return r.Authorized(ctx, op, acl.ResourceCluster, acl.ClusterName)

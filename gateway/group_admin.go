@@ -41,7 +41,8 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 
 // handleDescribeGroups serves DescribeGroups (key 15), v0–6. An unknown group is state "Dead"
 // with no error up to v5 and GROUP_ID_NOT_FOUND from v6, as in Kafka. Authorized operations
-// (v3+) are not computed (there are no ACLs): the field keeps Kafka's "not requested" value.
+// (v3+) are the principal's bitfield for the group when asked for, else Kafka's "not
+// requested" value.
 func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	// Authorization: DESCRIBE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
 	breq := &brokerop.DescribeGroupsReq{}
@@ -68,6 +69,9 @@ func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGro
 		}
 		g := bresp.Groups[sentAt[i]]
 		rg.ErrorCode, rg.State, rg.ProtocolType, rg.Protocol = g.ErrorCode, g.State, g.ProtocolType, g.Protocol
+		if req.IncludeAuthorizedOperations && req.Version >= 3 {
+			rg.AuthorizedOperations = r.authorizedOps(ctx, acl.ResourceGroup, name)
+		}
 		if req.Version >= 6 && g.ErrorCode == 0 && g.State == "Dead" {
 			rg.ErrorCode = errGroupIDNotFound
 			rg.ErrorMessage = nilIfEmpty("group " + name + " not found")

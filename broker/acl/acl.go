@@ -215,3 +215,28 @@ func implies(have, want Operation) bool {
 	}
 	return false
 }
+
+// supportedOperations are the operations Kafka defines for each resource type (its
+// AclEntry.supportedOperations): what an authorized-operations bitfield may contain.
+var supportedOperations = map[ResourceType][]Operation{
+	ResourceTopic:           {OpRead, OpWrite, OpCreate, OpDescribe, OpDelete, OpAlter, OpDescribeConfigs, OpAlterConfigs},
+	ResourceGroup:           {OpRead, OpDescribe, OpDelete},
+	ResourceCluster:         {OpCreate, OpClusterAction, OpDescribeConfigs, OpAlterConfigs, OpIdempotentWrite, OpAlter, OpDescribe},
+	ResourceTransactionalID: {OpDescribe, OpWrite},
+	ResourceDelegationToken: {OpDescribe},
+	ResourceUser:            {OpCreateTokens, OpDescribeTokens},
+}
+
+// OperationsBitfield is Kafka's authorized-operations field (Metadata v8+, DescribeGroups
+// v3+, DescribeCluster): bit op set for every operation of t's supported set that allowed
+// says yes to. allowed nil means no authorizer: every supported operation, as Kafka answers
+// without one.
+func OperationsBitfield(t ResourceType, allowed func(Operation) bool) int32 {
+	var bits int32
+	for _, op := range supportedOperations[t] {
+		if allowed == nil || allowed(op) {
+			bits |= 1 << uint(op)
+		}
+	}
+	return bits
+}

@@ -327,3 +327,12 @@ func (m *MemBackend) DeleteTopics(_ context.Context, req *brokerop.DeleteTopicsR
 	}
 	return resp, nil
 }
+
+// DescribeCluster answers one broker (id 0, the gateway's default node id) that is also the
+// controller, in cluster "mem".
+func (m *MemBackend) DescribeCluster(context.Context, *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
+	if err := m.enter("DescribeCluster"); err != nil {
+		return nil, err
+	}
+	return &brokerop.DescribeClusterResp{ClusterID: "mem", Brokers: []brokerop.BrokerInfo{{NodeID: 0}}}, nil
+}
