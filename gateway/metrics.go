@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,12 +19,28 @@ import (
 //	                               (its count is the request rate)
 //	kafka.server.request.size      counter, bytes of request frames, per kafka.api
 //	kafka.server.connections       up-down counter of open client connections
+//	meshkafka.topic.bytes          counter, record-batch bytes per topic and direction: in =
+//	                               produced and accepted (every partition answered without
+//	                               error; all of an acks=0 request), out = fetched
 type serverMetrics struct {
-	duration metric.Float64Histogram
-	reqBytes metric.Int64Counter
-	conns    metric.Int64UpDownCounter
-	byKey    map[int16]metric.MeasurementOption
+	duration   metric.Float64Histogram
+	reqBytes   metric.Int64Counter
+	conns      metric.Int64UpDownCounter
+	topicBytes metric.Int64Counter
+	byKey      map[int16]metric.MeasurementOption
+
+	topicsMu sync.Mutex
+	topics   map[topicDir]metric.AddOption // attribute sets made once per topic and direction
 }
+
+type topicDir struct {
+	topic string
+	out   bool
+}
+
+// maxTopicSeries bounds the topics the per-topic counter distinguishes (a scrape's size and
+// the memory of the attribute cache); topics beyond it are counted under topic="_other".
+const maxTopicSeries = 10000
 
 func newServerMetrics() *serverMetrics {
 	m := telemetry.Meter()
@@ -34,6 +51,9 @@ func newServerMetrics() *serverMetrics {
 	sm.reqBytes, _ = m.Int64Counter("kafka.server.request.size", metric.WithUnit("By"),
 		metric.WithDescription("bytes of Kafka request frames, by API"))
 	sm.conns, _ = m.Int64UpDownCounter("kafka.server.connections", metric.WithDescription("open Kafka client connections"))
+	sm.topicBytes, _ = m.Int64Counter("meshkafka.topic.bytes", metric.WithUnit("By"),
+		metric.WithDescription("record-batch bytes per topic: direction=in produced and accepted, out fetched"))
+	sm.topics = map[topicDir]metric.AddOption{}
 	for _, a := range APIs() {
 		name := kmsg.NameForKey(a.Key)
 		if name == "" {
@@ -59,4 +79,68 @@ func (m *serverMetrics) request(key int16, size int) {
 // answered records a request of key answered start..now.
 func (m *serverMetrics) answered(key int16, start time.Time) {
 	m.duration.Record(context.Background(), time.Since(start).Seconds(), m.api(key))
+}
+
+// topicOpt is the attribute option of a topic and direction, made once.
+func (m *serverMetrics) topicOpt(topic string, out bool) metric.AddOption {
+	k := topicDir{topic, out}
+	m.topicsMu.Lock()
+	defer m.topicsMu.Unlock()
+	if o, ok := m.topics[k]; ok {
+		return o
+	}
+	if len(m.topics) >= maxTopicSeries {
+		k.topic = "_other"
+		if o, ok := m.topics[k]; ok {
+			return o
+		}
+	}
+	dir := "in"
+	if out {
+		dir = "out"
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("topic", k.topic), attribute.String("direction", dir)))
+	m.topics[k] = o
+	return o
+}
+
+// produced counts the record bytes of req that resp accepted (all of them for acks=0, whose
+// resp is nil).
+func (m *serverMetrics) produced(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) {
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		var n int
+		for j := range t.Partitions {
+			if resp != nil && (i >= len(resp.Topics) || j >= len(resp.Topics[i].Partitions) || resp.Topics[i].Partitions[j].ErrorCode != 0) {
+				continue
+			}
+			n += len(t.Partitions[j].Records)
+		}
+		if n > 0 {
+			m.topicBytes.Add(context.Background(), int64(n), m.topicOpt(t.Topic, false))
+		}
+	}
+}
+
+// fetched counts the record bytes resp carries, per topic; name resolves the topic ids of
+// v13+ answers.
+func (m *serverMetrics) fetched(resp *kmsg.FetchResponse, name func([16]byte) (string, bool)) {
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		var n int
+		for j := range t.Partitions {
+			n += len(t.Partitions[j].RecordBatches)
+		}
+		if n == 0 {
+			continue
+		}
+		topic := t.Topic
+		if topic == "" {
+			var ok bool
+			if topic, ok = name(t.TopicID); !ok {
+				topic = "_unknown"
+			}
+		}
+		m.topicBytes.Add(context.Background(), int64(n), m.topicOpt(topic, true))
+	}
 }

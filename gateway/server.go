@@ -555,8 +555,12 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 			defer span.End()
 			defer s.metrics.answered(h.APIKey, start)
 			resp, err := finish()
-			if pr, ok := resp.(*kmsg.ProduceResponse); ok && throttle > 0 {
+			pr, _ := resp.(*kmsg.ProduceResponse)
+			if pr != nil && throttle > 0 {
 				pr.ThrottleMillis = throttle
+			}
+			if preq, ok := r.Body.(*kmsg.ProduceRequest); ok && err == nil {
+				s.metrics.produced(preq, pr)
 			}
 			return resp, err
 		}
@@ -575,6 +579,12 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 	p.resp = resp
 	if h.APIKey == kafkawire.KeyFetch {
 		p.mute = s.throttleFetch(ctx, quotaUser(cs.principal), h.ClientID, resp)
+		switch fr := resp.(type) {
+		case *kmsg.FetchResponse:
+			s.metrics.fetched(fr, s.topics.lookup)
+		case fetchAnswer: // record sets in pooled buffers
+			s.metrics.fetched(fr.FetchResponse, s.topics.lookup)
+		}
 	}
 	return p, nil
 }

@@ -45,6 +45,11 @@ type StoreOptions struct {
 	// Store's lock held, from the failing goroutine: it must not block or call the Store. The
 	// broker uses it to stop and have the process restarted, so that recovery runs.
 	OnFail func(err error)
+	// OnCommit, if set, is called after every journal fsync (a group commit) with how long
+	// the fsync took and how many journal bytes the commit made durable (metrics: fsync
+	// latency and group-commit sizes). It is called from the committing goroutine with no
+	// lock held and must be quick.
+	OnCommit func(fsync time.Duration, bytes int)
 }
 
 // StoreStats are counters of one open Store.

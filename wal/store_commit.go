@@ -103,8 +103,12 @@ func (s *Store) commitLocked() error {
 	if err == nil {
 		err = f.Sync()
 	}
-	if d := time.Since(t0); d > SlowSync && s.logger != nil {
+	d := time.Since(t0)
+	if d > SlowSync && s.logger != nil {
 		s.logger.Warn("wal: slow journal fsync", "dir", s.dir, "duration", d)
+	}
+	if s.opts.OnCommit != nil && err == nil {
+		s.opts.OnCommit(d, len(buf))
 	}
 	s.mu.Lock()
 	if cap(buf) <= 2*journalWriteBytes {

@@ -68,7 +68,8 @@ func appendOne(t testing.TB, l *wal.Log, m *model, i int, size int) {
 // journal fsync, and no partition file is fsynced on the produce path.
 func TestStoreOneFsyncPerCommit(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	var commits, committed int // OnCommit's view, for metrics
+	s := mustOpenStore(t, fs, wal.StoreOptions{OnCommit: func(_ time.Duration, bytes int) { commits++; committed += bytes }})
 	const parts = 100
 	logs := make([]*wal.Log, parts)
 	models := make([]model, parts)
@@ -91,6 +92,9 @@ func TestStoreOneFsyncPerCommit(t *testing.T) {
 	}
 	if got := fs.Stats().Syncs; got != 1 {
 		t.Fatalf("%d file fsyncs in all, want 1 (the journal's)", got)
+	}
+	if int64(commits) != st.Fsyncs || int64(committed) != st.JournalBytes || committed < parts*100 {
+		t.Fatalf("OnCommit saw %d commits of %d bytes; the store counts %d fsyncs, %d journal bytes", commits, committed, st.Fsyncs, st.JournalBytes)
 	}
 	// Durable without any partition fsync: crash and recover from the journal.
 	fs.Crash()

@@ -249,8 +249,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer node.Close()
 	ep := node.Endpoint
+	var walCommits cli.CommitObserver // started with the metrics
+	bcfg := broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop}
+	bcfg.Store.OnCommit = walCommits.OnCommit
 	qn, err := controller.StartNode(ctx, controller.NodeConfig{
-		Broker:   broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop},
+		Broker:   bcfg,
 		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
 		Rack: o.rack, DefaultReplicationFactor: o.defaultRF, ClusterSecurity: clusterMode(seeds, sk.Public()),
 	})
@@ -270,6 +273,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		raft := func(f func(quorum.Status) uint64) func() int64 {
 			return func() int64 { return int64(f(qn.Raft.Status())) }
 		}
+		walCommits.Start()
 		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), cli.ObserveGauges(map[string]func() int64{
 			"meshkafka.raft.term":    raft(func(s quorum.Status) uint64 { return s.Term }),
 			"meshkafka.raft.commit":  raft(func(s quorum.Status) uint64 { return s.Commit }),

@@ -207,9 +207,10 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	var be fullBackend
 	var closeBackend func() error
-	var stopped <-chan error      // embedded broker's fail-stop (nil in mesh mode)
-	var inProcess *broker.Broker  // the embedded broker (nil in mesh mode), for its stats
-	var meshEP *endpoint.Endpoint // the gateway's mesh endpoint (mesh mode, or -kafka-over-mesh)
+	var stopped <-chan error          // embedded broker's fail-stop (nil in mesh mode)
+	var inProcess *broker.Broker      // the embedded broker (nil in mesh mode), for its stats
+	var meshEP *endpoint.Endpoint     // the gateway's mesh endpoint (mesh mode, or -kafka-over-mesh)
+	var walCommits cli.CommitObserver // the embedded broker's group commits, once metrics run
 	if o.meshMode() {
 		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log, &meshEP); err != nil {
 			return err
@@ -222,7 +223,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		defer shutdownTracing(context.Background())
 		var onStop func(error)
 		onStop, stopped = cli.FailStop()
-		b, gc, closeAll, err := cli.OpenBroker(o.data, o.partitions, log, onStop)
+		b, gc, closeAll, err := cli.OpenBroker(o.data, o.partitions, log, onStop, walCommits.OnCommit)
 		if err != nil {
 			return err
 		}
@@ -245,10 +246,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		defer stopMetrics()
 		if inProcess != nil {
 			err = cli.BrokerMetrics(inProcess)
+			walCommits.Start()
 		} else if meshEP != nil {
 			err = cli.EndpointMetrics(meshEP)
 		}
-		if err != nil {
+		if err = errors.Join(err, lagMetrics(&statusSrv)); err != nil {
 			return err
 		}
 	}

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/gateway/status"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/kafkapipe"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // statusState is what the status page needs once the server runs.
@@ -83,4 +87,27 @@ func meshPeers(paths []endpoint.ConnPath) []status.MeshPeer {
 		}
 	}
 	return out
+}
+
+// lagMetrics exports meshkafka.consumer.lag (gauge, per group and topic: end offset minus
+// committed offset, summed over the partitions), computed at each scrape from the same
+// requests as the status page.
+func lagMetrics(p *atomic.Pointer[statusState]) error {
+	m := telemetry.Meter()
+	lag, err := m.Int64ObservableGauge("meshkafka.consumer.lag", metric.WithDescription("consumer group lag in records, per group and topic"))
+	if err != nil {
+		return err
+	}
+	_, err = m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		if p.Load() == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		for _, l := range status.Lags(ctx, lateSource{p}) {
+			o.ObserveInt64(lag, l.Lag, metric.WithAttributes(attribute.String("group", l.Group), attribute.String("topic", l.Topic)))
+		}
+		return nil
+	}, lag)
+	return err
 }

@@ -347,3 +347,32 @@ th{background:#f4f4f4} .num{text-align:right;font-variant-numeric:tabular-nums} 
 </table>{{end}}
 </body></html>
 `))
+
+// GroupLag is one consumer group's lag on one topic: the sum over the partitions it has
+// committed offsets for of the end offset minus the committed offset.
+type GroupLag struct {
+	Group, Topic string
+	Lag          int64
+}
+
+// Lags makes the page's requests (Metadata, ListOffsets, the groups and their committed
+// offsets) and returns every group's lag per topic, sorted by group then topic (the
+// consumer-lag metric).
+func Lags(ctx context.Context, src Source) []GroupLag {
+	var out []GroupLag
+	for _, g := range collect(ctx, src).Groups {
+		byTopic := map[string]int64{}
+		var topics []string
+		for _, o := range g.Offsets {
+			if _, ok := byTopic[o.Topic]; !ok {
+				topics = append(topics, o.Topic)
+			}
+			byTopic[o.Topic] += o.Lag
+		}
+		slices.Sort(topics)
+		for _, t := range topics {
+			out = append(out, GroupLag{Group: g.ID, Topic: t, Lag: byTopic[t]})
+		}
+	}
+	return out
+}

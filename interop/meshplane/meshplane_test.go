@@ -62,10 +62,30 @@ func start(t testing.TB) *env {
 func TestMeshPlane(t *testing.T) {
 	e := start(t)
 	members := e.c.Brokers[:3]
+	t.Run("ConnectionPaths", func(t *testing.T) { connectionPaths(t, members) })
 	t.Run("RogueBroker", func(t *testing.T) { rogueBroker(t, e, members) })
 	t.Run("PhantomDigests", func(t *testing.T) { phantomDigests(t, e, members) })
 	t.Run("ControlFlood", func(t *testing.T) { controlFlood(t, e, members) })
 	t.Run("RelayConnectionCap", func(t *testing.T) { relayConnectionCap(t, e) })
+}
+
+// connectionPaths: every member's /metrics counts its live mesh connections by path, and the
+// members (on one bridge, UDP open) reach each other directly.
+func connectionPaths(t *testing.T, members []*cluster.Broker) {
+	for _, b := range members {
+		cluster.WaitFor(t, b.Name+" reporting direct connections", time.Minute, func() (bool, string) {
+			f := scrape(t, &b.Node)["meshkafka_mesh_connections"]
+			direct := 0.0
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "path" && l.GetValue() == "direct" {
+						direct = m.GetGauge().GetValue()
+					}
+				}
+			}
+			return direct >= 2, fmt.Sprintf("meshkafka_mesh_connections: %v", f)
+		})
+	}
 }
 
 // rogueBroker: a broker process nobody admitted, seeded with the cluster's brokers.
@@ -157,6 +177,14 @@ func controlFlood(t *testing.T, e *env, members []*cluster.Broker) {
 	}
 	if droppedAfter <= droppedBefore {
 		t.Errorf("%d junk frames sent and the members' gossip budgets dropped none (%v → %v)", sent, droppedBefore, droppedAfter)
+	}
+	// Every member fsynced its journal for the acks=all records (replicas too): the group
+	// commits show on its /metrics.
+	for _, b := range members {
+		f := scrape(t, &b.Node)["meshkafka_wal_fsync_duration_seconds"]
+		if f == nil || f.GetMetric()[0].GetHistogram().GetSampleCount() == 0 {
+			t.Errorf("%s reports no journal fsync: %v", b.Name, f)
+		}
 	}
 	for n, pid := range procs {
 		t.Logf("%s RSS %d → %d KiB during a flood of %d frames", n, rssBefore[n], rss(t, pid), sent)

@@ -115,10 +115,13 @@ func Identity(dir, file string) (key.SecretKey, error) {
 // OpenBroker opens an embedded broker on dir (auto-created topics get partitions partitions)
 // and its group coordinator on dir/groups (which receives the offsets committed in the
 // broker's transactions), the layout of every binary that embeds one; both
-// report a fail-stop to onStop (see FailStop). closeAll closes both, the coordinator first,
-// and reports the first failure (a broker already closed is none).
-func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
-	b, err = broker.Open(broker.Config{Dir: dir, DefaultPartitions: int32(partitions), Logger: log, OnStop: onStop})
+// report a fail-stop to onStop (see FailStop). onCommit, if not nil, sees every journal
+// group commit (WALCommitMetrics). closeAll closes both, the coordinator first, and reports
+// the first failure (a broker already closed is none).
+func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error), onCommit func(time.Duration, int)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
+	cfg := broker.Config{Dir: dir, DefaultPartitions: int32(partitions), Logger: log, OnStop: onStop}
+	cfg.Store.OnCommit = onCommit
+	b, err = broker.Open(cfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open broker: %w", err)
 	}

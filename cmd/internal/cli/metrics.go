@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -102,25 +103,74 @@ func BrokerMetrics(b *broker.Broker) error {
 	return err
 }
 
-// EndpointMetrics exports a mesh endpoint's UDP socket counters:
-// meshkafka.mesh.udp.packets and meshkafka.mesh.udp.bytes with direction=rx|tx.
+// EndpointMetrics exports a mesh endpoint's UDP socket counters,
+// meshkafka.mesh.udp.packets and meshkafka.mesh.udp.bytes with direction=rx|tx, and its live
+// connections by path, meshkafka.mesh.connections (gauge, path=direct|relay|unknown).
 func EndpointMetrics(ep *endpoint.Endpoint) error {
 	m := telemetry.Meter()
 	pk, err1 := m.Int64ObservableCounter("meshkafka.mesh.udp.packets")
 	by, err2 := m.Int64ObservableCounter("meshkafka.mesh.udp.bytes", metric.WithUnit("By"))
-	if err := errors.Join(err1, err2); err != nil {
+	conns, err3 := m.Int64ObservableGauge("meshkafka.mesh.connections", metric.WithDescription("live mesh connections by path"))
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return err
 	}
 	rx, tx := metric.WithAttributes(dirAttr("rx")), metric.WithAttributes(dirAttr("tx"))
+	kinds := []string{endpoint.PathDirect, endpoint.PathRelay, endpoint.PathUnknown}
+	byPath := map[string]metric.ObserveOption{}
+	for _, k := range kinds {
+		byPath[k] = metric.WithAttributes(attribute.String("path", k))
+	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := ep.SocketStats()
 		o.ObserveInt64(pk, st.RxPackets, rx)
 		o.ObserveInt64(pk, st.TxPackets, tx)
 		o.ObserveInt64(by, st.RxBytes, rx)
 		o.ObserveInt64(by, st.TxBytes, tx)
+		n := map[string]int64{}
+		for _, p := range ep.Paths() {
+			n[p.Kind]++
+		}
+		for _, k := range kinds {
+			o.ObserveInt64(conns, n[k], byPath[k])
+		}
 		return nil
-	}, pk, by)
+	}, pk, by, conns)
 	return err
+}
+
+// CommitObserver is a wal.StoreOptions.OnCommit (its OnCommit method) that records nothing
+// until Start: the broker's store opens before the metrics pipeline is served, and
+// instruments must be made after it is (ServeMetrics).
+type CommitObserver struct{ f atomic.Pointer[func(time.Duration, int)] }
+
+// OnCommit records one journal group commit once Start was called.
+func (c *CommitObserver) OnCommit(fsync time.Duration, bytes int) {
+	if f := c.f.Load(); f != nil {
+		(*f)(fsync, bytes)
+	}
+}
+
+// Start makes the instruments (WALCommitMetrics) and records from then on.
+func (c *CommitObserver) Start() {
+	f := WALCommitMetrics()
+	c.f.Store(&f)
+}
+
+// WALCommitMetrics returns a wal.StoreOptions.OnCommit that records every journal group
+// commit: meshkafka.wal.fsync.duration (histogram, seconds) and meshkafka.wal.commit.size
+// (histogram, bytes made durable by one fsync).
+func WALCommitMetrics() func(fsync time.Duration, bytes int) {
+	m := telemetry.Meter()
+	dur, _ := m.Float64Histogram("meshkafka.wal.fsync.duration", metric.WithUnit("s"),
+		metric.WithDescription("journal fsync latency (one per group commit)"),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+	size, _ := m.Int64Histogram("meshkafka.wal.commit.size", metric.WithUnit("By"),
+		metric.WithDescription("journal bytes made durable by one group commit"),
+		metric.WithExplicitBucketBoundaries(256, 1<<10, 4<<10, 16<<10, 64<<10, 256<<10, 1<<20, 4<<20, 16<<20))
+	return func(fsync time.Duration, bytes int) {
+		dur.Record(context.Background(), fsync.Seconds())
+		size.Record(context.Background(), int64(bytes))
+	}
 }
 
 // ControlMetrics exports what the control plane did with what it heard:
