@@ -12,6 +12,12 @@
 //	OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES                          resource (read by the SDK)
 //	OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG                         sampling (read by the SDK)
 //
+// Recent (Config.Recent) keeps the last traces in process for the status page's waterfall,
+// with no exporter: the binaries set it with -metrics, and without OTLP export the SDK then
+// samples a few new root traces a second (RecentPerSecond, default 5; children and spans
+// whose remote parent was sampled follow their parent), so almost every request still costs
+// only a non-recording span.
+//
 // The W3C trace-context propagator is always installed, so a trace started by a caller crosses
 // the mesh: the KafkaOp carrier writes traceparent/tracestate into every request header.
 package telemetry

@@ -50,6 +50,13 @@ type Config struct {
 	// ServiceName is the service.name resource attribute (OTEL_SERVICE_NAME, else the binary's
 	// default name).
 	ServiceName string
+	// Recent, if set, keeps the last traces in process (the status page's waterfall). Without
+	// Export, traces are then sampled at RecentPerSecond new root traces a second (spans
+	// with a remote parent follow its decision), so the cost stays that of a non-recording
+	// span for almost every request.
+	Recent *Recent
+	// RecentPerSecond: root traces sampled a second for Recent without Export. 0 means 5.
+	RecentPerSecond float64
 }
 
 // Setup installs the W3C propagator and, with cfg.Export, an OTLP/HTTP trace exporter as the
@@ -58,18 +65,31 @@ type Config struct {
 // OpenTelemetry SDK from its standard variables.
 func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
-	if !cfg.Export {
+	if !cfg.Export && cfg.Recent == nil {
 		return func(context.Context) error { return nil }, nil
-	}
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, err
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(cfg.ServiceName)))
 	if err != nil {
 		return nil, err
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if cfg.Export {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	} else {
+		rate := cfg.RecentPerSecond
+		if rate <= 0 {
+			rate = 5
+		}
+		opts = append(opts, sdktrace.WithSampler(sdktrace.ParentBased(&rateSampler{perSecond: rate})))
+	}
+	if cfg.Recent != nil {
+		opts = append(opts, sdktrace.WithSpanProcessor(cfg.Recent))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
 }

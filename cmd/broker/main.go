@@ -227,7 +227,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if trust.Len() == 0 {
 		log.Warn("no trusted NodeIds (-trust / RAFKA_TRUSTED_NODES): every KafkaOp connection will be refused")
 	}
-	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-broker")
+	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-broker", nil)
 	if err != nil {
 		return err
 	}

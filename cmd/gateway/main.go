@@ -74,6 +74,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // backend is the embedded broker for topics plus the group coordinator for consumer groups.
@@ -211,12 +212,16 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var inProcess *broker.Broker      // the embedded broker (nil in mesh mode), for its stats
 	var meshEP *endpoint.Endpoint     // the gateway's mesh endpoint (mesh mode, or -kafka-over-mesh)
 	var walCommits cli.CommitObserver // the embedded broker's group commits, once metrics run
+	var recent *telemetry.Recent      // the last traces, for the status page (with -metrics)
+	if o.metrics != "" {
+		recent = telemetry.NewRecent(20, 64)
+	}
 	if o.meshMode() {
-		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log, &meshEP); err != nil {
+		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log, recent, &meshEP); err != nil {
 			return err
 		}
 	} else {
-		shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway")
+		shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway", recent)
 		if err != nil {
 			return err
 		}
@@ -239,7 +244,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var statusSrv atomic.Pointer[statusState] // the status page's server, once it exists
 	if o.metrics != "" {
 		var stopMetrics func()
-		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-gateway", nil, log, statusPage(o, &statusSrv, meshEP))
+		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-gateway", nil, log, statusPage(o, &statusSrv, meshEP, recent))
 		if err != nil {
 			return err
 		}

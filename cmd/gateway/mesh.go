@@ -17,6 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // fullBackend is what the gateway needs: topic ops and group ops.
@@ -118,7 +119,7 @@ func parseSeeds(s string) ([]endpoint.NodeAddr, error) {
 
 // openMeshBackend starts the gateway's mesh endpoint and returns a backend that carries every
 // op to the brokers.
-func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slog.Logger, epOut **endpoint.Endpoint) (_ fullBackend, _ func() error, err error) {
+func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slog.Logger, recent *telemetry.Recent, epOut **endpoint.Endpoint) (_ fullBackend, _ func() error, err error) {
 	var seeds []endpoint.NodeAddr
 	if o.brokers != "" || !o.MDNS {
 		if seeds, err = parseSeeds(o.brokers); err != nil {
@@ -162,7 +163,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 			_ = undo()
 		}
 	}()
-	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway")
+	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway", recent)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,7 +53,9 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit := kadm.Offsets{}
-	ends.Each(func(o kadm.ListedOffset) { commit.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: 0, LeaderEpoch: -1}) })
+	ends.Each(func(o kadm.ListedOffset) {
+		commit.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: 0, LeaderEpoch: -1})
+	})
 	if _, err := adm.CommitOffsets(pctx, "lagged", commit); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func (l lateSource) Local(ctx context.Context, req kmsg.Request) (kmsg.Response,
 
 // statusPage is the gateway's status page (package gateway/status), served at "/" on the
 // -metrics address.
-func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint) http.Handler {
+func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint, recent *telemetry.Recent) http.Handler {
 	return status.Handler(lateSource{p}, func() status.Info {
 		in := status.Info{Role: "gateway", Mode: "embedded broker (one process, no mesh)"}
 		if o.meshMode() {
@@ -50,6 +50,9 @@ func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint
 		}
 		if st := p.Load(); st != nil {
 			in.Kafka = st.kafka
+		}
+		if recent != nil {
+			in.Traces = recent.Traces
 		}
 		return in
 	})

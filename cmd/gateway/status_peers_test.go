@@ -54,7 +54,7 @@ func TestStatusPageShowsMeshPeers(t *testing.T) {
 	defer c.Close()
 	var st atomic.Pointer[statusState]
 	rec := httptest.NewRecorder()
-	statusPage(options{}, &st, gw).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	statusPage(options{}, &st, gw, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	body, _ := io.ReadAll(rec.Result().Body)
 	page := string(body)
 	i := strings.Index(page, peer.NodeID().String())

@@ -15,7 +15,8 @@ import (
 
 // TestStatusPageInChromium loads the gateway's status page in headless Chromium (Debian's
 // chromium package) and checks what a person sees: the topic a test produced to with its
-// partitions and record count, and a consumer group whose lag went to 0 once it committed.
+// partitions and record count, a consumer group whose lag went to 0 once it committed, and
+// the recent traces (the gateway's request spans drawn as waterfalls).
 // It keeps a screenshot (docs/status.png with UPDATE_SCREENSHOT=1, for the README).
 func TestStatusPageInChromium(t *testing.T) {
 	browser := ""
@@ -79,7 +80,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium screenshot: %v", err)
 	}
-	for _, want := range []string{"meshkafka gateway", "embedded broker", "shown (1 partitions, 12 records)", "readers", "lag 0", "controller", "shown\t0\t12\t12\t0"} {
+	for _, want := range []string{"meshkafka gateway", "embedded broker", "shown (1 partitions, 12 records)", "readers", "lag 0", "controller", "shown\t0\t12\t12\t0",
+		"Recent traces", "gateway.kafka.request"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not show %q:\n%s", want, text)
 		}

@@ -4,7 +4,10 @@
 // controller, topics with every partition's leader, replicas, in-sync replicas and offsets, and
 // consumer groups with their members and lag; and, when the process has a mesh endpoint
 // (Info.Peers), its mesh peers with the path each is reached by (direct or relay), the remote
-// address and the RTT. It refreshes itself every 5 seconds.
+// address and the RTT; and, when the process keeps its recent traces (Info.Traces,
+// telemetry.Recent), each of the last ones drawn as a waterfall (a bar per span on the
+// trace's timeline, children indented under their parent). It refreshes itself every 5
+// seconds.
 package status
 
 import (
@@ -18,6 +21,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // Source answers Kafka requests in process (gateway.Server.Local).
@@ -34,6 +39,9 @@ type Info struct {
 	// Peers, if set (a process with a mesh endpoint), lists the mesh peers it is connected
 	// to, shown in a "Mesh peers" section. Nil: no mesh endpoint, no section.
 	Peers func() []MeshPeer
+	// Traces, if set, returns the process's recent traces (telemetry.Recent), drawn as
+	// waterfalls in a "Recent traces" section. Nil: no section.
+	Traces func() []telemetry.TraceView
 }
 
 // MeshPeer is one mesh node the process has live connections to.
@@ -65,6 +73,10 @@ func Handler(src Source, info func() Info) http.Handler {
 		defer cancel()
 		p := collect(ctx, src)
 		p.Info = info()
+		if p.Info.Traces != nil {
+			p.HasTraces = true
+			p.Traces = waterfalls(p.Info.Traces(), maxTracesShown)
+		}
 		if p.Info.Peers != nil {
 			p.HasMesh = true
 			p.Peers = p.Info.Peers()
@@ -80,6 +92,8 @@ func Handler(src Source, info func() Info) http.Handler {
 
 type pageData struct {
 	Info       Info
+	HasTraces  bool
+	Traces     []waterfall
 	Now        string
 	ClusterID  string
 	Controller int32
@@ -319,6 +333,7 @@ h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.4em 0 .4em;borde
 table{border-collapse:collapse;margin:.3em 0} td,th{padding:.2em .7em;border:1px solid #ddd;text-align:left}
 th{background:#f4f4f4} .num{text-align:right;font-variant-numeric:tabular-nums} .err{color:#b00}
 .meta{color:#555} .ok{color:#070} .lag{color:#b60} .path.direct{color:#070} .path.relay{color:#b60}
+td.bars{width:40em;padding:.2em 0} .bar{height:.9em;background:#4a7fd0;border-radius:2px} tr.failed .bar{background:#c33}
 </style></head><body>
 <h1>meshkafka {{.Info.Role}}</h1>
 <div class="meta">mode: <b id="mode">{{.Info.Mode}}</b>{{if .Info.NodeID}} · node id <code>{{.Info.NodeID}}</code>{{end}} · Kafka at <code>{{.Info.Kafka}}</code> · cluster <code>{{.ClusterID}}</code> · {{.Now}}</div>
@@ -345,8 +360,70 @@ th{background:#f4f4f4} .num{text-align:right;font-variant-numeric:tabular-nums} 
 <table><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th></tr>
 {{range .Offsets}}<tr><td>{{.Topic}}</td><td class="num">{{.Partition}}</td><td class="num">{{.Committed}}</td><td class="num">{{.End}}</td><td class="num">{{.Lag}}</td></tr>{{end}}
 </table>{{end}}
+{{if .HasTraces}}<h2>Recent traces</h2>
+{{if not .Traces}}<p>No traces recorded yet (a few requests a second are sampled).</p>{{end}}
+{{range .Traces}}<h3 class="trace">{{.Root}} <span class="meta">{{.Duration}} · {{.When}} · trace <code>{{.ID}}</code></span></h3>
+<table class="waterfall"><tr><th>span</th><th class="bars">timeline</th><th>duration</th></tr>
+{{range .Rows}}<tr class="span{{if .Error}} failed{{end}}"><td style="padding-left:{{.Indent}}em">{{.Name}}{{if .Remote}} <span class="meta">(from another process)</span>{{end}}{{if .Error}} <span class="err">{{.Error}}</span>{{end}}</td><td class="bars"><div class="bar" style="margin-left:{{.Left}}%;width:{{.Width}}%"></div></td><td class="num">{{.Duration}}</td></tr>{{end}}
+</table>{{end}}{{end}}
 </body></html>
 `))
+
+// maxTracesShown bounds the waterfalls on the page.
+const maxTracesShown = 10
+
+// waterfall is one trace laid out for the page: a row per span, indented by depth, with a
+// bar placed on the trace's timeline (percentages of its duration).
+type waterfall struct {
+	ID, Root, Duration, When string
+	Rows                     []waterfallRow
+}
+
+type waterfallRow struct {
+	Name, Duration, Error string
+	Indent                int
+	Left, Width           string // CSS percentages
+	Remote                bool
+}
+
+// waterfalls lays out at most n traces.
+func waterfalls(traces []telemetry.TraceView, n int) []waterfall {
+	var out []waterfall
+	for _, tv := range traces {
+		if len(out) == n {
+			break
+		}
+		if len(tv.Spans) == 0 {
+			continue
+		}
+		total := tv.End.Sub(tv.Start)
+		depth := map[string]int{}
+		w := waterfall{ID: tv.ID, Duration: total.Round(time.Microsecond).String(), When: tv.Start.UTC().Format("15:04:05.000")}
+		for _, sp := range tv.Spans { // start order: a parent before its children
+			d := 0
+			if pd, ok := depth[sp.ParentID]; ok {
+				d = pd + 1
+			}
+			depth[sp.SpanID] = d
+			if w.Root == "" && d == 0 {
+				w.Root = sp.Name
+			}
+			left, width := 0.0, 100.0
+			if total > 0 {
+				left = float64(sp.Start.Sub(tv.Start)) / float64(total) * 100
+				width = max(float64(sp.End.Sub(sp.Start))/float64(total)*100, 0.5)
+			}
+			w.Rows = append(w.Rows, waterfallRow{Name: sp.Name, Duration: sp.End.Sub(sp.Start).Round(time.Microsecond).String(),
+				Error: sp.Error, Indent: 1 + 2*d, Left: strconv.FormatFloat(left, 'f', 2, 64), Width: strconv.FormatFloat(width, 'f', 2, 64),
+				Remote: sp.RemoteParent})
+		}
+		if w.Root == "" {
+			w.Root = tv.Spans[0].Name
+		}
+		out = append(out, w)
+	}
+	return out
+}
 
 // GroupLag is one consumer group's lag on one topic: the sum over the partitions it has
 // committed offsets for of the end offset minus the committed offset.

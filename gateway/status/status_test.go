@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 // fakeSource answers the page's Kafka requests with one broker and nothing else.
@@ -101,5 +103,34 @@ func TestMeshPeersSectionEmptyAndAbsent(t *testing.T) {
 	}
 	if !strings.Contains(page, "127.0.0.1:9092") {
 		t.Fatal("the rest of the page is missing")
+	}
+}
+
+// A trace is laid out on its own timeline: the root spans the whole bar, a child starting
+// halfway for a quarter of the time sits at 50% with 25% width, indented under its parent;
+// a span from another process says so, and a failed one shows its error.
+func TestWaterfallLayout(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tv := telemetry.TraceView{ID: "t1", Start: t0, End: t0.Add(4 * time.Millisecond), Spans: []telemetry.SpanView{
+		{Name: "gateway.kafka.request", SpanID: "a", Start: t0, End: t0.Add(4 * time.Millisecond)},
+		{Name: "mesh.kafkaop.sent", SpanID: "b", ParentID: "a", Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond), Error: "broker gone"},
+		{Name: "mesh.kafkaop.handle", SpanID: "c", ParentID: "b", RemoteParent: true, Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond)},
+	}}
+	ws := waterfalls([]telemetry.TraceView{tv, tv}, 1)
+	if len(ws) != 1 {
+		t.Fatalf("%d waterfalls, want the bound 1", len(ws))
+	}
+	w := ws[0]
+	if w.Root != "gateway.kafka.request" || w.Duration != "4ms" || len(w.Rows) != 3 {
+		t.Fatalf("waterfall %+v", w)
+	}
+	if r := w.Rows[0]; r.Left != "0.00" || r.Width != "100.00" || r.Indent != 1 {
+		t.Errorf("root row %+v", r)
+	}
+	if r := w.Rows[1]; r.Left != "50.00" || r.Width != "25.00" || r.Indent != 3 || r.Error != "broker gone" {
+		t.Errorf("child row %+v", r)
+	}
+	if r := w.Rows[2]; r.Indent != 5 || !r.Remote {
+		t.Errorf("grandchild row %+v", r)
 	}
 }

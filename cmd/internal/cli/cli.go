@@ -243,9 +243,12 @@ func Telemetry(getenv Getenv, defaultService string) telemetry.Config {
 	return telemetry.Config{Export: telemetry.Enabled(getenv), ServiceName: getenv.Or(EnvServiceName, defaultService)}
 }
 
-// SetupTelemetry runs telemetry.Setup with Telemetry(getenv, defaultService).
-func SetupTelemetry(ctx context.Context, getenv Getenv, defaultService string) (shutdown func(context.Context) error, err error) {
-	shutdown, err = telemetry.Setup(ctx, Telemetry(getenv, defaultService))
+// SetupTelemetry runs telemetry.Setup with Telemetry(getenv, defaultService); recent, if not
+// nil, keeps the last traces in process for the status page.
+func SetupTelemetry(ctx context.Context, getenv Getenv, defaultService string, recent *telemetry.Recent) (shutdown func(context.Context) error, err error) {
+	cfg := Telemetry(getenv, defaultService)
+	cfg.Recent = recent
+	shutdown, err = telemetry.Setup(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}

@@ -104,7 +104,7 @@ func TestDisableGROAndTelemetry(t *testing.T) {
 	if !c.Export || c.ServiceName != "named" {
 		t.Fatalf("otlp env: %+v", c)
 	}
-	shutdown, err := SetupTelemetry(context.Background(), envOf(nil), "svc")
+	shutdown, err := SetupTelemetry(context.Background(), envOf(nil), "svc", nil)
 	if err != nil || shutdown(context.Background()) != nil {
 		t.Fatalf("setup without export: %v", err)
 	}
