@@ -386,6 +386,20 @@ type waterfallRow struct {
 	Remote                bool
 }
 
+// apiOf names the Kafka API of a span with a kafka.api_key attribute (" Produce"), else "".
+func apiOf(attrs []string) string {
+	for _, a := range attrs {
+		if v, ok := strings.CutPrefix(a, "kafka.api_key="); ok {
+			if k, err := strconv.Atoi(v); err == nil {
+				if name := kmsg.NameForKey(int16(k)); name != "" {
+					return " " + name
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // waterfalls lays out at most n traces.
 func waterfalls(traces []telemetry.TraceView, n int) []waterfall {
 	var out []waterfall
@@ -406,7 +420,7 @@ func waterfalls(traces []telemetry.TraceView, n int) []waterfall {
 			}
 			depth[sp.SpanID] = d
 			if w.Root == "" && d == 0 {
-				w.Root = sp.Name
+				w.Root = sp.Name + apiOf(sp.Attrs)
 			}
 			left, width := 0.0, 100.0
 			if total > 0 {

@@ -112,7 +112,7 @@ func TestMeshPeersSectionEmptyAndAbsent(t *testing.T) {
 func TestWaterfallLayout(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tv := telemetry.TraceView{ID: "t1", Start: t0, End: t0.Add(4 * time.Millisecond), Spans: []telemetry.SpanView{
-		{Name: "gateway.kafka.request", SpanID: "a", Start: t0, End: t0.Add(4 * time.Millisecond)},
+		{Name: "gateway.kafka.request", SpanID: "a", Start: t0, End: t0.Add(4 * time.Millisecond), Attrs: []string{"kafka.api_key=0"}},
 		{Name: "mesh.kafkaop.sent", SpanID: "b", ParentID: "a", Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond), Error: "broker gone"},
 		{Name: "mesh.kafkaop.handle", SpanID: "c", ParentID: "b", RemoteParent: true, Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond)},
 	}}
@@ -121,7 +121,7 @@ func TestWaterfallLayout(t *testing.T) {
 		t.Fatalf("%d waterfalls, want the bound 1", len(ws))
 	}
 	w := ws[0]
-	if w.Root != "gateway.kafka.request" || w.Duration != "4ms" || len(w.Rows) != 3 {
+	if w.Root != "gateway.kafka.request Produce" || w.Duration != "4ms" || len(w.Rows) != 3 {
 		t.Fatalf("waterfall %+v", w)
 	}
 	if r := w.Rows[0]; r.Left != "0.00" || r.Width != "100.00" || r.Indent != 1 {
