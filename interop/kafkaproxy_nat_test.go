@@ -19,8 +19,10 @@ import (
 // -kafka-over-mesh) behind one home NAT, `mesh kafka-proxy <its ticket>` behind another, a
 // cmd/relay on the internet side between them. Kafka clients on the proxy's host — kgo and,
 // when installed, kcat — produce and consume through 127.0.0.1:9092 there, and Metadata names
-// the proxy's address. Then UDP between the two NATs is blocked, so the mesh falls back to the
-// relay, and the clients carry on.
+// the proxy's address. The proxy reports its path to the gateway: it starts through the relay
+// and moves to a direct path once disco punches through both NATs (asserted from what the
+// proxy prints). Then UDP between the two NATs is blocked, so the mesh falls back to the
+// relay (asserted too), and the clients carry on.
 func TestKafkaProxyThroughNATs(t *testing.T) {
 	irohnode.RequireNamespace(t)
 	for _, tool := range []string{"nft", "nsenter", "ip"} {
@@ -45,7 +47,7 @@ func TestKafkaProxyThroughNATs(t *testing.T) {
 	tk := strings.Fields(rest)[0]
 
 	proxy := cluster.StartProc(t, "kafka-proxy", ha, nil, cluster.Bin(t, "mesh"), "kafka-proxy", tk, "-addr", "127.0.0.1:9092",
-		"-bind", "10.0.1.2:0", "-relay", relayURL)
+		"-bind", "10.0.1.2:0", "-relay", relayURL, "-stun", "100.64.1.1:3478")
 	proxy.WaitFor(t, "the proxy listening", time.Minute, func() bool { return strings.Contains(proxy.Stdout.String(), "kafka-proxy: Kafka clients use") })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -85,10 +87,19 @@ func TestKafkaProxyThroughNATs(t *testing.T) {
 		}
 	}
 
+	// Hole punching: the proxy's path to the gateway becomes direct (through both NATs).
+	proxy.WaitFor(t, "a direct path to the gateway", 2*time.Minute, func() bool {
+		out := proxy.Stdout.String()
+		return strings.Contains(out, "kafka-proxy path: direct") || strings.Contains(out, "-> direct")
+	})
+
 	// Direct UDP between the NATs blocked: the mesh goes on through the relay.
 	inet.Run(t, "nft", "add rule inet fw filt meta l4proto udp ip daddr != 100.64.1.1 ip saddr != 100.64.1.1 drop")
 	produce(10, 20)
 	consume(20)
+	proxy.WaitFor(t, "the fall back to the relay", 2*time.Minute, func() bool {
+		return strings.Contains(proxy.Stdout.String(), "path switched: direct -> relay")
+	})
 	for i, v := range got {
 		if v != fmt.Sprintf("r%d", i) {
 			t.Fatalf("record %d is %q: read %q", i, v, got)

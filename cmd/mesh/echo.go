@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // Echo modes (mesh echo -uni / -datagram; bidi is the default).
@@ -233,6 +234,34 @@ func (t *pathTracker) observe(p endpoint.ConnPath) string {
 		return ""
 	}
 	return fmt.Sprintf("path switched: %s -> %s", prev.Kind, pathString(p))
+}
+
+// watchPath prints, every interval until ctx ends, how the endpoint reaches peer when that
+// changes: "kafka-proxy path: <path>" at the first connection, then "path switched: relay ->
+// direct …" (operators and the NAT test see the hole punch and the fall back to the relay).
+func watchPath(ctx context.Context, ep *endpoint.Endpoint, peer key.PublicKey, interval time.Duration, out io.Writer) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var tr pathTracker
+	for {
+		for _, p := range ep.Paths() {
+			if p.Peer != peer {
+				continue
+			}
+			first := tr.last.Kind == ""
+			if sw := tr.observe(p); sw != "" {
+				fmt.Fprintln(out, sw)
+			} else if first {
+				fmt.Fprintf(out, "kafka-proxy path: %s\n", pathString(p))
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // ping dials a on the echo ALPN and does count rounds (0: until ctx ends), one every interval:

@@ -107,7 +107,7 @@ const usage = `usage:
   mesh connect      NODEADDR [-relay URL] [-peer-relay URL]           (stdin/stdout pipe)
   mesh listen-tcp   -host HOST:PORT [-data DIR] [-bind ADDR] [-relay URL]   (forward pipes to a TCP service)
   mesh connect-tcp  NODEADDR [-addr 127.0.0.1:PORT] [-relay URL] [-peer-relay URL]   (a local TCP port over the mesh)
-  mesh kafka-proxy  GATEWAY [-addr 127.0.0.1:9092] [-advertise HOST:PORT] [-relay URL] [-peer-relay URL]   (Kafka from anywhere: a local :9092 for a gateway run with -kafka-over-mesh)`
+  mesh kafka-proxy  GATEWAY [-addr 127.0.0.1:9092] [-advertise HOST:PORT] [-relay URL] [-stun HOST:PORT] [-peer-relay URL]   (Kafka from anywhere: a local :9092 for a gateway run with -kafka-over-mesh)`
 
 const meshExamples = `  mesh id -data ./data/mesh
   mesh serve-echo -bind 127.0.0.1:4433          # prints its NODEADDR
@@ -153,6 +153,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 	homeRelay := fs.String("relay", "", "our home relay URL (runs over magicsock)")
 	peerRelay := fs.String("peer-relay", "", "the peer's relay URL, for dialing (runs over magicsock)")
 	relayOnly := fs.Bool("relay-only", false, "send nothing directly over UDP to peers (runs over magicsock)")
+	stunServers := fs.String("stun", "", "STUN servers host:port[,host:port] to learn our public address, so that hole punching works behind NATs (runs over magicsock)")
 	host := fs.String("host", "", "listen-tcp: host:port every incoming pipe is forwarded to")
 	tcpAddr := fs.String("addr", "127.0.0.1:0", "connect-tcp: local TCP address to listen on (kafka-proxy: default 127.0.0.1:9092)")
 	advertise := fs.String("advertise", "", "kafka-proxy: host:port Kafka clients are told to dial (default: the -addr listened on)")
@@ -202,10 +203,13 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			}
 			disc = lan
 		}
-		if *homeRelay == "" && *peerRelay == "" && !*relayOnly {
+		if *homeRelay == "" && *peerRelay == "" && !*relayOnly && *stunServers == "" {
 			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv), Discovery: disc})
 		}
 		mo := magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly}
+		if *stunServers != "" {
+			mo.STUNServers = strings.Split(*stunServers, ",")
+		}
 		if udpHook != nil {
 			pc, err := net.ListenPacket("udp", *bind)
 			if err != nil {
@@ -320,7 +324,13 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			adv = ln.Addr().String()
 		}
 		fmt.Fprintf(out, "kafka-proxy: Kafka clients use %s; it reaches gateway %s over the mesh\n", adv, a.ID)
-		return kafkapipe.Proxy(ctx, ep, a, ln, adv)
+		pctx, stop := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); watchPath(pctx, ep, a.ID, time.Second, out) }()
+		err = kafkapipe.Proxy(pctx, ep, a, ln, adv)
+		stop()
+		<-watched
+		return err
 	case "echo":
 		a, err := peer()
 		if err != nil {

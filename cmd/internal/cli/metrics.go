@@ -141,7 +141,9 @@ func EndpointMetrics(ep *endpoint.Endpoint) error {
 // CommitObserver is a wal.StoreOptions.OnCommit (its OnCommit method) that records nothing
 // until Start: the broker's store opens before the metrics pipeline is served, and
 // instruments must be made after it is (ServeMetrics).
-type CommitObserver struct{ f atomic.Pointer[func(time.Duration, int)] }
+type CommitObserver struct {
+	f atomic.Pointer[func(time.Duration, int)]
+}
 
 // OnCommit records one journal group commit once Start was called.
 func (c *CommitObserver) OnCommit(fsync time.Duration, bytes int) {
