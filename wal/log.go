@@ -129,7 +129,8 @@ type Log struct {
 	dirMu       sync.Mutex
 	dirPending  bool
 	parentDirty atomic.Bool
-	lastLSN     int64 // journal position after this log's last record (guarded by mu)
+	lastLSN     int64  // journal position after this log's last record (guarded by mu)
+	dirtyGen    uint64 // Store.gen when this log was last put in Store.dirty (guarded by store.mu)
 	// Set by recoverActive for a managed log: the offset at the recovery point of the
 	// active segment (coveredKnown false: no usable version-2 recovery point).
 	covered      int64
