@@ -237,6 +237,14 @@ func (l *Log) NextOffset() int64 {
 	return l.next
 }
 
+// Offsets returns StartOffset, NextOffset and SyncedOffset together (one lock, for a caller
+// that wants them for every partition of a request).
+func (l *Log) Offsets() (start, next, synced int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segs[0].base, l.next, l.synced
+}
+
 // SyncedOffset returns the offset below which every entry is durable.
 func (l *Log) SyncedOffset() int64 {
 	l.mu.Lock()

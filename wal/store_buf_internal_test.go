@@ -120,3 +120,44 @@ func TestCheckpointerReleasesIdleBuffers(t *testing.T) {
 		}
 	})
 }
+
+// TestOffsetsAgreesWithGetters: Offsets is StartOffset, NextOffset and SyncedOffset at once.
+func TestOffsetsAgreesWithGetters(t *testing.T) {
+	root := t.TempDir()
+	st, err := OpenStore(root, StoreOptions{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := st.OpenLog(filepath.Join(root, "p"), Options{SegmentBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	check := func() {
+		t.Helper()
+		s, n, y := l.Offsets()
+		if s != l.StartOffset() || n != l.NextOffset() || y != l.SyncedOffset() {
+			t.Fatalf("Offsets %d %d %d, getters %d %d %d", s, n, y, l.StartOffset(), l.NextOffset(), l.SyncedOffset())
+		}
+	}
+	check()
+	for i := range 20 {
+		if _, err := l.Append(make([]byte, 1000), 3, 0); err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 {
+			if err := l.Sync(l.NextOffset()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check()
+	}
+	if err := l.Reset(100); err != nil {
+		t.Fatal(err)
+	}
+	if s, n, _ := l.Offsets(); s != 100 || n != 100 {
+		t.Fatalf("after Reset(100): start %d next %d", s, n)
+	}
+	check()
+}
