@@ -324,7 +324,7 @@
 // pool (1 KiB .. 1 MiB, bufpool.go) that the next growing buffer takes from, by the first
 // checkpoint that finds the log cold, or by the checkpointer's next tick when nothing at all
 // was written since the last checkpoint (Store.releaseIdleBufs): an idle member holds no
-// write buffer one checkpoint interval after its last append. An idle member with small
+// write buffer from the second checkpoint (or checkpointer tick) after its last append. An idle member with small
 // segments costs about 2.3 KB of heap and no goroutine, and holds descriptors only while they
 // are among the most recently used (measured by TestStoreManyLogsBoundedResources). Decision, as Linux reports a writeback error to an fsync
 // through a descriptor opened after it (since 4.16, for errors nobody has seen): closing a
