@@ -37,6 +37,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
 	var syncs []pendingSync
 	var repls []replProduce // replicated partitions (replicated_produce.go)
+	var nowMs int64         // the clock, read once for the request's idempotent batches
 	for i := range req.Partitions {
 		pp := &req.Partitions[i]
 		r := &resp.Partitions[i]
@@ -75,16 +76,22 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		var base, start, synced int64
 		var stored bool
 		if err == nil {
-			base, stored, err = b.appendRecords(p, l, pp.Records, sum) // idempotence checks: producer_state.go
-			start, synced = p.startOffset(l), l.SyncedOffset()
+			if nowMs == 0 && readBatchHead(pp.Records).producerID >= 0 {
+				nowMs = b.cfg.Now().UnixMilli() // one clock read per request, not per batch
+			}
+			base, stored, err = b.appendRecords(p, l, pp.Records, sum, nowMs) // idempotence checks: producer_state.go
+			var next int64
+			start, next, synced = l.Offsets()
+			start = min(max(start, p.logStart.Load()), next) // p.startOffset, with one lock
 		}
 		p.logMu.RUnlock()
-		if be := (*BatchError)(nil); errors.As(err, &be) {
-			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
-			continue
-		}
 		if err != nil {
-			r.ErrorCode = b.storageError(p, "append", err)
+			// (errors.As only on this path: its target escapes, an allocation per call.)
+			if be := asBatchError(err); be != nil {
+				r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
+			} else {
+				r.ErrorCode = b.storageError(p, "append", err)
+			}
 			continue
 		}
 		p.wake()
@@ -247,7 +254,8 @@ func (b *Broker) storageError(p *partition, op string, err error) int16 {
 // of a stored batch returns the stored batch's base offset and stores nothing; a refused one
 // returns a *BatchError with the Kafka code. stored says whether this call appended (false
 // for a retry answered from the state).
-func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary) (base int64, stored bool, err error) {
+// nowMs is the time (ms) recorded as the producer's last write for an idempotent batch.
+func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary, nowMs int64) (base int64, stored bool, err error) {
 	h := readBatchHead(data)
 	if h.producerID < 0 && sum.Batches == 1 {
 		base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
@@ -282,8 +290,17 @@ func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchS
 	if err != nil {
 		return -1, false, err
 	}
-	h.baseOffset, h.seenMs = base, b.cfg.Now().UnixMilli()
+	h.baseOffset, h.seenMs = base, nowMs
 	s.update(h)
 	s.dirty = true
 	return base, true, nil
+}
+
+// asBatchError is the *BatchError in err's chain, or nil.
+func asBatchError(err error) *BatchError {
+	var be *BatchError
+	if errors.As(err, &be) {
+		return be
+	}
+	return nil
 }

@@ -184,8 +184,8 @@
 //     thousands of partitions written a little each they are amortised over more journal;
 //     Store.Checkpoint runs it by hand) takes the journal end C and the set of logs appended
 //     since the last checkpoint, hands each one's buffer to its file (creating the segment
-//     file, and a LazyDir member's directory, if this is the first time) and releases the
-//     buffer (an idle log holds no write buffer), commits the journal past their records,
+//     file, and a LazyDir member's directory, if this is the first time) and empties the
+//     buffer (keeping it: see Bounded resources), commits the journal past their records,
 //     fsyncs each log's active segment file (not its index files: they are hints, and Open
 //     checks every index point it uses), writes its recovery point (version 2) at what it
 //     fsynced (creating the file, and then fsyncing the log's directory, the first time), and
@@ -316,9 +316,15 @@
 // reopens it (without O_CREATE/O_TRUNC) at its next use; a handle in use (an fsync in flight)
 // is never closed. Index memory of sealed segments is loaded on first use and dropped again by
 // a checkpoint that finds the log cold (not appended to since the previous checkpoint); the
-// active segment's index stays in memory. A member's write buffer is released by the
-// checkpoint after its last append, into a size-classed pool (1 KiB .. 1 MiB, bufpool.go) that
-// the next growing buffer takes from. An idle member with small
+// active segment's index stays in memory. A member's write buffer is emptied by every
+// checkpoint but kept while the log is written (decision: a partition written in one round is
+// likely written in the next, and regrowing its buffer each round cost an allocation and a
+// copy per doubling, the pool being emptied by the garbage collections in between; the memory
+// kept is what the buffer held before the checkpoint). It is released, into a size-classed
+// pool (1 KiB .. 1 MiB, bufpool.go) that the next growing buffer takes from, by the first
+// checkpoint that finds the log cold, or by the checkpointer's next tick when nothing at all
+// was written since the last checkpoint (Store.releaseIdleBufs): an idle member holds no
+// write buffer from the second checkpoint (or checkpointer tick) after its last append. An idle member with small
 // segments costs about 2.3 KB of heap and no goroutine, and holds descriptors only while they
 // are among the most recently used (measured by TestStoreManyLogsBoundedResources). Decision, as Linux reports a writeback error to an fsync
 // through a descriptor opened after it (since 4.16, for errors nobody has seen): closing a

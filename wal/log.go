@@ -129,7 +129,8 @@ type Log struct {
 	dirMu       sync.Mutex
 	dirPending  bool
 	parentDirty atomic.Bool
-	lastLSN     int64 // journal position after this log's last record (guarded by mu)
+	lastLSN     int64  // journal position after this log's last record (guarded by mu)
+	dirtyGen    uint64 // Store.gen when this log was last put in Store.dirty (guarded by store.mu)
 	// Set by recoverActive for a managed log: the offset at the recovery point of the
 	// active segment (coveredKnown false: no usable version-2 recovery point).
 	covered      int64
@@ -234,6 +235,14 @@ func (l *Log) NextOffset() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.next
+}
+
+// Offsets returns StartOffset, NextOffset and SyncedOffset together (one lock, for a caller
+// that wants them for every partition of a request).
+func (l *Log) Offsets() (start, next, synced int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segs[0].base, l.next, l.synced
 }
 
 // SyncedOffset returns the offset below which every entry is durable.

@@ -71,7 +71,11 @@ func (l *Log) beginCheckpoint() (t ckptTarget, ok bool, err error) {
 	if err := l.flushLocked(); err != nil {
 		return t, false, l.fail(err)
 	}
-	l.releaseBuf()
+	// The emptied write buffer stays: a log written in this checkpoint's round is likely
+	// written in the next (regrowing it from the pool each round cost an allocation and a
+	// copy per doubling, the pool being emptied by the collections in between). The next
+	// checkpoint that finds the log cold releases it (dropSealedIndexes), or the
+	// checkpointer when nothing at all was written meanwhile (releaseIdleBufs).
 	act := l.active()
 	l.syncing = true
 	return ckptTarget{l: l, act: act, pos: l.flushed, next: l.flushedNext, lsn: l.lastLSN, logF: act.log,
@@ -272,13 +276,15 @@ func (l *Log) truncateActive(off int64) error {
 	return nil
 }
 
-// dropSealedIndexes forgets the in-memory indexes of the log's sealed segments; sealedIndex
-// reloads one from its files when a read needs it. Readers holding an index keep their copy.
+// dropSealedIndexes forgets the in-memory indexes of the log's sealed segments (sealedIndex
+// reloads one from its files when a read needs it; readers holding an index keep their copy)
+// and releases its empty write buffer: the log is cold (Checkpoint).
 func (l *Log) dropSealedIndexes() {
 	// Under mu: a truncation may make a sealed segment active again (cutLocked), and the
 	// active segment's index is the appenders'.
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.releaseBuf()
 	for _, s := range l.segs {
 		if !s.sealed {
 			continue

@@ -114,6 +114,8 @@ type Store struct {
 	closed      bool
 	since       int64             // journal bytes appended since the last checkpoint began
 	dirty       map[*Log]struct{} // logs appended to since the last checkpoint began
+	gen         uint64            // checkpoint generation: a log with dirtyGen == gen is in dirty
+	heldBufs    bool              // the last checkpoint left write buffers with logs (releaseIdleBufs)
 	logs        map[string]*Log   // open logs by name
 	ckptFile    File              // the checkpoint file, open once written
 	stats       StoreStats
@@ -164,6 +166,7 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 		s.opts.CheckpointInterval = defaultCheckpointInterval
 	}
 	s.cond.L = &s.mu
+	s.gen = 1 // a new Log's dirtyGen is 0: not in dirty
 	if err := s.recover(); err != nil {
 		if s.seg != nil {
 			s.seg.Close()
@@ -255,6 +258,7 @@ func (s *Store) forget(l *Log) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.dirty, l)
+	l.dirtyGen = 0
 	if s.logs[l.name] == l {
 		delete(s.logs, l.name)
 	}

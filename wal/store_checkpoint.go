@@ -32,8 +32,12 @@ func (s *Store) checkpointer() {
 		}
 		s.mu.Lock()
 		idle := len(s.dirty) == 0 && s.since == 0
+		held := s.heldBufs
 		s.mu.Unlock()
 		if idle {
+			if held {
+				s.releaseIdleBufs()
+			}
 			continue
 		}
 		if err := s.Checkpoint(); err != nil && !errors.Is(err, ErrClosed) && s.logger != nil {
@@ -62,8 +66,10 @@ func (s *Store) Checkpoint() error {
 	// whose Close made it durable): once those logs are fsynced, replay can start at c.
 	c := s.appended
 	dirty := s.dirty
-	s.dirty = map[*Log]struct{}{}
+	s.dirty = make(map[*Log]struct{}, len(dirty))
+	s.gen++
 	s.since = 0
+	s.heldBufs = len(dirty) > 0 // beginCheckpoint leaves each its (emptied) write buffer
 	var cold []*Log
 	for _, l := range s.logs {
 		if _, ok := dirty[l]; !ok && l != nil {
@@ -72,7 +78,8 @@ func (s *Store) Checkpoint() error {
 	}
 	s.mu.Unlock()
 	// Logs not appended to since the last checkpoint are cold: their sealed segments'
-	// indexes are dropped from memory (reloaded by the next read that needs one).
+	// indexes are dropped from memory (reloaded by the next read that needs one), and so is
+	// the write buffer the last checkpoint left them.
 	for _, l := range cold {
 		l.dropSealedIndexes()
 	}
@@ -190,6 +197,32 @@ func (s *Store) Checkpoint() error {
 	s.segs = s.segs[n:] // rolls only append, so the removed ones are still the first n
 	s.stats.Checkpoints++
 	return nil
+}
+
+// releaseIdleBufs hands back the write buffers that the last checkpoint left with its logs,
+// once nothing was appended since (the checkpointer, when it finds nothing to checkpoint):
+// an idle log holds no write buffer.
+func (s *Store) releaseIdleBufs() {
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
+	s.mu.Lock()
+	if len(s.dirty) > 0 || s.closed {
+		s.mu.Unlock()
+		return // a checkpoint will come, and release them
+	}
+	s.heldBufs = false
+	logs := make([]*Log, 0, len(s.logs))
+	for _, l := range s.logs {
+		if l != nil {
+			logs = append(logs, l)
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range logs {
+		l.mu.Lock()
+		l.releaseBuf()
+		l.mu.Unlock()
+	}
 }
 
 // Journal checkpoint file: every record below lsn is reflected in fsynced partition files.

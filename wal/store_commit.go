@@ -32,7 +32,10 @@ func (s *Store) appendRec(l *Log, kind uint8, data []byte, base int64, count int
 	n = len(s.buf) - n
 	s.appended += int64(n)
 	s.since += int64(n)
-	s.dirty[l] = struct{}{}
+	if l.dirtyGen != s.gen { // one map insert per log per checkpoint, not one per record
+		s.dirty[l] = struct{}{}
+		l.dirtyGen = s.gen
+	}
 	if len(s.buf) >= journalWriteBytes && !s.syncing {
 		// Nobody is syncing (acks=1 load): hand the bytes to the file so memory stays bounded.
 		if _, err := s.seg.WriteAt(s.buf, s.written-s.segBase); err != nil {

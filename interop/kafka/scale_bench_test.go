@@ -14,7 +14,9 @@ package kafka_test
 // records/s, MB/s, p50-us and p99-us (latency of the produce requests of the timed phase, from
 // kgo's end-to-end broker hook: written to read), server-cpu-ns/record, produce-requests, and
 // for ours fsyncs/produce-request (the broker's own counters, read by sending the gateway
-// SIGUSR1; see cmd/gateway/stats_unix.go).
+// SIGUSR1; see cmd/gateway/stats_unix.go); client-cpu-ns/record is the benchmark process's
+// CPU (kgo's) over the timed phase: client and server share the machine's cores, so what the
+// client spends per record bounds the throughput whatever the server does.
 //
 // Consume: the same records produced beforehand, then read from the start by a fresh client
 // (records/s, server-cpu-ns/record).
@@ -42,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -233,7 +236,7 @@ func BenchmarkKafkaScaleProduce(b *testing.B) {
 		produceN(b, cl, 1000, value, scaleKeys) // warm up: connections, metadata, producer id
 		records := scaleRecords()
 		before := srv.brokerStats(b)
-		cpu := kafkaclients.StartCPU(srv.pid)
+		cpu, clientCPU := kafkaclients.StartCPU(srv.pid), kafkaclients.StartCPU(os.Getpid())
 		lat.start()
 		b.ResetTimer()
 		start := time.Now()
@@ -245,6 +248,9 @@ func BenchmarkKafkaScaleProduce(b *testing.B) {
 		l := lat.stop()
 		total := b.N * records
 		reportServerCPU(b, cpu, total)
+		if ns, ok := clientCPU.Per(total); ok {
+			b.ReportMetric(ns, "client-cpu-ns/record")
+		}
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
 		if len(l) > 0 {
@@ -372,5 +378,51 @@ func BenchmarkKafkaScaleIdle(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// batchShape counts the record batches kgo wrote and the records in them (kgo hook).
+type batchShape struct{ batches, records atomic.Int64 }
+
+func (h *batchShape) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	h.batches.Add(1)
+	h.records.Add(int64(m.NumRecords))
+}
+
+// BenchmarkKafkaScaleProduceInProcess is BenchmarkKafkaScaleProduce against ours only, with
+// the gateway and broker in the benchmark's process (rcStart), so that -cpuprofile and
+// -memprofile see the server's produce path (the client's CPU is in the profile too: focus on
+// the gateway, broker and wal packages). Besides the produce figures it reports the shape of
+// the traffic: record batches per produce request and records per batch.
+func BenchmarkKafkaScaleProduceInProcess(b *testing.B) {
+	for _, parts := range scalePartitions {
+		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
+			s := rcStart(b, b.TempDir(), "")
+			createTopic(b, s.addr, scaleTopic, parts)
+			lat, shape := &e2eLatency{}, &batchShape{}
+			cl := scaleProducer(b, s.addr, scaleTopic, kgo.WithHooks(lat, shape))
+			value := scaleValue()
+			produceN(b, cl, 1000, value, scaleKeys)
+			records := scaleRecords()
+			lat.start()
+			b0, r0 := shape.batches.Load(), shape.records.Load()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				produceN(b, cl, records, value, scaleKeys)
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			l := lat.stop()
+			total := b.N * records
+			b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+			if len(l) > 0 {
+				b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
+				b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
+				batches := shape.batches.Load() - b0
+				b.ReportMetric(float64(batches)/float64(len(l)), "batches/request")
+				b.ReportMetric(float64(shape.records.Load()-r0)/float64(batches), "records/batch")
+			}
+		})
 	}
 }
