@@ -148,7 +148,7 @@ type options struct {
 	security cli.KafkaSecurity
 	// -init-secure, -init-secure-hosts (initsecure.go)
 	initSecure, initSecureHost string
-	directBrokers bool
+	directBrokers              bool
 }
 
 func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) {

@@ -24,31 +24,31 @@ import (
 // own Kafka listener, the direct data path) register the same set, so a listener is secured
 // the same way wherever it runs.
 type KafkaSecurity struct {
-	listeners    string
-	tlsCert      string
-	tlsKey       string
-	tlsClientCA  string
-	clientAuth   string
-	mechanisms   string
-	reauthMs     int64
+	listeners   string
+	tlsCert     string
+	tlsKey      string
+	tlsClientCA string
+	clientAuth  string
+	mechanisms  string
+	reauthMs    int64
 	// SASLUsers is the -sasl-users file (ReadUsers, BootstrapUsers).
-	SASLUsers    string
-	authorizer   bool
-	superUsers   string
-	allowNoACL   bool
+	SASLUsers  string
+	authorizer bool
+	superUsers string
+	allowNoACL bool
 	// Listeners is the parsed listener list (after Check).
 	Listeners []gateway.ListenerSpec
 
 	// OAUTHBEARER (Kafka's sasl.oauthbearer.* broker settings).
-	oauthJWKS      string
-	oauthIssuer    string
-	oauthAudience  string
-	oauthClaim     string
-	oauthSkewSec   int64
-	oauthUnsecure  bool
-	failedDelayMs  int64
-	failBurst      int
-	failRefillMs   int64
+	oauthJWKS     string
+	oauthIssuer   string
+	oauthAudience string
+	oauthClaim    string
+	oauthSkewSec  int64
+	oauthUnsecure bool
+	failedDelayMs int64
+	failBurst     int
+	failRefillMs  int64
 }
 
 // Register registers the flags on fs. listenersFlag names the listener list flag
