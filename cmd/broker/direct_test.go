@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/gateway/direct"
 )
@@ -256,5 +259,59 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
 			t.Fatalf("%s: %v", what, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// A broker's Kafka listener is secured by the gateway's flags, the same way: with a
+// SASL_PLAINTEXT listener, -sasl-users and -authorizer, a client without SASL is refused, the
+// super user creates a topic and produces, and another user without ACLs may not produce.
+func TestDirectListenerSecurity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a broker process in-process")
+	}
+	dir := t.TempDir()
+	users := dir + "/users"
+	if err := os.WriteFile(users, []byte("admin:admin-secret\nbob:bob-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := &directBroker{bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), kafka: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users}
+	args := []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"}
+	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("broker: %v", err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wcancel()
+	as := func(user, pw string) kgo.Opt {
+		return kgo.SASL(scram.Auth{User: user, Pass: pw}.AsSha256Mechanism())
+	}
+	admin := kadm.NewClient(kgoClient(t, b.kafka, as("admin", "admin-secret")))
+	waitFor(t, wctx, "the super user creates a topic", func() bool {
+		r, err := admin.CreateTopic(wctx, 2, 1, nil, "secured")
+		return err == nil && (r.Err == nil || r.Err == kerr.TopicAlreadyExists)
+	})
+	adminProd := kgoClient(t, b.kafka, as("admin", "admin-secret"), kgo.DefaultProduceTopic("secured"))
+	if err := adminProd.ProduceSync(wctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatalf("super user produce: %v", err)
+	}
+	bob := kgoClient(t, b.kafka, as("bob", "bob-secret"), kgo.DefaultProduceTopic("secured"))
+	if err := bob.ProduceSync(wctx, &kgo.Record{Value: []byte("no")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob without ACLs produced: %v", err)
+	}
+	wrong := kgoClient(t, b.kafka, as("bob", "not-bobs"), kgo.RequestRetries(0))
+	if err := wrong.Ping(wctx); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+	plain := kgoClient(t, b.kafka, kgo.RequestRetries(0))
+	pctx, pcancel := context.WithTimeout(wctx, 10*time.Second)
+	defer pcancel()
+	if _, err := kadm.NewClient(plain).ListTopics(pctx); err == nil {
+		t.Fatal("a client without SASL was served on a SASL_PLAINTEXT listener")
 	}
 }
