@@ -315,3 +315,32 @@ func TestDirectListenerSecurity(t *testing.T) {
 		t.Fatal("a client without SASL was served on a SASL_PLAINTEXT listener")
 	}
 }
+
+// The Kafka listener flags: off by default, -kafka-listen or MESHKAFKA_KAFKA_LISTEN turn it on,
+// -kafka-advertised must be host:port and needs a listener, -kafka-listen and
+// -kafka-listeners exclude each other, TLS listeners need a certificate.
+func TestParseKafkaListenerFlags(t *testing.T) {
+	noenv := func(string) string { return "" }
+	if o, err := parse(nil, noenv, io.Discard); err != nil || o.kafka.enabled() {
+		t.Fatalf("default: %+v, %v", o.kafka, err)
+	}
+	o, err := parse(nil, func(k string) string { return map[string]string{"MESHKAFKA_KAFKA_LISTEN": ":9093"}[k] }, io.Discard)
+	if err != nil || !o.kafka.enabled() || o.kafka.sec.Listeners[0].String() != "PLAINTEXT://:9093" {
+		t.Fatalf("env: %+v, %v", o.kafka, err)
+	}
+	o, err = parse([]string{"-kafka-listeners", "SASL_PLAINTEXT://:9093,PLAINTEXT://:9094", "-kafka-advertised", "b1.example:9093"}, noenv, io.Discard)
+	if err != nil || len(o.kafka.sec.Listeners) != 2 || o.kafka.advertised != "b1.example:9093" {
+		t.Fatalf("listeners: %+v, %v", o.kafka, err)
+	}
+	for _, bad := range [][]string{
+		{"-kafka-advertised", "b1.example:9093"},
+		{"-kafka-listen", ":9093", "-kafka-advertised", "no-port"},
+		{"-kafka-listen", ":9093", "-kafka-advertised", "h:0"},
+		{"-kafka-listen", ":9093", "-kafka-listeners", "PLAINTEXT://:9094"},
+		{"-kafka-listeners", "SSL://:9093"},
+	} {
+		if _, err := parse(bad, noenv, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
