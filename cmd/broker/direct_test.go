@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/gateway/direct"
@@ -198,6 +199,46 @@ func TestDirectDataPath(t *testing.T) {
 	}
 	if servers < 2 {
 		t.Fatalf("fetches not served by the leaders: per broker %+v (before %+v)", after, before)
+	}
+
+	// A request mixing partitions led by several brokers, sent to one broker, is answered
+	// for every partition: the broker routes what it does not lead over the mesh.
+	id0 := int32(-1)
+	for id, a := range byID {
+		if a == bs[0].kafka {
+			id0 = id
+		}
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	for p := range int32(parts) {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = p, -1, -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	before = got.stats()
+	resp, err := adm.Broker(int(id0)).Request(ctx, lo)
+	if err != nil {
+		t.Fatalf("list offsets at broker %d: %v", id0, err)
+	}
+	ends := map[int32]int64{}
+	for _, rt := range resp.(*kmsg.ListOffsetsResponse).Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("list offsets of partition %d at broker %d: %v", rp.Partition, id0, kerr.ErrorForCode(rp.ErrorCode))
+			}
+			ends[rp.Partition] = rp.Offset
+		}
+	}
+	for _, p := range acked {
+		if ends[p] <= 0 {
+			t.Fatalf("partition %d end offset %d with records acknowledged", p, ends[p])
+		}
+	}
+	if a := got.stats()[bs[0].kafka]; a.RoutedListOffsets <= before[bs[0].kafka].RoutedListOffsets {
+		t.Fatalf("a mixed ListOffsets was not routed: %+v (before %+v)", a, before[bs[0].kafka])
 	}
 
 	// The leader of partition 0 stops (not the broker the clients bootstrapped from).
