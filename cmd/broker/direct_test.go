@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -318,7 +319,8 @@ func TestDirectListenerSecurity(t *testing.T) {
 	b := &directBroker{bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), kafka: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users}
+	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users, "MESHKAFKA_METRICS": metrics}
 	args := []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"}
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
@@ -340,6 +342,23 @@ func TestDirectListenerSecurity(t *testing.T) {
 	adminProd := kgoClient(t, b.kafka, as("admin", "admin-secret"), kgo.DefaultProduceTopic("secured"))
 	if err := adminProd.ProduceSync(wctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
 		t.Fatalf("super user produce: %v", err)
+	}
+	// The listener's counters are on /metrics: the produce went to the partition's owner (a
+	// single-owner partition: routed, through this broker's in-memory caller).
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	routed := ""
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "meshkafka_direct_produce_routed{") || strings.HasPrefix(l, "meshkafka_direct_produce_routed ") {
+			routed = l[strings.LastIndexByte(l, ' ')+1:]
+		}
+	}
+	if routed == "" || routed == "0" {
+		t.Fatalf("meshkafka_direct_produce_routed = %q after a produce", routed)
 	}
 	bob := kgoClient(t, b.kafka, as("bob", "bob-secret"), kgo.DefaultProduceTopic("secured"))
 	if err := bob.ProduceSync(wctx, &kgo.Record{Value: []byte("no")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {

@@ -21,6 +21,24 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
+// directMetrics exports the Kafka listener's request counts (nil: no listener):
+// meshkafka.direct.{produce,fetch,list_offsets}.{local,routed}, requests served in process by
+// this broker as their partitions' leader and requests carried over the mesh to other brokers.
+func directMetrics(be *direct.Backend) error {
+	if be == nil {
+		return nil
+	}
+	stat := func(f func(direct.Stats) uint64) func() int64 { return func() int64 { return int64(f(be.Stats())) } }
+	return cli.ObserveGauges(map[string]func() int64{
+		"meshkafka.direct.produce.local":       stat(func(s direct.Stats) uint64 { return s.LocalProduces }),
+		"meshkafka.direct.produce.routed":      stat(func(s direct.Stats) uint64 { return s.RoutedProduces }),
+		"meshkafka.direct.fetch.local":         stat(func(s direct.Stats) uint64 { return s.LocalFetches }),
+		"meshkafka.direct.fetch.routed":        stat(func(s direct.Stats) uint64 { return s.RoutedFetches }),
+		"meshkafka.direct.list_offsets.local":  stat(func(s direct.Stats) uint64 { return s.LocalListOffsets }),
+		"meshkafka.direct.list_offsets.routed": stat(func(s direct.Stats) uint64 { return s.RoutedListOffsets }),
+	})
+}
+
 // kafkaBackendHook, if set (tests), is given each Kafka listener's backend, by advertised
 // address, to read its direct.Stats.
 var kafkaBackendHook func(advertised string, be *direct.Backend)

@@ -118,6 +118,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/gateway/direct"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -301,6 +302,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer qn.Close()
 	stopKafka := func() error { return nil }
+	var directBE *direct.Backend
 	if kl != nil {
 		be, stop, err := serveKafka(ctx, kl, qn, ep, log, stdout)
 		if err != nil {
@@ -309,6 +311,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		if kafkaBackendHook != nil {
 			kafkaBackendHook(kl.addr(), be)
 		}
+		directBE = be
 		var once sync.Once
 		var stopErr error
 		stopKafka = func() error { once.Do(func() { stopErr = stop() }); return stopErr }
@@ -327,7 +330,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 			return func() int64 { return int64(f(qn.Raft.Status())) }
 		}
 		walCommits.Start()
-		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), cli.ObserveGauges(map[string]func() int64{
+		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), directMetrics(directBE), cli.ObserveGauges(map[string]func() int64{
 			"meshkafka.raft.term":    raft(func(s quorum.Status) uint64 { return s.Term }),
 			"meshkafka.raft.commit":  raft(func(s quorum.Status) uint64 { return s.Commit }),
 			"meshkafka.raft.applied": raft(func(s quorum.Status) uint64 { return s.Applied }),
