@@ -10,7 +10,10 @@ package gateway
 //   - Brokers = [{NodeID, advertised host, port}], plus, when the backend reports several
 //     brokers (a quorum of brokers), each of them under its Kafka id at the same advertised
 //     address: a client then sends a partition's requests "to its leader", which is this
-//     gateway, and the gateway routes them to the leader broker.
+//     gateway, and the gateway routes them to the leader broker. With Config.DirectBrokers
+//     (a broker's own Kafka listener, or a gateway started with -direct-brokers), a broker
+//     that advertises a Kafka listener is listed at that address instead, so the client
+//     talks to each partition's leader broker directly, as with Kafka.
 //   - Topics: v0 empty list = all topics; v1+ null = all, empty = none. v10+ carries topic
 //     ids in the answer; v10+ requests may name a topic by id only (resolved via the cache).
 //   - Auto-creation: v0–v3 auto-create (no flag in the request); v4+ honour
@@ -21,6 +24,8 @@ package gateway
 
 import (
 	"context"
+	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,6 +64,8 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	}
 
 	host, port := r.Advertised()
+	// direct holds the brokers listed at their own Kafka listeners (Config.DirectBrokers).
+	var direct map[int32]brokerop.BrokerInfo
 	addBroker := func(id int32) {
 		for _, b := range resp.Brokers {
 			if b.NodeID == id {
@@ -67,6 +74,9 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		}
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID, b.Host, b.Port = id, host, port
+		if bi, ok := direct[id]; ok {
+			b.Host, b.Port = splitKafkaAddr(bi.Kafka, host, port)
+		}
 		resp.Brokers = append(resp.Brokers, b)
 	}
 	addBroker(s.NodeID())
@@ -123,7 +133,17 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 			return
 		}
 		s.topics.observe(bresp)
-		if len(bresp.Brokers) > 1 {
+		if s.cfg.DirectBrokers {
+			for _, b := range bresp.Brokers {
+				if b.Kafka != "" && b.NodeID != s.NodeID() {
+					if direct == nil {
+						direct = map[int32]brokerop.BrokerInfo{}
+					}
+					direct[b.NodeID] = b
+				}
+			}
+		}
+		if len(bresp.Brokers) > 1 || len(direct) > 0 {
 			for _, b := range bresp.Brokers {
 				addBroker(b.NodeID)
 			}
@@ -178,6 +198,17 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		t.TopicID, t.ErrorCode = id, kafkawire.ErrUnknownTopicID
 		resp.Topics = append(resp.Topics, t)
 	}
+}
+
+// splitKafkaAddr splits a broker's advertised host:port; a malformed one (the metadata quorum
+// checks only its length) falls back to this server's address, which routes over the mesh.
+func splitKafkaAddr(hp, host string, port int32) (string, int32) {
+	h, p, err := net.SplitHostPort(hp)
+	n, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || h == "" || n <= 0 || n > 65535 {
+		return host, port
+	}
+	return h, int32(n)
 }
 
 func nonNil(ids []int32) []int32 {

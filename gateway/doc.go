@@ -140,6 +140,9 @@
 //     id, leader epoch, replicas, ISR and offline replicas as the quorum records them, and
 //     every broker id is listed at the gateway's own advertised address, so a client's
 //     "send to the leader" always reaches this gateway, which routes to the leader broker.
+//     With Config.DirectBrokers (a broker's own Kafka listener, package gateway/direct; a
+//     gateway started with -direct-brokers) a broker that registered a Kafka listener is
+//     listed at that address instead, so clients talk to the leader brokers directly.
 //     CreateTopics takes -1 or a positive replication factor; the backend judges it (one
 //     broker: only 1; a quorum: at most its live brokers, else INVALID_REPLICATION_FACTOR).
 //   - Fetch sessions (v7+, KIP-227) follow Apache Kafka's FetchSessionCache

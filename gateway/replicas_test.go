@@ -2,7 +2,10 @@ package gateway_test
 
 import (
 	"context"
+	"maps"
+	"net"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -104,5 +107,60 @@ func TestMetadataShowsReplicas(t *testing.T) {
 	got := consumeAll(t, ts.addr, "r", 3)
 	if len(got) != 3 {
 		t.Fatalf("consumed %d records", len(got))
+	}
+}
+
+// directBackend is a replicatedBackend whose brokers 1 and 2 advertise Kafka listeners of
+// their own (broker 3 has none, and broker 2's address is malformed).
+type directBackend struct{ replicatedBackend }
+
+func (b directBackend) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	r, err := b.replicatedBackend.Metadata(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r.Brokers = []brokerop.BrokerInfo{{NodeID: 1, Kafka: "broker-1.example:19093"}, {NodeID: 2, Kafka: "no-port"}, {NodeID: 3}}
+	return r, nil
+}
+
+// With DirectBrokers, a broker that advertises a Kafka listener is listed at it; the others
+// (no listener, a malformed one) at the server's own address; without it every broker is at
+// the server's address. The server presenting Kafka id 1 (a broker's embedded listener) lists
+// itself at the address the client dialled.
+func TestMetadataDirectBrokers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    gateway.Config
+		direct map[int32]string // broker id → host:port expected when not the server's
+	}{
+		{"gateway", gateway.Config{}, nil},
+		{"direct gateway", gateway.Config{DirectBrokers: true}, map[int32]string{1: "broker-1.example:19093"}},
+		{"broker 1 itself", gateway.Config{DirectBrokers: true, NodeID: 1}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Backend = directBackend{replicatedBackend{gatewaytest.NewMem(1)}}
+			ts := start(t, tc.cfg)
+			c := dial(t, ts.addr)
+			createTopic(t, c, "r", 3)
+			md := kmsg.NewPtrMetadataRequest()
+			md.SetVersion(12)
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr("r")
+			md.Topics = append(md.Topics, mt)
+			r := c.roundTrip(md, 7).(*kmsg.MetadataResponse)
+			self := ts.addr
+			got := map[int32]string{}
+			for _, b := range r.Brokers {
+				if hp := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))); hp != self {
+					got[b.NodeID] = hp
+				}
+			}
+			if !maps.Equal(got, tc.direct) && !(len(got) == 0 && len(tc.direct) == 0) {
+				t.Errorf("brokers not at the server's address %s: %v, want %v (all: %+v)", self, got, tc.direct, r.Brokers)
+			}
+			if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 3 || r.Topics[0].Partitions[0].Leader != 1 {
+				t.Fatalf("topics %+v", r.Topics)
+			}
+		})
 	}
 }

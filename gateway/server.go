@@ -45,6 +45,13 @@ type Config struct {
 	FetchSessions FetchSessionConfig
 	// DisableAutoCreate turns off topic auto-creation on Metadata for every version.
 	DisableAutoCreate bool
+	// DirectBrokers makes Metadata list each broker that advertises a Kafka listener of its
+	// own (brokerop.BrokerInfo.Kafka) at that address instead of this server's, so clients
+	// send each replicated partition's requests straight to its leader broker (the direct
+	// data path). Brokers without one stay listed at this server's address. A broker's
+	// embedded Kafka listener sets it, with NodeID = the broker's Kafka id; a stand-alone
+	// gateway sets it with -direct-brokers.
+	DirectBrokers bool
 	// TLS is the server TLS config of SSL and SASL_SSL listeners (NewTLSConfig builds one
 	// that reloads its certificate). Required to serve those listeners.
 	TLS *tls.Config

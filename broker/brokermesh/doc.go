@@ -27,7 +27,9 @@
 //
 // This package is the carrier only: Caller (the gateway side of one broker, a
 // brokerop.Service whose op methods are generated), Server (the broker side, dispatching to a
-// brokerop.Service through the generated switch), frames, trust and the mesh opener. The
+// brokerop.Service through the generated switch), frames, trust and the mesh opener. Local
+// (local.go) is an in-memory opener to a Server of the same process, for a broker's own Kafka
+// listener calling its broker as it would call any other (produces keep their order). The
 // gateway's view of the cluster (placement, routing, read-ahead) is package gateway/cluster.
 //
 // Tracing is a decorator around the Service on each side (trace.go), not code in the carrier:

@@ -136,10 +136,12 @@ type MetadataResp struct {
 }
 
 // BrokerInfo identifies a broker node. NodeID is the Kafka-visible broker id; MeshID the mesh
-// node id text (empty in-process).
+// node id text (empty in-process); Kafka the host:port of the broker's own Kafka listener
+// when it advertises one (the direct data path, issue #16 item 4), else "".
 type BrokerInfo struct {
 	NodeID int32
 	MeshID string
+	Kafka  string
 }
 
 // TopicInfo describes one topic.

@@ -764,6 +764,7 @@ func (m *AlterUserScramCredentialsResp) sizeHint() int {
 func (m *BrokerInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NodeID))
 	b = postcard.AppendString(b, m.MeshID)
+	b = postcard.AppendString(b, m.Kafka)
 	return b
 }
 
@@ -774,6 +775,9 @@ func (m *BrokerInfo) decode(d *postcard.Decoder) (err error) {
 	if m.MeshID, err = d.String(); err != nil {
 		return err
 	}
+	if m.Kafka, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -781,6 +785,7 @@ func (m *BrokerInfo) sizeHint() int {
 	n := 0
 	n += 10
 	n += len(m.MeshID) + 5
+	n += len(m.Kafka) + 5
 	return n
 }
 
@@ -797,6 +802,7 @@ func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.Live)
 	b = postcard.AppendBool(b, m.Voter)
 	b = postcard.AppendBool(b, m.Leader)
+	b = postcard.AppendString(b, m.Kafka)
 	return b
 }
 
@@ -835,6 +841,9 @@ func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.Bool(); err != nil {
 		return err
 	}
+	if m.Kafka, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -851,6 +860,7 @@ func (m *ClusterBroker) sizeHint() int {
 	n += 10
 	n += 10
 	n += 10
+	n += len(m.Kafka) + 5
 	return n
 }
 
@@ -5588,6 +5598,7 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 		b = postcard.AppendString(b, m.Direct[i512])
 	}
 	b = postcard.AppendString(b, m.Rack)
+	b = postcard.AppendString(b, m.Kafka)
 	return b
 }
 
@@ -5617,6 +5628,9 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.Rack, err = d.String(); err != nil {
 		return err
 	}
+	if m.Kafka, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -5630,6 +5644,7 @@ func (m *QuorumJoinReq) sizeHint() int {
 		n += len(m.Direct[i516]) + 5
 	}
 	n += len(m.Rack) + 5
+	n += len(m.Kafka) + 5
 	return n
 }
 

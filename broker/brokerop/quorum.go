@@ -39,9 +39,10 @@ type ClusterBroker struct {
 	RelayURL string   // home relay, "" for none
 	Direct   []string // direct addresses, ip:port
 	Rack     string
-	Live     bool // the leader heard from it recently (raft RecentActive; the leader is always live)
-	Voter    bool // a voter of the quorum (else a learner)
-	Leader   bool // the quorum leader (the controller)
+	Live     bool   // the leader heard from it recently (raft RecentActive; the leader is always live)
+	Voter    bool   // a voter of the quorum (else a learner)
+	Leader   bool   // the quorum leader (the controller)
+	Kafka    string // advertised Kafka listener host:port (direct data path), "" for none
 }
 
 // PlacementReq asks which broker owns each partition of topics; Topics nil means every topic.
@@ -80,6 +81,7 @@ type QuorumJoinReq struct {
 	RelayURL string   // its home relay, "" for none
 	Direct   []string // its direct addresses, ip:port
 	Rack     string
+	Kafka    string // its advertised Kafka listener host:port (direct data path), "" for none
 }
 
 // QuorumJoinResp answers QuorumJoinReq: ErrorCode 0 once the broker is a learner (or was

@@ -29,6 +29,9 @@ type Config struct {
 	// Self is this broker's NodeId and the addresses it registers for others to dial.
 	Self endpoint.NodeAddr
 	Rack string
+	// Kafka is the host:port of this broker's own Kafka listener, registered for Metadata
+	// answers to point clients at it (the direct data path); "" when it has none.
+	Kafka string
 	// Dial returns the kafkaop caller of another broker (a brokermesh.Caller over the mesh).
 	Dial func(endpoint.NodeAddr) brokerop.Service
 	// Seeds are the brokers asked to join the quorum (-quorum-seeds); their NodeIds are
@@ -319,9 +322,9 @@ func (c *Controller) setLeading(v bool) {
 // registerSelf registers this broker (its raft id, NodeId and addresses) if the state does
 // not have it so.
 func (c *Controller) registerSelf(ctx context.Context) error {
-	self := Member{RaftID: c.r.RaftID(), NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack}
+	self := c.self()
 	for _, m := range c.r.Brokers() {
-		if m.RaftID == self.RaftID && m.NodeID == self.NodeID && sameAddr(m.Addr, self.Addr) && m.Rack == self.Rack {
+		if m.sameRegistration(self) {
 			return nil
 		}
 	}
@@ -346,18 +349,24 @@ func (c *Controller) addPeerOnce(id uint64, a endpoint.NodeAddr) {
 // registered reports whether the applied state has this broker as it is (raft id, NodeId,
 // addresses, rack).
 func (c *Controller) registered() bool {
+	self := c.self()
 	for _, m := range c.r.Brokers() {
-		if m.RaftID == c.r.RaftID() && m.NodeID == c.cfg.Self.ID && sameAddr(m.Addr, c.cfg.Self) && m.Rack == c.cfg.Rack {
+		if m.sameRegistration(self) {
 			return true
 		}
 	}
 	return false
 }
 
+// self is this broker's registration.
+func (c *Controller) self() Member {
+	return Member{RaftID: c.r.RaftID(), NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack, Kafka: c.cfg.Kafka}
+}
+
 // askToJoin asks the leader (if this node knows it as a registered broker) or else every
 // seed but itself to add this broker to the quorum and register it.
 func (c *Controller) askToJoin() {
-	req := &brokerop.QuorumJoinReq{RaftID: c.r.RaftID(), MeshID: c.cfg.Self.ID.String(), RelayURL: c.cfg.Self.RelayURL, Rack: c.cfg.Rack}
+	req := &brokerop.QuorumJoinReq{RaftID: c.r.RaftID(), MeshID: c.cfg.Self.ID.String(), RelayURL: c.cfg.Self.RelayURL, Rack: c.cfg.Rack, Kafka: c.cfg.Kafka}
 	for _, d := range c.cfg.Self.Direct {
 		req.Direct = append(req.Direct, d.String())
 	}

@@ -49,6 +49,8 @@ type NodeConfig struct {
 	Security brokerop.SecurityService
 	// Rack is this broker's rack label (replicas of a partition go to distinct racks).
 	Rack string
+	// Kafka is the host:port of this broker's own Kafka listener (Config.Kafka), "" for none.
+	Kafka string
 	// DefaultReplicationFactor: see Config.DefaultReplicationFactor.
 	DefaultReplicationFactor int
 	// ClusterSecurity keeps ACLs, SCRAM credentials and client quotas on the quorum
@@ -253,7 +255,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
-		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, DefaultReplicationFactor: cfg.DefaultReplicationFactor, ClusterSecurity: cfg.ClusterSecurity,
+		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, Kafka: cfg.Kafka, DefaultReplicationFactor: cfg.DefaultReplicationFactor, ClusterSecurity: cfg.ClusterSecurity,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) {
 			tr.AddPeer(id, raftmesh.EncodeAddr(a))
 			n.Replicas.AddPeer(id, raftmesh.EncodeAddr(a))

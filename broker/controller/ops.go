@@ -78,7 +78,7 @@ func (c *Controller) brokerInfos() ([]brokerop.BrokerInfo, int32) {
 	ctl := int32(-1)
 	l, ok := c.r.Leader()
 	for i, m := range ms {
-		out[i] = brokerop.BrokerInfo{NodeID: m.KafkaID, MeshID: m.NodeID.String()}
+		out[i] = brokerop.BrokerInfo{NodeID: m.KafkaID, MeshID: m.NodeID.String(), Kafka: m.Kafka}
 		if ok && m.RaftID == l {
 			ctl = m.KafkaID
 		}
@@ -217,7 +217,7 @@ func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 		ms := c.members()
 		resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
 		for _, m := range ms {
-			b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack,
+			b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack, Kafka: m.Kafka,
 				Live:   live[m.RaftID],
 				Voter:  slices.Contains(st.Voters, m.RaftID),
 				Leader: m.RaftID == st.Leader}
@@ -239,10 +239,10 @@ func (c *Controller) localBrokers() *brokerop.ClusterBrokersResp {
 	resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
 	ms := c.members()
 	if !slices.ContainsFunc(ms, func(m Member) bool { return m.RaftID == st.RaftID }) {
-		ms = append(ms, Member{RaftID: st.RaftID, NodeID: c.cfg.Self.ID, Addr: c.cfg.Self, Rack: c.cfg.Rack})
+		ms = append(ms, c.self())
 	}
 	for _, m := range ms {
-		b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack,
+		b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack, Kafka: m.Kafka,
 			Live: m.RaftID == st.RaftID, Voter: slices.Contains(st.Voters, m.RaftID), Leader: m.RaftID == st.Leader}
 		for _, d := range m.Addr.Direct {
 			b.Direct = append(b.Direct, d.String())
@@ -317,7 +317,7 @@ func (c *Controller) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq
 		addr.Direct = append(addr.Direct, ap)
 	}
 	return route(c, ctx, req, func(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-		return c.join(ctx, Member{RaftID: req.RaftID, NodeID: id, Addr: addr, Rack: req.Rack})
+		return c.join(ctx, Member{RaftID: req.RaftID, NodeID: id, Addr: addr, Rack: req.Rack, Kafka: req.Kafka})
 	}, brokerop.Service.QuorumJoin)
 }
 
@@ -356,7 +356,7 @@ func (c *Controller) join(ctx context.Context, m Member) (*brokerop.QuorumJoinRe
 	}
 	registered := false
 	for _, b := range c.r.Brokers() {
-		if b.RaftID == m.RaftID && b.NodeID == m.NodeID && sameAddr(b.Addr, m.Addr) && b.Rack == m.Rack {
+		if b.sameRegistration(m) {
 			registered = true
 		}
 	}

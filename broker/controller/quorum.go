@@ -155,7 +155,7 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 	case InitCluster:
 		mc = &metadata.InitCluster{ClusterID: c.ClusterID}
 	case RegisterBroker:
-		mc = &metadata.RegisterBroker{RaftID: c.Member.RaftID, NodeID: nodeID(c.Member.NodeID), Addr: raftmesh.EncodeAddr(c.Member.Addr), Rack: c.Member.Rack}
+		mc = &metadata.RegisterBroker{RaftID: c.Member.RaftID, NodeID: nodeID(c.Member.NodeID), Addr: raftmesh.EncodeAddr(c.Member.Addr), Rack: c.Member.Rack, Kafka: c.Member.Kafka}
 	case RemoveBroker:
 		mc = &metadata.RemoveBroker{RaftID: c.RaftID}
 	case AllowBroker:
@@ -277,7 +277,7 @@ func (q *QuorumReplica) Brokers() []Member {
 	bs := q.sm.st.Brokers()
 	out := make([]Member, 0, len(bs))
 	for _, b := range bs {
-		m := Member{RaftID: b.RaftID, NodeID: publicKey(b.NodeID), Rack: b.Rack, KafkaID: b.KafkaID}
+		m := Member{RaftID: b.RaftID, NodeID: publicKey(b.NodeID), Rack: b.Rack, KafkaID: b.KafkaID, Kafka: b.Kafka}
 		if a, err := raftmesh.DecodeAddr(b.Addr); err == nil {
 			m.Addr = a
 		} else {

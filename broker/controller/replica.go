@@ -103,7 +103,14 @@ type Member struct {
 	NodeID  key.PublicKey
 	Addr    endpoint.NodeAddr
 	Rack    string
-	KafkaID int32 // the Kafka-visible broker id the state assigned (0: none yet)
+	KafkaID int32  // the Kafka-visible broker id the state assigned (0: none yet)
+	Kafka   string // advertised Kafka listener host:port (direct data path), "" for none
+}
+
+// sameRegistration reports whether m and o register the same thing (raft id, NodeId,
+// addresses, rack, Kafka listener).
+func (m Member) sameRegistration(o Member) bool {
+	return m.RaftID == o.RaftID && m.NodeID == o.NodeID && sameAddr(m.Addr, o.Addr) && m.Rack == o.Rack && m.Kafka == o.Kafka
 }
 
 // Offset is one committed group offset.

@@ -71,7 +71,13 @@ type RegisterBroker struct {
 	NodeID NodeID
 	Addr   []byte
 	Rack   string
+	// Kafka is the broker's advertised Kafka listener, host:port ("" for none). Encoded as an
+	// optional trailing field: a registration without one is byte-identical to the older form.
+	Kafka string
 }
+
+// MaxKafkaAddr bounds a broker's advertised Kafka address (host:port).
+const MaxKafkaAddr = 300
 
 // RemoveBroker removes a broker incarnation. Its partitions keep their owner until a Reassign
 // moves them (State.OrphanedPartitions lists them).
@@ -316,7 +322,11 @@ func (c *RegisterBroker) appendFields(b []byte) []byte {
 	b = postcard.AppendUvarint(b, c.RaftID)
 	b = append(b, c.NodeID[:]...)
 	b = postcard.AppendBytes(b, c.Addr)
-	return postcard.AppendString(b, c.Rack)
+	b = postcard.AppendString(b, c.Rack)
+	if c.Kafka != "" {
+		b = postcard.AppendString(b, c.Kafka)
+	}
+	return b
 }
 
 func (c *RemoveBroker) appendFields(b []byte) []byte   { return postcard.AppendUvarint(b, c.RaftID) }
@@ -608,7 +618,13 @@ func DecodeCommand(data []byte) (Command, error) {
 	case kindInitCluster:
 		c = &InitCluster{ClusterID: d.str()}
 	case kindRegisterBroker:
-		c = &RegisterBroker{RaftID: d.u64(), NodeID: d.nodeID(), Addr: d.bytes(), Rack: d.str()}
+		x := &RegisterBroker{RaftID: d.u64(), NodeID: d.nodeID(), Addr: d.bytes(), Rack: d.str()}
+		if d.err == nil && d.d.Remaining() > 0 {
+			if x.Kafka = d.str(); d.err == nil && (x.Kafka == "" || len(x.Kafka) > MaxKafkaAddr) {
+				d.fail(fmt.Errorf("kafka address of %d bytes", len(x.Kafka)))
+			}
+		}
+		c = x
 	case kindRemoveBroker:
 		c = &RemoveBroker{RaftID: d.u64()}
 	case kindAllowBroker:

@@ -14,6 +14,7 @@ func allCommands() []metadata.Command {
 	return append([]metadata.Command{
 		&metadata.InitCluster{ClusterID: "cluster-ü"},
 		&metadata.RegisterBroker{RaftID: 1<<63 + 5, NodeID: node(7), Addr: []byte{0, 1, 2}, Rack: "rack-a"},
+		&metadata.RegisterBroker{RaftID: 6, NodeID: node(8), Rack: "rack-b", Kafka: "broker-8.example:9093"},
 		&metadata.RemoveBroker{RaftID: 300},
 		&metadata.AllowBroker{NodeID: node(9)},
 		&metadata.DisallowBroker{NodeID: node(10)},
@@ -86,7 +87,21 @@ func TestDecodeCommandErrors(t *testing.T) {
 	}
 	for _, c := range allCommands() {
 		b := c.Encode()
+		// A cut exactly before an optional trailing field is the older form, which decodes.
+		optional := -1
+		if rb, ok := c.(*metadata.RegisterBroker); ok && rb.Kafka != "" {
+			old := *rb
+			old.Kafka = ""
+			optional = len(old.Encode())
+			got, err := metadata.DecodeCommand(b[:optional])
+			if err != nil || got.(*metadata.RegisterBroker).Kafka != "" {
+				t.Errorf("RegisterBroker without its Kafka address: %+v, %v", got, err)
+			}
+		}
 		for n := 2; n < len(b); n++ {
+			if n == optional {
+				continue
+			}
 			if _, err := metadata.DecodeCommand(b[:n]); !errors.Is(err, metadata.ErrMalformed) {
 				t.Errorf("%T cut to %d of %d bytes: %v", c, n, len(b), err)
 			}

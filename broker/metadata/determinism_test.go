@@ -92,7 +92,7 @@ func (g *gen) command() metadata.Command {
 		return &metadata.InitCluster{ClusterID: []string{"c1", "c2", ""}[g.r.IntN(3)]}
 	case 1:
 		if id := 1 + g.r.IntN(4); g.r.IntN(3) > 0 {
-			return &metadata.RegisterBroker{RaftID: uint64(id), NodeID: node(byte(id)), Rack: g.key()}
+			return &metadata.RegisterBroker{RaftID: uint64(id), NodeID: node(byte(id)), Rack: g.key(), Kafka: []string{"", "h:9093"}[g.r.IntN(2)]}
 		}
 		return &metadata.RegisterBroker{RaftID: uint64(g.r.IntN(8)), NodeID: g.node(), Addr: []byte{byte(g.r.IntN(3))}, Rack: g.key()}
 	case 2:

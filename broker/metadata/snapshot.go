@@ -91,7 +91,57 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionSecurity)
 		b = postcard.AppendBytes(b, s.sec.appendSection(nil))
 	}
+	if body := s.appendKafkaListeners(nil); body != nil {
+		b = postcard.AppendUvarint(b, sectionKafkaListeners)
+		b = postcard.AppendBytes(b, body)
+	}
 	return b
+}
+
+// sectionKafkaListeners is the tag of the snapshot section of brokers' advertised Kafka
+// listeners (the direct data path, issue #16 item 4): count, then (raft id, host:port) in
+// ascending raft id order, for brokers that advertise one.
+const sectionKafkaListeners = 8
+
+// appendKafkaListeners appends the section body, or returns nil when no broker advertises a
+// Kafka listener.
+func (s *State) appendKafkaListeners(b []byte) []byte {
+	var ids []uint64
+	for _, id := range slices.Sorted(maps.Keys(s.brokers)) {
+		if s.brokers[id].Kafka != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	b = postcard.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = postcard.AppendUvarint(b, id)
+		b = postcard.AppendString(b, s.brokers[id].Kafka)
+	}
+	return b
+}
+
+// restoreKafkaListeners reads the section appendKafkaListeners writes into s (whose brokers
+// are read).
+func restoreKafkaListeners(d *dec, s *State, check func(bool, string, ...any)) {
+	n := d.count(2)
+	check(n > 0, "empty section (a state without Kafka listeners has none)")
+	var prev uint64
+	for range n {
+		id, addr := d.u64(), d.str()
+		if d.err != nil {
+			return
+		}
+		b := s.brokers[id]
+		check(id > prev && b != nil, "Kafka listener of unknown or unordered broker %d", id)
+		check(addr != "" && len(addr) <= MaxKafkaAddr, "Kafka listener of %d bytes", len(addr))
+		if d.err != nil {
+			return
+		}
+		prev, b.Kafka = id, addr
+	}
 }
 
 // sectionReplicas is the tag of the snapshot section of replicated partitions (issue #16).
@@ -321,6 +371,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 		case sectionSecurity:
 			s.sec.decodeSection(sd)
 			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
+		case sectionKafkaListeners:
+			restoreKafkaListeners(sd, s, sectionCheck)
 		default:
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue

@@ -164,6 +164,9 @@ func (s *State) registerBroker(c *RegisterBroker, dry bool) *RegisterBrokerResul
 	if c.NodeID.IsZero() {
 		return fail(CodeInvalidRequest, "The zero NodeId is not a valid broker identity.")
 	}
+	if len(c.Kafka) > MaxKafkaAddr {
+		return fail(CodeInvalidRequest, fmt.Sprintf("A Kafka address of %d bytes is longer than %d.", len(c.Kafka), MaxKafkaAddr))
+	}
 	if b := s.brokers[c.RaftID]; b != nil && b.NodeID != c.NodeID {
 		return fail(CodeInvalidRequest, fmt.Sprintf("Raft id %d is registered to broker %s.", c.RaftID, b.NodeID))
 	}
@@ -187,7 +190,7 @@ func (s *State) registerBroker(c *RegisterBroker, dry bool) *RegisterBrokerResul
 			delete(s.brokers, replaced)
 			s.offline(replaced)
 		}
-		s.brokers[c.RaftID] = &Broker{RaftID: c.RaftID, NodeID: c.NodeID, Addr: c.Addr, Rack: c.Rack, KafkaID: kid}
+		s.brokers[c.RaftID] = &Broker{RaftID: c.RaftID, NodeID: c.NodeID, Addr: c.Addr, Rack: c.Rack, KafkaID: kid, Kafka: c.Kafka}
 		s.byNode[c.NodeID] = c.RaftID
 	}
 	return &RegisterBrokerResult{KafkaID: kid, Replaced: replaced}

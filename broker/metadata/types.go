@@ -51,6 +51,9 @@ type Broker struct {
 	Addr    []byte // opaque peer address bytes (an encoded NodeAddr)
 	Rack    string
 	KafkaID int32 // Kafka-visible broker id: assigned on a NodeID's first registration, kept for it forever
+	// Kafka is the host:port Kafka clients dial to reach this broker's own Kafka listener
+	// (the direct data path, issue #16 item 4); "" when it serves Kafka only through gateways.
+	Kafka string
 }
 
 func (b Broker) clone() Broker {

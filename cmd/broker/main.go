@@ -40,6 +40,25 @@
 //	                 auto-created ones (default 3, or the live broker count when fewer)
 //	                 [RAFKA_DEFAULT_REPLICATION_FACTOR]
 //
+// The broker's own Kafka listener (the direct data path; off by default; package
+// gateway/direct, README "Deployments"):
+//
+//	-kafka-listen    serve Kafka clients on this TCP address too (PLAINTEXT), e.g. :9093
+//	-kafka-listeners Kafka listeners as the gateway's -listeners, e.g.
+//	                 SASL_SSL://:9093,PLAINTEXT://:9094 (instead of -kafka-listen)
+//	-kafka-advertised  host:port clients dial, registered with the metadata quorum (default:
+//	                 the listen host, or localhost for a wildcard, and the port listened on)
+//	-tls-cert, -tls-key, -tls-client-ca, -ssl-client-auth, -sasl-mechanisms, -reauth-ms,
+//	-sasl-users, -authorizer, -super-users, -allow-everyone-if-no-acl-found, -oauth-*,
+//	-failed-auth-delay-ms, -auth-failure-burst, -auth-failure-refill-ms
+//	                 the listener's security, exactly as cmd/gateway's flags of the same names
+//	                 (MESHKAFKA_<FLAG> only; the RAFKA_* aliases are the gateway's)
+//
+// With a Kafka listener, Metadata answered by any broker lists every broker that has one at
+// its own advertised address and each replicated partition's leader as its leader broker, so
+// clients produce to and fetch from the leaders directly; requests for partitions this broker
+// leads are served in process, others are carried over the mesh to their leader.
+//
 // Every broker runs a member of the metadata quorum (package broker/controller): a raft log
 // in <data>/quorum, topics, placement, committed group offsets and producer ids on the
 // quorum; the quorum leader is the controller and every broker forwards controller ops to
@@ -91,6 +110,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
@@ -98,6 +118,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/gateway/direct"
 	"github.com/meshkafka/meshkafka/internal/meshnode"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -127,6 +148,7 @@ type options struct {
 	printNodeID  bool
 	verbose      bool
 	metrics      string
+	kafka        kafkaOptions
 	cli.Reach
 }
 
@@ -166,7 +188,11 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	rf := getenv("RAFKA_DEFAULT_REPLICATION_FACTOR")
 	fs.StringVar(&rf, "default-replication-factor", rf, "replication factor of topics created with -1 and auto-created ones (default 3, or the live broker count when fewer) (env RAFKA_DEFAULT_REPLICATION_FACTOR)")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
+	o.kafka.register(fs, getenv)
 	if err := cli.ParseEnv(fs, args, getenv, brokerHelp); err != nil {
+		return o, err
+	}
+	if err := o.kafka.check(); err != nil {
 		return o, err
 	}
 	if voters != "" {
@@ -252,15 +278,45 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var walCommits cli.CommitObserver // started with the metrics
 	bcfg := broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop}
 	bcfg.Store.OnCommit = walCommits.OnCommit
+	var kl *kafkaListener
+	if o.kafka.enabled() {
+		if kl, err = openKafka(&o.kafka); err != nil {
+			return err
+		}
+	}
+	kafkaAddr := ""
+	if kl != nil {
+		kafkaAddr = kl.addr()
+	}
 	qn, err := controller.StartNode(ctx, controller.NodeConfig{
 		Broker:   bcfg,
 		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
 		Rack: o.rack, DefaultReplicationFactor: o.defaultRF, ClusterSecurity: clusterMode(seeds, sk.Public()),
+		Kafka: kafkaAddr,
 	})
 	if err != nil {
+		if kl != nil {
+			kl.close()
+		}
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
 	defer qn.Close()
+	stopKafka := func() error { return nil }
+	var directBE *direct.Backend
+	if kl != nil {
+		be, stop, err := serveKafka(ctx, kl, qn, ep, log, stdout)
+		if err != nil {
+			return err
+		}
+		if kafkaBackendHook != nil {
+			kafkaBackendHook(kl.addr(), be)
+		}
+		directBE = be
+		var once sync.Once
+		var stopErr error
+		stopKafka = func() error { once.Do(func() { stopErr = stop() }); return stopErr }
+		defer stopKafka()
+	}
 	b := qn.Broker
 	var metricsURL string
 	if o.metrics != "" {
@@ -274,7 +330,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 			return func() int64 { return int64(f(qn.Raft.Status())) }
 		}
 		walCommits.Start()
-		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), cli.ObserveGauges(map[string]func() int64{
+		if err := errors.Join(cli.BrokerMetrics(b), cli.EndpointMetrics(ep), directMetrics(directBE), cli.ObserveGauges(map[string]func() int64{
 			"meshkafka.raft.term":    raft(func(s quorum.Status) uint64 { return s.Term }),
 			"meshkafka.raft.commit":  raft(func(s quorum.Status) uint64 { return s.Commit }),
 			"meshkafka.raft.applied": raft(func(s quorum.Status) uint64 { return s.Applied }),
@@ -347,7 +403,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	_ = ctl.Close()
 	_ = g.Close()
-	return errors.Join(stopErr, qn.Close(), node.Close())
+	return errors.Join(stopErr, stopKafka(), qn.Close(), node.Close())
 }
 
 // clusterMode reports whether the broker is started as part of a cluster (seeds other than

@@ -99,7 +99,7 @@ func TestOAuthFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg gateway.Config
-	if err := o.security.serverConfig(&cfg, nil); err != nil {
+	if err := o.security.ServerConfig(&cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SASL.OAuthBearer == nil || cfg.SASL.Mechanisms[len(cfg.SASL.Mechanisms)-1] != "OAUTHBEARER" ||
@@ -123,14 +123,14 @@ func TestOAuthFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg = gateway.Config{}
-	if err := o.security.serverConfig(&cfg, nil); err != nil {
+	if err := o.security.ServerConfig(&cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := cfg.SASL.OAuthBearer.(gateway.UnsecuredJWTValidator); !ok || len(cfg.SASL.Mechanisms) != 1 {
 		t.Fatalf("-oauth-unsecured-tokens: %+v", cfg.SASL)
 	}
 	o, _ = parse([]string{"-oauth-jwks-file", filepath.Join(t.TempDir(), "missing")}, env(nil), io.Discard)
-	if err := o.security.serverConfig(&gateway.Config{}, nil); err == nil {
+	if err := o.security.ServerConfig(&gateway.Config{}, nil); err == nil {
 		t.Error("missing JWKS file accepted")
 	}
 }

@@ -145,7 +145,10 @@ type options struct {
 	verbose        bool
 	metrics        string
 	meshOptions
-	security securityOptions
+	security cli.KafkaSecurity
+	// -init-secure, -init-secure-hosts (initsecure.go)
+	initSecure, initSecureHost string
+	directBrokers              bool
 }
 
 func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) {
@@ -170,7 +173,10 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.BoolVar(&o.verbose, "v", false, "debug logging")
 	cli.MetricsVar(fs, &o.metrics)
 	o.meshOptions.register(fs, getenv)
-	o.security.register(fs, getenv)
+	o.security.Register(fs, getenv, "listeners", "listen", true)
+	fs.StringVar(&o.initSecure, "init-secure", "", "create a self-signed CA, a server certificate and an admin password in this directory (files kept if present), print the flags that use them, and exit")
+	fs.StringVar(&o.initSecureHost, "init-secure-hosts", "", "extra comma-separated host names or IPs for the -init-secure server certificate (localhost, 127.0.0.1, ::1 and the hostname are always in it)")
+	fs.BoolVar(&o.directBrokers, "direct-brokers", false, "list brokers that advertise a Kafka listener of their own (broker -kafka-listen) at that address in Metadata, so clients send each partition's requests to its leader broker directly; off: every broker is listed at this gateway, which routes over the mesh")
 	if err := cli.ParseEnv(fs, args, getenv, gatewayHelp); err != nil {
 		return o, err
 	}
@@ -186,7 +192,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	if o.advertisedPort < 0 || o.advertisedPort > 65535 {
 		return o, fmt.Errorf("-advertised-port %d out of range", o.advertisedPort)
 	}
-	if err := o.security.check(o.listen, o.advertisedPort); err != nil {
+	listenSet := false
+	fs.Visit(func(f *flag.Flag) { listenSet = listenSet || f.Name == "listen" })
+	if err := o.security.Check(o.listen, listenSet, o.advertisedPort); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -203,8 +211,8 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if o.printNodeID {
 		return printNodeID(o, stdout)
 	}
-	if o.security.initSecure != "" {
-		return initSecure(o.security.initSecure, o.security.initSecureHost, stdout)
+	if o.initSecure != "" {
+		return initSecure(o.initSecure, o.initSecureHost, stdout)
 	}
 	var be fullBackend
 	var closeBackend func() error
@@ -260,9 +268,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		}
 	}
 
-	var users []userPassword
-	if o.security.saslUsers != "" {
-		if users, err = readUsers(o.security.saslUsers); err != nil {
+	var users []cli.UserPassword
+	if o.security.SASLUsers != "" {
+		if users, err = cli.ReadUsers(o.security.SASLUsers); err != nil {
 			return err
 		}
 	}
@@ -271,7 +279,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	defer func() { stopBoot(); <-booted }()
 	if inProcess != nil {
 		close(booted)
-		if err := bootstrapUsers(ctx, be, users, log); err != nil {
+		if err := cli.BootstrapUsers(ctx, be, users, log); err != nil {
 			return err
 		}
 	} else {
@@ -279,7 +287,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		go func() {
 			defer close(booted)
 			for len(users) > 0 {
-				err := bootstrapUsers(bootCtx, be, users, log)
+				err := cli.BootstrapUsers(bootCtx, be, users, log)
 				if err == nil || bootCtx.Err() != nil {
 					return
 				}
@@ -293,7 +301,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		}()
 	}
 
-	specs := o.security.parsedListen
+	specs := o.security.Listeners
 	lns := make([]net.Listener, len(specs))
 	for i, l := range specs {
 		if lns[i], err = net.Listen("tcp", l.Addr); err != nil {
@@ -321,8 +329,9 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		Backend: be, AdvertisedHost: host, AdvertisedPort: int32(port),
 		MaxFrameBytes: o.maxFrame, Logger: log,
 		FetchSessions: gateway.FetchSessionConfig{Slots: o.sessionSlots, MaxPartitions: o.sessionParts},
+		DirectBrokers: o.directBrokers,
 	}
-	err = o.security.serverConfig(&cfg, log)
+	err = o.security.ServerConfig(&cfg, log)
 	var srv *gateway.Server
 	if err == nil {
 		srv, err = gateway.NewServer(cfg)
@@ -344,7 +353,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	hp := net.JoinHostPort(host, strconv.Itoa(port))
 	fmt.Fprintf(stdout, "gateway listening on %s (advertised %s), data in %s\n", addr, hp, o.data)
-	fmt.Fprintf(stdout, "try: kcat -b %s%s -L\n", hp, kcatHint(specs[0].Protocol))
+	fmt.Fprintf(stdout, "try: kcat -b %s%s -L\n", hp, cli.KcatHint(specs[0].Protocol))
 	for i, l := range specs {
 		fmt.Fprintf(stdout, "listener %s://%s\n", l.Protocol, lns[i].Addr())
 	}
@@ -419,7 +428,7 @@ func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.Secu
 	}
 	rows = append(rows,
 		[2]string{"metrics", metricsURL},
-		[2]string{"next", "kcat -b " + hp + kcatHint(protocol) + " -L"},
+		[2]string{"next", "kcat -b " + hp + cli.KcatHint(protocol) + " -L"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (data is synced first)"})
 	cli.Banner(w, rows...)
 }

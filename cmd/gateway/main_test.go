@@ -36,6 +36,15 @@ func TestParse(t *testing.T) {
 	if o.sessionSlots != 1000 || o.sessionParts != 1_000_000 {
 		t.Fatalf("fetch-session defaults: %+v", o)
 	}
+	if o.directBrokers {
+		t.Fatal("-direct-brokers on by default")
+	}
+	if o, err = parse(nil, env(map[string]string{"MESHKAFKA_DIRECT_BROKERS": "true"}), io.Discard); err != nil || !o.directBrokers {
+		t.Fatalf("MESHKAFKA_DIRECT_BROKERS: %+v %v", o, err)
+	}
+	if _, err = parse([]string{"-listen", ":9093", "-listeners", "PLAINTEXT://:9094"}, env(nil), io.Discard); err == nil {
+		t.Fatal("-listen and -listeners both accepted")
+	}
 	if o, err = parse([]string{"-fetch-session-slots", "0"}, env(nil), io.Discard); err != nil || o.sessionSlots != -1 {
 		t.Fatalf("-fetch-session-slots 0 must turn sessions off: %+v %v", o, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 )
@@ -140,14 +141,14 @@ func TestKcatSecureListeners(t *testing.T) {
 
 func TestSecurityFlags(t *testing.T) {
 	o, err := parse([]string{"-listeners", "SASL_SSL://:9093,PLAINTEXT://:9092", "-tls-cert", "c", "-tls-key", "k", "-reauth-ms", "60000"}, env(nil), io.Discard)
-	if err != nil || len(o.security.parsedListen) != 2 || o.security.parsedListen[0].Protocol.String() != "SASL_SSL" {
+	if err != nil || len(o.security.Listeners) != 2 || o.security.Listeners[0].Protocol.String() != "SASL_SSL" {
 		t.Fatalf("%+v %v", o.security, err)
 	}
 	if o, err := parse(nil, env(map[string]string{"RAFKA_LISTENERS": "SASL_PLAINTEXT://127.0.0.1:9095"}), io.Discard); err != nil ||
-		o.security.parsedListen[0].Addr != "127.0.0.1:9095" {
+		o.security.Listeners[0].Addr != "127.0.0.1:9095" {
 		t.Fatalf("RAFKA_LISTENERS: %+v %v", o.security, err)
 	}
-	if o, err := parse(nil, env(nil), io.Discard); err != nil || len(o.security.parsedListen) != 1 || o.security.parsedListen[0].String() != "PLAINTEXT://:9092" {
+	if o, err := parse(nil, env(nil), io.Discard); err != nil || len(o.security.Listeners) != 1 || o.security.Listeners[0].String() != "PLAINTEXT://:9092" {
 		t.Fatalf("default listener: %+v %v", o.security, err)
 	}
 	for _, bad := range [][]string{
@@ -170,7 +171,7 @@ func TestSecurityFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg gateway.Config
-	if err := o.security.serverConfig(&cfg, nil); err != nil {
+	if err := o.security.ServerConfig(&cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a := cfg.Authorizer; !a.Enabled || !a.AllowIfNoACL || !slices.Equal(a.SuperUsers, []string{"User:admin", "User:ops"}) {
@@ -180,11 +181,11 @@ func TestSecurityFlags(t *testing.T) {
 	for content, ok := range map[string]bool{"# c\n\nadmin:pw:with:colons\n": true, "admin\n": false, ":pw\n": false, "admin:\n": false} {
 		p := filepath.Join(dir, "u")
 		os.WriteFile(p, []byte(content), 0o600)
-		users, err := readUsers(p)
+		users, err := cli.ReadUsers(p)
 		if (err == nil) != ok {
 			t.Errorf("users file %q: %v", content, err)
 		}
-		if ok && (len(users) != 1 || users[0] != (userPassword{"admin", "pw:with:colons"})) {
+		if ok && (len(users) != 1 || users[0] != (cli.UserPassword{User: "admin", Password: "pw:with:colons"})) {
 			t.Errorf("users file %q: %+v", content, users)
 		}
 	}

@@ -1,8 +1,9 @@
 // Package cli holds what every binary under cmd/ repeats: its start-up and exit (Main), flag
 // parsing (Parse), the embedded broker and its group coordinator (OpenBroker), the logger,
 // the node identity, the mesh start-up flags (-relay, -stun, -mdns, -mesh-id), the
-// control-plane and tracing settings read from the environment, and the mapping of an
-// environment variable onto a flag's default.
+// control-plane and tracing settings read from the environment, the Kafka listener security
+// flags cmd/gateway and cmd/broker share (KafkaSecurity: listeners, TLS, SASL, ACLs), and the
+// mapping of an environment variable onto a flag's default.
 //
 // It is the only place, with the binaries' own main packages, that reads the environment or
 // registers flags (deps_test.go checks this): libraries take what they need as Config/Options

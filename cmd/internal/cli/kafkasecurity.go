@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -15,84 +15,101 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 )
 
-// securityOptions are the Kafka-plane security flags: listeners, TLS, SASL, bootstrap users.
-type securityOptions struct {
-	listeners    string
-	tlsCert      string
-	tlsKey       string
-	tlsClientCA  string
-	clientAuth   string
-	mechanisms   string
-	reauthMs     int64
-	saslUsers    string
-	authorizer   bool
-	superUsers   string
-	allowNoACL   bool
-	parsedListen []gateway.ListenerSpec
+// KafkaSecurity are the Kafka-plane security flags of a Kafka listener (package gateway):
+// listeners, TLS, SASL, ACL authorization, bootstrap users. cmd/gateway and cmd/broker (its
+// own Kafka listener, the direct data path) register the same set, so a listener is secured
+// the same way wherever it runs.
+type KafkaSecurity struct {
+	listeners   string
+	tlsCert     string
+	tlsKey      string
+	tlsClientCA string
+	clientAuth  string
+	mechanisms  string
+	reauthMs    int64
+	// SASLUsers is the -sasl-users file (ReadUsers, BootstrapUsers).
+	SASLUsers  string
+	authorizer bool
+	superUsers string
+	allowNoACL bool
+	// Listeners is the parsed listener list (after Check).
+	Listeners []gateway.ListenerSpec
 
 	// OAUTHBEARER (Kafka's sasl.oauthbearer.* broker settings).
-	oauthJWKS      string
-	oauthIssuer    string
-	oauthAudience  string
-	oauthClaim     string
-	oauthSkewSec   int64
-	oauthUnsecure  bool
-	failedDelayMs  int64
-	failBurst      int
-	failRefillMs   int64
-	initSecure     string
-	initSecureHost string
+	oauthJWKS     string
+	oauthIssuer   string
+	oauthAudience string
+	oauthClaim    string
+	oauthSkewSec  int64
+	oauthUnsecure bool
+	failedDelayMs int64
+	failBurst     int
+	failRefillMs  int64
 }
 
-func (s *securityOptions) register(fs *flag.FlagSet, getenv cli.Getenv) {
-	cli.StringVar(fs, &s.listeners, "listeners", getenv, "RAFKA_LISTENERS", "",
-		"Kafka listeners, e.g. SASL_SSL://:9093,PLAINTEXT://:9092 (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); default PLAINTEXT on -listen")
-	cli.StringVar(fs, &s.tlsCert, "tls-cert", getenv, "RAFKA_TLS_CERT", "", "PEM server certificate of SSL/SASL_SSL listeners (reloaded when it changes)")
-	cli.StringVar(fs, &s.tlsKey, "tls-key", getenv, "RAFKA_TLS_KEY", "", "PEM server key of SSL/SASL_SSL listeners (reloaded when it changes)")
-	cli.StringVar(fs, &s.tlsClientCA, "tls-client-ca", getenv, "RAFKA_TLS_CLIENT_CA", "", "PEM CA bundle that client certificates are verified against")
-	cli.StringVar(fs, &s.clientAuth, "ssl-client-auth", getenv, "RAFKA_SSL_CLIENT_AUTH", "none", "client certificates: none, requested or required (Kafka's ssl.client.auth)")
-	cli.StringVar(fs, &s.mechanisms, "sasl-mechanisms", getenv, "RAFKA_SASL_MECHANISMS", strings.Join(gateway.DefaultMechanisms, ","), "SASL mechanisms enabled")
+// Register registers the flags on fs. listenersFlag names the listener list flag
+// ("listeners" on the gateway, "kafka-listeners" on a broker) and listenFlag the one-address
+// PLAINTEXT flag it defaults to. With aliases, the Rafka-style environment names (RAFKA_*)
+// are read too (the gateway's); MESHKAFKA_<FLAG> always is (ParseEnv).
+func (s *KafkaSecurity) Register(fs *flag.FlagSet, getenv Getenv, listenersFlag, listenFlag string, aliases bool) {
+	stringVar := func(fs *flag.FlagSet, p *string, name string, getenv Getenv, env, def, usage string) {
+		if aliases {
+			StringVar(fs, p, name, getenv, env, def, usage)
+		} else {
+			fs.StringVar(p, name, def, usage)
+		}
+	}
+	stringVar(fs, &s.listeners, listenersFlag, getenv, "RAFKA_LISTENERS", "",
+		"Kafka listeners, e.g. SASL_SSL://:9093,PLAINTEXT://:9092 (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); default PLAINTEXT on -"+listenFlag)
+	stringVar(fs, &s.tlsCert, "tls-cert", getenv, "RAFKA_TLS_CERT", "", "PEM server certificate of SSL/SASL_SSL listeners (reloaded when it changes)")
+	stringVar(fs, &s.tlsKey, "tls-key", getenv, "RAFKA_TLS_KEY", "", "PEM server key of SSL/SASL_SSL listeners (reloaded when it changes)")
+	stringVar(fs, &s.tlsClientCA, "tls-client-ca", getenv, "RAFKA_TLS_CLIENT_CA", "", "PEM CA bundle that client certificates are verified against")
+	stringVar(fs, &s.clientAuth, "ssl-client-auth", getenv, "RAFKA_SSL_CLIENT_AUTH", "none", "client certificates: none, requested or required (Kafka's ssl.client.auth)")
+	stringVar(fs, &s.mechanisms, "sasl-mechanisms", getenv, "RAFKA_SASL_MECHANISMS", strings.Join(gateway.DefaultMechanisms, ","), "SASL mechanisms enabled")
 	fs.Int64Var(&s.reauthMs, "reauth-ms", 0, "session lifetime of SASL connections, Kafka's connections.max.reauth.ms (0: no re-authentication)")
-	cli.StringVar(fs, &s.saslUsers, "sasl-users", getenv, "RAFKA_SASL_USERS", "", "file of user:password lines; users without credentials get SCRAM-SHA-256 and -512 ones at start")
+	stringVar(fs, &s.SASLUsers, "sasl-users", getenv, "RAFKA_SASL_USERS", "", "file of user:password lines; users without credentials get SCRAM-SHA-256 and -512 ones at start")
 	fs.BoolVar(&s.authorizer, "authorizer", false, "authorize every request with ACLs (Kafka's authorizer; off: everyone may do everything)")
-	cli.StringVar(fs, &s.superUsers, "super-users", getenv, "RAFKA_SUPER_USERS", "", "principals allowed everything with -authorizer, e.g. User:admin;User:ops (Kafka's super.users)")
+	stringVar(fs, &s.superUsers, "super-users", getenv, "RAFKA_SUPER_USERS", "", "principals allowed everything with -authorizer, e.g. User:admin;User:ops (Kafka's super.users)")
 	fs.BoolVar(&s.allowNoACL, "allow-everyone-if-no-acl-found", false, "with -authorizer, allow requests on resources no ACL applies to (Kafka's allow.everyone.if.no.acl.found)")
-	cli.StringVar(fs, &s.oauthJWKS, "oauth-jwks-file", getenv, "RAFKA_OAUTH_JWKS_FILE", "",
+	stringVar(fs, &s.oauthJWKS, "oauth-jwks-file", getenv, "RAFKA_OAUTH_JWKS_FILE", "",
 		"JWKS file of the OAuth issuer's public keys; enables SASL OAUTHBEARER (re-read when it changes)")
-	cli.StringVar(fs, &s.oauthIssuer, "oauth-issuer", getenv, "RAFKA_OAUTH_ISSUER", "", "expected iss of OAUTHBEARER tokens (Kafka's sasl.oauthbearer.expected.issuer)")
-	cli.StringVar(fs, &s.oauthAudience, "oauth-audience", getenv, "RAFKA_OAUTH_AUDIENCE", "", "comma-separated expected aud values of OAUTHBEARER tokens (sasl.oauthbearer.expected.audience)")
-	cli.StringVar(fs, &s.oauthClaim, "oauth-principal-claim", getenv, "RAFKA_OAUTH_PRINCIPAL_CLAIM", "sub", "token claim that names the principal (sasl.oauthbearer.sub.claim.name)")
+	stringVar(fs, &s.oauthIssuer, "oauth-issuer", getenv, "RAFKA_OAUTH_ISSUER", "", "expected iss of OAUTHBEARER tokens (Kafka's sasl.oauthbearer.expected.issuer)")
+	stringVar(fs, &s.oauthAudience, "oauth-audience", getenv, "RAFKA_OAUTH_AUDIENCE", "", "comma-separated expected aud values of OAUTHBEARER tokens (sasl.oauthbearer.expected.audience)")
+	stringVar(fs, &s.oauthClaim, "oauth-principal-claim", getenv, "RAFKA_OAUTH_PRINCIPAL_CLAIM", "sub", "token claim that names the principal (sasl.oauthbearer.sub.claim.name)")
 	fs.Int64Var(&s.oauthSkewSec, "oauth-clock-skew-seconds", 30, "leeway on exp, nbf and iat of OAUTHBEARER tokens (sasl.oauthbearer.clock.skew.seconds)")
 	fs.BoolVar(&s.oauthUnsecure, "oauth-unsecured-tokens", false,
 		"DEVELOPMENT ONLY: enable OAUTHBEARER accepting unsigned JWTs (alg none), as Kafka's default validator; anyone can then log in as anyone")
 	fs.Int64Var(&s.failedDelayMs, "failed-auth-delay-ms", 100, "delay before a failed SASL authentication is answered (Kafka's connection.failed.authentication.delay.ms)")
 	fs.IntVar(&s.failBurst, "auth-failure-burst", 20, "failed SASL authentications one source address (IPv4, IPv6 /64) may have before it is locked out (negative: no lockout)")
 	fs.Int64Var(&s.failRefillMs, "auth-failure-refill-ms", 3000, "time after which one failed authentication of a source is forgiven")
-	fs.StringVar(&s.initSecure, "init-secure", "", "create a self-signed CA, a server certificate and an admin password in this directory (files kept if present), print the flags that use them, and exit")
-	fs.StringVar(&s.initSecureHost, "init-secure-hosts", "", "extra comma-separated host names or IPs for the -init-secure server certificate (localhost, 127.0.0.1, ::1 and the hostname are always in it)")
 }
 
-func (s *securityOptions) check(listen string, advertisedPort int) error {
+// Check validates the flags and parses the listeners: -listeners if given, else PLAINTEXT on
+// listen; listenSet says the one-address flag was given too (an error with -listeners).
+// With several listeners a fixed advertised port is refused: each advertises its own.
+// No listener at all (both empty) leaves Listeners empty.
+func (s *KafkaSecurity) Check(listen string, listenSet bool, advertisedPort int) error {
 	spec := s.listeners
-	if spec == "" {
+	if spec == "" && listen != "" {
 		spec = "PLAINTEXT://" + listen
-	} else if listen != ":9092" {
-		return errors.New("-listen and -listeners both given; use -listeners")
+	} else if spec != "" && listenSet {
+		return errors.New("a listen address and a listener list both given; use the list")
 	}
 	var err error
-	if s.parsedListen, err = gateway.ParseListeners(spec); err != nil {
-		return fmt.Errorf("-listeners: %w", err)
+	if spec != "" {
+		if s.Listeners, err = gateway.ParseListeners(spec); err != nil {
+			return fmt.Errorf("listeners: %w", err)
+		}
 	}
-	if len(s.parsedListen) > 1 && advertisedPort != 0 {
-		return errors.New("-advertised-port (RAFKA_KAFKA_CLIENT_PORT) applies to one listener; with several each advertises its own port")
+	if len(s.Listeners) > 1 && advertisedPort != 0 {
+		return errors.New("an advertised port applies to one listener; with several each advertises its own port")
 	}
 	needTLS := false
-	for _, l := range s.parsedListen {
+	for _, l := range s.Listeners {
 		needTLS = needTLS || l.Protocol.TLS()
 	}
 	if needTLS && (s.tlsCert == "" || s.tlsKey == "") {
@@ -122,7 +139,7 @@ func (s *securityOptions) check(listen string, advertisedPort int) error {
 }
 
 // superUserList splits -super-users on ";" (Kafka's separator).
-func (s *securityOptions) superUserList() []string {
+func (s *KafkaSecurity) superUserList() []string {
 	var out []string
 	for _, p := range strings.Split(s.superUsers, ";") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -132,8 +149,8 @@ func (s *securityOptions) superUserList() []string {
 	return out
 }
 
-// serverConfig fills the TLS and SASL parts of cfg.
-func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) error {
+// ServerConfig fills the TLS, SASL and authorizer parts of cfg.
+func (s *KafkaSecurity) ServerConfig(cfg *gateway.Config, log *slog.Logger) error {
 	if s.tlsCert != "" || s.tlsKey != "" {
 		tcfg, _, err := gateway.NewTLSConfig(gateway.TLSOptions{CertFile: s.tlsCert, KeyFile: s.tlsKey,
 			ClientCAFile: s.tlsClientCA, ClientAuth: s.clientAuth, Logger: log})
@@ -181,16 +198,16 @@ func (s *securityOptions) serverConfig(cfg *gateway.Config, log *slog.Logger) er
 	return nil
 }
 
-// userPassword is one line of the -sasl-users file.
-type userPassword struct{ user, password string }
+// UserPassword is one line of the -sasl-users file.
+type UserPassword struct{ User, Password string }
 
-// readUsers reads "user:password" lines; blank lines and lines starting with # are skipped.
-func readUsers(path string) ([]userPassword, error) {
+// ReadUsers reads "user:password" lines; blank lines and lines starting with # are skipped.
+func ReadUsers(path string) ([]UserPassword, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("-sasl-users: %w", err)
 	}
-	var out []userPassword
+	var out []UserPassword
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -201,17 +218,17 @@ func readUsers(path string) ([]userPassword, error) {
 		if !ok || u == "" || p == "" {
 			return nil, fmt.Errorf("-sasl-users %s line %d: want user:password", path, n)
 		}
-		out = append(out, userPassword{u, p})
+		out = append(out, UserPassword{u, p})
 	}
 	return out, nil
 }
 
-// bootstrapUsers gives every listed user without SCRAM credentials a SCRAM-SHA-256 and a
+// BootstrapUsers gives every listed user without SCRAM credentials a SCRAM-SHA-256 and a
 // SCRAM-SHA-512 credential (8192 iterations). Users that already have credentials are left
 // alone: their passwords are changed with AlterUserScramCredentials, not by this file.
-func bootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []userPassword, log *slog.Logger) error {
+func BootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []UserPassword, log *slog.Logger) error {
 	for _, u := range users {
-		d, err := be.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{Users: []string{u.user}})
+		d, err := be.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{Users: []string{u.User}})
 		if err != nil {
 			return err
 		}
@@ -222,11 +239,11 @@ func bootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []us
 		for _, m := range scramkey.Mechanisms {
 			salt := make([]byte, 32)
 			rand.Read(salt)
-			salted, err := scramkey.Salted(m, u.password, salt, scramkey.DefaultIterations)
+			salted, err := scramkey.Salted(m, u.Password, salt, scramkey.DefaultIterations)
 			if err != nil {
 				return err
 			}
-			req.Upsertions = append(req.Upsertions, brokerop.ScramUpsertion{Name: u.user, Mechanism: int8(m),
+			req.Upsertions = append(req.Upsertions, brokerop.ScramUpsertion{Name: u.User, Mechanism: int8(m),
 				Iterations: scramkey.DefaultIterations, Salt: salt, SaltedPassword: salted})
 		}
 		resp, err := be.AlterUserScramCredentials(ctx, &req)
@@ -238,13 +255,13 @@ func bootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []us
 				return fmt.Errorf("-sasl-users: user %s: error %d: %s", r.User, r.ErrorCode, r.ErrorMessage)
 			}
 		}
-		log.Info("SASL user created from -sasl-users", "user", u.user)
+		log.Info("SASL user created from -sasl-users", "user", u.User)
 	}
 	return nil
 }
 
-// kcatHint is the kcat -X flags a listener of protocol p needs.
-func kcatHint(p gateway.SecurityProtocol) string {
+// KcatHint is the kcat -X flags a listener of protocol p needs.
+func KcatHint(p gateway.SecurityProtocol) string {
 	switch p {
 	case gateway.SSL:
 		return " -X security.protocol=SSL -X ssl.ca.location=<ca.pem>"
