@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/replica/replmesh"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
 )
@@ -120,11 +121,12 @@ func waitReplicaPaths(tb testing.TB, c *cluster.Cluster, want string) string {
 func TestReplRelay(t *testing.T) {
 	requireFaults(t)
 	c := startNATRelay(t, nil)
-	t.Logf("replica paths before any fault: %s", waitReplicaPaths(t, c, "direct"))
 	cfg, w := replLoad(t, c, topic+"-relay", false)
+	// Replica connections exist once partitions are replicated.
+	t.Logf("replica paths before any fault: %s", waitReplicaPaths(t, c, "direct"))
 	e := &env{c: c, cfg: cfg, w: w}
 	n := cycles(10)
-	var toRelay, toDirect []time.Duration
+	var toRelay, toDirect, stallBlock, stallHeal []time.Duration
 	for cycle := range n {
 		settled(t, c, cfg, time.Minute)
 		at := time.Now()
@@ -145,12 +147,20 @@ func TestReplRelay(t *testing.T) {
 		healed := time.Now()
 		direct := waitReplicaPaths(t, c, "direct")
 		toDirect = append(toDirect, time.Since(healed))
-		worstDirect := e.allPartitionsAck(t, time.Now())
-		t.Logf("cycle %d: direct blocked (%d packets dropped); relayed after %v (%s); every partition acknowledged within %v on the relay; unblocked; direct after %v (%s); acknowledged within %v",
+		onDirect := time.Now()
+		worstDirect := e.allPartitionsAck(t, onDirect)
+		h := cfg.Rec.History()
+		stallBlock = append(stallBlock, ackGap(h, cfg, at, onRelay))
+		stallHeal = append(stallHeal, ackGap(h, cfg, healed, onDirect))
+		t.Logf("cycle %d: direct blocked (%d packets dropped); relayed after %v (%s); every partition acknowledged within %v on the relay; unblocked; direct after %v (%s); acknowledged within %v; longest acknowledgement gap on a partition: %v while moving to the relay, %v back to direct",
 			cycle, dropped, toRelay[cycle].Round(time.Millisecond), relayed, worst.Round(time.Millisecond),
-			toDirect[cycle].Round(time.Millisecond), direct, worstDirect.Round(time.Millisecond))
+			toDirect[cycle].Round(time.Millisecond), direct, worstDirect.Round(time.Millisecond),
+			stallBlock[cycle].Round(time.Millisecond), stallHeal[cycle].Round(time.Millisecond))
 	}
+	// Reported, never asserted: the mesh keeps a direct path trusted for up to 6.5 s after its
+	// last pong (iroh 0.28's timing), so replication stalls while the blocked path is trusted.
 	t.Logf("direct → relay: %s; relay → direct: %s", summary(toRelay), summary(toDirect))
+	t.Logf("longest acknowledgement gap on a partition while moving to the relay: %s; back to direct: %s", summary(stallBlock), summary(stallHeal))
 	check(t, c, cfg, w)
 }
 
@@ -165,7 +175,11 @@ func TestReplRelay(t *testing.T) {
 // so cmd/benchjson's ours/peer ratio is relay over direct. produce-100B-acks=all: b.N
 // incompressible 100-byte records, acks=all (each batch committed on a majority of the three
 // replicas, so on at least one broker-to-broker hop), records/s and MB/s of record payload,
-// and the mean RTT of the brokers' replica connections (replica-rtt-ms). Each sub-benchmark
+// the CPU time per record of each process (gateway, relay, broker-0..2) and of all of them
+// (server-cpu-ns/record), and the mean RTT of the brokers' replica connections
+// (replica-rtt-ms); produce-16KiB-acks=all
+// the same with 16 KiB records, where the bytes replicated rather than the per-request costs
+// set the pace (what the relay's bandwidth costs). Each sub-benchmark
 // first waits until every replica connection reports the path it measures. Root only (network
 // namespaces); not gated on REPL_FAULTS, so `go tool task bench` runs it.
 func BenchmarkReplRelay(b *testing.B) {
@@ -173,60 +187,96 @@ func BenchmarkReplRelay(b *testing.B) {
 	c := startNATRelay(b, []string{share})
 	cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Topic: "bench-relay", Partitions: 3, ReplicationFactor: 3, ClientOpts: clientOpts}
 	createReplicated(b, c, cfg)
-	value := make([]byte, benchRecordSize)
-	rand.NewChaCha8([32]byte{2}).Read(value)
-	for _, impl := range []string{"ours", "direct"} {
-		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
-			path := "direct"
-			if impl == "ours" {
-				path = "relay"
-				blockDirect(c)
-			} else {
-				c.Net.Heal()
-			}
-			waitReplicaPaths(b, c, path)
-			cl := kafkaclients.KgoClient(b, c.Gateways[0].Addr, kgo.Dialer(c.Dialer()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-				kgo.ProducerBatchCompression(kgo.NoCompression()))
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			// Connections and metadata first, outside the timing.
-			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: cfg.Topic, Value: value}).FirstErr(); err != nil {
-				b.Fatalf("warm-up produce: %v", err)
-			}
-			var failed atomic.Int64
-			var firstErr atomic.Value
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				cl.Produce(ctx, &kgo.Record{Topic: cfg.Topic, Value: value}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				b.Fatalf("flush: %v", err)
-			}
-			d := time.Since(start)
-			b.StopTimer()
-			if f := failed.Load(); f > 0 {
-				b.Fatalf("%d of %d records failed, first: %v", f, b.N, firstErr.Load())
-			}
-			// The path held for the whole run.
-			ok, seen := replicaPaths(c, path)
-			if !ok {
-				b.Fatalf("replica connections left the %s path during the run: %s", path, seen)
-			}
-			b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
-			b.ReportMetric(float64(b.N)*benchRecordSize/1e6/d.Seconds(), "MB/s")
-			if rtt, ok := replicaRTT(c); ok {
-				b.ReportMetric(rtt, "replica-rtt-ms")
-			}
-		})
+	blocked := false
+	for _, size := range []int{benchRecordSize, 16 << 10} {
+		value := make([]byte, size)
+		rand.NewChaCha8([32]byte{2}).Read(value)
+		name := fmt.Sprintf("produce-%dB-acks=all", size)
+		if size >= 1<<10 {
+			name = fmt.Sprintf("produce-%dKiB-acks=all", size>>10)
+		}
+		for _, impl := range []string{"ours", "direct"} {
+			benchRelayProduce(b, c, cfg.Topic, name, impl, value, &blocked)
+		}
 	}
 	c.Net.Heal()
+}
+
+// benchRelayProduce is one sub-benchmark of BenchmarkReplRelay: b.N records of value through
+// the gateway with the brokers' direct paths blocked (impl=ours) or not (impl=direct).
+func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl string, value []byte, blocked *bool) {
+	b.Run(name+"/impl="+impl, func(b *testing.B) {
+		// b.Run calls this more than once (b.N ramping up): the rules change only once.
+		path := "direct"
+		if impl == "ours" {
+			path = "relay"
+		}
+		switch {
+		case path == "relay" && !*blocked:
+			blockDirect(c)
+		case path == "direct" && *blocked:
+			c.Net.Heal()
+		}
+		*blocked = path == "relay"
+		waitReplicaPaths(b, c, path)
+		cl := kafkaclients.KgoClient(b, c.Gateways[0].Addr, kgo.Dialer(c.Dialer()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
+			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		// Connections and metadata first, outside the timing.
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topicName, Value: value}).FirstErr(); err != nil {
+			b.Fatalf("warm-up produce: %v", err)
+		}
+		var failed atomic.Int64
+		var firstErr atomic.Value
+		names := []string{"gateway", "relay"}
+		procs := []*kafkaclients.CPUMeter{kafkaclients.StartCPU(c.Gateways[0].P.Pid()), kafkaclients.StartCPU(c.Relay.Pid())}
+		for _, br := range c.Brokers {
+			names = append(names, br.Name)
+			procs = append(procs, kafkaclients.StartCPU(br.P.Pid()))
+		}
+		b.ResetTimer()
+		start := time.Now()
+		for range b.N {
+			cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatalf("flush: %v", err)
+		}
+		d := time.Since(start)
+		b.StopTimer()
+		if f := failed.Load(); f > 0 {
+			b.Fatalf("%d of %d records failed, first: %v", f, b.N, firstErr.Load())
+		}
+		// The path held for the whole run.
+		ok, seen := replicaPaths(c, path)
+		if !ok {
+			b.Fatalf("replica connections left the %s path during the run: %s", path, seen)
+		}
+		b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
+		b.ReportMetric(float64(b.N)*float64(len(value))/1e6/d.Seconds(), "MB/s")
+		total, all := 0.0, true
+		for i, m := range procs {
+			ns, ok := m.Per(b.N)
+			all = all && ok
+			total += ns
+			if ok {
+				b.ReportMetric(ns, names[i]+"-cpu-ns/record")
+			}
+		}
+		if all {
+			b.ReportMetric(total, "server-cpu-ns/record")
+		}
+		if rtt, ok := replicaRTT(c); ok {
+			b.ReportMetric(rtt, "replica-rtt-ms")
+		}
+	})
 }
 
 // replicaRTT is the mean smoothed RTT of the brokers' replica connections to each other.
@@ -251,4 +301,27 @@ func replicaRTT(c *cluster.Cluster) (float64, bool) {
 		sum += r
 	}
 	return sum / float64(len(rtts)), true
+}
+
+// ackGap is the longest time within [from, to] during which some partition of cfg's topic had
+// no acknowledged record: how long replication stalled while the paths changed.
+func ackGap(h checker.History, cfg workload.Config, from, to time.Time) time.Duration {
+	last := map[int32]time.Time{}
+	for p := range cfg.Partitions {
+		last[p] = from
+	}
+	var worst time.Duration
+	sends := slices.Clone(h.Sends)
+	slices.SortFunc(sends, func(a, b checker.Send) int { return a.Wall.Compare(b.Wall) })
+	for _, s := range sends {
+		if !s.OK || s.Topic != cfg.Topic || s.Wall.Before(from) || s.Wall.After(to) {
+			continue
+		}
+		worst = max(worst, s.Wall.Sub(last[s.Partition]))
+		last[s.Partition] = s.Wall
+	}
+	for _, l := range last {
+		worst = max(worst, to.Sub(l))
+	}
+	return worst
 }
