@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
 // defaultAdmin is where `broker quorum …` looks for the admin API unless told otherwise.
@@ -127,4 +129,46 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 	}
 	_, err = stdout.Write(body)
 	return err
+}
+
+// MeshPath is one row of the admin API's GET /mesh/paths: how one live mesh connection of
+// this broker reaches its peer right now (package mesh/endpoint's ConnPath).
+type MeshPath struct {
+	NodeID string  `json:"node_id"`
+	ALPN   string  `json:"alpn"`
+	Path   string  `json:"path"`             // direct, relay or unknown
+	Remote string  `json:"remote,omitempty"` // the peer's UDP address when direct
+	Relay  string  `json:"relay,omitempty"`  // the relay the packets go through when relayed
+	RTTMs  float64 `json:"rtt_ms"`           // quic-go's smoothed RTT of the connection
+}
+
+// meshPaths lists every live connection's path (the replica transport's to the other brokers,
+// the quorum's, the gateways'), ordered by peer then ALPN.
+func meshPaths(paths []endpoint.ConnPath) []MeshPath {
+	out := make([]MeshPath, 0, len(paths))
+	for _, p := range paths {
+		m := MeshPath{NodeID: p.Peer.String(), ALPN: p.ALPN, Path: p.Kind, RTTMs: float64(p.RTT) / float64(time.Millisecond)}
+		switch p.Kind {
+		case endpoint.PathDirect:
+			m.Remote = p.Remote.String()
+		case endpoint.PathRelay:
+			m.Relay = p.RelayURL
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// adminHandler is the controller's admin API plus GET /mesh/paths (the path of every live
+// mesh connection, from ep).
+func adminHandler(ctl http.Handler, ep *endpoint.Endpoint) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", ctl)
+	mux.HandleFunc("GET /mesh/paths", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(meshPaths(ep.Paths()))
+	})
+	return mux
 }

@@ -81,7 +81,11 @@
 // (scram.credentials, acls, client_quotas) as before.
 //
 // The admin API (loopback only): GET /quorum/status (JSON), POST
-// /quorum/{allow,disallow,add,remove}?node=<NodeId>; see package broker/controller.
+// /quorum/{allow,disallow,add,remove}?node=<NodeId>; see package broker/controller. GET
+// /mesh/paths (JSON) lists every live mesh connection with its peer's NodeId, ALPN and path:
+// direct (with the peer's UDP address) or relay (with the relay's URL), and its RTT; the
+// replica transport's connections (ALPN /meshkafka/replica/0) show how replication between
+// brokers travels.
 //
 // The broker joins its mesh's control topic (gossip, package mesh/meshctl) and announces itself
 // there every RAFKA_GOSSIP_INTERVAL_MS (default 2000) with its addresses and partition count, so
@@ -345,7 +349,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		}
 	}
 	if o.admin != "" {
-		stopAdmin, err := serveAdmin(o.admin, qn.Controller.AdminHandler(), log)
+		stopAdmin, err := serveAdmin(o.admin, adminHandler(qn.Controller.AdminHandler(), ep), log)
 		if err != nil {
 			return fmt.Errorf("-admin: %w", err)
 		}

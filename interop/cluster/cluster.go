@@ -23,6 +23,10 @@ type Options struct {
 	// Netns puts every broker and gateway in its own network namespace on a Network (root
 	// only; the test is skipped otherwise). Without it everything runs on loopback.
 	Netns bool
+	// NAT (with Netns) puts every broker behind a NAT router of its own (Network.AttachNAT):
+	// brokers reach each other only through the relay (Relay) or by hole punching. Gateways
+	// stay on the bridge. Broker.Bind is then the broker's private address.
+	NAT bool
 	// Relay runs cmd/relay (on the hub with Netns, on loopback otherwise) and gives every node
 	// -relay and -stun pointing at it.
 	Relay bool
@@ -233,7 +237,11 @@ func (c *Cluster) newBroker(tb testing.TB, i int) *Broker {
 		addrFile: filepath.Join(c.root, name, "addr")}
 	b.ID = identity(tb, Bin(tb, "broker"), b.Dir)
 	if c.Net != nil {
-		b.NS = c.Net.Attach(name, byte(10+i))
+		if c.opts.NAT {
+			b.NS = c.Net.AttachNAT(name, byte(10+i))
+		} else {
+			b.NS = c.Net.Attach(name, byte(10+i))
+		}
 		b.Bind = b.NS.Addr.String() + ":7070"
 		b.Admin = "127.0.0.1:9644" // loopback of its own namespace
 	} else {

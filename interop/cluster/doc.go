@@ -8,7 +8,9 @@
 //   - network (Options.Netns, root only): each broker and gateway in its own network namespace,
 //     all joined by a bridge in a hub namespace (Network); nftables rules on the bridge isolate
 //     nodes, split them into groups and heal, and RelayOnly drops UDP between nodes so that
-//     the mesh has to use the cmd/relay on the hub (Options.Relay).
+//     the mesh has to use the cmd/relay on the hub (Options.Relay); with Options.NAT every
+//     broker sits behind a NAT router of its own (masquerade, unsolicited inbound dropped), so
+//     brokers reach each other through the relay until hole punching finds a direct path.
 //
 // Nothing is created in the host's network namespace: clients dial through the hub
 // (Cluster.Dialer), a node's loopback (an admin listener) through the node (Node.DialContext,

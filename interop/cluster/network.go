@@ -29,7 +29,20 @@ type Network struct {
 // NetNode is a namespace attached to a Network.
 type NetNode struct {
 	*Netns
-	Addr netip.Addr
+	Addr netip.Addr // the node's own address
+	// Public is the address its packets carry on the bridge: Addr, or its NAT router's
+	// address when it sits behind one (AttachNAT). The fault rules match it.
+	Public netip.Addr
+	// NAT is the router's namespace when the node sits behind one (AttachNAT), else nil.
+	NAT *Netns
+}
+
+// public is the address rules on the bridge match for x (Addr when Public is unset).
+func (x *NetNode) public() netip.Addr {
+	if x.Public.IsValid() {
+		return x.Public
+	}
+	return x.Addr
 }
 
 // NewNetwork builds the hub namespace and its bridge.
@@ -61,6 +74,7 @@ func (n *Network) Attach(name string, host byte) *NetNode {
 	a4 := n.Prefix.Addr().As4()
 	a4[3] = host
 	node := &NetNode{Netns: NewNetns(tb, name), Addr: netip.AddrFrom4(a4)}
+	node.Public = node.Addr
 	hubIf := fmt.Sprintf("vh%d", host)
 	// Both ends are made in the hub namespace and one is moved: nothing is created in the host's.
 	n.Hub.Run(tb, "ip", "link", "add", hubIf, "type", "veth", "peer", "name", "eth0", "netns", node.Pid())
@@ -71,6 +85,42 @@ func (n *Network) Attach(name string, host byte) *NetNode {
 	n.mu.Lock()
 	n.nodes = append(n.nodes, node)
 	n.mu.Unlock()
+	return node
+}
+
+// AttachNAT puts a node behind a NAT router of its own, like a host behind a home router: the
+// router's namespace is attached to the bridge with address 10.99.0.<host> (the node's public
+// address, NetNode.Public) and masquerades the node's private network 10.<100+host%100>.0.0/24,
+// where the node has address .2 (NetNode.Addr) and the router .1. The router drops
+// unsolicited inbound packets (conntrack state new on its bridge side), so other nodes reach
+// the node only through a relay or by hole punching (a mapping the node's own packets opened:
+// Linux masquerade keeps the source port, an endpoint-independent mapping).
+func (n *Network) AttachNAT(name string, host byte) *NetNode {
+	tb := n.tb
+	tb.Helper()
+	router := n.Attach("nat-"+name, host)
+	lan := netip.AddrFrom4([4]byte{10, 100 + host%100, 0, 1})
+	node := &NetNode{Netns: NewNetns(tb, name), Addr: lan.Next(), Public: router.Addr, NAT: router.Netns}
+	// The pair is made in the router's namespace, one end moved to the node's.
+	router.Run(tb, "ip", "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", node.Pid())
+	router.Run(tb, "ip", "addr", "add", lan.String()+"/24", "dev", "lan0")
+	router.Run(tb, "ip", "link", "set", "lan0", "up")
+	node.Run(tb, "ip", "addr", "add", node.Addr.String()+"/24", "dev", "eth0")
+	node.Run(tb, "ip", "link", "set", "eth0", "up")
+	node.Run(tb, "ip", "route", "add", "default", "via", lan.String())
+	router.Run(tb, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	router.Run(tb, "nft", strings.Join([]string{
+		"add table ip nat",
+		"add chain ip nat post { type nat hook postrouting priority 100 ; }",
+		fmt.Sprintf("add rule ip nat post ip saddr %s oifname eth0 masquerade", netip.PrefixFrom(lan, 24).Masked()),
+		// Dropped before conntrack confirms the flow, so a peer's early probe does not take
+		// the tuple the node's own outbound mapping needs (masquerade would pick another port).
+		"add table ip filter",
+		"add chain ip filter wan_in { type filter hook input priority 0 ; }",
+		"add rule ip filter wan_in iifname eth0 ct state new counter drop",
+		"add chain ip filter wan_fwd { type filter hook forward priority 0 ; }",
+		"add rule ip filter wan_fwd iifname eth0 ct state new counter drop",
+	}, "\n"))
 	return node
 }
 
@@ -86,8 +136,8 @@ func (n *Network) Isolate(nodes ...*NetNode) {
 	for _, x := range nodes {
 		for _, ch := range []string{"fault_fwd", "fault_in", "fault_out"} {
 			rules = append(rules,
-				fmt.Sprintf("add rule bridge qnet %s ip saddr %s counter drop", ch, x.Addr),
-				fmt.Sprintf("add rule bridge qnet %s ip daddr %s counter drop", ch, x.Addr))
+				fmt.Sprintf("add rule bridge qnet %s ip saddr %s counter drop", ch, x.public()),
+				fmt.Sprintf("add rule bridge qnet %s ip daddr %s counter drop", ch, x.public()))
 		}
 	}
 	n.nft(rules...)
@@ -114,7 +164,7 @@ func (n *Network) Partition(groups ...[]*NetNode) {
 func addrSet(nodes []*NetNode) string {
 	s := make([]string, len(nodes))
 	for i, x := range nodes {
-		s[i] = x.Addr.String()
+		s[i] = x.public().String()
 	}
 	return "{ " + strings.Join(s, ", ") + " }"
 }

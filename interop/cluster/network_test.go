@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,9 @@ type echoer struct {
 	node *cluster.NetNode
 	pc   net.PacketConn
 
-	mu  sync.Mutex
-	got map[string]int // pings received, by payload
+	mu       sync.Mutex
+	got      map[string]int // pings received, by payload
+	lastFrom string         // the source of the last one
 }
 
 func (e *echoer) received(ping string) int {
@@ -46,6 +48,7 @@ func startEcho(t *testing.T, n *cluster.NetNode) *echoer {
 			}
 			e.mu.Lock()
 			e.got[string(buf[:k])]++
+			e.lastFrom = from.String()
 			e.mu.Unlock()
 			_, _ = e.pc.WriteTo(buf[:k], from)
 		}
@@ -201,4 +204,87 @@ func TestNetworkFaults(t *testing.T) {
 	wg.Wait()
 	n.RelayOnly(false)
 	check("direct again", all)
+}
+
+// TestNetworkNAT: a node behind its own NAT router (AttachNAT) reaches the bridge with its
+// router's address, unsolicited packets to that address are dropped by the router, a mapping
+// its own packet opened lets the answer (and later packets from that peer) in, and the fault
+// rules match its public address.
+func TestNetworkNAT(t *testing.T) {
+	n := cluster.NewNetwork(t)
+	countPings(t, n)
+	pub, priv := n.Attach("pub", 20), n.AttachNAT("priv", 21)
+	if priv.Public != netip.MustParseAddr("10.99.0.21") || priv.Addr != netip.MustParseAddr("10.121.0.2") || priv.NAT == nil {
+		t.Fatalf("NAT node: addr %v public %v", priv.Addr, priv.Public)
+	}
+	pubEcho, privEcho := startEcho(t, pub), startEcho(t, priv)
+
+	// Outbound: the echo server sees the router's address.
+	probe := newProber(t, priv)
+	if !probe.reaches(t, n, pubEcho) {
+		t.Fatal("the NAT'd node does not reach a node on the bridge")
+	}
+	var from string
+	pubEcho.mu.Lock()
+	from = pubEcho.lastFrom
+	pubEcho.mu.Unlock()
+	if host, _, _ := net.SplitHostPort(from); host != priv.Public.String() {
+		t.Fatalf("the bridge saw the NAT'd node's packet from %s, want its router's %s", from, priv.Public)
+	}
+
+	// Unsolicited inbound to the router's address: dropped there, never delivered.
+	var pc net.PacketConn
+	if err := pub.Do(func() (err error) { pc, err = net.ListenPacket("udp4", pub.Addr.String()+":9100"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	to := &net.UDPAddr{IP: priv.Public.AsSlice(), Port: 9000}
+	natDrops := func() int64 {
+		out, err := priv.NAT.Output("nft", "list", "table", "ip", "filter")
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		var total int64
+		f := strings.Fields(string(out))
+		for i := 0; i+2 < len(f); i++ {
+			if f[i] == "counter" && f[i+1] == "packets" {
+				v, _ := strconv.ParseInt(f[i+2], 10, 64)
+				total += v
+			}
+		}
+		return total
+	}
+	before := natDrops()
+	cluster.WaitFor(t, "the router dropping an unsolicited packet", 20*time.Second, func() (bool, string) {
+		if _, err := pc.WriteTo([]byte("unsolicited"), to); err != nil {
+			t.Fatal(err)
+		}
+		return natDrops() > before, ""
+	})
+	if privEcho.received("unsolicited") != 0 {
+		t.Fatal("an unsolicited packet went through the NAT")
+	}
+
+	// Hole punching: the NAT'd node's echo socket sends to pub:9100 first; pub's packets to the
+	// mapping (the same port: masquerade keeps it) then arrive.
+	if _, err := privEcho.pc.WriteTo([]byte("punch"), &net.UDPAddr{IP: pub.Addr.AsSlice(), Port: 9100}); err != nil {
+		t.Fatal(err)
+	}
+	cluster.WaitFor(t, "a packet through the punched mapping", 20*time.Second, func() (bool, string) {
+		if _, err := pc.WriteTo([]byte("through"), to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		return privEcho.received("through") > 0, ""
+	})
+
+	// The fault rules match the public address.
+	n.Isolate(priv)
+	if probe.reaches(t, n, pubEcho) {
+		t.Fatalf("isolated NAT'd node still reaches the bridge\n%s", n.Rules())
+	}
+	n.Heal()
+	if !probe.reaches(t, n, pubEcho) {
+		t.Fatal("healed NAT'd node does not reach the bridge")
+	}
 }

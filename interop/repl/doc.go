@@ -21,6 +21,15 @@
 //     and consumers carry on through a partition leader's SIGKILL with no error beyond their
 //     own retries. kafkajs and confluent-kafka are not installed under interop/: not covered.
 //
+// TestReplRelay is the fault "the direct path blocked so replication runs via the relay", on a
+// cluster of its own (a relay in the shared one would carry traffic across the splits above):
+// three brokers each behind a NAT router of its own (interop/cluster Options.NAT), a cmd/relay
+// on the hub, one gateway. The brokers punch through the NATs; each cycle blocks every packet
+// between the NATs, waits until every broker's admin API (GET /mesh/paths) shows its replica
+// connections (ALPN /meshkafka/replica/0) to both others on the relay and every partition
+// acknowledges again, then unblocks and waits until they are direct again at the peers' NAT
+// addresses. The same workload and checker as the faults above.
+//
 // Each fault runs REPL_CYCLES cycles (10 by default; `go tool task chaos` runs 100). A cycle
 // waits until every partition has a running leader and its full in-sync replica set (from a
 // gateway's Metadata, leaders mapped to processes through the quorum's Kafka ids), then
@@ -33,6 +42,10 @@
 // impl=rf1 on the same three brokers, one client; CPU per record per process; single-record
 // p50/p99) and BenchmarkReplFailover (a partition leader's SIGKILL → the first record
 // acknowledged on that partition, p50/p99 over REPL_BENCH_KILLS kills, default 20).
+// BenchmarkReplRelay (not gated on REPL_FAULTS; root): produce at RF=3 with the brokers
+// behind NATs replicating through the relay (impl=ours) beside the hole-punched direct paths
+// (impl=direct), same run, 100 B and 16 KiB records, records/s, MB/s, CPU per record per
+// process (the relay's too) and the replica connections' RTT.
 //
 // Everything skips when the broker has no quorum (issue #15) or when a replication factor of
 // 3 is refused or not shown in Metadata (a tree without issue #16).

@@ -35,7 +35,10 @@
 //   - A candidate becomes the best address when it answers a disco Ping with a Pong; it stays
 //     trusted for 6.5 s after the last Pong. While the node is active (traffic within 45 s)
 //     the best address is re-pinged every 2 s (checked on each 500 ms heartbeat), so it
-//     stays trusted while it works.
+//     stays trusted while it works. Decision (iroh 0.28 trusts it to the end of the 6.5 s):
+//     a ping to the best address unanswered for 1 s (no Pong from it since; nodemap's
+//     PongOverdue) ends its trust at the next heartbeat, so a dead direct path moves to the
+//     relay within about 3.5 s rather than 6.5 s; a late Pong trusts it again.
 //   - Sending: best address trusted → UDP only. Otherwise → relay, plus UDP to the last best
 //     address if there was one, else to the last address QUIC came from, else (decision;
 //     iroh sends nothing direct before a Pong) to every direct candidate (at most 4, in

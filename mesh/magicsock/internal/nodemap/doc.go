@@ -17,7 +17,8 @@
 //
 //   - A direct candidate becomes the best address when it answers a Ping with a Pong
 //     (or replaces it when its latency is lower); a Pong keeps it trusted for TrustBestFor
-//     (6.5 s) after it arrives.
+//     (6.5 s) after it arrives. Decision (not iroh's): a Tick ends that trust early when a
+//     ping to the best address has gone PongOverdue (1 s) without a Pong from it since.
 //   - While a node is active (a packet to or from it within ActiveWindow, 45 s), each Tick
 //     re-pings a trusted best address whose last ping is StayAliveInterval (2 s) old, and
 //     a node without a trusted best address gets a full ping (every candidate, plus a

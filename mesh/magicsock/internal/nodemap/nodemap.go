@@ -22,6 +22,15 @@ const (
 	PingTimeout       = 5 * time.Second         // an unanswered ping is forgotten after this
 )
 
+// PongOverdue is how long a ping to the trusted best address may go unanswered (no Pong from
+// that address since it was sent) before the address loses its trust, at the next heartbeat
+// (decision: iroh 0.28 keeps trusting it until TrustBestFor after the last Pong, so a direct
+// path that dies carries packets into the void for up to 6.5 s; replication between brokers
+// stalls that long before moving to the relay; with the 2 s stay-alive pings it now moves
+// within about 3.5 s). A late Pong makes the address trusted again; a false alarm costs
+// packets sent over the relay and the old address in parallel meanwhile.
+const PongOverdue = time.Second
+
 // MaxUntried bounds the candidates a packet is copied to while no direct path is confirmed.
 const MaxUntried = 4
 
@@ -451,6 +460,14 @@ func (m *Map) tick(now time.Time) {
 	for tx, pp := range m.pings {
 		if now.Sub(pp.sent) > PingTimeout {
 			delete(m.pings, tx)
+			continue
+		}
+		n := pp.node
+		if pp.addr.IsValid() && pp.addr == n.best && now.Sub(pp.sent) >= PongOverdue && n.bestTrusted(now) {
+			if ps := n.paths[pp.addr]; ps != nil && ps.lastPong.Before(pp.sent) {
+				m.log.Debug("magicsock: direct path lost (pong overdue)", "node", n.id.ShortString(), "addr", pp.addr)
+				n.bestUntil = now
+			}
 		}
 	}
 	if m.cfg.DisableDirect {

@@ -243,7 +243,8 @@ func TestStayAlive(t *testing.T) {
 
 // TestUpgradeAndFallback: a node known by relay only moves to a direct path once a
 // CallMeMaybe gives us a candidate that answers; when the pongs stop, it falls back to the
-// relay exactly 6.5 s after the last one, full pings run every 5 s, and the first pong
+// relay at the first heartbeat after a stay-alive ping has gone unanswered for PongOverdue
+// (well before the 6.5 s trust window ends), full pings run every 5 s, and the first pong
 // afterwards makes it direct again.
 func TestUpgradeAndFallback(t *testing.T) {
 	h := newHarness(t, Config{HomeRelay: relayR}, "B")
@@ -260,8 +261,7 @@ func TestUpgradeAndFallback(t *testing.T) {
 
 	// The path goes dead: pings go unanswered.
 	now := up
-	lastPong := up
-	var fellBack time.Time
+	var fellBack, stayAlive time.Time
 	var fullPings []time.Duration
 	for now.Before(up.Add(30 * time.Second)) {
 		now = now.Add(500 * time.Millisecond)
@@ -273,19 +273,31 @@ func TestUpgradeAndFallback(t *testing.T) {
 			if a.Kind == SendCallMeMaybe {
 				fullPings = append(fullPings, now.Sub(up))
 			}
+			if a.Kind == SendDisco && a.Addr == addrX && stayAlive.IsZero() && fellBack.IsZero() {
+				stayAlive = now
+			}
 		}
 	}
-	if want := lastPong.Add(TrustBestFor); fellBack.Before(want) || fellBack.After(want.Add(500*time.Millisecond)) {
-		t.Fatalf("fell back at +%v, want the first packet at or after +%v", fellBack.Sub(up), TrustBestFor)
+	// The heartbeat at stayAlive+PongOverdue ends the trust: the packet after it goes over
+	// the relay.
+	if stayAlive.IsZero() || stayAlive.Sub(up) > StayAliveInterval+500*time.Millisecond {
+		t.Fatalf("stay-alive ping at +%v", stayAlive.Sub(up))
 	}
-	// Full pings from the fallback on, every 5 s (the first one with the packet that saw it).
+	if want := stayAlive.Add(PongOverdue); fellBack.Before(want) || fellBack.After(want.Add(500*time.Millisecond)) {
+		t.Fatalf("fell back at +%v, want the first packet after +%v (the stay-alive ping at +%v unanswered for %v)", fellBack.Sub(up), want.Sub(up), stayAlive.Sub(up), PongOverdue)
+	}
+	if fellBack.Sub(up) >= TrustBestFor {
+		t.Fatalf("fell back at +%v: not before the trust window's end", fellBack.Sub(up))
+	}
+	// Full pings every 5 s.
 	for i := 1; i < len(fullPings); i++ {
 		if d := fullPings[i] - fullPings[i-1]; d != FullPingInterval {
 			t.Fatalf("full pings at %v: gap %v, want %v", fullPings, d, FullPingInterval)
 		}
 	}
-	if len(fullPings) < 4 || fullPings[0] != fellBack.Sub(up) {
-		t.Fatalf("full pings at %v, fell back at +%v", fullPings, fellBack.Sub(up))
+	// The first one once 5 s have passed since the last (at t0), not before the fallback.
+	if first := max(fellBack.Sub(up), FullPingInterval); len(fullPings) < 4 || fullPings[0] != first {
+		t.Fatalf("full pings at %v, fell back at +%v: want the first at +%v", fullPings, fellBack.Sub(up), first)
 	}
 	h.want(h.send(now, "B"), "relay B", "udp 192.0.2.1:41641")
 
@@ -294,6 +306,60 @@ func TestUpgradeAndFallback(t *testing.T) {
 	h.want(h.handle(now, Tick{}), "ping B 192.0.2.1:41641", "callmemaybe B")
 	h.pong(now.Add(2*time.Millisecond), "B", h.ping(addrX), addrX)
 	h.want(h.send(now.Add(2*time.Millisecond), "B"), "udp 192.0.2.1:41641")
+}
+
+// TestPongOverdue: a stay-alive ping answered within PongOverdue keeps the path direct; one
+// unanswered that long ends the trust at the next heartbeat (not 6.5 s after the last pong);
+// a late Pong to it makes the address trusted again.
+func TestPongOverdue(t *testing.T) {
+	h, _ := trustedDirectB(t)
+	x := addrX
+	now := t0
+	tickUntilPing := func() *disco.Ping {
+		t.Helper()
+		for range 20 {
+			now = now.Add(500 * time.Millisecond)
+			h.send(now, "B")
+			for _, a := range h.handle(now, Tick{}) {
+				if p, ok := a.Msg.(*disco.Ping); ok && a.Addr == x {
+					return p
+				}
+			}
+		}
+		t.Fatal("no stay-alive ping within 10 s")
+		return nil
+	}
+	// Answered in 900 ms: still direct.
+	p := tickUntilPing()
+	sent := now
+	h.handle(sent.Add(PongOverdue-100*time.Millisecond), Tick{})
+	h.pong(sent.Add(PongOverdue-100*time.Millisecond), "B", p, x)
+	now = sent.Add(PongOverdue)
+	h.handle(now, Tick{})
+	if got := h.direct(now, "B"); got != x {
+		t.Fatalf("a pong within %v: direct %v, want %v", PongOverdue, got, x)
+	}
+	// Unanswered: trusted until the heartbeat at PongOverdue, not after.
+	p = tickUntilPing()
+	sent = now
+	h.handle(sent.Add(PongOverdue-time.Nanosecond), Tick{})
+	if got := h.direct(sent.Add(PongOverdue-time.Nanosecond), "B"); got != x {
+		t.Fatalf("before %v: direct %v", PongOverdue, got)
+	}
+	lost := sent.Add(PongOverdue)
+	h.handle(lost, Tick{})
+	if got := h.direct(lost, "B"); got.IsValid() {
+		t.Fatalf("ping unanswered for %v: still direct over %v", PongOverdue, got)
+	}
+	acts := h.send(lost, "B")
+	if len(acts) < 2 || acts[0].Kind != SendRelay || acts[1].Kind != SendUDP || acts[1].Addr != x {
+		t.Fatalf("send after the trust ended: %+v", acts)
+	}
+	// The late Pong (within PingTimeout): direct again.
+	h.pong(lost.Add(time.Second), "B", p, x)
+	if got := h.direct(lost.Add(time.Second), "B"); got != x {
+		t.Fatalf("after the late pong: direct %v, want %v", got, x)
+	}
 }
 
 // TestPingOverUDP: a Ping over UDP registers its source, is answered there, and is pinged
