@@ -74,7 +74,11 @@ type clientRun struct {
 
 	mu      sync.Mutex
 	appErrs []string
-	read    map[string]bool        // distinct values the consumer read
+	read    map[string]bool        // distinct values 0..n-1 the consumer read
+	// resumeSeq is the first value sent after the kill (pauseAt, unless the producer could
+	// not be held); resumed is when a value from there on was first acknowledged.
+	resumeSeq int
+	resumed   time.Time
 	logs    map[string]*tailBuffer // each process's stderr (its library's log), shown on failure
 }
 
@@ -106,17 +110,33 @@ func (r *clientRun) sent(inv int64, seq int, ok bool, partition int32, offset in
 		OK: ok, Partition: partition, Offset: offset, Err: err, Invoke: inv})
 	if !ok {
 		r.appError("%s: send of %d failed: %s", r.producer, seq, err)
+		return
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if seq >= r.resumeSeq && r.resumed.IsZero() {
+		r.resumed = time.Now()
+	}
+}
+
+// resumedAt is when a value sent after the kill was first acknowledged (zero: not yet), and
+// the first value sent after the kill.
+func (r *clientRun) resumedAt() (time.Time, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resumed, r.resumeSeq
 }
 
 func (r *clientRun) polled(partition int32, offset int64, value string) {
 	r.rec.AddPolls(r.consumer, checker.Poll{TP: checker.TP{Topic: r.topic, Partition: partition}, Offset: offset, Value: value})
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.read[value] = true
+	if i, err := strconv.Atoi(value); err == nil && i >= 0 && i < r.n && value == strconv.Itoa(i) {
+		r.read[value] = true
+	}
 }
 
-// readCount is how many distinct values the consumer has read.
+// readCount is how many of the values 0..n-1 the consumer has read.
 func (r *clientRun) readCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -370,7 +390,7 @@ func kafkaGoConsume(ctx context.Context, r *clientRun) error {
 var kcatDelivered = regexp.MustCompile(`Message delivered to partition (\d+) \(offset (-?\d+)\)`)
 
 // kcatProduce: kcat's idempotent producer (librdkafka: acks=all, retrying within
-// message.timeout.ms) reading the values from stdin. Its delivery reports (stderr, -v -v) say
+// message.timeout.ms) reading the values from stdin, held after the first third. Its delivery reports (stderr, -v -v) say
 // partition and offset but not which message: librdkafka reports deliveries in produce order
 // per partition, so the k-th report is value k.
 func kcatProduce(ctx context.Context, r *clientRun) error {
@@ -388,7 +408,6 @@ func kcatProduce(ctx context.Context, r *clientRun) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	firstThird := make(chan struct{}) // closed on the pauseAt-th delivery report
 	tail := r.log("kcat producer")
 	done := make(chan struct{})
 	go func() { // owned: ends when kcat closes stderr (it exits, or the context kills it)
@@ -408,33 +427,37 @@ func kcatProduce(ctx context.Context, r *clientRun) error {
 			p, _ := strconv.Atoi(m[1])
 			off, _ := strconv.ParseInt(m[2], 10, 64)
 			r.sent(r.rec.Begin(), k, true, int32(p), off, "")
-			if k++; k == r.pauseAt {
-				close(firstThird)
-			}
+			k++
 		}
 	}()
-	write := func(from, to int) error {
-		for i := from; i < to; i++ {
-			if _, err := fmt.Fprintf(in, "%d\n", i); err != nil {
-				return err
+	// kcat cannot be held: it sends nothing it has read (and serves no delivery report)
+	// while it waits for more input. So after the first third it goes on slowly, one value
+	// every 100 ms (20 s for the rest, against a few for the consumer to read the first
+	// third), until the leader is dead, and at 5 ms a value from then on.
+	close(r.paused)
+	killed := false
+	for i := 0; i < r.n && err == nil; i++ {
+		pace := 5 * time.Millisecond
+		if i >= r.pauseAt && !killed {
+			select {
+			case <-r.resume:
+				killed = true
+				r.mu.Lock()
+				r.resumeSeq = i
+				r.mu.Unlock()
+			default:
+				pace = 100 * time.Millisecond
 			}
-			time.Sleep(5 * time.Millisecond) // pacing: the sends spread over the failover
 		}
-		return nil
-	}
-	err = write(0, r.pauseAt)
-	if err == nil {
-		select {
-		case <-firstThird:
-			err = r.pause(ctx)
-		case <-done:
-			err = fmt.Errorf("kcat ended before its first %d deliveries", r.pauseAt)
-		case <-ctx.Done():
-			err = ctx.Err()
+		if _, err = fmt.Fprintf(in, "%d\n", i); err == nil {
+			time.Sleep(pace)
 		}
 	}
-	if err == nil {
-		err = write(r.pauseAt, r.n)
+	if !killed && err == nil {
+		r.mu.Lock()
+		r.resumeSeq = r.n
+		r.mu.Unlock()
+		r.appError("kcat producer: wrote every value before the leader's kill: the failover was not exercised")
 	}
 	in.Close()
 	werr := cmd.Wait()
@@ -613,14 +636,13 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 			cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
 				Topic: "clients-" + lc.name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
 			createReplicated(t, c, cfg)
-			view := settled(t, c, cfg, time.Minute)
-			victim := view[0].LeaderProc
+			var victim *cluster.Broker // the partition's leader at the kill
 			// The restarted victim must outlive this subtest: a process is killed when the
 			// test that started it ends (cluster.StartProc), and the next client needs it.
 			restart := func() { victim.Start(cleanupOn{TB: t, owner: outer}) }
 			defer deleteTopic(t, cfg)
 			defer func() { // the next client needs three live brokers, whatever happened here
-				if !victim.Running() {
+				if victim != nil && !victim.Running() {
 					restart()
 				}
 			}()
@@ -628,7 +650,7 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 			r := &clientRun{cn: cn, addr: c.Gateways[0].Addr, topic: cfg.Topic, group: cfg.Topic + "-group",
 				n: clientRecords, pauseAt: clientRecords / 3, rec: cfg.Rec,
 				producer: lc.name + "-producer", consumer: lc.name + "-consumer",
-				paused: make(chan struct{}), resume: make(chan struct{}), read: map[string]bool{}, logs: map[string]*tailBuffer{}}
+				resumeSeq: clientRecords / 3, paused: make(chan struct{}), resume: make(chan struct{}), read: map[string]bool{}, logs: map[string]*tailBuffer{}}
 			defer func() {
 				if t.Failed() {
 					r.mu.Lock()
@@ -666,14 +688,22 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 				return n >= r.pauseAt, fmt.Sprintf("%d values read", n)
 			})
 
+			// The leader now (it may have moved since the topic settled).
+			cur := settled(t, c, cfg, time.Minute)[0]
+			victim = cur.LeaderProc
+			quorumLeader, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
+			role := "not the metadata quorum's leader"
+			if quorumLeader == victim {
+				role = "also the metadata quorum's leader (the group coordinator's home)"
+			}
 			at := time.Now()
 			victim.Kill()
 			close(r.resume)
-			tp0 := checker.TP{Topic: cfg.Topic, Partition: 0}
 			var first time.Time
-			cluster.WaitFor(t, "a record acknowledged after the kill", 3*time.Minute, func() (bool, string) {
-				var ok bool
-				first, ok = cfg.Rec.FirstSendOKAfter(at, tp0)
+			cluster.WaitFor(t, "a record sent after the kill acknowledged", 3*time.Minute, func() (bool, string) {
+				var from int
+				first, from = r.resumedAt()
+				ok := !first.IsZero() || from >= r.n
 				if !ok {
 					if ps, err := metadata(c, 0, cfg.Topic); err == nil {
 						return false, fmt.Sprintf("%v; errors %v", ps[0], r.errors())
@@ -685,7 +715,7 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 			if ps, err := metadata(c, 0, cfg.Topic); err == nil {
 				now = ps[0].String()
 			}
-			t.Logf("killed %s, leader of %s/0 (%v); the first record acknowledged %v later (not asserted); now %s", victim.Name, cfg.Topic, view[0], first.Sub(at).Round(time.Millisecond), now)
+			t.Logf("killed %s, leader of %s/0 (%v), %s; the first record acknowledged %v later (not asserted); now %s", victim.Name, cfg.Topic, cur, role, first.Sub(at).Round(time.Millisecond), now)
 			restart()
 			wg.Wait()
 			if prodErr != nil {

@@ -99,9 +99,11 @@ def consume():
         "heartbeat.interval.ms": 1000,
         "fetch.wait.max.ms": 200,
         "on_commit": committed,
+        "debug": "cgrp",  # the group protocol's steps on stderr, shown when the test fails
     }))
 
     def assigned(consumer, parts):
+        log("assigned %s" % parts)
         for tp in parts:
             out(op="reset", partition=tp.partition)
 
