@@ -74,19 +74,19 @@ type clientRun struct {
 
 	mu      sync.Mutex
 	appErrs []string
-	read    map[string]bool        // distinct values 0..n-1 the consumer read
+	read    map[string]bool // distinct values 0..n-1 the consumer read
 	// resumeSeq is the first value sent after the kill (pauseAt, unless the producer could
 	// not be held); resumed is when a value from there on was first acknowledged.
 	resumeSeq int
 	resumed   time.Time
-	logs    map[string]*tailBuffer // each process's stderr (its library's log), shown on failure
+	logs      map[string]*tailBuffer // each process's stderr (its library's log), shown on failure
 }
 
 // log is a buffer for name's stderr.
 func (r *clientRun) log(name string) *tailBuffer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := &tailBuffer{max: 32 << 10}
+	b := &tailBuffer{max: 96 << 10}
 	r.logs[name] = b
 	return b
 }
@@ -583,27 +583,36 @@ func runScript(ctx context.Context, r *clientRun, name, bin string, args ...stri
 	return nil
 }
 
-// tailBuffer keeps the last max bytes written to it.
+// tailBuffer keeps the first and the last max/2 bytes written to it.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu         sync.Mutex
+	max        int
+	head, tail []byte
+	cut        bool
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
+	written := len(p)
+	if n := min(len(p), t.max/2-len(t.head)); n > 0 {
+		t.head = append(t.head, p[:n]...)
+		p = p[n:]
 	}
-	return len(p), nil
+	t.tail = append(t.tail, p...)
+	if len(t.tail) > t.max/2 {
+		t.tail, t.cut = t.tail[len(t.tail)-t.max/2:], true
+	}
+	return written, nil
 }
 
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	if t.cut {
+		return string(t.head) + "\n[…]\n" + string(t.tail)
+	}
+	return string(t.head) + string(t.tail)
 }
 
 // clientsLeaderKill: for each client library, on a fresh 1-partition RF=3 topic, a producer
@@ -656,7 +665,7 @@ func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 					r.mu.Lock()
 					defer r.mu.Unlock()
 					for _, name := range slices.Sorted(maps.Keys(r.logs)) {
-						t.Logf("%s stderr (last %d bytes):\n%s", name, r.logs[name].max, r.logs[name])
+						t.Logf("%s stderr (its start and end):\n%s", name, r.logs[name])
 					}
 				}
 			}()

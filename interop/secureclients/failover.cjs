@@ -24,12 +24,18 @@ const n = Number(env('N'))
 
 // The application's retry settings: retry for as long as the test lets the process run, at
 // most 1 s apart (kafkajs' default gives up after 5 retries and ~30 s).
+let lastProduceResponse = ''
 const retry = { initialRetryTime: 100, maxRetryTime: 1000, retries: Number.MAX_SAFE_INTEGER }
 const kafka = new Kafka({
   clientId: 'meshkafka-failover', brokers: [env('BROKER')], retry,
   connectionTimeout: 3000, requestTimeout: 10000,
-  logLevel: logLevel.WARN,
+  logLevel: logLevel.DEBUG,
   logCreator: () => ({ namespace, level, label, log }) => {
+    if (level === logLevel.DEBUG) { // kept only to explain a send that resolves without metadata
+      if (String(log.message).startsWith('Response Produce')) lastProduceResponse = JSON.stringify(log)
+      return
+    }
+    if (level > logLevel.WARN) return
     process.stderr.write(`${new Date(log.timestamp).toISOString()} ${label} [${namespace}] ${log.message} ${JSON.stringify(Object.assign({}, log, { message: undefined, timestamp: undefined, logger: undefined }))}\n`)
   },
 })
@@ -47,8 +53,13 @@ async function produce () {
     }
     const value = String(i)
     try {
-      const [md] = await producer.send({ topic, acks: -1, timeout: 30000, messages: [{ value, partition: 0 }] })
-      out({ op: 'send', seq: i, value, ok: true, partition: md.partition, offset: Number(md.baseOffset) })
+      const res = await producer.send({ topic, acks: -1, timeout: 30000, messages: [{ value, partition: 0 }] })
+      if (!Array.isArray(res) || res.length !== 1) {
+        // Resolved, but without the record's metadata: not an acknowledgement the test can place.
+        process.stderr.write(`send ${i} resolved with ${JSON.stringify(res)}; the last Produce response: ${lastProduceResponse}\n`)
+        throw new Error(`send resolved with ${JSON.stringify(res)}, not one RecordMetadata`)
+      }
+      out({ op: 'send', seq: i, value, ok: true, partition: res[0].partition, offset: Number(res[0].baseOffset) })
     } catch (e) {
       failed++
       out({ op: 'send', seq: i, value, ok: false, err: String(e) })

@@ -99,7 +99,7 @@ def consume():
         "heartbeat.interval.ms": 1000,
         "fetch.wait.max.ms": 200,
         "on_commit": committed,
-        "debug": "cgrp",  # the group protocol's steps on stderr, shown when the test fails
+        "debug": "cgrp,fetch,topic",  # the group protocol's steps on stderr, shown when the test fails
     }))
 
     def assigned(consumer, parts):
