@@ -617,9 +617,10 @@ func (t *tailBuffer) String() string {
 
 // clientsLeaderKill: for each client library, on a fresh 1-partition RF=3 topic, a producer
 // sends 300 values while a consumer of the same library reads the topic from the start. Once
-// the first third is acknowledged and read, the partition's leader is SIGKILLed while the
-// producer is held; the producer then sends the rest through the failover, and the killed
-// broker is restarted once a record is acknowledged again. Then:
+// the first third is acknowledged and read, the partition's leader at that moment is
+// SIGKILLed while the producer is held (kcat cannot be held: it goes on slowly instead); the
+// producer then sends the rest through the failover, and the killed broker is restarted (for
+// the rest of the phase) once a value sent after the kill is acknowledged. Then:
 //   - no error reached the application (a failed send, a consumer error, a script or kcat
 //     exiting non-zero or reporting one): retries inside the library are fine;
 //   - every value was acknowledged, and the consumer read every value;
