@@ -135,7 +135,7 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 		s.topics.observe(bresp)
 		if s.cfg.DirectBrokers {
 			for _, b := range bresp.Brokers {
-				if b.Kafka != "" && b.NodeID != s.NodeID() {
+				if _, _, ok := parseKafkaAddr(b.Kafka); ok && b.NodeID != s.NodeID() {
 					if direct == nil {
 						direct = map[int32]brokerop.BrokerInfo{}
 					}
@@ -143,10 +143,8 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 				}
 			}
 		}
-		if len(bresp.Brokers) > 1 || len(direct) > 0 {
-			for _, b := range bresp.Brokers {
-				addBroker(b.NodeID)
-			}
+		for id := range direct { // brokers with their own listeners; the others only through this server
+			addBroker(id)
 		}
 		if bresp.ClusterID != "" {
 			resp.ClusterID = kmsg.StringPtr(bresp.ClusterID)
@@ -176,13 +174,21 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 				p := kmsg.NewMetadataResponseTopicPartition()
 				p.Partition, p.ErrorCode, p.LeaderEpoch = bp.Partition, bp.ErrorCode, 0
 				if len(bp.Replicas) > 0 {
-					// A replicated partition: its leader broker (every broker id is listed at
-					// this gateway's address).
-					p.Leader, p.LeaderEpoch = bp.Leader, bp.LeaderEpoch
-					p.Replicas, p.ISR, p.OfflineReplicas = bp.Replicas, nonNil(bp.ISR), nonNil(bp.OfflineReplicas)
-					for _, id := range bp.Replicas {
-						addBroker(id)
+					// A replicated partition: replicas, ISR and offline replicas by broker id, the
+					// leader epoch from the raft term. The leader clients are told to dial is the
+					// leading broker when it has a listener of its own (DirectBrokers), else this
+					// server: brokers reached only through it are not listed at all, because
+					// several broker ids at one host:port break clients that key connections by
+					// address (kafkajs then sends a Produce without its partitions and reports
+					// success; librdkafka's consumers hop between the "brokers" and stall).
+					p.Leader, p.LeaderEpoch = s.NodeID(), bp.LeaderEpoch
+					if bp.Leader < 0 {
+						p.Leader = bp.Leader // no leader now: clients wait and refresh
+					} else if _, ok := direct[bp.Leader]; ok {
+						p.Leader = bp.Leader
+						addBroker(bp.Leader)
 					}
+					p.Replicas, p.ISR, p.OfflineReplicas = bp.Replicas, nonNil(bp.ISR), nonNil(bp.OfflineReplicas)
 				} else {
 					// One gateway fronts every broker: clients always dial the gateway.
 					p.Leader = s.NodeID()
@@ -200,15 +206,28 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	}
 }
 
-// splitKafkaAddr splits a broker's advertised host:port; a malformed one (the metadata quorum
-// checks only its length) falls back to this server's address, which routes over the mesh.
+// splitKafkaAddr splits a broker's advertised host:port; a malformed one falls back to this
+// server's address (Metadata never lists such a broker: see parseKafkaAddr).
 func splitKafkaAddr(hp, host string, port int32) (string, int32) {
-	h, p, err := net.SplitHostPort(hp)
-	n, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || h == "" || n <= 0 || n > 65535 {
-		return host, port
+	if h, n, ok := parseKafkaAddr(hp); ok {
+		return h, n
 	}
-	return h, int32(n)
+	return host, port
+}
+
+// parseKafkaAddr splits a broker's advertised host:port, reporting false for an empty or
+// malformed one (the metadata quorum checks only its length): such a broker is reached
+// through this server, like one without a listener.
+func parseKafkaAddr(hp string) (string, int32, bool) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || h == "" || n <= 0 || n > 65535 {
+		return "", 0, false
+	}
+	return h, int32(n), true
 }
 
 func nonNil(ids []int32) []int32 {

@@ -136,13 +136,16 @@
 //     turns auto-creation off for every version.
 //   - The gateway presents itself (NodeID, advertised host/port) as the leader of every
 //     single-owner partition, with leader epoch 0 and replicas/ISR = [NodeID]. A replicated
-//     partition (issue #16, brokers on the metadata quorum) shows its leader broker's Kafka
-//     id, leader epoch, replicas, ISR and offline replicas as the quorum records them, and
-//     every broker id is listed at the gateway's own advertised address, so a client's
-//     "send to the leader" always reaches this gateway, which routes to the leader broker.
-//     With Config.DirectBrokers (a broker's own Kafka listener, package gateway/direct; a
-//     gateway started with -direct-brokers) a broker that registered a Kafka listener is
-//     listed at that address instead, so clients talk to the leader brokers directly.
+//     partition (issue #16, brokers on the metadata quorum) shows its leader epoch,
+//     replicas, ISR and offline replicas as the quorum records them, with this server as the
+//     leader clients dial, and no other broker is listed: several broker ids at one
+//     host:port break clients that key connections by address (kafkajs sends a Produce
+//     without its partitions and reports success; librdkafka's consumers hop and stall).
+//     The server routes to the leader broker. With Config.DirectBrokers (a broker's own
+//     Kafka listener, package gateway/direct; a gateway started with -direct-brokers) a
+//     broker that registered a valid Kafka listener is listed at that address and named as
+//     the leader of the partitions it leads, so clients talk to the leader brokers directly;
+//     partitions led by brokers without one still name this server.
 //     CreateTopics takes -1 or a positive replication factor; the backend judges it (one
 //     broker: only 1; a quorum: at most its live brokers, else INVALID_REPLICATION_FACTOR).
 //   - Fetch sessions (v7+, KIP-227) follow Apache Kafka's FetchSessionCache

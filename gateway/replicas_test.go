@@ -43,9 +43,10 @@ func (b replicatedBackend) Metadata(ctx context.Context, req *brokerop.MetadataR
 	return r, nil
 }
 
-// Metadata shows a replicated partition's leader, leader epoch, replicas, ISR and offline
-// replicas in Kafka ids, every broker id at the gateway's address, and single-owner topics
-// as before; kgo produces to and consumes from the replicated topic through it.
+// Metadata shows a replicated partition's leader epoch, replicas, ISR and offline replicas in
+// Kafka ids, with the gateway as the leader clients dial and as the only broker listed (several
+// ids at one host:port break kafkajs and librdkafka), and single-owner topics as before; kgo
+// produces to and consumes from the replicated topic through it.
 func TestMetadataShowsReplicas(t *testing.T) {
 	be := replicatedBackend{gatewaytest.NewMem(1)}
 	ts := start(t, gateway.Config{Backend: be})
@@ -69,8 +70,8 @@ func TestMetadataShowsReplicas(t *testing.T) {
 			ids = append(ids, b.NodeID)
 		}
 		slices.Sort(ids)
-		if !slices.Equal(ids, []int32{0, 1, 2, 3}) {
-			t.Errorf("v%d: brokers %v, want the gateway (0) and brokers 1–3", v, ids)
+		if !slices.Equal(ids, []int32{0}) {
+			t.Errorf("v%d: brokers %v, want only the gateway (0)", v, ids)
 		}
 		if len(r.Topics) != 2 {
 			t.Fatalf("v%d: topics %+v", v, r.Topics)
@@ -84,7 +85,7 @@ func TestMetadataShowsReplicas(t *testing.T) {
 					continue
 				}
 				wantReps := []int32{p.Partition%3 + 1, (p.Partition+1)%3 + 1, (p.Partition+2)%3 + 1}
-				if p.Leader != wantReps[0] || !slices.Equal(p.Replicas, wantReps) || slices.Contains(p.ISR, 3) || len(p.ISR) != 2 {
+				if p.Leader != 0 || !slices.Equal(p.Replicas, wantReps) || slices.Contains(p.ISR, 3) || len(p.ISR) != 2 {
 					t.Errorf("v%d partition %d: leader %d replicas %v isr %v", v, p.Partition, p.Leader, p.Replicas, p.ISR)
 				}
 				if v >= 7 && p.LeaderEpoch != 5+p.Partition {
@@ -96,8 +97,7 @@ func TestMetadataShowsReplicas(t *testing.T) {
 			}
 		}
 	}
-	// A client takes the brokers at their word and sends each partition to "its leader":
-	// every one of them is this gateway.
+	// A client sends each partition to its leader: this gateway.
 	cl := newClient(t, ts.addr, kgo.DefaultProduceTopic("r"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for p := range int32(3) {
 		if err := cl.ProduceSync(t.Context(), &kgo.Record{Partition: p, Value: []byte{byte('a' + p)}}).FirstErr(); err != nil {
@@ -123,19 +123,21 @@ func (b directBackend) Metadata(ctx context.Context, req *brokerop.MetadataReq) 
 	return r, nil
 }
 
-// With DirectBrokers, a broker that advertises a Kafka listener is listed at it; the others
-// (no listener, a malformed one) at the server's own address; without it every broker is at
-// the server's address. The server presenting Kafka id 1 (a broker's embedded listener) lists
-// itself at the address the client dialled.
+// With DirectBrokers, a broker that advertises a Kafka listener is listed at it and named as
+// the leader of the partitions it leads; the others (no listener, a malformed one) are not
+// listed, and the server stands in as the leader of their partitions; without it only the
+// server is listed and leads every partition. The server presenting Kafka id 1 (a broker's
+// embedded listener) lists itself at the address the client dialled.
 func TestMetadataDirectBrokers(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		cfg    gateway.Config
-		direct map[int32]string // broker id → host:port expected when not the server's
+		name    string
+		cfg     gateway.Config
+		direct  map[int32]string // broker id → host:port expected when not the server's
+		leaders []int32          // of partitions 0–2 (led by brokers 1, 2, 3)
 	}{
-		{"gateway", gateway.Config{}, nil},
-		{"direct gateway", gateway.Config{DirectBrokers: true}, map[int32]string{1: "broker-1.example:19093"}},
-		{"broker 1 itself", gateway.Config{DirectBrokers: true, NodeID: 1}, nil},
+		{"gateway", gateway.Config{}, nil, []int32{0, 0, 0}},
+		{"direct gateway", gateway.Config{DirectBrokers: true}, map[int32]string{1: "broker-1.example:19093"}, []int32{1, 0, 0}},
+		{"broker 1 itself", gateway.Config{DirectBrokers: true, NodeID: 1}, nil, []int32{1, 1, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.Backend = directBackend{replicatedBackend{gatewaytest.NewMem(1)}}
@@ -158,8 +160,20 @@ func TestMetadataDirectBrokers(t *testing.T) {
 			if !maps.Equal(got, tc.direct) && !(len(got) == 0 && len(tc.direct) == 0) {
 				t.Errorf("brokers not at the server's address %s: %v, want %v (all: %+v)", self, got, tc.direct, r.Brokers)
 			}
-			if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 3 || r.Topics[0].Partitions[0].Leader != 1 {
+			if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 3 {
 				t.Fatalf("topics %+v", r.Topics)
+			}
+			listed := map[int32]bool{}
+			for _, b := range r.Brokers {
+				listed[b.NodeID] = true
+			}
+			for _, p := range r.Topics[0].Partitions {
+				if p.Leader != tc.leaders[p.Partition] || !listed[p.Leader] {
+					t.Errorf("partition %d: leader %d (listed: %v), want %d", p.Partition, p.Leader, listed[p.Leader], tc.leaders[p.Partition])
+				}
+			}
+			if len(r.Brokers) != 1+len(tc.direct) {
+				t.Errorf("brokers %+v: want the server and %v only", r.Brokers, tc.direct)
 			}
 		})
 	}

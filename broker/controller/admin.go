@@ -280,6 +280,28 @@ func (c *Controller) AdminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(c.Status())
 	})
+	// GET /quorum/partitions?topic=T: the topic's partitions as the quorum places them (Kafka
+	// ids of the leader last reported, its epoch, replicas, ISR, offline replicas) — what a
+	// stand-alone gateway's Metadata no longer names, since it stands in as every
+	// partition's leader for its clients.
+	mux.HandleFunc("GET /quorum/partitions", func(w http.ResponseWriter, r *http.Request) {
+		topic := r.URL.Query().Get("topic")
+		if topic == "" {
+			http.Error(w, "missing ?topic=<name>", http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		resp, err := c.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(resp.Topics)
+	})
 	for _, action := range []string{brokerop.QuorumAllow, brokerop.QuorumDisallow, brokerop.QuorumAdd, brokerop.QuorumRemove} {
 		mux.HandleFunc("POST /quorum/"+action, func(w http.ResponseWriter, r *http.Request) {
 			node := r.URL.Query().Get("node")

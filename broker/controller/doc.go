@@ -127,6 +127,7 @@
 // # Admin HTTP API (loopback only; JSON answers; errors are 4xx/5xx with a text body)
 //
 //	GET  /quorum/status              this node's raft view and the brokers (QuorumStatus)
+//	GET  /quorum/partitions?topic=T  the topic's partitions as placed: leader, epoch, replicas, ISR (Kafka ids)
 //	POST /quorum/allow?node=<NodeId> admit a NodeId (AllowBroker); it may then join
 //	POST /quorum/add?node=<NodeId>   admit it and, once it is a learner, promote it to voter
 //	POST /quorum/remove?node=<NodeId> remove the broker from the quorum and the broker table;

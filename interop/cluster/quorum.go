@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -77,11 +78,15 @@ func (s *QuorumStatus) Voters() []string {
 // AdminCall calls the broker's admin API (Options.Quorum gives every broker one) and returns
 // the body of a 200 answer.
 func (b *Broker) AdminCall(method, path string) ([]byte, error) {
+	return b.adminCall(b.HTTPClient(), method, path)
+}
+
+func (b *Broker) adminCall(cl *http.Client, method, path string) ([]byte, error) {
 	req, err := http.NewRequest(method, "http://"+b.Admin+path, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := b.HTTPClient().Do(req)
+	resp, err := cl.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -207,4 +212,45 @@ func (c *Cluster) KafkaIDs() (map[int32]*Broker, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("no running broker answered its quorum status: %s", strings.Join(errs, "; "))
+}
+
+// PartitionView is one partition as the metadata quorum places it (GET /quorum/partitions):
+// Kafka ids of its leader (-1: none), replicas, in-sync and offline replicas.
+type PartitionView struct {
+	Partition       int32
+	Leader          int32
+	LeaderEpoch     int32
+	Replicas        []int32
+	ISR             []int32
+	OfflineReplicas []int32
+	ErrorCode       int16
+}
+
+// Partitions asks the broker's admin API for topic's partitions as the quorum places them
+// (a stand-alone gateway names itself as every partition's leader, so tests that need the
+// real leader ask here).
+func (b *Broker) Partitions(topic string) ([]PartitionView, error) {
+	cl := b.HTTPClient()
+	cl.Timeout = 3 * time.Second // a paused broker must not hold the caller up for long
+	body, err := b.adminCall(cl, http.MethodGet, "/quorum/partitions?topic="+url.QueryEscape(topic))
+	if err != nil {
+		return nil, err
+	}
+	var topics []struct {
+		Name       string
+		ErrorCode  int16
+		Partitions []PartitionView
+	}
+	if err := json.Unmarshal(body, &topics); err != nil {
+		return nil, fmt.Errorf("%s: /quorum/partitions: %w", b.Name, err)
+	}
+	for _, t := range topics {
+		if t.Name == topic {
+			if t.ErrorCode != 0 {
+				return nil, fmt.Errorf("%s: topic %s: error code %d", b.Name, topic, t.ErrorCode)
+			}
+			return t.Partitions, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: topic %s not placed", b.Name, topic)
 }

@@ -359,8 +359,21 @@ func (e *env) createAndCheck(t testing.TB, topic string, members []*cluster.Brok
 		if len(td.Partitions) != 6 {
 			return false, fmt.Sprintf("%d partitions", len(td.Partitions))
 		}
+		// The gateway names itself as every partition's leader and lists no other broker;
+		// the quorum's placement (a broker's admin API) has the real leader, a member, and
+		// the same replicas.
+		placed, err := members[0].Partitions(topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, pv := range placed {
+			p, ok := td.Partitions[pv.Partition]
+			if !ok || !slices.Equal(p.Replicas, pv.Replicas) || !allowed[pv.Leader] || p.Leader != e.brokers[0] {
+				return false, fmt.Sprintf("partition %d: Metadata %+v, quorum %+v", pv.Partition, p, pv)
+			}
+		}
 		for _, p := range td.Partitions {
-			for _, r := range append([]int32{p.Leader}, p.Replicas...) {
+			for _, r := range p.Replicas {
 				if !allowed[r] {
 					t.Fatalf("partition %d of %s placed on broker %d, not a member (%v)", p.Partition, topic, r, allowed)
 				}

@@ -179,13 +179,45 @@ func metadata(c *cluster.Cluster, gw int, topicName string) (map[int32]partition
 	if err != nil {
 		return nil, err
 	}
+	// The gateway names itself as every partition's leader (clients dial it): the real
+	// leader, replicas and ISR come from the quorum's placement, asked of a running broker.
+	placed, err := placement(c, topicName)
+	if err != nil {
+		return nil, err
+	}
 	out := map[int32]partition{}
 	for _, pd := range td.Partitions {
-		p := partition{ID: pd.Partition, Leader: pd.Leader, LeaderEpoch: pd.LeaderEpoch, Replicas: pd.Replicas, ISR: pd.ISR, Offline: pd.OfflineReplicas, Err: pd.Err}
-		p.LeaderProc = ids[pd.Leader]
+		pv, ok := placed[pd.Partition]
+		if !ok {
+			return nil, fmt.Errorf("partition %d of %s not in the quorum's placement", pd.Partition, topicName)
+		}
+		p := partition{ID: pd.Partition, Leader: pv.Leader, LeaderEpoch: pv.LeaderEpoch, Replicas: pv.Replicas, ISR: pv.ISR, Offline: pv.OfflineReplicas, Err: pd.Err}
+		if pd.Err == nil && pv.ErrorCode != 0 {
+			p.Err = kerr.ErrorForCode(pv.ErrorCode)
+		}
+		p.LeaderProc = ids[pv.Leader]
 		out[p.ID] = p
 	}
 	return out, nil
+}
+
+// placement asks running brokers in turn (a paused one times out) for topicName's partitions
+// as the quorum places them.
+func placement(c *cluster.Cluster, topicName string) (map[int32]cluster.PartitionView, error) {
+	var errs []error
+	for _, b := range c.Running() {
+		ps, err := b.Partitions(topicName)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out := map[int32]cluster.PartitionView{}
+		for _, p := range ps {
+			out[p.Partition] = p
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no broker answered for the placement of %s: %w", topicName, errors.Join(errs...))
 }
 
 // idCache holds each cluster's Kafka id → broker map once every broker has one: a NodeId
