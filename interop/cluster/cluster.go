@@ -422,7 +422,7 @@ func (b *Broker) launch(tb testing.TB) {
 	if b.NS != nil {
 		ns = b.NS.Netns
 	}
-	b.P = c.track(StartProc(tb, b.Name, ns, c.opts.Env, Bin(tb, "broker"), args...))
+	b.P = c.track(startProc(tb, c.tb, b.Name, ns, c.opts.Env, Bin(tb, "broker"), args...)) // lives as long as the cluster
 }
 
 func (b *Broker) waitServing() error {
@@ -471,7 +471,7 @@ func (g *Gateway) Start(tb testing.TB) {
 	if c.opts.GatewayArgs != nil {
 		args = append(args, c.opts.GatewayArgs(g)...)
 	}
-	g.P, g.Addr = StartGateway(tb, g.Name, ns, c.opts.Env, g.Listen, c.opts.StartTimeout, args...)
+	g.P, g.Addr = startGateway(tb, c.tb, g.Name, ns, c.opts.Env, g.Listen, c.opts.StartTimeout, args...) // lives as long as the cluster
 	c.track(g.P)
 	g.Listen = g.Addr
 }
@@ -481,8 +481,13 @@ func (g *Gateway) Start(tb testing.TB) {
 // the address it listens on. A port the previous incarnation still holds is retried.
 func StartGateway(tb testing.TB, name string, ns *Netns, env []string, listen string, timeout time.Duration, args ...string) (*Proc, string) {
 	tb.Helper()
+	return startGateway(tb, tb, name, ns, env, listen, timeout, args...)
+}
+
+func startGateway(tb, owner testing.TB, name string, ns *Netns, env []string, listen string, timeout time.Duration, args ...string) (*Proc, string) {
+	tb.Helper()
 	for attempt := 0; ; attempt++ {
-		p := StartProc(tb, name, ns, env, Bin(tb, "gateway"), append([]string{"-listen", listen}, args...)...)
+		p := startProc(tb, owner, name, ns, env, Bin(tb, "gateway"), append([]string{"-listen", listen}, args...)...)
 		deadline := time.Now().Add(timeout)
 		for !strings.Contains(p.Stdout.String(), GatewayBanner) && !p.Exited() && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)

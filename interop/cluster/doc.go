@@ -14,7 +14,8 @@
 //
 // Nothing is created in the host's network namespace: clients dial through the hub
 // (Cluster.Dialer), a node's loopback (an admin listener) through the node (Node.DialContext,
-// Node.HTTPClient). Every process and namespace is killed when its test ends, even on
+// Node.HTTPClient). Every process and namespace is killed when the test that made the cluster ends (a broker or
+// gateway restarted in a subtest lives on past it), even on
 // failure, and by Pdeathsig if the test binary dies; on failure the tail of every process's
 // output is logged and the full output is written to the test's artifact directory.
 //

@@ -35,6 +35,14 @@ type Proc struct {
 // Netns.Do hands its thread back after switching it back.
 func StartProc(tb testing.TB, name string, ns *Netns, env []string, bin string, args ...string) *Proc {
 	tb.Helper()
+	return startProc(tb, tb, name, ns, env, bin, args...)
+}
+
+// startProc is StartProc with the process's lifetime tied to owner instead of tb (tb still
+// reports start failures): a cluster's brokers and gateways live as long as the test that
+// made the cluster, even when a subtest restarts them.
+func startProc(tb, owner testing.TB, name string, ns *Netns, env []string, bin string, args ...string) *Proc {
+	tb.Helper()
 	p := &Proc{Name: name, Stdout: &kafkaclients.SyncBuffer{}, Stderr: &kafkaclients.SyncBuffer{}, done: make(chan struct{})}
 	if ns != nil {
 		// nsenter enters only the network namespace, so it execs bin without forking: the
@@ -53,7 +61,7 @@ func StartProc(tb testing.TB, name string, ns *Netns, env []string, bin string, 
 			tb.Fatal(err)
 		}
 		fmt.Fprintf(f, "%s %s\n", bin, strings.Join(args, " "))
-		tb.Cleanup(func() { f.Close() })
+		owner.Cleanup(func() { f.Close() })
 		p.Cmd.Stdout, p.Cmd.Stderr = io.MultiWriter(p.Stdout, f), io.MultiWriter(p.Stderr, f)
 	}
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -64,7 +72,7 @@ func StartProc(tb testing.TB, name string, ns *Netns, env []string, bin string, 
 		p.err = p.Cmd.Wait()
 		close(p.done)
 	}()
-	tb.Cleanup(p.Kill)
+	owner.Cleanup(p.Kill)
 	return p
 }
 
