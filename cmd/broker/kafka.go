@@ -125,7 +125,11 @@ func (kl *kafkaListener) close() {
 // presenting that id serves every listener, backed by direct.Backend: partitions this broker
 // leads in process, the rest over the mesh through a cluster view of the quorum (this broker
 // reached through memory). stop closes the listeners and waits for everything it started.
-func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep *endpoint.Endpoint, log *slog.Logger, stdout io.Writer) (be *direct.Backend, stop func() error, err error) {
+//
+// A kafkaListener with no listener (the status page of a broker without -kafka-listen) makes
+// the same server for in-process requests only; late, if not nil, is given the server once it
+// exists.
+func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep *endpoint.Endpoint, log *slog.Logger, stdout io.Writer, late *cli.LateServer) (be *direct.Backend, stop func() error, err error) {
 	self := ep.Addr()
 	local := brokermesh.NewLocal(brokermesh.NewServer(log, qn.Controller.Service()), "kafka-listener")
 	remote, err := cluster.New([]endpoint.NodeAddr{self}, func(a endpoint.NodeAddr) *brokermesh.Caller {
@@ -186,6 +190,9 @@ func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep 
 			return
 		}
 		srv = s
+		if late != nil {
+			late.Set(s)
+		}
 		for i, ln := range kl.lns {
 			adv := int32(ln.Addr().(*net.TCPAddr).Port)
 			if i == 0 {
@@ -195,7 +202,9 @@ func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep 
 			wg.Go(func() { served <- s.ServeListener(ln, proto, adv) })
 		}
 		mu.Unlock()
-		log.Info("serving Kafka (direct data path)", "kafka_id", id, "advertised", kl.addr())
+		if len(kl.lns) > 0 {
+			log.Info("serving Kafka (direct data path)", "kafka_id", id, "advertised", kl.addr())
+		}
 		for len(users) > 0 {
 			err := cli.BootstrapUsers(sctx, be, users, log)
 			if err == nil || sctx.Err() != nil {

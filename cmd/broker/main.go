@@ -130,6 +130,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
 	"github.com/meshkafka/meshkafka/mesh/ticket"
+	"github.com/meshkafka/meshkafka/telemetry"
 )
 
 func main() {
@@ -257,7 +258,11 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	if trust.Len() == 0 {
 		log.Warn("no trusted NodeIds (-trust / RAFKA_TRUSTED_NODES): every KafkaOp connection will be refused")
 	}
-	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-broker", nil)
+	var recent *telemetry.Recent // the last traces, for the status page (with -metrics)
+	if o.metrics != "" {
+		recent = telemetry.NewRecent(20, 64)
+	}
+	shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-broker", recent)
 	if err != nil {
 		return err
 	}
@@ -307,15 +312,22 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	defer qn.Close()
 	stopKafka := func() error { return nil }
 	var directBE *direct.Backend
-	if kl != nil {
-		be, stop, err := serveKafka(ctx, kl, qn, ep, log, stdout)
+	var statusSrv cli.LateServer // answers the status page's requests
+	skl := kl
+	if skl == nil && o.metrics != "" {
+		skl = &kafkaListener{opts: &kafkaOptions{}} // the status page's server only, no listener
+	}
+	if skl != nil {
+		be, stop, err := serveKafka(ctx, skl, qn, ep, log, stdout, &statusSrv)
 		if err != nil {
 			return err
 		}
-		if kafkaBackendHook != nil {
+		if kafkaBackendHook != nil && kl != nil {
 			kafkaBackendHook(kl.addr(), be)
 		}
-		directBE = be
+		if kl != nil {
+			directBE = be
+		}
 		var once sync.Once
 		var stopErr error
 		stopKafka = func() error { once.Do(func() { stopErr = stop() }); return stopErr }
@@ -325,7 +337,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	var metricsURL string
 	if o.metrics != "" {
 		var stopMetrics func()
-		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-broker", nil, log, nil)
+		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-broker", nil, log, brokerStatusPage(&statusSrv, ep, kl, recent))
 		if err != nil {
 			return err
 		}

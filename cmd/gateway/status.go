@@ -11,11 +11,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/gateway/status"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
-	"github.com/meshkafka/meshkafka/mesh/kafkapipe"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -46,7 +45,7 @@ func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint
 		}
 		if ep != nil {
 			in.NodeID = ep.NodeID().String()
-			in.Peers = func() []status.MeshPeer { return meshPeers(ep.Paths()) }
+			in.Peers = func() []status.MeshPeer { return cli.MeshPeers(ep.Paths()) }
 		}
 		if st := p.Load(); st != nil {
 			in.Kafka = st.kafka
@@ -56,40 +55,6 @@ func statusPage(o options, p *atomic.Pointer[statusState], ep *endpoint.Endpoint
 		}
 		return in
 	})
-}
-
-// meshPeers folds the endpoint's connections into one row per peer: what it is (a broker when
-// the gateway speaks the broker-ops ALPN to it, a Kafka client over kafka-proxy), its protocols, and the
-// path, remote (UDP address when direct, relay URL when relayed) and RTT of its first
-// connection (all of a peer's connections share the magicsock path).
-func meshPeers(paths []endpoint.ConnPath) []status.MeshPeer {
-	var out []status.MeshPeer
-	idx := map[string]int{}
-	for _, p := range paths {
-		id := p.Peer.String()
-		i, ok := idx[id]
-		if !ok {
-			remote := p.RelayURL
-			if p.Kind == endpoint.PathDirect {
-				remote = p.Remote.String()
-			}
-			idx[id], i = len(out), len(out)
-			out = append(out, status.MeshPeer{NodeID: id, Path: p.Kind, Remote: remote, RTT: p.RTT})
-		}
-		out[i].ALPNs = append(out[i].ALPNs, p.ALPN)
-		switch p.ALPN {
-		case brokermesh.ALPN:
-			out[i].Name = "broker"
-		case kafkapipe.ALPN:
-			if out[i].Name == "" {
-				out[i].Name = "Kafka client (kafka-proxy)"
-			}
-		}
-		if out[i].RTT == 0 {
-			out[i].RTT = p.RTT
-		}
-	}
-	return out
 }
 
 // lagMetrics exports meshkafka.consumer.lag (gauge, per group and topic: end offset minus
