@@ -41,7 +41,6 @@ package gateway
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -77,39 +76,7 @@ func fenced(code, version, since int16) int16 {
 // txnCall runs one transaction-coordinator call and reduces "no transaction support" and
 // call failures to the Kafka error code to answer with (0 when resp is valid).
 func txnCall[Req, Resp any](ctx context.Context, r *Request, op func(ProducerIDBackend, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {
-	resp, err := op(r.Server.Backend(), ctx, req)
-	if unsupported(err) {
-		return nil, kafkawire.ErrCoordinatorNotAvailable
-	}
-	if err != nil {
-		r.Server.Logger().Debug("transaction backend call failed", "key", r.Header.APIKey, "err", err)
-		return nil, kafkawire.ErrNotCoordinator
-	}
-	return resp, 0
-}
-
-// txnSupport learns once whether the backend serves transactions, for FindCoordinator (as
-// groupSupport does for groups).
-type txnSupport struct {
-	known atomic.Int32 // 0 not known yet, 1 served, 2 not served
-}
-
-func (g *txnSupport) has(ctx context.Context, be Backend) bool {
-	switch g.known.Load() {
-	case 1:
-		return true
-	case 2:
-		return false
-	}
-	_, err := be.DescribeTransactions(ctx, &brokerop.DescribeTransactionsReq{})
-	switch {
-	case unsupported(err):
-		g.known.Store(2)
-		return false
-	case err == nil:
-		g.known.Store(1)
-	}
-	return true
+	return coordinatorCall(r, "transaction", func() (*Resp, error) { return op(r.Server.Backend(), ctx, req) })
 }
 
 func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch int16, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
