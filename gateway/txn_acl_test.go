@@ -33,29 +33,7 @@ type txnBackend struct {
 	*broker.Broker
 	*group.Coordinator
 	broker.Security
-}
-
-// The broker is a cluster of one with no metadata quorum: the quorum ops are not served.
-var noQuorum brokerop.Unimplemented
-
-func (txnBackend) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return noQuorum.ClusterBrokers(ctx, req)
-}
-
-func (txnBackend) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return noQuorum.Placement(ctx, req)
-}
-
-func (txnBackend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return noQuorum.QuorumJoin(ctx, req)
-}
-
-func (txnBackend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return noQuorum.QuorumAdmin(ctx, req)
-}
-
-func (txnBackend) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return noQuorum.DescribeQuorum(ctx, req)
+	brokerop.NoQuorum // a cluster of one with no metadata quorum: the quorum ops are not served
 }
 
 // startTxnServer serves the txnBackend with the users admin, alice and bob (password
@@ -86,7 +64,7 @@ func startTxnServer(t *testing.T, authz bool) string {
 	for _, u := range []string{"admin", "alice", "bob"} {
 		addScramUser(t, creds, u, u+"-pw")
 	}
-	cfg := gateway.Config{Backend: txnBackend{b, gc, broker.Security{Credentials: creds, ACLs: acls}}, AdvertisedHost: "127.0.0.1",
+	cfg := gateway.Config{Backend: txnBackend{Broker: b, Coordinator: gc, Security: broker.Security{Credentials: creds, ACLs: acls}}, AdvertisedHost: "127.0.0.1",
 		Logger: slog.New(slog.DiscardHandler)}
 	proto := gateway.Plaintext
 	if authz {
@@ -553,8 +531,4 @@ func TestTxnAuthorizerOff(t *testing.T) {
 	if err != nil || len(lr.TransactionStates) != 1 || lr.TransactionStates[0].TransactionalID != "t-off" {
 		t.Fatalf("ListTransactions: %v %+v", err, lr)
 	}
-}
-
-func (txnBackend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return noQuorum.UpdatePartition(ctx, req)
 }
