@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // benchCases: records of 1 KiB and 100 B grouped into ~16 KiB batches (one Append each).
@@ -38,7 +39,7 @@ func BenchmarkWALAppend(b *testing.B) {
 			batch[i] = byte(i)
 		}
 		b.Run(c.name+"/impl=ours", func(b *testing.B) {
-			dir := benchDir(b)
+			dir := waltest.DiskDir(b)
 			l, err := wal.Open(filepath.Join(dir, "p0"), wal.Options{})
 			if err != nil {
 				b.Fatal(err)
@@ -87,7 +88,7 @@ func BenchmarkWALAppend(b *testing.B) {
 			}
 		})
 		b.Run(c.name+"/impl=plainfsync", func(b *testing.B) {
-			dir := benchDir(b)
+			dir := waltest.DiskDir(b)
 			f, err := os.Create(filepath.Join(dir, "plain"))
 			if err != nil {
 				b.Fatal(err)
@@ -118,7 +119,7 @@ func report(b *testing.B, el time.Duration, batchBytes, records int) {
 
 // BenchmarkWALRead measures sequential fetches of ~1 MiB from a log on disk.
 func BenchmarkWALRead(b *testing.B) {
-	dir := benchDir(b)
+	dir := waltest.DiskDir(b)
 	l, err := wal.Open(filepath.Join(dir, "p0"), wal.Options{SegmentBytes: 16 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // BenchmarkStoreProduce measures acks=all produce over many partitions of one Store on the
@@ -26,7 +27,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 	const producers, fan, records = 16, 8, 16
 	for _, parts := range []int{4, 1_000, 10_000} {
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
-			root := benchDir(b)
+			root := waltest.DiskDir(b)
 			s, err := wal.OpenStore(root, wal.StoreOptions{})
 			if err != nil {
 				b.Fatal(err)
@@ -114,7 +115,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 // is shared). Reports the wall time per new log.
 func BenchmarkStoreCreateLogs(b *testing.B) {
 	const parallel, perOp = 32, 256
-	root := benchDir(b)
+	root := waltest.DiskDir(b)
 	s, err := wal.OpenStore(root, wal.StoreOptions{})
 	if err != nil {
 		b.Fatal(err)

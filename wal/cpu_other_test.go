@@ -2,12 +2,7 @@
 
 package wal_test
 
-import (
-	"testing"
-	"time"
-)
-
-func benchDir(b *testing.B) string { return b.TempDir() }
+import "time"
 
 // processCPU is not measured on this platform (the cpu-ns/record metric is left out).
 func processCPU() time.Duration { return 0 }
