@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/cputime"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
@@ -53,7 +54,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 			)
 			before := s.Stats()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Self()
 			start := time.Now()
 			for range producers {
 				wg.Go(func() {
@@ -91,7 +92,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 			}
 			wg.Wait()
 			el := time.Since(start)
-			cpu := processCPU() - cpu0
+			cpu := cputime.Self() - cpu0
 			b.StopTimer()
 			st := s.Stats()
 			fsyncs := float64(st.Fsyncs - before.Fsyncs)

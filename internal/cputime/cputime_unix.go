@@ -1,12 +1,14 @@
-package wal_test
+//go:build unix
+
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) the process has used so far.
-func processCPU() time.Duration {
+// Self is the CPU time (user + system) this process has used so far; 0 if unknown.
+func Self() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
