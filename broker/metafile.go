@@ -89,20 +89,11 @@ func decodeJSONMeta[T any](buf []byte, magic string) (T, error) {
 // readMetaFile returns the content of path (nil, nil when there is none).
 func readMetaFile(fsys wal.FS, path string) ([]byte, error) {
 	_ = fsys.Remove(path + ".tmp")
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	buf, err := wal.ReadFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return buf, nil
