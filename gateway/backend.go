@@ -47,3 +47,21 @@ func BackendErrorCode(err error) int16 {
 	}
 	return kafkawire.ErrNotLeaderOrFollower
 }
+
+// backendCall makes one backend call about n items (none: no call, an empty answer) and
+// reduces its failure to the code every item answers with (0: answer from resp): the
+// backend's error (BackendErrorCode), or UNKNOWN_SERVER_ERROR when the answer does not hold
+// one item per asked one (items counts them).
+func backendCall[Resp any](n int, call func() (*Resp, error), items func(*Resp) int) (*Resp, int16) {
+	if n == 0 {
+		return new(Resp), 0
+	}
+	resp, err := call()
+	if err != nil {
+		return nil, BackendErrorCode(err)
+	}
+	if items(resp) != n {
+		return nil, kafkawire.ErrUnknownServerError
+	}
+	return resp, 0
+}
