@@ -47,7 +47,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func init() {
@@ -353,10 +352,8 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 	var bresp *brokerop.DescribeTransactionsResp
 	code := int16(0)
 	if len(breq.TransactionalIDs) > 0 {
-		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, breq)
-		if code == 0 && len(bresp.Transactions) != len(breq.TransactionalIDs) {
-			code = kafkawire.ErrUnknownServerError
-		}
+		bresp, code = oneEach(len(breq.TransactionalIDs), func(b *brokerop.DescribeTransactionsResp) int { return len(b.Transactions) })(
+			txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, breq))
 	}
 	for i, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
@@ -398,10 +395,8 @@ func handleDescribeProducers(ctx context.Context, r *Request, req *kmsg.Describe
 	var bresp *brokerop.DescribeProducersResp
 	code := int16(0)
 	if len(breq.Partitions) > 0 || len(req.Topics) == 0 {
-		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq)
-		if code == 0 && len(bresp.Partitions) != len(breq.Partitions) {
-			code = kafkawire.ErrUnknownServerError
-		}
+		bresp, code = oneEach(len(breq.Partitions), func(b *brokerop.DescribeProducersResp) int { return len(b.Partitions) })(
+			txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq))
 	}
 	i := 0
 	for k, t := range req.Topics {

@@ -60,8 +60,17 @@ func backendCall[Resp any](n int, call func() (*Resp, error), items func(*Resp) 
 	if err != nil {
 		return nil, BackendErrorCode(err)
 	}
-	if items(resp) != n {
-		return nil, kafkawire.ErrUnknownServerError
+	return oneEach(n, items)(resp, 0)
+}
+
+// oneEach returns a check of a call's outcome (as groupCall and txnCall return it): a
+// successful answer that does not hold one item per asked one (n; items counts them) is
+// UNKNOWN_SERVER_ERROR.
+func oneEach[Resp any](n int, items func(*Resp) int) func(*Resp, int16) (*Resp, int16) {
+	return func(resp *Resp, code int16) (*Resp, int16) {
+		if code == 0 && items(resp) != n {
+			return nil, kafkawire.ErrUnknownServerError
+		}
+		return resp, code
 	}
-	return resp, 0
 }
