@@ -27,16 +27,7 @@ import (
 // its home relay, and closes it when t ends (Close is idempotent: a test may close it earlier).
 func New(t testing.TB, homeRelay string) *endpoint.Endpoint {
 	t.Helper()
-	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: homeRelay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
-	if err != nil {
-		_ = ms.Close()
-		t.Fatal(err)
-	}
+	_, ep := run(t, magicsock.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0", HomeRelay: homeRelay})
 	t.Cleanup(func() { _ = ep.Close() })
 	return ep
 }
@@ -101,11 +92,17 @@ func (l *Lab) Endpoint(t testing.TB, m *natlab.Machine, sk key.SecretKey) (*magi
 	if l.viaRelay {
 		opts.HomeRelay = meshtest.MemRelayURL
 	}
+	return run(t, opts)
+}
+
+// run starts a magicsock with opts and an endpoint with the same key on it.
+func run(t testing.TB, opts magicsock.Options) (*magicsock.Conn, *endpoint.Endpoint) {
+	t.Helper()
 	ms, err := magicsock.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
+	ep, err := endpoint.New(endpoint.Options{SecretKey: opts.SecretKey, Paths: ms})
 	if err != nil {
 		_ = ms.Close()
 		t.Fatal(err)
