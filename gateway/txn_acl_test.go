@@ -6,10 +6,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -71,24 +70,8 @@ func startTxnServer(t *testing.T, authz bool) string {
 		cfg.Authorizer = gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin"}}
 		proto = gateway.SASLPlaintext
 	}
-	srv, err := gateway.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.ServeListener(ln, proto, 0); !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	}()
-	t.Cleanup(func() { srv.Close(); wg.Wait(); gc.Close(); b.Close() })
-	return ln.Addr().String()
+	t.Cleanup(func() { gc.Close(); b.Close() }) // after the gateway's Stop
+	return serve.StartProtocol(t, cfg, proto).Addr
 }
 
 // txnRecordBatch is a one-record RecordBatch v2 (length and CRC-32C filled in) of producer
