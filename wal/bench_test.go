@@ -3,11 +3,11 @@ package wal_test
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
@@ -45,10 +45,7 @@ func BenchmarkWALAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			var (
-				mu   sync.Mutex
-				lats []time.Duration
-			)
+			var lats benchtest.Latencies
 			var wg sync.WaitGroup
 			work := make(chan struct{}, b.N)
 			for range b.N {
@@ -72,20 +69,14 @@ func BenchmarkWALAppend(b *testing.B) {
 						}
 						mine = append(mine, time.Since(t0))
 					}
-					mu.Lock()
-					lats = append(lats, mine...)
-					mu.Unlock()
+					lats.Add(mine)
 				})
 			}
 			wg.Wait()
 			el := time.Since(start)
 			b.StopTimer()
 			report(b, el, len(batch), c.records)
-			slices.Sort(lats)
-			if len(lats) > 0 {
-				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-us")
-			}
+			lats.Report(b)
 		})
 		b.Run(c.name+"/impl=plainfsync", func(b *testing.B) {
 			dir := waltest.DiskDir(b)

@@ -3,12 +3,12 @@ package wal_test
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/cputime"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -48,8 +48,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 			}
 			close(work)
 			var (
-				mu   sync.Mutex
-				lats []time.Duration
+				lats benchtest.Latencies
 				wg   sync.WaitGroup
 			)
 			before := s.Stats()
@@ -85,9 +84,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 						}
 						mine = append(mine, time.Since(t0))
 					}
-					mu.Lock()
-					lats = append(lats, mine...)
-					mu.Unlock()
+					lats.Add(mine)
 				})
 			}
 			wg.Wait()
@@ -102,11 +99,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 			}
 			b.ReportMetric(fsyncs/float64(st.Syncs-before.Syncs), "fsyncs/sync")
 			b.ReportMetric(fsyncs/float64(b.N), "fsyncs/request")
-			slices.Sort(lats)
-			if len(lats) > 0 {
-				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-us")
-			}
+			lats.Report(b)
 		})
 	}
 }
