@@ -416,9 +416,8 @@ func BenchmarkKafkaScaleProduceInProcess(b *testing.B) {
 			l := lat.stop()
 			total := b.N * records
 			b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+			benchtest.Report(b, l)
 			if len(l) > 0 {
-				b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
 				batches := shape.batches.Load() - b0
 				b.ReportMetric(float64(batches)/float64(len(l)), "batches/request")
 				b.ReportMetric(float64(shape.records.Load()-r0)/float64(batches), "records/batch")
