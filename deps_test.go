@@ -94,6 +94,9 @@ func TestDependencyDirection(t *testing.T) {
 		"internal/clock": {
 			{"the clock depends only on std, so every package may import it", func(d string) bool { return !isStd(d) }},
 		},
+		"internal/raftnet": {
+			{"the in-memory raft network is std only: both raft layers (broker/quorum, broker/replica) import it", func(d string) bool { return !isStd(d) }},
+		},
 		"kafkawire": {
 			{"kafkawire is a codec layer", func(d string) bool {
 				return local("mesh")(d) || local("broker")(d) || local("gateway")(d) || local("wal")(d)
@@ -123,7 +126,8 @@ func TestDependencyDirection(t *testing.T) {
 		"broker/replica/raftstore": {
 			{"raftstore is one partition's raft storage on its wal.Log: std, etcd raft, protobuf, wal and broker/replica only", func(d string) bool {
 				if strings.HasPrefix(d, mod+"/") {
-					return d != mod+"/wal" && d != mod+"/broker/replica" && d != mod+"/internal/clock"
+					return d != mod+"/wal" && d != mod+"/broker/replica" && d != mod+"/internal/clock" &&
+						d != mod+"/internal/raftnet" // broker/replica's LocalNet
 				}
 				return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/", "golang.org/x/sys")(d)
 			}},
@@ -157,9 +161,9 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	// exact: rules for one package only (not its subpackages).
 	exact := map[string]rule{
-		"broker/replica": {"the raft engine is std, etcd raft, protobuf and internal/clock only (no wal, mesh or broker)", func(d string) bool {
+		"broker/replica": {"the raft engine is std, etcd raft, protobuf, internal/clock and internal/raftnet only (no wal, mesh or broker)", func(d string) bool {
 			if strings.HasPrefix(d, mod+"/") {
-				return d != mod+"/internal/clock"
+				return d != mod+"/internal/clock" && d != mod+"/internal/raftnet"
 			}
 			return notStdOr("go.etcd.io/raft/", "google.golang.org/protobuf/")(d)
 		}},

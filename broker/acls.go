@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -189,30 +188,16 @@ const aclsMagic = "meshkafka-acls v1"
 // ErrACLsFailed is wrapped by every Store after a write of unknown outcome.
 var ErrACLsFailed = errors.New("broker: ACLs write of unknown outcome")
 
+var aclsFile = jsonMetaFile[[]acl.Binding]{what: "ACLs", magic: aclsMagic, perm: 0o600,
+	failedErr: ErrACLsFailed, decode: DecodeACLs}
+
 // Load implements ACLStore.
-func (s *FileACLStore) Load() ([]acl.Binding, error) {
-	buf, err := readMetaFile(s.FS, s.Path)
-	if err != nil {
-		return nil, fmt.Errorf("broker: ACLs: %w", err)
-	}
-	if buf == nil {
-		return nil, nil
-	}
-	bs, err := DecodeACLs(buf)
-	if err != nil {
-		return nil, fmt.Errorf("broker: ACLs %s: %w", s.Path, err)
-	}
-	return bs, nil
-}
+func (s *FileACLStore) Load() ([]acl.Binding, error) { return aclsFile.load(s.FS, s.Path) }
 
 // DecodeACLs decodes an ACLs file; a file holding an invalid binding is refused.
 func DecodeACLs(buf []byte) ([]acl.Binding, error) {
-	body, err := metaBody(buf, aclsMagic)
+	bs, err := decodeJSONMeta[[]acl.Binding](buf, aclsMagic)
 	if err != nil {
-		return nil, err
-	}
-	var bs []acl.Binding
-	if err := json.Unmarshal(body, &bs); err != nil {
 		return nil, err
 	}
 	for i, b := range bs {
@@ -225,23 +210,8 @@ func DecodeACLs(buf []byte) ([]acl.Binding, error) {
 
 // Store implements ACLStore.
 func (s *FileACLStore) Store(bs []acl.Binding) error {
-	if s.failed != nil {
-		return s.failed
-	}
 	if bs == nil {
-		bs = []acl.Binding{}
+		bs = []acl.Binding{} // "[]", not "null"
 	}
-	body, err := json.MarshalIndent(bs, "", " ")
-	if err != nil {
-		return fmt.Errorf("broker: ACLs: %w", err)
-	}
-	unknown, err := replaceMetaFile(s.FS, s.Path, metaFile(aclsMagic, body))
-	if unknown {
-		s.failed = fmt.Errorf("%w: %w", ErrACLsFailed, err)
-		return s.failed
-	}
-	if err != nil {
-		return fmt.Errorf("broker: ACLs: %w", err)
-	}
-	return nil
+	return aclsFile.store(s.FS, s.Path, &s.failed, bs)
 }

@@ -11,32 +11,9 @@ import (
 	"syscall"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
-
-const maxTopicNameLen = 249
-
-// validateTopicName applies Kafka's topic name rules; it returns Kafka's message or "".
-func validateTopicName(name string) string {
-	switch {
-	case name == "":
-		return "Topic name is illegal, it can't be empty"
-	case name == "." || name == "..":
-		return `Topic name cannot be "." or ".."`
-	case len(name) > maxTopicNameLen:
-		return fmt.Sprintf("Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLen, name)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Sprintf("Topic name %q is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
-		}
-	}
-	return ""
-}
-
-// collisionKey maps names that Kafka's metrics would confuse ('.' vs '_') to one key.
-func collisionKey(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
 // stateOf renders the registry state for a topic map, with pending partition counts and
 // config overrides taking precedence over the topics' current ones.
@@ -197,7 +174,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 	cur := *b.topics.Load()
 	keys := map[string]string{}
 	for name := range cur {
-		keys[collisionKey(name)] = name
+		keys[metadata.CollisionKey(name)] = name
 	}
 	var specs []newTopicSpec
 	var idx []int
@@ -210,7 +187,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 			fail(kerr.InvalidRequest, fmt.Sprintf("Create topics request contains multiple entries for the following topics: %s", ct.Name))
 			continue
 		}
-		if msg := validateTopicName(ct.Name); msg != "" {
+		if msg := metadata.ValidateTopicName(ct.Name); msg != "" {
 			fail(kerr.InvalidTopicException, msg)
 			continue
 		}
@@ -218,7 +195,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 			fail(kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", ct.Name))
 			continue
 		}
-		if other, ok := keys[collisionKey(ct.Name)]; ok {
+		if other, ok := keys[metadata.CollisionKey(ct.Name)]; ok {
 			fail(kerr.InvalidTopicException, fmt.Sprintf("Topic '%s' collides with existing topic: %s", ct.Name, other))
 			continue
 		}
@@ -248,7 +225,7 @@ func (b *Broker) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq
 			fail(kerr.InvalidConfig, err.Error())
 			continue
 		}
-		keys[collisionKey(ct.Name)] = ct.Name
+		keys[metadata.CollisionKey(ct.Name)] = ct.Name
 		total += int64(n)
 		r.NumPartitions, r.ReplicationFactor = n, 1
 		r.Configs = describeTopicConfigs(cfgs, b.cfg.TopicDefaults, nil, false, false)
@@ -391,7 +368,7 @@ func (b *Broker) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brok
 			continue
 		}
 		code := kerr.UnknownTopicOrPartition.Code
-		if validateTopicName(n) != "" {
+		if metadata.ValidateTopicName(n) != "" {
 			code = kerr.InvalidTopicException.Code
 		}
 		resp.Topics = append(resp.Topics, brokerop.TopicInfo{Name: n, ErrorCode: code})
@@ -403,7 +380,7 @@ func (b *Broker) autoCreate(names []string) error {
 	m := *b.topics.Load()
 	missing := false
 	for _, n := range names {
-		if m[n] == nil && validateTopicName(n) == "" {
+		if m[n] == nil && metadata.ValidateTopicName(n) == "" {
 			missing = true
 		}
 	}
@@ -418,13 +395,13 @@ func (b *Broker) autoCreate(names []string) error {
 	m = *b.topics.Load()
 	keys := map[string]bool{}
 	for n := range m {
-		keys[collisionKey(n)] = true
+		keys[metadata.CollisionKey(n)] = true
 	}
 	var specs []newTopicSpec
 	var errs []error
 	total := b.partitions.Load()
 	for _, n := range names {
-		if m[n] != nil || validateTopicName(n) != "" || keys[collisionKey(n)] {
+		if m[n] != nil || metadata.ValidateTopicName(n) != "" || keys[metadata.CollisionKey(n)] {
 			continue
 		}
 		if msg := b.partitionLimitMessage(total, int64(b.cfg.DefaultPartitions)); msg != "" {
@@ -432,7 +409,7 @@ func (b *Broker) autoCreate(names []string) error {
 			continue
 		}
 		total += int64(b.cfg.DefaultPartitions)
-		keys[collisionKey(n)] = true
+		keys[metadata.CollisionKey(n)] = true
 		specs = append(specs, newTopicSpec{n, b.cfg.DefaultPartitions, map[string]string{}})
 	}
 	cerrs, _ := b.createTopicsLocked(specs)

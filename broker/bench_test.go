@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 )
 
 // benchBroker opens a broker on the real disk (b.TempDir is on the same filesystem as the
@@ -46,8 +46,7 @@ func BenchmarkBrokerProduce(b *testing.B) {
 				}
 				batch := makeBatch(false, vals(time.Now().UnixMilli(), vs...)...)
 				const producers = 8
-				var mu sync.Mutex
-				var lat []time.Duration
+				var lat benchtest.Latencies
 				b.SetBytes(int64(len(batch)))
 				b.ResetTimer()
 				start := time.Now()
@@ -74,20 +73,14 @@ func BenchmarkBrokerProduce(b *testing.B) {
 							}
 							mine = append(mine, time.Since(t0))
 						}
-						mu.Lock()
-						lat = append(lat, mine...)
-						mu.Unlock()
+						lat.Add(mine)
 					})
 				}
 				wg.Wait()
 				el := time.Since(start)
 				b.StopTimer()
-				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 				b.ReportMetric(float64(b.N*perBatch)/el.Seconds(), "records/s")
-				if len(lat) > 0 {
-					b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
-					b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
-				}
+				lat.Report(b)
 			})
 		}
 	}

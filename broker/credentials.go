@@ -3,7 +3,6 @@ package broker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -241,30 +240,18 @@ const credentialsMagic = "meshkafka-scram v1"
 // ErrCredentialsFailed is wrapped by every Store after a write of unknown outcome.
 var ErrCredentialsFailed = errors.New("broker: credentials write of unknown outcome")
 
+var credentialsFile = jsonMetaFile[map[string][]brokerop.ScramCredential]{what: "credentials",
+	magic: credentialsMagic, perm: 0o600, failedErr: ErrCredentialsFailed, decode: DecodeCredentials}
+
 // Load implements CredentialStore.
 func (s *FileCredentialStore) Load() (map[string][]brokerop.ScramCredential, error) {
-	buf, err := readMetaFile(s.FS, s.Path)
-	if err != nil {
-		return nil, fmt.Errorf("broker: credentials: %w", err)
-	}
-	if buf == nil {
-		return nil, nil
-	}
-	users, err := DecodeCredentials(buf)
-	if err != nil {
-		return nil, fmt.Errorf("broker: credentials %s: %w", s.Path, err)
-	}
-	return users, nil
+	return credentialsFile.load(s.FS, s.Path)
 }
 
 // DecodeCredentials decodes a credentials file.
 func DecodeCredentials(buf []byte) (map[string][]brokerop.ScramCredential, error) {
-	body, err := metaBody(buf, credentialsMagic)
+	users, err := decodeJSONMeta[map[string][]brokerop.ScramCredential](buf, credentialsMagic)
 	if err != nil {
-		return nil, err
-	}
-	var users map[string][]brokerop.ScramCredential
-	if err := json.Unmarshal(body, &users); err != nil {
 		return nil, err
 	}
 	for name, creds := range users {
@@ -279,28 +266,9 @@ func DecodeCredentials(buf []byte) (map[string][]brokerop.ScramCredential, error
 
 // Store implements CredentialStore.
 func (s *FileCredentialStore) Store(users map[string][]brokerop.ScramCredential) error {
-	if s.failed != nil {
-		return s.failed
-	}
-	data, err := encodeCredentials(users)
-	if err != nil {
-		return fmt.Errorf("broker: credentials: %w", err)
-	}
-	unknown, err := replaceMetaFile(s.FS, s.Path, data)
-	if unknown {
-		s.failed = fmt.Errorf("%w: %w", ErrCredentialsFailed, err)
-		return s.failed
-	}
-	if err != nil {
-		return fmt.Errorf("broker: credentials: %w", err)
-	}
-	return nil
+	return credentialsFile.store(s.FS, s.Path, &s.failed, users)
 }
 
 func encodeCredentials(users map[string][]brokerop.ScramCredential) ([]byte, error) {
-	body, err := json.MarshalIndent(users, "", " ")
-	if err != nil {
-		return nil, err
-	}
-	return metaFile(credentialsMagic, body), nil
+	return encodeJSONMeta(credentialsMagic, users)
 }

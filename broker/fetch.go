@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -189,20 +190,24 @@ func (b *Broker) readPartition(p *partition, fp *brokerop.FetchPartition, r *bro
 		r.ErrorCode = b.storageError(p, "read", err)
 		return 0, true
 	}
-	size := 0
-	keep := 0
+	return setRecords(r, bufs, batches, math.MaxInt64, limit, minOne), false
+}
+
+// setRecords answers r with the leading batches that start below end and fit in limit bytes
+// (the first one whatever its size when minOne) and returns their size.
+func setRecords(r *brokerop.FetchPartitionResp, bufs *readBufs, batches []wal.Batch, end int64, limit int, minOne bool) int {
+	size, keep := 0, 0
 	for _, bt := range batches {
-		if size+len(bt.Data) > limit && !(minOne && keep == 0) {
+		if bt.BaseOffset >= end || size+len(bt.Data) > limit && !(minOne && keep == 0) {
 			break
 		}
 		size += len(bt.Data)
 		keep++
 	}
-	if keep == 0 {
-		return 0, false
+	if keep > 0 {
+		r.Records = bufs.join(batches[:keep], size)
 	}
-	r.Records = bufs.join(batches[:keep], size)
-	return size, false
+	return size
 }
 
 // join returns the batches' bytes back to back: the one stored copy itself when there is a

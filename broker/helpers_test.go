@@ -234,6 +234,21 @@ func (e *env) create(name string, partitions int32, configs map[string]string) b
 	return resp.Topics[0]
 }
 
+// produceAll sends req and fails the test unless every partition is answered without error.
+func (e *env) produceAll(req *brokerop.ProduceReq) *brokerop.ProduceResp {
+	e.t.Helper()
+	resp, err := e.b.Produce(context.Background(), req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range resp.Partitions {
+		if r.ErrorCode != 0 {
+			e.t.Fatalf("partition %d: code %d", r.Partition, r.ErrorCode)
+		}
+	}
+	return resp
+}
+
 func (e *env) produce(acks int16, topic string, part int32, records []byte) brokerop.ProducePartitionResp {
 	e.t.Helper()
 	resp, err := e.b.Produce(context.Background(), &brokerop.ProduceReq{Acks: acks, Partitions: []brokerop.ProducePartition{

@@ -163,35 +163,15 @@ func readSmallFile(fsys wal.FS, path string, limit int64) (buf []byte, ok bool, 
 	if size > limit {
 		return nil, false, fmt.Errorf("broker: %s is %d bytes, above the limit %d", path, size, limit)
 	}
-	buf = make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
-		return nil, false, err
-	}
-	return buf, true, nil
+	buf, err = wal.ReadAll(f)
+	return buf, err == nil, err
 }
 
-// writeFileAtomic replaces path with data durably: temp file, fsync, rename, fsync the directory.
+// writeFileAtomic replaces path with data durably: temp file, fsync, rename, fsync the
+// directory (replaceMetaFile, for a caller that treats every failure alike).
 func writeFileAtomic(fsys wal.FS, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return err
-	}
-	return fsys.SyncDir(filepath.Dir(path))
+	_, err := replaceMetaFile(fsys, path, 0o644, data)
+	return err
 }
 
 // ProducerIDsEnd returns the end of the last producer-id block a broker in dir persisted

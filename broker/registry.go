@@ -1,16 +1,9 @@
 package broker
 
 import (
-	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
 
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -84,99 +77,25 @@ type FileRegistry struct {
 
 const registryMagic = "meshkafka-registry v1"
 
+var registryFile = jsonMetaFile[*RegistryState]{what: "registry", magic: registryMagic, perm: 0o644,
+	failedErr: ErrRegistryFailed, decode: decodeRegistry}
+
 // Load implements Registry.
-func (r *FileRegistry) Load() (*RegistryState, error) {
-	_ = r.FS.Remove(r.Path + ".tmp") // a Store interrupted before its rename
-	f, err := r.FS.OpenFile(r.Path, os.O_RDONLY, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("broker: registry: %w", err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, fmt.Errorf("broker: registry: %w", err)
-	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && size > 0 {
-		return nil, fmt.Errorf("broker: registry: read %s: %w", r.Path, err)
-	}
-	st, err := decodeRegistry(buf)
-	if err != nil {
-		return nil, fmt.Errorf("broker: registry %s: %w", r.Path, err)
-	}
-	return st, nil
-}
+func (r *FileRegistry) Load() (*RegistryState, error) { return registryFile.load(r.FS, r.Path) }
 
 func decodeRegistry(buf []byte) (*RegistryState, error) {
-	nl := bytes.IndexByte(buf, '\n')
-	if nl < 0 {
-		return nil, errors.New("no header line")
-	}
-	var sum uint32
-	var n int
-	if _, err := fmt.Sscanf(string(buf[:nl]), registryMagic+" crc32c=%08x len=%d", &sum, &n); err != nil {
-		return nil, fmt.Errorf("bad header %q", buf[:nl])
-	}
-	body := buf[nl+1:]
-	if len(body) != n {
-		return nil, fmt.Errorf("body is %d bytes, header says %d", len(body), n)
-	}
-	if got := crc32.Checksum(body, castagnoli); got != sum {
-		return nil, fmt.Errorf("checksum mismatch (stored %08x, computed %08x)", sum, got)
-	}
-	var st RegistryState
-	if err := json.Unmarshal(body, &st); err != nil {
+	st, err := decodeJSONMeta[RegistryState](buf, registryMagic)
+	if err != nil {
 		return nil, err
 	}
 	return &st, nil
 }
 
-func encodeRegistry(st *RegistryState) ([]byte, error) {
-	body, err := json.MarshalIndent(st, "", " ")
-	if err != nil {
-		return nil, err
-	}
-	hdr := fmt.Sprintf(registryMagic+" crc32c=%08x len=%s\n", crc32.Checksum(body, castagnoli), strconv.Itoa(len(body)))
-	return append([]byte(hdr), body...), nil
-}
+func encodeRegistry(st *RegistryState) ([]byte, error) { return encodeJSONMeta(registryMagic, st) }
 
 // Store implements Registry.
 func (r *FileRegistry) Store(st *RegistryState) error {
-	if r.failed != nil {
-		return r.failed
-	}
-	data, err := encodeRegistry(st)
-	if err != nil {
-		return fmt.Errorf("broker: registry: %w", err)
-	}
-	tmp := r.Path + ".tmp"
-	f, err := r.FS.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("broker: registry: %w", err)
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: registry: write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("broker: registry: sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("broker: registry: %w", err)
-	}
-	if err := r.FS.Rename(tmp, r.Path); err != nil {
-		r.failed = fmt.Errorf("%w: rename: %w", ErrRegistryFailed, err)
-		return r.failed
-	}
-	if err := r.FS.SyncDir(filepath.Dir(r.Path)); err != nil {
-		r.failed = fmt.Errorf("%w: sync dir: %w", ErrRegistryFailed, err)
-		return r.failed
-	}
-	return nil
+	return registryFile.store(r.FS, r.Path, &r.failed, st)
 }
 
 // storeRegistry writes st to the registry, unless the broker is stopped. A write of unknown

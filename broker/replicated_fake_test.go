@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"slices"
 	"sync"
@@ -98,24 +97,7 @@ func readData(t testing.TB, b *Broker, topic string, part int32) (offsets []int6
 // logEntries lists (base offset, first value) of every data entry in broker id's log.
 func (c *fakeCluster) logEntries(id uint64) []string {
 	c.t.Helper()
-	l := c.envs[id].b.lookup("r", 0).log
-	var out []string
-	for off := l.StartOffset(); off < l.NextOffset(); {
-		bs, err := l.Read(off, 1<<20)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		for _, bt := range bs {
-			if readBatchHead(bt.Data).attrs&attrControl == 0 {
-				_, v := decodeBatches(c.t, bt.Data)
-				out = append(out, fmt.Sprintf("%d:%s", bt.BaseOffset, v[0]))
-			} else {
-				out = append(out, fmt.Sprintf("%d:ctl", bt.BaseOffset))
-			}
-			off = bt.LastOffset + 1
-		}
-	}
-	return out
+	return logEntries(c.t, c.envs[id].b, "r", 0)
 }
 
 func TestReplicatedProduceAndFetchOnlyOnLeader(t *testing.T) {

@@ -77,19 +77,7 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 		r.ErrorCode = b.storageError(p, "read", err)
 		return 0, true
 	}
-	size, keep := 0, 0
-	for _, bt := range batches {
-		if bt.BaseOffset >= hw || size+len(bt.Data) > limit && !(minOne && keep == 0) {
-			break
-		}
-		size += len(bt.Data)
-		keep++
-	}
-	if keep == 0 {
-		return 0, false
-	}
-	r.Records = bufs.join(batches[:keep], size)
-	return size, false
+	return setRecords(r, bufs, batches, hw, limit, minOne), false
 }
 
 // listOffsetsReplicated is ListOffsets for one replicated partition: latest is the high

@@ -150,16 +150,22 @@ func (c *raftCluster) leader(p int32) uint64 {
 // entries lists a broker's log of partition p as "offset:value" (control batches "ctl").
 func (c *raftCluster) entries(id uint64, p int32) []string {
 	c.t.Helper()
-	l := c.nodes[id].e.b.lookup("r", p).log
+	return logEntries(c.t, c.nodes[id].e.b, "r", p)
+}
+
+// logEntries lists b's log of topic-p as "offset:value" (control batches "ctl").
+func logEntries(t testing.TB, b *Broker, topic string, p int32) []string {
+	t.Helper()
+	l := b.lookup(topic, p).log
 	var out []string
 	for off := l.StartOffset(); off < l.NextOffset(); {
 		bs, err := l.Read(off, 1<<20)
 		if err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
 		for _, bt := range bs {
 			if readBatchHead(bt.Data).attrs&attrControl == 0 {
-				_, v := decodeBatches(c.t, bt.Data)
+				_, v := decodeBatches(t, bt.Data)
 				out = append(out, fmt.Sprintf("%d:%s", bt.BaseOffset, v[0]))
 			} else {
 				out = append(out, fmt.Sprintf("%d:ctl", bt.BaseOffset))

@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -80,25 +79,10 @@ func startACLServer(t *testing.T) *aclServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: aclBackend{gatewaytest.NewMem(1), coord, creds, acls}, AdvertisedHost: "127.0.0.1",
-		Logger: slog.New(slog.DiscardHandler), Authorizer: gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.ServeListener(ln, gateway.SASLPlaintext, 0); !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	}()
-	t.Cleanup(func() { srv.Close(); wg.Wait(); coord.Close() })
-	return &aclServer{addr: ln.Addr().String(), aclPath: aclPath}
+	t.Cleanup(func() { coord.Close() }) // after the gateway's Stop
+	g := serve.StartProtocol(t, gateway.Config{Backend: aclBackend{gatewaytest.NewMem(1), coord, creds, acls}, AdvertisedHost: "127.0.0.1",
+		Logger: slog.New(slog.DiscardHandler), Authorizer: gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin"}}}, gateway.SASLPlaintext)
+	return &aclServer{addr: g.Addr, aclPath: aclPath}
 }
 
 func (s *aclServer) client(t *testing.T, user string, opts ...kgo.Opt) *kgo.Client {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
@@ -34,19 +33,9 @@ func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsReq
 			breq.Partitions = append(breq.Partitions, brokerop.ListOffsetsPartition{Topic: t.Topic, Partition: p.Partition, Timestamp: p.Timestamp, CurrentLeaderEpoch: p.CurrentLeaderEpoch})
 		}
 	}
-	var bresp *brokerop.ListOffsetsResp
-	var err error
-	if len(breq.Partitions) > 0 {
-		bresp, err = r.Server.Backend().ListOffsets(ctx, breq)
-	} else {
-		bresp = &brokerop.ListOffsetsResp{}
-	}
-	errCode := int16(0)
-	if err != nil {
-		errCode = BackendErrorCode(err)
-	} else if len(bresp.Partitions) != len(breq.Partitions) {
-		errCode = kafkawire.ErrUnknownServerError
-	}
+	bresp, errCode := backendCall(len(breq.Partitions), func() (*brokerop.ListOffsetsResp, error) {
+		return r.Server.Backend().ListOffsets(ctx, breq)
+	}, func(b *brokerop.ListOffsetsResp) int { return len(b.Partitions) })
 	k := 0
 	for i, t := range req.Topics {
 		rt := kmsg.NewListOffsetsResponseTopic()

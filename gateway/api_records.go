@@ -32,7 +32,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) {
@@ -46,17 +45,9 @@ func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecord
 			breq.Partitions = append(breq.Partitions, brokerop.DeleteRecordsPartition{Topic: t.Topic, Partition: p.Partition, Offset: p.Offset})
 		}
 	}
-	var bresp *brokerop.DeleteRecordsResp
-	errCode := int16(0)
-	if len(breq.Partitions) > 0 {
-		var err error
-		bresp, err = r.Server.Backend().DeleteRecords(ctx, breq)
-		if err != nil {
-			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != len(breq.Partitions) {
-			errCode = kafkawire.ErrUnknownServerError
-		}
-	}
+	bresp, errCode := backendCall(len(breq.Partitions), func() (*brokerop.DeleteRecordsResp, error) {
+		return r.Server.Backend().DeleteRecords(ctx, breq)
+	}, func(b *brokerop.DeleteRecordsResp) int { return len(b.Partitions) })
 	k := 0
 	for i, t := range req.Topics {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
@@ -92,17 +83,9 @@ func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.Offse
 			breq.Partitions = append(breq.Partitions, brokerop.OffsetForLeaderEpochPartition{Topic: t.Topic, Partition: p.Partition, LeaderEpoch: p.LeaderEpoch, CurrentLeaderEpoch: p.CurrentLeaderEpoch})
 		}
 	}
-	var bresp *brokerop.OffsetForLeaderEpochResp
-	errCode := int16(0)
-	if len(breq.Partitions) > 0 {
-		var err error
-		bresp, err = r.Server.Backend().OffsetForLeaderEpoch(ctx, breq)
-		if err != nil {
-			errCode = BackendErrorCode(err)
-		} else if len(bresp.Partitions) != len(breq.Partitions) {
-			errCode = kafkawire.ErrUnknownServerError
-		}
-	}
+	bresp, errCode := backendCall(len(breq.Partitions), func() (*brokerop.OffsetForLeaderEpochResp, error) {
+		return r.Server.Backend().OffsetForLeaderEpoch(ctx, breq)
+	}, func(b *brokerop.OffsetForLeaderEpochResp) int { return len(b.Partitions) })
 	k := 0
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
@@ -221,17 +204,11 @@ func handleAlterClientQuotas(ctx context.Context, r *Request, req *kmsg.AlterCli
 		breq.Entries = append(breq.Entries, be)
 	}
 	var bresp *brokerop.AlterClientQuotasResp
-	errCode := int16(0)
-	if !r.authorizedCluster(ctx, acl.OpAlterConfigs) {
-		errCode = kerr.ClusterAuthorizationFailed.Code
-	} else if len(breq.Entries) > 0 {
-		var err error
-		bresp, err = r.Server.Backend().AlterClientQuotas(ctx, breq)
-		if err != nil {
-			errCode = BackendErrorCode(err)
-		} else if len(bresp.Entries) != len(breq.Entries) {
-			errCode = kafkawire.ErrUnknownServerError
-		}
+	errCode := kerr.ClusterAuthorizationFailed.Code
+	if r.authorizedCluster(ctx, acl.OpAlterConfigs) {
+		bresp, errCode = backendCall(len(breq.Entries), func() (*brokerop.AlterClientQuotasResp, error) {
+			return r.Server.Backend().AlterClientQuotas(ctx, breq)
+		}, func(b *brokerop.AlterClientQuotasResp) int { return len(b.Entries) })
 	}
 	for i, e := range req.Entries {
 		re := kmsg.NewAlterClientQuotasResponseEntry()

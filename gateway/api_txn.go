@@ -41,14 +41,12 @@ package gateway
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func init() {
@@ -77,39 +75,7 @@ func fenced(code, version, since int16) int16 {
 // txnCall runs one transaction-coordinator call and reduces "no transaction support" and
 // call failures to the Kafka error code to answer with (0 when resp is valid).
 func txnCall[Req, Resp any](ctx context.Context, r *Request, op func(ProducerIDBackend, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {
-	resp, err := op(r.Server.Backend(), ctx, req)
-	if unsupported(err) {
-		return nil, kafkawire.ErrCoordinatorNotAvailable
-	}
-	if err != nil {
-		r.Server.Logger().Debug("transaction backend call failed", "key", r.Header.APIKey, "err", err)
-		return nil, kafkawire.ErrNotCoordinator
-	}
-	return resp, 0
-}
-
-// txnSupport learns once whether the backend serves transactions, for FindCoordinator (as
-// groupSupport does for groups).
-type txnSupport struct {
-	known atomic.Int32 // 0 not known yet, 1 served, 2 not served
-}
-
-func (g *txnSupport) has(ctx context.Context, be Backend) bool {
-	switch g.known.Load() {
-	case 1:
-		return true
-	case 2:
-		return false
-	}
-	_, err := be.DescribeTransactions(ctx, &brokerop.DescribeTransactionsReq{})
-	switch {
-	case unsupported(err):
-		g.known.Store(2)
-		return false
-	case err == nil:
-		g.known.Store(1)
-	}
-	return true
+	return coordinatorCall(r, "transaction", func() (*Resp, error) { return op(r.Server.Backend(), ctx, req) })
 }
 
 func addPartitions(ctx context.Context, r *Request, id string, pid int64, epoch int16, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
@@ -386,10 +352,8 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 	var bresp *brokerop.DescribeTransactionsResp
 	code := int16(0)
 	if len(breq.TransactionalIDs) > 0 {
-		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, breq)
-		if code == 0 && len(bresp.Transactions) != len(breq.TransactionalIDs) {
-			code = kafkawire.ErrUnknownServerError
-		}
+		bresp, code = oneEach(len(breq.TransactionalIDs), func(b *brokerop.DescribeTransactionsResp) int { return len(b.Transactions) })(
+			txnCall(ctx, r, ProducerIDBackend.DescribeTransactions, breq))
 	}
 	for i, id := range req.TransactionalIDs {
 		s := kmsg.NewDescribeTransactionsResponseTransactionState()
@@ -431,10 +395,8 @@ func handleDescribeProducers(ctx context.Context, r *Request, req *kmsg.Describe
 	var bresp *brokerop.DescribeProducersResp
 	code := int16(0)
 	if len(breq.Partitions) > 0 || len(req.Topics) == 0 {
-		bresp, code = txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq)
-		if code == 0 && len(bresp.Partitions) != len(breq.Partitions) {
-			code = kafkawire.ErrUnknownServerError
-		}
+		bresp, code = oneEach(len(breq.Partitions), func(b *brokerop.DescribeProducersResp) int { return len(b.Partitions) })(
+			txnCall(ctx, r, ProducerIDBackend.DescribeProducers, breq))
 	}
 	i := 0
 	for k, t := range req.Topics {

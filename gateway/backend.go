@@ -47,3 +47,30 @@ func BackendErrorCode(err error) int16 {
 	}
 	return kafkawire.ErrNotLeaderOrFollower
 }
+
+// backendCall makes one backend call about n items (none: no call, an empty answer) and
+// reduces its failure to the code every item answers with (0: answer from resp): the
+// backend's error (BackendErrorCode), or UNKNOWN_SERVER_ERROR when the answer does not hold
+// one item per asked one (items counts them).
+func backendCall[Resp any](n int, call func() (*Resp, error), items func(*Resp) int) (*Resp, int16) {
+	if n == 0 {
+		return new(Resp), 0
+	}
+	resp, err := call()
+	if err != nil {
+		return nil, BackendErrorCode(err)
+	}
+	return oneEach(n, items)(resp, 0)
+}
+
+// oneEach returns a check of a call's outcome (as groupCall and txnCall return it): a
+// successful answer that does not hold one item per asked one (n; items counts them) is
+// UNKNOWN_SERVER_ERROR.
+func oneEach[Resp any](n int, items func(*Resp) int) func(*Resp, int16) (*Resp, int16) {
+	return func(resp *Resp, code int16) (*Resp, int16) {
+		if code == 0 && items(resp) != n {
+			return nil, kafkawire.ErrUnknownServerError
+		}
+		return resp, code
+	}
+}

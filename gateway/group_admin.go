@@ -10,7 +10,6 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 // handleListGroups serves ListGroups (key 16), v0–5, with the states (v4) and types (v5)
@@ -49,10 +48,8 @@ func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGro
 	sentAt := groupsAllowed(ctx, r, acl.OpDescribe, req.Groups, &breq.Groups)
 	bresp, code := &brokerop.DescribeGroupsResp{}, int16(0)
 	if len(breq.Groups) > 0 {
-		bresp, code = groupCall(ctx, r, GroupBackend.DescribeGroups, breq)
-		if code == 0 && len(bresp.Groups) != len(breq.Groups) {
-			code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
-		}
+		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DescribeGroupsResp) int { return len(b.Groups) })(
+			groupCall(ctx, r, GroupBackend.DescribeGroups, breq))
 	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
@@ -101,10 +98,8 @@ func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsR
 	sentAt := groupsAllowed(ctx, r, acl.OpDelete, req.Groups, &breq.Groups)
 	bresp, code := &brokerop.DeleteGroupsResp{}, int16(0)
 	if len(breq.Groups) > 0 {
-		bresp, code = groupCall(ctx, r, GroupBackend.DeleteGroups, breq)
-		if code == 0 && len(bresp.Groups) != len(breq.Groups) {
-			code = kafkawire.ErrUnknownServerError // a backend answer that does not match the request
-		}
+		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DeleteGroupsResp) int { return len(b.Groups) })(
+			groupCall(ctx, r, GroupBackend.DeleteGroups, breq))
 	}
 	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()

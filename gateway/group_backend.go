@@ -16,7 +16,6 @@ import (
 	"context"
 	"sync/atomic"
 
-	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -30,33 +29,42 @@ const (
 // reduces "no group support" and call failures to the Kafka error code to answer with (0
 // when resp is valid).
 func groupCall[Req, Resp any](ctx context.Context, r *Request, op func(GroupBackend, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {
-	resp, err := op(r.Server.Backend(), ctx, req)
+	return coordinatorCall(r, "group", func() (*Resp, error) { return op(r.Server.Backend(), ctx, req) })
+}
+
+// coordinatorCall runs one call of a coordinator's backend (GroupBackend or
+// ProducerIDBackend) and reduces "not supported" and call failures to the
+// Kafka error code to answer with (0 when resp is valid): COORDINATOR_NOT_AVAILABLE and
+// NOT_COORDINATOR, which makes clients look the coordinator up again and retry.
+func coordinatorCall[Resp any](r *Request, what string, call func() (*Resp, error)) (*Resp, int16) {
+	resp, err := call()
 	if unsupported(err) {
 		return nil, kafkawire.ErrCoordinatorNotAvailable
 	}
 	if err != nil {
-		r.Server.Logger().Debug("group backend call failed", "key", r.Header.APIKey, "err", err)
+		r.Server.Logger().Debug(what+" backend call failed", "key", r.Header.APIKey, "err", err)
 		return nil, kafkawire.ErrNotCoordinator
 	}
 	return resp, 0
 }
 
-// groupSupport learns once whether the backend serves the group ops, for FindCoordinator:
-// an empty DescribeGroups answered ErrUnsupported means no; any answer means yes. A failed
-// probe (broker unreachable) is not remembered and counts as yes (the group call itself
-// then answers NOT_COORDINATOR, and the client retries).
-type groupSupport struct {
+// coordinatorSupport learns once whether the backend serves a coordinator's ops, for
+// FindCoordinator: probe (an empty DescribeGroups for groups, DescribeTransactions for
+// transactions) answered ErrUnsupported means no; any answer means yes. A failed probe
+// (broker unreachable) is not remembered and counts as yes (the call itself then answers
+// NOT_COORDINATOR, and the client retries).
+type coordinatorSupport struct {
 	known atomic.Int32 // 0 not known yet, 1 served, 2 not served
 }
 
-func (g *groupSupport) has(ctx context.Context, be Backend) bool {
+func (g *coordinatorSupport) has(probe func() error) bool {
 	switch g.known.Load() {
 	case 1:
 		return true
 	case 2:
 		return false
 	}
-	_, err := be.DescribeGroups(ctx, &brokerop.DescribeGroupsReq{})
+	err := probe()
 	switch {
 	case unsupported(err):
 		g.known.Store(2)

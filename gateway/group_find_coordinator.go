@@ -13,13 +13,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/acl"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordinatorRequest, resp *kmsg.FindCoordinatorResponse) {
 	host, port := r.Advertised()
-	groups := req.CoordinatorType == 0 && r.Server.groups.has(ctx, r.Server.Backend())
-	txns := req.CoordinatorType == 1 && r.Server.txns.has(ctx, r.Server.Backend())
+	be := r.Server.Backend()
+	groups := req.CoordinatorType == 0 && r.Server.groups.has(func() error {
+		_, err := be.DescribeGroups(ctx, &brokerop.DescribeGroupsReq{})
+		return err
+	})
+	txns := req.CoordinatorType == 1 && r.Server.txns.has(func() error {
+		_, err := be.DescribeTransactions(ctx, &brokerop.DescribeTransactionsReq{})
+		return err
+	})
 	answer := func(key string) kmsg.FindCoordinatorResponseCoordinator {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key

@@ -79,8 +79,8 @@ type Server struct {
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	topics topicIDCache
-	groups groupSupport
-	txns   txnSupport
+	groups coordinatorSupport // whether the backend serves group ops
+	txns   coordinatorSupport // whether the backend serves transaction ops
 
 	mu        sync.Mutex
 	closed    bool                      // guarded by mu

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -33,29 +32,7 @@ type txnBackend struct {
 	*broker.Broker
 	*group.Coordinator
 	broker.Security
-}
-
-// The broker is a cluster of one with no metadata quorum: the quorum ops are not served.
-var noQuorum brokerop.Unimplemented
-
-func (txnBackend) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return noQuorum.ClusterBrokers(ctx, req)
-}
-
-func (txnBackend) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return noQuorum.Placement(ctx, req)
-}
-
-func (txnBackend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return noQuorum.QuorumJoin(ctx, req)
-}
-
-func (txnBackend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return noQuorum.QuorumAdmin(ctx, req)
-}
-
-func (txnBackend) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return noQuorum.DescribeQuorum(ctx, req)
+	brokerop.NoQuorum // a cluster of one with no metadata quorum: the quorum ops are not served
 }
 
 // startTxnServer serves the txnBackend with the users admin, alice and bob (password
@@ -86,31 +63,15 @@ func startTxnServer(t *testing.T, authz bool) string {
 	for _, u := range []string{"admin", "alice", "bob"} {
 		addScramUser(t, creds, u, u+"-pw")
 	}
-	cfg := gateway.Config{Backend: txnBackend{b, gc, broker.Security{Credentials: creds, ACLs: acls}}, AdvertisedHost: "127.0.0.1",
+	cfg := gateway.Config{Backend: txnBackend{Broker: b, Coordinator: gc, Security: broker.Security{Credentials: creds, ACLs: acls}}, AdvertisedHost: "127.0.0.1",
 		Logger: slog.New(slog.DiscardHandler)}
 	proto := gateway.Plaintext
 	if authz {
 		cfg.Authorizer = gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{"User:admin"}}
 		proto = gateway.SASLPlaintext
 	}
-	srv, err := gateway.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.ServeListener(ln, proto, 0); !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("Serve returned %v", err)
-		}
-	}()
-	t.Cleanup(func() { srv.Close(); wg.Wait(); gc.Close(); b.Close() })
-	return ln.Addr().String()
+	t.Cleanup(func() { gc.Close(); b.Close() }) // after the gateway's Stop
+	return serve.StartProtocol(t, cfg, proto).Addr
 }
 
 // txnRecordBatch is a one-record RecordBatch v2 (length and CRC-32C filled in) of producer
@@ -553,8 +514,4 @@ func TestTxnAuthorizerOff(t *testing.T) {
 	if err != nil || len(lr.TransactionStates) != 1 || lr.TransactionStates[0].TransactionalID != "t-off" {
 		t.Fatalf("ListTransactions: %v %+v", err, lr)
 	}
-}
-
-func (txnBackend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return noQuorum.UpdatePartition(ctx, req)
 }

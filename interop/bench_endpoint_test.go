@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/cputime"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
@@ -62,7 +63,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	peers["ours"] = benchPeer{
 		run:     goUpload(c),
 		packets: func() packetCounts { return received(server) },
-		cpu:     func() (time.Duration, time.Duration) { return selfCPU(), 0 },
+		cpu:     func() (time.Duration, time.Duration) { return cputime.Self(), 0 },
 	}
 
 	// Go -> Rust: our data packets, and the Rust receiver's ACKs as they arrive.
@@ -92,7 +93,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 			s := client.SocketStats()
 			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1}
 		},
-		cpu: func() (time.Duration, time.Duration) { return selfCPU(), rustCPU() },
+		cpu: func() (time.Duration, time.Duration) { return cputime.Self(), rustCPU() },
 	}
 
 	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink. The data packets as
@@ -114,7 +115,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 				return time.Duration(r.MS * float64(time.Millisecond)), checkSinkReplies(r.Streams, per)
 			},
 			packets: func() packetCounts { return received(sink) },
-			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), selfCPU() },
+			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), cputime.Self() },
 		}
 	}
 	peers["rust-ours"] = rustUpload(sinkEndpoint(false))

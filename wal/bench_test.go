@@ -3,12 +3,13 @@ package wal_test
 import (
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // benchCases: records of 1 KiB and 100 B grouped into ~16 KiB batches (one Append each).
@@ -38,16 +39,13 @@ func BenchmarkWALAppend(b *testing.B) {
 			batch[i] = byte(i)
 		}
 		b.Run(c.name+"/impl=ours", func(b *testing.B) {
-			dir := benchDir(b)
+			dir := waltest.DiskDir(b)
 			l, err := wal.Open(filepath.Join(dir, "p0"), wal.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			var (
-				mu   sync.Mutex
-				lats []time.Duration
-			)
+			var lats benchtest.Latencies
 			var wg sync.WaitGroup
 			work := make(chan struct{}, b.N)
 			for range b.N {
@@ -71,23 +69,17 @@ func BenchmarkWALAppend(b *testing.B) {
 						}
 						mine = append(mine, time.Since(t0))
 					}
-					mu.Lock()
-					lats = append(lats, mine...)
-					mu.Unlock()
+					lats.Add(mine)
 				})
 			}
 			wg.Wait()
 			el := time.Since(start)
 			b.StopTimer()
 			report(b, el, len(batch), c.records)
-			slices.Sort(lats)
-			if len(lats) > 0 {
-				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-us")
-			}
+			lats.Report(b)
 		})
 		b.Run(c.name+"/impl=plainfsync", func(b *testing.B) {
-			dir := benchDir(b)
+			dir := waltest.DiskDir(b)
 			f, err := os.Create(filepath.Join(dir, "plain"))
 			if err != nil {
 				b.Fatal(err)
@@ -118,7 +110,7 @@ func report(b *testing.B, el time.Duration, batchBytes, records int) {
 
 // BenchmarkWALRead measures sequential fetches of ~1 MiB from a log on disk.
 func BenchmarkWALRead(b *testing.B) {
-	dir := benchDir(b)
+	dir := waltest.DiskDir(b)
 	l, err := wal.Open(filepath.Join(dir, "p0"), wal.Options{SegmentBytes: 16 << 20})
 	if err != nil {
 		b.Fatal(err)

@@ -175,14 +175,7 @@ func crashProperty(t *testing.T, seed uint64) {
 				sameBatch(t, b, m.entries[i+j])
 			}
 		case p < 95:
-			switch r.IntN(3) {
-			case 0:
-				fs.Crash()
-			case 1:
-				fs.CrashTear(r)
-			default:
-				fs.CrashReorder(r)
-			}
+			fs.CrashAny(r)
 			l = open()
 			next := l.NextOffset()
 			if next < m.synced {

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -129,4 +130,27 @@ func MkdirDurable(fsys FS, dir string) error {
 		}
 	}
 	return nil
+}
+
+// ReadAll reads the whole of f, as large as it is now.
+func ReadAll(f File) ([]byte, error) {
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); err != nil && !(n == len(b) && errors.Is(err, io.EOF)) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ReadFile reads the whole of the file name on fsys (as os.ReadFile does on the disk).
+func ReadFile(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadAll(f)
 }

@@ -3,13 +3,15 @@ package wal_test
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
+	"github.com/meshkafka/meshkafka/internal/cputime"
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // BenchmarkStoreProduce measures acks=all produce over many partitions of one Store on the
@@ -26,7 +28,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 	const producers, fan, records = 16, 8, 16
 	for _, parts := range []int{4, 1_000, 10_000} {
 		b.Run(fmt.Sprintf("partitions=%d", parts), func(b *testing.B) {
-			root := benchDir(b)
+			root := waltest.DiskDir(b)
 			s, err := wal.OpenStore(root, wal.StoreOptions{})
 			if err != nil {
 				b.Fatal(err)
@@ -46,13 +48,12 @@ func BenchmarkStoreProduce(b *testing.B) {
 			}
 			close(work)
 			var (
-				mu   sync.Mutex
-				lats []time.Duration
+				lats benchtest.Latencies
 				wg   sync.WaitGroup
 			)
 			before := s.Stats()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := cputime.Self()
 			start := time.Now()
 			for range producers {
 				wg.Go(func() {
@@ -83,14 +84,12 @@ func BenchmarkStoreProduce(b *testing.B) {
 						}
 						mine = append(mine, time.Since(t0))
 					}
-					mu.Lock()
-					lats = append(lats, mine...)
-					mu.Unlock()
+					lats.Add(mine)
 				})
 			}
 			wg.Wait()
 			el := time.Since(start)
-			cpu := processCPU() - cpu0
+			cpu := cputime.Self() - cpu0
 			b.StopTimer()
 			st := s.Stats()
 			fsyncs := float64(st.Fsyncs - before.Fsyncs)
@@ -100,11 +99,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 			}
 			b.ReportMetric(fsyncs/float64(st.Syncs-before.Syncs), "fsyncs/sync")
 			b.ReportMetric(fsyncs/float64(b.N), "fsyncs/request")
-			slices.Sort(lats)
-			if len(lats) > 0 {
-				b.ReportMetric(float64(lats[len(lats)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-us")
-			}
+			lats.Report(b)
 		})
 	}
 }
@@ -114,7 +109,7 @@ func BenchmarkStoreProduce(b *testing.B) {
 // is shared). Reports the wall time per new log.
 func BenchmarkStoreCreateLogs(b *testing.B) {
 	const parallel, perOp = 32, 256
-	root := benchDir(b)
+	root := waltest.DiskDir(b)
 	s, err := wal.OpenStore(root, wal.StoreOptions{})
 	if err != nil {
 		b.Fatal(err)

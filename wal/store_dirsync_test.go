@@ -61,19 +61,7 @@ func TestStoreConcurrentNewLogsSurviveCrash(t *testing.T) {
 		}
 	}
 	fs.Crash() // kill -9 and power cut: no Close, pending directory changes are lost
-	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
-	defer s2.Close()
-	for i := range n {
-		l := mustOpenLog(t, s2, partDir(i), wal.Options{})
-		bs, err := l.Read(0, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(bs) != 1 || string(bs[0].Data) != string(payload(int64(i), 50)) {
-			t.Fatalf("partition %d after the crash: %d entries, want its synced entry", i, len(bs))
-		}
-		l.Close()
-	}
+	checkSyncedEntries(t, fs, n)
 	t.Cleanup(func() { _ = s.Close() })
 }
 
@@ -153,10 +141,17 @@ func TestStoreParentSyncFailureFailsCheckpoint(t *testing.T) {
 	}
 	fs.SetDirSyncFault(nil)
 	fs.Crash()
-	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
-	defer s2.Close()
+	checkSyncedEntries(t, fs, n)
+}
+
+// checkSyncedEntries reopens the store on fs after a crash and checks that each of the n
+// partitions holds exactly its one synced entry (payload(i, 50)).
+func checkSyncedEntries(t *testing.T, fs wal.FS, n int) {
+	t.Helper()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	defer s.Close()
 	for i := range n {
-		l := mustOpenLog(t, s2, partDir(i), wal.Options{})
+		l := mustOpenLog(t, s, partDir(i), wal.Options{})
 		bs, err := l.Read(0, 1<<20)
 		if err != nil {
 			t.Fatal(err)

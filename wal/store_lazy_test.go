@@ -165,14 +165,7 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 				logs[p] = mustOpenLog(t, s, partDir(p), logOpts)
 			}
 		}
-		switch r.IntN(3) {
-		case 0:
-			fs.Crash()
-		case 1:
-			fs.CrashTear(r)
-		default:
-			fs.CrashReorder(r)
-		}
+		fs.CrashAny(r)
 	}
 	s := mustOpenStore(t, fs, storeOpts)
 	defer s.Close()

@@ -6,6 +6,8 @@
 // The codec, op table, dispatch switch (Dispatch), Unimplemented, Parts and Intercept are
 // generated from the Service declaration and the structs by internal/cmd/opgen (ops_gen.go;
 // run go generate ./broker/brokerop after changing them; a test fails when the file is stale).
+// NoQuorum (noquorum.go, by hand) answers just the metadata-quorum ops as Unimplemented does,
+// for a single-broker Service whose broker and group coordinator both embed Unimplemented.
 //
 // Structs are plain data (no pointers to shared state, no interfaces) so that a carrier can
 // encode them compactly. Error fields hold Kafka error codes (0 = none) so that a Kafka error

@@ -226,14 +226,7 @@ func TestUnadmittedBrokerCannotJoin(t *testing.T) {
 // placed by the leader) and deletions are applied by each broker from the quorum.
 func TestAdminOpsReachEveryBroker(t *testing.T) {
 	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	h.waitMembers(0, 3, 3)
-	li, err := h.leaderIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := h.startThree()
 	f := h.caller((li + 1) % 3)
 	ctx, cancel := ctx5()
 	defer cancel()

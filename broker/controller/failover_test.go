@@ -16,14 +16,7 @@ import (
 // processes, the mesh's idle timeout).
 func TestForwardedOpFollowsNewLeader(t *testing.T) {
 	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	h.waitMembers(0, 3, 3)
-	li, err := h.leaderIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := h.startThree()
 	fi := (li + 1) % 3
 	old := h.nodes[li]
 	eventually(t, "the follower knows the leader", func() error {
@@ -78,14 +71,7 @@ func TestForwardedOpFollowsNewLeader(t *testing.T) {
 // registered broker, and metadata writes keep working.
 func TestRemoveTheLeader(t *testing.T) {
 	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	h.waitMembers(0, 3, 3)
-	li, err := h.leaderIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := h.startThree()
 	old := h.nodes[li]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang bound
 	defer cancel()

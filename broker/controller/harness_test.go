@@ -176,6 +176,21 @@ func eventually(t *testing.T, what string, f func() error) {
 	t.Fatalf("%s: still failing: %v", what, err)
 }
 
+// startThree starts the harness's three nodes (node 0 founds the cluster), waits until all
+// three are registered voters, and returns the index of the leader.
+func (h *harness) startThree() int {
+	h.t.Helper()
+	h.start(0, true, h.seeds)
+	h.start(1, false, h.seeds)
+	h.start(2, false, h.seeds)
+	h.waitMembers(0, 3, 3)
+	li, err := h.leaderIndex()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return li
+}
+
 // leaderIndex is the index of the node that leads, among running ones.
 func (h *harness) leaderIndex() (int, error) {
 	for i, n := range h.nodes {

@@ -323,10 +323,10 @@ func decodeSnapshot(data []byte) (*State, error) {
 			break
 		}
 		check(i == 0 || t.Name > prevName, "topics not in ascending order")
-		check(validateTopicName(t.Name) == "", "bad topic name %q", t.Name)
+		check(ValidateTopicName(t.Name) == "", "bad topic name %q", t.Name)
 		check(np > 0 && !t.ID.IsZero(), "topic %q: no partitions or zero id", t.Name)
 		_, dupID := s.topicByID[t.ID]
-		_, collides := s.collisions[collisionKey(t.Name)]
+		_, collides := s.collisions[CollisionKey(t.Name)]
 		check(!dupID && !collides, "topic %q: id or name collides", t.Name)
 		prevName = t.Name
 		s.addTopic(t)

@@ -26,7 +26,7 @@ type State struct {
 
 	topics     map[string]*Topic
 	topicByID  map[TopicID]string
-	collisions map[string]string // collisionKey(name) -> name
+	collisions map[string]string // CollisionKey(name) -> name
 	owned      map[NodeID]int64  // partitions per owner (derived)
 
 	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
@@ -375,12 +375,12 @@ func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
 		r := &res.Topics[i]
 		r.Name = nt.Name
 		fail := func(code int16, msg string) { r.Code, r.Message = code, msg }
-		key := collisionKey(nt.Name)
+		key := CollisionKey(nt.Name)
 		if dup[nt.Name] {
 			fail(CodeInvalidRequest, fmt.Sprintf("Create topics request contains multiple entries for the following topics: %s", nt.Name))
 			continue
 		}
-		if msg := validateTopicName(nt.Name); msg != "" {
+		if msg := ValidateTopicName(nt.Name); msg != "" {
 			fail(CodeInvalidTopicException, msg)
 			continue
 		}
@@ -443,7 +443,7 @@ func (s *State) createTopics(c *CreateTopics, dry bool) *TopicsResult {
 func (s *State) addTopic(t *Topic) {
 	s.topics[t.Name] = t
 	s.topicByID[t.ID] = t.Name
-	s.collisions[collisionKey(t.Name)] = t.Name
+	s.collisions[CollisionKey(t.Name)] = t.Name
 }
 
 func (s *State) deleteTopics(c *DeleteTopics, dry bool) *TopicsResult {
@@ -470,7 +470,7 @@ func (s *State) deleteTopics(c *DeleteTopics, dry bool) *TopicsResult {
 		}
 		delete(s.topics, name)
 		delete(s.topicByID, t.ID)
-		delete(s.collisions, collisionKey(name))
+		delete(s.collisions, CollisionKey(name))
 	}
 	return res
 }

@@ -129,9 +129,9 @@ type GroupOffset struct {
 	CommittedOffset
 }
 
-// validateTopicName applies Kafka's topic name rules (the same as package broker's); it returns
-// Kafka's message or "".
-func validateTopicName(name string) string {
+// ValidateTopicName applies Kafka's topic name rules; it returns Kafka's message or "".
+// Package broker applies them too, to a broker without a metadata quorum.
+func ValidateTopicName(name string) string {
 	const maxTopicNameLen = 249
 	switch {
 	case name == "":
@@ -150,8 +150,8 @@ func validateTopicName(name string) string {
 	return ""
 }
 
-// collisionKey maps names that Kafka's metrics would confuse ('.' vs '_') to one key.
-func collisionKey(name string) string {
+// CollisionKey maps names that Kafka's metrics would confuse ('.' vs '_') to one key.
+func CollisionKey(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		if c == '.' {

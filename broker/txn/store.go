@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,16 +60,12 @@ func OpenStore(fsys wal.FS, dir string, log *slog.Logger) (*Store, []*Txn, error
 		f.Close()
 		return nil, nil, err
 	}
-	size, err := f.Size()
+	buf, err := wal.ReadAll(f)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	buf := make([]byte, size)
-	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
-		f.Close()
-		return nil, nil, err
-	}
+	size := int64(len(buf))
 	recs, good, err := DecodeLog(buf)
 	if err != nil {
 		f.Close()

@@ -78,38 +78,13 @@ import (
 )
 
 // backend is the embedded broker for topics plus the group coordinator for consumer groups.
+// The embedded broker is a cluster of one with no metadata quorum: the quorum ops are not
+// served (the gateway never calls them in this mode).
 type backend struct {
 	*broker.Broker
 	*group.Coordinator
 	broker.Security
-}
-
-// The embedded broker is a cluster of one with no metadata quorum: the quorum ops are not
-// served (the gateway never calls them in this mode).
-var noQuorum brokerop.Unimplemented
-
-func (backend) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return noQuorum.ClusterBrokers(ctx, req)
-}
-
-func (backend) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return noQuorum.Placement(ctx, req)
-}
-
-func (backend) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return noQuorum.QuorumJoin(ctx, req)
-}
-
-func (backend) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return noQuorum.QuorumAdmin(ctx, req)
-}
-
-func (backend) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return noQuorum.UpdatePartition(ctx, req)
-}
-
-func (backend) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return noQuorum.DescribeQuorum(ctx, req)
+	brokerop.NoQuorum
 }
 
 var (
@@ -245,7 +220,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 			closeAll()
 			return err
 		}
-		be, closeBackend, inProcess = backend{b, gc, creds}, closeAll, b
+		be, closeBackend, inProcess = backend{Broker: b, Coordinator: gc, Security: creds}, closeAll, b
 	}
 	defer closeBackend()
 	var metricsURL string

@@ -64,13 +64,7 @@ func TestParse(t *testing.T) {
 // context.
 func runCmd(t *testing.T, dir string, vars map[string]string) (addr string, done <-chan error, cancel context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
-		pw.Close()
-	}()
+	pr, result, cancel := goRun(dir, vars)
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() {
 		cancel()
@@ -84,6 +78,19 @@ func runCmd(t *testing.T, dir string, vars map[string]string) (addr string, done
 	}
 	go io.Copy(io.Discard, pr)
 	return addr, result, cancel
+}
+
+// goRun starts the command in-process on dir (listening on a loopback port) with the
+// environment vars: its stdout, what run returns, and the cancel of run's context.
+func goRun(dir string, vars map[string]string) (stdout *io.PipeReader, result <-chan error, cancel context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	res := make(chan error, 1)
+	go func() {
+		res <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
+		pw.Close()
+	}()
+	return pr, res, cancel
 }
 
 // startRun runs the command in-process and returns the address it prints and a stop func.

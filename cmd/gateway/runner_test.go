@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"strings"
 	"testing"
@@ -15,13 +14,7 @@ import (
 func runGateway(t *testing.T, vars map[string]string, prefixes ...string) map[string]string {
 	t.Helper()
 	dir := t.TempDir() // before the cleanup below, so it is removed after the gateway stopped
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	result := make(chan error, 1)
-	go func() {
-		result <- run(ctx, []string{"-listen", "127.0.0.1:0", "-data", dir}, env(vars), pw, io.Discard)
-		pw.Close()
-	}()
+	pr, result, cancel := goRun(dir, vars)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-result; err != nil {

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,6 +42,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
@@ -272,9 +272,7 @@ func BenchmarkKafkaProduce(b *testing.B) {
 			}
 			lat[i] = time.Since(t0)
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+		benchtest.Report(b, lat)
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 )
 
 // BenchmarkGroupCommit: offset commits through the gateway (durable: each answered after the
@@ -80,13 +82,11 @@ func BenchmarkGroupCommit(b *testing.B) {
 				elapsed := time.Since(start)
 				b.StopTimer()
 				all := slices.Concat(lat...)
-				slices.Sort(all)
 				if len(all) == 0 {
 					return
 				}
 				b.ReportMetric(float64(len(all))/elapsed.Seconds(), "commits/s")
-				b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-us")
+				benchtest.Report(b, all)
 			})
 		}
 	}

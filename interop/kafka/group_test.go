@@ -42,9 +42,10 @@ type grpBackend struct {
 	*broker.Broker
 	*group.Coordinator
 	noSecurity
+	brokerop.NoQuorum
 }
 
-// noSecurity serves no SCRAM credential, ACL or metadata-quorum ops.
+// noSecurity serves no SCRAM credential or ACL ops.
 type noSecurity struct{}
 
 func (noSecurity) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
@@ -65,26 +66,6 @@ func (noSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokero
 
 func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
 	return brokerop.Unimplemented{}.AlterUserScramCredentials(ctx, req)
-}
-
-func (noSecurity) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return brokerop.Unimplemented{}.ClusterBrokers(ctx, req)
-}
-
-func (noSecurity) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return brokerop.Unimplemented{}.Placement(ctx, req)
-}
-
-func (noSecurity) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return brokerop.Unimplemented{}.QuorumJoin(ctx, req)
-}
-
-func (noSecurity) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return brokerop.Unimplemented{}.QuorumAdmin(ctx, req)
-}
-
-func (noSecurity) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return brokerop.Unimplemented{}.DescribeQuorum(ctx, req)
 }
 
 var _ gateway.GroupBackend = grpBackend{}
@@ -628,8 +609,4 @@ func TestGroupKgoJoinStorm(t *testing.T) {
 	grpWait(t, ctx, "five members to settle", settled(5))
 	grpProduce(t, ctx, s.addr, "storm", 60, 60)
 	grpWait(t, ctx, "all 120 records", func() bool { return seen.missing(120) == 0 })
-}
-
-func (noSecurity) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return brokerop.Unimplemented{}.UpdatePartition(ctx, req)
 }

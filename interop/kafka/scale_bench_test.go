@@ -52,6 +52,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
@@ -253,9 +254,8 @@ func BenchmarkKafkaScaleProduce(b *testing.B) {
 		}
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
 		b.ReportMetric(float64(total)*100/elapsed.Seconds()/1e6, "MB/s")
+		benchtest.Report(b, l)
 		if len(l) > 0 {
-			b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
-			b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
 			b.ReportMetric(float64(len(l)), "produce-requests")
 		}
 		if after := srv.brokerStats(b); after != nil {
@@ -416,9 +416,8 @@ func BenchmarkKafkaScaleProduceInProcess(b *testing.B) {
 			l := lat.stop()
 			total := b.N * records
 			b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
+			benchtest.Report(b, l)
 			if len(l) > 0 {
-				b.ReportMetric(float64(l[len(l)/2].Microseconds()), "p50-us")
-				b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), "p99-us")
 				batches := shape.batches.Load() - b0
 				b.ReportMetric(float64(batches)/float64(len(l)), "batches/request")
 				b.ReportMetric(float64(shape.records.Load()-r0)/float64(batches), "records/batch")

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/cputime"
 )
 
 const sinkALPN = "/test/sink/0"
@@ -81,7 +83,7 @@ func benchThroughput(b *testing.B, streams int, opts Options) {
 	buf := make([]byte, 64<<10)
 	per := total / streams
 	b.ReportAllocs()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Self()
 	for b.Loop() {
 		var wg sync.WaitGroup
 		errs := make(chan error, streams)
@@ -103,7 +105,7 @@ func benchThroughput(b *testing.B, streams int, opts Options) {
 	b.ReportMetric(moved/secs/1e6, "MB/s")
 	// CPU of both ends per payload byte: steadier than MB/s on a
 	// shared machine, for tuning.
-	if cpu := cpuTime() - cpu0; cpu > 0 {
+	if cpu := cputime.Self() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(cpu.Nanoseconds())/moved, "cpu-ns/B")
 	}
 	// Loss on loopback means a queue overflowed: quic-go's per-connection queue of 256

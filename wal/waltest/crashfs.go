@@ -251,6 +251,19 @@ func (c *CrashFS) CrashTear(r *rand.Rand) { c.crash(r, false) }
 // never touched.
 func (c *CrashFS) CrashReorder(r *rand.Rand) { c.crash(r, true) }
 
+// CrashAny crashes in one of the three ways above, chosen by r (Crash, CrashTear or
+// CrashReorder, each as likely), for randomized crash tests.
+func (c *CrashFS) CrashAny(r *rand.Rand) {
+	switch r.IntN(3) {
+	case 0:
+		c.Crash()
+	case 1:
+		c.CrashTear(r)
+	default:
+		c.CrashReorder(r)
+	}
+}
+
 func (c *CrashFS) crash(r *rand.Rand, reorder bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

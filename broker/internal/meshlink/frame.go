@@ -84,3 +84,18 @@ func UvarintLen(v uint64) int {
 	}
 	return n
 }
+
+// AppendFrame appends one frame carrying items to buf, encoded by enc (as a fresh sender
+// frames them, with no size limit). On an encoding error buf comes back as it was.
+func AppendFrame[T any](buf []byte, enc Encoder[T], items []T) ([]byte, error) {
+	start := len(buf)
+	buf = StartFrame(buf)
+	enc.Reset()
+	for _, it := range items {
+		var err error
+		if buf, err = enc.Append(buf, it); err != nil {
+			return buf[:start], err
+		}
+	}
+	return SealFrame(buf, start), nil
+}

@@ -2,35 +2,15 @@ package raftlog_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/meshkafka/meshkafka/broker/quorum/raftlog"
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
-
-const tmpfsMagic = 0x01021994
-
-// benchDir returns a directory on a real disk (fsync costs what it costs): b.TempDir unless
-// that is tmpfs, then one under the package, removed afterwards.
-func benchDir(b *testing.B) string {
-	d := b.TempDir()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(d, &st); err != nil || st.Type != tmpfsMagic {
-		return d
-	}
-	d, err := os.MkdirTemp(".", ".benchtmp-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, _ = filepath.Abs(d)
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
 
 // BenchmarkSave measures Save of 1 and of 64 entries of 100 bytes with a hard state, on
 // the real disk, compacting as the quorum would (a snapshot every 10,000 entries), and
@@ -38,7 +18,7 @@ func benchDir(b *testing.B) string {
 func BenchmarkSave(b *testing.B) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			l, err := raftlog.Open(wal.OSFS(), filepath.Join(benchDir(b), "quorum"), raftlog.Options{})
+			l, err := raftlog.Open(wal.OSFS(), filepath.Join(waltest.DiskDir(b), "quorum"), raftlog.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package raftlog
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -193,7 +192,7 @@ func (l *Log) readSnapshot() (*raftpb.Snapshot, uint8, error) {
 // readOne reads a file written by writeFileAtomic: exactly one intact record of kind. Such a
 // file was fsynced before it got its name, so anything else is damage.
 func (l *Log) readOne(name string, kind uint8) ([]byte, error) {
-	data, err := readWhole(l.fs, filepath.Join(l.dir, name))
+	data, err := wal.ReadFile(l.fs, filepath.Join(l.dir, name))
 	if err != nil {
 		return nil, err
 	}
@@ -205,23 +204,6 @@ func (l *Log) readOne(name string, kind uint8) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s: %d bytes, a record of kind %d and %d bytes", ErrCorrupt, name, len(data), r.kind, n)
 	}
 	return r.payload, nil
-}
-
-func readWhole(fsys wal.FS, name string) ([]byte, error) {
-	f, err := fsys.OpenFile(name, osRDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
-		return nil, err
-	}
-	return b, nil
 }
 
 // replay rebuilds the state from the newest segment that holds an intact base record,
@@ -237,7 +219,7 @@ func (l *Log) replay(seqs []uint64, snap *raftpb.Snapshot, snapFlags uint8) (sta
 	for i := len(seqs) - 1; i >= 0; i-- {
 		var err error
 		seq = seqs[i]
-		if data, err = readWhole(l.fs, filepath.Join(l.dir, segmentName(seq))); err != nil {
+		if data, err = wal.ReadFile(l.fs, filepath.Join(l.dir, segmentName(seq))); err != nil {
 			return state{}, err
 		}
 		if recs, end, err = readRecords(data); err != nil {

@@ -8,12 +8,12 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshkafka/meshkafka/broker/internal/meshlink/meshlinktest"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -176,38 +176,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bytes.NewReader(data)
-		for {
-			b, err := ReadFrame(r, 1<<16, nil)
-			if err != nil {
-				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, ErrMalformed) {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			var msgs []*raftpb.Message
-			if err := DecodeBatch(b, func(m *raftpb.Message) error { msgs = append(msgs, m); return nil }); err != nil {
-				if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), "raftmesh: malformed frame") {
-					t.Fatalf("batch error %v", err)
-				}
-				continue
-			}
-			re, err := AppendFrame(nil, msgs)
-			if err != nil {
-				t.Fatalf("re-encode: %v", err)
-			}
-			var again []*raftpb.Message
-			if err := DecodeBatch(re[4:], func(m *raftpb.Message) error { again = append(again, m); return nil }); err != nil {
-				t.Fatalf("re-encoded batch does not decode: %v", err)
-			}
-			if len(again) != len(msgs) {
-				t.Fatalf("%d messages after re-encoding, want %d", len(again), len(msgs))
-			}
-			for i := range msgs {
-				if !proto.Equal(again[i], msgs[i]) {
-					t.Fatalf("message %d changed in re-encoding", i)
-				}
-			}
-		}
+		meshlinktest.CheckStream(t, data, meshlinktest.Codec[*raftpb.Message]{Malformed: "raftmesh: malformed frame",
+			Decode: DecodeBatch, Append: AppendFrame, Equal: func(a, b *raftpb.Message) bool { return proto.Equal(a, b) }})
 	})
 }

@@ -53,16 +53,7 @@ func (e *encoder) Append(buf []byte, m *raftpb.Message) ([]byte, error) {
 // AppendFrame appends one frame carrying msgs to buf. It is the encoder the transport uses;
 // exported for tests and tools.
 func AppendFrame(buf []byte, msgs []*raftpb.Message) ([]byte, error) {
-	start := len(buf)
-	buf = meshlink.StartFrame(buf)
-	var enc encoder
-	for _, m := range msgs {
-		var err error
-		if buf, err = enc.Append(buf, m); err != nil {
-			return buf[:start], err
-		}
-	}
-	return meshlink.SealFrame(buf, start), nil
+	return meshlink.AppendFrame(buf, new(encoder), msgs)
 }
 
 // ReadFrame reads one frame from r and returns its batch (the bytes after the length

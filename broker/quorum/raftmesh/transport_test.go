@@ -3,7 +3,6 @@ package raftmesh
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -19,14 +18,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
-	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/disco"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/relay"
-	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,23 +38,11 @@ type quorumTransport interface {
 
 var _ quorumTransport = (*Transport)(nil)
 
-// lab is a natlab internet with an in-memory relay: everything (UDP, relay, QUIC timers,
-// backoff) runs inside a synctest bubble, so time is virtual and nothing touches a socket.
-type lab struct {
-	net     *natlab.Network
-	relay   *relayserver.Server
-	dial    func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
-	viaRely bool // nodes get the relay as home relay
-	next    byte
-}
+// lab is a magicep.Lab: a natlab internet with an in-memory relay, everything (UDP, relay,
+// QUIC timers, backoff) inside a synctest bubble, in virtual time, touching no socket.
+type lab struct{ *magicep.Lab }
 
-func newLab(t *testing.T, viaRelay bool) *lab {
-	t.Helper()
-	n := natlab.New(natlab.Config{Seed: 1})
-	t.Cleanup(func() { _ = n.Close() })
-	srv, dial := meshtest.StartMemRelay(t)
-	return &lab{net: n, relay: srv, dial: dial, viaRely: viaRelay}
-}
+func newLab(t *testing.T, viaRelay bool) *lab { return &lab{magicep.NewLab(t, viaRelay)} }
 
 // node is one raft peer: a machine on the lab internet, a magicsock and endpoint on it, and a
 // transport recording what it delivers.
@@ -79,36 +64,18 @@ type node struct {
 	trusted     map[key.PublicKey]bool
 }
 
-func (l *lab) machine() *natlab.Machine {
-	l.next++
-	return l.net.AddMachine(fmt.Sprintf("m%d", l.next), netip.AddrFrom4([4]byte{192, 0, 2, l.next}))
-}
-
 // start runs a node with raft id id on m (a fresh machine if nil) with key sk (fresh if
 // zero); cfg's Trust, Deliver, Log and callbacks are filled in.
 func (l *lab) start(t *testing.T, id uint64, m *natlab.Machine, sk key.SecretKey, cfg Config) *node {
 	t.Helper()
 	if m == nil {
-		m = l.machine()
+		m = l.Machine()
 	}
 	if sk.IsZero() {
 		sk = key.GenerateSecretKey()
 	}
 	n := &node{t: t, l: l, id: id, sk: sk, m: m, log: &logRec{}, unreachable: map[uint64]int{}, trusted: map[key.PublicKey]bool{}}
-	pc, err := m.ListenPacket(41641)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := magicsock.Options{SecretKey: sk, UDP: pc, DialRelay: l.dial}
-	if l.viaRely {
-		opts.HomeRelay = meshtest.MemRelayURL
-	}
-	if n.ms, err = magicsock.New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if n.ep, err = endpoint.New(endpoint.Options{SecretKey: sk, Paths: n.ms}); err != nil {
-		t.Fatal(err)
-	}
+	n.ms, n.ep = l.Endpoint(t, m, sk)
 	cfg.Trust = n.trusts
 	cfg.Deliver = n.deliver
 	cfg.Log = slog.New(n.log)
@@ -275,7 +242,7 @@ func TestExchange(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				l := newLab(t, tc.viaRelay)
 				if tc.viaRelay {
-					l.net.SetDrop(func(natlab.Packet) bool { return true })
+					l.Net.SetDrop(func(natlab.Packet) bool { return true })
 				}
 				var nodes []*node
 				for i := range tc.nodes {
@@ -293,7 +260,7 @@ func TestExchange(t *testing.T) {
 					}
 				}
 				if tc.viaRelay {
-					if s := l.relay.Stats(); s.PacketsSent == 0 {
+					if s := l.Relay.Stats(); s.PacketsSent == 0 {
 						t.Fatal("nothing went through the relay")
 					}
 					for _, a := range nodes {
@@ -303,7 +270,7 @@ func TestExchange(t *testing.T) {
 							}
 						}
 					}
-					if d := l.net.Stats(); d.Delivered != 0 {
+					if d := l.Net.Stats(); d.Delivered != 0 {
 						t.Fatalf("%d UDP packets delivered with UDP blocked", d.Delivered)
 					}
 				}
@@ -451,8 +418,8 @@ func TestQueueOverflow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLab(t, false)
 		a := l.start(t, 1, nil, key.SecretKey{}, Config{QueueLen: 8})
-		hole := l.machine() // nothing listens there and its packets are dropped
-		l.net.SetDrop(func(p natlab.Packet) bool { return p.Dst.Addr() == hole.IP() || p.Src.Addr() == hole.IP() })
+		hole := l.Machine() // nothing listens there and its packets are dropped
+		l.Net.SetDrop(func(p natlab.Packet) bool { return p.Dst.Addr() == hole.IP() || p.Src.Addr() == hole.IP() })
 		ghost := endpoint.NodeAddr{ID: key.GenerateSecretKey().Public(), Direct: []netip.AddrPort{netip.AddrPortFrom(hole.IP(), 41641)}}
 		a.tr.AddPeer(9, EncodeAddr(ghost))
 
@@ -632,9 +599,9 @@ func TestBackoffOnClock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLab(t, false)
 		clk := clock.NewFake(time.Now())
-		hole := l.machine()
+		hole := l.Machine()
 		var quicToHole atomic.Int64
-		l.net.SetDrop(func(p natlab.Packet) bool {
+		l.Net.SetDrop(func(p natlab.Packet) bool {
 			if p.Dst.Addr() != hole.IP() {
 				return false
 			}

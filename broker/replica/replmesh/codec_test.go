@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshkafka/meshkafka/broker/internal/meshlink/meshlinktest"
 	"github.com/meshkafka/meshkafka/broker/replica"
 )
 
@@ -147,33 +147,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bytes.NewReader(data)
-		for {
-			b, err := ReadFrame(r, 1<<16, nil)
-			if err != nil {
-				if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, ErrMalformed) {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			var msgs []replica.GroupMessage
-			if err := DecodeBatch(b, func(m replica.GroupMessage) error { msgs = append(msgs, m); return nil }); err != nil {
-				if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), "replmesh: malformed frame") {
-					t.Fatalf("batch error %v", err)
-				}
-				continue
-			}
-			re, err := AppendFrame(nil, msgs)
-			if err != nil {
-				t.Fatalf("re-encode: %v", err)
-			}
-			var again []replica.GroupMessage
-			if err := DecodeBatch(re[4:], func(m replica.GroupMessage) error { again = append(again, m); return nil }); err != nil {
-				t.Fatalf("re-encoded batch does not decode: %v", err)
-			}
-			if !equalMsgs(again, msgs) {
-				t.Fatal("messages changed in re-encoding")
-			}
-		}
+		meshlinktest.CheckStream(t, data, meshlinktest.Codec[replica.GroupMessage]{Malformed: "replmesh: malformed frame",
+			Decode: DecodeBatch, Append: AppendFrame, Equal: func(a, b replica.GroupMessage) bool { return a.Group == b.Group && proto.Equal(a.Msg, b.Msg) }})
 	})
 }

@@ -92,16 +92,7 @@ func (e *encoder) Append(buf []byte, m replica.GroupMessage) ([]byte, error) {
 // AppendFrame appends one frame carrying msgs to buf, as the transport's senders frame them
 // (consecutive messages of one group share a run). Exported for tests and tools.
 func AppendFrame(buf []byte, msgs []replica.GroupMessage) ([]byte, error) {
-	start := len(buf)
-	buf = meshlink.StartFrame(buf)
-	var enc encoder
-	for _, m := range msgs {
-		var err error
-		if buf, err = enc.Append(buf, m); err != nil {
-			return buf[:start], err
-		}
-	}
-	return meshlink.SealFrame(buf, start), nil
+	return meshlink.AppendFrame(buf, new(encoder), msgs)
 }
 
 // ReadFrame reads one frame from r and returns its batch (see meshlink.ReadFrame).

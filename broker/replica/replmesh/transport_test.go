@@ -2,10 +2,8 @@ package replmesh
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -17,34 +15,20 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
 	"github.com/meshkafka/meshkafka/broker/replica"
-	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
-	"github.com/meshkafka/meshkafka/mesh/relay"
-	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// lab is a natlab internet with an in-memory relay: UDP, relay, QUIC timers, raft ticks and
-// backoff all run inside a synctest bubble, in virtual time, touching no socket.
-type lab struct {
-	net      *natlab.Network
-	relay    *relayserver.Server
-	dial     func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
-	viaRelay bool
-	next     byte
-}
+// lab is a magicep.Lab: a natlab internet with an in-memory relay, UDP, relay, QUIC timers,
+// raft ticks and backoff all inside a synctest bubble, in virtual time, touching no socket.
+type lab struct{ *magicep.Lab }
 
-func newLab(t *testing.T, viaRelay bool) *lab {
-	t.Helper()
-	n := natlab.New(natlab.Config{Seed: 1})
-	t.Cleanup(func() { _ = n.Close() })
-	srv, dial := meshtest.StartMemRelay(t)
-	return &lab{net: n, relay: srv, dial: dial, viaRelay: viaRelay}
-}
+func newLab(t *testing.T, viaRelay bool) *lab { return &lab{magicep.NewLab(t, viaRelay)} }
 
 // broker is one replica node: a machine, a magicsock and endpoint, a replmesh transport and
 // an Engine.
@@ -95,24 +79,9 @@ func (s *sm) applied() (uint64, []string) {
 
 func (l *lab) start(t *testing.T, id uint64) *broker {
 	t.Helper()
-	l.next++
-	m := l.net.AddMachine(fmt.Sprintf("m%d", l.next), netip.AddrFrom4([4]byte{192, 0, 2, l.next}))
 	b := &broker{id: id, sk: key.GenerateSecretKey(), trusted: map[key.PublicKey]bool{},
 		sms: map[replica.GroupID]*sm{}, stores: map[replica.GroupID]*replica.MemoryStorage{}}
-	pc, err := m.ListenPacket(41641)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := magicsock.Options{SecretKey: b.sk, UDP: pc, DialRelay: l.dial}
-	if l.viaRelay {
-		opts.HomeRelay = meshtest.MemRelayURL
-	}
-	if b.ms, err = magicsock.New(opts); err != nil {
-		t.Fatal(err)
-	}
-	if b.ep, err = endpoint.New(endpoint.Options{SecretKey: b.sk, Paths: b.ms}); err != nil {
-		t.Fatal(err)
-	}
+	b.ms, b.ep = l.Endpoint(t, l.Machine(), b.sk)
 	startEngine(t, b)
 	t.Cleanup(b.stop)
 	return b
@@ -243,7 +212,7 @@ func TestEnginesOverMesh(t *testing.T) {
 				const groups = 20
 				l := newLab(t, viaRelay)
 				if viaRelay {
-					l.net.SetDrop(func(natlab.Packet) bool { return true })
+					l.Net.SetDrop(func(natlab.Packet) bool { return true })
 				}
 				bs := []*broker{l.start(t, 11), l.start(t, 22), l.start(t, 33)}
 				meet(bs...)
@@ -284,10 +253,10 @@ func TestEnginesOverMesh(t *testing.T) {
 					waitApplied(t, b, g, p.Index)
 				}
 				if viaRelay {
-					if s := l.relay.Stats(); s.PacketsSent == 0 {
+					if s := l.Relay.Stats(); s.PacketsSent == 0 {
 						t.Fatal("nothing went through the relay")
 					}
-					if d := l.net.Stats(); d.Delivered != 0 {
+					if d := l.Net.Stats(); d.Delivered != 0 {
 						t.Fatalf("%d UDP packets delivered with UDP blocked", d.Delivered)
 					}
 				}

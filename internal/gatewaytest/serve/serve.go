@@ -27,6 +27,18 @@ type Gateway struct {
 // end of the test.
 func Start(tb testing.TB, cfg gateway.Config, ln net.Listener) *Gateway {
 	tb.Helper()
+	return start(tb, cfg, ln, (*gateway.Server).Serve)
+}
+
+// StartProtocol runs a gateway with cfg on a new loopback listener that speaks p (with the
+// TLS and SASL cfg sets up) until Stop or the end of the test.
+func StartProtocol(tb testing.TB, cfg gateway.Config, p gateway.SecurityProtocol) *Gateway {
+	tb.Helper()
+	return start(tb, cfg, nil, func(srv *gateway.Server, ln net.Listener) error { return srv.ServeListener(ln, p, 0) })
+}
+
+func start(tb testing.TB, cfg gateway.Config, ln net.Listener, serve func(*gateway.Server, net.Listener) error) *Gateway {
+	tb.Helper()
 	srv, err := gateway.NewServer(cfg)
 	if err != nil {
 		if ln != nil {
@@ -40,7 +52,7 @@ func Start(tb testing.TB, cfg gateway.Config, ln net.Listener) *Gateway {
 		}
 	}
 	g := &Gateway{Server: srv, Addr: ln.Addr().String(), tb: tb, done: make(chan error, 1)}
-	go func() { g.done <- srv.Serve(ln) }()
+	go func() { g.done <- serve(srv, ln) }()
 	tb.Cleanup(g.Stop)
 	return g
 }

@@ -1,34 +1,33 @@
 // Package magicep starts a mesh endpoint on a magicsock (endpoint.Options.Paths), the way
-// the mesh binaries run one, for the tests of magicsock and of interop. It is its own package
+// the mesh binaries run one, for the tests of magicsock and of interop; Lab does so on a
+// natlab internet with an in-memory relay, for the tests of the broker's mesh transports. It is its own package
 // because internal/meshtest cannot import mesh/endpoint: endpoint's own tests import
 // meshtest.
 package magicep
 
 import (
 	"context"
+	"crypto/ed25519"
+	"fmt"
 	"io"
+	"net/netip"
 	"sync"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/magicsock"
+	"github.com/meshkafka/meshkafka/mesh/relay"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 // New runs an endpoint with a fresh key on a magicsock bound to 127.0.0.1 with homeRelay as
 // its home relay, and closes it when t ends (Close is idempotent: a test may close it earlier).
 func New(t testing.TB, homeRelay string) *endpoint.Endpoint {
 	t.Helper()
-	sk := key.GenerateSecretKey()
-	ms, err := magicsock.New(magicsock.Options{SecretKey: sk, BindAddr: "127.0.0.1:0", HomeRelay: homeRelay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := endpoint.New(endpoint.Options{SecretKey: sk, Paths: ms})
-	if err != nil {
-		_ = ms.Close()
-		t.Fatal(err)
-	}
+	_, ep := run(t, magicsock.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0", HomeRelay: homeRelay})
 	t.Cleanup(func() { _ = ep.Close() })
 	return ep
 }
@@ -51,4 +50,62 @@ func ServeEcho(t testing.TB, ep *endpoint.Endpoint, alpn string) {
 			wg.Go(func() { _, _ = io.Copy(s, s); _ = s.Close() })
 		}
 	})
+}
+
+// Lab is a natlab internet with an in-memory relay: UDP, relay and QUIC timers all run in
+// memory (inside a synctest bubble, in virtual time), touching no socket. Tests of the
+// transports over the mesh (broker/quorum/raftmesh, broker/replica/replmesh) run their nodes
+// on it.
+type Lab struct {
+	Net      *natlab.Network
+	Relay    *relayserver.Server
+	dial     func(ctx context.Context, url string, priv ed25519.PrivateKey) (*relay.Client, error)
+	viaRelay bool
+	next     byte
+}
+
+// NewLab returns an empty lab, closed when t ends. With viaRelay every endpoint gets the
+// lab's relay as its home relay.
+func NewLab(t testing.TB, viaRelay bool) *Lab {
+	t.Helper()
+	n := natlab.New(natlab.Config{Seed: 1})
+	t.Cleanup(func() { _ = n.Close() })
+	srv, dial := meshtest.StartMemRelay(t)
+	return &Lab{Net: n, Relay: srv, dial: dial, viaRelay: viaRelay}
+}
+
+// Machine adds a machine to the lab, at the next address 192.0.2.<n>.
+func (l *Lab) Machine() *natlab.Machine {
+	l.next++
+	return l.Net.AddMachine(fmt.Sprintf("m%d", l.next), netip.AddrFrom4([4]byte{192, 0, 2, l.next}))
+}
+
+// Endpoint runs an endpoint with key sk on a magicsock on m's UDP port 41641 (the caller
+// closes the endpoint).
+func (l *Lab) Endpoint(t testing.TB, m *natlab.Machine, sk key.SecretKey) (*magicsock.Conn, *endpoint.Endpoint) {
+	t.Helper()
+	pc, err := m.ListenPacket(41641)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := magicsock.Options{SecretKey: sk, UDP: pc, DialRelay: l.dial}
+	if l.viaRelay {
+		opts.HomeRelay = meshtest.MemRelayURL
+	}
+	return run(t, opts)
+}
+
+// run starts a magicsock with opts and an endpoint with the same key on it.
+func run(t testing.TB, opts magicsock.Options) (*magicsock.Conn, *endpoint.Endpoint) {
+	t.Helper()
+	ms, err := magicsock.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := endpoint.New(endpoint.Options{SecretKey: opts.SecretKey, Paths: ms})
+	if err != nil {
+		_ = ms.Close()
+		t.Fatal(err)
+	}
+	return ms, ep
 }

@@ -1,14 +1,14 @@
 //go:build unix
 
-package endpoint
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
+// Self is the CPU time (user + system) this process has used so far; 0 if unknown.
+func Self() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0

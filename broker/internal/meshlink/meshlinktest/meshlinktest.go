@@ -1,0 +1,63 @@
+// Package meshlinktest checks the codecs of the transports built on meshlink
+// (broker/quorum/raftmesh, broker/replica/replmesh) the same way: their fuzz targets share
+// CheckStream. Test-only (it imports testing).
+package meshlinktest
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/broker/internal/meshlink"
+)
+
+// Codec is a transport's frame codec as its package exports it.
+type Codec[T any] struct {
+	// Malformed is the prefix of every batch decoding error ("raftmesh: malformed frame").
+	Malformed string
+	Decode    func(b []byte, fn func(T) error) error
+	Append    func(buf []byte, items []T) ([]byte, error)
+	// Equal reports whether item i of a and of b are the same message.
+	Equal func(a, b T) bool
+}
+
+// CheckStream reads frames from data until it ends and checks that nothing panics, every
+// error is one the codec documents, and every batch that decodes re-encodes to items that
+// decode equal.
+func CheckStream[T any](t *testing.T, data []byte, c Codec[T]) {
+	r := bytes.NewReader(data)
+	for {
+		b, err := meshlink.ReadFrame(r, 1<<16, nil)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, meshlink.ErrFrameTooLarge) && !errors.Is(err, meshlink.ErrMalformed) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		var items []T
+		if err := c.Decode(b, func(m T) error { items = append(items, m); return nil }); err != nil {
+			if !errors.Is(err, meshlink.ErrMalformed) || !strings.HasPrefix(err.Error(), c.Malformed) {
+				t.Fatalf("batch error %v", err)
+			}
+			continue
+		}
+		re, err := c.Append(nil, items)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		var again []T
+		if err := c.Decode(re[meshlink.FrameHeader:], func(m T) error { again = append(again, m); return nil }); err != nil {
+			t.Fatalf("re-encoded batch does not decode: %v", err)
+		}
+		if len(again) != len(items) {
+			t.Fatalf("%d items after re-encoding, want %d", len(again), len(items))
+		}
+		for i := range items {
+			if !c.Equal(again[i], items[i]) {
+				t.Fatalf("item %d changed in re-encoding", i)
+			}
+		}
+	}
+}

@@ -1,0 +1,43 @@
+// Package benchtest holds what the benchmarks of several packages report alike: the latency
+// percentiles of the operations their concurrent workers time. Test-only (it imports
+// testing).
+package benchtest
+
+import (
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Latencies collects the operation latencies of a benchmark's concurrent workers. The zero
+// value is ready; it is safe for concurrent use.
+type Latencies struct {
+	mu  sync.Mutex
+	all []time.Duration // guarded by mu
+}
+
+// Add records a worker's latencies (typically once, when the worker ends).
+func (l *Latencies) Add(ds []time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, ds...)
+}
+
+// Report reports the recorded latencies' percentiles on b (see Report).
+func (l *Latencies) Report(b *testing.B) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	Report(b, l.all)
+}
+
+// Report sorts lat and reports its 50th and 99th percentiles on b as the metrics p50-us and
+// p99-us, in microseconds; nothing when lat is empty.
+func Report(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+}
