@@ -11,7 +11,6 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
-
 // The gateway's status page lists the nodes its mesh endpoint is connected to, with the path.
 func TestStatusPageShowsMeshPeers(t *testing.T) {
 	gw, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})

@@ -19,7 +19,9 @@ import (
 // LateServer answers the status page's Kafka requests (status.Source) once the process's
 // gateway.Server exists: a broker makes its server only when the quorum has given it a Kafka
 // id.
-type LateServer struct{ p atomic.Pointer[gateway.Server] }
+type LateServer struct {
+	p atomic.Pointer[gateway.Server]
+}
 
 // Set makes s the server that answers from now on.
 func (l *LateServer) Set(s *gateway.Server) { l.p.Store(s) }
