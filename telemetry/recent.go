@@ -72,7 +72,7 @@ func (r *Recent) OnEnd(s sdktrace.ReadOnlySpan) {
 		}
 	}
 	for _, kv := range s.Attributes() {
-		v.Attrs = append(v.Attrs, string(kv.Key)+"="+kv.Value.Emit())
+		v.Attrs = append(v.Attrs, string(kv.Key)+"="+kv.Value.String())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
