@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -628,10 +629,21 @@ func (b *Broker) EnforceRetention() (int, error) {
 	for _, t := range b.sortedTopics() {
 		cfg := t.cfg.Load()
 		for _, p := range *t.parts.Load() {
-			if p.deleted.Load() || p.replicated() {
-				continue // replicated: retention must go through raft (not done yet; doc.go)
+			if p.deleted.Load() {
+				continue
 			}
-			n, start, err := b.retainPartition(p, cfg)
+			var n int
+			var start int64
+			var err error
+			if p.replicated() {
+				g := p.group.Load()
+				if g == nil {
+					continue // not a replica here (or replication not set up yet)
+				}
+				n, start, err = b.retainReplicated(context.Background(), p, g, cfg)
+			} else {
+				n, start, err = b.retainPartition(p, cfg)
+			}
 			total += n
 			if err != nil && !p.deleted.Load() {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))

@@ -129,7 +129,34 @@
 // per-partition lock from the check until the proposal is durable here, so one producer's
 // batches enter the log in the order they were checked. A retry of a batch in flight is
 // answered with its offset (acks=all: once the original commits). The producer snapshot file
-// is not used: after a restart the engine re-applies the committed log.
+// is not used: after a restart the engine restores the partition's raft snapshot (below) and
+// re-applies the committed log after it.
+//
+// Retention (retention.ms, retention.bytes) and the DeleteRecords log start are enforced by
+// every replica on its own log (as Kafka's replicas do), only below what raft no longer
+// needs (replicated_retention.go). When whole old segments are due, on the engine goroutine
+// (Engine.AtApplied: nothing is appended or applied meanwhile) the broker creates a raft
+// snapshot at the applied index A (raftstore.CreateSnapshot; its data: the DeleteRecords log
+// start and the producer state as of A), compacts raft's log to C = A, or on the leader to
+// the smallest Match of the followers raft saw recently (so a live follower that is behind
+// still gets entries), and only then deletes the segments whose records all lie at or below
+// entry C. A follower that is down or further behind is sent the snapshot: it resets its log
+// to start after it (raftstore.ApplySnapshot) and restores the producer state and log start
+// from it (Restore), so once it leads it deduplicates as its leader did. Decision: the
+// snapshot lives in the log's small state (wal.MaxStateBytes), so its producer state is
+// bounded (3 KiB: the most recently active producers, about 40 with full 5-batch windows);
+// producers left out are unknown to a replica that installs it (accepted at any sequence, as
+// after expiry: KIP-360). Segments are deleted where raft allows at each check (every
+// RetentionCheckInterval); the leader's may lag its followers' while one is behind.
+//
+// DeleteRecords is taken by the leader only (others NOT_LEADER_OR_FOLLOWER): the new log
+// start (at most the high watermark) is proposed as a raft application entry
+// (raftstore.AppEntry: stored as one control batch, so it occupies one offset clients skip),
+// answered once committed and applied here; every replica applies it (replicated_records.go),
+// so it is the same on every replica and after failover, and it is kept in the raft snapshots.
+// Reads below it are OFFSET_OUT_OF_RANGE, ListOffsets earliest answers it, and segments below
+// it go at once on the leader (within what raft allows) and at the followers' next retention
+// check.
 //
 // The high watermark is the next offset after the last applied entry. Fetch, ListOffsets
 // and OffsetForLeaderEpoch are served by the leader only, once it applied an entry of its
@@ -155,8 +182,7 @@
 // broker starts serving a partition).
 //
 // Not done yet on replicated partitions: transactions (transactional batches are refused
-// with INVALID_RECORD; markers skip them, as no transaction has data there), DeleteRecords
-// (POLICY_VIOLATION), retention (it must move raft's first index: not enforced), changes of
+// with INVALID_RECORD; markers skip them, as no transaction has data there), changes of
 // a partition's replica list other than joining or leaving it (raft conf changes are the
 // controller's), and turning a single-owner partition with data into a replicated one.
 // flush.messages / flush.ms do not apply (raft makes every entry durable before it counts).

@@ -97,8 +97,8 @@ func (b *Broker) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecordsR
 			r.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			continue
 		}
-		if p.replicated() { // the log start would have to move through raft: not done yet
-			r.ErrorCode = kerr.PolicyViolation.Code
+		if p.replicated() { // the log start moves through raft (replicated_records.go)
+			r.ErrorCode, r.LowWatermark = b.deleteRecordsReplicated(ctx, p, dp.Offset, req.TimeoutMs)
 			continue
 		}
 		r.ErrorCode, r.LowWatermark = b.deleteRecords(p, dp.Offset)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
 	"github.com/meshkafka/meshkafka/wal"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -164,6 +165,7 @@ func (b *Broker) startGroup(r *replication, p *partition) error {
 	g := &replGroup{b: b, p: p, id: groupID(p), self: r.id, eng: r.eng, st: st, log: l,
 		voters: slices.Clone(p.t.replicasOf(p.index))}
 	g.hw.Store(-1)
+	g.logStart.Store(-1)
 	p.group.Store(g)
 	if err := r.eng.AddGroup(g.id, st, g, g.voters); err != nil {
 		p.group.Store(nil)
@@ -246,6 +248,9 @@ type replGroup struct {
 	propMu sync.Mutex
 
 	hw atomic.Int64 // next offset after the last applied entry (-1: none applied yet)
+	// logStart is the log start offset applied from DeleteRecords entries (or a snapshot),
+	// -1 if none: reads below it are out of range, retention deletes the segments below it.
+	logStart atomic.Int64
 
 	mu              sync.Mutex
 	leader, term    uint64        // as the engine last reported (leader 0: unknown)
@@ -317,7 +322,9 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 			if n := len(g.epochs); n == 0 || g.epochs[n-1].term < term {
 				g.epochs = append(g.epochs, epochStart{term: term, start: base})
 			}
-			if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
+			if payload, ok := raftstore.AppPayload(e.GetData()); ok {
+				g.applyApp(index, payload)
+			} else if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
 				g.prods.replayFrom(data, base, nowMs)
 				g.dataSeen = true
 			}
@@ -341,19 +348,34 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 	}
 }
 
-// Restore implements replica.StateMachine: the log was replaced by a snapshot (this replica
-// was too far behind). The producer state restarts empty (producers are then unknown, as
-// after retention; KIP-360).
+// Restore implements replica.StateMachine: the state machine restarts from a snapshot (one
+// this replica was sent because it was too far behind, or its own at a restart). The
+// producer state and the DeleteRecords log start are the snapshot's (its data:
+// replicated_retention.go), so a replica that installed one deduplicates as its leader did.
 func (g *replGroup) Restore(snap *raftpb.Snapshot) {
+	snapNext, app, err := raftstore.SnapshotData(snap.GetData())
+	logStart, prods := int64(-1), map[int64]*producerEntry{}
+	if err == nil {
+		logStart, prods, err = decodeSnapData(app)
+	}
+	if err != nil {
+		// Producers are then unknown (KIP-360), as after expiry; the log stays usable.
+		g.b.log.Error("broker: raft snapshot data", "topic", g.p.t.name, "partition", g.p.index, "err", err)
+		snapNext, logStart, prods = -1, -1, map[int64]*producerEntry{}
+	}
 	g.mu.Lock()
-	g.prods = producerState{}
+	g.prods = producerState{producers: prods}
+	g.logStart.Store(logStart)
 	g.failInflightLocked()
 	g.applied, g.lastAppliedTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
-	// The offset after the snapshot; the log's start is a lower bound of it (a snapshot
-	// install resets the log to start there; at a restart later entries may follow).
-	next := g.log.StartOffset()
-	if _, nx, ok := g.st.Offsets(g.applied); ok {
-		next = nx
+	// The offset after the snapshot (a snapshot install resets the log to start there; at a
+	// restart later entries may follow).
+	next := snapNext
+	if next < 0 {
+		next = g.log.StartOffset()
+		if _, nx, ok := g.st.Offsets(g.applied); ok {
+			next = nx
+		}
 	}
 	g.epochs = []epochStart{{term: g.lastAppliedTerm, start: next}}
 	g.dataSeen = true

@@ -107,7 +107,7 @@ func (b *Broker) proposeReplicated(ctx context.Context, acks int16, x replProduc
 		}
 		r.BaseOffset = base
 	}
-	r.LogStartOffset = g.log.StartOffset()
+	r.LogStartOffset = g.logStartOffset()
 	if acks != -1 {
 		return nil
 	}
@@ -157,7 +157,7 @@ func (g *replGroup) proposeIdempotent(ctx context.Context, acks int16, term uint
 		return nil, nil
 	}
 	if dup != nil {
-		r.BaseOffset, r.LogStartOffset = dup.baseOffset, g.log.StartOffset()
+		r.BaseOffset, r.LogStartOffset = dup.baseOffset, g.logStartOffset()
 		if in == nil || acks != -1 {
 			return nil, nil
 		}

@@ -51,7 +51,7 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 		return 0, true
 	}
 	hw := g.highWatermark()
-	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, l.StartOffset()
+	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, g.logStartOffset()
 	if fp.Offset == hw {
 		return 0, false
 	}
@@ -69,7 +69,7 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 	}
 	batches, err := l.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
-		r.LogStartOffset = l.StartOffset()
+		r.LogStartOffset = g.logStartOffset()
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, true
 	}
@@ -101,13 +101,16 @@ func (b *Broker) listOffsetsReplicated(p *partition, lp *brokerop.ListOffsetsPar
 	var err error
 	switch lp.Timestamp {
 	case tsEarliest, tsEarliestLocal:
-		r.Offset = l.StartOffset()
+		r.Offset = g.logStartOffset()
 	case tsLatest:
 		r.Offset = hw
 	case tsMaxTimestamp:
 		r.Offset, r.Timestamp, err = maxTimestamp(l)
 	default:
 		r.Offset, r.Timestamp, err = offsetForTimestamp(l, lp.Timestamp)
+	}
+	if start := g.logStartOffset(); err == nil && r.Timestamp != -1 && r.Offset >= 0 && r.Offset < start {
+		r.Offset = start // below a DeleteRecords start: Kafka answers the log start offset
 	}
 	if err == nil && r.Timestamp != -1 && r.Offset >= hw {
 		r.Offset, r.Timestamp = -1, -1 // found only in entries not committed yet

@@ -1,8 +1,16 @@
 package broker
 
 import (
+	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
 	"github.com/meshkafka/meshkafka/wal"
+)
+
+// The engine and storage retention needs (replicated_retention.go); a Replication or
+// RaftStorage without these parts gets no retention on its partitions.
+var (
+	_ AtApplier     = (*replica.Engine)(nil)
+	_ RaftCompactor = (*raftstore.Store)(nil)
 )
 
 // defaultRaftStorage is Config.RaftStorage's default: the partition's raft log in its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -37,7 +38,29 @@ const (
 	ctrlNoop         = 0x7f01 // an empty normal raft entry (the no-op a new leader proposes)
 	ctrlConfChange   = 0x7f02 // raftpb.EntryConfChange; value: the entry's data
 	ctrlConfChangeV2 = 0x7f03 // raftpb.EntryConfChangeV2; value: the entry's data
+	ctrlApp          = 0x7f04 // an application entry (AppEntry); value: its payload
 )
+
+// appPrefix starts the raft entry data of an application entry (AppEntry): twelve 0xff
+// bytes, i.e. a baseOffset of -1 and a batchLength of -1, which no Kafka record batch has,
+// so no data payload can be taken for one.
+var appPrefix = bytes.Repeat([]byte{0xff}, 12)
+
+// AppEntry returns the raft entry data (a normal entry) of an application entry: a small
+// payload the application's state machine applies on every replica (the broker's
+// DeleteRecords log start) that is no Kafka data. It is stored as one control batch (type
+// 0x7f04, the payload as its value), occupying one offset that every Kafka client skips.
+func AppEntry(payload []byte) []byte {
+	return append(slices.Clip(appPrefix), payload...)
+}
+
+// AppPayload returns the payload of an application entry's data (ok false: not one).
+func AppPayload(data []byte) (payload []byte, ok bool) {
+	if !bytes.HasPrefix(data, appPrefix) {
+		return nil, false
+	}
+	return data[len(appPrefix):], true
+}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -54,6 +77,8 @@ func encodeControl(typ raftpb.EntryType, term uint64, data []byte) ([]byte, erro
 	switch {
 	case typ == raftpb.EntryType_EntryNormal && len(data) == 0:
 		key = ctrlNoop
+	case typ == raftpb.EntryType_EntryNormal && bytes.HasPrefix(data, appPrefix):
+		key, data = ctrlApp, data[len(appPrefix):]
 	case typ == raftpb.EntryType_EntryConfChange:
 		key = ctrlConfChange
 	case typ == raftpb.EntryType_EntryConfChangeV2:
@@ -140,13 +165,16 @@ func decodeControl(b []byte) (typ raftpb.EntryType, term uint64, data []byte, er
 	if len(r) < 4 || binary.BigEndian.Uint16(r) != 0 {
 		return bad("control key")
 	}
-	switch binary.BigEndian.Uint16(r[2:]) {
+	key := binary.BigEndian.Uint16(r[2:])
+	switch key {
 	case ctrlNoop:
 		typ = raftpb.EntryType_EntryNormal
 	case ctrlConfChange:
 		typ = raftpb.EntryType_EntryConfChange
 	case ctrlConfChangeV2:
 		typ = raftpb.EntryType_EntryConfChangeV2
+	case ctrlApp:
+		typ = raftpb.EntryType_EntryNormal
 	default:
 		return bad(fmt.Sprintf("control type %#x", binary.BigEndian.Uint16(r[2:])))
 	}
@@ -160,10 +188,12 @@ func decodeControl(b []byte) (typ raftpb.EntryType, term uint64, data []byte, er
 	if h, k := binary.Varint(r); k <= 0 || h != 0 || k != len(r) {
 		return bad("headers or trailing bytes")
 	}
-	if typ == raftpb.EntryType_EntryNormal && len(data) != 0 {
+	switch {
+	case key == ctrlApp:
+		data = AppEntry(data)
+	case typ == raftpb.EntryType_EntryNormal && len(data) != 0:
 		return bad("no-op with a value")
-	}
-	if len(data) == 0 {
+	case len(data) == 0:
 		data = nil
 	}
 	// One meaning per stored entry: only the canonical encoding is accepted (no

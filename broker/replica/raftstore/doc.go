@@ -29,7 +29,13 @@
 //     key length 4, key = version 0 (int16) + type (int16), value length, value, 0 headers
 //     (lengths as zigzag varints). Types (ours, far from Kafka's 0 abort / 1 commit):
 //     0x7f01 no-op (no value), 0x7f02 EntryConfChange, 0x7f03 EntryConfChangeV2 (value: the
-//     entry's raftpb bytes). Its wal max timestamp is -1.
+//     entry's raftpb bytes), 0x7f04 application entry (value: its payload). Its wal max
+//     timestamp is -1.
+//
+//   - An application entry is a normal entry whose data is AppEntry(payload): twelve 0xff
+//     bytes (a baseOffset and batchLength of -1, which no record batch has) then a small
+//     payload the application applies on every replica (the broker's DeleteRecords log start).
+//     It is stored as a 0x7f04 control batch and read back as the same data (AppPayload).
 //
 // Kafka offsets are therefore contiguous except one offset per leader change and per
 // membership change, as with transaction markers. A data payload must not start with a

@@ -21,6 +21,8 @@ func FuzzDecodeControl(f *testing.F) {
 		{raftpb.EntryType_EntryConfChange, 7, []byte("conf change bytes")},
 		{raftpb.EntryType_EntryConfChangeV2, 1<<31 - 1, bytes.Repeat([]byte{0xab}, 300)},
 		{raftpb.EntryType_EntryConfChangeV2, 3, nil},
+		{raftpb.EntryType_EntryNormal, 4, AppEntry([]byte("app payload"))},
+		{raftpb.EntryType_EntryNormal, 5, AppEntry(nil)},
 	} {
 		b, err := encodeControl(c.typ, c.term, c.data)
 		if err != nil {

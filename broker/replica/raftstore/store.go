@@ -429,7 +429,7 @@ func (s *Store) Append(ents []*raftpb.Entry) error {
 		if e.GetTerm() > 1<<31-1 {
 			return fmt.Errorf("raftstore: term %d does not fit a Kafka leader epoch", e.GetTerm())
 		}
-		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+		if _, app := AppPayload(e.GetData()); e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 && !app {
 			if isControl(e.GetData()) {
 				return fmt.Errorf("raftstore: entry %d: a data entry starts with a control batch", e.GetIndex())
 			}
@@ -475,7 +475,7 @@ func (s *Store) Append(ents []*raftpb.Entry) error {
 		}
 	}
 	for k, e := range ents {
-		if e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 {
+		if _, app := AppPayload(e.GetData()); e.GetType() == raftpb.EntryType_EntryNormal && len(e.GetData()) > 0 && !app {
 			stampEpoch(encs[k].data, e.GetTerm())
 		}
 		base, err := s.l.AppendTagged(encs[k].data, encs[k].count, encs[k].maxTs, e.GetIndex())

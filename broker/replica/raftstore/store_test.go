@@ -275,7 +275,7 @@ func (n *node) diff(m *model, r *rand.Rand) string {
 		}
 		next = end
 		wantCount := int64(1)
-		if w.GetType() == raftpb.EntryType_EntryNormal && len(w.GetData()) > 0 {
+		if _, app := raftstore.AppPayload(w.GetData()); w.GetType() == raftpb.EntryType_EntryNormal && len(w.GetData()) > 0 && !app {
 			c, _, _ := describe(w.GetData())
 			wantCount = int64(c)
 		}
@@ -381,8 +381,10 @@ func (w *world) step() error {
 					data = append(data, makeBatch(r, int32(1+r.IntN(5)), int64(r.IntN(1e6)), w.term)...)
 				}
 				e.Data = data
-			case q < 85:
+			case q < 80:
 				// empty normal entry (a leader's no-op)
+			case q < 85:
+				e.Data = raftstore.AppEntry([]byte(fmt.Sprint("app", r.IntN(100)))) // an application entry
 			case q < 93:
 				e.Type = raftpb.EntryType_EntryConfChange.Enum()
 				e.Data = []byte(fmt.Sprint("cc", r.IntN(100)))
