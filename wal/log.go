@@ -128,6 +128,7 @@ type Log struct {
 	lazyDir     bool // Options.LazyDir, for a Store member (static)
 	dirMu       sync.Mutex
 	dirPending  bool
+	blobMu      sync.Mutex // serialises blob operations (blob.go)
 	parentDirty atomic.Bool
 	lastLSN     int64  // journal position after this log's last record (guarded by mu)
 	dirtyGen    uint64 // Store.gen when this log was last put in Store.dirty (guarded by store.mu)

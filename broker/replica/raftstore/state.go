@@ -18,12 +18,18 @@ type pstate struct {
 	snapTerm   uint64
 	snapNext   int64 // Kafka offset after the snapshot's index (where the log continues)
 	cs         *raftpb.ConfState
-	snapData   []byte // the application's part of the snapshot data
+	snapData   []byte // the application's part of the snapshot data, kept inline (version 1)
 	compIndex  uint64 // the entry before the first one kept (Compact, ApplySnapshot; 0: none)
 	compTerm   uint64
+	// The application's part of the snapshot data kept in a blob of the log (version 2;
+	// blobID 0: none): the blob's id (the snapshot index), length and CRC-32C.
+	blobID  uint64
+	blobLen uint64
+	blobCRC uint32
 }
 
-const stateVersion = 1
+// stateVersion is the layout written; version 1 (no blob reference) is still read.
+const stateVersion = 2
 
 var errState = errors.New("raftstore: malformed state")
 
@@ -60,6 +66,9 @@ func encodeState(p *pstate) ([]byte, error) {
 	b = append(b, p.snapData...)
 	b = binary.AppendUvarint(b, p.compIndex)
 	b = binary.AppendUvarint(b, p.compTerm)
+	b = binary.AppendUvarint(b, p.blobID)
+	b = binary.AppendUvarint(b, p.blobLen)
+	b = binary.BigEndian.AppendUint32(b, p.blobCRC)
 	return b, nil
 }
 
@@ -69,7 +78,7 @@ func decodeState(b []byte) (*pstate, error) {
 	if len(b) == 0 {
 		return p, nil
 	}
-	if len(b) < 2 || b[0] != stateVersion || b[1]&^1 != 0 {
+	if len(b) < 2 || b[0] < 1 || b[0] > stateVersion || b[1]&^1 != 0 {
 		return nil, fmt.Errorf("%w: version or flags", errState)
 	}
 	p.installing = b[1]&1 != 0
@@ -130,8 +139,22 @@ func decodeState(b []byte) (*pstate, error) {
 		return nil, fmt.Errorf("%w: truncated", errState)
 	}
 	p.compIndex, p.compTerm = uv(), uv()
-	if r == nil || len(r) != 0 || p.snapNext < 0 {
-		return nil, fmt.Errorf("%w: compaction point or trailing bytes", errState)
+	if r == nil {
+		return nil, fmt.Errorf("%w: compaction point", errState)
+	}
+	if b[0] >= 2 {
+		p.blobID, p.blobLen = uv(), uv()
+		if r == nil || len(r) < 4 {
+			return nil, fmt.Errorf("%w: blob reference", errState)
+		}
+		p.blobCRC = binary.BigEndian.Uint32(r)
+		r = r[4:]
+		if p.blobID == 0 && (p.blobLen != 0 || p.blobCRC != 0) || p.blobID != 0 && (p.blobLen == 0 || len(p.snapData) > 0) {
+			return nil, fmt.Errorf("%w: blob reference", errState)
+		}
+	}
+	if len(r) != 0 || p.snapNext < 0 {
+		return nil, fmt.Errorf("%w: trailing bytes or negative offset", errState)
 	}
 	return p, nil
 }

@@ -3,6 +3,8 @@ package raftstore
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"slices"
 	"sort"
 	"sync"
 
@@ -27,6 +29,13 @@ var (
 	ErrNotSnapshotted = errors.New("raftstore: compaction beyond the newest snapshot")
 	// ErrNotRaftLog: the wal.Log holds entries raftstore did not write.
 	ErrNotRaftLog = errors.New("raftstore: the log holds untagged entries (not a raft log)")
+	// ErrUnknownConfState: CreateSnapshot was not given a ConfState and the Store does not
+	// know the one in force at the index (no SaveConfState at or below it since the newest
+	// snapshot).
+	ErrUnknownConfState = errors.New("raftstore: membership at the snapshot index unknown")
+	// ErrBadSnapshotData: the newest snapshot's data blob does not match the state's
+	// reference to it (damaged or missing).
+	ErrBadSnapshotData = errors.New("raftstore: snapshot data damaged")
 )
 
 // memCap bounds the entries whose offset and term a Store keeps in memory (the newest ones;
@@ -70,6 +79,17 @@ type Store struct {
 	cacheFirst uint64
 	cache      []*raftpb.Entry
 	cacheSize  int
+	// confs are the memberships the engine saved (SaveConfState) after the newest snapshot,
+	// ascending by index: CreateSnapshot at an index below the applied one takes the
+	// ConfState in force there from them. Not persisted: the engine re-applies (and saves)
+	// every membership change after the snapshot when it starts.
+	confs []savedConf
+}
+
+// savedConf is the membership in force from index on.
+type savedConf struct {
+	index uint64
+	cs    *raftpb.ConfState
 }
 
 // cacheAdd appends e (entry last) to the cache and evicts the oldest beyond its bounds.
@@ -117,7 +137,10 @@ func (s *Store) cacheCut(first, i uint64) {
 	}
 }
 
-var _ replica.Storage = (*Store)(nil)
+var (
+	_ replica.Storage        = (*Store)(nil)
+	_ replica.ConfStateSaver = (*Store)(nil)
+)
 
 // Open returns the raft storage kept in l, a Store member's log written only through
 // raftstore (or new). It reads the state and the log's last entry.
@@ -140,6 +163,14 @@ func Open(l *wal.Log, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	if st.blobID != 0 {
+		if _, err := s.readBlob(); err != nil {
+			return nil, err
+		}
+	}
+	// Blobs of other snapshots: superseded ones, or written by a snapshot whose state a crash
+	// lost. Failing to delete them costs only disk space until the next Open.
+	_ = l.RemoveBlobs(func(id uint64) bool { return id == st.blobID })
 	bi, _ := st.base()
 	s.first, s.last, s.end = bi+1, bi, l.NextOffset()
 	s.startOff = l.StartOffset()
@@ -369,14 +400,34 @@ func (s *Store) FirstIndex() (uint64, error) {
 }
 
 // Snapshot returns the newest snapshot (CreateSnapshot or ApplySnapshot); its Data carries the
-// offset the log continues at (SnapshotData).
+// offset the log continues at (SnapshotData) and the application's data, read from the log's
+// blob. A blob that cannot be read makes the Store's error sticky (the next write fails, and
+// the engine stops) and answers raft.ErrSnapshotTemporarilyUnavailable.
 func (s *Store) Snapshot() (*raftpb.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.snapshotLocked(), nil
+	snap, err := s.snapshotLocked()
+	if err != nil {
+		s.fail(err)
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
+	}
+	return snap, nil
 }
 
-func (s *Store) snapshotLocked() *raftpb.Snapshot {
+// readBlob reads and checks the blob of the newest snapshot.
+func (s *Store) readBlob() ([]byte, error) {
+	b, err := s.l.ReadBlob(s.st.blobID)
+	if err != nil {
+		return nil, fmt.Errorf("raftstore: snapshot %d data: %w", s.st.snapIndex, err)
+	}
+	if uint64(len(b)) != s.st.blobLen || crc32.Checksum(b, castagnoli) != s.st.blobCRC {
+		return nil, fmt.Errorf("raftstore: snapshot %d data: %w (blob of %d bytes does not match its reference: %d bytes, crc %#x)",
+			s.st.snapIndex, ErrBadSnapshotData, len(b), s.st.blobLen, s.st.blobCRC)
+	}
+	return b, nil
+}
+
+func (s *Store) snapshotLocked() (*raftpb.Snapshot, error) {
 	var cs *raftpb.ConfState
 	if s.st.cs != nil {
 		cs = proto.Clone(s.st.cs).(*raftpb.ConfState)
@@ -386,9 +437,16 @@ func (s *Store) snapshotLocked() *raftpb.Snapshot {
 		ConfState: cs, Index: new(s.st.snapIndex), Term: new(s.st.snapTerm),
 	}}
 	if s.st.snapIndex > 0 {
-		snap.Data = encodeSnapData(s.st.snapNext, s.st.snapData)
+		data := s.st.snapData
+		if s.st.blobID != 0 {
+			var err error
+			if data, err = s.readBlob(); err != nil {
+				return nil, err
+			}
+		}
+		snap.Data = encodeSnapData(s.st.snapNext, data)
 	}
-	return snap
+	return snap, nil
 }
 
 // Append stores ents, replacing any stored suffix from ents[0].Index on (a truncation of the
@@ -544,16 +602,22 @@ func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	// The state first, marked as installing: Open finishes an interrupted reset.
+	// The application's data in a blob first (durable), then the state, marked as
+	// installing: Open finishes an interrupted reset.
 	old := *s.st
+	if err := s.setDataLocked(idx, data); err != nil {
+		*s.st = old
+		return err
+	}
 	s.st.installing = true
 	s.st.snapIndex, s.st.snapTerm, s.st.snapNext = idx, md.GetTerm(), next
-	s.st.cs, s.st.snapData = cs, append([]byte(nil), data...)
+	s.st.cs = cs
 	s.st.compIndex, s.st.compTerm = idx, md.GetTerm()
 	if err := s.persist(); err != nil {
 		*s.st = old
 		return err
 	}
+	// Reset waits for the journal to hold its record durably, and with it the state above.
 	if err := s.l.Reset(next); err != nil {
 		return s.fail(err)
 	}
@@ -561,6 +625,8 @@ func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
 	if err := s.persist(); err != nil {
 		return s.fail(err)
 	}
+	s.confs = nil
+	s.dropOldBlobs()
 	s.first, s.last, s.end = idx+1, idx, next
 	s.mem, s.memFirst = nil, 0
 	s.cache, s.cacheSize = nil, 0
@@ -569,8 +635,12 @@ func (s *Store) ApplySnapshot(snap *raftpb.Snapshot) error {
 }
 
 // CreateSnapshot records a snapshot at index i (at most LastIndex, above the previous
-// snapshot) with the ConfState in force there and the application's data (which must fit the
-// log's state: wal.MaxStateBytes with the rest of it). Snapshot returns it from then on.
+// snapshot) with the ConfState in force there and the application's data (any size: it is
+// kept in a blob of the log, written durably first). cs nil means the ConfState the engine
+// saved for i (SaveConfState: the last membership change at or below i, else the previous
+// snapshot's; ErrUnknownConfState if the Store cannot tell). Snapshot returns it from then
+// on. When the previous snapshot had data, its blob is deleted once the new state is durable
+// (this waits for one journal commit).
 func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -612,17 +682,88 @@ func (s *Store) CreateSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*ra
 			next = n.off
 		}
 	}
-	old := *s.st
-	s.st.snapIndex, s.st.snapTerm, s.st.snapNext = i, term, next
-	s.st.snapData = append([]byte(nil), data...)
-	if cs != nil {
-		s.st.cs = proto.Clone(cs).(*raftpb.ConfState)
+	if cs == nil {
+		var ok bool
+		if cs, ok = s.confAtLocked(i); !ok {
+			return nil, fmt.Errorf("%w at index %d", ErrUnknownConfState, i)
+		}
 	}
+	old := *s.st
+	if err := s.setDataLocked(i, data); err != nil {
+		*s.st = old
+		return nil, err
+	}
+	s.st.snapIndex, s.st.snapTerm, s.st.snapNext = i, term, next
+	s.st.cs = proto.Clone(cs).(*raftpb.ConfState)
 	if err := s.persist(); err != nil {
 		*s.st = old
 		return nil, err
 	}
-	return s.snapshotLocked(), nil
+	k := 0
+	for k < len(s.confs) && s.confs[k].index <= i {
+		k++
+	}
+	s.confs = slices.Clone(s.confs[k:])
+	if old.blobID != 0 {
+		// The old blob goes once no durable state can refer to it any more.
+		if err := s.l.Commit(); err != nil {
+			return nil, s.fail(err)
+		}
+		s.dropOldBlobs()
+	}
+	return s.snapshotLocked()
+}
+
+// setDataLocked sets the application's data of the snapshot being made at index (in s.st,
+// not persisted): written durably to blob index, or none when data is empty.
+func (s *Store) setDataLocked(index uint64, data []byte) error {
+	s.st.snapData = nil
+	s.st.blobID, s.st.blobLen, s.st.blobCRC = 0, 0, 0
+	if len(data) == 0 {
+		return nil
+	}
+	if err := s.l.WriteBlob(index, data); err != nil {
+		return err
+	}
+	s.st.blobID, s.st.blobLen, s.st.blobCRC = index, uint64(len(data)), crc32.Checksum(data, castagnoli)
+	return nil
+}
+
+// dropOldBlobs deletes the blobs the durable state no longer refers to (a failure costs only
+// disk space: Open deletes them again).
+func (s *Store) dropOldBlobs() {
+	_ = s.l.RemoveBlobs(func(id uint64) bool { return id == s.st.blobID })
+}
+
+// SaveConfState implements replica.ConfStateSaver: the engine applied a membership change at
+// index (cs is the membership from then on). Kept in memory for CreateSnapshot.
+func (s *Store) SaveConfState(index uint64, cs *raftpb.ConfState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.st.snapIndex {
+		return nil
+	}
+	for len(s.confs) > 0 && s.confs[len(s.confs)-1].index >= index {
+		s.confs = s.confs[:len(s.confs)-1] // saved again (re-applied): the latest wins
+	}
+	s.confs = append(s.confs, savedConf{index: index, cs: proto.Clone(raftpb.EnsureConfState(cs)).(*raftpb.ConfState)})
+	return nil
+}
+
+// confAtLocked returns the membership in force at index i (at or above the newest snapshot).
+func (s *Store) confAtLocked(i uint64) (*raftpb.ConfState, bool) {
+	if i < s.st.snapIndex {
+		return nil, false
+	}
+	for k := len(s.confs) - 1; k >= 0; k-- {
+		if s.confs[k].index <= i {
+			return s.confs[k].cs, true
+		}
+	}
+	if s.st.snapIndex == 0 && s.st.cs == nil {
+		return nil, false // no snapshot and no membership change saved below i
+	}
+	return raftpb.EnsureConfState(s.st.cs), true
 }
 
 // Compact discards the entries before i from raft's view: FirstIndex becomes i+1 and Term(i)

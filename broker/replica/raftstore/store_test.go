@@ -422,7 +422,7 @@ func (w *world) step() error {
 			return nil
 		}
 		cs := &raftpb.ConfState{Voters: []uint64{1, 2, uint64(3 + r.IntN(3))}}
-		app := []byte(fmt.Sprint("producer state ", r.IntN(1000)))
+		app := snapApp(r, "producer state")
 		if _, err := ms.CreateSnapshot(i, cs, app); err != nil {
 			w.t.Fatalf("model CreateSnapshot(%d): %v", i, err)
 		}
@@ -446,7 +446,7 @@ func (w *world) step() error {
 		snap, _ := ms.Snapshot()
 		idx := max(li, snap.GetMetadata().GetIndex()) + 1 + uint64(r.IntN(10))
 		w.term++
-		app := []byte(fmt.Sprint("leader state ", r.IntN(1000)))
+		app := snapApp(r, "leader state")
 		next := int64(r.IntN(5000))
 		sn := &raftpb.Snapshot{
 			Data: append(binary.BigEndian.AppendUint64([]byte{1}, uint64(next)), app...),
@@ -492,6 +492,22 @@ func (w *world) step() error {
 		}
 	}
 	return nil
+}
+
+// snapApp is the application's data of a snapshot: none, a few bytes, or more than a wal
+// state could hold (all kept in the log's blob).
+func snapApp(r *rand.Rand, what string) []byte {
+	switch r.IntN(4) {
+	case 0:
+		return nil
+	case 1:
+		b := fmt.Appendf(nil, "%s %d ", what, r.IntN(1000))
+		for len(b) < wal.MaxStateBytes+1+r.IntN(20000) {
+			b = binary.BigEndian.AppendUint64(b, r.Uint64())
+		}
+		return b
+	}
+	return fmt.Appendf(nil, "%s %d", what, r.IntN(1000))
 }
 
 func (w *world) record() { w.cands = append(w.cands, w.m.clone()) }
