@@ -259,6 +259,7 @@ type replGroup struct {
 	ready           bool          // leader == self and an entry of its term was applied
 	removed         bool          // the group was stopped
 	prods           producerState // applied idempotent producer state (its own mu unused)
+	prodsUpTo       int64         // prods holds the batches below this offset (a snapshot's): Apply skips them
 	dataSeen        bool          // a data entry was applied (or a snapshot restored)
 	inflight        []*inflightBatch
 	epochs          []epochStart // first offset of each term seen in applied entries, ascending
@@ -325,7 +326,9 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 			if payload, ok := raftstore.AppPayload(e.GetData()); ok {
 				g.applyApp(index, payload)
 			} else if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
-				g.prods.replayFrom(data, base, nowMs)
+				if base >= g.prodsUpTo { // below: the restored snapshot's producer state has it
+					g.prods.replayFrom(data, base, nowMs)
+				}
 				g.dataSeen = true
 			}
 		}
@@ -354,17 +357,18 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 // replicated_retention.go), so a replica that installed one deduplicates as its leader did.
 func (g *replGroup) Restore(snap *raftpb.Snapshot) {
 	snapNext, app, err := raftstore.SnapshotData(snap.GetData())
-	logStart, prods := int64(-1), map[int64]*producerEntry{}
+	logStart, upTo, prods := int64(-1), int64(0), map[int64]*producerEntry{}
 	if err == nil {
-		logStart, prods, err = decodeSnapData(app)
+		logStart, upTo, prods, err = decodeSnapData(app)
 	}
 	if err != nil {
 		// Producers are then unknown (KIP-360), as after expiry; the log stays usable.
 		g.b.log.Error("broker: raft snapshot data", "topic", g.p.t.name, "partition", g.p.index, "err", err)
-		snapNext, logStart, prods = -1, -1, map[int64]*producerEntry{}
+		snapNext, logStart, upTo, prods = -1, -1, 0, map[int64]*producerEntry{}
 	}
 	g.mu.Lock()
 	g.prods = producerState{producers: prods}
+	g.prodsUpTo = upTo
 	g.logStart.Store(logStart)
 	g.failInflightLocked()
 	g.applied, g.lastAppliedTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()

@@ -15,6 +15,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/replica/raftstore"
+	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -118,8 +119,13 @@ func TestReplicatedRetentionSnapshotCatchUp(t *testing.T) {
 		lb := b.lookup("r", 0).log
 		fl := c.nodes[f].e.b.lookup("r", 0).log
 		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
-		if fl.StartOffset() <= lb.StartOffset() {
-			t.Fatalf("follower's log starts at %d, leader's at %d: no snapshot installed", fl.StartOffset(), lb.StartOffset())
+		// The follower installed the leader's snapshot, made at the leader's retention point:
+		// its log starts exactly where the leader's does, nothing it still retains skipped.
+		if snap, err := c.store(f, 0).Snapshot(); err != nil || snap.GetMetadata().GetIndex() <= fLast {
+			t.Fatalf("follower's snapshot %v (%v): none installed (its last index was %d)", snap.GetMetadata(), err, fLast)
+		}
+		if fl.StartOffset() != lb.StartOffset() {
+			t.Fatalf("follower's log starts at %d, leader's at %d", fl.StartOffset(), lb.StartOffset())
 		}
 		if lt, ft := c.tail(l, 0, fl.StartOffset()), c.entries(f, 0); !slices.Equal(lt, ft) {
 			t.Fatalf("leader's tail %q, follower's log %q", lt, ft)
@@ -304,33 +310,27 @@ func TestReplicatedRetentionRestarts(t *testing.T) {
 
 // FuzzDecodeSnapData feeds arbitrary bytes to the decoder of a replicated partition's raft
 // snapshot data: it never panics, and what it accepts is a log start of at least -1 and
-// producers that re-encode (with everything fitting) to data that decodes the same.
+// producers that re-encode to data that decodes the same.
 func FuzzDecodeSnapData(f *testing.F) {
 	prods := map[int64]*producerEntry{
 		7: {epoch: 2, lastTs: 5, txnFirst: -1, batches: []seqBatch{{0, 4, 10}, {5, 9, 15}}},
 		9: {epoch: 0, lastTs: 6, txnFirst: -1, batches: []seqBatch{{0, 0, 20}}},
 	}
-	f.Add(encodeSnapData(-1, encodeSnapProducers(30, prods, snapProducerBudget)))
-	f.Add(encodeSnapData(12, encodeSnapProducers(30, nil, snapProducerBudget)))
+	f.Add(encodeSnapData(-1, encodeProducerSnapshot(30, prods, nil)))
+	f.Add(encodeSnapData(12, encodeProducerSnapshot(30, nil, nil)))
 	f.Add([]byte{})
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		start, ps, err := decodeSnapData(b)
+		start, upTo, ps, err := decodeSnapData(b)
 		if err != nil {
 			return
 		}
 		if start < -1 {
 			t.Fatalf("log start %d accepted", start)
 		}
-		upTo := int64(0)
-		for _, e := range ps {
-			for _, sb := range e.batches {
-				upTo = max(upTo, sb.baseOffset+1)
-			}
-		}
-		start2, ps2, err := decodeSnapData(encodeSnapData(start, encodeSnapProducers(upTo, ps, 1<<30)))
-		if err != nil || start2 != start || len(ps2) != len(ps) {
-			t.Fatalf("re-encoded data decodes to %d, %d producers, %v; want %d, %d", start2, len(ps2), err, start, len(ps))
+		start2, upTo2, ps2, err := decodeSnapData(encodeSnapData(start, encodeProducerSnapshot(upTo, ps, nil)))
+		if err != nil || start2 != start || upTo2 != upTo || len(ps2) != len(ps) {
+			t.Fatalf("re-encoded data decodes to %d, %d, %d producers, %v; want %d, %d, %d", start2, upTo2, len(ps2), err, start, upTo, len(ps))
 		}
 	})
 }
@@ -350,32 +350,6 @@ func FuzzDecodeAppPayload(f *testing.F) {
 			t.Fatalf("accepted %x, which encodes as %x", b, re)
 		}
 	})
-}
-
-// The producer state of a snapshot keeps the most recently active producers that fit its
-// budget.
-func TestEncodeSnapProducersBudget(t *testing.T) {
-	prods := map[int64]*producerEntry{}
-	for id := range int64(200) {
-		prods[id] = &producerEntry{epoch: 1, lastTs: 1000 + id, txnFirst: -1,
-			batches: []seqBatch{{0, 1, id * 10}, {2, 3, id*10 + 2}}}
-	}
-	b := encodeSnapProducers(1<<20, prods, snapProducerBudget)
-	if len(b) > snapProducerBudget {
-		t.Fatalf("%d bytes for a budget of %d", len(b), snapProducerBudget)
-	}
-	_, got, _, err := decodeProducerSnapshot(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) == 0 || len(got) == len(prods) {
-		t.Fatalf("%d of %d producers kept", len(got), len(prods))
-	}
-	for id := int64(199); id > 199-int64(len(got)); id-- {
-		if e := got[id]; e == nil || len(e.batches) != 2 || e.batches[1].baseOffset != id*10+2 {
-			t.Fatalf("recent producer %d not kept whole: %+v", id, e)
-		}
-	}
 }
 
 // A follower that is live but behind (its appends are lost, its heartbeats are not) keeps
@@ -440,5 +414,214 @@ func TestReplicatedRetentionKeepsLiveFollowerEntries(t *testing.T) {
 				t.Fatalf("broker %d's log differs from the leader's", id)
 			}
 		}
+	})
+}
+
+// The failure of the first version: a follower cut off while the leader moved its log start
+// (DeleteRecords, then retention of the segments below it) installs the leader's snapshot,
+// made at the leader's retention point, so its log starts where the leader's does and holds
+// every record the leader still retains; once it leads it serves the DeleteRecords start and
+// every record from it on.
+func TestReplicatedSnapshotKeepsRetainedRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{"segment.bytes": "1024", "retention.ms": "-1"})
+		l := c.leader(0)
+		f := c.others(l)[0]
+		b := c.nodes[l].e.b
+		var offs []int64
+		produce := func(i int) {
+			t.Helper()
+			r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(i))...))
+			if r.ErrorCode != 0 {
+				t.Fatalf("produce %d: %+v", i, r)
+			}
+			offs = append(offs, r.BaseOffset)
+		}
+		for i := range 2 {
+			produce(i)
+		}
+		fLast, _ := c.store(f, 0).LastIndex()
+		c.net.Isolate(f)
+		c.waitUntilInactive(l, f)
+		for i := 2; i < 24; i++ {
+			produce(i)
+		}
+		start := offs[14]
+		if r := deleteRecordsOn(t, b, start); r.ErrorCode != 0 || r.LowWatermark != start {
+			t.Fatalf("DeleteRecords: %+v", r)
+		}
+		lb := b.lookup("r", 0).log
+		if lb.StartOffset() == 0 || lb.StartOffset() > start {
+			t.Fatalf("leader's log starts at %d after DeleteRecords to %d", lb.StartOffset(), start)
+		}
+		if first, _ := c.store(l, 0).FirstIndex(); first <= fLast+1 {
+			t.Fatalf("leader's raft log starts at %d: the cut-off follower (last %d) needs no snapshot", first, fLast)
+		}
+		c.net.Heal()
+		fl := c.nodes[f].e.b.lookup("r", 0).log
+		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
+			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
+		}
+		if fl.StartOffset() != lb.StartOffset() {
+			t.Fatalf("follower's log starts at %d, the leader's at %d", fl.StartOffset(), lb.StartOffset())
+		}
+		if lt, ft := c.entries(l, 0), c.entries(f, 0); !slices.Equal(lt, ft) {
+			t.Fatalf("leader's log %q, follower's %q", lt, ft)
+		}
+		c.moveLeader(0, f)
+		fb := c.nodes[f].e.b
+		if r := listOffset(t, fb, -2, -1); r.ErrorCode != 0 || r.Offset != start {
+			t.Fatalf("new leader's earliest offset %+v, want the DeleteRecords start %d", r, start)
+		}
+		for k := 14; k < len(offs); k++ {
+			r := fetchAt(t, fb, offs[k])
+			if r.ErrorCode != 0 || len(r.Records) == 0 {
+				t.Fatalf("new leader: fetch at %d (record %d): %+v", offs[k], k, r)
+			}
+		}
+		if r := fetchAt(t, fb, start-1); r.ErrorCode != kerr.OffsetOutOfRange.Code {
+			t.Fatalf("new leader: fetch below the DeleteRecords start: %+v", r)
+		}
+	})
+}
+
+// A follower that installs a snapshot gets every producer's idempotence state, however many
+// producers there are (the snapshot data is a blob of the log, not the log's small state):
+// 1,200 producers write while a follower is cut off, retention deletes their batches on the
+// leader, the follower catches up by snapshot and, once it leads, answers every producer's
+// retry with the original offset and refuses a sequence gap of each.
+func TestReplicatedSnapshotManyProducers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{
+			"segment.bytes": "4096", "retention.bytes": "4096", "retention.ms": "-1"})
+		l := c.leader(0)
+		f := c.others(l)[0]
+		b := c.nodes[l].e.b
+		fLast, _ := c.store(f, 0).LastIndex()
+		c.net.Isolate(f)
+		c.waitUntilInactive(l, f)
+		const producers = 1200
+		offs := make([]int64, producers)
+		for pid := range int64(producers) {
+			for seq := range int32(2) {
+				r := produceTo(t, b, 1, 0, idemBatch(1000+pid, 3, seq, fmt.Sprintf("p%d-%d", pid, seq)))
+				if r.ErrorCode != 0 {
+					t.Fatalf("producer %d seq %d: %+v", pid, seq, r)
+				}
+				offs[pid] = r.BaseOffset
+			}
+		}
+		// Filler: the producers' batches end up in old segments.
+		for i := range 20 {
+			if r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(i))...)); r.ErrorCode != 0 {
+				t.Fatalf("filler %d: %+v", i, r)
+			}
+		}
+		if n, err := b.EnforceRetention(); err != nil || n == 0 {
+			t.Fatalf("retention removed %d segments, err %v", n, err)
+		}
+		lb := b.lookup("r", 0).log
+		if lb.StartOffset() <= offs[producers-1] {
+			t.Fatalf("leader's log starts at %d: the producers' batches (up to %d) were not deleted", lb.StartOffset(), offs[producers-1])
+		}
+		snap, err := c.store(l, 0).Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, app, err := raftstore.SnapshotData(snap.GetData()); err != nil || len(app) < 8*wal.MaxStateBytes {
+			t.Fatalf("leader's snapshot data: %d bytes, %v; want the state of %d producers", len(app), err, producers)
+		}
+		c.net.Heal()
+		fl := c.nodes[f].e.b.lookup("r", 0).log
+		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
+			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
+		}
+		// Restarted too, it restores the producers from its own copy of the snapshot.
+		c.kill(f)
+		c.restart(f)
+		c.moveLeader(0, f)
+		fb := c.nodes[f].e.b
+		for pid := range int64(producers) {
+			r := produceTo(t, fb, 1, 0, idemBatch(1000+pid, 3, 1, fmt.Sprintf("p%d-1", pid)))
+			if r.ErrorCode != 0 || r.BaseOffset != offs[pid] {
+				t.Fatalf("producer %d: retry answered %+v, want its offset %d", pid, r, offs[pid])
+			}
+			if pid%100 == 0 {
+				if r := produceTo(t, fb, 1, 0, idemBatch(1000+pid, 3, 5, "gap")); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+					t.Fatalf("producer %d: sequence gap answered %+v", pid, r)
+				}
+			}
+		}
+		if r := produceTo(t, fb, -1, 0, idemBatch(1000, 3, 2, "next")); r.ErrorCode != 0 {
+			t.Fatalf("next sequence: %+v", r)
+		}
+	})
+}
+
+// A snapshot's producer state is as of the applied index, above the snapshot's own index: a
+// replica that restores it and then applies the entries in between again must not count
+// those batches twice (the producer's window of five would lose its oldest batches). Here a
+// producer's last two batches lie after the leader's retention point; the follower that
+// installed the snapshot (and then restarted from it) still deduplicates all five.
+func TestReplicatedSnapshotProducerWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{
+			"segment.bytes": "1024", "retention.bytes": "1500", "retention.ms": "-1"})
+		l := c.leader(0)
+		f := c.others(l)[0]
+		b := c.nodes[l].e.b
+		fLast, _ := c.store(f, 0).LastIndex()
+		c.net.Isolate(f)
+		c.waitUntilInactive(l, f)
+		const pid = 42
+		var offs []int64
+		send := func(seq int32, v string) {
+			t.Helper()
+			r := produceTo(t, b, -1, 0, idemBatch(pid, 0, seq, v))
+			if r.ErrorCode != 0 {
+				t.Fatalf("seq %d: %+v", seq, r)
+			}
+			offs = append(offs, r.BaseOffset)
+		}
+		for seq := range int32(3) {
+			send(seq, big(int(seq)))
+		}
+		for i := range 6 {
+			if r := produceTo(t, b, -1, 0, makeBatch(false, vals(1000, big(10+i))...)); r.ErrorCode != 0 {
+				t.Fatalf("filler %d: %+v", i, r)
+			}
+		}
+		send(3, "three")
+		send(4, "four")
+		if n, err := b.EnforceRetention(); err != nil || n == 0 {
+			t.Fatalf("retention removed %d segments, err %v", n, err)
+		}
+		lb := b.lookup("r", 0).log
+		if s := lb.StartOffset(); s <= offs[2] || s > offs[3] {
+			t.Fatalf("leader's log starts at %d; want batches 0-2 (up to %d) gone and 3 (%d) kept", s, offs[2], offs[3])
+		}
+		c.net.Heal()
+		fl := c.nodes[f].e.b.lookup("r", 0).log
+		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
+			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
+		}
+		check := func(id uint64) {
+			t.Helper()
+			c.moveLeader(0, id)
+			nb := c.nodes[id].e.b
+			for seq := range int32(5) {
+				r := produceTo(t, nb, -1, 0, idemBatch(pid, 0, seq, "retry"))
+				if r.ErrorCode != 0 || r.BaseOffset != offs[seq] {
+					t.Fatalf("broker %d: retry of seq %d answered %+v, want offset %d", id, seq, r, offs[seq])
+				}
+			}
+		}
+		check(f)
+		c.kill(f)
+		c.restart(f)
+		check(f)
 	})
 }
