@@ -59,7 +59,12 @@ func (c *fakeCluster) dataValues(id uint64) (offsets []int64, values []string) {
 // of its data batches (control batches skipped).
 func readData(t testing.TB, b *Broker, topic string, part int32) (offsets []int64, values []string) {
 	t.Helper()
-	from := int64(0)
+	return readDataFrom(t, b, topic, part, 0)
+}
+
+// readDataFrom is readData from offset from.
+func readDataFrom(t testing.TB, b *Broker, topic string, part int32, from int64) (offsets []int64, values []string) {
+	t.Helper()
 	for {
 		resp, err := b.Fetch(context.Background(), &brokerop.FetchReq{MaxBytes: 1 << 30, Partitions: []brokerop.FetchPartition{
 			{Topic: topic, Partition: part, Offset: from, MaxBytes: 1 << 20}}})

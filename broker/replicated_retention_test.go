@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -623,5 +624,76 @@ func TestReplicatedSnapshotProducerWindow(t *testing.T) {
 		c.kill(f)
 		c.restart(f)
 		check(f)
+	})
+}
+
+// Power cuts (clean and torn) of random replicas right after retention ran on them, round
+// after round, while an idempotent producer writes with acks=all and retries what was not
+// acknowledged: every replica reopens (from its snapshot blob and log), the replicas agree
+// on every record above the highest log start, every acknowledged record above the leader's
+// log start is served at its acknowledged offset, and a retry of the last batch is
+// deduplicated by whichever replica leads.
+func TestReplicatedRetentionCrashes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, map[string]string{
+			"segment.bytes": "1024", "retention.bytes": "2048", "retention.ms": "-1"})
+		r := rand.New(rand.NewPCG(3, 4))
+		const pid = 8
+		acked := map[int64]string{}
+		seq := int32(0)
+		var last []byte
+		var lastOff int64
+		send := func(v string) {
+			t.Helper()
+			batch := idemBatch(pid, 0, seq, v)
+			resp := produceTo(t, c.nodes[c.leader(0)].e.b, -1, 0, slices.Clone(batch))
+			for resp.ErrorCode != 0 {
+				resp = produceTo(t, c.nodes[c.leader(0)].e.b, -1, 0, slices.Clone(batch))
+			}
+			acked[resp.BaseOffset] = v
+			last, lastOff = batch, resp.BaseOffset
+			seq++
+		}
+		for round := range 12 {
+			for i := range 4 {
+				send(fmt.Sprintf("%d-%d-%s", round, i, strings.Repeat("y", 200)))
+			}
+			id := uint64(1 + r.IntN(3))
+			if _, err := c.nodes[id].e.b.EnforceRetention(); err != nil {
+				t.Fatalf("round %d: retention on %d: %v", round, id, err)
+			}
+			if r.IntN(2) == 0 {
+				c.crash(id, r)
+			} else {
+				c.crash(id, nil)
+			}
+			send(fmt.Sprintf("%d-while-down", round))
+			c.restart(id)
+		}
+		l := c.leader(0)
+		b := c.nodes[l].e.b
+		if r := produceTo(t, b, -1, 0, last); r.ErrorCode != 0 || r.BaseOffset != lastOff {
+			t.Fatalf("retry of the last batch: %+v, want offset %d", r, lastOff)
+		}
+		start := b.lookup("r", 0).log.StartOffset()
+		if start == 0 {
+			t.Fatal("retention deleted nothing on the leader")
+		}
+		offsets, values := readDataFrom(t, b, "r", 0, start)
+		served := map[int64]string{}
+		for i, off := range offsets {
+			served[off] = values[i]
+		}
+		for off, v := range acked {
+			if off >= start && served[off] != v {
+				t.Fatalf("acknowledged %q at %d (log start %d); served %q", v, off, start, served[off])
+			}
+		}
+		for id := range c.nodes {
+			waitFor(t, func() bool {
+				from := max(start, c.nodes[id].e.b.lookup("r", 0).log.StartOffset())
+				return slices.Equal(c.tail(l, 0, from), c.tail(id, 0, from))
+			})
+		}
 	})
 }
