@@ -135,19 +135,28 @@
 // Retention (retention.ms, retention.bytes) and the DeleteRecords log start are enforced by
 // every replica on its own log (as Kafka's replicas do), only below what raft no longer
 // needs (replicated_retention.go). When whole old segments are due, on the engine goroutine
-// (Engine.AtApplied: nothing is appended or applied meanwhile) the broker creates a raft
-// snapshot at the applied index A (raftstore.CreateSnapshot; its data: the DeleteRecords log
-// start and the producer state as of A), compacts raft's log to C = A, or on the leader to
-// the smallest Match of the followers raft saw recently (so a live follower that is behind
-// still gets entries), and only then deletes the segments whose records all lie at or below
-// entry C. A follower that is down or further behind is sent the snapshot: it resets its log
-// to start after it (raftstore.ApplySnapshot) and restores the producer state and log start
-// from it (Restore), so once it leads it deduplicates as its leader did. Decision: the
-// snapshot lives in the log's small state (wal.MaxStateBytes), so its producer state is
-// bounded (3 KiB: the most recently active producers, about 40 with full 5-batch windows);
-// producers left out are unknown to a replica that installs it (accepted at any sequence, as
-// after expiry: KIP-360). Segments are deleted where raft allows at each check (every
-// RetentionCheckInterval); the leader's may lag its followers' while one is behind.
+// (Engine.AtApplied: nothing is appended or applied meanwhile, A is the applied index and HW
+// the offset after it) the broker picks the segments to delete: those whose records all lie
+// below the retention bound, below HW, and on the leader below what every follower raft saw
+// recently already has (a live follower that is behind keeps getting entries). The first
+// segment kept starts at offset L with entry S+1; S is the retention point. The broker then
+// creates a raft snapshot at S, never above it (raftstore.CreateSnapshot, with the membership
+// in force at S), compacts raft's log to S, makes that durable (wal.Log.Commit), and only then
+// deletes the segments below L (wal.Log.RetainBelow). A follower that is down or behind S is
+// sent the snapshot: it resets its log to start at L, exactly where the leader's starts
+// (raftstore.ApplySnapshot), gets every entry after S from the leader's log, and restores the
+// producer state and log start from the snapshot's data (Restore), so once it leads it serves
+// every record the old leader still retained and deduplicates as it did. Decision (the first
+// version snapshotted at A: a follower installing it reset its log past records the leader
+// still retained, and lost them for good if it then led): the snapshot's index is the
+// retention point, while its data is the state as of A (the DeleteRecords start and every
+// producer's window, with HW as the producer state's "up to" offset). A replica restoring it
+// applies S+1..A again and skips their producer updates (they are in the state already);
+// those entries are committed, so every replica applies the same ones. The data has no size
+// bound: raftstore keeps it in a blob file of the log (wal.Log.WriteBlob), so every producer's
+// idempotence state travels with the snapshot. Segments are deleted where raft allows at each
+// check (every RetentionCheckInterval); the leader's may lag its followers' while one is
+// behind, and replicas' log starts differ by their segment boundaries (as in Kafka).
 //
 // DeleteRecords is taken by the leader only (others NOT_LEADER_OR_FOLLOWER): the new log
 // start (at most the high watermark) is proposed as a raft application entry

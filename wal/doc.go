@@ -363,7 +363,23 @@
 //     higher sequence number is current).
 //   - Store.Commit makes everything appended, truncated, reset or SetState'd on any member
 //     before the call durable: one journal fsync (group commit, shared with concurrent Commit
-//     and Sync callers) however many logs; no partition file is fsynced.
+//     and Sync callers) however many logs; no partition file is fsynced. Log.Commit does the
+//     same for one log's records (its states included; Sync(upTo) covers appends only).
+//   - WriteBlob(id, data) keeps a file of any size next to the segments (a raft snapshot's
+//     data, too large for SetState), named by the caller's id (20 digits + ".blob"), durably:
+//     a temporary file (".blob.tmp") written and fsynced, renamed over the blob, the directory
+//     fsynced (and its entry up to the store root, for a LazyDir member). A crash during the
+//     call leaves the blob as it was; after it returns the blob is durable. ReadBlob, Blobs and
+//     RemoveBlobs (not durable; it also deletes temporary files) complete the set. Reset,
+//     TruncateFrom and retention leave blobs alone; Remove deletes them with the directory;
+//     Open ignores them. The caller keeps the reference to its blob in its state and deletes
+//     old blobs only once a commit made the new reference durable.
+//   - Segments describes the segments; RetainBelow(offset) deletes the sealed segments whose
+//     entries all lie below offset, oldest first, each durably (a replicated partition's
+//     retention, which chooses its own bound). Like Retain it does not wait for the journal,
+//     and records of deleted entries still in the journal are replayed after a crash when no
+//     segment file at or above them is on disk (a log never checkpointed since): deleted
+//     entries may come back then, never a gap.
 //   - OffsetForTag(tag) finds the first entry whose tag is at least tag (tags must not
 //     decrease along a log; untagged entries count as 0): a bisection over the segments'
 //     first entries (their tags cached), then over the segment's index points (reading the

@@ -100,9 +100,10 @@
 // high watermark) by Apply, and the Engine re-applies the membership changes among them. With
 // no snapshot, everything committed from the log start is applied again. Storage.Snapshot
 // (asked by raft when a follower is behind the compacted log) returns that snapshot. A
-// snapshot for compaction is made at the applied index with the membership in effect there:
-// AtApplied gives both, on the engine goroutine (raftstore's CreateSnapshot takes them;
-// MemoryStorage records memberships through ConfStateSaver instead). A received snapshot is installed with
+// snapshot for compaction is made at or below the applied index on the engine goroutine
+// (AtApplied gives the applied index and the membership in effect there; for an index below
+// it, raftstore and MemoryStorage record memberships through ConfStateSaver: the broker
+// snapshots at its retention point). A received snapshot is installed with
 // Storage.ApplySnapshot, made durable by the round's Sync, then given to
 // StateMachine.Restore; proposals pending in that group fail.
 //

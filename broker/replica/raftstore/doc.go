@@ -49,25 +49,47 @@
 //
 // The HardState, the newest snapshot's metadata and the compaction point are the log's state
 // (wal.Log.SetState: made durable by the same journal commit as the appends, kept across
-// checkpoints). Layout: version 1, flags (1: installing a snapshot), uvarint-length-prefixed
+// checkpoints). Layout: version 2, flags (1: installing a snapshot), uvarint-length-prefixed
 // protobuf HardState, uvarint snapshot index and term, varint offset after the snapshot,
 // uvarint-length-prefixed protobuf ConfState (the snapshot's), uvarint-length-prefixed
-// snapshot data (the application's), uvarint compaction index and term. It must fit
-// wal.MaxStateBytes, which bounds the application's snapshot data to a few KiB.
+// snapshot data kept inline (always empty in version 2; version 1 states, still read, kept the
+// application's data here, which bounded it to a few KiB), uvarint compaction index and term,
+// then the reference to the blob holding the application's snapshot data: uvarint blob id (0:
+// none; else the snapshot index), uvarint length, CRC-32C (4 bytes big-endian). It must fit
+// wal.MaxStateBytes.
 //
 // # Snapshots, compaction, retention
 //
 // A partition snapshot is metadata only: {index, term, ConfState, the Kafka offset the log
-// continues at} plus the application's data (CreateSnapshot; the broker may put its producer
-// state there). Snapshot().Data is that offset (version byte + 8 bytes) followed by the
-// application's data; SnapshotData splits it. ApplySnapshot records the snapshot (marked as
-// installing), resets the log to start empty at that offset (wal.Log.Reset), and clears the
-// mark: Open finishes an install a crash interrupted. Compact(i) moves FirstIndex to i+1
-// (Term(i) stays) and must not pass the newest snapshot (ErrNotSnapshotted). wal retention
-// (Log.Retain) moves FirstIndex up too, to the entry at the log's new start offset; the term
-// of the entry before it is then gone (Term answers ErrCompacted). Decision: retention must
-// not delete entries after the newest snapshot's index (a follower behind them could only be
-// sent that snapshot, then still miss them): snapshot first, then retain below its offset.
+// continues at} plus the application's data (CreateSnapshot; the broker puts its producer
+// state and DeleteRecords log start there). The application's data has no size bound: it is
+// kept in a blob of the log (wal.Log.WriteBlob, named by the snapshot index, written durably:
+// temporary file, fsync, rename, directory fsync) before the state that refers to it is set,
+// so a crash leaves either the old state with its blob or the new one with its blob. An old
+// blob is deleted only once no durable state can refer to it: CreateSnapshot waits for one
+// journal commit (wal.Log.Commit) before deleting the previous snapshot's blob, ApplySnapshot
+// after the reset (which commits), Open deletes every blob but the current one. Open checks
+// the current blob against its length and CRC (ErrBadSnapshotData: the partition does not
+// open). Snapshot() reads the blob; Snapshot().Data is the offset (version byte + 8 bytes)
+// followed by the application's data; SnapshotData splits it. A blob that cannot be read
+// there makes the Store's error sticky and answers raft.ErrSnapshotTemporarilyUnavailable
+// (raft would panic on any other error; the next write fails and the engine stops).
+// ApplySnapshot writes the blob, records the snapshot (marked as installing), resets the log
+// to start empty at that offset (wal.Log.Reset), and clears the mark: Open finishes an
+// install a crash interrupted. Compact(i) moves FirstIndex to i+1 (Term(i) stays) and must not
+// pass the newest snapshot (ErrNotSnapshotted). Deleting segments (wal retention) moves
+// FirstIndex up too, to the entry at the log's new start offset; the term of the entry before
+// it is then gone (Term answers ErrCompacted). Decision: retention must not delete entries
+// after the newest snapshot's index (a follower behind them could only be sent that snapshot,
+// then still miss them): snapshot first, then retain below its offset; and the snapshot is
+// made at the retention point, not above (the broker's replicated_retention.go), so a
+// follower installing it starts its log where this one's starts.
+//
+// A snapshot below the applied index needs the membership in force at its index: the Store
+// implements replica.ConfStateSaver and keeps (in memory) every membership the engine saved
+// since the newest snapshot; CreateSnapshot with a nil ConfState takes the one in force at its
+// index from them (ErrUnknownConfState if it cannot tell). Not persisted: on start the engine
+// applies, and saves, every membership change after the snapshot again.
 //
 // # Durability
 //
