@@ -1,0 +1,185 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
+	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/gateway"
+)
+
+// kgo and kadm through a gateway in front of three brokers, on a replicated (RF 3) topic with
+// small segments: DeleteRecords moves the log start, retention then deletes the segments
+// below it on every replica; after leadership moved to another replica, the new leader
+// answers the same log start, a consumer from the start reads every record from it on in
+// order, and producing goes on.
+func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
+	gw := newEP(t)
+	qc := controllertest.Start(t, 3, gw.NodeID())
+	c := clusterForAddrs(t, gw, qc.Brokers[0].EP, qc.Brokers[1].EP, qc.Brokers[2].EP)
+	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	const topic = "rret"
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	seg, ret := "1024", "-1"
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"segment.bytes": &seg, "retention.ms": &ret}, topic)
+		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil // an earlier attempt's answer was lost
+		}
+		if err == nil {
+			err = r.Err
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	value := func(i int) string { return fmt.Sprintf("%03d-%s", i, strings.Repeat("v", 200)) }
+	offs := map[int]int64{}
+	produce := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := controllertest.Eventually(func() error {
+				ctx, cancel := controllertest.Context()
+				defer cancel()
+				r, err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(value(i))}).First()
+				if err == nil {
+					offs[i] = r.Offset
+				}
+				return err
+			}); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+		}
+	}
+	produce(0, 40)
+	t.Logf("produced 40 records at offsets %d..%d", offs[0], offs[39])
+	const start = 25
+	low := offs[start]
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		rs, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: low}}})
+		if err != nil {
+			return err
+		}
+		r, _ := rs.Lookup(topic, 0)
+		if r.Err != nil {
+			return r.Err
+		}
+		if r.LowWatermark != low {
+			return fmt.Errorf("low watermark %d, want %d", r.LowWatermark, low)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("DeleteRecords: %v", err)
+	}
+	// Retention on every replica deletes the segments below the new start.
+	leader := -1
+	for i, b := range qc.Brokers {
+		if _, err := b.Broker.EnforceRetention(); err != nil {
+			t.Fatalf("broker %d: retention: %v", i, err)
+		}
+		if serves(b.Broker, topic) {
+			leader = i
+		}
+	}
+	if leader < 0 {
+		t.Fatal("no broker serves the partition")
+	}
+	checkStart := func(what string) {
+		t.Helper()
+		if err := controllertest.Eventually(func() error {
+			ctx, cancel := controllertest.Context()
+			defer cancel()
+			os, err := adm.ListStartOffsets(ctx, topic)
+			if err != nil {
+				return err
+			}
+			o, _ := os.Lookup(topic, 0)
+			if o.Err != nil {
+				return o.Err
+			}
+			if o.Offset != low {
+				return fmt.Errorf("start offset %d, want %d", o.Offset, low)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	checkStart("after DeleteRecords")
+	// Leadership moves to another replica (raft's leadership transfer; the broker-level
+	// tests kill the leader instead).
+	next := (leader + 1) % len(qc.Brokers)
+	ctx0, cancel0 := controllertest.Context()
+	td, err := adm.ListTopics(ctx0, topic)
+	cancel0()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := replica.GroupID{Topic: td[topic].ID, Partition: 0}
+	if st, ok := qc.Brokers[leader].Replicas.Status(gid); !ok || st.Leader != qc.Brokers[leader].RaftID {
+		t.Fatalf("broker %d's raft group %v: %+v, %v", leader, gid, st, ok)
+	}
+	t.Logf("log start %d; leadership moves from broker %d to %d", low, leader, next)
+	if err := controllertest.Eventually(func() error {
+		if serves(qc.Brokers[next].Broker, topic) {
+			return nil
+		}
+		qc.Brokers[leader].Replicas.TransferLeader(gid, qc.Brokers[next].RaftID)
+		return errors.New("not moved yet")
+	}); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
+	}
+	checkStart("after the leader changed")
+	produce(40, 45)
+	t.Logf("produced 5 more records after the leader change")
+	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), 60e9) // a bound for a loaded machine
+	defer cancel()
+	for len(got) < 45-start && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if r.Offset < low {
+				t.Errorf("read offset %d below the log start %d", r.Offset, low)
+			}
+			got = append(got, string(r.Value))
+		})
+	}
+	if len(got) != 45-start {
+		t.Fatalf("read %d records from the start, want %d", len(got), 45-start)
+	}
+	for k, v := range got {
+		if v != value(start+k) {
+			t.Fatalf("record %d read from the start is %.10q, want %.10q", k, v, value(start+k))
+		}
+	}
+}
+
+// serves reports whether b serves partition 0 of topic (it leads it).
+func serves(b *broker.Broker, topic string) bool {
+	r, err := b.ListOffsets(context.Background(), &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: topic, Timestamp: -2}}})
+	return err == nil && r.Partitions[0].ErrorCode == 0
+}
