@@ -142,11 +142,14 @@ func (g *replGroup) retainAt(rc RaftCompactor, cfg *topicConfig, applied uint64,
 		return 0, nil
 	}
 	start := segs[j].Base // the new log start: entry S+1 begins there
-	next, ok := rc.IndexForOffset(start)
-	if !ok || next == 0 {
+	var point uint64      // S, the retention point
+	if next, ok := rc.IndexForOffset(start); ok && next > 0 {
+		point = next - 1
+	} else if start == hw {
+		point = applied // an empty active segment at the high watermark: every entry goes
+	} else {
 		return 0, fmt.Errorf("no raft entry at offset %d", start)
 	}
-	point := next - 1 // S, the retention point
 	snap, err := rc.Snapshot()
 	if err != nil {
 		return 0, err

@@ -58,6 +58,8 @@ func FuzzDecodeState(f *testing.F) {
 		{installing: true, hs: &raftpb.HardState{Term: new(uint64(3)), Vote: new(uint64(1)), Commit: new(uint64(9))},
 			snapIndex: 5, snapTerm: 2, snapNext: 100, cs: &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
 			snapData: []byte("app"), compIndex: 4, compTerm: 2},
+		{snapIndex: 9, snapTerm: 3, snapNext: 40, cs: &raftpb.ConfState{Voters: []uint64{1, 2}},
+			compIndex: 9, compTerm: 3, blobID: 9, blobLen: 70000, blobCRC: 0xdeadbeef},
 	} {
 		b, err := encodeState(p)
 		if err != nil {
@@ -108,4 +110,25 @@ func TestControlBatchIsKafka(t *testing.T) {
 
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// A version-1 state (inline snapshot data, no blob reference) still decodes, and version 2
+// rejects a blob reference that contradicts itself.
+func TestStateVersions(t *testing.T) {
+	p := &pstate{snapIndex: 5, snapTerm: 2, snapNext: 100, snapData: []byte("app"), compIndex: 5, compTerm: 2}
+	b, err := encodeState(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := append([]byte{1}, b[1:len(b)-6]...) // version 1: no blob id, length, CRC
+	q, err := decodeState(v1)
+	if err != nil || q.snapIndex != 5 || string(q.snapData) != "app" || q.blobID != 0 {
+		t.Fatalf("version 1 state: %+v, %v", q, err)
+	}
+	bad := &pstate{snapIndex: 5, snapData: []byte("app"), blobID: 5, blobLen: 3}
+	if b, _ := encodeState(bad); b != nil {
+		if _, err := decodeState(b); err == nil {
+			t.Fatal("inline data and a blob reference both accepted")
+		}
+	}
 }
