@@ -144,7 +144,7 @@ func decodeState(b []byte) (*pstate, error) {
 	}
 	if b[0] >= 2 {
 		p.blobID, p.blobLen = uv(), uv()
-		if r == nil || len(r) < 4 {
+		if len(r) < 4 { // nil too: a uvarint failed
 			return nil, fmt.Errorf("%w: blob reference", errState)
 		}
 		p.blobCRC = binary.BigEndian.Uint32(r)
