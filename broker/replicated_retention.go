@@ -171,8 +171,9 @@ func (g *replGroup) retainAt(rc RaftCompactor, cfg *topicConfig, applied uint64,
 			return 0, fmt.Errorf("compact raft log to %d: %w", point, err)
 		}
 	}
-	// The snapshot and compaction must be durable before the entries go: a replica
-	// restarting on a log without them would have no way to them.
+	// The snapshot and compaction must be durable before the entries go: a replica that
+	// restarted on a log without those entries but with an older snapshot could not restart
+	// raft (it would apply from the older snapshot's index on).
 	if err := l.Commit(); err != nil {
 		return 0, err
 	}
