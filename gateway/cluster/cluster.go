@@ -206,9 +206,12 @@ func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
 
 // Learn applies a control-plane change (package mesh/meshctl): a broker that announces itself
 // and is believed (a member: see membership.go) becomes a placement candidate, or gets its
-// new addresses (AddBroker); a broker whose digest
-// expired gets no new placements (ForgetBroker). Changes about other roles are ignored. It
-// reports whether a candidate was just forgotten.
+// new addresses (AddBroker); one the gateway had found down (liveness.go) is reached on a new
+// connection and used again at once. In legacy mode a broker whose digest expired gets no new
+// placements (ForgetBroker) until it announces itself again; in quorum mode the quorum places
+// partitions and keeps the members, and a digest's expiry changes nothing (the data path
+// finds a dead broker by its probes). Changes about other roles are ignored. It reports
+// whether a candidate was just forgotten.
 func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
 	if ch.Digest.Role != meshctl.RoleBroker {
 		return false
@@ -219,7 +222,18 @@ func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
 			return false // not a member (membership.go)
 		}
 		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
+		c.mu.Lock()
+		b := c.callers[ch.Digest.Node.String()]
+		c.mu.Unlock()
+		if b != nil && b.isDown() {
+			// Back (restarted): its old connection is dead; the next call dials anew.
+			b.caller.Reset("the broker announced itself again")
+			c.heard(b)
+		}
 	case meshctl.Down:
+		if c.quorumKnown() {
+			return false
+		}
 		return c.ForgetBroker(ch.Digest.Node)
 	}
 	return false

@@ -15,6 +15,7 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/meshctl"
 )
 
 // flipNet is a replicated partition "r"/0 on fake brokers, in process (run in a synctest
@@ -354,6 +355,30 @@ func TestRestartedBrokerUsedAgain(t *testing.T) {
 		}
 		if c.callers[n.ids[0]].isDown() {
 			t.Fatal("broker 0 still marked down after it answered")
+		}
+	})
+}
+
+// In quorum mode a broker whose control-plane digest expires is not forgotten (the quorum
+// places partitions; the data path probes), and one the gateway found down is used again as
+// soon as it announces itself: a fresh connection, no down mark.
+func TestQuorumBrokerDigestExpiryAndReturn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, n, openers := flipCluster(t)
+		id, err := key.ParsePublicKey(n.ids[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(c.Brokers())
+		if c.Learn(meshctl.Change{Kind: meshctl.Down, Digest: meshctl.Digest{Node: id, Role: meshctl.RoleBroker}}) || len(c.Brokers()) != before {
+			t.Fatalf("a member's digest expiry forgot it: %d brokers, was %d", len(c.Brokers()), before)
+		}
+		b := c.callers[n.ids[2]]
+		c.markDown(b, errors.New("test"))
+		resets := openers[2].resets.Load()
+		c.Learn(meshctl.Change{Kind: meshctl.Up, Digest: meshctl.Digest{Node: id, Role: meshctl.RoleBroker}})
+		if b.isDown() || openers[2].resets.Load() != resets+1 {
+			t.Fatalf("after it announced itself: down %v, resets %d (was %d)", b.isDown(), openers[2].resets.Load(), resets)
 		}
 	})
 }
