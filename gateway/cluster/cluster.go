@@ -1027,8 +1027,12 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 // leader) and hides the legacy placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
 	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
-	if err != nil || req.Topics != nil {
+	if err != nil {
 		return r, err
+	}
+	c.overlayHints(r)
+	if req.Topics != nil {
+		return r, nil
 	}
 	kept := r.Topics[:0]
 	for _, t := range r.Topics {
@@ -1038,6 +1042,35 @@ func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*bro
 	}
 	r.Topics = kept
 	return r, nil
+}
+
+// overlayHints shows, for each partition whose leader the gateway learned from the brokers
+// under a newer epoch than the quorum has recorded (leader.go), that leader and epoch: the
+// client's next Fetch or ListOffsets then carries the epoch of the leader it is routed to,
+// rather than being fenced (FENCED_LEADER_EPOCH) until the quorum catches up.
+func (c *Cluster) overlayHints(r *brokerop.MetadataResp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hints) == 0 {
+		return
+	}
+	kafkaID := make(map[string]int32, len(r.Brokers))
+	for _, b := range r.Brokers {
+		kafkaID[b.MeshID] = b.NodeID
+	}
+	for ti := range r.Topics {
+		t := &r.Topics[ti]
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			h, ok := c.hints[tp{t.Name, p.Partition}]
+			if !ok || h.topicID != t.TopicID || h.epoch <= p.LeaderEpoch || len(p.Replicas) == 0 {
+				continue
+			}
+			if id, ok := kafkaID[h.id]; ok && slices.Contains(p.Replicas, id) {
+				p.Leader, p.LeaderEpoch = id, h.epoch
+			}
+		}
+	}
 }
 
 // CreateTopics creates on the controller (the registry; in quorum mode the leader also

@@ -85,6 +85,20 @@ func (f *flipBroker) Placement(ctx context.Context, req *brokerop.PlacementReq) 
 		Owners: []string{f.n.ids[0]}, Leaders: []string{f.n.ids[f.n.recorded]}, LeaderEpochs: []int32{f.n.recEpoch}}}}, nil
 }
 
+// Metadata answers the quorum's record: brokers with Kafka ids 1..3, "r"/0 led by the
+// recorded broker at its epoch.
+func (f *flipBroker) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
+	f.n.mu.Lock()
+	defer f.n.mu.Unlock()
+	r := &brokerop.MetadataResp{}
+	for i, id := range f.n.ids {
+		r.Brokers = append(r.Brokers, brokerop.BrokerInfo{NodeID: int32(i + 1), MeshID: id})
+	}
+	r.Topics = []brokerop.TopicInfo{{Name: "r", TopicID: [16]byte{7}, Partitions: []brokerop.PartitionInfo{{Partition: 0,
+		Leader: int32(f.n.recorded + 1), LeaderEpoch: f.n.recEpoch, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}}}}
+	return r, nil
+}
+
 func (f *flipBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
 	dead, lead, _ := f.serve("produce")
 	if dead {
@@ -329,6 +343,21 @@ func TestNotLeaderFindsTheLeader(t *testing.T) {
 		lo, err := c.ListOffsets(ctx, &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: "r", Partition: 0, Timestamp: -1}}})
 		if err != nil || lo.Partitions[0].ErrorCode != 0 || lo.Partitions[0].Offset != 20 {
 			t.Fatalf("list offsets: %+v, %v", lo, err)
+		}
+		// Metadata shows the leader the gateway routes to, under its epoch, so that a
+		// client's Fetch is not fenced by the quorum's older record.
+		md, err := c.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{"r"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := md.Topics[0].Partitions[0]; p.Leader != 3 || p.LeaderEpoch != 2 {
+			t.Fatalf("metadata shows leader %d epoch %d, want 3 (broker 2) under epoch 2", p.Leader, p.LeaderEpoch)
+		}
+		// Once the quorum records a later epoch, its record is shown.
+		n.set(func(n *flipNet) { n.leader, n.term, n.recorded, n.recEpoch = 1, 3, 1, 3 })
+		md, err = c.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{"r"}})
+		if p := md.Topics[0].Partitions[0]; err != nil || p.Leader != 2 || p.LeaderEpoch != 3 {
+			t.Fatalf("metadata after the quorum's record: %+v, %v", p, err)
 		}
 	})
 }
