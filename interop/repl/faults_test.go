@@ -34,14 +34,18 @@ func TestReplFaults(t *testing.T) {
 	n := cycles(10)
 	for i, ph := range phases() {
 		ok := t.Run(ph.name, func(t *testing.T) {
+			begin := time.Now()
 			cfg, w := replLoad(t, c, fmt.Sprintf("%s-%d", topic, i), ph.metadataOps)
 			e := &env{c: c, cfg: cfg, w: w}
 			var waits []time.Duration
 			for cycle := range n {
 				e.cycle = cycle
+				t0 := time.Now()
 				view := settled(t, c, cfg, time.Minute)
 				p := view[int32(cycle%partitions)]
+				t1 := time.Now()
 				what, d := ph.inject(t, e, p)
+				what += fmt.Sprintf(" [settle %v, inject %v]", t1.Sub(t0).Round(time.Millisecond), time.Since(t1).Round(time.Millisecond))
 				if d > 0 {
 					waits = append(waits, d)
 					what += fmt.Sprintf("; first record acknowledged on p%d %v after the fault", p.ID, d.Round(time.Millisecond))
@@ -51,8 +55,12 @@ func TestReplFaults(t *testing.T) {
 			if len(waits) > 0 {
 				t.Logf("fault → first acknowledged record on the partition: %s", summary(waits))
 			}
+			cycled := time.Now()
 			check(t, c, cfg, w)
+			checked := time.Now()
 			deleteTopic(t, cfg)
+			t.Logf("phase times: load and %d cycles %v, drain and check %v, topic deletion %v", n,
+				cycled.Sub(begin).Round(time.Millisecond), checked.Sub(cycled).Round(time.Millisecond), time.Since(checked).Round(time.Millisecond))
 		})
 		if !ok {
 			return

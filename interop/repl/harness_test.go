@@ -38,6 +38,10 @@ func requireFaults(tb testing.TB) {
 	}
 }
 
+// KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
+// times), to see why a consumer or producer stalled.
+const KgoLogEnv = "REPL_KGO_LOG"
+
 const (
 	topic      = "repl"
 	partitions = 6
@@ -304,9 +308,18 @@ func others(c *cluster.Cluster, bs ...*cluster.Broker) []*cluster.Broker {
 // writers (topic creation, offset commits, InitProducerID) for the tests that hit the quorum.
 func replLoad(t testing.TB, c *cluster.Cluster, topicName string, metadataOps bool) (workload.Config, *workload.Workload) {
 	t.Helper()
+	opts := clientOpts
+	if f := os.Getenv(KgoLogEnv); f != "" { // the clients' own account of a stall
+		lf, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lf.Close() })
+		opts = append(slices.Clone(opts), kgo.WithLogger(kgo.BasicLogger(lf, kgo.LogLevelInfo, func() string { return time.Now().Format("15:04:05.000 ") })))
+	}
 	cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
 		Topic: topicName, Partitions: partitions, ReplicationFactor: rf, Producers: 2, Consumers: 2, GroupConsumers: 2,
-		MaxInFlight: 4096, Metadata: metadataOps, ClientOpts: clientOpts}
+		MaxInFlight: 4096, Metadata: metadataOps, ClientOpts: opts}
 	createReplicated(t, c, cfg)
 	w := workload.Start(t, cfg)
 	ops := []string{checker.OpProduce, checker.OpOffsetCommit, checker.OpOffsetFetch}
