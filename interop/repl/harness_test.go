@@ -25,18 +25,17 @@ import (
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-// FaultsEnv turns the replication fault suite and its benchmarks on. They are off in the
-// default suite for now: with today's failover (5–25 s per leader change, see the README) ten
-// cycles of every fault take about an hour; `go tool task chaos` sets it.
-const FaultsEnv = "REPL_FAULTS"
+// WipedEnv set to 1 runs the FollowerWiped fault too. It is left out otherwise: a broker
+// back from a wiped disk is a new replica (a new raft id) that nothing puts back in the
+// replica sets yet (replica moves, issue #16 item 3), so the partitions never regain three
+// in-sync replicas and the phase fails at its first cycle.
+const WipedEnv = "REPL_WIPED"
 
-// requireFaults skips unless FaultsEnv is 1.
-func requireFaults(tb testing.TB) {
-	tb.Helper()
-	if os.Getenv(FaultsEnv) != "1" {
-		tb.Skipf("the replication fault suite runs with %s=1 (go tool task chaos); too long for the default suite until failover is near 1 s", FaultsEnv)
-	}
-}
+// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults. It is left out
+// otherwise: kafka-go's Reader returns the raft control records of a replicated partition
+// (the no-op of each new term, membership entries) as messages, so its consumer check fails
+// whatever the failover does.
+const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
 // times), to see why a consumer or producer stalled.
