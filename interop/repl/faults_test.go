@@ -72,7 +72,7 @@ func TestReplFaults(t *testing.T) {
 	}
 	t.Run("ClientsLeaderKill", func(t *testing.T) {
 		if os.Getenv(ClientsEnv) != "1" {
-			t.Skipf("kafka-go's Reader returns a replicated partition's raft control records as messages; %s=1 runs the clients", ClientsEnv)
+			t.Skipf("the other client libraries run with %s=1 (go tool task chaos): see ClientsEnv", ClientsEnv)
 		}
 		clientsLeaderKill(t, c)
 	})

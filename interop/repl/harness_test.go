@@ -25,16 +25,29 @@ import (
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
+// FaultsEnv set to 1 runs the tests of this package still outside the default suite
+// (TestReplRelay); `go tool task chaos` sets it. TestReplFaults and the benchmarks no longer
+// need it.
+const FaultsEnv = "REPL_FAULTS"
+
+// requireFaults skips unless FaultsEnv is 1.
+func requireFaults(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv(FaultsEnv) != "1" {
+		tb.Skipf("runs with %s=1 (go tool task chaos)", FaultsEnv)
+	}
+}
+
 // WipedEnv set to 1 runs the FollowerWiped fault too. It is left out otherwise: a broker
 // back from a wiped disk is a new replica (a new raft id) that nothing puts back in the
 // replica sets yet (replica moves, issue #16 item 3), so the partitions never regain three
 // in-sync replicas and the phase fails at its first cycle.
 const WipedEnv = "REPL_WIPED"
 
-// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults. It is left out
-// otherwise: kafka-go's Reader returns the raft control records of a replicated partition
-// (the no-op of each new term, membership entries) as messages, so its consumer check fails
-// whatever the failover does.
+// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults. It is left out of
+// the default suite for now: in a run on this branch (kgo and kafka-go passed through their
+// leader's kill) kcat wrote every value before the kill (the failover was not exercised) and
+// the confluent-kafka consumer read nothing within 2 minutes, not yet explained.
 const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
