@@ -49,8 +49,8 @@
 // out unless asked for: FollowerWiped (REPL_WIPED=1), because a broker back from a wiped disk
 // is a new replica that nothing puts back in the replica sets yet (replica moves), and
 // ClientsLeaderKill (REPL_CLIENTS=1), because in a run of it on this branch kcat wrote every
-// value before the kill and the confluent-kafka consumer read nothing (kgo and kafka-go
-// passed). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client stalled.
+// value before the kill and the confluent-kafka consumer after it read nothing (alone it
+// passes; kgo and kafka-go passed). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client stalled.
 //
 // Benchmarks: BenchmarkReplProduce (100 B acks=all at RF=3 as impl=ours beside RF=1 as
 // impl=rf1 on the same three brokers, one client; CPU per record per process; single-record
