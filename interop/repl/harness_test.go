@@ -26,8 +26,12 @@ import (
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // FaultsEnv set to 1 runs the tests of this package still outside the default suite
-// (TestReplRelay); `go tool task chaos` sets it. TestReplFaults and the benchmarks no longer
-// need it.
+// (TestReplFaults, TestReplRelay); `go tool task chaos` sets it. The benchmarks no longer need
+// it. TestReplFaults fits the default suite's time (4–5 minutes for its seven default faults
+// at 10 cycles) and passed whole twice, but a third run found five commit-backwards anomalies
+// in MajorityMinoritySplit (a consumer group member's commit acknowledged after a later one:
+// the group coordinator, which lives on the metadata quorum's leader): it joins the default
+// suite once that is fixed.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
