@@ -66,6 +66,25 @@ func (c *Caller) refusal(err error) error {
 // Remote names the broker this caller calls.
 func (c *Caller) Remote() string { return c.remote }
 
+// Resetter is a StreamOpener that can drop its connection (MeshOpener).
+type Resetter interface {
+	// Reset closes the current connection, failing every call on it at once; the next call
+	// dials again.
+	Reset(reason string)
+}
+
+// Reset drops the caller's connection when its opener can (a Resetter): for a broker that
+// stopped answering (SIGKILL: nothing closes the connection, and calls on it wait for the
+// idle timeout; a broker restarted meanwhile is reached only on a new connection). It
+// reports whether there was an opener to reset.
+func (c *Caller) Reset(reason string) bool {
+	r, ok := c.open.(Resetter)
+	if ok {
+		r.Reset(reason)
+	}
+	return ok
+}
+
 // Call sends req (a pointer to an op request struct) and decodes the answer into resp.
 func (c *Caller) Call(ctx context.Context, op brokerop.Code, req, resp any) error {
 	return c.send(ctx, op, req)(resp)

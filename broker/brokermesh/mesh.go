@@ -102,6 +102,18 @@ func (m *MeshOpener) dial(ctx context.Context) (*endpoint.Conn, error) {
 	return c, nil
 }
 
+// Reset implements Resetter: the connection dialed last is closed (with reason), so every
+// stream on it fails now and the next OpenStream dials a new one.
+func (m *MeshOpener) Reset(reason string) {
+	m.mu.Lock()
+	c := m.conn
+	m.conn = nil
+	m.mu.Unlock()
+	if c != nil {
+		_ = c.CloseWithError(0, reason)
+	}
+}
+
 // OpenStream implements StreamOpener.
 func (m *MeshOpener) OpenStream(ctx context.Context) (Stream, error) {
 	for attempt := 0; ; attempt++ {

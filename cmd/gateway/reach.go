@@ -84,7 +84,7 @@ func (v *brokerView) change(ch meshctl.Change) {
 	defer v.mu.Unlock()
 	if v.cluster != nil {
 		if v.cluster.Learn(ch) {
-			v.log.Warn("broker digest expired: no new placements on it", "broker", ch.Digest.Node.String())
+			v.log.Warn("broker digest expired: no new placements on it until it announces itself again", "broker", ch.Digest.Node.String())
 		}
 		return
 	}

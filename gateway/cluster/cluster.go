@@ -71,10 +71,12 @@ type Cluster struct {
 	mode      int                        // modeUnknown, modeLegacy or modeQuorum; guarded by mu
 	members   map[string]bool            // the quorum's registered brokers, by NodeId text; guarded by mu
 	qplace    map[string]quorumPlacement // the quorum's placements read so far; guarded by mu
+	hints     map[tp]leaderHint          // leaders the brokers named, newer than qplace's (leader.go); guarded by mu
+	hunts     map[tp]*hunt               // leader searches in flight (leader.go); guarded by mu
 	preferred *Broker                    // the broker that last answered a controller op; guarded by mu
 	seeds     map[string]bool            // the seeds' NodeId text; constant after New
 	failedAt  map[*Broker]time.Time      // when a controller op last failed on a broker; guarded by mu
-	// Liveness probes of a controller op's broker (attempt): probeAfter, probeTimeout.
+	// Liveness probes of a broker a call waits on (liveness.go): probeAfter, probeTimeout.
 	probeAfter, probeTimeout time.Duration
 
 	trustLearned bool // Learn's brokers were vetted by the caller (membership.go); guarded by mu
@@ -204,9 +206,12 @@ func (c *Cluster) ForgetBroker(id key.PublicKey) bool {
 
 // Learn applies a control-plane change (package mesh/meshctl): a broker that announces itself
 // and is believed (a member: see membership.go) becomes a placement candidate, or gets its
-// new addresses (AddBroker); a broker whose digest
-// expired gets no new placements (ForgetBroker). Changes about other roles are ignored. It
-// reports whether a candidate was just forgotten.
+// new addresses (AddBroker); one the gateway had found down (liveness.go) is reached on a new
+// connection and used again at once. In legacy mode a broker whose digest expired gets no new
+// placements (ForgetBroker) until it announces itself again; in quorum mode the quorum places
+// partitions and keeps the members, and a digest's expiry changes nothing (the data path
+// finds a dead broker by its probes). Changes about other roles are ignored. It reports
+// whether a candidate was just forgotten.
 func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
 	if ch.Digest.Role != meshctl.RoleBroker {
 		return false
@@ -217,7 +222,18 @@ func (c *Cluster) Learn(ch meshctl.Change) (forgotten bool) {
 			return false // not a member (membership.go)
 		}
 		c.AddBroker(endpoint.NodeAddr{ID: ch.Digest.Node, Direct: ch.Digest.Addrs})
+		c.mu.Lock()
+		b := c.callers[ch.Digest.Node.String()]
+		c.mu.Unlock()
+		if b != nil && b.isDown() {
+			// Back (restarted): its old connection is dead; the next call dials anew.
+			b.caller.Reset("the broker announced itself again")
+			c.heard(b)
+		}
 	case meshctl.Down:
+		if c.quorumKnown() {
+			return false
+		}
 		return c.ForgetBroker(ch.Digest.Node)
 	}
 	return false
@@ -377,11 +393,18 @@ func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, e
 
 // owner returns the caller owning topic/partition, or a Kafka error code.
 func (c *Cluster) owner(ctx context.Context, topic string, partition int32) (*Broker, string, int16, error) {
+	return c.ownerAvoiding(ctx, topic, partition, nil)
+}
+
+// ownerAvoiding is owner for a retry after avoid answered NOT_LEADER_OR_FOLLOWER or failed:
+// in quorum mode a replicated partition still routed to avoid has its leader searched
+// (quorumOwner).
+func (c *Cluster) ownerAvoiding(ctx context.Context, topic string, partition int32, avoid *Broker) (*Broker, string, int16, error) {
 	if b, ok := c.single(ctx); ok {
 		return b, "", 0, nil
 	}
 	if c.quorumKnown() {
-		return c.quorumOwner(ctx, topic, partition)
+		return c.quorumOwner(ctx, topic, partition, avoid)
 	}
 	lookup := func() (string, bool) {
 		c.mu.Lock()
@@ -455,21 +478,59 @@ func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Broker, topic string
 	return err
 }
 
-// split groups request indexes by owner; failed maps index → Kafka error code.
+// split groups request indexes by owner; failed maps index → Kafka error code. Owners are
+// looked up one after another; partitions whose leader must be searched (quorumOwner) are
+// then searched all at once, so one partition's election does not hold up the others'.
 func (c *Cluster) split(ctx context.Context, n int, at func(i int) (string, int32)) (map[*Broker][]int, map[int]int16, error) {
 	groups := map[*Broker][]int{}
 	failed := map[int]int16{}
+	var hunt []int
+	fast := withNoHunt(ctx)
 	for i := 0; i < n; i++ {
 		topic, part := at(i)
-		cl, _, code, err := c.owner(ctx, topic, part)
+		cl, _, code, err := c.owner(fast, topic, part)
 		if err != nil {
 			return nil, nil, err
 		}
-		if code != 0 {
+		switch code {
+		case 0:
+			groups[cl] = append(groups[cl], i)
+		case codeHunt:
+			hunt = append(hunt, i)
+		default:
 			failed[i] = code
-			continue
 		}
-		groups[cl] = append(groups[cl], i)
+	}
+	if len(hunt) == 0 {
+		return groups, failed, nil
+	}
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for _, i := range hunt {
+		wg.Go(func() {
+			topic, part := at(i)
+			cl, _, code, err := c.owner(ctx, topic, part)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				if first == nil {
+					first = err
+				}
+			case code != 0:
+				failed[i] = code
+			default:
+				groups[cl] = append(groups[cl], i)
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, nil, first
+	}
+	for _, idx := range groups {
+		slices.Sort(idx) // request order within each owner
 	}
 	return groups, failed, nil
 }
@@ -504,7 +565,7 @@ func (c *Cluster) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broke
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
 		func(i int, code int16) brokerop.ProducePartitionResp {
 			return brokerop.ProducePartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, BaseOffset: -1, LogAppendTime: -1}
-		},
+		}, false,
 		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.ProducePartitionResp, error) {
 			sub := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMs, Partitions: make([]brokerop.ProducePartition, 0, len(idx))}
 			for _, i := range idx {
@@ -561,7 +622,7 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 		for _, i := range idx {
 			sub.Partitions = append(sub.Partitions, req.Partitions[i])
 		}
-		waits = append(waits, sent{cl, idx, cl.ProduceStaged(ctx, sub)})
+		waits = append(waits, sent{cl, idx, c.stageWatched(ctx, cl, sub)})
 	}
 	n := len(req.Partitions)
 	topics := make([]brokerop.ProducePartitionResp, n)
@@ -595,9 +656,10 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 					c.forgetPlacement(r.Partitions[j].Topic)
 				case errNotLeaderOrFollower:
 					// Not retried here (a resend could overtake produces pipelined behind
-					// it): the next request reads the placement again, and the client
-					// retries.
-					c.forgetPlacement(r.Partitions[j].Topic)
+					// it): the next request reads the placement again (and searches for
+					// the leader if the placement still names this broker), and the
+					// client retries.
+					c.missed(r.Partitions[j].Topic, r.Partitions[j].Partition, w.cl)
 				}
 			}
 		}
@@ -605,6 +667,27 @@ func (c *Cluster) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) f
 			return nil, first
 		}
 		return &brokerop.ProduceResp{Partitions: topics}, nil
+	}
+}
+
+// stageWatched is cl.ProduceStaged watched as any call (liveness.go): the produce is sent
+// now, and the returned wait fails with brokermesh.ErrUnavailable as soon as cl fails a
+// liveness probe, instead of waiting for the connection's idle timeout.
+func (c *Cluster) stageWatched(ctx context.Context, cl *Broker, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	actx, cancel := context.WithCancel(ctx)
+	stop := c.watchCall(actx, cl, cancel)
+	wait := cl.ProduceStaged(actx, req)
+	return func() (*brokerop.ProduceResp, error) {
+		r, err := wait()
+		dead := stop()
+		cancel()
+		if dead != nil && err != nil && ctx.Err() == nil {
+			return nil, unavailable(cl, c.probeTimeout, dead)
+		}
+		if err == nil {
+			c.heard(cl)
+		}
+		return r, err
 	}
 }
 
@@ -641,9 +724,11 @@ func (c *Cluster) forgetEnsured(owner *Broker, topic string) {
 // n entries of a request (entry gives each one's topic and partition) are grouped by owner; an
 // entry without an owner is answered failed(i, code) at once; every owner is called
 // concurrently with its entries' request indexes (callOwner), and the answers land in out at
-// those indexes. The first Go error wins.
+// those indexes. The first Go error wins. resend says whether entries whose owner failed
+// (it stopped answering: liveness.go) may be sent again elsewhere: true for reads, false
+// for Produce, whose outcome is then unknown and which the client retries itself.
 func splitCall[A any](ctx context.Context, c *Cluster, n int, entry func(i int) (string, int32), out []A,
-	failed func(i int, code int16) A, call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	failed func(i int, code int16) A, resend bool, call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
 	groups, fails, err := c.split(ctx, n, entry)
 	if err != nil {
 		return err
@@ -651,24 +736,35 @@ func splitCall[A any](ctx context.Context, c *Cluster, n int, entry func(i int) 
 	for i, code := range fails {
 		out[i] = failed(i, code)
 	}
-	return fanout(groups, func(cl *Broker, idx []int) error { return callOwner(ctx, c, cl, idx, entry, out, call, code) })
+	if !resend {
+		failed = nil
+	}
+	return fanout(groups, func(cl *Broker, idx []int) error { return callOwner(ctx, c, cl, idx, entry, out, failed, call, code) })
 }
 
-// callOwner calls one owner with the entries idx (call answers them in idx's order) and puts
-// the answers in out. An entry answered UNKNOWN_TOPIC_OR_PARTITION (a topic the owner has not
-// learned yet: nothing was stored or read) is sent once more, alone with the others like it,
-// after its topic was created on the owner with the controller's partition count and configs.
-// In quorum mode an entry answered NOT_LEADER_OR_FOLLOWER (a replicated partition whose
-// leader moved) is sent once more to the leader the quorum names after its placement was read
-// again (retryNotLeader); a second such answer goes to the client, which refreshes its
-// metadata and retries.
+// callOwner calls one owner with the entries idx (call answers them in idx's order, watched:
+// liveness.go) and puts the answers in out. An entry answered UNKNOWN_TOPIC_OR_PARTITION (a
+// topic the owner has not learned yet: nothing was stored or read) is sent once more, alone
+// with the others like it, after its topic was created on the owner with the controller's
+// partition count and configs. In quorum mode an entry answered NOT_LEADER_OR_FOLLOWER (a
+// replicated partition whose leader moved) is sent once more, to the leader the quorum or
+// the brokers now name (retryNotLeader); a second such answer goes to the client, which
+// refreshes its metadata and retries. With failed set (reads), entries whose owner stopped
+// answering are sent once more the same way, or answered failed(i, code) when no leader is
+// found.
 func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, entry func(i int) (string, int32), out []A,
-	call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
+	failed func(i int, code int16) A, call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
 	var notLeader []int
 	for attempt := 0; len(idx) > 0; attempt++ {
-		r, err := call(ctx, cl, idx)
+		r, err := watched(ctx, c, cl, func(ctx context.Context) ([]A, error) { return call(ctx, cl, idx) })
 		if err != nil {
-			return err
+			if failed == nil || !cl.isDown() || ctx.Err() != nil || !c.quorumKnown() {
+				return err
+			}
+			for _, i := range idx {
+				out[i] = failed(i, errNotLeaderOrFollower)
+			}
+			return retryNotLeader(ctx, c, cl, idx, entry, out, failed, call, code)
 		}
 		if len(r) != len(idx) {
 			return fmt.Errorf("kafkaop: %d answers for %d partitions", len(r), len(idx))
@@ -702,38 +798,48 @@ func callOwner[A any](ctx context.Context, c *Cluster, cl *Broker, idx []int, en
 		idx = again
 	}
 	if len(notLeader) > 0 {
-		return retryNotLeader(ctx, c, notLeader, entry, out, call, code)
+		return retryNotLeader(ctx, c, cl, notLeader, entry, out, nil, call, code)
 	}
 	return nil
 }
 
-// retryNotLeader sends entries answered NOT_LEADER_OR_FOLLOWER once more: their topics'
-// placements are read again from the quorum, and each entry goes to the leader it now names
-// (maybe the same broker, if the quorum has not recorded the new leader yet). Whatever the
-// answer, it is the one the client gets; after a second NOT_LEADER_OR_FOLLOWER the placement
-// is dropped again, so the client's retry reads it afresh.
-func retryNotLeader[A any](ctx context.Context, c *Cluster, idx []int, entry func(i int) (string, int32), out []A,
-	call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
-	forgot := map[string]bool{}
-	for _, i := range idx {
-		if t, _ := entry(i); !forgot[t] {
-			forgot[t] = true
-			c.forgetPlacement(t)
-		}
-	}
-	groups := map[*Broker][]int{}
+// retryNotLeader sends entries that from answered NOT_LEADER_OR_FOLLOWER (or, with failed
+// set, that from failed to answer) once more: their topics' placements are read again from
+// the quorum, and each entry goes to the leader it now names, or, while that is still from
+// or down, to the leader the brokers name (quorumOwner, leader.go). Whatever the answer, it
+// is the one the client gets; after a second NOT_LEADER_OR_FOLLOWER the placement is dropped
+// again, so the client's retry reads it afresh. Entries with no leader found keep their first
+// answer.
+func retryNotLeader[A any](ctx context.Context, c *Cluster, from *Broker, idx []int, entry func(i int) (string, int32), out []A,
+	failed func(i int, code int16) A, call func(ctx context.Context, cl *Broker, idx []int) ([]A, error), code func(*A) int16) error {
 	for _, i := range idx {
 		t, p := entry(i)
-		cl, _, code, err := c.owner(ctx, t, p)
-		if err != nil || code != 0 {
-			continue // the first answer (NOT_LEADER_OR_FOLLOWER) stands
-		}
-		groups[cl] = append(groups[cl], i)
+		c.missed(t, p, from)
 	}
+	groups := map[*Broker][]int{}
 	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, i := range idx {
+		wg.Go(func() {
+			t, p := entry(i)
+			cl, _, code, err := c.ownerAvoiding(ctx, t, p, from)
+			if err != nil || code != 0 {
+				c.missed(t, p, from) // the first answer stands; the next request reads the placement afresh
+				return
+			}
+			mu.Lock()
+			groups[cl] = append(groups[cl], i)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
 	return fanout(groups, func(cl *Broker, idx []int) error {
-		r, err := call(ctx, cl, idx)
+		slices.Sort(idx)
+		r, err := watched(ctx, c, cl, func(ctx context.Context) ([]A, error) { return call(ctx, cl, idx) })
 		if err != nil {
+			if failed != nil && cl.isDown() && ctx.Err() == nil {
+				return nil // the first answer stands (NOT_LEADER_OR_FOLLOWER)
+			}
 			return err
 		}
 		if len(r) != len(idx) {
@@ -743,8 +849,8 @@ func retryNotLeader[A any](ctx context.Context, c *Cluster, idx []int, entry fun
 		for j, i := range idx {
 			out[i] = r[j]
 			if code(&r[j]) == errNotLeaderOrFollower {
-				t, _ := entry(i)
-				c.forgetPlacement(t)
+				t, p := entry(i)
+				c.missed(t, p, cl)
 			}
 		}
 		mu.Unlock()
@@ -765,6 +871,11 @@ func (c *Cluster) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.
 	// are garbage collected instead of reused).
 	resp, _, err := c.fetchSplit(ctx, req)
 	return resp, err
+}
+
+// fetchLeaderWait bounds a Fetch's wait for a partition's new leader by its own MaxWaitMs.
+func fetchLeaderWait(ctx context.Context, req *brokerop.FetchReq) context.Context {
+	return withLeaderWait(ctx, min(leaderWait, time.Duration(max(req.MaxWaitMs, 0))*time.Millisecond))
 }
 
 // FetchPooled is Fetch whose answer may live in reused memory until release is called
@@ -791,6 +902,7 @@ func (c *Cluster) fetchSplit(ctx context.Context, req *brokerop.FetchReq) (_ *br
 			releaseAll() // not release: an error return has just set it to nil
 		}
 	}()
+	ctx = fetchLeaderWait(ctx, req)
 	groups, failed, err := c.split(ctx, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
 	if err != nil {
 		return nil, nil, err
@@ -840,7 +952,10 @@ func (c *Cluster) fetchPhase(ctx context.Context, req *brokerop.FetchReq, groups
 	total := 0
 	entry := func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }
 	err := fanout(groups, func(cl *Broker, idx []int) error {
-		err := callOwner(fctx, c, cl, idx, entry, out, func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.FetchPartitionResp, error) {
+		failed := func(i int, code int16) brokerop.FetchPartitionResp {
+			return brokerop.FetchPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
+		}
+		err := callOwner(fctx, c, cl, idx, entry, out, failed, func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.FetchPartitionResp, error) {
 			sub := &brokerop.FetchReq{MaxWaitMs: waitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel,
 				Partitions: make([]brokerop.FetchPartition, 0, len(idx))}
 			if waitMs == 0 {
@@ -889,7 +1004,7 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
 		func(i int, code int16) brokerop.ListOffsetsPartitionResp {
 			return brokerop.ListOffsetsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, Timestamp: -1, Offset: -1}
-		},
+		}, true,
 		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.ListOffsetsPartitionResp, error) {
 			sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel, Partitions: make([]brokerop.ListOffsetsPartition, 0, len(idx))}
 			for _, i := range idx {
@@ -912,8 +1027,12 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 // leader) and hides the legacy placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
 	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
-	if err != nil || req.Topics != nil {
+	if err != nil {
 		return r, err
+	}
+	c.overlayHints(r)
+	if req.Topics != nil {
+		return r, nil
 	}
 	kept := r.Topics[:0]
 	for _, t := range r.Topics {
@@ -923,6 +1042,35 @@ func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*bro
 	}
 	r.Topics = kept
 	return r, nil
+}
+
+// overlayHints shows, for each partition whose leader the gateway learned from the brokers
+// under a newer epoch than the quorum has recorded (leader.go), that leader and epoch: the
+// client's next Fetch or ListOffsets then carries the epoch of the leader it is routed to,
+// rather than being fenced (FENCED_LEADER_EPOCH) until the quorum catches up.
+func (c *Cluster) overlayHints(r *brokerop.MetadataResp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hints) == 0 {
+		return
+	}
+	kafkaID := make(map[string]int32, len(r.Brokers))
+	for _, b := range r.Brokers {
+		kafkaID[b.MeshID] = b.NodeID
+	}
+	for ti := range r.Topics {
+		t := &r.Topics[ti]
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			h, ok := c.hints[tp{t.Name, p.Partition}]
+			if !ok || h.topicID != t.TopicID || h.epoch <= p.LeaderEpoch || len(p.Replicas) == 0 {
+				continue
+			}
+			if id, ok := kafkaID[h.id]; ok && slices.Contains(p.Replicas, id) {
+				p.Leader, p.LeaderEpoch = id, h.epoch
+			}
+		}
+	}
 }
 
 // CreateTopics creates on the controller (the registry; in quorum mode the leader also

@@ -76,6 +76,10 @@ func clusterForAddrs(t *testing.T, gw *endpoint.Endpoint, brokers ...*endpoint.E
 	if err != nil {
 		t.Fatal(err)
 	}
+	// These tests run real brokers in this process, under -race on a loaded machine, where a
+	// live broker may take seconds to answer a probe: a probe verdict must not decide them.
+	// The probes themselves are tested in virtual time (probe_test.go, failover_test.go).
+	c.probeTimeout = time.Minute
 	return c
 }
 

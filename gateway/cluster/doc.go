@@ -9,11 +9,24 @@
 // by applying them). Produce, Fetch and ListOffsets go to each partition's leader as
 // Placement names it (a replicated partition's raft leader as last reported to the quorum,
 // before any report its preferred leader; a single-owner partition's owner). A partition
-// answered NOT_LEADER_OR_FOLLOWER is sent once more, to the leader a fresh Placement names;
-// a second such answer goes to the client (which refreshes its metadata and retries), and
-// the placement is read again on the next request. Pipelined produces (ProduceStaged) are
-// not resent, so that a resend never overtakes a produce behind it. Only the quorum's members and the seeds are asked. With brokers from
-// before the quorum (they answer its ops "unknown op") the legacy mode below applies:
+// answered NOT_LEADER_OR_FOLLOWER is sent once more, to the leader a fresh Placement names or,
+// while that still names the broker that refused, to the leader the brokers themselves name
+// (leader.go: a ListOffsets to every member, which only the serving leader answers; the
+// answer is a hint that routes the partition, and shows in Metadata, until the quorum records
+// an epoch as high); with no leader yet the request is held up to 5 s (a Fetch: its
+// MaxWaitMs) and then answered NOT_LEADER_OR_FOLLOWER, and the client retries. Pipelined
+// produces (ProduceStaged) are not resent, so that a resend never overtakes a produce
+// behind it. Only the quorum's members and the seeds are asked.
+//
+// Every call to a broker is watched (liveness.go): a call unanswered for 300 ms has its
+// broker probed (ClusterBrokers{Local}, answered by the broker itself), and a broker that
+// does not answer a probe within 1 s is marked down: the calls waiting on it fail at once
+// (brokermesh.ErrUnavailable; reads are sent again to the partition's new leader within the
+// same request), its connection is closed (a restarted broker is reached on a new one), and
+// its partitions' data ops go to the leaders the other brokers name. Without this a call to a
+// SIGKILLed broker waited for the mesh's 5 s idle timeout. A broker is up again as soon as it
+// answers anything. With brokers from before the quorum (they answer its ops "unknown op")
+// the legacy mode below applies:
 //
 //   - The controller (the smallest NodeId among the seeds) holds the topic registry, the
 //     consumer groups and the placement log (PlacementTopic, placement.go); metadata, admin,

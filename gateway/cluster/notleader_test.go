@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -22,6 +23,7 @@ type leaderMove struct {
 	recorded   int // index of the leader the quorum has recorded (what Placement says)
 	moveOnMiss bool
 	placements int
+	produces   int
 	calls      []int // broker index of each data op, in order
 }
 
@@ -74,6 +76,9 @@ func (f fakeQuorumBroker) serve() bool {
 }
 
 func (f fakeQuorumBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
+	f.lm.mu.Lock()
+	f.lm.produces++
+	f.lm.mu.Unlock()
 	lead := f.serve()
 	r := &brokerop.ProduceResp{}
 	for _, p := range req.Partitions {
@@ -181,26 +186,31 @@ func TestNotLeaderRetriedAtNewLeader(t *testing.T) {
 	}
 }
 
-// A second NOT_LEADER_OR_FOLLOWER (the quorum has not recorded the new leader yet) goes to
-// the client: one retry, no loop.
+// While no broker leads (the quorum still names the old leader, which answers
+// NOT_LEADER_OR_FOLLOWER, and no other broker serves the partition), the produce is answered
+// NOT_LEADER_OR_FOLLOWER once leaderWait (here shortened) has passed: one resend, no loop of
+// produces, and the client retries.
 func TestNotLeaderRetriedOnce(t *testing.T) {
 	c, lm := startLeaderMove(t)
 	lm.mu.Lock()
-	lm.leader, lm.recorded = 2, 0 // the quorum still names the preferred leader
+	lm.leader, lm.recorded = 3, 0 // nobody leads; the quorum still names the preferred leader
 	lm.mu.Unlock()
-	if p := produceR(t, c); p.ErrorCode != errNotLeaderOrFollower {
-		t.Fatalf("produce: %+v, want NOT_LEADER_OR_FOLLOWER", p)
+	ctx := withLeaderWait(t.Context(), 300*time.Millisecond)
+	r, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
+		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
+	if err != nil || r.Partitions[0].ErrorCode != errNotLeaderOrFollower {
+		t.Fatalf("produce: %+v, %v; want NOT_LEADER_OR_FOLLOWER", r, err)
 	}
 	lm.mu.Lock()
-	calls, placements := lm.calls, lm.placements
+	produces, placements := lm.produces, lm.placements
 	lm.mu.Unlock()
-	if !equalInts(calls, []int{0, 0}) || placements != 2 {
-		t.Errorf("calls %v, placements read %d; want [0 0] and 2 (one retry after one refresh)", calls, placements)
+	if produces != 1 || placements != 2 {
+		t.Errorf("%d produces sent, placements read %d; want 1 and 2 (no resend without a leader, one refresh)", produces, placements)
 	}
 	// Once recorded, the next request (the client's retry) reads the placement again and
 	// goes straight to the leader.
 	lm.mu.Lock()
-	lm.recorded, lm.calls = 2, nil
+	lm.leader, lm.recorded, lm.calls = 2, 2, nil
 	lm.mu.Unlock()
 	if p := produceR(t, c); p.ErrorCode != 0 {
 		t.Fatalf("produce: %+v", p)

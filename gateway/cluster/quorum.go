@@ -7,10 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -36,6 +33,21 @@ type quorumPlacement struct {
 	id      [16]byte
 	owners  []string // NodeId text by partition
 	leaders []string // NodeId text by partition of the broker to send its data ops to (nil: owners)
+	epochs  []int32  // leader epoch by partition: -1 none reported yet, 0 single-owner (nil: none known)
+}
+
+// replicated reports whether partition is replicated (its leader may move): the quorum gives
+// it a leader epoch other than 0 (-1 before its first leader report).
+func (p quorumPlacement) replicated(partition int32) bool {
+	return partition >= 0 && int(partition) < len(p.epochs) && p.epochs[partition] != 0
+}
+
+// epoch is the leader epoch the quorum recorded for partition (-1: none).
+func (p quorumPlacement) epoch(partition int32) int32 {
+	if partition < 0 || int(partition) >= len(p.epochs) {
+		return -1
+	}
+	return p.epochs[partition]
 }
 
 // route is the NodeId text of the broker that serves partition p's data ops: its leader
@@ -129,7 +141,15 @@ func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersR
 // last one that answered and rotating through the others on a Go error (a broker that is
 // down, or that found no leader in time), once round; in legacy mode the fixed controller.
 // anyMode runs it the quorum way whatever the mode (the quorum ops themselves). fn gets the
-// attempt's context: in quorum mode it is cancelled when the broker stops answering (attempt).
+// attempt's context: in quorum mode it is cancelled when the broker stops answering a
+// liveness probe (watched, liveness.go), and the op goes to the next broker at once. A broker
+// that answers its probes is waited for however long the op takes (a group join waits for
+// its rebalance; an op forwarded to a leader that died is forwarded again by the broker when
+// its raft sees the new leader). Without the probes, a call in flight to a broker that died
+// waited for the mesh's idle timeout, seconds, before the gateway moved on: the larger part
+// of a quorum failover's time. A live broker too slow to answer a probe within probeTimeout
+// is left as a dead one would be; the op may then have taken effect there too, as after a
+// client's own retry (a CreateTopics retried so answers TOPIC_ALREADY_EXISTS).
 func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context.Context, *Broker) (T, error)) (T, error) {
 	var zero T
 	if !anyMode {
@@ -144,7 +164,7 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context
 	order := c.rotation()
 	var first error
 	for _, b := range order {
-		r, err := attempt(ctx, c, b, fn)
+		r, err := watched(ctx, c, b, func(ctx context.Context) (T, error) { return fn(ctx, b) })
 		if err == nil {
 			c.mu.Lock()
 			c.preferred = b
@@ -174,70 +194,6 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context
 		first = errors.New("cluster: no brokers")
 	}
 	return zero, first
-}
-
-// Liveness probes of a controller op's broker (attempt).
-const (
-	probeAfter   = 300 * time.Millisecond // an op unanswered this long has its broker probed
-	probeTimeout = time.Second            // a probe unanswered this long: the broker is gone
-)
-
-// attempt runs fn on b, watching b: once the op has gone unanswered for probeAfter (and
-// again every probeAfter), b is asked a liveness probe, ClusterBrokers{Local}, which the
-// broker answers itself (no leader, no raft). A broker that does not answer the probe
-// within probeTimeout is given up: fn's context is cancelled and attempt fails with
-// brokermesh.ErrUnavailable, so ctlDo tries the next broker at once. A broker that answers
-// is waited for however long the op takes (a group join waits for its rebalance; an op
-// forwarded to a leader that died is forwarded again by the broker when its raft sees the
-// new leader). Without this a call in flight to a broker that died (SIGKILL: nothing closes
-// its connections) waited for the mesh's idle timeout, seconds, before the gateway moved
-// on: the larger part of a quorum failover's time. A live broker too slow to answer a probe
-// within probeTimeout is left as a dead one would be; the op may then have taken effect there
-// too, as after a client's own retry (a CreateTopics retried so answers TOPIC_ALREADY_EXISTS).
-func attempt[T any](ctx context.Context, c *Cluster, b *Broker, fn func(context.Context, *Broker) (T, error)) (T, error) {
-	actx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wctx, stop := context.WithCancel(ctx)
-	var dead error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if dead = c.watch(wctx, b); dead != nil {
-			cancel()
-		}
-	})
-	r, err := fn(actx, b)
-	stop()
-	wg.Wait()
-	if dead != nil && err != nil && ctx.Err() == nil {
-		var zero T
-		return zero, fmt.Errorf("%w: %s: no answer to a liveness probe within %v (%w); the op was abandoned there",
-			brokermesh.ErrUnavailable, b.caller.Remote(), c.probeTimeout, dead)
-	}
-	return r, err
-}
-
-// watch probes b every probeAfter until ctx ends; it returns the error of the first probe
-// b did not answer (nil when ctx ended first). Any answer, even an error status (a broker
-// without the quorum ops), shows the broker alive.
-func (c *Cluster) watch(ctx context.Context, b *Broker) error {
-	t := time.NewTimer(c.probeAfter)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, c.probeTimeout)
-		_, err := b.ClusterBrokers(pctx, &brokerop.ClusterBrokersReq{Local: true})
-		cancel()
-		var ce *brokermesh.CallError
-		if err != nil && ctx.Err() == nil && !errors.As(err, &ce) {
-			c.log.Info("a broker did not answer a liveness probe while a controller op waited on it: trying another", "broker", b.caller.Remote(), "err", err)
-			return err
-		}
-		t.Reset(c.probeAfter)
-	}
 }
 
 // rotation is every known broker's caller, the preferred one first, then the quorum's
@@ -284,19 +240,26 @@ func (c *Cluster) rotation() []*Broker {
 	return append(out, failed...)
 }
 
-// quorumOwner returns the caller owning topic/partition by the quorum's placement, or a
-// Kafka error code.
-func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32) (*Broker, string, int16, error) {
-	lookup := func() (string, bool) {
+// quorumOwner returns the caller serving topic/partition's data ops by the quorum's
+// placement, or a Kafka error code. A replicated partition whose routed leader is down or is
+// avoid (it has just answered NOT_LEADER_OR_FOLLOWER) goes to the leader the brokers
+// themselves name (findLeader, leader.go), waited for up to leaderWaitOf(ctx); with hunting
+// off (noHunt(ctx)) it answers codeHunt instead, for split to hunt several at once.
+func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32, avoid *Broker) (*Broker, string, int16, error) {
+	lookup := func() (string, bool, bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		p, ok := c.qplace[topic]
 		if !ok {
-			return "", false
+			return "", false, false
 		}
-		return p.route(partition)
+		id, ok := p.route(partition)
+		if h, hinted := c.hints[tp{topic, partition}]; ok && hinted && h.topicID == p.id && h.epoch >= p.epoch(partition) {
+			id = h.id // a broker said it leads, under an epoch the quorum has not recorded yet
+		}
+		return id, ok, p.replicated(partition)
 	}
-	id, ok := lookup()
+	id, ok, replicated := lookup()
 	if !ok {
 		r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) {
 			return b.Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
@@ -314,10 +277,11 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 			}
 			return nil, "", code, nil
 		}
+		t := r.Topics[0]
 		c.mu.Lock()
-		c.qplace[topic] = quorumPlacement{id: r.Topics[0].TopicID, owners: r.Topics[0].Owners, leaders: r.Topics[0].Leaders}
+		c.qplace[topic] = quorumPlacement{id: t.TopicID, owners: t.Owners, leaders: t.Leaders, epochs: t.LeaderEpochs}
 		c.mu.Unlock()
-		if id, ok = lookup(); !ok {
+		if id, ok, replicated = lookup(); !ok {
 			return nil, "", errUnknownTopicOrPartition, nil
 		}
 	}
@@ -336,6 +300,18 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 			return nil, "", errLeaderNotAvailable, nil
 		}
 	}
+	if replicated && (cl == avoid || cl.isDown()) {
+		if noHunt(ctx) {
+			return nil, "", codeHunt, nil
+		}
+		if b, id, ok := c.findLeader(ctx, topic, partition); ok {
+			return b, id, 0, nil
+		}
+		if ctx.Err() != nil {
+			return nil, "", 0, ctx.Err()
+		}
+		return nil, "", errNotLeaderOrFollower, nil
+	}
 	return cl, id, 0, nil
 }
 
@@ -344,6 +320,18 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 func (c *Cluster) forgetPlacement(topic string) {
 	c.mu.Lock()
 	delete(c.qplace, topic)
+	c.mu.Unlock()
+}
+
+// missed records that b answered NOT_LEADER_OR_FOLLOWER for topic/partition: the cached
+// placement is dropped (the next request reads it again) and so is a hint naming b.
+func (c *Cluster) missed(topic string, partition int32, b *Broker) {
+	c.mu.Lock()
+	delete(c.qplace, topic)
+	k := tp{topic, partition}
+	if h, ok := c.hints[k]; ok && c.callers[h.id] == b {
+		delete(c.hints, k)
+	}
 	c.mu.Unlock()
 }
 

@@ -53,6 +53,7 @@ type Broker struct {
 	caller           *brokermesh.Caller
 	ahead            readAheads
 	clk              clock.Clock // ages read-aheads (readAheadTTL); tests set a fake one
+	live             liveness    // up or down, as the probes found (liveness.go)
 }
 
 // NewBroker returns the gateway's view of the broker c calls.

@@ -21,7 +21,7 @@ func (c *Cluster) DeleteRecords(ctx context.Context, req *brokerop.DeleteRecords
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
 		func(i int, code int16) brokerop.DeleteRecordsPartitionResp {
 			return brokerop.DeleteRecordsPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, LowWatermark: -1}
-		},
+		}, true,
 		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.DeleteRecordsPartitionResp, error) {
 			sub := &brokerop.DeleteRecordsReq{TimeoutMs: req.TimeoutMs, Partitions: make([]brokerop.DeleteRecordsPartition, 0, len(idx))}
 			for _, i := range idx {
@@ -49,7 +49,7 @@ func (c *Cluster) OffsetForLeaderEpoch(ctx context.Context, req *brokerop.Offset
 	err := splitCall(ctx, c, len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }, out,
 		func(i int, code int16) brokerop.OffsetForLeaderEpochPartitionResp {
 			return brokerop.OffsetForLeaderEpochPartitionResp{Topic: req.Partitions[i].Topic, Partition: req.Partitions[i].Partition, ErrorCode: code, LeaderEpoch: -1, EndOffset: -1}
-		},
+		}, true,
 		func(ctx context.Context, cl *Broker, idx []int) ([]brokerop.OffsetForLeaderEpochPartitionResp, error) {
 			sub := &brokerop.OffsetForLeaderEpochReq{Partitions: make([]brokerop.OffsetForLeaderEpochPartition, 0, len(idx))}
 			for _, i := range idx {

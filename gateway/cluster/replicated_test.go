@@ -70,15 +70,23 @@ func TestKadmReplicationFactor3(t *testing.T) {
 	if d.Err != nil || len(d.Partitions) != 6 {
 		t.Fatalf("describe r3: %+v", d)
 	}
+	ctx, cancel = controllertest.Context()
+	bd, err := adm.ListBrokers(ctx)
+	cancel()
+	if err != nil || len(bd) != 1 {
+		t.Fatalf("brokers listed: %+v, %v; want the gateway alone", bd, err)
+	}
+	gwID := bd[0].NodeID
 	preferred := map[int32]bool{}
 	for _, p := range d.Partitions {
 		reps := slices.Clone(p.Replicas)
 		slices.Sort(reps)
-		// The gateway (id 0) is the leader clients dial. Before the raft leader reported:
-		// epoch -1, every replica in sync; after: its term, with the ISR it reported.
-		unreported := p.LeaderEpoch == -1 && len(p.ISR) == 3
-		reported := p.LeaderEpoch >= 1 && len(p.ISR) >= 2
-		if len(slices.Compact(reps)) != 3 || p.Leader != 0 || !unreported && !reported {
+		// The gateway names itself the leader (it routes to the real one). Before its raft
+		// leader reported: epoch -1, every replica in sync; after: the raft leader's term
+		// with the ISR it reported.
+		unreported := p.Leader == gwID && p.LeaderEpoch == -1 && len(p.ISR) == 3
+		reported := p.Leader == gwID && p.LeaderEpoch >= 1 && len(p.ISR) >= 2
+		if len(slices.Compact(reps)) != 3 || !unreported && !reported {
 			t.Errorf("partition %d: leader %d epoch %d replicas %v isr %v", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR)
 		}
 		preferred[p.Replicas[0]] = true

@@ -36,7 +36,6 @@ const benchRecordSize = 100
 // (ProduceSync), p50/p99 in ms. All processes share the machine's cores (GOMAXPROCS half of
 // them each, as BenchmarkMeshHop), so the CPU figures say more than the throughput.
 func BenchmarkReplProduce(b *testing.B) {
-	requireFaults(b)
 	cluster.RequireQuorum(b)
 	share := fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/2))
 	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true, Env: []string{share}})
@@ -142,7 +141,6 @@ func BenchmarkReplProduce(b *testing.B) {
 // replica set again); p50/p99 reported (issue #16's target: p99 ≤ 3 s). The killed broker is
 // restarted after each kill; the history is checked at the end.
 func BenchmarkReplFailover(b *testing.B) {
-	requireFaults(b)
 	kills := 20
 	if v, err := strconv.Atoi(os.Getenv("REPL_BENCH_KILLS")); err == nil && v > 0 {
 		kills = v

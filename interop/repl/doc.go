@@ -39,7 +39,20 @@
 // injects the fault on partition cycle % 6. Times from a fault to the first record
 // acknowledged on the partition are logged with p50/p99 and never asserted: every wait has a
 // bound against hangs only. One cluster serves every fault because its start (the quorum
-// forming) costs more than a fault's cycles; each fault's topic is deleted after its check.
+// forming) costs more than a fault's cycles; each fault's topic is deleted after its check,
+// and each phase logs its times (load and cycles, drain and check, deletion). A broker a
+// phase restarts lives as long as the cluster (interop/cluster registers every process's
+// cleanup on the cluster's test), so the next phase finds three brokers.
+//
+// TestReplFaults runs with REPL_FAULTS=1 (`go tool task chaos` sets it; root and namespaces
+// needed). Its seven default faults at 10 cycles take 4–5 minutes on 2 cores at a load
+// average of 30, short enough for the default suite, which it joins once a consumer group's
+// commits stop going backwards under a majority/minority split (five such anomalies in one
+// of three whole runs; the group coordinator). Two parts are left out unless asked for: FollowerWiped (REPL_WIPED=1), because a broker back from a wiped disk
+// is a new replica that nothing puts back in the replica sets yet (replica moves), and
+// ClientsLeaderKill (REPL_CLIENTS=1), because in a run of it on this branch kcat wrote every
+// value before the kill and the confluent-kafka consumer after it read nothing (alone it
+// passes; kgo and kafka-go passed). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client stalled.
 //
 // Benchmarks: BenchmarkReplProduce (100 B acks=all at RF=3 as impl=ours beside RF=1 as
 // impl=rf1 on the same three brokers, one client; CPU per record per process; single-record

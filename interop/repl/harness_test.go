@@ -25,18 +25,39 @@ import (
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-// FaultsEnv turns the replication fault suite and its benchmarks on. They are off in the
-// default suite for now: with today's failover (5–25 s per leader change, see the README) ten
-// cycles of every fault take about an hour; `go tool task chaos` sets it.
+// FaultsEnv set to 1 runs the tests of this package still outside the default suite
+// (TestReplFaults, TestReplRelay); `go tool task chaos` sets it. The benchmarks no longer need
+// it. TestReplFaults fits the default suite's time (4–5 minutes for its seven default faults
+// at 10 cycles) and passed whole twice, but a third run found five commit-backwards anomalies
+// in MajorityMinoritySplit (a consumer group member's commit acknowledged after a later one:
+// the group coordinator, which lives on the metadata quorum's leader): it joins the default
+// suite once that is fixed.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
 func requireFaults(tb testing.TB) {
 	tb.Helper()
 	if os.Getenv(FaultsEnv) != "1" {
-		tb.Skipf("the replication fault suite runs with %s=1 (go tool task chaos); too long for the default suite until failover is near 1 s", FaultsEnv)
+		tb.Skipf("runs with %s=1 (go tool task chaos)", FaultsEnv)
 	}
 }
+
+// WipedEnv set to 1 runs the FollowerWiped fault too. It is left out otherwise: a broker
+// back from a wiped disk is a new replica (a new raft id) that nothing puts back in the
+// replica sets yet (replica moves, issue #16 item 3), so the partitions never regain three
+// in-sync replicas and the phase fails at its first cycle.
+const WipedEnv = "REPL_WIPED"
+
+// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults. It is left out of
+// the default suite for now: in a run on this branch (kgo and kafka-go passed through their
+// leader's kill) kcat wrote every value before the kill (the failover was not exercised) and
+// the confluent-kafka consumer, next, read nothing within 2 minutes (run alone it passed, its
+// first record acknowledged 1.56 s after the kill): not yet explained.
+const ClientsEnv = "REPL_CLIENTS"
+
+// KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
+// times), to see why a consumer or producer stalled.
+const KgoLogEnv = "REPL_KGO_LOG"
 
 const (
 	topic      = "repl"
@@ -304,9 +325,18 @@ func others(c *cluster.Cluster, bs ...*cluster.Broker) []*cluster.Broker {
 // writers (topic creation, offset commits, InitProducerID) for the tests that hit the quorum.
 func replLoad(t testing.TB, c *cluster.Cluster, topicName string, metadataOps bool) (workload.Config, *workload.Workload) {
 	t.Helper()
+	opts := clientOpts
+	if f := os.Getenv(KgoLogEnv); f != "" { // the clients' own account of a stall
+		lf, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { lf.Close() })
+		opts = append(slices.Clone(opts), kgo.WithLogger(kgo.BasicLogger(lf, kgo.LogLevelInfo, func() string { return time.Now().Format("15:04:05.000 ") })))
+	}
 	cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
 		Topic: topicName, Partitions: partitions, ReplicationFactor: rf, Producers: 2, Consumers: 2, GroupConsumers: 2,
-		MaxInFlight: 4096, Metadata: metadataOps, ClientOpts: clientOpts}
+		MaxInFlight: 4096, Metadata: metadataOps, ClientOpts: opts}
 	createReplicated(t, c, cfg)
 	w := workload.Start(t, cfg)
 	ops := []string{checker.OpProduce, checker.OpOffsetCommit, checker.OpOffsetFetch}
