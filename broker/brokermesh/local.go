@@ -56,7 +56,7 @@ func (l *Local) OpenStream(ctx context.Context) (Stream, error) {
 	// goroutine: the pipe breaks when the call's context ends. A pipe already closed after a
 	// complete answer keeps its clean end.
 	context.AfterFunc(sctx, func() { _ = pw.CloseWithError(errLocalClosed) })
-	return &localStream{l: l, resp: pr, server: &localServerSide{w: pw, ctx: sctx, cancel: scancel}}, nil
+	return &localStream{l: l, resp: pr, server: &localServerSide{w: pw, ctx: sctx, cancel: scancel, local: l.ctx}}, nil
 }
 
 // Close cancels the calls in progress and waits for them; later streams fail.
@@ -162,11 +162,21 @@ type localServerSide struct {
 	w      *io.PipeWriter
 	ctx    context.Context // ends when the caller abandons the call or the Local closes
 	cancel context.CancelFunc
+	local  context.Context // the Local's: ended by Close
 }
 
-func (s *localServerSide) Read(b []byte) (int, error)  { return s.r.Read(b) }
-func (s *localServerSide) Write(b []byte) (int, error) { return s.w.Write(b) }
-func (s *localServerSide) Close() error                { return s.w.Close() }
+func (s *localServerSide) Read(b []byte) (int, error) { return s.r.Read(b) }
+
+// Write passes the answer on, unless the Local was closed: a handler cut short by Close would
+// answer "context canceled", and the caller must see the Local gone (ErrUnavailable) instead.
+func (s *localServerSide) Write(b []byte) (int, error) {
+	if s.local.Err() != nil {
+		_ = s.w.CloseWithError(errLocalClosed)
+		return 0, errLocalClosed
+	}
+	return s.w.Write(b)
+}
+func (s *localServerSide) Close() error { return s.w.Close() }
 func (s *localServerSide) CancelRead(quic.StreamErrorCode) {
 }
 
