@@ -421,3 +421,39 @@ func (c *Caller) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuoru
 	}
 	return resp, nil
 }
+
+// AlterReassignments calls op alter_reassignments on the broker.
+func (c *Caller) AlterReassignments(ctx context.Context, req *brokerop.AlterReassignmentsReq) (*brokerop.AlterReassignmentsResp, error) {
+	resp := new(brokerop.AlterReassignmentsResp)
+	if err := c.Call(ctx, brokerop.OpAlterReassignments, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ListReassignments calls op list_reassignments on the broker.
+func (c *Caller) ListReassignments(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
+	resp := new(brokerop.ListReassignmentsResp)
+	if err := c.Call(ctx, brokerop.OpListReassignments, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ElectLeaders calls op elect_leaders on the broker.
+func (c *Caller) ElectLeaders(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
+	resp := new(brokerop.ElectLeadersResp)
+	if err := c.Call(ctx, brokerop.OpElectLeaders, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// TransferPartitionLeader calls op transfer_partition_leader on the broker.
+func (c *Caller) TransferPartitionLeader(ctx context.Context, req *brokerop.TransferPartitionLeaderReq) (*brokerop.TransferPartitionLeaderResp, error) {
+	resp := new(brokerop.TransferPartitionLeaderResp)
+	if err := c.Call(ctx, brokerop.OpTransferPartitionLeader, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -669,45 +669,125 @@ func (m *AlterConfigsResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of AlterReassignmentsReq to b.
+func (m *AlterReassignmentsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i63 := range m.Topics {
+		b = m.Topics[i63].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterReassignmentsReq) decode(d *postcard.Decoder) (err error) {
+	var n64 int
+	if n64, err = d.Len(); err != nil {
+		return err
+	}
+	if n64 > 0 {
+		s65 := make([]ReassignTopic, n64)
+		for i66 := range s65 {
+			if err = s65[i66].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s65
+	}
+	return nil
+}
+
+func (m *AlterReassignmentsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i67 := range m.Topics {
+		n += m.Topics[i67].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterReassignmentsResp to b.
+func (m *AlterReassignmentsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i68 := range m.Topics {
+		b = m.Topics[i68].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterReassignmentsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n69 int
+	if n69, err = d.Len(); err != nil {
+		return err
+	}
+	if n69 > 0 {
+		s70 := make([]ReassignTopicResp, n69)
+		for i71 := range s70 {
+			if err = s70[i71].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s70
+	}
+	return nil
+}
+
+func (m *AlterReassignmentsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i72 := range m.Topics {
+		n += m.Topics[i72].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i63 := range m.Deletions {
-		b = m.Deletions[i63].AppendPostcard(b)
+	for i73 := range m.Deletions {
+		b = m.Deletions[i73].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i64 := range m.Upsertions {
-		b = m.Upsertions[i64].AppendPostcard(b)
+	for i74 := range m.Upsertions {
+		b = m.Upsertions[i74].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n65 int
-	if n65, err = d.Len(); err != nil {
+	var n75 int
+	if n75, err = d.Len(); err != nil {
 		return err
 	}
-	if n65 > 0 {
-		s66 := make([]ScramDeletion, n65)
-		for i67 := range s66 {
-			if err = s66[i67].decode(d); err != nil {
+	if n75 > 0 {
+		s76 := make([]ScramDeletion, n75)
+		for i77 := range s76 {
+			if err = s76[i77].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s66
+		m.Deletions = s76
 	}
-	var n68 int
-	if n68, err = d.Len(); err != nil {
+	var n78 int
+	if n78, err = d.Len(); err != nil {
 		return err
 	}
-	if n68 > 0 {
-		s69 := make([]ScramUpsertion, n68)
-		for i70 := range s69 {
-			if err = s69[i70].decode(d); err != nil {
+	if n78 > 0 {
+		s79 := make([]ScramUpsertion, n78)
+		for i80 := range s79 {
+			if err = s79[i80].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s69
+		m.Upsertions = s79
 	}
 	return nil
 }
@@ -715,12 +795,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i71 := range m.Deletions {
-		n += m.Deletions[i71].sizeHint()
+	for i81 := range m.Deletions {
+		n += m.Deletions[i81].sizeHint()
 	}
 	n += 5
-	for i72 := range m.Upsertions {
-		n += m.Upsertions[i72].sizeHint()
+	for i82 := range m.Upsertions {
+		n += m.Upsertions[i82].sizeHint()
 	}
 	return n
 }
@@ -728,25 +808,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i73 := range m.Results {
-		b = m.Results[i73].AppendPostcard(b)
+	for i83 := range m.Results {
+		b = m.Results[i83].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n74 int
-	if n74, err = d.Len(); err != nil {
+	var n84 int
+	if n84, err = d.Len(); err != nil {
 		return err
 	}
-	if n74 > 0 {
-		s75 := make([]ScramAlterResult, n74)
-		for i76 := range s75 {
-			if err = s75[i76].decode(d); err != nil {
+	if n84 > 0 {
+		s85 := make([]ScramAlterResult, n84)
+		for i86 := range s85 {
+			if err = s85[i86].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s75
+		m.Results = s85
 	}
 	return nil
 }
@@ -754,8 +834,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i77 := range m.Results {
-		n += m.Results[i77].sizeHint()
+	for i87 := range m.Results {
+		n += m.Results[i87].sizeHint()
 	}
 	return n
 }
@@ -795,8 +875,8 @@ func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RaftID))
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i78 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i78])
+	for i88 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i88])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendBool(b, m.Live)
@@ -816,18 +896,18 @@ func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n79 int
-	if n79, err = d.Len(); err != nil {
+	var n89 int
+	if n89, err = d.Len(); err != nil {
 		return err
 	}
-	if n79 > 0 {
-		s80 := make([]string, n79)
-		for i81 := range s80 {
-			if s80[i81], err = d.String(); err != nil {
+	if n89 > 0 {
+		s90 := make([]string, n89)
+		for i91 := range s90 {
+			if s90[i91], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s80
+		m.Direct = s90
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -853,8 +933,8 @@ func (m *ClusterBroker) sizeHint() int {
 	n += 10
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i82 := range m.Direct {
-		n += len(m.Direct[i82]) + 5
+	for i92 := range m.Direct {
+		n += len(m.Direct[i92]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += 10
@@ -890,8 +970,8 @@ func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendString(b, m.Leader)
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i83 := range m.Brokers {
-		b = m.Brokers[i83].AppendPostcard(b)
+	for i93 := range m.Brokers {
+		b = m.Brokers[i93].AppendPostcard(b)
 	}
 	return b
 }
@@ -909,18 +989,18 @@ func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.String(); err != nil {
 		return err
 	}
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n94 int
+	if n94, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([]ClusterBroker, n84)
-		for i86 := range s85 {
-			if err = s85[i86].decode(d); err != nil {
+	if n94 > 0 {
+		s95 := make([]ClusterBroker, n94)
+		for i96 := range s95 {
+			if err = s95[i96].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s85
+		m.Brokers = s95
 	}
 	return nil
 }
@@ -932,8 +1012,8 @@ func (m *ClusterBrokersResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += len(m.Leader) + 5
 	n += 5
-	for i87 := range m.Brokers {
-		n += m.Brokers[i87].sizeHint()
+	for i97 := range m.Brokers {
+		n += m.Brokers[i97].sizeHint()
 	}
 	return n
 }
@@ -952,8 +1032,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i88 := range m.Synonyms {
-		b = m.Synonyms[i88].AppendPostcard(b)
+	for i98 := range m.Synonyms {
+		b = m.Synonyms[i98].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -964,16 +1044,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some89 bool
-	if some89, err = d.Option(); err != nil {
+	var some99 bool
+	if some99, err = d.Option(); err != nil {
 		return err
 	}
-	if some89 {
-		p90 := new(string)
-		if (*p90), err = d.String(); err != nil {
+	if some99 {
+		p100 := new(string)
+		if (*p100), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p90
+		m.Value = p100
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -981,32 +1061,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x91 byte
-	if x91, err = d.Byte(); err != nil {
+	var x101 byte
+	if x101, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x91)
+	m.Source = int8(x101)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n92 int
-	if n92, err = d.Len(); err != nil {
+	var n102 int
+	if n102, err = d.Len(); err != nil {
 		return err
 	}
-	if n92 > 0 {
-		s93 := make([]ConfigSynonym, n92)
-		for i94 := range s93 {
-			if err = s93[i94].decode(d); err != nil {
+	if n102 > 0 {
+		s103 := make([]ConfigSynonym, n102)
+		for i104 := range s103 {
+			if err = s103[i104].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s93
+		m.Synonyms = s103
 	}
-	var x95 byte
-	if x95, err = d.Byte(); err != nil {
+	var x105 byte
+	if x105, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x95)
+	m.ConfigType = int8(x105)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -1025,8 +1105,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i96 := range m.Synonyms {
-		n += m.Synonyms[i96].sizeHint()
+	for i106 := range m.Synonyms {
+		n += m.Synonyms[i106].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -1050,22 +1130,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some97 bool
-	if some97, err = d.Option(); err != nil {
+	var some107 bool
+	if some107, err = d.Option(); err != nil {
 		return err
 	}
-	if some97 {
-		p98 := new(string)
-		if (*p98), err = d.String(); err != nil {
+	if some107 {
+		p108 := new(string)
+		if (*p108), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p98
+		m.Value = p108
 	}
-	var x99 byte
-	if x99, err = d.Byte(); err != nil {
+	var x109 byte
+	if x109, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x99)
+	m.Source = int8(x109)
 	return nil
 }
 
@@ -1083,25 +1163,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i100 := range m.Creations {
-		b = m.Creations[i100].AppendPostcard(b)
+	for i110 := range m.Creations {
+		b = m.Creations[i110].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n101 int
-	if n101, err = d.Len(); err != nil {
+	var n111 int
+	if n111, err = d.Len(); err != nil {
 		return err
 	}
-	if n101 > 0 {
-		s102 := make([]AclBinding, n101)
-		for i103 := range s102 {
-			if err = s102[i103].decode(d); err != nil {
+	if n111 > 0 {
+		s112 := make([]AclBinding, n111)
+		for i113 := range s112 {
+			if err = s112[i113].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s102
+		m.Creations = s112
 	}
 	return nil
 }
@@ -1109,8 +1189,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i104 := range m.Creations {
-		n += m.Creations[i104].sizeHint()
+	for i114 := range m.Creations {
+		n += m.Creations[i114].sizeHint()
 	}
 	return n
 }
@@ -1118,25 +1198,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i105 := range m.Results {
-		b = m.Results[i105].AppendPostcard(b)
+	for i115 := range m.Results {
+		b = m.Results[i115].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n106 int
-	if n106, err = d.Len(); err != nil {
+	var n116 int
+	if n116, err = d.Len(); err != nil {
 		return err
 	}
-	if n106 > 0 {
-		s107 := make([]AclResult, n106)
-		for i108 := range s107 {
-			if err = s107[i108].decode(d); err != nil {
+	if n116 > 0 {
+		s117 := make([]AclResult, n116)
+		for i118 := range s117 {
+			if err = s117[i118].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s107
+		m.Results = s117
 	}
 	return nil
 }
@@ -1144,8 +1224,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i109 := range m.Results {
-		n += m.Results[i109].sizeHint()
+	for i119 := range m.Results {
+		n += m.Results[i119].sizeHint()
 	}
 	return n
 }
@@ -1153,26 +1233,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i110 := range m.Topics {
-		b = m.Topics[i110].AppendPostcard(b)
+	for i120 := range m.Topics {
+		b = m.Topics[i120].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n111 int
-	if n111, err = d.Len(); err != nil {
+	var n121 int
+	if n121, err = d.Len(); err != nil {
 		return err
 	}
-	if n111 > 0 {
-		s112 := make([]CreatePartitionsTopic, n111)
-		for i113 := range s112 {
-			if err = s112[i113].decode(d); err != nil {
+	if n121 > 0 {
+		s122 := make([]CreatePartitionsTopic, n121)
+		for i123 := range s122 {
+			if err = s122[i123].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s112
+		m.Topics = s122
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1183,8 +1263,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i114 := range m.Topics {
-		n += m.Topics[i114].sizeHint()
+	for i124 := range m.Topics {
+		n += m.Topics[i124].sizeHint()
 	}
 	n += 10
 	return n
@@ -1193,25 +1273,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i115 := range m.Topics {
-		b = m.Topics[i115].AppendPostcard(b)
+	for i125 := range m.Topics {
+		b = m.Topics[i125].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n116 int
-	if n116, err = d.Len(); err != nil {
+	var n126 int
+	if n126, err = d.Len(); err != nil {
 		return err
 	}
-	if n116 > 0 {
-		s117 := make([]CreatePartitionsTopicResp, n116)
-		for i118 := range s117 {
-			if err = s117[i118].decode(d); err != nil {
+	if n126 > 0 {
+		s127 := make([]CreatePartitionsTopicResp, n126)
+		for i128 := range s127 {
+			if err = s127[i128].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s117
+		m.Topics = s127
 	}
 	return nil
 }
@@ -1219,8 +1299,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i119 := range m.Topics {
-		n += m.Topics[i119].sizeHint()
+	for i129 := range m.Topics {
+		n += m.Topics[i129].sizeHint()
 	}
 	return n
 }
@@ -1230,10 +1310,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i120 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i120])))
-		for i121 := range m.Assignments[i120] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i120][i121]))
+	for i130 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i130])))
+		for i131 := range m.Assignments[i130] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i130][i131]))
 		}
 	}
 	return b
@@ -1246,28 +1326,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n122 int
-	if n122, err = d.Len(); err != nil {
+	var n132 int
+	if n132, err = d.Len(); err != nil {
 		return err
 	}
-	if n122 > 0 {
-		s123 := make([][]int32, n122)
-		for i124 := range s123 {
-			var n125 int
-			if n125, err = d.Len(); err != nil {
+	if n132 > 0 {
+		s133 := make([][]int32, n132)
+		for i134 := range s133 {
+			var n135 int
+			if n135, err = d.Len(); err != nil {
 				return err
 			}
-			if n125 > 0 {
-				s126 := make([]int32, n125)
-				for i127 := range s126 {
-					if s126[i127], err = d.I32(); err != nil {
+			if n135 > 0 {
+				s136 := make([]int32, n135)
+				for i137 := range s136 {
+					if s136[i137], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s123[i124] = s126
+				s133[i134] = s136
 			}
 		}
-		m.Assignments = s123
+		m.Assignments = s133
 	}
 	return nil
 }
@@ -1277,9 +1357,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i128 := range m.Assignments {
+	for i138 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i128])
+		n += 10 * len(m.Assignments[i138])
 	}
 	return n
 }
@@ -1319,9 +1399,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k129 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k129)
-		b = postcard.AppendString(b, m.Configs[k129])
+	for _, k139 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k139)
+		b = postcard.AppendString(b, m.Configs[k139])
 	}
 	return b
 }
@@ -1336,24 +1416,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n130 int
-	if n130, err = d.Len(); err != nil {
+	var n140 int
+	if n140, err = d.Len(); err != nil {
 		return err
 	}
-	if n130 > 0 {
-		m131 := make(map[string]string, n130)
-		for range n130 {
-			var k132 string
-			var v133 string
-			if k132, err = d.String(); err != nil {
+	if n140 > 0 {
+		m141 := make(map[string]string, n140)
+		for range n140 {
+			var k142 string
+			var v143 string
+			if k142, err = d.String(); err != nil {
 				return err
 			}
-			if v133, err = d.String(); err != nil {
+			if v143, err = d.String(); err != nil {
 				return err
 			}
-			m131[k132] = v133
+			m141[k142] = v143
 		}
-		m.Configs = m131
+		m.Configs = m141
 	}
 	return nil
 }
@@ -1376,8 +1456,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i134 := range m.Configs {
-		b = m.Configs[i134].AppendPostcard(b)
+	for i144 := range m.Configs {
+		b = m.Configs[i144].AppendPostcard(b)
 	}
 	return b
 }
@@ -1392,29 +1472,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x135 []byte
-	if x135, err = d.Take(16); err != nil {
+	var x145 []byte
+	if x145, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x135)
+	copy(m.TopicID[:], x145)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n146 int
+	if n146, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([]ConfigEntry, n136)
-		for i138 := range s137 {
-			if err = s137[i138].decode(d); err != nil {
+	if n146 > 0 {
+		s147 := make([]ConfigEntry, n146)
+		for i148 := range s147 {
+			if err = s147[i148].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s137
+		m.Configs = s147
 	}
 	return nil
 }
@@ -1428,8 +1508,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i139 := range m.Configs {
-		n += m.Configs[i139].sizeHint()
+	for i149 := range m.Configs {
+		n += m.Configs[i149].sizeHint()
 	}
 	return n
 }
@@ -1437,26 +1517,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i140 := range m.Topics {
-		b = m.Topics[i140].AppendPostcard(b)
+	for i150 := range m.Topics {
+		b = m.Topics[i150].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n141 int
-	if n141, err = d.Len(); err != nil {
+	var n151 int
+	if n151, err = d.Len(); err != nil {
 		return err
 	}
-	if n141 > 0 {
-		s142 := make([]CreateTopic, n141)
-		for i143 := range s142 {
-			if err = s142[i143].decode(d); err != nil {
+	if n151 > 0 {
+		s152 := make([]CreateTopic, n151)
+		for i153 := range s152 {
+			if err = s152[i153].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s142
+		m.Topics = s152
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1467,8 +1547,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i144 := range m.Topics {
-		n += m.Topics[i144].sizeHint()
+	for i154 := range m.Topics {
+		n += m.Topics[i154].sizeHint()
 	}
 	n += 10
 	return n
@@ -1477,25 +1557,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i145 := range m.Topics {
-		b = m.Topics[i145].AppendPostcard(b)
+	for i155 := range m.Topics {
+		b = m.Topics[i155].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n146 int
-	if n146, err = d.Len(); err != nil {
+	var n156 int
+	if n156, err = d.Len(); err != nil {
 		return err
 	}
-	if n146 > 0 {
-		s147 := make([]CreateTopicResp, n146)
-		for i148 := range s147 {
-			if err = s147[i148].decode(d); err != nil {
+	if n156 > 0 {
+		s157 := make([]CreateTopicResp, n156)
+		for i158 := range s157 {
+			if err = s157[i158].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s147
+		m.Topics = s157
 	}
 	return nil
 }
@@ -1503,8 +1583,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i149 := range m.Topics {
-		n += m.Topics[i149].sizeHint()
+	for i159 := range m.Topics {
+		n += m.Topics[i159].sizeHint()
 	}
 	return n
 }
@@ -1512,25 +1592,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i150 := range m.Filters {
-		b = m.Filters[i150].AppendPostcard(b)
+	for i160 := range m.Filters {
+		b = m.Filters[i160].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n151 int
-	if n151, err = d.Len(); err != nil {
+	var n161 int
+	if n161, err = d.Len(); err != nil {
 		return err
 	}
-	if n151 > 0 {
-		s152 := make([]AclFilter, n151)
-		for i153 := range s152 {
-			if err = s152[i153].decode(d); err != nil {
+	if n161 > 0 {
+		s162 := make([]AclFilter, n161)
+		for i163 := range s162 {
+			if err = s162[i163].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s152
+		m.Filters = s162
 	}
 	return nil
 }
@@ -1538,8 +1618,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i154 := range m.Filters {
-		n += m.Filters[i154].sizeHint()
+	for i164 := range m.Filters {
+		n += m.Filters[i164].sizeHint()
 	}
 	return n
 }
@@ -1547,25 +1627,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i155 := range m.Results {
-		b = m.Results[i155].AppendPostcard(b)
+	for i165 := range m.Results {
+		b = m.Results[i165].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n156 int
-	if n156, err = d.Len(); err != nil {
+	var n166 int
+	if n166, err = d.Len(); err != nil {
 		return err
 	}
-	if n156 > 0 {
-		s157 := make([]AclDeleteResult, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
+	if n166 > 0 {
+		s167 := make([]AclDeleteResult, n166)
+		for i168 := range s167 {
+			if err = s167[i168].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s157
+		m.Results = s167
 	}
 	return nil
 }
@@ -1573,8 +1653,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i159 := range m.Results {
-		n += m.Results[i159].sizeHint()
+	for i169 := range m.Results {
+		n += m.Results[i169].sizeHint()
 	}
 	return n
 }
@@ -1582,25 +1662,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i160 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i160])
+	for i170 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i170])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n161 int
-	if n161, err = d.Len(); err != nil {
+	var n171 int
+	if n171, err = d.Len(); err != nil {
 		return err
 	}
-	if n161 > 0 {
-		s162 := make([]string, n161)
-		for i163 := range s162 {
-			if s162[i163], err = d.String(); err != nil {
+	if n171 > 0 {
+		s172 := make([]string, n171)
+		for i173 := range s172 {
+			if s172[i173], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s162
+		m.Groups = s172
 	}
 	return nil
 }
@@ -1608,8 +1688,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i164 := range m.Groups {
-		n += len(m.Groups[i164]) + 5
+	for i174 := range m.Groups {
+		n += len(m.Groups[i174]) + 5
 	}
 	return n
 }
@@ -1617,25 +1697,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i165 := range m.Groups {
-		b = m.Groups[i165].AppendPostcard(b)
+	for i175 := range m.Groups {
+		b = m.Groups[i175].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n166 int
-	if n166, err = d.Len(); err != nil {
+	var n176 int
+	if n176, err = d.Len(); err != nil {
 		return err
 	}
-	if n166 > 0 {
-		s167 := make([]DeletedGroup, n166)
-		for i168 := range s167 {
-			if err = s167[i168].decode(d); err != nil {
+	if n176 > 0 {
+		s177 := make([]DeletedGroup, n176)
+		for i178 := range s177 {
+			if err = s177[i178].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s167
+		m.Groups = s177
 	}
 	return nil
 }
@@ -1643,8 +1723,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i169 := range m.Groups {
-		n += m.Groups[i169].sizeHint()
+	for i179 := range m.Groups {
+		n += m.Groups[i179].sizeHint()
 	}
 	return n
 }
@@ -1716,8 +1796,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i170 := range m.Partitions {
-		b = m.Partitions[i170].AppendPostcard(b)
+	for i180 := range m.Partitions {
+		b = m.Partitions[i180].AppendPostcard(b)
 	}
 	return b
 }
@@ -1726,18 +1806,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n171 int
-	if n171, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n171 > 0 {
-		s172 := make([]DeleteRecordsPartition, n171)
-		for i173 := range s172 {
-			if err = s172[i173].decode(d); err != nil {
+	if n181 > 0 {
+		s182 := make([]DeleteRecordsPartition, n181)
+		for i183 := range s182 {
+			if err = s182[i183].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s172
+		m.Partitions = s182
 	}
 	return nil
 }
@@ -1746,8 +1826,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i174 := range m.Partitions {
-		n += m.Partitions[i174].sizeHint()
+	for i184 := range m.Partitions {
+		n += m.Partitions[i184].sizeHint()
 	}
 	return n
 }
@@ -1755,25 +1835,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i175 := range m.Partitions {
-		b = m.Partitions[i175].AppendPostcard(b)
+	for i185 := range m.Partitions {
+		b = m.Partitions[i185].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n176 int
-	if n176, err = d.Len(); err != nil {
+	var n186 int
+	if n186, err = d.Len(); err != nil {
 		return err
 	}
-	if n176 > 0 {
-		s177 := make([]DeleteRecordsPartitionResp, n176)
-		for i178 := range s177 {
-			if err = s177[i178].decode(d); err != nil {
+	if n186 > 0 {
+		s187 := make([]DeleteRecordsPartitionResp, n186)
+		for i188 := range s187 {
+			if err = s187[i188].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s177
+		m.Partitions = s187
 	}
 	return nil
 }
@@ -1781,8 +1861,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i179 := range m.Partitions {
-		n += m.Partitions[i179].sizeHint()
+	for i189 := range m.Partitions {
+		n += m.Partitions[i189].sizeHint()
 	}
 	return n
 }
@@ -1802,11 +1882,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x180 []byte
-	if x180, err = d.Take(16); err != nil {
+	var x190 []byte
+	if x190, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x180)
+	copy(m.TopicID[:], x190)
 	return nil
 }
 
@@ -1821,25 +1901,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i181 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i181])
+	for i191 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i191])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n182 int
-	if n182, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n182 > 0 {
-		s183 := make([]string, n182)
-		for i184 := range s183 {
-			if s183[i184], err = d.String(); err != nil {
+	if n192 > 0 {
+		s193 := make([]string, n192)
+		for i194 := range s193 {
+			if s193[i194], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s183
+		m.Topics = s193
 	}
 	return nil
 }
@@ -1847,8 +1927,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i185 := range m.Topics {
-		n += len(m.Topics[i185]) + 5
+	for i195 := range m.Topics {
+		n += len(m.Topics[i195]) + 5
 	}
 	return n
 }
@@ -1856,25 +1936,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i186 := range m.Topics {
-		b = m.Topics[i186].AppendPostcard(b)
+	for i196 := range m.Topics {
+		b = m.Topics[i196].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n187 int
-	if n187, err = d.Len(); err != nil {
+	var n197 int
+	if n197, err = d.Len(); err != nil {
 		return err
 	}
-	if n187 > 0 {
-		s188 := make([]DeleteTopicResp, n187)
-		for i189 := range s188 {
-			if err = s188[i189].decode(d); err != nil {
+	if n197 > 0 {
+		s198 := make([]DeleteTopicResp, n197)
+		for i199 := range s198 {
+			if err = s198[i199].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s188
+		m.Topics = s198
 	}
 	return nil
 }
@@ -1882,8 +1962,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i190 := range m.Topics {
-		n += m.Topics[i190].sizeHint()
+	for i200 := range m.Topics {
+		n += m.Topics[i200].sizeHint()
 	}
 	return n
 }
@@ -1936,8 +2016,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i191 := range m.Bindings {
-		b = m.Bindings[i191].AppendPostcard(b)
+	for i201 := range m.Bindings {
+		b = m.Bindings[i201].AppendPostcard(b)
 	}
 	return b
 }
@@ -1949,18 +2029,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n192 int
-	if n192, err = d.Len(); err != nil {
+	var n202 int
+	if n202, err = d.Len(); err != nil {
 		return err
 	}
-	if n192 > 0 {
-		s193 := make([]AclBinding, n192)
-		for i194 := range s193 {
-			if err = s193[i194].decode(d); err != nil {
+	if n202 > 0 {
+		s203 := make([]AclBinding, n202)
+		for i204 := range s203 {
+			if err = s203[i204].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s193
+		m.Bindings = s203
 	}
 	return nil
 }
@@ -1970,8 +2050,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i195 := range m.Bindings {
-		n += m.Bindings[i195].sizeHint()
+	for i205 := range m.Bindings {
+		n += m.Bindings[i205].sizeHint()
 	}
 	return n
 }
@@ -1979,26 +2059,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i196 := range m.Components {
-		b = m.Components[i196].AppendPostcard(b)
+	for i206 := range m.Components {
+		b = m.Components[i206].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n197 int
-	if n197, err = d.Len(); err != nil {
+	var n207 int
+	if n207, err = d.Len(); err != nil {
 		return err
 	}
-	if n197 > 0 {
-		s198 := make([]QuotaFilterComponent, n197)
-		for i199 := range s198 {
-			if err = s198[i199].decode(d); err != nil {
+	if n207 > 0 {
+		s208 := make([]QuotaFilterComponent, n207)
+		for i209 := range s208 {
+			if err = s208[i209].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s198
+		m.Components = s208
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -2009,8 +2089,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i200 := range m.Components {
-		n += m.Components[i200].sizeHint()
+	for i210 := range m.Components {
+		n += m.Components[i210].sizeHint()
 	}
 	n += 10
 	return n
@@ -2021,8 +2101,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i201 := range m.Entries {
-		b = m.Entries[i201].AppendPostcard(b)
+	for i211 := range m.Entries {
+		b = m.Entries[i211].AppendPostcard(b)
 	}
 	return b
 }
@@ -2034,18 +2114,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n202 int
-	if n202, err = d.Len(); err != nil {
+	var n212 int
+	if n212, err = d.Len(); err != nil {
 		return err
 	}
-	if n202 > 0 {
-		s203 := make([]QuotaEntry, n202)
-		for i204 := range s203 {
-			if err = s203[i204].decode(d); err != nil {
+	if n212 > 0 {
+		s213 := make([]QuotaEntry, n212)
+		for i214 := range s213 {
+			if err = s213[i214].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s203
+		m.Entries = s213
 	}
 	return nil
 }
@@ -2055,8 +2135,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i205 := range m.Entries {
-		n += m.Entries[i205].sizeHint()
+	for i215 := range m.Entries {
+		n += m.Entries[i215].sizeHint()
 	}
 	return n
 }
@@ -2082,8 +2162,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i206 := range m.Brokers {
-		b = m.Brokers[i206].AppendPostcard(b)
+	for i216 := range m.Brokers {
+		b = m.Brokers[i216].AppendPostcard(b)
 	}
 	return b
 }
@@ -2101,18 +2181,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n207 int
-	if n207, err = d.Len(); err != nil {
+	var n217 int
+	if n217, err = d.Len(); err != nil {
 		return err
 	}
-	if n207 > 0 {
-		s208 := make([]BrokerInfo, n207)
-		for i209 := range s208 {
-			if err = s208[i209].decode(d); err != nil {
+	if n217 > 0 {
+		s218 := make([]BrokerInfo, n217)
+		for i219 := range s218 {
+			if err = s218[i219].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s208
+		m.Brokers = s218
 	}
 	return nil
 }
@@ -2124,8 +2204,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i210 := range m.Brokers {
-		n += m.Brokers[i210].sizeHint()
+	for i220 := range m.Brokers {
+		n += m.Brokers[i220].sizeHint()
 	}
 	return n
 }
@@ -2133,8 +2213,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i211 := range m.Resources {
-		b = m.Resources[i211].AppendPostcard(b)
+	for i221 := range m.Resources {
+		b = m.Resources[i221].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -2142,18 +2222,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n212 int
-	if n212, err = d.Len(); err != nil {
+	var n222 int
+	if n222, err = d.Len(); err != nil {
 		return err
 	}
-	if n212 > 0 {
-		s213 := make([]DescribeConfigsResource, n212)
-		for i214 := range s213 {
-			if err = s213[i214].decode(d); err != nil {
+	if n222 > 0 {
+		s223 := make([]DescribeConfigsResource, n222)
+		for i224 := range s223 {
+			if err = s223[i224].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s213
+		m.Resources = s223
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2167,8 +2247,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i215 := range m.Resources {
-		n += m.Resources[i215].sizeHint()
+	for i225 := range m.Resources {
+		n += m.Resources[i225].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2180,33 +2260,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i216 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i216])
+	for i226 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i226])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x217 byte
-	if x217, err = d.Byte(); err != nil {
+	var x227 byte
+	if x227, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x217)
+	m.Type = int8(x227)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n218 int
-	if n218, err = d.Len(); err != nil {
+	var n228 int
+	if n228, err = d.Len(); err != nil {
 		return err
 	}
-	if n218 > 0 {
-		s219 := make([]string, n218)
-		for i220 := range s219 {
-			if s219[i220], err = d.String(); err != nil {
+	if n228 > 0 {
+		s229 := make([]string, n228)
+		for i230 := range s229 {
+			if s229[i230], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s219
+		m.ConfigNames = s229
 	}
 	return nil
 }
@@ -2216,8 +2296,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i221 := range m.ConfigNames {
-		n += len(m.ConfigNames[i221]) + 5
+	for i231 := range m.ConfigNames {
+		n += len(m.ConfigNames[i231]) + 5
 	}
 	return n
 }
@@ -2229,18 +2309,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i222 := range m.Configs {
-		b = m.Configs[i222].AppendPostcard(b)
+	for i232 := range m.Configs {
+		b = m.Configs[i232].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x223 byte
-	if x223, err = d.Byte(); err != nil {
+	var x233 byte
+	if x233, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x223)
+	m.Type = int8(x233)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2250,18 +2330,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n224 int
-	if n224, err = d.Len(); err != nil {
+	var n234 int
+	if n234, err = d.Len(); err != nil {
 		return err
 	}
-	if n224 > 0 {
-		s225 := make([]ConfigEntry, n224)
-		for i226 := range s225 {
-			if err = s225[i226].decode(d); err != nil {
+	if n234 > 0 {
+		s235 := make([]ConfigEntry, n234)
+		for i236 := range s235 {
+			if err = s235[i236].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s225
+		m.Configs = s235
 	}
 	return nil
 }
@@ -2273,8 +2353,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i227 := range m.Configs {
-		n += m.Configs[i227].sizeHint()
+	for i237 := range m.Configs {
+		n += m.Configs[i237].sizeHint()
 	}
 	return n
 }
@@ -2282,25 +2362,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i228 := range m.Resources {
-		b = m.Resources[i228].AppendPostcard(b)
+	for i238 := range m.Resources {
+		b = m.Resources[i238].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n229 int
-	if n229, err = d.Len(); err != nil {
+	var n239 int
+	if n239, err = d.Len(); err != nil {
 		return err
 	}
-	if n229 > 0 {
-		s230 := make([]DescribeConfigsResourceResp, n229)
-		for i231 := range s230 {
-			if err = s230[i231].decode(d); err != nil {
+	if n239 > 0 {
+		s240 := make([]DescribeConfigsResourceResp, n239)
+		for i241 := range s240 {
+			if err = s240[i241].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s230
+		m.Resources = s240
 	}
 	return nil
 }
@@ -2308,8 +2388,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i232 := range m.Resources {
-		n += m.Resources[i232].sizeHint()
+	for i242 := range m.Resources {
+		n += m.Resources[i242].sizeHint()
 	}
 	return n
 }
@@ -2317,25 +2397,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i233 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i233])
+	for i243 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i243])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n244 int
+	if n244, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]string, n234)
-		for i236 := range s235 {
-			if s235[i236], err = d.String(); err != nil {
+	if n244 > 0 {
+		s245 := make([]string, n244)
+		for i246 := range s245 {
+			if s245[i246], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s235
+		m.Groups = s245
 	}
 	return nil
 }
@@ -2343,8 +2423,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i237 := range m.Groups {
-		n += len(m.Groups[i237]) + 5
+	for i247 := range m.Groups {
+		n += len(m.Groups[i247]) + 5
 	}
 	return n
 }
@@ -2352,25 +2432,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i238 := range m.Groups {
-		b = m.Groups[i238].AppendPostcard(b)
+	for i248 := range m.Groups {
+		b = m.Groups[i248].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n249 int
+	if n249, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]DescribedGroup, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n249 > 0 {
+		s250 := make([]DescribedGroup, n249)
+		for i251 := range s250 {
+			if err = s250[i251].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s240
+		m.Groups = s250
 	}
 	return nil
 }
@@ -2378,8 +2458,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i242 := range m.Groups {
-		n += m.Groups[i242].sizeHint()
+	for i252 := range m.Groups {
+		n += m.Groups[i252].sizeHint()
 	}
 	return n
 }
@@ -2388,8 +2468,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i243 := range m.Partitions {
-		b = m.Partitions[i243].AppendPostcard(b)
+	for i253 := range m.Partitions {
+		b = m.Partitions[i253].AppendPostcard(b)
 	}
 	return b
 }
@@ -2398,18 +2478,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n254 int
+	if n254, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]TopicPartition, n244)
-		for i246 := range s245 {
-			if err = s245[i246].decode(d); err != nil {
+	if n254 > 0 {
+		s255 := make([]TopicPartition, n254)
+		for i256 := range s255 {
+			if err = s255[i256].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s245
+		m.Partitions = s255
 	}
 	return nil
 }
@@ -2418,8 +2498,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i247 := range m.Partitions {
-		n += m.Partitions[i247].sizeHint()
+	for i257 := range m.Partitions {
+		n += m.Partitions[i257].sizeHint()
 	}
 	return n
 }
@@ -2427,25 +2507,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i248 := range m.Dirs {
-		b = m.Dirs[i248].AppendPostcard(b)
+	for i258 := range m.Dirs {
+		b = m.Dirs[i258].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n259 int
+	if n259, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]LogDir, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n259 > 0 {
+		s260 := make([]LogDir, n259)
+		for i261 := range s260 {
+			if err = s260[i261].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s250
+		m.Dirs = s260
 	}
 	return nil
 }
@@ -2453,8 +2533,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i252 := range m.Dirs {
-		n += m.Dirs[i252].sizeHint()
+	for i262 := range m.Dirs {
+		n += m.Dirs[i262].sizeHint()
 	}
 	return n
 }
@@ -2465,8 +2545,8 @@ func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
-	for i253 := range m.Producers {
-		b = m.Producers[i253].AppendPostcard(b)
+	for i263 := range m.Producers {
+		b = m.Producers[i263].AppendPostcard(b)
 	}
 	return b
 }
@@ -2481,18 +2561,18 @@ func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n264 int
+	if n264, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]ProducerInfo, n254)
-		for i256 := range s255 {
-			if err = s255[i256].decode(d); err != nil {
+	if n264 > 0 {
+		s265 := make([]ProducerInfo, n264)
+		for i266 := range s265 {
+			if err = s265[i266].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Producers = s255
+		m.Producers = s265
 	}
 	return nil
 }
@@ -2503,8 +2583,8 @@ func (m *DescribeProducersPartition) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i257 := range m.Producers {
-		n += m.Producers[i257].sizeHint()
+	for i267 := range m.Producers {
+		n += m.Producers[i267].sizeHint()
 	}
 	return n
 }
@@ -2512,25 +2592,25 @@ func (m *DescribeProducersPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
 func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i258 := range m.Partitions {
-		b = m.Partitions[i258].AppendPostcard(b)
+	for i268 := range m.Partitions {
+		b = m.Partitions[i268].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
-	var n259 int
-	if n259, err = d.Len(); err != nil {
+	var n269 int
+	if n269, err = d.Len(); err != nil {
 		return err
 	}
-	if n259 > 0 {
-		s260 := make([]TxnPartition, n259)
-		for i261 := range s260 {
-			if err = s260[i261].decode(d); err != nil {
+	if n269 > 0 {
+		s270 := make([]TxnPartition, n269)
+		for i271 := range s270 {
+			if err = s270[i271].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s260
+		m.Partitions = s270
 	}
 	return nil
 }
@@ -2538,8 +2618,8 @@ func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i262 := range m.Partitions {
-		n += m.Partitions[i262].sizeHint()
+	for i272 := range m.Partitions {
+		n += m.Partitions[i272].sizeHint()
 	}
 	return n
 }
@@ -2547,25 +2627,25 @@ func (m *DescribeProducersReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
 func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i263 := range m.Partitions {
-		b = m.Partitions[i263].AppendPostcard(b)
+	for i273 := range m.Partitions {
+		b = m.Partitions[i273].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n274 int
+	if n274, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]DescribeProducersPartition, n264)
-		for i266 := range s265 {
-			if err = s265[i266].decode(d); err != nil {
+	if n274 > 0 {
+		s275 := make([]DescribeProducersPartition, n274)
+		for i276 := range s275 {
+			if err = s275[i276].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s265
+		m.Partitions = s275
 	}
 	return nil
 }
@@ -2573,8 +2653,8 @@ func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i267 := range m.Partitions {
-		n += m.Partitions[i267].sizeHint()
+	for i277 := range m.Partitions {
+		n += m.Partitions[i277].sizeHint()
 	}
 	return n
 }
@@ -2601,12 +2681,12 @@ func (m *DescribeQuorumResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Term))
 	b = postcard.AppendUvarint(b, uint64(m.Commit))
 	b = postcard.AppendUvarint(b, uint64(len(m.Voters)))
-	for i268 := range m.Voters {
-		b = m.Voters[i268].AppendPostcard(b)
+	for i278 := range m.Voters {
+		b = m.Voters[i278].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Observers)))
-	for i269 := range m.Observers {
-		b = m.Observers[i269].AppendPostcard(b)
+	for i279 := range m.Observers {
+		b = m.Observers[i279].AppendPostcard(b)
 	}
 	return b
 }
@@ -2627,31 +2707,31 @@ func (m *DescribeQuorumResp) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.U64(); err != nil {
 		return err
 	}
-	var n270 int
-	if n270, err = d.Len(); err != nil {
+	var n280 int
+	if n280, err = d.Len(); err != nil {
 		return err
 	}
-	if n270 > 0 {
-		s271 := make([]QuorumMember, n270)
-		for i272 := range s271 {
-			if err = s271[i272].decode(d); err != nil {
+	if n280 > 0 {
+		s281 := make([]QuorumMember, n280)
+		for i282 := range s281 {
+			if err = s281[i282].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Voters = s271
+		m.Voters = s281
 	}
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n283 int
+	if n283, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]QuorumMember, n273)
-		for i275 := range s274 {
-			if err = s274[i275].decode(d); err != nil {
+	if n283 > 0 {
+		s284 := make([]QuorumMember, n283)
+		for i285 := range s284 {
+			if err = s284[i285].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Observers = s274
+		m.Observers = s284
 	}
 	return nil
 }
@@ -2664,12 +2744,12 @@ func (m *DescribeQuorumResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i276 := range m.Voters {
-		n += m.Voters[i276].sizeHint()
+	for i286 := range m.Voters {
+		n += m.Voters[i286].sizeHint()
 	}
 	n += 5
-	for i277 := range m.Observers {
-		n += m.Observers[i277].sizeHint()
+	for i287 := range m.Observers {
+		n += m.Observers[i287].sizeHint()
 	}
 	return n
 }
@@ -2677,83 +2757,13 @@ func (m *DescribeQuorumResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i278 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i278])
+	for i288 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i288])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n279 int
-	if n279, err = d.Len(); err != nil {
-		return err
-	}
-	if n279 > 0 {
-		s280 := make([]string, n279)
-		for i281 := range s280 {
-			if s280[i281], err = d.String(); err != nil {
-				return err
-			}
-		}
-		m.TransactionalIDs = s280
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsReq) sizeHint() int {
-	n := 0
-	n += 5
-	for i282 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i282]) + 5
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
-func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i283 := range m.Transactions {
-		b = m.Transactions[i283].AppendPostcard(b)
-	}
-	return b
-}
-
-func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n284 int
-	if n284, err = d.Len(); err != nil {
-		return err
-	}
-	if n284 > 0 {
-		s285 := make([]TxnDescription, n284)
-		for i286 := range s285 {
-			if err = s285[i286].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Transactions = s285
-	}
-	return nil
-}
-
-func (m *DescribeTransactionsResp) sizeHint() int {
-	n := 0
-	n += 5
-	for i287 := range m.Transactions {
-		n += m.Transactions[i287].sizeHint()
-	}
-	return n
-}
-
-// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
-func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i288 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i288])
-	}
-	return b
-}
-
-func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 	var n289 int
 	if n289, err = d.Len(); err != nil {
 		return err
@@ -2765,7 +2775,77 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 				return err
 			}
 		}
-		m.Users = s290
+		m.TransactionalIDs = s290
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i292 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i292]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
+func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
+	for i293 := range m.Transactions {
+		b = m.Transactions[i293].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
+		return err
+	}
+	if n294 > 0 {
+		s295 := make([]TxnDescription, n294)
+		for i296 := range s295 {
+			if err = s295[i296].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Transactions = s295
+	}
+	return nil
+}
+
+func (m *DescribeTransactionsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i297 := range m.Transactions {
+		n += m.Transactions[i297].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
+func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
+	for i298 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i298])
+	}
+	return b
+}
+
+func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
+	var n299 int
+	if n299, err = d.Len(); err != nil {
+		return err
+	}
+	if n299 > 0 {
+		s300 := make([]string, n299)
+		for i301 := range s300 {
+			if s300[i301], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Users = s300
 	}
 	return nil
 }
@@ -2773,8 +2853,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i292 := range m.Users {
-		n += len(m.Users[i292]) + 5
+	for i302 := range m.Users {
+		n += len(m.Users[i302]) + 5
 	}
 	return n
 }
@@ -2784,8 +2864,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i293 := range m.Users {
-		b = m.Users[i293].AppendPostcard(b)
+	for i303 := range m.Users {
+		b = m.Users[i303].AppendPostcard(b)
 	}
 	return b
 }
@@ -2797,18 +2877,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n304 int
+	if n304, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]ScramUser, n294)
-		for i296 := range s295 {
-			if err = s295[i296].decode(d); err != nil {
+	if n304 > 0 {
+		s305 := make([]ScramUser, n304)
+		for i306 := range s305 {
+			if err = s305[i306].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s295
+		m.Users = s305
 	}
 	return nil
 }
@@ -2818,8 +2898,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i297 := range m.Users {
-		n += m.Users[i297].sizeHint()
+	for i307 := range m.Users {
+		n += m.Users[i307].sizeHint()
 	}
 	return n
 }
@@ -2832,8 +2912,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i298 := range m.Members {
-		b = m.Members[i298].AppendPostcard(b)
+	for i308 := range m.Members {
+		b = m.Members[i308].AppendPostcard(b)
 	}
 	return b
 }
@@ -2854,18 +2934,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n299 int
-	if n299, err = d.Len(); err != nil {
+	var n309 int
+	if n309, err = d.Len(); err != nil {
 		return err
 	}
-	if n299 > 0 {
-		s300 := make([]DescribedMember, n299)
-		for i301 := range s300 {
-			if err = s300[i301].decode(d); err != nil {
+	if n309 > 0 {
+		s310 := make([]DescribedMember, n309)
+		for i311 := range s310 {
+			if err = s310[i311].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s300
+		m.Members = s310
 	}
 	return nil
 }
@@ -2878,8 +2958,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i302 := range m.Members {
-		n += m.Members[i302].sizeHint()
+	for i312 := range m.Members {
+		n += m.Members[i312].sizeHint()
 	}
 	return n
 }
@@ -2925,6 +3005,98 @@ func (m *DescribedMember) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.Metadata) + 5
 	n += len(m.Assignment) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ElectLeadersReq to b.
+func (m *ElectLeadersReq) AppendPostcard(b []byte) []byte {
+	b = append(b, byte(m.ElectionType))
+	b = postcard.AppendBool(b, m.All)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i313 := range m.Topics {
+		b = m.Topics[i313].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ElectLeadersReq) decode(d *postcard.Decoder) (err error) {
+	var x314 byte
+	if x314, err = d.Byte(); err != nil {
+		return err
+	}
+	m.ElectionType = int8(x314)
+	if m.All, err = d.Bool(); err != nil {
+		return err
+	}
+	var n315 int
+	if n315, err = d.Len(); err != nil {
+		return err
+	}
+	if n315 > 0 {
+		s316 := make([]ListReassignTopic, n315)
+		for i317 := range s316 {
+			if err = s316[i317].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s316
+	}
+	return nil
+}
+
+func (m *ElectLeadersReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 5
+	for i318 := range m.Topics {
+		n += m.Topics[i318].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ElectLeadersResp to b.
+func (m *ElectLeadersResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i319 := range m.Topics {
+		b = m.Topics[i319].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ElectLeadersResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n320 int
+	if n320, err = d.Len(); err != nil {
+		return err
+	}
+	if n320 > 0 {
+		s321 := make([]ReassignTopicResp, n320)
+		for i322 := range s321 {
+			if err = s321[i322].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s321
+	}
+	return nil
+}
+
+func (m *ElectLeadersResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i323 := range m.Topics {
+		n += m.Topics[i323].sizeHint()
+	}
 	return n
 }
 
@@ -3080,8 +3252,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i303 := range m.Partitions {
-		b = m.Partitions[i303].AppendPostcard(b)
+	for i324 := range m.Partitions {
+		b = m.Partitions[i324].AppendPostcard(b)
 	}
 	return b
 }
@@ -3096,23 +3268,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x304 byte
-	if x304, err = d.Byte(); err != nil {
+	var x325 byte
+	if x325, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x304)
-	var n305 int
-	if n305, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x325)
+	var n326 int
+	if n326, err = d.Len(); err != nil {
 		return err
 	}
-	if n305 > 0 {
-		s306 := make([]FetchPartition, n305)
-		for i307 := range s306 {
-			if err = s306[i307].decode(d); err != nil {
+	if n326 > 0 {
+		s327 := make([]FetchPartition, n326)
+		for i328 := range s327 {
+			if err = s327[i328].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s306
+		m.Partitions = s327
 	}
 	return nil
 }
@@ -3124,8 +3296,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i308 := range m.Partitions {
-		n += m.Partitions[i308].sizeHint()
+	for i329 := range m.Partitions {
+		n += m.Partitions[i329].sizeHint()
 	}
 	return n
 }
@@ -3133,25 +3305,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i309 := range m.Partitions {
-		b = m.Partitions[i309].AppendPostcard(b)
+	for i330 := range m.Partitions {
+		b = m.Partitions[i330].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n310 int
-	if n310, err = d.Len(); err != nil {
+	var n331 int
+	if n331, err = d.Len(); err != nil {
 		return err
 	}
-	if n310 > 0 {
-		s311 := make([]FetchPartitionResp, n310)
-		for i312 := range s311 {
-			if err = s311[i312].decode(d); err != nil {
+	if n331 > 0 {
+		s332 := make([]FetchPartitionResp, n331)
+		for i333 := range s332 {
+			if err = s332[i333].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s311
+		m.Partitions = s332
 	}
 	return nil
 }
@@ -3159,8 +3331,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i313 := range m.Partitions {
-		n += m.Partitions[i313].sizeHint()
+	for i334 := range m.Partitions {
+		n += m.Partitions[i334].sizeHint()
 	}
 	return n
 }
@@ -3168,16 +3340,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i314 := range m.Partitions {
-		m.Partitions[i314].appendVec(w)
+	for i335 := range m.Partitions {
+		m.Partitions[i335].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i315 := range m.Partitions {
-		n += m.Partitions[i315].vecHint()
+	for i336 := range m.Partitions {
+		n += m.Partitions[i336].vecHint()
 	}
 	return n
 }
@@ -3276,21 +3448,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x316 byte
-	if x316, err = d.Byte(); err != nil {
+	var x337 byte
+	if x337, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x316)
-	var some317 bool
-	if some317, err = d.Option(); err != nil {
+	m.Op = int8(x337)
+	var some338 bool
+	if some338, err = d.Option(); err != nil {
 		return err
 	}
-	if some317 {
-		p318 := new(string)
-		if (*p318), err = d.String(); err != nil {
+	if some338 {
+		p339 := new(string)
+		if (*p339), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p318
+		m.Value = p339
 	}
 	return nil
 }
@@ -3309,26 +3481,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i319 := range m.Resources {
-		b = m.Resources[i319].AppendPostcard(b)
+	for i340 := range m.Resources {
+		b = m.Resources[i340].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n320 int
-	if n320, err = d.Len(); err != nil {
+	var n341 int
+	if n341, err = d.Len(); err != nil {
 		return err
 	}
-	if n320 > 0 {
-		s321 := make([]IncrementalAlterConfigsResource, n320)
-		for i322 := range s321 {
-			if err = s321[i322].decode(d); err != nil {
+	if n341 > 0 {
+		s342 := make([]IncrementalAlterConfigsResource, n341)
+		for i343 := range s342 {
+			if err = s342[i343].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s321
+		m.Resources = s342
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3339,8 +3511,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i323 := range m.Resources {
-		n += m.Resources[i323].sizeHint()
+	for i344 := range m.Resources {
+		n += m.Resources[i344].sizeHint()
 	}
 	n += 10
 	return n
@@ -3351,33 +3523,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i324 := range m.Configs {
-		b = m.Configs[i324].AppendPostcard(b)
+	for i345 := range m.Configs {
+		b = m.Configs[i345].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x325 byte
-	if x325, err = d.Byte(); err != nil {
+	var x346 byte
+	if x346, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x325)
+	m.Type = int8(x346)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n326 int
-	if n326, err = d.Len(); err != nil {
+	var n347 int
+	if n347, err = d.Len(); err != nil {
 		return err
 	}
-	if n326 > 0 {
-		s327 := make([]IncrementalAlterConfig, n326)
-		for i328 := range s327 {
-			if err = s327[i328].decode(d); err != nil {
+	if n347 > 0 {
+		s348 := make([]IncrementalAlterConfig, n347)
+		for i349 := range s348 {
+			if err = s348[i349].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s327
+		m.Configs = s348
 	}
 	return nil
 }
@@ -3387,8 +3559,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i329 := range m.Configs {
-		n += m.Configs[i329].sizeHint()
+	for i350 := range m.Configs {
+		n += m.Configs[i350].sizeHint()
 	}
 	return n
 }
@@ -3518,8 +3690,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i330 := range m.Protocols {
-		b = m.Protocols[i330].AppendPostcard(b)
+	for i351 := range m.Protocols {
+		b = m.Protocols[i351].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -3547,18 +3719,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n331 int
-	if n331, err = d.Len(); err != nil {
+	var n352 int
+	if n352, err = d.Len(); err != nil {
 		return err
 	}
-	if n331 > 0 {
-		s332 := make([]GroupProtocol, n331)
-		for i333 := range s332 {
-			if err = s332[i333].decode(d); err != nil {
+	if n352 > 0 {
+		s353 := make([]GroupProtocol, n352)
+		for i354 := range s353 {
+			if err = s353[i354].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s332
+		m.Protocols = s353
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -3584,8 +3756,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i334 := range m.Protocols {
-		n += m.Protocols[i334].sizeHint()
+	for i355 := range m.Protocols {
+		n += m.Protocols[i355].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3603,8 +3775,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i335 := range m.Members {
-		b = m.Members[i335].AppendPostcard(b)
+	for i356 := range m.Members {
+		b = m.Members[i356].AppendPostcard(b)
 	}
 	return b
 }
@@ -3628,18 +3800,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n336 int
-	if n336, err = d.Len(); err != nil {
+	var n357 int
+	if n357, err = d.Len(); err != nil {
 		return err
 	}
-	if n336 > 0 {
-		s337 := make([]JoinGroupMember, n336)
-		for i338 := range s337 {
-			if err = s337[i338].decode(d); err != nil {
+	if n357 > 0 {
+		s358 := make([]JoinGroupMember, n357)
+		for i359 := range s358 {
+			if err = s358[i359].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s337
+		m.Members = s358
 	}
 	return nil
 }
@@ -3653,8 +3825,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i339 := range m.Members {
-		n += m.Members[i339].sizeHint()
+	for i360 := range m.Members {
+		n += m.Members[i360].sizeHint()
 	}
 	return n
 }
@@ -3721,8 +3893,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i340 := range m.Members {
-		b = m.Members[i340].AppendPostcard(b)
+	for i361 := range m.Members {
+		b = m.Members[i361].AppendPostcard(b)
 	}
 	return b
 }
@@ -3731,18 +3903,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n341 int
-	if n341, err = d.Len(); err != nil {
+	var n362 int
+	if n362, err = d.Len(); err != nil {
 		return err
 	}
-	if n341 > 0 {
-		s342 := make([]LeaveGroupMember, n341)
-		for i343 := range s342 {
-			if err = s342[i343].decode(d); err != nil {
+	if n362 > 0 {
+		s363 := make([]LeaveGroupMember, n362)
+		for i364 := range s363 {
+			if err = s363[i364].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s342
+		m.Members = s363
 	}
 	return nil
 }
@@ -3751,8 +3923,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i344 := range m.Members {
-		n += m.Members[i344].sizeHint()
+	for i365 := range m.Members {
+		n += m.Members[i365].sizeHint()
 	}
 	return n
 }
@@ -3761,8 +3933,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i345 := range m.Members {
-		b = m.Members[i345].AppendPostcard(b)
+	for i366 := range m.Members {
+		b = m.Members[i366].AppendPostcard(b)
 	}
 	return b
 }
@@ -3771,18 +3943,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n346 int
-	if n346, err = d.Len(); err != nil {
+	var n367 int
+	if n367, err = d.Len(); err != nil {
 		return err
 	}
-	if n346 > 0 {
-		s347 := make([]LeaveGroupMemberResp, n346)
-		for i348 := range s347 {
-			if err = s347[i348].decode(d); err != nil {
+	if n367 > 0 {
+		s368 := make([]LeaveGroupMemberResp, n367)
+		for i369 := range s368 {
+			if err = s368[i369].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s347
+		m.Members = s368
 	}
 	return nil
 }
@@ -3791,8 +3963,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i349 := range m.Members {
-		n += m.Members[i349].sizeHint()
+	for i370 := range m.Members {
+		n += m.Members[i370].sizeHint()
 	}
 	return n
 }
@@ -3800,42 +3972,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i350 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i350])
+	for i371 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i371])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i351 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i351])
+	for i372 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i372])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n352 int
-	if n352, err = d.Len(); err != nil {
+	var n373 int
+	if n373, err = d.Len(); err != nil {
 		return err
 	}
-	if n352 > 0 {
-		s353 := make([]string, n352)
-		for i354 := range s353 {
-			if s353[i354], err = d.String(); err != nil {
+	if n373 > 0 {
+		s374 := make([]string, n373)
+		for i375 := range s374 {
+			if s374[i375], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s353
+		m.StatesFilter = s374
 	}
-	var n355 int
-	if n355, err = d.Len(); err != nil {
+	var n376 int
+	if n376, err = d.Len(); err != nil {
 		return err
 	}
-	if n355 > 0 {
-		s356 := make([]string, n355)
-		for i357 := range s356 {
-			if s356[i357], err = d.String(); err != nil {
+	if n376 > 0 {
+		s377 := make([]string, n376)
+		for i378 := range s377 {
+			if s377[i378], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s356
+		m.TypesFilter = s377
 	}
 	return nil
 }
@@ -3843,12 +4015,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i358 := range m.StatesFilter {
-		n += len(m.StatesFilter[i358]) + 5
+	for i379 := range m.StatesFilter {
+		n += len(m.StatesFilter[i379]) + 5
 	}
 	n += 5
-	for i359 := range m.TypesFilter {
-		n += len(m.TypesFilter[i359]) + 5
+	for i380 := range m.TypesFilter {
+		n += len(m.TypesFilter[i380]) + 5
 	}
 	return n
 }
@@ -3857,8 +4029,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i360 := range m.Groups {
-		b = m.Groups[i360].AppendPostcard(b)
+	for i381 := range m.Groups {
+		b = m.Groups[i381].AppendPostcard(b)
 	}
 	return b
 }
@@ -3867,18 +4039,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n361 int
-	if n361, err = d.Len(); err != nil {
+	var n382 int
+	if n382, err = d.Len(); err != nil {
 		return err
 	}
-	if n361 > 0 {
-		s362 := make([]ListedGroup, n361)
-		for i363 := range s362 {
-			if err = s362[i363].decode(d); err != nil {
+	if n382 > 0 {
+		s383 := make([]ListedGroup, n382)
+		for i384 := range s383 {
+			if err = s383[i384].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s362
+		m.Groups = s383
 	}
 	return nil
 }
@@ -3887,8 +4059,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i364 := range m.Groups {
-		n += m.Groups[i364].sizeHint()
+	for i385 := range m.Groups {
+		n += m.Groups[i385].sizeHint()
 	}
 	return n
 }
@@ -3975,30 +4147,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i365 := range m.Partitions {
-		b = m.Partitions[i365].AppendPostcard(b)
+	for i386 := range m.Partitions {
+		b = m.Partitions[i386].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x366 byte
-	if x366, err = d.Byte(); err != nil {
+	var x387 byte
+	if x387, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x366)
-	var n367 int
-	if n367, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x387)
+	var n388 int
+	if n388, err = d.Len(); err != nil {
 		return err
 	}
-	if n367 > 0 {
-		s368 := make([]ListOffsetsPartition, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
+	if n388 > 0 {
+		s389 := make([]ListOffsetsPartition, n388)
+		for i390 := range s389 {
+			if err = s389[i390].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s368
+		m.Partitions = s389
 	}
 	return nil
 }
@@ -4007,8 +4179,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i370 := range m.Partitions {
-		n += m.Partitions[i370].sizeHint()
+	for i391 := range m.Partitions {
+		n += m.Partitions[i391].sizeHint()
 	}
 	return n
 }
@@ -4016,25 +4188,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i371 := range m.Partitions {
-		b = m.Partitions[i371].AppendPostcard(b)
+	for i392 := range m.Partitions {
+		b = m.Partitions[i392].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n372 int
-	if n372, err = d.Len(); err != nil {
+	var n393 int
+	if n393, err = d.Len(); err != nil {
 		return err
 	}
-	if n372 > 0 {
-		s373 := make([]ListOffsetsPartitionResp, n372)
-		for i374 := range s373 {
-			if err = s373[i374].decode(d); err != nil {
+	if n393 > 0 {
+		s394 := make([]ListOffsetsPartitionResp, n393)
+		for i395 := range s394 {
+			if err = s394[i395].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s373
+		m.Partitions = s394
 	}
 	return nil
 }
@@ -4042,8 +4214,131 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i375 := range m.Partitions {
-		n += m.Partitions[i375].sizeHint()
+	for i396 := range m.Partitions {
+		n += m.Partitions[i396].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListReassignTopic to b.
+func (m *ListReassignTopic) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i397 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i397]))
+	}
+	return b
+}
+
+func (m *ListReassignTopic) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n398 int
+	if n398, err = d.Len(); err != nil {
+		return err
+	}
+	if n398 > 0 {
+		s399 := make([]int32, n398)
+		for i400 := range s399 {
+			if s399[i400], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s399
+	}
+	return nil
+}
+
+func (m *ListReassignTopic) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 5
+	n += 10 * len(m.Partitions)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListReassignmentsReq to b.
+func (m *ListReassignmentsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendBool(b, m.All)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i401 := range m.Topics {
+		b = m.Topics[i401].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ListReassignmentsReq) decode(d *postcard.Decoder) (err error) {
+	if m.All, err = d.Bool(); err != nil {
+		return err
+	}
+	var n402 int
+	if n402, err = d.Len(); err != nil {
+		return err
+	}
+	if n402 > 0 {
+		s403 := make([]ListReassignTopic, n402)
+		for i404 := range s403 {
+			if err = s403[i404].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s403
+	}
+	return nil
+}
+
+func (m *ListReassignmentsReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i405 := range m.Topics {
+		n += m.Topics[i405].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListReassignmentsResp to b.
+func (m *ListReassignmentsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i406 := range m.Topics {
+		b = m.Topics[i406].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ListReassignmentsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	var n407 int
+	if n407, err = d.Len(); err != nil {
+		return err
+	}
+	if n407 > 0 {
+		s408 := make([]ListedReassignTopic, n407)
+		for i409 := range s408 {
+			if err = s408[i409].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s408
+	}
+	return nil
+}
+
+func (m *ListReassignmentsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 5
+	for i410 := range m.Topics {
+		n += m.Topics[i410].sizeHint()
 	}
 	return n
 }
@@ -4051,12 +4346,12 @@ func (m *ListOffsetsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i376 := range m.States {
-		b = postcard.AppendString(b, m.States[i376])
+	for i411 := range m.States {
+		b = postcard.AppendString(b, m.States[i411])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i377 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i377]))
+	for i412 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i412]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -4064,31 +4359,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n378 int
-	if n378, err = d.Len(); err != nil {
+	var n413 int
+	if n413, err = d.Len(); err != nil {
 		return err
 	}
-	if n378 > 0 {
-		s379 := make([]string, n378)
-		for i380 := range s379 {
-			if s379[i380], err = d.String(); err != nil {
+	if n413 > 0 {
+		s414 := make([]string, n413)
+		for i415 := range s414 {
+			if s414[i415], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s379
+		m.States = s414
 	}
-	var n381 int
-	if n381, err = d.Len(); err != nil {
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n381 > 0 {
-		s382 := make([]int64, n381)
-		for i383 := range s382 {
-			if s382[i383], err = d.I64(); err != nil {
+	if n416 > 0 {
+		s417 := make([]int64, n416)
+		for i418 := range s417 {
+			if s417[i418], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s382
+		m.ProducerIDs = s417
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -4102,8 +4397,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i384 := range m.States {
-		n += len(m.States[i384]) + 5
+	for i419 := range m.States {
+		n += len(m.States[i419]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -4115,25 +4410,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i385 := range m.Transactions {
-		b = m.Transactions[i385].AppendPostcard(b)
+	for i420 := range m.Transactions {
+		b = m.Transactions[i420].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n386 int
-	if n386, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n386 > 0 {
-		s387 := make([]TxnListing, n386)
-		for i388 := range s387 {
-			if err = s387[i388].decode(d); err != nil {
+	if n421 > 0 {
+		s422 := make([]TxnListing, n421)
+		for i423 := range s422 {
+			if err = s422[i423].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s387
+		m.Transactions = s422
 	}
 	return nil
 }
@@ -4141,8 +4436,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i389 := range m.Transactions {
-		n += m.Transactions[i389].sizeHint()
+	for i424 := range m.Transactions {
+		n += m.Transactions[i424].sizeHint()
 	}
 	return n
 }
@@ -4181,6 +4476,122 @@ func (m *ListedGroup) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of ListedReassignTopic to b.
+func (m *ListedReassignTopic) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i425 := range m.Partitions {
+		b = m.Partitions[i425].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ListedReassignTopic) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n426 int
+	if n426, err = d.Len(); err != nil {
+		return err
+	}
+	if n426 > 0 {
+		s427 := make([]ListedReassignment, n426)
+		for i428 := range s427 {
+			if err = s427[i428].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s427
+	}
+	return nil
+}
+
+func (m *ListedReassignTopic) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 5
+	for i429 := range m.Partitions {
+		n += m.Partitions[i429].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ListedReassignment to b.
+func (m *ListedReassignment) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
+	for i430 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i430]))
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Adding)))
+	for i431 := range m.Adding {
+		b = postcard.AppendZigzag(b, int64(m.Adding[i431]))
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Removing)))
+	for i432 := range m.Removing {
+		b = postcard.AppendZigzag(b, int64(m.Removing[i432]))
+	}
+	return b
+}
+
+func (m *ListedReassignment) decode(d *postcard.Decoder) (err error) {
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	var n433 int
+	if n433, err = d.Len(); err != nil {
+		return err
+	}
+	if n433 > 0 {
+		s434 := make([]int32, n433)
+		for i435 := range s434 {
+			if s434[i435], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Replicas = s434
+	}
+	var n436 int
+	if n436, err = d.Len(); err != nil {
+		return err
+	}
+	if n436 > 0 {
+		s437 := make([]int32, n436)
+		for i438 := range s437 {
+			if s437[i438], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Adding = s437
+	}
+	var n439 int
+	if n439, err = d.Len(); err != nil {
+		return err
+	}
+	if n439 > 0 {
+		s440 := make([]int32, n439)
+		for i441 := range s440 {
+			if s440[i441], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Removing = s440
+	}
+	return nil
+}
+
+func (m *ListedReassignment) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	n += 10 * len(m.Replicas)
+	n += 5
+	n += 10 * len(m.Adding)
+	n += 5
+	n += 10 * len(m.Removing)
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of LogDir to b.
 func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Path)
@@ -4188,8 +4599,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i390 := range m.Partitions {
-		b = m.Partitions[i390].AppendPostcard(b)
+	for i442 := range m.Partitions {
+		b = m.Partitions[i442].AppendPostcard(b)
 	}
 	return b
 }
@@ -4207,18 +4618,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n391 int
-	if n391, err = d.Len(); err != nil {
+	var n443 int
+	if n443, err = d.Len(); err != nil {
 		return err
 	}
-	if n391 > 0 {
-		s392 := make([]LogDirPartition, n391)
-		for i393 := range s392 {
-			if err = s392[i393].decode(d); err != nil {
+	if n443 > 0 {
+		s444 := make([]LogDirPartition, n443)
+		for i445 := range s444 {
+			if err = s444[i445].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s392
+		m.Partitions = s444
 	}
 	return nil
 }
@@ -4230,8 +4641,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i394 := range m.Partitions {
-		n += m.Partitions[i394].sizeHint()
+	for i446 := range m.Partitions {
+		n += m.Partitions[i446].sizeHint()
 	}
 	return n
 }
@@ -4273,26 +4684,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i395 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i395])
+	for i447 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i447])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n396 int
-	if n396, err = d.Len(); err != nil {
+	var n448 int
+	if n448, err = d.Len(); err != nil {
 		return err
 	}
-	if n396 > 0 {
-		s397 := make([]string, n396)
-		for i398 := range s397 {
-			if s397[i398], err = d.String(); err != nil {
+	if n448 > 0 {
+		s449 := make([]string, n448)
+		for i450 := range s449 {
+			if s449[i450], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s397
+		m.Topics = s449
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4303,8 +4714,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i399 := range m.Topics {
-		n += len(m.Topics[i399]) + 5
+	for i451 := range m.Topics {
+		n += len(m.Topics[i451]) + 5
 	}
 	n += 10
 	return n
@@ -4313,12 +4724,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i400 := range m.Brokers {
-		b = m.Brokers[i400].AppendPostcard(b)
+	for i452 := range m.Brokers {
+		b = m.Brokers[i452].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i401 := range m.Topics {
-		b = m.Topics[i401].AppendPostcard(b)
+	for i453 := range m.Topics {
+		b = m.Topics[i453].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4326,31 +4737,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n402 int
-	if n402, err = d.Len(); err != nil {
+	var n454 int
+	if n454, err = d.Len(); err != nil {
 		return err
 	}
-	if n402 > 0 {
-		s403 := make([]BrokerInfo, n402)
-		for i404 := range s403 {
-			if err = s403[i404].decode(d); err != nil {
+	if n454 > 0 {
+		s455 := make([]BrokerInfo, n454)
+		for i456 := range s455 {
+			if err = s455[i456].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s403
+		m.Brokers = s455
 	}
-	var n405 int
-	if n405, err = d.Len(); err != nil {
+	var n457 int
+	if n457, err = d.Len(); err != nil {
 		return err
 	}
-	if n405 > 0 {
-		s406 := make([]TopicInfo, n405)
-		for i407 := range s406 {
-			if err = s406[i407].decode(d); err != nil {
+	if n457 > 0 {
+		s458 := make([]TopicInfo, n457)
+		for i459 := range s458 {
+			if err = s458[i459].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s406
+		m.Topics = s458
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -4364,12 +4775,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i408 := range m.Brokers {
-		n += m.Brokers[i408].sizeHint()
+	for i460 := range m.Brokers {
+		n += m.Brokers[i460].sizeHint()
 	}
 	n += 5
-	for i409 := range m.Topics {
-		n += m.Topics[i409].sizeHint()
+	for i461 := range m.Topics {
+		n += m.Topics[i461].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -4441,8 +4852,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i410 := range m.Topics {
-		b = m.Topics[i410].AppendPostcard(b)
+	for i462 := range m.Topics {
+		b = m.Topics[i462].AppendPostcard(b)
 	}
 	return b
 }
@@ -4460,18 +4871,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n411 int
-	if n411, err = d.Len(); err != nil {
+	var n463 int
+	if n463, err = d.Len(); err != nil {
 		return err
 	}
-	if n411 > 0 {
-		s412 := make([]OffsetCommitTopic, n411)
-		for i413 := range s412 {
-			if err = s412[i413].decode(d); err != nil {
+	if n463 > 0 {
+		s464 := make([]OffsetCommitTopic, n463)
+		for i465 := range s464 {
+			if err = s464[i465].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s412
+		m.Topics = s464
 	}
 	return nil
 }
@@ -4483,8 +4894,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i414 := range m.Topics {
-		n += m.Topics[i414].sizeHint()
+	for i466 := range m.Topics {
+		n += m.Topics[i466].sizeHint()
 	}
 	return n
 }
@@ -4492,25 +4903,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i415 := range m.Topics {
-		b = m.Topics[i415].AppendPostcard(b)
+	for i467 := range m.Topics {
+		b = m.Topics[i467].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n416 int
-	if n416, err = d.Len(); err != nil {
+	var n468 int
+	if n468, err = d.Len(); err != nil {
 		return err
 	}
-	if n416 > 0 {
-		s417 := make([]OffsetCommitTopicResp, n416)
-		for i418 := range s417 {
-			if err = s417[i418].decode(d); err != nil {
+	if n468 > 0 {
+		s469 := make([]OffsetCommitTopicResp, n468)
+		for i470 := range s469 {
+			if err = s469[i470].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s417
+		m.Topics = s469
 	}
 	return nil
 }
@@ -4518,8 +4929,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i419 := range m.Topics {
-		n += m.Topics[i419].sizeHint()
+	for i471 := range m.Topics {
+		n += m.Topics[i471].sizeHint()
 	}
 	return n
 }
@@ -4528,8 +4939,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i420 := range m.Partitions {
-		b = m.Partitions[i420].AppendPostcard(b)
+	for i472 := range m.Partitions {
+		b = m.Partitions[i472].AppendPostcard(b)
 	}
 	return b
 }
@@ -4538,18 +4949,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n421 int
-	if n421, err = d.Len(); err != nil {
+	var n473 int
+	if n473, err = d.Len(); err != nil {
 		return err
 	}
-	if n421 > 0 {
-		s422 := make([]OffsetCommitPartition, n421)
-		for i423 := range s422 {
-			if err = s422[i423].decode(d); err != nil {
+	if n473 > 0 {
+		s474 := make([]OffsetCommitPartition, n473)
+		for i475 := range s474 {
+			if err = s474[i475].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s422
+		m.Partitions = s474
 	}
 	return nil
 }
@@ -4558,8 +4969,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i424 := range m.Partitions {
-		n += m.Partitions[i424].sizeHint()
+	for i476 := range m.Partitions {
+		n += m.Partitions[i476].sizeHint()
 	}
 	return n
 }
@@ -4568,8 +4979,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i425 := range m.Partitions {
-		b = m.Partitions[i425].AppendPostcard(b)
+	for i477 := range m.Partitions {
+		b = m.Partitions[i477].AppendPostcard(b)
 	}
 	return b
 }
@@ -4578,18 +4989,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n426 int
-	if n426, err = d.Len(); err != nil {
+	var n478 int
+	if n478, err = d.Len(); err != nil {
 		return err
 	}
-	if n426 > 0 {
-		s427 := make([]OffsetCommitPartitionResp, n426)
-		for i428 := range s427 {
-			if err = s427[i428].decode(d); err != nil {
+	if n478 > 0 {
+		s479 := make([]OffsetCommitPartitionResp, n478)
+		for i480 := range s479 {
+			if err = s479[i480].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s427
+		m.Partitions = s479
 	}
 	return nil
 }
@@ -4598,8 +5009,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i429 := range m.Partitions {
-		n += m.Partitions[i429].sizeHint()
+	for i481 := range m.Partitions {
+		n += m.Partitions[i481].sizeHint()
 	}
 	return n
 }
@@ -4632,8 +5043,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i430 := range m.Topics {
-		b = m.Topics[i430].AppendPostcard(b)
+	for i482 := range m.Topics {
+		b = m.Topics[i482].AppendPostcard(b)
 	}
 	return b
 }
@@ -4642,18 +5053,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n431 int
-	if n431, err = d.Len(); err != nil {
+	var n483 int
+	if n483, err = d.Len(); err != nil {
 		return err
 	}
-	if n431 > 0 {
-		s432 := make([]OffsetDeleteTopic, n431)
-		for i433 := range s432 {
-			if err = s432[i433].decode(d); err != nil {
+	if n483 > 0 {
+		s484 := make([]OffsetDeleteTopic, n483)
+		for i485 := range s484 {
+			if err = s484[i485].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s432
+		m.Topics = s484
 	}
 	return nil
 }
@@ -4662,8 +5073,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i434 := range m.Topics {
-		n += m.Topics[i434].sizeHint()
+	for i486 := range m.Topics {
+		n += m.Topics[i486].sizeHint()
 	}
 	return n
 }
@@ -4672,8 +5083,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i435 := range m.Topics {
-		b = m.Topics[i435].AppendPostcard(b)
+	for i487 := range m.Topics {
+		b = m.Topics[i487].AppendPostcard(b)
 	}
 	return b
 }
@@ -4682,18 +5093,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n436 int
-	if n436, err = d.Len(); err != nil {
+	var n488 int
+	if n488, err = d.Len(); err != nil {
 		return err
 	}
-	if n436 > 0 {
-		s437 := make([]OffsetDeleteTopicResp, n436)
-		for i438 := range s437 {
-			if err = s437[i438].decode(d); err != nil {
+	if n488 > 0 {
+		s489 := make([]OffsetDeleteTopicResp, n488)
+		for i490 := range s489 {
+			if err = s489[i490].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s437
+		m.Topics = s489
 	}
 	return nil
 }
@@ -4702,8 +5113,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i439 := range m.Topics {
-		n += m.Topics[i439].sizeHint()
+	for i491 := range m.Topics {
+		n += m.Topics[i491].sizeHint()
 	}
 	return n
 }
@@ -4712,8 +5123,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i440 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i440]))
+	for i492 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i492]))
 	}
 	return b
 }
@@ -4722,18 +5133,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n441 int
-	if n441, err = d.Len(); err != nil {
+	var n493 int
+	if n493, err = d.Len(); err != nil {
 		return err
 	}
-	if n441 > 0 {
-		s442 := make([]int32, n441)
-		for i443 := range s442 {
-			if s442[i443], err = d.I32(); err != nil {
+	if n493 > 0 {
+		s494 := make([]int32, n493)
+		for i495 := range s494 {
+			if s494[i495], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s442
+		m.Partitions = s494
 	}
 	return nil
 }
@@ -4750,8 +5161,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i444 := range m.Partitions {
-		b = m.Partitions[i444].AppendPostcard(b)
+	for i496 := range m.Partitions {
+		b = m.Partitions[i496].AppendPostcard(b)
 	}
 	return b
 }
@@ -4760,18 +5171,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n445 int
-	if n445, err = d.Len(); err != nil {
+	var n497 int
+	if n497, err = d.Len(); err != nil {
 		return err
 	}
-	if n445 > 0 {
-		s446 := make([]OffsetDeletePartitionResp, n445)
-		for i447 := range s446 {
-			if err = s446[i447].decode(d); err != nil {
+	if n497 > 0 {
+		s498 := make([]OffsetDeletePartitionResp, n497)
+		for i499 := range s498 {
+			if err = s498[i499].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s446
+		m.Partitions = s498
 	}
 	return nil
 }
@@ -4780,8 +5191,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i448 := range m.Partitions {
-		n += m.Partitions[i448].sizeHint()
+	for i500 := range m.Partitions {
+		n += m.Partitions[i500].sizeHint()
 	}
 	return n
 }
@@ -4829,8 +5240,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i449 := range m.Topics {
-		b = m.Topics[i449].AppendPostcard(b)
+	for i501 := range m.Topics {
+		b = m.Topics[i501].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -4840,18 +5251,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n450 int
-	if n450, err = d.Len(); err != nil {
+	var n502 int
+	if n502, err = d.Len(); err != nil {
 		return err
 	}
-	if n450 > 0 {
-		s451 := make([]OffsetFetchTopic, n450)
-		for i452 := range s451 {
-			if err = s451[i452].decode(d); err != nil {
+	if n502 > 0 {
+		s503 := make([]OffsetFetchTopic, n502)
+		for i504 := range s503 {
+			if err = s503[i504].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s451
+		m.Topics = s503
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -4863,8 +5274,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i453 := range m.Topics {
-		n += m.Topics[i453].sizeHint()
+	for i505 := range m.Topics {
+		n += m.Topics[i505].sizeHint()
 	}
 	n += 10
 	return n
@@ -4874,8 +5285,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i454 := range m.Topics {
-		b = m.Topics[i454].AppendPostcard(b)
+	for i506 := range m.Topics {
+		b = m.Topics[i506].AppendPostcard(b)
 	}
 	return b
 }
@@ -4884,18 +5295,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n455 int
-	if n455, err = d.Len(); err != nil {
+	var n507 int
+	if n507, err = d.Len(); err != nil {
 		return err
 	}
-	if n455 > 0 {
-		s456 := make([]OffsetFetchTopicResp, n455)
-		for i457 := range s456 {
-			if err = s456[i457].decode(d); err != nil {
+	if n507 > 0 {
+		s508 := make([]OffsetFetchTopicResp, n507)
+		for i509 := range s508 {
+			if err = s508[i509].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s456
+		m.Topics = s508
 	}
 	return nil
 }
@@ -4904,8 +5315,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i458 := range m.Topics {
-		n += m.Topics[i458].sizeHint()
+	for i510 := range m.Topics {
+		n += m.Topics[i510].sizeHint()
 	}
 	return n
 }
@@ -4914,8 +5325,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i459 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i459]))
+	for i511 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i511]))
 	}
 	return b
 }
@@ -4924,18 +5335,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n460 int
-	if n460, err = d.Len(); err != nil {
+	var n512 int
+	if n512, err = d.Len(); err != nil {
 		return err
 	}
-	if n460 > 0 {
-		s461 := make([]int32, n460)
-		for i462 := range s461 {
-			if s461[i462], err = d.I32(); err != nil {
+	if n512 > 0 {
+		s513 := make([]int32, n512)
+		for i514 := range s513 {
+			if s513[i514], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s461
+		m.Partitions = s513
 	}
 	return nil
 }
@@ -4952,8 +5363,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i463 := range m.Partitions {
-		b = m.Partitions[i463].AppendPostcard(b)
+	for i515 := range m.Partitions {
+		b = m.Partitions[i515].AppendPostcard(b)
 	}
 	return b
 }
@@ -4962,18 +5373,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n464 int
-	if n464, err = d.Len(); err != nil {
+	var n516 int
+	if n516, err = d.Len(); err != nil {
 		return err
 	}
-	if n464 > 0 {
-		s465 := make([]OffsetFetchPartitionResp, n464)
-		for i466 := range s465 {
-			if err = s465[i466].decode(d); err != nil {
+	if n516 > 0 {
+		s517 := make([]OffsetFetchPartitionResp, n516)
+		for i518 := range s517 {
+			if err = s517[i518].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s465
+		m.Partitions = s517
 	}
 	return nil
 }
@@ -4982,8 +5393,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i467 := range m.Partitions {
-		n += m.Partitions[i467].sizeHint()
+	for i519 := range m.Partitions {
+		n += m.Partitions[i519].sizeHint()
 	}
 	return n
 }
@@ -5064,25 +5475,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i468 := range m.Partitions {
-		b = m.Partitions[i468].AppendPostcard(b)
+	for i520 := range m.Partitions {
+		b = m.Partitions[i520].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n469 int
-	if n469, err = d.Len(); err != nil {
+	var n521 int
+	if n521, err = d.Len(); err != nil {
 		return err
 	}
-	if n469 > 0 {
-		s470 := make([]OffsetForLeaderEpochPartition, n469)
-		for i471 := range s470 {
-			if err = s470[i471].decode(d); err != nil {
+	if n521 > 0 {
+		s522 := make([]OffsetForLeaderEpochPartition, n521)
+		for i523 := range s522 {
+			if err = s522[i523].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s470
+		m.Partitions = s522
 	}
 	return nil
 }
@@ -5090,8 +5501,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i472 := range m.Partitions {
-		n += m.Partitions[i472].sizeHint()
+	for i524 := range m.Partitions {
+		n += m.Partitions[i524].sizeHint()
 	}
 	return n
 }
@@ -5099,25 +5510,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i473 := range m.Partitions {
-		b = m.Partitions[i473].AppendPostcard(b)
+	for i525 := range m.Partitions {
+		b = m.Partitions[i525].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n474 int
-	if n474, err = d.Len(); err != nil {
+	var n526 int
+	if n526, err = d.Len(); err != nil {
 		return err
 	}
-	if n474 > 0 {
-		s475 := make([]OffsetForLeaderEpochPartitionResp, n474)
-		for i476 := range s475 {
-			if err = s475[i476].decode(d); err != nil {
+	if n526 > 0 {
+		s527 := make([]OffsetForLeaderEpochPartitionResp, n526)
+		for i528 := range s527 {
+			if err = s527[i528].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s475
+		m.Partitions = s527
 	}
 	return nil
 }
@@ -5125,8 +5536,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i477 := range m.Partitions {
-		n += m.Partitions[i477].sizeHint()
+	for i529 := range m.Partitions {
+		n += m.Partitions[i529].sizeHint()
 	}
 	return n
 }
@@ -5138,16 +5549,16 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i478 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i478]))
+	for i530 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i530]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i479 := range m.ISR {
-		b = postcard.AppendZigzag(b, int64(m.ISR[i479]))
+	for i531 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i531]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
-	for i480 := range m.OfflineReplicas {
-		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i480]))
+	for i532 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i532]))
 	}
 	return b
 }
@@ -5165,44 +5576,44 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n481 int
-	if n481, err = d.Len(); err != nil {
+	var n533 int
+	if n533, err = d.Len(); err != nil {
 		return err
 	}
-	if n481 > 0 {
-		s482 := make([]int32, n481)
-		for i483 := range s482 {
-			if s482[i483], err = d.I32(); err != nil {
+	if n533 > 0 {
+		s534 := make([]int32, n533)
+		for i535 := range s534 {
+			if s534[i535], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s482
+		m.Replicas = s534
 	}
-	var n484 int
-	if n484, err = d.Len(); err != nil {
+	var n536 int
+	if n536, err = d.Len(); err != nil {
 		return err
 	}
-	if n484 > 0 {
-		s485 := make([]int32, n484)
-		for i486 := range s485 {
-			if s485[i486], err = d.I32(); err != nil {
+	if n536 > 0 {
+		s537 := make([]int32, n536)
+		for i538 := range s537 {
+			if s537[i538], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s485
+		m.ISR = s537
 	}
-	var n487 int
-	if n487, err = d.Len(); err != nil {
+	var n539 int
+	if n539, err = d.Len(); err != nil {
 		return err
 	}
-	if n487 > 0 {
-		s488 := make([]int32, n487)
-		for i489 := range s488 {
-			if s488[i489], err = d.I32(); err != nil {
+	if n539 > 0 {
+		s540 := make([]int32, n539)
+		for i541 := range s540 {
+			if s540[i541], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.OfflineReplicas = s488
+		m.OfflineReplicas = s540
 	}
 	return nil
 }
@@ -5225,25 +5636,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i490 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i490])
+	for i542 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i542])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n491 int
-	if n491, err = d.Len(); err != nil {
+	var n543 int
+	if n543, err = d.Len(); err != nil {
 		return err
 	}
-	if n491 > 0 {
-		s492 := make([]string, n491)
-		for i493 := range s492 {
-			if s492[i493], err = d.String(); err != nil {
+	if n543 > 0 {
+		s544 := make([]string, n543)
+		for i545 := range s544 {
+			if s544[i545], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s492
+		m.Topics = s544
 	}
 	return nil
 }
@@ -5251,8 +5662,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i494 := range m.Topics {
-		n += len(m.Topics[i494]) + 5
+	for i546 := range m.Topics {
+		n += len(m.Topics[i546]) + 5
 	}
 	return n
 }
@@ -5262,8 +5673,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i495 := range m.Topics {
-		b = m.Topics[i495].AppendPostcard(b)
+	for i547 := range m.Topics {
+		b = m.Topics[i547].AppendPostcard(b)
 	}
 	return b
 }
@@ -5275,18 +5686,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n496 int
-	if n496, err = d.Len(); err != nil {
+	var n548 int
+	if n548, err = d.Len(); err != nil {
 		return err
 	}
-	if n496 > 0 {
-		s497 := make([]TopicPlacement, n496)
-		for i498 := range s497 {
-			if err = s497[i498].decode(d); err != nil {
+	if n548 > 0 {
+		s549 := make([]TopicPlacement, n548)
+		for i550 := range s549 {
+			if err = s549[i550].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s497
+		m.Topics = s549
 	}
 	return nil
 }
@@ -5296,8 +5707,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i499 := range m.Topics {
-		n += m.Topics[i499].sizeHint()
+	for i551 := range m.Topics {
+		n += m.Topics[i551].sizeHint()
 	}
 	return n
 }
@@ -5400,8 +5811,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i500 := range m.Partitions {
-		b = m.Partitions[i500].AppendPostcard(b)
+	for i552 := range m.Partitions {
+		b = m.Partitions[i552].AppendPostcard(b)
 	}
 	return b
 }
@@ -5413,18 +5824,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n501 int
-	if n501, err = d.Len(); err != nil {
+	var n553 int
+	if n553, err = d.Len(); err != nil {
 		return err
 	}
-	if n501 > 0 {
-		s502 := make([]ProducePartition, n501)
-		for i503 := range s502 {
-			if err = s502[i503].decode(d); err != nil {
+	if n553 > 0 {
+		s554 := make([]ProducePartition, n553)
+		for i555 := range s554 {
+			if err = s554[i555].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s502
+		m.Partitions = s554
 	}
 	return nil
 }
@@ -5434,8 +5845,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i504 := range m.Partitions {
-		n += m.Partitions[i504].sizeHint()
+	for i556 := range m.Partitions {
+		n += m.Partitions[i556].sizeHint()
 	}
 	return n
 }
@@ -5445,8 +5856,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i505 := range m.Partitions {
-		m.Partitions[i505].appendVec(w)
+	for i557 := range m.Partitions {
+		m.Partitions[i557].appendVec(w)
 	}
 }
 
@@ -5455,8 +5866,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i506 := range m.Partitions {
-		n += m.Partitions[i506].vecHint()
+	for i558 := range m.Partitions {
+		n += m.Partitions[i558].vecHint()
 	}
 	return n
 }
@@ -5464,25 +5875,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i507 := range m.Partitions {
-		b = m.Partitions[i507].AppendPostcard(b)
+	for i559 := range m.Partitions {
+		b = m.Partitions[i559].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n508 int
-	if n508, err = d.Len(); err != nil {
+	var n560 int
+	if n560, err = d.Len(); err != nil {
 		return err
 	}
-	if n508 > 0 {
-		s509 := make([]ProducePartitionResp, n508)
-		for i510 := range s509 {
-			if err = s509[i510].decode(d); err != nil {
+	if n560 > 0 {
+		s561 := make([]ProducePartitionResp, n560)
+		for i562 := range s561 {
+			if err = s561[i562].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s509
+		m.Partitions = s561
 	}
 	return nil
 }
@@ -5490,8 +5901,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i511 := range m.Partitions {
-		n += m.Partitions[i511].sizeHint()
+	for i563 := range m.Partitions {
+		n += m.Partitions[i563].sizeHint()
 	}
 	return n
 }
@@ -5594,8 +6005,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i512 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i512])
+	for i564 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i564])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendString(b, m.Kafka)
@@ -5612,18 +6023,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n513 int
-	if n513, err = d.Len(); err != nil {
+	var n565 int
+	if n565, err = d.Len(); err != nil {
 		return err
 	}
-	if n513 > 0 {
-		s514 := make([]string, n513)
-		for i515 := range s514 {
-			if s514[i515], err = d.String(); err != nil {
+	if n565 > 0 {
+		s566 := make([]string, n565)
+		for i567 := range s566 {
+			if s566[i567], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s514
+		m.Direct = s566
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -5640,8 +6051,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i516 := range m.Direct {
-		n += len(m.Direct[i516]) + 5
+	for i568 := range m.Direct {
+		n += len(m.Direct[i568]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += len(m.Kafka) + 5
@@ -5657,8 +6068,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i517 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i517])
+	for i569 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i569])
 	}
 	return b
 }
@@ -5682,18 +6093,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n518 int
-	if n518, err = d.Len(); err != nil {
+	var n570 int
+	if n570, err = d.Len(); err != nil {
 		return err
 	}
-	if n518 > 0 {
-		s519 := make([]string, n518)
-		for i520 := range s519 {
-			if s519[i520], err = d.String(); err != nil {
+	if n570 > 0 {
+		s571 := make([]string, n570)
+		for i572 := range s571 {
+			if s571[i572], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s519
+		m.LeaderDirect = s571
 	}
 	return nil
 }
@@ -5707,8 +6118,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i521 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i521]) + 5
+	for i573 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i573]) + 5
 	}
 	return n
 }
@@ -5768,16 +6179,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some522 bool
-	if some522, err = d.Option(); err != nil {
+	var some574 bool
+	if some574, err = d.Option(); err != nil {
 		return err
 	}
-	if some522 {
-		p523 := new(string)
-		if (*p523), err = d.String(); err != nil {
+	if some574 {
+		p575 := new(string)
+		if (*p575), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p523
+		m.Name = p575
 	}
 	return nil
 }
@@ -5795,42 +6206,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i524 := range m.Entity {
-		b = m.Entity[i524].AppendPostcard(b)
+	for i576 := range m.Entity {
+		b = m.Entity[i576].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i525 := range m.Values {
-		b = m.Values[i525].AppendPostcard(b)
+	for i577 := range m.Values {
+		b = m.Values[i577].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n526 int
-	if n526, err = d.Len(); err != nil {
+	var n578 int
+	if n578, err = d.Len(); err != nil {
 		return err
 	}
-	if n526 > 0 {
-		s527 := make([]QuotaEntityPart, n526)
-		for i528 := range s527 {
-			if err = s527[i528].decode(d); err != nil {
+	if n578 > 0 {
+		s579 := make([]QuotaEntityPart, n578)
+		for i580 := range s579 {
+			if err = s579[i580].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s527
+		m.Entity = s579
 	}
-	var n529 int
-	if n529, err = d.Len(); err != nil {
+	var n581 int
+	if n581, err = d.Len(); err != nil {
 		return err
 	}
-	if n529 > 0 {
-		s530 := make([]QuotaValue, n529)
-		for i531 := range s530 {
-			if err = s530[i531].decode(d); err != nil {
+	if n581 > 0 {
+		s582 := make([]QuotaValue, n581)
+		for i583 := range s582 {
+			if err = s582[i583].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s530
+		m.Values = s582
 	}
 	return nil
 }
@@ -5838,12 +6249,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i532 := range m.Entity {
-		n += m.Entity[i532].sizeHint()
+	for i584 := range m.Entity {
+		n += m.Entity[i584].sizeHint()
 	}
 	n += 5
-	for i533 := range m.Values {
-		n += m.Values[i533].sizeHint()
+	for i585 := range m.Values {
+		n += m.Values[i585].sizeHint()
 	}
 	return n
 }
@@ -5865,21 +6276,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x534 byte
-	if x534, err = d.Byte(); err != nil {
+	var x586 byte
+	if x586, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x534)
-	var some535 bool
-	if some535, err = d.Option(); err != nil {
+	m.MatchType = int8(x586)
+	var some587 bool
+	if some587, err = d.Option(); err != nil {
 		return err
 	}
-	if some535 {
-		p536 := new(string)
-		if (*p536), err = d.String(); err != nil {
+	if some587 {
+		p588 := new(string)
+		if (*p588), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p536
+		m.Match = p588
 	}
 	return nil
 }
@@ -5948,6 +6359,158 @@ func (m *QuotaValue) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of ReassignPartition to b.
+func (m *ReassignPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendBool(b, m.Cancel)
+	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
+	for i589 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i589]))
+	}
+	return b
+}
+
+func (m *ReassignPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Cancel, err = d.Bool(); err != nil {
+		return err
+	}
+	var n590 int
+	if n590, err = d.Len(); err != nil {
+		return err
+	}
+	if n590 > 0 {
+		s591 := make([]int32, n590)
+		for i592 := range s591 {
+			if s591[i592], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Replicas = s591
+	}
+	return nil
+}
+
+func (m *ReassignPartition) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 5
+	n += 10 * len(m.Replicas)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ReassignPartitionResp to b.
+func (m *ReassignPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *ReassignPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ReassignPartitionResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ReassignTopic to b.
+func (m *ReassignTopic) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i593 := range m.Partitions {
+		b = m.Partitions[i593].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ReassignTopic) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n594 int
+	if n594, err = d.Len(); err != nil {
+		return err
+	}
+	if n594 > 0 {
+		s595 := make([]ReassignPartition, n594)
+		for i596 := range s595 {
+			if err = s595[i596].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s595
+	}
+	return nil
+}
+
+func (m *ReassignTopic) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 5
+	for i597 := range m.Partitions {
+		n += m.Partitions[i597].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ReassignTopicResp to b.
+func (m *ReassignTopicResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i598 := range m.Partitions {
+		b = m.Partitions[i598].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ReassignTopicResp) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var n599 int
+	if n599, err = d.Len(); err != nil {
+		return err
+	}
+	if n599 > 0 {
+		s600 := make([]ReassignPartitionResp, n599)
+		for i601 := range s600 {
+			if err = s600[i601].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s600
+	}
+	return nil
+}
+
+func (m *ReassignTopicResp) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 5
+	for i602 := range m.Partitions {
+		n += m.Partitions[i602].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of RequestHeader to b.
 func (m *RequestHeader) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RequestID))
@@ -5994,11 +6557,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x537 byte
-	if x537, err = d.Byte(); err != nil {
+	var x603 byte
+	if x603, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x537)
+	m.Status = Status(x603)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -6053,11 +6616,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x538 byte
-	if x538, err = d.Byte(); err != nil {
+	var x604 byte
+	if x604, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x538)
+	m.Mechanism = int8(x604)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6094,11 +6657,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x539 byte
-	if x539, err = d.Byte(); err != nil {
+	var x605 byte
+	if x605, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x539)
+	m.Mechanism = int8(x605)
 	return nil
 }
 
@@ -6123,11 +6686,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x540 byte
-	if x540, err = d.Byte(); err != nil {
+	var x606 byte
+	if x606, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x540)
+	m.Mechanism = int8(x606)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6156,8 +6719,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i541 := range m.Credentials {
-		b = m.Credentials[i541].AppendPostcard(b)
+	for i607 := range m.Credentials {
+		b = m.Credentials[i607].AppendPostcard(b)
 	}
 	return b
 }
@@ -6172,18 +6735,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n542 int
-	if n542, err = d.Len(); err != nil {
+	var n608 int
+	if n608, err = d.Len(); err != nil {
 		return err
 	}
-	if n542 > 0 {
-		s543 := make([]ScramCredential, n542)
-		for i544 := range s543 {
-			if err = s543[i544].decode(d); err != nil {
+	if n608 > 0 {
+		s609 := make([]ScramCredential, n608)
+		for i610 := range s609 {
+			if err = s609[i610].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s543
+		m.Credentials = s609
 	}
 	return nil
 }
@@ -6194,8 +6757,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i545 := range m.Credentials {
-		n += m.Credentials[i545].sizeHint()
+	for i611 := range m.Credentials {
+		n += m.Credentials[i611].sizeHint()
 	}
 	return n
 }
@@ -6233,8 +6796,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i546 := range m.Assignments {
-		b = m.Assignments[i546].AppendPostcard(b)
+	for i612 := range m.Assignments {
+		b = m.Assignments[i612].AppendPostcard(b)
 	}
 	return b
 }
@@ -6258,18 +6821,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n547 int
-	if n547, err = d.Len(); err != nil {
+	var n613 int
+	if n613, err = d.Len(); err != nil {
 		return err
 	}
-	if n547 > 0 {
-		s548 := make([]SyncGroupAssignment, n547)
-		for i549 := range s548 {
-			if err = s548[i549].decode(d); err != nil {
+	if n613 > 0 {
+		s614 := make([]SyncGroupAssignment, n613)
+		for i615 := range s614 {
+			if err = s614[i615].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s548
+		m.Assignments = s614
 	}
 	return nil
 }
@@ -6283,8 +6846,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i550 := range m.Assignments {
-		n += m.Assignments[i550].sizeHint()
+	for i616 := range m.Assignments {
+		n += m.Assignments[i616].sizeHint()
 	}
 	return n
 }
@@ -6330,8 +6893,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i551 := range m.Partitions {
-		b = m.Partitions[i551].AppendPostcard(b)
+	for i617 := range m.Partitions {
+		b = m.Partitions[i617].AppendPostcard(b)
 	}
 	return b
 }
@@ -6343,26 +6906,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x552 []byte
-	if x552, err = d.Take(16); err != nil {
+	var x618 []byte
+	if x618, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x552)
+	copy(m.TopicID[:], x618)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n553 int
-	if n553, err = d.Len(); err != nil {
+	var n619 int
+	if n619, err = d.Len(); err != nil {
 		return err
 	}
-	if n553 > 0 {
-		s554 := make([]PartitionInfo, n553)
-		for i555 := range s554 {
-			if err = s554[i555].decode(d); err != nil {
+	if n619 > 0 {
+		s620 := make([]PartitionInfo, n619)
+		for i621 := range s620 {
+			if err = s620[i621].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s554
+		m.Partitions = s620
 	}
 	return nil
 }
@@ -6374,8 +6937,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i556 := range m.Partitions {
-		n += m.Partitions[i556].sizeHint()
+	for i622 := range m.Partitions {
+		n += m.Partitions[i622].sizeHint()
 	}
 	return n
 }
@@ -6410,16 +6973,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i557 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i557])
+	for i623 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i623])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
-	for i558 := range m.Leaders {
-		b = postcard.AppendString(b, m.Leaders[i558])
+	for i624 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i624])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
-	for i559 := range m.LeaderEpochs {
-		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i559]))
+	for i625 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i625]))
 	}
 	return b
 }
@@ -6431,49 +6994,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x560 []byte
-	if x560, err = d.Take(16); err != nil {
+	var x626 []byte
+	if x626, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x560)
-	var n561 int
-	if n561, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x626)
+	var n627 int
+	if n627, err = d.Len(); err != nil {
 		return err
 	}
-	if n561 > 0 {
-		s562 := make([]string, n561)
-		for i563 := range s562 {
-			if s562[i563], err = d.String(); err != nil {
+	if n627 > 0 {
+		s628 := make([]string, n627)
+		for i629 := range s628 {
+			if s628[i629], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s562
+		m.Owners = s628
 	}
-	var n564 int
-	if n564, err = d.Len(); err != nil {
+	var n630 int
+	if n630, err = d.Len(); err != nil {
 		return err
 	}
-	if n564 > 0 {
-		s565 := make([]string, n564)
-		for i566 := range s565 {
-			if s565[i566], err = d.String(); err != nil {
+	if n630 > 0 {
+		s631 := make([]string, n630)
+		for i632 := range s631 {
+			if s631[i632], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Leaders = s565
+		m.Leaders = s631
 	}
-	var n567 int
-	if n567, err = d.Len(); err != nil {
+	var n633 int
+	if n633, err = d.Len(); err != nil {
 		return err
 	}
-	if n567 > 0 {
-		s568 := make([]int32, n567)
-		for i569 := range s568 {
-			if s568[i569], err = d.I32(); err != nil {
+	if n633 > 0 {
+		s634 := make([]int32, n633)
+		for i635 := range s634 {
+			if s634[i635], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.LeaderEpochs = s568
+		m.LeaderEpochs = s634
 	}
 	return nil
 }
@@ -6484,15 +7047,68 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i570 := range m.Owners {
-		n += len(m.Owners[i570]) + 5
+	for i636 := range m.Owners {
+		n += len(m.Owners[i636]) + 5
 	}
 	n += 5
-	for i571 := range m.Leaders {
-		n += len(m.Leaders[i571]) + 5
+	for i637 := range m.Leaders {
+		n += len(m.Leaders[i637]) + 5
 	}
 	n += 5
 	n += 10 * len(m.LeaderEpochs)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TransferPartitionLeaderReq to b.
+func (m *TransferPartitionLeaderReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendUvarint(b, uint64(m.To))
+	return b
+}
+
+func (m *TransferPartitionLeaderReq) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.To, err = d.U64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TransferPartitionLeaderReq) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of TransferPartitionLeaderResp to b.
+func (m *TransferPartitionLeaderResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *TransferPartitionLeaderResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *TransferPartitionLeaderResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
 	return n
 }
 
@@ -6506,8 +7122,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i572 := range m.Partitions {
-		b = m.Partitions[i572].AppendPostcard(b)
+	for i638 := range m.Partitions {
+		b = m.Partitions[i638].AppendPostcard(b)
 	}
 	return b
 }
@@ -6534,18 +7150,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n573 int
-	if n573, err = d.Len(); err != nil {
+	var n639 int
+	if n639, err = d.Len(); err != nil {
 		return err
 	}
-	if n573 > 0 {
-		s574 := make([]TxnPartition, n573)
-		for i575 := range s574 {
-			if err = s574[i575].decode(d); err != nil {
+	if n639 > 0 {
+		s640 := make([]TxnPartition, n639)
+		for i641 := range s640 {
+			if err = s640[i641].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s574
+		m.Partitions = s640
 	}
 	return nil
 }
@@ -6560,8 +7176,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i576 := range m.Partitions {
-		n += m.Partitions[i576].sizeHint()
+	for i642 := range m.Partitions {
+		n += m.Partitions[i642].sizeHint()
 	}
 	return n
 }
@@ -6572,8 +7188,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i577 := range m.PendingOffsets {
-		b = m.PendingOffsets[i577].AppendPostcard(b)
+	for i643 := range m.PendingOffsets {
+		b = m.PendingOffsets[i643].AppendPostcard(b)
 	}
 	return b
 }
@@ -6588,18 +7204,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n578 int
-	if n578, err = d.Len(); err != nil {
+	var n644 int
+	if n644, err = d.Len(); err != nil {
 		return err
 	}
-	if n578 > 0 {
-		s579 := make([]TxnPartition, n578)
-		for i580 := range s579 {
-			if err = s579[i580].decode(d); err != nil {
+	if n644 > 0 {
+		s645 := make([]TxnPartition, n644)
+		for i646 := range s645 {
+			if err = s645[i646].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s579
+		m.PendingOffsets = s645
 	}
 	return nil
 }
@@ -6610,8 +7226,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i581 := range m.PendingOffsets {
-		n += m.PendingOffsets[i581].sizeHint()
+	for i647 := range m.PendingOffsets {
+		n += m.PendingOffsets[i647].sizeHint()
 	}
 	return n
 }
@@ -6623,8 +7239,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i582 := range m.Topics {
-		b = m.Topics[i582].AppendPostcard(b)
+	for i648 := range m.Topics {
+		b = m.Topics[i648].AppendPostcard(b)
 	}
 	return b
 }
@@ -6642,18 +7258,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n583 int
-	if n583, err = d.Len(); err != nil {
+	var n649 int
+	if n649, err = d.Len(); err != nil {
 		return err
 	}
-	if n583 > 0 {
-		s584 := make([]OffsetCommitTopic, n583)
-		for i585 := range s584 {
-			if err = s584[i585].decode(d); err != nil {
+	if n649 > 0 {
+		s650 := make([]OffsetCommitTopic, n649)
+		for i651 := range s650 {
+			if err = s650[i651].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s584
+		m.Topics = s650
 	}
 	return nil
 }
@@ -6665,8 +7281,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i586 := range m.Topics {
-		n += m.Topics[i586].sizeHint()
+	for i652 := range m.Topics {
+		n += m.Topics[i652].sizeHint()
 	}
 	return n
 }
@@ -6721,8 +7337,8 @@ func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i587 := range m.ISR {
-		b = postcard.AppendUvarint(b, uint64(m.ISR[i587]))
+	for i653 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i653]))
 	}
 	return b
 }
@@ -6740,18 +7356,18 @@ func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n588 int
-	if n588, err = d.Len(); err != nil {
+	var n654 int
+	if n654, err = d.Len(); err != nil {
 		return err
 	}
-	if n588 > 0 {
-		s589 := make([]uint64, n588)
-		for i590 := range s589 {
-			if s589[i590], err = d.U64(); err != nil {
+	if n654 > 0 {
+		s655 := make([]uint64, n654)
+		for i656 := range s655 {
+			if s655[i656], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s589
+		m.ISR = s655
 	}
 	return nil
 }
@@ -6840,6 +7456,10 @@ var specs = [...]Spec{
 	{Code: OpUpdatePartition, Name: "update_partition", newReq: func() Message { return new(UpdatePartitionReq) }, newResp: func() Message { return new(UpdatePartitionResp) }},
 	{Code: OpQuorumAdmin, Name: "quorum_admin", newReq: func() Message { return new(QuorumAdminReq) }, newResp: func() Message { return new(QuorumAdminResp) }},
 	{Code: OpDescribeQuorum, Name: "describe_quorum", newReq: func() Message { return new(DescribeQuorumReq) }, newResp: func() Message { return new(DescribeQuorumResp) }},
+	{Code: OpAlterReassignments, Name: "alter_reassignments", newReq: func() Message { return new(AlterReassignmentsReq) }, newResp: func() Message { return new(AlterReassignmentsResp) }},
+	{Code: OpListReassignments, Name: "list_reassignments", newReq: func() Message { return new(ListReassignmentsReq) }, newResp: func() Message { return new(ListReassignmentsResp) }},
+	{Code: OpElectLeaders, Name: "elect_leaders", newReq: func() Message { return new(ElectLeadersReq) }, newResp: func() Message { return new(ElectLeadersResp) }},
+	{Code: OpTransferPartitionLeader, Name: "transfer_partition_leader", newReq: func() Message { return new(TransferPartitionLeaderReq) }, newResp: func() Message { return new(TransferPartitionLeaderResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -6937,6 +7557,14 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[44], true
 	case OpDescribeQuorum:
 		return specs[45], true
+	case OpAlterReassignments:
+		return specs[46], true
+	case OpListReassignments:
+		return specs[47], true
+	case OpElectLeaders:
+		return specs[48], true
+	case OpTransferPartitionLeader:
+		return specs[49], true
 	}
 	return Spec{}, false
 }
@@ -7543,6 +8171,58 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpAlterReassignments:
+		req, ok := body.(*AlterReassignmentsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_reassignments request is %T", body)
+		}
+		resp, err := svc.AlterReassignments(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpListReassignments:
+		req, ok := body.(*ListReassignmentsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: list_reassignments request is %T", body)
+		}
+		resp, err := svc.ListReassignments(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpElectLeaders:
+		req, ok := body.(*ElectLeadersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: elect_leaders request is %T", body)
+		}
+		resp, err := svc.ElectLeaders(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpTransferPartitionLeader:
+		req, ok := body.(*TransferPartitionLeaderReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: transfer_partition_leader request is %T", body)
+		}
+		resp, err := svc.TransferPartitionLeader(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -7780,6 +8460,26 @@ func (Unimplemented) QuorumAdmin(context.Context, *QuorumAdminReq) (*QuorumAdmin
 // DescribeQuorum answers ErrUnsupported.
 func (Unimplemented) DescribeQuorum(context.Context, *DescribeQuorumReq) (*DescribeQuorumResp, error) {
 	return nil, unsupported("describe_quorum")
+}
+
+// AlterReassignments answers ErrUnsupported.
+func (Unimplemented) AlterReassignments(context.Context, *AlterReassignmentsReq) (*AlterReassignmentsResp, error) {
+	return nil, unsupported("alter_reassignments")
+}
+
+// ListReassignments answers ErrUnsupported.
+func (Unimplemented) ListReassignments(context.Context, *ListReassignmentsReq) (*ListReassignmentsResp, error) {
+	return nil, unsupported("list_reassignments")
+}
+
+// ElectLeaders answers ErrUnsupported.
+func (Unimplemented) ElectLeaders(context.Context, *ElectLeadersReq) (*ElectLeadersResp, error) {
+	return nil, unsupported("elect_leaders")
+}
+
+// TransferPartitionLeader answers ErrUnsupported.
+func (Unimplemented) TransferPartitionLeader(context.Context, *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error) {
+	return nil, unsupported("transfer_partition_leader")
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -8161,6 +8861,38 @@ func (p Parts) DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*Des
 	return p.Quorum.DescribeQuorum(ctx, req)
 }
 
+// AlterReassignments forwards to p.Quorum.
+func (p Parts) AlterReassignments(ctx context.Context, req *AlterReassignmentsReq) (*AlterReassignmentsResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("alter_reassignments")
+	}
+	return p.Quorum.AlterReassignments(ctx, req)
+}
+
+// ListReassignments forwards to p.Quorum.
+func (p Parts) ListReassignments(ctx context.Context, req *ListReassignmentsReq) (*ListReassignmentsResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("list_reassignments")
+	}
+	return p.Quorum.ListReassignments(ctx, req)
+}
+
+// ElectLeaders forwards to p.Quorum.
+func (p Parts) ElectLeaders(ctx context.Context, req *ElectLeadersReq) (*ElectLeadersResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("elect_leaders")
+	}
+	return p.Quorum.ElectLeaders(ctx, req)
+}
+
+// TransferPartitionLeader forwards to p.Quorum.
+func (p Parts) TransferPartitionLeader(ctx context.Context, req *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("transfer_partition_leader")
+	}
+	return p.Quorum.TransferPartitionLeader(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -8485,6 +9217,34 @@ func (s intercepted) QuorumAdmin(ctx context.Context, req *QuorumAdminReq) (*Quo
 func (s intercepted) DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*DescribeQuorumResp, error) {
 	ctx, done := s.around(ctx, "describe_quorum")
 	resp, err := s.svc.DescribeQuorum(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterReassignments(ctx context.Context, req *AlterReassignmentsReq) (*AlterReassignmentsResp, error) {
+	ctx, done := s.around(ctx, "alter_reassignments")
+	resp, err := s.svc.AlterReassignments(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ListReassignments(ctx context.Context, req *ListReassignmentsReq) (*ListReassignmentsResp, error) {
+	ctx, done := s.around(ctx, "list_reassignments")
+	resp, err := s.svc.ListReassignments(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ElectLeaders(ctx context.Context, req *ElectLeadersReq) (*ElectLeadersResp, error) {
+	ctx, done := s.around(ctx, "elect_leaders")
+	resp, err := s.svc.ElectLeaders(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) TransferPartitionLeader(ctx context.Context, req *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error) {
+	ctx, done := s.around(ctx, "transfer_partition_leader")
+	resp, err := s.svc.TransferPartitionLeader(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -163,3 +163,136 @@ type QuorumMember struct {
 	// LastContactMs is when the leader last saw it active (Unix ms; the leader: now); -1 unknown.
 	LastContactMs int64
 }
+
+// Replica moves (issue #16 item 3): Kafka's AlterPartitionReassignments (API 45),
+// ListPartitionReassignments (API 46) and ElectLeaders (API 43), served by the controller
+// (forwarded to the quorum leader), and the leadership transfer the quorum leader asks of a
+// partition's raft leader. Replicas are named by Kafka broker ids here, as clients name them.
+const (
+	OpAlterReassignments      Code = 0x66
+	OpListReassignments       Code = 0x67
+	OpElectLeaders            Code = 0x68
+	OpTransferPartitionLeader Code = 0x69
+)
+
+// QuorumDecommission is the QuorumAdminReq action that drains a broker: every replica it
+// holds is moved to another live broker (a replica reassignment per partition); once none
+// is left it can be removed (QuorumRemove). The answer comes when the moves are recorded,
+// not when they are done (QuorumStatus shows the replicas a broker still holds).
+const QuorumDecommission = "decommission"
+
+// AlterReassignmentsReq is Kafka's AlterPartitionReassignments: per partition the target
+// replicas (Kafka broker ids, preferred leader first), or Cancel.
+type AlterReassignmentsReq struct {
+	Topics []ReassignTopic
+}
+
+// ReassignTopic is one topic's partitions of an AlterReassignmentsReq.
+type ReassignTopic struct {
+	Name       string
+	Partitions []ReassignPartition
+}
+
+// ReassignPartition is one partition's target replicas; Cancel (Kafka's null replicas)
+// reverts a reassignment in progress to the replicas it started from.
+type ReassignPartition struct {
+	Partition int32
+	Cancel    bool
+	Replicas  []int32
+}
+
+// AlterReassignmentsResp answers AlterReassignmentsReq, topics and partitions in request
+// order: 0 once the reassignment is recorded (it then runs in the background), or
+// UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT, INVALID_REPLICATION_FACTOR,
+// NO_REASSIGNMENT_IN_PROGRESS (a cancel with none) with Kafka's message.
+type AlterReassignmentsResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Topics       []ReassignTopicResp
+}
+
+// ReassignTopicResp is one topic's answers.
+type ReassignTopicResp struct {
+	Name       string
+	Partitions []ReassignPartitionResp
+}
+
+// ReassignPartitionResp is one partition's answer.
+type ReassignPartitionResp struct {
+	Partition    int32
+	ErrorCode    int16
+	ErrorMessage string
+}
+
+// ListReassignmentsReq is Kafka's ListPartitionReassignments: All (Kafka's null topics) or
+// the named partitions.
+type ListReassignmentsReq struct {
+	All    bool
+	Topics []ListReassignTopic
+}
+
+// ListReassignTopic names partitions of one topic.
+type ListReassignTopic struct {
+	Name       string
+	Partitions []int32
+}
+
+// ListReassignmentsResp lists the reassignments in progress (of the partitions asked for;
+// partitions without one are left out, as Kafka does), topics by name.
+type ListReassignmentsResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Topics       []ListedReassignTopic
+}
+
+// ListedReassignTopic is one topic's reassignments in progress.
+type ListedReassignTopic struct {
+	Name       string
+	Partitions []ListedReassignment
+}
+
+// ListedReassignment is one partition's reassignment in progress (Kafka broker ids):
+// Replicas the whole current set (the target first), Adding the target replicas that were not
+// replicas before it started, Removing the replicas that will go.
+type ListedReassignment struct {
+	Partition int32
+	Replicas  []int32
+	Adding    []int32
+	Removing  []int32
+}
+
+// ElectLeadersReq is Kafka's ElectLeaders: ElectionType 0 preferred, 1 unclean; All (null
+// topics) or the named partitions.
+type ElectLeadersReq struct {
+	ElectionType int8
+	All          bool
+	Topics       []ListReassignTopic
+}
+
+// ElectLeadersResp answers per partition: 0 (the preferred replica leads now),
+// ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE,
+// UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST. With All, partitions whose election was not
+// needed are left out (as Kafka does).
+type ElectLeadersResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+	Topics       []ReassignTopicResp
+}
+
+// TransferPartitionLeaderReq asks the broker that leads a replicated partition's raft group
+// to hand the leadership to replica To (a raft id): the quorum leader sends it for a
+// preferred-leader election and before a reassignment removes the leader. It is not
+// forwarded: a broker that does not lead the partition answers NOT_LEADER_OR_FOLLOWER.
+type TransferPartitionLeaderReq struct {
+	Topic     string
+	Partition int32
+	To        uint64
+}
+
+// TransferPartitionLeaderResp answers once To leads (0), or with NOT_LEADER_OR_FOLLOWER,
+// UNKNOWN_TOPIC_OR_PARTITION, REQUEST_TIMED_OUT (To did not take over in time; the caller
+// may ask again).
+type TransferPartitionLeaderResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+}

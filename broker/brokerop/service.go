@@ -254,6 +254,24 @@ type QuorumService interface {
 	// DescribeQuorum describes the quorum's raft state, from the leader.
 	//kafkaop:describe_quorum OpDescribeQuorum
 	DescribeQuorum(ctx context.Context, req *DescribeQuorumReq) (*DescribeQuorumResp, error)
+
+	// AlterReassignments starts, changes or cancels replica reassignments (Kafka's
+	// AlterPartitionReassignments), on the leader.
+	//kafkaop:alter_reassignments OpAlterReassignments
+	AlterReassignments(ctx context.Context, req *AlterReassignmentsReq) (*AlterReassignmentsResp, error)
+
+	// ListReassignments lists the replica reassignments in progress, from the leader.
+	//kafkaop:list_reassignments OpListReassignments
+	ListReassignments(ctx context.Context, req *ListReassignmentsReq) (*ListReassignmentsResp, error)
+
+	// ElectLeaders moves partitions' leadership to their preferred replicas, on the leader.
+	//kafkaop:elect_leaders OpElectLeaders
+	ElectLeaders(ctx context.Context, req *ElectLeadersReq) (*ElectLeadersResp, error)
+
+	// TransferPartitionLeader hands a replicated partition's raft leadership to another
+	// replica; served by the broker leading it (never forwarded).
+	//kafkaop:transfer_partition_leader OpTransferPartitionLeader
+	TransferPartitionLeader(ctx context.Context, req *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

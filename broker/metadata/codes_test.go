@@ -25,6 +25,8 @@ func TestCodesAreKafkas(t *testing.T) {
 		{metadata.CodeGroupIDNotFound, kerr.GroupIDNotFound},
 		{metadata.CodeFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 		{metadata.CodeInconsistentClusterID, kerr.InconsistentClusterID},
+		{metadata.CodeInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+		{metadata.CodeNoReassignmentInProgress, kerr.NoReassignmentInProgress},
 	} {
 		if c.got != c.want.Code {
 			t.Errorf("%s: have %d, Kafka's is %d", c.want.Message, c.got, c.want.Code)

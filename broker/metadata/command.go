@@ -37,6 +37,8 @@ const (
 	kindCreateTopicsReplicated     = 20 // CreateTopics with a replica list per partition
 	kindCreatePartitionsReplicated = 21 // CreatePartitions with a replica list per new partition
 	kindUpdatePartition            = 22
+	kindAlterReassignments         = 23
+	kindCompleteReassignment       = 24
 )
 
 // Decoding errors; Apply returns them (wrapped) as the result of an entry it cannot decode.
@@ -663,6 +665,15 @@ func DecodeCommand(data []byte) (Command, error) {
 		c = x
 	case kindUpdatePartition:
 		c = &UpdatePartition{Topic: d.str(), Partition: d.i32(), Leader: d.u64(), LeaderEpoch: d.i32(), ISR: d.u64s()}
+	case kindAlterReassignments:
+		x := &AlterReassignments{}
+		n := d.count(3)
+		for range n {
+			x.Partitions = append(x.Partitions, ReassignPartition{Topic: d.str(), Partition: d.i32(), Target: d.u64s()})
+		}
+		c = x
+	case kindCompleteReassignment:
+		c = &CompleteReassignment{Topic: d.str(), Partition: d.i32(), Target: d.u64s()}
 	case kindAlterConfigs:
 		x := &AlterConfigs{}
 		n := d.count(4)

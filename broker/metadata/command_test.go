@@ -42,11 +42,14 @@ func allCommands() []metadata.Command {
 		}},
 		&metadata.CreatePartitions{Topics: []metadata.NewPartitions{{Name: "r", Count: 3, Owners: owners(1, node(3)), Replicas: [][]uint64{{3, 1, 2}}}}},
 		&metadata.UpdatePartition{Topic: "r", Partition: 1, Leader: 3, LeaderEpoch: 7, ISR: []uint64{3, 2}},
+		&metadata.AlterReassignments{Partitions: []metadata.ReassignPartition{{Topic: "r", Partition: 1, Target: []uint64{4, 2, 3}}, {Topic: "r", Partition: 0}}},
+		&metadata.CompleteReassignment{Topic: "r", Partition: 1, Target: []uint64{4, 2, 1 << 60}},
 		// zero values
 		&metadata.InitCluster{}, &metadata.RegisterBroker{}, &metadata.RemoveBroker{}, &metadata.AllowBroker{},
 		&metadata.DisallowBroker{}, &metadata.CreateTopics{}, &metadata.DeleteTopics{}, &metadata.CreatePartitions{},
 		&metadata.AlterConfigs{}, &metadata.Reassign{}, &metadata.AllocateProducerIDs{}, &metadata.CommitOffsets{},
 		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
+		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
 	}, securityCommands()...)
 }
@@ -64,8 +67,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 22 {
-		t.Errorf("%d command kinds covered, want 22", len(kinds))
+	if len(kinds) != 24 {
+		t.Errorf("%d command kinds covered, want 24", len(kinds))
 	}
 }
 

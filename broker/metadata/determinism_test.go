@@ -13,9 +13,12 @@ import (
 
 // gen makes random entries over a small vocabulary, so that names, ids, owners and groups
 // collide often and every error path is taken.
-type gen struct{ r *rand.Rand }
+type gen struct {
+	r    *rand.Rand
+	last *metadata.ReassignPartition // the last reassignment generated (CompleteReassignment reuses it)
+}
 
-func newGen(seed uint64) *gen { return &gen{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
+func newGen(seed uint64) *gen { return &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))} }
 
 func (g *gen) node() metadata.NodeID { return node(byte(1 + g.r.IntN(5))) }
 func (g *gen) name() string {
@@ -72,7 +75,31 @@ func (g *gen) command() metadata.Command {
 	if g.r.IntN(6) == 0 {
 		return g.securityCommand()
 	}
-	switch g.r.IntN(19) {
+	switch g.r.IntN(22) {
+	case 19, 20:
+		c := &metadata.AlterReassignments{}
+		for range 1 + g.r.IntN(2) {
+			it := metadata.ReassignPartition{Topic: g.rname(), Partition: int32(g.r.IntN(3))}
+			if g.r.IntN(5) > 0 {
+				perm := g.r.Perm(5)
+				for j := range 2 + g.r.IntN(3)/2 {
+					it.Target = append(it.Target, uint64(perm[j]+1))
+				}
+			}
+			c.Partitions = append(c.Partitions, it)
+			g.last = &it
+		}
+		return c
+	case 21:
+		if g.last != nil && g.r.IntN(3) > 0 {
+			return &metadata.CompleteReassignment{Topic: g.last.Topic, Partition: g.last.Partition, Target: g.last.Target}
+		}
+		c := &metadata.CompleteReassignment{Topic: g.rname(), Partition: int32(g.r.IntN(3))}
+		perm := g.r.Perm(5)
+		for j := range 2 + g.r.IntN(2) {
+			c.Target = append(c.Target, uint64(perm[j]+1))
+		}
+		return c
 	case 14:
 		n := 1 + g.r.IntN(3)
 		o, r := g.replicas(n, 2+g.r.IntN(2)/2*g.r.IntN(2))
@@ -220,7 +247,8 @@ func TestDeterminism(t *testing.T) {
 		// The sequence takes the success path and error paths of every command.
 		for _, k := range []string{"InitClusterResult", "RegisterBrokerResult", "RemoveBrokerResult", "AllowBrokerResult",
 			"TopicsResult", "ReassignResult", "AllocateProducerIDsResult", "CommitOffsetsResult", "DeleteGroupsResult",
-			"DeleteOffsetsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "error"} {
+			"DeleteOffsetsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "AlterReassignmentsResult",
+			"CompleteReassignmentResult", "error"} {
 			if seen[k+"/ok"] == 0 || seen[k+"/err"] == 0 {
 				t.Errorf("seed %d: %s: %d successes, %d failures; the random sequence tests too little", seed, k, seen[k+"/ok"], seen[k+"/err"])
 			}
@@ -279,6 +307,13 @@ func tally(seen map[string]int, r any) {
 		}
 	case *metadata.SetRolesResult:
 		name, ok = "SetRolesResult", r.Code == 0
+	case *metadata.AlterReassignmentsResult:
+		name = "AlterReassignmentsResult"
+		for _, m := range r.Partitions {
+			ok = ok && m.Code == 0
+		}
+	case *metadata.CompleteReassignmentResult:
+		name, ok = "CompleteReassignmentResult", r.Code == 0
 	}
 	if ok {
 		seen[name+"/ok"]++

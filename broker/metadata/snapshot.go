@@ -91,6 +91,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionSecurity)
 		b = postcard.AppendBytes(b, s.sec.appendSection(nil))
 	}
+	if names := s.movingTopics(); len(names) > 0 {
+		b = postcard.AppendUvarint(b, sectionReassignments)
+		b = postcard.AppendBytes(b, s.appendReassignments(nil, names))
+	}
 	if body := s.appendKafkaListeners(nil); body != nil {
 		b = postcard.AppendUvarint(b, sectionKafkaListeners)
 		b = postcard.AppendBytes(b, body)
@@ -215,9 +219,9 @@ func restoreReplicated(d *dec, s *State, check func(bool, string, ...any)) {
 				return
 			}
 			check(len(reps) >= 2 && distinct(reps) && !slices.Contains(reps, 0), "topic %q partition %d: bad replica list", name, idx)
-			check(leader == 0 || slices.Contains(reps, leader), "topic %q partition %d: leader not a replica", name, idx)
-			check(epoch >= 0 && distinct(isr) && !slices.ContainsFunc(isr, func(id uint64) bool { return !slices.Contains(reps, id) }),
-				"topic %q partition %d: bad leader epoch or ISR", name, idx)
+			// The leader and ISR are checked against the members once every section is read
+			// (a reassignment's adding replicas may lead).
+			check(epoch >= 0 && distinct(isr), "topic %q partition %d: bad leader epoch or ISR", name, idx)
 			p := &t.Partitions[idx]
 			p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = reps, leader, epoch, isr
 		}
@@ -368,6 +372,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 		switch tag {
 		case sectionReplicas:
 			restoreReplicated(sd, s, sectionCheck)
+		case sectionReassignments:
+			restoreReassignments(sd, s, sectionCheck)
 		case sectionSecurity:
 			s.sec.decodeSection(sd)
 			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
@@ -382,6 +388,15 @@ func decodeSnapshot(data []byte) (*State, error) {
 		}
 		if sd.err != nil {
 			d.fail(fmt.Errorf("section %d: %w", tag, sd.err))
+		}
+	}
+	if d.err == nil {
+		// Leaders and ISRs of replicated partitions are members of their raft groups.
+		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
+			for i, p := range s.topics[name].Partitions {
+				check(p.Leader == 0 || p.member(p.Leader), "topic %q partition %d: leader not a replica", name, i)
+				check(!slices.ContainsFunc(p.ISR, func(id uint64) bool { return !p.member(id) }), "topic %q partition %d: bad leader epoch or ISR", name, i)
+			}
 		}
 	}
 	if d.err != nil {

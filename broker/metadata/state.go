@@ -115,6 +115,10 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.deleteGroups(c, dry)
 	case *DeleteOffsets:
 		return s.deleteOffsets(c, dry)
+	case *AlterReassignments:
+		return s.alterReassignments(c, dry)
+	case *CompleteReassignment:
+		return s.completeReassignment(c, dry)
 	case *UpdatePartition:
 		return s.updatePartition(c, dry)
 	case *CreateACLs:
@@ -217,7 +221,7 @@ func (s *State) offline(raftID uint64) {
 	for _, t := range s.topics {
 		for i := range t.Partitions {
 			p := &t.Partitions[i]
-			if !slices.Contains(p.Replicas, raftID) {
+			if !p.member(raftID) {
 				continue
 			}
 			if i := slices.Index(p.ISR, raftID); i >= 0 {
@@ -293,7 +297,7 @@ func (s *State) updatePartition(c *UpdatePartition, dry bool) *UpdatePartitionRe
 		return fail(CodeInvalidRequest, "Partition %s-%d is not replicated.", c.Topic, c.Partition)
 	case c.LeaderEpoch < 0:
 		return fail(CodeInvalidRequest, "Leader epoch %d is negative.", c.LeaderEpoch)
-	case !slices.Contains(p.Replicas, c.Leader):
+	case !p.member(c.Leader):
 		return fail(CodeInvalidReplicaAssignment, "Broker %d is not a replica of %s-%d.", c.Leader, c.Topic, c.Partition)
 	case c.LeaderEpoch < p.LeaderEpoch:
 		return fail(CodeFencedLeaderEpoch, "Leader epoch %d is older than the partition's %d.", c.LeaderEpoch, p.LeaderEpoch)
@@ -303,7 +307,7 @@ func (s *State) updatePartition(c *UpdatePartition, dry bool) *UpdatePartitionRe
 		return fail(CodeInvalidRequest, "The in-sync replicas must include the leader %d.", c.Leader)
 	}
 	for i, id := range c.ISR {
-		if !slices.Contains(p.Replicas, id) {
+		if !p.member(id) {
 			return fail(CodeInvalidReplicaAssignment, "In-sync replica %d is not a replica of %s-%d.", id, c.Topic, c.Partition)
 		}
 		if slices.Contains(c.ISR[:i], id) {

@@ -35,9 +35,11 @@ const (
 	CodeTopicAlreadyExists       int16 = 36
 	CodeInvalidPartitions        int16 = 37
 	CodeInvalidReplicaAssignment int16 = 39
+	CodeInvalidReplicationFactor int16 = 38
 	CodeInvalidRequest           int16 = 42
 	CodeGroupIDNotFound          int16 = 69
 	CodeFencedLeaderEpoch        int16 = 74
+	CodeNoReassignmentInProgress int16 = 85
 	CodeInconsistentClusterID    int16 = 104
 )
 
@@ -74,6 +76,14 @@ type Partition struct {
 	Leader      uint64   // raft id of the leader last reported; 0 while none is known
 	LeaderEpoch int32    // the raft term of that leader (Kafka's leader epoch); 0 before any report
 	ISR         []uint64 // in-sync replicas as the leader last reported them (all replicas at creation)
+
+	// A replica reassignment in progress (reassign.go): Target is the replica list the
+	// partition moves to (nil: none; Replicas itself when a cancelled one is being undone),
+	// Adding the replicas outside Replicas that the move may have put in the raft group
+	// (they join it empty, never bootstrapping it). Replicas stays the settled list until
+	// CompleteReassignment makes it Target.
+	Target []uint64
+	Adding []uint64
 }
 
 // Replicated reports whether p is a replicated partition (a raft group of its replicas).
@@ -81,6 +91,7 @@ func (p *Partition) Replicated() bool { return len(p.Replicas) > 0 }
 
 func (p Partition) clone() Partition {
 	p.Replicas, p.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
+	p.Target, p.Adding = slices.Clone(p.Target), slices.Clone(p.Adding)
 	return p
 }
 
