@@ -22,9 +22,16 @@
 //     same replication factor (1 = single-owner). A removed broker incarnation (RemoveBroker,
 //     or replaced by a new raft id of its NodeID) leaves every ISR and stops being leader; its
 //     replicas stay in the lists, offline (OfflineReplicas), until a replica reassignment
-//     (later work) moves them. Reassign refuses replicated partitions. The per-broker
+//     moves them. Reassign refuses replicated partitions. The per-broker
 //     partition limit (MaxPartitions) counts partitions by Owner, i.e. a replicated
 //     partition once, on its preferred leader;
+//   - replica reassignments of replicated partitions (reassign.go; Kafka's
+//     AlterPartitionReassignments): per partition a Target replica list (same length as
+//     Replicas: the replication factor does not change) and Adding, the replicas outside
+//     Replicas the move may have added to the raft group. Replicas stays the settled list
+//     until the partition's leader, whose raft group's voters are then exactly Target,
+//     proposes CompleteReassignment. A cancel makes Target = Replicas (the group is moved
+//     back). During a move the leader and ISR may name any member (Replicas ∪ Adding);
 //   - the next producer id (AllocateProducerIDs hands out blocks, never reused);
 //   - committed offsets by group, topic and partition (offset, leader epoch, metadata, commit
 //     time), what group.Record of KindCommit carries. Group membership is the coordinator's
@@ -63,6 +70,14 @@
 //	CommitOffsets        INVALID_GROUP_ID (empty group id)
 //	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets)
 //	DeleteOffsets        GROUP_ID_NOT_FOUND (no committed offsets)
+//	AlterReassignments   per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (listed
+//	                     twice), INVALID_REPLICA_ASSIGNMENT (single-owner partition; a target
+//	                     replica unregistered or listed twice), INVALID_REPLICATION_FACTOR
+//	                     (target length not the replication factor), NO_REASSIGNMENT_IN_PROGRESS
+//	                     (a cancel with none). A target that only reorders the replicas of a
+//	                     partition not moving settles at once (no raft change needed)
+//	CompleteReassignment UNKNOWN_TOPIC_OR_PARTITION, NO_REASSIGNMENT_IN_PROGRESS,
+//	                     INVALID_REPLICA_ASSIGNMENT (not the current target)
 //	UpdatePartition      UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (single-owner partition,
 //	                     negative epoch, ISR without the leader or with a duplicate),
 //	                     INVALID_REPLICA_ASSIGNMENT (leader or ISR member not a replica),
@@ -135,6 +150,9 @@
 //	                                (written when any topic has replica lists)
 //	         22 UpdatePartition     topic:str | partition:i32 | leader:u64 | leader_epoch:i32 |
 //	                                isr:seq<u64>
+//	         23 AlterReassignments  seq<topic:str | partition:i32 | target:seq<u64>>  (empty
+//	                                target: cancel)
+//	         24 CompleteReassignment topic:str | partition:i32 | target:seq<u64>
 //
 //	         30 CreateACLs          seq<acl>
 //	         31 DeleteACLs          seq<acl>
@@ -173,10 +191,13 @@
 //	tag 3      security: seq<acl> (sorted by every field in order) |
 //	           seq<user:str | seq<credential>> (by user, then mechanism) |
 //	           seq<entity | map<str,f64>> (by entity) | seq<node_id:[32] | roles:u8> (by NodeId)
+//	tag 4      reassignments in progress, by topic name, then partition: seq<name:str |
+//	           seq<partition:i32 | target:seq<u64> | adding:seq<u64>>>
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
 // names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2
-// distinct raft ids, one factor per topic, leader and ISR among the replicas) and leaves the state
+// distinct raft ids, one factor per topic, leader and ISR among the members, targets of the
+// replication factor, adding replicas outside the replicas) and leaves the state
 // unchanged on any error (wrapping ErrBadSnapshot).
 //
 // # Concurrency
