@@ -128,6 +128,9 @@ type topic struct {
 	// replicas: per partition, the raft ids of its replicas (TopicRecord.Replicas; nil or
 	// an entry of length ≤ 1: single-owner). Replaced under adminMu.
 	replicas atomic.Pointer[[][]uint64]
+	// joining: per partition, the replicas that join an existing raft group
+	// (TopicRecord.Joining). Replaced under adminMu.
+	joining atomic.Pointer[[][]uint64]
 }
 
 // partition is one partition's log plus the fetch long-poll waiters. An idle partition is
@@ -171,6 +174,26 @@ func (t *topic) setReplicas(reps [][]uint64) {
 		cp[i] = slices.Clone(r)
 	}
 	t.replicas.Store(&cp)
+}
+
+// setJoining sets the topic's per-partition joining replicas (a copy of js).
+func (t *topic) setJoining(js [][]uint64) {
+	if len(js) == 0 {
+		t.joining.Store(nil)
+		return
+	}
+	cp := make([][]uint64, len(js))
+	for i, r := range js {
+		cp[i] = slices.Clone(r)
+	}
+	t.joining.Store(&cp)
+}
+
+// joins reports whether replica id joins partition i's existing raft group (it must not
+// bootstrap it).
+func (t *topic) joins(i int32, id uint64) bool {
+	js := t.joining.Load()
+	return js != nil && int(i) < len(*js) && slices.Contains((*js)[i], id)
 }
 
 // dir is the partition's log directory.
@@ -349,6 +372,7 @@ func Open(cfg Config) (*Broker, error) {
 		}
 		t := b.newTopic(rec.Name, rec.ID, cfgs)
 		t.setReplicas(rec.Replicas)
+		t.setJoining(rec.Joining)
 		parts := b.newPartitions(t, 0, rec.Partitions, b.partitionsOnDisk(t))
 		t.parts.Store(&parts)
 		topics[t.name] = t

@@ -43,6 +43,11 @@ type TopicRecord struct {
 	// (the broker serving it owns it alone); longer entries are replicated partitions, a
 	// raft group of those replicas (see doc.go, "Replicated partitions").
 	Replicas [][]uint64 `json:"replicas,omitempty"`
+	// Joining lists, per partition (nil: none), the replicas of Replicas that join the
+	// partition's existing raft group (a replica reassignment adds them, package
+	// broker/controller): such a replica starts its group empty and waits for the leader,
+	// never bootstrapping it with Replicas as its voters.
+	Joining [][]uint64 `json:"joining,omitempty"`
 }
 
 // TopicID is Kafka's 16-byte topic id, stored as 32 hex digits.

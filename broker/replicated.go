@@ -164,6 +164,9 @@ func (b *Broker) startGroup(r *replication, p *partition) error {
 	}
 	g := &replGroup{b: b, p: p, id: groupID(p), self: r.id, eng: r.eng, st: st, log: l,
 		voters: slices.Clone(p.t.replicasOf(p.index))}
+	if p.t.joins(p.index, r.id) {
+		g.voters = nil // added to a running group: the leader's log (or snapshot) makes it a member
+	}
 	g.hw.Store(-1)
 	g.logStart.Store(-1)
 	p.group.Store(g)

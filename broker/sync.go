@@ -18,7 +18,9 @@ import (
 // TopicRecord.Replicas says which partitions are replicated: SyncTopics starts the raft
 // group of each replicated partition this broker is a replica of (SetReplication) and stops
 // those it no longer is a replica of. A partition's replica list is otherwise taken as it
-// is: membership changes of a running group are the controller's (raft conf changes).
+// is: membership changes of a running group are the controller's (raft conf changes). A
+// replica in TopicRecord.Joining starts its group empty, waiting for the leader to add it
+// (a replica reassignment); the others bootstrap a new group with Replicas as its voters.
 func (b *Broker) SyncTopics(want []TopicRecord) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
@@ -56,6 +58,7 @@ func (b *Broker) SyncTopics(want []TopicRecord) error {
 		if t == nil {
 			nt := b.newTopic(rec.Name, rec.ID, cfgs)
 			nt.setReplicas(rec.Replicas)
+			nt.setJoining(rec.Joining)
 			if err := b.fs.MkdirAll(nt.dir, 0o755); err != nil {
 				errs = append(errs, fmt.Errorf("topic %q: %w", rec.Name, err))
 				continue
@@ -77,6 +80,7 @@ func (b *Broker) SyncTopics(want []TopicRecord) error {
 			alters = append(alters, alter{t, cfgs})
 		}
 		t.setReplicas(rec.Replicas)
+		t.setJoining(rec.Joining)
 	}
 	for name, t := range cur {
 		if !wanted[name] && next[name] == t {

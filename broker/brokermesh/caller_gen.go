@@ -457,3 +457,12 @@ func (c *Caller) TransferPartitionLeader(ctx context.Context, req *brokerop.Tran
 	}
 	return resp, nil
 }
+
+// CompleteReassignment calls op complete_reassignment on the broker.
+func (c *Caller) CompleteReassignment(ctx context.Context, req *brokerop.CompleteReassignmentReq) (*brokerop.CompleteReassignmentResp, error) {
+	resp := new(brokerop.CompleteReassignmentResp)
+	if err := c.Call(ctx, brokerop.OpCompleteReassignment, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

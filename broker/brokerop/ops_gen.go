@@ -1018,6 +1018,73 @@ func (m *ClusterBrokersResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of CompleteReassignmentReq to b.
+func (m *CompleteReassignmentReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendUvarint(b, uint64(len(m.Target)))
+	for i98 := range m.Target {
+		b = postcard.AppendUvarint(b, uint64(m.Target[i98]))
+	}
+	return b
+}
+
+func (m *CompleteReassignmentReq) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	var n99 int
+	if n99, err = d.Len(); err != nil {
+		return err
+	}
+	if n99 > 0 {
+		s100 := make([]uint64, n99)
+		for i101 := range s100 {
+			if s100[i101], err = d.U64(); err != nil {
+				return err
+			}
+		}
+		m.Target = s100
+	}
+	return nil
+}
+
+func (m *CompleteReassignmentReq) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 5
+	n += 10 * len(m.Target)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of CompleteReassignmentResp to b.
+func (m *CompleteReassignmentResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	return b
+}
+
+func (m *CompleteReassignmentResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *CompleteReassignmentResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of ConfigEntry to b.
 func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
@@ -1032,8 +1099,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i98 := range m.Synonyms {
-		b = m.Synonyms[i98].AppendPostcard(b)
+	for i102 := range m.Synonyms {
+		b = m.Synonyms[i102].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -1044,16 +1111,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some99 bool
-	if some99, err = d.Option(); err != nil {
+	var some103 bool
+	if some103, err = d.Option(); err != nil {
 		return err
 	}
-	if some99 {
-		p100 := new(string)
-		if (*p100), err = d.String(); err != nil {
+	if some103 {
+		p104 := new(string)
+		if (*p104), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p100
+		m.Value = p104
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -1061,32 +1128,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x101 byte
-	if x101, err = d.Byte(); err != nil {
-		return err
-	}
-	m.Source = int8(x101)
-	if m.IsSensitive, err = d.Bool(); err != nil {
-		return err
-	}
-	var n102 int
-	if n102, err = d.Len(); err != nil {
-		return err
-	}
-	if n102 > 0 {
-		s103 := make([]ConfigSynonym, n102)
-		for i104 := range s103 {
-			if err = s103[i104].decode(d); err != nil {
-				return err
-			}
-		}
-		m.Synonyms = s103
-	}
 	var x105 byte
 	if x105, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x105)
+	m.Source = int8(x105)
+	if m.IsSensitive, err = d.Bool(); err != nil {
+		return err
+	}
+	var n106 int
+	if n106, err = d.Len(); err != nil {
+		return err
+	}
+	if n106 > 0 {
+		s107 := make([]ConfigSynonym, n106)
+		for i108 := range s107 {
+			if err = s107[i108].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Synonyms = s107
+	}
+	var x109 byte
+	if x109, err = d.Byte(); err != nil {
+		return err
+	}
+	m.ConfigType = int8(x109)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -1105,8 +1172,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i106 := range m.Synonyms {
-		n += m.Synonyms[i106].sizeHint()
+	for i110 := range m.Synonyms {
+		n += m.Synonyms[i110].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -1130,22 +1197,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some107 bool
-	if some107, err = d.Option(); err != nil {
+	var some111 bool
+	if some111, err = d.Option(); err != nil {
 		return err
 	}
-	if some107 {
-		p108 := new(string)
-		if (*p108), err = d.String(); err != nil {
+	if some111 {
+		p112 := new(string)
+		if (*p112), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p108
+		m.Value = p112
 	}
-	var x109 byte
-	if x109, err = d.Byte(); err != nil {
+	var x113 byte
+	if x113, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x109)
+	m.Source = int8(x113)
 	return nil
 }
 
@@ -1163,25 +1230,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i110 := range m.Creations {
-		b = m.Creations[i110].AppendPostcard(b)
+	for i114 := range m.Creations {
+		b = m.Creations[i114].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n111 int
-	if n111, err = d.Len(); err != nil {
+	var n115 int
+	if n115, err = d.Len(); err != nil {
 		return err
 	}
-	if n111 > 0 {
-		s112 := make([]AclBinding, n111)
-		for i113 := range s112 {
-			if err = s112[i113].decode(d); err != nil {
+	if n115 > 0 {
+		s116 := make([]AclBinding, n115)
+		for i117 := range s116 {
+			if err = s116[i117].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s112
+		m.Creations = s116
 	}
 	return nil
 }
@@ -1189,8 +1256,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i114 := range m.Creations {
-		n += m.Creations[i114].sizeHint()
+	for i118 := range m.Creations {
+		n += m.Creations[i118].sizeHint()
 	}
 	return n
 }
@@ -1198,25 +1265,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i115 := range m.Results {
-		b = m.Results[i115].AppendPostcard(b)
+	for i119 := range m.Results {
+		b = m.Results[i119].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n116 int
-	if n116, err = d.Len(); err != nil {
+	var n120 int
+	if n120, err = d.Len(); err != nil {
 		return err
 	}
-	if n116 > 0 {
-		s117 := make([]AclResult, n116)
-		for i118 := range s117 {
-			if err = s117[i118].decode(d); err != nil {
+	if n120 > 0 {
+		s121 := make([]AclResult, n120)
+		for i122 := range s121 {
+			if err = s121[i122].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s117
+		m.Results = s121
 	}
 	return nil
 }
@@ -1224,8 +1291,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i119 := range m.Results {
-		n += m.Results[i119].sizeHint()
+	for i123 := range m.Results {
+		n += m.Results[i123].sizeHint()
 	}
 	return n
 }
@@ -1233,26 +1300,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i120 := range m.Topics {
-		b = m.Topics[i120].AppendPostcard(b)
+	for i124 := range m.Topics {
+		b = m.Topics[i124].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n121 int
-	if n121, err = d.Len(); err != nil {
+	var n125 int
+	if n125, err = d.Len(); err != nil {
 		return err
 	}
-	if n121 > 0 {
-		s122 := make([]CreatePartitionsTopic, n121)
-		for i123 := range s122 {
-			if err = s122[i123].decode(d); err != nil {
+	if n125 > 0 {
+		s126 := make([]CreatePartitionsTopic, n125)
+		for i127 := range s126 {
+			if err = s126[i127].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s122
+		m.Topics = s126
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1263,8 +1330,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i124 := range m.Topics {
-		n += m.Topics[i124].sizeHint()
+	for i128 := range m.Topics {
+		n += m.Topics[i128].sizeHint()
 	}
 	n += 10
 	return n
@@ -1273,25 +1340,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i125 := range m.Topics {
-		b = m.Topics[i125].AppendPostcard(b)
+	for i129 := range m.Topics {
+		b = m.Topics[i129].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n126 int
-	if n126, err = d.Len(); err != nil {
+	var n130 int
+	if n130, err = d.Len(); err != nil {
 		return err
 	}
-	if n126 > 0 {
-		s127 := make([]CreatePartitionsTopicResp, n126)
-		for i128 := range s127 {
-			if err = s127[i128].decode(d); err != nil {
+	if n130 > 0 {
+		s131 := make([]CreatePartitionsTopicResp, n130)
+		for i132 := range s131 {
+			if err = s131[i132].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s127
+		m.Topics = s131
 	}
 	return nil
 }
@@ -1299,8 +1366,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i129 := range m.Topics {
-		n += m.Topics[i129].sizeHint()
+	for i133 := range m.Topics {
+		n += m.Topics[i133].sizeHint()
 	}
 	return n
 }
@@ -1310,10 +1377,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i130 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i130])))
-		for i131 := range m.Assignments[i130] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i130][i131]))
+	for i134 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i134])))
+		for i135 := range m.Assignments[i134] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i134][i135]))
 		}
 	}
 	return b
@@ -1326,28 +1393,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n132 int
-	if n132, err = d.Len(); err != nil {
+	var n136 int
+	if n136, err = d.Len(); err != nil {
 		return err
 	}
-	if n132 > 0 {
-		s133 := make([][]int32, n132)
-		for i134 := range s133 {
-			var n135 int
-			if n135, err = d.Len(); err != nil {
+	if n136 > 0 {
+		s137 := make([][]int32, n136)
+		for i138 := range s137 {
+			var n139 int
+			if n139, err = d.Len(); err != nil {
 				return err
 			}
-			if n135 > 0 {
-				s136 := make([]int32, n135)
-				for i137 := range s136 {
-					if s136[i137], err = d.I32(); err != nil {
+			if n139 > 0 {
+				s140 := make([]int32, n139)
+				for i141 := range s140 {
+					if s140[i141], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s133[i134] = s136
+				s137[i138] = s140
 			}
 		}
-		m.Assignments = s133
+		m.Assignments = s137
 	}
 	return nil
 }
@@ -1357,9 +1424,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i138 := range m.Assignments {
+	for i142 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i138])
+		n += 10 * len(m.Assignments[i142])
 	}
 	return n
 }
@@ -1399,9 +1466,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k139 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k139)
-		b = postcard.AppendString(b, m.Configs[k139])
+	for _, k143 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k143)
+		b = postcard.AppendString(b, m.Configs[k143])
 	}
 	return b
 }
@@ -1416,24 +1483,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n140 int
-	if n140, err = d.Len(); err != nil {
+	var n144 int
+	if n144, err = d.Len(); err != nil {
 		return err
 	}
-	if n140 > 0 {
-		m141 := make(map[string]string, n140)
-		for range n140 {
-			var k142 string
-			var v143 string
-			if k142, err = d.String(); err != nil {
+	if n144 > 0 {
+		m145 := make(map[string]string, n144)
+		for range n144 {
+			var k146 string
+			var v147 string
+			if k146, err = d.String(); err != nil {
 				return err
 			}
-			if v143, err = d.String(); err != nil {
+			if v147, err = d.String(); err != nil {
 				return err
 			}
-			m141[k142] = v143
+			m145[k146] = v147
 		}
-		m.Configs = m141
+		m.Configs = m145
 	}
 	return nil
 }
@@ -1456,8 +1523,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i144 := range m.Configs {
-		b = m.Configs[i144].AppendPostcard(b)
+	for i148 := range m.Configs {
+		b = m.Configs[i148].AppendPostcard(b)
 	}
 	return b
 }
@@ -1472,29 +1539,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x145 []byte
-	if x145, err = d.Take(16); err != nil {
+	var x149 []byte
+	if x149, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x145)
+	copy(m.TopicID[:], x149)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n146 int
-	if n146, err = d.Len(); err != nil {
+	var n150 int
+	if n150, err = d.Len(); err != nil {
 		return err
 	}
-	if n146 > 0 {
-		s147 := make([]ConfigEntry, n146)
-		for i148 := range s147 {
-			if err = s147[i148].decode(d); err != nil {
+	if n150 > 0 {
+		s151 := make([]ConfigEntry, n150)
+		for i152 := range s151 {
+			if err = s151[i152].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s147
+		m.Configs = s151
 	}
 	return nil
 }
@@ -1508,8 +1575,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i149 := range m.Configs {
-		n += m.Configs[i149].sizeHint()
+	for i153 := range m.Configs {
+		n += m.Configs[i153].sizeHint()
 	}
 	return n
 }
@@ -1517,26 +1584,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i150 := range m.Topics {
-		b = m.Topics[i150].AppendPostcard(b)
+	for i154 := range m.Topics {
+		b = m.Topics[i154].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n151 int
-	if n151, err = d.Len(); err != nil {
+	var n155 int
+	if n155, err = d.Len(); err != nil {
 		return err
 	}
-	if n151 > 0 {
-		s152 := make([]CreateTopic, n151)
-		for i153 := range s152 {
-			if err = s152[i153].decode(d); err != nil {
+	if n155 > 0 {
+		s156 := make([]CreateTopic, n155)
+		for i157 := range s156 {
+			if err = s156[i157].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s152
+		m.Topics = s156
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1547,8 +1614,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i154 := range m.Topics {
-		n += m.Topics[i154].sizeHint()
+	for i158 := range m.Topics {
+		n += m.Topics[i158].sizeHint()
 	}
 	n += 10
 	return n
@@ -1557,25 +1624,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i155 := range m.Topics {
-		b = m.Topics[i155].AppendPostcard(b)
+	for i159 := range m.Topics {
+		b = m.Topics[i159].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n156 int
-	if n156, err = d.Len(); err != nil {
+	var n160 int
+	if n160, err = d.Len(); err != nil {
 		return err
 	}
-	if n156 > 0 {
-		s157 := make([]CreateTopicResp, n156)
-		for i158 := range s157 {
-			if err = s157[i158].decode(d); err != nil {
+	if n160 > 0 {
+		s161 := make([]CreateTopicResp, n160)
+		for i162 := range s161 {
+			if err = s161[i162].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s157
+		m.Topics = s161
 	}
 	return nil
 }
@@ -1583,8 +1650,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i159 := range m.Topics {
-		n += m.Topics[i159].sizeHint()
+	for i163 := range m.Topics {
+		n += m.Topics[i163].sizeHint()
 	}
 	return n
 }
@@ -1592,25 +1659,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i160 := range m.Filters {
-		b = m.Filters[i160].AppendPostcard(b)
+	for i164 := range m.Filters {
+		b = m.Filters[i164].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n161 int
-	if n161, err = d.Len(); err != nil {
+	var n165 int
+	if n165, err = d.Len(); err != nil {
 		return err
 	}
-	if n161 > 0 {
-		s162 := make([]AclFilter, n161)
-		for i163 := range s162 {
-			if err = s162[i163].decode(d); err != nil {
+	if n165 > 0 {
+		s166 := make([]AclFilter, n165)
+		for i167 := range s166 {
+			if err = s166[i167].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s162
+		m.Filters = s166
 	}
 	return nil
 }
@@ -1618,8 +1685,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i164 := range m.Filters {
-		n += m.Filters[i164].sizeHint()
+	for i168 := range m.Filters {
+		n += m.Filters[i168].sizeHint()
 	}
 	return n
 }
@@ -1627,25 +1694,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i165 := range m.Results {
-		b = m.Results[i165].AppendPostcard(b)
+	for i169 := range m.Results {
+		b = m.Results[i169].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n166 int
-	if n166, err = d.Len(); err != nil {
+	var n170 int
+	if n170, err = d.Len(); err != nil {
 		return err
 	}
-	if n166 > 0 {
-		s167 := make([]AclDeleteResult, n166)
-		for i168 := range s167 {
-			if err = s167[i168].decode(d); err != nil {
+	if n170 > 0 {
+		s171 := make([]AclDeleteResult, n170)
+		for i172 := range s171 {
+			if err = s171[i172].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s167
+		m.Results = s171
 	}
 	return nil
 }
@@ -1653,8 +1720,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i169 := range m.Results {
-		n += m.Results[i169].sizeHint()
+	for i173 := range m.Results {
+		n += m.Results[i173].sizeHint()
 	}
 	return n
 }
@@ -1662,25 +1729,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i170 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i170])
+	for i174 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i174])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n171 int
-	if n171, err = d.Len(); err != nil {
+	var n175 int
+	if n175, err = d.Len(); err != nil {
 		return err
 	}
-	if n171 > 0 {
-		s172 := make([]string, n171)
-		for i173 := range s172 {
-			if s172[i173], err = d.String(); err != nil {
+	if n175 > 0 {
+		s176 := make([]string, n175)
+		for i177 := range s176 {
+			if s176[i177], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s172
+		m.Groups = s176
 	}
 	return nil
 }
@@ -1688,8 +1755,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i174 := range m.Groups {
-		n += len(m.Groups[i174]) + 5
+	for i178 := range m.Groups {
+		n += len(m.Groups[i178]) + 5
 	}
 	return n
 }
@@ -1697,25 +1764,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i175 := range m.Groups {
-		b = m.Groups[i175].AppendPostcard(b)
+	for i179 := range m.Groups {
+		b = m.Groups[i179].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n176 int
-	if n176, err = d.Len(); err != nil {
+	var n180 int
+	if n180, err = d.Len(); err != nil {
 		return err
 	}
-	if n176 > 0 {
-		s177 := make([]DeletedGroup, n176)
-		for i178 := range s177 {
-			if err = s177[i178].decode(d); err != nil {
+	if n180 > 0 {
+		s181 := make([]DeletedGroup, n180)
+		for i182 := range s181 {
+			if err = s181[i182].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s177
+		m.Groups = s181
 	}
 	return nil
 }
@@ -1723,8 +1790,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i179 := range m.Groups {
-		n += m.Groups[i179].sizeHint()
+	for i183 := range m.Groups {
+		n += m.Groups[i183].sizeHint()
 	}
 	return n
 }
@@ -1796,8 +1863,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i180 := range m.Partitions {
-		b = m.Partitions[i180].AppendPostcard(b)
+	for i184 := range m.Partitions {
+		b = m.Partitions[i184].AppendPostcard(b)
 	}
 	return b
 }
@@ -1806,18 +1873,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n181 int
-	if n181, err = d.Len(); err != nil {
+	var n185 int
+	if n185, err = d.Len(); err != nil {
 		return err
 	}
-	if n181 > 0 {
-		s182 := make([]DeleteRecordsPartition, n181)
-		for i183 := range s182 {
-			if err = s182[i183].decode(d); err != nil {
+	if n185 > 0 {
+		s186 := make([]DeleteRecordsPartition, n185)
+		for i187 := range s186 {
+			if err = s186[i187].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s182
+		m.Partitions = s186
 	}
 	return nil
 }
@@ -1826,8 +1893,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i184 := range m.Partitions {
-		n += m.Partitions[i184].sizeHint()
+	for i188 := range m.Partitions {
+		n += m.Partitions[i188].sizeHint()
 	}
 	return n
 }
@@ -1835,25 +1902,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i185 := range m.Partitions {
-		b = m.Partitions[i185].AppendPostcard(b)
+	for i189 := range m.Partitions {
+		b = m.Partitions[i189].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n186 int
-	if n186, err = d.Len(); err != nil {
+	var n190 int
+	if n190, err = d.Len(); err != nil {
 		return err
 	}
-	if n186 > 0 {
-		s187 := make([]DeleteRecordsPartitionResp, n186)
-		for i188 := range s187 {
-			if err = s187[i188].decode(d); err != nil {
+	if n190 > 0 {
+		s191 := make([]DeleteRecordsPartitionResp, n190)
+		for i192 := range s191 {
+			if err = s191[i192].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s187
+		m.Partitions = s191
 	}
 	return nil
 }
@@ -1861,8 +1928,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i189 := range m.Partitions {
-		n += m.Partitions[i189].sizeHint()
+	for i193 := range m.Partitions {
+		n += m.Partitions[i193].sizeHint()
 	}
 	return n
 }
@@ -1882,11 +1949,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x190 []byte
-	if x190, err = d.Take(16); err != nil {
+	var x194 []byte
+	if x194, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x190)
+	copy(m.TopicID[:], x194)
 	return nil
 }
 
@@ -1901,25 +1968,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i191 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i191])
+	for i195 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i195])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n192 int
-	if n192, err = d.Len(); err != nil {
+	var n196 int
+	if n196, err = d.Len(); err != nil {
 		return err
 	}
-	if n192 > 0 {
-		s193 := make([]string, n192)
-		for i194 := range s193 {
-			if s193[i194], err = d.String(); err != nil {
+	if n196 > 0 {
+		s197 := make([]string, n196)
+		for i198 := range s197 {
+			if s197[i198], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s193
+		m.Topics = s197
 	}
 	return nil
 }
@@ -1927,8 +1994,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i195 := range m.Topics {
-		n += len(m.Topics[i195]) + 5
+	for i199 := range m.Topics {
+		n += len(m.Topics[i199]) + 5
 	}
 	return n
 }
@@ -1936,25 +2003,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i196 := range m.Topics {
-		b = m.Topics[i196].AppendPostcard(b)
+	for i200 := range m.Topics {
+		b = m.Topics[i200].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n197 int
-	if n197, err = d.Len(); err != nil {
+	var n201 int
+	if n201, err = d.Len(); err != nil {
 		return err
 	}
-	if n197 > 0 {
-		s198 := make([]DeleteTopicResp, n197)
-		for i199 := range s198 {
-			if err = s198[i199].decode(d); err != nil {
+	if n201 > 0 {
+		s202 := make([]DeleteTopicResp, n201)
+		for i203 := range s202 {
+			if err = s202[i203].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s198
+		m.Topics = s202
 	}
 	return nil
 }
@@ -1962,8 +2029,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i200 := range m.Topics {
-		n += m.Topics[i200].sizeHint()
+	for i204 := range m.Topics {
+		n += m.Topics[i204].sizeHint()
 	}
 	return n
 }
@@ -2016,8 +2083,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i201 := range m.Bindings {
-		b = m.Bindings[i201].AppendPostcard(b)
+	for i205 := range m.Bindings {
+		b = m.Bindings[i205].AppendPostcard(b)
 	}
 	return b
 }
@@ -2029,18 +2096,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n202 int
-	if n202, err = d.Len(); err != nil {
+	var n206 int
+	if n206, err = d.Len(); err != nil {
 		return err
 	}
-	if n202 > 0 {
-		s203 := make([]AclBinding, n202)
-		for i204 := range s203 {
-			if err = s203[i204].decode(d); err != nil {
+	if n206 > 0 {
+		s207 := make([]AclBinding, n206)
+		for i208 := range s207 {
+			if err = s207[i208].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s203
+		m.Bindings = s207
 	}
 	return nil
 }
@@ -2050,8 +2117,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i205 := range m.Bindings {
-		n += m.Bindings[i205].sizeHint()
+	for i209 := range m.Bindings {
+		n += m.Bindings[i209].sizeHint()
 	}
 	return n
 }
@@ -2059,26 +2126,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i206 := range m.Components {
-		b = m.Components[i206].AppendPostcard(b)
+	for i210 := range m.Components {
+		b = m.Components[i210].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n207 int
-	if n207, err = d.Len(); err != nil {
+	var n211 int
+	if n211, err = d.Len(); err != nil {
 		return err
 	}
-	if n207 > 0 {
-		s208 := make([]QuotaFilterComponent, n207)
-		for i209 := range s208 {
-			if err = s208[i209].decode(d); err != nil {
+	if n211 > 0 {
+		s212 := make([]QuotaFilterComponent, n211)
+		for i213 := range s212 {
+			if err = s212[i213].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s208
+		m.Components = s212
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -2089,8 +2156,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i210 := range m.Components {
-		n += m.Components[i210].sizeHint()
+	for i214 := range m.Components {
+		n += m.Components[i214].sizeHint()
 	}
 	n += 10
 	return n
@@ -2101,8 +2168,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i211 := range m.Entries {
-		b = m.Entries[i211].AppendPostcard(b)
+	for i215 := range m.Entries {
+		b = m.Entries[i215].AppendPostcard(b)
 	}
 	return b
 }
@@ -2114,18 +2181,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n212 int
-	if n212, err = d.Len(); err != nil {
+	var n216 int
+	if n216, err = d.Len(); err != nil {
 		return err
 	}
-	if n212 > 0 {
-		s213 := make([]QuotaEntry, n212)
-		for i214 := range s213 {
-			if err = s213[i214].decode(d); err != nil {
+	if n216 > 0 {
+		s217 := make([]QuotaEntry, n216)
+		for i218 := range s217 {
+			if err = s217[i218].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s213
+		m.Entries = s217
 	}
 	return nil
 }
@@ -2135,8 +2202,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i215 := range m.Entries {
-		n += m.Entries[i215].sizeHint()
+	for i219 := range m.Entries {
+		n += m.Entries[i219].sizeHint()
 	}
 	return n
 }
@@ -2162,8 +2229,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i216 := range m.Brokers {
-		b = m.Brokers[i216].AppendPostcard(b)
+	for i220 := range m.Brokers {
+		b = m.Brokers[i220].AppendPostcard(b)
 	}
 	return b
 }
@@ -2181,18 +2248,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n217 int
-	if n217, err = d.Len(); err != nil {
+	var n221 int
+	if n221, err = d.Len(); err != nil {
 		return err
 	}
-	if n217 > 0 {
-		s218 := make([]BrokerInfo, n217)
-		for i219 := range s218 {
-			if err = s218[i219].decode(d); err != nil {
+	if n221 > 0 {
+		s222 := make([]BrokerInfo, n221)
+		for i223 := range s222 {
+			if err = s222[i223].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s218
+		m.Brokers = s222
 	}
 	return nil
 }
@@ -2204,8 +2271,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i220 := range m.Brokers {
-		n += m.Brokers[i220].sizeHint()
+	for i224 := range m.Brokers {
+		n += m.Brokers[i224].sizeHint()
 	}
 	return n
 }
@@ -2213,8 +2280,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i221 := range m.Resources {
-		b = m.Resources[i221].AppendPostcard(b)
+	for i225 := range m.Resources {
+		b = m.Resources[i225].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -2222,18 +2289,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n222 int
-	if n222, err = d.Len(); err != nil {
+	var n226 int
+	if n226, err = d.Len(); err != nil {
 		return err
 	}
-	if n222 > 0 {
-		s223 := make([]DescribeConfigsResource, n222)
-		for i224 := range s223 {
-			if err = s223[i224].decode(d); err != nil {
+	if n226 > 0 {
+		s227 := make([]DescribeConfigsResource, n226)
+		for i228 := range s227 {
+			if err = s227[i228].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s223
+		m.Resources = s227
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2247,8 +2314,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i225 := range m.Resources {
-		n += m.Resources[i225].sizeHint()
+	for i229 := range m.Resources {
+		n += m.Resources[i229].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2260,33 +2327,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i226 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i226])
+	for i230 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i230])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x227 byte
-	if x227, err = d.Byte(); err != nil {
+	var x231 byte
+	if x231, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x227)
+	m.Type = int8(x231)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n228 int
-	if n228, err = d.Len(); err != nil {
+	var n232 int
+	if n232, err = d.Len(); err != nil {
 		return err
 	}
-	if n228 > 0 {
-		s229 := make([]string, n228)
-		for i230 := range s229 {
-			if s229[i230], err = d.String(); err != nil {
+	if n232 > 0 {
+		s233 := make([]string, n232)
+		for i234 := range s233 {
+			if s233[i234], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s229
+		m.ConfigNames = s233
 	}
 	return nil
 }
@@ -2296,8 +2363,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i231 := range m.ConfigNames {
-		n += len(m.ConfigNames[i231]) + 5
+	for i235 := range m.ConfigNames {
+		n += len(m.ConfigNames[i235]) + 5
 	}
 	return n
 }
@@ -2309,18 +2376,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i232 := range m.Configs {
-		b = m.Configs[i232].AppendPostcard(b)
+	for i236 := range m.Configs {
+		b = m.Configs[i236].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x233 byte
-	if x233, err = d.Byte(); err != nil {
+	var x237 byte
+	if x237, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x233)
+	m.Type = int8(x237)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2330,18 +2397,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n234 int
-	if n234, err = d.Len(); err != nil {
+	var n238 int
+	if n238, err = d.Len(); err != nil {
 		return err
 	}
-	if n234 > 0 {
-		s235 := make([]ConfigEntry, n234)
-		for i236 := range s235 {
-			if err = s235[i236].decode(d); err != nil {
+	if n238 > 0 {
+		s239 := make([]ConfigEntry, n238)
+		for i240 := range s239 {
+			if err = s239[i240].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s235
+		m.Configs = s239
 	}
 	return nil
 }
@@ -2353,8 +2420,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i237 := range m.Configs {
-		n += m.Configs[i237].sizeHint()
+	for i241 := range m.Configs {
+		n += m.Configs[i241].sizeHint()
 	}
 	return n
 }
@@ -2362,25 +2429,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i238 := range m.Resources {
-		b = m.Resources[i238].AppendPostcard(b)
+	for i242 := range m.Resources {
+		b = m.Resources[i242].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n239 int
-	if n239, err = d.Len(); err != nil {
+	var n243 int
+	if n243, err = d.Len(); err != nil {
 		return err
 	}
-	if n239 > 0 {
-		s240 := make([]DescribeConfigsResourceResp, n239)
-		for i241 := range s240 {
-			if err = s240[i241].decode(d); err != nil {
+	if n243 > 0 {
+		s244 := make([]DescribeConfigsResourceResp, n243)
+		for i245 := range s244 {
+			if err = s244[i245].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s240
+		m.Resources = s244
 	}
 	return nil
 }
@@ -2388,8 +2455,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i242 := range m.Resources {
-		n += m.Resources[i242].sizeHint()
+	for i246 := range m.Resources {
+		n += m.Resources[i246].sizeHint()
 	}
 	return n
 }
@@ -2397,25 +2464,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i243 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i243])
+	for i247 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i247])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n244 int
-	if n244, err = d.Len(); err != nil {
+	var n248 int
+	if n248, err = d.Len(); err != nil {
 		return err
 	}
-	if n244 > 0 {
-		s245 := make([]string, n244)
-		for i246 := range s245 {
-			if s245[i246], err = d.String(); err != nil {
+	if n248 > 0 {
+		s249 := make([]string, n248)
+		for i250 := range s249 {
+			if s249[i250], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s245
+		m.Groups = s249
 	}
 	return nil
 }
@@ -2423,8 +2490,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i247 := range m.Groups {
-		n += len(m.Groups[i247]) + 5
+	for i251 := range m.Groups {
+		n += len(m.Groups[i251]) + 5
 	}
 	return n
 }
@@ -2432,25 +2499,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i248 := range m.Groups {
-		b = m.Groups[i248].AppendPostcard(b)
+	for i252 := range m.Groups {
+		b = m.Groups[i252].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n249 int
-	if n249, err = d.Len(); err != nil {
+	var n253 int
+	if n253, err = d.Len(); err != nil {
 		return err
 	}
-	if n249 > 0 {
-		s250 := make([]DescribedGroup, n249)
-		for i251 := range s250 {
-			if err = s250[i251].decode(d); err != nil {
+	if n253 > 0 {
+		s254 := make([]DescribedGroup, n253)
+		for i255 := range s254 {
+			if err = s254[i255].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s250
+		m.Groups = s254
 	}
 	return nil
 }
@@ -2458,8 +2525,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i252 := range m.Groups {
-		n += m.Groups[i252].sizeHint()
+	for i256 := range m.Groups {
+		n += m.Groups[i256].sizeHint()
 	}
 	return n
 }
@@ -2468,8 +2535,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i253 := range m.Partitions {
-		b = m.Partitions[i253].AppendPostcard(b)
+	for i257 := range m.Partitions {
+		b = m.Partitions[i257].AppendPostcard(b)
 	}
 	return b
 }
@@ -2478,18 +2545,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n254 int
-	if n254, err = d.Len(); err != nil {
+	var n258 int
+	if n258, err = d.Len(); err != nil {
 		return err
 	}
-	if n254 > 0 {
-		s255 := make([]TopicPartition, n254)
-		for i256 := range s255 {
-			if err = s255[i256].decode(d); err != nil {
+	if n258 > 0 {
+		s259 := make([]TopicPartition, n258)
+		for i260 := range s259 {
+			if err = s259[i260].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s255
+		m.Partitions = s259
 	}
 	return nil
 }
@@ -2498,8 +2565,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i257 := range m.Partitions {
-		n += m.Partitions[i257].sizeHint()
+	for i261 := range m.Partitions {
+		n += m.Partitions[i261].sizeHint()
 	}
 	return n
 }
@@ -2507,25 +2574,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i258 := range m.Dirs {
-		b = m.Dirs[i258].AppendPostcard(b)
+	for i262 := range m.Dirs {
+		b = m.Dirs[i262].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n259 int
-	if n259, err = d.Len(); err != nil {
+	var n263 int
+	if n263, err = d.Len(); err != nil {
 		return err
 	}
-	if n259 > 0 {
-		s260 := make([]LogDir, n259)
-		for i261 := range s260 {
-			if err = s260[i261].decode(d); err != nil {
+	if n263 > 0 {
+		s264 := make([]LogDir, n263)
+		for i265 := range s264 {
+			if err = s264[i265].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s260
+		m.Dirs = s264
 	}
 	return nil
 }
@@ -2533,8 +2600,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i262 := range m.Dirs {
-		n += m.Dirs[i262].sizeHint()
+	for i266 := range m.Dirs {
+		n += m.Dirs[i266].sizeHint()
 	}
 	return n
 }
@@ -2545,8 +2612,8 @@ func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
-	for i263 := range m.Producers {
-		b = m.Producers[i263].AppendPostcard(b)
+	for i267 := range m.Producers {
+		b = m.Producers[i267].AppendPostcard(b)
 	}
 	return b
 }
@@ -2561,18 +2628,18 @@ func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n264 int
-	if n264, err = d.Len(); err != nil {
+	var n268 int
+	if n268, err = d.Len(); err != nil {
 		return err
 	}
-	if n264 > 0 {
-		s265 := make([]ProducerInfo, n264)
-		for i266 := range s265 {
-			if err = s265[i266].decode(d); err != nil {
+	if n268 > 0 {
+		s269 := make([]ProducerInfo, n268)
+		for i270 := range s269 {
+			if err = s269[i270].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Producers = s265
+		m.Producers = s269
 	}
 	return nil
 }
@@ -2583,8 +2650,8 @@ func (m *DescribeProducersPartition) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i267 := range m.Producers {
-		n += m.Producers[i267].sizeHint()
+	for i271 := range m.Producers {
+		n += m.Producers[i271].sizeHint()
 	}
 	return n
 }
@@ -2592,25 +2659,25 @@ func (m *DescribeProducersPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
 func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i268 := range m.Partitions {
-		b = m.Partitions[i268].AppendPostcard(b)
+	for i272 := range m.Partitions {
+		b = m.Partitions[i272].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
-	var n269 int
-	if n269, err = d.Len(); err != nil {
+	var n273 int
+	if n273, err = d.Len(); err != nil {
 		return err
 	}
-	if n269 > 0 {
-		s270 := make([]TxnPartition, n269)
-		for i271 := range s270 {
-			if err = s270[i271].decode(d); err != nil {
+	if n273 > 0 {
+		s274 := make([]TxnPartition, n273)
+		for i275 := range s274 {
+			if err = s274[i275].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s270
+		m.Partitions = s274
 	}
 	return nil
 }
@@ -2618,8 +2685,8 @@ func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i272 := range m.Partitions {
-		n += m.Partitions[i272].sizeHint()
+	for i276 := range m.Partitions {
+		n += m.Partitions[i276].sizeHint()
 	}
 	return n
 }
@@ -2627,25 +2694,25 @@ func (m *DescribeProducersReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
 func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i273 := range m.Partitions {
-		b = m.Partitions[i273].AppendPostcard(b)
+	for i277 := range m.Partitions {
+		b = m.Partitions[i277].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
-	var n274 int
-	if n274, err = d.Len(); err != nil {
+	var n278 int
+	if n278, err = d.Len(); err != nil {
 		return err
 	}
-	if n274 > 0 {
-		s275 := make([]DescribeProducersPartition, n274)
-		for i276 := range s275 {
-			if err = s275[i276].decode(d); err != nil {
+	if n278 > 0 {
+		s279 := make([]DescribeProducersPartition, n278)
+		for i280 := range s279 {
+			if err = s279[i280].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s275
+		m.Partitions = s279
 	}
 	return nil
 }
@@ -2653,8 +2720,8 @@ func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i277 := range m.Partitions {
-		n += m.Partitions[i277].sizeHint()
+	for i281 := range m.Partitions {
+		n += m.Partitions[i281].sizeHint()
 	}
 	return n
 }
@@ -2681,12 +2748,12 @@ func (m *DescribeQuorumResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Term))
 	b = postcard.AppendUvarint(b, uint64(m.Commit))
 	b = postcard.AppendUvarint(b, uint64(len(m.Voters)))
-	for i278 := range m.Voters {
-		b = m.Voters[i278].AppendPostcard(b)
+	for i282 := range m.Voters {
+		b = m.Voters[i282].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Observers)))
-	for i279 := range m.Observers {
-		b = m.Observers[i279].AppendPostcard(b)
+	for i283 := range m.Observers {
+		b = m.Observers[i283].AppendPostcard(b)
 	}
 	return b
 }
@@ -2707,31 +2774,31 @@ func (m *DescribeQuorumResp) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.U64(); err != nil {
 		return err
 	}
-	var n280 int
-	if n280, err = d.Len(); err != nil {
+	var n284 int
+	if n284, err = d.Len(); err != nil {
 		return err
 	}
-	if n280 > 0 {
-		s281 := make([]QuorumMember, n280)
-		for i282 := range s281 {
-			if err = s281[i282].decode(d); err != nil {
+	if n284 > 0 {
+		s285 := make([]QuorumMember, n284)
+		for i286 := range s285 {
+			if err = s285[i286].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Voters = s281
+		m.Voters = s285
 	}
-	var n283 int
-	if n283, err = d.Len(); err != nil {
+	var n287 int
+	if n287, err = d.Len(); err != nil {
 		return err
 	}
-	if n283 > 0 {
-		s284 := make([]QuorumMember, n283)
-		for i285 := range s284 {
-			if err = s284[i285].decode(d); err != nil {
+	if n287 > 0 {
+		s288 := make([]QuorumMember, n287)
+		for i289 := range s288 {
+			if err = s288[i289].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Observers = s284
+		m.Observers = s288
 	}
 	return nil
 }
@@ -2744,12 +2811,12 @@ func (m *DescribeQuorumResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i286 := range m.Voters {
-		n += m.Voters[i286].sizeHint()
+	for i290 := range m.Voters {
+		n += m.Voters[i290].sizeHint()
 	}
 	n += 5
-	for i287 := range m.Observers {
-		n += m.Observers[i287].sizeHint()
+	for i291 := range m.Observers {
+		n += m.Observers[i291].sizeHint()
 	}
 	return n
 }
@@ -2757,25 +2824,25 @@ func (m *DescribeQuorumResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i288 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i288])
+	for i292 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i292])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n289 int
-	if n289, err = d.Len(); err != nil {
+	var n293 int
+	if n293, err = d.Len(); err != nil {
 		return err
 	}
-	if n289 > 0 {
-		s290 := make([]string, n289)
-		for i291 := range s290 {
-			if s290[i291], err = d.String(); err != nil {
+	if n293 > 0 {
+		s294 := make([]string, n293)
+		for i295 := range s294 {
+			if s294[i295], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TransactionalIDs = s290
+		m.TransactionalIDs = s294
 	}
 	return nil
 }
@@ -2783,8 +2850,8 @@ func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i292 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i292]) + 5
+	for i296 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i296]) + 5
 	}
 	return n
 }
@@ -2792,25 +2859,25 @@ func (m *DescribeTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
 func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i293 := range m.Transactions {
-		b = m.Transactions[i293].AppendPostcard(b)
+	for i297 := range m.Transactions {
+		b = m.Transactions[i297].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n298 int
+	if n298, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]TxnDescription, n294)
-		for i296 := range s295 {
-			if err = s295[i296].decode(d); err != nil {
+	if n298 > 0 {
+		s299 := make([]TxnDescription, n298)
+		for i300 := range s299 {
+			if err = s299[i300].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s295
+		m.Transactions = s299
 	}
 	return nil
 }
@@ -2818,8 +2885,8 @@ func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i297 := range m.Transactions {
-		n += m.Transactions[i297].sizeHint()
+	for i301 := range m.Transactions {
+		n += m.Transactions[i301].sizeHint()
 	}
 	return n
 }
@@ -2827,25 +2894,25 @@ func (m *DescribeTransactionsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i298 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i298])
+	for i302 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i302])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n299 int
-	if n299, err = d.Len(); err != nil {
+	var n303 int
+	if n303, err = d.Len(); err != nil {
 		return err
 	}
-	if n299 > 0 {
-		s300 := make([]string, n299)
-		for i301 := range s300 {
-			if s300[i301], err = d.String(); err != nil {
+	if n303 > 0 {
+		s304 := make([]string, n303)
+		for i305 := range s304 {
+			if s304[i305], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s300
+		m.Users = s304
 	}
 	return nil
 }
@@ -2853,8 +2920,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i302 := range m.Users {
-		n += len(m.Users[i302]) + 5
+	for i306 := range m.Users {
+		n += len(m.Users[i306]) + 5
 	}
 	return n
 }
@@ -2864,8 +2931,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i303 := range m.Users {
-		b = m.Users[i303].AppendPostcard(b)
+	for i307 := range m.Users {
+		b = m.Users[i307].AppendPostcard(b)
 	}
 	return b
 }
@@ -2877,18 +2944,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n304 int
-	if n304, err = d.Len(); err != nil {
+	var n308 int
+	if n308, err = d.Len(); err != nil {
 		return err
 	}
-	if n304 > 0 {
-		s305 := make([]ScramUser, n304)
-		for i306 := range s305 {
-			if err = s305[i306].decode(d); err != nil {
+	if n308 > 0 {
+		s309 := make([]ScramUser, n308)
+		for i310 := range s309 {
+			if err = s309[i310].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s305
+		m.Users = s309
 	}
 	return nil
 }
@@ -2898,8 +2965,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i307 := range m.Users {
-		n += m.Users[i307].sizeHint()
+	for i311 := range m.Users {
+		n += m.Users[i311].sizeHint()
 	}
 	return n
 }
@@ -2912,8 +2979,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i308 := range m.Members {
-		b = m.Members[i308].AppendPostcard(b)
+	for i312 := range m.Members {
+		b = m.Members[i312].AppendPostcard(b)
 	}
 	return b
 }
@@ -2934,18 +3001,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n309 int
-	if n309, err = d.Len(); err != nil {
+	var n313 int
+	if n313, err = d.Len(); err != nil {
 		return err
 	}
-	if n309 > 0 {
-		s310 := make([]DescribedMember, n309)
-		for i311 := range s310 {
-			if err = s310[i311].decode(d); err != nil {
+	if n313 > 0 {
+		s314 := make([]DescribedMember, n313)
+		for i315 := range s314 {
+			if err = s314[i315].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s310
+		m.Members = s314
 	}
 	return nil
 }
@@ -2958,8 +3025,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i312 := range m.Members {
-		n += m.Members[i312].sizeHint()
+	for i316 := range m.Members {
+		n += m.Members[i316].sizeHint()
 	}
 	return n
 }
@@ -3013,33 +3080,33 @@ func (m *ElectLeadersReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.ElectionType))
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i313 := range m.Topics {
-		b = m.Topics[i313].AppendPostcard(b)
+	for i317 := range m.Topics {
+		b = m.Topics[i317].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ElectLeadersReq) decode(d *postcard.Decoder) (err error) {
-	var x314 byte
-	if x314, err = d.Byte(); err != nil {
+	var x318 byte
+	if x318, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ElectionType = int8(x314)
+	m.ElectionType = int8(x318)
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n315 int
-	if n315, err = d.Len(); err != nil {
+	var n319 int
+	if n319, err = d.Len(); err != nil {
 		return err
 	}
-	if n315 > 0 {
-		s316 := make([]ListReassignTopic, n315)
-		for i317 := range s316 {
-			if err = s316[i317].decode(d); err != nil {
+	if n319 > 0 {
+		s320 := make([]ListReassignTopic, n319)
+		for i321 := range s320 {
+			if err = s320[i321].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s316
+		m.Topics = s320
 	}
 	return nil
 }
@@ -3049,8 +3116,8 @@ func (m *ElectLeadersReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i318 := range m.Topics {
-		n += m.Topics[i318].sizeHint()
+	for i322 := range m.Topics {
+		n += m.Topics[i322].sizeHint()
 	}
 	return n
 }
@@ -3060,8 +3127,8 @@ func (m *ElectLeadersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i319 := range m.Topics {
-		b = m.Topics[i319].AppendPostcard(b)
+	for i323 := range m.Topics {
+		b = m.Topics[i323].AppendPostcard(b)
 	}
 	return b
 }
@@ -3073,18 +3140,18 @@ func (m *ElectLeadersResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n320 int
-	if n320, err = d.Len(); err != nil {
+	var n324 int
+	if n324, err = d.Len(); err != nil {
 		return err
 	}
-	if n320 > 0 {
-		s321 := make([]ReassignTopicResp, n320)
-		for i322 := range s321 {
-			if err = s321[i322].decode(d); err != nil {
+	if n324 > 0 {
+		s325 := make([]ReassignTopicResp, n324)
+		for i326 := range s325 {
+			if err = s325[i326].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s321
+		m.Topics = s325
 	}
 	return nil
 }
@@ -3094,8 +3161,8 @@ func (m *ElectLeadersResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i323 := range m.Topics {
-		n += m.Topics[i323].sizeHint()
+	for i327 := range m.Topics {
+		n += m.Topics[i327].sizeHint()
 	}
 	return n
 }
@@ -3252,8 +3319,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i324 := range m.Partitions {
-		b = m.Partitions[i324].AppendPostcard(b)
+	for i328 := range m.Partitions {
+		b = m.Partitions[i328].AppendPostcard(b)
 	}
 	return b
 }
@@ -3268,23 +3335,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x325 byte
-	if x325, err = d.Byte(); err != nil {
+	var x329 byte
+	if x329, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x325)
-	var n326 int
-	if n326, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x329)
+	var n330 int
+	if n330, err = d.Len(); err != nil {
 		return err
 	}
-	if n326 > 0 {
-		s327 := make([]FetchPartition, n326)
-		for i328 := range s327 {
-			if err = s327[i328].decode(d); err != nil {
+	if n330 > 0 {
+		s331 := make([]FetchPartition, n330)
+		for i332 := range s331 {
+			if err = s331[i332].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s327
+		m.Partitions = s331
 	}
 	return nil
 }
@@ -3296,8 +3363,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i329 := range m.Partitions {
-		n += m.Partitions[i329].sizeHint()
+	for i333 := range m.Partitions {
+		n += m.Partitions[i333].sizeHint()
 	}
 	return n
 }
@@ -3305,25 +3372,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i330 := range m.Partitions {
-		b = m.Partitions[i330].AppendPostcard(b)
+	for i334 := range m.Partitions {
+		b = m.Partitions[i334].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n331 int
-	if n331, err = d.Len(); err != nil {
+	var n335 int
+	if n335, err = d.Len(); err != nil {
 		return err
 	}
-	if n331 > 0 {
-		s332 := make([]FetchPartitionResp, n331)
-		for i333 := range s332 {
-			if err = s332[i333].decode(d); err != nil {
+	if n335 > 0 {
+		s336 := make([]FetchPartitionResp, n335)
+		for i337 := range s336 {
+			if err = s336[i337].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s332
+		m.Partitions = s336
 	}
 	return nil
 }
@@ -3331,8 +3398,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i334 := range m.Partitions {
-		n += m.Partitions[i334].sizeHint()
+	for i338 := range m.Partitions {
+		n += m.Partitions[i338].sizeHint()
 	}
 	return n
 }
@@ -3340,16 +3407,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i335 := range m.Partitions {
-		m.Partitions[i335].appendVec(w)
+	for i339 := range m.Partitions {
+		m.Partitions[i339].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i336 := range m.Partitions {
-		n += m.Partitions[i336].vecHint()
+	for i340 := range m.Partitions {
+		n += m.Partitions[i340].vecHint()
 	}
 	return n
 }
@@ -3448,21 +3515,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x337 byte
-	if x337, err = d.Byte(); err != nil {
+	var x341 byte
+	if x341, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x337)
-	var some338 bool
-	if some338, err = d.Option(); err != nil {
+	m.Op = int8(x341)
+	var some342 bool
+	if some342, err = d.Option(); err != nil {
 		return err
 	}
-	if some338 {
-		p339 := new(string)
-		if (*p339), err = d.String(); err != nil {
+	if some342 {
+		p343 := new(string)
+		if (*p343), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p339
+		m.Value = p343
 	}
 	return nil
 }
@@ -3481,26 +3548,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i340 := range m.Resources {
-		b = m.Resources[i340].AppendPostcard(b)
+	for i344 := range m.Resources {
+		b = m.Resources[i344].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n341 int
-	if n341, err = d.Len(); err != nil {
+	var n345 int
+	if n345, err = d.Len(); err != nil {
 		return err
 	}
-	if n341 > 0 {
-		s342 := make([]IncrementalAlterConfigsResource, n341)
-		for i343 := range s342 {
-			if err = s342[i343].decode(d); err != nil {
+	if n345 > 0 {
+		s346 := make([]IncrementalAlterConfigsResource, n345)
+		for i347 := range s346 {
+			if err = s346[i347].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s342
+		m.Resources = s346
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3511,8 +3578,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i344 := range m.Resources {
-		n += m.Resources[i344].sizeHint()
+	for i348 := range m.Resources {
+		n += m.Resources[i348].sizeHint()
 	}
 	n += 10
 	return n
@@ -3523,33 +3590,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i345 := range m.Configs {
-		b = m.Configs[i345].AppendPostcard(b)
+	for i349 := range m.Configs {
+		b = m.Configs[i349].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x346 byte
-	if x346, err = d.Byte(); err != nil {
+	var x350 byte
+	if x350, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x346)
+	m.Type = int8(x350)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n347 int
-	if n347, err = d.Len(); err != nil {
+	var n351 int
+	if n351, err = d.Len(); err != nil {
 		return err
 	}
-	if n347 > 0 {
-		s348 := make([]IncrementalAlterConfig, n347)
-		for i349 := range s348 {
-			if err = s348[i349].decode(d); err != nil {
+	if n351 > 0 {
+		s352 := make([]IncrementalAlterConfig, n351)
+		for i353 := range s352 {
+			if err = s352[i353].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s348
+		m.Configs = s352
 	}
 	return nil
 }
@@ -3559,8 +3626,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i350 := range m.Configs {
-		n += m.Configs[i350].sizeHint()
+	for i354 := range m.Configs {
+		n += m.Configs[i354].sizeHint()
 	}
 	return n
 }
@@ -3690,8 +3757,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i351 := range m.Protocols {
-		b = m.Protocols[i351].AppendPostcard(b)
+	for i355 := range m.Protocols {
+		b = m.Protocols[i355].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -3719,18 +3786,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n352 int
-	if n352, err = d.Len(); err != nil {
+	var n356 int
+	if n356, err = d.Len(); err != nil {
 		return err
 	}
-	if n352 > 0 {
-		s353 := make([]GroupProtocol, n352)
-		for i354 := range s353 {
-			if err = s353[i354].decode(d); err != nil {
+	if n356 > 0 {
+		s357 := make([]GroupProtocol, n356)
+		for i358 := range s357 {
+			if err = s357[i358].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s353
+		m.Protocols = s357
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -3756,8 +3823,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i355 := range m.Protocols {
-		n += m.Protocols[i355].sizeHint()
+	for i359 := range m.Protocols {
+		n += m.Protocols[i359].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3775,8 +3842,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i356 := range m.Members {
-		b = m.Members[i356].AppendPostcard(b)
+	for i360 := range m.Members {
+		b = m.Members[i360].AppendPostcard(b)
 	}
 	return b
 }
@@ -3800,18 +3867,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n357 int
-	if n357, err = d.Len(); err != nil {
+	var n361 int
+	if n361, err = d.Len(); err != nil {
 		return err
 	}
-	if n357 > 0 {
-		s358 := make([]JoinGroupMember, n357)
-		for i359 := range s358 {
-			if err = s358[i359].decode(d); err != nil {
+	if n361 > 0 {
+		s362 := make([]JoinGroupMember, n361)
+		for i363 := range s362 {
+			if err = s362[i363].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s358
+		m.Members = s362
 	}
 	return nil
 }
@@ -3825,8 +3892,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i360 := range m.Members {
-		n += m.Members[i360].sizeHint()
+	for i364 := range m.Members {
+		n += m.Members[i364].sizeHint()
 	}
 	return n
 }
@@ -3893,8 +3960,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i361 := range m.Members {
-		b = m.Members[i361].AppendPostcard(b)
+	for i365 := range m.Members {
+		b = m.Members[i365].AppendPostcard(b)
 	}
 	return b
 }
@@ -3903,18 +3970,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n362 int
-	if n362, err = d.Len(); err != nil {
+	var n366 int
+	if n366, err = d.Len(); err != nil {
 		return err
 	}
-	if n362 > 0 {
-		s363 := make([]LeaveGroupMember, n362)
-		for i364 := range s363 {
-			if err = s363[i364].decode(d); err != nil {
+	if n366 > 0 {
+		s367 := make([]LeaveGroupMember, n366)
+		for i368 := range s367 {
+			if err = s367[i368].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s363
+		m.Members = s367
 	}
 	return nil
 }
@@ -3923,8 +3990,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i365 := range m.Members {
-		n += m.Members[i365].sizeHint()
+	for i369 := range m.Members {
+		n += m.Members[i369].sizeHint()
 	}
 	return n
 }
@@ -3933,8 +4000,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i366 := range m.Members {
-		b = m.Members[i366].AppendPostcard(b)
+	for i370 := range m.Members {
+		b = m.Members[i370].AppendPostcard(b)
 	}
 	return b
 }
@@ -3943,18 +4010,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n367 int
-	if n367, err = d.Len(); err != nil {
+	var n371 int
+	if n371, err = d.Len(); err != nil {
 		return err
 	}
-	if n367 > 0 {
-		s368 := make([]LeaveGroupMemberResp, n367)
-		for i369 := range s368 {
-			if err = s368[i369].decode(d); err != nil {
+	if n371 > 0 {
+		s372 := make([]LeaveGroupMemberResp, n371)
+		for i373 := range s372 {
+			if err = s372[i373].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s368
+		m.Members = s372
 	}
 	return nil
 }
@@ -3963,8 +4030,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i370 := range m.Members {
-		n += m.Members[i370].sizeHint()
+	for i374 := range m.Members {
+		n += m.Members[i374].sizeHint()
 	}
 	return n
 }
@@ -3972,42 +4039,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i371 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i371])
+	for i375 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i375])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i372 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i372])
+	for i376 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i376])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n373 int
-	if n373, err = d.Len(); err != nil {
+	var n377 int
+	if n377, err = d.Len(); err != nil {
 		return err
 	}
-	if n373 > 0 {
-		s374 := make([]string, n373)
-		for i375 := range s374 {
-			if s374[i375], err = d.String(); err != nil {
+	if n377 > 0 {
+		s378 := make([]string, n377)
+		for i379 := range s378 {
+			if s378[i379], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s374
+		m.StatesFilter = s378
 	}
-	var n376 int
-	if n376, err = d.Len(); err != nil {
+	var n380 int
+	if n380, err = d.Len(); err != nil {
 		return err
 	}
-	if n376 > 0 {
-		s377 := make([]string, n376)
-		for i378 := range s377 {
-			if s377[i378], err = d.String(); err != nil {
+	if n380 > 0 {
+		s381 := make([]string, n380)
+		for i382 := range s381 {
+			if s381[i382], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s377
+		m.TypesFilter = s381
 	}
 	return nil
 }
@@ -4015,12 +4082,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i379 := range m.StatesFilter {
-		n += len(m.StatesFilter[i379]) + 5
+	for i383 := range m.StatesFilter {
+		n += len(m.StatesFilter[i383]) + 5
 	}
 	n += 5
-	for i380 := range m.TypesFilter {
-		n += len(m.TypesFilter[i380]) + 5
+	for i384 := range m.TypesFilter {
+		n += len(m.TypesFilter[i384]) + 5
 	}
 	return n
 }
@@ -4029,8 +4096,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i381 := range m.Groups {
-		b = m.Groups[i381].AppendPostcard(b)
+	for i385 := range m.Groups {
+		b = m.Groups[i385].AppendPostcard(b)
 	}
 	return b
 }
@@ -4039,18 +4106,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n382 int
-	if n382, err = d.Len(); err != nil {
+	var n386 int
+	if n386, err = d.Len(); err != nil {
 		return err
 	}
-	if n382 > 0 {
-		s383 := make([]ListedGroup, n382)
-		for i384 := range s383 {
-			if err = s383[i384].decode(d); err != nil {
+	if n386 > 0 {
+		s387 := make([]ListedGroup, n386)
+		for i388 := range s387 {
+			if err = s387[i388].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s383
+		m.Groups = s387
 	}
 	return nil
 }
@@ -4059,8 +4126,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i385 := range m.Groups {
-		n += m.Groups[i385].sizeHint()
+	for i389 := range m.Groups {
+		n += m.Groups[i389].sizeHint()
 	}
 	return n
 }
@@ -4147,30 +4214,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i386 := range m.Partitions {
-		b = m.Partitions[i386].AppendPostcard(b)
+	for i390 := range m.Partitions {
+		b = m.Partitions[i390].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x387 byte
-	if x387, err = d.Byte(); err != nil {
+	var x391 byte
+	if x391, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x387)
-	var n388 int
-	if n388, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x391)
+	var n392 int
+	if n392, err = d.Len(); err != nil {
 		return err
 	}
-	if n388 > 0 {
-		s389 := make([]ListOffsetsPartition, n388)
-		for i390 := range s389 {
-			if err = s389[i390].decode(d); err != nil {
+	if n392 > 0 {
+		s393 := make([]ListOffsetsPartition, n392)
+		for i394 := range s393 {
+			if err = s393[i394].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s389
+		m.Partitions = s393
 	}
 	return nil
 }
@@ -4179,8 +4246,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i391 := range m.Partitions {
-		n += m.Partitions[i391].sizeHint()
+	for i395 := range m.Partitions {
+		n += m.Partitions[i395].sizeHint()
 	}
 	return n
 }
@@ -4188,25 +4255,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i392 := range m.Partitions {
-		b = m.Partitions[i392].AppendPostcard(b)
+	for i396 := range m.Partitions {
+		b = m.Partitions[i396].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n393 int
-	if n393, err = d.Len(); err != nil {
+	var n397 int
+	if n397, err = d.Len(); err != nil {
 		return err
 	}
-	if n393 > 0 {
-		s394 := make([]ListOffsetsPartitionResp, n393)
-		for i395 := range s394 {
-			if err = s394[i395].decode(d); err != nil {
+	if n397 > 0 {
+		s398 := make([]ListOffsetsPartitionResp, n397)
+		for i399 := range s398 {
+			if err = s398[i399].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s394
+		m.Partitions = s398
 	}
 	return nil
 }
@@ -4214,8 +4281,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i396 := range m.Partitions {
-		n += m.Partitions[i396].sizeHint()
+	for i400 := range m.Partitions {
+		n += m.Partitions[i400].sizeHint()
 	}
 	return n
 }
@@ -4224,8 +4291,8 @@ func (m *ListOffsetsResp) sizeHint() int {
 func (m *ListReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i397 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i397]))
+	for i401 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i401]))
 	}
 	return b
 }
@@ -4234,18 +4301,18 @@ func (m *ListReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n398 int
-	if n398, err = d.Len(); err != nil {
+	var n402 int
+	if n402, err = d.Len(); err != nil {
 		return err
 	}
-	if n398 > 0 {
-		s399 := make([]int32, n398)
-		for i400 := range s399 {
-			if s399[i400], err = d.I32(); err != nil {
+	if n402 > 0 {
+		s403 := make([]int32, n402)
+		for i404 := range s403 {
+			if s403[i404], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s399
+		m.Partitions = s403
 	}
 	return nil
 }
@@ -4262,8 +4329,8 @@ func (m *ListReassignTopic) sizeHint() int {
 func (m *ListReassignmentsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i401 := range m.Topics {
-		b = m.Topics[i401].AppendPostcard(b)
+	for i405 := range m.Topics {
+		b = m.Topics[i405].AppendPostcard(b)
 	}
 	return b
 }
@@ -4272,18 +4339,18 @@ func (m *ListReassignmentsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n402 int
-	if n402, err = d.Len(); err != nil {
+	var n406 int
+	if n406, err = d.Len(); err != nil {
 		return err
 	}
-	if n402 > 0 {
-		s403 := make([]ListReassignTopic, n402)
-		for i404 := range s403 {
-			if err = s403[i404].decode(d); err != nil {
+	if n406 > 0 {
+		s407 := make([]ListReassignTopic, n406)
+		for i408 := range s407 {
+			if err = s407[i408].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s403
+		m.Topics = s407
 	}
 	return nil
 }
@@ -4292,8 +4359,8 @@ func (m *ListReassignmentsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i405 := range m.Topics {
-		n += m.Topics[i405].sizeHint()
+	for i409 := range m.Topics {
+		n += m.Topics[i409].sizeHint()
 	}
 	return n
 }
@@ -4303,8 +4370,8 @@ func (m *ListReassignmentsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i406 := range m.Topics {
-		b = m.Topics[i406].AppendPostcard(b)
+	for i410 := range m.Topics {
+		b = m.Topics[i410].AppendPostcard(b)
 	}
 	return b
 }
@@ -4316,18 +4383,18 @@ func (m *ListReassignmentsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n407 int
-	if n407, err = d.Len(); err != nil {
+	var n411 int
+	if n411, err = d.Len(); err != nil {
 		return err
 	}
-	if n407 > 0 {
-		s408 := make([]ListedReassignTopic, n407)
-		for i409 := range s408 {
-			if err = s408[i409].decode(d); err != nil {
+	if n411 > 0 {
+		s412 := make([]ListedReassignTopic, n411)
+		for i413 := range s412 {
+			if err = s412[i413].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s408
+		m.Topics = s412
 	}
 	return nil
 }
@@ -4337,8 +4404,8 @@ func (m *ListReassignmentsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i410 := range m.Topics {
-		n += m.Topics[i410].sizeHint()
+	for i414 := range m.Topics {
+		n += m.Topics[i414].sizeHint()
 	}
 	return n
 }
@@ -4346,12 +4413,12 @@ func (m *ListReassignmentsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i411 := range m.States {
-		b = postcard.AppendString(b, m.States[i411])
+	for i415 := range m.States {
+		b = postcard.AppendString(b, m.States[i415])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i412 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i412]))
+	for i416 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i416]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -4359,31 +4426,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n413 int
-	if n413, err = d.Len(); err != nil {
+	var n417 int
+	if n417, err = d.Len(); err != nil {
 		return err
 	}
-	if n413 > 0 {
-		s414 := make([]string, n413)
-		for i415 := range s414 {
-			if s414[i415], err = d.String(); err != nil {
+	if n417 > 0 {
+		s418 := make([]string, n417)
+		for i419 := range s418 {
+			if s418[i419], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s414
+		m.States = s418
 	}
-	var n416 int
-	if n416, err = d.Len(); err != nil {
+	var n420 int
+	if n420, err = d.Len(); err != nil {
 		return err
 	}
-	if n416 > 0 {
-		s417 := make([]int64, n416)
-		for i418 := range s417 {
-			if s417[i418], err = d.I64(); err != nil {
+	if n420 > 0 {
+		s421 := make([]int64, n420)
+		for i422 := range s421 {
+			if s421[i422], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s417
+		m.ProducerIDs = s421
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -4397,8 +4464,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i419 := range m.States {
-		n += len(m.States[i419]) + 5
+	for i423 := range m.States {
+		n += len(m.States[i423]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -4410,25 +4477,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i420 := range m.Transactions {
-		b = m.Transactions[i420].AppendPostcard(b)
+	for i424 := range m.Transactions {
+		b = m.Transactions[i424].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n421 int
-	if n421, err = d.Len(); err != nil {
+	var n425 int
+	if n425, err = d.Len(); err != nil {
 		return err
 	}
-	if n421 > 0 {
-		s422 := make([]TxnListing, n421)
-		for i423 := range s422 {
-			if err = s422[i423].decode(d); err != nil {
+	if n425 > 0 {
+		s426 := make([]TxnListing, n425)
+		for i427 := range s426 {
+			if err = s426[i427].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s422
+		m.Transactions = s426
 	}
 	return nil
 }
@@ -4436,8 +4503,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i424 := range m.Transactions {
-		n += m.Transactions[i424].sizeHint()
+	for i428 := range m.Transactions {
+		n += m.Transactions[i428].sizeHint()
 	}
 	return n
 }
@@ -4480,8 +4547,8 @@ func (m *ListedGroup) sizeHint() int {
 func (m *ListedReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i425 := range m.Partitions {
-		b = m.Partitions[i425].AppendPostcard(b)
+	for i429 := range m.Partitions {
+		b = m.Partitions[i429].AppendPostcard(b)
 	}
 	return b
 }
@@ -4490,18 +4557,18 @@ func (m *ListedReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n426 int
-	if n426, err = d.Len(); err != nil {
+	var n430 int
+	if n430, err = d.Len(); err != nil {
 		return err
 	}
-	if n426 > 0 {
-		s427 := make([]ListedReassignment, n426)
-		for i428 := range s427 {
-			if err = s427[i428].decode(d); err != nil {
+	if n430 > 0 {
+		s431 := make([]ListedReassignment, n430)
+		for i432 := range s431 {
+			if err = s431[i432].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s427
+		m.Partitions = s431
 	}
 	return nil
 }
@@ -4510,8 +4577,8 @@ func (m *ListedReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i429 := range m.Partitions {
-		n += m.Partitions[i429].sizeHint()
+	for i433 := range m.Partitions {
+		n += m.Partitions[i433].sizeHint()
 	}
 	return n
 }
@@ -4520,16 +4587,16 @@ func (m *ListedReassignTopic) sizeHint() int {
 func (m *ListedReassignment) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i430 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i430]))
+	for i434 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i434]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Adding)))
-	for i431 := range m.Adding {
-		b = postcard.AppendZigzag(b, int64(m.Adding[i431]))
+	for i435 := range m.Adding {
+		b = postcard.AppendZigzag(b, int64(m.Adding[i435]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Removing)))
-	for i432 := range m.Removing {
-		b = postcard.AppendZigzag(b, int64(m.Removing[i432]))
+	for i436 := range m.Removing {
+		b = postcard.AppendZigzag(b, int64(m.Removing[i436]))
 	}
 	return b
 }
@@ -4538,44 +4605,44 @@ func (m *ListedReassignment) decode(d *postcard.Decoder) (err error) {
 	if m.Partition, err = d.I32(); err != nil {
 		return err
 	}
-	var n433 int
-	if n433, err = d.Len(); err != nil {
+	var n437 int
+	if n437, err = d.Len(); err != nil {
 		return err
 	}
-	if n433 > 0 {
-		s434 := make([]int32, n433)
-		for i435 := range s434 {
-			if s434[i435], err = d.I32(); err != nil {
+	if n437 > 0 {
+		s438 := make([]int32, n437)
+		for i439 := range s438 {
+			if s438[i439], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s434
+		m.Replicas = s438
 	}
-	var n436 int
-	if n436, err = d.Len(); err != nil {
+	var n440 int
+	if n440, err = d.Len(); err != nil {
 		return err
 	}
-	if n436 > 0 {
-		s437 := make([]int32, n436)
-		for i438 := range s437 {
-			if s437[i438], err = d.I32(); err != nil {
+	if n440 > 0 {
+		s441 := make([]int32, n440)
+		for i442 := range s441 {
+			if s441[i442], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Adding = s437
+		m.Adding = s441
 	}
-	var n439 int
-	if n439, err = d.Len(); err != nil {
+	var n443 int
+	if n443, err = d.Len(); err != nil {
 		return err
 	}
-	if n439 > 0 {
-		s440 := make([]int32, n439)
-		for i441 := range s440 {
-			if s440[i441], err = d.I32(); err != nil {
+	if n443 > 0 {
+		s444 := make([]int32, n443)
+		for i445 := range s444 {
+			if s444[i445], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Removing = s440
+		m.Removing = s444
 	}
 	return nil
 }
@@ -4599,8 +4666,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i442 := range m.Partitions {
-		b = m.Partitions[i442].AppendPostcard(b)
+	for i446 := range m.Partitions {
+		b = m.Partitions[i446].AppendPostcard(b)
 	}
 	return b
 }
@@ -4618,18 +4685,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n443 int
-	if n443, err = d.Len(); err != nil {
+	var n447 int
+	if n447, err = d.Len(); err != nil {
 		return err
 	}
-	if n443 > 0 {
-		s444 := make([]LogDirPartition, n443)
-		for i445 := range s444 {
-			if err = s444[i445].decode(d); err != nil {
+	if n447 > 0 {
+		s448 := make([]LogDirPartition, n447)
+		for i449 := range s448 {
+			if err = s448[i449].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s444
+		m.Partitions = s448
 	}
 	return nil
 }
@@ -4641,8 +4708,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i446 := range m.Partitions {
-		n += m.Partitions[i446].sizeHint()
+	for i450 := range m.Partitions {
+		n += m.Partitions[i450].sizeHint()
 	}
 	return n
 }
@@ -4684,26 +4751,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i447 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i447])
+	for i451 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i451])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n448 int
-	if n448, err = d.Len(); err != nil {
+	var n452 int
+	if n452, err = d.Len(); err != nil {
 		return err
 	}
-	if n448 > 0 {
-		s449 := make([]string, n448)
-		for i450 := range s449 {
-			if s449[i450], err = d.String(); err != nil {
+	if n452 > 0 {
+		s453 := make([]string, n452)
+		for i454 := range s453 {
+			if s453[i454], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s449
+		m.Topics = s453
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4714,8 +4781,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i451 := range m.Topics {
-		n += len(m.Topics[i451]) + 5
+	for i455 := range m.Topics {
+		n += len(m.Topics[i455]) + 5
 	}
 	n += 10
 	return n
@@ -4724,12 +4791,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i452 := range m.Brokers {
-		b = m.Brokers[i452].AppendPostcard(b)
+	for i456 := range m.Brokers {
+		b = m.Brokers[i456].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i453 := range m.Topics {
-		b = m.Topics[i453].AppendPostcard(b)
+	for i457 := range m.Topics {
+		b = m.Topics[i457].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4737,31 +4804,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n454 int
-	if n454, err = d.Len(); err != nil {
+	var n458 int
+	if n458, err = d.Len(); err != nil {
 		return err
 	}
-	if n454 > 0 {
-		s455 := make([]BrokerInfo, n454)
-		for i456 := range s455 {
-			if err = s455[i456].decode(d); err != nil {
+	if n458 > 0 {
+		s459 := make([]BrokerInfo, n458)
+		for i460 := range s459 {
+			if err = s459[i460].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s455
+		m.Brokers = s459
 	}
-	var n457 int
-	if n457, err = d.Len(); err != nil {
+	var n461 int
+	if n461, err = d.Len(); err != nil {
 		return err
 	}
-	if n457 > 0 {
-		s458 := make([]TopicInfo, n457)
-		for i459 := range s458 {
-			if err = s458[i459].decode(d); err != nil {
+	if n461 > 0 {
+		s462 := make([]TopicInfo, n461)
+		for i463 := range s462 {
+			if err = s462[i463].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s458
+		m.Topics = s462
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -4775,12 +4842,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i460 := range m.Brokers {
-		n += m.Brokers[i460].sizeHint()
+	for i464 := range m.Brokers {
+		n += m.Brokers[i464].sizeHint()
 	}
 	n += 5
-	for i461 := range m.Topics {
-		n += m.Topics[i461].sizeHint()
+	for i465 := range m.Topics {
+		n += m.Topics[i465].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -4852,8 +4919,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i462 := range m.Topics {
-		b = m.Topics[i462].AppendPostcard(b)
+	for i466 := range m.Topics {
+		b = m.Topics[i466].AppendPostcard(b)
 	}
 	return b
 }
@@ -4871,18 +4938,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n463 int
-	if n463, err = d.Len(); err != nil {
+	var n467 int
+	if n467, err = d.Len(); err != nil {
 		return err
 	}
-	if n463 > 0 {
-		s464 := make([]OffsetCommitTopic, n463)
-		for i465 := range s464 {
-			if err = s464[i465].decode(d); err != nil {
+	if n467 > 0 {
+		s468 := make([]OffsetCommitTopic, n467)
+		for i469 := range s468 {
+			if err = s468[i469].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s464
+		m.Topics = s468
 	}
 	return nil
 }
@@ -4894,8 +4961,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i466 := range m.Topics {
-		n += m.Topics[i466].sizeHint()
+	for i470 := range m.Topics {
+		n += m.Topics[i470].sizeHint()
 	}
 	return n
 }
@@ -4903,25 +4970,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i467 := range m.Topics {
-		b = m.Topics[i467].AppendPostcard(b)
+	for i471 := range m.Topics {
+		b = m.Topics[i471].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n468 int
-	if n468, err = d.Len(); err != nil {
+	var n472 int
+	if n472, err = d.Len(); err != nil {
 		return err
 	}
-	if n468 > 0 {
-		s469 := make([]OffsetCommitTopicResp, n468)
-		for i470 := range s469 {
-			if err = s469[i470].decode(d); err != nil {
+	if n472 > 0 {
+		s473 := make([]OffsetCommitTopicResp, n472)
+		for i474 := range s473 {
+			if err = s473[i474].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s469
+		m.Topics = s473
 	}
 	return nil
 }
@@ -4929,8 +4996,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i471 := range m.Topics {
-		n += m.Topics[i471].sizeHint()
+	for i475 := range m.Topics {
+		n += m.Topics[i475].sizeHint()
 	}
 	return n
 }
@@ -4939,8 +5006,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i472 := range m.Partitions {
-		b = m.Partitions[i472].AppendPostcard(b)
+	for i476 := range m.Partitions {
+		b = m.Partitions[i476].AppendPostcard(b)
 	}
 	return b
 }
@@ -4949,18 +5016,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n473 int
-	if n473, err = d.Len(); err != nil {
+	var n477 int
+	if n477, err = d.Len(); err != nil {
 		return err
 	}
-	if n473 > 0 {
-		s474 := make([]OffsetCommitPartition, n473)
-		for i475 := range s474 {
-			if err = s474[i475].decode(d); err != nil {
+	if n477 > 0 {
+		s478 := make([]OffsetCommitPartition, n477)
+		for i479 := range s478 {
+			if err = s478[i479].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s474
+		m.Partitions = s478
 	}
 	return nil
 }
@@ -4969,8 +5036,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i476 := range m.Partitions {
-		n += m.Partitions[i476].sizeHint()
+	for i480 := range m.Partitions {
+		n += m.Partitions[i480].sizeHint()
 	}
 	return n
 }
@@ -4979,8 +5046,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i477 := range m.Partitions {
-		b = m.Partitions[i477].AppendPostcard(b)
+	for i481 := range m.Partitions {
+		b = m.Partitions[i481].AppendPostcard(b)
 	}
 	return b
 }
@@ -4989,18 +5056,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n478 int
-	if n478, err = d.Len(); err != nil {
+	var n482 int
+	if n482, err = d.Len(); err != nil {
 		return err
 	}
-	if n478 > 0 {
-		s479 := make([]OffsetCommitPartitionResp, n478)
-		for i480 := range s479 {
-			if err = s479[i480].decode(d); err != nil {
+	if n482 > 0 {
+		s483 := make([]OffsetCommitPartitionResp, n482)
+		for i484 := range s483 {
+			if err = s483[i484].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s479
+		m.Partitions = s483
 	}
 	return nil
 }
@@ -5009,8 +5076,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i481 := range m.Partitions {
-		n += m.Partitions[i481].sizeHint()
+	for i485 := range m.Partitions {
+		n += m.Partitions[i485].sizeHint()
 	}
 	return n
 }
@@ -5043,8 +5110,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i482 := range m.Topics {
-		b = m.Topics[i482].AppendPostcard(b)
+	for i486 := range m.Topics {
+		b = m.Topics[i486].AppendPostcard(b)
 	}
 	return b
 }
@@ -5053,18 +5120,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n483 int
-	if n483, err = d.Len(); err != nil {
+	var n487 int
+	if n487, err = d.Len(); err != nil {
 		return err
 	}
-	if n483 > 0 {
-		s484 := make([]OffsetDeleteTopic, n483)
-		for i485 := range s484 {
-			if err = s484[i485].decode(d); err != nil {
+	if n487 > 0 {
+		s488 := make([]OffsetDeleteTopic, n487)
+		for i489 := range s488 {
+			if err = s488[i489].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s484
+		m.Topics = s488
 	}
 	return nil
 }
@@ -5073,8 +5140,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i486 := range m.Topics {
-		n += m.Topics[i486].sizeHint()
+	for i490 := range m.Topics {
+		n += m.Topics[i490].sizeHint()
 	}
 	return n
 }
@@ -5083,8 +5150,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i487 := range m.Topics {
-		b = m.Topics[i487].AppendPostcard(b)
+	for i491 := range m.Topics {
+		b = m.Topics[i491].AppendPostcard(b)
 	}
 	return b
 }
@@ -5093,18 +5160,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n488 int
-	if n488, err = d.Len(); err != nil {
+	var n492 int
+	if n492, err = d.Len(); err != nil {
 		return err
 	}
-	if n488 > 0 {
-		s489 := make([]OffsetDeleteTopicResp, n488)
-		for i490 := range s489 {
-			if err = s489[i490].decode(d); err != nil {
+	if n492 > 0 {
+		s493 := make([]OffsetDeleteTopicResp, n492)
+		for i494 := range s493 {
+			if err = s493[i494].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s489
+		m.Topics = s493
 	}
 	return nil
 }
@@ -5113,8 +5180,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i491 := range m.Topics {
-		n += m.Topics[i491].sizeHint()
+	for i495 := range m.Topics {
+		n += m.Topics[i495].sizeHint()
 	}
 	return n
 }
@@ -5123,8 +5190,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i492 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i492]))
+	for i496 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i496]))
 	}
 	return b
 }
@@ -5133,18 +5200,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n493 int
-	if n493, err = d.Len(); err != nil {
+	var n497 int
+	if n497, err = d.Len(); err != nil {
 		return err
 	}
-	if n493 > 0 {
-		s494 := make([]int32, n493)
-		for i495 := range s494 {
-			if s494[i495], err = d.I32(); err != nil {
+	if n497 > 0 {
+		s498 := make([]int32, n497)
+		for i499 := range s498 {
+			if s498[i499], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s494
+		m.Partitions = s498
 	}
 	return nil
 }
@@ -5161,8 +5228,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i496 := range m.Partitions {
-		b = m.Partitions[i496].AppendPostcard(b)
+	for i500 := range m.Partitions {
+		b = m.Partitions[i500].AppendPostcard(b)
 	}
 	return b
 }
@@ -5171,18 +5238,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n497 int
-	if n497, err = d.Len(); err != nil {
+	var n501 int
+	if n501, err = d.Len(); err != nil {
 		return err
 	}
-	if n497 > 0 {
-		s498 := make([]OffsetDeletePartitionResp, n497)
-		for i499 := range s498 {
-			if err = s498[i499].decode(d); err != nil {
+	if n501 > 0 {
+		s502 := make([]OffsetDeletePartitionResp, n501)
+		for i503 := range s502 {
+			if err = s502[i503].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s498
+		m.Partitions = s502
 	}
 	return nil
 }
@@ -5191,8 +5258,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i500 := range m.Partitions {
-		n += m.Partitions[i500].sizeHint()
+	for i504 := range m.Partitions {
+		n += m.Partitions[i504].sizeHint()
 	}
 	return n
 }
@@ -5240,8 +5307,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i501 := range m.Topics {
-		b = m.Topics[i501].AppendPostcard(b)
+	for i505 := range m.Topics {
+		b = m.Topics[i505].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -5251,18 +5318,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n502 int
-	if n502, err = d.Len(); err != nil {
+	var n506 int
+	if n506, err = d.Len(); err != nil {
 		return err
 	}
-	if n502 > 0 {
-		s503 := make([]OffsetFetchTopic, n502)
-		for i504 := range s503 {
-			if err = s503[i504].decode(d); err != nil {
+	if n506 > 0 {
+		s507 := make([]OffsetFetchTopic, n506)
+		for i508 := range s507 {
+			if err = s507[i508].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s503
+		m.Topics = s507
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -5274,8 +5341,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i505 := range m.Topics {
-		n += m.Topics[i505].sizeHint()
+	for i509 := range m.Topics {
+		n += m.Topics[i509].sizeHint()
 	}
 	n += 10
 	return n
@@ -5285,8 +5352,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i506 := range m.Topics {
-		b = m.Topics[i506].AppendPostcard(b)
+	for i510 := range m.Topics {
+		b = m.Topics[i510].AppendPostcard(b)
 	}
 	return b
 }
@@ -5295,18 +5362,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n507 int
-	if n507, err = d.Len(); err != nil {
+	var n511 int
+	if n511, err = d.Len(); err != nil {
 		return err
 	}
-	if n507 > 0 {
-		s508 := make([]OffsetFetchTopicResp, n507)
-		for i509 := range s508 {
-			if err = s508[i509].decode(d); err != nil {
+	if n511 > 0 {
+		s512 := make([]OffsetFetchTopicResp, n511)
+		for i513 := range s512 {
+			if err = s512[i513].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s508
+		m.Topics = s512
 	}
 	return nil
 }
@@ -5315,8 +5382,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i510 := range m.Topics {
-		n += m.Topics[i510].sizeHint()
+	for i514 := range m.Topics {
+		n += m.Topics[i514].sizeHint()
 	}
 	return n
 }
@@ -5325,8 +5392,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i511 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i511]))
+	for i515 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i515]))
 	}
 	return b
 }
@@ -5335,18 +5402,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n512 int
-	if n512, err = d.Len(); err != nil {
+	var n516 int
+	if n516, err = d.Len(); err != nil {
 		return err
 	}
-	if n512 > 0 {
-		s513 := make([]int32, n512)
-		for i514 := range s513 {
-			if s513[i514], err = d.I32(); err != nil {
+	if n516 > 0 {
+		s517 := make([]int32, n516)
+		for i518 := range s517 {
+			if s517[i518], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s513
+		m.Partitions = s517
 	}
 	return nil
 }
@@ -5363,8 +5430,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i515 := range m.Partitions {
-		b = m.Partitions[i515].AppendPostcard(b)
+	for i519 := range m.Partitions {
+		b = m.Partitions[i519].AppendPostcard(b)
 	}
 	return b
 }
@@ -5373,18 +5440,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n516 int
-	if n516, err = d.Len(); err != nil {
+	var n520 int
+	if n520, err = d.Len(); err != nil {
 		return err
 	}
-	if n516 > 0 {
-		s517 := make([]OffsetFetchPartitionResp, n516)
-		for i518 := range s517 {
-			if err = s517[i518].decode(d); err != nil {
+	if n520 > 0 {
+		s521 := make([]OffsetFetchPartitionResp, n520)
+		for i522 := range s521 {
+			if err = s521[i522].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s517
+		m.Partitions = s521
 	}
 	return nil
 }
@@ -5393,8 +5460,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i519 := range m.Partitions {
-		n += m.Partitions[i519].sizeHint()
+	for i523 := range m.Partitions {
+		n += m.Partitions[i523].sizeHint()
 	}
 	return n
 }
@@ -5475,25 +5542,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i520 := range m.Partitions {
-		b = m.Partitions[i520].AppendPostcard(b)
+	for i524 := range m.Partitions {
+		b = m.Partitions[i524].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n521 int
-	if n521, err = d.Len(); err != nil {
+	var n525 int
+	if n525, err = d.Len(); err != nil {
 		return err
 	}
-	if n521 > 0 {
-		s522 := make([]OffsetForLeaderEpochPartition, n521)
-		for i523 := range s522 {
-			if err = s522[i523].decode(d); err != nil {
+	if n525 > 0 {
+		s526 := make([]OffsetForLeaderEpochPartition, n525)
+		for i527 := range s526 {
+			if err = s526[i527].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s522
+		m.Partitions = s526
 	}
 	return nil
 }
@@ -5501,8 +5568,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i524 := range m.Partitions {
-		n += m.Partitions[i524].sizeHint()
+	for i528 := range m.Partitions {
+		n += m.Partitions[i528].sizeHint()
 	}
 	return n
 }
@@ -5510,25 +5577,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i525 := range m.Partitions {
-		b = m.Partitions[i525].AppendPostcard(b)
+	for i529 := range m.Partitions {
+		b = m.Partitions[i529].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n526 int
-	if n526, err = d.Len(); err != nil {
+	var n530 int
+	if n530, err = d.Len(); err != nil {
 		return err
 	}
-	if n526 > 0 {
-		s527 := make([]OffsetForLeaderEpochPartitionResp, n526)
-		for i528 := range s527 {
-			if err = s527[i528].decode(d); err != nil {
+	if n530 > 0 {
+		s531 := make([]OffsetForLeaderEpochPartitionResp, n530)
+		for i532 := range s531 {
+			if err = s531[i532].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s527
+		m.Partitions = s531
 	}
 	return nil
 }
@@ -5536,8 +5603,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i529 := range m.Partitions {
-		n += m.Partitions[i529].sizeHint()
+	for i533 := range m.Partitions {
+		n += m.Partitions[i533].sizeHint()
 	}
 	return n
 }
@@ -5549,16 +5616,16 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i530 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i530]))
+	for i534 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i534]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i531 := range m.ISR {
-		b = postcard.AppendZigzag(b, int64(m.ISR[i531]))
+	for i535 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i535]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
-	for i532 := range m.OfflineReplicas {
-		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i532]))
+	for i536 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i536]))
 	}
 	return b
 }
@@ -5576,44 +5643,44 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n533 int
-	if n533, err = d.Len(); err != nil {
+	var n537 int
+	if n537, err = d.Len(); err != nil {
 		return err
 	}
-	if n533 > 0 {
-		s534 := make([]int32, n533)
-		for i535 := range s534 {
-			if s534[i535], err = d.I32(); err != nil {
+	if n537 > 0 {
+		s538 := make([]int32, n537)
+		for i539 := range s538 {
+			if s538[i539], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s534
+		m.Replicas = s538
 	}
-	var n536 int
-	if n536, err = d.Len(); err != nil {
+	var n540 int
+	if n540, err = d.Len(); err != nil {
 		return err
 	}
-	if n536 > 0 {
-		s537 := make([]int32, n536)
-		for i538 := range s537 {
-			if s537[i538], err = d.I32(); err != nil {
+	if n540 > 0 {
+		s541 := make([]int32, n540)
+		for i542 := range s541 {
+			if s541[i542], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s537
+		m.ISR = s541
 	}
-	var n539 int
-	if n539, err = d.Len(); err != nil {
+	var n543 int
+	if n543, err = d.Len(); err != nil {
 		return err
 	}
-	if n539 > 0 {
-		s540 := make([]int32, n539)
-		for i541 := range s540 {
-			if s540[i541], err = d.I32(); err != nil {
+	if n543 > 0 {
+		s544 := make([]int32, n543)
+		for i545 := range s544 {
+			if s544[i545], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.OfflineReplicas = s540
+		m.OfflineReplicas = s544
 	}
 	return nil
 }
@@ -5636,25 +5703,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i542 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i542])
+	for i546 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i546])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n543 int
-	if n543, err = d.Len(); err != nil {
+	var n547 int
+	if n547, err = d.Len(); err != nil {
 		return err
 	}
-	if n543 > 0 {
-		s544 := make([]string, n543)
-		for i545 := range s544 {
-			if s544[i545], err = d.String(); err != nil {
+	if n547 > 0 {
+		s548 := make([]string, n547)
+		for i549 := range s548 {
+			if s548[i549], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s544
+		m.Topics = s548
 	}
 	return nil
 }
@@ -5662,8 +5729,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i546 := range m.Topics {
-		n += len(m.Topics[i546]) + 5
+	for i550 := range m.Topics {
+		n += len(m.Topics[i550]) + 5
 	}
 	return n
 }
@@ -5673,8 +5740,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i547 := range m.Topics {
-		b = m.Topics[i547].AppendPostcard(b)
+	for i551 := range m.Topics {
+		b = m.Topics[i551].AppendPostcard(b)
 	}
 	return b
 }
@@ -5686,18 +5753,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n548 int
-	if n548, err = d.Len(); err != nil {
+	var n552 int
+	if n552, err = d.Len(); err != nil {
 		return err
 	}
-	if n548 > 0 {
-		s549 := make([]TopicPlacement, n548)
-		for i550 := range s549 {
-			if err = s549[i550].decode(d); err != nil {
+	if n552 > 0 {
+		s553 := make([]TopicPlacement, n552)
+		for i554 := range s553 {
+			if err = s553[i554].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s549
+		m.Topics = s553
 	}
 	return nil
 }
@@ -5707,8 +5774,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i551 := range m.Topics {
-		n += m.Topics[i551].sizeHint()
+	for i555 := range m.Topics {
+		n += m.Topics[i555].sizeHint()
 	}
 	return n
 }
@@ -5811,8 +5878,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i552 := range m.Partitions {
-		b = m.Partitions[i552].AppendPostcard(b)
+	for i556 := range m.Partitions {
+		b = m.Partitions[i556].AppendPostcard(b)
 	}
 	return b
 }
@@ -5824,18 +5891,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n553 int
-	if n553, err = d.Len(); err != nil {
+	var n557 int
+	if n557, err = d.Len(); err != nil {
 		return err
 	}
-	if n553 > 0 {
-		s554 := make([]ProducePartition, n553)
-		for i555 := range s554 {
-			if err = s554[i555].decode(d); err != nil {
+	if n557 > 0 {
+		s558 := make([]ProducePartition, n557)
+		for i559 := range s558 {
+			if err = s558[i559].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s554
+		m.Partitions = s558
 	}
 	return nil
 }
@@ -5845,8 +5912,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i556 := range m.Partitions {
-		n += m.Partitions[i556].sizeHint()
+	for i560 := range m.Partitions {
+		n += m.Partitions[i560].sizeHint()
 	}
 	return n
 }
@@ -5856,8 +5923,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i557 := range m.Partitions {
-		m.Partitions[i557].appendVec(w)
+	for i561 := range m.Partitions {
+		m.Partitions[i561].appendVec(w)
 	}
 }
 
@@ -5866,8 +5933,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i558 := range m.Partitions {
-		n += m.Partitions[i558].vecHint()
+	for i562 := range m.Partitions {
+		n += m.Partitions[i562].vecHint()
 	}
 	return n
 }
@@ -5875,25 +5942,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i559 := range m.Partitions {
-		b = m.Partitions[i559].AppendPostcard(b)
+	for i563 := range m.Partitions {
+		b = m.Partitions[i563].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n560 int
-	if n560, err = d.Len(); err != nil {
+	var n564 int
+	if n564, err = d.Len(); err != nil {
 		return err
 	}
-	if n560 > 0 {
-		s561 := make([]ProducePartitionResp, n560)
-		for i562 := range s561 {
-			if err = s561[i562].decode(d); err != nil {
+	if n564 > 0 {
+		s565 := make([]ProducePartitionResp, n564)
+		for i566 := range s565 {
+			if err = s565[i566].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s561
+		m.Partitions = s565
 	}
 	return nil
 }
@@ -5901,8 +5968,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i563 := range m.Partitions {
-		n += m.Partitions[i563].sizeHint()
+	for i567 := range m.Partitions {
+		n += m.Partitions[i567].sizeHint()
 	}
 	return n
 }
@@ -6005,8 +6072,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i564 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i564])
+	for i568 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i568])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendString(b, m.Kafka)
@@ -6023,18 +6090,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n565 int
-	if n565, err = d.Len(); err != nil {
+	var n569 int
+	if n569, err = d.Len(); err != nil {
 		return err
 	}
-	if n565 > 0 {
-		s566 := make([]string, n565)
-		for i567 := range s566 {
-			if s566[i567], err = d.String(); err != nil {
+	if n569 > 0 {
+		s570 := make([]string, n569)
+		for i571 := range s570 {
+			if s570[i571], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s566
+		m.Direct = s570
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -6051,8 +6118,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i568 := range m.Direct {
-		n += len(m.Direct[i568]) + 5
+	for i572 := range m.Direct {
+		n += len(m.Direct[i572]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += len(m.Kafka) + 5
@@ -6068,8 +6135,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i569 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i569])
+	for i573 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i573])
 	}
 	return b
 }
@@ -6093,18 +6160,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n570 int
-	if n570, err = d.Len(); err != nil {
+	var n574 int
+	if n574, err = d.Len(); err != nil {
 		return err
 	}
-	if n570 > 0 {
-		s571 := make([]string, n570)
-		for i572 := range s571 {
-			if s571[i572], err = d.String(); err != nil {
+	if n574 > 0 {
+		s575 := make([]string, n574)
+		for i576 := range s575 {
+			if s575[i576], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s571
+		m.LeaderDirect = s575
 	}
 	return nil
 }
@@ -6118,8 +6185,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i573 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i573]) + 5
+	for i577 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i577]) + 5
 	}
 	return n
 }
@@ -6179,16 +6246,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some574 bool
-	if some574, err = d.Option(); err != nil {
+	var some578 bool
+	if some578, err = d.Option(); err != nil {
 		return err
 	}
-	if some574 {
-		p575 := new(string)
-		if (*p575), err = d.String(); err != nil {
+	if some578 {
+		p579 := new(string)
+		if (*p579), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p575
+		m.Name = p579
 	}
 	return nil
 }
@@ -6206,42 +6273,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i576 := range m.Entity {
-		b = m.Entity[i576].AppendPostcard(b)
+	for i580 := range m.Entity {
+		b = m.Entity[i580].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i577 := range m.Values {
-		b = m.Values[i577].AppendPostcard(b)
+	for i581 := range m.Values {
+		b = m.Values[i581].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n578 int
-	if n578, err = d.Len(); err != nil {
+	var n582 int
+	if n582, err = d.Len(); err != nil {
 		return err
 	}
-	if n578 > 0 {
-		s579 := make([]QuotaEntityPart, n578)
-		for i580 := range s579 {
-			if err = s579[i580].decode(d); err != nil {
+	if n582 > 0 {
+		s583 := make([]QuotaEntityPart, n582)
+		for i584 := range s583 {
+			if err = s583[i584].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s579
+		m.Entity = s583
 	}
-	var n581 int
-	if n581, err = d.Len(); err != nil {
+	var n585 int
+	if n585, err = d.Len(); err != nil {
 		return err
 	}
-	if n581 > 0 {
-		s582 := make([]QuotaValue, n581)
-		for i583 := range s582 {
-			if err = s582[i583].decode(d); err != nil {
+	if n585 > 0 {
+		s586 := make([]QuotaValue, n585)
+		for i587 := range s586 {
+			if err = s586[i587].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s582
+		m.Values = s586
 	}
 	return nil
 }
@@ -6249,12 +6316,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i584 := range m.Entity {
-		n += m.Entity[i584].sizeHint()
+	for i588 := range m.Entity {
+		n += m.Entity[i588].sizeHint()
 	}
 	n += 5
-	for i585 := range m.Values {
-		n += m.Values[i585].sizeHint()
+	for i589 := range m.Values {
+		n += m.Values[i589].sizeHint()
 	}
 	return n
 }
@@ -6276,21 +6343,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x586 byte
-	if x586, err = d.Byte(); err != nil {
+	var x590 byte
+	if x590, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x586)
-	var some587 bool
-	if some587, err = d.Option(); err != nil {
+	m.MatchType = int8(x590)
+	var some591 bool
+	if some591, err = d.Option(); err != nil {
 		return err
 	}
-	if some587 {
-		p588 := new(string)
-		if (*p588), err = d.String(); err != nil {
+	if some591 {
+		p592 := new(string)
+		if (*p592), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p588
+		m.Match = p592
 	}
 	return nil
 }
@@ -6364,8 +6431,8 @@ func (m *ReassignPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendBool(b, m.Cancel)
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i589 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i589]))
+	for i593 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i593]))
 	}
 	return b
 }
@@ -6377,18 +6444,18 @@ func (m *ReassignPartition) decode(d *postcard.Decoder) (err error) {
 	if m.Cancel, err = d.Bool(); err != nil {
 		return err
 	}
-	var n590 int
-	if n590, err = d.Len(); err != nil {
+	var n594 int
+	if n594, err = d.Len(); err != nil {
 		return err
 	}
-	if n590 > 0 {
-		s591 := make([]int32, n590)
-		for i592 := range s591 {
-			if s591[i592], err = d.I32(); err != nil {
+	if n594 > 0 {
+		s595 := make([]int32, n594)
+		for i596 := range s595 {
+			if s595[i596], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s591
+		m.Replicas = s595
 	}
 	return nil
 }
@@ -6435,8 +6502,8 @@ func (m *ReassignPartitionResp) sizeHint() int {
 func (m *ReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i593 := range m.Partitions {
-		b = m.Partitions[i593].AppendPostcard(b)
+	for i597 := range m.Partitions {
+		b = m.Partitions[i597].AppendPostcard(b)
 	}
 	return b
 }
@@ -6445,18 +6512,18 @@ func (m *ReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n594 int
-	if n594, err = d.Len(); err != nil {
+	var n598 int
+	if n598, err = d.Len(); err != nil {
 		return err
 	}
-	if n594 > 0 {
-		s595 := make([]ReassignPartition, n594)
-		for i596 := range s595 {
-			if err = s595[i596].decode(d); err != nil {
+	if n598 > 0 {
+		s599 := make([]ReassignPartition, n598)
+		for i600 := range s599 {
+			if err = s599[i600].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s595
+		m.Partitions = s599
 	}
 	return nil
 }
@@ -6465,8 +6532,8 @@ func (m *ReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i597 := range m.Partitions {
-		n += m.Partitions[i597].sizeHint()
+	for i601 := range m.Partitions {
+		n += m.Partitions[i601].sizeHint()
 	}
 	return n
 }
@@ -6475,8 +6542,8 @@ func (m *ReassignTopic) sizeHint() int {
 func (m *ReassignTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i598 := range m.Partitions {
-		b = m.Partitions[i598].AppendPostcard(b)
+	for i602 := range m.Partitions {
+		b = m.Partitions[i602].AppendPostcard(b)
 	}
 	return b
 }
@@ -6485,18 +6552,18 @@ func (m *ReassignTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n599 int
-	if n599, err = d.Len(); err != nil {
+	var n603 int
+	if n603, err = d.Len(); err != nil {
 		return err
 	}
-	if n599 > 0 {
-		s600 := make([]ReassignPartitionResp, n599)
-		for i601 := range s600 {
-			if err = s600[i601].decode(d); err != nil {
+	if n603 > 0 {
+		s604 := make([]ReassignPartitionResp, n603)
+		for i605 := range s604 {
+			if err = s604[i605].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s600
+		m.Partitions = s604
 	}
 	return nil
 }
@@ -6505,8 +6572,8 @@ func (m *ReassignTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i602 := range m.Partitions {
-		n += m.Partitions[i602].sizeHint()
+	for i606 := range m.Partitions {
+		n += m.Partitions[i606].sizeHint()
 	}
 	return n
 }
@@ -6557,11 +6624,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x603 byte
-	if x603, err = d.Byte(); err != nil {
+	var x607 byte
+	if x607, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x603)
+	m.Status = Status(x607)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -6616,11 +6683,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x604 byte
-	if x604, err = d.Byte(); err != nil {
+	var x608 byte
+	if x608, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x604)
+	m.Mechanism = int8(x608)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6657,11 +6724,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x605 byte
-	if x605, err = d.Byte(); err != nil {
+	var x609 byte
+	if x609, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x605)
+	m.Mechanism = int8(x609)
 	return nil
 }
 
@@ -6686,11 +6753,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x606 byte
-	if x606, err = d.Byte(); err != nil {
+	var x610 byte
+	if x610, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x606)
+	m.Mechanism = int8(x610)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6719,8 +6786,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i607 := range m.Credentials {
-		b = m.Credentials[i607].AppendPostcard(b)
+	for i611 := range m.Credentials {
+		b = m.Credentials[i611].AppendPostcard(b)
 	}
 	return b
 }
@@ -6735,18 +6802,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n608 int
-	if n608, err = d.Len(); err != nil {
+	var n612 int
+	if n612, err = d.Len(); err != nil {
 		return err
 	}
-	if n608 > 0 {
-		s609 := make([]ScramCredential, n608)
-		for i610 := range s609 {
-			if err = s609[i610].decode(d); err != nil {
+	if n612 > 0 {
+		s613 := make([]ScramCredential, n612)
+		for i614 := range s613 {
+			if err = s613[i614].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s609
+		m.Credentials = s613
 	}
 	return nil
 }
@@ -6757,8 +6824,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i611 := range m.Credentials {
-		n += m.Credentials[i611].sizeHint()
+	for i615 := range m.Credentials {
+		n += m.Credentials[i615].sizeHint()
 	}
 	return n
 }
@@ -6796,8 +6863,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i612 := range m.Assignments {
-		b = m.Assignments[i612].AppendPostcard(b)
+	for i616 := range m.Assignments {
+		b = m.Assignments[i616].AppendPostcard(b)
 	}
 	return b
 }
@@ -6821,18 +6888,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n613 int
-	if n613, err = d.Len(); err != nil {
+	var n617 int
+	if n617, err = d.Len(); err != nil {
 		return err
 	}
-	if n613 > 0 {
-		s614 := make([]SyncGroupAssignment, n613)
-		for i615 := range s614 {
-			if err = s614[i615].decode(d); err != nil {
+	if n617 > 0 {
+		s618 := make([]SyncGroupAssignment, n617)
+		for i619 := range s618 {
+			if err = s618[i619].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s614
+		m.Assignments = s618
 	}
 	return nil
 }
@@ -6846,8 +6913,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i616 := range m.Assignments {
-		n += m.Assignments[i616].sizeHint()
+	for i620 := range m.Assignments {
+		n += m.Assignments[i620].sizeHint()
 	}
 	return n
 }
@@ -6893,8 +6960,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i617 := range m.Partitions {
-		b = m.Partitions[i617].AppendPostcard(b)
+	for i621 := range m.Partitions {
+		b = m.Partitions[i621].AppendPostcard(b)
 	}
 	return b
 }
@@ -6906,26 +6973,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x618 []byte
-	if x618, err = d.Take(16); err != nil {
+	var x622 []byte
+	if x622, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x618)
+	copy(m.TopicID[:], x622)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n619 int
-	if n619, err = d.Len(); err != nil {
+	var n623 int
+	if n623, err = d.Len(); err != nil {
 		return err
 	}
-	if n619 > 0 {
-		s620 := make([]PartitionInfo, n619)
-		for i621 := range s620 {
-			if err = s620[i621].decode(d); err != nil {
+	if n623 > 0 {
+		s624 := make([]PartitionInfo, n623)
+		for i625 := range s624 {
+			if err = s624[i625].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s620
+		m.Partitions = s624
 	}
 	return nil
 }
@@ -6937,8 +7004,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i622 := range m.Partitions {
-		n += m.Partitions[i622].sizeHint()
+	for i626 := range m.Partitions {
+		n += m.Partitions[i626].sizeHint()
 	}
 	return n
 }
@@ -6973,16 +7040,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i623 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i623])
+	for i627 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i627])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
-	for i624 := range m.Leaders {
-		b = postcard.AppendString(b, m.Leaders[i624])
+	for i628 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i628])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
-	for i625 := range m.LeaderEpochs {
-		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i625]))
+	for i629 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i629]))
 	}
 	return b
 }
@@ -6994,49 +7061,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x626 []byte
-	if x626, err = d.Take(16); err != nil {
+	var x630 []byte
+	if x630, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x626)
-	var n627 int
-	if n627, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x630)
+	var n631 int
+	if n631, err = d.Len(); err != nil {
 		return err
 	}
-	if n627 > 0 {
-		s628 := make([]string, n627)
-		for i629 := range s628 {
-			if s628[i629], err = d.String(); err != nil {
+	if n631 > 0 {
+		s632 := make([]string, n631)
+		for i633 := range s632 {
+			if s632[i633], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s628
+		m.Owners = s632
 	}
-	var n630 int
-	if n630, err = d.Len(); err != nil {
+	var n634 int
+	if n634, err = d.Len(); err != nil {
 		return err
 	}
-	if n630 > 0 {
-		s631 := make([]string, n630)
-		for i632 := range s631 {
-			if s631[i632], err = d.String(); err != nil {
+	if n634 > 0 {
+		s635 := make([]string, n634)
+		for i636 := range s635 {
+			if s635[i636], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Leaders = s631
+		m.Leaders = s635
 	}
-	var n633 int
-	if n633, err = d.Len(); err != nil {
+	var n637 int
+	if n637, err = d.Len(); err != nil {
 		return err
 	}
-	if n633 > 0 {
-		s634 := make([]int32, n633)
-		for i635 := range s634 {
-			if s634[i635], err = d.I32(); err != nil {
+	if n637 > 0 {
+		s638 := make([]int32, n637)
+		for i639 := range s638 {
+			if s638[i639], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.LeaderEpochs = s634
+		m.LeaderEpochs = s638
 	}
 	return nil
 }
@@ -7047,12 +7114,12 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i636 := range m.Owners {
-		n += len(m.Owners[i636]) + 5
+	for i640 := range m.Owners {
+		n += len(m.Owners[i640]) + 5
 	}
 	n += 5
-	for i637 := range m.Leaders {
-		n += len(m.Leaders[i637]) + 5
+	for i641 := range m.Leaders {
+		n += len(m.Leaders[i641]) + 5
 	}
 	n += 5
 	n += 10 * len(m.LeaderEpochs)
@@ -7122,8 +7189,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i638 := range m.Partitions {
-		b = m.Partitions[i638].AppendPostcard(b)
+	for i642 := range m.Partitions {
+		b = m.Partitions[i642].AppendPostcard(b)
 	}
 	return b
 }
@@ -7150,18 +7217,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n639 int
-	if n639, err = d.Len(); err != nil {
+	var n643 int
+	if n643, err = d.Len(); err != nil {
 		return err
 	}
-	if n639 > 0 {
-		s640 := make([]TxnPartition, n639)
-		for i641 := range s640 {
-			if err = s640[i641].decode(d); err != nil {
+	if n643 > 0 {
+		s644 := make([]TxnPartition, n643)
+		for i645 := range s644 {
+			if err = s644[i645].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s640
+		m.Partitions = s644
 	}
 	return nil
 }
@@ -7176,8 +7243,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i642 := range m.Partitions {
-		n += m.Partitions[i642].sizeHint()
+	for i646 := range m.Partitions {
+		n += m.Partitions[i646].sizeHint()
 	}
 	return n
 }
@@ -7188,8 +7255,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i643 := range m.PendingOffsets {
-		b = m.PendingOffsets[i643].AppendPostcard(b)
+	for i647 := range m.PendingOffsets {
+		b = m.PendingOffsets[i647].AppendPostcard(b)
 	}
 	return b
 }
@@ -7204,18 +7271,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n644 int
-	if n644, err = d.Len(); err != nil {
+	var n648 int
+	if n648, err = d.Len(); err != nil {
 		return err
 	}
-	if n644 > 0 {
-		s645 := make([]TxnPartition, n644)
-		for i646 := range s645 {
-			if err = s645[i646].decode(d); err != nil {
+	if n648 > 0 {
+		s649 := make([]TxnPartition, n648)
+		for i650 := range s649 {
+			if err = s649[i650].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s645
+		m.PendingOffsets = s649
 	}
 	return nil
 }
@@ -7226,8 +7293,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i647 := range m.PendingOffsets {
-		n += m.PendingOffsets[i647].sizeHint()
+	for i651 := range m.PendingOffsets {
+		n += m.PendingOffsets[i651].sizeHint()
 	}
 	return n
 }
@@ -7239,8 +7306,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i648 := range m.Topics {
-		b = m.Topics[i648].AppendPostcard(b)
+	for i652 := range m.Topics {
+		b = m.Topics[i652].AppendPostcard(b)
 	}
 	return b
 }
@@ -7258,18 +7325,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n649 int
-	if n649, err = d.Len(); err != nil {
+	var n653 int
+	if n653, err = d.Len(); err != nil {
 		return err
 	}
-	if n649 > 0 {
-		s650 := make([]OffsetCommitTopic, n649)
-		for i651 := range s650 {
-			if err = s650[i651].decode(d); err != nil {
+	if n653 > 0 {
+		s654 := make([]OffsetCommitTopic, n653)
+		for i655 := range s654 {
+			if err = s654[i655].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s650
+		m.Topics = s654
 	}
 	return nil
 }
@@ -7281,8 +7348,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i652 := range m.Topics {
-		n += m.Topics[i652].sizeHint()
+	for i656 := range m.Topics {
+		n += m.Topics[i656].sizeHint()
 	}
 	return n
 }
@@ -7337,8 +7404,8 @@ func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i653 := range m.ISR {
-		b = postcard.AppendUvarint(b, uint64(m.ISR[i653]))
+	for i657 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i657]))
 	}
 	return b
 }
@@ -7356,18 +7423,18 @@ func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n654 int
-	if n654, err = d.Len(); err != nil {
+	var n658 int
+	if n658, err = d.Len(); err != nil {
 		return err
 	}
-	if n654 > 0 {
-		s655 := make([]uint64, n654)
-		for i656 := range s655 {
-			if s655[i656], err = d.U64(); err != nil {
+	if n658 > 0 {
+		s659 := make([]uint64, n658)
+		for i660 := range s659 {
+			if s659[i660], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s655
+		m.ISR = s659
 	}
 	return nil
 }
@@ -7460,6 +7527,7 @@ var specs = [...]Spec{
 	{Code: OpListReassignments, Name: "list_reassignments", newReq: func() Message { return new(ListReassignmentsReq) }, newResp: func() Message { return new(ListReassignmentsResp) }},
 	{Code: OpElectLeaders, Name: "elect_leaders", newReq: func() Message { return new(ElectLeadersReq) }, newResp: func() Message { return new(ElectLeadersResp) }},
 	{Code: OpTransferPartitionLeader, Name: "transfer_partition_leader", newReq: func() Message { return new(TransferPartitionLeaderReq) }, newResp: func() Message { return new(TransferPartitionLeaderResp) }},
+	{Code: OpCompleteReassignment, Name: "complete_reassignment", newReq: func() Message { return new(CompleteReassignmentReq) }, newResp: func() Message { return new(CompleteReassignmentResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -7565,6 +7633,8 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[48], true
 	case OpTransferPartitionLeader:
 		return specs[49], true
+	case OpCompleteReassignment:
+		return specs[50], true
 	}
 	return Spec{}, false
 }
@@ -8223,6 +8293,19 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpCompleteReassignment:
+		req, ok := body.(*CompleteReassignmentReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: complete_reassignment request is %T", body)
+		}
+		resp, err := svc.CompleteReassignment(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -8480,6 +8563,11 @@ func (Unimplemented) ElectLeaders(context.Context, *ElectLeadersReq) (*ElectLead
 // TransferPartitionLeader answers ErrUnsupported.
 func (Unimplemented) TransferPartitionLeader(context.Context, *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error) {
 	return nil, unsupported("transfer_partition_leader")
+}
+
+// CompleteReassignment answers ErrUnsupported.
+func (Unimplemented) CompleteReassignment(context.Context, *CompleteReassignmentReq) (*CompleteReassignmentResp, error) {
+	return nil, unsupported("complete_reassignment")
 }
 
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
@@ -8893,6 +8981,14 @@ func (p Parts) TransferPartitionLeader(ctx context.Context, req *TransferPartiti
 	return p.Quorum.TransferPartitionLeader(ctx, req)
 }
 
+// CompleteReassignment forwards to p.Quorum.
+func (p Parts) CompleteReassignment(ctx context.Context, req *CompleteReassignmentReq) (*CompleteReassignmentResp, error) {
+	if p.Quorum == nil {
+		return nil, unsupported("complete_reassignment")
+	}
+	return p.Quorum.CompleteReassignment(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -9245,6 +9341,13 @@ func (s intercepted) ElectLeaders(ctx context.Context, req *ElectLeadersReq) (*E
 func (s intercepted) TransferPartitionLeader(ctx context.Context, req *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error) {
 	ctx, done := s.around(ctx, "transfer_partition_leader")
 	resp, err := s.svc.TransferPartitionLeader(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) CompleteReassignment(ctx context.Context, req *CompleteReassignmentReq) (*CompleteReassignmentResp, error) {
+	ctx, done := s.around(ctx, "complete_reassignment")
+	resp, err := s.svc.CompleteReassignment(ctx, req)
 	done(err)
 	return resp, err
 }

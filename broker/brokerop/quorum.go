@@ -173,6 +173,7 @@ const (
 	OpListReassignments       Code = 0x67
 	OpElectLeaders            Code = 0x68
 	OpTransferPartitionLeader Code = 0x69
+	OpCompleteReassignment    Code = 0x6a
 )
 
 // QuorumDecommission is the QuorumAdminReq action that drains a broker: every replica it
@@ -293,6 +294,22 @@ type TransferPartitionLeaderReq struct {
 // UNKNOWN_TOPIC_OR_PARTITION, REQUEST_TIMED_OUT (To did not take over in time; the caller
 // may ask again).
 type TransferPartitionLeaderResp struct {
+	ErrorCode    int16
+	ErrorMessage string
+}
+
+// CompleteReassignmentReq is what a partition's raft leader reports once its group's voters
+// are exactly Target (raft ids), the partition's reassignment target: the controller then
+// settles the partition's replicas (metadata CompleteReassignment). Brokers only.
+type CompleteReassignmentReq struct {
+	Topic     string
+	Partition int32
+	Target    []uint64
+}
+
+// CompleteReassignmentResp answers 0 once recorded; NO_REASSIGNMENT_IN_PROGRESS or
+// INVALID_REPLICA_ASSIGNMENT (another target now) when the state refuses it.
+type CompleteReassignmentResp struct {
 	ErrorCode    int16
 	ErrorMessage string
 }

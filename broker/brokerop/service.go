@@ -272,6 +272,11 @@ type QuorumService interface {
 	// replica; served by the broker leading it (never forwarded).
 	//kafkaop:transfer_partition_leader OpTransferPartitionLeader
 	TransferPartitionLeader(ctx context.Context, req *TransferPartitionLeaderReq) (*TransferPartitionLeaderResp, error)
+
+	// CompleteReassignment records that a partition's raft group reached its reassignment
+	// target (its leader reports it), on the leader.
+	//kafkaop:complete_reassignment OpCompleteReassignment
+	CompleteReassignment(ctx context.Context, req *CompleteReassignmentReq) (*CompleteReassignmentResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

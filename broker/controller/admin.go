@@ -38,6 +38,8 @@ func (c *Controller) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminR
 			err = c.allowLocal(ctx, id, false)
 		case brokerop.QuorumAdd:
 			err = c.addLocal(ctx, id)
+		case brokerop.QuorumDecommission:
+			err = c.decommissionLocal(ctx, id) // moves.go
 		case brokerop.QuorumRemove:
 			if id == c.cfg.Self.ID {
 				return c.removeSelf(ctx, req)
@@ -245,6 +247,9 @@ type StatusBroker struct {
 	Learner bool     `json:"learner"`
 	Live    bool     `json:"live"`
 	Leader  bool     `json:"leader"`
+	// Replicas is how many replicated partitions' raft groups the broker is in (or is being
+	// added to): 0 once a decommission has drained it.
+	Replicas int `json:"replicas"`
 }
 
 // Status returns this node's QuorumStatus (its own applied view, no barrier).
@@ -256,8 +261,9 @@ func (c *Controller) Status() QuorumStatus {
 	}
 	out := QuorumStatus{NodeID: c.cfg.Self.ID.String(), RaftID: c.r.RaftID(), LeaderRaftID: st.Leader, Term: st.Term, Commit: st.Commit,
 		Applied: st.Applied, ClusterID: c.r.ClusterID(), Brokers: []StatusBroker{}}
+	counts := c.replicaCounts()
 	for _, m := range c.members() {
-		b := StatusBroker{NodeID: m.NodeID.String(), RaftID: m.RaftID, KafkaID: m.KafkaID, Relay: m.Addr.RelayURL, Addrs: []string{},
+		b := StatusBroker{NodeID: m.NodeID.String(), RaftID: m.RaftID, KafkaID: m.KafkaID, Relay: m.Addr.RelayURL, Addrs: []string{}, Replicas: counts[m.RaftID],
 			Voter: slices.Contains(st.Voters, m.RaftID), Learner: slices.Contains(st.Learners, m.RaftID),
 			Live: m.RaftID == st.RaftID || live[m.RaftID], Leader: m.RaftID == st.Leader}
 		for _, d := range m.Addr.Direct {
@@ -302,7 +308,7 @@ func (c *Controller) AdminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(resp.Topics)
 	})
-	for _, action := range []string{brokerop.QuorumAllow, brokerop.QuorumDisallow, brokerop.QuorumAdd, brokerop.QuorumRemove} {
+	for _, action := range []string{brokerop.QuorumAllow, brokerop.QuorumDisallow, brokerop.QuorumAdd, brokerop.QuorumRemove, brokerop.QuorumDecommission} {
 		mux.HandleFunc("POST /quorum/"+action, func(w http.ResponseWriter, r *http.Request) {
 			node := r.URL.Query().Get("node")
 			if node == "" {

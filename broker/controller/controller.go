@@ -68,6 +68,13 @@ type Config struct {
 	// ProducerIDBlock is how many producer ids the leader takes from the quorum at once;
 	// 0 → 1000.
 	ProducerIDBlock int64
+	// Partitions is the partition raft engine of this broker (package broker/replica): the
+	// controller carries out the replica moves of the partitions it leads with it (moves.go).
+	// nil: none here (moves of partitions led here do not progress).
+	Partitions PartitionEngine
+	// MoveEvery is how often replica moves are looked at besides every applied change;
+	// 0 → 4 × Poll.
+	MoveEvery time.Duration
 	Clock           clock.Clock  // nil → the wall clock
 	Logger          *slog.Logger // nil → discard
 }
@@ -102,6 +109,7 @@ type Controller struct {
 	reportMu   sync.Mutex                         // guards reports
 	reports    map[TopicPartition]partitionReport // leader reports not sent yet, by partition
 	reportKick chan struct{}                      // a report was queued (capacity 1)
+	moveKick   chan struct{}                      // replica moves to look at (capacity 1; moves.go)
 
 	syncMu  sync.Mutex                   // serialises broker syncs
 	peerMu  sync.Mutex                   // guards peers
@@ -151,6 +159,9 @@ func New(cfg Config) (*Controller, error) {
 	if cfg.JoinEvery <= 0 {
 		cfg.JoinEvery = time.Second
 	}
+	if cfg.MoveEvery <= 0 {
+		cfg.MoveEvery = 4 * cfg.Poll
+	}
 	if cfg.ProducerIDBlock <= 0 {
 		cfg.ProducerIDBlock = 1000
 	}
@@ -158,7 +169,8 @@ func New(cfg Config) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg, r: cfg.Replica, b: cfg.Broker, reg: cfg.Registry, log: cfg.Logger.With("component", "controller"),
-		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{}), reportKick: make(chan struct{}, 1)}
+		clk: clock.Or(cfg.Clock), callers: map[key.PublicKey]callerAt{}, quit: make(chan struct{}), reportKick: make(chan struct{}, 1),
+		moveKick: make(chan struct{}, 1)}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.reg.setPlacer(c.placeTopic)
 	c.wireTxn()
@@ -167,6 +179,7 @@ func New(cfg Config) (*Controller, error) {
 	c.wg.Go(c.syncLoop)
 	c.wg.Go(c.watchLoop)
 	c.wg.Go(c.reportLoop)
+	c.wg.Go(c.moveLoop)
 	return c, nil
 }
 
@@ -241,6 +254,7 @@ func (c *Controller) syncBroker() {
 		c.log.Error("applying the metadata state to the broker", "err", err)
 	}
 	c.reg.synced(recs)
+	c.kickMoves()
 }
 
 // --- leadership ---

@@ -256,6 +256,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	tr := n.Transport
 	if n.Controller, err = New(Config{Replica: rep, Broker: n.Broker, Registry: reg, Self: self, Seeds: seeds, Dial: dial,
 		Groups: cfg.Groups, Clock: cfg.Clock, Logger: log, Security: cfg.Security, Rack: cfg.Rack, Kafka: cfg.Kafka, DefaultReplicationFactor: cfg.DefaultReplicationFactor, ClusterSecurity: cfg.ClusterSecurity,
+		Partitions: n.Replicas,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) {
 			tr.AddPeer(id, raftmesh.EncodeAddr(a))
 			n.Replicas.AddPeer(id, raftmesh.EncodeAddr(a))

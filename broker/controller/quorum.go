@@ -263,9 +263,11 @@ func (q *QuorumReplica) Topics() []Topic {
 				if out[i].Replicas == nil {
 					out[i].Replicas = make([][]uint64, len(t.Partitions))
 					out[i].Leaders = make([]PartitionLeader, len(t.Partitions))
+					out[i].Moves = make([]Move, len(t.Partitions))
 				}
 				out[i].Replicas[j] = p.Replicas
 				out[i].Leaders[j] = PartitionLeader{Leader: p.Leader, Epoch: p.LeaderEpoch, ISR: p.ISR}
+				out[i].Moves[j] = Move{Target: p.Target, Adding: p.Adding}
 			}
 		}
 	}

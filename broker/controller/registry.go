@@ -178,6 +178,18 @@ func records(ts []Topic) []broker.TopicRecord {
 	for i, t := range ts {
 		out[i] = broker.TopicRecord{Name: t.Name, ID: t.ID, Partitions: t.Partitions, Configs: t.Configs}
 		out[i].Replicas = t.Replicas
+		// During a replica reassignment the partition's raft group runs on its replicas and
+		// the ones the move added, which join the running group (never bootstrapping it).
+		for p := range t.Replicas {
+			if m := t.move(p); len(m.Adding) > 0 {
+				if out[i].Joining == nil {
+					out[i].Replicas = slices.Clone(t.Replicas)
+					out[i].Joining = make([][]uint64, len(t.Replicas))
+				}
+				out[i].Replicas[p] = t.members(p)
+				out[i].Joining[p] = slices.Clone(m.Adding)
+			}
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -80,6 +81,45 @@ type Topic struct {
 	Replicas [][]uint64
 	// Leaders is, by partition of a replicated topic, what its leader last reported.
 	Leaders []PartitionLeader
+	// Moves is, by partition of a replicated topic, its replica reassignment in progress
+	// (zero: none; moves.go).
+	Moves []Move
+}
+
+// Move is a partition's replica reassignment in progress (metadata.Partition.Target and
+// Adding): it moves to Target; Adding are the replicas outside Replicas the move may have
+// added to its raft group (they join it empty).
+type Move struct {
+	Target []uint64
+	Adding []uint64
+}
+
+// Moving reports whether a reassignment is in progress.
+func (m Move) Moving() bool { return m.Target != nil }
+
+// members is partition p's raft group as the brokers run it: its replicas, then the replicas
+// its reassignment may have added.
+func (t *Topic) members(p int) []uint64 {
+	if p >= len(t.Replicas) {
+		return nil
+	}
+	out := slices.Clone(t.Replicas[p])
+	if p < len(t.Moves) {
+		for _, id := range t.Moves[p].Adding {
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// move is partition p's reassignment (zero: none).
+func (t *Topic) move(p int) Move {
+	if p < len(t.Moves) {
+		return t.Moves[p]
+	}
+	return Move{}
 }
 
 // ReplicationFactor is the topic's replication factor (1 for a single-owner topic).

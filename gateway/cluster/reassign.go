@@ -38,6 +38,11 @@ func (c *Cluster) TransferPartitionLeader(context.Context, *brokerop.TransferPar
 	return nil, fmt.Errorf("%w: TransferPartitionLeader is between brokers", brokerop.ErrUnsupported)
 }
 
+// CompleteReassignment is broker-to-broker only (a partition's leader reports to the quorum).
+func (c *Cluster) CompleteReassignment(context.Context, *brokerop.CompleteReassignmentReq) (*brokerop.CompleteReassignmentResp, error) {
+	return nil, fmt.Errorf("%w: CompleteReassignment is between brokers", brokerop.ErrUnsupported)
+}
+
 func quorumOnly[T any](r T, err error) (T, error) {
 	if err != nil && opUnknown(err) {
 		var zero T
