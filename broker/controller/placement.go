@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -449,6 +450,11 @@ func (c *Controller) fillReplicas(resp *brokerop.MetadataResp) {
 				continue
 			}
 			reps, ld := t.Replicas[p], t.Leaders[p]
+			if m := t.move(int(p)); m.Moving() {
+				// During a reassignment Kafka lists the whole set, the target first.
+				mp := metadata.Partition{Replicas: reps, Target: m.Target, Adding: m.Adding}
+				reps, _, _ = mp.Reassignment()
+			}
 			bp.Replicas, bp.ISR, bp.OfflineReplicas = []int32{}, []int32{}, []int32{}
 			for _, id := range reps {
 				kid, ok := kafka[id]
