@@ -26,6 +26,9 @@ func init() {
 		{Key: kmsg.IncrementalAlterConfigs.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleIncrementalAlterConfigs)},
 		{Key: kmsg.DescribeCluster.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeCluster)},
 		{Key: kmsg.DescribeQuorum.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDescribeQuorum)},
+		{Key: kmsg.AlterPartitionAssignments.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleAlterPartitionReassignments)}, // api_reassign.go
+		{Key: kmsg.ListPartitionReassignments.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleListPartitionReassignments)},
+		{Key: kmsg.ElectLeaders.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleElectLeaders)},
 		{Key: kmsg.DeleteRecords.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteRecords)}, // api_records.go
 		{Key: kmsg.OffsetForLeaderEpoch.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleOffsetForLeaderEpoch)},
 		{Key: kmsg.DescribeLogDirs.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleDescribeLogDirs)},
