@@ -32,6 +32,7 @@ import (
 // Broker is one running broker.
 type Broker struct {
 	RaftID     uint64
+	Key        key.SecretKey // the broker's mesh identity (kept by Wipe)
 	EP         *endpoint.Endpoint
 	Node       *quorum.Node
 	Broker     *broker.Broker
@@ -64,6 +65,9 @@ type Cluster struct {
 	Seeds   []endpoint.NodeAddr
 
 	secure bool
+	voters int
+	trust  []key.PublicKey
+	next   uint64 // the last raft id given out
 }
 
 // Start runs n brokers that trust the given NodeIds (gateways) and waits until they form a
@@ -83,19 +87,46 @@ type Options struct {
 	ClusterSecurity bool
 }
 
+// Wipe stops broker i and starts it again as after its data directory was deleted: the same
+// mesh identity (NodeId, and the same UDP port when it is free), a new raft id, empty
+// storage. It joins the quorum again through the seeds, like a new broker.
+func (c *Cluster) Wipe(t testing.TB, i int) *Broker {
+	t.Helper()
+	old := c.Brokers[i]
+	bind := "127.0.0.1:0"
+	if d := old.EP.Addr().Direct; len(d) > 0 {
+		bind = d[0].String()
+	}
+	old.Stop()
+	ep, err := endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: bind})
+	if err != nil {
+		ep, err = endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: "127.0.0.1:0"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.next++
+	b := &Broker{RaftID: c.next, Key: old.Key, EP: ep}
+	c.Brokers[i] = b
+	c.start(t, b, false, c.voters, c.trust)
+	return b
+}
+
 // StartWith is Start with Options.
 func StartWith(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	n, trust := o.N, o.Trust
 	c := &Cluster{Net: quorum.NewLocalNet(), secure: o.ClusterSecurity}
 	for i := 0; i < n; i++ {
-		ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
+		sk := key.GenerateSecretKey()
+		ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.Seeds = append(c.Seeds, ep.Addr())
-		c.Brokers = append(c.Brokers, &Broker{RaftID: uint64(i + 1), EP: ep})
+		c.Brokers = append(c.Brokers, &Broker{RaftID: uint64(i + 1), Key: sk, EP: ep})
 	}
+	c.next = uint64(n)
 	t.Cleanup(func() {
 		for _, b := range c.Brokers {
 			if b.Controller != nil {
@@ -107,6 +138,7 @@ func StartWith(t testing.TB, o Options) *Cluster {
 		c.Net.Close()
 	})
 	voters := min(n, 3)
+	c.voters, c.trust = voters, trust
 	for i, b := range c.Brokers {
 		c.start(t, b, i == 0, voters, trust)
 	}
@@ -164,7 +196,7 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 		t.Fatal(err)
 	}
 	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds,
-		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond, ClusterSecurity: c.secure,
+		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond, ClusterSecurity: c.secure, Partitions: b.Replicas,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) { b.Replicas.AddPeer(id, raftmesh.EncodeAddr(a)) },
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
 			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())

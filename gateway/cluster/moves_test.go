@@ -1,0 +1,403 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+)
+
+// movesSetup runs n brokers behind a gateway and creates topic "mv" with parts partitions
+// at replication factor 3.
+func movesSetup(t *testing.T, n int, parts int32) (string, *kadm.Client, *controllertest.Cluster) {
+	t.Helper()
+	gw := newEP(t)
+	qc := controllertest.Start(t, n, gw.NodeID())
+	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
+	for i, b := range qc.Brokers {
+		eps[i] = b.EP
+	}
+	c := clusterForAddrs(t, gw, eps...)
+	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, parts, 3, nil, "mv")
+		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil
+		}
+		return errors.Join(err, r.Err)
+	}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return addr, adm, qc
+}
+
+// describe returns partition p of "mv" as Metadata shows it.
+func describe(adm *kadm.Client, p int32) (kadm.PartitionDetail, error) {
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	td, err := adm.ListTopics(ctx, "mv")
+	if err != nil {
+		return kadm.PartitionDetail{}, err
+	}
+	d, ok := td["mv"].Partitions[p]
+	if !ok {
+		return kadm.PartitionDetail{}, fmt.Errorf("no partition %d", p)
+	}
+	return d, nil
+}
+
+// settled waits until partition p's replicas are exactly want (in order), its leader
+// reported, every replica in sync and no reassignment listed.
+func settled(t *testing.T, adm *kadm.Client, p int32, want []int32) kadm.PartitionDetail {
+	t.Helper()
+	var d kadm.PartitionDetail
+	if err := controllertest.Eventually(func() error {
+		var err error
+		if d, err = describe(adm, p); err != nil {
+			return err
+		}
+		isr := slices.Sorted(slices.Values(d.ISR))
+		reps := slices.Sorted(slices.Values(want))
+		if !slices.Equal(d.Replicas, want) || !slices.Equal(isr, reps) || d.LeaderEpoch < 1 {
+			return fmt.Errorf("replicas %v isr %v leader %d epoch %d, want replicas %v all in sync", d.Replicas, d.ISR, d.Leader, d.LeaderEpoch, want)
+		}
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		ls, err := adm.ListPartitionReassignments(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if r, ok := ls["mv"][p]; ok {
+			return fmt.Errorf("still listed: %+v", r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("partition %d: %v", p, err)
+	}
+	return d
+}
+
+// producer produces to one partition with acks=all (kgo's idempotent default) until stopped,
+// and keeps what was acknowledged: offset → value.
+type producer struct {
+	cl    *kgo.Client
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acked map[int64]string
+	errs  int
+}
+
+func startProducer(t *testing.T, addr string, p int32) *producer {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := &producer{cl: cl, stop: make(chan struct{}), acked: map[int64]string{}}
+	pr.wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-pr.stop:
+				return
+			default:
+			}
+			v := fmt.Sprintf("v%d", i)
+			ctx, cancel := controllertest.Context()
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(v)}).First()
+			cancel()
+			pr.mu.Lock()
+			if err == nil {
+				pr.acked[r.Offset] = v
+			} else {
+				pr.errs++
+			}
+			pr.mu.Unlock()
+		}
+	})
+	return pr
+}
+
+func (pr *producer) count() int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return len(pr.acked)
+}
+
+// finish stops the producer and returns what was acknowledged.
+func (pr *producer) finish() map[int64]string {
+	close(pr.stop)
+	pr.wg.Wait()
+	pr.cl.Close()
+	return pr.acked
+}
+
+// readAll reads partition p of "mv" from the start up to (at least) offset last.
+func readAll(t *testing.T, addr string, p int32, last int64) map[int64]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"mv": {p: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[int64]string{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		max := int64(-1)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			got[r.Offset] = string(r.Value)
+			max = r.Offset
+		})
+		if max >= last {
+			break
+		}
+		if _, ok := got[last]; ok {
+			break
+		}
+	}
+	return got
+}
+
+// A replica moves to a fourth broker with a producer running (the partition's leader is the
+// replica moved away, so it hands its leadership over first): the answer is immediate, the
+// move shows in ListPartitionReassignments, the partition ends on the target with every
+// replica in sync, and every acknowledged record is read back at its offset. Kafka's error
+// codes for bad requests; a cancel undoes a move (or, if the move finished first, answers
+// NO_REASSIGNMENT_IN_PROGRESS).
+func TestKadmReassignWhileProducing(t *testing.T) {
+	addr, adm, _ := movesSetup(t, 4, 2)
+	d := stable(t, adm, 0)
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	all, err := adm.ListBrokers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bs kadm.BrokerDetails
+	for _, b := range all {
+		if b.NodeID >= 1 { // Kafka ids of brokers start at 1; the gateway lists itself too
+			bs = append(bs, b)
+		}
+	}
+	if len(bs) != 4 {
+		t.Fatalf("brokers: %v", all)
+	}
+	var spare int32 = -1
+	for _, b := range bs {
+		if !slices.Contains(d.Replicas, b.NodeID) {
+			spare = b.NodeID
+		}
+	}
+	if spare < 0 {
+		t.Fatalf("no broker outside %v", d.Replicas)
+	}
+	pr := startProducer(t, addr, 0)
+	if err := controllertest.Eventually(func() error {
+		if pr.count() < 20 {
+			return errors.New("waiting for acknowledged records")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Replace the leader by the spare broker.
+	target := []int32{spare}
+	for _, r := range d.Replicas {
+		if r != d.Leader {
+			target = append(target, r)
+		}
+	}
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("mv", 0, target)
+	res, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil || res["mv"][0].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	ls, err := adm.ListPartitionReassignments(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := ls["mv"][0]; ok && (!slices.Equal(r.AddingReplicas, []int32{spare}) || !slices.Equal(r.RemovingReplicas, []int32{d.Leader})) {
+		t.Errorf("listed %+v, want adding [%d] removing [%d]", r, spare, d.Leader)
+	}
+	after := settled(t, adm, 0, target)
+	n := pr.count()
+	if err := controllertest.Eventually(func() error {
+		if pr.count() < n+20 {
+			return errors.New("waiting for records acknowledged after the move")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	acked := pr.finish()
+	last := int64(-1)
+	for o := range acked {
+		last = max(last, o)
+	}
+	got := readAll(t, addr, 0, last)
+	for o, v := range acked {
+		if got[o] != v {
+			t.Errorf("acknowledged %q at offset %d, read %q", v, o, got[o])
+		}
+	}
+	t.Logf("moved %v → %v (leader %d → %d); %d records acknowledged, %d produce errors (retried by the client)",
+		d.Replicas, after.Replicas, d.Leader, after.Leader, len(acked), pr.errs)
+
+	// Kafka's codes.
+	req = kadm.AlterPartitionAssignmentsReq{}
+	req.CancelAssign("mv", 1)
+	res, err = adm.AlterPartitionAssignments(ctx, req)
+	if err != nil || !errors.Is(res["mv"][1].Err, kerr.NoReassignmentInProgress) {
+		t.Errorf("cancel with none: %v %+v", err, res)
+	}
+	for _, c := range []struct {
+		reps []int32
+		want error
+	}{
+		{[]int32{target[0], target[1], 999}, kerr.InvalidReplicaAssignment},
+		{[]int32{target[0], target[0], target[1]}, kerr.InvalidReplicaAssignment},
+		{[]int32{target[0], target[1]}, kerr.InvalidReplicationFactor},
+	} {
+		req = kadm.AlterPartitionAssignmentsReq{}
+		req.Assign("mv", 1, c.reps)
+		req.Assign("nope", 0, target)
+		res, err = adm.AlterPartitionAssignments(ctx, req)
+		if err != nil || !errors.Is(res["mv"][1].Err, c.want) || !errors.Is(res["nope"][0].Err, kerr.UnknownTopicOrPartition) {
+			t.Errorf("assign %v: %v %+v, want %v", c.reps, err, res, c.want)
+		}
+	}
+
+	// A move cancelled at once: it either is undone or had finished first.
+	d1 := stable(t, adm, 1)
+	var other int32 = -1
+	for _, b := range bs {
+		if !slices.Contains(d1.Replicas, b.NodeID) {
+			other = b.NodeID
+		}
+	}
+	moved := append([]int32{other}, d1.Replicas[1:]...)
+	req = kadm.AlterPartitionAssignmentsReq{}
+	req.Assign("mv", 1, moved)
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][1].Err != nil {
+		t.Fatalf("alter: %v %+v", err, res)
+	}
+	req = kadm.AlterPartitionAssignmentsReq{}
+	req.CancelAssign("mv", 1)
+	res, err = adm.AlterPartitionAssignments(ctx, req)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case res["mv"][1].Err == nil:
+		settled(t, adm, 1, d1.Replicas)
+	case errors.Is(res["mv"][1].Err, kerr.NoReassignmentInProgress):
+		settled(t, adm, 1, moved)
+	default:
+		t.Fatalf("cancel: %+v", res)
+	}
+}
+
+// stable waits until partition p has a reported leader and three replicas all in sync.
+func stable(t *testing.T, adm *kadm.Client, p int32) kadm.PartitionDetail {
+	t.Helper()
+	var d kadm.PartitionDetail
+	if err := controllertest.Eventually(func() error {
+		var err error
+		if d, err = describe(adm, p); err != nil {
+			return err
+		}
+		if d.LeaderEpoch < 1 || len(d.Replicas) != 3 || len(d.ISR) != 3 {
+			return fmt.Errorf("leader %d epoch %d replicas %v isr %v", d.Leader, d.LeaderEpoch, d.Replicas, d.ISR)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("partition %d: %v", p, err)
+	}
+	return d
+}
+
+// ElectLeaders: after the preferred replica changes (a reassignment that only reorders the
+// replicas settles at once), a preferred election moves the leadership to it; asked again it
+// is not needed; an unclean election is never needed while a leader exists.
+func TestKadmElectLeaders(t *testing.T) {
+	_, adm, _ := movesSetup(t, 3, 1)
+	d := stable(t, adm, 0)
+	// The preferred replica becomes one that does not lead.
+	var pref int32 = -1
+	for _, r := range d.Replicas {
+		if r != d.Leader {
+			pref = r
+		}
+	}
+	order := []int32{pref}
+	for _, r := range d.Replicas {
+		if r != pref {
+			order = append(order, r)
+		}
+	}
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("mv", 0, order)
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][0].Err != nil {
+		t.Fatalf("reorder: %v %+v", err, res)
+	}
+	if ls, err := adm.ListPartitionReassignments(ctx, nil); err != nil || len(ls["mv"]) != 0 {
+		t.Errorf("a reorder is no reassignment in progress: %+v %v", ls, err)
+	}
+	set := kadm.TopicsSet{}
+	set.Add("mv", 0)
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+		if err != nil {
+			return err
+		}
+		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
+			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
+		}
+		if d, err = describe(adm, 0); err != nil {
+			return err
+		}
+		if d.Leader != pref {
+			return fmt.Errorf("leader %d, want %d", d.Leader, pref)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("preferred election: %v", err)
+	}
+	r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if err != nil || !errors.Is(r["mv"][0].Err, kerr.ElectionNotNeeded) {
+		t.Errorf("second preferred election: %v %+v, want ELECTION_NOT_NEEDED", err, r)
+	}
+	r, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, set)
+	if err != nil || !errors.Is(r["mv"][0].Err, kerr.ElectionNotNeeded) {
+		t.Errorf("unclean election with a leader: %v %+v, want ELECTION_NOT_NEEDED", err, r)
+	}
+	// All partitions: the ones not needing an election are left out.
+	r, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
+	if err != nil || len(r["mv"]) != 0 {
+		t.Errorf("election of all partitions: %v %+v, want none listed", err, r)
+	}
+}
