@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -399,5 +400,193 @@ func TestKadmElectLeaders(t *testing.T) {
 	r, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
 	if err != nil || len(r["mv"]) != 0 {
 		t.Errorf("election of all partitions: %v %+v, want none listed", err, r)
+	}
+}
+
+// kafkaIDOf is the Kafka id the quorum gave broker i's NodeId.
+func kafkaIDOf(t *testing.T, qc *controllertest.Cluster, i int) int32 {
+	t.Helper()
+	want := qc.Brokers[i].EP.NodeID().String()
+	for _, b := range qc.Brokers {
+		if b.Controller == nil {
+			continue
+		}
+		for _, m := range b.Controller.Status().Brokers {
+			if m.NodeID == want && m.KafkaID > 0 {
+				return m.KafkaID
+			}
+		}
+	}
+	t.Fatalf("no Kafka id for broker %d", i)
+	return -1
+}
+
+// produceN produces n records to partition p of "mv" and returns them by offset.
+func produceN(t *testing.T, addr string, p int32, n int) map[int64]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	out := map[int64]string{}
+	for i := range n {
+		v := fmt.Sprintf("p%d-%d", p, i)
+		if err := controllertest.Eventually(func() error {
+			ctx, cancel := controllertest.Context()
+			defer cancel()
+			r, err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(v)}).First()
+			if err == nil {
+				out[r.Offset] = v
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// A follower's data directory is wiped: it comes back with the same NodeId (and Kafka id)
+// and a new raft id. The controller replaces its old replicas by the new incarnation through
+// reassignments, so every partition is back at three replicas all in sync; the new replica
+// holds the records written before the wipe (made the leader, it serves them).
+func TestWipedBrokerIsPutBack(t *testing.T) {
+	addr, adm, qc := movesSetup(t, 3, 2)
+	for p := range int32(2) {
+		stable(t, adm, p)
+	}
+	before := produceN(t, addr, 0, 20)
+	li, err := qc.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := (li + 1) % 3
+	kid := kafkaIDOf(t, qc, w)
+	oldRaft := qc.Brokers[w].RaftID
+	nb := qc.Wipe(t, w)
+	if nb.RaftID == oldRaft {
+		t.Fatal("the wiped broker kept its raft id")
+	}
+	for p := range int32(2) {
+		if err := controllertest.Eventually(func() error {
+			d, err := describe(adm, p)
+			if err != nil {
+				return err
+			}
+			if reps := slices.Sorted(slices.Values(d.Replicas)); len(reps) != 3 || !slices.Contains(reps, kid) || len(d.ISR) != 3 {
+				return fmt.Errorf("replicas %v isr %v", d.Replicas, d.ISR)
+			}
+			ctx, cancel := controllertest.Context()
+			defer cancel()
+			if ls, err := adm.ListPartitionReassignments(ctx, nil); err != nil || len(ls["mv"]) != 0 {
+				return fmt.Errorf("reassignments %+v %v", ls, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("partition %d after the wipe: %v", p, err)
+		}
+	}
+	for _, m := range nb.Controller.Status().Brokers {
+		if m.RaftID == nb.RaftID && m.Replicas != 2 {
+			t.Errorf("the new incarnation is in %d partitions' groups, want 2", m.Replicas)
+		}
+	}
+	// Make the new replica the leader of partition 0 and read the old records from it.
+	d := stable(t, adm, 0)
+	order := []int32{kid}
+	for _, r := range d.Replicas {
+		if r != kid {
+			order = append(order, r)
+		}
+	}
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign("mv", 0, order)
+	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][0].Err != nil {
+		t.Fatalf("reorder: %v %+v", err, res)
+	}
+	set := kadm.TopicsSet{}
+	set.Add("mv", 0)
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set); err != nil {
+			return err
+		}
+		d, err := describe(adm, 0)
+		if err == nil && d.Leader != kid {
+			err = fmt.Errorf("leader %d", d.Leader)
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("the new replica leads: %v", err)
+	}
+	last := int64(-1)
+	for o := range before {
+		last = max(last, o)
+	}
+	got := readAll(t, addr, 0, last)
+	for o, v := range before {
+		if got[o] != v {
+			t.Errorf("offset %d: read %q from the new replica, want %q", o, got[o], v)
+		}
+	}
+}
+
+// Decommission drains a broker: every partition it had a replica of moves to another live
+// broker (three replicas, all in sync, none on it), it is then removed; draining another
+// broker with too few left is refused.
+func TestDecommission(t *testing.T) {
+	_, adm, qc := movesSetup(t, 4, 4)
+	for p := range int32(4) {
+		stable(t, adm, p)
+	}
+	li, err := qc.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := (li + 1) % 4
+	kid := kafkaIDOf(t, qc, k)
+	ctl := qc.Brokers[li].Controller
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	if err := ctl.Decommission(ctx, qc.Brokers[k].EP.NodeID()); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllertest.Eventually(func() error {
+		for _, m := range ctl.Status().Brokers {
+			if m.KafkaID == kid && m.Replicas != 0 {
+				return fmt.Errorf("broker %d still in %d groups", kid, m.Replicas)
+			}
+		}
+		for p := range int32(4) {
+			d, err := describe(adm, p)
+			if err != nil {
+				return err
+			}
+			if len(d.Replicas) != 3 || slices.Contains(d.Replicas, kid) || len(d.ISR) != 3 {
+				return fmt.Errorf("partition %d: replicas %v isr %v", p, d.Replicas, d.ISR)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if err := ctl.Remove(ctx, qc.Brokers[k].EP.NodeID()); err != nil {
+		t.Fatalf("remove the drained broker: %v", err)
+	}
+	qc.Brokers[k].Stop()
+	for p := range int32(4) {
+		stable(t, adm, p)
+	}
+	other := (li + 2) % 4
+	if other == k {
+		other = (li + 3) % 4
+	}
+	err = ctl.Decommission(ctx, qc.Brokers[other].EP.NodeID())
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(kerr.InvalidReplicationFactor.Code)) {
+		t.Errorf("decommission with three brokers left at RF 3: %v, want INVALID_REPLICATION_FACTOR", err)
 	}
 }
