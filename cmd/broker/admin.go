@@ -64,12 +64,12 @@ func serveAdmin(addr string, h http.Handler, log *slog.Logger) (stop func(), err
 // quorumCommand runs `broker quorum status|allow|disallow|add|remove [-admin addr] [NodeId]`
 // against a running broker's admin API and prints its answer.
 func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr io.Writer) error {
-	usage := "usage: broker quorum status|allow|disallow|add|remove [-admin host:port] [-role broker|gateway|admin] [<NodeId>]"
+	usage := "usage: broker quorum status|allow|disallow|add|remove|decommission [-admin host:port] [-role broker|gateway|admin] [-wait] [<NodeId>]"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	if args[0] == "help" || cli.IsHelp(args) {
-		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum allow -role gateway <NodeId>  # every broker serves this gateway\n  broker quorum remove <NodeId>\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
+		fmt.Fprintf(stdout, "broker quorum: asks a running broker's admin API about the metadata quorum, or changes its membership\n\n%s\n\nexamples:\n  broker quorum status -admin 127.0.0.1:9644\n  broker quorum allow <NodeId>      # admit a new broker (then it joins by itself)\n  broker quorum allow -role gateway <NodeId>  # every broker serves this gateway\n  broker quorum decommission -wait <NodeId>  # move every replica it holds to other brokers, wait until none is left\n  broker quorum remove <NodeId>\n\ndecommission drains a broker before it is removed: each replicated partition it is a replica of\nmoves to a live broker that is not one yet (a replica reassignment: the new replica catches up,\njoins, then the old one leaves; clients keep running). It is refused when no broker can take a\nreplica (add one first). Its single-owner (replication factor 1) partitions have no copy to move:\nremove places them on other brokers, empty. -wait polls the status until the broker holds no\nreplica; then remove it.\n\n-admin defaults to %s (env MESHKAFKA_ADMIN or RAFKA_ADMIN_ADDR)\n", usage, defaultAdmin)
 		return flag.ErrHelp
 	}
 	action := args[0]
@@ -81,6 +81,7 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 	}
 	fs.StringVar(&admin, "admin", admin, "the broker's admin API address (env RAFKA_ADMIN_ADDR)")
 	role := fs.String("role", "", "with allow/disallow: the role to give or take (broker: admission to the quorum, the default; gateway; admin)")
+	wait := fs.Bool("wait", false, "with decommission: wait until the broker holds no replica")
 	if err := cli.ApplyEnv(fs, getenv); err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 			return errors.New(usage)
 		}
 		method, path = http.MethodGet, "/quorum/status"
-	case "allow", "disallow", "add", "remove":
+	case "allow", "disallow", "add", "remove", "decommission":
 		if len(rest) != 1 {
 			return errors.New(usage)
 		}
@@ -109,6 +110,7 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 	default:
 		return errors.New(usage)
 	}
+	ctx0 := ctx
 	ctx, cancel := context.WithTimeout(ctx, 40*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+admin+path, nil)
@@ -127,8 +129,66 @@ func quorumCommand(ctx context.Context, args []string, getenv cli.Getenv, stdout
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	_, err = stdout.Write(body)
-	return err
+	if _, err := stdout.Write(body); err != nil {
+		return err
+	}
+	if action == "decommission" && *wait {
+		return waitDrained(ctx0, admin, rest[0], stdout, stderr)
+	}
+	return nil
+}
+
+// waitDrained polls the admin API's status until the broker with NodeId node holds no
+// replica (every second, until ctx ends).
+func waitDrained(ctx context.Context, admin, node string, stdout, stderr io.Writer) error {
+	last := -1
+	for {
+		st, err := adminStatus(ctx, admin)
+		if err != nil {
+			fmt.Fprintf(stderr, "status: %v (trying again)\n", err)
+		} else {
+			n := 0
+			for _, b := range st.Brokers {
+				if b.NodeID == node {
+					n = b.Replicas
+				}
+			}
+			if n == 0 {
+				fmt.Fprintf(stdout, "drained: %s holds no replica; remove it with: broker quorum remove %s\n", node, node)
+				return nil
+			}
+			if n != last {
+				fmt.Fprintf(stderr, "%s still holds %d replica(s)\n", node, n)
+				last = n
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// adminStatus is GET /quorum/status.
+func adminStatus(ctx context.Context, admin string) (controller.QuorumStatus, error) {
+	var st controller.QuorumStatus
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/quorum/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s", resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+	return st, err
 }
 
 // MeshPath is one row of the admin API's GET /mesh/paths: how one live mesh connection of

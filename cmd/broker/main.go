@@ -71,6 +71,7 @@
 //
 //	broker quorum status [-admin 127.0.0.1:9644]
 //	broker quorum allow|disallow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//	broker quorum decommission [-wait] [-admin 127.0.0.1:9644] <NodeId>
 //	broker quorum allow|disallow -role gateway|admin [-admin 127.0.0.1:9644] <NodeId>
 //
 // A gateway is served by a broker when its NodeId is in that broker's -trust list or the
@@ -81,11 +82,11 @@
 // (scram.credentials, acls, client_quotas) as before.
 //
 // The admin API (loopback only): GET /quorum/status (JSON), POST
-// /quorum/{allow,disallow,add,remove}?node=<NodeId>; see package broker/controller. GET
-// /mesh/paths (JSON) lists every live mesh connection with its peer's NodeId, ALPN and path:
-// direct (with the peer's UDP address) or relay (with the relay's URL), and its RTT; the
-// replica transport's connections (ALPN /meshkafka/replica/0) show how replication between
-// brokers travels.
+// /quorum/{allow,disallow,add,remove,decommission}?node=<NodeId>; see package
+// broker/controller. GET /mesh/paths (JSON) lists every live mesh connection with its peer's
+// NodeId, ALPN and path: direct (with the peer's UDP address) or relay (with the relay's URL),
+// and its RTT; the replica transport's connections (ALPN /meshkafka/replica/0) show how
+// replication between brokers travels.
 //
 // The broker joins its mesh's control topic (gossip, package mesh/meshctl) and announces itself
 // there every RAFKA_GOSSIP_INTERVAL_MS (default 2000) with its addresses and partition count, so
@@ -159,11 +160,12 @@ type options struct {
 
 var brokerHelp = cli.Help{
 	Summary: "a storage node of the mesh: partition logs, topics, groups and a member of the metadata quorum, serving the gateways it trusts",
-	Usage:   "broker [flags]  |  broker quorum status|allow|disallow|add|remove [-admin host:port] [<NodeId>]",
+	Usage:   "broker [flags]  |  broker quorum status|allow|disallow|add|remove|decommission [-admin host:port] [<NodeId>]",
 	Examples: []string{
 		"broker -data ./data/broker -trust <gateway-node-id>",
 		"broker -data ./data/b1 -bind 127.0.0.1:7071 -quorum-seeds <id1>@127.0.0.1:7071,<id2>@127.0.0.1:7072,<id3>@127.0.0.1:7073 -admin 127.0.0.1:9644",
 		"broker quorum status -admin 127.0.0.1:9644",
+		"broker quorum decommission -wait -admin 127.0.0.1:9644 <NodeId>   # drain a broker's replicas before removing it",
 		"MESHKAFKA_DATA=/var/lib/meshkafka broker -print-node-id",
 	},
 }
@@ -188,7 +190,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	cli.StringVar(fs, &o.quorumSeeds, "quorum-seeds", getenv, "RAFKA_QUORUM_SEEDS", "", "seed brokers of the metadata quorum <nodeid>@host:port, comma separated; empty: a quorum of one")
 	voters := getenv("RAFKA_QUORUM_VOTERS")
 	fs.StringVar(&voters, "quorum-voters", voters, "voter target of the metadata quorum (default 3; 1 with no other seed) (env RAFKA_QUORUM_VOTERS)")
-	cli.StringVar(fs, &o.admin, "admin", getenv, "RAFKA_ADMIN_ADDR", "", "loopback HTTP address of the admin API (quorum status/allow/add/remove); default off")
+	cli.StringVar(fs, &o.admin, "admin", getenv, "RAFKA_ADMIN_ADDR", "", "loopback HTTP address of the admin API (quorum status/allow/add/remove/decommission); default off")
 	cli.StringVar(fs, &o.rack, "rack", getenv, "RAFKA_RACK", "", "this broker's rack label: a partition's replicas go to distinct racks")
 	rf := getenv("RAFKA_DEFAULT_REPLICATION_FACTOR")
 	fs.StringVar(&rf, "default-replication-factor", rf, "replication factor of topics created with -1 and auto-created ones (default 3, or the live broker count when fewer) (env RAFKA_DEFAULT_REPLICATION_FACTOR)")

@@ -91,6 +91,18 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Decommission drains a broker (here it holds no replica: there is no topic) and -wait
+	// reads the status until it holds none.
+	var dout bytes.Buffer
+	if err := run(context.Background(), []string{"quorum", "decommission", "-wait", "-admin", bs[1].admin, bs[2].id}, noenv, &dout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dout.String(), "drained: "+bs[2].id) {
+		t.Errorf("decommission -wait said %q", dout.String())
+	}
+	if err := run(context.Background(), []string{"quorum", "decommission", "-admin", bs[1].admin, "nonsense"}, noenv, io.Discard, io.Discard); err == nil {
+		t.Error("decommission of a bad NodeId succeeded")
+	}
 	// Remove the leader, through its own admin API: it hands the leadership over first.
 	victim := -1
 	for i, x := range bs {
