@@ -590,3 +590,54 @@ func TestDecommission(t *testing.T) {
 		t.Errorf("decommission with three brokers left at RF 3: %v, want INVALID_REPLICATION_FACTOR", err)
 	}
 }
+
+// The preferred leader's broker restarts: another replica takes the partition over; once
+// the preferred one is back and in sync, a preferred election (kadm ElectLeaders) moves the
+// leadership back to it.
+func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
+	_, adm, qc := movesSetup(t, 3, 1)
+	d := stable(t, adm, 0)
+	pref := d.Replicas[0]
+	set := kadm.TopicsSet{}
+	set.Add("mv", 0)
+	elect := func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+		if err != nil {
+			return err
+		}
+		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
+			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
+		}
+		if d, err = describe(adm, 0); err == nil && d.Leader != pref {
+			err = fmt.Errorf("leader %d, want %d", d.Leader, pref)
+		}
+		return err
+	}
+	if err := controllertest.Eventually(elect); err != nil {
+		t.Fatalf("the preferred replica leads: %v", err)
+	}
+	idx := -1
+	for i := range qc.Brokers {
+		if kafkaIDOf(t, qc, i) == pref {
+			idx = i
+		}
+	}
+	qc.Restart(t, idx)
+	if err := controllertest.Eventually(func() error {
+		d, err := describe(adm, 0)
+		if err != nil {
+			return err
+		}
+		if d.Leader == pref || len(d.ISR) != 3 {
+			return fmt.Errorf("leader %d isr %v: want another leader and the restarted replica back in sync", d.Leader, d.ISR)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllertest.Eventually(elect); err != nil {
+		t.Fatalf("preferred election after the return: %v", err)
+	}
+}

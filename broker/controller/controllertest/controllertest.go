@@ -42,6 +42,8 @@ type Broker struct {
 	Replicas         *replica.Engine
 	ReplicaTransport *replmesh.Transport
 
+	stor     *quorum.MemoryStorage // kept by Restart
+	dir      string                // the broker's data directory, kept by Restart
 	stopOnce sync.Once
 }
 
@@ -112,6 +114,29 @@ func (c *Cluster) Wipe(t testing.TB, i int) *Broker {
 	return b
 }
 
+// Restart stops broker i and starts it again as after a process restart: the same mesh
+// identity (and UDP port when it is free), raft id, raft log and data directory.
+func (c *Cluster) Restart(t testing.TB, i int) *Broker {
+	t.Helper()
+	old := c.Brokers[i]
+	bind := "127.0.0.1:0"
+	if d := old.EP.Addr().Direct; len(d) > 0 {
+		bind = d[0].String()
+	}
+	old.Stop()
+	ep, err := endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: bind})
+	if err != nil {
+		ep, err = endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: "127.0.0.1:0"})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Broker{RaftID: old.RaftID, Key: old.Key, EP: ep, stor: old.stor, dir: old.dir}
+	c.Brokers[i] = b
+	c.start(t, b, false, c.voters, c.trust)
+	return b
+}
+
 // StartWith is Start with Options.
 func StartWith(t testing.TB, o Options) *Cluster {
 	t.Helper()
@@ -165,7 +190,10 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 	t.Helper()
 	sm := controller.NewStateMachine()
 	tr := c.Net.Transport(b.RaftID)
-	cfg := quorum.Config{ID: b.RaftID, Storage: quorum.NewMemoryStorage(), Transport: tr, SM: sm, TickInterval: 20 * time.Millisecond,
+	if b.stor == nil {
+		b.stor, b.dir = quorum.NewMemoryStorage(), t.TempDir()
+	}
+	cfg := quorum.Config{ID: b.RaftID, Storage: b.stor, Transport: tr, SM: sm, TickInterval: 20 * time.Millisecond,
 		Voters: voters, Log: slog.New(slog.DiscardHandler)}
 	if boot {
 		cfg.Bootstrap = []raft.Peer{{ID: b.RaftID, Context: raftmesh.EncodeAddr(b.EP.Addr())}}
@@ -176,9 +204,20 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 	}
 	tr.Attach(q)
 	b.Node = q
+	// A restarted broker applies what its raft log committed before its broker opens (as
+	// controller.StartNode does), so the broker knows every topic it has data of.
+	if hs, _, err := b.stor.InitialState(); err == nil {
+		for q.Status().Applied < hs.GetCommit() {
+			select {
+			case <-q.Done():
+				t.Fatalf("controllertest: raft node stopped while replaying: %v", q.Err())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 	rep := controller.NewQuorumReplica(q, sm, b.RaftID)
 	reg := controller.NewRegistry(rep, 0)
-	bk, err := broker.Open(broker.Config{Dir: t.TempDir(), DefaultPartitions: 1, Registry: reg})
+	bk, err := broker.Open(broker.Config{Dir: b.dir, DefaultPartitions: 1, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
