@@ -75,8 +75,8 @@ type Config struct {
 	// MoveEvery is how often replica moves are looked at besides every applied change;
 	// 0 → 4 × Poll.
 	MoveEvery time.Duration
-	Clock           clock.Clock  // nil → the wall clock
-	Logger          *slog.Logger // nil → discard
+	Clock     clock.Clock  // nil → the wall clock
+	Logger    *slog.Logger // nil → discard
 }
 
 // ErrNoController is wrapped by the error of an op that found no quorum leader within
