@@ -70,9 +70,43 @@
 // and epoch (before any report: the preferred leader, epoch -1), the replicas, the ISR and
 // the offline replicas (registered replica brokers the leader has not heard from within
 // LiveWindow); a replica whose broker was removed or came back wiped (a new raft id) has no
-// Kafka id any more and is left out of those lists (it stays offline in the state until a
-// replica reassignment, later work, moves it). Placement answers each partition's leader
-// NodeId (Leaders), which the gateways route data ops by.
+// Kafka id any more and is left out of those lists until the controller replaces it (below).
+// Placement answers each partition's leader NodeId (Leaders), which the gateways route data
+// ops by.
+//
+// # Replica moves (moves.go; issue #16 item 3)
+//
+// A reassignment (Kafka's AlterPartitionReassignments, served as AlterReassignments and
+// forwarded to the leader like every controller op) is recorded on the quorum (metadata
+// AlterReassignments: per partition a Target and the Adding replicas) and carried out by the
+// partition's raft leader, wherever it is: every broker's moveLoop looks, after each applied
+// change and every Config.MoveEvery, at the moving partitions it leads (Config.Partitions, the
+// broker's partition raft engine) and takes one step (nextMoveStep, I/O-free): remove a
+// learner not in the target; add a missing target replica as a learner; promote a learner
+// once recently active and within 64 entries of the commit index; remove a voter not in the
+// target, the leader last, by handing its leadership to a caught-up target voter first; when
+// the voters are exactly the target, report CompleteReassignment (brokers only, to the quorum
+// leader), which settles the replica list (and the owner: the new first replica). Brokers run
+// a moving partition's group on Replicas ∪ Adding; the Adding ones start it empty
+// (broker.TopicRecord.Joining) and never bootstrap it. A cancel sets the target back to the
+// replicas, walked the same way. ListReassignments reads the moves after a barrier; Metadata
+// shows a moving partition's whole set, the target first.
+//
+// ElectLeaders (preferred) asks the broker leading each partition (TransferPartitionLeader,
+// broker to broker) to hand the raft leadership to the first replica; it answers once the
+// state records the new leader (bounded by LeaderWait). Unclean elections are never done: a
+// partition with a leader answers ELECTION_NOT_NEEDED, one without
+// ELIGIBLE_LEADERS_NOT_AVAILABLE.
+//
+// The quorum leader replaces gone replicas (replaceGone): a replica whose raft id is no
+// longer a registered broker (removed with quorum remove, or replaced by a new incarnation of
+// its NodeId after a wiped data dir) is reassigned to a live broker that is not a replica of
+// the partition (pickReplacement: a rack the partition is not on, then the fewest replicas).
+// With as many brokers as replicas that is the wiped broker's new incarnation. The
+// decommission admin action (QuorumAdmin "decommission"; POST /quorum/decommission; CLI
+// broker quorum decommission [-wait]) reassigns every replica of a broker the same way, and
+// is refused when some partition has no other live broker to go to; QuorumStatus counts each
+// broker's replicas, 0 once drained.
 //
 // The consumer-group coordinator (package broker/group) runs on the leader only; committed
 // offsets are CommitOffsets proposals (group.OffsetLog backed by the quorum), so they survive
@@ -130,6 +164,9 @@
 //	GET  /quorum/partitions?topic=T  the topic's partitions as placed: leader, epoch, replicas, ISR (Kafka ids)
 //	POST /quorum/allow?node=<NodeId> admit a NodeId (AllowBroker); it may then join
 //	POST /quorum/add?node=<NodeId>   admit it and, once it is a learner, promote it to voter
+//	POST /quorum/decommission?node=<NodeId> move every replica the broker holds to other live
+//	                                 brokers (replica reassignments); its "replicas" count in
+//	                                 the status drops to 0 once they are done
 //	POST /quorum/remove?node=<NodeId> remove the broker from the quorum and the broker table;
 //	                                 its partitions are placed on live brokers again. The
 //	                                 leader itself is removed by handing the leadership to
@@ -139,6 +176,7 @@
 //
 //	broker quorum status [-admin 127.0.0.1:9644]
 //	broker quorum allow|add|remove [-admin 127.0.0.1:9644] <NodeId>
+//	broker quorum decommission [-wait] [-admin 127.0.0.1:9644] <NodeId>
 //	broker quorum allow|disallow -role gateway|admin [-admin 127.0.0.1:9644] <NodeId>
 //
 // QuorumStatus (GET /quorum/status) is:
@@ -146,7 +184,7 @@
 //	{"node_id": "<NodeId>", "raft_id": 123, "leader_raft_id": 456, "leader_node_id": "<NodeId>",
 //	 "term": 3, "commit": 42, "applied": 42, "cluster_id": "…",
 //	 "brokers": [{"node_id": "…", "raft_id": 456, "addrs": ["127.0.0.1:7070"], "relay": "",
-//	              "voter": true, "learner": false, "live": true, "leader": true}]}
+//	              "voter": true, "learner": false, "live": true, "leader": true, "replicas": 4}]}
 //
 // # Decisions
 //
@@ -159,9 +197,22 @@
 //     controller decides the replication factor around it (the broker is given -1 and
 //     creates no replicas itself) and hands the factor to the registry's placer for the
 //     duration of the call.
-//   - A removed broker's single-owner partitions are placed again; its replicas of replicated
-//     partitions are not (they are offline; moving replicas is a raft membership change,
-//     later work).
+//   - A removed broker's single-owner partitions are placed again (empty: their only copy
+//     went with it); its replicas of replicated partitions are moved to live brokers by
+//     reassignments (replaceGone), which copy the data from the partition's leader.
+//   - Replica moves are carried out by the partition's raft leader, not by the controller: a
+//     membership change can only be proposed by the group's leader, which also knows best when
+//     a learner has caught up. The quorum holds only the intent (target) and the outcome; a
+//     leader change mid-move loses nothing (the next leader looks at its raft membership and
+//     goes on from there).
+//   - One membership change at a time, add before remove (no joint consensus): the group never
+//     has fewer voters than the replication factor, at the price of a short moment with one
+//     voter more (majority of RF+1).
+//   - A reassignment keeps the replication factor (INVALID_REPLICATION_FACTOR otherwise): the
+//     metadata state and placement assume one factor per topic.
+//   - A moved-away replica's log stays on its broker's disk (not deleted yet); if the replica
+//     is later moved back there, raft catches that old log up from where it is.
+//   - Decommission does not keep new partitions off the drained broker: remove it once drained.
 //   - Liveness for placement is "heard from within LiveWindow" rather than raft's
 //     RecentActive, which drops to false for every follower at each quorum check.
 //   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
