@@ -98,7 +98,9 @@
 // the group of each replicated partition this broker is a replica of: it opens the
 // partition's wal.Log for as long as the group runs, opens its raft storage on it
 // (Config.RaftStorage, default raftstore.Open: one wal entry per raft entry, so record bytes
-// are stored once) and adds the group with the replica list as its bootstrap voters. The
+// are stored once) and adds the group with the replica list as its bootstrap voters (a
+// replica listed in TopicRecord.Joining, which a replica reassignment adds to a running
+// group, starts it empty instead and waits for the leader to catch it up). The
 // engine makes its writes durable with SyncStorage (one journal fsync per engine round).
 // Groups stop when the topic goes, when this broker leaves the replica list, and at Close.
 //
