@@ -606,7 +606,7 @@ func (c *Controller) transferTo(ctx context.Context, t *Topic, p int32, leader, 
 	var resp *brokerop.TransferPartitionLeaderResp
 	var err error
 	if m.RaftID == c.r.RaftID() {
-		resp, err = c.TransferPartitionLeader(ctx, req)
+		resp, err = c.transferLocal(ctx, req) // ctx may name the gateway that asked: no broker check
 	} else {
 		resp, err = c.callerOf(*m).TransferPartitionLeader(ctx, req)
 	}
@@ -654,6 +654,14 @@ func (c *Controller) TransferPartitionLeader(ctx context.Context, req *brokerop.
 	}
 	if p := brokermesh.PeerOf(ctx); p != "" && !c.forwarded(ctx) {
 		return fail(kerr.ClusterAuthorizationFailed.Code, "node %s is not a broker of this cluster", p)
+	}
+	return c.transferLocal(ctx, req)
+}
+
+// transferLocal is TransferPartitionLeader on this broker.
+func (c *Controller) transferLocal(ctx context.Context, req *brokerop.TransferPartitionLeaderReq) (*brokerop.TransferPartitionLeaderResp, error) {
+	fail := func(code int16, format string, args ...any) (*brokerop.TransferPartitionLeaderResp, error) {
+		return &brokerop.TransferPartitionLeaderResp{ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)}, nil
 	}
 	eng := c.cfg.Partitions
 	if eng == nil {
