@@ -106,7 +106,10 @@ func TestReassignErrors(t *testing.T) {
 		{Name: "r", ID: tid(1), Partitions: 2, Owners: owners(2, node(1)), Replicas: [][]uint64{{1, 2, 3}, {1, 2, 3}}},
 		{Name: "single", ID: tid(2), Partitions: 1, Owners: owners(1, node(1))},
 	}})
-	before := snap(t, s)
+	ref := metadata.New()
+	if err := ref.Restore(snap(t, s)); err != nil {
+		t.Fatal(err)
+	}
 	var got []int16
 	for _, it := range []metadata.ReassignPartition{
 		{Topic: "nope", Partition: 0, Target: []uint64{1, 2, 3}},
@@ -119,6 +122,9 @@ func TestReassignErrors(t *testing.T) {
 	} {
 		got = append(got, alterCodes(t, s, it)...)
 	}
+	if !sameContent(t, s, ref) {
+		t.Error("refused reassignments changed the state")
+	}
 	got = append(got, alterCodes(t, s,
 		metadata.ReassignPartition{Topic: "r", Partition: 1, Target: []uint64{1, 2, 4}},
 		metadata.ReassignPartition{Topic: "r", Partition: 1, Target: []uint64{1, 2, 3}})...)
@@ -129,7 +135,7 @@ func TestReassignErrors(t *testing.T) {
 	check(t, p0.Moving(), false)
 	check(t, part(t, s, 1).Target, []uint64{1, 2, 4})
 	// Validate answers the same and changes nothing.
-	before = snap(t, s)
+	before := snap(t, s)
 	v := s.Validate(&metadata.AlterReassignments{Partitions: []metadata.ReassignPartition{{Topic: "r", Partition: 0}, {Topic: "r", Partition: 1}}}).(*metadata.AlterReassignmentsResult)
 	check(t, []int16{v.Partitions[0].Code, v.Partitions[1].Code}, []int16{metadata.CodeNoReassignmentInProgress, 0})
 	check(t, string(snap(t, s)), string(before))

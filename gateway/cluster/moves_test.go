@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/broker/brokermesh"
+	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -23,6 +25,12 @@ import (
 // movesSetup runs n brokers behind a gateway and creates topic "mv" with parts partitions
 // at replication factor 3.
 func movesSetup(t *testing.T, n int, parts int32) (string, *kadm.Client, *controllertest.Cluster) {
+	addr, adm, qc, _ := movesSetupGW(t, n, parts)
+	return addr, adm, qc
+}
+
+// movesSetupGW is movesSetup that also returns the gateway's endpoint.
+func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
 	gw := newEP(t)
 	qc := controllertest.Start(t, n, gw.NodeID())
@@ -49,7 +57,7 @@ func movesSetup(t *testing.T, n int, parts int32) (string, *kadm.Client, *contro
 	}); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	return addr, adm, qc
+	return addr, adm, qc, gw
 }
 
 // describe returns partition p of "mv" as Metadata shows it.
@@ -341,8 +349,22 @@ func stable(t *testing.T, adm *kadm.Client, p int32) kadm.PartitionDetail {
 // replicas settles at once), a preferred election moves the leadership to it; asked again it
 // is not needed; an unclean election is never needed while a leader exists.
 func TestKadmElectLeaders(t *testing.T) {
-	_, adm, _ := movesSetup(t, 3, 1)
+	_, adm, qc, gw := movesSetupGW(t, 3, 1)
 	d := stable(t, adm, 0)
+	// The broker-to-broker ops refuse a gateway.
+	ctx0, cancel0 := controllertest.Context()
+	defer cancel0()
+	for _, b := range qc.Brokers {
+		call := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, b.EP.Addr()), "b")
+		tr, err := call.TransferPartitionLeader(ctx0, &brokerop.TransferPartitionLeaderReq{Topic: "mv", Partition: 0, To: 1})
+		if err != nil || tr.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Errorf("TransferPartitionLeader from a gateway: %+v %v", tr, err)
+		}
+		cr, err := call.CompleteReassignment(ctx0, &brokerop.CompleteReassignmentReq{Topic: "mv", Partition: 0, Target: []uint64{1, 2, 3}})
+		if err != nil || cr.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Errorf("CompleteReassignment from a gateway: %+v %v", cr, err)
+		}
+	}
 	// The preferred replica becomes one that does not lead.
 	var pref int32 = -1
 	for _, r := range d.Replicas {
