@@ -60,6 +60,13 @@ func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *cont
 	return addr, adm, qc, gw
 }
 
+// opCtx is a fresh context for one op, cancelled when the test ends.
+func opCtx(t *testing.T) context.Context {
+	ctx, cancel := controllertest.Context()
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // describe returns partition p of "mv" as Metadata shows it.
 func describe(adm *kadm.Client, p int32) (kadm.PartitionDetail, error) {
 	ctx, cancel := controllertest.Context()
@@ -196,9 +203,7 @@ func readAll(t *testing.T, addr string, p int32, last int64) map[int64]string {
 func TestKadmReassignWhileProducing(t *testing.T) {
 	addr, adm, _ := movesSetup(t, 4, 2)
 	d := stable(t, adm, 0)
-	ctx, cancel := controllertest.Context()
-	defer cancel()
-	all, err := adm.ListBrokers(ctx)
+	all, err := adm.ListBrokers(opCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +243,11 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	}
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("mv", 0, target)
-	res, err := adm.AlterPartitionAssignments(ctx, req)
+	res, err := adm.AlterPartitionAssignments(opCtx(t), req)
 	if err != nil || res["mv"][0].Err != nil {
 		t.Fatalf("alter: %v %+v", err, res)
 	}
-	ls, err := adm.ListPartitionReassignments(ctx, nil)
+	ls, err := adm.ListPartitionReassignments(opCtx(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +281,7 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	// Kafka's codes.
 	req = kadm.AlterPartitionAssignmentsReq{}
 	req.CancelAssign("mv", 1)
-	res, err = adm.AlterPartitionAssignments(ctx, req)
+	res, err = adm.AlterPartitionAssignments(opCtx(t), req)
 	if err != nil || !errors.Is(res["mv"][1].Err, kerr.NoReassignmentInProgress) {
 		t.Errorf("cancel with none: %v %+v", err, res)
 	}
@@ -291,7 +296,7 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 		req = kadm.AlterPartitionAssignmentsReq{}
 		req.Assign("mv", 1, c.reps)
 		req.Assign("nope", 0, target)
-		res, err = adm.AlterPartitionAssignments(ctx, req)
+		res, err = adm.AlterPartitionAssignments(opCtx(t), req)
 		if err != nil || !errors.Is(res["mv"][1].Err, c.want) || !errors.Is(res["nope"][0].Err, kerr.UnknownTopicOrPartition) {
 			t.Errorf("assign %v: %v %+v, want %v", c.reps, err, res, c.want)
 		}
@@ -308,12 +313,12 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	moved := append([]int32{other}, d1.Replicas[1:]...)
 	req = kadm.AlterPartitionAssignmentsReq{}
 	req.Assign("mv", 1, moved)
-	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][1].Err != nil {
+	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res["mv"][1].Err != nil {
 		t.Fatalf("alter: %v %+v", err, res)
 	}
 	req = kadm.AlterPartitionAssignmentsReq{}
 	req.CancelAssign("mv", 1)
-	res, err = adm.AlterPartitionAssignments(ctx, req)
+	res, err = adm.AlterPartitionAssignments(opCtx(t), req)
 	switch {
 	case err != nil:
 		t.Fatal(err)
@@ -352,15 +357,13 @@ func TestKadmElectLeaders(t *testing.T) {
 	_, adm, qc, gw := movesSetupGW(t, 3, 1)
 	d := stable(t, adm, 0)
 	// The broker-to-broker ops refuse a gateway.
-	ctx0, cancel0 := controllertest.Context()
-	defer cancel0()
 	for _, b := range qc.Brokers {
 		call := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, b.EP.Addr()), "b")
-		tr, err := call.TransferPartitionLeader(ctx0, &brokerop.TransferPartitionLeaderReq{Topic: "mv", Partition: 0, To: 1})
+		tr, err := call.TransferPartitionLeader(opCtx(t), &brokerop.TransferPartitionLeaderReq{Topic: "mv", Partition: 0, To: 1})
 		if err != nil || tr.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 			t.Errorf("TransferPartitionLeader from a gateway: %+v %v", tr, err)
 		}
-		cr, err := call.CompleteReassignment(ctx0, &brokerop.CompleteReassignmentReq{Topic: "mv", Partition: 0, Target: []uint64{1, 2, 3}})
+		cr, err := call.CompleteReassignment(opCtx(t), &brokerop.CompleteReassignmentReq{Topic: "mv", Partition: 0, Target: []uint64{1, 2, 3}})
 		if err != nil || cr.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 			t.Errorf("CompleteReassignment from a gateway: %+v %v", cr, err)
 		}
@@ -378,14 +381,12 @@ func TestKadmElectLeaders(t *testing.T) {
 			order = append(order, r)
 		}
 	}
-	ctx, cancel := controllertest.Context()
-	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("mv", 0, order)
-	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][0].Err != nil {
+	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res["mv"][0].Err != nil {
 		t.Fatalf("reorder: %v %+v", err, res)
 	}
-	if ls, err := adm.ListPartitionReassignments(ctx, nil); err != nil || len(ls["mv"]) != 0 {
+	if ls, err := adm.ListPartitionReassignments(opCtx(t), nil); err != nil || len(ls["mv"]) != 0 {
 		t.Errorf("a reorder is no reassignment in progress: %+v %v", ls, err)
 	}
 	set := kadm.TopicsSet{}
@@ -410,16 +411,16 @@ func TestKadmElectLeaders(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("preferred election: %v", err)
 	}
-	r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	r, err := adm.ElectLeaders(opCtx(t), kadm.ElectPreferredReplica, set)
 	if err != nil || !errors.Is(r["mv"][0].Err, kerr.ElectionNotNeeded) {
 		t.Errorf("second preferred election: %v %+v, want ELECTION_NOT_NEEDED", err, r)
 	}
-	r, err = adm.ElectLeaders(ctx, kadm.ElectLiveReplica, set)
+	r, err = adm.ElectLeaders(opCtx(t), kadm.ElectLiveReplica, set)
 	if err != nil || !errors.Is(r["mv"][0].Err, kerr.ElectionNotNeeded) {
 		t.Errorf("unclean election with a leader: %v %+v, want ELECTION_NOT_NEEDED", err, r)
 	}
 	// All partitions: the ones not needing an election are left out.
-	r, err = adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, nil)
+	r, err = adm.ElectLeaders(opCtx(t), kadm.ElectPreferredReplica, nil)
 	if err != nil || len(r["mv"]) != 0 {
 		t.Errorf("election of all partitions: %v %+v, want none listed", err, r)
 	}
@@ -522,11 +523,9 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 			order = append(order, r)
 		}
 	}
-	ctx, cancel := controllertest.Context()
-	defer cancel()
 	var req kadm.AlterPartitionAssignmentsReq
 	req.Assign("mv", 0, order)
-	if res, err := adm.AlterPartitionAssignments(ctx, req); err != nil || res["mv"][0].Err != nil {
+	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res["mv"][0].Err != nil {
 		t.Fatalf("reorder: %v %+v", err, res)
 	}
 	set := kadm.TopicsSet{}
@@ -572,9 +571,7 @@ func TestDecommission(t *testing.T) {
 	k := (li + 1) % 4
 	kid := kafkaIDOf(t, qc, k)
 	ctl := qc.Brokers[li].Controller
-	ctx, cancel := controllertest.Context()
-	defer cancel()
-	if err := ctl.Decommission(ctx, qc.Brokers[k].EP.NodeID()); err != nil {
+	if err := ctl.Decommission(opCtx(t), qc.Brokers[k].EP.NodeID()); err != nil {
 		t.Fatal(err)
 	}
 	if err := controllertest.Eventually(func() error {
@@ -596,7 +593,7 @@ func TestDecommission(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
-	if err := ctl.Remove(ctx, qc.Brokers[k].EP.NodeID()); err != nil {
+	if err := ctl.Remove(opCtx(t), qc.Brokers[k].EP.NodeID()); err != nil {
 		t.Fatalf("remove the drained broker: %v", err)
 	}
 	qc.Brokers[k].Stop()
@@ -607,7 +604,7 @@ func TestDecommission(t *testing.T) {
 	if other == k {
 		other = (li + 3) % 4
 	}
-	err = ctl.Decommission(ctx, qc.Brokers[other].EP.NodeID())
+	err = ctl.Decommission(opCtx(t), qc.Brokers[other].EP.NodeID())
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(kerr.InvalidReplicationFactor.Code)) {
 		t.Errorf("decommission with three brokers left at RF 3: %v, want INVALID_REPLICATION_FACTOR", err)
 	}
