@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/replica"
@@ -75,5 +76,103 @@ func TestPickReplacement(t *testing.T) {
 		if ok != c.ok || got.raftID != c.want {
 			t.Errorf("members %v load %v: %d %v, want %d %v", c.members, c.load, got.raftID, ok, c.want, c.ok)
 		}
+	}
+}
+
+// simGroup is a raft group's membership as nextMoveStep's steps change it (no I/O): a learner
+// catches up one round after it is added; a transfer makes its target leader.
+type simGroup struct {
+	leader           uint64
+	voters, learners []uint64
+	caughtUp         map[uint64]bool
+}
+
+func (g *simGroup) status() replica.GroupStatus {
+	st := replica.GroupStatus{Leader: g.leader, Voters: slices.Clone(g.voters), Learners: slices.Clone(g.learners), Commit: 1000,
+		Progress: map[uint64]replica.Progress{}}
+	for _, id := range append(slices.Clone(g.voters), g.learners...) {
+		m := uint64(1)
+		if g.caughtUp[id] {
+			m = 1000
+		}
+		st.Progress[id] = replica.Progress{Match: m, RecentActive: true}
+	}
+	return st
+}
+
+// walk applies the leader's steps until the move completes; it checks that the group never
+// has fewer voters than min or two changes at once, and returns the steps taken.
+func walk(t *testing.T, g *simGroup, target []uint64, min int) []string {
+	t.Helper()
+	var steps []string
+	for range 100 {
+		for _, id := range g.learners {
+			g.caughtUp[id] = true // one round later the learner has caught up
+		}
+		s := nextMoveStep(g.status(), g.leader, target)
+		steps = append(steps, fmt.Sprintf("%s %d", s.kind, s.id))
+		switch s.kind {
+		case stepComplete:
+			if !sameIDs(g.voters, target) || len(g.learners) != 0 {
+				t.Fatalf("complete with voters %v learners %v, target %v", g.voters, g.learners, target)
+			}
+			return steps
+		case stepAddLearner:
+			g.learners = append(g.learners, s.id)
+		case stepPromote:
+			g.learners = slices.DeleteFunc(g.learners, func(x uint64) bool { return x == s.id })
+			g.voters = append(g.voters, s.id)
+		case stepRemove:
+			if s.id == g.leader {
+				t.Fatalf("the leader removes itself: %v", steps)
+			}
+			g.learners = slices.DeleteFunc(g.learners, func(x uint64) bool { return x == s.id })
+			g.voters = slices.DeleteFunc(g.voters, func(x uint64) bool { return x == s.id })
+		case stepTransfer:
+			if !slices.Contains(g.voters, s.id) {
+				t.Fatalf("transfer to non-voter %d", s.id)
+			}
+			g.leader = s.id
+		case stepWait:
+			t.Fatalf("the leader waits with every learner caught up: %v", steps)
+		}
+		if len(g.voters) < min {
+			t.Fatalf("%d voters after %v", len(g.voters), steps)
+		}
+	}
+	t.Fatalf("no completion after 100 steps: %v", steps)
+	return nil
+}
+
+func sameIDs(a, b []uint64) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// Moves walked to completion: every replica replaced (the leader leaves last, after handing
+// over), a single replacement, a revert after promotion, and a retarget mid-move; never fewer
+// voters than the replication factor.
+func TestMoveWalks(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		g       simGroup
+		target  []uint64
+		wantLen int
+	}{
+		{"all three replaced", simGroup{leader: 1, voters: []uint64{1, 2, 3}}, []uint64{4, 5, 6}, 11},
+		{"a follower replaced", simGroup{leader: 1, voters: []uint64{1, 2, 3}}, []uint64{1, 2, 4}, 4},
+		{"the leader replaced", simGroup{leader: 1, voters: []uint64{1, 2, 3}}, []uint64{4, 2, 3}, 5},
+		{"revert after promotion", simGroup{leader: 2, voters: []uint64{1, 2, 3, 4}}, []uint64{1, 2, 3}, 2},
+		{"retarget with a learner", simGroup{leader: 1, voters: []uint64{1, 2, 3}, learners: []uint64{4}}, []uint64{1, 2, 5}, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.g.caughtUp = map[uint64]bool{}
+			for _, id := range c.g.voters {
+				c.g.caughtUp[id] = true
+			}
+			steps := walk(t, &c.g, c.target, 3)
+			if len(steps) != c.wantLen {
+				t.Errorf("%d steps, want %d: %v", len(steps), c.wantLen, steps)
+			}
+		})
 	}
 }
