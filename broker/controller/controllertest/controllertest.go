@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -234,7 +235,11 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 	if err := bk.SetReplication(b.Replicas, b.RaftID); err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds,
+	var ctlLog *slog.Logger
+	if os.Getenv("CTL_TEST_LOG") == "1" {
+		ctlLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("broker", b.RaftID)
+	}
+	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds, Logger: ctlLog,
 		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond, ClusterSecurity: c.secure, Partitions: b.Replicas,
 		AddPeer: func(id uint64, a endpoint.NodeAddr) { b.Replicas.AddPeer(id, raftmesh.EncodeAddr(a)) },
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
