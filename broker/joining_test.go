@@ -34,7 +34,9 @@ func (e *votersEngine) Propose(context.Context, replica.GroupID, []byte) (*repli
 	return nil, &replica.NotLeaderError{}
 }
 
-func (e *votersEngine) Status(replica.GroupID) (replica.GroupStatus, bool) { return replica.GroupStatus{}, false }
+func (e *votersEngine) Status(replica.GroupID) (replica.GroupStatus, bool) {
+	return replica.GroupStatus{}, false
+}
 
 // A replica listed in TopicRecord.Joining (a reassignment adds it to a running group) starts
 // its group with no bootstrap voters; the other replicas bootstrap with the replica list; a
