@@ -235,7 +235,7 @@ func (c *Controller) moveStep(topic string, gid replica.GroupID, st replica.Grou
 	case stepRemove:
 		cc = raftpb.ConfChangeRemoveNode
 	case stepTransfer:
-		log.Info("replica move: handing the partition's leadership over (this replica leaves)")
+		log.Debug("replica move: handing the partition's leadership over (this replica leaves)")
 		c.cfg.Partitions.TransferLeader(gid, step.id)
 		return
 	case stepComplete:
