@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -71,6 +70,7 @@ type Cluster struct {
 	voters int
 	trust  []key.PublicKey
 	next   uint64 // the last raft id given out
+	log    *slog.Logger
 }
 
 // Start runs n brokers that trust the given NodeIds (gateways) and waits until they form a
@@ -88,6 +88,8 @@ type Options struct {
 	// ClusterSecurity keeps ACLs, SCRAM credentials and client quotas on the quorum
 	// (controller.Config.ClusterSecurity), as brokers started with seeds do.
 	ClusterSecurity bool
+	// Logger, if set, is the controllers' logger (nil: discard).
+	Logger *slog.Logger
 }
 
 // Wipe stops broker i and starts it again as after its data directory was deleted: the same
@@ -142,7 +144,7 @@ func (c *Cluster) Restart(t testing.TB, i int) *Broker {
 func StartWith(t testing.TB, o Options) *Cluster {
 	t.Helper()
 	n, trust := o.N, o.Trust
-	c := &Cluster{Net: quorum.NewLocalNet(), secure: o.ClusterSecurity}
+	c := &Cluster{Net: quorum.NewLocalNet(), secure: o.ClusterSecurity, log: o.Logger}
 	for i := 0; i < n; i++ {
 		sk := key.GenerateSecretKey()
 		ep, err := endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: "127.0.0.1:0"})
@@ -236,8 +238,8 @@ func (c *Cluster) start(t testing.TB, b *Broker, boot bool, voters int, trust []
 		t.Fatal(err)
 	}
 	var ctlLog *slog.Logger
-	if os.Getenv("CTL_TEST_LOG") == "1" {
-		ctlLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("broker", b.RaftID)
+	if c.log != nil {
+		ctlLog = c.log.With("broker", b.RaftID)
 	}
 	ctl, err := controller.New(controller.Config{Replica: rep, Broker: bk, Registry: reg, Self: ep.Addr(), Seeds: c.Seeds, Logger: ctlLog,
 		Poll: 10 * time.Millisecond, JoinEvery: 100 * time.Millisecond, ClusterSecurity: c.secure, Partitions: b.Replicas,
