@@ -67,29 +67,48 @@ func opCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// describe returns partition p of "mv" as Metadata shows it.
-func describe(adm *kadm.Client, p int32) (kadm.PartitionDetail, error) {
-	ctx, cancel := controllertest.Context()
-	defer cancel()
-	td, err := adm.ListTopics(ctx, "mv")
-	if err != nil {
-		return kadm.PartitionDetail{}, err
+// partDetail is a partition as the metadata quorum places it (Kafka ids).
+type partDetail struct {
+	Leader, LeaderEpoch int32
+	Replicas, ISR       []int32
+}
+
+// describe returns partition p of "mv" as the quorum's Metadata shows it (asked of any running
+// broker's controller: a stand-alone gateway's own Metadata names itself as every
+// partition's leader).
+func describe(qc *controllertest.Cluster, p int32) (partDetail, error) {
+	var last error = errors.New("no running broker")
+	for _, b := range qc.Brokers {
+		if b.Controller == nil {
+			continue
+		}
+		ctx, cancel := controllertest.Context()
+		resp, err := b.Controller.Metadata(ctx, &brokerop.MetadataReq{Topics: []string{"mv"}})
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		for _, t := range resp.Topics {
+			for _, bp := range t.Partitions {
+				if t.Name == "mv" && bp.Partition == p && t.ErrorCode == 0 {
+					return partDetail{Leader: bp.Leader, LeaderEpoch: bp.LeaderEpoch, Replicas: bp.Replicas, ISR: bp.ISR}, nil
+				}
+			}
+		}
+		last = fmt.Errorf("no partition %d", p)
 	}
-	d, ok := td["mv"].Partitions[p]
-	if !ok {
-		return kadm.PartitionDetail{}, fmt.Errorf("no partition %d", p)
-	}
-	return d, nil
+	return partDetail{}, last
 }
 
 // settled waits until partition p's replicas are exactly want (in order), its leader
 // reported, every replica in sync and no reassignment listed.
-func settled(t *testing.T, adm *kadm.Client, p int32, want []int32) kadm.PartitionDetail {
+func settled(t *testing.T, adm *kadm.Client, qc *controllertest.Cluster, p int32, want []int32) partDetail {
 	t.Helper()
-	var d kadm.PartitionDetail
+	var d partDetail
 	if err := controllertest.Eventually(func() error {
 		var err error
-		if d, err = describe(adm, p); err != nil {
+		if d, err = describe(qc, p); err != nil {
 			return err
 		}
 		isr := slices.Sorted(slices.Values(d.ISR))
@@ -201,25 +220,16 @@ func readAll(t *testing.T, addr string, p int32, last int64) map[int64]string {
 // codes for bad requests; a cancel undoes a move (or, if the move finished first, answers
 // NO_REASSIGNMENT_IN_PROGRESS).
 func TestKadmReassignWhileProducing(t *testing.T) {
-	addr, adm, _ := movesSetup(t, 4, 2)
-	d := stable(t, adm, 0)
-	all, err := adm.ListBrokers(opCtx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bs kadm.BrokerDetails
-	for _, b := range all {
-		if b.NodeID >= 1 { // Kafka ids of brokers start at 1; the gateway lists itself too
-			bs = append(bs, b)
-		}
-	}
-	if len(bs) != 4 {
-		t.Fatalf("brokers: %v", all)
+	addr, adm, qc := movesSetup(t, 4, 2)
+	d := stable(t, qc, 0)
+	var bs []int32 // the brokers' Kafka ids
+	for i := range qc.Brokers {
+		bs = append(bs, kafkaIDOf(t, qc, i))
 	}
 	var spare int32 = -1
 	for _, b := range bs {
-		if !slices.Contains(d.Replicas, b.NodeID) {
-			spare = b.NodeID
+		if !slices.Contains(d.Replicas, b) {
+			spare = b
 		}
 	}
 	if spare < 0 {
@@ -254,7 +264,7 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	if r, ok := ls["mv"][0]; ok && (!slices.Equal(r.AddingReplicas, []int32{spare}) || !slices.Equal(r.RemovingReplicas, []int32{d.Leader})) {
 		t.Errorf("listed %+v, want adding [%d] removing [%d]", r, spare, d.Leader)
 	}
-	after := settled(t, adm, 0, target)
+	after := settled(t, adm, qc, 0, target)
 	n := pr.count()
 	if err := controllertest.Eventually(func() error {
 		if pr.count() < n+20 {
@@ -303,11 +313,11 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	}
 
 	// A move cancelled at once: it either is undone or had finished first.
-	d1 := stable(t, adm, 1)
+	d1 := stable(t, qc, 1)
 	var other int32 = -1
 	for _, b := range bs {
-		if !slices.Contains(d1.Replicas, b.NodeID) {
-			other = b.NodeID
+		if !slices.Contains(d1.Replicas, b) {
+			other = b
 		}
 	}
 	moved := append([]int32{other}, d1.Replicas[1:]...)
@@ -323,21 +333,21 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 	case err != nil:
 		t.Fatal(err)
 	case res["mv"][1].Err == nil:
-		settled(t, adm, 1, d1.Replicas)
+		settled(t, adm, qc, 1, d1.Replicas)
 	case errors.Is(res["mv"][1].Err, kerr.NoReassignmentInProgress):
-		settled(t, adm, 1, moved)
+		settled(t, adm, qc, 1, moved)
 	default:
 		t.Fatalf("cancel: %+v", res)
 	}
 }
 
 // stable waits until partition p has a reported leader and three replicas all in sync.
-func stable(t *testing.T, adm *kadm.Client, p int32) kadm.PartitionDetail {
+func stable(t *testing.T, qc *controllertest.Cluster, p int32) partDetail {
 	t.Helper()
-	var d kadm.PartitionDetail
+	var d partDetail
 	if err := controllertest.Eventually(func() error {
 		var err error
-		if d, err = describe(adm, p); err != nil {
+		if d, err = describe(qc, p); err != nil {
 			return err
 		}
 		if d.LeaderEpoch < 1 || len(d.Replicas) != 3 || len(d.ISR) != 3 {
@@ -355,7 +365,7 @@ func stable(t *testing.T, adm *kadm.Client, p int32) kadm.PartitionDetail {
 // is not needed; an unclean election is never needed while a leader exists.
 func TestKadmElectLeaders(t *testing.T) {
 	_, adm, qc, gw := movesSetupGW(t, 3, 1)
-	d := stable(t, adm, 0)
+	d := stable(t, qc, 0)
 	// The broker-to-broker ops refuse a gateway.
 	for _, b := range qc.Brokers {
 		call := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, b.EP.Addr()), "b")
@@ -401,7 +411,7 @@ func TestKadmElectLeaders(t *testing.T) {
 		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
 			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
 		}
-		if d, err = describe(adm, 0); err != nil {
+		if d, err = describe(qc, 0); err != nil {
 			return err
 		}
 		if d.Leader != pref {
@@ -477,7 +487,7 @@ func produceN(t *testing.T, addr string, p int32, n int) map[int64]string {
 func TestWipedBrokerIsPutBack(t *testing.T) {
 	addr, adm, qc := movesSetup(t, 3, 2)
 	for p := range int32(2) {
-		stable(t, adm, p)
+		stable(t, qc, p)
 	}
 	before := produceN(t, addr, 0, 20)
 	li, err := qc.Leader()
@@ -493,7 +503,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 	}
 	for p := range int32(2) {
 		if err := controllertest.Eventually(func() error {
-			d, err := describe(adm, p)
+			d, err := describe(qc, p)
 			if err != nil {
 				return err
 			}
@@ -516,7 +526,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 		}
 	}
 	// Make the new replica the leader of partition 0 and read the old records from it.
-	d := stable(t, adm, 0)
+	d := stable(t, qc, 0)
 	order := []int32{kid}
 	for _, r := range d.Replicas {
 		if r != kid {
@@ -536,7 +546,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set); err != nil {
 			return err
 		}
-		d, err := describe(adm, 0)
+		d, err := describe(qc, 0)
 		if err == nil && d.Leader != kid {
 			err = fmt.Errorf("leader %d", d.Leader)
 		}
@@ -560,9 +570,9 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 // broker (three replicas, all in sync, none on it), it is then removed; draining another
 // broker with too few left is refused.
 func TestDecommission(t *testing.T) {
-	_, adm, qc := movesSetup(t, 4, 4)
+	_, _, qc := movesSetup(t, 4, 4)
 	for p := range int32(4) {
-		stable(t, adm, p)
+		stable(t, qc, p)
 	}
 	li, err := qc.Leader()
 	if err != nil {
@@ -581,7 +591,7 @@ func TestDecommission(t *testing.T) {
 			}
 		}
 		for p := range int32(4) {
-			d, err := describe(adm, p)
+			d, err := describe(qc, p)
 			if err != nil {
 				return err
 			}
@@ -598,7 +608,7 @@ func TestDecommission(t *testing.T) {
 	}
 	qc.Brokers[k].Stop()
 	for p := range int32(4) {
-		stable(t, adm, p)
+		stable(t, qc, p)
 	}
 	other := (li + 2) % 4
 	if other == k {
@@ -615,7 +625,7 @@ func TestDecommission(t *testing.T) {
 // leadership back to it.
 func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 	_, adm, qc := movesSetup(t, 3, 1)
-	d := stable(t, adm, 0)
+	d := stable(t, qc, 0)
 	pref := d.Replicas[0]
 	set := kadm.TopicsSet{}
 	set.Add("mv", 0)
@@ -629,7 +639,7 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
 			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
 		}
-		if d, err = describe(adm, 0); err == nil && d.Leader != pref {
+		if d, err = describe(qc, 0); err == nil && d.Leader != pref {
 			err = fmt.Errorf("leader %d, want %d", d.Leader, pref)
 		}
 		return err
@@ -645,7 +655,7 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 	}
 	qc.Restart(t, idx)
 	if err := controllertest.Eventually(func() error {
-		d, err := describe(adm, 0)
+		d, err := describe(qc, 0)
 		if err != nil {
 			return err
 		}
