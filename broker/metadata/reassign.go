@@ -256,64 +256,27 @@ func (s *State) movingTopics() []string {
 // appendReassignments appends the body of the reassignments section: seq<name |
 // seq<partition:i32 | target:seq<u64> | adding:seq<u64>>>.
 func (s *State) appendReassignments(b []byte, names []string) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(names)))
-	for _, name := range names {
-		t := s.topics[name]
-		b = postcard.AppendString(b, name)
-		n := 0
-		for i := range t.Partitions {
-			if t.Partitions[i].Moving() {
-				n++
-			}
-		}
-		b = postcard.AppendUvarint(b, uint64(n))
-		for i, p := range t.Partitions {
-			if !p.Moving() {
-				continue
-			}
-			b = appendI32(b, int32(i))
-			b = appendU64s(b, p.Target)
-			b = appendU64s(b, p.Adding)
-		}
-	}
-	return b
+	return s.appendPartitionSection(b, names, (*Partition).Moving, func(b []byte, p *Partition) []byte {
+		b = appendU64s(b, p.Target)
+		return appendU64s(b, p.Adding)
+	})
 }
 
 // restoreReassignments reads the section appendReassignments writes into s (whose topics and
 // replica lists are read).
 func restoreReassignments(d *dec, s *State, check func(bool, string, ...any)) {
-	prevName := ""
-	n := d.count(2)
-	check(n > 0, "empty section (a state without reassignments has none)")
-	for i := range n {
-		name := d.str()
-		check(i == 0 || name > prevName, "topics not in ascending order")
-		prevName = name
-		t := s.topics[name]
-		check(t != nil, "reassignment of unknown topic %q", name)
-		np := d.count(3)
-		check(np > 0, "topic %q listed without reassignments", name)
-		prev := int32(-1)
-		for range np {
-			idx := d.i32()
-			target := d.u64s()
-			adding := d.u64s()
-			if d.err != nil || t == nil {
-				return
-			}
-			check(idx > prev && int(idx) < len(t.Partitions), "topic %q: partition %d out of order or range", name, idx)
-			prev = idx
-			if d.err != nil {
-				return
-			}
-			p := &t.Partitions[idx]
-			check(p.Replicated() && len(target) == len(p.Replicas) && distinct(target) && !slices.Contains(target, 0),
-				"topic %q partition %d: bad reassignment target", name, idx)
-			check(distinct(adding) && !slices.Contains(adding, 0) && !slices.ContainsFunc(adding, func(id uint64) bool { return slices.Contains(p.Replicas, id) }),
-				"topic %q partition %d: bad adding replicas", name, idx)
-			check(!slices.ContainsFunc(target, func(id uint64) bool { return !p.member(id) && !slices.Contains(adding, id) }),
-				"topic %q partition %d: target replica neither a replica nor adding", name, idx)
-			p.Target, p.Adding = target, adding
+	restorePartitionSection(d, s, check, "reassignments", 2, func(name string, idx int32, p *Partition) {
+		target := d.u64s()
+		adding := d.u64s()
+		if d.err != nil {
+			return
 		}
-	}
+		check(p.Replicated() && len(target) == len(p.Replicas) && distinct(target) && !slices.Contains(target, 0),
+			"topic %q partition %d: bad reassignment target", name, idx)
+		check(distinct(adding) && !slices.Contains(adding, 0) && !slices.ContainsFunc(adding, func(id uint64) bool { return slices.Contains(p.Replicas, id) }),
+			"topic %q partition %d: bad adding replicas", name, idx)
+		check(!slices.ContainsFunc(target, func(id uint64) bool { return !p.member(id) && !slices.Contains(adding, id) }),
+			"topic %q partition %d: target replica neither a replica nor adding", name, idx)
+		p.Target, p.Adding = target, adding
+	})
 }

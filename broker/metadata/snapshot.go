@@ -165,67 +165,90 @@ func (s *State) replicatedTopics() []string {
 // appendReplicated appends the body of the replicated-partitions section: the topics names
 // (those that have any), each with its replicated partitions in ascending order.
 func (s *State) appendReplicated(b []byte, names []string) []byte {
+	return s.appendPartitionSection(b, names, (*Partition).Replicated, func(b []byte, p *Partition) []byte {
+		b = appendU64s(b, p.Replicas)
+		b = postcard.AppendUvarint(b, p.Leader)
+		b = appendI32(b, p.LeaderEpoch)
+		return appendU64s(b, p.ISR)
+	})
+}
+
+// appendPartitionSection appends a section about some partitions of the named topics:
+// seq<name | seq<partition:i32 | fields written by each>>, the partitions those of each topic
+// for which has is true, in ascending order.
+func (s *State) appendPartitionSection(b []byte, names []string, has func(*Partition) bool, each func([]byte, *Partition) []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(names)))
 	for _, name := range names {
 		t := s.topics[name]
 		b = postcard.AppendString(b, name)
 		n := 0
 		for i := range t.Partitions {
-			if t.Partitions[i].Replicated() {
+			if has(&t.Partitions[i]) {
 				n++
 			}
 		}
 		b = postcard.AppendUvarint(b, uint64(n))
-		for i, p := range t.Partitions {
-			if !p.Replicated() {
-				continue
+		for i := range t.Partitions {
+			if p := &t.Partitions[i]; has(p) {
+				b = appendI32(b, int32(i))
+				b = each(b, p)
 			}
-			b = appendI32(b, int32(i))
-			b = appendU64s(b, p.Replicas)
-			b = postcard.AppendUvarint(b, p.Leader)
-			b = appendI32(b, p.LeaderEpoch)
-			b = appendU64s(b, p.ISR)
 		}
 	}
 	return b
 }
 
-// restoreReplicated reads the section appendReplicated writes into s (whose topics are read).
-func restoreReplicated(d *dec, s *State, check func(bool, string, ...any)) {
+// restorePartitionSection reads a section appendPartitionSection wrote into s (whose topics are
+// read): what names the section in errors, minFields the least bytes one partition's fields
+// take (bounds the counts against the data), and each reads one partition's fields, checks
+// them and stores them into p (it is called only while the data is sound).
+func restorePartitionSection(d *dec, s *State, check func(bool, string, ...any), what string, minFields int, each func(name string, idx int32, p *Partition)) {
 	prevName := ""
 	n := d.count(2)
-	check(n > 0, "empty section (a state without replicated partitions has none)")
+	check(n > 0, "empty %s section", what)
 	for i := range n {
 		name := d.str()
-		check(i == 0 || name > prevName, "replicated topics not in ascending order")
+		check(i == 0 || name > prevName, "%s: topics not in ascending order", what)
 		prevName = name
 		t := s.topics[name]
-		check(t != nil, "replicas of unknown topic %q", name)
-		np := d.count(5)
-		check(np > 0, "topic %q listed without replicated partitions", name)
+		check(t != nil, "%s of unknown topic %q", what, name)
+		np := d.count(1 + minFields)
+		check(np > 0, "topic %q listed in %s without partitions", name, what)
 		prev := int32(-1)
 		for range np {
 			idx := d.i32()
-			reps := d.u64s()
-			leader := d.u64()
-			epoch := d.i32()
-			isr := d.u64s()
 			if d.err != nil || t == nil {
 				return
 			}
-			check(idx > prev && int(idx) < len(t.Partitions), "topic %q: replicated partition %d out of order or range", name, idx)
+			check(idx > prev && int(idx) < len(t.Partitions), "topic %q: %s of partition %d out of order or range", name, what, idx)
 			prev = idx
 			if d.err != nil {
 				return
 			}
-			check(len(reps) >= 2 && distinct(reps) && !slices.Contains(reps, 0), "topic %q partition %d: bad replica list", name, idx)
-			// The leader and ISR are checked against the members once every section is read
-			// (a reassignment's adding replicas may lead).
-			check(epoch >= 0 && distinct(isr), "topic %q partition %d: bad leader epoch or ISR", name, idx)
-			p := &t.Partitions[idx]
-			p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = reps, leader, epoch, isr
+			each(name, idx, &t.Partitions[idx])
+			if d.err != nil {
+				return
+			}
 		}
 	}
+}
+
+// restoreReplicated reads the section appendReplicated writes into s (whose topics are read).
+func restoreReplicated(d *dec, s *State, check func(bool, string, ...any)) {
+	restorePartitionSection(d, s, check, "replicas", 4, func(name string, idx int32, p *Partition) {
+		reps := d.u64s()
+		leader := d.u64()
+		epoch := d.i32()
+		isr := d.u64s()
+		if d.err != nil {
+			return
+		}
+		check(len(reps) >= 2 && distinct(reps) && !slices.Contains(reps, 0), "topic %q partition %d: bad replica list", name, idx)
+		// The leader and ISR are checked against the members once every section is read
+		// (a reassignment's adding replicas may lead).
+		check(epoch >= 0 && distinct(isr), "topic %q partition %d: bad leader epoch or ISR", name, idx)
+		p.Replicas, p.Leader, p.LeaderEpoch, p.ISR = reps, leader, epoch, isr
+	})
 	if d.err == nil {
 		// Every topic's partitions agree on the replication factor.
 		for _, name := range slices.Sorted(maps.Keys(s.topics)) {
