@@ -141,4 +141,3 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 		t.Fatalf("committed offset %d after the zombie's commit, want 20", got)
 	}
 }
-

@@ -72,7 +72,7 @@ type harness struct {
 	nodes []*tnode
 	end   chan struct{} // closed when the test ends: hung ops return
 
-	clocks map[int]clock.Clock  // if set, broker i's controller runs on clocks[i] (default real)
+	clocks map[int]clock.Clock // if set, broker i's controller runs on clocks[i] (default real)
 	groups group.MachineConfig // the group coordinators' configuration
 }
 
