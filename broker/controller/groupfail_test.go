@@ -140,4 +140,21 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 	if got := fetch(2); got != 20 {
 		t.Fatalf("committed offset %d after the zombie's commit, want 20", got)
 	}
+
+	// b, told its member id is unknown here, joins afresh: the join completes at once. The
+	// old coordinator instead waited for a, a member of its old generation that will never
+	// rejoin, up to the rebalance timeout (the fault suite's hung JoinGroup; here broker 2's
+	// group clock is stopped, so it never completed).
+	ctx, cancel := ctx5() // a hang bound
+	defer cancel()
+	j, err := h.caller(2).JoinGroup(ctx, &brokerop.JoinGroupReq{Group: grp, MemberID: b, ClientID: "b", ProtocolType: "consumer",
+		Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
+	if err != nil || j.ErrorCode != codeUnknownMemberID {
+		t.Fatalf("join with b's member id from broker 0's coordinator: %+v, %v; want UNKNOWN_MEMBER_ID", j, err)
+	}
+	j, err = h.caller(2).JoinGroup(ctx, &brokerop.JoinGroupReq{Group: grp, ClientID: "b", ProtocolType: "consumer",
+		Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
+	if err != nil || j.ErrorCode != 0 || j.LeaderID != j.MemberID || len(j.Members) != 1 {
+		t.Fatalf("b joins afresh through broker 2: %+v, %v; want a generation of b alone", j, err)
+	}
 }
