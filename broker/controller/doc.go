@@ -122,8 +122,9 @@
 // until the rebalance timeout. Decision: generations and members are not made durable on
 // the quorum. Fencing holds without it: member ids are random and a new coordinator knows
 // none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
-// SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID, or ILLEGAL_GENERATION
-// for a group the coordinator does not know, at once, and the member rejoins; only simple
+// SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID at once (an
+// OffsetCommit for a group it does not know: ILLEGAL_GENERATION), and the member rejoins;
+// only simple
 // commits (generation -1, no member id) are accepted, and only while the group has no
 // members, as in Kafka. The cost against Kafka: every failover is a rebalance of every
 // group. Producer ids come from
