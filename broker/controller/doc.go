@@ -124,11 +124,10 @@
 // none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
 // SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID at once (an
 // OffsetCommit for a group it does not know: ILLEGAL_GENERATION), and the member rejoins;
-// only simple
-// commits (generation -1, no member id) are accepted, and only while the group has no
-// members, as in Kafka. The cost against Kafka: every failover is a rebalance of every
-// group. Producer ids come from
-// the quorum in blocks of 1000 (AllocateProducerIDs): a block is never handed out twice.
+// only simple commits (generation -1, no member id) are accepted, and only while the group
+// has no members, as in Kafka. The cost against Kafka: every failover is a rebalance of
+// every group. Producer ids come from the quorum in blocks of 1000 (AllocateProducerIDs): a
+// block is never handed out twice.
 //
 // # Membership and admission
 //
