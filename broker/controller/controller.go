@@ -99,6 +99,7 @@ type Controller struct {
 	callers   map[key.PublicKey]callerAt // guarded by mu: other brokers' callers, by NodeId
 	coord     *group.Coordinator         // guarded by mu: the group coordinator, while leader
 	coordGone chan struct{}              // guarded by mu: closed when coord must be rebuilt
+	coordLead <-chan struct{}            // guarded by mu: closed when the leadership coord was started in ends
 	leading   bool                       // guarded by mu: the watcher saw this node lead
 	pidNext   int64                      // guarded by mu: next producer id of the current block
 	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
@@ -280,7 +281,7 @@ func (c *Controller) watchLoop() {
 		c.mu.Lock()
 		was := c.leading
 		c.leading = lead
-		gone := c.coordGone
+		running := c.coord != nil
 		c.mu.Unlock()
 		switch {
 		case lead && !was:
@@ -292,13 +293,12 @@ func (c *Controller) watchLoop() {
 		case !lead && was:
 			c.log.Info("this broker is no longer the controller")
 			c.stopCoordinator()
-		case lead && gone != nil:
-			select {
-			case <-gone:
-				c.stopCoordinator()
-				c.startCoordinator()
-			default:
-			}
+		case !lead && running:
+			// Started by an op in a leadership this watcher did not see (or after
+			// becameLeader gave up): stale now.
+			c.stopCoordinator()
+		case lead && running && c.liveCoordinator() == nil:
+			c.startCoordinator() // its offset log failed or its leadership ended: rebuild
 		}
 		select {
 		case <-c.quit:

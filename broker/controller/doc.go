@@ -111,8 +111,23 @@
 // The consumer-group coordinator (package broker/group) runs on the leader only; committed
 // offsets are CommitOffsets proposals (group.OffsetLog backed by the quorum), so they survive
 // the loss of any minority of brokers. Group membership is soft state: after a failover the
-// members rejoin, as Kafka clients do when their coordinator changes. Producer ids come from
-// the quorum in blocks of 1000 (AllocateProducerIDs): a block is never handed out twice.
+// members rejoin, as Kafka clients do when their coordinator changes. A coordinator belongs
+// to the leadership it was started in (the raft LeaderWatch channel of that moment): once
+// that leadership ends, or an offset commit failed, it is never used again, and the next
+// group op on the leader (or the watcher) starts a new one from the quorum's offsets, even
+// if this broker leads again in between. A coordinator kept across a leadership another
+// broker held meanwhile answered its own stale offsets (consumers resumed from older ones:
+// committed offsets went backwards), accepted commits from members of its old generation
+// (zombies rolling offsets back), and parked new joins waiting for those members to rejoin
+// until the rebalance timeout. Decision: generations and members are not made durable on
+// the quorum. Fencing holds without it: member ids are random and a new coordinator knows
+// none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
+// SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID at once (an
+// OffsetCommit for a group it does not know: ILLEGAL_GENERATION), and the member rejoins;
+// only simple commits (generation -1, no member id) are accepted, and only while the group
+// has no members, as in Kafka. The cost against Kafka: every failover is a rebalance of
+// every group. Producer ids come from the quorum in blocks of 1000 (AllocateProducerIDs): a
+// block is never handed out twice.
 //
 // # Membership and admission
 //
@@ -216,7 +231,8 @@
 //   - Liveness for placement is "heard from within LiveWindow" rather than raft's
 //     RecentActive, which drops to false for every follower at each quorum check.
 //   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
-//     group coordinator from the quorum's state; members rejoin, as after a failover.
+//     group coordinator from the quorum's state (at the next group op, or the watcher's
+//     next look); members rejoin, as after a failover.
 //   - A joining broker learns the members' raft addresses (ClusterBrokers, and the leader's
 //     in the join answer) before it asks to join, so it answers the leader's first messages.
 //     It is promoted only once it holds the configuration that added it (broker/quorum's

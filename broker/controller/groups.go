@@ -14,14 +14,20 @@ import (
 var errNoCoordinator = errors.New("controller: group coordinator not available yet")
 
 // startCoordinator starts the group coordinator from the quorum's committed offsets (after a
-// ReadBarrier) if this node leads and none runs.
+// ReadBarrier) if this node leads and no live one runs; a stale one (see liveCoordinator) is
+// stopped first.
 func (c *Controller) startCoordinator() {
 	c.coordMu.Lock()
 	defer c.coordMu.Unlock()
-	c.mu.Lock()
-	running := c.coord != nil
-	c.mu.Unlock()
-	if running || !c.isLeader() {
+	if c.liveCoordinator() != nil || !c.isLeader() {
+		return
+	}
+	c.stopCoordinatorLocked()
+	// The coordinator belongs to this leadership: it is stale once the leader changes, even
+	// if this node leads again later (another leader's coordinator may have committed
+	// offsets and formed generations meanwhile).
+	lead, changed := c.r.LeaderWatch()
+	if lead != c.r.RaftID() {
 		return
 	}
 	ctx, cancel := c.opContext()
@@ -29,6 +35,9 @@ func (c *Controller) startCoordinator() {
 	if err := c.r.ReadBarrier(ctx); err != nil {
 		c.log.Warn("group coordinator: read barrier", "err", err)
 		return
+	}
+	if closed(changed) {
+		return // the leadership ended during the barrier
 	}
 	var initial []group.Record
 	for _, o := range c.r.Offsets() {
@@ -44,35 +53,55 @@ func (c *Controller) startCoordinator() {
 		return
 	}
 	c.mu.Lock()
-	c.coord, c.coordGone = co, gone
+	c.coord, c.coordGone, c.coordLead = co, gone, changed
 	c.mu.Unlock()
 	c.log.Info("group coordinator started", "committed_offsets", len(initial))
+}
+
+// liveCoordinator is the running group coordinator if it is still valid: its offset log
+// has not failed and the leadership it was started in has not ended. Otherwise nil.
+func (c *Controller) liveCoordinator() *group.Coordinator {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.coord == nil || closed(c.coordGone) || closed(c.coordLead) {
+		return nil
+	}
+	return c.coord
 }
 
 // stopCoordinator stops the group coordinator, if one runs: its members rejoin the next one.
 func (c *Controller) stopCoordinator() {
 	c.coordMu.Lock()
 	defer c.coordMu.Unlock()
+	c.stopCoordinatorLocked()
+}
+
+// stopCoordinatorLocked is stopCoordinator with coordMu held.
+func (c *Controller) stopCoordinatorLocked() {
 	c.mu.Lock()
 	co := c.coord
-	c.coord, c.coordGone = nil, nil
+	c.coord, c.coordGone, c.coordLead = nil, nil, nil
 	c.mu.Unlock()
 	if co != nil {
 		_ = co.Close()
 	}
 }
 
+// coordinator is the live group coordinator, started (or rebuilt) here if this node leads
+// and none is live; nil if this node does not lead. A stale one is never used: after a
+// failed offset commit, or once this node's leadership ended, it is replaced at once, not
+// only when the watcher next looks (the watcher can miss a leadership that ended and came
+// back between two of its looks, or a start that an op made while it was not leading).
 func (c *Controller) coordinator() *group.Coordinator {
-	c.mu.Lock()
-	co := c.coord
-	c.mu.Unlock()
-	if co == nil && c.isLeader() {
-		c.startCoordinator()
-		c.mu.Lock()
-		co = c.coord
-		c.mu.Unlock()
+	if co := c.liveCoordinator(); co != nil {
+		return co
 	}
-	return co
+	if !c.isLeader() {
+		c.stopCoordinator()
+		return nil
+	}
+	c.startCoordinator()
+	return c.liveCoordinator()
 }
 
 // offsetLog is the group coordinator's OffsetLog on the quorum: records become

@@ -17,8 +17,10 @@ import (
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/broker/quorum"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -69,6 +71,9 @@ type harness struct {
 	seeds []endpoint.NodeAddr
 	nodes []*tnode
 	end   chan struct{} // closed when the test ends: hung ops return
+
+	clocks map[int]clock.Clock // if set, broker i's controller runs on clocks[i] (default real)
+	groups group.MachineConfig // the group coordinators' configuration
 }
 
 func newEndpoint(t *testing.T) *endpoint.Endpoint {
@@ -130,7 +135,7 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 	n.b = b
 	ep := n.ep
 	ctl, err := New(Config{Replica: rep, Broker: b, Registry: reg, Self: ep.Addr(), Seeds: seeds, Poll: 10 * time.Millisecond,
-		JoinEvery: 100 * time.Millisecond, Logger: testLog(),
+		JoinEvery: 100 * time.Millisecond, Logger: testLog(), Clock: h.clocks[i], Groups: h.groups,
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
 			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
 		}})

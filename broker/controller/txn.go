@@ -35,9 +35,7 @@ func (c *Controller) wireTxn() {
 // coordinator (broker.TxnOffsetCommitter); errNoCoordinator while this broker does not run
 // one, and the transaction coordinator retries.
 func (c *Controller) CommitTxnOffsets(ctx context.Context, group string, topics []brokerop.OffsetCommitTopic) error {
-	c.mu.Lock()
-	co := c.coord
-	c.mu.Unlock()
+	co := c.liveCoordinator()
 	if co == nil {
 		return errNoCoordinator
 	}
