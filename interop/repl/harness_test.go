@@ -25,13 +25,13 @@ import (
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-// FaultsEnv set to 1 runs the tests of this package still outside the default suite
-// (TestReplFaults, TestReplRelay); `go tool task chaos` sets it. The benchmarks no longer need
-// it. TestReplFaults fits the default suite's time (4–5 minutes for its seven default faults
-// at 10 cycles) and passed whole twice, but a third run found five commit-backwards anomalies
-// in MajorityMinoritySplit (a consumer group member's commit acknowledged after a later one:
-// the group coordinator, which lives on the metadata quorum's leader): it joins the default
-// suite once that is fixed.
+// FaultsEnv set to 1 runs the tests of this package still outside the default suite:
+// TestReplFaults and TestReplRelay; `go tool task chaos` sets it. TestReplFaults fits the
+// default suite's time (about 6 minutes for its eight faults at 10 cycles), but its last full
+// run found one anomaly in LeaderIsolated: a consumer group's OffsetFetch answered 453 after
+// a commit of 479 had been acknowledged (an earlier run found five under the majority/minority
+// split, before the group coordinator was bound to one leadership). It joins the default
+// suite once no committed offset can go backwards.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
@@ -42,17 +42,11 @@ func requireFaults(tb testing.TB) {
 	}
 }
 
-// WipedEnv set to 1 runs the FollowerWiped fault too. It is left out otherwise: a broker
-// back from a wiped disk is a new replica (a new raft id) that nothing puts back in the
-// replica sets yet (replica moves, issue #16 item 3), so the partitions never regain three
-// in-sync replicas and the phase fails at its first cycle.
-const WipedEnv = "REPL_WIPED"
-
-// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults. It is left out of
-// the default suite for now: in a run on this branch (kgo and kafka-go passed through their
-// leader's kill) kcat wrote every value before the kill (the failover was not exercised) and
-// the confluent-kafka consumer, next, read nothing within 2 minutes (run alone it passed, its
-// first record acknowledged 1.56 s after the kill): not yet explained.
+// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults (`go tool task
+// chaos` sets it). kgo, kafka-go, confluent-kafka and kafkajs pass it (kafkajs and librdkafka
+// since a stand-alone gateway names itself as every partition's leader); kcat fails it on the
+// harness's side: its consumer ends before the kill, so the failover is not exercised for it.
+// It stays out of the default suite until that is mended.
 const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
