@@ -39,6 +39,30 @@ import (
 )
 
 // controllerErrorCode maps a Backend error of a controller op to Kafka's code.
+// clusterRefused answers (through fail) a request whose principal may not do op on the
+// cluster, and reports whether it did.
+func clusterRefused(ctx context.Context, r *Request, op acl.Operation, fail func(code int16, msg string)) bool {
+	if r.authorizedCluster(ctx, op) {
+		return false
+	}
+	fail(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
+	return true
+}
+
+// backendFailed answers (through fail) a backend call's error, or the top-level error code
+// its answer carries (top is called only without an error), and reports whether it did.
+func backendFailed(err error, top func() (int16, string), fail func(code int16, msg string)) bool {
+	if err != nil {
+		fail(controllerErrorCode(err), err.Error())
+		return true
+	}
+	if code, msg := top(); code != 0 {
+		fail(code, msg)
+		return true
+	}
+	return false
+}
+
 func controllerErrorCode(err error) int16 {
 	switch {
 	case unsupported(err):
@@ -55,8 +79,7 @@ func handleAlterPartitionReassignments(ctx context.Context, r *Request, req *kms
 	fail := func(code int16, msg string) {
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 	}
-	if !r.authorizedCluster(ctx, acl.OpAlter) {
-		fail(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
+	if clusterRefused(ctx, r, acl.OpAlter, fail) {
 		return
 	}
 	breq := &brokerop.AlterReassignmentsReq{}
@@ -68,12 +91,7 @@ func handleAlterPartitionReassignments(ctx context.Context, r *Request, req *kms
 		breq.Topics = append(breq.Topics, bt)
 	}
 	bresp, err := r.Server.Backend().AlterReassignments(ctx, breq)
-	switch {
-	case err != nil:
-		fail(controllerErrorCode(err), err.Error())
-		return
-	case bresp.ErrorCode != 0:
-		fail(bresp.ErrorCode, bresp.ErrorMessage)
+	if backendFailed(err, func() (int16, string) { return bresp.ErrorCode, bresp.ErrorMessage }, fail) {
 		return
 	}
 	for _, t := range bresp.Topics {
@@ -95,8 +113,7 @@ func handleListPartitionReassignments(ctx context.Context, r *Request, req *kmsg
 	fail := func(code int16, msg string) {
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 	}
-	if !r.authorizedCluster(ctx, acl.OpDescribe) {
-		fail(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
+	if clusterRefused(ctx, r, acl.OpDescribe, fail) {
 		return
 	}
 	breq := &brokerop.ListReassignmentsReq{All: req.Topics == nil}
@@ -104,12 +121,7 @@ func handleListPartitionReassignments(ctx context.Context, r *Request, req *kmsg
 		breq.Topics = append(breq.Topics, brokerop.ListReassignTopic{Name: t.Topic, Partitions: t.Partitions})
 	}
 	bresp, err := r.Server.Backend().ListReassignments(ctx, breq)
-	switch {
-	case err != nil:
-		fail(controllerErrorCode(err), err.Error())
-		return
-	case bresp.ErrorCode != 0:
-		fail(bresp.ErrorCode, bresp.ErrorMessage)
+	if backendFailed(err, func() (int16, string) { return bresp.ErrorCode, bresp.ErrorMessage }, fail) {
 		return
 	}
 	for _, t := range bresp.Topics {
@@ -142,8 +154,7 @@ func handleElectLeaders(ctx context.Context, r *Request, req *kmsg.ElectLeadersR
 			resp.Topics = append(resp.Topics, rt)
 		}
 	}
-	if !r.authorizedCluster(ctx, acl.OpAlter) {
-		failAll(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
+	if clusterRefused(ctx, r, acl.OpAlter, failAll) {
 		return
 	}
 	breq := &brokerop.ElectLeadersReq{All: req.Topics == nil}
@@ -154,12 +165,7 @@ func handleElectLeaders(ctx context.Context, r *Request, req *kmsg.ElectLeadersR
 		breq.Topics = append(breq.Topics, brokerop.ListReassignTopic{Name: t.Topic, Partitions: t.Partitions})
 	}
 	bresp, err := r.Server.Backend().ElectLeaders(ctx, breq)
-	switch {
-	case err != nil:
-		failAll(controllerErrorCode(err), err.Error())
-		return
-	case bresp.ErrorCode != 0:
-		failAll(bresp.ErrorCode, bresp.ErrorMessage)
+	if backendFailed(err, func() (int16, string) { return bresp.ErrorCode, bresp.ErrorMessage }, failAll) {
 		return
 	}
 	for _, t := range bresp.Topics {
