@@ -65,8 +65,6 @@ func BenchmarkReplProduce(b *testing.B) {
 			cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
 				kgo.ProducerBatchCompression(kgo.NoCompression()))
-			var failed atomic.Int64
-			var firstErr atomic.Value
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			client := kafkaclients.StartCPU(0)
@@ -75,40 +73,10 @@ func BenchmarkReplProduce(b *testing.B) {
 				procs[i] = kafkaclients.StartCPU(pid)
 			}
 			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				b.Fatalf("flush: %v", err)
-			}
-			d := time.Since(start)
+			d := produceTimed(b, ctx, cl, topicName, value, b.N)
 			b.StopTimer()
-			if f := failed.Load(); f > 0 {
-				b.Fatalf("%d of %d records failed, first: %v", f, b.N, firstErr.Load())
-			}
-			b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
-			b.ReportMetric(float64(b.N)*benchRecordSize/1e6/d.Seconds(), "MB/s")
-			total, all := 0.0, true
-			for i, m := range procs {
-				ns, ok := m.Per(b.N)
-				all = all && ok
-				total += ns
-				if ok {
-					b.ReportMetric(ns, names[i]+"-cpu-ns/record")
-				}
-			}
-			if all {
-				b.ReportMetric(total, "server-cpu-ns/record")
-			}
-			if ns, ok := client.Per(b.N); ok {
-				b.ReportMetric(ns, "client-cpu-ns/record")
-			}
+			reportThroughput(b, benchRecordSize, d)
+			reportCPU(b, names, procs, client)
 		})
 	}
 	for _, impl := range []string{"ours", "rf1"} {
@@ -179,3 +147,57 @@ func BenchmarkReplFailover(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// produceTimed produces n records of value to topicName through cl and flushes, failing b if
+// any record fails; it returns the time from the first produce to the end of the flush.
+func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topicName string, value []byte, n int) time.Duration {
+	b.Helper()
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		b.Fatalf("flush: %v", err)
+	}
+	d := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+	}
+	return d
+}
+
+// reportThroughput reports records/s and MB/s of b.N records of size bytes moved in d.
+func reportThroughput(b *testing.B, size int, d time.Duration) {
+	b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
+	b.ReportMetric(float64(b.N)*float64(size)/1e6/d.Seconds(), "MB/s")
+}
+
+// reportCPU reports the CPU time per record of each process (names[i] measured by procs[i]),
+// their sum when every one was measured, and the client's when client is not nil.
+func reportCPU(b *testing.B, names []string, procs []*kafkaclients.CPUMeter, client *kafkaclients.CPUMeter) {
+	total, all := 0.0, true
+	for i, m := range procs {
+		ns, ok := m.Per(b.N)
+		all = all && ok
+		total += ns
+		if ok {
+			b.ReportMetric(ns, names[i]+"-cpu-ns/record")
+		}
+	}
+	if all {
+		b.ReportMetric(total, "server-cpu-ns/record")
+	}
+	if client == nil {
+		return
+	}
+	if ns, ok := client.Per(b.N); ok {
+		b.ReportMetric(ns, "client-cpu-ns/record")
+	}
+}

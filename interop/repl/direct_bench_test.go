@@ -73,23 +73,8 @@ func BenchmarkDirectPath(b *testing.B) {
 		fn(ctx)
 		d := time.Since(start)
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
-		b.ReportMetric(float64(b.N)*benchRecordSize/1e6/d.Seconds(), "MB/s")
-		total, all := 0.0, true
-		for i, m := range procs {
-			ns, ok := m.Per(b.N)
-			all = all && ok
-			total += ns
-			if ok {
-				b.ReportMetric(ns, names[i]+"-cpu-ns/record")
-			}
-		}
-		if all {
-			b.ReportMetric(total, "server-cpu-ns/record")
-		}
-		if ns, ok := client.Per(b.N); ok {
-			b.ReportMetric(ns, "client-cpu-ns/record")
-		}
+		reportThroughput(b, benchRecordSize, d)
+		reportCPU(b, names, procs, client)
 	}
 	// produce writes n records through seed.
 	produce := func(b *testing.B, ctx context.Context, seed string, n int) {

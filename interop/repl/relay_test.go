@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,8 +251,6 @@ func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl s
 		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topicName, Value: value}).FirstErr(); err != nil {
 			b.Fatalf("warm-up produce: %v", err)
 		}
-		var failed atomic.Int64
-		var firstErr atomic.Value
 		names := []string{"gateway", "relay"}
 		procs := []*kafkaclients.CPUMeter{kafkaclients.StartCPU(c.Gateways[0].P.Pid()), kafkaclients.StartCPU(c.Relay.Pid())}
 		for _, br := range c.Brokers {
@@ -261,41 +258,14 @@ func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl s
 			procs = append(procs, kafkaclients.StartCPU(br.P.Pid()))
 		}
 		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
-			b.Fatalf("flush: %v", err)
-		}
-		d := time.Since(start)
+		d := produceTimed(b, ctx, cl, topicName, value, b.N)
 		b.StopTimer()
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d records failed, first: %v", f, b.N, firstErr.Load())
-		}
 		// The path held for the whole run.
 		if seen, off := offPath(b, c, path); off {
 			b.Fatalf("replica connections left the %s path during the run: %s", path, seen)
 		}
-		b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
-		b.ReportMetric(float64(b.N)*float64(len(value))/1e6/d.Seconds(), "MB/s")
-		total, all := 0.0, true
-		for i, m := range procs {
-			ns, ok := m.Per(b.N)
-			all = all && ok
-			total += ns
-			if ok {
-				b.ReportMetric(ns, names[i]+"-cpu-ns/record")
-			}
-		}
-		if all {
-			b.ReportMetric(total, "server-cpu-ns/record")
-		}
+		reportThroughput(b, len(value), d)
+		reportCPU(b, names, procs, nil)
 		if rtt, ok := replicaRTT(c); ok {
 			b.ReportMetric(rtt, "replica-rtt-ms")
 		}
