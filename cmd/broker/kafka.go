@@ -191,7 +191,7 @@ func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep 
 		}
 		srv = s
 		if late != nil {
-			late.Set(s)
+			late.Set(s, kl.addr())
 		}
 		for i, ln := range kl.lns {
 			adv := int32(ln.Addr().(*net.TCPAddr).Port)

@@ -64,7 +64,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -224,7 +223,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer closeBackend()
 	var metricsURL string
-	var statusSrv atomic.Pointer[statusState] // the status page's server, once it exists
+	var statusSrv cli.LateServer // the status page's server, once it exists
 	if o.metrics != "" {
 		var stopMetrics func()
 		metricsURL, stopMetrics, err = cli.ServeMetrics(o.metrics, "meshkafka-gateway", nil, log, statusPage(o, &statusSrv, meshEP, recent))
@@ -317,7 +316,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		}
 		return err
 	}
-	statusSrv.Store(&statusState{srv: srv, kafka: net.JoinHostPort(host, strconv.Itoa(port))})
+	statusSrv.Set(srv, net.JoinHostPort(host, strconv.Itoa(port)))
 	served := make(chan error, len(lns))
 	for i, ln := range lns {
 		adv := int32(ln.Addr().(*net.TCPAddr).Port)

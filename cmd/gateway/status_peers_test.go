@@ -5,9 +5,9 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -29,7 +29,7 @@ func TestStatusPageShowsMeshPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var st atomic.Pointer[statusState]
+	var st cli.LateServer
 	rec := httptest.NewRecorder()
 	statusPage(options{}, &st, gw, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	body, _ := io.ReadAll(rec.Result().Body)

@@ -20,11 +20,17 @@ import (
 // gateway.Server exists: a broker makes its server only when the quorum has given it a Kafka
 // id.
 type LateServer struct {
-	p atomic.Pointer[gateway.Server]
+	p atomic.Pointer[lateServer]
 }
 
-// Set makes s the server that answers from now on.
-func (l *LateServer) Set(s *gateway.Server) { l.p.Store(s) }
+type lateServer struct {
+	srv  *gateway.Server
+	addr string
+}
+
+// Set makes s the server that answers from now on; addr is the host:port its Kafka clients
+// are told ("" when it has no listener).
+func (l *LateServer) Set(s *gateway.Server, addr string) { l.p.Store(&lateServer{s, addr}) }
 
 // Local answers req through the server, or fails while there is none yet.
 func (l *LateServer) Local(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
@@ -32,11 +38,19 @@ func (l *LateServer) Local(ctx context.Context, req kmsg.Request) (kmsg.Response
 	if s == nil {
 		return nil, errors.New("starting: not serving Kafka requests yet")
 	}
-	return s.Local(ctx, req)
+	return s.srv.Local(ctx, req)
 }
 
 // Ready reports whether a server was set.
 func (l *LateServer) Ready() bool { return l.p.Load() != nil }
+
+// Addr is the address given to Set ("" before).
+func (l *LateServer) Addr() string {
+	if s := l.p.Load(); s != nil {
+		return s.addr
+	}
+	return ""
+}
 
 // MeshPeers folds an endpoint's connections into one status-page row per peer: what it is
 // (from the protocols spoken with it), its protocols, and the path, remote (UDP address when
