@@ -29,8 +29,11 @@ type serverMetrics struct {
 	topicBytes metric.Int64Counter
 	byKey      map[int16]metric.MeasurementOption
 
-	topicsMu sync.Mutex
-	topics   map[topicDir]metric.AddOption // attribute sets made once per topic and direction
+	// topics holds the attribute option of each topic and direction (topicDir →
+	// metric.AddOption), made once: the produce and fetch paths read it without a lock.
+	topics      sync.Map
+	topicsMu    sync.Mutex // serialises making new entries (the bound below)
+	topicSeries int        // entries made; guarded by topicsMu
 }
 
 type topicDir struct {
@@ -53,7 +56,6 @@ func newServerMetrics() *serverMetrics {
 	sm.conns, _ = m.Int64UpDownCounter("kafka.server.connections", metric.WithDescription("open Kafka client connections"))
 	sm.topicBytes, _ = m.Int64Counter("meshkafka.topic.bytes", metric.WithUnit("By"),
 		metric.WithDescription("record-batch bytes per topic: direction=in produced and accepted, out fetched"))
-	sm.topics = map[topicDir]metric.AddOption{}
 	for _, a := range APIs() {
 		name := kmsg.NameForKey(a.Key)
 		if name == "" {
@@ -81,18 +83,22 @@ func (m *serverMetrics) answered(key int16, start time.Time) {
 	m.duration.Record(context.Background(), time.Since(start).Seconds(), m.api(key))
 }
 
-// topicOpt is the attribute option of a topic and direction, made once.
+// topicOpt is the attribute option of a topic and direction, made once (a lock-free read on
+// the produce and fetch paths after that).
 func (m *serverMetrics) topicOpt(topic string, out bool) metric.AddOption {
 	k := topicDir{topic, out}
+	if o, ok := m.topics.Load(k); ok {
+		return o.(metric.AddOption)
+	}
 	m.topicsMu.Lock()
 	defer m.topicsMu.Unlock()
-	if o, ok := m.topics[k]; ok {
-		return o
+	if o, ok := m.topics.Load(k); ok {
+		return o.(metric.AddOption)
 	}
-	if len(m.topics) >= maxTopicSeries {
+	if m.topicSeries >= maxTopicSeries {
 		k.topic = "_other"
-		if o, ok := m.topics[k]; ok {
-			return o
+		if o, ok := m.topics.Load(k); ok {
+			return o.(metric.AddOption)
 		}
 	}
 	dir := "in"
@@ -100,7 +106,8 @@ func (m *serverMetrics) topicOpt(topic string, out bool) metric.AddOption {
 		dir = "out"
 	}
 	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("topic", k.topic), attribute.String("direction", dir)))
-	m.topics[k] = o
+	m.topics.Store(k, o)
+	m.topicSeries++
 	return o
 }
 
