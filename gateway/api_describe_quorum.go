@@ -38,8 +38,7 @@ func handleDescribeQuorum(ctx context.Context, r *Request, req *kmsg.DescribeQuo
 			resp.ErrorMessage = kmsg.StringPtr(msg)
 		}
 	}
-	if !r.authorizedCluster(ctx, acl.OpDescribe) {
-		fail(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
+	if clusterRefused(ctx, r, acl.OpDescribe, fail) {
 		return
 	}
 	wanted := false

@@ -114,6 +114,9 @@ func (m *serverMetrics) topicOpt(topic string, out bool) metric.AddOption {
 // produced counts the record bytes of req that resp accepted (all of them for acks=0, whose
 // resp is nil).
 func (m *serverMetrics) produced(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) {
+	if !m.topicBytes.Enabled(context.Background()) {
+		return // no meter provider: skip the walk, not only the no-op Add
+	}
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		var n int
@@ -132,6 +135,9 @@ func (m *serverMetrics) produced(req *kmsg.ProduceRequest, resp *kmsg.ProduceRes
 // fetched counts the record bytes resp carries, per topic; name resolves the topic ids of
 // v13+ answers.
 func (m *serverMetrics) fetched(resp *kmsg.FetchResponse, name func([16]byte) (string, bool)) {
+	if !m.topicBytes.Enabled(context.Background()) {
+		return
+	}
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		var n int
