@@ -56,7 +56,22 @@ type Engine struct {
 	// Owned by the engine goroutine.
 	groups map[GroupID]*group
 	dirty  map[*group]struct{} // groups that may have a Ready
+	ticks  uint64              // ticks so far
+	// early holds inbound messages for groups not running here yet, for up to
+	// electionTicks ticks (at most maxEarly): a new partition's replicas add their groups
+	// moments apart, and a candidate's votes dropped by a replica that has not added the
+	// group yet would cost the partition's first election a whole election timeout more.
+	early []earlyMsg
 }
+
+// earlyMsg is an inbound message held for a group not running here yet, with the tick it came.
+type earlyMsg struct {
+	m    GroupMessage
+	tick uint64
+}
+
+// maxEarly bounds the messages held for groups not running here yet.
+const maxEarly = 4096
 
 type snapReport struct {
 	g  GroupID
@@ -76,6 +91,9 @@ type group struct {
 	applied  uint64
 	lead     uint64 // last reported to sm.LeaderChanged
 	term     uint64
+	// campaignAt, if not 0, is the applied index after which this node campaigns (a new
+	// group's preferred leader, once its bootstrap membership entries are applied).
+	campaignAt uint64
 }
 
 // waiter is a proposal (or membership change) made on this node.
@@ -216,8 +234,11 @@ func (e *Engine) call(ctx context.Context, f func()) error {
 }
 
 // AddGroup starts running group id on st and sm. On empty storage, voters (the same list on
-// every replica; order does not matter) bootstraps the group: every replica starts with the
-// same initial membership entries, so their logs and offsets match. With nil voters the group
+// every replica, in any order but with the same first) bootstraps the group: every replica
+// starts with the same initial membership entries, so their logs and offsets match, and the
+// first voter (the preferred leader) campaigns at once instead of after an election timeout
+// (1–2 s), so a new partition is led about one round trip after its replicas added it (votes
+// reaching a replica before it added the group are held for it: Engine.early). With nil voters the group
 // starts empty and waits for its leader to contact it (a replica added by a membership
 // change). On non-empty storage voters is ignored. If st holds a snapshot, sm.Restore gets it
 // first; committed entries after it are then applied again (sm.Apply) as raft redelivers them.
@@ -287,6 +308,9 @@ func (e *Engine) addGroup(id GroupID, st Storage, sm StateMachine, voters []uint
 		}
 		if err := rn.Bootstrap(peers); err != nil {
 			return fmt.Errorf("replica: group %v: bootstrap: %w", id, err)
+		}
+		if voters[0] == e.id {
+			g.campaignAt = uint64(len(peers)) // once the bootstrap entries are applied: round
 		}
 	}
 	e.groups[id] = g

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -249,5 +250,56 @@ func TestManyGroupsOneSyncPerRound(t *testing.T) {
 				t.Errorf("node %d: %d Send calls for %d messages in %d rounds", id, sends, s.Sent, s.Rounds)
 			}
 		}
+	})
+}
+
+// TestVotesForAGroupNotYetAddedAreHeld: a new group's replicas add it moments apart. A
+// candidate's votes reaching a replica that has not added the group yet are held for it
+// (up to an election timeout), so the first election completes as soon as the others add
+// the group, not one more election timeout later.
+func TestVotesForAGroupNotYetAddedAreHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 0)
+		g := gid(7)
+		c.groups = []GroupID{g}
+		c.addGroup(1, g, c.voters)
+		c.nodes[1].eng.Campaign(g)
+		synctest.Wait() // the (pre)votes went out to nodes that do not run g yet
+		time.Sleep(2 * tick)
+		c.addGroup(2, g, c.voters)
+		c.addGroup(3, g, c.voters)
+		for range 3 {
+			synctest.Wait()
+			if st, ok := c.nodes[1].eng.Status(g); ok && st.Leader == 1 {
+				return
+			}
+			time.Sleep(tick)
+		}
+		st, _ := c.nodes[1].eng.Status(g)
+		t.Fatalf("node 1 campaigned before the others added the group and is not leader 3 ticks after they did (status %+v): its votes were lost", st)
+	})
+}
+
+// TestNewGroupFirstVoterCampaignsAtOnce: a new group's first voter (the preferred leader)
+// campaigns as soon as its bootstrap membership is applied, so the group is led within a
+// few message rounds, not after an election timeout (10–20 ticks).
+func TestNewGroupFirstVoterCampaignsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, 0)
+		g := gid(8)
+		c.groups = []GroupID{g}
+		voters := []uint64{2, 1, 3}
+		for _, id := range []uint64{1, 2, 3} {
+			c.addGroup(id, g, voters)
+		}
+		for range 3 {
+			synctest.Wait()
+			if st, ok := c.nodes[2].eng.Status(g); ok && st.Leader == 2 {
+				return
+			}
+			time.Sleep(tick)
+		}
+		st, _ := c.nodes[2].eng.Status(g)
+		t.Fatalf("first voter 2 not leader 3 ticks after the group was added (status %+v)", st)
 	})
 }

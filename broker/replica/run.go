@@ -52,10 +52,19 @@ func (e *Engine) run() {
 }
 
 func (e *Engine) tick() {
+	e.ticks++
 	for _, g := range e.groups {
 		g.rn.Tick()
 		e.dirty[g] = struct{}{}
 	}
+}
+
+// step hands m to its group g.
+func (e *Engine) step(g *group, m GroupMessage) {
+	if err := g.rn.Step(m.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		e.log.Debug("replica: step", "group", m.Group.String(), "type", m.Msg.GetType(), "err", err)
+	}
+	e.dirty[g] = struct{}{}
 }
 
 // drain runs the queued operations and steps the queued messages and reports.
@@ -68,16 +77,32 @@ func (e *Engine) drain() {
 		f()
 	}
 	e.received.Add(uint64(len(inbox)))
+	if len(e.early) > 0 {
+		kept := e.early[:0]
+		for _, em := range e.early {
+			switch g := e.groups[em.m.Group]; {
+			case g != nil:
+				e.step(g, em.m)
+			case e.ticks-em.tick <= electionTicks:
+				kept = append(kept, em)
+			default:
+				e.dropped.Add(1)
+			}
+		}
+		clear(e.early[len(kept):])
+		e.early = kept
+	}
 	for _, m := range inbox {
 		g := e.groups[m.Group]
 		if g == nil {
-			e.dropped.Add(1)
+			if len(e.early) < maxEarly {
+				e.early = append(e.early, earlyMsg{m, e.ticks})
+			} else {
+				e.dropped.Add(1)
+			}
 			continue
 		}
-		if err := g.rn.Step(m.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-			e.log.Debug("replica: step", "group", m.Group.String(), "type", m.Msg.GetType(), "err", err)
-		}
-		e.dirty[g] = struct{}{}
+		e.step(g, m)
 	}
 	slices.Sort(unreach)
 	for _, id := range slices.Compact(unreach) {
@@ -176,6 +201,12 @@ func (e *Engine) round() error {
 			g.checkLeader() // leader and term change only with these
 		}
 		g.rn.Advance(r.rd)
+		if g.campaignAt != 0 && g.applied >= g.campaignAt {
+			// A new group's preferred leader, its bootstrap membership applied (raft
+			// refuses a campaign before that): campaign now (addGroup).
+			g.campaignAt = 0
+			_ = g.rn.Campaign()
+		}
 		if g.rn.HasReady() {
 			e.dirty[g] = struct{}{}
 		}

@@ -22,6 +22,7 @@ type leaderMove struct {
 	leader     int // index of the leader the brokers themselves know
 	recorded   int // index of the leader the quorum has recorded (what Placement says)
 	moveOnMiss bool
+	unrecorded bool // Placement names no leader yet (epoch -1: a new topic's first election)
 	placements int
 	produces   int
 	calls      []int // broker index of each data op, in order
@@ -57,8 +58,12 @@ func (f fakeQuorumBroker) Placement(ctx context.Context, req *brokerop.Placement
 			resp.Topics = append(resp.Topics, brokerop.TopicPlacement{Name: n, ErrorCode: errUnknownTopicOrPartition})
 			continue
 		}
-		resp.Topics = append(resp.Topics, brokerop.TopicPlacement{Name: "r", TopicID: [16]byte{1}, Owners: []string{f.lm.brokers[0].ID.String()},
-			Leaders: []string{f.lm.brokers[f.lm.recorded].ID.String()}, LeaderEpochs: []int32{int32(f.lm.recorded + 1)}})
+		tp := brokerop.TopicPlacement{Name: "r", TopicID: [16]byte{1}, Owners: []string{f.lm.brokers[0].ID.String()},
+			Leaders: []string{f.lm.brokers[f.lm.recorded].ID.String()}, LeaderEpochs: []int32{int32(f.lm.recorded + 1)}}
+		if f.lm.unrecorded {
+			tp.Leaders, tp.LeaderEpochs = []string{""}, []int32{-1}
+		}
+		resp.Topics = append(resp.Topics, tp)
 	}
 	return resp, nil
 }
@@ -219,6 +224,29 @@ func TestNotLeaderRetriedOnce(t *testing.T) {
 		t.Errorf("calls %v, want [2]", lm.calls)
 	}
 	lm.mu.Unlock()
+}
+
+// A new topic's placement names no leader until the first one reports (epoch -1): its route
+// is then only the preferred replica, which may not have won the election. The pipelined
+// produce (which does not resend on NOT_LEADER_OR_FOLLOWER) must go to the broker that
+// serves the partition, found by asking, not to the preferred replica: a client answered
+// NOT_LEADER_OR_FOLLOWER waits for its next metadata refresh (kgo: 5 s).
+func TestUnrecordedLeaderIsSearchedNotGuessed(t *testing.T) {
+	c, lm := startLeaderMove(t)
+	lm.mu.Lock()
+	lm.leader, lm.unrecorded = 1, true
+	lm.mu.Unlock()
+	r, err := c.ProduceStaged(t.Context(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
+		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})()
+	if err != nil || r.Partitions[0].ErrorCode != 0 || r.Partitions[0].BaseOffset != 42 {
+		t.Fatalf("produce while the quorum has recorded no leader: %+v, %v", r, err)
+	}
+	lm.mu.Lock()
+	produces := lm.produces
+	lm.mu.Unlock()
+	if produces != 1 {
+		t.Errorf("%d produces sent, want 1 (to the broker that leads)", produces)
+	}
 }
 
 func equalInts(a, b []int) bool {

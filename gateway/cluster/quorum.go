@@ -246,21 +246,26 @@ func (c *Cluster) rotation() []*Broker {
 // themselves name (findLeader, leader.go), waited for up to leaderWaitOf(ctx); with hunting
 // off (noHunt(ctx)) it answers codeHunt instead, for split to hunt several at once.
 func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32, avoid *Broker) (*Broker, string, int16, error) {
-	lookup := func() (string, bool, bool) {
+	// unled: a replicated partition whose leader the quorum had not recorded when the
+	// placement was read (a new topic's first election), and no broker was heard to lead it:
+	// the route names the preferred replica, which may not have won.
+	lookup := func() (id string, ok, replicated, unled bool) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		p, ok := c.qplace[topic]
 		if !ok {
-			return "", false, false
+			return "", false, false, false
 		}
-		id, ok := p.route(partition)
-		if h, hinted := c.hints[tp{topic, partition}]; ok && hinted && h.topicID == p.id && h.epoch >= p.epoch(partition) {
+		id, ok = p.route(partition)
+		h, hinted := c.hints[tp{topic, partition}]
+		if ok && hinted && h.topicID == p.id && h.epoch >= p.epoch(partition) {
 			id = h.id // a broker said it leads, under an epoch the quorum has not recorded yet
 		}
-		return id, ok, p.replicated(partition)
+		replicated = p.replicated(partition)
+		return id, ok, replicated, replicated && p.epoch(partition) < 0 && !(hinted && h.topicID == p.id)
 	}
-	id, ok, replicated := lookup()
-	if !ok {
+	id, ok, replicated, unled := lookup()
+	if !ok || unled {
 		r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) {
 			return b.Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
 		})
@@ -281,7 +286,7 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 		c.mu.Lock()
 		c.qplace[topic] = quorumPlacement{id: t.TopicID, owners: t.Owners, leaders: t.Leaders, epochs: t.LeaderEpochs}
 		c.mu.Unlock()
-		if id, ok, replicated = lookup(); !ok {
+		if id, ok, replicated, unled = lookup(); !ok {
 			return nil, "", errUnknownTopicOrPartition, nil
 		}
 	}
@@ -300,7 +305,7 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 			return nil, "", errLeaderNotAvailable, nil
 		}
 	}
-	if replicated && (cl == avoid || cl.isDown()) {
+	if replicated && (cl == avoid || cl.isDown() || unled) {
 		if noHunt(ctx) {
 			return nil, "", codeHunt, nil
 		}

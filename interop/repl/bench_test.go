@@ -67,6 +67,11 @@ func BenchmarkReplProduce(b *testing.B) {
 				kgo.ProducerBatchCompression(kgo.NoCompression()))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
+			for range 3 { // warm: each partition's leader known and connected (round robin)
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topicName, Value: value}).FirstErr(); err != nil {
+					b.Fatalf("warm-up produce: %v", err)
+				}
+			}
 			client := kafkaclients.StartCPU(0)
 			procs := make([]*kafkaclients.CPUMeter, len(pids))
 			for i, pid := range pids {
