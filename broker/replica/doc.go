@@ -66,7 +66,10 @@
 // AddGroup with voters on empty storage bootstraps the group through raft's Bootstrap: the
 // sorted voter ids become entries 1..n (EntryConfChange, term 1, committed), byte for byte
 // the same on every replica, so the data entries that follow have the same indexes (and
-// Kafka offsets) everywhere. AddGroup with nil voters starts an empty replica that waits for
+// Kafka offsets) everywhere. The first voter as given (the preferred leader) campaigns once
+// those entries are applied, and messages for a group a replica has not added yet are held
+// for up to an election timeout, so a new group is led within a few round trips instead of
+// after an election timeout. AddGroup with nil voters starts an empty replica that waits for
 // its leader's messages (a replica being added). ChangeConf proposes a ConfChangeV2 (add a
 // learner, promote it with AddNode, remove a replica, or joint changes) and returns once it
 // is applied here; raft accepts one pending change at a time (ErrConfChangeRejected).

@@ -14,7 +14,8 @@ import (
 // UpdatePartition), some time after the election, and later still when the quorum's own
 // leader died with it. Until then Placement names the old leader. So when the leader a
 // partition is routed to is down (liveness.go) or has just answered NOT_LEADER_OR_FOLLOWER,
-// the gateway asks the brokers themselves (findLeader): a ListOffsets of the partition's
+// or the quorum has recorded no leader yet (a new topic: the route would only guess the
+// preferred replica), the gateway asks the brokers themselves (findLeader): a ListOffsets of the partition's
 // latest offset to every member at once, which only the serving leader answers without
 // NOT_LEADER_OR_FOLLOWER, with its leader epoch (the raft term). The answer is kept as a hint
 // that routes the partition until the quorum records an epoch at least as high, or the
