@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -65,8 +67,16 @@ func ServeFunc(ep *endpoint.Endpoint, srv *Server, allows func(key.PublicKey) bo
 			_ = c.CloseWithError(uint64(ErrCodeUntrusted), "node "+id.String()+" is not trusted by this broker")
 			return
 		}
-		srv.ServeConn(ctx, id.String(), c)
+		srv.ServeConn(ctx, id.String(), heldAccepter{c})
 	})
+}
+
+// heldAccepter accepts a connection's streams leaving their credit to the server
+// (Server.ServeConn gives it back with its next answer).
+type heldAccepter struct{ c *endpoint.Conn }
+
+func (h heldAccepter) AcceptStream(ctx context.Context) (*quic.Stream, error) {
+	return h.c.AcceptStreamHeld(ctx)
 }
 
 // MeshOpener opens KafkaOp streams to one broker over the mesh, dialing (and re-dialing after

@@ -63,3 +63,97 @@ func TestParseTrustList(t *testing.T) {
 		t.Fatal("garbage accepted")
 	}
 }
+
+// Over the mesh the server holds finished calls' stream credit (ServeConn): three times
+// as many calls as the caller may have streams open, one after another and then many at
+// once, all get their streams.
+func TestOverMeshStreamCreditComesBack(t *testing.T) {
+	brokerEP, gw := newEP(t), newEP(t)
+	var trust TrustList
+	trust.Add(gw.NodeID())
+	Serve(brokerEP, NewServer(nil, brokerop.Parts{Data: &fakeBroker{}}), trust, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := NewCaller(NewMeshOpener(gw, brokerEP.Addr()), "broker")
+	produce := func(i int) error {
+		resp, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: 1, Partitions: []brokerop.ProducePartition{{Topic: "x", Records: []byte{byte(i)}}}})
+		if err == nil && len(resp.Partitions) != 1 {
+			err = errors.New("answer without the partition")
+		}
+		return err
+	}
+	for i := range 3 * endpoint.MaxIncomingBidi {
+		if err := produce(i); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	errs := make(chan error, 3*endpoint.MaxIncomingBidi)
+	for i := range 3 * endpoint.MaxIncomingBidi {
+		go func() { errs <- produce(i) }()
+	}
+	for range 3 * endpoint.MaxIncomingBidi {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type fakeReleaser struct {
+	Stream
+	released int
+}
+
+func (f *fakeReleaser) ReleaseStreamCredit() { f.released++ }
+
+// credits holds finished calls' credit up to creditHoldMax, or until calls in progress and
+// held ones reach creditInflightMax, and release gives everything back.
+func TestCreditsBounds(t *testing.T) {
+	var cr credits
+	var streams []*fakeReleaser
+	finish := func() *fakeReleaser {
+		s := &fakeReleaser{}
+		streams = append(streams, s)
+		cr.start()
+		cr.finish(s)
+		return s
+	}
+	released := func() int {
+		n := 0
+		for _, s := range streams {
+			if s.released > 1 {
+				t.Fatalf("credit released %d times", s.released)
+			}
+			n += s.released
+		}
+		return n
+	}
+	for range creditHoldMax - 1 {
+		finish()
+	}
+	if n := released(); n != 0 {
+		t.Fatalf("%d released below the bound", n)
+	}
+	finish()
+	if n := released(); n != creditHoldMax {
+		t.Fatalf("%d released at the bound, want %d", n, creditHoldMax)
+	}
+	finish()
+	cr.release()
+	if n := released(); n != creditHoldMax+1 {
+		t.Fatalf("%d released after release, want %d", n, creditHoldMax+1)
+	}
+	// Many calls in progress: a finished one's credit goes back at once.
+	for range creditInflightMax {
+		cr.start()
+	}
+	finish()
+	if n := released(); n != creditHoldMax+2 {
+		t.Fatalf("with %d calls in progress: %d released, want %d", creditInflightMax, n, creditHoldMax+2)
+	}
+	// A stream without credit of its own to release (Local) is only counted.
+	cr.start()
+	cr.finish(nil)
+	if cr.inflight != creditInflightMax || len(cr.held) != 0 {
+		t.Fatalf("inflight %d held %d", cr.inflight, len(cr.held))
+	}
+}

@@ -61,7 +61,14 @@ func NewServer(logger *slog.Logger, svc brokerop.Service) *Server {
 // ServeStream handles one call on st and returns when it is answered or reset. remote names the
 // caller for logs and spans.
 func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
+	s.serveStream(ctx, remote, st, nil)
+}
+
+// serveStream is ServeStream giving finished calls' stream credit back through cr (nil: the
+// stream's own rules).
+func (s *Server) serveStream(ctx context.Context, remote string, st Stream, cr *credits) {
 	if c, ok := s.read(ctx, remote, st, nil); ok {
+		c.credits = cr
 		if req, ok := c.body.(*brokerop.FetchReq); ok {
 			// The answer's records are written from the service's read buffers, which go
 			// back once the stream write returned (quic-go copies what Write is given).
@@ -93,6 +100,9 @@ type inCall struct {
 	ctx    context.Context
 	remote string
 	done   func() // releases ctx resources
+	// credits, if set, holds the connection's finished calls' stream credit, given back just
+	// before this call's answer is written (credits).
+	credits *credits
 }
 
 // read reads and decodes one request frame. On bad input the stream is reset and ok is false.
@@ -172,6 +182,10 @@ func (s *Server) answer(c *inCall, out any, resp brokerop.ResponseHeader) {
 		c.st.CancelWrite(ErrCodeMalformed)
 		return
 	}
+	if c.credits != nil {
+		// Finished calls' credit now: its MAX_STREAMS frame goes out with this answer.
+		c.credits.release()
+	}
 	for _, b := range frame {
 		if _, err := c.st.Write(b); err != nil {
 			s.logger.Debug("kafkaop: answer not delivered", "op", c.spec.Name, "peer", c.remote, "err", err)
@@ -212,7 +226,19 @@ func (s *Server) reject(ctx context.Context, st Stream, code quic.StreamErrorCod
 // pooled buffer that is reused once the append returned: ProduceStaged must not keep
 // references to the request's record bytes after it returns (broker.Broker copies them into
 // its log buffer or writes them out). Every other op is read and run on its own goroutine.
+//
+// Stream credit: a call's stream is done once the answer is acknowledged, and quic-go then
+// gives its credit back to the caller in a MAX_STREAMS frame. Sent the moment the caller's
+// ACK arrives, that frame needs a packet of its own, and the caller, having two
+// ack-eliciting packets (it and the answer), ACKs at once: four packets per call where two
+// do. So when the accepter leaves the credit to us (endpoint.Conn.AcceptStreamHeld, see
+// ServeFunc), the finished calls' credit is given back just before the next answer is
+// written and rides in its packet (credits). Released credit on a stream that released it
+// already (endpoint.Conn.AcceptStream) or without quic-go's RequireStreamCreditRelease is a
+// no-op.
 func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter) {
+	cr := &credits{}
+	defer cr.release()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var one [1]byte
@@ -221,11 +247,15 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 		if err != nil {
 			return
 		}
+		cr.start()
 		// Look at the tag only (a caller writes its frame right after opening the stream).
 		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if n, err := st.Peek(one[:]); n != 1 || err != nil || brokerop.Code(one[0]) != brokerop.OpProduce {
 			_ = st.SetReadDeadline(time.Time{})
-			wg.Go(func() { s.ServeStream(ctx, remote, st) })
+			wg.Go(func() {
+				s.serveStream(ctx, remote, st, cr)
+				cr.finish(st)
+			})
 			continue
 		}
 		held := &pooledPayload{}
@@ -233,12 +263,15 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 		_ = st.SetReadDeadline(time.Time{})
 		if !ok {
 			held.release()
+			cr.finish(st)
 			continue
 		}
+		call.credits = cr
 		wait := s.svc.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
 		// The append copied the records (or wrote them out): the payload is free again.
 		held.release()
 		wg.Go(func() {
+			defer cr.finish(st)
 			out, err := wait()
 			if err != nil {
 				s.answer(call, nil, s.failed(call, err))
@@ -246,6 +279,62 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 			}
 			s.answer(call, out, ResponseOf(call.h.RequestID))
 		})
+	}
+}
+
+// creditReleaser is a stream whose credit its accepter gives back (*quic.Stream).
+type creditReleaser interface{ ReleaseStreamCredit() }
+
+// Bounds on the stream credit a connection's server holds back: at most creditHoldMax
+// finished calls, and none once the calls in progress and those held reach
+// creditInflightMax, half the streams a caller may have open (endpoint.MaxIncomingBidi), so
+// a caller is never kept waiting for a stream by credit held here.
+const (
+	creditHoldMax     = 8
+	creditInflightMax = 50
+)
+
+// credits is the stream credit of one connection's finished calls, not yet given back.
+type credits struct {
+	mu       sync.Mutex
+	inflight int              // calls accepted and not finished
+	held     []creditReleaser // guarded by mu
+}
+
+// start counts a call accepted.
+func (c *credits) start() {
+	c.mu.Lock()
+	c.inflight++
+	c.mu.Unlock()
+}
+
+// finish counts st's call as done and holds its credit, giving back everything held when
+// that reaches a bound.
+func (c *credits) finish(st Stream) {
+	r, ok := st.(creditReleaser)
+	c.mu.Lock()
+	c.inflight--
+	if ok {
+		c.held = append(c.held, r)
+	}
+	var out []creditReleaser
+	if len(c.held) >= creditHoldMax || c.inflight+len(c.held) >= creditInflightMax {
+		out, c.held = c.held, nil
+	}
+	c.mu.Unlock()
+	for _, r := range out {
+		r.ReleaseStreamCredit()
+	}
+}
+
+// release gives back all credit held.
+func (c *credits) release() {
+	c.mu.Lock()
+	out := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for _, r := range out {
+		r.ReleaseStreamCredit()
 	}
 }
 

@@ -321,6 +321,10 @@ func quicConfigs(override *quic.Config, idle time.Duration) (srv, dial *quic.Con
 	if idle > 0 {
 		base.MaxIdleTimeout = idle
 	}
+	// Stream credit is given back by Conn (AcceptStream, AcceptUniStream), or by a protocol
+	// that holds it to save packets (AcceptStreamHeld); streams a handler never accepts keep
+	// theirs, as without the option.
+	base.RequireStreamCreditRelease = true
 	dial = base.Clone()
 	srv = base.Clone()
 	srv.KeepAlivePeriod = 0 // iroh sets keep-alive only when dialing
@@ -712,8 +716,26 @@ func (c *Conn) Context() context.Context { return c.qc.Context() }
 // OpenStream opens a bidirectional stream, waiting for stream credit.
 func (c *Conn) OpenStream(ctx context.Context) (*quic.Stream, error) { return c.qc.OpenStreamSync(ctx) }
 
-// AcceptStream waits for the peer to open a bidirectional stream.
+// AcceptStream waits for the peer to open a bidirectional stream. The stream's credit goes
+// back to the peer as soon as the stream is done (both directions finished or reset), as
+// quic-go does by default: the peer may then open another in its place.
 func (c *Conn) AcceptStream(ctx context.Context) (*quic.Stream, error) {
+	s, err := c.qc.AcceptStream(ctx)
+	if err == nil {
+		s.ReleaseStreamCredit()
+	}
+	return s, err
+}
+
+// AcceptStreamHeld is AcceptStream for a protocol that gives the stream's credit back itself,
+// with s.ReleaseStreamCredit (exactly once per stream; until then the stream counts against
+// the MaxIncomingBidi streams the peer may have open). quic-go sends MAX_STREAMS the moment a
+// stream is done and its credit released; a request/response protocol with one stream per
+// call releases a finished call's credit just before it writes the next answer, so that the
+// MAX_STREAMS frame rides in the answer's packet instead of a packet of its own (which would
+// also make the peer ACK at once: two ack-eliciting packets). A holder must release within
+// a bound it keeps well below MaxIncomingBidi, or the peer runs out of streams.
+func (c *Conn) AcceptStreamHeld(ctx context.Context) (*quic.Stream, error) {
 	return c.qc.AcceptStream(ctx)
 }
 
@@ -724,7 +746,11 @@ func (c *Conn) OpenUniStream(ctx context.Context) (*quic.SendStream, error) {
 
 // AcceptUniStream waits for the peer to open a unidirectional stream.
 func (c *Conn) AcceptUniStream(ctx context.Context) (*quic.ReceiveStream, error) {
-	return c.qc.AcceptUniStream(ctx)
+	s, err := c.qc.AcceptUniStream(ctx)
+	if err == nil {
+		s.ReleaseStreamCredit()
+	}
+	return s, err
 }
 
 // Close closes the connection with application error code 0.

@@ -769,3 +769,84 @@ func TestRestartedPeerResetsOldConnections(t *testing.T) {
 		t.Fatalf("connection ended with %v, want a stateless reset", err)
 	}
 }
+
+// Stream credit: Conn.AcceptStream and AcceptUniStream give a finished stream's credit back
+// (the peer opens twice MaxIncoming* streams one after another), AcceptStreamHeld leaves it
+// to the handler (the peer can open no more streams until the handler releases one).
+func TestStreamCredit(t *testing.T) {
+	const heldALPN = "/test/held/0"
+	a, b := newEP(t), newEP(t)
+	b.Handle(echoALPN, echo)
+	held := make(chan *quic.Stream, MaxIncomingBidi)
+	b.Handle(heldALPN, func(ctx context.Context, c *Conn) {
+		for {
+			s, err := c.AcceptStreamHeld(ctx)
+			if err != nil {
+				return
+			}
+			if _, err := io.ReadAll(s); err != nil {
+				t.Error(err)
+			}
+			s.Write([]byte("ok"))
+			s.Close()
+			held <- s
+		}
+	})
+	ctx := ctxT(t)
+	c, err := a.Dial(ctx, b.Addr(), echoALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 * MaxIncomingBidi {
+		roundTrip(t, c, []byte{byte(i)})
+	}
+	for i := range 2 * MaxIncomingUni {
+		ss, err := c.OpenUniStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss.Write([]byte{byte(i)})
+		ss.Close()
+		rs, err := c.AcceptUniStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(rs); err != nil || !bytes.Equal(got, []byte{byte(i)}) {
+			t.Fatalf("uni echo %d: %q %v", i, got, err)
+		}
+	}
+
+	hc, err := a.Dial(ctx, b.Addr(), heldALPN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(s *quic.Stream) {
+		t.Helper()
+		s.Write([]byte("call"))
+		s.Close()
+		if got, err := io.ReadAll(s); err != nil || string(got) != "ok" {
+			t.Fatalf("answer %q %v", got, err)
+		}
+	}
+	for range MaxIncomingBidi {
+		s, err := hc.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		call(s)
+	}
+	// Every stream is finished, but the handler holds all their credit.
+	var limit *quic.StreamLimitReachedError
+	if _, err := hc.QUIC().OpenStream(); !errors.As(err, &limit) {
+		t.Fatalf("open with all credit held: err = %v, want StreamLimitReachedError", err)
+	}
+	(<-held).ReleaseStreamCredit()
+	s, err := hc.OpenStream(ctx) // waits for the MAX_STREAMS the release sent
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(s)
+	for range MaxIncomingBidi { // the rest, and the stream just used
+		(<-held).ReleaseStreamCredit()
+	}
+}
