@@ -24,7 +24,8 @@ package meshkafka_test
 // idempotence off (plain acks=all) with up to 5 produce requests in flight per connection, as
 // kgo's default idempotent producer runs and as BenchmarkKafkaProduce does (with idempotence
 // off kgo would otherwise send one request at a time). Consume reads a fixed set of 200 000
-// records from the start as often as b.N needs.
+// records from the start as often as b.N needs. Produce-sync writes b.N records one at a
+// time (each its own request, acks=all): the per-op cost of the hop.
 
 import (
 	"context"
@@ -183,6 +184,31 @@ func BenchmarkMeshHop(b *testing.B) {
 			m := meter(tg.impl)
 			start := time.Now()
 			produce(b, addr, topic, b.N)
+			d := time.Since(start)
+			b.StopTimer()
+			report(b, d, m)
+			dropTopic(b, addr, topic)
+		})
+	}
+	// Produce one record at a time (ProduceSync, acks=all): every record is its own Kafka
+	// request and its own op over the mesh, so the figures are the per-op cost.
+	for _, tg := range targets {
+		addr := addrs[tg.impl]
+		b.Run(fmt.Sprintf("produce-sync-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
+			topic := newTopic(b, addr)
+			cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			m := meter(tg.impl)
+			start := time.Now()
+			for range b.N {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
+					b.Fatalf("produce to %s: %v%s", addr, err, logsOf())
+				}
+			}
 			d := time.Since(start)
 			b.StopTimer()
 			report(b, d, m)

@@ -56,6 +56,15 @@
 //   - at most 100 concurrent incoming bidi and 100 uni streams (quinn);
 //   - SNI "localhost" and exactly one ALPN per dial.
 //
+// Stream credit: quic-go runs with RequireStreamCreditRelease. Conn.AcceptStream and
+// AcceptUniStream give each accepted stream's credit back at once, so a finished stream
+// frees its slot for the peer as quic-go does by default. Conn.AcceptStreamHeld leaves it to
+// the protocol: quic-go sends MAX_STREAMS the moment a stream is done (its last data
+// acknowledged), usually in a packet of its own; a request/response protocol with one stream
+// per call (broker/brokermesh) gives a finished call's credit back just before its next
+// answer, so the frame rides in that answer's packet (measured there: two packets per call
+// instead of four). A holder must keep what it holds well below MaxIncomingBidi.
+//
 // Receive windows are not matched: quinn's are fixed (1.25 MB per stream,
 // unlimited per connection); ours start at 8 MiB per stream and 16 MiB per
 // connection and may auto-tune up to 16 and 64 MiB, which only affects how
