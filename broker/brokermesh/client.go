@@ -104,13 +104,6 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		err := fmt.Errorf("kafkaop: unknown op %#x", uint8(op))
 		return func(any) error { return err }
 	}
-	var stop func() bool
-	finish := func(err error) error {
-		if stop != nil {
-			stop()
-		}
-		return err
-	}
 	fail := func(err error) func(any) error {
 		return func(any) error { return err }
 	}
@@ -132,40 +125,45 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 	if err != nil {
 		return fail(c.refusal(fmt.Errorf("%w: %s: open stream: %w", ErrUnavailable, c.remote, err)))
 	}
-	stop = context.AfterFunc(ctx, func() {
+	stop := context.AfterFunc(ctx, func() {
 		st.CancelWrite(ErrCodeCancelled)
 		st.CancelRead(ErrCodeCancelled)
 	})
 	for _, b := range frame { // quic-go copies what Write is given before Write returns
 		if _, err := st.Write(b); err != nil {
-			return fail(c.streamErr(ctx, "write", err))
+			err = c.streamErr(ctx, "write", err)
+			stop()
+			return fail(err)
 		}
 	}
 	if err := st.Close(); err != nil {
-		return fail(c.streamErr(ctx, "finish", err))
+		err = c.streamErr(ctx, "finish", err)
+		stop()
+		return fail(err)
 	}
 	return func(resp any) error {
+		defer stop()
 		tag, payload, err := brokerop.ReadFrameInto(st, c.maxFrame, alloc)
 		if err == nil {
 			err = expectEOF(st) // frees the stream's slot; the broker finishes after its frame
 		}
 		if err != nil {
-			return finish(c.streamErr(ctx, "read", err))
+			return c.streamErr(ctx, "read", err)
 		}
 		if tag != op {
-			return finish(fmt.Errorf("kafkaop %s: answer has tag %#x", spec.Name, uint8(tag)))
+			return fmt.Errorf("kafkaop %s: answer has tag %#x", spec.Name, uint8(tag))
 		}
 		rh, err := brokerop.DecodeResponse(payload, resp)
 		if err != nil {
-			return finish(fmt.Errorf("kafkaop %s: %w", spec.Name, err))
+			return fmt.Errorf("kafkaop %s: %w", spec.Name, err)
 		}
 		if rh.RequestID != h.RequestID {
-			return finish(fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID))
+			return fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID)
 		}
 		if rh.Status != brokerop.StatusOK {
-			return finish(&CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message})
+			return &CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message}
 		}
-		return finish(nil)
+		return nil
 	}
 }
 

@@ -99,7 +99,8 @@ type inCall struct {
 	body   any
 	ctx    context.Context
 	remote string
-	done   func() // releases ctx resources
+	cancel context.CancelFunc // ends ctx (deadline, caller's reset); nil: nothing to end
+	stop   func() bool        // unregisters the reset watch; nil: none
 	// credits, if set, holds the connection's finished calls' stream credit, given back just
 	// before this call's answer is written (credits).
 	credits *credits
@@ -131,27 +132,34 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 		s.reject(ctx, st, ErrCodeMalformed, "mesh.kafkaop.malformed", remote, err)
 		return nil, false
 	}
-	var cleanups []func()
+	c = &inCall{st: st, tag: tag, spec: spec, h: h, body: body, remote: remote}
 	// The caller's span is the op's parent; the op's own span is TraceHandled's.
 	ctx = withPeer(telemetry.Extract(ctx, h.TraceParent, h.TraceState), remote)
-	if h.DeadlineMs > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.DeadlineMs)*time.Millisecond)
-		cleanups = append(cleanups, cancel)
+	sc, reset := st.(interface{ Context() context.Context })
+	// One cancellable context serves the deadline and the caller's reset.
+	switch {
+	case h.DeadlineMs > 0:
+		ctx, c.cancel = context.WithTimeout(ctx, time.Duration(h.DeadlineMs)*time.Millisecond)
+	case reset:
+		ctx, c.cancel = context.WithCancel(ctx)
 	}
-	if sc, ok := st.(interface{ Context() context.Context }); ok {
+	if reset {
 		// The stream's context ends when the caller resets the stream (it cancels our write
 		// side with STOP_SENDING): stop working on a call nobody waits for.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		stop := context.AfterFunc(sc.Context(), cancel)
-		cleanups = append(cleanups, func() { stop() }, cancel)
+		c.stop = context.AfterFunc(sc.Context(), c.cancel)
 	}
-	return &inCall{st: st, tag: tag, spec: spec, h: h, body: body, ctx: ctx, remote: remote, done: func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}}, true
+	c.ctx = ctx
+	return c, true
+}
+
+// done releases the call's context resources.
+func (c *inCall) done() {
+	if c.stop != nil {
+		c.stop()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
 
 // run runs c's op on the service and returns the response (nil on error, recorded in resp).
