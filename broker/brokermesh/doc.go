@@ -27,7 +27,7 @@
 // accepts with endpoint.Conn.AcceptStreamHeld and gives finished calls' credit back just
 // before it writes the next answer, so the frame rides in the answer's packet: one packet each
 // way per call when calls come one at a time (BenchmarkCall: packets per call halved, CPU per
-// call −27–31%). It holds at most 8 calls' credit, and none while calls in progress and held
+// call −24–34%). It holds at most 8 calls' credit, and none while calls in progress and held
 // reach 50, so a caller never waits for a stream because of it.
 //
 // Fetch answers move without copying record bytes into frames: the broker writes its pooled
