@@ -1,7 +1,10 @@
 #!/bin/sh
 # Starts one broker and one gateway as two processes wired together over the mesh, with data
-# under ${DATA:-./data}. Ctrl-C stops both.
+# under ${DATA:-./data}. Ctrl-C or SIGTERM stops both (and, run by `go tool task up`, a SIGTERM
+# or SIGINT to that process alone: see lib.sh); each one's exit status is printed.
 set -eu
+. "$(dirname "$0")/lib.sh"
+procs_init up
 DATA="${DATA:-./data}"
 BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 # Two server processes on one machine: each gets half the cores (GOMAXPROCS, at least 1) unless
@@ -20,15 +23,14 @@ GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
-trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait' EXIT
-trap 'exit 0' INT TERM
-GW_PID=""
+procs_add $BROKER_PID broker
 i=0
 while [ ! -s "$DATA/broker.addr" ]; do
-  i=$((i+1)); [ $i -gt 100 ] && { echo "broker did not start" >&2; exit 1; }
-  kill -0 $BROKER_PID 2>/dev/null || { echo "broker exited" >&2; exit 1; }
+  i=$((i+1)); [ $i -gt 600 ] && { echo "up: broker did not start within a minute" >&2; exit 1; }
+  kill -0 $BROKER_PID 2>/dev/null || { echo "up: broker exited" >&2; exit 1; }
   sleep 0.1
 done
 GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${GATEWAY_ARGS:-} &
 GW_PID=$!
-wait $GW_PID || true
+procs_add $GW_PID gateway
+wait $GW_PID
