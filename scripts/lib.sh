@@ -5,6 +5,9 @@
 #                        for, and its exit status is printed ("NAME: broker stopped (exit
 #                        status 0)").
 #   procs_add PID LABEL  a server to stop that way.
+#   procs_step CMD...    runs a start-up step (the build) so that a stop signal does not wait
+#                        for it to finish (a shell runs a trap only after its foreground
+#                        command): in the background, waited for; a stop sends it SIGTERM.
 #
 # Run by go-task (`go tool task up`, Taskfile.yml sets UP_STOP_WITH_TASK=1 and `watch: true`),
 # the script also follows the go-task process, its parent:
@@ -24,6 +27,7 @@ PROCS=""        # "pid:label" pairs
 PROCS_NAME=up
 PROCS_TASK=""   # the go-task process, when run by it
 PROCS_WATCHDOG=""
+PROCS_STEP=""
 
 procs_init() {
   PROCS_NAME="$1"
@@ -51,11 +55,22 @@ procs_add() {
   PROCS="$1:$2 $PROCS"
 }
 
+procs_step() {
+  "$@" &
+  PROCS_STEP=$!
+  wait "$PROCS_STEP"
+  PROCS_STEP=""
+}
+
 procs_exit() {
   st=$?
   set +e
   trap '' INT TERM HUP
   [ -n "$PROCS_WATCHDOG" ] && kill "$PROCS_WATCHDOG" 2>/dev/null
+  if [ -n "$PROCS_STEP" ]; then
+    kill -TERM "$PROCS_STEP" 2>/dev/null
+    wait "$PROCS_STEP"
+  fi
   for p in $PROCS; do
     kill -TERM "${p%%:*}" 2>/dev/null
     wait "${p%%:*}"

@@ -25,7 +25,7 @@ else
   BIN=./bin
   mkdir -p bin
   echo "up-cluster: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
-  go build -v -o bin/ ./cmd/gateway ./cmd/broker
+  procs_step go build -v -o bin/ ./cmd/gateway ./cmd/broker
 fi
 if ! "$BIN/broker" -h 2>&1 | grep -q quorum-seeds; then
   echo "up-cluster: this cmd/broker has no -quorum-seeds flag (the metadata quorum is not in this tree)" >&2

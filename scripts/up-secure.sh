@@ -22,7 +22,7 @@ SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 mkdir -p "$BIN" "$DATA"
 if [ "${BUILD:-1}" != 0 ]; then
   echo "up-secure: building broker and gateway into $BIN (a first build compiles the dependencies, a minute or more)"
-  go build -v -o "$BIN/" ./cmd/gateway ./cmd/broker
+  procs_step go build -v -o "$BIN/" ./cmd/gateway ./cmd/broker
 fi
 if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${SECURE_LISTEN##*:}" 2>/dev/null | grep -q .; then
   echo "up-secure: port ${SECURE_LISTEN##*:} is in use; pick another, e.g. go tool task up-secure SECURE_PORT=$(( ${SECURE_LISTEN##*:} + 1 ))" >&2

@@ -9,7 +9,7 @@ DATA="${DATA:-./data}"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 mkdir -p bin
 echo "up-single: building the gateway into ./bin (a first build compiles the dependencies, a minute or more)"
-go build -v -o bin/ ./cmd/gateway
+procs_step go build -v -o bin/ ./cmd/gateway
 if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
   echo "up-single: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up-single PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
   exit 1

@@ -14,7 +14,7 @@ SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 mkdir -p bin "$DATA"
 echo "up: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
-go build -v -o bin/ ./cmd/gateway ./cmd/broker
+procs_step go build -v -o bin/ ./cmd/gateway ./cmd/broker
 if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
   echo "up: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
   exit 1
