@@ -71,13 +71,16 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 		body, err := chromedp.Run(bctx, chromedp.Text("body"))
 		return row, body, err
 	}
+	// waitPath reloads until the broker's row shows the path, on a live broker connection
+	// (what = broker: while the path changes, the Kafka-op connection may be down for a
+	// moment and the row then shows only the gossip connection).
 	waitPath := func(want string) (peerRow, string) {
 		t.Helper()
 		var row peerRow
 		var body string
 		var err error
 		for {
-			if row, body, err = read(); err == nil && row.Path == want {
+			if row, body, err = read(); err == nil && row.Path == want && row.What == "broker" {
 				return row, body
 			}
 			select {
@@ -106,8 +109,8 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 	row, body := waitPath("direct")
 	t.Logf("direct: %+v", row)
 	brokerIP := b.NS.Public.String()
-	if !strings.HasPrefix(row.Remote, brokerIP+":") || row.What != "broker" || row.RTT == "" || row.RTT == "–" {
-		t.Errorf("direct row %+v: want what=broker, the broker's address %s:port and an RTT", row, brokerIP)
+	if !strings.HasPrefix(row.Remote, brokerIP+":") || row.RTT == "" || row.RTT == "–" {
+		t.Errorf("direct row %+v: want the broker's address %s:port and an RTT", row, brokerIP)
 	}
 	for _, want := range []string{"meshkafka gateway", "Mesh peers", "mesh: brokers"} {
 		if !strings.Contains(body, want) {
@@ -119,8 +122,8 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 	c.Net.RelayOnly(true)
 	row, body = waitPath("relay")
 	t.Logf("relay: %+v", row)
-	if row.Remote != c.RelayURL || row.What != "broker" {
-		t.Errorf("relay row %+v: want what=broker and the relay %s", row, c.RelayURL)
+	if row.Remote != c.RelayURL {
+		t.Errorf("relay row %+v: want the relay %s", row, c.RelayURL)
 	}
 	if !strings.Contains(body, "Brokers") {
 		t.Errorf("the page over the relay lacks its brokers table:\n%s", body)
