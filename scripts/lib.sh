@@ -41,7 +41,7 @@ procs_init() {
   fi
 }
 
-# procs_comm PID: the command name of a process ("" if unknown).
+# procs_comm PID: the command name of a process (from /proc, else ps; "" or "none" if unknown).
 procs_comm() {
   if [ -r "/proc/$1/comm" ]; then
     cat "/proc/$1/comm" 2>/dev/null
