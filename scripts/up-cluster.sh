@@ -1,13 +1,16 @@
 #!/bin/sh
 # Starts a three-broker metadata quorum and one gateway as four processes on this machine, with
 # data under ${DATA:-./data}/cluster. Kafka clients use the gateway on ${KAFKA_LISTEN:-:9092}.
-# Ctrl-C or SIGTERM stops them all.
+# Ctrl-C or SIGTERM stops them all (and, run by `go tool task up-cluster`, a SIGTERM or SIGINT
+# to that process alone: see lib.sh).
 #
 # Brokers: mesh on 127.0.0.1:7070..7072 (BROKER_PORT), admin API on 127.0.0.1:9644..9646
 # (ADMIN_PORT), e.g. `./bin/broker quorum status -admin 127.0.0.1:9644`. BIN_DIR names a
 # directory holding already-built broker and gateway binaries (otherwise they are built into
 # ./bin).
 set -eu
+. "$(dirname "$0")/lib.sh"
+procs_init up-cluster
 DATA="${DATA:-./data}/cluster"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 BROKER_PORT="${BROKER_PORT:-7070}"
@@ -22,7 +25,7 @@ else
   BIN=./bin
   mkdir -p bin
   echo "up-cluster: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
-  go build -v -o bin/ ./cmd/gateway ./cmd/broker
+  procs_step go build -v -o bin/ ./cmd/gateway ./cmd/broker
 fi
 if ! "$BIN/broker" -h 2>&1 | grep -q quorum-seeds; then
   echo "up-cluster: this cmd/broker has no -quorum-seeds flag (the metadata quorum is not in this tree)" >&2
@@ -40,13 +43,12 @@ for i in 0 1 2; do
 done
 
 PIDS=""
-trap 'kill $PIDS 2>/dev/null; wait' EXIT
-trap 'exit 0' INT TERM
 for i in 0 1 2; do
   rm -f "$DATA/broker-$i.addr"
   GOMAXPROCS=$SHARE "$BIN/broker" -data "$DATA/broker-$i" -bind "127.0.0.1:$((BROKER_PORT + i))" -trust "$TRUST" \
     -addr-file "$DATA/broker-$i.addr" -quorum-seeds "$SEEDS" -quorum-voters 3 -admin "127.0.0.1:$((ADMIN_PORT + i))" &
   PIDS="$PIDS $!"
+  procs_add $! "broker-$i"
 done
 for i in 0 1 2; do
   n=0
@@ -58,6 +60,6 @@ for i in 0 1 2; do
 done
 GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$SEEDS" ${GATEWAY_ARGS:-} &
 GW_PID=$!
-PIDS="$PIDS $GW_PID"
+procs_add $GW_PID gateway
 echo "up-cluster: brokers admin on 127.0.0.1:$ADMIN_PORT..$((ADMIN_PORT + 2)); Kafka on $KAFKA_LISTEN; Ctrl-C stops all"
-wait $GW_PID || true
+wait $GW_PID

@@ -4,12 +4,15 @@
 # (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN), with ACL authorization on and the super user admin.
 # The first run writes a self-signed CA and server certificate and admin's password under
 # $DATA/secure/ (ca.pem, server.pem, server.key, admin.password; private files mode 0600);
-# later runs reuse them. No plaintext listener. Ctrl-C or SIGTERM stops both processes.
+# later runs reuse them. No plaintext listener. Ctrl-C or SIGTERM stops both processes (and, run
+# by `go tool task up-secure`, a SIGTERM or SIGINT to that process alone: see lib.sh).
 #
 # Environment: DATA, BROKER_BIND (mesh address of the broker, default 127.0.0.1:7070),
 # SECURE_LISTEN, SECURE_HOSTS (extra names/IPs for the server certificate), BIN (binaries
 # directory, default ./bin), BUILD=0 (use the binaries in BIN as they are), GATEWAY_ARGS.
 set -eu
+. "$(dirname "$0")/lib.sh"
+procs_init up-secure
 DATA="${DATA:-./data}"
 BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 SECURE_LISTEN="${SECURE_LISTEN:-:9093}"
@@ -19,7 +22,7 @@ SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 mkdir -p "$BIN" "$DATA"
 if [ "${BUILD:-1}" != 0 ]; then
   echo "up-secure: building broker and gateway into $BIN (a first build compiles the dependencies, a minute or more)"
-  go build -v -o "$BIN/" ./cmd/gateway ./cmd/broker
+  procs_step go build -v -o "$BIN/" ./cmd/gateway ./cmd/broker
 fi
 if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${SECURE_LISTEN##*:}" 2>/dev/null | grep -q .; then
   echo "up-secure: port ${SECURE_LISTEN##*:} is in use; pick another, e.g. go tool task up-secure SECURE_PORT=$(( ${SECURE_LISTEN##*:} + 1 ))" >&2
@@ -30,13 +33,11 @@ GW_ID="$("$BIN/gateway" -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE "$BIN/broker" -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
-GW_PID=""
-trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait' EXIT
-trap 'exit 0' INT TERM
+procs_add $BROKER_PID broker
 i=0
 while [ ! -s "$DATA/broker.addr" ]; do
-  i=$((i+1)); [ $i -gt 100 ] && { echo "broker did not start" >&2; exit 1; }
-  kill -0 $BROKER_PID 2>/dev/null || { echo "broker exited" >&2; exit 1; }
+  i=$((i+1)); [ $i -gt 600 ] && { echo "up-secure: broker did not start within a minute" >&2; exit 1; }
+  kill -0 $BROKER_PID 2>/dev/null || { echo "up-secure: broker exited" >&2; exit 1; }
   sleep 0.1
 done
 echo "SASL_SSL on $SECURE_LISTEN; CA $DATA/secure/ca.pem; user admin, password in $DATA/secure/admin.password"
@@ -44,4 +45,5 @@ echo "SASL_SSL on $SECURE_LISTEN; CA $DATA/secure/ca.pem; user admin, password i
 GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -brokers "$(cat "$DATA/broker.addr")" \
   -listeners "SASL_SSL://$SECURE_LISTEN" $SECURE_FLAGS ${GATEWAY_ARGS:-} &
 GW_PID=$!
-wait $GW_PID || true
+procs_add $GW_PID gateway
+wait $GW_PID

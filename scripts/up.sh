@@ -1,7 +1,10 @@
 #!/bin/sh
 # Starts one broker and one gateway as two processes wired together over the mesh, with data
-# under ${DATA:-./data}. Ctrl-C stops both.
+# under ${DATA:-./data}. Ctrl-C or SIGTERM stops both (and, run by `go tool task up`, a SIGTERM
+# or SIGINT to that process alone: see lib.sh); each one's exit status is printed.
 set -eu
+. "$(dirname "$0")/lib.sh"
+procs_init up
 DATA="${DATA:-./data}"
 BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 # Two server processes on one machine: each gets half the cores (GOMAXPROCS, at least 1) unless
@@ -11,7 +14,7 @@ SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 mkdir -p bin "$DATA"
 echo "up: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
-go build -v -o bin/ ./cmd/gateway ./cmd/broker
+procs_step go build -v -o bin/ ./cmd/gateway ./cmd/broker
 if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
   echo "up: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
   exit 1
@@ -20,15 +23,14 @@ GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
-trap 'kill $BROKER_PID $GW_PID 2>/dev/null; wait' EXIT
-trap 'exit 0' INT TERM
-GW_PID=""
+procs_add $BROKER_PID broker
 i=0
 while [ ! -s "$DATA/broker.addr" ]; do
-  i=$((i+1)); [ $i -gt 100 ] && { echo "broker did not start" >&2; exit 1; }
-  kill -0 $BROKER_PID 2>/dev/null || { echo "broker exited" >&2; exit 1; }
+  i=$((i+1)); [ $i -gt 600 ] && { echo "up: broker did not start within a minute" >&2; exit 1; }
+  kill -0 $BROKER_PID 2>/dev/null || { echo "up: broker exited" >&2; exit 1; }
   sleep 0.1
 done
 GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${GATEWAY_ARGS:-} &
 GW_PID=$!
-wait $GW_PID || true
+procs_add $GW_PID gateway
+wait $GW_PID

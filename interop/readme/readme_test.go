@@ -48,8 +48,10 @@ func quickStart(t *testing.T, readme string) (up string, kcat []string) {
 
 // TestReadmeQuickStart: on a fresh clone, the README's `go tool task up` starts the two
 // servers, the README's kcat lines list the cluster, produce two records and read them back,
-// a second `up` on the same port is refused with a hint, and a SIGTERM to the task's process
-// group stops every process it started, with status 0.
+// a second `up` on the same port is refused with a hint (exit status non-zero), and a SIGTERM
+// to the process the user started (the `go` command, alone) stops every process it started:
+// `go` exits 0, both servers report exit status 0, no process and no listening socket is left.
+// Then `up` again, stopped as Ctrl-C does (SIGINT to the process group), with the same checks.
 func TestReadmeQuickStart(t *testing.T) {
 	cluster.RequireNamespaces(t)
 	if _, err := exec.LookPath("kcat"); err != nil {
@@ -99,22 +101,60 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Errorf("a second up on the busy port: %v\n%s", err, out)
 	}
 
-	if err := syscall.Kill(-task.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+	// What a user does with `kill <pid>`: SIGTERM to the process they started (the `go`
+	// command) alone, not to its process group.
+	stopTask(t, ns, task, "SIGTERM to the `go tool task up` process alone", func() error {
+		return syscall.Kill(task.cmd.Process.Pid, syscall.SIGTERM)
+	})
+	if _, err := os.Stat(filepath.Join(clone, "data", "broker", "identity.key")); err != nil {
+		t.Errorf("data not under ./data of the clone: %v", err)
+	}
+
+	// Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+	task = startTask(t, ns, clone, up)
+	waitOutput(t, task, "gateway listening on ", 5*time.Minute)
+	stopTask(t, ns, task, "SIGINT to the task's process group (Ctrl-C)", func() error {
+		return syscall.Kill(-task.cmd.Process.Pid, syscall.SIGINT)
+	})
+}
+
+// stopTask sends the signal (how: what it is, for messages) and checks what a person asks of
+// a stop: the process they started exits with status 0, each server reports a clean exit
+// (status 0), and nothing is left in the namespace: no process, no listening socket.
+func stopTask(t *testing.T, ns *cluster.Netns, task *taskProc, how string, signal func() error) {
+	t.Helper()
+	if err := signal(); err != nil {
 		t.Fatal(err)
 	}
+	// done closes once the process has exited and every process holding its output (the
+	// script and the servers) has closed it.
 	select {
 	case <-task.done:
 		if task.err != nil {
-			t.Errorf("task up after SIGTERM to its process group: %v\n%s", task.err, task.out.String())
+			t.Errorf("go tool task up after %s: %v (want exit status 0)\n%s", how, task.err, task.out.String())
 		}
 	case <-time.After(time.Minute):
-		t.Fatalf("task up still running a minute after SIGTERM\n%s", task.out.String())
+		t.Fatalf("go tool task up or its servers still running a minute after %s\n%s", how, task.out.String())
 	}
-	if left, err := ns.Procs(); err != nil || len(left) > 0 {
-		t.Errorf("processes left after SIGTERM: %s (%v)", strings.Join(left, ", "), err)
+	for _, want := range []string{"up: gateway stopped (exit status 0)", "up: broker stopped (exit status 0)"} {
+		if !strings.Contains(task.out.String(), want) {
+			t.Errorf("after %s the output lacks %q:\n%s", how, want, task.out.String())
+		}
 	}
-	if _, err := os.Stat(filepath.Join(clone, "data", "broker", "identity.key")); err != nil {
-		t.Errorf("data not under ./data of the clone: %v", err)
+	// The watchdog's last poll may still be finishing: bounded wait, not a timing assertion.
+	var left []string
+	var err error
+	for range 100 {
+		if left, err = ns.Procs(); err == nil && len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || len(left) > 0 {
+		t.Errorf("processes left after %s: %s (%v)", how, strings.Join(left, ", "), err)
+	}
+	if out, err := ns.Output("ss", "-Hltun"); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("sockets still listening after %s: %v\n%s", how, err, out)
 	}
 }
 
