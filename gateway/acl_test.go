@@ -42,7 +42,7 @@ type aclServer struct {
 	aclPath string
 }
 
-func addScramUser(t *testing.T, c *broker.Credentials, user, pass string) {
+func addScramUser(t testing.TB, c *broker.Credentials, user, pass string) {
 	t.Helper()
 	salt := make([]byte, 16)
 	rand.Read(salt)

@@ -1,0 +1,168 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// BenchmarkSecureListener: what SASL_SSL costs against PLAINTEXT (issue #17's target: ≥ 0.8×
+// for 1 KiB records), same broker, same run. One broker on disk (broker.Open: the WAL and
+// its fsyncs as cmd/gateway's embedded broker runs them) behind two gateway servers:
+//
+//	impl=ours       SASL_SSL listener (TLS 1.3 with the gateway's certificate, SCRAM-SHA-256)
+//	impl=plaintext  PLAINTEXT listener
+//
+// produce-1KiB: b.N incompressible 1 KiB records, acks=all, idempotence off, up to 5 requests
+// in flight, round robin over 3 partitions of a fresh topic; consume-1KiB: b.N records read
+// from the start of a 20,000-record topic (as often as b.N needs). records/s and MB/s.
+func BenchmarkSecureListener(b *testing.B) {
+	const (
+		size       = 1024
+		partitions = 3
+		consumeSet = 20_000
+	)
+	dir := b.TempDir()
+	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
+	if err != nil {
+		br.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { gc.Close(); br.Close() }) // after the gateways stop (cleanups run last first)
+	creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	addScramUser(b, creds, "bench", "bench-pw")
+	certs := gatewaytest.NewCerts(b, dir, "bench")
+	tcfg, _, err := gateway.NewTLSConfig(gateway.TLSOptions{CertFile: certs.Cert, KeyFile: certs.Key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc, Security: broker.Security{Credentials: creds, ACLs: acls}},
+		AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
+	plainAddr := serve.StartProtocol(b, cfg, gateway.Plaintext).Addr
+	cfg.TLS = tcfg
+	secureAddr := serve.StartProtocol(b, cfg, gateway.SASLSSL).Addr
+
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	secureOpts := []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}),
+		kgo.SASL(scram.Auth{User: "bench", Pass: "bench-pw"}.AsSha256Mechanism())}
+	targets := []struct {
+		impl string
+		addr string
+		opts []kgo.Opt
+	}{{"ours", secureAddr, secureOpts}, {"plaintext", plainAddr, nil}}
+
+	value := make([]byte, size)
+	rand.NewChaCha8([32]byte{7}).Read(value)
+	var seq atomic.Int64
+	newTopic := func(b *testing.B) string {
+		topic := fmt.Sprintf("secure-bench-%d", seq.Add(1))
+		adm := kadm.NewClient(newClient(b, plainAddr))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+			b.Fatalf("create %s: %v", topic, err)
+		}
+		return topic
+	}
+	produce := func(b *testing.B, addr string, opts []kgo.Opt, topic string, n int) {
+		cl := newClient(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 14), kgo.MaxProduceRequestsInflightPerBroker(5),
+			kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var failed atomic.Int64
+		for range n {
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					failed.Add(1)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil || failed.Load() > 0 {
+			b.Fatalf("produce: %v (%d failed)", err, failed.Load())
+		}
+	}
+	report := func(b *testing.B, d time.Duration) {
+		b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
+		b.ReportMetric(float64(b.N)*size/1e6/d.Seconds(), "MB/s")
+	}
+	for _, tg := range targets {
+		b.Run("produce-1KiB/impl="+tg.impl, func(b *testing.B) {
+			topic := newTopic(b)
+			produce(b, tg.addr, tg.opts, topic, partitions) // warm: connection, handshake, leaders
+			b.ResetTimer()
+			start := time.Now()
+			produce(b, tg.addr, tg.opts, topic, b.N)
+			d := time.Since(start)
+			b.StopTimer()
+			report(b, d)
+		})
+	}
+	consumeTopic := ""
+	for _, tg := range targets {
+		b.Run("consume-1KiB/impl="+tg.impl, func(b *testing.B) {
+			if consumeTopic == "" {
+				consumeTopic = newTopic(b)
+				produce(b, plainAddr, nil, consumeTopic, consumeSet)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			b.ResetTimer()
+			start := time.Now()
+			for left := b.N; left > 0; {
+				cl := newClient(b, tg.addr, append([]kgo.Opt{kgo.ConsumeTopics(consumeTopic),
+					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}, tg.opts...)...)
+				for pass := min(left, consumeSet); pass > 0; {
+					fs := cl.PollFetches(ctx)
+					if ctx.Err() != nil {
+						b.Fatalf("consumed %d of %d records", b.N-left, b.N)
+					}
+					fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
+					n := fs.NumRecords()
+					pass -= n
+					left -= n
+				}
+				cl.Close()
+			}
+			d := time.Since(start)
+			b.StopTimer()
+			report(b, d)
+		})
+	}
+}
