@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -111,6 +112,9 @@ type Broker struct {
 	partState atomic.Pointer[PartitionStateFunc] // OnPartitionState
 	replKick  chan struct{}                      // wakes the background goroutine's CheckReplicas
 	checkMu   sync.Mutex                         // one CheckReplicas at a time
+	// As the last CheckReplicas counted them: replicated partitions this broker leads and
+	// serves, and those of them with fewer in-sync replicas than replicas.
+	replLeaders, replUnder atomic.Int64
 
 	partitions  atomic.Int64 // partitions of all topics (MaxPartitions)
 	openLogs    atomic.Int64 // partitions whose log is open now
@@ -813,6 +817,11 @@ type Stats struct {
 	// checkpoints (each dirty partition once per checkpoint, not per produce).
 	CheckpointFsyncs int64
 	OpenFiles        int // descriptors the journal and the partition logs hold now
+	// Replicated partitions this broker leads (and serves), and those of them
+	// under-replicated (fewer in-sync replicas than replicas; Kafka's
+	// UnderReplicatedPartitions), as of the last replica check.
+	ReplicaLeaders, UnderReplicated int64
+	Raft                            replica.Stats // the raft engine's counters (zero without replication)
 }
 
 // Stats returns the broker's counters.
@@ -824,5 +833,9 @@ func (b *Broker) Stats() Stats {
 	}
 	st := b.store.Stats()
 	s.Fsyncs, s.CheckpointFsyncs, s.OpenFiles = st.Fsyncs, st.PartitionFsyncs, st.OpenFiles
+	s.ReplicaLeaders, s.UnderReplicated = b.replLeaders.Load(), b.replUnder.Load()
+	if r := b.repl.Load(); r != nil {
+		s.Raft = r.eng.Stats()
+	}
 	return s
 }

@@ -80,3 +80,5 @@ func TestJoiningReplicaStartsEmpty(t *testing.T) {
 		}
 	}
 }
+
+func (e *votersEngine) Stats() replica.Stats { return replica.Stats{} }

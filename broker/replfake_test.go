@@ -256,3 +256,5 @@ func (s *fakeRaftStorage) Offsets(index uint64) (base, next int64, ok bool) {
 	o, ok := s.offsets[index]
 	return o[0], o[1], ok
 }
+
+func (e *fakeEngine) Stats() replica.Stats { return replica.Stats{} }

@@ -32,6 +32,7 @@ type Replication interface {
 	// point); Proposal.Committed then yields once a majority has it (the acks=all point).
 	Propose(ctx context.Context, id replica.GroupID, data []byte) (*replica.Proposal, error)
 	Status(id replica.GroupID) (replica.GroupStatus, bool)
+	Stats() replica.Stats // counters for metrics
 }
 
 // RaftStorage is a replicated partition's raft log on its wal.Log (package
@@ -464,6 +465,8 @@ func (b *Broker) CheckReplicas() {
 		fn = *p
 	}
 	now := b.cfg.Now()
+	var leads, under int64
+	defer func() { b.replLeaders.Store(leads); b.replUnder.Store(under) }()
 	for _, t := range b.sortedTopics() {
 		for _, p := range *t.parts.Load() {
 			g := p.group.Load()
@@ -486,6 +489,10 @@ func (b *Broker) CheckReplicas() {
 			if leader != g.self {
 				g.reported = reportedState{leader: leader, term: term}
 				continue
+			}
+			leads++
+			if len(isr) < len(t.replicasOf(p.index)) {
+				under++
 			}
 			if fn == nil || g.reported.leader == leader && g.reported.term == term && slices.Equal(g.reported.isr, isr) {
 				continue

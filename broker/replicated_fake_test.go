@@ -347,10 +347,19 @@ func TestReplicatedPartitionStateHook(t *testing.T) {
 		mu.Unlock()
 	})
 	b.CheckReplicas()
+	if st := b.Stats(); st.ReplicaLeaders != 1 || st.UnderReplicated != 0 {
+		t.Errorf("leader with every replica in sync: %d led, %d under-replicated; want 1, 0", st.ReplicaLeaders, st.UnderReplicated)
+	}
 	b.CheckReplicas() // nothing changed: no call
 	c.net.setUp(c.gid, 2, false)
 	b.CheckReplicas()
+	if st := b.Stats(); st.ReplicaLeaders != 1 || st.UnderReplicated != 1 {
+		t.Errorf("leader with a replica down: %d led, %d under-replicated; want 1, 1", st.ReplicaLeaders, st.UnderReplicated)
+	}
 	c.envs[2].b.CheckReplicas() // a follower reports nothing
+	if st := c.envs[2].b.Stats(); st.ReplicaLeaders != 0 || st.UnderReplicated != 0 {
+		t.Errorf("follower: %d led, %d under-replicated; want 0, 0", st.ReplicaLeaders, st.UnderReplicated)
+	}
 	want := []call{{1, 1, []uint64{1, 2, 3}}, {1, 1, []uint64{1, 3}}}
 	mu.Lock()
 	defer mu.Unlock()
