@@ -61,6 +61,16 @@ type Config struct {
 	// RaftStorage opens a replicated partition's raft storage on its log (replicated.go);
 	// nil → raftstore.Open.
 	RaftStorage OpenRaftStorage
+	// CleanerBackoff is how often the log cleaner goroutine looks for compacted partitions
+	// to clean (log.cleaner.backoff.ms); 0 → DefaultCleanerBackoff, < 0 → never (tests call
+	// Compact).
+	CleanerBackoff time.Duration
+	// CleanerIOBytesPerSecond caps the log cleaner's reads and writes together, over all
+	// partitions (log.cleaner.io.max.bytes.per.second); 0 → no limit (Kafka's default).
+	CleanerIOBytesPerSecond float64
+	// CleanerSleep waits for the cleaner's I/O limit (nil → a timer); tests pass one that
+	// advances their clock.
+	CleanerSleep func(ctx context.Context, d time.Duration) error
 	// ReplicaCheckInterval is how often the background goroutine checks the replicated
 	// partitions this broker leads for ISR changes (CheckReplicas; leadership changes are
 	// checked at once); 0 → 500ms, < 0 → only on leadership changes.
@@ -111,6 +121,10 @@ type Broker struct {
 	partState atomic.Pointer[PartitionStateFunc] // OnPartitionState
 	replKick  chan struct{}                      // wakes the background goroutine's CheckReplicas
 	checkMu   sync.Mutex                         // one CheckReplicas at a time
+
+	// The log cleaner (compact.go): its I/O limit, and the cancel of its passes (Close).
+	cleaner     *ioThrottle
+	cleanCancel context.CancelFunc
 
 	partitions  atomic.Int64 // partitions of all topics (MaxPartitions)
 	openLogs    atomic.Int64 // partitions whose log is open now
@@ -400,6 +414,19 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.run()
+	b.cleaner = &ioThrottle{rate: cfg.CleanerIOBytesPerSecond, now: cfg.Now, sleep: cfg.CleanerSleep}
+	if b.cleaner.sleep == nil {
+		b.cleaner.sleep = sleepCtx
+	}
+	var cleanCtx context.Context
+	cleanCtx, b.cleanCancel = context.WithCancel(context.Background())
+	if b.cfg.CleanerBackoff == 0 {
+		b.cfg.CleanerBackoff = DefaultCleanerBackoff
+	}
+	if b.cfg.CleanerBackoff > 0 {
+		b.wg.Add(1)
+		go b.cleanerLoop(cleanCtx)
+	}
 	return b, nil
 }
 
@@ -542,6 +569,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		txnErr := b.txn.Close() // it writes markers: first
 		b.closed.Store(true)
+		b.cleanCancel() // a cleaning in progress stops (it holds a partition's log)
 		close(b.closing)
 		b.wg.Wait()
 		b.adminMu.Lock()
@@ -685,6 +713,9 @@ func (b *Broker) EnforceRetention() (int, error) {
 // on disk is opened for it and closed again, so that retention never leaves cold partitions
 // holding descriptors.
 func (b *Broker) retainPartition(p *partition, cfg *topicConfig) (n int, start int64, err error) {
+	if !cfg.deleteOld {
+		return 0, 0, nil // cleanup.policy=compact: the cleaner, not retention, removes data
+	}
 	p.logMu.RLock()
 	if l := p.log; l != nil {
 		n, err = l.Retain(cfg.retentionMs, cfg.retentionBytes)
