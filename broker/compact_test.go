@@ -24,7 +24,6 @@ type krec struct {
 	value *string
 }
 
-
 // keyedBatch builds an uncompressed RecordBatch v2 of keyed records (timestamps ts).
 func keyedBatch(ts int64, recs ...krec) []byte {
 	var records []byte
