@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Record-level work of log compaction (compact.go): walking the records of a RecordBatch
@@ -133,3 +135,35 @@ func rebuildBatch(batch []byte, kept [][]byte) []byte {
 	binary.BigEndian.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
 	return out
 }
+
+// checkKeyed refuses a produce to a compacted topic that holds a record without a key, as
+// Kafka does (INVALID_RECORD): the cleaner could never replace it. Control batches are not
+// checked; batches are decompressed for it (compacted topics only).
+func checkKeyed(data []byte, topic string, partition int32) *BatchError {
+	var be *BatchError
+	forEachBatch(data, func(batch []byte) {
+		if be != nil || binary.BigEndian.Uint16(batch[offAttributes:])&attrControl != 0 {
+			return
+		}
+		recs, n, err := batchRecords(batch)
+		if err != nil {
+			be = batchErr(kerr.CorruptMessage, "records of a batch for compacted topic %s cannot be read: %v", topic, err)
+			return
+		}
+		if err := walkRecords(recs, n, func(r rawRecord) error {
+			if r.key == nil {
+				return errNoKey
+			}
+			return nil
+		}); err != nil {
+			if errors.Is(err, errNoKey) {
+				be = batchErr(kerr.InvalidRecord, "Compacted topic cannot accept message without key in topic partition %s-%d.", topic, partition)
+			} else {
+				be = batchErr(kerr.CorruptMessage, "records of a batch for compacted topic %s are malformed: %v", topic, err)
+			}
+		}
+	})
+	return be
+}
+
+var errNoKey = errors.New("record without a key")

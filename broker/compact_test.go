@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -535,4 +536,24 @@ func BenchmarkCompact(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(bytes)/1e6/b.Elapsed().Seconds(), "MB/s")
+}
+
+// TestCompactRefusesRecordsWithoutKey: a compacted topic refuses a batch holding a record
+// without a key (INVALID_RECORD, as Kafka), compressed or not, and stores nothing of it;
+// keyed batches, compressed too, are accepted.
+func TestCompactRefusesRecordsWithoutKey(t *testing.T) {
+	e := compactEnv(t)
+	e.create("c", 1, map[string]string{"cleanup.policy": "compact"})
+	for _, gz := range []bool{false, true} {
+		r := e.produce(-1, "c", 0, makeBatch(gz, rec{ts: 1, key: "k", value: "v"}, rec{ts: 1, value: "no key"}))
+		if r.ErrorCode != kerr.InvalidRecord.Code || !strings.Contains(r.ErrorMessage, "without key") {
+			t.Fatalf("gzip %v: code %d %q, want INVALID_RECORD", gz, r.ErrorCode, r.ErrorMessage)
+		}
+	}
+	if n := e.partLog("c", 0).NextOffset(); n != 0 {
+		t.Fatalf("%d offsets stored", n)
+	}
+	e.mustProduce(-1, "c", 0, makeBatch(true, rec{ts: 1, key: "k", value: "v"}, rec{ts: 1, key: "j", value: "w"}))
+	e.create("d", 1, nil)
+	e.mustProduce(-1, "d", 0, makeBatch(false, rec{ts: 1, value: "no key"})) // delete policy: fine
 }
