@@ -68,6 +68,11 @@ type Config struct {
 	// CleanerIOBytesPerSecond caps the log cleaner's reads and writes together, over all
 	// partitions (log.cleaner.io.max.bytes.per.second); 0 → no limit (Kafka's default).
 	CleanerIOBytesPerSecond float64
+	// CleanerDedupeBufferBytes bounds the log cleaner's offset map (log.cleaner.dedupe.buffer.size,
+	// counted as Kafka does at 24 bytes per key; Go's map takes about twice that): a round
+	// ends before the dirty segment at which the map is full, and the next round goes on from
+	// there. 0 → 128 MiB.
+	CleanerDedupeBufferBytes int64
 	// CleanerSleep waits for the cleaner's I/O limit (nil → a timer); tests pass one that
 	// advances their clock.
 	CleanerSleep func(ctx context.Context, d time.Duration) error
@@ -414,6 +419,9 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.run()
+	if b.cfg.CleanerDedupeBufferBytes <= 0 {
+		b.cfg.CleanerDedupeBufferBytes = 128 << 20
+	}
 	b.cleaner = &ioThrottle{rate: cfg.CleanerIOBytesPerSecond, now: cfg.Now, sleep: cfg.CleanerSleep}
 	if b.cleaner.sleep == nil {
 		b.cleaner.sleep = sleepCtx

@@ -297,26 +297,39 @@ func (b *Broker) compactPartition(ctx context.Context, p *partition, cfg *topicC
 		horizon: func(off int64) bool { return state.cleanedAt(off, nowMs)+cfg.deleteRetentionMs <= nowMs },
 	}
 	// Pass 1: the latest offset of every key in the dirty part, and every producer's last
-	// batch in the cleanable part.
-	for off := start; off < end; {
-		bs, err := l.Read(off, 1<<20)
-		if err != nil {
-			return out, err
-		}
-		if len(bs) == 0 {
+	// batch in the cleanable part, segment by segment. Once the offset map holds
+	// maxKeys keys, the round ends before the next dirty segment (Kafka's dedupe buffer:
+	// the map may overrun by one segment's keys; keys it mapped past the new end only make
+	// older records of those keys go, which later records replace anyway).
+	maxKeys := b.cfg.CleanerDedupeBufferBytes / 24
+	for _, s := range segs {
+		if s.Base >= end {
 			break
 		}
-		for _, wb := range bs {
-			if wb.BaseOffset >= end {
-				off = end
-				break
-			}
-			if err := b.cleaner.wait(ctx, len(wb.Data)); err != nil {
+		if s.Base > firstDirty && int64(len(c.latest)) >= maxKeys {
+			end = s.Base // nothing of s was read: lastOf is as of its start
+			break
+		}
+		for off := s.Base; off < s.Next; {
+			bs, err := l.Read(off, 1<<20)
+			if err != nil {
 				return out, err
 			}
-			out.BytesRead += int64(len(wb.Data))
-			forEachBatch(wb.Data, func(batch []byte) { c.observe(batch, wb.BaseOffset >= firstDirty) })
-			off = wb.LastOffset + 1
+			if len(bs) == 0 {
+				break
+			}
+			for _, wb := range bs {
+				if wb.BaseOffset >= s.Next {
+					off = s.Next
+					break
+				}
+				if err := b.cleaner.wait(ctx, len(wb.Data)); err != nil {
+					return out, err
+				}
+				out.BytesRead += int64(len(wb.Data))
+				forEachBatch(wb.Data, func(batch []byte) { c.observe(batch, wb.BaseOffset >= firstDirty) })
+				off = wb.LastOffset + 1
+			}
 		}
 	}
 	// Pass 2: rewrite.

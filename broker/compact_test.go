@@ -594,3 +594,39 @@ func TestCleanerStateRegions(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", d, err)
 	}
 }
+
+// TestCompactBoundedOffsetMap: with an offset map too small for the dirty part, a round
+// cleans up to the segment where the map filled, and further rounds go on from there until
+// the partition holds exactly the latest record of every key below the active segment.
+func TestCompactBoundedOffsetMap(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.CleanerBackoff = -1; c.CleanerDedupeBufferBytes = 24 * 60 })
+	e.create("c", 1, map[string]string{"cleanup.policy": "compact", "segment.bytes": "4096",
+		"min.cleanable.dirty.ratio": "0", "delete.retention.ms": "3600000"})
+	r := rand.New(rand.NewPCG(9, 9))
+	h := e.produceKeyed(r, "c", 3000, 200, 20, 10, 1000)
+	end := activeBaseOf(e.partLog("c", 0))
+	rounds := 0
+	for ; rounds < 100; rounds++ {
+		st, err := e.b.Compact(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Partitions == 0 {
+			break
+		}
+		// Between rounds: only produced records, each key's latest below end present.
+		byOff := map[int64]got{}
+		for _, g := range h {
+			byOff[g.off] = g
+		}
+		for _, g := range e.readCompacted("c") {
+			if byOff[g.off] != g {
+				t.Fatalf("round %d: read %+v, never produced", rounds, g)
+			}
+		}
+	}
+	if rounds < 2 {
+		t.Fatalf("%d rounds: the offset map never filled", rounds)
+	}
+	sameRecords(t, e.readCompacted("c"), h.expect(end, func(got) bool { return true }), fmt.Sprintf("after %d rounds", rounds))
+}
