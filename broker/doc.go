@@ -312,7 +312,10 @@
 // min.compaction.lag.ms (the active segment is never cleaned: with no segment.ms here, data
 // waits for a roll by size). Pass 1 reads the cleanable part and maps every key of the dirty
 // part (a 128-bit digest) to its latest offset, leaving out aborted transactions and control
-// batches, and notes each producer's last batch. Pass 2 (wal.Log.CleanSegments) rewrites the
+// batches, and notes each producer's last batch; the map is bounded by
+// Config.CleanerDedupeBufferBytes (log.cleaner.dedupe.buffer.size, 128 MiB at Kafka's 24 bytes
+// a key): a round ends before the dirty segment at which it is full and the next round goes
+// on from there. Pass 2 (wal.Log.CleanSegments) rewrites the
 // sealed segments in groups of at most segment.bytes: a record stays unless a later record of
 // its key is mapped, or it is a tombstone whose delete.retention.ms has passed since it was
 // first cleaned; batches of aborted transactions go; a transaction marker stays while its
@@ -327,7 +330,9 @@
 // again and tombstones are kept longer, never shorter. Reads and writes of both passes go
 // through one byte-rate limit for all partitions (Config.CleanerIOBytesPerSecond,
 // log.cleaner.io.max.bytes.per.second), with an injectable sleep. Retention by time and size
-// applies only when the policy includes delete. Crash safety is wal's (doc.go, Cleaning).
+// applies only when the policy includes delete. A produce to a compacted topic holding a
+// record without a key is refused with INVALID_RECORD, as Kafka does. Crash safety is wal's
+// (doc.go, Cleaning).
 // Replicated partitions (replication factor > 1) are not compacted (decision): their wal log
 // is the raft log, whose entries followers catch up from, and a rule such as "clean only
 // below the raft snapshot" is not built yet; the controller refuses compact for them with
