@@ -630,3 +630,26 @@ func TestCompactBoundedOffsetMap(t *testing.T) {
 	}
 	sameRecords(t, e.readCompacted("c"), h.expect(end, func(got) bool { return true }), fmt.Sprintf("after %d rounds", rounds))
 }
+
+// TestCleanerBrokerConfigs: the cleaner's broker-level settings and the topic configs'
+// log.cleaner.* defaults are described for the BROKER resource, set ones as static.
+func TestCleanerBrokerConfigs(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		c.CleanerBackoff = -1
+		c.CleanerIOBytesPerSecond = 5e6
+		c.TopicDefaults = map[string]string{"delete.retention.ms": "1000", "cleanup.policy": "compact"}
+	})
+	br := describe(t, e.b, brokerop.ResourceBroker, "0", false)
+	for name, want := range map[string]string{"log.cleaner.io.max.bytes.per.second": "5e+06", "log.cleaner.delete.retention.ms": "1000",
+		"log.cleaner.min.cleanable.ratio": "0.5", "log.cleaner.backoff.ms": "-1", "log.cleanup.policy": "compact",
+		"log.cleaner.dedupe.buffer.size": strconv.Itoa(128 << 20)} {
+		if c := entry(br, name); c == nil || *c.Value != want {
+			t.Fatalf("%s: %+v, want %s", name, c, want)
+		}
+	}
+	// A topic created without configs takes the broker defaults.
+	e.create("t", 1, nil)
+	if cfg := e.b.lookup("t", 0).t.cfg.Load(); !cfg.compact || cfg.deleteOld || cfg.deleteRetentionMs != 1000 {
+		t.Fatalf("topic with broker defaults: %+v", cfg)
+	}
+}

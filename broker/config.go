@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
@@ -290,6 +291,12 @@ func describeBrokerConfigs(b *Broker, names []string, docs bool) []brokerop.Conf
 		{"broker.id", strconv.Itoa(int(b.cfg.NodeID)), "This broker's node id.", brokerop.ConfigTypeInt, true},
 		{"default.replication.factor", "1", "Partitions have a single replica.", brokerop.ConfigTypeInt, false},
 		{"num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), "Partitions of auto-created topics.", brokerop.ConfigTypeInt, b.cfg.DefaultPartitions != 1},
+		{"log.cleaner.backoff.ms", strconv.FormatInt(backoffMs(b.cfg.CleanerBackoff), 10),
+			"How often the log cleaner looks for compacted partitions to clean (-1: never by itself).", brokerop.ConfigTypeLong, b.cfg.CleanerBackoff != DefaultCleanerBackoff},
+		{"log.cleaner.dedupe.buffer.size", strconv.FormatInt(b.cfg.CleanerDedupeBufferBytes, 10),
+			"Bytes of the log cleaner's offset map (24 per key).", brokerop.ConfigTypeLong, b.cfg.CleanerDedupeBufferBytes != 128<<20},
+		{"log.cleaner.io.max.bytes.per.second", cleanerRate(b.cfg.CleanerIOBytesPerSecond),
+			"The log cleaner's reads and writes together, all partitions, at most this many bytes per second.", brokerop.ConfigTypeDouble, b.cfg.CleanerIOBytesPerSecond > 0},
 	}
 	for i := range topicConfigDefs {
 		d := &topicConfigDefs[i]
@@ -320,3 +327,20 @@ func describeBrokerConfigs(b *Broker, names []string, docs bool) []brokerop.Conf
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// cleanerRate renders log.cleaner.io.max.bytes.per.second (no limit: Kafka's default,
+// Double.MAX_VALUE).
+func cleanerRate(r float64) string {
+	if r <= 0 {
+		return "1.7976931348623157E308"
+	}
+	return strconv.FormatFloat(r, 'g', -1, 64)
+}
+
+// backoffMs renders log.cleaner.backoff.ms (-1: the cleaner never runs by itself).
+func backoffMs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}
