@@ -180,6 +180,26 @@ type partition struct {
 	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
 	group     atomic.Pointer[replGroup]     // the partition's raft group if it runs here (replicated.go)
 	logStart  atomic.Int64                  // log start offset set by DeleteRecords (records.go); 0 if none
+	// cleaning cancels the log cleaner's pass over this partition while one runs (it holds
+	// logMu for reading throughout): whoever takes logMu for writing goes through
+	// lockLogForWrite.
+	cleaning atomic.Pointer[context.CancelFunc]
+	// writers counts callers of lockLogForWrite waiting for logMu: a cleaning that gets
+	// logMu meanwhile gives it up at once.
+	writers atomic.Int32
+}
+
+// lockLogForWrite takes p.logMu for writing, first stopping a cleaning of p in progress (it
+// holds logMu for reading throughout and gives it up soon after). Either the cleaning stored
+// its cancel before this loads it (and is cancelled), or it finds writers > 0 once it has
+// logMu (and leaves).
+func (p *partition) lockLogForWrite() {
+	p.writers.Add(1)
+	if c := p.cleaning.Load(); c != nil {
+		(*c)()
+	}
+	p.logMu.Lock()
+	p.writers.Add(-1)
 }
 
 // setReplicas sets the topic's per-partition replica lists (a copy of reps).
@@ -528,7 +548,7 @@ func (b *Broker) reopenLocked(t *topic) {
 		if p.group.Load() != nil {
 			continue // its raft storage holds the log: the new size applies at its next open
 		}
-		p.logMu.Lock()
+		p.lockLogForWrite()
 		if p.log != nil {
 			if err := b.closePartitionLocked(p); err != nil {
 				b.log.Warn("broker: close log for reopen", "topic", t.name, "partition", p.index, "err", err)

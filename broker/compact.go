@@ -227,6 +227,9 @@ func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 			}
 			st, err := b.compactPartition(ctx, p, cfg)
 			total.add(st)
+			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				err = nil // stopped for an admin op on the partition: the next pass goes on
+			}
 			if err != nil && !p.deleted.Load() && !errors.Is(err, wal.ErrClosed) {
 				errs = append(errs, fmt.Errorf("%s-%d: %w", t.name, p.index, err))
 			}
@@ -239,11 +242,19 @@ func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 }
 
 // compactPartition cleans one partition if it is due. It holds p.logMu for reading
-// throughout (a reopen or close of the log waits for it; Close cancels ctx first).
+// throughout; whoever needs it for writing (a reopen, a topic deletion, DeleteRecords'
+// reclaim) stops the cleaning first (p.lockLogForWrite), and Close cancels ctx.
 func (b *Broker) compactPartition(ctx context.Context, p *partition, cfg *topicConfig) (CompactStats, error) {
 	var out CompactStats
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.cleaning.Store(&cancel)
+	defer p.cleaning.Store(nil)
 	l, err := b.useLog(p, false)
 	defer p.logMu.RUnlock()
+	if p.writers.Load() > 0 {
+		return out, nil // an admin op waits for the log (see lockLogForWrite)
+	}
 	if err != nil || l == nil {
 		if errors.Is(err, errPartitionDeleted) {
 			err = nil

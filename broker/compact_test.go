@@ -653,3 +653,43 @@ func TestCleanerBrokerConfigs(t *testing.T) {
 		t.Fatalf("topic with broker defaults: %+v", cfg)
 	}
 }
+
+// TestCompactGivesWayToAdminOps: a cleaning waiting in its I/O limit holds the partition's
+// log; a segment.bytes change and a topic deletion stop it instead of waiting for it, and
+// the cleaner goes on with the next pass.
+func TestCompactGivesWayToAdminOps(t *testing.T) {
+	entered := make(chan struct{}, 16)
+	e := newEnv(t, func(c *Config) {
+		c.CleanerBackoff = -1
+		c.CleanerIOBytesPerSecond = 1
+		c.CleanerSleep = func(ctx context.Context, d time.Duration) error {
+			entered <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+	})
+	e.create("c", 1, map[string]string{"cleanup.policy": "compact", "segment.bytes": "1024", "min.cleanable.dirty.ratio": "0"})
+	e.produceKeyed(rand.New(rand.NewPCG(4, 4)), "c", 300, 10, 10, 0, 1000)
+	for _, op := range []string{"alter", "delete"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.b.Compact(context.Background())
+			done <- err
+		}()
+		<-entered // the cleaning holds the log, waiting in its I/O limit
+		switch op {
+		case "alter":
+			if r, err := e.b.IncrementalAlterConfigs(context.Background(), &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
+				{Type: brokerop.ResourceTopic, Name: "c", Configs: []brokerop.IncrementalAlterConfig{{Name: "segment.bytes", Op: brokerop.ConfigOpSet, Value: sp("2048")}}}}}); err != nil || r.Resources[0].ErrorCode != 0 {
+				t.Fatalf("alter: %+v %v", r, err)
+			}
+		case "delete":
+			if r, err := e.b.DeleteTopics(context.Background(), &brokerop.DeleteTopicsReq{Topics: []string{"c"}}); err != nil || r.Topics[0].ErrorCode != 0 {
+				t.Fatalf("delete: %+v %v", r, err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: Compact: %v", op, err)
+		}
+	}
+}
