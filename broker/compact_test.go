@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -692,4 +693,27 @@ func TestCompactGivesWayToAdminOps(t *testing.T) {
 			t.Fatalf("%s: Compact: %v", op, err)
 		}
 	}
+}
+
+// TestCleanerGoroutine: the broker's own cleaner goroutine compacts a partition once
+// CleanerBackoff has passed (virtual time, testing/synctest), and Close stops it.
+func TestCleanerGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, func(c *Config) { c.Now = nil; c.CleanerBackoff = 15 * time.Second })
+		e.create("c", 1, map[string]string{"cleanup.policy": "compact", "segment.bytes": "2048", "min.cleanable.dirty.ratio": "0"})
+		h := e.produceKeyed(rand.New(rand.NewPCG(6, 6)), "c", 500, 10, 10, 0, 1000)
+		end := activeBaseOf(e.partLog("c", 0))
+		before := len(e.readCompacted("c"))
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if n := len(e.readCompacted("c")); n != before {
+			t.Fatalf("cleaned before log.cleaner.backoff.ms: %d records, %d before", n, before)
+		}
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		sameRecords(t, e.readCompacted("c"), h.expect(end, func(got) bool { return true }), "after the cleaner's pass")
+		if err := e.b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
