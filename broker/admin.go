@@ -311,7 +311,7 @@ func (b *Broker) removeTopicsLocked(gone []*topic) {
 			b.stopGroup(p)
 			p.deleted.Store(true)
 			p.wake()
-			p.logMu.Lock()
+			p.lockLogForWrite()
 			if l := p.log; l != nil {
 				if err := l.Remove(); err != nil {
 					b.log.Warn("broker: remove partition log", "topic", t.name, "partition", p.index, "err", err)

@@ -34,7 +34,7 @@ func TestCreateTopicsValidation(t *testing.T) {
 		{Name: "rf0", NumPartitions: 1, ReplicationFactor: 0},
 		{Name: "unknowncfg", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"foo.bar": "1"}},
 		{Name: "badvalue", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "soon"}},
-		{Name: "compact", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Name: "compact", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact,shred"}},
 		{Name: "dup", NumPartitions: 1, ReplicationFactor: 1},
 		{Name: "dup", NumPartitions: 1, ReplicationFactor: 1},
 	}}
@@ -63,8 +63,8 @@ func TestCreateTopicsValidation(t *testing.T) {
 	if r := resp.Topics[1]; r.NumPartitions != 3 || r.ReplicationFactor != 1 {
 		t.Errorf("defaults: %d partitions rf %d, want 3 and 1", r.NumPartitions, r.ReplicationFactor)
 	}
-	if msg := resp.Topics[16].ErrorMessage; !strings.Contains(msg, "compact") || !strings.Contains(msg, "not supported") {
-		t.Errorf("compact message unclear: %q", msg)
+	if msg := resp.Topics[16].ErrorMessage; !strings.Contains(msg, "cleanup.policy") || !strings.Contains(msg, "one of: compact, delete") {
+		t.Errorf("cleanup.policy message unclear: %q", msg)
 	}
 	if msg := resp.Topics[9].ErrorMessage; !strings.Contains(msg, "collides") {
 		t.Errorf("collision message: %q", msg)
@@ -327,7 +327,7 @@ func TestAlterConfigs(t *testing.T) {
 		cfgs []brokerop.AlterConfig
 		code int16
 	}{
-		{[]brokerop.AlterConfig{{Name: "cleanup.policy", Value: sp("compact")}}, kerr.InvalidConfig.Code},
+		{[]brokerop.AlterConfig{{Name: "cleanup.policy", Value: sp("shred")}}, kerr.InvalidConfig.Code},
 		{[]brokerop.AlterConfig{{Name: "retention.ms", Value: sp("-5")}}, kerr.InvalidConfig.Code},
 		{[]brokerop.AlterConfig{{Name: "nope", Value: sp("1")}}, kerr.InvalidConfig.Code},
 		{[]brokerop.AlterConfig{{Name: "retention.ms", Value: sp("1")}, {Name: "retention.ms", Value: sp("2")}}, kerr.InvalidRequest.Code},
@@ -379,7 +379,7 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 		c    brokerop.IncrementalAlterConfig
 		code int16
 	}{
-		{brokerop.IncrementalAlterConfig{Name: "cleanup.policy", Op: brokerop.ConfigOpAppend, Value: sp("compact")}, kerr.InvalidConfig.Code},
+		{brokerop.IncrementalAlterConfig{Name: "cleanup.policy", Op: brokerop.ConfigOpAppend, Value: sp("shred")}, kerr.InvalidConfig.Code},
 		{brokerop.IncrementalAlterConfig{Name: "cleanup.policy", Op: brokerop.ConfigOpSubtract, Value: sp("delete")}, kerr.InvalidConfig.Code},
 		{brokerop.IncrementalAlterConfig{Name: "retention.ms", Op: brokerop.ConfigOpAppend, Value: sp("1")}, kerr.InvalidConfig.Code},
 		{brokerop.IncrementalAlterConfig{Name: "retention.ms", Op: 9, Value: sp("1")}, kerr.InvalidRequest.Code},

@@ -62,6 +62,21 @@ type Config struct {
 	// RaftStorage opens a replicated partition's raft storage on its log (replicated.go);
 	// nil → raftstore.Open.
 	RaftStorage OpenRaftStorage
+	// CleanerBackoff is how often the log cleaner goroutine looks for compacted partitions
+	// to clean (log.cleaner.backoff.ms); 0 → DefaultCleanerBackoff, < 0 → never (tests call
+	// Compact).
+	CleanerBackoff time.Duration
+	// CleanerIOBytesPerSecond caps the log cleaner's reads and writes together, over all
+	// partitions (log.cleaner.io.max.bytes.per.second); 0 → no limit (Kafka's default).
+	CleanerIOBytesPerSecond float64
+	// CleanerDedupeBufferBytes bounds the log cleaner's offset map (log.cleaner.dedupe.buffer.size,
+	// counted as Kafka does at 24 bytes per key; Go's map takes about twice that): a round
+	// ends before the dirty segment at which the map is full, and the next round goes on from
+	// there. 0 → 128 MiB.
+	CleanerDedupeBufferBytes int64
+	// CleanerSleep waits for the cleaner's I/O limit (nil → a timer); tests pass one that
+	// advances their clock.
+	CleanerSleep func(ctx context.Context, d time.Duration) error
 	// ReplicaCheckInterval is how often the background goroutine checks the replicated
 	// partitions this broker leads for ISR changes (CheckReplicas; leadership changes are
 	// checked at once); 0 → 500ms, < 0 → only on leadership changes.
@@ -116,6 +131,10 @@ type Broker struct {
 	// serves, and those of them with fewer in-sync replicas than replicas.
 	replLeaders, replUnder atomic.Int64
 
+	// The log cleaner (compact.go): its I/O limit, and the cancel of its passes (Close).
+	cleaner     *ioThrottle
+	cleanCancel context.CancelFunc
+
 	partitions  atomic.Int64 // partitions of all topics (MaxPartitions)
 	openLogs    atomic.Int64 // partitions whose log is open now
 	produceReqs atomic.Int64 // Produce calls since Open
@@ -165,6 +184,26 @@ type partition struct {
 	producers atomic.Pointer[producerState] // idempotent producers' state, on first use (producer_state.go)
 	group     atomic.Pointer[replGroup]     // the partition's raft group if it runs here (replicated.go)
 	logStart  atomic.Int64                  // log start offset set by DeleteRecords (records.go); 0 if none
+	// cleaning cancels the log cleaner's pass over this partition while one runs (it holds
+	// logMu for reading throughout): whoever takes logMu for writing goes through
+	// lockLogForWrite.
+	cleaning atomic.Pointer[context.CancelFunc]
+	// writers counts callers of lockLogForWrite waiting for logMu: a cleaning that gets
+	// logMu meanwhile gives it up at once.
+	writers atomic.Int32
+}
+
+// lockLogForWrite takes p.logMu for writing, first stopping a cleaning of p in progress (it
+// holds logMu for reading throughout and gives it up soon after). Either the cleaning stored
+// its cancel before this loads it (and is cancelled), or it finds writers > 0 once it has
+// logMu (and leaves).
+func (p *partition) lockLogForWrite() {
+	p.writers.Add(1)
+	if c := p.cleaning.Load(); c != nil {
+		(*c)()
+	}
+	p.logMu.Lock()
+	p.writers.Add(-1)
 }
 
 // setReplicas sets the topic's per-partition replica lists (a copy of reps).
@@ -404,6 +443,22 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.wg.Add(1)
 	go b.run()
+	if b.cfg.CleanerDedupeBufferBytes <= 0 {
+		b.cfg.CleanerDedupeBufferBytes = 128 << 20
+	}
+	b.cleaner = &ioThrottle{rate: cfg.CleanerIOBytesPerSecond, now: cfg.Now, sleep: cfg.CleanerSleep}
+	if b.cleaner.sleep == nil {
+		b.cleaner.sleep = sleepCtx
+	}
+	var cleanCtx context.Context
+	cleanCtx, b.cleanCancel = context.WithCancel(context.Background())
+	if b.cfg.CleanerBackoff == 0 {
+		b.cfg.CleanerBackoff = DefaultCleanerBackoff
+	}
+	if b.cfg.CleanerBackoff > 0 {
+		b.wg.Add(1)
+		go b.cleanerLoop(cleanCtx)
+	}
 	return b, nil
 }
 
@@ -497,7 +552,7 @@ func (b *Broker) reopenLocked(t *topic) {
 		if p.group.Load() != nil {
 			continue // its raft storage holds the log: the new size applies at its next open
 		}
-		p.logMu.Lock()
+		p.lockLogForWrite()
 		if p.log != nil {
 			if err := b.closePartitionLocked(p); err != nil {
 				b.log.Warn("broker: close log for reopen", "topic", t.name, "partition", p.index, "err", err)
@@ -546,6 +601,7 @@ func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		txnErr := b.txn.Close() // it writes markers: first
 		b.closed.Store(true)
+		b.cleanCancel() // a cleaning in progress stops (it holds a partition's log)
 		close(b.closing)
 		b.wg.Wait()
 		b.adminMu.Lock()
@@ -689,6 +745,9 @@ func (b *Broker) EnforceRetention() (int, error) {
 // on disk is opened for it and closed again, so that retention never leaves cold partitions
 // holding descriptors.
 func (b *Broker) retainPartition(p *partition, cfg *topicConfig) (n int, start int64, err error) {
+	if !cfg.deleteOld {
+		return 0, 0, nil // cleanup.policy=compact: the cleaner, not retention, removes data
+	}
 	p.logMu.RLock()
 	if l := p.log; l != nil {
 		n, err = l.Retain(cfg.retentionMs, cfg.retentionBytes)

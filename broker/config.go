@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
@@ -27,17 +28,25 @@ const maxLong = "9223372036854775807"
 
 var topicConfigDefs = []configDef{
 	{"cleanup.policy", brokerop.ConfigTypeList, "delete", "log.cleanup.policy",
-		"The retention policy on old log segments. Only \"delete\" is supported: compaction is not implemented.", checkCleanupPolicy},
+		"\"delete\" deletes old segments by retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (the log cleaner); \"compact,delete\" does both. Compaction is refused on replicated topics (replication factor > 1).", checkCleanupPolicy},
 	{"compression.type", brokerop.ConfigTypeString, "producer", "compression.type",
 		"Batches are stored exactly as produced, so only \"producer\" is supported.", checkOneOf("producer")},
+	{"delete.retention.ms", brokerop.ConfigTypeLong, "86400000", "log.cleaner.delete.retention.ms",
+		"How long the cleaner keeps a tombstone (and an emptied transaction marker) of a compacted topic after it first cleaned it.", checkLong(0)},
 	{"flush.messages", brokerop.ConfigTypeLong, maxLong, "log.flush.interval.messages",
 		"Setting this (or flush.ms) relaxes the broker's fsync-before-ack default for the topic: an fsync happens once this many messages are unsynced.", checkLong(1)},
 	{"flush.ms", brokerop.ConfigTypeLong, maxLong, "log.flush.interval.ms",
 		"Setting this (or flush.messages) relaxes the broker's fsync-before-ack default for the topic: unsynced data is fsynced by the background flusher once it is this old.", checkLong(0)},
+	{"max.compaction.lag.ms", brokerop.ConfigTypeLong, maxLong, "log.cleaner.max.compaction.lag.ms",
+		"A compacted partition is cleaned whatever its dirty ratio once its oldest uncleaned record (in a sealed segment) is this old.", checkLong(1)},
 	{"max.message.bytes", brokerop.ConfigTypeInt, "1048588", "message.max.bytes",
 		"The largest record batch size allowed (MESSAGE_TOO_LARGE above it).", checkInt(0)},
 	{"message.timestamp.type", brokerop.ConfigTypeString, "CreateTime", "log.message.timestamp.type",
 		"Only CreateTime is supported.", checkOneOf("CreateTime")},
+	{"min.cleanable.dirty.ratio", brokerop.ConfigTypeDouble, "0.5", "log.cleaner.min.cleanable.ratio",
+		"A compacted partition is cleaned once its uncleaned bytes are at least this share of its cleanable bytes.", checkDouble(0, 1)},
+	{"min.compaction.lag.ms", brokerop.ConfigTypeLong, "0", "log.cleaner.min.compaction.lag.ms",
+		"Segments whose newest record is younger than this are not compacted yet.", checkLong(0)},
 	{"min.insync.replicas", brokerop.ConfigTypeInt, "1", "min.insync.replicas",
 		"An acks=all produce is refused (NOT_ENOUGH_REPLICAS) when fewer replicas of the partition are in sync.", checkInt(1)},
 	{"retention.bytes", brokerop.ConfigTypeLong, "-1", "log.retention.bytes",
@@ -83,6 +92,19 @@ func checkInt(min int64) func(string) (string, error) {
 	}
 }
 
+func checkDouble(lo, hi float64) func(string) (string, error) {
+	return func(v string) (string, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) {
+			return "", fmt.Errorf("not a number of type DOUBLE")
+		}
+		if f < lo || f > hi {
+			return "", fmt.Errorf("value must be in [%g, %g]", lo, hi)
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64), nil
+	}
+}
+
 func checkOneOf(allowed ...string) func(string) (string, error) {
 	return func(v string) (string, error) {
 		v = strings.TrimSpace(v)
@@ -98,17 +120,28 @@ func checkCleanupPolicy(v string) (string, error) {
 	if len(parts) == 0 {
 		return "", fmt.Errorf("cleanup.policy must not be empty")
 	}
+	var compact, del bool
 	for _, p := range parts {
 		switch p {
 		case "delete":
+			del = true
 		case "compact":
-			return "", fmt.Errorf("cleanup.policy=compact is not supported by this broker (log compaction is not implemented); use cleanup.policy=delete")
+			compact = true
 		default:
 			return "", fmt.Errorf("string must be one of: compact, delete")
 		}
 	}
+	switch {
+	case compact && del:
+		return "compact,delete", nil
+	case compact:
+		return "compact", nil
+	}
 	return "delete", nil
 }
+
+// policyCompacts reports whether a normalised cleanup.policy value includes compact.
+func policyCompacts(v string) bool { return v == "compact" || v == "compact,delete" }
 
 func splitList(v string) []string {
 	var out []string
@@ -162,6 +195,13 @@ type topicConfig struct {
 	flushMessages   int64 // fsync once this many offsets are unsynced (relaxed only)
 	flushMs         int64 // background fsync once unsynced data is this old (relaxed only)
 	minInsync       int   // min.insync.replicas (acks=all)
+	// cleanup.policy: compact runs the log cleaner (compact.go); deleteOld applies
+	// retention.ms and retention.bytes.
+	compact, deleteOld bool
+	deleteRetentionMs  int64   // delete.retention.ms
+	minCleanableRatio  float64 // min.cleanable.dirty.ratio
+	minCompactionLagMs int64   // min.compaction.lag.ms
+	maxCompactionLagMs int64   // max.compaction.lag.ms
 }
 
 // resolve builds the effective config of a topic from its overrides over the broker defaults.
@@ -183,16 +223,24 @@ func resolveConfig(overrides, brokerDefaults map[string]string) *topicConfig {
 	_, fms := overrides["flush.ms"]
 	_, bfm := brokerDefaults["flush.messages"]
 	_, bfms := brokerDefaults["flush.ms"]
+	ratio, _ := strconv.ParseFloat(get("min.cleanable.dirty.ratio"), 64)
+	policy := get("cleanup.policy")
 	return &topicConfig{
-		overrides:       overrides,
-		retentionMs:     num("retention.ms"),
-		retentionBytes:  num("retention.bytes"),
-		segmentBytes:    num("segment.bytes"),
-		maxMessageBytes: int(num("max.message.bytes")),
-		relaxed:         fm || fms || bfm || bfms,
-		flushMessages:   num("flush.messages"),
-		flushMs:         num("flush.ms"),
-		minInsync:       int(num("min.insync.replicas")),
+		compact:            policyCompacts(policy),
+		deleteOld:          policy != "compact",
+		deleteRetentionMs:  num("delete.retention.ms"),
+		minCleanableRatio:  ratio,
+		minCompactionLagMs: num("min.compaction.lag.ms"),
+		maxCompactionLagMs: num("max.compaction.lag.ms"),
+		overrides:          overrides,
+		retentionMs:        num("retention.ms"),
+		retentionBytes:     num("retention.bytes"),
+		segmentBytes:       num("segment.bytes"),
+		maxMessageBytes:    int(num("max.message.bytes")),
+		relaxed:            fm || fms || bfm || bfms,
+		flushMessages:      num("flush.messages"),
+		flushMs:            num("flush.ms"),
+		minInsync:          int(num("min.insync.replicas")),
 	}
 }
 
@@ -243,6 +291,12 @@ func describeBrokerConfigs(b *Broker, names []string, docs bool) []brokerop.Conf
 		{"broker.id", strconv.Itoa(int(b.cfg.NodeID)), "This broker's node id.", brokerop.ConfigTypeInt, true},
 		{"default.replication.factor", "1", "Partitions have a single replica.", brokerop.ConfigTypeInt, false},
 		{"num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), "Partitions of auto-created topics.", brokerop.ConfigTypeInt, b.cfg.DefaultPartitions != 1},
+		{"log.cleaner.backoff.ms", strconv.FormatInt(backoffMs(b.cfg.CleanerBackoff), 10),
+			"How often the log cleaner looks for compacted partitions to clean (-1: never by itself).", brokerop.ConfigTypeLong, b.cfg.CleanerBackoff != DefaultCleanerBackoff},
+		{"log.cleaner.dedupe.buffer.size", strconv.FormatInt(b.cfg.CleanerDedupeBufferBytes, 10),
+			"Bytes of the log cleaner's offset map (24 per key).", brokerop.ConfigTypeLong, b.cfg.CleanerDedupeBufferBytes != 128<<20},
+		{"log.cleaner.io.max.bytes.per.second", cleanerRate(b.cfg.CleanerIOBytesPerSecond),
+			"The log cleaner's reads and writes together, all partitions, at most this many bytes per second.", brokerop.ConfigTypeDouble, b.cfg.CleanerIOBytesPerSecond > 0},
 	}
 	for i := range topicConfigDefs {
 		d := &topicConfigDefs[i]
@@ -273,3 +327,20 @@ func describeBrokerConfigs(b *Broker, names []string, docs bool) []brokerop.Conf
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// cleanerRate renders log.cleaner.io.max.bytes.per.second (no limit: Kafka's default,
+// Double.MAX_VALUE).
+func cleanerRate(r float64) string {
+	if r <= 0 {
+		return "1.7976931348623157E308"
+	}
+	return strconv.FormatFloat(r, 'g', -1, 64)
+}
+
+// backoffMs renders log.cleaner.backoff.ms (-1: the cleaner never runs by itself).
+func backoffMs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return d.Milliseconds()
+}

@@ -289,8 +289,9 @@
 //
 // # Topic configs
 //
-// Honoured: cleanup.policy (delete only: compact is refused with INVALID_CONFIG, compaction
-// is not implemented), retention.ms and retention.bytes (enforced by the background goroutine
+// Honoured: cleanup.policy (delete, compact, compact,delete; see Compacted topics),
+// delete.retention.ms, min.cleanable.dirty.ratio, min.compaction.lag.ms,
+// max.compaction.lag.ms, retention.ms and retention.bytes (enforced by the background goroutine
 // every Config.RetentionCheckInterval, whole segments, the active one never; EnforceRetention
 // runs it on demand), segment.bytes (an altered value reopens the topic's logs, so it applies
 // from the next segment on, as in Kafka), max.message.bytes (MESSAGE_TOO_LARGE),
@@ -298,6 +299,44 @@
 // message.timestamp.type=CreateTime. min.insync.replicas (any value ≥ 1): an acks=all produce
 // to a partition with fewer in-sync replicas answers NOT_ENOUGH_REPLICAS (a single-owner
 // partition has one). Anything else is INVALID_CONFIG.
+//
+// # Compacted topics
+//
+// The log cleaner (compact.go, compact_records.go; Kafka's LogCleaner) runs in a goroutine of
+// its own every Config.CleanerBackoff (log.cleaner.backoff.ms, 15 s; Compact runs a pass on
+// demand) over the single-owner partitions whose cleanup.policy includes compact. A partition
+// is cleaned when its dirty bytes (sealed segments at or past its cleaner checkpoint) reach
+// min.cleanable.dirty.ratio of its cleanable bytes, or its first dirty entry is older than
+// max.compaction.lag.ms. The cleanable part ends before the first segment that is active,
+// reaches the last stable offset (an open transaction) or holds a record younger than
+// min.compaction.lag.ms (the active segment is never cleaned: with no segment.ms here, data
+// waits for a roll by size). Pass 1 reads the cleanable part and maps every key of the dirty
+// part (a 128-bit digest) to its latest offset, leaving out aborted transactions and control
+// batches, and notes each producer's last batch; the map is bounded by
+// Config.CleanerDedupeBufferBytes (log.cleaner.dedupe.buffer.size, 128 MiB at Kafka's 24 bytes
+// a key): a round ends before the dirty segment at which it is full and the next round goes
+// on from there. Pass 2 (wal.Log.CleanSegments) rewrites the
+// sealed segments in groups of at most segment.bytes: a record stays unless a later record of
+// its key is mapped, or it is a tombstone whose delete.retention.ms has passed since it was
+// first cleaned; batches of aborted transactions go; a transaction marker stays while its
+// transaction kept a record, then until delete.retention.ms; a producer's last batch stays
+// (emptied) so its sequence survives a producer-state rebuild; records without a key and
+// batches the cleaner cannot parse stay. A batch that loses records is rebuilt uncompressed
+// with its base offset, last offset delta, timestamps and producer fields (decision: no
+// recompression); untouched batches stay byte for byte. Offsets never change: consumers see
+// gaps, and a fetch inside one gets the next batch (wal holes). The cleaner state
+// (cleaner.state in the partition directory: first dirty offset, and when each region was
+// first cleaned, which dates tombstones) is written after the swaps; lost, the log is dirty
+// again and tombstones are kept longer, never shorter. Reads and writes of both passes go
+// through one byte-rate limit for all partitions (Config.CleanerIOBytesPerSecond,
+// log.cleaner.io.max.bytes.per.second), with an injectable sleep. Retention by time and size
+// applies only when the policy includes delete. A produce to a compacted topic holding a
+// record without a key is refused with INVALID_RECORD, as Kafka does. Crash safety is wal's
+// (doc.go, Cleaning).
+// Replicated partitions (replication factor > 1) are not compacted (decision): their wal log
+// is the raft log, whose entries followers catch up from, and a rule such as "clean only
+// below the raft snapshot" is not built yet; the controller refuses compact for them with
+// INVALID_CONFIG and the cleaner skips them.
 //
 // # Decisions where Kafka is silent or differs
 //

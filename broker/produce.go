@@ -63,6 +63,12 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
 			continue
 		}
+		if cfg.compact {
+			if be := checkKeyed(pp.Records, pp.Topic, pp.Partition); be != nil {
+				r.ErrorCode, r.ErrorMessage = be.Code, be.Msg
+				continue
+			}
+		}
 		if p.replicated() {
 			repls = append(repls, replProduce{i: i, p: p, data: pp.Records, sum: sum, cfg: cfg})
 			continue

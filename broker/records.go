@@ -161,7 +161,7 @@ func (b *Broker) writeLogStart(p *partition, off int64) error {
 
 // reclaimBelow deletes the sealed segments of p whose records all lie below off.
 func (b *Broker) reclaimBelow(p *partition, off int64) error {
-	p.logMu.Lock()
+	p.lockLogForWrite()
 	defer p.logMu.Unlock()
 	l := p.log
 	if l == nil || p.deleted.Load() {

@@ -33,7 +33,7 @@
 //	offset size field
 //	     0    4 crc          CRC-32C (Castagnoli) of bytes 4 .. 32+length
 //	     4    4 length       bytes after the 32-byte header (at most 1 GiB)
-//	     8    1 version      1 (Append), 2 (AppendTagged)
+//	     8    1 version      1 (Append), 2 (AppendTagged), 3 (a hole: see Cleaning)
 //	     9    1 flags        0
 //	    10    2 reserved     0
 //	    12    4 count        offsets the entry occupies (> 0)
@@ -403,6 +403,40 @@
 // segment is still at least retention.bytes (Kafka's rule). The active segment is never
 // deleted. StartOffset is the base of the oldest remaining segment.
 //
+// # Cleaning
+//
+// CleanSegments (clean.go) rewrites sealed segments for log compaction; the caller (the
+// broker's cleaner) decides per entry: drop it, keep it, or replace its data (same base
+// offset, count and timestamp). Consecutive sealed segments whose sizes add up to at most
+// SegmentBytes form a group, cleaned into one segment named by the group's base offset.
+// Dropped entries leave holes: entries of version 3 with no data whose count covers the
+// dropped offsets (decision: holes rather than gaps, so that every check that entry k+1
+// starts where entry k ends, in reads, Open and recovery scans, holds unchanged for cleaned
+// segments; a hole costs 32 bytes, consecutive drops share one). Read never returns a hole:
+// a read from an offset inside one starts with the next entry. The active segment is never
+// cleaned; a tagged (raft) log is refused. Protocol, per group:
+//
+//  1. Read the group's files through handles of its own (reads and appends go on) and write
+//     <base>.log.cleaned, <base>.index.cleaned and <base>.timeindex.cleaned, fsynced. An I/O
+//     throttle (CleanOptions.Throttle) sees every byte read and written. A group nothing
+//     changed in is not written.
+//  2. A Store member checkpoints the Store, so that the journal no longer holds records of
+//     the group's entries (replay would find them changed).
+//  3. Under the segment lock, if the group is still the log's: fsync the directory, rename
+//     <base>.log.cleaned to <base>.log.swap and fsync the directory: the commit point.
+//  4. Delete the group's other segments and the first segment's index files, fsync the
+//     directory (a cleaned segment must never sit next to a segment whose offsets it
+//     covers), rename the swap file over <base>.log and the index files into place, fsync.
+//
+// Open deletes every *.cleaned file (a cleaning that did not commit) and completes every
+// <base>.log.swap: it scans the swap file to its end offset E, deletes every segment file
+// whose base lies in (base, E) and the base segment's index files, fsyncs, renames the swap
+// file over <base>.log (its index is rebuilt by the sealed-segment scan). TestCleanSegmentsCrash
+// cuts the power at every operation of a cleaning (clean, torn and reordered crashes with lost
+// directory operations) and checks each entry is as before or as cleaned, never lost.
+// Remove waits for a cleaning in progress; Close does not (the swap then finds the log
+// closed and deletes its files).
+//
 // # Filesystem
 //
 // All I/O goes through the FS interface: OSFS for the disk, waltest.CrashFS in tests, which
@@ -435,7 +469,7 @@
 // file), append.go (Append, AppendTagged, write buffer, segment roll), repl.go (TruncateFrom,
 // Reset, SetState and the state file, OffsetForTag), bufpool.go (write buffer pool),
 // commit.go (Sync, group commit, fsync failure), read.go (Read), timeindex.go
-// (OffsetForTimestamp), retention.go (Retain), member.go (a Store member's Sync, checkpoint
+// (OffsetForTimestamp), retention.go (Retain), clean.go (CleanSegments and its recovery), member.go (a Store member's Sync, checkpoint
 // steps and replay). Store: store.go (type, OpenStore, OpenLog, Close), store_recover.go
 // (journal recovery and replay), store_commit.go (journal append and group commit),
 // store_checkpoint.go (checkpointer and the checkpoint file), store_dirsync.go (shared

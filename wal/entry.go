@@ -17,6 +17,12 @@ const (
 	// version 2 still checks its CRC and refuses it as a newer format rather than cutting it.
 	entryVersionTagged = 2
 	tagSize            = 8
+	// entryVersionHole: a hole left by the cleaner (clean.go): count offsets whose entries
+	// were removed, with no data (length 0) and no timestamp (maxTimestamp math.MinInt64).
+	// Read never returns a hole; it keeps the offsets of a cleaned segment contiguous, so
+	// every check that entry k+1 starts where entry k ends holds for cleaned segments too.
+	// An older binary refuses it as a newer format (ErrUnsupportedVersion).
+	entryVersionHole = 3
 
 	offIndexEntrySize  = 8  // relOffset u32, position u32
 	timeIndexEntrySize = 12 // maxTimestampBefore i64, relOffset u32
@@ -105,6 +111,23 @@ func putHeaderTagged(b []byte, data []byte, baseOffset int64, count int32, maxTi
 	binary.BigEndian.PutUint32(b[0:4], c)
 }
 
+// isHole reports whether h is a hole (entryVersionHole).
+func (h *entryHeader) isHole() bool { return h.version == entryVersionHole }
+
+// appendHole appends one framed hole of count offsets at baseOffset to dst.
+func appendHole(dst []byte, baseOffset int64, count int32) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	b := dst[n:]
+	binary.BigEndian.PutUint32(b[4:8], 0)
+	b[8] = entryVersionHole
+	binary.BigEndian.PutUint32(b[12:16], uint32(count))
+	binary.BigEndian.PutUint64(b[16:24], uint64(baseOffset))
+	binary.BigEndian.PutUint64(b[24:32], 1<<63) // noTimestamp
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:headerSize], castagnoli))
+	return dst
+}
+
 // appendEntry appends one framed entry to dst.
 func appendEntry(dst []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64) []byte {
 	n := len(dst)
@@ -156,7 +179,8 @@ func verify(h *entryHeader, e []byte) error {
 	if c != h.crc {
 		return fmt.Errorf("%w: crc mismatch at offset %d", ErrCorrupt, h.baseOffset)
 	}
-	if (h.version != entryVersion && h.version != entryVersionTagged) || h.flags != 0 || e[10] != 0 || e[11] != 0 {
+	if (h.version != entryVersion && h.version != entryVersionTagged && (h.version != entryVersionHole || h.length != 0)) ||
+		h.flags != 0 || e[10] != 0 || e[11] != 0 {
 		// A valid CRC over an unknown version is not a torn write: it is a newer format.
 		return fmt.Errorf("%w %d (flags %d) at offset %d", ErrUnsupportedVersion, h.version, h.flags, h.baseOffset)
 	}

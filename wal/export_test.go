@@ -12,6 +12,21 @@ func EncodeTaggedEntryForTest(data []byte, baseOffset int64, count int32, maxTim
 	return appendEntryTagged(nil, data, baseOffset, count, maxTimestamp, tag)
 }
 
+// EncodeHoleForTest returns the framed bytes of a hole (format version 3) of count offsets.
+func EncodeHoleForTest(baseOffset int64, count int32) []byte {
+	return appendHole(nil, baseOffset, count)
+}
+
+// HoleForTest reports whether b starts with a whole valid hole, and its base offset, count
+// and framed size.
+func HoleForTest(b []byte) (baseOffset int64, count int32, size int, ok bool) {
+	h, err := decodeEntry(b)
+	if err != nil || !h.isHole() {
+		return 0, 0, 0, false
+	}
+	return h.baseOffset, h.count, int(h.size()), true
+}
+
 // DecodeEntryForTest decodes and verifies the entry at the start of b.
 func DecodeEntryForTest(b []byte) (baseOffset int64, count int32, maxTimestamp int64, size int64, err error) {
 	h, err := decodeEntry(b)

@@ -91,6 +91,9 @@ type Log struct {
 
 	segMu sync.RWMutex // see the type doc
 
+	// cleanMu: one CleanSegments at a time (clean.go); Remove takes it too. Before segMu.
+	cleanMu sync.Mutex
+
 	mu          sync.Mutex // guards everything below and the active segment's mutable fields
 	cond        sync.Cond  // on mu: a group commit finished
 	segs        []*segment // oldest first; the last one is active
@@ -353,6 +356,8 @@ func (l *Log) closeLocked() error {
 
 // Remove closes the log and deletes its directory (topic deletion).
 func (l *Log) Remove() error {
+	l.cleanMu.Lock() // a cleaning writes files into the directory
+	defer l.cleanMu.Unlock()
 	l.segMu.Lock()
 	defer l.segMu.Unlock()
 	l.mu.Lock()

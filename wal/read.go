@@ -7,7 +7,8 @@ import (
 	"sort"
 )
 
-// Read returns whole entries, starting with the one containing offset, until adding the next
+// Read returns whole entries, starting with the one containing offset (or, when offset lies
+// in a hole a cleaning left, the first entry after it), until adding the next
 // would take the total data length past maxBytes; the first entry is returned even if it alone
 // is larger (KIP-74). offset == NextOffset() returns (nil, nil); offset below StartOffset() or
 // above NextOffset() returns ErrOffsetOutOfRange. The start is found through the segment list
@@ -169,8 +170,8 @@ func (l *Log) readSegment(v segView, pos, off, offset, chunk int64, maxBytes int
 			return false, atIndexPoint(err, next == off)
 		}
 		next = h.baseOffset + int64(h.count)
-		if next <= offset {
-			continue
+		if next <= offset || h.isHole() {
+			continue // a hole (clean.go) is never returned: its offsets are a gap
 		}
 		if len(*out) > 0 && *used+h.dataLen() > maxBytes {
 			return true, nil

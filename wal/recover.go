@@ -26,6 +26,14 @@ func (l *Log) open(recs []journalRecord) error {
 	if err != nil {
 		return err
 	}
+	// A cleaning interrupted by a crash: drop its uncommitted files, complete its swap.
+	if changed, err := l.recoverCleaning(names); err != nil {
+		return err
+	} else if changed {
+		if names, err = l.fs.ReadDir(l.dir); err != nil {
+			return err
+		}
+	}
 	logs := map[int64]bool{}
 	idxFiles := map[int64]bool{}
 	var bases []int64

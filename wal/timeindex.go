@@ -60,7 +60,7 @@ func (l *Log) scanForTime(v segView, pos, off, ts int64) (int64, bool, error) {
 		if err != nil {
 			return 0, false, atIndexPoint(err, next == off)
 		}
-		if h.maxTimestamp >= ts {
+		if h.maxTimestamp >= ts && !h.isHole() {
 			return h.baseOffset, true, nil
 		}
 		next = h.baseOffset + int64(h.count)

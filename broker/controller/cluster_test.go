@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -236,9 +237,28 @@ func TestAdminOpsReachEveryBroker(t *testing.T) {
 	}
 	// Kafka's validation still answers, through the forwarding.
 	if r, err := f.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "a", NumPartitions: 1, ReplicationFactor: 1},
-		{Name: "bad", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "compact"}}}}); err != nil ||
-		r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code || r.Topics[1].ErrorCode != kerr.InvalidConfig.Code {
+		{Name: "bad", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"cleanup.policy": "shred"}},
+		{Name: "badc", NumPartitions: 1, ReplicationFactor: 3, Configs: map[string]string{"cleanup.policy": "delete,compact"}}}}); err != nil ||
+		r.Topics[0].ErrorCode != kerr.TopicAlreadyExists.Code || r.Topics[1].ErrorCode != kerr.InvalidConfig.Code ||
+		r.Topics[2].ErrorCode != kerr.InvalidConfig.Code || !strings.Contains(r.Topics[2].ErrorMessage, "replicated topics") {
 		t.Fatalf("invalid creates: %+v %v", r, err)
+	}
+	// Compaction is refused on a replicated topic by a config change too (and allowed with
+	// one replica).
+	if r, err := f.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "r3", NumPartitions: 1, ReplicationFactor: 3}}}); err != nil || r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create r3: %+v %v", r, err)
+	}
+	compact := "compact"
+	if r, err := f.IncrementalAlterConfigs(ctx, &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
+		{Type: brokerop.ResourceTopic, Name: "r3", Configs: []brokerop.IncrementalAlterConfig{{Name: "cleanup.policy", Op: brokerop.ConfigOpSet, Value: &compact}}},
+		{Type: brokerop.ResourceTopic, Name: "b", Configs: []brokerop.IncrementalAlterConfig{{Name: "cleanup.policy", Op: brokerop.ConfigOpSet, Value: &compact}}}}}); err != nil ||
+		r.Resources[0].ErrorCode != kerr.InvalidConfig.Code || r.Resources[1].ErrorCode != 0 {
+		t.Fatalf("compact on r3 and b: %+v %v", r, err)
+	}
+	if r, err := f.AlterConfigs(ctx, &brokerop.AlterConfigsReq{Resources: []brokerop.AlterConfigsResource{
+		{Type: brokerop.ResourceTopic, Name: "r3", Configs: []brokerop.AlterConfig{{Name: "cleanup.policy", Value: &compact}}}}}); err != nil ||
+		r.Resources[0].ErrorCode != kerr.InvalidConfig.Code {
+		t.Fatalf("alter r3: %+v %v", r, err)
 	}
 	set := "5000"
 	if r, err := f.IncrementalAlterConfigs(ctx, &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
@@ -251,7 +271,7 @@ func TestAdminOpsReachEveryBroker(t *testing.T) {
 	if r, err := f.CreatePartitions(ctx, &brokerop.CreatePartitionsReq{Topics: []brokerop.CreatePartitionsTopic{{Name: "a", Count: 5}}}); err != nil || r.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create partitions: %+v %v", r, err)
 	}
-	if r, err := f.DeleteTopics(ctx, &brokerop.DeleteTopicsReq{Topics: []string{"b"}}); err != nil || r.Topics[0].ErrorCode != 0 {
+	if r, err := f.DeleteTopics(ctx, &brokerop.DeleteTopicsReq{Topics: []string{"b", "r3"}}); err != nil || r.Topics[0].ErrorCode != 0 || r.Topics[1].ErrorCode != 0 {
 		t.Fatalf("delete: %+v %v", r, err)
 	}
 	pl, err := f.Placement(ctx, &brokerop.PlacementReq{})

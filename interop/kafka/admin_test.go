@@ -33,16 +33,16 @@ func TestAdminLifecycleKadm(t *testing.T) {
 	if again, _ := adm.CreateTopic(ctx, 3, 1, nil, "orders-v1"); !errors.Is(again.Err, kerr.TopicAlreadyExists) {
 		t.Fatalf("second create: %v", again.Err)
 	}
-	// Bad name, bad replication factor, compaction.
+	// Bad name, bad replication factor, an unknown cleanup policy.
 	if r, _ := adm.CreateTopic(ctx, 1, 1, nil, "bad/name"); !errors.Is(r.Err, kerr.InvalidTopicException) {
 		t.Fatalf("bad name: %v", r.Err)
 	}
 	if r, _ := adm.CreateTopic(ctx, 1, 3, nil, "rf3"); !errors.Is(r.Err, kerr.InvalidReplicationFactor) {
 		t.Fatalf("rf 3: %v", r.Err)
 	}
-	compact := "compact"
-	if r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &compact}, "compacted"); !errors.Is(r.Err, kerr.InvalidConfig) {
-		t.Fatalf("compact: %v", r.Err)
+	shred := "compact,shred"
+	if r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &shred}, "compacted"); !errors.Is(r.Err, kerr.InvalidConfig) {
+		t.Fatalf("unknown cleanup.policy: %v", r.Err)
 	}
 
 	// List.
