@@ -27,7 +27,11 @@
 //     that died never answers, and its connection would only time out after the mesh's idle
 //     timeout. (An op retried so may have taken effect on the old leader, as after a Kafka
 //     client's own retry: offset commits are idempotent, producer ids fresh, and a topic
-//     created there answers TOPIC_ALREADY_EXISTS.)
+//     created there answers TOPIC_ALREADY_EXISTS.) A forward may also arrive late, after its
+//     caller gave up and sent the op through another broker, and after newer ops: an offset
+//     commit carries its gateway's stamp (brokerop.OffsetCommitReq Writer, Seq), and the
+//     coordinator and the quorum's state never let a late copy overwrite the same writer's
+//     newer commit (group.Superseded; the stamps are part of the committed offsets).
 //   - DescribeQuorum is the leader's raft view (term, commit index, voters and learners with
 //     their raft Match and when the leader last heard from them, by Kafka broker id), which
 //     the gateway serves as Kafka's DescribeQuorum (API 55); the controller id of Metadata

@@ -42,7 +42,7 @@ func (c *Controller) startCoordinator() {
 	var initial []group.Record
 	for _, o := range c.r.Offsets() {
 		initial = append(initial, group.Record{Kind: group.KindCommit, Group: o.Group, Topic: o.Topic, Partition: o.Partition,
-			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs})
+			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs, Writer: o.Writer, Seq: o.Seq})
 	}
 	gone := make(chan struct{})
 	ol := &offsetLog{c: c, gone: gone}
@@ -141,7 +141,8 @@ func commandsOf(recs []group.Record) []Command {
 	for _, r := range recs {
 		switch r.Kind {
 		case group.KindCommit:
-			o := Offset{Group: r.Group, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch, Metadata: r.Metadata, CommitMs: r.CommitMs}
+			o := Offset{Group: r.Group, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch, Metadata: r.Metadata, CommitMs: r.CommitMs,
+				Writer: r.Writer, Seq: r.Seq}
 			if n := len(out); n > 0 {
 				if co, ok := out[n-1].(CommitOffsets); ok && co.Group == r.Group {
 					co.Offsets = append(co.Offsets, o)

@@ -187,7 +187,7 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 		m := &metadata.CommitOffsets{Group: c.Group}
 		for _, o := range c.Offsets {
 			m.Offsets = append(m.Offsets, metadata.OffsetCommit{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset,
-				LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitMs})
+				LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitMs, Writer: o.Writer, Seq: o.Seq})
 		}
 		mc = m
 	case DeleteGroups:
@@ -299,7 +299,7 @@ func (q *QuorumReplica) Offsets() []Offset {
 	for _, g := range q.sm.st.Groups() {
 		for _, o := range q.sm.st.GroupOffsets(g) {
 			out = append(out, Offset{Group: g, Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch,
-				Metadata: o.Metadata, CommitMs: o.CommitTimeMs})
+				Metadata: o.Metadata, CommitMs: o.CommitTimeMs, Writer: o.Writer, Seq: o.Seq})
 		}
 	}
 	return out

@@ -162,6 +162,7 @@ type Offset struct {
 	LeaderEpoch int32
 	Metadata    string
 	CommitMs    int64
+	Writer, Seq uint64 // the commit's stamp (brokerop.OffsetCommitReq; group.Superseded)
 }
 
 // TopicPartition names one partition.

@@ -57,7 +57,15 @@
 //     any other generation is ILLEGAL_GENERATION); otherwise fencing as for Heartbeat, and
 //     REBALANCE_IN_PROGRESS in CompletingRebalance. Commits are allowed while preparing a
 //     rebalance (eager consumers commit before they rejoin). Metadata over MaxMetadataBytes is
-//     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics.
+//     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics. A
+//     commit stamped by its sender (OffsetCommitReq Writer, Seq: the gateway stamps each of
+//     its commits) is not applied to a partition whose offset the same Writer committed
+//     under a higher Seq (Superseded): it is a late copy of an older commit (the gateway sent
+//     it again through another broker, and the first one delivered its copy later) and is
+//     answered as committed, overwritten at once by the newer one. Other writers' and
+//     unstamped commits apply in arrival order, as Kafka's. The stamps are kept with the
+//     offsets in memory and by the metadata quorum (Record Writer, Seq), not in the offset
+//     log in Dir (a stand-alone broker's coordinator: no commit reaches it twice).
 //   - OffsetFetch returns -1 for partitions without a commit. A commit is applied only once it
 //     is durable, so the coordinator never answers UNSTABLE_OFFSET_COMMIT itself; offsets
 //     committed in a transaction are held by the transaction coordinator (broker/txn) and

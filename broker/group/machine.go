@@ -80,6 +80,22 @@ type committed struct {
 	leaderEpoch int32
 	metadata    string
 	commitMs    int64
+	writer, seq uint64 // the commit's stamp (brokerop.OffsetCommitReq Writer, Seq); 0: none
+}
+
+// Superseded reports whether a commit stamped (writer, seq) is older than the one that wrote
+// a partition's offset (stamped lastWriter, lastSeq): the same writer committed a higher Seq
+// there. Such a commit is a late copy (sent again, or forwarded late) and must not be
+// applied over the newer one; commits of another writer, or unstamped, apply in arrival
+// order. The metadata quorum's state applies the same rule.
+func Superseded(writer, seq, lastWriter, lastSeq uint64) bool {
+	return writer != 0 && writer == lastWriter && seq < lastSeq
+}
+
+// superseded reports whether r is a commit older than the one applied to its partition.
+func (g *group) superseded(topic string, partition int32, writer, seq uint64) bool {
+	c, ok := g.offsets[tp{topic, partition}]
+	return ok && Superseded(writer, seq, c.writer, c.seq)
 }
 
 type group struct {
@@ -870,6 +886,7 @@ func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCom
 	m.begin(now)
 	defer m.touch(req.Group) // its timers may have changed
 	code := m.validateCommit(req)
+	g := m.groups[req.Group]
 	resp := &brokerop.OffsetCommitResp{}
 	var recs []Record
 	for _, t := range req.Topics {
@@ -879,10 +896,13 @@ func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCom
 			if pc == errNone && len(p.Metadata) > m.cfg.MaxMetadataBytes {
 				pc = errOffsetMetadataTooLarge
 			}
-			if pc == errNone {
+			// A late copy of a commit its writer has since overtaken is answered as
+			// committed (and at once overwritten by the newer one), not applied.
+			if pc == errNone && (g == nil || !g.superseded(t.Topic, p.Partition, req.Writer, req.Seq)) {
 				recs = append(recs, Record{
 					Kind: KindCommit, Group: req.Group, Topic: t.Topic, Partition: p.Partition,
 					Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitMs: now.UnixMilli(),
+					Writer: req.Writer, Seq: req.Seq,
 				})
 			}
 			tr.Partitions = append(tr.Partitions, brokerop.OffsetCommitPartitionResp{Partition: p.Partition, ErrorCode: pc})
@@ -1124,8 +1144,12 @@ func (m *Machine) Apply(recs []Record) {
 		switch r.Kind {
 		case KindCommit:
 			g := m.getOrCreate(r.Group)
+			if g.superseded(r.Topic, r.Partition, r.Writer, r.Seq) {
+				continue // a late copy behind a newer commit of its writer in the same batch
+			}
 			g.offsets[tp{r.Topic, r.Partition}] = committed{
 				offset: r.Offset, leaderEpoch: r.LeaderEpoch, metadata: r.Metadata, commitMs: r.CommitMs,
+				writer: r.Writer, seq: r.Seq,
 			}
 		case KindDeleteOffset:
 			if g := m.groups[r.Group]; g != nil {
@@ -1155,6 +1179,7 @@ func (m *Machine) Snapshot() []Record {
 			out = append(out, Record{
 				Kind: KindCommit, Group: id, Topic: k.topic, Partition: k.partition,
 				Offset: c.offset, LeaderEpoch: c.leaderEpoch, Metadata: c.metadata, CommitMs: c.commitMs,
+				Writer: c.writer, Seq: c.seq,
 			})
 		}
 	}

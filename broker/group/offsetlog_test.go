@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
@@ -92,5 +93,52 @@ func TestCoordinatorOffsetLog(t *testing.T) {
 	last := l.recs[len(l.recs)-1]
 	if last.Offset != 13 {
 		t.Fatalf("last record %+v", last)
+	}
+}
+
+// A commit its writer has overtaken (a late copy: the same Writer, a lower Seq than the
+// commit that wrote the partition's offset) is answered as committed and neither logged nor
+// applied: checked against the applied offsets (Initial's stamps too: the quorum's), and
+// within one batch by Apply. The same stamp again, another writer and unstamped commits
+// apply in arrival order.
+func TestSupersededCommits(t *testing.T) {
+	m := NewMachine(MachineConfig{})
+	now := time.Unix(100, 0)
+	m.Apply([]Record{{Kind: KindCommit, Group: "g", Topic: "t", Offset: 479, Writer: 7, Seq: 2}})
+	commit := func(off int64, writer, seq uint64) Output {
+		t.Helper()
+		outs := m.OffsetCommit(now, 1, &brokerop.OffsetCommitReq{Group: "g", Generation: -1, Writer: writer, Seq: seq,
+			Topics: []brokerop.OffsetCommitTopic{{Topic: "t", Partitions: []brokerop.OffsetCommitPartition{{Offset: off, LeaderEpoch: -1}}}}})
+		o := outs[len(outs)-1]
+		if code := o.Resp.(*brokerop.OffsetCommitResp).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("commit %d: error %d", off, code)
+		}
+		m.Apply(o.Records)
+		return o
+	}
+	offset := func() int64 {
+		t.Helper()
+		g := m.groups["g"]
+		return g.offsets[tp{"t", 0}].offset
+	}
+	if o := commit(453, 7, 1); len(o.Records) != 0 || offset() != 479 {
+		t.Fatalf("a late copy of seq 1 after seq 2: records %+v, offset %d; want none and 479", o.Records, offset())
+	}
+	for i, c := range []struct {
+		writer, seq uint64
+	}{{7, 2}, {8, 1}, {0, 0}} {
+		off := int64(400 + i)
+		if o := commit(off, c.writer, c.seq); len(o.Records) != 1 || offset() != off {
+			t.Fatalf("commit %d stamped %d/%d: records %+v, offset %d", off, c.writer, c.seq, o.Records, offset())
+		}
+	}
+	// One batch: seq 5 then a late seq 4 of the same writer; the late one is not applied.
+	m.Apply([]Record{{Kind: KindCommit, Group: "g", Topic: "t", Offset: 500, Writer: 7, Seq: 5},
+		{Kind: KindCommit, Group: "g", Topic: "t", Offset: 490, Writer: 7, Seq: 4}})
+	if got := offset(); got != 500 {
+		t.Fatalf("offset %d after a batch of seq 5 and a late seq 4, want 500", got)
+	}
+	if s := m.Snapshot(); len(s) != 1 || s[0].Writer != 7 || s[0].Seq != 5 {
+		t.Fatalf("snapshot %+v: want the stamp 7/5 kept", s)
 	}
 }

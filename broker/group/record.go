@@ -27,6 +27,11 @@ type Record struct {
 	LeaderEpoch int32
 	Metadata    string
 	CommitMs    int64
+	// Writer and Seq are a commit's stamp (brokerop.OffsetCommitReq): Apply skips a commit
+	// its writer has overtaken. The offset log in Dir does not store them (AppendEntry
+	// leaves them out: one coordinator, no sender delivering late copies); the metadata
+	// quorum does.
+	Writer, Seq uint64
 }
 
 // entryVersion is the first byte of every offset-log entry.

@@ -34,6 +34,10 @@ func allCommands() []metadata.Command {
 			{Topic: "a", Partition: 3, Offset: 1 << 40, LeaderEpoch: -1, Metadata: "meta", CommitTimeMs: 1_700_000_000_000},
 			{Topic: "b", Partition: -7, Offset: -1, LeaderEpoch: 5, CommitTimeMs: -5},
 		}},
+		&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+			{Topic: "a", Partition: 3, Offset: 9, LeaderEpoch: -1, CommitTimeMs: 1, Writer: 1 << 63, Seq: 1 << 40},
+			{Topic: "b", Partition: 0, Offset: 2, CommitTimeMs: 2},
+		}},
 		&metadata.DeleteGroups{Groups: []string{"g", "h"}},
 		&metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}}},
 		&metadata.CreateTopics{MaxPartitions: 7, Topics: []metadata.NewTopic{
@@ -67,8 +71,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 24 {
-		t.Errorf("%d command kinds covered, want 24", len(kinds))
+	if len(kinds) != 25 {
+		t.Errorf("%d command kinds covered, want 25", len(kinds))
 	}
 }
 
@@ -112,6 +116,13 @@ func TestDecodeCommandErrors(t *testing.T) {
 		if _, err := metadata.DecodeCommand(append(b, 0)); !errors.Is(err, metadata.ErrMalformed) {
 			t.Errorf("%T with a trailing byte: %v", c, err)
 		}
+	}
+	// The ordered CommitOffsets encoding without any stamped offset is not canonical.
+	unstamped := (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{{Topic: "t"}}}).Encode()
+	unstamped[1] = 15
+	unstamped = append(unstamped, 0, 0)
+	if _, err := metadata.DecodeCommand(unstamped); !errors.Is(err, metadata.ErrMalformed) {
+		t.Errorf("ordered CommitOffsets without a writer: %v", err)
 	}
 	// A map whose keys are not strictly ascending is not canonical: refused.
 	for _, keys := range [][2]string{{"b", "a"}, {"a", "a"}} {

@@ -181,7 +181,8 @@ func (g *gen) command() metadata.Command {
 		c := &metadata.CommitOffsets{Group: g.group()}
 		for range g.r.IntN(4) {
 			c.Offsets = append(c.Offsets, metadata.OffsetCommit{Topic: g.name(), Partition: int32(g.r.IntN(3)),
-				Offset: g.r.Int64N(1000), LeaderEpoch: int32(g.r.IntN(3)) - 1, Metadata: g.key(), CommitTimeMs: g.r.Int64N(1e12)})
+				Offset: g.r.Int64N(1000), LeaderEpoch: int32(g.r.IntN(3)) - 1, Metadata: g.key(), CommitTimeMs: g.r.Int64N(1e12),
+				Writer: uint64(g.r.IntN(3)), Seq: uint64(g.r.IntN(4))})
 		}
 		return c
 	default:

@@ -656,8 +656,13 @@ func (s *State) commitOffsets(c *CommitOffsets, dry bool) *CommitOffsetsResult {
 		s.groups[c.Group] = g
 	}
 	for _, o := range c.Offsets {
-		g[TopicPartition{o.Topic, o.Partition}] = CommittedOffset{
+		tp := TopicPartition{o.Topic, o.Partition}
+		if last, ok := g[tp]; ok && o.Writer != 0 && o.Writer == last.Writer && o.Seq < last.Seq {
+			continue // a late copy of a commit its writer has overtaken (OffsetCommit)
+		}
+		g[tp] = CommittedOffset{
 			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitTimeMs,
+			Writer: o.Writer, Seq: o.Seq,
 		}
 	}
 	return &CommitOffsetsResult{Committed: len(c.Offsets)}
