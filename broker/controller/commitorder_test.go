@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
 )
 
 // commitGate holds the offset commits a broker forwards to the quorum leader while armed:
@@ -198,5 +199,67 @@ func TestLateForwardedCommitDoesNotRollBack(t *testing.T) {
 	commit(y, 490, writer, 3)
 	if got := fetch(y); got != 490 {
 		t.Fatalf("the writer's next commit of 490 left offset %d", got)
+	}
+}
+
+// Generations go up across coordinators. A group's generation is in every member's
+// cooperative subscription (KIP-792: of two members claiming a partition, the claim of the
+// higher generation wins). A new coordinator (a leader change, or a rebuild after a failed
+// commit) that numbered the group's generations from 1 again let a member of the old
+// coordinator rejoin claiming its partitions under a generation higher than the current
+// owner's: the assignor kept them with the stale member, which went on from its old
+// position and committed offsets below those the current owner had committed (the
+// MajorityMinoritySplit anomaly: commits of 389 acknowledged after commits of 430). So each
+// generation is recorded on the quorum before the members learn it, and a new coordinator
+// goes on above it.
+func TestGenerationsGoUpAcrossCoordinators(t *testing.T) {
+	h := newHarness(t, 3)
+	h.groups = group.MachineConfig{InitialRebalanceDelay: -1}
+	li := h.startThree()
+	const grp = "g"
+	join := func(via int) int32 {
+		t.Helper()
+		var gen int32
+		eventually(t, fmt.Sprintf("a one-member generation through broker %d", via), func() error {
+			ctx, cancel := ctx5()
+			defer cancel()
+			j, err := h.caller(via).JoinGroup(ctx, &brokerop.JoinGroupReq{Group: grp, ClientID: "c", ProtocolType: "consumer",
+				Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
+			if err != nil {
+				return err
+			}
+			if j.ErrorCode != 0 {
+				return fmt.Errorf("join: error %d", j.ErrorCode)
+			}
+			// Leave again, so that the next join on this coordinator forms a new generation
+			// at once (no member to wait for).
+			l, err := h.caller(via).LeaveGroup(ctx, &brokerop.LeaveGroupReq{Group: grp, Members: []brokerop.LeaveGroupMember{{MemberID: j.MemberID}}})
+			if err != nil || l.ErrorCode != 0 {
+				return fmt.Errorf("leave: %+v, %v", l, err)
+			}
+			gen = j.Generation
+			return nil
+		})
+		return gen
+	}
+	var last int32
+	for range 3 {
+		last = join(li)
+	}
+	// Another broker leads: its coordinator starts from the quorum.
+	to := (li + 1) % 3
+	eventually(t, fmt.Sprintf("broker %d leads", to), func() error {
+		ctx, cancel := ctx5()
+		defer cancel()
+		if cur, err := h.leaderIndex(); err != nil || cur != to {
+			if err == nil {
+				err = h.nodes[cur].q.TransferLeadership(ctx, h.nodes[to].id)
+			}
+			return fmt.Errorf("leader %d: %v", cur, err)
+		}
+		return nil
+	})
+	if got := join(to); got <= last {
+		t.Fatalf("the new coordinator's first generation is %d, not above %d (the last one of the previous coordinator)", got, last)
 	}
 }

@@ -79,7 +79,13 @@
 // Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
 // is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable
 // (after a broker restart every group is Empty with its committed offsets, members get
-// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka);
+// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka),
+// but generations are: each rebalance's new generation is a record (KindGeneration) made
+// durable before any member's JoinGroup is answered, and a coordinator started later goes on
+// above it, as Kafka's (which stores the generation with the group). A member's cooperative
+// subscription carries its generation and the assignor believes the claim of the higher one
+// (KIP-792); generations numbered from 1 again let a member of an old coordinator keep
+// partitions another member had consumed (and committed) since;
 // committed offsets do not expire (Kafka's offsets.retention.minutes is not implemented).
 //
 // # Offset log
@@ -103,6 +109,7 @@
 //	                                metadata:str | commitTimeMs:i64
 //	          kind 2 delete offset: topic:str | partition:i32
 //	          kind 3 delete group:  (nothing)
+//	          kind 4 generation:    generation:i32 (the group's last generation handed out)
 //	str     = length:uvarint | bytes
 //
 // Integers are big-endian. Replaying every entry in order with Machine.Apply rebuilds the

@@ -494,11 +494,19 @@ func (m *Machine) completeJoin(g *group) {
 	}
 	g.state = CompletingRebalance
 	g.deadline = m.now.Add(g.maxRebalance())
+	// The new generation is made durable before any member learns it (every answer waits
+	// for the record): a coordinator started later goes on above it (Apply), so a group's
+	// generations only go up, as Kafka's. A member's cooperative subscription carries its
+	// generation, and of two members claiming a partition the assignor believes the one of
+	// the higher generation (KIP-792): generations numbered from 1 again by a new
+	// coordinator let a member of the old one keep partitions another member had consumed
+	// since, going on from its old position.
+	gen := []Record{{Kind: KindGeneration, Group: g.id, Generation: g.generation}}
 	for _, id := range g.order {
 		mem := g.members[id]
 		mem.joinWait = false
 		mem.expires = m.now.Add(mem.session)
-		m.reply(mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader))
+		m.out = append(m.out, Output{Token: mem.joinTok, Resp: m.joinResult(g, mem, id == g.leader, g.leader), Records: gen})
 	}
 }
 
@@ -1155,6 +1163,9 @@ func (m *Machine) Apply(recs []Record) {
 			if g := m.groups[r.Group]; g != nil {
 				delete(g.offsets, tp{r.Topic, r.Partition})
 			}
+		case KindGeneration:
+			g := m.getOrCreate(r.Group)
+			g.generation = max(g.generation, r.Generation)
 		case KindDeleteGroup:
 			if g := m.groups[r.Group]; g != nil {
 				clear(g.offsets)
@@ -1175,6 +1186,9 @@ func (m *Machine) Apply(recs []Record) {
 func (m *Machine) Snapshot() []Record {
 	var out []Record
 	for id, g := range m.groups {
+		if g.generation > 0 {
+			out = append(out, Record{Kind: KindGeneration, Group: id, Generation: g.generation})
+		}
 		for k, c := range g.offsets {
 			out = append(out, Record{
 				Kind: KindCommit, Group: id, Topic: k.topic, Partition: k.partition,
@@ -1191,7 +1205,10 @@ func (m *Machine) Snapshot() []Record {
 		if a.Topic != b.Topic {
 			return a.Topic < b.Topic
 		}
-		return a.Partition < b.Partition
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Kind < b.Kind
 	})
 	return out
 }

@@ -142,3 +142,33 @@ func TestSupersededCommits(t *testing.T) {
 		t.Fatalf("snapshot %+v: want the stamp 7/5 kept", s)
 	}
 }
+
+// A rebalance's new generation is made durable before any member learns it: every join
+// answer carries the generation record. A machine started from a recorded generation (a new
+// coordinator) numbers the group's generations above it.
+func TestGenerationRecorded(t *testing.T) {
+	now := time.Unix(100, 0)
+	m := NewMachine(MachineConfig{InitialRebalanceDelay: -1})
+	m.Apply([]Record{{Kind: KindGeneration, Group: "g", Generation: 41}, {Kind: KindGeneration, Group: "g", Generation: 7}})
+	outs := m.JoinGroup(now, 1, &brokerop.JoinGroupReq{Group: "g", ClientID: "c", ProtocolType: "consumer",
+		Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
+	var join *Output
+	for i := range outs {
+		if r, ok := outs[i].Resp.(*brokerop.JoinGroupResp); ok && r.ErrorCode == 0 {
+			join = &outs[i]
+		}
+	}
+	if join == nil {
+		t.Fatalf("no join answer in %+v", outs)
+	}
+	if gen := join.Resp.(*brokerop.JoinGroupResp).Generation; gen != 42 {
+		t.Fatalf("generation %d after a recorded 41, want 42", gen)
+	}
+	if len(join.Records) != 1 || join.Records[0] != (Record{Kind: KindGeneration, Group: "g", Generation: 42}) {
+		t.Fatalf("the join answer persists %+v, want the generation 42 record", join.Records)
+	}
+	m.Apply(join.Records)
+	if s := m.Snapshot(); len(s) != 1 || s[0].Generation != 42 {
+		t.Fatalf("snapshot %+v: want the generation kept", s)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	kindDeleteGroups         = 13
 	kindDeleteOffsets        = 14
 	kindCommitOffsetsOrdered = 15 // CommitOffsets with writer stamps
+	kindGroupGenerations     = 16
 
 	// Replicated partitions (issue #16): kinds 20–29.
 	kindCreateTopicsReplicated     = 20 // CreateTopics with a replica list per partition
@@ -195,6 +196,20 @@ type OffsetCommit struct {
 	Writer, Seq  uint64
 }
 
+// GroupGenerations records the last generation each group's coordinator handed out (it is
+// recorded before the members learn it). A coordinator that starts later numbers the group's
+// generations above it: generations only go up, as Kafka's (whose coordinator stores them with
+// the group), and a member's claim on a partition under an old coordinator's generation never
+// outranks the current owner's (KIP-792). A generation at or below the recorded one changes
+// nothing. Kept when the group's offsets are deleted.
+type GroupGenerations struct{ Groups []GroupGeneration }
+
+// GroupGeneration is one group's generation.
+type GroupGeneration struct {
+	Group      string
+	Generation int32
+}
+
 // DeleteGroups removes groups with all their committed offsets.
 type DeleteGroups struct{ Groups []string }
 
@@ -238,8 +253,9 @@ func (c *CommitOffsets) kind() uint64 {
 	}
 	return kindCommitOffsets
 }
-func (*DeleteGroups) kind() uint64  { return kindDeleteGroups }
-func (*DeleteOffsets) kind() uint64 { return kindDeleteOffsets }
+func (*DeleteGroups) kind() uint64     { return kindDeleteGroups }
+func (*GroupGenerations) kind() uint64 { return kindGroupGenerations }
+func (*DeleteOffsets) kind() uint64    { return kindDeleteOffsets }
 
 // Encode returns the command's bytes.
 func (c *InitCluster) Encode() []byte { return encode(c) }
@@ -279,6 +295,9 @@ func (c *CommitOffsets) Encode() []byte { return encode(c) }
 
 // Encode returns the command's bytes.
 func (c *DeleteGroups) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *GroupGenerations) Encode() []byte { return encode(c) }
 
 // Encode returns the command's bytes.
 func (c *DeleteOffsets) Encode() []byte { return encode(c) }
@@ -410,6 +429,15 @@ func (c *Reassign) appendFields(b []byte) []byte {
 }
 
 func (c *AllocateProducerIDs) appendFields(b []byte) []byte { return appendI32(b, c.Count) }
+
+func (c *GroupGenerations) appendFields(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(c.Groups)))
+	for _, g := range c.Groups {
+		b = postcard.AppendString(b, g.Group)
+		b = appendI32(b, g.Generation)
+	}
+	return b
+}
 
 func (c *CommitOffsets) appendFields(b []byte) []byte {
 	b = postcard.AppendString(b, c.Group)
@@ -725,6 +753,13 @@ func DecodeCommand(data []byte) (Command, error) {
 		c = x
 	case kindDeleteGroups:
 		c = &DeleteGroups{Groups: d.strings()}
+	case kindGroupGenerations:
+		x := &GroupGenerations{}
+		n := d.count(2)
+		for range n {
+			x.Groups = append(x.Groups, GroupGeneration{Group: d.str(), Generation: d.i32()})
+		}
+		c = x
 	case kindDeleteOffsets:
 		x := &DeleteOffsets{Group: d.str()}
 		n := d.count(2)

@@ -39,6 +39,7 @@ func allCommands() []metadata.Command {
 			{Topic: "b", Partition: 0, Offset: 2, CommitTimeMs: 2},
 		}},
 		&metadata.DeleteGroups{Groups: []string{"g", "h"}},
+		&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 7}, {Group: "h", Generation: -1}}},
 		&metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}}},
 		&metadata.CreateTopics{MaxPartitions: 7, Topics: []metadata.NewTopic{
 			{Name: "r", ID: tid(3), Partitions: 2, Owners: owners(2, node(1), node(2)), Replicas: [][]uint64{{1, 2, 3}, {2, 3, 1 << 60}}},
@@ -52,7 +53,7 @@ func allCommands() []metadata.Command {
 		&metadata.InitCluster{}, &metadata.RegisterBroker{}, &metadata.RemoveBroker{}, &metadata.AllowBroker{},
 		&metadata.DisallowBroker{}, &metadata.CreateTopics{}, &metadata.DeleteTopics{}, &metadata.CreatePartitions{},
 		&metadata.AlterConfigs{}, &metadata.Reassign{}, &metadata.AllocateProducerIDs{}, &metadata.CommitOffsets{},
-		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
+		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.GroupGenerations{}, &metadata.UpdatePartition{},
 		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
 	}, securityCommands()...)
@@ -71,8 +72,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 25 {
-		t.Errorf("%d command kinds covered, want 25", len(kinds))
+	if len(kinds) != 26 {
+		t.Errorf("%d command kinds covered, want 26", len(kinds))
 	}
 }
 

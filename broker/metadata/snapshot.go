@@ -99,6 +99,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionOffsetStamps)
 		b = postcard.AppendBytes(b, body)
 	}
+	if len(s.gens) > 0 {
+		b = postcard.AppendUvarint(b, sectionGenerations)
+		b = postcard.AppendBytes(b, s.appendGenerations(nil))
+	}
 	if body := s.appendKafkaListeners(nil); body != nil {
 		b = postcard.AppendUvarint(b, sectionKafkaListeners)
 		b = postcard.AppendBytes(b, body)
@@ -172,6 +176,35 @@ func restoreOffsetStamps(d *dec, s *State, check func(bool, string, ...any)) {
 		}
 	}
 	check(n > 0, "empty section (an empty state has none)")
+}
+
+// sectionGenerations is the tag of the snapshot section of groups' recorded generations
+// (GroupGenerations): count, then (group, generation > 0) in ascending group order.
+const sectionGenerations = 6
+
+func (s *State) appendGenerations(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(s.gens)))
+	for _, g := range slices.Sorted(maps.Keys(s.gens)) {
+		b = postcard.AppendString(b, g)
+		b = appendI32(b, s.gens[g])
+	}
+	return b
+}
+
+func restoreGenerations(d *dec, s *State, check func(bool, string, ...any)) {
+	n := d.count(2)
+	check(n > 0, "empty section (an empty state has none)")
+	prev := ""
+	for i := range n {
+		g, gen := d.str(), d.i32()
+		if d.err != nil {
+			return
+		}
+		check(i == 0 || g > prev, "groups not in ascending order")
+		check(g != "" && gen > 0, "group %q generation %d", g, gen)
+		prev = g
+		s.gens[g] = gen
+	}
 }
 
 // sectionKafkaListeners is the tag of the snapshot section of brokers' advertised Kafka
@@ -353,7 +386,7 @@ func (s *State) Restore(data []byte) error {
 	s.applied, s.clusterID, s.nextProducerID, s.nextKafkaID = n.applied, n.clusterID, n.nextProducerID, n.nextKafkaID
 	s.brokers, s.byNode, s.kafkaIDs, s.allowed = n.brokers, n.byNode, n.kafkaIDs, n.allowed
 	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
-	s.groups = n.groups
+	s.groups, s.gens = n.groups, n.gens
 	s.sec = n.sec
 	return nil
 }
@@ -469,6 +502,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 			restoreReplicated(sd, s, sectionCheck)
 		case sectionOffsetStamps:
 			restoreOffsetStamps(sd, s, sectionCheck)
+		case sectionGenerations:
+			restoreGenerations(sd, s, sectionCheck)
 		case sectionReassignments:
 			restoreReassignments(sd, s, sectionCheck)
 		case sectionSecurity:

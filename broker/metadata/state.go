@@ -30,6 +30,7 @@ type State struct {
 	owned      map[NodeID]int64  // partitions per owner (derived)
 
 	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
+	gens   map[string]int32                              // group -> last generation handed out (> 0)
 
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
 }
@@ -52,6 +53,7 @@ func (s *State) reset() {
 	s.collisions = map[string]string{}
 	s.owned = map[NodeID]int64{}
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
+	s.gens = map[string]int32{}
 	s.sec.reset()
 }
 
@@ -113,6 +115,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.commitOffsets(c, dry)
 	case *DeleteGroups:
 		return s.deleteGroups(c, dry)
+	case *GroupGenerations:
+		return s.groupGenerations(c, dry)
 	case *DeleteOffsets:
 		return s.deleteOffsets(c, dry)
 	case *AlterReassignments:
@@ -666,6 +670,23 @@ func (s *State) commitOffsets(c *CommitOffsets, dry bool) *CommitOffsetsResult {
 		}
 	}
 	return &CommitOffsetsResult{Committed: len(c.Offsets)}
+}
+
+func (s *State) groupGenerations(c *GroupGenerations, dry bool) *GroupGenerationsResult {
+	for _, g := range c.Groups {
+		if g.Group == "" {
+			return &GroupGenerationsResult{Code: CodeInvalidGroupID}
+		}
+	}
+	if dry {
+		return &GroupGenerationsResult{}
+	}
+	for _, g := range c.Groups {
+		if g.Generation > s.gens[g.Group] {
+			s.gens[g.Group] = g.Generation
+		}
+	}
+	return &GroupGenerationsResult{}
 }
 
 func (s *State) deleteGroups(c *DeleteGroups, dry bool) *DeleteGroupsResult {
