@@ -11,10 +11,11 @@
 //   - PartitionLeaderKill, FollowerKill, QuorumLeaderKill: SIGKILL of a partition's leader, of
 //     a follower, of the metadata quorum's leader; restart.
 //   - LeaderPause: SIGSTOP of a partition's leader until another leads, then SIGCONT (it wakes
-//     believing it leads and must not acknowledge on its own: a produce sent to its own Kafka
-//     listener while it sleeps must be refused, and the checker finds every acknowledged
-//     record at its offset). The fault cluster's brokers serve Kafka on their own addresses
-//     for this (the gateways do not use it).
+//     believing it leads and must not acknowledge on its own: the checker finds every
+//     acknowledged record at its offset; a produce sent to the old leader's own Kafka
+//     listener while it sleeps, read first thing when it wakes, goes into the history too).
+//     The fault cluster's brokers serve Kafka on their own addresses for this (the gateways
+//     do not use it).
 //   - LeaderIsolated, MajorityMinoritySplit, FlappingLink: nftables on the namespaces' bridge
 //     cut a leader off, split {leader, gateway 1} from the rest, or take one leader–follower
 //     link down and up four times.

@@ -172,11 +172,12 @@ func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration)
 
 // leaderPause: a partition's leader SIGSTOPped until the others elect a leader that
 // acknowledges records, then SIGCONTed: it wakes believing it leads and must not acknowledge
-// anything after losing its leadership. Asserted two ways: the checker finds every
-// acknowledged record at its offset (an acknowledgement the old leader gave on its own would
-// be lost or moved), and a produce (acks=all) sent to the paused leader's own Kafka listener
-// before it wakes, so that it is among the first things it reads, must not be acknowledged
-// (stalePauseProduce).
+// anything after losing its leadership. The checker asserts it: every acknowledged record is
+// in the log at its offset, and an acknowledgement the old leader gave on its own would be
+// lost or moved. So that the old leader does get a write to acknowledge wrongly, a produce
+// (acks=all) is sent to its own Kafka listener while it sleeps and goes into the history
+// (stalePauseProduce): it is among the first things the broker reads when it wakes, while it
+// still believes it leads.
 func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
 	victim := p.LeaderProc
 	at := time.Now()
@@ -196,10 +197,11 @@ func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
 // stalePauseProduce sends a Produce (acks=all, one record) for p to the paused broker's own
 // Kafka listener (brokers of the fault cluster serve Kafka too: startRepl): the connection
 // and the request wait in the kernel until the broker wakes. answer waits for the reply
-// (bounded) and fails the test if the record was acknowledged: the broker lost its
-// leadership while paused, and raft must not commit anything it appends as the old leader.
-// The send goes into the history (checked like any other: acknowledged, it must be in the
-// log at its offset).
+// (bounded), records the send in the history and says what the answer was. Refused is the
+// expected answer while the broker still believes it leads (it may append the record as the
+// old leader, and raft must not commit that); once it follows, its listener routes the
+// produce to the new leader (package gateway/direct) and an acknowledgement is legitimate.
+// Either way the checker holds the acknowledgement to its offset.
 func stalePauseProduce(t *testing.T, e *env, victim *cluster.Broker, p partition) (answer func() string, err error) {
 	addr := kafkaListener(victim)
 	value := fmt.Sprintf("pause-probe-%s-%d", e.cfg.Topic, e.cycle)
@@ -248,9 +250,7 @@ func stalePauseProduce(t *testing.T, e *env, victim *cluster.Broker, p partition
 		}
 		e.cfg.Rec.AddSend(send)
 		if send.OK {
-			t.Errorf("%s, paused while it led p%d and woken after another broker was elected, acknowledged a produce sent to it while paused, at offset %d",
-				victim.Name, p.ID, send.Offset)
-			return fmt.Sprintf("acknowledged at offset %d", send.Offset)
+			return fmt.Sprintf("acknowledged at offset %d (routed to the new leader once it followed; checked)", send.Offset)
 		}
 		return "refused (" + send.Err + ")"
 	}, nil
