@@ -350,7 +350,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 		m.tryCompleteJoin(g)
 	case CompletingRebalance:
 		if !changed {
-			m.reply(tok, m.joinResult(g, mem, mem.id == g.leader, g.leader))
+			m.replyJoin(g, tok, m.joinResult(g, mem, mem.id == g.leader, g.leader))
 			return
 		}
 		m.parkJoin(mem, tok)
@@ -361,7 +361,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 			m.prepareRebalance(g)
 			return
 		}
-		m.reply(tok, m.joinResult(g, mem, false, g.leader))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, g.leader))
 	default:
 		m.reply(tok, &brokerop.JoinGroupResp{ErrorCode: errUnknownMemberID, Generation: -1, MemberID: req.MemberID})
 	}
@@ -396,7 +396,7 @@ func (m *Machine) staticRejoin(g *group, mem *member, tok Token, req *brokerop.J
 	case g.state == Stable && !changed:
 		// Report the leader id from before the replacement: a rejoining leader then sees
 		// someone else's id and does not compute a new assignment for a stable group.
-		m.reply(tok, m.joinResult(g, mem, false, leaderBefore))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, leaderBefore))
 	case g.state == PreparingRebalance:
 		m.parkJoin(mem, tok)
 		m.tryCompleteJoin(g)
@@ -501,13 +501,19 @@ func (m *Machine) completeJoin(g *group) {
 	// the higher generation (KIP-792): generations numbered from 1 again by a new
 	// coordinator let a member of the old one keep partitions another member had consumed
 	// since, going on from its old position.
-	gen := []Record{{Kind: KindGeneration, Group: g.id, Generation: g.generation}}
 	for _, id := range g.order {
 		mem := g.members[id]
 		mem.joinWait = false
 		mem.expires = m.now.Add(mem.session)
-		m.out = append(m.out, Output{Token: mem.joinTok, Resp: m.joinResult(g, mem, id == g.leader, g.leader), Records: gen})
+		m.replyJoin(g, mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader))
 	}
+}
+
+// replyJoin answers a JoinGroup with g's current generation once the generation is durable
+// (see completeJoin): every join answer carries the record, those that answer the current
+// generation again too (it may be one whose record failed).
+func (m *Machine) replyJoin(g *group, tok Token, resp *brokerop.JoinGroupResp) {
+	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: []Record{{Kind: KindGeneration, Group: g.id, Generation: g.generation}}})
 }
 
 // selectProtocol picks, among the protocols every member supports, the one most members list
@@ -1226,6 +1232,8 @@ func FailResp(resp any, code int16) any {
 			}
 		}
 	case *brokerop.OffsetDeleteResp:
+		r.ErrorCode = code
+	case *brokerop.JoinGroupResp: // its generation was not recorded: the member joins again
 		r.ErrorCode = code
 	case *brokerop.DeleteGroupsResp:
 		for i := range r.Groups {

@@ -172,3 +172,35 @@ func TestGenerationRecorded(t *testing.T) {
 		t.Fatalf("snapshot %+v: want the generation kept", s)
 	}
 }
+
+// A join whose generation could not be recorded (the offset log failed) is answered
+// COORDINATOR_NOT_AVAILABLE, and the member's next join (with the member id it was given)
+// succeeds.
+func TestJoinWhenTheGenerationIsNotRecorded(t *testing.T) {
+	ctx := context.Background()
+	l := &memLog{fail: 1}
+	c := open(t, Config{OffsetLog: l, Machine: MachineConfig{InitialRebalanceDelay: -1}})
+	defer c.Close()
+	join := func(member string) *brokerop.JoinGroupResp {
+		t.Helper()
+		r, err := c.JoinGroup(ctx, &brokerop.JoinGroupReq{Group: "g", MemberID: member, ClientID: "c", ProtocolType: "consumer",
+			Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := join("")
+	if first.ErrorCode != errCoordinatorNotAvailable {
+		t.Fatalf("join on a failing log: %+v, want COORDINATOR_NOT_AVAILABLE", first)
+	}
+	r := join(first.MemberID)
+	if r.ErrorCode != 0 || r.Generation < 1 {
+		t.Fatalf("join after the failure: %+v", r)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.recs); n == 0 || l.recs[n-1] != (Record{Kind: KindGeneration, Group: "g", Generation: r.Generation}) {
+		t.Fatalf("log holds %+v, want the generation %d last", l.recs, r.Generation)
+	}
+}
