@@ -29,19 +29,19 @@ func TestMain(m *testing.M) { cluster.Main(m) }
 // relay) and TestReplFaults' MajorityMinoritySplit; `go tool task chaos` sets it.
 // TestReplFaults runs in the default suite (`go tool task test`, the faults phase; root and
 // network namespaces needed, skipped otherwise) with its other seven faults.
-// MajorityMinoritySplit still finds a committed group offset going backwards in about half
-// of its runs (2 of 4 at 10 cycles): the group repl-5-cg's partitions 3, 4 and 5 committed
-// at 447 after commits of 497. The history shows member g1 (on the minority's gateway)
-// owning partition 3, g0 assigned it during the split and committing up to 497, then g1
-// reading on from its own old position 389 with no assignment change of its own in between,
-// and committing 447. kgo's member answered UNKNOWN_MEMBER_ID on JoinGroup (a new
-// coordinator knows no member) rejoins with its owned partitions and keeps their positions
-// (consumer_group.go handleJoinResp: it clears only the member id); the Java client treats
-// that as lost partitions (KAFKA-12983). Our coordinators lose every member on a coordinator
-// change (membership is soft state, broker/controller's doc), so a member caught mid-join
-// meets this far more often than under Kafka, whose coordinator keeps members. Durable
-// generations (broker/group) close the KIP-792 half of it; durable membership (Kafka's
-// group metadata records) would close the rest.
+// MajorityMinoritySplit still finds a committed group offset going backwards in some runs
+// (2 of 4 at 10 cycles, one of them after durable generations): the group repl-5-cg's
+// partitions 3, 4 and 5 committed at 447 after commits of 497. The history shows member g1
+// (on the minority's gateway) owning partition 3, g0 assigned it during the split and
+// committing up to 497, then g1 reading on from its own old position 389 with no assignment
+// change of its own in between, and committing 447. A kgo member answered UNKNOWN_MEMBER_ID
+// on JoinGroup (a new coordinator knows no member) rejoins with its owned partitions and
+// keeps their positions (consumer_group.go handleJoinResp clears only the member id); the
+// Java client treats that as lost partitions (KAFKA-12983). Our coordinators lose every
+// member on a coordinator change (membership is soft state, broker/controller's doc), so a
+// member caught mid-join meets this far more often than under Kafka, whose coordinator keeps
+// its members. Durable generations (broker/group) close the KIP-792 half of it; durable
+// membership (Kafka's group metadata records) would close the rest.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
