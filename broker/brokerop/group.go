@@ -145,12 +145,22 @@ type OffsetCommitTopic struct {
 // OffsetCommitReq commits offsets for a group. Generation -1 with an empty MemberID is a
 // "simple" commit, accepted only while the group has no members (standalone consumers, admin
 // tools). The response is sent only after the offsets are durable.
+//
+// Writer and Seq order the commits of one sender that may deliver a commit twice: the
+// gateway (gateway/cluster) gives each of its commits the next Seq under its Writer (a
+// random id per process) and sends a commit again, with the same stamp, to another broker
+// when the first stops answering, while the first may still forward its copy to the
+// coordinator later. The coordinator never lets a commit overwrite a partition's offset last
+// committed by the same Writer under a higher Seq: the late copy is answered as committed
+// (overwritten at once), not applied. Writer 0: no order (every commit is applied).
 type OffsetCommitReq struct {
 	Group      string
 	MemberID   string
 	InstanceID string
 	Generation int32
 	Topics     []OffsetCommitTopic
+	Writer     uint64
+	Seq        uint64
 }
 
 // OffsetCommitPartitionResp is the outcome for one partition.

@@ -4922,6 +4922,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	for i466 := range m.Topics {
 		b = m.Topics[i466].AppendPostcard(b)
 	}
+	b = postcard.AppendUvarint(b, uint64(m.Writer))
+	b = postcard.AppendUvarint(b, uint64(m.Seq))
 	return b
 }
 
@@ -4951,6 +4953,12 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 		}
 		m.Topics = s468
 	}
+	if m.Writer, err = d.U64(); err != nil {
+		return err
+	}
+	if m.Seq, err = d.U64(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -4964,6 +4972,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	for i470 := range m.Topics {
 		n += m.Topics[i470].sizeHint()
 	}
+	n += 10
+	n += 10
 	return n
 }
 

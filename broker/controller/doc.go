@@ -27,7 +27,11 @@
 //     that died never answers, and its connection would only time out after the mesh's idle
 //     timeout. (An op retried so may have taken effect on the old leader, as after a Kafka
 //     client's own retry: offset commits are idempotent, producer ids fresh, and a topic
-//     created there answers TOPIC_ALREADY_EXISTS.)
+//     created there answers TOPIC_ALREADY_EXISTS.) A forward may also arrive late, after its
+//     caller gave up and sent the op through another broker, and after newer ops: an offset
+//     commit carries its gateway's stamp (brokerop.OffsetCommitReq Writer, Seq), and the
+//     coordinator and the quorum's state never let a late copy overwrite the same writer's
+//     newer commit (group.Superseded; the stamps are part of the committed offsets).
 //   - DescribeQuorum is the leader's raft view (term, commit index, voters and learners with
 //     their raft Match and when the leader last heard from them, by Kafka broker id), which
 //     the gateway serves as Kafka's DescribeQuorum (API 55); the controller id of Metadata
@@ -119,9 +123,14 @@
 // broker held meanwhile answered its own stale offsets (consumers resumed from older ones:
 // committed offsets went backwards), accepted commits from members of its old generation
 // (zombies rolling offsets back), and parked new joins waiting for those members to rejoin
-// until the rebalance timeout. Decision: generations and members are not made durable on
-// the quorum. Fencing holds without it: member ids are random and a new coordinator knows
-// none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
+// until the rebalance timeout. Decision: members are not made durable on the quorum, but
+// each group's generation is (GroupGenerations, recorded before any member learns it; a new
+// coordinator starts each group above it): a member's cooperative subscription carries its
+// generation, and the assignor believes the higher-generation claim on a partition
+// (KIP-792), so a new coordinator numbering generations from 1 again let a member of the old
+// one keep partitions another member had consumed and committed since, and commit below
+// (the MajorityMinoritySplit anomaly). Fencing holds without durable members: member ids are
+// random and a new coordinator knows none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
 // SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID at once (an
 // OffsetCommit for a group it does not know: ILLEGAL_GENERATION), and the member rejoins;
 // only simple commits (generation -1, no member id) are accepted, and only while the group

@@ -40,9 +40,12 @@ func (c *Controller) startCoordinator() {
 		return // the leadership ended during the barrier
 	}
 	var initial []group.Record
+	for _, g := range c.r.Generations() {
+		initial = append(initial, group.Record{Kind: group.KindGeneration, Group: g.Group, Generation: g.Generation})
+	}
 	for _, o := range c.r.Offsets() {
 		initial = append(initial, group.Record{Kind: group.KindCommit, Group: o.Group, Topic: o.Topic, Partition: o.Partition,
-			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs})
+			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs, Writer: o.Writer, Seq: o.Seq})
 	}
 	gone := make(chan struct{})
 	ol := &offsetLog{c: c, gone: gone}
@@ -141,7 +144,8 @@ func commandsOf(recs []group.Record) []Command {
 	for _, r := range recs {
 		switch r.Kind {
 		case group.KindCommit:
-			o := Offset{Group: r.Group, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch, Metadata: r.Metadata, CommitMs: r.CommitMs}
+			o := Offset{Group: r.Group, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, LeaderEpoch: r.LeaderEpoch, Metadata: r.Metadata, CommitMs: r.CommitMs,
+				Writer: r.Writer, Seq: r.Seq}
 			if n := len(out); n > 0 {
 				if co, ok := out[n-1].(CommitOffsets); ok && co.Group == r.Group {
 					co.Offsets = append(co.Offsets, o)
@@ -162,6 +166,21 @@ func commandsOf(recs []group.Record) []Command {
 			out = append(out, DeleteOffsets{Group: r.Group, Partitions: []TopicPartition{tp}})
 		case group.KindDeleteGroup:
 			out = append(out, DeleteGroups{Groups: []string{r.Group}})
+		case group.KindGeneration:
+			// Every member's join answer of a rebalance carries the record: one per group.
+			gg := GroupGeneration{Group: r.Group, Generation: r.Generation}
+			if n := len(out); n > 0 {
+				if gs, ok := out[n-1].(GroupGenerations); ok {
+					if last := &gs.Groups[len(gs.Groups)-1]; last.Group == r.Group {
+						last.Generation = max(last.Generation, r.Generation)
+					} else {
+						gs.Groups = append(gs.Groups, gg)
+					}
+					out[n-1] = gs
+					continue
+				}
+			}
+			out = append(out, GroupGenerations{Groups: []GroupGeneration{gg}})
 		}
 	}
 	return out

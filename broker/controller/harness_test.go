@@ -73,7 +73,9 @@ type harness struct {
 	end   chan struct{} // closed when the test ends: hung ops return
 
 	clocks map[int]clock.Clock // if set, broker i's controller runs on clocks[i] (default real)
-	groups group.MachineConfig // the group coordinators' configuration
+	// forward, if set for broker i, wraps the callers broker i forwards ops to the leader on.
+	forward map[int]func(brokerop.Service) brokerop.Service
+	groups  group.MachineConfig // the group coordinators' configuration
 }
 
 func newEndpoint(t *testing.T) *endpoint.Endpoint {
@@ -137,7 +139,11 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 	ctl, err := New(Config{Replica: rep, Broker: b, Registry: reg, Self: ep.Addr(), Seeds: seeds, Poll: 10 * time.Millisecond,
 		JoinEvery: 100 * time.Millisecond, Logger: testLog(), Clock: h.clocks[i], Groups: h.groups,
 		Dial: func(a endpoint.NodeAddr) brokerop.Service {
-			return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+			var svc brokerop.Service = brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+			if w := h.forward[i]; w != nil {
+				svc = w(svc)
+			}
+			return svc
 		}})
 	if err != nil {
 		t.Fatal(err)

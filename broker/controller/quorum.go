@@ -32,6 +32,7 @@ func (s *StateMachine) Apply(index uint64, data []byte) any {
 	r := s.st.Apply(index, data)
 	switch r.(type) {
 	case *metadata.CommitOffsetsResult, *metadata.DeleteOffsetsResult, *metadata.DeleteGroupsResult, *metadata.AllocateProducerIDsResult,
+		*metadata.GroupGenerationsResult,
 		*metadata.UpdatePartitionResult:
 		// Offsets, producer ids and partition leaders: nothing the brokers or the transport follow.
 	default:
@@ -187,11 +188,17 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 		m := &metadata.CommitOffsets{Group: c.Group}
 		for _, o := range c.Offsets {
 			m.Offsets = append(m.Offsets, metadata.OffsetCommit{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset,
-				LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitMs})
+				LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitMs, Writer: o.Writer, Seq: o.Seq})
 		}
 		mc = m
 	case DeleteGroups:
 		mc = &metadata.DeleteGroups{Groups: c.Groups}
+	case GroupGenerations:
+		m := &metadata.GroupGenerations{}
+		for _, g := range c.Groups {
+			m.Groups = append(m.Groups, metadata.GroupGeneration{Group: g.Group, Generation: g.Generation})
+		}
+		mc = m
 	case DeleteOffsets:
 		m := &metadata.DeleteOffsets{Group: c.Group}
 		for _, tp := range c.Partitions {
@@ -299,8 +306,17 @@ func (q *QuorumReplica) Offsets() []Offset {
 	for _, g := range q.sm.st.Groups() {
 		for _, o := range q.sm.st.GroupOffsets(g) {
 			out = append(out, Offset{Group: g, Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch,
-				Metadata: o.Metadata, CommitMs: o.CommitTimeMs})
+				Metadata: o.Metadata, CommitMs: o.CommitTimeMs, Writer: o.Writer, Seq: o.Seq})
 		}
+	}
+	return out
+}
+
+// Generations implements Replica.
+func (q *QuorumReplica) Generations() []GroupGeneration {
+	var out []GroupGeneration
+	for _, g := range q.sm.st.GroupGenerations() {
+		out = append(out, GroupGeneration{Group: g.Group, Generation: g.Generation})
 	}
 	return out
 }

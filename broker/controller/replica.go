@@ -46,6 +46,7 @@ type Replica interface {
 	Brokers() []Member
 	Allowed(node key.PublicKey) bool
 	Offsets() []Offset
+	Generations() []GroupGeneration // each group's last recorded generation
 }
 
 // ErrNotLeader is wrapped by Replica.Do on a node that is not the raft leader.
@@ -162,6 +163,13 @@ type Offset struct {
 	LeaderEpoch int32
 	Metadata    string
 	CommitMs    int64
+	Writer, Seq uint64 // the commit's stamp (brokerop.OffsetCommitReq; group.Superseded)
+}
+
+// GroupGeneration is a group's generation as the quorum records it.
+type GroupGeneration struct {
+	Group      string
+	Generation int32
 }
 
 // TopicPartition names one partition.
@@ -217,8 +225,10 @@ type (
 		Group   string
 		Offsets []Offset
 	}
-	DeleteGroups  struct{ Groups []string }
-	DeleteOffsets struct {
+	DeleteGroups struct{ Groups []string }
+	// GroupGenerations records groups' generations (metadata.GroupGenerations).
+	GroupGenerations struct{ Groups []GroupGeneration }
+	DeleteOffsets    struct {
 		Group      string
 		Partitions []TopicPartition
 	}
@@ -236,6 +246,7 @@ func (Reassign) isCommand()            {}
 func (AllocateProducerIDs) isCommand() {}
 func (CommitOffsets) isCommand()       {}
 func (DeleteGroups) isCommand()        {}
+func (GroupGenerations) isCommand()    {}
 func (DeleteOffsets) isCommand()       {}
 func (UpdatePartition) isCommand()     {}
 

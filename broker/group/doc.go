@@ -57,7 +57,15 @@
 //     any other generation is ILLEGAL_GENERATION); otherwise fencing as for Heartbeat, and
 //     REBALANCE_IN_PROGRESS in CompletingRebalance. Commits are allowed while preparing a
 //     rebalance (eager consumers commit before they rejoin). Metadata over MaxMetadataBytes is
-//     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics.
+//     OFFSET_METADATA_TOO_LARGE. Topics are not checked against the broker's topics. A
+//     commit stamped by its sender (OffsetCommitReq Writer, Seq: the gateway stamps each of
+//     its commits) is not applied to a partition whose offset the same Writer committed
+//     under a higher Seq (Superseded): it is a late copy of an older commit (the gateway sent
+//     it again through another broker, and the first one delivered its copy later) and is
+//     answered as committed, overwritten at once by the newer one. Other writers' and
+//     unstamped commits apply in arrival order, as Kafka's. The stamps are kept with the
+//     offsets in memory and by the metadata quorum (Record Writer, Seq), not in the offset
+//     log in Dir (a stand-alone broker's coordinator: no commit reaches it twice).
 //   - OffsetFetch returns -1 for partitions without a commit. A commit is applied only once it
 //     is durable, so the coordinator never answers UNSTABLE_OFFSET_COMMIT itself; offsets
 //     committed in a transaction are held by the transaction coordinator (broker/txn) and
@@ -71,7 +79,13 @@
 // Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
 // is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable
 // (after a broker restart every group is Empty with its committed offsets, members get
-// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka);
+// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka),
+// but generations are: each rebalance's new generation is a record (KindGeneration) made
+// durable before any member's JoinGroup is answered, and a coordinator started later goes on
+// above it, as Kafka's (which stores the generation with the group). A member's cooperative
+// subscription carries its generation and the assignor believes the claim of the higher one
+// (KIP-792); generations numbered from 1 again let a member of an old coordinator keep
+// partitions another member had consumed (and committed) since;
 // committed offsets do not expire (Kafka's offsets.retention.minutes is not implemented).
 //
 // # Offset log
@@ -95,6 +109,7 @@
 //	                                metadata:str | commitTimeMs:i64
 //	          kind 2 delete offset: topic:str | partition:i32
 //	          kind 3 delete group:  (nothing)
+//	          kind 4 generation:    generation:i32 (the group's last generation handed out)
 //	str     = length:uvarint | bytes
 //
 // Integers are big-endian. Replaying every entry in order with Machine.Apply rebuilds the

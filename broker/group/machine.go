@@ -80,6 +80,22 @@ type committed struct {
 	leaderEpoch int32
 	metadata    string
 	commitMs    int64
+	writer, seq uint64 // the commit's stamp (brokerop.OffsetCommitReq Writer, Seq); 0: none
+}
+
+// Superseded reports whether a commit stamped (writer, seq) is older than the one that wrote
+// a partition's offset (stamped lastWriter, lastSeq): the same writer committed a higher Seq
+// there. Such a commit is a late copy (sent again, or forwarded late) and must not be
+// applied over the newer one; commits of another writer, or unstamped, apply in arrival
+// order. The metadata quorum's state applies the same rule.
+func Superseded(writer, seq, lastWriter, lastSeq uint64) bool {
+	return writer != 0 && writer == lastWriter && seq < lastSeq
+}
+
+// superseded reports whether r is a commit older than the one applied to its partition.
+func (g *group) superseded(topic string, partition int32, writer, seq uint64) bool {
+	c, ok := g.offsets[tp{topic, partition}]
+	return ok && Superseded(writer, seq, c.writer, c.seq)
 }
 
 type group struct {
@@ -334,7 +350,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 		m.tryCompleteJoin(g)
 	case CompletingRebalance:
 		if !changed {
-			m.reply(tok, m.joinResult(g, mem, mem.id == g.leader, g.leader))
+			m.replyJoin(g, tok, m.joinResult(g, mem, mem.id == g.leader, g.leader))
 			return
 		}
 		m.parkJoin(mem, tok)
@@ -345,7 +361,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 			m.prepareRebalance(g)
 			return
 		}
-		m.reply(tok, m.joinResult(g, mem, false, g.leader))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, g.leader))
 	default:
 		m.reply(tok, &brokerop.JoinGroupResp{ErrorCode: errUnknownMemberID, Generation: -1, MemberID: req.MemberID})
 	}
@@ -380,7 +396,7 @@ func (m *Machine) staticRejoin(g *group, mem *member, tok Token, req *brokerop.J
 	case g.state == Stable && !changed:
 		// Report the leader id from before the replacement: a rejoining leader then sees
 		// someone else's id and does not compute a new assignment for a stable group.
-		m.reply(tok, m.joinResult(g, mem, false, leaderBefore))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, leaderBefore))
 	case g.state == PreparingRebalance:
 		m.parkJoin(mem, tok)
 		m.tryCompleteJoin(g)
@@ -478,12 +494,26 @@ func (m *Machine) completeJoin(g *group) {
 	}
 	g.state = CompletingRebalance
 	g.deadline = m.now.Add(g.maxRebalance())
+	// The new generation is made durable before any member learns it (every answer waits
+	// for the record): a coordinator started later goes on above it (Apply), so a group's
+	// generations only go up, as Kafka's. A member's cooperative subscription carries its
+	// generation, and of two members claiming a partition the assignor believes the one of
+	// the higher generation (KIP-792): generations numbered from 1 again by a new
+	// coordinator let a member of the old one keep partitions another member had consumed
+	// since, going on from its old position.
 	for _, id := range g.order {
 		mem := g.members[id]
 		mem.joinWait = false
 		mem.expires = m.now.Add(mem.session)
-		m.reply(mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader))
+		m.replyJoin(g, mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader))
 	}
+}
+
+// replyJoin answers a JoinGroup with g's current generation once the generation is durable
+// (see completeJoin): every join answer carries the record, those that answer the current
+// generation again too (it may be one whose record failed).
+func (m *Machine) replyJoin(g *group, tok Token, resp *brokerop.JoinGroupResp) {
+	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: []Record{{Kind: KindGeneration, Group: g.id, Generation: g.generation}}})
 }
 
 // selectProtocol picks, among the protocols every member supports, the one most members list
@@ -870,6 +900,7 @@ func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCom
 	m.begin(now)
 	defer m.touch(req.Group) // its timers may have changed
 	code := m.validateCommit(req)
+	g := m.groups[req.Group]
 	resp := &brokerop.OffsetCommitResp{}
 	var recs []Record
 	for _, t := range req.Topics {
@@ -879,10 +910,13 @@ func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCom
 			if pc == errNone && len(p.Metadata) > m.cfg.MaxMetadataBytes {
 				pc = errOffsetMetadataTooLarge
 			}
-			if pc == errNone {
+			// A late copy of a commit its writer has since overtaken is answered as
+			// committed (and at once overwritten by the newer one), not applied.
+			if pc == errNone && (g == nil || !g.superseded(t.Topic, p.Partition, req.Writer, req.Seq)) {
 				recs = append(recs, Record{
 					Kind: KindCommit, Group: req.Group, Topic: t.Topic, Partition: p.Partition,
 					Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, CommitMs: now.UnixMilli(),
+					Writer: req.Writer, Seq: req.Seq,
 				})
 			}
 			tr.Partitions = append(tr.Partitions, brokerop.OffsetCommitPartitionResp{Partition: p.Partition, ErrorCode: pc})
@@ -1124,13 +1158,20 @@ func (m *Machine) Apply(recs []Record) {
 		switch r.Kind {
 		case KindCommit:
 			g := m.getOrCreate(r.Group)
+			if g.superseded(r.Topic, r.Partition, r.Writer, r.Seq) {
+				continue // a late copy behind a newer commit of its writer in the same batch
+			}
 			g.offsets[tp{r.Topic, r.Partition}] = committed{
 				offset: r.Offset, leaderEpoch: r.LeaderEpoch, metadata: r.Metadata, commitMs: r.CommitMs,
+				writer: r.Writer, seq: r.Seq,
 			}
 		case KindDeleteOffset:
 			if g := m.groups[r.Group]; g != nil {
 				delete(g.offsets, tp{r.Topic, r.Partition})
 			}
+		case KindGeneration:
+			g := m.getOrCreate(r.Group)
+			g.generation = max(g.generation, r.Generation)
 		case KindDeleteGroup:
 			if g := m.groups[r.Group]; g != nil {
 				clear(g.offsets)
@@ -1151,10 +1192,14 @@ func (m *Machine) Apply(recs []Record) {
 func (m *Machine) Snapshot() []Record {
 	var out []Record
 	for id, g := range m.groups {
+		if g.generation > 0 {
+			out = append(out, Record{Kind: KindGeneration, Group: id, Generation: g.generation})
+		}
 		for k, c := range g.offsets {
 			out = append(out, Record{
 				Kind: KindCommit, Group: id, Topic: k.topic, Partition: k.partition,
 				Offset: c.offset, LeaderEpoch: c.leaderEpoch, Metadata: c.metadata, CommitMs: c.commitMs,
+				Writer: c.writer, Seq: c.seq,
 			})
 		}
 	}
@@ -1166,7 +1211,10 @@ func (m *Machine) Snapshot() []Record {
 		if a.Topic != b.Topic {
 			return a.Topic < b.Topic
 		}
-		return a.Partition < b.Partition
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Kind < b.Kind
 	})
 	return out
 }
@@ -1184,6 +1232,8 @@ func FailResp(resp any, code int16) any {
 			}
 		}
 	case *brokerop.OffsetDeleteResp:
+		r.ErrorCode = code
+	case *brokerop.JoinGroupResp: // its generation was not recorded: the member joins again
 		r.ErrorCode = code
 	case *brokerop.DeleteGroupsResp:
 		for i := range r.Groups {

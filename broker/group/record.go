@@ -15,6 +15,7 @@ const (
 	KindCommit       Kind = 1 // group, topic, partition -> offset, leader epoch, metadata, time
 	KindDeleteOffset Kind = 2 // group, topic, partition: committed offset removed
 	KindDeleteGroup  Kind = 3 // group and all its offsets removed
+	KindGeneration   Kind = 4 // group -> the last generation handed out (Generation)
 )
 
 // Record is one durable change to the committed-offset state.
@@ -27,6 +28,15 @@ type Record struct {
 	LeaderEpoch int32
 	Metadata    string
 	CommitMs    int64
+	// Writer and Seq are a commit's stamp (brokerop.OffsetCommitReq): Apply skips a commit
+	// its writer has overtaken. The offset log in Dir does not store them (AppendEntry
+	// leaves them out: one coordinator, no sender delivering late copies); the metadata
+	// quorum does.
+	Writer, Seq uint64
+	// Generation is a KindGeneration record's: a group's generation, recorded before its
+	// members learn it, so that a coordinator started later (after a restart, a leader
+	// change or a rebuild) numbers the group's generations above it.
+	Generation int32
 }
 
 // entryVersion is the first byte of every offset-log entry.
@@ -64,6 +74,8 @@ func AppendEntry(b []byte, snapshot bool, recs []Record) []byte {
 		case KindDeleteOffset:
 			b = appendString(b, r.Topic)
 			b = binary.BigEndian.AppendUint32(b, uint32(r.Partition))
+		case KindGeneration:
+			b = binary.BigEndian.AppendUint32(b, uint32(r.Generation))
 		}
 	}
 	return b
@@ -106,6 +118,8 @@ func DecodeEntry(data []byte) (snapshot bool, recs []Record, err error) {
 			r.Topic = d.string()
 			r.Partition = int32(d.u32())
 		case KindDeleteGroup:
+		case KindGeneration:
+			r.Generation = int32(d.u32())
 		default:
 			if d.err == nil {
 				d.err = fmt.Errorf("%w: record kind %d", ErrBadEntry, r.Kind)

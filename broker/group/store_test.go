@@ -50,6 +50,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		{Kind: KindDeleteOffset, Group: "g", Topic: "orders", Partition: 7},
 		{Kind: KindDeleteGroup, Group: "gone"},
 		{Kind: KindCommit, Group: "g2", Topic: "t", Partition: -1, Offset: -1, LeaderEpoch: -1, CommitMs: -5},
+		{Kind: KindGeneration, Group: "g", Generation: 1 << 30},
 	}
 	for _, snap := range []bool{false, true} {
 		b := AppendEntry(nil, snap, recs)

@@ -18,20 +18,22 @@ const commandVersion = 1
 
 // Command kinds (the varint after the version byte). Never renumber: they are in raft logs.
 const (
-	kindInitCluster         = 1
-	kindRegisterBroker      = 2
-	kindRemoveBroker        = 3
-	kindAllowBroker         = 4
-	kindDisallowBroker      = 5
-	kindCreateTopics        = 6
-	kindDeleteTopics        = 7
-	kindCreatePartitions    = 8
-	kindAlterConfigs        = 9
-	kindReassign            = 10
-	kindAllocateProducerIDs = 11
-	kindCommitOffsets       = 12
-	kindDeleteGroups        = 13
-	kindDeleteOffsets       = 14
+	kindInitCluster          = 1
+	kindRegisterBroker       = 2
+	kindRemoveBroker         = 3
+	kindAllowBroker          = 4
+	kindDisallowBroker       = 5
+	kindCreateTopics         = 6
+	kindDeleteTopics         = 7
+	kindCreatePartitions     = 8
+	kindAlterConfigs         = 9
+	kindReassign             = 10
+	kindAllocateProducerIDs  = 11
+	kindCommitOffsets        = 12
+	kindDeleteGroups         = 13
+	kindDeleteOffsets        = 14
+	kindCommitOffsetsOrdered = 15 // CommitOffsets with writer stamps
+	kindGroupGenerations     = 16
 
 	// Replicated partitions (issue #16): kinds 20–29.
 	kindCreateTopicsReplicated     = 20 // CreateTopics with a replica list per partition
@@ -180,6 +182,10 @@ type CommitOffsets struct {
 }
 
 // OffsetCommit is one committed offset, the fields of a group.Record of KindCommit.
+//
+// Writer and Seq are the commit's stamp (brokerop.OffsetCommitReq): a commit whose Writer
+// (not 0) committed the partition's offset under a higher Seq is not applied (a late copy of
+// an older commit; the same rule as group.Superseded). Writer 0: applied in arrival order.
 type OffsetCommit struct {
 	Topic        string
 	Partition    int32
@@ -187,6 +193,21 @@ type OffsetCommit struct {
 	LeaderEpoch  int32
 	Metadata     string
 	CommitTimeMs int64
+	Writer, Seq  uint64
+}
+
+// GroupGenerations records the last generation each group's coordinator handed out (it is
+// recorded before the members learn it). A coordinator that starts later numbers the group's
+// generations above it: generations only go up, as Kafka's (whose coordinator stores them with
+// the group), and a member's claim on a partition under an old coordinator's generation never
+// outranks the current owner's (KIP-792). A generation at or below the recorded one changes
+// nothing. Kept when the group's offsets are deleted.
+type GroupGenerations struct{ Groups []GroupGeneration }
+
+// GroupGeneration is one group's generation.
+type GroupGeneration struct {
+	Group      string
+	Generation int32
 }
 
 // DeleteGroups removes groups with all their committed offsets.
@@ -224,9 +245,17 @@ func (*UpdatePartition) kind() uint64     { return kindUpdatePartition }
 func (*AlterConfigs) kind() uint64        { return kindAlterConfigs }
 func (*Reassign) kind() uint64            { return kindReassign }
 func (*AllocateProducerIDs) kind() uint64 { return kindAllocateProducerIDs }
-func (*CommitOffsets) kind() uint64       { return kindCommitOffsets }
-func (*DeleteGroups) kind() uint64        { return kindDeleteGroups }
-func (*DeleteOffsets) kind() uint64       { return kindDeleteOffsets }
+func (c *CommitOffsets) kind() uint64 {
+	for _, o := range c.Offsets {
+		if o.Writer != 0 {
+			return kindCommitOffsetsOrdered
+		}
+	}
+	return kindCommitOffsets
+}
+func (*DeleteGroups) kind() uint64     { return kindDeleteGroups }
+func (*GroupGenerations) kind() uint64 { return kindGroupGenerations }
+func (*DeleteOffsets) kind() uint64    { return kindDeleteOffsets }
 
 // Encode returns the command's bytes.
 func (c *InitCluster) Encode() []byte { return encode(c) }
@@ -266,6 +295,9 @@ func (c *CommitOffsets) Encode() []byte { return encode(c) }
 
 // Encode returns the command's bytes.
 func (c *DeleteGroups) Encode() []byte { return encode(c) }
+
+// Encode returns the command's bytes.
+func (c *GroupGenerations) Encode() []byte { return encode(c) }
 
 // Encode returns the command's bytes.
 func (c *DeleteOffsets) Encode() []byte { return encode(c) }
@@ -398,12 +430,26 @@ func (c *Reassign) appendFields(b []byte) []byte {
 
 func (c *AllocateProducerIDs) appendFields(b []byte) []byte { return appendI32(b, c.Count) }
 
+func (c *GroupGenerations) appendFields(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(c.Groups)))
+	for _, g := range c.Groups {
+		b = postcard.AppendString(b, g.Group)
+		b = appendI32(b, g.Generation)
+	}
+	return b
+}
+
 func (c *CommitOffsets) appendFields(b []byte) []byte {
 	b = postcard.AppendString(b, c.Group)
 	b = postcard.AppendUvarint(b, uint64(len(c.Offsets)))
+	ordered := c.kind() == kindCommitOffsetsOrdered
 	for _, o := range c.Offsets {
 		b = appendOffset(b, GroupOffset{TopicPartition{o.Topic, o.Partition},
 			CommittedOffset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitTimeMs}})
+		if ordered {
+			b = postcard.AppendUvarint(b, o.Writer)
+			b = postcard.AppendUvarint(b, o.Seq)
+		}
 	}
 	return b
 }
@@ -690,16 +736,30 @@ func DecodeCommand(data []byte) (Command, error) {
 		c = x
 	case kindAllocateProducerIDs:
 		c = &AllocateProducerIDs{Count: d.i32()}
-	case kindCommitOffsets:
+	case kindCommitOffsets, kindCommitOffsetsOrdered:
 		x := &CommitOffsets{Group: d.str()}
 		n := d.count(6)
 		for range n {
-			x.Offsets = append(x.Offsets, OffsetCommit{Topic: d.str(), Partition: d.i32(), Offset: d.i64(),
-				LeaderEpoch: d.i32(), Metadata: d.str(), CommitTimeMs: d.i64()})
+			o := OffsetCommit{Topic: d.str(), Partition: d.i32(), Offset: d.i64(),
+				LeaderEpoch: d.i32(), Metadata: d.str(), CommitTimeMs: d.i64()}
+			if k == kindCommitOffsetsOrdered {
+				o.Writer, o.Seq = d.u64(), d.u64()
+			}
+			x.Offsets = append(x.Offsets, o)
+		}
+		if k == kindCommitOffsetsOrdered && d.err == nil && x.kind() != k {
+			d.fail(errors.New("ordered encoding without a writer"))
 		}
 		c = x
 	case kindDeleteGroups:
 		c = &DeleteGroups{Groups: d.strings()}
+	case kindGroupGenerations:
+		x := &GroupGenerations{}
+		n := d.count(2)
+		for range n {
+			x.Groups = append(x.Groups, GroupGeneration{Group: d.str(), Generation: d.i32()})
+		}
+		c = x
 	case kindDeleteOffsets:
 		x := &DeleteOffsets{Group: d.str()}
 		n := d.count(2)

@@ -34,7 +34,12 @@ func allCommands() []metadata.Command {
 			{Topic: "a", Partition: 3, Offset: 1 << 40, LeaderEpoch: -1, Metadata: "meta", CommitTimeMs: 1_700_000_000_000},
 			{Topic: "b", Partition: -7, Offset: -1, LeaderEpoch: 5, CommitTimeMs: -5},
 		}},
+		&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+			{Topic: "a", Partition: 3, Offset: 9, LeaderEpoch: -1, CommitTimeMs: 1, Writer: 1 << 63, Seq: 1 << 40},
+			{Topic: "b", Partition: 0, Offset: 2, CommitTimeMs: 2},
+		}},
 		&metadata.DeleteGroups{Groups: []string{"g", "h"}},
+		&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 7}, {Group: "h", Generation: -1}}},
 		&metadata.DeleteOffsets{Group: "g", Partitions: []metadata.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}}},
 		&metadata.CreateTopics{MaxPartitions: 7, Topics: []metadata.NewTopic{
 			{Name: "r", ID: tid(3), Partitions: 2, Owners: owners(2, node(1), node(2)), Replicas: [][]uint64{{1, 2, 3}, {2, 3, 1 << 60}}},
@@ -48,7 +53,7 @@ func allCommands() []metadata.Command {
 		&metadata.InitCluster{}, &metadata.RegisterBroker{}, &metadata.RemoveBroker{}, &metadata.AllowBroker{},
 		&metadata.DisallowBroker{}, &metadata.CreateTopics{}, &metadata.DeleteTopics{}, &metadata.CreatePartitions{},
 		&metadata.AlterConfigs{}, &metadata.Reassign{}, &metadata.AllocateProducerIDs{}, &metadata.CommitOffsets{},
-		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
+		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.GroupGenerations{}, &metadata.UpdatePartition{},
 		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
 	}, securityCommands()...)
@@ -67,8 +72,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 24 {
-		t.Errorf("%d command kinds covered, want 24", len(kinds))
+	if len(kinds) != 26 {
+		t.Errorf("%d command kinds covered, want 26", len(kinds))
 	}
 }
 
@@ -112,6 +117,13 @@ func TestDecodeCommandErrors(t *testing.T) {
 		if _, err := metadata.DecodeCommand(append(b, 0)); !errors.Is(err, metadata.ErrMalformed) {
 			t.Errorf("%T with a trailing byte: %v", c, err)
 		}
+	}
+	// The ordered CommitOffsets encoding without any stamped offset is not canonical.
+	unstamped := (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{{Topic: "t"}}}).Encode()
+	unstamped[1] = 15
+	unstamped = append(unstamped, 0, 0)
+	if _, err := metadata.DecodeCommand(unstamped); !errors.Is(err, metadata.ErrMalformed) {
+		t.Errorf("ordered CommitOffsets without a writer: %v", err)
 	}
 	// A map whose keys are not strictly ascending is not canonical: refused.
 	for _, keys := range [][2]string{{"b", "a"}, {"a", "a"}} {

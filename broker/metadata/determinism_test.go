@@ -181,12 +181,16 @@ func (g *gen) command() metadata.Command {
 		c := &metadata.CommitOffsets{Group: g.group()}
 		for range g.r.IntN(4) {
 			c.Offsets = append(c.Offsets, metadata.OffsetCommit{Topic: g.name(), Partition: int32(g.r.IntN(3)),
-				Offset: g.r.Int64N(1000), LeaderEpoch: int32(g.r.IntN(3)) - 1, Metadata: g.key(), CommitTimeMs: g.r.Int64N(1e12)})
+				Offset: g.r.Int64N(1000), LeaderEpoch: int32(g.r.IntN(3)) - 1, Metadata: g.key(), CommitTimeMs: g.r.Int64N(1e12),
+				Writer: uint64(g.r.IntN(3)), Seq: uint64(g.r.IntN(4))})
 		}
 		return c
 	default:
-		if g.r.IntN(2) == 0 {
+		switch g.r.IntN(3) {
+		case 0:
 			return &metadata.DeleteGroups{Groups: []string{g.group()}}
+		case 1:
+			return &metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: g.group(), Generation: int32(g.r.IntN(6))}}}
 		}
 		return &metadata.DeleteOffsets{Group: g.group(), Partitions: []metadata.TopicPartition{{Topic: g.name(), Partition: int32(g.r.IntN(3))}}}
 	}
@@ -247,7 +251,7 @@ func TestDeterminism(t *testing.T) {
 		// The sequence takes the success path and error paths of every command.
 		for _, k := range []string{"InitClusterResult", "RegisterBrokerResult", "RemoveBrokerResult", "AllowBrokerResult",
 			"TopicsResult", "ReassignResult", "AllocateProducerIDsResult", "CommitOffsetsResult", "DeleteGroupsResult",
-			"DeleteOffsetsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "AlterReassignmentsResult",
+			"DeleteOffsetsResult", "GroupGenerationsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "AlterReassignmentsResult",
 			"CompleteReassignmentResult", "error"} {
 			if seen[k+"/ok"] == 0 || seen[k+"/err"] == 0 {
 				t.Errorf("seed %d: %s: %d successes, %d failures; the random sequence tests too little", seed, k, seen[k+"/ok"], seen[k+"/err"])
@@ -292,6 +296,8 @@ func tally(seen map[string]int, r any) {
 		}
 	case *metadata.DeleteOffsetsResult:
 		name, ok = "DeleteOffsetsResult", r.Code == 0
+	case *metadata.GroupGenerationsResult:
+		name, ok = "GroupGenerationsResult", r.Code == 0
 	case *metadata.UpdatePartitionResult:
 		name, ok = "UpdatePartitionResult", r.Code == 0
 		seen[fmt.Sprintf("%s/code%d", name, r.Code)]++

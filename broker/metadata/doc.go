@@ -67,7 +67,11 @@
 //	Reassign             per move: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT
 //	AllocateProducerIDs  INVALID_REQUEST (count not in 1..MaxProducerIDBlock),
 //	                     UNKNOWN_SERVER_ERROR (id space exhausted)
-//	CommitOffsets        INVALID_GROUP_ID (empty group id)
+//	GroupGenerations     INVALID_GROUP_ID (an empty group id; nothing recorded); a generation
+//	                     at or below the recorded one changes nothing
+//	CommitOffsets        INVALID_GROUP_ID (empty group id); an offset whose Writer (not 0)
+//	                     wrote the partition's offset under a higher Seq is skipped, not an
+//	                     error (a late copy of an older commit: group.Superseded's rule)
 //	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets)
 //	DeleteOffsets        GROUP_ID_NOT_FOUND (no committed offsets)
 //	AlterReassignments   per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (listed
@@ -144,6 +148,9 @@
 //	                                leader_epoch:i32 | metadata:str | commit_time_ms:i64>
 //	         13 DeleteGroups        groups:seq<str>
 //	         14 DeleteOffsets       group:str | seq<topic:str | partition:i32>
+//	         15 CommitOffsets       as 12, each offset followed by writer:u64 | seq:u64
+//	                                (written when any offset has a writer; see OffsetCommit)
+//	         16 GroupGenerations    seq<group:str | generation:i32>
 //	         20 CreateTopics        as 6, each topic followed by replicas:seq<seq<raft_id:u64>>
 //	                                (written when any topic has replica lists)
 //	         21 CreatePartitions    as 8, each topic followed by replicas:seq<seq<raft_id:u64>>
@@ -193,6 +200,11 @@
 //	           seq<entity | map<str,f64>> (by entity) | seq<node_id:[32] | roles:u8> (by NodeId)
 //	tag 4      reassignments in progress, by topic name, then partition: seq<name:str |
 //	           seq<partition:i32 | target:seq<u64> | adding:seq<u64>>>
+//	tag 5      committed offsets' writer stamps (OffsetCommit Writer, Seq), stamped offsets
+//	           only, by group, then topic and partition: seq<group:str | seq<topic:str |
+//	           partition:i32 | writer:u64 | seq:u64>>, each naming an offset of the body
+//	tag 6      groups' recorded generations (GroupGenerations), by group:
+//	           seq<group:str | generation:i32>, each above 0
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
 // names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2

@@ -15,7 +15,8 @@ func base(t testing.TB) *metadata.State {
 		&metadata.CreateTopics{Topics: []metadata.NewTopic{topic("a", 1, 3, node(1), node(2)), topic("c.d", 2, 1, node(3)),
 			{Name: "r", ID: tid(3), Partitions: 2, Owners: []metadata.NodeID{node(1), node(2)}, Replicas: [][]uint64{{1, 2, 3}, {2, 3, 1}}}}},
 		&metadata.UpdatePartition{Topic: "r", Partition: 1, Leader: 3, LeaderEpoch: 2, ISR: []uint64{3, 2}},
-		&metadata.CommitOffsets{Group: "g1", Offsets: []metadata.OffsetCommit{{Topic: "a", Offset: 5}}},
+		&metadata.CommitOffsets{Group: "g1", Offsets: []metadata.OffsetCommit{{Topic: "a", Offset: 5}, {Topic: "b", Offset: 6, Writer: 9, Seq: 3}}},
+		&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g1", Generation: 4}}},
 		&metadata.AllowBroker{NodeID: node(4)},
 		&metadata.RegisterBroker{RaftID: 2, NodeID: node(2), Addr: []byte("addr-2"), Rack: "r", Kafka: "broker-2:9093"},
 		&metadata.RemoveBroker{RaftID: 3})

@@ -211,6 +211,18 @@ func sortedOffsets(g map[TopicPartition]CommittedOffset) []GroupOffset {
 	return out
 }
 
+// GroupGenerations lists the recorded generation of every group that has one (GroupGenerations),
+// by group.
+func (s *State) GroupGenerations() []GroupGeneration {
+	return read(s, func() []GroupGeneration {
+		out := make([]GroupGeneration, 0, len(s.gens))
+		for _, g := range slices.Sorted(maps.Keys(s.gens)) {
+			out = append(out, GroupGeneration{Group: g, Generation: s.gens[g]})
+		}
+		return out
+	})
+}
+
 // Groups lists the groups that have committed offsets, in ascending order.
 func (s *State) Groups() []string {
 	return read(s, func() []string { return slices.Sorted(maps.Keys(s.groups)) })

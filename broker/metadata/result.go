@@ -66,6 +66,10 @@ type CommitOffsetsResult struct {
 	Committed int
 }
 
+// GroupGenerationsResult reports GroupGenerations (INVALID_GROUP_ID for an empty group id:
+// nothing is recorded then).
+type GroupGenerationsResult struct{ Code int16 }
+
 // GroupResult is one group's outcome of DeleteGroups: Deleted offsets were removed;
 // GROUP_ID_NOT_FOUND when the group had no committed offsets (the coordinator, which also
 // knows groups without offsets, decides what the client sees).

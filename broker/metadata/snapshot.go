@@ -95,11 +95,116 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionReassignments)
 		b = postcard.AppendBytes(b, s.appendReassignments(nil, names))
 	}
+	if body := s.appendOffsetStamps(nil); body != nil {
+		b = postcard.AppendUvarint(b, sectionOffsetStamps)
+		b = postcard.AppendBytes(b, body)
+	}
+	if len(s.gens) > 0 {
+		b = postcard.AppendUvarint(b, sectionGenerations)
+		b = postcard.AppendBytes(b, s.appendGenerations(nil))
+	}
 	if body := s.appendKafkaListeners(nil); body != nil {
 		b = postcard.AppendUvarint(b, sectionKafkaListeners)
 		b = postcard.AppendBytes(b, body)
 	}
 	return b
+}
+
+// sectionOffsetStamps is the tag of the snapshot section of committed offsets' writer
+// stamps (OffsetCommit Writer, Seq): by group, then topic and partition, the stamped offsets
+// only, each naming an offset of the main body.
+const sectionOffsetStamps = 5
+
+// appendOffsetStamps appends the section body, or returns nil when no offset is stamped.
+func (s *State) appendOffsetStamps(b []byte) []byte {
+	found := false
+	for _, g := range slices.Sorted(maps.Keys(s.groups)) {
+		var stamped []GroupOffset
+		for _, o := range sortedOffsets(s.groups[g]) {
+			if o.Writer != 0 {
+				stamped = append(stamped, o)
+			}
+		}
+		if len(stamped) == 0 {
+			continue
+		}
+		if !found {
+			found = true
+			b = []byte{}
+		}
+		b = postcard.AppendString(b, g)
+		b = postcard.AppendUvarint(b, uint64(len(stamped)))
+		for _, o := range stamped {
+			b = postcard.AppendString(b, o.Topic)
+			b = appendI32(b, o.Partition)
+			b = postcard.AppendUvarint(b, o.Writer)
+			b = postcard.AppendUvarint(b, o.Seq)
+		}
+	}
+	return b
+}
+
+// restoreOffsetStamps reads the section into s's restored offsets.
+func restoreOffsetStamps(d *dec, s *State, check func(bool, string, ...any)) {
+	prevGroup := ""
+	n := 0
+	for d.err == nil && d.d.Remaining() > 0 {
+		g := d.str()
+		check(n == 0 || g > prevGroup, "groups not in ascending order")
+		prevGroup = g
+		n++
+		offs := s.groups[g]
+		m := d.count(4)
+		check(m > 0, "group %q without stamps", g)
+		var prev TopicPartition
+		for j := range m {
+			tp := TopicPartition{Topic: d.str(), Partition: d.i32()}
+			w, seq := d.u64(), d.u64()
+			if d.err != nil {
+				return
+			}
+			check(j == 0 || compareTP(prev, tp) < 0, "stamps of group %q not in ascending order", g)
+			prev = tp
+			c, ok := offs[tp]
+			check(ok, "stamp of group %q %s/%d without an offset", g, tp.Topic, tp.Partition)
+			check(w != 0, "zero writer stamped")
+			if d.err != nil {
+				return
+			}
+			c.Writer, c.Seq = w, seq
+			offs[tp] = c
+		}
+	}
+	check(n > 0, "empty section (an empty state has none)")
+}
+
+// sectionGenerations is the tag of the snapshot section of groups' recorded generations
+// (GroupGenerations): count, then (group, generation > 0) in ascending group order.
+const sectionGenerations = 6
+
+func (s *State) appendGenerations(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(s.gens)))
+	for _, g := range slices.Sorted(maps.Keys(s.gens)) {
+		b = postcard.AppendString(b, g)
+		b = appendI32(b, s.gens[g])
+	}
+	return b
+}
+
+func restoreGenerations(d *dec, s *State, check func(bool, string, ...any)) {
+	n := d.count(2)
+	check(n > 0, "empty section (an empty state has none)")
+	prev := ""
+	for i := range n {
+		g, gen := d.str(), d.i32()
+		if d.err != nil {
+			return
+		}
+		check(i == 0 || g > prev, "groups not in ascending order")
+		check(g != "" && gen > 0, "group %q generation %d", g, gen)
+		prev = g
+		s.gens[g] = gen
+	}
 }
 
 // sectionKafkaListeners is the tag of the snapshot section of brokers' advertised Kafka
@@ -281,7 +386,7 @@ func (s *State) Restore(data []byte) error {
 	s.applied, s.clusterID, s.nextProducerID, s.nextKafkaID = n.applied, n.clusterID, n.nextProducerID, n.nextKafkaID
 	s.brokers, s.byNode, s.kafkaIDs, s.allowed = n.brokers, n.byNode, n.kafkaIDs, n.allowed
 	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
-	s.groups = n.groups
+	s.groups, s.gens = n.groups, n.gens
 	s.sec = n.sec
 	return nil
 }
@@ -395,6 +500,10 @@ func decodeSnapshot(data []byte) (*State, error) {
 		switch tag {
 		case sectionReplicas:
 			restoreReplicated(sd, s, sectionCheck)
+		case sectionOffsetStamps:
+			restoreOffsetStamps(sd, s, sectionCheck)
+		case sectionGenerations:
+			restoreGenerations(sd, s, sectionCheck)
 		case sectionReassignments:
 			restoreReassignments(sd, s, sectionCheck)
 		case sectionSecurity:

@@ -30,6 +30,7 @@ type State struct {
 	owned      map[NodeID]int64  // partitions per owner (derived)
 
 	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
+	gens   map[string]int32                              // group -> last generation handed out (> 0)
 
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
 }
@@ -52,6 +53,7 @@ func (s *State) reset() {
 	s.collisions = map[string]string{}
 	s.owned = map[NodeID]int64{}
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
+	s.gens = map[string]int32{}
 	s.sec.reset()
 }
 
@@ -113,6 +115,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.commitOffsets(c, dry)
 	case *DeleteGroups:
 		return s.deleteGroups(c, dry)
+	case *GroupGenerations:
+		return s.groupGenerations(c, dry)
 	case *DeleteOffsets:
 		return s.deleteOffsets(c, dry)
 	case *AlterReassignments:
@@ -656,11 +660,33 @@ func (s *State) commitOffsets(c *CommitOffsets, dry bool) *CommitOffsetsResult {
 		s.groups[c.Group] = g
 	}
 	for _, o := range c.Offsets {
-		g[TopicPartition{o.Topic, o.Partition}] = CommittedOffset{
+		tp := TopicPartition{o.Topic, o.Partition}
+		if last, ok := g[tp]; ok && o.Writer != 0 && o.Writer == last.Writer && o.Seq < last.Seq {
+			continue // a late copy of a commit its writer has overtaken (OffsetCommit)
+		}
+		g[tp] = CommittedOffset{
 			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitTimeMs: o.CommitTimeMs,
+			Writer: o.Writer, Seq: o.Seq,
 		}
 	}
 	return &CommitOffsetsResult{Committed: len(c.Offsets)}
+}
+
+func (s *State) groupGenerations(c *GroupGenerations, dry bool) *GroupGenerationsResult {
+	for _, g := range c.Groups {
+		if g.Group == "" {
+			return &GroupGenerationsResult{Code: CodeInvalidGroupID}
+		}
+	}
+	if dry {
+		return &GroupGenerationsResult{}
+	}
+	for _, g := range c.Groups {
+		if g.Generation > s.gens[g.Group] {
+			s.gens[g.Group] = g.Generation
+		}
+	}
+	return &GroupGenerationsResult{}
 }
 
 func (s *State) deleteGroups(c *DeleteGroups, dry bool) *DeleteGroupsResult {

@@ -490,6 +490,30 @@ func TestCommitAndDeleteOffsets(t *testing.T) {
 				c, _ := s.CommittedOffset("g", "a", 0)
 				check(t, c, metadata.CommittedOffset{Offset: 12, CommitTimeMs: 300})
 			}},
+		{name: "a late copy of a writer's older commit is not applied",
+			setup: []metadata.Command{&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+				{Topic: "a", Offset: 479, CommitTimeMs: 2, Writer: 7, Seq: 2}, {Topic: "b", Offset: 1, Writer: 7, Seq: 2}}}},
+			cmd: &metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+				{Topic: "a", Offset: 453, CommitTimeMs: 3, Writer: 7, Seq: 1}, {Topic: "c", Offset: 9, Writer: 7, Seq: 1}}},
+			want: &metadata.CommitOffsetsResult{Committed: 2},
+			check: func(t *testing.T, s *metadata.State) {
+				c, _ := s.CommittedOffset("g", "a", 0)
+				check(t, c, metadata.CommittedOffset{Offset: 479, CommitTimeMs: 2, Writer: 7, Seq: 2})
+				c, _ = s.CommittedOffset("g", "c", 0) // nothing newer of the writer there
+				check(t, c, metadata.CommittedOffset{Offset: 9, Writer: 7, Seq: 1})
+			}},
+		{name: "the same stamp again, another writer's and unstamped commits apply in arrival order",
+			setup: []metadata.Command{&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+				{Topic: "a", Offset: 479, Writer: 7, Seq: 2}, {Topic: "b", Offset: 479, Writer: 7, Seq: 2}, {Topic: "c", Offset: 479, Writer: 7, Seq: 2}}}},
+			cmd: &metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+				{Topic: "a", Offset: 400, Writer: 7, Seq: 2}, {Topic: "b", Offset: 401, Writer: 8, Seq: 1}, {Topic: "c", Offset: 402}}},
+			want: &metadata.CommitOffsetsResult{Committed: 3},
+			check: func(t *testing.T, s *metadata.State) {
+				for i, tp := range []string{"a", "b", "c"} {
+					c, _ := s.CommittedOffset("g", tp, 0)
+					check(t, c.Offset, int64(400+i))
+				}
+			}},
 		{name: "empty group id", cmd: &metadata.CommitOffsets{Offsets: commit.Offsets}, want: &metadata.CommitOffsetsResult{Code: metadata.CodeInvalidGroupID},
 			check: func(t *testing.T, s *metadata.State) { check(t, len(s.Groups()), 0) }},
 		{name: "empty commit stores no group", cmd: &metadata.CommitOffsets{Group: "g"}, want: &metadata.CommitOffsetsResult{},

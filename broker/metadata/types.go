@@ -132,6 +132,7 @@ type CommittedOffset struct {
 	LeaderEpoch  int32
 	Metadata     string
 	CommitTimeMs int64
+	Writer, Seq  uint64 // the stamp of the commit that wrote it (OffsetCommit); 0: none
 }
 
 // GroupOffset is one committed offset of a group with its partition.

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
@@ -80,6 +82,11 @@ type Cluster struct {
 	probeAfter, probeTimeout time.Duration
 
 	trustLearned bool // Learn's brokers were vetted by the caller (membership.go); guarded by mu
+
+	// Offset commits carry (writer, the next commitSeq) so that a copy of a commit that a
+	// broker delivers late never overwrites a newer one (OffsetCommit).
+	writer    uint64        // random, not 0; constant after New
+	commitSeq atomic.Uint64 // the last Seq given out
 }
 
 type tp struct {
@@ -99,7 +106,7 @@ func New(seeds []endpoint.NodeAddr, dial func(endpoint.NodeAddr) *brokermesh.Cal
 	sort.Slice(bs, func(i, j int) bool { return bs[i].ID.String() < bs[j].ID.String() })
 	c := &Cluster{dial: dial, brokers: bs, known: map[string]endpoint.NodeAddr{}, callers: map[string]*Broker{}, log: log, now: time.Now,
 		place: map[string]placement{}, hwm: map[tp]int64{}, members: map[string]bool{}, qplace: map[string]quorumPlacement{}, seeds: map[string]bool{}, failedAt: map[*Broker]time.Time{},
-		probeAfter: probeAfter, probeTimeout: probeTimeout}
+		probeAfter: probeAfter, probeTimeout: probeTimeout, writer: newWriter()}
 	for _, b := range bs {
 		id := b.ID.String()
 		if _, dup := c.callers[id]; dup {
@@ -1205,10 +1212,30 @@ func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (
 	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.LeaveGroupResp, error) { return b.LeaveGroup(ctx, req) })
 }
 
+// OffsetCommit stamps the commit with this gateway's writer id and the next sequence
+// number (brokerop.OffsetCommitReq Writer, Seq) before it goes to a broker. ctlDo sends it
+// again, with the same stamp, to another broker when the first stops answering its probes;
+// the first may still hold the commit (forwarding it to the quorum leader while cut off) and
+// deliver it after a newer commit of the same partition was acknowledged. The coordinator
+// then finds the partition's offset written under a higher Seq of this writer and leaves it:
+// a committed offset never goes back to a commit its client had already overtaken. (Kafka's
+// coordinator applies a connection's commits in arrival order; here one commit may arrive
+// by two brokers.) Commits through different gateways are not ordered against each other.
 func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
+	stamped := *req
+	stamped.Writer, stamped.Seq = c.writer, c.commitSeq.Add(1)
 	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetCommitResp, error) {
-		return b.OffsetCommit(ctx, req)
+		return b.OffsetCommit(ctx, &stamped)
 	})
+}
+
+// newWriter is a gateway's random writer id for its offset commits (never 0: unstamped).
+func newWriter() uint64 {
+	for {
+		if w := rand.Uint64(); w != 0 {
+			return w
+		}
+	}
 }
 
 func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {

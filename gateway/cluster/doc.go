@@ -24,7 +24,11 @@
 // (brokermesh.ErrUnavailable; reads are sent again to the partition's new leader within the
 // same request), its connection is closed (a restarted broker is reached on a new one), and
 // its partitions' data ops go to the leaders the other brokers name. Without this a call to a
-// SIGKILLed broker waited for the mesh's 5 s idle timeout. A broker is up again as soon as it
+// SIGKILLed broker waited for the mesh's 5 s idle timeout. A controller op abandoned so may
+// still take effect later (the broker held it, e.g. forwarding it to the quorum leader while
+// cut off): offset commits are therefore stamped (Cluster.OffsetCommit: this gateway's random
+// writer id and a sequence number, the same on a resend), and the coordinator never applies a
+// late copy over a newer commit of the same writer. A broker is up again as soon as it
 // answers anything. With brokers from before the quorum (they answer its ops "unknown op")
 // the legacy mode below applies:
 //

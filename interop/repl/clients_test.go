@@ -390,17 +390,49 @@ func kafkaGoConsume(ctx context.Context, r *clientRun) error {
 var kcatDelivered = regexp.MustCompile(`Message delivered to partition (\d+) \(offset (-?\d+)\)`)
 
 // kcatProduce: kcat's idempotent producer (librdkafka: acks=all, retrying within
-// message.timeout.ms) reading the values from stdin, held after the first third. Its delivery reports (stderr, -v -v) say
-// partition and offset but not which message: librdkafka reports deliveries in produce order
-// per partition, so the k-th report is value k.
+// message.timeout.ms). kcat 1.7 reads all of its stdin before it produces anything (it sends
+// nothing, and reports nothing, until its input ends: seen against kfake, where a consumer
+// got every value only once the input was closed), so one kcat process cannot be paced or
+// held mid-stream. So two run, one after the other: the first sends values 0 up to two
+// thirds and exits once they are acknowledged (the kill waits for the consumer to read the
+// first third, not for these reports: paused is closed at once), the second sends the last
+// third once the leader is dead, through the failover (its first requests meet the dead
+// leader's partition: metadata refresh, NOT_LEADER_OR_FOLLOWER, retries). The consumer, one
+// kcat process, runs through the kill. A long-lived librdkafka producer through the kill is
+// confluent-kafka's part.
 func kcatProduce(ctx context.Context, r *clientRun) error {
+	hold := 2 * r.n / 3
+	r.mu.Lock()
+	r.resumeSeq = r.n // none of the first process's values counts as sent after the kill
+	r.mu.Unlock()
+	close(r.paused)
+	if err := kcatProduceRange(ctx, r, 0, hold); err != nil {
+		return err
+	}
+	select {
+	case <-r.resume:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	r.mu.Lock()
+	r.resumeSeq = hold
+	r.mu.Unlock()
+	return kcatProduceRange(ctx, r, hold, r.n)
+}
+
+// kcatProduceRange runs one kcat producer sending values lo..hi-1 (stdin, then EOF) and
+// records its delivery reports (stderr, -v -v), which say partition and offset but not which
+// message: librdkafka reports deliveries in produce order per partition, so the k-th report
+// is value lo+k.
+func kcatProduceRange(ctx context.Context, r *clientRun, lo, hi int) error {
 	cmd := r.cn.command(ctx, "kcat", "-b", r.addr, "-P", "-t", r.topic, "-p", "0", "-v", "-v",
 		"-X", "acks=all", "-X", "enable.idempotence=true", "-X", "message.timeout.ms=150000", "-X", "linger.ms=1",
 		"-X", "topic.metadata.refresh.interval.ms=1000")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return err
+	var in strings.Builder
+	for i := lo; i < hi; i++ {
+		fmt.Fprintf(&in, "%d\n", i)
 	}
+	cmd.Stdin = strings.NewReader(in.String())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
@@ -408,65 +440,29 @@ func kcatProduce(ctx context.Context, r *clientRun) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	tail := r.log("kcat producer")
-	done := make(chan struct{})
-	go func() { // owned: ends when kcat closes stderr (it exits, or the context kills it)
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		k := 0
-		for sc.Scan() {
-			line := sc.Text()
-			m := kcatDelivered.FindStringSubmatch(line)
-			if m == nil {
-				fmt.Fprintln(tail, line)
-				if strings.Contains(line, "Delivery failed") || strings.Contains(line, "ERROR") {
-					r.appError("kcat producer: %s", line)
-				}
-				continue
+	tail := r.log(fmt.Sprintf("kcat producer %d-%d", lo, hi-1))
+	sc := bufio.NewScanner(stderr)
+	k := lo
+	for sc.Scan() {
+		line := sc.Text()
+		m := kcatDelivered.FindStringSubmatch(line)
+		if m == nil {
+			fmt.Fprintln(tail, line)
+			if strings.Contains(line, "Delivery failed") || strings.Contains(line, "ERROR") {
+				r.appError("kcat producer: %s", line)
 			}
-			p, _ := strconv.Atoi(m[1])
-			off, _ := strconv.ParseInt(m[2], 10, 64)
-			r.sent(r.rec.Begin(), k, true, int32(p), off, "")
-			k++
+			continue
 		}
-	}()
-	// kcat cannot be held: it sends nothing it has read (and serves no delivery report)
-	// while it waits for more input. So after the first third it goes on slowly, one value
-	// every 100 ms (20 s for the rest, against a few for the consumer to read the first
-	// third), until the leader is dead, and at 5 ms a value from then on.
-	close(r.paused)
-	killed := false
-	for i := 0; i < r.n && err == nil; i++ {
-		pace := 5 * time.Millisecond
-		if i >= r.pauseAt && !killed {
-			select {
-			case <-r.resume:
-				killed = true
-				r.mu.Lock()
-				r.resumeSeq = i
-				r.mu.Unlock()
-			default:
-				pace = 100 * time.Millisecond
-			}
-		}
-		if _, err = fmt.Fprintf(in, "%d\n", i); err == nil {
-			time.Sleep(pace)
-		}
+		p, _ := strconv.Atoi(m[1])
+		off, _ := strconv.ParseInt(m[2], 10, 64)
+		r.sent(r.rec.Begin(), k, true, int32(p), off, "")
+		k++
 	}
-	if !killed && err == nil {
-		r.mu.Lock()
-		r.resumeSeq = r.n
-		r.mu.Unlock()
-		r.appError("kcat producer: wrote every value before the leader's kill: the failover was not exercised")
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("kcat producer of %d..%d: %v", lo, hi-1, err)
 	}
-	in.Close()
-	werr := cmd.Wait()
-	<-done
-	if err == nil {
-		err = werr
-	}
-	if err != nil {
-		return fmt.Errorf("kcat producer: %v", err)
+	if k != hi {
+		r.appError("kcat producer of %d..%d: %d delivery reports", lo, hi-1, k-lo)
 	}
 	return nil
 }
@@ -618,7 +614,8 @@ func (t *tailBuffer) String() string {
 // clientsLeaderKill: for each client library, on a fresh 1-partition RF=3 topic, a producer
 // sends 300 values while a consumer of the same library reads the topic from the start. Once
 // the first third is acknowledged and read, the partition's leader at that moment is
-// SIGKILLed while the producer is held (kcat cannot be held: it goes on slowly instead); the
+// SIGKILLed while the producer is held (kcat's sends two thirds, and a second kcat process
+// the rest after the kill: see kcatProduce); the
 // producer then sends the rest through the failover, and the killed broker is restarted (for
 // the rest of the phase) once a value sent after the kill is acknowledged. Then:
 //   - no error reached the application (a failed send, a consumer error, a script or kcat

@@ -1,16 +1,23 @@
 package repl_test
 
 import (
+	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
+	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
 // phase is one fault of TestReplFaults: n cycles of inject on a fresh topic under the
@@ -21,22 +28,33 @@ type phase struct {
 	name        string
 	metadataOps bool // the metadata writers too (the quorum leader's faults)
 	inject      func(t *testing.T, e *env, p partition) (string, time.Duration)
+	// known, if set, is an open anomaly the phase still finds: it then runs only with
+	// FaultsEnv=1 (go tool task chaos), and the skip says why.
+	known string
 }
+
+// splitAnomaly is the anomaly MajorityMinoritySplit still finds in about half of its runs
+// (see FaultsEnv).
+const splitAnomaly = "a consumer group's committed offset can go backwards under the split: a kgo member that " +
+	"gets UNKNOWN_MEMBER_ID on JoinGroup (every member does after a group coordinator change: membership is not " +
+	"durable) rejoins keeping its partitions and its positions (kgo v1.22.3 has no KAFKA-12983 fix), and " +
+	"commits below what the partition's interim owner committed"
 
 // TestReplFaults: one cluster in network namespaces (three brokers forming the metadata
 // quorum, two gateways) goes through every fault in turn, REPL_CYCLES cycles each (default
 // 10), each fault on a topic of its own (deleted afterwards) with its own recorded workload
 // and checker run; then kafka-go and librdkafka clients through a leader kill. One cluster
 // for all: its start (the quorum forming) would otherwise cost more than the cycles. A failed
-// phase ends the test (the cluster may be broken). It takes about 6 minutes on 2 loaded cores
-// at 10 cycles, short enough for the default suite, but stays behind REPL_FAULTS=1 while a
-// consumer group's committed offset can still go backwards (see FaultsEnv).
+// phase ends the test (the cluster may be broken). Part of the default suite (the faults
+// phase of `go tool task test`, 10 cycles); `go tool task chaos` runs 100.
 func TestReplFaults(t *testing.T) {
-	requireFaults(t)
 	c := startRepl(t, true)
 	n := cycles(10)
 	for i, ph := range phases() {
 		ok := t.Run(ph.name, func(t *testing.T) {
+			if ph.known != "" && os.Getenv(FaultsEnv) != "1" {
+				t.Skipf("runs with %s=1 (go tool task chaos) until this is fixed: %s", FaultsEnv, ph.known)
+			}
 			begin := time.Now()
 			cfg, w := replLoad(t, c, fmt.Sprintf("%s-%d", topic, i), ph.metadataOps)
 			e := &env{c: c, cfg: cfg, w: w}
@@ -79,14 +97,14 @@ func TestReplFaults(t *testing.T) {
 
 func phases() []phase {
 	return []phase{
-		{"PartitionLeaderKill", false, partitionLeaderKill},
-		{"FollowerKill", false, followerKill},
-		{"QuorumLeaderKill", true, quorumLeaderKill},
-		{"LeaderPause", false, leaderPause},
-		{"LeaderIsolated", false, leaderIsolated},
-		{"MajorityMinoritySplit", false, majorityMinoritySplit},
-		{"FlappingLink", false, flappingLink},
-		{"FollowerWiped", false, followerWiped},
+		{"PartitionLeaderKill", false, partitionLeaderKill, ""},
+		{"FollowerKill", false, followerKill, ""},
+		{"QuorumLeaderKill", true, quorumLeaderKill, ""},
+		{"LeaderPause", false, leaderPause, ""},
+		{"LeaderIsolated", false, leaderIsolated, ""},
+		{"MajorityMinoritySplit", false, majorityMinoritySplit, splitAnomaly},
+		{"FlappingLink", false, flappingLink, ""},
+		{"FollowerWiped", false, followerWiped, ""},
 	}
 }
 
@@ -167,15 +185,110 @@ func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration)
 
 // leaderPause: a partition's leader SIGSTOPped until the others elect a leader that
 // acknowledges records, then SIGCONTed: it wakes believing it leads and must not acknowledge
-// anything on its own (the checker would find the records lost or moved).
+// anything after losing its leadership. The checker asserts it: every acknowledged record is
+// in the log at its offset, and an acknowledgement the old leader gave on its own would be
+// lost or moved. So that the old leader does get a write to acknowledge wrongly, a produce
+// (acks=all) is sent to its own Kafka listener while it sleeps and goes into the history
+// (stalePauseProduce): it is among the first things the broker reads when it wakes, while it
+// still believes it leads.
 func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
 	victim := p.LeaderProc
 	at := time.Now()
 	victim.Pause()
 	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
 	now := e.newLeader(t, p, victim)
+	answer, err := stalePauseProduce(t, e, victim, p)
 	victim.Resume()
-	return fmt.Sprintf("paused %s, leader of p%d (epoch %d); %s elected (epoch %d); resumed", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := answer()
+	return fmt.Sprintf("paused %s, leader of p%d (epoch %d); %s elected (epoch %d); resumed; a produce sent to it while paused: %s",
+		victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch, got), d
+}
+
+// stalePauseProduce sends a Produce (acks=all, one record) for p to the paused broker's own
+// Kafka listener (brokers of the fault cluster serve Kafka too: startRepl): the connection
+// and the request wait in the kernel until the broker wakes. answer waits for the reply
+// (bounded), records the send in the history and says what the answer was. Refused is the
+// expected answer while the broker still believes it leads (it may append the record as the
+// old leader, and raft must not commit that); once it follows, its listener routes the
+// produce to the new leader (package gateway/direct) and an acknowledgement is legitimate.
+// Either way the checker holds the acknowledgement to its offset.
+func stalePauseProduce(t *testing.T, e *env, victim *cluster.Broker, p partition) (answer func() string, err error) {
+	addr := kafkaListener(victim)
+	value := fmt.Sprintf("pause-probe-%s-%d", e.cfg.Topic, e.cycle)
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = e.cfg.Topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = p.ID
+	rp.Records = kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: time.Now().UnixMilli(), Value: []byte(value)}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID("pause-probe")).AppendRequest(nil, req, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := e.c.Dialer()(ctx, "tcp", addr) // the kernel completes it while the broker sleeps
+	if err != nil {
+		return nil, fmt.Errorf("dial the paused broker's Kafka listener %s: %w", addr, err)
+	}
+	inv := e.cfg.Rec.Begin()
+	if _, err := conn.Write(frame); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("send a produce to the paused broker: %w", err)
+	}
+	send := checker.Send{Producer: "pause-probe", Seq: int64(e.cycle), Topic: e.cfg.Topic, Value: value, Partition: p.ID, Offset: -1, Invoke: inv}
+	return func() string {
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(time.Minute)) // a hang bound
+		resp, err := readProduceResponse(conn)
+		var pr *kmsg.ProduceResponseTopicPartition
+		if err == nil {
+			if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+				err = fmt.Errorf("produce answer with %d topics", len(resp.Topics))
+			} else {
+				pr = &resp.Topics[0].Partitions[0]
+			}
+		}
+		switch {
+		case err != nil:
+			send.Err = err.Error()
+		case pr.ErrorCode != 0:
+			send.Err = kerr.ErrorForCode(pr.ErrorCode).Error()
+		default:
+			send.OK, send.Offset = true, pr.BaseOffset
+		}
+		e.cfg.Rec.AddSend(send)
+		if send.OK {
+			return fmt.Sprintf("acknowledged at offset %d (routed to the new leader once it followed; checked)", send.Offset)
+		}
+		return "refused (" + send.Err + ")"
+	}, nil
+}
+
+// readProduceResponse reads one Produce v7 answer (size, correlation id, body).
+func readProduceResponse(r io.Reader) (*kmsg.ProduceResponse, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 4 || n > 1<<20 {
+		return nil, fmt.Errorf("answer of %d bytes", n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Version = 7
+	if err := resp.ReadFrom(buf[4:]); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // leaderIsolated: a partition's leader cut off from every node by nftables; the

@@ -25,13 +25,23 @@ import (
 
 func TestMain(m *testing.M) { cluster.Main(m) }
 
-// FaultsEnv set to 1 runs the tests of this package still outside the default suite:
-// TestReplFaults and TestReplRelay; `go tool task chaos` sets it. TestReplFaults fits the
-// default suite's time (about 6 minutes for its eight faults at 10 cycles), but its last full
-// run found one anomaly in LeaderIsolated: a consumer group's OffsetFetch answered 453 after
-// a commit of 479 had been acknowledged (an earlier run found five under the majority/minority
-// split, before the group coordinator was bound to one leadership). It joins the default
-// suite once no committed offset can go backwards.
+// FaultsEnv set to 1 runs TestReplRelay (its own cluster of brokers behind NAT routers and a
+// relay) and TestReplFaults' MajorityMinoritySplit; `go tool task chaos` sets it.
+// TestReplFaults runs in the default suite (`go tool task test`, the faults phase; root and
+// network namespaces needed, skipped otherwise) with its other seven faults.
+// MajorityMinoritySplit still finds a committed group offset going backwards in some runs
+// (2 of 4 at 10 cycles, one of them after durable generations): the group repl-5-cg's
+// partitions 3, 4 and 5 committed at 447 after commits of 497. The history shows member g1
+// (on the minority's gateway) owning partition 3, g0 assigned it during the split and
+// committing up to 497, then g1 reading on from its own old position 389 with no assignment
+// change of its own in between, and committing 447. A kgo member answered UNKNOWN_MEMBER_ID
+// on JoinGroup (a new coordinator knows no member) rejoins with its owned partitions and
+// keeps their positions (consumer_group.go handleJoinResp clears only the member id); the
+// Java client treats that as lost partitions (KAFKA-12983). Our coordinators lose every
+// member on a coordinator change (membership is soft state, broker/controller's doc), so a
+// member caught mid-join meets this far more often than under Kafka, whose coordinator keeps
+// its members. Durable generations (broker/group) close the KIP-792 half of it; durable
+// membership (Kafka's group metadata records) would close the rest.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
@@ -43,10 +53,15 @@ func requireFaults(tb testing.TB) {
 }
 
 // ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults (`go tool task
-// chaos` sets it). kgo, kafka-go, confluent-kafka and kafkajs pass it (kafkajs and librdkafka
-// since a stand-alone gateway names itself as every partition's leader); kcat fails it on the
-// harness's side: its consumer ends before the kill, so the failover is not exercised for it.
-// It stays out of the default suite until that is mended.
+// chaos` sets it). kgo, kafka-go, confluent-kafka and kafkajs pass it (each 5-10 s; the
+// whole subtest about 40 s with kcat passing, so it could join the default suite). kcat
+// (1.7.1, librdkafka 2.0.2 built in) fails it: its producer reads all of its stdin before it
+// produces anything (the harness now runs two producer processes, two thirds before the kill
+// and the rest after), and neither its producer nor its consumer gets a record through the
+// gateway in 2 minutes (no delivery report, no error printed), where the same librdkafka
+// through confluent-kafka-python passes; against kfake the same kcat produces and consumes.
+// Next: kcat with -d broker,protocol,topic against the gateway. It stays out of the default
+// suite until then.
 const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
@@ -75,11 +90,20 @@ func startRepl(t testing.TB, netns bool) *cluster.Cluster {
 	if netns {
 		cluster.RequireNamespaces(t)
 	}
-	c := cluster.Start(t, cluster.Options{Brokers: 3, Gateways: 2, Quorum: true, Netns: netns})
+	opts := cluster.Options{Brokers: 3, Gateways: 2, Quorum: true, Netns: netns}
+	if netns {
+		// Each broker serves Kafka too, on its own address (the pause fault sends a produce
+		// straight to a paused leader: stalePauseProduce). The gateways do not use it.
+		opts.BrokerArgs = func(b *cluster.Broker) []string { return []string{"-kafka-listen", kafkaListener(b)} }
+	}
+	c := cluster.Start(t, opts)
 	t.Cleanup(func() { idCache.Delete(c) })
 	allLive(t, c)
 	return c
 }
+
+// kafkaListener is a broker's Kafka listener in a cluster with Netns (startRepl).
+func kafkaListener(b *cluster.Broker) string { return b.NS.Addr.String() + ":9093" }
 
 // allLive waits until the quorum has every broker as a live voter, so that a replication
 // factor of 3 is refused only by a tree that cannot replicate, not by a quorum still forming.
