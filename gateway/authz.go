@@ -80,7 +80,9 @@ func (a *authorizer) current(ctx context.Context) *acl.Authorizer {
 	if a.cur != nil && now.Before(a.validTo) {
 		return a.cur
 	}
-	resp, err := a.backend.DescribeAcls(ctx, &brokerop.DescribeAclsReq{Filter: anyACLFilter})
+	// The gateway's own lookup, not the client's: no principal (the broker checks the
+	// gateway's role only).
+	resp, err := a.backend.DescribeAcls(brokerop.WithoutActing(ctx), &brokerop.DescribeAclsReq{Filter: anyACLFilter})
 	if err == nil && resp.ErrorCode == 0 {
 		bs := make([]acl.Binding, len(resp.Bindings))
 		for i, b := range resp.Bindings {
@@ -110,6 +112,18 @@ func bindingFromOp(b brokerop.AclBinding) acl.Binding {
 	return acl.Binding{ResourceType: acl.ResourceType(b.ResourceType), ResourceName: b.ResourceName,
 		PatternType: acl.PatternType(b.PatternType), Principal: b.Principal, Host: b.Host,
 		Operation: acl.Operation(b.Operation), Permission: acl.Permission(b.Permission)}
+}
+
+// acting is ctx carrying the request's principal and host (brokerop.WithActing): every
+// backend call made with it names them in its header, authorization on or off here, so the
+// brokers authorize the client themselves (broker/brokermesh guard.go). An unauthenticated
+// client is User:ANONYMOUS, as Kafka names it.
+func (r *Request) acting(ctx context.Context) context.Context {
+	p := r.Principal()
+	if p == "" {
+		p = AnonymousPrincipal
+	}
+	return brokerop.WithActing(ctx, brokerop.Acting{Principal: p, Host: r.host()})
 }
 
 // host is the client's address as ACLs name hosts.

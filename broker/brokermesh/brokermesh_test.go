@@ -89,13 +89,21 @@ func tlsPair(t *testing.T) (*tls.Config, *tls.Config) {
 // setup starts a server on loopback QUIC and returns a caller connected to it.
 func setup(t *testing.T, data brokerop.DataService) (*Caller, *quic.Conn) {
 	t.Helper()
+	return setupGuarded(t, brokerop.Parts{Data: data}, nil)
+}
+
+// setupGuarded is setup serving svc with the server checking calls with g (nil: none); the
+// caller is the peer "peer".
+func setupGuarded(t *testing.T, svc brokerop.Service, g *Guard) (*Caller, *quic.Conn) {
+	t.Helper()
 	srvTLS, cliTLS := tlsPair(t)
 	ln, err := quic.ListenAddr("127.0.0.1:0", srvTLS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := NewServer(nil, brokerop.Parts{Data: data})
+	s := NewServer(nil, svc)
+	s.SetGuard(g)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

@@ -117,6 +117,10 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 	}
 	// The span the caller runs in (TraceCalls) becomes the broker's parent.
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
+	// The principal a gateway acts for (guard.go); none for the node's own calls.
+	if a, ok := brokerop.ActingOf(ctx); ok {
+		h.Principal, h.ClientHost = a.Principal, a.Host
+	}
 	frame, err := brokerop.EncodeRequestBuffers(op, h, req, recordRefMin) // record sets by reference
 	if err != nil {
 		return fail(err)
@@ -159,6 +163,10 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		}
 		if rh.RequestID != h.RequestID {
 			return fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID)
+		}
+		if rh.Status == brokerop.StatusUnauthorized && rh.ErrorCode != 0 {
+			// The broker refused the principal: the gateway answers the client with the code.
+			return &brokerop.RefusedError{Code: rh.ErrorCode, Message: "broker " + c.remote + " refused " + spec.Name + ": " + rh.Message}
 		}
 		if rh.Status != brokerop.StatusOK {
 			return &CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message}

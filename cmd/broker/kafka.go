@@ -131,7 +131,9 @@ func (kl *kafkaListener) close() {
 // exists.
 func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep *endpoint.Endpoint, log *slog.Logger, stdout io.Writer, late *cli.LateServer) (be *direct.Backend, stop func() error, err error) {
 	self := ep.Addr()
-	local := brokermesh.NewLocal(brokermesh.NewServer(log, qn.Controller.Service()), "kafka-listener")
+	lsrv := brokermesh.NewServer(log, qn.Controller.Service())
+	lsrv.SetGuard(qn.Guard())
+	local := brokermesh.NewLocal(lsrv, controller.LocalListenerPeer)
 	remote, err := cluster.New([]endpoint.NodeAddr{self}, func(a endpoint.NodeAddr) *brokermesh.Caller {
 		if a.ID == self.ID {
 			return brokermesh.NewCaller(local, "self")
