@@ -80,4 +80,3 @@ func (s *Server) refuse(c *inCall, r *brokerop.RefusedError) {
 	resp.Status, resp.Message, resp.ErrorCode = brokerop.StatusUnauthorized, r.Message, r.Code
 	s.answer(c, nil, resp)
 }
-
