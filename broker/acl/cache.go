@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -57,3 +58,48 @@ func (c *Cached) Allows(principal, host string, q Ask) bool {
 
 // Len is the number of decisions kept.
 func (c *Cached) Len() int { return int(c.n.Load()) }
+
+// Decisions keeps the Cached decisions of the ACL set in force, rebuilt when it changed: a
+// broker's view of the ACLs it holds (the metadata quorum's, or its file's). Safe for
+// concurrent use; Current is cheap while nothing changed (one call of snap, an atomic load).
+type Decisions struct {
+	cfg  Config
+	snap func() (gen uint64, load func() []Binding)
+
+	mu  sync.Mutex // serialises rebuilds
+	cur atomic.Pointer[decisionSet]
+}
+
+type decisionSet struct {
+	gen      uint64
+	bindings []Binding
+	dec      *Cached
+}
+
+// NewDecisions returns the decisions over snap, which returns a number that changes whenever
+// the bindings may have (it may change more often) and a function loading them.
+func NewDecisions(cfg Config, snap func() (gen uint64, load func() []Binding)) *Decisions {
+	return &Decisions{cfg: cfg, snap: snap}
+}
+
+// Current returns the decisions for the bindings in force.
+func (d *Decisions) Current() *Cached {
+	gen, load := d.snap()
+	if s := d.cur.Load(); s != nil && s.gen == gen {
+		return s.dec
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.cur.Load(); s != nil && s.gen == gen {
+		return s.dec
+	}
+	bs := load()
+	if s := d.cur.Load(); s != nil && slices.Equal(s.bindings, bs) {
+		// Something else moved the number: keep the decisions made so far.
+		d.cur.Store(&decisionSet{gen: gen, bindings: s.bindings, dec: s.dec})
+		return s.dec
+	}
+	dec := NewCached(New(d.cfg, bs), 0)
+	d.cur.Store(&decisionSet{gen: gen, bindings: bs, dec: dec})
+	return dec
+}

@@ -61,7 +61,9 @@ func Refused(principal string, q acl.Ask) *RefusedError {
 
 // AuthorizeOp decides whether the principal allow decides for may run the op of req (a
 // pointer to an op request struct): nil, or
-// the refusal of the first ask it is refused. Every resource the request names is asked
+// the refusal of the first ask it is refused (of alternatives, the first names the code:
+// CreateTopics without CREATE is TOPIC_AUTHORIZATION_FAILED, an idempotent InitProducerID
+// CLUSTER_AUTHORIZATION_FAILED, as Kafka answers them). Every resource the request names is asked
 // (Kafka answers per resource; a broker refuses the whole op, which a gateway authorizing
 // itself never sends). Ops of the brokers' own (placement, quorum membership, partition
 // reports) ask CLUSTER_ACTION on the cluster, as Kafka's inter-broker APIs do; ClusterBrokers
@@ -113,13 +115,13 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		})
 	case *MetadataReq:
 		for _, t := range r.Topics {
-			if !ask(acl.MetadataTopic.On(t)) || r.AutoCreate && !ask(acl.CreateCluster.OnCluster(), acl.CreateTopic.On(t)) {
+			if !ask(acl.MetadataTopic.On(t)) || r.AutoCreate && !ask(acl.CreateTopic.On(t), acl.CreateCluster.OnCluster()) {
 				break
 			}
 		}
 	case *CreateTopicsReq:
 		for _, t := range r.Topics {
-			if !ask(acl.CreateCluster.OnCluster(), acl.CreateTopic.On(t.Name)) {
+			if !ask(acl.CreateTopic.On(t.Name), acl.CreateCluster.OnCluster()) {
 				break
 			}
 		}

@@ -5,13 +5,9 @@ package controller
 // broker holds: the quorum's metadata (ClusterSecurity) as applied on this broker, or the
 // broker's acls file. The decisions are cached per ACL set (acl.Cached): a change of the
 // ACLs (a CreateAcls or DeleteAcls applied here) builds a new set at the next call, with no
-// restart.
+// restart (acl.Decisions).
 
 import (
-	"slices"
-	"sync"
-	"sync/atomic"
-
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/metadata"
@@ -37,44 +33,6 @@ type ACLSnapshotter interface {
 	ACLSnapshot() (uint64, []acl.Binding)
 }
 
-// aclDecisions keeps the cached decisions of the current ACL set.
-type aclDecisions struct {
-	cfg  AuthorizerConfig
-	snap func() (gen uint64, load func() []acl.Binding)
-
-	mu  sync.Mutex // serialises rebuilds
-	cur atomic.Pointer[aclSet]
-}
-
-type aclSet struct {
-	gen      uint64
-	bindings []acl.Binding
-	dec      *acl.Cached
-}
-
-// current returns the decisions for the ACLs in force, rebuilt when they changed.
-func (d *aclDecisions) current() *acl.Cached {
-	gen, load := d.snap()
-	if s := d.cur.Load(); s != nil && s.gen == gen {
-		return s.dec
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if s := d.cur.Load(); s != nil && s.gen == gen {
-		return s.dec
-	}
-	bs := load()
-	if s := d.cur.Load(); s != nil && slices.Equal(s.bindings, bs) {
-		// Something else changed (the metadata's applied index moves with every command):
-		// keep the cached decisions.
-		d.cur.Store(&aclSet{gen: gen, bindings: s.bindings, dec: s.dec})
-		return s.dec
-	}
-	dec := acl.NewCached(acl.New(acl.Config{SuperUsers: d.cfg.SuperUsers, AllowIfNoACL: d.cfg.AllowIfNoACL}, bs), 0)
-	d.cur.Store(&aclSet{gen: gen, bindings: bs, dec: dec})
-	return dec
-}
-
 // metadataACLs is the snapshot function over the applied metadata state: its applied index
 // and its ACLs.
 func metadataACLs(st *metadata.State) func() (uint64, func() []acl.Binding) {
@@ -89,8 +47,8 @@ func metadataACLs(st *metadata.State) func() (uint64, func() []acl.Binding) {
 	return func() (uint64, func() []acl.Binding) { return st.LastApplied(), load }
 }
 
-// snapshotterACLs is the snapshot function over a file-backed ACL source.
-func snapshotterACLs(s ACLSnapshotter) func() (uint64, func() []acl.Binding) {
+// SnapshotACLs is the acl.Decisions snapshot function over a file-backed ACL source.
+func SnapshotACLs(s ACLSnapshotter) func() (uint64, func() []acl.Binding) {
 	return func() (uint64, func() []acl.Binding) {
 		gen, bs := s.ACLSnapshot()
 		return gen, func() []acl.Binding { return bs }
@@ -114,17 +72,17 @@ func guard(cfg NodeConfig, ctl *Controller, st *metadata.State) *brokermesh.Guar
 	if !cfg.Authorizer.Enabled {
 		return g
 	}
-	d := &aclDecisions{cfg: cfg.Authorizer}
+	var snap func() (uint64, func() []acl.Binding)
 	switch s, ok := cfg.Security.(ACLSnapshotter); {
 	case cfg.ClusterSecurity:
-		d.snap = metadataACLs(st)
+		snap = metadataACLs(st)
 	case ok:
-		d.snap = snapshotterACLs(s)
+		snap = SnapshotACLs(s)
 	default:
 		// No ACLs kept on this broker: only super users (and AllowIfNoACL) pass.
-		d.snap = func() (uint64, func() []acl.Binding) { return 0, func() []acl.Binding { return nil } }
+		snap = func() (uint64, func() []acl.Binding) { return 0, func() []acl.Binding { return nil } }
 	}
-	g.Authorizer = d.current
+	g.Authorizer = acl.NewDecisions(acl.Config{SuperUsers: cfg.Authorizer.SuperUsers, AllowIfNoACL: cfg.Authorizer.AllowIfNoACL}, snap).Current
 	return g
 }
 
