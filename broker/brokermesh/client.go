@@ -37,6 +37,7 @@ var ErrUnavailable = errors.New("kafkaop: broker unavailable")
 // Caller makes KafkaOp calls to one broker.
 type Caller struct {
 	open     StreamOpener
+	asNode   atomic.Bool // name no principal (AsNode)
 	notice   atomic.Pointer[RefusalNotice] // reports refusals (refusal.go); nil: none
 	remote   string
 	nextID   atomic.Uint64
@@ -61,6 +62,14 @@ func (c *Caller) refusal(err error) error {
 		n.Note(err)
 	}
 	return err
+}
+
+// AsNode makes every call of c the calling node's own, naming no principal whatever its
+// context carries: a broker's calls to another broker (its own Kafka listener routing a
+// request to the partition's leader) are broker-to-broker, which name none (guard.go).
+func (c *Caller) AsNode() *Caller {
+	c.asNode.Store(true)
+	return c
 }
 
 // Remote names the broker this caller calls.
@@ -118,7 +127,7 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 	// The span the caller runs in (TraceCalls) becomes the broker's parent.
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
 	// The principal a gateway acts for (guard.go); none for the node's own calls.
-	if a, ok := brokerop.ActingOf(ctx); ok {
+	if a, ok := brokerop.ActingOf(ctx); ok && !c.asNode.Load() {
 		h.Principal, h.ClientHost = a.Principal, a.Host
 	}
 	frame, err := brokerop.EncodeRequestBuffers(op, h, req, recordRefMin) // record sets by reference

@@ -138,7 +138,8 @@ func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep 
 		if a.ID == self.ID {
 			return brokermesh.NewCaller(local, "self")
 		}
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+		// Broker to broker: no principal (this listener authorized the client itself).
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString()).AsNode()
 	}, log)
 	if err != nil {
 		local.Close()
