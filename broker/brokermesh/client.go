@@ -37,7 +37,7 @@ var ErrUnavailable = errors.New("kafkaop: broker unavailable")
 // Caller makes KafkaOp calls to one broker.
 type Caller struct {
 	open     StreamOpener
-	asNode   atomic.Bool // name no principal (AsNode)
+	asNode   atomic.Bool                   // name no principal (AsNode)
 	notice   atomic.Pointer[RefusalNotice] // reports refusals (refusal.go); nil: none
 	remote   string
 	nextID   atomic.Uint64
