@@ -199,7 +199,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		},
 	})
 	dial := func(a endpoint.NodeAddr) brokerop.Service {
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(cfg.Endpoint, a), a.ID.ShortString())
+		// Broker to broker (forwarded controller ops): no principal, whatever the context.
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(cfg.Endpoint, a), a.ID.ShortString()).AsNode()
 	}
 	var boot []raft.Peer
 	if empty && bootstraps(ctx, self, seeds, dial, cfg.ProbeTimeout, log) {
