@@ -10,6 +10,14 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
+// count is the number of partitions produced (a read the race detector can order: the
+// answer came over a real socket).
+func (f *fakeBroker) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.produced)
+}
+
 // metaBroker is a fakeBroker that also answers Metadata with a fixed topic list.
 type metaBroker struct {
 	*fakeBroker
@@ -89,13 +97,13 @@ func TestGuardAuthorizesThePrincipal(t *testing.T) {
 			if code := refusedCode(err); code != 29 {
 				t.Fatalf("fetch without ACL: %v (code %d)", err, code)
 			}
-			before := len(fb.produced)
+			before := fb.count()
 			f.setACLs(allowTopic("User:bob", "orders", acl.OpWrite))
 			if resp, err := c.Produce(as("User:bob"), produceTo("orders")); err != nil || resp.Partitions[0].ErrorCode != 0 {
 				t.Fatalf("produce with WRITE: %+v %v", resp, err)
 			}
-			if len(fb.produced) != before+1 {
-				t.Fatalf("the allowed produce was not appended (%d → %d)", before, len(fb.produced))
+			if n := fb.count(); n != before+1 {
+				t.Fatalf("the allowed produce was not appended (%d → %d)", before, n)
 			}
 			// WRITE is not READ; another principal is not bob; a super user needs no ACL.
 			if _, err := c.Fetch(as("User:bob"), &brokerop.FetchReq{Partitions: []brokerop.FetchPartition{{Topic: "orders"}}}); refusedCode(err) != 29 {
