@@ -77,6 +77,8 @@ func TestStartNodeAuthorizesPrincipals(t *testing.T) {
 		}
 		return err
 	}
+	// The topic is served once the broker applied it (the gateway's own call).
+	eventually(t, "the topic is served", func() error { return produce(c, "") })
 	if err := produce(c, "User:bob"); refusal(err) != 29 {
 		t.Fatalf("bob without an ACL: %v", err)
 	}
