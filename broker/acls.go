@@ -32,7 +32,16 @@ type ACLStore interface {
 type ACLs struct {
 	mu       sync.Mutex
 	store    ACLStore
-	bindings []acl.Binding // guarded by mu
+	bindings []acl.Binding // guarded by mu; replaced, never changed in place
+	gen      uint64        // guarded by mu; counts changes of bindings
+}
+
+// ACLSnapshot returns a number that changes whenever the bindings do, and the bindings
+// (shared: not to be modified).
+func (a *ACLs) ACLSnapshot() (uint64, []acl.Binding) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen, a.bindings
 }
 
 // OpenACLs loads the bindings of store.
@@ -126,7 +135,7 @@ func (a *ACLs) CreateAcls(_ context.Context, req *brokerop.CreateAclsReq) (*brok
 			}
 			return resp, nil
 		}
-		a.bindings = next
+		a.bindings, a.gen = next, a.gen+1
 	}
 	return resp, nil
 }
@@ -169,7 +178,7 @@ func (a *ACLs) DeleteAcls(_ context.Context, req *brokerop.DeleteAclsReq) (*brok
 		}
 		return resp, nil
 	}
-	a.bindings = next
+	a.bindings, a.gen = next, a.gen+1
 	return resp, nil
 }
 

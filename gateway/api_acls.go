@@ -27,11 +27,11 @@ import (
 const securityDisabled = "No Authorizer is configured"
 
 // aclGate answers the request-level error of an ACL API, or 0 to go on.
-func aclGate(ctx context.Context, r *Request, op acl.Operation) (int16, string) {
+func aclGate(ctx context.Context, r *Request, need acl.Need) (int16, string) {
 	if r.Server.authz == nil {
 		return kerr.SecurityDisabled.Code, securityDisabled
 	}
-	if !r.authorizedCluster(ctx, op) {
+	if !r.authorizedCluster(ctx, need) {
 		return kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message
 	}
 	return 0, ""
@@ -63,7 +63,7 @@ func filterToOp(v int16, typ kmsg.ACLResourceType, name *string, pat kmsg.ACLRes
 }
 
 func handleDescribeAcls(ctx context.Context, r *Request, req *kmsg.DescribeACLsRequest, resp *kmsg.DescribeACLsResponse) {
-	if code, msg := aclGate(ctx, r, acl.OpDescribe); code != 0 {
+	if code, msg := aclGate(ctx, r, acl.DescribeCluster); code != 0 {
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 		return
 	}
@@ -107,7 +107,7 @@ func handleCreateAcls(ctx context.Context, r *Request, req *kmsg.CreateACLsReque
 			resp.Results = append(resp.Results, res)
 		}
 	}
-	if code, msg := aclGate(ctx, r, acl.OpAlter); code != 0 {
+	if code, msg := aclGate(ctx, r, acl.AlterCluster); code != 0 {
 		fail(code, msg)
 		return
 	}
@@ -148,7 +148,7 @@ func handleDeleteAcls(ctx context.Context, r *Request, req *kmsg.DeleteACLsReque
 			resp.Results = append(resp.Results, res)
 		}
 	}
-	if code, msg := aclGate(ctx, r, acl.OpAlter); code != 0 {
+	if code, msg := aclGate(ctx, r, acl.AlterCluster); code != 0 {
 		fail(code, msg)
 		return
 	}

@@ -46,7 +46,7 @@ func handleCreatePartitions(ctx context.Context, r *Request, req *kmsg.CreatePar
 	breq := &brokerop.CreatePartitionsReq{ValidateOnly: req.ValidateOnly}
 	authorized := r.authorizedFn(ctx)
 	sentAt, denied := allowedEntries(len(req.Topics), func(i int) int16 { // ALTER on the topic
-		if authorized(acl.OpAlter, acl.ResourceTopic, req.Topics[i].Topic) {
+		if authorized(acl.AlterTopic, req.Topics[i].Topic) {
 			return 0
 		}
 		return kerr.TopicAuthorizationFailed.Code
@@ -92,7 +92,7 @@ func handleDescribeConfigs(ctx context.Context, r *Request, req *kmsg.DescribeCo
 	}
 	authorized := r.authorizedFn(ctx)
 	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
-		return configAuthz(authorized, acl.OpDescribeConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+		return configAuthz(authorized, acl.DescribeTopicConfigs, acl.DescribeClusterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
 	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
@@ -141,7 +141,7 @@ func handleAlterConfigs(ctx context.Context, r *Request, req *kmsg.AlterConfigsR
 	breq := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly}
 	authorized := r.authorizedFn(ctx)
 	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
-		return configAuthz(authorized, acl.OpAlterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+		return configAuthz(authorized, acl.AlterTopicConfigs, acl.AlterClusterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
 	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
@@ -170,7 +170,7 @@ func handleIncrementalAlterConfigs(ctx context.Context, r *Request, req *kmsg.In
 	breq := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly}
 	authorized := r.authorizedFn(ctx)
 	sentAt, denied := allowedEntries(len(req.Resources), func(i int) int16 {
-		return configAuthz(authorized, acl.OpAlterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
+		return configAuthz(authorized, acl.AlterTopicConfigs, acl.AlterClusterConfigs, req.Resources[i].ResourceType, req.Resources[i].ResourceName)
 	})
 	for i, rs := range req.Resources {
 		resp.Resources[i].Default()
@@ -228,16 +228,16 @@ func allowedEntries(n int, denied func(i int) int16) (sentAt []int, codes []int1
 	return sentAt, codes
 }
 
-// configAuthz authorizes op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config resource: a topic
-// (2) on the topic, a broker (4) or broker logger (8) on the cluster.
-func configAuthz(authorized func(acl.Operation, acl.ResourceType, string) bool, op acl.Operation, typ kmsg.ConfigResourceType, name string) int16 {
+// configAuthz authorizes a config resource: a topic (2) with the topic need on the topic, a
+// broker (4) or broker logger (8) with the cluster need on the cluster.
+func configAuthz(authorized func(acl.Need, string) bool, topic, cluster acl.Need, typ kmsg.ConfigResourceType, name string) int16 {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
-		if !authorized(op, acl.ResourceTopic, name) {
+		if !authorized(topic, name) {
 			return kerr.TopicAuthorizationFailed.Code
 		}
 	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
-		if !authorized(op, acl.ResourceCluster, acl.ClusterName) {
+		if !authorized(cluster, acl.ClusterName) {
 			return kerr.ClusterAuthorizationFailed.Code
 		}
 	}

@@ -27,13 +27,13 @@ func handleCreateTopics(ctx context.Context, r *Request, req *kmsg.CreateTopicsR
 	breq := &brokerop.CreateTopicsReq{ValidateOnly: req.ValidateOnly}
 	var sent []int // index in req.Topics of each topic sent to the backend
 	authorized := r.authorizedFn(ctx)
-	canCreateAll := authorized(acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
+	canCreateAll := authorized(acl.CreateCluster, acl.ClusterName)
 	for i, t := range req.Topics {
 		rt := &resp.Topics[i]
 		rt.Default()
 		rt.Topic = t.Topic
 		switch {
-		case !canCreateAll && !authorized(acl.OpCreate, acl.ResourceTopic, t.Topic):
+		case !canCreateAll && !authorized(acl.CreateTopic, t.Topic):
 			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			rt.ErrorMessage = kmsg.StringPtr(kerr.TopicAuthorizationFailed.Message)
 		case t.ReplicationFactor == 0 || t.ReplicationFactor < -1:

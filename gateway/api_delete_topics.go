@@ -45,7 +45,7 @@ func handleDeleteTopics(ctx context.Context, r *Request, req *kmsg.DeleteTopicsR
 	authorized := r.authorizedFn(ctx)
 	denied := map[string]bool{} // no DELETE: TOPIC_AUTHORIZATION_FAILED
 	for _, e := range entries {
-		if e.name != "" && !authorized(acl.OpDelete, acl.ResourceTopic, e.name) {
+		if e.name != "" && !authorized(acl.DeleteTopic, e.name) {
 			denied[e.name] = true
 		}
 	}

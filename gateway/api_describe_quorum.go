@@ -38,7 +38,7 @@ func handleDescribeQuorum(ctx context.Context, r *Request, req *kmsg.DescribeQuo
 			resp.ErrorMessage = kmsg.StringPtr(msg)
 		}
 	}
-	if clusterRefused(ctx, r, acl.OpDescribe, fail) {
+	if clusterRefused(ctx, r, acl.DescribeCluster, fail) {
 		return
 	}
 	wanted := false

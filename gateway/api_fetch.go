@@ -105,7 +105,7 @@ func handleFetch(ctx context.Context, r *Request) (kmsg.Response, error) {
 	authorized := r.authorizedFn(ctx)
 	denied := make([]bool, len(req.Topics))
 	for i := range req.Topics {
-		if names[i] != "" && !authorized(acl.OpRead, acl.ResourceTopic, names[i]) {
+		if names[i] != "" && !authorized(acl.FetchTopic, names[i]) {
 			denied[i] = true
 		}
 	}

@@ -36,7 +36,7 @@ func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProduce
 	}
 	// An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic
 	// (Kafka 3's rule).
-	if !r.authorizedCluster(ctx, acl.OpIdempotentWrite) && !r.authorizedAny(ctx, acl.OpWrite, acl.ResourceTopic) {
+	if !r.authorizedCluster(ctx, acl.IdempotentWrite) && !r.authorizedAny(ctx, acl.ProduceTopic) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return
 	}
@@ -57,7 +57,7 @@ func handleInitProducerID(ctx context.Context, r *Request, req *kmsg.InitProduce
 }
 
 func initTxnProducerID(ctx context.Context, r *Request, req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
-	if !r.Authorized(ctx, acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionalID) {
+	if !r.Authorized(ctx, acl.TxnWrite, *req.TransactionalID) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return
 	}

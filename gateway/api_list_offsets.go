@@ -26,7 +26,7 @@ func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsReq
 	authorized := r.authorizedFn(ctx)
 	denied := make([]bool, len(req.Topics)) // no DESCRIBE: TOPIC_AUTHORIZATION_FAILED
 	for i, t := range req.Topics {
-		if denied[i] = !authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic); denied[i] {
+		if denied[i] = !authorized(acl.DescribeTopic, t.Topic); denied[i] {
 			continue
 		}
 		for _, p := range t.Partitions {

@@ -94,13 +94,13 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	noCreate := map[string]bool{}
 	if !all {
 		kept := breq.Topics[:0]
-		canCreateCluster := authorized(acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
+		canCreateCluster := authorized(acl.CreateCluster, acl.ClusterName)
 		for _, name := range breq.Topics {
-			if !authorized(acl.OpDescribe, acl.ResourceTopic, name) {
+			if !authorized(acl.MetadataTopic, name) {
 				deniedTopics = append(deniedTopics, name)
 				continue
 			}
-			if breq.AutoCreate && !canCreateCluster && !authorized(acl.OpCreate, acl.ResourceTopic, name) {
+			if breq.AutoCreate && !canCreateCluster && !authorized(acl.CreateTopic, name) {
 				noCreate[name] = true
 			}
 			kept = append(kept, name)
@@ -158,7 +158,7 @@ func handleMetadata(ctx context.Context, r *Request, req *kmsg.MetadataRequest, 
 	if bresp != nil {
 		for i := range bresp.Topics {
 			bt := &bresp.Topics[i]
-			if all && !authorized(acl.OpDescribe, acl.ResourceTopic, bt.Name) {
+			if all && !authorized(acl.MetadataTopic, bt.Name) {
 				continue
 			}
 			t := kmsg.NewMetadataResponseTopic()

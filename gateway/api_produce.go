@@ -53,10 +53,10 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 	// request's transactional id, which must be there: Kafka's rule, applied only with
 	// authorization on (without it the broker checks the producer's transaction).
 	txnDenied := r.authz(ctx) != nil && req.Version >= 3 && hasTransactionalRecords(req) &&
-		(req.TransactionID == nil || !authorized(acl.OpWrite, acl.ResourceTransactionalID, *req.TransactionID))
+		(req.TransactionID == nil || !authorized(acl.ProduceTxnID, *req.TransactionID))
 	for i := range req.Topics {
 		t := &req.Topics[i]
-		topicDenied := !txnDenied && !authorized(acl.OpWrite, acl.ResourceTopic, t.Topic)
+		topicDenied := !txnDenied && !authorized(acl.ProduceTopic, t.Topic)
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			records := p.Records

@@ -39,10 +39,10 @@ import (
 )
 
 // controllerErrorCode maps a Backend error of a controller op to Kafka's code.
-// clusterRefused answers (through fail) a request whose principal may not do op on the
+// clusterRefused answers (through fail) a request whose principal may not have need on the
 // cluster, and reports whether it did.
-func clusterRefused(ctx context.Context, r *Request, op acl.Operation, fail func(code int16, msg string)) bool {
-	if r.authorizedCluster(ctx, op) {
+func clusterRefused(ctx context.Context, r *Request, need acl.Need, fail func(code int16, msg string)) bool {
+	if r.authorizedCluster(ctx, need) {
 		return false
 	}
 	fail(kerr.ClusterAuthorizationFailed.Code, kerr.ClusterAuthorizationFailed.Message)
@@ -79,7 +79,7 @@ func handleAlterPartitionReassignments(ctx context.Context, r *Request, req *kms
 	fail := func(code int16, msg string) {
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 	}
-	if clusterRefused(ctx, r, acl.OpAlter, fail) {
+	if clusterRefused(ctx, r, acl.AlterCluster, fail) {
 		return
 	}
 	breq := &brokerop.AlterReassignmentsReq{}
@@ -113,7 +113,7 @@ func handleListPartitionReassignments(ctx context.Context, r *Request, req *kmsg
 	fail := func(code int16, msg string) {
 		resp.ErrorCode, resp.ErrorMessage = code, kmsg.StringPtr(msg)
 	}
-	if clusterRefused(ctx, r, acl.OpDescribe, fail) {
+	if clusterRefused(ctx, r, acl.DescribeCluster, fail) {
 		return
 	}
 	breq := &brokerop.ListReassignmentsReq{All: req.Topics == nil}
@@ -154,7 +154,7 @@ func handleElectLeaders(ctx context.Context, r *Request, req *kmsg.ElectLeadersR
 			resp.Topics = append(resp.Topics, rt)
 		}
 	}
-	if clusterRefused(ctx, r, acl.OpAlter, failAll) {
+	if clusterRefused(ctx, r, acl.AlterCluster, failAll) {
 		return
 	}
 	breq := &brokerop.ElectLeadersReq{All: req.Topics == nil}

@@ -36,7 +36,7 @@ import (
 
 func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecordsRequest, resp *kmsg.DeleteRecordsResponse) {
 	breq := &brokerop.DeleteRecordsReq{TimeoutMs: req.TimeoutMillis}
-	denied := topicsDenied(ctx, r, acl.OpDelete, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	denied := topicsDenied(ctx, r, acl.DeleteTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	for i, t := range req.Topics {
 		if denied[i] {
 			continue
@@ -74,7 +74,7 @@ func handleDeleteRecords(ctx context.Context, r *Request, req *kmsg.DeleteRecord
 
 func handleOffsetForLeaderEpoch(ctx context.Context, r *Request, req *kmsg.OffsetForLeaderEpochRequest, resp *kmsg.OffsetForLeaderEpochResponse) {
 	breq := &brokerop.OffsetForLeaderEpochReq{}
-	denied := topicsDenied(ctx, r, acl.OpDescribe, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	denied := topicsDenied(ctx, r, acl.DescribeTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	for i, t := range req.Topics {
 		if denied[i] {
 			continue
@@ -119,7 +119,7 @@ func handleDescribeLogDirs(ctx context.Context, r *Request, req *kmsg.DescribeLo
 			breq.Partitions = append(breq.Partitions, brokerop.TopicPartition{Topic: t.Topic, Partition: p})
 		}
 	}
-	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+	if !r.authorizedCluster(ctx, acl.DescribeCluster) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code // v3+; older versions get no directories
 		return
 	}
@@ -154,7 +154,7 @@ func handleDescribeClientQuotas(ctx context.Context, r *Request, req *kmsg.Descr
 	for _, c := range req.Components {
 		breq.Components = append(breq.Components, brokerop.QuotaFilterComponent{EntityType: c.EntityType, MatchType: int8(c.MatchType), Match: c.Match})
 	}
-	if !r.authorizedCluster(ctx, acl.OpDescribeConfigs) {
+	if !r.authorizedCluster(ctx, acl.DescribeQuotas) {
 		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Message)
 		return
 	}
@@ -205,7 +205,7 @@ func handleAlterClientQuotas(ctx context.Context, r *Request, req *kmsg.AlterCli
 	}
 	var bresp *brokerop.AlterClientQuotasResp
 	errCode := kerr.ClusterAuthorizationFailed.Code
-	if r.authorizedCluster(ctx, acl.OpAlterConfigs) {
+	if r.authorizedCluster(ctx, acl.AlterQuotas) {
 		bresp, errCode = backendCall(len(breq.Entries), func() (*brokerop.AlterClientQuotasResp, error) {
 			return r.Server.Backend().AlterClientQuotas(ctx, breq)
 		}, func(b *brokerop.AlterClientQuotasResp) int { return len(b.Entries) })

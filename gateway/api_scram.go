@@ -33,7 +33,7 @@ func handleDescribeUserScramCredentials(ctx context.Context, r *Request, req *km
 	for _, u := range req.Users {
 		breq.Users = append(breq.Users, u.Name)
 	}
-	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+	if !r.authorizedCluster(ctx, acl.DescribeCluster) {
 		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, kmsg.StringPtr(kerr.ClusterAuthorizationFailed.Message)
 		return
 	}
@@ -84,7 +84,7 @@ func handleAlterUserScramCredentials(ctx context.Context, r *Request, req *kmsg.
 		breq.Upsertions = append(breq.Upsertions, brokerop.ScramUpsertion{Name: u.Name, Mechanism: u.Mechanism,
 			Iterations: u.Iterations, Salt: u.Salt, SaltedPassword: u.SaltedPassword})
 	}
-	if !r.authorizedCluster(ctx, acl.OpAlter) {
+	if !r.authorizedCluster(ctx, acl.AlterCluster) {
 		for _, u := range users {
 			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
 			res.User, res.ErrorCode = u, kerr.ClusterAuthorizationFailed.Code

@@ -117,12 +117,12 @@ func partitionsAnswer(topics []kmsg.AddPartitionsToTxnRequestTopic, code func(to
 // refuse are OPERATION_NOT_ATTEMPTED).
 func addPartitionsRefused(ctx context.Context, r *Request, id string, topics []kmsg.AddPartitionsToTxnRequestTopic) []kmsg.AddPartitionsToTxnResponseTopic {
 	authorized := r.authorizedFn(ctx)
-	if !authorized(acl.OpWrite, acl.ResourceTransactionalID, id) {
+	if !authorized(acl.TxnWrite, id) {
 		return partitionsAnswer(topics, func(string) int16 { return kerr.TransactionalIDAuthorizationFailed.Code })
 	}
 	var denied map[string]bool
 	for _, t := range topics {
-		if !authorized(acl.OpWrite, acl.ResourceTopic, t.Topic) {
+		if !authorized(acl.ProduceTopic, t.Topic) {
 			if denied == nil {
 				denied = map[string]bool{}
 			}
@@ -155,7 +155,7 @@ func handleAddPartitionsToTxn(ctx context.Context, r *Request, req *kmsg.AddPart
 		return
 	}
 	// v4 comes from brokers only (Kafka: CLUSTER_ACTION, and no per-transaction checks).
-	if !r.authorizedCluster(ctx, acl.OpClusterAction) {
+	if !r.authorizedCluster(ctx, acl.ClusterAction) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return
 	}
@@ -226,10 +226,10 @@ func verifyPartitions(ctx context.Context, r *Request, id string, pid int64, epo
 func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
 	authorized := r.authorizedFn(ctx)
 	switch {
-	case !authorized(acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+	case !authorized(acl.TxnWrite, req.TransactionalID):
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return
-	case !authorized(acl.OpRead, acl.ResourceGroup, req.Group):
+	case !authorized(acl.GroupMember, req.Group):
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -242,7 +242,7 @@ func handleAddOffsetsToTxn(ctx context.Context, r *Request, req *kmsg.AddOffsets
 }
 
 func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
-	if !r.Authorized(ctx, acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID) {
+	if !r.Authorized(ctx, acl.TxnWrite, req.TransactionalID) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return
 	}
@@ -259,9 +259,9 @@ func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetC
 	authorized := r.authorizedFn(ctx)
 	refused := int16(0) // the whole request's refusal
 	switch {
-	case !authorized(acl.OpWrite, acl.ResourceTransactionalID, req.TransactionalID):
+	case !authorized(acl.TxnWrite, req.TransactionalID):
 		refused = kerr.TransactionalIDAuthorizationFailed.Code
-	case !authorized(acl.OpRead, acl.ResourceGroup, req.Group):
+	case !authorized(acl.GroupMember, req.Group):
 		refused = kerr.GroupAuthorizationFailed.Code
 	}
 	topicDenied := make([]bool, len(req.Topics))
@@ -269,7 +269,7 @@ func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetC
 		if refused != 0 {
 			break
 		}
-		if topicDenied[i] = !authorized(acl.OpRead, acl.ResourceTopic, t.Topic); topicDenied[i] {
+		if topicDenied[i] = !authorized(acl.CommitTopic, t.Topic); topicDenied[i] {
 			continue
 		}
 		bt := brokerop.OffsetCommitTopic{Topic: t.Topic}
@@ -329,7 +329,7 @@ func handleListTransactions(ctx context.Context, r *Request, req *kmsg.ListTrans
 	}
 	authorized := r.authorizedFn(ctx)
 	for _, t := range bresp.Transactions {
-		if !authorized(acl.OpDescribe, acl.ResourceTransactionalID, t.TransactionalID) {
+		if !authorized(acl.DescribeTxnID, t.TransactionalID) {
 			continue
 		}
 		s := kmsg.NewListTransactionsResponseTransactionState()
@@ -344,7 +344,7 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 	breq := &brokerop.DescribeTransactionsReq{}
 	for i, id := range req.TransactionalIDs {
 		sentAt[i] = -1
-		if authorized(acl.OpDescribe, acl.ResourceTransactionalID, id) {
+		if authorized(acl.DescribeTxnID, id) {
 			sentAt[i] = len(breq.TransactionalIDs)
 			breq.TransactionalIDs = append(breq.TransactionalIDs, id)
 		}
@@ -365,7 +365,7 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 			d := bresp.Transactions[sentAt[i]]
 			s.ErrorCode, s.State, s.TimeoutMillis, s.StartTimestamp, s.ProducerID, s.ProducerEpoch = d.ErrorCode, d.State, d.TimeoutMs, d.StartMs, d.ProducerID, d.ProducerEpoch
 			for _, p := range d.Partitions {
-				if !authorized(acl.OpDescribe, acl.ResourceTopic, p.Topic) {
+				if !authorized(acl.DescribeTopic, p.Topic) {
 					continue // Kafka lists only the topics the principal may describe
 				}
 				if n := len(s.Topics); n == 0 || s.Topics[n-1].Topic != p.Topic {
@@ -383,7 +383,7 @@ func handleDescribeTransactions(ctx context.Context, r *Request, req *kmsg.Descr
 
 func handleDescribeProducers(ctx context.Context, r *Request, req *kmsg.DescribeProducersRequest, resp *kmsg.DescribeProducersResponse) {
 	breq := &brokerop.DescribeProducersReq{}
-	denied := topicsDenied(ctx, r, acl.OpRead, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	denied := topicsDenied(ctx, r, acl.DescribeProducersTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	for k, t := range req.Topics {
 		if denied[k] {
 			continue

@@ -4,7 +4,9 @@ package gateway
 //
 //   - Off unless Config.Authorizer.Enabled (cmd/gateway -authorizer): then every request is
 //     allowed, as before ACLs existed. On, each API asks for Kafka's operations on Kafka's
-//     resources (the map is in each API's file) and answers Kafka's codes:
+//     resources (package acl's operation map, acl.Need values such as acl.ProduceTopic, which
+//     the brokers ask of the same requests' KafkaOps: brokerop.AuthorizeOp) and answers
+//     Kafka's codes:
 //     TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED,
 //     TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 //   - The decision is package broker/acl's (pure): super users (Config.Authorizer.SuperUsers)
@@ -80,7 +82,9 @@ func (a *authorizer) current(ctx context.Context) *acl.Authorizer {
 	if a.cur != nil && now.Before(a.validTo) {
 		return a.cur
 	}
-	resp, err := a.backend.DescribeAcls(ctx, &brokerop.DescribeAclsReq{Filter: anyACLFilter})
+	// The gateway's own lookup, not the client's: no principal (the broker checks the
+	// gateway's role only).
+	resp, err := a.backend.DescribeAcls(brokerop.WithoutActing(ctx), &brokerop.DescribeAclsReq{Filter: anyACLFilter})
 	if err == nil && resp.ErrorCode == 0 {
 		bs := make([]acl.Binding, len(resp.Bindings))
 		for i, b := range resp.Bindings {
@@ -112,6 +116,18 @@ func bindingFromOp(b brokerop.AclBinding) acl.Binding {
 		Operation: acl.Operation(b.Operation), Permission: acl.Permission(b.Permission)}
 }
 
+// acting is ctx carrying the request's principal and host (brokerop.WithActing): every
+// backend call made with it names them in its header, authorization on or off here, so the
+// brokers authorize the client themselves (broker/brokermesh guard.go). An unauthenticated
+// client is User:ANONYMOUS, as Kafka names it.
+func (r *Request) acting(ctx context.Context) context.Context {
+	p := r.Principal()
+	if p == "" {
+		p = AnonymousPrincipal
+	}
+	return brokerop.WithActing(ctx, brokerop.Acting{Principal: p, Host: r.host()})
+}
+
 // host is the client's address as ACLs name hosts.
 func (r *Request) host() string {
 	if r.conn == nil {
@@ -128,24 +144,23 @@ func (r *Request) authz(ctx context.Context) *acl.Authorizer {
 	return r.Server.authz.current(ctx)
 }
 
-// Authorized reports whether the request's principal may do op on the resource (always
-// true when authorization is off).
-func (r *Request) Authorized(ctx context.Context, op acl.Operation, typ acl.ResourceType, name string) bool {
+// Authorized reports whether the request's principal may have need (package acl's operation
+// map, which the brokers ask too) on the resource named name (always true when
+// authorization is off).
+func (r *Request) Authorized(ctx context.Context, need acl.Need, name string) bool {
 	a := r.authz(ctx)
-	return a == nil || a.Authorize(r.Principal(), r.host(), op, acl.Resource{Type: typ, Name: name})
+	return a == nil || a.Allows(r.Principal(), r.host(), need.On(name))
 }
 
 // authorizedFn returns a decision function for many resources of one request (one cache look
 // up); it always allows when authorization is off.
-func (r *Request) authorizedFn(ctx context.Context) func(op acl.Operation, typ acl.ResourceType, name string) bool {
+func (r *Request) authorizedFn(ctx context.Context) func(need acl.Need, name string) bool {
 	a := r.authz(ctx)
 	if a == nil {
-		return func(acl.Operation, acl.ResourceType, string) bool { return true }
+		return func(acl.Need, string) bool { return true }
 	}
 	p, h := r.Principal(), r.host()
-	return func(op acl.Operation, typ acl.ResourceType, name string) bool {
-		return a.Authorize(p, h, op, acl.Resource{Type: typ, Name: name})
-	}
+	return func(need acl.Need, name string) bool { return a.Allows(p, h, need.On(name)) }
 }
 
 // authorizedOps is Kafka's authorized-operations bitfield of the resource for this request's
@@ -163,29 +178,31 @@ func (r *Request) authorizedOps(ctx context.Context, typ acl.ResourceType, name 
 // clusterOps is the cluster's authorized-operations bitfield as Kafka answers it in Metadata
 // and DescribeCluster: 0 without DESCRIBE on the cluster, else the principal's operations.
 func (r *Request) clusterOps(ctx context.Context) int32 {
-	if !r.authorizedCluster(ctx, acl.OpDescribe) {
+	if !r.authorizedCluster(ctx, acl.DescribeCluster) {
 		return 0
 	}
 	return r.authorizedOps(ctx, acl.ResourceCluster, acl.ClusterName)
 }
 
-// authorizedCluster reports whether the principal may do op on the cluster.
-func (r *Request) authorizedCluster(ctx context.Context, op acl.Operation) bool {
-	return r.Authorized(ctx, op, acl.ResourceCluster, acl.ClusterName)
+// authorizedCluster reports whether the principal may have need (a cluster one) on the
+// cluster.
+func (r *Request) authorizedCluster(ctx context.Context, need acl.Need) bool {
+	return r.Authorized(ctx, need, acl.ClusterName)
 }
 
-// authorizedAny is Kafka's authorizeByResourceType: op on at least one resource of typ.
-func (r *Request) authorizedAny(ctx context.Context, op acl.Operation, typ acl.ResourceType) bool {
+// authorizedAny is Kafka's authorizeByResourceType: need on at least one resource of its type.
+func (r *Request) authorizedAny(ctx context.Context, need acl.Need) bool {
 	a := r.authz(ctx)
-	return a == nil || a.AuthorizeAny(r.Principal(), r.host(), op, typ)
+	return a == nil || a.Allows(r.Principal(), r.host(), need.OnAny())
 }
 
-// topicsDenied reports, for n topics named by name(i), which the principal may not do op on.
-func topicsDenied(ctx context.Context, r *Request, op acl.Operation, n int, name func(int) string) []bool {
+// topicsDenied reports, for n topics named by name(i), which the principal may not have need
+// (a topic one) on.
+func topicsDenied(ctx context.Context, r *Request, need acl.Need, n int, name func(int) string) []bool {
 	authorized := r.authorizedFn(ctx)
 	denied := make([]bool, n)
 	for i := range n {
-		denied[i] = !authorized(op, acl.ResourceTopic, name(i))
+		denied[i] = !authorized(need, name(i))
 	}
 	return denied
 }

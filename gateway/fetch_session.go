@@ -778,7 +778,7 @@ func incrementalFetch(ctx context.Context, r *Request, req *kmsg.FetchRequest, f
 func fetchTargets(ctx context.Context, r *Request, req *kmsg.FetchRequest, targets []fetchTarget) ([]brokerop.FetchPartitionResp, func()) {
 	authorized := r.authorizedFn(ctx)
 	for i := range targets {
-		if t := &targets[i]; t.errCode == 0 && t.name != "" && !authorized(acl.OpRead, acl.ResourceTopic, t.name) {
+		if t := &targets[i]; t.errCode == 0 && t.name != "" && !authorized(acl.FetchTopic, t.name) {
 			t.errCode = kerr.TopicAuthorizationFailed.Code
 		}
 	}

@@ -27,9 +27,9 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 	// Authorization: DESCRIBE on the cluster lists every group; otherwise only the groups
 	// the principal may DESCRIBE.
 	authorized := r.authorizedFn(ctx)
-	all := authorized(acl.OpDescribe, acl.ResourceCluster, acl.ClusterName)
+	all := authorized(acl.DescribeCluster, acl.ClusterName)
 	for _, g := range bresp.Groups {
-		if !all && !authorized(acl.OpDescribe, acl.ResourceGroup, g.Group) {
+		if !all && !authorized(acl.DescribeGroup, g.Group) {
 			continue
 		}
 		rg := kmsg.NewListGroupsResponseGroup()
@@ -45,7 +45,7 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	// Authorization: DESCRIBE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
 	breq := &brokerop.DescribeGroupsReq{}
-	sentAt := groupsAllowed(ctx, r, acl.OpDescribe, req.Groups, &breq.Groups)
+	sentAt := groupsAllowed(ctx, r, acl.DescribeGroup, req.Groups, &breq.Groups)
 	bresp, code := &brokerop.DescribeGroupsResp{}, int16(0)
 	if len(breq.Groups) > 0 {
 		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DescribeGroupsResp) int { return len(b.Groups) })(
@@ -95,7 +95,7 @@ func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGro
 func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsRequest, resp *kmsg.DeleteGroupsResponse) {
 	// Authorization: DELETE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
 	breq := &brokerop.DeleteGroupsReq{}
-	sentAt := groupsAllowed(ctx, r, acl.OpDelete, req.Groups, &breq.Groups)
+	sentAt := groupsAllowed(ctx, r, acl.DeleteGroup, req.Groups, &breq.Groups)
 	bresp, code := &brokerop.DeleteGroupsResp{}, int16(0)
 	if len(breq.Groups) > 0 {
 		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DeleteGroupsResp) int { return len(b.Groups) })(
@@ -114,14 +114,14 @@ func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsR
 	}
 }
 
-// groupsAllowed appends to sent the groups the principal may do op on and returns, for each
-// group, its index in sent (-1: refused).
-func groupsAllowed(ctx context.Context, r *Request, op acl.Operation, groups []string, sent *[]string) []int {
+// groupsAllowed appends to sent the groups the principal may have need (a group one) on and
+// returns, for each group, its index in sent (-1: refused).
+func groupsAllowed(ctx context.Context, r *Request, need acl.Need, groups []string, sent *[]string) []int {
 	authorized := r.authorizedFn(ctx)
 	at := make([]int, len(groups))
 	for i, g := range groups {
 		at[i] = -1
-		if authorized(op, acl.ResourceGroup, g) {
+		if authorized(need, g) {
 			at[i] = len(*sent)
 			*sent = append(*sent, g)
 		}

@@ -32,9 +32,9 @@ func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordi
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		switch {
-		case req.CoordinatorType == 0 && !r.Authorized(ctx, acl.OpDescribe, acl.ResourceGroup, key):
+		case req.CoordinatorType == 0 && !r.Authorized(ctx, acl.DescribeGroup, key):
 			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		case req.CoordinatorType == 1 && !r.Authorized(ctx, acl.OpDescribe, acl.ResourceTransactionalID, key):
+		case req.CoordinatorType == 1 && !r.Authorized(ctx, acl.DescribeTxnID, key):
 			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		case req.CoordinatorType == 0 && groups:
 			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port

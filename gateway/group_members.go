@@ -18,7 +18,7 @@ import (
 // false: a static leader that rejoins a stable group is told the previous leader id instead
 // (see broker/group).
 func handleJoinGroup(ctx context.Context, r *Request, req *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+	if !r.Authorized(ctx, acl.GroupMember, req.Group) {
 		resp.ErrorCode, resp.Generation, resp.MemberID = kerr.GroupAuthorizationFailed.Code, -1, req.MemberID
 		return
 	}
@@ -63,7 +63,7 @@ func handleJoinGroup(ctx context.Context, r *Request, req *kmsg.JoinGroupRequest
 // handleSyncGroup serves SyncGroup (key 14), v0–5. Followers block until the leader's SyncGroup
 // arrives; v5 checks the protocol type and name against the group's.
 func handleSyncGroup(ctx context.Context, r *Request, req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+	if !r.Authorized(ctx, acl.GroupMember, req.Group) {
 		resp.ErrorCode, resp.MemberAssignment = kerr.GroupAuthorizationFailed.Code, []byte{}
 		return
 	}
@@ -95,7 +95,7 @@ func handleSyncGroup(ctx context.Context, r *Request, req *kmsg.SyncGroupRequest
 
 // handleHeartbeat serves Heartbeat (key 12), v0–4.
 func handleHeartbeat(ctx context.Context, r *Request, req *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+	if !r.Authorized(ctx, acl.GroupMember, req.Group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -111,7 +111,7 @@ func handleHeartbeat(ctx context.Context, r *Request, req *kmsg.HeartbeatRequest
 // outcome as the top-level error; v3+ batch members (static members may leave by instance id)
 // with per-member errors.
 func handleLeaveGroup(ctx context.Context, r *Request, req *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.Group) {
+	if !r.Authorized(ctx, acl.GroupMember, req.Group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}

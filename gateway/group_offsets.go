@@ -25,11 +25,11 @@ func handleOffsetCommit(ctx context.Context, r *Request, req *kmsg.OffsetCommitR
 	// Authorization: READ on the group (else every partition is GROUP_AUTHORIZATION_FAILED)
 	// and READ on each topic (else its partitions are TOPIC_AUTHORIZATION_FAILED, not sent).
 	authorized := r.authorizedFn(ctx)
-	groupOK := authorized(acl.OpRead, acl.ResourceGroup, req.Group)
+	groupOK := authorized(acl.GroupMember, req.Group)
 	sentAt := make([]int, len(req.Topics)) // index in breq.Topics, -1 when not sent
 	for i, t := range req.Topics {
 		sentAt[i] = -1
-		if !groupOK || !authorized(acl.OpRead, acl.ResourceTopic, t.Topic) {
+		if !groupOK || !authorized(acl.CommitTopic, t.Topic) {
 			continue
 		}
 		sentAt[i] = len(breq.Topics)
@@ -94,14 +94,14 @@ func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []b
 	var bresp *brokerop.OffsetFetchResp
 	var code int16
 	var denied []brokerop.OffsetFetchTopicResp
-	if !authorized(acl.OpDescribe, acl.ResourceGroup, group) {
+	if !authorized(acl.DescribeGroup, group) {
 		code = kerr.GroupAuthorizationFailed.Code
 	} else {
 		sent := topics
 		if topics != nil {
 			sent = []brokerop.OffsetFetchTopic{}
 			for _, t := range topics {
-				if authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic) {
+				if authorized(acl.DescribeTopic, t.Topic) {
 					sent = append(sent, t)
 					continue
 				}
@@ -124,7 +124,7 @@ func fetchGroupOffsets(ctx context.Context, r *Request, group string, topics []b
 		if code == 0 {
 			kept := bresp.Topics[:0:0]
 			for _, t := range bresp.Topics {
-				if topics != nil || authorized(acl.OpDescribe, acl.ResourceTopic, t.Topic) {
+				if topics != nil || authorized(acl.DescribeTopic, t.Topic) {
 					kept = append(kept, t)
 				}
 			}
@@ -242,14 +242,14 @@ func handleOffsetDelete(ctx context.Context, r *Request, req *kmsg.OffsetDeleteR
 	// Authorization: DELETE on the group, READ on each topic (else its partitions are
 	// TOPIC_AUTHORIZATION_FAILED and are not sent).
 	authorized := r.authorizedFn(ctx)
-	if !authorized(acl.OpDelete, acl.ResourceGroup, req.Group) {
+	if !authorized(acl.DeleteGroup, req.Group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
 	breq := &brokerop.OffsetDeleteReq{Group: req.Group}
 	var denied []kmsg.OffsetDeleteResponseTopic
 	for _, t := range req.Topics {
-		if !authorized(acl.OpRead, acl.ResourceTopic, t.Topic) {
+		if !authorized(acl.CommitTopic, t.Topic) {
 			rt := kmsg.NewOffsetDeleteResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {

@@ -26,5 +26,5 @@ func (s *Server) Local(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	h := kafkawire.RequestHeader{APIKey: req.Key(), APIVersion: v, ClientID: "meshkafka-status", Flexible: req.IsFlexible()}
 	cs := &connState{principal: LocalPrincipal, authed: true, lis: listenerInfo{proto: Plaintext}}
 	r := &Request{Header: h, Body: req, Server: s, conn: cs}
-	return api.Handle(ctx, r)
+	return api.Handle(r.acting(ctx), r)
 }

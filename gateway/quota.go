@@ -115,7 +115,7 @@ func (q *quotas) load(ctx context.Context) {
 	}
 	q.refreshing = true
 	q.mu.Unlock()
-	resp, err := q.backend.DescribeClientQuotas(ctx, &brokerop.DescribeClientQuotasReq{})
+	resp, err := q.backend.DescribeClientQuotas(brokerop.WithoutActing(ctx), &brokerop.DescribeClientQuotasReq{})
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.refreshing = false

@@ -42,7 +42,7 @@ var errUnknownUser = errors.New("unknown user")
 
 func backendCredentials(be Backend) credentials {
 	return func(ctx context.Context, user string) ([]brokerop.ScramCredential, error) {
-		resp, err := be.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{Users: []string{user}})
+		resp, err := be.DescribeUserScramCredentials(brokerop.WithoutActing(ctx), &brokerop.DescribeUserScramCredentialsReq{Users: []string{user}})
 		if err != nil {
 			return nil, fmt.Errorf("credential store unavailable: %w", err)
 		}

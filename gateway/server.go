@@ -548,6 +548,9 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 			attribute.Int("kafka.correlation_id", int(h.CorrelationID)))
 		span.SetAttributes(attribute.String("kafka.client_id", h.ClientID))
 	}
+	// Every backend call of the request acts for its principal: the brokers check it too
+	// (authz.go).
+	ctx = r.acting(ctx)
 	if api.Stage != nil {
 		finish, err := api.Stage(ctx, r)
 		if err != nil || finish == nil {

@@ -17,4 +17,9 @@
 //     WRITE, DELETE and ALTER; DESCRIBE_CONFIGS by ALTER_CONFIGS.
 //   - When no binding applies to the resource at all, AllowIfNoACL decides
 //     (allow.everyone.if.no.acl.found; false by default: only super users).
+//
+// needs.go is Kafka's operation map as values (acl.Need: an operation on a resource type,
+// e.g. ProduceTopic, GroupMember): the gateway asks them per Kafka API and the brokers per
+// KafkaOp (brokerop.AuthorizeOp), so both planes decide a request alike. Cached remembers an
+// Authorizer's decisions (bounded); Decisions rebuilds them when the ACL set changes.
 package acl

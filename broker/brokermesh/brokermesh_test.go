@@ -74,7 +74,7 @@ type quicOpener struct{ c *quic.Conn }
 
 func (o quicOpener) OpenStream(ctx context.Context) (Stream, error) { return o.c.OpenStreamSync(ctx) }
 
-func tlsPair(t *testing.T) (*tls.Config, *tls.Config) {
+func tlsPair(t testing.TB) (*tls.Config, *tls.Config) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
@@ -89,13 +89,21 @@ func tlsPair(t *testing.T) (*tls.Config, *tls.Config) {
 // setup starts a server on loopback QUIC and returns a caller connected to it.
 func setup(t *testing.T, data brokerop.DataService) (*Caller, *quic.Conn) {
 	t.Helper()
+	return setupGuarded(t, brokerop.Parts{Data: data}, nil)
+}
+
+// setupGuarded is setup serving svc with the server checking calls with g (nil: none); the
+// caller is the peer "peer".
+func setupGuarded(t testing.TB, svc brokerop.Service, g *Guard) (*Caller, *quic.Conn) {
+	t.Helper()
 	srvTLS, cliTLS := tlsPair(t)
 	ln, err := quic.ListenAddr("127.0.0.1:0", srvTLS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := NewServer(nil, brokerop.Parts{Data: data})
+	s := NewServer(nil, svc)
+	s.SetGuard(g)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {

@@ -37,6 +37,7 @@ var ErrUnavailable = errors.New("kafkaop: broker unavailable")
 // Caller makes KafkaOp calls to one broker.
 type Caller struct {
 	open     StreamOpener
+	asNode   atomic.Bool                   // name no principal (AsNode)
 	notice   atomic.Pointer[RefusalNotice] // reports refusals (refusal.go); nil: none
 	remote   string
 	nextID   atomic.Uint64
@@ -61,6 +62,14 @@ func (c *Caller) refusal(err error) error {
 		n.Note(err)
 	}
 	return err
+}
+
+// AsNode makes every call of c the calling node's own, naming no principal whatever its
+// context carries: a broker's calls to another broker (its own Kafka listener routing a
+// request to the partition's leader) are broker-to-broker, which name none (guard.go).
+func (c *Caller) AsNode() *Caller {
+	c.asNode.Store(true)
+	return c
 }
 
 // Remote names the broker this caller calls.
@@ -117,6 +126,10 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 	}
 	// The span the caller runs in (TraceCalls) becomes the broker's parent.
 	h.TraceParent, h.TraceState = telemetry.Inject(ctx)
+	// The principal a gateway acts for (guard.go); none for the node's own calls.
+	if a, ok := brokerop.ActingOf(ctx); ok && !c.asNode.Load() {
+		h.Principal, h.ClientHost = a.Principal, a.Host
+	}
 	frame, err := brokerop.EncodeRequestBuffers(op, h, req, recordRefMin) // record sets by reference
 	if err != nil {
 		return fail(err)
@@ -159,6 +172,10 @@ func (c *Caller) sendInto(ctx context.Context, op brokerop.Code, req any, alloc 
 		}
 		if rh.RequestID != h.RequestID {
 			return fmt.Errorf("kafkaop %s: answer for request %d, want %d", spec.Name, rh.RequestID, h.RequestID)
+		}
+		if rh.Status == brokerop.StatusUnauthorized && rh.ErrorCode != 0 {
+			// The broker refused the principal: the gateway answers the client with the code.
+			return &brokerop.RefusedError{Code: rh.ErrorCode, Message: "broker " + c.remote + " refused " + spec.Name + ": " + rh.Message}
 		}
 		if rh.Status != brokerop.StatusOK {
 			return &CallError{Op: spec.Name, Status: rh.Status, Message: rh.Message}

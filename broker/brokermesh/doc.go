@@ -17,6 +17,12 @@
 //     logged once per node per minute (refusal.go; memory bounded however many keys try). The
 //     Caller turns that close into a *NotTrustedError (still ErrUnavailable; KafkaErrorCode is
 //     CLUSTER_AUTHORIZATION_FAILED), which a RefusalNotice logs once per broker with the fix.
+//   - A request naming a Kafka principal (the header's extension: a gateway acting for its
+//     client) is checked by the server's Guard (guard.go): refused with StatusUnauthorized and
+//     CLUSTER_AUTHORIZATION_FAILED from a node that may not act for principals (no gateway
+//     role), and, with authorization on, against the ACLs with Kafka's code (the Caller
+//     returns a *brokerop.RefusedError the gateway answers with). The Caller names the
+//     principal of its context (brokerop.WithActing); AsNode callers (broker to broker) never do.
 //   - The request's DeadlineMs becomes the handler's context deadline; if the caller's context is
 //     cancelled it resets the stream, which cancels the handler's context.
 //

@@ -78,7 +78,7 @@ func (l *Local) serve(req []byte, ss *localServerSide) error {
 		return errLocalClosed
 	}
 	ss.r = bytes.NewReader(req)
-	if len(req) == 0 || brokerop.Code(req[0]) != brokerop.OpProduce {
+	if len(req) == 0 || brokerop.OpOf(brokerop.Code(req[0])) != brokerop.OpProduce {
 		l.wg.Go(func() {
 			defer ss.cancel()
 			l.srv.ServeStream(ss.ctx, l.remote, ss)
@@ -88,6 +88,13 @@ func (l *Local) serve(req []byte, ss *localServerSide) error {
 	call, ok := l.srv.read(ss.ctx, l.remote, ss, nil)
 	if !ok {
 		ss.cancel()
+		return nil
+	}
+	if refused, _ := l.srv.check(call); refused != nil {
+		l.wg.Go(func() {
+			defer ss.cancel()
+			l.srv.refuse(call, refused)
+		})
 		return nil
 	}
 	wait := l.srv.svc.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -43,10 +44,12 @@ type Stream interface {
 // switch). Ops the Service does not serve (brokerop.Unimplemented) are answered with
 // StatusUnknownOp.
 type Server struct {
-	svc      brokerop.Service
-	logger   *slog.Logger
-	maxFrame int
-	tracer   trace.Tracer
+	svc       brokerop.Service
+	logger    *slog.Logger
+	maxFrame  int
+	tracer    trace.Tracer
+	guard     atomic.Pointer[Guard] // nil: no checks (guard.go)
+	actLogged sync.Map              // peer → true: refused for naming a principal, logged
 }
 
 // NewServer returns a server dispatching to svc (e.g. broker.Broker.Service with a group
@@ -69,6 +72,11 @@ func (s *Server) ServeStream(ctx context.Context, remote string, st Stream) {
 func (s *Server) serveStream(ctx context.Context, remote string, st Stream, cr *credits) {
 	if c, ok := s.read(ctx, remote, st, nil); ok {
 		c.credits = cr
+		refused, allow := s.check(c)
+		if refused != nil {
+			s.refuse(c, refused)
+			return
+		}
 		if req, ok := c.body.(*brokerop.FetchReq); ok {
 			// The answer's records are written from the service's read buffers, which go
 			// back once the stream write returned (quic-go copies what Write is given).
@@ -82,6 +90,9 @@ func (s *Server) serveStream(ctx context.Context, remote string, st Stream, cr *
 			return
 		}
 		out, resp := s.run(c)
+		if allow != nil && out != nil {
+			brokerop.FilterAnswer(c.body, out, allow)
+		}
 		s.answer(c, out, resp)
 	}
 }
@@ -122,7 +133,7 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 		}
 		return nil, false
 	}
-	spec, ok := brokerop.Lookup(tag)
+	spec, ok := brokerop.Lookup(brokerop.OpOf(tag))
 	if !ok {
 		s.reject(ctx, st, ErrCodeUnknownOp, telemetry.SpanUnsupportedTag, remote, fmt.Errorf("unknown op tag %#x", uint8(tag)))
 		return nil, false
@@ -132,9 +143,11 @@ func (s *Server) read(ctx context.Context, remote string, st Stream, alloc func(
 		s.reject(ctx, st, ErrCodeMalformed, "mesh.kafkaop.malformed", remote, err)
 		return nil, false
 	}
-	c = &inCall{st: st, tag: tag, spec: spec, h: h, body: body, remote: remote}
-	// The caller's span is the op's parent; the op's own span is TraceHandled's.
-	ctx = withPeer(telemetry.Extract(ctx, h.TraceParent, h.TraceState), remote)
+	c = &inCall{st: st, tag: brokerop.OpOf(tag), spec: spec, h: h, body: body, remote: remote}
+	// The caller's span is the op's parent; the op's own span is TraceHandled's. A principal
+	// the header names is checked here (check) and not passed on: the op's own calls to
+	// other brokers name none.
+	ctx = withPeer(telemetry.Extract(brokerop.WithoutActing(ctx), h.TraceParent, h.TraceState), remote)
 	sc, reset := st.(interface{ Context() context.Context })
 	// One cancellable context serves the deadline and the caller's reset.
 	switch {
@@ -175,6 +188,11 @@ func (s *Server) failed(c *inCall, e error) brokerop.ResponseHeader {
 	resp := ResponseOf(c.h.RequestID)
 	if errors.Is(e, brokerop.ErrUnsupported) {
 		resp.Status, resp.Message = brokerop.StatusUnknownOp, e.Error()
+		return resp
+	}
+	var refused *brokerop.RefusedError
+	if errors.As(e, &refused) {
+		resp.Status, resp.Message, resp.ErrorCode = brokerop.StatusUnauthorized, refused.Message, refused.Code
 		return resp
 	}
 	resp.Status, resp.Message = statusOf(c.ctx, e), e.Error()
@@ -258,7 +276,7 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 		cr.start()
 		// Look at the tag only (a caller writes its frame right after opening the stream).
 		_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if n, err := st.Peek(one[:]); n != 1 || err != nil || brokerop.Code(one[0]) != brokerop.OpProduce {
+		if n, err := st.Peek(one[:]); n != 1 || err != nil || brokerop.OpOf(brokerop.Code(one[0])) != brokerop.OpProduce {
 			_ = st.SetReadDeadline(time.Time{})
 			wg.Go(func() {
 				s.serveStream(ctx, remote, st, cr)
@@ -275,6 +293,14 @@ func (s *Server) ServeConn(ctx context.Context, remote string, c StreamAccepter)
 			continue
 		}
 		call.credits = cr
+		if refused, _ := s.check(call); refused != nil {
+			held.release()
+			wg.Go(func() {
+				defer cr.finish(st)
+				s.refuse(call, refused)
+			})
+			continue
+		}
 		wait := s.svc.ProduceStaged(call.ctx, call.body.(*brokerop.ProduceReq))
 		// The append copied the records (or wrote them out): the payload is free again.
 		held.release()

@@ -223,6 +223,10 @@ func FuzzDecodeOp(f *testing.F) {
 	p, _ := EncodeRequest(OpProduce, RequestHeader{RequestID: 9, TraceParent: "x"}, &ProduceReq{Acks: -1,
 		Partitions: []ProducePartition{{Topic: "t", Records: []byte{1, 2, 3}}}})
 	f.Add(p)
+	// The header's principal extension (FlagPrincipal).
+	pa, _ := EncodeRequest(OpFetch, RequestHeader{RequestID: 3, Principal: "User:bob", ClientHost: "10.0.0.7"}, &FetchReq{
+		Partitions: []FetchPartition{{Topic: "t"}}})
+	f.Add(pa)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tag, payload, err := ReadFrame(bytes.NewReader(data), 1<<20)
 		if err != nil {
@@ -261,6 +265,9 @@ func FuzzDecodeResponse(f *testing.F) {
 	fr, _ := EncodeResponse(OpFetch, ResponseHeader{RequestID: 2}, &FetchResp{Partitions: []FetchPartitionResp{{Topic: "t", Records: []byte{1, 2}}}})
 	_, payload, _ := ReadFrame(bytes.NewReader(fr), 0)
 	f.Add(uint8(1), payload)
+	ur, _ := EncodeResponse(OpProduce, ResponseHeader{RequestID: 3, Status: StatusUnauthorized, Message: "no", ErrorCode: 29}, nil)
+	_, payload, _ = ReadFrame(bytes.NewReader(ur), 0)
+	f.Add(uint8(0), payload)
 	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
 		s := specs[int(op)%len(specs)]
 		resp := s.NewResponse()

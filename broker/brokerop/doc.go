@@ -23,7 +23,9 @@
 //	tag u8 (the op Code) | length (unsigned LEB128) | payload
 //
 // The request payload is postcard(RequestHeader{RequestID, DeadlineMs, TraceParent, TraceState})
-// followed by postcard(<op request>); the response payload is postcard(ResponseHeader{RequestID,
+// — then, only when the tag has FlagPrincipal (0x80), the header's extension: the Kafka
+// principal a gateway acts for and the client's host (frame.go; the broker authorizes it:
+// AuthorizeOp, authz.go, over package acl's operation map) — followed by postcard(<op request>); the response payload is postcard(ResponseHeader{RequestID,
 // Status, Message}) followed, for Status 0, by postcard(<op response>). codec.go gives the
 // encoding rules (primitives: internal/postcard); LAYOUT.md (generated from these structs and checked by a test) gives every op's
 // exact field layout and byte examples, e.g. a Fetch of topic "t" partition 0 from offset 5:

@@ -27,11 +27,61 @@ const DefaultMaxFrame = 128 << 20
 var ErrFrameTooLarge = errors.New("brokerop: frame too large")
 
 // RequestHeader precedes every op request body.
+//
+// Principal and ClientHost are the header's extension: the Kafka principal a gateway acts
+// for ("User:bob"; User:ANONYMOUS for an unauthenticated client) and the client's address as
+// ACLs name hosts. They are on the wire only when Principal is set, after TraceState, and the
+// frame's tag then has FlagPrincipal set, so a frame without them (an older gateway's, or a
+// node's own call) is the header as it always was and decodes with no principal. A frame
+// whose tag has the flag but whose extension names no principal is malformed.
 type RequestHeader struct {
 	RequestID   uint64
 	DeadlineMs  uint32 // time budget left when sent, in ms; 0 = none
 	TraceParent string // W3C traceparent, empty if not traced
 	TraceState  string // W3C tracestate
+	Principal   string `kafkaop:"ext"` // the Kafka principal the caller acts for; "" none
+	ClientHost  string `kafkaop:"ext"` // the client's host, with Principal
+}
+
+// FlagPrincipal is set on a request frame's tag when its header carries the principal
+// extension (RequestHeader.Principal, ClientHost). Op codes stay below it.
+const FlagPrincipal = 0x80
+
+// OpOf is the op code of a request frame's tag (FlagPrincipal cleared).
+func OpOf(tag Code) Code { return tag &^ FlagPrincipal }
+
+// requestTag is the tag of a request frame for op c with header h.
+func requestTag(c Code, h *RequestHeader) Code {
+	if h.Principal != "" {
+		return c | FlagPrincipal
+	}
+	return c
+}
+
+// appendHeader appends a frame header: its generated encoding, and for a RequestHeader with a
+// principal the extension.
+func appendHeader(b []byte, header Message) []byte {
+	b = header.AppendPostcard(b)
+	switch h := header.(type) {
+	case *RequestHeader:
+		if h.Principal != "" {
+			b = postcard.AppendString(b, h.Principal)
+			b = postcard.AppendString(b, h.ClientHost)
+		}
+	case *ResponseHeader:
+		if h.Status == StatusUnauthorized && h.ErrorCode != 0 {
+			b = postcard.AppendZigzag(b, int64(h.ErrorCode))
+		}
+	}
+	return b
+}
+
+// headerTag is the frame tag for op c with header (a request's may carry FlagPrincipal).
+func headerTag(c Code, header Message) Code {
+	if h, ok := header.(*RequestHeader); ok {
+		return requestTag(c, h)
+	}
+	return c
 }
 
 // Status is the outcome class of a call, in ResponseHeader.
@@ -49,10 +99,15 @@ const (
 )
 
 // ResponseHeader precedes every op response body.
+//
+// ErrorCode is its extension: the Kafka error code of a StatusUnauthorized answer (the
+// broker refused the principal the call acts for, e.g. TOPIC_AUTHORIZATION_FAILED), on the
+// wire after Message only for that status and a non-zero code.
 type ResponseHeader struct {
 	RequestID uint64
 	Status    Status
 	Message   string
+	ErrorCode int16 `kafkaop:"ext"`
 }
 
 // AppendFrame appends a frame to b.
@@ -152,10 +207,14 @@ const frameHeadroom = 1 + binary.MaxVarintLen64
 // front for the tag and length, so the payload is written once and never copied.
 func encodeFrame(c Code, header, body Message) []byte {
 	hint := frameHeadroom + 64 + header.sizeHint()
+	if h, ok := header.(*RequestHeader); ok {
+		hint += len(h.Principal) + len(h.ClientHost) + 10
+	}
 	if body != nil {
 		hint += body.sizeHint()
 	}
-	buf := header.AppendPostcard(make([]byte, frameHeadroom, hint))
+	c = headerTag(c, header)
+	buf := appendHeader(make([]byte, frameHeadroom, hint), header)
 	if body != nil {
 		buf = body.AppendPostcard(buf)
 	}
@@ -168,15 +227,16 @@ func encodeFrame(c Code, header, body Message) []byte {
 	return buf[start:]
 }
 
-// DecodeRequest splits a request payload for op c into its header and a freshly allocated body
-// of the op's request type.
+// DecodeRequest splits a request payload for the frame tag c (an op code, with
+// FlagPrincipal when the header carries a principal) into its header and a freshly allocated
+// body of the op's request type.
 func DecodeRequest(c Code, payload []byte) (RequestHeader, any, error) {
 	var h RequestHeader
-	spec, ok := Lookup(c)
+	spec, ok := Lookup(OpOf(c))
 	if !ok {
 		return h, nil, fmt.Errorf("brokerop: unknown op %#x", uint8(c))
 	}
-	rest, err := decodePrefix(payload, &h)
+	rest, err := decodeRequestHeader(payload, &h, c&FlagPrincipal != 0)
 	if err != nil {
 		return h, nil, err
 	}
@@ -195,6 +255,16 @@ func DecodeResponse(payload []byte, body any) (ResponseHeader, error) {
 	if err != nil {
 		return h, err
 	}
+	if h.Status == StatusUnauthorized && len(rest) != 0 {
+		d := postcard.NewDecoder(rest)
+		if h.ErrorCode, err = d.I16(); err != nil {
+			return h, malformed(err)
+		}
+		if h.ErrorCode == 0 {
+			return h, fmt.Errorf("%w: error code extension of 0", ErrMalformed)
+		}
+		rest = d.Rest()
+	}
 	if h.Status != StatusOK {
 		if len(rest) != 0 {
 			return h, fmt.Errorf("%w: body after error status", ErrMalformed)
@@ -202,6 +272,28 @@ func DecodeResponse(payload []byte, body any) (ResponseHeader, error) {
 		return h, nil
 	}
 	return h, Unmarshal(rest, body)
+}
+
+// decodeRequestHeader decodes a request header from the front of payload, with the principal
+// extension when ext (the tag's FlagPrincipal), and returns the rest.
+func decodeRequestHeader(payload []byte, h *RequestHeader, ext bool) ([]byte, error) {
+	d := postcard.NewDecoder(payload)
+	if err := h.decode(&d); err != nil {
+		return nil, malformed(err)
+	}
+	if ext {
+		var err error
+		if h.Principal, err = d.String(); err != nil {
+			return nil, malformed(err)
+		}
+		if h.ClientHost, err = d.String(); err != nil {
+			return nil, malformed(err)
+		}
+		if h.Principal == "" {
+			return nil, fmt.Errorf("%w: principal flag without a principal", ErrMalformed)
+		}
+	}
+	return d.Rest(), nil
 }
 
 // decodePrefix decodes a header struct from the front of payload and returns the rest.

@@ -82,6 +82,10 @@ func renderLayout() string {
 	b.WriteString("Frame: `tag u8 | length uvarint | payload`. Request payload: `RequestHeader` then the\n")
 	b.WriteString("op's request struct. Response payload: `ResponseHeader`, then (Status 0 only) the op's\n")
 	b.WriteString("response struct. Structs are their fields in order, nothing else.\n\n")
+	b.WriteString("A request frame's tag is the op code, with bit 0x80 (FlagPrincipal) set when the\n")
+	b.WriteString("RequestHeader carries its extension (Principal, ClientHost: the Kafka principal a\n")
+	b.WriteString("gateway acts for); without the bit the header ends after TraceState, as before the\n")
+	b.WriteString("extension existed. Response tags are the op code.\n\n")
 	specs := Specs()
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Code < specs[j].Code })
 	b.WriteString("| tag | op | request | response |\n|---|---|---|---|\n")
@@ -111,7 +115,14 @@ func renderLayout() string {
 		b.WriteString("| # | field | encoding |\n|---|---|---|\n")
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			fmt.Fprintf(&b, "| %d | %s | %s |\n", i, f.Name, wireType(f.Type))
+			enc := wireType(f.Type)
+			if f.Tag.Get("kafkaop") == "ext" {
+				enc += "; extension: " + map[string]string{
+					"RequestHeader":  "present only when the tag has FlagPrincipal (0x80)",
+					"ResponseHeader": "present only for Status 3 (unauthorized) and a non-zero code",
+				}[t.Name()]
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s |\n", i, f.Name, enc)
 		}
 	}
 	b.WriteString("\n## Byte examples\n\n")
@@ -124,6 +135,9 @@ func renderLayout() string {
 		{"Fetch, request id 1, 500 ms budget, one partition", OpFetch, RequestHeader{RequestID: 1, DeadlineMs: 500},
 			&FetchReq{MaxWaitMs: 500, MinBytes: 1, MaxBytes: 1 << 20, Partitions: []FetchPartition{{Topic: "t", Partition: 0, Offset: 5, MaxBytes: 1 << 20}}}},
 		{"Produce acks=all of 3 opaque batch bytes", OpProduce, RequestHeader{RequestID: 2},
+			&ProduceReq{Acks: -1, TimeoutMs: 30000, Partitions: []ProducePartition{{Topic: "t", Partition: 1, Records: []byte{0xaa, 0xbb, 0xcc}}}}},
+		{"The same Produce for User:bob from 10.0.0.7 (tag 0x82: FlagPrincipal | produce)", OpProduce,
+			RequestHeader{RequestID: 2, Principal: "User:bob", ClientHost: "10.0.0.7"},
 			&ProduceReq{Acks: -1, TimeoutMs: 30000, Partitions: []ProducePartition{{Topic: "t", Partition: 1, Records: []byte{0xaa, 0xbb, 0xcc}}}}},
 	}
 	for _, e := range ex {

@@ -43,7 +43,7 @@ func EncodeResponseBuffers(c Code, h ResponseHeader, body any, refMin int) (net.
 func vecFrameOf(c Code, header Message, body vecMessage, refMin int) net.Buffers {
 	v := newVecFrame(header, body.vecHint(), refMin)
 	body.appendVec(v)
-	return v.frame(c)
+	return v.frame(headerTag(c, header))
 }
 
 // ProduceRequestFrame is EncodeRequest(OpProduce, h, req) as slices, record sets by reference.
@@ -72,7 +72,7 @@ type vecFrame struct {
 }
 
 func newVecFrame(header Message, hint, refMin int) *vecFrame {
-	return &vecFrame{enc: header.AppendPostcard(make([]byte, frameHeadroom, frameHeadroom+128+hint)), refMin: refMin}
+	return &vecFrame{enc: appendHeader(make([]byte, frameHeadroom, frameHeadroom+128+hint), header), refMin: refMin}
 }
 
 // bytes encodes a byte string: copied when short, otherwise by reference.

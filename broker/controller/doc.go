@@ -161,6 +161,12 @@
 // client_quotas); a joining broker's own files are not used (a warning says so). Without it
 // (a broker started alone: go tool task up / up-single) they stay in those files.
 //
+// With NodeConfig.Authorizer (cmd/broker -mesh-authorizer) the broker authorizes the Kafka
+// principal each gateway call names against the ACLs it holds (the quorum's, or its file's),
+// whatever the gateway decided (authz.go; the rules are brokermesh's guard.go). Whatever the
+// setting, only a node trusted as a gateway (Trust, the gateway or admin role) may name a
+// principal; forwarded controller ops name none.
+//
 // Roles of mesh NodeIds (metadata.RoleGateway, RoleAdmin) are cluster metadata too:
 // Trusts accepts a node with the gateway or admin role on every broker (besides each broker's
 // own -trust list), and QuorumAdmin over the mesh runs only for fellow brokers and nodes with

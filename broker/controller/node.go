@@ -56,6 +56,9 @@ type NodeConfig struct {
 	// ClusterSecurity keeps ACLs, SCRAM credentials and client quotas on the quorum
 	// (Controller Config.ClusterSecurity); Security is then not used.
 	ClusterSecurity bool
+	// Authorizer turns on the authorization of the principals gateways act for against the
+	// ACLs (authz.go; off: a principal is only checked to come from a node that may name one).
+	Authorizer AuthorizerConfig
 	// TickInterval is raft's tick (0: 100 ms; an election takes 10 ticks).
 	TickInterval time.Duration
 	// ProbeTimeout bounds the question to each other seed, at a first start, whether it
@@ -78,6 +81,8 @@ type Node struct {
 	// metadata-quorum raft ids.
 	Replicas         *replica.Engine
 	ReplicaTransport *replmesh.Transport
+
+	guard *brokermesh.Guard // the kafkaop server's check (authz.go)
 }
 
 // Close stops the controller, the raft node and transport, and closes the broker and the raft
@@ -194,7 +199,8 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 		},
 	})
 	dial := func(a endpoint.NodeAddr) brokerop.Service {
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(cfg.Endpoint, a), a.ID.ShortString())
+		// Broker to broker (forwarded controller ops): no principal, whatever the context.
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(cfg.Endpoint, a), a.ID.ShortString()).AsNode()
 	}
 	var boot []raft.Peer
 	if empty && bootstraps(ctx, self, seeds, dial, cfg.ProbeTimeout, log) {
@@ -265,7 +271,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (_ *Node, err error) {
 	}
 	ctl := n.Controller
 	trust := cfg.Trust
-	brokermesh.ServeFunc(cfg.Endpoint, brokermesh.NewServer(log, ctl.Service()), func(k key.PublicKey) bool {
+	srv := brokermesh.NewServer(log, ctl.Service())
+	n.guard = guard(cfg, ctl, sm.st) // authz.go
+	srv.SetGuard(n.guard)
+	brokermesh.ServeFunc(cfg.Endpoint, srv, func(k key.PublicKey) bool {
 		return trust != nil && trust(k) || ctl.Trusts(k)
 	}, log)
 	return n, nil

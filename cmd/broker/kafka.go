@@ -131,12 +131,15 @@ func (kl *kafkaListener) close() {
 // exists.
 func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep *endpoint.Endpoint, log *slog.Logger, stdout io.Writer, late *cli.LateServer) (be *direct.Backend, stop func() error, err error) {
 	self := ep.Addr()
-	local := brokermesh.NewLocal(brokermesh.NewServer(log, qn.Controller.Service()), "kafka-listener")
+	lsrv := brokermesh.NewServer(log, qn.Controller.Service())
+	lsrv.SetGuard(qn.Guard())
+	local := brokermesh.NewLocal(lsrv, controller.LocalListenerPeer)
 	remote, err := cluster.New([]endpoint.NodeAddr{self}, func(a endpoint.NodeAddr) *brokermesh.Caller {
 		if a.ID == self.ID {
 			return brokermesh.NewCaller(local, "self")
 		}
-		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString())
+		// Broker to broker: no principal (this listener authorized the client itself).
+		return brokermesh.NewCaller(brokermesh.NewMeshOpener(ep, a), a.ID.ShortString()).AsNode()
 	}, log)
 	if err != nil {
 		local.Close()

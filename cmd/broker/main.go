@@ -81,6 +81,14 @@
 // quorum (every broker and gateway sees the same ones); without, they are files in -data
 // (scram.credentials, acls, client_quotas) as before.
 //
+// -mesh-authorizer makes the broker authorize, itself, the Kafka principal each gateway call
+// acts for (the gateway names it in every KafkaOp; User:ANONYMOUS for an unauthenticated
+// client) against the cluster's ACLs, with -mesh-super-users and
+// -mesh-allow-everyone-if-no-acl-found as Kafka's super.users and
+// allow.everyone.if.no.acl.found: a gateway whose own -authorizer is off cannot let a client
+// past the ACLs. Whatever the flag, only a node this broker trusts as a gateway (-trust, or
+// the gateway or admin role) may name a principal (package broker/brokermesh, guard.go).
+//
 // The admin API (loopback only): GET /quorum/status (JSON), POST
 // /quorum/{allow,disallow,add,remove,decommission}?node=<NodeId>; see package
 // broker/controller. GET /mesh/paths (JSON) lists every live mesh connection with its peer's
@@ -115,6 +123,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -155,6 +164,10 @@ type options struct {
 	verbose      bool
 	metrics      string
 	kafka        kafkaOptions
+	// The authorization of the principals gateways act for (controller.AuthorizerConfig).
+	meshAuthorizer bool
+	meshSuperUsers string
+	meshAllowNoACL bool
 	cli.Reach
 }
 
@@ -196,6 +209,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.StringVar(&rf, "default-replication-factor", rf, "replication factor of topics created with -1 and auto-created ones (default 3, or the live broker count when fewer) (env RAFKA_DEFAULT_REPLICATION_FACTOR)")
 	o.Reach.Register(fs, getenv, "publish on and discover by mDNS on the LAN")
 	o.kafka.register(fs, getenv)
+	fs.BoolVar(&o.meshAuthorizer, "mesh-authorizer", false, "authorize the Kafka principal each gateway call acts for against the cluster's ACLs, whatever the gateway decided (the broker's side of the two-plane ACL check)")
+	fs.StringVar(&o.meshSuperUsers, "mesh-super-users", "", "with -mesh-authorizer, principals allowed everything, e.g. User:admin;User:ops (Kafka's super.users)")
+	fs.BoolVar(&o.meshAllowNoACL, "mesh-allow-everyone-if-no-acl-found", false, "with -mesh-authorizer, allow calls on resources no ACL applies to (Kafka's allow.everyone.if.no.acl.found)")
 	if err := cli.ParseEnv(fs, args, getenv, brokerHelp); err != nil {
 		return o, err
 	}
@@ -303,7 +319,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		Broker:   bcfg,
 		Endpoint: ep, Seeds: seeds, Voters: o.quorumVoters, Trust: trust.Allows, Logger: log, Security: creds,
 		Rack: o.rack, DefaultReplicationFactor: o.defaultRF, ClusterSecurity: clusterMode(seeds, sk.Public()),
-		Kafka: kafkaAddr,
+		Kafka: kafkaAddr, Authorizer: o.meshAuthorizerConfig(),
 	})
 	if err != nil {
 		if kl != nil {
@@ -488,4 +504,15 @@ func printBrokerBanner(w io.Writer, o options, addr, tk, metricsURL string) {
 		[2]string{"metrics", metricsURL},
 		[2]string{"next", "gateway -brokers " + addr + "   (then a Kafka client at the gateway, e.g. kcat -b localhost:9092 -L)"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (logs are synced first)"})
+}
+
+// meshAuthorizerConfig is the broker's authorization of gateways' principals (-mesh-authorizer).
+func (o *options) meshAuthorizerConfig() controller.AuthorizerConfig {
+	var su []string
+	for _, p := range strings.FieldsFunc(o.meshSuperUsers, func(r rune) bool { return r == ';' || r == ',' }) {
+		if p = strings.TrimSpace(p); p != "" {
+			su = append(su, p)
+		}
+	}
+	return controller.AuthorizerConfig{Enabled: o.meshAuthorizer, SuperUsers: su, AllowIfNoACL: o.meshAllowNoACL}
 }

@@ -342,7 +342,8 @@ func (c *Cluster) refreshPlacement(ctx context.Context) error {
 // assign records a placement for topic covering its current partitions (extending an existing
 // one) and returns the placement that won.
 func (c *Cluster) assign(ctx context.Context, topic string) (placement, int16, error) {
-	md, err := c.ctl().Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	// The gateway's own routing lookup: no principal (the brokers check its role only).
+	md, err := c.ctl().Metadata(brokerop.WithoutActing(ctx), &brokerop.MetadataReq{Topics: []string{topic}})
 	if err != nil {
 		return placement{}, 0, err
 	}
@@ -457,7 +458,7 @@ func (c *Cluster) ensureOnOwner(ctx context.Context, owner *Broker, topic string
 	if isCtl {
 		return nil
 	}
-	md, err := c.ctl().Metadata(ctx, &brokerop.MetadataReq{Topics: []string{topic}})
+	md, err := c.ctl().Metadata(brokerop.WithoutActing(ctx), &brokerop.MetadataReq{Topics: []string{topic}})
 	if err != nil {
 		return err
 	}

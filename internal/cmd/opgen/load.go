@@ -212,6 +212,9 @@ func Load(dir string) (*Def, error) {
 			rec := false
 			if f.Tag != nil {
 				tag, _ := strconv.Unquote(f.Tag.Value)
+				if reflect.StructTag(tag).Get("kafkaop") == "ext" {
+					continue // a header extension, encoded by hand (brokerop frame.go)
+				}
 				rec = reflect.StructTag(tag).Get("kafkaop") == "records"
 				if rec && t.Kind != Bytes {
 					return fmt.Errorf("%s: a records field must be []byte", name)

@@ -12,7 +12,8 @@
 // and whose signature is (context.Context, *XReq) (*XResp, error); methods without the
 // directive are local forms (ProduceStaged, FetchPooled) and get no wire code. A []byte field
 // tagged `kafkaop:"records"` carries record sets: the by-reference encoder writes it as the
-// caller's own slice (brokerop's vectored frames).
+// caller's own slice (brokerop's vectored frames). A field tagged `kafkaop:"ext"` is left out
+// of the generated codec: a frame header's extension, encoded by hand (brokerop's frame.go).
 //
 // Usage (from go generate):
 //
