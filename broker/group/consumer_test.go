@@ -260,14 +260,18 @@ func TestConsumerGroupInvalidRequests(t *testing.T) {
 		mod  func(*brokerop.ConsumerGroupHeartbeatReq)
 		code int16
 	}{
-		"bad assignor":        {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.ServerAssignor = "sticky" }, errUnsupportedAssignor},
-		"bad regex":           {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.HasSubscribedTopicRegex, r.SubscribedTopicRegex = true, "a(" }, errInvalidRegularExpress},
-		"owned on join":       {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.Owned = []brokerop.ConsumerGroupTopicPartitions{{TopicID: tidA}} }, errInvalidRequest},
-		"null owned on join":  {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.HasOwned = false }, errInvalidRequest},
-		"no subscription":     {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.HasSubscribedTopicNames = false }, errInvalidRequest},
-		"no rebalance":        {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.RebalanceTimeoutMs = -1 }, errInvalidRequest},
-		"epoch below -2":      {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.MemberEpoch = -3 }, errInvalidRequest},
-		"empty id heartbeat":  {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.MemberEpoch = 4 }, errUnknownMemberID},
+		"bad assignor": {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.ServerAssignor = "sticky" }, errUnsupportedAssignor},
+		"bad regex": {func(r *brokerop.ConsumerGroupHeartbeatReq) {
+			r.HasSubscribedTopicRegex, r.SubscribedTopicRegex = true, "a("
+		}, errInvalidRegularExpress},
+		"owned on join": {func(r *brokerop.ConsumerGroupHeartbeatReq) {
+			r.Owned = []brokerop.ConsumerGroupTopicPartitions{{TopicID: tidA}}
+		}, errInvalidRequest},
+		"null owned on join": {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.HasOwned = false }, errInvalidRequest},
+		"no subscription":    {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.HasSubscribedTopicNames = false }, errInvalidRequest},
+		"no rebalance":       {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.RebalanceTimeoutMs = -1 }, errInvalidRequest},
+		"epoch below -2":     {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.MemberEpoch = -3 }, errInvalidRequest},
+		"empty id heartbeat": {func(r *brokerop.ConsumerGroupHeartbeatReq) { r.MemberEpoch = 4 }, errUnknownMemberID},
 	} {
 		req := base()
 		tc.mod(req)
