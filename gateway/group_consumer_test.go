@@ -214,3 +214,90 @@ func test848Consumers(t *testing.T, balancer kgo.GroupBalancer, assignor string)
 		t.Fatalf("after everyone left: %+v", g)
 	}
 }
+
+// TestConsumerGroupHeartbeatWire: the wire form of both versions over a raw connection: v0
+// gets a member id from the coordinator, v1 keeps the client's; a join's answer carries the
+// assignment by topic id; null fields mean "unchanged"; errors carry Kafka's message; and
+// ConsumerGroupDescribe reports the members with topic names.
+func TestConsumerGroupHeartbeatWire(t *testing.T) {
+	ts := startGroups848(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := newClient(t, ts.addr, kgo.AllowAutoTopicCreation())
+	if err := adm.ProduceSync(ctx, &kgo.Record{Topic: "wire-a", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	md, err := kadm.NewClient(adm).Metadata(ctx, "wire-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topicID := md.Topics["wire-a"].ID
+	raw := dial(t, ts.addr)
+	corr := int32(0)
+	rt := func(req kmsg.Request) kmsg.Response { corr++; return raw.roundTrip(req, corr) }
+
+	join := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	join.SetVersion(0)
+	join.Group, join.RebalanceTimeoutMillis = "wire", 10000
+	join.SubscribedTopicNames, join.Topics = []string{"wire-a"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	r := rt(join).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if r.ErrorCode != 0 || r.MemberID == nil || *r.MemberID == "" || r.MemberEpoch != 1 || r.HeartbeatIntervalMillis != 100 || r.Assignment == nil {
+		t.Fatalf("v0 join: %+v", r)
+	}
+	if len(r.Assignment.Topics) != 1 || r.Assignment.Topics[0].TopicID != [16]byte(topicID) || len(r.Assignment.Topics[0].Partitions) != 2 {
+		t.Fatalf("v0 join assignment: %+v", r.Assignment)
+	}
+	first := *r.MemberID
+
+	// v1: the client's own member id, a regex subscription (matching the same topic).
+	j1 := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	j1.SetVersion(1)
+	j1.Group, j1.MemberID, j1.RebalanceTimeoutMillis = "wire", "client-chosen-id", 10000
+	j1.SubscribedTopicRegex, j1.Topics = kmsg.StringPtr("wire-.*"), []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	j1.ServerAssignor = kmsg.StringPtr("uniform")
+	r = rt(j1).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if r.ErrorCode != 0 || r.MemberID == nil || *r.MemberID != "client-chosen-id" || r.MemberEpoch != 2 || r.Assignment == nil || len(r.Assignment.Topics) != 0 {
+		t.Fatalf("v1 join (nothing free yet): %+v", r)
+	}
+
+	// A keepalive from the first member (null subscription and owned partitions): no
+	// assignment field unless it changed; it did: one partition is to be revoked.
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.SetVersion(1)
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "wire", first, 1, -1
+	r = rt(hb).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if r.ErrorCode != 0 || r.MemberEpoch != 1 || r.Assignment == nil || len(r.Assignment.Topics) != 1 || len(r.Assignment.Topics[0].Partitions) != 1 {
+		t.Fatalf("revocation: %+v", r)
+	}
+	r = rt(hb).(*kmsg.ConsumerGroupHeartbeatResponse)
+	if r.ErrorCode != 0 || r.Assignment != nil {
+		t.Fatalf("unchanged keepalive: %+v", r)
+	}
+
+	bad := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	bad.SetVersion(1)
+	bad.Group, bad.MemberID, bad.RebalanceTimeoutMillis = "wire", "x", 10000
+	bad.SubscribedTopicNames, bad.Topics = []string{"wire-a"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	bad.ServerAssignor = kmsg.StringPtr("cooperative-sticky")
+	if r = rt(bad).(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode != 112 || r.ErrorMessage == nil {
+		t.Fatalf("unsupported assignor: %+v", r)
+	}
+
+	for v := int16(0); v <= 1; v++ {
+		d := kmsg.NewPtrConsumerGroupDescribeRequest()
+		d.SetVersion(v)
+		d.Groups = []string{"wire", "missing"}
+		dr := rt(d).(*kmsg.ConsumerGroupDescribeResponse)
+		if len(dr.Groups) != 2 || dr.Groups[0].ErrorCode != 0 || dr.Groups[0].State != "Reconciling" || dr.Groups[0].Epoch != 2 ||
+			len(dr.Groups[0].Members) != 2 || dr.Groups[1].ErrorCode != 69 {
+			t.Fatalf("v%d describe: %+v", v, dr)
+		}
+		for _, m := range dr.Groups[0].Members {
+			for _, tp := range m.TargetAssignment.TopicPartitions {
+				if tp.Topic != "wire-a" || tp.TopicID != [16]byte(topicID) {
+					t.Fatalf("v%d described target: %+v", v, m.TargetAssignment)
+				}
+			}
+		}
+	}
+}
