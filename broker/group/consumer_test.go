@@ -1,13 +1,17 @@
 package group
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // Machine-level tests of KIP-848 consumer groups, driven with a fake clock (the now
@@ -630,4 +634,81 @@ func TestConsumerGroupMixedWithClassic(t *testing.T) {
 	if cd.Groups[0].ErrorCode != errGroupIDNotFound || cd.Groups[1].ErrorCode != errGroupIDNotFound {
 		t.Fatalf("ConsumerGroupDescribe of classic and unknown groups: %+v", cd)
 	}
+}
+
+// Through the Coordinator (its owner goroutine and timer on the injected clock): a KIP-848
+// member that stops heartbeating is removed once the clock passes its session timeout, and
+// the remaining member is given its partitions; offsets committed with the member epoch are
+// durable across a crash and reopen.
+func TestCoordinatorConsumerGroupSessionTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+		fs := waltest.NewCrashFS()
+		c := open(t, Config{Dir: "/g", FS: fs, Clock: clk})
+		topics := []brokerop.ConsumerGroupTopic{{Name: "a", TopicID: tidA, Partitions: 4}}
+		hb := func(req *brokerop.ConsumerGroupHeartbeatReq) *brokerop.ConsumerGroupHeartbeatResp {
+			t.Helper()
+			req.Group, req.HasTopics, req.Topics = "g", true, topics
+			r, err := c.ConsumerGroupHeartbeat(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		joinReq := func(id string) *brokerop.ConsumerGroupHeartbeatReq {
+			return &brokerop.ConsumerGroupHeartbeatReq{MemberID: id, RebalanceTimeoutMs: 10000, HasSubscribedTopicNames: true,
+				SubscribedTopicNames: []string{"a"}, HasOwned: true}
+		}
+		if r := hb(joinReq("m1")); r.ErrorCode != 0 || r.MemberEpoch != 1 {
+			t.Fatalf("m1 join: %+v", r)
+		}
+		if r := hb(joinReq("m2")); r.ErrorCode != 0 || r.MemberEpoch != 2 {
+			t.Fatalf("m2 join: %+v", r)
+		}
+		r1 := hb(&brokerop.ConsumerGroupHeartbeatReq{MemberID: "m1", MemberEpoch: 1, RebalanceTimeoutMs: -1, HasOwned: true,
+			Owned: []brokerop.ConsumerGroupTopicPartitions{{TopicID: tidA, Partitions: []int32{0, 1, 2, 3}}}})
+		owned := r1.Assignment // two partitions: the other two are to be revoked
+		r1 = hb(&brokerop.ConsumerGroupHeartbeatReq{MemberID: "m1", MemberEpoch: 1, RebalanceTimeoutMs: -1, HasOwned: true, Owned: owned})
+		if r1.MemberEpoch != 2 || len(owned) != 1 || len(owned[0].Partitions) != 2 {
+			t.Fatalf("m1 after revoking: %+v (owns %+v)", r1, owned)
+		}
+		oc, err := c.OffsetCommit(context.Background(), &brokerop.OffsetCommitReq{Group: "g", MemberID: "m1", Generation: 2,
+			Topics: []brokerop.OffsetCommitTopic{{Topic: "a", Partitions: []brokerop.OffsetCommitPartition{{Partition: owned[0].Partitions[0], Offset: 11, LeaderEpoch: -1}}}}})
+		if err != nil || oc.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("commit: %+v %v", oc, err)
+		}
+		// m2 goes silent; m1 heartbeats every 5s until it is given everything.
+		start := clk.Now()
+		for {
+			clk.Advance(5 * time.Second)
+			synctest.Wait() // the owner has handled a timer that came due
+			r := hb(&brokerop.ConsumerGroupHeartbeatReq{MemberID: "m1", MemberEpoch: r1.MemberEpoch, RebalanceTimeoutMs: -1, HasOwned: true, Owned: owned})
+			if r.ErrorCode != 0 || clock.Since(clk, start) > 2*time.Minute {
+				t.Fatalf("heartbeat: %+v after %v", r, clock.Since(clk, start))
+			}
+			if r.HasAssignment {
+				owned = r.Assignment
+			}
+			r1 = r
+			if n := len(owned[0].Partitions); n == 4 {
+				break
+			}
+		}
+		if d := clock.Since(clk, start); d < 45*time.Second || d > 50*time.Second {
+			t.Fatalf("m2 removed after %v, want at its 45s session timeout", d)
+		}
+		if r1.MemberEpoch != 3 {
+			t.Fatalf("epoch after m2 expired: %d", r1.MemberEpoch)
+		}
+		c2 := crashAndReopen(t, c, fs, "/g")
+		defer c2.Close()
+		of, err := c2.OffsetFetch(context.Background(), &brokerop.OffsetFetchReq{Group: "g"})
+		if err != nil || len(of.Topics) != 1 || of.Topics[0].Partitions[0].Offset != 11 {
+			t.Fatalf("offset after crash: %+v %v", of, err)
+		}
+		// Membership is not durable: the member rejoins.
+		if r, _ := c2.ConsumerGroupHeartbeat(context.Background(), &brokerop.ConsumerGroupHeartbeatReq{Group: "g", MemberID: "m1", MemberEpoch: 3, RebalanceTimeoutMs: -1}); r.ErrorCode != errUnknownMemberID {
+			t.Fatalf("heartbeat after restart: %+v", r)
+		}
+	})
 }
