@@ -24,7 +24,7 @@ func startGroups848(t *testing.T, partitions int32) *testServer {
 	t.Helper()
 	coord, err := group.Open(group.Config{
 		Dir: "/groups", FS: waltest.NewCrashFS(),
-		Machine: group.MachineConfig{ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second},
+		Machine: group.MachineConfig{ConsumerHeartbeatInterval: 100 * time.Millisecond, ConsumerSessionTimeout: 10 * time.Second, ConsumerStartGrace: -1},
 	})
 	if err != nil {
 		t.Fatal(err)

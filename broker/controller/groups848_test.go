@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
 )
 
 // TestConsumerGroup848OnTheQuorum: KIP-848 heartbeats sent to followers reach the one
@@ -12,6 +13,7 @@ import (
 // the member epoch is accepted and readable everywhere (a quorum proposal).
 func TestConsumerGroup848OnTheQuorum(t *testing.T) {
 	h := newHarness(t, 3)
+	h.groups = group.MachineConfig{ConsumerStartGrace: -1} // assign at once (see broker/group)
 	h.start(0, true, h.seeds)
 	h.start(1, false, h.seeds)
 	h.start(2, false, h.seeds)

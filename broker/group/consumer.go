@@ -497,8 +497,8 @@ func (m *Machine) nextAssignment(cg *cgroup, mem *cmember, owned assignment) {
 		if assigned.has(tp.topic, tp.part) {
 			continue
 		}
-		if owner, ok := cg.owners[tp]; ok && owner != mem.id {
-			unreleased = true
+		if owner, ok := cg.owners[tp]; (ok && owner != mem.id) || m.now.Before(m.started.Add(m.cfg.ConsumerStartGrace)) {
+			unreleased = true // held by another member, or maybe by a member of a lost coordinator
 			continue
 		}
 		adding.add(tp.topic, tp.part)

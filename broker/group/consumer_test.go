@@ -36,7 +36,7 @@ func newCGHarness(t *testing.T, topics ...brokerop.ConsumerGroupTopic) *cgHarnes
 	return &cgHarness{
 		t:   t,
 		now: time.Unix(1_000_000, 0),
-		m: NewMachine(MachineConfig{NewMemberID: func(c string) string {
+		m: NewMachine(MachineConfig{ConsumerStartGrace: -1, NewMemberID: func(c string) string {
 			n++
 			return fmt.Sprintf("%s-%d", c, n)
 		}}),
@@ -644,7 +644,7 @@ func TestCoordinatorConsumerGroupSessionTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 		fs := waltest.NewCrashFS()
-		c := open(t, Config{Dir: "/g", FS: fs, Clock: clk})
+		c := open(t, Config{Dir: "/g", FS: fs, Clock: clk, Machine: MachineConfig{ConsumerStartGrace: -1}})
 		topics := []brokerop.ConsumerGroupTopic{{Name: "a", TopicID: tidA, Partitions: 4}}
 		hb := func(req *brokerop.ConsumerGroupHeartbeatReq) *brokerop.ConsumerGroupHeartbeatResp {
 			t.Helper()
@@ -711,4 +711,26 @@ func TestCoordinatorConsumerGroupSessionTimeout(t *testing.T) {
 			t.Fatalf("heartbeat after restart: %+v", r)
 		}
 	})
+}
+
+// A coordinator that just started (a restart, or the quorum leader moved: membership is not
+// durable) gives no partition for two heartbeat intervals, so that members of the previous
+// coordinator, which may still be consuming, learn of it (UNKNOWN_MEMBER_ID) and let go
+// first. Joins are accepted meanwhile and their epochs move on.
+func TestConsumerGroupStartGrace(t *testing.T) {
+	h := newCGHarness(t, topic("a", tidA, 2))
+	h.m = NewMachine(MachineConfig{})
+	c := &client{names: []string{"a"}}
+	h.join(c)
+	if c.epoch != 1 || c.owned.count() != 0 {
+		t.Fatalf("join at start: epoch %d owned %v", c.epoch, c.owned)
+	}
+	h.advance(5 * time.Second)
+	if r := c.beat(); r.ErrorCode != 0 || c.owned.count() != 0 {
+		t.Fatalf("within the grace: %+v owned %v", r, c.owned)
+	}
+	h.advance(5 * time.Second)
+	if r := c.beat(); r.ErrorCode != 0 || !r.HasAssignment || c.owned.count() != 2 || c.epoch != 1 {
+		t.Fatalf("after the grace: %+v owned %v", r, c.owned)
+	}
 }

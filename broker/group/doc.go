@@ -128,6 +128,13 @@
 //     is not durable and not replicated: after a restart or a coordinator move (the quorum
 //     leader changed) members get UNKNOWN_MEMBER_ID and rejoin with epoch 0. Committed
 //     offsets are as durable and replicated as for classic groups (the same records).
+//     Because a new coordinator does not know which partitions the previous one's members
+//     still consume, it gives no partition for ConsumerStartGrace (two heartbeat intervals,
+//     10 s) after it starts: every live member heartbeats meanwhile, gets UNKNOWN_MEMBER_ID
+//     and lets its partitions go before anyone is given them (joins and epochs proceed;
+//     members are UNRELEASED until then). A member that does not heartbeat for that long
+//     can still overlap with its successor; durable membership (Kafka keeps it in
+//     __consumer_offsets) would close that and is not implemented.
 //
 // Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
 // is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable

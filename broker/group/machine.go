@@ -53,6 +53,9 @@ type MachineConfig struct {
 	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms; 0: 45s
 	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms; 0: 5s
 	ConsumerGroupMaxSize      int           // group.consumer.max.size; 0: no limit
+	// ConsumerStartGrace: for this long after the Machine first sees time, consumer-group
+	// members are given no partition (see doc.go); 0: two heartbeat intervals; <0: none.
+	ConsumerStartGrace time.Duration
 	// NewMemberID mints a member id for a client; nil: clientID + "-" + a random UUID (Kafka's
 	// form). Tests inject a counter for reproducible transcripts.
 	NewMemberID func(clientID string) string
@@ -70,6 +73,7 @@ type Machine struct {
 	dirty  map[string]struct{} // groups whose timers must be recomputed before the next look
 
 	image        topicImage // the cluster's topics, from the last consumer-group heartbeat
+	started      time.Time  // the first time the Machine saw (consumer start grace)
 	imageVersion uint64     // bumped when image changes
 
 	// scratch for the call in progress
@@ -149,6 +153,11 @@ func NewMachine(cfg MachineConfig) *Machine {
 	if cfg.ConsumerHeartbeatInterval == 0 {
 		cfg.ConsumerHeartbeatInterval = 5 * time.Second
 	}
+	if cfg.ConsumerStartGrace == 0 {
+		cfg.ConsumerStartGrace = 2 * cfg.ConsumerHeartbeatInterval
+	} else if cfg.ConsumerStartGrace < 0 {
+		cfg.ConsumerStartGrace = 0
+	}
 	if cfg.MaxMetadataBytes == 0 {
 		cfg.MaxMetadataBytes = 4096
 	}
@@ -163,6 +172,9 @@ func randomMemberID(clientID string) string {
 }
 
 func (m *Machine) begin(now time.Time) {
+	if m.started.IsZero() {
+		m.started = now
+	}
 	m.now = now
 	m.out = nil
 }
