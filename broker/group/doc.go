@@ -122,7 +122,9 @@
 //     INCONSISTENT_GROUP_PROTOCOL; SyncGroup/Heartbeat/LeaveGroup to it are UNKNOWN_MEMBER_ID.
 //     Kafka's online migration (classic members inside a consumer group and the reverse) is
 //     not implemented. DescribeGroups answers a consumer group with GROUP_ID_NOT_FOUND and
-//     ConsumerGroupDescribe a classic group with members likewise, as Kafka; ListGroups lists
+//     ConsumerGroupDescribe a classic group with members likewise, as Kafka (an empty classic
+//     group, e.g. a consumer group's offsets after a restart, is described as an Empty
+//     consumer group: a decision, since the group type is not durable); ListGroups lists
 //     both with their type. DeleteGroups needs a consumer group without members.
 //   - Durability: like classic membership, consumer-group membership (epochs, assignments)
 //     is not durable and not replicated: after a restart or a coordinator move (the quorum
