@@ -536,6 +536,29 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			}
 			return cs, nil
 		}},
+		{name: "ConsumerGroupHeartbeat", needs: []need{groupNeed(read, "mx-cgh")}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Group, req.MemberID, req.RebalanceTimeoutMillis = "mx-cgh", "mx-member", 10000
+			req.SubscribedTopicNames, req.Topics = []string{mxTopic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			r, err := send[*kmsg.ConsumerGroupHeartbeatResponse](ctx, cl, req)
+			if err != nil {
+				return nil, err
+			}
+			return codes(r.ErrorCode), nil
+		}},
+		{name: "ConsumerGroupDescribe", needs: []need{groupNeed(describe, "mx-cgd")}, ok: codes(kerr.GroupIDNotFound.Code), call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
+			req := kmsg.NewPtrConsumerGroupDescribeRequest()
+			req.Groups = []string{"mx-cgd"}
+			r, err := send[*kmsg.ConsumerGroupDescribeResponse](ctx, cl, req)
+			if err != nil {
+				return nil, err
+			}
+			var cs []int16
+			for _, g := range r.Groups {
+				cs = append(cs, g.ErrorCode)
+			}
+			return cs, nil
+		}},
 		{name: "ListGroupsByGroup", needs: []need{{kmsg.ACLResourceTypeGroup, "mx-lg", describe, hidden}}, setup: makeGroup("mx-lg"), call: listGroups("mx-lg")},
 		{name: "ListGroupsByCluster", needs: []need{{kmsg.ACLResourceTypeCluster, cluster, describe, hidden}}, setup: makeGroup("mx-lg"), call: listGroups("mx-lg")},
 		{name: "DeleteGroups", needs: []need{groupNeed(del, "mx-del")}, setup: makeGroup("mx-del"), call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
@@ -848,10 +871,13 @@ func impliedBy(op kmsg.ACLOperation) []kmsg.ACLOperation {
 func TestACLMatrix(t *testing.T) {
 	ctx := context.Background()
 	addr := startTxnServer(t, true)
-	// Kafka 3.0's versions: Fetch v12 names its topics.
+	// Kafka 3.0's versions: Fetch v12 names its topics; plus the KIP-848 consumer group APIs.
+	versions := kversion.V3_0_0()
+	versions.SetMaxKeyVersion(kmsg.ConsumerGroupHeartbeat.Int16(), 1)
+	versions.SetMaxKeyVersion(kmsg.ConsumerGroupDescribe.Int16(), 1)
 	clientFor := func(user string) *kgo.Client {
 		return newClient(t, addr, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()),
-			kgo.MaxVersions(kversion.V3_0_0()), kgo.DisableIdempotentWrite())
+			kgo.MaxVersions(versions), kgo.DisableIdempotentWrite())
 	}
 	admin, alice := clientFor("admin"), clientFor("alice")
 

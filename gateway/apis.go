@@ -45,6 +45,8 @@ func init() {
 		{Key: kmsg.DescribeGroups.Int16(), MinVersion: 0, MaxVersion: 6, Handle: typed(handleDescribeGroups)},
 		{Key: kmsg.DeleteGroups.Int16(), MinVersion: 0, MaxVersion: 2, Handle: typed(handleDeleteGroups)},
 		{Key: kmsg.OffsetDelete.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleOffsetDelete)},
+		{Key: kmsg.ConsumerGroupHeartbeat.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleConsumerGroupHeartbeat)}, // group_consumer.go
+		{Key: kmsg.ConsumerGroupDescribe.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleConsumerGroupDescribe)},
 		{Key: kmsg.SASLHandshake.Int16(), MinVersion: 0, MaxVersion: 1, Handle: handleSaslHandshake}, // sasl.go
 		{Key: kmsg.SASLAuthenticate.Int16(), MinVersion: 0, MaxVersion: 2, Handle: handleSaslAuthenticate},
 		{Key: kmsg.DescribeUserSCRAMCredentials.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeUserScramCredentials)}, // api_scram.go

@@ -13,7 +13,7 @@ import (
 )
 
 // handleListGroups serves ListGroups (key 16), v0–5, with the states (v4) and types (v5)
-// filters. Every group is of type "classic".
+// filters. A group is of type "classic" or, for KIP-848 groups, "consumer".
 func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsRequest, resp *kmsg.ListGroupsResponse) {
 	breq := &brokerop.ListGroupsReq{StatesFilter: req.StatesFilter, TypesFilter: req.TypesFilter}
 	bresp, code := groupCall(ctx, r, GroupBackend.ListGroups, breq)

@@ -8,7 +8,8 @@ package gateway
 // Versions served (the flexible ones current clients negotiate included):
 // FindCoordinator v0–6, JoinGroup v0–9, SyncGroup v0–5, Heartbeat v0–4, LeaveGroup v0–5,
 // OffsetCommit v0–9, OffsetFetch v0–9, ListGroups v0–5, DescribeGroups v0–6,
-// DeleteGroups v0–2, OffsetDelete v0. OffsetCommit and OffsetFetch v10 (topic ids) are not
+// DeleteGroups v0–2, OffsetDelete v0, ConsumerGroupHeartbeat v0–1 and ConsumerGroupDescribe
+// v0–1 (KIP-848, group_consumer.go). OffsetCommit and OffsetFetch v10 (topic ids) are not
 // advertised. v0 OffsetCommit/OffsetFetch (ZooKeeper-era) are served like v1 with a
 // generation-less "simple" commit. The gateway is every group's coordinator.
 

@@ -182,7 +182,8 @@ func markUnstable(ctx context.Context, r *Request, group string, bresp *brokerop
 // handleOffsetFetch serves OffsetFetch (key 9), v0–9. v0 is served like v1. Topics null (v2+)
 // means every committed partition of the group. v8+ batch groups (one backend call per group).
 // The member id and epoch of v9 belong to the KIP-848 consumer protocol and are ignored for
-// classic groups, as Kafka does for a member epoch of -1. A partition without a commit has
+// classic groups, as Kafka does for a member epoch of -1, and not checked for consumer groups
+// either (decision, see broker/group). A partition without a commit has
 // offset -1.
 func handleOffsetFetch(ctx context.Context, r *Request, req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
 	if req.Version >= 8 {

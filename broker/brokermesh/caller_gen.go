@@ -242,6 +242,24 @@ func (c *Caller) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq
 	return resp, nil
 }
 
+// ConsumerGroupHeartbeat calls op consumer_group_heartbeat on the broker.
+func (c *Caller) ConsumerGroupHeartbeat(ctx context.Context, req *brokerop.ConsumerGroupHeartbeatReq) (*brokerop.ConsumerGroupHeartbeatResp, error) {
+	resp := new(brokerop.ConsumerGroupHeartbeatResp)
+	if err := c.Call(ctx, brokerop.OpConsumerGroupHeartbeat, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ConsumerGroupDescribe calls op consumer_group_describe on the broker.
+func (c *Caller) ConsumerGroupDescribe(ctx context.Context, req *brokerop.ConsumerGroupDescribeReq) (*brokerop.ConsumerGroupDescribeResp, error) {
+	resp := new(brokerop.ConsumerGroupDescribeResp)
+	if err := c.Call(ctx, brokerop.OpConsumerGroupDescribe, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // InitProducerID calls op init_producer_id on the broker.
 func (c *Caller) InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error) {
 	resp := new(brokerop.InitProducerIDResp)

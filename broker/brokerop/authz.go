@@ -198,7 +198,11 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		}
 	case *OffsetFetchReq:
 		ask(acl.DescribeGroup.On(r.Group))
+	case *ConsumerGroupHeartbeatReq:
+		ask(acl.GroupMember.On(r.Group))
 	case *DescribeGroupsReq:
+		each(acl.DescribeGroup, names(r.Groups))
+	case *ConsumerGroupDescribeReq:
 		each(acl.DescribeGroup, names(r.Groups))
 	case *DeleteGroupsReq:
 		each(acl.DeleteGroup, names(r.Groups))

@@ -158,6 +158,8 @@ func exampleRequest(s Spec) any {
 		r.Partitions = []OffsetForLeaderEpochPartition{{Topic: "t"}}
 	case *DescribeGroupsReq:
 		r.Groups = []string{"g"}
+	case *ConsumerGroupDescribeReq:
+		r.Groups = []string{"g"}
 	case *DeleteGroupsReq:
 		r.Groups = []string{"g"}
 	case *DescribeTransactionsReq:

@@ -1227,28 +1227,568 @@ func (m *ConfigSynonym) sizeHint() int {
 	return n
 }
 
-// AppendPostcard appends the postcard encoding of CreateAclsReq to b.
-func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i114 := range m.Creations {
-		b = m.Creations[i114].AppendPostcard(b)
+// AppendPostcard appends the postcard encoding of ConsumerGroupDescribeReq to b.
+func (m *ConsumerGroupDescribeReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i114 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i114])
 	}
 	return b
 }
 
-func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
+func (m *ConsumerGroupDescribeReq) decode(d *postcard.Decoder) (err error) {
 	var n115 int
 	if n115, err = d.Len(); err != nil {
 		return err
 	}
 	if n115 > 0 {
-		s116 := make([]AclBinding, n115)
+		s116 := make([]string, n115)
 		for i117 := range s116 {
-			if err = s116[i117].decode(d); err != nil {
+			if s116[i117], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Creations = s116
+		m.Groups = s116
+	}
+	return nil
+}
+
+func (m *ConsumerGroupDescribeReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i118 := range m.Groups {
+		n += len(m.Groups[i118]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupDescribeResp to b.
+func (m *ConsumerGroupDescribeResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i119 := range m.Groups {
+		b = m.Groups[i119].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ConsumerGroupDescribeResp) decode(d *postcard.Decoder) (err error) {
+	var n120 int
+	if n120, err = d.Len(); err != nil {
+		return err
+	}
+	if n120 > 0 {
+		s121 := make([]ConsumerGroupDescribed, n120)
+		for i122 := range s121 {
+			if err = s121[i122].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s121
+	}
+	return nil
+}
+
+func (m *ConsumerGroupDescribeResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i123 := range m.Groups {
+		n += m.Groups[i123].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupDescribed to b.
+func (m *ConsumerGroupDescribed) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendZigzag(b, int64(m.Epoch))
+	b = postcard.AppendZigzag(b, int64(m.AssignmentEpoch))
+	b = postcard.AppendString(b, m.AssignorName)
+	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+	for i124 := range m.Members {
+		b = m.Members[i124].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ConsumerGroupDescribed) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	if m.Epoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.AssignmentEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.AssignorName, err = d.String(); err != nil {
+		return err
+	}
+	var n125 int
+	if n125, err = d.Len(); err != nil {
+		return err
+	}
+	if n125 > 0 {
+		s126 := make([]ConsumerGroupDescribedMember, n125)
+		for i127 := range s126 {
+			if err = s126[i127].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s126
+	}
+	return nil
+}
+
+func (m *ConsumerGroupDescribed) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.State) + 5
+	n += 10
+	n += 10
+	n += len(m.AssignorName) + 5
+	n += 5
+	for i128 := range m.Members {
+		n += m.Members[i128].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupDescribedMember to b.
+func (m *ConsumerGroupDescribedMember) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendString(b, m.InstanceID)
+	b = postcard.AppendString(b, m.RackID)
+	b = postcard.AppendZigzag(b, int64(m.MemberEpoch))
+	b = postcard.AppendString(b, m.ClientID)
+	b = postcard.AppendString(b, m.ClientHost)
+	b = postcard.AppendUvarint(b, uint64(len(m.SubscribedTopicNames)))
+	for i129 := range m.SubscribedTopicNames {
+		b = postcard.AppendString(b, m.SubscribedTopicNames[i129])
+	}
+	b = postcard.AppendString(b, m.SubscribedTopicRegex)
+	b = postcard.AppendUvarint(b, uint64(len(m.Assignment)))
+	for i130 := range m.Assignment {
+		b = m.Assignment[i130].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.TargetAssignment)))
+	for i131 := range m.TargetAssignment {
+		b = m.TargetAssignment[i131].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ConsumerGroupDescribedMember) decode(d *postcard.Decoder) (err error) {
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.InstanceID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RackID, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ClientID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClientHost, err = d.String(); err != nil {
+		return err
+	}
+	var n132 int
+	if n132, err = d.Len(); err != nil {
+		return err
+	}
+	if n132 > 0 {
+		s133 := make([]string, n132)
+		for i134 := range s133 {
+			if s133[i134], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.SubscribedTopicNames = s133
+	}
+	if m.SubscribedTopicRegex, err = d.String(); err != nil {
+		return err
+	}
+	var n135 int
+	if n135, err = d.Len(); err != nil {
+		return err
+	}
+	if n135 > 0 {
+		s136 := make([]ConsumerGroupTopicPartitions, n135)
+		for i137 := range s136 {
+			if err = s136[i137].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Assignment = s136
+	}
+	var n138 int
+	if n138, err = d.Len(); err != nil {
+		return err
+	}
+	if n138 > 0 {
+		s139 := make([]ConsumerGroupTopicPartitions, n138)
+		for i140 := range s139 {
+			if err = s139[i140].decode(d); err != nil {
+				return err
+			}
+		}
+		m.TargetAssignment = s139
+	}
+	return nil
+}
+
+func (m *ConsumerGroupDescribedMember) sizeHint() int {
+	n := 0
+	n += len(m.MemberID) + 5
+	n += len(m.InstanceID) + 5
+	n += len(m.RackID) + 5
+	n += 10
+	n += len(m.ClientID) + 5
+	n += len(m.ClientHost) + 5
+	n += 5
+	for i141 := range m.SubscribedTopicNames {
+		n += len(m.SubscribedTopicNames[i141]) + 5
+	}
+	n += len(m.SubscribedTopicRegex) + 5
+	n += 5
+	for i142 := range m.Assignment {
+		n += m.Assignment[i142].sizeHint()
+	}
+	n += 5
+	for i143 := range m.TargetAssignment {
+		n += m.TargetAssignment[i143].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupHeartbeatReq to b.
+func (m *ConsumerGroupHeartbeatReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.MemberEpoch))
+	b = postcard.AppendString(b, m.InstanceID)
+	b = postcard.AppendString(b, m.RackID)
+	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
+	b = postcard.AppendBool(b, m.HasSubscribedTopicNames)
+	b = postcard.AppendUvarint(b, uint64(len(m.SubscribedTopicNames)))
+	for i144 := range m.SubscribedTopicNames {
+		b = postcard.AppendString(b, m.SubscribedTopicNames[i144])
+	}
+	b = postcard.AppendBool(b, m.HasSubscribedTopicRegex)
+	b = postcard.AppendString(b, m.SubscribedTopicRegex)
+	b = postcard.AppendString(b, m.ServerAssignor)
+	b = postcard.AppendBool(b, m.HasOwned)
+	b = postcard.AppendUvarint(b, uint64(len(m.Owned)))
+	for i145 := range m.Owned {
+		b = m.Owned[i145].AppendPostcard(b)
+	}
+	b = postcard.AppendString(b, m.ClientID)
+	b = postcard.AppendString(b, m.ClientHost)
+	b = postcard.AppendBool(b, m.HasTopics)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i146 := range m.Topics {
+		b = m.Topics[i146].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ConsumerGroupHeartbeatReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.InstanceID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RackID, err = d.String(); err != nil {
+		return err
+	}
+	if m.RebalanceTimeoutMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.HasSubscribedTopicNames, err = d.Bool(); err != nil {
+		return err
+	}
+	var n147 int
+	if n147, err = d.Len(); err != nil {
+		return err
+	}
+	if n147 > 0 {
+		s148 := make([]string, n147)
+		for i149 := range s148 {
+			if s148[i149], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.SubscribedTopicNames = s148
+	}
+	if m.HasSubscribedTopicRegex, err = d.Bool(); err != nil {
+		return err
+	}
+	if m.SubscribedTopicRegex, err = d.String(); err != nil {
+		return err
+	}
+	if m.ServerAssignor, err = d.String(); err != nil {
+		return err
+	}
+	if m.HasOwned, err = d.Bool(); err != nil {
+		return err
+	}
+	var n150 int
+	if n150, err = d.Len(); err != nil {
+		return err
+	}
+	if n150 > 0 {
+		s151 := make([]ConsumerGroupTopicPartitions, n150)
+		for i152 := range s151 {
+			if err = s151[i152].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Owned = s151
+	}
+	if m.ClientID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClientHost, err = d.String(); err != nil {
+		return err
+	}
+	if m.HasTopics, err = d.Bool(); err != nil {
+		return err
+	}
+	var n153 int
+	if n153, err = d.Len(); err != nil {
+		return err
+	}
+	if n153 > 0 {
+		s154 := make([]ConsumerGroupTopic, n153)
+		for i155 := range s154 {
+			if err = s154[i155].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s154
+	}
+	return nil
+}
+
+func (m *ConsumerGroupHeartbeatReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n += len(m.InstanceID) + 5
+	n += len(m.RackID) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i156 := range m.SubscribedTopicNames {
+		n += len(m.SubscribedTopicNames[i156]) + 5
+	}
+	n += 10
+	n += len(m.SubscribedTopicRegex) + 5
+	n += len(m.ServerAssignor) + 5
+	n += 10
+	n += 5
+	for i157 := range m.Owned {
+		n += m.Owned[i157].sizeHint()
+	}
+	n += len(m.ClientID) + 5
+	n += len(m.ClientHost) + 5
+	n += 10
+	n += 5
+	for i158 := range m.Topics {
+		n += m.Topics[i158].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupHeartbeatResp to b.
+func (m *ConsumerGroupHeartbeatResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.MemberEpoch))
+	b = postcard.AppendZigzag(b, int64(m.HeartbeatIntervalMs))
+	b = postcard.AppendBool(b, m.HasAssignment)
+	b = postcard.AppendUvarint(b, uint64(len(m.Assignment)))
+	for i159 := range m.Assignment {
+		b = m.Assignment[i159].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ConsumerGroupHeartbeatResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.HeartbeatIntervalMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.HasAssignment, err = d.Bool(); err != nil {
+		return err
+	}
+	var n160 int
+	if n160, err = d.Len(); err != nil {
+		return err
+	}
+	if n160 > 0 {
+		s161 := make([]ConsumerGroupTopicPartitions, n160)
+		for i162 := range s161 {
+			if err = s161[i162].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Assignment = s161
+	}
+	return nil
+}
+
+func (m *ConsumerGroupHeartbeatResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i163 := range m.Assignment {
+		n += m.Assignment[i163].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupTopic to b.
+func (m *ConsumerGroupTopic) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Name)
+	b = append(b, m.TopicID[:]...)
+	b = postcard.AppendZigzag(b, int64(m.Partitions))
+	return b
+}
+
+func (m *ConsumerGroupTopic) decode(d *postcard.Decoder) (err error) {
+	if m.Name, err = d.String(); err != nil {
+		return err
+	}
+	var x164 []byte
+	if x164, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x164)
+	if m.Partitions, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ConsumerGroupTopic) sizeHint() int {
+	n := 0
+	n += len(m.Name) + 5
+	n += 16
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ConsumerGroupTopicPartitions to b.
+func (m *ConsumerGroupTopicPartitions) AppendPostcard(b []byte) []byte {
+	b = append(b, m.TopicID[:]...)
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i165 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i165]))
+	}
+	return b
+}
+
+func (m *ConsumerGroupTopicPartitions) decode(d *postcard.Decoder) (err error) {
+	var x166 []byte
+	if x166, err = d.Take(16); err != nil {
+		return err
+	}
+	copy(m.TopicID[:], x166)
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	var n167 int
+	if n167, err = d.Len(); err != nil {
+		return err
+	}
+	if n167 > 0 {
+		s168 := make([]int32, n167)
+		for i169 := range s168 {
+			if s168[i169], err = d.I32(); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s168
+	}
+	return nil
+}
+
+func (m *ConsumerGroupTopicPartitions) sizeHint() int {
+	n := 0
+	n += 16
+	n += len(m.Topic) + 5
+	n += 5
+	n += 10 * len(m.Partitions)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of CreateAclsReq to b.
+func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
+	for i170 := range m.Creations {
+		b = m.Creations[i170].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
+	var n171 int
+	if n171, err = d.Len(); err != nil {
+		return err
+	}
+	if n171 > 0 {
+		s172 := make([]AclBinding, n171)
+		for i173 := range s172 {
+			if err = s172[i173].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Creations = s172
 	}
 	return nil
 }
@@ -1256,8 +1796,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i118 := range m.Creations {
-		n += m.Creations[i118].sizeHint()
+	for i174 := range m.Creations {
+		n += m.Creations[i174].sizeHint()
 	}
 	return n
 }
@@ -1265,25 +1805,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i119 := range m.Results {
-		b = m.Results[i119].AppendPostcard(b)
+	for i175 := range m.Results {
+		b = m.Results[i175].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n120 int
-	if n120, err = d.Len(); err != nil {
+	var n176 int
+	if n176, err = d.Len(); err != nil {
 		return err
 	}
-	if n120 > 0 {
-		s121 := make([]AclResult, n120)
-		for i122 := range s121 {
-			if err = s121[i122].decode(d); err != nil {
+	if n176 > 0 {
+		s177 := make([]AclResult, n176)
+		for i178 := range s177 {
+			if err = s177[i178].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s121
+		m.Results = s177
 	}
 	return nil
 }
@@ -1291,8 +1831,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i123 := range m.Results {
-		n += m.Results[i123].sizeHint()
+	for i179 := range m.Results {
+		n += m.Results[i179].sizeHint()
 	}
 	return n
 }
@@ -1300,26 +1840,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i124 := range m.Topics {
-		b = m.Topics[i124].AppendPostcard(b)
+	for i180 := range m.Topics {
+		b = m.Topics[i180].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n125 int
-	if n125, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n125 > 0 {
-		s126 := make([]CreatePartitionsTopic, n125)
-		for i127 := range s126 {
-			if err = s126[i127].decode(d); err != nil {
+	if n181 > 0 {
+		s182 := make([]CreatePartitionsTopic, n181)
+		for i183 := range s182 {
+			if err = s182[i183].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s126
+		m.Topics = s182
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1330,8 +1870,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i128 := range m.Topics {
-		n += m.Topics[i128].sizeHint()
+	for i184 := range m.Topics {
+		n += m.Topics[i184].sizeHint()
 	}
 	n += 10
 	return n
@@ -1340,25 +1880,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i129 := range m.Topics {
-		b = m.Topics[i129].AppendPostcard(b)
+	for i185 := range m.Topics {
+		b = m.Topics[i185].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n130 int
-	if n130, err = d.Len(); err != nil {
+	var n186 int
+	if n186, err = d.Len(); err != nil {
 		return err
 	}
-	if n130 > 0 {
-		s131 := make([]CreatePartitionsTopicResp, n130)
-		for i132 := range s131 {
-			if err = s131[i132].decode(d); err != nil {
+	if n186 > 0 {
+		s187 := make([]CreatePartitionsTopicResp, n186)
+		for i188 := range s187 {
+			if err = s187[i188].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s131
+		m.Topics = s187
 	}
 	return nil
 }
@@ -1366,8 +1906,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i133 := range m.Topics {
-		n += m.Topics[i133].sizeHint()
+	for i189 := range m.Topics {
+		n += m.Topics[i189].sizeHint()
 	}
 	return n
 }
@@ -1377,10 +1917,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i134 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i134])))
-		for i135 := range m.Assignments[i134] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i134][i135]))
+	for i190 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i190])))
+		for i191 := range m.Assignments[i190] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i190][i191]))
 		}
 	}
 	return b
@@ -1393,28 +1933,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n136 int
-	if n136, err = d.Len(); err != nil {
+	var n192 int
+	if n192, err = d.Len(); err != nil {
 		return err
 	}
-	if n136 > 0 {
-		s137 := make([][]int32, n136)
-		for i138 := range s137 {
-			var n139 int
-			if n139, err = d.Len(); err != nil {
+	if n192 > 0 {
+		s193 := make([][]int32, n192)
+		for i194 := range s193 {
+			var n195 int
+			if n195, err = d.Len(); err != nil {
 				return err
 			}
-			if n139 > 0 {
-				s140 := make([]int32, n139)
-				for i141 := range s140 {
-					if s140[i141], err = d.I32(); err != nil {
+			if n195 > 0 {
+				s196 := make([]int32, n195)
+				for i197 := range s196 {
+					if s196[i197], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s137[i138] = s140
+				s193[i194] = s196
 			}
 		}
-		m.Assignments = s137
+		m.Assignments = s193
 	}
 	return nil
 }
@@ -1424,9 +1964,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i142 := range m.Assignments {
+	for i198 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i142])
+		n += 10 * len(m.Assignments[i198])
 	}
 	return n
 }
@@ -1466,9 +2006,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k143 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k143)
-		b = postcard.AppendString(b, m.Configs[k143])
+	for _, k199 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k199)
+		b = postcard.AppendString(b, m.Configs[k199])
 	}
 	return b
 }
@@ -1483,24 +2023,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n144 int
-	if n144, err = d.Len(); err != nil {
+	var n200 int
+	if n200, err = d.Len(); err != nil {
 		return err
 	}
-	if n144 > 0 {
-		m145 := make(map[string]string, n144)
-		for range n144 {
-			var k146 string
-			var v147 string
-			if k146, err = d.String(); err != nil {
+	if n200 > 0 {
+		m201 := make(map[string]string, n200)
+		for range n200 {
+			var k202 string
+			var v203 string
+			if k202, err = d.String(); err != nil {
 				return err
 			}
-			if v147, err = d.String(); err != nil {
+			if v203, err = d.String(); err != nil {
 				return err
 			}
-			m145[k146] = v147
+			m201[k202] = v203
 		}
-		m.Configs = m145
+		m.Configs = m201
 	}
 	return nil
 }
@@ -1523,8 +2063,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i148 := range m.Configs {
-		b = m.Configs[i148].AppendPostcard(b)
+	for i204 := range m.Configs {
+		b = m.Configs[i204].AppendPostcard(b)
 	}
 	return b
 }
@@ -1539,29 +2079,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x149 []byte
-	if x149, err = d.Take(16); err != nil {
+	var x205 []byte
+	if x205, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x149)
+	copy(m.TopicID[:], x205)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n150 int
-	if n150, err = d.Len(); err != nil {
+	var n206 int
+	if n206, err = d.Len(); err != nil {
 		return err
 	}
-	if n150 > 0 {
-		s151 := make([]ConfigEntry, n150)
-		for i152 := range s151 {
-			if err = s151[i152].decode(d); err != nil {
+	if n206 > 0 {
+		s207 := make([]ConfigEntry, n206)
+		for i208 := range s207 {
+			if err = s207[i208].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s151
+		m.Configs = s207
 	}
 	return nil
 }
@@ -1575,8 +2115,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i153 := range m.Configs {
-		n += m.Configs[i153].sizeHint()
+	for i209 := range m.Configs {
+		n += m.Configs[i209].sizeHint()
 	}
 	return n
 }
@@ -1584,26 +2124,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i154 := range m.Topics {
-		b = m.Topics[i154].AppendPostcard(b)
+	for i210 := range m.Topics {
+		b = m.Topics[i210].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n155 int
-	if n155, err = d.Len(); err != nil {
+	var n211 int
+	if n211, err = d.Len(); err != nil {
 		return err
 	}
-	if n155 > 0 {
-		s156 := make([]CreateTopic, n155)
-		for i157 := range s156 {
-			if err = s156[i157].decode(d); err != nil {
+	if n211 > 0 {
+		s212 := make([]CreateTopic, n211)
+		for i213 := range s212 {
+			if err = s212[i213].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s156
+		m.Topics = s212
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1614,8 +2154,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i158 := range m.Topics {
-		n += m.Topics[i158].sizeHint()
+	for i214 := range m.Topics {
+		n += m.Topics[i214].sizeHint()
 	}
 	n += 10
 	return n
@@ -1624,25 +2164,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i159 := range m.Topics {
-		b = m.Topics[i159].AppendPostcard(b)
+	for i215 := range m.Topics {
+		b = m.Topics[i215].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n160 int
-	if n160, err = d.Len(); err != nil {
+	var n216 int
+	if n216, err = d.Len(); err != nil {
 		return err
 	}
-	if n160 > 0 {
-		s161 := make([]CreateTopicResp, n160)
-		for i162 := range s161 {
-			if err = s161[i162].decode(d); err != nil {
+	if n216 > 0 {
+		s217 := make([]CreateTopicResp, n216)
+		for i218 := range s217 {
+			if err = s217[i218].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s161
+		m.Topics = s217
 	}
 	return nil
 }
@@ -1650,8 +2190,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i163 := range m.Topics {
-		n += m.Topics[i163].sizeHint()
+	for i219 := range m.Topics {
+		n += m.Topics[i219].sizeHint()
 	}
 	return n
 }
@@ -1659,25 +2199,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i164 := range m.Filters {
-		b = m.Filters[i164].AppendPostcard(b)
+	for i220 := range m.Filters {
+		b = m.Filters[i220].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n165 int
-	if n165, err = d.Len(); err != nil {
+	var n221 int
+	if n221, err = d.Len(); err != nil {
 		return err
 	}
-	if n165 > 0 {
-		s166 := make([]AclFilter, n165)
-		for i167 := range s166 {
-			if err = s166[i167].decode(d); err != nil {
+	if n221 > 0 {
+		s222 := make([]AclFilter, n221)
+		for i223 := range s222 {
+			if err = s222[i223].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s166
+		m.Filters = s222
 	}
 	return nil
 }
@@ -1685,8 +2225,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i168 := range m.Filters {
-		n += m.Filters[i168].sizeHint()
+	for i224 := range m.Filters {
+		n += m.Filters[i224].sizeHint()
 	}
 	return n
 }
@@ -1694,25 +2234,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i169 := range m.Results {
-		b = m.Results[i169].AppendPostcard(b)
+	for i225 := range m.Results {
+		b = m.Results[i225].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n170 int
-	if n170, err = d.Len(); err != nil {
+	var n226 int
+	if n226, err = d.Len(); err != nil {
 		return err
 	}
-	if n170 > 0 {
-		s171 := make([]AclDeleteResult, n170)
-		for i172 := range s171 {
-			if err = s171[i172].decode(d); err != nil {
+	if n226 > 0 {
+		s227 := make([]AclDeleteResult, n226)
+		for i228 := range s227 {
+			if err = s227[i228].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s171
+		m.Results = s227
 	}
 	return nil
 }
@@ -1720,8 +2260,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i173 := range m.Results {
-		n += m.Results[i173].sizeHint()
+	for i229 := range m.Results {
+		n += m.Results[i229].sizeHint()
 	}
 	return n
 }
@@ -1729,25 +2269,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i174 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i174])
+	for i230 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i230])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n175 int
-	if n175, err = d.Len(); err != nil {
+	var n231 int
+	if n231, err = d.Len(); err != nil {
 		return err
 	}
-	if n175 > 0 {
-		s176 := make([]string, n175)
-		for i177 := range s176 {
-			if s176[i177], err = d.String(); err != nil {
+	if n231 > 0 {
+		s232 := make([]string, n231)
+		for i233 := range s232 {
+			if s232[i233], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s176
+		m.Groups = s232
 	}
 	return nil
 }
@@ -1755,8 +2295,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i178 := range m.Groups {
-		n += len(m.Groups[i178]) + 5
+	for i234 := range m.Groups {
+		n += len(m.Groups[i234]) + 5
 	}
 	return n
 }
@@ -1764,25 +2304,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i179 := range m.Groups {
-		b = m.Groups[i179].AppendPostcard(b)
+	for i235 := range m.Groups {
+		b = m.Groups[i235].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n180 int
-	if n180, err = d.Len(); err != nil {
+	var n236 int
+	if n236, err = d.Len(); err != nil {
 		return err
 	}
-	if n180 > 0 {
-		s181 := make([]DeletedGroup, n180)
-		for i182 := range s181 {
-			if err = s181[i182].decode(d); err != nil {
+	if n236 > 0 {
+		s237 := make([]DeletedGroup, n236)
+		for i238 := range s237 {
+			if err = s237[i238].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s181
+		m.Groups = s237
 	}
 	return nil
 }
@@ -1790,8 +2330,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i183 := range m.Groups {
-		n += m.Groups[i183].sizeHint()
+	for i239 := range m.Groups {
+		n += m.Groups[i239].sizeHint()
 	}
 	return n
 }
@@ -1863,8 +2403,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i184 := range m.Partitions {
-		b = m.Partitions[i184].AppendPostcard(b)
+	for i240 := range m.Partitions {
+		b = m.Partitions[i240].AppendPostcard(b)
 	}
 	return b
 }
@@ -1873,18 +2413,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n185 int
-	if n185, err = d.Len(); err != nil {
+	var n241 int
+	if n241, err = d.Len(); err != nil {
 		return err
 	}
-	if n185 > 0 {
-		s186 := make([]DeleteRecordsPartition, n185)
-		for i187 := range s186 {
-			if err = s186[i187].decode(d); err != nil {
+	if n241 > 0 {
+		s242 := make([]DeleteRecordsPartition, n241)
+		for i243 := range s242 {
+			if err = s242[i243].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s186
+		m.Partitions = s242
 	}
 	return nil
 }
@@ -1893,8 +2433,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i188 := range m.Partitions {
-		n += m.Partitions[i188].sizeHint()
+	for i244 := range m.Partitions {
+		n += m.Partitions[i244].sizeHint()
 	}
 	return n
 }
@@ -1902,25 +2442,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i189 := range m.Partitions {
-		b = m.Partitions[i189].AppendPostcard(b)
+	for i245 := range m.Partitions {
+		b = m.Partitions[i245].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n190 int
-	if n190, err = d.Len(); err != nil {
+	var n246 int
+	if n246, err = d.Len(); err != nil {
 		return err
 	}
-	if n190 > 0 {
-		s191 := make([]DeleteRecordsPartitionResp, n190)
-		for i192 := range s191 {
-			if err = s191[i192].decode(d); err != nil {
+	if n246 > 0 {
+		s247 := make([]DeleteRecordsPartitionResp, n246)
+		for i248 := range s247 {
+			if err = s247[i248].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s191
+		m.Partitions = s247
 	}
 	return nil
 }
@@ -1928,8 +2468,8 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i193 := range m.Partitions {
-		n += m.Partitions[i193].sizeHint()
+	for i249 := range m.Partitions {
+		n += m.Partitions[i249].sizeHint()
 	}
 	return n
 }
@@ -1949,11 +2489,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x194 []byte
-	if x194, err = d.Take(16); err != nil {
+	var x250 []byte
+	if x250, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x194)
+	copy(m.TopicID[:], x250)
 	return nil
 }
 
@@ -1968,25 +2508,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i195 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i195])
+	for i251 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i251])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n196 int
-	if n196, err = d.Len(); err != nil {
+	var n252 int
+	if n252, err = d.Len(); err != nil {
 		return err
 	}
-	if n196 > 0 {
-		s197 := make([]string, n196)
-		for i198 := range s197 {
-			if s197[i198], err = d.String(); err != nil {
+	if n252 > 0 {
+		s253 := make([]string, n252)
+		for i254 := range s253 {
+			if s253[i254], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s197
+		m.Topics = s253
 	}
 	return nil
 }
@@ -1994,8 +2534,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i199 := range m.Topics {
-		n += len(m.Topics[i199]) + 5
+	for i255 := range m.Topics {
+		n += len(m.Topics[i255]) + 5
 	}
 	return n
 }
@@ -2003,25 +2543,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i200 := range m.Topics {
-		b = m.Topics[i200].AppendPostcard(b)
+	for i256 := range m.Topics {
+		b = m.Topics[i256].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n201 int
-	if n201, err = d.Len(); err != nil {
+	var n257 int
+	if n257, err = d.Len(); err != nil {
 		return err
 	}
-	if n201 > 0 {
-		s202 := make([]DeleteTopicResp, n201)
-		for i203 := range s202 {
-			if err = s202[i203].decode(d); err != nil {
+	if n257 > 0 {
+		s258 := make([]DeleteTopicResp, n257)
+		for i259 := range s258 {
+			if err = s258[i259].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s202
+		m.Topics = s258
 	}
 	return nil
 }
@@ -2029,8 +2569,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i204 := range m.Topics {
-		n += m.Topics[i204].sizeHint()
+	for i260 := range m.Topics {
+		n += m.Topics[i260].sizeHint()
 	}
 	return n
 }
@@ -2083,8 +2623,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i205 := range m.Bindings {
-		b = m.Bindings[i205].AppendPostcard(b)
+	for i261 := range m.Bindings {
+		b = m.Bindings[i261].AppendPostcard(b)
 	}
 	return b
 }
@@ -2096,18 +2636,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n206 int
-	if n206, err = d.Len(); err != nil {
+	var n262 int
+	if n262, err = d.Len(); err != nil {
 		return err
 	}
-	if n206 > 0 {
-		s207 := make([]AclBinding, n206)
-		for i208 := range s207 {
-			if err = s207[i208].decode(d); err != nil {
+	if n262 > 0 {
+		s263 := make([]AclBinding, n262)
+		for i264 := range s263 {
+			if err = s263[i264].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s207
+		m.Bindings = s263
 	}
 	return nil
 }
@@ -2117,8 +2657,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i209 := range m.Bindings {
-		n += m.Bindings[i209].sizeHint()
+	for i265 := range m.Bindings {
+		n += m.Bindings[i265].sizeHint()
 	}
 	return n
 }
@@ -2126,26 +2666,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i210 := range m.Components {
-		b = m.Components[i210].AppendPostcard(b)
+	for i266 := range m.Components {
+		b = m.Components[i266].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n211 int
-	if n211, err = d.Len(); err != nil {
+	var n267 int
+	if n267, err = d.Len(); err != nil {
 		return err
 	}
-	if n211 > 0 {
-		s212 := make([]QuotaFilterComponent, n211)
-		for i213 := range s212 {
-			if err = s212[i213].decode(d); err != nil {
+	if n267 > 0 {
+		s268 := make([]QuotaFilterComponent, n267)
+		for i269 := range s268 {
+			if err = s268[i269].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s212
+		m.Components = s268
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -2156,8 +2696,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i214 := range m.Components {
-		n += m.Components[i214].sizeHint()
+	for i270 := range m.Components {
+		n += m.Components[i270].sizeHint()
 	}
 	n += 10
 	return n
@@ -2168,8 +2708,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i215 := range m.Entries {
-		b = m.Entries[i215].AppendPostcard(b)
+	for i271 := range m.Entries {
+		b = m.Entries[i271].AppendPostcard(b)
 	}
 	return b
 }
@@ -2181,18 +2721,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n216 int
-	if n216, err = d.Len(); err != nil {
+	var n272 int
+	if n272, err = d.Len(); err != nil {
 		return err
 	}
-	if n216 > 0 {
-		s217 := make([]QuotaEntry, n216)
-		for i218 := range s217 {
-			if err = s217[i218].decode(d); err != nil {
+	if n272 > 0 {
+		s273 := make([]QuotaEntry, n272)
+		for i274 := range s273 {
+			if err = s273[i274].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s217
+		m.Entries = s273
 	}
 	return nil
 }
@@ -2202,8 +2742,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i219 := range m.Entries {
-		n += m.Entries[i219].sizeHint()
+	for i275 := range m.Entries {
+		n += m.Entries[i275].sizeHint()
 	}
 	return n
 }
@@ -2229,8 +2769,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i220 := range m.Brokers {
-		b = m.Brokers[i220].AppendPostcard(b)
+	for i276 := range m.Brokers {
+		b = m.Brokers[i276].AppendPostcard(b)
 	}
 	return b
 }
@@ -2248,18 +2788,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n221 int
-	if n221, err = d.Len(); err != nil {
+	var n277 int
+	if n277, err = d.Len(); err != nil {
 		return err
 	}
-	if n221 > 0 {
-		s222 := make([]BrokerInfo, n221)
-		for i223 := range s222 {
-			if err = s222[i223].decode(d); err != nil {
+	if n277 > 0 {
+		s278 := make([]BrokerInfo, n277)
+		for i279 := range s278 {
+			if err = s278[i279].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s222
+		m.Brokers = s278
 	}
 	return nil
 }
@@ -2271,8 +2811,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i224 := range m.Brokers {
-		n += m.Brokers[i224].sizeHint()
+	for i280 := range m.Brokers {
+		n += m.Brokers[i280].sizeHint()
 	}
 	return n
 }
@@ -2280,8 +2820,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i225 := range m.Resources {
-		b = m.Resources[i225].AppendPostcard(b)
+	for i281 := range m.Resources {
+		b = m.Resources[i281].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -2289,18 +2829,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n226 int
-	if n226, err = d.Len(); err != nil {
+	var n282 int
+	if n282, err = d.Len(); err != nil {
 		return err
 	}
-	if n226 > 0 {
-		s227 := make([]DescribeConfigsResource, n226)
-		for i228 := range s227 {
-			if err = s227[i228].decode(d); err != nil {
+	if n282 > 0 {
+		s283 := make([]DescribeConfigsResource, n282)
+		for i284 := range s283 {
+			if err = s283[i284].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s227
+		m.Resources = s283
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2314,8 +2854,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i229 := range m.Resources {
-		n += m.Resources[i229].sizeHint()
+	for i285 := range m.Resources {
+		n += m.Resources[i285].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2327,33 +2867,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i230 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i230])
+	for i286 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i286])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x231 byte
-	if x231, err = d.Byte(); err != nil {
+	var x287 byte
+	if x287, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x231)
+	m.Type = int8(x287)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n232 int
-	if n232, err = d.Len(); err != nil {
+	var n288 int
+	if n288, err = d.Len(); err != nil {
 		return err
 	}
-	if n232 > 0 {
-		s233 := make([]string, n232)
-		for i234 := range s233 {
-			if s233[i234], err = d.String(); err != nil {
+	if n288 > 0 {
+		s289 := make([]string, n288)
+		for i290 := range s289 {
+			if s289[i290], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s233
+		m.ConfigNames = s289
 	}
 	return nil
 }
@@ -2363,8 +2903,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i235 := range m.ConfigNames {
-		n += len(m.ConfigNames[i235]) + 5
+	for i291 := range m.ConfigNames {
+		n += len(m.ConfigNames[i291]) + 5
 	}
 	return n
 }
@@ -2376,18 +2916,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i236 := range m.Configs {
-		b = m.Configs[i236].AppendPostcard(b)
+	for i292 := range m.Configs {
+		b = m.Configs[i292].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x237 byte
-	if x237, err = d.Byte(); err != nil {
+	var x293 byte
+	if x293, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x237)
+	m.Type = int8(x293)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2397,18 +2937,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n238 int
-	if n238, err = d.Len(); err != nil {
+	var n294 int
+	if n294, err = d.Len(); err != nil {
 		return err
 	}
-	if n238 > 0 {
-		s239 := make([]ConfigEntry, n238)
-		for i240 := range s239 {
-			if err = s239[i240].decode(d); err != nil {
+	if n294 > 0 {
+		s295 := make([]ConfigEntry, n294)
+		for i296 := range s295 {
+			if err = s295[i296].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s239
+		m.Configs = s295
 	}
 	return nil
 }
@@ -2420,8 +2960,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i241 := range m.Configs {
-		n += m.Configs[i241].sizeHint()
+	for i297 := range m.Configs {
+		n += m.Configs[i297].sizeHint()
 	}
 	return n
 }
@@ -2429,25 +2969,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i242 := range m.Resources {
-		b = m.Resources[i242].AppendPostcard(b)
+	for i298 := range m.Resources {
+		b = m.Resources[i298].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n243 int
-	if n243, err = d.Len(); err != nil {
+	var n299 int
+	if n299, err = d.Len(); err != nil {
 		return err
 	}
-	if n243 > 0 {
-		s244 := make([]DescribeConfigsResourceResp, n243)
-		for i245 := range s244 {
-			if err = s244[i245].decode(d); err != nil {
+	if n299 > 0 {
+		s300 := make([]DescribeConfigsResourceResp, n299)
+		for i301 := range s300 {
+			if err = s300[i301].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s244
+		m.Resources = s300
 	}
 	return nil
 }
@@ -2455,8 +2995,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i246 := range m.Resources {
-		n += m.Resources[i246].sizeHint()
+	for i302 := range m.Resources {
+		n += m.Resources[i302].sizeHint()
 	}
 	return n
 }
@@ -2464,25 +3004,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i247 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i247])
+	for i303 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i303])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n248 int
-	if n248, err = d.Len(); err != nil {
+	var n304 int
+	if n304, err = d.Len(); err != nil {
 		return err
 	}
-	if n248 > 0 {
-		s249 := make([]string, n248)
-		for i250 := range s249 {
-			if s249[i250], err = d.String(); err != nil {
+	if n304 > 0 {
+		s305 := make([]string, n304)
+		for i306 := range s305 {
+			if s305[i306], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s249
+		m.Groups = s305
 	}
 	return nil
 }
@@ -2490,8 +3030,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i251 := range m.Groups {
-		n += len(m.Groups[i251]) + 5
+	for i307 := range m.Groups {
+		n += len(m.Groups[i307]) + 5
 	}
 	return n
 }
@@ -2499,25 +3039,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i252 := range m.Groups {
-		b = m.Groups[i252].AppendPostcard(b)
+	for i308 := range m.Groups {
+		b = m.Groups[i308].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n253 int
-	if n253, err = d.Len(); err != nil {
+	var n309 int
+	if n309, err = d.Len(); err != nil {
 		return err
 	}
-	if n253 > 0 {
-		s254 := make([]DescribedGroup, n253)
-		for i255 := range s254 {
-			if err = s254[i255].decode(d); err != nil {
+	if n309 > 0 {
+		s310 := make([]DescribedGroup, n309)
+		for i311 := range s310 {
+			if err = s310[i311].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s254
+		m.Groups = s310
 	}
 	return nil
 }
@@ -2525,8 +3065,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i256 := range m.Groups {
-		n += m.Groups[i256].sizeHint()
+	for i312 := range m.Groups {
+		n += m.Groups[i312].sizeHint()
 	}
 	return n
 }
@@ -2535,8 +3075,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i257 := range m.Partitions {
-		b = m.Partitions[i257].AppendPostcard(b)
+	for i313 := range m.Partitions {
+		b = m.Partitions[i313].AppendPostcard(b)
 	}
 	return b
 }
@@ -2545,18 +3085,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n258 int
-	if n258, err = d.Len(); err != nil {
+	var n314 int
+	if n314, err = d.Len(); err != nil {
 		return err
 	}
-	if n258 > 0 {
-		s259 := make([]TopicPartition, n258)
-		for i260 := range s259 {
-			if err = s259[i260].decode(d); err != nil {
+	if n314 > 0 {
+		s315 := make([]TopicPartition, n314)
+		for i316 := range s315 {
+			if err = s315[i316].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s259
+		m.Partitions = s315
 	}
 	return nil
 }
@@ -2565,8 +3105,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i261 := range m.Partitions {
-		n += m.Partitions[i261].sizeHint()
+	for i317 := range m.Partitions {
+		n += m.Partitions[i317].sizeHint()
 	}
 	return n
 }
@@ -2574,25 +3114,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i262 := range m.Dirs {
-		b = m.Dirs[i262].AppendPostcard(b)
+	for i318 := range m.Dirs {
+		b = m.Dirs[i318].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n263 int
-	if n263, err = d.Len(); err != nil {
+	var n319 int
+	if n319, err = d.Len(); err != nil {
 		return err
 	}
-	if n263 > 0 {
-		s264 := make([]LogDir, n263)
-		for i265 := range s264 {
-			if err = s264[i265].decode(d); err != nil {
+	if n319 > 0 {
+		s320 := make([]LogDir, n319)
+		for i321 := range s320 {
+			if err = s320[i321].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s264
+		m.Dirs = s320
 	}
 	return nil
 }
@@ -2600,8 +3140,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i266 := range m.Dirs {
-		n += m.Dirs[i266].sizeHint()
+	for i322 := range m.Dirs {
+		n += m.Dirs[i322].sizeHint()
 	}
 	return n
 }
@@ -2612,8 +3152,8 @@ func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
-	for i267 := range m.Producers {
-		b = m.Producers[i267].AppendPostcard(b)
+	for i323 := range m.Producers {
+		b = m.Producers[i323].AppendPostcard(b)
 	}
 	return b
 }
@@ -2628,18 +3168,18 @@ func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n268 int
-	if n268, err = d.Len(); err != nil {
+	var n324 int
+	if n324, err = d.Len(); err != nil {
 		return err
 	}
-	if n268 > 0 {
-		s269 := make([]ProducerInfo, n268)
-		for i270 := range s269 {
-			if err = s269[i270].decode(d); err != nil {
+	if n324 > 0 {
+		s325 := make([]ProducerInfo, n324)
+		for i326 := range s325 {
+			if err = s325[i326].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Producers = s269
+		m.Producers = s325
 	}
 	return nil
 }
@@ -2650,8 +3190,8 @@ func (m *DescribeProducersPartition) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i271 := range m.Producers {
-		n += m.Producers[i271].sizeHint()
+	for i327 := range m.Producers {
+		n += m.Producers[i327].sizeHint()
 	}
 	return n
 }
@@ -2659,25 +3199,25 @@ func (m *DescribeProducersPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
 func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i272 := range m.Partitions {
-		b = m.Partitions[i272].AppendPostcard(b)
+	for i328 := range m.Partitions {
+		b = m.Partitions[i328].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
-	var n273 int
-	if n273, err = d.Len(); err != nil {
+	var n329 int
+	if n329, err = d.Len(); err != nil {
 		return err
 	}
-	if n273 > 0 {
-		s274 := make([]TxnPartition, n273)
-		for i275 := range s274 {
-			if err = s274[i275].decode(d); err != nil {
+	if n329 > 0 {
+		s330 := make([]TxnPartition, n329)
+		for i331 := range s330 {
+			if err = s330[i331].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s274
+		m.Partitions = s330
 	}
 	return nil
 }
@@ -2685,8 +3225,8 @@ func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i276 := range m.Partitions {
-		n += m.Partitions[i276].sizeHint()
+	for i332 := range m.Partitions {
+		n += m.Partitions[i332].sizeHint()
 	}
 	return n
 }
@@ -2694,25 +3234,25 @@ func (m *DescribeProducersReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
 func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i277 := range m.Partitions {
-		b = m.Partitions[i277].AppendPostcard(b)
+	for i333 := range m.Partitions {
+		b = m.Partitions[i333].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
-	var n278 int
-	if n278, err = d.Len(); err != nil {
+	var n334 int
+	if n334, err = d.Len(); err != nil {
 		return err
 	}
-	if n278 > 0 {
-		s279 := make([]DescribeProducersPartition, n278)
-		for i280 := range s279 {
-			if err = s279[i280].decode(d); err != nil {
+	if n334 > 0 {
+		s335 := make([]DescribeProducersPartition, n334)
+		for i336 := range s335 {
+			if err = s335[i336].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s279
+		m.Partitions = s335
 	}
 	return nil
 }
@@ -2720,8 +3260,8 @@ func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i281 := range m.Partitions {
-		n += m.Partitions[i281].sizeHint()
+	for i337 := range m.Partitions {
+		n += m.Partitions[i337].sizeHint()
 	}
 	return n
 }
@@ -2748,12 +3288,12 @@ func (m *DescribeQuorumResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Term))
 	b = postcard.AppendUvarint(b, uint64(m.Commit))
 	b = postcard.AppendUvarint(b, uint64(len(m.Voters)))
-	for i282 := range m.Voters {
-		b = m.Voters[i282].AppendPostcard(b)
+	for i338 := range m.Voters {
+		b = m.Voters[i338].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Observers)))
-	for i283 := range m.Observers {
-		b = m.Observers[i283].AppendPostcard(b)
+	for i339 := range m.Observers {
+		b = m.Observers[i339].AppendPostcard(b)
 	}
 	return b
 }
@@ -2774,31 +3314,31 @@ func (m *DescribeQuorumResp) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.U64(); err != nil {
 		return err
 	}
-	var n284 int
-	if n284, err = d.Len(); err != nil {
+	var n340 int
+	if n340, err = d.Len(); err != nil {
 		return err
 	}
-	if n284 > 0 {
-		s285 := make([]QuorumMember, n284)
-		for i286 := range s285 {
-			if err = s285[i286].decode(d); err != nil {
+	if n340 > 0 {
+		s341 := make([]QuorumMember, n340)
+		for i342 := range s341 {
+			if err = s341[i342].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Voters = s285
+		m.Voters = s341
 	}
-	var n287 int
-	if n287, err = d.Len(); err != nil {
+	var n343 int
+	if n343, err = d.Len(); err != nil {
 		return err
 	}
-	if n287 > 0 {
-		s288 := make([]QuorumMember, n287)
-		for i289 := range s288 {
-			if err = s288[i289].decode(d); err != nil {
+	if n343 > 0 {
+		s344 := make([]QuorumMember, n343)
+		for i345 := range s344 {
+			if err = s344[i345].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Observers = s288
+		m.Observers = s344
 	}
 	return nil
 }
@@ -2811,12 +3351,12 @@ func (m *DescribeQuorumResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i290 := range m.Voters {
-		n += m.Voters[i290].sizeHint()
+	for i346 := range m.Voters {
+		n += m.Voters[i346].sizeHint()
 	}
 	n += 5
-	for i291 := range m.Observers {
-		n += m.Observers[i291].sizeHint()
+	for i347 := range m.Observers {
+		n += m.Observers[i347].sizeHint()
 	}
 	return n
 }
@@ -2824,25 +3364,25 @@ func (m *DescribeQuorumResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i292 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i292])
+	for i348 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i348])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n293 int
-	if n293, err = d.Len(); err != nil {
+	var n349 int
+	if n349, err = d.Len(); err != nil {
 		return err
 	}
-	if n293 > 0 {
-		s294 := make([]string, n293)
-		for i295 := range s294 {
-			if s294[i295], err = d.String(); err != nil {
+	if n349 > 0 {
+		s350 := make([]string, n349)
+		for i351 := range s350 {
+			if s350[i351], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TransactionalIDs = s294
+		m.TransactionalIDs = s350
 	}
 	return nil
 }
@@ -2850,8 +3390,8 @@ func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i296 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i296]) + 5
+	for i352 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i352]) + 5
 	}
 	return n
 }
@@ -2859,25 +3399,25 @@ func (m *DescribeTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
 func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i297 := range m.Transactions {
-		b = m.Transactions[i297].AppendPostcard(b)
+	for i353 := range m.Transactions {
+		b = m.Transactions[i353].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n298 int
-	if n298, err = d.Len(); err != nil {
+	var n354 int
+	if n354, err = d.Len(); err != nil {
 		return err
 	}
-	if n298 > 0 {
-		s299 := make([]TxnDescription, n298)
-		for i300 := range s299 {
-			if err = s299[i300].decode(d); err != nil {
+	if n354 > 0 {
+		s355 := make([]TxnDescription, n354)
+		for i356 := range s355 {
+			if err = s355[i356].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s299
+		m.Transactions = s355
 	}
 	return nil
 }
@@ -2885,8 +3425,8 @@ func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i301 := range m.Transactions {
-		n += m.Transactions[i301].sizeHint()
+	for i357 := range m.Transactions {
+		n += m.Transactions[i357].sizeHint()
 	}
 	return n
 }
@@ -2894,25 +3434,25 @@ func (m *DescribeTransactionsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i302 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i302])
+	for i358 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i358])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n303 int
-	if n303, err = d.Len(); err != nil {
+	var n359 int
+	if n359, err = d.Len(); err != nil {
 		return err
 	}
-	if n303 > 0 {
-		s304 := make([]string, n303)
-		for i305 := range s304 {
-			if s304[i305], err = d.String(); err != nil {
+	if n359 > 0 {
+		s360 := make([]string, n359)
+		for i361 := range s360 {
+			if s360[i361], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s304
+		m.Users = s360
 	}
 	return nil
 }
@@ -2920,8 +3460,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i306 := range m.Users {
-		n += len(m.Users[i306]) + 5
+	for i362 := range m.Users {
+		n += len(m.Users[i362]) + 5
 	}
 	return n
 }
@@ -2931,8 +3471,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i307 := range m.Users {
-		b = m.Users[i307].AppendPostcard(b)
+	for i363 := range m.Users {
+		b = m.Users[i363].AppendPostcard(b)
 	}
 	return b
 }
@@ -2944,18 +3484,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n308 int
-	if n308, err = d.Len(); err != nil {
+	var n364 int
+	if n364, err = d.Len(); err != nil {
 		return err
 	}
-	if n308 > 0 {
-		s309 := make([]ScramUser, n308)
-		for i310 := range s309 {
-			if err = s309[i310].decode(d); err != nil {
+	if n364 > 0 {
+		s365 := make([]ScramUser, n364)
+		for i366 := range s365 {
+			if err = s365[i366].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s309
+		m.Users = s365
 	}
 	return nil
 }
@@ -2965,8 +3505,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i311 := range m.Users {
-		n += m.Users[i311].sizeHint()
+	for i367 := range m.Users {
+		n += m.Users[i367].sizeHint()
 	}
 	return n
 }
@@ -2979,8 +3519,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i312 := range m.Members {
-		b = m.Members[i312].AppendPostcard(b)
+	for i368 := range m.Members {
+		b = m.Members[i368].AppendPostcard(b)
 	}
 	return b
 }
@@ -3001,18 +3541,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n313 int
-	if n313, err = d.Len(); err != nil {
+	var n369 int
+	if n369, err = d.Len(); err != nil {
 		return err
 	}
-	if n313 > 0 {
-		s314 := make([]DescribedMember, n313)
-		for i315 := range s314 {
-			if err = s314[i315].decode(d); err != nil {
+	if n369 > 0 {
+		s370 := make([]DescribedMember, n369)
+		for i371 := range s370 {
+			if err = s370[i371].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s314
+		m.Members = s370
 	}
 	return nil
 }
@@ -3025,8 +3565,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i316 := range m.Members {
-		n += m.Members[i316].sizeHint()
+	for i372 := range m.Members {
+		n += m.Members[i372].sizeHint()
 	}
 	return n
 }
@@ -3080,33 +3620,33 @@ func (m *ElectLeadersReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.ElectionType))
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i317 := range m.Topics {
-		b = m.Topics[i317].AppendPostcard(b)
+	for i373 := range m.Topics {
+		b = m.Topics[i373].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ElectLeadersReq) decode(d *postcard.Decoder) (err error) {
-	var x318 byte
-	if x318, err = d.Byte(); err != nil {
+	var x374 byte
+	if x374, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ElectionType = int8(x318)
+	m.ElectionType = int8(x374)
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n375 int
+	if n375, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]ListReassignTopic, n319)
-		for i321 := range s320 {
-			if err = s320[i321].decode(d); err != nil {
+	if n375 > 0 {
+		s376 := make([]ListReassignTopic, n375)
+		for i377 := range s376 {
+			if err = s376[i377].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s320
+		m.Topics = s376
 	}
 	return nil
 }
@@ -3116,8 +3656,8 @@ func (m *ElectLeadersReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i322 := range m.Topics {
-		n += m.Topics[i322].sizeHint()
+	for i378 := range m.Topics {
+		n += m.Topics[i378].sizeHint()
 	}
 	return n
 }
@@ -3127,8 +3667,8 @@ func (m *ElectLeadersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i323 := range m.Topics {
-		b = m.Topics[i323].AppendPostcard(b)
+	for i379 := range m.Topics {
+		b = m.Topics[i379].AppendPostcard(b)
 	}
 	return b
 }
@@ -3140,18 +3680,18 @@ func (m *ElectLeadersResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n324 int
-	if n324, err = d.Len(); err != nil {
+	var n380 int
+	if n380, err = d.Len(); err != nil {
 		return err
 	}
-	if n324 > 0 {
-		s325 := make([]ReassignTopicResp, n324)
-		for i326 := range s325 {
-			if err = s325[i326].decode(d); err != nil {
+	if n380 > 0 {
+		s381 := make([]ReassignTopicResp, n380)
+		for i382 := range s381 {
+			if err = s381[i382].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s325
+		m.Topics = s381
 	}
 	return nil
 }
@@ -3161,8 +3701,8 @@ func (m *ElectLeadersResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i327 := range m.Topics {
-		n += m.Topics[i327].sizeHint()
+	for i383 := range m.Topics {
+		n += m.Topics[i383].sizeHint()
 	}
 	return n
 }
@@ -3319,8 +3859,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i328 := range m.Partitions {
-		b = m.Partitions[i328].AppendPostcard(b)
+	for i384 := range m.Partitions {
+		b = m.Partitions[i384].AppendPostcard(b)
 	}
 	return b
 }
@@ -3335,23 +3875,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x329 byte
-	if x329, err = d.Byte(); err != nil {
+	var x385 byte
+	if x385, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x329)
-	var n330 int
-	if n330, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x385)
+	var n386 int
+	if n386, err = d.Len(); err != nil {
 		return err
 	}
-	if n330 > 0 {
-		s331 := make([]FetchPartition, n330)
-		for i332 := range s331 {
-			if err = s331[i332].decode(d); err != nil {
+	if n386 > 0 {
+		s387 := make([]FetchPartition, n386)
+		for i388 := range s387 {
+			if err = s387[i388].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s331
+		m.Partitions = s387
 	}
 	return nil
 }
@@ -3363,8 +3903,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i333 := range m.Partitions {
-		n += m.Partitions[i333].sizeHint()
+	for i389 := range m.Partitions {
+		n += m.Partitions[i389].sizeHint()
 	}
 	return n
 }
@@ -3372,25 +3912,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i334 := range m.Partitions {
-		b = m.Partitions[i334].AppendPostcard(b)
+	for i390 := range m.Partitions {
+		b = m.Partitions[i390].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n335 int
-	if n335, err = d.Len(); err != nil {
+	var n391 int
+	if n391, err = d.Len(); err != nil {
 		return err
 	}
-	if n335 > 0 {
-		s336 := make([]FetchPartitionResp, n335)
-		for i337 := range s336 {
-			if err = s336[i337].decode(d); err != nil {
+	if n391 > 0 {
+		s392 := make([]FetchPartitionResp, n391)
+		for i393 := range s392 {
+			if err = s392[i393].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s336
+		m.Partitions = s392
 	}
 	return nil
 }
@@ -3398,8 +3938,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i338 := range m.Partitions {
-		n += m.Partitions[i338].sizeHint()
+	for i394 := range m.Partitions {
+		n += m.Partitions[i394].sizeHint()
 	}
 	return n
 }
@@ -3407,16 +3947,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i339 := range m.Partitions {
-		m.Partitions[i339].appendVec(w)
+	for i395 := range m.Partitions {
+		m.Partitions[i395].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i340 := range m.Partitions {
-		n += m.Partitions[i340].vecHint()
+	for i396 := range m.Partitions {
+		n += m.Partitions[i396].vecHint()
 	}
 	return n
 }
@@ -3515,21 +4055,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x341 byte
-	if x341, err = d.Byte(); err != nil {
+	var x397 byte
+	if x397, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x341)
-	var some342 bool
-	if some342, err = d.Option(); err != nil {
+	m.Op = int8(x397)
+	var some398 bool
+	if some398, err = d.Option(); err != nil {
 		return err
 	}
-	if some342 {
-		p343 := new(string)
-		if (*p343), err = d.String(); err != nil {
+	if some398 {
+		p399 := new(string)
+		if (*p399), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p343
+		m.Value = p399
 	}
 	return nil
 }
@@ -3548,26 +4088,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i344 := range m.Resources {
-		b = m.Resources[i344].AppendPostcard(b)
+	for i400 := range m.Resources {
+		b = m.Resources[i400].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n345 int
-	if n345, err = d.Len(); err != nil {
+	var n401 int
+	if n401, err = d.Len(); err != nil {
 		return err
 	}
-	if n345 > 0 {
-		s346 := make([]IncrementalAlterConfigsResource, n345)
-		for i347 := range s346 {
-			if err = s346[i347].decode(d); err != nil {
+	if n401 > 0 {
+		s402 := make([]IncrementalAlterConfigsResource, n401)
+		for i403 := range s402 {
+			if err = s402[i403].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s346
+		m.Resources = s402
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -3578,8 +4118,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i348 := range m.Resources {
-		n += m.Resources[i348].sizeHint()
+	for i404 := range m.Resources {
+		n += m.Resources[i404].sizeHint()
 	}
 	n += 10
 	return n
@@ -3590,33 +4130,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i349 := range m.Configs {
-		b = m.Configs[i349].AppendPostcard(b)
+	for i405 := range m.Configs {
+		b = m.Configs[i405].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x350 byte
-	if x350, err = d.Byte(); err != nil {
+	var x406 byte
+	if x406, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x350)
+	m.Type = int8(x406)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n351 int
-	if n351, err = d.Len(); err != nil {
+	var n407 int
+	if n407, err = d.Len(); err != nil {
 		return err
 	}
-	if n351 > 0 {
-		s352 := make([]IncrementalAlterConfig, n351)
-		for i353 := range s352 {
-			if err = s352[i353].decode(d); err != nil {
+	if n407 > 0 {
+		s408 := make([]IncrementalAlterConfig, n407)
+		for i409 := range s408 {
+			if err = s408[i409].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s352
+		m.Configs = s408
 	}
 	return nil
 }
@@ -3626,8 +4166,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i354 := range m.Configs {
-		n += m.Configs[i354].sizeHint()
+	for i410 := range m.Configs {
+		n += m.Configs[i410].sizeHint()
 	}
 	return n
 }
@@ -3757,8 +4297,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i355 := range m.Protocols {
-		b = m.Protocols[i355].AppendPostcard(b)
+	for i411 := range m.Protocols {
+		b = m.Protocols[i411].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -3786,18 +4326,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n356 int
-	if n356, err = d.Len(); err != nil {
+	var n412 int
+	if n412, err = d.Len(); err != nil {
 		return err
 	}
-	if n356 > 0 {
-		s357 := make([]GroupProtocol, n356)
-		for i358 := range s357 {
-			if err = s357[i358].decode(d); err != nil {
+	if n412 > 0 {
+		s413 := make([]GroupProtocol, n412)
+		for i414 := range s413 {
+			if err = s413[i414].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s357
+		m.Protocols = s413
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -3823,8 +4363,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i359 := range m.Protocols {
-		n += m.Protocols[i359].sizeHint()
+	for i415 := range m.Protocols {
+		n += m.Protocols[i415].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -3842,8 +4382,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i360 := range m.Members {
-		b = m.Members[i360].AppendPostcard(b)
+	for i416 := range m.Members {
+		b = m.Members[i416].AppendPostcard(b)
 	}
 	return b
 }
@@ -3867,18 +4407,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n361 int
-	if n361, err = d.Len(); err != nil {
+	var n417 int
+	if n417, err = d.Len(); err != nil {
 		return err
 	}
-	if n361 > 0 {
-		s362 := make([]JoinGroupMember, n361)
-		for i363 := range s362 {
-			if err = s362[i363].decode(d); err != nil {
+	if n417 > 0 {
+		s418 := make([]JoinGroupMember, n417)
+		for i419 := range s418 {
+			if err = s418[i419].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s362
+		m.Members = s418
 	}
 	return nil
 }
@@ -3892,8 +4432,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i364 := range m.Members {
-		n += m.Members[i364].sizeHint()
+	for i420 := range m.Members {
+		n += m.Members[i420].sizeHint()
 	}
 	return n
 }
@@ -3960,8 +4500,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i365 := range m.Members {
-		b = m.Members[i365].AppendPostcard(b)
+	for i421 := range m.Members {
+		b = m.Members[i421].AppendPostcard(b)
 	}
 	return b
 }
@@ -3970,18 +4510,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n366 int
-	if n366, err = d.Len(); err != nil {
+	var n422 int
+	if n422, err = d.Len(); err != nil {
 		return err
 	}
-	if n366 > 0 {
-		s367 := make([]LeaveGroupMember, n366)
-		for i368 := range s367 {
-			if err = s367[i368].decode(d); err != nil {
+	if n422 > 0 {
+		s423 := make([]LeaveGroupMember, n422)
+		for i424 := range s423 {
+			if err = s423[i424].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s367
+		m.Members = s423
 	}
 	return nil
 }
@@ -3990,8 +4530,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i369 := range m.Members {
-		n += m.Members[i369].sizeHint()
+	for i425 := range m.Members {
+		n += m.Members[i425].sizeHint()
 	}
 	return n
 }
@@ -4000,8 +4540,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i370 := range m.Members {
-		b = m.Members[i370].AppendPostcard(b)
+	for i426 := range m.Members {
+		b = m.Members[i426].AppendPostcard(b)
 	}
 	return b
 }
@@ -4010,18 +4550,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n371 int
-	if n371, err = d.Len(); err != nil {
+	var n427 int
+	if n427, err = d.Len(); err != nil {
 		return err
 	}
-	if n371 > 0 {
-		s372 := make([]LeaveGroupMemberResp, n371)
-		for i373 := range s372 {
-			if err = s372[i373].decode(d); err != nil {
+	if n427 > 0 {
+		s428 := make([]LeaveGroupMemberResp, n427)
+		for i429 := range s428 {
+			if err = s428[i429].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s372
+		m.Members = s428
 	}
 	return nil
 }
@@ -4030,8 +4570,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i374 := range m.Members {
-		n += m.Members[i374].sizeHint()
+	for i430 := range m.Members {
+		n += m.Members[i430].sizeHint()
 	}
 	return n
 }
@@ -4039,42 +4579,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i375 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i375])
+	for i431 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i431])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i376 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i376])
+	for i432 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i432])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n377 int
-	if n377, err = d.Len(); err != nil {
+	var n433 int
+	if n433, err = d.Len(); err != nil {
 		return err
 	}
-	if n377 > 0 {
-		s378 := make([]string, n377)
-		for i379 := range s378 {
-			if s378[i379], err = d.String(); err != nil {
+	if n433 > 0 {
+		s434 := make([]string, n433)
+		for i435 := range s434 {
+			if s434[i435], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s378
+		m.StatesFilter = s434
 	}
-	var n380 int
-	if n380, err = d.Len(); err != nil {
+	var n436 int
+	if n436, err = d.Len(); err != nil {
 		return err
 	}
-	if n380 > 0 {
-		s381 := make([]string, n380)
-		for i382 := range s381 {
-			if s381[i382], err = d.String(); err != nil {
+	if n436 > 0 {
+		s437 := make([]string, n436)
+		for i438 := range s437 {
+			if s437[i438], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s381
+		m.TypesFilter = s437
 	}
 	return nil
 }
@@ -4082,12 +4622,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i383 := range m.StatesFilter {
-		n += len(m.StatesFilter[i383]) + 5
+	for i439 := range m.StatesFilter {
+		n += len(m.StatesFilter[i439]) + 5
 	}
 	n += 5
-	for i384 := range m.TypesFilter {
-		n += len(m.TypesFilter[i384]) + 5
+	for i440 := range m.TypesFilter {
+		n += len(m.TypesFilter[i440]) + 5
 	}
 	return n
 }
@@ -4096,8 +4636,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i385 := range m.Groups {
-		b = m.Groups[i385].AppendPostcard(b)
+	for i441 := range m.Groups {
+		b = m.Groups[i441].AppendPostcard(b)
 	}
 	return b
 }
@@ -4106,18 +4646,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n386 int
-	if n386, err = d.Len(); err != nil {
+	var n442 int
+	if n442, err = d.Len(); err != nil {
 		return err
 	}
-	if n386 > 0 {
-		s387 := make([]ListedGroup, n386)
-		for i388 := range s387 {
-			if err = s387[i388].decode(d); err != nil {
+	if n442 > 0 {
+		s443 := make([]ListedGroup, n442)
+		for i444 := range s443 {
+			if err = s443[i444].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s387
+		m.Groups = s443
 	}
 	return nil
 }
@@ -4126,8 +4666,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i389 := range m.Groups {
-		n += m.Groups[i389].sizeHint()
+	for i445 := range m.Groups {
+		n += m.Groups[i445].sizeHint()
 	}
 	return n
 }
@@ -4214,30 +4754,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i390 := range m.Partitions {
-		b = m.Partitions[i390].AppendPostcard(b)
+	for i446 := range m.Partitions {
+		b = m.Partitions[i446].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x391 byte
-	if x391, err = d.Byte(); err != nil {
+	var x447 byte
+	if x447, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x391)
-	var n392 int
-	if n392, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x447)
+	var n448 int
+	if n448, err = d.Len(); err != nil {
 		return err
 	}
-	if n392 > 0 {
-		s393 := make([]ListOffsetsPartition, n392)
-		for i394 := range s393 {
-			if err = s393[i394].decode(d); err != nil {
+	if n448 > 0 {
+		s449 := make([]ListOffsetsPartition, n448)
+		for i450 := range s449 {
+			if err = s449[i450].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s393
+		m.Partitions = s449
 	}
 	return nil
 }
@@ -4246,8 +4786,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i395 := range m.Partitions {
-		n += m.Partitions[i395].sizeHint()
+	for i451 := range m.Partitions {
+		n += m.Partitions[i451].sizeHint()
 	}
 	return n
 }
@@ -4255,25 +4795,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i396 := range m.Partitions {
-		b = m.Partitions[i396].AppendPostcard(b)
+	for i452 := range m.Partitions {
+		b = m.Partitions[i452].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n397 int
-	if n397, err = d.Len(); err != nil {
+	var n453 int
+	if n453, err = d.Len(); err != nil {
 		return err
 	}
-	if n397 > 0 {
-		s398 := make([]ListOffsetsPartitionResp, n397)
-		for i399 := range s398 {
-			if err = s398[i399].decode(d); err != nil {
+	if n453 > 0 {
+		s454 := make([]ListOffsetsPartitionResp, n453)
+		for i455 := range s454 {
+			if err = s454[i455].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s398
+		m.Partitions = s454
 	}
 	return nil
 }
@@ -4281,8 +4821,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i400 := range m.Partitions {
-		n += m.Partitions[i400].sizeHint()
+	for i456 := range m.Partitions {
+		n += m.Partitions[i456].sizeHint()
 	}
 	return n
 }
@@ -4291,8 +4831,8 @@ func (m *ListOffsetsResp) sizeHint() int {
 func (m *ListReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i401 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i401]))
+	for i457 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i457]))
 	}
 	return b
 }
@@ -4301,18 +4841,18 @@ func (m *ListReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n402 int
-	if n402, err = d.Len(); err != nil {
+	var n458 int
+	if n458, err = d.Len(); err != nil {
 		return err
 	}
-	if n402 > 0 {
-		s403 := make([]int32, n402)
-		for i404 := range s403 {
-			if s403[i404], err = d.I32(); err != nil {
+	if n458 > 0 {
+		s459 := make([]int32, n458)
+		for i460 := range s459 {
+			if s459[i460], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s403
+		m.Partitions = s459
 	}
 	return nil
 }
@@ -4329,8 +4869,8 @@ func (m *ListReassignTopic) sizeHint() int {
 func (m *ListReassignmentsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i405 := range m.Topics {
-		b = m.Topics[i405].AppendPostcard(b)
+	for i461 := range m.Topics {
+		b = m.Topics[i461].AppendPostcard(b)
 	}
 	return b
 }
@@ -4339,18 +4879,18 @@ func (m *ListReassignmentsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n406 int
-	if n406, err = d.Len(); err != nil {
+	var n462 int
+	if n462, err = d.Len(); err != nil {
 		return err
 	}
-	if n406 > 0 {
-		s407 := make([]ListReassignTopic, n406)
-		for i408 := range s407 {
-			if err = s407[i408].decode(d); err != nil {
+	if n462 > 0 {
+		s463 := make([]ListReassignTopic, n462)
+		for i464 := range s463 {
+			if err = s463[i464].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s407
+		m.Topics = s463
 	}
 	return nil
 }
@@ -4359,8 +4899,8 @@ func (m *ListReassignmentsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i409 := range m.Topics {
-		n += m.Topics[i409].sizeHint()
+	for i465 := range m.Topics {
+		n += m.Topics[i465].sizeHint()
 	}
 	return n
 }
@@ -4370,8 +4910,8 @@ func (m *ListReassignmentsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i410 := range m.Topics {
-		b = m.Topics[i410].AppendPostcard(b)
+	for i466 := range m.Topics {
+		b = m.Topics[i466].AppendPostcard(b)
 	}
 	return b
 }
@@ -4383,18 +4923,18 @@ func (m *ListReassignmentsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n411 int
-	if n411, err = d.Len(); err != nil {
+	var n467 int
+	if n467, err = d.Len(); err != nil {
 		return err
 	}
-	if n411 > 0 {
-		s412 := make([]ListedReassignTopic, n411)
-		for i413 := range s412 {
-			if err = s412[i413].decode(d); err != nil {
+	if n467 > 0 {
+		s468 := make([]ListedReassignTopic, n467)
+		for i469 := range s468 {
+			if err = s468[i469].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s412
+		m.Topics = s468
 	}
 	return nil
 }
@@ -4404,8 +4944,8 @@ func (m *ListReassignmentsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i414 := range m.Topics {
-		n += m.Topics[i414].sizeHint()
+	for i470 := range m.Topics {
+		n += m.Topics[i470].sizeHint()
 	}
 	return n
 }
@@ -4413,12 +4953,12 @@ func (m *ListReassignmentsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i415 := range m.States {
-		b = postcard.AppendString(b, m.States[i415])
+	for i471 := range m.States {
+		b = postcard.AppendString(b, m.States[i471])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i416 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i416]))
+	for i472 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i472]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -4426,31 +4966,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n417 int
-	if n417, err = d.Len(); err != nil {
+	var n473 int
+	if n473, err = d.Len(); err != nil {
 		return err
 	}
-	if n417 > 0 {
-		s418 := make([]string, n417)
-		for i419 := range s418 {
-			if s418[i419], err = d.String(); err != nil {
+	if n473 > 0 {
+		s474 := make([]string, n473)
+		for i475 := range s474 {
+			if s474[i475], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s418
+		m.States = s474
 	}
-	var n420 int
-	if n420, err = d.Len(); err != nil {
+	var n476 int
+	if n476, err = d.Len(); err != nil {
 		return err
 	}
-	if n420 > 0 {
-		s421 := make([]int64, n420)
-		for i422 := range s421 {
-			if s421[i422], err = d.I64(); err != nil {
+	if n476 > 0 {
+		s477 := make([]int64, n476)
+		for i478 := range s477 {
+			if s477[i478], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s421
+		m.ProducerIDs = s477
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -4464,8 +5004,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i423 := range m.States {
-		n += len(m.States[i423]) + 5
+	for i479 := range m.States {
+		n += len(m.States[i479]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -4477,25 +5017,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i424 := range m.Transactions {
-		b = m.Transactions[i424].AppendPostcard(b)
+	for i480 := range m.Transactions {
+		b = m.Transactions[i480].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n425 int
-	if n425, err = d.Len(); err != nil {
+	var n481 int
+	if n481, err = d.Len(); err != nil {
 		return err
 	}
-	if n425 > 0 {
-		s426 := make([]TxnListing, n425)
-		for i427 := range s426 {
-			if err = s426[i427].decode(d); err != nil {
+	if n481 > 0 {
+		s482 := make([]TxnListing, n481)
+		for i483 := range s482 {
+			if err = s482[i483].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s426
+		m.Transactions = s482
 	}
 	return nil
 }
@@ -4503,8 +5043,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i428 := range m.Transactions {
-		n += m.Transactions[i428].sizeHint()
+	for i484 := range m.Transactions {
+		n += m.Transactions[i484].sizeHint()
 	}
 	return n
 }
@@ -4547,8 +5087,8 @@ func (m *ListedGroup) sizeHint() int {
 func (m *ListedReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i429 := range m.Partitions {
-		b = m.Partitions[i429].AppendPostcard(b)
+	for i485 := range m.Partitions {
+		b = m.Partitions[i485].AppendPostcard(b)
 	}
 	return b
 }
@@ -4557,18 +5097,18 @@ func (m *ListedReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n430 int
-	if n430, err = d.Len(); err != nil {
+	var n486 int
+	if n486, err = d.Len(); err != nil {
 		return err
 	}
-	if n430 > 0 {
-		s431 := make([]ListedReassignment, n430)
-		for i432 := range s431 {
-			if err = s431[i432].decode(d); err != nil {
+	if n486 > 0 {
+		s487 := make([]ListedReassignment, n486)
+		for i488 := range s487 {
+			if err = s487[i488].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s431
+		m.Partitions = s487
 	}
 	return nil
 }
@@ -4577,8 +5117,8 @@ func (m *ListedReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i433 := range m.Partitions {
-		n += m.Partitions[i433].sizeHint()
+	for i489 := range m.Partitions {
+		n += m.Partitions[i489].sizeHint()
 	}
 	return n
 }
@@ -4587,16 +5127,16 @@ func (m *ListedReassignTopic) sizeHint() int {
 func (m *ListedReassignment) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i434 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i434]))
+	for i490 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i490]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Adding)))
-	for i435 := range m.Adding {
-		b = postcard.AppendZigzag(b, int64(m.Adding[i435]))
+	for i491 := range m.Adding {
+		b = postcard.AppendZigzag(b, int64(m.Adding[i491]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Removing)))
-	for i436 := range m.Removing {
-		b = postcard.AppendZigzag(b, int64(m.Removing[i436]))
+	for i492 := range m.Removing {
+		b = postcard.AppendZigzag(b, int64(m.Removing[i492]))
 	}
 	return b
 }
@@ -4605,44 +5145,44 @@ func (m *ListedReassignment) decode(d *postcard.Decoder) (err error) {
 	if m.Partition, err = d.I32(); err != nil {
 		return err
 	}
-	var n437 int
-	if n437, err = d.Len(); err != nil {
+	var n493 int
+	if n493, err = d.Len(); err != nil {
 		return err
 	}
-	if n437 > 0 {
-		s438 := make([]int32, n437)
-		for i439 := range s438 {
-			if s438[i439], err = d.I32(); err != nil {
+	if n493 > 0 {
+		s494 := make([]int32, n493)
+		for i495 := range s494 {
+			if s494[i495], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s438
+		m.Replicas = s494
 	}
-	var n440 int
-	if n440, err = d.Len(); err != nil {
+	var n496 int
+	if n496, err = d.Len(); err != nil {
 		return err
 	}
-	if n440 > 0 {
-		s441 := make([]int32, n440)
-		for i442 := range s441 {
-			if s441[i442], err = d.I32(); err != nil {
+	if n496 > 0 {
+		s497 := make([]int32, n496)
+		for i498 := range s497 {
+			if s497[i498], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Adding = s441
+		m.Adding = s497
 	}
-	var n443 int
-	if n443, err = d.Len(); err != nil {
+	var n499 int
+	if n499, err = d.Len(); err != nil {
 		return err
 	}
-	if n443 > 0 {
-		s444 := make([]int32, n443)
-		for i445 := range s444 {
-			if s444[i445], err = d.I32(); err != nil {
+	if n499 > 0 {
+		s500 := make([]int32, n499)
+		for i501 := range s500 {
+			if s500[i501], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Removing = s444
+		m.Removing = s500
 	}
 	return nil
 }
@@ -4666,8 +5206,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i446 := range m.Partitions {
-		b = m.Partitions[i446].AppendPostcard(b)
+	for i502 := range m.Partitions {
+		b = m.Partitions[i502].AppendPostcard(b)
 	}
 	return b
 }
@@ -4685,18 +5225,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n447 int
-	if n447, err = d.Len(); err != nil {
+	var n503 int
+	if n503, err = d.Len(); err != nil {
 		return err
 	}
-	if n447 > 0 {
-		s448 := make([]LogDirPartition, n447)
-		for i449 := range s448 {
-			if err = s448[i449].decode(d); err != nil {
+	if n503 > 0 {
+		s504 := make([]LogDirPartition, n503)
+		for i505 := range s504 {
+			if err = s504[i505].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s448
+		m.Partitions = s504
 	}
 	return nil
 }
@@ -4708,8 +5248,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i450 := range m.Partitions {
-		n += m.Partitions[i450].sizeHint()
+	for i506 := range m.Partitions {
+		n += m.Partitions[i506].sizeHint()
 	}
 	return n
 }
@@ -4751,26 +5291,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i451 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i451])
+	for i507 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i507])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n452 int
-	if n452, err = d.Len(); err != nil {
+	var n508 int
+	if n508, err = d.Len(); err != nil {
 		return err
 	}
-	if n452 > 0 {
-		s453 := make([]string, n452)
-		for i454 := range s453 {
-			if s453[i454], err = d.String(); err != nil {
+	if n508 > 0 {
+		s509 := make([]string, n508)
+		for i510 := range s509 {
+			if s509[i510], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s453
+		m.Topics = s509
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -4781,8 +5321,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i455 := range m.Topics {
-		n += len(m.Topics[i455]) + 5
+	for i511 := range m.Topics {
+		n += len(m.Topics[i511]) + 5
 	}
 	n += 10
 	return n
@@ -4791,12 +5331,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i456 := range m.Brokers {
-		b = m.Brokers[i456].AppendPostcard(b)
+	for i512 := range m.Brokers {
+		b = m.Brokers[i512].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i457 := range m.Topics {
-		b = m.Topics[i457].AppendPostcard(b)
+	for i513 := range m.Topics {
+		b = m.Topics[i513].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -4804,31 +5344,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n458 int
-	if n458, err = d.Len(); err != nil {
+	var n514 int
+	if n514, err = d.Len(); err != nil {
 		return err
 	}
-	if n458 > 0 {
-		s459 := make([]BrokerInfo, n458)
-		for i460 := range s459 {
-			if err = s459[i460].decode(d); err != nil {
+	if n514 > 0 {
+		s515 := make([]BrokerInfo, n514)
+		for i516 := range s515 {
+			if err = s515[i516].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s459
+		m.Brokers = s515
 	}
-	var n461 int
-	if n461, err = d.Len(); err != nil {
+	var n517 int
+	if n517, err = d.Len(); err != nil {
 		return err
 	}
-	if n461 > 0 {
-		s462 := make([]TopicInfo, n461)
-		for i463 := range s462 {
-			if err = s462[i463].decode(d); err != nil {
+	if n517 > 0 {
+		s518 := make([]TopicInfo, n517)
+		for i519 := range s518 {
+			if err = s518[i519].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s462
+		m.Topics = s518
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -4842,12 +5382,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i464 := range m.Brokers {
-		n += m.Brokers[i464].sizeHint()
+	for i520 := range m.Brokers {
+		n += m.Brokers[i520].sizeHint()
 	}
 	n += 5
-	for i465 := range m.Topics {
-		n += m.Topics[i465].sizeHint()
+	for i521 := range m.Topics {
+		n += m.Topics[i521].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -4919,8 +5459,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i466 := range m.Topics {
-		b = m.Topics[i466].AppendPostcard(b)
+	for i522 := range m.Topics {
+		b = m.Topics[i522].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(m.Writer))
 	b = postcard.AppendUvarint(b, uint64(m.Seq))
@@ -4940,18 +5480,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n467 int
-	if n467, err = d.Len(); err != nil {
+	var n523 int
+	if n523, err = d.Len(); err != nil {
 		return err
 	}
-	if n467 > 0 {
-		s468 := make([]OffsetCommitTopic, n467)
-		for i469 := range s468 {
-			if err = s468[i469].decode(d); err != nil {
+	if n523 > 0 {
+		s524 := make([]OffsetCommitTopic, n523)
+		for i525 := range s524 {
+			if err = s524[i525].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s468
+		m.Topics = s524
 	}
 	if m.Writer, err = d.U64(); err != nil {
 		return err
@@ -4969,8 +5509,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i470 := range m.Topics {
-		n += m.Topics[i470].sizeHint()
+	for i526 := range m.Topics {
+		n += m.Topics[i526].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -4980,25 +5520,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i471 := range m.Topics {
-		b = m.Topics[i471].AppendPostcard(b)
+	for i527 := range m.Topics {
+		b = m.Topics[i527].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n472 int
-	if n472, err = d.Len(); err != nil {
+	var n528 int
+	if n528, err = d.Len(); err != nil {
 		return err
 	}
-	if n472 > 0 {
-		s473 := make([]OffsetCommitTopicResp, n472)
-		for i474 := range s473 {
-			if err = s473[i474].decode(d); err != nil {
+	if n528 > 0 {
+		s529 := make([]OffsetCommitTopicResp, n528)
+		for i530 := range s529 {
+			if err = s529[i530].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s473
+		m.Topics = s529
 	}
 	return nil
 }
@@ -5006,8 +5546,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i475 := range m.Topics {
-		n += m.Topics[i475].sizeHint()
+	for i531 := range m.Topics {
+		n += m.Topics[i531].sizeHint()
 	}
 	return n
 }
@@ -5016,8 +5556,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i476 := range m.Partitions {
-		b = m.Partitions[i476].AppendPostcard(b)
+	for i532 := range m.Partitions {
+		b = m.Partitions[i532].AppendPostcard(b)
 	}
 	return b
 }
@@ -5026,18 +5566,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n477 int
-	if n477, err = d.Len(); err != nil {
+	var n533 int
+	if n533, err = d.Len(); err != nil {
 		return err
 	}
-	if n477 > 0 {
-		s478 := make([]OffsetCommitPartition, n477)
-		for i479 := range s478 {
-			if err = s478[i479].decode(d); err != nil {
+	if n533 > 0 {
+		s534 := make([]OffsetCommitPartition, n533)
+		for i535 := range s534 {
+			if err = s534[i535].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s478
+		m.Partitions = s534
 	}
 	return nil
 }
@@ -5046,8 +5586,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i480 := range m.Partitions {
-		n += m.Partitions[i480].sizeHint()
+	for i536 := range m.Partitions {
+		n += m.Partitions[i536].sizeHint()
 	}
 	return n
 }
@@ -5056,8 +5596,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i481 := range m.Partitions {
-		b = m.Partitions[i481].AppendPostcard(b)
+	for i537 := range m.Partitions {
+		b = m.Partitions[i537].AppendPostcard(b)
 	}
 	return b
 }
@@ -5066,18 +5606,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n482 int
-	if n482, err = d.Len(); err != nil {
+	var n538 int
+	if n538, err = d.Len(); err != nil {
 		return err
 	}
-	if n482 > 0 {
-		s483 := make([]OffsetCommitPartitionResp, n482)
-		for i484 := range s483 {
-			if err = s483[i484].decode(d); err != nil {
+	if n538 > 0 {
+		s539 := make([]OffsetCommitPartitionResp, n538)
+		for i540 := range s539 {
+			if err = s539[i540].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s483
+		m.Partitions = s539
 	}
 	return nil
 }
@@ -5086,8 +5626,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i485 := range m.Partitions {
-		n += m.Partitions[i485].sizeHint()
+	for i541 := range m.Partitions {
+		n += m.Partitions[i541].sizeHint()
 	}
 	return n
 }
@@ -5120,8 +5660,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i486 := range m.Topics {
-		b = m.Topics[i486].AppendPostcard(b)
+	for i542 := range m.Topics {
+		b = m.Topics[i542].AppendPostcard(b)
 	}
 	return b
 }
@@ -5130,18 +5670,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n487 int
-	if n487, err = d.Len(); err != nil {
+	var n543 int
+	if n543, err = d.Len(); err != nil {
 		return err
 	}
-	if n487 > 0 {
-		s488 := make([]OffsetDeleteTopic, n487)
-		for i489 := range s488 {
-			if err = s488[i489].decode(d); err != nil {
+	if n543 > 0 {
+		s544 := make([]OffsetDeleteTopic, n543)
+		for i545 := range s544 {
+			if err = s544[i545].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s488
+		m.Topics = s544
 	}
 	return nil
 }
@@ -5150,8 +5690,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i490 := range m.Topics {
-		n += m.Topics[i490].sizeHint()
+	for i546 := range m.Topics {
+		n += m.Topics[i546].sizeHint()
 	}
 	return n
 }
@@ -5160,8 +5700,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i491 := range m.Topics {
-		b = m.Topics[i491].AppendPostcard(b)
+	for i547 := range m.Topics {
+		b = m.Topics[i547].AppendPostcard(b)
 	}
 	return b
 }
@@ -5170,18 +5710,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n492 int
-	if n492, err = d.Len(); err != nil {
+	var n548 int
+	if n548, err = d.Len(); err != nil {
 		return err
 	}
-	if n492 > 0 {
-		s493 := make([]OffsetDeleteTopicResp, n492)
-		for i494 := range s493 {
-			if err = s493[i494].decode(d); err != nil {
+	if n548 > 0 {
+		s549 := make([]OffsetDeleteTopicResp, n548)
+		for i550 := range s549 {
+			if err = s549[i550].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s493
+		m.Topics = s549
 	}
 	return nil
 }
@@ -5190,8 +5730,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i495 := range m.Topics {
-		n += m.Topics[i495].sizeHint()
+	for i551 := range m.Topics {
+		n += m.Topics[i551].sizeHint()
 	}
 	return n
 }
@@ -5200,8 +5740,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i496 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i496]))
+	for i552 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i552]))
 	}
 	return b
 }
@@ -5210,18 +5750,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n497 int
-	if n497, err = d.Len(); err != nil {
+	var n553 int
+	if n553, err = d.Len(); err != nil {
 		return err
 	}
-	if n497 > 0 {
-		s498 := make([]int32, n497)
-		for i499 := range s498 {
-			if s498[i499], err = d.I32(); err != nil {
+	if n553 > 0 {
+		s554 := make([]int32, n553)
+		for i555 := range s554 {
+			if s554[i555], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s498
+		m.Partitions = s554
 	}
 	return nil
 }
@@ -5238,8 +5778,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i500 := range m.Partitions {
-		b = m.Partitions[i500].AppendPostcard(b)
+	for i556 := range m.Partitions {
+		b = m.Partitions[i556].AppendPostcard(b)
 	}
 	return b
 }
@@ -5248,18 +5788,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n501 int
-	if n501, err = d.Len(); err != nil {
+	var n557 int
+	if n557, err = d.Len(); err != nil {
 		return err
 	}
-	if n501 > 0 {
-		s502 := make([]OffsetDeletePartitionResp, n501)
-		for i503 := range s502 {
-			if err = s502[i503].decode(d); err != nil {
+	if n557 > 0 {
+		s558 := make([]OffsetDeletePartitionResp, n557)
+		for i559 := range s558 {
+			if err = s558[i559].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s502
+		m.Partitions = s558
 	}
 	return nil
 }
@@ -5268,8 +5808,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i504 := range m.Partitions {
-		n += m.Partitions[i504].sizeHint()
+	for i560 := range m.Partitions {
+		n += m.Partitions[i560].sizeHint()
 	}
 	return n
 }
@@ -5317,8 +5857,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i505 := range m.Topics {
-		b = m.Topics[i505].AppendPostcard(b)
+	for i561 := range m.Topics {
+		b = m.Topics[i561].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -5328,18 +5868,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n506 int
-	if n506, err = d.Len(); err != nil {
+	var n562 int
+	if n562, err = d.Len(); err != nil {
 		return err
 	}
-	if n506 > 0 {
-		s507 := make([]OffsetFetchTopic, n506)
-		for i508 := range s507 {
-			if err = s507[i508].decode(d); err != nil {
+	if n562 > 0 {
+		s563 := make([]OffsetFetchTopic, n562)
+		for i564 := range s563 {
+			if err = s563[i564].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s507
+		m.Topics = s563
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -5351,8 +5891,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i509 := range m.Topics {
-		n += m.Topics[i509].sizeHint()
+	for i565 := range m.Topics {
+		n += m.Topics[i565].sizeHint()
 	}
 	n += 10
 	return n
@@ -5362,8 +5902,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i510 := range m.Topics {
-		b = m.Topics[i510].AppendPostcard(b)
+	for i566 := range m.Topics {
+		b = m.Topics[i566].AppendPostcard(b)
 	}
 	return b
 }
@@ -5372,18 +5912,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n511 int
-	if n511, err = d.Len(); err != nil {
+	var n567 int
+	if n567, err = d.Len(); err != nil {
 		return err
 	}
-	if n511 > 0 {
-		s512 := make([]OffsetFetchTopicResp, n511)
-		for i513 := range s512 {
-			if err = s512[i513].decode(d); err != nil {
+	if n567 > 0 {
+		s568 := make([]OffsetFetchTopicResp, n567)
+		for i569 := range s568 {
+			if err = s568[i569].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s512
+		m.Topics = s568
 	}
 	return nil
 }
@@ -5392,8 +5932,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i514 := range m.Topics {
-		n += m.Topics[i514].sizeHint()
+	for i570 := range m.Topics {
+		n += m.Topics[i570].sizeHint()
 	}
 	return n
 }
@@ -5402,8 +5942,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i515 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i515]))
+	for i571 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i571]))
 	}
 	return b
 }
@@ -5412,18 +5952,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n516 int
-	if n516, err = d.Len(); err != nil {
+	var n572 int
+	if n572, err = d.Len(); err != nil {
 		return err
 	}
-	if n516 > 0 {
-		s517 := make([]int32, n516)
-		for i518 := range s517 {
-			if s517[i518], err = d.I32(); err != nil {
+	if n572 > 0 {
+		s573 := make([]int32, n572)
+		for i574 := range s573 {
+			if s573[i574], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s517
+		m.Partitions = s573
 	}
 	return nil
 }
@@ -5440,8 +5980,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i519 := range m.Partitions {
-		b = m.Partitions[i519].AppendPostcard(b)
+	for i575 := range m.Partitions {
+		b = m.Partitions[i575].AppendPostcard(b)
 	}
 	return b
 }
@@ -5450,18 +5990,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n520 int
-	if n520, err = d.Len(); err != nil {
+	var n576 int
+	if n576, err = d.Len(); err != nil {
 		return err
 	}
-	if n520 > 0 {
-		s521 := make([]OffsetFetchPartitionResp, n520)
-		for i522 := range s521 {
-			if err = s521[i522].decode(d); err != nil {
+	if n576 > 0 {
+		s577 := make([]OffsetFetchPartitionResp, n576)
+		for i578 := range s577 {
+			if err = s577[i578].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s521
+		m.Partitions = s577
 	}
 	return nil
 }
@@ -5470,8 +6010,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i523 := range m.Partitions {
-		n += m.Partitions[i523].sizeHint()
+	for i579 := range m.Partitions {
+		n += m.Partitions[i579].sizeHint()
 	}
 	return n
 }
@@ -5552,25 +6092,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i524 := range m.Partitions {
-		b = m.Partitions[i524].AppendPostcard(b)
+	for i580 := range m.Partitions {
+		b = m.Partitions[i580].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n525 int
-	if n525, err = d.Len(); err != nil {
+	var n581 int
+	if n581, err = d.Len(); err != nil {
 		return err
 	}
-	if n525 > 0 {
-		s526 := make([]OffsetForLeaderEpochPartition, n525)
-		for i527 := range s526 {
-			if err = s526[i527].decode(d); err != nil {
+	if n581 > 0 {
+		s582 := make([]OffsetForLeaderEpochPartition, n581)
+		for i583 := range s582 {
+			if err = s582[i583].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s526
+		m.Partitions = s582
 	}
 	return nil
 }
@@ -5578,8 +6118,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i528 := range m.Partitions {
-		n += m.Partitions[i528].sizeHint()
+	for i584 := range m.Partitions {
+		n += m.Partitions[i584].sizeHint()
 	}
 	return n
 }
@@ -5587,25 +6127,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i529 := range m.Partitions {
-		b = m.Partitions[i529].AppendPostcard(b)
+	for i585 := range m.Partitions {
+		b = m.Partitions[i585].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n530 int
-	if n530, err = d.Len(); err != nil {
+	var n586 int
+	if n586, err = d.Len(); err != nil {
 		return err
 	}
-	if n530 > 0 {
-		s531 := make([]OffsetForLeaderEpochPartitionResp, n530)
-		for i532 := range s531 {
-			if err = s531[i532].decode(d); err != nil {
+	if n586 > 0 {
+		s587 := make([]OffsetForLeaderEpochPartitionResp, n586)
+		for i588 := range s587 {
+			if err = s587[i588].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s531
+		m.Partitions = s587
 	}
 	return nil
 }
@@ -5613,8 +6153,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i533 := range m.Partitions {
-		n += m.Partitions[i533].sizeHint()
+	for i589 := range m.Partitions {
+		n += m.Partitions[i589].sizeHint()
 	}
 	return n
 }
@@ -5626,16 +6166,16 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i534 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i534]))
+	for i590 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i590]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i535 := range m.ISR {
-		b = postcard.AppendZigzag(b, int64(m.ISR[i535]))
+	for i591 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i591]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
-	for i536 := range m.OfflineReplicas {
-		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i536]))
+	for i592 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i592]))
 	}
 	return b
 }
@@ -5653,44 +6193,44 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n537 int
-	if n537, err = d.Len(); err != nil {
+	var n593 int
+	if n593, err = d.Len(); err != nil {
 		return err
 	}
-	if n537 > 0 {
-		s538 := make([]int32, n537)
-		for i539 := range s538 {
-			if s538[i539], err = d.I32(); err != nil {
+	if n593 > 0 {
+		s594 := make([]int32, n593)
+		for i595 := range s594 {
+			if s594[i595], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s538
+		m.Replicas = s594
 	}
-	var n540 int
-	if n540, err = d.Len(); err != nil {
+	var n596 int
+	if n596, err = d.Len(); err != nil {
 		return err
 	}
-	if n540 > 0 {
-		s541 := make([]int32, n540)
-		for i542 := range s541 {
-			if s541[i542], err = d.I32(); err != nil {
+	if n596 > 0 {
+		s597 := make([]int32, n596)
+		for i598 := range s597 {
+			if s597[i598], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s541
+		m.ISR = s597
 	}
-	var n543 int
-	if n543, err = d.Len(); err != nil {
+	var n599 int
+	if n599, err = d.Len(); err != nil {
 		return err
 	}
-	if n543 > 0 {
-		s544 := make([]int32, n543)
-		for i545 := range s544 {
-			if s544[i545], err = d.I32(); err != nil {
+	if n599 > 0 {
+		s600 := make([]int32, n599)
+		for i601 := range s600 {
+			if s600[i601], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.OfflineReplicas = s544
+		m.OfflineReplicas = s600
 	}
 	return nil
 }
@@ -5713,25 +6253,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i546 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i546])
+	for i602 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i602])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n547 int
-	if n547, err = d.Len(); err != nil {
+	var n603 int
+	if n603, err = d.Len(); err != nil {
 		return err
 	}
-	if n547 > 0 {
-		s548 := make([]string, n547)
-		for i549 := range s548 {
-			if s548[i549], err = d.String(); err != nil {
+	if n603 > 0 {
+		s604 := make([]string, n603)
+		for i605 := range s604 {
+			if s604[i605], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s548
+		m.Topics = s604
 	}
 	return nil
 }
@@ -5739,8 +6279,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i550 := range m.Topics {
-		n += len(m.Topics[i550]) + 5
+	for i606 := range m.Topics {
+		n += len(m.Topics[i606]) + 5
 	}
 	return n
 }
@@ -5750,8 +6290,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i551 := range m.Topics {
-		b = m.Topics[i551].AppendPostcard(b)
+	for i607 := range m.Topics {
+		b = m.Topics[i607].AppendPostcard(b)
 	}
 	return b
 }
@@ -5763,18 +6303,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n552 int
-	if n552, err = d.Len(); err != nil {
+	var n608 int
+	if n608, err = d.Len(); err != nil {
 		return err
 	}
-	if n552 > 0 {
-		s553 := make([]TopicPlacement, n552)
-		for i554 := range s553 {
-			if err = s553[i554].decode(d); err != nil {
+	if n608 > 0 {
+		s609 := make([]TopicPlacement, n608)
+		for i610 := range s609 {
+			if err = s609[i610].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s553
+		m.Topics = s609
 	}
 	return nil
 }
@@ -5784,8 +6324,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i555 := range m.Topics {
-		n += m.Topics[i555].sizeHint()
+	for i611 := range m.Topics {
+		n += m.Topics[i611].sizeHint()
 	}
 	return n
 }
@@ -5888,8 +6428,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i556 := range m.Partitions {
-		b = m.Partitions[i556].AppendPostcard(b)
+	for i612 := range m.Partitions {
+		b = m.Partitions[i612].AppendPostcard(b)
 	}
 	return b
 }
@@ -5901,18 +6441,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n557 int
-	if n557, err = d.Len(); err != nil {
+	var n613 int
+	if n613, err = d.Len(); err != nil {
 		return err
 	}
-	if n557 > 0 {
-		s558 := make([]ProducePartition, n557)
-		for i559 := range s558 {
-			if err = s558[i559].decode(d); err != nil {
+	if n613 > 0 {
+		s614 := make([]ProducePartition, n613)
+		for i615 := range s614 {
+			if err = s614[i615].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s558
+		m.Partitions = s614
 	}
 	return nil
 }
@@ -5922,8 +6462,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i560 := range m.Partitions {
-		n += m.Partitions[i560].sizeHint()
+	for i616 := range m.Partitions {
+		n += m.Partitions[i616].sizeHint()
 	}
 	return n
 }
@@ -5933,8 +6473,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i561 := range m.Partitions {
-		m.Partitions[i561].appendVec(w)
+	for i617 := range m.Partitions {
+		m.Partitions[i617].appendVec(w)
 	}
 }
 
@@ -5943,8 +6483,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i562 := range m.Partitions {
-		n += m.Partitions[i562].vecHint()
+	for i618 := range m.Partitions {
+		n += m.Partitions[i618].vecHint()
 	}
 	return n
 }
@@ -5952,25 +6492,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i563 := range m.Partitions {
-		b = m.Partitions[i563].AppendPostcard(b)
+	for i619 := range m.Partitions {
+		b = m.Partitions[i619].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n564 int
-	if n564, err = d.Len(); err != nil {
+	var n620 int
+	if n620, err = d.Len(); err != nil {
 		return err
 	}
-	if n564 > 0 {
-		s565 := make([]ProducePartitionResp, n564)
-		for i566 := range s565 {
-			if err = s565[i566].decode(d); err != nil {
+	if n620 > 0 {
+		s621 := make([]ProducePartitionResp, n620)
+		for i622 := range s621 {
+			if err = s621[i622].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s565
+		m.Partitions = s621
 	}
 	return nil
 }
@@ -5978,8 +6518,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i567 := range m.Partitions {
-		n += m.Partitions[i567].sizeHint()
+	for i623 := range m.Partitions {
+		n += m.Partitions[i623].sizeHint()
 	}
 	return n
 }
@@ -6082,8 +6622,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i568 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i568])
+	for i624 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i624])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendString(b, m.Kafka)
@@ -6100,18 +6640,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n569 int
-	if n569, err = d.Len(); err != nil {
+	var n625 int
+	if n625, err = d.Len(); err != nil {
 		return err
 	}
-	if n569 > 0 {
-		s570 := make([]string, n569)
-		for i571 := range s570 {
-			if s570[i571], err = d.String(); err != nil {
+	if n625 > 0 {
+		s626 := make([]string, n625)
+		for i627 := range s626 {
+			if s626[i627], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s570
+		m.Direct = s626
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -6128,8 +6668,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i572 := range m.Direct {
-		n += len(m.Direct[i572]) + 5
+	for i628 := range m.Direct {
+		n += len(m.Direct[i628]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += len(m.Kafka) + 5
@@ -6145,8 +6685,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i573 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i573])
+	for i629 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i629])
 	}
 	return b
 }
@@ -6170,18 +6710,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n574 int
-	if n574, err = d.Len(); err != nil {
+	var n630 int
+	if n630, err = d.Len(); err != nil {
 		return err
 	}
-	if n574 > 0 {
-		s575 := make([]string, n574)
-		for i576 := range s575 {
-			if s575[i576], err = d.String(); err != nil {
+	if n630 > 0 {
+		s631 := make([]string, n630)
+		for i632 := range s631 {
+			if s631[i632], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s575
+		m.LeaderDirect = s631
 	}
 	return nil
 }
@@ -6195,8 +6735,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i577 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i577]) + 5
+	for i633 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i633]) + 5
 	}
 	return n
 }
@@ -6256,16 +6796,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some578 bool
-	if some578, err = d.Option(); err != nil {
+	var some634 bool
+	if some634, err = d.Option(); err != nil {
 		return err
 	}
-	if some578 {
-		p579 := new(string)
-		if (*p579), err = d.String(); err != nil {
+	if some634 {
+		p635 := new(string)
+		if (*p635), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p579
+		m.Name = p635
 	}
 	return nil
 }
@@ -6283,42 +6823,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i580 := range m.Entity {
-		b = m.Entity[i580].AppendPostcard(b)
+	for i636 := range m.Entity {
+		b = m.Entity[i636].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i581 := range m.Values {
-		b = m.Values[i581].AppendPostcard(b)
+	for i637 := range m.Values {
+		b = m.Values[i637].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n582 int
-	if n582, err = d.Len(); err != nil {
+	var n638 int
+	if n638, err = d.Len(); err != nil {
 		return err
 	}
-	if n582 > 0 {
-		s583 := make([]QuotaEntityPart, n582)
-		for i584 := range s583 {
-			if err = s583[i584].decode(d); err != nil {
+	if n638 > 0 {
+		s639 := make([]QuotaEntityPart, n638)
+		for i640 := range s639 {
+			if err = s639[i640].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s583
+		m.Entity = s639
 	}
-	var n585 int
-	if n585, err = d.Len(); err != nil {
+	var n641 int
+	if n641, err = d.Len(); err != nil {
 		return err
 	}
-	if n585 > 0 {
-		s586 := make([]QuotaValue, n585)
-		for i587 := range s586 {
-			if err = s586[i587].decode(d); err != nil {
+	if n641 > 0 {
+		s642 := make([]QuotaValue, n641)
+		for i643 := range s642 {
+			if err = s642[i643].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s586
+		m.Values = s642
 	}
 	return nil
 }
@@ -6326,12 +6866,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i588 := range m.Entity {
-		n += m.Entity[i588].sizeHint()
+	for i644 := range m.Entity {
+		n += m.Entity[i644].sizeHint()
 	}
 	n += 5
-	for i589 := range m.Values {
-		n += m.Values[i589].sizeHint()
+	for i645 := range m.Values {
+		n += m.Values[i645].sizeHint()
 	}
 	return n
 }
@@ -6353,21 +6893,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x590 byte
-	if x590, err = d.Byte(); err != nil {
+	var x646 byte
+	if x646, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x590)
-	var some591 bool
-	if some591, err = d.Option(); err != nil {
+	m.MatchType = int8(x646)
+	var some647 bool
+	if some647, err = d.Option(); err != nil {
 		return err
 	}
-	if some591 {
-		p592 := new(string)
-		if (*p592), err = d.String(); err != nil {
+	if some647 {
+		p648 := new(string)
+		if (*p648), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p592
+		m.Match = p648
 	}
 	return nil
 }
@@ -6441,8 +6981,8 @@ func (m *ReassignPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendBool(b, m.Cancel)
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i593 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i593]))
+	for i649 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i649]))
 	}
 	return b
 }
@@ -6454,18 +6994,18 @@ func (m *ReassignPartition) decode(d *postcard.Decoder) (err error) {
 	if m.Cancel, err = d.Bool(); err != nil {
 		return err
 	}
-	var n594 int
-	if n594, err = d.Len(); err != nil {
+	var n650 int
+	if n650, err = d.Len(); err != nil {
 		return err
 	}
-	if n594 > 0 {
-		s595 := make([]int32, n594)
-		for i596 := range s595 {
-			if s595[i596], err = d.I32(); err != nil {
+	if n650 > 0 {
+		s651 := make([]int32, n650)
+		for i652 := range s651 {
+			if s651[i652], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s595
+		m.Replicas = s651
 	}
 	return nil
 }
@@ -6512,8 +7052,8 @@ func (m *ReassignPartitionResp) sizeHint() int {
 func (m *ReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i597 := range m.Partitions {
-		b = m.Partitions[i597].AppendPostcard(b)
+	for i653 := range m.Partitions {
+		b = m.Partitions[i653].AppendPostcard(b)
 	}
 	return b
 }
@@ -6522,18 +7062,18 @@ func (m *ReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n598 int
-	if n598, err = d.Len(); err != nil {
+	var n654 int
+	if n654, err = d.Len(); err != nil {
 		return err
 	}
-	if n598 > 0 {
-		s599 := make([]ReassignPartition, n598)
-		for i600 := range s599 {
-			if err = s599[i600].decode(d); err != nil {
+	if n654 > 0 {
+		s655 := make([]ReassignPartition, n654)
+		for i656 := range s655 {
+			if err = s655[i656].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s599
+		m.Partitions = s655
 	}
 	return nil
 }
@@ -6542,8 +7082,8 @@ func (m *ReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i601 := range m.Partitions {
-		n += m.Partitions[i601].sizeHint()
+	for i657 := range m.Partitions {
+		n += m.Partitions[i657].sizeHint()
 	}
 	return n
 }
@@ -6552,8 +7092,8 @@ func (m *ReassignTopic) sizeHint() int {
 func (m *ReassignTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i602 := range m.Partitions {
-		b = m.Partitions[i602].AppendPostcard(b)
+	for i658 := range m.Partitions {
+		b = m.Partitions[i658].AppendPostcard(b)
 	}
 	return b
 }
@@ -6562,18 +7102,18 @@ func (m *ReassignTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n603 int
-	if n603, err = d.Len(); err != nil {
+	var n659 int
+	if n659, err = d.Len(); err != nil {
 		return err
 	}
-	if n603 > 0 {
-		s604 := make([]ReassignPartitionResp, n603)
-		for i605 := range s604 {
-			if err = s604[i605].decode(d); err != nil {
+	if n659 > 0 {
+		s660 := make([]ReassignPartitionResp, n659)
+		for i661 := range s660 {
+			if err = s660[i661].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s604
+		m.Partitions = s660
 	}
 	return nil
 }
@@ -6582,8 +7122,8 @@ func (m *ReassignTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i606 := range m.Partitions {
-		n += m.Partitions[i606].sizeHint()
+	for i662 := range m.Partitions {
+		n += m.Partitions[i662].sizeHint()
 	}
 	return n
 }
@@ -6634,11 +7174,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x607 byte
-	if x607, err = d.Byte(); err != nil {
+	var x663 byte
+	if x663, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x607)
+	m.Status = Status(x663)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -6693,11 +7233,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x608 byte
-	if x608, err = d.Byte(); err != nil {
+	var x664 byte
+	if x664, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x608)
+	m.Mechanism = int8(x664)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6734,11 +7274,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x609 byte
-	if x609, err = d.Byte(); err != nil {
+	var x665 byte
+	if x665, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x609)
+	m.Mechanism = int8(x665)
 	return nil
 }
 
@@ -6763,11 +7303,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x610 byte
-	if x610, err = d.Byte(); err != nil {
+	var x666 byte
+	if x666, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x610)
+	m.Mechanism = int8(x666)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -6796,8 +7336,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i611 := range m.Credentials {
-		b = m.Credentials[i611].AppendPostcard(b)
+	for i667 := range m.Credentials {
+		b = m.Credentials[i667].AppendPostcard(b)
 	}
 	return b
 }
@@ -6812,18 +7352,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n612 int
-	if n612, err = d.Len(); err != nil {
+	var n668 int
+	if n668, err = d.Len(); err != nil {
 		return err
 	}
-	if n612 > 0 {
-		s613 := make([]ScramCredential, n612)
-		for i614 := range s613 {
-			if err = s613[i614].decode(d); err != nil {
+	if n668 > 0 {
+		s669 := make([]ScramCredential, n668)
+		for i670 := range s669 {
+			if err = s669[i670].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s613
+		m.Credentials = s669
 	}
 	return nil
 }
@@ -6834,8 +7374,8 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i615 := range m.Credentials {
-		n += m.Credentials[i615].sizeHint()
+	for i671 := range m.Credentials {
+		n += m.Credentials[i671].sizeHint()
 	}
 	return n
 }
@@ -6873,8 +7413,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i616 := range m.Assignments {
-		b = m.Assignments[i616].AppendPostcard(b)
+	for i672 := range m.Assignments {
+		b = m.Assignments[i672].AppendPostcard(b)
 	}
 	return b
 }
@@ -6898,18 +7438,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n617 int
-	if n617, err = d.Len(); err != nil {
+	var n673 int
+	if n673, err = d.Len(); err != nil {
 		return err
 	}
-	if n617 > 0 {
-		s618 := make([]SyncGroupAssignment, n617)
-		for i619 := range s618 {
-			if err = s618[i619].decode(d); err != nil {
+	if n673 > 0 {
+		s674 := make([]SyncGroupAssignment, n673)
+		for i675 := range s674 {
+			if err = s674[i675].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s618
+		m.Assignments = s674
 	}
 	return nil
 }
@@ -6923,8 +7463,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i620 := range m.Assignments {
-		n += m.Assignments[i620].sizeHint()
+	for i676 := range m.Assignments {
+		n += m.Assignments[i676].sizeHint()
 	}
 	return n
 }
@@ -6970,8 +7510,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i621 := range m.Partitions {
-		b = m.Partitions[i621].AppendPostcard(b)
+	for i677 := range m.Partitions {
+		b = m.Partitions[i677].AppendPostcard(b)
 	}
 	return b
 }
@@ -6983,26 +7523,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x622 []byte
-	if x622, err = d.Take(16); err != nil {
+	var x678 []byte
+	if x678, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x622)
+	copy(m.TopicID[:], x678)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n623 int
-	if n623, err = d.Len(); err != nil {
+	var n679 int
+	if n679, err = d.Len(); err != nil {
 		return err
 	}
-	if n623 > 0 {
-		s624 := make([]PartitionInfo, n623)
-		for i625 := range s624 {
-			if err = s624[i625].decode(d); err != nil {
+	if n679 > 0 {
+		s680 := make([]PartitionInfo, n679)
+		for i681 := range s680 {
+			if err = s680[i681].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s624
+		m.Partitions = s680
 	}
 	return nil
 }
@@ -7014,8 +7554,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i626 := range m.Partitions {
-		n += m.Partitions[i626].sizeHint()
+	for i682 := range m.Partitions {
+		n += m.Partitions[i682].sizeHint()
 	}
 	return n
 }
@@ -7050,16 +7590,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i627 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i627])
+	for i683 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i683])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
-	for i628 := range m.Leaders {
-		b = postcard.AppendString(b, m.Leaders[i628])
+	for i684 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i684])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
-	for i629 := range m.LeaderEpochs {
-		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i629]))
+	for i685 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i685]))
 	}
 	return b
 }
@@ -7071,49 +7611,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x630 []byte
-	if x630, err = d.Take(16); err != nil {
+	var x686 []byte
+	if x686, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x630)
-	var n631 int
-	if n631, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x686)
+	var n687 int
+	if n687, err = d.Len(); err != nil {
 		return err
 	}
-	if n631 > 0 {
-		s632 := make([]string, n631)
-		for i633 := range s632 {
-			if s632[i633], err = d.String(); err != nil {
+	if n687 > 0 {
+		s688 := make([]string, n687)
+		for i689 := range s688 {
+			if s688[i689], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s632
+		m.Owners = s688
 	}
-	var n634 int
-	if n634, err = d.Len(); err != nil {
+	var n690 int
+	if n690, err = d.Len(); err != nil {
 		return err
 	}
-	if n634 > 0 {
-		s635 := make([]string, n634)
-		for i636 := range s635 {
-			if s635[i636], err = d.String(); err != nil {
+	if n690 > 0 {
+		s691 := make([]string, n690)
+		for i692 := range s691 {
+			if s691[i692], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Leaders = s635
+		m.Leaders = s691
 	}
-	var n637 int
-	if n637, err = d.Len(); err != nil {
+	var n693 int
+	if n693, err = d.Len(); err != nil {
 		return err
 	}
-	if n637 > 0 {
-		s638 := make([]int32, n637)
-		for i639 := range s638 {
-			if s638[i639], err = d.I32(); err != nil {
+	if n693 > 0 {
+		s694 := make([]int32, n693)
+		for i695 := range s694 {
+			if s694[i695], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.LeaderEpochs = s638
+		m.LeaderEpochs = s694
 	}
 	return nil
 }
@@ -7124,12 +7664,12 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i640 := range m.Owners {
-		n += len(m.Owners[i640]) + 5
+	for i696 := range m.Owners {
+		n += len(m.Owners[i696]) + 5
 	}
 	n += 5
-	for i641 := range m.Leaders {
-		n += len(m.Leaders[i641]) + 5
+	for i697 := range m.Leaders {
+		n += len(m.Leaders[i697]) + 5
 	}
 	n += 5
 	n += 10 * len(m.LeaderEpochs)
@@ -7199,8 +7739,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i642 := range m.Partitions {
-		b = m.Partitions[i642].AppendPostcard(b)
+	for i698 := range m.Partitions {
+		b = m.Partitions[i698].AppendPostcard(b)
 	}
 	return b
 }
@@ -7227,18 +7767,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n643 int
-	if n643, err = d.Len(); err != nil {
+	var n699 int
+	if n699, err = d.Len(); err != nil {
 		return err
 	}
-	if n643 > 0 {
-		s644 := make([]TxnPartition, n643)
-		for i645 := range s644 {
-			if err = s644[i645].decode(d); err != nil {
+	if n699 > 0 {
+		s700 := make([]TxnPartition, n699)
+		for i701 := range s700 {
+			if err = s700[i701].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s644
+		m.Partitions = s700
 	}
 	return nil
 }
@@ -7253,8 +7793,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i646 := range m.Partitions {
-		n += m.Partitions[i646].sizeHint()
+	for i702 := range m.Partitions {
+		n += m.Partitions[i702].sizeHint()
 	}
 	return n
 }
@@ -7265,8 +7805,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i647 := range m.PendingOffsets {
-		b = m.PendingOffsets[i647].AppendPostcard(b)
+	for i703 := range m.PendingOffsets {
+		b = m.PendingOffsets[i703].AppendPostcard(b)
 	}
 	return b
 }
@@ -7281,18 +7821,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n648 int
-	if n648, err = d.Len(); err != nil {
+	var n704 int
+	if n704, err = d.Len(); err != nil {
 		return err
 	}
-	if n648 > 0 {
-		s649 := make([]TxnPartition, n648)
-		for i650 := range s649 {
-			if err = s649[i650].decode(d); err != nil {
+	if n704 > 0 {
+		s705 := make([]TxnPartition, n704)
+		for i706 := range s705 {
+			if err = s705[i706].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s649
+		m.PendingOffsets = s705
 	}
 	return nil
 }
@@ -7303,8 +7843,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i651 := range m.PendingOffsets {
-		n += m.PendingOffsets[i651].sizeHint()
+	for i707 := range m.PendingOffsets {
+		n += m.PendingOffsets[i707].sizeHint()
 	}
 	return n
 }
@@ -7316,8 +7856,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i652 := range m.Topics {
-		b = m.Topics[i652].AppendPostcard(b)
+	for i708 := range m.Topics {
+		b = m.Topics[i708].AppendPostcard(b)
 	}
 	return b
 }
@@ -7335,18 +7875,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n653 int
-	if n653, err = d.Len(); err != nil {
+	var n709 int
+	if n709, err = d.Len(); err != nil {
 		return err
 	}
-	if n653 > 0 {
-		s654 := make([]OffsetCommitTopic, n653)
-		for i655 := range s654 {
-			if err = s654[i655].decode(d); err != nil {
+	if n709 > 0 {
+		s710 := make([]OffsetCommitTopic, n709)
+		for i711 := range s710 {
+			if err = s710[i711].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s654
+		m.Topics = s710
 	}
 	return nil
 }
@@ -7358,8 +7898,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i656 := range m.Topics {
-		n += m.Topics[i656].sizeHint()
+	for i712 := range m.Topics {
+		n += m.Topics[i712].sizeHint()
 	}
 	return n
 }
@@ -7414,8 +7954,8 @@ func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i657 := range m.ISR {
-		b = postcard.AppendUvarint(b, uint64(m.ISR[i657]))
+	for i713 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i713]))
 	}
 	return b
 }
@@ -7433,18 +7973,18 @@ func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n658 int
-	if n658, err = d.Len(); err != nil {
+	var n714 int
+	if n714, err = d.Len(); err != nil {
 		return err
 	}
-	if n658 > 0 {
-		s659 := make([]uint64, n658)
-		for i660 := range s659 {
-			if s659[i660], err = d.U64(); err != nil {
+	if n714 > 0 {
+		s715 := make([]uint64, n714)
+		for i716 := range s715 {
+			if s715[i716], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s659
+		m.ISR = s715
 	}
 	return nil
 }
@@ -7513,6 +8053,8 @@ var specs = [...]Spec{
 	{Code: OpDescribeGroups, Name: "describe_groups", newReq: func() Message { return new(DescribeGroupsReq) }, newResp: func() Message { return new(DescribeGroupsResp) }},
 	{Code: OpDeleteGroups, Name: "delete_groups", newReq: func() Message { return new(DeleteGroupsReq) }, newResp: func() Message { return new(DeleteGroupsResp) }},
 	{Code: OpOffsetDelete, Name: "offset_delete", newReq: func() Message { return new(OffsetDeleteReq) }, newResp: func() Message { return new(OffsetDeleteResp) }},
+	{Code: OpConsumerGroupHeartbeat, Name: "consumer_group_heartbeat", newReq: func() Message { return new(ConsumerGroupHeartbeatReq) }, newResp: func() Message { return new(ConsumerGroupHeartbeatResp) }},
+	{Code: OpConsumerGroupDescribe, Name: "consumer_group_describe", newReq: func() Message { return new(ConsumerGroupDescribeReq) }, newResp: func() Message { return new(ConsumerGroupDescribeResp) }},
 	{Code: OpInitProducerID, Name: "init_producer_id", newReq: func() Message { return new(InitProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
 	{Code: OpInitTxnProducerID, Name: "init_txn_producer_id", newReq: func() Message { return new(InitTxnProducerIDReq) }, newResp: func() Message { return new(InitProducerIDResp) }},
 	{Code: OpAddPartitionsToTxn, Name: "add_partitions_to_txn", newReq: func() Message { return new(AddPartitionsToTxnReq) }, newResp: func() Message { return new(TxnResp) }},
@@ -7595,56 +8137,60 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[24], true
 	case OpOffsetDelete:
 		return specs[25], true
-	case OpInitProducerID:
+	case OpConsumerGroupHeartbeat:
 		return specs[26], true
-	case OpInitTxnProducerID:
+	case OpConsumerGroupDescribe:
 		return specs[27], true
-	case OpAddPartitionsToTxn:
+	case OpInitProducerID:
 		return specs[28], true
-	case OpAddOffsetsToTxn:
+	case OpInitTxnProducerID:
 		return specs[29], true
-	case OpTxnOffsetCommit:
+	case OpAddPartitionsToTxn:
 		return specs[30], true
-	case OpEndTxn:
+	case OpAddOffsetsToTxn:
 		return specs[31], true
-	case OpListTransactions:
+	case OpTxnOffsetCommit:
 		return specs[32], true
-	case OpDescribeTransactions:
+	case OpEndTxn:
 		return specs[33], true
-	case OpDescribeProducers:
+	case OpListTransactions:
 		return specs[34], true
-	case OpDescribeUserScramCredentials:
+	case OpDescribeTransactions:
 		return specs[35], true
-	case OpAlterUserScramCredentials:
+	case OpDescribeProducers:
 		return specs[36], true
-	case OpDescribeAcls:
+	case OpDescribeUserScramCredentials:
 		return specs[37], true
-	case OpCreateAcls:
+	case OpAlterUserScramCredentials:
 		return specs[38], true
-	case OpDeleteAcls:
+	case OpDescribeAcls:
 		return specs[39], true
-	case OpClusterBrokers:
+	case OpCreateAcls:
 		return specs[40], true
-	case OpPlacement:
+	case OpDeleteAcls:
 		return specs[41], true
-	case OpQuorumJoin:
+	case OpClusterBrokers:
 		return specs[42], true
-	case OpUpdatePartition:
+	case OpPlacement:
 		return specs[43], true
-	case OpQuorumAdmin:
+	case OpQuorumJoin:
 		return specs[44], true
-	case OpDescribeQuorum:
+	case OpUpdatePartition:
 		return specs[45], true
-	case OpAlterReassignments:
+	case OpQuorumAdmin:
 		return specs[46], true
-	case OpListReassignments:
+	case OpDescribeQuorum:
 		return specs[47], true
-	case OpElectLeaders:
+	case OpAlterReassignments:
 		return specs[48], true
-	case OpTransferPartitionLeader:
+	case OpListReassignments:
 		return specs[49], true
-	case OpCompleteReassignment:
+	case OpElectLeaders:
 		return specs[50], true
+	case OpTransferPartitionLeader:
+		return specs[51], true
+	case OpCompleteReassignment:
+		return specs[52], true
 	}
 	return Spec{}, false
 }
@@ -7984,6 +8530,32 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, fmt.Errorf("brokerop: offset_delete request is %T", body)
 		}
 		resp, err := svc.OffsetDelete(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpConsumerGroupHeartbeat:
+		req, ok := body.(*ConsumerGroupHeartbeatReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: consumer_group_heartbeat request is %T", body)
+		}
+		resp, err := svc.ConsumerGroupHeartbeat(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpConsumerGroupDescribe:
+		req, ok := body.(*ConsumerGroupDescribeReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: consumer_group_describe request is %T", body)
+		}
+		resp, err := svc.ConsumerGroupDescribe(ctx, req)
 		if err != nil {
 			return nil, err
 		}
@@ -8455,6 +9027,16 @@ func (Unimplemented) OffsetDelete(context.Context, *OffsetDeleteReq) (*OffsetDel
 	return nil, unsupported("offset_delete")
 }
 
+// ConsumerGroupHeartbeat answers ErrUnsupported.
+func (Unimplemented) ConsumerGroupHeartbeat(context.Context, *ConsumerGroupHeartbeatReq) (*ConsumerGroupHeartbeatResp, error) {
+	return nil, unsupported("consumer_group_heartbeat")
+}
+
+// ConsumerGroupDescribe answers ErrUnsupported.
+func (Unimplemented) ConsumerGroupDescribe(context.Context, *ConsumerGroupDescribeReq) (*ConsumerGroupDescribeResp, error) {
+	return nil, unsupported("consumer_group_describe")
+}
+
 // InitProducerID answers ErrUnsupported.
 func (Unimplemented) InitProducerID(context.Context, *InitProducerIDReq) (*InitProducerIDResp, error) {
 	return nil, unsupported("init_producer_id")
@@ -8797,6 +9379,22 @@ func (p Parts) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetD
 		return nil, unsupported("offset_delete")
 	}
 	return p.Groups.OffsetDelete(ctx, req)
+}
+
+// ConsumerGroupHeartbeat forwards to p.Groups.
+func (p Parts) ConsumerGroupHeartbeat(ctx context.Context, req *ConsumerGroupHeartbeatReq) (*ConsumerGroupHeartbeatResp, error) {
+	if p.Groups == nil {
+		return nil, unsupported("consumer_group_heartbeat")
+	}
+	return p.Groups.ConsumerGroupHeartbeat(ctx, req)
+}
+
+// ConsumerGroupDescribe forwards to p.Groups.
+func (p Parts) ConsumerGroupDescribe(ctx context.Context, req *ConsumerGroupDescribeReq) (*ConsumerGroupDescribeResp, error) {
+	if p.Groups == nil {
+		return nil, unsupported("consumer_group_describe")
+	}
+	return p.Groups.ConsumerGroupDescribe(ctx, req)
 }
 
 // InitProducerID forwards to p.Producers.
@@ -9183,6 +9781,20 @@ func (s intercepted) DeleteGroups(ctx context.Context, req *DeleteGroupsReq) (*D
 func (s intercepted) OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetDeleteResp, error) {
 	ctx, done := s.around(ctx, "offset_delete")
 	resp, err := s.svc.OffsetDelete(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ConsumerGroupHeartbeat(ctx context.Context, req *ConsumerGroupHeartbeatReq) (*ConsumerGroupHeartbeatResp, error) {
+	ctx, done := s.around(ctx, "consumer_group_heartbeat")
+	resp, err := s.svc.ConsumerGroupHeartbeat(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ConsumerGroupDescribe(ctx context.Context, req *ConsumerGroupDescribeReq) (*ConsumerGroupDescribeResp, error) {
+	ctx, done := s.around(ctx, "consumer_group_describe")
+	resp, err := s.svc.ConsumerGroupDescribe(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -163,6 +163,14 @@ type GroupService interface {
 	// OffsetDelete deletes committed offsets.
 	//kafkaop:offset_delete OpOffsetDelete
 	OffsetDelete(ctx context.Context, req *OffsetDeleteReq) (*OffsetDeleteResp, error)
+
+	// ConsumerGroupHeartbeat joins, heartbeats and leaves a KIP-848 consumer group.
+	//kafkaop:consumer_group_heartbeat OpConsumerGroupHeartbeat
+	ConsumerGroupHeartbeat(ctx context.Context, req *ConsumerGroupHeartbeatReq) (*ConsumerGroupHeartbeatResp, error)
+
+	// ConsumerGroupDescribe describes KIP-848 consumer groups.
+	//kafkaop:consumer_group_describe OpConsumerGroupDescribe
+	ConsumerGroupDescribe(ctx context.Context, req *ConsumerGroupDescribeReq) (*ConsumerGroupDescribeResp, error)
 }
 
 // ProducerService hands out producer ids and is the transaction coordinator.

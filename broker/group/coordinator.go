@@ -102,6 +102,7 @@ func Open(cfg Config) (*Coordinator, error) {
 		store, recs = st, r
 	}
 	m := NewMachine(cfg.Machine)
+	m.started = clk.Now() // the consumer-group start grace counts from here
 	m.Apply(recs)
 	c := &Coordinator{
 		log:     cfg.Logger.With("component", "group"),

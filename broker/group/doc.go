@@ -1,6 +1,7 @@
 // Package group is the Kafka consumer-group coordinator: JoinGroup, SyncGroup, Heartbeat,
 // LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups and
-// OffsetDelete (FindCoordinator is answered by the gateway with its own address).
+// OffsetDelete, and the KIP-848 consumer protocol's ConsumerGroupHeartbeat and
+// ConsumerGroupDescribe (FindCoordinator is answered by the gateway with its own address).
 //
 // # Layers
 //
@@ -75,6 +76,75 @@
 //     DeleteGroups needs an Empty group (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND); OffsetDelete
 //     refuses topics a consumer group's members subscribe to (GROUP_SUBSCRIBED_TO_TOPIC, read
 //     from the consumer-protocol subscription metadata).
+//
+// # Consumer groups (KIP-848)
+//
+// ConsumerGroupHeartbeat and ConsumerGroupDescribe (consumer.go, assign.go) serve Kafka 4.0's
+// "consumer" group protocol in the same Machine, beside classic groups, sharing their
+// committed offsets, timers and owner goroutine. The broker assigns: each heartbeat carries the
+// member's subscription and owned partitions and (from the gateway) the cluster's topics;
+// the answer carries the member epoch and, when it changed, the member's whole assignment.
+//
+//   - Epochs: the group epoch is bumped by every join, leave, expiry, subscription or
+//     assignor change and every change of a subscribed topic (created, deleted, grown); the
+//     target assignment is recomputed at once (its epoch equals the group epoch). A member
+//     reconciles towards its target as Kafka's CurrentAssignmentBuilder: partitions it must
+//     give up are revoked first (it stays at its epoch, state UNREVOKED, until a heartbeat
+//     reports them gone); then it moves to the target epoch and gets the target partitions no
+//     other member holds (those others hold stay pending, state UNRELEASED, and are given on a
+//     later heartbeat once released). A partition is never held by two members.
+//   - Fencing: a heartbeat with an epoch newer than the member's, or older and not (the
+//     previous epoch with owned partitions a subset of its assignment), is
+//     FENCED_MEMBER_EPOCH; an unknown member is UNKNOWN_MEMBER_ID (FENCED_INSTANCE_ID when its
+//     instance id belongs to another member). Epoch 0 joins (the member id is the client's,
+//     v1, or minted, v0); a known member rejoining with 0 keeps its state and gets its
+//     assignment again. -1 leaves; -2 is a static member's temporary leave: it keeps its
+//     assignment and epoch until its session expires or a member with its instance id joins
+//     and takes them over without a rebalance. A static member joining while the instance
+//     id's member is active is UNRELEASED_INSTANCE_ID.
+//   - Timers: a member is removed when it sends nothing for ConsumerSessionTimeout (Kafka's
+//     group.consumer.session.timeout.ms, 45 s) or does not finish a revocation within its
+//     rebalance timeout; HeartbeatIntervalMs is ConsumerHeartbeatInterval (5 s).
+//   - Validation: INVALID_REQUEST (with Kafka's message) for a join without rebalance timeout,
+//     subscription or with owned partitions, UNSUPPORTED_ASSIGNOR for a ServerAssignor other
+//     than uniform or range, INVALID_REGULAR_EXPRESSION for a regex Go's regexp (RE2, as
+//     Kafka's RE2/J) rejects. A regex must match the whole topic name, as in Kafka.
+//   - Assignors: the group uses the assignor most members ask for (uniform on a tie or when
+//     none asks). range: per topic, the subscribed members sorted by id get contiguous ranges
+//     (Kafka's classic range). uniform: every member gets P/M or P/M+1 partitions (same
+//     subscriptions), sticky to the previous target (a member keeps what it had up to its
+//     share); with different subscriptions each partition goes to the least loaded subscriber
+//     (balanced as far as the subscriptions allow, not Kafka's exact heterogeneous algorithm).
+//     Racks are not considered.
+//   - Offsets: OffsetCommit's generation is the member epoch. The current epoch is accepted;
+//     an older one for partitions the member has held since that epoch (Kafka 4.3, KIP-1251:
+//     a commit racing a reconciliation is not refused); a newer one, or an older one for a
+//     partition not held since, is STALE_MEMBER_EPOCH; a generation-less commit only while
+//     the group has no members. OffsetFetch does not check the v9 member epoch (it answers
+//     as for an admin fetch). OffsetDelete refuses the topics members subscribe to.
+//   - Mixed groups: the first ConsumerGroupHeartbeat to an empty classic group (no members,
+//     offsets kept) makes it a consumer group, and a JoinGroup to a consumer group without
+//     members makes it classic again (offsets kept), as Kafka 4.0 converts empty groups. A
+//     ConsumerGroupHeartbeat to a classic group with members is GROUP_ID_NOT_FOUND ("is a
+//     classic group with members"); a JoinGroup to a consumer group with members is
+//     INCONSISTENT_GROUP_PROTOCOL; SyncGroup/Heartbeat/LeaveGroup to it are UNKNOWN_MEMBER_ID.
+//     Kafka's online migration (classic members inside a consumer group and the reverse) is
+//     not implemented. DescribeGroups answers a consumer group with GROUP_ID_NOT_FOUND and
+//     ConsumerGroupDescribe a classic group with members likewise, as Kafka (an empty classic
+//     group, e.g. a consumer group's offsets after a restart, is described as an Empty
+//     consumer group: a decision, since the group type is not durable); ListGroups lists
+//     both with their type. DeleteGroups needs a consumer group without members.
+//   - Durability: like classic membership, consumer-group membership (epochs, assignments)
+//     is not durable and not replicated: after a restart or a coordinator move (the quorum
+//     leader changed) members get UNKNOWN_MEMBER_ID and rejoin with epoch 0. Committed
+//     offsets are as durable and replicated as for classic groups (the same records).
+//     Because a new coordinator does not know which partitions the previous one's members
+//     still consume, it gives no partition for ConsumerStartGrace (two heartbeat intervals,
+//     10 s) after it starts: every live member heartbeats meanwhile, gets UNKNOWN_MEMBER_ID
+//     and lets its partitions go before anyone is given them (joins and epochs proceed;
+//     members are UNRELEASED until then). A member that does not heartbeat for that long
+//     can still overlap with its successor; durable membership (Kafka keeps it in
+//     __consumer_offsets) would close that and is not implemented.
 //
 // Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
 // is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable

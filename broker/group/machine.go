@@ -49,6 +49,13 @@ type MachineConfig struct {
 	MaxSessionTimeout     time.Duration // group.max.session.timeout.ms; 0: 30min
 	InitialRebalanceDelay time.Duration // group.initial.rebalance.delay.ms; 0: 3s; <0: none
 	MaxMetadataBytes      int           // offset.metadata.max.bytes; 0: 4096
+	// KIP-848 consumer groups (consumer.go).
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms; 0: 45s
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms; 0: 5s
+	ConsumerGroupMaxSize      int           // group.consumer.max.size; 0: no limit
+	// ConsumerStartGrace: for this long after the Machine first sees time, consumer-group
+	// members are given no partition (see doc.go); 0: two heartbeat intervals; <0: none.
+	ConsumerStartGrace time.Duration
 	// NewMemberID mints a member id for a client; nil: clientID + "-" + a random UUID (Kafka's
 	// form). Tests inject a counter for reproducible transcripts.
 	NewMemberID func(clientID string) string
@@ -64,6 +71,10 @@ type Machine struct {
 	groups map[string]*group
 	timers timerHeap           // groups with a pending timer, by their earliest one
 	dirty  map[string]struct{} // groups whose timers must be recomputed before the next look
+
+	image        topicImage // the cluster's topics, from the last consumer-group heartbeat
+	started      time.Time  // the first time the Machine saw (consumer start grace)
+	imageVersion uint64     // bumped when image changes
 
 	// scratch for the call in progress
 	now time.Time
@@ -118,6 +129,10 @@ type group struct {
 
 	offsets map[tp]committed
 
+	// cg is set while the group is a KIP-848 consumer group (consumer.go); the classic
+	// fields are then unused (state Empty, no members).
+	cg *cgroup
+
 	due     time.Time // earliest timer, while in Machine.timers
 	heapIdx int       // index in Machine.timers, -1 when absent
 }
@@ -148,6 +163,17 @@ func NewMachine(cfg MachineConfig) *Machine {
 	} else if cfg.InitialRebalanceDelay < 0 {
 		cfg.InitialRebalanceDelay = 0
 	}
+	if cfg.ConsumerSessionTimeout == 0 {
+		cfg.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if cfg.ConsumerHeartbeatInterval == 0 {
+		cfg.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if cfg.ConsumerStartGrace == 0 {
+		cfg.ConsumerStartGrace = 2 * cfg.ConsumerHeartbeatInterval
+	} else if cfg.ConsumerStartGrace < 0 {
+		cfg.ConsumerStartGrace = 0
+	}
 	if cfg.MaxMetadataBytes == 0 {
 		cfg.MaxMetadataBytes = 4096
 	}
@@ -162,6 +188,9 @@ func randomMemberID(clientID string) string {
 }
 
 func (m *Machine) begin(now time.Time) {
+	if m.started.IsZero() {
+		m.started = now
+	}
 	m.now = now
 	m.out = nil
 }
@@ -211,6 +240,14 @@ func (m *Machine) JoinGroup(now time.Time, tok Token, req *brokerop.JoinGroupReq
 		return fail(errUnknownMemberID)
 	}
 	g = m.getOrCreate(req.Group)
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			// A classic member cannot join a consumer group that has members (Kafka's
+			// online migration is not implemented).
+			return fail(errInconsistentGroupProto)
+		}
+		g.cg = nil // an empty consumer group becomes a classic group again
+	}
 	if g.state != Empty && (g.protocolType != req.ProtocolType || !g.supportsAny(req.Protocols)) {
 		return fail(errInconsistentGroupProto)
 	}
@@ -843,10 +880,16 @@ func (g *group) nextDeadline() (t time.Time, ok bool) {
 	for _, exp := range g.pending {
 		consider(exp)
 	}
+	if g.cg != nil {
+		g.cg.deadline(consider)
+	}
 	return t, ok
 }
 
 func (m *Machine) tickGroup(g *group) {
+	if g.cg != nil {
+		m.tickConsumer(g.cg)
+	}
 	for _, id := range slices.Clone(g.order) {
 		mem := g.members[id]
 		if mem != nil && !mem.joinWait && !mem.syncWait && !m.now.Before(mem.expires) {
@@ -901,12 +944,19 @@ func (m *Machine) OffsetCommit(now time.Time, tok Token, req *brokerop.OffsetCom
 	defer m.touch(req.Group) // its timers may have changed
 	code := m.validateCommit(req)
 	g := m.groups[req.Group]
+	var perPartition func(topic string, p int32) int16
+	if g != nil && g.cg != nil && req.Group != "" {
+		code, perPartition = m.validateConsumerCommit(g.cg, req)
+	}
 	resp := &brokerop.OffsetCommitResp{}
 	var recs []Record
 	for _, t := range req.Topics {
 		tr := brokerop.OffsetCommitTopicResp{Topic: t.Topic}
 		for _, p := range t.Partitions {
 			pc := code
+			if pc == errNone && perPartition != nil {
+				pc = perPartition(t.Topic, p.Partition)
+			}
 			if pc == errNone && len(p.Metadata) > m.cfg.MaxMetadataBytes {
 				pc = errOffsetMetadataTooLarge
 			}
@@ -1022,6 +1072,9 @@ func (m *Machine) OffsetDelete(now time.Time, tok Token, req *brokerop.OffsetDel
 		return m.out
 	}
 	subscribed := g.subscribedTopics()
+	if g.cg != nil {
+		subscribed = m.consumerSubscribed(g.cg)
+	}
 	var recs []Record
 	for _, t := range req.Topics {
 		tr := brokerop.OffsetDeleteTopicResp{Topic: t.Topic}
@@ -1086,12 +1139,14 @@ func (m *Machine) ListGroups(now time.Time, tok Token, req *brokerop.ListGroupsR
 	sort.Strings(ids)
 	for _, id := range ids {
 		g := m.groups[id]
-		if !match(req.StatesFilter, g.state.String()) || !match(req.TypesFilter, "classic") {
+		lg := brokerop.ListedGroup{Group: id, ProtocolType: g.protocolType, State: g.state.String(), Type: "classic"}
+		if g.cg != nil {
+			lg = brokerop.ListedGroup{Group: id, ProtocolType: "consumer", State: g.cg.state(), Type: "consumer"}
+		}
+		if !match(req.StatesFilter, lg.State) || !match(req.TypesFilter, lg.Type) {
 			continue
 		}
-		resp.Groups = append(resp.Groups, brokerop.ListedGroup{
-			Group: id, ProtocolType: g.protocolType, State: g.state.String(), Type: "classic",
-		})
+		resp.Groups = append(resp.Groups, lg)
 	}
 	m.reply(tok, resp)
 	return m.out
@@ -1106,6 +1161,11 @@ func (m *Machine) DescribeGroups(now time.Time, tok Token, req *brokerop.Describ
 		g := m.groups[id]
 		if g == nil {
 			resp.Groups = append(resp.Groups, brokerop.DescribedGroup{Group: id, State: Dead.String()})
+			continue
+		}
+		if g.cg != nil {
+			// Kafka: "Group X is not a classic group." (ConsumerGroupDescribe describes it).
+			resp.Groups = append(resp.Groups, brokerop.DescribedGroup{Group: id, ErrorCode: errGroupIDNotFound, State: Dead.String()})
 			continue
 		}
 		d := brokerop.DescribedGroup{Group: id, State: g.state.String(), ProtocolType: g.protocolType}
@@ -1140,7 +1200,7 @@ func (m *Machine) DeleteGroups(now time.Time, tok Token, req *brokerop.DeleteGro
 		switch {
 		case g == nil:
 			code = errGroupIDNotFound
-		case g.state != Empty:
+		case g.state != Empty || (g.cg != nil && len(g.cg.members) > 0):
 			code = errNonEmptyGroup
 		default:
 			recs = append(recs, Record{Kind: KindDeleteGroup, Group: id})
@@ -1175,7 +1235,7 @@ func (m *Machine) Apply(recs []Record) {
 		case KindDeleteGroup:
 			if g := m.groups[r.Group]; g != nil {
 				clear(g.offsets)
-				if g.state == Empty {
+				if g.state == Empty && (g.cg == nil || len(g.cg.members) == 0) {
 					if g.heapIdx >= 0 {
 						heap.Remove(&m.timers, g.heapIdx)
 					}
