@@ -122,6 +122,7 @@ type Broker struct {
 	// txnVerify, when set (SetTxnVerifier), checks transactional batches instead of txn
 	// (the coordinator runs on another broker).
 	txnVerify atomic.Pointer[TxnVerifier]
+	txnExt    atomic.Pointer[extCoordinator] // SetTxnCoordinator (txn_ops.go)
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 

@@ -51,6 +51,7 @@ func allCommands() []metadata.Command {
 		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.UpdatePartition{},
 		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
+		&metadata.PutTxn{ID: "txn-ü", Record: []byte{1, 2, 3}}, &metadata.PutTxn{},
 	}, securityCommands()...)
 }
 
@@ -67,8 +68,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 24 {
-		t.Errorf("%d command kinds covered, want 24", len(kinds))
+	if len(kinds) != 25 {
+		t.Errorf("%d command kinds covered, want 25", len(kinds))
 	}
 }
 

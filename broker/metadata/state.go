@@ -32,6 +32,8 @@ type State struct {
 	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
 
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
+
+	txns map[string][]byte // transaction coordinator records by transactional id (txn.go)
 }
 
 // New returns an empty state (no cluster id, nothing applied).
@@ -53,6 +55,7 @@ func (s *State) reset() {
 	s.owned = map[NodeID]int64{}
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
 	s.sec.reset()
+	s.txns = map[string][]byte{}
 }
 
 // Apply applies the committed entry at index (see result.go for what it returns). An entry it
@@ -131,6 +134,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.alterQuotas(c, dry)
 	case *SetRoles:
 		return s.setRoles(c, dry)
+	case *PutTxn:
+		return s.putTxn(c, dry)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }
