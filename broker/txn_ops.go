@@ -31,6 +31,10 @@ func (b *Broker) SetTxnOffsetSink(g TxnOffsetCommitter) {
 	}
 }
 
+// NewTxnOffsetSink adapts a TxnOffsetCommitter to the transaction coordinator's OffsetSink
+// (broker/controller gives it to the coordinator it runs on the metadata quorum).
+func NewTxnOffsetSink(g TxnOffsetCommitter) txn.OffsetSink { return offsetSink{g} }
+
 type offsetSink struct{ g TxnOffsetCommitter }
 
 func (s offsetSink) CommitTxnOffsets(ctx context.Context, offs []txn.Offset) error {
@@ -277,4 +281,35 @@ func describeProducers(prods map[int64]*producerEntry) []brokerop.ProducerInfo {
 		out = append(out, pi)
 	}
 	return out
+}
+
+// WriteMarkers serves the coordinator's WriteTxnMarkers (brokerop.OpWriteMarkers) on the
+// broker that leads or owns the partitions: NOT_LEADER_OR_FOLLOWER when one is not led here.
+func (b *Broker) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	parts := make([]txn.TP, len(req.Partitions))
+	for i, p := range req.Partitions {
+		parts[i] = txn.TP{Topic: p.Topic, Partition: p.Partition}
+	}
+	err := b.WriteTxnMarkers(ctx, req.ProducerID, req.ProducerEpoch, req.Commit, parts)
+	switch {
+	case err == nil:
+		return &brokerop.TxnResp{}, nil
+	case errors.Is(err, ErrNotPartitionLeader):
+		return &brokerop.TxnResp{ErrorCode: kerr.NotLeaderForPartition.Code}, nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &brokerop.TxnResp{ErrorCode: kerr.RequestTimedOut.Code}, nil
+	}
+	return nil, err
+}
+
+// VerifyTxn answers whether a transactional batch may be appended, from the coordinator
+// serving here (brokerop.OpVerifyTxn).
+func (b *Broker) VerifyTxn(_ context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	return &brokerop.TxnResp{ErrorCode: b.coord().Verify(req.ProducerID, req.ProducerEpoch, txn.TP{Topic: req.Topic, Partition: req.Partition})}, nil
 }

@@ -150,10 +150,18 @@ func (c *Coordinator) Close() error {
 
 func (c *Coordinator) run() {
 	defer close(c.done)
+	// Close cancels a pass in progress (markers to a broker that does not answer).
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		<-c.quit // run returns only after quit is closed
+		cancel()
+	})
+	defer wg.Wait()
 	t := time.NewTicker(c.cfg.CheckInterval)
 	defer t.Stop()
 	for {
-		c.Check(context.Background())
+		c.Check(ctx)
 		select {
 		case <-c.quit:
 			return

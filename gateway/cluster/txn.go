@@ -84,3 +84,14 @@ func (c *Cluster) DescribeProducers(ctx context.Context, req *brokerop.DescribeP
 	}
 	return resp, nil
 }
+
+// WriteMarkers is a broker-to-broker op (the coordinator's markers): not served through the
+// gateway.
+func (c *Cluster) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersReq) (*brokerop.TxnResp, error) {
+	return brokerop.Unimplemented{}.WriteMarkers(ctx, req)
+}
+
+// VerifyTxn asks the controller's transaction coordinator.
+func (c *Cluster) VerifyTxn(ctx context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.VerifyTxn(ctx, req) })
+}
