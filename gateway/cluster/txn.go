@@ -8,10 +8,9 @@ import (
 
 // Transactions. The transaction coordinator lives on the controller, with the producer ids
 // and the groups (whose offsets a transaction commits): every transaction op goes there (in
-// quorum mode to any broker, which routes it to the leader; see broker/controller/txn.go).
-// Its markers are written into the controller's own partitions, so transactions span only
-// partitions the controller owns: with one broker, all of them (the case served today);
-// DescribeProducers goes to each partition's owner.
+// quorum mode to any broker, which routes it to the quorum leader, whose coordinator keeps
+// its state on the metadata quorum and writes markers into each partition's leader; see
+// broker/controller/txn.go). DescribeProducers goes to each partition's owner.
 
 // InitTxnProducerID asks the controller's transaction coordinator.
 func (c *Cluster) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
