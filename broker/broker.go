@@ -123,6 +123,8 @@ type Broker struct {
 	// (the coordinator runs on another broker).
 	txnVerify atomic.Pointer[TxnVerifier]
 	txnExt    atomic.Pointer[extCoordinator] // SetTxnCoordinator (txn_ops.go)
+	// txnMembers fences TxnOffsetCommit by group membership (SetTxnOffsetSink, KIP-447).
+	txnMembers atomic.Pointer[TxnMemberChecker]
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 

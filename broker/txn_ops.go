@@ -23,9 +23,20 @@ type TxnOffsetCommitter interface {
 	CommitTxnOffsets(ctx context.Context, group string, topics []brokerop.OffsetCommitTopic) error
 }
 
+// TxnMemberChecker is implemented by a TxnOffsetCommitter that fences transactional offset
+// commits by group membership (KIP-447; group.Coordinator, the controller): the Kafka error
+// code refusing the membership (generation -1, member "" and instance "" for none), or 0.
+type TxnMemberChecker interface {
+	CheckTxnMember(ctx context.Context, group string, generation int32, memberID, instanceID string) (int16, error)
+}
+
 // SetTxnOffsetSink sets where offsets committed in transactions go (cmd/internal/cli wires
-// the group coordinator). Until it is set, committing a transaction with offsets waits.
+// the group coordinator). Until it is set, committing a transaction with offsets waits. If g
+// is a TxnMemberChecker, TxnOffsetCommit is fenced with it.
 func (b *Broker) SetTxnOffsetSink(g TxnOffsetCommitter) {
+	if ch, ok := g.(TxnMemberChecker); ok {
+		b.txnMembers.Store(&ch)
+	}
 	if b.txn != nil {
 		b.txn.SetOffsetSink(offsetSink{g})
 	}
@@ -163,6 +174,15 @@ func (b *Broker) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsTo
 func (b *Broker) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
+	}
+	if ch := b.txnMembers.Load(); ch != nil && (req.Generation >= 0 || req.MemberID != "" || req.InstanceID != "") {
+		code, err := (*ch).CheckTxnMember(ctx, req.Group, req.Generation, req.MemberID, req.InstanceID)
+		if err != nil {
+			return &brokerop.TxnResp{ErrorCode: kerr.CoordinatorNotAvailable.Code}, nil
+		}
+		if code != 0 {
+			return &brokerop.TxnResp{ErrorCode: code}, nil
+		}
 	}
 	var offs []txn.Offset
 	for _, t := range req.Topics {

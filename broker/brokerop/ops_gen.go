@@ -7309,6 +7309,9 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	for i652 := range m.Topics {
 		b = m.Topics[i652].AppendPostcard(b)
 	}
+	b = postcard.AppendZigzag(b, int64(m.Generation))
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendString(b, m.InstanceID)
 	return b
 }
 
@@ -7338,6 +7341,15 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 		}
 		m.Topics = s654
 	}
+	if m.Generation, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.InstanceID, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -7351,6 +7363,9 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	for i656 := range m.Topics {
 		n += m.Topics[i656].sizeHint()
 	}
+	n += 10
+	n += len(m.MemberID) + 5
+	n += len(m.InstanceID) + 5
 	return n
 }
 

@@ -79,13 +79,18 @@ type AddOffsetsToTxnReq struct {
 }
 
 // TxnOffsetCommitReq commits offsets inside a transaction: they become the group's
-// committed offsets only when the transaction commits.
+// committed offsets only when the transaction commits. Generation, MemberID and InstanceID
+// are the consumer's group membership (TxnOffsetCommit v3, KIP-447; -1, "" and "" for
+// none), fenced against the group.
 type TxnOffsetCommitReq struct {
 	TransactionalID string
 	Group           string
 	ProducerID      int64
 	ProducerEpoch   int16
 	Topics          []OffsetCommitTopic
+	Generation      int32
+	MemberID        string
+	InstanceID      string
 }
 
 // EndTxnReq commits (Commit) or aborts a transaction.

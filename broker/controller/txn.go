@@ -307,6 +307,16 @@ func (c *Controller) CommitTxnOffsets(ctx context.Context, group string, topics 
 	return co.CommitTxnOffsets(ctx, group, topics)
 }
 
+// CheckTxnMember fences a transactional offset commit by the group's membership through
+// the leader's group coordinator (broker.TxnMemberChecker, KIP-447).
+func (c *Controller) CheckTxnMember(ctx context.Context, group string, generation int32, memberID, instanceID string) (int16, error) {
+	co := c.coordinator()
+	if co == nil {
+		return 0, errNoCoordinator
+	}
+	return co.CheckTxnMember(ctx, group, generation, memberID, instanceID)
+}
+
 // txnLocal runs a transaction op on this broker with the live quorum coordinator installed
 // (COORDINATOR_NOT_AVAILABLE, which clients retry, while there is none).
 func txnLocal[Req, Resp any](c *Controller, op func(context.Context, *Req) (*Resp, error), none *Resp) func(context.Context, *Req) (*Resp, error) {
