@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/txn"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -201,6 +203,101 @@ func TestReplicatedTxnStateInSnapshot(t *testing.T) {
 		// read_committed and served to read_uncommitted.
 		if s := isoState(c.nodes[f].e); strings.Contains(strings.Split(s, ";")[0], "ab-") || !strings.Contains(strings.Split(s, ";")[1], "ab-") {
 			t.Fatalf("aborted data served to read_committed: %s", s)
+		}
+	})
+}
+
+// leaderMarkers is a transaction coordinator's MarkerWriter that writes into whichever
+// broker of c leads partition 0 of "r" (the controller's routing, in a test).
+type leaderMarkers struct{ c *raftCluster }
+
+func (m leaderMarkers) WriteTxnMarkers(ctx context.Context, pid int64, epoch int16, commit bool, parts []txn.TP) error {
+	return m.c.nodes[m.c.leader(0)].e.b.WriteTxnMarkers(ctx, pid, epoch, commit, parts)
+}
+
+// Power cuts (torn writes) of the partition leader between transactions and with one
+// open: each restarted replica rebuilds open transactions, the LSO and the aborted list from
+// its own log, the open transaction is committed through the next leader, and in the end
+// every replica, leading in turn, serves read_committed exactly the committed records in
+// order (the aborted ones only to read_uncommitted).
+func TestReplicatedTxnLeaderCrashes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, nil)
+		ids := int64(1000)
+		co, err := txn.Open(txn.CoordinatorConfig{Dir: "/txn", FS: waltest.NewCrashFS(), CheckInterval: -1,
+			NewPID: func() (int64, error) { ids++; return ids, nil }, Markers: leaderMarkers{c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer co.Close()
+		verify := func(_ context.Context, pid int64, epoch int16, tp txn.TP) int16 { return co.Verify(pid, epoch, tp) }
+		for _, n := range c.nodes {
+			n.e.b.SetTxnVerifier(verify)
+		}
+		tear := rand.New(rand.NewPCG(3, 4))
+		powerCut := func(id uint64) {
+			c.crash(id, tear)
+			c.restart(id)
+			c.nodes[id].e.b.SetTxnVerifier(verify)
+		}
+		ctx := context.Background()
+		pid, epoch, code := co.InitProducerID(ctx, "p", 600000, -1, -1)
+		if code != 0 {
+			t.Fatalf("init: %d", code)
+		}
+		tp := []txn.TP{{Topic: "r", Partition: 0}}
+		seq := int32(0)
+		var committed, all []string
+		produce := func(v string) {
+			t.Helper()
+			batch := txnBatch(pid, epoch, seq, v)
+			r := produceTo(t, c.nodes[c.leader(0)].e.b, -1, 0, slices.Clone(batch))
+			for r.ErrorCode != 0 {
+				if r.ErrorCode != kerr.NotLeaderForPartition.Code && r.ErrorCode != kerr.RequestTimedOut.Code {
+					t.Fatalf("produce %s: %+v", v, r)
+				}
+				r = produceTo(t, c.nodes[c.leader(0)].e.b, -1, 0, slices.Clone(batch))
+			}
+			seq++
+			all = append(all, v)
+		}
+		end := func(commit bool, vs []string) {
+			t.Helper()
+			for code := co.End(ctx, "p", pid, epoch, commit); code != 0; code = co.End(ctx, "p", pid, epoch, commit) {
+				if code != txn.ErrConcurrentTransactions {
+					t.Fatalf("end: %d", code)
+				}
+				co.Check(ctx)
+			}
+			if commit {
+				committed = append(committed, vs...)
+			}
+		}
+		for round := range 6 {
+			if code := co.AddPartitions(ctx, "p", pid, epoch, tp); code != 0 {
+				t.Fatalf("add: %d", code)
+			}
+			vs := []string{fmt.Sprintf("t%d-a", round), fmt.Sprintf("t%d-b", round)}
+			for _, v := range vs {
+				produce(v)
+			}
+			if round%2 == 1 { // a power cut of the leader with the transaction open
+				powerCut(c.leader(0))
+			}
+			end(round%3 != 2, vs)
+			powerCut(c.leader(0))
+		}
+		want := fmt.Sprintf("committed %q", committed)
+		for id := range c.nodes {
+			c.moveLeader(0, id)
+			e := c.nodes[id].e
+			got, lso := readIsoFrom(e, 0, 1)
+			if s := fmt.Sprintf("committed %q", got); s != want || lso != e.listLatest("r", 0, 0) {
+				t.Fatalf("replica %d serves %s lso %d, want %s", id, s, lso, want)
+			}
+			if u, _ := readIsoFrom(e, 0, 0); !slices.Equal(u, all) {
+				t.Fatalf("replica %d read_uncommitted %q, want %q", id, u, all)
+			}
 		}
 	})
 }
