@@ -119,6 +119,12 @@ type Broker struct {
 	pids   producerIDs      // InitProducerID's durable counter (producer_ids.go)
 	quotas quotaStore       // client quotas (quotas.go)
 	txn    *txn.Coordinator // the transaction coordinator (txn_ops.go); set by Open
+	// txnVerify, when set (SetTxnVerifier), checks transactional batches instead of txn
+	// (the coordinator runs on another broker).
+	txnVerify atomic.Pointer[TxnVerifier]
+	txnExt    atomic.Pointer[extCoordinator] // SetTxnCoordinator (txn_ops.go)
+	// txnMembers fences TxnOffsetCommit by group membership (SetTxnOffsetSink, KIP-447).
+	txnMembers atomic.Pointer[TxnMemberChecker]
 
 	fatal atomic.Pointer[error] // set once by stop: a durable write's outcome is unknown (registry.go)
 

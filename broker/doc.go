@@ -69,7 +69,10 @@
 // The broker hosts the transaction coordinator (package broker/txn, opened by Open under
 // Dir/txn; its ops are txn_ops.go): it takes producer ids from the broker's counter and writes
 // its commit/abort markers into the broker's partitions with WriteTxnMarkers (control batches
-// in Kafka's format, fsynced before the coordinator completes the transaction). Offsets
+// in Kafka's format, fsynced before the coordinator completes the transaction). In a cluster
+// the controller replaces it (SetTxnCoordinator) with a coordinator whose journal is the
+// metadata quorum, running on the quorum leader (broker/controller txn.go), and serves
+// WriteMarkers and VerifyTxn between brokers. Offsets
 // committed in a transaction go, on commit, to the TxnOffsetCommitter set with
 // SetTxnOffsetSink (the group coordinator). A transactional batch is accepted only if its
 // producer's transaction is ongoing at that epoch and includes the partition (checked with
@@ -192,10 +195,23 @@
 // CheckReplicas runs that check (every Config.ReplicaCheckInterval and as soon as this
 // broker starts serving a partition).
 //
-// Not done yet on replicated partitions: transactions (transactional batches are refused
-// with INVALID_RECORD; markers skip them, as no transaction has data there), changes of
-// a partition's replica list other than joining or leaving it (raft conf changes are the
-// controller's), and turning a single-owner partition with data into a replicated one.
+// Transactions on replicated partitions (replicated_txn.go): a transactional batch is
+// verified with the transaction coordinator (its own, or the one SetTxnVerifier names when
+// the coordinator runs on another broker) under the partition's proposal lock and proposed
+// like any idempotent batch; a marker (WriteTxnMarkers, taken by the leader only, else an
+// error wrapping ErrNotPartitionLeader) is a raft application entry proposed under the same
+// lock, so a verified batch always precedes its transaction's marker, and answered once
+// committed and applied here. Every replica applies batches and markers to the partition's
+// producer state, so open transactions, the last stable offset and the aborted list are the
+// same on every replica at an applied index; a new leader serves read_committed from its own
+// applied state. The raft snapshot carries open transactions and the aborted transactions
+// whose markers are at or after the new log start. A marker is stored as one raftstore
+// control batch (an application entry), not as Kafka's commit/abort control record:
+// clients skip both, and read_committed filtering is done by the broker.
+//
+// Not done yet on replicated partitions: changes of a partition's replica list other than
+// joining or leaving it (raft conf changes are the controller's), and turning a
+// single-owner partition with data into a replicated one.
 // flush.messages / flush.ms do not apply (raft makes every entry durable before it counts).
 //
 // # Topic registry

@@ -108,7 +108,7 @@ func (b *Broker) readOnce(req *brokerop.FetchReq, parts []*partition, resp *brok
 		var size int
 		var bad bool
 		if p.replicated() {
-			size, bad = b.readReplicated(p, fp, r, remaining, minOne, bufs) // replicated_read.go
+			size, bad = b.readReplicated(p, fp, r, remaining, minOne, req.IsolationLevel == 1, bufs) // replicated_read.go
 		} else {
 			size, bad = b.readPartition(p, fp, r, remaining, minOne, req.IsolationLevel == 1, bufs)
 		}

@@ -40,7 +40,7 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			continue
 		}
 		if p.replicated() {
-			b.listOffsetsReplicated(p, lp, r) // replicated_read.go
+			b.listOffsetsReplicated(p, lp, r, req.IsolationLevel == 1) // replicated_read.go
 			continue
 		}
 		l, err := b.useLog(p, false)

@@ -284,7 +284,7 @@ func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchS
 	}
 	dup, berr := s.check(h, l.NextOffset() == 0)
 	if berr == nil && dup == nil && h.attrs&attrTransactional != 0 {
-		berr = b.verifyTxnBatch(p, h) // txn_partition.go; under s.mu, so no marker overtakes it
+		berr = b.verifyTxnBatch(context.Background(), p, h) // txn_partition.go; under s.mu, so no marker overtakes it
 	}
 	if berr != nil {
 		return -1, false, berr

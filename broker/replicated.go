@@ -328,7 +328,7 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 				g.epochs = append(g.epochs, epochStart{term: term, start: base})
 			}
 			if payload, ok := raftstore.AppPayload(e.GetData()); ok {
-				g.applyApp(index, payload)
+				g.applyApp(index, base, payload, nowMs)
 			} else if data := e.GetData(); e.GetType() == raftpb.EntryType_EntryNormal && len(data) > 0 {
 				if base >= g.prodsUpTo { // below: the restored snapshot's producer state has it
 					g.prods.replayFrom(data, base, nowMs)
@@ -362,16 +362,20 @@ func (g *replGroup) Apply(ents []*raftpb.Entry) {
 func (g *replGroup) Restore(snap *raftpb.Snapshot) {
 	snapNext, app, err := raftstore.SnapshotData(snap.GetData())
 	logStart, upTo, prods := int64(-1), int64(0), map[int64]*producerEntry{}
+	var aborted []abortedTxn
 	if err == nil {
-		logStart, upTo, prods, err = decodeSnapData(app)
+		logStart, upTo, prods, aborted, err = decodeSnapData(app)
 	}
 	if err != nil {
 		// Producers are then unknown (KIP-360), as after expiry; the log stays usable.
 		g.b.log.Error("broker: raft snapshot data", "topic", g.p.t.name, "partition", g.p.index, "err", err)
-		snapNext, logStart, upTo, prods = -1, -1, 0, map[int64]*producerEntry{}
+		snapNext, logStart, upTo, prods, aborted = -1, -1, 0, map[int64]*producerEntry{}, nil
 	}
 	g.mu.Lock()
-	g.prods = producerState{producers: prods}
+	g.prods = producerState{producers: prods, aborted: aborted, txn: len(aborted) > 0}
+	for _, e := range prods {
+		g.prods.txn = g.prods.txn || e.txnFirst >= 0
+	}
 	g.prodsUpTo = upTo
 	g.logStart.Store(logStart)
 	g.failInflightLocked()

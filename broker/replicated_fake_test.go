@@ -129,11 +129,12 @@ func TestReplicatedProduceAndFetchOnlyOnLeader(t *testing.T) {
 	// A client may not write control batches.
 	ctl := markerBatch(-1, -1, true, 0)
 	leader.wantCode(leader.produce(-1, "r", 0, ctl), kerr.InvalidRecord)
-	// Transactional batches are refused on replicated partitions.
+	// A transactional batch of a producer without a transaction is refused (the
+	// coordinator verifies it; replicated_txn_test.go has the transactions).
 	tx := idemBatch(7, 0, 0, "t")
 	tx[offAttributes+1] |= attrTransactional
 	fixCRC(tx)
-	leader.wantCode(leader.produce(-1, "r", 0, tx), kerr.InvalidRecord)
+	leader.wantCode(leader.produce(-1, "r", 0, tx), kerr.InvalidProducerIDMapping)
 }
 
 func TestReplicatedReadsStopAtHighWatermark(t *testing.T) {

@@ -74,9 +74,9 @@ func (b *Broker) proposeReplicated(ctx context.Context, acks int16, x replProduc
 		txnl = txnl || h.attrs&attrTransactional != 0
 	})
 	switch {
-	case txnl:
+	case txnl && !idem:
 		r.ErrorCode = kerr.InvalidRecord.Code
-		r.ErrorMessage = "transactions are not supported on replicated partitions (replication factor > 1) yet"
+		r.ErrorMessage = "a transactional batch must carry a producer id"
 		return nil
 	case idem && x.sum.Batches > 1:
 		r.ErrorCode = kerr.InvalidRecord.Code
@@ -152,6 +152,11 @@ func (g *replGroup) proposeIdempotent(ctx context.Context, acks int16, term uint
 	}
 	dup, in, berr := g.checkLocked(h)
 	g.mu.Unlock()
+	if berr == nil && dup == nil && h.attrs&attrTransactional != 0 {
+		// Under propMu, which a marker's proposal takes too: a batch the coordinator
+		// accepts enters the log before its transaction's marker (replicated_txn.go).
+		berr = g.b.verifyTxnBatch(ctx, g.p, h)
+	}
 	if berr != nil {
 		r.ErrorCode, r.ErrorMessage = berr.Code, berr.Msg
 		return nil, nil

@@ -37,7 +37,9 @@ func (p *partition) serving(currentEpoch int32) (*replGroup, uint64, int16) {
 func (g *replGroup) highWatermark() int64 { return max(g.hw.Load(), 0) }
 
 // readReplicated is readPartition for a replicated partition.
-func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne bool, bufs *readBufs) (int, bool) {
+// committed (read_committed) reads only below the last stable offset and leaves aborted
+// transactions out, from the applied state (replicated_txn.go).
+func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *brokerop.FetchPartitionResp, remaining int, minOne, committed bool, bufs *readBufs) (int, bool) {
 	g, _, code := p.serving(fp.CurrentLeaderEpoch)
 	if code != 0 {
 		r.ErrorCode = code
@@ -51,7 +53,8 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 		return 0, true
 	}
 	hw := g.highWatermark()
-	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, hw, g.logStartOffset()
+	lso, aborted := g.stable(hw, fp.Offset)
+	r.HighWatermark, r.LastStableOffset, r.LogStartOffset = hw, lso, g.logStartOffset()
 	if fp.Offset == hw {
 		return 0, false
 	}
@@ -60,7 +63,7 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0, true
 	}
-	if fp.Offset >= hw {
+	if fp.Offset >= hw || committed && fp.Offset >= lso {
 		return 0, false
 	}
 	limit := min(int(fp.MaxBytes), remaining)
@@ -68,6 +71,9 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 		return 0, false
 	}
 	batches, err := l.ReadInto(fp.Offset, max(limit, 1), bufs.get(limit))
+	if committed && err == nil {
+		batches, err = b.readCommitted(l, batches, lso, aborted, limit, bufs)
+	}
 	if errors.Is(err, wal.ErrOffsetOutOfRange) {
 		r.LogStartOffset = g.logStartOffset()
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -81,9 +87,9 @@ func (b *Broker) readReplicated(p *partition, fp *brokerop.FetchPartition, r *br
 }
 
 // listOffsetsReplicated is ListOffsets for one replicated partition: latest is the high
-// watermark (for both isolation levels: transactions are not served on replicated
-// partitions), and a timestamp lookup never answers an offset at or past it.
-func (b *Broker) listOffsetsReplicated(p *partition, lp *brokerop.ListOffsetsPartition, r *brokerop.ListOffsetsPartitionResp) {
+// watermark (read_committed: the last stable offset), and a timestamp lookup never answers
+// an offset at or past the high watermark.
+func (b *Broker) listOffsetsReplicated(p *partition, lp *brokerop.ListOffsetsPartition, r *brokerop.ListOffsetsPartitionResp, committed bool) {
 	g, term, code := p.serving(lp.CurrentLeaderEpoch)
 	if code != 0 {
 		r.ErrorCode = code
@@ -104,6 +110,9 @@ func (b *Broker) listOffsetsReplicated(p *partition, lp *brokerop.ListOffsetsPar
 		r.Offset = g.logStartOffset()
 	case tsLatest:
 		r.Offset = hw
+		if committed {
+			r.Offset, _ = g.stable(hw, hw)
+		}
 	case tsMaxTimestamp:
 		r.Offset, r.Timestamp, err = maxTimestamp(l)
 	default:

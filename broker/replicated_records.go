@@ -18,41 +18,93 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Application entry payloads: version u8 (1) | kind u8 | body.
+// Application entry payloads: version u8 (1) | kind u8 | body (big-endian).
 const (
-	appVersion  = 1
-	appLogStart = 1 // body: the new log start offset, i64 big-endian
+	appVersion   = 1
+	appLogStart  = 1 // body: the new log start offset, i64
+	appTxnMarker = 2 // body: producer id i64 | producer epoch i16 | commit u8 (0/1) | timestamp i64 (replicated_txn.go)
 )
+
+// appEntry is one decoded application entry.
+type appEntry struct {
+	kind     byte
+	logStart int64 // appLogStart
+	marker   txnMarker
+}
+
+// txnMarker is a transaction marker carried by an application entry.
+type txnMarker struct {
+	pid    int64
+	epoch  int16
+	commit bool
+	ts     int64
+}
 
 // encodeLogStartEntry is the raft entry data that moves the log start to off.
 func encodeLogStartEntry(off int64) []byte {
 	return raftstore.AppEntry(binary.BigEndian.AppendUint64([]byte{appVersion, appLogStart}, uint64(off)))
 }
 
-// decodeAppPayload decodes an application entry's payload: a log start offset (ok true) or
-// an error for anything else.
-func decodeAppPayload(b []byte) (logStart int64, err error) {
-	if len(b) != 10 || b[0] != appVersion || b[1] != appLogStart {
-		return 0, fmt.Errorf("broker: unknown raft application entry (%d bytes)", len(b))
+// encodeMarkerEntry is the raft entry data of a transaction marker.
+func encodeMarkerEntry(m txnMarker) []byte {
+	b := binary.BigEndian.AppendUint64([]byte{appVersion, appTxnMarker}, uint64(m.pid))
+	b = binary.BigEndian.AppendUint16(b, uint16(m.epoch))
+	c := byte(0)
+	if m.commit {
+		c = 1
 	}
-	off := int64(binary.BigEndian.Uint64(b[2:]))
-	if off < 0 {
-		return 0, fmt.Errorf("broker: raft application entry: negative log start %d", off)
-	}
-	return off, nil
+	b = append(b, c)
+	return raftstore.AppEntry(binary.BigEndian.AppendUint64(b, uint64(m.ts)))
 }
 
-// applyApp applies an application entry at index (on the engine goroutine, g.mu held). An
-// entry this version does not know is skipped with an error logged: it occupies its offset
-// like any control batch.
-func (g *replGroup) applyApp(index uint64, payload []byte) {
-	off, err := decodeAppPayload(payload)
+// decodeAppPayload decodes an application entry's payload; anything this version does not
+// write exactly is an error.
+func decodeAppPayload(b []byte) (appEntry, error) {
+	if len(b) < 2 || b[0] != appVersion {
+		return appEntry{}, fmt.Errorf("broker: unknown raft application entry (%d bytes)", len(b))
+	}
+	switch b[1] {
+	case appLogStart:
+		if len(b) != 10 {
+			break
+		}
+		off := int64(binary.BigEndian.Uint64(b[2:]))
+		if off < 0 {
+			return appEntry{}, fmt.Errorf("broker: raft application entry: negative log start %d", off)
+		}
+		return appEntry{kind: appLogStart, logStart: off}, nil
+	case appTxnMarker:
+		if len(b) != 21 || b[12] > 1 {
+			break
+		}
+		m := txnMarker{pid: int64(binary.BigEndian.Uint64(b[2:])), epoch: int16(binary.BigEndian.Uint16(b[10:])),
+			commit: b[12] == 1, ts: int64(binary.BigEndian.Uint64(b[13:]))}
+		if m.pid < 0 || m.epoch < 0 {
+			return appEntry{}, fmt.Errorf("broker: raft application entry: marker of producer %d epoch %d", m.pid, m.epoch)
+		}
+		return appEntry{kind: appTxnMarker, marker: m}, nil
+	}
+	return appEntry{}, fmt.Errorf("broker: unknown raft application entry (kind %d, %d bytes)", b[1], len(b))
+}
+
+// applyApp applies an application entry at index, whose offset is base (on the engine
+// goroutine, g.mu held). An entry this version does not know is skipped with an error
+// logged: it occupies its offset like any control batch.
+func (g *replGroup) applyApp(index uint64, base int64, payload []byte, nowMs int64) {
+	e, err := decodeAppPayload(payload)
 	if err != nil {
 		g.b.log.Error("broker: raft application entry", "topic", g.p.t.name, "partition", g.p.index, "index", index, "err", err)
 		return
 	}
-	if off > g.logStart.Load() {
-		g.logStart.Store(off)
+	switch e.kind {
+	case appLogStart:
+		if e.logStart > g.logStart.Load() {
+			g.logStart.Store(e.logStart)
+		}
+	case appTxnMarker:
+		if base >= g.prodsUpTo { // below: the restored snapshot's state has it
+			g.prods.applyMarker(e.marker.pid, e.marker.epoch, e.marker.commit, base, nowMs)
+		}
 	}
 }
 

@@ -160,7 +160,7 @@ func (g *replGroup) retainAt(rc RaftCompactor, cfg *topicConfig, applied uint64,
 			at = cs
 		}
 		g.mu.Lock()
-		data := encodeSnapData(g.logStart.Load(), encodeProducerSnapshot(hw, g.prods.producers, nil))
+		data := encodeSnapData(g.logStart.Load(), encodeProducerSnapshot(hw, g.prods.producers, g.prods.abortedFrom(start)))
 		g.mu.Unlock()
 		if _, err := rc.CreateSnapshot(point, at, data); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 			return 0, fmt.Errorf("raft snapshot at %d: %w", point, err)
@@ -192,8 +192,9 @@ func (b *Broker) retentionDue(p *partition, g *replGroup, cfg *topicConfig) (boo
 
 // A replicated partition's raft snapshot data (the application part, after raftstore's
 // offset): version u8 (1) | log start offset i64 (set by DeleteRecords through raft, -1:
-// none) | the producer state (encodeProducerSnapshot, no transactions: every producer, as of
-// its "up to" offset), big-endian.
+// none) | the producer state (encodeProducerSnapshot: every producer with its open
+// transaction's first offset, and the aborted transactions whose markers lie at or after
+// the new log start, as of its "up to" offset), big-endian.
 const snapDataVersion = 1
 
 func encodeSnapData(logStart int64, prods []byte) []byte {
@@ -204,23 +205,20 @@ func encodeSnapData(logStart int64, prods []byte) []byte {
 // decodeSnapData decodes a partition snapshot's application data (empty: a snapshot
 // without any, nothing known): the DeleteRecords log start, and the producer state with the
 // offset it is up to (the entries below it are in it).
-func decodeSnapData(data []byte) (logStart, upTo int64, prods map[int64]*producerEntry, err error) {
+func decodeSnapData(data []byte) (logStart, upTo int64, prods map[int64]*producerEntry, aborted []abortedTxn, err error) {
 	if len(data) == 0 {
-		return -1, 0, map[int64]*producerEntry{}, nil
+		return -1, 0, map[int64]*producerEntry{}, nil, nil
 	}
 	if len(data) < 9 || data[0] != snapDataVersion {
-		return 0, 0, nil, errors.New("broker: raft snapshot data: bad header")
+		return 0, 0, nil, nil, errors.New("broker: raft snapshot data: bad header")
 	}
 	logStart = int64(binary.BigEndian.Uint64(data[1:]))
 	if logStart < -1 {
-		return 0, 0, nil, fmt.Errorf("broker: raft snapshot data: bad log start %d", logStart)
+		return 0, 0, nil, nil, fmt.Errorf("broker: raft snapshot data: bad log start %d", logStart)
 	}
-	upTo, prods, aborted, err := decodeProducerSnapshot(data[9:])
+	upTo, prods, aborted, err = decodeProducerSnapshot(data[9:])
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, 0, nil, nil, err
 	}
-	if len(aborted) > 0 {
-		return 0, 0, nil, errors.New("broker: raft snapshot data: aborted transactions in a replicated partition")
-	}
-	return logStart, upTo, prods, nil
+	return logStart, upTo, prods, aborted, nil
 }

@@ -319,35 +319,44 @@ func FuzzDecodeSnapData(f *testing.F) {
 	}
 	f.Add(encodeSnapData(-1, encodeProducerSnapshot(30, prods, nil)))
 	f.Add(encodeSnapData(12, encodeProducerSnapshot(30, nil, nil)))
+	open := map[int64]*producerEntry{7: {epoch: 1, lastTs: 5, txnFirst: 12, batches: []seqBatch{{0, 4, 12}}}}
+	f.Add(encodeSnapData(3, encodeProducerSnapshot(30, open, []abortedTxn{{pid: 8, first: 4, last: 9}, {pid: 7, first: 2, last: 11}})))
 	f.Add([]byte{})
 	f.Add([]byte{1, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		start, upTo, ps, err := decodeSnapData(b)
+		start, upTo, ps, ab, err := decodeSnapData(b)
 		if err != nil {
 			return
 		}
 		if start < -1 {
 			t.Fatalf("log start %d accepted", start)
 		}
-		start2, upTo2, ps2, err := decodeSnapData(encodeSnapData(start, encodeProducerSnapshot(upTo, ps, nil)))
-		if err != nil || start2 != start || upTo2 != upTo || len(ps2) != len(ps) {
+		start2, upTo2, ps2, ab2, err := decodeSnapData(encodeSnapData(start, encodeProducerSnapshot(upTo, ps, ab)))
+		if err != nil || start2 != start || upTo2 != upTo || len(ps2) != len(ps) || !slices.Equal(ab, ab2) {
 			t.Fatalf("re-encoded data decodes to %d, %d, %d producers, %v; want %d, %d, %d", start2, upTo2, len(ps2), err, start, upTo, len(ps))
 		}
 	})
 }
 
 // FuzzDecodeAppPayload: the decoder of raft application entries never panics and accepts
-// only what encodeLogStartEntry writes.
+// only what encodeLogStartEntry and encodeMarkerEntry write.
 func FuzzDecodeAppPayload(f *testing.F) {
 	p, _ := raftstore.AppPayload(encodeLogStartEntry(42))
 	f.Add(p)
+	p, _ = raftstore.AppPayload(encodeMarkerEntry(txnMarker{pid: 7, epoch: 3, commit: true, ts: 99}))
+	f.Add(p)
 	f.Add([]byte{1, 1})
+	f.Add([]byte{1, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		off, err := decodeAppPayload(b)
+		e, err := decodeAppPayload(b)
 		if err != nil {
 			return
 		}
-		if re, _ := raftstore.AppPayload(encodeLogStartEntry(off)); !bytes.Equal(re, b) {
+		enc := encodeLogStartEntry(e.logStart)
+		if e.kind == appTxnMarker {
+			enc = encodeMarkerEntry(e.marker)
+		}
+		if re, _ := raftstore.AppPayload(enc); !bytes.Equal(re, b) {
 			t.Fatalf("accepted %x, which encodes as %x", b, re)
 		}
 	})

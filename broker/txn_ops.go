@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 
@@ -22,13 +23,28 @@ type TxnOffsetCommitter interface {
 	CommitTxnOffsets(ctx context.Context, group string, topics []brokerop.OffsetCommitTopic) error
 }
 
+// TxnMemberChecker is implemented by a TxnOffsetCommitter that fences transactional offset
+// commits by group membership (KIP-447; group.Coordinator, the controller): the Kafka error
+// code refusing the membership (generation -1, member "" and instance "" for none), or 0.
+type TxnMemberChecker interface {
+	CheckTxnMember(ctx context.Context, group string, generation int32, memberID, instanceID string) (int16, error)
+}
+
 // SetTxnOffsetSink sets where offsets committed in transactions go (cmd/internal/cli wires
-// the group coordinator). Until it is set, committing a transaction with offsets waits.
+// the group coordinator). Until it is set, committing a transaction with offsets waits. If g
+// is a TxnMemberChecker, TxnOffsetCommit is fenced with it.
 func (b *Broker) SetTxnOffsetSink(g TxnOffsetCommitter) {
+	if ch, ok := g.(TxnMemberChecker); ok {
+		b.txnMembers.Store(&ch)
+	}
 	if b.txn != nil {
 		b.txn.SetOffsetSink(offsetSink{g})
 	}
 }
+
+// NewTxnOffsetSink adapts a TxnOffsetCommitter to the transaction coordinator's OffsetSink
+// (broker/controller gives it to the coordinator it runs on the metadata quorum).
+func NewTxnOffsetSink(g TxnOffsetCommitter) txn.OffsetSink { return offsetSink{g} }
 
 type offsetSink struct{ g TxnOffsetCommitter }
 
@@ -68,6 +84,49 @@ func (b *Broker) openTxn() error {
 	return nil
 }
 
+// SetTxnCoordinator makes the broker serve the transaction ops with co instead of its own
+// coordinator (in a cluster, the controller's coordinator whose journal is the metadata
+// quorum, set while this broker leads it). nil: this broker is no coordinator, the ops
+// answer COORDINATOR_NOT_AVAILABLE. The broker's own coordinator is never used again after
+// the first call; it still verifies nothing unless SetTxnVerifier says so.
+func (b *Broker) SetTxnCoordinator(co *txn.Coordinator) {
+	b.txnExt.Store(&extCoordinator{co: co})
+}
+
+// extCoordinator is what SetTxnCoordinator installed.
+type extCoordinator struct{ co *txn.Coordinator }
+
+// noCoordinator answers every op COORDINATOR_NOT_AVAILABLE (a closed coordinator).
+var noCoordinator = func() *txn.Coordinator {
+	c, _ := txn.New(txn.CoordinatorConfig{CheckInterval: -1, NewPID: func() (int64, error) { return -1, errors.New("no coordinator") },
+		Markers: noMarkers{}}, closedJournal{}, nil)
+	_ = c.Close()
+	return c
+}()
+
+type noMarkers struct{}
+
+func (noMarkers) WriteTxnMarkers(context.Context, int64, int16, bool, []txn.TP) error {
+	return errors.New("no coordinator")
+}
+
+type closedJournal struct{}
+
+func (closedJournal) Append(...*txn.Txn) error      { return errors.New("no coordinator") }
+func (closedJournal) MaybeCompact([]*txn.Txn) error { return nil }
+func (closedJournal) Close() error                  { return nil }
+
+// coord is the coordinator serving the transaction ops here.
+func (b *Broker) coord() *txn.Coordinator {
+	if x := b.txnExt.Load(); x != nil {
+		if x.co == nil {
+			return noCoordinator
+		}
+		return x.co
+	}
+	return b.txn
+}
+
 // TxnCheck runs the transaction coordinator's periodic pass now: it finishes decided
 // transactions and aborts timed-out ones (tests drive it on a fake clock).
 func (b *Broker) TxnCheck(ctx context.Context) { b.txn.Check(ctx) }
@@ -80,7 +139,7 @@ func (b *Broker) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnPro
 	if req.TransactionalID == "" || (req.ProducerID < 0) != (req.ProducerEpoch < 0) {
 		return &brokerop.InitProducerIDResp{ErrorCode: kerr.InvalidRequest.Code, ProducerID: -1, ProducerEpoch: -1}, nil
 	}
-	pid, epoch, code := b.txn.InitProducerID(ctx, req.TransactionalID, req.TimeoutMs, req.ProducerID, req.ProducerEpoch)
+	pid, epoch, code := b.coord().InitProducerID(ctx, req.TransactionalID, req.TimeoutMs, req.ProducerID, req.ProducerEpoch)
 	return &brokerop.InitProducerIDResp{ErrorCode: code, ProducerID: pid, ProducerEpoch: epoch}, nil
 }
 
@@ -97,7 +156,7 @@ func (b *Broker) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartit
 		}
 		parts = append(parts, txn.TP{Topic: p.Topic, Partition: p.Partition})
 	}
-	return &brokerop.TxnResp{ErrorCode: b.txn.AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)}, nil
+	return &brokerop.TxnResp{ErrorCode: b.coord().AddPartitions(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, parts)}, nil
 }
 
 // AddOffsetsToTxn adds a group to a transaction.
@@ -108,7 +167,7 @@ func (b *Broker) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsTo
 	if req.Group == "" {
 		return &brokerop.TxnResp{ErrorCode: kerr.InvalidGroupID.Code}, nil
 	}
-	return &brokerop.TxnResp{ErrorCode: b.txn.AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)}, nil
+	return &brokerop.TxnResp{ErrorCode: b.coord().AddOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)}, nil
 }
 
 // TxnOffsetCommit records offsets that reach the group when the transaction commits.
@@ -116,13 +175,22 @@ func (b *Broker) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCom
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
+	if ch := b.txnMembers.Load(); ch != nil && (req.Generation >= 0 || req.MemberID != "" || req.InstanceID != "") {
+		code, err := (*ch).CheckTxnMember(ctx, req.Group, req.Generation, req.MemberID, req.InstanceID)
+		if err != nil {
+			return &brokerop.TxnResp{ErrorCode: kerr.CoordinatorNotAvailable.Code}, nil
+		}
+		if code != 0 {
+			return &brokerop.TxnResp{ErrorCode: code}, nil
+		}
+	}
 	var offs []txn.Offset
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			offs = append(offs, txn.Offset{Group: req.Group, Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata})
 		}
 	}
-	return &brokerop.TxnResp{ErrorCode: b.txn.CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)}, nil
+	return &brokerop.TxnResp{ErrorCode: b.coord().CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)}, nil
 }
 
 // EndTxn commits or aborts a transaction; it answers once the markers are durable.
@@ -130,7 +198,7 @@ func (b *Broker) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	return &brokerop.TxnResp{ErrorCode: b.txn.End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)}, nil
+	return &brokerop.TxnResp{ErrorCode: b.coord().End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)}, nil
 }
 
 // ListTransactions lists the coordinator's transactions.
@@ -139,7 +207,7 @@ func (b *Broker) ListTransactions(_ context.Context, req *brokerop.ListTransacti
 		return nil, ErrClosed
 	}
 	resp := &brokerop.ListTransactionsResp{}
-	for _, t := range b.txn.List(req.States, req.ProducerIDs, req.MinDurationMs, req.Group) {
+	for _, t := range b.coord().List(req.States, req.ProducerIDs, req.MinDurationMs, req.Group) {
 		l := brokerop.TxnListing{TransactionalID: t.ID, ProducerID: t.ProducerID, State: t.State.String()}
 		for _, o := range t.Offsets {
 			if req.Group != "" && o.Group == req.Group {
@@ -159,7 +227,7 @@ func (b *Broker) DescribeTransactions(_ context.Context, req *brokerop.DescribeT
 	resp := &brokerop.DescribeTransactionsResp{}
 	for _, id := range req.TransactionalIDs {
 		d := brokerop.TxnDescription{TransactionalID: id, StartMs: -1, ProducerID: -1, ProducerEpoch: -1}
-		t, ok := b.txn.Describe(id)
+		t, ok := b.coord().Describe(id)
 		if !ok {
 			d.ErrorCode = kerr.TransactionalIDNotFound.Code
 		} else {
@@ -233,4 +301,35 @@ func describeProducers(prods map[int64]*producerEntry) []brokerop.ProducerInfo {
 		out = append(out, pi)
 	}
 	return out
+}
+
+// WriteMarkers serves the coordinator's WriteTxnMarkers (brokerop.OpWriteMarkers) on the
+// broker that leads or owns the partitions: NOT_LEADER_OR_FOLLOWER when one is not led here.
+func (b *Broker) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	parts := make([]txn.TP, len(req.Partitions))
+	for i, p := range req.Partitions {
+		parts[i] = txn.TP{Topic: p.Topic, Partition: p.Partition}
+	}
+	err := b.WriteTxnMarkers(ctx, req.ProducerID, req.ProducerEpoch, req.Commit, parts)
+	switch {
+	case err == nil:
+		return &brokerop.TxnResp{}, nil
+	case errors.Is(err, ErrNotPartitionLeader):
+		return &brokerop.TxnResp{ErrorCode: kerr.NotLeaderForPartition.Code}, nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &brokerop.TxnResp{ErrorCode: kerr.RequestTimedOut.Code}, nil
+	}
+	return nil, err
+}
+
+// VerifyTxn answers whether a transactional batch may be appended, from the coordinator
+// serving here (brokerop.OpVerifyTxn).
+func (b *Broker) VerifyTxn(_ context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	return &brokerop.TxnResp{ErrorCode: b.coord().Verify(req.ProducerID, req.ProducerEpoch, txn.TP{Topic: req.Topic, Partition: req.Partition})}, nil
 }

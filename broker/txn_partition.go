@@ -205,9 +205,13 @@ func (b *Broker) WriteTxnMarkers(ctx context.Context, pid int64, epoch int16, co
 	var syncs []pendingSync
 	for _, tp := range parts {
 		p := b.lookup(tp.Topic, tp.Partition)
-		if p == nil || p.deleted.Load() || p.replicated() {
-			// Replicated partitions refuse transactional batches, so no transaction of
-			// pid has data there to end (see doc.go, "Replicated partitions").
+		if p == nil || p.deleted.Load() {
+			continue
+		}
+		if p.replicated() {
+			if err := b.writeReplicatedMarker(ctx, p, pid, epoch, commit); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := b.Err(); err != nil {
@@ -276,14 +280,20 @@ func (b *Broker) readCommitted(l *wal.Log, batches []wal.Batch, lso int64, abort
 
 // verifyTxnBatch asks the transaction coordinator whether the transactional batch h may be
 // appended to p: its producer's transaction must be ongoing at that epoch with p added.
-func (b *Broker) verifyTxnBatch(p *partition, h batchHead) *BatchError {
-	switch b.txn.Verify(h.producerID, h.epoch, txn.TP{Topic: p.t.name, Partition: p.index}) {
+func (b *Broker) verifyTxnBatch(ctx context.Context, p *partition, h batchHead) *BatchError {
+	verify := b.txn.Verify
+	if v := b.txnVerify.Load(); v != nil {
+		verify = func(pid int64, epoch int16, tp txn.TP) int16 { return (*v)(ctx, pid, epoch, tp) }
+	}
+	switch verify(h.producerID, h.epoch, txn.TP{Topic: p.t.name, Partition: p.index}) {
 	case 0:
 		return nil
 	case txn.ErrInvalidProducerEpoch:
 		return batchErr(kerr.InvalidProducerEpoch, "producer %d epoch %d is not the epoch of its transaction", h.producerID, h.epoch)
 	case txn.ErrInvalidProducerIDMapping:
 		return batchErr(kerr.InvalidProducerIDMapping, "producer %d has no transaction", h.producerID)
+	case txn.ErrCoordinatorNotAvailable:
+		return batchErr(kerr.NotEnoughReplicas, "the transaction coordinator could not be asked about producer %d; nothing was written, retry", h.producerID)
 	default:
 		return batchErr(kerr.InvalidTxnState, "producer %d has no ongoing transaction that includes %s-%d", h.producerID, p.t.name, p.index)
 	}

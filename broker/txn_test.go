@@ -280,3 +280,72 @@ func FuzzControlType(f *testing.F) {
 		controlType(b)
 	})
 }
+
+// fakeGroups is a TxnOffsetCommitter and TxnMemberChecker whose group "g" has generation 5
+// with member "m" (instance "i").
+type fakeGroups struct{ committed []brokerop.OffsetCommitTopic }
+
+func (f *fakeGroups) CommitTxnOffsets(_ context.Context, _ string, topics []brokerop.OffsetCommitTopic) error {
+	f.committed = append(f.committed, topics...)
+	return nil
+}
+
+func (f *fakeGroups) CheckTxnMember(_ context.Context, group string, gen int32, member, instance string) (int16, error) {
+	switch {
+	case instance != "" && instance == "i" && member != "m":
+		return kerr.FencedInstanceID.Code, nil
+	case member != "" && member != "m":
+		return kerr.UnknownMemberID.Code, nil
+	case gen >= 0 && gen != 5:
+		return kerr.IllegalGeneration.Code, nil
+	}
+	return 0, nil
+}
+
+// KIP-447: TxnOffsetCommit names the consumer's membership, which the group fences; a
+// refused commit leaves no pending offset. Without a membership (v0–2) no check is made.
+func TestTxnOffsetCommitMemberFencing(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	g := &fakeGroups{}
+	e.b.SetTxnOffsetSink(g)
+	pid, ep := e.initTxn("x", 60000)
+	if r, err := e.b.AddOffsetsToTxn(context.Background(), &brokerop.AddOffsetsToTxnReq{TransactionalID: "x", ProducerID: pid, ProducerEpoch: ep, Group: "g"}); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("add offsets: %+v %v", r, err)
+	}
+	commit := func(gen int32, member, instance string, off int64) int16 {
+		t.Helper()
+		r, err := e.b.TxnOffsetCommit(context.Background(), &brokerop.TxnOffsetCommitReq{TransactionalID: "x", Group: "g", ProducerID: pid, ProducerEpoch: ep,
+			Generation: gen, MemberID: member, InstanceID: instance,
+			Topics: []brokerop.OffsetCommitTopic{{Topic: "t", Partitions: []brokerop.OffsetCommitPartition{{Partition: 0, Offset: off, LeaderEpoch: -1}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ErrorCode
+	}
+	for _, tc := range []struct {
+		gen              int32
+		member, instance string
+		want             *kerr.Error
+	}{
+		{4, "m", "", kerr.IllegalGeneration},
+		{5, "zombie", "", kerr.UnknownMemberID},
+		{5, "old", "i", kerr.FencedInstanceID},
+	} {
+		if c := commit(tc.gen, tc.member, tc.instance, 99); c != tc.want.Code {
+			t.Fatalf("generation %d member %q instance %q: code %d, want %s", tc.gen, tc.member, tc.instance, c, tc.want.Message)
+		}
+	}
+	if c := commit(5, "m", "i", 7); c != 0 {
+		t.Fatalf("current member: %d", c)
+	}
+	if c := commit(-1, "", "", 8); c != 0 { // v0–2: no membership
+		t.Fatalf("no membership: %d", c)
+	}
+	if c := e.endTxn("x", pid, ep, true); c != 0 {
+		t.Fatalf("commit: %d", c)
+	}
+	if len(g.committed) != 1 || g.committed[0].Partitions[0].Offset != 8 {
+		t.Fatalf("group got %+v, want only offset 8 (the refused 99 never pending)", g.committed)
+	}
+}

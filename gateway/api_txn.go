@@ -12,7 +12,8 @@ package gateway
 // Not advertised: the transactions-v2 versions of KIP-890 part 2 (Produce v12+,
 // AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5, with implicit partition adds), and
 // the TRANSACTION_ABORTABLE versions (AddOffsetsToTxn/EndTxn/TxnOffsetCommit v4).
-// TxnOffsetCommit v3's generation and member id are not checked (the producer's epoch is).
+// TxnOffsetCommit v3's generation, member id and group instance id are checked against the
+// group as Kafka does (KIP-447: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID).
 // PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions from before KIP-588
 // (InitProducerID < 4, AddPartitionsToTxn/AddOffsetsToTxn/EndTxn < 2, TxnOffsetCommit < 3).
 // AddPartitionsToTxn v4 (the batched broker-to-broker form) is served: VerifyOnly
@@ -255,7 +256,14 @@ func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp
 }
 
 func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
-	breq := &brokerop.TxnOffsetCommitReq{TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
+	breq := &brokerop.TxnOffsetCommitReq{TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch,
+		Generation: -1}
+	if req.Version >= 3 { // KIP-447: the consumer's membership, fenced against the group
+		breq.Generation, breq.MemberID = req.Generation, req.MemberID
+		if req.InstanceID != nil {
+			breq.InstanceID = *req.InstanceID
+		}
+	}
 	authorized := r.authorizedFn(ctx)
 	refused := int16(0) // the whole request's refusal
 	switch {

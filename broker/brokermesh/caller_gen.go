@@ -341,6 +341,24 @@ func (c *Caller) DescribeProducers(ctx context.Context, req *brokerop.DescribePr
 	return resp, nil
 }
 
+// WriteMarkers calls op write_markers on the broker.
+func (c *Caller) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpWriteMarkers, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// VerifyTxn calls op verify_txn on the broker.
+func (c *Caller) VerifyTxn(ctx context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
+	resp := new(brokerop.TxnResp)
+	if err := c.Call(ctx, brokerop.OpVerifyTxn, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
 // DescribeUserScramCredentials calls op describe_user_scram_credentials on the broker.
 func (c *Caller) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
 	resp := new(brokerop.DescribeUserScramCredentialsResp)

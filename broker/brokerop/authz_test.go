@@ -99,7 +99,7 @@ func TestAuthorizeOpCoversEveryOp(t *testing.T) {
 	askNothing := map[Code]bool{OpDescribeCluster: true, OpListGroups: true, OpListTransactions: true,
 		OpClusterBrokers: true, OpPlacement: true}
 	brokersOwn := map[Code]bool{OpQuorumJoin: true, OpQuorumAdmin: true, OpUpdatePartition: true,
-		OpTransferPartitionLeader: true, OpCompleteReassignment: true}
+		OpTransferPartitionLeader: true, OpCompleteReassignment: true, OpWriteMarkers: true, OpVerifyTxn: true}
 	none := acl.New(acl.Config{SuperUsers: []string{"User:admin"}}, nil)
 	for _, s := range Specs() {
 		req := exampleRequest(s)

@@ -7859,6 +7859,9 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	for i708 := range m.Topics {
 		b = m.Topics[i708].AppendPostcard(b)
 	}
+	b = postcard.AppendZigzag(b, int64(m.Generation))
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendString(b, m.InstanceID)
 	return b
 }
 
@@ -7888,6 +7891,15 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 		}
 		m.Topics = s710
 	}
+	if m.Generation, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.InstanceID, err = d.String(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -7901,6 +7913,9 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	for i712 := range m.Topics {
 		n += m.Topics[i712].sizeHint()
 	}
+	n += 10
+	n += len(m.MemberID) + 5
+	n += len(m.InstanceID) + 5
 	return n
 }
 
@@ -8024,6 +8039,90 @@ func (m *UpdatePartitionResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of VerifyTxnReq to b.
+func (m *VerifyTxnReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *VerifyTxnReq) decode(d *postcard.Decoder) (err error) {
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *VerifyTxnReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of WriteMarkersReq to b.
+func (m *WriteMarkersReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
+	b = postcard.AppendBool(b, m.Commit)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i717 := range m.Partitions {
+		b = m.Partitions[i717].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *WriteMarkersReq) decode(d *postcard.Decoder) (err error) {
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Commit, err = d.Bool(); err != nil {
+		return err
+	}
+	var n718 int
+	if n718, err = d.Len(); err != nil {
+		return err
+	}
+	if n718 > 0 {
+		s719 := make([]TxnPartition, n718)
+		for i720 := range s719 {
+			if err = s719[i720].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s719
+	}
+	return nil
+}
+
+func (m *WriteMarkersReq) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i721 := range m.Partitions {
+		n += m.Partitions[i721].sizeHint()
+	}
+	return n
+}
+
 // ---- op table ----
 
 var specs = [...]Spec{
@@ -8064,6 +8163,8 @@ var specs = [...]Spec{
 	{Code: OpListTransactions, Name: "list_transactions", newReq: func() Message { return new(ListTransactionsReq) }, newResp: func() Message { return new(ListTransactionsResp) }},
 	{Code: OpDescribeTransactions, Name: "describe_transactions", newReq: func() Message { return new(DescribeTransactionsReq) }, newResp: func() Message { return new(DescribeTransactionsResp) }},
 	{Code: OpDescribeProducers, Name: "describe_producers", newReq: func() Message { return new(DescribeProducersReq) }, newResp: func() Message { return new(DescribeProducersResp) }},
+	{Code: OpWriteMarkers, Name: "write_markers", newReq: func() Message { return new(WriteMarkersReq) }, newResp: func() Message { return new(TxnResp) }},
+	{Code: OpVerifyTxn, Name: "verify_txn", newReq: func() Message { return new(VerifyTxnReq) }, newResp: func() Message { return new(TxnResp) }},
 	{Code: OpDescribeUserScramCredentials, Name: "describe_user_scram_credentials", newReq: func() Message { return new(DescribeUserScramCredentialsReq) }, newResp: func() Message { return new(DescribeUserScramCredentialsResp) }},
 	{Code: OpAlterUserScramCredentials, Name: "alter_user_scram_credentials", newReq: func() Message { return new(AlterUserScramCredentialsReq) }, newResp: func() Message { return new(AlterUserScramCredentialsResp) }},
 	{Code: OpDescribeAcls, Name: "describe_acls", newReq: func() Message { return new(DescribeAclsReq) }, newResp: func() Message { return new(DescribeAclsResp) }},
@@ -8159,38 +8260,42 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[35], true
 	case OpDescribeProducers:
 		return specs[36], true
-	case OpDescribeUserScramCredentials:
+	case OpWriteMarkers:
 		return specs[37], true
-	case OpAlterUserScramCredentials:
+	case OpVerifyTxn:
 		return specs[38], true
-	case OpDescribeAcls:
+	case OpDescribeUserScramCredentials:
 		return specs[39], true
-	case OpCreateAcls:
+	case OpAlterUserScramCredentials:
 		return specs[40], true
-	case OpDeleteAcls:
+	case OpDescribeAcls:
 		return specs[41], true
-	case OpClusterBrokers:
+	case OpCreateAcls:
 		return specs[42], true
-	case OpPlacement:
+	case OpDeleteAcls:
 		return specs[43], true
-	case OpQuorumJoin:
+	case OpClusterBrokers:
 		return specs[44], true
-	case OpUpdatePartition:
+	case OpPlacement:
 		return specs[45], true
-	case OpQuorumAdmin:
+	case OpQuorumJoin:
 		return specs[46], true
-	case OpDescribeQuorum:
+	case OpUpdatePartition:
 		return specs[47], true
-	case OpAlterReassignments:
+	case OpQuorumAdmin:
 		return specs[48], true
-	case OpListReassignments:
+	case OpDescribeQuorum:
 		return specs[49], true
-	case OpElectLeaders:
+	case OpAlterReassignments:
 		return specs[50], true
-	case OpTransferPartitionLeader:
+	case OpListReassignments:
 		return specs[51], true
-	case OpCompleteReassignment:
+	case OpElectLeaders:
 		return specs[52], true
+	case OpTransferPartitionLeader:
+		return specs[53], true
+	case OpCompleteReassignment:
+		return specs[54], true
 	}
 	return Spec{}, false
 }
@@ -8680,6 +8785,32 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpWriteMarkers:
+		req, ok := body.(*WriteMarkersReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: write_markers request is %T", body)
+		}
+		resp, err := svc.WriteMarkers(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpVerifyTxn:
+		req, ok := body.(*VerifyTxnReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: verify_txn request is %T", body)
+		}
+		resp, err := svc.VerifyTxn(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	case OpDescribeUserScramCredentials:
 		req, ok := body.(*DescribeUserScramCredentialsReq)
 		if !ok {
@@ -9082,6 +9213,16 @@ func (Unimplemented) DescribeProducers(context.Context, *DescribeProducersReq) (
 	return nil, unsupported("describe_producers")
 }
 
+// WriteMarkers answers ErrUnsupported.
+func (Unimplemented) WriteMarkers(context.Context, *WriteMarkersReq) (*TxnResp, error) {
+	return nil, unsupported("write_markers")
+}
+
+// VerifyTxn answers ErrUnsupported.
+func (Unimplemented) VerifyTxn(context.Context, *VerifyTxnReq) (*TxnResp, error) {
+	return nil, unsupported("verify_txn")
+}
+
 // DescribeUserScramCredentials answers ErrUnsupported.
 func (Unimplemented) DescribeUserScramCredentials(context.Context, *DescribeUserScramCredentialsReq) (*DescribeUserScramCredentialsResp, error) {
 	return nil, unsupported("describe_user_scram_credentials")
@@ -9467,6 +9608,22 @@ func (p Parts) DescribeProducers(ctx context.Context, req *DescribeProducersReq)
 		return nil, unsupported("describe_producers")
 	}
 	return p.Producers.DescribeProducers(ctx, req)
+}
+
+// WriteMarkers forwards to p.Producers.
+func (p Parts) WriteMarkers(ctx context.Context, req *WriteMarkersReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("write_markers")
+	}
+	return p.Producers.WriteMarkers(ctx, req)
+}
+
+// VerifyTxn forwards to p.Producers.
+func (p Parts) VerifyTxn(ctx context.Context, req *VerifyTxnReq) (*TxnResp, error) {
+	if p.Producers == nil {
+		return nil, unsupported("verify_txn")
+	}
+	return p.Producers.VerifyTxn(ctx, req)
 }
 
 // DescribeUserScramCredentials forwards to p.Security.
@@ -9858,6 +10015,20 @@ func (s intercepted) DescribeTransactions(ctx context.Context, req *DescribeTran
 func (s intercepted) DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error) {
 	ctx, done := s.around(ctx, "describe_producers")
 	resp, err := s.svc.DescribeProducers(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) WriteMarkers(ctx context.Context, req *WriteMarkersReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "write_markers")
+	resp, err := s.svc.WriteMarkers(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) VerifyTxn(ctx context.Context, req *VerifyTxnReq) (*TxnResp, error) {
+	ctx, done := s.around(ctx, "verify_txn")
+	resp, err := s.svc.VerifyTxn(ctx, req)
 	done(err)
 	return resp, err
 }

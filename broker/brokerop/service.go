@@ -210,6 +210,15 @@ type ProducerService interface {
 	// DescribeProducers lists the active producers of partitions.
 	//kafkaop:describe_producers OpDescribeProducers
 	DescribeProducers(ctx context.Context, req *DescribeProducersReq) (*DescribeProducersResp, error)
+
+	// WriteMarkers writes a transaction's markers into partitions this broker leads.
+	//kafkaop:write_markers OpWriteMarkers
+	WriteMarkers(ctx context.Context, req *WriteMarkersReq) (*TxnResp, error)
+
+	// VerifyTxn asks the transaction coordinator whether a transactional batch may be
+	// appended.
+	//kafkaop:verify_txn OpVerifyTxn
+	VerifyTxn(ctx context.Context, req *VerifyTxnReq) (*TxnResp, error)
 }
 
 // SecurityService keeps the cluster's SCRAM credentials and ACLs (security.go).

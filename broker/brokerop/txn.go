@@ -11,7 +11,34 @@ const (
 	OpListTransactions     Code = 0x36
 	OpDescribeTransactions Code = 0x37
 	OpDescribeProducers    Code = 0x38
+	OpWriteMarkers         Code = 0x39
+	OpVerifyTxn            Code = 0x3A
 )
+
+// WriteMarkersReq is Kafka's WriteTxnMarkers, sent by the transaction coordinator to the
+// broker that leads (replicated) or owns each partition: a commit or abort marker of the
+// producer at its epoch into each partition, answered once the markers are durable
+// (committed, for replicated partitions). Answered with TxnResp: 0, or
+// NOT_LEADER_OR_FOLLOWER when a partition is not led here (the coordinator looks the
+// leader up again and retries), or another error; partitions that do not exist are skipped.
+type WriteMarkersReq struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	Commit        bool
+	Partitions    []TxnPartition
+}
+
+// VerifyTxnReq asks the transaction coordinator whether the producer may append a
+// transactional batch to the partition: its transaction is ongoing at that epoch and
+// includes the partition (KIP-890's verification). Answered with TxnResp: 0, or
+// INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE, or
+// COORDINATOR_NOT_AVAILABLE.
+type VerifyTxnReq struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	Topic         string
+	Partition     int32
+}
 
 // InitTxnProducerIDReq is Kafka's InitProducerID with a transactional id: the coordinator
 // hands out the id's producer id with a bumped epoch (fencing earlier producers of the id,
@@ -52,13 +79,18 @@ type AddOffsetsToTxnReq struct {
 }
 
 // TxnOffsetCommitReq commits offsets inside a transaction: they become the group's
-// committed offsets only when the transaction commits.
+// committed offsets only when the transaction commits. Generation, MemberID and InstanceID
+// are the consumer's group membership (TxnOffsetCommit v3, KIP-447; -1, "" and "" for
+// none), fenced against the group.
 type TxnOffsetCommitReq struct {
 	TransactionalID string
 	Group           string
 	ProducerID      int64
 	ProducerEpoch   int16
 	Topics          []OffsetCommitTopic
+	Generation      int32
+	MemberID        string
+	InstanceID      string
 }
 
 // EndTxnReq commits (Commit) or aborts a transaction.

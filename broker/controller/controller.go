@@ -16,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/broker/quorum"
+	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -75,8 +76,12 @@ type Config struct {
 	// MoveEvery is how often replica moves are looked at besides every applied change;
 	// 0 → 4 × Poll.
 	MoveEvery time.Duration
-	Clock     clock.Clock  // nil → the wall clock
-	Logger    *slog.Logger // nil → discard
+	// TxnCheckInterval is how often the leader's transaction coordinator retries unfinished
+	// completions and aborts timed-out transactions (txn.CoordinatorConfig.CheckInterval;
+	// 0 → 1 s, negative: never, tests drive it).
+	TxnCheckInterval time.Duration
+	Clock            clock.Clock  // nil → the wall clock
+	Logger           *slog.Logger // nil → discard
 }
 
 // ErrNoController is wrapped by the error of an op that found no quorum leader within
@@ -117,6 +122,10 @@ type Controller struct {
 	peers   map[uint64]endpoint.NodeAddr // addresses given to AddPeer
 	pidMu   sync.Mutex                   // serialises producer-id allocation
 	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
+	txnMu   sync.Mutex                   // serialises starting and stopping the transaction coordinator
+	txnCo   *txn.Coordinator             // guarded by mu: the transaction coordinator, while leader (txn.go)
+	txnGone chan struct{}                // guarded by mu: closed when txnCo must be rebuilt
+	txnLead <-chan struct{}              // guarded by mu: closed when the leadership txnCo was started in ends
 	secOnce sync.Once                    // makes sec
 	sec     *clusterSecurity             // the security ops on the quorum (security.go)
 
@@ -191,6 +200,7 @@ func (c *Controller) Close() error {
 		c.cancel()
 		c.wg.Wait()
 		c.stopCoordinator()
+		c.stopTxnCoordinator()
 	})
 	return nil
 }
@@ -293,12 +303,21 @@ func (c *Controller) watchLoop() {
 		case !lead && was:
 			c.log.Info("this broker is no longer the controller")
 			c.stopCoordinator()
+			c.stopTxnCoordinator()
 		case !lead && running:
 			// Started by an op in a leadership this watcher did not see (or after
 			// becameLeader gave up): stale now.
 			c.stopCoordinator()
 		case lead && running && c.liveCoordinator() == nil:
 			c.startCoordinator() // its offset log failed or its leadership ended: rebuild
+		}
+		switch {
+		case !lead && c.liveTxn() == nil:
+			c.stopTxnCoordinator() // a stale one (leadership ended, journal failed)
+		case lead && was && c.liveTxn() == nil:
+			// Not started yet, or its journal failed or its leadership ended: (re)start it,
+			// so that in-flight transactions are recovered without waiting for a client.
+			c.startTxnCoordinator()
 		}
 		select {
 		case <-c.quit:

@@ -138,6 +138,14 @@
 // every group. Producer ids come from the quorum in blocks of 1000 (AllocateProducerIDs): a
 // block is never handed out twice.
 //
+// The transaction coordinator is bound to the leadership the same way, but its state is
+// durable on the quorum (txn.go: each transactional id's record a PutTxn command), so a new
+// leader's coordinator knows every transaction: it finishes those decided (markers into
+// each partition's leader, offsets into the group coordinator) and aborts open ones at
+// their transaction.timeout.ms. A TxnOffsetCommit naming a member (KIP-447) is fenced by
+// the leader's group coordinator: after a failover, a member from before it is
+// UNKNOWN_MEMBER_ID and rejoins, as for OffsetCommit.
+//
 // # Membership and admission
 //
 // A broker's raft id is random, made on first start and stored with its raft log

@@ -770,7 +770,9 @@ func DecodeCommand(data []byte) (Command, error) {
 	default:
 		var ok bool
 		if c, ok = decodeSecurity(d, k); !ok {
-			return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+			if c, ok = decodeTxn(d, k); !ok {
+				return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+			}
 		}
 	}
 	if d.err != nil {

@@ -56,6 +56,7 @@ func allCommands() []metadata.Command {
 		&metadata.DeleteGroups{}, &metadata.DeleteOffsets{}, &metadata.GroupGenerations{}, &metadata.UpdatePartition{},
 		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
+		&metadata.PutTxn{ID: "txn-ü", Record: []byte{1, 2, 3}}, &metadata.PutTxn{},
 	}, securityCommands()...)
 }
 
@@ -72,8 +73,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 26 {
-		t.Errorf("%d command kinds covered, want 26", len(kinds))
+	if len(kinds) != 27 {
+		t.Errorf("%d command kinds covered, want 27", len(kinds))
 	}
 }
 

@@ -107,6 +107,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionKafkaListeners)
 		b = postcard.AppendBytes(b, body)
 	}
+	if body := s.appendTxns(nil); body != nil {
+		b = postcard.AppendUvarint(b, sectionTxns)
+		b = postcard.AppendBytes(b, body)
+	}
 	return b
 }
 
@@ -388,6 +392,7 @@ func (s *State) Restore(data []byte) error {
 	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
 	s.groups, s.gens = n.groups, n.gens
 	s.sec = n.sec
+	s.txns = n.txns
 	return nil
 }
 
@@ -511,6 +516,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
 		case sectionKafkaListeners:
 			restoreKafkaListeners(sd, s, sectionCheck)
+		case sectionTxns:
+			restoreTxns(sd, s, sectionCheck)
 		default:
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue

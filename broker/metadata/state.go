@@ -33,6 +33,8 @@ type State struct {
 	gens   map[string]int32                              // group -> last generation handed out (> 0)
 
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
+
+	txns map[string][]byte // transaction coordinator records by transactional id (txn.go)
 }
 
 // New returns an empty state (no cluster id, nothing applied).
@@ -55,6 +57,7 @@ func (s *State) reset() {
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
 	s.gens = map[string]int32{}
 	s.sec.reset()
+	s.txns = map[string][]byte{}
 }
 
 // Apply applies the committed entry at index (see result.go for what it returns). An entry it
@@ -135,6 +138,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.alterQuotas(c, dry)
 	case *SetRoles:
 		return s.setRoles(c, dry)
+	case *PutTxn:
+		return s.putTxn(c, dry)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

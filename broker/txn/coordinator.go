@@ -40,6 +40,17 @@ type CoordinatorConfig struct {
 	CheckInterval time.Duration
 }
 
+// Journal is where a Coordinator makes its Records durable: the local Store (one broker),
+// or a replicated log (in a cluster, the metadata quorum: broker/controller). Append returns
+// once every record is durable; after an error the outcome may be unknown (the shell
+// answers COORDINATOR_NOT_AVAILABLE and the owner should rebuild the coordinator from the
+// journal). MaybeCompact may rewrite the journal as state (one record per id).
+type Journal interface {
+	Append(recs ...*Txn) error
+	MaybeCompact(state []*Txn) error
+	Close() error
+}
+
 // Coordinator is the thin shell around Machine: it serialises calls, makes each Record
 // durable in the Store before acting on it, carries out Markers (marker batches, then group
 // offsets for commits) outside its lock, and runs one background goroutine that finishes
@@ -52,7 +63,7 @@ type Coordinator struct {
 
 	mu    sync.Mutex // guards m, store, finishing
 	m     *Machine
-	store *Store
+	store Journal
 	// finishing holds the ids whose Markers a goroutine is carrying out: no one else
 	// carries them out meanwhile (a stale duplicate marker could end the producer's next
 	// transaction in a partition).
@@ -77,12 +88,6 @@ func Open(cfg CoordinatorConfig) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.CheckInterval == 0 {
-		cfg.CheckInterval = time.Second
-	}
 	if cfg.NewPID == nil || cfg.Markers == nil {
 		return nil, errors.New("txn: Open needs NewPID and Markers")
 	}
@@ -90,6 +95,28 @@ func Open(cfg CoordinatorConfig) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	return New(cfg, st, recs)
+}
+
+// New starts a coordinator on journal j whose records so far are recs (replayed in order;
+// cfg.Dir and cfg.FS are not used). Like Open, its background goroutine's first pass
+// carries out the transactions left in a prepare state and aborts timed-out ones: this is
+// how a coordinator that takes over from a lost one (a new metadata-quorum leader) recovers
+// the in-flight transactions.
+func New(cfg CoordinatorConfig, j Journal, recs []*Txn) (*Coordinator, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.CheckInterval == 0 {
+		cfg.CheckInterval = time.Second
+	}
+	if cfg.NewPID == nil || cfg.Markers == nil || j == nil {
+		return nil, errors.New("txn: New needs NewPID, Markers and a journal")
+	}
+	st := j
 	m := NewMachine(cfg.Machine)
 	for _, r := range recs {
 		m.Apply(r)
@@ -123,10 +150,18 @@ func (c *Coordinator) Close() error {
 
 func (c *Coordinator) run() {
 	defer close(c.done)
+	// Close cancels a pass in progress (markers to a broker that does not answer).
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		<-c.quit // run returns only after quit is closed
+		cancel()
+	})
+	defer wg.Wait()
 	t := time.NewTicker(c.cfg.CheckInterval)
 	defer t.Stop()
 	for {
-		c.Check(context.Background())
+		c.Check(ctx)
 		select {
 		case <-c.quit:
 			return

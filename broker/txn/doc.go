@@ -14,8 +14,14 @@
 //     whether a partition may append a transactional batch. Replaying Records with Apply
 //     rebuilds the state, so the Machine can run on a replicated log (the metadata quorum)
 //     as well as on the local Store.
-//   - Store is the durable log (see its doc: length + CRC-32C framed records, fsync per
-//     append, torn tail cut, damage refused, compaction by rewrite and rename).
+//   - Journal is where Records become durable: Store, the local log of a single broker
+//     (see its doc: length + CRC-32C framed records, fsync per append, torn tail cut, damage
+//     refused, compaction by rewrite and rename), or, in a cluster, the metadata quorum
+//     (broker/controller: each Record a PutTxn command; the metadata state keeps the latest
+//     per id). New starts a coordinator on any Journal from its records; its first pass
+//     finishes what the previous coordinator left decided, which is how a new quorum
+//     leader takes over the transactions of a lost one. Decision (broker/controller
+//     txn.go): the quorum, not an internal replicated partition.
 //   - Coordinator is the thin shell: one mutex around Machine + Store; Markers are carried out
 //     outside it (by the caller of EndTxn, of an InitProducerID that fences an open
 //     transaction, or by the background goroutine for timeouts and for transactions a failure

@@ -8,10 +8,9 @@ import (
 
 // Transactions. The transaction coordinator lives on the controller, with the producer ids
 // and the groups (whose offsets a transaction commits): every transaction op goes there (in
-// quorum mode to any broker, which routes it to the leader; see broker/controller/txn.go).
-// Its markers are written into the controller's own partitions, so transactions span only
-// partitions the controller owns: with one broker, all of them (the case served today);
-// DescribeProducers goes to each partition's owner.
+// quorum mode to any broker, which routes it to the quorum leader, whose coordinator keeps
+// its state on the metadata quorum and writes markers into each partition's leader; see
+// broker/controller/txn.go). DescribeProducers goes to each partition's owner.
 
 // InitTxnProducerID asks the controller's transaction coordinator.
 func (c *Cluster) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
@@ -83,4 +82,15 @@ func (c *Cluster) DescribeProducers(ctx context.Context, req *brokerop.DescribeP
 		}
 	}
 	return resp, nil
+}
+
+// WriteMarkers is a broker-to-broker op (the coordinator's markers): not served through the
+// gateway.
+func (c *Cluster) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersReq) (*brokerop.TxnResp, error) {
+	return brokerop.Unimplemented{}.WriteMarkers(ctx, req)
+}
+
+// VerifyTxn asks the controller's transaction coordinator.
+func (c *Cluster) VerifyTxn(ctx context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
+	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.VerifyTxn(ctx, req) })
 }
