@@ -48,8 +48,9 @@
 // phase restarts lives as long as the cluster (interop/cluster registers every process's
 // cleanup on the cluster's test), so the next phase finds three brokers.
 //
-// TestReplFaults is part of the default suite: `go tool task test` runs it (task faults, no
-// -race: the processes under test are built without it) beside the fuzz smoke, at 10 cycles
+// TestReplFaults and TestReplTxnPipeline are part of the default suite: `go tool task test`
+// runs them (task faults, no -race: the processes under test are built without it; the unit
+// task skips them) beside the fuzz smoke, at 10 cycles
 // per fault; `go tool task chaos` runs 100 (REPL_CYCLES). Root and network namespaces are
 // needed (it skips otherwise). MajorityMinoritySplit runs only with REPL_FAULTS=1 (chaos)
 // while it still finds a committed group offset going backwards in some runs (a kgo member
