@@ -233,6 +233,16 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		return a, err
 	}
+	// peerEP is peer then newEP, for the commands that dial one NODEADDR; the caller
+	// closes the endpoint.
+	peerEP := func() (endpoint.NodeAddr, *endpoint.Endpoint, error) {
+		a, err := peer()
+		if err != nil {
+			return a, nil, err
+		}
+		ep, err := newEP()
+		return a, ep, err
+	}
 	switch cmd {
 	case "id":
 		ep, err := newEP()
@@ -283,11 +293,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		}
 		return tcpListen(ctx, ep, *host, ready)
 	case "connect", "connect-tcp":
-		a, err := peer()
-		if err != nil {
-			return err
-		}
-		ep, err := newEP()
+		a, ep, err := peerEP()
 		if err != nil {
 			return err
 		}
@@ -302,11 +308,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		fmt.Fprintf(out, "forwarding tcp %s to %s over the mesh\n", ln.Addr(), a.ID)
 		return tcpConnect(ctx, ep, a, ln)
 	case "kafka-proxy":
-		a, err := peer()
-		if err != nil {
-			return err
-		}
-		ep, err := newEP()
+		a, ep, err := peerEP()
 		if err != nil {
 			return err
 		}
@@ -332,11 +334,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 		<-watched
 		return err
 	case "echo":
-		a, err := peer()
-		if err != nil {
-			return err
-		}
-		ep, err := newEP()
+		a, ep, err := peerEP()
 		if err != nil {
 			return err
 		}
