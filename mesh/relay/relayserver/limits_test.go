@@ -118,12 +118,7 @@ func TestIPRateLimitIsSharedAcrossKeys(t *testing.T) {
 	a, b, c := dial(t, r, ka), dial(t, r, kb), dial(t, r, kc)
 	const tickers = 3 // one keep-alive ticker per client
 	waitFor(t, func() bool { return fake.Waiting() == tickers })
-	if err := a.Send(pub(kc), make([]byte, 2000)); err != nil { // the address's whole burst
-		t.Fatal(err)
-	}
-	if f := recvType(t, c, relay.FrameRecvPacket); len(f.Data) != 2000 {
-		t.Fatalf("burst packet: %d bytes", len(f.Data))
-	}
+	spendBurst(t, a, c, kc) // the address's whole burst
 	const held = "another key, same address: held"
 	if err := b.Send(pub(kc), []byte(held)); err != nil {
 		t.Fatal(err)
@@ -132,15 +127,7 @@ func TestIPRateLimitIsSharedAcrossKeys(t *testing.T) {
 	if s := r.srv.Stats(); s.RateLimited != 0 {
 		t.Fatalf("per-key limiter fired without a per-key limit: %+v", s)
 	}
-	owed := time.Duration(float64(len(held)) / 1000 * float64(time.Second))
-	fake.Advance(owed - time.Millisecond)
-	if fake.Waiting() != tickers+1 {
-		t.Fatal("the per-IP wait ended before the tokens were earned")
-	}
-	fake.Advance(time.Millisecond)
-	if f := recvType(t, c, relay.FrameRecvPacket); string(f.Data) != held {
-		t.Fatalf("held packet: %q", f.Data)
-	}
+	releasedWhenEarned(t, fake, tickers, c, held, "per-IP")
 }
 
 // TestTooManyRequestsIsPlainHTTP: the 429 is an ordinary HTTP answer a person can read.

@@ -482,25 +482,40 @@ func TestRateLimitWaitsOnTheClock(t *testing.T) {
 	a, b := dial(t, r, ka), dial(t, r, kb)
 	const tickers = 2 // one keep-alive ticker per client
 	waitFor(t, func() bool { return fake.Waiting() == tickers })
-	if err := a.Send(pub(kb), make([]byte, 2000)); err != nil { // the whole burst
-		t.Fatal(err)
-	}
-	if f := recvType(t, b, relay.FrameRecvPacket); len(f.Data) != 2000 {
-		t.Fatalf("burst packet: %d bytes", len(f.Data))
-	}
+	spendBurst(t, a, b, kb) // the whole burst
 	const held = "past the burst: held until its tokens are earned"
 	if err := a.Send(pub(kb), []byte(held)); err != nil {
 		t.Fatal(err)
 	}
 	// The read loop counts the wait, then arms its timer on the fake clock.
 	waitFor(t, func() bool { return r.srv.Stats().RateLimited == 1 && fake.Waiting() == tickers+1 })
+	releasedWhenEarned(t, fake, tickers, b, held, "rate-limit")
+}
+
+// spendBurst sends a 2000-byte packet (the limiters' burst in these tests) from a to b,
+// whose key is kb, and checks it arrives whole.
+func spendBurst(t testing.TB, a, b *relay.Client, kb ed25519.PrivateKey) {
+	t.Helper()
+	if err := a.Send(pub(kb), make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	if f := recvType(t, b, relay.FrameRecvPacket); len(f.Data) != 2000 {
+		t.Fatalf("burst packet: %d bytes", len(f.Data))
+	}
+}
+
+// releasedWhenEarned checks that held, a packet a limiter of 1000 B/s is holding on fake
+// (with tickers other timers armed), stays held until 1 ms before its tokens are earned
+// and then reaches c. what names the limiter in the failure.
+func releasedWhenEarned(t testing.TB, fake *clock.Fake, tickers int, c *relay.Client, held, what string) {
+	t.Helper()
 	owed := time.Duration(float64(len(held)) / 1000 * float64(time.Second)) // at 1000 B/s
 	fake.Advance(owed - time.Millisecond)
 	if fake.Waiting() != tickers+1 {
-		t.Fatal("the rate-limit wait ended before the tokens were earned")
+		t.Fatalf("the %s wait ended before the tokens were earned", what)
 	}
 	fake.Advance(time.Millisecond)
-	if f := recvType(t, b, relay.FrameRecvPacket); string(f.Data) != held {
+	if f := recvType(t, c, relay.FrameRecvPacket); string(f.Data) != held {
 		t.Fatalf("held packet: %q", f.Data)
 	}
 }
