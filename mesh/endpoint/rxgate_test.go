@@ -51,9 +51,10 @@ var (
 	srcB = netip.MustParseAddrPort("127.0.0.1:2000")
 )
 
-// testGate is a gate with small round limits on a fake clock, whose pause between looks
-// at the progress is one fake millisecond.
-func testGate(fc *fakeConns, clk clock.Clock) *rxGate {
+// testGate is a gate with small round limits on a fake clock (returned, at the Unix
+// epoch), whose pause between looks at the progress is one fake millisecond.
+func testGate(fc *fakeConns) (*rxGate, *clock.Fake) {
+	clk := clock.NewFake(time.Unix(0, 0))
 	g := newRxGate(clk, fc.progress)
 	g.limit, g.resume, g.stall = 1000, 500, 10*time.Millisecond
 	g.pause = func() {
@@ -62,7 +63,14 @@ func testGate(fc *fakeConns, clk clock.Clock) *rxGate {
 		<-t.C()
 	}
 	g.held = new(atomic.Int64)
-	return g
+	return g, clk
+}
+
+// tick moves clk on by the gate's one-millisecond pause and lets the goroutines of the
+// synctest bubble settle.
+func tick(clk *clock.Fake) {
+	clk.Advance(time.Millisecond)
+	synctest.Wait()
 }
 
 // admitAsync runs admit in a goroutine and returns a channel closed when it returns.
@@ -89,7 +97,7 @@ func returned(done <-chan struct{}) bool {
 func TestRxGateBacklogBelowLimit(t *testing.T) {
 	fc := newFakeConns()
 	fc.set(srcA, 7000) // processed before the gate saw the source: not counted
-	g := testGate(fc, clock.NewFake(time.Unix(0, 0)))
+	g, _ := testGate(fc)
 	for _, n := range []int{400, 300, 300} {
 		g.admit(srcA, n) // would block forever on the fake clock if it waited
 	}
@@ -111,8 +119,7 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fc := newFakeConns()
 		fc.set(srcA, 0)
-		clk := clock.NewFake(time.Unix(0, 0))
-		g := testGate(fc, clk)
+		g, clk := testGate(fc)
 		g.admit(srcA, 900)
 		done := admitAsync(g, srcA, 300) // backlog 1200 > 1000
 		synctest.Wait()
@@ -120,14 +127,12 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 			t.Fatal("admit returned with the backlog over the limit")
 		}
 		fc.set(srcA, 600) // backlog 600: still above resume
-		clk.Advance(time.Millisecond)
-		synctest.Wait()
+		tick(clk)
 		if returned(done) {
 			t.Fatal("admit returned with the backlog above resume")
 		}
 		fc.set(srcA, 700) // backlog 500 = resume
-		clk.Advance(time.Millisecond)
-		synctest.Wait()
+		tick(clk)
 		if !returned(done) {
 			t.Fatal("admit still holding with the backlog at resume")
 		}
@@ -146,20 +151,17 @@ func TestRxGateStallRebases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fc := newFakeConns()
 		fc.set(srcA, 0)
-		clk := clock.NewFake(time.Unix(0, 0))
-		g := testGate(fc, clk)
+		g, clk := testGate(fc)
 		done := admitAsync(g, srcA, 5000)
 		for i := range 15 { // 15 ms, 1 byte processed per ms: slow but moving
 			fc.set(srcA, uint64(i+1))
-			clk.Advance(time.Millisecond)
-			synctest.Wait()
+			tick(clk)
 			if returned(done) {
 				t.Fatalf("admit returned after %d ms although the connection was making progress", i+1)
 			}
 		}
 		for range 10 { // now nothing for the stall period
-			clk.Advance(time.Millisecond)
-			synctest.Wait()
+			tick(clk)
 		}
 		if !returned(done) {
 			t.Fatal("admit still holding after a stall period without progress")
@@ -176,7 +178,7 @@ func TestRxGateRebase(t *testing.T) {
 	fc := newFakeConns()
 	fc.set(srcA, 100)
 	fc.set(srcB, 0)
-	g := testGate(fc, clock.NewFake(time.Unix(0, 0)))
+	g, _ := testGate(fc)
 	g.admit(srcA, 800)
 	g.admit(srcB, 800)
 
@@ -223,7 +225,7 @@ func TestSockDeliverAdmitsPerSource(t *testing.T) {
 	a, b := net.UDPAddrFromAddrPort(srcA), net.UDPAddrFromAddrPort(srcB)
 	fc.set(srcA, 0)
 	fc.set(srcB, 0)
-	s.gate = testGate(fc, clock.NewFake(time.Unix(0, 0)))
+	s.gate, _ = testGate(fc)
 	s.gate.limit = 1 << 30
 	ms := []ipv4.Message{
 		{N: 10, Addr: a}, {N: 20, Addr: net.UDPAddrFromAddrPort(srcA)}, {N: 30, Addr: b}, {N: 40, Addr: a},
