@@ -26,11 +26,8 @@ func consumeValues(t *testing.T, addr, topic string, committed bool, want int) [
 	if committed {
 		iso = kgo.ReadCommitted()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+	cl := kgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -47,13 +44,20 @@ func consumeValues(t *testing.T, addr, topic string, committed bool, want int) [
 	return got
 }
 
-func txnClient(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
+// kgoClient is a kgo client of the gateway at addr with opts; the caller closes it.
+func kgoClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"),
-		kgo.TransactionTimeout(30 * time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
+}
+
+func txnClient(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl := kgoClient(t, addr, append([]kgo.Opt{kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"),
+		kgo.TransactionTimeout(30 * time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
 	t.Cleanup(cl.Close)
 	return cl
 }
@@ -80,10 +84,7 @@ func produceTxn(t *testing.T, cl *kgo.Client, commit bool, values ...string) err
 func TestTxnKgoEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	addr, stop := startRun(t, dir)
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := kgoClient(t, addr)
 	defer adm.Close()
 	if _, err := kadm.NewClient(adm).CreateTopic(context.Background(), 2, 1, nil, "tx"); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestTxnKgoEndToEnd(t *testing.T) {
 	if err := produceTxn(t, fresh, true, "fresh"); err != nil {
 		t.Fatal(err)
 	}
-	err = zombie.EndTransaction(context.Background(), kgo.TryCommit)
+	err := zombie.EndTransaction(context.Background(), kgo.TryCommit)
 	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("zombie commit: %v, want a fencing error", err)
 	}
@@ -141,10 +142,7 @@ func TestTxnKgoEndToEnd(t *testing.T) {
 	stop()
 	addr, stop = startRun(t, dir)
 	defer stop()
-	adm, err = kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm = kgoClient(t, addr)
 	defer adm.Close()
 	ka := kadm.NewClient(adm)
 	lt, err := ka.ListTransactions(context.Background(), nil, []string{"Ongoing"})
@@ -203,10 +201,7 @@ func TestTxnOverMesh(t *testing.T) {
 	mb.joinControl(t, seed)
 	e := map[string]string{"RAFKA_MESH_ID": "gw-test", "RAFKA_GOSSIP_INTERVAL_MS": "100", "RAFKA_STALENESS_MS": "1000"}
 	addr := startGateway(t, []string{"-listen", "127.0.0.1:0", "-data", dir, "-brokers", seed.String(), "-mesh-bind", "127.0.0.1:0"}, e, 10*time.Second)
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := kgoClient(t, addr)
 	defer adm.Close()
 	if _, err := kadm.NewClient(adm).CreateTopic(context.Background(), 2, 1, nil, "tx"); err != nil {
 		t.Fatal(err)
@@ -231,10 +226,7 @@ func sorted(s []string) []string { slices.Sort(s); return s }
 
 func groupTransactSession(t *testing.T, addr string) {
 	t.Helper()
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	adm := kgoClient(t, addr)
 	defer adm.Close()
 	ka := kadm.NewClient(adm)
 	if _, err := ka.CreateTopic(context.Background(), 2, 1, nil, "in"); err != nil {
@@ -304,10 +296,7 @@ func TestTxnOffsetsVisibleOnCommit(t *testing.T) {
 	dir := t.TempDir()
 	addr, stop := startRun(t, dir)
 	defer stop()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kgoClient(t, addr)
 	defer cl.Close()
 	ctx := context.Background()
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "src"); err != nil {
