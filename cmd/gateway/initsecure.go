@@ -107,6 +107,19 @@ func writePEM(path, typ string, der []byte, perm fs.FileMode) error {
 	return writeFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), perm)
 }
 
+// writeKeyPair writes key (PKCS #8, readable by the owner only) to keyPath and the
+// certificate der to certPath, both PEM.
+func writeKeyPair(keyPath, certPath string, key *ecdsa.PrivateKey, der []byte) error {
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := writePEM(keyPath, "PRIVATE KEY", kder, 0o600); err != nil {
+		return err
+	}
+	return writePEM(certPath, "CERTIFICATE", der, 0o644)
+}
+
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
@@ -127,14 +140,7 @@ func newCA(f secureFiles) error {
 	if err != nil {
 		return err
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := writePEM(f.caKey, "PRIVATE KEY", kder, 0o600); err != nil {
-		return err
-	}
-	return writePEM(f.caCert, "CERTIFICATE", der, 0o644)
+	return writeKeyPair(f.caKey, f.caCert, key, der)
 }
 
 func loadCA(f secureFiles) (*x509.Certificate, any, error) {
@@ -185,12 +191,5 @@ func newServerCert(f secureFiles, hosts []string) error {
 	if err != nil {
 		return err
 	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := writePEM(f.serverKey, "PRIVATE KEY", kder, 0o600); err != nil {
-		return err
-	}
-	return writePEM(f.serverCert, "CERTIFICATE", der, 0o644)
+	return writeKeyPair(f.serverKey, f.serverCert, key, der)
 }
