@@ -229,6 +229,19 @@ func eachScaleTarget(b *testing.B, body func(b *testing.B, srv *statsServer, par
 	}
 }
 
+// produceTimed resets the benchmark timer, produces b.N rounds of records records (value,
+// over scaleKeys) through cl, stops the timer and returns the wall time the rounds took.
+func produceTimed(b *testing.B, cl *kgo.Client, records int, value []byte) time.Duration {
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		produceN(b, cl, records, value, scaleKeys)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	return elapsed
+}
+
 func BenchmarkKafkaScaleProduce(b *testing.B) {
 	eachScaleTarget(b, func(b *testing.B, srv *statsServer, parts int32) {
 		lat := &e2eLatency{}
@@ -239,13 +252,7 @@ func BenchmarkKafkaScaleProduce(b *testing.B) {
 		before := srv.brokerStats(b)
 		cpu, clientCPU := kafkaclients.StartCPU(srv.pid), kafkaclients.StartCPU(os.Getpid())
 		lat.start()
-		b.ResetTimer()
-		start := time.Now()
-		for range b.N {
-			produceN(b, cl, records, value, scaleKeys)
-		}
-		elapsed := time.Since(start)
-		b.StopTimer()
+		elapsed := produceTimed(b, cl, records, value)
 		l := lat.stop()
 		total := b.N * records
 		reportServerCPU(b, cpu, total)
@@ -406,13 +413,7 @@ func BenchmarkKafkaScaleProduceInProcess(b *testing.B) {
 			records := scaleRecords()
 			lat.start()
 			b0, r0 := shape.batches.Load(), shape.records.Load()
-			b.ResetTimer()
-			start := time.Now()
-			for range b.N {
-				produceN(b, cl, records, value, scaleKeys)
-			}
-			elapsed := time.Since(start)
-			b.StopTimer()
+			elapsed := produceTimed(b, cl, records, value)
 			l := lat.stop()
 			total := b.N * records
 			b.ReportMetric(float64(total)/elapsed.Seconds(), "records/s")
