@@ -167,6 +167,17 @@ func BenchmarkMeshHop(b *testing.B) {
 			b.ReportMetric(ns, "client-cpu-ns/record")
 		}
 	}
+	// measure runs run (b.N records' worth) with the benchmark timer and the CPU meters of
+	// impl on, then reports the rates.
+	measure := func(b *testing.B, impl string, run func()) {
+		b.ResetTimer()
+		m := meter(impl)
+		start := time.Now()
+		run()
+		d := time.Since(start)
+		b.StopTimer()
+		report(b, d, m)
+	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
 		adm := kadm.NewClient(kafkaclients.KgoClient(b, addr))
 		defer adm.Close()
@@ -180,13 +191,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		addr := addrs[tg.impl]
 		b.Run(fmt.Sprintf("produce-%dB/impl=%s", benchRecordSize, tg.impl), func(b *testing.B) {
 			topic := newTopic(b, addr)
-			b.ResetTimer()
-			m := meter(tg.impl)
-			start := time.Now()
-			produce(b, addr, topic, b.N)
-			d := time.Since(start)
-			b.StopTimer()
-			report(b, d, m)
+			measure(b, tg.impl, func() { produce(b, addr, topic, b.N) })
 			dropTopic(b, addr, topic)
 		})
 	}
@@ -201,17 +206,13 @@ func BenchmarkMeshHop(b *testing.B) {
 			defer cl.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			b.ResetTimer()
-			m := meter(tg.impl)
-			start := time.Now()
-			for range b.N {
-				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
-					b.Fatalf("produce to %s: %v%s", addr, err, logsOf())
+			measure(b, tg.impl, func() {
+				for range b.N {
+					if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: value}).FirstErr(); err != nil {
+						b.Fatalf("produce to %s: %v%s", addr, err, logsOf())
+					}
 				}
-			}
-			d := time.Since(start)
-			b.StopTimer()
-			report(b, d, m)
+			})
 			dropTopic(b, addr, topic)
 		})
 	}
@@ -227,27 +228,23 @@ func BenchmarkMeshHop(b *testing.B) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			b.ResetTimer()
-			m := meter(tg.impl)
-			start := time.Now()
-			for left := b.N; left > 0; {
-				cl := kafkaclients.KgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-					kgo.FetchMaxWait(100*time.Millisecond))
-				for pass := min(left, benchConsumeSet); pass > 0; {
-					fs := cl.PollFetches(ctx)
-					if ctx.Err() != nil {
-						b.Fatalf("consumed %d of %d records%s", b.N-left, b.N, logsOf())
+			measure(b, tg.impl, func() {
+				for left := b.N; left > 0; {
+					cl := kafkaclients.KgoClient(b, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+						kgo.FetchMaxWait(100*time.Millisecond))
+					for pass := min(left, benchConsumeSet); pass > 0; {
+						fs := cl.PollFetches(ctx)
+						if ctx.Err() != nil {
+							b.Fatalf("consumed %d of %d records%s", b.N-left, b.N, logsOf())
+						}
+						fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
+						n := fs.NumRecords()
+						pass -= n
+						left -= n
 					}
-					fs.EachError(func(tp string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", tp, p, err) })
-					n := fs.NumRecords()
-					pass -= n
-					left -= n
+					cl.Close()
 				}
-				cl.Close()
-			}
-			d := time.Since(start)
-			b.StopTimer()
-			report(b, d, m)
+			})
 		})
 	}
 }
