@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,15 +24,7 @@ import (
 // relay (asserted too), and the clients carry on.
 func TestKafkaProxyThroughNATs(t *testing.T) {
 	irohnode.RequireNamespace(t)
-	for _, tool := range []string{"nft", "nsenter", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("interop: %s not installed (apt-get install nftables util-linux iproute2)", tool)
-			if os.Getenv(irohnode.RequiredEnv) == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
+	cluster.RequireNamespaces(t) // root, nft, nsenter, unshare and ip for natTopology
 	inet, ha, hb := natTopology(t)
 	relayURL := "http://100.64.1.1:3340"
 	relay := cluster.StartProc(t, "relay", inet, nil, cluster.Bin(t, "relay"), "-addr", "100.64.1.1:3340", "-stun", "100.64.1.1:3478")

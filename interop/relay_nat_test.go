@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -73,15 +71,7 @@ func natNode(t *testing.T, ns *cluster.Netns, bind, relayURL, stunAddr string) (
 // with no stream error, comes back direct when unblocked, and a 64 MiB echo arrives intact.
 func TestRelayNATTopology(t *testing.T) {
 	irohnode.RequireNamespace(t)
-	for _, tool := range []string{"nft", "nsenter", "unshare", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			msg := fmt.Sprintf("interop: %s not installed (needed for the NAT topology; apt-get install nftables util-linux iproute2)", tool)
-			if os.Getenv(irohnode.RequiredEnv) == "1" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-	}
+	cluster.RequireNamespaces(t) // root, nft, nsenter, unshare and ip for natTopology
 	inet, ha, hb := natTopology(t)
 
 	// Relay and STUN on the public side.
