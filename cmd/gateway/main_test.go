@@ -113,10 +113,7 @@ func startRunEnv(t *testing.T, dir string, vars map[string]string) (string, func
 func TestRunRestartKeepsRecords(t *testing.T) {
 	dir := t.TempDir()
 	addr, stop := startRun(t, dir)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kgoClient(t, addr, kgo.AllowAutoTopicCreation())
 	var recs []*kgo.Record
 	for i := range 50 {
 		recs = append(recs, &kgo.Record{Topic: "restart", Value: []byte{byte(i)}})
@@ -129,10 +126,7 @@ func TestRunRestartKeepsRecords(t *testing.T) {
 
 	addr, stop = startRun(t, dir)
 	defer stop()
-	cl, err = kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("restart"), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl = kgoClient(t, addr, kgo.ConsumeTopics("restart"), kgo.FetchMaxWait(100*time.Millisecond))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -201,10 +195,7 @@ func TestGatewayExitsWhenBrokerStops(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(reg, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kgoClient(t, addr)
 	defer cl.Close()
 	rctx, rcancel := context.WithCancel(context.Background())
 	reqDone := make(chan struct{})
@@ -216,7 +207,7 @@ func TestGatewayExitsWhenBrokerStops(t *testing.T) {
 		req.Topics = append(req.Topics, tp)
 		_, _ = req.RequestWith(rctx, cl) // answered with an error, or cut by the exit
 	}()
-	err = <-done // the gateway exits by itself: ctx is not cancelled
+	err := <-done // the gateway exits by itself: ctx is not cancelled
 	rcancel()
 	<-reqDone
 	if err == nil || !errors.Is(err, broker.ErrRegistryFailed) || !strings.Contains(err.Error(), "restart to recover") {

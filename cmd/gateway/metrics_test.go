@@ -21,10 +21,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	got := runGateway(t, map[string]string{"MESHKAFKA_METRICS": "127.0.0.1:0"}, "gateway listening on ", "metrics ")
 	addr, url := got["gateway listening on "], got["metrics "]
 	ctx := context.Background()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("metered"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("metered"))
 	defer cl.Close()
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer pcancel()
@@ -34,10 +31,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	// Read the 20 records back, so the fetched bytes show too.
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := kgoClient(t, addr, kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cons.Close()
 	for read := 0; read < 20; {
 		fs := cons.PollFetches(pctx)

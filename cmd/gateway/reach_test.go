@@ -87,20 +87,14 @@ func produceConsume(t *testing.T, addr, topic string, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	pr, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pr := kgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
 	defer pr.Close()
 	for i := range n {
 		if err := pr.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: fmt.Appendf(nil, "rec-%d", i)}).FirstErr(); err != nil {
 			t.Fatalf("produce %d: %v", i, err)
 		}
 	}
-	co, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	co := kgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer co.Close()
 	var got []string
 	for len(got) < n {
@@ -249,10 +243,7 @@ func TestGatewayMDNSAddsToSeeds(t *testing.T) {
 	seed := bs[1] // the larger NodeId: it is the controller only because it is the seed
 	addr := startMDNSGateway(t, &h, dir, "-brokers", seed.ep.Addr().String(),
 		"-trusted-brokers", bs[0].ep.NodeID().String()+","+bs[1].ep.NodeID().String())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := kgoClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
 	defer cl.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for i := 0; ; i++ {

@@ -37,21 +37,15 @@ func TestStatusPageInChromium(t *testing.T) {
 	ctx := context.Background()
 	pctx, pcancel := context.WithTimeout(ctx, time.Minute)
 	defer pcancel()
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("shown"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod := kgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("shown"))
 	defer prod.Close()
 	for i := range 12 {
 		if err := prod.ProduceSync(pctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("shown"),
+	cons := kgoClient(t, addr, kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("shown"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cons.Close()
 	for n := 0; n < 12; {
 		fs := cons.PollFetches(pctx)
