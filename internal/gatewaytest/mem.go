@@ -62,9 +62,16 @@ func (m *MemBackend) Calls(op string) int {
 	return m.calls[op]
 }
 
-func (m *MemBackend) enter(op string) error {
+// lock takes m.mu and counts a call of op. If the backend is set to fail it releases m.mu
+// and returns the error; otherwise the caller holds m.mu and unlocks it.
+func (m *MemBackend) lock(op string) error {
+	m.mu.Lock()
 	m.calls[op]++
-	return m.fail
+	if m.fail != nil {
+		m.mu.Unlock()
+		return m.fail
+	}
+	return nil
 }
 
 func (m *MemBackend) create(name string, n int32) *memTopic {
@@ -88,11 +95,10 @@ func (m *MemBackend) part(topic string, p int32) *memPart {
 // Produce appends every v2 batch of each partition; malformed input is CORRUPT_MESSAGE and
 // stores nothing for that partition.
 func (m *MemBackend) Produce(_ context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.enter("Produce"); err != nil {
+	if err := m.lock("Produce"); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
 	appended := false
 	for i, pp := range req.Partitions {
@@ -150,9 +156,7 @@ func (m *MemBackend) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 	clk := clock.Or(m.Clock)
 	deadline := clk.Now().Add(time.Duration(req.MaxWaitMs) * time.Millisecond)
 	for {
-		m.mu.Lock()
-		if err := m.enter("Fetch"); err != nil {
-			m.mu.Unlock()
+		if err := m.lock("Fetch"); err != nil {
 			return nil, err
 		}
 		resp, size := m.fetchLocked(req)
@@ -220,11 +224,10 @@ func (m *MemBackend) fetchLocked(req *brokerop.FetchReq) (*brokerop.FetchResp, i
 
 // ListOffsets answers earliest (-2), latest (-1) and timestamp lookups.
 func (m *MemBackend) ListOffsets(_ context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.enter("ListOffsets"); err != nil {
+	if err := m.lock("ListOffsets"); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	resp := &brokerop.ListOffsetsResp{Partitions: make([]brokerop.ListOffsetsPartitionResp, len(req.Partitions))}
 	for i, lp := range req.Partitions {
 		r := &resp.Partitions[i]
@@ -251,11 +254,10 @@ func (m *MemBackend) ListOffsets(_ context.Context, req *brokerop.ListOffsetsReq
 
 // Metadata lists topics, auto-creating missing ones when asked.
 func (m *MemBackend) Metadata(_ context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.enter("Metadata"); err != nil {
+	if err := m.lock("Metadata"); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	resp := &brokerop.MetadataResp{Brokers: []brokerop.BrokerInfo{{NodeID: 0}}, ClusterID: "gatewaytest"}
 	names := req.Topics
 	if names == nil {
@@ -284,11 +286,10 @@ func (m *MemBackend) Metadata(_ context.Context, req *brokerop.MetadataReq) (*br
 // CreateTopics creates topics (TOPIC_ALREADY_EXISTS for existing ones; as one broker,
 // INVALID_REPLICATION_FACTOR for a replication factor other than 1 or -1).
 func (m *MemBackend) CreateTopics(_ context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.enter("CreateTopics"); err != nil {
+	if err := m.lock("CreateTopics"); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	resp := &brokerop.CreateTopicsResp{}
 	for _, ct := range req.Topics {
 		r := brokerop.CreateTopicResp{Name: ct.Name, NumPartitions: ct.NumPartitions}
@@ -309,11 +310,10 @@ func (m *MemBackend) CreateTopics(_ context.Context, req *brokerop.CreateTopicsR
 
 // DeleteTopics drops topics and their data.
 func (m *MemBackend) DeleteTopics(_ context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if err := m.enter("DeleteTopics"); err != nil {
+	if err := m.lock("DeleteTopics"); err != nil {
 		return nil, err
 	}
+	defer m.mu.Unlock()
 	resp := &brokerop.DeleteTopicsResp{}
 	for _, n := range req.Topics {
 		r := brokerop.DeleteTopicResp{Name: n}
@@ -331,8 +331,9 @@ func (m *MemBackend) DeleteTopics(_ context.Context, req *brokerop.DeleteTopicsR
 // DescribeCluster answers one broker (id 0, the gateway's default node id) that is also the
 // controller, in cluster "mem".
 func (m *MemBackend) DescribeCluster(context.Context, *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	if err := m.enter("DescribeCluster"); err != nil {
+	if err := m.lock("DescribeCluster"); err != nil {
 		return nil, err
 	}
+	m.mu.Unlock()
 	return &brokerop.DescribeClusterResp{ClusterID: "mem", Brokers: []brokerop.BrokerInfo{{NodeID: 0}}}, nil
 }
