@@ -1,8 +1,8 @@
 // Package meshtest holds test fixtures shared by the mesh packages and the binaries' tests: an
 // in-process relay server on loopback HTTP (StartRelay) or over in-memory pipes
 // (StartMemRelay, for synctest bubbles), an in-memory multicast link for injected mDNS
-// sockets, and a QUIC echo server with iroh's TLS. Its subpackage natlab simulates a UDP
-// internet with NATs and firewalls. Nothing here leaves the process or loopback. Test-only:
+// sockets, a QUIC echo server with iroh's TLS, and WaitFor, which polls for a condition.
+// Its subpackage natlab simulates a UDP internet with NATs and firewalls. Nothing here leaves the process or loopback. Test-only:
 // production code must not import it or natlab (checked by deps_test.go).
 package meshtest
 
@@ -208,4 +208,17 @@ func ServeEcho(tb testing.TB, tr *quic.Transport, sk key.SecretKey, alpn string,
 		_ = ln.Close()
 		wg.Wait()
 	})
+}
+
+// WaitFor polls cond every 2 ms until it holds, failing tb if it still does not after 10 s
+// (a safety net for a hung test, not a timing assertion).
+func WaitFor(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met within 10s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

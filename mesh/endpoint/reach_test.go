@@ -96,7 +96,7 @@ func TestDiscoveryDial(t *testing.T) {
 		t.Fatalf("a's book has %+v, want b's address %v", got, b.Addr().Direct)
 	}
 	// b's own mDNS service never lists itself; a is listed there (a published too).
-	waitFor(t, func() bool {
+	meshtest.WaitFor(t, func() bool {
 		for _, p := range mB.Peers() {
 			if p.ID == a.NodeID() && slices.Equal(p.Direct, a.Addr().Direct) {
 				return true
@@ -149,7 +149,7 @@ func TestDiscoveryRules(t *testing.T) {
 	if !errors.Is(err, discovery.ErrNotFound) || f.lookups.Load() != 1 {
 		t.Fatalf("unknown node: err %v after %d lookups", err, f.lookups.Load())
 	}
-	waitFor(t, func() bool {
+	meshtest.WaitFor(t, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		return len(f.published) == 1 && f.published[0].ID == a.NodeID() &&
@@ -160,17 +160,6 @@ func TestDiscoveryRules(t *testing.T) {
 		netip.MustParseAddrPort("127.0.0.1:5"), netip.MustParseAddrPort("192.168.1.2:5")}})
 	if pa.RelayURL != "http://r" || !slices.Equal(pa.Direct, []netip.AddrPort{netip.MustParseAddrPort("192.168.1.2:5")}) {
 		t.Fatalf("publishable = %+v", pa)
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

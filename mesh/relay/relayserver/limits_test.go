@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
@@ -43,7 +44,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	_ = silent1.Close()
 	kb := newKey(t)
 	var b *relay.Client
-	waitFor(t, func() bool {
+	meshtest.WaitFor(t, func() bool {
 		c, err := relayhttp.Dial(context.Background(), r.url, kb, relayhttp.Options{})
 		if err != nil {
 			return false
@@ -52,7 +53,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 		return true
 	})
 	t.Cleanup(func() { _ = b.Close() })
-	waitFor(t, func() bool { return r.srv.IsConnected(pub(kb)) })
+	meshtest.WaitFor(t, func() bool { return r.srv.IsConnected(pub(kb)) })
 	if err := a.Send(pub(kb), []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +118,13 @@ func TestIPRateLimitIsSharedAcrossKeys(t *testing.T) {
 	ka, kb, kc := newKey(t), newKey(t), newKey(t)
 	a, b, c := dial(t, r, ka), dial(t, r, kb), dial(t, r, kc)
 	const tickers = 3 // one keep-alive ticker per client
-	waitFor(t, func() bool { return fake.Waiting() == tickers })
+	meshtest.WaitFor(t, func() bool { return fake.Waiting() == tickers })
 	spendBurst(t, a, c, kc) // the address's whole burst
 	const held = "another key, same address: held"
 	if err := b.Send(pub(kc), []byte(held)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return r.srv.Stats().IPRateLimited == 1 && fake.Waiting() == tickers+1 })
+	meshtest.WaitFor(t, func() bool { return r.srv.Stats().IPRateLimited == 1 && fake.Waiting() == tickers+1 })
 	if s := r.srv.Stats(); s.RateLimited != 0 {
 		t.Fatalf("per-key limiter fired without a per-key limit: %+v", s)
 	}

@@ -69,19 +69,8 @@ func dial(t testing.TB, r *testRelay, priv ed25519.PrivateKey) *relay.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	// The server registers the client after reading ClientInfo; wait for it so that packets
 	// sent right away are not dropped as "no such peer".
-	waitFor(t, func() bool { return r.srv.IsConnected(pub(priv)) })
+	meshtest.WaitFor(t, func() bool { return r.srv.IsConnected(pub(priv)) })
 	return c
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // recvType reads frames until one of type want arrives (KeepAlives are skipped).
@@ -144,7 +133,7 @@ func TestForwardBothWays(t *testing.T) {
 	if err := a.Send(pub(newKey(t)), []byte("nobody")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return r.srv.Stats().DroppedNoPeer == 1 })
+	meshtest.WaitFor(t, func() bool { return r.srv.Stats().DroppedNoPeer == 1 })
 	if err := a.Send(pub(kb), []byte("still here")); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +159,7 @@ func TestPeerGone(t *testing.T) {
 	if f.Key != pub(ka) {
 		t.Fatalf("peer gone for %x, want a", f.Key[:4])
 	}
-	waitFor(t, func() bool { return r.srv.Stats().PeerGoneSent >= 1 })
+	meshtest.WaitFor(t, func() bool { return r.srv.Stats().PeerGoneSent >= 1 })
 	time.Sleep(20 * time.Millisecond)
 	if got := r.srv.Stats().PeerGoneSent; got != 1 {
 		t.Fatalf("PeerGoneSent = %d, want 1 (c never heard from a)", got)
@@ -243,7 +232,7 @@ func TestHandshakeRefused(t *testing.T) {
 			} else if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				t.Fatal("server kept the unauthenticated connection open")
 			}
-			waitFor(t, func() bool { return r.srv.Stats().HandshakeFailed == uint64(i+1) })
+			meshtest.WaitFor(t, func() bool { return r.srv.Stats().HandshakeFailed == uint64(i+1) })
 		})
 	}
 	if r.srv.IsConnected(pub(v2priv)) {
@@ -288,7 +277,7 @@ func TestSameKeyReplacesOldConnection(t *testing.T) {
 			break
 		}
 	}
-	waitFor(t, func() bool { return r.srv.Stats().Current == 2 })
+	meshtest.WaitFor(t, func() bool { return r.srv.Stats().Current == 2 })
 	if err := b.Send(pub(ka), []byte("to a2")); err != nil {
 		t.Fatal(err)
 	}
@@ -481,14 +470,14 @@ func TestRateLimitWaitsOnTheClock(t *testing.T) {
 	ka, kb := newKey(t), newKey(t)
 	a, b := dial(t, r, ka), dial(t, r, kb)
 	const tickers = 2 // one keep-alive ticker per client
-	waitFor(t, func() bool { return fake.Waiting() == tickers })
+	meshtest.WaitFor(t, func() bool { return fake.Waiting() == tickers })
 	spendBurst(t, a, b, kb) // the whole burst
 	const held = "past the burst: held until its tokens are earned"
 	if err := a.Send(pub(kb), []byte(held)); err != nil {
 		t.Fatal(err)
 	}
 	// The read loop counts the wait, then arms its timer on the fake clock.
-	waitFor(t, func() bool { return r.srv.Stats().RateLimited == 1 && fake.Waiting() == tickers+1 })
+	meshtest.WaitFor(t, func() bool { return r.srv.Stats().RateLimited == 1 && fake.Waiting() == tickers+1 })
 	releasedWhenEarned(t, fake, tickers, b, held, "rate-limit")
 }
 
@@ -904,7 +893,7 @@ func TestUnpacedClientsSkipTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitFor(t, func() bool { return r.srv.IsConnected(pub(kc)) })
+	meshtest.WaitFor(t, func() bool { return r.srv.IsConnected(pub(kc)) })
 	burst(kc)
 	if p := pings(c); p == 0 {
 		t.Fatalf("paced client got no Ping with %d packets", n)
