@@ -66,6 +66,18 @@ func testGate(fc *fakeConns) (*rxGate, *clock.Fake) {
 	return g, clk
 }
 
+// wantBacklog fails t unless g's backlog for srcA is want; when says at which point
+// ("" for none).
+func wantBacklog(t *testing.T, g *rxGate, want uint64, when string) {
+	t.Helper()
+	if b, _, _ := g.backlog(srcA); b != want {
+		if when != "" {
+			when = " " + when
+		}
+		t.Fatalf("backlog%s = %d, want %d", when, b, want)
+	}
+}
+
 // tick moves clk on by the gate's one-millisecond pause and lets the goroutines of the
 // synctest bubble settle.
 func tick(clk *clock.Fake) {
@@ -101,13 +113,9 @@ func TestRxGateBacklogBelowLimit(t *testing.T) {
 	for _, n := range []int{400, 300, 300} {
 		g.admit(srcA, n) // would block forever on the fake clock if it waited
 	}
-	if b, _, _ := g.backlog(srcA); b != 1000 {
-		t.Fatalf("backlog = %d, want 1000", b)
-	}
+	wantBacklog(t, g, 1000, "")
 	fc.set(srcA, 7600)
-	if b, _, _ := g.backlog(srcA); b != 400 {
-		t.Fatalf("backlog after 600 processed = %d, want 400", b)
-	}
+	wantBacklog(t, g, 400, "after 600 processed")
 	if n := g.held.Load(); n != 0 {
 		t.Fatalf("held %d times below the limit", n)
 	}
@@ -136,9 +144,7 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 		if !returned(done) {
 			t.Fatal("admit still holding with the backlog at resume")
 		}
-		if b, _, _ := g.backlog(srcA); b != 500 {
-			t.Fatalf("backlog = %d, want 500", b)
-		}
+		wantBacklog(t, g, 500, "")
 		if n := g.held.Load(); n != 1 {
 			t.Fatalf("held %d times, want 1", n)
 		}
@@ -166,9 +172,7 @@ func TestRxGateStallRebases(t *testing.T) {
 		if !returned(done) {
 			t.Fatal("admit still holding after a stall period without progress")
 		}
-		if b, _, _ := g.backlog(srcA); b != 0 {
-			t.Fatalf("backlog after stall = %d, want 0 (re-based)", b)
-		}
+		wantBacklog(t, g, 0, "after stall (re-based)")
 	})
 }
 
@@ -189,19 +193,13 @@ func TestRxGateRebase(t *testing.T) {
 	if _, ok := g.srcs[srcB]; ok {
 		t.Fatal("ledger kept for an address without connections")
 	}
-	if b, _, _ := g.backlog(srcA); b != 0 {
-		t.Fatalf("backlog after the connection set changed = %d, want 0", b)
-	}
+	wantBacklog(t, g, 0, "after the connection set changed")
 
 	g.admit(srcA, 300)
 	fc.set(srcA, 100+500) // processed more than we handed over since the re-base
-	if b, _, _ := g.backlog(srcA); b != 0 {
-		t.Fatalf("backlog after an underestimate = %d, want 0", b)
-	}
+	wantBacklog(t, g, 0, "after an underestimate")
 	g.admit(srcA, 200)
-	if b, _, _ := g.backlog(srcA); b != 200 {
-		t.Fatalf("backlog = %d, want 200", b)
-	}
+	wantBacklog(t, g, 200, "")
 
 	// No connection from srcB at all: admit never holds.
 	g.admit(srcB, 1<<20)
