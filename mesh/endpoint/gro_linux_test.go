@@ -9,7 +9,6 @@ import (
 	"time"
 	"unsafe"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,11 +49,7 @@ func TestGROSplit(t *testing.T) {
 		t.Skipf("GSO send not supported: %v", err)
 	}
 
-	ms := make([]ipv4.Message, 8)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 1452)}
-		ms[i].OOB = make([]byte, 128)
-	}
+	ms := recvMsgs(8, 1452)
 	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []string
 	calls := 0

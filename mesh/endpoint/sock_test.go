@@ -38,11 +38,7 @@ func TestSockReadBatchCompaction(t *testing.T) {
 	}
 	time.Sleep(20 * time.Millisecond) // let everything queue on the socket
 
-	ms := make([]ipv4.Message, 8)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 1500)}
-		ms[i].OOB = make([]byte, 128)
-	}
+	ms := recvMsgs(8, 1500)
 	uc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []string
 	var gotFrom []netip.AddrPort
@@ -98,4 +94,15 @@ func TestIsDisco(t *testing.T) {
 			t.Errorf("isDisco(%q…) = %v", tc.p[:min(8, len(tc.p))], got)
 		}
 	}
+}
+
+// recvMsgs is n messages for ReadBatch, each with a size-byte buffer and 128 bytes for
+// control messages.
+func recvMsgs(n, size int) []ipv4.Message {
+	ms := make([]ipv4.Message, n)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, size)}
+		ms[i].OOB = make([]byte, 128)
+	}
+	return ms
 }
