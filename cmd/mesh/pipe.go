@@ -11,6 +11,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/acceptloop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -200,28 +201,15 @@ func tcpConnect(ctx context.Context, ep *endpoint.Endpoint, a endpoint.NodeAddr,
 		}
 		mu.Unlock()
 	}()
-	go func() { <-ctx.Done(); ln.Close() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		tc, err := ln.Accept()
+	return acceptloop.Serve(ctx, ln, func(tc net.Conn) {
+		c, err := dial()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return
 		}
-		wg.Go(func() {
-			defer tc.Close()
-			c, err := dial()
-			if err != nil {
-				return
-			}
-			s, err := openPipe(ctx, c)
-			if err != nil {
-				return
-			}
-			_ = pipeCopy(s, tc, tc, func() { _ = tc.(*net.TCPConn).CloseWrite() }, false)
-		})
-	}
+		s, err := openPipe(ctx, c)
+		if err != nil {
+			return
+		}
+		_ = pipeCopy(s, tc, tc, func() { _ = tc.(*net.TCPConn).CloseWrite() }, false)
+	})
 }

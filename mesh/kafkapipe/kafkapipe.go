@@ -13,6 +13,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/acceptloop"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -195,38 +196,25 @@ func Dialer(ep *endpoint.Endpoint, gw endpoint.NodeAddr) func(ctx context.Contex
 // advertise (normally ln's own address, as the clients dial it), until ctx ends.
 func Proxy(ctx context.Context, ep *endpoint.Endpoint, gw endpoint.NodeAddr, ln net.Listener, advertise string) error {
 	dial := Dialer(ep, gw)
-	go func() { <-ctx.Done(); ln.Close() }()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		tc, err := ln.Accept()
+	return acceptloop.Serve(ctx, ln, func(tc net.Conn) {
+		mc, err := dial(ctx, "tcp", advertise)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return
 		}
-		wg.Go(func() {
-			defer tc.Close()
-			mc, err := dial(ctx, "tcp", advertise)
-			if err != nil {
-				return
-			}
-			defer mc.Close()
-			done := make(chan struct{})
-			go func() {
-				_, _ = io.Copy(mc, tc)
-				_ = mc.(*Conn).Stream.Close()
-				close(done)
-			}()
-			_, _ = io.Copy(tc, mc)
-			if t, ok := tc.(*net.TCPConn); ok {
-				_ = t.CloseWrite()
-			}
-			select {
-			case <-done:
-			case <-ctx.Done():
-			}
-		})
-	}
+		defer mc.Close()
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(mc, tc)
+			_ = mc.(*Conn).Stream.Close()
+			close(done)
+		}()
+		_, _ = io.Copy(tc, mc)
+		if t, ok := tc.(*net.TCPConn); ok {
+			_ = t.CloseWrite()
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	})
 }
