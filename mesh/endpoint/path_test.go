@@ -1,10 +1,6 @@
 package endpoint
 
-import (
-	"testing"
-
-	"github.com/meshkafka/meshkafka/internal/meshtest"
-)
+import "testing"
 
 // A plain endpoint reports its connections as direct at the peer's real address, with an
 // RTT once data has crossed.
@@ -29,10 +25,7 @@ func TestPathOfPlain(t *testing.T) {
 // Over a magicsock with direct paths disabled, the path is the relay, with no remote
 // address (never the magicsock's mapped placeholder).
 func TestPathOfRelay(t *testing.T) {
-	_, url := meshtest.StartRelay(t)
-	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b.Handle(echoALPN, echo)
+	_, url, a, b := relayOnlyPair(t)
 	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID(), RelayURL: url}, echoALPN)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/discovery"
 	"github.com/meshkafka/meshkafka/mesh/discovery/mdns"
 	"github.com/meshkafka/meshkafka/mesh/key"
+	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
 )
 
 func newEPOpts(t testing.TB, o Options) *Endpoint {
@@ -29,15 +30,23 @@ func newEPOpts(t testing.TB, o Options) *Endpoint {
 	return e
 }
 
+// relayOnlyPair starts an in-process relay and two endpoints homed on it with direct paths
+// disabled, so every packet between them crosses the relay; b serves echoALPN.
+func relayOnlyPair(t testing.TB) (srv *relayserver.Server, url string, a, b *Endpoint) {
+	t.Helper()
+	srv, url = meshtest.StartRelay(t)
+	a = newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b = newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
+	b.Handle(echoALPN, echo)
+	return srv, url, a, b
+}
+
 // TestHomeRelayOption: Options.HomeRelay alone gives the endpoint a relay path (no
 // hand-built magicsock): its Addr carries the relay URL, and a node known only by id and
 // relay URL is dialed through the relay (direct paths disabled, so every packet must cross
 // the relay server).
 func TestHomeRelayOption(t *testing.T) {
-	srv, url := meshtest.StartRelay(t)
-	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b.Handle(echoALPN, echo)
+	srv, url, a, b := relayOnlyPair(t)
 	if got := b.Addr(); got.RelayURL != url || got.ID != b.NodeID() {
 		t.Fatalf("b.Addr() = %+v, want relay %s", got, url)
 	}
@@ -167,10 +176,7 @@ func TestDiscoveryRules(t *testing.T) {
 // control-plane digest or mDNS) and whose direct address does not work is reached through
 // our own home relay, where it is connected too.
 func TestHomeRelayFallback(t *testing.T) {
-	srv, url := meshtest.StartRelay(t)
-	a := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b := newEPOpts(t, Options{HomeRelay: url, DisableDirect: true})
-	b.Handle(echoALPN, echo)
+	srv, _, a, b := relayOnlyPair(t)
 	before := srv.Stats().PacketsSent
 	dead := netip.MustParseAddrPort("127.0.0.1:9")
 	c, err := a.Dial(ctxT(t), NodeAddr{ID: b.NodeID(), Direct: []netip.AddrPort{dead}}, echoALPN)
