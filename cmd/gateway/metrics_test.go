@@ -25,21 +25,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	defer cl.Close()
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer pcancel()
-	for i := range 20 {
-		if err := cl.ProduceSync(pctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produceN(t, pctx, cl, 20)
 	// Read the 20 records back, so the fetched bytes show too.
 	cons := kgoClient(t, addr, kgo.ConsumeTopics("metered"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cons.Close()
-	for read := 0; read < 20; {
-		fs := cons.PollFetches(pctx)
-		if pctx.Err() != nil {
-			t.Fatalf("read %d of 20 records", read)
-		}
-		read += fs.NumRecords()
-	}
+	pollN(t, pctx, cons, 20)
 	// A group that committed offset 0 on every partition of the topic lags by all 20 records.
 	adm := kadm.NewClient(cons)
 	ends, err := adm.ListEndOffsets(pctx, "metered")

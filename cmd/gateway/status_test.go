@@ -39,21 +39,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	defer pcancel()
 	prod := kgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("shown"))
 	defer prod.Close()
-	for i := range 12 {
-		if err := prod.ProduceSync(pctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produceN(t, pctx, prod, 12)
 	cons := kgoClient(t, addr, kgo.ConsumerGroup("readers"), kgo.ConsumeTopics("shown"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
 	defer cons.Close()
-	for n := 0; n < 12; {
-		fs := cons.PollFetches(pctx)
-		if pctx.Err() != nil {
-			t.Fatalf("consumed %d of 12", n)
-		}
-		n += fs.NumRecords()
-	}
+	pollN(t, pctx, cons, 12)
 	if err := cons.CommitUncommittedOffsets(pctx); err != nil {
 		t.Fatal(err)
 	}

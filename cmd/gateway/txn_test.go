@@ -54,6 +54,28 @@ func kgoClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// produceN produces n one-byte records (values 0, 1, …) with cl, one at a time.
+func produceN(t *testing.T, ctx context.Context, cl *kgo.Client, n int) {
+	t.Helper()
+	for i := range n {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// pollN polls cl until it has read n records, failing t if ctx ends first.
+func pollN(t *testing.T, ctx context.Context, cl *kgo.Client, n int) {
+	t.Helper()
+	for read := 0; read < n; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", read, n)
+		}
+		read += fs.NumRecords()
+	}
+}
+
 func txnClient(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl := kgoClient(t, addr, append([]kgo.Opt{kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"),
