@@ -246,7 +246,9 @@ func (m *Machine) Heartbeat(now time.Time, req HeartbeatReq, topics Topics) Hear
 			}
 			mem = &member{id: req.MemberID}
 			g.members[req.MemberID] = mem
-			g.epoch++
+			if len(req.Topics) == 0 {
+				g.epoch++ // (a subscription bumps it in refresh)
+			}
 		}
 		m.refresh(now, g, mem, req)
 	case -1:

@@ -140,7 +140,7 @@ func (r *reader) uvarint(what string) uint64 {
 		return 0
 	}
 	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
+	if k <= 0 || k != len(binary.AppendUvarint(nil, v)) { // overlong forms are refused
 		r.fail("bad " + what)
 		return 0
 	}
