@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/broker/share"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
@@ -29,8 +32,8 @@ func newShareClock() *shareClock {
 	c.ns.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	return c
 }
-func shareBackend(b *broker.Broker) gateway.Backend {
-	return brokerop.Parts{Data: b, Admin: b, Producers: b, Share: b}
+func shareBackend(b *broker.Broker, g *group.Coordinator) gateway.Backend {
+	return brokerop.Parts{Data: b, Admin: b, Producers: b, Share: b, Groups: g}
 }
 
 // startShareServer serves a real broker (with the share coordinator) on a fake clock.
@@ -41,8 +44,13 @@ func startShareServer(t *testing.T, cfg share.Config) (string, *shareClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	g := serve.Start(t, gateway.Config{Backend: shareBackend(b), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}, nil)
+	gc, err := group.Open(group.Config{Dir: t.TempDir()})
+	if err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gc.Close(); b.Close() })
+	g := serve.Start(t, gateway.Config{Backend: shareBackend(b, gc), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}, nil)
 	return g.Addr, clk
 }
 
@@ -322,5 +330,100 @@ func TestShareGroupProtocol(t *testing.T) {
 	}
 	if start, _ := s.startOffset("g", "q"); start != -1 {
 		t.Fatalf("start offset after delete: %d", start)
+	}
+}
+
+// TestShareGroupKgo: franz-go's own share consumer (kgo.ShareGroup) against the gateway:
+// two consumers of one share group consume a three-partition topic together; every record
+// is delivered and accepted once, and the share-partition start offsets reach the end.
+func TestShareGroupKgo(t *testing.T) {
+	addr, _ := startShareServer(t, share.Config{})
+	const n = 60
+	prod := newClient(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	s := &shareClient{t: t, c: dial(t, addr)}
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "kq", NumPartitions: 3, ReplicationFactor: 1}}
+	if r := s.do(ct, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	for i := range n {
+		r := kgo.StringRecord(string(rune('A' + i%26)))
+		r.Partition = int32(i % 3)
+		r.Key = []byte{byte(i)}
+		if err := prod.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	areq := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	areq.GroupID = "kg"
+	at := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+	at.Topic = "kq"
+	for p := range int32(3) {
+		at.Partitions = append(at.Partitions, kmsg.AlterShareGroupOffsetsRequestTopicPartition{Partition: p, StartOffset: 0})
+	}
+	areq.Topics = append(areq.Topics, at)
+	if ar := s.do(areq, 0).(*kmsg.AlterShareGroupOffsetsResponse); ar.ErrorCode != 0 {
+		t.Fatalf("alter: %+v", ar)
+	}
+
+	// Each consumer polls in its own goroutine (a poll blocks while the other one holds the
+	// records it could get); the run ends when all n records were accepted.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	seen := map[byte]int{}
+	total := 0
+	var wg sync.WaitGroup
+	for range 2 {
+		c := newClient(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
+		wg.Go(func() {
+			for done.Err() == nil {
+				fs := c.PollRecords(done, 10)
+				for _, e := range fs.Errors() {
+					if !errors.Is(e.Err, context.Canceled) {
+						t.Errorf("fetch error: %v", e.Err)
+					}
+				}
+				mu.Lock()
+				for _, r := range fs.Records() {
+					seen[r.Key[0]]++
+					total++
+					r.Ack(kgo.AckAccept)
+				}
+				if total >= n {
+					stop()
+				}
+				mu.Unlock()
+				if err := c.FlushAcks(ctx); err != nil {
+					t.Errorf("flush acks: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("consumed %d of %d records: %v", total, n, ctx.Err())
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct records, want %d", len(seen), n)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("record %d delivered %d times", k, c)
+		}
+	}
+	dreq := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	dreq.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "kg"}}
+	dr := s.do(dreq, 1).(*kmsg.DescribeShareGroupOffsetsResponse)
+	var starts []int64
+	for _, tp := range dr.Groups[0].Topics {
+		for _, p := range tp.Partitions {
+			starts = append(starts, p.StartOffset)
+		}
+	}
+	if !reflect.DeepEqual(starts, []int64{20, 20, 20}) {
+		t.Fatalf("start offsets after consuming: %v (%+v)", starts, dr)
 	}
 }
