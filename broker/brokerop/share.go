@@ -243,3 +243,11 @@ type ShareTopicResult struct {
 	Topic     string
 	ErrorCode int16
 }
+
+// ResourceGroupConfig is Kafka's GROUP config resource type (DescribeConfigs,
+// IncrementalAlterConfigs): a group's configs, here the share groups' (share.*).
+// SourceGroupConfig is the config source of a value set on a group.
+const (
+	ResourceGroupConfig int8 = 32
+	SourceGroupConfig   int8 = 8
+)

@@ -191,7 +191,7 @@ func (m *Machine) Acquire(now time.Time, groupName, memberID string, tp TP, from
 		if r.state != Available {
 			continue
 		}
-		if r.count >= m.cfg.DeliveryLimit {
+		if r.count >= m.limit(g) {
 			r.state = Archived
 			archived = true
 			continue
@@ -265,7 +265,7 @@ func (m *Machine) Acknowledge(now time.Time, groupName, memberID string, pa Part
 			case AckAccept:
 				r.state, r.member, r.deadline = Acknowledged, "", time.Time{}
 			case AckRelease:
-				m.release(r)
+				m.release(r, m.limit(g))
 			case AckGap, AckReject:
 				r.state, r.member, r.deadline = Archived, "", time.Time{}
 			case AckRenew:
@@ -360,9 +360,10 @@ func (m *Machine) DeleteGroup(groupName string) int16 {
 	return errNone
 }
 
-// SetConfig sets (value non-nil) or removes a group config (share.auto.offset.reset,
-// share.record.lock.duration.ms, group.share.session.timeout.ms are read). The group is
-// created if needed, as Kafka does for group configs.
+// SetConfig sets (value non-nil) or removes a group config. Read are
+// share.auto.offset.reset, share.record.lock.duration.ms, share.delivery.count.limit,
+// share.session.timeout.ms and share.heartbeat.interval.ms. The group is created if needed,
+// as Kafka does for group configs.
 func (m *Machine) SetConfig(groupName, name string, value *string) {
 	g := m.groupOrNew(groupName)
 	if value == nil {

@@ -41,11 +41,12 @@ const (
 	Archived     State = 4
 )
 
-// Config holds the broker-level share-group settings (Kafka's names in brackets). Zero
-// fields take Kafka's defaults.
+// Config holds the broker-level share-group settings (Kafka's broker config names in
+// brackets; a group config without the "group." prefix overrides the first four for one
+// group, see SetConfig). Zero fields take Kafka's defaults.
 type Config struct {
-	LockDuration      time.Duration // [share.record.lock.duration.ms] 30 s
-	DeliveryLimit     int16         // [share.delivery.count.limit] 5
+	LockDuration      time.Duration // [group.share.record.lock.duration.ms] 30 s
+	DeliveryLimit     int16         // [group.share.delivery.count.limit] 5
 	HeartbeatInterval time.Duration // [group.share.heartbeat.interval.ms] 5 s
 	SessionTimeout    time.Duration // [group.share.session.timeout.ms] 45 s
 	MaxGroupSize      int           // [group.share.max.size] 200
@@ -222,6 +223,9 @@ type HeartbeatResp struct {
 // must be the member's epoch or the one before it (FENCED_MEMBER_EPOCH otherwise).
 func (m *Machine) Heartbeat(now time.Time, req HeartbeatReq, topics Topics) HeartbeatResp {
 	resp := HeartbeatResp{MemberID: req.MemberID, HeartbeatInterval: m.cfg.HeartbeatInterval}
+	if g := m.groups[req.Group]; g != nil {
+		resp.HeartbeatInterval = m.groupDuration(g, "share.heartbeat.interval.ms", m.cfg.HeartbeatInterval)
+	}
 	if req.Group == "" || req.MemberID == "" || req.MemberEpoch < -1 {
 		resp.ErrorCode, resp.ErrorMessage = ErrInvalidRequest, "group id and member id are required"
 		return resp
@@ -292,7 +296,7 @@ func (m *Machine) refresh(now time.Time, g *group, mem *member, req HeartbeatReq
 	if req.Rack != nil {
 		mem.rack = *req.Rack
 	}
-	mem.deadline = now.Add(m.groupDuration(g, "group.share.session.timeout.ms", m.cfg.SessionTimeout))
+	mem.deadline = now.Add(m.groupDuration(g, "share.session.timeout.ms", m.cfg.SessionTimeout))
 	if req.Topics != nil {
 		t := slices.Clone(req.Topics)
 		slices.Sort(t)
@@ -383,7 +387,7 @@ func (m *Machine) releaseMember(now time.Time, g *group, id string) {
 		for i := range p.in {
 			r := &p.in[i]
 			if r.state == Acquired && r.member == id {
-				m.release(r)
+				m.release(r, m.limit(g))
 				changed = true
 			}
 		}
@@ -394,10 +398,21 @@ func (m *Machine) releaseMember(now time.Time, g *group, id string) {
 	}
 }
 
+// limit is a group's delivery count limit (its share.delivery.count.limit, else the
+// broker's).
+func (m *Machine) limit(g *group) int16 {
+	if v, ok := g.configs["share.delivery.count.limit"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 16); err == nil && n > 0 {
+			return int16(n)
+		}
+	}
+	return m.cfg.DeliveryLimit
+}
+
 // release makes an acquired record available again, or archives it at the delivery limit.
-func (m *Machine) release(r *rec) {
+func (m *Machine) release(r *rec, limit int16) {
 	r.member, r.deadline = "", time.Time{}
-	if r.count >= m.cfg.DeliveryLimit {
+	if r.count >= limit {
 		r.state = Archived
 	} else {
 		r.state = Available
@@ -430,7 +445,7 @@ func (m *Machine) Tick(now time.Time) {
 			for i := range p.in {
 				r := &p.in[i]
 				if r.state == Acquired && !now.Before(r.deadline) {
-					m.release(r)
+					m.release(r, m.limit(g))
 					changed = true
 				}
 			}
