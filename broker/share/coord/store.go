@@ -29,7 +29,8 @@ type Store struct {
 	dir  string
 	f    wal.File
 	size int64
-	recs int // records in the file
+	recs int   // records in the file
+	skip int64 // no compaction check below this size (a check found the log mostly live)
 }
 
 // ErrDamaged is returned by OpenStore for a log damaged before its tail.
@@ -163,11 +164,12 @@ func (s *Store) undo(err error) error {
 
 // MaybeCompact rewrites the log as state when it is large and mostly superseded.
 func (s *Store) MaybeCompact(state func() []*share.Record) error {
-	if s.size < CompactBytes {
+	if s.size < max(CompactBytes, s.skip) {
 		return nil
 	}
 	live := state()
 	if s.recs < 2*len(live) {
+		s.skip = s.size + CompactBytes // the live state is most of the log: look again later
 		return nil
 	}
 	var buf []byte
@@ -196,7 +198,7 @@ func (s *Store) MaybeCompact(state func() []*share.Record) error {
 		return err
 	}
 	s.f.Close()
-	s.f, s.size, s.recs = f, int64(len(buf)), len(live)
+	s.f, s.size, s.recs, s.skip = f, int64(len(buf)), len(live), 0
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/broker/share"
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 func recs() []*share.Record {
@@ -119,6 +120,46 @@ func TestCoordinatorDurableAndCompacts(t *testing.T) {
 	must(func(m *share.Machine, _ time.Time) {
 		if s, ok := m.StartOffset("g", tp); !ok || s != 100 {
 			t.Fatalf("start after reopen: %d %v", s, ok)
+		}
+	})
+}
+
+// A failed fsync answers an error and loses nothing: the changes are written before the next
+// call's, and a crash after that keeps them; a crash before it drops them (they were never
+// acknowledged).
+func TestCoordinatorFailedSyncRetried(t *testing.T) {
+	crash := waltest.NewCrashFS()
+	fsys := waltest.NewHookFS(crash, nil)
+	cfg := Config{Dir: "/share", FS: fsys, Now: func() time.Time { return time.Unix(1000, 0) }}
+	c, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := share.TP{Topic: "q", Partition: 0}
+	fail := errors.New("injected fsync failure")
+	fsys.SetBefore(func(op, _ string) error {
+		if op == "sync" {
+			return fail
+		}
+		return nil
+	})
+	if err := c.Do(func(m *share.Machine, _ time.Time) { m.AlterOffset("g", tp, 42) }); !errors.Is(err, fail) {
+		t.Fatalf("Do with a failing fsync: %v", err)
+	}
+	fsys.SetBefore(nil)
+	if err := c.Do(func(*share.Machine, time.Time) {}); err != nil {
+		t.Fatalf("Do after the disk recovered: %v", err)
+	}
+	crash.Crash()
+	c.Close()
+	c, err = Open(Config{Dir: "/share", FS: crash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Do(func(m *share.Machine, _ time.Time) {
+		if s, ok := m.StartOffset("g", tp); !ok || s != 42 {
+			t.Fatalf("after crash: %d %v", s, ok)
 		}
 	})
 }
