@@ -41,6 +41,8 @@ var groupConfigDefs = []groupConfigDef{
 		return err == nil && n >= 2 && n <= 10
 	}, func(c share.Config) string { return strconv.Itoa(int(c.DeliveryLimit)) }},
 	{"share.heartbeat.interval.ms", brokerop.ConfigTypeInt, positiveInt, func(c share.Config) string { return ms(c.HeartbeatInterval) }},
+	{"share.isolation.level", brokerop.ConfigTypeString, func(v string) bool { return v == "read_uncommitted" || v == "read_committed" },
+		func(share.Config) string { return "read_uncommitted" }},
 	{"share.record.lock.duration.ms", brokerop.ConfigTypeInt, positiveInt, func(c share.Config) string { return ms(c.LockDuration) }},
 	{"share.session.timeout.ms", brokerop.ConfigTypeInt, positiveInt, func(c share.Config) string { return ms(c.SessionTimeout) }},
 }

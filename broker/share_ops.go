@@ -111,10 +111,11 @@ func (b *Broker) ShareGroupDescribe(_ context.Context, req *brokerop.ShareGroupD
 	return resp, nil
 }
 
-// shareBounds reads the log start offset and high watermark of partitions (an error code
-// per partition: UNKNOWN_TOPIC_OR_PARTITION when it is not here).
-func (b *Broker) shareBounds(ctx context.Context, tps []share.TP) ([]share.Bounds, []int16, error) {
-	lreq := &brokerop.ListOffsetsReq{}
+// shareBounds reads the log start offset and the end share groups read to of partitions:
+// the high watermark, or with iso 1 (read_committed) the last stable offset. An error code
+// per partition: UNKNOWN_TOPIC_OR_PARTITION when it is not here.
+func (b *Broker) shareBounds(ctx context.Context, tps []share.TP, iso int8) ([]share.Bounds, []int16, error) {
+	lreq := &brokerop.ListOffsetsReq{IsolationLevel: iso}
 	for _, tp := range tps {
 		lreq.Partitions = append(lreq.Partitions,
 			brokerop.ListOffsetsPartition{Topic: tp.Topic, Partition: tp.Partition, Timestamp: -2},
@@ -268,8 +269,16 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 			partMax[share.TP{Topic: p.Topic, Partition: p.Partition}] = p.MaxBytes
 		}
 	}
+	var iso int8
+	if err := b.share.Do(func(m *share.Machine, _ time.Time) {
+		if m.ReadCommitted(req.Group) {
+			iso = 1
+		}
+	}); err != nil {
+		return err
+	}
 	for attempt := 0; attempt < 2; attempt++ {
-		bounds, codes, err := b.shareBounds(ctx, parts)
+		bounds, codes, err := b.shareBounds(ctx, parts, iso)
 		if err != nil {
 			return err
 		}
@@ -298,7 +307,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		}
 		acquired := 0
 		if len(want) > 0 {
-			freq := &brokerop.FetchReq{MaxBytes: maxBytes}
+			freq := &brokerop.FetchReq{MaxBytes: maxBytes, IsolationLevel: iso}
 			for k, i := range want {
 				pm := partMax[parts[i]]
 				if pm <= 0 {
@@ -323,7 +332,11 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 						continue
 					}
 					end, _ := batchesEnd(fp.Records, offsets[k], -1)
-					end = min(end, fp.HighWatermark)
+					if iso == 1 {
+						end = min(end, fp.LastStableOffset) // aborted batches were left out: the client gap-acks them
+					} else {
+						end = min(end, fp.HighWatermark)
+					}
 					runs := m.Acquire(now, req.Group, req.MemberID, tp, offsets[k], end, budget)
 					if len(runs) == 0 {
 						continue
@@ -347,7 +360,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 			return nil
 		}
 		// Nothing to hand out: wait for records past the windows (or the wait's end).
-		wait := &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: 1, MaxBytes: 1, Partitions: windowEnds}
+		wait := &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: 1, MaxBytes: 1, IsolationLevel: iso, Partitions: windowEnds}
 		for k, i := range want {
 			wait.Partitions = append(wait.Partitions, brokerop.FetchPartition{Topic: parts[i].Topic, Partition: parts[i].Partition, Offset: offsets[k], MaxBytes: 1})
 		}
@@ -425,7 +438,7 @@ func (b *Broker) DescribeShareGroupOffsets(ctx context.Context, req *brokerop.De
 			resp.Groups = append(resp.Groups, gr)
 			continue
 		}
-		bounds, codes, err := b.shareBounds(ctx, tps)
+		bounds, codes, err := b.shareBounds(ctx, tps, 0)
 		if err != nil {
 			return nil, err
 		}

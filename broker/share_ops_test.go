@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
@@ -104,3 +105,59 @@ func TestShareStateSurvivesCrash(t *testing.T) {
 }
 
 func ptrTo(s string) *string { return &s }
+
+// With share.isolation.level=read_committed a share group gets records only below the last
+// stable offset: an open transaction's records are acquired once it commits (the commit
+// marker's offset with them, which the client acknowledges as a gap); an aborted
+// transaction's records are never handed out.
+func TestShareReadCommitted(t *testing.T) {
+	e := txnEnv(t)
+	e.create("q", 1, nil)
+	for _, kv := range [][2]string{{"share.auto.offset.reset", "earliest"}, {"share.isolation.level", "read_committed"}} {
+		v := kv[1]
+		r, err := e.b.IncrementalAlterConfigs(context.Background(), &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
+			{Type: brokerop.ResourceGroupConfig, Name: "g", Configs: []brokerop.IncrementalAlterConfig{{Name: kv[0], Op: brokerop.ConfigOpSet, Value: &v}}}}})
+		if err != nil || r.Resources[0].ErrorCode != 0 {
+			t.Fatalf("set %s: %v %+v", kv[0], err, r)
+		}
+	}
+	if hb, _ := e.b.ShareGroupHeartbeat(context.Background(), &brokerop.ShareGroupHeartbeatReq{Group: "g", MemberID: "A", HasTopics: true, Topics: []string{"q"}}); hb.ErrorCode != 0 {
+		t.Fatalf("join: %+v", hb)
+	}
+	pid, epoch := e.initTxn("tx", 60000)
+	if code := e.addParts("tx", pid, epoch, "q", 0); code != 0 {
+		t.Fatalf("add partitions: %d", code)
+	}
+	e.mustProduce(-1, "q", 0, txnBatch(pid, epoch, 0, "a", "b")) // offsets 0-1, open
+	if got := shareFetch(t, e, "A", 0, 10); len(got) != 0 {
+		t.Fatalf("records of an open transaction acquired: %+v", got)
+	}
+	if code := e.endTxn("tx", pid, epoch, true); code != 0 { // marker at 2
+		t.Fatalf("commit: %d", code)
+	}
+	if got := shareFetch(t, e, "A", 1, 10); !reflect.DeepEqual(got, []brokerop.ShareAcquired{{First: 0, Last: 2, Count: 1}}) {
+		t.Fatalf("after commit: %+v", got)
+	}
+	if code := e.addParts("tx", pid, epoch, "q", 0); code != 0 {
+		t.Fatalf("add partitions: %d", code)
+	}
+	e.mustProduce(-1, "q", 0, txnBatch(pid, epoch, 2, "x"))   // offset 3, aborted below
+	if code := e.endTxn("tx", pid, epoch, false); code != 0 { // marker at 4
+		t.Fatalf("abort: %d", code)
+	}
+	e.mustProduce(-1, "q", 0, makeBatch(false, vals(1, "c")...)) // offset 5
+	resp, err := e.b.ShareFetch(context.Background(), &brokerop.ShareFetchReq{Group: "g", MemberID: "A", SessionEpoch: 2, MaxRecords: 10,
+		Partitions: []brokerop.ShareFetchPartition{{Topic: "q", Partition: 0}}})
+	if err != nil || len(resp.Partitions) != 1 {
+		t.Fatalf("fetch past the abort: %v %+v", err, resp)
+	}
+	offs, values := decodeBatches(t, resp.Partitions[0].Records)
+	for i, v := range values {
+		if v == "x" {
+			t.Fatalf("the aborted record was handed out (offset %d)", offs[i])
+		}
+	}
+	if !slices.Contains(values, "c") {
+		t.Fatalf("the record after the abort is missing: %v %v", offs, values)
+	}
+}

@@ -86,8 +86,12 @@
 // state. Members and sessions are not durable (clients rejoin, as after a coordinator move
 // in Kafka).
 //
-// Not served: share.isolation.level (records are read as read_uncommitted), the
-// by_duration auto offset reset, rack-aware assignment, share-group ACL-filtered
+// share.isolation.level=read_committed (a group config) makes the broker read share
+// partitions up to the last stable offset with aborted transactions' batches left out; the
+// offsets they leave are acquired with the rest, and the client acknowledges them as gaps
+// (archived), as it does control records.
+//
+// Not served: the by_duration auto offset reset, rack-aware assignment, share-group ACL-filtered
 // assignment, DeleteGroups and ListGroups for share groups (their group admin goes to the
 // consumer-group coordinator).
 package share

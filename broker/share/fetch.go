@@ -362,7 +362,7 @@ func (m *Machine) DeleteGroup(groupName string) int16 {
 
 // SetConfig sets (value non-nil) or removes a group config. Read are
 // share.auto.offset.reset, share.record.lock.duration.ms, share.delivery.count.limit,
-// share.session.timeout.ms and share.heartbeat.interval.ms. The group is created if needed,
+// share.session.timeout.ms, share.heartbeat.interval.ms and share.isolation.level. The group is created if needed,
 // as Kafka does for group configs.
 func (m *Machine) SetConfig(groupName, name string, value *string) {
 	g := m.groupOrNew(groupName)

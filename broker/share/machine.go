@@ -499,6 +499,14 @@ func (m *Machine) LockDuration(groupName string) time.Duration {
 	return m.cfg.LockDuration
 }
 
+// ReadCommitted reports whether a group reads with share.isolation.level=read_committed
+// (its records are then only those below the last stable offset, aborted ones left out);
+// the default is read_uncommitted.
+func (m *Machine) ReadCommitted(groupName string) bool {
+	g := m.groups[groupName]
+	return g != nil && g.configs["share.isolation.level"] == "read_committed"
+}
+
 // Member describes one member for ShareGroupDescribe.
 type Member struct {
 	ID, ClientID, ClientHost, Rack string
