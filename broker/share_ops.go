@@ -144,28 +144,37 @@ func (b *Broker) shareBounds(ctx context.Context, tps []share.TP, iso int8) ([]s
 	return bounds, codes, nil
 }
 
-// batchesEnd walks whole v2 record batches: the offset after the last complete one (from
-// if there is none) and the length of the prefix ending with the batch that holds last
-// (all of b if last is past them).
-func batchesEnd(b []byte, from, last int64) (end int64, cut int) {
-	end, cut = from, len(b)
-	found := false
+// batchSpans lists the whole v2 record batches at the start of b as offset spans, the
+// last one cut at end (exclusive; a batch from end on is left out), and where each batch
+// ends in b.
+func batchSpans(b []byte, end int64) (spans []share.Span, ends []int) {
 	for off := 0; off+27 <= len(b); {
 		n := int(int32(binary.BigEndian.Uint32(b[off+8:])))
 		if n <= 0 || off+12+n > len(b) {
 			break
 		}
 		base := int64(binary.BigEndian.Uint64(b[off:]))
-		next := base + int64(int32(binary.BigEndian.Uint32(b[off+23:]))) + 1
+		last := base + int64(int32(binary.BigEndian.Uint32(b[off+23:])))
 		off += 12 + n
-		if next > end {
-			end = next
+		if base >= end || last < base {
+			break
 		}
-		if !found && last >= 0 && next > last {
-			cut, found = off, true
+		spans, ends = append(spans, share.Span{First: base, Last: min(last, end-1)}), append(ends, off)
+	}
+	return spans, ends
+}
+
+// cutAfter is the length of the prefix of a read that ends with the batch holding offset.
+func cutAfter(spans []share.Span, ends []int, offset int64) int {
+	for i, sp := range spans {
+		if sp.Last >= offset {
+			return ends[i]
 		}
 	}
-	return end, cut
+	if len(ends) == 0 {
+		return 0
+	}
+	return ends[len(ends)-1]
 }
 
 // ShareFetch serves ShareFetch: the session update, the piggy-backed acknowledgements, then
@@ -331,13 +340,12 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 					if budget <= 0 {
 						continue
 					}
-					end, _ := batchesEnd(fp.Records, offsets[k], -1)
+					end := fp.HighWatermark
 					if iso == 1 {
-						end = min(end, fp.LastStableOffset) // aborted batches were left out: the client gap-acks them
-					} else {
-						end = min(end, fp.HighWatermark)
+						end = fp.LastStableOffset // and aborted batches were left out of the read
 					}
-					runs := m.Acquire(now, req.Group, req.MemberID, tp, offsets[k], end, budget)
+					spans, ends := batchSpans(fp.Records, end)
+					runs := m.Acquire(now, req.Group, req.MemberID, tp, spans, budget)
 					if len(runs) == 0 {
 						continue
 					}
@@ -345,7 +353,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 						budget -= int(r.Last - r.First + 1)
 						acquired += int(r.Last - r.First + 1)
 					}
-					_, cut := batchesEnd(fp.Records, offsets[k], runs[len(runs)-1].Last)
+					cut := cutAfter(spans, ends, runs[len(runs)-1].Last)
 					a := get(tp)
 					a.Records = append([]byte(nil), fp.Records[:cut]...)
 					for _, r := range runs {

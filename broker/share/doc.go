@@ -87,9 +87,11 @@
 // in Kafka).
 //
 // share.isolation.level=read_committed (a group config) makes the broker read share
-// partitions up to the last stable offset with aborted transactions' batches left out; the
-// offsets they leave are acquired with the rest, and the client acknowledges them as gaps
-// (archived), as it does control records.
+// partitions up to the last stable offset with aborted transactions' batches left out.
+// Offsets outside every batch read (an aborted batch left out, records removed by
+// compaction) are never handed out: SPSO jumps over them once nothing before them is
+// unfinished. Offsets inside a batch without a record (control records) are acquired with
+// the batch, and the client acknowledges them as gaps (archived).
 //
 // Not served: the by_duration auto offset reset, rack-aware assignment, share-group ACL-filtered
 // assignment, DeleteGroups and ListGroups for share groups (their group admin goes to the

@@ -162,50 +162,71 @@ func (m *Machine) FetchOffset(groupName string, tp TP, b Bounds) (int64, bool) {
 	return end, len(p.in) < m.cfg.MaxRecordLocks && end < b.HighWatermark
 }
 
-// Acquire locks available records of [from, upTo) for a member, at most maxRecords (≤ 0: no
-// limit) and never growing the window past MaxRecordLocks; upTo is where the data the owner
-// read ends (never past the high watermark). A record at the delivery limit is archived
-// instead. The returned runs are what ShareFetch answers as acquired records.
-func (m *Machine) Acquire(now time.Time, groupName, memberID string, tp TP, from, upTo int64, maxRecords int) []AcquiredRun {
+// Span is the offsets First..Last (inclusive) of one record batch the owner read.
+type Span struct{ First, Last int64 }
+
+// Acquire locks available records of the batches the owner read (spans, in offset order,
+// never past the high watermark or, for read_committed, the last stable offset) for a
+// member, at most maxRecords (≤ 0: no limit), never growing the window past
+// MaxRecordLocks. A record at the delivery limit is archived instead. Offsets outside every
+// batch (removed by compaction, or an aborted transaction's batches left out of a
+// read_committed read) are never records: when the window holds nothing unfinished, SPSO
+// jumps over them; otherwise acquisition stops before them until SPSO catches up. Offsets
+// inside a batch that holds no record there (control records, records compacted out of a
+// batch) are acquired with the rest, and the client acknowledges them as gaps. The
+// returned runs are what ShareFetch answers as acquired records.
+func (m *Machine) Acquire(now time.Time, groupName, memberID string, tp TP, spans []Span, maxRecords int) []AcquiredRun {
 	g := m.groups[groupName]
 	if g == nil || g.parts[tp] == nil {
 		return nil
 	}
 	p := g.parts[tp]
-	if from < p.start {
-		from = p.start
-	}
 	lock := now.Add(m.groupDuration(g, "share.record.lock.duration.ms", m.cfg.LockDuration))
+	limit := m.limit(g)
 	var out []AcquiredRun
 	n := 0
-	archived := false
-	for off := from; off < upTo && (maxRecords <= 0 || n < maxRecords); off++ {
-		i := int(off - p.start)
-		if i == len(p.in) {
-			if len(p.in) >= m.cfg.MaxRecordLocks {
-				break
+	changed := false
+spans:
+	for _, sp := range spans {
+		if sp.Last < p.start || sp.Last < sp.First {
+			continue
+		}
+		if end := p.start + int64(len(p.in)); sp.First > end {
+			if len(p.in) > 0 {
+				break // a gap after unfinished records: wait for SPSO
 			}
-			p.in = append(p.in, rec{})
+			p.start, changed = sp.First, true // nothing unfinished before the gap: skip it
 		}
-		r := &p.in[i]
-		if r.state != Available {
-			continue
+		for off := max(sp.First, p.start); off <= sp.Last; off++ {
+			if maxRecords > 0 && n >= maxRecords {
+				break spans
+			}
+			i := int(off - p.start)
+			if i == len(p.in) {
+				if len(p.in) >= m.cfg.MaxRecordLocks {
+					break spans
+				}
+				p.in = append(p.in, rec{})
+			}
+			r := &p.in[i]
+			if r.state != Available {
+				continue
+			}
+			if r.count >= limit {
+				r.state, changed = Archived, true
+				continue
+			}
+			r.state, r.member, r.deadline = Acquired, memberID, lock
+			r.count++
+			n++
+			if k := len(out); k > 0 && out[k-1].Last == off-1 && out[k-1].Count == r.count {
+				out[k-1].Last = off
+				continue
+			}
+			out = append(out, AcquiredRun{First: off, Last: off, Count: r.count})
 		}
-		if r.count >= m.limit(g) {
-			r.state = Archived
-			archived = true
-			continue
-		}
-		r.state, r.member, r.deadline = Acquired, memberID, lock
-		r.count++
-		n++
-		if k := len(out); k > 0 && out[k-1].Last == off-1 && out[k-1].Count == r.count {
-			out[k-1].Last = off
-			continue
-		}
-		out = append(out, AcquiredRun{First: off, Last: off, Count: r.count})
 	}
-	if archived {
+	if changed {
 		m.advance(p)
 		m.dirty[partKey{groupName, tp}] = true
 	}

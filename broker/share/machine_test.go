@@ -39,7 +39,7 @@ func acquire(m *Machine, now time.Time, group, member string, tp TP, hwm int64, 
 	if !ok {
 		return nil
 	}
-	return m.Acquire(now, group, member, tp, off, hwm, n)
+	return m.Acquire(now, group, member, tp, []Span{{off, hwm - 1}}, n)
 }
 
 func TestSimpleAssignor(t *testing.T) {
@@ -332,5 +332,37 @@ func TestAlterDeleteOffsets(t *testing.T) {
 	}
 	if c := m.DeleteGroup("g"); c != 0 || m.HasGroup("g") {
 		t.Fatalf("delete group: %d", c)
+	}
+}
+
+// Offsets outside every batch read (compaction, aborted batches) are never acquired: with
+// records still unfinished before such a gap acquisition stops at it; once SPSO reaches it,
+// SPSO jumps over it.
+func TestAcquireSkipsGaps(t *testing.T) {
+	m := NewMachine(Config{AutoOffsetReset: "earliest"})
+	tp := TP{"q", 0}
+	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
+	openSession(t, m, t0, "g", "a", 0, tp)
+	m.FetchOffset("g", tp, Bounds{0, 1_000_000})
+	got := m.Acquire(t0, "g", "a", tp, []Span{{0, 1}, {500_000, 500_001}}, 0)
+	if !reflect.DeepEqual(got, []AcquiredRun{{0, 1, 1}}) {
+		t.Fatalf("before the gap: %v", got)
+	}
+	if c := m.Acknowledge(t0, "g", "a", PartAcks{tp, []AckBatch{{0, 1, []int8{AckAccept}}}}, false); c != 0 {
+		t.Fatalf("ack: %d", c)
+	}
+	off, ok := m.FetchOffset("g", tp, Bounds{0, 1_000_000})
+	if !ok || off != 2 {
+		t.Fatalf("fetch offset %d %v", off, ok)
+	}
+	got = m.Acquire(t0, "g", "a", tp, []Span{{500_000, 500_001}}, 0)
+	if !reflect.DeepEqual(got, []AcquiredRun{{500_000, 500_001, 1}}) {
+		t.Fatalf("after the gap: %v", got)
+	}
+	if s, _ := m.StartOffset("g", tp); s != 500_000 {
+		t.Fatalf("SPSO %d, want 500000", s)
+	}
+	if recs := m.Drain(); len(recs) == 0 {
+		t.Fatal("the jump is not made durable")
 	}
 }

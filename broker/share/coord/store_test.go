@@ -98,7 +98,7 @@ func TestCoordinatorDurableAndCompacts(t *testing.T) {
 	for i := range 100 {
 		must(func(m *share.Machine, now time.Time) {
 			off, _ := m.FetchOffset("g", tp, share.Bounds{HighWatermark: 1000})
-			m.Acquire(now, "g", "a", tp, off, off+1, 1)
+			m.Acquire(now, "g", "a", tp, []share.Span{{First: off, Last: off}}, 1)
 			if code := m.Acknowledge(now, "g", "a", share.PartAcks{TP: tp, Batches: []share.AckBatch{{First: off, Last: off, Types: []int8{share.AckAccept}}}}, false); code != 0 {
 				t.Fatalf("ack %d: %d", i, code)
 			}
