@@ -95,11 +95,11 @@ func shareAssignment(ctx context.Context, r *Request, tps []brokerop.ShareTP) ([
 }
 
 func handleShareGroupHeartbeat(ctx context.Context, r *Request, req *kmsg.ShareGroupHeartbeatRequest, resp *kmsg.ShareGroupHeartbeatResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.GroupID) {
+	if !r.Authorized(ctx, acl.GroupMember, req.GroupID) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	if denied := topicsDenied(ctx, r, acl.OpDescribe, len(req.SubscribedTopicNames), func(i int) string { return req.SubscribedTopicNames[i] }); anyTrue(denied) {
+	if denied := topicsDenied(ctx, r, acl.DescribeTopic, len(req.SubscribedTopicNames), func(i int) string { return req.SubscribedTopicNames[i] }); anyTrue(denied) {
 		resp.ErrorCode = kerr.TopicAuthorizationFailed.Code
 		return
 	}
@@ -140,7 +140,7 @@ func handleShareGroupDescribe(ctx context.Context, r *Request, req *kmsg.ShareGr
 	breq := &brokerop.ShareGroupDescribeReq{}
 	allowed := make([]bool, len(req.GroupIDs))
 	for i, g := range req.GroupIDs {
-		if allowed[i] = r.Authorized(ctx, acl.OpDescribe, acl.ResourceGroup, g); allowed[i] {
+		if allowed[i] = r.Authorized(ctx, acl.DescribeGroup, g); allowed[i] {
 			breq.Groups = append(breq.Groups, g)
 		}
 	}
@@ -201,7 +201,7 @@ func resolveShareParts(ctx context.Context, r *Request, ids [][16]byte, parts []
 		switch {
 		case names[i] == "":
 			code = kafkawire.ErrUnknownTopicID
-		case !authorized(acl.OpRead, acl.ResourceTopic, names[i]):
+		case !authorized(acl.FetchTopic, names[i]):
 			code = kerr.TopicAuthorizationFailed.Code
 		}
 		for _, p := range parts[i] {
@@ -213,7 +213,7 @@ func resolveShareParts(ctx context.Context, r *Request, ids [][16]byte, parts []
 
 func handleShareFetch(ctx context.Context, r *Request, req *kmsg.ShareFetchRequest, resp *kmsg.ShareFetchResponse) {
 	group, member := strOrEmpty(req.GroupID), strOrEmpty(req.MemberID)
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, group) {
+	if !r.Authorized(ctx, acl.GroupMember, group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -311,7 +311,7 @@ func handleShareFetch(ctx context.Context, r *Request, req *kmsg.ShareFetchReque
 
 func handleShareAcknowledge(ctx context.Context, r *Request, req *kmsg.ShareAcknowledgeRequest, resp *kmsg.ShareAcknowledgeResponse) {
 	group, member := strOrEmpty(req.GroupID), strOrEmpty(req.MemberID)
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, group) {
+	if !r.Authorized(ctx, acl.GroupMember, group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -368,7 +368,7 @@ func handleDescribeShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.
 	for _, g := range req.Groups {
 		rg := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		rg.GroupID = g.GroupID
-		if !authorized(acl.OpDescribe, acl.ResourceGroup, g.GroupID) {
+		if !authorized(acl.DescribeGroup, g.GroupID) {
 			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
 			resp.Groups = append(resp.Groups, rg)
 			continue
@@ -405,7 +405,7 @@ func handleDescribeShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.
 				}
 				rp := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				rp.Partition, rp.StartOffset, rp.LeaderEpoch, rp.Lag, rp.ErrorCode = p.Partition, p.StartOffset, p.LeaderEpoch, p.Lag, p.ErrorCode
-				if !authorized(acl.OpDescribe, acl.ResourceTopic, p.Topic) {
+				if !authorized(acl.DescribeTopic, p.Topic) {
 					rp.StartOffset, rp.Lag, rp.ErrorCode = -1, -1, kerr.TopicAuthorizationFailed.Code
 				}
 				rg.Topics[k].Partitions = append(rg.Topics[k].Partitions, rp)
@@ -416,11 +416,11 @@ func handleDescribeShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.
 }
 
 func handleAlterShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.AlterShareGroupOffsetsRequest, resp *kmsg.AlterShareGroupOffsetsResponse) {
-	if !r.Authorized(ctx, acl.OpRead, acl.ResourceGroup, req.GroupID) {
+	if !r.Authorized(ctx, acl.GroupMember, req.GroupID) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	denied := topicsDenied(ctx, r, acl.OpRead, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	denied := topicsDenied(ctx, r, acl.FetchTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	breq := &brokerop.AlterShareGroupOffsetsReq{Group: req.GroupID}
 	for i, t := range req.Topics {
 		if denied[i] {
@@ -468,11 +468,11 @@ func topicNames(n int, name func(int) string) []string {
 }
 
 func handleDeleteShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.DeleteShareGroupOffsetsRequest, resp *kmsg.DeleteShareGroupOffsetsResponse) {
-	if !r.Authorized(ctx, acl.OpDelete, acl.ResourceGroup, req.GroupID) {
+	if !r.Authorized(ctx, acl.DeleteGroup, req.GroupID) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	denied := topicsDenied(ctx, r, acl.OpRead, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	denied := topicsDenied(ctx, r, acl.FetchTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	breq := &brokerop.DeleteShareGroupOffsetsReq{Group: req.GroupID}
 	for i, t := range req.Topics {
 		if !denied[i] {
