@@ -9,7 +9,8 @@ import (
 // Share groups on a quorum (KIP-932). The share coordinator is the local broker's (package
 // broker/share, its state log in the broker's data dir, broker/share_ops.go); every share op
 // is routed to the quorum leader and served by the leader's broker, as transaction ops are
-// (txn.go): the coordinator that answers is the one holding the controller role, and it
+// (txn.go; unlike them its state is not on the quorum, see broker/share's doc): the
+// coordinator that answers is the one holding the controller role, and it
 // hands out records of the partitions the leader owns (all of them with one broker). Its
 // log is not on the quorum: after a failover the new leader starts from its own share
 // state (records in flight on the old leader are delivered again).

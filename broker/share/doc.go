@@ -69,14 +69,16 @@
 // coordinator. Here the durable state is a log of Records (record.go: complete state per
 // key, so replay is last-writer-wins), kept by coord.Store under <data>/share on the
 // broker that serves share ops, fsynced before the operation that changed it is answered.
-// It lives beside the transaction coordinator's log (broker/txn) rather than with the
-// committed consumer offsets on the metadata quorum because the state belongs to the
-// records the serving broker hands out from its own partition logs: with a metadata quorum
-// every share op is routed to the quorum leader's broker (broker/controller/share.go), as
-// transaction ops are, and share groups consume the partitions that broker owns (all of
-// them with one broker). The cost, as for transactions: after a leader change the new
-// leader serves from its own share state (records in flight on the old one are delivered
-// again, at least once). Moving the log onto the quorum is the replication design's job.
+// It is a broker file, not a metadata-quorum entry (where committed consumer offsets and
+// the transaction coordinator's state live), because the state belongs to the records the
+// serving broker hands out from its own partition logs, and an acknowledgement per fetch
+// would be a quorum proposal per fetch: with a metadata quorum every share op is routed to
+// the quorum leader's broker (broker/controller/share.go), and share groups consume the
+// partitions that broker owns (all of them with one broker). The cost: after a leader
+// change the new leader serves from its own share state (records in flight on the old one
+// are delivered again, at least once; acknowledged ones may be delivered again too). The
+// Records are already complete-state-per-key, so proposing them to the quorum (as
+// broker/txn's Records are) is the way to replicate them; not done here.
 //
 // What is durable: groups, group configs, and per share partition SPSO, state epoch and the
 // window's records as runs of (state, delivery count). Acquired records are written as

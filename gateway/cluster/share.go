@@ -6,7 +6,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-// Share groups (KIP-932). The share coordinator lives on the controller, with the
+// Share groups (KIP-932). The share coordinator lives on the controller's broker, like the
 // transaction coordinator and the groups: every share op goes there (in quorum mode to any
 // broker, which routes it to the leader; see broker/controller/share.go). It reads the
 // records it hands out from the controller's own partitions, so share groups consume the
