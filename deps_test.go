@@ -222,7 +222,7 @@ func isHarness(rel string) bool {
 // TestIOFreeCores: the I/O-free state machines import no sockets, files, locks or random
 // sources and read no clock: their owners feed them time and events.
 func TestIOFreeCores(t *testing.T) {
-	cores := map[string]bool{mod + "/mesh/magicsock/internal/nodemap": true}
+	cores := map[string]bool{mod + "/mesh/magicsock/internal/nodemap": true, mod + "/broker/share": true}
 	banned := []string{"net", "os", "sync", "crypto/rand", "math/rand", "math/rand/v2", "github.com/quic-go/quic-go"}
 	clockCalls := []string{"time.Now(", "time.Since(", "time.Until(", "time.After(", "time.AfterFunc(", "time.NewTimer(", "time.NewTicker(", "time.Tick(", "time.Sleep(", "go func"}
 	seen := 0

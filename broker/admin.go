@@ -526,6 +526,9 @@ func (b *Broker) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConf
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
+	if hasGroupResource(req.Resources, func(r brokerop.DescribeConfigsResource) int8 { return r.Type }) {
+		return b.describeWithGroups(ctx, req) // share_configs.go
+	}
 	resp := &brokerop.DescribeConfigsResp{Resources: make([]brokerop.DescribeConfigsResourceResp, len(req.Resources))}
 	m := *b.topics.Load()
 	for i, rs := range req.Resources {
@@ -583,6 +586,9 @@ func (b *Broker) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq
 // IncrementalAlterConfigs changes single topic configs: SET, DELETE (back to the default),
 // APPEND and SUBTRACT (list configs only, i.e. cleanup.policy).
 func (b *Broker) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
+	if hasGroupResource(req.Resources, func(r brokerop.IncrementalAlterConfigsResource) int8 { return r.Type }) {
+		return b.incrementalWithGroups(ctx, req) // share_configs.go
+	}
 	return b.alterConfigs(len(req.Resources), req.ValidateOnly, func(i int) (int8, string, alterFn) {
 		rs := req.Resources[i]
 		return rs.Type, rs.Name, func(cur map[string]string) (map[string]string, *kerr.Error, string) {

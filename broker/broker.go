@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/broker/share"
+	"github.com/meshkafka/meshkafka/broker/share/coord"
 	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -46,9 +48,12 @@ type Config struct {
 	// TxnCheckInterval is how often transaction timeouts are checked and unfinished
 	// transaction completions retried (0: 1s; negative: never by itself, see TxnCheck).
 	TxnCheckInterval time.Duration
-	Logger           *slog.Logger // nil → discard
-	Registry         Registry     // nil → FileRegistry at Dir/topics.registry
-	Rand             io.Reader    // topic and cluster ids; nil → crypto/rand
+	// Share holds the share-group settings (share.record.lock.duration.ms,
+	// share.delivery.count.limit, group.share.*; zero fields: Kafka's defaults).
+	Share    share.Config
+	Logger   *slog.Logger // nil → discard
+	Registry Registry     // nil → FileRegistry at Dir/topics.registry
+	Rand     io.Reader    // topic and cluster ids; nil → crypto/rand
 	// OnStop, if set, is called once (from the failing op's goroutine; it must not block) when
 	// the broker stops because a write's outcome is unknown (see Err): a binary exits on it.
 	OnStop func(err error)
@@ -116,9 +121,10 @@ type Broker struct {
 	closeErr  error
 	wg        sync.WaitGroup // the background goroutine
 
-	pids   producerIDs      // InitProducerID's durable counter (producer_ids.go)
-	quotas quotaStore       // client quotas (quotas.go)
-	txn    *txn.Coordinator // the transaction coordinator (txn_ops.go); set by Open
+	pids   producerIDs        // InitProducerID's durable counter (producer_ids.go)
+	quotas quotaStore         // client quotas (quotas.go)
+	txn    *txn.Coordinator   // the transaction coordinator (txn_ops.go); set by Open
+	share  *coord.Coordinator // the share-group coordinator (share_ops.go); set by Open
 	// txnVerify, when set (SetTxnVerifier), checks transactional batches instead of txn
 	// (the coordinator runs on another broker).
 	txnVerify atomic.Pointer[TxnVerifier]
@@ -447,6 +453,11 @@ func Open(cfg Config) (*Broker, error) {
 		b.store.Close()
 		return nil, fmt.Errorf("broker: transaction coordinator: %w", err)
 	}
+	if err := b.openShare(); err != nil { // share_ops.go
+		b.txn.Close()
+		b.store.Close()
+		return nil, fmt.Errorf("broker: share coordinator: %w", err)
+	}
 	b.wg.Add(1)
 	go b.run()
 	if b.cfg.CleanerDedupeBufferBytes <= 0 {
@@ -606,6 +617,7 @@ func (b *Broker) purgeUnregistered(topics map[string]*topic) {
 func (b *Broker) Close() error {
 	b.closeOnce.Do(func() {
 		txnErr := b.txn.Close() // it writes markers: first
+		shareErr := b.share.Close()
 		b.closed.Store(true)
 		b.cleanCancel() // a cleaning in progress stops (it holds a partition's log)
 		close(b.closing)
@@ -635,7 +647,7 @@ func (b *Broker) Close() error {
 		if err := b.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
-		b.closeErr = errors.Join(append(errs, txnErr)...)
+		b.closeErr = errors.Join(append(errs, txnErr, shareErr)...)
 	})
 	return b.closeErr
 }

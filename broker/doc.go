@@ -16,6 +16,8 @@
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state and the partition's
 //	                                        transaction state (producer_state.go, txn_partition.go)
 //	Dir/txn/txn.log                         the transaction coordinator's log (package broker/txn)
+//	Dir/share/share.log                     share groups' state: groups, group configs, share-partition
+//	                                        start offsets and in-flight record states (broker/share)
 //	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open;
 //	                                        a cluster keeps them on the metadata quorum instead)
 //	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
@@ -82,6 +84,16 @@
 // aborted transactions out (reading on past them, so the answer always moves the consumer
 // forward; the abort marker at the latest); ListOffsets latest with read_committed answers the
 // last stable offset. txn_partition.go has the details.
+//
+// # Share groups
+//
+// The broker also hosts the share-group coordinator (KIP-932; package broker/share, its
+// shell broker/share/coord opened by Open under Dir/share; its ops are share_ops.go, group
+// configs share_configs.go): ShareFetch reads the broker's own partitions from each share
+// partition's first available offset and acquires what it read for the member; every
+// change to the durable share state (acknowledgements, lock expiries, start offsets, group
+// configs) is fsynced before the op that made it answers. The semantics and the decision
+// on where the state lives are in package broker/share's doc.
 //
 // The log start offset is the base of the oldest segment (retention moves it) or, above
 // it, the offset DeleteRecords set (records.go: durable in the partition's log_start file

@@ -229,7 +229,8 @@ func allowedEntries(n int, denied func(i int) int16) (sentAt []int, codes []int1
 }
 
 // configAuthz authorizes a config resource: a topic (2) with the topic need on the topic, a
-// broker (4) or broker logger (8) with the cluster need on the cluster.
+// broker (4) or broker logger (8) with the cluster need on the cluster, a group (32) with
+// the topic need's operation on the group.
 func configAuthz(authorized func(acl.Need, string) bool, topic, cluster acl.Need, typ kmsg.ConfigResourceType, name string) int16 {
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
@@ -239,6 +240,10 @@ func configAuthz(authorized func(acl.Need, string) bool, topic, cluster acl.Need
 	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
 		if !authorized(cluster, acl.ClusterName) {
 			return kerr.ClusterAuthorizationFailed.Code
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !authorized(acl.Need{Op: topic.Op, Type: acl.ResourceGroup}, name) {
+			return kerr.GroupAuthorizationFailed.Code
 		}
 	}
 	return 0

@@ -119,7 +119,9 @@
 // (api_acls.go), and the transaction APIs of api_txn.go: AddPartitionsToTxn v0–4,
 // AddOffsetsToTxn v0–3, EndTxn v0–3, TxnOffsetCommit v0–3, ListTransactions v0–1,
 // DescribeTransactions v0, DescribeProducers v0 (FindCoordinator key type 1 names the gateway,
-// as for groups). Produce v0–v2 carry legacy message sets (magic 0/1):
+// as for groups), and the share-group APIs of api_share.go (KIP-932): ShareGroupHeartbeat v1,
+// ShareGroupDescribe v1, ShareFetch v1–2, ShareAcknowledge v1–2, DescribeShareGroupOffsets
+// v0–1, AlterShareGroupOffsets v0, DeleteShareGroupOffsets v0. Produce v0–v2 carry legacy message sets (magic 0/1):
 // the gateway converts them to uncompressed RecordBatch v2 before the broker sees them (the
 // broker stores v2 only). Fetch v0–v3 answer message sets: the gateway down-converts the
 // stored batches (magic 0 for v0/v1, magic 1 for v2/v3; kafkawire.DownConvert), so a client

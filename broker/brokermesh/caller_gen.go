@@ -502,3 +502,66 @@ func (c *Caller) CompleteReassignment(ctx context.Context, req *brokerop.Complet
 	}
 	return resp, nil
 }
+
+// ShareGroupHeartbeat calls op share_group_heartbeat on the broker.
+func (c *Caller) ShareGroupHeartbeat(ctx context.Context, req *brokerop.ShareGroupHeartbeatReq) (*brokerop.ShareGroupHeartbeatResp, error) {
+	resp := new(brokerop.ShareGroupHeartbeatResp)
+	if err := c.Call(ctx, brokerop.OpShareGroupHeartbeat, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ShareGroupDescribe calls op share_group_describe on the broker.
+func (c *Caller) ShareGroupDescribe(ctx context.Context, req *brokerop.ShareGroupDescribeReq) (*brokerop.ShareGroupDescribeResp, error) {
+	resp := new(brokerop.ShareGroupDescribeResp)
+	if err := c.Call(ctx, brokerop.OpShareGroupDescribe, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ShareFetch calls op share_fetch on the broker.
+func (c *Caller) ShareFetch(ctx context.Context, req *brokerop.ShareFetchReq) (*brokerop.ShareFetchResp, error) {
+	resp := new(brokerop.ShareFetchResp)
+	if err := c.Call(ctx, brokerop.OpShareFetch, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// ShareAcknowledge calls op share_acknowledge on the broker.
+func (c *Caller) ShareAcknowledge(ctx context.Context, req *brokerop.ShareAcknowledgeReq) (*brokerop.ShareAcknowledgeResp, error) {
+	resp := new(brokerop.ShareAcknowledgeResp)
+	if err := c.Call(ctx, brokerop.OpShareAcknowledge, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DescribeShareGroupOffsets calls op describe_share_group_offsets on the broker.
+func (c *Caller) DescribeShareGroupOffsets(ctx context.Context, req *brokerop.DescribeShareGroupOffsetsReq) (*brokerop.DescribeShareGroupOffsetsResp, error) {
+	resp := new(brokerop.DescribeShareGroupOffsetsResp)
+	if err := c.Call(ctx, brokerop.OpDescribeShareGroupOffsets, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// AlterShareGroupOffsets calls op alter_share_group_offsets on the broker.
+func (c *Caller) AlterShareGroupOffsets(ctx context.Context, req *brokerop.AlterShareGroupOffsetsReq) (*brokerop.AlterShareGroupOffsetsResp, error) {
+	resp := new(brokerop.AlterShareGroupOffsetsResp)
+	if err := c.Call(ctx, brokerop.OpAlterShareGroupOffsets, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// DeleteShareGroupOffsets calls op delete_share_group_offsets on the broker.
+func (c *Caller) DeleteShareGroupOffsets(ctx context.Context, req *brokerop.DeleteShareGroupOffsetsReq) (*brokerop.DeleteShareGroupOffsetsResp, error) {
+	resp := new(brokerop.DeleteShareGroupOffsetsResp)
+	if err := c.Call(ctx, brokerop.OpDeleteShareGroupOffsets, req, resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

@@ -248,6 +248,58 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 				}
 			}
 		})
+	case *ShareGroupHeartbeatReq: // share groups (KIP-932), as the gateway asks (api_share.go)
+		if ask(acl.GroupMember.On(r.Group)) {
+			each(acl.DescribeTopic, names(r.Topics))
+		}
+	case *ShareGroupDescribeReq:
+		each(acl.DescribeGroup, names(r.Groups))
+	case *ShareFetchReq:
+		if ask(acl.GroupMember.On(r.Group)) {
+			each(acl.FetchTopic, func(y func(string) bool) {
+				for i := range r.Partitions {
+					if !y(r.Partitions[i].Topic) {
+						return
+					}
+				}
+			})
+		}
+	case *ShareAcknowledgeReq:
+		if ask(acl.GroupMember.On(r.Group)) {
+			each(acl.FetchTopic, func(y func(string) bool) {
+				for i := range r.Partitions {
+					if !y(r.Partitions[i].Topic) {
+						return
+					}
+				}
+			})
+		}
+	case *DescribeShareGroupOffsetsReq:
+		for _, g := range r.Groups {
+			if !ask(acl.DescribeGroup.On(g.Group)) || !each(acl.DescribeTopic, func(y func(string) bool) {
+				for i := range g.Partitions {
+					if !y(g.Partitions[i].Topic) {
+						return
+					}
+				}
+			}) {
+				break
+			}
+		}
+	case *AlterShareGroupOffsetsReq:
+		if ask(acl.GroupMember.On(r.Group)) {
+			each(acl.FetchTopic, func(y func(string) bool) {
+				for i := range r.Partitions {
+					if !y(r.Partitions[i].Topic) {
+						return
+					}
+				}
+			})
+		}
+	case *DeleteShareGroupOffsetsReq:
+		if ask(acl.DeleteGroup.On(r.Group)) {
+			each(acl.FetchTopic, names(r.Topics))
+		}
 	default:
 		// The brokers' own ops (QuorumJoin, QuorumAdmin, UpdatePartition,
 		// TransferPartitionLeader, CompleteReassignment) and any op not listed here.
@@ -300,6 +352,9 @@ func commitTopics(ts []OffsetCommitTopic) func(func(string) bool) {
 func configAsk(topic, cluster acl.Need, typ int8, name string) acl.Ask {
 	if typ == ResourceTopic {
 		return topic.On(name)
+	}
+	if typ == ResourceGroupConfig { // a group's configs: the topic need's operation on the group
+		return acl.Need{Op: topic.Op, Type: acl.ResourceGroup}.On(name)
 	}
 	return cluster.OnCluster()
 }

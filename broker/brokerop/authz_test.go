@@ -162,6 +162,12 @@ func exampleRequest(s Spec) any {
 		r.Groups = []string{"g"}
 	case *DeleteGroupsReq:
 		r.Groups = []string{"g"}
+	case *ShareGroupDescribeReq:
+		r.Groups = []string{"g"}
+	case *DescribeShareGroupOffsetsReq:
+		r.Groups = []ShareOffsetsGroup{{Group: "g", Partitions: []ShareTP{{Topic: "t"}}}}
+	case *ShareFetchReq:
+		r.Group, r.Partitions = "g", []ShareFetchPartition{{Topic: "t"}}
 	case *DescribeTransactionsReq:
 		r.TransactionalIDs = []string{"x"}
 	case *DescribeProducersReq:

@@ -749,45 +749,125 @@ func (m *AlterReassignmentsResp) sizeHint() int {
 	return n
 }
 
+// AppendPostcard appends the postcard encoding of AlterShareGroupOffsetsReq to b.
+func (m *AlterShareGroupOffsetsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i73 := range m.Partitions {
+		b = m.Partitions[i73].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterShareGroupOffsetsReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	var n74 int
+	if n74, err = d.Len(); err != nil {
+		return err
+	}
+	if n74 > 0 {
+		s75 := make([]ShareOffset, n74)
+		for i76 := range s75 {
+			if err = s75[i76].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s75
+	}
+	return nil
+}
+
+func (m *AlterShareGroupOffsetsReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 5
+	for i77 := range m.Partitions {
+		n += m.Partitions[i77].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of AlterShareGroupOffsetsResp to b.
+func (m *AlterShareGroupOffsetsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i78 := range m.Partitions {
+		b = m.Partitions[i78].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *AlterShareGroupOffsetsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var n79 int
+	if n79, err = d.Len(); err != nil {
+		return err
+	}
+	if n79 > 0 {
+		s80 := make([]ShareOffsetResult, n79)
+		for i81 := range s80 {
+			if err = s80[i81].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s80
+	}
+	return nil
+}
+
+func (m *AlterShareGroupOffsetsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i82 := range m.Partitions {
+		n += m.Partitions[i82].sizeHint()
+	}
+	return n
+}
+
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsReq to b.
 func (m *AlterUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Deletions)))
-	for i73 := range m.Deletions {
-		b = m.Deletions[i73].AppendPostcard(b)
+	for i83 := range m.Deletions {
+		b = m.Deletions[i83].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Upsertions)))
-	for i74 := range m.Upsertions {
-		b = m.Upsertions[i74].AppendPostcard(b)
+	for i84 := range m.Upsertions {
+		b = m.Upsertions[i84].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n75 int
-	if n75, err = d.Len(); err != nil {
+	var n85 int
+	if n85, err = d.Len(); err != nil {
 		return err
 	}
-	if n75 > 0 {
-		s76 := make([]ScramDeletion, n75)
-		for i77 := range s76 {
-			if err = s76[i77].decode(d); err != nil {
+	if n85 > 0 {
+		s86 := make([]ScramDeletion, n85)
+		for i87 := range s86 {
+			if err = s86[i87].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Deletions = s76
+		m.Deletions = s86
 	}
-	var n78 int
-	if n78, err = d.Len(); err != nil {
+	var n88 int
+	if n88, err = d.Len(); err != nil {
 		return err
 	}
-	if n78 > 0 {
-		s79 := make([]ScramUpsertion, n78)
-		for i80 := range s79 {
-			if err = s79[i80].decode(d); err != nil {
+	if n88 > 0 {
+		s89 := make([]ScramUpsertion, n88)
+		for i90 := range s89 {
+			if err = s89[i90].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Upsertions = s79
+		m.Upsertions = s89
 	}
 	return nil
 }
@@ -795,12 +875,12 @@ func (m *AlterUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
 func (m *AlterUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i81 := range m.Deletions {
-		n += m.Deletions[i81].sizeHint()
+	for i91 := range m.Deletions {
+		n += m.Deletions[i91].sizeHint()
 	}
 	n += 5
-	for i82 := range m.Upsertions {
-		n += m.Upsertions[i82].sizeHint()
+	for i92 := range m.Upsertions {
+		n += m.Upsertions[i92].sizeHint()
 	}
 	return n
 }
@@ -808,25 +888,25 @@ func (m *AlterUserScramCredentialsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of AlterUserScramCredentialsResp to b.
 func (m *AlterUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i83 := range m.Results {
-		b = m.Results[i83].AppendPostcard(b)
+	for i93 := range m.Results {
+		b = m.Results[i93].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) {
-	var n84 int
-	if n84, err = d.Len(); err != nil {
+	var n94 int
+	if n94, err = d.Len(); err != nil {
 		return err
 	}
-	if n84 > 0 {
-		s85 := make([]ScramAlterResult, n84)
-		for i86 := range s85 {
-			if err = s85[i86].decode(d); err != nil {
+	if n94 > 0 {
+		s95 := make([]ScramAlterResult, n94)
+		for i96 := range s95 {
+			if err = s95[i96].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s85
+		m.Results = s95
 	}
 	return nil
 }
@@ -834,8 +914,8 @@ func (m *AlterUserScramCredentialsResp) decode(d *postcard.Decoder) (err error) 
 func (m *AlterUserScramCredentialsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i87 := range m.Results {
-		n += m.Results[i87].sizeHint()
+	for i97 := range m.Results {
+		n += m.Results[i97].sizeHint()
 	}
 	return n
 }
@@ -875,8 +955,8 @@ func (m *ClusterBroker) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.RaftID))
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i88 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i88])
+	for i98 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i98])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendBool(b, m.Live)
@@ -896,18 +976,18 @@ func (m *ClusterBroker) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n89 int
-	if n89, err = d.Len(); err != nil {
+	var n99 int
+	if n99, err = d.Len(); err != nil {
 		return err
 	}
-	if n89 > 0 {
-		s90 := make([]string, n89)
-		for i91 := range s90 {
-			if s90[i91], err = d.String(); err != nil {
+	if n99 > 0 {
+		s100 := make([]string, n99)
+		for i101 := range s100 {
+			if s100[i101], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s90
+		m.Direct = s100
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -933,8 +1013,8 @@ func (m *ClusterBroker) sizeHint() int {
 	n += 10
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i92 := range m.Direct {
-		n += len(m.Direct[i92]) + 5
+	for i102 := range m.Direct {
+		n += len(m.Direct[i102]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += 10
@@ -970,8 +1050,8 @@ func (m *ClusterBrokersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendString(b, m.Leader)
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i93 := range m.Brokers {
-		b = m.Brokers[i93].AppendPostcard(b)
+	for i103 := range m.Brokers {
+		b = m.Brokers[i103].AppendPostcard(b)
 	}
 	return b
 }
@@ -989,18 +1069,18 @@ func (m *ClusterBrokersResp) decode(d *postcard.Decoder) (err error) {
 	if m.Leader, err = d.String(); err != nil {
 		return err
 	}
-	var n94 int
-	if n94, err = d.Len(); err != nil {
+	var n104 int
+	if n104, err = d.Len(); err != nil {
 		return err
 	}
-	if n94 > 0 {
-		s95 := make([]ClusterBroker, n94)
-		for i96 := range s95 {
-			if err = s95[i96].decode(d); err != nil {
+	if n104 > 0 {
+		s105 := make([]ClusterBroker, n104)
+		for i106 := range s105 {
+			if err = s105[i106].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s95
+		m.Brokers = s105
 	}
 	return nil
 }
@@ -1012,8 +1092,8 @@ func (m *ClusterBrokersResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += len(m.Leader) + 5
 	n += 5
-	for i97 := range m.Brokers {
-		n += m.Brokers[i97].sizeHint()
+	for i107 := range m.Brokers {
+		n += m.Brokers[i107].sizeHint()
 	}
 	return n
 }
@@ -1023,8 +1103,8 @@ func (m *CompleteReassignmentReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendUvarint(b, uint64(len(m.Target)))
-	for i98 := range m.Target {
-		b = postcard.AppendUvarint(b, uint64(m.Target[i98]))
+	for i108 := range m.Target {
+		b = postcard.AppendUvarint(b, uint64(m.Target[i108]))
 	}
 	return b
 }
@@ -1036,18 +1116,18 @@ func (m *CompleteReassignmentReq) decode(d *postcard.Decoder) (err error) {
 	if m.Partition, err = d.I32(); err != nil {
 		return err
 	}
-	var n99 int
-	if n99, err = d.Len(); err != nil {
+	var n109 int
+	if n109, err = d.Len(); err != nil {
 		return err
 	}
-	if n99 > 0 {
-		s100 := make([]uint64, n99)
-		for i101 := range s100 {
-			if s100[i101], err = d.U64(); err != nil {
+	if n109 > 0 {
+		s110 := make([]uint64, n109)
+		for i111 := range s110 {
+			if s110[i111], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.Target = s100
+		m.Target = s110
 	}
 	return nil
 }
@@ -1099,8 +1179,8 @@ func (m *ConfigEntry) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Source))
 	b = postcard.AppendBool(b, m.IsSensitive)
 	b = postcard.AppendUvarint(b, uint64(len(m.Synonyms)))
-	for i102 := range m.Synonyms {
-		b = m.Synonyms[i102].AppendPostcard(b)
+	for i112 := range m.Synonyms {
+		b = m.Synonyms[i112].AppendPostcard(b)
 	}
 	b = append(b, byte(m.ConfigType))
 	b = postcard.AppendString(b, m.Documentation)
@@ -1111,16 +1191,16 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some103 bool
-	if some103, err = d.Option(); err != nil {
+	var some113 bool
+	if some113, err = d.Option(); err != nil {
 		return err
 	}
-	if some103 {
-		p104 := new(string)
-		if (*p104), err = d.String(); err != nil {
+	if some113 {
+		p114 := new(string)
+		if (*p114), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p104
+		m.Value = p114
 	}
 	if m.ReadOnly, err = d.Bool(); err != nil {
 		return err
@@ -1128,32 +1208,32 @@ func (m *ConfigEntry) decode(d *postcard.Decoder) (err error) {
 	if m.IsDefault, err = d.Bool(); err != nil {
 		return err
 	}
-	var x105 byte
-	if x105, err = d.Byte(); err != nil {
+	var x115 byte
+	if x115, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x105)
+	m.Source = int8(x115)
 	if m.IsSensitive, err = d.Bool(); err != nil {
 		return err
 	}
-	var n106 int
-	if n106, err = d.Len(); err != nil {
+	var n116 int
+	if n116, err = d.Len(); err != nil {
 		return err
 	}
-	if n106 > 0 {
-		s107 := make([]ConfigSynonym, n106)
-		for i108 := range s107 {
-			if err = s107[i108].decode(d); err != nil {
+	if n116 > 0 {
+		s117 := make([]ConfigSynonym, n116)
+		for i118 := range s117 {
+			if err = s117[i118].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Synonyms = s107
+		m.Synonyms = s117
 	}
-	var x109 byte
-	if x109, err = d.Byte(); err != nil {
+	var x119 byte
+	if x119, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ConfigType = int8(x109)
+	m.ConfigType = int8(x119)
 	if m.Documentation, err = d.String(); err != nil {
 		return err
 	}
@@ -1172,8 +1252,8 @@ func (m *ConfigEntry) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i110 := range m.Synonyms {
-		n += m.Synonyms[i110].sizeHint()
+	for i120 := range m.Synonyms {
+		n += m.Synonyms[i120].sizeHint()
 	}
 	n += 10
 	n += len(m.Documentation) + 5
@@ -1197,22 +1277,22 @@ func (m *ConfigSynonym) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var some111 bool
-	if some111, err = d.Option(); err != nil {
+	var some121 bool
+	if some121, err = d.Option(); err != nil {
 		return err
 	}
-	if some111 {
-		p112 := new(string)
-		if (*p112), err = d.String(); err != nil {
+	if some121 {
+		p122 := new(string)
+		if (*p122), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p112
+		m.Value = p122
 	}
-	var x113 byte
-	if x113, err = d.Byte(); err != nil {
+	var x123 byte
+	if x123, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Source = int8(x113)
+	m.Source = int8(x123)
 	return nil
 }
 
@@ -1230,25 +1310,25 @@ func (m *ConfigSynonym) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ConsumerGroupDescribeReq to b.
 func (m *ConsumerGroupDescribeReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i114 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i114])
+	for i124 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i124])
 	}
 	return b
 }
 
 func (m *ConsumerGroupDescribeReq) decode(d *postcard.Decoder) (err error) {
-	var n115 int
-	if n115, err = d.Len(); err != nil {
+	var n125 int
+	if n125, err = d.Len(); err != nil {
 		return err
 	}
-	if n115 > 0 {
-		s116 := make([]string, n115)
-		for i117 := range s116 {
-			if s116[i117], err = d.String(); err != nil {
+	if n125 > 0 {
+		s126 := make([]string, n125)
+		for i127 := range s126 {
+			if s126[i127], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s116
+		m.Groups = s126
 	}
 	return nil
 }
@@ -1256,8 +1336,8 @@ func (m *ConsumerGroupDescribeReq) decode(d *postcard.Decoder) (err error) {
 func (m *ConsumerGroupDescribeReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i118 := range m.Groups {
-		n += len(m.Groups[i118]) + 5
+	for i128 := range m.Groups {
+		n += len(m.Groups[i128]) + 5
 	}
 	return n
 }
@@ -1265,25 +1345,25 @@ func (m *ConsumerGroupDescribeReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ConsumerGroupDescribeResp to b.
 func (m *ConsumerGroupDescribeResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i119 := range m.Groups {
-		b = m.Groups[i119].AppendPostcard(b)
+	for i129 := range m.Groups {
+		b = m.Groups[i129].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ConsumerGroupDescribeResp) decode(d *postcard.Decoder) (err error) {
-	var n120 int
-	if n120, err = d.Len(); err != nil {
+	var n130 int
+	if n130, err = d.Len(); err != nil {
 		return err
 	}
-	if n120 > 0 {
-		s121 := make([]ConsumerGroupDescribed, n120)
-		for i122 := range s121 {
-			if err = s121[i122].decode(d); err != nil {
+	if n130 > 0 {
+		s131 := make([]ConsumerGroupDescribed, n130)
+		for i132 := range s131 {
+			if err = s131[i132].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s121
+		m.Groups = s131
 	}
 	return nil
 }
@@ -1291,8 +1371,8 @@ func (m *ConsumerGroupDescribeResp) decode(d *postcard.Decoder) (err error) {
 func (m *ConsumerGroupDescribeResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i123 := range m.Groups {
-		n += m.Groups[i123].sizeHint()
+	for i133 := range m.Groups {
+		n += m.Groups[i133].sizeHint()
 	}
 	return n
 }
@@ -1307,8 +1387,8 @@ func (m *ConsumerGroupDescribed) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.AssignmentEpoch))
 	b = postcard.AppendString(b, m.AssignorName)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i124 := range m.Members {
-		b = m.Members[i124].AppendPostcard(b)
+	for i134 := range m.Members {
+		b = m.Members[i134].AppendPostcard(b)
 	}
 	return b
 }
@@ -1335,18 +1415,18 @@ func (m *ConsumerGroupDescribed) decode(d *postcard.Decoder) (err error) {
 	if m.AssignorName, err = d.String(); err != nil {
 		return err
 	}
-	var n125 int
-	if n125, err = d.Len(); err != nil {
+	var n135 int
+	if n135, err = d.Len(); err != nil {
 		return err
 	}
-	if n125 > 0 {
-		s126 := make([]ConsumerGroupDescribedMember, n125)
-		for i127 := range s126 {
-			if err = s126[i127].decode(d); err != nil {
+	if n135 > 0 {
+		s136 := make([]ConsumerGroupDescribedMember, n135)
+		for i137 := range s136 {
+			if err = s136[i137].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s126
+		m.Members = s136
 	}
 	return nil
 }
@@ -1361,8 +1441,8 @@ func (m *ConsumerGroupDescribed) sizeHint() int {
 	n += 10
 	n += len(m.AssignorName) + 5
 	n += 5
-	for i128 := range m.Members {
-		n += m.Members[i128].sizeHint()
+	for i138 := range m.Members {
+		n += m.Members[i138].sizeHint()
 	}
 	return n
 }
@@ -1376,17 +1456,17 @@ func (m *ConsumerGroupDescribedMember) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientID)
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendUvarint(b, uint64(len(m.SubscribedTopicNames)))
-	for i129 := range m.SubscribedTopicNames {
-		b = postcard.AppendString(b, m.SubscribedTopicNames[i129])
+	for i139 := range m.SubscribedTopicNames {
+		b = postcard.AppendString(b, m.SubscribedTopicNames[i139])
 	}
 	b = postcard.AppendString(b, m.SubscribedTopicRegex)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignment)))
-	for i130 := range m.Assignment {
-		b = m.Assignment[i130].AppendPostcard(b)
+	for i140 := range m.Assignment {
+		b = m.Assignment[i140].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TargetAssignment)))
-	for i131 := range m.TargetAssignment {
-		b = m.TargetAssignment[i131].AppendPostcard(b)
+	for i141 := range m.TargetAssignment {
+		b = m.TargetAssignment[i141].AppendPostcard(b)
 	}
 	return b
 }
@@ -1410,47 +1490,47 @@ func (m *ConsumerGroupDescribedMember) decode(d *postcard.Decoder) (err error) {
 	if m.ClientHost, err = d.String(); err != nil {
 		return err
 	}
-	var n132 int
-	if n132, err = d.Len(); err != nil {
+	var n142 int
+	if n142, err = d.Len(); err != nil {
 		return err
 	}
-	if n132 > 0 {
-		s133 := make([]string, n132)
-		for i134 := range s133 {
-			if s133[i134], err = d.String(); err != nil {
+	if n142 > 0 {
+		s143 := make([]string, n142)
+		for i144 := range s143 {
+			if s143[i144], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.SubscribedTopicNames = s133
+		m.SubscribedTopicNames = s143
 	}
 	if m.SubscribedTopicRegex, err = d.String(); err != nil {
 		return err
 	}
-	var n135 int
-	if n135, err = d.Len(); err != nil {
+	var n145 int
+	if n145, err = d.Len(); err != nil {
 		return err
 	}
-	if n135 > 0 {
-		s136 := make([]ConsumerGroupTopicPartitions, n135)
-		for i137 := range s136 {
-			if err = s136[i137].decode(d); err != nil {
+	if n145 > 0 {
+		s146 := make([]ConsumerGroupTopicPartitions, n145)
+		for i147 := range s146 {
+			if err = s146[i147].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignment = s136
+		m.Assignment = s146
 	}
-	var n138 int
-	if n138, err = d.Len(); err != nil {
+	var n148 int
+	if n148, err = d.Len(); err != nil {
 		return err
 	}
-	if n138 > 0 {
-		s139 := make([]ConsumerGroupTopicPartitions, n138)
-		for i140 := range s139 {
-			if err = s139[i140].decode(d); err != nil {
+	if n148 > 0 {
+		s149 := make([]ConsumerGroupTopicPartitions, n148)
+		for i150 := range s149 {
+			if err = s149[i150].decode(d); err != nil {
 				return err
 			}
 		}
-		m.TargetAssignment = s139
+		m.TargetAssignment = s149
 	}
 	return nil
 }
@@ -1464,17 +1544,17 @@ func (m *ConsumerGroupDescribedMember) sizeHint() int {
 	n += len(m.ClientID) + 5
 	n += len(m.ClientHost) + 5
 	n += 5
-	for i141 := range m.SubscribedTopicNames {
-		n += len(m.SubscribedTopicNames[i141]) + 5
+	for i151 := range m.SubscribedTopicNames {
+		n += len(m.SubscribedTopicNames[i151]) + 5
 	}
 	n += len(m.SubscribedTopicRegex) + 5
 	n += 5
-	for i142 := range m.Assignment {
-		n += m.Assignment[i142].sizeHint()
+	for i152 := range m.Assignment {
+		n += m.Assignment[i152].sizeHint()
 	}
 	n += 5
-	for i143 := range m.TargetAssignment {
-		n += m.TargetAssignment[i143].sizeHint()
+	for i153 := range m.TargetAssignment {
+		n += m.TargetAssignment[i153].sizeHint()
 	}
 	return n
 }
@@ -1489,23 +1569,23 @@ func (m *ConsumerGroupHeartbeatReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
 	b = postcard.AppendBool(b, m.HasSubscribedTopicNames)
 	b = postcard.AppendUvarint(b, uint64(len(m.SubscribedTopicNames)))
-	for i144 := range m.SubscribedTopicNames {
-		b = postcard.AppendString(b, m.SubscribedTopicNames[i144])
+	for i154 := range m.SubscribedTopicNames {
+		b = postcard.AppendString(b, m.SubscribedTopicNames[i154])
 	}
 	b = postcard.AppendBool(b, m.HasSubscribedTopicRegex)
 	b = postcard.AppendString(b, m.SubscribedTopicRegex)
 	b = postcard.AppendString(b, m.ServerAssignor)
 	b = postcard.AppendBool(b, m.HasOwned)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owned)))
-	for i145 := range m.Owned {
-		b = m.Owned[i145].AppendPostcard(b)
+	for i155 := range m.Owned {
+		b = m.Owned[i155].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClientID)
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendBool(b, m.HasTopics)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i146 := range m.Topics {
-		b = m.Topics[i146].AppendPostcard(b)
+	for i156 := range m.Topics {
+		b = m.Topics[i156].AppendPostcard(b)
 	}
 	return b
 }
@@ -1532,18 +1612,18 @@ func (m *ConsumerGroupHeartbeatReq) decode(d *postcard.Decoder) (err error) {
 	if m.HasSubscribedTopicNames, err = d.Bool(); err != nil {
 		return err
 	}
-	var n147 int
-	if n147, err = d.Len(); err != nil {
+	var n157 int
+	if n157, err = d.Len(); err != nil {
 		return err
 	}
-	if n147 > 0 {
-		s148 := make([]string, n147)
-		for i149 := range s148 {
-			if s148[i149], err = d.String(); err != nil {
+	if n157 > 0 {
+		s158 := make([]string, n157)
+		for i159 := range s158 {
+			if s158[i159], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.SubscribedTopicNames = s148
+		m.SubscribedTopicNames = s158
 	}
 	if m.HasSubscribedTopicRegex, err = d.Bool(); err != nil {
 		return err
@@ -1557,18 +1637,18 @@ func (m *ConsumerGroupHeartbeatReq) decode(d *postcard.Decoder) (err error) {
 	if m.HasOwned, err = d.Bool(); err != nil {
 		return err
 	}
-	var n150 int
-	if n150, err = d.Len(); err != nil {
+	var n160 int
+	if n160, err = d.Len(); err != nil {
 		return err
 	}
-	if n150 > 0 {
-		s151 := make([]ConsumerGroupTopicPartitions, n150)
-		for i152 := range s151 {
-			if err = s151[i152].decode(d); err != nil {
+	if n160 > 0 {
+		s161 := make([]ConsumerGroupTopicPartitions, n160)
+		for i162 := range s161 {
+			if err = s161[i162].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Owned = s151
+		m.Owned = s161
 	}
 	if m.ClientID, err = d.String(); err != nil {
 		return err
@@ -1579,18 +1659,18 @@ func (m *ConsumerGroupHeartbeatReq) decode(d *postcard.Decoder) (err error) {
 	if m.HasTopics, err = d.Bool(); err != nil {
 		return err
 	}
-	var n153 int
-	if n153, err = d.Len(); err != nil {
+	var n163 int
+	if n163, err = d.Len(); err != nil {
 		return err
 	}
-	if n153 > 0 {
-		s154 := make([]ConsumerGroupTopic, n153)
-		for i155 := range s154 {
-			if err = s154[i155].decode(d); err != nil {
+	if n163 > 0 {
+		s164 := make([]ConsumerGroupTopic, n163)
+		for i165 := range s164 {
+			if err = s164[i165].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s154
+		m.Topics = s164
 	}
 	return nil
 }
@@ -1605,23 +1685,23 @@ func (m *ConsumerGroupHeartbeatReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i156 := range m.SubscribedTopicNames {
-		n += len(m.SubscribedTopicNames[i156]) + 5
+	for i166 := range m.SubscribedTopicNames {
+		n += len(m.SubscribedTopicNames[i166]) + 5
 	}
 	n += 10
 	n += len(m.SubscribedTopicRegex) + 5
 	n += len(m.ServerAssignor) + 5
 	n += 10
 	n += 5
-	for i157 := range m.Owned {
-		n += m.Owned[i157].sizeHint()
+	for i167 := range m.Owned {
+		n += m.Owned[i167].sizeHint()
 	}
 	n += len(m.ClientID) + 5
 	n += len(m.ClientHost) + 5
 	n += 10
 	n += 5
-	for i158 := range m.Topics {
-		n += m.Topics[i158].sizeHint()
+	for i168 := range m.Topics {
+		n += m.Topics[i168].sizeHint()
 	}
 	return n
 }
@@ -1635,8 +1715,8 @@ func (m *ConsumerGroupHeartbeatResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.HeartbeatIntervalMs))
 	b = postcard.AppendBool(b, m.HasAssignment)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignment)))
-	for i159 := range m.Assignment {
-		b = m.Assignment[i159].AppendPostcard(b)
+	for i169 := range m.Assignment {
+		b = m.Assignment[i169].AppendPostcard(b)
 	}
 	return b
 }
@@ -1660,18 +1740,18 @@ func (m *ConsumerGroupHeartbeatResp) decode(d *postcard.Decoder) (err error) {
 	if m.HasAssignment, err = d.Bool(); err != nil {
 		return err
 	}
-	var n160 int
-	if n160, err = d.Len(); err != nil {
+	var n170 int
+	if n170, err = d.Len(); err != nil {
 		return err
 	}
-	if n160 > 0 {
-		s161 := make([]ConsumerGroupTopicPartitions, n160)
-		for i162 := range s161 {
-			if err = s161[i162].decode(d); err != nil {
+	if n170 > 0 {
+		s171 := make([]ConsumerGroupTopicPartitions, n170)
+		for i172 := range s171 {
+			if err = s171[i172].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignment = s161
+		m.Assignment = s171
 	}
 	return nil
 }
@@ -1685,8 +1765,8 @@ func (m *ConsumerGroupHeartbeatResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i163 := range m.Assignment {
-		n += m.Assignment[i163].sizeHint()
+	for i173 := range m.Assignment {
+		n += m.Assignment[i173].sizeHint()
 	}
 	return n
 }
@@ -1703,11 +1783,11 @@ func (m *ConsumerGroupTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x164 []byte
-	if x164, err = d.Take(16); err != nil {
+	var x174 []byte
+	if x174, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x164)
+	copy(m.TopicID[:], x174)
 	if m.Partitions, err = d.I32(); err != nil {
 		return err
 	}
@@ -1727,33 +1807,33 @@ func (m *ConsumerGroupTopicPartitions) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i165 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i165]))
+	for i175 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i175]))
 	}
 	return b
 }
 
 func (m *ConsumerGroupTopicPartitions) decode(d *postcard.Decoder) (err error) {
-	var x166 []byte
-	if x166, err = d.Take(16); err != nil {
+	var x176 []byte
+	if x176, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x166)
+	copy(m.TopicID[:], x176)
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n167 int
-	if n167, err = d.Len(); err != nil {
+	var n177 int
+	if n177, err = d.Len(); err != nil {
 		return err
 	}
-	if n167 > 0 {
-		s168 := make([]int32, n167)
-		for i169 := range s168 {
-			if s168[i169], err = d.I32(); err != nil {
+	if n177 > 0 {
+		s178 := make([]int32, n177)
+		for i179 := range s178 {
+			if s178[i179], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s168
+		m.Partitions = s178
 	}
 	return nil
 }
@@ -1770,25 +1850,25 @@ func (m *ConsumerGroupTopicPartitions) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsReq to b.
 func (m *CreateAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Creations)))
-	for i170 := range m.Creations {
-		b = m.Creations[i170].AppendPostcard(b)
+	for i180 := range m.Creations {
+		b = m.Creations[i180].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n171 int
-	if n171, err = d.Len(); err != nil {
+	var n181 int
+	if n181, err = d.Len(); err != nil {
 		return err
 	}
-	if n171 > 0 {
-		s172 := make([]AclBinding, n171)
-		for i173 := range s172 {
-			if err = s172[i173].decode(d); err != nil {
+	if n181 > 0 {
+		s182 := make([]AclBinding, n181)
+		for i183 := range s182 {
+			if err = s182[i183].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Creations = s172
+		m.Creations = s182
 	}
 	return nil
 }
@@ -1796,8 +1876,8 @@ func (m *CreateAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i174 := range m.Creations {
-		n += m.Creations[i174].sizeHint()
+	for i184 := range m.Creations {
+		n += m.Creations[i184].sizeHint()
 	}
 	return n
 }
@@ -1805,25 +1885,25 @@ func (m *CreateAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateAclsResp to b.
 func (m *CreateAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i175 := range m.Results {
-		b = m.Results[i175].AppendPostcard(b)
+	for i185 := range m.Results {
+		b = m.Results[i185].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n176 int
-	if n176, err = d.Len(); err != nil {
+	var n186 int
+	if n186, err = d.Len(); err != nil {
 		return err
 	}
-	if n176 > 0 {
-		s177 := make([]AclResult, n176)
-		for i178 := range s177 {
-			if err = s177[i178].decode(d); err != nil {
+	if n186 > 0 {
+		s187 := make([]AclResult, n186)
+		for i188 := range s187 {
+			if err = s187[i188].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s177
+		m.Results = s187
 	}
 	return nil
 }
@@ -1831,8 +1911,8 @@ func (m *CreateAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i179 := range m.Results {
-		n += m.Results[i179].sizeHint()
+	for i189 := range m.Results {
+		n += m.Results[i189].sizeHint()
 	}
 	return n
 }
@@ -1840,26 +1920,26 @@ func (m *CreateAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsReq to b.
 func (m *CreatePartitionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i180 := range m.Topics {
-		b = m.Topics[i180].AppendPostcard(b)
+	for i190 := range m.Topics {
+		b = m.Topics[i190].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
-	var n181 int
-	if n181, err = d.Len(); err != nil {
+	var n191 int
+	if n191, err = d.Len(); err != nil {
 		return err
 	}
-	if n181 > 0 {
-		s182 := make([]CreatePartitionsTopic, n181)
-		for i183 := range s182 {
-			if err = s182[i183].decode(d); err != nil {
+	if n191 > 0 {
+		s192 := make([]CreatePartitionsTopic, n191)
+		for i193 := range s192 {
+			if err = s192[i193].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s182
+		m.Topics = s192
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -1870,8 +1950,8 @@ func (m *CreatePartitionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i184 := range m.Topics {
-		n += m.Topics[i184].sizeHint()
+	for i194 := range m.Topics {
+		n += m.Topics[i194].sizeHint()
 	}
 	n += 10
 	return n
@@ -1880,25 +1960,25 @@ func (m *CreatePartitionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreatePartitionsResp to b.
 func (m *CreatePartitionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i185 := range m.Topics {
-		b = m.Topics[i185].AppendPostcard(b)
+	for i195 := range m.Topics {
+		b = m.Topics[i195].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
-	var n186 int
-	if n186, err = d.Len(); err != nil {
+	var n196 int
+	if n196, err = d.Len(); err != nil {
 		return err
 	}
-	if n186 > 0 {
-		s187 := make([]CreatePartitionsTopicResp, n186)
-		for i188 := range s187 {
-			if err = s187[i188].decode(d); err != nil {
+	if n196 > 0 {
+		s197 := make([]CreatePartitionsTopicResp, n196)
+		for i198 := range s197 {
+			if err = s197[i198].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s187
+		m.Topics = s197
 	}
 	return nil
 }
@@ -1906,8 +1986,8 @@ func (m *CreatePartitionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreatePartitionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i189 := range m.Topics {
-		n += m.Topics[i189].sizeHint()
+	for i199 := range m.Topics {
+		n += m.Topics[i199].sizeHint()
 	}
 	return n
 }
@@ -1917,10 +1997,10 @@ func (m *CreatePartitionsTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendZigzag(b, int64(m.Count))
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i190 := range m.Assignments {
-		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i190])))
-		for i191 := range m.Assignments[i190] {
-			b = postcard.AppendZigzag(b, int64(m.Assignments[i190][i191]))
+	for i200 := range m.Assignments {
+		b = postcard.AppendUvarint(b, uint64(len(m.Assignments[i200])))
+		for i201 := range m.Assignments[i200] {
+			b = postcard.AppendZigzag(b, int64(m.Assignments[i200][i201]))
 		}
 	}
 	return b
@@ -1933,28 +2013,28 @@ func (m *CreatePartitionsTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Count, err = d.I32(); err != nil {
 		return err
 	}
-	var n192 int
-	if n192, err = d.Len(); err != nil {
+	var n202 int
+	if n202, err = d.Len(); err != nil {
 		return err
 	}
-	if n192 > 0 {
-		s193 := make([][]int32, n192)
-		for i194 := range s193 {
-			var n195 int
-			if n195, err = d.Len(); err != nil {
+	if n202 > 0 {
+		s203 := make([][]int32, n202)
+		for i204 := range s203 {
+			var n205 int
+			if n205, err = d.Len(); err != nil {
 				return err
 			}
-			if n195 > 0 {
-				s196 := make([]int32, n195)
-				for i197 := range s196 {
-					if s196[i197], err = d.I32(); err != nil {
+			if n205 > 0 {
+				s206 := make([]int32, n205)
+				for i207 := range s206 {
+					if s206[i207], err = d.I32(); err != nil {
 						return err
 					}
 				}
-				s193[i194] = s196
+				s203[i204] = s206
 			}
 		}
-		m.Assignments = s193
+		m.Assignments = s203
 	}
 	return nil
 }
@@ -1964,9 +2044,9 @@ func (m *CreatePartitionsTopic) sizeHint() int {
 	n += len(m.Name) + 5
 	n += 10
 	n += 5
-	for i198 := range m.Assignments {
+	for i208 := range m.Assignments {
 		n += 5
-		n += 10 * len(m.Assignments[i198])
+		n += 10 * len(m.Assignments[i208])
 	}
 	return n
 }
@@ -2006,9 +2086,9 @@ func (m *CreateTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for _, k199 := range slices.Sorted(maps.Keys(m.Configs)) {
-		b = postcard.AppendString(b, k199)
-		b = postcard.AppendString(b, m.Configs[k199])
+	for _, k209 := range slices.Sorted(maps.Keys(m.Configs)) {
+		b = postcard.AppendString(b, k209)
+		b = postcard.AppendString(b, m.Configs[k209])
 	}
 	return b
 }
@@ -2023,24 +2103,24 @@ func (m *CreateTopic) decode(d *postcard.Decoder) (err error) {
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n200 int
-	if n200, err = d.Len(); err != nil {
+	var n210 int
+	if n210, err = d.Len(); err != nil {
 		return err
 	}
-	if n200 > 0 {
-		m201 := make(map[string]string, n200)
-		for range n200 {
-			var k202 string
-			var v203 string
-			if k202, err = d.String(); err != nil {
+	if n210 > 0 {
+		m211 := make(map[string]string, n210)
+		for range n210 {
+			var k212 string
+			var v213 string
+			if k212, err = d.String(); err != nil {
 				return err
 			}
-			if v203, err = d.String(); err != nil {
+			if v213, err = d.String(); err != nil {
 				return err
 			}
-			m201[k202] = v203
+			m211[k212] = v213
 		}
-		m.Configs = m201
+		m.Configs = m211
 	}
 	return nil
 }
@@ -2063,8 +2143,8 @@ func (m *CreateTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.NumPartitions))
 	b = postcard.AppendZigzag(b, int64(m.ReplicationFactor))
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i204 := range m.Configs {
-		b = m.Configs[i204].AppendPostcard(b)
+	for i214 := range m.Configs {
+		b = m.Configs[i214].AppendPostcard(b)
 	}
 	return b
 }
@@ -2079,29 +2159,29 @@ func (m *CreateTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var x205 []byte
-	if x205, err = d.Take(16); err != nil {
+	var x215 []byte
+	if x215, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x205)
+	copy(m.TopicID[:], x215)
 	if m.NumPartitions, err = d.I32(); err != nil {
 		return err
 	}
 	if m.ReplicationFactor, err = d.I16(); err != nil {
 		return err
 	}
-	var n206 int
-	if n206, err = d.Len(); err != nil {
+	var n216 int
+	if n216, err = d.Len(); err != nil {
 		return err
 	}
-	if n206 > 0 {
-		s207 := make([]ConfigEntry, n206)
-		for i208 := range s207 {
-			if err = s207[i208].decode(d); err != nil {
+	if n216 > 0 {
+		s217 := make([]ConfigEntry, n216)
+		for i218 := range s217 {
+			if err = s217[i218].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s207
+		m.Configs = s217
 	}
 	return nil
 }
@@ -2115,8 +2195,8 @@ func (m *CreateTopicResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i209 := range m.Configs {
-		n += m.Configs[i209].sizeHint()
+	for i219 := range m.Configs {
+		n += m.Configs[i219].sizeHint()
 	}
 	return n
 }
@@ -2124,26 +2204,26 @@ func (m *CreateTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsReq to b.
 func (m *CreateTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i210 := range m.Topics {
-		b = m.Topics[i210].AppendPostcard(b)
+	for i220 := range m.Topics {
+		b = m.Topics[i220].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n211 int
-	if n211, err = d.Len(); err != nil {
+	var n221 int
+	if n221, err = d.Len(); err != nil {
 		return err
 	}
-	if n211 > 0 {
-		s212 := make([]CreateTopic, n211)
-		for i213 := range s212 {
-			if err = s212[i213].decode(d); err != nil {
+	if n221 > 0 {
+		s222 := make([]CreateTopic, n221)
+		for i223 := range s222 {
+			if err = s222[i223].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s212
+		m.Topics = s222
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -2154,8 +2234,8 @@ func (m *CreateTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i214 := range m.Topics {
-		n += m.Topics[i214].sizeHint()
+	for i224 := range m.Topics {
+		n += m.Topics[i224].sizeHint()
 	}
 	n += 10
 	return n
@@ -2164,25 +2244,25 @@ func (m *CreateTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of CreateTopicsResp to b.
 func (m *CreateTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i215 := range m.Topics {
-		b = m.Topics[i215].AppendPostcard(b)
+	for i225 := range m.Topics {
+		b = m.Topics[i225].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n216 int
-	if n216, err = d.Len(); err != nil {
+	var n226 int
+	if n226, err = d.Len(); err != nil {
 		return err
 	}
-	if n216 > 0 {
-		s217 := make([]CreateTopicResp, n216)
-		for i218 := range s217 {
-			if err = s217[i218].decode(d); err != nil {
+	if n226 > 0 {
+		s227 := make([]CreateTopicResp, n226)
+		for i228 := range s227 {
+			if err = s227[i228].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s217
+		m.Topics = s227
 	}
 	return nil
 }
@@ -2190,8 +2270,8 @@ func (m *CreateTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *CreateTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i219 := range m.Topics {
-		n += m.Topics[i219].sizeHint()
+	for i229 := range m.Topics {
+		n += m.Topics[i229].sizeHint()
 	}
 	return n
 }
@@ -2199,25 +2279,25 @@ func (m *CreateTopicsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsReq to b.
 func (m *DeleteAclsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Filters)))
-	for i220 := range m.Filters {
-		b = m.Filters[i220].AppendPostcard(b)
+	for i230 := range m.Filters {
+		b = m.Filters[i230].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
-	var n221 int
-	if n221, err = d.Len(); err != nil {
+	var n231 int
+	if n231, err = d.Len(); err != nil {
 		return err
 	}
-	if n221 > 0 {
-		s222 := make([]AclFilter, n221)
-		for i223 := range s222 {
-			if err = s222[i223].decode(d); err != nil {
+	if n231 > 0 {
+		s232 := make([]AclFilter, n231)
+		for i233 := range s232 {
+			if err = s232[i233].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Filters = s222
+		m.Filters = s232
 	}
 	return nil
 }
@@ -2225,8 +2305,8 @@ func (m *DeleteAclsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i224 := range m.Filters {
-		n += m.Filters[i224].sizeHint()
+	for i234 := range m.Filters {
+		n += m.Filters[i234].sizeHint()
 	}
 	return n
 }
@@ -2234,25 +2314,25 @@ func (m *DeleteAclsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteAclsResp to b.
 func (m *DeleteAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Results)))
-	for i225 := range m.Results {
-		b = m.Results[i225].AppendPostcard(b)
+	for i235 := range m.Results {
+		b = m.Results[i235].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
-	var n226 int
-	if n226, err = d.Len(); err != nil {
+	var n236 int
+	if n236, err = d.Len(); err != nil {
 		return err
 	}
-	if n226 > 0 {
-		s227 := make([]AclDeleteResult, n226)
-		for i228 := range s227 {
-			if err = s227[i228].decode(d); err != nil {
+	if n236 > 0 {
+		s237 := make([]AclDeleteResult, n236)
+		for i238 := range s237 {
+			if err = s237[i238].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Results = s227
+		m.Results = s237
 	}
 	return nil
 }
@@ -2260,8 +2340,8 @@ func (m *DeleteAclsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteAclsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i229 := range m.Results {
-		n += m.Results[i229].sizeHint()
+	for i239 := range m.Results {
+		n += m.Results[i239].sizeHint()
 	}
 	return n
 }
@@ -2269,25 +2349,25 @@ func (m *DeleteAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsReq to b.
 func (m *DeleteGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i230 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i230])
+	for i240 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i240])
 	}
 	return b
 }
 
 func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n231 int
-	if n231, err = d.Len(); err != nil {
+	var n241 int
+	if n241, err = d.Len(); err != nil {
 		return err
 	}
-	if n231 > 0 {
-		s232 := make([]string, n231)
-		for i233 := range s232 {
-			if s232[i233], err = d.String(); err != nil {
+	if n241 > 0 {
+		s242 := make([]string, n241)
+		for i243 := range s242 {
+			if s242[i243], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s232
+		m.Groups = s242
 	}
 	return nil
 }
@@ -2295,8 +2375,8 @@ func (m *DeleteGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i234 := range m.Groups {
-		n += len(m.Groups[i234]) + 5
+	for i244 := range m.Groups {
+		n += len(m.Groups[i244]) + 5
 	}
 	return n
 }
@@ -2304,25 +2384,25 @@ func (m *DeleteGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteGroupsResp to b.
 func (m *DeleteGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i235 := range m.Groups {
-		b = m.Groups[i235].AppendPostcard(b)
+	for i245 := range m.Groups {
+		b = m.Groups[i245].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n236 int
-	if n236, err = d.Len(); err != nil {
+	var n246 int
+	if n246, err = d.Len(); err != nil {
 		return err
 	}
-	if n236 > 0 {
-		s237 := make([]DeletedGroup, n236)
-		for i238 := range s237 {
-			if err = s237[i238].decode(d); err != nil {
+	if n246 > 0 {
+		s247 := make([]DeletedGroup, n246)
+		for i248 := range s247 {
+			if err = s247[i248].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s237
+		m.Groups = s247
 	}
 	return nil
 }
@@ -2330,8 +2410,8 @@ func (m *DeleteGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i239 := range m.Groups {
-		n += m.Groups[i239].sizeHint()
+	for i249 := range m.Groups {
+		n += m.Groups[i249].sizeHint()
 	}
 	return n
 }
@@ -2403,8 +2483,8 @@ func (m *DeleteRecordsPartitionResp) sizeHint() int {
 func (m *DeleteRecordsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i240 := range m.Partitions {
-		b = m.Partitions[i240].AppendPostcard(b)
+	for i250 := range m.Partitions {
+		b = m.Partitions[i250].AppendPostcard(b)
 	}
 	return b
 }
@@ -2413,18 +2493,18 @@ func (m *DeleteRecordsReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n241 int
-	if n241, err = d.Len(); err != nil {
+	var n251 int
+	if n251, err = d.Len(); err != nil {
 		return err
 	}
-	if n241 > 0 {
-		s242 := make([]DeleteRecordsPartition, n241)
-		for i243 := range s242 {
-			if err = s242[i243].decode(d); err != nil {
+	if n251 > 0 {
+		s252 := make([]DeleteRecordsPartition, n251)
+		for i253 := range s252 {
+			if err = s252[i253].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s242
+		m.Partitions = s252
 	}
 	return nil
 }
@@ -2433,8 +2513,8 @@ func (m *DeleteRecordsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i244 := range m.Partitions {
-		n += m.Partitions[i244].sizeHint()
+	for i254 := range m.Partitions {
+		n += m.Partitions[i254].sizeHint()
 	}
 	return n
 }
@@ -2442,25 +2522,25 @@ func (m *DeleteRecordsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteRecordsResp to b.
 func (m *DeleteRecordsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i245 := range m.Partitions {
-		b = m.Partitions[i245].AppendPostcard(b)
+	for i255 := range m.Partitions {
+		b = m.Partitions[i255].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
-	var n246 int
-	if n246, err = d.Len(); err != nil {
+	var n256 int
+	if n256, err = d.Len(); err != nil {
 		return err
 	}
-	if n246 > 0 {
-		s247 := make([]DeleteRecordsPartitionResp, n246)
-		for i248 := range s247 {
-			if err = s247[i248].decode(d); err != nil {
+	if n256 > 0 {
+		s257 := make([]DeleteRecordsPartitionResp, n256)
+		for i258 := range s257 {
+			if err = s257[i258].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s247
+		m.Partitions = s257
 	}
 	return nil
 }
@@ -2468,8 +2548,88 @@ func (m *DeleteRecordsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteRecordsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i249 := range m.Partitions {
-		n += m.Partitions[i249].sizeHint()
+	for i259 := range m.Partitions {
+		n += m.Partitions[i259].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteShareGroupOffsetsReq to b.
+func (m *DeleteShareGroupOffsetsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i260 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i260])
+	}
+	return b
+}
+
+func (m *DeleteShareGroupOffsetsReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	var n261 int
+	if n261, err = d.Len(); err != nil {
+		return err
+	}
+	if n261 > 0 {
+		s262 := make([]string, n261)
+		for i263 := range s262 {
+			if s262[i263], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s262
+	}
+	return nil
+}
+
+func (m *DeleteShareGroupOffsetsReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 5
+	for i264 := range m.Topics {
+		n += len(m.Topics[i264]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DeleteShareGroupOffsetsResp to b.
+func (m *DeleteShareGroupOffsetsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i265 := range m.Topics {
+		b = m.Topics[i265].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DeleteShareGroupOffsetsResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var n266 int
+	if n266, err = d.Len(); err != nil {
+		return err
+	}
+	if n266 > 0 {
+		s267 := make([]ShareTopicResult, n266)
+		for i268 := range s267 {
+			if err = s267[i268].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Topics = s267
+	}
+	return nil
+}
+
+func (m *DeleteShareGroupOffsetsResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += 5
+	for i269 := range m.Topics {
+		n += m.Topics[i269].sizeHint()
 	}
 	return n
 }
@@ -2489,11 +2649,11 @@ func (m *DeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x250 []byte
-	if x250, err = d.Take(16); err != nil {
+	var x270 []byte
+	if x270, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x250)
+	copy(m.TopicID[:], x270)
 	return nil
 }
 
@@ -2508,25 +2668,25 @@ func (m *DeleteTopicResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsReq to b.
 func (m *DeleteTopicsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i251 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i251])
+	for i271 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i271])
 	}
 	return b
 }
 
 func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
-	var n252 int
-	if n252, err = d.Len(); err != nil {
+	var n272 int
+	if n272, err = d.Len(); err != nil {
 		return err
 	}
-	if n252 > 0 {
-		s253 := make([]string, n252)
-		for i254 := range s253 {
-			if s253[i254], err = d.String(); err != nil {
+	if n272 > 0 {
+		s273 := make([]string, n272)
+		for i274 := range s273 {
+			if s273[i274], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s253
+		m.Topics = s273
 	}
 	return nil
 }
@@ -2534,8 +2694,8 @@ func (m *DeleteTopicsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i255 := range m.Topics {
-		n += len(m.Topics[i255]) + 5
+	for i275 := range m.Topics {
+		n += len(m.Topics[i275]) + 5
 	}
 	return n
 }
@@ -2543,25 +2703,25 @@ func (m *DeleteTopicsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DeleteTopicsResp to b.
 func (m *DeleteTopicsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i256 := range m.Topics {
-		b = m.Topics[i256].AppendPostcard(b)
+	for i276 := range m.Topics {
+		b = m.Topics[i276].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
-	var n257 int
-	if n257, err = d.Len(); err != nil {
+	var n277 int
+	if n277, err = d.Len(); err != nil {
 		return err
 	}
-	if n257 > 0 {
-		s258 := make([]DeleteTopicResp, n257)
-		for i259 := range s258 {
-			if err = s258[i259].decode(d); err != nil {
+	if n277 > 0 {
+		s278 := make([]DeleteTopicResp, n277)
+		for i279 := range s278 {
+			if err = s278[i279].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s258
+		m.Topics = s278
 	}
 	return nil
 }
@@ -2569,8 +2729,8 @@ func (m *DeleteTopicsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DeleteTopicsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i260 := range m.Topics {
-		n += m.Topics[i260].sizeHint()
+	for i280 := range m.Topics {
+		n += m.Topics[i280].sizeHint()
 	}
 	return n
 }
@@ -2623,8 +2783,8 @@ func (m *DescribeAclsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Bindings)))
-	for i261 := range m.Bindings {
-		b = m.Bindings[i261].AppendPostcard(b)
+	for i281 := range m.Bindings {
+		b = m.Bindings[i281].AppendPostcard(b)
 	}
 	return b
 }
@@ -2636,18 +2796,18 @@ func (m *DescribeAclsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n262 int
-	if n262, err = d.Len(); err != nil {
+	var n282 int
+	if n282, err = d.Len(); err != nil {
 		return err
 	}
-	if n262 > 0 {
-		s263 := make([]AclBinding, n262)
-		for i264 := range s263 {
-			if err = s263[i264].decode(d); err != nil {
+	if n282 > 0 {
+		s283 := make([]AclBinding, n282)
+		for i284 := range s283 {
+			if err = s283[i284].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Bindings = s263
+		m.Bindings = s283
 	}
 	return nil
 }
@@ -2657,8 +2817,8 @@ func (m *DescribeAclsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i265 := range m.Bindings {
-		n += m.Bindings[i265].sizeHint()
+	for i285 := range m.Bindings {
+		n += m.Bindings[i285].sizeHint()
 	}
 	return n
 }
@@ -2666,26 +2826,26 @@ func (m *DescribeAclsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeClientQuotasReq to b.
 func (m *DescribeClientQuotasReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Components)))
-	for i266 := range m.Components {
-		b = m.Components[i266].AppendPostcard(b)
+	for i286 := range m.Components {
+		b = m.Components[i286].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.Strict)
 	return b
 }
 
 func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
-	var n267 int
-	if n267, err = d.Len(); err != nil {
+	var n287 int
+	if n287, err = d.Len(); err != nil {
 		return err
 	}
-	if n267 > 0 {
-		s268 := make([]QuotaFilterComponent, n267)
-		for i269 := range s268 {
-			if err = s268[i269].decode(d); err != nil {
+	if n287 > 0 {
+		s288 := make([]QuotaFilterComponent, n287)
+		for i289 := range s288 {
+			if err = s288[i289].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Components = s268
+		m.Components = s288
 	}
 	if m.Strict, err = d.Bool(); err != nil {
 		return err
@@ -2696,8 +2856,8 @@ func (m *DescribeClientQuotasReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeClientQuotasReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i270 := range m.Components {
-		n += m.Components[i270].sizeHint()
+	for i290 := range m.Components {
+		n += m.Components[i290].sizeHint()
 	}
 	n += 10
 	return n
@@ -2708,8 +2868,8 @@ func (m *DescribeClientQuotasResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Entries)))
-	for i271 := range m.Entries {
-		b = m.Entries[i271].AppendPostcard(b)
+	for i291 := range m.Entries {
+		b = m.Entries[i291].AppendPostcard(b)
 	}
 	return b
 }
@@ -2721,18 +2881,18 @@ func (m *DescribeClientQuotasResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n272 int
-	if n272, err = d.Len(); err != nil {
+	var n292 int
+	if n292, err = d.Len(); err != nil {
 		return err
 	}
-	if n272 > 0 {
-		s273 := make([]QuotaEntry, n272)
-		for i274 := range s273 {
-			if err = s273[i274].decode(d); err != nil {
+	if n292 > 0 {
+		s293 := make([]QuotaEntry, n292)
+		for i294 := range s293 {
+			if err = s293[i294].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entries = s273
+		m.Entries = s293
 	}
 	return nil
 }
@@ -2742,8 +2902,8 @@ func (m *DescribeClientQuotasResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i275 := range m.Entries {
-		n += m.Entries[i275].sizeHint()
+	for i295 := range m.Entries {
+		n += m.Entries[i295].sizeHint()
 	}
 	return n
 }
@@ -2769,8 +2929,8 @@ func (m *DescribeClusterResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i276 := range m.Brokers {
-		b = m.Brokers[i276].AppendPostcard(b)
+	for i296 := range m.Brokers {
+		b = m.Brokers[i296].AppendPostcard(b)
 	}
 	return b
 }
@@ -2788,18 +2948,18 @@ func (m *DescribeClusterResp) decode(d *postcard.Decoder) (err error) {
 	if m.ControllerID, err = d.I32(); err != nil {
 		return err
 	}
-	var n277 int
-	if n277, err = d.Len(); err != nil {
+	var n297 int
+	if n297, err = d.Len(); err != nil {
 		return err
 	}
-	if n277 > 0 {
-		s278 := make([]BrokerInfo, n277)
-		for i279 := range s278 {
-			if err = s278[i279].decode(d); err != nil {
+	if n297 > 0 {
+		s298 := make([]BrokerInfo, n297)
+		for i299 := range s298 {
+			if err = s298[i299].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s278
+		m.Brokers = s298
 	}
 	return nil
 }
@@ -2811,8 +2971,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 	n += len(m.ClusterID) + 5
 	n += 10
 	n += 5
-	for i280 := range m.Brokers {
-		n += m.Brokers[i280].sizeHint()
+	for i300 := range m.Brokers {
+		n += m.Brokers[i300].sizeHint()
 	}
 	return n
 }
@@ -2820,8 +2980,8 @@ func (m *DescribeClusterResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsReq to b.
 func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i281 := range m.Resources {
-		b = m.Resources[i281].AppendPostcard(b)
+	for i301 := range m.Resources {
+		b = m.Resources[i301].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.IncludeSynonyms)
 	b = postcard.AppendBool(b, m.IncludeDocumentation)
@@ -2829,18 +2989,18 @@ func (m *DescribeConfigsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n282 int
-	if n282, err = d.Len(); err != nil {
+	var n302 int
+	if n302, err = d.Len(); err != nil {
 		return err
 	}
-	if n282 > 0 {
-		s283 := make([]DescribeConfigsResource, n282)
-		for i284 := range s283 {
-			if err = s283[i284].decode(d); err != nil {
+	if n302 > 0 {
+		s303 := make([]DescribeConfigsResource, n302)
+		for i304 := range s303 {
+			if err = s303[i304].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s283
+		m.Resources = s303
 	}
 	if m.IncludeSynonyms, err = d.Bool(); err != nil {
 		return err
@@ -2854,8 +3014,8 @@ func (m *DescribeConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i285 := range m.Resources {
-		n += m.Resources[i285].sizeHint()
+	for i305 := range m.Resources {
+		n += m.Resources[i305].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -2867,33 +3027,33 @@ func (m *DescribeConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.ConfigNames)))
-	for i286 := range m.ConfigNames {
-		b = postcard.AppendString(b, m.ConfigNames[i286])
+	for i306 := range m.ConfigNames {
+		b = postcard.AppendString(b, m.ConfigNames[i306])
 	}
 	return b
 }
 
 func (m *DescribeConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x287 byte
-	if x287, err = d.Byte(); err != nil {
+	var x307 byte
+	if x307, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x287)
+	m.Type = int8(x307)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n288 int
-	if n288, err = d.Len(); err != nil {
+	var n308 int
+	if n308, err = d.Len(); err != nil {
 		return err
 	}
-	if n288 > 0 {
-		s289 := make([]string, n288)
-		for i290 := range s289 {
-			if s289[i290], err = d.String(); err != nil {
+	if n308 > 0 {
+		s309 := make([]string, n308)
+		for i310 := range s309 {
+			if s309[i310], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.ConfigNames = s289
+		m.ConfigNames = s309
 	}
 	return nil
 }
@@ -2903,8 +3063,8 @@ func (m *DescribeConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i291 := range m.ConfigNames {
-		n += len(m.ConfigNames[i291]) + 5
+	for i311 := range m.ConfigNames {
+		n += len(m.ConfigNames[i311]) + 5
 	}
 	return n
 }
@@ -2916,18 +3076,18 @@ func (m *DescribeConfigsResourceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i292 := range m.Configs {
-		b = m.Configs[i292].AppendPostcard(b)
+	for i312 := range m.Configs {
+		b = m.Configs[i312].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
-	var x293 byte
-	if x293, err = d.Byte(); err != nil {
+	var x313 byte
+	if x313, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x293)
+	m.Type = int8(x313)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
@@ -2937,18 +3097,18 @@ func (m *DescribeConfigsResourceResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n294 int
-	if n294, err = d.Len(); err != nil {
+	var n314 int
+	if n314, err = d.Len(); err != nil {
 		return err
 	}
-	if n294 > 0 {
-		s295 := make([]ConfigEntry, n294)
-		for i296 := range s295 {
-			if err = s295[i296].decode(d); err != nil {
+	if n314 > 0 {
+		s315 := make([]ConfigEntry, n314)
+		for i316 := range s315 {
+			if err = s315[i316].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s295
+		m.Configs = s315
 	}
 	return nil
 }
@@ -2960,8 +3120,8 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i297 := range m.Configs {
-		n += m.Configs[i297].sizeHint()
+	for i317 := range m.Configs {
+		n += m.Configs[i317].sizeHint()
 	}
 	return n
 }
@@ -2969,25 +3129,25 @@ func (m *DescribeConfigsResourceResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeConfigsResp to b.
 func (m *DescribeConfigsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i298 := range m.Resources {
-		b = m.Resources[i298].AppendPostcard(b)
+	for i318 := range m.Resources {
+		b = m.Resources[i318].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
-	var n299 int
-	if n299, err = d.Len(); err != nil {
+	var n319 int
+	if n319, err = d.Len(); err != nil {
 		return err
 	}
-	if n299 > 0 {
-		s300 := make([]DescribeConfigsResourceResp, n299)
-		for i301 := range s300 {
-			if err = s300[i301].decode(d); err != nil {
+	if n319 > 0 {
+		s320 := make([]DescribeConfigsResourceResp, n319)
+		for i321 := range s320 {
+			if err = s320[i321].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s300
+		m.Resources = s320
 	}
 	return nil
 }
@@ -2995,8 +3155,8 @@ func (m *DescribeConfigsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeConfigsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i302 := range m.Resources {
-		n += m.Resources[i302].sizeHint()
+	for i322 := range m.Resources {
+		n += m.Resources[i322].sizeHint()
 	}
 	return n
 }
@@ -3004,25 +3164,25 @@ func (m *DescribeConfigsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsReq to b.
 func (m *DescribeGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i303 := range m.Groups {
-		b = postcard.AppendString(b, m.Groups[i303])
+	for i323 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i323])
 	}
 	return b
 }
 
 func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n304 int
-	if n304, err = d.Len(); err != nil {
+	var n324 int
+	if n324, err = d.Len(); err != nil {
 		return err
 	}
-	if n304 > 0 {
-		s305 := make([]string, n304)
-		for i306 := range s305 {
-			if s305[i306], err = d.String(); err != nil {
+	if n324 > 0 {
+		s325 := make([]string, n324)
+		for i326 := range s325 {
+			if s325[i326], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Groups = s305
+		m.Groups = s325
 	}
 	return nil
 }
@@ -3030,8 +3190,8 @@ func (m *DescribeGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i307 := range m.Groups {
-		n += len(m.Groups[i307]) + 5
+	for i327 := range m.Groups {
+		n += len(m.Groups[i327]) + 5
 	}
 	return n
 }
@@ -3039,25 +3199,25 @@ func (m *DescribeGroupsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeGroupsResp to b.
 func (m *DescribeGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i308 := range m.Groups {
-		b = m.Groups[i308].AppendPostcard(b)
+	for i328 := range m.Groups {
+		b = m.Groups[i328].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
-	var n309 int
-	if n309, err = d.Len(); err != nil {
+	var n329 int
+	if n329, err = d.Len(); err != nil {
 		return err
 	}
-	if n309 > 0 {
-		s310 := make([]DescribedGroup, n309)
-		for i311 := range s310 {
-			if err = s310[i311].decode(d); err != nil {
+	if n329 > 0 {
+		s330 := make([]DescribedGroup, n329)
+		for i331 := range s330 {
+			if err = s330[i331].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s310
+		m.Groups = s330
 	}
 	return nil
 }
@@ -3065,8 +3225,8 @@ func (m *DescribeGroupsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeGroupsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i312 := range m.Groups {
-		n += m.Groups[i312].sizeHint()
+	for i332 := range m.Groups {
+		n += m.Groups[i332].sizeHint()
 	}
 	return n
 }
@@ -3075,8 +3235,8 @@ func (m *DescribeGroupsResp) sizeHint() int {
 func (m *DescribeLogDirsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i313 := range m.Partitions {
-		b = m.Partitions[i313].AppendPostcard(b)
+	for i333 := range m.Partitions {
+		b = m.Partitions[i333].AppendPostcard(b)
 	}
 	return b
 }
@@ -3085,18 +3245,18 @@ func (m *DescribeLogDirsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n314 int
-	if n314, err = d.Len(); err != nil {
+	var n334 int
+	if n334, err = d.Len(); err != nil {
 		return err
 	}
-	if n314 > 0 {
-		s315 := make([]TopicPartition, n314)
-		for i316 := range s315 {
-			if err = s315[i316].decode(d); err != nil {
+	if n334 > 0 {
+		s335 := make([]TopicPartition, n334)
+		for i336 := range s335 {
+			if err = s335[i336].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s315
+		m.Partitions = s335
 	}
 	return nil
 }
@@ -3105,8 +3265,8 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i317 := range m.Partitions {
-		n += m.Partitions[i317].sizeHint()
+	for i337 := range m.Partitions {
+		n += m.Partitions[i337].sizeHint()
 	}
 	return n
 }
@@ -3114,25 +3274,25 @@ func (m *DescribeLogDirsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeLogDirsResp to b.
 func (m *DescribeLogDirsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Dirs)))
-	for i318 := range m.Dirs {
-		b = m.Dirs[i318].AppendPostcard(b)
+	for i338 := range m.Dirs {
+		b = m.Dirs[i338].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
-	var n319 int
-	if n319, err = d.Len(); err != nil {
+	var n339 int
+	if n339, err = d.Len(); err != nil {
 		return err
 	}
-	if n319 > 0 {
-		s320 := make([]LogDir, n319)
-		for i321 := range s320 {
-			if err = s320[i321].decode(d); err != nil {
+	if n339 > 0 {
+		s340 := make([]LogDir, n339)
+		for i341 := range s340 {
+			if err = s340[i341].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Dirs = s320
+		m.Dirs = s340
 	}
 	return nil
 }
@@ -3140,8 +3300,8 @@ func (m *DescribeLogDirsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeLogDirsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i322 := range m.Dirs {
-		n += m.Dirs[i322].sizeHint()
+	for i342 := range m.Dirs {
+		n += m.Dirs[i342].sizeHint()
 	}
 	return n
 }
@@ -3152,8 +3312,8 @@ func (m *DescribeProducersPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Producers)))
-	for i323 := range m.Producers {
-		b = m.Producers[i323].AppendPostcard(b)
+	for i343 := range m.Producers {
+		b = m.Producers[i343].AppendPostcard(b)
 	}
 	return b
 }
@@ -3168,18 +3328,18 @@ func (m *DescribeProducersPartition) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n324 int
-	if n324, err = d.Len(); err != nil {
+	var n344 int
+	if n344, err = d.Len(); err != nil {
 		return err
 	}
-	if n324 > 0 {
-		s325 := make([]ProducerInfo, n324)
-		for i326 := range s325 {
-			if err = s325[i326].decode(d); err != nil {
+	if n344 > 0 {
+		s345 := make([]ProducerInfo, n344)
+		for i346 := range s345 {
+			if err = s345[i346].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Producers = s325
+		m.Producers = s345
 	}
 	return nil
 }
@@ -3190,8 +3350,8 @@ func (m *DescribeProducersPartition) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i327 := range m.Producers {
-		n += m.Producers[i327].sizeHint()
+	for i347 := range m.Producers {
+		n += m.Producers[i347].sizeHint()
 	}
 	return n
 }
@@ -3199,25 +3359,25 @@ func (m *DescribeProducersPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersReq to b.
 func (m *DescribeProducersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i328 := range m.Partitions {
-		b = m.Partitions[i328].AppendPostcard(b)
+	for i348 := range m.Partitions {
+		b = m.Partitions[i348].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
-	var n329 int
-	if n329, err = d.Len(); err != nil {
+	var n349 int
+	if n349, err = d.Len(); err != nil {
 		return err
 	}
-	if n329 > 0 {
-		s330 := make([]TxnPartition, n329)
-		for i331 := range s330 {
-			if err = s330[i331].decode(d); err != nil {
+	if n349 > 0 {
+		s350 := make([]TxnPartition, n349)
+		for i351 := range s350 {
+			if err = s350[i351].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s330
+		m.Partitions = s350
 	}
 	return nil
 }
@@ -3225,8 +3385,8 @@ func (m *DescribeProducersReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i332 := range m.Partitions {
-		n += m.Partitions[i332].sizeHint()
+	for i352 := range m.Partitions {
+		n += m.Partitions[i352].sizeHint()
 	}
 	return n
 }
@@ -3234,25 +3394,25 @@ func (m *DescribeProducersReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeProducersResp to b.
 func (m *DescribeProducersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i333 := range m.Partitions {
-		b = m.Partitions[i333].AppendPostcard(b)
+	for i353 := range m.Partitions {
+		b = m.Partitions[i353].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
-	var n334 int
-	if n334, err = d.Len(); err != nil {
+	var n354 int
+	if n354, err = d.Len(); err != nil {
 		return err
 	}
-	if n334 > 0 {
-		s335 := make([]DescribeProducersPartition, n334)
-		for i336 := range s335 {
-			if err = s335[i336].decode(d); err != nil {
+	if n354 > 0 {
+		s355 := make([]DescribeProducersPartition, n354)
+		for i356 := range s355 {
+			if err = s355[i356].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s335
+		m.Partitions = s355
 	}
 	return nil
 }
@@ -3260,8 +3420,8 @@ func (m *DescribeProducersResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeProducersResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i337 := range m.Partitions {
-		n += m.Partitions[i337].sizeHint()
+	for i357 := range m.Partitions {
+		n += m.Partitions[i357].sizeHint()
 	}
 	return n
 }
@@ -3288,12 +3448,12 @@ func (m *DescribeQuorumResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Term))
 	b = postcard.AppendUvarint(b, uint64(m.Commit))
 	b = postcard.AppendUvarint(b, uint64(len(m.Voters)))
-	for i338 := range m.Voters {
-		b = m.Voters[i338].AppendPostcard(b)
+	for i358 := range m.Voters {
+		b = m.Voters[i358].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Observers)))
-	for i339 := range m.Observers {
-		b = m.Observers[i339].AppendPostcard(b)
+	for i359 := range m.Observers {
+		b = m.Observers[i359].AppendPostcard(b)
 	}
 	return b
 }
@@ -3314,31 +3474,31 @@ func (m *DescribeQuorumResp) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.U64(); err != nil {
 		return err
 	}
-	var n340 int
-	if n340, err = d.Len(); err != nil {
+	var n360 int
+	if n360, err = d.Len(); err != nil {
 		return err
 	}
-	if n340 > 0 {
-		s341 := make([]QuorumMember, n340)
-		for i342 := range s341 {
-			if err = s341[i342].decode(d); err != nil {
+	if n360 > 0 {
+		s361 := make([]QuorumMember, n360)
+		for i362 := range s361 {
+			if err = s361[i362].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Voters = s341
+		m.Voters = s361
 	}
-	var n343 int
-	if n343, err = d.Len(); err != nil {
+	var n363 int
+	if n363, err = d.Len(); err != nil {
 		return err
 	}
-	if n343 > 0 {
-		s344 := make([]QuorumMember, n343)
-		for i345 := range s344 {
-			if err = s344[i345].decode(d); err != nil {
+	if n363 > 0 {
+		s364 := make([]QuorumMember, n363)
+		for i365 := range s364 {
+			if err = s364[i365].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Observers = s344
+		m.Observers = s364
 	}
 	return nil
 }
@@ -3351,12 +3511,82 @@ func (m *DescribeQuorumResp) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i346 := range m.Voters {
-		n += m.Voters[i346].sizeHint()
+	for i366 := range m.Voters {
+		n += m.Voters[i366].sizeHint()
 	}
 	n += 5
-	for i347 := range m.Observers {
-		n += m.Observers[i347].sizeHint()
+	for i367 := range m.Observers {
+		n += m.Observers[i367].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeShareGroupOffsetsReq to b.
+func (m *DescribeShareGroupOffsetsReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i368 := range m.Groups {
+		b = m.Groups[i368].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeShareGroupOffsetsReq) decode(d *postcard.Decoder) (err error) {
+	var n369 int
+	if n369, err = d.Len(); err != nil {
+		return err
+	}
+	if n369 > 0 {
+		s370 := make([]ShareOffsetsGroup, n369)
+		for i371 := range s370 {
+			if err = s370[i371].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s370
+	}
+	return nil
+}
+
+func (m *DescribeShareGroupOffsetsReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i372 := range m.Groups {
+		n += m.Groups[i372].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of DescribeShareGroupOffsetsResp to b.
+func (m *DescribeShareGroupOffsetsResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i373 := range m.Groups {
+		b = m.Groups[i373].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *DescribeShareGroupOffsetsResp) decode(d *postcard.Decoder) (err error) {
+	var n374 int
+	if n374, err = d.Len(); err != nil {
+		return err
+	}
+	if n374 > 0 {
+		s375 := make([]ShareOffsetsGroupResp, n374)
+		for i376 := range s375 {
+			if err = s375[i376].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s375
+	}
+	return nil
+}
+
+func (m *DescribeShareGroupOffsetsResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i377 := range m.Groups {
+		n += m.Groups[i377].sizeHint()
 	}
 	return n
 }
@@ -3364,25 +3594,25 @@ func (m *DescribeQuorumResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsReq to b.
 func (m *DescribeTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.TransactionalIDs)))
-	for i348 := range m.TransactionalIDs {
-		b = postcard.AppendString(b, m.TransactionalIDs[i348])
+	for i378 := range m.TransactionalIDs {
+		b = postcard.AppendString(b, m.TransactionalIDs[i378])
 	}
 	return b
 }
 
 func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n349 int
-	if n349, err = d.Len(); err != nil {
+	var n379 int
+	if n379, err = d.Len(); err != nil {
 		return err
 	}
-	if n349 > 0 {
-		s350 := make([]string, n349)
-		for i351 := range s350 {
-			if s350[i351], err = d.String(); err != nil {
+	if n379 > 0 {
+		s380 := make([]string, n379)
+		for i381 := range s380 {
+			if s380[i381], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TransactionalIDs = s350
+		m.TransactionalIDs = s380
 	}
 	return nil
 }
@@ -3390,8 +3620,8 @@ func (m *DescribeTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i352 := range m.TransactionalIDs {
-		n += len(m.TransactionalIDs[i352]) + 5
+	for i382 := range m.TransactionalIDs {
+		n += len(m.TransactionalIDs[i382]) + 5
 	}
 	return n
 }
@@ -3399,25 +3629,25 @@ func (m *DescribeTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeTransactionsResp to b.
 func (m *DescribeTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i353 := range m.Transactions {
-		b = m.Transactions[i353].AppendPostcard(b)
+	for i383 := range m.Transactions {
+		b = m.Transactions[i383].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n354 int
-	if n354, err = d.Len(); err != nil {
+	var n384 int
+	if n384, err = d.Len(); err != nil {
 		return err
 	}
-	if n354 > 0 {
-		s355 := make([]TxnDescription, n354)
-		for i356 := range s355 {
-			if err = s355[i356].decode(d); err != nil {
+	if n384 > 0 {
+		s385 := make([]TxnDescription, n384)
+		for i386 := range s385 {
+			if err = s385[i386].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s355
+		m.Transactions = s385
 	}
 	return nil
 }
@@ -3425,8 +3655,8 @@ func (m *DescribeTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *DescribeTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i357 := range m.Transactions {
-		n += m.Transactions[i357].sizeHint()
+	for i387 := range m.Transactions {
+		n += m.Transactions[i387].sizeHint()
 	}
 	return n
 }
@@ -3434,25 +3664,25 @@ func (m *DescribeTransactionsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of DescribeUserScramCredentialsReq to b.
 func (m *DescribeUserScramCredentialsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i358 := range m.Users {
-		b = postcard.AppendString(b, m.Users[i358])
+	for i388 := range m.Users {
+		b = postcard.AppendString(b, m.Users[i388])
 	}
 	return b
 }
 
 func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error) {
-	var n359 int
-	if n359, err = d.Len(); err != nil {
+	var n389 int
+	if n389, err = d.Len(); err != nil {
 		return err
 	}
-	if n359 > 0 {
-		s360 := make([]string, n359)
-		for i361 := range s360 {
-			if s360[i361], err = d.String(); err != nil {
+	if n389 > 0 {
+		s390 := make([]string, n389)
+		for i391 := range s390 {
+			if s390[i391], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Users = s360
+		m.Users = s390
 	}
 	return nil
 }
@@ -3460,8 +3690,8 @@ func (m *DescribeUserScramCredentialsReq) decode(d *postcard.Decoder) (err error
 func (m *DescribeUserScramCredentialsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i362 := range m.Users {
-		n += len(m.Users[i362]) + 5
+	for i392 := range m.Users {
+		n += len(m.Users[i392]) + 5
 	}
 	return n
 }
@@ -3471,8 +3701,8 @@ func (m *DescribeUserScramCredentialsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Users)))
-	for i363 := range m.Users {
-		b = m.Users[i363].AppendPostcard(b)
+	for i393 := range m.Users {
+		b = m.Users[i393].AppendPostcard(b)
 	}
 	return b
 }
@@ -3484,18 +3714,18 @@ func (m *DescribeUserScramCredentialsResp) decode(d *postcard.Decoder) (err erro
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n364 int
-	if n364, err = d.Len(); err != nil {
+	var n394 int
+	if n394, err = d.Len(); err != nil {
 		return err
 	}
-	if n364 > 0 {
-		s365 := make([]ScramUser, n364)
-		for i366 := range s365 {
-			if err = s365[i366].decode(d); err != nil {
+	if n394 > 0 {
+		s395 := make([]ScramUser, n394)
+		for i396 := range s395 {
+			if err = s395[i396].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Users = s365
+		m.Users = s395
 	}
 	return nil
 }
@@ -3505,8 +3735,8 @@ func (m *DescribeUserScramCredentialsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i367 := range m.Users {
-		n += m.Users[i367].sizeHint()
+	for i397 := range m.Users {
+		n += m.Users[i397].sizeHint()
 	}
 	return n
 }
@@ -3519,8 +3749,8 @@ func (m *DescribedGroup) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i368 := range m.Members {
-		b = m.Members[i368].AppendPostcard(b)
+	for i398 := range m.Members {
+		b = m.Members[i398].AppendPostcard(b)
 	}
 	return b
 }
@@ -3541,18 +3771,18 @@ func (m *DescribedGroup) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n369 int
-	if n369, err = d.Len(); err != nil {
+	var n399 int
+	if n399, err = d.Len(); err != nil {
 		return err
 	}
-	if n369 > 0 {
-		s370 := make([]DescribedMember, n369)
-		for i371 := range s370 {
-			if err = s370[i371].decode(d); err != nil {
+	if n399 > 0 {
+		s400 := make([]DescribedMember, n399)
+		for i401 := range s400 {
+			if err = s400[i401].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s370
+		m.Members = s400
 	}
 	return nil
 }
@@ -3565,8 +3795,8 @@ func (m *DescribedGroup) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i372 := range m.Members {
-		n += m.Members[i372].sizeHint()
+	for i402 := range m.Members {
+		n += m.Members[i402].sizeHint()
 	}
 	return n
 }
@@ -3620,33 +3850,33 @@ func (m *ElectLeadersReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.ElectionType))
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i373 := range m.Topics {
-		b = m.Topics[i373].AppendPostcard(b)
+	for i403 := range m.Topics {
+		b = m.Topics[i403].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ElectLeadersReq) decode(d *postcard.Decoder) (err error) {
-	var x374 byte
-	if x374, err = d.Byte(); err != nil {
+	var x404 byte
+	if x404, err = d.Byte(); err != nil {
 		return err
 	}
-	m.ElectionType = int8(x374)
+	m.ElectionType = int8(x404)
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n375 int
-	if n375, err = d.Len(); err != nil {
+	var n405 int
+	if n405, err = d.Len(); err != nil {
 		return err
 	}
-	if n375 > 0 {
-		s376 := make([]ListReassignTopic, n375)
-		for i377 := range s376 {
-			if err = s376[i377].decode(d); err != nil {
+	if n405 > 0 {
+		s406 := make([]ListReassignTopic, n405)
+		for i407 := range s406 {
+			if err = s406[i407].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s376
+		m.Topics = s406
 	}
 	return nil
 }
@@ -3656,8 +3886,8 @@ func (m *ElectLeadersReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i378 := range m.Topics {
-		n += m.Topics[i378].sizeHint()
+	for i408 := range m.Topics {
+		n += m.Topics[i408].sizeHint()
 	}
 	return n
 }
@@ -3667,8 +3897,8 @@ func (m *ElectLeadersResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i379 := range m.Topics {
-		b = m.Topics[i379].AppendPostcard(b)
+	for i409 := range m.Topics {
+		b = m.Topics[i409].AppendPostcard(b)
 	}
 	return b
 }
@@ -3680,18 +3910,18 @@ func (m *ElectLeadersResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n380 int
-	if n380, err = d.Len(); err != nil {
+	var n410 int
+	if n410, err = d.Len(); err != nil {
 		return err
 	}
-	if n380 > 0 {
-		s381 := make([]ReassignTopicResp, n380)
-		for i382 := range s381 {
-			if err = s381[i382].decode(d); err != nil {
+	if n410 > 0 {
+		s411 := make([]ReassignTopicResp, n410)
+		for i412 := range s411 {
+			if err = s411[i412].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s381
+		m.Topics = s411
 	}
 	return nil
 }
@@ -3701,8 +3931,8 @@ func (m *ElectLeadersResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i383 := range m.Topics {
-		n += m.Topics[i383].sizeHint()
+	for i413 := range m.Topics {
+		n += m.Topics[i413].sizeHint()
 	}
 	return n
 }
@@ -3859,8 +4089,8 @@ func (m *FetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i384 := range m.Partitions {
-		b = m.Partitions[i384].AppendPostcard(b)
+	for i414 := range m.Partitions {
+		b = m.Partitions[i414].AppendPostcard(b)
 	}
 	return b
 }
@@ -3875,23 +4105,23 @@ func (m *FetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.MaxBytes, err = d.I32(); err != nil {
 		return err
 	}
-	var x385 byte
-	if x385, err = d.Byte(); err != nil {
+	var x415 byte
+	if x415, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x385)
-	var n386 int
-	if n386, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x415)
+	var n416 int
+	if n416, err = d.Len(); err != nil {
 		return err
 	}
-	if n386 > 0 {
-		s387 := make([]FetchPartition, n386)
-		for i388 := range s387 {
-			if err = s387[i388].decode(d); err != nil {
+	if n416 > 0 {
+		s417 := make([]FetchPartition, n416)
+		for i418 := range s417 {
+			if err = s417[i418].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s387
+		m.Partitions = s417
 	}
 	return nil
 }
@@ -3903,8 +4133,8 @@ func (m *FetchReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i389 := range m.Partitions {
-		n += m.Partitions[i389].sizeHint()
+	for i419 := range m.Partitions {
+		n += m.Partitions[i419].sizeHint()
 	}
 	return n
 }
@@ -3912,25 +4142,25 @@ func (m *FetchReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of FetchResp to b.
 func (m *FetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i390 := range m.Partitions {
-		b = m.Partitions[i390].AppendPostcard(b)
+	for i420 := range m.Partitions {
+		b = m.Partitions[i420].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
-	var n391 int
-	if n391, err = d.Len(); err != nil {
+	var n421 int
+	if n421, err = d.Len(); err != nil {
 		return err
 	}
-	if n391 > 0 {
-		s392 := make([]FetchPartitionResp, n391)
-		for i393 := range s392 {
-			if err = s392[i393].decode(d); err != nil {
+	if n421 > 0 {
+		s422 := make([]FetchPartitionResp, n421)
+		for i423 := range s422 {
+			if err = s422[i423].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s392
+		m.Partitions = s422
 	}
 	return nil
 }
@@ -3938,8 +4168,8 @@ func (m *FetchResp) decode(d *postcard.Decoder) (err error) {
 func (m *FetchResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i394 := range m.Partitions {
-		n += m.Partitions[i394].sizeHint()
+	for i424 := range m.Partitions {
+		n += m.Partitions[i424].sizeHint()
 	}
 	return n
 }
@@ -3947,16 +4177,16 @@ func (m *FetchResp) sizeHint() int {
 // appendVec is AppendPostcard into w, record sets by reference.
 func (m *FetchResp) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i395 := range m.Partitions {
-		m.Partitions[i395].appendVec(w)
+	for i425 := range m.Partitions {
+		m.Partitions[i425].appendVec(w)
 	}
 }
 
 func (m *FetchResp) vecHint() int {
 	n := 0
 	n += 5
-	for i396 := range m.Partitions {
-		n += m.Partitions[i396].vecHint()
+	for i426 := range m.Partitions {
+		n += m.Partitions[i426].vecHint()
 	}
 	return n
 }
@@ -4055,21 +4285,21 @@ func (m *IncrementalAlterConfig) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x397 byte
-	if x397, err = d.Byte(); err != nil {
+	var x427 byte
+	if x427, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Op = int8(x397)
-	var some398 bool
-	if some398, err = d.Option(); err != nil {
+	m.Op = int8(x427)
+	var some428 bool
+	if some428, err = d.Option(); err != nil {
 		return err
 	}
-	if some398 {
-		p399 := new(string)
-		if (*p399), err = d.String(); err != nil {
+	if some428 {
+		p429 := new(string)
+		if (*p429), err = d.String(); err != nil {
 			return err
 		}
-		m.Value = p399
+		m.Value = p429
 	}
 	return nil
 }
@@ -4088,26 +4318,26 @@ func (m *IncrementalAlterConfig) sizeHint() int {
 // AppendPostcard appends the postcard encoding of IncrementalAlterConfigsReq to b.
 func (m *IncrementalAlterConfigsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Resources)))
-	for i400 := range m.Resources {
-		b = m.Resources[i400].AppendPostcard(b)
+	for i430 := range m.Resources {
+		b = m.Resources[i430].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.ValidateOnly)
 	return b
 }
 
 func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
-	var n401 int
-	if n401, err = d.Len(); err != nil {
+	var n431 int
+	if n431, err = d.Len(); err != nil {
 		return err
 	}
-	if n401 > 0 {
-		s402 := make([]IncrementalAlterConfigsResource, n401)
-		for i403 := range s402 {
-			if err = s402[i403].decode(d); err != nil {
+	if n431 > 0 {
+		s432 := make([]IncrementalAlterConfigsResource, n431)
+		for i433 := range s432 {
+			if err = s432[i433].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Resources = s402
+		m.Resources = s432
 	}
 	if m.ValidateOnly, err = d.Bool(); err != nil {
 		return err
@@ -4118,8 +4348,8 @@ func (m *IncrementalAlterConfigsReq) decode(d *postcard.Decoder) (err error) {
 func (m *IncrementalAlterConfigsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i404 := range m.Resources {
-		n += m.Resources[i404].sizeHint()
+	for i434 := range m.Resources {
+		n += m.Resources[i434].sizeHint()
 	}
 	n += 10
 	return n
@@ -4130,33 +4360,33 @@ func (m *IncrementalAlterConfigsResource) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.Type))
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Configs)))
-	for i405 := range m.Configs {
-		b = m.Configs[i405].AppendPostcard(b)
+	for i435 := range m.Configs {
+		b = m.Configs[i435].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *IncrementalAlterConfigsResource) decode(d *postcard.Decoder) (err error) {
-	var x406 byte
-	if x406, err = d.Byte(); err != nil {
+	var x436 byte
+	if x436, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Type = int8(x406)
+	m.Type = int8(x436)
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n407 int
-	if n407, err = d.Len(); err != nil {
+	var n437 int
+	if n437, err = d.Len(); err != nil {
 		return err
 	}
-	if n407 > 0 {
-		s408 := make([]IncrementalAlterConfig, n407)
-		for i409 := range s408 {
-			if err = s408[i409].decode(d); err != nil {
+	if n437 > 0 {
+		s438 := make([]IncrementalAlterConfig, n437)
+		for i439 := range s438 {
+			if err = s438[i439].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Configs = s408
+		m.Configs = s438
 	}
 	return nil
 }
@@ -4166,8 +4396,8 @@ func (m *IncrementalAlterConfigsResource) sizeHint() int {
 	n += 10
 	n += len(m.Name) + 5
 	n += 5
-	for i410 := range m.Configs {
-		n += m.Configs[i410].sizeHint()
+	for i440 := range m.Configs {
+		n += m.Configs[i440].sizeHint()
 	}
 	return n
 }
@@ -4297,8 +4527,8 @@ func (m *JoinGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ClientHost)
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendUvarint(b, uint64(len(m.Protocols)))
-	for i411 := range m.Protocols {
-		b = m.Protocols[i411].AppendPostcard(b)
+	for i441 := range m.Protocols {
+		b = m.Protocols[i441].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.SessionTimeoutMs))
 	b = postcard.AppendZigzag(b, int64(m.RebalanceTimeoutMs))
@@ -4326,18 +4556,18 @@ func (m *JoinGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProtocolType, err = d.String(); err != nil {
 		return err
 	}
-	var n412 int
-	if n412, err = d.Len(); err != nil {
+	var n442 int
+	if n442, err = d.Len(); err != nil {
 		return err
 	}
-	if n412 > 0 {
-		s413 := make([]GroupProtocol, n412)
-		for i414 := range s413 {
-			if err = s413[i414].decode(d); err != nil {
+	if n442 > 0 {
+		s443 := make([]GroupProtocol, n442)
+		for i444 := range s443 {
+			if err = s443[i444].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Protocols = s413
+		m.Protocols = s443
 	}
 	if m.SessionTimeoutMs, err = d.I32(); err != nil {
 		return err
@@ -4363,8 +4593,8 @@ func (m *JoinGroupReq) sizeHint() int {
 	n += len(m.ClientHost) + 5
 	n += len(m.ProtocolType) + 5
 	n += 5
-	for i415 := range m.Protocols {
-		n += m.Protocols[i415].sizeHint()
+	for i445 := range m.Protocols {
+		n += m.Protocols[i445].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -4382,8 +4612,8 @@ func (m *JoinGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.LeaderID)
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i416 := range m.Members {
-		b = m.Members[i416].AppendPostcard(b)
+	for i446 := range m.Members {
+		b = m.Members[i446].AppendPostcard(b)
 	}
 	return b
 }
@@ -4407,18 +4637,18 @@ func (m *JoinGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.MemberID, err = d.String(); err != nil {
 		return err
 	}
-	var n417 int
-	if n417, err = d.Len(); err != nil {
+	var n447 int
+	if n447, err = d.Len(); err != nil {
 		return err
 	}
-	if n417 > 0 {
-		s418 := make([]JoinGroupMember, n417)
-		for i419 := range s418 {
-			if err = s418[i419].decode(d); err != nil {
+	if n447 > 0 {
+		s448 := make([]JoinGroupMember, n447)
+		for i449 := range s448 {
+			if err = s448[i449].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s418
+		m.Members = s448
 	}
 	return nil
 }
@@ -4432,8 +4662,8 @@ func (m *JoinGroupResp) sizeHint() int {
 	n += len(m.LeaderID) + 5
 	n += len(m.MemberID) + 5
 	n += 5
-	for i420 := range m.Members {
-		n += m.Members[i420].sizeHint()
+	for i450 := range m.Members {
+		n += m.Members[i450].sizeHint()
 	}
 	return n
 }
@@ -4500,8 +4730,8 @@ func (m *LeaveGroupMemberResp) sizeHint() int {
 func (m *LeaveGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i421 := range m.Members {
-		b = m.Members[i421].AppendPostcard(b)
+	for i451 := range m.Members {
+		b = m.Members[i451].AppendPostcard(b)
 	}
 	return b
 }
@@ -4510,18 +4740,18 @@ func (m *LeaveGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n422 int
-	if n422, err = d.Len(); err != nil {
+	var n452 int
+	if n452, err = d.Len(); err != nil {
 		return err
 	}
-	if n422 > 0 {
-		s423 := make([]LeaveGroupMember, n422)
-		for i424 := range s423 {
-			if err = s423[i424].decode(d); err != nil {
+	if n452 > 0 {
+		s453 := make([]LeaveGroupMember, n452)
+		for i454 := range s453 {
+			if err = s453[i454].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s423
+		m.Members = s453
 	}
 	return nil
 }
@@ -4530,8 +4760,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i425 := range m.Members {
-		n += m.Members[i425].sizeHint()
+	for i455 := range m.Members {
+		n += m.Members[i455].sizeHint()
 	}
 	return n
 }
@@ -4540,8 +4770,8 @@ func (m *LeaveGroupReq) sizeHint() int {
 func (m *LeaveGroupResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
-	for i426 := range m.Members {
-		b = m.Members[i426].AppendPostcard(b)
+	for i456 := range m.Members {
+		b = m.Members[i456].AppendPostcard(b)
 	}
 	return b
 }
@@ -4550,18 +4780,18 @@ func (m *LeaveGroupResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n427 int
-	if n427, err = d.Len(); err != nil {
+	var n457 int
+	if n457, err = d.Len(); err != nil {
 		return err
 	}
-	if n427 > 0 {
-		s428 := make([]LeaveGroupMemberResp, n427)
-		for i429 := range s428 {
-			if err = s428[i429].decode(d); err != nil {
+	if n457 > 0 {
+		s458 := make([]LeaveGroupMemberResp, n457)
+		for i459 := range s458 {
+			if err = s458[i459].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Members = s428
+		m.Members = s458
 	}
 	return nil
 }
@@ -4570,8 +4800,8 @@ func (m *LeaveGroupResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i430 := range m.Members {
-		n += m.Members[i430].sizeHint()
+	for i460 := range m.Members {
+		n += m.Members[i460].sizeHint()
 	}
 	return n
 }
@@ -4579,42 +4809,42 @@ func (m *LeaveGroupResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListGroupsReq to b.
 func (m *ListGroupsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.StatesFilter)))
-	for i431 := range m.StatesFilter {
-		b = postcard.AppendString(b, m.StatesFilter[i431])
+	for i461 := range m.StatesFilter {
+		b = postcard.AppendString(b, m.StatesFilter[i461])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.TypesFilter)))
-	for i432 := range m.TypesFilter {
-		b = postcard.AppendString(b, m.TypesFilter[i432])
+	for i462 := range m.TypesFilter {
+		b = postcard.AppendString(b, m.TypesFilter[i462])
 	}
 	return b
 }
 
 func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
-	var n433 int
-	if n433, err = d.Len(); err != nil {
+	var n463 int
+	if n463, err = d.Len(); err != nil {
 		return err
 	}
-	if n433 > 0 {
-		s434 := make([]string, n433)
-		for i435 := range s434 {
-			if s434[i435], err = d.String(); err != nil {
+	if n463 > 0 {
+		s464 := make([]string, n463)
+		for i465 := range s464 {
+			if s464[i465], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.StatesFilter = s434
+		m.StatesFilter = s464
 	}
-	var n436 int
-	if n436, err = d.Len(); err != nil {
+	var n466 int
+	if n466, err = d.Len(); err != nil {
 		return err
 	}
-	if n436 > 0 {
-		s437 := make([]string, n436)
-		for i438 := range s437 {
-			if s437[i438], err = d.String(); err != nil {
+	if n466 > 0 {
+		s467 := make([]string, n466)
+		for i468 := range s467 {
+			if s467[i468], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.TypesFilter = s437
+		m.TypesFilter = s467
 	}
 	return nil
 }
@@ -4622,12 +4852,12 @@ func (m *ListGroupsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListGroupsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i439 := range m.StatesFilter {
-		n += len(m.StatesFilter[i439]) + 5
+	for i469 := range m.StatesFilter {
+		n += len(m.StatesFilter[i469]) + 5
 	}
 	n += 5
-	for i440 := range m.TypesFilter {
-		n += len(m.TypesFilter[i440]) + 5
+	for i470 := range m.TypesFilter {
+		n += len(m.TypesFilter[i470]) + 5
 	}
 	return n
 }
@@ -4636,8 +4866,8 @@ func (m *ListGroupsReq) sizeHint() int {
 func (m *ListGroupsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
-	for i441 := range m.Groups {
-		b = m.Groups[i441].AppendPostcard(b)
+	for i471 := range m.Groups {
+		b = m.Groups[i471].AppendPostcard(b)
 	}
 	return b
 }
@@ -4646,18 +4876,18 @@ func (m *ListGroupsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n442 int
-	if n442, err = d.Len(); err != nil {
+	var n472 int
+	if n472, err = d.Len(); err != nil {
 		return err
 	}
-	if n442 > 0 {
-		s443 := make([]ListedGroup, n442)
-		for i444 := range s443 {
-			if err = s443[i444].decode(d); err != nil {
+	if n472 > 0 {
+		s473 := make([]ListedGroup, n472)
+		for i474 := range s473 {
+			if err = s473[i474].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Groups = s443
+		m.Groups = s473
 	}
 	return nil
 }
@@ -4666,8 +4896,8 @@ func (m *ListGroupsResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i445 := range m.Groups {
-		n += m.Groups[i445].sizeHint()
+	for i475 := range m.Groups {
+		n += m.Groups[i475].sizeHint()
 	}
 	return n
 }
@@ -4754,30 +4984,30 @@ func (m *ListOffsetsPartitionResp) sizeHint() int {
 func (m *ListOffsetsReq) AppendPostcard(b []byte) []byte {
 	b = append(b, byte(m.IsolationLevel))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i446 := range m.Partitions {
-		b = m.Partitions[i446].AppendPostcard(b)
+	for i476 := range m.Partitions {
+		b = m.Partitions[i476].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsReq) decode(d *postcard.Decoder) (err error) {
-	var x447 byte
-	if x447, err = d.Byte(); err != nil {
+	var x477 byte
+	if x477, err = d.Byte(); err != nil {
 		return err
 	}
-	m.IsolationLevel = int8(x447)
-	var n448 int
-	if n448, err = d.Len(); err != nil {
+	m.IsolationLevel = int8(x477)
+	var n478 int
+	if n478, err = d.Len(); err != nil {
 		return err
 	}
-	if n448 > 0 {
-		s449 := make([]ListOffsetsPartition, n448)
-		for i450 := range s449 {
-			if err = s449[i450].decode(d); err != nil {
+	if n478 > 0 {
+		s479 := make([]ListOffsetsPartition, n478)
+		for i480 := range s479 {
+			if err = s479[i480].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s449
+		m.Partitions = s479
 	}
 	return nil
 }
@@ -4786,8 +5016,8 @@ func (m *ListOffsetsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i451 := range m.Partitions {
-		n += m.Partitions[i451].sizeHint()
+	for i481 := range m.Partitions {
+		n += m.Partitions[i481].sizeHint()
 	}
 	return n
 }
@@ -4795,25 +5025,25 @@ func (m *ListOffsetsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListOffsetsResp to b.
 func (m *ListOffsetsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i452 := range m.Partitions {
-		b = m.Partitions[i452].AppendPostcard(b)
+	for i482 := range m.Partitions {
+		b = m.Partitions[i482].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
-	var n453 int
-	if n453, err = d.Len(); err != nil {
+	var n483 int
+	if n483, err = d.Len(); err != nil {
 		return err
 	}
-	if n453 > 0 {
-		s454 := make([]ListOffsetsPartitionResp, n453)
-		for i455 := range s454 {
-			if err = s454[i455].decode(d); err != nil {
+	if n483 > 0 {
+		s484 := make([]ListOffsetsPartitionResp, n483)
+		for i485 := range s484 {
+			if err = s484[i485].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s454
+		m.Partitions = s484
 	}
 	return nil
 }
@@ -4821,8 +5051,8 @@ func (m *ListOffsetsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListOffsetsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i456 := range m.Partitions {
-		n += m.Partitions[i456].sizeHint()
+	for i486 := range m.Partitions {
+		n += m.Partitions[i486].sizeHint()
 	}
 	return n
 }
@@ -4831,8 +5061,8 @@ func (m *ListOffsetsResp) sizeHint() int {
 func (m *ListReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i457 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i457]))
+	for i487 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i487]))
 	}
 	return b
 }
@@ -4841,18 +5071,18 @@ func (m *ListReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n458 int
-	if n458, err = d.Len(); err != nil {
+	var n488 int
+	if n488, err = d.Len(); err != nil {
 		return err
 	}
-	if n458 > 0 {
-		s459 := make([]int32, n458)
-		for i460 := range s459 {
-			if s459[i460], err = d.I32(); err != nil {
+	if n488 > 0 {
+		s489 := make([]int32, n488)
+		for i490 := range s489 {
+			if s489[i490], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s459
+		m.Partitions = s489
 	}
 	return nil
 }
@@ -4869,8 +5099,8 @@ func (m *ListReassignTopic) sizeHint() int {
 func (m *ListReassignmentsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendBool(b, m.All)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i461 := range m.Topics {
-		b = m.Topics[i461].AppendPostcard(b)
+	for i491 := range m.Topics {
+		b = m.Topics[i491].AppendPostcard(b)
 	}
 	return b
 }
@@ -4879,18 +5109,18 @@ func (m *ListReassignmentsReq) decode(d *postcard.Decoder) (err error) {
 	if m.All, err = d.Bool(); err != nil {
 		return err
 	}
-	var n462 int
-	if n462, err = d.Len(); err != nil {
+	var n492 int
+	if n492, err = d.Len(); err != nil {
 		return err
 	}
-	if n462 > 0 {
-		s463 := make([]ListReassignTopic, n462)
-		for i464 := range s463 {
-			if err = s463[i464].decode(d); err != nil {
+	if n492 > 0 {
+		s493 := make([]ListReassignTopic, n492)
+		for i494 := range s493 {
+			if err = s493[i494].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s463
+		m.Topics = s493
 	}
 	return nil
 }
@@ -4899,8 +5129,8 @@ func (m *ListReassignmentsReq) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i465 := range m.Topics {
-		n += m.Topics[i465].sizeHint()
+	for i495 := range m.Topics {
+		n += m.Topics[i495].sizeHint()
 	}
 	return n
 }
@@ -4910,8 +5140,8 @@ func (m *ListReassignmentsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i466 := range m.Topics {
-		b = m.Topics[i466].AppendPostcard(b)
+	for i496 := range m.Topics {
+		b = m.Topics[i496].AppendPostcard(b)
 	}
 	return b
 }
@@ -4923,18 +5153,18 @@ func (m *ListReassignmentsResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n467 int
-	if n467, err = d.Len(); err != nil {
+	var n497 int
+	if n497, err = d.Len(); err != nil {
 		return err
 	}
-	if n467 > 0 {
-		s468 := make([]ListedReassignTopic, n467)
-		for i469 := range s468 {
-			if err = s468[i469].decode(d); err != nil {
+	if n497 > 0 {
+		s498 := make([]ListedReassignTopic, n497)
+		for i499 := range s498 {
+			if err = s498[i499].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s468
+		m.Topics = s498
 	}
 	return nil
 }
@@ -4944,8 +5174,8 @@ func (m *ListReassignmentsResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i470 := range m.Topics {
-		n += m.Topics[i470].sizeHint()
+	for i500 := range m.Topics {
+		n += m.Topics[i500].sizeHint()
 	}
 	return n
 }
@@ -4953,12 +5183,12 @@ func (m *ListReassignmentsResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsReq to b.
 func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.States)))
-	for i471 := range m.States {
-		b = postcard.AppendString(b, m.States[i471])
+	for i501 := range m.States {
+		b = postcard.AppendString(b, m.States[i501])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ProducerIDs)))
-	for i472 := range m.ProducerIDs {
-		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i472]))
+	for i502 := range m.ProducerIDs {
+		b = postcard.AppendZigzag(b, int64(m.ProducerIDs[i502]))
 	}
 	b = postcard.AppendZigzag(b, int64(m.MinDurationMs))
 	b = postcard.AppendString(b, m.Group)
@@ -4966,31 +5196,31 @@ func (m *ListTransactionsReq) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
-	var n473 int
-	if n473, err = d.Len(); err != nil {
+	var n503 int
+	if n503, err = d.Len(); err != nil {
 		return err
 	}
-	if n473 > 0 {
-		s474 := make([]string, n473)
-		for i475 := range s474 {
-			if s474[i475], err = d.String(); err != nil {
+	if n503 > 0 {
+		s504 := make([]string, n503)
+		for i505 := range s504 {
+			if s504[i505], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.States = s474
+		m.States = s504
 	}
-	var n476 int
-	if n476, err = d.Len(); err != nil {
+	var n506 int
+	if n506, err = d.Len(); err != nil {
 		return err
 	}
-	if n476 > 0 {
-		s477 := make([]int64, n476)
-		for i478 := range s477 {
-			if s477[i478], err = d.I64(); err != nil {
+	if n506 > 0 {
+		s507 := make([]int64, n506)
+		for i508 := range s507 {
+			if s507[i508], err = d.I64(); err != nil {
 				return err
 			}
 		}
-		m.ProducerIDs = s477
+		m.ProducerIDs = s507
 	}
 	if m.MinDurationMs, err = d.I64(); err != nil {
 		return err
@@ -5004,8 +5234,8 @@ func (m *ListTransactionsReq) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i479 := range m.States {
-		n += len(m.States[i479]) + 5
+	for i509 := range m.States {
+		n += len(m.States[i509]) + 5
 	}
 	n += 5
 	n += 10 * len(m.ProducerIDs)
@@ -5017,25 +5247,25 @@ func (m *ListTransactionsReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of ListTransactionsResp to b.
 func (m *ListTransactionsResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Transactions)))
-	for i480 := range m.Transactions {
-		b = m.Transactions[i480].AppendPostcard(b)
+	for i510 := range m.Transactions {
+		b = m.Transactions[i510].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
-	var n481 int
-	if n481, err = d.Len(); err != nil {
+	var n511 int
+	if n511, err = d.Len(); err != nil {
 		return err
 	}
-	if n481 > 0 {
-		s482 := make([]TxnListing, n481)
-		for i483 := range s482 {
-			if err = s482[i483].decode(d); err != nil {
+	if n511 > 0 {
+		s512 := make([]TxnListing, n511)
+		for i513 := range s512 {
+			if err = s512[i513].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Transactions = s482
+		m.Transactions = s512
 	}
 	return nil
 }
@@ -5043,8 +5273,8 @@ func (m *ListTransactionsResp) decode(d *postcard.Decoder) (err error) {
 func (m *ListTransactionsResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i484 := range m.Transactions {
-		n += m.Transactions[i484].sizeHint()
+	for i514 := range m.Transactions {
+		n += m.Transactions[i514].sizeHint()
 	}
 	return n
 }
@@ -5087,8 +5317,8 @@ func (m *ListedGroup) sizeHint() int {
 func (m *ListedReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i485 := range m.Partitions {
-		b = m.Partitions[i485].AppendPostcard(b)
+	for i515 := range m.Partitions {
+		b = m.Partitions[i515].AppendPostcard(b)
 	}
 	return b
 }
@@ -5097,18 +5327,18 @@ func (m *ListedReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n486 int
-	if n486, err = d.Len(); err != nil {
+	var n516 int
+	if n516, err = d.Len(); err != nil {
 		return err
 	}
-	if n486 > 0 {
-		s487 := make([]ListedReassignment, n486)
-		for i488 := range s487 {
-			if err = s487[i488].decode(d); err != nil {
+	if n516 > 0 {
+		s517 := make([]ListedReassignment, n516)
+		for i518 := range s517 {
+			if err = s517[i518].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s487
+		m.Partitions = s517
 	}
 	return nil
 }
@@ -5117,8 +5347,8 @@ func (m *ListedReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i489 := range m.Partitions {
-		n += m.Partitions[i489].sizeHint()
+	for i519 := range m.Partitions {
+		n += m.Partitions[i519].sizeHint()
 	}
 	return n
 }
@@ -5127,16 +5357,16 @@ func (m *ListedReassignTopic) sizeHint() int {
 func (m *ListedReassignment) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i490 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i490]))
+	for i520 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i520]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Adding)))
-	for i491 := range m.Adding {
-		b = postcard.AppendZigzag(b, int64(m.Adding[i491]))
+	for i521 := range m.Adding {
+		b = postcard.AppendZigzag(b, int64(m.Adding[i521]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Removing)))
-	for i492 := range m.Removing {
-		b = postcard.AppendZigzag(b, int64(m.Removing[i492]))
+	for i522 := range m.Removing {
+		b = postcard.AppendZigzag(b, int64(m.Removing[i522]))
 	}
 	return b
 }
@@ -5145,44 +5375,44 @@ func (m *ListedReassignment) decode(d *postcard.Decoder) (err error) {
 	if m.Partition, err = d.I32(); err != nil {
 		return err
 	}
-	var n493 int
-	if n493, err = d.Len(); err != nil {
+	var n523 int
+	if n523, err = d.Len(); err != nil {
 		return err
 	}
-	if n493 > 0 {
-		s494 := make([]int32, n493)
-		for i495 := range s494 {
-			if s494[i495], err = d.I32(); err != nil {
+	if n523 > 0 {
+		s524 := make([]int32, n523)
+		for i525 := range s524 {
+			if s524[i525], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s494
+		m.Replicas = s524
 	}
-	var n496 int
-	if n496, err = d.Len(); err != nil {
+	var n526 int
+	if n526, err = d.Len(); err != nil {
 		return err
 	}
-	if n496 > 0 {
-		s497 := make([]int32, n496)
-		for i498 := range s497 {
-			if s497[i498], err = d.I32(); err != nil {
+	if n526 > 0 {
+		s527 := make([]int32, n526)
+		for i528 := range s527 {
+			if s527[i528], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Adding = s497
+		m.Adding = s527
 	}
-	var n499 int
-	if n499, err = d.Len(); err != nil {
+	var n529 int
+	if n529, err = d.Len(); err != nil {
 		return err
 	}
-	if n499 > 0 {
-		s500 := make([]int32, n499)
-		for i501 := range s500 {
-			if s500[i501], err = d.I32(); err != nil {
+	if n529 > 0 {
+		s530 := make([]int32, n529)
+		for i531 := range s530 {
+			if s530[i531], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Removing = s500
+		m.Removing = s530
 	}
 	return nil
 }
@@ -5206,8 +5436,8 @@ func (m *LogDir) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.TotalBytes))
 	b = postcard.AppendZigzag(b, int64(m.UsableBytes))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i502 := range m.Partitions {
-		b = m.Partitions[i502].AppendPostcard(b)
+	for i532 := range m.Partitions {
+		b = m.Partitions[i532].AppendPostcard(b)
 	}
 	return b
 }
@@ -5225,18 +5455,18 @@ func (m *LogDir) decode(d *postcard.Decoder) (err error) {
 	if m.UsableBytes, err = d.I64(); err != nil {
 		return err
 	}
-	var n503 int
-	if n503, err = d.Len(); err != nil {
+	var n533 int
+	if n533, err = d.Len(); err != nil {
 		return err
 	}
-	if n503 > 0 {
-		s504 := make([]LogDirPartition, n503)
-		for i505 := range s504 {
-			if err = s504[i505].decode(d); err != nil {
+	if n533 > 0 {
+		s534 := make([]LogDirPartition, n533)
+		for i535 := range s534 {
+			if err = s534[i535].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s504
+		m.Partitions = s534
 	}
 	return nil
 }
@@ -5248,8 +5478,8 @@ func (m *LogDir) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i506 := range m.Partitions {
-		n += m.Partitions[i506].sizeHint()
+	for i536 := range m.Partitions {
+		n += m.Partitions[i536].sizeHint()
 	}
 	return n
 }
@@ -5291,26 +5521,26 @@ func (m *LogDirPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataReq to b.
 func (m *MetadataReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i507 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i507])
+	for i537 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i537])
 	}
 	b = postcard.AppendBool(b, m.AutoCreate)
 	return b
 }
 
 func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
-	var n508 int
-	if n508, err = d.Len(); err != nil {
+	var n538 int
+	if n538, err = d.Len(); err != nil {
 		return err
 	}
-	if n508 > 0 {
-		s509 := make([]string, n508)
-		for i510 := range s509 {
-			if s509[i510], err = d.String(); err != nil {
+	if n538 > 0 {
+		s539 := make([]string, n538)
+		for i540 := range s539 {
+			if s539[i540], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s509
+		m.Topics = s539
 	}
 	if m.AutoCreate, err = d.Bool(); err != nil {
 		return err
@@ -5321,8 +5551,8 @@ func (m *MetadataReq) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i511 := range m.Topics {
-		n += len(m.Topics[i511]) + 5
+	for i541 := range m.Topics {
+		n += len(m.Topics[i541]) + 5
 	}
 	n += 10
 	return n
@@ -5331,12 +5561,12 @@ func (m *MetadataReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of MetadataResp to b.
 func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Brokers)))
-	for i512 := range m.Brokers {
-		b = m.Brokers[i512].AppendPostcard(b)
+	for i542 := range m.Brokers {
+		b = m.Brokers[i542].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i513 := range m.Topics {
-		b = m.Topics[i513].AppendPostcard(b)
+	for i543 := range m.Topics {
+		b = m.Topics[i543].AppendPostcard(b)
 	}
 	b = postcard.AppendString(b, m.ClusterID)
 	b = postcard.AppendZigzag(b, int64(m.ControllerID))
@@ -5344,31 +5574,31 @@ func (m *MetadataResp) AppendPostcard(b []byte) []byte {
 }
 
 func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
-	var n514 int
-	if n514, err = d.Len(); err != nil {
+	var n544 int
+	if n544, err = d.Len(); err != nil {
 		return err
 	}
-	if n514 > 0 {
-		s515 := make([]BrokerInfo, n514)
-		for i516 := range s515 {
-			if err = s515[i516].decode(d); err != nil {
+	if n544 > 0 {
+		s545 := make([]BrokerInfo, n544)
+		for i546 := range s545 {
+			if err = s545[i546].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Brokers = s515
+		m.Brokers = s545
 	}
-	var n517 int
-	if n517, err = d.Len(); err != nil {
+	var n547 int
+	if n547, err = d.Len(); err != nil {
 		return err
 	}
-	if n517 > 0 {
-		s518 := make([]TopicInfo, n517)
-		for i519 := range s518 {
-			if err = s518[i519].decode(d); err != nil {
+	if n547 > 0 {
+		s548 := make([]TopicInfo, n547)
+		for i549 := range s548 {
+			if err = s548[i549].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s518
+		m.Topics = s548
 	}
 	if m.ClusterID, err = d.String(); err != nil {
 		return err
@@ -5382,12 +5612,12 @@ func (m *MetadataResp) decode(d *postcard.Decoder) (err error) {
 func (m *MetadataResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i520 := range m.Brokers {
-		n += m.Brokers[i520].sizeHint()
+	for i550 := range m.Brokers {
+		n += m.Brokers[i550].sizeHint()
 	}
 	n += 5
-	for i521 := range m.Topics {
-		n += m.Topics[i521].sizeHint()
+	for i551 := range m.Topics {
+		n += m.Topics[i551].sizeHint()
 	}
 	n += len(m.ClusterID) + 5
 	n += 10
@@ -5459,8 +5689,8 @@ func (m *OffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.InstanceID)
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i522 := range m.Topics {
-		b = m.Topics[i522].AppendPostcard(b)
+	for i552 := range m.Topics {
+		b = m.Topics[i552].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(m.Writer))
 	b = postcard.AppendUvarint(b, uint64(m.Seq))
@@ -5480,18 +5710,18 @@ func (m *OffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.Generation, err = d.I32(); err != nil {
 		return err
 	}
-	var n523 int
-	if n523, err = d.Len(); err != nil {
+	var n553 int
+	if n553, err = d.Len(); err != nil {
 		return err
 	}
-	if n523 > 0 {
-		s524 := make([]OffsetCommitTopic, n523)
-		for i525 := range s524 {
-			if err = s524[i525].decode(d); err != nil {
+	if n553 > 0 {
+		s554 := make([]OffsetCommitTopic, n553)
+		for i555 := range s554 {
+			if err = s554[i555].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s524
+		m.Topics = s554
 	}
 	if m.Writer, err = d.U64(); err != nil {
 		return err
@@ -5509,8 +5739,8 @@ func (m *OffsetCommitReq) sizeHint() int {
 	n += len(m.InstanceID) + 5
 	n += 10
 	n += 5
-	for i526 := range m.Topics {
-		n += m.Topics[i526].sizeHint()
+	for i556 := range m.Topics {
+		n += m.Topics[i556].sizeHint()
 	}
 	n += 10
 	n += 10
@@ -5520,25 +5750,25 @@ func (m *OffsetCommitReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetCommitResp to b.
 func (m *OffsetCommitResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i527 := range m.Topics {
-		b = m.Topics[i527].AppendPostcard(b)
+	for i557 := range m.Topics {
+		b = m.Topics[i557].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
-	var n528 int
-	if n528, err = d.Len(); err != nil {
+	var n558 int
+	if n558, err = d.Len(); err != nil {
 		return err
 	}
-	if n528 > 0 {
-		s529 := make([]OffsetCommitTopicResp, n528)
-		for i530 := range s529 {
-			if err = s529[i530].decode(d); err != nil {
+	if n558 > 0 {
+		s559 := make([]OffsetCommitTopicResp, n558)
+		for i560 := range s559 {
+			if err = s559[i560].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s529
+		m.Topics = s559
 	}
 	return nil
 }
@@ -5546,8 +5776,8 @@ func (m *OffsetCommitResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetCommitResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i531 := range m.Topics {
-		n += m.Topics[i531].sizeHint()
+	for i561 := range m.Topics {
+		n += m.Topics[i561].sizeHint()
 	}
 	return n
 }
@@ -5556,8 +5786,8 @@ func (m *OffsetCommitResp) sizeHint() int {
 func (m *OffsetCommitTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i532 := range m.Partitions {
-		b = m.Partitions[i532].AppendPostcard(b)
+	for i562 := range m.Partitions {
+		b = m.Partitions[i562].AppendPostcard(b)
 	}
 	return b
 }
@@ -5566,18 +5796,18 @@ func (m *OffsetCommitTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n533 int
-	if n533, err = d.Len(); err != nil {
+	var n563 int
+	if n563, err = d.Len(); err != nil {
 		return err
 	}
-	if n533 > 0 {
-		s534 := make([]OffsetCommitPartition, n533)
-		for i535 := range s534 {
-			if err = s534[i535].decode(d); err != nil {
+	if n563 > 0 {
+		s564 := make([]OffsetCommitPartition, n563)
+		for i565 := range s564 {
+			if err = s564[i565].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s534
+		m.Partitions = s564
 	}
 	return nil
 }
@@ -5586,8 +5816,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i536 := range m.Partitions {
-		n += m.Partitions[i536].sizeHint()
+	for i566 := range m.Partitions {
+		n += m.Partitions[i566].sizeHint()
 	}
 	return n
 }
@@ -5596,8 +5826,8 @@ func (m *OffsetCommitTopic) sizeHint() int {
 func (m *OffsetCommitTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i537 := range m.Partitions {
-		b = m.Partitions[i537].AppendPostcard(b)
+	for i567 := range m.Partitions {
+		b = m.Partitions[i567].AppendPostcard(b)
 	}
 	return b
 }
@@ -5606,18 +5836,18 @@ func (m *OffsetCommitTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n538 int
-	if n538, err = d.Len(); err != nil {
+	var n568 int
+	if n568, err = d.Len(); err != nil {
 		return err
 	}
-	if n538 > 0 {
-		s539 := make([]OffsetCommitPartitionResp, n538)
-		for i540 := range s539 {
-			if err = s539[i540].decode(d); err != nil {
+	if n568 > 0 {
+		s569 := make([]OffsetCommitPartitionResp, n568)
+		for i570 := range s569 {
+			if err = s569[i570].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s539
+		m.Partitions = s569
 	}
 	return nil
 }
@@ -5626,8 +5856,8 @@ func (m *OffsetCommitTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i541 := range m.Partitions {
-		n += m.Partitions[i541].sizeHint()
+	for i571 := range m.Partitions {
+		n += m.Partitions[i571].sizeHint()
 	}
 	return n
 }
@@ -5660,8 +5890,8 @@ func (m *OffsetDeletePartitionResp) sizeHint() int {
 func (m *OffsetDeleteReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i542 := range m.Topics {
-		b = m.Topics[i542].AppendPostcard(b)
+	for i572 := range m.Topics {
+		b = m.Topics[i572].AppendPostcard(b)
 	}
 	return b
 }
@@ -5670,18 +5900,18 @@ func (m *OffsetDeleteReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n543 int
-	if n543, err = d.Len(); err != nil {
+	var n573 int
+	if n573, err = d.Len(); err != nil {
 		return err
 	}
-	if n543 > 0 {
-		s544 := make([]OffsetDeleteTopic, n543)
-		for i545 := range s544 {
-			if err = s544[i545].decode(d); err != nil {
+	if n573 > 0 {
+		s574 := make([]OffsetDeleteTopic, n573)
+		for i575 := range s574 {
+			if err = s574[i575].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s544
+		m.Topics = s574
 	}
 	return nil
 }
@@ -5690,8 +5920,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i546 := range m.Topics {
-		n += m.Topics[i546].sizeHint()
+	for i576 := range m.Topics {
+		n += m.Topics[i576].sizeHint()
 	}
 	return n
 }
@@ -5700,8 +5930,8 @@ func (m *OffsetDeleteReq) sizeHint() int {
 func (m *OffsetDeleteResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i547 := range m.Topics {
-		b = m.Topics[i547].AppendPostcard(b)
+	for i577 := range m.Topics {
+		b = m.Topics[i577].AppendPostcard(b)
 	}
 	return b
 }
@@ -5710,18 +5940,18 @@ func (m *OffsetDeleteResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n548 int
-	if n548, err = d.Len(); err != nil {
+	var n578 int
+	if n578, err = d.Len(); err != nil {
 		return err
 	}
-	if n548 > 0 {
-		s549 := make([]OffsetDeleteTopicResp, n548)
-		for i550 := range s549 {
-			if err = s549[i550].decode(d); err != nil {
+	if n578 > 0 {
+		s579 := make([]OffsetDeleteTopicResp, n578)
+		for i580 := range s579 {
+			if err = s579[i580].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s549
+		m.Topics = s579
 	}
 	return nil
 }
@@ -5730,8 +5960,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i551 := range m.Topics {
-		n += m.Topics[i551].sizeHint()
+	for i581 := range m.Topics {
+		n += m.Topics[i581].sizeHint()
 	}
 	return n
 }
@@ -5740,8 +5970,8 @@ func (m *OffsetDeleteResp) sizeHint() int {
 func (m *OffsetDeleteTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i552 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i552]))
+	for i582 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i582]))
 	}
 	return b
 }
@@ -5750,18 +5980,18 @@ func (m *OffsetDeleteTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n553 int
-	if n553, err = d.Len(); err != nil {
+	var n583 int
+	if n583, err = d.Len(); err != nil {
 		return err
 	}
-	if n553 > 0 {
-		s554 := make([]int32, n553)
-		for i555 := range s554 {
-			if s554[i555], err = d.I32(); err != nil {
+	if n583 > 0 {
+		s584 := make([]int32, n583)
+		for i585 := range s584 {
+			if s584[i585], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s554
+		m.Partitions = s584
 	}
 	return nil
 }
@@ -5778,8 +6008,8 @@ func (m *OffsetDeleteTopic) sizeHint() int {
 func (m *OffsetDeleteTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i556 := range m.Partitions {
-		b = m.Partitions[i556].AppendPostcard(b)
+	for i586 := range m.Partitions {
+		b = m.Partitions[i586].AppendPostcard(b)
 	}
 	return b
 }
@@ -5788,18 +6018,18 @@ func (m *OffsetDeleteTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n557 int
-	if n557, err = d.Len(); err != nil {
+	var n587 int
+	if n587, err = d.Len(); err != nil {
 		return err
 	}
-	if n557 > 0 {
-		s558 := make([]OffsetDeletePartitionResp, n557)
-		for i559 := range s558 {
-			if err = s558[i559].decode(d); err != nil {
+	if n587 > 0 {
+		s588 := make([]OffsetDeletePartitionResp, n587)
+		for i589 := range s588 {
+			if err = s588[i589].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s558
+		m.Partitions = s588
 	}
 	return nil
 }
@@ -5808,8 +6038,8 @@ func (m *OffsetDeleteTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i560 := range m.Partitions {
-		n += m.Partitions[i560].sizeHint()
+	for i590 := range m.Partitions {
+		n += m.Partitions[i590].sizeHint()
 	}
 	return n
 }
@@ -5857,8 +6087,8 @@ func (m *OffsetFetchPartitionResp) sizeHint() int {
 func (m *OffsetFetchReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Group)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i561 := range m.Topics {
-		b = m.Topics[i561].AppendPostcard(b)
+	for i591 := range m.Topics {
+		b = m.Topics[i591].AppendPostcard(b)
 	}
 	b = postcard.AppendBool(b, m.RequireStable)
 	return b
@@ -5868,18 +6098,18 @@ func (m *OffsetFetchReq) decode(d *postcard.Decoder) (err error) {
 	if m.Group, err = d.String(); err != nil {
 		return err
 	}
-	var n562 int
-	if n562, err = d.Len(); err != nil {
+	var n592 int
+	if n592, err = d.Len(); err != nil {
 		return err
 	}
-	if n562 > 0 {
-		s563 := make([]OffsetFetchTopic, n562)
-		for i564 := range s563 {
-			if err = s563[i564].decode(d); err != nil {
+	if n592 > 0 {
+		s593 := make([]OffsetFetchTopic, n592)
+		for i594 := range s593 {
+			if err = s593[i594].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s563
+		m.Topics = s593
 	}
 	if m.RequireStable, err = d.Bool(); err != nil {
 		return err
@@ -5891,8 +6121,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 	n := 0
 	n += len(m.Group) + 5
 	n += 5
-	for i565 := range m.Topics {
-		n += m.Topics[i565].sizeHint()
+	for i595 := range m.Topics {
+		n += m.Topics[i595].sizeHint()
 	}
 	n += 10
 	return n
@@ -5902,8 +6132,8 @@ func (m *OffsetFetchReq) sizeHint() int {
 func (m *OffsetFetchResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i566 := range m.Topics {
-		b = m.Topics[i566].AppendPostcard(b)
+	for i596 := range m.Topics {
+		b = m.Topics[i596].AppendPostcard(b)
 	}
 	return b
 }
@@ -5912,18 +6142,18 @@ func (m *OffsetFetchResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var n567 int
-	if n567, err = d.Len(); err != nil {
+	var n597 int
+	if n597, err = d.Len(); err != nil {
 		return err
 	}
-	if n567 > 0 {
-		s568 := make([]OffsetFetchTopicResp, n567)
-		for i569 := range s568 {
-			if err = s568[i569].decode(d); err != nil {
+	if n597 > 0 {
+		s598 := make([]OffsetFetchTopicResp, n597)
+		for i599 := range s598 {
+			if err = s598[i599].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s568
+		m.Topics = s598
 	}
 	return nil
 }
@@ -5932,8 +6162,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 	n := 0
 	n += 10
 	n += 5
-	for i570 := range m.Topics {
-		n += m.Topics[i570].sizeHint()
+	for i600 := range m.Topics {
+		n += m.Topics[i600].sizeHint()
 	}
 	return n
 }
@@ -5942,8 +6172,8 @@ func (m *OffsetFetchResp) sizeHint() int {
 func (m *OffsetFetchTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i571 := range m.Partitions {
-		b = postcard.AppendZigzag(b, int64(m.Partitions[i571]))
+	for i601 := range m.Partitions {
+		b = postcard.AppendZigzag(b, int64(m.Partitions[i601]))
 	}
 	return b
 }
@@ -5952,18 +6182,18 @@ func (m *OffsetFetchTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n572 int
-	if n572, err = d.Len(); err != nil {
+	var n602 int
+	if n602, err = d.Len(); err != nil {
 		return err
 	}
-	if n572 > 0 {
-		s573 := make([]int32, n572)
-		for i574 := range s573 {
-			if s573[i574], err = d.I32(); err != nil {
+	if n602 > 0 {
+		s603 := make([]int32, n602)
+		for i604 := range s603 {
+			if s603[i604], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s573
+		m.Partitions = s603
 	}
 	return nil
 }
@@ -5980,8 +6210,8 @@ func (m *OffsetFetchTopic) sizeHint() int {
 func (m *OffsetFetchTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Topic)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i575 := range m.Partitions {
-		b = m.Partitions[i575].AppendPostcard(b)
+	for i605 := range m.Partitions {
+		b = m.Partitions[i605].AppendPostcard(b)
 	}
 	return b
 }
@@ -5990,18 +6220,18 @@ func (m *OffsetFetchTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Topic, err = d.String(); err != nil {
 		return err
 	}
-	var n576 int
-	if n576, err = d.Len(); err != nil {
+	var n606 int
+	if n606, err = d.Len(); err != nil {
 		return err
 	}
-	if n576 > 0 {
-		s577 := make([]OffsetFetchPartitionResp, n576)
-		for i578 := range s577 {
-			if err = s577[i578].decode(d); err != nil {
+	if n606 > 0 {
+		s607 := make([]OffsetFetchPartitionResp, n606)
+		for i608 := range s607 {
+			if err = s607[i608].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s577
+		m.Partitions = s607
 	}
 	return nil
 }
@@ -6010,8 +6240,8 @@ func (m *OffsetFetchTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Topic) + 5
 	n += 5
-	for i579 := range m.Partitions {
-		n += m.Partitions[i579].sizeHint()
+	for i609 := range m.Partitions {
+		n += m.Partitions[i609].sizeHint()
 	}
 	return n
 }
@@ -6092,25 +6322,25 @@ func (m *OffsetForLeaderEpochPartitionResp) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochReq to b.
 func (m *OffsetForLeaderEpochReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i580 := range m.Partitions {
-		b = m.Partitions[i580].AppendPostcard(b)
+	for i610 := range m.Partitions {
+		b = m.Partitions[i610].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
-	var n581 int
-	if n581, err = d.Len(); err != nil {
+	var n611 int
+	if n611, err = d.Len(); err != nil {
 		return err
 	}
-	if n581 > 0 {
-		s582 := make([]OffsetForLeaderEpochPartition, n581)
-		for i583 := range s582 {
-			if err = s582[i583].decode(d); err != nil {
+	if n611 > 0 {
+		s612 := make([]OffsetForLeaderEpochPartition, n611)
+		for i613 := range s612 {
+			if err = s612[i613].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s582
+		m.Partitions = s612
 	}
 	return nil
 }
@@ -6118,8 +6348,8 @@ func (m *OffsetForLeaderEpochReq) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i584 := range m.Partitions {
-		n += m.Partitions[i584].sizeHint()
+	for i614 := range m.Partitions {
+		n += m.Partitions[i614].sizeHint()
 	}
 	return n
 }
@@ -6127,25 +6357,25 @@ func (m *OffsetForLeaderEpochReq) sizeHint() int {
 // AppendPostcard appends the postcard encoding of OffsetForLeaderEpochResp to b.
 func (m *OffsetForLeaderEpochResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i585 := range m.Partitions {
-		b = m.Partitions[i585].AppendPostcard(b)
+	for i615 := range m.Partitions {
+		b = m.Partitions[i615].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
-	var n586 int
-	if n586, err = d.Len(); err != nil {
+	var n616 int
+	if n616, err = d.Len(); err != nil {
 		return err
 	}
-	if n586 > 0 {
-		s587 := make([]OffsetForLeaderEpochPartitionResp, n586)
-		for i588 := range s587 {
-			if err = s587[i588].decode(d); err != nil {
+	if n616 > 0 {
+		s617 := make([]OffsetForLeaderEpochPartitionResp, n616)
+		for i618 := range s617 {
+			if err = s617[i618].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s587
+		m.Partitions = s617
 	}
 	return nil
 }
@@ -6153,8 +6383,8 @@ func (m *OffsetForLeaderEpochResp) decode(d *postcard.Decoder) (err error) {
 func (m *OffsetForLeaderEpochResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i589 := range m.Partitions {
-		n += m.Partitions[i589].sizeHint()
+	for i619 := range m.Partitions {
+		n += m.Partitions[i619].sizeHint()
 	}
 	return n
 }
@@ -6166,16 +6396,16 @@ func (m *PartitionInfo) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i590 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i590]))
+	for i620 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i620]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i591 := range m.ISR {
-		b = postcard.AppendZigzag(b, int64(m.ISR[i591]))
+	for i621 := range m.ISR {
+		b = postcard.AppendZigzag(b, int64(m.ISR[i621]))
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.OfflineReplicas)))
-	for i592 := range m.OfflineReplicas {
-		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i592]))
+	for i622 := range m.OfflineReplicas {
+		b = postcard.AppendZigzag(b, int64(m.OfflineReplicas[i622]))
 	}
 	return b
 }
@@ -6193,44 +6423,44 @@ func (m *PartitionInfo) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n593 int
-	if n593, err = d.Len(); err != nil {
+	var n623 int
+	if n623, err = d.Len(); err != nil {
 		return err
 	}
-	if n593 > 0 {
-		s594 := make([]int32, n593)
-		for i595 := range s594 {
-			if s594[i595], err = d.I32(); err != nil {
+	if n623 > 0 {
+		s624 := make([]int32, n623)
+		for i625 := range s624 {
+			if s624[i625], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s594
+		m.Replicas = s624
 	}
-	var n596 int
-	if n596, err = d.Len(); err != nil {
+	var n626 int
+	if n626, err = d.Len(); err != nil {
 		return err
 	}
-	if n596 > 0 {
-		s597 := make([]int32, n596)
-		for i598 := range s597 {
-			if s597[i598], err = d.I32(); err != nil {
+	if n626 > 0 {
+		s627 := make([]int32, n626)
+		for i628 := range s627 {
+			if s627[i628], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s597
+		m.ISR = s627
 	}
-	var n599 int
-	if n599, err = d.Len(); err != nil {
+	var n629 int
+	if n629, err = d.Len(); err != nil {
 		return err
 	}
-	if n599 > 0 {
-		s600 := make([]int32, n599)
-		for i601 := range s600 {
-			if s600[i601], err = d.I32(); err != nil {
+	if n629 > 0 {
+		s630 := make([]int32, n629)
+		for i631 := range s630 {
+			if s630[i631], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.OfflineReplicas = s600
+		m.OfflineReplicas = s630
 	}
 	return nil
 }
@@ -6253,25 +6483,25 @@ func (m *PartitionInfo) sizeHint() int {
 // AppendPostcard appends the postcard encoding of PlacementReq to b.
 func (m *PlacementReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i602 := range m.Topics {
-		b = postcard.AppendString(b, m.Topics[i602])
+	for i632 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i632])
 	}
 	return b
 }
 
 func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
-	var n603 int
-	if n603, err = d.Len(); err != nil {
+	var n633 int
+	if n633, err = d.Len(); err != nil {
 		return err
 	}
-	if n603 > 0 {
-		s604 := make([]string, n603)
-		for i605 := range s604 {
-			if s604[i605], err = d.String(); err != nil {
+	if n633 > 0 {
+		s634 := make([]string, n633)
+		for i635 := range s634 {
+			if s634[i635], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Topics = s604
+		m.Topics = s634
 	}
 	return nil
 }
@@ -6279,8 +6509,8 @@ func (m *PlacementReq) decode(d *postcard.Decoder) (err error) {
 func (m *PlacementReq) sizeHint() int {
 	n := 0
 	n += 5
-	for i606 := range m.Topics {
-		n += len(m.Topics[i606]) + 5
+	for i636 := range m.Topics {
+		n += len(m.Topics[i636]) + 5
 	}
 	return n
 }
@@ -6290,8 +6520,8 @@ func (m *PlacementResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i607 := range m.Topics {
-		b = m.Topics[i607].AppendPostcard(b)
+	for i637 := range m.Topics {
+		b = m.Topics[i637].AppendPostcard(b)
 	}
 	return b
 }
@@ -6303,18 +6533,18 @@ func (m *PlacementResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n608 int
-	if n608, err = d.Len(); err != nil {
+	var n638 int
+	if n638, err = d.Len(); err != nil {
 		return err
 	}
-	if n608 > 0 {
-		s609 := make([]TopicPlacement, n608)
-		for i610 := range s609 {
-			if err = s609[i610].decode(d); err != nil {
+	if n638 > 0 {
+		s639 := make([]TopicPlacement, n638)
+		for i640 := range s639 {
+			if err = s639[i640].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s609
+		m.Topics = s639
 	}
 	return nil
 }
@@ -6324,8 +6554,8 @@ func (m *PlacementResp) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i611 := range m.Topics {
-		n += m.Topics[i611].sizeHint()
+	for i641 := range m.Topics {
+		n += m.Topics[i641].sizeHint()
 	}
 	return n
 }
@@ -6428,8 +6658,8 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Acks))
 	b = postcard.AppendZigzag(b, int64(m.TimeoutMs))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i612 := range m.Partitions {
-		b = m.Partitions[i612].AppendPostcard(b)
+	for i642 := range m.Partitions {
+		b = m.Partitions[i642].AppendPostcard(b)
 	}
 	return b
 }
@@ -6441,18 +6671,18 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 	if m.TimeoutMs, err = d.I32(); err != nil {
 		return err
 	}
-	var n613 int
-	if n613, err = d.Len(); err != nil {
+	var n643 int
+	if n643, err = d.Len(); err != nil {
 		return err
 	}
-	if n613 > 0 {
-		s614 := make([]ProducePartition, n613)
-		for i615 := range s614 {
-			if err = s614[i615].decode(d); err != nil {
+	if n643 > 0 {
+		s644 := make([]ProducePartition, n643)
+		for i645 := range s644 {
+			if err = s644[i645].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s614
+		m.Partitions = s644
 	}
 	return nil
 }
@@ -6462,8 +6692,8 @@ func (m *ProduceReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i616 := range m.Partitions {
-		n += m.Partitions[i616].sizeHint()
+	for i646 := range m.Partitions {
+		n += m.Partitions[i646].sizeHint()
 	}
 	return n
 }
@@ -6473,8 +6703,8 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.Acks))
 	w.enc = postcard.AppendZigzag(w.enc, int64(m.TimeoutMs))
 	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
-	for i617 := range m.Partitions {
-		m.Partitions[i617].appendVec(w)
+	for i647 := range m.Partitions {
+		m.Partitions[i647].appendVec(w)
 	}
 }
 
@@ -6483,8 +6713,8 @@ func (m *ProduceReq) vecHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i618 := range m.Partitions {
-		n += m.Partitions[i618].vecHint()
+	for i648 := range m.Partitions {
+		n += m.Partitions[i648].vecHint()
 	}
 	return n
 }
@@ -6492,25 +6722,25 @@ func (m *ProduceReq) vecHint() int {
 // AppendPostcard appends the postcard encoding of ProduceResp to b.
 func (m *ProduceResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i619 := range m.Partitions {
-		b = m.Partitions[i619].AppendPostcard(b)
+	for i649 := range m.Partitions {
+		b = m.Partitions[i649].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
-	var n620 int
-	if n620, err = d.Len(); err != nil {
+	var n650 int
+	if n650, err = d.Len(); err != nil {
 		return err
 	}
-	if n620 > 0 {
-		s621 := make([]ProducePartitionResp, n620)
-		for i622 := range s621 {
-			if err = s621[i622].decode(d); err != nil {
+	if n650 > 0 {
+		s651 := make([]ProducePartitionResp, n650)
+		for i652 := range s651 {
+			if err = s651[i652].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s621
+		m.Partitions = s651
 	}
 	return nil
 }
@@ -6518,8 +6748,8 @@ func (m *ProduceResp) decode(d *postcard.Decoder) (err error) {
 func (m *ProduceResp) sizeHint() int {
 	n := 0
 	n += 5
-	for i623 := range m.Partitions {
-		n += m.Partitions[i623].sizeHint()
+	for i653 := range m.Partitions {
+		n += m.Partitions[i653].sizeHint()
 	}
 	return n
 }
@@ -6622,8 +6852,8 @@ func (m *QuorumJoinReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.MeshID)
 	b = postcard.AppendString(b, m.RelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.Direct)))
-	for i624 := range m.Direct {
-		b = postcard.AppendString(b, m.Direct[i624])
+	for i654 := range m.Direct {
+		b = postcard.AppendString(b, m.Direct[i654])
 	}
 	b = postcard.AppendString(b, m.Rack)
 	b = postcard.AppendString(b, m.Kafka)
@@ -6640,18 +6870,18 @@ func (m *QuorumJoinReq) decode(d *postcard.Decoder) (err error) {
 	if m.RelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n625 int
-	if n625, err = d.Len(); err != nil {
+	var n655 int
+	if n655, err = d.Len(); err != nil {
 		return err
 	}
-	if n625 > 0 {
-		s626 := make([]string, n625)
-		for i627 := range s626 {
-			if s626[i627], err = d.String(); err != nil {
+	if n655 > 0 {
+		s656 := make([]string, n655)
+		for i657 := range s656 {
+			if s656[i657], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Direct = s626
+		m.Direct = s656
 	}
 	if m.Rack, err = d.String(); err != nil {
 		return err
@@ -6668,8 +6898,8 @@ func (m *QuorumJoinReq) sizeHint() int {
 	n += len(m.MeshID) + 5
 	n += len(m.RelayURL) + 5
 	n += 5
-	for i628 := range m.Direct {
-		n += len(m.Direct[i628]) + 5
+	for i658 := range m.Direct {
+		n += len(m.Direct[i658]) + 5
 	}
 	n += len(m.Rack) + 5
 	n += len(m.Kafka) + 5
@@ -6685,8 +6915,8 @@ func (m *QuorumJoinResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.LeaderRaftID))
 	b = postcard.AppendString(b, m.LeaderRelayURL)
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderDirect)))
-	for i629 := range m.LeaderDirect {
-		b = postcard.AppendString(b, m.LeaderDirect[i629])
+	for i659 := range m.LeaderDirect {
+		b = postcard.AppendString(b, m.LeaderDirect[i659])
 	}
 	return b
 }
@@ -6710,18 +6940,18 @@ func (m *QuorumJoinResp) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderRelayURL, err = d.String(); err != nil {
 		return err
 	}
-	var n630 int
-	if n630, err = d.Len(); err != nil {
+	var n660 int
+	if n660, err = d.Len(); err != nil {
 		return err
 	}
-	if n630 > 0 {
-		s631 := make([]string, n630)
-		for i632 := range s631 {
-			if s631[i632], err = d.String(); err != nil {
+	if n660 > 0 {
+		s661 := make([]string, n660)
+		for i662 := range s661 {
+			if s661[i662], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.LeaderDirect = s631
+		m.LeaderDirect = s661
 	}
 	return nil
 }
@@ -6735,8 +6965,8 @@ func (m *QuorumJoinResp) sizeHint() int {
 	n += 10
 	n += len(m.LeaderRelayURL) + 5
 	n += 5
-	for i633 := range m.LeaderDirect {
-		n += len(m.LeaderDirect[i633]) + 5
+	for i663 := range m.LeaderDirect {
+		n += len(m.LeaderDirect[i663]) + 5
 	}
 	return n
 }
@@ -6796,16 +7026,16 @@ func (m *QuotaEntityPart) decode(d *postcard.Decoder) (err error) {
 	if m.Type, err = d.String(); err != nil {
 		return err
 	}
-	var some634 bool
-	if some634, err = d.Option(); err != nil {
+	var some664 bool
+	if some664, err = d.Option(); err != nil {
 		return err
 	}
-	if some634 {
-		p635 := new(string)
-		if (*p635), err = d.String(); err != nil {
+	if some664 {
+		p665 := new(string)
+		if (*p665), err = d.String(); err != nil {
 			return err
 		}
-		m.Name = p635
+		m.Name = p665
 	}
 	return nil
 }
@@ -6823,42 +7053,42 @@ func (m *QuotaEntityPart) sizeHint() int {
 // AppendPostcard appends the postcard encoding of QuotaEntry to b.
 func (m *QuotaEntry) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m.Entity)))
-	for i636 := range m.Entity {
-		b = m.Entity[i636].AppendPostcard(b)
+	for i666 := range m.Entity {
+		b = m.Entity[i666].AppendPostcard(b)
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Values)))
-	for i637 := range m.Values {
-		b = m.Values[i637].AppendPostcard(b)
+	for i667 := range m.Values {
+		b = m.Values[i667].AppendPostcard(b)
 	}
 	return b
 }
 
 func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
-	var n638 int
-	if n638, err = d.Len(); err != nil {
+	var n668 int
+	if n668, err = d.Len(); err != nil {
 		return err
 	}
-	if n638 > 0 {
-		s639 := make([]QuotaEntityPart, n638)
-		for i640 := range s639 {
-			if err = s639[i640].decode(d); err != nil {
+	if n668 > 0 {
+		s669 := make([]QuotaEntityPart, n668)
+		for i670 := range s669 {
+			if err = s669[i670].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Entity = s639
+		m.Entity = s669
 	}
-	var n641 int
-	if n641, err = d.Len(); err != nil {
+	var n671 int
+	if n671, err = d.Len(); err != nil {
 		return err
 	}
-	if n641 > 0 {
-		s642 := make([]QuotaValue, n641)
-		for i643 := range s642 {
-			if err = s642[i643].decode(d); err != nil {
+	if n671 > 0 {
+		s672 := make([]QuotaValue, n671)
+		for i673 := range s672 {
+			if err = s672[i673].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Values = s642
+		m.Values = s672
 	}
 	return nil
 }
@@ -6866,12 +7096,12 @@ func (m *QuotaEntry) decode(d *postcard.Decoder) (err error) {
 func (m *QuotaEntry) sizeHint() int {
 	n := 0
 	n += 5
-	for i644 := range m.Entity {
-		n += m.Entity[i644].sizeHint()
+	for i674 := range m.Entity {
+		n += m.Entity[i674].sizeHint()
 	}
 	n += 5
-	for i645 := range m.Values {
-		n += m.Values[i645].sizeHint()
+	for i675 := range m.Values {
+		n += m.Values[i675].sizeHint()
 	}
 	return n
 }
@@ -6893,21 +7123,21 @@ func (m *QuotaFilterComponent) decode(d *postcard.Decoder) (err error) {
 	if m.EntityType, err = d.String(); err != nil {
 		return err
 	}
-	var x646 byte
-	if x646, err = d.Byte(); err != nil {
+	var x676 byte
+	if x676, err = d.Byte(); err != nil {
 		return err
 	}
-	m.MatchType = int8(x646)
-	var some647 bool
-	if some647, err = d.Option(); err != nil {
+	m.MatchType = int8(x676)
+	var some677 bool
+	if some677, err = d.Option(); err != nil {
 		return err
 	}
-	if some647 {
-		p648 := new(string)
-		if (*p648), err = d.String(); err != nil {
+	if some677 {
+		p678 := new(string)
+		if (*p678), err = d.String(); err != nil {
 			return err
 		}
-		m.Match = p648
+		m.Match = p678
 	}
 	return nil
 }
@@ -6981,8 +7211,8 @@ func (m *ReassignPartition) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Partition))
 	b = postcard.AppendBool(b, m.Cancel)
 	b = postcard.AppendUvarint(b, uint64(len(m.Replicas)))
-	for i649 := range m.Replicas {
-		b = postcard.AppendZigzag(b, int64(m.Replicas[i649]))
+	for i679 := range m.Replicas {
+		b = postcard.AppendZigzag(b, int64(m.Replicas[i679]))
 	}
 	return b
 }
@@ -6994,18 +7224,18 @@ func (m *ReassignPartition) decode(d *postcard.Decoder) (err error) {
 	if m.Cancel, err = d.Bool(); err != nil {
 		return err
 	}
-	var n650 int
-	if n650, err = d.Len(); err != nil {
+	var n680 int
+	if n680, err = d.Len(); err != nil {
 		return err
 	}
-	if n650 > 0 {
-		s651 := make([]int32, n650)
-		for i652 := range s651 {
-			if s651[i652], err = d.I32(); err != nil {
+	if n680 > 0 {
+		s681 := make([]int32, n680)
+		for i682 := range s681 {
+			if s681[i682], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.Replicas = s651
+		m.Replicas = s681
 	}
 	return nil
 }
@@ -7052,8 +7282,8 @@ func (m *ReassignPartitionResp) sizeHint() int {
 func (m *ReassignTopic) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i653 := range m.Partitions {
-		b = m.Partitions[i653].AppendPostcard(b)
+	for i683 := range m.Partitions {
+		b = m.Partitions[i683].AppendPostcard(b)
 	}
 	return b
 }
@@ -7062,18 +7292,18 @@ func (m *ReassignTopic) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n654 int
-	if n654, err = d.Len(); err != nil {
+	var n684 int
+	if n684, err = d.Len(); err != nil {
 		return err
 	}
-	if n654 > 0 {
-		s655 := make([]ReassignPartition, n654)
-		for i656 := range s655 {
-			if err = s655[i656].decode(d); err != nil {
+	if n684 > 0 {
+		s685 := make([]ReassignPartition, n684)
+		for i686 := range s685 {
+			if err = s685[i686].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s655
+		m.Partitions = s685
 	}
 	return nil
 }
@@ -7082,8 +7312,8 @@ func (m *ReassignTopic) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i657 := range m.Partitions {
-		n += m.Partitions[i657].sizeHint()
+	for i687 := range m.Partitions {
+		n += m.Partitions[i687].sizeHint()
 	}
 	return n
 }
@@ -7092,8 +7322,8 @@ func (m *ReassignTopic) sizeHint() int {
 func (m *ReassignTopicResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.Name)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i658 := range m.Partitions {
-		b = m.Partitions[i658].AppendPostcard(b)
+	for i688 := range m.Partitions {
+		b = m.Partitions[i688].AppendPostcard(b)
 	}
 	return b
 }
@@ -7102,18 +7332,18 @@ func (m *ReassignTopicResp) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var n659 int
-	if n659, err = d.Len(); err != nil {
+	var n689 int
+	if n689, err = d.Len(); err != nil {
 		return err
 	}
-	if n659 > 0 {
-		s660 := make([]ReassignPartitionResp, n659)
-		for i661 := range s660 {
-			if err = s660[i661].decode(d); err != nil {
+	if n689 > 0 {
+		s690 := make([]ReassignPartitionResp, n689)
+		for i691 := range s690 {
+			if err = s690[i691].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s660
+		m.Partitions = s690
 	}
 	return nil
 }
@@ -7122,8 +7352,8 @@ func (m *ReassignTopicResp) sizeHint() int {
 	n := 0
 	n += len(m.Name) + 5
 	n += 5
-	for i662 := range m.Partitions {
-		n += m.Partitions[i662].sizeHint()
+	for i692 := range m.Partitions {
+		n += m.Partitions[i692].sizeHint()
 	}
 	return n
 }
@@ -7174,11 +7404,11 @@ func (m *ResponseHeader) decode(d *postcard.Decoder) (err error) {
 	if m.RequestID, err = d.U64(); err != nil {
 		return err
 	}
-	var x663 byte
-	if x663, err = d.Byte(); err != nil {
+	var x693 byte
+	if x693, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Status = Status(x663)
+	m.Status = Status(x693)
 	if m.Message, err = d.String(); err != nil {
 		return err
 	}
@@ -7233,11 +7463,11 @@ func (m *ScramCredential) AppendPostcard(b []byte) []byte {
 }
 
 func (m *ScramCredential) decode(d *postcard.Decoder) (err error) {
-	var x664 byte
-	if x664, err = d.Byte(); err != nil {
+	var x694 byte
+	if x694, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x664)
+	m.Mechanism = int8(x694)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -7274,11 +7504,11 @@ func (m *ScramDeletion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x665 byte
-	if x665, err = d.Byte(); err != nil {
+	var x695 byte
+	if x695, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x665)
+	m.Mechanism = int8(x695)
 	return nil
 }
 
@@ -7303,11 +7533,11 @@ func (m *ScramUpsertion) decode(d *postcard.Decoder) (err error) {
 	if m.Name, err = d.String(); err != nil {
 		return err
 	}
-	var x666 byte
-	if x666, err = d.Byte(); err != nil {
+	var x696 byte
+	if x696, err = d.Byte(); err != nil {
 		return err
 	}
-	m.Mechanism = int8(x666)
+	m.Mechanism = int8(x696)
 	if m.Iterations, err = d.I32(); err != nil {
 		return err
 	}
@@ -7336,8 +7566,8 @@ func (m *ScramUser) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = postcard.AppendString(b, m.ErrorMessage)
 	b = postcard.AppendUvarint(b, uint64(len(m.Credentials)))
-	for i667 := range m.Credentials {
-		b = m.Credentials[i667].AppendPostcard(b)
+	for i697 := range m.Credentials {
+		b = m.Credentials[i697].AppendPostcard(b)
 	}
 	return b
 }
@@ -7352,18 +7582,18 @@ func (m *ScramUser) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorMessage, err = d.String(); err != nil {
 		return err
 	}
-	var n668 int
-	if n668, err = d.Len(); err != nil {
+	var n698 int
+	if n698, err = d.Len(); err != nil {
 		return err
 	}
-	if n668 > 0 {
-		s669 := make([]ScramCredential, n668)
-		for i670 := range s669 {
-			if err = s669[i670].decode(d); err != nil {
+	if n698 > 0 {
+		s699 := make([]ScramCredential, n698)
+		for i700 := range s699 {
+			if err = s699[i700].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Credentials = s669
+		m.Credentials = s699
 	}
 	return nil
 }
@@ -7374,9 +7604,1170 @@ func (m *ScramUser) sizeHint() int {
 	n += 10
 	n += len(m.ErrorMessage) + 5
 	n += 5
-	for i671 := range m.Credentials {
-		n += m.Credentials[i671].sizeHint()
+	for i701 := range m.Credentials {
+		n += m.Credentials[i701].sizeHint()
 	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAckBatch to b.
+func (m *ShareAckBatch) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.First))
+	b = postcard.AppendZigzag(b, int64(m.Last))
+	b = postcard.AppendUvarint(b, uint64(len(m.Types)))
+	for i702 := range m.Types {
+		b = append(b, byte(m.Types[i702]))
+	}
+	return b
+}
+
+func (m *ShareAckBatch) decode(d *postcard.Decoder) (err error) {
+	if m.First, err = d.I64(); err != nil {
+		return err
+	}
+	if m.Last, err = d.I64(); err != nil {
+		return err
+	}
+	var n703 int
+	if n703, err = d.Len(); err != nil {
+		return err
+	}
+	if n703 > 0 {
+		s704 := make([]int8, n703)
+		for i705 := range s704 {
+			var x706 byte
+			if x706, err = d.Byte(); err != nil {
+				return err
+			}
+			s704[i705] = int8(x706)
+		}
+		m.Types = s704
+	}
+	return nil
+}
+
+func (m *ShareAckBatch) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 5
+	n += 10 * len(m.Types)
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAckPartition to b.
+func (m *ShareAckPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendUvarint(b, uint64(len(m.Acks)))
+	for i707 := range m.Acks {
+		b = m.Acks[i707].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareAckPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	var n708 int
+	if n708, err = d.Len(); err != nil {
+		return err
+	}
+	if n708 > 0 {
+		s709 := make([]ShareAckBatch, n708)
+		for i710 := range s709 {
+			if err = s709[i710].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Acks = s709
+	}
+	return nil
+}
+
+func (m *ShareAckPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 5
+	for i711 := range m.Acks {
+		n += m.Acks[i711].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAckPartitionResp to b.
+func (m *ShareAckPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	return b
+}
+
+func (m *ShareAckPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareAckPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAcknowledgeReq to b.
+func (m *ShareAcknowledgeReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.SessionEpoch))
+	b = postcard.AppendBool(b, m.Renew)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i712 := range m.Partitions {
+		b = m.Partitions[i712].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareAcknowledgeReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.SessionEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Renew, err = d.Bool(); err != nil {
+		return err
+	}
+	var n713 int
+	if n713, err = d.Len(); err != nil {
+		return err
+	}
+	if n713 > 0 {
+		s714 := make([]ShareAckPartition, n713)
+		for i715 := range s714 {
+			if err = s714[i715].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s714
+	}
+	return nil
+}
+
+func (m *ShareAcknowledgeReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i716 := range m.Partitions {
+		n += m.Partitions[i716].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAcknowledgeResp to b.
+func (m *ShareAcknowledgeResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendZigzag(b, int64(m.LockMs))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i717 := range m.Partitions {
+		b = m.Partitions[i717].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareAcknowledgeResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.LockMs, err = d.I32(); err != nil {
+		return err
+	}
+	var n718 int
+	if n718, err = d.Len(); err != nil {
+		return err
+	}
+	if n718 > 0 {
+		s719 := make([]ShareAckPartitionResp, n718)
+		for i720 := range s719 {
+			if err = s719[i720].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s719
+	}
+	return nil
+}
+
+func (m *ShareAcknowledgeResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 10
+	n += 5
+	for i721 := range m.Partitions {
+		n += m.Partitions[i721].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareAcquired to b.
+func (m *ShareAcquired) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.First))
+	b = postcard.AppendZigzag(b, int64(m.Last))
+	b = postcard.AppendZigzag(b, int64(m.Count))
+	return b
+}
+
+func (m *ShareAcquired) decode(d *postcard.Decoder) (err error) {
+	if m.First, err = d.I64(); err != nil {
+		return err
+	}
+	if m.Last, err = d.I64(); err != nil {
+		return err
+	}
+	if m.Count, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareAcquired) sizeHint() int {
+	n := 0
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareFetchPartition to b.
+func (m *ShareFetchPartition) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
+	b = postcard.AppendUvarint(b, uint64(len(m.Acks)))
+	for i722 := range m.Acks {
+		b = m.Acks[i722].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareFetchPartition) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MaxBytes, err = d.I32(); err != nil {
+		return err
+	}
+	var n723 int
+	if n723, err = d.Len(); err != nil {
+		return err
+	}
+	if n723 > 0 {
+		s724 := make([]ShareAckBatch, n723)
+		for i725 := range s724 {
+			if err = s724[i725].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Acks = s724
+	}
+	return nil
+}
+
+func (m *ShareFetchPartition) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i726 := range m.Acks {
+		n += m.Acks[i726].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareFetchPartitionResp to b.
+func (m *ShareFetchPartitionResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.AckErrorCode))
+	b = postcard.AppendBytes(b, m.Records)
+	b = postcard.AppendUvarint(b, uint64(len(m.Acquired)))
+	for i727 := range m.Acquired {
+		b = m.Acquired[i727].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareFetchPartitionResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.AckErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.Records, err = d.Bytes(); err != nil {
+		return err
+	}
+	var n728 int
+	if n728, err = d.Len(); err != nil {
+		return err
+	}
+	if n728 > 0 {
+		s729 := make([]ShareAcquired, n728)
+		for i730 := range s729 {
+			if err = s729[i730].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Acquired = s729
+	}
+	return nil
+}
+
+func (m *ShareFetchPartitionResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += len(m.Records) + 5
+	n += 5
+	for i731 := range m.Acquired {
+		n += m.Acquired[i731].sizeHint()
+	}
+	return n
+}
+
+// appendVec is AppendPostcard into w, record sets by reference.
+func (m *ShareFetchPartitionResp) appendVec(w *vecFrame) {
+	w.enc = postcard.AppendString(w.enc, m.Topic)
+	w.enc = postcard.AppendZigzag(w.enc, int64(m.Partition))
+	w.enc = postcard.AppendZigzag(w.enc, int64(m.ErrorCode))
+	w.enc = postcard.AppendZigzag(w.enc, int64(m.AckErrorCode))
+	w.bytes(m.Records)
+	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Acquired)))
+	for i732 := range m.Acquired {
+		w.enc = m.Acquired[i732].AppendPostcard(w.enc)
+	}
+}
+
+func (m *ShareFetchPartitionResp) vecHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	n += 5
+	for i733 := range m.Acquired {
+		n += m.Acquired[i733].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareFetchReq to b.
+func (m *ShareFetchReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.SessionEpoch))
+	b = postcard.AppendZigzag(b, int64(m.MaxWaitMs))
+	b = postcard.AppendZigzag(b, int64(m.MinBytes))
+	b = postcard.AppendZigzag(b, int64(m.MaxBytes))
+	b = postcard.AppendZigzag(b, int64(m.MaxRecords))
+	b = postcard.AppendBool(b, m.Renew)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i734 := range m.Partitions {
+		b = m.Partitions[i734].AppendPostcard(b)
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Forgotten)))
+	for i735 := range m.Forgotten {
+		b = m.Forgotten[i735].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareFetchReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.SessionEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MaxWaitMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MinBytes, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MaxBytes, err = d.I32(); err != nil {
+		return err
+	}
+	if m.MaxRecords, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Renew, err = d.Bool(); err != nil {
+		return err
+	}
+	var n736 int
+	if n736, err = d.Len(); err != nil {
+		return err
+	}
+	if n736 > 0 {
+		s737 := make([]ShareFetchPartition, n736)
+		for i738 := range s737 {
+			if err = s737[i738].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s737
+	}
+	var n739 int
+	if n739, err = d.Len(); err != nil {
+		return err
+	}
+	if n739 > 0 {
+		s740 := make([]ShareTP, n739)
+		for i741 := range s740 {
+			if err = s740[i741].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Forgotten = s740
+	}
+	return nil
+}
+
+func (m *ShareFetchReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i742 := range m.Partitions {
+		n += m.Partitions[i742].sizeHint()
+	}
+	n += 5
+	for i743 := range m.Forgotten {
+		n += m.Forgotten[i743].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareFetchResp to b.
+func (m *ShareFetchResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendZigzag(b, int64(m.LockMs))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i744 := range m.Partitions {
+		b = m.Partitions[i744].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareFetchResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.LockMs, err = d.I32(); err != nil {
+		return err
+	}
+	var n745 int
+	if n745, err = d.Len(); err != nil {
+		return err
+	}
+	if n745 > 0 {
+		s746 := make([]ShareFetchPartitionResp, n745)
+		for i747 := range s746 {
+			if err = s746[i747].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s746
+	}
+	return nil
+}
+
+func (m *ShareFetchResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 10
+	n += 5
+	for i748 := range m.Partitions {
+		n += m.Partitions[i748].sizeHint()
+	}
+	return n
+}
+
+// appendVec is AppendPostcard into w, record sets by reference.
+func (m *ShareFetchResp) appendVec(w *vecFrame) {
+	w.enc = postcard.AppendZigzag(w.enc, int64(m.ErrorCode))
+	w.enc = postcard.AppendString(w.enc, m.ErrorMessage)
+	w.enc = postcard.AppendZigzag(w.enc, int64(m.LockMs))
+	w.enc = postcard.AppendUvarint(w.enc, uint64(len(m.Partitions)))
+	for i749 := range m.Partitions {
+		m.Partitions[i749].appendVec(w)
+	}
+}
+
+func (m *ShareFetchResp) vecHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += 10
+	n += 5
+	for i750 := range m.Partitions {
+		n += m.Partitions[i750].vecHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareGroupDescribeReq to b.
+func (m *ShareGroupDescribeReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i751 := range m.Groups {
+		b = postcard.AppendString(b, m.Groups[i751])
+	}
+	return b
+}
+
+func (m *ShareGroupDescribeReq) decode(d *postcard.Decoder) (err error) {
+	var n752 int
+	if n752, err = d.Len(); err != nil {
+		return err
+	}
+	if n752 > 0 {
+		s753 := make([]string, n752)
+		for i754 := range s753 {
+			if s753[i754], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Groups = s753
+	}
+	return nil
+}
+
+func (m *ShareGroupDescribeReq) sizeHint() int {
+	n := 0
+	n += 5
+	for i755 := range m.Groups {
+		n += len(m.Groups[i755]) + 5
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareGroupDescribeResp to b.
+func (m *ShareGroupDescribeResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendUvarint(b, uint64(len(m.Groups)))
+	for i756 := range m.Groups {
+		b = m.Groups[i756].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareGroupDescribeResp) decode(d *postcard.Decoder) (err error) {
+	var n757 int
+	if n757, err = d.Len(); err != nil {
+		return err
+	}
+	if n757 > 0 {
+		s758 := make([]ShareGroupDescription, n757)
+		for i759 := range s758 {
+			if err = s758[i759].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Groups = s758
+	}
+	return nil
+}
+
+func (m *ShareGroupDescribeResp) sizeHint() int {
+	n := 0
+	n += 5
+	for i760 := range m.Groups {
+		n += m.Groups[i760].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareGroupDescription to b.
+func (m *ShareGroupDescription) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.State)
+	b = postcard.AppendZigzag(b, int64(m.Epoch))
+	b = postcard.AppendZigzag(b, int64(m.AssignmentEpoch))
+	b = postcard.AppendUvarint(b, uint64(len(m.Members)))
+	for i761 := range m.Members {
+		b = m.Members[i761].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareGroupDescription) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.State, err = d.String(); err != nil {
+		return err
+	}
+	if m.Epoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.AssignmentEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	var n762 int
+	if n762, err = d.Len(); err != nil {
+		return err
+	}
+	if n762 > 0 {
+		s763 := make([]ShareMemberDescription, n762)
+		for i764 := range s763 {
+			if err = s763[i764].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Members = s763
+	}
+	return nil
+}
+
+func (m *ShareGroupDescription) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 10
+	n += len(m.State) + 5
+	n += 10
+	n += 10
+	n += 5
+	for i765 := range m.Members {
+		n += m.Members[i765].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareGroupHeartbeatReq to b.
+func (m *ShareGroupHeartbeatReq) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.MemberEpoch))
+	if m.Rack == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = postcard.AppendString(b, (*m.Rack))
+	}
+	b = postcard.AppendBool(b, m.HasTopics)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i766 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i766])
+	}
+	b = postcard.AppendString(b, m.ClientID)
+	b = postcard.AppendString(b, m.ClientHost)
+	return b
+}
+
+func (m *ShareGroupHeartbeatReq) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	var some767 bool
+	if some767, err = d.Option(); err != nil {
+		return err
+	}
+	if some767 {
+		p768 := new(string)
+		if (*p768), err = d.String(); err != nil {
+			return err
+		}
+		m.Rack = p768
+	}
+	if m.HasTopics, err = d.Bool(); err != nil {
+		return err
+	}
+	var n769 int
+	if n769, err = d.Len(); err != nil {
+		return err
+	}
+	if n769 > 0 {
+		s770 := make([]string, n769)
+		for i771 := range s770 {
+			if s770[i771], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s770
+	}
+	if m.ClientID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClientHost, err = d.String(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareGroupHeartbeatReq) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n++
+	if m.Rack != nil {
+		n += len((*m.Rack)) + 5
+	}
+	n += 10
+	n += 5
+	for i772 := range m.Topics {
+		n += len(m.Topics[i772]) + 5
+	}
+	n += len(m.ClientID) + 5
+	n += len(m.ClientHost) + 5
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareGroupHeartbeatResp to b.
+func (m *ShareGroupHeartbeatResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendString(b, m.ErrorMessage)
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendZigzag(b, int64(m.MemberEpoch))
+	b = postcard.AppendZigzag(b, int64(m.HeartbeatIntervalMs))
+	b = postcard.AppendBool(b, m.HasAssignment)
+	b = postcard.AppendUvarint(b, uint64(len(m.Assignment)))
+	for i773 := range m.Assignment {
+		b = m.Assignment[i773].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareGroupHeartbeatResp) decode(d *postcard.Decoder) (err error) {
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.ErrorMessage, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.MemberEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.HeartbeatIntervalMs, err = d.I32(); err != nil {
+		return err
+	}
+	if m.HasAssignment, err = d.Bool(); err != nil {
+		return err
+	}
+	var n774 int
+	if n774, err = d.Len(); err != nil {
+		return err
+	}
+	if n774 > 0 {
+		s775 := make([]ShareTP, n774)
+		for i776 := range s775 {
+			if err = s775[i776].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Assignment = s775
+	}
+	return nil
+}
+
+func (m *ShareGroupHeartbeatResp) sizeHint() int {
+	n := 0
+	n += 10
+	n += len(m.ErrorMessage) + 5
+	n += len(m.MemberID) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 5
+	for i777 := range m.Assignment {
+		n += m.Assignment[i777].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareMemberDescription to b.
+func (m *ShareMemberDescription) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.MemberID)
+	b = postcard.AppendString(b, m.Rack)
+	b = postcard.AppendZigzag(b, int64(m.Epoch))
+	b = postcard.AppendString(b, m.ClientID)
+	b = postcard.AppendString(b, m.ClientHost)
+	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
+	for i778 := range m.Topics {
+		b = postcard.AppendString(b, m.Topics[i778])
+	}
+	b = postcard.AppendUvarint(b, uint64(len(m.Assigned)))
+	for i779 := range m.Assigned {
+		b = m.Assigned[i779].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareMemberDescription) decode(d *postcard.Decoder) (err error) {
+	if m.MemberID, err = d.String(); err != nil {
+		return err
+	}
+	if m.Rack, err = d.String(); err != nil {
+		return err
+	}
+	if m.Epoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ClientID, err = d.String(); err != nil {
+		return err
+	}
+	if m.ClientHost, err = d.String(); err != nil {
+		return err
+	}
+	var n780 int
+	if n780, err = d.Len(); err != nil {
+		return err
+	}
+	if n780 > 0 {
+		s781 := make([]string, n780)
+		for i782 := range s781 {
+			if s781[i782], err = d.String(); err != nil {
+				return err
+			}
+		}
+		m.Topics = s781
+	}
+	var n783 int
+	if n783, err = d.Len(); err != nil {
+		return err
+	}
+	if n783 > 0 {
+		s784 := make([]ShareTP, n783)
+		for i785 := range s784 {
+			if err = s784[i785].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Assigned = s784
+	}
+	return nil
+}
+
+func (m *ShareMemberDescription) sizeHint() int {
+	n := 0
+	n += len(m.MemberID) + 5
+	n += len(m.Rack) + 5
+	n += 10
+	n += len(m.ClientID) + 5
+	n += len(m.ClientHost) + 5
+	n += 5
+	for i786 := range m.Topics {
+		n += len(m.Topics[i786]) + 5
+	}
+	n += 5
+	for i787 := range m.Assigned {
+		n += m.Assigned[i787].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareOffset to b.
+func (m *ShareOffset) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.StartOffset))
+	return b
+}
+
+func (m *ShareOffset) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.StartOffset, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareOffset) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareOffsetResp to b.
+func (m *ShareOffsetResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.StartOffset))
+	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
+	b = postcard.AppendZigzag(b, int64(m.Lag))
+	return b
+}
+
+func (m *ShareOffsetResp) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	if m.StartOffset, err = d.I64(); err != nil {
+		return err
+	}
+	if m.LeaderEpoch, err = d.I32(); err != nil {
+		return err
+	}
+	if m.Lag, err = d.I64(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareOffsetResp) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareOffsetResult to b.
+func (m *ShareOffsetResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	return b
+}
+
+func (m *ShareOffsetResult) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareOffsetResult) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareOffsetsGroup to b.
+func (m *ShareOffsetsGroup) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendBool(b, m.All)
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i788 := range m.Partitions {
+		b = m.Partitions[i788].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareOffsetsGroup) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.All, err = d.Bool(); err != nil {
+		return err
+	}
+	var n789 int
+	if n789, err = d.Len(); err != nil {
+		return err
+	}
+	if n789 > 0 {
+		s790 := make([]ShareTP, n789)
+		for i791 := range s790 {
+			if err = s790[i791].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s790
+	}
+	return nil
+}
+
+func (m *ShareOffsetsGroup) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 10
+	n += 5
+	for i792 := range m.Partitions {
+		n += m.Partitions[i792].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareOffsetsGroupResp to b.
+func (m *ShareOffsetsGroupResp) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Group)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
+	for i793 := range m.Partitions {
+		b = m.Partitions[i793].AppendPostcard(b)
+	}
+	return b
+}
+
+func (m *ShareOffsetsGroupResp) decode(d *postcard.Decoder) (err error) {
+	if m.Group, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	var n794 int
+	if n794, err = d.Len(); err != nil {
+		return err
+	}
+	if n794 > 0 {
+		s795 := make([]ShareOffsetResp, n794)
+		for i796 := range s795 {
+			if err = s795[i796].decode(d); err != nil {
+				return err
+			}
+		}
+		m.Partitions = s795
+	}
+	return nil
+}
+
+func (m *ShareOffsetsGroupResp) sizeHint() int {
+	n := 0
+	n += len(m.Group) + 5
+	n += 10
+	n += 5
+	for i797 := range m.Partitions {
+		n += m.Partitions[i797].sizeHint()
+	}
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareTP to b.
+func (m *ShareTP) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.Partition))
+	return b
+}
+
+func (m *ShareTP) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.Partition, err = d.I32(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareTP) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
+	return n
+}
+
+// AppendPostcard appends the postcard encoding of ShareTopicResult to b.
+func (m *ShareTopicResult) AppendPostcard(b []byte) []byte {
+	b = postcard.AppendString(b, m.Topic)
+	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	return b
+}
+
+func (m *ShareTopicResult) decode(d *postcard.Decoder) (err error) {
+	if m.Topic, err = d.String(); err != nil {
+		return err
+	}
+	if m.ErrorCode, err = d.I16(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (m *ShareTopicResult) sizeHint() int {
+	n := 0
+	n += len(m.Topic) + 5
+	n += 10
 	return n
 }
 
@@ -7413,8 +8804,8 @@ func (m *SyncGroupReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendString(b, m.ProtocolType)
 	b = postcard.AppendString(b, m.Protocol)
 	b = postcard.AppendUvarint(b, uint64(len(m.Assignments)))
-	for i672 := range m.Assignments {
-		b = m.Assignments[i672].AppendPostcard(b)
+	for i798 := range m.Assignments {
+		b = m.Assignments[i798].AppendPostcard(b)
 	}
 	return b
 }
@@ -7438,18 +8829,18 @@ func (m *SyncGroupReq) decode(d *postcard.Decoder) (err error) {
 	if m.Protocol, err = d.String(); err != nil {
 		return err
 	}
-	var n673 int
-	if n673, err = d.Len(); err != nil {
+	var n799 int
+	if n799, err = d.Len(); err != nil {
 		return err
 	}
-	if n673 > 0 {
-		s674 := make([]SyncGroupAssignment, n673)
-		for i675 := range s674 {
-			if err = s674[i675].decode(d); err != nil {
+	if n799 > 0 {
+		s800 := make([]SyncGroupAssignment, n799)
+		for i801 := range s800 {
+			if err = s800[i801].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Assignments = s674
+		m.Assignments = s800
 	}
 	return nil
 }
@@ -7463,8 +8854,8 @@ func (m *SyncGroupReq) sizeHint() int {
 	n += len(m.ProtocolType) + 5
 	n += len(m.Protocol) + 5
 	n += 5
-	for i676 := range m.Assignments {
-		n += m.Assignments[i676].sizeHint()
+	for i802 := range m.Assignments {
+		n += m.Assignments[i802].sizeHint()
 	}
 	return n
 }
@@ -7510,8 +8901,8 @@ func (m *TopicInfo) AppendPostcard(b []byte) []byte {
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendBool(b, m.Internal)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i677 := range m.Partitions {
-		b = m.Partitions[i677].AppendPostcard(b)
+	for i803 := range m.Partitions {
+		b = m.Partitions[i803].AppendPostcard(b)
 	}
 	return b
 }
@@ -7523,26 +8914,26 @@ func (m *TopicInfo) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x678 []byte
-	if x678, err = d.Take(16); err != nil {
+	var x804 []byte
+	if x804, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x678)
+	copy(m.TopicID[:], x804)
 	if m.Internal, err = d.Bool(); err != nil {
 		return err
 	}
-	var n679 int
-	if n679, err = d.Len(); err != nil {
+	var n805 int
+	if n805, err = d.Len(); err != nil {
 		return err
 	}
-	if n679 > 0 {
-		s680 := make([]PartitionInfo, n679)
-		for i681 := range s680 {
-			if err = s680[i681].decode(d); err != nil {
+	if n805 > 0 {
+		s806 := make([]PartitionInfo, n805)
+		for i807 := range s806 {
+			if err = s806[i807].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s680
+		m.Partitions = s806
 	}
 	return nil
 }
@@ -7554,8 +8945,8 @@ func (m *TopicInfo) sizeHint() int {
 	n += 16
 	n += 10
 	n += 5
-	for i682 := range m.Partitions {
-		n += m.Partitions[i682].sizeHint()
+	for i808 := range m.Partitions {
+		n += m.Partitions[i808].sizeHint()
 	}
 	return n
 }
@@ -7590,16 +8981,16 @@ func (m *TopicPlacement) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
 	b = append(b, m.TopicID[:]...)
 	b = postcard.AppendUvarint(b, uint64(len(m.Owners)))
-	for i683 := range m.Owners {
-		b = postcard.AppendString(b, m.Owners[i683])
+	for i809 := range m.Owners {
+		b = postcard.AppendString(b, m.Owners[i809])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.Leaders)))
-	for i684 := range m.Leaders {
-		b = postcard.AppendString(b, m.Leaders[i684])
+	for i810 := range m.Leaders {
+		b = postcard.AppendString(b, m.Leaders[i810])
 	}
 	b = postcard.AppendUvarint(b, uint64(len(m.LeaderEpochs)))
-	for i685 := range m.LeaderEpochs {
-		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i685]))
+	for i811 := range m.LeaderEpochs {
+		b = postcard.AppendZigzag(b, int64(m.LeaderEpochs[i811]))
 	}
 	return b
 }
@@ -7611,49 +9002,49 @@ func (m *TopicPlacement) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
-	var x686 []byte
-	if x686, err = d.Take(16); err != nil {
+	var x812 []byte
+	if x812, err = d.Take(16); err != nil {
 		return err
 	}
-	copy(m.TopicID[:], x686)
-	var n687 int
-	if n687, err = d.Len(); err != nil {
+	copy(m.TopicID[:], x812)
+	var n813 int
+	if n813, err = d.Len(); err != nil {
 		return err
 	}
-	if n687 > 0 {
-		s688 := make([]string, n687)
-		for i689 := range s688 {
-			if s688[i689], err = d.String(); err != nil {
+	if n813 > 0 {
+		s814 := make([]string, n813)
+		for i815 := range s814 {
+			if s814[i815], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Owners = s688
+		m.Owners = s814
 	}
-	var n690 int
-	if n690, err = d.Len(); err != nil {
+	var n816 int
+	if n816, err = d.Len(); err != nil {
 		return err
 	}
-	if n690 > 0 {
-		s691 := make([]string, n690)
-		for i692 := range s691 {
-			if s691[i692], err = d.String(); err != nil {
+	if n816 > 0 {
+		s817 := make([]string, n816)
+		for i818 := range s817 {
+			if s817[i818], err = d.String(); err != nil {
 				return err
 			}
 		}
-		m.Leaders = s691
+		m.Leaders = s817
 	}
-	var n693 int
-	if n693, err = d.Len(); err != nil {
+	var n819 int
+	if n819, err = d.Len(); err != nil {
 		return err
 	}
-	if n693 > 0 {
-		s694 := make([]int32, n693)
-		for i695 := range s694 {
-			if s694[i695], err = d.I32(); err != nil {
+	if n819 > 0 {
+		s820 := make([]int32, n819)
+		for i821 := range s820 {
+			if s820[i821], err = d.I32(); err != nil {
 				return err
 			}
 		}
-		m.LeaderEpochs = s694
+		m.LeaderEpochs = s820
 	}
 	return nil
 }
@@ -7664,12 +9055,12 @@ func (m *TopicPlacement) sizeHint() int {
 	n += 10
 	n += 16
 	n += 5
-	for i696 := range m.Owners {
-		n += len(m.Owners[i696]) + 5
+	for i822 := range m.Owners {
+		n += len(m.Owners[i822]) + 5
 	}
 	n += 5
-	for i697 := range m.Leaders {
-		n += len(m.Leaders[i697]) + 5
+	for i823 := range m.Leaders {
+		n += len(m.Leaders[i823]) + 5
 	}
 	n += 5
 	n += 10 * len(m.LeaderEpochs)
@@ -7739,8 +9130,8 @@ func (m *TxnDescription) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i698 := range m.Partitions {
-		b = m.Partitions[i698].AppendPostcard(b)
+	for i824 := range m.Partitions {
+		b = m.Partitions[i824].AppendPostcard(b)
 	}
 	return b
 }
@@ -7767,18 +9158,18 @@ func (m *TxnDescription) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n699 int
-	if n699, err = d.Len(); err != nil {
+	var n825 int
+	if n825, err = d.Len(); err != nil {
 		return err
 	}
-	if n699 > 0 {
-		s700 := make([]TxnPartition, n699)
-		for i701 := range s700 {
-			if err = s700[i701].decode(d); err != nil {
+	if n825 > 0 {
+		s826 := make([]TxnPartition, n825)
+		for i827 := range s826 {
+			if err = s826[i827].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s700
+		m.Partitions = s826
 	}
 	return nil
 }
@@ -7793,8 +9184,8 @@ func (m *TxnDescription) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i702 := range m.Partitions {
-		n += m.Partitions[i702].sizeHint()
+	for i828 := range m.Partitions {
+		n += m.Partitions[i828].sizeHint()
 	}
 	return n
 }
@@ -7805,8 +9196,8 @@ func (m *TxnListing) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendString(b, m.State)
 	b = postcard.AppendUvarint(b, uint64(len(m.PendingOffsets)))
-	for i703 := range m.PendingOffsets {
-		b = m.PendingOffsets[i703].AppendPostcard(b)
+	for i829 := range m.PendingOffsets {
+		b = m.PendingOffsets[i829].AppendPostcard(b)
 	}
 	return b
 }
@@ -7821,18 +9212,18 @@ func (m *TxnListing) decode(d *postcard.Decoder) (err error) {
 	if m.State, err = d.String(); err != nil {
 		return err
 	}
-	var n704 int
-	if n704, err = d.Len(); err != nil {
+	var n830 int
+	if n830, err = d.Len(); err != nil {
 		return err
 	}
-	if n704 > 0 {
-		s705 := make([]TxnPartition, n704)
-		for i706 := range s705 {
-			if err = s705[i706].decode(d); err != nil {
+	if n830 > 0 {
+		s831 := make([]TxnPartition, n830)
+		for i832 := range s831 {
+			if err = s831[i832].decode(d); err != nil {
 				return err
 			}
 		}
-		m.PendingOffsets = s705
+		m.PendingOffsets = s831
 	}
 	return nil
 }
@@ -7843,8 +9234,8 @@ func (m *TxnListing) sizeHint() int {
 	n += 10
 	n += len(m.State) + 5
 	n += 5
-	for i707 := range m.PendingOffsets {
-		n += m.PendingOffsets[i707].sizeHint()
+	for i833 := range m.PendingOffsets {
+		n += m.PendingOffsets[i833].sizeHint()
 	}
 	return n
 }
@@ -7856,8 +9247,8 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.Topics)))
-	for i708 := range m.Topics {
-		b = m.Topics[i708].AppendPostcard(b)
+	for i834 := range m.Topics {
+		b = m.Topics[i834].AppendPostcard(b)
 	}
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendString(b, m.MemberID)
@@ -7878,18 +9269,18 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.ProducerEpoch, err = d.I16(); err != nil {
 		return err
 	}
-	var n709 int
-	if n709, err = d.Len(); err != nil {
+	var n835 int
+	if n835, err = d.Len(); err != nil {
 		return err
 	}
-	if n709 > 0 {
-		s710 := make([]OffsetCommitTopic, n709)
-		for i711 := range s710 {
-			if err = s710[i711].decode(d); err != nil {
+	if n835 > 0 {
+		s836 := make([]OffsetCommitTopic, n835)
+		for i837 := range s836 {
+			if err = s836[i837].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Topics = s710
+		m.Topics = s836
 	}
 	if m.Generation, err = d.I32(); err != nil {
 		return err
@@ -7910,8 +9301,8 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i712 := range m.Topics {
-		n += m.Topics[i712].sizeHint()
+	for i838 := range m.Topics {
+		n += m.Topics[i838].sizeHint()
 	}
 	n += 10
 	n += len(m.MemberID) + 5
@@ -7969,8 +9360,8 @@ func (m *UpdatePartitionReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(m.Leader))
 	b = postcard.AppendZigzag(b, int64(m.LeaderEpoch))
 	b = postcard.AppendUvarint(b, uint64(len(m.ISR)))
-	for i713 := range m.ISR {
-		b = postcard.AppendUvarint(b, uint64(m.ISR[i713]))
+	for i839 := range m.ISR {
+		b = postcard.AppendUvarint(b, uint64(m.ISR[i839]))
 	}
 	return b
 }
@@ -7988,18 +9379,18 @@ func (m *UpdatePartitionReq) decode(d *postcard.Decoder) (err error) {
 	if m.LeaderEpoch, err = d.I32(); err != nil {
 		return err
 	}
-	var n714 int
-	if n714, err = d.Len(); err != nil {
+	var n840 int
+	if n840, err = d.Len(); err != nil {
 		return err
 	}
-	if n714 > 0 {
-		s715 := make([]uint64, n714)
-		for i716 := range s715 {
-			if s715[i716], err = d.U64(); err != nil {
+	if n840 > 0 {
+		s841 := make([]uint64, n840)
+		for i842 := range s841 {
+			if s841[i842], err = d.U64(); err != nil {
 				return err
 			}
 		}
-		m.ISR = s715
+		m.ISR = s841
 	}
 	return nil
 }
@@ -8079,8 +9470,8 @@ func (m *WriteMarkersReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendBool(b, m.Commit)
 	b = postcard.AppendUvarint(b, uint64(len(m.Partitions)))
-	for i717 := range m.Partitions {
-		b = m.Partitions[i717].AppendPostcard(b)
+	for i843 := range m.Partitions {
+		b = m.Partitions[i843].AppendPostcard(b)
 	}
 	return b
 }
@@ -8095,18 +9486,18 @@ func (m *WriteMarkersReq) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.Bool(); err != nil {
 		return err
 	}
-	var n718 int
-	if n718, err = d.Len(); err != nil {
+	var n844 int
+	if n844, err = d.Len(); err != nil {
 		return err
 	}
-	if n718 > 0 {
-		s719 := make([]TxnPartition, n718)
-		for i720 := range s719 {
-			if err = s719[i720].decode(d); err != nil {
+	if n844 > 0 {
+		s845 := make([]TxnPartition, n844)
+		for i846 := range s845 {
+			if err = s845[i846].decode(d); err != nil {
 				return err
 			}
 		}
-		m.Partitions = s719
+		m.Partitions = s845
 	}
 	return nil
 }
@@ -8117,8 +9508,8 @@ func (m *WriteMarkersReq) sizeHint() int {
 	n += 10
 	n += 10
 	n += 5
-	for i721 := range m.Partitions {
-		n += m.Partitions[i721].sizeHint()
+	for i847 := range m.Partitions {
+		n += m.Partitions[i847].sizeHint()
 	}
 	return n
 }
@@ -8181,6 +9572,13 @@ var specs = [...]Spec{
 	{Code: OpElectLeaders, Name: "elect_leaders", newReq: func() Message { return new(ElectLeadersReq) }, newResp: func() Message { return new(ElectLeadersResp) }},
 	{Code: OpTransferPartitionLeader, Name: "transfer_partition_leader", newReq: func() Message { return new(TransferPartitionLeaderReq) }, newResp: func() Message { return new(TransferPartitionLeaderResp) }},
 	{Code: OpCompleteReassignment, Name: "complete_reassignment", newReq: func() Message { return new(CompleteReassignmentReq) }, newResp: func() Message { return new(CompleteReassignmentResp) }},
+	{Code: OpShareGroupHeartbeat, Name: "share_group_heartbeat", newReq: func() Message { return new(ShareGroupHeartbeatReq) }, newResp: func() Message { return new(ShareGroupHeartbeatResp) }},
+	{Code: OpShareGroupDescribe, Name: "share_group_describe", newReq: func() Message { return new(ShareGroupDescribeReq) }, newResp: func() Message { return new(ShareGroupDescribeResp) }},
+	{Code: OpShareFetch, Name: "share_fetch", newReq: func() Message { return new(ShareFetchReq) }, newResp: func() Message { return new(ShareFetchResp) }},
+	{Code: OpShareAcknowledge, Name: "share_acknowledge", newReq: func() Message { return new(ShareAcknowledgeReq) }, newResp: func() Message { return new(ShareAcknowledgeResp) }},
+	{Code: OpDescribeShareGroupOffsets, Name: "describe_share_group_offsets", newReq: func() Message { return new(DescribeShareGroupOffsetsReq) }, newResp: func() Message { return new(DescribeShareGroupOffsetsResp) }},
+	{Code: OpAlterShareGroupOffsets, Name: "alter_share_group_offsets", newReq: func() Message { return new(AlterShareGroupOffsetsReq) }, newResp: func() Message { return new(AlterShareGroupOffsetsResp) }},
+	{Code: OpDeleteShareGroupOffsets, Name: "delete_share_group_offsets", newReq: func() Message { return new(DeleteShareGroupOffsetsReq) }, newResp: func() Message { return new(DeleteShareGroupOffsetsResp) }},
 }
 
 // Lookup returns the spec of op code c.
@@ -8296,6 +9694,20 @@ func Lookup(c Code) (Spec, bool) {
 		return specs[53], true
 	case OpCompleteReassignment:
 		return specs[54], true
+	case OpShareGroupHeartbeat:
+		return specs[55], true
+	case OpShareGroupDescribe:
+		return specs[56], true
+	case OpShareFetch:
+		return specs[57], true
+	case OpShareAcknowledge:
+		return specs[58], true
+	case OpDescribeShareGroupOffsets:
+		return specs[59], true
+	case OpAlterShareGroupOffsets:
+		return specs[60], true
+	case OpDeleteShareGroupOffsets:
+		return specs[61], true
 	}
 	return Spec{}, false
 }
@@ -9019,6 +10431,97 @@ func Dispatch(ctx context.Context, svc Service, c Code, body any) (Message, erro
 			return nil, errNilAnswer
 		}
 		return resp, nil
+	case OpShareGroupHeartbeat:
+		req, ok := body.(*ShareGroupHeartbeatReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: share_group_heartbeat request is %T", body)
+		}
+		resp, err := svc.ShareGroupHeartbeat(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpShareGroupDescribe:
+		req, ok := body.(*ShareGroupDescribeReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: share_group_describe request is %T", body)
+		}
+		resp, err := svc.ShareGroupDescribe(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpShareFetch:
+		req, ok := body.(*ShareFetchReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: share_fetch request is %T", body)
+		}
+		resp, err := svc.ShareFetch(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpShareAcknowledge:
+		req, ok := body.(*ShareAcknowledgeReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: share_acknowledge request is %T", body)
+		}
+		resp, err := svc.ShareAcknowledge(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDescribeShareGroupOffsets:
+		req, ok := body.(*DescribeShareGroupOffsetsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: describe_share_group_offsets request is %T", body)
+		}
+		resp, err := svc.DescribeShareGroupOffsets(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpAlterShareGroupOffsets:
+		req, ok := body.(*AlterShareGroupOffsetsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: alter_share_group_offsets request is %T", body)
+		}
+		resp, err := svc.AlterShareGroupOffsets(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
+	case OpDeleteShareGroupOffsets:
+		req, ok := body.(*DeleteShareGroupOffsetsReq)
+		if !ok {
+			return nil, fmt.Errorf("brokerop: delete_share_group_offsets request is %T", body)
+		}
+		resp, err := svc.DeleteShareGroupOffsets(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp == nil {
+			return nil, errNilAnswer
+		}
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: op %#x", ErrUnsupported, uint8(c))
 }
@@ -9303,6 +10806,41 @@ func (Unimplemented) CompleteReassignment(context.Context, *CompleteReassignment
 	return nil, unsupported("complete_reassignment")
 }
 
+// ShareGroupHeartbeat answers ErrUnsupported.
+func (Unimplemented) ShareGroupHeartbeat(context.Context, *ShareGroupHeartbeatReq) (*ShareGroupHeartbeatResp, error) {
+	return nil, unsupported("share_group_heartbeat")
+}
+
+// ShareGroupDescribe answers ErrUnsupported.
+func (Unimplemented) ShareGroupDescribe(context.Context, *ShareGroupDescribeReq) (*ShareGroupDescribeResp, error) {
+	return nil, unsupported("share_group_describe")
+}
+
+// ShareFetch answers ErrUnsupported.
+func (Unimplemented) ShareFetch(context.Context, *ShareFetchReq) (*ShareFetchResp, error) {
+	return nil, unsupported("share_fetch")
+}
+
+// ShareAcknowledge answers ErrUnsupported.
+func (Unimplemented) ShareAcknowledge(context.Context, *ShareAcknowledgeReq) (*ShareAcknowledgeResp, error) {
+	return nil, unsupported("share_acknowledge")
+}
+
+// DescribeShareGroupOffsets answers ErrUnsupported.
+func (Unimplemented) DescribeShareGroupOffsets(context.Context, *DescribeShareGroupOffsetsReq) (*DescribeShareGroupOffsetsResp, error) {
+	return nil, unsupported("describe_share_group_offsets")
+}
+
+// AlterShareGroupOffsets answers ErrUnsupported.
+func (Unimplemented) AlterShareGroupOffsets(context.Context, *AlterShareGroupOffsetsReq) (*AlterShareGroupOffsetsResp, error) {
+	return nil, unsupported("alter_share_group_offsets")
+}
+
+// DeleteShareGroupOffsets answers ErrUnsupported.
+func (Unimplemented) DeleteShareGroupOffsets(context.Context, *DeleteShareGroupOffsetsReq) (*DeleteShareGroupOffsetsResp, error) {
+	return nil, unsupported("delete_share_group_offsets")
+}
+
 // Parts is a Service made of parts: each op goes to the part that declares it, and a nil
 // part answers its ops with an error wrapping ErrUnsupported. The local forms go to Data.
 type Parts struct {
@@ -9312,6 +10850,7 @@ type Parts struct {
 	Producers ProducerService
 	Security  SecurityService
 	Quorum    QuorumService
+	Share     ShareService
 }
 
 // Produce forwards to p.Data.
@@ -9754,6 +11293,62 @@ func (p Parts) CompleteReassignment(ctx context.Context, req *CompleteReassignme
 	return p.Quorum.CompleteReassignment(ctx, req)
 }
 
+// ShareGroupHeartbeat forwards to p.Share.
+func (p Parts) ShareGroupHeartbeat(ctx context.Context, req *ShareGroupHeartbeatReq) (*ShareGroupHeartbeatResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("share_group_heartbeat")
+	}
+	return p.Share.ShareGroupHeartbeat(ctx, req)
+}
+
+// ShareGroupDescribe forwards to p.Share.
+func (p Parts) ShareGroupDescribe(ctx context.Context, req *ShareGroupDescribeReq) (*ShareGroupDescribeResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("share_group_describe")
+	}
+	return p.Share.ShareGroupDescribe(ctx, req)
+}
+
+// ShareFetch forwards to p.Share.
+func (p Parts) ShareFetch(ctx context.Context, req *ShareFetchReq) (*ShareFetchResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("share_fetch")
+	}
+	return p.Share.ShareFetch(ctx, req)
+}
+
+// ShareAcknowledge forwards to p.Share.
+func (p Parts) ShareAcknowledge(ctx context.Context, req *ShareAcknowledgeReq) (*ShareAcknowledgeResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("share_acknowledge")
+	}
+	return p.Share.ShareAcknowledge(ctx, req)
+}
+
+// DescribeShareGroupOffsets forwards to p.Share.
+func (p Parts) DescribeShareGroupOffsets(ctx context.Context, req *DescribeShareGroupOffsetsReq) (*DescribeShareGroupOffsetsResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("describe_share_group_offsets")
+	}
+	return p.Share.DescribeShareGroupOffsets(ctx, req)
+}
+
+// AlterShareGroupOffsets forwards to p.Share.
+func (p Parts) AlterShareGroupOffsets(ctx context.Context, req *AlterShareGroupOffsetsReq) (*AlterShareGroupOffsetsResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("alter_share_group_offsets")
+	}
+	return p.Share.AlterShareGroupOffsets(ctx, req)
+}
+
+// DeleteShareGroupOffsets forwards to p.Share.
+func (p Parts) DeleteShareGroupOffsets(ctx context.Context, req *DeleteShareGroupOffsetsReq) (*DeleteShareGroupOffsetsResp, error) {
+	if p.Share == nil {
+		return nil, unsupported("delete_share_group_offsets")
+	}
+	return p.Share.DeleteShareGroupOffsets(ctx, req)
+}
+
 // intercepted is Intercept's Service: each op runs inside around.
 type intercepted struct {
 	svc    Service
@@ -10141,6 +11736,55 @@ func (s intercepted) TransferPartitionLeader(ctx context.Context, req *TransferP
 func (s intercepted) CompleteReassignment(ctx context.Context, req *CompleteReassignmentReq) (*CompleteReassignmentResp, error) {
 	ctx, done := s.around(ctx, "complete_reassignment")
 	resp, err := s.svc.CompleteReassignment(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ShareGroupHeartbeat(ctx context.Context, req *ShareGroupHeartbeatReq) (*ShareGroupHeartbeatResp, error) {
+	ctx, done := s.around(ctx, "share_group_heartbeat")
+	resp, err := s.svc.ShareGroupHeartbeat(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ShareGroupDescribe(ctx context.Context, req *ShareGroupDescribeReq) (*ShareGroupDescribeResp, error) {
+	ctx, done := s.around(ctx, "share_group_describe")
+	resp, err := s.svc.ShareGroupDescribe(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ShareFetch(ctx context.Context, req *ShareFetchReq) (*ShareFetchResp, error) {
+	ctx, done := s.around(ctx, "share_fetch")
+	resp, err := s.svc.ShareFetch(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) ShareAcknowledge(ctx context.Context, req *ShareAcknowledgeReq) (*ShareAcknowledgeResp, error) {
+	ctx, done := s.around(ctx, "share_acknowledge")
+	resp, err := s.svc.ShareAcknowledge(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DescribeShareGroupOffsets(ctx context.Context, req *DescribeShareGroupOffsetsReq) (*DescribeShareGroupOffsetsResp, error) {
+	ctx, done := s.around(ctx, "describe_share_group_offsets")
+	resp, err := s.svc.DescribeShareGroupOffsets(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) AlterShareGroupOffsets(ctx context.Context, req *AlterShareGroupOffsetsReq) (*AlterShareGroupOffsetsResp, error) {
+	ctx, done := s.around(ctx, "alter_share_group_offsets")
+	resp, err := s.svc.AlterShareGroupOffsets(ctx, req)
+	done(err)
+	return resp, err
+}
+
+func (s intercepted) DeleteShareGroupOffsets(ctx context.Context, req *DeleteShareGroupOffsetsReq) (*DeleteShareGroupOffsetsResp, error) {
+	ctx, done := s.around(ctx, "delete_share_group_offsets")
+	resp, err := s.svc.DeleteShareGroupOffsets(ctx, req)
 	done(err)
 	return resp, err
 }

@@ -36,6 +36,7 @@ type Service interface {
 	ProducerService
 	SecurityService
 	QuorumService
+	ShareService
 }
 
 // DataService is the partition data path.
@@ -294,6 +295,37 @@ type QuorumService interface {
 	// target (its leader reports it), on the leader.
 	//kafkaop:complete_reassignment OpCompleteReassignment
 	CompleteReassignment(ctx context.Context, req *CompleteReassignmentReq) (*CompleteReassignmentResp, error)
+}
+
+// ShareService is the share-group coordinator (KIP-932, share.go).
+type ShareService interface {
+	// ShareGroupHeartbeat joins, heartbeats or leaves a share group.
+	//kafkaop:share_group_heartbeat OpShareGroupHeartbeat
+	ShareGroupHeartbeat(ctx context.Context, req *ShareGroupHeartbeatReq) (*ShareGroupHeartbeatResp, error)
+
+	// ShareGroupDescribe describes share groups.
+	//kafkaop:share_group_describe OpShareGroupDescribe
+	ShareGroupDescribe(ctx context.Context, req *ShareGroupDescribeReq) (*ShareGroupDescribeResp, error)
+
+	// ShareFetch acknowledges and acquires records in a share session.
+	//kafkaop:share_fetch OpShareFetch
+	ShareFetch(ctx context.Context, req *ShareFetchReq) (*ShareFetchResp, error)
+
+	// ShareAcknowledge acknowledges records in a share session.
+	//kafkaop:share_acknowledge OpShareAcknowledge
+	ShareAcknowledge(ctx context.Context, req *ShareAcknowledgeReq) (*ShareAcknowledgeResp, error)
+
+	// DescribeShareGroupOffsets reads share groups' start offsets.
+	//kafkaop:describe_share_group_offsets OpDescribeShareGroupOffsets
+	DescribeShareGroupOffsets(ctx context.Context, req *DescribeShareGroupOffsetsReq) (*DescribeShareGroupOffsetsResp, error)
+
+	// AlterShareGroupOffsets sets an empty share group's start offsets.
+	//kafkaop:alter_share_group_offsets OpAlterShareGroupOffsets
+	AlterShareGroupOffsets(ctx context.Context, req *AlterShareGroupOffsetsReq) (*AlterShareGroupOffsetsResp, error)
+
+	// DeleteShareGroupOffsets forgets an empty share group's state for topics.
+	//kafkaop:delete_share_group_offsets OpDeleteShareGroupOffsets
+	DeleteShareGroupOffsets(ctx context.Context, req *DeleteShareGroupOffsetsReq) (*DeleteShareGroupOffsetsResp, error)
 }
 
 // Message is a struct with a generated postcard codec: every op request and response, the

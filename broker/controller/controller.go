@@ -208,7 +208,7 @@ func (c *Controller) Close() error {
 // Service is what this broker serves on its kafkaop ALPN: its own data ops and the
 // controller's cluster-wide ops.
 func (c *Controller) Service() brokerop.Service {
-	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.securityService(), Quorum: c}
+	return brokerop.Parts{Data: brokermesh.StoreSpans{DataService: c.b}, Admin: c, Groups: c, Producers: c, Security: c.securityService(), Quorum: c, Share: c}
 }
 
 // Trusts reports whether id may call this broker's kafkaop service: a fellow broker (a seed,

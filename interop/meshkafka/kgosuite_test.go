@@ -8,8 +8,10 @@ package meshkafka_test
 // (OAUTHBEARER with unsigned tokens, which Kafka's default validator accepts: the gateway's
 // -oauth-unsecured-tokens; an expired one must fail with invalid_token).
 //
-// By default it runs TestSCRAMAuth, TestSCRAMAuthBadCredentials, TestOAuthAuth, TestPing and
-// TestClient_Produce. MESHKAFKA_KGO_SUITE=full runs the whole suite (several minutes) except
+// By default it runs TestSCRAMAuth, TestSCRAMAuthBadCredentials, TestOAuthAuth, TestPing,
+// TestClient_Produce and the share-group tests (KIP-932: TestShareGroupAckOnClose,
+// TestShareGroupOffsetsAdmin, TestShareGroupETL; they skip unless ShareFetch and
+// ShareAcknowledge v2 are advertised, and the check below fails a skip). MESHKAFKA_KGO_SUITE=full runs the whole suite (several minutes) except
 // TestIssue769, which sets its own Dialer and so cannot run with KGO_TEST_TLS (franz-go's test
 // dereferences the nil client), and TestConsumeRegex, which expects __consumer_offsets in
 // Metadata (the gateway does not list internal topics).
@@ -57,7 +59,8 @@ func TestFranzGoSuiteSecure(t *testing.T) {
 	})
 
 	args := []string{"-test.v", "-test.timeout", "20m"}
-	want := []string{"TestSCRAMAuth", "TestSCRAMAuthBadCredentials", "TestOAuthAuth", "TestPing", "TestClient_Produce"}
+	want := []string{"TestSCRAMAuth", "TestSCRAMAuthBadCredentials", "TestOAuthAuth", "TestPing", "TestClient_Produce",
+		"TestShareGroupAckOnClose", "TestShareGroupOffsetsAdmin", "TestShareGroupETL"}
 	if os.Getenv("MESHKAFKA_KGO_SUITE") == "full" {
 		args = append(args, "-test.skip", "^(TestIssue769|TestConsumeRegex)$")
 	} else {

@@ -323,7 +323,7 @@ func GenOps(d *Def) ([]byte, error) {
 }
 
 // partField names the Parts field serving the ops of each part interface of Service.
-var partField = map[string]string{"DataService": "Data", "AdminService": "Admin", "GroupService": "Groups", "ProducerService": "Producers", "SecurityService": "Security", "QuorumService": "Quorum"}
+var partField = map[string]string{"DataService": "Data", "AdminService": "Admin", "GroupService": "Groups", "ProducerService": "Producers", "SecurityService": "Security", "QuorumService": "Quorum", "ShareService": "Share"}
 
 func (g *gen) genParts() {
 	d := g.def

@@ -44,8 +44,8 @@ func TestLoadFindsOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(def.Ops) != 55 {
-		t.Fatalf("found %d ops, want 55", len(def.Ops))
+	if len(def.Ops) != 62 {
+		t.Fatalf("found %d ops, want 62", len(def.Ops))
 	}
 	byName := map[string]Op{}
 	for _, o := range def.Ops {

@@ -1,0 +1,96 @@
+package coord
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/meshkafka/meshkafka/broker/share"
+	"github.com/meshkafka/meshkafka/wal"
+)
+
+// Config configures Open.
+type Config struct {
+	Dir     string
+	FS      wal.FS           // nil: the real filesystem
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now
+	Machine share.Config
+}
+
+// Coordinator is the thin shell around share.Machine: one mutex, the durable Store, and the
+// clock. It starts no goroutine: timers (acquisition locks, member sessions) are evaluated
+// by Machine.Tick at the start of every call, so an expired lock is released before anyone
+// looks at the partition, and the release is made durable with that call's records.
+type Coordinator struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex // guards m, st, pending
+	m       *share.Machine
+	st      *Store          // nil after Close
+	pending []*share.Record // drained but not yet durable (a failed append), written first next time
+}
+
+// ErrClosed answers calls after Close.
+var ErrClosed = errors.New("share: coordinator closed")
+
+// Open opens the state log under cfg.Dir and replays it.
+func Open(cfg Config) (*Coordinator, error) {
+	if cfg.FS == nil {
+		cfg.FS = wal.OSFS()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st, recs, err := OpenStore(cfg.FS, cfg.Dir, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	m := share.NewMachine(cfg.Machine)
+	for _, r := range recs {
+		m.Apply(r)
+	}
+	return &Coordinator{cfg: cfg, log: cfg.Logger, m: m, st: st}, nil
+}
+
+// Do runs fn on the Machine under the lock, after Tick, and makes the changes durable
+// before it returns. An error means they are not durable yet: the caller answers with an
+// error; the records are kept and written before the next call's.
+func (c *Coordinator) Do(fn func(m *share.Machine, now time.Time)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return ErrClosed
+	}
+	now := c.cfg.Now()
+	c.m.Tick(now)
+	fn(c.m, now)
+	recs := append(c.pending, c.m.Drain()...)
+	if err := c.st.Append(recs); err != nil {
+		c.pending = recs
+		c.log.Error("share: persisting share-group state failed", "err", err)
+		return err
+	}
+	c.pending = nil
+	if err := c.st.MaybeCompact(c.m.State); err != nil {
+		c.log.Warn("share: state log compaction failed", "err", err)
+	}
+	return nil
+}
+
+// Close closes the log. Idempotent.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st == nil {
+		return nil
+	}
+	err := c.st.Close()
+	c.st = nil
+	return err
+}
