@@ -10,8 +10,9 @@ package meshkafka_test
 // Each named 848 variant must PASS, and no chain may have skipped its checks for a stale
 // commit (franz-go's errSkipChecks848 path).
 //
-// It takes minutes (classic and 848 variants run side by side in franz-go's suite), so the
-// unit task skips it and the faults task runs it, without -race. KGO_TEST_RECORDS is 5000.
+// It takes more than 20 minutes on the 2-core build machine (classic and 848 variants run side
+// by side in franz-go's suite, every chain through the embedded broker's fsynced commits), so
+// it runs only with MESHKAFKA_KGO848=1: `go tool task chaos` sets it. KGO_TEST_RECORDS is 5000.
 //
 // Deployments: "embedded" (cmd/gateway with its embedded broker and coordinator); with
 // MESHKAFKA_KGO848_QUORUM=1 also "quorum" (three cmd/broker processes in one metadata quorum
@@ -35,6 +36,9 @@ import (
 )
 
 func TestFranzGoSuite848(t *testing.T) {
+	if os.Getenv("MESHKAFKA_KGO848") != "1" {
+		t.Skip("franz-go's KIP-848 group tests take over 20 minutes here: MESHKAFKA_KGO848=1 runs them (go tool task chaos does)")
+	}
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/twmb/franz-go").Output()
 	if err != nil {
 		t.Fatalf("go list franz-go: %v", err)
