@@ -20,51 +20,7 @@ import (
 // the partition led again by one of the other two, which still has every acknowledged record
 // and takes new ones.
 func TestStartNodeReplicatedPartition(t *testing.T) {
-	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer gw.Close()
-	type member struct {
-		ep *endpoint.Endpoint
-		n  *Node
-	}
-	ms := make([]*member, 3)
-	var seeds []endpoint.NodeAddr
-	for i := range ms {
-		ms[i] = &member{ep: endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")}
-		seeds = append(seeds, ms[i].ep.Addr())
-	}
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		dir := t.TempDir()
-		wg.Go(func() {
-			n, err := StartNode(context.Background(), NodeConfig{Broker: broker.Config{Dir: dir}, Endpoint: m.ep, Seeds: seeds,
-				Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			m.n = n
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	defer func() {
-		for _, m := range ms {
-			if m.n != nil {
-				m.n.Close()
-			}
-			m.ep.Close()
-		}
-	}()
-	caller := func(m *member) brokerop.Service { return newGatewayCaller(gw, m.ep.Addr()) }
-	eventually(t, "three voters", func() error {
-		st := ms[0].n.Controller.Status()
-		if len(st.Brokers) != 3 || st.LeaderNodeID == "" {
-			return fmt.Errorf("status %+v", st)
-		}
-		return nil
-	})
+	ms, caller := startThreeNodes(t)
 	eventually(t, "an RF=3 topic", func() error {
 		ctx, cancel := ctx5()
 		defer cancel()
@@ -78,9 +34,9 @@ func TestStartNodeReplicatedPartition(t *testing.T) {
 		return nil
 	})
 	// produce tries every live broker until the partition's leader takes the batch.
-	produce := func(v string, live []*member) *member {
+	produce := func(v string, live []*threeNodeMember) *threeNodeMember {
 		t.Helper()
-		var by *member
+		var by *threeNodeMember
 		eventually(t, "acks=all produce of "+v, func() error {
 			var last error
 			for _, m := range live {
@@ -99,7 +55,7 @@ func TestStartNodeReplicatedPartition(t *testing.T) {
 	}
 	leader := produce("a", ms)
 	produce("b", ms)
-	var rest []*member
+	var rest []*threeNodeMember
 	for _, m := range ms {
 		if m != leader {
 			rest = append(rest, m)
@@ -153,4 +109,59 @@ func batchValues(b []byte) []string {
 		b = b[n:]
 	}
 	return out
+}
+
+// threeNodeMember is one of startThreeNodes' brokers.
+type threeNodeMember struct {
+	ep *endpoint.Endpoint
+	n  *Node
+}
+
+// startThreeNodes starts three StartNode brokers over real mesh endpoints that trust the
+// returned gateway endpoint, waits until they form a three-voter quorum with a leader, and
+// closes everything when the test ends. caller reaches a member as that gateway.
+func startThreeNodes(t *testing.T) (ms []*threeNodeMember, caller func(*threeNodeMember) brokerop.Service) {
+	t.Helper()
+	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
+	t.Cleanup(func() { gw.Close() })
+	ms = make([]*threeNodeMember, 3)
+	var seeds []endpoint.NodeAddr
+	for i := range ms {
+		ms[i] = &threeNodeMember{ep: endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")}
+		seeds = append(seeds, ms[i].ep.Addr())
+	}
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		dir := t.TempDir()
+		wg.Go(func() {
+			n, err := StartNode(context.Background(), NodeConfig{Broker: broker.Config{Dir: dir}, Endpoint: m.ep, Seeds: seeds,
+				Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			m.n = n
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			if m.n != nil {
+				m.n.Close()
+			}
+			m.ep.Close()
+		}
+	})
+	caller = func(m *threeNodeMember) brokerop.Service { return newGatewayCaller(gw, m.ep.Addr()) }
+	eventually(t, "three voters", func() error {
+		st := ms[0].n.Controller.Status()
+		if len(st.Brokers) != 3 || st.LeaderNodeID == "" {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	return ms, caller
 }

@@ -6,13 +6,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
-	"sync"
 	"testing"
 
-	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/mesh/endpoint"
-	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // txnBatch is a transactional batch of one record v of producer pid at epoch, sequence seq.
@@ -33,51 +29,7 @@ func txnBatch(v string, pid int64, epoch int16, seq int32) []byte {
 // shut down with a transaction open: the next leader's coordinator knows it from the quorum
 // and commits it.
 func TestStartNodeReplicatedTransactions(t *testing.T) {
-	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer gw.Close()
-	type member struct {
-		ep *endpoint.Endpoint
-		n  *Node
-	}
-	ms := make([]*member, 3)
-	var seeds []endpoint.NodeAddr
-	for i := range ms {
-		ms[i] = &member{ep: endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")}
-		seeds = append(seeds, ms[i].ep.Addr())
-	}
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		dir := t.TempDir()
-		wg.Go(func() {
-			n, err := StartNode(context.Background(), NodeConfig{Broker: broker.Config{Dir: dir}, Endpoint: m.ep, Seeds: seeds,
-				Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			m.n = n
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	defer func() {
-		for _, m := range ms {
-			if m.n != nil {
-				m.n.Close()
-			}
-			m.ep.Close()
-		}
-	}()
-	caller := func(m *member) brokerop.Service { return newGatewayCaller(gw, m.ep.Addr()) }
-	eventually(t, "three voters", func() error {
-		st := ms[0].n.Controller.Status()
-		if len(st.Brokers) != 3 || st.LeaderNodeID == "" {
-			return fmt.Errorf("status %+v", st)
-		}
-		return nil
-	})
+	ms, caller := startThreeNodes(t)
 	eventually(t, "an RF=3 topic", func() error {
 		ctx, cancel := ctx5()
 		defer cancel()
@@ -205,7 +157,7 @@ func TestStartNodeReplicatedTransactions(t *testing.T) {
 	// A transaction open when the coordinator's broker goes: the next one commits it.
 	add()
 	produce("x")
-	var coord *member
+	var coord *threeNodeMember
 	for _, m := range ms {
 		if m.n.Controller.isLeader() {
 			coord = m
