@@ -100,15 +100,13 @@ type Controller struct {
 
 	adminMu sync.Mutex // serialises topic changes (and the broker syncs around them) on the leader
 
-	mu        sync.Mutex
-	callers   map[key.PublicKey]callerAt // guarded by mu: other brokers' callers, by NodeId
-	coord     *group.Coordinator         // guarded by mu: the group coordinator, while leader
-	coordGone chan struct{}              // guarded by mu: closed when coord must be rebuilt
-	coordLead <-chan struct{}            // guarded by mu: closed when the leadership coord was started in ends
-	leading   bool                       // guarded by mu: the watcher saw this node lead
-	pidNext   int64                      // guarded by mu: next producer id of the current block
-	pidEnd    int64                      // guarded by mu: end of the current block (exclusive)
-	active    map[uint64]time.Time       // guarded by mu: when the leader last saw each member active
+	mu      sync.Mutex
+	callers map[key.PublicKey]callerAt      // guarded by mu: other brokers' callers, by NodeId
+	coord   leaderBound[*group.Coordinator] // guarded by mu: the group coordinator, while leader
+	leading bool                            // guarded by mu: the watcher saw this node lead
+	pidNext int64                           // guarded by mu: next producer id of the current block
+	pidEnd  int64                           // guarded by mu: end of the current block (exclusive)
+	active  map[uint64]time.Time            // guarded by mu: when the leader last saw each member active
 
 	pendingRF map[string]int // guarded by mu: replication factors of the CreateTopics being applied (placeTopic reads them)
 
@@ -117,17 +115,15 @@ type Controller struct {
 	reportKick chan struct{}                      // a report was queued (capacity 1)
 	moveKick   chan struct{}                      // replica moves to look at (capacity 1; moves.go)
 
-	syncMu  sync.Mutex                   // serialises broker syncs
-	peerMu  sync.Mutex                   // guards peers
-	peers   map[uint64]endpoint.NodeAddr // addresses given to AddPeer
-	pidMu   sync.Mutex                   // serialises producer-id allocation
-	coordMu sync.Mutex                   // serialises starting and stopping the group coordinator
-	txnMu   sync.Mutex                   // serialises starting and stopping the transaction coordinator
-	txnCo   *txn.Coordinator             // guarded by mu: the transaction coordinator, while leader (txn.go)
-	txnGone chan struct{}                // guarded by mu: closed when txnCo must be rebuilt
-	txnLead <-chan struct{}              // guarded by mu: closed when the leadership txnCo was started in ends
-	secOnce sync.Once                    // makes sec
-	sec     *clusterSecurity             // the security ops on the quorum (security.go)
+	syncMu  sync.Mutex                    // serialises broker syncs
+	peerMu  sync.Mutex                    // guards peers
+	peers   map[uint64]endpoint.NodeAddr  // addresses given to AddPeer
+	pidMu   sync.Mutex                    // serialises producer-id allocation
+	coordMu sync.Mutex                    // serialises starting and stopping the group coordinator
+	txnMu   sync.Mutex                    // serialises starting and stopping the transaction coordinator
+	txnCo   leaderBound[*txn.Coordinator] // guarded by mu: the transaction coordinator, while leader (txn.go)
+	secOnce sync.Once                     // makes sec
+	sec     *clusterSecurity              // the security ops on the quorum (security.go)
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -291,7 +287,7 @@ func (c *Controller) watchLoop() {
 		c.mu.Lock()
 		was := c.leading
 		c.leading = lead
-		running := c.coord != nil
+		running := c.coord.co != nil
 		c.mu.Unlock()
 		switch {
 		case lead && !was:

@@ -56,7 +56,7 @@ func (c *Controller) startCoordinator() {
 		return
 	}
 	c.mu.Lock()
-	c.coord, c.coordGone, c.coordLead = co, gone, changed
+	c.coord.set(co, gone, changed)
 	c.mu.Unlock()
 	c.log.Info("group coordinator started", "committed_offsets", len(initial))
 }
@@ -66,10 +66,7 @@ func (c *Controller) startCoordinator() {
 func (c *Controller) liveCoordinator() *group.Coordinator {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.coord == nil || closed(c.coordGone) || closed(c.coordLead) {
-		return nil
-	}
-	return c.coord
+	return c.coord.live()
 }
 
 // stopCoordinator stops the group coordinator, if one runs: its members rejoin the next one.
@@ -82,8 +79,7 @@ func (c *Controller) stopCoordinator() {
 // stopCoordinatorLocked is stopCoordinator with coordMu held.
 func (c *Controller) stopCoordinatorLocked() {
 	c.mu.Lock()
-	co := c.coord
-	c.coord, c.coordGone, c.coordLead = nil, nil, nil
+	co := c.coord.take()
 	c.mu.Unlock()
 	if co != nil {
 		_ = co.Close()

@@ -130,7 +130,7 @@ func (c *Controller) startTxnCoordinator() {
 	}
 	co.SetOffsetSink(broker.NewTxnOffsetSink(c))
 	c.mu.Lock()
-	c.txnCo, c.txnGone, c.txnLead = co, gone, changed
+	c.txnCo.set(co, gone, changed)
 	c.mu.Unlock()
 	c.b.SetTxnCoordinator(co)
 	c.log.Info("transaction coordinator started", "transactional_ids", len(recs))
@@ -141,10 +141,7 @@ func (c *Controller) startTxnCoordinator() {
 func (c *Controller) liveTxn() *txn.Coordinator {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.txnCo == nil || closed(c.txnGone) || closed(c.txnLead) {
-		return nil
-	}
-	return c.txnCo
+	return c.txnCo.live()
 }
 
 // stopTxnCoordinator stops the transaction coordinator, if one runs.
@@ -156,8 +153,7 @@ func (c *Controller) stopTxnCoordinator() {
 
 func (c *Controller) stopTxnLocked() {
 	c.mu.Lock()
-	co := c.txnCo
-	c.txnCo, c.txnGone, c.txnLead = nil, nil, nil
+	co := c.txnCo.take()
 	c.mu.Unlock()
 	if co != nil {
 		c.b.SetTxnCoordinator(nil)
