@@ -154,3 +154,32 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 	defer f.Close()
 	return ReadAll(f)
 }
+
+// ReplaceFile makes data the whole content of dir/name, atomically and durably: it is written
+// and fsynced under name+".tmp", renamed over name and the directory fsynced. It returns the
+// new file, open read-write (for a log that goes on appending to it); on an error the old
+// file, if any, is still in place unless the rename happened.
+func ReplaceFile(fsys FS, dir, name string, data []byte) (File, error) {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

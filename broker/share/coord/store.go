@@ -176,25 +176,8 @@ func (s *Store) MaybeCompact(state func() []*share.Record) error {
 	for _, r := range live {
 		buf = appendFrame(buf, r)
 	}
-	tmp := filepath.Join(s.dir, logName+".tmp")
-	f, err := s.fs.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := wal.ReplaceFile(s.fs, s.dir, logName, buf)
 	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(buf, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := s.fs.Rename(tmp, filepath.Join(s.dir, logName)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
-		f.Close()
 		return err
 	}
 	s.f.Close()
