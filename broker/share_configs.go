@@ -86,69 +86,83 @@ func (b *Broker) describeGroupConfigs(group string, names []string, docs bool) (
 // describeWithGroups serves the group resources of a DescribeConfigs itself and the others
 // with the topic and broker path.
 func (b *Broker) describeWithGroups(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
-	rest := &brokerop.DescribeConfigsReq{IncludeSynonyms: req.IncludeSynonyms, IncludeDocumentation: req.IncludeDocumentation}
-	for _, rs := range req.Resources {
-		if rs.Type != brokerop.ResourceGroupConfig {
-			rest.Resources = append(rest.Resources, rs)
-		}
+	rs, err := withGroupResources(req.Resources, func(r brokerop.DescribeConfigsResource) int8 { return r.Type },
+		func(rest []brokerop.DescribeConfigsResource) ([]brokerop.DescribeConfigsResourceResp, error) {
+			r, err := b.DescribeConfigs(ctx, &brokerop.DescribeConfigsReq{Resources: rest, IncludeSynonyms: req.IncludeSynonyms, IncludeDocumentation: req.IncludeDocumentation})
+			if err != nil {
+				return nil, err
+			}
+			return r.Resources, nil
+		},
+		func(rs brokerop.DescribeConfigsResource) brokerop.DescribeConfigsResourceResp {
+			r := brokerop.DescribeConfigsResourceResp{Type: rs.Type, Name: rs.Name}
+			if rs.Name == "" {
+				r.ErrorCode, r.ErrorMessage = kerr.InvalidGroupID.Code, "a group config resource needs a group id"
+			} else if cfgs, err := b.describeGroupConfigs(rs.Name, rs.ConfigNames, req.IncludeDocumentation); err != nil {
+				r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			} else {
+				r.Configs = cfgs
+			}
+			return r
+		})
+	if err != nil {
+		return nil, err
 	}
-	var rresp *brokerop.DescribeConfigsResp
-	if len(rest.Resources) > 0 {
-		var err error
-		if rresp, err = b.DescribeConfigs(ctx, rest); err != nil {
-			return nil, err
-		}
-	}
-	resp := &brokerop.DescribeConfigsResp{}
-	k := 0
-	for _, rs := range req.Resources {
-		if rs.Type != brokerop.ResourceGroupConfig {
-			resp.Resources = append(resp.Resources, rresp.Resources[k])
-			k++
-			continue
-		}
-		r := brokerop.DescribeConfigsResourceResp{Type: rs.Type, Name: rs.Name}
-		if rs.Name == "" {
-			r.ErrorCode, r.ErrorMessage = kerr.InvalidGroupID.Code, "a group config resource needs a group id"
-		} else if cfgs, err := b.describeGroupConfigs(rs.Name, rs.ConfigNames, req.IncludeDocumentation); err != nil {
-			r.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		} else {
-			r.Configs = cfgs
-		}
-		resp.Resources = append(resp.Resources, r)
-	}
-	return resp, nil
+	return &brokerop.DescribeConfigsResp{Resources: rs}, nil
 }
 
 // incrementalWithGroups serves the group resources of an IncrementalAlterConfigs (SET and
 // DELETE; a group config is not a list) and the others with the topic path.
 func (b *Broker) incrementalWithGroups(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	rest := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly}
-	for _, rs := range req.Resources {
-		if rs.Type != brokerop.ResourceGroupConfig {
-			rest.Resources = append(rest.Resources, rs)
+	rs, err := withGroupResources(req.Resources, func(r brokerop.IncrementalAlterConfigsResource) int8 { return r.Type },
+		func(rest []brokerop.IncrementalAlterConfigsResource) ([]brokerop.AlterConfigsResourceResp, error) {
+			r, err := b.IncrementalAlterConfigs(ctx, &brokerop.IncrementalAlterConfigsReq{Resources: rest, ValidateOnly: req.ValidateOnly})
+			if err != nil {
+				return nil, err
+			}
+			return r.Resources, nil
+		},
+		func(rs brokerop.IncrementalAlterConfigsResource) brokerop.AlterConfigsResourceResp {
+			r := brokerop.AlterConfigsResourceResp{Type: rs.Type, Name: rs.Name}
+			r.ErrorCode, r.ErrorMessage = b.alterGroupConfigs(rs, req.ValidateOnly)
+			return r
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &brokerop.AlterConfigsResp{Resources: rs}, nil
+}
+
+// withGroupResources answers a config request's resources in order: the group-config ones
+// each with group, all the others in one call to others (which answers them in order).
+func withGroupResources[Rq, Rs any](reqs []Rq, typeOf func(Rq) int8, others func([]Rq) ([]Rs, error), group func(Rq) Rs) ([]Rs, error) {
+	var rest []Rq
+	for _, r := range reqs {
+		if typeOf(r) != brokerop.ResourceGroupConfig {
+			rest = append(rest, r)
 		}
 	}
-	var rresp *brokerop.AlterConfigsResp
-	if len(rest.Resources) > 0 {
+	var answered []Rs
+	if len(rest) > 0 {
 		var err error
-		if rresp, err = b.IncrementalAlterConfigs(ctx, rest); err != nil {
+		if answered, err = others(rest); err != nil {
 			return nil, err
 		}
+		if len(answered) != len(rest) {
+			return nil, fmt.Errorf("config request: %d answers for %d resources", len(answered), len(rest))
+		}
 	}
-	resp := &brokerop.AlterConfigsResp{}
+	out := make([]Rs, 0, len(reqs))
 	k := 0
-	for _, rs := range req.Resources {
-		if rs.Type != brokerop.ResourceGroupConfig {
-			resp.Resources = append(resp.Resources, rresp.Resources[k])
+	for _, r := range reqs {
+		if typeOf(r) != brokerop.ResourceGroupConfig {
+			out = append(out, answered[k])
 			k++
 			continue
 		}
-		r := brokerop.AlterConfigsResourceResp{Type: rs.Type, Name: rs.Name}
-		r.ErrorCode, r.ErrorMessage = b.alterGroupConfigs(rs, req.ValidateOnly)
-		resp.Resources = append(resp.Resources, r)
+		out = append(out, group(r))
 	}
-	return resp, nil
+	return out, nil
 }
 
 // alterGroupConfigs checks every change of one group resource, then applies them all
