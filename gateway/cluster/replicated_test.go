@@ -1,11 +1,13 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,7 +119,9 @@ func TestKadmReplicationFactor3(t *testing.T) {
 	}
 	defer cons.Close()
 	got := map[string]bool{}
-	ctx, cancel = controllertest.Context()
+	// A hang bound, not a speed check: on a loaded 2-core machine the consumer's metadata,
+	// offset and fetch round trips through three raft leaders took more than one op's 10 s.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for len(got) < 6 && ctx.Err() == nil {
 		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
