@@ -203,7 +203,8 @@
 // OnPartitionState's function is told, from the background goroutine, when this broker
 // serves a partition as leader at a new term (once an entry of its term is applied, so a
 // majority has acknowledged it) and whenever the ISR it sees changes (the leader and every
-// voter raft saw recently whose log is within 64 entries of the commit index);
+// voter raft saw recently whose log reaches the commit index of 10 to 20 s ago, Kafka's
+// replica.lag.time.max.ms rule: a wiped replica copying the log is not in sync until it has it);
 // CheckReplicas runs that check (every Config.ReplicaCheckInterval and as soon as this
 // broker starts serving a partition).
 //

@@ -268,6 +268,7 @@ type replGroup struct {
 	inflight        []*inflightBatch
 	epochs          []epochStart // first offset of each term seen in applied entries, ascending
 	expiredAt       time.Time
+	isrMark         isrMark // the reference point of isr, while leading
 
 	// Owned by the broker's background goroutine (checkReplicas).
 	reported reportedState
@@ -422,19 +423,37 @@ func (g *replGroup) leaderState() (serving bool, leader, term uint64) {
 }
 
 // isr returns the in-sync replicas of a group this broker leads (nil if it does not lead
-// it): the leader and every voter the leader heard from recently whose log matches up to
-// within isrMaxLag entries of the commit index.
-func (g *replGroup) isr() (isr []uint64, leader, term uint64) {
+// it): the leader and every voter the leader heard from recently (raft's RecentActive) whose
+// log reaches the commit index this leader saw between isrLagTime and twice that ago, or the
+// commit index now. That is Kafka's rule (a follower is in sync while it has caught up with
+// the leader within replica.lag.time.max.ms) read off raft's progress: a follower that falls
+// further behind, or a new replica (a wiped disk) still copying the log, is not in sync until
+// it has the data. At a new term the reference point is the commit index the term began with.
+func (g *replGroup) isr(now time.Time) (isr []uint64, leader, term uint64) {
 	st, ok := g.eng.Status(g.id)
 	if !ok || st.Leader != g.self {
 		return nil, st.Leader, st.Term
 	}
+	g.mu.Lock()
+	m := &g.isrMark
+	switch {
+	case m.term != st.Term:
+		*m = isrMark{term: st.Term, cur: st.Commit, prev: st.Commit, at: now}
+	case now.Sub(m.at) >= 2*isrLagTime:
+		// Not looked at for a while (the checks run every ReplicaCheckInterval): the marks
+		// are too old to say who kept up, so only those caught up now count.
+		*m = isrMark{term: st.Term, cur: st.Commit, prev: st.Commit, at: now}
+	case now.Sub(m.at) >= isrLagTime:
+		m.prev, m.cur, m.at = m.cur, st.Commit, now
+	}
+	floor := m.prev
+	g.mu.Unlock()
 	isr = []uint64{g.self}
 	for _, v := range st.Voters {
 		if v == g.self {
 			continue
 		}
-		if pr, ok := st.Progress[v]; ok && pr.RecentActive && pr.Match+isrMaxLag >= st.Commit {
+		if pr, ok := st.Progress[v]; ok && pr.RecentActive && (pr.Match >= st.Commit || pr.Match >= floor) {
 			isr = append(isr, v)
 		}
 	}
@@ -442,9 +461,18 @@ func (g *replGroup) isr() (isr []uint64, leader, term uint64) {
 	return isr, st.Leader, st.Term
 }
 
-// isrMaxLag is how many entries behind the commit index a follower may be and count as in
-// sync (Kafka measures replica.lag.time.max.ms instead; raft's RecentActive covers time).
-const isrMaxLag = 64
+// isrLagTime is how far behind the leader (in time) a follower may be and count as in sync:
+// Kafka's replica.lag.time.max.ms, shorter (Kafka's default is 30 s) since raft's
+// RecentActive already covers a follower that stopped answering.
+const isrLagTime = 10 * time.Second
+
+// isrMark is the reference point of isr: the commit index at the last two marks, taken at
+// least isrLagTime apart, in the leader's current term.
+type isrMark struct {
+	term      uint64
+	cur, prev uint64
+	at        time.Time // when cur was taken
+}
 
 // kickReplicas asks the background goroutine to check the replicated partitions soon.
 func (b *Broker) kickReplicas() {
@@ -489,7 +517,7 @@ func (b *Broker) CheckReplicas() {
 				g.reported = reportedState{}
 				continue
 			}
-			isr, leader, term := g.isr()
+			isr, leader, term := g.isr(now)
 			if leader != g.self {
 				g.reported = reportedState{leader: leader, term: term}
 				continue

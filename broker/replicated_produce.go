@@ -61,7 +61,7 @@ func (b *Broker) proposeReplicated(ctx context.Context, acks int16, x replProduc
 		return nil
 	}
 	if acks == -1 && x.cfg.minInsync > 1 {
-		if isr, _, _ := g.isr(); len(isr) < x.cfg.minInsync {
+		if isr, _, _ := g.isr(b.cfg.Now()); len(isr) < x.cfg.minInsync {
 			r.ErrorCode = kerr.NotEnoughReplicas.Code
 			r.ErrorMessage = fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", len(isr), x.cfg.minInsync)
 			return nil

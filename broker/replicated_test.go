@@ -279,7 +279,7 @@ func TestReplicatedEngineMinInsync(t *testing.T) {
 		g := b.lookup("r", 0).group.Load()
 		waitISR := func(n int) {
 			t.Helper()
-			waitFor(t, func() bool { isr, _, _ := g.isr(); return len(isr) == n })
+			waitFor(t, func() bool { isr, _, _ := g.isr(b.cfg.Now()); return len(isr) == n })
 		}
 		waitISR(3) // a new leader hears from its followers one by one
 		var mu sync.Mutex
@@ -603,5 +603,57 @@ func (c *raftCluster) moveLeader(p int32, to uint64) {
 			}
 		}
 		return !others && c.serves(to, p)
+	})
+}
+
+// A follower that answers heartbeats but gets no log entries (its appends lost) drops out
+// of the ISR once it is isrLagTime behind, however few entries it misses, and comes back
+// once it has the data: in sync means caught up with the leader recently, as in Kafka.
+func TestReplicatedEngineISRNeedsTheData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRaftCluster(t, 3, 1, nil)
+		l := c.leader(0)
+		b := c.nodes[l].e.b
+		g := b.lookup("r", 0).group.Load()
+		inISR := func(id uint64) bool { isr, _, _ := g.isr(b.cfg.Now()); return slices.Contains(isr, id) }
+		waitFor(t, func() bool { isr, _, _ := g.isr(b.cfg.Now()); return len(isr) == 3 })
+		var f uint64
+		for id := range c.nodes {
+			if id != l {
+				f = id
+				break
+			}
+		}
+		c.net.SetDrop(func(m replica.GroupMessage) bool {
+			return m.Msg.GetTo() == f && m.Msg.GetType() == raftpb.MessageType_MsgApp
+		})
+		for i := range 3 {
+			if r := produceTo(t, b, -1, 0, makeBatch(false, vals(100, fmt.Sprint("lag", i))...)); r.ErrorCode != 0 {
+				t.Fatalf("produce %d: %+v", i, r)
+			}
+		}
+		st, _ := c.nodes[l].eng.Status(c.gid(0))
+		if pr := st.Progress[f]; pr.Match >= st.Commit {
+			t.Fatalf("follower %d has every entry (match %d, commit %d): the drop did not hold it back", f, pr.Match, st.Commit)
+		}
+		// Within the lag time it still counts; after it (heartbeats answered all along) not.
+		if !inISR(f) {
+			t.Fatalf("follower %d out of the ISR at once", f)
+		}
+		time.Sleep(2*isrLagTime + time.Second) // raft's ticks, for RecentActive
+		c.nodes[l].e.clock.Advance(2*isrLagTime + time.Second)
+		if st, _ := c.nodes[l].eng.Status(c.gid(0)); !st.Progress[f].RecentActive {
+			t.Fatalf("follower %d not recently active: the test lost its heartbeats too", f)
+		}
+		if inISR(f) {
+			st, _ := c.nodes[l].eng.Status(c.gid(0))
+			t.Fatalf("follower %d in the ISR %v behind the leader (match %d, commit %d)", f, isrLagTime*2, st.Progress[f].Match, st.Commit)
+		}
+		c.net.SetDrop(nil)
+		waitFor(t, func() bool { return inISR(f) })
+		st, _ = c.nodes[l].eng.Status(c.gid(0))
+		if pr := st.Progress[f]; pr.Match < st.Commit {
+			t.Fatalf("follower %d back in the ISR at match %d, commit %d", f, pr.Match, st.Commit)
+		}
 	})
 }

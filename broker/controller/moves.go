@@ -35,7 +35,7 @@ type PartitionEngine interface {
 }
 
 // catchUpLag is how many entries behind the commit index a learner may be and still be
-// promoted to voter (the same bound as the broker's in-sync replicas).
+// promoted to voter (raft then sends it the rest as to any follower).
 const catchUpLag = 64
 
 // stepKind is what a partition's leader does next to move its raft group to a target.
