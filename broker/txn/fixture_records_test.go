@@ -1,13 +1,10 @@
 package txn
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
-	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/recordlog/recordlogtest"
 )
 
 // fixtureRecords are the records in testdata/txn.log, a log written by the store code as it
@@ -25,33 +22,11 @@ func fixtureRecords() []*Txn {
 	}
 }
 
-// A transaction log written before the framing moved to wal/recordlog opens with the same
-// records, and the framing writes the same bytes.
+// A log written before the framing moved to wal/recordlog opens with the same records, and
+// the framing writes the same bytes.
 func TestStoreOpensOldLog(t *testing.T) {
-	old, err := os.ReadFile(filepath.Join("testdata", logName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, logName), old, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, recs, err := OpenStore(wal.OSFS(), dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	if want := fixtureRecords(); !reflect.DeepEqual(recs, want) {
-		t.Fatalf("records of the old log:\n%+v\nwant\n%+v", recs, want)
-	}
-	var again []byte
-	for _, r := range fixtureRecords() {
-		again = appendFrame(again, r)
-	}
-	if !bytes.Equal(again, old) {
-		t.Fatalf("framing writes\n%x\nthe old log is\n%x", again, old)
-	}
-	if now, _ := os.ReadFile(filepath.Join(dir, logName)); !bytes.Equal(now, old) {
-		t.Fatalf("opening a good log changed it")
-	}
+	recordlogtest.OpensOldLog(t, filepath.Join("testdata", logName), logName, &format, fixtureRecords(), OpenStore)
 }
+
+// appendFrame appends t's frame in the log (for tests that write logs byte by byte).
+func appendFrame(b []byte, t *Txn) []byte { return format.AppendFrame(b, t) }

@@ -1,15 +1,11 @@
 package coord
 
 import (
-	"bytes"
-	"log/slog"
-	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/share"
-	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/recordlog/recordlogtest"
 )
 
 // fixtureRecords are the records in testdata/share.log, a log written by the store code as
@@ -23,33 +19,14 @@ func fixtureRecords() []*share.Record {
 		&share.Record{Kind: share.KindDeleteGroup, Group: "gone"})
 }
 
-// A share-group state log written before the framing moved to wal/recordlog opens with the same
-// records, and the framing writes the same bytes.
+// A log written before the framing moved to wal/recordlog opens with the same records, and
+// the framing writes the same bytes.
 func TestStoreOpensOldLog(t *testing.T) {
-	old, err := os.ReadFile(filepath.Join("testdata", logName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, logName), old, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, recs, err := OpenStore(wal.OSFS(), dir, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	if want := fixtureRecords(); !reflect.DeepEqual(recs, want) {
-		t.Fatalf("records of the old log:\n%+v\nwant\n%+v", recs, want)
-	}
-	var again []byte
-	for _, r := range fixtureRecords() {
-		again = appendFrame(again, r)
-	}
-	if !bytes.Equal(again, old) {
-		t.Fatalf("framing writes\n%x\nthe old log is\n%x", again, old)
-	}
-	if now, _ := os.ReadFile(filepath.Join(dir, logName)); !bytes.Equal(now, old) {
-		t.Fatalf("opening a good log changed it")
-	}
+	recordlogtest.OpensOldLog(t, filepath.Join("testdata", logName), logName, &format, fixtureRecords(), OpenStore)
 }
+
+// frameHead is the bytes of a log frame before its payload (length and checksum).
+const frameHead = 8
+
+// appendFrame appends r's frame in the log (for tests that write logs byte by byte).
+func appendFrame(b []byte, r *share.Record) []byte { return format.AppendFrame(b, r) }
