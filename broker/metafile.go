@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -125,30 +124,13 @@ func metaFile(magic string, body []byte) []byte {
 	return append([]byte(hdr), body...)
 }
 
-// replaceMetaFile makes data the content of path. A failed rename or directory fsync is an
-// unknown outcome (unknown true): the caller must refuse later writes.
+// replaceMetaFile makes data the content of path (wal.ReplaceFileMode). A failed rename or
+// directory fsync is an unknown outcome (unknown true): the caller must refuse later writes.
 func replaceMetaFile(fsys wal.FS, path string, perm fs.FileMode, data []byte) (unknown bool, err error) {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := wal.ReplaceFileMode(fsys, filepath.Dir(path), filepath.Base(path), data, perm)
 	if err != nil {
-		return false, err
+		return errors.Is(err, wal.ErrReplaceUnknown), err
 	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return false, fmt.Errorf("write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return false, fmt.Errorf("sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return false, err
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return true, fmt.Errorf("rename: %w", err)
-	}
-	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return true, fmt.Errorf("sync dir: %w", err)
-	}
+	f.Close() // the content is durable in place: a failed close of the new file changes nothing
 	return false, nil
 }

@@ -140,15 +140,7 @@ func (b *Broker) deleteRecordsReplicated(ctx context.Context, p *partition, off 
 		return 0, start
 	}
 	prop, err := g.eng.Propose(ctx, g.id, encodeLogStartEntry(off))
-	if err == nil {
-		select {
-		case err = <-prop.Committed:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-b.closing:
-			err = ErrClosed
-		}
-	}
+	err = b.awaitCommitted(ctx, prop, err)
 	switch {
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrUnknownGroup), errors.Is(err, ErrClosed):
 		return kerr.NotLeaderForPartition.Code, -1

@@ -65,6 +65,40 @@ func (c *raftCluster) waitUntilInactive(l, f uint64) {
 	})
 }
 
+// newCutOffCluster starts three replicas of one partition of topic "r" (configs) and cuts
+// a follower f of leader l off (cutOff, whose index it returns).
+func newCutOffCluster(t *testing.T, configs map[string]string) (c *raftCluster, l, f, last uint64) {
+	t.Helper()
+	c = newRaftCluster(t, 3, 1, configs)
+	l = c.leader(0)
+	f = c.others(l)[0]
+	return c, l, f, c.cutOff(l, f)
+}
+
+// cutOff isolates follower f of leader l (partition 0) and waits until l sees it inactive;
+// it returns f's last raft index before the cut.
+func (c *raftCluster) cutOff(l, f uint64) uint64 {
+	c.t.Helper()
+	last, _ := c.store(f, 0).LastIndex()
+	c.net.Isolate(f)
+	c.waitUntilInactive(l, f)
+	return last
+}
+
+// catchUpBySnapshot heals the network, waits until follower f's log of partition 0 ends
+// where the leader's (lb) does and checks that f got there by installing a snapshot above
+// its last index before the cut (cutOff's). It returns f's log.
+func (c *raftCluster) catchUpBySnapshot(f uint64, lb *wal.Log, last uint64) *wal.Log {
+	c.t.Helper()
+	c.net.Heal()
+	fl := c.nodes[f].e.b.lookup("r", 0).log
+	waitFor(c.t, func() bool { return fl.NextOffset() == lb.NextOffset() })
+	if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= last {
+		c.t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
+	}
+	return fl
+}
+
 // big is a record value of about 300 bytes.
 func big(i int) string { return fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 300)) }
 
@@ -450,9 +484,7 @@ func TestReplicatedSnapshotKeepsRetainedRecords(t *testing.T) {
 		for i := range 2 {
 			produce(i)
 		}
-		fLast, _ := c.store(f, 0).LastIndex()
-		c.net.Isolate(f)
-		c.waitUntilInactive(l, f)
+		fLast := c.cutOff(l, f)
 		for i := 2; i < 24; i++ {
 			produce(i)
 		}
@@ -467,12 +499,7 @@ func TestReplicatedSnapshotKeepsRetainedRecords(t *testing.T) {
 		if first, _ := c.store(l, 0).FirstIndex(); first <= fLast+1 {
 			t.Fatalf("leader's raft log starts at %d: the cut-off follower (last %d) needs no snapshot", first, fLast)
 		}
-		c.net.Heal()
-		fl := c.nodes[f].e.b.lookup("r", 0).log
-		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
-		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
-			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
-		}
+		fl := c.catchUpBySnapshot(f, lb, fLast)
 		if fl.StartOffset() != lb.StartOffset() {
 			t.Fatalf("follower's log starts at %d, the leader's at %d", fl.StartOffset(), lb.StartOffset())
 		}
@@ -503,14 +530,8 @@ func TestReplicatedSnapshotKeepsRetainedRecords(t *testing.T) {
 // retry with the original offset and refuses a sequence gap of each.
 func TestReplicatedSnapshotManyProducers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newRaftCluster(t, 3, 1, map[string]string{
-			"segment.bytes": "4096", "retention.bytes": "4096", "retention.ms": "-1"})
-		l := c.leader(0)
-		f := c.others(l)[0]
+		c, l, f, fLast := newCutOffCluster(t, map[string]string{"segment.bytes": "4096", "retention.bytes": "4096", "retention.ms": "-1"})
 		b := c.nodes[l].e.b
-		fLast, _ := c.store(f, 0).LastIndex()
-		c.net.Isolate(f)
-		c.waitUntilInactive(l, f)
 		const producers = 1200
 		offs := make([]int64, producers)
 		for pid := range int64(producers) {
@@ -542,12 +563,7 @@ func TestReplicatedSnapshotManyProducers(t *testing.T) {
 		if _, app, err := raftstore.SnapshotData(snap.GetData()); err != nil || len(app) < 8*wal.MaxStateBytes {
 			t.Fatalf("leader's snapshot data: %d bytes, %v; want the state of %d producers", len(app), err, producers)
 		}
-		c.net.Heal()
-		fl := c.nodes[f].e.b.lookup("r", 0).log
-		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
-		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
-			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
-		}
+		c.catchUpBySnapshot(f, lb, fLast)
 		// Restarted too, it restores the producers from its own copy of the snapshot.
 		c.kill(f)
 		c.restart(f)
@@ -577,14 +593,8 @@ func TestReplicatedSnapshotManyProducers(t *testing.T) {
 // installed the snapshot (and then restarted from it) still deduplicates all five.
 func TestReplicatedSnapshotProducerWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newRaftCluster(t, 3, 1, map[string]string{
-			"segment.bytes": "1024", "retention.bytes": "1500", "retention.ms": "-1"})
-		l := c.leader(0)
-		f := c.others(l)[0]
+		c, l, f, fLast := newCutOffCluster(t, map[string]string{"segment.bytes": "1024", "retention.bytes": "1500", "retention.ms": "-1"})
 		b := c.nodes[l].e.b
-		fLast, _ := c.store(f, 0).LastIndex()
-		c.net.Isolate(f)
-		c.waitUntilInactive(l, f)
 		const pid = 42
 		var offs []int64
 		send := func(seq int32, v string) {
@@ -612,12 +622,7 @@ func TestReplicatedSnapshotProducerWindow(t *testing.T) {
 		if s := lb.StartOffset(); s <= offs[2] || s > offs[3] {
 			t.Fatalf("leader's log starts at %d; want batches 0-2 (up to %d) gone and 3 (%d) kept", s, offs[2], offs[3])
 		}
-		c.net.Heal()
-		fl := c.nodes[f].e.b.lookup("r", 0).log
-		waitFor(t, func() bool { return fl.NextOffset() == lb.NextOffset() })
-		if snap, _ := c.store(f, 0).Snapshot(); snap.GetMetadata().GetIndex() <= fLast {
-			t.Fatalf("follower installed no snapshot: %v", snap.GetMetadata())
-		}
+		c.catchUpBySnapshot(f, lb, fLast)
 		check := func(id uint64) {
 			t.Helper()
 			c.moveLeader(0, id)

@@ -52,6 +52,22 @@ func (b *Broker) SetTxnVerifier(fn TxnVerifier) {
 // this broker does not lead (or does not serve yet): the marker must go to the leader.
 var ErrNotPartitionLeader = errors.New("broker: not the partition leader")
 
+// awaitCommitted waits for a proposal to be committed: its Committed error, ctx's error, or
+// ErrClosed when the broker closes first. err is Propose's: a failed proposal is not waited for.
+func (b *Broker) awaitCommitted(ctx context.Context, prop *replica.Proposal, err error) error {
+	if err != nil {
+		return err
+	}
+	select {
+	case err = <-prop.Committed:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-b.closing:
+		err = ErrClosed
+	}
+	return err
+}
+
 // writeReplicatedMarker proposes a transaction marker into replicated partition p and
 // returns once it is committed and applied here (the partition's LSO has moved past it).
 func (b *Broker) writeReplicatedMarker(ctx context.Context, p *partition, pid int64, epoch int16, commit bool) error {
@@ -70,15 +86,7 @@ func (b *Broker) writeReplicatedMarker(ctx context.Context, p *partition, pid in
 	}
 	prop, err := g.eng.Propose(ctx, g.id, data)
 	g.propMu.Unlock()
-	if err == nil {
-		select {
-		case err = <-prop.Committed:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-b.closing:
-			err = ErrClosed
-		}
-	}
+	err = b.awaitCommitted(ctx, prop, err)
 	if err != nil {
 		if errors.Is(err, replica.ErrNotLeader) || errors.Is(err, replica.ErrUnknownGroup) {
 			return fmt.Errorf("%w: %s-%d: %w", ErrNotPartitionLeader, p.t.name, p.index, err)

@@ -83,37 +83,8 @@ func TestReplicatedTxnReadCommittedAcrossFailover(t *testing.T) {
 		l := c.leader(0)
 		c.useCoordinatorOf(l)
 		le := c.nodes[l].e
-		pa, ea := le.initTxn("a", 600000)
-		if code := le.addParts("a", pa, ea, "r", 0); code != 0 {
-			t.Fatalf("add partitions: %d", code)
-		}
-		le.mustProduce(-1, "r", 0, txnBatch(pa, ea, 0, "c1", "c2"))
-		if code := le.endTxn("a", pa, ea, true); code != 0 {
-			t.Fatalf("commit: %d", code)
-		}
-		le.addParts("a", pa, ea, "r", 0)
-		le.mustProduce(-1, "r", 0, txnBatch(pa, ea, 2, "x1"))
-		le.mustProduce(-1, "r", 0, idemBatch(pa+1000, 0, 0, "plain"))
-		le.mustProduce(-1, "r", 0, txnBatch(pa, ea, 3, "x2"))
-		if code := le.endTxn("a", pa, ea, false); code != 0 {
-			t.Fatalf("abort: %d", code)
-		}
-		pb, eb := le.initTxn("b", 600000)
-		le.addParts("b", pb, eb, "r", 0)
-		open := le.mustProduce(-1, "r", 0, txnBatch(pb, eb, 0, "open"))
-		// "a" has no ongoing transaction: its batch would open one no marker ends.
-		le.wantCode(le.produce(-1, "r", 0, txnBatch(pa, ea, 4, "late")), kerr.InvalidTxnState)
-
-		got, lso, _ := le.readIso("r", 0, 1)
-		if want := []string{"c1", "c2", "plain"}; !slices.Equal(got, want) || lso != open {
-			t.Fatalf("read_committed: %q lso %d, want %q lso %d", got, lso, want, open)
-		}
-		if all, _, _ := le.readIso("r", 0, 0); !slices.Equal(all, []string{"c1", "c2", "x1", "plain", "x2", "open"}) {
-			t.Fatalf("read_uncommitted: %q", all)
-		}
-		if got := le.listLatest("r", 0, 1); got != open {
-			t.Fatalf("ListOffsets read_committed: %d, want %d", got, open)
-		}
+		pb, eb, open := le.txnHistory("r", func(int64, int16) {})
+		le.wantIsolation("r", open)
 		before := isoState(le)
 
 		// Failover: the other replicas applied the same entries.

@@ -55,6 +55,54 @@ func (e *env) endTxn(id string, pid int64, epoch int16, commit bool) int16 {
 	return resp.ErrorCode
 }
 
+// txnHistory writes into partition 0 of topic: a transaction of producer "a" committed (c1,
+// c2), one aborted (x1, x2) around a plain batch of another, non-transactional producer
+// (afterAbort runs once it is aborted), and an open transaction of "b" ("open", at offset
+// open), which holds the LSO back; then it checks that a batch of "a", which has no ongoing
+// transaction, is refused (it would open one no marker ends: INVALID_TXN_STATE, KIP-890).
+func (e *env) txnHistory(topic string, afterAbort func(pid int64, ep int16)) (pb int64, eb int16, open int64) {
+	e.t.Helper()
+	pa, ea := e.initTxn("a", 600000)
+	if c := e.addParts("a", pa, ea, topic, 0); c != 0 {
+		e.t.Fatalf("add partitions: %d", c)
+	}
+	e.mustProduce(-1, topic, 0, txnBatch(pa, ea, 0, "c1", "c2"))
+	if c := e.endTxn("a", pa, ea, true); c != 0 {
+		e.t.Fatalf("commit: %d", c)
+	}
+	e.addParts("a", pa, ea, topic, 0)
+	e.mustProduce(-1, topic, 0, txnBatch(pa, ea, 2, "x1"))
+	e.mustProduce(-1, topic, 0, idemBatch(pa+1000, 0, 0, "plain"))
+	e.mustProduce(-1, topic, 0, txnBatch(pa, ea, 3, "x2"))
+	if c := e.endTxn("a", pa, ea, false); c != 0 {
+		e.t.Fatalf("abort: %d", c)
+	}
+	afterAbort(pa, ea)
+	pb, eb = e.initTxn("b", 600000)
+	e.addParts("b", pb, eb, topic, 0)
+	open = e.mustProduce(-1, topic, 0, txnBatch(pb, eb, 0, "open"))
+	e.wantCode(e.produce(-1, topic, 0, txnBatch(pa, ea, 4, "late")), kerr.InvalidTxnState)
+	return pb, eb, open
+}
+
+// wantIsolation checks partition 0 of topic after txnHistory: read_committed sees c1, c2 and
+// plain up to the LSO (open), read_uncommitted everything, and ListOffsets read_committed
+// answers the LSO. It returns the read_committed answer.
+func (e *env) wantIsolation(topic string, open int64) (got []string, lso, hw int64) {
+	e.t.Helper()
+	got, lso, hw = e.readIso(topic, 0, 1)
+	if want := []string{"c1", "c2", "plain"}; !slices.Equal(got, want) || lso != open {
+		e.t.Fatalf("read_committed: %q lso %d (hw %d), want %q lso %d", got, lso, hw, want, open)
+	}
+	if all, _, _ := e.readIso(topic, 0, 0); !slices.Equal(all, []string{"c1", "c2", "x1", "plain", "x2", "open"}) {
+		e.t.Fatalf("read_uncommitted: %q", all)
+	}
+	if got := e.listLatest(topic, 0, 1); got != open {
+		e.t.Fatalf("ListOffsets read_committed: %d, want %d", got, open)
+	}
+	return got, lso, hw
+}
+
 // readIso reads a partition with an isolation level: the values of data records (control
 // batches skipped) and the answer's last stable offset.
 func (e *env) readIso(topic string, part int32, iso int8) (values []string, lso, hw int64) {
@@ -105,45 +153,18 @@ func (e *env) listLatest(topic string, part int32, iso int8) int64 {
 func TestTxnCommitAbortIsolation(t *testing.T) {
 	e := txnEnv(t)
 	e.create("t", 1, nil)
-	pid, ep := e.initTxn("a", 60000)
-	if c := e.addParts("a", pid, ep, "t", 0); c != 0 {
-		t.Fatalf("add partitions: %d", c)
-	}
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "c1", "c2"))
-	if c := e.endTxn("a", pid, ep, true); c != 0 {
-		t.Fatalf("commit: %d", c)
-	}
-	e.addParts("a", pid, ep, "t", 0)
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 2, "x1"))
-	e.mustProduce(-1, "t", 0, idemBatch(pid+1000, 0, 0, "plain")) // another producer, not transactional
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 3, "x2"))
-	if c := e.endTxn("a", pid, ep, false); c != 0 {
-		t.Fatalf("abort: %d", c)
-	}
-	// A retried EndTxn of the same outcome succeeds; the other outcome is INVALID_TXN_STATE.
-	if c := e.endTxn("a", pid, ep, false); c != 0 {
-		t.Fatalf("abort retry: %d", c)
-	}
-	if c := e.endTxn("a", pid, ep, true); c != kerr.InvalidTxnState.Code {
-		t.Fatalf("commit after abort: %d", c)
-	}
-	// An open transaction of a second producer holds the LSO back.
-	pid2, ep2 := e.initTxn("b", 60000)
-	e.addParts("b", pid2, ep2, "t", 0)
-	open := e.mustProduce(-1, "t", 0, txnBatch(pid2, ep2, 0, "open"))
-	// "a" has no ongoing transaction: its batch would open one no marker ends (KIP-890).
-	e.wantCode(e.produce(-1, "t", 0, txnBatch(pid, ep, 4, "late")), kerr.InvalidTxnState)
-
-	got, lso, hw := e.readIso("t", 0, 1)
-	if want := []string{"c1", "c2", "plain"}; !slices.Equal(got, want) || lso != open {
-		t.Fatalf("read_committed: %q lso %d (hw %d), want %q lso %d", got, lso, hw, want, open)
-	}
-	all, lsoU, _ := e.readIso("t", 0, 0)
-	if want := []string{"c1", "c2", "x1", "plain", "x2", "open"}; !slices.Equal(all, want) || lsoU != hw {
-		t.Fatalf("read_uncommitted: %q lso %d, want %q", all, lsoU, want)
-	}
-	if got := e.listLatest("t", 0, 1); got != open {
-		t.Fatalf("ListOffsets read_committed: %d, want %d", got, open)
+	pid2, ep2, open := e.txnHistory("t", func(pid int64, ep int16) {
+		// A retried EndTxn of the same outcome succeeds; the other outcome is INVALID_TXN_STATE.
+		if c := e.endTxn("a", pid, ep, false); c != 0 {
+			t.Fatalf("abort retry: %d", c)
+		}
+		if c := e.endTxn("a", pid, ep, true); c != kerr.InvalidTxnState.Code {
+			t.Fatalf("commit after abort: %d", c)
+		}
+	})
+	got, lso, hw := e.wantIsolation("t", open)
+	if _, lsoU, _ := e.readIso("t", 0, 0); lsoU != hw {
+		t.Fatalf("read_uncommitted: lso %d, want the high watermark %d", lsoU, hw)
 	}
 	if got := e.listLatest("t", 0, 0); got != hw {
 		t.Fatalf("ListOffsets read_uncommitted: %d, want %d", got, hw)

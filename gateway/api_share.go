@@ -211,20 +211,53 @@ func resolveShareParts(ctx context.Context, r *Request, ids [][16]byte, parts []
 	return out
 }
 
+// resolveShareTopics resolves the partitions of a ShareFetch's topics (or a ShareAcknowledge's,
+// through ackTopicsAsFetch): resolveShareParts, indexed like the request.
+func resolveShareTopics(ctx context.Context, r *Request, topics []kmsg.ShareFetchRequestTopic) [][]sharePart {
+	ids, parts := make([][16]byte, len(topics)), make([][]int32, len(topics))
+	for i, t := range topics {
+		ids[i] = t.TopicID
+		for _, p := range t.Partitions {
+			parts[i] = append(parts[i], p.Partition)
+		}
+	}
+	return resolveShareParts(ctx, r, ids, parts)
+}
+
+// ackTopicsAsFetch is a ShareAcknowledge's topics in ShareFetch's types (which only add
+// PartitionMaxBytes, left zero), so that both requests are resolved and read by one code.
+func ackTopicsAsFetch(topics []kmsg.ShareAcknowledgeRequestTopic) []kmsg.ShareFetchRequestTopic {
+	out := make([]kmsg.ShareFetchRequestTopic, len(topics))
+	for i, t := range topics {
+		out[i].TopicID = t.TopicID
+		for _, p := range t.Partitions {
+			fp := kmsg.NewShareFetchRequestTopicPartition()
+			fp.Partition = p.Partition
+			for _, a := range p.AcknowledgementBatches {
+				fp.AcknowledgementBatches = append(fp.AcknowledgementBatches, kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch(a))
+			}
+			out[i].Partitions = append(out[i].Partitions, fp)
+		}
+	}
+	return out
+}
+
+// shareAcks is a partition's acknowledgement batches as the backend takes them.
+func shareAcks(batches []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch) []brokerop.ShareAckBatch {
+	var out []brokerop.ShareAckBatch
+	for _, a := range batches {
+		out = append(out, brokerop.ShareAckBatch{First: a.FirstOffset, Last: a.LastOffset, Types: a.AcknowledgeTypes})
+	}
+	return out
+}
+
 func handleShareFetch(ctx context.Context, r *Request, req *kmsg.ShareFetchRequest, resp *kmsg.ShareFetchResponse) {
 	group, member := strOrEmpty(req.GroupID), strOrEmpty(req.MemberID)
 	if !r.Authorized(ctx, acl.GroupMember, group) {
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	ids, parts := make([][16]byte, len(req.Topics)), make([][]int32, len(req.Topics))
-	for i, t := range req.Topics {
-		ids[i] = t.TopicID
-		for _, p := range t.Partitions {
-			parts[i] = append(parts[i], p.Partition)
-		}
-	}
-	resolved := resolveShareParts(ctx, r, ids, parts)
+	resolved := resolveShareTopics(ctx, r, req.Topics)
 	breq := &brokerop.ShareFetchReq{Group: group, MemberID: member, SessionEpoch: req.ShareSessionEpoch, MaxWaitMs: req.MaxWaitMillis,
 		MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, MaxRecords: req.MaxRecords, Renew: req.IsRenewAck}
 	byName := map[string][16]byte{}
@@ -248,11 +281,8 @@ func handleShareFetch(ctx context.Context, r *Request, req *kmsg.ShareFetchReque
 				continue
 			}
 			byName[sp.topic] = t.TopicID
-			fp := brokerop.ShareFetchPartition{Topic: sp.topic, Partition: p.Partition, MaxBytes: p.PartitionMaxBytes}
-			for _, a := range p.AcknowledgementBatches {
-				fp.Acks = append(fp.Acks, brokerop.ShareAckBatch{First: a.FirstOffset, Last: a.LastOffset, Types: a.AcknowledgeTypes})
-			}
-			breq.Partitions = append(breq.Partitions, fp)
+			breq.Partitions = append(breq.Partitions, brokerop.ShareFetchPartition{Topic: sp.topic, Partition: p.Partition,
+				MaxBytes: p.PartitionMaxBytes, Acks: shareAcks(p.AcknowledgementBatches)})
 		}
 	}
 	fids, fparts := make([][16]byte, len(req.ForgottenTopicsData)), make([][]int32, len(req.ForgottenTopicsData))
@@ -315,23 +345,13 @@ func handleShareAcknowledge(ctx context.Context, r *Request, req *kmsg.ShareAckn
 		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
-	ids, parts := make([][16]byte, len(req.Topics)), make([][]int32, len(req.Topics))
-	for i, t := range req.Topics {
-		ids[i] = t.TopicID
-		for _, p := range t.Partitions {
-			parts[i] = append(parts[i], p.Partition)
-		}
-	}
-	resolved := resolveShareParts(ctx, r, ids, parts)
+	topics := ackTopicsAsFetch(req.Topics)
+	resolved := resolveShareTopics(ctx, r, topics)
 	breq := &brokerop.ShareAcknowledgeReq{Group: group, MemberID: member, SessionEpoch: req.ShareSessionEpoch, Renew: req.IsRenewAck}
-	for i, t := range req.Topics {
+	for i, t := range topics {
 		for j, p := range t.Partitions {
 			if sp := resolved[i][j]; sp.code == 0 {
-				ap := brokerop.ShareAckPartition{Topic: sp.topic, Partition: p.Partition}
-				for _, a := range p.AcknowledgementBatches {
-					ap.Acks = append(ap.Acks, brokerop.ShareAckBatch{First: a.FirstOffset, Last: a.LastOffset, Types: a.AcknowledgeTypes})
-				}
-				breq.Partitions = append(breq.Partitions, ap)
+				breq.Partitions = append(breq.Partitions, brokerop.ShareAckPartition{Topic: sp.topic, Partition: p.Partition, Acks: shareAcks(p.AcknowledgementBatches)})
 			}
 		}
 	}
@@ -344,19 +364,13 @@ func handleShareAcknowledge(ctx context.Context, r *Request, req *kmsg.ShareAckn
 	if bresp.ErrorCode != 0 {
 		return
 	}
-	k := 0
+	codes := &shareCodes{n: len(bresp.Partitions), code: func(k int) int16 { return bresp.Partitions[k].ErrorCode }}
 	for i, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
 		rt.TopicID = t.TopicID
 		for j, p := range t.Partitions {
 			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
-			rp.Partition = p.Partition
-			if sp := resolved[i][j]; sp.code != 0 {
-				rp.ErrorCode = sp.code
-			} else if k < len(bresp.Partitions) {
-				rp.ErrorCode = bresp.Partitions[k].ErrorCode
-				k++
-			}
+			rp.Partition, rp.ErrorCode = p.Partition, codes.next(resolved[i][j].code)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -416,43 +430,26 @@ func handleDescribeShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.
 }
 
 func handleAlterShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.AlterShareGroupOffsetsRequest, resp *kmsg.AlterShareGroupOffsetsResponse) {
-	if !r.Authorized(ctx, acl.GroupMember, req.GroupID) {
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return
-	}
-	denied := topicsDenied(ctx, r, acl.FetchTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	names := topicNames(len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	breq := &brokerop.AlterShareGroupOffsetsReq{Group: req.GroupID}
-	for i, t := range req.Topics {
-		if denied[i] {
-			continue
+	refused, bresp, code := shareOffsetsCall(ctx, r, acl.GroupMember, req.GroupID, names, brokerop.ShareService.AlterShareGroupOffsets, breq, func(i int) {
+		for _, p := range req.Topics[i].Partitions {
+			breq.Partitions = append(breq.Partitions, brokerop.ShareOffset{Topic: names[i], Partition: p.Partition, StartOffset: p.StartOffset})
 		}
-		for _, p := range t.Partitions {
-			breq.Partitions = append(breq.Partitions, brokerop.ShareOffset{Topic: t.Topic, Partition: p.Partition, StartOffset: p.StartOffset})
-		}
-	}
-	bresp, code := shareCall(ctx, r, brokerop.ShareService.AlterShareGroupOffsets, breq)
+	})
 	if code != 0 {
 		resp.ErrorCode = code
 		return
 	}
 	resp.ErrorCode = bresp.ErrorCode
-	ids := r.Server.topics.ids(ctx, topicNames(len(req.Topics), func(i int) string { return req.Topics[i].Topic }))
-	k := 0
+	codes := &shareCodes{top: bresp.ErrorCode, n: len(bresp.Partitions), code: func(k int) int16 { return bresp.Partitions[k].ErrorCode }}
+	ids := r.Server.topics.ids(ctx, names)
 	for i, t := range req.Topics {
 		rt := kmsg.NewAlterShareGroupOffsetsResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, ids[i]
 		for _, p := range t.Partitions {
 			rp := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
-			rp.Partition = p.Partition
-			switch {
-			case denied[i]:
-				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-			case bresp.ErrorCode != 0:
-				rp.ErrorCode = bresp.ErrorCode
-			case k < len(bresp.Partitions):
-				rp.ErrorCode = bresp.Partitions[k].ErrorCode
-				k++
-			}
+			rp.Partition, rp.ErrorCode = p.Partition, codes.next(refused[i])
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
@@ -467,38 +464,66 @@ func topicNames(n int, name func(int) string) []string {
 	return out
 }
 
-func handleDeleteShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.DeleteShareGroupOffsetsRequest, resp *kmsg.DeleteShareGroupOffsetsResponse) {
-	if !r.Authorized(ctx, acl.DeleteGroup, req.GroupID) {
-		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
-		return
+// shareOffsetsCall serves the checks and the call of AlterShareGroupOffsets and
+// DeleteShareGroupOffsets: need on the group (else code GROUP_AUTHORIZATION_FAILED), READ on
+// each topic (refused[i] TOPIC_AUTHORIZATION_FAILED, or 0 for a topic that add(i) puts in
+// breq), then op with breq (code as shareCall's).
+func shareOffsetsCall[Req, Resp any](ctx context.Context, r *Request, need acl.Need, group string, topics []string,
+	op func(brokerop.ShareService, context.Context, *Req) (*Resp, error), breq *Req, add func(i int)) (refused []int16, bresp *Resp, code int16) {
+	if !r.Authorized(ctx, need, group) {
+		return nil, nil, kerr.GroupAuthorizationFailed.Code
 	}
-	denied := topicsDenied(ctx, r, acl.FetchTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
-	breq := &brokerop.DeleteShareGroupOffsetsReq{Group: req.GroupID}
-	for i, t := range req.Topics {
-		if !denied[i] {
-			breq.Topics = append(breq.Topics, t.Topic)
+	refused = make([]int16, len(topics))
+	for i, denied := range topicsDenied(ctx, r, acl.FetchTopic, len(topics), func(i int) string { return topics[i] }) {
+		if denied {
+			refused[i] = kerr.TopicAuthorizationFailed.Code
+		} else {
+			add(i)
 		}
 	}
-	bresp, code := shareCall(ctx, r, brokerop.ShareService.DeleteShareGroupOffsets, breq)
+	bresp, code = shareCall(ctx, r, op, breq)
+	return refused, bresp, code
+}
+
+// shareCodes hands out a share answer's error codes in request order. next(refused) is the
+// code of the request's next item: refused when the gateway answered the item itself (not
+// sent on), else the answer's own code (top) when it failed as a whole, else the backend's
+// code for its next item (code(k) for k below n, in turn).
+type shareCodes struct {
+	top  int16
+	n, k int
+	code func(k int) int16
+}
+
+func (c *shareCodes) next(refused int16) int16 {
+	switch {
+	case refused != 0:
+		return refused
+	case c.top != 0:
+		return c.top
+	case c.k < c.n:
+		c.k++
+		return c.code(c.k - 1)
+	}
+	return 0
+}
+
+func handleDeleteShareGroupOffsets(ctx context.Context, r *Request, req *kmsg.DeleteShareGroupOffsetsRequest, resp *kmsg.DeleteShareGroupOffsetsResponse) {
+	names := topicNames(len(req.Topics), func(i int) string { return req.Topics[i].Topic })
+	breq := &brokerop.DeleteShareGroupOffsetsReq{Group: req.GroupID}
+	refused, bresp, code := shareOffsetsCall(ctx, r, acl.DeleteGroup, req.GroupID, names, brokerop.ShareService.DeleteShareGroupOffsets, breq, func(i int) {
+		breq.Topics = append(breq.Topics, names[i])
+	})
 	if code != 0 {
 		resp.ErrorCode = code
 		return
 	}
 	resp.ErrorCode = bresp.ErrorCode
-	ids := r.Server.topics.ids(ctx, topicNames(len(req.Topics), func(i int) string { return req.Topics[i].Topic }))
-	k := 0
-	for i, t := range req.Topics {
+	codes := &shareCodes{top: bresp.ErrorCode, n: len(bresp.Topics), code: func(k int) int16 { return bresp.Topics[k].ErrorCode }}
+	ids := r.Server.topics.ids(ctx, names)
+	for i, name := range names {
 		rt := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
-		rt.Topic, rt.TopicID = t.Topic, ids[i]
-		switch {
-		case denied[i]:
-			rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
-		case bresp.ErrorCode != 0:
-			rt.ErrorCode = bresp.ErrorCode
-		case k < len(bresp.Topics):
-			rt.ErrorCode = bresp.Topics[k].ErrorCode
-			k++
-		}
+		rt.Topic, rt.TopicID, rt.ErrorCode = name, ids[i], codes.next(refused[i])
 		resp.Topics = append(resp.Topics, rt)
 	}
 }

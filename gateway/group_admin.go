@@ -45,12 +45,8 @@ func handleListGroups(ctx context.Context, r *Request, req *kmsg.ListGroupsReque
 func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGroupsRequest, resp *kmsg.DescribeGroupsResponse) {
 	// Authorization: DESCRIBE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
 	breq := &brokerop.DescribeGroupsReq{}
-	sentAt := groupsAllowed(ctx, r, acl.DescribeGroup, req.Groups, &breq.Groups)
-	bresp, code := &brokerop.DescribeGroupsResp{}, int16(0)
-	if len(breq.Groups) > 0 {
-		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DescribeGroupsResp) int { return len(b.Groups) })(
-			groupCall(ctx, r, GroupBackend.DescribeGroups, breq))
-	}
+	sentAt, bresp, code := perGroupCall(ctx, r, acl.DescribeGroup, req.Groups, breq, &breq.Groups, GroupBackend.DescribeGroups,
+		func(b *brokerop.DescribeGroupsResp) int { return len(b.Groups) })
 	for i, name := range req.Groups {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = name
@@ -95,12 +91,8 @@ func handleDescribeGroups(ctx context.Context, r *Request, req *kmsg.DescribeGro
 func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsRequest, resp *kmsg.DeleteGroupsResponse) {
 	// Authorization: DELETE on each group (else GROUP_AUTHORIZATION_FAILED, not sent).
 	breq := &brokerop.DeleteGroupsReq{}
-	sentAt := groupsAllowed(ctx, r, acl.DeleteGroup, req.Groups, &breq.Groups)
-	bresp, code := &brokerop.DeleteGroupsResp{}, int16(0)
-	if len(breq.Groups) > 0 {
-		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.DeleteGroupsResp) int { return len(b.Groups) })(
-			groupCall(ctx, r, GroupBackend.DeleteGroups, breq))
-	}
+	sentAt, bresp, code := perGroupCall(ctx, r, acl.DeleteGroup, req.Groups, breq, &breq.Groups, GroupBackend.DeleteGroups,
+		func(b *brokerop.DeleteGroupsResp) int { return len(b.Groups) })
 	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group, rg.ErrorCode = name, code
@@ -114,17 +106,26 @@ func handleDeleteGroups(ctx context.Context, r *Request, req *kmsg.DeleteGroupsR
 	}
 }
 
-// groupsAllowed appends to sent the groups the principal may have need (a group one) on and
-// returns, for each group, its index in sent (-1: refused).
-func groupsAllowed(ctx context.Context, r *Request, need acl.Need, groups []string, sent *[]string) []int {
+// perGroupCall serves the per-group ops (DescribeGroups, DeleteGroups,
+// ConsumerGroupDescribe): it appends to sent (breq's group list) the groups the principal
+// may have need (a group one) on, sends breq through op when there are any (no call when
+// none is allowed), and expects one answer per group sent (answers counts them). sentAt is,
+// for each group, its index in sent (-1: refused, GROUP_AUTHORIZATION_FAILED); code is the
+// call's (0: bresp has the answers).
+func perGroupCall[Req, Resp any](ctx context.Context, r *Request, need acl.Need, groups []string, breq *Req, sent *[]string,
+	op func(GroupBackend, context.Context, *Req) (*Resp, error), answers func(*Resp) int) (sentAt []int, bresp *Resp, code int16) {
 	authorized := r.authorizedFn(ctx)
-	at := make([]int, len(groups))
+	sentAt = make([]int, len(groups))
 	for i, g := range groups {
-		at[i] = -1
+		sentAt[i] = -1
 		if authorized(need, g) {
-			at[i] = len(*sent)
+			sentAt[i] = len(*sent)
 			*sent = append(*sent, g)
 		}
 	}
-	return at
+	if len(*sent) == 0 {
+		return sentAt, new(Resp), 0
+	}
+	bresp, code = oneEach(len(*sent), answers)(groupCall(ctx, r, op, breq))
+	return sentAt, bresp, code
 }

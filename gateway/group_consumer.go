@@ -81,12 +81,8 @@ func handleConsumerGroupHeartbeat(ctx context.Context, r *Request, req *kmsg.Con
 
 func handleConsumerGroupDescribe(ctx context.Context, r *Request, req *kmsg.ConsumerGroupDescribeRequest, resp *kmsg.ConsumerGroupDescribeResponse) {
 	breq := &brokerop.ConsumerGroupDescribeReq{}
-	sentAt := groupsAllowed(ctx, r, acl.DescribeGroup, req.Groups, &breq.Groups)
-	bresp, code := &brokerop.ConsumerGroupDescribeResp{}, int16(0)
-	if len(breq.Groups) > 0 {
-		bresp, code = oneEach(len(breq.Groups), func(b *brokerop.ConsumerGroupDescribeResp) int { return len(b.Groups) })(
-			groupCall(ctx, r, GroupBackend.ConsumerGroupDescribe, breq))
-	}
+	sentAt, bresp, code := perGroupCall(ctx, r, acl.DescribeGroup, req.Groups, breq, &breq.Groups, GroupBackend.ConsumerGroupDescribe,
+		func(b *brokerop.ConsumerGroupDescribeResp) int { return len(b.Groups) })
 	for i, name := range req.Groups {
 		rg := kmsg.NewConsumerGroupDescribeResponseGroup()
 		rg.Group = name

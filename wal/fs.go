@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -155,31 +156,42 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 	return ReadAll(f)
 }
 
+// ErrReplaceUnknown is wrapped by a ReplaceFile error from the rename or the directory fsync:
+// whether the new content is in place, and whether it would survive a crash, is unknown (a
+// caller that must not act on a guess stops writing the file).
+var ErrReplaceUnknown = errors.New("wal: file replacement of unknown outcome")
+
 // ReplaceFile makes data the whole content of dir/name, atomically and durably: it is written
 // and fsynced under name+".tmp", renamed over name and the directory fsynced. It returns the
 // new file, open read-write (for a log that goes on appending to it); on an error the old
-// file, if any, is still in place unless the rename happened.
+// file, if any, is still in place unless the error wraps ErrReplaceUnknown. A new file gets
+// mode 0644 (ReplaceFileMode chooses).
 func ReplaceFile(fsys FS, dir, name string, data []byte) (File, error) {
+	return ReplaceFileMode(fsys, dir, name, data, 0o644)
+}
+
+// ReplaceFileMode is ReplaceFile creating the temporary file with mode perm.
+func ReplaceFileMode(fsys FS, dir, name string, data []byte, perm fs.FileMode) (File, error) {
 	tmp := filepath.Join(dir, name+".tmp")
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := f.WriteAt(data, 0); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("write: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("sync: %w", err)
 	}
 	if err := fsys.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: rename: %w", ErrReplaceUnknown, err)
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: sync dir: %w", ErrReplaceUnknown, err)
 	}
 	return f, nil
 }

@@ -1,11 +1,13 @@
 package wal_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // ReplaceFile puts the new content in place of the old, leaves no temporary file, and returns
@@ -32,5 +34,43 @@ func TestReplaceFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "log.tmp")); !os.IsNotExist(err) {
 		t.Fatalf("temporary file left: %v", err)
+	}
+}
+
+// A failure before the rename leaves the old file and is not ErrReplaceUnknown; a failed
+// rename or directory fsync is. A new file gets the mode ReplaceFileMode is given.
+func TestReplaceFileFailures(t *testing.T) {
+	crash := waltest.NewCrashFS()
+	crash.MkdirAll("/d", 0o755)
+	crash.WriteFile("/d/f", []byte("old"))
+	for _, op := range []string{"write", "sync", "rename", "syncdir"} {
+		fsys := waltest.NewHookFS(crash, nil)
+		fail := errors.New("injected " + op)
+		fsys.SetBefore(func(got, _ string) error {
+			if got == op {
+				return fail
+			}
+			return nil
+		})
+		_, err := wal.ReplaceFile(fsys, "/d", "f", []byte("new"))
+		if !errors.Is(err, fail) {
+			t.Fatalf("%s failing: %v", op, err)
+		}
+		unknown := op == "rename" || op == "syncdir"
+		if errors.Is(err, wal.ErrReplaceUnknown) != unknown {
+			t.Fatalf("%s failing: %v; unknown outcome %v", op, err, !unknown)
+		}
+		if b, _ := crash.ReadFile("/d/f"); !unknown && string(b) != "old" {
+			t.Fatalf("%s failing replaced the file: %q", op, b)
+		}
+	}
+	dir := t.TempDir()
+	f, err := wal.ReplaceFileMode(wal.OSFS(), dir, "secret", []byte("x"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "secret")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode of a new file: %v %v", fi.Mode(), err)
 	}
 }

@@ -59,6 +59,27 @@ func (h heldCommits) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommi
 	return r, err
 }
 
+// committedOffset is group grp's committed offset of partition 0 of topic, asked through
+// broker via until it answers without error.
+func (h *harness) committedOffset(t *testing.T, via int, grp, topic string) int64 {
+	t.Helper()
+	var off int64
+	eventually(t, "offset fetch", func() error {
+		ctx, cancel := ctx5()
+		defer cancel()
+		r, err := h.caller(via).OffsetFetch(ctx, &brokerop.OffsetFetchReq{Group: grp, Topics: []brokerop.OffsetFetchTopic{{Topic: topic, Partitions: []int32{0}}}})
+		if err != nil {
+			return err
+		}
+		if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+			return fmt.Errorf("offset fetch answer %+v", r)
+		}
+		off = r.Topics[0].Partitions[0].Offset
+		return nil
+	})
+	return off
+}
+
 // A commit that a broker forwards to the quorum leader and delivers late (cut off from the
 // leader, it held the forward while the gateway gave up on it, sent the same commit to
 // another broker and then a newer one) must not roll the committed offset back: the leader
@@ -105,24 +126,7 @@ func TestLateForwardedCommitDoesNotRollBack(t *testing.T) {
 			return nil
 		})
 	}
-	fetch := func(via int) int64 {
-		t.Helper()
-		var off int64
-		eventually(t, "offset fetch", func() error {
-			ctx, cancel := ctx5()
-			defer cancel()
-			r, err := h.caller(via).OffsetFetch(ctx, &brokerop.OffsetFetchReq{Group: grp, Topics: []brokerop.OffsetFetchTopic{{Topic: topic, Partitions: []int32{0}}}})
-			if err != nil {
-				return err
-			}
-			if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
-				return fmt.Errorf("offset fetch answer %+v", r)
-			}
-			off = r.Topics[0].Partitions[0].Offset
-			return nil
-		})
-		return off
-	}
+	fetch := func(via int) int64 { t.Helper(); return h.committedOffset(t, via, grp, topic) }
 
 	commit(x, 1, 0, 0)
 	hold.arm()

@@ -70,24 +70,7 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 		})
 	}
 	const grp, topic = "g", "t"
-	fetch := func(via int) int64 {
-		t.Helper()
-		var off int64
-		eventually(t, "offset fetch", func() error {
-			ctx, cancel := ctx5()
-			defer cancel()
-			r, err := h.caller(via).OffsetFetch(ctx, &brokerop.OffsetFetchReq{Group: grp, Topics: []brokerop.OffsetFetchTopic{{Topic: topic, Partitions: []int32{0}}}})
-			if err != nil {
-				return err
-			}
-			if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || r.Topics[0].Partitions[0].ErrorCode != 0 {
-				return fmt.Errorf("offset fetch answer %+v", r)
-			}
-			off = r.Topics[0].Partitions[0].Offset
-			return nil
-		})
-		return off
-	}
+	fetch := func(via int) int64 { t.Helper(); return h.committedOffset(t, via, grp, topic) }
 	// member joins and syncs a one-member generation through broker via.
 	member := func(via int, client string) (string, int32) {
 		t.Helper()

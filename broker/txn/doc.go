@@ -15,8 +15,8 @@
 //     rebuilds the state, so the Machine can run on a replicated log (the metadata quorum)
 //     as well as on the local Store.
 //   - Journal is where Records become durable: Store, the local log of a single broker
-//     (see its doc: length + CRC-32C framed records, fsync per append, torn tail cut, damage
-//     refused, compaction by rewrite and rename), or, in a cluster, the metadata quorum
+//     (a wal/recordlog log, see its doc: length + CRC-32C framed records, fsync per append,
+//     torn tail cut, damage refused, compaction by rewrite and rename), or, in a cluster, the metadata quorum
 //     (broker/controller: each Record a PutTxn command; the metadata state keeps the latest
 //     per id). New starts a coordinator on any Journal from its records; its first pass
 //     finishes what the previous coordinator left decided, which is how a new quorum

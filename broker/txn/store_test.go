@@ -130,8 +130,8 @@ func TestStoreCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st.size >= CompactBytes {
-		t.Fatalf("log never compacted: %d bytes", st.size)
+	if st.Size() >= CompactBytes {
+		t.Fatalf("log never compacted: %d bytes", st.Size())
 	}
 	st.Close()
 	fs.Crash()

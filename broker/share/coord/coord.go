@@ -71,7 +71,7 @@ func (c *Coordinator) Do(fn func(m *share.Machine, now time.Time)) error {
 	c.m.Tick(now)
 	fn(c.m, now)
 	recs := append(c.pending, c.m.Drain()...)
-	if err := c.st.Append(recs); err != nil {
+	if err := c.st.Append(recs...); err != nil {
 		c.pending = recs
 		c.log.Error("share: persisting share-group state failed", "err", err)
 		return err

@@ -37,7 +37,7 @@ func TestStoreReopenTornTailAndDamage(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatalf("new log has %d records", len(got))
 	}
-	if err := s.Append(recs()); err != nil {
+	if err := s.Append(recs()...); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -56,7 +56,7 @@ func TestStoreReopenTornTailAndDamage(t *testing.T) {
 	if !reflect.DeepEqual(got, recs()[:2]) {
 		t.Fatalf("after torn tail: %+v", got)
 	}
-	if err := s.Append(recs()[2:]); err != nil {
+	if err := s.Append(recs()[2:]...); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
