@@ -104,6 +104,7 @@ func Open(cfg Config) (*Coordinator, error) {
 	m := NewMachine(cfg.Machine)
 	m.started = clk.Now() // the consumer-group start grace counts from here
 	m.Apply(recs)
+	m.RestoreMembers(clk.Now()) // recorded members go on; their sessions count from now
 	c := &Coordinator{
 		log:     cfg.Logger.With("component", "group"),
 		clk:     clk,
@@ -190,6 +191,7 @@ func (c *Coordinator) deliver(outs []Output) {
 	if len(durable) == 0 {
 		return
 	}
+	recs = dedupMembers(recs)
 	err := c.append(recs)
 	if err != nil {
 		c.log.Error("offset log append failed", "err", err)

@@ -155,9 +155,16 @@ func TestCoordinatorRebalanceAndDurableCommit(t *testing.T) {
 		if got := fetchOffset(t, c2); got != 77 {
 			t.Fatalf("offset after crash = %d, want 77", got)
 		}
-		// membership is not durable: the old member rejoins
-		if hb, _ := c2.Heartbeat(context.Background(), &brokerop.HeartbeatReq{Group: "g", MemberID: follower.MemberID, Generation: 1}); hb.ErrorCode != errUnknownMemberID {
+		// membership is durable: the members go on in their generation, and a late
+		// SyncGroup gets the recorded assignment
+		if hb, _ := c2.Heartbeat(context.Background(), &brokerop.HeartbeatReq{Group: "g", MemberID: follower.MemberID, Generation: 1}); hb.ErrorCode != 0 {
 			t.Fatalf("heartbeat after restart: %+v", hb)
+		}
+		if s, _ := c2.SyncGroup(context.Background(), &brokerop.SyncGroupReq{Group: "g", MemberID: follower.MemberID, Generation: 1}); s.ErrorCode != 0 || string(s.Assignment) != "F" {
+			t.Fatalf("sync after restart: %+v", s)
+		}
+		if r, _ := commit(c2, leader.MemberID, 1, 78); r.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("the leader's commit after restart: %+v", r)
 		}
 	})
 }

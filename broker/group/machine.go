@@ -21,6 +21,8 @@ type Token uint64
 // Output is one answer produced by the Machine. Resp is one of the *brokerop.…Resp types. When
 // Records is non-empty the driver must make them durable and then call Machine.Apply before it
 // delivers Resp; if it cannot, it delivers FailResp(Resp, code) instead and does not Apply.
+// An Output with Token 0 and Resp nil answers nothing: it only carries Records to persist
+// (a group's membership recorded when a timer emptied it).
 type Output struct {
 	Token   Token
 	Resp    any
@@ -129,6 +131,11 @@ type group struct {
 
 	offsets map[tp]committed
 
+	// recorded is the last membership record applied (KindMembers; members.go), what a
+	// coordinator started now would restore; nil if none.
+	recorded    *Membership
+	recordedGen int32 // the highest generation of the records applied (KindGeneration, KindMembers)
+
 	// cg is set while the group is a KIP-848 consumer group (consumer.go); the classic
 	// fields are then unused (state Empty, no members).
 	cg *cgroup
@@ -145,6 +152,7 @@ type member struct {
 	session, rebalance   time.Duration
 	expires              time.Time // session deadline while not parked in a join or sync
 	assignment           []byte
+	fresh                bool // joined during the rebalance in progress: not recorded yet
 
 	joinWait, syncWait bool
 	joinTok, syncTok   Token
@@ -355,7 +363,7 @@ func (m *Machine) parkJoin(mem *member, tok Token) {
 }
 
 func (m *Machine) addMember(g *group, id string, tok Token, req *brokerop.JoinGroupReq) {
-	mem := &member{id: id, instance: req.InstanceID}
+	mem := &member{id: id, instance: req.InstanceID, fresh: true}
 	m.updateMember(mem, req)
 	g.members[id] = mem
 	g.order = append(g.order, id)
@@ -387,7 +395,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 		m.tryCompleteJoin(g)
 	case CompletingRebalance:
 		if !changed {
-			m.replyJoin(g, tok, m.joinResult(g, mem, mem.id == g.leader, g.leader))
+			m.replyJoin(g, tok, m.joinResult(g, mem, mem.id == g.leader, g.leader), g.membersRecord())
 			return
 		}
 		m.parkJoin(mem, tok)
@@ -398,7 +406,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 			m.prepareRebalance(g)
 			return
 		}
-		m.replyJoin(g, tok, m.joinResult(g, mem, false, g.leader))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, g.leader), g.membersRecord())
 	default:
 		m.reply(tok, &brokerop.JoinGroupResp{ErrorCode: errUnknownMemberID, Generation: -1, MemberID: req.MemberID})
 	}
@@ -433,7 +441,7 @@ func (m *Machine) staticRejoin(g *group, mem *member, tok Token, req *brokerop.J
 	case g.state == Stable && !changed:
 		// Report the leader id from before the replacement: a rejoining leader then sees
 		// someone else's id and does not compute a new assignment for a stable group.
-		m.replyJoin(g, tok, m.joinResult(g, mem, false, leaderBefore))
+		m.replyJoin(g, tok, m.joinResult(g, mem, false, leaderBefore), g.membersRecord())
 	case g.state == PreparingRebalance:
 		m.parkJoin(mem, tok)
 		m.tryCompleteJoin(g)
@@ -523,6 +531,8 @@ func (m *Machine) completeJoin(g *group) {
 		g.state = Empty
 		g.protocol, g.leader = "", "" // the protocol type stays for ListGroups, as in Kafka
 		g.deadline = time.Time{}
+		// Nobody to answer: the empty group is recorded on its own (members.go).
+		m.out = append(m.out, Output{Records: []Record{g.membersRecord()}})
 		return
 	}
 	g.protocol = g.selectProtocol()
@@ -538,19 +548,26 @@ func (m *Machine) completeJoin(g *group) {
 	// the higher generation (KIP-792): generations numbered from 1 again by a new
 	// coordinator let a member of the old one keep partitions another member had consumed
 	// since, going on from its old position.
+	//
+	// The record is the group's membership (KindMembers: generation, protocol, leader,
+	// members), so a new coordinator also knows who is in it (members.go).
+	for _, mem := range g.members {
+		mem.fresh = false
+	}
+	rec := g.membersRecord()
 	for _, id := range g.order {
 		mem := g.members[id]
 		mem.joinWait = false
 		mem.expires = m.now.Add(mem.session)
-		m.replyJoin(g, mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader))
+		m.replyJoin(g, mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader), rec)
 	}
 }
 
-// replyJoin answers a JoinGroup with g's current generation once the generation is durable
-// (see completeJoin): every join answer carries the record, those that answer the current
-// generation again too (it may be one whose record failed).
-func (m *Machine) replyJoin(g *group, tok Token, resp *brokerop.JoinGroupResp) {
-	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: []Record{{Kind: KindGeneration, Group: g.id, Generation: g.generation}}})
+// replyJoin answers a JoinGroup with g's current generation once rec, g's membership
+// record, is durable (see completeJoin): every join answer carries the record, those that
+// answer the current generation again too (it may be one whose record failed).
+func (m *Machine) replyJoin(_ *group, tok Token, resp *brokerop.JoinGroupResp, rec Record) {
+	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: []Record{rec}})
 }
 
 // selectProtocol picks, among the protocols every member supports, the one most members list
@@ -679,12 +696,17 @@ func (m *Machine) SyncGroup(now time.Time, tok Token, req *brokerop.SyncGroupReq
 	g.state = Stable
 	g.deadline = time.Time{}
 	for _, id := range g.order {
+		g.members[id].assignment = bytes.Clone(given[id])
+	}
+	// The assignments are recorded before any member learns its own (Kafka stores the
+	// group here too): a new coordinator answers a late SyncGroup with it.
+	rec := g.membersRecord()
+	for _, id := range g.order {
 		o := g.members[id]
-		o.assignment = bytes.Clone(given[id])
 		if o.syncWait {
 			o.syncWait = false
 			o.expires = now.Add(o.session)
-			m.reply(o.syncTok, m.syncResult(g, o))
+			m.out = append(m.out, Output{Token: o.syncTok, Resp: m.syncResult(g, o), Records: []Record{rec}})
 		}
 	}
 	return m.out
@@ -732,41 +754,51 @@ func (m *Machine) LeaveGroup(now time.Time, tok Token, req *brokerop.LeaveGroupR
 	defer m.touch(req.Group) // its timers may have changed
 	resp := &brokerop.LeaveGroupResp{}
 	g := m.groups[req.Group]
+	removed := false
 	for _, lm := range req.Members {
 		r := brokerop.LeaveGroupMemberResp{MemberID: lm.MemberID, InstanceID: lm.InstanceID}
-		r.ErrorCode = m.leave(g, lm)
+		var gone bool
+		r.ErrorCode, gone = m.leave(g, lm)
+		removed = removed || gone
 		resp.Members = append(resp.Members, r)
 	}
-	m.reply(tok, resp)
+	var recs []Record
+	if removed {
+		// The group without them is recorded before they learn they left: a new
+		// coordinator never brings a member back that left.
+		recs = []Record{g.membersRecord()}
+	}
+	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: recs})
 	return m.out
 }
 
-func (m *Machine) leave(g *group, lm brokerop.LeaveGroupMember) int16 {
+// leave removes one member; removed reports whether a member (not a pending id) left.
+func (m *Machine) leave(g *group, lm brokerop.LeaveGroupMember) (code int16, removed bool) {
 	if g == nil {
-		return errUnknownMemberID
+		return errUnknownMemberID, false
 	}
 	id := lm.MemberID
 	if lm.InstanceID != "" {
 		cur, ok := g.statics[lm.InstanceID]
 		if !ok {
-			return errUnknownMemberID
+			return errUnknownMemberID, false
 		}
 		if id != "" && id != cur {
-			return errFencedInstanceID
+			return errFencedInstanceID, false
 		}
 		id = cur
 	}
 	if _, ok := g.pending[id]; ok {
 		delete(g.pending, id)
 		m.tryCompleteJoin(g)
-		return errNone
+		return errNone, false
 	}
 	mem := g.members[id]
 	if mem == nil {
-		return errUnknownMemberID
+		return errUnknownMemberID, false
 	}
 	m.removeMember(g, mem)
-	return errNone
+	return errNone, true
 }
 
 // ---- timers ----
@@ -1232,6 +1264,14 @@ func (m *Machine) Apply(recs []Record) {
 		case KindGeneration:
 			g := m.getOrCreate(r.Group)
 			g.generation = max(g.generation, r.Generation)
+			g.recordedGen = max(g.recordedGen, r.Generation)
+		case KindMembers:
+			// Only the record is kept: a live machine already has the state it describes,
+			// and RestoreMembers makes it live in a machine that starts from the records.
+			g := m.getOrCreate(r.Group)
+			g.recorded = r.Members
+			g.generation = max(g.generation, r.Members.Generation)
+			g.recordedGen = max(g.recordedGen, r.Members.Generation)
 		case KindDeleteGroup:
 			if g := m.groups[r.Group]; g != nil {
 				clear(g.offsets)
@@ -1247,13 +1287,24 @@ func (m *Machine) Apply(recs []Record) {
 	}
 }
 
-// Snapshot returns one commit record per committed offset (sorted), the state a fresh log
-// starts from when the offset log is compacted.
+// Snapshot returns one commit record per committed offset and each group's recorded
+// membership, or its generation when none is recorded (sorted), the state a fresh log starts
+// from when the offset log is compacted. A membership comes without a generation record: the
+// live generation may be one whose record failed, above the recorded membership's, which a
+// generation record would make look stale.
 func (m *Machine) Snapshot() []Record {
 	var out []Record
 	for id, g := range m.groups {
-		if g.generation > 0 {
-			out = append(out, Record{Kind: KindGeneration, Group: id, Generation: g.generation})
+		switch {
+		case g.recorded == nil:
+			if g.generation > 0 {
+				out = append(out, Record{Kind: KindGeneration, Group: id, Generation: g.generation})
+			}
+		case g.recordedGen > g.recorded.Generation: // a stale membership stays stale
+			out = append(out, Record{Kind: KindGeneration, Group: id, Generation: g.recordedGen})
+			fallthrough
+		default:
+			out = append(out, Record{Kind: KindMembers, Group: id, Generation: g.recorded.Generation, Members: g.recorded})
 		}
 		for k, c := range g.offsets {
 			out = append(out, Record{
@@ -1283,6 +1334,11 @@ func (m *Machine) Snapshot() []Record {
 // not be made durable.
 func FailResp(resp any, code int16) any {
 	switch r := resp.(type) {
+	case nil: // records only (see Output)
+	case *brokerop.SyncGroupResp: // the assignments were not recorded: the member joins again
+		*r = brokerop.SyncGroupResp{ErrorCode: code}
+	case *brokerop.LeaveGroupResp: // the departure was not recorded: the member may retry
+		r.ErrorCode = code
 	case *brokerop.OffsetCommitResp:
 		for i := range r.Topics {
 			for j := range r.Topics[i].Partitions {

@@ -14,11 +14,15 @@ import (
 // later, and all of them once every timeout has passed), answers carry only tokens that were
 // handed in, Tick leaves no timer in the past, generations never go back (unless the group
 // is deleted), NextDeadline matches a scan of all groups, and a Stable or
-// CompletingRebalance group has a leader that is a member.
+// CompletingRebalance group has a leader that is a member. A tick of 255 moves the
+// coordinator (a new Machine from the durable records, RestoreMembers; parked requests are
+// lost): a member that left (LeaveGroup answered OK) is never a member again, and the
+// generation does not go back.
 func FuzzMachine(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 0, 0, 5, 10})
 	f.Add([]byte{0, 1, 1, 0, 2, 1, 0, 1, 2, 1, 1, 1, 4, 1, 1, 5, 200, 2, 1, 1})
 	f.Add([]byte{0, 0, 4, 0, 1, 4, 6, 0, 0, 5, 9, 0, 0, 4, 7, 0, 0})
+	f.Add([]byte{0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 1, 5, 0, 255, 2, 0, 1, 3, 1, 2, 5, 0, 255, 2, 1, 2})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ids := 0
 		m := NewMachine(MachineConfig{
@@ -30,9 +34,14 @@ func FuzzMachine(f *testing.F) {
 		issued := map[Token]bool{}
 		lastGen := map[string]int32{}
 		known := []string{""} // member ids seen in answers, reused by later requests
+		left := map[string]bool{}
 		var tok Token
 		check := func(outs []Output) {
 			for _, o := range outs {
+				if o.Token == 0 && o.Resp == nil && len(o.Records) > 0 {
+					m.Apply(o.Records) // records only (a group emptied by a timer)
+					continue
+				}
 				if !issued[o.Token] {
 					t.Fatalf("answer for unknown token %d", o.Token)
 				}
@@ -42,6 +51,13 @@ func FuzzMachine(f *testing.F) {
 				}
 				if r, ok := o.Resp.(*brokerop.JoinGroupResp); ok && r.MemberID != "" {
 					known = append(known, r.MemberID)
+				}
+				if r, ok := o.Resp.(*brokerop.LeaveGroupResp); ok {
+					for _, lm := range r.Members {
+						if lm.ErrorCode == 0 && lm.MemberID != "" {
+							left[lm.MemberID] = true
+						}
+					}
 				}
 				if len(o.Records) > 0 {
 					m.Apply(o.Records)
@@ -64,6 +80,11 @@ func FuzzMachine(f *testing.F) {
 				}
 				if len(g.order) != len(g.members) {
 					t.Fatalf("group %s: order %v vs %d members", id, g.order, len(g.members))
+				}
+				for mid := range g.members {
+					if left[mid] {
+						t.Fatalf("group %s: member %s left, yet is a member", id, mid)
+					}
 				}
 			}
 			// the timer heap agrees with a scan of every group
@@ -110,6 +131,19 @@ func FuzzMachine(f *testing.F) {
 				check(m.OffsetCommit(now, next(), &brokerop.OffsetCommitReq{Group: g, MemberID: member, InstanceID: inst, Generation: gen,
 					Topics: []brokerop.OffsetCommitTopic{{Topic: "t", Partitions: []brokerop.OffsetCommitPartition{{Partition: int32(b % 3), Offset: int64(a)}}}}}))
 			case 5:
+				if b == 255 { // the coordinator moves
+					recs := m.Snapshot()
+					m = NewMachine(m.cfg)
+					m.Apply(recs)
+					m.RestoreMembers(now)
+					for tk := range issued {
+						if answered[tk] == 0 {
+							answered[tk] = 1 // parked on the old coordinator: lost
+						}
+					}
+					check(nil)
+					continue
+				}
 				now = now.Add(time.Duration(b) * 50 * time.Millisecond)
 				check(m.Tick(now))
 				if d, ok := m.NextDeadline(); ok && !d.After(now) {

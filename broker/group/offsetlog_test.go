@@ -164,8 +164,9 @@ func TestGenerationRecorded(t *testing.T) {
 	if gen := join.Resp.(*brokerop.JoinGroupResp).Generation; gen != 42 {
 		t.Fatalf("generation %d after a recorded 41, want 42", gen)
 	}
-	if len(join.Records) != 1 || join.Records[0] != (Record{Kind: KindGeneration, Group: "g", Generation: 42}) {
-		t.Fatalf("the join answer persists %+v, want the generation 42 record", join.Records)
+	if len(join.Records) != 1 || join.Records[0].Kind != KindMembers || join.Records[0].Generation != 42 ||
+		join.Records[0].Members.State != CompletingRebalance || len(join.Records[0].Members.Members) != 1 {
+		t.Fatalf("the join answer persists %+v, want the group's membership at generation 42", join.Records)
 	}
 	m.Apply(join.Records)
 	if s := m.Snapshot(); len(s) != 1 || s[0].Generation != 42 {
@@ -200,7 +201,7 @@ func TestJoinWhenTheGenerationIsNotRecorded(t *testing.T) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n := len(l.recs); n == 0 || l.recs[n-1] != (Record{Kind: KindGeneration, Group: "g", Generation: r.Generation}) {
-		t.Fatalf("log holds %+v, want the generation %d last", l.recs, r.Generation)
+	if n := len(l.recs); n == 0 || l.recs[n-1].Kind != KindMembers || l.recs[n-1].Generation != r.Generation {
+		t.Fatalf("log holds %+v, want the membership at generation %d last", l.recs, r.Generation)
 	}
 }

@@ -16,6 +16,7 @@ const (
 	KindDeleteOffset Kind = 2 // group, topic, partition: committed offset removed
 	KindDeleteGroup  Kind = 3 // group and all its offsets removed
 	KindGeneration   Kind = 4 // group -> the last generation handed out (Generation)
+	KindMembers      Kind = 5 // group -> its recorded classic membership (Members; members.go)
 )
 
 // Record is one durable change to the committed-offset state.
@@ -37,6 +38,9 @@ type Record struct {
 	// members learn it, so that a coordinator started later (after a restart, a leader
 	// change or a rebuild) numbers the group's generations above it.
 	Generation int32
+	// Members is a KindMembers record's: the group's membership (Generation is its
+	// generation), restored by a coordinator started later (Machine.RestoreMembers).
+	Members *Membership
 }
 
 // entryVersion is the first byte of every offset-log entry.
@@ -76,6 +80,8 @@ func AppendEntry(b []byte, snapshot bool, recs []Record) []byte {
 			b = binary.BigEndian.AppendUint32(b, uint32(r.Partition))
 		case KindGeneration:
 			b = binary.BigEndian.AppendUint32(b, uint32(r.Generation))
+		case KindMembers:
+			b = appendString(b, string(AppendMembership(nil, r.Members)))
 		}
 	}
 	return b
@@ -120,6 +126,14 @@ func DecodeEntry(data []byte) (snapshot bool, recs []Record, err error) {
 		case KindDeleteGroup:
 		case KindGeneration:
 			r.Generation = int32(d.u32())
+		case KindMembers:
+			body := d.string()
+			if d.err == nil {
+				r.Members, d.err = DecodeMembership([]byte(body))
+				if d.err == nil {
+					r.Generation = r.Members.Generation
+				}
+			}
 		default:
 			if d.err == nil {
 				d.err = fmt.Errorf("%w: record kind %d", ErrBadEntry, r.Kind)

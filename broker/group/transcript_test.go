@@ -40,6 +40,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite testdata transcripts with the
 //	list    t=TOK [states=S,...]
 //	describe t=TOK g=GROUP,...
 //	advance D          (moves the clock, then runs Tick; prints what fired)
+//	move               (a new coordinator takes over: a new Machine from the durable
+//	                    records, Snapshot, and RestoreMembers; parked requests are lost)
 //	state   g=GROUP    (dumps the group)
 func TestTranscripts(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
@@ -262,6 +264,12 @@ func (h *harness) run(t *testing.T, cmd string) string {
 		outs = h.m.DescribeGroups(h.now, tok, &brokerop.DescribeGroupsReq{Groups: strings.Split(a["g"], ",")})
 	case "state":
 		return h.dump(a["g"])
+	case "move":
+		recs := h.m.Snapshot()
+		h.m = NewMachine(h.m.cfg)
+		h.m.Apply(recs)
+		h.m.RestoreMembers(h.now)
+		return "ok"
 	default:
 		t.Fatalf("unknown command %q", cmd)
 	}
@@ -387,6 +395,8 @@ func formatOutput(o Output) string {
 			parts = append(parts, p)
 		}
 		s = "describe " + strings.Join(parts, "; ")
+	case nil:
+		s = "(no answer)"
 	default:
 		s = fmt.Sprintf("%T", r)
 	}
@@ -399,6 +409,18 @@ func formatOutput(o Output) string {
 			line += fmt.Sprintf("\n  persist delete-offset %s %s/%d", r.Group, r.Topic, r.Partition)
 		case KindDeleteGroup:
 			line += fmt.Sprintf("\n  persist delete-group %s", r.Group)
+		case KindMembers:
+			ms := r.Members
+			line += fmt.Sprintf("\n  persist members %s gen=%d %s", r.Group, ms.Generation, ms.State)
+			if ms.Leader != "" {
+				line += " leader=" + ms.Leader
+			}
+			for _, mr := range ms.Members {
+				line += " " + mr.ID
+				if mr.Assignment != nil {
+					line += fmt.Sprintf(":%q", mr.Assignment)
+				}
+			}
 		}
 	}
 	return line
