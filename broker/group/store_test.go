@@ -318,7 +318,7 @@ func testMembership() *Membership {
 	return &Membership{Generation: 7, State: Stable, ProtocolType: "consumer", Protocol: "range", Leader: "a-1",
 		Members: []MemberRecord{
 			{ID: "a-1", ClientID: "a", ClientHost: "/10.0.0.1", SessionMs: 45000, RebalanceMs: 60000,
-				Protocols: []brokerop.GroupProtocol{{Name: "cooperative-sticky", Metadata: []byte{0, 1}}, {Name: "range", Metadata: []byte{0, 1}}},
+				Protocols:  []brokerop.GroupProtocol{{Name: "cooperative-sticky", Metadata: []byte{0, 1}}, {Name: "range", Metadata: []byte{0, 1}}},
 				Assignment: []byte("p0")},
 			{ID: "b-1", InstanceID: "ib", ClientID: "b", ClientHost: "/10.0.0.2", SessionMs: 10000, RebalanceMs: 10000,
 				Protocols: []brokerop.GroupProtocol{{Name: "range"}}},
