@@ -34,6 +34,7 @@ const (
 	kindDeleteOffsets        = 14
 	kindCommitOffsetsOrdered = 15 // CommitOffsets with writer stamps
 	kindGroupGenerations     = 16
+	// kindGroupMembers         = 17 (groupmembers.go)
 
 	// Replicated partitions (issue #16): kinds 20–29.
 	kindCreateTopicsReplicated     = 20 // CreateTopics with a replica list per partition
@@ -760,6 +761,8 @@ func DecodeCommand(data []byte) (Command, error) {
 			x.Groups = append(x.Groups, GroupGeneration{Group: d.str(), Generation: d.i32()})
 		}
 		c = x
+	case kindGroupMembers:
+		c = decodeGroupMembers(d)
 	case kindDeleteOffsets:
 		x := &DeleteOffsets{Group: d.str()}
 		n := d.count(2)

@@ -186,11 +186,13 @@ func (g *gen) command() metadata.Command {
 		}
 		return c
 	default:
-		switch g.r.IntN(3) {
+		switch g.r.IntN(4) {
 		case 0:
 			return &metadata.DeleteGroups{Groups: []string{g.group()}}
 		case 1:
 			return &metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: g.group(), Generation: int32(g.r.IntN(6))}}}
+		case 2:
+			return &metadata.GroupMembers{Group: g.group(), Generation: int32(g.r.IntN(7)) - 1, Record: []byte(g.key())[:g.r.IntN(3)]}
 		}
 		return &metadata.DeleteOffsets{Group: g.group(), Partitions: []metadata.TopicPartition{{Topic: g.name(), Partition: int32(g.r.IntN(3))}}}
 	}
@@ -251,7 +253,7 @@ func TestDeterminism(t *testing.T) {
 		// The sequence takes the success path and error paths of every command.
 		for _, k := range []string{"InitClusterResult", "RegisterBrokerResult", "RemoveBrokerResult", "AllowBrokerResult",
 			"TopicsResult", "ReassignResult", "AllocateProducerIDsResult", "CommitOffsetsResult", "DeleteGroupsResult",
-			"DeleteOffsetsResult", "GroupGenerationsResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "AlterReassignmentsResult",
+			"DeleteOffsetsResult", "GroupGenerationsResult", "GroupMembersResult", "UpdatePartitionResult", "ACLsResult", "CodesResult", "SetRolesResult", "AlterReassignmentsResult",
 			"CompleteReassignmentResult", "error"} {
 			if seen[k+"/ok"] == 0 || seen[k+"/err"] == 0 {
 				t.Errorf("seed %d: %s: %d successes, %d failures; the random sequence tests too little", seed, k, seen[k+"/ok"], seen[k+"/err"])
@@ -298,6 +300,8 @@ func tally(seen map[string]int, r any) {
 		name, ok = "DeleteOffsetsResult", r.Code == 0
 	case *metadata.GroupGenerationsResult:
 		name, ok = "GroupGenerationsResult", r.Code == 0
+	case *metadata.GroupMembersResult:
+		name, ok = "GroupMembersResult", r.Code == 0 && !r.Stale
 	case *metadata.UpdatePartitionResult:
 		name, ok = "UpdatePartitionResult", r.Code == 0
 		seen[fmt.Sprintf("%s/code%d", name, r.Code)]++

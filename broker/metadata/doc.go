@@ -68,11 +68,18 @@
 //	AllocateProducerIDs  INVALID_REQUEST (count not in 1..MaxProducerIDBlock),
 //	                     UNKNOWN_SERVER_ERROR (id space exhausted)
 //	GroupGenerations     INVALID_GROUP_ID (an empty group id; nothing recorded); a generation
-//	                     at or below the recorded one changes nothing
+//	                     at or below the recorded one changes nothing; one above it drops
+//	                     the group's recorded membership (GroupMembers)
+//	GroupMembers         INVALID_GROUP_ID (empty group id), INVALID_REQUEST (negative
+//	                     generation, record over MaxGroupMembersRecord); a record below the
+//	                     group's recorded generation is stale (Stale, nothing changes);
+//	                     otherwise it replaces the group's membership and raises its
+//	                     generation (generation 0 or an empty record: no membership)
 //	CommitOffsets        INVALID_GROUP_ID (empty group id); an offset whose Writer (not 0)
 //	                     wrote the partition's offset under a higher Seq is skipped, not an
 //	                     error (a late copy of an older commit: group.Superseded's rule)
-//	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets)
+//	DeleteGroups         per group: GROUP_ID_NOT_FOUND (no committed offsets); the recorded
+//	                     membership is dropped in either case (the generation stays)
 //	DeleteOffsets        GROUP_ID_NOT_FOUND (no committed offsets)
 //	AlterReassignments   per partition: UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (listed
 //	                     twice), INVALID_REPLICA_ASSIGNMENT (single-owner partition; a target
@@ -152,6 +159,8 @@
 //	         15 CommitOffsets       as 12, each offset followed by writer:u64 | seq:u64
 //	                                (written when any offset has a writer; see OffsetCommit)
 //	         16 GroupGenerations    seq<group:str | generation:i32>
+//	         17 GroupMembers        group:str | generation:i32 | record:bytes (broker/group's
+//	                                Membership encoding, opaque here; groupmembers.go)
 //	         20 CreateTopics        as 6, each topic followed by replicas:seq<seq<raft_id:u64>>
 //	                                (written when any topic has replica lists)
 //	         21 CreatePartitions    as 8, each topic followed by replicas:seq<seq<raft_id:u64>>
@@ -208,6 +217,9 @@
 //	           partition:i32 | writer:u64 | seq:u64>>, each naming an offset of the body
 //	tag 6      groups' recorded generations (GroupGenerations), by group:
 //	           seq<group:str | generation:i32>, each above 0
+//	tag 7      groups' recorded memberships (GroupMembers), by group: seq<group:str |
+//	           generation:i32 | record:bytes>, each generation equal to the group's in
+//	           section 6 and each record of 1..MaxGroupMembersRecord bytes
 //	tag 12     transaction coordinator records (txn.go), by transactional id:
 //	           seq<id:str | record:bytes> (records are broker/txn's encoding, opaque here)
 //

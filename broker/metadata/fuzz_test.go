@@ -17,6 +17,7 @@ func base(t testing.TB) *metadata.State {
 		&metadata.UpdatePartition{Topic: "r", Partition: 1, Leader: 3, LeaderEpoch: 2, ISR: []uint64{3, 2}},
 		&metadata.CommitOffsets{Group: "g1", Offsets: []metadata.OffsetCommit{{Topic: "a", Offset: 5}, {Topic: "b", Offset: 6, Writer: 9, Seq: 3}}},
 		&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g1", Generation: 4}}},
+		&metadata.GroupMembers{Group: "g1", Generation: 5, Record: []byte("members of g1")},
 		&metadata.AllowBroker{NodeID: node(4)},
 		&metadata.RegisterBroker{RaftID: 2, NodeID: node(2), Addr: []byte("addr-2"), Rack: "r", Kafka: "broker-2:9093"},
 		&metadata.RemoveBroker{RaftID: 3})

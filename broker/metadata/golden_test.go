@@ -36,6 +36,8 @@ func TestGoldenEncodings(t *testing.T) {
 			"01" + "0f" + "0167" + "01" + "0174" + "04" + "0a" + "01" + "00" + "0e" + "ac02" + "02"},
 		{"GroupGenerations", (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 300}}}).Encode(),
 			"01" + "10" + "01" + "0167" + "d804"},
+		{"GroupMembers", (&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}).Encode(),
+			"01" + "11" + "0167" + "d804" + "02" + "0102"},
 		{"CreateTopics replicated", (&metadata.CreateTopics{Topics: []metadata.NewTopic{{
 			Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 300}}}}}).Encode(),
 			"01" + "14" + "00" + "01" + "0174" + "00000000000000000000000000000001" + "02" + "00" +
@@ -162,5 +164,63 @@ func TestGoldenGenerationsSection(t *testing.T) {
 	}
 	if res := s.Apply(3, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Generation: 5}}}).Encode()); res.(*metadata.GroupGenerationsResult).Code != metadata.CodeInvalidGroupID {
 		t.Errorf("empty group id: %+v", res)
+	}
+}
+
+// The group members section (tag 7): group "g" recorded at generation 300, after the
+// generations section. A stale record (below the recorded generation) changes nothing; a
+// higher GroupGenerations drops the membership of an older generation, and DeleteGroups
+// drops it too; the snapshot restores it.
+func TestGoldenGroupMembersSection(t *testing.T) {
+	s := metadata.New()
+	s.Apply(1, (&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}).Encode())
+	if r := s.Apply(2, (&metadata.GroupMembers{Group: "g", Generation: 299, Record: []byte{9}}).Encode()).(*metadata.GroupMembersResult); !r.Stale || r.Code != 0 {
+		t.Errorf("stale record: %+v", r)
+	}
+	sn, _ := s.Snapshot()
+	section := "06" + "05" + "01" + "0167" + "d804" + "07" + "08" + "01" + "0167" + "d804" + "02" + "0102"
+	if got := hex.EncodeToString(sn); !strings.HasSuffix(got, section) {
+		t.Errorf("group members section:\ngot  %s\nwant it to end in %s", got, section)
+	}
+	r := metadata.New()
+	if err := r.Restore(sn); err != nil {
+		t.Fatal(err)
+	}
+	want := metadata.GroupMembership{Group: "g", Generation: 300, Record: []byte{1, 2}}
+	if got := r.GroupMemberships(); len(got) != 1 || got[0].Group != want.Group || got[0].Generation != want.Generation || string(got[0].Record) != string(want.Record) {
+		t.Errorf("restored memberships %+v, want %+v", got, want)
+	}
+	for _, c := range []struct {
+		name string
+		cmd  metadata.Command
+		code int16
+	}{
+		{"empty group id", &metadata.GroupMembers{Generation: 5, Record: []byte{1}}, metadata.CodeInvalidGroupID},
+		{"negative generation", &metadata.GroupMembers{Group: "h", Generation: -1, Record: []byte{1}}, metadata.CodeInvalidRequest},
+		{"oversized record", &metadata.GroupMembers{Group: "h", Generation: 1, Record: make([]byte, metadata.MaxGroupMembersRecord+1)}, metadata.CodeInvalidRequest},
+	} {
+		if res := r.Apply(r.LastApplied()+1, c.cmd.Encode()).(*metadata.GroupMembersResult); res.Code != c.code {
+			t.Errorf("%s: %+v, want code %d", c.name, res, c.code)
+		}
+	}
+	r.Apply(r.LastApplied()+1, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 301}}}).Encode())
+	if got := r.GroupMemberships(); len(got) != 0 {
+		t.Errorf("memberships %+v after a higher generation, want none", got)
+	}
+	s.Apply(3, (&metadata.DeleteGroups{Groups: []string{"g"}}).Encode())
+	if got := s.GroupMemberships(); len(got) != 0 {
+		t.Errorf("memberships %+v after DeleteGroups, want none", got)
+	}
+	// A snapshot whose membership is not at the group's recorded generation is refused.
+	bad := metadata.New()
+	bad.Apply(1, (&metadata.GroupMembers{Group: "g", Generation: 3, Record: []byte{1}}).Encode())
+	bsn, _ := bad.Snapshot()
+	before := string(bsn)
+	bsn = []byte(strings.Replace(before, "\x06\x04\x01\x01g\x06", "\x06\x04\x01\x01g\x08", 1))
+	if string(bsn) == before {
+		t.Fatalf("generations section of generation 3 not found in %x", bsn)
+	}
+	if err := metadata.New().Restore(reseal(bsn[9:])); err == nil {
+		t.Errorf("a membership of generation 3 under recorded generation 4 restored")
 	}
 }

@@ -103,6 +103,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionGenerations)
 		b = postcard.AppendBytes(b, s.appendGenerations(nil))
 	}
+	if body := s.appendGroupMembers(nil); body != nil {
+		b = postcard.AppendUvarint(b, sectionGroupMembers)
+		b = postcard.AppendBytes(b, body)
+	}
 	if body := s.appendKafkaListeners(nil); body != nil {
 		b = postcard.AppendUvarint(b, sectionKafkaListeners)
 		b = postcard.AppendBytes(b, body)
@@ -390,7 +394,7 @@ func (s *State) Restore(data []byte) error {
 	s.applied, s.clusterID, s.nextProducerID, s.nextKafkaID = n.applied, n.clusterID, n.nextProducerID, n.nextKafkaID
 	s.brokers, s.byNode, s.kafkaIDs, s.allowed = n.brokers, n.byNode, n.kafkaIDs, n.allowed
 	s.topics, s.topicByID, s.collisions, s.owned = n.topics, n.topicByID, n.collisions, n.owned
-	s.groups, s.gens = n.groups, n.gens
+	s.groups, s.gens, s.members = n.groups, n.gens, n.members
 	s.sec = n.sec
 	s.txns = n.txns
 	return nil
@@ -509,6 +513,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 			restoreOffsetStamps(sd, s, sectionCheck)
 		case sectionGenerations:
 			restoreGenerations(sd, s, sectionCheck)
+		case sectionGroupMembers:
+			restoreGroupMembers(sd, s, sectionCheck)
 		case sectionReassignments:
 			restoreReassignments(sd, s, sectionCheck)
 		case sectionSecurity:

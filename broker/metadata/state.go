@@ -29,8 +29,9 @@ type State struct {
 	collisions map[string]string // CollisionKey(name) -> name
 	owned      map[NodeID]int64  // partitions per owner (derived)
 
-	groups map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
-	gens   map[string]int32                              // group -> last generation handed out (> 0)
+	groups  map[string]map[TopicPartition]CommittedOffset // group -> committed offsets (never empty)
+	gens    map[string]int32                              // group -> last generation handed out (> 0)
+	members map[string]memberRecord                       // group -> recorded membership (groupmembers.go)
 
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
 
@@ -56,6 +57,7 @@ func (s *State) reset() {
 	s.owned = map[NodeID]int64{}
 	s.groups = map[string]map[TopicPartition]CommittedOffset{}
 	s.gens = map[string]int32{}
+	s.members = map[string]memberRecord{}
 	s.sec.reset()
 	s.txns = map[string][]byte{}
 }
@@ -120,6 +122,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.deleteGroups(c, dry)
 	case *GroupGenerations:
 		return s.groupGenerations(c, dry)
+	case *GroupMembers:
+		return s.groupMembers(c, dry)
 	case *DeleteOffsets:
 		return s.deleteOffsets(c, dry)
 	case *AlterReassignments:
@@ -689,6 +693,7 @@ func (s *State) groupGenerations(c *GroupGenerations, dry bool) *GroupGeneration
 	for _, g := range c.Groups {
 		if g.Generation > s.gens[g.Group] {
 			s.gens[g.Group] = g.Generation
+			delete(s.members, g.Group) // the membership of an older generation
 		}
 	}
 	return &GroupGenerationsResult{}
@@ -700,6 +705,9 @@ func (s *State) deleteGroups(c *DeleteGroups, dry bool) *DeleteGroupsResult {
 	for i, id := range c.Groups {
 		r := &res.Groups[i]
 		r.Group = id
+		if !dry {
+			delete(s.members, id) // its recorded membership too (an empty group's)
+		}
 		g := s.groups[id]
 		if g == nil || gone[id] {
 			r.Code = CodeGroupIDNotFound
