@@ -43,6 +43,17 @@ func (c *Controller) startCoordinator() {
 	for _, g := range c.r.Generations() {
 		initial = append(initial, group.Record{Kind: group.KindGeneration, Group: g.Group, Generation: g.Generation})
 	}
+	members := 0
+	for _, gm := range c.r.GroupMemberships() {
+		ms, err := group.DecodeMembership(gm.Record)
+		if err != nil {
+			// Its members rejoin, as before memberships were recorded.
+			c.log.Warn("group coordinator: recorded membership not restored", "group", gm.Group, "err", err)
+			continue
+		}
+		initial = append(initial, group.Record{Kind: group.KindMembers, Group: gm.Group, Generation: ms.Generation, Members: ms})
+		members += len(ms.Members)
+	}
 	for _, o := range c.r.Offsets() {
 		initial = append(initial, group.Record{Kind: group.KindCommit, Group: o.Group, Topic: o.Topic, Partition: o.Partition,
 			Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata, CommitMs: o.CommitMs, Writer: o.Writer, Seq: o.Seq})
@@ -58,7 +69,7 @@ func (c *Controller) startCoordinator() {
 	c.mu.Lock()
 	c.coord.set(co, gone, changed)
 	c.mu.Unlock()
-	c.log.Info("group coordinator started", "committed_offsets", len(initial))
+	c.log.Info("group coordinator started", "records", len(initial), "members", members)
 }
 
 // liveCoordinator is the running group coordinator if it is still valid: its offset log
@@ -162,6 +173,9 @@ func commandsOf(recs []group.Record) []Command {
 			out = append(out, DeleteOffsets{Group: r.Group, Partitions: []TopicPartition{tp}})
 		case group.KindDeleteGroup:
 			out = append(out, DeleteGroups{Groups: []string{r.Group}})
+		case group.KindMembers:
+			// The Coordinator keeps only the last of a group's records in one append.
+			out = append(out, GroupMembers{Group: r.Group, Generation: r.Generation, Record: group.AppendMembership(nil, r.Members)})
 		case group.KindGeneration:
 			// Every member's join answer of a rebalance carries the record: one per group.
 			gg := GroupGeneration{Group: r.Group, Generation: r.Generation}

@@ -32,7 +32,7 @@ func (s *StateMachine) Apply(index uint64, data []byte) any {
 	r := s.st.Apply(index, data)
 	switch r.(type) {
 	case *metadata.CommitOffsetsResult, *metadata.DeleteOffsetsResult, *metadata.DeleteGroupsResult, *metadata.AllocateProducerIDsResult,
-		*metadata.GroupGenerationsResult,
+		*metadata.GroupGenerationsResult, *metadata.GroupMembersResult,
 		*metadata.UpdatePartitionResult:
 		// Offsets, producer ids and partition leaders: nothing the brokers or the transport follow.
 	default:
@@ -199,6 +199,8 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 			m.Groups = append(m.Groups, metadata.GroupGeneration{Group: g.Group, Generation: g.Generation})
 		}
 		mc = m
+	case GroupMembers:
+		mc = &metadata.GroupMembers{Group: c.Group, Generation: c.Generation, Record: c.Record}
 	case DeleteOffsets:
 		m := &metadata.DeleteOffsets{Group: c.Group}
 		for _, tp := range c.Partitions {
@@ -236,6 +238,11 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 		return nil, nil
 	case *metadata.UpdatePartitionResult:
 		return UpdateResult{Code: r.Code, Message: r.Message}, nil
+	case *metadata.GroupMembersResult:
+		if r.Code != 0 {
+			return nil, fmt.Errorf("controller: record group members: Kafka error %d", r.Code)
+		}
+		return nil, nil // a stale record changed nothing: a newer one is recorded
 	case *metadata.ReassignResult:
 		for _, m := range r.Moves {
 			if m.Code != 0 {
@@ -317,6 +324,15 @@ func (q *QuorumReplica) Generations() []GroupGeneration {
 	var out []GroupGeneration
 	for _, g := range q.sm.st.GroupGenerations() {
 		out = append(out, GroupGeneration{Group: g.Group, Generation: g.Generation})
+	}
+	return out
+}
+
+// GroupMemberships implements Replica.
+func (q *QuorumReplica) GroupMemberships() []GroupMembers {
+	var out []GroupMembers
+	for _, m := range q.sm.st.GroupMemberships() {
+		out = append(out, GroupMembers{Group: m.Group, Generation: m.Generation, Record: m.Record})
 	}
 	return out
 }

@@ -46,7 +46,8 @@ type Replica interface {
 	Brokers() []Member
 	Allowed(node key.PublicKey) bool
 	Offsets() []Offset
-	Generations() []GroupGeneration // each group's last recorded generation
+	Generations() []GroupGeneration   // each group's last recorded generation
+	GroupMemberships() []GroupMembers // each group's recorded membership
 }
 
 // ErrNotLeader is wrapped by Replica.Do on a node that is not the raft leader.
@@ -228,7 +229,14 @@ type (
 	DeleteGroups struct{ Groups []string }
 	// GroupGenerations records groups' generations (metadata.GroupGenerations).
 	GroupGenerations struct{ Groups []GroupGeneration }
-	DeleteOffsets    struct {
+	// GroupMembers records a group's membership (metadata.GroupMembers; Record is
+	// broker/group's Membership encoding); Replica.GroupMemberships lists them.
+	GroupMembers struct {
+		Group      string
+		Generation int32
+		Record     []byte
+	}
+	DeleteOffsets struct {
 		Group      string
 		Partitions []TopicPartition
 	}
@@ -247,6 +255,7 @@ func (AllocateProducerIDs) isCommand() {}
 func (CommitOffsets) isCommand()       {}
 func (DeleteGroups) isCommand()        {}
 func (GroupGenerations) isCommand()    {}
+func (GroupMembers) isCommand()        {}
 func (DeleteOffsets) isCommand()       {}
 func (UpdatePartition) isCommand()     {}
 
