@@ -114,28 +114,39 @@
 //
 // The consumer-group coordinator (package broker/group) runs on the leader only; committed
 // offsets are CommitOffsets proposals (group.OffsetLog backed by the quorum), so they survive
-// the loss of any minority of brokers. Group membership is soft state: after a failover the
-// members rejoin, as Kafka clients do when their coordinator changes. A coordinator belongs
+// the loss of any minority of brokers. Classic group membership is durable there too
+// (package broker/group, "Durable membership"): the coordinator records each group's
+// membership (generation, protocol, leader, members and, once Stable, their assignments) as
+// a GroupMembers proposal (metadata kind 17, broker/group's Membership encoding) before it
+// answers what reveals it (join results, the leader's sync, a leave), and a coordinator
+// started on a new leader restores the members (group.Machine.RestoreMembers): they keep
+// their ids and generation, their Heartbeat, OffsetCommit and SyncGroup succeed as on the
+// old one, their session timeouts start at the takeover, and a rebalance is triggered only
+// where Kafka would trigger one. A member that left is not restored (the leave is recorded
+// before it is answered). A coordinator belongs
 // to the leadership it was started in (the raft LeaderWatch channel of that moment): once
 // that leadership ends, or an offset commit failed, it is never used again, and the next
-// group op on the leader (or the watcher) starts a new one from the quorum's offsets, even
+// group op on the leader (or the watcher) starts a new one from the quorum's offsets and
+// memberships, even
 // if this broker leads again in between. A coordinator kept across a leadership another
 // broker held meanwhile answered its own stale offsets (consumers resumed from older ones:
 // committed offsets went backwards), accepted commits from members of its old generation
 // (zombies rolling offsets back), and parked new joins waiting for those members to rejoin
-// until the rebalance timeout. Decision: members are not made durable on the quorum, but
-// each group's generation is (GroupGenerations, recorded before any member learns it; a new
-// coordinator starts each group above it): a member's cooperative subscription carries its
-// generation, and the assignor believes the higher-generation claim on a partition
-// (KIP-792), so a new coordinator numbering generations from 1 again let a member of the old
-// one keep partitions another member had consumed and committed since, and commit below
-// (the MajorityMinoritySplit anomaly). Fencing holds without durable members: member ids are
-// random and a new coordinator knows none, so every request of a member from before the failover (OffsetCommit, Heartbeat,
-// SyncGroup, a JoinGroup with its id) is answered UNKNOWN_MEMBER_ID at once (an
-// OffsetCommit for a group it does not know: ILLEGAL_GENERATION), and the member rejoins;
-// only simple commits (generation -1, no member id) are accepted, and only while the group
-// has no members, as in Kafka. The cost against Kafka: every failover is a rebalance of
-// every group. Producer ids come from the quorum in blocks of 1000 (AllocateProducerIDs): a
+// until the rebalance timeout. Generations go up across coordinators (each membership record
+// carries its generation, recorded before any member learns it; a new coordinator starts
+// each group above it): a member's cooperative subscription carries its generation, and the
+// assignor believes the higher-generation claim on a partition (KIP-792), so a new
+// coordinator numbering generations from 1 again let a member of the old one keep
+// partitions another member had consumed and committed since, and commit below. Decision:
+// membership became durable because a coordinator that forgot every member answered each of
+// them UNKNOWN_MEMBER_ID, and kgo (v1.22) rejoins after that on JoinGroup keeping its owned
+// partitions and positions (Java drops them, KAFKA-12983): a member went on consuming a
+// partition another member had been given meanwhile, from its old position, and committed
+// below it (the MajorityMinoritySplit anomaly of interop/repl). The quorum state keeps the
+// last membership per group and ignores one below the group's recorded generation (a
+// stale record); a membership record that cannot be decoded is skipped with a warning (its
+// members rejoin). KIP-848 consumer-group membership is still not durable (members rejoin
+// with epoch 0 after a failover; see broker/group). Producer ids come from the quorum in blocks of 1000 (AllocateProducerIDs): a
 // block is never handed out twice.
 //
 // The transaction coordinator is bound to the leadership the same way, but its state is
@@ -143,8 +154,8 @@
 // leader's coordinator knows every transaction: it finishes those decided (markers into
 // each partition's leader, offsets into the group coordinator) and aborts open ones at
 // their transaction.timeout.ms. A TxnOffsetCommit naming a member (KIP-447) is fenced by
-// the leader's group coordinator: after a failover, a member from before it is
-// UNKNOWN_MEMBER_ID and rejoins, as for OffsetCommit.
+// the leader's group coordinator, against the restored membership after a failover, as for
+// OffsetCommit.
 //
 // # Membership and admission
 //
@@ -255,7 +266,8 @@
 //     RecentActive, which drops to false for every follower at each quorum check.
 //   - A failed offset commit (outcome unknown: the proposal may still commit) rebuilds the
 //     group coordinator from the quorum's state (at the next group op, or the watcher's
-//     next look); members rejoin, as after a failover.
+//     next look); its members are restored from the quorum's last recorded membership, as
+//     after a failover.
 //   - A joining broker learns the members' raft addresses (ClusterBrokers, and the leader's
 //     in the join answer) before it asks to join, so it answers the leader's first messages.
 //     It is promoted only once it holds the configuration that added it (broker/quorum's

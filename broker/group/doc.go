@@ -134,9 +134,11 @@
 //     group, e.g. a consumer group's offsets after a restart, is described as an Empty
 //     consumer group: a decision, since the group type is not durable); ListGroups lists
 //     both with their type. DeleteGroups needs a consumer group without members.
-//   - Durability: like classic membership, consumer-group membership (epochs, assignments)
-//     is not durable and not replicated: after a restart or a coordinator move (the quorum
-//     leader changed) members get UNKNOWN_MEMBER_ID and rejoin with epoch 0. Committed
+//   - Durability: unlike classic membership (see "Durable membership" below), consumer-group
+//     membership (epochs, assignments) is not durable and not replicated: after a restart
+//     or a coordinator move (the quorum leader changed) members get UNKNOWN_MEMBER_ID and
+//     rejoin with epoch 0 (Kafka keeps it in several record types of its own: member
+//     metadata, target and current assignments; not done here). Committed
 //     offsets are as durable and replicated as for classic groups (the same records).
 //     Because a new coordinator does not know which partitions the previous one's members
 //     still consume, it gives no partition for ConsumerStartGrace (two heartbeat intervals,
@@ -146,17 +148,51 @@
 //     can still overlap with its successor; durable membership (Kafka keeps it in
 //     __consumer_offsets) would close that and is not implemented.
 //
-// Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
-// is still parked answers the first with REBALANCE_IN_PROGRESS; group membership is not durable
-// (after a broker restart every group is Empty with its committed offsets, members get
-// UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION and rejoin, as after a coordinator move in Kafka),
-// but generations are: each rebalance's new generation is a record (KindGeneration) made
-// durable before any member's JoinGroup is answered, and a coordinator started later goes on
-// above it, as Kafka's (which stores the generation with the group). A member's cooperative
+// # Durable membership (members.go)
+//
+// A classic group's membership is durable, as Kafka's GroupMetadata records make it: a
+// KindMembers record (a Membership: generation, state, protocol type and name, leader, and
+// per member its id, instance id, client id and host, timeouts, protocols and, Stable, its
+// assignment) is written where Kafka stores the group and where an answer tells a member
+// something a later coordinator must know, and every such answer waits for it:
+//
+//   - the join phase of a rebalance completes: every JoinGroup answer carries the group as
+//     CompletingRebalance (or Empty, recorded on its own, when no member is left), so no
+//     member learns a generation that is not durable; rejoins answered with the current
+//     generation carry it too (it may be one whose record failed);
+//   - the leader's SyncGroup makes the group Stable: the leader's and the parked followers'
+//     answers carry the assignments;
+//   - a static member is replaced without a rebalance (its join answer);
+//   - LeaveGroup removed members: the answer carries the group without them.
+//
+// A new coordinator (Machine.RestoreMembers, called by Open after the records are applied)
+// restores the last record of each group: members keep their ids, generation, protocol and
+// leader, and a Stable group its assignments, so their Heartbeat, OffsetCommit and SyncGroup
+// succeed as they did; every session timeout and a rebalance in progress (its join or sync
+// deadline) count from the takeover. Not recorded, as in Kafka: members that joined a
+// rebalance still in its join phase (their retried JoinGroup is UNKNOWN_MEMBER_ID and they
+// join afresh; a new member owns nothing), expired sessions and members dropped at a
+// rebalance timeout (a new coordinator restores them and they expire again: nobody else was
+// given their partitions, which takes a completed, recorded rebalance). A group restored while
+// PreparingRebalance (a member left) waits for the recorded members to rejoin. The
+// generation is part of the record (KindGeneration is no longer written; earlier logs are
+// read): a coordinator started later goes on above it, as Kafka's. A member's cooperative
 // subscription carries its generation and the assignor believes the claim of the higher one
 // (KIP-792); generations numbered from 1 again let a member of an old coordinator keep
-// partitions another member had consumed (and committed) since;
-// committed offsets do not expire (Kafka's offsets.retention.minutes is not implemented).
+// partitions another member had consumed (and committed) since. A membership whose encoding
+// exceeds MaxMembershipBytes (1 MiB) is recorded as Empty at its generation: its members
+// rejoin a new coordinator. Membership came to be recorded because kgo (v1.22), told
+// UNKNOWN_MEMBER_ID on JoinGroup, rejoins keeping its owned partitions and positions (Java
+// drops them, KAFKA-12983): with every member unknown to each new coordinator, a member kept
+// consuming a partition another had been given, from its old position, and committed below
+// (the MajorityMinoritySplit fault of interop/repl).
+//
+// Decisions where Kafka's behaviour is not a spec: a second JoinGroup from a member whose first
+// is still parked answers the first with REBALANCE_IN_PROGRESS; a late follower's SyncGroup
+// in a Stable group is answered at once, without waiting for the record (it carries what the
+// leader's recorded answer did, unless that record failed: the group then rebalances at the
+// leader's rejoin); committed offsets do not expire (Kafka's offsets.retention.minutes is not
+// implemented).
 //
 // # Offset log
 //
@@ -179,11 +215,22 @@
 //	                                metadata:str | commitTimeMs:i64
 //	          kind 2 delete offset: topic:str | partition:i32
 //	          kind 3 delete group:  (nothing)
-//	          kind 4 generation:    generation:i32 (the group's last generation handed out)
+//	          kind 4 generation:    generation:i32 (the group's last generation handed out;
+//	                                no longer written, read from earlier logs)
+//	          kind 5 members:       membership:str (AppendMembership's encoding, below)
 //	str     = length:uvarint | bytes
 //
-// Integers are big-endian. Replaying every entry in order with Machine.Apply rebuilds the
-// state.
+//	membership = version:u8 (=1) | generation:i32 | state:u8 (0 Empty, 1 PreparingRebalance,
+//	             2 CompletingRebalance, 3 Stable) | protocolType:str | protocol:str |
+//	             leader:str | count:uvarint | member*count
+//	member     = id:str | instance:str | clientID:str | clientHost:str | sessionMs:i32 |
+//	             rebalanceMs:i32 | count:uvarint | (name:str | metadata:str)*count |
+//	             assignment:str (Stable only)
+//
+// The metadata quorum stores the same membership encoding (metadata.GroupMembers).
+//
+// Integers are big-endian. Replaying every entry in order with Machine.Apply, then
+// Machine.RestoreMembers, rebuilds the state.
 //
 // Which generation holds the state is recorded in Dir/current-generation (14 bytes: magic "OG"
 // | generation u64 | CRC-32C of the first 10 bytes u32), replaced atomically (temp file, fsync,
