@@ -20,10 +20,11 @@ const (
 // never looks again after start-up (its controller runs on a fake clock that stops), as a
 // watcher that misses a leadership which ended and came back between two of its looks: an
 // op starts the coordinator on broker 2, the leadership moves to broker 0 (whose coordinator
-// forms a new generation and commits a newer offset) and back. Broker 2 must then serve the
-// quorum's offsets and fence the old generation's member, not reuse its old coordinator: that
-// one answered the old offset (a consumer resuming from it sees committed offsets go
-// backwards) and accepted the zombie member's commit, rolling the offset back.
+// restores the group's member a, sees a leave, forms a new generation of b and commits a
+// newer offset) and back. Broker 2 must then serve the quorum's offsets and membership and
+// fence the member that left, not reuse its old coordinator: that one answered the old
+// offset (a consumer resuming from it sees committed offsets go backwards) and accepted the
+// zombie member's commit, rolling the offset back.
 func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 	h := newHarness(t, 3)
 	fc := clock.NewFake(time.Now())
@@ -108,6 +109,13 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 	}
 
 	moveLeader(0)
+	// a is a member on broker 0's coordinator too (membership is recorded); it leaves there.
+	ctx, cancel := ctx5()
+	l, err := h.caller(0).LeaveGroup(ctx, &brokerop.LeaveGroupReq{Group: grp, Members: []brokerop.LeaveGroupMember{{MemberID: a}}})
+	cancel()
+	if err != nil || l.ErrorCode != 0 || l.Members[0].ErrorCode != 0 {
+		t.Fatalf("a leaves through broker 0: %+v, %v", l, err)
+	}
 	b, genB := member(0, "b")
 	if code := commit(0, b, genB, 20); code != 0 {
 		t.Fatalf("b's commit: error %d", code)
@@ -124,20 +132,16 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 		t.Fatalf("committed offset %d after the zombie's commit, want 20", got)
 	}
 
-	// b, told its member id is unknown here, joins afresh: the join completes at once. The
-	// old coordinator instead waited for a, a member of its old generation that will never
-	// rejoin, up to the rebalance timeout (the fault suite's hung JoinGroup; here broker 2's
-	// group clock is stopped, so it never completed).
-	ctx, cancel := ctx5() // a hang bound
+	// b, restored here with broker 0's recorded membership, rejoins with its member id (as
+	// the leader, a new generation): it completes at once, b alone. The old coordinator
+	// instead did not know b (UNKNOWN_MEMBER_ID), and a fresh join waited for a, a member of
+	// its old generation that will never rejoin, up to the rebalance timeout (the fault
+	// suite's hung JoinGroup; here broker 2's group clock is stopped, so it never completed).
+	ctx, cancel = ctx5() // a hang bound
 	defer cancel()
 	j, err := h.caller(2).JoinGroup(ctx, &brokerop.JoinGroupReq{Group: grp, MemberID: b, ClientID: "b", ProtocolType: "consumer",
 		Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
-	if err != nil || j.ErrorCode != codeUnknownMemberID {
-		t.Fatalf("join with b's member id from broker 0's coordinator: %+v, %v; want UNKNOWN_MEMBER_ID", j, err)
-	}
-	j, err = h.caller(2).JoinGroup(ctx, &brokerop.JoinGroupReq{Group: grp, ClientID: "b", ProtocolType: "consumer",
-		Protocols: []brokerop.GroupProtocol{{Name: "range"}}, SessionTimeoutMs: 30000, RebalanceTimeoutMs: 30000})
-	if err != nil || j.ErrorCode != 0 || j.LeaderID != j.MemberID || len(j.Members) != 1 {
-		t.Fatalf("b joins afresh through broker 2: %+v, %v; want a generation of b alone", j, err)
+	if err != nil || j.ErrorCode != 0 || j.MemberID != b || j.LeaderID != b || len(j.Members) != 1 || j.Generation <= genB {
+		t.Fatalf("b rejoins through broker 2 with its member id from broker 0's coordinator: %+v, %v; want a generation above %d of b alone", j, err, genB)
 	}
 }
