@@ -52,9 +52,7 @@
 // runs them (task faults, no -race: the processes under test are built without it; the unit
 // task skips them) beside the fuzz smoke, at 10 cycles
 // per fault; `go tool task chaos` runs 100 (REPL_CYCLES). Root and network namespaces are
-// needed (it skips otherwise). MajorityMinoritySplit runs only with REPL_FAULTS=1 (chaos)
-// while it still finds a committed group offset going backwards in some runs (a kgo member
-// keeping its partitions through a coordinator change: see FaultsEnv). ClientsLeaderKill
+// needed (it skips otherwise). ClientsLeaderKill
 // runs with REPL_CLIENTS=1 (chaos sets it; see ClientsEnv). TestReplRelay runs with
 // REPL_FAULTS=1 (chaos). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client
 // stalled.

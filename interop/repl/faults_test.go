@@ -33,13 +33,6 @@ type phase struct {
 	known string
 }
 
-// splitAnomaly is the anomaly MajorityMinoritySplit still finds in about half of its runs
-// (see FaultsEnv).
-const splitAnomaly = "a consumer group's committed offset can go backwards under the split: a kgo member that " +
-	"gets UNKNOWN_MEMBER_ID on JoinGroup (every member does after a group coordinator change: membership is not " +
-	"durable) rejoins keeping its partitions and its positions (kgo v1.22.3 has no KAFKA-12983 fix), and " +
-	"commits below what the partition's interim owner committed"
-
 // TestReplFaults: one cluster in network namespaces (three brokers forming the metadata
 // quorum, two gateways) goes through every fault in turn, REPL_CYCLES cycles each (default
 // 10), each fault on a topic of its own (deleted afterwards) with its own recorded workload
@@ -102,7 +95,7 @@ func phases() []phase {
 		{"QuorumLeaderKill", true, quorumLeaderKill, ""},
 		{"LeaderPause", false, leaderPause, ""},
 		{"LeaderIsolated", false, leaderIsolated, ""},
-		{"MajorityMinoritySplit", false, majorityMinoritySplit, splitAnomaly},
+		{"MajorityMinoritySplit", false, majorityMinoritySplit, ""},
 		{"FlappingLink", false, flappingLink, ""},
 		{"FollowerWiped", false, followerWiped, ""},
 	}
