@@ -395,7 +395,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 		m.tryCompleteJoin(g)
 	case CompletingRebalance:
 		if !changed {
-			m.replyJoin(g, tok, m.joinResult(g, mem, mem.id == g.leader, g.leader), g.membersRecord())
+			m.replyJoin(tok, m.joinResult(g, mem, mem.id == g.leader, g.leader), g.membersRecord())
 			return
 		}
 		m.parkJoin(mem, tok)
@@ -406,7 +406,7 @@ func (m *Machine) rejoin(g *group, mem *member, tok Token, req *brokerop.JoinGro
 			m.prepareRebalance(g)
 			return
 		}
-		m.replyJoin(g, tok, m.joinResult(g, mem, false, g.leader), g.membersRecord())
+		m.replyJoin(tok, m.joinResult(g, mem, false, g.leader), g.membersRecord())
 	default:
 		m.reply(tok, &brokerop.JoinGroupResp{ErrorCode: errUnknownMemberID, Generation: -1, MemberID: req.MemberID})
 	}
@@ -441,7 +441,7 @@ func (m *Machine) staticRejoin(g *group, mem *member, tok Token, req *brokerop.J
 	case g.state == Stable && !changed:
 		// Report the leader id from before the replacement: a rejoining leader then sees
 		// someone else's id and does not compute a new assignment for a stable group.
-		m.replyJoin(g, tok, m.joinResult(g, mem, false, leaderBefore), g.membersRecord())
+		m.replyJoin(tok, m.joinResult(g, mem, false, leaderBefore), g.membersRecord())
 	case g.state == PreparingRebalance:
 		m.parkJoin(mem, tok)
 		m.tryCompleteJoin(g)
@@ -559,14 +559,14 @@ func (m *Machine) completeJoin(g *group) {
 		mem := g.members[id]
 		mem.joinWait = false
 		mem.expires = m.now.Add(mem.session)
-		m.replyJoin(g, mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader), rec)
+		m.replyJoin(mem.joinTok, m.joinResult(g, mem, id == g.leader, g.leader), rec)
 	}
 }
 
 // replyJoin answers a JoinGroup with g's current generation once rec, g's membership
 // record, is durable (see completeJoin): every join answer carries the record, those that
 // answer the current generation again too (it may be one whose record failed).
-func (m *Machine) replyJoin(_ *group, tok Token, resp *brokerop.JoinGroupResp, rec Record) {
+func (m *Machine) replyJoin(tok Token, resp *brokerop.JoinGroupResp, rec Record) {
 	m.out = append(m.out, Output{Token: tok, Resp: resp, Records: []Record{rec}})
 }
 
