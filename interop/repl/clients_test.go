@@ -390,16 +390,16 @@ func kafkaGoConsume(ctx context.Context, r *clientRun) error {
 var kcatDelivered = regexp.MustCompile(`Message delivered to partition (\d+) \(offset (-?\d+)\)`)
 
 // kcatProduce: kcat's idempotent producer (librdkafka: acks=all, retrying within
-// message.timeout.ms). kcat 1.7 reads all of its stdin before it produces anything (it sends
-// nothing, and reports nothing, until its input ends: seen against kfake, where a consumer
-// got every value only once the input was closed), so one kcat process cannot be paced or
-// held mid-stream. So two run, one after the other: the first sends values 0 up to two
-// thirds and exits once they are acknowledged (the kill waits for the consumer to read the
-// first third, not for these reports: paused is closed at once), the second sends the last
-// third once the leader is dead, through the failover (its first requests meet the dead
-// leader's partition: metadata refresh, NOT_LEADER_OR_FOLLOWER, retries). The consumer, one
-// kcat process, runs through the kill. A long-lived librdkafka producer through the kill is
-// confluent-kafka's part.
+// message.timeout.ms). kcat 1.7 reads stdin with fread in 1 KiB blocks (fixed in kcat 1.8,
+// edenhill/kcat#343), so short lines are produced only once 1 KiB or the end of the input
+// has arrived, and it serves delivery reports only from its produce calls: one kcat process
+// cannot be paced, nor held mid-stream and still report. So two run, one after the other:
+// the first sends values 0 up to two thirds and exits once they are acknowledged (the kill
+// waits for the consumer to read the first third, not for these reports: paused is closed
+// at once), the second sends the last third once the leader is dead, through the failover
+// (its first requests meet the dead leader's partition: metadata refresh,
+// NOT_LEADER_OR_FOLLOWER, retries). The consumer, one kcat process, runs through the kill.
+// A long-lived librdkafka producer through the kill is confluent-kafka's part.
 func kcatProduce(ctx context.Context, r *clientRun) error {
 	hold := 2 * r.n / 3
 	r.mu.Lock()
@@ -468,10 +468,14 @@ func kcatProduceRange(ctx context.Context, r *clientRun, lo, hi int) error {
 }
 
 // kcatConsume: kcat's consumer (librdkafka, partition 0 from the start, no group) printing
-// partition, offset and value of each record until it has read n.
+// partition, offset and value of each record until it has read n. -u (unbuffered output)
+// is what makes it usable here: kcat writes records with stdio, and a stdout that is a pipe
+// is fully buffered, so without -u nothing reaches the test until kcat exits (after n
+// records, or at a 4 KiB buffer) - the test then waits for a first third that is long read
+// and kcat waits for the rest the test holds back (TestKcatStreams).
 func kcatConsume(ctx context.Context, r *clientRun) error {
 	cmd := r.cn.command(ctx, "kcat", "-b", r.addr, "-C", "-t", r.topic, "-p", "0", "-o", "beginning",
-		"-c", strconv.Itoa(r.n), "-f", "%p %o %s\n", "-q")
+		"-c", strconv.Itoa(r.n), "-f", "%p %o %s\n", "-q", "-u")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
