@@ -25,8 +25,16 @@
 //     (kcat; confluent-kafka-python) and kafkajs carry on through a partition leader's SIGKILL
 //     on a 1-partition RF=3 topic with no error reaching the application beyond their own
 //     retries, and package checker finds no anomaly in each one's history (clients_test.go).
-//     The two script clients live in interop/secureclients (failover.py, failover.cjs) and
-//     skip when not installed (.ci/run installs both).
+//     One kill per library (about 40 s for the five), REPL_CYCLES/10 rounds of them in chaos.
+//     The partition is first led away from the metadata quorum's leader (a reassignment
+//     that only reorders its replicas, then a preferred election) so that the kill is not
+//     also the group coordinator's: a new coordinator knows no group member (membership is
+//     not durable), and kgo hands the UNKNOWN_MEMBER_ID its members then get to the
+//     application. With REPL_FAULTS=1 (chaos) the victim may lead the quorum too. The two
+//     script clients live in interop/secureclients (failover.py, failover.cjs) and skip when
+//     not installed (.ci/run installs both), as kcat does. TestKcatStreams checks the
+//     harness's kcat invocations through a gateway in process (no root): kcat's consumer
+//     must print records as it reads them (-u), or the test never sees the first third.
 //
 // TestReplRelay is the fault "the direct path blocked so replication runs via the relay", on a
 // cluster of its own (a relay in the shared one would carry traffic across the splits above):
@@ -54,8 +62,7 @@
 // per fault; `go tool task chaos` runs 100 (REPL_CYCLES). Root and network namespaces are
 // needed (it skips otherwise). MajorityMinoritySplit runs only with REPL_FAULTS=1 (chaos)
 // while it still finds a committed group offset going backwards in some runs (a kgo member
-// keeping its partitions through a coordinator change: see FaultsEnv). ClientsLeaderKill
-// runs with REPL_CLIENTS=1 (chaos sets it; see ClientsEnv). TestReplRelay runs with
+// keeping its partitions through a coordinator change: see FaultsEnv). TestReplRelay runs with
 // REPL_FAULTS=1 (chaos). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client
 // stalled.
 //

@@ -26,7 +26,8 @@ import (
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // FaultsEnv set to 1 runs TestReplRelay (its own cluster of brokers behind NAT routers and a
-// relay) and TestReplFaults' MajorityMinoritySplit; `go tool task chaos` sets it.
+// relay) and TestReplFaults' MajorityMinoritySplit, and lets ClientsLeaderKill's victim lead
+// the metadata quorum too (see leadAwayFromQuorum); `go tool task chaos` sets it.
 // TestReplFaults runs in the default suite (`go tool task test`, the faults phase; root and
 // network namespaces needed, skipped otherwise) with its other seven faults.
 // MajorityMinoritySplit still finds a committed group offset going backwards in some runs
@@ -51,18 +52,6 @@ func requireFaults(tb testing.TB) {
 		tb.Skipf("runs with %s=1 (go tool task chaos)", FaultsEnv)
 	}
 }
-
-// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults (`go tool task
-// chaos` sets it). kgo, kafka-go, confluent-kafka and kafkajs pass it (each 5-10 s; the
-// whole subtest about 40 s with kcat passing, so it could join the default suite). kcat
-// (1.7.1, librdkafka 2.0.2 built in) fails it: its producer reads all of its stdin before it
-// produces anything (the harness now runs two producer processes, two thirds before the kill
-// and the rest after), and neither its producer nor its consumer gets a record through the
-// gateway in 2 minutes (no delivery report, no error printed), where the same librdkafka
-// through confluent-kafka-python passes; against kfake the same kcat produces and consumes.
-// Next: kcat with -d broker,protocol,topic against the gateway. It stays out of the default
-// suite until then.
-const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
 // times), to see why a consumer or producer stalled.
