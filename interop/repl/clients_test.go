@@ -305,6 +305,9 @@ func kgoConsume(ctx context.Context, r *clientRun) error {
 		return err
 	}
 	defer cl.Close()
+	// Close leaves the group, which waits for a rebalance to be allowed (BlockRebalanceOnPoll):
+	// a return between a poll and its AllowRebalance would hang there.
+	defer cl.AllowRebalance()
 	for r.readCount() < r.n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
