@@ -662,7 +662,7 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 			Topic: "clients-" + name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
 		createReplicated(t, c, cfg)
 		if os.Getenv(FaultsEnv) != "1" {
-			leadAwayFromQuorum(t, c, cfg)
+			leadAwayFromQuorum(t, c, cfg) // most moves happen here, before the clients start
 		}
 		var victim *cluster.Broker // the partition's leader at the kill
 		// The restarted victim must outlive this subtest: a process is killed when the
@@ -716,8 +716,14 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 			return n >= r.pauseAt, fmt.Sprintf("%d values read", n)
 		})
 
-		// The leader now (it may have moved since the topic settled).
-		cur := settled(t, c, cfg, time.Minute)[0]
+		// The leader now (it may have moved since the topic settled: an election under load,
+		// or the quorum's leadership).
+		var cur partition
+		if os.Getenv(FaultsEnv) == "1" {
+			cur = settled(t, c, cfg, time.Minute)[0]
+		} else {
+			cur = leadAwayFromQuorum(t, c, cfg)
+		}
 		victim = cur.LeaderProc
 		quorumLeader, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
 		role := "not the metadata quorum's leader"
@@ -767,22 +773,15 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 // leadAwayFromQuorum makes partition 0 of cfg's topic led by a broker other than the metadata
 // quorum's leader, when the quorum's leader leads it: another replica is put first
 // (AlterPartitionReassignments to the same replicas, which only changes the preferred
-// leader) and elected (ElectLeaders, preferred). ClientsLeaderKill kills a partition's
-// leader; the quorum's leader is also the group coordinators' home, and a new coordinator
-// knows no member (membership is not durable: broker/group), so a group member's heartbeat
-// or join then meets UNKNOWN_MEMBER_ID, which kgo hands to the application
-// (ErrGroupSession). That fault is the quorum leader's (QuorumLeaderKill); with FaultsEnv=1
-// the clients meet it too.
-func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) {
+// leader) and elected (ElectLeaders, preferred). It returns the partition as it then settled.
+// ClientsLeaderKill kills a partition's leader; the quorum's leader is also the group
+// coordinators' home, and a new coordinator knows no member (membership is not durable:
+// broker/group), so a group member's heartbeat or join then meets UNKNOWN_MEMBER_ID, which
+// kgo hands to the application (ErrGroupSession). That fault is the quorum leader's
+// (QuorumLeaderKill); with FaultsEnv=1 the clients meet it too. It is called once the topic
+// settles and again just before the kill, since leadership may move in between.
+func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) partition {
 	t.Helper()
-	ql, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
-	cur := settled(t, c, cfg, time.Minute)[0]
-	if cur.LeaderProc != ql {
-		return
-	}
-	target := slices.Clone(cur.Replicas)
-	i := slices.IndexFunc(target, func(id int32) bool { return id != cur.Leader })
-	target[0], target[i] = target[i], target[0]
 	adm := kadm.NewClient(cfg.Client(t))
 	call := func(f func(ctx context.Context) error) func() (bool, string) {
 		return func() (bool, string) {
@@ -792,27 +791,39 @@ func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) {
 			return err == nil, fmt.Sprint(err)
 		}
 	}
-	cluster.WaitFor(t, fmt.Sprintf("%s/0 reassigned to %v (the preferred leader only)", cfg.Topic, target), time.Minute, call(func(ctx context.Context) error {
-		var req kadm.AlterPartitionAssignmentsReq
-		req.Assign(cfg.Topic, 0, target)
-		res, err := adm.AlterPartitionAssignments(ctx, req)
-		if err == nil {
-			err = res[cfg.Topic][0].Err
+	for attempt := 0; ; attempt++ {
+		ql, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
+		cur := settled(t, c, cfg, time.Minute)[0]
+		if cur.LeaderProc != ql {
+			return cur
 		}
-		return err
-	}))
-	cluster.WaitFor(t, fmt.Sprintf("%s/0 led by broker %d, not the quorum's leader", cfg.Topic, target[0]), time.Minute, call(func(ctx context.Context) error {
-		ps, err := metadata(c, 0, cfg.Topic)
-		if err == nil && ps[0].Leader == target[0] && ps[0].LeaderProc != ql {
-			return nil
+		if attempt == 3 { // a hang bound: each move takes about a second
+			t.Fatalf("%s/0 still led by the quorum's leader %s after %d moves: %v", cfg.Topic, ql.Name, attempt, cur)
 		}
-		res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{cfg.Topic: {0: {}}})
-		if err == nil {
-			err = res[cfg.Topic][0].Err
-		}
-		return fmt.Errorf("elect %d: %v; now %v", target[0], err, ps[0])
-	}))
-	settled(t, c, cfg, time.Minute)
+		target := slices.Clone(cur.Replicas)
+		i := slices.IndexFunc(target, func(id int32) bool { return id != cur.Leader })
+		target[0], target[i] = target[i], target[0]
+		cluster.WaitFor(t, fmt.Sprintf("%s/0 reassigned to %v (the preferred leader only)", cfg.Topic, target), time.Minute, call(func(ctx context.Context) error {
+			var req kadm.AlterPartitionAssignmentsReq
+			req.Assign(cfg.Topic, 0, target)
+			res, err := adm.AlterPartitionAssignments(ctx, req)
+			if err == nil {
+				err = res[cfg.Topic][0].Err
+			}
+			return err
+		}))
+		cluster.WaitFor(t, fmt.Sprintf("%s/0 led by broker %d, not the quorum's leader", cfg.Topic, target[0]), time.Minute, call(func(ctx context.Context) error {
+			ps, err := metadata(c, 0, cfg.Topic)
+			if err == nil && ps[0].Leader == target[0] {
+				return nil
+			}
+			res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{cfg.Topic: {0: {}}})
+			if err == nil {
+				err = res[cfg.Topic][0].Err
+			}
+			return fmt.Errorf("elect %d: %v; now %v", target[0], err, ps[0])
+		}))
+	}
 }
 
 // cleanupOn is TB with its cleanups registered on owner, a test that outlives TB.

@@ -26,9 +26,10 @@
 //     on a 1-partition RF=3 topic with no error reaching the application beyond their own
 //     retries, and package checker finds no anomaly in each one's history (clients_test.go).
 //     One kill per library (about 40 s for the five), REPL_CYCLES/10 rounds of them in chaos.
-//     The partition is first led away from the metadata quorum's leader (a reassignment
-//     that only reorders its replicas, then a preferred election) so that the kill is not
-//     also the group coordinator's: a new coordinator knows no group member (membership is
+//     The partition is led away from the metadata quorum's leader (a reassignment that only
+//     reorders its replicas, then a preferred election; before the clients start, and again
+//     just before the kill if leadership moved) so that the kill is not also the group
+//     coordinator's: a new coordinator knows no group member (membership is
 //     not durable), and kgo hands the UNKNOWN_MEMBER_ID its members then get to the
 //     application. With REPL_FAULTS=1 (chaos) the victim may lead the quorum too. The two
 //     script clients live in interop/secureclients (failover.py, failover.cjs) and skip when
