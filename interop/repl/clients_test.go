@@ -305,6 +305,9 @@ func kgoConsume(ctx context.Context, r *clientRun) error {
 		return err
 	}
 	defer cl.Close()
+	// Close leaves the group, which waits for a rebalance to be allowed (BlockRebalanceOnPoll):
+	// a return between a poll and its AllowRebalance would hang there.
+	defer cl.AllowRebalance()
 	for r.readCount() < r.n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -390,20 +393,20 @@ func kafkaGoConsume(ctx context.Context, r *clientRun) error {
 var kcatDelivered = regexp.MustCompile(`Message delivered to partition (\d+) \(offset (-?\d+)\)`)
 
 // kcatProduce: kcat's idempotent producer (librdkafka: acks=all, retrying within
-// message.timeout.ms). kcat 1.7 reads all of its stdin before it produces anything (it sends
-// nothing, and reports nothing, until its input ends: seen against kfake, where a consumer
-// got every value only once the input was closed), so one kcat process cannot be paced or
-// held mid-stream. So two run, one after the other: the first sends values 0 up to two
-// thirds and exits once they are acknowledged (the kill waits for the consumer to read the
-// first third, not for these reports: paused is closed at once), the second sends the last
-// third once the leader is dead, through the failover (its first requests meet the dead
-// leader's partition: metadata refresh, NOT_LEADER_OR_FOLLOWER, retries). The consumer, one
-// kcat process, runs through the kill. A long-lived librdkafka producer through the kill is
-// confluent-kafka's part.
+// message.timeout.ms). kcat 1.7 reads stdin with fread in 1 KiB blocks (fixed in kcat 1.8,
+// edenhill/kcat#343), so short lines are produced only once 1 KiB or the end of the input
+// has arrived, and it serves delivery reports only from its produce calls: one kcat process
+// cannot be paced, nor held mid-stream and still report. So two run, one after the other:
+// the first sends values 0 up to two thirds and exits once they are acknowledged (the kill
+// waits for the consumer to read the first third, not for these reports: paused is closed
+// at once), the second sends the last third once the leader is dead, through the failover
+// (its first requests meet the dead leader's partition: metadata refresh,
+// NOT_LEADER_OR_FOLLOWER, retries). The consumer, one kcat process, runs through the kill.
+// A long-lived librdkafka producer through the kill is confluent-kafka's part.
 func kcatProduce(ctx context.Context, r *clientRun) error {
 	hold := 2 * r.n / 3
 	r.mu.Lock()
-	r.resumeSeq = r.n // none of the first process's values counts as sent after the kill
+	r.resumeSeq = hold // the first process's values are not sent after the kill
 	r.mu.Unlock()
 	close(r.paused)
 	if err := kcatProduceRange(ctx, r, 0, hold); err != nil {
@@ -414,9 +417,6 @@ func kcatProduce(ctx context.Context, r *clientRun) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	r.mu.Lock()
-	r.resumeSeq = hold
-	r.mu.Unlock()
 	return kcatProduceRange(ctx, r, hold, r.n)
 }
 
@@ -468,10 +468,14 @@ func kcatProduceRange(ctx context.Context, r *clientRun, lo, hi int) error {
 }
 
 // kcatConsume: kcat's consumer (librdkafka, partition 0 from the start, no group) printing
-// partition, offset and value of each record until it has read n.
+// partition, offset and value of each record until it has read n. -u (unbuffered output)
+// is what makes it usable here: kcat writes records with stdio, and a stdout that is a pipe
+// is fully buffered, so without -u nothing reaches the test until kcat exits (after n
+// records, or at a 4 KiB buffer) - the test then waits for a first third that is long read
+// and kcat waits for the rest the test holds back (TestKcatStreams).
 func kcatConsume(ctx context.Context, r *clientRun) error {
 	cmd := r.cn.command(ctx, "kcat", "-b", r.addr, "-C", "-t", r.topic, "-p", "0", "-o", "beginning",
-		"-c", strconv.Itoa(r.n), "-f", "%p %o %s\n", "-q")
+		"-c", strconv.Itoa(r.n), "-f", "%p %o %s\n", "-q", "-u")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
@@ -634,113 +638,191 @@ func (t *tailBuffer) String() string {
 func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 	cn := clientNetOf(c)
 	outer := t
-	for _, lc := range libClients() {
-		t.Run(lc.name, func(t *testing.T) {
-			if err := lc.available(); err != nil {
-				t.Skipf("%s not installed (%v): not covered in this run", lc.name, err)
+	rounds := max(1, cycles(10)/10)
+	for round := range rounds {
+		for _, lc := range libClients() {
+			name := lc.name
+			if rounds > 1 {
+				name = fmt.Sprintf("%s-%d", lc.name, round)
 			}
-			allLive(t, c) // a previous client's victim may still be rejoining
-			cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
-				Topic: "clients-" + lc.name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
-			createReplicated(t, c, cfg)
-			var victim *cluster.Broker // the partition's leader at the kill
-			// The restarted victim must outlive this subtest: a process is killed when the
-			// test that started it ends (cluster.StartProc), and the next client needs it.
-			restart := func() { victim.Start(cleanupOn{TB: t, owner: outer}) }
-			defer deleteTopic(t, cfg)
-			defer func() { // the next client needs three live brokers, whatever happened here
-				if victim != nil && !victim.Running() {
-					restart()
-				}
-			}()
+			clientLeaderKill(t, outer, c, cn, lc, name)
+		}
+	}
+}
 
-			r := &clientRun{cn: cn, addr: c.Gateways[0].Addr, topic: cfg.Topic, group: cfg.Topic + "-group",
-				n: clientRecords, pauseAt: clientRecords / 3, rec: cfg.Rec,
-				producer: lc.name + "-producer", consumer: lc.name + "-consumer",
-				resumeSeq: clientRecords / 3, paused: make(chan struct{}), resume: make(chan struct{}), read: map[string]bool{}, logs: map[string]*tailBuffer{}}
-			defer func() {
-				if t.Failed() {
-					r.mu.Lock()
-					defer r.mu.Unlock()
-					for _, name := range slices.Sorted(maps.Keys(r.logs)) {
-						t.Logf("%s stderr (its start and end):\n%s", name, r.logs[name])
-					}
-				}
-			}()
-			// A hang bound, not a speed assertion: failovers take 5–25 s today.
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			var wg sync.WaitGroup
-			var prodErr, consErr error
-			prodDone, consDone := make(chan struct{}), make(chan struct{})
-			wg.Go(func() { defer close(prodDone); prodErr = lc.produce(ctx, r) })
-			wg.Go(func() { defer close(consDone); consErr = lc.consume(ctx, r) })
-			defer wg.Wait()
-			defer cancel()
+// clientLeaderKill is one library's run of clientsLeaderKill, as subtest name of t (outer
+// owns the restarted victim).
+func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc libClient, name string) {
+	t.Run(name, func(t *testing.T) {
+		if err := lc.available(); err != nil {
+			t.Skipf("%s not installed (%v): not covered in this run", lc.name, err)
+		}
+		allLive(t, c) // a previous client's victim may still be rejoining
+		cfg := workload.Config{Seeds: seeds(c), Dial: c.Dialer(), Rec: checker.NewRecorder(nil),
+			Topic: "clients-" + name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
+		createReplicated(t, c, cfg)
+		if os.Getenv(FaultsEnv) != "1" {
+			leadAwayFromQuorum(t, c, cfg) // most moves happen here, before the clients start
+		}
+		var victim *cluster.Broker // the partition's leader at the kill
+		// The restarted victim must outlive this subtest: a process is killed when the
+		// test that started it ends (cluster.StartProc), and the next client needs it.
+		restart := func() { victim.Start(cleanupOn{TB: t, owner: outer}) }
+		defer deleteTopic(t, cfg)
+		defer func() { // the next client needs three live brokers, whatever happened here
+			if victim != nil && !victim.Running() {
+				restart()
+			}
+		}()
 
+		r := &clientRun{cn: cn, addr: c.Gateways[0].Addr, topic: cfg.Topic, group: cfg.Topic + "-group",
+			n: clientRecords, pauseAt: clientRecords / 3, rec: cfg.Rec,
+			producer: lc.name + "-producer", consumer: lc.name + "-consumer",
+			resumeSeq: clientRecords / 3, paused: make(chan struct{}), resume: make(chan struct{}), read: map[string]bool{}, logs: map[string]*tailBuffer{}}
+		defer func() {
+			if t.Failed() {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				for _, name := range slices.Sorted(maps.Keys(r.logs)) {
+					t.Logf("%s stderr (its start and end):\n%s", name, r.logs[name])
+				}
+			}
+		}()
+		// A hang bound, not a speed assertion: failovers take 5–25 s today.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var wg sync.WaitGroup
+		var prodErr, consErr error
+		prodDone, consDone := make(chan struct{}), make(chan struct{})
+		wg.Go(func() { defer close(prodDone); prodErr = lc.produce(ctx, r) })
+		wg.Go(func() { defer close(consDone); consErr = lc.consume(ctx, r) })
+		defer wg.Wait()
+		defer cancel()
+
+		select {
+		case <-r.paused:
+		case <-prodDone:
+			t.Fatalf("%s producer ended before the kill: %v; %v", lc.name, prodErr, r.errors())
+		case <-ctx.Done():
+			t.Fatalf("%s producer: its first %d values not acknowledged in time: %v", lc.name, r.pauseAt, r.errors())
+		}
+		cluster.WaitFor(t, "the consumer reading the first third", 2*time.Minute, func() (bool, string) {
 			select {
-			case <-r.paused:
-			case <-prodDone:
-				t.Fatalf("%s producer ended before the kill: %v; %v", lc.name, prodErr, r.errors())
-			case <-ctx.Done():
-				t.Fatalf("%s producer: its first %d values not acknowledged in time: %v", lc.name, r.pauseAt, r.errors())
+			case <-consDone:
+				t.Fatalf("%s consumer ended before the kill: %v; %v", lc.name, consErr, r.errors())
+			default:
 			}
-			cluster.WaitFor(t, "the consumer reading the first third", 2*time.Minute, func() (bool, string) {
-				select {
-				case <-consDone:
-					t.Fatalf("%s consumer ended before the kill: %v; %v", lc.name, consErr, r.errors())
-				default:
-				}
-				n := r.readCount()
-				return n >= r.pauseAt, fmt.Sprintf("%d values read", n)
-			})
-
-			// The leader now (it may have moved since the topic settled).
-			cur := settled(t, c, cfg, time.Minute)[0]
-			victim = cur.LeaderProc
-			quorumLeader, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
-			role := "not the metadata quorum's leader"
-			if quorumLeader == victim {
-				role = "also the metadata quorum's leader (the group coordinator's home)"
-			}
-			at := time.Now()
-			victim.Kill()
-			close(r.resume)
-			var first time.Time
-			cluster.WaitFor(t, "a record sent after the kill acknowledged", 3*time.Minute, func() (bool, string) {
-				var from int
-				first, from = r.resumedAt()
-				ok := !first.IsZero() || from >= r.n
-				if !ok {
-					if ps, err := metadata(c, 0, cfg.Topic); err == nil {
-						return false, fmt.Sprintf("%v; errors %v", ps[0], r.errors())
-					}
-				}
-				return ok, fmt.Sprint(r.errors())
-			})
-			now := "?"
-			if ps, err := metadata(c, 0, cfg.Topic); err == nil {
-				now = ps[0].String()
-			}
-			t.Logf("killed %s, leader of %s/0 (%v), %s; the first record acknowledged %v later (not asserted); now %s", victim.Name, cfg.Topic, cur, role, first.Sub(at).Round(time.Millisecond), now)
-			restart()
-			wg.Wait()
-			if prodErr != nil {
-				t.Errorf("%s producer: %v", lc.name, prodErr)
-			}
-			if consErr != nil {
-				t.Errorf("%s consumer: %v", lc.name, consErr)
-			}
-			for _, e := range r.errors() {
-				t.Errorf("reached the application: %s", e)
-			}
-
-			if lc.group {
-				fetchGroupOffset(t, cfg, r)
-			}
-			workload.Final(t, cfg, nil)
-			checkClientRun(t, lc, r, cfg.Rec.History())
+			n := r.readCount()
+			return n >= r.pauseAt, fmt.Sprintf("%d values read", n)
 		})
+
+		// The leader now (it may have moved since the topic settled: an election under load,
+		// or the quorum's leadership).
+		var cur partition
+		if os.Getenv(FaultsEnv) == "1" {
+			cur = settled(t, c, cfg, time.Minute)[0]
+		} else {
+			cur = leadAwayFromQuorum(t, c, cfg)
+		}
+		victim = cur.LeaderProc
+		quorumLeader, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
+		role := "not the metadata quorum's leader"
+		if quorumLeader == victim {
+			role = "also the metadata quorum's leader (the group coordinator's home)"
+		}
+		at := time.Now()
+		victim.Kill()
+		close(r.resume)
+		var first time.Time
+		cluster.WaitFor(t, "a record sent after the kill acknowledged", 3*time.Minute, func() (bool, string) {
+			var from int
+			first, from = r.resumedAt()
+			ok := !first.IsZero() || from >= r.n
+			if !ok {
+				if ps, err := metadata(c, 0, cfg.Topic); err == nil {
+					return false, fmt.Sprintf("%v; errors %v", ps[0], r.errors())
+				}
+			}
+			return ok, fmt.Sprint(r.errors())
+		})
+		now := "?"
+		if ps, err := metadata(c, 0, cfg.Topic); err == nil {
+			now = ps[0].String()
+		}
+		t.Logf("killed %s, leader of %s/0 (%v), %s; the first record acknowledged %v later (not asserted); now %s", victim.Name, cfg.Topic, cur, role, first.Sub(at).Round(time.Millisecond), now)
+		restart()
+		wg.Wait()
+		if prodErr != nil {
+			t.Errorf("%s producer: %v", lc.name, prodErr)
+		}
+		if consErr != nil {
+			t.Errorf("%s consumer: %v", lc.name, consErr)
+		}
+		for _, e := range r.errors() {
+			t.Errorf("reached the application: %s", e)
+		}
+
+		if lc.group {
+			fetchGroupOffset(t, cfg, r)
+		}
+		workload.Final(t, cfg, nil)
+		checkClientRun(t, lc, r, cfg.Rec.History())
+	})
+}
+
+// leadAwayFromQuorum makes partition 0 of cfg's topic led by a broker other than the metadata
+// quorum's leader, when the quorum's leader leads it: another replica is put first
+// (AlterPartitionReassignments to the same replicas, which only changes the preferred
+// leader) and elected (ElectLeaders, preferred). It returns the partition as it then settled.
+// ClientsLeaderKill kills a partition's leader; the quorum's leader is also the group
+// coordinators' home, and a new coordinator knows no member (membership is not durable:
+// broker/group), so a group member's heartbeat or join then meets UNKNOWN_MEMBER_ID, which
+// kgo hands to the application (ErrGroupSession). That fault is the quorum leader's
+// (QuorumLeaderKill); with FaultsEnv=1 the clients meet it too. It is called once the topic
+// settles and again just before the kill, since leadership may move in between.
+func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) partition {
+	t.Helper()
+	adm := kadm.NewClient(cfg.Client(t))
+	call := func(f func(ctx context.Context) error) func() (bool, string) {
+		return func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := f(ctx)
+			return err == nil, fmt.Sprint(err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		ql, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
+		cur := settled(t, c, cfg, time.Minute)[0]
+		if cur.LeaderProc != ql {
+			return cur
+		}
+		if attempt == 3 { // a hang bound: each move takes about a second
+			t.Fatalf("%s/0 still led by the quorum's leader %s after %d moves: %v", cfg.Topic, ql.Name, attempt, cur)
+		}
+		target := slices.Clone(cur.Replicas)
+		i := slices.IndexFunc(target, func(id int32) bool { return id != cur.Leader })
+		target[0], target[i] = target[i], target[0]
+		cluster.WaitFor(t, fmt.Sprintf("%s/0 reassigned to %v (the preferred leader only)", cfg.Topic, target), time.Minute, call(func(ctx context.Context) error {
+			var req kadm.AlterPartitionAssignmentsReq
+			req.Assign(cfg.Topic, 0, target)
+			res, err := adm.AlterPartitionAssignments(ctx, req)
+			if err == nil {
+				err = res[cfg.Topic][0].Err
+			}
+			return err
+		}))
+		cluster.WaitFor(t, fmt.Sprintf("%s/0 led by broker %d, not the quorum's leader", cfg.Topic, target[0]), time.Minute, call(func(ctx context.Context) error {
+			ps, err := metadata(c, 0, cfg.Topic)
+			if err == nil && ps[0].Leader == target[0] {
+				return nil
+			}
+			res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{cfg.Topic: {0: {}}})
+			if err == nil {
+				err = res[cfg.Topic][0].Err
+			}
+			return fmt.Errorf("elect %d: %v; now %v", target[0], err, ps[0])
+		}))
 	}
 }
 

@@ -25,8 +25,17 @@
 //     (kcat; confluent-kafka-python) and kafkajs carry on through a partition leader's SIGKILL
 //     on a 1-partition RF=3 topic with no error reaching the application beyond their own
 //     retries, and package checker finds no anomaly in each one's history (clients_test.go).
-//     The two script clients live in interop/secureclients (failover.py, failover.cjs) and
-//     skip when not installed (.ci/run installs both).
+//     One kill per library (about 40 s for the five), REPL_CYCLES/10 rounds of them in chaos.
+//     The partition is led away from the metadata quorum's leader (a reassignment that only
+//     reorders its replicas, then a preferred election; before the clients start, and again
+//     just before the kill if leadership moved) so that the kill is not also the group
+//     coordinator's: a new coordinator knows no group member (membership is
+//     not durable), and kgo hands the UNKNOWN_MEMBER_ID its members then get to the
+//     application. With REPL_FAULTS=1 (chaos) the victim may lead the quorum too. The two
+//     script clients live in interop/secureclients (failover.py, failover.cjs) and skip when
+//     not installed (.ci/run installs both), as kcat does. TestKcatStreams checks the
+//     harness's kcat invocations through a gateway in process (no root): kcat's consumer
+//     must print records as it reads them (-u), or the test never sees the first third.
 //
 // TestReplRelay is the fault "the direct path blocked so replication runs via the relay", on a
 // cluster of its own (a relay in the shared one would carry traffic across the splits above):
@@ -52,8 +61,7 @@
 // runs them (task faults, no -race: the processes under test are built without it; the unit
 // task skips them) beside the fuzz smoke, at 10 cycles
 // per fault; `go tool task chaos` runs 100 (REPL_CYCLES). Root and network namespaces are
-// needed (it skips otherwise). ClientsLeaderKill
-// runs with REPL_CLIENTS=1 (chaos sets it; see ClientsEnv). TestReplRelay runs with
+// needed (it skips otherwise). TestReplRelay runs with
 // REPL_FAULTS=1 (chaos). REPL_KGO_LOG=file keeps the workload's kgo logs, to see why a client
 // stalled.
 //

@@ -80,12 +80,7 @@ func TestReplFaults(t *testing.T) {
 			return
 		}
 	}
-	t.Run("ClientsLeaderKill", func(t *testing.T) {
-		if os.Getenv(ClientsEnv) != "1" {
-			t.Skipf("the other client libraries run with %s=1 (go tool task chaos): see ClientsEnv", ClientsEnv)
-		}
-		clientsLeaderKill(t, c)
-	})
+	t.Run("ClientsLeaderKill", func(t *testing.T) { clientsLeaderKill(t, c) })
 }
 
 func phases() []phase {

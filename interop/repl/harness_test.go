@@ -26,17 +26,18 @@ import (
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // FaultsEnv set to 1 runs TestReplRelay (its own cluster of brokers behind NAT routers and a
-// relay) and any TestReplFaults phase with a known open anomaly (phase.known; none now);
-// `go tool task chaos` sets it. TestReplFaults runs in the default suite (`go tool task
-// test`, the faults phase; root and network namespaces needed, skipped otherwise) with all
-// eight faults. MajorityMinoritySplit was gated here while it found a committed group offset
-// going backwards in about half of its runs: a kgo member answered UNKNOWN_MEMBER_ID on
-// JoinGroup (a new group coordinator knew no member) rejoins with its owned partitions and
-// keeps their positions (consumer_group.go handleJoinResp clears only the member id; the
-// Java client treats that as lost partitions, KAFKA-12983), and went on reading a partition
-// another member had been given and had committed further. Durable generations and then
-// durable membership (broker/group: a new coordinator restores the members, who keep their
-// ids) closed it.
+// relay), lets ClientsLeaderKill's victim lead the metadata quorum too (see
+// leadAwayFromQuorum), and runs any TestReplFaults phase with a known open anomaly
+// (phase.known; none now); `go tool task chaos` sets it. TestReplFaults runs in the default
+// suite (`go tool task test`, the faults phase; root and network namespaces needed, skipped
+// otherwise) with all eight faults. MajorityMinoritySplit was gated here while it found a
+// committed group offset going backwards in about half of its runs: a kgo member answered
+// UNKNOWN_MEMBER_ID on JoinGroup (a new group coordinator knew no member) rejoins with its
+// owned partitions and keeps their positions (consumer_group.go handleJoinResp clears only
+// the member id; the Java client treats that as lost partitions, KAFKA-12983), and went on
+// reading a partition another member had been given and had committed further. Durable
+// generations and then durable membership (broker/group: a new coordinator restores the
+// members, who keep their ids) closed it.
 const FaultsEnv = "REPL_FAULTS"
 
 // requireFaults skips unless FaultsEnv is 1.
@@ -46,18 +47,6 @@ func requireFaults(tb testing.TB) {
 		tb.Skipf("runs with %s=1 (go tool task chaos)", FaultsEnv)
 	}
 }
-
-// ClientsEnv set to 1 runs ClientsLeaderKill at the end of TestReplFaults (`go tool task
-// chaos` sets it). kgo, kafka-go, confluent-kafka and kafkajs pass it (each 5-10 s; the
-// whole subtest about 40 s with kcat passing, so it could join the default suite). kcat
-// (1.7.1, librdkafka 2.0.2 built in) fails it: its producer reads all of its stdin before it
-// produces anything (the harness now runs two producer processes, two thirds before the kill
-// and the rest after), and neither its producer nor its consumer gets a record through the
-// gateway in 2 minutes (no delivery report, no error printed), where the same librdkafka
-// through confluent-kafka-python passes; against kfake the same kcat produces and consumes.
-// Next: kcat with -d broker,protocol,topic against the gateway. It stays out of the default
-// suite until then.
-const ClientsEnv = "REPL_CLIENTS"
 
 // KgoLogEnv names a file that gets the workload's kgo clients' logs (info level, with
 // times), to see why a consumer or producer stalled.
