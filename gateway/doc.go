@@ -34,6 +34,12 @@
 // fetches with the Backend's FetchPooled: those bytes may live in read buffers the backend
 // reuses (broker.Broker's do), and the writer releases them once the answer is written.
 //
+// On the TLS connections of SSL and SASL_SSL listeners those slices are sealed where they
+// are (no copy into the buffer first), and the TLS records of each answer leave together:
+// crypto/tls writes every record of at most 16 KiB with a syscall of its own, so a
+// recordBatcher under each tls.Conn (tlsbatch.go) collects them and writes 256 KiB at a
+// time. NewTLSConfig turns off dynamic record sizing (full records from the first byte).
+//
 // # Listeners and security
 //
 // Serve and ServeConn serve PLAINTEXT; ServeListener serves a Kafka listener of any security
