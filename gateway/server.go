@@ -411,15 +411,10 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 	// records (recordBatcher); elsewhere a fetch frame's slices are one writev.
 	rb := tlsBatcher(c)
 	write := func(b []byte) error {
-		if rb == nil {
-			_, err := c.Write(b)
-			return err
+		if rb != nil {
+			return rb.writeAnswer(c, b)
 		}
-		rb.begin()
 		_, err := c.Write(b)
-		if ferr := rb.flush(); err == nil {
-			err = ferr
-		}
 		return err
 	}
 	var failed error
@@ -467,15 +462,7 @@ func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
 				if rb != nil {
 					// Each slice is sealed straight from where it is (the stored record sets
 					// are not copied into out first); the records leave in one batch.
-					rb.begin()
-					for _, b := range frame {
-						if _, err = c.Write(b); err != nil {
-							break
-						}
-					}
-					if ferr := rb.flush(); err == nil {
-						err = ferr
-					}
+					err = rb.writeAnswer(c, frame...)
 				} else {
 					_, err = frame.WriteTo(c)
 				}

@@ -40,10 +40,13 @@ const recordBatchBytes = 256 << 10
 
 var recordBatchPool = sync.Pool{New: func() any { b := make([]byte, 0, recordBatchBytes+maxTLSRecord); return &b }}
 
-// maxTLSRecord is the largest TLS record crypto/tls writes: 16 KiB of plaintext plus the
-// header, the content type, padding and the AEAD tag (RFC 8446 5.2 allows up to 256 bytes
-// of expansion).
-const maxTLSRecord = 16<<10 + 5 + 256
+// maxTLSPlaintext is the most plaintext one TLS record carries (RFC 8446 5.1); maxTLSRecord
+// is the largest record crypto/tls writes: that plus the header, the content type, padding
+// and the AEAD tag (RFC 8446 5.2 allows up to 256 bytes of expansion).
+const (
+	maxTLSPlaintext = 16 << 10
+	maxTLSRecord    = maxTLSPlaintext + 5 + 256
+)
 
 // newTLSServerConn wraps raw in a recordBatcher and that in a server tls.Conn.
 func newTLSServerConn(raw net.Conn, cfg *tls.Config) *tls.Conn {
@@ -58,6 +61,28 @@ func tlsBatcher(c net.Conn) *recordBatcher {
 		return rb
 	}
 	return nil
+}
+
+// writeAnswer writes one answer, the slices bufs in order, to c (the tls.Conn over b). An
+// answer of one slice that fits one TLS record is written as it is (one record, one
+// syscall); anything else is sealed slice by slice, each straight from where it lies, into
+// one batch.
+func (b *recordBatcher) writeAnswer(c net.Conn, bufs ...[]byte) error {
+	if len(bufs) == 1 && len(bufs[0]) <= maxTLSPlaintext {
+		_, err := c.Write(bufs[0])
+		return err
+	}
+	b.begin()
+	var err error
+	for _, p := range bufs {
+		if _, err = c.Write(p); err != nil {
+			break
+		}
+	}
+	if ferr := b.flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // begin opens a batch: writes are collected until flush.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -174,8 +175,9 @@ func (c *countingConn) count() int {
 	return c.writes
 }
 
-// Over a real TLS connection a 1 MiB answer written as slices (as the fetch path does) is
-// 64+ records but a handful of socket writes, and the client reads exactly the bytes.
+// Over a real TLS connection an answer that fits one record is one socket write, a 1 MiB
+// answer written as slices (as the fetch path does) is 64+ records but a handful of socket
+// writes, and the client reads exactly the bytes.
 func TestTLSAnswerIsBatched(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
@@ -196,7 +198,7 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 	}
 	defer ln.Close()
 
-	answer := randomBytes(1<<20, 9)
+	small, answer := randomBytes(maxTLSPlaintext, 8), randomBytes(1<<20, 9)
 	slices := [][]byte{answer[:60], answer[60 : 300<<10], answer[300<<10 : 300<<10+40], answer[300<<10+40:]}
 	type result struct {
 		writes int
@@ -222,14 +224,12 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 			return
 		}
 		before := cc.count()
-		rb.begin()
-		for _, s := range slices {
-			if _, err := tc.Write(s); err != nil {
-				served <- result{err: err}
-				return
-			}
+		if err := rb.writeAnswer(tc, small); err != nil || cc.count() != before+1 {
+			served <- result{err: fmt.Errorf("small answer: %d socket writes, %v; want 1", cc.count()-before, err)}
+			return
 		}
-		err = rb.flush()
+		before = cc.count()
+		err = rb.writeAnswer(tc, slices...)
 		served <- result{writes: cc.count() - before, err: err}
 	}()
 	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -237,7 +237,7 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	got := make([]byte, len(answer))
+	got := make([]byte, len(small)+len(answer))
 	if _, err := io.ReadFull(c, got); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	if !bytes.Equal(got, answer) {
+	if !bytes.Equal(got, append(bytes.Clone(small), answer...)) {
 		t.Fatal("the client read other bytes than were written")
 	}
 	// 1 MiB is at least 64 records; unbatched, each would be a socket write.
