@@ -629,30 +629,42 @@ func (t *tailBuffer) String() string {
 //     the consumer's reads and assignment changes, a group consumer's acknowledged commits
 //     and the group's final committed offset, the partition drained with kgo): every
 //     acknowledged record stored exactly once at its offset, in send order, consumers reading
-//     what the log holds in order, commits never going backwards. Two library limitations are
-//     logged instead of failed: kafka-go's Writer is not idempotent (a retried write may be
-//     stored twice: duplicate), and kafka-go's Reader (v0.4.51) does not skip control batches
-//     (segmentio/kafka-go#1446), so it hands the raft no-op each new leader term appends to
-//     the application as a message (control-value); those reads are taken out before the
-//     check and counted.
+//     what the log holds in order, commits never going backwards.
+//
+// Whether the victim also leads the metadata quorum (the group coordinators' home) is chosen,
+// not left to chance: the libraries alternate, kgo, kcat and kafkajs having their partition
+// led by the quorum's leader and kafka-go and confluent-kafka by another broker, the other
+// way round in odd rounds (see leadPartition). Killing the quorum's leader moves the group
+// coordinator too; membership is durable (broker/group), so the members keep their ids and
+// no UNKNOWN_MEMBER_ID reaches them (kgo handed it to the application before). With
+// FaultsEnv=1 (chaos) leadership is not moved: the victim is whichever broker leads then.
+//
+// Two library limitations are
+//
+//	logged instead of failed: kafka-go's Writer is not idempotent (a retried write may be
+//	stored twice: duplicate), and kafka-go's Reader (v0.4.51) does not skip control batches
+//	(segmentio/kafka-go#1446), so it hands the raft no-op each new leader term appends to
+//	the application as a message (control-value); those reads are taken out before the
+//	check and counted.
 func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 	cn := clientNetOf(c)
 	outer := t
 	rounds := max(1, cycles(10)/10)
 	for round := range rounds {
-		for _, lc := range libClients() {
+		for i, lc := range libClients() {
 			name := lc.name
 			if rounds > 1 {
 				name = fmt.Sprintf("%s-%d", lc.name, round)
 			}
-			clientLeaderKill(t, outer, c, cn, lc, name)
+			clientLeaderKill(t, outer, c, cn, lc, name, (i+round)%2 == 0)
 		}
 	}
 }
 
 // clientLeaderKill is one library's run of clientsLeaderKill, as subtest name of t (outer
-// owns the restarted victim).
-func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc libClient, name string) {
+// owns the restarted victim). The victim leads the metadata quorum too when onQuorumLeader
+// (unless FaultsEnv=1: then whoever leads).
+func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc libClient, name string, onQuorumLeader bool) {
 	t.Run(name, func(t *testing.T) {
 		if err := lc.available(); err != nil {
 			t.Skipf("%s not installed (%v): not covered in this run", lc.name, err)
@@ -662,7 +674,7 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 			Topic: "clients-" + name, Partitions: 1, ReplicationFactor: rf, ClientOpts: clientOpts}
 		createReplicated(t, c, cfg)
 		if os.Getenv(FaultsEnv) != "1" {
-			leadAwayFromQuorum(t, c, cfg) // most moves happen here, before the clients start
+			leadPartition(t, c, cfg, onQuorumLeader) // most moves happen here, before the clients start
 		}
 		var victim *cluster.Broker // the partition's leader at the kill
 		// The restarted victim must outlive this subtest: a process is killed when the
@@ -722,7 +734,7 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 		if os.Getenv(FaultsEnv) == "1" {
 			cur = settled(t, c, cfg, time.Minute)[0]
 		} else {
-			cur = leadAwayFromQuorum(t, c, cfg)
+			cur = leadPartition(t, c, cfg, onQuorumLeader)
 		}
 		victim = cur.LeaderProc
 		quorumLeader, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
@@ -770,17 +782,17 @@ func clientLeaderKill(t, outer *testing.T, c *cluster.Cluster, cn clientNet, lc 
 	})
 }
 
-// leadAwayFromQuorum makes partition 0 of cfg's topic led by a broker other than the metadata
-// quorum's leader, when the quorum's leader leads it: another replica is put first
+// leadPartition makes partition 0 of cfg's topic led by the metadata quorum's leader when
+// onQuorumLeader, by another broker otherwise: the chosen replica is put first
 // (AlterPartitionReassignments to the same replicas, which only changes the preferred
 // leader) and elected (ElectLeaders, preferred). It returns the partition as it then settled.
-// ClientsLeaderKill kills a partition's leader; the quorum's leader is also the group
-// coordinators' home, and a new coordinator knows no member (membership is not durable:
-// broker/group), so a group member's heartbeat or join then meets UNKNOWN_MEMBER_ID, which
-// kgo hands to the application (ErrGroupSession). That fault is the quorum leader's
-// (QuorumLeaderKill); with FaultsEnv=1 the clients meet it too. It is called once the topic
-// settles and again just before the kill, since leadership may move in between.
-func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) partition {
+// ClientsLeaderKill kills the partition's leader; the quorum's leader is also the group
+// coordinators' home, so killing it moves the coordinator of the consumers' group too, which
+// kgo once failed (a new coordinator knew no member, and kgo hands UNKNOWN_MEMBER_ID to the
+// application as ErrGroupSession) until membership became durable (broker/group). It is
+// called once the topic settles and again just before the kill, since leadership (the
+// partition's or the quorum's) may move in between.
+func leadPartition(t *testing.T, c *cluster.Cluster, cfg workload.Config, onQuorumLeader bool) partition {
 	t.Helper()
 	adm := kadm.NewClient(cfg.Client(t))
 	call := func(f func(ctx context.Context) error) func() (bool, string) {
@@ -791,17 +803,30 @@ func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) p
 			return err == nil, fmt.Sprint(err)
 		}
 	}
+	want := "not the quorum's leader"
+	if onQuorumLeader {
+		want = "the quorum's leader"
+	}
 	for attempt := 0; ; attempt++ {
 		ql, _ := c.QuorumLeader(t, c.Brokers, time.Minute)
 		cur := settled(t, c, cfg, time.Minute)[0]
-		if cur.LeaderProc != ql {
+		if (cur.LeaderProc == ql) == onQuorumLeader {
 			return cur
 		}
 		if attempt == 3 { // a hang bound: each move takes about a second
-			t.Fatalf("%s/0 still led by the quorum's leader %s after %d moves: %v", cfg.Topic, ql.Name, attempt, cur)
+			t.Fatalf("%s/0 led by %v, still not %s (%s) after %d moves", cfg.Topic, cur, want, ql.Name, attempt)
+		}
+		ids, err := kafkaIDs(c)
+		if err != nil {
+			t.Fatal(err)
 		}
 		target := slices.Clone(cur.Replicas)
-		i := slices.IndexFunc(target, func(id int32) bool { return id != cur.Leader })
+		i := slices.IndexFunc(target, func(id int32) bool {
+			return id != cur.Leader && (ids[id] == ql) == onQuorumLeader
+		})
+		if i < 0 {
+			t.Fatalf("%s/0 (%v): no replica is %s (%s)", cfg.Topic, cur, want, ql.Name)
+		}
 		target[0], target[i] = target[i], target[0]
 		cluster.WaitFor(t, fmt.Sprintf("%s/0 reassigned to %v (the preferred leader only)", cfg.Topic, target), time.Minute, call(func(ctx context.Context) error {
 			var req kadm.AlterPartitionAssignmentsReq
@@ -812,7 +837,7 @@ func leadAwayFromQuorum(t *testing.T, c *cluster.Cluster, cfg workload.Config) p
 			}
 			return err
 		}))
-		cluster.WaitFor(t, fmt.Sprintf("%s/0 led by broker %d, not the quorum's leader", cfg.Topic, target[0]), time.Minute, call(func(ctx context.Context) error {
+		cluster.WaitFor(t, fmt.Sprintf("%s/0 led by broker %d, %s", cfg.Topic, target[0], want), time.Minute, call(func(ctx context.Context) error {
 			ps, err := metadata(c, 0, cfg.Topic)
 			if err == nil && ps[0].Leader == target[0] {
 				return nil
