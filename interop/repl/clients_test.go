@@ -639,13 +639,11 @@ func (t *tailBuffer) String() string {
 // no UNKNOWN_MEMBER_ID reaches them (kgo handed it to the application before). With
 // FaultsEnv=1 (chaos) leadership is not moved: the victim is whichever broker leads then.
 //
-// Two library limitations are
-//
-//	logged instead of failed: kafka-go's Writer is not idempotent (a retried write may be
-//	stored twice: duplicate), and kafka-go's Reader (v0.4.51) does not skip control batches
-//	(segmentio/kafka-go#1446), so it hands the raft no-op each new leader term appends to
-//	the application as a message (control-value); those reads are taken out before the
-//	check and counted.
+// Two library limitations are logged instead of failed: kafka-go's Writer is not idempotent
+// (a retried write may be stored twice: duplicate), and kafka-go's Reader (v0.4.51) does not
+// skip control batches (segmentio/kafka-go#1446), so it hands the raft no-op each new leader
+// term appends to the application as a message (control-value); those reads are taken out
+// before the check and counted.
 func clientsLeaderKill(t *testing.T, c *cluster.Cluster) {
 	cn := clientNetOf(c)
 	outer := t
