@@ -26,12 +26,15 @@
 //     on a 1-partition RF=3 topic with no error reaching the application beyond their own
 //     retries, and package checker finds no anomaly in each one's history (clients_test.go).
 //     One kill per library (about 40 s for the five), REPL_CYCLES/10 rounds of them in chaos.
-//     The partition is led away from the metadata quorum's leader (a reassignment that only
-//     reorders its replicas, then a preferred election; before the clients start, and again
-//     just before the kill if leadership moved) so that the kill is not also the group
-//     coordinator's: a new coordinator knows no group member (membership is
-//     not durable), and kgo hands the UNKNOWN_MEMBER_ID its members then get to the
-//     application. With REPL_FAULTS=1 (chaos) the victim may lead the quorum too. The two
+//     Whether the victim also leads the metadata quorum (so that the kill moves the group
+//     coordinator too) is chosen: kgo, kcat and kafkajs have their partition led by the
+//     quorum's leader, kafka-go and confluent-kafka by another broker, the other way round
+//     in odd rounds (a reassignment that only reorders the replicas, then a preferred
+//     election; before the clients start, and again just before the kill if leadership
+//     moved). kgo used to hand the application the UNKNOWN_MEMBER_ID a new coordinator
+//     answered when it knew no member; membership is durable now (broker/group), and the
+//     members keep their ids. With REPL_FAULTS=1 (chaos) leadership is not moved: the victim
+//     is whichever broker leads then. The two
 //     script clients live in interop/secureclients (failover.py, failover.cjs) and skip when
 //     not installed (.ci/run installs both), as kcat does. TestKcatStreams checks the
 //     harness's kcat invocations through a gateway in process (no root): kcat's consumer

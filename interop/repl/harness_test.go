@@ -26,8 +26,9 @@ import (
 func TestMain(m *testing.M) { cluster.Main(m) }
 
 // FaultsEnv set to 1 runs TestReplRelay (its own cluster of brokers behind NAT routers and a
-// relay), lets ClientsLeaderKill's victim lead the metadata quorum too (see
-// leadAwayFromQuorum), and runs any TestReplFaults phase with a known open anomaly
+// relay), leaves ClientsLeaderKill's victim to chance (whichever broker leads the partition
+// then, the metadata quorum's leader or not; by default the libraries alternate between the
+// two: see leadPartition), and runs any TestReplFaults phase with a known open anomaly
 // (phase.known; none now); `go tool task chaos` sets it. TestReplFaults runs in the default
 // suite (`go tool task test`, the faults phase; root and network namespaces needed, skipped
 // otherwise) with all eight faults. MajorityMinoritySplit was gated here while it found a
