@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -60,6 +61,20 @@ type Security struct {
 }
 
 var _ brokerop.SecurityService = Security{}
+
+// OpenFileSecurity opens the SCRAM credentials and the ACLs kept in files under dir on fs
+// (dir/scram.credentials, dir/acls), as a broker's daemon keeps them.
+func OpenFileSecurity(fs wal.FS, dir string) (Security, error) {
+	c, err := OpenCredentials(&FileCredentialStore{FS: fs, Path: filepath.Join(dir, "scram.credentials")})
+	if err != nil {
+		return Security{}, fmt.Errorf("open credentials: %w", err)
+	}
+	a, err := OpenACLs(&FileACLStore{FS: fs, Path: filepath.Join(dir, "acls")})
+	if err != nil {
+		return Security{}, fmt.Errorf("open ACLs: %w", err)
+	}
+	return Security{Credentials: c, ACLs: a}, nil
+}
 
 // BindingFromOp converts a brokerop binding.
 func BindingFromOp(b brokerop.AclBinding) acl.Binding {

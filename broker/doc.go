@@ -18,7 +18,7 @@
 //	Dir/txn/txn.log                         the transaction coordinator's log (package broker/txn)
 //	Dir/share/share.log                     share groups' state: groups, group configs, share-partition
 //	                                        start offsets and in-flight record states (broker/share)
-//	Dir/scram.credentials                   SCRAM credentials (Credentials; opened by cmd/, not by Open;
+//	Dir/scram.credentials                   SCRAM credentials (Credentials; OpenFileSecurity, called by cmd/, not by Open;
 //	                                        a cluster keeps them on the metadata quorum instead)
 //	Dir/topics/…/<p>/log_start              log start offset set by DeleteRecords (records.go)
 //	Dir/client_quotas                       client quotas (quotas.go; enforced by the gateway; a cluster

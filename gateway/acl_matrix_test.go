@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -74,6 +75,42 @@ func send[R kmsg.Response](ctx context.Context, cl *kgo.Client, req kmsg.Request
 
 func codes(cs ...int16) []int16 { return cs }
 
+// sendCodes sends req as cl and returns every error code of the answer: each int16 field named
+// ErrorCode, at the top and in every resource, partition, member or result below it, in the
+// answer's order. One walk reads every API's answer, so the rows differ only in their requests.
+func sendCodes(ctx context.Context, cl *kgo.Client, req kmsg.Request) ([]int16, error) {
+	r, err := send[kmsg.Response](ctx, cl, req)
+	if err != nil {
+		return nil, err
+	}
+	return appendErrorCodes(nil, reflect.ValueOf(r)), nil
+}
+
+func appendErrorCodes(cs []int16, v reflect.Value) []int16 {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			cs = appendErrorCodes(cs, v.Elem())
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			cs = appendErrorCodes(cs, v.Index(i))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			switch {
+			case !f.IsExported():
+			case f.Name == "ErrorCode" && f.Type.Kind() == reflect.Int16:
+				cs = append(cs, int16(v.Field(i).Int()))
+			default:
+				cs = appendErrorCodes(cs, v.Field(i))
+			}
+		}
+	}
+	return cs
+}
+
 func matrixRows(admin *kgo.Client) []matrixRow {
 	const (
 		read, write, describe = kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationDescribe
@@ -83,7 +120,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 	)
 	produce := func(topic string) func(context.Context, *kgo.Client) ([]int16, error) {
 		return func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-			return produceCodes(ctx, cl, txnProduceReq(nil, topic, txnRecordBatch(-1, -1, -1, false, "v")))
+			return sendCodes(ctx, cl, txnProduceReq(nil, topic, txnRecordBatch(-1, -1, -1, false, "v")))
 		}
 	}
 	offsetCommit := func(group, topic string) func(context.Context, *kgo.Client) ([]int16, error) {
@@ -94,17 +131,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			rt.Topic = topic
 			rt.Partitions = append(rt.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.OffsetCommitResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	// makeGroup gives group a committed offset, so it exists (ListGroups, DeleteGroups,
@@ -122,26 +149,14 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 		return func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrInitProducerIDRequest()
 			req.TransactionalID, req.TransactionTimeoutMillis = txnID, 60000
-			r, err := send[*kmsg.InitProducerIDResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			return codes(r.ErrorCode), nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	findCoord := func(typ int8, key string) func(context.Context, *kgo.Client) ([]int16, error) {
 		return func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrFindCoordinatorRequest()
 			req.CoordinatorType, req.CoordinatorKey, req.CoordinatorKeys = typ, key, []string{key}
-			r, err := send[*kmsg.FindCoordinatorResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			cs := codes(r.ErrorCode)
-			for _, c := range r.Coordinators {
-				cs = append(cs, c.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	describeConfigs := func(typ kmsg.ConfigResourceType, name string) func(context.Context, *kgo.Client) ([]int16, error) {
@@ -150,15 +165,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			rr := kmsg.NewDescribeConfigsRequestResource()
 			rr.ResourceType, rr.ResourceName = typ, name
 			req.Resources = append(req.Resources, rr)
-			r, err := send[*kmsg.DescribeConfigsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Resources {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	alterConfigs := func(typ kmsg.ConfigResourceType, name, key, value string) func(context.Context, *kgo.Client) ([]int16, error) {
@@ -171,15 +178,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			c.Name, c.Value = key, kmsg.StringPtr(value)
 			rr.Configs = append(rr.Configs, c)
 			req.Resources = append(req.Resources, rr)
-			r, err := send[*kmsg.AlterConfigsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Resources {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	incAlterConfigs := func(typ kmsg.ConfigResourceType, name, key, value string) func(context.Context, *kgo.Client) ([]int16, error) {
@@ -192,39 +191,13 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			c.Name, c.Value = key, kmsg.StringPtr(value)
 			rr.Configs = append(rr.Configs, c)
 			req.Resources = append(req.Resources, rr)
-			r, err := send[*kmsg.IncrementalAlterConfigsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Resources {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}
 	}
 	groupMember := func(mk func(group string) kmsg.Request) func(string) func(context.Context, *kgo.Client) ([]int16, error) {
 		return func(group string) func(context.Context, *kgo.Client) ([]int16, error) {
 			return func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-				r, err := send[kmsg.Response](ctx, cl, mk(group))
-				if err != nil {
-					return nil, err
-				}
-				switch r := r.(type) {
-				case *kmsg.JoinGroupResponse:
-					return codes(r.ErrorCode), nil
-				case *kmsg.SyncGroupResponse:
-					return codes(r.ErrorCode), nil
-				case *kmsg.HeartbeatResponse:
-					return codes(r.ErrorCode), nil
-				case *kmsg.LeaveGroupResponse:
-					cs := codes(r.ErrorCode)
-					for _, m := range r.Members {
-						cs = append(cs, m.ErrorCode)
-					}
-					return cs, nil
-				}
-				return nil, fmt.Errorf("unexpected %T", r)
+				return sendCodes(ctx, cl, mk(group))
 			}
 		}
 	}
@@ -281,7 +254,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				if err != nil {
 					return nil, err
 				}
-				return produceCodes(ctx, cl, txnProduceReq(kmsg.StringPtr(mxTxn), mxTopic, txnRecordBatch(pid, epoch, 0, true, "v")))
+				return sendCodes(ctx, cl, txnProduceReq(kmsg.StringPtr(mxTxn), mxTopic, txnRecordBatch(pid, epoch, 0, true, "v")))
 			}},
 		{name: "Fetch", needs: []need{topicNeed(read, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrFetchRequest()
@@ -292,17 +265,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			fp.PartitionMaxBytes = 1 << 20
 			ft.Partitions = append(ft.Partitions, fp)
 			req.Topics = append(req.Topics, ft)
-			r, err := send[*kmsg.FetchResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			cs := codes(r.ErrorCode)
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "ListOffsets", needs: []need{topicNeed(describe, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrListOffsetsRequest()
@@ -312,32 +275,14 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			p.Timestamp = -1
 			rt.Partitions = append(rt.Partitions, p)
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.ListOffsetsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "MetadataNamed", needs: []need{topicNeed(describe, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrMetadataRequest()
 			mt := kmsg.NewMetadataRequestTopic()
 			mt.Topic = kmsg.StringPtr(mxTopic)
 			req.Topics = append(req.Topics, mt)
-			r, err := send[*kmsg.MetadataResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				cs = append(cs, t.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "MetadataAll", needs: []need{{kmsg.ACLResourceTypeTopic, mxTopic, describe, hidden}}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			r, err := send[*kmsg.MetadataResponse](ctx, cl, kmsg.NewPtrMetadataRequest())
@@ -373,15 +318,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				rt := kmsg.NewDeleteTopicsRequestTopic()
 				rt.Topic = kmsg.StringPtr(mxDelTop)
 				req.Topics = append(req.Topics, rt)
-				r, err := send[*kmsg.DeleteTopicsResponse](ctx, cl, req)
-				if err != nil {
-					return nil, err
-				}
-				var cs []int16
-				for _, t := range r.Topics {
-					cs = append(cs, t.ErrorCode)
-				}
-				return cs, nil
+				return sendCodes(ctx, cl, req)
 			}},
 		{name: "CreatePartitions", needs: []need{topicNeed(alter, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrCreatePartitionsRequest()
@@ -389,15 +326,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			rt := kmsg.NewCreatePartitionsRequestTopic()
 			rt.Topic, rt.Count = mxTopic, 2
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.CreatePartitionsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				cs = append(cs, t.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "DeleteRecords", needs: []need{topicNeed(del, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDeleteRecordsRequest()
@@ -408,17 +337,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			p.Offset = 0
 			rt.Partitions = append(rt.Partitions, p)
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.DeleteRecordsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "OffsetForLeaderEpoch", needs: []need{topicNeed(describe, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrOffsetForLeaderEpochRequest()
@@ -429,17 +348,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			p.CurrentLeaderEpoch, p.LeaderEpoch = -1, 0
 			rt.Partitions = append(rt.Partitions, p)
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.OffsetForLeaderEpochResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "DescribeConfigsTopic", needs: []need{topicNeed(descCfg, mxTopic)}, call: describeConfigs(kmsg.ConfigResourceTypeTopic, mxTopic)},
 		{name: "DescribeConfigsBroker", needs: []need{clusterNeed(descCfg)}, call: describeConfigs(kmsg.ConfigResourceTypeBroker, "0")},
@@ -452,17 +361,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			rt := kmsg.NewDescribeProducersRequestTopic()
 			rt.Topic, rt.Partitions = mxTopic, []int32{0}
 			req.Topics = append(req.Topics, rt)
-			r, err := send[*kmsg.DescribeProducersResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "FindCoordinatorGroup", needs: []need{groupNeed(describe, "mx-fc-group")}, call: findCoord(0, "mx-fc-group")},
 		{name: "FindCoordinatorTxn", needs: []need{txnNeed(describe, mxTxn)}, call: findCoord(1, mxTxn)},
@@ -483,25 +382,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			gt.Topic, gt.Partitions = mxTopic, []int32{0}
 			rg.Topics = append(rg.Topics, gt)
 			req.Groups = append(req.Groups, rg)
-			r, err := send[*kmsg.OffsetFetchResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			cs := codes(r.ErrorCode)
-			for _, t := range r.Topics {
-				for _, p := range t.Partitions {
-					cs = append(cs, p.ErrorCode)
-				}
-			}
-			for _, g := range r.Groups {
-				cs = append(cs, g.ErrorCode)
-				for _, t := range g.Topics {
-					for _, p := range t.Partitions {
-						cs = append(cs, p.ErrorCode)
-					}
-				}
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "OffsetDelete", needs: []need{groupNeed(del, "mx-od"), topicNeed(read, mxTopic)}, setup: makeGroup("mx-od"),
 			call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
@@ -511,68 +392,30 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				rt.Topic = mxTopic
 				rt.Partitions = append(rt.Partitions, kmsg.NewOffsetDeleteRequestTopicPartition())
 				req.Topics = append(req.Topics, rt)
-				r, err := send[*kmsg.OffsetDeleteResponse](ctx, cl, req)
-				if err != nil {
-					return nil, err
-				}
-				cs := codes(r.ErrorCode)
-				for _, t := range r.Topics {
-					for _, p := range t.Partitions {
-						cs = append(cs, p.ErrorCode)
-					}
-				}
-				return cs, nil
+				return sendCodes(ctx, cl, req)
 			}},
 		{name: "DescribeGroups", needs: []need{groupNeed(describe, "mx-dg")}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDescribeGroupsRequest()
 			req.Groups = []string{"mx-dg"}
-			r, err := send[*kmsg.DescribeGroupsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, g := range r.Groups {
-				cs = append(cs, g.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "ConsumerGroupHeartbeat", needs: []need{groupNeed(read, "mx-cgh")}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 			req.Group, req.MemberID, req.RebalanceTimeoutMillis = "mx-cgh", "mx-member", 10000
 			req.SubscribedTopicNames, req.Topics = []string{mxTopic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-			r, err := send[*kmsg.ConsumerGroupHeartbeatResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			return codes(r.ErrorCode), nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "ConsumerGroupDescribe", needs: []need{groupNeed(describe, "mx-cgd")}, ok: codes(kerr.GroupIDNotFound.Code), call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrConsumerGroupDescribeRequest()
 			req.Groups = []string{"mx-cgd"}
-			r, err := send[*kmsg.ConsumerGroupDescribeResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, g := range r.Groups {
-				cs = append(cs, g.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "ListGroupsByGroup", needs: []need{{kmsg.ACLResourceTypeGroup, "mx-lg", describe, hidden}}, setup: makeGroup("mx-lg"), call: listGroups("mx-lg")},
 		{name: "ListGroupsByCluster", needs: []need{{kmsg.ACLResourceTypeCluster, cluster, describe, hidden}}, setup: makeGroup("mx-lg"), call: listGroups("mx-lg")},
 		{name: "DeleteGroups", needs: []need{groupNeed(del, "mx-del")}, setup: makeGroup("mx-del"), call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDeleteGroupsRequest()
 			req.Groups = []string{"mx-del"}
-			r, err := send[*kmsg.DeleteGroupsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, g := range r.Groups {
-				cs = append(cs, g.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "InitProducerIdIdempotentByCluster", needs: []need{clusterNeed(idemWrite)}, call: initPID(nil)},
 		{name: "InitProducerIdIdempotentByTopicWrite", needs: []need{{kmsg.ACLResourceTypeTopic, mxTopic, write, kerr.ClusterAuthorizationFailed.Code}}, call: initPID(nil), anyName: true},
@@ -583,17 +426,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				if err != nil {
 					return nil, err
 				}
-				r, err := send[*kmsg.AddPartitionsToTxnResponse](ctx, cl, addPartsReq(mxTxn, pid, epoch, mxTopic))
-				if err != nil {
-					return nil, err
-				}
-				cs := codes(r.ErrorCode)
-				for _, t := range r.Topics {
-					for _, p := range t.Partitions {
-						cs = append(cs, p.ErrorCode)
-					}
-				}
-				return cs, nil
+				return sendCodes(ctx, cl, addPartsReq(mxTxn, pid, epoch, mxTopic))
 			}},
 		{name: "AddOffsetsToTxn", needs: []need{txnNeed(write, mxTxn), groupNeed(read, "mx-txg")}, ok: txnState,
 			call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
@@ -603,11 +436,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				}
 				req := kmsg.NewPtrAddOffsetsToTxnRequest()
 				req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = mxTxn, pid, epoch, "mx-txg"
-				r, err := send[*kmsg.AddOffsetsToTxnResponse](ctx, cl, req)
-				if err != nil {
-					return nil, err
-				}
-				return codes(r.ErrorCode), nil
+				return sendCodes(ctx, cl, req)
 			}},
 		{name: "TxnOffsetCommit", needs: []need{txnNeed(write, mxTxn), groupNeed(read, "mx-txg"), topicNeed(read, mxTopic)}, ok: txnState,
 			call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
@@ -615,17 +444,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				if err != nil {
 					return nil, err
 				}
-				r, err := send[*kmsg.TxnOffsetCommitResponse](ctx, cl, txnCommitReq(mxTxn, "mx-txg", pid, epoch, 0, mxTopic))
-				if err != nil {
-					return nil, err
-				}
-				var cs []int16
-				for _, t := range r.Topics {
-					for _, p := range t.Partitions {
-						cs = append(cs, p.ErrorCode)
-					}
-				}
-				return cs, nil
+				return sendCodes(ctx, cl, txnCommitReq(mxTxn, "mx-txg", pid, epoch, 0, mxTopic))
 			}},
 		{name: "EndTxn", needs: []need{txnNeed(write, mxTxn)}, ok: txnState,
 			call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
@@ -635,11 +454,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				}
 				req := kmsg.NewPtrEndTxnRequest()
 				req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = mxTxn, pid, epoch, true
-				r, err := send[*kmsg.EndTxnResponse](ctx, cl, req)
-				if err != nil {
-					return nil, err
-				}
-				return codes(r.ErrorCode), nil
+				return sendCodes(ctx, cl, req)
 			}},
 		{name: "DescribeTransactions", needs: []need{txnNeed(describe, mxTxn)}, setup: func(ctx context.Context, admin *kgo.Client) error {
 			_, _, err := pidOf(ctx, admin)
@@ -647,15 +462,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 		}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDescribeTransactionsRequest()
 			req.TransactionalIDs = []string{mxTxn}
-			r, err := send[*kmsg.DescribeTransactionsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, s := range r.TransactionStates {
-				cs = append(cs, s.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "ListTransactions", needs: []need{{kmsg.ACLResourceTypeTransactionalId, mxTxn, describe, hidden}}, setup: func(ctx context.Context, admin *kgo.Client) error {
 			_, _, err := pidOf(ctx, admin)
@@ -683,11 +490,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			return codes(r.ErrorCode), nil
 		}},
 		{name: "DescribeClientQuotas", needs: []need{clusterNeed(descCfg)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-			r, err := send[*kmsg.DescribeClientQuotasResponse](ctx, cl, kmsg.NewPtrDescribeClientQuotasRequest())
-			if err != nil {
-				return nil, err
-			}
-			return codes(r.ErrorCode), nil
+			return sendCodes(ctx, cl, kmsg.NewPtrDescribeClientQuotasRequest())
 		}},
 		{name: "AlterClientQuotas", needs: []need{clusterNeed(alterCfg)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrAlterClientQuotasRequest()
@@ -700,22 +503,10 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			o.Key, o.Value = "producer_byte_rate", 1024
 			e.Ops = append(e.Ops, o)
 			req.Entries = append(req.Entries, e)
-			r, err := send[*kmsg.AlterClientQuotasResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Entries {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "DescribeUserScramCredentials", needs: []need{clusterNeed(describe)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-			r, err := send[*kmsg.DescribeUserSCRAMCredentialsResponse](ctx, cl, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest())
-			if err != nil {
-				return nil, err
-			}
-			return codes(r.ErrorCode), nil
+			return sendCodes(ctx, cl, kmsg.NewPtrDescribeUserSCRAMCredentialsRequest())
 		}},
 		{name: "AlterUserScramCredentials", needs: []need{clusterNeed(alter)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
@@ -723,38 +514,18 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			u.Name, u.Mechanism, u.Iterations = "mx-user", 1, 4096
 			u.Salt, u.SaltedPassword = make([]byte, 16), make([]byte, 32)
 			req.Upsertions = append(req.Upsertions, u)
-			r, err := send[*kmsg.AlterUserSCRAMCredentialsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Results {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "DescribeAcls", needs: []need{clusterNeed(describe)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDescribeACLsRequest()
 			req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 			req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-			r, err := send[*kmsg.DescribeACLsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			return codes(r.ErrorCode), nil
+			return sendCodes(ctx, cl, req)
 		}},
 		{name: "CreateAcls", needs: []need{clusterNeed(alter)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			// An ACL for bob on a resource no row uses: harmless to the matrix.
-			r, err := send[*kmsg.CreateACLsResponse](ctx, cl, createACLReq(kmsg.ACLResourceTypeTopic, "mx-unused",
+			return sendCodes(ctx, cl, createACLReq(kmsg.ACLResourceTypeTopic, "mx-unused",
 				kmsg.ACLResourcePatternTypeLiteral, "User:bob", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow))
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Results {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
 		}},
 		{name: "DeleteAcls", needs: []need{clusterNeed(alter)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrDeleteACLsRequest()
@@ -762,31 +533,9 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 			f.ResourceType, f.ResourceName, f.ResourcePatternType = kmsg.ACLResourceTypeTopic, kmsg.StringPtr("mx-unused"), kmsg.ACLResourcePatternTypeLiteral
 			f.Principal, f.Operation, f.PermissionType = kmsg.StringPtr("User:bob"), kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
 			req.Filters = append(req.Filters, f)
-			r, err := send[*kmsg.DeleteACLsResponse](ctx, cl, req)
-			if err != nil {
-				return nil, err
-			}
-			var cs []int16
-			for _, x := range r.Results {
-				cs = append(cs, x.ErrorCode)
-			}
-			return cs, nil
+			return sendCodes(ctx, cl, req)
 		}},
 	}
-}
-
-func produceCodes(ctx context.Context, cl *kgo.Client, req *kmsg.ProduceRequest) ([]int16, error) {
-	r, err := send[*kmsg.ProduceResponse](ctx, cl, req)
-	if err != nil {
-		return nil, err
-	}
-	var cs []int16
-	for _, t := range r.Topics {
-		for _, p := range t.Partitions {
-			cs = append(cs, p.ErrorCode)
-		}
-	}
-	return cs, nil
 }
 
 func mxCreateTopic(name string) func(context.Context, *kgo.Client) ([]int16, error) {
@@ -796,15 +545,7 @@ func mxCreateTopic(name string) func(context.Context, *kgo.Client) ([]int16, err
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 1
 		req.Topics = append(req.Topics, rt)
-		r, err := send[*kmsg.CreateTopicsResponse](ctx, cl, req)
-		if err != nil {
-			return nil, err
-		}
-		var cs []int16
-		for _, t := range r.Topics {
-			cs = append(cs, t.ErrorCode)
-		}
-		return cs, nil
+		return sendCodes(ctx, cl, req)
 	}
 }
 

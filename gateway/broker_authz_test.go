@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,14 +33,11 @@ import (
 func TestBrokerAuthorizesWhenGatewayDoesNot(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, acls := sec.Credentials, sec.ACLs
 	for _, u := range []string{"admin", "bob"} {
 		addScramUser(t, creds, u, u+"-pw")
 	}

@@ -57,14 +57,11 @@ func BenchmarkSecureListener(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { gc.Close(); br.Close() }) // after the gateways stop (cleanups run last first)
-	creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	creds, acls := sec.Credentials, sec.ACLs
 	addScramUser(b, creds, "bench", "bench-pw")
 	certs := gatewaytest.NewCerts(b, dir, "bench")
 	tcfg, _, err := gateway.NewTLSConfig(gateway.TLSOptions{CertFile: certs.Cert, KeyFile: certs.Key})

@@ -52,14 +52,11 @@ func startTxnServer(t *testing.T, authz bool) string {
 		t.Fatal(err)
 	}
 	b.SetTxnOffsetSink(gc)
-	creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, acls := sec.Credentials, sec.ACLs
 	for _, u := range []string{"admin", "alice", "bob"} {
 		addScramUser(t, creds, u, u+"-pw")
 	}

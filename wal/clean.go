@@ -359,13 +359,7 @@ func writeSynced(fsys FS, name string, b []byte) error {
 // temporary names). ok is false if the group is no longer the log's (retention, a truncation
 // or Close got there first): nothing changed then.
 func (l *Log) swapCleaned(group []*segment, ns *segment, logTmp, idxTmp, tidxTmp, swap string, committed *bool) (ok bool, err error) {
-	l.segMu.Lock()
-	defer l.segMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.syncing {
-		l.cond.Wait()
-	}
+	defer l.lockSegments()()
 	if l.closed {
 		return false, ErrClosed
 	}

@@ -278,6 +278,22 @@ func (l *Log) Close() error {
 	return l.closeLocked()
 }
 
+// lockSegments takes segMu and mu, in the lock order, for a change to the segment list or
+// files (retention, truncation, reset, a cleaner's swap), and waits out a checkpoint's fsync
+// (syncing, run with mu released). The func it returns releases both: defer
+// l.lockSegments()().
+func (l *Log) lockSegments() (unlock func()) {
+	l.segMu.Lock()
+	l.mu.Lock()
+	for l.syncing {
+		l.cond.Wait()
+	}
+	return func() {
+		l.mu.Unlock()
+		l.segMu.Unlock()
+	}
+}
+
 func (l *Log) closeLocked() error {
 	for l.syncing {
 		l.cond.Wait()

@@ -38,13 +38,7 @@ func (l *Log) TruncateFrom(offset int64) error {
 	if l.store == nil {
 		return ErrNotMember
 	}
-	l.segMu.Lock() // segment files may be closed and deleted
-	defer l.segMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.syncing {
-		l.cond.Wait()
-	}
+	defer l.lockSegments()() // segment files may be closed and deleted
 	switch {
 	case l.closed:
 		return ErrClosed
@@ -242,13 +236,7 @@ func (l *Log) Reset(nextOffset int64) error {
 	if nextOffset < 0 {
 		return fmt.Errorf("%w: reset to negative offset %d", ErrOffsetOutOfRange, nextOffset)
 	}
-	l.segMu.Lock()
-	defer l.segMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.syncing {
-		l.cond.Wait()
-	}
+	defer l.lockSegments()()
 	switch {
 	case l.closed:
 		return ErrClosed

@@ -27,13 +27,7 @@ func (l *Log) Segments() []SegmentInfo {
 // Each segment's deletion is durable (the directory is fsynced) before the next one's, so a
 // crash leaves a contiguous run of segments. It does not wait for the journal: a caller whose state must be durable first commits it (Commit).
 func (l *Log) RetainBelow(offset int64) (removed int, err error) {
-	l.segMu.Lock()
-	defer l.segMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.syncing {
-		l.cond.Wait()
-	}
+	defer l.lockSegments()()
 	if l.closed {
 		return 0, ErrClosed
 	}

@@ -8,13 +8,7 @@ import "fmt"
 // this is Kafka's retention.bytes rule). The active segment is never deleted. It returns how
 // many segments went; StartOffset moves to the new oldest segment.
 func (l *Log) Retain(retentionMs, retentionBytes int64) (removed int, err error) {
-	l.segMu.Lock()
-	defer l.segMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.syncing {
-		l.cond.Wait()
-	}
+	defer l.lockSegments()()
 	if l.closed {
 		return 0, ErrClosed
 	}

@@ -64,6 +64,17 @@ func appendOne(t testing.TB, l *wal.Log, m *model, i int, size int) {
 	m.entries = append(m.entries, wal.Batch{BaseOffset: base, LastOffset: base + int64(i%3), MaxTimestamp: int64(i), Data: data})
 }
 
+// appendSynced appends entries from to from+n-1 of size bytes to l (and m) and syncs them.
+func appendSynced(t testing.TB, l *wal.Log, m *model, from, n, size int) {
+	t.Helper()
+	for i := range n {
+		appendOne(t, l, m, from+i, size)
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestStoreOneFsyncPerCommit: one Sync makes every partition's appends durable with one
 // journal fsync, and no partition file is fsynced on the produce path.
 func TestStoreOneFsyncPerCommit(t *testing.T) {
@@ -184,12 +195,7 @@ func TestStoreCheckpointDropsJournal(t *testing.T) {
 	if got := journals(); got != 1 {
 		t.Fatalf("%d journal segments after a checkpoint, want only the active one", got)
 	}
-	for i := range 10 {
-		appendOne(t, logs[0], &models[0], 1000+i, 50)
-	}
-	if err := logs[0].Sync(logs[0].NextOffset()); err != nil {
-		t.Fatal(err)
-	}
+	appendSynced(t, logs[0], &models[0], 1000, 10, 50)
 	fs.Crash()
 	s2 := mustOpenStore(t, fs, wal.StoreOptions{})
 	defer s2.Close()
@@ -325,12 +331,7 @@ func TestStoreFsyncgate(t *testing.T) {
 			s := mustOpenStore(t, fs, wal.StoreOptions{})
 			l := mustOpenLog(t, s, partDir(0), wal.Options{})
 			var m model
-			for i := range 5 {
-				appendOne(t, l, &m, i, 40)
-			}
-			if err := l.Sync(l.NextOffset()); err != nil {
-				t.Fatal(err)
-			}
+			appendSynced(t, l, &m, 0, 5, 40)
 			acked := len(m.entries)
 			for i := range 5 {
 				appendOne(t, l, &m, 100+i, 40)
@@ -526,12 +527,7 @@ func TestStoreDiskFull(t *testing.T) {
 	s := mustOpenStore(t, fs, wal.StoreOptions{})
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	var m model
-	for i := range 20 {
-		appendOne(t, l, &m, i, 100)
-	}
-	if err := l.Sync(l.NextOffset()); err != nil {
-		t.Fatal(err)
-	}
+	appendSynced(t, l, &m, 0, 20, 100)
 	acked := len(m.entries)
 	fs.SetWriteLimit(300)
 	var err error
@@ -578,12 +574,7 @@ func TestStoreFsyncgatePartition(t *testing.T) {
 	s := mustOpenStore(t, fs, wal.StoreOptions{})
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	var m model
-	for i := range 30 {
-		appendOne(t, l, &m, i, 60)
-	}
-	if err := l.Sync(l.NextOffset()); err != nil {
-		t.Fatal(err)
-	}
+	appendSynced(t, l, &m, 0, 30, 60)
 	// The journal is durable already, so the checkpoint's first fsync is the partition's.
 	fs.FailSyncs(1, errors.New("EIO"))
 	if err := s.Checkpoint(); err == nil {
@@ -648,12 +639,7 @@ func TestStoreColdLogDropsSealedIndexes(t *testing.T) {
 	l := mustOpenLog(t, s, partDir(0), opts)
 	defer l.Close()
 	var m model
-	for i := range 200 {
-		appendOne(t, l, &m, i, 60)
-	}
-	if err := l.Sync(l.NextOffset()); err != nil {
-		t.Fatal(err)
-	}
+	appendSynced(t, l, &m, 0, 200, 60)
 	if l.Stats().Segments < 3 {
 		t.Fatalf("%d segments, want several sealed ones", l.Stats().Segments)
 	}

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -18,14 +17,11 @@ import (
 func TestStartNodeImportsFileSecurity(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, acls := sec.Credentials, sec.ACLs
 	salted := make([]byte, 32)
 	if r, err := creds.AlterUserScramCredentials(ctx, &brokerop.AlterUserScramCredentialsReq{Upsertions: []brokerop.ScramUpsertion{
 		{Name: "alice", Mechanism: 1, Iterations: 4096, Salt: []byte("salt"), SaltedPassword: salted}}}); err != nil || r.Results[0].ErrorCode != 0 {

@@ -208,18 +208,7 @@ func serveKafka(ctx context.Context, kl *kafkaListener, qn *controller.Node, ep 
 		if len(kl.lns) > 0 {
 			log.Info("serving Kafka (direct data path)", "kafka_id", id, "advertised", kl.addr())
 		}
-		for len(users) > 0 {
-			err := cli.BootstrapUsers(sctx, be, users, log)
-			if err == nil || sctx.Err() != nil {
-				return
-			}
-			log.Warn("creating -sasl-users failed; retrying", "err", err)
-			select {
-			case <-sctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
+		cli.BootstrapUsersUntilDone(sctx, be, users, log, time.Second)
 	})
 	for i, l := range kl.opts.sec.Listeners {
 		fmt.Fprintf(stdout, "kafka listener %s://%s (advertised %s)\n", l.Protocol, kl.lns[i].Addr(), kl.addr())

@@ -260,18 +260,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		// Mesh mode: the brokers may not be reachable yet; keep trying in the background.
 		go func() {
 			defer close(booted)
-			for len(users) > 0 {
-				err := cli.BootstrapUsers(bootCtx, be, users, log)
-				if err == nil || bootCtx.Err() != nil {
-					return
-				}
-				log.Warn("creating -sasl-users failed; retrying", "err", err)
-				select {
-				case <-bootCtx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-			}
+			cli.BootstrapUsersUntilDone(bootCtx, be, users, log, time.Second)
 		}()
 	}
 

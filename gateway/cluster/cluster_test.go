@@ -39,14 +39,11 @@ func startBrokers(t *testing.T, n int, gateways ...*endpoint.Endpoint) []*testBr
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
+		sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		acls, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-		if err != nil {
-			t.Fatal(err)
-		}
+		creds, acls := sec.Credentials, sec.ACLs
 		ep := newEP(t)
 		brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: g, Producers: b, Security: broker.Security{Credentials: creds, ACLs: acls}}), trust, nil)
 		t.Cleanup(func() { ep.Close(); g.Close(); b.Close() })

@@ -187,6 +187,22 @@ func (pr *producer) finish() map[int64]string {
 }
 
 // readAll reads partition p of "mv" from the start up to (at least) offset last.
+// readsBack reads partition 0 of mv from its start and fails t for each record of want
+// (offset to value) not read back at its offset; what says which records they are.
+func readsBack(t *testing.T, addr string, want map[int64]string, what string) {
+	t.Helper()
+	last := int64(-1)
+	for o := range want {
+		last = max(last, o)
+	}
+	got := readAll(t, addr, 0, last)
+	for o, v := range want {
+		if got[o] != v {
+			t.Errorf("%s: offset %d: read %q, want %q", what, o, got[o], v)
+		}
+	}
+}
+
 func readAll(t *testing.T, addr string, p int32, last int64) map[int64]string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"mv": {p: kgo.NewOffset().AtStart()}}))
@@ -275,16 +291,7 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 		t.Fatal(err)
 	}
 	acked := pr.finish()
-	last := int64(-1)
-	for o := range acked {
-		last = max(last, o)
-	}
-	got := readAll(t, addr, 0, last)
-	for o, v := range acked {
-		if got[o] != v {
-			t.Errorf("acknowledged %q at offset %d, read %q", v, o, got[o])
-		}
-	}
+	readsBack(t, addr, acked, "acknowledged")
 	t.Logf("moved %v → %v (leader %d → %d); %d records acknowledged, %d produce errors (retried by the client)",
 		d.Replicas, after.Replicas, d.Leader, after.Leader, len(acked), pr.errs)
 
@@ -385,40 +392,13 @@ func TestKadmElectLeaders(t *testing.T) {
 			pref = r
 		}
 	}
-	order := []int32{pref}
-	for _, r := range d.Replicas {
-		if r != pref {
-			order = append(order, r)
-		}
-	}
-	var req kadm.AlterPartitionAssignmentsReq
-	req.Assign("mv", 0, order)
-	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res["mv"][0].Err != nil {
-		t.Fatalf("reorder: %v %+v", err, res)
-	}
+	preferReplica(t, adm, "mv", 0, pref, d.Replicas)
 	if ls, err := adm.ListPartitionReassignments(opCtx(t), nil); err != nil || len(ls["mv"]) != 0 {
 		t.Errorf("a reorder is no reassignment in progress: %+v %v", ls, err)
 	}
 	set := kadm.TopicsSet{}
 	set.Add("mv", 0)
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
-		if err != nil {
-			return err
-		}
-		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
-			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
-		}
-		if d, err = describe(qc, 0); err != nil {
-			return err
-		}
-		if d.Leader != pref {
-			return fmt.Errorf("leader %d, want %d", d.Leader, pref)
-		}
-		return nil
-	}); err != nil {
+	if err := controllertest.Eventually(func() error { return electPreferred(adm, qc, pref) }); err != nil {
 		t.Fatalf("preferred election: %v", err)
 	}
 	r, err := adm.ElectLeaders(opCtx(t), kadm.ElectPreferredReplica, set)
@@ -527,43 +507,11 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 	}
 	// Make the new replica the leader of partition 0 and read the old records from it.
 	d := stable(t, qc, 0)
-	order := []int32{kid}
-	for _, r := range d.Replicas {
-		if r != kid {
-			order = append(order, r)
-		}
-	}
-	var req kadm.AlterPartitionAssignmentsReq
-	req.Assign("mv", 0, order)
-	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res["mv"][0].Err != nil {
-		t.Fatalf("reorder: %v %+v", err, res)
-	}
-	set := kadm.TopicsSet{}
-	set.Add("mv", 0)
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		if _, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set); err != nil {
-			return err
-		}
-		d, err := describe(qc, 0)
-		if err == nil && d.Leader != kid {
-			err = fmt.Errorf("leader %d", d.Leader)
-		}
-		return err
-	}); err != nil {
+	preferReplica(t, adm, "mv", 0, kid, d.Replicas)
+	if err := controllertest.Eventually(func() error { return electPreferred(adm, qc, kid) }); err != nil {
 		t.Fatalf("the new replica leads: %v", err)
 	}
-	last := int64(-1)
-	for o := range before {
-		last = max(last, o)
-	}
-	got := readAll(t, addr, 0, last)
-	for o, v := range before {
-		if got[o] != v {
-			t.Errorf("offset %d: read %q from the new replica, want %q", o, got[o], v)
-		}
-	}
+	readsBack(t, addr, before, "from the new replica")
 }
 
 // Decommission drains a broker: every partition it had a replica of moves to another live
@@ -627,23 +575,7 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 	_, adm, qc := movesSetup(t, 3, 1)
 	d := stable(t, qc, 0)
 	pref := d.Replicas[0]
-	set := kadm.TopicsSet{}
-	set.Add("mv", 0)
-	elect := func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
-		if err != nil {
-			return err
-		}
-		if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
-			return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
-		}
-		if d, err = describe(qc, 0); err == nil && d.Leader != pref {
-			err = fmt.Errorf("leader %d, want %d", d.Leader, pref)
-		}
-		return err
-	}
+	elect := func() error { return electPreferred(adm, qc, pref) }
 	if err := controllertest.Eventually(elect); err != nil {
 		t.Fatalf("the preferred replica leads: %v", err)
 	}
@@ -669,4 +601,42 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 	if err := controllertest.Eventually(elect); err != nil {
 		t.Fatalf("preferred election after the return: %v", err)
 	}
+}
+
+// preferReplica reorders partition p of topic so that first (one of replicas) comes first,
+// its preferred replica, the others in their order: a reassignment to the same replicas.
+func preferReplica(t *testing.T, adm *kadm.Client, topic string, p, first int32, replicas []int32) {
+	t.Helper()
+	order := []int32{first}
+	for _, r := range replicas {
+		if r != first {
+			order = append(order, r)
+		}
+	}
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, p, order)
+	if res, err := adm.AlterPartitionAssignments(opCtx(t), req); err != nil || res[topic][p].Err != nil {
+		t.Fatalf("reorder: %v %+v", err, res)
+	}
+}
+
+// electPreferred runs one preferred-replica election of mv-0 (ELECTION_NOT_NEEDED counts as
+// done) and fails unless pref then leads it.
+func electPreferred(adm *kadm.Client, qc *controllertest.Cluster, pref int32) error {
+	set := kadm.TopicsSet{}
+	set.Add("mv", 0)
+	ctx, cancel := controllertest.Context()
+	defer cancel()
+	r, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if err != nil {
+		return err
+	}
+	if e := r["mv"][0].Err; e != nil && !errors.Is(e, kerr.ElectionNotNeeded) {
+		return fmt.Errorf("%v: %s", e, r["mv"][0].ErrMessage)
+	}
+	d, err := describe(qc, 0)
+	if err == nil && d.Leader != pref {
+		err = fmt.Errorf("leader %d, want %d", d.Leader, pref)
+	}
+	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -73,23 +73,9 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			rest = append(rest, b.EP)
 		}
 	}
-	srv, err := gateway.NewServer(gateway.Config{Backend: clusterForAddrs(t, gw2, rest...), AdvertisedHost: "127.0.0.1",
-		Authorizer: gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(ln, gateway.SASLPlaintext, 0) }()
-	defer func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	g := serve.StartProtocol(t, gateway.Config{Backend: clusterForAddrs(t, gw2, rest...), AdvertisedHost: "127.0.0.1",
+		Authorizer: gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}}, gateway.SASLPlaintext)
+	defer g.Stop()
 	// Partitions have one copy (no replication yet): produce to those on live brokers.
 	c2 := clusterForAddrs(t, gw2, rest...)
 	live := map[string]int32{}
@@ -106,7 +92,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			}
 		}
 	}
-	alice, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
+	alice, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(20), kgo.RetryTimeout(45*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +104,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "other", Partition: live["other"], Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produces to other (no ACL): %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	bad, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
+	bad, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}

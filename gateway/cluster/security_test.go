@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 )
 
 // Over the mesh: a user created through one gateway (API 51 → the controller broker's
@@ -35,24 +35,10 @@ func TestScramCredentialsOverTheMesh(t *testing.T) {
 		t.Fatalf("alter over the mesh: %v %v", err, res.Error())
 	}
 
-	srv, err := gateway.NewServer(gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.ServeListener(ln, gateway.SASLPlaintext, 0) }()
-	defer func() {
-		srv.Close()
-		if err := <-done; !errors.Is(err, gateway.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	g := serve.StartProtocol(t, gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1"}, gateway.SASLPlaintext)
+	defer g.Stop()
 	for pass, wantOK := range map[string]bool{"pw": true, "nope": false} {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.SASL(scram.Auth{User: "alice", Pass: pass}.AsSha256Mechanism()),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: pass}.AsSha256Mechanism()),
 			kgo.AllowAutoTopicCreation(), kgo.RequestRetries(0))
 		if err != nil {
 			t.Fatal(err)

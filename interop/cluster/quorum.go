@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshkafka/meshkafka/broker/controller"
 )
 
 // RequireQuorum skips tb unless the broker binary has the metadata quorum's flags (a tree
@@ -26,32 +28,13 @@ func RequireQuorum(tb testing.TB) {
 	}
 }
 
-// QuorumStatus is GET /quorum/status of a broker's admin API (broker/controller's
-// StatusResponse).
-type QuorumStatus struct {
-	NodeID       string         `json:"node_id"`
-	RaftID       uint64         `json:"raft_id"`
-	LeaderRaftID uint64         `json:"leader_raft_id"`
-	LeaderNodeID string         `json:"leader_node_id"`
-	Term         uint64         `json:"term"`
-	Commit       uint64         `json:"commit"`
-	Applied      uint64         `json:"applied"`
-	ClusterID    string         `json:"cluster_id"`
-	Brokers      []QuorumMember `json:"brokers"`
-}
+// QuorumStatus is GET /quorum/status of a broker's admin API, decoded into
+// broker/controller's own QuorumStatus (one declaration of that JSON for the server and the
+// harness).
+type QuorumStatus struct{ controller.QuorumStatus }
 
 // QuorumMember is one broker of a QuorumStatus.
-type QuorumMember struct {
-	NodeID  string   `json:"node_id"`
-	RaftID  uint64   `json:"raft_id"`
-	KafkaID int32    `json:"kafka_id"`
-	Addrs   []string `json:"addrs"`
-	Relay   string   `json:"relay"`
-	Voter   bool     `json:"voter"`
-	Learner bool     `json:"learner"`
-	Live    bool     `json:"live"`
-	Leader  bool     `json:"leader"`
-}
+type QuorumMember = controller.StatusBroker
 
 // Member is the broker with NodeId id in s.
 func (s *QuorumStatus) Member(id string) (QuorumMember, bool) {

@@ -284,7 +284,11 @@ func (w *Workload) produce(name string, cl *kgo.Client) {
 	}
 }
 
-func (w *Workload) consume(name string, cl *kgo.Client) {
+func (w *Workload) consume(name string, cl *kgo.Client) { w.pollUntilStopped(name, cl, nil) }
+
+// pollUntilStopped polls cl until w stops, recording each poll's records as name's reads,
+// and calls after (if not nil) after each poll is recorded.
+func (w *Workload) pollUntilStopped(name string, cl *kgo.Client, after func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -301,6 +305,9 @@ func (w *Workload) consume(name string, cl *kgo.Client) {
 			polls = append(polls, checker.Poll{TP: checker.TP{Topic: r.Topic, Partition: r.Partition}, Offset: r.Offset, Value: string(r.Value)})
 		})
 		w.cfg.Rec.AddPolls(name, polls...)
+		if after != nil {
+			after()
+		}
 	}
 }
 
@@ -310,22 +317,7 @@ func (w *Workload) consume(name string, cl *kgo.Client) {
 // the reads it separates.
 func (w *Workload) groupConsume(name, group string, cl *kgo.Client) {
 	rec := w.cfg.Rec
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-w.stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		var polls []checker.Poll
-		fs.EachRecord(func(r *kgo.Record) {
-			polls = append(polls, checker.Poll{TP: checker.TP{Topic: r.Topic, Partition: r.Partition}, Offset: r.Offset, Value: string(r.Value)})
-		})
-		rec.AddPolls(name, polls...)
+	w.pollUntilStopped(name, cl, func() {
 		if offs := cl.UncommittedOffsets(); len(offs) > 0 {
 			inv := rec.Begin()
 			cctx, ccancel := w.ctx()
@@ -356,7 +348,7 @@ func (w *Workload) groupConsume(name, group string, cl *kgo.Client) {
 			ccancel()
 		}
 		cl.AllowRebalance()
-	}
+	})
 }
 
 // fetchGroupOffsets reads the group's committed offsets back every 10 intervals.

@@ -98,18 +98,7 @@ type Options struct {
 func (c *Cluster) Wipe(t testing.TB, i int) *Broker {
 	t.Helper()
 	old := c.Brokers[i]
-	bind := "127.0.0.1:0"
-	if d := old.EP.Addr().Direct; len(d) > 0 {
-		bind = d[0].String()
-	}
-	old.Stop()
-	ep, err := endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: bind})
-	if err != nil {
-		ep, err = endpoint.New(endpoint.Options{SecretKey: old.Key, BindAddr: "127.0.0.1:0"})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := stopAndRebind(t, old)
 	c.next++
 	b := &Broker{RaftID: c.next, Key: old.Key, EP: ep}
 	c.Brokers[i] = b
@@ -117,11 +106,10 @@ func (c *Cluster) Wipe(t testing.TB, i int) *Broker {
 	return b
 }
 
-// Restart stops broker i and starts it again as after a process restart: the same mesh
-// identity (and UDP port when it is free), raft id, raft log and data directory.
-func (c *Cluster) Restart(t testing.TB, i int) *Broker {
+// stopAndRebind stops old and opens a new endpoint with its mesh identity, on its UDP port
+// when that is free (else on a new one).
+func stopAndRebind(t testing.TB, old *Broker) *endpoint.Endpoint {
 	t.Helper()
-	old := c.Brokers[i]
 	bind := "127.0.0.1:0"
 	if d := old.EP.Addr().Direct; len(d) > 0 {
 		bind = d[0].String()
@@ -134,6 +122,15 @@ func (c *Cluster) Restart(t testing.TB, i int) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ep
+}
+
+// Restart stops broker i and starts it again as after a process restart: the same mesh
+// identity (and UDP port when it is free), raft id, raft log and data directory.
+func (c *Cluster) Restart(t testing.TB, i int) *Broker {
+	t.Helper()
+	old := c.Brokers[i]
+	ep := stopAndRebind(t, old)
 	b := &Broker{RaftID: old.RaftID, Key: old.Key, EP: ep, stor: old.stor, dir: old.dir}
 	c.Brokers[i] = b
 	c.start(t, b, false, c.voters, c.trust)

@@ -143,15 +143,7 @@ func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error)
 // OpenCredentials opens the SCRAM credentials and the ACLs kept under dir
 // (<dir>/scram.credentials, <dir>/acls): the broker's brokerop.SecurityService.
 func OpenCredentials(dir string) (broker.Security, error) {
-	c, err := broker.OpenCredentials(&broker.FileCredentialStore{FS: wal.OSFS(), Path: filepath.Join(dir, "scram.credentials")})
-	if err != nil {
-		return broker.Security{}, fmt.Errorf("open credentials: %w", err)
-	}
-	a, err := broker.OpenACLs(&broker.FileACLStore{FS: wal.OSFS(), Path: filepath.Join(dir, "acls")})
-	if err != nil {
-		return broker.Security{}, fmt.Errorf("open ACLs: %w", err)
-	}
-	return broker.Security{Credentials: c, ACLs: a}, nil
+	return broker.OpenFileSecurity(wal.OSFS(), dir)
 }
 
 // Reach holds the -relay, -stun and -mdns flags; Check turns them into the meshnode.Reach it

@@ -260,6 +260,24 @@ func BootstrapUsers(ctx context.Context, be brokerop.SecurityService, users []Us
 	return nil
 }
 
+// BootstrapUsersUntilDone runs BootstrapUsers until it succeeds or ctx ends, every interval
+// after a failure (logged): the brokers of a mesh may not be reachable yet when a binary
+// starts. It does nothing for no users.
+func BootstrapUsersUntilDone(ctx context.Context, be brokerop.SecurityService, users []UserPassword, log *slog.Logger, interval time.Duration) {
+	for len(users) > 0 {
+		err := BootstrapUsers(ctx, be, users, log)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Warn("creating -sasl-users failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 // KcatHint is the kcat -X flags a listener of protocol p needs.
 func KcatHint(p gateway.SecurityProtocol) string {
 	switch p {
