@@ -136,6 +136,15 @@ type ConfStateSaver interface {
 	SaveConfState(index uint64, cs *raftpb.ConfState) error
 }
 
+// ApplyObserver is an optional extension of Storage: after applying committed entries the
+// Engine calls Applied with the group's applied index (on the Engine goroutine). raft reads
+// every committed entry back from Storage to apply it; a storage that caches the entries
+// it was given (raftstore) keeps those above the applied index until then, and may drop
+// them afterwards.
+type ApplyObserver interface {
+	Applied(index uint64)
+}
+
 // Stats counts an Engine's work since New.
 type Stats struct {
 	Rounds    uint64 // rounds that handled at least one Ready

@@ -20,20 +20,27 @@
 //
 //  1. run the queued operations (proposals, membership changes, AddGroup...) and step the
 //     inbound messages; on a tick, tick every group;
-//  2. take the Ready of every group that has one and write each one's snapshot, entries and
-//     hard state to its Storage (not synced);
-//  3. call Config.Sync once if any Ready must be durable (new entries, term or vote, a
+//  2. take the Ready of every group that has one and hand the messages that need nothing
+//     durable (all but append and vote acknowledgements) to one Transport.Send;
+//  3. write each Ready's snapshot, entries and hard state to its Storage (not synced);
+//  4. call Config.Sync once if any Ready must be durable (new entries, term or vote, a
 //     snapshot): one fsync of the node's commit journal per round, however many groups;
-//  4. answer the proposals whose entries were just made durable (Propose returns);
-//  5. hand every group's messages of the round to one Transport.Send (which coalesces them
-//     per peer);
-//  6. per group: install a received snapshot (StateMachine.Restore), apply committed entries
-//     (membership changes on the RawNode, then StateMachine.Apply), answer committed
-//     proposals, report a leader change, Advance.
+//  5. answer the proposals whose entries were just made durable (Propose returns);
+//  6. hand the round's append and vote acknowledgements (MsgAppResp, MsgVoteResp,
+//     MsgPreVoteResp) to a second Transport.Send (each Send coalesces its messages per peer);
+//  7. per group: install a received snapshot (StateMachine.Restore), apply committed entries
+//     (membership changes on the RawNode, then StateMachine.Apply), tell the Storage the
+//     applied index (ApplyObserver), answer committed proposals, report a leader change,
+//     Advance.
 //
-// Messages leave only after what they depend on is durable (raft's rule for synchronous
-// storage), so a vote or an append acknowledgement never outruns the disk. Stats counts
-// rounds and syncs.
+// An acknowledgement leaves only once what it acknowledges is durable, so a vote or an
+// append acknowledgement never outruns the disk. The other messages leave before the
+// round's writes, as raft's asynchronous storage mode sends them (raft holds back exactly
+// these three types until the write): a leader's appends reach its followers while it writes
+// and syncs them itself, so a commit waits for the slower of the leader's fsync and a
+// follower's round trip with its fsync, not for their sum. raft counts the leader's own copy
+// only after Advance, once durable, so an entry is committed only when a majority has it
+// durable (decision, session 8: issue #16's RF=3 cost). Stats counts rounds and syncs.
 //
 // # Proposals
 //
@@ -58,8 +65,10 @@
 //
 // A Storage write or Sync error stops the Engine (Engine.Err, Done): what reached the disk is
 // unknown, so raft's view of its own log can no longer be trusted. Nothing of that round is
-// sent or acknowledged; pending proposals fail with ErrStopped (and ErrNotLeader). The
-// broker then reopens its storage and starts a new Engine, as after a crash.
+// acknowledged; pending proposals fail with ErrStopped (and ErrNotLeader: outcome unknown,
+// since the round's appends may already have reached the followers, and the next leader
+// commits what a majority holds). The broker then reopens its storage and starts a new
+// Engine, as after a crash.
 //
 // # Membership and bootstrap
 //
@@ -112,7 +121,8 @@
 //
 // # Transport
 //
-// Transport.Send gets all messages of a round at once and must not block. Inbound messages
+// Transport.Send gets the messages of a round in at most two calls (before the writes, after
+// the Sync) and must not block. Inbound messages
 // go to Engine.Step (never blocks; drops when its queue is full, raft resends). A transport
 // tells the Engine about failures with ReportUnreachable (raft then probes that peer) and
 // about every MsgSnap's fate with ReportSnapshot. LocalNet is an in-memory transport for

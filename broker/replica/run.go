@@ -144,9 +144,15 @@ func (e *Engine) round() error {
 	e.rounds.Add(1)
 	e.readies.Add(uint64(len(rds)))
 
+	// Send what raft lets leave before this round's writes are durable: everything but the
+	// acknowledgements of appends and votes (as raft's asynchronous storage mode does). A
+	// leader's appends thus reach its followers while it writes and syncs them itself, so a
+	// commit takes the longer of the two instead of their sum; raft counts the leader's own
+	// copy only once it is durable (Advance).
+	e.send(rds, false)
+
 	// Persist everything.
 	needSync := false
-	nmsgs := 0
 	for i := range rds {
 		r := &rds[i]
 		r.durable = r.g.match(r.rd.Entries)
@@ -154,7 +160,6 @@ func (e *Engine) round() error {
 			return err
 		}
 		needSync = needSync || r.rd.MustSync || !raft.IsEmptySnap(r.rd.Snapshot)
-		nmsgs += len(r.rd.Messages)
 	}
 	if needSync {
 		e.syncs.Add(1)
@@ -172,19 +177,7 @@ func (e *Engine) round() error {
 			e.proposals.Add(1)
 		}
 	}
-	if nmsgs > 0 {
-		msgs := make([]GroupMessage, 0, nmsgs)
-		for _, r := range rds {
-			for _, m := range r.rd.Messages {
-				if m.GetType() == raftpb.MessageType_MsgSnap {
-					m = snapFor(m)
-				}
-				msgs = append(msgs, GroupMessage{Group: r.g.id, Msg: m})
-			}
-		}
-		e.sent.Add(uint64(len(msgs)))
-		e.tr.Send(msgs)
-	}
+	e.send(rds, true)
 
 	// Apply and advance.
 	for _, r := range rds {
@@ -197,6 +190,9 @@ func (e *Engine) round() error {
 			return err
 		}
 		e.committed.Add(n)
+		if o, ok := g.st.(ApplyObserver); ok && len(r.rd.CommittedEntries) > 0 {
+			o.Applied(g.applied)
+		}
 		if r.rd.SoftState != nil || r.rd.HardState != nil {
 			g.checkLeader() // leader and term change only with these
 		}
@@ -212,6 +208,48 @@ func (e *Engine) round() error {
 		}
 	}
 	return nil
+}
+
+// send hands the messages of the round's Readies to the Transport in one Send: those that
+// must wait until the round's writes are durable (durable true: acknowledgements of appends
+// and votes), or the others.
+func (e *Engine) send(rds []ready, durable bool) {
+	n := 0
+	for _, r := range rds {
+		for _, m := range r.rd.Messages {
+			if afterSync(m) == durable {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return
+	}
+	msgs := make([]GroupMessage, 0, n)
+	for _, r := range rds {
+		for _, m := range r.rd.Messages {
+			if afterSync(m) != durable {
+				continue
+			}
+			if m.GetType() == raftpb.MessageType_MsgSnap {
+				m = snapFor(m)
+			}
+			msgs = append(msgs, GroupMessage{Group: r.g.id, Msg: m})
+		}
+	}
+	e.sent.Add(uint64(len(msgs)))
+	e.tr.Send(msgs)
+}
+
+// afterSync says whether m may leave only once what its Ready wrote is durable: an append's
+// or a vote's acknowledgement (the messages raft itself holds back until the storage write
+// in its asynchronous storage mode: raft.go, send).
+func afterSync(m *raftpb.Message) bool {
+	switch m.GetType() {
+	case raftpb.MessageType_MsgAppResp, raftpb.MessageType_MsgVoteResp, raftpb.MessageType_MsgPreVoteResp:
+		return true
+	}
+	return false
 }
 
 // snapFor returns MsgSnap m with the recipient in its snapshot's membership. The snapshot

@@ -39,13 +39,16 @@ var (
 )
 
 // memCap bounds the entries whose offset and term a Store keeps in memory (the newest ones;
-// older ones are looked up in the log: wal.Log.OffsetForTag and a read). cacheBytes and
-// cacheEntries bound the newest appended entries a Store keeps whole, so that raft reading
-// them back to apply them (or to send them) reads no file.
+// older ones are looked up in the log: wal.Log.OffsetForTag and a read). The newest appended
+// entries are kept whole, so that raft reading them back to apply them (or to send them)
+// reads no file: every entry not applied yet (Applied), up to unappliedBytes and
+// unappliedEntries, and of the applied ones the newest within cacheBytes and cacheEntries.
 var (
-	memCap       = 1 << 14
-	cacheBytes   = 256 << 10
-	cacheEntries = 512
+	memCap           = 1 << 14
+	cacheBytes       = 256 << 10
+	cacheEntries     = 512
+	unappliedBytes   = 16 << 20
+	unappliedEntries = 1 << 14
 )
 
 // entMeta is what a Store remembers of a recent entry.
@@ -75,10 +78,14 @@ type Store struct {
 	startOff int64
 	retFirst uint64
 	// cache holds the newest appended entries, as appended (stamped), for indices
-	// cacheFirst .. last (empty, or ending at last); cacheSize is their data bytes.
+	// cacheFirst .. last (empty, or ending at last); cacheSize is their data bytes. applied
+	// is the engine's applied index as last told (Applied): the entries above it stay
+	// cached until applied (within unappliedBytes), since raft reads each of them back once
+	// committed.
 	cacheFirst uint64
 	cache      []*raftpb.Entry
 	cacheSize  int
+	applied    uint64
 	// confs are the memberships the engine saved (SaveConfState) after the newest snapshot,
 	// ascending by index: CreateSnapshot at an index below the applied one takes the
 	// ConfState in force there from them. Not persisted: the engine re-applies (and saves)
@@ -99,8 +106,23 @@ func (s *Store) cacheAdd(e *raftpb.Entry) {
 	}
 	s.cache = append(s.cache, e)
 	s.cacheSize += len(e.GetData())
+	s.cacheTrim()
+}
+
+// cacheTrim evicts the oldest cached entries beyond the bounds: an applied one beyond
+// cacheBytes or cacheEntries, any beyond unappliedBytes or unappliedEntries. The newest
+// entry always stays.
+func (s *Store) cacheTrim() {
 	drop := 0
-	for drop < len(s.cache)-1 && (s.cacheSize > cacheBytes || len(s.cache)-drop > cacheEntries) {
+	for drop < len(s.cache)-1 {
+		n := len(s.cache) - drop
+		over := s.cacheSize > unappliedBytes || n > unappliedEntries
+		if s.cacheFirst+uint64(drop) <= s.applied {
+			over = over || s.cacheSize > cacheBytes || n > cacheEntries
+		}
+		if !over {
+			break
+		}
 		s.cacheSize -= len(s.cache[drop].GetData())
 		s.cache[drop] = nil
 		drop++
@@ -109,6 +131,18 @@ func (s *Store) cacheAdd(e *raftpb.Entry) {
 		s.cache = s.cache[drop:]
 		s.cacheFirst += uint64(drop)
 	}
+}
+
+// Applied implements replica.ApplyObserver: the entries up to index are applied, so raft
+// will not read them back to apply them (the cache keeps only the newest of them).
+func (s *Store) Applied(index uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.applied {
+		return
+	}
+	s.applied = index
+	s.cacheTrim()
 }
 
 // cacheCut drops cached entries from index i on (and before first, when first > 0).
@@ -140,6 +174,7 @@ func (s *Store) cacheCut(first, i uint64) {
 var (
 	_ replica.Storage        = (*Store)(nil)
 	_ replica.ConfStateSaver = (*Store)(nil)
+	_ replica.ApplyObserver  = (*Store)(nil)
 )
 
 // Open returns the raft storage kept in l, a Store member's log written only through
