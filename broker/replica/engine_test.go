@@ -317,13 +317,15 @@ func TestLeaderAppendsLeaveBeforeItsSync(t *testing.T) {
 		c := newCluster(t, 3, 1)
 		g := c.groups[0]
 		l := c.leader(g)
-		c.propose(l, g, "warm")
+		warm := c.propose(l, g, "warm")
 		var fs []uint64
 		for _, id := range c.voters {
 			if id != l {
 				fs = append(fs, id)
+				c.waitApplied(id, g, warm.Index) // no follower still inside a round for it
 			}
 		}
+		synctest.Wait()
 		type ack struct{ from, index uint64 }
 		var mu sync.Mutex
 		var acks []ack
