@@ -20,9 +20,10 @@
 //
 //  1. run the queued operations (proposals, membership changes, AddGroup...) and step the
 //     inbound messages; on a tick, tick every group;
-//  2. take the Ready of every group that has one and hand the messages that need nothing
-//     durable (all but append and vote acknowledgements) to one Transport.Send;
-//  3. write each Ready's snapshot, entries and hard state to its Storage (not synced);
+//  2. take the Ready of every group that has one and write each one's snapshot, entries and
+//     hard state to its Storage (not synced);
+//  3. hand the messages that need nothing durable (all but append and vote
+//     acknowledgements) to one Transport.Send;
 //  4. call Config.Sync once if any Ready must be durable (new entries, term or vote, a
 //     snapshot): one fsync of the node's commit journal per round, however many groups;
 //  5. answer the proposals whose entries were just made durable (Propose returns);
@@ -36,8 +37,8 @@
 // An acknowledgement leaves only once what it acknowledges is durable, so a vote or an
 // append acknowledgement never outruns the disk. The other messages leave before the
 // round's writes, as raft's asynchronous storage mode sends them (raft holds back exactly
-// these three types until the write): a leader's appends reach its followers while it writes
-// and syncs them itself, so a commit waits for the slower of the leader's fsync and a
+// these three types until the write): a leader's appends reach its followers while it syncs
+// them itself, so a commit waits for the slower of the leader's fsync and a
 // follower's round trip with its fsync, not for their sum. raft counts the leader's own copy
 // only after Advance, once durable, so an entry is committed only when a majority has it
 // durable (decision, session 8: issue #16's RF=3 cost). Stats counts rounds and syncs.
@@ -121,8 +122,8 @@
 //
 // # Transport
 //
-// Transport.Send gets the messages of a round in at most two calls (before the writes, after
-// the Sync) and must not block. Inbound messages
+// Transport.Send gets the messages of a round in at most two calls (before the Sync, after
+// it) and must not block; it owns them (entry data included) from then on. Inbound messages
 // go to Engine.Step (never blocks; drops when its queue is full, raft resends). A transport
 // tells the Engine about failures with ReportUnreachable (raft then probes that peer) and
 // about every MsgSnap's fate with ReportSnapshot. LocalNet is an in-memory transport for

@@ -144,14 +144,7 @@ func (e *Engine) round() error {
 	e.rounds.Add(1)
 	e.readies.Add(uint64(len(rds)))
 
-	// Send what raft lets leave before this round's writes are durable: everything but the
-	// acknowledgements of appends and votes (as raft's asynchronous storage mode does). A
-	// leader's appends thus reach its followers while it writes and syncs them itself, so a
-	// commit takes the longer of the two instead of their sum; raft counts the leader's own
-	// copy only once it is durable (Advance).
-	e.send(rds, false)
-
-	// Persist everything.
+	// Persist everything (not durable yet).
 	needSync := false
 	for i := range rds {
 		r := &rds[i]
@@ -161,6 +154,14 @@ func (e *Engine) round() error {
 		}
 		needSync = needSync || r.rd.MustSync || !raft.IsEmptySnap(r.rd.Snapshot)
 	}
+
+	// Send what raft lets leave before this round's writes are durable: everything but the
+	// acknowledgements of appends and votes (as raft's asynchronous storage mode does). A
+	// leader's appends thus reach its followers while it syncs them itself, so a commit
+	// takes the longer of the two instead of their sum; raft counts the leader's own copy
+	// only once it is durable (Advance). After the writes, not before: the storage stamps
+	// fields of the entries' data in place (raftstore), which the messages share.
+	e.send(rds, false)
 	if needSync {
 		e.syncs.Add(1)
 		if err := e.cfg.Sync(); err != nil {
