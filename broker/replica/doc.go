@@ -152,10 +152,13 @@
 // check in math/big) about 2%. Removed in session 8: raft read every committed entry back
 // from the segment file to apply it (raftstore's entry cache held 256 KiB, less than one
 // produce batch: 6% of the CPU; the cache now keeps what is not applied yet), and a
-// leader's appends waited for its own fsync before leaving (step 3 above). Five interleaved
-// runs of the same tree without and with these changes (2,000,000 records, load average
-// 6-11, so a range rather than a figure): broker CPU per record at RF=3 780-900 ns (median
-// 810) before, 670-800 ns (median 760) after; all servers' CPU per record 2,740-3,120 before,
-// 2,390-2,800 after; RF=3/RF=1 records/s 0.31-0.43 (median 0.40) before, 0.41-0.49 (median
-// 0.44; one run's 0.78 came from a slow RF=1 run) after. Not yet 0.5 under that load.
+// leader's appends waited for its own fsync before leaving (step 3 above). Nine interleaved
+// pairs of runs of the same tree without and with these changes (2,000,000 records each,
+// load average 2.6-11, so ranges rather than figures): broker CPU per record at RF=3
+// 670-890 ns (median 790) before, 640-790 ns (median 740) after, lower in every pair; all
+// servers' CPU per record 2,330-3,120 before, 2,250-2,800 after, lower in every pair; RF=3
+// records/s 305k-571k before, 329k-601k after, higher in 8 of 9; RF=3/RF=1 records/s
+// 0.31-0.45 (median 0.40) before, 0.39-0.49 (median 0.44) after, two runs at 0.63 and 0.78
+// where the RF=1 run was slow (RF=1 alone swung 0.93-1.5M records/s). Not yet 0.5 under
+// that load.
 package replica
