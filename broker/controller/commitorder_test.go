@@ -164,17 +164,7 @@ func TestLateForwardedCommitDoesNotRollBack(t *testing.T) {
 	}
 
 	// A new leader's coordinator starts from the quorum's offsets: it knows the stamps too.
-	eventually(t, fmt.Sprintf("broker %d leads", x), func() error {
-		ctx, cancel := ctx5()
-		defer cancel()
-		if li, err := h.leaderIndex(); err != nil || li != x {
-			if err == nil {
-				err = h.nodes[li].q.TransferLeadership(ctx, h.nodes[x].id)
-			}
-			return fmt.Errorf("leader %d: %v", li, err)
-		}
-		return nil
-	})
+	h.leadOn(x)
 	commit(x, 453, writer, 1) // a late copy reaching the new leader
 	if got := fetch(x); got != 479 {
 		t.Fatalf("committed offset %d after a late copy of 453 reached a new leader; want 479", got)
@@ -252,17 +242,7 @@ func TestGenerationsGoUpAcrossCoordinators(t *testing.T) {
 	}
 	// Another broker leads: its coordinator starts from the quorum.
 	to := (li + 1) % 3
-	eventually(t, fmt.Sprintf("broker %d leads", to), func() error {
-		ctx, cancel := ctx5()
-		defer cancel()
-		if cur, err := h.leaderIndex(); err != nil || cur != to {
-			if err == nil {
-				err = h.nodes[cur].q.TransferLeadership(ctx, h.nodes[to].id)
-			}
-			return fmt.Errorf("leader %d: %v", cur, err)
-		}
-		return nil
-	})
+	h.leadOn(to)
 	if got := join(to); got <= last {
 		t.Fatalf("the new coordinator's first generation is %d, not above %d (the last one of the previous coordinator)", got, last)
 	}

@@ -100,20 +100,7 @@ func TestGroupMembershipSurvivesCoordinatorMoves(t *testing.T) {
 	if code := commit(li, b.MemberID, 10); code != 0 {
 		t.Fatalf("b's commit: error %d", code)
 	}
-	moveTo := func(to int) {
-		t.Helper()
-		eventually(t, fmt.Sprintf("broker %d leads", to), func() error {
-			ctx, cancel := ctx5()
-			defer cancel()
-			if cur, err := h.leaderIndex(); err != nil || cur != to {
-				if err == nil {
-					err = h.nodes[cur].q.TransferLeadership(ctx, h.nodes[to].id)
-				}
-				return fmt.Errorf("leader %d: %v", cur, err)
-			}
-			return nil
-		})
-	}
+	moveTo := h.leadOn
 	heartbeat := func(via int, member string) int16 {
 		t.Helper()
 		var code int16

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -48,28 +47,7 @@ func TestGroupCoordinatorIsNotReusedAcrossLeaderships(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	moveLeader := func(to int) {
-		t.Helper()
-		eventually(t, fmt.Sprintf("broker %d leads", to), func() error {
-			li, err := h.leaderIndex()
-			if err != nil {
-				return err
-			}
-			if li != to {
-				ctx, cancel := ctx5()
-				defer cancel()
-				if err := h.nodes[li].q.TransferLeadership(ctx, h.nodes[to].id); err != nil {
-					return err
-				}
-			}
-			for i, n := range h.nodes {
-				if id, ok := n.q.Leader(); !ok || id != h.nodes[to].id {
-					return fmt.Errorf("broker %d sees leader %x", i, id)
-				}
-			}
-			return nil
-		})
-	}
+	moveLeader := h.leadOn
 	const grp, topic = "g", "t"
 	fetch := func(via int) int64 { t.Helper(); return h.committedOffset(t, via, grp, topic) }
 	// member joins and syncs a one-member generation through broker via.

@@ -215,6 +215,35 @@ func (h *harness) leaderIndex() (int, error) {
 	return -1, errors.New("no leader")
 }
 
+// leadOn makes broker to the quorum's leader (transferring the leadership from the current
+// leader) and waits until every running broker sees it lead.
+func (h *harness) leadOn(to int) {
+	h.t.Helper()
+	eventually(h.t, fmt.Sprintf("broker %d leads", to), func() error {
+		li, err := h.leaderIndex()
+		if err != nil {
+			return err
+		}
+		if li != to {
+			ctx, cancel := ctx5()
+			defer cancel()
+			if err := h.nodes[li].q.TransferLeadership(ctx, h.nodes[to].id); err != nil {
+				return err
+			}
+			return fmt.Errorf("leader %d", li)
+		}
+		for i, n := range h.nodes {
+			if n.q == nil || n.q.Status().Stopped {
+				continue
+			}
+			if id, ok := n.q.Leader(); !ok || id != h.nodes[to].id {
+				return fmt.Errorf("broker %d sees leader %x", i, id)
+			}
+		}
+		return nil
+	})
+}
+
 // waitMembers waits until broker via lists want registered brokers, all live, with voters
 // voters.
 func (h *harness) waitMembers(via int, want, voters int) *brokerop.ClusterBrokersResp {
