@@ -74,11 +74,7 @@ func (c *Controller) startCoordinator() {
 
 // liveCoordinator is the running group coordinator if it is still valid: its offset log
 // has not failed and the leadership it was started in has not ended. Otherwise nil.
-func (c *Controller) liveCoordinator() *group.Coordinator {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.coord.live()
-}
+func (c *Controller) liveCoordinator() *group.Coordinator { return liveIn(c, &c.coord) }
 
 // stopCoordinator stops the group coordinator, if one runs: its members rejoin the next one.
 func (c *Controller) stopCoordinator() {
@@ -98,20 +94,9 @@ func (c *Controller) stopCoordinatorLocked() {
 }
 
 // coordinator is the live group coordinator, started (or rebuilt) here if this node leads
-// and none is live; nil if this node does not lead. A stale one is never used: after a
-// failed offset commit, or once this node's leadership ended, it is replaced at once, not
-// only when the watcher next looks (the watcher can miss a leadership that ended and came
-// back between two of its looks, or a start that an op made while it was not leading).
+// and none is live; nil if this node does not lead (ensureLive).
 func (c *Controller) coordinator() *group.Coordinator {
-	if co := c.liveCoordinator(); co != nil {
-		return co
-	}
-	if !c.isLeader() {
-		c.stopCoordinator()
-		return nil
-	}
-	c.startCoordinator()
-	return c.liveCoordinator()
+	return ensureLive(c, &c.coord, c.startCoordinator, c.stopCoordinator)
 }
 
 // offsetLog is the group coordinator's OffsetLog on the quorum: records become

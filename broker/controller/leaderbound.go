@@ -31,3 +31,29 @@ func (b *leaderBound[T]) take() T {
 	*b = leaderBound[T]{}
 	return co
 }
+
+// liveIn is b's live coordinator, read under c.mu.
+func liveIn[T comparable](c *Controller, b *leaderBound[T]) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return b.live()
+}
+
+// ensureLive is b's live coordinator, started (or rebuilt) by start if this node leads and
+// none is live; the zero T, after stop ended any, if this node does not lead. A stale one is
+// never used: after a failed record, or once this node's leadership ended, it is replaced at
+// once, not only when the watcher next looks (the watcher can miss a leadership that ended
+// and came back between two of its looks, or a start that an op made while it was not
+// leading).
+func ensureLive[T comparable](c *Controller, b *leaderBound[T], start, stop func()) T {
+	var zero T
+	if co := liveIn(c, b); co != zero {
+		return co
+	}
+	if !c.isLeader() {
+		stop()
+		return zero
+	}
+	start()
+	return liveIn(c, b)
+}

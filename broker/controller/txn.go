@@ -138,11 +138,7 @@ func (c *Controller) startTxnCoordinator() {
 
 // liveTxn is the running transaction coordinator if it is still valid (its journal has not
 // failed, its leadership has not ended), else nil.
-func (c *Controller) liveTxn() *txn.Coordinator {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.txnCo.live()
-}
+func (c *Controller) liveTxn() *txn.Coordinator { return liveIn(c, &c.txnCo) }
 
 // stopTxnCoordinator stops the transaction coordinator, if one runs.
 func (c *Controller) stopTxnCoordinator() {
@@ -164,15 +160,7 @@ func (c *Controller) stopTxnLocked() {
 // txnCoordinator is the live transaction coordinator, started (or rebuilt) here if this
 // node leads and none is live; nil if this node does not lead.
 func (c *Controller) txnCoordinator() *txn.Coordinator {
-	if co := c.liveTxn(); co != nil {
-		return co
-	}
-	if !c.isLeader() {
-		c.stopTxnCoordinator()
-		return nil
-	}
-	c.startTxnCoordinator()
-	return c.liveTxn()
+	return ensureLive(c, &c.txnCo, c.startTxnCoordinator, c.stopTxnCoordinator)
 }
 
 // quorumJournal is the coordinator's Journal on the quorum: each record a PutTxn proposal.
