@@ -263,8 +263,12 @@ func (c *Controller) moveStep(topic string, gid replica.GroupID, st replica.Grou
 
 // replaceGone moves every replica whose broker incarnation is no longer registered (removed
 // from the quorum, or came back wiped with a new raft id) to a live broker, through a
-// reassignment: the partition returns to its replication factor. Leader only.
+// reassignment: the partition returns to its replication factor. Leader only. It reads the
+// state and proposes under adminMu, as a user's reassignment does, so a reassignment made
+// meanwhile (a new preferred order, say) is not overwritten by a target computed before it.
 func (c *Controller) replaceGone() {
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
 	members := c.r.Brokers()
 	registered := map[uint64]bool{}
 	for _, m := range members {
@@ -315,8 +319,6 @@ func (c *Controller) replaceGone() {
 	}
 	ctx, cancel := c.opContext()
 	defer cancel()
-	c.adminMu.Lock()
-	defer c.adminMu.Unlock()
 	res, err := c.r.Do(ctx, MetaCommand{&metadata.AlterReassignments{Partitions: items}})
 	if err != nil {
 		c.log.Debug("replacing replicas of gone brokers", "err", err)
