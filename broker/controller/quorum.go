@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/broker/quorum"
@@ -66,6 +67,7 @@ type QuorumReplica struct {
 	node *quorum.Node
 	sm   *StateMachine
 	id   uint64
+	keys sync.Map // metadata.NodeID → key.PublicKey: each NodeId's curve check done once
 }
 
 // NewQuorumReplica returns the Replica over node, which applies sm; id is node's raft id.
@@ -141,8 +143,16 @@ func nodeIDs(ks []key.PublicKey) []metadata.NodeID {
 	return out
 }
 
-func publicKey(n metadata.NodeID) key.PublicKey {
+// publicKey turns a NodeId of the state into a key. The curve check of
+// key.PublicKeyFromBytes costs tens of microseconds, and Topics and Brokers convert every
+// partition's owner on each call (the controller polls them), so each NodeId is checked once
+// and kept: there are as many as brokers ever registered.
+func (q *QuorumReplica) publicKey(n metadata.NodeID) key.PublicKey {
+	if k, ok := q.keys.Load(n); ok {
+		return k.(key.PublicKey)
+	}
 	k, _ := key.PublicKeyFromBytes(n[:])
+	q.keys.Store(n, k)
 	return k
 }
 
@@ -272,7 +282,7 @@ func (q *QuorumReplica) Topics() []Topic {
 	for i, t := range ts {
 		out[i] = Topic{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions)), Configs: t.Configs, Owners: make([]key.PublicKey, len(t.Partitions))}
 		for j, p := range t.Partitions {
-			out[i].Owners[j] = publicKey(p.Owner)
+			out[i].Owners[j] = q.publicKey(p.Owner)
 			if p.Replicated() {
 				if out[i].Replicas == nil {
 					out[i].Replicas = make([][]uint64, len(t.Partitions))
@@ -293,7 +303,7 @@ func (q *QuorumReplica) Brokers() []Member {
 	bs := q.sm.st.Brokers()
 	out := make([]Member, 0, len(bs))
 	for _, b := range bs {
-		m := Member{RaftID: b.RaftID, NodeID: publicKey(b.NodeID), Rack: b.Rack, KafkaID: b.KafkaID, Kafka: b.Kafka}
+		m := Member{RaftID: b.RaftID, NodeID: q.publicKey(b.NodeID), Rack: b.Rack, KafkaID: b.KafkaID, Kafka: b.Kafka}
 		if a, err := raftmesh.DecodeAddr(b.Addr); err == nil {
 			m.Addr = a
 		} else {
