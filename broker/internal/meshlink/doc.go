@@ -44,7 +44,9 @@
 // frame over MaxFrame closes the connection with ErrCodeTooLarge, an undecodable one with
 // ErrCodeMalformed. Refusals are logged at Warn once per NodeId and code per ten minutes and
 // counted in Stats.Refused. With Config.ID set, items addressed to another raft id are
-// dropped (Stats.Ignored). Accepted items go to Config.Deliver in stream order.
+// dropped (Stats.Ignored). Accepted items go to Config.Deliver in stream order. A stream's
+// frame buffer is reused for its next frame, unless Config.RetainFrames says the Codec's
+// items refer into it (replmesh's entries do): then every frame gets a new buffer.
 //
 // # Goroutines
 //

@@ -78,7 +78,7 @@ func (t *Transport[T]) readStream(c *endpoint.Conn, node key.PublicKey, st *quic
 			st.CancelRead(0)
 			return
 		}
-		if cap(b) <= chunk {
+		if cap(b) <= chunk && !t.cfg.RetainFrames {
 			buf = b[:0] // keep small buffers; let a snapshot's go
 		}
 		if !t.cfg.Trust(node) {

@@ -85,6 +85,10 @@ type Config[T any] struct {
 	// BatchBytes is the size at which the sender stops coalescing queued items into one
 	// frame (default DefaultBatchBytes).
 	BatchBytes int
+	// RetainFrames says the Codec's DecodeBatch returns items that refer into the batch
+	// (no copy of their bytes): every inbound frame is then read into a buffer of its own,
+	// never reused, which lives as long as any item of it.
+	RetainFrames bool
 	// BackoffMin and BackoffMax bound the wait after a failed connect or write, doubling
 	// per consecutive failure (defaults 100 ms and 5 s).
 	BackoffMin, BackoffMax time.Duration

@@ -27,7 +27,14 @@
 //	run     = topic [16]byte + partition i32 BE + count u16 BE (≥ 1) + message{count}
 //	message = uvarint length + protobuf raftpb.Message
 //
-// ReadFrame and DecodeBatch are the decoder (fuzzed: FuzzFrame). Messages to one peer are
+// ReadFrame and DecodeBatch are the decoder (fuzzed: FuzzFrame). The messages of the
+// Engine's common forms (appends with their entries, their acknowledgements, heartbeats,
+// votes) are decoded by hand without copying: entry data and context refer into the frame,
+// which the receiver reads into a buffer of its own per frame (meshlink's RetainFrames), so
+// a follower's record bytes are copied once from the stream and then written to storage
+// from there. Anything else (a snapshot, an unknown field) goes to proto.Unmarshal; both
+// decode the same bytes to equal messages (FuzzDecodeMessage). Decision, session 9 (issue
+// #16's RF=3 cost): the protobuf decoder's copy of each entry was about 3% of a follower's CPU. Messages to one peer are
 // delivered in the order given to Send; a full queue drops (raft resends). Failures are
 // reported to the attached Engine: ReportUnreachable for a peer a message to which was
 // dropped, ReportSnapshot for every MsgSnap (delivered = written to the stream).

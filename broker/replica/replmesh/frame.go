@@ -102,7 +102,8 @@ func ReadFrame(r io.Reader, max int, buf []byte) ([]byte, error) {
 
 // DecodeBatch decodes the group messages of a batch in order, calling fn for each; it stops
 // at fn's first error and returns it. A batch holds at least one run, a run at least one
-// message; anything that does not decode is ErrMalformed.
+// message; anything that does not decode is ErrMalformed. The messages' entry data and
+// context refer into b (no copy): b must stay unchanged while they are in use.
 func DecodeBatch(b []byte, fn func(replica.GroupMessage) error) error {
 	if len(b) == 0 {
 		return fmt.Errorf("replmesh: %w: empty batch", ErrMalformed)
@@ -124,8 +125,8 @@ func DecodeBatch(b []byte, fn func(replica.GroupMessage) error) error {
 			if w <= 0 || n > uint64(len(b)-w) {
 				return fmt.Errorf("replmesh: %w: run %d message %d: bad length", ErrMalformed, r, i)
 			}
-			m := new(raftpb.Message)
-			if err := proto.Unmarshal(b[w:w+int(n)], m); err != nil {
+			m, err := decodeMessage(b[w : w+int(n)])
+			if err != nil {
 				return fmt.Errorf("replmesh: %w: run %d message %d: %v", ErrMalformed, r, i, err)
 			}
 			b = b[w+int(n):]

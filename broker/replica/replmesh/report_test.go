@@ -103,3 +103,46 @@ func TestReportsToHandler(t *testing.T) {
 		t.Fatalf("no failure reported: snaps %v, unreachable %v", ra.snaps, ra.unreach)
 	})
 }
+
+// TestDeliveredEntriesKeepTheirBytes: delivered entries refer into the frame they came in
+// (no copy), so every frame has a buffer of its own: entries delivered earlier keep their
+// bytes while later frames of the same size arrive on the stream.
+func TestDeliveredEntriesKeepTheirBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLab(t, false)
+		a, b := l.start(t, 1), l.start(t, 2)
+		a.stopEngine()
+		b.stopEngine()
+		a.tr = New(a.ep, Config{Trust: a.trusts, ID: 1})
+		b.tr = New(b.ep, Config{Trust: b.trusts, ID: 2})
+		t.Cleanup(func() { _ = a.tr.Close(); _ = b.tr.Close() })
+		rb := newRecorder()
+		b.tr.Attach(rb)
+		a.trusted[b.sk.Public()], b.trusted[a.sk.Public()] = true, true
+		a.tr.AddPeer(2, raftmesh.EncodeAddr(b.ep.Addr()))
+		const frames = 5
+		var want []replica.GroupMessage
+		for i := range frames {
+			m := replica.GroupMessage{Group: gid(1), Msg: appMsg(1, 2, uint64(i+1), 4096)}
+			want = append(want, replica.GroupMessage{Group: m.Group, Msg: proto.Clone(m.Msg).(*raftpb.Message)})
+			a.tr.Send([]replica.GroupMessage{m})
+			for range 600 { // one frame at a time: the next is sent once this one arrived
+				rb.mu.Lock()
+				n := len(rb.got)
+				rb.mu.Unlock()
+				if n == i+1 {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		if !equalMsgs(rb.got, want) {
+			t.Fatalf("delivered entries changed after later frames arrived")
+		}
+		if st := a.tr.Stats(); st.Frames != frames {
+			t.Fatalf("%d frames, want %d", st.Frames, frames)
+		}
+	})
+}

@@ -80,7 +80,7 @@ func New(ep *endpoint.Endpoint, cfg Config) *Transport {
 	t.l = meshlink.New(ep, meshlink.Config[replica.GroupMessage]{
 		Name: "replica", ALPN: ALPN, Codec: codec{},
 		Trust: cfg.Trust, Deliver: t.deliver, Log: cfg.Log, Clock: cfg.Clock, ID: cfg.ID,
-		QueueLen: cfg.QueueLen, MaxFrame: cfg.MaxFrame, BatchBytes: cfg.BatchBytes,
+		QueueLen: cfg.QueueLen, MaxFrame: cfg.MaxFrame, BatchBytes: cfg.BatchBytes, RetainFrames: true,
 		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax,
 		Unreachable: func(id uint64) {
 			if h := t.handler(); h != nil {
