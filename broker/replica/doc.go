@@ -161,4 +161,18 @@
 // 0.31-0.45 (median 0.40) before, 0.39-0.49 (median 0.44) after, two runs at 0.63 and 0.78
 // where the RF=1 run was slow (RF=1 alone swung 0.93-1.5M records/s). Not yet 0.5 under
 // that load.
+//
+// Session 9 (profiles of the three brokers over 1-3M records, load average 10-27): the
+// mesh's QUIC (quic-go and the endpoint's socket, with meshlink's stream reads) 46% of an
+// RF=3 broker's CPU, the wal 33% (the segment pwrite of each entry about 15%, the journal
+// commit's pwrite and fsync about 15%, the copy into the journal buffer 2%), raft and the
+// Engine's own work under 5%, the produce path from the gateway 5%. Both big parts scale
+// with the bytes: every broker receives each record about once (a third from the gateway,
+// two thirds as a follower) and the leader sends it twice, in full-size packets (1,200-1,450
+// bytes on average, acknowledgements included); every broker writes it twice (journal and
+// segment). Removed: the protobuf decoder's copy of every received entry (replmesh decodes
+// appends in place, about 3%) and the metadata controller's math/big key check (package
+// mesh/key, 1-4% depending on the throughput, being per poll). What is left above the
+// Engine is per byte in quic-go (packets are capped at 1,452 bytes) and in the wal's
+// double write; reaching 0.5x RF=1 on two shared cores needs one of those cheaper.
 package replica
