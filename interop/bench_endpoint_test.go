@@ -12,14 +12,15 @@ import (
 )
 
 // endpointBenchPeers returns the pairings that involve our Go endpoint: ours (Go to Go),
-// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver) and
-// rust-ours-gate (the same to a Go endpoint with the receive gate on).
+// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver), and ours-nogate
+// and rust-ours-nogate: Go to Go and Rust to Go with the receive gate off
+// (endpoint.Options.DisableRxGate), for comparison.
 func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer {
 	discard := func(streamReport) {}
 	// accepted holds each sink endpoint's latest accepted connection.
 	accepted := map[*endpoint.Endpoint]*atomic.Pointer[endpoint.Conn]{}
 	sinkEndpoint := func(gate bool) *endpoint.Endpoint {
-		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", RxGate: gate})
+		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", DisableRxGate: !gate})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -36,7 +37,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	// received counts what a Go sink received from a sender and what quic-go dropped of it.
 	received := func(ep *endpoint.Endpoint) packetCounts {
 		s := ep.SocketStats()
-		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes}
+		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes, marked: s.RxMarked}
 		if c := accepted[ep].Load(); c != nil {
 			pc.dropped -= int64(c.QUIC().ConnectionStats().BytesReceived)
 		}
@@ -55,16 +56,22 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	peers := map[string]benchPeer{}
 
 	// Go -> Go. Each sink endpoint serves one pairing, so its socket counts only that one.
-	server, client := sinkEndpoint(false), sinkEndpoint(false)
-	c, err := client.Dial(ctx, server.Addr(), alpnSink)
-	if err != nil {
-		b.Fatal(err)
+	// ours-nogate: the same with the receive gate off on both endpoints.
+	goToGo := func(gate bool) (benchPeer, *endpoint.Endpoint) {
+		server, client := sinkEndpoint(gate), sinkEndpoint(gate)
+		c, err := client.Dial(ctx, server.Addr(), alpnSink)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return benchPeer{
+			run:     goUpload(c),
+			packets: func() packetCounts { return received(server) },
+			cpu:     func() (time.Duration, time.Duration) { return cputime.Self(), 0 },
+		}, client
 	}
-	peers["ours"] = benchPeer{
-		run:     goUpload(c),
-		packets: func() packetCounts { return received(server) },
-		cpu:     func() (time.Duration, time.Duration) { return cputime.Self(), 0 },
-	}
+	var client *endpoint.Endpoint
+	peers["ours"], client = goToGo(true)
+	peers["ours-nogate"], _ = goToGo(false)
 
 	// Go -> Rust: our data packets, and the Rust receiver's ACKs as they arrive.
 	rust := rustNode(b, irohnode.NodeOptions{ALPNs: testALPNs})
@@ -91,13 +98,14 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 		},
 		packets: func() packetCounts {
 			s := client.SocketStats()
-			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1}
+			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1, marked: -1}
 		},
 		cpu: func() (time.Duration, time.Duration) { return cputime.Self(), rustCPU() },
 	}
 
 	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink. The data packets as
-	// they arrive, and our ACKs. rust-ours-gate: the same to a Go sink with the receive gate.
+	// they arrive, and our ACKs. rust-ours-nogate: the same to a Go sink without the receive
+	// gate.
 	uploader := rustNode(b, irohnode.NodeOptions{})
 	uploaderCPU := driverCPU(b, uploader.Driver())
 	rustUpload := func(sink *endpoint.Endpoint) benchPeer {
@@ -118,7 +126,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), cputime.Self() },
 		}
 	}
-	peers["rust-ours"] = rustUpload(sinkEndpoint(false))
-	peers["rust-ours-gate"] = rustUpload(sinkEndpoint(true))
+	peers["rust-ours"] = rustUpload(sinkEndpoint(true))
+	peers["rust-ours-nogate"] = rustUpload(sinkEndpoint(false))
 	return peers
 }

@@ -36,6 +36,9 @@ type packetCounts struct {
 	// processed (quic-go drops datagrams when 256 wait in a connection's queue), in bytes;
 	// -1 when the receiver is not ours.
 	dropped int64
+	// marked counts the datagrams a Go receiver's receive gate marked ECN Congestion
+	// Experienced; -1 when the receiver is not ours.
+	marked int64
 }
 
 // BenchmarkQUICThroughput measures QUIC stream upload throughput on loopback inside the private
@@ -49,7 +52,9 @@ type packetCounts struct {
 // decides throughput once the machine is loaded, and, where a Go endpoint is at either end,
 // the data packets and the receiver's ACK packets per MB and the data packets' mean size as
 // our socket counted them, and, where the receiver is ours, the packets its quic-go dropped
-// per MB. impl=rust-ours-gate is rust-ours with the receive gate on (endpoint.Options.RxGate).
+// per MB, and the datagrams its receive gate marked ECN Congestion Experienced per MB.
+// impl=ours-nogate and impl=rust-ours-nogate are ours and rust-ours with the receive gate off
+// (endpoint.Options.DisableRxGate).
 func BenchmarkQUICThroughput(b *testing.B) {
 	irohnode.RequireNamespace(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -59,7 +64,7 @@ func BenchmarkQUICThroughput(b *testing.B) {
 		peers[name] = p
 	}
 	for _, streams := range []int{1, 16} {
-		for _, impl := range []string{"ours", "rust", "ours-rust", "rust-ours", "rust-ours-gate"} {
+		for _, impl := range []string{"ours", "ours-nogate", "rust", "ours-rust", "rust-ours", "rust-ours-nogate"} {
 			p, ok := peers[impl]
 			if !ok {
 				continue
@@ -93,6 +98,9 @@ func BenchmarkQUICThroughput(b *testing.B) {
 					b.ReportMetric(float64(pc1.dataBytes-pc0.dataBytes)/float64(max(data, 1)), "B/pkt")
 					if pc1.dropped >= 0 {
 						b.ReportMetric(float64(pc1.dropped-pc0.dropped)/1452/mb, "qdrop-pkts/MB")
+					}
+					if pc1.marked >= 0 {
+						b.ReportMetric(float64(pc1.marked-pc0.marked)/mb, "ce-marks/MB")
 					}
 				}
 			})

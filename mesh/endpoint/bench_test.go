@@ -59,20 +59,31 @@ func send(ctx context.Context, c *Conn, buf []byte, n int) error {
 // sink that acknowledges the end of its stream. It reports MB/s of payload
 // and the CPU time both ends spent per payload byte.
 //
-// gate=on runs both endpoints with the receive gate (Options.RxGate).
+// gate=on is the default (the receive gate with its ECN marks); gate=off runs both
+// endpoints without the gate (Options.DisableRxGate), gate=hold with a gate that holds but
+// does not mark (the gate before its marks, kept for comparison).
 func BenchmarkQUICThroughput(b *testing.B) {
 	for _, streams := range []int{1, 16} {
-		for _, gate := range []string{"off", "on"} {
+		for _, gate := range []string{"on", "off", "hold"} {
 			b.Run(fmt.Sprintf("streams=%d/impl=ours/gate=%s", streams, gate), func(b *testing.B) {
-				benchThroughput(b, streams, Options{BindAddr: "127.0.0.1:0", RxGate: gate == "on"})
+				benchThroughput(b, streams, Options{BindAddr: "127.0.0.1:0", DisableRxGate: gate == "off"}, func(g *rxGate) {
+					if gate == "hold" {
+						g.mark = 0
+					}
+				})
 			})
 		}
 	}
 }
 
-func benchThroughput(b *testing.B, streams int, opts Options) {
+func benchThroughput(b *testing.B, streams int, opts Options, tune func(*rxGate)) {
 	const total = 32 << 20
 	a, srv := newEPWith(b, opts), newEPWith(b, opts)
+	for _, e := range []*Endpoint{a, srv} {
+		if e.sock.gate != nil && tune != nil {
+			tune(e.sock.gate)
+		}
+	}
 	srv.Handle(sinkALPN, sink)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -109,11 +120,17 @@ func benchThroughput(b *testing.B, streams int, opts Options) {
 		b.ReportMetric(float64(cpu.Nanoseconds())/moved, "cpu-ns/B")
 	}
 	// Loss on loopback means a queue overflowed: quic-go's per-connection queue of 256
-	// datagrams (the receive gate prevents that) or, rarely, the socket buffer.
+	// datagrams (the receive gate prevents that) or, rarely, the socket buffer. qdrop counts
+	// the first: what the server's socket handed to quic-go and its connection never took.
 	st := c.QUIC().ConnectionStats()
 	b.ReportMetric(float64(st.PacketsLost)/float64(b.N), "lost-pkts/op")
+	if processed, _, ok := srv.rxProgress(a.LocalAddr()); ok {
+		dropped := srv.SocketStats().RxBytes - int64(processed)
+		b.ReportMetric(float64(dropped)/1452/float64(b.N), "qdrop-pkts/op")
+	}
 	b.ReportMetric(float64(st.BytesSent)/float64(max(st.PacketsSent, 1)), "B/pkt")
 	ss := srv.SocketStats()
 	b.ReportMetric(float64(ss.RxHeld)/float64(b.N), "held/op")
 	b.ReportMetric(float64(ss.RxGateStalls)/float64(b.N), "stalls/op")
+	b.ReportMetric(float64(ss.RxMarked)/float64(b.N), "ce-marks/op")
 }

@@ -82,10 +82,10 @@ type Options struct {
 	// own socket (Linux; elsewhere it is never on). For comparison and as
 	// an escape hatch; the binaries set it from MESH_DISABLE_GRO=1.
 	DisableGRO bool
-	// RxGate turns on the receive gate on the endpoint's own socket: backpressure that
-	// keeps quic-go from dropping datagrams when a connection's queue is full (see the
-	// package doc). Off by default: it stops the drops, but Go to Go it costs throughput.
-	RxGate bool
+	// DisableRxGate turns off the receive gate on the endpoint's own socket (see the
+	// package doc): backpressure and ECN marks that keep quic-go from dropping datagrams
+	// when a connection's queue is full. For comparison and as an escape hatch.
+	DisableRxGate bool
 	// DisableDirect (with a magicsock the endpoint builds) keeps all
 	// traffic on relays. For tests and debugging.
 	DisableDirect bool
@@ -245,7 +245,7 @@ func New(opts Options) (*Endpoint, error) {
 		e.tr = &quic.Transport{Conn: e.paths, StatelessResetKey: resetKey}
 	} else {
 		e.sock = newSock(uc, !opts.DisableGRO)
-		if opts.RxGate {
+		if !opts.DisableRxGate {
 			// Like quic-go's own timers, the gate's pauses run on the wall clock.
 			e.sock.setGate(clock.Real(), e.rxProgress)
 		}
@@ -798,6 +798,7 @@ type SocketStats struct {
 	TxWrites                    int64 // send syscalls
 	RxHeld                      int64 // times the receive gate held a batch (see the package doc)
 	RxGateStalls                int64 // holds the gate ended because the connections made no progress
+	RxMarked                    int64 // datagrams the gate marked ECN Congestion Experienced
 }
 
 // SocketStats returns the socket counters.
@@ -811,5 +812,6 @@ func (e *Endpoint) SocketStats() SocketStats {
 		RxReads: c.rxReads.Load(), RxBuffers: c.rxBufs.Load(),
 		TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxSmall: c.txSmall.Load(),
 		TxWrites: c.txWrites.Load(), RxHeld: c.rxHeld.Load(), RxGateStalls: c.rxStalls.Load(),
+		RxMarked: c.rxMarked.Load(),
 	}
 }

@@ -288,32 +288,71 @@ func TestEndpointRxProgress(t *testing.T) {
 // While the gate holds, the socket's pause ends at the next write (a connection's ACK after
 // it took a batch off its queue), with no timer needed.
 func TestSockPauseEndsOnWrite(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, false)
-	defer s.Close()
-	clk := clock.NewFake(time.Unix(0, 0)) // never advanced: only a write can end the pause
-	s.setGate(clk, newFakeConns().progress)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.gate.pause()
-	}()
-	if returned(done) {
-		t.Fatal("pause ended before any write")
+	synctest.Test(t, func(t *testing.T) {
+		uc := mustUDP(t)
+		s := newSock(uc, false)
+		defer s.Close()
+		clk := clock.NewFake(time.Unix(0, 0)) // never advanced: only a write can end the pause
+		s.setGate(clk, newFakeConns().progress)
+		// A write while nobody waits leaves nothing behind for a later pause.
+		if _, _, err := s.WriteMsgUDP([]byte("ack"), nil, uc.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.gate.pause()
+		}()
+		synctest.Wait() // the pause is waiting
+		if returned(done) {
+			t.Fatal("pause ended before a write while it waited")
+		}
+		if _, _, err := s.WriteMsgUDP([]byte("ack"), nil, uc.LocalAddr().(*net.UDPAddr)); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if st := s.stats.txPackets.Load(); st != 2 {
+			t.Fatalf("txPackets = %d, want 2", st)
+		}
+	})
+}
+
+// Above mark the gate asks for a mark, then not again until markGap more bytes were handed
+// over; below mark never; a re-base re-arms it.
+func TestRxGateMarks(t *testing.T) {
+	fc := newFakeConns()
+	fc.set(srcA, 0)
+	g, _ := testGate(fc)
+	g.limit, g.resume, g.mark, g.markGap = 1<<30, 1<<29, 1000, 500
+	var got []bool
+	for range 8 { // backlog 300, 600, ..., 2400
+		got = append(got, g.admit(srcA, 300))
 	}
-	if _, _, err := s.WriteMsgUDP([]byte("ack"), nil, uc.LocalAddr().(*net.UDPAddr)); err != nil {
-		t.Fatal(err)
+	// Over 1000 from the 4th admit (1200); the next marks at delivered >= 1200+500 (1800),
+	// then >= 2300 (2400).
+	want := []bool{false, false, false, true, false, true, false, true}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("marks %v, want %v", got, want)
 	}
-	<-done
-	if st := s.stats.txPackets.Load(); st != 1 {
-		t.Fatalf("txPackets = %d, want 1", st)
+	fc.set(srcA, 2400) // all processed: backlog 0
+	if g.admit(srcA, 300) {
+		t.Fatal("mark asked for below the mark threshold")
+	}
+	fc.remove(srcA) // a new connection set re-bases
+	fc.set(srcA, 0)
+	for range 3 {
+		g.admit(srcA, 300)
+	}
+	if !g.admit(srcA, 300) {
+		t.Fatal("no mark over the threshold after a re-base")
 	}
 }
 
-// With the gate on, bulk data still arrives whole and in order (whether and how often the
-// gate holds depends on scheduling; that it holds correctly is tested above).
+// With the gate on (the default), bulk data still arrives whole and in order (whether and how
+// often the gate holds or marks depends on scheduling; that it does so correctly is tested
+// above).
 func TestRxGateEndToEnd(t *testing.T) {
-	opts := Options{BindAddr: "127.0.0.1:0", RxGate: true}
+	opts := Options{BindAddr: "127.0.0.1:0"}
 	a, b := newEPWith(t, opts), newEPWith(t, opts)
 	b.Handle(echoALPN, echo)
 	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)

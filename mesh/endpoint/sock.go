@@ -35,7 +35,8 @@ type sock struct {
 	// gate, if set, holds batches while quic-go's connection queues are full (see
 	// rxGate). Set before the reader starts; owned by the reader.
 	gate      *rxGate
-	wrote     chan struct{} // a token after every write, for the gate's pause
+	wrote     chan struct{} // a token after a write while the gate's pause waits for one
+	waiting   atomic.Bool   // the gate's pause is waiting for a write
 	gateTimer clock.Timer   // the pause's poll timer; the reader's
 
 	// Owned by the single reader (quic-go's read loop); GRO only.
@@ -50,7 +51,7 @@ type sockCounters struct {
 	rxPackets, rxBytes, rxSmall           atomic.Int64
 	rxReads, rxBufs                       atomic.Int64 // recvmmsg calls, kernel datagrams (GRO: coalesced)
 	txPackets, txBytes, txSmall, txWrites atomic.Int64
-	rxHeld, rxStalls                      atomic.Int64
+	rxHeld, rxStalls, rxMarked            atomic.Int64
 }
 
 // smallPacket is the size up to which a datagram counts as small: a 1-RTT
@@ -68,20 +69,34 @@ func (s *sock) deliver(ms []ipv4.Message) {
 	// Admit per run of datagrams from one source (a GRO buffer's segments share one).
 	var from netip.AddrPort
 	var fromAddr net.Addr
-	run := 0
+	run, start := 0, 0
 	for i := range ms {
 		if a := ms[i].Addr; i == 0 || a != fromAddr {
 			ap := addrPortOf(a)
 			if i > 0 && ap != from {
-				s.gate.admit(from, run)
-				run = 0
+				s.admit(from, run, ms[start:i])
+				run, start = 0, i
 			}
 			from, fromAddr = ap, a
 		}
 		run += ms[i].N
 	}
 	if len(ms) > 0 {
-		s.gate.admit(from, run)
+		s.admit(from, run, ms[start:])
+	}
+}
+
+// admit passes one source's run of datagrams (n bytes) through the gate and, if it asks
+// for a mark, marks the run's first ECN-capable datagram Congestion Experienced.
+func (s *sock) admit(from netip.AddrPort, n int, run []ipv4.Message) {
+	if !s.gate.admit(from, n) {
+		return
+	}
+	for i := range run {
+		if markCE(run[i].OOB[:run[i].NN]) {
+			s.stats.rxMarked.Add(1)
+			return
+		}
 	}
 }
 
@@ -103,7 +118,7 @@ func (s *sock) countRx(ms []ipv4.Message) {
 // WriteMsgUDP is the embedded conn's, counting datagrams (GSO segments).
 func (s *sock) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	n, oobn, err = s.UDPConn.WriteMsgUDP(b, oob, addr)
-	if s.gate != nil {
+	if s.gate != nil && s.waiting.Load() {
 		select {
 		case s.wrote <- struct{}{}:
 		default:
@@ -151,18 +166,21 @@ func (s *sock) setGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, u
 	s.gate = g
 }
 
-// pauseForWrite waits for the next write on the socket (or a token a write left), or
-// rxGatePoll.
+// pauseForWrite waits for the next write on the socket (or a token a write left while it
+// was waiting before), or rxGatePoll. Writes signal only while it waits: a write racing the
+// start of a wait is missed, and the wait then ends at the next write or the poll.
 func (s *sock) pauseForWrite(clk clock.Clock) {
 	if s.gateTimer == nil {
 		s.gateTimer = clk.NewTimer(rxGatePoll)
 	} else {
 		s.gateTimer.Reset(rxGatePoll)
 	}
+	s.waiting.Store(true)
 	select {
 	case <-s.wrote:
 	case <-s.gateTimer.C():
 	}
+	s.waiting.Store(false)
 	s.gateTimer.Stop()
 }
 
