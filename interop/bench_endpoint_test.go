@@ -37,7 +37,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	// received counts what a Go sink received from a sender and what quic-go dropped of it.
 	received := func(ep *endpoint.Endpoint) packetCounts {
 		s := ep.SocketStats()
-		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes, marked: s.RxMarked}
+		pc := packetCounts{data: s.RxPackets - s.RxSmall, acks: s.TxSmall, dataBytes: s.RxBytes, dropped: s.RxBytes, marked: s.RxMarked, held: s.RxHeld}
 		if c := accepted[ep].Load(); c != nil {
 			pc.dropped -= int64(c.QUIC().ConnectionStats().BytesReceived)
 		}
@@ -98,7 +98,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 		},
 		packets: func() packetCounts {
 			s := client.SocketStats()
-			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1, marked: -1}
+			return packetCounts{data: s.TxPackets - s.TxSmall, dataBytes: s.TxBytes, acks: s.RxSmall, dropped: -1, marked: -1, held: -1}
 		},
 		cpu: func() (time.Duration, time.Duration) { return cputime.Self(), rustCPU() },
 	}

@@ -39,6 +39,7 @@ type packetCounts struct {
 	// marked counts the datagrams a Go receiver's receive gate marked ECN Congestion
 	// Experienced; -1 when the receiver is not ours.
 	marked int64
+	held   int64 // times a Go receiver's receive gate held its reader; -1 when not ours
 }
 
 // BenchmarkQUICThroughput measures QUIC stream upload throughput on loopback inside the private
@@ -52,7 +53,8 @@ type packetCounts struct {
 // decides throughput once the machine is loaded, and, where a Go endpoint is at either end,
 // the data packets and the receiver's ACK packets per MB and the data packets' mean size as
 // our socket counted them, and, where the receiver is ours, the packets its quic-go dropped
-// per MB, and the datagrams its receive gate marked ECN Congestion Experienced per MB.
+// per MB, and the datagrams its receive gate marked ECN Congestion Experienced and the times
+// it held its reader, per MB.
 // impl=ours-nogate and impl=rust-ours-nogate are ours and rust-ours with the receive gate off
 // (endpoint.Options.DisableRxGate).
 func BenchmarkQUICThroughput(b *testing.B) {
@@ -87,6 +89,7 @@ func BenchmarkQUICThroughput(b *testing.B) {
 				}
 				send1, recv1 := p.cpu()
 				mb := float64(moved) / 1e6
+
 				b.ReportMetric(mb/spent.Seconds(), "MB/s")
 				b.ReportMetric(float64((send1-send0).Milliseconds())/mb, "send-ms/MB")
 				b.ReportMetric(float64((recv1-recv0).Milliseconds())/mb, "recv-ms/MB")
@@ -101,6 +104,7 @@ func BenchmarkQUICThroughput(b *testing.B) {
 					}
 					if pc1.marked >= 0 {
 						b.ReportMetric(float64(pc1.marked-pc0.marked)/mb, "ce-marks/MB")
+						b.ReportMetric(float64(pc1.held-pc0.held)/mb, "held/MB")
 					}
 				}
 			})

@@ -122,6 +122,8 @@ func benchThroughput(b *testing.B, streams int, opts Options, tune func(*rxGate)
 	// Loss on loopback means a queue overflowed: quic-go's per-connection queue of 256
 	// datagrams (the receive gate prevents that) or, rarely, the socket buffer. qdrop counts
 	// the first: what the server's socket handed to quic-go and its connection never took.
+	// quic-go counts every congestion event in PacketsLost, an ECN mark too (with no
+	// packet lost): with the gate on, lost-pkts/op is ce-marks/op.
 	st := c.QUIC().ConnectionStats()
 	b.ReportMetric(float64(st.PacketsLost)/float64(b.N), "lost-pkts/op")
 	if processed, _, ok := srv.rxProgress(a.LocalAddr()); ok {
