@@ -38,16 +38,17 @@
 // machine: 21% more packets per byte from then on). The receive gate (rxgate.go, on by
 // default; Options.DisableRxGate turns it off) prevents that: the socket counts the bytes it
 // hands over per source address against what the connections at that address have
-// processed (ConnectionStats.BytesReceived). Above 96 full-size packets waiting it marks one
-// ECN-capable datagram Congestion Experienced (at most one per 64 handed over), as an
-// ECN-marking router queue would: quic-go and quinn senders mark their packets ECT(0) and
-// shrink their window on a CE count rising in the ACKs as for a loss, without a
-// retransmission and without quinn's black-hole suspicion. Above 224 it holds its batch,
-// leaving the rest in the kernel, until 192 are left; it looks again at each write on the
-// socket (the connection's ACK after each batch it takes) or after a millisecond. The
-// marks keep holding rare: a gate that only held (the first version, opt-in) stopped the
-// drops too, but Go to Go it cost a third to a half of the throughput, since a sender that
-// sees no loss keeps every queue full (BenchmarkQUICThroughput gate=hold). A datagram that
+// processed (ConnectionStats.BytesReceived). When more than 224 full-size packets wait it
+// holds its batch, leaving the rest in the kernel, until 192 are left; it looks again at
+// each write on the socket (the connection's ACK after each batch it takes) or after a
+// millisecond. And as it reaches that limit it marks one ECN-capable datagram Congestion
+// Experienced (at most one per 64 handed over), as an ECN-marking router queue would:
+// quic-go and quinn senders mark their packets ECT(0) and shrink their window on a CE
+// count rising in the ACKs as for a loss, without a retransmission and without quinn's
+// black-hole suspicion. The mark is what a drop used to tell the sender. A gate that only
+// held (the first version, opt-in) stopped the drops too, but Go to Go it cost a third to
+// a half of the throughput, since a sender that sees no loss keeps every queue full and
+// the reader waits at every batch (BenchmarkQUICThroughput gate=hold). A datagram that
 // is not ECN-capable is never marked, only held. The real fix belongs in quic-go
 // (backpressure instead of a drop, or a larger queue). Endpoint.SocketStats counts packets,
 // ACK-sized packets, syscalls, holds and marks; interop BenchmarkQUICThroughput reports

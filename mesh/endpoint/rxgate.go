@@ -37,7 +37,8 @@ import (
 // their packets ECT(0) and take a CE count rising in the ACKs as a congestion event (the
 // window shrinks as for a loss, once per round trip), without a retransmission and
 // without quinn's MTU black-hole suspicion, which only lost packets feed. The marks keep
-// the backlog well below limit, so holding becomes the rare backstop it was meant to be.
+// the sender from running into the limit again and again, so holding stays rare (0.1–0.2
+// holds per MB instead of 2–3.4 with a gate that only held).
 // The gap matters: a receiver ACKs a CE-marked packet at once, and marking every datagram
 // while a backlog lasts turned into an ACK per packet and a collapse (measured with a Rust
 // sender: 240–450 marks and 120–270 ACKs per MB, throughput down to a tenth).
@@ -81,13 +82,16 @@ type ledger struct {
 // 192, one processing batch lower, which leaves the connection work while the reader fills
 // the queue again. Holding is then rare when the connection keeps up. Counting bytes, a
 // flood of small datagrams is held later than that; it is not what overflows the queue in
-// practice (bulk data is). Marks start at 96 full-size packets, three processing batches
-// (marking from 160 let the backlog reach the limit more often), at most one per 64
-// packets handed over (about 11 per MB).
+// practice (bulk data is). Marks start one packet below the limit, at most one per 64
+// packets handed over: a mark where a hold (or, without the gate, a drop) is about to
+// happen. Marking from 96 packets on kept the queue shorter but cost a Rust sender and our
+// receiver 10–15% more CPU per MB and 14% more ACKs (the sender's window shrank on marks it
+// would otherwise not have had); marking only at the limit left ACKs and CPU as without the
+// gate (interop BenchmarkQUICThroughput, 2026-12-07, load 22–33).
 const (
 	rxGateLimit   = 224 * 1452
 	rxGateResume  = 192 * 1452
-	rxGateMark    = 96 * 1452
+	rxGateMark    = rxGateLimit - 1452
 	rxGateMarkGap = 64 * 1452
 	rxGateStall   = 50 * time.Millisecond
 	rxGatePoll    = time.Millisecond // longest pause between looks when no write comes
