@@ -35,8 +35,8 @@
 // stride; a Rust (quinn) sender also halves its window and, since the lost packets are
 // larger than 1200 bytes, its black-hole detection may drop the path MTU to 1200 for the
 // rest of the connection (seen in about one Rust → Go connection in five on a loaded
-// machine: 21% more packets per byte from then on). The receive gate (rxgate.go, on by
-// default; Options.DisableRxGate turns it off) prevents that: the socket counts the bytes it
+// machine: 21% more packets per byte from then on). The receive gate (rxgate.go,
+// Options.RxGate, off by default) prevents that: the socket counts the bytes it
 // hands over per source address against what the connections at that address have
 // processed (ConnectionStats.BytesReceived). When more than 224 full-size packets wait it
 // holds its batch, leaving the rest in the kernel, until 192 are left; it looks again at
@@ -49,8 +49,18 @@
 // held (the first version, opt-in) stopped the drops too, but Go to Go it cost a third to
 // a half of the throughput, since a sender that sees no loss keeps every queue full and
 // the reader waits at every batch (BenchmarkQUICThroughput gate=hold). A datagram that
-// is not ECN-capable is never marked, only held. The real fix belongs in quic-go
-// (backpressure instead of a drop, or a larger queue). Endpoint.SocketStats counts packets,
+// is not ECN-capable is never marked, only held.
+//
+// The gate stays off by default: on a machine at load 22–33 (2026-12-07, session 9) it
+// stopped every quic-go queue drop and every 1200-byte fall-back (4 of 12 Rust → Go runs
+// without it fell back), but Go to Go cost 5–20% more CPU per byte with it (mesh/endpoint
+// BenchmarkQUICThroughput, 6 of 6 same-run pairs) and throughput swung either way. Where the
+// mark goes is a trade: marking from 96 packets on kept Go to Go as fast but cost a Rust
+// sender and us 10–15% more CPU per MB; marking at the limit (now) is free with a Rust
+// sender, and a quic-go sender, seeing fewer congestion signals than its drops gave it,
+// keeps the queue fuller. docs/meshperf-rust-to-go.md has the figures. The real fix
+// belongs in quic-go (backpressure instead of a drop, or a larger queue; or a per-peer
+// choice of where to mark). Endpoint.SocketStats counts packets,
 // ACK-sized packets, syscalls, holds and marks; interop BenchmarkQUICThroughput reports
 // qdrop-pkts/MB and ce-marks/MB.
 //

@@ -348,11 +348,11 @@ func TestRxGateMarks(t *testing.T) {
 	}
 }
 
-// With the gate on (the default), bulk data still arrives whole and in order (whether and how
+// With the gate on, bulk data still arrives whole and in order (whether and how
 // often the gate holds or marks depends on scheduling; that it does so correctly is tested
 // above).
 func TestRxGateEndToEnd(t *testing.T) {
-	opts := Options{BindAddr: "127.0.0.1:0"}
+	opts := Options{BindAddr: "127.0.0.1:0", RxGate: true}
 	a, b := newEPWith(t, opts), newEPWith(t, opts)
 	b.Handle(echoALPN, echo)
 	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
