@@ -53,7 +53,7 @@
 //
 // The gate stays off by default: on a machine at load 22–33 (2026-12-07, session 9) it
 // stopped every quic-go queue drop and every 1200-byte fall-back (4 of 12 Rust → Go runs
-// without it fell back), but Go to Go cost 5–20% more CPU per byte with it (mesh/endpoint
+// without it fell back), but Go to Go cost 2–27% more CPU per byte with it (mesh/endpoint
 // BenchmarkQUICThroughput, 6 of 6 same-run pairs) and throughput swung either way. Where the
 // mark goes is a trade: marking from 96 packets on kept Go to Go as fast but cost a Rust
 // sender and us 10–15% more CPU per MB; marking at the limit (now) is free with a Rust
