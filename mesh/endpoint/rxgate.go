@@ -38,10 +38,10 @@ import (
 // window shrinks as for a loss, once per round trip), without a retransmission and
 // without quinn's MTU black-hole suspicion, which only lost packets feed. The marks keep
 // the sender from running into the limit again and again, so holding stays rare (0.1–0.2
-// holds per MB instead of 2–3.4 with a gate that only held).
-// The gap matters: a receiver ACKs a CE-marked packet at once, and marking every datagram
-// while a backlog lasts turned into an ACK per packet and a collapse (measured with a Rust
-// sender: 240–450 marks and 120–270 ACKs per MB, throughput down to a tenth).
+// holds per MB instead of 2–3.4 with a gate that only held). The gap matters: a receiver
+// ACKs a CE-marked packet at once, and marking every datagram while a backlog lasted (in a
+// trial that marked without holding) turned into a collapse with a Rust sender: 240–450
+// marks and 120–270 ACKs per MB, throughput down to a tenth.
 //
 // An rxGate is owned by the socket's single reader; only progress is called concurrently
 // with the rest of the endpoint.
@@ -98,11 +98,11 @@ const (
 )
 
 func newRxGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) *rxGate {
-	g := &rxGate{
-		limit: rxGateLimit, resume: rxGateResume, mark: rxGateMark, markGap: rxGateMarkGap, stall: rxGateStall,
-		clk: clk, pause: runtime.Gosched, progress: progress, srcs: map[netip.AddrPort]*ledger{},
+	return &rxGate{
+		limit: rxGateLimit, resume: rxGateResume, mark: rxGateMark, markGap: rxGateMarkGap,
+		stall: rxGateStall, clk: clk, pause: runtime.Gosched, progress: progress,
+		srcs: map[netip.AddrPort]*ledger{},
 	}
-	return g
 }
 
 // backlog returns the estimated bytes from `from` handed over and not yet processed, and
