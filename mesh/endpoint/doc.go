@@ -53,8 +53,8 @@
 //
 // The gate stays off by default: on a machine at load 22–33 (2026-12-07, session 9) it
 // stopped every quic-go queue drop and every 1200-byte fall-back (4 of 12 Rust → Go runs
-// without it fell back), but Go to Go cost 2–27% more CPU per byte with it (mesh/endpoint
-// BenchmarkQUICThroughput, 6 of 6 same-run pairs) and throughput swung either way. Where the
+// without it fell back), but Go to Go spent more CPU per byte with it in 9 of 12 same-run
+// pairs (mesh/endpoint BenchmarkQUICThroughput, −14% to +27%) and was faster in only 5. Where the
 // mark goes is a trade: marking from 96 packets on kept Go to Go as fast but cost a Rust
 // sender and us 10–15% more CPU per MB; marking at the limit (now) is free with a Rust
 // sender, and a quic-go sender, seeing fewer congestion signals than its drops gave it,
