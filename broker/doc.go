@@ -15,7 +15,9 @@
 //	Dir/producer_ids                        producer id counter (InitProducerID; producer_ids.go)
 //	Dir/topics/…/<p>/producer.snapshot      idempotent producers' sequence state and the partition's
 //	                                        transaction state (producer_state.go, txn_partition.go)
-//	Dir/txn/txn.log                         the transaction coordinator's log (package broker/txn)
+//	Dir/txn/journal/                        the transaction coordinator's records: a wal.Log member of the
+//	                                        commit journal (txn.WALJournal; a txn.log of earlier releases
+//	                                        is moved into it at the first open)
 //	Dir/share/share.log                     share groups' state: groups, group configs, share-partition
 //	                                        start offsets and in-flight record states (broker/share)
 //	Dir/scram.credentials                   SCRAM credentials (Credentials; OpenFileSecurity, called by cmd/, not by Open;
@@ -71,7 +73,10 @@
 // The broker hosts the transaction coordinator (package broker/txn, opened by Open under
 // Dir/txn; its ops are txn_ops.go): it takes producer ids from the broker's counter and writes
 // its commit/abort markers into the broker's partitions with WriteTxnMarkers (control batches
-// in Kafka's format, fsynced before the coordinator completes the transaction). In a cluster
+// in Kafka's format, fsynced before the coordinator completes the transaction). Its records
+// go through the same commit journal as the partitions (txn.WALJournal), which gives them
+// and the partitions' appends one durable order: see broker/txn's doc, Durability, for the
+// fsyncs this saves (none for AddPartitionsToTxn, one per EndTxn). In a cluster
 // the controller replaces it (SetTxnCoordinator) with a coordinator whose journal is the
 // metadata quorum, running on the quorum leader (broker/controller txn.go), and serves
 // WriteMarkers and VerifyTxn between brokers. Offsets

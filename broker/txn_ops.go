@@ -71,13 +71,22 @@ func (s offsetSink) CommitTxnOffsets(ctx context.Context, offs []txn.Offset) err
 	return nil
 }
 
-// openTxn opens the transaction coordinator (Open).
+// openTxn opens the transaction coordinator on its journal: a member of the broker's commit
+// journal under Dir/txn/journal (txn.WALJournal), so that its records and the partitions'
+// appends share one durable order and one group commit (a txn.log of the earlier layout is
+// moved into it at the first open).
 func (b *Broker) openTxn() error {
-	c, err := txn.Open(txn.CoordinatorConfig{
-		Dir: filepath.Join(b.cfg.Dir, "txn"), FS: b.fs, Logger: b.log, Now: b.cfg.Now,
-		NewPID: b.allocProducerID, Markers: b, CheckInterval: b.cfg.TxnCheckInterval,
-	})
+	dir := filepath.Join(b.cfg.Dir, "txn")
+	j, recs, err := txn.OpenWALJournal(b.store, filepath.Join(dir, "journal"), b.fs, dir, b.log)
 	if err != nil {
+		return err
+	}
+	c, err := txn.New(txn.CoordinatorConfig{
+		Logger: b.log, Now: b.cfg.Now,
+		NewPID: b.allocProducerID, Markers: b, CheckInterval: b.cfg.TxnCheckInterval,
+	}, j, recs)
+	if err != nil {
+		j.Close()
 		return err
 	}
 	b.txn = c

@@ -51,6 +51,20 @@ type Journal interface {
 	Close() error
 }
 
+// Ordered is a Journal whose records share one durable order with the partitions' appends
+// (WALJournal, a member of the broker's commit journal): a partition entry appended after a
+// record is never durable without it, and a durable record implies every earlier one. Write
+// appends without waiting; Sync(pos) waits until everything written below pos is durable.
+// On an Ordered journal the Coordinator answers AddPartitionsToTxn, AddOffsetsToTxn and
+// TxnOffsetCommit once their record is written (whatever the client does next that matters —
+// a produce into the partition, EndTxn, InitProducerID — waits for a later point of the same
+// order), and writes CompleteCommit/CompleteAbort without waiting (doc.go, Durability).
+type Ordered interface {
+	Journal
+	Write(recs ...*Txn) (pos int64, err error)
+	Sync(pos int64) error
+}
+
 // Coordinator is the thin shell around Machine: it serialises calls, makes each Record
 // durable in the Store before acting on it, carries out Markers (marker batches, then group
 // offsets for commits) outside its lock, and runs one background goroutine that finishes
@@ -61,9 +75,14 @@ type Coordinator struct {
 	log     *slog.Logger
 	offsets atomic.Pointer[OffsetSink]
 
-	mu    sync.Mutex // guards m, store, finishing
+	ordered Ordered // the journal if it is Ordered (nil otherwise); static
+
+	mu    sync.Mutex // guards m, store, finishing, writes
 	m     *Machine
 	store Journal
+	// writes counts records since the last MaybeCompact call (it is called every
+	// compactEvery records: building the state for it costs O(ids)).
+	writes int
 	// finishing holds the ids whose Markers a goroutine is carrying out: no one else
 	// carries them out meanwhile (a stale duplicate marker could end the producer's next
 	// transaction in a partition).
@@ -122,6 +141,7 @@ func New(cfg CoordinatorConfig, j Journal, recs []*Txn) (*Coordinator, error) {
 		m.Apply(r)
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, m: m, store: st, finishing: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{})}
+	c.ordered, _ = j.(Ordered)
 	if cfg.CheckInterval > 0 {
 		go c.run()
 	} else {
@@ -202,6 +222,9 @@ func (c *Coordinator) Check(ctx context.Context) {
 	}
 }
 
+// compactEvery is how many records pass between MaybeCompact calls.
+const compactEvery = 64
+
 // persistLocked makes t durable and applies it.
 func (c *Coordinator) persistLocked(t *Txn) error {
 	if c.store == nil {
@@ -210,24 +233,71 @@ func (c *Coordinator) persistLocked(t *Txn) error {
 	if err := c.store.Append(t); err != nil {
 		return err
 	}
+	c.appliedLocked(t)
+	return nil
+}
+
+// writeLocked writes t and applies it without waiting for it to be durable when the journal
+// is Ordered (pos is where to Sync to; 0 when it was made durable here), else persistLocked.
+func (c *Coordinator) writeLocked(t *Txn) (pos int64, err error) {
+	if c.ordered == nil {
+		return 0, c.persistLocked(t)
+	}
+	if c.store == nil {
+		return 0, ErrClosed
+	}
+	if pos, err = c.ordered.Write(t); err != nil {
+		return 0, err
+	}
+	c.appliedLocked(t)
+	return pos, nil
+}
+
+// appliedLocked applies a record written to the journal and now and then lets the journal
+// compact itself.
+func (c *Coordinator) appliedLocked(t *Txn) {
 	c.m.Apply(t)
+	if c.writes++; c.writes < compactEvery {
+		return
+	}
+	c.writes = 0
 	if err := c.store.MaybeCompact(c.m.All()); err != nil {
 		c.log.Warn("txn: log compaction failed", "err", err)
 	}
-	return nil
+}
+
+// syncTo waits until the Ordered journal is durable below pos (nothing for pos 0).
+func (c *Coordinator) syncTo(pos int64) error {
+	if pos == 0 || c.ordered == nil {
+		return nil
+	}
+	return c.ordered.Sync(pos)
 }
 
 // finish carries out Markers and completes the transaction. The caller marked mk.ID as
 // finishing; finish unmarks it.
 func (c *Coordinator) finish(ctx context.Context, mk *Markers) error {
-	err := c.finishMarked(ctx, mk)
-	c.mu.Lock()
-	delete(c.finishing, mk.ID)
-	c.mu.Unlock()
+	_, err := c.finishAt(ctx, mk, 0)
 	return err
 }
 
-func (c *Coordinator) finishMarked(ctx context.Context, mk *Markers) error {
+// finishAt is finish for a transaction whose prepare record was written at pos (0: made
+// durable already): once the markers are written it waits for that record to be durable
+// (normally the markers' own group commit covered it) before writing the completion, so that
+// the wait is not for the completion record too. syncErr is that wait's failure.
+func (c *Coordinator) finishAt(ctx context.Context, mk *Markers, pos int64) (syncErr, err error) {
+	err = c.carryOut(ctx, mk)
+	if syncErr = c.syncTo(pos); syncErr == nil && err == nil {
+		err = c.complete(mk)
+	}
+	c.mu.Lock()
+	delete(c.finishing, mk.ID)
+	c.mu.Unlock()
+	return syncErr, err
+}
+
+// carryOut writes mk's markers and commits its offsets.
+func (c *Coordinator) carryOut(ctx context.Context, mk *Markers) error {
 	if err := c.cfg.Markers.WriteTxnMarkers(ctx, mk.ProducerID, mk.Epoch, mk.Commit, mk.Partitions); err != nil {
 		return fmt.Errorf("write markers: %w", err)
 	}
@@ -240,31 +310,63 @@ func (c *Coordinator) finishMarked(ctx context.Context, mk *Markers) error {
 			return fmt.Errorf("commit offsets: %w", err)
 		}
 	}
+	return nil
+}
+
+// complete moves a transaction whose markers are written to CompleteCommit/CompleteAbort.
+func (c *Coordinator) complete(mk *Markers) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t := c.m.Complete(c.cfg.Now(), mk.ID, mk.Epoch); t != nil {
-		return c.persistLocked(t)
+		// Written, not waited for: the markers are durable (WriteTxnMarkers), and on an
+		// Ordered journal anything the producer does next is durable only after this
+		// record; lost in a crash, the transaction is found in its prepare state and the
+		// same markers are written again, which changes nothing in a partition whose
+		// transaction already ended (no batch of the producer's next transaction can be
+		// durable there without this record).
+		_, err := c.writeLocked(t)
+		return err
 	}
 	return nil
 }
 
 // result runs fn on the Machine and persists its record.
 func (c *Coordinator) result(fn func(m *Machine, now time.Time) Result) Result {
+	r, _ := c.resultAt(false, fn)
+	return r
+}
+
+// resultAt runs fn on the Machine and persists its record, or with lazy only writes it (see
+// writeLocked: pos is where to Sync to).
+func (c *Coordinator) resultAt(lazy bool, fn func(m *Machine, now time.Time) Result) (r Result, pos int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.store == nil {
-		return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}
+		return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}, 0
 	}
-	r := fn(c.m, c.cfg.Now())
+	r = fn(c.m, c.cfg.Now())
 	if r.Record != nil {
-		if err := c.persistLocked(r.Record); err != nil {
+		var err error
+		if lazy {
+			pos, err = c.writeLocked(r.Record)
+		} else {
+			err = c.persistLocked(r.Record)
+		}
+		if err != nil {
 			c.log.Error("txn: persist", "id", r.Record.ID, "err", err)
-			return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}
+			return Result{ErrorCode: ErrCoordinatorNotAvailable, ProducerID: -1, Epoch: -1}, 0
 		}
 	}
 	if r.Markers != nil {
 		c.finishing[r.Markers.ID] = true // the caller carries them out (finish)
 	}
+	return r, pos
+}
+
+// written runs fn on the Machine and writes its record without waiting for it to be durable
+// on an Ordered journal (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit: see Ordered).
+func (c *Coordinator) written(fn func(m *Machine, now time.Time) Result) Result {
+	r, _ := c.resultAt(true, fn)
 	return r
 }
 
@@ -289,29 +391,37 @@ func (c *Coordinator) InitProducerID(ctx context.Context, id string, timeoutMs i
 
 // AddPartitions serves AddPartitionsToTxn (one error code for all the partitions).
 func (c *Coordinator) AddPartitions(ctx context.Context, id string, pid int64, epoch int16, parts []TP) int16 {
-	return c.result(func(m *Machine, now time.Time) Result { return m.AddPartitions(now, id, pid, epoch, parts) }).ErrorCode
+	return c.written(func(m *Machine, now time.Time) Result { return m.AddPartitions(now, id, pid, epoch, parts) }).ErrorCode
 }
 
 // AddOffsets serves AddOffsetsToTxn.
 func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoch int16, group string) int16 {
-	return c.result(func(m *Machine, now time.Time) Result { return m.AddOffsets(now, id, pid, epoch, group) }).ErrorCode
+	return c.written(func(m *Machine, now time.Time) Result { return m.AddOffsets(now, id, pid, epoch, group) }).ErrorCode
 }
 
 // CommitOffsets serves TxnOffsetCommit.
 func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offs []Offset) int16 {
-	return c.result(func(m *Machine, now time.Time) Result { return m.CommitOffsets(now, id, pid, epoch, group, offs) }).ErrorCode
+	return c.written(func(m *Machine, now time.Time) Result { return m.CommitOffsets(now, id, pid, epoch, group, offs) }).ErrorCode
 }
 
 // End serves EndTxn: it answers once the markers are written and the offsets committed (a
 // failure there leaves the transaction decided, the background goroutine finishes it, and
-// the answer is CONCURRENT_TRANSACTIONS, which clients retry until it is done).
+// the answer is CONCURRENT_TRANSACTIONS, which clients retry until it is done). On an
+// Ordered journal the PrepareCommit/PrepareAbort record is written without waiting, the
+// markers' own fsync (one group commit of the shared journal) makes it durable with them,
+// and End waits for it explicitly only if no marker did (no local partition).
 func (c *Coordinator) End(ctx context.Context, id string, pid int64, epoch int16, commit bool) int16 {
-	r := c.result(func(m *Machine, now time.Time) Result { return m.End(now, id, pid, epoch, commit) })
+	r, pos := c.resultAt(true, func(m *Machine, now time.Time) Result { return m.End(now, id, pid, epoch, commit) })
 	if r.ErrorCode != errNone || r.Markers == nil {
 		return r.ErrorCode
 	}
-	if err := c.finish(ctx, r.Markers); err != nil {
-		c.log.Warn("txn: finishing transaction failed; will retry", "id", id, "err", err)
+	serr, ferr := c.finishAt(ctx, r.Markers, pos)
+	if serr != nil {
+		c.log.Error("txn: persist", "id", id, "err", serr)
+		return ErrCoordinatorNotAvailable
+	}
+	if ferr != nil {
+		c.log.Warn("txn: finishing transaction failed; will retry", "id", id, "err", ferr)
 		return ErrConcurrentTransactions
 	}
 	return errNone

@@ -14,9 +14,9 @@
 //     whether a partition may append a transactional batch. Replaying Records with Apply
 //     rebuilds the state, so the Machine can run on a replicated log (the metadata quorum)
 //     as well as on the local Store.
-//   - Journal is where Records become durable: Store, the local log of a single broker
-//     (a wal/recordlog log, see its doc: length + CRC-32C framed records, fsync per append,
-//     torn tail cut, damage refused, compaction by rewrite and rename), or, in a cluster, the metadata quorum
+//   - Journal is where Records become durable: WALJournal, the local journal of a single
+//     broker (a member log of the broker's commit journal, wal.Store, beside the partitions:
+//     see Durability), or, in a cluster, the metadata quorum
 //     (broker/controller: each Record a PutTxn command; the metadata state keeps the latest
 //     per id). New starts a coordinator on any Journal from its records; its first pass
 //     finishes what the previous coordinator left decided, which is how a new quorum
@@ -44,6 +44,46 @@
 // After a restart, a transaction found in PrepareCommit or PrepareAbort is carried out by the
 // first pass of the background goroutine (Check); an Ongoing one stays open until its
 // producer ends it, a new producer of the id aborts it, or its timeout does.
+//
+// # Durability (single broker)
+//
+// Decision: the coordinator's records are entries of a member log of the broker's commit
+// journal (WALJournal, Dir/txn/journal), not a file of their own. The journal is one stream
+// for every member, fsynced by group commits, and a crash keeps a prefix of it (package wal,
+// Commit journal: partition-file bytes whose journal record was not durable are cut at
+// recovery). So a partition entry appended after a coordinator record is never durable
+// without it, and a durable record implies every earlier one. The Coordinator uses that order
+// (the Ordered interface) to wait less, with the same guarantees:
+//
+//   - AddPartitionsToTxn, AddOffsetsToTxn and TxnOffsetCommit are answered once their record
+//     is written, without an fsync. A produce into the added partition is appended after the
+//     record, so its own fsync makes the record durable before the produce is acknowledged;
+//     EndTxn's PrepareCommit follows it too. A crash that loses the record loses every later
+//     batch of the transaction with it: no partition can hold data of a transaction the
+//     recovered coordinator does not know (which would hold its last stable offset back
+//     forever), and nothing of it was acknowledged.
+//   - EndTxn writes PrepareCommit/PrepareAbort, appends the markers to the partitions, and
+//     waits for them (WriteTxnMarkers: one group commit, which covers the prepare record
+//     written before them; End waits for the prepare record itself only if no local marker
+//     did), and only then writes CompleteCommit/CompleteAbort, without waiting: one fsync per
+//     EndTxn instead of three (prepare, markers, completion). Lost in a crash, the completion
+//     is redone from the prepare state (the same markers again: a marker of a producer with
+//     no open transaction in the partition changes nothing, and no batch of its next
+//     transaction can be durable there without the completion record, which precedes it).
+//   - InitProducerID, timeouts and the fencing abort still wait for their records (an epoch
+//     handed out must never be handed out again).
+//
+// So a transaction of one producer costs two fsyncs in sequence (its produce, its EndTxn),
+// where the separate txn.log cost five. TestTxnFsyncsPerTransaction counts them;
+// TestTxnJournalCrashes cuts power after random steps and checks that every answered commit
+// is read whole by read_committed, nothing else is, and no partition is left with an open
+// transaction. What would remove more: transaction.version 2 (KIP-890 part 2: the produce
+// adds its partition, so no AddPartitionsToTxn round trip; EndTxn bumps the epoch), which kgo
+// uses when a broker advertises it (kfake does); not served yet.
+//
+// A txn.log of the earlier layout (Store, below) is moved into the journal at the first open:
+// its state is written and made durable, then the file is removed; a crash in between leaves
+// the file, and the next open discards the journal's partial copy and moves it again.
 //
 // # Record layout
 //

@@ -8,7 +8,10 @@ import (
 	"github.com/meshkafka/meshkafka/wal/recordlog"
 )
 
-// Store is the coordinator's durable log: Dir/txn.log, a wal/recordlog log of frames
+// Store is a coordinator log of its own (Open): Dir/txn.log, a wal/recordlog log of frames.
+// The broker kept its coordinator's records in one before they moved into its commit journal
+// (WALJournal, which reads such a file once to move it in); Open still serves a coordinator
+// without a broker. A wal/recordlog log of frames
 //
 //	length u32 | CRC-32C of payload u32 | payload (one record, see AppendRecord)
 //

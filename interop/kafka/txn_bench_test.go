@@ -1,7 +1,8 @@
 package kafka_test
 
 // Transactions through the gateway with the real broker (cmd/gateway: the transaction
-// coordinator's state and every marker fsynced before the answer), side by side with franz-go's
+// coordinator's records and the markers go through the broker's commit journal, EndTxn is
+// answered once they are durable; see broker/txn's doc, Durability), side by side with franz-go's
 // kfake (in memory) in the same run, each server its own child process driven by the same kgo
 // configuration (see bench_test.go):
 //

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/txn"
+)
+
+// The coordinator's records share the partitions' commit journal (txn.WALJournal), so
+// AddPartitionsToTxn is answered without an fsync of its own and EndTxn's PrepareCommit,
+// markers and CompleteCommit share one. A producer commits and aborts transactions over two
+// partitions and the machine loses power after a random answered step (unsynced bytes torn at
+// random): after each restart every transaction whose commit was answered is read whole by
+// read_committed, nothing else is, and once the producer has re-initialised (which aborts an
+// open transaction) no partition holds an open transaction the coordinator does not know
+// (the last stable offset is the high watermark). A duplicate marker written by the recovery
+// of a transaction whose CompleteCommit was lost must not end the next one early.
+func TestTxnJournalCrashes(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 2, nil)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(18, 7))
+	var want []string
+	for cycle := range 12 {
+		e.b.TxnCheck(ctx) // finish what the crash left decided
+		pid, ep := e.initTxn("c", 60000)
+		checkCommitted(t, e, want, cycle)
+		var seq [2]int32
+		crashAt, step := 1+rng.IntN(12), 0
+		crashed := func() bool {
+			if step++; step == crashAt {
+				e.crash(rng)
+				return true
+			}
+			return false
+		}
+		for n := 0; ; n++ {
+			commit := n%3 != 2
+			vals := [2]string{fmt.Sprintf("%d.%d.a", cycle, n), fmt.Sprintf("%d.%d.b", cycle, n)}
+			if c := e.addParts("c", pid, ep, "t", 0, 1); c != 0 {
+				t.Fatalf("cycle %d: add partitions: %d", cycle, c)
+			}
+			if crashed() {
+				break
+			}
+			for p := range int32(2) {
+				e.mustProduce(-1, "t", p, txnBatch(pid, ep, seq[p], vals[p]))
+				seq[p]++
+			}
+			if crashed() {
+				break
+			}
+			if c := e.endTxn("c", pid, ep, commit); c != 0 {
+				t.Fatalf("cycle %d: end: %d", cycle, c)
+			}
+			if commit {
+				want = append(want, vals[:]...)
+			}
+			if crashed() {
+				break
+			}
+		}
+	}
+	e.b.TxnCheck(ctx)
+	e.initTxn("c", 60000)
+	checkCommitted(t, e, want, 12)
+}
+
+// checkCommitted reads both partitions of "t" with read_committed: exactly want (in any
+// order), and no open transaction left (LSO == HW).
+func checkCommitted(t *testing.T, e *env, want []string, cycle int) {
+	t.Helper()
+	var got []string
+	for p := range int32(2) {
+		vals, lso, hw := e.readIso("t", p, 1)
+		if lso != hw {
+			d, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"c"}})
+			t.Fatalf("cycle %d: partition %d: last stable offset %d below the high watermark %d (coordinator: %+v)", cycle, p, lso, hw, d.Transactions)
+		}
+		got = append(got, vals...)
+	}
+	slices.Sort(got)
+	w := slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, w) {
+		t.Fatalf("cycle %d: read_committed %q, want %q", cycle, got, w)
+	}
+}
+
+// What each step of a transaction costs in fsyncs of the commit journal, the coordinator's
+// records included: AddPartitionsToTxn none (its record is made durable by the produce's
+// group commit, which follows it in the journal), the produce one, EndTxn one (PrepareCommit,
+// the markers and CompleteCommit share it). The record files of the earlier layout are gone.
+func TestTxnFsyncsPerTransaction(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 2, nil)
+	pid, ep := e.initTxn("f", 60000)
+	fsyncs := func() int64 { return e.b.store.Stats().Fsyncs }
+	for n := range 3 {
+		f0 := fsyncs()
+		if c := e.addParts("f", pid, ep, "t", 0, 1); c != 0 {
+			t.Fatalf("add partitions: %d", c)
+		}
+		if d := fsyncs() - f0; d != 0 {
+			t.Fatalf("transaction %d: AddPartitionsToTxn cost %d fsyncs, want 0", n, d)
+		}
+		f0 = fsyncs()
+		e.produceAll(&brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
+			{Topic: "t", Partition: 0, Records: txnBatch(pid, ep, int32(n), "a")},
+			{Topic: "t", Partition: 1, Records: txnBatch(pid, ep, int32(n), "b")}}})
+		if d := fsyncs() - f0; d != 1 {
+			t.Fatalf("transaction %d: produce into two partitions cost %d fsyncs, want 1", n, d)
+		}
+		f0 = fsyncs()
+		if c := e.endTxn("f", pid, ep, true); c != 0 {
+			t.Fatalf("commit: %d", c)
+		}
+		if d := fsyncs() - f0; d != 1 {
+			t.Fatalf("transaction %d: EndTxn cost %d fsyncs, want 1", n, d)
+		}
+	}
+	if names, _ := e.fs.ReadDir("/data/txn"); slices.Contains(names, "txn.log") {
+		t.Fatalf("txn.log beside the journal: %q", names)
+	}
+}
+
+// A transaction log of the earlier layout (txn/txn.log) is moved into the commit journal at
+// the first open: an open transaction in it is still open, and committed by its producer.
+func TestTxnLegacyLogMoved(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("old", 60000)
+	e.addParts("old", pid, ep, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "v"))
+	d0, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"old"}})
+	if err := e.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the coordinator's state as the earlier release kept it, and drop the journal.
+	st, _, err := txn.OpenStore(e.fs, "/data/txn", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(&txn.Txn{ID: "old", ProducerID: pid, Epoch: ep, TimeoutMs: 60000, State: txn.Ongoing,
+		StartMs: e.clock.Now().UnixMilli(), UpdateMs: e.clock.Now().UnixMilli(), Partitions: []txn.TP{{Topic: "t", Partition: 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := e.fs.RemoveAll("/data/txn/journal"); err != nil {
+		t.Fatal(err)
+	}
+	e.fs.Crash() // only what is durable
+	e.open()
+	d, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"old"}})
+	if got, want := d.Transactions[0], d0.Transactions[0]; got.State != "Ongoing" || got.ProducerID != want.ProducerID || len(got.Partitions) != 1 {
+		t.Fatalf("after the move: %+v, want %+v", got, want)
+	}
+	if names, _ := e.fs.ReadDir("/data/txn"); slices.Contains(names, "txn.log") {
+		t.Fatalf("txn.log still there: %q", names)
+	}
+	if c := e.endTxn("old", pid, ep, true); c != 0 {
+		t.Fatalf("commit: %d", c)
+	}
+	e.crash(nil)
+	if got, lso, hw := e.readIso("t", 0, 1); !slices.Equal(got, []string{"v"}) || lso != hw {
+		t.Fatalf("after commit and crash: %q lso %d hw %d", got, lso, hw)
+	}
+}
