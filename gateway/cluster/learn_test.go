@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // joinControl attaches gossip and a control-plane node to ep.
@@ -42,24 +44,64 @@ func joinControl(t *testing.T, ep *endpoint.Endpoint, role meshctl.Role, onChang
 
 func produceAll(t *testing.T, ctx context.Context, c *Cluster, topic string, n int32) {
 	t.Helper()
-	cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: n, ReplicationFactor: 1}}})
-	if err != nil || cr.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create %s: %+v %v", topic, cr, err)
-	}
-	req := &brokerop.ProduceReq{Acks: -1, TimeoutMs: 5000}
-	for p := range n {
-		req.Partitions = append(req.Partitions, brokerop.ProducePartition{Topic: topic, Partition: p,
-			Records: encodeRecordBatch(nil, fmt.Appendf(nil, "%s-%d", topic, p), time.Now())})
-	}
-	pr, err := c.Produce(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pr.Partitions {
-		if p.ErrorCode != 0 {
-			t.Fatalf("produce %s/%d: %+v", topic, p.Partition, p)
+	// A call the gateway abandons (a broker that missed its liveness probe on a loaded
+	// machine) is retried, as a Kafka client retries; the context bounds the whole.
+	retry := func(what string, call func() error) {
+		t.Helper()
+		for {
+			err := call()
+			if err == nil {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			t.Logf("%s: %v; trying again", what, err)
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	tried := false
+	retry("create "+topic, func() error {
+		cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: n, ReplicationFactor: 1}}})
+		switch {
+		case err != nil:
+			tried = true
+			return err
+		case cr.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code && tried: // an abandoned try created it
+		case cr.Topics[0].ErrorCode != 0:
+			t.Fatalf("create %s: %+v", topic, cr)
+		}
+		return nil
+	})
+	pending := map[int32]bool{}
+	for p := range n {
+		pending[p] = true
+	}
+	// Until every partition has its record: a retriable partition error (the owner has not
+	// applied the new topic yet: UNKNOWN_TOPIC_OR_PARTITION) is asked again, as a client does.
+	retry("produce to "+topic, func() error {
+		req := &brokerop.ProduceReq{Acks: -1, TimeoutMs: 5000}
+		for _, p := range slices.Sorted(maps.Keys(pending)) {
+			req.Partitions = append(req.Partitions, brokerop.ProducePartition{Topic: topic, Partition: p,
+				Records: encodeRecordBatch(nil, fmt.Appendf(nil, "%s-%d", topic, p), time.Now())})
+		}
+		pr, err := c.Produce(ctx, req)
+		if err != nil {
+			return err
+		}
+		for _, p := range pr.Partitions {
+			switch e := kerr.ErrorForCode(p.ErrorCode); {
+			case e == nil:
+				delete(pending, p.Partition)
+			case !kerr.IsRetriable(e):
+				t.Fatalf("produce %s/%d: %+v", topic, p.Partition, p)
+			}
+		}
+		if len(pending) > 0 {
+			return fmt.Errorf("partitions %v not written yet", slices.Sorted(maps.Keys(pending)))
+		}
+		return nil
+	})
 }
 
 // holders returns, per partition, the index of the broker that stores its data.
