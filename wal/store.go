@@ -76,6 +76,10 @@ const (
 	// journalWriteBytes: buffered journal bytes are handed to the file by Append once there
 	// are this many and no group commit is running (acks=1 load without Syncs).
 	journalWriteBytes = 4 << 20
+	// maxJournalSpare: the commit leader keeps the buffer it wrote, for the appends after the
+	// next swap, when it is at most this large (the two buffers then stop growing once they
+	// hold what accumulates during one fsync; an idle Store drops them, releaseIdleBufs).
+	maxJournalSpare = 64 << 20
 	// checkpointParallel: fsyncs a checkpoint runs at once (short-lived goroutines it waits for).
 	checkpointParallel = 8
 	// checkpointBytesPerLog, maxCheckpointBytes: with many dirty logs the checkpointer waits

@@ -33,6 +33,9 @@ func (s *Store) checkpointer() {
 		s.mu.Lock()
 		idle := len(s.dirty) == 0 && s.since == 0
 		held := s.heldBufs
+		if idle {
+			s.releaseJournalBufsLocked()
+		}
 		s.mu.Unlock()
 		if idle {
 			if held {
@@ -197,6 +200,18 @@ func (s *Store) Checkpoint() error {
 	s.segs = s.segs[n:] // rolls only append, so the removed ones are still the first n
 	s.stats.Checkpoints++
 	return nil
+}
+
+// releaseJournalBufsLocked drops journal buffers larger than journalWriteBytes that a busy
+// period left (the commit leader keeps them, up to maxJournalSpare), once the Store is idle.
+// Called with mu held.
+func (s *Store) releaseJournalBufsLocked() {
+	if cap(s.spare) > journalWriteBytes {
+		s.spare = nil
+	}
+	if !s.syncing && len(s.buf) == 0 && cap(s.buf) > journalWriteBytes {
+		s.buf = nil
+	}
 }
 
 // releaseIdleBufs hands back the write buffers that the last checkpoint left with its logs,
