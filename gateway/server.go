@@ -319,6 +319,10 @@ type pending struct {
 	mute     time.Duration // quota throttle: the connection reads nothing more for this long
 }
 
+// maxSpareFrame: a produce frame up to this capacity is kept to read the connection's next
+// request into (serve).
+const maxSpareFrame = 64 << 20
+
 // maxPipelined bounds the answers queued on one connection (Kafka clients keep at most 5
 // produce requests in flight per connection by default).
 const maxPipelined = 16
@@ -379,8 +383,13 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 		// Backends keep no reference to produce records once Produce (or ProduceStaged)
 		// returned, and the finish step only reads the decoded copies, so a produce frame
 		// can carry the next request. Frames of other APIs may be retained (group
-		// metadata), so they are never recycled.
-		if len(frame) >= 2 && int16(frame[0])<<8|int16(frame[1]) == kafkawire.KeyProduce && cap(frame) <= 16<<20 {
+		// metadata), so they are never recycled. Decision (measured): up to 64 MiB, as a
+		// producer spread over many partitions sends requests of 1-20 MiB (kgo puts every
+		// partition's batch in one request); with a 16 MiB bound such a connection
+		// allocated and zeroed a new frame, grown by doubling, for half its requests, which
+		// cost the server more CPU per record than validating the records. A connection so
+		// keeps its largest recent produce frame while it lives.
+		if len(frame) >= 2 && int16(frame[0])<<8|int16(frame[1]) == kafkawire.KeyProduce && cap(frame) <= maxSpareFrame {
 			spare = frame
 		}
 		if p.resp != nil || p.finish != nil {
