@@ -84,7 +84,7 @@ func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uin
 		act.lastIdxPos = act.size
 	}
 	direct := size >= directWriteBytes
-	if int64(len(l.buf))+size > writeBufferBytes || (direct && len(l.buf) > 0) {
+	if int64(l.buf.len())+size > writeBufferBytes || (direct && l.buf.len() > 0) {
 		if err := l.flushLocked(); err != nil {
 			return 0, l.fail(err)
 		}
@@ -108,13 +108,16 @@ func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uin
 		l.flushedNext = base + int64(count)
 	} else {
 		// The buffer grows with use (up to writeBufferBytes), so idle partitions stay small;
-		// buffers come from and go back to a size-classed pool (bufpool.go).
-		l.growBuf(int(size))
+		// its chunks come from and go back to a size-classed pool (writebuf.go).
+		// The header is built in l.hdr (a stack array would escape through the CRC call).
+		hb := l.hdr[:]
 		if tagged {
-			l.buf = appendEntryTagged(l.buf, data, base, count, maxTimestamp, tag)
+			putHeaderTagged(hb, data, base, count, maxTimestamp, tag)
 		} else {
-			l.buf = appendEntry(l.buf, data, base, count, maxTimestamp)
+			putHeader(hb[:headerSize], data, base, count, maxTimestamp)
 		}
+		l.buf.write(hb[:hdr])
+		l.buf.write(data)
 	}
 	act.size += size
 	l.stats.Appends++
@@ -127,13 +130,13 @@ func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uin
 // flushLocked hands buffered log bytes, then pending index points, to the files.
 func (l *Log) flushLocked() error {
 	act := l.active()
-	if len(l.buf) > 0 {
-		if _, err := act.log.WriteAt(l.buf, l.flushed); err != nil {
+	if l.buf.len() > 0 {
+		if _, err := l.buf.writeTo(act.log, l.flushed); err != nil {
 			return err
 		}
-		l.flushed += int64(len(l.buf))
+		l.flushed += int64(l.buf.len())
 		l.flushedNext = l.next // the buffer holds every entry not yet handed over
-		l.buf = l.buf[:0]
+		l.buf.reset()
 	}
 	if act.idxFile == nil {
 		// The index files are created lazily (see ensureIndexFiles); until then the points

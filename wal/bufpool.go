@@ -43,23 +43,6 @@ func putBuf(b []byte) {
 	bufPools[bits.Len(uint(c))-1-minBufShift].Put(&b)
 }
 
-// growBuf makes room in l.buf for n more bytes, moving its contents to a pooled buffer of the
-// next size class. Called with l.mu held.
-func (l *Log) growBuf(n int) {
-	need := len(l.buf) + n
-	if need <= cap(l.buf) {
-		return
-	}
-	nb := append(getBuf(need), l.buf...)
-	putBuf(l.buf)
-	l.buf = nb
-}
-
 // releaseBuf hands an empty write buffer back to the pool (an idle log holds none). Called
 // with l.mu held.
-func (l *Log) releaseBuf() {
-	if len(l.buf) == 0 {
-		putBuf(l.buf)
-		l.buf = nil
-	}
-}
+func (l *Log) releaseBuf() { l.buf.release() }

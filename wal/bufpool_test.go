@@ -1,6 +1,10 @@
 package wal
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // TestBufPoolClasses: getBuf hands out buffers of the power-of-two class that holds the request
 // (at least 1 KiB), empty; putBuf keeps only buffers of a class, and a recycled buffer comes
@@ -28,24 +32,75 @@ func TestBufPoolClasses(t *testing.T) {
 	}
 }
 
-// TestGrowBufKeepsContents: growing the write buffer into a larger pooled one keeps its bytes.
+// TestGrowBufKeepsContents: growing the write buffer (its first chunk into larger pooled
+// ones, then by whole chunks) keeps its bytes, in order.
 func TestGrowBufKeepsContents(t *testing.T) {
 	var l Log
 	want := make([]byte, 0, 300_000)
 	for i := range 300_000 {
-		l.growBuf(1)
-		l.buf = append(l.buf, byte(i*7))
+		l.buf.write([]byte{byte(i * 7)})
 		want = append(want, byte(i*7))
 	}
-	if string(l.buf) != string(want) {
-		t.Fatal("growBuf lost or changed buffered bytes")
+	if string(l.buf.bytes()) != string(want) || l.buf.len() != len(want) {
+		t.Fatal("growing the write buffer lost or changed buffered bytes")
 	}
-	if cap(l.buf) != 512<<10 {
-		t.Fatalf("cap %d after 300,000 bytes, want the 512 KiB class", cap(l.buf))
+	// 300,000 bytes: four full 64 KiB chunks and a fifth (the first grew to the chunk size).
+	if c := l.buf.cap(); c != 5*bufChunkBytes {
+		t.Fatalf("cap %d after 300,000 bytes, want five %d-byte chunks", c, bufChunkBytes)
 	}
-	l.buf = l.buf[:0]
+	l.buf.reset() // emptied, memory kept, and filled again in the same chunks
+	if l.buf.len() != 0 || l.buf.cap() != 5*bufChunkBytes {
+		t.Fatalf("reset left %d bytes and capacity %d, want 0 and the five chunks", l.buf.len(), l.buf.cap())
+	}
+	want = want[:0]
+	for i := range 200_000 {
+		l.buf.write([]byte{byte(i * 3)})
+		want = append(want, byte(i*3))
+	}
+	if string(l.buf.bytes()) != string(want) || l.buf.cap() != 5*bufChunkBytes {
+		t.Fatalf("refilled after reset: content equal %v, capacity %d", string(l.buf.bytes()) == string(want), l.buf.cap())
+	}
+	l.buf.reset()
 	l.releaseBuf()
-	if l.buf != nil {
+	if l.buf.chunks != nil {
 		t.Fatal("releaseBuf kept the buffer")
+	}
+}
+
+// TestWriteBufSmallStaysSmall: a little-written log's buffer stays in the smallest classes
+// (an idle partition's memory), and entries spanning chunks reach the file intact.
+func TestWriteBufSmallStaysSmall(t *testing.T) {
+	var w writeBuf
+	w.write(make([]byte, 100))
+	if c := w.cap(); c != 1<<10 {
+		t.Fatalf("100 bytes buffered in %d bytes, want the 1 KiB class", c)
+	}
+	var want []byte
+	for i := range 50 { // 50 writes of 3,001 bytes: chunk boundaries fall inside writes
+		p := make([]byte, 3001)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		w.write(p)
+		want = append(want, p...)
+	}
+	var w2 writeBuf
+	w2.write(want)
+	path := filepath.Join(t.TempDir(), "f")
+	f, err := OSFS().OpenFile(path, osRDWR|osCREATE|osTRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := w2.writeTo(f, 4)
+	got, rerr := os.ReadFile(path)
+	if err != nil || rerr != nil || n != int64(len(want)) || string(got) != "head"+string(want) {
+		t.Fatalf("writeTo wrote %d bytes (%v, %v), file content as written: %v", n, err, rerr, string(got) == "head"+string(want))
+	}
+	if got := w.bytes()[100:]; string(got) != string(want) {
+		t.Fatal("bytes() does not return what was written")
 	}
 }

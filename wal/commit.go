@@ -105,7 +105,7 @@ func (l *Log) cutToDurableLocked(logF File) {
 		}
 	}
 	l.flushed, l.flushedNext = l.durablePos, l.durableNext
-	l.buf = l.buf[:0]
+	l.buf.reset()
 	for len(act.idx) > 0 && int64(act.idx[len(act.idx)-1].pos) >= l.durablePos {
 		act.idx = act.idx[:len(act.idx)-1]
 	}

@@ -77,7 +77,8 @@
 // Read finds the segment by binary search over base offsets, the start position by binary
 // search over the segment's index, and scans at most one index interval to the wanted entry,
 // using positional reads (pread) of whole windows. Sealed segments' indexes are loaded on first
-// use. Appends are buffered in memory (1 MiB) and handed to the file at Sync (a Store
+// use. Appends are buffered in memory (up to 1 MiB, in 64 KiB chunks after a first chunk
+// that grows by doubling from 1 KiB: writebuf.go) and handed to the file at Sync (a Store
 // member's: at checkpoints and Close instead), when the buffer fills, and when a Read reaches the active segment (decision: flush on read, not read through
 // the buffer), so an entry is visible to Read as soon as Append returns. An entry of 64 KiB or
 // more skips the buffer: Append flushes what is buffered and writes it to the file directly
@@ -174,7 +175,10 @@
 //     partition's buffer to its file at every Sync cost one write per partition per commit;
 //     the bytes buffered in all members together stay about as large as the journal written
 //     since the last checkpoint, which the checkpoint trigger bounds, and 1 MiB per member): one
-//     leader writes every buffered record of every partition and fsyncs the journal once,
+//     leader writes every buffered record of every partition and fsyncs the journal once
+//     (two journal buffers alternate: appends fill one while the leader writes the other;
+//     each keeps its size up to 64 MiB, so a busy Store stops allocating them, and an idle
+//     one drops them),
 //     with the Store lock released; callers arriving meanwhile wait and the next leader
 //     covers them all. One fsync per commit however many partitions it covers
 //     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).
@@ -320,8 +324,10 @@
 // checkpoint but kept while the log is written (decision: a partition written in one round is
 // likely written in the next, and regrowing its buffer each round cost an allocation and a
 // copy per doubling, the pool being emptied by the garbage collections in between; the memory
-// kept is what the buffer held before the checkpoint). It is released, into a size-classed
-// pool (1 KiB .. 1 MiB, bufpool.go) that the next growing buffer takes from, by the first
+// kept is what the buffer held before the checkpoint; the buffer is a list of 64 KiB chunks
+// past its first, so growing it never copies more than 64 KiB: writebuf.go). It is released,
+// into a size-classed pool (1 KiB .. 1 MiB, bufpool.go) that the next growing buffer takes
+// from, by the first
 // checkpoint that finds the log cold, or by the checkpointer's next tick when nothing at all
 // was written since the last checkpoint (Store.releaseIdleBufs): an idle member holds no
 // write buffer from the second checkpoint (or checkpointer tick) after its last append. An idle member with small
@@ -467,7 +473,7 @@
 //
 // Log: log.go (type, Open, Close, offsets), recover.go (Open's recovery and the recovery-point
 // file), append.go (Append, AppendTagged, write buffer, segment roll), repl.go (TruncateFrom,
-// Reset, SetState and the state file, OffsetForTag), bufpool.go (write buffer pool),
+// Reset, SetState and the state file, OffsetForTag), writebuf.go (write buffer), bufpool.go (its pool),
 // commit.go (Sync, group commit, fsync failure), read.go (Read), timeindex.go
 // (OffsetForTimestamp), retention.go (Retain), clean.go (CleanSegments and its recovery), member.go (a Store member's Sync, checkpoint
 // steps and replay). Store: store.go (type, OpenStore, OpenLog, Close), store_recover.go

@@ -94,19 +94,20 @@ type Log struct {
 	// cleanMu: one CleanSegments at a time (clean.go); Remove takes it too. Before segMu.
 	cleanMu sync.Mutex
 
-	mu          sync.Mutex // guards everything below and the active segment's mutable fields
-	cond        sync.Cond  // on mu: a group commit finished
-	segs        []*segment // oldest first; the last one is active
-	next        int64      // next offset to assign
-	synced      int64      // every offset below is durable
-	flushed     int64      // bytes of the active segment handed to its file
-	flushedNext int64      // offset after the last entry handed to the file
-	buf         []byte     // bytes of the active segment not yet handed to its file
-	syncing     bool       // a group-commit leader is fsyncing with mu released
-	err         error      // sticky write/fsync failure; the log refuses writes after one
-	durablePos  int64      // active-segment bytes below which an fsync succeeded (for a member: the last checkpoint's)
-	durableNext int64      // the offset at durablePos
-	recoveryPos int64      // set at open: the recovery point's position in the active segment (0: none)
+	mu          sync.Mutex                 // guards everything below and the active segment's mutable fields
+	cond        sync.Cond                  // on mu: a group commit finished
+	segs        []*segment                 // oldest first; the last one is active
+	next        int64                      // next offset to assign
+	synced      int64                      // every offset below is durable
+	flushed     int64                      // bytes of the active segment handed to its file
+	flushedNext int64                      // offset after the last entry handed to the file
+	buf         writeBuf                   // bytes of the active segment not yet handed to its file
+	hdr         [headerSize + tagSize]byte // scratch: the header of an entry being buffered
+	syncing     bool                       // a group-commit leader is fsyncing with mu released
+	err         error                      // sticky write/fsync failure; the log refuses writes after one
+	durablePos  int64                      // active-segment bytes below which an fsync succeeded (for a member: the last checkpoint's)
+	durableNext int64                      // the offset at durablePos
+	recoveryPos int64                      // set at open: the recovery point's position in the active segment (0: none)
 	closed      bool
 	stats       Stats // Segments is computed by Stats()
 
@@ -312,7 +313,7 @@ func (l *Log) closeLocked() error {
 		// followed by a partition that claims the lost entries.
 		err = l.store.syncTo(l.lastLSN)
 	}
-	if act := l.active(); err == nil && l.store != nil && act.ckptPos == act.size && len(l.buf) == 0 && len(act.pendIdx) == 0 &&
+	if act := l.active(); err == nil && l.store != nil && act.ckptPos == act.size && l.buf.len() == 0 && len(act.pendIdx) == 0 &&
 		l.stateSeq == l.stateWritten {
 		// Nothing appended since the last checkpoint made the files durable: a broker
 		// closing thousands of idle partitions pays no fsync for them. The directory may

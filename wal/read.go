@@ -85,13 +85,13 @@ func (l *Log) view(s *segment) (segView, error) {
 	l.mu.Lock()
 	if !s.sealed {
 		defer l.mu.Unlock()
-		if len(l.buf) > 0 && l.err == nil && s == l.active() {
+		if l.buf.len() > 0 && l.err == nil && s == l.active() {
 			if d, ok := s.log.(*deferredFile); ok && l.flushed == 0 && !d.created() {
 				// The segment file does not exist yet and the buffer holds the whole
 				// segment: read a copy of it rather than create the file on the read path
 				// (a consumer's first fetch of thousands of new partitions would create
 				// them all; the checkpoint does, off the fetch path).
-				return segView{s: s, f: memFile(append([]byte(nil), l.buf...)), end: int64(len(l.buf)), next: l.next, idx: s.idx}, nil
+				return segView{s: s, f: memFile(l.buf.bytes()), end: int64(l.buf.len()), next: l.next, idx: s.idx}, nil
 			}
 			if err := l.flushLocked(); err != nil {
 				return segView{}, l.fail(err)

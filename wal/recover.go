@@ -125,7 +125,7 @@ func (l *Log) open(recs []journalRecord) error {
 		// Or: a log never checkpointed (no recovery point) whose only segment is empty.
 		cb, cpos, v, ok, missing := l.readCheckpointFile()
 		clean = (ok && v == 2 && cb == act.base && cpos == act.size || missing && len(l.segs) == 1 && act.size == 0) &&
-			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && len(l.buf) == 0 && l.stateSeq == l.stateWritten
+			l.stats.TruncatedBytes == 0 && l.stats.Replayed == 0 && l.buf.len() == 0 && l.stateSeq == l.stateWritten
 	}
 	if !clean {
 		if err := l.flushLocked(); err != nil {

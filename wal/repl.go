@@ -137,7 +137,7 @@ func (l *Log) cutLocked(k int, pos, offset int64) error {
 		// The later segments go first, newest first, each durably before the next (a
 		// crash must find a contiguous run of segments, as ever): until then a crash finds
 		// segs[k] sealed, intact.
-		l.buf = l.buf[:0]
+		l.buf.reset()
 		for j := len(l.segs) - 1; j > k; j-- {
 			l.segs = l.segs[:j]
 			if err := l.removeSegment(later[j-k-1]); err != nil {
@@ -280,7 +280,7 @@ func (l *Log) resetLocked(next int64) error {
 	l.segs = []*segment{ns}
 	l.next, l.flushed, l.flushedNext, l.synced = next, 0, next, next
 	l.durablePos, l.durableNext = 0, next
-	l.buf = l.buf[:0]
+	l.buf.reset()
 	// Oldest first, each durably before the next: a crash leaves a contiguous run of
 	// segments (what retention leaves), which the journal's record then resets.
 	for _, s := range old {

@@ -41,7 +41,7 @@ func TestCheckpointKeepsWriteBufferOfBusyLog(t *testing.T) {
 		s.mu.Unlock()
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return len(l.buf), cap(l.buf), dirty
+		return l.buf.len(), l.buf.cap(), dirty
 	}
 	checkpoint := func() {
 		t.Helper()
@@ -106,7 +106,7 @@ func TestCheckpointerReleasesIdleBuffers(t *testing.T) {
 		capacity := func() int {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			return cap(l.buf)
+			return l.buf.cap()
 		}
 		tick <- time.Now() // checkpoint: the log was written
 		synctest.Wait()

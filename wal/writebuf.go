@@ -1,0 +1,114 @@
+package wal
+
+// writeBuf is a member's (or standalone log's) write buffer: the bytes of the active segment
+// not yet handed to its file, in chunks from the size-classed pool (bufpool.go). The first
+// chunk grows by doubling from 1 KiB up to bufChunkBytes (an idle or little-written partition
+// stays small); past that the buffer grows by whole chunks of bufChunkBytes, which are never
+// copied, and an entry may span chunks.
+//
+// Decision (measured): a single slice doubling up to 1 MiB copied every buffered byte once
+// more per doubling and allocated about 2.5 times the bytes it held (BenchmarkKafkaScaleProduce
+// at 1,000 partitions: 321 MB allocated for 130 MB of records, 6% of the server's CPU in the
+// copies, more in page faults and garbage collection of the fresh memory); with chunks the
+// copies stop at bufChunkBytes and the memory is what the buffer holds, rounded up to a chunk.
+// A flush costs one write per chunk.
+type writeBuf struct {
+	chunks [][]byte // from getBuf; those before cur are full, those after it empty
+	cur    int      // the chunk being filled
+	n      int      // bytes held
+}
+
+// bufChunkBytes is the size of every chunk but a growing first one.
+const bufChunkBytes = 64 << 10
+
+func (w *writeBuf) len() int { return w.n }
+
+// cap is the memory the buffer holds.
+func (w *writeBuf) cap() int {
+	c := 0
+	for _, b := range w.chunks {
+		c += cap(b)
+	}
+	return c
+}
+
+// write appends p.
+func (w *writeBuf) write(p []byte) {
+	for len(p) > 0 {
+		if len(w.chunks) == 0 {
+			w.chunks, w.cur = append(w.chunks, getBuf(min(len(p), bufChunkBytes))), 0
+		}
+		last := &w.chunks[w.cur]
+		room := cap(*last) - len(*last)
+		if room < len(p) && len(w.chunks) == 1 && cap(*last) < bufChunkBytes {
+			// The first chunk is still growing: move it to the next size class.
+			nb := append(getBuf(min(len(*last)+len(p), bufChunkBytes)), *last...)
+			putBuf(*last)
+			*last = nb
+			room = cap(nb) - len(nb)
+		}
+		if room == 0 {
+			if w.cur++; w.cur == len(w.chunks) {
+				w.chunks = append(w.chunks, getBuf(bufChunkBytes))
+			}
+			continue
+		}
+		k := min(room, len(p))
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+		w.n += k
+	}
+}
+
+// filled returns the chunks that hold bytes (the last may be empty).
+func (w *writeBuf) filled() [][]byte {
+	if len(w.chunks) == 0 {
+		return nil
+	}
+	return w.chunks[:w.cur+1]
+}
+
+// writeTo hands the buffered bytes to f at off, chunk by chunk, and returns how many it wrote.
+func (w *writeBuf) writeTo(f File, off int64) (int64, error) {
+	var done int64
+	for _, b := range w.filled() {
+		if len(b) == 0 {
+			continue
+		}
+		m, err := f.WriteAt(b, off+done)
+		done += int64(m)
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// bytes returns a copy of the buffered bytes in one slice.
+func (w *writeBuf) bytes() []byte {
+	out := make([]byte, 0, w.n)
+	for _, b := range w.filled() {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// reset empties the buffer and keeps its memory (a busy log is likely written again soon;
+// release gives it back once the log is cold).
+func (w *writeBuf) reset() {
+	for i, b := range w.filled() {
+		w.chunks[i] = b[:0]
+	}
+	w.cur, w.n = 0, 0
+}
+
+// release hands an empty buffer's memory back to the pool.
+func (w *writeBuf) release() {
+	if w.n != 0 {
+		return
+	}
+	for _, b := range w.chunks {
+		putBuf(b)
+	}
+	w.chunks, w.cur = nil, 0
+}
