@@ -177,8 +177,9 @@
 //     since the last checkpoint, which the checkpoint trigger bounds, and 1 MiB per member): one
 //     leader writes every buffered record of every partition and fsyncs the journal once
 //     (two journal buffers alternate: appends fill one while the leader writes the other;
-//     each keeps its size up to 64 MiB, so a busy Store stops allocating them, and an idle
-//     one drops them),
+//     each is a list of 1 MiB chunks, writebuf.go, written one chunk per call and kept up to
+//     64 MiB, so a busy Store stops allocating them and never copies them to grow them; an
+//     idle one drops them),
 //     with the Store lock released; callers arriving meanwhile wait and the next leader
 //     covers them all. One fsync per commit however many partitions it covers
 //     (StoreStats.Fsyncs counts them, StoreStats.Syncs the Sync calls).

@@ -61,6 +61,47 @@ func appendJournalRecord(dst []byte, synced int64, name string, data []byte, bas
 
 // appendJournalRec appends one framed record of any kind to dst (tag is written, before the
 // data, for kind 3 only).
+// appendJournalTo writes one framed record into w, as appendJournalRec would append it, and
+// returns its size. The header is built in hdr (journalHeaderSize + tagSize bytes of the
+// caller's, so that nothing escapes to the heap) and the CRC is computed over the pieces.
+func appendJournalTo(w *writeBuf, hdr []byte, kind uint8, synced int64, name string, tag uint64, data []byte, base int64, count int32, maxTs int64) int {
+	size := journalRecordSize(name, data)
+	b := hdr[:journalHeaderSize]
+	var tb []byte
+	if kind == journalKindTagged {
+		size += tagSize
+		tb = hdr[journalHeaderSize : journalHeaderSize+tagSize]
+		binary.BigEndian.PutUint64(tb, tag)
+	}
+	binary.BigEndian.PutUint32(b[4:8], journalMagic)
+	binary.BigEndian.PutUint32(b[8:12], uint32(size))
+	b[12] = journalVersion
+	b[13] = kind
+	binary.BigEndian.PutUint16(b[14:16], uint16(len(name)))
+	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
+	binary.BigEndian.PutUint64(b[24:32], uint64(base))
+	binary.BigEndian.PutUint32(b[32:36], uint32(count))
+	binary.BigEndian.PutUint32(b[36:40], 0)
+	binary.BigEndian.PutUint64(b[40:48], uint64(maxTs))
+	n := w.len()
+	w.write(b)
+	w.writeString(name)
+	c := crc32.Update(0, castagnoli, b[4:])
+	if len(name) > 0 {
+		// The name's bytes as written into the buffer (no conversion of the string).
+		c = w.crcOfLast(c, n+journalHeaderSize, len(name))
+	}
+	if tb != nil {
+		w.write(tb)
+		c = crc32.Update(c, castagnoli, tb)
+	}
+	w.write(data)
+	c = crc32.Update(c, castagnoli, data)
+	binary.BigEndian.PutUint32(b[0:4], c)
+	w.overwrite(n, b[0:4])
+	return size
+}
+
 func appendJournalRec(dst []byte, kind uint8, synced int64, name string, tag uint64, data []byte, base int64, count int32, maxTs int64) []byte {
 	n := len(dst)
 	size := journalRecordSize(name, data)

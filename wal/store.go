@@ -80,6 +80,9 @@ const (
 	// next swap, when it is at most this large (the two buffers then stop growing once they
 	// hold what accumulates during one fsync; an idle Store drops them, releaseIdleBufs).
 	maxJournalSpare = 64 << 20
+	// journalChunkBytes: the journal buffers grow by chunks of this size (writebuf.go), so
+	// reaching their working size copies nothing; the leader writes one chunk per call.
+	journalChunkBytes = 1 << 20
 	// checkpointParallel: fsyncs a checkpoint runs at once (short-lived goroutines it waits for).
 	checkpointParallel = 8
 	// checkpointBytesPerLog, maxCheckpointBytes: with many dirty logs the checkpointer waits
@@ -102,19 +105,20 @@ type Store struct {
 
 	ckptMu sync.Mutex // one checkpoint at a time; taken before mu and before any Log's locks
 
-	mu          sync.Mutex // guards everything below
-	cond        sync.Cond  // on mu: a group commit finished
-	buf         []byte     // records appended and not yet handed to the file
-	spare       []byte     // the other buffer (swapped by the commit leader)
-	appended    int64      // journal position after the last appended record
-	written     int64      // journal position handed to the file
-	durable     int64      // journal position below which everything is fsynced
-	segBase     int64      // journal position of the active segment's first byte
-	seg         File       // active journal segment
-	segs        []int64    // journal segment bases on disk, oldest first (the last is active)
-	syncing     bool       // a commit leader is writing/fsyncing with mu released
-	cutPending  bool       // the Store failed during a commit: the leader cuts the journal after it
-	err         error      // sticky: after a failed journal write or fsync, nothing is durable any more
+	mu          sync.Mutex                        // guards everything below
+	cond        sync.Cond                         // on mu: a group commit finished
+	buf         writeBuf                          // records appended and not yet handed to the file
+	spare       writeBuf                          // the other buffer (swapped by the commit leader)
+	hdr         [journalHeaderSize + tagSize]byte // scratch for a record header (appendJournalTo)
+	appended    int64                             // journal position after the last appended record
+	written     int64                             // journal position handed to the file
+	durable     int64                             // journal position below which everything is fsynced
+	segBase     int64                             // journal position of the active segment's first byte
+	seg         File                              // active journal segment
+	segs        []int64                           // journal segment bases on disk, oldest first (the last is active)
+	syncing     bool                              // a commit leader is writing/fsyncing with mu released
+	cutPending  bool                              // the Store failed during a commit: the leader cuts the journal after it
+	err         error                             // sticky: after a failed journal write or fsync, nothing is durable any more
 	closed      bool
 	since       int64             // journal bytes appended since the last checkpoint began
 	dirty       map[*Log]struct{} // logs appended to since the last checkpoint began
@@ -149,6 +153,8 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 		logs:   map[string]*Log{},
 		kick:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
+		buf:    writeBuf{chunk: journalChunkBytes},
+		spare:  writeBuf{chunk: journalChunkBytes},
 	}
 	if s.fs == nil {
 		s.fs = OSFS()

@@ -206,11 +206,11 @@ func (s *Store) Checkpoint() error {
 // period left (the commit leader keeps them, up to maxJournalSpare), once the Store is idle.
 // Called with mu held.
 func (s *Store) releaseJournalBufsLocked() {
-	if cap(s.spare) > journalWriteBytes {
-		s.spare = nil
+	if s.spare.cap() > journalWriteBytes {
+		s.spare.release()
 	}
-	if !s.syncing && len(s.buf) == 0 && cap(s.buf) > journalWriteBytes {
-		s.buf = nil
+	if !s.syncing && s.buf.len() == 0 && s.buf.cap() > journalWriteBytes {
+		s.buf.release()
 	}
 }
 

@@ -27,23 +27,21 @@ func (s *Store) appendRec(l *Log, kind uint8, data []byte, base int64, count int
 	if s.closed {
 		return 0, ErrClosed
 	}
-	n := len(s.buf)
-	s.buf = appendJournalRec(s.buf, kind, s.durable, l.name, tag, data, base, count, maxTs)
-	n = len(s.buf) - n
+	n := appendJournalTo(&s.buf, s.hdr[:], kind, s.durable, l.name, tag, data, base, count, maxTs)
 	s.appended += int64(n)
 	s.since += int64(n)
 	if l.dirtyGen != s.gen { // one map insert per log per checkpoint, not one per record
 		s.dirty[l] = struct{}{}
 		l.dirtyGen = s.gen
 	}
-	if len(s.buf) >= journalWriteBytes && !s.syncing {
+	if s.buf.len() >= journalWriteBytes && !s.syncing {
 		// Nobody is syncing (acks=1 load): hand the bytes to the file so memory stays bounded.
-		if _, err := s.seg.WriteAt(s.buf, s.written-s.segBase); err != nil {
+		if _, err := s.buf.writeTo(s.seg, s.written-s.segBase); err != nil {
 			return 0, s.failLocked(err)
 		}
-		s.written += int64(len(s.buf))
-		s.stats.JournalBytes += int64(len(s.buf))
-		s.buf = s.buf[:0]
+		s.written += int64(s.buf.len())
+		s.stats.JournalBytes += int64(s.buf.len())
+		s.buf.reset()
 	}
 	if s.since >= s.checkpointDueLocked() {
 		select {
@@ -93,14 +91,14 @@ func (s *Store) commitLocked() error {
 	s.syncing = true
 	target := s.appended
 	buf := s.buf
-	s.buf, s.spare = s.spare[:0], nil
+	s.buf, s.spare = s.spare, writeBuf{chunk: journalChunkBytes}
 	pos := s.written - s.segBase
-	s.written += int64(len(buf))
+	s.written += int64(buf.len())
 	f := s.seg
 	s.mu.Unlock()
 	var err error
-	if len(buf) > 0 {
-		_, err = f.WriteAt(buf, pos)
+	if buf.len() > 0 {
+		_, err = buf.writeTo(f, pos)
 	}
 	t0 := time.Now()
 	if err == nil {
@@ -111,19 +109,23 @@ func (s *Store) commitLocked() error {
 		s.logger.Warn("wal: slow journal fsync", "dir", s.dir, "duration", d)
 	}
 	if s.opts.OnCommit != nil && err == nil {
-		s.opts.OnCommit(d, len(buf))
+		s.opts.OnCommit(d, buf.len())
 	}
 	s.mu.Lock()
-	if cap(buf) <= maxJournalSpare {
-		// Decision (measured): keeping only buffers up to 8 MiB meant that under acks=all load,
-		// where several MiB accumulate while an fsync runs, every commit regrew its buffer by
-		// doubling into fresh memory (page faults, zeroing, garbage: 1.5x the journal bytes
-		// allocated at 4 partitions). Both buffers now keep their size.
-		s.spare = buf[:0]
+	// Decision (measured): keeping only buffers up to 8 MiB meant that under acks=all load,
+	// where several MiB accumulate while an fsync runs, every commit regrew its buffer by
+	// doubling into fresh memory (page faults, zeroing, garbage: 1.5x the journal bytes
+	// allocated at 4 partitions). Both buffers now keep their chunks, up to maxJournalSpare.
+	written := buf.len()
+	buf.reset()
+	if buf.cap() <= maxJournalSpare {
+		s.spare = buf
+	} else {
+		buf.release()
 	}
 	s.stats.Fsyncs++
 	if err == nil {
-		s.stats.JournalBytes += int64(len(buf))
+		s.stats.JournalBytes += int64(written)
 		s.durable = target
 		if s.written-s.segBase >= s.opts.SegmentBytes {
 			err = s.rollLocked()
@@ -222,10 +224,10 @@ func (s *Store) journalRemove(name string) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	n := len(s.buf)
-	s.buf = appendJournalRemove(s.buf, s.durable, name)
-	s.appended += int64(len(s.buf) - n)
-	s.since += int64(len(s.buf) - n)
+	rec := appendJournalRemove(nil, s.durable, name)
+	s.buf.write(rec)
+	s.appended += int64(len(rec))
+	s.since += int64(len(rec))
 	lsn := s.appended
 	s.mu.Unlock()
 	return s.syncTo(lsn)

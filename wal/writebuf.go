@@ -1,5 +1,7 @@
 package wal
 
+import "hash/crc32"
+
 // writeBuf is a member's (or standalone log's) write buffer: the bytes of the active segment
 // not yet handed to its file, in chunks from the size-classed pool (bufpool.go). The first
 // chunk grows by doubling from 1 KiB up to bufChunkBytes (an idle or little-written partition
@@ -16,6 +18,7 @@ type writeBuf struct {
 	chunks [][]byte // from getBuf; those before cur are full, those after it empty
 	cur    int      // the chunk being filled
 	n      int      // bytes held
+	chunk  int      // chunk size; 0 means bufChunkBytes (the journal's buffers use larger ones)
 }
 
 // bufChunkBytes is the size of every chunk but a growing first one.
@@ -35,28 +38,50 @@ func (w *writeBuf) cap() int {
 // write appends p.
 func (w *writeBuf) write(p []byte) {
 	for len(p) > 0 {
+		k := w.room(len(p))
+		last := &w.chunks[w.cur]
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+		w.n += k
+	}
+}
+
+// writeString appends p (no conversion to a byte slice, which could allocate).
+func (w *writeBuf) writeString(p string) {
+	for len(p) > 0 {
+		k := w.room(len(p))
+		last := &w.chunks[w.cur]
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+		w.n += k
+	}
+}
+
+// room makes room for up to want bytes in the chunk at cur and returns how many fit (> 0).
+func (w *writeBuf) room(want int) int {
+	size := w.chunk
+	if size == 0 {
+		size = bufChunkBytes
+	}
+	for {
 		if len(w.chunks) == 0 {
-			w.chunks, w.cur = append(w.chunks, getBuf(min(len(p), bufChunkBytes))), 0
+			w.chunks, w.cur = append(w.chunks, getBuf(min(want, size))), 0
 		}
 		last := &w.chunks[w.cur]
 		room := cap(*last) - len(*last)
-		if room < len(p) && len(w.chunks) == 1 && cap(*last) < bufChunkBytes {
+		if room < want && len(w.chunks) == 1 && cap(*last) < size {
 			// The first chunk is still growing: move it to the next size class.
-			nb := append(getBuf(min(len(*last)+len(p), bufChunkBytes)), *last...)
+			nb := append(getBuf(min(len(*last)+want, size)), *last...)
 			putBuf(*last)
 			*last = nb
 			room = cap(nb) - len(nb)
 		}
-		if room == 0 {
-			if w.cur++; w.cur == len(w.chunks) {
-				w.chunks = append(w.chunks, getBuf(bufChunkBytes))
-			}
-			continue
+		if room > 0 {
+			return min(room, want)
 		}
-		k := min(room, len(p))
-		*last = append(*last, p[:k]...)
-		p = p[k:]
-		w.n += k
+		if w.cur++; w.cur == len(w.chunks) {
+			w.chunks = append(w.chunks, getBuf(size))
+		}
 	}
 }
 
@@ -111,4 +136,36 @@ func (w *writeBuf) release() {
 		putBuf(b)
 	}
 	w.chunks, w.cur = nil, 0
+}
+
+// crcOfLast continues the CRC-32C c over the n buffered bytes at position pos.
+func (w *writeBuf) crcOfLast(c uint32, pos, n int) uint32 {
+	w.at(pos, n, func(b []byte) { c = crc32.Update(c, castagnoli, b) })
+	return c
+}
+
+// overwrite replaces the buffered bytes at pos with p.
+func (w *writeBuf) overwrite(pos int, p []byte) {
+	w.at(pos, len(p), func(b []byte) { p = p[copy(b, p):] })
+}
+
+// at calls f with the pieces (in chunk order) of the n buffered bytes at position pos.
+// The bytes are found from the end (callers look at what they just wrote).
+func (w *writeBuf) at(pos, n int, f func([]byte)) {
+	if n == 0 {
+		return
+	}
+	i := w.cur
+	start := w.n - len(w.chunks[i]) // position of chunk i's first byte
+	for start > pos {
+		i--
+		start -= len(w.chunks[i])
+	}
+	pos -= start
+	for ; n > 0; i++ {
+		b := w.chunks[i]
+		k := min(len(b)-pos, n)
+		f(b[pos : pos+k])
+		pos, n = 0, n-k
+	}
 }
