@@ -101,16 +101,20 @@ func BenchmarkSecureListener(b *testing.B) {
 		}
 		return topic
 	}
+	stallLog := newStallLog() // nil unless $MESHKAFKA_STALL_KGOLOG is set
 	produce := func(b *testing.B, addr string, opts []kgo.Opt, topic string, n int) {
 		cl := newClient(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 14), kgo.MaxProduceRequestsInflightPerBroker(5),
-			kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
+			kgo.ProducerBatchCompression(kgo.NoCompression())}, append(opts, stallLog.opts()...)...)...)
 		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		var failed atomic.Int64
+		var failed, done atomic.Int64
+		stop := stallWatchdog(b, &done, n, stallLog)
+		defer stop()
 		for range n {
 			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+				done.Add(1)
 				if err != nil {
 					failed.Add(1)
 				}
