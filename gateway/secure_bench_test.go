@@ -47,7 +47,14 @@ func BenchmarkSecureListener(b *testing.B) {
 		consumeSet = 100_000
 	)
 	dir := b.TempDir()
-	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions, Logger: slog.New(slog.DiscardHandler)})
+	// A broker that stops (a failed journal write or fsync, e.g. the disk filled up: fail-stop,
+	// broker/doc.go) answers every produce KAFKA_STORAGE_ERROR, which kgo retries without end;
+	// stopped ends every produce with the reason instead of a silent hang until its context
+	// runs out.
+	stopped, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions, Logger: slog.New(slog.DiscardHandler),
+		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,21 +114,10 @@ func BenchmarkSecureListener(b *testing.B) {
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 14), kgo.MaxProduceRequestsInflightPerBroker(5),
 			kgo.ProducerBatchCompression(kgo.NoCompression())}, append(opts, stallLog.opts()...)...)...)
 		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		ctx, cancel := context.WithTimeout(stopped, 5*time.Minute)
 		defer cancel()
-		var failed, done atomic.Int64
-		stop := stallWatchdog(b, &done, n, stallLog)
-		defer stop()
-		for range n {
-			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
-				done.Add(1)
-				if err != nil {
-					failed.Add(1)
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil || failed.Load() > 0 {
-			b.Fatalf("produce: %v (%d failed)", err, failed.Load())
+		if err := produceAll(ctx, b, cl, topic, value, n, stallLog); err != nil {
+			b.Fatalf("produce: %v", err)
 		}
 	}
 	report := func(b *testing.B, d time.Duration, cpu int64) {

@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,25 +17,47 @@ import (
 )
 
 // stallAfter is how long a benchmark's produce may go without a record being acknowledged
-// before stallWatchdog dumps every goroutine of the process (client and server both).
+// before watchStall dumps every goroutine of the process (client and server both).
 const stallAfter = 10 * time.Second
 
-// stallWatchdog watches a benchmark's produce of n records, done counting the acknowledged
-// ones. If done stands still for stallAfter while records are still outstanding, it writes a
-// goroutine dump (debug=2), and the client's recent debug log if log is not nil, to a file in
+// produceAll produces n records of value to topic with cl and waits for every answer. It
+// ends early with ctx: its error then carries ctx's cause (a benchmark's broker stop, see
+// BenchmarkSecureListener), so a produce against a stopped broker says why instead of only
+// "context canceled". A produce that has had nothing acknowledged for stallAfter leaves a
+// goroutine dump (watchStall) and goes on waiting.
+func produceAll(ctx context.Context, tb testing.TB, cl *kgo.Client, topic string, value []byte, n int, log *stallLog) error {
+	var failed, done atomic.Int64
+	var firstErr atomic.Pointer[error]
+	stop := watchStall(tb, tb.Name()+"/"+topic, &done, n, log)
+	defer stop()
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+			done.Add(1)
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, &err)
+			}
+		})
+	}
+	err := cl.Flush(ctx)
+	if err == nil && failed.Load() == 0 {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, ctx.Err()) {
+		err = cause
+	} else if err == nil {
+		err = *firstErr.Load()
+	}
+	return fmt.Errorf("%d of %d records failed or unanswered: %w", int64(n)-done.Load()+failed.Load(), n, err)
+}
+
+// watchStall watches a produce of n records, named name, done counting the answered ones. If
+// done stands still for stallAfter while records are still outstanding, it writes a goroutine
+// dump (debug=2), and the client's recent debug log if log is not nil, to a file in
 // os.TempDir (or $MESHKAFKA_STALL_DIR) and logs its path, once per produce, so that a stall
 // leaves the evidence of who waits on what instead of a silent hang until the produce's
 // context runs out. It never decides pass or fail: the produce's own context does. stop ends
 // the watchdog's goroutine and waits for it.
-func stallWatchdog(b *testing.B, done *atomic.Int64, n int, log *stallLog) (stop func()) {
-	return watchStall(b, b.Name(), done, n, log)
-}
-
-// stallWatchdogT is stallWatchdog for a test's produce, named name.
-func stallWatchdogT(t *testing.T, name string, done *atomic.Int64, n int) (stop func()) {
-	return watchStall(t, name, done, n, nil)
-}
-
 func watchStall(b testing.TB, name string, done *atomic.Int64, n int, log *stallLog) (stop func()) {
 	quit, exited := make(chan struct{}), make(chan struct{})
 	go func() {

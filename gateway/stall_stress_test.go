@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,20 +21,24 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // TestProduceStallStress hunts produce stalls: for $MESHKAFKA_STALL_STRESS seconds, rounds of
 // concurrent kgo producers (acks=all and acks=1, with and without linger, 1 to 5 requests in
 // flight, each a new client on a new topic) against one PLAINTEXT gateway on a broker on
-// disk. A produce that acknowledges nothing for stallAfter leaves a goroutine dump
-// (stallWatchdog). Skipped unless the variable is set.
+// disk, each topic deleted after its produce. A produce that acknowledges nothing for
+// stallAfter leaves a goroutine dump (watchStall). Skipped unless the variable is set.
 func TestProduceStallStress(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("MESHKAFKA_STALL_STRESS"))
 	if secs <= 0 {
 		t.Skip("set MESHKAFKA_STALL_STRESS=seconds to run")
 	}
 	dir := t.TempDir()
-	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3, Logger: slog.New(slog.DiscardHandler)})
+	stopped, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3, Logger: slog.New(slog.DiscardHandler),
+		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +59,7 @@ func TestProduceStallStress(t *testing.T) {
 		for w := range 4 {
 			wg.Go(func() {
 				topic := fmt.Sprintf("stall-%d", seq.Add(1))
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				ctx, cancel := context.WithTimeout(stopped, 2*time.Minute)
 				defer cancel()
 				if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
 					t.Errorf("create %s: %v", topic, err)
@@ -75,20 +81,13 @@ func TestProduceStallStress(t *testing.T) {
 					return
 				}
 				defer cl.Close()
-				n := 20000
-				var done, failed atomic.Int64
-				stop := stallWatchdogT(t, topic, &done, n)
-				defer stop()
-				for range n {
-					cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
-						done.Add(1)
-						if err != nil {
-							failed.Add(1)
-						}
-					})
+				if err := produceAll(ctx, t, cl, topic, value, 20000, nil); err != nil {
+					t.Errorf("%s: produce: %v", topic, err)
 				}
-				if err := cl.Flush(ctx); err != nil || failed.Load() > 0 {
-					t.Errorf("%s: produce: %v (%d failed)", topic, err, failed.Load())
+				// Each round writes ~80 MB: delete the topic so that a long hunt does not
+				// fill the disk (which itself stops the broker: a different "stall").
+				if _, err := adm.DeleteTopic(ctx, topic); err != nil {
+					t.Errorf("delete %s: %v", topic, err)
 				}
 			})
 		}
@@ -98,4 +97,46 @@ func TestProduceStallStress(t *testing.T) {
 		}
 		t.Logf("round %d done", round)
 	}
+}
+
+// TestProduceAllReportsBrokerStop: when the disk fills up under a produce, the broker stops
+// (fail-stop: every later produce answers KAFKA_STORAGE_ERROR, which kgo retries without end,
+// so the client sat with a full buffer and the gateway idle between retries, the "stall"
+// BenchmarkSecureListener showed when the machine's disk filled). With the broker's OnStop
+// cancelling the produce, produceAll ends with the cause (ENOSPC) as soon as the broker stops,
+// instead of hanging until its context's deadline.
+func TestProduceAllReportsBrokerStop(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	stopped, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	br, err := broker.Open(broker.Config{Dir: "/data", FS: fs, DefaultPartitions: 3, Logger: slog.New(slog.DiscardHandler),
+		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := group.Open(group.Config{Dir: filepath.Join(t.TempDir(), "groups")})
+	if err != nil {
+		br.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gc.Close(); br.Close() })
+	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc}, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
+	addr := serve.StartProtocol(t, cfg, gateway.Plaintext).Addr
+	// A hang bound only: the produce below ends when the broker stops.
+	ctx, cancel := context.WithTimeout(stopped, 2*time.Minute)
+	defer cancel()
+	if _, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+	value := make([]byte, 1024)
+	if err := produceAll(ctx, t, cl, "full", value, 10, nil); err != nil {
+		t.Fatalf("produce before the disk fills: %v", err)
+	}
+	fs.SetWriteLimit(0) // the disk is full
+	err = produceAll(ctx, t, cl, "full", value, 1000, nil)
+	if !errors.Is(err, syscall.ENOSPC) || br.Err() == nil {
+		t.Fatalf("produce on a full disk: %v (broker error %v), want the broker's stop for ENOSPC", err, br.Err())
+	}
+	t.Log(err)
 }
