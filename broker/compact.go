@@ -519,3 +519,16 @@ func (c *compactor) filter(batch []byte) (nb []byte, keep, changed bool) {
 	c.removed += count - int64(len(kept))
 	return rebuildBatch(batch, kept), true, true
 }
+
+// CleanerCheckpoint returns where the log cleaner's dirty part of topic-partition starts in
+// this broker's log (Kafka's cleaner-offset-checkpoint): every sealed segment below it was
+// cleaned. ok is false if the partition is unknown or was never cleaned here. For a
+// replicated partition it is this replica's own checkpoint.
+func (b *Broker) CleanerCheckpoint(topic string, partition int32) (firstDirty int64, ok bool) {
+	p := b.lookup(topic, partition)
+	if p == nil {
+		return 0, false
+	}
+	s := b.loadCleanerState(p)
+	return s.firstDirty, s.firstDirty > 0
+}
