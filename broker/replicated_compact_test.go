@@ -192,8 +192,8 @@ func (c *raftCluster) sameIndexOffsets(a, b uint64, least int) {
 }
 
 // compactReplica runs broker id's cleaner and checks that its log of r-0 now holds exactly
-// the model's records (h cleaned up to the replica's new checkpoint; keep says which
-// tombstones stay) and, if fresh (new sealed data to clean), that it cleaned and shrank. It
+// the model's records (h cleaned up to the replica's new checkpoint, from its log start on;
+// keep says which tombstones stay) and, if fresh (new sealed data to clean), that it cleaned and shrank. It
 // returns the checkpoint.
 func (c *raftCluster) compactReplica(id uint64, h history, fresh bool, keep func(got) bool) int64 {
 	c.t.Helper()
@@ -211,7 +211,8 @@ func (c *raftCluster) compactReplica(id uint64, h history, fresh bool, keep func
 	if !ok || end != activeBaseOf(l) {
 		c.t.Fatalf("broker %d: cleaner checkpoint %d (%v), active segment at %d", id, end, ok, activeBaseOf(l))
 	}
-	sameRecords(c.t, replicaRecords(c.t, b, 0), h.expect(end, keep), fmt.Sprintf("broker %d after cleaning to %d", id, end))
+	sameRecords(c.t, replicaRecords(c.t, b, 0), fromOffset(h.expect(end, keep), l.StartOffset()),
+		fmt.Sprintf("broker %d after cleaning to %d", id, end))
 	if after := l.Size(); fresh && after >= before {
 		c.t.Fatalf("broker %d: log %d bytes before cleaning, %d after", id, before, after)
 	}
@@ -409,5 +410,69 @@ func TestReplicatedCompactionCrash(t *testing.T) {
 		if cycles > 1 && crashed < (cycles-1)/2 {
 			t.Fatalf("only %d of %d cleanings were cut by the crash", crashed, cycles-1)
 		}
+	})
+}
+
+// fromOffset keeps the records at or above off.
+func fromOffset(gs []got, off int64) []got {
+	var out []got
+	for _, g := range gs {
+		if g.off >= off {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// TestReplicatedCompactDeleteSnapshotCatchUp: cleanup.policy=compact,delete. A follower cut
+// off while the others clean their logs and retention deletes their oldest segments (raft
+// snapshot at the retention point) catches up by the leader's snapshot: its log starts where
+// the leader's does, every raft index after it occupies the leader's offsets, the entries it
+// is sent hold only records produced at those offsets, and its own cleaning leaves exactly
+// the model from its log start on.
+func TestReplicatedCompactDeleteSnapshotCatchUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := replCompactConfigs()
+		cfg["cleanup.policy"] = "compact,delete"
+		cfg["retention.bytes"] = "30000"
+		cfg["retention.ms"] = "-1"
+		c, l, f, last := newCutOffCluster(t, cfg)
+		o := c.others(l)[1]
+		r := rand.New(rand.NewPCG(4, 16))
+		h := c.produceKeyed(r, l, 4000, 80, 5, 8)
+		waitFor(t, func() bool {
+			return c.nodes[o].e.b.lookup("r", 0).group.Load().highWatermark() >= c.nodes[l].e.b.lookup("r", 0).group.Load().highWatermark()
+		})
+		for _, id := range []uint64{l, o} {
+			b := c.nodes[id].e.b
+			c.compactReplica(id, h, true, func(got) bool { return true })
+			if n, err := b.EnforceRetention(); err != nil || n == 0 {
+				t.Fatalf("broker %d: retention removed %d segments, err %v", id, n, err)
+			}
+			end, _ := b.CleanerCheckpoint("r", 0)
+			start := b.lookup("r", 0).log.StartOffset()
+			if start == 0 || start >= end {
+				t.Fatalf("broker %d: log start %d, cleaned to %d", id, start, end)
+			}
+			sameRecords(t, replicaRecords(t, b, 0), fromOffset(h.expect(end, func(got) bool { return true }), start),
+				fmt.Sprintf("broker %d after cleaning and retention", id))
+		}
+		lb := c.nodes[l].e.b.lookup("r", 0).log
+		fl := c.catchUpBySnapshot(f, lb, last)
+		if fl.StartOffset() != lb.StartOffset() {
+			t.Fatalf("follower's log starts at %d, leader's at %d", fl.StartOffset(), lb.StartOffset())
+		}
+		c.sameIndexOffsets(l, f, 50)
+		produced := map[int64]got{}
+		for _, g := range h {
+			produced[g.off] = g
+		}
+		fb := c.nodes[f].e.b
+		for _, g := range replicaRecords(t, fb, 0) {
+			if produced[g.off] != g {
+				t.Fatalf("follower holds %+v, produced %+v", g, produced[g.off])
+			}
+		}
+		c.compactReplica(f, h, false, func(got) bool { return true })
 	})
 }
