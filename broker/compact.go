@@ -207,8 +207,9 @@ func (b *Broker) cleanerLoop(ctx context.Context) {
 
 // Compact runs one pass of the log cleaner over every partition of a topic whose
 // cleanup.policy includes compact that this broker stores (alone, or as one replica of a
-// replicated partition: each replica cleans its own log, see doc.go): a partition is cleaned when its dirty ratio reaches
-// min.cleanable.dirty.ratio or its oldest dirty record is older than max.compaction.lag.ms.
+// replicated partition: each replica cleans its own log, see doc.go): a partition is cleaned
+// when its dirty ratio reaches min.cleanable.dirty.ratio or its oldest dirty record is older
+// than max.compaction.lag.ms.
 // The background goroutine calls it every Config.CleanerBackoff; tests call it directly.
 func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 	var total CompactStats
@@ -275,7 +276,7 @@ func (b *Broker) compactPartition(ctx context.Context, p *partition, g *replGrou
 	state := b.loadCleanerState(p)
 	var lso int64
 	var aborted []abortedTxn
-	matched := int64(math.MaxInt64) // tombstones below this only (replicated: replicaCleanBounds)
+	matched := int64(math.MaxInt64) // tombstones below this only (replicated: cleanBounds)
 	if g != nil {
 		lso, aborted, matched = g.cleanBounds()
 	} else if lso, aborted, err = b.stableState(p, l, 0); err != nil {
