@@ -459,6 +459,7 @@ func TestReplicatedCompactDeleteSnapshotCatchUp(t *testing.T) {
 		}
 		lb := c.nodes[l].e.b.lookup("r", 0).log
 		fl := c.catchUpBySnapshot(f, lb, last)
+		c.waitApplied(l) // (catchUpBySnapshot waits for the log, not for its application)
 		if fl.StartOffset() != lb.StartOffset() {
 			t.Fatalf("follower's log starts at %d, leader's at %d", fl.StartOffset(), lb.StartOffset())
 		}
