@@ -16,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
+	"github.com/meshkafka/meshkafka/broker/replica"
 )
 
 // ckRec is a keyed record as produced or read (null: a tombstone).
@@ -55,16 +56,23 @@ func readCompactedMV(t *testing.T, addr string, last int64) map[int64]ckRec {
 	got := map[int64]ckRec{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang bound for a loaded machine
 	defer cancel()
+	var lastErr error
 	for ctx.Err() == nil {
 		if _, ok := got[last]; ok {
 			break
 		}
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		fs := cl.PollFetches(ctx)
+		for _, e := range fs.Errors() {
+			if !errors.Is(e.Err, context.DeadlineExceeded) {
+				lastErr = e.Err
+			}
+		}
+		fs.EachRecord(func(r *kgo.Record) {
 			got[r.Offset] = ckRec{key: string(r.Key), value: string(r.Value), null: r.Value == nil}
 		})
 	}
 	if _, ok := got[last]; !ok {
-		t.Fatalf("offset %d not read (read %d records)", last, len(got))
+		t.Fatalf("offset %d not read (read %d records; last fetch error %v)", last, len(got), lastErr)
 	}
 	return got
 }
@@ -111,10 +119,10 @@ func checkpointOf(t *testing.T, b *broker.Broker, what string) int64 {
 // topic is switched to compaction (IncrementalAlterConfigs), which reaches every replica's broker.
 // Keyed records with tombstones are produced, every replica cleans its own log, and a
 // consumer reads exactly the latest record of each key below the leader's cleaner checkpoint
-// (and everything after) at the offsets produced. The leader is killed: the new leader serves
-// its own compacted log, exactly the model at its checkpoint. A broker whose data directory
-// was wiped is put back (new raft id, empty log): it is sent the log, cleans it, and once it
-// leads it serves exactly the model at its checkpoint.
+// (and everything after) at the offsets produced. Leadership moves: the new leader serves its
+// own compacted log, exactly the model at its checkpoint. A broker whose data directory was
+// wiped is put back (new raft id, empty log): it is sent the log, cleans it, and once it leads
+// it serves exactly the model at its checkpoint.
 func TestKadmCompactedRF3(t *testing.T) {
 	compact := map[string]*string{"cleanup.policy": kadm.StringPtr("compact"), "segment.bytes": kadm.StringPtr("16384"),
 		"min.cleanable.dirty.ratio": kadm.StringPtr("0.01"), "delete.retention.ms": kadm.StringPtr("3600000")}
@@ -220,26 +228,44 @@ func TestKadmCompactedRF3(t *testing.T) {
 	}
 	t.Logf("%d records produced, %d read after cleaning (checkpoints %v)", len(produced), len(got), ends)
 
-	// The leader dies; the new one serves its own compacted log.
-	kid := kafkaIDOf(t, qc, leader)
-	qc.Brokers[leader].Stop()
-	next := -1
-	if err := controllertest.Eventually(func() error {
-		for i, b := range qc.Brokers {
-			if i != leader && serves(b.Broker, "mv") {
-				next = i
-				return nil
-			}
-		}
-		return errors.New("no new leader")
-	}); err != nil {
+	// Leadership moves to another replica (raft's leadership transfer; the broker-level test
+	// TestReplicatedCompaction kills the leader instead): it serves its own compacted log.
+	next := (leader + 1) % len(qc.Brokers)
+	ctx0, cancel0 := controllertest.Context()
+	td, err := adm.ListTopics(ctx0, "mv")
+	cancel0()
+	if err != nil {
 		t.Fatal(err)
+	}
+	gid := replica.GroupID{Topic: td["mv"].ID, Partition: 0}
+	if err := controllertest.Eventually(func() error {
+		if serves(qc.Brokers[next].Broker, "mv") {
+			return nil
+		}
+		for _, b := range qc.Brokers { // whichever leads now hands over
+			b.Replicas.TransferLeader(gid, qc.Brokers[next].RaftID)
+		}
+		return errors.New("not moved yet")
+	}); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
 	}
 	sameCompacted(t, readCompactedMV(t, addr, last), compactedModel(produced, ends[next]), "read from the new leader")
 
-	// The old leader comes back wiped, a new replica: the controller puts it back.
-	oldRaft := qc.Brokers[leader].RaftID
-	nb := qc.Wipe(t, leader)
+	// A broker other than the partition's and the quorum's leaders is wiped and comes back
+	// as a new replica (new raft id, empty log): the controller puts it back.
+	li, err := qc.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := -1
+	for i := range qc.Brokers {
+		if i != next && i != li {
+			w = i
+		}
+	}
+	kid := kafkaIDOf(t, qc, w)
+	oldRaft := qc.Brokers[w].RaftID
+	nb := qc.Wipe(t, w)
 	// The controller replaces the old incarnation by the new one in both topics' groups (the
 	// Kafka view alone cannot tell them apart: see TestWipedBrokerIsPutBack).
 	if err := controllertest.Eventually(func() error {
