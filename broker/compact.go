@@ -206,9 +206,10 @@ func (b *Broker) cleanerLoop(ctx context.Context) {
 }
 
 // Compact runs one pass of the log cleaner over every partition of a topic whose
-// cleanup.policy includes compact and that this broker stores alone (replicated partitions
-// are not compacted: see doc.go): a partition is cleaned when its dirty ratio reaches
-// min.cleanable.dirty.ratio or its oldest dirty record is older than max.compaction.lag.ms.
+// cleanup.policy includes compact that this broker stores (alone, or as one replica of a
+// replicated partition: each replica cleans its own log, see doc.go): a partition is cleaned
+// when its dirty ratio reaches min.cleanable.dirty.ratio or its oldest dirty record is older
+// than max.compaction.lag.ms.
 // The background goroutine calls it every Config.CleanerBackoff; tests call it directly.
 func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 	var total CompactStats
@@ -222,10 +223,16 @@ func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 			continue
 		}
 		for _, p := range *t.parts.Load() {
-			if p.deleted.Load() || p.replicated() {
+			if p.deleted.Load() {
 				continue
 			}
-			st, err := b.compactPartition(ctx, p, cfg)
+			var g *replGroup
+			if p.replicated() {
+				if g = p.group.Load(); g == nil {
+					continue // not a replica here (or replication not set up yet)
+				}
+			}
+			st, err := b.compactPartition(ctx, p, g, cfg)
 			total.add(st)
 			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
 				err = nil // stopped for an admin op on the partition: the next pass goes on
@@ -241,10 +248,11 @@ func (b *Broker) Compact(ctx context.Context) (CompactStats, error) {
 	return total, errors.Join(errs...)
 }
 
-// compactPartition cleans one partition if it is due. It holds p.logMu for reading
+// compactPartition cleans one partition if it is due; g is its raft group if it is a
+// replicated partition (nil: single-owner). It holds p.logMu for reading
 // throughout; whoever needs it for writing (a reopen, a topic deletion, DeleteRecords'
 // reclaim) stops the cleaning first (p.lockLogForWrite), and Close cancels ctx.
-func (b *Broker) compactPartition(ctx context.Context, p *partition, cfg *topicConfig) (CompactStats, error) {
+func (b *Broker) compactPartition(ctx context.Context, p *partition, g *replGroup, cfg *topicConfig) (CompactStats, error) {
 	var out CompactStats
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -261,10 +269,17 @@ func (b *Broker) compactPartition(ctx context.Context, p *partition, cfg *topicC
 		}
 		return out, err
 	}
+	if g != nil && g.log != l {
+		return out, nil // the group's log was reopened meanwhile: the next pass cleans it
+	}
 	nowMs := b.cfg.Now().UnixMilli()
 	state := b.loadCleanerState(p)
-	lso, aborted, err := b.stableState(p, l, 0)
-	if err != nil {
+	var lso int64
+	var aborted []abortedTxn
+	matched := int64(math.MaxInt64) // tombstones below this only (replicated: cleanBounds)
+	if g != nil {
+		lso, aborted, matched = g.cleanBounds()
+	} else if lso, aborted, err = b.stableState(p, l, 0); err != nil {
 		return out, err
 	}
 	segs := l.Segments()
@@ -305,7 +320,10 @@ func (b *Broker) compactPartition(ctx context.Context, p *partition, cfg *topicC
 		lastOf:  map[int64]int64{},
 		live:    map[int64]bool{},
 		aborted: aborted,
-		horizon: func(off int64) bool { return state.cleanedAt(off, nowMs)+cfg.deleteRetentionMs <= nowMs },
+		horizon: func(off int64) bool {
+			return off < matched && state.cleanedAt(off, nowMs)+cfg.deleteRetentionMs <= nowMs
+		},
+		raft: g != nil,
 	}
 	// Pass 1: the latest offset of every key in the dirty part, and every producer's last
 	// batch in the cleanable part, segment by segment. Once the offset map holds
@@ -373,6 +391,11 @@ type compactor struct {
 	aborted []abortedTxn
 	horizon func(off int64) bool // delete.retention.ms passed since off was first cleaned
 	removed int64                // records removed
+	// raft: the log is a raft log (a replicated partition): no batch is ever dropped, a batch
+	// losing all its records is kept emptied (header intact), and control batches stay
+	// whole, so every raft entry keeps its index, term, offsets and producer fields, and a
+	// replica applying cleaned entries rebuilds the same producer and transaction state.
+	raft bool
 }
 
 func batchBase(batch []byte) int64 { return int64(binary.BigEndian.Uint64(batch[0:8])) }
@@ -444,11 +467,11 @@ func (c *compactor) filter(batch []byte) (nb []byte, keep, changed bool) {
 	last := h.producerID >= 0 && c.lastOf[h.producerID] == base
 	count := int64(int32(binary.BigEndian.Uint32(batch[offRecordCount:])))
 	drop := func() ([]byte, bool, bool) {
-		if count == 0 && last {
+		if count == 0 && (last || c.raft) {
 			return batch, true, false
 		}
 		c.removed += count
-		if last {
+		if last || c.raft {
 			return rebuildBatch(batch, nil), true, true
 		}
 		return nil, false, true
@@ -456,7 +479,7 @@ func (c *compactor) filter(batch []byte) (nb []byte, keep, changed bool) {
 	if h.attrs&attrControl != 0 {
 		live := c.live[h.producerID]
 		delete(c.live, h.producerID)
-		if live || !c.horizon(base) {
+		if live || c.raft || !c.horizon(base) {
 			return batch, true, false
 		}
 		return drop()
@@ -496,4 +519,17 @@ func (c *compactor) filter(batch []byte) (nb []byte, keep, changed bool) {
 	}
 	c.removed += count - int64(len(kept))
 	return rebuildBatch(batch, kept), true, true
+}
+
+// CleanerCheckpoint returns where the log cleaner's dirty part of topic-partition starts in
+// this broker's log (Kafka's cleaner-offset-checkpoint): every sealed segment below it was
+// cleaned. ok is false if the partition is unknown or was never cleaned here. For a
+// replicated partition it is this replica's own checkpoint.
+func (b *Broker) CleanerCheckpoint(topic string, partition int32) (firstDirty int64, ok bool) {
+	p := b.lookup(topic, partition)
+	if p == nil {
+		return 0, false
+	}
+	s := b.loadCleanerState(p)
+	return s.firstDirty, s.firstDirty > 0
 }

@@ -28,7 +28,7 @@ const maxLong = "9223372036854775807"
 
 var topicConfigDefs = []configDef{
 	{"cleanup.policy", brokerop.ConfigTypeList, "delete", "log.cleanup.policy",
-		"\"delete\" deletes old segments by retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (the log cleaner); \"compact,delete\" does both. Compaction is refused on replicated topics (replication factor > 1).", checkCleanupPolicy},
+		"\"delete\" deletes old segments by retention.ms and retention.bytes; \"compact\" keeps the latest record of every key (the log cleaner); \"compact,delete\" does both.", checkCleanupPolicy},
 	{"compression.type", brokerop.ConfigTypeString, "producer", "compression.type",
 		"Batches are stored exactly as produced, so only \"producer\" is supported.", checkOneOf("producer")},
 	{"delete.retention.ms", brokerop.ConfigTypeLong, "86400000", "log.cleaner.delete.retention.ms",

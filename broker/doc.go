@@ -338,7 +338,7 @@
 //
 // The log cleaner (compact.go, compact_records.go; Kafka's LogCleaner) runs in a goroutine of
 // its own every Config.CleanerBackoff (log.cleaner.backoff.ms, 15 s; Compact runs a pass on
-// demand) over the single-owner partitions whose cleanup.policy includes compact. A partition
+// demand) over the partitions whose cleanup.policy includes compact (replicated ones below). A partition
 // is cleaned when its dirty bytes (sealed segments at or past its cleaner checkpoint) reach
 // min.cleanable.dirty.ratio of its cleanable bytes, or its first dirty entry is older than
 // max.compaction.lag.ms. The cleanable part ends before the first segment that is active,
@@ -367,10 +367,49 @@
 // applies only when the policy includes delete. A produce to a compacted topic holding a
 // record without a key is refused with INVALID_RECORD, as Kafka does. Crash safety is wal's
 // (doc.go, Cleaning).
-// Replicated partitions (replication factor > 1) are not compacted (decision): their wal log
-// is the raft log, whose entries followers catch up from, and a rule such as "clean only
-// below the raft snapshot" is not built yet; the controller refuses compact for them with
-// INVALID_CONFIG and the cleaner skips them.
+//
+// Replicated partitions (replication factor > 1; replicated_compact.go) are compacted too,
+// each replica cleaning its own log (the raft log) independently, as each Kafka replica runs
+// its own cleaner: offsets are stable, so replicas may differ in which superseded records
+// they still hold but agree on every offset they serve. Decisions (session 9):
+//
+//   - Raft entries are rewritten, never removed. A raft log's wal entries are tagged with
+//     their raft index (raftstore), and a hole has no tag, so the cleaner runs in raft mode:
+//     a batch that loses all its records is kept emptied (its header intact: base offset,
+//     last offset delta, partitionLeaderEpoch = the entry's raft term, producer id, epoch and
+//     sequence), control batches (transaction markers, raft's no-ops, membership changes,
+//     DeleteRecords entries) stay whole, and so every raft index keeps its entry at the same
+//     offsets with the same term. A batch keeps 61 bytes plus the wal entry's 40 where a
+//     single-owner partition's cleaner leaves a 32-byte hole shared by consecutive drops
+//     (a cost for many one-record produces; tagged holes would lift it).
+//   - Only committed data is cleaned: the cleanable part ends at this replica's high
+//     watermark (its applied index) and last stable offset, besides the single-owner rules
+//     (sealed segments, min.compaction.lag.ms). Uncommitted entries may still be replaced by
+//     another leader's, and a key's later record must exist for good before an older one goes.
+//   - The raft log is not compacted for the cleaner: raft may still send a cleaned entry
+//     (to a follower that is behind, or to a new replica: a wiped broker comes back with a new
+//     raft id and an empty log), and it sends what this replica's log holds, cleaned or not;
+//     raft compares only indexes and terms, which cleaning keeps, so the follower stores the
+//     same entries at the same offsets (Kafka's followers likewise fetch the leader's cleaned
+//     segments). With compact,delete, retention still snapshots at its retention point and a
+//     follower behind it is sent the snapshot and then the (cleaned) entries after it.
+//   - A replica applying cleaned entries rebuilds the same state: the producer state reads
+//     only batch headers (kept), transaction markers are kept, and an aborted transaction's
+//     batches stay (emptied) with their producer fields, so the open and aborted transactions
+//     and every producer's sequence window come out as from the original entries.
+//   - Tombstones: a tombstone goes delete.retention.ms after this replica first cleaned it;
+//     on the leader also only below the offset every replica it tracks has (raft's Match,
+//     live or not: cleanBounds), because a replica behind a tombstone that the leader dropped
+//     would never get it and would keep the value it deleted. A follower sends nothing and
+//     drops its tombstones by time alone (if it leads later with a replica still behind them,
+//     that replica keeps the deleted value, as in Kafka, where delete.retention.ms is the
+//     bound).
+//   - The dirty ratio, the cleaner checkpoint (cleaner.state in the partition directory) and
+//     the tombstone clock are per replica; the topic's configs (cleanup.policy and the rest)
+//     come from the metadata quorum to every replica's broker like any topic config, so an
+//     AlterConfigs to compact on an existing replicated topic reaches each replica's cleaner.
+//   - With cleanup.policy=compact (no delete), retention.ms and retention.bytes delete nothing
+//     on replicated partitions either; DeleteRecords still moves the log start.
 //
 // # Decisions where Kafka is silent or differs
 //

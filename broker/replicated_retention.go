@@ -55,9 +55,13 @@ type RaftCompactor interface {
 
 // retentionBound is the offset below which retention wants p's records gone, given its
 // segments: time (the first entry with a timestamp at or after now-retention.ms), size
-// (oldest segments while the rest is at least retention.bytes) and the DeleteRecords start.
+// (oldest segments while the rest is at least retention.bytes) and the DeleteRecords start;
+// without delete in cleanup.policy, only the DeleteRecords start.
 func (b *Broker) retentionBound(l *wal.Log, segs []wal.SegmentInfo, cfg *topicConfig, logStart int64) (int64, error) {
 	bound := logStart
+	if !cfg.deleteOld {
+		return bound, nil // cleanup.policy=compact: only DeleteRecords moves the log start
+	}
 	if cfg.retentionMs >= 0 {
 		off, ok, err := l.OffsetForTimestamp(b.cfg.Now().UnixMilli() - cfg.retentionMs)
 		if err != nil {

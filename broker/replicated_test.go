@@ -63,6 +63,7 @@ func (c *raftCluster) start(id uint64) {
 	c.nodes[id] = n
 	n.e = newEnv(c.t, func(cfg *Config) {
 		cfg.ReplicaCheckInterval = -1
+		cfg.CleanerBackoff = -1 // tests run the log cleaner themselves
 		// The cluster's topics, as the metadata quorum's registry gives them at Open.
 		cfg.Registry = &clusterRegistry{st: RegistryState{ClusterID: "c", Topics: []TopicRecord{c.rec}}}
 	})

@@ -62,7 +62,8 @@ type CleanStats struct {
 // and fsynced; a rename to the swap name is the commit point; Open completes a committed
 // swap and deletes the files of an uncommitted one. A Store member first makes the journal
 // forget the records of the group's entries (a Store checkpoint), so that replay never checks
-// an entry the cleaning changed. Tagged logs (raft logs) are refused: a hole has no tag.
+// an entry the cleaning changed. A tagged entry (a raft log's) may be kept or rewritten (it keeps
+// its tag) but not dropped: a hole has no tag, and raft needs every index it has not compacted.
 //
 // One CleanSegments at a time per log (others wait). Reads go on meanwhile, with their own
 // file handles; a swap holds the segment lock while it renames and fsyncs.
@@ -303,15 +304,16 @@ func (l *Log) cleanSegment(ctx context.Context, s *segment, w *cleanWriter, opts
 		case h.isHole():
 			w.hole(h.baseOffset, h.count)
 			continue
-		case h.version == entryVersionTagged:
-			return false, errors.New("a tagged (raft) log cannot be cleaned")
 		}
+		tagged := h.version == entryVersionTagged
 		data, keep, err := fn(Batch{BaseOffset: h.baseOffset, LastOffset: next - 1, MaxTimestamp: h.maxTimestamp,
 			Data: e[h.dataStart():len(e):len(e)]})
 		if err != nil {
 			return false, err
 		}
 		switch {
+		case !keep && tagged:
+			return false, fmt.Errorf("entry at offset %d is tagged (a raft log entry): it may be rewritten, not dropped", h.baseOffset)
 		case !keep:
 			changed = true
 			st.EntriesDropped++
@@ -326,7 +328,12 @@ func (l *Log) cleanSegment(ctx context.Context, s *segment, w *cleanWriter, opts
 			}
 			changed = true
 			st.EntriesRewritten++
-			ne := appendEntry(nil, data, h.baseOffset, h.count, h.maxTimestamp)
+			var ne []byte
+			if tagged {
+				ne = appendEntryTagged(nil, data, h.baseOffset, h.count, h.maxTimestamp, entryTag(&h, e))
+			} else {
+				ne = appendEntry(nil, data, h.baseOffset, h.count, h.maxTimestamp)
+			}
 			nh, _ := parseHeader(ne)
 			if err := w.entry(&nh, ne); err != nil {
 				return false, err

@@ -337,3 +337,71 @@ func TestCleanSegmentsCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanSegmentsTagged: a tagged (raft) log's entries may be rewritten and keep their tags
+// (OffsetForTag finds every one, also after reopening), but dropping one fails the cleaning
+// and changes nothing.
+func TestCleanSegmentsTagged(t *testing.T) {
+	opts := wal.Options{SegmentBytes: 500, IndexIntervalBytes: 100}
+	fsys := newTopicFS(t)
+	s := mustOpenStore(t, fsys, wal.StoreOptions{Replay: opts})
+	l := mustOpenLog(t, s, partDir(0), opts)
+	var orig []wal.Batch
+	for i := range 60 {
+		data := []byte(fmt.Sprintf("e%d.%s", i, bytes.Repeat([]byte{'x'}, 40)))
+		count := int32(1 + i%3)
+		base, err := l.AppendTagged(data, count, int64(1000+i), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig = append(orig, wal.Batch{BaseOffset: base, LastOffset: base + int64(count) - 1, MaxTimestamp: int64(1000 + i), Data: data, Tag: uint64(i + 1)})
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	upTo := activeBase(l)
+	if upTo <= orig[10].BaseOffset {
+		t.Fatalf("too few sealed segments (active from %d)", upTo)
+	}
+	drop := func(b wal.Batch) ([]byte, bool, error) { return nil, seqOf(b.Data) != 7, nil }
+	if _, err := l.CleanSegments(context.Background(), upTo, wal.CleanOptions{}, drop); err == nil {
+		t.Fatal("dropping a tagged entry: no error")
+	}
+	checkEntries(t, l, orig, "after the refused cleaning")
+	shrink := func(b wal.Batch) ([]byte, bool, error) {
+		if seqOf(b.Data)%2 == 0 {
+			return []byte(fmt.Sprintf("r%d.", seqOf(b.Data))), true, nil
+		}
+		return nil, true, nil
+	}
+	st, err := l.CleanSegments(context.Background(), upTo, wal.CleanOptions{}, shrink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Swapped == 0 || st.BytesAfter >= st.BytesBefore {
+		t.Fatalf("cleaning stats %+v: nothing shrank", st)
+	}
+	want := applyRule(orig, upTo, shrink)
+	check := func(l *wal.Log, what string) {
+		t.Helper()
+		checkEntries(t, l, want, what)
+		for _, b := range want {
+			off, err := l.OffsetForTag(b.Tag)
+			if err != nil || off != b.BaseOffset {
+				t.Fatalf("%s: OffsetForTag(%d) = %d, %v; want %d", what, b.Tag, off, err, b.BaseOffset)
+			}
+			got, err := l.Read(b.BaseOffset, 1)
+			if err != nil || len(got) == 0 || got[0].Tag != b.Tag {
+				t.Fatalf("%s: entry at %d: %v, %v; want tag %d", what, b.BaseOffset, got, err, b.Tag)
+			}
+		}
+	}
+	check(l, "cleaned")
+	l.Close()
+	s.Close()
+	s2 := mustOpenStore(t, fsys, wal.StoreOptions{Replay: opts})
+	defer s2.Close()
+	l2 := mustOpenLog(t, s2, partDir(0), opts)
+	defer l2.Close()
+	check(l2, "reopened")
+}

@@ -421,7 +421,9 @@
 // starts where entry k ends, in reads, Open and recovery scans, holds unchanged for cleaned
 // segments; a hole costs 32 bytes, consecutive drops share one). Read never returns a hole:
 // a read from an offset inside one starts with the next entry. The active segment is never
-// cleaned; a tagged (raft) log is refused. Protocol, per group:
+// cleaned. A tagged entry (a raft log's: the broker's replicated partitions) is never dropped,
+// only kept or rewritten with its tag (CleanSegments fails if fn drops one), so every raft
+// index keeps its entry, offsets and tag. Protocol, per group:
 //
 //  1. Read the group's files through handles of its own (reads and appends go on) and write
 //     <base>.log.cleaned, <base>.index.cleaned and <base>.timeindex.cleaned, fsynced. An I/O

@@ -192,41 +192,6 @@ func checkMinISR(cfgs map[string]string, rf int) string {
 	return ""
 }
 
-// checkCompactRF refuses cleanup.policy=compact (or compact,delete) on a topic with more
-// than one replica: the broker does not compact replicated partitions (their log is the
-// raft log; see broker/doc.go, Compacted topics). It returns the message, or "".
-func checkCompactRF(policy *string, rf int) string {
-	if policy == nil || rf <= 1 {
-		return ""
-	}
-	for p := range strings.SplitSeq(*policy, ",") {
-		if strings.TrimSpace(p) == "compact" {
-			return fmt.Sprintf("Invalid value %s for configuration cleanup.policy: compaction is not supported on replicated topics (replication factor %d > 1) by this broker yet; use cleanup.policy=delete or replication factor 1.", *policy, rf)
-		}
-	}
-	return ""
-}
-
-// compactRefusals adds to refused, by resource index, the topic config changes that set a
-// compacting cleanup.policy on a replicated topic (policy returns the topic and the value
-// set, or nil).
-func (c *Controller) compactRefusals(refused map[int]string, n int, policy func(i int) (string, *string)) map[int]string {
-	rfOf := map[string]int{}
-	for _, t := range c.r.Topics() {
-		rfOf[t.Name] = t.ReplicationFactor()
-	}
-	for i := range n {
-		name, v := policy(i)
-		if msg := checkCompactRF(v, rfOf[name]); msg != "" && refused[i] == "" {
-			if refused == nil {
-				refused = map[int]string{}
-			}
-			refused[i] = msg
-		}
-	}
-	return refused
-}
-
 // createTopicsLocal creates topics on the leader: it decides each topic's replication factor
 // (-1: the default), answers INVALID_REPLICATION_FACTOR when it exceeds the live brokers and
 // INVALID_CONFIG for a min.insync.replicas outside 1..rf (after the broker's own checks,
@@ -255,8 +220,6 @@ func (c *Controller) createTopicsLocal(ctx context.Context, req *brokerop.Create
 				refused[i] = replicationFactorError(rf, live)
 			case rf >= 1 && checkMinISR(t.Configs, rf) != "":
 				refused[i] = checkMinISR(t.Configs, rf)
-			case t.Configs != nil && checkCompactRF(ptrIf(t.Configs, "cleanup.policy"), rf) != "":
-				refused[i] = checkCompactRF(ptrIf(t.Configs, "cleanup.policy"), rf)
 			}
 			if _, no := refused[i]; no {
 				bad.Topics, badIdx = append(bad.Topics, bt), append(badIdx, i)
@@ -415,18 +378,6 @@ func (c *Controller) alterConfigsLocal(ctx context.Context, req *brokerop.AlterC
 			}
 			return "", nil
 		})
-		refused = c.compactRefusals(refused, len(req.Resources), func(i int) (string, *string) {
-			r := req.Resources[i]
-			if r.Type != topicResource {
-				return "", nil
-			}
-			for _, cf := range r.Configs {
-				if cf.Name == "cleanup.policy" {
-					return r.Name, cf.Value
-				}
-			}
-			return "", nil
-		})
 		return alterWithMinISR(c, ctx, req, req.Resources, refused, func(keep []int) *brokerop.AlterConfigsReq {
 			s := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly}
 			for _, i := range keep {
@@ -448,18 +399,6 @@ func (c *Controller) incrementalAlterConfigsLocal(ctx context.Context, req *brok
 			}
 			for _, cf := range r.Configs {
 				if cf.Name == minISRConfig && cf.Op == brokerop.ConfigOpSet {
-					return r.Name, cf.Value
-				}
-			}
-			return "", nil
-		})
-		refused = c.compactRefusals(refused, len(req.Resources), func(i int) (string, *string) {
-			r := req.Resources[i]
-			if r.Type != topicResource {
-				return "", nil
-			}
-			for _, cf := range r.Configs {
-				if cf.Name == "cleanup.policy" && cf.Op == brokerop.ConfigOpSet {
 					return r.Name, cf.Value
 				}
 			}
@@ -675,12 +614,4 @@ func (c *Controller) sendReport(r partitionReport) (done, refused bool) {
 			"code", resp.ErrorCode, "msg", resp.ErrorMessage)
 	}
 	return true, false
-}
-
-// ptrIf returns a pointer to m[k], or nil if absent.
-func ptrIf(m map[string]string, k string) *string {
-	if v, ok := m[k]; ok {
-		return &v
-	}
-	return nil
 }

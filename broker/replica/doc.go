@@ -120,6 +120,18 @@
 // Storage.ApplySnapshot, made durable by the round's Sync, then given to
 // StateMachine.Restore; proposals pending in that group fail.
 //
+// # Compaction (cleanup.policy=compact)
+//
+// Log compaction of a replicated partition (the broker's cleaner; broker/doc.go, Compacted
+// topics, has the decisions) is not raft log compaction: each replica's cleaner rewrites the
+// data of committed, applied entries of its own log in place (records dropped, batches
+// emptied, never an entry removed: wal keeps each entry's tag, the raft index), so Term,
+// Entries and the index-to-offset map answer for every index as before and raft's
+// FirstIndex does not move. The Engine needs no hook for it: raft may send a cleaned entry
+// to a follower (same index and term, fewer records) as readily as the original, and a
+// replica whose log is behind the leader's snapshot still gets the snapshot and then
+// whatever entries the leader holds after it.
+//
 // # Transport
 //
 // Transport.Send gets the messages of a round in at most two calls (before the Sync, after

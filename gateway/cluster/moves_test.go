@@ -32,6 +32,12 @@ func movesSetup(t *testing.T, n int, parts int32) (string, *kadm.Client, *contro
 // movesSetupGW is movesSetup that also returns the gateway's endpoint.
 func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
+	return movesSetupWith(t, n, parts, nil)
+}
+
+// movesSetupWith is movesSetupGW creating "mv" with topic configs.
+func movesSetupWith(t *testing.T, n int, parts int32, configs map[string]*string) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
+	t.Helper()
 	gw := newEP(t)
 	qc := controllertest.Start(t, n, gw.NodeID())
 	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
@@ -49,7 +55,7 @@ func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *cont
 	if err := controllertest.Eventually(func() error {
 		ctx, cancel := controllertest.Context()
 		defer cancel()
-		r, err := adm.CreateTopic(ctx, parts, 3, nil, "mv")
+		r, err := adm.CreateTopic(ctx, parts, 3, configs, "mv")
 		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			return nil
 		}

@@ -43,7 +43,10 @@
 // Terms must fit Kafka's int32 leader epoch.
 //
 // Entries rebuilds exactly the raft entries appended (Type, Term, Index, Data, with the
-// stamps above); it reads the log (wal.Log.Read) from the entry's offset.
+// stamps above); it reads the log (wal.Log.Read) from the entry's offset. The broker's log
+// cleaner (cleanup.policy=compact) may rewrite a committed data entry's batches in place
+// (records removed, batch headers and the tagged wal entry kept: wal.Log.CleanSegments):
+// Entries then returns the cleaned data, with the same index, term and offsets.
 //
 // # State
 //
