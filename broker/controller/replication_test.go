@@ -66,18 +66,26 @@ func TestReplicatedTopicPlacement(t *testing.T) {
 		t.Fatalf("brokers: %v", kafkaOf)
 	}
 	// The metadata state: three distinct replicas per partition, preferred leaders spread.
-	top := h.nodes[fi].ctl.r.Topics()
+	// fi is a follower of the quorum: the create was answered once the leader applied it, so
+	// fi's own state may be a moment behind.
+	var top []Topic
 	var r3 *Topic
-	for i := range top {
-		if top[i].Name == "r3" {
-			r3 = &top[i]
+	eventually(t, "r3 in the follower's state", func() error {
+		top, r3 = h.nodes[fi].ctl.r.Topics(), nil
+		for i := range top {
+			if top[i].Name == "r3" {
+				r3 = &top[i]
+			}
 		}
+		if r3 == nil || len(r3.Replicas) != 6 {
+			return fmt.Errorf("r3 in the state: %+v", r3)
+		}
+		return nil
+	})
+	for i := range top {
 		if top[i].Name == "one" && top[i].Replicas != nil {
 			t.Errorf("RF 1 topic has replica lists %v", top[i].Replicas)
 		}
-	}
-	if r3 == nil || len(r3.Replicas) != 6 {
-		t.Fatalf("r3 in the state: %+v", r3)
 	}
 	leads := map[uint64]int{}
 	for p, r := range r3.Replicas {
