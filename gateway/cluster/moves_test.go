@@ -373,6 +373,25 @@ func stable(t *testing.T, qc *controllertest.Cluster, p int32) partDetail {
 	return d
 }
 
+// waitReplaced waits for the controller's replacement of a wiped broker's old incarnation
+// (raft id oldRaft) by the new one, nb: nb in groups partitions' raft groups, the old one in
+// none.
+func waitReplaced(t *testing.T, nb *controllertest.Broker, oldRaft uint64, groups int) {
+	t.Helper()
+	if err := controllertest.Eventually(func() error {
+		counts := map[uint64]int{}
+		for _, m := range nb.Controller.Status().Brokers {
+			counts[m.RaftID] = m.Replicas
+		}
+		if counts[nb.RaftID] != groups || counts[oldRaft] != 0 {
+			return fmt.Errorf("the new incarnation is in %d partitions' groups and the old one in %d, want %d and 0", counts[nb.RaftID], counts[oldRaft], groups)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // ElectLeaders: after the preferred replica changes (a reassignment that only reorders the
 // replicas settles at once), a preferred election moves the leadership to it; asked again it
 // is not needed; an unclean election is never needed while a leader exists.
@@ -488,20 +507,8 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 		t.Fatal("the wiped broker kept its raft id")
 	}
 	// The Kafka view alone cannot tell the incarnations apart (both have Kafka id kid): right
-	// after the wipe it still shows the old one's replicas in sync. Wait for the controller's
-	// replacement: the new incarnation in both partitions' groups, the old one in none.
-	if err := controllertest.Eventually(func() error {
-		counts := map[uint64]int{}
-		for _, m := range nb.Controller.Status().Brokers {
-			counts[m.RaftID] = m.Replicas
-		}
-		if counts[nb.RaftID] != 2 || counts[oldRaft] != 0 {
-			return fmt.Errorf("the new incarnation is in %d partitions' groups and the old one in %d, want 2 and 0", counts[nb.RaftID], counts[oldRaft])
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// after the wipe it still shows the old one's replicas in sync.
+	waitReplaced(t, nb, oldRaft, 2)
 	for p := range int32(2) {
 		if err := controllertest.Eventually(func() error {
 			d, err := describe(qc, p)

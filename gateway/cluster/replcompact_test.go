@@ -268,18 +268,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 	nb := qc.Wipe(t, w)
 	// The controller replaces the old incarnation by the new one in both topics' groups (the
 	// Kafka view alone cannot tell them apart: see TestWipedBrokerIsPutBack).
-	if err := controllertest.Eventually(func() error {
-		counts := map[uint64]int{}
-		for _, m := range nb.Controller.Status().Brokers {
-			counts[m.RaftID] = m.Replicas
-		}
-		if counts[nb.RaftID] != 2 || counts[oldRaft] != 0 {
-			return fmt.Errorf("the new incarnation is in %d partitions' groups and the old one in %d, want 2 and 0", counts[nb.RaftID], counts[oldRaft])
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitReplaced(t, nb, oldRaft, 2)
 	if err := controllertest.Eventually(func() error {
 		d, err := describe(qc, 0)
 		if err != nil {
