@@ -73,16 +73,7 @@ func appendJournalTo(w *writeBuf, hdr []byte, kind uint8, synced int64, name str
 		tb = hdr[journalHeaderSize : journalHeaderSize+tagSize]
 		binary.BigEndian.PutUint64(tb, tag)
 	}
-	binary.BigEndian.PutUint32(b[4:8], journalMagic)
-	binary.BigEndian.PutUint32(b[8:12], uint32(size))
-	b[12] = journalVersion
-	b[13] = kind
-	binary.BigEndian.PutUint16(b[14:16], uint16(len(name)))
-	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
-	binary.BigEndian.PutUint64(b[24:32], uint64(base))
-	binary.BigEndian.PutUint32(b[32:36], uint32(count))
-	binary.BigEndian.PutUint32(b[36:40], 0)
-	binary.BigEndian.PutUint64(b[40:48], uint64(maxTs))
+	putJournalHeader(b, size, kind, len(name), synced, base, count, maxTs)
 	n := w.len()
 	w.write(b)
 	w.writeString(name)
@@ -102,6 +93,20 @@ func appendJournalTo(w *writeBuf, hdr []byte, kind uint8, synced int64, name str
 	return size
 }
 
+// putJournalHeader fills a record header's fields after its CRC (b[4:journalHeaderSize]).
+func putJournalHeader(b []byte, size int, kind uint8, nameLen int, synced, base int64, count int32, maxTs int64) {
+	binary.BigEndian.PutUint32(b[4:8], journalMagic)
+	binary.BigEndian.PutUint32(b[8:12], uint32(size))
+	b[12] = journalVersion
+	b[13] = kind
+	binary.BigEndian.PutUint16(b[14:16], uint16(nameLen))
+	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
+	binary.BigEndian.PutUint64(b[24:32], uint64(base))
+	binary.BigEndian.PutUint32(b[32:36], uint32(count))
+	binary.BigEndian.PutUint32(b[36:40], 0)
+	binary.BigEndian.PutUint64(b[40:48], uint64(maxTs))
+}
+
 func appendJournalRec(dst []byte, kind uint8, synced int64, name string, tag uint64, data []byte, base int64, count int32, maxTs int64) []byte {
 	n := len(dst)
 	size := journalRecordSize(name, data)
@@ -115,16 +120,7 @@ func appendJournalRec(dst []byte, kind uint8, synced int64, name string, tag uin
 	}
 	dst = append(dst, data...)
 	b := dst[n:]
-	binary.BigEndian.PutUint32(b[4:8], journalMagic)
-	binary.BigEndian.PutUint32(b[8:12], uint32(size))
-	b[12] = journalVersion
-	b[13] = kind
-	binary.BigEndian.PutUint16(b[14:16], uint16(len(name)))
-	binary.BigEndian.PutUint64(b[16:24], uint64(synced))
-	binary.BigEndian.PutUint64(b[24:32], uint64(base))
-	binary.BigEndian.PutUint32(b[32:36], uint32(count))
-	binary.BigEndian.PutUint32(b[36:40], 0)
-	binary.BigEndian.PutUint64(b[40:48], uint64(maxTs))
+	putJournalHeader(b, size, kind, len(name), synced, base, count, maxTs)
 	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:size], castagnoli))
 	return dst
 }
