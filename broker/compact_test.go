@@ -85,25 +85,11 @@ func (e *env) readCompacted(topic string) []got {
 			if crc32.Checksum(data[21:size], castagnoli) != uint32(rb.CRC) {
 				e.t.Fatalf("batch at %d: bad crc", rb.FirstOffset)
 			}
-			recs := rb.Records
-			if err := walkRecords(recs, rb.NumRecords, func(x rawRecord) error {
-				off := rb.FirstOffset + int64(x.offsetDelta)
-				if off < from {
-					return nil
-				}
-				// the value: re-parse from raw
-				g := got{off: off, key: string(x.key), null: x.nullValue}
-				if !x.nullValue {
-					g.value = recordValue(x.raw)
-				}
-				out = append(out, g)
-				return nil
-			}); err != nil {
+			var err error
+			if out, err = appendGot(out, rb.Records, rb.NumRecords, rb.FirstOffset, from); err != nil {
 				e.t.Fatal(err)
 			}
-			if rb.Attributes&attrControl == 0 || true {
-				from = max(from, rb.FirstOffset+int64(rb.LastOffsetDelta)+1)
-			}
+			from = max(from, rb.FirstOffset+int64(rb.LastOffsetDelta)+1)
 			data = data[size:]
 		}
 	}
@@ -716,4 +702,22 @@ func TestCleanerGoroutine(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// appendGot appends to out the records of one batch's record section recs (n records, first
+// offset base) at offsets from on.
+func appendGot(out []got, recs []byte, n int32, base, from int64) ([]got, error) {
+	err := walkRecords(recs, n, func(x rawRecord) error {
+		off := base + int64(x.offsetDelta)
+		if off < from {
+			return nil
+		}
+		g := got{off: off, key: string(x.key), null: x.nullValue}
+		if !x.nullValue {
+			g.value = recordValue(x.raw)
+		}
+		out = append(out, g)
+		return nil
+	})
+	return out, err
 }

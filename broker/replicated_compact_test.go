@@ -42,18 +42,7 @@ func recordsOf(t testing.TB, bs []wal.Batch, from int64) []got {
 			if err != nil {
 				t.Fatalf("batch at %d: %v", h.baseOffset, err)
 			}
-			if err := walkRecords(recs, n, func(x rawRecord) error {
-				off := h.baseOffset + int64(x.offsetDelta)
-				if off < from {
-					return nil
-				}
-				g := got{off: off, key: string(x.key), null: x.nullValue}
-				if !x.nullValue {
-					g.value = recordValue(x.raw)
-				}
-				out = append(out, g)
-				return nil
-			}); err != nil {
+			if out, err = appendGot(out, recs, n, h.baseOffset, from); err != nil {
 				t.Fatal(err)
 			}
 		})
