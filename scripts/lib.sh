@@ -5,6 +5,8 @@
 #                        for, and its exit status is printed ("NAME: broker stopped (exit
 #                        status 0)").
 #   procs_add PID LABEL  a server to stop that way.
+#   procs_port_free ADDR VAR  exits 1 with a hint (`go tool task NAME VAR=…`) when ADDR's
+#                        port is already taken.
 #   procs_step CMD...    runs a start-up step (the build) so that a stop signal does not wait
 #                        for it to finish (a shell runs a trap only after its foreground
 #                        command): in the background, waited for; a stop sends it SIGTERM.
@@ -48,6 +50,17 @@ procs_comm() {
   else
     c="$(ps -o comm= -p "$1" 2>/dev/null)" || true
     basename "${c:-none}"
+  fi
+}
+
+# procs_port_free ADDR VAR: fails (exit 1, with a hint naming the task variable VAR that moves it)
+# when something already listens on ADDR's port. Without ss there is no check: the server's
+# own bind then fails and says so.
+procs_port_free() {
+  port="${1##*:}"
+  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = $port" 2>/dev/null | grep -q .; then
+    echo "$PROCS_NAME: port $port is in use; pick another, e.g. go tool task $PROCS_NAME $2=$((port + 1))" >&2
+    exit 1
   fi
 }
 

@@ -15,6 +15,8 @@ DATA="${DATA:-./data}/cluster"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
 BROKER_PORT="${BROKER_PORT:-7070}"
 ADMIN_PORT="${ADMIN_PORT:-9644}"
+# The gateway's status page and /metrics (STATUS_PORT=… in the task; STATUS_ADDR= turns it off).
+STATUS_ADDR="${STATUS_ADDR-127.0.0.1:9464}"
 # Four server processes on one machine: each gets a quarter of the cores (GOMAXPROCS, at
 # least 1) unless GOMAXPROCS is set.
 SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 4 ))}"
@@ -31,6 +33,8 @@ if ! "$BIN/broker" -h 2>&1 | grep -q quorum-seeds; then
   echo "up-cluster: this cmd/broker has no -quorum-seeds flag (the metadata quorum is not in this tree)" >&2
   exit 1
 fi
+procs_port_free "$KAFKA_LISTEN" PORT
+[ -z "$STATUS_ADDR" ] || procs_port_free "$STATUS_ADDR" STATUS_PORT
 mkdir -p "$DATA"
 
 GW_ID="$("$BIN/gateway" -data "$DATA/gateway" -print-node-id)"
@@ -58,7 +62,7 @@ for i in 0 1 2; do
     sleep 0.1
   done
 done
-GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$SEEDS" ${GATEWAY_ARGS:-} &
+GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$SEEDS" ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!
 procs_add $GW_PID gateway
 echo "up-cluster: brokers admin on 127.0.0.1:$ADMIN_PORT..$((ADMIN_PORT + 2)); Kafka on $KAFKA_LISTEN; Ctrl-C stops all"

@@ -16,6 +16,8 @@ procs_init up-secure
 DATA="${DATA:-./data}"
 BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 SECURE_LISTEN="${SECURE_LISTEN:-:9093}"
+# The gateway's status page and /metrics (STATUS_PORT=… in the task; STATUS_ADDR= turns it off).
+STATUS_ADDR="${STATUS_ADDR-127.0.0.1:9464}"
 BIN="${BIN:-./bin}"
 SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 [ "$SHARE" -ge 1 ] || SHARE=1
@@ -24,10 +26,8 @@ if [ "${BUILD:-1}" != 0 ]; then
   echo "up-secure: building broker and gateway into $BIN (a first build compiles the dependencies, a minute or more)"
   procs_step go build -v -o "$BIN/" ./cmd/gateway ./cmd/broker
 fi
-if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${SECURE_LISTEN##*:}" 2>/dev/null | grep -q .; then
-  echo "up-secure: port ${SECURE_LISTEN##*:} is in use; pick another, e.g. go tool task up-secure SECURE_PORT=$(( ${SECURE_LISTEN##*:} + 1 ))" >&2
-  exit 1
-fi
+procs_port_free "$SECURE_LISTEN" SECURE_PORT
+[ -z "$STATUS_ADDR" ] || procs_port_free "$STATUS_ADDR" STATUS_PORT
 SECURE_FLAGS="$("$BIN/gateway" -init-secure "$DATA/secure" -init-secure-hosts "${SECURE_HOSTS:-}")"
 GW_ID="$("$BIN/gateway" -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
@@ -43,7 +43,7 @@ done
 echo "SASL_SSL on $SECURE_LISTEN; CA $DATA/secure/ca.pem; user admin, password in $DATA/secure/admin.password"
 # shellcheck disable=SC2086 # SECURE_FLAGS and GATEWAY_ARGS are flag lists
 GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -brokers "$(cat "$DATA/broker.addr")" \
-  -listeners "SASL_SSL://$SECURE_LISTEN" $SECURE_FLAGS ${GATEWAY_ARGS:-} &
+  -listeners "SASL_SSL://$SECURE_LISTEN" $SECURE_FLAGS ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!
 procs_add $GW_PID gateway
 wait $GW_PID

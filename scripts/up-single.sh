@@ -7,15 +7,15 @@ set -eu
 procs_init up-single
 DATA="${DATA:-./data}"
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
+# The gateway's status page and /metrics (STATUS_PORT=… in the task; STATUS_ADDR= turns it off).
+STATUS_ADDR="${STATUS_ADDR-127.0.0.1:9464}"
 mkdir -p bin
 echo "up-single: building the gateway into ./bin (a first build compiles the dependencies, a minute or more)"
 procs_step go build -v -o bin/ ./cmd/gateway
-if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
-  echo "up-single: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up-single PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
-  exit 1
-fi
+procs_port_free "$KAFKA_LISTEN" PORT
+[ -z "$STATUS_ADDR" ] || procs_port_free "$STATUS_ADDR" STATUS_PORT
 # shellcheck disable=SC2086 # GATEWAY_ARGS is a flag list
-./bin/gateway -data "$DATA/single" -listen "$KAFKA_LISTEN" ${GATEWAY_ARGS:-} &
+./bin/gateway -data "$DATA/single" -listen "$KAFKA_LISTEN" ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!
 procs_add $GW_PID gateway
 wait $GW_PID

@@ -12,13 +12,13 @@ BROKER_BIND="${BROKER_BIND:-127.0.0.1:7070}"
 SHARE="${GOMAXPROCS:-$(( $(nproc 2>/dev/null || echo 2) / 2 ))}"
 [ "$SHARE" -ge 1 ] || SHARE=1
 KAFKA_LISTEN="${KAFKA_LISTEN:-:9092}"
+# The gateway's status page and /metrics (STATUS_PORT=… in the task; STATUS_ADDR= turns it off).
+STATUS_ADDR="${STATUS_ADDR-127.0.0.1:9464}"
 mkdir -p bin "$DATA"
 echo "up: building broker and gateway into ./bin (a first build compiles the dependencies, a minute or more)"
 procs_step go build -v -o bin/ ./cmd/gateway ./cmd/broker
-if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = ${KAFKA_LISTEN##*:}" 2>/dev/null | grep -q .; then
-  echo "up: port ${KAFKA_LISTEN##*:} is in use; pick another, e.g. go tool task up PORT=$(( ${KAFKA_LISTEN##*:} + 1 ))" >&2
-  exit 1
-fi
+procs_port_free "$KAFKA_LISTEN" PORT
+[ -z "$STATUS_ADDR" ] || procs_port_free "$STATUS_ADDR" STATUS_PORT
 GW_ID="$(./bin/gateway -data "$DATA/gateway" -print-node-id)"
 rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
@@ -30,7 +30,7 @@ while [ ! -s "$DATA/broker.addr" ]; do
   kill -0 $BROKER_PID 2>/dev/null || { echo "up: broker exited" >&2; exit 1; }
   sleep 0.1
 done
-GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${GATEWAY_ARGS:-} &
+GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!
 procs_add $GW_PID gateway
 wait $GW_PID

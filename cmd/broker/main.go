@@ -501,6 +501,7 @@ func printBrokerBanner(w io.Writer, o options, addr, tk, metricsURL string) {
 		[2]string{"quorum", quorum},
 		[2]string{"trusts", trust},
 		[2]string{"admin", admin},
+		cli.StatusPageRow(metricsURL),
 		[2]string{"metrics", metricsURL},
 		[2]string{"next", "gateway -brokers " + addr + "   (then a Kafka client at the gateway, e.g. kcat -b localhost:9092 -L)"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (logs are synced first)"})

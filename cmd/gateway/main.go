@@ -390,6 +390,7 @@ func printGatewayBanner(w io.Writer, o options, hp string, protocol gateway.Secu
 			[2]string{"data", o.data + " (topics, consumer groups, credentials)"})
 	}
 	rows = append(rows,
+		cli.StatusPageRow(metricsURL),
 		[2]string{"metrics", metricsURL},
 		[2]string{"next", "kcat -b " + hp + cli.KcatHint(protocol) + " -L"},
 		[2]string{"stop", "Ctrl-C or SIGTERM (data is synced first)"})

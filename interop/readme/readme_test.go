@@ -1,6 +1,8 @@
 package readme
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +50,8 @@ func quickStart(t *testing.T, readme string) (up string, kcat []string) {
 
 // TestReadmeQuickStart: on a fresh clone, the README's `go tool task up` starts the two
 // servers, the README's kcat lines list the cluster, produce two records and read them back,
-// a second `up` on the same port is refused with a hint (exit status non-zero), and a SIGTERM
+// the status page `up` announces shows the broker, the topic and a consumer group's lag going
+// to 0 in headless Chromium (checkStatusPage), a second `up` on the same port is refused with a hint (exit status non-zero), and a SIGTERM
 // to the process the user started (the `go` command, alone) stops every process it started:
 // `go` exits 0, both servers report exit status 0, no process and no listening socket is left.
 // Then `up` again, stopped as Ctrl-C does (SIGINT to the process group), with the same checks.
@@ -93,6 +96,7 @@ func TestReadmeQuickStart(t *testing.T) {
 			t.Errorf("start-up output lacks %q:\n%s", want, task.out.String())
 		}
 	}
+	checkStatusPage(t, ns, task.out.String())
 
 	busy := exec.Command("nsenter", "-t", ns.Pid(), "-n", "--", "sh", "-c", up+" DATA=./data-busy")
 	busy.Dir = clone
@@ -116,6 +120,56 @@ func TestReadmeQuickStart(t *testing.T) {
 	stopTask(t, ns, task, "SIGINT to the task's process group (Ctrl-C)", func() error {
 		return syscall.Kill(-task.cmd.Process.Pid, syscall.SIGINT)
 	})
+}
+
+// checkStatusPage opens the status page the running `up` announced (its gateway's "status"
+// line) in headless Chromium inside the namespace, as a person would in a browser: it shows
+// the broker and the topic the README's kcat lines wrote; a kcat consumer group that reads the
+// topic shows lag 0, three more records make it 3, and reading again brings it back to 0.
+func checkStatusPage(t *testing.T, ns *cluster.Netns, out string) {
+	t.Helper()
+	url := ""
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "status" && strings.HasPrefix(f[1], "http://") {
+			url = f[1]
+		}
+	}
+	if url == "" {
+		t.Fatalf("the start-up output names no status page:\n%s", out)
+	}
+	browser := cluster.Chromium(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // a hang bound
+	defer cancel()
+	bctx := cluster.StartChromium(t, ctx, browser, ns)
+	v := cluster.WaitStatusPage(t, bctx, url, "a broker and the topic demo", time.Minute, func(v cluster.StatusView) bool {
+		return len(v.Brokers) == 1 && v.HasTopic("demo")
+	})
+	t.Logf("status page: %v", v)
+
+	const group = "readme-group"
+	consume := "kcat -b localhost:9092 -G " + group + " -X auto.offset.reset=earliest -e -q demo"
+	run := func(cmd string) {
+		t.Helper()
+		if out, err := ns.Output("sh", "-c", cmd); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+	}
+	lag := func(want int64) cluster.StatusView {
+		t.Helper()
+		return cluster.WaitStatusPage(t, bctx, url, fmt.Sprintf("group %s with lag %d", group, want), time.Minute, func(v cluster.StatusView) bool {
+			g, ok := v.Group(group)
+			return ok && g.Lag == want
+		})
+	}
+	run(consume)
+	lag(0)
+	run(`printf 'k3:a\nk4:b\nk5:c\n' | kcat -b localhost:9092 -P -t demo -K:`)
+	lag(3)
+	cluster.Screenshot(t, bctx, "up-status-lag.png")
+	run(consume)
+	v = lag(0)
+	t.Logf("status page: %v", v)
+	cluster.Screenshot(t, bctx, "up-status.png")
 }
 
 // stopTask sends the signal (how: what it is, for messages) and checks what a person asks of

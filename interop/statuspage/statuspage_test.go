@@ -2,12 +2,7 @@ package statuspage
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +32,7 @@ type peerRow struct {
 // same peer on the relay path, with the relay's URL. Both views are kept as screenshots.
 func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 	cluster.RequireNamespaces(t)
-	browser := chromium(t)
+	browser := cluster.Chromium(t)
 	c := cluster.New(t, cluster.Options{Brokers: 1, Gateways: 1, Netns: true, Relay: true,
 		GatewayArgs: func(*cluster.Gateway) []string { return []string{"-metrics", statusAddr} }})
 	c.StartBrokers(t, c.Brokers...)
@@ -46,7 +41,7 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // a hang bound
 	defer cancel()
-	bctx := startChromium(t, ctx, browser, g.NS.Netns)
+	bctx := cluster.StartChromium(t, ctx, browser, g.NS.Netns)
 	url := "http://" + statusAddr + "/"
 
 	// Each check loads the page afresh (it would refresh itself every 5 s) and reads the row
@@ -58,7 +53,7 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 		js := `(() => {
 			for (const tr of document.querySelectorAll('#peers tr.peer')) {
 				const td = tr.querySelectorAll('td');
-				if (td[0].innerText.trim() === ` + jsString(b.ID) + `) {
+				if (td[0].innerText.trim() === ` + cluster.JSString(b.ID) + `) {
 					return {what: td[1].innerText.trim(), path: td[2].innerText.trim(), remote: td[3].innerText.trim(), rtt: td[4].innerText.trim()};
 				}
 			}
@@ -90,21 +85,6 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 			}
 		}
 	}
-	shoot := func(name string) {
-		t.Helper()
-		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)) // quality 100: PNG
-		if err != nil {
-			t.Fatalf("chromium screenshot: %v", err)
-		}
-		if len(shot) < 1000 || string(shot[1:4]) != "PNG" {
-			t.Fatalf("screenshot of %d bytes is not an image", len(shot))
-		}
-		out := filepath.Join(t.ArtifactDir(), name)
-		if err := os.WriteFile(out, shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", out)
-	}
 
 	row, body := waitPath("direct")
 	t.Logf("direct: %+v", row)
@@ -117,7 +97,7 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 			t.Errorf("the page does not show %q:\n%s", want, body)
 		}
 	}
-	shoot("status-direct.png")
+	cluster.Screenshot(t, bctx, "status-direct.png")
 
 	c.Net.RelayOnly(true)
 	row, body = waitPath("relay")
@@ -128,53 +108,8 @@ func TestStatusPageRelayAfterDirectBlocked(t *testing.T) {
 	if !strings.Contains(body, "Brokers") {
 		t.Errorf("the page over the relay lacks its brokers table:\n%s", body)
 	}
-	shoot("status-relay.png")
+	cluster.Screenshot(t, bctx, "status-relay.png")
 	if c.Net.Dropped() == 0 {
 		t.Errorf("no UDP packet between the namespaces was dropped: the direct path was not blocked")
 	}
-}
-
-// chromium finds the browser; without one the test is skipped (fails under CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, b := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(b); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (.ci/run installs it)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
-
-// startChromium starts headless Chromium inside ns (nsenter execs it: the browser process is
-// the one chromedp started, talking over its pipe, fds 3 and 4) and returns its context.
-func startChromium(t *testing.T, ctx context.Context, browser string, ns *cluster.Netns) context.Context {
-	t.Helper()
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.WindowSize(1200, 900),
-		chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-			cmd.Args = append([]string{"nsenter", "-t", ns.Pid(), "-n", "--", browser}, cmd.Args[1:]...)
-			cmd.Path = nsenter
-			if cmd.SysProcAttr == nil {
-				cmd.SysProcAttr = &syscall.SysProcAttr{}
-			}
-			cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // as chromedp's default: gone with the test binary
-		}))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(acancel)
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	return bctx
-}
-
-// jsString quotes s as a JavaScript string literal.
-func jsString(s string) string {
-	q, _ := json.Marshal(s)
-	return string(q)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -253,4 +254,13 @@ func observe(fns map[string]func() int64, mk func(name string) (metric.Int64Obse
 		return nil
 	}, insts...)
 	return err
+}
+
+// StatusPageRow is the start-up banner's row for the status page served at "/" beside the
+// /metrics at metricsURL (what ServeMetrics returned; "" when -metrics is off).
+func StatusPageRow(metricsURL string) [2]string {
+	if metricsURL == "" {
+		return [2]string{"status", ""}
+	}
+	return [2]string{"status", strings.TrimSuffix(metricsURL, "metrics") + " (status page: brokers, topics, consumer lag, mesh paths, traces)"}
 }
