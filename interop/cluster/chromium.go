@@ -56,6 +56,10 @@ func StartChromium(t *testing.T, ctx context.Context, browser string, ns *Netns)
 	return bctx
 }
 
+// CloseChromium closes the browser StartChromium started and waits for it to exit (a test
+// that then checks its namespace for leftover processes must not find the browser's).
+func CloseChromium(bctx context.Context) error { return chromedp.Cancel(bctx) }
+
 // Screenshot saves what the browser shows as a PNG in the test's artifact directory.
 func Screenshot(t *testing.T, bctx context.Context, name string) {
 	t.Helper()
@@ -80,10 +84,12 @@ type StatusGroup struct {
 }
 
 // StatusView is what a person reads on a status page (gateway/status): the brokers table's
+// rows (Kafka's view: a gateway answers as the one broker clients see), the mesh peers'
 // rows, the topics' headings and the consumer groups with their lag, as rendered text, and
 // the whole page's text.
 type StatusView struct {
 	Brokers []string      `json:"brokers"`
+	Peers   []string      `json:"peers"`
 	Topics  []string      `json:"topics"`
 	Groups  []StatusGroup `json:"groups"`
 	Body    string        `json:"body"`
@@ -98,6 +104,7 @@ func ReadStatusPage(bctx context.Context, url string) (StatusView, error) {
 		const rows = sel => Array.from(document.querySelectorAll(sel)).map(e => e.innerText.trim());
 		return {
 			brokers: rows('#brokers tr:not(:first-child)'),
+			peers: rows('#peers tr.peer'),
 			topics: rows('h3.topic'),
 			groups: Array.from(document.querySelectorAll('h3.group')).map(h => ({
 				id: h.firstChild.textContent.trim(),
@@ -138,6 +145,17 @@ func (v StatusView) Group(id string) (StatusGroup, bool) {
 		}
 	}
 	return StatusGroup{}, false
+}
+
+// MeshPeers counts the mesh peers shown as what ("broker", "gateway").
+func (v StatusView) MeshPeers(what string) int {
+	n := 0
+	for _, r := range v.Peers {
+		if f := strings.Split(r, "\t"); len(f) > 1 && strings.TrimSpace(f[1]) == what {
+			n++
+		}
+	}
+	return n
 }
 
 // HasTopic says whether a topic heading starts with name (the heading is "name (N

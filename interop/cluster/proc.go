@@ -65,6 +65,9 @@ func startProc(tb, owner testing.TB, name string, ns *Netns, env []string, bin s
 		p.Cmd.Stdout, p.Cmd.Stderr = io.MultiWriter(p.Stdout, f), io.MultiWriter(p.Stderr, f)
 	}
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A script killed before it could stop its own children leaves them holding its output:
+	// Wait then stops waiting for that output after this long instead of forever.
+	p.Cmd.WaitDelay = 10 * time.Second
 	if err := p.Cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,12 +41,12 @@ import (
 func TestUpSecure(t *testing.T) {
 	bin := bins(t)
 	data := t.TempDir()
-	listen := cluster.FreeTCP(t)
+	listen, status := cluster.FreeTCP(t), cluster.FreeTCP(t)
 	script, err := filepath.Abs("../../scripts/up-secure.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, "up-secure", []string{"DATA=" + data, "BROKER_BIND=" + cluster.FreeUDP(t), "SECURE_LISTEN=" + listen,
+	p := startProc(t, "up-secure", []string{"DATA=" + data, "BROKER_BIND=" + cluster.FreeUDP(t), "SECURE_LISTEN=" + listen, "STATUS_ADDR=" + status,
 		"BIN=" + bin, "BUILD=0", "GOMAXPROCS=1"}, "sh", script)
 	// The script's children die with it on SIGTERM; a failing test still stops them before
 	// the script is killed (cleanups run last-in first-out).
@@ -58,6 +59,16 @@ func TestUpSecure(t *testing.T) {
 	step("listening")
 	if strings.Contains(p.Stdout.String(), "listener PLAINTEXT") {
 		t.Fatalf("a plaintext listener:\n%s", p.Logs())
+	}
+	// The status page the task serves by default (here on a free port: STATUS_ADDR).
+	if resp, err := http.Get("http://" + status + "/"); err != nil {
+		t.Errorf("status page: %v", err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "meshkafka gateway") || !strings.Contains(string(page), `id="brokers"`) {
+			t.Errorf("status page: %s\n%.2000s", resp.Status, page)
+		}
 	}
 
 	sec := filepath.Join(data, "secure")

@@ -170,6 +170,9 @@ func checkStatusPage(t *testing.T, ns *cluster.Netns, out string) {
 	v = lag(0)
 	t.Logf("status page: %v", v)
 	cluster.Screenshot(t, bctx, "up-status.png")
+	if err := cluster.CloseChromium(bctx); err != nil {
+		t.Errorf("closing chromium: %v", err)
+	}
 }
 
 // stopTask sends the signal (how: what it is, for messages) and checks what a person asks of
