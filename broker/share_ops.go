@@ -301,8 +301,10 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		var windowEnds []brokerop.FetchPartition
 		var untilLock time.Duration // to the next acquisition lock expiry of these partitions (0: none)
 		if err := b.share.Do(func(m *share.Machine, now time.Time) {
-			if d := m.NextLockDeadline(req.Group, parts); !d.IsZero() {
-				untilLock = max(d.Sub(now), 0) + time.Millisecond
+			if freed != nil {
+				if d := m.NextLockDeadline(req.Group, parts); !d.IsZero() {
+					untilLock = max(d.Sub(now), 0) + time.Millisecond
+				}
 			}
 			for i, tp := range parts {
 				if codes[i] != 0 {
