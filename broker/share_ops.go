@@ -180,7 +180,8 @@ func cutAfter(spans []share.Span, ends []int, offset int64) int {
 // ShareFetch serves ShareFetch: the session update, the piggy-backed acknowledgements, then
 // for each partition of the session a read of this broker's log from the share partition's
 // first available offset and the acquisition of what was read. With nothing acquired and
-// MaxWaitMs > 0 it waits (once) for new records past the in-flight windows and tries again.
+// MaxWaitMs > 0 it waits (once) for new records past the in-flight windows, for records of
+// the group freed meanwhile or for the next lock expiry of its partitions, and tries again.
 func (b *Broker) ShareFetch(ctx context.Context, req *brokerop.ShareFetchReq) (*brokerop.ShareFetchResp, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
@@ -287,6 +288,10 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		return err
 	}
 	for attempt := 0; attempt < 2; attempt++ {
+		var freed <-chan struct{}
+		if attempt == 0 && req.MaxWaitMs > 0 {
+			freed = b.share.Freed(req.Group) // before the look: nothing freed after it is missed
+		}
 		bounds, codes, err := b.shareBounds(ctx, parts, iso)
 		if err != nil {
 			return err
@@ -294,7 +299,13 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		var offsets []int64
 		var want []int
 		var windowEnds []brokerop.FetchPartition
-		if err := b.share.Do(func(m *share.Machine, _ time.Time) {
+		var untilLock time.Duration // to the next acquisition lock expiry of these partitions (0: none)
+		if err := b.share.Do(func(m *share.Machine, now time.Time) {
+			if freed != nil {
+				if d := m.NextLockDeadline(req.Group, parts); !d.IsZero() {
+					untilLock = max(d.Sub(now), 0) + time.Millisecond
+				}
+			}
 			for i, tp := range parts {
 				if codes[i] != 0 {
 					continue
@@ -367,16 +378,43 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		if acquired > 0 || attempt == 1 || req.MaxWaitMs <= 0 || len(windowEnds)+len(want) == 0 {
 			return nil
 		}
-		// Nothing to hand out: wait for records past the windows (or the wait's end).
+		// Nothing to hand out: wait for records past the windows, for records of the group
+		// freed meanwhile (released, a member gone) or for the next lock expiry here (the next
+		// look's Tick frees its records), or the wait's end.
 		wait := &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: 1, MaxBytes: 1, IsolationLevel: iso, Partitions: windowEnds}
 		for k, i := range want {
 			wait.Partitions = append(wait.Partitions, brokerop.FetchPartition{Topic: parts[i].Topic, Partition: parts[i].Partition, Offset: offsets[k], MaxBytes: 1})
 		}
-		if _, err := b.Fetch(ctx, wait); err != nil {
+		if err := b.shareWait(ctx, wait, freed, untilLock); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// shareWait is ShareFetch's long poll: the Fetch wait for appends, ended early when freed
+// is closed or after untilLock (> 0). Records freed by an acknowledgement or a lock expiry
+// are not appends: at the end of the input nothing else would wake the wait before its
+// MaxWaitMs, and a lock expiry is only seen by a later call's Tick.
+func (b *Broker) shareWait(ctx context.Context, wait *brokerop.FetchReq, freed <-chan struct{}, untilLock time.Duration) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if untilLock > 0 {
+		var cancelLock context.CancelFunc
+		wctx, cancelLock = context.WithTimeout(wctx, untilLock)
+		defer cancelLock()
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-freed:
+			cancel()
+		case <-done:
+		}
+	}()
+	_, err := b.Fetch(wctx, wait)
+	return err
 }
 
 // ShareAcknowledge serves ShareAcknowledge (SessionEpoch 0 is INVALID_SHARE_SESSION_EPOCH:

@@ -5,8 +5,10 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/share"
 )
 
 func shareFetch(t *testing.T, e *env, member string, epoch, maxRecords int32, acks ...brokerop.ShareAckBatch) []brokerop.ShareAcquired {
@@ -167,5 +169,72 @@ func TestShareReadCommitted(t *testing.T) {
 	}
 	if !slices.Contains(values, "c") {
 		t.Fatalf("the record after the abort is missing: %v %v", offs, values)
+	}
+}
+
+// TestShareFetchWaitWakesOnFreedRecords: a ShareFetch long-polling at the end of the input
+// (nothing to acquire, no append coming) returns as soon as records become acquirable
+// again, released by another member's acknowledgement or by an expired acquisition lock,
+// not when its MaxWaitMs runs out.
+func TestShareFetchWaitWakesOnFreedRecords(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Now = time.Now }) // lock expiry on the real clock
+	e.create("q", 1, nil)
+	for i := range 5 {
+		e.mustProduce(-1, "q", 0, makeBatch(false, vals(1, string(rune('a'+i)))...))
+	}
+	cresp, err := e.b.IncrementalAlterConfigs(context.Background(), &brokerop.IncrementalAlterConfigsReq{Resources: []brokerop.IncrementalAlterConfigsResource{
+		{Type: brokerop.ResourceGroupConfig, Name: "g", Configs: []brokerop.IncrementalAlterConfig{
+			{Name: "share.auto.offset.reset", Op: brokerop.ConfigOpSet, Value: ptrTo("earliest")},
+			{Name: "share.record.lock.duration.ms", Op: brokerop.ConfigOpSet, Value: ptrTo("1000")}}},
+	}})
+	if err != nil || cresp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("IncrementalAlterConfigs: %v %+v", err, cresp)
+	}
+	for _, m := range []string{"A", "B"} {
+		if hb, err := e.b.ShareGroupHeartbeat(context.Background(), &brokerop.ShareGroupHeartbeatReq{Group: "g", MemberID: m, HasTopics: true, Topics: []string{"q"}}); err != nil || hb.ErrorCode != 0 {
+			t.Fatalf("heartbeat %s: %v %+v", m, err, hb)
+		}
+	}
+	if got := shareFetch(t, e, "A", 0, 5); !reflect.DeepEqual(got, []brokerop.ShareAcquired{{First: 0, Last: 4, Count: 1}}) {
+		t.Fatalf("A: %+v", got)
+	}
+	if got := shareFetch(t, e, "B", 0, 5); got != nil { // B is caught up: A holds everything
+		t.Fatalf("B: %+v", got)
+	}
+	const maxWait = 10 * time.Second
+	waitFetch := func(epoch int32) ([]brokerop.ShareAcquired, time.Duration) {
+		start := time.Now()
+		resp, err := e.b.ShareFetch(context.Background(), &brokerop.ShareFetchReq{Group: "g", MemberID: "B", SessionEpoch: epoch, MaxRecords: 5,
+			MaxWaitMs: int32(maxWait / time.Millisecond), Partitions: []brokerop.ShareFetchPartition{{Topic: "q", Partition: 0}}})
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("ShareFetch: %v %+v", err, resp)
+		}
+		var out []brokerop.ShareAcquired
+		for _, p := range resp.Partitions {
+			out = append(out, p.Acquired...)
+		}
+		return out, time.Since(start)
+	}
+
+	// A releases record 2 while B waits.
+	acked := make(chan *brokerop.ShareAcknowledgeResp, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		resp, _ := e.b.ShareAcknowledge(context.Background(), &brokerop.ShareAcknowledgeReq{Group: "g", MemberID: "A", SessionEpoch: 1,
+			Partitions: []brokerop.ShareAckPartition{{Topic: "q", Partition: 0, Acks: []brokerop.ShareAckBatch{{First: 2, Last: 2, Types: []int8{share.AckRelease}}}}}})
+		acked <- resp
+	}()
+	got, took := waitFetch(1)
+	if r := <-acked; r == nil || r.ErrorCode != 0 || len(r.Partitions) != 1 || r.Partitions[0].ErrorCode != 0 {
+		t.Fatalf("A's release: %+v", r)
+	}
+	if !reflect.DeepEqual(got, []brokerop.ShareAcquired{{First: 2, Last: 2, Count: 2}}) || took >= maxWait/2 {
+		t.Fatalf("after a release: %+v after %v (the wait must end when a record is released)", got, took)
+	}
+
+	// A's locks on 0-1 and 3-4 (1 s) expire while B waits.
+	got, took = waitFetch(2)
+	if !reflect.DeepEqual(got, []brokerop.ShareAcquired{{First: 0, Last: 1, Count: 2}, {First: 3, Last: 4, Count: 2}}) || took >= maxWait/2 {
+		t.Fatalf("after the locks expired: %+v after %v (the wait must end when a lock expires)", got, took)
 	}
 }

@@ -50,7 +50,11 @@
 // window, INVALID_RECORD_STATE for a record the member does not hold, e.g. after its lock
 // expired). SPSO then moves past every leading acknowledged or archived record. An expired
 // lock makes the record available again (archived at the limit); expiry is evaluated by
-// Tick, which the shell calls at the start of every operation.
+// Tick, which the shell calls at the start of every operation. Records acquirable again
+// without an append (released, expired, their member or session gone, or past a full
+// window that moved) are reported by Freed, and NextLockDeadline tells when the next lock
+// of some partitions expires: a ShareFetch waiting at the end of the input wakes for both,
+// as Kafka completes its delayed share fetches on them.
 //
 // Share sessions (per group and member): ShareFetch with epoch 0 opens one (INVALID_REQUEST
 // if it carries acknowledgements; SHARE_SESSION_LIMIT_REACHED past

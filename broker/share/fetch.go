@@ -227,7 +227,7 @@ spans:
 		}
 	}
 	if changed {
-		m.advance(p)
+		m.advance(g, p)
 		m.dirty[partKey{groupName, tp}] = true
 	}
 	return out
@@ -286,7 +286,7 @@ func (m *Machine) Acknowledge(now time.Time, groupName, memberID string, pa Part
 			case AckAccept:
 				r.state, r.member, r.deadline = Acknowledged, "", time.Time{}
 			case AckRelease:
-				m.release(r, m.limit(g))
+				m.release(g, r)
 			case AckGap, AckReject:
 				r.state, r.member, r.deadline = Archived, "", time.Time{}
 			case AckRenew:
@@ -294,7 +294,7 @@ func (m *Machine) Acknowledge(now time.Time, groupName, memberID string, pa Part
 			}
 		}
 	}
-	m.advance(p)
+	m.advance(g, p)
 	m.dirty[partKey{groupName, pa.TP}] = true
 	return errNone
 }
@@ -527,7 +527,7 @@ func (m *Machine) Apply(r *Record) {
 				p.in = append(p.in, rec{state: st, count: run.Count})
 			}
 		}
-		m.advance(p)
+		m.advance(g, p)
 		g.parts[TP{r.Topic, r.Partition}] = p
 	case KindDeletePartition:
 		if g := m.groups[r.Group]; g != nil {
@@ -536,4 +536,5 @@ func (m *Machine) Apply(r *Record) {
 	}
 	m.out = nil
 	clear(m.dirty)
+	clear(m.freed)
 }

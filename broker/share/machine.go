@@ -105,6 +105,7 @@ type Machine struct {
 	sessions map[sessionKey]*session
 	dirty    map[partKey]bool // share partitions whose state changed since Drain
 	out      []*Record        // group records since Drain
+	freed    map[string]bool  // groups with records acquirable again since Freed
 }
 
 type group struct {
@@ -154,7 +155,8 @@ type partition struct {
 
 // NewMachine returns an empty Machine.
 func NewMachine(cfg Config) *Machine {
-	return &Machine{cfg: cfg.withDefaults(), groups: map[string]*group{}, sessions: map[sessionKey]*session{}, dirty: map[partKey]bool{}}
+	return &Machine{cfg: cfg.withDefaults(), groups: map[string]*group{}, sessions: map[sessionKey]*session{}, dirty: map[partKey]bool{},
+		freed: map[string]bool{}}
 }
 
 // Config returns the effective configuration.
@@ -387,12 +389,12 @@ func (m *Machine) releaseMember(now time.Time, g *group, id string) {
 		for i := range p.in {
 			r := &p.in[i]
 			if r.state == Acquired && r.member == id {
-				m.release(r, m.limit(g))
+				m.release(g, r)
 				changed = true
 			}
 		}
 		if changed {
-			m.advance(p)
+			m.advance(g, p)
 			m.dirty[partKey{g.name, tp}] = true
 		}
 	}
@@ -410,25 +412,67 @@ func (m *Machine) limit(g *group) int16 {
 }
 
 // release makes an acquired record available again, or archives it at the delivery limit.
-func (m *Machine) release(r *rec, limit int16) {
+// A record available again is news for the group's waiting fetches (Freed).
+func (m *Machine) release(g *group, r *rec) {
 	r.member, r.deadline = "", time.Time{}
-	if r.count >= limit {
+	if r.count >= m.limit(g) {
 		r.state = Archived
 	} else {
 		r.state = Available
+		m.freed[g.name] = true
 	}
 }
 
-// advance moves SPSO past acknowledged and archived records.
-func (m *Machine) advance(p *partition) {
+// advance moves SPSO past acknowledged and archived records. When the window was at its
+// record-lock limit, records past it can now be acquired: news for waiting fetches too.
+func (m *Machine) advance(g *group, p *partition) {
 	n := 0
 	for n < len(p.in) && (p.in[n].state == Acknowledged || p.in[n].state == Archived) {
 		n++
 	}
 	if n > 0 {
+		if len(p.in) >= m.cfg.MaxRecordLocks {
+			m.freed[g.name] = true
+		}
 		p.start += int64(n)
 		p.in = append(p.in[:0], p.in[n:]...)
 	}
+}
+
+// Freed lists (and forgets) the groups in which records became acquirable again since the
+// last call without a new append: released by an acknowledgement, a closed session or a
+// departed member, or by an expired acquisition lock (Tick), or a full window that moved.
+// A ShareFetch waiting for records past the windows must wake for these too.
+func (m *Machine) Freed() []string {
+	if len(m.freed) == 0 {
+		return nil
+	}
+	out := slices.Sorted(mapsKeys(m.freed))
+	clear(m.freed)
+	return out
+}
+
+// NextLockDeadline is the earliest acquisition lock deadline among a group's share
+// partitions tps (zero if none holds an acquired record): when a waiting ShareFetch must
+// let Tick run, since an expired lock frees its records.
+func (m *Machine) NextLockDeadline(groupName string, tps []TP) time.Time {
+	var next time.Time
+	g := m.groups[groupName]
+	if g == nil {
+		return next
+	}
+	for _, tp := range tps {
+		p := g.parts[tp]
+		if p == nil {
+			continue
+		}
+		for i := range p.in {
+			if r := &p.in[i]; r.state == Acquired && (next.IsZero() || r.deadline.Before(next)) {
+				next = r.deadline
+			}
+		}
+	}
+	return next
 }
 
 // Tick expires members whose session timed out and releases records whose acquisition
@@ -445,12 +489,12 @@ func (m *Machine) Tick(now time.Time) {
 			for i := range p.in {
 				r := &p.in[i]
 				if r.state == Acquired && !now.Before(r.deadline) {
-					m.release(r, m.limit(g))
+					m.release(g, r)
 					changed = true
 				}
 			}
 			if changed {
-				m.advance(p)
+				m.advance(g, p)
 				m.dirty[partKey{g.name, tp}] = true
 			}
 		}

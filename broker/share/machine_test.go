@@ -366,3 +366,126 @@ func TestAcquireSkipsGaps(t *testing.T) {
 		t.Fatal("the jump is not made durable")
 	}
 }
+
+// TestFreedRecordsAndLockDeadline: every way records become acquirable again without an
+// append is reported by Freed (a ShareFetch waiting at the end of the input must wake for
+// it), and NextLockDeadline says when Tick will free the next locked ones. Also the orders
+// around a lock expiry: an acknowledgement after it is refused and leaves the record to its
+// next holder; a member leaving with records frees them with their delivery counted.
+func TestFreedRecordsAndLockDeadline(t *testing.T) {
+	m := NewMachine(Config{LockDuration: 10 * time.Second, DeliveryLimit: 3, AutoOffsetReset: "earliest", SessionTimeout: time.Hour})
+	tp, topics := TP{"q", 0}, oneTopic("q", 1)
+	join(t, m, t0, "g", "a", topics, "q")
+	join(t, m, t0, "g", "b", topics, "q")
+	openSession(t, m, t0, "g", "a", 0, tp)
+	openSession(t, m, t0, "g", "b", 0, tp)
+	freed := func(want bool) {
+		t.Helper()
+		if got := m.Freed(); (len(got) == 1 && got[0] == "g") != want || len(got) > 1 {
+			t.Fatalf("Freed() = %v, want freed %v", got, want)
+		}
+	}
+	if got := acquire(m, t0, "g", "a", tp, 5, 0); !reflect.DeepEqual(got, []AcquiredRun{{0, 4, 1}}) {
+		t.Fatalf("a: %v", got)
+	}
+	freed(false)
+	// b is caught up: a holds every record of the log.
+	if _, ok := m.FetchOffset("g", tp, Bounds{0, 5}); ok {
+		t.Fatal("b can fetch while a holds everything")
+	}
+	if d := m.NextLockDeadline("g", []TP{tp}); !d.Equal(t0.Add(10 * time.Second)) {
+		t.Fatalf("next lock deadline %v", d)
+	}
+	if d := m.NextLockDeadline("g", []TP{{"q", 1}}); !d.IsZero() {
+		t.Fatalf("lock deadline of a partition without state: %v", d)
+	}
+
+	// Accepting frees nothing; releasing does, and the record is b's.
+	if c := m.Acknowledge(t0, "g", "a", PartAcks{tp, []AckBatch{{0, 0, []int8{AckAccept}}}}, false); c != 0 {
+		t.Fatalf("accept: %d", c)
+	}
+	freed(false)
+	if c := m.Acknowledge(t0, "g", "a", PartAcks{tp, []AckBatch{{1, 1, []int8{AckRelease}}}}, false); c != 0 {
+		t.Fatalf("release: %d", c)
+	}
+	freed(true)
+	freed(false) // reported once
+	if got := acquire(m, t0.Add(time.Second), "g", "b", tp, 5, 0); !reflect.DeepEqual(got, []AcquiredRun{{1, 1, 2}}) {
+		t.Fatalf("b after the release: %v", got)
+	}
+
+	// a's locks (2-4) expire at 10 s: nothing before, then freed.
+	m.Tick(t0.Add(10*time.Second - time.Nanosecond))
+	freed(false)
+	m.Tick(t0.Add(10 * time.Second))
+	freed(true)
+	if d := m.NextLockDeadline("g", []TP{tp}); !d.Equal(t0.Add(11 * time.Second)) { // b's lock on 1
+		t.Fatalf("next lock deadline %v", d)
+	}
+	if got := acquire(m, t0.Add(10*time.Second), "g", "b", tp, 5, 2); !reflect.DeepEqual(got, []AcquiredRun{{2, 3, 2}}) {
+		t.Fatalf("b after the expiry: %v", got)
+	}
+	// a's acknowledgement after its lock expired is refused, whatever it says, and changes
+	// nothing: 2-3 stay b's, 4 stays available.
+	for _, typ := range []int8{AckAccept, AckRelease, AckReject} {
+		if c := m.Acknowledge(t0.Add(10*time.Second), "g", "a", PartAcks{tp, []AckBatch{{2, 4, []int8{typ}}}}, false); c != ErrInvalidRecordState {
+			t.Fatalf("late ack %d: %d", typ, c)
+		}
+	}
+	freed(false)
+	if c := m.Acknowledge(t0.Add(10*time.Second), "g", "b", PartAcks{tp, []AckBatch{{1, 3, []int8{AckAccept}}}}, false); c != 0 {
+		t.Fatalf("b accepts: %d", c)
+	}
+	if s, _ := m.StartOffset("g", tp); s != 4 {
+		t.Fatalf("SPSO %d, want 4", s)
+	}
+
+	// b leaves holding 4: freed, and a gets it with both deliveries counted.
+	if got := acquire(m, t0.Add(12*time.Second), "g", "b", tp, 5, 0); !reflect.DeepEqual(got, []AcquiredRun{{4, 4, 2}}) {
+		t.Fatalf("b takes 4: %v", got)
+	}
+	if l := m.Heartbeat(t0.Add(12*time.Second), HeartbeatReq{Group: "g", MemberID: "b", MemberEpoch: -1}, topics); l.ErrorCode != 0 {
+		t.Fatalf("b leaves: %+v", l)
+	}
+	freed(true)
+	if got := acquire(m, t0.Add(12*time.Second), "g", "a", tp, 5, 0); !reflect.DeepEqual(got, []AcquiredRun{{4, 4, 3}}) {
+		t.Fatalf("a after b left: %v", got)
+	}
+	// At the delivery limit a release archives: nothing is freed.
+	if c := m.Acknowledge(t0.Add(12*time.Second), "g", "a", PartAcks{tp, []AckBatch{{4, 4, []int8{AckRelease}}}}, false); c != 0 {
+		t.Fatalf("release at the limit: %d", c)
+	}
+	freed(false)
+
+	// A closed session frees what its member held.
+	if got := acquire(m, t0.Add(13*time.Second), "g", "a", tp, 7, 0); !reflect.DeepEqual(got, []AcquiredRun{{5, 6, 1}}) {
+		t.Fatalf("a: %v", got)
+	}
+	m.CloseSession(t0.Add(13*time.Second), "g", "a")
+	freed(true)
+}
+
+// TestFreedWhenFullWindowMoves: with the window at its record-lock limit a caught-up fetch
+// cannot acquire the records past it; when acknowledgements move SPSO they can be, which
+// Freed reports.
+func TestFreedWhenFullWindowMoves(t *testing.T) {
+	m := NewMachine(Config{MaxRecordLocks: 3, AutoOffsetReset: "earliest"})
+	tp := TP{"q", 0}
+	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
+	openSession(t, m, t0, "g", "a", 0, tp)
+	if got := acquire(m, t0, "g", "a", tp, 10, 0); !reflect.DeepEqual(got, []AcquiredRun{{0, 2, 1}}) {
+		t.Fatalf("a: %v", got)
+	}
+	if _, ok := m.FetchOffset("g", tp, Bounds{0, 10}); ok {
+		t.Fatal("fetchable with a full window")
+	}
+	if c := m.Acknowledge(t0, "g", "a", PartAcks{tp, []AckBatch{{0, 0, []int8{AckAccept}}}}, false); c != 0 {
+		t.Fatalf("accept: %d", c)
+	}
+	if got := m.Freed(); !reflect.DeepEqual(got, []string{"g"}) {
+		t.Fatalf("Freed() = %v", got)
+	}
+	if off, ok := m.FetchOffset("g", tp, Bounds{0, 10}); !ok || off != 3 {
+		t.Fatalf("FetchOffset = %d, %v", off, ok)
+	}
+}

@@ -27,10 +27,11 @@ type Coordinator struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex // guards m, st, pending
+	mu      sync.Mutex // guards m, st, pending, freed
 	m       *share.Machine
-	st      *Store          // nil after Close
-	pending []*share.Record // drained but not yet durable (a failed append), written first next time
+	st      *Store                   // nil after Close
+	pending []*share.Record          // drained but not yet durable (a failed append), written first next time
+	freed   map[string]chan struct{} // per group: closed when records become acquirable again
 }
 
 // ErrClosed answers calls after Close.
@@ -55,7 +56,22 @@ func Open(cfg Config) (*Coordinator, error) {
 	for _, r := range recs {
 		m.Apply(r)
 	}
-	return &Coordinator{cfg: cfg, log: cfg.Logger, m: m, st: st}, nil
+	return &Coordinator{cfg: cfg, log: cfg.Logger, m: m, st: st, freed: map[string]chan struct{}{}}, nil
+}
+
+// Freed returns a channel that is closed once records of the group become acquirable
+// again without a new append (share.Machine.Freed: released, or an acquisition lock
+// expired as seen by a later call's Tick). A waiting ShareFetch takes it before it looks
+// for records, so that nothing freed after the look goes unnoticed.
+func (c *Coordinator) Freed(group string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.freed[group]
+	if ch == nil {
+		ch = make(chan struct{})
+		c.freed[group] = ch
+	}
+	return ch
 }
 
 // Do runs fn on the Machine under the lock, after Tick, and makes the changes durable
@@ -70,6 +86,12 @@ func (c *Coordinator) Do(fn func(m *share.Machine, now time.Time)) error {
 	now := c.cfg.Now()
 	c.m.Tick(now)
 	fn(c.m, now)
+	for _, g := range c.m.Freed() { // in memory already, durable or not
+		if ch := c.freed[g]; ch != nil {
+			close(ch)
+			delete(c.freed, g)
+		}
+	}
 	recs := append(c.pending, c.m.Drain()...)
 	if err := c.st.Append(recs...); err != nil {
 		c.pending = recs

@@ -163,3 +163,49 @@ func TestCoordinatorFailedSyncRetried(t *testing.T) {
 		}
 	})
 }
+
+// Freed's channel is closed by the call that frees records of its group (here: the Tick of
+// a call after an acquisition lock expired), not by other calls nor for other groups.
+func TestCoordinatorFreed(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c, err := Open(Config{Dir: t.TempDir(), Now: func() time.Time { return now }, Machine: share.Config{AutoOffsetReset: "earliest", LockDuration: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tp := share.TP{Topic: "q", Partition: 0}
+	topics := func(string) (int32, bool) { return 1, true }
+	do := func(fn func(m *share.Machine, now time.Time)) {
+		t.Helper()
+		if err := c.Do(fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	do(func(m *share.Machine, now time.Time) {
+		m.Heartbeat(now, share.HeartbeatReq{Group: "g", MemberID: "a", Topics: []string{"q"}}, topics)
+		m.Session(now, "g", "a", 0, []share.TP{tp}, nil, false)
+		m.FetchOffset("g", tp, share.Bounds{HighWatermark: 3})
+		m.Acquire(now, "g", "a", tp, []share.Span{{First: 0, Last: 2}}, 0)
+	})
+	ch, other := c.Freed("g"), c.Freed("h")
+	do(func(*share.Machine, time.Time) {})
+	if closed(ch) {
+		t.Fatal("closed before anything was freed")
+	}
+	now = now.Add(time.Second) // the lock expires; the next call's Tick frees the records
+	do(func(*share.Machine, time.Time) {})
+	if !closed(ch) || closed(other) {
+		t.Fatalf("after the expiry: g closed %v, h closed %v", closed(ch), closed(other))
+	}
+	if closed(c.Freed("g")) {
+		t.Fatal("a new waiter's channel is closed already")
+	}
+}
