@@ -23,21 +23,9 @@ func (c *Controller) startCoordinator() {
 		return
 	}
 	c.stopCoordinatorLocked()
-	// The coordinator belongs to this leadership: it is stale once the leader changes, even
-	// if this node leads again later (another leader's coordinator may have committed
-	// offsets and formed generations meanwhile).
-	lead, changed := c.r.LeaderWatch()
-	if lead != c.r.RaftID() {
+	changed, ok := c.leadershipBarrier("group coordinator")
+	if !ok {
 		return
-	}
-	ctx, cancel := c.opContext()
-	defer cancel()
-	if err := c.r.ReadBarrier(ctx); err != nil {
-		c.log.Warn("group coordinator: read barrier", "err", err)
-		return
-	}
-	if closed(changed) {
-		return // the leadership ended during the barrier
 	}
 	var initial []group.Record
 	for _, g := range c.r.Generations() {
@@ -70,6 +58,29 @@ func (c *Controller) startCoordinator() {
 	c.coord.set(co, gone, changed)
 	c.mu.Unlock()
 	c.log.Info("group coordinator started", "records", len(initial), "members", members)
+}
+
+// leadershipBarrier is the start of a coordinator that lives on the quorum's state: if this
+// node leads, it waits until every entry committed before now is applied (ReadBarrier) and
+// returns the channel that closes when this leadership ends; ok is false if this node does
+// not lead, or no longer does, or the barrier failed (logged under what). The coordinator
+// belongs to this leadership: it is stale once the leader changes, even if this node leads
+// again later (another leader's coordinator may have written meanwhile).
+func (c *Controller) leadershipBarrier(what string) (changed <-chan struct{}, ok bool) {
+	lead, changed := c.r.LeaderWatch()
+	if lead != c.r.RaftID() {
+		return nil, false
+	}
+	ctx, cancel := c.opContext()
+	defer cancel()
+	if err := c.r.ReadBarrier(ctx); err != nil {
+		c.log.Warn(what+": read barrier", "err", err)
+		return nil, false
+	}
+	if closed(changed) {
+		return nil, false // the leadership ended during the barrier
+	}
+	return changed, true
 }
 
 // liveCoordinator is the running group coordinator if it is still valid: its offset log

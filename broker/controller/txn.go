@@ -86,17 +86,8 @@ func (c *Controller) startTxnCoordinator() {
 		return
 	}
 	c.stopTxnLocked()
-	lead, changed := c.r.LeaderWatch()
-	if lead != c.r.RaftID() {
-		return
-	}
-	ctx, cancel := c.opContext()
-	defer cancel()
-	if err := c.r.ReadBarrier(ctx); err != nil {
-		c.log.Warn("transaction coordinator: read barrier", "err", err)
-		return
-	}
-	if closed(changed) {
+	changed, ok := c.leadershipBarrier("transaction coordinator")
+	if !ok {
 		return
 	}
 	var recs []*txn.Txn

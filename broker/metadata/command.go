@@ -626,15 +626,20 @@ func (d *dec) replicas() [][]uint64 {
 }
 
 // stringMap reads a map whose keys must be strictly ascending; nil when empty.
-func (d *dec) stringMap() map[string]string {
-	n := d.count(2)
+func (d *dec) stringMap() map[string]string { return ascendingMap(d, 2, d.str) }
+
+// ascendingMap reads a map whose keys must be strictly ascending, each value read by val;
+// minEntry is an entry's smallest encoded size (for the count's bound); nil when empty.
+func ascendingMap[V any](d *dec, minEntry int, val func() V) map[string]V {
+	n := d.count(minEntry)
 	if n == 0 {
 		return nil
 	}
-	m := make(map[string]string, n)
+	m := make(map[string]V, n)
 	prev := ""
 	for i := range n {
-		k, v := d.str(), d.str()
+		k := d.str()
+		v := val()
 		if d.err != nil {
 			return nil
 		}

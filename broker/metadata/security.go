@@ -300,27 +300,7 @@ func (d *dec) parts() []QuotaPart {
 }
 
 // floats reads a map whose keys must be strictly ascending; nil when empty.
-func (d *dec) floats() map[string]float64 {
-	n := d.count(9)
-	if n == 0 {
-		return nil
-	}
-	m := make(map[string]float64, n)
-	prev := ""
-	for i := range n {
-		k, v := d.str(), d.f64()
-		if d.err != nil {
-			return nil
-		}
-		if i > 0 && k <= prev {
-			d.fail(fmt.Errorf("map keys not strictly ascending at %q", k))
-			return nil
-		}
-		prev = k
-		m[k] = v
-	}
-	return m
-}
+func (d *dec) floats() map[string]float64 { return ascendingMap(d, 9, d.f64) }
 
 // decodeSecurity decodes the fields of a security command of kind k; ok is false for a kind
 // that is not one.
