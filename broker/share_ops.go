@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -63,6 +65,31 @@ func ackBatches(in []brokerop.ShareAckBatch) []share.AckBatch {
 		out[i] = share.AckBatch{First: a.First, Last: a.Last, Types: a.Types}
 	}
 	return out
+}
+
+// AddShareGroups adds this broker's share groups that pass req's filters to resp, keeping
+// it sorted by name: ListGroups v5 lists them as Kafka does, type "share", protocol type
+// "share", state Empty or Stable (kadm's ListShareGroups asks for them by type).
+func (b *Broker) AddShareGroups(req *brokerop.ListGroupsReq, resp *brokerop.ListGroupsResp) error {
+	var gs [][2]string
+	if err := b.share.Do(func(m *share.Machine, _ time.Time) { gs = m.Groups() }); err != nil {
+		return err
+	}
+	match := func(filter []string, v string) bool {
+		return len(filter) == 0 || slices.ContainsFunc(filter, func(f string) bool { return strings.EqualFold(f, v) })
+	}
+	added := false
+	for _, g := range gs {
+		lg := brokerop.ListedGroup{Group: g[0], ProtocolType: "share", State: g[1], Type: "share"}
+		if match(req.StatesFilter, lg.State) && match(req.TypesFilter, lg.Type) {
+			resp.Groups = append(resp.Groups, lg)
+			added = true
+		}
+	}
+	if added {
+		slices.SortStableFunc(resp.Groups, func(a, b brokerop.ListedGroup) int { return strings.Compare(a.Group, b.Group) })
+	}
+	return nil
 }
 
 // ShareGroupHeartbeat serves ShareGroupHeartbeat.

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker"
-	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/broker/share"
 	"github.com/meshkafka/meshkafka/gateway"
@@ -33,7 +32,7 @@ func newShareClock() *shareClock {
 	return c
 }
 func shareBackend(b *broker.Broker, g *group.Coordinator) gateway.Backend {
-	return brokerop.Parts{Data: b, Admin: b, Producers: b, Share: b, Groups: g}
+	return b.Service(g)
 }
 
 // startShareServer serves a real broker (with the share coordinator) on a fake clock.
@@ -425,5 +424,26 @@ func TestShareGroupKgo(t *testing.T) {
 	}
 	if !reflect.DeepEqual(starts, []int64{20, 20, 20}) {
 		t.Fatalf("start offsets after consuming: %v (%+v)", starts, dr)
+	}
+
+	// ListGroups v5 lists the share group as Kafka does (kadm's ListShareGroups filters by
+	// type "share"), and a filter for other types leaves it out.
+	for _, tc := range []struct {
+		types []string
+		want  []string
+	}{{nil, []string{"kg/share/share"}}, {[]string{"SHARE"}, []string{"kg/share/share"}}, {[]string{"classic", "consumer"}, nil}} {
+		lg := kmsg.NewPtrListGroupsRequest()
+		lg.TypesFilter = tc.types
+		lr := s.do(lg, 5).(*kmsg.ListGroupsResponse)
+		var got []string
+		for _, g := range lr.Groups {
+			got = append(got, g.Group+"/"+g.GroupType+"/"+g.ProtocolType)
+			if g.Group == "kg" && g.GroupState != "Stable" && g.GroupState != "Empty" {
+				t.Errorf("share group state %q", g.GroupState)
+			}
+		}
+		if lr.ErrorCode != 0 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ListGroups types %q: %v (error %d), want %v", tc.types, got, lr.ErrorCode, tc.want)
+		}
 	}
 }

@@ -240,9 +240,16 @@ func (c *Controller) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchR
 	}, brokerop.Service.OffsetFetch)
 }
 
-// ListGroups runs on the leader's coordinator.
+// ListGroups runs on the leader: its group coordinator's groups and, as Kafka lists them
+// (type "share"), its share coordinator's (share.go).
 func (c *Controller) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
-	return groupOp(c, ctx, req, (*group.Coordinator).ListGroups, brokerop.Service.ListGroups)
+	return groupOp(c, ctx, req, func(co *group.Coordinator, ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
+		resp, err := co.ListGroups(ctx, req)
+		if err != nil || resp.ErrorCode != 0 {
+			return resp, err
+		}
+		return resp, c.b.AddShareGroups(req, resp)
+	}, brokerop.Service.ListGroups)
 }
 
 // DescribeGroups runs on the leader's coordinator.

@@ -17,12 +17,19 @@ package meshkafka_test
 // Metadata (the gateway does not list internal topics).
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/interop/cluster"
 )
@@ -74,7 +81,11 @@ func TestFranzGoSuiteSecure(t *testing.T) {
 		"KGO_TEST_OAUTH_SEEDS="+saslPlain)
 	res, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("franz-go's suite: %v\n%s\n%s", err, lastLines(string(res), 80), gw.Tail(30))
+		t.Errorf("franz-go's suite: %v\n%s\n%s", err, lastLines(string(res), 80), gw.Tail(30))
+		// The share groups the suite made outlive it (franz-go cannot delete them): what the
+		// gateway holds for each tells a lost record from an unfetched partition.
+		t.Logf("share groups after the failure:\n%s", shareGroupDump(saslPlain, strings.TrimSpace(string(raw))))
+		t.FailNow()
 	}
 	for _, name := range want {
 		if !strings.Contains(string(res), "--- PASS: "+name+" ") {
@@ -82,6 +93,45 @@ func TestFranzGoSuiteSecure(t *testing.T) {
 		}
 	}
 	t.Logf("franz-go's suite: %d passed, %d skipped", strings.Count(string(res), "--- PASS: "), strings.Count(string(res), "--- SKIP: "))
+}
+
+// shareGroupDump describes every share group on the gateway at addr (SASL_PLAINTEXT, SCRAM
+// admin): members and their assignments (ShareGroupDescribe) and each partition's start
+// offset and lag (DescribeShareGroupOffsets), as JSON; a diagnostic, errors included.
+func shareGroupDump(addr, pass string) string {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(scram.Auth{User: "admin", Pass: pass}.AsSha512Mechanism()))
+	if err != nil {
+		return err.Error()
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b strings.Builder
+	show := func(what string, v any, err error) {
+		j, _ := json.Marshal(v)
+		fmt.Fprintf(&b, "%s: %s (err %v)\n", what, j, err)
+	}
+	list := kmsg.NewPtrListGroupsRequest()
+	list.TypesFilter = []string{"share"}
+	lr, err := list.RequestWith(ctx, cl)
+	show("ListGroups", lr, err)
+	if err != nil {
+		return b.String()
+	}
+	for _, g := range lr.Groups {
+		d := kmsg.NewPtrShareGroupDescribeRequest()
+		d.GroupIDs = []string{g.Group}
+		d.IncludeAuthorizedOperations = false
+		dr, err := d.RequestWith(ctx, cl)
+		show("ShareGroupDescribe "+g.Group, dr, err)
+		o := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		og := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+		og.GroupID = g.Group
+		o.Groups = append(o.Groups, og)
+		or, err := o.RequestWith(ctx, cl)
+		show("DescribeShareGroupOffsets "+g.Group, or, err)
+	}
+	return b.String()
 }
 
 func lastLines(s string, n int) string {
