@@ -22,7 +22,7 @@
 // malformed, truncated, oversize (above Config.MaxFrameBytes, default 100 MiB) or
 // unknown-key request, or a version outside the advertised range, closes that connection
 // only; other connections and stored data are unaffected. ApiVersions with a too-new version
-// is answered (v0 body, UNSUPPORTED_VERSION, our ranges) as Kafka does (KIP-511).
+// is answered (v0 body, UNSUPPORTED_VERSION, our ApiVersions range) as Kafka does (KIP-511).
 //
 // An idle connection costs about 11 KB (its two goroutines' stacks, a 512-byte read buffer
 // and the answer queue; BenchmarkIdleConnections measures it); TestManyConnections serves
