@@ -85,7 +85,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			if nowMs == 0 && readBatchHead(pp.Records).producerID >= 0 {
 				nowMs = b.cfg.Now().UnixMilli() // one clock read per request, not per batch
 			}
-			base, stored, err = b.appendRecords(p, l, pp.Records, sum, nowMs) // idempotence checks: producer_state.go
+			base, stored, err = b.appendRecords(p, l, pp.Records, sum, nowMs, req.TxnAdd) // idempotence checks: producer_state.go
 			var next int64
 			start, next, synced = l.Offsets()
 			start = min(max(start, p.logStart.Load()), next) // p.startOffset, with one lock
@@ -261,7 +261,8 @@ func (b *Broker) storageError(p *partition, op string, err error) int16 {
 // returns a *BatchError with the Kafka code. stored says whether this call appended (false
 // for a retry answered from the state).
 // nowMs is the time (ms) recorded as the producer's last write for an idempotent batch.
-func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary, nowMs int64) (base int64, stored bool, err error) {
+// txnAdd: a transactional batch adds p to its producer's transaction (ProduceReq.TxnAdd).
+func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchSummary, nowMs int64, txnAdd bool) (base int64, stored bool, err error) {
 	h := readBatchHead(data)
 	if h.producerID < 0 && sum.Batches == 1 {
 		base, err = l.Append(data, sum.Records, sum.MaxTimestamp)
@@ -284,7 +285,7 @@ func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchS
 	}
 	dup, berr := s.check(h, l.NextOffset() == 0)
 	if berr == nil && dup == nil && h.attrs&attrTransactional != 0 {
-		berr = b.verifyTxnBatch(context.Background(), p, h) // txn_partition.go; under s.mu, so no marker overtakes it
+		berr = b.verifyTxnBatch(context.Background(), p, h, txnAdd) // txn_partition.go; under s.mu, so no marker overtakes it
 	}
 	if berr != nil {
 		return -1, false, berr

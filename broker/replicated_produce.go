@@ -155,7 +155,7 @@ func (g *replGroup) proposeIdempotent(ctx context.Context, acks int16, term uint
 	if berr == nil && dup == nil && h.attrs&attrTransactional != 0 {
 		// Under propMu, which a marker's proposal takes too: a batch the coordinator
 		// accepts enters the log before its transaction's marker (replicated_txn.go).
-		berr = g.b.verifyTxnBatch(ctx, g.p, h)
+		berr = g.b.verifyTxnBatch(ctx, g.p, h, false)
 	}
 	if berr != nil {
 		r.ErrorCode, r.ErrorMessage = berr.Code, berr.Msg

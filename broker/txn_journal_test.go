@@ -20,7 +20,16 @@ import (
 // open transaction) no partition holds an open transaction the coordinator does not know
 // (the last stable offset is the high watermark). A duplicate marker written by the recovery
 // of a transaction whose CompleteCommit was lost must not end the next one early.
+//
+// TestTxnJournalCrashes/tv2 runs the same with transaction.version 2 (KIP-890 part 2): no
+// AddPartitionsToTxn (the produce adds its partition), and each EndTxn bumps the epoch the
+// producer continues with.
 func TestTxnJournalCrashes(t *testing.T) {
+	t.Run("tv1", func(t *testing.T) { txnJournalCrashes(t, false) })
+	t.Run("tv2", func(t *testing.T) { txnJournalCrashes(t, true) })
+}
+
+func txnJournalCrashes(t *testing.T, tv2 bool) {
 	e := txnEnv(t)
 	e.create("t", 2, nil)
 	ctx := context.Background()
@@ -42,20 +51,30 @@ func TestTxnJournalCrashes(t *testing.T) {
 		for n := 0; ; n++ {
 			commit := n%3 != 2
 			vals := [2]string{fmt.Sprintf("%d.%d.a", cycle, n), fmt.Sprintf("%d.%d.b", cycle, n)}
-			if c := e.addParts("c", pid, ep, "t", 0, 1); c != 0 {
-				t.Fatalf("cycle %d: add partitions: %d", cycle, c)
-			}
-			if crashed() {
-				break
+			if !tv2 {
+				if c := e.addParts("c", pid, ep, "t", 0, 1); c != 0 {
+					t.Fatalf("cycle %d: add partitions: %d", cycle, c)
+				}
+				if crashed() {
+					break
+				}
 			}
 			for p := range int32(2) {
-				e.mustProduce(-1, "t", p, txnBatch(pid, ep, seq[p], vals[p]))
+				if r := e.produceTxn(tv2, "t", p, txnBatch(pid, ep, seq[p], vals[p])); r.ErrorCode != 0 {
+					t.Fatalf("cycle %d: produce: %d %s", cycle, r.ErrorCode, r.ErrorMessage)
+				}
 				seq[p]++
 			}
 			if crashed() {
 				break
 			}
-			if c := e.endTxn("c", pid, ep, commit); c != 0 {
+			if tv2 {
+				npid, nep, c := e.endTxnV2("c", pid, ep, commit)
+				if c != 0 || npid != pid || nep != ep+1 {
+					t.Fatalf("cycle %d: end: code %d, producer %d/%d after %d/%d", cycle, c, npid, nep, pid, ep)
+				}
+				pid, ep, seq = npid, nep, [2]int32{}
+			} else if c := e.endTxn("c", pid, ep, commit); c != 0 {
 				t.Fatalf("cycle %d: end: %d", cycle, c)
 			}
 			if commit {
@@ -95,28 +114,46 @@ func checkCommitted(t *testing.T, e *env, want []string, cycle int) {
 // records included: AddPartitionsToTxn none (its record is made durable by the produce's
 // group commit, which follows it in the journal), the produce one, EndTxn one (PrepareCommit,
 // the markers and CompleteCommit share it). The record files of the earlier layout are gone.
+//
+// With transaction.version 2 (/tv2) the same two: the produce's own group commit covers the
+// record of its implicit partition add, and EndTxn's covers the bumped epoch.
 func TestTxnFsyncsPerTransaction(t *testing.T) {
+	t.Run("tv1", func(t *testing.T) { txnFsyncsPerTransaction(t, false) })
+	t.Run("tv2", func(t *testing.T) { txnFsyncsPerTransaction(t, true) })
+}
+
+func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
 	e := txnEnv(t)
 	e.create("t", 2, nil)
 	pid, ep := e.initTxn("f", 60000)
 	fsyncs := func() int64 { return e.b.store.Stats().Fsyncs }
 	for n := range 3 {
+		seq := int32(n)
+		if tv2 {
+			seq = 0
+		} else {
+			f0 := fsyncs()
+			if c := e.addParts("f", pid, ep, "t", 0, 1); c != 0 {
+				t.Fatalf("add partitions: %d", c)
+			}
+			if d := fsyncs() - f0; d != 0 {
+				t.Fatalf("transaction %d: AddPartitionsToTxn cost %d fsyncs, want 0", n, d)
+			}
+		}
 		f0 := fsyncs()
-		if c := e.addParts("f", pid, ep, "t", 0, 1); c != 0 {
-			t.Fatalf("add partitions: %d", c)
-		}
-		if d := fsyncs() - f0; d != 0 {
-			t.Fatalf("transaction %d: AddPartitionsToTxn cost %d fsyncs, want 0", n, d)
-		}
-		f0 = fsyncs()
-		e.produceAll(&brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{
-			{Topic: "t", Partition: 0, Records: txnBatch(pid, ep, int32(n), "a")},
-			{Topic: "t", Partition: 1, Records: txnBatch(pid, ep, int32(n), "b")}}})
+		e.produceAll(&brokerop.ProduceReq{Acks: -1, TxnAdd: tv2, Partitions: []brokerop.ProducePartition{
+			{Topic: "t", Partition: 0, Records: txnBatch(pid, ep, seq, "a")},
+			{Topic: "t", Partition: 1, Records: txnBatch(pid, ep, seq, "b")}}})
 		if d := fsyncs() - f0; d != 1 {
 			t.Fatalf("transaction %d: produce into two partitions cost %d fsyncs, want 1", n, d)
 		}
 		f0 = fsyncs()
-		if c := e.endTxn("f", pid, ep, true); c != 0 {
+		if tv2 {
+			var c int16
+			if pid, ep, c = e.endTxnV2("f", pid, ep, true); c != 0 {
+				t.Fatalf("commit: %d", c)
+			}
+		} else if c := e.endTxn("f", pid, ep, true); c != 0 {
 			t.Fatalf("commit: %d", c)
 		}
 		if d := fsyncs() - f0; d != 1 {

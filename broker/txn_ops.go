@@ -199,6 +199,9 @@ func (b *Broker) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCom
 			offs = append(offs, txn.Offset{Group: req.Group, Topic: t.Topic, Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata})
 		}
 	}
+	if req.AddGroup && b.TransactionVersion() >= 2 {
+		return &brokerop.TxnResp{ErrorCode: b.coord().AddAndCommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)}, nil
+	}
 	return &brokerop.TxnResp{ErrorCode: b.coord().CommitOffsets(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, offs)}, nil
 }
 
@@ -207,7 +210,25 @@ func (b *Broker) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
-	return &brokerop.TxnResp{ErrorCode: b.coord().End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)}, nil
+	if req.Bump && b.TransactionVersion() >= 2 {
+		pid, epoch, code := b.coord().EndV2(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+		return &brokerop.TxnResp{ErrorCode: code, ProducerID: pid, ProducerEpoch: epoch}, nil
+	}
+	return &brokerop.TxnResp{ErrorCode: b.coord().End(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit), ProducerID: -1, ProducerEpoch: -1}, nil
+}
+
+// TransactionVersion is the transaction.version this broker serves (KIP-890 part 2 is
+// version 2): 2 with its own coordinator, the single-broker path, where a transactional
+// produce adds its partition (ProduceReq.TxnAdd), TxnOffsetCommit its group
+// (TxnOffsetCommitReq.AddGroup) and EndTxn bumps the epoch (EndTxnReq.Bump); 1 when the
+// coordinator runs elsewhere (a cluster: the metadata quorum's, see broker/txn's doc) or
+// replicated partitions verify transactional batches through it. The gateway advertises
+// it as ApiVersions' finalized feature transaction.version.
+func (b *Broker) TransactionVersion() int16 {
+	if b.txn == nil || b.txnExt.Load() != nil || b.txnVerify.Load() != nil {
+		return 1
+	}
+	return 2
 }
 
 // ListTransactions lists the coordinator's transactions.

@@ -280,15 +280,21 @@ func (b *Broker) readCommitted(l *wal.Log, batches []wal.Batch, lso int64, abort
 
 // verifyTxnBatch asks the transaction coordinator whether the transactional batch h may be
 // appended to p: its producer's transaction must be ongoing at that epoch with p added.
-func (b *Broker) verifyTxnBatch(ctx context.Context, p *partition, h batchHead) *BatchError {
+// With add (a Produce v12+ under transaction.version 2: TransactionVersion) the coordinator
+// adds p to the transaction first.
+func (b *Broker) verifyTxnBatch(ctx context.Context, p *partition, h batchHead, add bool) *BatchError {
 	verify := b.txn.Verify
 	if v := b.txnVerify.Load(); v != nil {
 		verify = func(pid int64, epoch int16, tp txn.TP) int16 { return (*v)(ctx, pid, epoch, tp) }
+	} else if add {
+		verify = b.txn.VerifyAdd
 	}
 	switch verify(h.producerID, h.epoch, txn.TP{Topic: p.t.name, Partition: p.index}) {
 	case 0:
 		return nil
-	case txn.ErrInvalidProducerEpoch:
+	case txn.ErrConcurrentTransactions:
+		return batchErr(kerr.ConcurrentTransactions, "producer %d's transaction is being completed; retry", h.producerID)
+	case txn.ErrInvalidProducerEpoch, txn.ErrProducerFenced: // Kafka answers a produce's fencing so
 		return batchErr(kerr.InvalidProducerEpoch, "producer %d epoch %d is not the epoch of its transaction", h.producerID, h.epoch)
 	case txn.ErrInvalidProducerIDMapping:
 		return batchErr(kerr.InvalidProducerIDMapping, "producer %d has no transaction", h.producerID)

@@ -55,6 +55,29 @@ func (e *env) endTxn(id string, pid int64, epoch int16, commit bool) int16 {
 	return resp.ErrorCode
 }
 
+// endTxnV2 is EndTxn v5 under transaction.version 2: the producer id and epoch to continue
+// with, and the error code.
+func (e *env) endTxnV2(id string, pid int64, epoch int16, commit bool) (int64, int16, int16) {
+	e.t.Helper()
+	resp, err := e.b.EndTxn(context.Background(), &brokerop.EndTxnReq{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit, Bump: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.ProducerID, resp.ProducerEpoch, resp.ErrorCode
+}
+
+// produceTxn produces records into one partition with acks=-1, with tv2 as a Produce v12
+// under transaction.version 2 (the partition added to the transaction by the produce).
+func (e *env) produceTxn(tv2 bool, topic string, part int32, records []byte) brokerop.ProducePartitionResp {
+	e.t.Helper()
+	resp, err := e.b.Produce(context.Background(), &brokerop.ProduceReq{Acks: -1, TxnAdd: tv2, Partitions: []brokerop.ProducePartition{
+		{Topic: topic, Partition: part, Records: records}}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.Partitions[0]
+}
+
 // txnHistory writes into partition 0 of topic: a transaction of producer "a" committed (c1,
 // c2), one aborted (x1, x2) around a plain batch of another, non-transactional producer
 // (afterAbort runs once it is aborted), and an open transaction of "b" ("open", at offset
@@ -368,5 +391,74 @@ func TestTxnOffsetCommitMemberFencing(t *testing.T) {
 	}
 	if len(g.committed) != 1 || g.committed[0].Partitions[0].Offset != 8 {
 		t.Fatalf("group got %+v, want only offset 8 (the refused 99 never pending)", g.committed)
+	}
+}
+
+// transaction.version 2 (KIP-890 part 2) at the broker: a transactional produce with TxnAdd
+// (Produce v12+) adds its partition to the transaction; without it (a version 1 client) the
+// partition must have been added by AddPartitionsToTxn, else INVALID_TXN_STATE. Each EndTxn
+// with Bump answers the next epoch; a batch of the ended epoch is fenced in the partitions; a
+// retried EndTxn answers the same pair; an empty abort only bumps the epoch.
+func TestTxnV2ImplicitAddAndEpochBump(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("v2", 60000)
+
+	if r := e.produceTxn(false, "t", 0, txnBatch(pid, ep, 0, "v1-unadded")); r.ErrorCode != kerr.InvalidTxnState.Code {
+		t.Fatalf("version 1 produce into a partition not added: code %d, want INVALID_TXN_STATE", r.ErrorCode)
+	}
+	if r := e.produceTxn(true, "t", 0, txnBatch(pid, ep, 0, "c1")); r.ErrorCode != 0 {
+		t.Fatalf("version 2 produce: code %d %s", r.ErrorCode, r.ErrorMessage)
+	}
+	d, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"v2"}})
+	if tx := d.Transactions[0]; tx.State != "Ongoing" || len(tx.Partitions) != 1 {
+		t.Fatalf("after the implicit add: %+v", tx)
+	}
+	npid, nep, c := e.endTxnV2("v2", pid, ep, true)
+	if c != 0 || npid != pid || nep != ep+1 {
+		t.Fatalf("commit: code %d, producer %d/%d, want %d/%d", c, npid, nep, pid, ep+1)
+	}
+	// A retry of the answered EndTxn gets the same pair; another outcome at the old epoch is fenced.
+	if p2, e2, c := e.endTxnV2("v2", pid, ep, true); c != 0 || p2 != npid || e2 != nep {
+		t.Fatalf("retried commit: code %d, producer %d/%d", c, p2, e2)
+	}
+	if _, _, c := e.endTxnV2("v2", pid, ep, false); c != kerr.ProducerFenced.Code {
+		t.Fatalf("abort at the ended epoch: code %d, want PRODUCER_FENCED", c)
+	}
+	// A zombie batch of the ended epoch neither joins nor opens a transaction.
+	if r := e.produceTxn(true, "t", 0, txnBatch(pid, ep, 1, "zombie")); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("zombie produce: code %d, want INVALID_PRODUCER_EPOCH", r.ErrorCode)
+	}
+	ep = nep
+	if r := e.produceTxn(true, "t", 0, txnBatch(pid, ep, 0, "a1")); r.ErrorCode != 0 {
+		t.Fatalf("produce at the bumped epoch: code %d %s", r.ErrorCode, r.ErrorMessage)
+	}
+	if _, nep, c = e.endTxnV2("v2", pid, ep, false); c != 0 || nep != ep+1 {
+		t.Fatalf("abort: code %d epoch %d", c, nep)
+	}
+	ep = nep
+	// Empty: an abort bumps the epoch, a commit is INVALID_TXN_STATE.
+	if _, _, c := e.endTxnV2("v2", pid, ep, true); c != kerr.InvalidTxnState.Code {
+		t.Fatalf("empty commit: code %d, want INVALID_TXN_STATE", c)
+	}
+	if _, nep, c = e.endTxnV2("v2", pid, ep, false); c != 0 || nep != ep+1 {
+		t.Fatalf("empty abort: code %d epoch %d", c, nep)
+	}
+	ep = nep
+	if r := e.produceTxn(true, "t", 0, txnBatch(pid, ep, 0, "c2")); r.ErrorCode != 0 {
+		t.Fatalf("produce: code %d %s", r.ErrorCode, r.ErrorMessage)
+	}
+	if _, _, c = e.endTxnV2("v2", pid, ep, true); c != 0 {
+		t.Fatalf("commit: code %d", c)
+	}
+	if got, lso, hw := e.readIso("t", 0, 1); !slices.Equal(got, []string{"c1", "c2"}) || lso != hw {
+		t.Fatalf("read_committed: %q (lso %d hw %d)", got, lso, hw)
+	}
+	if got, _, _ := e.readIso("t", 0, 0); !slices.Equal(got, []string{"c1", "a1", "c2"}) {
+		t.Fatalf("read_uncommitted: %q", got)
+	}
+	// A restarted producer (InitProducerID) still fences as before.
+	if p2, e2 := e.initTxn("v2", 60000); p2 != pid || e2 <= ep {
+		t.Fatalf("InitProducerID after version 2 ends: %d/%d", p2, e2)
 	}
 }

@@ -1,6 +1,6 @@
 package gateway
 
-// Produce (key 0), v0–11.
+// Produce (key 0), v0–12.
 //
 //   - v0–v2 carry legacy message sets (magic 0/1); the gateway converts each partition's set
 //     to one uncompressed RecordBatch v2 (kafkawire.ConvertMessageSet) before the broker sees
@@ -18,6 +18,10 @@ package gateway
 //     the wait for durability (acks=-1: fsync) happens on the writer, so a client with
 //     several produce requests in flight on one connection has them appended in order and
 //     sharing fsyncs; answers still go out in request order.
+//   - v12 is v11 on the wire; it says the client runs transactions as version 2 (KIP-890
+//     part 2): with a backend that serves it (api_versions.go), a transactional batch adds
+//     its partition to the producer's transaction (brokerop.ProduceReq.TxnAdd) instead of
+//     needing AddPartitionsToTxn first. Otherwise v12 is served as v11.
 //   - A backend failure answers every partition with BackendErrorCode(err).
 
 import (
@@ -38,7 +42,8 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 	for i := range req.Topics {
 		n += len(req.Topics[i].Partitions)
 	}
-	breq := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMillis, Partitions: make([]brokerop.ProducePartition, 0, n)}
+	breq := &brokerop.ProduceReq{Acks: req.Acks, TimeoutMs: req.TimeoutMillis, Partitions: make([]brokerop.ProducePartition, 0, n),
+		TxnAdd: req.Version >= 12 && r.txnV2()}
 	// refused holds, by flat index, the error of partitions not sent: legacy sets that did
 	// not convert (v0–v2 only) and topics the principal may not WRITE (authz.go).
 	var refused []int16

@@ -1,17 +1,23 @@
 package gateway
 
 // Transactions (exactly-once): InitProducerID with a transactional id
-// (api_init_producer_id.go), AddPartitionsToTxn (key 24) v0–4, AddOffsetsToTxn (25) v0–3,
-// EndTxn (26) v0–3, TxnOffsetCommit (28) v0–3, DescribeProducers (61) v0,
+// (api_init_producer_id.go), AddPartitionsToTxn (key 24) v0–5, AddOffsetsToTxn (25) v0–4,
+// EndTxn (26) v0–5, TxnOffsetCommit (28) v0–5, DescribeProducers (61) v0,
 // DescribeTransactions (65) v0, ListTransactions (66) v0–1. Each is handed to the backend's
 // transaction coordinator (brokerop.ProducerService); FindCoordinator with key type 1
 // answers the gateway itself, as for groups. A backend without transactions (its ops answer
 // brokerop.ErrUnsupported) makes them COORDINATOR_NOT_AVAILABLE; a failed call
 // NOT_COORDINATOR (clients look the coordinator up again and retry).
 //
-// Not advertised: the transactions-v2 versions of KIP-890 part 2 (Produce v12+,
-// AddPartitionsToTxn v5, EndTxn v5, TxnOffsetCommit v5, with implicit partition adds), and
-// the TRANSACTION_ABORTABLE versions (AddOffsetsToTxn/EndTxn/TxnOffsetCommit v4).
+// Transactions version 2 (KIP-890 part 2), with a backend that serves it (the feature
+// transaction.version, api_versions.go): EndTxn v5 bumps the producer epoch at every end and
+// answers the new producer id and epoch (brokerop.EndTxnReq.Bump), TxnOffsetCommit v5 adds
+// its group to the transaction itself (no AddOffsetsToTxn; TxnOffsetCommitReq.AddGroup),
+// and Produce v12 adds its partition (api_produce.go). With a backend that does not, v5
+// is served as v4 (EndTxn answers producer id and epoch -1, and TxnOffsetCommit needs
+// AddOffsetsToTxn): clients use these versions only when the feature is advertised. The
+// versions that only add TRANSACTION_ABORTABLE (AddPartitionsToTxn v5, AddOffsetsToTxn v4,
+// EndTxn v4, TxnOffsetCommit v4) are served as the one before: nothing here answers it.
 // TxnOffsetCommit v3's generation, member id and group instance id are checked against the
 // group as Kafka does (KIP-447: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID).
 // PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH to versions from before KIP-588
@@ -52,10 +58,10 @@ import (
 
 func init() {
 	for _, a := range []API{
-		{Key: kmsg.AddPartitionsToTxn.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleAddPartitionsToTxn)},
-		{Key: kmsg.AddOffsetsToTxn.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleAddOffsetsToTxn)},
-		{Key: kmsg.EndTxn.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleEndTxn)},
-		{Key: kmsg.TxnOffsetCommit.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleTxnOffsetCommit)},
+		{Key: kmsg.AddPartitionsToTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleAddPartitionsToTxn)},
+		{Key: kmsg.AddOffsetsToTxn.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleAddOffsetsToTxn)},
+		{Key: kmsg.EndTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleEndTxn)},
+		{Key: kmsg.TxnOffsetCommit.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleTxnOffsetCommit)},
 		{Key: kmsg.DescribeProducers.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeProducers)},
 		{Key: kmsg.DescribeTransactions.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeTransactions)},
 		{Key: kmsg.ListTransactions.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleListTransactions)},
@@ -247,17 +253,22 @@ func handleEndTxn(ctx context.Context, r *Request, req *kmsg.EndTxnRequest, resp
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return
 	}
+	bump := req.Version >= 5 && r.txnV2()
 	bresp, code := txnCall(ctx, r, ProducerIDBackend.EndTxn, &brokerop.EndTxnReq{
-		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Commit: req.Commit})
+		TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch, Commit: req.Commit, Bump: bump})
 	if code == 0 {
 		code = bresp.ErrorCode
 	}
 	resp.ErrorCode = fenced(code, req.Version, 2)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if bump && code == 0 {
+		resp.ProducerID, resp.ProducerEpoch = bresp.ProducerID, bresp.ProducerEpoch
+	}
 }
 
 func handleTxnOffsetCommit(ctx context.Context, r *Request, req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
 	breq := &brokerop.TxnOffsetCommitReq{TransactionalID: req.TransactionalID, Group: req.Group, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch,
-		Generation: -1}
+		Generation: -1, AddGroup: req.Version >= 5 && r.txnV2()}
 	if req.Version >= 3 { // KIP-447: the consumer's membership, fenced against the group
 		breq.Generation, breq.MemberID = req.Generation, req.MemberID
 		if req.InstanceID != nil {

@@ -12,7 +12,7 @@ import (
 // API's behaviour and version notes are in its file (api_*.go, group_*.go).
 func init() {
 	for _, a := range []API{
-		{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 11, Stage: stageProduce},
+		{Key: kafkawire.KeyProduce, MinVersion: 0, MaxVersion: 12, Stage: stageProduce},
 		{Key: kafkawire.KeyFetch, MinVersion: 0, MaxVersion: 16, Handle: handleFetch},
 		{Key: kafkawire.KeyListOffsets, MinVersion: 0, MaxVersion: 7, Handle: typed(handleListOffsets)},
 		{Key: kafkawire.KeyMetadata, MinVersion: 0, MaxVersion: 12, Handle: typed(handleMetadata)},

@@ -22,7 +22,7 @@
 // malformed, truncated, oversize (above Config.MaxFrameBytes, default 100 MiB) or
 // unknown-key request, or a version outside the advertised range, closes that connection
 // only; other connections and stored data are unaffected. ApiVersions with a too-new version
-// is answered (v0 body, UNSUPPORTED_VERSION, our ranges) as Kafka does (KIP-511).
+// is answered (v0 body, UNSUPPORTED_VERSION, our ApiVersions range) as Kafka does (KIP-511).
 //
 // An idle connection costs about 11 KB (its two goroutines' stacks, a 512-byte read buffer
 // and the answer queue; BenchmarkIdleConnections measures it); TestManyConnections serves
@@ -118,14 +118,15 @@
 //
 // # Versions served
 //
-// ApiVersions v0–4, Metadata v0–12, Produce v0–11, Fetch v0–16, ListOffsets v0–7,
+// ApiVersions v0–4, Metadata v0–12, Produce v0–12, Fetch v0–16, ListOffsets v0–7,
 // CreateTopics v0–7, DeleteTopics v0–6, InitProducerID v0–5 (idempotent and transactional
 // producers; api_init_producer_id.go), SaslHandshake v0–1, SaslAuthenticate v0–2 (sasl.go),
 // DescribeUserScramCredentials v0 and AlterUserScramCredentials v0 (api_scram.go),
 // DeleteRecords v0–2, OffsetForLeaderEpoch v0–4, DescribeLogDirs v0–4, DescribeClientQuotas
 // v0–1, AlterClientQuotas v0–1 (api_records.go), DescribeAcls, CreateAcls and DeleteAcls v0–3
-// (api_acls.go), and the transaction APIs of api_txn.go: AddPartitionsToTxn v0–4,
-// AddOffsetsToTxn v0–3, EndTxn v0–3, TxnOffsetCommit v0–3, ListTransactions v0–1,
+// (api_acls.go), and the transaction APIs of api_txn.go: AddPartitionsToTxn v0–5,
+// AddOffsetsToTxn v0–4, EndTxn v0–5, TxnOffsetCommit v0–5 (transaction.version 2 where the
+// backend serves it), ListTransactions v0–1,
 // DescribeTransactions v0, DescribeProducers v0 (FindCoordinator key type 1 names the gateway,
 // as for groups), and the share-group APIs of api_share.go (KIP-932): ShareGroupHeartbeat v1,
 // ShareGroupDescribe v1, ShareFetch v1–2, ShareAcknowledge v1–2, DescribeShareGroupOffsets

@@ -568,9 +568,11 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 	s.metrics.request(h.APIKey, len(frame))
 	if h.APIVersion < api.MinVersion || h.APIVersion > api.MaxVersion {
 		if h.APIKey == kafkawire.KeyApiVersions {
-			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and our ranges.
-			p.resp = kafkawire.ApiVersionsResponse(h.APIVersion,
-				kafkawire.VersionRange{Key: api.Key, Min: api.MinVersion, Max: api.MaxVersion}, APIs())
+			// KIP-511: answer in v0 with UNSUPPORTED_VERSION and only our ApiVersions
+			// range, as Kafka does: the client retries at that version on this
+			// connection and so learns our features too (a v0 answer has none).
+			own := kafkawire.VersionRange{Key: api.Key, Min: api.MinVersion, Max: api.MaxVersion}
+			p.resp = kafkawire.ApiVersionsResponse(h.APIVersion, own, []kafkawire.VersionRange{own})
 			return p, nil
 		}
 		return pending{}, fmt.Errorf("api key %d version %d not served (v%d-%d)", h.APIKey, h.APIVersion, api.MinVersion, api.MaxVersion)

@@ -24,6 +24,11 @@ type ProduceReq struct {
 	Acks       int16 // 0, 1 or -1 (all: answered after fsync)
 	TimeoutMs  int32
 	Partitions []ProducePartition
+	// TxnAdd: a transactional batch adds its partition to its producer's transaction
+	// (Produce v12+ under transaction.version 2, KIP-890 part 2) instead of needing an
+	// AddPartitionsToTxn before it. Only sent to a backend that serves
+	// transaction.version 2.
+	TxnAdd bool
 }
 
 // ProducePartition carries the raw RecordBatch bytes a client sent for one partition

@@ -3943,6 +3943,7 @@ func (m *EndTxnReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ProducerID))
 	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	b = postcard.AppendBool(b, m.Commit)
+	b = postcard.AppendBool(b, m.Bump)
 	return b
 }
 
@@ -3959,12 +3960,16 @@ func (m *EndTxnReq) decode(d *postcard.Decoder) (err error) {
 	if m.Commit, err = d.Bool(); err != nil {
 		return err
 	}
+	if m.Bump, err = d.Bool(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *EndTxnReq) sizeHint() int {
 	n := 0
 	n += len(m.TransactionalID) + 5
+	n += 10
 	n += 10
 	n += 10
 	n += 10
@@ -6661,6 +6666,7 @@ func (m *ProduceReq) AppendPostcard(b []byte) []byte {
 	for i642 := range m.Partitions {
 		b = m.Partitions[i642].AppendPostcard(b)
 	}
+	b = postcard.AppendBool(b, m.TxnAdd)
 	return b
 }
 
@@ -6684,6 +6690,9 @@ func (m *ProduceReq) decode(d *postcard.Decoder) (err error) {
 		}
 		m.Partitions = s644
 	}
+	if m.TxnAdd, err = d.Bool(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -6695,6 +6704,7 @@ func (m *ProduceReq) sizeHint() int {
 	for i646 := range m.Partitions {
 		n += m.Partitions[i646].sizeHint()
 	}
+	n += 10
 	return n
 }
 
@@ -6706,6 +6716,7 @@ func (m *ProduceReq) appendVec(w *vecFrame) {
 	for i647 := range m.Partitions {
 		m.Partitions[i647].appendVec(w)
 	}
+	w.enc = postcard.AppendBool(w.enc, m.TxnAdd)
 }
 
 func (m *ProduceReq) vecHint() int {
@@ -6716,6 +6727,7 @@ func (m *ProduceReq) vecHint() int {
 	for i648 := range m.Partitions {
 		n += m.Partitions[i648].vecHint()
 	}
+	n += 10
 	return n
 }
 
@@ -9253,6 +9265,7 @@ func (m *TxnOffsetCommitReq) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.Generation))
 	b = postcard.AppendString(b, m.MemberID)
 	b = postcard.AppendString(b, m.InstanceID)
+	b = postcard.AppendBool(b, m.AddGroup)
 	return b
 }
 
@@ -9291,6 +9304,9 @@ func (m *TxnOffsetCommitReq) decode(d *postcard.Decoder) (err error) {
 	if m.InstanceID, err = d.String(); err != nil {
 		return err
 	}
+	if m.AddGroup, err = d.Bool(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -9307,6 +9323,7 @@ func (m *TxnOffsetCommitReq) sizeHint() int {
 	n += 10
 	n += len(m.MemberID) + 5
 	n += len(m.InstanceID) + 5
+	n += 10
 	return n
 }
 
@@ -9337,6 +9354,8 @@ func (m *TxnPartition) sizeHint() int {
 // AppendPostcard appends the postcard encoding of TxnResp to b.
 func (m *TxnResp) AppendPostcard(b []byte) []byte {
 	b = postcard.AppendZigzag(b, int64(m.ErrorCode))
+	b = postcard.AppendZigzag(b, int64(m.ProducerID))
+	b = postcard.AppendZigzag(b, int64(m.ProducerEpoch))
 	return b
 }
 
@@ -9344,11 +9363,19 @@ func (m *TxnResp) decode(d *postcard.Decoder) (err error) {
 	if m.ErrorCode, err = d.I16(); err != nil {
 		return err
 	}
+	if m.ProducerID, err = d.I64(); err != nil {
+		return err
+	}
+	if m.ProducerEpoch, err = d.I16(); err != nil {
+		return err
+	}
 	return nil
 }
 
 func (m *TxnResp) sizeHint() int {
 	n := 0
+	n += 10
+	n += 10
 	n += 10
 	return n
 }

@@ -68,6 +68,10 @@ type AddPartitionsToTxnReq struct {
 // TxnResp is the answer of the transaction ops that have one error code.
 type TxnResp struct {
 	ErrorCode int16
+	// ProducerID and ProducerEpoch answer a successful EndTxnReq with Bump: the pair the
+	// producer continues with (not meaningful otherwise).
+	ProducerID    int64
+	ProducerEpoch int16
 }
 
 // AddOffsetsToTxnReq adds a consumer group's offsets to a transaction.
@@ -91,6 +95,9 @@ type TxnOffsetCommitReq struct {
 	Generation      int32
 	MemberID        string
 	InstanceID      string
+	// AddGroup adds the group to the transaction first (TxnOffsetCommit v5 under
+	// transaction.version 2: no AddOffsetsToTxn before it).
+	AddGroup bool
 }
 
 // EndTxnReq commits (Commit) or aborts a transaction.
@@ -99,6 +106,9 @@ type EndTxnReq struct {
 	ProducerID      int64
 	ProducerEpoch   int16
 	Commit          bool
+	// Bump: EndTxn v5 under transaction.version 2 (KIP-890 part 2), which bumps the
+	// producer epoch at every end and answers the new pair (TxnResp.ProducerID/Epoch).
+	Bump bool
 }
 
 // ListTransactionsReq filters transactions: by state names (empty: all), producer ids

@@ -27,6 +27,9 @@ func (m *Machine) CheckTxnMember(now time.Time, tok Token, req *TxnMember) []Out
 }
 
 func checkTxnMember(g *group, req *TxnMember) int16 {
+	if g != nil && g.cg != nil {
+		return checkConsumerTxnMember(g.cg, req)
+	}
 	var generation int32
 	if g != nil {
 		if req.InstanceID != "" {
@@ -41,6 +44,30 @@ func checkTxnMember(g *group, req *TxnMember) int16 {
 	}
 	if req.Generation >= 0 && req.Generation != generation {
 		return errIllegalGeneration
+	}
+	return errNone
+}
+
+// checkConsumerTxnMember is checkTxnMember for a KIP-848 consumer group, whose members are
+// its cgroup's and whose generation is the member epoch (Kafka's ConsumerGroup check of a
+// transactional commit): a member id the group does not have is UNKNOWN_MEMBER_ID, an
+// instance id of another member FENCED_INSTANCE_ID, a member epoch (≥ 0) other than the
+// member's STALE_MEMBER_EPOCH. A commit naming no member passes.
+func checkConsumerTxnMember(cg *cgroup, req *TxnMember) int16 {
+	if req.MemberID == "" && req.InstanceID == "" {
+		if req.Generation >= 0 {
+			return errUnknownMemberID
+		}
+		return errNone
+	}
+	mem := cg.members[req.MemberID]
+	switch {
+	case mem == nil:
+		return errUnknownMemberID
+	case req.InstanceID != "" && mem.instance != req.InstanceID:
+		return errFencedInstanceID
+	case req.Generation >= 0 && req.Generation != mem.epoch:
+		return errStaleMemberEpoch
 	}
 	return errNone
 }

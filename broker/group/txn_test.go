@@ -63,3 +63,34 @@ func TestCheckTxnMemberStatic(t *testing.T) {
 		t.Fatalf("current static member: %d", code)
 	}
 }
+
+// A KIP-848 consumer group's transactional offset commits (TxnOffsetCommit v3+ from kgo's
+// GroupTransactSession on a consumer group) are checked against its members and their epochs,
+// not against the classic members it has none of (which answered every one
+// UNKNOWN_MEMBER_ID, so such a session aborted every transaction).
+func TestCheckTxnMemberConsumerGroup(t *testing.T) {
+	h := newCGHarness(t, topic("a", tidA, 2))
+	c := &client{names: []string{"a"}, inst: "i1"}
+	h.join(c)
+	check := func(m TxnMember) int16 {
+		t.Helper()
+		h.tok++
+		outs := h.m.CheckTxnMember(h.now, h.tok, &TxnMember{Group: "g", Generation: m.Generation, MemberID: m.MemberID, InstanceID: m.InstanceID})
+		return outs[0].Resp.(int16)
+	}
+	for _, tc := range []struct {
+		m    TxnMember
+		want int16
+	}{
+		{TxnMember{Generation: -1}, errNone},
+		{TxnMember{Generation: c.epoch, MemberID: c.id, InstanceID: "i1"}, errNone},
+		{TxnMember{Generation: -1, MemberID: c.id}, errNone},
+		{TxnMember{Generation: c.epoch + 1, MemberID: c.id}, errStaleMemberEpoch},
+		{TxnMember{Generation: c.epoch, MemberID: "zombie"}, errUnknownMemberID},
+		{TxnMember{Generation: c.epoch, MemberID: c.id, InstanceID: "other"}, errFencedInstanceID},
+	} {
+		if got := check(tc.m); got != tc.want {
+			t.Errorf("%+v: code %d, want %d", tc.m, got, tc.want)
+		}
+	}
+}

@@ -404,6 +404,12 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 	return c.written(func(m *Machine, now time.Time) Result { return m.CommitOffsets(now, id, pid, epoch, group, offs) }).ErrorCode
 }
 
+// AddAndCommitOffsets serves TxnOffsetCommit v5 under transaction.version 2: the group is
+// added to the transaction in the same record (Machine.AddAndCommitOffsets).
+func (c *Coordinator) AddAndCommitOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, offs []Offset) int16 {
+	return c.written(func(m *Machine, now time.Time) Result { return m.AddAndCommitOffsets(now, id, pid, epoch, group, offs) }).ErrorCode
+}
+
 // End serves EndTxn: it answers once the markers are written and the offsets committed (a
 // failure there leaves the transaction decided, the background goroutine finishes it, and
 // the answer is CONCURRENT_TRANSACTIONS, which clients retry until it is done). On an
@@ -411,20 +417,36 @@ func (c *Coordinator) CommitOffsets(ctx context.Context, id string, pid int64, e
 // markers' own fsync (one group commit of the shared journal) makes it durable with them,
 // and End waits for it explicitly only if no marker did (no local partition).
 func (c *Coordinator) End(ctx context.Context, id string, pid int64, epoch int16, commit bool) int16 {
-	r, pos := c.resultAt(true, func(m *Machine, now time.Time) Result { return m.End(now, id, pid, epoch, commit) })
+	return c.end(ctx, id, func(m *Machine, now time.Time) Result { return m.End(now, id, pid, epoch, commit) }).ErrorCode
+}
+
+// EndV2 serves EndTxn v5 under transaction.version 2 (Machine.EndV2): as End, and on
+// success it also returns the producer id and epoch the producer continues with (bumped
+// at every end). The bump is in the prepare record, which the markers' group commit makes
+// durable before the answer, so the pair answered is never handed out again.
+func (c *Coordinator) EndV2(ctx context.Context, id string, pid int64, epoch int16, commit bool) (int64, int16, int16) {
+	r := c.end(ctx, id, func(m *Machine, now time.Time) Result { return m.EndV2(now, id, pid, epoch, commit, c.cfg.NewPID) })
+	if r.ErrorCode != errNone {
+		return -1, -1, r.ErrorCode
+	}
+	return r.ProducerID, r.Epoch, errNone
+}
+
+func (c *Coordinator) end(ctx context.Context, id string, fn func(m *Machine, now time.Time) Result) Result {
+	r, pos := c.resultAt(true, fn)
 	if r.ErrorCode != errNone || r.Markers == nil {
-		return r.ErrorCode
+		return r
 	}
 	serr, ferr := c.finishAt(ctx, r.Markers, pos)
 	if serr != nil {
 		c.log.Error("txn: persist", "id", id, "err", serr)
-		return ErrCoordinatorNotAvailable
+		return Result{ErrorCode: ErrCoordinatorNotAvailable}
 	}
 	if ferr != nil {
 		c.log.Warn("txn: finishing transaction failed; will retry", "id", id, "err", ferr)
-		return ErrConcurrentTransactions
+		return Result{ErrorCode: ErrConcurrentTransactions}
 	}
-	return errNone
+	return r
 }
 
 // List returns the transactions matching a ListTransactions filter.
@@ -439,6 +461,18 @@ func (c *Coordinator) Describe(id string) (*Txn, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m.Get(id)
+}
+
+// VerifyAdd is Verify for a transactional Produce v12+ under transaction.version 2: the
+// partition is first added to the producer's transaction (Machine.AddByProduce; its record
+// written without waiting, before the batch the caller then appends, so the batch is
+// never durable without it).
+func (c *Coordinator) VerifyAdd(pid int64, epoch int16, tp TP) int16 {
+	r := c.written(func(m *Machine, now time.Time) Result { return m.AddByProduce(now, pid, epoch, tp) })
+	if r.ErrorCode != errNone {
+		return r.ErrorCode
+	}
+	return c.Verify(pid, epoch, tp)
 }
 
 // Verify checks a transactional batch before a partition appends it (Machine.Verify).

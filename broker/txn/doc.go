@@ -77,9 +77,49 @@
 // where the separate txn.log cost five. TestTxnFsyncsPerTransaction counts them;
 // TestTxnJournalCrashes cuts power after random steps and checks that every answered commit
 // is read whole by read_committed, nothing else is, and no partition is left with an open
-// transaction. What would remove more: transaction.version 2 (KIP-890 part 2: the produce
-// adds its partition, so no AddPartitionsToTxn round trip; EndTxn bumps the epoch), which kgo
-// uses when a broker advertises it (kfake does); not served yet.
+// transaction. Transaction version 2 (below) keeps the two fsyncs and drops the
+// AddPartitionsToTxn round trip.
+//
+// # Transaction version 2 (KIP-890 part 2)
+//
+// Served on the single-broker path (the coordinator of broker.Broker on its WALJournal:
+// cmd/gateway with its embedded broker), and advertised there only: ApiVersions' finalized
+// feature transaction.version is the backend's TransactionVersion (gateway/api_versions.go),
+// which kgo and the Java client read to opt in. Per transaction:
+//
+//   - A transactional Produce v12+ adds its partition itself (Machine.AddByProduce, through
+//     Coordinator.VerifyAdd under the partition's producer-state lock, its record written
+//     before the batch in the same journal, so the batch is never durable without it). A
+//     produce below v12 (a version 1 client: librdkafka/kcat, kafkajs, confluent-kafka-python,
+//     kgo capped below v12) is checked as before: a partition not added by
+//     AddPartitionsToTxn is INVALID_TXN_STATE. A fenced or unknown epoch is
+//     INVALID_PRODUCER_EPOCH, a transaction being completed CONCURRENT_TRANSACTIONS (retried).
+//   - TxnOffsetCommit v5 adds its group (Machine.AddAndCommitOffsets): no AddOffsetsToTxn.
+//   - EndTxn v5 bumps the epoch at every end, commit or abort (Machine.EndV2). The prepare
+//     record carries the bumped epoch, which the markers carry too (a late batch of the
+//     ended epoch is fenced in the partitions), and the pair the producer continues with
+//     (Txn.NextProducerID/NextEpoch: a new producer id at epoch 0 once the epoch is
+//     exhausted). Deciding it there makes a completion redone after a crash hand out the
+//     pair EndTxn answered; the answer waits for the markers' group commit, which covers the
+//     prepare record, so a pair is never handed out twice. The completion keeps the ended
+//     pair (PrevProducerID/PrevEpoch) so a retried EndTxn answers success with the same new
+//     pair. An abort with nothing in the transaction is allowed (only the bump: kgo sends it
+//     when every produce failed after implicit adds may have begun a transaction); an empty
+//     commit is INVALID_TXN_STATE. InitProducerID, the timeout abort and the fencing of a
+//     new producer work as in version 1.
+//
+// Records of a version 2 end are written in record version 2 (Txn.V2); every other record
+// keeps version 1, so a journal without version 2 ends reads as before.
+//
+// Decision (cluster): not served there. The cluster's coordinator runs on the metadata
+// quorum (broker/controller) and verifies batches of replicated partitions through
+// Broker.SetTxnVerifier; an implicit add there would be a quorum write inside the produce
+// path of the partition's leader, which is a different design (and a different cost) from
+// the one above. A cluster gateway (gateway/cluster) names no TransactionVersion, so it
+// advertises no transaction.version and clients run version 1 against it; Broker's
+// TransactionVersion answers 1 when an external coordinator or verifier is set, so a broker
+// of a cluster never serves version 2 semantics either (EndTxnReq.Bump, ProduceReq.TxnAdd
+// and TxnOffsetCommitReq.AddGroup are ignored there).
 //
 // A txn.log of the earlier layout (Store, below) is moved into the journal at the first open:
 // its state is written and made durable, then the file is removed; a crash in between leaves

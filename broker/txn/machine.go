@@ -183,7 +183,14 @@ func (m *Machine) InitProducerID(now time.Time, id string, timeoutMs int32, pid 
 	}
 	nt.State, nt.TimeoutMs, nt.UpdateMs, nt.StartMs = Empty, timeoutMs, now.UnixMilli(), 0
 	nt.Partitions, nt.Groups, nt.Offsets = nil, nil, nil
+	clearV2(nt)
 	return Result{ProducerID: nt.ProducerID, Epoch: nt.Epoch, Record: nt}
+}
+
+// clearV2 drops a completed transaction.version 2 end's fields (Txn.V2) once the state
+// moves on.
+func clearV2(t *Txn) {
+	t.V2, t.NextProducerID, t.NextEpoch, t.PrevProducerID, t.PrevEpoch = false, 0, 0, 0, 0
 }
 
 // bump returns t with its epoch raised by one (a new producer id at epoch 0 when the epoch
@@ -225,6 +232,7 @@ func begin(t *Txn, now time.Time) {
 	if t.State != Ongoing {
 		t.State, t.StartMs = Ongoing, now.UnixMilli()
 		t.Partitions, t.Groups, t.Offsets = nil, nil, nil
+		clearV2(t)
 	}
 	t.UpdateMs = now.UnixMilli()
 }
@@ -280,14 +288,30 @@ func (m *Machine) AddOffsets(now time.Time, id string, pid int64, epoch int16, g
 // CommitOffsets records pending offsets of a group (TxnOffsetCommit): they reach the group
 // only when the transaction commits. The group must have been added (AddOffsetsToTxn).
 func (m *Machine) CommitOffsets(now time.Time, id string, pid int64, epoch int16, group string, offs []Offset) Result {
+	return m.commitOffsets(now, id, pid, epoch, group, offs, false)
+}
+
+// AddAndCommitOffsets is CommitOffsets for TxnOffsetCommit v5 under transaction.version 2
+// (KIP-890 part 2): the group is added to the transaction (the transaction begun) as
+// AddOffsetsToTxn would, in the same record.
+func (m *Machine) AddAndCommitOffsets(now time.Time, id string, pid int64, epoch int16, group string, offs []Offset) Result {
+	return m.commitOffsets(now, id, pid, epoch, group, offs, true)
+}
+
+func (m *Machine) commitOffsets(now time.Time, id string, pid int64, epoch int16, group string, offs []Offset, add bool) Result {
 	t, code := m.check(id, pid, epoch)
 	if code != errNone {
 		return Result{ErrorCode: code}
 	}
-	if _, ok := slices.BinarySearch(t.Groups, group); t.State != Ongoing || !ok {
+	nt := t.clone()
+	if add {
+		begin(nt, now)
+		if i, ok := slices.BinarySearch(nt.Groups, group); !ok {
+			nt.Groups = slices.Insert(nt.Groups, i, group)
+		}
+	} else if _, ok := slices.BinarySearch(t.Groups, group); t.State != Ongoing || !ok {
 		return Result{ErrorCode: ErrInvalidTxnState}
 	}
-	nt := t.clone()
 	nt.UpdateMs = now.UnixMilli()
 	for _, o := range offs {
 		o.Group = group
@@ -298,6 +322,19 @@ func (m *Machine) CommitOffsets(now time.Time, id string, pid int64, epoch int16
 		}
 	}
 	return Result{Record: nt}
+}
+
+// AddByProduce adds partition tp to the transaction of producer pid at epoch, beginning it
+// if needed: a transactional Produce v12+ under transaction.version 2 (KIP-890 part 2) adds
+// its partition itself instead of an AddPartitionsToTxn before it. No record when tp is in
+// the ongoing transaction already. Errors as AddPartitions (PRODUCER_FENCED for an older
+// epoch), INVALID_PRODUCER_ID_MAPPING for a producer id no transactional id holds.
+func (m *Machine) AddByProduce(now time.Time, pid int64, epoch int16, tp TP) Result {
+	id, ok := m.byPID[pid]
+	if !ok {
+		return Result{ErrorCode: ErrInvalidProducerIDMapping}
+	}
+	return m.AddPartitions(now, id, pid, epoch, []TP{tp})
 }
 
 // End commits or aborts the transaction (EndTxn). An Ongoing transaction goes to
@@ -329,6 +366,57 @@ func (m *Machine) End(now time.Time, id string, pid int64, epoch int16, commit b
 	return Result{Record: nt, Markers: markersOf(nt)}
 }
 
+// EndV2 is EndTxn v5 under transaction.version 2 (KIP-890 part 2): every end bumps the
+// producer epoch. The prepare record already carries the bumped epoch (the markers carry
+// it: a batch of the ended epoch arriving late is fenced in the partitions) and the pair
+// the producer continues with (Txn.NextProducerID/NextEpoch: the same producer id one epoch
+// up, or a new producer id at epoch 0 once the epoch is exhausted), which Result's
+// ProducerID/Epoch hold for the answer. Aborting with nothing in the transaction is allowed
+// (an epoch bump with no markers: kgo aborts after produces that all failed, whose implicit
+// adds may have begun a transaction). A retry of an EndTxn that completed the same way
+// answers success with the pair handed out then; one still being completed
+// CONCURRENT_TRANSACTIONS.
+func (m *Machine) EndV2(now time.Time, id string, pid int64, epoch int16, commit bool, newPID func() (int64, error)) Result {
+	t := m.txns[id]
+	if t != nil && t.V2 {
+		switch {
+		case (t.State == CompleteCommit && commit || t.State == CompleteAbort && !commit) && t.PrevProducerID == pid && t.PrevEpoch == epoch:
+			return Result{ProducerID: t.ProducerID, Epoch: t.Epoch} // a retry
+		case (t.State == PrepareCommit || t.State == PrepareAbort) && t.ProducerID == pid && t.Epoch == epoch+1:
+			return Result{ErrorCode: ErrConcurrentTransactions}
+		}
+	}
+	t, code := m.check(id, pid, epoch)
+	if code != errNone {
+		return Result{ErrorCode: code}
+	}
+	switch {
+	case t.State == Ongoing:
+	case !commit && (t.State == Empty || t.State == CompleteCommit || t.State == CompleteAbort):
+		// an empty abort: only the epoch bump
+	default:
+		return Result{ErrorCode: ErrInvalidTxnState}
+	}
+	next, code := m.bump(t, newPID)
+	if code != errNone {
+		return Result{ErrorCode: code}
+	}
+	nt := t.clone()
+	if nt.State != Ongoing {
+		nt.StartMs, nt.Partitions, nt.Groups, nt.Offsets = 0, nil, nil, nil
+	}
+	// bump moves to a new producer id before the epoch reaches math.MaxInt16, so the
+	// markers' epoch fits.
+	nt.Epoch = t.Epoch + 1
+	nt.V2, nt.NextProducerID, nt.NextEpoch, nt.PrevProducerID, nt.PrevEpoch = true, next.ProducerID, next.Epoch, 0, 0
+	nt.UpdateMs = now.UnixMilli()
+	nt.State = PrepareAbort
+	if commit {
+		nt.State = PrepareCommit
+	}
+	return Result{Record: nt, Markers: markersOf(nt), ProducerID: next.ProducerID, Epoch: next.Epoch}
+}
+
 // Complete ends a transaction whose Markers the shell carried out: PrepareCommit becomes
 // CompleteCommit and PrepareAbort CompleteAbort. A call for a transaction no longer in that
 // prepare state at that epoch returns no record.
@@ -344,6 +432,11 @@ func (m *Machine) Complete(now time.Time, id string, epoch int16) *Txn {
 	}
 	nt.UpdateMs, nt.StartMs = now.UnixMilli(), 0
 	nt.Partitions, nt.Groups, nt.Offsets = nil, nil, nil
+	if t.V2 { // the producer continues with the pair decided at the prepare (EndV2)
+		nt.PrevProducerID, nt.PrevEpoch = t.ProducerID, t.Epoch-1
+		nt.ProducerID, nt.Epoch = t.NextProducerID, t.NextEpoch
+		nt.NextProducerID, nt.NextEpoch = 0, 0
+	}
 	return nt
 }
 

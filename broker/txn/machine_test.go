@@ -160,3 +160,56 @@ func TestMachineFilter(t *testing.T) {
 		t.Fatalf("by duration: %+v", got)
 	}
 }
+
+// transaction.version 2 ends (EndV2) at the epoch's limit: the prepare record decides the
+// new producer id, a crash that loses the completion redoes it with the same pair (replay of
+// the encoded records), a retry by the old producer id answers that pair, and the old id no
+// longer maps to the transaction. TxnOffsetCommit v5's implicit group add is in one record.
+func TestMachineEndV2Rollover(t *testing.T) {
+	m := NewMachine(Config{})
+	ids := &pids{}
+	now := time.Unix(1000, 0)
+	r := apply(m, m.InitProducerID(now, "x", 1000, -1, -1, ids.alloc))
+	pid := r.ProducerID
+	tx, _ := m.Get("x")
+	tx.Epoch = math.MaxInt16 - 1 // the last epoch a producer may hold
+	m.Apply(tx)
+	ep := tx.Epoch
+	apply(m, m.AddByProduce(now, pid, ep, TP{"t", 0}))
+	if r := apply(m, m.AddAndCommitOffsets(now, "x", pid, ep, "g", []Offset{{Topic: "in", Offset: 3}})); r.ErrorCode != 0 {
+		t.Fatalf("offsets with the implicit group add: %+v", r)
+	}
+	r = m.EndV2(now, "x", pid, ep, true, ids.alloc)
+	if r.ErrorCode != 0 || r.ProducerID == pid || r.Epoch != 0 || r.Markers.ProducerID != pid || r.Markers.Epoch != math.MaxInt16 || len(r.Markers.Offsets) != 1 {
+		t.Fatalf("EndV2 at the epoch limit: %+v markers %+v", r, r.Markers)
+	}
+	next := r.ProducerID
+	// Replay the encoded prepare record on a fresh machine (the completion lost in a crash).
+	prep, err := DecodeRecord(AppendRecord(nil, r.Record))
+	if err != nil || !prep.V2 || prep.NextProducerID != next {
+		t.Fatalf("prepare record round trip: %v %+v", err, prep)
+	}
+	m2 := NewMachine(Config{})
+	m2.Apply(prep)
+	if p := m2.Pending(); len(p) != 1 || p[0].Epoch != math.MaxInt16 {
+		t.Fatalf("pending after replay: %+v", p)
+	}
+	done := m2.Complete(now, "x", math.MaxInt16)
+	if done == nil || done.ProducerID != next || done.Epoch != 0 || done.PrevProducerID != pid || done.PrevEpoch != ep {
+		t.Fatalf("completion redone: %+v", done)
+	}
+	c, err := DecodeRecord(AppendRecord(nil, done))
+	if err != nil || c.ProducerID != next || c.PrevProducerID != pid || c.PrevEpoch != ep {
+		t.Fatalf("completion record round trip: %v %+v", err, c)
+	}
+	m2.Apply(c)
+	if r := m2.EndV2(now, "x", pid, ep, true, ids.alloc); r.ErrorCode != 0 || r.ProducerID != next || r.Epoch != 0 || r.Record != nil {
+		t.Fatalf("retried EndV2: %+v", r)
+	}
+	if r := m2.AddByProduce(now, pid, ep, TP{"t", 0}); r.ErrorCode != ErrInvalidProducerIDMapping {
+		t.Fatalf("the old producer id after the rollover: %+v", r)
+	}
+	if r := apply(m2, m2.AddByProduce(now, next, 0, TP{"t", 0})); r.ErrorCode != 0 || r.Record == nil || r.Record.V2 {
+		t.Fatalf("the new producer id begins a transaction: %+v", r)
+	}
+}

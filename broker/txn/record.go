@@ -61,6 +61,20 @@ type Txn struct {
 	Partitions []TP     // sorted, unique
 	Groups     []string // sorted, unique
 	Offsets    []Offset // pending offsets, sorted by (group, topic, partition), unique
+
+	// V2 marks the end of a transaction.version 2 transaction (KIP-890 part 2: EndTxn v5
+	// bumps the epoch). In PrepareCommit/PrepareAbort, Epoch is already the bumped one (the
+	// markers carry it, fencing the ended epoch in the partitions) and NextProducerID/
+	// NextEpoch are what the producer continues with once it completes (the same producer
+	// id at Epoch, or a new one at epoch 0 when the epoch is exhausted): decided here, so a
+	// completion redone after a crash hands out the same pair EndTxn answered. In
+	// CompleteCommit/CompleteAbort, PrevProducerID/PrevEpoch are the pair the ended
+	// transaction ran under, so a retried EndTxn is recognised. Other states: false.
+	V2             bool
+	NextProducerID int64
+	NextEpoch      int16
+	PrevProducerID int64
+	PrevEpoch      int16
 }
 
 func (t *Txn) clone() *Txn {
@@ -92,7 +106,14 @@ func cmpOffset(a, b Offset) int {
 //	groups u32 | group str* | offsets u32 | (group str | topic str | partition i32 |
 //	offset i64 | leaderEpoch i32 | metadata str)*
 //	str = length u32 | bytes
-const recordVersion = 1
+//
+// Version 2 (a Txn with V2 set; others are still written as version 1) appends
+//
+//	nextProducerID i64 | nextEpoch i16 | prevProducerID i64 | prevEpoch i16
+const (
+	recordVersion   = 1
+	recordVersionV2 = 2
+)
 
 // maxRecord bounds a decoded record (and a decoded string).
 const maxRecord = 64 << 20
@@ -102,7 +123,11 @@ var ErrBadRecord = errors.New("txn: bad record")
 
 // AppendRecord appends t's encoding to b.
 func AppendRecord(b []byte, t *Txn) []byte {
-	b = append(b, recordVersion)
+	if t.V2 {
+		b = append(b, recordVersionV2)
+	} else {
+		b = append(b, recordVersion)
+	}
 	b = appendStr(b, t.ID)
 	b = binary.BigEndian.AppendUint64(b, uint64(t.ProducerID))
 	b = binary.BigEndian.AppendUint16(b, uint16(t.Epoch))
@@ -127,6 +152,12 @@ func AppendRecord(b []byte, t *Txn) []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(o.Offset))
 		b = binary.BigEndian.AppendUint32(b, uint32(o.LeaderEpoch))
 		b = appendStr(b, o.Metadata)
+	}
+	if t.V2 {
+		b = binary.BigEndian.AppendUint64(b, uint64(t.NextProducerID))
+		b = binary.BigEndian.AppendUint16(b, uint16(t.NextEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(t.PrevProducerID))
+		b = binary.BigEndian.AppendUint16(b, uint16(t.PrevEpoch))
 	}
 	return b
 }
@@ -207,10 +238,11 @@ func DecodeRecord(b []byte) (*Txn, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadRecord, len(b))
 	}
 	d := &decoder{b: b}
-	if v := d.u8("version"); d.err == nil && v != recordVersion {
+	v := d.u8("version")
+	if d.err == nil && v != recordVersion && v != recordVersionV2 {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrBadRecord, v)
 	}
-	t := &Txn{}
+	t := &Txn{V2: v == recordVersionV2}
 	t.ID = d.str("id")
 	t.ProducerID = int64(d.u64("producer id"))
 	t.Epoch = int16(d.u16("epoch"))
@@ -228,6 +260,10 @@ func DecodeRecord(b []byte) (*Txn, error) {
 		t.Offsets = append(t.Offsets, Offset{Group: d.str("group"), Topic: d.str("topic"), Partition: int32(d.u32("partition")),
 			Offset: int64(d.u64("offset")), LeaderEpoch: int32(d.u32("leader epoch")), Metadata: d.str("metadata")})
 	}
+	if t.V2 {
+		t.NextProducerID, t.NextEpoch = int64(d.u64("next producer id")), int16(d.u16("next epoch"))
+		t.PrevProducerID, t.PrevEpoch = int64(d.u64("previous producer id")), int16(d.u16("previous epoch"))
+	}
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -241,6 +277,8 @@ func DecodeRecord(b []byte) (*Txn, error) {
 		return nil, fmt.Errorf("%w: producer %d epoch %d timeout %d", ErrBadRecord, t.ProducerID, t.Epoch, t.TimeoutMs)
 	case t.State > Dead:
 		return nil, fmt.Errorf("%w: unknown state %d", ErrBadRecord, t.State)
+	case t.V2 && (t.NextProducerID < 0 || t.NextEpoch < 0 || t.PrevProducerID < 0 || t.PrevEpoch < 0):
+		return nil, fmt.Errorf("%w: next producer %d/%d, previous %d/%d", ErrBadRecord, t.NextProducerID, t.NextEpoch, t.PrevProducerID, t.PrevEpoch)
 	case !sortedUnique(t.Partitions, cmpTP) || !sortedUnique(t.Groups, strings.Compare) || !sortedUnique(t.Offsets, cmpOffset):
 		return nil, fmt.Errorf("%w: lists not sorted and unique", ErrBadRecord)
 	}

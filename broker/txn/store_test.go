@@ -38,6 +38,7 @@ func TestRecordRoundTrip(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	f.Add(AppendRecord(nil, sample("x", Ongoing)))
 	f.Add(AppendRecord(nil, &Txn{ID: "y", ProducerID: 1, TimeoutMs: 1}))
+	f.Add(AppendRecord(nil, &Txn{ID: "z", ProducerID: 1, Epoch: 3, TimeoutMs: 1, State: PrepareCommit, V2: true, NextProducerID: 1, NextEpoch: 3}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tx, err := DecodeRecord(b)
 		if err != nil {

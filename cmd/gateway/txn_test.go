@@ -372,9 +372,12 @@ func TestTxnOffsetsVisibleOnCommit(t *testing.T) {
 		}
 		end := kmsg.NewPtrEndTxnRequest()
 		end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "offs", ir.ProducerID, ir.ProducerEpoch, commit
-		if r, err := end.RequestWith(ctx, cl); err != nil || r.ErrorCode != 0 {
+		r, err := end.RequestWith(ctx, cl)
+		if err != nil || r.ErrorCode != 0 || r.ProducerEpoch != ir.ProducerEpoch+1 {
 			t.Fatalf("end: %v %+v", err, r)
 		}
+		// EndTxn v5 (transaction.version 2) bumped the epoch: the next transaction uses it.
+		ir.ProducerID, ir.ProducerEpoch = r.ProducerID, r.ProducerEpoch
 	}
 	if off, code := fetch(true); off != 20 || code != 0 {
 		t.Fatalf("after the abort and the commit: offset %d code %d, want 20", off, code)
