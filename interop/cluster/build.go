@@ -16,6 +16,11 @@ import (
 // harness then builds nothing.
 const BinDirEnv = "MESHKAFKA_BIN_DIR"
 
+// CPUProfileEnv, in a child's environment, names a directory where each SIGUSR2 the child
+// receives starts a CPU profile and the next one stops it (cmd/internal/cli's hook of the same
+// name).
+const CPUProfileEnv = "MESHKAFKA_CPUPROFILE_DIR"
+
 // commands are the binaries Bins builds, by package.
 var commands = []string{"cmd/broker", "cmd/gateway", "cmd/relay", "cmd/mesh"}
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,10 +39,24 @@ const benchRecordSize = 100
 func BenchmarkReplProduce(b *testing.B) {
 	cluster.RequireQuorum(b)
 	share := fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/2))
-	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true, Env: []string{share}})
+	env := []string{share}
+	profDir := os.Getenv("REPL_BENCH_PROFILE") // a directory: every server process's CPU profile of each produce run
+	if profDir != "" {
+		env = append(env, cluster.CPUProfileEnv+"="+profDir)
+	}
+	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true, Env: env})
 	b.Cleanup(func() { idCache.Delete(c) })
 	allLive(b, c)
 	addr := c.Gateways[0].Addr
+	profile := func() { // toggles the servers' CPU profiles (cmd/internal/cli's CPUProfileEnv)
+		if profDir == "" {
+			return
+		}
+		c.Gateways[0].P.Signal(syscall.SIGUSR2)
+		for _, br := range c.Brokers {
+			br.P.Signal(syscall.SIGUSR2)
+		}
+	}
 	topics := map[string]int16{"ours": 3, "rf1": 1}
 	for impl, factor := range topics {
 		cfg := workload.Config{Seeds: []string{addr}, Topic: "bench-" + impl, Partitions: 3, ReplicationFactor: factor, ClientOpts: clientOpts}
@@ -77,9 +92,11 @@ func BenchmarkReplProduce(b *testing.B) {
 			for i, pid := range pids {
 				procs[i] = kafkaclients.StartCPU(pid)
 			}
+			profile()
 			b.ResetTimer()
 			d := produceTimed(b, ctx, cl, topicName, value, b.N)
 			b.StopTimer()
+			profile()
 			reportThroughput(b, benchRecordSize, d)
 			reportCPU(b, names, procs, client)
 		})

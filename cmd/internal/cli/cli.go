@@ -41,6 +41,7 @@ const (
 // Main runs a binary: run gets a context cancelled on SIGINT or SIGTERM and the arguments
 // after the program name. An error is printed as "name: err" on stderr and exits with 1.
 func Main(name string, run func(ctx context.Context, args []string) error) {
+	profileOnSignal(name)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
