@@ -75,6 +75,10 @@ type clientRun struct {
 	mu      sync.Mutex
 	appErrs []string
 	read    map[string]bool // distinct values 0..n-1 the consumer read
+	// reached is, per partition, the logical time (rec.Begin) the consumer first polled each
+	// offset: a script's commits are reported when acknowledged, so their invocation is
+	// taken from it (earliestInvoke).
+	reached map[int32]map[int64]int64
 	// resumeSeq is the first value sent after the kill (pauseAt, unless the producer could
 	// not be held); resumed is when a value from there on was first acknowledged.
 	resumeSeq int
@@ -128,9 +132,19 @@ func (r *clientRun) resumedAt() (time.Time, int) {
 }
 
 func (r *clientRun) polled(partition int32, offset int64, value string) {
+	at := r.rec.Begin()
 	r.rec.AddPolls(r.consumer, checker.Poll{TP: checker.TP{Topic: r.topic, Partition: partition}, Offset: offset, Value: value})
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.reached == nil {
+		r.reached = map[int32]map[int64]int64{}
+	}
+	if r.reached[partition] == nil {
+		r.reached[partition] = map[int64]int64{}
+	}
+	if _, ok := r.reached[partition][offset]; !ok {
+		r.reached[partition][offset] = at
+	}
 	if i, err := strconv.Atoi(value); err == nil && i >= 0 && i < r.n && value == strconv.Itoa(i) {
 		r.read[value] = true
 	}
@@ -145,6 +159,28 @@ func (r *clientRun) readCount() int {
 
 func (r *clientRun) reset(partition int32) {
 	r.rec.AddReset(r.consumer, checker.TP{Topic: r.topic, Partition: partition})
+}
+
+// earliestInvoke is the earliest moment a commit of offset by the consumer's own library
+// (librdkafka's and kafkajs's auto-commits, which a script reports only when acknowledged)
+// can have been invoked: when the consumer first polled an offset at or past offset-1, i.e.
+// first stood at offset or beyond (0 if it never did). Several such commits are in flight
+// at once and may be acknowledged out of order (a commit held up by the coordinator's
+// failover, a later one through a new coordinator connection); taking the acknowledgement
+// as the invocation would make the checker call that a commit going backwards. With the
+// earliest possible invocation a consumer's own commits are never ordered against each
+// other (it reaches offset-1 before any higher offset), so for these libraries what the
+// checker holds the group to is its OffsetFetch answers: never below an acknowledged commit.
+func (r *clientRun) earliestInvoke(partition int32, offset int64) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first := int64(0)
+	for o, at := range r.reached[partition] {
+		if o >= offset-1 && (first == 0 || at < first) {
+			first = at
+		}
+	}
+	return first
 }
 
 // committed records a commit acknowledged to the client (inv as for sent).
@@ -558,7 +594,7 @@ func runScript(ctx context.Context, r *clientRun, name, bin string, args ...stri
 		case "reset":
 			r.reset(e.Partition)
 		case "commit":
-			r.committed(r.rec.Begin(), e.Partition, e.Offset)
+			r.committed(r.earliestInvoke(e.Partition, e.Offset), e.Partition, e.Offset)
 		case "error":
 			r.appError("%s: %s", name, e.Err)
 		case "paused":
@@ -951,4 +987,19 @@ func abbreviate(vs []string) string {
 		return fmt.Sprint(vs)
 	}
 	return fmt.Sprintf("%v … %v", vs[:10], vs[len(vs)-10:])
+}
+
+// TestEarliestInvokeKeepsReorderedAutoCommits: two auto-commits in flight at once, the lower
+// one acknowledged last (as librdkafka's were once around a coordinator failover), are not
+// a commit going backwards (with the acknowledgement taken as the invocation they were).
+func TestEarliestInvokeKeepsReorderedAutoCommits(t *testing.T) {
+	r := &clientRun{topic: "t", group: "g", consumer: "c", rec: checker.NewRecorder(nil)}
+	for o := range int64(305) {
+		r.polled(0, o, strconv.FormatInt(o, 10))
+	}
+	r.committed(r.earliestInvoke(0, 305), 0, 305)
+	r.committed(r.earliestInvoke(0, 104), 0, 104) // invoked once 103 was polled
+	if rep := checker.Check(r.rec.History()); !rep.OK() {
+		t.Errorf("reordered acknowledgements of concurrent commits: %v", rep.Anomalies)
+	}
 }
