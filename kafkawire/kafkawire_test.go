@@ -315,3 +315,40 @@ func TestAppendResponseNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per response", n)
 	}
 }
+
+// TestFrameReaderLargeFrameGrowsFromSpare: a frame larger than the recycled one it is read into
+// grows from that memory, not from a fresh growChunk doubled up to its size (which allocated
+// 31 MiB for a 16 MiB frame), and arrives intact.
+func TestFrameReaderLargeFrameGrowsFromSpare(t *testing.T) {
+	sizes := []int{3 << 20, 5 << 20, 16 << 20}
+	var stream []byte
+	for i, n := range sizes {
+		payload := make([]byte, n)
+		for j := range payload {
+			payload[j] = byte(i + j*7)
+		}
+		stream = AppendFrame(stream, payload)
+	}
+	fr := NewFrameReader(&chunkReader{data: stream, chunks: []int{100_000, 1 << 20, 7}}, 0)
+	var spare []byte
+	for i, n := range sizes {
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		got, err := fr.NextReuse(spare)
+		runtime.ReadMemStats(&ms1)
+		if err != nil || len(got) != n {
+			t.Fatalf("frame %d: %d bytes, %v", i, len(got), err)
+		}
+		for j := range got {
+			if got[j] != byte(i+j*7) {
+				t.Fatalf("frame %d differs at byte %d", i, j)
+			}
+		}
+		if i > 0 {
+			if grew := ms1.TotalAlloc - ms0.TotalAlloc; grew > uint64(n)*7/4 { // the old way: 15 and 31 MiB
+				t.Fatalf("frame %d of %d bytes read into a %d-byte spare allocated %d bytes", i, n, cap(spare), grew)
+			}
+		}
+		spare = got
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -135,5 +136,23 @@ func TestAppendJournalToMatchesAppendJournalRec(t *testing.T) {
 	}
 	if got := w.bytes(); string(got) != string(want) {
 		t.Fatal("appendJournalTo wrote other bytes than appendJournalRec")
+	}
+}
+
+// TestWriteBufFirstChunkGrowsByFour: a steadily written buffer reaches bufChunkBytes from
+// 1 KiB in three moves (1, 4, 16, 64 KiB), not six (doubling), so a partition's buffer
+// allocates 85 KiB rather than 127 KiB on its way to one chunk.
+func TestWriteBufFirstChunkGrowsByFour(t *testing.T) {
+	var w writeBuf
+	caps := []int{}
+	for w.cap() < bufChunkBytes {
+		w.write(make([]byte, 1000))
+		if c := w.cap(); len(caps) == 0 || caps[len(caps)-1] != c {
+			caps = append(caps, c)
+		}
+	}
+	want := []int{1 << 10, 4 << 10, 16 << 10, 64 << 10}
+	if !slices.Equal(caps, want) {
+		t.Fatalf("first chunk capacities %v, want %v", caps, want)
 	}
 }
