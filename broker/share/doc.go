@@ -99,7 +99,11 @@
 // unfinished. Offsets inside a batch without a record (control records) are acquired with
 // the batch, and the client acknowledges them as gaps (archived).
 //
+// ListGroups (v5) lists share groups beside the consumer groups as Kafka does: type and
+// protocol type "share", state Empty or Stable (Broker.AddShareGroups, called by the
+// controller's ListGroups and Broker.Service's).
+//
 // Not served: the by_duration auto offset reset, rack-aware assignment, share-group ACL-filtered
-// assignment, DeleteGroups and ListGroups for share groups (their group admin goes to the
-// consumer-group coordinator).
+// assignment, DeleteGroups for share groups (their group admin goes to the consumer-group
+// coordinator).
 package share
