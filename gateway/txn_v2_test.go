@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // requestCounter counts the requests a kgo client writes, by key.
@@ -28,22 +30,7 @@ func (c *requestCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _
 // want values came (or 10 s passed) and a few more polls brought nothing, sorted.
 func readValues(t *testing.T, addr, topic string, committed bool, want int) []string {
 	t.Helper()
-	iso := kgo.ReadUncommitted()
-	if committed {
-		iso = kgo.ReadCommitted()
-	}
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso), kgo.FetchMaxWait(50*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var got []string
-	for len(got) < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	for range 3 {
-		pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		pcancel()
-	}
+	got := kafkaclients.ReadValues(t, addr, topic, committed, want, 10*time.Second)
 	slices.Sort(got)
 	return got
 }

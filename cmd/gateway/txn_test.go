@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
-
-	"path/filepath"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -22,26 +22,7 @@ import (
 // (or 15 s passed) and returns their values in offset order per partition.
 func consumeValues(t *testing.T, addr, topic string, committed bool, want int) []string {
 	t.Helper()
-	iso := kgo.ReadUncommitted()
-	if committed {
-		iso = kgo.ReadCommitted()
-	}
-	cl := kgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var got []string
-	for len(got) < want && ctx.Err() == nil {
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	// Nothing more than wanted shows up in a few more polls.
-	for range 3 {
-		pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-		pcancel()
-	}
-	return got
+	return kafkaclients.ReadValues(t, addr, topic, committed, want, 15*time.Second)
 }
 
 // kgoClient is a kgo client of the gateway at addr with opts; the caller closes it.

@@ -301,3 +301,29 @@ func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out
 }
+
+// ReadValues reads topic through addr from the start, with read_committed (committed) or
+// read_uncommitted, until want values came or timeout passed, then polls a few more times
+// so that anything beyond want shows up too; the values in the order read.
+func ReadValues(tb testing.TB, addr, topic string, committed bool, want int, timeout time.Duration) []string {
+	tb.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	cl := KgoClient(tb, addr, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50*time.Millisecond))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var got []string
+	for len(got) < want && ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	for range 3 {
+		pctx, pcancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+		pcancel()
+	}
+	return got
+}
