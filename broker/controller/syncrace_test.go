@@ -15,10 +15,10 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-// staleSyncReplica is a Replica that, on the proposal its trigger arms (a Command of
-// trigger's type), starts
-// a syncBroker (as the sync loop does on any apply) and lets the proposal go on only once
-// that syncBroker read the topics (or after a second, if it cannot read them yet).
+// staleSyncReplica is a Replica that, on the proposal arm chose, starts a syncBroker (as
+// the sync loop does after any apply) and lets the proposal go on only once that syncBroker
+// read the topics (or after a second, if it cannot read them yet: it waits for the broker's
+// admin lock, which the op holds).
 type staleSyncReplica struct {
 	Replica
 	ctl     atomic.Pointer[Controller]
@@ -61,6 +61,7 @@ func (r *staleSyncReplica) arm(cmd Command) {
 	r.trigger.Store(&tr)
 }
 
+// inSyncBroker reports whether the calling goroutine runs Controller.syncBroker.
 func inSyncBroker() bool {
 	buf := make([]byte, 64<<10)
 	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*Controller).syncBroker")
