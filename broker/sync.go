@@ -22,11 +22,28 @@ import (
 // replica in TopicRecord.Joining starts its group empty, waiting for the leader to add it
 // (a replica reassignment); the others bootstrap a new group with Replicas as its voters.
 func (b *Broker) SyncTopics(want []TopicRecord) error {
+	return b.SyncTopicsFrom(func() []TopicRecord { return want })
+}
+
+// SyncTopicsFrom is SyncTopics with the wanted state read by want once the broker's admin
+// lock is held (want is not called if the broker is closed). A caller whose state changes
+// concurrently with the broker's own admin ops (the metadata quorum's leader, where
+// DeleteTopics and CreateTopics store their change in the quorum and then apply it here)
+// must read it there: a state read before an admin op's change and applied after it would
+// undo the change (a deleted topic created again with an empty log: a replicated
+// partition's group bootstraps again on this replica, whose leader still counts the entries
+// the old log acknowledged, and etcd raft panics on the next heartbeat).
+func (b *Broker) SyncTopicsFrom(want func() []TopicRecord) error {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
 	if b.closed.Load() {
 		return ErrClosed
 	}
+	return b.syncTopicsLocked(want())
+}
+
+// syncTopicsLocked is SyncTopics; callers hold adminMu.
+func (b *Broker) syncTopicsLocked(want []TopicRecord) error {
 	cur := *b.topics.Load()
 	next := maps.Clone(cur)
 	var errs []error

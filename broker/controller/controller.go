@@ -256,11 +256,17 @@ func (c *Controller) syncBroker() {
 			}
 		}
 	}
-	recs := records(c.r.Topics())
-	if err := c.b.SyncTopics(recs); err != nil && !errors.Is(err, broker.ErrClosed) {
+	// The state is read under the broker's admin lock: on the leader, an admin op holds it
+	// from before its change is applied here until the broker made the change, so a state
+	// read before the apply would undo it (SyncTopicsFrom).
+	err := c.b.SyncTopicsFrom(func() []broker.TopicRecord {
+		recs := records(c.r.Topics())
+		c.reg.synced(recs)
+		return recs
+	})
+	if err != nil && !errors.Is(err, broker.ErrClosed) {
 		c.log.Error("applying the metadata state to the broker", "err", err)
 	}
-	c.reg.synced(recs)
 	c.kickMoves()
 }
 

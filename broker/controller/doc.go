@@ -39,8 +39,12 @@
 //     its own Metadata names itself, the one broker clients see).
 //
 // Applied topic changes are pushed into the local broker.Broker on every node
-// (broker.Broker.SyncTopics), so a partition's owner knows its topic without the gateway
-// creating it there. Placement is decided by the leader when partitions are created: owners
+// (broker.Broker.SyncTopicsFrom), so a partition's owner knows its topic without the gateway
+// creating it there. The applied state is read under the broker's admin lock: on the leader
+// an admin op holds that lock from before its change is applied until the broker made it, so
+// a sync that read the state before the apply would undo the op (session 10: a deleted RF=3
+// topic came back with an empty log, its raft group bootstrapped again on the leader, and
+// etcd raft panicked there on a heartbeat counting the old log's entries). Placement is decided by the leader when partitions are created: owners
 // are chosen among live brokers (heard from within Config.LiveWindow, by raft progress
 // RecentActive; the leader always counts as live),
 // round robin from a hash of the topic name, and stored in the metadata state.

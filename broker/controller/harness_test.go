@@ -76,6 +76,10 @@ type harness struct {
 	// forward, if set for broker i, wraps the callers broker i forwards ops to the leader on.
 	forward map[int]func(brokerop.Service) brokerop.Service
 	groups  group.MachineConfig // the group coordinators' configuration
+	// replica, if set for broker i, wraps its Replica (controller and registry); logs, if
+	// set for broker i, is its broker's logger.
+	replica map[int]func(Replica) Replica
+	logs    map[int]*slog.Logger
 }
 
 func newEndpoint(t *testing.T) *endpoint.Endpoint {
@@ -128,9 +132,16 @@ func (h *harness) start(i int, boot bool, seeds []endpoint.NodeAddr) *tnode {
 	}
 	tr.Attach(q)
 	n.q = q
-	rep := NewQuorumReplica(q, n.sm, n.id)
+	var rep Replica = NewQuorumReplica(q, n.sm, n.id)
+	if w := h.replica[i]; w != nil {
+		rep = w(rep)
+	}
 	reg := NewRegistry(rep, 0)
-	b, err := broker.Open(broker.Config{Dir: t.TempDir(), DefaultPartitions: 1, Registry: reg, Logger: testLog()})
+	blog := testLog()
+	if l := h.logs[i]; l != nil {
+		blog = l
+	}
+	b, err := broker.Open(broker.Config{Dir: t.TempDir(), DefaultPartitions: 1, Registry: reg, Logger: blog})
 	if err != nil {
 		t.Fatal(err)
 	}
