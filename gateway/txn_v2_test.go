@@ -70,16 +70,7 @@ func TestTxnV2Kgo(t *testing.T) {
 	}
 
 	produce := func(cl *kgo.Client, commit bool, values ...string) error {
-		if err := cl.BeginTransaction(); err != nil {
-			return err
-		}
-		for i, v := range values {
-			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: int32(i % 2)}).FirstErr(); err != nil {
-				cl.EndTransaction(ctx, kgo.TryAbort)
-				return err
-			}
-		}
-		return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+		return kafkaclients.ProduceTxn(ctx, cl, commit, values...)
 	}
 	txnOpts := func(id string, hooks ...kgo.Hook) []kgo.Opt {
 		return []kgo.Opt{kgo.TransactionalID(id), kgo.DefaultProduceTopic("tx"), kgo.RecordPartitioner(kgo.ManualPartitioner()),

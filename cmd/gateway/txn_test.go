@@ -67,17 +67,7 @@ func txnClient(t *testing.T, addr, id string, opts ...kgo.Opt) *kgo.Client {
 
 func produceTxn(t *testing.T, cl *kgo.Client, commit bool, values ...string) error {
 	t.Helper()
-	ctx := context.Background()
-	if err := cl.BeginTransaction(); err != nil {
-		return err
-	}
-	for i, v := range values {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: int32(i % 2)}).FirstErr(); err != nil {
-			cl.EndTransaction(ctx, kgo.TryAbort)
-			return err
-		}
-	}
-	return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+	return kafkaclients.ProduceTxn(context.Background(), cl, commit, values...)
 }
 
 // A kgo transactional producer against the gateway with its embedded broker (up-single):

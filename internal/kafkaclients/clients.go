@@ -327,3 +327,19 @@ func ReadValues(tb testing.TB, addr, topic string, committed bool, want int, tim
 	}
 	return got
 }
+
+// ProduceTxn produces values in one transaction of cl (value i to partition i%2, for a
+// manual partitioner) and commits it, or aborts it when commit is false; a failed produce
+// aborts and returns its error.
+func ProduceTxn(ctx context.Context, cl *kgo.Client, commit bool, values ...string) error {
+	if err := cl.BeginTransaction(); err != nil {
+		return err
+	}
+	for i, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v), Partition: int32(i % 2)}).FirstErr(); err != nil {
+			cl.EndTransaction(ctx, kgo.TryAbort)
+			return err
+		}
+	}
+	return cl.EndTransaction(ctx, kgo.TransactionEndTry(commit))
+}
