@@ -79,7 +79,9 @@
 // Kafka offsets) everywhere. The first voter as given (the preferred leader) campaigns once
 // those entries are applied, and messages for a group a replica has not added yet are held
 // for up to an election timeout, so a new group is led within a few round trips instead of
-// after an election timeout. AddGroup with nil voters starts an empty replica that waits for
+// after an election timeout. Messages for a group the replica removed within the last
+// election timeout are dropped instead: held, a stale one would reach the group if it is
+// added back on empty storage (a heartbeat's commit index past the empty log panics raft). AddGroup with nil voters starts an empty replica that waits for
 // its leader's messages (a replica being added). ChangeConf proposes a ConfChangeV2 (add a
 // learner, promote it with AddNode, remove a replica, or joint changes) and returns once it
 // is applied here; raft accepts one pending change at a time (ErrConfChangeRejected).

@@ -62,6 +62,12 @@ type Engine struct {
 	// moments apart, and a candidate's votes dropped by a replica that has not added the
 	// group yet would cost the partition's first election a whole election timeout more.
 	early []earlyMsg
+	// removed has the tick at which each group recently removed here was removed. Messages
+	// for such a group are dropped, not held, for electionTicks after: they were sent to the
+	// replica that was removed, and one held until the group is added back (a replica moved
+	// away and back, on storage that starts empty) would reach the new replica stale: a
+	// heartbeat carrying a commit index past the new replica's log makes raft panic.
+	removed map[GroupID]uint64
 }
 
 // earlyMsg is an inbound message held for a group not running here yet, with the tick it came.
@@ -331,6 +337,7 @@ func (e *Engine) RemoveGroup(id GroupID) error {
 		g.failAll(fmt.Errorf("replica: group %v removed: %w", id, &NotLeaderError{}))
 		delete(e.groups, id)
 		delete(e.dirty, g)
+		e.forgetEarly(id)
 	}); cerr != nil {
 		return cerr
 	}
@@ -534,7 +541,8 @@ func (e *Engine) AtApplied(ctx context.Context, id GroupID, f func(applied uint6
 
 // Step hands an inbound message to its group. It never blocks: when the inbound queue is
 // full, or the message is not for this node, it is dropped (raft resends). Messages for a
-// group that does not run here are dropped.
+// group that does not run here are held for up to an election timeout in case it is being
+// added (Engine.early), or dropped if the group was removed here within that time.
 func (e *Engine) Step(m GroupMessage) {
 	if m.Msg == nil || m.Msg.GetTo() != e.id || raft.IsLocalMsg(m.Msg.GetType()) {
 		e.dropped.Add(1)

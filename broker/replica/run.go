@@ -59,6 +59,30 @@ func (e *Engine) tick() {
 	}
 }
 
+// forgetEarly drops the held messages for group id, which was just removed here, and drops
+// those that come for it for the next election timeout (Engine.removed).
+func (e *Engine) forgetEarly(id GroupID) {
+	for g, at := range e.removed { // prune: a removal older than the window is forgotten
+		if e.ticks-at > electionTicks {
+			delete(e.removed, g)
+		}
+	}
+	if e.removed == nil {
+		e.removed = map[GroupID]uint64{}
+	}
+	e.removed[id] = e.ticks
+	kept := e.early[:0]
+	for _, em := range e.early {
+		if em.m.Group != id {
+			kept = append(kept, em)
+		} else {
+			e.dropped.Add(1)
+		}
+	}
+	clear(e.early[len(kept):])
+	e.early = kept
+}
+
 // step hands m to its group g.
 func (e *Engine) step(g *group, m GroupMessage) {
 	if err := g.rn.Step(m.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
@@ -95,6 +119,10 @@ func (e *Engine) drain() {
 	for _, m := range inbox {
 		g := e.groups[m.Group]
 		if g == nil {
+			if at, ok := e.removed[m.Group]; ok && e.ticks-at <= electionTicks {
+				e.dropped.Add(1)
+				continue
+			}
 			if len(e.early) < maxEarly {
 				e.early = append(e.early, earlyMsg{m, e.ticks})
 			} else {
