@@ -166,7 +166,7 @@ type quorumJournal struct {
 func (j *quorumJournal) Append(recs ...*txn.Txn) error {
 	for _, t := range recs {
 		ctx, cancel := j.c.opContext()
-		res, err := j.c.r.Do(ctx, MetaCommand{&metadata.PutTxn{ID: t.ID, Record: txn.AppendRecord(nil, t)}})
+		res, err := j.c.r.Do(ctx, MetaCommand{putTxn(t)})
 		cancel()
 		if err == nil {
 			if r, ok := res.(*metadata.PutTxnResult); ok && r.Code != 0 {
@@ -179,6 +179,16 @@ func (j *quorumJournal) Append(recs ...*txn.Txn) error {
 		}
 	}
 	return nil
+}
+
+// putTxn is the quorum command that makes t durable: its record, or for a Dead one (an
+// expired transactional id, txn.Machine.ExpiredIDs) none, which removes the id from the
+// metadata state.
+func putTxn(t *txn.Txn) *metadata.PutTxn {
+	if t.State == txn.Dead {
+		return &metadata.PutTxn{ID: t.ID}
+	}
+	return &metadata.PutTxn{ID: t.ID, Record: txn.AppendRecord(nil, t)}
 }
 
 // MaybeCompact: the metadata state keeps one record per id, raft snapshots compact the log.

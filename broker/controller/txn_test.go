@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/metadata"
+	"github.com/meshkafka/meshkafka/broker/txn"
 )
 
 // txnBatch is a transactional batch of one record v of producer pid at epoch, sequence seq.
@@ -179,5 +181,29 @@ func TestStartNodeReplicatedTransactions(t *testing.T) {
 		if got, want := read(p, 1), []string{fmt.Sprintf("c-%d", p), fmt.Sprintf("x-%d", p)}; !slices.Equal(got, want) {
 			t.Fatalf("after coordinator failover: r-%d read_committed %q, want %q", p, got, want)
 		}
+	}
+}
+
+// An expired transactional id (a Dead record from the coordinator's sweep) leaves the
+// metadata state: the quorum keeps no record of it, so a new leader's coordinator does not
+// know it either. Other ids keep their latest record.
+func TestExpiredTxnLeavesTheQuorumState(t *testing.T) {
+	s := metadata.New()
+	var idx uint64
+	put := func(tx *txn.Txn) {
+		idx++
+		if r, ok := s.Apply(idx, putTxn(tx).Encode()).(*metadata.PutTxnResult); !ok || r.Code != 0 {
+			t.Fatalf("PutTxn %q: %+v", tx.ID, r)
+		}
+	}
+	put(&txn.Txn{ID: "a", ProducerID: 1, TimeoutMs: 1000, State: txn.CompleteCommit, UpdateMs: 5})
+	put(&txn.Txn{ID: "b", ProducerID: 2, TimeoutMs: 1000, State: txn.Empty, UpdateMs: 6})
+	put(&txn.Txn{ID: "a", ProducerID: 1, TimeoutMs: 1000, State: txn.Dead, UpdateMs: 9})
+	got := s.Txns()
+	if _, ok := got["a"]; ok || len(got) != 1 {
+		t.Fatalf("quorum txns after a's expiry: %d ids, a present %v", len(got), ok)
+	}
+	if b, err := txn.DecodeRecord(got["b"]); err != nil || b.ProducerID != 2 || b.State != txn.Empty {
+		t.Fatalf("b: %+v, %v", b, err)
 	}
 }

@@ -38,6 +38,10 @@ type CoordinatorConfig struct {
 	// transaction.abort.timed.out.transaction.cleanup.interval.ms is 10s). Negative: no
 	// goroutine, the owner calls Check (tests on a fake clock).
 	CheckInterval time.Duration
+	// ExpiredIDsInterval is how often a Check looks for expired transactional ids
+	// (Machine.ExpiredIDs; 0: one hour, Kafka's
+	// transaction.remove.expired.transaction.cleanup.interval.ms).
+	ExpiredIDsInterval time.Duration
 }
 
 // Journal is where a Coordinator makes its Records durable: the local Store (one broker),
@@ -87,6 +91,8 @@ type Coordinator struct {
 	// carries them out meanwhile (a stale duplicate marker could end the producer's next
 	// transaction in a partition).
 	finishing map[string]bool
+	// idsSwept is when Check last removed expired transactional ids.
+	idsSwept time.Time
 
 	quit chan struct{}
 	done chan struct{}
@@ -131,6 +137,9 @@ func New(cfg CoordinatorConfig, j Journal, recs []*Txn) (*Coordinator, error) {
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = time.Second
+	}
+	if cfg.ExpiredIDsInterval == 0 {
+		cfg.ExpiredIDsInterval = time.Hour
 	}
 	if cfg.NewPID == nil || cfg.Markers == nil || j == nil {
 		return nil, errors.New("txn: New needs NewPID, Markers and a journal")
@@ -190,8 +199,9 @@ func (c *Coordinator) run() {
 	}
 }
 
-// Check finishes transactions left in a prepare state and aborts timed-out ones (the
-// background goroutine calls it every CheckInterval; tests call it on a fake clock).
+// Check finishes transactions left in a prepare state, aborts timed-out ones and, every
+// ExpiredIDsInterval, forgets expired transactional ids (the background goroutine calls it
+// every CheckInterval; tests call it on a fake clock).
 func (c *Coordinator) Check(ctx context.Context) {
 	c.mu.Lock()
 	if c.store == nil {
@@ -214,6 +224,7 @@ func (c *Coordinator) Check(ctx context.Context) {
 		c.finishing[r.Record.ID] = true
 		pending = append(pending, r.Markers)
 	}
+	c.expireIDsLocked()
 	c.mu.Unlock()
 	for _, mk := range pending {
 		if err := c.finish(ctx, mk); err != nil {
@@ -221,6 +232,36 @@ func (c *Coordinator) Check(ctx context.Context) {
 		}
 	}
 }
+
+// expireIDsLocked removes the expired transactional ids (Machine.ExpiredIDs) once every
+// ExpiredIDsInterval: their Dead records made durable in one Append, then applied. At most
+// maxExpiredIDs per Check (the lock is held meanwhile); the next Check takes the rest.
+func (c *Coordinator) expireIDsLocked() {
+	now := c.cfg.Now()
+	if !c.idsSwept.IsZero() && now.Sub(c.idsSwept) < c.cfg.ExpiredIDsInterval {
+		return
+	}
+	dead := c.m.ExpiredIDs(now)
+	if len(dead) > maxExpiredIDs {
+		dead = dead[:maxExpiredIDs]
+	} else {
+		c.idsSwept = now
+	}
+	if len(dead) == 0 {
+		return
+	}
+	if err := c.store.Append(dead...); err != nil {
+		c.log.Error("txn: persist transactional id expiry", "ids", len(dead), "err", err)
+		return
+	}
+	for _, t := range dead {
+		c.appliedLocked(t)
+	}
+	c.log.Info("txn: transactional ids expired", "count", len(dead), "first", dead[0].ID)
+}
+
+// maxExpiredIDs bounds the transactional ids one Check expires.
+const maxExpiredIDs = 1000
 
 // compactEvery is how many records pass between MaybeCompact calls.
 const compactEvery = 64

@@ -41,6 +41,12 @@
 // way INVALID_TXN_STATE. Requests while a transaction is being completed answer
 // CONCURRENT_TRANSACTIONS, which clients retry.
 //
+// Transactional ids expire as Kafka's do (transactional.id.expiration.ms, 7 days): an id with
+// no transaction open (Empty, CompleteCommit, CompleteAbort) and no change for that long gets
+// a Dead record at the coordinator's hourly sweep (Machine.ExpiredIDs), and applying it
+// forgets the id; on the quorum the id's record is removed. A producer that comes back with
+// the id starts anew; its old producer id is refused (INVALID_PRODUCER_ID_MAPPING).
+//
 // After a restart, a transaction found in PrepareCommit or PrepareAbort is carried out by the
 // first pass of the background goroutine (Check); an Ongoing one stays open until its
 // producer ends it, a new producer of the id aborts it, or its timeout does.

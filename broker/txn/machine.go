@@ -30,7 +30,14 @@ type Config struct {
 	// MaxTimeout is transaction.max.timeout.ms (default 15 minutes): InitProducerID with a
 	// larger transaction.timeout.ms is INVALID_TRANSACTION_TIMEOUT.
 	MaxTimeout time.Duration
+	// IDExpiration is transactional.id.expiration.ms (default 7 days, Kafka's): a
+	// transactional id with no transaction open (Empty, CompleteCommit, CompleteAbort) and
+	// no change for that long is forgotten (ExpiredIDs). Negative: never.
+	IDExpiration time.Duration
 }
+
+// defaultIDExpiration is Kafka's transactional.id.expiration.ms default.
+const defaultIDExpiration = 7 * 24 * time.Hour
 
 // Machine is the I/O-free transaction coordinator: every call takes the current time,
 // changes the in-memory state and returns what the shell must do, in order: Records to make
@@ -47,6 +54,9 @@ type Machine struct {
 func NewMachine(cfg Config) *Machine {
 	if cfg.MaxTimeout <= 0 {
 		cfg.MaxTimeout = 15 * time.Minute
+	}
+	if cfg.IDExpiration == 0 {
+		cfg.IDExpiration = defaultIDExpiration
 	}
 	return &Machine{cfg: cfg, txns: map[string]*Txn{}, byPID: map[int64]string{}}
 }
@@ -76,9 +86,14 @@ type Result struct {
 }
 
 // Apply installs a record (replay at open, or one the Machine emitted once it is durable).
+// A Dead record removes its transactional id.
 func (m *Machine) Apply(t *Txn) {
-	if old := m.txns[t.ID]; old != nil && old.ProducerID != t.ProducerID {
+	if old := m.txns[t.ID]; old != nil && (old.ProducerID != t.ProducerID || t.State == Dead) {
 		delete(m.byPID, old.ProducerID)
+	}
+	if t.State == Dead {
+		delete(m.txns, t.ID)
+		return
 	}
 	m.txns[t.ID] = t.clone()
 	m.byPID[t.ProducerID] = t.ID
@@ -457,6 +472,29 @@ func (m *Machine) Expired(now time.Time, newPID func() (int64, error)) []Result 
 		nt.State, nt.UpdateMs = PrepareAbort, now.UnixMilli()
 		out = append(out, Result{Record: nt, Markers: markersOf(nt)})
 	}
+	return out
+}
+
+// ExpiredIDs returns a Dead record for every transactional id that has no transaction open
+// (Empty, CompleteCommit or CompleteAbort) and has not changed for Config.IDExpiration, as
+// Kafka expires transactional ids: once the record is durable and applied the id is gone,
+// and a producer that comes back with it starts anew (InitProducerID gives it a new producer
+// id; its old producer id is refused, INVALID_PRODUCER_ID_MAPPING). Sorted by id.
+func (m *Machine) ExpiredIDs(now time.Time) []*Txn {
+	if m.cfg.IDExpiration < 0 {
+		return nil
+	}
+	limit := now.Add(-m.cfg.IDExpiration).UnixMilli()
+	var out []*Txn
+	for _, t := range m.txns {
+		switch t.State {
+		case Empty, CompleteCommit, CompleteAbort:
+			if t.UpdateMs <= limit {
+				out = append(out, &Txn{ID: t.ID, ProducerID: t.ProducerID, Epoch: t.Epoch, TimeoutMs: t.TimeoutMs, State: Dead, UpdateMs: now.UnixMilli()})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b *Txn) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
