@@ -125,6 +125,8 @@ type Broker struct {
 	quotas quotaStore         // client quotas (quotas.go)
 	txn    *txn.Coordinator   // the transaction coordinator (txn_ops.go); set by Open
 	share  *coord.Coordinator // the share-group coordinator (share_ops.go); set by Open
+	// shareRead, when set (SetShareReader), is where the share ops read partitions.
+	shareRead atomic.Pointer[ShareReader]
 	// txnVerify, when set (SetTxnVerifier), checks transactional batches instead of txn
 	// (the coordinator runs on another broker).
 	txnVerify atomic.Pointer[TxnVerifier]

@@ -17,8 +17,9 @@ import (
 
 // The share-group coordinator's ops (brokerop.ShareService, KIP-932). The coordinator
 // (package broker/share, its state log under Dir/share) runs here, where the partitions
-// are: ShareFetch reads this broker's logs and hands out acquisition locks on the records
-// it read. With a metadata quorum every share op is routed to the leader's broker
+// are: ShareFetch reads the partitions through the broker's ShareReader (this broker's own
+// logs, or in a cluster each partition's leader) and hands out acquisition locks on the
+// records it read. With a metadata quorum every share op is routed to the leader's broker
 // (broker/controller/share.go), as transaction ops are.
 
 // defaultShareMaxRecords is ShareFetch's record budget when the request names none (v0;
@@ -32,6 +33,33 @@ func (b *Broker) openShare() error {
 	}
 	b.share = c
 	return nil
+}
+
+// ShareReader is where the share ops read the partitions share groups consume: their
+// offsets (ListOffsets) and records (Fetch), each answered in request order as the broker's
+// own ops answer. By default the broker itself (its own partitions); in a cluster the
+// controller installs one that asks each partition's leader (SetShareReader), so a share
+// group consumes every partition of its topics, not only those this broker leads.
+type ShareReader interface {
+	ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error)
+	Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error)
+}
+
+// SetShareReader makes the share ops read partitions through r (nil: this broker's own).
+func (b *Broker) SetShareReader(r ShareReader) {
+	if r == nil {
+		b.shareRead.Store(nil)
+		return
+	}
+	b.shareRead.Store(&r)
+}
+
+// shareReader is where the share ops read partitions now.
+func (b *Broker) shareReader() ShareReader {
+	if r := b.shareRead.Load(); r != nil {
+		return *r
+	}
+	return b
 }
 
 // shareTopics is the Machine's view of this broker's topics.
@@ -152,7 +180,7 @@ func (b *Broker) shareBounds(ctx context.Context, tps []share.TP, iso int8) ([]s
 	if len(tps) == 0 {
 		return bounds, codes, nil
 	}
-	lresp, err := b.ListOffsets(ctx, lreq)
+	lresp, err := b.shareReader().ListOffsets(ctx, lreq)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -362,7 +390,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 				}
 				freq.Partitions = append(freq.Partitions, brokerop.FetchPartition{Topic: parts[i].Topic, Partition: parts[i].Partition, Offset: offsets[k], MaxBytes: pm})
 			}
-			fresp, err := b.Fetch(ctx, freq)
+			fresp, err := b.shareReader().Fetch(ctx, freq)
 			if err != nil {
 				return err
 			}
@@ -440,7 +468,7 @@ func (b *Broker) shareWait(ctx context.Context, wait *brokerop.FetchReq, freed <
 		case <-done:
 		}
 	}()
-	_, err := b.Fetch(wctx, wait)
+	_, err := b.shareReader().Fetch(wctx, wait)
 	return err
 }
 

@@ -180,6 +180,7 @@ func New(cfg Config) (*Controller, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.reg.setPlacer(c.placeTopic)
 	c.wireTxn()
+	c.b.SetShareReader(shareReader{c}) // share groups read every partition at its leader (shareread.go)
 	c.b.OnPartitionState(c.partitionState)
 	c.syncBroker()
 	c.wg.Go(c.syncLoop)

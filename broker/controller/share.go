@@ -10,10 +10,11 @@ import (
 // broker/share, its state log in the broker's data dir, broker/share_ops.go); every share op
 // is routed to the quorum leader and served by the leader's broker, as transaction ops are
 // (txn.go; unlike them its state is not on the quorum, see broker/share's doc): the
-// coordinator that answers is the one holding the controller role, and it
-// hands out records of the partitions the leader owns (all of them with one broker). Its
-// log is not on the quorum: after a failover the new leader starts from its own share
-// state (records in flight on the old leader are delivered again).
+// coordinator that answers is the one holding the controller role. It reads every partition
+// at the broker leading it (shareread.go: the broker's ShareReader), so a share group
+// consumes all partitions of its topics wherever they live. Its log is not on the quorum:
+// after a failover the new leader starts from its own share state (records in flight on the
+// old leader are delivered again).
 
 // ShareGroupHeartbeat runs on the leader's share coordinator.
 func (c *Controller) ShareGroupHeartbeat(ctx context.Context, req *brokerop.ShareGroupHeartbeatReq) (*brokerop.ShareGroupHeartbeatResp, error) {

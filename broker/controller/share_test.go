@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
@@ -33,5 +36,103 @@ func TestShareOpsRouteToLeader(t *testing.T) {
 	hb2, err := h.caller(f2).ShareGroupHeartbeat(ctx, &brokerop.ShareGroupHeartbeatReq{Group: "workers", MemberID: "m1", MemberEpoch: hb.MemberEpoch})
 	if err != nil || hb2.ErrorCode != 0 || hb2.MemberEpoch != hb.MemberEpoch {
 		t.Fatalf("heartbeat through the other follower: %+v, %v", hb2, err)
+	}
+}
+
+// A share group on a cluster consumes every partition of its topic, wherever it lives: the
+// quorum leader's share coordinator reads each partition at the broker that owns it, not only
+// the partitions of its own broker (before, the others answered UNKNOWN_TOPIC_OR_PARTITION
+// for ever and their records were never delivered).
+func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
+	h := newHarness(t, 3)
+	li := h.startThree()
+	f1 := (li + 1) % 3
+	ctx, cancel := ctx5()
+	defer cancel()
+	const topic, parts = "jobs", 6
+	cr, err := h.caller(f1).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: parts, ReplicationFactor: 1}}})
+	if err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v, %v", cr, err)
+	}
+	pl, err := h.caller(f1).Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
+	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != parts {
+		t.Fatalf("placement: %+v, %v", pl, err)
+	}
+	byID := map[string]int{}
+	for i, n := range h.nodes {
+		byID[n.ep.NodeID().String()] = i
+	}
+	leaderOwns := 0
+	for _, o := range pl.Topics[0].Owners {
+		if byID[o] == li {
+			leaderOwns++
+		}
+	}
+	if leaderOwns == parts {
+		t.Fatalf("every partition on the quorum leader's broker: the test shows nothing")
+	}
+
+	hb, err := h.caller(f1).ShareGroupHeartbeat(ctx, &brokerop.ShareGroupHeartbeatReq{Group: "workers", MemberID: "m1", HasTopics: true, Topics: []string{topic}})
+	if err != nil || hb.ErrorCode != 0 || len(hb.Assignment) != parts {
+		t.Fatalf("heartbeat: %+v, %v", hb, err)
+	}
+	var all []brokerop.ShareFetchPartition
+	for p := range int32(parts) {
+		all = append(all, brokerop.ShareFetchPartition{Topic: topic, Partition: p})
+	}
+	epoch := int32(0)
+	fetch := func() *brokerop.ShareFetchResp {
+		t.Helper()
+		req := &brokerop.ShareFetchReq{Group: "workers", MemberID: "m1", SessionEpoch: epoch, MaxWaitMs: 50, MaxRecords: 100}
+		if epoch == 0 {
+			req.Partitions = all
+		}
+		ctx, cancel := ctx5()
+		defer cancel()
+		r, err := h.caller(f1).ShareFetch(ctx, req)
+		if err != nil || r.ErrorCode != 0 {
+			t.Fatalf("share fetch (session epoch %d): %+v, %v", epoch, r, err)
+		}
+		epoch++
+		return r
+	}
+	// The first fetch opens the session and starts every share partition at its end
+	// (share.auto.offset.reset latest): every partition must answer without an error.
+	for _, p := range fetch().Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("first share fetch: partition %d (owner %s) answered error %d", p.Partition, pl.Topics[0].Owners[p.Partition], p.ErrorCode)
+		}
+	}
+	for p, o := range pl.Topics[0].Owners {
+		eventually(t, "produce at the owner", func() error {
+			ctx, cancel := ctx5()
+			defer cancel()
+			r, err := h.caller(byID[o]).Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: topic, Partition: int32(p), Records: batch(fmt.Sprintf("job-%d", p))}}})
+			if err != nil {
+				return err
+			}
+			if c := r.Partitions[0].ErrorCode; c != 0 {
+				return fmt.Errorf("produce p%d: code %d", p, c)
+			}
+			return nil
+		})
+	}
+	// Within 20 s (well inside the member's 45 s session: no heartbeat is sent meanwhile).
+	got := map[int32]bool{}
+	for deadline := time.Now().Add(20 * time.Second); len(got) < parts && time.Now().Before(deadline); {
+		for _, p := range fetch().Partitions {
+			if p.ErrorCode != 0 {
+				t.Logf("partition %d: error %d", p.Partition, p.ErrorCode)
+			}
+			for _, a := range p.Acquired {
+				if a.First != 0 || a.Last != 0 || !bytes.Contains(p.Records, fmt.Appendf(nil, "job-%d", p.Partition)) {
+					t.Fatalf("partition %d: acquired %+v of %d bytes", p.Partition, p.Acquired, len(p.Records))
+				}
+				got[p.Partition] = true
+			}
+		}
+	}
+	if len(got) != parts {
+		t.Fatalf("records acquired from %d of %d partitions (%v); the quorum leader's broker owns %d", len(got), parts, got, leaderOwns)
 	}
 }

@@ -211,16 +211,7 @@ func (c *Controller) WriteTxnMarkers(ctx context.Context, pid int64, epoch int16
 		if !ok || tp.Partition < 0 || tp.Partition >= t.Partitions {
 			continue // deleted meanwhile: nothing to end there
 		}
-		var target uint64
-		if t.Replicas != nil {
-			target = t.Leaders[tp.Partition].Leader
-		} else {
-			for _, m := range members {
-				if m.NodeID == t.Owners[tp.Partition] {
-					target = m.RaftID
-				}
-			}
-		}
+		target := partitionTarget(topics, members, tp.Topic, tp.Partition)
 		if target == 0 {
 			return fmt.Errorf("controller: markers: no leader known for %s-%d", tp.Topic, tp.Partition)
 		}

@@ -4,7 +4,8 @@
 // delivery counts. It takes the current time on every call and reads no clock, file or
 // socket; package broker/share/coord is the thin shell (lock, durable log), and the broker
 // (broker/share_ops.go) serves the brokerop share ops with it, reading the records it hands
-// out from its own partition logs. Kafka's names are used throughout.
+// out from the partitions' logs (its own, or in a cluster each partition's leader's).
+// Kafka's names are used throughout.
 //
 // # Groups, members, assignment
 //
@@ -74,11 +75,10 @@
 // key, so replay is last-writer-wins), kept by coord.Store under <data>/share on the
 // broker that serves share ops, fsynced before the operation that changed it is answered.
 // It is a broker file, not a metadata-quorum entry (where committed consumer offsets and
-// the transaction coordinator's state live), because the state belongs to the records the
-// serving broker hands out from its own partition logs, and an acknowledgement per fetch
-// would be a quorum proposal per fetch: with a metadata quorum every share op is routed to
-// the quorum leader's broker (broker/controller/share.go), and share groups consume the
-// partitions that broker owns (all of them with one broker). The cost: after a leader
+// the transaction coordinator's state live), because an acknowledgement per fetch would be
+// a quorum proposal per fetch: with a metadata quorum every share op is routed to the
+// quorum leader's broker (broker/controller/share.go), which reads each partition at its
+// leader (broker/controller/shareread.go). The cost: after a leader
 // change the new leader serves from its own share state (records in flight on the old one
 // are delivered again, at least once; acknowledged ones may be delivered again too). The
 // Records are already complete-state-per-key, so proposing them to the quorum (as
