@@ -109,6 +109,28 @@ func eachPart(ctx context.Context, parts []readerPart, first bool, call func(ctx
 	wg.Wait()
 }
 
+// pick is the elements of all at idx, in that order: one broker's part of a request.
+func pick[T any](all []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = all[i]
+	}
+	return out
+}
+
+// place puts a part's answers (got, in the part's request order) at their places idx of the
+// whole answer; a partition the part did not answer (got nil or short: the call failed) gets
+// missing instead.
+func place[T any](out []T, idx []int, got []T, missing func(*T)) {
+	for k, i := range idx {
+		if k >= len(got) {
+			missing(&out[i])
+			continue
+		}
+		out[i] = got[k]
+	}
+}
+
 func (r shareReader) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
 	parts, noLeader := r.c.leaderParts(len(req.Partitions), func(i int) (string, int32) {
 		return req.Partitions[i].Topic, req.Partitions[i].Partition
@@ -121,18 +143,12 @@ func (r shareReader) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsR
 		resp.Partitions[i].ErrorCode = kerr.LeaderNotAvailable.Code
 	}
 	eachPart(ctx, parts, false, func(ctx context.Context, p readerPart) {
-		sub := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
-		for _, i := range p.idx {
-			sub.Partitions = append(sub.Partitions, req.Partitions[i])
+		sr, err := p.rd.ListOffsets(ctx, &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel, Partitions: pick(req.Partitions, p.idx)})
+		var got []brokerop.ListOffsetsPartitionResp
+		if err == nil {
+			got = sr.Partitions
 		}
-		sr, err := p.rd.ListOffsets(ctx, sub)
-		for k, i := range p.idx {
-			if err != nil || k >= len(sr.Partitions) {
-				resp.Partitions[i].ErrorCode = kerr.NotLeaderForPartition.Code
-				continue
-			}
-			resp.Partitions[i] = sr.Partitions[k]
-		}
+		place(resp.Partitions, p.idx, got, func(o *brokerop.ListOffsetsPartitionResp) { o.ErrorCode = kerr.NotLeaderForPartition.Code })
 		if err != nil {
 			r.c.log.Debug("share: reading offsets from a partition's leader", "err", err)
 		}
@@ -155,18 +171,13 @@ func (r shareReader) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 		resp.Partitions[i].ErrorCode = kerr.LeaderNotAvailable.Code
 	}
 	eachPart(ctx, parts, req.MaxWaitMs > 0, func(ctx context.Context, p readerPart) {
-		sub := &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes, IsolationLevel: req.IsolationLevel}
-		for _, i := range p.idx {
-			sub.Partitions = append(sub.Partitions, req.Partitions[i])
+		sr, err := p.rd.Fetch(ctx, &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes,
+			IsolationLevel: req.IsolationLevel, Partitions: pick(req.Partitions, p.idx)})
+		var got []brokerop.FetchPartitionResp
+		if err == nil {
+			got = sr.Partitions
 		}
-		sr, err := p.rd.Fetch(ctx, sub)
-		for k, i := range p.idx {
-			if err != nil || k >= len(sr.Partitions) {
-				resp.Partitions[i].ErrorCode = kerr.NotLeaderForPartition.Code
-				continue
-			}
-			resp.Partitions[i] = sr.Partitions[k]
-		}
+		place(resp.Partitions, p.idx, got, func(o *brokerop.FetchPartitionResp) { o.ErrorCode = kerr.NotLeaderForPartition.Code })
 		if err != nil && ctx.Err() == nil {
 			r.c.log.Debug("share: reading records from a partition's leader", "err", err)
 		}
