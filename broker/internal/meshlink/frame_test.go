@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"testing"
+	"testing/iotest"
 
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -69,4 +70,27 @@ func FuzzDecodeAddr(f *testing.F) {
 			t.Fatalf("decode %x → %+v → encode %x", b, a, re)
 		}
 	})
+}
+
+// TestReadFrameSizes: frames around and above the sizes ReadFrame allocates at once come back
+// whole from a reader that hands out a few bytes at a time, one buffer of the frame's size
+// for those up to upfront; a frame cut short is io.ErrUnexpectedEOF.
+func TestReadFrameSizes(t *testing.T) {
+	for _, n := range []int{1, chunk - 1, chunk, chunk + 1, chunk + 300, upfront, upfront + 1, 3*upfront + 7} {
+		body := make([]byte, n)
+		for i := range body {
+			body[i] = byte(i * 7)
+		}
+		stream := SealFrame(append(StartFrame(nil), body...), 0)
+		b, err := ReadFrame(iotest.HalfReader(bytes.NewReader(stream)), 512<<20, nil)
+		if err != nil || !bytes.Equal(b, body) {
+			t.Fatalf("%d bytes: got %d bytes, %v", n, len(b), err)
+		}
+		if n <= upfront && cap(b) != n {
+			t.Errorf("%d bytes: buffer of %d", n, cap(b))
+		}
+		if _, err := ReadFrame(bytes.NewReader(stream[:len(stream)-1]), 512<<20, nil); err != io.ErrUnexpectedEOF {
+			t.Fatalf("%d bytes cut short: %v", n, err)
+		}
+	}
 }
