@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -662,6 +663,48 @@ func TestProducePipelined(t *testing.T) {
 		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != []int64{0, 1, 3}[i] {
 			t.Fatalf("answer %d: error %d base %d", i, p.ErrorCode, p.BaseOffset)
 		}
+	}
+}
+
+// TestAnswersWaitForStaged: the reader writes an answer that needs no finishing itself only
+// when the writer has nothing queued (serve); behind a produce that still waits for
+// durability, ApiVersions and Metadata answers wait their turn, and every answer leaves in
+// request order. Then, with nothing queued, round trips on the same connection are answered
+// (by the reader).
+func TestAnswersWaitForStaged(t *testing.T) {
+	g := &gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}
+	ts := start(t, gateway.Config{Backend: g})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release) // before the gateway stops, should the test fail with the produce held
+	c := dial(t, ts.addr)
+	createTopic(t, c, "gate", 1)
+	p := produceReq(9, "gate", 0, batch(1))
+	av := kmsg.NewPtrApiVersionsRequest()
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	c.write(append(append(encode(p, 20), encode(av, 21)...), encode(md, 22)...))
+	select {
+	case <-g.staged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce not staged")
+	}
+	// Give the reader time to handle the two requests behind the produce: nothing may
+	// overtake the produce's answer.
+	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if frame, err := c.readFrame(); err == nil {
+		t.Fatalf("answer %d before the produce's", binary.BigEndian.Uint32(frame))
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release()
+	c.fr = kafkawire.NewFrameReader(c.c, 0) // the timed-out read left the old reader's state unknown
+	if r := c.readResponse(p, 20).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %d", r.Topics[0].Partitions[0].ErrorCode)
+	}
+	c.readResponse(av, 21)
+	c.readResponse(md, 22)
+	for i := range 20 {
+		c.roundTrip(av, int32(30+i))
 	}
 }
 
