@@ -31,8 +31,17 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 // through the log's group commit. Call the wait function once. The request (records
 // included) is no longer used once ProduceStaged returns.
 func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	wait, _ := b.ProduceStagedReady(ctx, req)
+	return wait
+}
+
+// ProduceStagedReady is ProduceStaged that also says whether the wait function returns at
+// once (nothing to make durable: acks=0/1, transactional batches of transaction.version 2,
+// relaxed topics, errors), so that a caller may call it where it would not block on an
+// fsync (the gateway's connection reader, which then needs no hand-off to its writer).
+func (b *Broker) ProduceStagedReady(ctx context.Context, req *brokerop.ProduceReq) (wait func() (*brokerop.ProduceResp, error), ready bool) {
 	if b.closed.Load() {
-		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }
+		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }, true
 	}
 	b.produceReqs.Add(1)
 	b.openMissing(req)
@@ -125,7 +134,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		}
 	}
 	if len(syncs) == 0 && len(commits) == 0 {
-		return func() (*brokerop.ProduceResp, error) { return resp, nil }
+		return func() (*brokerop.ProduceResp, error) { return resp, nil }, true
 	}
 	return func() (*brokerop.ProduceResp, error) {
 		if len(syncs) > 0 {
@@ -135,7 +144,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			wait()
 		}
 		return resp, nil
-	}
+	}, false
 }
 
 // openConcurrency bounds the goroutines openMissing opens logs with.

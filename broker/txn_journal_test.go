@@ -346,3 +346,29 @@ func TestTxnAckedUnsynced(t *testing.T) {
 		t.Fatal("answered before its fsync with an external verifier")
 	}
 }
+
+// ProduceStagedReady says when the wait returns at once: nothing to make durable (a
+// transactional batch of transaction.version 2, acks=1), not for acks=all data.
+func TestProduceStagedReady(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("r", 60000)
+	for _, c := range []struct {
+		name  string
+		req   *brokerop.ProduceReq
+		ready bool
+	}{
+		{"tv2 transactional", &brokerop.ProduceReq{Acks: -1, TxnAdd: true, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: txnBatch(pid, ep, 0, "a")}}}, true},
+		{"acks=all", &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: idemBatch(pid+1, 0, 0, "b")}}}, false},
+		{"acks=1", &brokerop.ProduceReq{Acks: 1, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: idemBatch(pid+2, 0, 0, "c")}}}, true},
+	} {
+		wait, ready := e.b.ProduceStagedReady(context.Background(), c.req)
+		resp, err := wait()
+		if err != nil || resp.Partitions[0].ErrorCode != 0 {
+			t.Fatalf("%s: %v %+v", c.name, err, resp)
+		}
+		if ready != c.ready {
+			t.Errorf("%s: ready %v, want %v", c.name, ready, c.ready)
+		}
+	}
+}

@@ -708,6 +708,60 @@ func TestAnswersWaitForStaged(t *testing.T) {
 	}
 }
 
+// readyBackend is gatedBackend whose acks=1 produces say their wait returns at once
+// (ProduceStagedReady), as the broker's do: the gateway's reader finishes them itself when
+// nothing is queued.
+type readyBackend struct{ *gatedBackend }
+
+func (r readyBackend) ProduceStagedReady(ctx context.Context, req *brokerop.ProduceReq) (func() (*brokerop.ProduceResp, error), bool) {
+	if req.Acks == 1 {
+		resp, err := r.MemBackend.Produce(ctx, req)
+		return func() (*brokerop.ProduceResp, error) { return resp, err }, true
+	}
+	return r.ProduceStaged(ctx, req), false
+}
+
+// TestReadyProduceWaitsForStaged: a produce whose finish returns at once (acks=1 on a
+// backend that says so) behind one that waits for durability is answered after it, in
+// request order; with nothing queued such produces are answered round trip after round trip.
+func TestReadyProduceWaitsForStaged(t *testing.T) {
+	g := readyBackend{&gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}}
+	ts := start(t, gateway.Config{Backend: g})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release)
+	c := dial(t, ts.addr)
+	createTopic(t, c, "ready", 1)
+	held := produceReq(9, "ready", 0, batch(1))
+	quick := produceReq(9, "ready", 0, batch(2))
+	quick.Acks = 1
+	c.write(append(encode(held, 40), encode(quick, 41)...))
+	select {
+	case <-g.staged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce not staged")
+	}
+	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if frame, err := c.readFrame(); err == nil {
+		t.Fatalf("answer %d before the held produce's", binary.BigEndian.Uint32(frame))
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release()
+	c.fr = kafkawire.NewFrameReader(c.c, 0)
+	for i, want := range []int64{0, 1} {
+		r := c.readResponse([]kmsg.Request{held, quick}[i], int32(40+i)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != want {
+			t.Fatalf("answer %d: error %d base %d, want base %d", i, p.ErrorCode, p.BaseOffset, want)
+		}
+	}
+	for i := range 20 {
+		r := c.roundTrip(quick, int32(50+i)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != int64(3+2*i) {
+			t.Fatalf("round trip %d: error %d base %d", i, p.ErrorCode, p.BaseOffset)
+		}
+	}
+}
+
 func TestIdleConnectionClosed(t *testing.T) {
 	ts := start(t, gateway.Config{IdleTimeout: 200 * time.Millisecond})
 	c := dial(t, ts.addr)
