@@ -649,6 +649,13 @@ func (b *Broker) Close() error {
 		if err := b.store.Close(); err != nil {
 			errs = append(errs, err)
 		}
+		if len(errs) == 0 && txnErr == nil && b.Err() == nil {
+			// Everything acknowledged is durable: the next open need not abort the
+			// transactions left open (openTxn).
+			if err := b.writeCleanStop(); err != nil {
+				errs = append(errs, fmt.Errorf("broker: clean-stop file: %w", err))
+			}
+		}
 		b.closeErr = errors.Join(append(errs, txnErr, shareErr)...)
 	})
 	return b.closeErr

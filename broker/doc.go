@@ -63,9 +63,11 @@
 //
 // The high watermark of a single-owner partition is its log end offset (replicated
 // partitions: see below), and a fetch serves only fsynced records: one that reaches records
-// produced with acks=0/1 and not yet synced joins the journal's group commit first (one
-// shared fsync), so a record a consumer has read is never taken back by a crash (topics with
-// flush.ms/flush.messages opt out). The last stable offset is the
+// produced with acks=0/1 (or transactional under transaction.version 2, below) and not yet
+// synced joins the journal's group commit first (one shared fsync), so a record a consumer
+// has read is never taken back by a crash; ListOffsets(latest) does the same, so no high
+// watermark a client is shown goes back after a crash (topics with flush.ms/flush.messages
+// opt out). The last stable offset is the
 // first offset of the oldest open transaction in the partition, or the high watermark.
 //
 // # Transactions
@@ -306,6 +308,11 @@
 // broker is reopened, and the reopen serves only what was durable. This is stronger than Apache Kafka's default, which
 // relies on replication and the page cache. acks=1 and acks=0 are answered after the append;
 // their data is fsynced by the background flusher within Config.FlushInterval (default 1s).
+// One exception for acks=all: a transactional batch of transaction.version 2 on this
+// broker's own coordinator is answered once appended; the EndTxn that commits it makes it
+// durable, and after an unclean stop (no clean-stop file from Close) the coordinator aborts
+// every transaction that was open, so a transaction that lost answered records never
+// commits (broker/txn's doc, Durability; TestTxnUnsyncedProduceCrashes).
 //
 // A topic relaxes this with Kafka's flush configs. Once flush.messages or flush.ms is set
 // (on the topic, or as a broker default in Config.TopicDefaults), acks=all no longer implies

@@ -56,6 +56,12 @@ func (b *Broker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) 
 			r.Offset, _, err = b.stableState(p, l, l.NextOffset())
 		case lp.Timestamp == tsLatest:
 			r.Offset = l.NextOffset()
+			if l.SyncedOffset() < r.Offset && !p.t.cfg.Load().relaxed {
+				// The high watermark shows only durable records, as Fetch does: records
+				// answered before their fsync (acks=1, transactional produces of
+				// transaction.version 2) join a group commit first.
+				err = p.sync(l, r.Offset, b.cfg.Now)
+			}
 		case lp.Timestamp == tsMaxTimestamp:
 			r.Offset, r.Timestamp, err = maxTimestamp(l)
 		default:

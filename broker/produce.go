@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -16,8 +17,9 @@ import (
 // payload fails only its own partition, and nothing of it is stored.
 //
 // With acks=-1 a partition's answer waits until its data is fsynced (unless the topic relaxes
-// this with flush.messages / flush.ms, see doc.go); concurrent producers share fsyncs through
-// the log's group commit, and the partitions of one request are synced in parallel.
+// this with flush.messages / flush.ms, see doc.go, or the batch is transactional under
+// transaction.version 2: txnAckedUnsynced); concurrent producers share fsyncs through the
+// log's group commit, and the partitions of one request are synced in parallel.
 func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
 	return b.ProduceStaged(ctx, req)()
 }
@@ -29,8 +31,17 @@ func (b *Broker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*broker
 // through the log's group commit. Call the wait function once. The request (records
 // included) is no longer used once ProduceStaged returns.
 func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
+	wait, _ := b.ProduceStagedReady(ctx, req)
+	return wait
+}
+
+// ProduceStagedReady is ProduceStaged that also says whether the wait function returns at
+// once (nothing to make durable: acks=0/1, transactional batches of transaction.version 2,
+// relaxed topics, errors), so that a caller may call it where it would not block on an
+// fsync (the gateway's connection reader, which then needs no hand-off to its writer).
+func (b *Broker) ProduceStagedReady(ctx context.Context, req *brokerop.ProduceReq) (wait func() (*brokerop.ProduceResp, error), ready bool) {
 	if b.closed.Load() {
-		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }
+		return func() (*brokerop.ProduceResp, error) { return nil, ErrClosed }, true
 	}
 	b.produceReqs.Add(1)
 	b.openMissing(req)
@@ -105,6 +116,9 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		r.LogStartOffset = start
 		upTo := base + int64(sum.Records)
 		switch {
+		case req.Acks == -1 && b.txnAckedUnsynced(req, p, pp.Records):
+			// A transactional batch of transaction.version 2 is answered once written: the
+			// EndTxn that commits it makes it durable (broker/txn's doc, Durability).
 		case !cfg.relaxed && req.Acks == -1:
 			syncs = append(syncs, pendingSync{i, p, l, upTo, stored})
 		case cfg.relaxed && upTo-synced >= cfg.flushMessages:
@@ -120,7 +134,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 		}
 	}
 	if len(syncs) == 0 && len(commits) == 0 {
-		return func() (*brokerop.ProduceResp, error) { return resp, nil }
+		return func() (*brokerop.ProduceResp, error) { return resp, nil }, true
 	}
 	return func() (*brokerop.ProduceResp, error) {
 		if len(syncs) > 0 {
@@ -130,7 +144,7 @@ func (b *Broker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) fu
 			wait()
 		}
 		return resp, nil
-	}
+	}, false
 }
 
 // openConcurrency bounds the goroutines openMissing opens logs with.
@@ -301,6 +315,31 @@ func (b *Broker) appendRecords(p *partition, l *wal.Log, data []byte, sum BatchS
 	s.update(h)
 	s.dirty = true
 	return base, true, nil
+}
+
+// txnAckedUnsynced says whether a produce of records (one partition's payload) is answered
+// without waiting for its fsync: a transactional batch of a Produce v12+ under
+// transaction.version 2 (req.TxnAdd) served by this broker's own coordinator on its commit
+// journal. Its records matter only once its transaction commits, and the commit cannot be
+// answered before they are durable: the PrepareCommit record follows them in the journal and
+// EndTxn waits for a group commit that covers it. A crash that loses them keeps the
+// transaction from committing: the coordinator aborts every Ongoing transaction after an
+// unclean stop (openTxn), and one it lost entirely answers its commit INVALID_TXN_STATE.
+// Reads stay on durable data: Fetch and ListOffsets sync before they show records above the
+// synced offset. See broker/txn's doc, Durability.
+func (b *Broker) txnAckedUnsynced(req *brokerop.ProduceReq, p *partition, records []byte) bool {
+	if !req.TxnAdd || len(records) < batchHeaderLen {
+		return false
+	}
+	h := readBatchHead(records)
+	if h.attrs&attrTransactional == 0 || h.attrs&attrControl != 0 || h.producerID < 0 || b.TransactionVersion() < 2 {
+		return false
+	}
+	// Still Ongoing now that the batch is appended: the transaction's PrepareCommit, if it
+	// comes, is written after the batch, so a durable decision implies the batch. A batch
+	// that lost that race (a client that sent EndTxn with this produce unanswered) waits for
+	// its fsync, as before.
+	return b.txn.Verify(h.producerID, h.epoch, txn.TP{Topic: p.t.name, Partition: p.index}) == 0
 }
 
 // asBatchError is the *BatchError in err's chain, or nil.

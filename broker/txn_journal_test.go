@@ -110,13 +110,104 @@ func checkCommitted(t *testing.T, e *env, want []string, cycle int) {
 	}
 }
 
+// A transactional produce of transaction.version 2 is answered before its fsync (the EndTxn
+// that commits it makes it durable): power is cut at random points of transactions (between
+// the produces into the two partitions, after them, after EndTxn), tearing unsynced tails,
+// and in half the cycles the broker is first stopped cleanly somewhere before (the
+// transaction goes on: a clean stop made everything durable).
+// After each crash the producer, not knowing, sends EndTxn(commit) for the transaction it was
+// in: that must fail (the transaction was aborted at the unclean open, or its record was lost
+// and the coordinator does not know it), so that no transaction that lost an acknowledged
+// record ever commits; every commit answered before the crash is read whole by
+// read_committed, nothing else is, and no partition is left with an open transaction. The
+// high watermark a reader was shown (ListOffsets, a read_uncommitted fetch) survives the
+// crash: it never includes records not yet durable.
+func TestTxnUnsyncedProduceCrashes(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 2, nil)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(890, 2))
+	var want []string
+	crashes, refused, restarts := 0, 0, 0
+	for cycle := range 40 {
+		e.b.TxnCheck(ctx) // the abort markers of what the crash left open
+		checkCommitted(t, e, want, cycle)
+		pid, ep := e.initTxn("u", 60000)
+		crashAt, step := 1+rng.IntN(9), 0
+		restartAt := rng.IntN(2 * crashAt) // a clean restart before the crash, in half the cycles
+		var shown [2]int64                 // high watermarks a reader was shown
+		crashed := func() bool {
+			if step++; step == restartAt {
+				// A clean stop makes everything durable: the transaction goes on (and the
+				// clean-stop file is gone again before the next crash).
+				e.restart()
+				restarts++
+			}
+			if step != crashAt {
+				return false
+			}
+			e.crash(rng)
+			crashes++
+			for p := range int32(2) {
+				if hw := e.listLatest("t", p, 0); hw < shown[p] {
+					t.Fatalf("cycle %d: partition %d: high watermark %d after the crash, %d shown before it", cycle, p, hw, shown[p])
+				}
+			}
+			return true
+		}
+		for n := 0; ; n++ {
+			vals := [2]string{fmt.Sprintf("%d.%d.a", cycle, n), fmt.Sprintf("%d.%d.b", cycle, n)}
+			lost := false
+			for p := range int32(2) {
+				if r := e.produceTxn(true, "t", p, txnBatch(pid, ep, 0, vals[p])); r.ErrorCode != 0 {
+					t.Fatalf("cycle %d: produce: %d %s", cycle, r.ErrorCode, r.ErrorMessage)
+				}
+				if rng.IntN(3) == 0 { // a reader looks: what it is shown is durable
+					if rng.IntN(2) == 0 {
+						shown[p] = e.listLatest("t", p, 0)
+					} else {
+						_, _, shown[p] = e.readIso("t", p, 0)
+					}
+				}
+				if lost = crashed(); lost {
+					break
+				}
+			}
+			if lost {
+				// The producer goes on with the transaction it was in: its commit must fail.
+				if _, _, c := e.endTxnV2("u", pid, ep, true); c == 0 {
+					t.Fatalf("cycle %d: EndTxn(commit) of a transaction open at the crash succeeded", cycle)
+				}
+				refused++
+				break
+			}
+			npid, nep, c := e.endTxnV2("u", pid, ep, true)
+			if c != 0 {
+				t.Fatalf("cycle %d: commit: %d", cycle, c)
+			}
+			want = append(want, vals[:]...)
+			pid, ep = npid, nep
+			if crashed() {
+				break
+			}
+		}
+	}
+	e.b.TxnCheck(ctx)
+	checkCommitted(t, e, want, 40)
+	if crashes != 40 || refused == 0 || restarts == 0 || len(want) == 0 {
+		t.Fatalf("%d crashes, %d commits refused, %d clean restarts, %d records committed: the test did not exercise its cases", crashes, refused, restarts, len(want))
+	}
+}
+
 // What each step of a transaction costs in fsyncs of the commit journal, the coordinator's
 // records included: AddPartitionsToTxn none (its record is made durable by the produce's
 // group commit, which follows it in the journal), the produce one, EndTxn one (PrepareCommit,
 // the markers and CompleteCommit share it). The record files of the earlier layout are gone.
 //
-// With transaction.version 2 (/tv2) the same two: the produce's own group commit covers the
-// record of its implicit partition add, and EndTxn's covers the bumped epoch.
+// With transaction.version 2 (/tv2) one: the produce is answered once written (its records
+// matter only once the transaction commits), and EndTxn's group commit covers the record of
+// its implicit partition add, its batches and the bumped epoch (TestTxnUnsyncedProduceCrashes
+// checks that a crash can then never commit a transaction that lost records).
 func TestTxnFsyncsPerTransaction(t *testing.T) {
 	t.Run("tv1", func(t *testing.T) { txnFsyncsPerTransaction(t, false) })
 	t.Run("tv2", func(t *testing.T) { txnFsyncsPerTransaction(t, true) })
@@ -144,8 +235,12 @@ func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
 		e.produceAll(&brokerop.ProduceReq{Acks: -1, TxnAdd: tv2, Partitions: []brokerop.ProducePartition{
 			{Topic: "t", Partition: 0, Records: txnBatch(pid, ep, seq, "a")},
 			{Topic: "t", Partition: 1, Records: txnBatch(pid, ep, seq, "b")}}})
-		if d := fsyncs() - f0; d != 1 {
-			t.Fatalf("transaction %d: produce into two partitions cost %d fsyncs, want 1", n, d)
+		want := int64(1)
+		if tv2 {
+			want = 0
+		}
+		if d := fsyncs() - f0; d != want {
+			t.Fatalf("transaction %d: produce into two partitions cost %d fsyncs, want %d", n, d, want)
 		}
 		f0 = fsyncs()
 		if tv2 {
@@ -205,5 +300,75 @@ func TestTxnLegacyLogMoved(t *testing.T) {
 	e.crash(nil)
 	if got, lso, hw := e.readIso("t", 0, 1); !slices.Equal(got, []string{"v"}) || lso != hw {
 		t.Fatalf("after commit and crash: %q lso %d hw %d", got, lso, hw)
+	}
+}
+
+// Which produces are answered before their fsync (txnAckedUnsynced): a transactional batch of
+// transaction.version 2 whose transaction is Ongoing once it is appended, nothing else. A
+// batch whose transaction was decided meanwhile (an EndTxn that overtook the produce) waits:
+// its prepare record precedes it in the journal, so a durable decision would not imply it.
+func TestTxnAckedUnsynced(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("a", 60000)
+	p := e.b.lookup("t", 0)
+	tv2 := &brokerop.ProduceReq{Acks: -1, TxnAdd: true}
+	batch := txnBatch(pid, ep, 0, "v")
+	if r := e.produceTxn(true, "t", 0, batch); r.ErrorCode != 0 {
+		t.Fatalf("produce: %d", r.ErrorCode)
+	}
+	if !e.b.txnAckedUnsynced(tv2, p, batch) {
+		t.Fatal("a version 2 transactional batch of an Ongoing transaction waits for its fsync")
+	}
+	for name, c := range map[string]struct {
+		req   *brokerop.ProduceReq
+		batch []byte
+	}{
+		"version 1":      {&brokerop.ProduceReq{Acks: -1}, batch},
+		"idempotent":     {tv2, idemBatch(pid, ep, 0, "v")},
+		"other epoch":    {tv2, txnBatch(pid, ep+1, 0, "v")},
+		"other producer": {tv2, txnBatch(pid+1, 0, 0, "v")},
+	} {
+		if e.b.txnAckedUnsynced(c.req, p, c.batch) {
+			t.Errorf("%s: answered before its fsync", name)
+		}
+	}
+	if _, _, c := e.endTxnV2("a", pid, ep, true); c != 0 {
+		t.Fatalf("commit: %d", c)
+	}
+	if e.b.txnAckedUnsynced(tv2, p, batch) {
+		t.Fatal("a batch appended after its transaction was decided is answered before its fsync")
+	}
+	// In a cluster (an external verifier) nothing changes: TransactionVersion is 1.
+	e.b.SetTxnVerifier(func(context.Context, int64, int16, txn.TP) int16 { return 0 })
+	pid, ep = e.initTxn("b", 60000)
+	if e.b.txnAckedUnsynced(tv2, p, txnBatch(pid, ep, 0, "w")) {
+		t.Fatal("answered before its fsync with an external verifier")
+	}
+}
+
+// ProduceStagedReady says when the wait returns at once: nothing to make durable (a
+// transactional batch of transaction.version 2, acks=1), not for acks=all data.
+func TestProduceStagedReady(t *testing.T) {
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn("r", 60000)
+	for _, c := range []struct {
+		name  string
+		req   *brokerop.ProduceReq
+		ready bool
+	}{
+		{"tv2 transactional", &brokerop.ProduceReq{Acks: -1, TxnAdd: true, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: txnBatch(pid, ep, 0, "a")}}}, true},
+		{"acks=all", &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: idemBatch(pid+1, 0, 0, "b")}}}, false},
+		{"acks=1", &brokerop.ProduceReq{Acks: 1, Partitions: []brokerop.ProducePartition{{Topic: "t", Records: idemBatch(pid+2, 0, 0, "c")}}}, true},
+	} {
+		wait, ready := e.b.ProduceStagedReady(context.Background(), c.req)
+		resp, err := wait()
+		if err != nil || resp.Partitions[0].ErrorCode != 0 {
+			t.Fatalf("%s: %v %+v", c.name, err, resp)
+		}
+		if ready != c.ready {
+			t.Errorf("%s: ready %v, want %v", c.name, ready, c.ready)
+		}
 	}
 }

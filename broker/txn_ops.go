@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -75,8 +77,18 @@ func (s offsetSink) CommitTxnOffsets(ctx context.Context, offs []txn.Offset) err
 // journal under Dir/txn/journal (txn.WALJournal), so that its records and the partitions'
 // appends share one durable order and one group commit (a txn.log of the earlier layout is
 // moved into it at the first open).
+//
+// After an unclean stop (no clean-stop file, see closeTxn) the coordinator aborts every
+// transaction that was Ongoing (txn.CoordinatorConfig.AbortOngoing): transactional produces
+// of transaction.version 2 are answered before their fsync (txnAckedUnsynced), so such a
+// transaction may have lost acknowledged records. The file is removed, durably, before
+// anything is served, so a later crash is never taken for a clean stop.
 func (b *Broker) openTxn() error {
 	dir := filepath.Join(b.cfg.Dir, "txn")
+	clean, err := b.takeCleanStop(dir)
+	if err != nil {
+		return err
+	}
 	j, recs, err := txn.OpenWALJournal(b.store, filepath.Join(dir, "journal"), b.fs, dir, b.log)
 	if err != nil {
 		return err
@@ -84,6 +96,7 @@ func (b *Broker) openTxn() error {
 	c, err := txn.New(txn.CoordinatorConfig{
 		Logger: b.log, Now: b.cfg.Now,
 		NewPID: b.allocProducerID, Markers: b, CheckInterval: b.cfg.TxnCheckInterval,
+		AbortOngoing: !clean,
 	}, j, recs)
 	if err != nil {
 		j.Close()
@@ -91,6 +104,47 @@ func (b *Broker) openTxn() error {
 	}
 	b.txn = c
 	return nil
+}
+
+// cleanStopName is the file under Dir/txn that says the broker's last stop was clean: Close
+// writes it (made durable) once every log and the commit journal closed without error, and
+// Open removes it (durably) before it serves anything.
+const cleanStopName = "clean-stop"
+
+// takeCleanStop reports whether dir holds the clean-stop file and removes it, durably.
+func (b *Broker) takeCleanStop(dir string) (bool, error) {
+	names, err := b.fs.ReadDir(dir)
+	if err != nil || !slices.Contains(names, cleanStopName) {
+		return false, nil // no file (or no directory yet: a first open): not clean
+	}
+	if err := b.fs.Remove(filepath.Join(dir, cleanStopName)); err != nil {
+		return false, fmt.Errorf("txn: remove %s: %w", cleanStopName, err)
+	}
+	if err := b.fs.SyncDir(dir); err != nil {
+		return false, fmt.Errorf("txn: remove %s: %w", cleanStopName, err)
+	}
+	return true, nil
+}
+
+// writeCleanStop records a clean stop (see cleanStopName): called by Close once everything
+// is durable.
+func (b *Broker) writeCleanStop() error {
+	dir := filepath.Join(b.cfg.Dir, "txn")
+	if err := b.fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := b.fs.OpenFile(filepath.Join(dir, cleanStopName), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = b.fs.SyncDir(dir)
+	}
+	return err
 }
 
 // SetTxnCoordinator makes the broker serve the transaction ops with co instead of its own

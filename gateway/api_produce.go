@@ -17,7 +17,9 @@ package gateway
 //     (a backend that stages, as broker.Broker does), the append happens in request order on the connection's reader and
 //     the wait for durability (acks=-1: fsync) happens on the writer, so a client with
 //     several produce requests in flight on one connection has them appended in order and
-//     sharing fsyncs; answers still go out in request order.
+//     sharing fsyncs; answers still go out in request order. A backend that says its wait
+//     returns at once (readyStager: acks=0/1, transactional batches of transaction.version
+//     2) has the request finished and answered by the reader when nothing is queued.
 //   - v12 is v11 on the wire; it says the client runs transactions as version 2 (KIP-890
 //     part 2): with a backend that serves it (api_versions.go), a transactional batch adds
 //     its partition to the producer's transaction (brokerop.ProduceReq.TxnAdd) instead of
@@ -93,15 +95,28 @@ func stageProduce(ctx context.Context, r *Request) (func() (kmsg.Response, error
 	}
 
 	var wait func() (*brokerop.ProduceResp, error)
+	ready := true
 	switch {
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 	case len(sent) == 0:
 		wait = func() (*brokerop.ProduceResp, error) { return &brokerop.ProduceResp{}, nil }
 	default:
 		breq.Partitions = sent
-		wait = r.Server.Backend().ProduceStaged(ctx, breq)
+		if rb, ok := r.Server.Backend().(readyStager); ok {
+			wait, ready = rb.ProduceStagedReady(ctx, breq)
+		} else {
+			wait, ready = r.Server.Backend().ProduceStaged(ctx, breq), false
+		}
 	}
+	r.finishReady = ready
 	return func() (kmsg.Response, error) { return finishProduce(req, refused, n, len(sent), wait) }, nil
+}
+
+// readyStager is a backend whose staged produce says whether its wait returns at once
+// (broker.Broker): the connection's reader then finishes the request itself when nothing is
+// queued before it, instead of handing it to the writer goroutine (serve).
+type readyStager interface {
+	ProduceStagedReady(ctx context.Context, req *brokerop.ProduceReq) (func() (*brokerop.ProduceResp, error), bool)
 }
 
 // hasTransactionalRecords reports whether any partition of req carries a transactional batch.

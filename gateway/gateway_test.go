@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -661,6 +662,102 @@ func TestProducePipelined(t *testing.T) {
 		r := c.readResponse(req, int32(10+i)).(*kmsg.ProduceResponse)
 		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != []int64{0, 1, 3}[i] {
 			t.Fatalf("answer %d: error %d base %d", i, p.ErrorCode, p.BaseOffset)
+		}
+	}
+}
+
+// TestAnswersWaitForStaged: the reader writes an answer that needs no finishing itself only
+// when the writer has nothing queued (serve); behind a produce that still waits for
+// durability, ApiVersions and Metadata answers wait their turn, and every answer leaves in
+// request order. Then, with nothing queued, round trips on the same connection are answered
+// (by the reader).
+func TestAnswersWaitForStaged(t *testing.T) {
+	g := &gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}
+	ts := start(t, gateway.Config{Backend: g})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release) // before the gateway stops, should the test fail with the produce held
+	c := dial(t, ts.addr)
+	createTopic(t, c, "gate", 1)
+	p := produceReq(9, "gate", 0, batch(1))
+	av := kmsg.NewPtrApiVersionsRequest()
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	c.write(append(append(encode(p, 20), encode(av, 21)...), encode(md, 22)...))
+	select {
+	case <-g.staged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce not staged")
+	}
+	// Give the reader time to handle the two requests behind the produce: nothing may
+	// overtake the produce's answer.
+	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if frame, err := c.readFrame(); err == nil {
+		t.Fatalf("answer %d before the produce's", binary.BigEndian.Uint32(frame))
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release()
+	c.fr = kafkawire.NewFrameReader(c.c, 0) // the timed-out read left the old reader's state unknown
+	if r := c.readResponse(p, 20).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %d", r.Topics[0].Partitions[0].ErrorCode)
+	}
+	c.readResponse(av, 21)
+	c.readResponse(md, 22)
+	for i := range 20 {
+		c.roundTrip(av, int32(30+i))
+	}
+}
+
+// readyBackend is gatedBackend whose acks=1 produces say their wait returns at once
+// (ProduceStagedReady), as the broker's do: the gateway's reader finishes them itself when
+// nothing is queued.
+type readyBackend struct{ *gatedBackend }
+
+func (r readyBackend) ProduceStagedReady(ctx context.Context, req *brokerop.ProduceReq) (func() (*brokerop.ProduceResp, error), bool) {
+	if req.Acks == 1 {
+		resp, err := r.MemBackend.Produce(ctx, req)
+		return func() (*brokerop.ProduceResp, error) { return resp, err }, true
+	}
+	return r.ProduceStaged(ctx, req), false
+}
+
+// TestReadyProduceWaitsForStaged: a produce whose finish returns at once (acks=1 on a
+// backend that says so) behind one that waits for durability is answered after it, in
+// request order; with nothing queued such produces are answered round trip after round trip.
+func TestReadyProduceWaitsForStaged(t *testing.T) {
+	g := readyBackend{&gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}}
+	ts := start(t, gateway.Config{Backend: g})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release)
+	c := dial(t, ts.addr)
+	createTopic(t, c, "ready", 1)
+	held := produceReq(9, "ready", 0, batch(1))
+	quick := produceReq(9, "ready", 0, batch(2))
+	quick.Acks = 1
+	c.write(append(encode(held, 40), encode(quick, 41)...))
+	select {
+	case <-g.staged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce not staged")
+	}
+	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if frame, err := c.readFrame(); err == nil {
+		t.Fatalf("answer %d before the held produce's", binary.BigEndian.Uint32(frame))
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release()
+	c.fr = kafkawire.NewFrameReader(c.c, 0)
+	for i, want := range []int64{0, 1} {
+		r := c.readResponse([]kmsg.Request{held, quick}[i], int32(40+i)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != want {
+			t.Fatalf("answer %d: error %d base %d, want base %d", i, p.ErrorCode, p.BaseOffset, want)
+		}
+	}
+	for i := range 20 {
+		r := c.roundTrip(quick, int32(50+i)).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != int64(3+2*i) {
+			t.Fatalf("round trip %d: error %d base %d", i, p.ErrorCode, p.BaseOffset)
 		}
 	}
 }

@@ -37,6 +37,9 @@ type Request struct {
 	Server *Server
 
 	conn *connState // the connection's security state (nil in tests that build a Request)
+	// finishReady: the Stage function's finish step returns at once (stageProduce sets it),
+	// so the reader may run it when nothing is queued (serve).
+	finishReady bool
 }
 
 // Principal is the Kafka principal of the request's connection: "User:<name>" after SASL,

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -317,6 +318,7 @@ type pending struct {
 	raw      bool
 	rawBytes []byte
 	mute     time.Duration // quota throttle: the connection reads nothing more for this long
+	ready    bool          // finish returns at once (Request.finishReady)
 }
 
 // maxSpareFrame: a produce frame up to this capacity is kept to read the connection's next
@@ -329,7 +331,8 @@ const maxPipelined = 16
 
 // serve runs one connection. The reader (this goroutine) reads, decodes and dispatches
 // requests in order, queueing answers; a writer goroutine finishes and writes them in the
-// same order. Staged APIs (Produce) therefore overlap their slow part with the reading and
+// same order (an answer that needs no finishing, found nothing queued, the reader writes
+// itself). Staged APIs (Produce) therefore overlap their slow part with the reading and
 // staging of the next request, while every answer still leaves in request order.
 func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 	cs := &connState{lis: lis, principal: AnonymousPrincipal, authed: !lis.proto.SASL(), host: remoteHost(c)}
@@ -350,8 +353,29 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 		}
 	}
 	queue := make(chan pending, maxPipelined)
-	writerDone := make(chan error, 1)
-	go func() { writerDone <- s.writeLoop(c, queue) }()
+	// queued counts the answers handed to the writer goroutine and not yet written. At zero
+	// the writer is idle and the reader writes an answer that needs no finishing itself
+	// (dispatch), as it does a staged one whose finish returns at once (pending.ready): a
+	// hand-off to the writer costs a goroutine wake-up, tens of microseconds on
+	// a loaded machine, on every request of a client that waits for each answer (EndTxn,
+	// metadata, group and offset requests). Only the reader adds to queued, so once it reads
+	// zero the writer stays idle until the reader queues again: the two never write at once,
+	// and answers keep the request order.
+	var queued atomic.Int32
+	w := s.newConnWriter(c)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		w.writeLoop(queue, &queued)
+	}()
+	dispatch := func(p pending) {
+		if (p.finish == nil || p.ready) && queued.Load() == 0 {
+			w.send(p)
+			return
+		}
+		queued.Add(1)
+		queue <- p
+	}
 
 	fr := kafkawire.NewFrameReader(c, s.cfg.MaxFrameBytes)
 	cs.setMax = fr.SetMax
@@ -374,7 +398,7 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 			if p, err = s.rawSASL(cs, frame); err != nil {
 				break
 			}
-			queue <- p
+			dispatch(p)
 			continue
 		}
 		if p, err = s.handleSafe(frame, cs); err != nil {
@@ -393,7 +417,7 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 			spare = frame
 		}
 		if p.resp != nil || p.finish != nil {
-			queue <- p
+			dispatch(p)
 			if cs.closing != nil {
 				err = cs.closing // answered; now closed, as Kafka closes after a failed authentication
 				break
@@ -405,101 +429,120 @@ func (s *Server) serve(c net.Conn, lis listenerInfo) error {
 		}
 	}
 	close(queue)
-	if werr := <-writerDone; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
+	<-writerDone
+	if werr := w.failed; werr != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
 		err = werr
 	}
 	return err
 }
 
-// writeLoop finishes and writes queued answers in order. After a failure it closes the
-// connection (which stops the reader) and keeps draining so the reader never blocks.
-func (s *Server) writeLoop(c net.Conn, queue <-chan pending) error {
-	var out []byte
-	fw := kafkawire.FetchWriter{RefMin: fetchRefMin}
-	// On a TLS connection of our listeners every answer is written as one batch of TLS
-	// records (recordBatcher); elsewhere a fetch frame's slices are one writev.
-	rb := tlsBatcher(c)
-	write := func(b []byte) error {
-		if rb != nil {
-			return rb.writeAnswer(c, b)
-		}
-		_, err := c.Write(b)
-		return err
+// connWriter writes a connection's answers, one at a time: the writer goroutine's queued
+// ones, or one the reader writes itself when nothing is queued (serve). After a failure it
+// closes the connection (which stops the reader) and only drains: staged requests still
+// finish, so the backend completes them.
+type connWriter struct {
+	s      *Server
+	c      net.Conn
+	out    []byte
+	fw     kafkawire.FetchWriter
+	rb     *recordBatcher // on a TLS connection of our listeners: each answer as one batch of TLS records
+	failed error
+}
+
+func (s *Server) newConnWriter(c net.Conn) *connWriter {
+	return &connWriter{s: s, c: c, fw: kafkawire.FetchWriter{RefMin: fetchRefMin}, rb: tlsBatcher(c)}
+}
+
+func (w *connWriter) write(b []byte) error {
+	if w.rb != nil {
+		return w.rb.writeAnswer(w.c, b)
 	}
-	var failed error
-	for p := range queue {
-		if p.raw && failed == nil {
-			out = binary.BigEndian.AppendUint32(out[:0], uint32(len(p.rawBytes)))
-			out = append(out, p.rawBytes...)
-			if err := write(out); err != nil {
-				failed = err
-				c.Close()
-			}
-			continue
+	_, err := w.c.Write(b)
+	return err
+}
+
+func (w *connWriter) fail(err error) {
+	w.failed = err
+	w.c.Close()
+}
+
+// send finishes p (a staged request) and writes its answer.
+func (w *connWriter) send(p pending) {
+	if p.raw && w.failed == nil {
+		w.out = binary.BigEndian.AppendUint32(w.out[:0], uint32(len(p.rawBytes)))
+		w.out = append(w.out, p.rawBytes...)
+		if err := w.write(w.out); err != nil {
+			w.fail(err)
 		}
-		if failed != nil {
-			if p.finish != nil {
-				s.finishSafe(p.finish) // let the backend complete; the answer has nowhere to go
-			}
-			if fa, ok := p.resp.(fetchAnswer); ok {
-				fa.release()
-			}
-			continue
-		}
-		resp := p.resp
-		var release func()
-		if fa, ok := resp.(fetchAnswer); ok {
-			resp, release = fa.FetchResponse, fa.release
-		}
+		return
+	}
+	if w.failed != nil {
 		if p.finish != nil {
+			w.s.finishSafe(p.finish) // let the backend complete; the answer has nowhere to go
+		}
+		if fa, ok := p.resp.(fetchAnswer); ok {
+			fa.release()
+		}
+		return
+	}
+	resp := p.resp
+	var release func()
+	if fa, ok := resp.(fetchAnswer); ok {
+		resp, release = fa.FetchResponse, fa.release
+	}
+	if p.finish != nil {
+		var err error
+		if resp, err = w.s.finishSafe(p.finish); err != nil {
+			w.fail(err)
+			return
+		}
+		if resp == nil {
+			return // acks=0
+		}
+		resp.SetVersion(p.version)
+	}
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		// Fetch: the stored record sets go to the socket as they are (one writev),
+		// not copied into an encode buffer first.
+		if frame, ok := w.fw.Frame(p.corr, fr); ok {
 			var err error
-			if resp, err = s.finishSafe(p.finish); err != nil {
-				failed = err
-				c.Close()
-				continue
+			if w.rb != nil {
+				// Each slice is sealed straight from where it is (the stored record sets
+				// are not copied into out first); the records leave in one batch.
+				err = w.rb.writeAnswer(w.c, frame...)
+			} else {
+				_, err = frame.WriteTo(w.c)
 			}
-			if resp == nil {
-				continue // acks=0
+			w.fw.Release(1 << 20)
+			if release != nil {
+				release() // the kernel has the bytes; the backend may reuse its buffers
 			}
-			resp.SetVersion(p.version)
-		}
-		if fr, ok := resp.(*kmsg.FetchResponse); ok {
-			// Fetch: the stored record sets go to the socket as they are (one writev),
-			// not copied into an encode buffer first.
-			if frame, ok := fw.Frame(p.corr, fr); ok {
-				var err error
-				if rb != nil {
-					// Each slice is sealed straight from where it is (the stored record sets
-					// are not copied into out first); the records leave in one batch.
-					err = rb.writeAnswer(c, frame...)
-				} else {
-					_, err = frame.WriteTo(c)
-				}
-				fw.Release(1 << 20)
-				if release != nil {
-					release() // the kernel has the bytes; the backend may reuse its buffers
-				}
-				if err != nil {
-					failed = err
-					c.Close()
-				}
-				continue
+			if err != nil {
+				w.fail(err)
 			}
-		}
-		out = kafkawire.AppendResponse(out[:0], p.corr, resp)
-		if release != nil {
-			release() // copied into out
-		}
-		if err := write(out); err != nil {
-			failed = err
-			c.Close()
-			continue
-		}
-		if cap(out) > 4<<20 {
-			out = nil // do not pin a large fetch buffer on an idle connection
+			return
 		}
 	}
-	return failed
+	w.out = kafkawire.AppendResponse(w.out[:0], p.corr, resp)
+	if release != nil {
+		release() // copied into out
+	}
+	if err := w.write(w.out); err != nil {
+		w.fail(err)
+		return
+	}
+	if cap(w.out) > 4<<20 {
+		w.out = nil // do not pin a large fetch buffer on an idle connection
+	}
+}
+
+// writeLoop finishes and writes queued answers in order, counting each out of queued once
+// it is written.
+func (w *connWriter) writeLoop(queue <-chan pending, queued *atomic.Int32) {
+	for p := range queue {
+		w.send(p)
+		queued.Add(-1)
+	}
 }
 
 // tlsListener is tls.NewListener with a recordBatcher under each connection.
@@ -603,6 +646,7 @@ func (s *Server) handle(frame []byte, cs *connState) (pending, error) {
 			p.mute = s.quotas.record(ctx, quotaProduce, quotaUser(cs.principal), h.ClientID, len(frame))
 		}
 		throttle := throttleMillis(p.mute)
+		p.ready = r.finishReady
 		p.finish = func() (kmsg.Response, error) {
 			defer span.End()
 			defer s.metrics.answered(h.APIKey, start)

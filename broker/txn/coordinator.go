@@ -42,6 +42,13 @@ type CoordinatorConfig struct {
 	// (Machine.ExpiredIDs; 0: one hour, Kafka's
 	// transaction.remove.expired.transaction.cleanup.interval.ms).
 	ExpiredIDsInterval time.Duration
+	// AbortOngoing: the journal may have lost records that were acknowledged without an
+	// fsync of their own (an unclean stop of a broker that answers transaction.version 2
+	// transactional produces before their fsync: see doc.go, Durability). New aborts every
+	// Ongoing transaction (PrepareAbort with a bumped epoch, made durable) before the
+	// coordinator serves anything, so none of them can commit; the background goroutine's
+	// first pass writes the abort markers.
+	AbortOngoing bool
 }
 
 // Journal is where a Coordinator makes its Records durable: the local Store (one broker),
@@ -151,6 +158,14 @@ func New(cfg CoordinatorConfig, j Journal, recs []*Txn) (*Coordinator, error) {
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger, m: m, store: st, finishing: map[string]bool{}, quit: make(chan struct{}), done: make(chan struct{})}
 	c.ordered, _ = j.(Ordered)
+	if cfg.AbortOngoing {
+		for _, r := range m.AbortOngoing(cfg.Now()) {
+			if err := c.persistLocked(r.Record); err != nil {
+				return nil, fmt.Errorf("txn: aborting transaction %q after an unclean stop: %w", r.Record.ID, err)
+			}
+			c.log.Info("txn: aborting a transaction open at an unclean stop", "id", r.Record.ID, "producer_id", r.Record.ProducerID)
+		}
+	}
 	if cfg.CheckInterval > 0 {
 		go c.run()
 	} else {

@@ -460,9 +460,21 @@ func (m *Machine) Complete(now time.Time, id string, epoch int16) *Txn {
 // gets PRODUCER_FENCED or INVALID_PRODUCER_EPOCH) and the transaction goes to PrepareAbort.
 // Each result has a Record and Markers.
 func (m *Machine) Expired(now time.Time, newPID func() (int64, error)) []Result {
+	return m.abort(now, func(t *Txn) bool { return now.UnixMilli() >= t.StartMs+int64(t.TimeoutMs) })
+}
+
+// AbortOngoing aborts every Ongoing transaction as Expired does (epoch bumped, PrepareAbort):
+// after an unclean stop of a journal that acknowledged records without an fsync
+// (CoordinatorConfig.AbortOngoing).
+func (m *Machine) AbortOngoing(now time.Time) []Result {
+	return m.abort(now, func(*Txn) bool { return true })
+}
+
+// abort moves the Ongoing transactions that pick selects to PrepareAbort with a bumped epoch.
+func (m *Machine) abort(now time.Time, pick func(*Txn) bool) []Result {
 	var out []Result
 	for _, t := range m.All() {
-		if t.State != Ongoing || now.UnixMilli() < t.StartMs+int64(t.TimeoutMs) {
+		if t.State != Ongoing || !pick(t) {
 			continue
 		}
 		nt := t.clone()

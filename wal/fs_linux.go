@@ -1,0 +1,37 @@
+//go:build linux
+
+package wal
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// Sync makes the file's data durable with fdatasync(2), not fsync(2): Linux's fdatasync
+// writes the data and the metadata needed to read it back (the size an append changed, the
+// blocks it allocated) and skips only timestamps, which nothing here reads after a crash.
+// Decision (measured): on ext4 over virtio an fdatasync after a 10 KiB append took 138-169 us
+// where fsync took 156-192 us (interleaved, 500 each); the commit journal's group commit is on
+// the critical path of every acks=all produce and EndTxn. etcd's WAL does the same.
+// Directories are still fsynced (SyncDir).
+func (f osFile) Sync() error {
+	rc, err := f.File.SyscallConn()
+	if err != nil {
+		return f.File.Sync()
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			if serr = syscall.Fdatasync(int(fd)); !errors.Is(serr, syscall.EINTR) {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: serr}
+	}
+	return nil
+}
