@@ -66,6 +66,8 @@ type rxGate struct {
 	srcs   map[netip.AddrPort]*ledger
 	held   *atomic.Int64 // counts the times admit waited, if set
 	stalls *atomic.Int64 // counts the holds ended by the stall rule, if set
+	// heldNanos adds up the holds' durations, if set
+	heldNanos *atomic.Int64
 }
 
 // ledger is one source address's accounting since its last re-base.
@@ -150,7 +152,11 @@ func (g *rxGate) admit(from netip.AddrPort, n int) (mark bool) {
 	if g.held != nil {
 		g.held.Add(1)
 	}
-	lastMove := g.clk.Now()
+	start := g.clk.Now()
+	lastMove := start
+	if g.heldNanos != nil {
+		defer func() { g.heldNanos.Add(int64(g.clk.Now().Sub(start))) }()
+	}
 	for {
 		g.pause()
 		b, p, ok := g.backlog(from)

@@ -62,7 +62,7 @@ func testGate(fc *fakeConns) (*rxGate, *clock.Fake) {
 		defer t.Stop()
 		<-t.C()
 	}
-	g.held = new(atomic.Int64)
+	g.held, g.heldNanos = new(atomic.Int64), new(atomic.Int64)
 	return g, clk
 }
 
@@ -147,6 +147,9 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 		wantBacklog(t, g, 500, "")
 		if n := g.held.Load(); n != 1 {
 			t.Fatalf("held %d times, want 1", n)
+		}
+		if d := time.Duration(g.heldNanos.Load()); d != 2*time.Millisecond {
+			t.Fatalf("held for %v, want the two fake milliseconds it waited", d)
 		}
 	})
 }
@@ -348,12 +351,14 @@ func TestRxGateMarks(t *testing.T) {
 	}
 }
 
-// With the gate on, bulk data still arrives whole and in order (whether and how
-// often the gate holds or marks depends on scheduling; that it does so correctly is tested
-// above).
+// The gate is on by default, and with it bulk data still arrives whole and in order
+// (whether and how often the gate holds or marks depends on scheduling; that it does so
+// correctly is tested above).
 func TestRxGateEndToEnd(t *testing.T) {
-	opts := Options{BindAddr: "127.0.0.1:0", RxGate: true}
-	a, b := newEPWith(t, opts), newEPWith(t, opts)
+	a, b := newEP(t), newEP(t)
+	if a.sock.gate == nil || b.sock.gate == nil {
+		t.Fatal("no receive gate by default")
+	}
 	b.Handle(echoALPN, echo)
 	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
 	if err != nil {
@@ -366,5 +371,13 @@ func TestRxGateEndToEnd(t *testing.T) {
 	roundTrip(t, c, msg)
 	if st := b.SocketStats(); st.RxPackets < int64(len(msg)/1500) {
 		t.Fatalf("server socket counted %d packets for %d bytes", st.RxPackets, len(msg))
+	}
+}
+
+// DisableRxGate leaves the socket without a gate: nothing is held or marked.
+func TestRxGateDisabled(t *testing.T) {
+	e := newEPWith(t, Options{BindAddr: "127.0.0.1:0", DisableRxGate: true})
+	if e.sock.gate != nil {
+		t.Fatal("DisableRxGate: the socket has a receive gate")
 	}
 }
