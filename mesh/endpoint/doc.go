@@ -34,32 +34,35 @@
 // behind, while the socket buffer (8 MiB) has room. A quic-go sender takes the loss in its
 // stride; a Rust (quinn) sender also halves its window and, since the lost packets are
 // larger than 1200 bytes, its black-hole detection may drop the path MTU to 1200 for the
-// rest of the connection (21% more packets per byte from then on; without the gate, in
-// about half of the Rust → Go runs of session 11). The receive gate (rxgate.go, on by
-// default, Options.DisableRxGate and MESH_DISABLE_RXGATE=1 turn it off) prevents that: the
-// socket counts the bytes it hands over per source address against what the connections
-// at that address have processed (ConnectionStats.BytesReceived). When more than 224
-// full-size packets wait it holds its batch, leaving the rest in the kernel, until 192 are
-// left; it looks again at each write on the socket (the connection's ACK after each batch
-// it takes) or after a millisecond. And as it reaches that limit it marks one ECN-capable
-// datagram Congestion Experienced (at most one per 64 handed over), as an ECN-marking
-// router queue would: quic-go and quinn senders mark their packets ECT(0) and shrink their
-// window on a CE count rising in the ACKs as for a loss, without a retransmission and
-// without quinn's black-hole suspicion. The mark is what a drop used to tell the sender. A
-// gate that only held (the first version) stopped the drops too, but Go to Go it cost a
-// third to a half of the throughput, since a sender that sees no loss keeps every queue
-// full and the reader waits at every batch (BenchmarkQUICThroughput gate=hold: 84–100
-// holds per 32 MiB). A datagram that is not ECN-capable is never marked, only held.
+// rest of the connection (21% more packets per byte from then on; without the gate in 46
+// of 74 Rust → Go transfers of session 11, with it in none). The receive gate (rxgate.go;
+// on by default, Options.DisableRxGate and MESH_DISABLE_RXGATE=1 turn it off) prevents
+// that: the socket counts the bytes it hands over per source address against what the
+// connections at that address have processed (ConnectionStats.BytesReceived). When more
+// than 224 full-size packets wait it holds its batch, leaving the rest in the kernel,
+// until 192 are left; it looks again at each write on the socket (the connection's ACK
+// after each batch it takes) or after a millisecond. And as it reaches that limit it marks
+// one ECN-capable datagram Congestion Experienced (at most one per 64 handed over and one
+// per 100 ms per source), as an ECN-marking router queue would: quic-go and quinn senders
+// mark their packets ECT(0) and shrink their window on a CE count rising in the ACKs as
+// for a loss, without a retransmission and without quinn's black-hole suspicion. The mark
+// is what a drop used to tell the sender. A gate that only held (the first version)
+// stopped the drops too, but Go to Go it cost a third to a half of the throughput, since a
+// sender that sees no loss keeps every queue full and the reader waits at every batch
+// (BenchmarkQUICThroughput gate=hold: 84–100 holds per 32 MiB). A datagram that is not
+// ECN-capable is never marked, only held.
 //
-// What the gate costs (session 11, 2026-12-07, load 3–13, interleaved same-binary and
-// old/new-binary pairs): per 32 MiB Go to Go it marks 0.4–0.7 datagrams and holds 0.1–0.5
-// times for 40–600 µs in all (Endpoint.SocketStats RxHeldTime), i.e. under 1% of the
-// transfer; its bookkeeping is one map lookup and one ConnectionStats per batch of at most
-// 8 datagrams. CPU per byte Go to Go with and without it: within ±1% (medians over 16–18
-// pairs per stream count); throughput swung 3× between runs at that load and showed no
-// direction the pairs agreed on. With a Rust sender it removed every queue drop and every
-// fall-back to 1200 bytes, and both processes spent less CPU per MB than without it.
-// docs/meshperf-rust-to-go.md has the figures.
+// What the gate costs (session 11, 2026-12-07, load 2.6–13, interleaved pairs): per 32 MiB
+// Go to Go it marks 0.4–0.5 datagrams and holds 2–7 times for 0.3–2 ms in all
+// (SocketStats.RxHeldTime); its bookkeeping is one map lookup and one ConnectionStats per
+// batch of at most 8 datagrams. Go to Go with one stream it is as fast as without (1.02×,
+// CPU per byte +2%); with 16 streams in one process BenchmarkQUICThroughput was 4–7%
+// slower with it (0.93×, slower in 6 of 6 pairs at load 4; 0.96× over 26 earlier pairs) at
+// about the same CPU per byte (+1–2%), and why was not found. With a Rust sender it
+// removes every queue drop and every fall-back to 1200 bytes, our receiver sends 24–25
+// ACKs per MB instead of 27–34, and both processes spend 4–19% less CPU per MB; Rust → Go
+// reached 0.95× Rust ↔ Rust in 4 of 6 transfers against 3 of 12 without it. The default is
+// on for that; docs/meshperf-rust-to-go.md has the figures.
 //
 // Holding is per socket: while one source's connection is over the limit, datagrams from
 // other sources wait in the kernel too, at most until that connection has taken 32 more
@@ -67,7 +70,7 @@
 // that far behind would otherwise have lost those datagrams; the others wait, they lose
 // nothing. The real fix belongs in quic-go (backpressure instead of a drop, or a larger
 // queue; and ACK frequency: quic-go ACKs every run-loop batch of at most 32 datagrams,
-// 25–27 ACKs per MB against quinn's 12–15, which costs a Rust sender and us CPU per MB
+// 24–28 ACKs per MB against quinn's 12–15, which costs a Rust sender and us CPU per MB
 // that nothing on our side of quic-go can remove). Endpoint.SocketStats counts packets,
 // ACK-sized packets, syscalls, holds (and their time) and marks; interop
 // BenchmarkQUICThroughput reports qdrop-pkts/MB and ce-marks/MB.

@@ -326,7 +326,7 @@ func TestRxGateMarks(t *testing.T) {
 	fc := newFakeConns()
 	fc.set(srcA, 0)
 	g, _ := testGate(fc)
-	g.limit, g.resume, g.mark, g.markGap = 1<<30, 1<<29, 1000, 500
+	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 500, 0
 	var got []bool
 	for range 8 { // backlog 300, 600, ..., 2400
 		got = append(got, g.admit(srcA, 300))
@@ -379,5 +379,28 @@ func TestRxGateDisabled(t *testing.T) {
 	e := newEPWith(t, Options{BindAddr: "127.0.0.1:0", DisableRxGate: true})
 	if e.sock.gate != nil {
 		t.Fatal("DisableRxGate: the socket has a receive gate")
+	}
+}
+
+// A source is marked at most once per markEvery, however many bytes go by.
+func TestRxGateMarkEvery(t *testing.T) {
+	fc := newFakeConns()
+	fc.set(srcA, 0)
+	g, clk := testGate(fc)
+	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 300, 200*time.Millisecond
+	var got []bool
+	for range 6 { // backlog 300 ... 1800: over the mark from the 4th admit on
+		got = append(got, g.admit(srcA, 300))
+	}
+	if want := []bool{false, false, false, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("marks %v, want %v", got, want)
+	}
+	clk.Advance(199 * time.Millisecond)
+	if g.admit(srcA, 300) {
+		t.Fatal("marked again before markEvery passed")
+	}
+	clk.Advance(time.Millisecond)
+	if !g.admit(srcA, 300) {
+		t.Fatal("no mark once markEvery passed")
 	}
 }
