@@ -12,15 +12,15 @@ import (
 )
 
 // endpointBenchPeers returns the pairings that involve our Go endpoint: ours (Go to Go),
-// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver), and ours-nogate
-// and rust-ours-nogate: Go to Go and Rust to Go without the receive gate
-// (endpoint.Options.DisableRxGate), for comparison.
+// ours-rust (Go dials Rust), rust-ours (Rust dials Go, timed in the driver), and ours-gate
+// and rust-ours-gate: Go to Go and Rust to Go with the receive gate on
+// (endpoint.Options.RxGate), for comparison.
 func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer {
 	discard := func(streamReport) {}
 	// accepted holds each sink endpoint's latest accepted connection.
 	accepted := map[*endpoint.Endpoint]*atomic.Pointer[endpoint.Conn]{}
 	sinkEndpoint := func(gate bool) *endpoint.Endpoint {
-		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", DisableRxGate: !gate})
+		ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0", RxGate: gate})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	peers := map[string]benchPeer{}
 
 	// Go -> Go. Each sink endpoint serves one pairing, so its socket counts only that one.
-	// ours-nogate: the same without the receive gate on both endpoints.
+	// ours-gate: the same with the receive gate on both endpoints.
 	goToGo := func(gate bool) (benchPeer, *endpoint.Endpoint) {
 		server, client := sinkEndpoint(gate), sinkEndpoint(gate)
 		c, err := client.Dial(ctx, server.Addr(), alpnSink)
@@ -70,8 +70,8 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 		}, client
 	}
 	var client *endpoint.Endpoint
-	peers["ours"], client = goToGo(true)
-	peers["ours-nogate"], _ = goToGo(false)
+	peers["ours"], client = goToGo(false)
+	peers["ours-gate"], _ = goToGo(true)
 
 	// Go -> Rust: our data packets, and the Rust receiver's ACKs as they arrive.
 	rust := rustNode(b, irohnode.NodeOptions{ALPNs: testALPNs})
@@ -104,8 +104,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 	}
 
 	// Rust -> Go: a second Rust node (own driver) uploads to the Go sink. The data packets as
-	// they arrive, and our ACKs. rust-ours-nogate: the same to a Go sink without the receive
-	// gate.
+	// they arrive, and our ACKs. rust-ours-gate: the same to a Go sink with the receive gate.
 	uploader := rustNode(b, irohnode.NodeOptions{})
 	uploaderCPU := driverCPU(b, uploader.Driver())
 	rustUpload := func(sink *endpoint.Endpoint) benchPeer {
@@ -126,7 +125,7 @@ func endpointBenchPeers(ctx context.Context, b *testing.B) map[string]benchPeer 
 			cpu:     func() (time.Duration, time.Duration) { return uploaderCPU(), cputime.Self() },
 		}
 	}
-	peers["rust-ours"] = rustUpload(sinkEndpoint(true))
-	peers["rust-ours-nogate"] = rustUpload(sinkEndpoint(false))
+	peers["rust-ours"] = rustUpload(sinkEndpoint(false))
+	peers["rust-ours-gate"] = rustUpload(sinkEndpoint(true))
 	return peers
 }

@@ -55,8 +55,8 @@ type packetCounts struct {
 // our socket counted them, and, where the receiver is ours, the packets its quic-go dropped
 // per MB, and the datagrams its receive gate marked ECN Congestion Experienced and the times
 // it held its reader, per MB.
-// impl=ours-nogate and impl=rust-ours-nogate are ours and rust-ours without the receive gate
-// (endpoint.Options.DisableRxGate; the gate is on by default).
+// impl=ours-gate and impl=rust-ours-gate are ours and rust-ours with the receive gate on
+// (endpoint.Options.RxGate).
 func BenchmarkQUICThroughput(b *testing.B) {
 	irohnode.RequireNamespace(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -66,7 +66,7 @@ func BenchmarkQUICThroughput(b *testing.B) {
 		peers[name] = p
 	}
 	for _, streams := range []int{1, 16} {
-		for _, impl := range []string{"ours", "ours-nogate", "rust", "ours-rust", "rust-ours", "rust-ours-nogate"} {
+		for _, impl := range []string{"ours", "ours-gate", "rust", "ours-rust", "rust-ours", "rust-ours-gate"} {
 			p, ok := peers[impl]
 			if !ok {
 				continue

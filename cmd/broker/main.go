@@ -108,8 +108,7 @@
 // nodes without one still reach it directly).
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
-// MESH_DISABLE_GRO=1 keeps UDP GRO off on the mesh socket, MESH_DISABLE_RXGATE=1 its receive
-// gate (see package mesh/endpoint).
+// MESH_DISABLE_GRO=1 keeps UDP GRO off on the mesh socket (see package mesh/endpoint).
 // The identity is the Ed25519 key in <data>/identity.key; the NodeId printed at start-up is
 // what gateways put in their seed list.
 package main
@@ -297,7 +296,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		return err
 	}
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.bind, Reach: o.Reach.Reach, Logger: log,
-		DisableGRO: cli.DisableGRO(getenv), DisableRxGate: cli.DisableRxGate(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
+		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
 	if err != nil {
 		return err
 	}

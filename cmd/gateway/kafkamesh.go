@@ -34,7 +34,7 @@ func serveKafkaOverMesh(ctx context.Context, o options, getenv cli.Getenv, log *
 			return nil, err
 		}
 		node, err = meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.meshBind, Reach: o.Reach.Reach, Logger: log,
-			DisableGRO: cli.DisableGRO(getenv), DisableRxGate: cli.DisableRxGate(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
+			DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
 		if err != nil {
 			return nil, err
 		}

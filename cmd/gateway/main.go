@@ -49,8 +49,8 @@
 // requests finish or are cancelled, and the broker syncs and closes its logs.
 //
 // Tracing is off unless the standard OTEL_* variables ask for it (see package telemetry).
-// MESH_DISABLE_GRO=1 keeps UDP GRO off on the mesh socket in mesh mode, MESH_DISABLE_RXGATE=1
-// its receive gate (see package mesh/endpoint). The flags shared with cmd/broker and their variables are read by package
+// MESH_DISABLE_GRO=1 keeps UDP GRO off on the mesh socket in mesh mode (see package
+// mesh/endpoint). The flags shared with cmd/broker and their variables are read by package
 // cmd/internal/cli.
 package main
 

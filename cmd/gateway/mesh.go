@@ -170,7 +170,7 @@ func openMeshBackend(ctx context.Context, o options, getenv cli.Getenv, log *slo
 	cleanups = append(cleanups, func() error { shutdownTracing(context.Background()); return nil })
 
 	node, err := meshnode.Open(meshnode.Config{SecretKey: sk, BindAddr: o.meshBind, Reach: o.Reach.Reach, Logger: log,
-		DisableGRO: cli.DisableGRO(getenv), DisableRxGate: cli.DisableRxGate(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
+		DisableGRO: cli.DisableGRO(getenv), MDNSConns: mdnsConns, IdleTimeout: cli.PeerIdleTimeout})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -53,8 +53,7 @@
 // Every flag is also read from MESHKAFKA_<FLAG> (-relay from MESHKAFKA_RELAY); the command line
 // wins. `mesh --help` and `mesh <command> --help` print the usage and exit 0.
 //
-// MESH_DISABLE_GRO=1 keeps UDP GRO off on a plain endpoint's socket, MESH_DISABLE_RXGATE=1 its
-// receive gate (to compare throughput).
+// MESH_DISABLE_GRO=1 keeps UDP GRO off on a plain endpoint's socket (to compare throughput).
 //
 // Without -data the identity is fresh for each run; with it, the key is
 // kept in DIR/identity (0600). No relay or discovery server is contacted.
@@ -205,8 +204,7 @@ func runIO(ctx context.Context, args []string, in io.Reader, out io.Writer) erro
 			disc = lan
 		}
 		if *homeRelay == "" && *peerRelay == "" && !*relayOnly && *stunServers == "" {
-			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv),
-				DisableRxGate: cli.DisableRxGate(os.Getenv), Discovery: disc})
+			return endpoint.New(endpoint.Options{SecretKey: sk, BindAddr: *bind, DisableGRO: cli.DisableGRO(os.Getenv), Discovery: disc})
 		}
 		mo := magicsock.Options{SecretKey: sk, BindAddr: *bind, HomeRelay: *homeRelay, DisableDirect: *relayOnly}
 		if *stunServers != "" {

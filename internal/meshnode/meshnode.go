@@ -40,8 +40,6 @@ type Config struct {
 	Clock clock.Clock
 	// DisableGRO keeps UDP GRO off on the endpoint's socket (endpoint.Options.DisableGRO).
 	DisableGRO bool
-	// DisableRxGate turns the endpoint's receive gate off (endpoint.Options.DisableRxGate).
-	DisableRxGate bool
 	// IdleTimeout replaces the endpoint's connection idle timeout (endpoint.Options.IdleTimeout);
 	// zero keeps iroh's 30 s.
 	IdleTimeout time.Duration
@@ -66,7 +64,7 @@ func Open(cfg Config) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{log: log, clk: clock.Or(cfg.Clock), kick: make(chan struct{}, 1)}
-	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, Clock: n.clk, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO, DisableRxGate: cfg.DisableRxGate, IdleTimeout: cfg.IdleTimeout}
+	opts := endpoint.Options{SecretKey: cfg.SecretKey, BindAddr: cfg.BindAddr, Logger: log, Clock: n.clk, HomeRelay: cfg.Reach.Relay, STUNServers: cfg.Reach.STUN, DisableGRO: cfg.DisableGRO, IdleTimeout: cfg.IdleTimeout}
 	if cfg.Reach.MDNS {
 		mc := mdns.Config{Self: cfg.SecretKey.Public(), Logger: log, Clock: n.clk, OnDiscovered: func(discovery.NodeAddr) {
 			select {

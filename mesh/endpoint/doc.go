@@ -35,9 +35,8 @@
 // stride; a Rust (quinn) sender also halves its window and, since the lost packets are
 // larger than 1200 bytes, its black-hole detection may drop the path MTU to 1200 for the
 // rest of the connection (21% more packets per byte from then on; without the gate in 46
-// of 74 Rust → Go transfers of session 11, with it in none). The receive gate (rxgate.go;
-// on by default, Options.DisableRxGate and MESH_DISABLE_RXGATE=1 turn it off) prevents
-// that: the socket counts the bytes it hands over per source address against what the
+// of 74 Rust → Go transfers of session 11, with it in none). The receive gate (rxgate.go,
+// Options.RxGate, off by default) prevents that: the socket counts the bytes it hands over per source address against what the
 // connections at that address have processed (ConnectionStats.BytesReceived). When more
 // than 224 full-size packets wait it holds its batch, leaving the rest in the kernel,
 // until 192 are left; it looks again at each write on the socket (the connection's ACK
@@ -52,17 +51,20 @@
 // (BenchmarkQUICThroughput gate=hold: 84–100 holds per 32 MiB). A datagram that is not
 // ECN-capable is never marked, only held.
 //
-// What the gate costs (session 11, 2026-12-07, load 2.6–13, interleaved pairs): per 32 MiB
-// Go to Go it marks 0.4–0.5 datagrams and holds 2–7 times for 0.3–2 ms in all
-// (SocketStats.RxHeldTime); its bookkeeping is one map lookup and one ConnectionStats per
-// batch of at most 8 datagrams. Go to Go with one stream it is as fast as without (1.02×,
-// CPU per byte +2%); with 16 streams in one process BenchmarkQUICThroughput was 4–7%
-// slower with it (0.93×, slower in 6 of 6 pairs at load 4; 0.96× over 26 earlier pairs) at
-// about the same CPU per byte (+1–2%), and why was not found. With a Rust sender it
-// removes every queue drop and every fall-back to 1200 bytes, our receiver sends 24–25
-// ACKs per MB instead of 27–34, and both processes spend 4–19% less CPU per MB; Rust → Go
-// reached 0.95× Rust ↔ Rust in 4 of 6 transfers against 3 of 12 without it. The default is
-// on for that; docs/meshperf-rust-to-go.md has the figures.
+// The gate stays off by default because it makes Go to Go slower. Session 11 (2026-12-07,
+// interleaved pairs): per 32 MiB Go to Go it marks 0.4–0.5 datagrams and holds 2–7 times
+// for 0.3–2 ms in all (SocketStats.RxHeldTime); its bookkeeping (one map lookup and one
+// ConnectionStats per batch of at most 8 datagrams) costs nothing measurable (0.995× with
+// bookkeeping alone). Go to Go with one stream it is about as fast as without (0.96–1.02×);
+// with 16 streams BenchmarkQUICThroughput was 0.93× (slower in 6 of 6 pairs at load 4) and,
+// on a quiet machine (load 1–3), 0.90× in interop's Go to Go pairing, at about the same CPU
+// per byte (+1–2%). The cost is the marks: marking without holding was 0.815×; a quic-go
+// sender loses more time to one CE mark than to a burst of drops, for reasons not found.
+// With a Rust sender the gate removes every queue drop and every fall-back to 1200 bytes,
+// our receiver sends 24–25 ACKs per MB instead of 27–34, both processes spend 4–19% less CPU
+// per MB, and on the quiet machine Rust → Go was 0.87–0.93× Rust ↔ Rust with one stream and
+// 0.97–0.98× with 16 (without the gate 0.78× and 0.81–0.83×). docs/meshperf-rust-to-go.md
+// has the figures.
 //
 // Holding is per socket: while one source's connection is over the limit, datagrams from
 // other sources wait in the kernel too, at most until that connection has taken 32 more

@@ -351,13 +351,14 @@ func TestRxGateMarks(t *testing.T) {
 	}
 }
 
-// The gate is on by default, and with it bulk data still arrives whole and in order
-// (whether and how often the gate holds or marks depends on scheduling; that it does so
-// correctly is tested above).
+// With the gate on, bulk data still arrives whole and in order (whether and how
+// often the gate holds or marks depends on scheduling; that it does so correctly is tested
+// above).
 func TestRxGateEndToEnd(t *testing.T) {
-	a, b := newEP(t), newEP(t)
+	opts := Options{BindAddr: "127.0.0.1:0", RxGate: true}
+	a, b := newEPWith(t, opts), newEPWith(t, opts)
 	if a.sock.gate == nil || b.sock.gate == nil {
-		t.Fatal("no receive gate by default")
+		t.Fatal("RxGate: no receive gate")
 	}
 	b.Handle(echoALPN, echo)
 	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
@@ -374,11 +375,10 @@ func TestRxGateEndToEnd(t *testing.T) {
 	}
 }
 
-// DisableRxGate leaves the socket without a gate: nothing is held or marked.
-func TestRxGateDisabled(t *testing.T) {
-	e := newEPWith(t, Options{BindAddr: "127.0.0.1:0", DisableRxGate: true})
-	if e.sock.gate != nil {
-		t.Fatal("DisableRxGate: the socket has a receive gate")
+// Without RxGate the socket has no gate: nothing is held or marked.
+func TestRxGateOffByDefault(t *testing.T) {
+	if e := newEP(t); e.sock.gate != nil {
+		t.Fatal("the socket has a receive gate by default")
 	}
 }
 

@@ -28,15 +28,14 @@ import (
 
 // Environment variables read here (see the package doc).
 const (
-	EnvRelay         = "RAFKA_RELAY_URL"
-	EnvSTUN          = "RAFKA_STUN_SERVERS"
-	EnvMDNS          = "RAFKA_MDNS"
-	EnvMeshID        = "RAFKA_MESH_ID"
-	EnvInterval      = "RAFKA_GOSSIP_INTERVAL_MS"
-	EnvStaleness     = "RAFKA_STALENESS_MS"
-	EnvDisableGRO    = "MESH_DISABLE_GRO"
-	EnvDisableRxGate = "MESH_DISABLE_RXGATE"
-	EnvServiceName   = "OTEL_SERVICE_NAME"
+	EnvRelay       = "RAFKA_RELAY_URL"
+	EnvSTUN        = "RAFKA_STUN_SERVERS"
+	EnvMDNS        = "RAFKA_MDNS"
+	EnvMeshID      = "RAFKA_MESH_ID"
+	EnvInterval    = "RAFKA_GOSSIP_INTERVAL_MS"
+	EnvStaleness   = "RAFKA_STALENESS_MS"
+	EnvDisableGRO  = "MESH_DISABLE_GRO"
+	EnvServiceName = "OTEL_SERVICE_NAME"
 )
 
 // Main runs a binary: run gets a context cancelled on SIGINT or SIGTERM and the arguments
@@ -228,13 +227,6 @@ const PeerIdleTimeout = 5 * time.Second
 // strconv.ParseBool reads it).
 func DisableGRO(getenv Getenv) bool {
 	off, _ := strconv.ParseBool(getenv(EnvDisableGRO))
-	return off
-}
-
-// DisableRxGate reports whether MESH_DISABLE_RXGATE asks to turn the endpoint's receive gate
-// off (a true value as strconv.ParseBool reads it).
-func DisableRxGate(getenv Getenv) bool {
-	off, _ := strconv.ParseBool(getenv(EnvDisableRxGate))
 	return off
 }
 

@@ -95,9 +95,6 @@ func TestDisableGROAndTelemetry(t *testing.T) {
 		if got := DisableGRO(envOf(map[string]string{EnvDisableGRO: v})); got != want {
 			t.Errorf("MESH_DISABLE_GRO=%q: %v", v, got)
 		}
-		if got := DisableRxGate(envOf(map[string]string{EnvDisableRxGate: v})); got != want {
-			t.Errorf("MESH_DISABLE_RXGATE=%q: %v", v, got)
-		}
 	}
 	c := Telemetry(envOf(nil), "svc")
 	if c.Export || c.ServiceName != "svc" {

@@ -19,7 +19,6 @@
 //	RAFKA_GOSSIP_INTERVAL_MS  meshctl.Config.Interval
 //	RAFKA_STALENESS_MS        meshctl.Config.Staleness
 //	MESH_DISABLE_GRO=1        endpoint.Options.DisableGRO (through meshnode.Config)
-//	MESH_DISABLE_RXGATE=1     endpoint.Options.DisableRxGate (through meshnode.Config)
 //	OTEL_*                    telemetry.Config (see package telemetry)
 //
 // A flag given on the command line wins over its environment variable.
