@@ -54,8 +54,8 @@
 // The gate stays off by default because it makes Go to Go slower. Session 11 (2026-12-07,
 // interleaved pairs): per 32 MiB Go to Go it marks 0.4–0.5 datagrams and holds 2–7 times
 // for 0.3–2 ms in all (SocketStats.RxHeldTime); its bookkeeping (one map lookup and one
-// ConnectionStats per batch of at most 8 datagrams) costs nothing measurable (0.995× with
-// bookkeeping alone). Go to Go with one stream it is about as fast as without (0.96–1.02×);
+// ConnectionStats per batch of at most 8 datagrams) costs little (bookkeeping alone:
+// 0.995× with 16 streams, 0.986× with one). Go to Go with one stream it is about as fast as without (0.96–1.02×);
 // with 16 streams BenchmarkQUICThroughput was 0.93× (slower in 6 of 6 pairs at load 4) and,
 // on a quiet machine (load 1–3), 0.90× in interop's Go to Go pairing, at about the same CPU
 // per byte (+1–2%). The cost is the marks: marking without holding was 0.815×; a quic-go
