@@ -61,7 +61,7 @@ func send(ctx context.Context, c *Conn, buf []byte, n int) error {
 //
 // gate=off is the default; gate=on runs both endpoints with the receive gate (Options.RxGate),
 // gate=hold with a gate that holds but does not mark (the gate before its ECN mark, kept for
-// comparison).
+// comparison). held-us/op is the time the server's gate held its reader.
 func BenchmarkQUICThroughput(b *testing.B) {
 	for _, streams := range []int{1, 16} {
 		for _, gate := range []string{"off", "on", "hold"} {
@@ -133,6 +133,7 @@ func benchThroughput(b *testing.B, streams int, opts Options, tune func(*rxGate)
 	b.ReportMetric(float64(st.BytesSent)/float64(max(st.PacketsSent, 1)), "B/pkt")
 	ss := srv.SocketStats()
 	b.ReportMetric(float64(ss.RxHeld)/float64(b.N), "held/op")
+	b.ReportMetric(float64(ss.RxHeldTime.Microseconds())/float64(b.N), "held-us/op")
 	b.ReportMetric(float64(ss.RxGateStalls)/float64(b.N), "stalls/op")
 	b.ReportMetric(float64(ss.RxMarked)/float64(b.N), "ce-marks/op")
 }

@@ -34,35 +34,48 @@
 // behind, while the socket buffer (8 MiB) has room. A quic-go sender takes the loss in its
 // stride; a Rust (quinn) sender also halves its window and, since the lost packets are
 // larger than 1200 bytes, its black-hole detection may drop the path MTU to 1200 for the
-// rest of the connection (seen in about one Rust → Go connection in five on a loaded
-// machine: 21% more packets per byte from then on). The receive gate (rxgate.go,
-// Options.RxGate, off by default) prevents that: the socket counts the bytes it
-// hands over per source address against what the connections at that address have
-// processed (ConnectionStats.BytesReceived). When more than 224 full-size packets wait it
-// holds its batch, leaving the rest in the kernel, until 192 are left; it looks again at
-// each write on the socket (the connection's ACK after each batch it takes) or after a
-// millisecond. And as it reaches that limit it marks one ECN-capable datagram Congestion
-// Experienced (at most one per 64 handed over), as an ECN-marking router queue would:
-// quic-go and quinn senders mark their packets ECT(0) and shrink their window on a CE
-// count rising in the ACKs as for a loss, without a retransmission and without quinn's
-// black-hole suspicion. The mark is what a drop used to tell the sender. A gate that only
-// held (the first version, opt-in) stopped the drops too, but Go to Go it cost a third to
-// a half of the throughput, since a sender that sees no loss keeps every queue full and
-// the reader waits at every batch (BenchmarkQUICThroughput gate=hold). A datagram that
-// is not ECN-capable is never marked, only held.
+// rest of the connection (21% more packets per byte from then on; without the gate in 46
+// of 74 Rust → Go transfers of session 11, with it in none). The receive gate (rxgate.go,
+// Options.RxGate, off by default) prevents that: the socket counts the bytes it hands over per source address against what the
+// connections at that address have processed (ConnectionStats.BytesReceived). When more
+// than 224 full-size packets wait it holds its batch, leaving the rest in the kernel,
+// until 192 are left; it looks again at each write on the socket (the connection's ACK
+// after each batch it takes) or after a millisecond. And as it reaches that limit it marks
+// one ECN-capable datagram Congestion Experienced (at most one per 64 handed over and one
+// per 100 ms per source), as an ECN-marking router queue would: quic-go and quinn senders
+// mark their packets ECT(0) and shrink their window on a CE count rising in the ACKs as
+// for a loss, without a retransmission and without quinn's black-hole suspicion. The mark
+// is what a drop used to tell the sender. A gate that only held (the first version)
+// stopped the drops too, but Go to Go it cost a third to a half of the throughput, since a
+// sender that sees no loss keeps every queue full and the reader waits at every batch
+// (BenchmarkQUICThroughput gate=hold: 84–100 holds per 32 MiB). A datagram that is not
+// ECN-capable is never marked, only held.
 //
-// The gate stays off by default: on a machine at load 22–33 (2026-12-07, session 9) it
-// stopped every quic-go queue drop and every 1200-byte fall-back (4 of 12 Rust → Go runs
-// without it fell back), but Go to Go spent more CPU per byte with it in 9 of 12 same-run
-// pairs (mesh/endpoint BenchmarkQUICThroughput, −14% to +27%) and was faster in only 5. Where the
-// mark goes is a trade: marking from 96 packets on kept Go to Go as fast but cost a Rust
-// sender and us 10–15% more CPU per MB; marking at the limit (now) is free with a Rust
-// sender, and a quic-go sender, seeing fewer congestion signals than its drops gave it,
-// keeps the queue fuller. docs/meshperf-rust-to-go.md has the figures. The real fix
-// belongs in quic-go (backpressure instead of a drop, or a larger queue; or a per-peer
-// choice of where to mark). Endpoint.SocketStats counts packets,
-// ACK-sized packets, syscalls, holds and marks; interop BenchmarkQUICThroughput reports
-// qdrop-pkts/MB and ce-marks/MB.
+// The gate stays off by default because it makes Go to Go slower. Session 11 (2026-12-07,
+// interleaved pairs): per 32 MiB Go to Go it marks 0.4–0.5 datagrams and holds 2–7 times
+// for 0.3–2 ms in all (SocketStats.RxHeldTime); its bookkeeping (one map lookup and one
+// ConnectionStats per batch of at most 8 datagrams) costs little (bookkeeping alone:
+// 0.995× with 16 streams, 0.986× with one). Go to Go with one stream it is about as fast as without (0.96–1.02×);
+// with 16 streams BenchmarkQUICThroughput was 0.93× (slower in 6 of 6 pairs at load 4) and,
+// on a quiet machine (load 1–3), 0.90× in interop's Go to Go pairing, at about the same CPU
+// per byte (+1–2%). The cost is the marks: marking without holding was 0.815×; a quic-go
+// sender loses more time to one CE mark than to a burst of drops, for reasons not found.
+// With a Rust sender the gate removes every queue drop and every fall-back to 1200 bytes,
+// our receiver sends 24–25 ACKs per MB instead of 27–34, both processes spend 4–19% less CPU
+// per MB, and on the quiet machine Rust → Go was 0.87–0.93× Rust ↔ Rust with one stream and
+// 0.97–0.98× with 16 (without the gate 0.78× and 0.81–0.83×). docs/meshperf-rust-to-go.md
+// has the figures.
+//
+// Holding is per socket: while one source's connection is over the limit, datagrams from
+// other sources wait in the kernel too, at most until that connection has taken 32 more
+// (one run-loop batch) or, if it takes nothing, for the 50 ms stall period. A connection
+// that far behind would otherwise have lost those datagrams; the others wait, they lose
+// nothing. The real fix belongs in quic-go (backpressure instead of a drop, or a larger
+// queue; and ACK frequency: quic-go ACKs every run-loop batch of at most 32 datagrams,
+// 24–28 ACKs per MB against quinn's 12–15, which costs a Rust sender and us CPU per MB
+// that nothing on our side of quic-go can remove). Endpoint.SocketStats counts packets,
+// ACK-sized packets, syscalls, holds (and their time) and marks; interop
+// BenchmarkQUICThroughput reports qdrop-pkts/MB and ce-marks/MB.
 //
 // # iroh 0.28.1 transport settings (read from iroh-net endpoint.rs and
 // quinn-proto 0.11.8 TransportConfig::default)

@@ -33,12 +33,14 @@ import (
 // throughput fell by a third to a half (mesh/endpoint BenchmarkQUICThroughput gate=hold). So
 // the gate also acts like a router with an ECN-marking queue (RFC 3168): once the backlog
 // is above mark it asks the socket to set Congestion Experienced on one ECN-capable
-// datagram, and no more than one per markGap bytes. quic-go and quinn senders both mark
+// datagram, and no more than one per markGap bytes and per markEvery. quic-go and quinn
+// senders both mark
 // their packets ECT(0) and take a CE count rising in the ACKs as a congestion event (the
 // window shrinks as for a loss, once per round trip), without a retransmission and
 // without quinn's MTU black-hole suspicion, which only lost packets feed. The marks keep
-// the sender from running into the limit again and again, so holding stays rare (0.1–0.2
-// holds per MB instead of 2–3.4 with a gate that only held). The gap matters: a receiver
+// the sender from growing its window without end; between them it may run into the limit
+// and be held (1.6–1.8 holds per MB from a Rust sender, 3–5 per 32 MiB from a quic-go one,
+// against 2–3.4 per MB with a gate that only held). The gap matters: a receiver
 // ACKs a CE-marked packet at once, and marking every datagram while a backlog lasted (in a
 // trial that marked without holding) turned into a collapse with a Rust sender: 240–450
 // marks and 120–270 ACKs per MB, throughput down to a tenth.
@@ -49,6 +51,7 @@ type rxGate struct {
 	limit, resume uint64        // bytes
 	mark          uint64        // bytes; above it admit asks for an ECN mark (0: never)
 	markGap       uint64        // bytes handed over between two marks, at least
+	markEvery     time.Duration // time between two marks of a source, at least (0: no minimum)
 	stall         time.Duration // give up holding after no progress for this long
 	clk           clock.Clock
 	// pause runs between two looks at the connections' progress while holding. The socket
@@ -66,6 +69,8 @@ type rxGate struct {
 	srcs   map[netip.AddrPort]*ledger
 	held   *atomic.Int64 // counts the times admit waited, if set
 	stalls *atomic.Int64 // counts the holds ended by the stall rule, if set
+	// heldNanos adds up the holds' durations, if set
+	heldNanos *atomic.Int64
 }
 
 // ledger is one source address's accounting since its last re-base.
@@ -75,6 +80,7 @@ type ledger struct {
 	gen       uint64
 	synced    bool
 	nextMark  uint64 // delivered count from which the next mark may be asked for
+	lastMark  time.Time
 }
 
 // Defaults: quic-go queues 256 datagrams per connection; hold only near that, at 224
@@ -87,20 +93,31 @@ type ledger struct {
 // happen. Marking from 96 packets on kept the queue shorter but cost a Rust sender and our
 // receiver 10–15% more CPU per MB and 14% more ACKs (the sender's window shrank on marks it
 // would otherwise not have had); marking only at the limit left ACKs and CPU as without the
-// gate (interop BenchmarkQUICThroughput, 2026-12-07, load 22–33).
+// gate (interop BenchmarkQUICThroughput, 2026-12-07, load 22–33). And at most one mark per
+// source per 100 ms: a queue kept near the limit is cheaper than a short one, since
+// quic-go's run loop then always finds a full batch (32) and ACKs once per batch. A Rust
+// sender was marked every 30–40 ms by the packet gap alone; with 100 ms our receiver sent
+// 24.5–25 ACKs per MB instead of 26–28 and spent 7–9% less CPU per MB, the sender 2–6% less
+// (session 11, load 5–7). 200 ms saved a little more with a Rust sender (23.5 ACKs per MB)
+// but cost Go to Go 5% more CPU per byte (14 interleaved pairs): a quic-go sender marked
+// that rarely grows its window into the limit and is held 6–16 times per 32 MiB. With
+// 100 ms it is held 3–5 times and spends what it did (medians of 6 interleaved pairs per
+// stream count: −0.4% and −2.5%).
 const (
-	rxGateLimit   = 224 * 1452
-	rxGateResume  = 192 * 1452
-	rxGateMark    = rxGateLimit - 1452
-	rxGateMarkGap = 64 * 1452
-	rxGateStall   = 50 * time.Millisecond
-	rxGatePoll    = time.Millisecond // longest pause between looks when no write comes
+	rxGateLimit     = 224 * 1452
+	rxGateResume    = 192 * 1452
+	rxGateMark      = rxGateLimit - 1452
+	rxGateMarkGap   = 64 * 1452
+	rxGateMarkEvery = 100 * time.Millisecond
+	rxGateStall     = 50 * time.Millisecond
+	rxGatePoll      = time.Millisecond // longest pause between looks when no write comes
 )
 
 func newRxGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) *rxGate {
 	return &rxGate{
 		limit: rxGateLimit, resume: rxGateResume, mark: rxGateMark, markGap: rxGateMarkGap,
-		stall: rxGateStall, clk: clk, pause: runtime.Gosched, progress: progress,
+		markEvery: rxGateMarkEvery,
+		stall:     rxGateStall, clk: clk, pause: runtime.Gosched, progress: progress,
 		srcs: map[netip.AddrPort]*ledger{},
 	}
 }
@@ -142,7 +159,10 @@ func (g *rxGate) admit(from netip.AddrPort, n int) (mark bool) {
 	l.delivered += uint64(n)
 	backlog += uint64(n)
 	if g.mark > 0 && backlog > g.mark && l.delivered >= l.nextMark {
-		mark, l.nextMark = true, l.delivered+g.markGap
+		now := g.clk.Now()
+		if g.markEvery == 0 || l.lastMark.IsZero() || now.Sub(l.lastMark) >= g.markEvery {
+			mark, l.nextMark, l.lastMark = true, l.delivered+g.markGap, now
+		}
 	}
 	if backlog <= g.limit {
 		return mark
@@ -150,7 +170,11 @@ func (g *rxGate) admit(from netip.AddrPort, n int) (mark bool) {
 	if g.held != nil {
 		g.held.Add(1)
 	}
-	lastMove := g.clk.Now()
+	start := g.clk.Now()
+	lastMove := start
+	if g.heldNanos != nil {
+		defer func() { g.heldNanos.Add(int64(g.clk.Now().Sub(start))) }()
+	}
 	for {
 		g.pause()
 		b, p, ok := g.backlog(from)

@@ -62,7 +62,7 @@ func testGate(fc *fakeConns) (*rxGate, *clock.Fake) {
 		defer t.Stop()
 		<-t.C()
 	}
-	g.held = new(atomic.Int64)
+	g.held, g.heldNanos = new(atomic.Int64), new(atomic.Int64)
 	return g, clk
 }
 
@@ -147,6 +147,9 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 		wantBacklog(t, g, 500, "")
 		if n := g.held.Load(); n != 1 {
 			t.Fatalf("held %d times, want 1", n)
+		}
+		if d := time.Duration(g.heldNanos.Load()); d != 2*time.Millisecond {
+			t.Fatalf("held for %v, want the two fake milliseconds it waited", d)
 		}
 	})
 }
@@ -323,7 +326,7 @@ func TestRxGateMarks(t *testing.T) {
 	fc := newFakeConns()
 	fc.set(srcA, 0)
 	g, _ := testGate(fc)
-	g.limit, g.resume, g.mark, g.markGap = 1<<30, 1<<29, 1000, 500
+	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 500, 0
 	var got []bool
 	for range 8 { // backlog 300, 600, ..., 2400
 		got = append(got, g.admit(srcA, 300))
@@ -354,6 +357,9 @@ func TestRxGateMarks(t *testing.T) {
 func TestRxGateEndToEnd(t *testing.T) {
 	opts := Options{BindAddr: "127.0.0.1:0", RxGate: true}
 	a, b := newEPWith(t, opts), newEPWith(t, opts)
+	if a.sock.gate == nil || b.sock.gate == nil {
+		t.Fatal("RxGate: no receive gate")
+	}
 	b.Handle(echoALPN, echo)
 	c, err := a.Dial(ctxT(t), b.Addr(), echoALPN)
 	if err != nil {
@@ -366,5 +372,35 @@ func TestRxGateEndToEnd(t *testing.T) {
 	roundTrip(t, c, msg)
 	if st := b.SocketStats(); st.RxPackets < int64(len(msg)/1500) {
 		t.Fatalf("server socket counted %d packets for %d bytes", st.RxPackets, len(msg))
+	}
+}
+
+// Without RxGate the socket has no gate: nothing is held or marked.
+func TestRxGateOffByDefault(t *testing.T) {
+	if e := newEP(t); e.sock.gate != nil {
+		t.Fatal("the socket has a receive gate by default")
+	}
+}
+
+// A source is marked at most once per markEvery, however many bytes go by.
+func TestRxGateMarkEvery(t *testing.T) {
+	fc := newFakeConns()
+	fc.set(srcA, 0)
+	g, clk := testGate(fc)
+	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 300, 200*time.Millisecond
+	var got []bool
+	for range 6 { // backlog 300 ... 1800: over the mark from the 4th admit on
+		got = append(got, g.admit(srcA, 300))
+	}
+	if want := []bool{false, false, false, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("marks %v, want %v", got, want)
+	}
+	clk.Advance(199 * time.Millisecond)
+	if g.admit(srcA, 300) {
+		t.Fatal("marked again before markEvery passed")
+	}
+	clk.Advance(time.Millisecond)
+	if !g.admit(srcA, 300) {
+		t.Fatal("no mark once markEvery passed")
 	}
 }

@@ -52,6 +52,7 @@ type sockCounters struct {
 	rxReads, rxBufs                       atomic.Int64 // recvmmsg calls, kernel datagrams (GRO: coalesced)
 	txPackets, txBytes, txSmall, txWrites atomic.Int64
 	rxHeld, rxStalls, rxMarked            atomic.Int64
+	rxHeldNanos                           atomic.Int64
 }
 
 // smallPacket is the size up to which a datagram counts as small: a 1-RTT
@@ -161,7 +162,7 @@ func newSock(c *net.UDPConn, gro bool) *sock {
 // setGate installs the receive gate (before the reader starts), pausing on clk.
 func (s *sock) setGate(clk clock.Clock, progress func(netip.AddrPort) (uint64, uint64, bool)) {
 	g := newRxGate(clk, progress)
-	g.held, g.stalls = &s.stats.rxHeld, &s.stats.rxStalls
+	g.held, g.stalls, g.heldNanos = &s.stats.rxHeld, &s.stats.rxStalls, &s.stats.rxHeldNanos
 	g.pause = func() { s.pauseForWrite(clk) }
 	s.gate = g
 }
