@@ -673,31 +673,11 @@ func TestProducePipelined(t *testing.T) {
 // (by the reader).
 func TestAnswersWaitForStaged(t *testing.T) {
 	g := &gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}
-	ts := start(t, gateway.Config{Backend: g})
-	var once sync.Once
-	release := func() { once.Do(func() { close(g.release) }) }
-	t.Cleanup(release) // before the gateway stops, should the test fail with the produce held
-	c := dial(t, ts.addr)
-	createTopic(t, c, "gate", 1)
 	p := produceReq(9, "gate", 0, batch(1))
 	av := kmsg.NewPtrApiVersionsRequest()
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(9)
-	c.write(append(append(encode(p, 20), encode(av, 21)...), encode(md, 22)...))
-	select {
-	case <-g.staged:
-	case <-time.After(5 * time.Second):
-		t.Fatal("produce not staged")
-	}
-	// Give the reader time to handle the two requests behind the produce: nothing may
-	// overtake the produce's answer.
-	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if frame, err := c.readFrame(); err == nil {
-		t.Fatalf("answer %d before the produce's", binary.BigEndian.Uint32(frame))
-	}
-	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	release()
-	c.fr = kafkawire.NewFrameReader(c.c, 0) // the timed-out read left the old reader's state unknown
+	c := heldBehindStaged(t, g, g, "gate", 20, p, av, md)
 	if r := c.readResponse(p, 20).(*kmsg.ProduceResponse); r.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Fatalf("produce: %d", r.Topics[0].Partitions[0].ErrorCode)
 	}
@@ -706,6 +686,38 @@ func TestAnswersWaitForStaged(t *testing.T) {
 	for i := range 20 {
 		c.roundTrip(av, int32(30+i))
 	}
+}
+
+// heldBehindStaged starts a gateway on backend (whose staged produces g holds), creates
+// topic, writes reqs on one connection (correlation ids from corr; the first a produce g
+// holds), checks that no answer leaves while it is held (the reader has time to handle the
+// requests behind it), releases it and returns the connection, ready to read the answers.
+func heldBehindStaged(t *testing.T, backend gateway.Backend, g *gatedBackend, topic string, corr int32, reqs ...kmsg.Request) *rawConn {
+	t.Helper()
+	ts := start(t, gateway.Config{Backend: backend})
+	var once sync.Once
+	release := func() { once.Do(func() { close(g.release) }) }
+	t.Cleanup(release) // before the gateway stops, should the test fail with the produce held
+	c := dial(t, ts.addr)
+	createTopic(t, c, topic, 1)
+	var frames []byte
+	for i, r := range reqs {
+		frames = append(frames, encode(r, corr+int32(i))...)
+	}
+	c.write(frames)
+	select {
+	case <-g.staged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("produce not staged")
+	}
+	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if frame, err := c.readFrame(); err == nil {
+		t.Fatalf("answer %d before the held produce's", binary.BigEndian.Uint32(frame))
+	}
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	release()
+	c.fr = kafkawire.NewFrameReader(c.c, 0) // the timed-out read left the old reader's state unknown
+	return c
 }
 
 // readyBackend is gatedBackend whose acks=1 produces say their wait returns at once
@@ -726,28 +738,10 @@ func (r readyBackend) ProduceStagedReady(ctx context.Context, req *brokerop.Prod
 // request order; with nothing queued such produces are answered round trip after round trip.
 func TestReadyProduceWaitsForStaged(t *testing.T) {
 	g := readyBackend{&gatedBackend{MemBackend: gatewaytest.NewMem(1), staged: make(chan int64, 8), release: make(chan struct{})}}
-	ts := start(t, gateway.Config{Backend: g})
-	var once sync.Once
-	release := func() { once.Do(func() { close(g.release) }) }
-	t.Cleanup(release)
-	c := dial(t, ts.addr)
-	createTopic(t, c, "ready", 1)
 	held := produceReq(9, "ready", 0, batch(1))
 	quick := produceReq(9, "ready", 0, batch(2))
 	quick.Acks = 1
-	c.write(append(encode(held, 40), encode(quick, 41)...))
-	select {
-	case <-g.staged:
-	case <-time.After(5 * time.Second):
-		t.Fatal("produce not staged")
-	}
-	c.c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if frame, err := c.readFrame(); err == nil {
-		t.Fatalf("answer %d before the held produce's", binary.BigEndian.Uint32(frame))
-	}
-	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	release()
-	c.fr = kafkawire.NewFrameReader(c.c, 0)
+	c := heldBehindStaged(t, g, g.gatedBackend, "ready", 40, held, quick)
 	for i, want := range []int64{0, 1} {
 		r := c.readResponse([]kmsg.Request{held, quick}[i], int32(40+i)).(*kmsg.ProduceResponse)
 		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != want {
