@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -89,16 +90,24 @@ func (c *Controller) readerOf(target uint64, members []Member) broker.ShareReade
 	return nil
 }
 
-// eachPart runs call for every part at once and returns once all returned, or with first
-// once the first returned (the others cancelled, then waited for).
-func eachPart(ctx context.Context, parts []readerPart, first bool, call func(ctx context.Context, p readerPart)) {
+// shareReadTimeout bounds one broker's part of a read beyond the wait it was asked for, so
+// that a broker that does not answer (down, its partitions not yet moved) does not hold up
+// the other brokers' partitions: its part answers NOT_LEADER_OR_FOLLOWER instead.
+const shareReadTimeout = 3 * time.Second
+
+// eachPart runs call for every part at once, each for at most wait + shareReadTimeout, and
+// returns once all returned, or with first once the first returned (the others cancelled,
+// then waited for).
+func eachPart(ctx context.Context, parts []readerPart, first bool, wait time.Duration, call func(ctx context.Context, p readerPart)) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	done := make(chan struct{}, len(parts))
 	for _, p := range parts {
 		wg.Go(func() {
-			call(ctx, p)
+			pctx, cancel := context.WithTimeout(ctx, wait+shareReadTimeout)
+			defer cancel()
+			call(pctx, p)
 			done <- struct{}{}
 		})
 	}
@@ -142,7 +151,7 @@ func (r shareReader) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsR
 	for _, i := range noLeader {
 		resp.Partitions[i].ErrorCode = kerr.LeaderNotAvailable.Code
 	}
-	eachPart(ctx, parts, false, func(ctx context.Context, p readerPart) {
+	eachPart(ctx, parts, false, 0, func(ctx context.Context, p readerPart) {
 		sr, err := p.rd.ListOffsets(ctx, &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel, Partitions: pick(req.Partitions, p.idx)})
 		var got []brokerop.ListOffsetsPartitionResp
 		if err == nil {
@@ -160,9 +169,6 @@ func (r shareReader) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 	parts, noLeader := r.c.leaderParts(len(req.Partitions), func(i int) (string, int32) {
 		return req.Partitions[i].Topic, req.Partitions[i].Partition
 	})
-	if len(parts) == 1 && len(noLeader) == 0 {
-		return parts[0].rd.Fetch(ctx, req) // one broker leads them all: as asked
-	}
 	resp := &brokerop.FetchResp{Partitions: make([]brokerop.FetchPartitionResp, len(req.Partitions))}
 	for i, p := range req.Partitions {
 		resp.Partitions[i] = brokerop.FetchPartitionResp{Topic: p.Topic, Partition: p.Partition, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1}
@@ -170,7 +176,7 @@ func (r shareReader) Fetch(ctx context.Context, req *brokerop.FetchReq) (*broker
 	for _, i := range noLeader {
 		resp.Partitions[i].ErrorCode = kerr.LeaderNotAvailable.Code
 	}
-	eachPart(ctx, parts, req.MaxWaitMs > 0, func(ctx context.Context, p readerPart) {
+	eachPart(ctx, parts, req.MaxWaitMs > 0, time.Duration(max(req.MaxWaitMs, 0))*time.Millisecond, func(ctx context.Context, p readerPart) {
 		sr, err := p.rd.Fetch(ctx, &brokerop.FetchReq{MaxWaitMs: req.MaxWaitMs, MinBytes: req.MinBytes, MaxBytes: req.MaxBytes,
 			IsolationLevel: req.IsolationLevel, Partitions: pick(req.Partitions, p.idx)})
 		var got []brokerop.FetchPartitionResp
