@@ -127,6 +127,9 @@ type Broker struct {
 	share  *coord.Coordinator // the share-group coordinator (share_ops.go); set by Open
 	// shareRead, when set (SetShareReader), is where the share ops read partitions.
 	shareRead atomic.Pointer[ShareReader]
+	// shareExt, when set (SetShareCoordinator), is the coordinator the share ops use instead
+	// of share (in a cluster: the quorum's, while this broker leads; nil inside: none).
+	shareExt atomic.Pointer[extShare]
 	// txnVerify, when set (SetTxnVerifier), checks transactional batches instead of txn
 	// (the coordinator runs on another broker).
 	txnVerify atomic.Pointer[TxnVerifier]

@@ -60,7 +60,7 @@ func lookupGroupConfig(name string) *groupConfigDef {
 func (b *Broker) describeGroupConfigs(group string, names []string, docs bool) ([]brokerop.ConfigEntry, error) {
 	var set map[string]string
 	var cfg share.Config
-	if err := b.share.Do(func(m *share.Machine, _ time.Time) { set, cfg = m.Configs(group), m.Config() }); err != nil {
+	if err := b.shareCo().Do(func(m *share.Machine, _ time.Time) { set, cfg = m.Configs(group), m.Config() }); err != nil {
 		return nil, err
 	}
 	var out []brokerop.ConfigEntry
@@ -194,7 +194,7 @@ func (b *Broker) alterGroupConfigs(rs brokerop.IncrementalAlterConfigsResource, 
 	if validateOnly {
 		return 0, ""
 	}
-	err := b.share.Do(func(m *share.Machine, _ time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 		for _, c := range rs.Configs {
 			if c.Op == brokerop.ConfigOpDelete {
 				m.SetConfig(rs.Name, c.Name, nil)

@@ -35,6 +35,47 @@ func (b *Broker) openShare() error {
 	return nil
 }
 
+// SetShareCoordinator makes the broker serve the share ops with co instead of its own
+// coordinator (in a cluster, the controller's coordinator whose journal is the metadata
+// quorum, set while this broker leads it). nil: this broker is no share coordinator, the ops
+// fail with coord.ErrClosed (the controller routes share ops to the leader, and a leader
+// starts its coordinator before serving them). The broker's own coordinator is not used
+// again after the first call.
+func (b *Broker) SetShareCoordinator(co *coord.Coordinator) {
+	b.shareExt.Store(&extShare{co: co})
+}
+
+// extShare is what SetShareCoordinator installed.
+type extShare struct{ co *coord.Coordinator }
+
+// noShareCoordinator answers every call coord.ErrClosed.
+var noShareCoordinator = func() *coord.Coordinator {
+	c := coord.New(coord.Config{}, closedShareJournal{}, nil)
+	_ = c.Close()
+	return c
+}()
+
+type closedShareJournal struct{}
+
+func (closedShareJournal) Append(...*share.Record) error             { return coord.ErrClosed }
+func (closedShareJournal) MaybeCompact(func() []*share.Record) error { return nil }
+func (closedShareJournal) Close() error                              { return nil }
+
+// ShareConfig is the share-group configuration the broker was opened with (for a share
+// coordinator started elsewhere, the controller's).
+func (b *Broker) ShareConfig() share.Config { return b.cfg.Share }
+
+// shareCo is the share coordinator the ops use now.
+func (b *Broker) shareCo() *coord.Coordinator {
+	if e := b.shareExt.Load(); e != nil {
+		if e.co == nil {
+			return noShareCoordinator
+		}
+		return e.co
+	}
+	return b.share
+}
+
 // ShareReader is where the share ops read the partitions share groups consume: their
 // offsets (ListOffsets) and records (Fetch), each answered in request order as the broker's
 // own ops answer. By default the broker itself (its own partitions); in a cluster the
@@ -100,7 +141,7 @@ func ackBatches(in []brokerop.ShareAckBatch) []share.AckBatch {
 // "share", state Empty or Stable (kadm's ListShareGroups asks for them by type).
 func (b *Broker) AddShareGroups(req *brokerop.ListGroupsReq, resp *brokerop.ListGroupsResp) error {
 	var gs [][2]string
-	if err := b.share.Do(func(m *share.Machine, _ time.Time) { gs = m.Groups() }); err != nil {
+	if err := b.shareCo().Do(func(m *share.Machine, _ time.Time) { gs = m.Groups() }); err != nil {
 		return err
 	}
 	match := func(filter []string, v string) bool {
@@ -130,7 +171,7 @@ func (b *Broker) ShareGroupHeartbeat(_ context.Context, req *brokerop.ShareGroup
 		hreq.Topics = append([]string{}, req.Topics...)
 	}
 	var r share.HeartbeatResp
-	if err := b.share.Do(func(m *share.Machine, now time.Time) { r = m.Heartbeat(now, hreq, b.shareTopics) }); err != nil {
+	if err := b.shareCo().Do(func(m *share.Machine, now time.Time) { r = m.Heartbeat(now, hreq, b.shareTopics) }); err != nil {
 		return &brokerop.ShareGroupHeartbeatResp{ErrorCode: kerr.CoordinatorNotAvailable.Code}, nil
 	}
 	return &brokerop.ShareGroupHeartbeatResp{ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage, MemberID: r.MemberID, MemberEpoch: r.MemberEpoch,
@@ -143,7 +184,7 @@ func (b *Broker) ShareGroupDescribe(_ context.Context, req *brokerop.ShareGroupD
 		return nil, ErrClosed
 	}
 	resp := &brokerop.ShareGroupDescribeResp{}
-	err := b.share.Do(func(m *share.Machine, _ time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 		for _, g := range req.Groups {
 			d := brokerop.ShareGroupDescription{Group: g}
 			desc, ok := m.Describe(g)
@@ -252,7 +293,7 @@ func (b *Broker) ShareFetch(ctx context.Context, req *brokerop.ShareFetchReq) (*
 	}
 	var parts []share.TP
 	ackCodes := map[share.TP]int16{}
-	err := b.share.Do(func(m *share.Machine, now time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, now time.Time) {
 		resp.LockMs = int32(m.LockDuration(req.Group) / time.Millisecond)
 		code, tps := m.Session(now, req.Group, req.MemberID, req.SessionEpoch, adds, shareTPs(req.Forgotten), hasAcks)
 		if code != 0 {
@@ -335,7 +376,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		}
 	}
 	var iso int8
-	if err := b.share.Do(func(m *share.Machine, _ time.Time) {
+	if err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 		if m.ReadCommitted(req.Group) {
 			iso = 1
 		}
@@ -345,7 +386,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 	for attempt := 0; attempt < 2; attempt++ {
 		var freed <-chan struct{}
 		if attempt == 0 && req.MaxWaitMs > 0 {
-			freed = b.share.Freed(req.Group) // before the look: nothing freed after it is missed
+			freed = b.shareCo().Freed(req.Group) // before the look: nothing freed after it is missed
 		}
 		bounds, codes, err := b.shareBounds(ctx, parts, iso)
 		if err != nil {
@@ -355,7 +396,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 		var want []int
 		var windowEnds []brokerop.FetchPartition
 		var untilLock time.Duration // to the next acquisition lock expiry of these partitions (0: none)
-		if err := b.share.Do(func(m *share.Machine, now time.Time) {
+		if err := b.shareCo().Do(func(m *share.Machine, now time.Time) {
 			if freed != nil {
 				if d := m.NextLockDeadline(req.Group, parts); !d.IsZero() {
 					untilLock = max(d.Sub(now), 0) + time.Millisecond
@@ -394,7 +435,7 @@ func (b *Broker) shareAcquire(ctx context.Context, req *brokerop.ShareFetchReq, 
 			if err != nil {
 				return err
 			}
-			if err := b.share.Do(func(m *share.Machine, now time.Time) {
+			if err := b.shareCo().Do(func(m *share.Machine, now time.Time) {
 				budget := maxRecords
 				for k, i := range want {
 					fp := fresp.Partitions[k]
@@ -483,7 +524,7 @@ func (b *Broker) ShareAcknowledge(_ context.Context, req *brokerop.ShareAcknowle
 		resp.ErrorCode = kerr.InvalidShareSessionEpoch.Code
 		return resp, nil
 	}
-	err := b.share.Do(func(m *share.Machine, now time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, now time.Time) {
 		resp.LockMs = int32(m.LockDuration(req.Group) / time.Millisecond)
 		if code, _ := m.Session(now, req.Group, req.MemberID, req.SessionEpoch, nil, nil, true); code != 0 {
 			resp.ErrorCode = code
@@ -518,7 +559,7 @@ func (b *Broker) DescribeShareGroupOffsets(ctx context.Context, req *brokerop.De
 		var starts []int64
 		var has []bool
 		known := true
-		if err := b.share.Do(func(m *share.Machine, _ time.Time) {
+		if err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 			if !m.HasGroup(g.Group) {
 				known = false
 				return
@@ -570,7 +611,7 @@ func (b *Broker) AlterShareGroupOffsets(ctx context.Context, req *brokerop.Alter
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return resp, nil
 	}
-	err := b.share.Do(func(m *share.Machine, _ time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 		if d, ok := m.Describe(req.Group); ok && len(d.Members) > 0 {
 			resp.ErrorCode = kerr.NonEmptyGroup.Code
 			return
@@ -600,7 +641,7 @@ func (b *Broker) DeleteShareGroupOffsets(_ context.Context, req *brokerop.Delete
 		return nil, ErrClosed
 	}
 	resp := &brokerop.DeleteShareGroupOffsetsResp{}
-	err := b.share.Do(func(m *share.Machine, _ time.Time) {
+	err := b.shareCo().Do(func(m *share.Machine, _ time.Time) {
 		if d, ok := m.Describe(req.Group); !ok {
 			resp.ErrorCode = kerr.GroupIDNotFound.Code
 			return

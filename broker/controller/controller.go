@@ -16,6 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/broker/metadata"
 	"github.com/meshkafka/meshkafka/broker/quorum"
+	"github.com/meshkafka/meshkafka/broker/share/coord"
 	"github.com/meshkafka/meshkafka/broker/txn"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -115,15 +116,17 @@ type Controller struct {
 	reportKick chan struct{}                      // a report was queued (capacity 1)
 	moveKick   chan struct{}                      // replica moves to look at (capacity 1; moves.go)
 
-	syncMu  sync.Mutex                    // serialises broker syncs
-	peerMu  sync.Mutex                    // guards peers
-	peers   map[uint64]endpoint.NodeAddr  // addresses given to AddPeer
-	pidMu   sync.Mutex                    // serialises producer-id allocation
-	coordMu sync.Mutex                    // serialises starting and stopping the group coordinator
-	txnMu   sync.Mutex                    // serialises starting and stopping the transaction coordinator
-	txnCo   leaderBound[*txn.Coordinator] // guarded by mu: the transaction coordinator, while leader (txn.go)
-	secOnce sync.Once                     // makes sec
-	sec     *clusterSecurity              // the security ops on the quorum (security.go)
+	syncMu  sync.Mutex                      // serialises broker syncs
+	peerMu  sync.Mutex                      // guards peers
+	peers   map[uint64]endpoint.NodeAddr    // addresses given to AddPeer
+	pidMu   sync.Mutex                      // serialises producer-id allocation
+	coordMu sync.Mutex                      // serialises starting and stopping the group coordinator
+	txnMu   sync.Mutex                      // serialises starting and stopping the transaction coordinator
+	txnCo   leaderBound[*txn.Coordinator]   // guarded by mu: the transaction coordinator, while leader (txn.go)
+	shareMu sync.Mutex                      // serialises starting and stopping the share coordinator
+	shareCo leaderBound[*coord.Coordinator] // guarded by mu: the share coordinator, while leader (sharestate.go)
+	secOnce sync.Once                       // makes sec
+	sec     *clusterSecurity                // the security ops on the quorum (security.go)
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -181,6 +184,7 @@ func New(cfg Config) (*Controller, error) {
 	c.reg.setPlacer(c.placeTopic)
 	c.wireTxn()
 	c.b.SetShareReader(shareReader{c}) // share groups read every partition at its leader (shareread.go)
+	c.b.SetShareCoordinator(nil)       // the quorum's, while this broker leads (sharestate.go)
 	c.b.OnPartitionState(c.partitionState)
 	c.syncBroker()
 	c.wg.Go(c.syncLoop)
@@ -198,6 +202,7 @@ func (c *Controller) Close() error {
 		c.wg.Wait()
 		c.stopCoordinator()
 		c.stopTxnCoordinator()
+		c.stopShareCoordinator()
 	})
 	return nil
 }
@@ -307,6 +312,7 @@ func (c *Controller) watchLoop() {
 			c.log.Info("this broker is no longer the controller")
 			c.stopCoordinator()
 			c.stopTxnCoordinator()
+			c.stopShareCoordinator()
 		case !lead && running:
 			// Started by an op in a leadership this watcher did not see (or after
 			// becameLeader gave up): stale now.
@@ -321,6 +327,12 @@ func (c *Controller) watchLoop() {
 			// Not started yet, or its journal failed or its leadership ended: (re)start it,
 			// so that in-flight transactions are recovered without waiting for a client.
 			c.startTxnCoordinator()
+		}
+		switch {
+		case !lead && c.liveShare() == nil:
+			c.stopShareCoordinator() // a stale one (leadership ended, journal failed)
+		case lead && was && c.liveShare() == nil:
+			c.startShareCoordinator()
 		}
 		select {
 		case <-c.quit:

@@ -248,6 +248,9 @@ func (c *Controller) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq
 		if err != nil || resp.ErrorCode != 0 {
 			return resp, err
 		}
+		if c.shareCoordinator() == nil {
+			return nil, errNoShareCoordinator
+		}
 		return resp, c.b.AddShareGroups(req, resp)
 	}, brokerop.Service.ListGroups)
 }

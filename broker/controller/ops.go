@@ -135,6 +135,7 @@ func (c *Controller) DescribeConfigs(ctx context.Context, req *brokerop.Describe
 		if err := c.barrier(ctx); err != nil {
 			return nil, err
 		}
+		c.shareCoordinator() // share-group configs are the share coordinator's (sharestate.go)
 		return c.b.DescribeConfigs(ctx, req)
 	}, brokerop.Service.DescribeConfigs)
 }

@@ -392,6 +392,7 @@ func (c *Controller) alterConfigsLocal(ctx context.Context, req *brokerop.AlterC
 // min.insync.replicas check.
 func (c *Controller) incrementalAlterConfigsLocal(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 	return adminOp(c, ctx, req, func(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
+		c.shareCoordinator() // share-group configs are the share coordinator's (sharestate.go)
 		refused := c.minISRRefusals(len(req.Resources), func(i int) (string, *string) {
 			r := req.Resources[i]
 			if r.Type != topicResource {

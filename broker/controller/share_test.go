@@ -136,3 +136,120 @@ func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
 		t.Fatalf("records acquired from %d of %d partitions (%v); the quorum leader's broker owns %d", len(got), parts, got, leaderOwns)
 	}
 }
+
+// Share-group state lives on the quorum: after the quorum leader (the share coordinator's
+// broker) is shut down, the new leader serves the group from where the lost one left it:
+// the start offsets its acknowledgements moved, not a group it has never heard of.
+func TestShareStateSurvivesLeaderLoss(t *testing.T) {
+	h := newHarness(t, 3)
+	li := h.startThree()
+	f1 := (li + 1) % 3
+	const topic, group, parts = "jobs", "workers", 6
+	ctx, cancel := ctx5()
+	defer cancel()
+	cr, err := h.caller(f1).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: parts, ReplicationFactor: 1}}})
+	if err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v, %v", cr, err)
+	}
+	pl, err := h.caller(f1).Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
+	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != parts {
+		t.Fatalf("placement: %+v, %v", pl, err)
+	}
+	byID := map[string]int{}
+	for i, n := range h.nodes {
+		byID[n.ep.NodeID().String()] = i
+	}
+	// Start at 0 everywhere, then 5 records per partition.
+	var starts []brokerop.ShareOffset
+	for p := range int32(parts) {
+		starts = append(starts, brokerop.ShareOffset{Topic: topic, Partition: p, StartOffset: 0})
+	}
+	if ar, err := h.caller(f1).AlterShareGroupOffsets(ctx, &brokerop.AlterShareGroupOffsetsReq{Group: group, Partitions: starts}); err != nil || ar.ErrorCode != 0 {
+		t.Fatalf("alter share group offsets: %+v, %v", ar, err)
+	}
+	for p, o := range pl.Topics[0].Owners {
+		for i := range 5 {
+			eventually(t, "produce at the owner", func() error {
+				ctx, cancel := ctx5()
+				defer cancel()
+				r, err := h.caller(byID[o]).Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: topic, Partition: int32(p), Records: batch(fmt.Sprintf("job-%d-%d", p, i))}}})
+				if err != nil {
+					return err
+				}
+				if c := r.Partitions[0].ErrorCode; c != 0 {
+					return fmt.Errorf("produce p%d: code %d", p, c)
+				}
+				return nil
+			})
+		}
+	}
+	hb, err := h.caller(f1).ShareGroupHeartbeat(ctx, &brokerop.ShareGroupHeartbeatReq{Group: group, MemberID: "m1", HasTopics: true, Topics: []string{topic}})
+	if err != nil || hb.ErrorCode != 0 {
+		t.Fatalf("heartbeat: %+v, %v", hb, err)
+	}
+	// Acquire every record, then accept all of them: each partition's start offset moves to 5.
+	var all []brokerop.ShareFetchPartition
+	for p := range int32(parts) {
+		all = append(all, brokerop.ShareFetchPartition{Topic: topic, Partition: p})
+	}
+	fr, err := h.caller(f1).ShareFetch(ctx, &brokerop.ShareFetchReq{Group: group, MemberID: "m1", MaxWaitMs: 100, MaxRecords: 100, Partitions: all})
+	if err != nil || fr.ErrorCode != 0 {
+		t.Fatalf("share fetch: %+v, %v", fr, err)
+	}
+	var acks []brokerop.ShareAckPartition
+	acquired := 0
+	for _, p := range fr.Partitions {
+		for _, a := range p.Acquired {
+			acquired += int(a.Last - a.First + 1)
+			acks = append(acks, brokerop.ShareAckPartition{Topic: p.Topic, Partition: p.Partition, Acks: []brokerop.ShareAckBatch{{First: a.First, Last: a.Last, Types: []int8{1}}}})
+		}
+	}
+	if acquired != 5*parts {
+		t.Fatalf("acquired %d records, want %d: %+v", acquired, 5*parts, fr.Partitions)
+	}
+	ack, err := h.caller(f1).ShareAcknowledge(ctx, &brokerop.ShareAcknowledgeReq{Group: group, MemberID: "m1", SessionEpoch: 1, Partitions: acks})
+	if err != nil || ack.ErrorCode != 0 {
+		t.Fatalf("acknowledge: %+v, %v", ack, err)
+	}
+	startOffsets := func(via int) (map[int32]int64, error) {
+		ctx, cancel := ctx5()
+		defer cancel()
+		d, err := h.caller(via).DescribeShareGroupOffsets(ctx, &brokerop.DescribeShareGroupOffsetsReq{Groups: []brokerop.ShareOffsetsGroup{{Group: group, All: true}}})
+		if err != nil {
+			return nil, err
+		}
+		if len(d.Groups) != 1 || d.Groups[0].ErrorCode != 0 {
+			return nil, fmt.Errorf("describe: %+v", d.Groups)
+		}
+		got := map[int32]int64{}
+		for _, p := range d.Groups[0].Partitions {
+			got[p.Partition] = p.StartOffset
+		}
+		return got, nil
+	}
+	before, err := startOffsets(f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(parts) {
+		if before[p] != 5 {
+			t.Fatalf("start offsets before the leader's loss: %v, want 5 everywhere", before)
+		}
+	}
+
+	// The lost broker's own partitions (replication factor 1) answer an error; every other
+	// partition must show its start offset.
+	h.nodes[li].stop()
+	eventually(t, "the new leader serves the group's start offsets", func() error {
+		got, err := startOffsets(f1)
+		if err != nil {
+			return err
+		}
+		for p, o := range pl.Topics[0].Owners {
+			if byID[o] != li && got[int32(p)] != 5 {
+				return fmt.Errorf("start offsets %v, want 5 on the partitions of the brokers left", got)
+			}
+		}
+		return nil
+	})
+}

@@ -779,7 +779,9 @@ func DecodeCommand(data []byte) (Command, error) {
 		var ok bool
 		if c, ok = decodeSecurity(d, k); !ok {
 			if c, ok = decodeTxn(d, k); !ok {
-				return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+				if c, ok = decodeShares(d, k); !ok {
+					return nil, fmt.Errorf("%w: kind %d", ErrUnknownCommand, k)
+				}
 			}
 		}
 	}

@@ -57,6 +57,7 @@ func allCommands() []metadata.Command {
 		&metadata.AlterReassignments{}, &metadata.CompleteReassignment{},
 		&metadata.CreateACLs{}, &metadata.DeleteACLs{}, &metadata.AlterScram{}, &metadata.AlterQuotas{}, &metadata.SetRoles{},
 		&metadata.PutTxn{ID: "txn-ü", Record: []byte{1, 2, 3}}, &metadata.PutTxn{},
+		&metadata.PutShares{Items: []metadata.ShareItem{{Group: "g", Key: "p\x00t\x001", Record: []byte{1, 3}}, {Group: "h", DropGroup: true}}}, &metadata.PutShares{},
 		&metadata.GroupMembers{Group: "g", Generation: 1 << 30, Record: []byte{1, 0, 0, 0, 7}}, &metadata.GroupMembers{},
 	}, securityCommands()...)
 }
@@ -74,8 +75,8 @@ func TestCommandRoundTrip(t *testing.T) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", c, got, c)
 		}
 	}
-	if len(kinds) != 28 {
-		t.Errorf("%d command kinds covered, want 28", len(kinds))
+	if len(kinds) != 29 {
+		t.Errorf("%d command kinds covered, want 29", len(kinds))
 	}
 }
 

@@ -90,6 +90,8 @@
 //	CompleteReassignment UNKNOWN_TOPIC_OR_PARTITION, NO_REASSIGNMENT_IN_PROGRESS,
 //	                     INVALID_REPLICA_ASSIGNMENT (not the current target)
 //	PutTxn               INVALID_REQUEST (empty id, record over MaxTxnRecord)
+//	PutShares            INVALID_REQUEST (an item with an empty group, an empty key without
+//	                     drop_group, or a record over MaxShareRecord; nothing changes)
 //	UpdatePartition      UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (single-owner partition,
 //	                     negative epoch, ISR without the leader or with a duplicate),
 //	                     INVALID_REPLICA_ASSIGNMENT (leader or ISR member not a replica),
@@ -178,13 +180,15 @@
 //	         33 AlterQuotas         seq<entity | set:map<str,f64> | remove:seq<str>>
 //	         34 SetRoles            node_id:[32] | roles:u8
 //	         50 PutTxn              id:str | record:bytes  (empty record: remove the id)
+//	         55 PutShares           seq<group:str | key:str | record:bytes | drop_group:bool>
+//	                                (empty record: remove the key; drop_group: the group)
 //	acl        = resource_type:i8 | resource_name:str | pattern_type:i8 | principal:str |
 //	             host:str | operation:i8 | permission:i8      (i8 = one byte, two's complement)
 //	credential = mechanism:i8 | iterations:i32 | salt:bytes | stored_key:bytes | server_key:bytes
 //	entity     = seq<type:str | default:bool | name:str>      (f64 = 8 bytes little-endian)
 //
 // Kinds 20–29 belong to replicated partitions (issue #16), 30–39 to security, 50–54 to the
-// transaction coordinator (txn.go).
+// transaction coordinator (txn.go), 55–59 to the share-group coordinator (share.go).
 //
 // Kinds are never renumbered (they live in raft logs); a new field means a new encoding
 // version, which older code answers with ErrUnknownVersion rather than misreading.
@@ -222,6 +226,8 @@
 //	           section 6 and each record of 1..MaxGroupMembersRecord bytes
 //	tag 12     transaction coordinator records (txn.go), by transactional id:
 //	           seq<id:str | record:bytes> (records are broker/txn's encoding, opaque here)
+//	tag 13     share-group coordinator records (share.go), by group: seq<group:str |
+//	           seq<key:str | record:bytes>> (keys ascending; broker/share's encoding, opaque)
 //
 // Restore checks the checksum, the order, and the invariants (unique NodeIDs, topic ids and
 // names, valid names, every broker with a Kafka id, no empty group; replica lists of ≥ 2

@@ -115,6 +115,10 @@ func (s *State) appendBody(b []byte) []byte {
 		b = postcard.AppendUvarint(b, sectionTxns)
 		b = postcard.AppendBytes(b, body)
 	}
+	if body := s.appendShares(nil); body != nil {
+		b = postcard.AppendUvarint(b, sectionShares)
+		b = postcard.AppendBytes(b, body)
+	}
 	return b
 }
 
@@ -397,6 +401,7 @@ func (s *State) Restore(data []byte) error {
 	s.groups, s.gens, s.members = n.groups, n.gens, n.members
 	s.sec = n.sec
 	s.txns = n.txns
+	s.shares = n.shares
 	return nil
 }
 
@@ -524,6 +529,8 @@ func decodeSnapshot(data []byte) (*State, error) {
 			restoreKafkaListeners(sd, s, sectionCheck)
 		case sectionTxns:
 			restoreTxns(sd, s, sectionCheck)
+		case sectionShares:
+			restoreShares(sd, s, sectionCheck)
 		default:
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue

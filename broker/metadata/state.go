@@ -36,6 +36,8 @@ type State struct {
 	sec security // ACLs, SCRAM credentials, client quotas, roles (security.go)
 
 	txns map[string][]byte // transaction coordinator records by transactional id (txn.go)
+	// shares: share coordinator records by group, then key (share.go)
+	shares map[string]map[string][]byte
 }
 
 // New returns an empty state (no cluster id, nothing applied).
@@ -60,6 +62,7 @@ func (s *State) reset() {
 	s.members = map[string]memberRecord{}
 	s.sec.reset()
 	s.txns = map[string][]byte{}
+	s.shares = map[string]map[string][]byte{}
 }
 
 // Apply applies the committed entry at index (see result.go for what it returns). An entry it
@@ -144,6 +147,8 @@ func (s *State) apply(c Command, dry bool) any {
 		return s.setRoles(c, dry)
 	case *PutTxn:
 		return s.putTxn(c, dry)
+	case *PutShares:
+		return s.putShares(c, dry)
 	}
 	return fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

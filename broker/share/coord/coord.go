@@ -29,13 +29,22 @@ type Coordinator struct {
 
 	mu      sync.Mutex // guards m, st, pending, freed
 	m       *share.Machine
-	st      *Store                   // nil after Close
+	st      Journal                  // nil after Close
 	pending []*share.Record          // drained but not yet durable (a failed append), written first next time
 	freed   map[string]chan struct{} // per group: closed when records become acquirable again
 }
 
 // ErrClosed answers calls after Close.
 var ErrClosed = errors.New("share: coordinator closed")
+
+// Journal is where a Coordinator makes its records durable: the local Store (one broker), or
+// in a cluster the metadata quorum (broker/controller). Append returns once every record is
+// durable; MaybeCompact may rewrite the journal from the live state.
+type Journal interface {
+	Append(recs ...*share.Record) error
+	MaybeCompact(state func() []*share.Record) error
+	Close() error
+}
 
 // Open opens the state log under cfg.Dir and replays it.
 func Open(cfg Config) (*Coordinator, error) {
@@ -45,18 +54,28 @@ func Open(cfg Config) (*Coordinator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	st, recs, err := OpenStore(cfg.FS, cfg.Dir, cfg.Logger)
 	if err != nil {
 		return nil, err
+	}
+	return New(cfg, st, recs), nil
+}
+
+// New starts a coordinator on journal j whose records so far are recs (replayed in order;
+// cfg.Dir and cfg.FS are not used): how a new metadata-quorum leader takes over the share
+// groups of a lost one.
+func New(cfg Config, j Journal, recs []*share.Record) *Coordinator {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	m := share.NewMachine(cfg.Machine)
 	for _, r := range recs {
 		m.Apply(r)
 	}
-	return &Coordinator{cfg: cfg, log: cfg.Logger, m: m, st: st, freed: map[string]chan struct{}{}}, nil
+	return &Coordinator{cfg: cfg, log: cfg.Logger, m: m, st: j, freed: map[string]chan struct{}{}}
 }
 
 // Freed returns a channel that is closed once records of the group become acquirable
