@@ -72,17 +72,16 @@
 //
 // Kafka keeps share-partition state in the __share_group_state topic through a share
 // coordinator. Here the durable state is a log of Records (record.go: complete state per
-// key, so replay is last-writer-wins), kept by coord.Store under <data>/share on the
-// broker that serves share ops, fsynced before the operation that changed it is answered.
-// It is a broker file, not a metadata-quorum entry (where committed consumer offsets and
-// the transaction coordinator's state live), because an acknowledgement per fetch would be
-// a quorum proposal per fetch: with a metadata quorum every share op is routed to the
-// quorum leader's broker (broker/controller/share.go), which reads each partition at its
-// leader (broker/controller/shareread.go). The cost: after a leader
-// change the new leader serves from its own share state (records in flight on the old one
-// are delivered again, at least once; acknowledged ones may be delivered again too). The
-// Records are already complete-state-per-key, so proposing them to the quorum (as
-// broker/txn's Records are) is the way to replicate them; not done here.
+// key, so replay is last-writer-wins), fsynced before the operation that changed it is
+// answered: on a single broker (and a gateway-and-broker pair over the mesh) a file,
+// coord.Store under <data>/share; with a metadata quorum the quorum itself (each coordinator
+// call's records one PutShares proposal, the metadata state keeping the latest record per key:
+// broker/controller/sharestate.go), where the transaction coordinator's state and committed
+// consumer offsets live too. There every share op is routed to the quorum leader's broker
+// (broker/controller/share.go), which reads each partition at its leader
+// (broker/controller/shareread.go), and a new leader starts its coordinator from the quorum's
+// records, so a share group continues where the lost leader left it (records acquired there
+// and not yet acknowledged are delivered again, at least once).
 //
 // What is durable: groups, group configs, and per share partition SPSO, state epoch and the
 // window's records as runs of (state, delivery count). Acquired records are written as
