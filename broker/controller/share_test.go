@@ -50,21 +50,10 @@ func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
 	ctx, cancel := ctx5()
 	defer cancel()
 	const topic, parts = "jobs", 6
-	cr, err := h.caller(f1).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: parts, ReplicationFactor: 1}}})
-	if err != nil || cr.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %+v, %v", cr, err)
-	}
-	pl, err := h.caller(f1).Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
-	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != parts {
-		t.Fatalf("placement: %+v, %v", pl, err)
-	}
-	byID := map[string]int{}
-	for i, n := range h.nodes {
-		byID[n.ep.NodeID().String()] = i
-	}
+	owners := h.spreadTopic(t, f1, topic, parts)
 	leaderOwns := 0
-	for _, o := range pl.Topics[0].Owners {
-		if byID[o] == li {
+	for _, o := range owners {
+		if o == li {
 			leaderOwns++
 		}
 	}
@@ -100,22 +89,11 @@ func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
 	// (share.auto.offset.reset latest): every partition must answer without an error.
 	for _, p := range fetch().Partitions {
 		if p.ErrorCode != 0 {
-			t.Fatalf("first share fetch: partition %d (owner %s) answered error %d", p.Partition, pl.Topics[0].Owners[p.Partition], p.ErrorCode)
+			t.Fatalf("first share fetch: partition %d (owner broker %d) answered error %d", p.Partition, owners[p.Partition], p.ErrorCode)
 		}
 	}
-	for p, o := range pl.Topics[0].Owners {
-		eventually(t, "produce at the owner", func() error {
-			ctx, cancel := ctx5()
-			defer cancel()
-			r, err := h.caller(byID[o]).Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: topic, Partition: int32(p), Records: batch(fmt.Sprintf("job-%d", p))}}})
-			if err != nil {
-				return err
-			}
-			if c := r.Partitions[0].ErrorCode; c != 0 {
-				return fmt.Errorf("produce p%d: code %d", p, c)
-			}
-			return nil
-		})
+	for p, o := range owners {
+		h.produceAt(t, o, topic, int32(p), fmt.Sprintf("job-%d", p))
 	}
 	// Within 20 s (well inside the member's 45 s session: no heartbeat is sent meanwhile).
 	got := map[int32]bool{}
@@ -147,18 +125,7 @@ func TestShareStateSurvivesLeaderLoss(t *testing.T) {
 	const topic, group, parts = "jobs", "workers", 6
 	ctx, cancel := ctx5()
 	defer cancel()
-	cr, err := h.caller(f1).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: parts, ReplicationFactor: 1}}})
-	if err != nil || cr.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %+v, %v", cr, err)
-	}
-	pl, err := h.caller(f1).Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
-	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != parts {
-		t.Fatalf("placement: %+v, %v", pl, err)
-	}
-	byID := map[string]int{}
-	for i, n := range h.nodes {
-		byID[n.ep.NodeID().String()] = i
-	}
+	owners := h.spreadTopic(t, f1, topic, parts)
 	// Start at 0 everywhere, then 5 records per partition.
 	var starts []brokerop.ShareOffset
 	for p := range int32(parts) {
@@ -167,20 +134,9 @@ func TestShareStateSurvivesLeaderLoss(t *testing.T) {
 	if ar, err := h.caller(f1).AlterShareGroupOffsets(ctx, &brokerop.AlterShareGroupOffsetsReq{Group: group, Partitions: starts}); err != nil || ar.ErrorCode != 0 {
 		t.Fatalf("alter share group offsets: %+v, %v", ar, err)
 	}
-	for p, o := range pl.Topics[0].Owners {
+	for p, o := range owners {
 		for i := range 5 {
-			eventually(t, "produce at the owner", func() error {
-				ctx, cancel := ctx5()
-				defer cancel()
-				r, err := h.caller(byID[o]).Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: topic, Partition: int32(p), Records: batch(fmt.Sprintf("job-%d-%d", p, i))}}})
-				if err != nil {
-					return err
-				}
-				if c := r.Partitions[0].ErrorCode; c != 0 {
-					return fmt.Errorf("produce p%d: code %d", p, c)
-				}
-				return nil
-			})
+			h.produceAt(t, o, topic, int32(p), fmt.Sprintf("job-%d-%d", p, i))
 		}
 	}
 	hb, err := h.caller(f1).ShareGroupHeartbeat(ctx, &brokerop.ShareGroupHeartbeatReq{Group: group, MemberID: "m1", HasTopics: true, Topics: []string{topic}})
@@ -245,10 +201,53 @@ func TestShareStateSurvivesLeaderLoss(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for p, o := range pl.Topics[0].Owners {
-			if byID[o] != li && got[int32(p)] != 5 {
+		for p, o := range owners {
+			if o != li && got[int32(p)] != 5 {
 				return fmt.Errorf("start offsets %v, want 5 on the partitions of the brokers left", got)
 			}
+		}
+		return nil
+	})
+}
+
+// spreadTopic creates topic with parts single-replica partitions through broker via and
+// returns the index of the broker owning each partition.
+func (h *harness) spreadTopic(t *testing.T, via int, topic string, parts int32) []int {
+	t.Helper()
+	ctx, cancel := ctx5()
+	defer cancel()
+	cr, err := h.caller(via).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: topic, NumPartitions: parts, ReplicationFactor: 1}}})
+	if err != nil || cr.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v, %v", cr, err)
+	}
+	pl, err := h.caller(via).Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
+	if err != nil || len(pl.Topics) != 1 || len(pl.Topics[0].Owners) != int(parts) {
+		t.Fatalf("placement: %+v, %v", pl, err)
+	}
+	byID := map[string]int{}
+	for i, n := range h.nodes {
+		byID[n.ep.NodeID().String()] = i
+	}
+	owners := make([]int, parts)
+	for p, o := range pl.Topics[0].Owners {
+		owners[p] = byID[o]
+	}
+	return owners
+}
+
+// produceAt produces one record of value to topic's partition p at broker owner (again
+// until the owner has applied the topic).
+func (h *harness) produceAt(t *testing.T, owner int, topic string, p int32, value string) {
+	t.Helper()
+	eventually(t, "produce at the owner", func() error {
+		ctx, cancel := ctx5()
+		defer cancel()
+		r, err := h.caller(owner).Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: topic, Partition: p, Records: batch(value)}}})
+		if err != nil {
+			return err
+		}
+		if c := r.Partitions[0].ErrorCode; c != 0 {
+			return fmt.Errorf("produce p%d: code %d", p, c)
 		}
 		return nil
 	})
