@@ -17,7 +17,11 @@ import (
 // three-broker cluster reads every record of a 6-partition RF=3 topic, whose partition leaders
 // are spread over the brokers: the quorum leader's share coordinator reads each partition at
 // its leader (broker/controller/shareread.go). Before, only the partitions led by the quorum
-// leader's broker were ever delivered.
+// leader's broker were ever delivered. Half-way the quorum leader (the share coordinator's
+// broker) is SIGKILLed: the consumer still gets every record (at least once), since the
+// share state is on the quorum and the new leader continues from it
+// (broker/controller/sharestate.go); before, the new leader knew nothing of the group and its
+// share partitions restarted at the end of the log, so the rest was never delivered.
 func TestQuorumShareGroup(t *testing.T) {
 	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
@@ -26,7 +30,7 @@ func TestQuorumShareGroup(t *testing.T) {
 	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer(), Topic: topic, Partitions: parts, ReplicationFactor: 3}
 	cfg.CreateTopic(t)
 	admin := cfg.Client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	// Start the group at offset 0 of every partition (share.auto.offset.reset is latest).
@@ -68,10 +72,17 @@ func TestQuorumShareGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cons := cfg.Client(t, kgo.ConsumeTopics(topic), kgo.ShareGroup(group))
+	cons := cfg.Client(t, kgo.ConsumeTopics(topic), kgo.ShareGroup(group), kgo.ShareMaxRecords(50)) // small fetches: the kill lands mid-stream
 	seen := map[string]bool{}
 	fromPart := map[int32]int{}
+	killed := false
 	for len(seen) < records {
+		if !killed && len(seen) >= records/2 {
+			leader := caughtUp(t, c, time.Minute)
+			t.Logf("%d of %d records seen: killing the quorum leader %s", len(seen), records, leader.Name)
+			leader.Kill()
+			killed = true
+		}
 		fs := cons.PollFetches(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("share consumer got %d of %d records (per partition %v)", len(seen), records, fromPart)
