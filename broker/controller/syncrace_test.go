@@ -1,18 +1,17 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 )
 
 // staleSyncReplica is a Replica that, on the proposal arm chose, starts a syncBroker (as
@@ -67,24 +66,6 @@ func inSyncBroker() bool {
 	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), "(*Controller).syncBroker")
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes (a logger's output).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A sync of the broker to the metadata state that read the state before the leader's own
 // DeleteTopics (CreateTopics) was applied, and reached the broker after the broker made the
 // change, must not undo it (chaos run, session 10: the quorum leader created a deleted RF=3
@@ -127,11 +108,11 @@ func TestLeaderAdminOpNotUndoneByConcurrentSync(t *testing.T) {
 
 // newStaleSyncHarness starts a one-broker cluster whose Replica is a staleSyncReplica and
 // whose broker logs to the returned buffer.
-func newStaleSyncHarness(t *testing.T) (*harness, *staleSyncReplica, *lockedBuffer) {
+func newStaleSyncHarness(t *testing.T) (*harness, *staleSyncReplica, *syncbuf.Buffer) {
 	h := newHarness(t, 1)
 	rep := &staleSyncReplica{read: make(chan struct{}, 1), done: make(chan struct{})}
 	h.replica = map[int]func(Replica) Replica{0: func(r Replica) Replica { rep.Replica = r; return rep }}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	h.logs = map[int]*slog.Logger{0: slog.New(slog.NewTextHandler(logs, nil))}
 	n := h.start(0, true, h.seeds)
 	rep.ctl.Store(n.ctl)
@@ -151,7 +132,7 @@ func createTopic(t *testing.T, h *harness, name string) {
 
 // wait waits for the syncBroker the trigger started and returns the broker's log from
 // offset before on.
-func (r *staleSyncReplica) wait(t *testing.T, logs *lockedBuffer, before int) string {
+func (r *staleSyncReplica) wait(t *testing.T, logs *syncbuf.Buffer, before int) string {
 	t.Helper()
 	select {
 	case <-r.done:
