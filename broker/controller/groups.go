@@ -95,14 +95,7 @@ func (c *Controller) stopCoordinator() {
 }
 
 // stopCoordinatorLocked is stopCoordinator with coordMu held.
-func (c *Controller) stopCoordinatorLocked() {
-	c.mu.Lock()
-	co := c.coord.take()
-	c.mu.Unlock()
-	if co != nil {
-		_ = co.Close()
-	}
-}
+func (c *Controller) stopCoordinatorLocked() { stopIn(c, &c.coord, nil) }
 
 // coordinator is the live group coordinator, started (or rebuilt) here if this node leads
 // and none is live; nil if this node does not lead (ensureLive).

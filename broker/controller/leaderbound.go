@@ -57,3 +57,21 @@ func ensureLive[T comparable](c *Controller, b *leaderBound[T], start, stop func
 	start()
 	return liveIn(c, b)
 }
+
+// stopIn takes b's coordinator (under c.mu) and, if there was one, runs detach (the broker
+// stops using it) and closes it outside c.mu.
+func stopIn[T interface {
+	comparable
+	Close() error
+}](c *Controller, b *leaderBound[T], detach func()) {
+	c.mu.Lock()
+	co := b.take()
+	c.mu.Unlock()
+	var zero T
+	if co != zero {
+		if detach != nil {
+			detach()
+		}
+		_ = co.Close()
+	}
+}

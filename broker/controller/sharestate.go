@@ -171,13 +171,7 @@ func (c *Controller) stopShareCoordinator() {
 }
 
 func (c *Controller) stopShareLocked() {
-	c.mu.Lock()
-	co := c.shareCo.take()
-	c.mu.Unlock()
-	if co != nil {
-		c.b.SetShareCoordinator(nil)
-		_ = co.Close()
-	}
+	stopIn(c, &c.shareCo, func() { c.b.SetShareCoordinator(nil) })
 }
 
 // shareCoordinator is the live share coordinator, started (or rebuilt) here if this node

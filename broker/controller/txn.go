@@ -138,15 +138,7 @@ func (c *Controller) stopTxnCoordinator() {
 	c.stopTxnLocked()
 }
 
-func (c *Controller) stopTxnLocked() {
-	c.mu.Lock()
-	co := c.txnCo.take()
-	c.mu.Unlock()
-	if co != nil {
-		c.b.SetTxnCoordinator(nil)
-		_ = co.Close()
-	}
-}
+func (c *Controller) stopTxnLocked() { stopIn(c, &c.txnCo, func() { c.b.SetTxnCoordinator(nil) }) }
 
 // txnCoordinator is the live transaction coordinator, started (or rebuilt) here if this
 // node leads and none is live; nil if this node does not lead.
