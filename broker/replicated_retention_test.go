@@ -224,6 +224,16 @@ func TestReplicatedDeleteRecords(t *testing.T) {
 			}
 			offs = append(offs, r.BaseOffset)
 		}
+		// acks=all waits for a majority: the third replica may still be catching up, and the
+		// leader keeps the segments a live follower still needs. Wait until both have it all.
+		g := b.lookup("r", 0).group.Load()
+		waitFor(t, func() bool {
+			st, ok := g.eng.Status(g.id)
+			for _, pr := range st.Progress {
+				ok = ok && pr.Match >= st.Commit
+			}
+			return ok && len(st.Progress) == 3
+		})
 		start := offs[12]
 		if r := deleteRecordsOn(t, c.nodes[c.others(l)[0]].e.b, start); r.ErrorCode != kerr.NotLeaderForPartition.Code {
 			t.Fatalf("DeleteRecords on a follower: %+v", r)

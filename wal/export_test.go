@@ -39,3 +39,10 @@ const HeaderSizeForTest = headerSize
 func EncodeJournalRecordForTest(synced int64, name string, data []byte, base int64, count int32, maxTs int64) []byte {
 	return appendJournalRecord(nil, synced, name, data, base, count, maxTs)
 }
+
+// EncodeJournalRecordV1ForTest returns the framed bytes of one entry record as version 1
+// (releases before segment recycling) wrote it.
+func EncodeJournalRecordV1ForTest(synced int64, name string, data []byte, base int64) []byte {
+	r := journalRecord{kind: journalKindEntry, version: journalVersionV1, synced: synced, name: name, base: base, count: 1, maxTs: base, data: data}
+	return encodeJournalRecord(nil, &r)
+}

@@ -13,7 +13,12 @@ import (
 const (
 	journalMagic      = 0x574a4e4c // "WJNL"
 	journalHeaderSize = 48
-	journalVersion    = 1
+	// journalVersion is what this binary writes. Version 2 has version 1's layout plus a
+	// rule: a record's synced position is at or past the base of the segment it is written
+	// into, so that a record left in a recycled segment file by its earlier use (synced below
+	// the base) is told from a record of the segment (doc.go, Recycled segments). Both are read.
+	journalVersion    = 2
+	journalVersionV1  = 1
 	journalKindEntry  = 1
 	journalKindRemove = 2 // the log was removed (Log.Remove): replay skips its earlier records
 	// Kinds 3-6 (see doc.go): a tagged entry (the tag precedes the data), a truncation
@@ -31,15 +36,16 @@ const (
 // journalRecord is one decoded journal record: one entry of one partition log, or the removal,
 // truncation or reset of the log, or its state.
 type journalRecord struct {
-	kind   uint8
-	lsn    int64 // journal position of the record
-	synced int64 // journal position known durable when it was written
-	name   string
-	base   int64 // entry: its base offset; truncate: the cut; reset: the new start
-	count  int32
-	maxTs  int64
-	tag    uint64 // kind 3
-	data   []byte // aliases the journal bytes read (entry data or state)
+	kind    uint8
+	version uint8 // 1 or 2 (journalVersion)
+	lsn     int64 // journal position of the record
+	synced  int64 // journal position known durable when it was written
+	name    string
+	base    int64 // entry: its base offset; truncate: the cut; reset: the new start
+	count   int32
+	maxTs   int64
+	tag     uint64 // kind 3
+	data    []byte // aliases the journal bytes read (entry data or state)
 }
 
 func (r *journalRecord) end() int64 { return r.base + int64(r.count) }
@@ -130,9 +136,16 @@ func appendJournalRemove(dst []byte, synced int64, name string) []byte {
 	return appendJournalRec(dst, journalKindRemove, synced, name, 0, nil, 0, 0, 0)
 }
 
-// encodeJournalRecord re-encodes a decoded record (tests, fuzzing).
+// encodeJournalRecord re-encodes a decoded record, in its version (tests, fuzzing).
 func encodeJournalRecord(dst []byte, r *journalRecord) []byte {
-	return appendJournalRec(dst, r.kind, r.synced, r.name, r.tag, r.data, r.base, r.count, r.maxTs)
+	n := len(dst)
+	dst = appendJournalRec(dst, r.kind, r.synced, r.name, r.tag, r.data, r.base, r.count, r.maxTs)
+	if r.version != 0 && r.version != journalVersion {
+		b := dst[n:]
+		b[12] = r.version
+		binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
+	}
+	return dst
 }
 
 // decodeJournalRecord decodes the record at the start of b. It returns the record and its
@@ -158,7 +171,8 @@ func decodeJournalRecord(b []byte) (journalRecord, int, error) {
 		return r, 0, fmt.Errorf("%w: journal record crc mismatch", ErrCorrupt)
 	}
 	r.kind = b[13]
-	if b[12] != journalVersion || r.kind < journalKindEntry || r.kind > journalKindState || binary.BigEndian.Uint32(b[36:40]) != 0 {
+	r.version = b[12]
+	if (r.version != journalVersion && r.version != journalVersionV1) || r.kind < journalKindEntry || r.kind > journalKindState || binary.BigEndian.Uint32(b[36:40]) != 0 {
 		return r, 0, fmt.Errorf("%w %d (kind %d) in the journal", ErrUnsupportedVersion, b[12], b[13])
 	}
 	r.synced = int64(binary.BigEndian.Uint64(b[16:24]))
@@ -202,10 +216,21 @@ func decodeJournalRecord(b []byte) (journalRecord, int, error) {
 // nothing after it shows that it had been made durable, and corruption (an ErrCorrupt error)
 // if an intact record after it was written once the journal was durable past it (each record
 // carries the durable position at its writing, as etcd's WAL carries its CRC chain).
+//
+// A segment file may be longer than its records: a recycled file (doc.go, Recycled segments)
+// still holds records of its earlier use after them, and a preallocated one zeros. A version-2
+// record whose synced position lies below base is such a leftover (every version-2 record
+// written into a segment carries a synced position at or past the segment's base, where the
+// journal was durable when the segment began), and is treated as a damaged one: the end of
+// the valid records, unless a record after it shows otherwise. Only files written by a binary
+// that writes version 2 are ever recycled, so no version-1 leftover can follow the records.
 func readJournal(b []byte, base, from int64) (recs []journalRecord, end int64, err error) {
 	pos := from
 	for pos < int64(len(b)) {
 		r, n, derr := decodeJournalRecord(b[pos:])
+		if derr == nil && r.version >= 2 && r.synced < base {
+			derr = fmt.Errorf("%w: journal record of an earlier use of the segment file (synced %d, segment base %d)", ErrCorrupt, r.synced, base)
+		}
 		if derr != nil {
 			if IsCorruption(derr) {
 				if later, ok := durableAfter(b, base, pos); ok {

@@ -10,7 +10,8 @@ import (
 // TestGoldenJournal pins the journal record layout of every kind (entry, remove, tagged
 // entry, truncate, reset, state) and the state file's slot layout: the bytes must equal
 // testdata/golden-journal byte for byte (UPDATE_GOLDEN=1 rewrites them after a deliberate
-// format change) and decode back to the same records.
+// format change) and decode back to the same records. records-v1.journal, the same records
+// as version 1 wrote them (before segment recycling), must still decode to them.
 func TestGoldenJournal(t *testing.T) {
 	type rec struct {
 		kind  uint8
@@ -57,16 +58,18 @@ func TestGoldenJournal(t *testing.T) {
 			t.Errorf("%s differs from the golden file:\n got %x\nwant %x", n, b, g)
 		}
 	}
-	g, _ := os.ReadFile(filepath.Join(gdir, "records.journal"))
-	got, end, err := readJournal(g, 0, 0)
-	if err != nil || end != int64(len(g)) || len(got) != len(recs) {
-		t.Fatalf("golden journal: %d records to %d, %v", len(got), end, err)
-	}
-	for i, r := range recs {
-		d := got[i]
-		if d.kind != r.kind || d.name != r.name || d.tag != r.tag || !bytes.Equal(d.data, r.data) ||
-			d.base != r.base || d.count != r.count || d.maxTs != r.maxTs {
-			t.Fatalf("record %d decodes as %+v, want %+v", i, d, r)
+	for file, version := range map[string]uint8{"records.journal": journalVersion, "records-v1.journal": journalVersionV1} {
+		g, _ := os.ReadFile(filepath.Join(gdir, file))
+		got, end, err := readJournal(g, 0, 0)
+		if err != nil || end != int64(len(g)) || len(got) != len(recs) {
+			t.Fatalf("golden journal %s: %d records to %d, %v", file, len(got), end, err)
+		}
+		for i, r := range recs {
+			d := got[i]
+			if d.kind != r.kind || d.name != r.name || d.tag != r.tag || !bytes.Equal(d.data, r.data) ||
+				d.base != r.base || d.count != r.count || d.maxTs != r.maxTs || d.version != version {
+				t.Fatalf("%s: record %d decodes as %+v, want %+v (version %d)", file, i, d, r, version)
+			}
 		}
 	}
 	gs, _ := os.ReadFile(filepath.Join(gdir, "state"))

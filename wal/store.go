@@ -64,6 +64,10 @@ type StoreStats struct {
 	OpenLogs        int   // logs open now
 	OpenFiles       int   // descriptors held now (with a MaxOpenFiles cap)
 	Reopens         int64 // files reopened after the cap closed them
+	// SegmentsRecycled: journal segments begun on a spare file (a retired segment or a
+	// zero-filled one) rather than a new file; SparesMade: zero-filled spares written.
+	SegmentsRecycled int64
+	SparesMade       int64
 }
 
 const (
@@ -105,30 +109,36 @@ type Store struct {
 
 	ckptMu sync.Mutex // one checkpoint at a time; taken before mu and before any Log's locks
 
-	mu          sync.Mutex                        // guards everything below
-	cond        sync.Cond                         // on mu: a group commit finished
-	buf         writeBuf                          // records appended and not yet handed to the file
-	spare       writeBuf                          // the other buffer (swapped by the commit leader)
-	hdr         [journalHeaderSize + tagSize]byte // scratch for a record header (appendJournalTo)
-	appended    int64                             // journal position after the last appended record
-	written     int64                             // journal position handed to the file
-	durable     int64                             // journal position below which everything is fsynced
-	segBase     int64                             // journal position of the active segment's first byte
-	seg         File                              // active journal segment
-	segs        []int64                           // journal segment bases on disk, oldest first (the last is active)
-	syncing     bool                              // a commit leader is writing/fsyncing with mu released
-	cutPending  bool                              // the Store failed during a commit: the leader cuts the journal after it
-	err         error                             // sticky: after a failed journal write or fsync, nothing is durable any more
-	closed      bool
-	since       int64             // journal bytes appended since the last checkpoint began
-	dirty       map[*Log]struct{} // logs appended to since the last checkpoint began
-	gen         uint64            // checkpoint generation: a log with dirtyGen == gen is in dirty
-	heldBufs    bool              // the last checkpoint left write buffers with logs (releaseIdleBufs)
-	logs        map[string]*Log   // open logs by name
-	ckptFile    File              // the checkpoint file, open once written
-	stats       StoreStats
-	cache       *cachedFS // the descriptor cap, or nil
-	parentSyncs dirSyncs  // new members' parent directory fsyncs, shared (store_dirsync.go)
+	mu           sync.Mutex                        // guards everything below
+	cond         sync.Cond                         // on mu: a group commit finished
+	buf          writeBuf                          // records appended and not yet handed to the file
+	spare        writeBuf                          // the other buffer (swapped by the commit leader)
+	hdr          [journalHeaderSize + tagSize]byte // scratch for a record header (appendJournalTo)
+	appended     int64                             // journal position after the last appended record
+	written      int64                             // journal position handed to the file
+	durable      int64                             // journal position below which everything is fsynced
+	segBase      int64                             // journal position of the active segment's first byte
+	seg          File                              // active journal segment
+	segs         []int64                           // journal segment bases on disk, oldest first (the last is active)
+	segAlloc     int64                             // bytes the active segment's file had when it became active (a spare's)
+	spares       []string                          // spare segment files (store_spare.go), names in dir
+	spareSeq     int64                             // the next spare file's number
+	spareAsked   bool                              // appendRec asked the checkpointer for a spare for this segment
+	spareKick    chan struct{}                     // wakes the checkpointer to make a spare
+	syncing      bool                              // a commit leader is writing/fsyncing with mu released
+	commitTarget int64                             // while syncing: the journal position the commit makes durable
+	cutPending   bool                              // the Store failed during a commit: the leader cuts the journal after it
+	err          error                             // sticky: after a failed journal write or fsync, nothing is durable any more
+	closed       bool
+	since        int64             // journal bytes appended since the last checkpoint began
+	dirty        map[*Log]struct{} // logs appended to since the last checkpoint began
+	gen          uint64            // checkpoint generation: a log with dirtyGen == gen is in dirty
+	heldBufs     bool              // the last checkpoint left write buffers with logs (releaseIdleBufs)
+	logs         map[string]*Log   // open logs by name
+	ckptFile     File              // the checkpoint file, open once written
+	stats        StoreStats
+	cache        *cachedFS // the descriptor cap, or nil
+	parentSyncs  dirSyncs  // new members' parent directory fsyncs, shared (store_dirsync.go)
 
 	kick chan struct{} // wakes the checkpointer (CheckpointBytes reached)
 	stop chan struct{} // closed by Close
@@ -143,18 +153,19 @@ type Store struct {
 // starts the background checkpointer. Partition logs are then opened with OpenLog.
 func OpenStore(root string, opts StoreOptions) (*Store, error) {
 	s := &Store{
-		root:   filepath.Clean(root),
-		dir:    filepath.Join(root, journalDirName),
-		fs:     opts.FS,
-		logger: opts.Logger,
-		onFail: opts.OnFail,
-		opts:   opts,
-		dirty:  map[*Log]struct{}{},
-		logs:   map[string]*Log{},
-		kick:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		buf:    writeBuf{chunk: journalChunkBytes},
-		spare:  writeBuf{chunk: journalChunkBytes},
+		root:      filepath.Clean(root),
+		dir:       filepath.Join(root, journalDirName),
+		fs:        opts.FS,
+		logger:    opts.Logger,
+		onFail:    opts.OnFail,
+		opts:      opts,
+		dirty:     map[*Log]struct{}{},
+		logs:      map[string]*Log{},
+		kick:      make(chan struct{}, 1),
+		spareKick: make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		buf:       writeBuf{chunk: journalChunkBytes},
+		spare:     writeBuf{chunk: journalChunkBytes},
 	}
 	if s.fs == nil {
 		s.fs = OSFS()

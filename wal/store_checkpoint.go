@@ -29,6 +29,9 @@ func (s *Store) checkpointer() {
 			return
 		case <-s.kick:
 		case <-tc:
+		case <-s.spareKick:
+			s.makeSpare()
+			continue
 		}
 		s.mu.Lock()
 		idle := len(s.dirty) == 0 && s.since == 0
@@ -185,7 +188,7 @@ func (s *Store) Checkpoint() error {
 	// Segments wholly below c (every segment but the active one ends where the next begins).
 	n := 0
 	for n < len(segs)-1 && segs[n+1] <= c {
-		if err := s.fs.Remove(filepath.Join(s.dir, journalName(segs[n]))); err != nil && !isNotExist(err) {
+		if err := s.retireSegment(segs[n], segs[n+1]-segs[n]); err != nil {
 			return s.fail(err)
 		}
 		n++

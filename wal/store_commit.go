@@ -2,7 +2,6 @@ package wal
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 )
 
@@ -27,9 +26,16 @@ func (s *Store) appendRec(l *Log, kind uint8, data []byte, base int64, count int
 	if s.closed {
 		return 0, ErrClosed
 	}
-	n := appendJournalTo(&s.buf, s.hdr[:], kind, s.durable, l.name, tag, data, base, count, maxTs)
+	n := appendJournalTo(&s.buf, s.hdr[:], kind, s.syncedLocked(), l.name, tag, data, base, count, maxTs)
 	s.appended += int64(n)
 	s.since += int64(n)
+	if s.segAlloc == 0 && !s.spareAsked && s.appended-s.segBase >= min(spareAfterBytes, s.opts.SegmentBytes/4) {
+		s.spareAsked = true
+		select {
+		case s.spareKick <- struct{}{}:
+		default:
+		}
+	}
 	if l.dirtyGen != s.gen { // one map insert per log per checkpoint, not one per record
 		s.dirty[l] = struct{}{}
 		l.dirtyGen = s.gen
@@ -50,6 +56,20 @@ func (s *Store) appendRec(l *Log, kind uint8, data []byte, base int64, count int
 		}
 	}
 	return s.appended, nil
+}
+
+// syncedLocked is the synced position a record appended now carries: the durable position,
+// or, while a commit leader writes and fsyncs, the position that commit makes durable. The
+// record reaches the file only after that commit (the next leader writes it, or appendRec once
+// no commit runs; after a failed commit nothing is written), so the position is durable before
+// the record is on disk, as readJournal's check for damage below the durable point needs. And
+// the records appended during the commit that rolls the journal carry the new segment's base,
+// which is what lets a recycled segment file's leftovers be told from its records (version 2).
+func (s *Store) syncedLocked() int64 {
+	if s.syncing {
+		return s.commitTarget
+	}
+	return s.durable
 }
 
 // Commit returns once everything appended, truncated, reset or SetState'd on any member of
@@ -90,6 +110,7 @@ func (s *Store) syncTo(lsn int64) error {
 func (s *Store) commitLocked() error {
 	s.syncing = true
 	target := s.appended
+	s.commitTarget = target
 	buf := s.buf
 	s.buf, s.spare = s.spare, writeBuf{chunk: journalChunkBytes}
 	pos := s.written - s.segBase
@@ -127,7 +148,9 @@ func (s *Store) commitLocked() error {
 	if err == nil {
 		s.stats.JournalBytes += int64(written)
 		s.durable = target
-		if s.written-s.segBase >= s.opts.SegmentBytes {
+		// Roll at SegmentBytes, or as soon as a spare is ready while the active segment is
+		// a new file being extended (its fsyncs commit metadata; a spare's do not).
+		if n := s.written - s.segBase; n >= s.opts.SegmentBytes || n > s.segAlloc && len(s.spares) > 0 {
 			err = s.rollLocked()
 		}
 	}
@@ -145,16 +168,12 @@ func (s *Store) commitLocked() error {
 
 // rollLocked starts a new journal segment at the durable end (the old one is wholly fsynced).
 func (s *Store) rollLocked() error {
-	f, err := s.fs.OpenFile(filepath.Join(s.dir, journalName(s.written)), osRDWR|osCREATE|osTRUNC, 0o644)
+	f, alloc, err := s.newSegmentLocked(s.written)
 	if err != nil {
 		return err
 	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
-		f.Close()
-		return err
-	}
 	s.seg.Close()
-	s.seg, s.segBase = f, s.written
+	s.seg, s.segBase, s.segAlloc = f, s.written, alloc
 	s.segs = append(s.segs, s.written)
 	return nil
 }
@@ -224,7 +243,7 @@ func (s *Store) journalRemove(name string) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	rec := appendJournalRemove(nil, s.durable, name)
+	rec := appendJournalRemove(nil, s.syncedLocked(), name)
 	s.buf.write(rec)
 	s.appended += int64(len(rec))
 	s.since += int64(len(rec))

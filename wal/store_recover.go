@@ -24,6 +24,9 @@ func (s *Store) recover() error {
 	for _, n := range names {
 		if b, ok := parseJournalName(n); ok {
 			bases = append(bases, b)
+		} else if seq, ok := parseSpareName(n); ok {
+			s.spares = append(s.spares, n)
+			s.spareSeq = max(s.spareSeq, seq+1)
 		}
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
@@ -38,6 +41,11 @@ func (s *Store) recover() error {
 		data, err := readWhole(s.fs, filepath.Join(s.dir, journalName(b)))
 		if err != nil {
 			return err
+		}
+		if i < len(bases)-1 && int64(len(data)) > bases[i+1]-b {
+			// A sealed segment ends where the next begins; a recycled or preallocated
+			// file holds leftovers or zeros past that (doc.go, Recycled segments).
+			data = data[:bases[i+1]-b]
 		}
 		segEnd := b + int64(len(data))
 		if segEnd <= ckpt {
@@ -56,8 +64,8 @@ func (s *Store) recover() error {
 			// last fsync.
 			return fmt.Errorf("%w: journal segment %s damaged at position %d of %d", ErrCorrupt, journalName(b), e, len(data))
 		}
-		if e < int64(len(data)) && s.logger != nil {
-			s.logger.Info("wal: journal: cut torn tail", "segment", journalName(b), "position", e, "bytes", int64(len(data))-e)
+		if e < int64(len(data)) && s.logger != nil && !allZero(data[e:]) {
+			s.logger.Info("wal: journal: end of the records before the end of the file (a torn tail, or an earlier use of a recycled file)", "segment", journalName(b), "position", e, "bytes", int64(len(data))-e)
 		}
 		recs = append(recs, rs...)
 		end = b + e
@@ -69,25 +77,32 @@ func (s *Store) recover() error {
 	if err := s.replay(recs); err != nil {
 		return err
 	}
-	// A fresh segment at the end; then the checkpoint; then the old segments can go.
-	if s.seg, err = s.fs.OpenFile(filepath.Join(s.dir, journalName(end)), osRDWR|osCREATE|osTRUNC, 0o644); err != nil {
+	// A new segment at the end (a spare file if there is one: its leftovers are older than
+	// end); then the checkpoint; then the old segments can go (kept as spares, up to
+	// maxJournalSpares).
+	if s.seg, s.segAlloc, err = s.newSegmentLocked(end); err != nil {
 		return err
 	}
 	if err := s.seg.Sync(); err != nil {
-		return err
-	}
-	if err := s.fs.SyncDir(s.dir); err != nil {
 		return err
 	}
 	if err := s.writeCheckpoint(end); err != nil {
 		return err
 	}
 	for _, b := range bases {
+		// Removed, not kept as spares: they may have been written by a binary that wrote
+		// version-1 records, whose leftovers a recycled file must not hold.
 		if b != end {
 			if err := s.fs.Remove(filepath.Join(s.dir, journalName(b))); err != nil && !isNotExist(err) {
 				return err
 			}
 		}
+	}
+	for len(s.spares) > maxJournalSpares {
+		if err := s.fs.Remove(filepath.Join(s.dir, s.spares[0])); err != nil && !isNotExist(err) {
+			return err
+		}
+		s.spares = s.spares[1:]
 	}
 	if err := s.fs.SyncDir(s.dir); err != nil {
 		return err
