@@ -273,8 +273,12 @@ func durableAfter(b []byte, base, pos int64) (int64, bool) {
 // journalName is a journal segment's file name: its first byte's journal position.
 func journalName(base int64) string { return segmentName(base) + journalSuffix }
 
-func parseJournalName(name string) (int64, bool) {
-	stem, ok := strings.CutSuffix(name, journalSuffix)
+func parseJournalName(name string) (int64, bool) { return parseNumberedName(name, journalSuffix) }
+
+// parseNumberedName parses a name of baseDigits digits and suffix (a journal segment's, a
+// spare's) into its number.
+func parseNumberedName(name, suffix string) (int64, bool) {
+	stem, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(stem) != baseDigits {
 		return 0, false
 	}

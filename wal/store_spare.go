@@ -3,8 +3,6 @@ package wal
 import (
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 )
 
 // Recycled and preallocated journal segments (doc.go, Recycled segments).
@@ -22,14 +20,7 @@ const (
 
 func spareName(seq int64) string { return segmentName(seq) + spareSuffix }
 
-func parseSpareName(name string) (int64, bool) {
-	stem, ok := strings.CutSuffix(name, spareSuffix)
-	if !ok || len(stem) != baseDigits {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(stem, 10, 64)
-	return v, err == nil && v >= 0
-}
+func parseSpareName(name string) (int64, bool) { return parseNumberedName(name, spareSuffix) }
 
 // newSegmentLocked opens the journal segment file starting at journal position base: a spare
 // renamed to the segment's name if there is one (its allocated size is returned: writes below
