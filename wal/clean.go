@@ -352,7 +352,12 @@ func writeSynced(fsys FS, name string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(b, 0)
+	return writeSyncClose(f, b, 0)
+}
+
+// writeSyncClose writes b at off in f, fsyncs and closes f, and returns the first error.
+func writeSyncClose(f File, b []byte, off int64) error {
+	_, err := f.WriteAt(b, off)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -428,18 +428,7 @@ func (l *Log) writeIndexFiles(s *segment, idx []indexEntry) error {
 		name string
 		b    []byte
 	}{{s.idxName(), ib}, {s.tidxName(), tb}} {
-		f, err := l.fs.OpenFile(w.name, osRDWR|osCREATE|osTRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = f.WriteAt(w.b, 0)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeSynced(l.fs, w.name, w.b); err != nil {
 			return err
 		}
 	}

@@ -33,9 +33,7 @@ type storeModel struct {
 // runs 4 crash cycles (32 in the default suite); WAL_SEED / WAL_SEEDS as in TestCrashProperty,
 // and WAL_WRITERS=1 makes a seed deterministic (one writer, which also injects the crash).
 func TestStoreCrashProperty(t *testing.T) {
-	for _, seed := range seeds(t, 8) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { storeCrashProperty(t, seed, 4) })
-	}
+	runSeeds(t, 8, func(t *testing.T, seed uint64) { storeCrashProperty(t, seed, 4) })
 }
 
 func storeCrashProperty(t *testing.T, seed uint64, cycles int) {

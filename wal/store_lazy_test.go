@@ -87,9 +87,7 @@ func TestStoreNewMemberFiles(t *testing.T) {
 // model (every namespace change not fsynced may be lost, reordered): every acknowledged entry
 // is there after recovery, exactly once, and nothing that was never appended.
 func TestStoreLazyFilesSurviveCrashes(t *testing.T) {
-	for _, seed := range seeds(t, 6) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { lazyFilesCrash(t, seed) })
-	}
+	runSeeds(t, 6, lazyFilesCrash)
 }
 
 func lazyFilesCrash(t *testing.T, seed uint64) {
