@@ -24,6 +24,38 @@ func (l *Latencies) Add(ds []time.Duration) {
 	l.all = append(l.all, ds...)
 }
 
+// Spread runs b.N operations spread over workers goroutines, timing each into l, and returns
+// the wall time they took (b's timer is reset just before they start). newOp makes each
+// goroutine's operation (with its own state); an operation's error fails b and ends its
+// goroutine.
+func (l *Latencies) Spread(b *testing.B, workers int, newOp func(worker int) func(t0 time.Time) error) time.Duration {
+	work := make(chan struct{}, b.N)
+	for range b.N {
+		work <- struct{}{}
+	}
+	close(work)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := range workers {
+		op := newOp(w)
+		wg.Go(func() {
+			var mine []time.Duration
+			for range work {
+				t0 := time.Now()
+				if err := op(t0); err != nil {
+					b.Error(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			l.Add(mine)
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
 // Report reports the recorded latencies' percentiles on b (see Report).
 func (l *Latencies) Report(b *testing.B) {
 	l.mu.Lock()
