@@ -73,3 +73,23 @@ func Report(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
 }
+
+// Percentile returns the p-th percentile (0 < p ≤ 1) of ds by nearest rank, zero for no ds;
+// ds is left as it is.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// ReportMs reports the 50th and 99th percentiles of ds (Percentile) on b as the metrics
+// prefix+"p50-ms" and prefix+"p99-ms", in milliseconds.
+func ReportMs(b *testing.B, prefix string, ds []time.Duration) {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(Percentile(ds, 0.5)), prefix+"p50-ms")
+	b.ReportMetric(ms(Percentile(ds, 0.99)), prefix+"p99-ms")
+}

@@ -74,3 +74,24 @@ func TestSpreadRunsBNOperations(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentileNearestRank(t *testing.T) {
+	var ds []time.Duration
+	for i := range 100 {
+		ds = append(ds, time.Duration(100-i)*time.Millisecond) // 100..1 ms, descending
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}, {0.001, time.Millisecond}} {
+		if got := Percentile(ds, c.p); got != c.want {
+			t.Errorf("Percentile(1..100 ms, %v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Error("Percentile sorted its argument")
+	}
+	if got := Percentile(nil, 0.5); got != 0 {
+		t.Errorf("Percentile(nil) = %v, want 0", got)
+	}
+}

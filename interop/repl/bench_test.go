@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
@@ -118,8 +119,7 @@ func BenchmarkReplProduce(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
-			b.ReportMetric(ms(percentile(lat, 0.5)), "p50-ms")
-			b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+			benchtest.ReportMs(b, "", lat)
 		})
 	}
 }
@@ -157,8 +157,7 @@ func BenchmarkReplFailover(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(ms(percentile(failovers, 0.5)), "failover-p50-ms")
-	b.ReportMetric(ms(percentile(failovers, 0.99)), "failover-p99-ms")
+	benchtest.ReportMs(b, "failover-", failovers)
 	b.Logf("failover over %d kills: %s", len(failovers), summary(failovers))
 	w.Stop()
 	settled(b, c, cfg, 2*time.Minute)
@@ -167,8 +166,6 @@ func BenchmarkReplFailover(b *testing.B) {
 		b.Fatalf("checker: %s", rep.String())
 	}
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // produceTimed produces n records of value to topicName through cl and flushes, failing b if
 // any record fails; it returns the time from the first produce to the end of the flush.
