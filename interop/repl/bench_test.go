@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -78,9 +77,7 @@ func BenchmarkReplProduce(b *testing.B) {
 	for _, impl := range []string{"ours", "rf1"} {
 		topicName := "bench-" + impl
 		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
-			cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-				kgo.ProducerBatchCompression(kgo.NoCompression()))
+			cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			for range 3 { // warm: each partition's leader known and connected (round robin)
@@ -162,32 +159,18 @@ func BenchmarkReplFailover(b *testing.B) {
 	w.Stop()
 	settled(b, c, cfg, 2*time.Minute)
 	workload.Final(b, cfg, nil)
-	if rep := checker.Check(cfg.Rec.History()); !rep.OK() {
-		b.Fatalf("checker: %s", rep.String())
-	}
+	workload.Check(b, cfg.Rec.History())
 }
 
 // produceTimed produces n records of value to topicName through cl and flushes, failing b if
 // any record fails; it returns the time from the first produce to the end of the flush.
 func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topicName string, value []byte, n int) time.Duration {
 	b.Helper()
-	var failed atomic.Int64
-	var firstErr atomic.Value
 	start := time.Now()
-	for range n {
-		cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatalf("flush: %v", err)
-	}
+	err := kafkaclients.ProduceAll(ctx, cl, topicName, value, n)
 	d := time.Since(start)
-	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+	if err != nil {
+		b.Fatal(err)
 	}
 	return d
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,25 +77,10 @@ func BenchmarkDirectPath(b *testing.B) {
 	}
 	// produce writes n records through seed.
 	produce := func(b *testing.B, ctx context.Context, seed string, n int) {
-		cl := kafkaclients.KgoClient(b, seed, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		cl := kafkaclients.KgoClient(b, seed, kafkaclients.BenchProducerOpts()...)
 		defer cl.Close()
-		var failed atomic.Int64
-		var firstErr atomic.Value
-		for range n {
-			cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
-			b.Fatalf("flush: %v", err)
-		}
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+		if err := kafkaclients.ProduceAll(ctx, cl, topicName, value, n); err != nil {
+			b.Fatal(err)
 		}
 	}
 	for _, impl := range []string{"ours", "gateway"} {
