@@ -68,12 +68,7 @@ func BenchmarkReplProduce(b *testing.B) {
 	}
 	value := make([]byte, benchRecordSize)
 	rand.NewChaCha8([32]byte{1}).Read(value)
-	pids := []int{c.Gateways[0].P.Pid()}
-	names := []string{"gateway"}
-	for _, br := range c.Brokers {
-		pids = append(pids, br.P.Pid())
-		names = append(names, br.Name)
-	}
+	pids, names := serverProcs(c)
 	for _, impl := range []string{"ours", "rf1"} {
 		topicName := "bench-" + impl
 		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
@@ -173,6 +168,16 @@ func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topicName s
 		b.Fatal(err)
 	}
 	return d
+}
+
+// serverProcs returns the pids and names of c's gateway and brokers, in that order.
+func serverProcs(c *cluster.Cluster) (pids []int, names []string) {
+	pids, names = []int{c.Gateways[0].P.Pid()}, []string{"gateway"}
+	for _, br := range c.Brokers {
+		pids = append(pids, br.P.Pid())
+		names = append(names, br.Name)
+	}
+	return pids, names
 }
 
 // reportThroughput reports records/s and MB/s of b.N records of size bytes moved in d.

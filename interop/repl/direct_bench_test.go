@@ -52,12 +52,7 @@ func BenchmarkDirectPath(b *testing.B) {
 	createReplicated(b, c, workload.Config{Seeds: []string{c.Gateways[0].Addr}, Topic: topicName, Partitions: 3, ReplicationFactor: 3, ClientOpts: clientOpts})
 	value := make([]byte, benchRecordSize)
 	rand.NewChaCha8([32]byte{2}).Read(value)
-	pids := []int{c.Gateways[0].P.Pid()}
-	names := []string{"gateway"}
-	for _, br := range c.Brokers {
-		pids = append(pids, br.P.Pid())
-		names = append(names, br.Name)
-	}
+	pids, names := serverProcs(c)
 	// measure runs fn (b.N records) between CPU readings and reports the figures.
 	measure := func(b *testing.B, fn func(ctx context.Context)) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
