@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -316,6 +317,31 @@ func ProduceAll(ctx context.Context, cl *kgo.Client, topic string, value []byte,
 		return fmt.Errorf("%d of %d records failed, first: %v", f, n, firstErr.Load())
 	}
 	return nil
+}
+
+// ProduceAndEnd produces outs in sess's open transaction and ends it: committed when every
+// produce succeeded, aborted otherwise (produceErr then holds a failed produce's error);
+// endErr is the end's own error.
+func ProduceAndEnd(ctx context.Context, sess *kgo.GroupTransactSession, outs []*kgo.Record) (committed bool, produceErr, endErr error) {
+	var perr atomic.Value
+	var wg sync.WaitGroup
+	for _, r := range outs {
+		wg.Add(1)
+		sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				perr.Store(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	how := kgo.TryCommit
+	if perr.Load() != nil {
+		how = kgo.TryAbort
+		produceErr = perr.Load().(error)
+	}
+	committed, endErr = sess.End(ctx, how)
+	return committed, produceErr, endErr
 }
 
 // EndOffsets returns each partition's high watermark of topic, asked through addr.

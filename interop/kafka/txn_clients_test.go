@@ -518,9 +518,8 @@ func TestTxnETLChild(t *testing.T) {
 			if err := sess.Begin(); err != nil {
 				fatal("begin", err)
 			}
-			var wg sync.WaitGroup
-			var perr atomic.Value
 			maxIn := -1
+			outs := make([]*kgo.Record, 0, len(recs))
 			for _, r := range recs {
 				v, ok := strings.CutPrefix(string(r.Value), "in-")
 				n, err := strconv.Atoi(v)
@@ -528,24 +527,13 @@ func TestTxnETLChild(t *testing.T) {
 					fatal("transform", fmt.Errorf("unexpected input %q", r.Value))
 				}
 				maxIn = max(maxIn, n)
-				wg.Add(1)
-				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: []byte("out-" + v)}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						perr.Store(err)
-					}
-					wg.Done()
-				})
+				outs = append(outs, &kgo.Record{Key: r.Key, Value: []byte("out-" + v)})
 			}
-			wg.Wait()
-			how := kgo.TryCommit
-			if perr.Load() != nil {
-				how = kgo.TryAbort
-			}
-			committed, err := sess.End(ctx, how)
+			committed, perr, err := kafkaclients.ProduceAndEnd(ctx, sess, outs)
 			if committed {
 				out(map[string]any{"op": "commit", "n": len(recs), "max": maxIn})
 			} else {
-				out(map[string]any{"op": "abort", "n": len(recs), "err": fmt.Sprint(err, " ", perr.Load())})
+				out(map[string]any{"op": "abort", "n": len(recs), "err": fmt.Sprint(err, " ", perr)})
 			}
 		}
 	case "abort":
