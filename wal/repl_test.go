@@ -362,14 +362,9 @@ func TestReplicatedLogModel(t *testing.T) {
 					t.Fatalf("cycle %d step %d: %v", cycle, step, err)
 				}
 			}
-			switch r.IntN(4) {
-			case 0:
-				fs.Crash()
-			case 1:
-				fs.CrashTear(r)
-			case 2:
-				fs.CrashReorder(r)
-			default:
+			if mode := r.IntN(4); mode < 3 {
+				waltest.CrashBy(fs, mode, r)
+			} else {
 				w.closeAll()
 				w.committed()
 			}

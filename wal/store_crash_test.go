@@ -74,12 +74,8 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 			crashed.Store(true) // first: errors from here on are the crash's
 			t.Logf("cycle %d: mode %d after %d ops", cycle, mode, ops.Load())
 			switch mode {
-			case 0:
-				fs.Crash()
-			case 1:
-				fs.CrashTear(r)
-			case 2:
-				fs.CrashReorder(r)
+			case 0, 1, 2:
+				waltest.CrashBy(fs, mode, r)
 			case 3:
 				// Linux-style failed fsyncs (of the journal or of a checkpoint's
 				// partition file): the Store fails stop while the writers go on.
