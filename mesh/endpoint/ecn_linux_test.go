@@ -66,9 +66,7 @@ func TestMarkCE(t *testing.T) {
 
 // The socket marks one ECN-capable datagram of a run when the gate asks, and counts it.
 func TestSockDeliverMarksOne(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, false)
-	defer s.Close()
+	s, _ := testSock(t, false)
 	fc := newFakeConns()
 	fc.set(srcA, 0)
 	s.gate, _ = testGate(fc)

@@ -218,9 +218,7 @@ func TestRxGateRebase(t *testing.T) {
 // The socket consults the gate for every datagram it hands over, with the datagram's
 // source and size, in runs per source.
 func TestSockDeliverAdmitsPerSource(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, false)
-	defer s.Close()
+	s, _ := testSock(t, false)
 	type admitted struct {
 		from netip.AddrPort
 		n    int
@@ -296,9 +294,7 @@ func TestEndpointRxProgress(t *testing.T) {
 // it took a batch off its queue), with no timer needed.
 func TestSockPauseEndsOnWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		uc := mustUDP(t)
-		s := newSock(uc, false)
-		defer s.Close()
+		s, uc := testSock(t, false)
 		clk := clock.NewFake(time.Unix(0, 0)) // never advanced: only a write can end the pause
 		s.setGate(clk, newFakeConns().progress)
 		// A write while nobody waits leaves nothing behind for a later pause.
