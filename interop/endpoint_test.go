@@ -15,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/interop/irohnode"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -42,11 +43,7 @@ type goNode struct {
 
 func newGoNode(t testing.TB, modes map[string]irohnode.Mode) *goNode {
 	t.Helper()
-	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
+	ep := magicep.Loopback(t)
 	g := &goNode{ep: ep, accepted: make(chan acceptedConn, 64), reports: make(chan streamReport, 4*manyStreams)}
 	report := reportTo(t, g.reports)
 	for alpn, mode := range modes {

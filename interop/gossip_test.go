@@ -468,17 +468,7 @@ func TestGossipRustLearnsGoAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r1.AddNodeAddr(ctx, r0.Direct()); err != nil {
-		t.Fatal(err)
-	}
-	s0, err := r0.Subscribe(ctx, topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, err := r1.Subscribe(ctx, topic, []string{r0.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s0, s1 := subscribeVia(ctx, t, r0, r1, topic)
 	if _, err := s1.WaitEvent(ctx, "joined", nil); err != nil {
 		t.Fatal(err)
 	}

@@ -123,6 +123,24 @@ func connect(ctx context.Context, t testing.TB, from, to *irohnode.Node, alpn st
 	return c
 }
 
+// subscribeVia subscribes the Rust node a to topic alone, then b through a (b told a's direct
+// address first).
+func subscribeVia(ctx context.Context, t *testing.T, a, b *irohnode.Node, topic [32]byte) (sa, sb *irohnode.Sub) {
+	t.Helper()
+	if err := b.AddNodeAddr(ctx, a.Direct()); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := a.Subscribe(ctx, topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err = b.Subscribe(ctx, topic, []string{a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa, sb
+}
+
 // TestRustGossipThroughDriver checks the driver's gossip commands and events between two Rust
 // nodes: subscribe with a bootstrap peer, joined/neighborUp, broadcast and broadcastNeighbors,
 // and that each node receives the other's messages with the right sender.
@@ -130,19 +148,9 @@ func TestRustGossipThroughDriver(t *testing.T) {
 	ctx := nsCtx(t, 60*time.Second)
 	a := rustNode(t, irohnode.NodeOptions{})
 	b := rustNode(t, irohnode.NodeOptions{})
-	if err := b.AddNodeAddr(ctx, a.Direct()); err != nil {
-		t.Fatal(err)
-	}
 	var topic [32]byte
 	copy(topic[:], "meshkafka interop gossip topic")
-	sa, err := a.Subscribe(ctx, topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := b.Subscribe(ctx, topic, []string{a.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa, sb := subscribeVia(ctx, t, a, b, topic)
 	// A subscription's first neighbour set arrives as one joined event (on both sides).
 	j, err := sb.WaitEvent(ctx, "joined", nil)
 	if err != nil {

@@ -7,6 +7,9 @@
 #   procs_add PID LABEL  a server to stop that way.
 #   procs_port_free ADDR VAR  exits 1 with a hint (`go tool task NAME VAR=…`) when ADDR's
 #                        port is already taken.
+#   procs_wait_file FILE LABEL PID...  waits (up to a minute) until the server LABEL has
+#                        written FILE (its -addr-file); exits 1 if it has not by then or if
+#                        one of the PIDs exits meanwhile.
 #   procs_step CMD...    runs a start-up step (the build) so that a stop signal does not wait
 #                        for it to finish (a shell runs a trap only after its foreground
 #                        command): in the background, waited for; a stop sends it SIGTERM.
@@ -66,6 +69,17 @@ procs_port_free() {
 
 procs_add() {
   PROCS="$1:$2 $PROCS"
+}
+
+procs_wait_file() {
+  pw_file="$1" pw_label="$2"
+  shift 2
+  pw_n=0
+  while [ ! -s "$pw_file" ]; do
+    pw_n=$((pw_n+1)); [ $pw_n -gt 600 ] && { echo "$PROCS_NAME: $pw_label did not start within a minute" >&2; exit 1; }
+    for pw_p in "$@"; do kill -0 "$pw_p" 2>/dev/null || { echo "$PROCS_NAME: $pw_label: a server exited while it started" >&2; exit 1; }; done
+    sleep 0.1
+  done
 }
 
 procs_step() {

@@ -55,12 +55,8 @@ for i in 0 1 2; do
   procs_add $! "broker-$i"
 done
 for i in 0 1 2; do
-  n=0
-  while [ ! -s "$DATA/broker-$i.addr" ]; do
-    n=$((n+1)); [ $n -gt 600 ] && { echo "up-cluster: broker-$i did not start" >&2; exit 1; }
-    for p in $PIDS; do kill -0 "$p" 2>/dev/null || { echo "up-cluster: a broker exited" >&2; exit 1; }; done
-    sleep 0.1
-  done
+  # shellcheck disable=SC2086 # PIDS is a list
+  procs_wait_file "$DATA/broker-$i.addr" "broker-$i" $PIDS
 done
 GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$SEEDS" ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!

@@ -34,12 +34,7 @@ rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE "$BIN/broker" -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
 procs_add $BROKER_PID broker
-i=0
-while [ ! -s "$DATA/broker.addr" ]; do
-  i=$((i+1)); [ $i -gt 600 ] && { echo "up-secure: broker did not start within a minute" >&2; exit 1; }
-  kill -0 $BROKER_PID 2>/dev/null || { echo "up-secure: broker exited" >&2; exit 1; }
-  sleep 0.1
-done
+procs_wait_file "$DATA/broker.addr" broker $BROKER_PID
 echo "SASL_SSL on $SECURE_LISTEN; CA $DATA/secure/ca.pem; user admin, password in $DATA/secure/admin.password"
 # shellcheck disable=SC2086 # SECURE_FLAGS and GATEWAY_ARGS are flag lists
 GOMAXPROCS=$SHARE "$BIN/gateway" -data "$DATA/gateway" -brokers "$(cat "$DATA/broker.addr")" \

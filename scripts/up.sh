@@ -24,12 +24,7 @@ rm -f "$DATA/broker.addr"
 GOMAXPROCS=$SHARE ./bin/broker -data "$DATA/broker" -bind "$BROKER_BIND" -trust "$GW_ID" -addr-file "$DATA/broker.addr" &
 BROKER_PID=$!
 procs_add $BROKER_PID broker
-i=0
-while [ ! -s "$DATA/broker.addr" ]; do
-  i=$((i+1)); [ $i -gt 600 ] && { echo "up: broker did not start within a minute" >&2; exit 1; }
-  kill -0 $BROKER_PID 2>/dev/null || { echo "up: broker exited" >&2; exit 1; }
-  sleep 0.1
-done
+procs_wait_file "$DATA/broker.addr" broker $BROKER_PID
 GOMAXPROCS=$SHARE ./bin/gateway -data "$DATA/gateway" -listen "$KAFKA_LISTEN" -brokers "$(cat "$DATA/broker.addr")" ${STATUS_ADDR:+-metrics "$STATUS_ADDR"} ${GATEWAY_ARGS:-} &
 GW_PID=$!
 procs_add $GW_PID gateway

@@ -305,13 +305,7 @@ func TestStickySyncError(t *testing.T) {
 	cfs.Crash()
 	l = mustOpen(t, cfs, "/p", wal.Options{})
 	defer l.Close()
-	got := readAll(t, l)
-	if len(got) != len(want) {
-		t.Fatalf("%d entries after recovery, want %d", len(got), len(want))
-	}
-	for i := range want {
-		sameBatch(t, got[i], want[i])
-	}
+	sameBatches(t, "after recovery", readAll(t, l), want)
 }
 
 // TestStampAndEntrySizes: Stamp sees the assigned base offset before the bytes are written;
@@ -457,13 +451,7 @@ func TestOSFS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	got := readAll(t, l)
-	if len(got) != len(want) {
-		t.Fatalf("%d entries, want %d", len(got), len(want))
-	}
-	for i := range want {
-		sameBatch(t, got[i], want[i])
-	}
+	sameBatches(t, "read", readAll(t, l), want)
 	if _, err := os.Stat(filepath.Join(dir, "00000000000000099999.index")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("orphan index not removed: %v", err)
 	}

@@ -3,7 +3,6 @@ package wal_test
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,34 +45,15 @@ func BenchmarkWALAppend(b *testing.B) {
 			}
 			defer l.Close()
 			var lats benchtest.Latencies
-			var wg sync.WaitGroup
-			work := make(chan struct{}, b.N)
-			for range b.N {
-				work <- struct{}{}
-			}
-			close(work)
-			b.ResetTimer()
-			start := time.Now()
-			for range c.producers {
-				wg.Go(func() {
-					var mine []time.Duration
-					for range work {
-						t0 := time.Now()
-						off, err := l.Append(batch, int32(c.records), t0.UnixMilli())
-						if err == nil {
-							err = l.Sync(off + int64(c.records))
-						}
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						mine = append(mine, time.Since(t0))
+			el := lats.Spread(b, c.producers, func(int) func(time.Time) error {
+				return func(t0 time.Time) error {
+					off, err := l.Append(batch, int32(c.records), t0.UnixMilli())
+					if err == nil {
+						err = l.Sync(off + int64(c.records))
 					}
-					lats.Add(mine)
-				})
-			}
-			wg.Wait()
-			el := time.Since(start)
+					return err
+				}
+			})
 			b.StopTimer()
 			report(b, el, len(batch), c.records)
 			lats.Report(b)

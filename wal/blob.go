@@ -59,13 +59,7 @@ func (l *Log) WriteBlob(id uint64, data []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(data, 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = writeSyncClose(f, data, 0)
 	if err == nil {
 		err = l.fs.Rename(tmp, final)
 	}
@@ -81,17 +75,27 @@ func (l *Log) WriteBlob(id uint64, data []byte) error {
 	return nil
 }
 
+// lockBlobs takes blobMu for a blob operation of a usable Store member (ErrNotMember for a
+// Log outside a Store); on an error blobMu is not held.
+func (l *Log) lockBlobs() error {
+	if l.store == nil {
+		return ErrNotMember
+	}
+	l.blobMu.Lock()
+	if err := l.usable(); err != nil {
+		l.blobMu.Unlock()
+		return err
+	}
+	return nil
+}
+
 // ReadBlob returns the contents of blob id (an error satisfying errors.Is(err,
 // fs.ErrNotExist) if there is none).
 func (l *Log) ReadBlob(id uint64) ([]byte, error) {
-	if l.store == nil {
-		return nil, ErrNotMember
-	}
-	l.blobMu.Lock()
-	defer l.blobMu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.lockBlobs(); err != nil {
 		return nil, err
 	}
+	defer l.blobMu.Unlock()
 	f, err := l.fs.OpenFile(filepath.Join(l.dir, blobName(id)), osRDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -113,14 +117,10 @@ func (l *Log) ReadBlob(id uint64) ([]byte, error) {
 
 // Blobs lists the ids of the log's blobs, ascending.
 func (l *Log) Blobs() ([]uint64, error) {
-	if l.store == nil {
-		return nil, ErrNotMember
-	}
-	l.blobMu.Lock()
-	defer l.blobMu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.lockBlobs(); err != nil {
 		return nil, err
 	}
+	defer l.blobMu.Unlock()
 	names, err := l.fs.ReadDir(l.dir)
 	if isNotExist(err) {
 		return nil, nil
@@ -141,14 +141,10 @@ func (l *Log) Blobs() ([]uint64, error) {
 // WriteBlob calls. Not durable by itself (a crash may bring a deleted blob back; callers
 // delete again after the next open).
 func (l *Log) RemoveBlobs(keep func(id uint64) bool) error {
-	if l.store == nil {
-		return ErrNotMember
-	}
-	l.blobMu.Lock()
-	defer l.blobMu.Unlock()
-	if err := l.usable(); err != nil {
+	if err := l.lockBlobs(); err != nil {
 		return err
 	}
+	defer l.blobMu.Unlock()
 	names, err := l.fs.ReadDir(l.dir)
 	if isNotExist(err) {
 		return nil

@@ -111,16 +111,7 @@ func TestBlobCrashAtEveryOp(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := rand.New(rand.NewPCG(uint64(at), 7))
-		hook, ops := waltest.CrashAt(at, func() {
-			switch mode {
-			case 0:
-				base.Crash()
-			case 1:
-				base.CrashTear(r)
-			default:
-				base.CrashReorder(r)
-			}
-		})
+		hook, ops := waltest.CrashAt(at, func() { waltest.CrashBy(base, mode, r) })
 		hfs := waltest.NewHookFS(base, nil)
 		s, err := wal.OpenStore(storeRoot, wal.StoreOptions{FS: hfs, CheckpointInterval: -1})
 		if err != nil {

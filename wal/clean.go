@@ -352,7 +352,29 @@ func writeSynced(fsys FS, name string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteAt(b, 0)
+	return writeSyncClose(f, b, 0)
+}
+
+// overwriteSynced writes b at the start of *f and fsyncs it, opening dir/name (created if
+// need be) into *f first if *f is nil; opened says whether this call did (its directory entry
+// may be new).
+func overwriteSynced(fsys FS, f *File, dir, name string, b []byte) (opened bool, err error) {
+	if *f == nil {
+		nf, err := fsys.OpenFile(filepath.Join(dir, name), osRDWR|osCREATE, 0o644)
+		if err != nil {
+			return false, err
+		}
+		*f, opened = nf, true
+	}
+	if _, err := (*f).WriteAt(b, 0); err != nil {
+		return opened, err
+	}
+	return opened, (*f).Sync()
+}
+
+// writeSyncClose writes b at off in f, fsyncs and closes f, and returns the first error.
+func writeSyncClose(f File, b []byte, off int64) error {
+	_, err := f.WriteAt(b, off)
 	if err == nil {
 		err = f.Sync()
 	}

@@ -245,16 +245,7 @@ func TestCleanSegmentsCrash(t *testing.T) {
 	run := func(at int64, mode int, seed uint64) int64 {
 		base := newTopicFS(t)
 		cr := rand.New(rand.NewPCG(seed, uint64(at)))
-		hook, ops := waltest.CrashAt(at, func() {
-			switch mode {
-			case 0:
-				base.Crash()
-			case 1:
-				base.CrashTear(cr)
-			default:
-				base.CrashReorder(cr)
-			}
-		})
+		hook, ops := waltest.CrashAt(at, func() { waltest.CrashBy(base, mode, cr) })
 		hfs := waltest.NewHookFS(base, nil)
 		s := mustOpenStore(t, hfs, wal.StoreOptions{Replay: opts, MaxOpenFiles: -1})
 		l := mustOpenLog(t, s, partDir(0), opts)

@@ -61,12 +61,17 @@ func (m *model) verify(t *testing.T, l *wal.Log) {
 	if l.NextOffset() != m.next() {
 		t.Fatalf("NextOffset %d, want %d", l.NextOffset(), m.next())
 	}
-	got := readAll(t, l)
-	if len(got) != len(m.entries) {
-		t.Fatalf("read %d entries, want %d", len(got), len(m.entries))
+	sameBatches(t, "read", readAll(t, l), m.entries)
+}
+
+// sameBatches checks that got holds exactly want's entries; what names the read.
+func sameBatches(t *testing.T, what string, got, want []wal.Batch) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d entries, want %d", what, len(got), len(want))
 	}
-	for i := range got {
-		sameBatch(t, got[i], m.entries[i])
+	for i := range want {
+		sameBatch(t, got[i], want[i])
 	}
 }
 
@@ -77,6 +82,13 @@ func sameBatch(t *testing.T, got, want wal.Batch) {
 		t.Fatalf("got entry [%d,%d] ts %d len %d, want [%d,%d] ts %d len %d",
 			got.BaseOffset, got.LastOffset, got.MaxTimestamp, len(got.Data),
 			want.BaseOffset, want.LastOffset, want.MaxTimestamp, len(want.Data))
+	}
+}
+
+// runSeeds runs f as a subtest "seed=N" for each seed of seeds(t, n).
+func runSeeds(t *testing.T, n int, f func(t *testing.T, seed uint64)) {
+	for _, seed := range seeds(t, n) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { f(t, seed) })
 	}
 }
 
@@ -109,9 +121,7 @@ func seeds(t *testing.T, n int) []uint64 {
 // every entry the log reported synced is there, and every entry read equals what was appended
 // (no garbage, no corrupt entry). Reproduce a failure with WAL_SEED=<seed>.
 func TestCrashProperty(t *testing.T) {
-	for _, seed := range seeds(t, 40) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { crashProperty(t, seed) })
-	}
+	runSeeds(t, 40, crashProperty)
 }
 
 func crashProperty(t *testing.T, seed uint64) {
@@ -229,9 +239,7 @@ func crashProperty(t *testing.T, seed uint64) {
 // loses nothing; nothing synced is ever cut; damage to a sealed segment, or to the active one
 // before its re-validated tail, makes only that segment's damaged region unreadable.
 func TestBitFlip(t *testing.T) {
-	for _, seed := range seeds(t, 60) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { bitFlip(t, seed) })
-	}
+	runSeeds(t, 60, bitFlip)
 }
 
 func bitFlip(t *testing.T, seed uint64) {

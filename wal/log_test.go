@@ -70,16 +70,7 @@ func TestAppendReadReopen(t *testing.T) {
 	}
 	check := func(l *wal.Log) {
 		t.Helper()
-		got := readAll(t, l)
-		if len(got) != len(want) {
-			t.Fatalf("got %d entries, want %d", len(got), len(want))
-		}
-		for i := range got {
-			if got[i].BaseOffset != want[i].BaseOffset || got[i].LastOffset != want[i].LastOffset ||
-				got[i].MaxTimestamp != want[i].MaxTimestamp || !bytes.Equal(got[i].Data, want[i].Data) {
-				t.Fatalf("entry %d: got %+v, want %+v", i, got[i], want[i])
-			}
-		}
+		sameBatches(t, "read", readAll(t, l), want)
 		// Reading from an offset inside an entry starts with that entry.
 		for _, w := range want {
 			bs, err := l.Read(w.LastOffset, 1)

@@ -192,14 +192,6 @@ func (l *Log) readCheckpointFile() (base, pos int64, version byte, ok, missing b
 // writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
 // its CRC and only costs a longer scan at the next Open.
 func (l *Log) writeCheckpoint(base, pos int64) error {
-	opened := false
-	if l.ckpt == nil {
-		f, err := l.fs.OpenFile(filepath.Join(l.dir, checkpointName), osRDWR|osCREATE, 0o644)
-		if err != nil {
-			return err
-		}
-		l.ckpt, opened = f, true
-	}
 	var b [checkpointSize]byte
 	b[4] = 1
 	if l.managed {
@@ -208,10 +200,8 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 	binary.BigEndian.PutUint64(b[8:16], uint64(base))
 	binary.BigEndian.PutUint64(b[16:24], uint64(pos))
 	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
-	if _, err := l.ckpt.WriteAt(b[:], 0); err != nil {
-		return err
-	}
-	if err := l.ckpt.Sync(); err != nil {
+	opened, err := overwriteSynced(l.fs, &l.ckpt, l.dir, checkpointName, b[:])
+	if err != nil {
 		return err
 	}
 	l.rpBase, l.rpPos = base, pos
@@ -428,18 +418,7 @@ func (l *Log) writeIndexFiles(s *segment, idx []indexEntry) error {
 		name string
 		b    []byte
 	}{{s.idxName(), ib}, {s.tidxName(), tb}} {
-		f, err := l.fs.OpenFile(w.name, osRDWR|osCREATE|osTRUNC, 0o644)
-		if err != nil {
-			return err
-		}
-		_, err = f.WriteAt(w.b, 0)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := writeSynced(l.fs, w.name, w.b); err != nil {
 			return err
 		}
 	}

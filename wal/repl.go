@@ -445,14 +445,7 @@ func (l *Log) writeStateFile(state []byte) error {
 		return err
 	}
 	seq := l.stateFileSeq + 1
-	_, err = f.WriteAt(encodeStateSlot(seq, state), int64(seq%2)*stateSlotSize)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := writeSyncClose(f, encodeStateSlot(seq, state), int64(seq%2)*stateSlotSize); err != nil {
 		return err
 	}
 	if created {

@@ -347,42 +347,35 @@ func (w *rlWorld) stepLog(i int, r *rand.Rand, own bool) error {
 // reordered, with lost directory operations) after a Commit and checks that recovery finds
 // exactly the committed state or a later one.
 func TestReplicatedLogModel(t *testing.T) {
-	for _, seed := range seeds(t, 6) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 0x7a6))
-			fs := newTopicFS(t)
-			w := newRLWorld(t, r, fs, 3)
-			w.checkTags = true
-			for cycle := range 4 {
-				if err := w.open(); err != nil {
-					t.Fatalf("cycle %d: open: %v", cycle, err)
-				}
-				w.recover(fmt.Sprintf("cycle %d", cycle))
-				for step := range 150 {
-					if err := w.step(); err != nil {
-						t.Fatalf("cycle %d step %d: %v", cycle, step, err)
-					}
-				}
-				switch r.IntN(4) {
-				case 0:
-					fs.Crash()
-				case 1:
-					fs.CrashTear(r)
-				case 2:
-					fs.CrashReorder(r)
-				default:
-					w.closeAll()
-					w.committed()
-				}
-				w.logs, w.s = nil, nil
-			}
+	runSeeds(t, 6, func(t *testing.T, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, 0x7a6))
+		fs := newTopicFS(t)
+		w := newRLWorld(t, r, fs, 3)
+		w.checkTags = true
+		for cycle := range 4 {
 			if err := w.open(); err != nil {
-				t.Fatal(err)
+				t.Fatalf("cycle %d: open: %v", cycle, err)
 			}
-			w.recover("final")
-			w.closeAll()
-		})
-	}
+			w.recover(fmt.Sprintf("cycle %d", cycle))
+			for step := range 150 {
+				if err := w.step(); err != nil {
+					t.Fatalf("cycle %d step %d: %v", cycle, step, err)
+				}
+			}
+			if mode := r.IntN(4); mode < 3 {
+				waltest.CrashBy(fs, mode, r)
+			} else {
+				w.closeAll()
+				w.committed()
+			}
+			w.logs, w.s = nil, nil
+		}
+		if err := w.open(); err != nil {
+			t.Fatal(err)
+		}
+		w.recover("final")
+		w.closeAll()
+	})
 }
 
 // TestReplicatedLogConcurrentCrash: one goroutine per log runs random appends, truncations,
@@ -391,71 +384,69 @@ func TestReplicatedLogModel(t *testing.T) {
 // log then recovers to the state of its own last successful Commit or of an operation after
 // it. Each seed runs 4 crash cycles.
 func TestReplicatedLogConcurrentCrash(t *testing.T) {
-	for _, seed := range seeds(t, 4) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 0xc0c))
-			fs := newTopicFS(t)
-			// After the crash the process is dead: the goroutines still running may not
-			// change the file system (it would be a zombie writing after the reboot).
-			hfs := waltest.NewHookFS(fs, nil)
-			const nlogs = 3
-			w := newRLWorld(t, r, hfs, nlogs)
-			for cycle := range 4 {
-				if err := w.open(); err != nil {
-					t.Fatalf("cycle %d: open: %v", cycle, err)
-				}
-				w.recover(fmt.Sprintf("cycle %d", cycle))
-				var ops atomic.Int64
-				crashAt := int64(30 + r.IntN(200))
-				mode := r.IntN(3)
-				var once sync.Once
-				var crashed atomic.Bool
-				w.dead = crashed.Load
-				hfs.SetBefore(func(op, name string) error {
-					if crashed.Load() {
-						return waltest.ErrCrashed
-					}
-					return nil
-				})
-				crash := func() {
-					hfs.Exclusive(func() {
-						crashed.Store(true)
-						switch mode {
-						case 0:
-							fs.Crash()
-						case 1:
-							fs.CrashTear(rand.New(rand.NewPCG(seed, uint64(cycle))))
-						default:
-							fs.CrashReorder(rand.New(rand.NewPCG(seed, uint64(cycle))))
-						}
-					})
-				}
-				var wg sync.WaitGroup
-				for i := range nlogs {
-					gr := rand.New(rand.NewPCG(seed, uint64(cycle*10+i)))
-					wg.Go(func() {
-						for ops.Load() < crashAt+500 {
-							if err := w.stepLog(i, gr, true); err != nil {
-								return // the crash
-							}
-							if ops.Add(1) == crashAt {
-								once.Do(crash)
-							}
-						}
-					})
-				}
-				wg.Wait()
-				once.Do(crash)
-				w.logs, w.s = nil, nil
-				hfs.SetBefore(nil)
-			}
+	runSeeds(t, 4, func(t *testing.T, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, 0xc0c))
+		fs := newTopicFS(t)
+		// After the crash the process is dead: the goroutines still running may not
+		// change the file system (it would be a zombie writing after the reboot).
+		hfs := waltest.NewHookFS(fs, nil)
+		const nlogs = 3
+		w := newRLWorld(t, r, hfs, nlogs)
+		for cycle := range 4 {
 			if err := w.open(); err != nil {
-				t.Fatal(err)
+				t.Fatalf("cycle %d: open: %v", cycle, err)
 			}
-			w.recover("final")
-			w.closeAll()
-		})
-	}
+			w.recover(fmt.Sprintf("cycle %d", cycle))
+			var ops atomic.Int64
+			crashAt := int64(30 + r.IntN(200))
+			mode := r.IntN(3)
+			var once sync.Once
+			var crashed atomic.Bool
+			w.dead = crashed.Load
+			hfs.SetBefore(func(op, name string) error {
+				if crashed.Load() {
+					return waltest.ErrCrashed
+				}
+				return nil
+			})
+			crash := func() {
+				hfs.Exclusive(func() {
+					crashed.Store(true)
+					switch mode {
+					case 0:
+						fs.Crash()
+					case 1:
+						fs.CrashTear(rand.New(rand.NewPCG(seed, uint64(cycle))))
+					default:
+						fs.CrashReorder(rand.New(rand.NewPCG(seed, uint64(cycle))))
+					}
+				})
+			}
+			var wg sync.WaitGroup
+			for i := range nlogs {
+				gr := rand.New(rand.NewPCG(seed, uint64(cycle*10+i)))
+				wg.Go(func() {
+					for ops.Load() < crashAt+500 {
+						if err := w.stepLog(i, gr, true); err != nil {
+							return // the crash
+						}
+						if ops.Add(1) == crashAt {
+							once.Do(crash)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			once.Do(crash)
+			w.logs, w.s = nil, nil
+			hfs.SetBefore(nil)
+		}
+		if err := w.open(); err != nil {
+			t.Fatal(err)
+		}
+		w.recover("final")
+		w.closeAll()
+	})
 }
 
 // TestReplicatedLogCrashAtEveryOp runs a fixed random workload of appends, truncations,
@@ -470,74 +461,62 @@ func TestReplicatedLogCrashAtEveryOp(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("WAL_STEPS")); err == nil {
 		steps = v // a longer soak
 	}
-	for _, seed := range seeds(t, 2) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			run := func(n int64, mode int) int64 {
-				r := rand.New(rand.NewPCG(seed, 0xc0ffee))
-				base := newTopicFS(t)
-				cr := rand.New(rand.NewPCG(seed, uint64(n)))
-				crash := func() {
-					switch mode {
-					case 0:
-						base.Crash()
-					case 1:
-						base.CrashTear(cr)
-					default:
-						base.CrashReorder(cr)
-					}
-				}
-				hook, ops := waltest.CrashAt(n, crash)
-				hfs := waltest.NewHookFS(base, hook)
-				w := newRLWorld(t, r, hfs, 2)
-				w.sopts.MaxOpenFiles = -1
-				if err := w.open(); err != nil {
-					if n < 0 {
-						t.Fatal(err)
-					}
-				} else {
-					for range steps {
-						if err := w.step(); err != nil {
-							if n < 0 {
-								t.Fatalf("counting run: %v", err)
-							}
-							break
-						}
-					}
-				}
+	runSeeds(t, 2, func(t *testing.T, seed uint64) {
+		run := func(n int64, mode int) int64 {
+			r := rand.New(rand.NewPCG(seed, 0xc0ffee))
+			base := newTopicFS(t)
+			cr := rand.New(rand.NewPCG(seed, uint64(n)))
+			hook, ops := waltest.CrashAt(n, func() { waltest.CrashBy(base, mode, cr) })
+			hfs := waltest.NewHookFS(base, hook)
+			w := newRLWorld(t, r, hfs, 2)
+			w.sopts.MaxOpenFiles = -1
+			if err := w.open(); err != nil {
 				if n < 0 {
-					w.closeAll()
-					return ops()
+					t.Fatal(err)
 				}
-				// The process died; a new one opens the (crashed) filesystem, and
-				// maybe dies again during recovery.
-				w.logs, w.s = nil, nil
-				if n%3 == 0 {
-					h2, _ := waltest.CrashAt(1+cr.Int64N(40), func() { base.Crash() })
-					hfs.SetBefore(h2)
-					if err := w.open(); err == nil {
-						w.recover(fmt.Sprintf("op %d (mode %d), recovery not crashed", n, mode))
-						w.closeAll()
+			} else {
+				for range steps {
+					if err := w.step(); err != nil {
+						if n < 0 {
+							t.Fatalf("counting run: %v", err)
+						}
+						break
 					}
-					w.logs, w.s = nil, nil
 				}
-				hfs.SetBefore(nil)
-				if err := w.open(); err != nil {
-					t.Fatalf("crash before op %d (mode %d): open: %v", n, mode, err)
-				}
-				w.recover(fmt.Sprintf("crash before op %d (mode %d)", n, mode))
+			}
+			if n < 0 {
 				w.closeAll()
-				return 0
+				return ops()
 			}
-			total := run(-1, 0)
-			t.Logf("%d operations", total)
-			for n := int64(1); n <= total; n++ {
-				run(n, int(n%3))
-				if t.Failed() {
-					return
+			// The process died; a new one opens the (crashed) filesystem, and
+			// maybe dies again during recovery.
+			w.logs, w.s = nil, nil
+			if n%3 == 0 {
+				h2, _ := waltest.CrashAt(1+cr.Int64N(40), func() { base.Crash() })
+				hfs.SetBefore(h2)
+				if err := w.open(); err == nil {
+					w.recover(fmt.Sprintf("op %d (mode %d), recovery not crashed", n, mode))
+					w.closeAll()
 				}
+				w.logs, w.s = nil, nil
 			}
-		})
-	}
+			hfs.SetBefore(nil)
+			if err := w.open(); err != nil {
+				t.Fatalf("crash before op %d (mode %d): open: %v", n, mode, err)
+			}
+			w.recover(fmt.Sprintf("crash before op %d (mode %d)", n, mode))
+			w.closeAll()
+			return 0
+		}
+		total := run(-1, 0)
+		t.Logf("%d operations", total)
+		for n := int64(1); n <= total; n++ {
+			run(n, int(n%3))
+			if t.Failed() {
+				return
+			}
+		}
+	})
 }
 
 // TestStoreCommitOneFsyncForManyLogs: appends to many logs, a truncation, a reset and state

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
-	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // RetainBelow deletes exactly the sealed segments whose entries all lie below the offset
@@ -12,8 +11,7 @@ import (
 // the same start (the segments were checkpointed: entries the journal still holds would be
 // replayed).
 func TestRetainBelow(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	m := mustOpenLog(t, s, partDir(0), wal.Options{SegmentBytes: 200})
 	for i := range 40 {
 		if _, err := m.AppendTagged(make([]byte, 40), 2, int64(i), uint64(i+1)); err != nil {

@@ -42,53 +42,34 @@ func BenchmarkStoreProduce(b *testing.B) {
 				defer logs[i].Close()
 			}
 			var cursor atomic.Int64
-			work := make(chan struct{}, b.N)
-			for range b.N {
-				work <- struct{}{}
-			}
-			close(work)
-			var (
-				lats benchtest.Latencies
-				wg   sync.WaitGroup
-			)
+			var lats benchtest.Latencies
 			before := s.Stats()
-			b.ResetTimer()
 			cpu0 := cputime.Self()
-			start := time.Now()
-			for range producers {
-				wg.Go(func() {
-					var mine []time.Duration
-					type pending struct {
-						l    *wal.Log
-						upTo int64
-					}
-					req := make([]pending, 0, fan)
-					for range work {
-						t0 := time.Now()
-						req = req[:0]
-						first := cursor.Add(fan) - fan
-						for k := range min(fan, parts) {
-							l := logs[int(first+int64(k))%parts]
-							off, err := l.Append(batch, records, t0.UnixMilli())
-							if err != nil {
-								b.Error(err)
-								return
-							}
-							req = append(req, pending{l, off + records})
+			el := lats.Spread(b, producers, func(int) func(time.Time) error {
+				type pending struct {
+					l    *wal.Log
+					upTo int64
+				}
+				req := make([]pending, 0, fan)
+				return func(t0 time.Time) error {
+					req = req[:0]
+					first := cursor.Add(fan) - fan
+					for k := range min(fan, parts) {
+						l := logs[int(first+int64(k))%parts]
+						off, err := l.Append(batch, records, t0.UnixMilli())
+						if err != nil {
+							return err
 						}
-						for _, p := range req {
-							if err := p.l.Sync(p.upTo); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-						mine = append(mine, time.Since(t0))
+						req = append(req, pending{l, off + records})
 					}
-					lats.Add(mine)
-				})
-			}
-			wg.Wait()
-			el := time.Since(start)
+					for _, p := range req {
+						if err := p.l.Sync(p.upTo); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+			})
 			cpu := cputime.Self() - cpu0
 			b.StopTimer()
 			st := s.Stats()

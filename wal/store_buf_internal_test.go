@@ -7,6 +7,28 @@ import (
 	"time"
 )
 
+// openTestStore opens a Store at root, closed when the test ends.
+func openTestStore(t *testing.T, root string, opts StoreOptions) *Store {
+	t.Helper()
+	s, err := OpenStore(root, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openTestLog opens s's member log in dir, closed when the test ends (before the Store).
+func openTestLog(t *testing.T, s *Store, dir string, opts Options) *Log {
+	t.Helper()
+	l, err := s.OpenLog(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 // TestCheckpointKeepsWriteBufferOfBusyLog: a checkpoint empties a member's write buffer but
 // leaves it to the log while the log keeps being written (no regrowing it every round); the
 // first checkpoint that finds the log not written since the previous one releases it, and so
@@ -14,21 +36,9 @@ import (
 // checkpoint is dirty again (one map insert per log per round, Store.gen).
 func TestCheckpointKeepsWriteBufferOfBusyLog(t *testing.T) {
 	root := t.TempDir()
-	s, err := OpenStore(root, StoreOptions{CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	busy, err := s.OpenLog(filepath.Join(root, "busy"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	idle, err := s.OpenLog(filepath.Join(root, "idle"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
+	s := openTestStore(t, root, StoreOptions{CheckpointInterval: -1})
+	busy := openTestLog(t, s, filepath.Join(root, "busy"), Options{})
+	idle := openTestLog(t, s, filepath.Join(root, "idle"), Options{})
 	appendTo := func(l *Log) {
 		t.Helper()
 		if _, err := l.Append(make([]byte, 3000), 1, 0); err != nil {
@@ -89,17 +99,9 @@ func TestCheckpointerReleasesIdleBuffers(t *testing.T) {
 	root := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
 		tick := make(chan time.Time)
-		s, err := OpenStore(root, StoreOptions{CheckpointInterval: time.Hour,
+		s := openTestStore(t, root, StoreOptions{CheckpointInterval: time.Hour,
 			NewTicker: func(time.Duration) (<-chan time.Time, func()) { return tick, func() {} }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		l, err := s.OpenLog(filepath.Join(root, "p"), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
+		l := openTestLog(t, s, filepath.Join(root, "p"), Options{})
 		if _, err := l.Append(make([]byte, 3000), 1, 0); err != nil {
 			t.Fatal(err)
 		}
@@ -124,16 +126,8 @@ func TestCheckpointerReleasesIdleBuffers(t *testing.T) {
 // TestOffsetsAgreesWithGetters: Offsets is StartOffset, NextOffset and SyncedOffset at once.
 func TestOffsetsAgreesWithGetters(t *testing.T) {
 	root := t.TempDir()
-	st, err := OpenStore(root, StoreOptions{CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := st.OpenLog(filepath.Join(root, "p"), Options{SegmentBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	st := openTestStore(t, root, StoreOptions{CheckpointInterval: -1})
+	l := openTestLog(t, st, filepath.Join(root, "p"), Options{SegmentBytes: 4096})
 	check := func() {
 		t.Helper()
 		s, n, y := l.Offsets()

@@ -263,22 +263,12 @@ func (s *Store) readCheckpoint() (int64, bool) {
 }
 
 func (s *Store) writeCheckpoint(lsn int64) error {
-	opened := false
-	if s.ckptFile == nil {
-		f, err := s.fs.OpenFile(filepath.Join(s.dir, journalCheckpointName), osRDWR|osCREATE, 0o644)
-		if err != nil {
-			return err
-		}
-		s.ckptFile, opened = f, true
-	}
 	var b [journalCheckpointSize]byte
 	b[4] = 1
 	binary.BigEndian.PutUint64(b[8:16], uint64(lsn))
 	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
-	if _, err := s.ckptFile.WriteAt(b[:], 0); err != nil {
-		return err
-	}
-	if err := s.ckptFile.Sync(); err != nil {
+	opened, err := overwriteSynced(s.fs, &s.ckptFile, s.dir, journalCheckpointName, b[:])
+	if err != nil {
 		return err
 	}
 	if opened {

@@ -33,9 +33,7 @@ type storeModel struct {
 // runs 4 crash cycles (32 in the default suite); WAL_SEED / WAL_SEEDS as in TestCrashProperty,
 // and WAL_WRITERS=1 makes a seed deterministic (one writer, which also injects the crash).
 func TestStoreCrashProperty(t *testing.T) {
-	for _, seed := range seeds(t, 8) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { storeCrashProperty(t, seed, 4) })
-	}
+	runSeeds(t, 8, func(t *testing.T, seed uint64) { storeCrashProperty(t, seed, 4) })
 }
 
 func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
@@ -76,12 +74,8 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 			crashed.Store(true) // first: errors from here on are the crash's
 			t.Logf("cycle %d: mode %d after %d ops", cycle, mode, ops.Load())
 			switch mode {
-			case 0:
-				fs.Crash()
-			case 1:
-				fs.CrashTear(r)
-			case 2:
-				fs.CrashReorder(r)
+			case 0, 1, 2:
+				waltest.CrashBy(fs, mode, r)
 			case 3:
 				// Linux-style failed fsyncs (of the journal or of a checkpoint's
 				// partition file): the Store fails stop while the writers go on.

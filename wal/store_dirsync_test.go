@@ -30,6 +30,24 @@ func newTopicFS(t *testing.T) *waltest.DirFaultFS {
 	return fs
 }
 
+// openLogsAtOnce opens the logs of partitions 0..n-1 of s concurrently and runs then on each
+// one opened; errs[i] is partition i's OpenLog error, else what then returned.
+func openLogsAtOnce(s *wal.Store, n int, then func(i int, l *wal.Log) error) (errs []error) {
+	errs = make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			l, err := s.OpenLog(partDir(i), wal.Options{})
+			if err == nil {
+				err = then(i, l)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
 // TestStoreConcurrentNewLogsSurviveCrash: members created concurrently in one directory share
 // the fsync of that directory, and each OpenLog still returns only once its own directory
 // entry is durable: after a crash that loses every namespace change not fsynced, every log
@@ -38,23 +56,13 @@ func TestStoreConcurrentNewLogsSurviveCrash(t *testing.T) {
 	fs := newTopicFS(t)
 	s := mustOpenStore(t, fs, wal.StoreOptions{})
 	const n = 12
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			l, err := s.OpenLog(partDir(i), wal.Options{})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			off, err := l.Append(payload(int64(i), 50), 1, int64(i))
-			if err == nil {
-				err = l.Sync(off + 1)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
+	errs := openLogsAtOnce(s, n, func(i int, l *wal.Log) error {
+		off, err := l.Append(payload(int64(i), 50), 1, int64(i))
+		if err == nil {
+			err = l.Sync(off + 1)
+		}
+		return err
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("partition %d: %v", i, err)
@@ -80,19 +88,10 @@ func TestStoreSharedParentSyncFailureFailsEveryOpen(t *testing.T) {
 		}
 		return nil
 	})
-	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			l, err := s.OpenLog(partDir(i), wal.Options{})
-			if err == nil {
-				l.Close()
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
+	errs := openLogsAtOnce(s, 8, func(_ int, l *wal.Log) error {
+		l.Close()
+		return nil
+	})
 	for i, err := range errs {
 		if !errors.Is(err, eio) {
 			t.Errorf("partition %d: OpenLog error %v, want the parent directory's fsync error", i, err)

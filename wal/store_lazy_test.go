@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
-	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // TestStoreNewMemberFiles: a new member's first write creates no directory or file and fsyncs
@@ -18,8 +17,7 @@ import (
 // segment file and the recovery point; its index files appear once the active segment
 // reaches 1 MiB.
 func TestStoreNewMemberFiles(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	defer s.Close()
 	dir := partDir(0)
 	syncsBefore := fs.Stats().DirSyncs
@@ -87,9 +85,7 @@ func TestStoreNewMemberFiles(t *testing.T) {
 // model (every namespace change not fsynced may be lost, reordered): every acknowledged entry
 // is there after recovery, exactly once, and nothing that was never appended.
 func TestStoreLazyFilesSurviveCrashes(t *testing.T) {
-	for _, seed := range seeds(t, 6) {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) { lazyFilesCrash(t, seed) })
-	}
+	runSeeds(t, 6, lazyFilesCrash)
 }
 
 func lazyFilesCrash(t *testing.T, seed uint64) {

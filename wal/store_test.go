@@ -33,6 +33,13 @@ func mustOpenStore(t testing.TB, fs wal.FS, opts wal.StoreOptions) *wal.Store {
 	return s
 }
 
+// newCrashStore opens a Store with default options on a new CrashFS.
+func newCrashStore(t testing.TB) (*waltest.CrashFS, *wal.Store) {
+	t.Helper()
+	fs := waltest.NewCrashFS()
+	return fs, mustOpenStore(t, fs, wal.StoreOptions{})
+}
+
 func mustOpenLog(t testing.TB, s *wal.Store, dir string, opts wal.Options) *wal.Log {
 	t.Helper()
 	l, err := s.OpenLog(dir, opts)
@@ -124,8 +131,7 @@ func TestStoreOneFsyncPerCommit(t *testing.T) {
 // TestStoreConcurrentSyncsShareFsyncs: concurrent Syncs over many partitions share journal
 // fsyncs (far fewer fsyncs than Sync calls).
 func TestStoreConcurrentSyncsShareFsyncs(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	_, s := newCrashStore(t)
 	defer s.Close()
 	const parts, rounds = 50, 20
 	logs := make([]*wal.Log, parts)
@@ -213,8 +219,7 @@ func TestStoreCheckpointDropsJournal(t *testing.T) {
 // in entry 10 of the partition file. The per-partition log of the previous release cut the
 // log there and handed offsets 10.. out again. With the journal the entry is repaired.
 func TestStoreBitFlipIsRepairedNotCut(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	var m model
 	for i := range 1000 {
@@ -254,8 +259,7 @@ func TestStoreBitFlipIsRepairedNotCut(t *testing.T) {
 // and the journal forgot the entries, a bit flip in them cannot be repaired: OpenLog fails
 // with a corruption error and cuts nothing.
 func TestStoreBitFlipBelowCheckpointIsCorruption(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	l := mustOpenLog(t, s, partDir(0), wal.Options{IndexIntervalBytes: 1 << 20})
 	for i := range 100 {
 		if _, err := l.Append(payload(int64(i), 20), 1, int64(i)); err != nil {
@@ -292,8 +296,7 @@ func TestStoreBitFlipBelowCheckpointIsCorruption(t *testing.T) {
 // record proves the journal was fsynced past it) fails OpenStore instead of being cut as a
 // torn tail.
 func TestStoreJournalBitFlipBelowDurablePoint(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	for i := range 20 {
 		if _, err := l.Append(payload(int64(i), 30), 1, int64(i)); err != nil {
@@ -327,8 +330,7 @@ func TestStoreJournalBitFlipBelowDurablePoint(t *testing.T) {
 func TestStoreFsyncgate(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		t.Run(fmt.Sprint("crash=", crash), func(t *testing.T) {
-			fs := waltest.NewCrashFS()
-			s := mustOpenStore(t, fs, wal.StoreOptions{})
+			fs, s := newCrashStore(t)
 			l := mustOpenLog(t, s, partDir(0), wal.Options{})
 			var m model
 			appendSynced(t, l, &m, 0, 5, 40)
@@ -369,8 +371,7 @@ func TestStoreFsyncgate(t *testing.T) {
 
 // TestStoreRemoveSkipsJournal: records of a removed log are skipped at replay.
 func TestStoreRemoveSkipsJournal(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	a := mustOpenLog(t, s, partDir(0), wal.Options{})
 	b := mustOpenLog(t, s, partDir(1), wal.Options{})
 	var mb model
@@ -399,8 +400,7 @@ func TestStoreRemoveSkipsJournal(t *testing.T) {
 
 // TestStoreOpenLogChecks: a log outside the root, or opened twice, is refused.
 func TestStoreOpenLogChecks(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	_, s := newCrashStore(t)
 	defer s.Close()
 	if _, err := s.OpenLog("/elsewhere/p", wal.Options{}); err == nil {
 		t.Fatal("OpenLog outside the store root succeeded")
@@ -490,8 +490,7 @@ func TestStoreCheckpointer(t *testing.T) {
 // TestStoreRefusesJournalNameOutsideRoot: a journal record (with a valid CRC) naming a
 // directory outside the store is corruption; replay writes nothing outside the root.
 func TestStoreRefusesJournalNameOutsideRoot(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -523,8 +522,7 @@ func TestStoreRefusesJournalNameOutsideRoot(t *testing.T) {
 // stop, nothing unacknowledged is served as durable afterwards, and everything acknowledged
 // survives once there is space again.
 func TestStoreDiskFull(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	var m model
 	appendSynced(t, l, &m, 0, 20, 100)
@@ -570,8 +568,7 @@ func TestStoreDiskFull(t *testing.T) {
 // "successfully" and let the journal forget them: after a later power cut every acknowledged
 // entry is still there.
 func TestStoreFsyncgatePartition(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	l := mustOpenLog(t, s, partDir(0), wal.Options{})
 	var m model
 	appendSynced(t, l, &m, 0, 30, 60)
@@ -607,8 +604,7 @@ func TestStoreFsyncgatePartition(t *testing.T) {
 // creates no file (its first checkpoint makes it durable), and its synced entry survives a
 // crash right after.
 func TestStoreNewLogCost(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	fs.ResetStats()
 	l := mustOpenLog(t, s, partDir(0), wal.Options{LazyDir: true})
 	st := fs.Stats()
@@ -632,8 +628,7 @@ func TestStoreNewLogCost(t *testing.T) {
 // segments of logs not appended to since the previous one; the next read reloads them from
 // the index files and still finds every entry.
 func TestStoreColdLogDropsSealedIndexes(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	fs, s := newCrashStore(t)
 	defer s.Close()
 	opts := wal.Options{SegmentBytes: 4096, IndexIntervalBytes: 256}
 	l := mustOpenLog(t, s, partDir(0), opts)

@@ -45,19 +45,11 @@ func serveAdmin(addr string, h http.Handler, log *slog.Logger) (stop func(), err
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin API stopped", "err", err)
-		}
-	}()
+	shutdown := cli.ServeHTTP(ln, h, 10*time.Second, func(err error) { log.Error("admin API stopped", "err", err) })
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		shutdown(ctx)
 	}, nil
 }
 

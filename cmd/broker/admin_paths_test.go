@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -16,16 +17,8 @@ import (
 // connections with the peer's NodeId, ALPN and path (two endpoints on loopback: direct, with
 // the peer's UDP address), and every other path still reaches the controller's handler.
 func TestAdminMeshPaths(t *testing.T) {
-	a, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := magicep.Loopback(t)
+	b := magicep.Loopback(t)
 	const alpn = "/test/paths/0"
 	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) { <-ctx.Done() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/kafkapipe"
 	"github.com/meshkafka/meshkafka/mesh/ticket"
 )
@@ -28,11 +28,7 @@ func TestKafkaOverMesh(t *testing.T) {
 		t.Fatalf("ticket %q: %v", tk, err)
 	}
 
-	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	ep := magicep.Loopback(t)
 	direct, err := kgo.NewClient(kgo.SeedBrokers("gateway.mesh.invalid:9092"), kgo.Dialer(kafkapipe.Dialer(ep, gw)),
 		kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("anywhere"), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {

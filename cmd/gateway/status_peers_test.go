@@ -8,21 +8,14 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
 // The gateway's status page lists the nodes its mesh endpoint is connected to, with the path.
 func TestStatusPageShowsMeshPeers(t *testing.T) {
-	gw, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	peer, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	gw := magicep.Loopback(t)
+	peer := magicep.Loopback(t)
 	peer.Handle("/test/0", func(ctx context.Context, c *endpoint.Conn) { <-ctx.Done() })
 	c, err := gw.Dial(t.Context(), peer.Addr(), "/test/0")
 	if err != nil {

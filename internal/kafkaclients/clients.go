@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +286,62 @@ func KgoClient(tb testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	}
 	tb.Cleanup(cl.Close)
 	return cl
+}
+
+// BenchProducerOpts are the options of the benchmarks' producers: acks=all, not idempotent,
+// round robin over the partitions, up to 64 Ki records buffered and 5 requests in flight per
+// broker, no compression (the figures measure the path, not a codec).
+func BenchProducerOpts() []kgo.Opt {
+	return []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 16), kgo.MaxProduceRequestsInflightPerBroker(5),
+		kgo.ProducerBatchCompression(kgo.NoCompression())}
+}
+
+// ProduceAll produces n records of value to topic through cl and flushes: the flush's error,
+// else an error counting the records that failed (with the first one's error), else nil.
+func ProduceAll(ctx context.Context, cl *kgo.Client, topic string, value []byte, n int) error {
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	for range n {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+	}
+	return nil
+}
+
+// ProduceAndEnd produces outs in sess's open transaction and ends it: committed when every
+// produce succeeded, aborted otherwise (produceErr then holds a failed produce's error);
+// endErr is the end's own error.
+func ProduceAndEnd(ctx context.Context, sess *kgo.GroupTransactSession, outs []*kgo.Record) (committed bool, produceErr, endErr error) {
+	var perr atomic.Value
+	var wg sync.WaitGroup
+	for _, r := range outs {
+		wg.Add(1)
+		sess.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				perr.Store(err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	how := kgo.TryCommit
+	if perr.Load() != nil {
+		how = kgo.TryAbort
+		produceErr = perr.Load().(error)
+	}
+	committed, endErr = sess.End(ctx, how)
+	return committed, produceErr, endErr
 }
 
 // EndOffsets returns each partition's high watermark of topic, asked through addr.

@@ -1,8 +1,6 @@
 package cluster_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,16 +65,7 @@ func runFaults(t *testing.T, c *cluster.Cluster) {
 
 	w.Stop()
 	workload.Final(t, cfg, w.Topics())
-	h := rec.History()
-	rep := checker.Check(h)
-	if !rep.OK() {
-		f, err := os.Create(filepath.Join(t.ArtifactDir(), "history.json"))
-		if err == nil {
-			_ = h.WriteJSON(f)
-			f.Close()
-		}
-		t.Fatalf("%s", rep.String())
-	}
+	rep := workload.Check(t, rec.History())
 	t.Log(rep.String())
 	if rep.AckedSends == 0 || rep.AckedCommits == 0 || rep.AckedTopics == 0 || rep.ProducerIDs == 0 || rep.ReadRecords == 0 {
 		t.Fatalf("the workload did not exercise everything: %s", rep.String())

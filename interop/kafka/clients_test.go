@@ -85,13 +85,20 @@ func TestRealClients(t *testing.T) {
 	}
 }
 
-// TestKcatList: `kcat -L` (the README's first command) lists the gateway as the only broker
-// and every topic with its partition count, and creates nothing.
-func TestKcatList(t *testing.T) {
+// kcatBin returns kcat's path, skipping t where kcat (librdkafka's client) is not installed.
+func kcatBin(t *testing.T) string {
+	t.Helper()
 	bin, err := exec.LookPath("kcat")
 	if err != nil {
 		t.Skip("kcat not installed (apt-get install -y kcat)")
 	}
+	return bin
+}
+
+// TestKcatList: `kcat -L` (the README's first command) lists the gateway as the only broker
+// and every topic with its partition count, and creates nothing.
+func TestKcatList(t *testing.T) {
+	bin := kcatBin(t)
 	s := rcStart(t, t.TempDir(), "")
 	s.createTopic(t, "one", 1)
 	s.createTopic(t, "eight", 8)

@@ -128,10 +128,7 @@ func TestCompactedTopicConsumedFromZero(t *testing.T) {
 	check("kgo", kgoOffs, kgoRecs)
 	t.Logf("kgo read %d records of %d produced (%d bytes -> %d)", len(kgoOffs), len(produced), st.BytesBefore, st.BytesAfter)
 
-	bin, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed (apt-get install -y kcat): librdkafka not covered in this run")
-	}
+	bin := kcatBin(t)
 	out, err := exec.CommandContext(ctx, bin, "-C", "-b", g.Addr, "-t", topic, "-o", "beginning", "-e", "-q",
 		"-Z", "-f", "%o %k %S %s\n").CombinedOutput()
 	if err != nil {

@@ -386,10 +386,7 @@ func TestGroupKcatFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes ~15s (session timeout)")
 	}
-	kcat, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat (librdkafka) not installed: apt-get install kcat")
-	}
+	kcat := kcatBin(t)
 	grpFailover(t, "kcat-orders", "kcat-group", func(addr string, i int, cut *grpCutter, seen *grpSeen) func() {
 		cmd := exec.Command(kcat, "-b", addr, "-G", "kcat-group", "kcat-orders", "-q", "-u", "-f", "%s\\n",
 			"-X", "session.timeout.ms="+strconv.Itoa(int(grpSession.Milliseconds())),

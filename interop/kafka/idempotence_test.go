@@ -199,10 +199,7 @@ func TestIdempotentProduceWithDroppedAnswers(t *testing.T) {
 // TestIdempotentKcat: librdkafka with enable.idempotence=true negotiates InitProducerID with
 // the gateway and produces; every message is stored once with contiguous offsets.
 func TestIdempotentKcat(t *testing.T) {
-	bin, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed")
-	}
+	bin := kcatBin(t)
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 	s := rcStart(t, t.TempDir(), "")
 	s.createTopic(t, "kidem", 2)

@@ -14,10 +14,7 @@ import (
 )
 
 func TestKcatOldBrokerFallback(t *testing.T) {
-	bin, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed (apt-get install -y kcat)")
-	}
+	bin := kcatBin(t)
 	s := rcStart(t, t.TempDir(), "")
 	s.createTopic(t, "old", 1)
 	old := []string{"-X", "api.version.request=false", "-X", "broker.version.fallback=0.9.0"}

@@ -217,16 +217,9 @@ func txnBenchEnds(b *testing.B, addr string) map[int32]int64 {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	hwm, err := adm.ListEndOffsets(ctx, benchTopic)
-	if err == nil {
-		err = hwm.Error()
-	}
-	lso, err2 := adm.ListCommittedOffsets(ctx, benchTopic)
-	if err2 == nil {
-		err2 = lso.Error()
-	}
-	if err != nil || err2 != nil {
-		b.Fatalf("list offsets: %v %v", err, err2)
+	hwm, lso, err := listStable(ctx, adm, benchTopic)
+	if err != nil {
+		b.Fatalf("list offsets: %v", err)
 	}
 	ends := map[int32]int64{}
 	hwm.Each(func(o kadm.ListedOffset) {

@@ -35,7 +35,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +52,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
 const (
@@ -276,12 +276,7 @@ func TestTxnETLKill9(t *testing.T) {
 
 func txnETLKill9(t *testing.T, bin string, c etlClient, cycles int) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := cluster.FreeTCP(t)
 	gw := startCrashChild(t, bin, dir, addr)
 	t.Cleanup(func() { gw.kill(t) })
 	{
@@ -523,9 +518,8 @@ func TestTxnETLChild(t *testing.T) {
 			if err := sess.Begin(); err != nil {
 				fatal("begin", err)
 			}
-			var wg sync.WaitGroup
-			var perr atomic.Value
 			maxIn := -1
+			outs := make([]*kgo.Record, 0, len(recs))
 			for _, r := range recs {
 				v, ok := strings.CutPrefix(string(r.Value), "in-")
 				n, err := strconv.Atoi(v)
@@ -533,24 +527,13 @@ func TestTxnETLChild(t *testing.T) {
 					fatal("transform", fmt.Errorf("unexpected input %q", r.Value))
 				}
 				maxIn = max(maxIn, n)
-				wg.Add(1)
-				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: []byte("out-" + v)}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						perr.Store(err)
-					}
-					wg.Done()
-				})
+				outs = append(outs, &kgo.Record{Key: r.Key, Value: []byte("out-" + v)})
 			}
-			wg.Wait()
-			how := kgo.TryCommit
-			if perr.Load() != nil {
-				how = kgo.TryAbort
-			}
-			committed, err := sess.End(ctx, how)
+			committed, perr, err := kafkaclients.ProduceAndEnd(ctx, sess, outs)
 			if committed {
 				out(map[string]any{"op": "commit", "n": len(recs), "max": maxIn})
 			} else {
-				out(map[string]any{"op": "abort", "n": len(recs), "err": fmt.Sprint(err, " ", perr.Load())})
+				out(map[string]any{"op": "abort", "n": len(recs), "err": fmt.Sprint(err, " ", perr)})
 			}
 		}
 	case "abort":
@@ -583,6 +566,25 @@ func TestTxnETLChild(t *testing.T) {
 	}
 }
 
+// listStable lists topic's high watermarks and last stable offsets.
+func listStable(ctx context.Context, adm *kadm.Client, topic string) (hwm, lso kadm.ListedOffsets, err error) {
+	hwm, err = adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = hwm.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("high watermarks: %w", err)
+	}
+	lso, err = adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = lso.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("last stable offsets: %w", err)
+	}
+	return hwm, lso, nil
+}
+
 // endsAgree fails the test unless topic's last stable offsets equal its high watermarks
 // (no transaction is left open).
 func endsAgree(t *testing.T, addr, topic string) {
@@ -590,16 +592,9 @@ func endsAgree(t *testing.T, addr, topic string) {
 	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	lso, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = lso.Error()
-	}
-	hwm, err2 := adm.ListEndOffsets(ctx, topic)
-	if err2 == nil {
-		err2 = hwm.Error()
-	}
-	if err != nil || err2 != nil {
-		t.Fatalf("list offsets of %s: %v %v", topic, err, err2)
+	hwm, lso, err := listStable(ctx, adm, topic)
+	if err != nil {
+		t.Fatalf("list offsets of %s: %v", topic, err)
 	}
 	hwm.Each(func(o kadm.ListedOffset) {
 		if l, _ := lso.Lookup(topic, o.Partition); l.Offset != o.Offset {
@@ -686,10 +681,7 @@ func TestTxnKafkajsProduce(t *testing.T) {
 // the committed records, read_uncommitted both, before and after a restart of the stack.
 func TestTxnKcatProduce(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
-	bin, err := exec.LookPath("kcat")
-	if err != nil {
-		t.Skip("kcat not installed (apt-get install -y kcat)")
-	}
+	bin := kcatBin(t)
 	const topic, parts = "kcat-txn", 3
 	s := rcStart(t, t.TempDir(), "")
 	s.createTopic(t, topic, parts)

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
 func TestTxnCrashKill9(t *testing.T) {
@@ -39,12 +40,7 @@ func TestTxnCrashKill9(t *testing.T) {
 	}
 	bin := buildGateway(t)
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := cluster.FreeTCP(t)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	child := startCrashChild(t, bin, dir, addr)
 	t.Cleanup(func() { child.cmd.Process.Kill() })

@@ -108,26 +108,11 @@ func BenchmarkMeshHop(b *testing.B) {
 		return topic
 	}
 	produce := func(b *testing.B, addr, topic string, n int) {
-		cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-			kgo.ProducerBatchCompression(kgo.NoCompression()))
-		var failed atomic.Int64
-		var firstErr atomic.Value
+		cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		for range n {
-			cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
+		if err := kafkaclients.ProduceAll(ctx, cl, topic, value, n); err != nil {
 			b.Fatalf("produce %d records to %s: %v%s", n, addr, err, logsOf())
-		}
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d records failed, first: %v%s", f, n, firstErr.Load(), logsOf())
 		}
 		cl.Close()
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
@@ -20,7 +21,6 @@ import (
 // Each op is one CreateTopics of a new 1-partition topic and one OffsetCommit; p50/p99 of
 // each are reported.
 func BenchmarkQuorumMetadataWrite(b *testing.B) {
-	cluster.RequireQuorum(b)
 	for _, v := range []struct {
 		impl    string
 		brokers int
@@ -54,10 +54,8 @@ func BenchmarkQuorumMetadataWrite(b *testing.B) {
 				}
 				creates, commits = append(creates, mid.Sub(start)), append(commits, time.Since(mid))
 			}
-			b.ReportMetric(ms(percentile(creates, 0.5)), "create-p50-ms")
-			b.ReportMetric(ms(percentile(creates, 0.99)), "create-p99-ms")
-			b.ReportMetric(ms(percentile(commits, 0.5)), "commit-p50-ms")
-			b.ReportMetric(ms(percentile(commits, 0.99)), "commit-p99-ms")
+			benchtest.ReportMs(b, "create-", creates)
+			benchtest.ReportMs(b, "commit-", commits)
 		})
 	}
 }
@@ -67,7 +65,6 @@ func BenchmarkQuorumMetadataWrite(b *testing.B) {
 // gateway, each tried every 50 ms), over QUORUM_BENCH_KILLS kills (default 20) per op; p50 and
 // p99 reported. Target in issue #15: p99 ≤ 3 s.
 func BenchmarkQuorumFailover(b *testing.B) {
-	cluster.RequireQuorum(b)
 	kills := 20
 	if v, err := strconv.Atoi(os.Getenv("QUORUM_BENCH_KILLS")); err == nil && v > 0 {
 		kills = v
@@ -87,9 +84,6 @@ func BenchmarkQuorumFailover(b *testing.B) {
 			leader.Start(b)
 		}
 	}
-	b.ReportMetric(ms(percentile(failovers, 0.5)), "failover-p50-ms")
-	b.ReportMetric(ms(percentile(failovers, 0.99)), "failover-p99-ms")
+	benchtest.ReportMs(b, "failover-", failovers)
 	w.Stop()
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -20,7 +20,6 @@ import (
 // the one broker clients see there). After the leader is killed, both name the new leader,
 // DescribeQuorum at a higher epoch.
 func TestQuorumDescribe(t *testing.T) {
-	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg := workload.Config{Seeds: []string{c.Gateways[0].Addr}, Dial: c.Dialer()}
 	cl := cfg.Client(t)

@@ -3,8 +3,6 @@ package quorum_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +21,7 @@ func TestMain(m *testing.M) { cluster.Main(m) }
 // then the gateways.
 func startQuorum(t testing.TB, o cluster.Options) *cluster.Cluster {
 	t.Helper()
+	cluster.RequireQuorum(t)
 	var c *cluster.Cluster
 	seeds := o.Brokers
 	o.BrokerArgs = func(b *cluster.Broker) []string {
@@ -185,28 +184,9 @@ func check(t testing.TB, cfg workload.Config, w *workload.Workload) checker.Repo
 	t.Helper()
 	w.Stop()
 	workload.Final(t, cfg, w.Topics())
-	h := cfg.Rec.History()
-	rep := checker.Check(h)
-	if !rep.OK() {
-		if f, err := os.Create(filepath.Join(t.ArtifactDir(), "history.json")); err == nil {
-			_ = h.WriteJSON(f)
-			f.Close()
-		}
-		t.Fatalf("checker: %s", rep.String())
-	}
+	rep := workload.Check(t, cfg.Rec.History())
 	t.Log("checker: " + rep.String())
 	return rep
-}
-
-// percentile of sorted ds (nearest rank).
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
 }
 
 // randomNodeID is a NodeId nobody has.

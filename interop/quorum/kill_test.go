@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 )
@@ -15,7 +16,6 @@ import (
 // logged (p50/p99 at the end), not asserted: this machine is shared. Afterwards the checker
 // finds every acknowledged record, topic, config, commit, and no producer id handed out twice.
 func TestQuorumLeaderKill(t *testing.T) {
-	cluster.RequireQuorum(t)
 	cycles := killCycles(20)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, true, 0)
@@ -39,8 +39,8 @@ func TestQuorumLeaderKill(t *testing.T) {
 	}
 	caughtUp(t, c, time.Minute)
 	t.Logf("failover (kill → first successful metadata write) over %d kills: p50 %v, p99 %v, max %v; leaders killed: %v",
-		len(failovers), percentile(failovers, 0.5).Round(time.Millisecond), percentile(failovers, 0.99).Round(time.Millisecond),
-		percentile(failovers, 1).Round(time.Millisecond), killed)
+		len(failovers), benchtest.Percentile(failovers, 0.5).Round(time.Millisecond), benchtest.Percentile(failovers, 0.99).Round(time.Millisecond),
+		benchtest.Percentile(failovers, 1).Round(time.Millisecond), killed)
 	rep := check(t, cfg, w)
 	if rep.AckedTopics == 0 || rep.AckedCommits == 0 || rep.ProducerIDs == 0 || rep.AckedSends == 0 {
 		t.Fatalf("the workload did not exercise every operation: %s", rep.String())

@@ -16,7 +16,6 @@ import (
 // new raft id (never voting with a forgotten log), the old raft id must leave the voters, it
 // must hold the cluster's state again, and nothing acknowledged is lost.
 func TestQuorumWipedBrokerRejoins(t *testing.T) {
-	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, false, 0)
 	for _, which := range []string{"follower", "leader"} {
@@ -72,7 +71,6 @@ func TestQuorumWipedBrokerRejoins(t *testing.T) {
 // the leadership to another voter first, which removes it). The quorum is then the three
 // others, and nothing acknowledged is lost.
 func TestQuorumAddRemove(t *testing.T) {
-	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Spares: 1, Gateways: 1})
 	cfg, w := startLoad(t, c, false, 0)
 	spare := c.Brokers[3]

@@ -13,7 +13,6 @@ import (
 // rather than acknowledge anything on its own (three cycles). The checker then finds every
 // acknowledged record, topic, commit and producer id, and no committed offset going back.
 func TestQuorumLeaderPaused(t *testing.T) {
-	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(t, c, true, 0)
 	for cycle := range 3 {

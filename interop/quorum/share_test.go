@@ -23,7 +23,6 @@ import (
 // (broker/controller/sharestate.go); before, the new leader knew nothing of the group and its
 // share partitions restarted at the end of the log, so the rest was never delivered.
 func TestQuorumShareGroup(t *testing.T) {
-	cluster.RequireQuorum(t)
 	c := startQuorum(t, cluster.Options{Brokers: 3, Gateways: 1})
 	caughtUp(t, c, time.Minute)
 	const topic, group, parts, records = "jobs", "workers", 6, 600

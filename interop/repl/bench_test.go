@@ -7,13 +7,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
@@ -68,18 +68,11 @@ func BenchmarkReplProduce(b *testing.B) {
 	}
 	value := make([]byte, benchRecordSize)
 	rand.NewChaCha8([32]byte{1}).Read(value)
-	pids := []int{c.Gateways[0].P.Pid()}
-	names := []string{"gateway"}
-	for _, br := range c.Brokers {
-		pids = append(pids, br.P.Pid())
-		names = append(names, br.Name)
-	}
+	pids, names := serverProcs(c)
 	for _, impl := range []string{"ours", "rf1"} {
 		topicName := "bench-" + impl
 		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
-			cl := kafkaclients.KgoClient(b, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-				kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-				kgo.ProducerBatchCompression(kgo.NoCompression()))
+			cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			for range 3 { // warm: each partition's leader known and connected (round robin)
@@ -118,8 +111,7 @@ func BenchmarkReplProduce(b *testing.B) {
 				lat = append(lat, time.Since(start))
 			}
 			b.StopTimer()
-			b.ReportMetric(ms(percentile(lat, 0.5)), "p50-ms")
-			b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+			benchtest.ReportMs(b, "", lat)
 		})
 	}
 }
@@ -157,42 +149,35 @@ func BenchmarkReplFailover(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(ms(percentile(failovers, 0.5)), "failover-p50-ms")
-	b.ReportMetric(ms(percentile(failovers, 0.99)), "failover-p99-ms")
+	benchtest.ReportMs(b, "failover-", failovers)
 	b.Logf("failover over %d kills: %s", len(failovers), summary(failovers))
 	w.Stop()
 	settled(b, c, cfg, 2*time.Minute)
 	workload.Final(b, cfg, nil)
-	if rep := checker.Check(cfg.Rec.History()); !rep.OK() {
-		b.Fatalf("checker: %s", rep.String())
-	}
+	workload.Check(b, cfg.Rec.History())
 }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // produceTimed produces n records of value to topicName through cl and flushes, failing b if
 // any record fails; it returns the time from the first produce to the end of the flush.
 func produceTimed(b *testing.B, ctx context.Context, cl *kgo.Client, topicName string, value []byte, n int) time.Duration {
 	b.Helper()
-	var failed atomic.Int64
-	var firstErr atomic.Value
 	start := time.Now()
-	for range n {
-		cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		b.Fatalf("flush: %v", err)
-	}
+	err := kafkaclients.ProduceAll(ctx, cl, topicName, value, n)
 	d := time.Since(start)
-	if f := failed.Load(); f > 0 {
-		b.Fatalf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+	if err != nil {
+		b.Fatal(err)
 	}
 	return d
+}
+
+// serverProcs returns the pids and names of c's gateway and brokers, in that order.
+func serverProcs(c *cluster.Cluster) (pids []int, names []string) {
+	pids, names = []int{c.Gateways[0].P.Pid()}, []string{"gateway"}
+	for _, br := range c.Brokers {
+		pids = append(pids, br.P.Pid())
+		names = append(names, br.Name)
+	}
+	return pids, names
 }
 
 // reportThroughput reports records/s and MB/s of b.N records of size bytes moved in d.

@@ -973,10 +973,7 @@ func checkClientRun(t *testing.T, lc libClient, r *clientRun, h checker.History)
 		failed = append(failed, fmt.Sprintf("%s: %s", a.Kind, a.Detail))
 	}
 	if len(failed) > 0 {
-		if f, err := os.Create(filepath.Join(t.ArtifactDir(), "history.json")); err == nil {
-			_ = h.WriteJSON(f)
-			f.Close()
-		}
+		workload.KeepHistory(t, h)
 		t.Errorf("%s: checker: %d anomalies:\n%s", lc.name, len(failed), strings.Join(failed, "\n"))
 	}
 	t.Logf("%s checker: %s", lc.name, rep.String())

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,12 +52,7 @@ func BenchmarkDirectPath(b *testing.B) {
 	createReplicated(b, c, workload.Config{Seeds: []string{c.Gateways[0].Addr}, Topic: topicName, Partitions: 3, ReplicationFactor: 3, ClientOpts: clientOpts})
 	value := make([]byte, benchRecordSize)
 	rand.NewChaCha8([32]byte{2}).Read(value)
-	pids := []int{c.Gateways[0].P.Pid()}
-	names := []string{"gateway"}
-	for _, br := range c.Brokers {
-		pids = append(pids, br.P.Pid())
-		names = append(names, br.Name)
-	}
+	pids, names := serverProcs(c)
 	// measure runs fn (b.N records) between CPU readings and reports the figures.
 	measure := func(b *testing.B, fn func(ctx context.Context)) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -78,25 +72,10 @@ func BenchmarkDirectPath(b *testing.B) {
 	}
 	// produce writes n records through seed.
 	produce := func(b *testing.B, ctx context.Context, seed string, n int) {
-		cl := kafkaclients.KgoClient(b, seed, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		cl := kafkaclients.KgoClient(b, seed, kafkaclients.BenchProducerOpts()...)
 		defer cl.Close()
-		var failed atomic.Int64
-		var firstErr atomic.Value
-		for range n {
-			cl.Produce(ctx, &kgo.Record{Topic: topicName, Value: value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			})
-		}
-		if err := cl.Flush(ctx); err != nil {
-			b.Fatalf("flush: %v", err)
-		}
-		if f := failed.Load(); f > 0 {
-			b.Fatalf("%d of %d records failed, first: %v", f, n, firstErr.Load())
+		if err := kafkaclients.ProduceAll(ctx, cl, topicName, value, n); err != nil {
+			b.Fatal(err)
 		}
 	}
 	for _, impl := range []string{"ours", "gateway"} {

@@ -130,14 +130,21 @@ func (e *env) allPartitionsAck(t *testing.T, since time.Time) time.Duration {
 	return worst
 }
 
+// leaderOut takes p's leader out with stop (its Kill or Pause) and waits until records on p
+// are acknowledged again (d after the stop, at) under another leader (now).
+func (e *env) leaderOut(t *testing.T, p partition, stop func()) (at time.Time, d time.Duration, now partition) {
+	t.Helper()
+	at = time.Now()
+	stop()
+	d = e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
+	return at, d, e.newLeader(t, p, p.LeaderProc)
+}
+
 // partitionLeaderKill: the leader of a partition SIGKILLed; the two others elect a
 // leader that acknowledges records on it again; the killed broker restarts and catches up.
 func partitionLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration) {
 	victim := p.LeaderProc
-	at := time.Now()
-	victim.Kill()
-	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
-	now := e.newLeader(t, p, victim)
+	at, d, now := e.leaderOut(t, p, victim.Kill)
 	e.allPartitionsAck(t, at)
 	victim.Start(t)
 	return fmt.Sprintf("killed %s, leader of p%d (epoch %d); now led by %s (epoch %d)", victim.Name, p.ID, p.LeaderEpoch, now.LeaderProc.Name, now.LeaderEpoch), d
@@ -181,10 +188,7 @@ func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration)
 // still believes it leads.
 func leaderPause(t *testing.T, e *env, p partition) (string, time.Duration) {
 	victim := p.LeaderProc
-	at := time.Now()
-	victim.Pause()
-	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
-	now := e.newLeader(t, p, victim)
+	_, d, now := e.leaderOut(t, p, victim.Pause)
 	answer, err := stalePauseProduce(t, e, victim, p)
 	victim.Resume()
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/interop/checker"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
@@ -359,14 +359,7 @@ func check(t testing.TB, c *cluster.Cluster, cfg workload.Config, w *workload.Wo
 	settled(t, c, cfg, 2*time.Minute)
 	workload.Final(t, cfg, w.Topics())
 	h := cfg.Rec.History()
-	rep := checker.Check(h)
-	if !rep.OK() {
-		if f, err := os.Create(filepath.Join(t.ArtifactDir(), "history.json")); err == nil {
-			_ = h.WriteJSON(f)
-			f.Close()
-		}
-		t.Fatalf("checker: %s", rep.String())
-	}
+	rep := workload.Check(t, h)
 	if rep.AckedSends == 0 || rep.ReadRecords == 0 || rep.AckedCommits == 0 || rep.OffsetReads == 0 {
 		t.Fatalf("the workload did not exercise every operation: %s", rep.String())
 	}
@@ -410,20 +403,9 @@ func consumed(h checker.History) string {
 	return strings.Join(out, "; ")
 }
 
-// percentile of ds (nearest rank).
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(p*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
-}
-
 func summary(ds []time.Duration) string {
-	return fmt.Sprintf("p50 %v, p99 %v, max %v over %d", percentile(ds, 0.5).Round(time.Millisecond),
-		percentile(ds, 0.99).Round(time.Millisecond), percentile(ds, 1).Round(time.Millisecond), len(ds))
+	return fmt.Sprintf("p50 %v, p99 %v, max %v over %d", benchtest.Percentile(ds, 0.5).Round(time.Millisecond),
+		benchtest.Percentile(ds, 0.99).Round(time.Millisecond), benchtest.Percentile(ds, 1).Round(time.Millisecond), len(ds))
 }
 
 func tp(topic string, p int32) checker.TP { return checker.TP{Topic: topic, Partition: p} }

@@ -242,9 +242,7 @@ func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl s
 		}
 		*blocked = path == "relay"
 		waitReplicaPaths(b, c, path)
-		cl := kafkaclients.KgoClient(b, c.Gateways[0].Addr, kgo.Dialer(c.Dialer()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
-			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1<<16), kgo.MaxProduceRequestsInflightPerBroker(5),
-			kgo.ProducerBatchCompression(kgo.NoCompression()))
+		cl := kafkaclients.KgoClient(b, c.Gateways[0].Addr, append(kafkaclients.BenchProducerOpts(), kgo.Dialer(c.Dialer()))...)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		// Connections and metadata first, outside the timing.

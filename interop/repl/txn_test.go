@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/interop/cluster"
 	"github.com/meshkafka/meshkafka/interop/workload"
 )
@@ -95,29 +96,17 @@ func TestReplTxnPipeline(t *testing.T) {
 				t.Errorf("begin: %v", err)
 				return
 			}
-			var perr atomic.Value
-			var pwg sync.WaitGroup
-			for _, r := range recs {
-				pwg.Add(1)
-				sess.Produce(ctx, &kgo.Record{Key: r.Key, Value: []byte("out-" + strings.TrimPrefix(string(r.Value), "in-"))}, func(_ *kgo.Record, err error) {
-					if err != nil {
-						perr.Store(err)
-					}
-					pwg.Done()
-				})
+			outs := make([]*kgo.Record, len(recs))
+			for i, r := range recs {
+				outs[i] = &kgo.Record{Key: r.Key, Value: []byte("out-" + strings.TrimPrefix(string(r.Value), "in-"))}
 			}
-			pwg.Wait()
-			how := kgo.TryCommit
-			if perr.Load() != nil {
-				how = kgo.TryAbort
-			}
-			committed, err := sess.End(ctx, how)
+			committed, perr, err := kafkaclients.ProduceAndEnd(ctx, sess, outs)
 			switch {
 			case committed:
 				moved.Add(int64(len(recs)))
 			case ctx.Err() == nil:
 				aborts.Add(1)
-				t.Logf("transaction not committed (%d records; produce error %v; end error %v): the session retries them", len(recs), perr.Load(), err)
+				t.Logf("transaction not committed (%d records; produce error %v; end error %v): the session retries them", len(recs), perr, err)
 			}
 		}
 	})

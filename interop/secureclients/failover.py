@@ -15,22 +15,12 @@ change), {"op":"commit",partition,offset}, {"op":"error",err} (an error that rea
 application: a failed delivery, a fatal client error, an error event from poll),
 {"op":"done"}. librdkafka's own log and its transient errors (its retries) go to stderr. Exit
 status 0 unless an error reached the application."""
-import json
 import os
 import sys
-import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
-
-def out(**o):
-    sys.stdout.write(json.dumps(o) + "\n")
-    sys.stdout.flush()
-
-
-def log(msg):
-    sys.stderr.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+from clientio import log, out
 
 
 topic, n = os.environ["TOPIC"], int(os.environ["N"])

@@ -20,23 +20,13 @@ txn_clients_test.go. One role per process, sys.argv[1]:
 
 Settings from the environment: BROKER (host:port) and the names above. A fatal error prints
 {"op":"fatal","err":...} and exits 3; librdkafka's transient errors go to stderr."""
-import json
 import os
 import sys
-import time
 
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException,
                              Producer, TopicPartition)
 
-
-def out(**o):
-    sys.stdout.write(json.dumps(o) + "\n")
-    sys.stdout.flush()
-
-
-def log(msg):
-    sys.stderr.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
-    sys.stderr.flush()
+from clientio import log, out
 
 
 def fatal(what, err):

@@ -3,6 +3,8 @@ package workload
 import (
 	"context"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -127,4 +129,24 @@ func drain(ctx context.Context, tb testing.TB, cfg Config, p int32, lo, hi int64
 		})
 	}
 	return d
+}
+
+// Check runs the checker on h; with anomalies it keeps h (KeepHistory) and fails tb.
+func Check(tb testing.TB, h checker.History) checker.Report {
+	tb.Helper()
+	rep := checker.Check(h)
+	if !rep.OK() {
+		KeepHistory(tb, h)
+		tb.Fatalf("checker: %s", rep.String())
+	}
+	return rep
+}
+
+// KeepHistory writes h as history.json into tb's artifact directory, for the post-mortem of
+// a failed run (best effort).
+func KeepHistory(tb testing.TB, h checker.History) {
+	if f, err := os.Create(filepath.Join(tb.ArtifactDir(), "history.json")); err == nil {
+		_ = h.WriteJSON(f)
+		f.Close()
+	}
 }

@@ -31,10 +31,7 @@ func TestWorkloadRecordsEveryActor(t *testing.T) {
 	w.Stop()
 	workload.Final(t, w.Config(), nil)
 	h := cfg.Rec.History()
-	rep := checker.Check(h)
-	if !rep.OK() {
-		t.Fatalf("checker: %s", rep.String())
-	}
+	rep := workload.Check(t, h)
 	producers, consumers := map[string]bool{}, map[string]bool{}
 	for _, s := range h.Sends {
 		producers[s.Producer] = true

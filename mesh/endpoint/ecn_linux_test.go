@@ -11,23 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ipv4TOS and ipv6TClass build a received datagram's control data carrying its ECN field.
-func ipv4TOS(tos byte) []byte {
-	b := make([]byte, unix.CmsgSpace(1))
+// cmsg builds one control message of level and type carrying data, laid out as the kernel
+// hands it to recvmsg.
+func cmsg(level, typ int32, data []byte) []byte {
+	b := make([]byte, unix.CmsgSpace(len(data)))
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_TOS
-	h.SetLen(unix.CmsgLen(1))
-	b[unix.CmsgLen(0)] = tos
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(len(data)))
+	copy(b[unix.CmsgLen(0):], data)
 	return b
 }
 
+// ipv4TOS and ipv6TClass build a received datagram's control data carrying its ECN field.
+func ipv4TOS(tos byte) []byte { return cmsg(unix.IPPROTO_IP, unix.IP_TOS, []byte{tos}) }
+
 func ipv6TClass(tc uint32) []byte {
-	b := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_TCLASS
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], tc)
-	return b
+	return cmsg(unix.IPPROTO_IPV6, unix.IPV6_TCLASS, binary.NativeEndian.AppendUint32(nil, tc))
 }
 
 // markCE sets CE on ECT(0) and ECT(1) datagrams, keeps the rest of the TOS / traffic class,
@@ -67,9 +66,7 @@ func TestMarkCE(t *testing.T) {
 
 // The socket marks one ECN-capable datagram of a run when the gate asks, and counts it.
 func TestSockDeliverMarksOne(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, false)
-	defer s.Close()
+	s, _ := testSock(t, false)
 	fc := newFakeConns()
 	fc.set(srcA, 0)
 	s.gate, _ = testGate(fc)
@@ -94,10 +91,5 @@ func TestSockDeliverMarksOne(t *testing.T) {
 
 // groCmsg is the UDP_GRO control message the kernel adds to a coalesced buffer.
 func groCmsg(size uint16) []byte {
-	b := make([]byte, unix.CmsgSpace(2))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_GRO
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(b[unix.CmsgLen(0):], size)
-	return b
+	return cmsg(unix.IPPROTO_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint16(nil, size))
 }

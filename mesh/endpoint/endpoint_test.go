@@ -352,6 +352,15 @@ func TestGarbageAndAbortedHandshakes(t *testing.T) {
 	roundTrip(t, c, []byte("survived"))
 }
 
+// testSock is a sock (with GRO if gro) on a new loopback socket, closed when the test ends.
+func testSock(t testing.TB, gro bool) (*sock, *net.UDPConn) {
+	t.Helper()
+	uc := mustUDP(t)
+	s := newSock(uc, gro)
+	t.Cleanup(func() { s.Close() })
+	return s, uc
+}
+
 func mustUDP(t testing.TB) *net.UDPConn {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -16,9 +16,7 @@ import (
 // and leaves ReadBatch as the original datagrams, in order, across
 // several calls, with the filter applied to each.
 func TestGROSplit(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, true)
-	defer s.Close()
+	s, uc := testSock(t, true)
 	if !s.gro {
 		t.Skip("UDP GRO not available")
 	}

@@ -53,6 +53,14 @@ var (
 
 // testGate is a gate with small round limits on a fake clock (returned, at the Unix
 // epoch), whose pause between looks at the progress is one fake millisecond.
+// srcAGate is testGate on fake connections from srcA alone, nothing processed yet.
+func srcAGate() (*fakeConns, *rxGate, *clock.Fake) {
+	fc := newFakeConns()
+	fc.set(srcA, 0)
+	g, clk := testGate(fc)
+	return fc, g, clk
+}
+
 func testGate(fc *fakeConns) (*rxGate, *clock.Fake) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	g := newRxGate(clk, fc.progress)
@@ -125,9 +133,7 @@ func TestRxGateBacklogBelowLimit(t *testing.T) {
 // resume, and no longer.
 func TestRxGateHoldsUntilResume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fc := newFakeConns()
-		fc.set(srcA, 0)
-		g, clk := testGate(fc)
+		fc, g, clk := srcAGate()
 		g.admit(srcA, 900)
 		done := admitAsync(g, srcA, 300) // backlog 1200 > 1000
 		synctest.Wait()
@@ -158,9 +164,7 @@ func TestRxGateHoldsUntilResume(t *testing.T) {
 // a stall period without any progress ends the hold and re-bases the estimate.
 func TestRxGateStallRebases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fc := newFakeConns()
-		fc.set(srcA, 0)
-		g, clk := testGate(fc)
+		fc, g, clk := srcAGate()
 		done := admitAsync(g, srcA, 5000)
 		for i := range 15 { // 15 ms, 1 byte processed per ms: slow but moving
 			fc.set(srcA, uint64(i+1))
@@ -214,9 +218,7 @@ func TestRxGateRebase(t *testing.T) {
 // The socket consults the gate for every datagram it hands over, with the datagram's
 // source and size, in runs per source.
 func TestSockDeliverAdmitsPerSource(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, false)
-	defer s.Close()
+	s, _ := testSock(t, false)
 	type admitted struct {
 		from netip.AddrPort
 		n    int
@@ -292,9 +294,7 @@ func TestEndpointRxProgress(t *testing.T) {
 // it took a batch off its queue), with no timer needed.
 func TestSockPauseEndsOnWrite(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		uc := mustUDP(t)
-		s := newSock(uc, false)
-		defer s.Close()
+		s, uc := testSock(t, false)
 		clk := clock.NewFake(time.Unix(0, 0)) // never advanced: only a write can end the pause
 		s.setGate(clk, newFakeConns().progress)
 		// A write while nobody waits leaves nothing behind for a later pause.
@@ -323,9 +323,7 @@ func TestSockPauseEndsOnWrite(t *testing.T) {
 // Above mark the gate asks for a mark, then not again until markGap more bytes were handed
 // over; below mark never; a re-base re-arms it.
 func TestRxGateMarks(t *testing.T) {
-	fc := newFakeConns()
-	fc.set(srcA, 0)
-	g, _ := testGate(fc)
+	fc, g, _ := srcAGate()
 	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 500, 0
 	var got []bool
 	for range 8 { // backlog 300, 600, ..., 2400
@@ -384,9 +382,7 @@ func TestRxGateOffByDefault(t *testing.T) {
 
 // A source is marked at most once per markEvery, however many bytes go by.
 func TestRxGateMarkEvery(t *testing.T) {
-	fc := newFakeConns()
-	fc.set(srcA, 0)
-	g, clk := testGate(fc)
+	_, g, clk := srcAGate()
 	g.limit, g.resume, g.mark, g.markGap, g.markEvery = 1<<30, 1<<29, 1000, 300, 200*time.Millisecond
 	var got []bool
 	for range 6 { // backlog 300 ... 1800: over the mark from the 4th admit on

@@ -14,9 +14,7 @@ import (
 // ReadBatch drops what the filter claims and hands the rest on in order,
 // each with its own bytes and source, inside the caller's buffers.
 func TestSockReadBatchCompaction(t *testing.T) {
-	uc := mustUDP(t)
-	s := newSock(uc, true)
-	defer s.Close()
+	s, uc := testSock(t, true)
 	s.setFilter(func(p []byte, from netip.AddrPort) bool { return strings.HasPrefix(string(p), "drop") })
 
 	senders := []*net.UDPConn{mustUDP(t), mustUDP(t)}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/internal/clock"
-	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -15,11 +15,7 @@ import (
 // no OnChange, no address-book entry), and the directory never holds more than MaxNodes
 // nodes however many fresh keys announce themselves; expired entries make room again.
 func TestBelieveAndMaxNodes(t *testing.T) {
-	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	ep := magicep.Loopback(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	members := map[key.PublicKey]bool{}
 	var changes []Change

@@ -253,14 +253,26 @@ func (c *CrashFS) CrashReorder(r *rand.Rand) { c.crash(r, true) }
 
 // CrashAny crashes in one of the three ways above, chosen by r (Crash, CrashTear or
 // CrashReorder, each as likely), for randomized crash tests.
-func (c *CrashFS) CrashAny(r *rand.Rand) {
-	switch r.IntN(3) {
+func (c *CrashFS) CrashAny(r *rand.Rand) { CrashBy(c, r.IntN(3), r) }
+
+// Crasher is a file system that can lose power in the three ways of CrashFS: CrashFS and
+// DirFaultFS.
+type Crasher interface {
+	Crash()
+	CrashTear(r *rand.Rand)
+	CrashReorder(r *rand.Rand)
+}
+
+// CrashBy crashes fs the way mode says: 0 Crash, 1 CrashTear, anything else CrashReorder (r
+// choosing what survives), for crash tests that try each way in turn.
+func CrashBy(fs Crasher, mode int, r *rand.Rand) {
+	switch mode {
 	case 0:
-		c.Crash()
+		fs.Crash()
 	case 1:
-		c.CrashTear(r)
+		fs.CrashTear(r)
 	default:
-		c.CrashReorder(r)
+		fs.CrashReorder(r)
 	}
 }
 

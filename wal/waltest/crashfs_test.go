@@ -13,6 +13,17 @@ import (
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
+// durableFile returns a CrashFS holding the file /d/a with data, synced, in the synced
+// directory /d.
+func durableFile(t *testing.T, data []byte) *waltest.CrashFS {
+	t.Helper()
+	c := waltest.NewCrashFS()
+	c.MkdirAll("/d", 0o755)
+	write(t, c, "/d/a", data, true)
+	c.SyncDir("/d")
+	return c
+}
+
 func write(t *testing.T, c *waltest.CrashFS, name string, data []byte, sync bool) {
 	t.Helper()
 	f, err := c.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
@@ -63,11 +74,8 @@ func TestCrashDropsUnsynced(t *testing.T) {
 func TestCrashTearKeepsOnlyUnsyncedPrefix(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 200 {
-		c := waltest.NewCrashFS()
-		c.MkdirAll("/d", 0o755)
 		synced := bytes.Repeat([]byte{1}, 100)
-		write(t, c, "/d/a", synced, true)
-		c.SyncDir("/d")
+		c := durableFile(t, synced)
 		tail := bytes.Repeat([]byte{2}, 500)
 		write(t, c, "/d/a", tail, false)
 		c.CrashTear(r)
@@ -89,10 +97,7 @@ func TestCrashTearKeepsOnlyUnsyncedPrefix(t *testing.T) {
 }
 
 func TestFlipBitAndReadAt(t *testing.T) {
-	c := waltest.NewCrashFS()
-	c.MkdirAll("/d", 0o755)
-	write(t, c, "/d/a", []byte{0, 0, 0}, true)
-	c.SyncDir("/d")
+	c := durableFile(t, []byte{0, 0, 0})
 	if err := c.FlipBit("/d/a", 9); err != nil {
 		t.Fatal(err)
 	}
@@ -119,10 +124,7 @@ func TestFlipBitAndReadAt(t *testing.T) {
 }
 
 func TestFailSyncsLinuxSemantics(t *testing.T) {
-	c := waltest.NewCrashFS()
-	c.MkdirAll("/d", 0o755)
-	write(t, c, "/d/a", []byte("durable|"), true)
-	c.SyncDir("/d")
+	c := durableFile(t, []byte("durable|"))
 	f, _ := c.OpenFile("/d/a", os.O_RDWR, 0)
 	if _, err := f.WriteAt([]byte("lost|"), 8); err != nil {
 		t.Fatal(err)
@@ -174,11 +176,8 @@ func TestCrashTearTearsOverwrites(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	mixed := false
 	for range 50 {
-		c := waltest.NewCrashFS()
-		c.MkdirAll("/d", 0o755)
 		old := bytes.Repeat([]byte{1}, 2048)
-		write(t, c, "/d/a", old, true)
-		c.SyncDir("/d")
+		c := durableFile(t, old)
 		f, _ := c.OpenFile("/d/a", os.O_RDWR, 0)
 		f.WriteAt(bytes.Repeat([]byte{2}, 2048), 0)
 		c.CrashTear(r)

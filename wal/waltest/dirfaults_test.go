@@ -27,6 +27,21 @@ func writeSynced(t *testing.T, d *DirFaultFS, name, data string) {
 	}
 }
 
+// durableTree creates /a/b/f with data in d, the file and every directory on its path
+// synced.
+func durableTree(t *testing.T, d *DirFaultFS, data string) {
+	t.Helper()
+	if err := d.MkdirAll("/a/b", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeSynced(t, d, "/a/b/f", data)
+	for _, dir := range []string{"/a/b", "/a", "/"} {
+		if err := d.SyncDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestDirFaultMkdirLostWithoutParentSync(t *testing.T) {
 	d := NewDirFaultFS()
 	if err := d.MkdirAll("/a/b", 0o755); err != nil {
@@ -40,15 +55,7 @@ func TestDirFaultMkdirLostWithoutParentSync(t *testing.T) {
 	if _, err := d.ReadDir("/a/b"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("directory b survived a crash without SyncDir(/a): %v", err)
 	}
-	if err := d.MkdirAll("/a/b", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeSynced(t, d, "/a/b/f", "x")
-	for _, dir := range []string{"/a/b", "/a", "/"} {
-		if err := d.SyncDir(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
+	durableTree(t, d, "x")
 	d.Crash()
 	if got, err := d.ReadFile("/a/b/f"); err != nil || string(got) != "x" {
 		t.Fatalf("synced tree lost: %q %v", got, err)
@@ -57,15 +64,7 @@ func TestDirFaultMkdirLostWithoutParentSync(t *testing.T) {
 
 func TestDirFaultRemoveAllLostWithoutParentSync(t *testing.T) {
 	d := NewDirFaultFS()
-	if err := d.MkdirAll("/a/b", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeSynced(t, d, "/a/b/f", "data")
-	for _, dir := range []string{"/a/b", "/a", "/"} {
-		if err := d.SyncDir(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
+	durableTree(t, d, "data")
 	if err := d.RemoveAll("/a/b"); err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,17 @@ func (h *HookFS) call(op, name string) error {
 	return h.before(op, name)
 }
 
+// hooked runs do, an operation op on name, once the hook let it through (under ops' read
+// lock, as every operation).
+func (h *HookFS) hooked(op, name string, do func() error) error {
+	h.ops.RLock()
+	defer h.ops.RUnlock()
+	if err := h.call(op, name); err != nil {
+		return err
+	}
+	return do()
+}
+
 func (h *HookFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
 	h.ops.RLock()
 	defer h.ops.RUnlock()
@@ -68,48 +79,23 @@ func (h *HookFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, er
 }
 
 func (h *HookFS) Remove(name string) error {
-	h.ops.RLock()
-	defer h.ops.RUnlock()
-	if err := h.call("remove", name); err != nil {
-		return err
-	}
-	return h.FS.Remove(name)
+	return h.hooked("remove", name, func() error { return h.FS.Remove(name) })
 }
 
 func (h *HookFS) RemoveAll(p string) error {
-	h.ops.RLock()
-	defer h.ops.RUnlock()
-	if err := h.call("removeall", p); err != nil {
-		return err
-	}
-	return h.FS.RemoveAll(p)
+	return h.hooked("removeall", p, func() error { return h.FS.RemoveAll(p) })
 }
 
 func (h *HookFS) Rename(oldname, newname string) error {
-	h.ops.RLock()
-	defer h.ops.RUnlock()
-	if err := h.call("rename", newname); err != nil {
-		return err
-	}
-	return h.FS.Rename(oldname, newname)
+	return h.hooked("rename", newname, func() error { return h.FS.Rename(oldname, newname) })
 }
 
 func (h *HookFS) MkdirAll(p string, perm fs.FileMode) error {
-	h.ops.RLock()
-	defer h.ops.RUnlock()
-	if err := h.call("mkdir", p); err != nil {
-		return err
-	}
-	return h.FS.MkdirAll(p, perm)
+	return h.hooked("mkdir", p, func() error { return h.FS.MkdirAll(p, perm) })
 }
 
 func (h *HookFS) SyncDir(dir string) error {
-	h.ops.RLock()
-	defer h.ops.RUnlock()
-	if err := h.call("syncdir", dir); err != nil {
-		return err
-	}
-	return h.FS.SyncDir(dir)
+	return h.hooked("syncdir", dir, func() error { return h.FS.SyncDir(dir) })
 }
 
 type hookFile struct {
@@ -118,31 +104,20 @@ type hookFile struct {
 	name string
 }
 
-func (f *hookFile) WriteAt(p []byte, off int64) (int, error) {
-	f.h.ops.RLock()
-	defer f.h.ops.RUnlock()
-	if err := f.h.call("write", f.name); err != nil {
-		return 0, err
-	}
-	return f.File.WriteAt(p, off)
+func (f *hookFile) WriteAt(p []byte, off int64) (n int, err error) {
+	err = f.h.hooked("write", f.name, func() error {
+		n, err = f.File.WriteAt(p, off)
+		return err
+	})
+	return n, err
 }
 
 func (f *hookFile) Sync() error {
-	f.h.ops.RLock()
-	defer f.h.ops.RUnlock()
-	if err := f.h.call("sync", f.name); err != nil {
-		return err
-	}
-	return f.File.Sync()
+	return f.h.hooked("sync", f.name, f.File.Sync)
 }
 
 func (f *hookFile) Truncate(size int64) error {
-	f.h.ops.RLock()
-	defer f.h.ops.RUnlock()
-	if err := f.h.call("truncate", f.name); err != nil {
-		return err
-	}
-	return f.File.Truncate(size)
+	return f.h.hooked("truncate", f.name, func() error { return f.File.Truncate(size) })
 }
 
 // CrashAt returns a HookFS hook that lets n-1 operations through, then calls crash (a

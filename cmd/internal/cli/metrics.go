@@ -51,14 +51,7 @@ func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger, root ht
 	if root != nil {
 		mux.Handle("/", root)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("metrics server", "err", err)
-		}
-	}()
+	shutdown := ServeHTTP(ln, mux, 5*time.Second, func(err error) { log.Warn("metrics server", "err", err) })
 	log.Info("serving metrics", "url", url)
 	if out != nil {
 		fmt.Fprintf(out, "metrics: %s\n", url)
@@ -66,10 +59,27 @@ func ServeMetrics(addr, service string, out io.Writer, log *slog.Logger, root ht
 	return url, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
+		shutdown(ctx)
 		_ = m.Shutdown(ctx)
 	}, nil
+}
+
+// ServeHTTP serves h on ln (headers read within readHeaderTimeout) until shutdown is
+// called, which shuts the server down gracefully within ctx and returns once it stopped.
+// An error that stops serving other than the shutdown goes to failed.
+func ServeHTTP(ln net.Listener, h http.Handler, readHeaderTimeout time.Duration, failed func(error)) (shutdown func(ctx context.Context)) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed(err)
+		}
+	}()
+	return func(ctx context.Context) {
+		_ = srv.Shutdown(ctx)
+		<-done
+	}
 }
 
 // BrokerMetrics exports b's storage counters (read at each scrape):

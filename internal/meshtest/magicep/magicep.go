@@ -1,6 +1,7 @@
 // Package magicep starts a mesh endpoint on a magicsock (endpoint.Options.Paths), the way
 // the mesh binaries run one, for the tests of magicsock and of interop; Lab does so on a
-// natlab internet with an in-memory relay, for the tests of the broker's mesh transports. It is its own package
+// natlab internet with an in-memory relay, for the tests of the broker's mesh transports;
+// Loopback starts a plain endpoint on loopback UDP for the tests that need no more. It is its own package
 // because internal/meshtest cannot import mesh/endpoint: endpoint's own tests import
 // meshtest.
 package magicep
@@ -28,6 +29,19 @@ import (
 func New(t testing.TB, homeRelay string) *endpoint.Endpoint {
 	t.Helper()
 	_, ep := run(t, magicsock.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0", HomeRelay: homeRelay})
+	t.Cleanup(func() { _ = ep.Close() })
+	return ep
+}
+
+// Loopback runs an endpoint with a fresh key on a plain UDP socket bound to 127.0.0.1 (no
+// magicsock: direct loopback paths only) and closes it when t ends (a test may close it
+// earlier).
+func Loopback(t testing.TB) *endpoint.Endpoint {
+	t.Helper()
+	ep, err := endpoint.New(endpoint.Options{BindAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = ep.Close() })
 	return ep
 }
