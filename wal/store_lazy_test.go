@@ -100,8 +100,14 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 	if seed%2 == 1 {
 		storeOpts.MaxOpenFiles = 8
 	}
+	if seed%5 < 3 {
+		// Small journal segments: rolls, and checkpoints retiring segments as spares that
+		// later rolls rename back, under lost and reordered directory operations.
+		storeOpts.SegmentBytes = 4096
+	}
 	models := map[int]*storeModel{}
 	removed := map[int]bool{}
+	var recycled int64
 	const cycles = 4
 	for cycle := range cycles {
 		s := mustOpenStore(t, fs, storeOpts)
@@ -161,7 +167,11 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 				logs[p] = mustOpenLog(t, s, partDir(p), logOpts)
 			}
 		}
+		recycled += s.Stats().SegmentsRecycled
 		fs.CrashAny(r)
+	}
+	if storeOpts.SegmentBytes > 0 && recycled == 0 {
+		t.Fatalf("seed %d: no journal segment was recycled", seed)
 	}
 	s := mustOpenStore(t, fs, storeOpts)
 	defer s.Close()
