@@ -78,8 +78,7 @@ func (s *Store) recover() error {
 		return err
 	}
 	// A new segment at the end (a spare file if there is one: its leftovers are older than
-	// end); then the checkpoint; then the old segments can go (kept as spares, up to
-	// maxJournalSpares).
+	// end); then the checkpoint; then the old segments can go.
 	if s.seg, s.segAlloc, err = s.newSegmentLocked(end); err != nil {
 		return err
 	}
