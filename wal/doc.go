@@ -253,10 +253,12 @@
 // deleted but renamed to a spare file (<20 digits>.spare in commitlog/, at most two kept;
 // segments shorter than SegmentBytes, rolled early as below, are deleted), and the next roll
 // renames a spare to the new segment's name (the directory is fsynced before anything is
-// written into it). A busy Store whose active segment is a new file also gets a zero-filled
-// spare: once a quarter of SegmentBytes (at most 4 MiB) is written into that segment, the
-// checkpointer writes SegmentBytes of zeros into a new spare and fsyncs it (a failure only
-// costs the preallocation), and the next commit rolls to it. Decision (measured, ext4):
+// written into it). A busy Store also gets one zero-filled spare per open: once a quarter of
+// SegmentBytes (at most 4 MiB) is written into a segment that is a new file, the checkpointer
+// writes SegmentBytes of zeros into a new spare and fsyncs it (a failure only costs the
+// preallocation), and the next commit rolls to it. After that the spares are retired
+// segments; a roll that finds none starts a new file and rolls again as soon as a
+// checkpoint retires one. Decision (measured, ext4):
 // writing over blocks a file already has costs about half the CPU of extending a file, and an
 // fdatasync that has no size or block allocation to commit takes about half as long (~140
 // against ~260 µs on this project's test machine), and every acks=all produce waits for one;

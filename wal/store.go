@@ -123,7 +123,7 @@ type Store struct {
 	segAlloc     int64                             // bytes the active segment's file had when it became active (a spare's)
 	spares       []string                          // spare segment files (store_spare.go), names in dir
 	spareSeq     int64                             // the next spare file's number
-	spareAsked   bool                              // appendRec asked the checkpointer for a spare for this segment
+	spareAsked   bool                              // appendRec asked the checkpointer for the Store's one zero-filled spare
 	spareKick    chan struct{}                     // wakes the checkpointer to make a spare
 	syncing      bool                              // a commit leader is writing/fsyncing with mu released
 	commitTarget int64                             // while syncing: the journal position the commit makes durable

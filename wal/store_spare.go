@@ -13,7 +13,13 @@ const (
 	// spareAfterBytes: a Store whose active segment is a new (unallocated) file asks the
 	// checkpointer for a zero-filled spare once this much (or a quarter of SegmentBytes, if
 	// less) was written into it, and rolls to the spare as soon as it is ready; an idle
-	// Store never makes one.
+	// Store never makes one. Once per open: from then on retired segments are the spares
+	// (a checkpoint retires a sealed segment within CheckpointBytes, so while the journal is
+	// written one is ready by the next roll; until then the journal extends a new file, and
+	// rolls to the spare as soon as one is retired). Decision: zero-filling costs about
+	// what extending a file by as much does, so doing it again at every roll that finds no
+	// spare (the first ones after the short first segment) would write more zeros than the
+	// fresh segment it replaces.
 	spareAfterBytes = 4 << 20
 	spareFillChunk  = 1 << 20
 )
@@ -61,7 +67,6 @@ func (s *Store) newSegmentLocked(base int64) (File, int64, error) {
 		f.Close()
 		return nil, 0, err
 	}
-	s.spareAsked = false
 	return f, 0, nil
 }
 
