@@ -426,14 +426,7 @@ func TestCompactCrash(t *testing.T) {
 		clock := newClock()
 		b, h, end := setup(hfs, clock)
 		tear := i%2 == 1
-		hook, _ := waltest.CrashAt(at, func() {
-			if tear {
-				base.CrashTear(r)
-			} else {
-				base.Crash()
-			}
-		})
-		hfs.SetBefore(hook)
+		crashAtOp(hfs, base, at, tear, r)
 		b.Compact(context.Background())
 		b.Close()
 		hfs.SetBefore(nil)

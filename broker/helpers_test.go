@@ -314,3 +314,17 @@ func (e *env) partLog(topic string, part int32) *wal.Log {
 	}
 	return l
 }
+
+// crashAtOp makes hfs crash base at its at-th op from now (waltest.CrashAt; at < 0: never),
+// tearing the unsynced writes with r where tear holds; it returns CrashAt's count of the ops.
+func crashAtOp(hfs *waltest.HookFS, base *waltest.CrashFS, at int64, tear bool, r *rand.Rand) (ops func() int64) {
+	hook, ops := waltest.CrashAt(at, func() {
+		if tear {
+			base.CrashTear(r)
+		} else {
+			base.Crash()
+		}
+	})
+	hfs.SetBefore(hook)
+	return ops
+}
