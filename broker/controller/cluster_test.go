@@ -28,10 +28,7 @@ func batch(v string) []byte {
 // metadata writes again.
 func TestThreeBrokersFailover(t *testing.T) {
 	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	cb := h.waitMembers(2, 3, 3)
+	cb := h.formThree(2)
 	for _, b := range cb.Brokers {
 		if len(b.Direct) == 0 {
 			t.Fatalf("broker %s registered without addresses", b.MeshID)
