@@ -263,11 +263,7 @@ func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
 // A transaction log of the earlier layout (txn/txn.log) is moved into the commit journal at
 // the first open: an open transaction in it is still open, and committed by its producer.
 func TestTxnLegacyLogMoved(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
-	pid, ep := e.initTxn("old", 60000)
-	e.addParts("old", pid, ep, "t", 0)
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "v"))
+	e, pid, ep := txnEnvWithBatch(t, "old", 60000, "v")
 	d0, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"old"}})
 	if err := e.b.Close(); err != nil {
 		t.Fatal(err)

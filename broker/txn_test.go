@@ -24,6 +24,18 @@ func txnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	return b
 }
 
+// txnEnvWithBatch makes a txnEnv with topic t of one partition and a transaction id
+// (timeoutMs) open on it holding one batch of v: the env and the transaction's producer.
+func txnEnvWithBatch(t *testing.T, id string, timeoutMs int32, v string) (*env, int64, int16) {
+	t.Helper()
+	e := txnEnv(t)
+	e.create("t", 1, nil)
+	pid, ep := e.initTxn(id, timeoutMs)
+	e.addParts(id, pid, ep, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, v))
+	return e, pid, ep
+}
+
 func (e *env) initTxn(id string, timeoutMs int32) (int64, int16) {
 	e.t.Helper()
 	resp, err := e.b.InitTxnProducerID(context.Background(), &brokerop.InitTxnProducerIDReq{TransactionalID: id, TimeoutMs: timeoutMs, ProducerID: -1, ProducerEpoch: -1})
@@ -256,11 +268,7 @@ func TestTxnFencing(t *testing.T) {
 // transaction.timeout.ms aborts a stuck transaction (fake clock), fencing its producer; a
 // transaction decided before a crash is completed by the restarted coordinator.
 func TestTxnTimeoutAndRecovery(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
-	pid, ep := e.initTxn("slow", 10000)
-	e.addParts("slow", pid, ep, "t", 0)
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "stuck"))
+	e, pid, ep := txnEnvWithBatch(t, "slow", 10000, "stuck")
 	e.clock.Advance(9 * time.Second)
 	e.b.TxnCheck(context.Background())
 	if _, lso, hw := e.readIso("t", 0, 1); lso == hw {
