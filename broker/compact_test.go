@@ -544,15 +544,7 @@ func FuzzDecodeCleanerState(f *testing.F) {
 	f.Add(encodeCleanerState(cleanerState{}))
 	f.Add(encodeCleanerState(cleanerState{firstDirty: 100, regions: []cleanRegion{{10, 5}, {100, 7}}}))
 	f.Add([]byte("MKCL\x01"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeCleanerState(b)
-		if err != nil {
-			return
-		}
-		if re := encodeCleanerState(s); string(re) != string(b) {
-			t.Fatalf("re-encoded %x, decoded from %x", re, b)
-		}
-	})
+	fuzzSameBytes(f, decodeCleanerState, encodeCleanerState, func(cleanerState) bool { return true })
 }
 
 // TestCleanerStateRegions: tombstone dating by region, and the merge of expired regions.

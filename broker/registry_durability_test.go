@@ -39,11 +39,7 @@ func newDirEnv(t *testing.T) *dirEnv {
 
 func (e *dirEnv) open() {
 	e.t.Helper()
-	b, err := Open(e.cfg)
-	if err != nil {
-		e.t.Fatalf("Open: %v", err)
-	}
-	e.b = b
+	e.b = mustOpen(e.t, e.cfg)
 }
 
 func (e *dirEnv) crash(r *rand.Rand) {
