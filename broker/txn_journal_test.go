@@ -25,8 +25,13 @@ import (
 // AddPartitionsToTxn (the produce adds its partition), and each EndTxn bumps the epoch the
 // producer continues with.
 func TestTxnJournalCrashes(t *testing.T) {
-	t.Run("tv1", func(t *testing.T) { txnJournalCrashes(t, false) })
-	t.Run("tv2", func(t *testing.T) { txnJournalCrashes(t, true) })
+	forTxnVersions(t, txnJournalCrashes)
+}
+
+// forTxnVersions runs f as subtests tv1 and tv2 (transaction.version 2: tv2 true).
+func forTxnVersions(t *testing.T, f func(t *testing.T, tv2 bool)) {
+	t.Run("tv1", func(t *testing.T) { f(t, false) })
+	t.Run("tv2", func(t *testing.T) { f(t, true) })
 }
 
 func txnJournalCrashes(t *testing.T, tv2 bool) {
@@ -209,8 +214,7 @@ func TestTxnUnsyncedProduceCrashes(t *testing.T) {
 // its implicit partition add, its batches and the bumped epoch (TestTxnUnsyncedProduceCrashes
 // checks that a crash can then never commit a transaction that lost records).
 func TestTxnFsyncsPerTransaction(t *testing.T) {
-	t.Run("tv1", func(t *testing.T) { txnFsyncsPerTransaction(t, false) })
-	t.Run("tv2", func(t *testing.T) { txnFsyncsPerTransaction(t, true) })
+	forTxnVersions(t, txnFsyncsPerTransaction)
 }
 
 func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
