@@ -297,9 +297,7 @@ func TestConsumerGroupInvalidRequests(t *testing.T) {
 
 func TestConsumerGroupSessionTimeout(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 4))
-	c1, c2 := &client{names: []string{"a"}}, &client{names: []string{"a"}}
-	h.join(c1)
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	settle(t, 3, c1, c2)
 	// c2 stops heartbeating; c1 keeps going.
 	for range 8 {
@@ -345,9 +343,7 @@ func TestConsumerGroupRebalanceTimeout(t *testing.T) {
 
 func TestConsumerGroupLeave(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 3))
-	c1, c2 := &client{names: []string{"a"}}, &client{names: []string{"a"}}
-	h.join(c1)
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	settle(t, 3, c1, c2)
 	if r := c2.leave(-1); r.ErrorCode != 0 || r.MemberEpoch != -1 || r.MemberID != c2.id {
 		t.Fatalf("leave: %+v", r)
