@@ -170,29 +170,39 @@ func pickReplacement(cands []candidate, members []uint64, racks map[uint64]strin
 // leader replaces replicas whose broker is gone. It runs on every applied change and every
 // Config.MoveEvery.
 func (c *Controller) moveLoop() {
-	t := c.clk.NewTicker(c.cfg.MoveEvery)
+	c.kickedLoop(c.cfg.MoveEvery, c.moveKick, func() {
+		c.driveMoves()
+		if c.isLeader() {
+			c.replaceGone()
+		}
+	})
+}
+
+// kickedLoop runs do after every kick and every tick of every, until the controller closes.
+func (c *Controller) kickedLoop(every time.Duration, kick <-chan struct{}, do func()) {
+	t := c.clk.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-c.quit:
 			return
-		case <-c.moveKick:
+		case <-kick:
 		case <-t.C():
 		}
-		c.driveMoves()
-		if c.isLeader() {
-			c.replaceGone()
-		}
+		do()
+	}
+}
+
+// kick signals on ch (a channel of capacity 1) unless a signal is pending already.
+func kick(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
 // kickMoves asks moveLoop to look at the moves now.
-func (c *Controller) kickMoves() {
-	select {
-	case c.moveKick <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) kickMoves() { kick(c.moveKick) }
 
 // driveMoves takes one step of every reassignment in progress whose partition this broker
 // leads.
