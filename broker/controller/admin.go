@@ -341,10 +341,7 @@ func (c *Controller) AdminHandler() http.Handler {
 // the leader's Kafka id, its term, the commit index, and every voter and learner with the
 // last index known replicated there (raft Match) and when the leader last saw it active.
 func (c *Controller) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
 		st := c.r.Status()
 		c.sampleActive()
 		now := c.clk.Now()

@@ -448,10 +448,7 @@ func (c *Controller) alterReassignmentsLocal(ctx context.Context, req *brokerop.
 // ListReassignments lists the reassignments in progress (Kafka's ListPartitionReassignments),
 // from the leader after a read barrier.
 func (c *Controller) ListReassignments(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
 		toKafka, _ := c.kafkaIDs()
 		wanted := map[TopicPartition]bool{}
 		for _, t := range req.Topics {
@@ -512,10 +509,7 @@ const (
 // replica holding every committed entry, so a partition without a leader waits for such a
 // replica (ELIGIBLE_LEADERS_NOT_AVAILABLE); one with a leader answers ELECTION_NOT_NEEDED.
 func (c *Controller) ElectLeaders(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
 		return c.electLocal(ctx, req), nil
 	}, brokerop.Service.ElectLeaders)
 }

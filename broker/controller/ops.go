@@ -152,10 +152,7 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *brokerop.
 
 // DescribeCluster reports the quorum's brokers and its leader as the controller.
 func (c *Controller) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
 		resp := &brokerop.DescribeClusterResp{ClusterID: c.r.ClusterID()}
 		resp.Brokers, resp.ControllerID = c.brokerInfos()
 		return resp, nil
@@ -209,10 +206,7 @@ func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 	if req.Local {
 		return c.localBrokers(), nil
 	}
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
 		st := c.r.Status()
 		live := c.sampleActive()
 		ms := c.members()
@@ -258,10 +252,7 @@ func (c *Controller) localBrokers() *brokerop.ClusterBrokersResp {
 
 // Placement tells the owners of topics' partitions from the leader's state.
 func (c *Controller) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
 		ts := c.r.Topics()
 		byName := make(map[string]*Topic, len(ts))
 		for i := range ts {
