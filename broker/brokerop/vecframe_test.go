@@ -8,10 +8,15 @@ import (
 )
 
 // vecFramesMatch checks, for each refMin, that the slices of frame and of buffers (the
-// vectored encodings) join to want, the flat encoding of iteration iter; check, if not nil,
-// looks at frame's slices too.
-func vecFramesMatch(t *testing.T, iter int, want []byte, frame, buffers func(refMin int) ([][]byte, error), check func(refMin int, bufs [][]byte)) {
+// vectored encodings) join to flat's frame (iteration iter), and returns that frame; check,
+// if not nil, looks at frame's slices too.
+func vecFramesMatch(t *testing.T, iter int, flat func() ([]byte, error), frame, buffers func(refMin int) ([][]byte, error),
+	check func(refMin int, bufs [][]byte)) []byte {
 	t.Helper()
+	want, err := flat()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, refMin := range []int{0, 1, 100, 1 << 20} {
 		bufs, err := frame(refMin)
 		if err != nil {
@@ -27,6 +32,7 @@ func vecFramesMatch(t *testing.T, iter int, want []byte, frame, buffers func(ref
 			check(refMin, bufs)
 		}
 	}
+	return want
 }
 
 // randBytes returns n random bytes.
@@ -62,11 +68,7 @@ func TestFetchResponseFrameMatchesEncode(t *testing.T) {
 		if iter%7 == 0 {
 			h.Status, h.Message = StatusInternal, "broken"
 		}
-		want, err := EncodeResponse(OpFetch, h, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vecFramesMatch(t, iter, want,
+		want := vecFramesMatch(t, iter, func() ([]byte, error) { return EncodeResponse(OpFetch, h, resp) },
 			func(refMin int) ([][]byte, error) { return FetchResponseFrame(h, resp, refMin) },
 			func(refMin int) ([][]byte, error) { return EncodeResponseBuffers(OpFetch, h, resp, refMin) },
 			func(refMin int, bufs [][]byte) {
@@ -127,11 +129,7 @@ func TestProduceRequestFrameMatchesEncode(t *testing.T) {
 			req.Partitions = append(req.Partitions, p)
 		}
 		h := RequestHeader{RequestID: rng.Uint64(), DeadlineMs: rng.Uint32(), TraceParent: strings.Repeat("0", rng.IntN(60)), TraceState: "k=v"}
-		want, err := EncodeRequest(OpProduce, h, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vecFramesMatch(t, iter, want,
+		want := vecFramesMatch(t, iter, func() ([]byte, error) { return EncodeRequest(OpProduce, h, req) },
 			func(refMin int) ([][]byte, error) { return ProduceRequestFrame(h, req, refMin) },
 			func(refMin int) ([][]byte, error) { return EncodeRequestBuffers(OpProduce, h, req, refMin) },
 			nil)
