@@ -266,9 +266,7 @@ func (c *Controller) Status() QuorumStatus {
 		b := StatusBroker{NodeID: m.NodeID.String(), RaftID: m.RaftID, KafkaID: m.KafkaID, Relay: m.Addr.RelayURL, Addrs: []string{}, Replicas: counts[m.RaftID],
 			Voter: slices.Contains(st.Voters, m.RaftID), Learner: slices.Contains(st.Learners, m.RaftID),
 			Live: m.RaftID == st.RaftID || live[m.RaftID], Leader: m.RaftID == st.Leader}
-		for _, d := range m.Addr.Direct {
-			b.Addrs = append(b.Addrs, d.String())
-		}
+		b.Addrs = appendAddrs(b.Addrs, m.Addr.Direct)
 		if b.Leader {
 			out.LeaderNodeID = b.NodeID
 		}
