@@ -83,41 +83,37 @@ func (s *State) appendBody(b []byte) []byte {
 	}
 	// Trailing sections: tag:uvarint | body:bytes, in ascending tag order, each only when
 	// its part of the state is not empty.
+	var replicas, security, moves, gens []byte // nil: the section is empty
 	if names := s.replicatedTopics(); len(names) > 0 {
-		b = postcard.AppendUvarint(b, sectionReplicas)
-		b = postcard.AppendBytes(b, s.appendReplicated(nil, names))
+		replicas = s.appendReplicated(nil, names)
 	}
 	if !s.sec.empty() {
-		b = postcard.AppendUvarint(b, sectionSecurity)
-		b = postcard.AppendBytes(b, s.sec.appendSection(nil))
+		security = s.sec.appendSection(nil)
 	}
 	if names := s.movingTopics(); len(names) > 0 {
-		b = postcard.AppendUvarint(b, sectionReassignments)
-		b = postcard.AppendBytes(b, s.appendReassignments(nil, names))
-	}
-	if body := s.appendOffsetStamps(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionOffsetStamps)
-		b = postcard.AppendBytes(b, body)
+		moves = s.appendReassignments(nil, names)
 	}
 	if len(s.gens) > 0 {
-		b = postcard.AppendUvarint(b, sectionGenerations)
-		b = postcard.AppendBytes(b, s.appendGenerations(nil))
+		gens = s.appendGenerations(nil)
 	}
-	if body := s.appendGroupMembers(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionGroupMembers)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendKafkaListeners(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionKafkaListeners)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendTxns(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionTxns)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendShares(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionShares)
-		b = postcard.AppendBytes(b, body)
+	for _, sec := range []struct {
+		tag  uint64
+		body []byte
+	}{
+		{sectionReplicas, replicas},
+		{sectionSecurity, security},
+		{sectionReassignments, moves},
+		{sectionOffsetStamps, s.appendOffsetStamps(nil)},
+		{sectionGenerations, gens},
+		{sectionGroupMembers, s.appendGroupMembers(nil)},
+		{sectionKafkaListeners, s.appendKafkaListeners(nil)},
+		{sectionTxns, s.appendTxns(nil)},
+		{sectionShares, s.appendShares(nil)},
+	} {
+		if sec.body != nil {
+			b = postcard.AppendUvarint(b, sec.tag)
+			b = postcard.AppendBytes(b, sec.body)
+		}
 	}
 	return b
 }
