@@ -199,6 +199,24 @@ func (s *State) appendGenerations(b []byte) []byte {
 	return b
 }
 
+// sectionRestorers reads each snapshot section (by tag) into a State.
+var sectionRestorers = map[uint64]func(d *dec, s *State, check func(bool, string, ...any)){
+	sectionReplicas:       restoreReplicated,
+	sectionOffsetStamps:   restoreOffsetStamps,
+	sectionGenerations:    restoreGenerations,
+	sectionGroupMembers:   restoreGroupMembers,
+	sectionReassignments:  restoreReassignments,
+	sectionSecurity:       restoreSecurity,
+	sectionKafkaListeners: restoreKafkaListeners,
+	sectionTxns:           restoreTxns,
+	sectionShares:         restoreShares,
+}
+
+func restoreSecurity(d *dec, s *State, check func(bool, string, ...any)) {
+	s.sec.decodeSection(d)
+	check(d.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
+}
+
 func restoreGenerations(d *dec, s *State, check func(bool, string, ...any)) {
 	n := d.count(2)
 	check(n > 0, "empty section (an empty state has none)")
@@ -507,30 +525,12 @@ func decodeSnapshot(data []byte) (*State, error) {
 				sd.fail(fmt.Errorf(format, args...))
 			}
 		}
-		switch tag {
-		case sectionReplicas:
-			restoreReplicated(sd, s, sectionCheck)
-		case sectionOffsetStamps:
-			restoreOffsetStamps(sd, s, sectionCheck)
-		case sectionGenerations:
-			restoreGenerations(sd, s, sectionCheck)
-		case sectionGroupMembers:
-			restoreGroupMembers(sd, s, sectionCheck)
-		case sectionReassignments:
-			restoreReassignments(sd, s, sectionCheck)
-		case sectionSecurity:
-			s.sec.decodeSection(sd)
-			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
-		case sectionKafkaListeners:
-			restoreKafkaListeners(sd, s, sectionCheck)
-		case sectionTxns:
-			restoreTxns(sd, s, sectionCheck)
-		case sectionShares:
-			restoreShares(sd, s, sectionCheck)
-		default:
+		restore, ok := sectionRestorers[tag]
+		if !ok {
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue
 		}
+		restore(sd, s, sectionCheck)
 		if sd.err == nil && sd.d.Remaining() != 0 {
 			sd.fail(fmt.Errorf("%d trailing bytes", sd.d.Remaining()))
 		}
