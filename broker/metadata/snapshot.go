@@ -190,14 +190,7 @@ func restoreOffsetStamps(d *dec, s *State, check func(bool, string, ...any)) {
 // (GroupGenerations): count, then (group, generation > 0) in ascending group order.
 const sectionGenerations = 6
 
-func (s *State) appendGenerations(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(s.gens)))
-	for _, g := range slices.Sorted(maps.Keys(s.gens)) {
-		b = postcard.AppendString(b, g)
-		b = appendI32(b, s.gens[g])
-	}
-	return b
-}
+func (s *State) appendGenerations(b []byte) []byte { return appendByKey(b, s.gens, appendI32) }
 
 // sectionRestorers reads each snapshot section (by tag) into a State.
 var sectionRestorers = map[uint64]func(d *dec, s *State, check func(bool, string, ...any)){
