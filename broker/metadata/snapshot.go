@@ -277,13 +277,19 @@ const sectionReplicas = 2
 
 // replicatedTopics lists the topics that have replicated partitions, by name.
 func (s *State) replicatedTopics() []string {
-	var names []string
-	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
-		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return p.Replicated() }) {
-			names = append(names, name)
+	return s.topicsWhere(slices.Sorted(maps.Keys(s.topics)), (*Partition).Replicated)
+}
+
+// topicsWhere lists, in their order, the topics of names that have a partition for which has
+// holds.
+func (s *State) topicsWhere(names []string, has func(*Partition) bool) []string {
+	var out []string
+	for _, name := range names {
+		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return has(&p) }) {
+			out = append(out, name)
 		}
 	}
-	return names
+	return out
 }
 
 // appendReplicated appends the body of the replicated-partitions section: the topics names
