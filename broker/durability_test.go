@@ -306,8 +306,7 @@ func FuzzDecodeRegistry(f *testing.F) {
 // segment.bytes altered at runtime applies from the next segment on, while producers keep
 // going without errors and acks=all answers stay durable.
 func TestAlterSegmentBytesAtRuntime(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	segments := func() int {
 		n := 0
 		for _, f := range e.fs.Files() {

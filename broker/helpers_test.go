@@ -202,6 +202,14 @@ func mustOpen(t testing.TB, cfg Config) *Broker {
 	return b
 }
 
+// newTopicEnv is newEnv with topic t of parts partitions created.
+func newTopicEnv(t testing.TB, parts int32) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.create("t", parts, nil)
+	return e
+}
+
 func (e *env) open() {
 	e.t.Helper()
 	e.b = mustOpen(e.t, e.cfg)

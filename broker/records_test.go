@@ -87,8 +87,7 @@ func TestDeleteRecordsDurableAndReclaims(t *testing.T) {
 // A corrupt log_start file fails the partition's open (storage error) instead of serving
 // records that were deleted.
 func TestDeleteRecordsCorruptStartFile(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "a", "b", "c")...))
 	if r := e.deleteRecords("t", 0, 2); r.ErrorCode != 0 || r.LowWatermark != 2 {
 		t.Fatalf("delete records: %+v", r)
@@ -150,8 +149,7 @@ func FuzzDecodeLogStart(f *testing.F) {
 // A delete right after the first appends (the partition's files and directory may exist
 // only in the journal yet) is durable across a crash.
 func TestDeleteRecordsFreshPartitionCrash(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 2, nil)
+	e := newTopicEnv(t, 2)
 	e.mustProduce(-1, "t", 1, makeBatch(false, vals(1, "a", "b", "c", "d")...))
 	if r := e.deleteRecords("t", 1, 3); r.ErrorCode != 0 || r.LowWatermark != 3 {
 		t.Fatalf("delete records: %+v", r)
