@@ -222,8 +222,7 @@ func TestUnadmittedBrokerCannotJoin(t *testing.T) {
 // Admin ops sent to a follower change every broker: configs, partition counts (new partitions
 // placed by the leader) and deletions are applied by each broker from the quorum.
 func TestAdminOpsReachEveryBroker(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	f := h.caller((li + 1) % 3)
 	ctx, cancel := ctx5()
 	defer cancel()

@@ -229,6 +229,13 @@ func (h *harness) startThree() int {
 	return li
 }
 
+// newThreeHarness is a harness of three nodes started (startThree): it and the leader's index.
+func newThreeHarness(t *testing.T) (*harness, int) {
+	t.Helper()
+	h := newHarness(t, 3)
+	return h, h.startThree()
+}
+
 // formThree starts node 0 as the seed and nodes 1 and 2 joining it, and waits until node via
 // lists the three as voters: its answer.
 func (h *harness) formThree(via int) *brokerop.ClusterBrokersResp {

@@ -16,8 +16,7 @@ import (
 // show them; a leader report recorded through a follower (forwarded) shows up as leader,
 // epoch and ISR, and an older one is fenced.
 func TestReplicatedTopicPlacement(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	cb := h.waitMembers(0, 3, 3)
 	fi := (li + 1) % 3
 	ctx, cancel := ctx5()
