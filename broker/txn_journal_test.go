@@ -35,8 +35,7 @@ func forTxnVersions(t *testing.T, f func(t *testing.T, tv2 bool)) {
 }
 
 func txnJournalCrashes(t *testing.T, tv2 bool) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(18, 7))
 	var want []string
@@ -128,8 +127,7 @@ func checkCommitted(t *testing.T, e *env, want []string, cycle int) {
 // high watermark a reader was shown (ListOffsets, a read_uncommitted fetch) survives the
 // crash: it never includes records not yet durable.
 func TestTxnUnsyncedProduceCrashes(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(890, 2))
 	var want []string
@@ -218,8 +216,7 @@ func TestTxnFsyncsPerTransaction(t *testing.T) {
 }
 
 func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	pid, ep := e.initTxn("f", 60000)
 	fsyncs := func() int64 { return e.b.store.Stats().Fsyncs }
 	for n := range 3 {
@@ -308,8 +305,7 @@ func TestTxnLegacyLogMoved(t *testing.T) {
 // batch whose transaction was decided meanwhile (an EndTxn that overtook the produce) waits:
 // its prepare record precedes it in the journal, so a durable decision would not imply it.
 func TestTxnAckedUnsynced(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid, ep := e.initTxn("a", 60000)
 	p := e.b.lookup("t", 0)
 	tv2 := &brokerop.ProduceReq{Acks: -1, TxnAdd: true}
@@ -350,8 +346,7 @@ func TestTxnAckedUnsynced(t *testing.T) {
 // ProduceStagedReady says when the wait returns at once: nothing to make durable (a
 // transactional batch of transaction.version 2, acks=1), not for acks=all data.
 func TestProduceStagedReady(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid, ep := e.initTxn("r", 60000)
 	for _, c := range []struct {
 		name  string
