@@ -25,9 +25,7 @@ var anyFilter = brokerop.AclFilter{ResourceType: int8(acl.ResourceAny), PatternT
 // INVALID_REQUEST while the valid ones in the same request are stored; a binding created
 // twice is stored once.
 func TestACLsDurable(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	fs.MkdirAll("data", 0o755)
-	fs.SyncDir(".")
+	fs := newDataFS()
 	a, err := OpenACLs(&FileACLStore{FS: fs, Path: "data/acls"})
 	if err != nil {
 		t.Fatal(err)
@@ -68,9 +66,7 @@ func TestACLsDurable(t *testing.T) {
 // A failed write changes nothing in memory or on disk; a corrupted file is refused; an
 // unknown outcome is sticky.
 func TestACLsWriteFailureAndCorruption(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	fs.MkdirAll("data", 0o755)
-	fs.SyncDir(".")
+	fs := newDataFS()
 	path := "data/acls"
 	a, _ := OpenACLs(&FileACLStore{FS: fs, Path: path})
 	ctx := context.Background()
@@ -85,13 +81,10 @@ func TestACLsWriteFailureAndCorruption(t *testing.T) {
 	if d, _ := a.DescribeAcls(ctx, &brokerop.DescribeAclsReq{Filter: anyFilter}); len(d.Bindings) != 1 {
 		t.Fatalf("memory changed by a failed store: %+v", d)
 	}
-	fs.Crash()
-	if err := fs.FlipBit(path, 8*50); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenACLs(&FileACLStore{FS: fs, Path: path}); err == nil || !strings.Contains(err.Error(), "checksum") {
-		t.Fatalf("corrupted ACLs file: %v", err)
-	}
+	refusesCorrupted(t, fs, path, 8*50, func() error {
+		_, err := OpenACLs(&FileACLStore{FS: fs, Path: path})
+		return err
+	})
 	store := &FileACLStore{FS: failRenameFS{waltest.NewCrashFS()}, Path: "acls"}
 	for range 2 {
 		if err := store.Store(nil); !errors.Is(err, ErrACLsFailed) {

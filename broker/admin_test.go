@@ -164,8 +164,7 @@ func TestDeleteTopicsPurgesData(t *testing.T) {
 
 // A delete cut short after the registry write (before the data went) is finished by Open.
 func TestOpenPurgesUnregisteredTopicDirs(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "x")...))
 	e.b.Close()
 	// Simulate the crash window: the registry no longer lists the topic, its data remains.
@@ -187,8 +186,7 @@ func TestOpenPurgesUnregisteredTopicDirs(t *testing.T) {
 }
 
 func TestCreatePartitions(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 2, nil)
+	e := newTopicEnv(t, 2)
 	e.mustProduce(-1, "t", 1, makeBatch(false, vals(1, "x")...))
 	resp, _ := e.b.CreatePartitions(bg, &brokerop.CreatePartitionsReq{Topics: []brokerop.CreatePartitionsTopic{
 		{Name: "t", Count: 4},

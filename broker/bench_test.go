@@ -19,10 +19,7 @@ import (
 // module here; the wal helper checked it is not tmpfs).
 func benchBroker(b *testing.B, partitions int32) *Broker {
 	b.Helper()
-	br, err := Open(Config{Dir: b.TempDir(), RetentionCheckInterval: -1, FlushInterval: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
+	br := mustOpen(b, Config{Dir: b.TempDir(), RetentionCheckInterval: -1, FlushInterval: -1})
 	b.Cleanup(func() { br.Close() })
 	resp, _ := br.CreateTopics(context.Background(), &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "bench", NumPartitions: partitions, ReplicationFactor: 1}}})
 	if resp.Topics[0].ErrorCode != 0 {

@@ -224,29 +224,22 @@ func (p *partition) lockLogForWrite() {
 }
 
 // setReplicas sets the topic's per-partition replica lists (a copy of reps).
-func (t *topic) setReplicas(reps [][]uint64) {
-	if len(reps) == 0 {
-		t.replicas.Store(nil)
-		return
-	}
-	cp := make([][]uint64, len(reps))
-	for i, r := range reps {
-		cp[i] = slices.Clone(r)
-	}
-	t.replicas.Store(&cp)
-}
+func (t *topic) setReplicas(reps [][]uint64) { storeIDLists(&t.replicas, reps) }
 
 // setJoining sets the topic's per-partition joining replicas (a copy of js).
-func (t *topic) setJoining(js [][]uint64) {
-	if len(js) == 0 {
-		t.joining.Store(nil)
+func (t *topic) setJoining(js [][]uint64) { storeIDLists(&t.joining, js) }
+
+// storeIDLists stores a copy of lists in p, or nil if there are none.
+func storeIDLists(p *atomic.Pointer[[][]uint64], lists [][]uint64) {
+	if len(lists) == 0 {
+		p.Store(nil)
 		return
 	}
-	cp := make([][]uint64, len(js))
-	for i, r := range js {
+	cp := make([][]uint64, len(lists))
+	for i, r := range lists {
 		cp[i] = slices.Clone(r)
 	}
-	t.joining.Store(&cp)
+	p.Store(&cp)
 }
 
 // joins reports whether replica id joins partition i's existing raft group (it must not

@@ -426,14 +426,7 @@ func TestCompactCrash(t *testing.T) {
 		clock := newClock()
 		b, h, end := setup(hfs, clock)
 		tear := i%2 == 1
-		hook, _ := waltest.CrashAt(at, func() {
-			if tear {
-				base.CrashTear(r)
-			} else {
-				base.Crash()
-			}
-		})
-		hfs.SetBefore(hook)
+		crashAtOp(hfs, base, at, tear, r)
 		b.Compact(context.Background())
 		b.Close()
 		hfs.SetBefore(nil)
@@ -551,15 +544,7 @@ func FuzzDecodeCleanerState(f *testing.F) {
 	f.Add(encodeCleanerState(cleanerState{}))
 	f.Add(encodeCleanerState(cleanerState{firstDirty: 100, regions: []cleanRegion{{10, 5}, {100, 7}}}))
 	f.Add([]byte("MKCL\x01"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeCleanerState(b)
-		if err != nil {
-			return
-		}
-		if re := encodeCleanerState(s); string(re) != string(b) {
-			t.Fatalf("re-encoded %x, decoded from %x", re, b)
-		}
-	})
+	fuzzSameBytes(f, decodeCleanerState, encodeCleanerState, func(cleanerState) bool { return true })
 }
 
 // TestCleanerStateRegions: tombstone dating by region, and the merge of expired regions.

@@ -66,24 +66,17 @@ func findConfigDef(name string) *configDef {
 	return nil
 }
 
-func checkLong(min int64) func(string) (string, error) {
-	return func(v string) (string, error) {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return "", fmt.Errorf("not a number of type LONG")
-		}
-		if n < min {
-			return "", fmt.Errorf("value must be at least %d", min)
-		}
-		return strconv.FormatInt(n, 10), nil
-	}
-}
+func checkLong(min int64) func(string) (string, error) { return checkInteger(64, "LONG", min) }
 
-func checkInt(min int64) func(string) (string, error) {
+func checkInt(min int64) func(string) (string, error) { return checkInteger(32, "INT", min) }
+
+// checkInteger accepts a base-10 integer that fits in bits bits (Kafka's type typ) and is at
+// least min, and normalises it.
+func checkInteger(bits int, typ string, min int64) func(string) (string, error) {
 	return func(v string) (string, error) {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
 		if err != nil {
-			return "", fmt.Errorf("not a number of type INT")
+			return "", fmt.Errorf("not a number of type %s", typ)
 		}
 		if n < min {
 			return "", fmt.Errorf("value must be at least %d", min)

@@ -26,9 +26,7 @@ func upsert(t testing.TB, name string, m scramkey.Mechanism, pass string) broker
 // Credentials survive a crash once AlterUserScramCredentials answered, hold the derived keys
 // (the password checks out, and is not in the file), and deletions are durable too.
 func TestCredentialsDurable(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	fs.MkdirAll("data", 0o755)
-	fs.SyncDir(".")
+	fs := newDataFS()
 	store := &FileCredentialStore{FS: fs, Path: "data/scram.credentials"}
 	c, err := OpenCredentials(store)
 	if err != nil {
@@ -73,9 +71,7 @@ func TestCredentialsDurable(t *testing.T) {
 // A failed write (fsync error) answers an error for the users and changes nothing, in memory
 // or on disk; a corrupted file is refused, not read as "no users".
 func TestCredentialsWriteFailureAndCorruption(t *testing.T) {
-	fs := waltest.NewCrashFS()
-	fs.MkdirAll("data", 0o755)
-	fs.SyncDir(".")
+	fs := newDataFS()
 	path := "data/scram.credentials"
 	c, err := OpenCredentials(&FileCredentialStore{FS: fs, Path: path})
 	if err != nil {
@@ -91,12 +87,30 @@ func TestCredentialsWriteFailureAndCorruption(t *testing.T) {
 	if d, _ := c.DescribeUserScramCredentials(ctx, &brokerop.DescribeUserScramCredentialsReq{}); len(d.Users) != 1 {
 		t.Fatalf("memory changed by a failed store: %+v", d)
 	}
+	refusesCorrupted(t, fs, path, 8*60, func() error {
+		_, err := OpenCredentials(&FileCredentialStore{FS: fs, Path: path})
+		return err
+	})
+}
+
+// newDataFS returns a crash FS with a durable directory data.
+func newDataFS() *waltest.CrashFS {
+	fs := waltest.NewCrashFS()
+	fs.MkdirAll("data", 0o755)
+	fs.SyncDir(".")
+	return fs
+}
+
+// refusesCorrupted crashes fs, flips bit of the file at path, and checks that open then
+// fails for the file's checksum (a corrupted file is refused, not read as empty).
+func refusesCorrupted(t *testing.T, fs *waltest.CrashFS, path string, bit int64, open func() error) {
+	t.Helper()
 	fs.Crash()
-	if err := fs.FlipBit(path, 8*60); err != nil {
+	if err := fs.FlipBit(path, bit); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenCredentials(&FileCredentialStore{FS: fs, Path: path}); err == nil || !strings.Contains(err.Error(), "checksum") {
-		t.Fatalf("corrupted credentials file: %v", err)
+	if err := open(); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("corrupted file %s opened: %v", path, err)
 	}
 }
 
@@ -120,17 +134,5 @@ func FuzzDecodeCredentials(f *testing.F) {
 	good, _ := encodeCredentials(map[string][]brokerop.ScramCredential{"alice": {{Mechanism: 1, Iterations: 4096, Salt: []byte("s"), StoredKey: []byte("k"), ServerKey: []byte("v")}}})
 	f.Add(good)
 	f.Add([]byte("meshkafka-scram v1 crc32c=00000000 len=2\n{}"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		users, err := DecodeCredentials(b)
-		if err != nil {
-			return
-		}
-		again, err := encodeCredentials(users)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := DecodeCredentials(again); err != nil {
-			t.Fatalf("re-encoded file does not decode: %v", err)
-		}
-	})
+	fuzzReDecodes(f, DecodeCredentials, encodeCredentials, false)
 }

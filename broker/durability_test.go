@@ -300,27 +300,13 @@ func FuzzDecodeRegistry(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte("meshkafka-registry v1 crc32c=00000000 len=0\n"))
 	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := decodeRegistry(data)
-		if err != nil {
-			return
-		}
-		again, err := encodeRegistry(st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st2, err := decodeRegistry(again)
-		if err != nil || !reflect.DeepEqual(st, st2) {
-			t.Fatalf("re-encoded registry differs: %v", err)
-		}
-	})
+	fuzzReDecodes(f, decodeRegistry, encodeRegistry, true)
 }
 
 // segment.bytes altered at runtime applies from the next segment on, while producers keep
 // going without errors and acks=all answers stay durable.
 func TestAlterSegmentBytesAtRuntime(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	segments := func() int {
 		n := 0
 		for _, f := range e.fs.Files() {

@@ -12,8 +12,7 @@ import (
 // FetchPooled answers exactly as Fetch does, and a pooled answer that is still held is
 // never overwritten by later pooled fetches (whose buffers are released and reused).
 func TestFetchPooledMatchesFetch(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	for i := range 40 {
 		var vs []string
 		for j := range 1 + i%7 {

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -191,13 +192,27 @@ func newEnv(t testing.TB, mod ...func(*Config)) *env {
 	return e
 }
 
+// mustOpen opens a broker of cfg or fails the test.
+func mustOpen(t testing.TB, cfg Config) *Broker {
+	t.Helper()
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return b
+}
+
+// newTopicEnv is newEnv with topic t of parts partitions created.
+func newTopicEnv(t testing.TB, parts int32) *env {
+	t.Helper()
+	e := newEnv(t)
+	e.create("t", parts, nil)
+	return e
+}
+
 func (e *env) open() {
 	e.t.Helper()
-	b, err := Open(e.cfg)
-	if err != nil {
-		e.t.Fatalf("Open: %v", err)
-	}
-	e.b = b
+	e.b = mustOpen(e.t, e.cfg)
 }
 
 // restart closes and reopens the broker on the same filesystem.
@@ -313,4 +328,51 @@ func (e *env) partLog(topic string, part int32) *wal.Log {
 		e.t.Fatalf("open %s-%d: %v", topic, part, err)
 	}
 	return l
+}
+
+// crashAtOp makes hfs crash base at its at-th op from now (waltest.CrashAt; at < 0: never),
+// tearing the unsynced writes with r where tear holds; it returns CrashAt's count of the ops.
+func crashAtOp(hfs *waltest.HookFS, base *waltest.CrashFS, at int64, tear bool, r *rand.Rand) (ops func() int64) {
+	hook, ops := waltest.CrashAt(at, func() {
+		if tear {
+			base.CrashTear(r)
+		} else {
+			base.Crash()
+		}
+	})
+	hfs.SetBefore(hook)
+	return ops
+}
+
+// fuzzSameBytes fuzzes decode: what it accepts is valid and encodes back to the very bytes it
+// was decoded from.
+func fuzzSameBytes[T any](f *testing.F, decode func([]byte) (T, error), encode func(T) []byte, valid func(T) bool) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decode(b)
+		if err != nil {
+			return
+		}
+		if re := encode(v); !valid(v) || string(re) != string(b) {
+			t.Fatalf("decoded %+v from %x, re-encoded %x", v, b, re)
+		}
+	})
+}
+
+// fuzzReDecodes fuzzes decode: what it accepts encodes to bytes that decode again, and with
+// equal to a value deeply equal to the first.
+func fuzzReDecodes[T any](f *testing.F, decode func([]byte) (T, error), encode func(T) ([]byte, error), equal bool) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decode(b)
+		if err != nil {
+			return
+		}
+		again, err := encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := decode(again)
+		if err != nil || equal && !reflect.DeepEqual(v, v2) {
+			t.Fatalf("re-encoded %+v decodes to %+v: %v", v, v2, err)
+		}
+	})
 }

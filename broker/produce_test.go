@@ -16,8 +16,7 @@ import (
 )
 
 func TestProduceFetchRoundTrip(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 2, nil)
+	e := newTopicEnv(t, 2)
 	b0 := makeBatch(false, vals(1000, "a", "b", "c")...)
 	b1 := makeBatch(true, vals(2000, "d", "e")...) // compressed: stored as produced
 	b2 := makeBatch(false, vals(3000, "f")...)
@@ -50,8 +49,7 @@ func TestProduceFetchRoundTrip(t *testing.T) {
 }
 
 func TestProduceMultiBatchPayloadGetsConsecutiveOffsets(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "x")...))
 	payload := slices.Concat(makeBatch(false, vals(2, "a", "b")...), makeBatch(false, vals(3, "c")...))
 	if off := e.mustProduce(-1, "t", 0, payload); off != 1 {
@@ -111,8 +109,7 @@ func TestProduceErrors(t *testing.T) {
 }
 
 func TestFetchLimits(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 2, nil)
+	e := newTopicEnv(t, 2)
 	var sizes []int
 	for i := range 5 {
 		b := makeBatch(false, vals(int64(i), fmt.Sprintf("value-%d-%s", i, bytes.Repeat([]byte("x"), 100)))...)
@@ -161,8 +158,7 @@ func TestFetchLimits(t *testing.T) {
 
 func TestFetchLongPoll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t)
-		e.create("t", 2, nil)
+		e := newTopicEnv(t, 2)
 		req := func(wait int32) *brokerop.FetchReq {
 			return &brokerop.FetchReq{MaxWaitMs: wait, MinBytes: 1, MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{
 				{Topic: "t", Partition: 0, Offset: 0, MaxBytes: 1 << 20},
@@ -243,8 +239,7 @@ func TestFetchLongPoll(t *testing.T) {
 // An error on any partition answers at once instead of waiting.
 func TestFetchErrorAnswersImmediately(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		e := newEnv(t)
-		e.create("t", 1, nil)
+		e := newTopicEnv(t, 1)
 		start := time.Now()
 		resp, _ := e.b.Fetch(t.Context(), &brokerop.FetchReq{MaxWaitMs: 5000, MinBytes: 1, MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{
 			{Topic: "t", Partition: 0, Offset: 0, MaxBytes: 100},
@@ -257,8 +252,7 @@ func TestFetchErrorAnswersImmediately(t *testing.T) {
 }
 
 func TestListOffsets(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	list := func(ts int64) brokerop.ListOffsetsPartitionResp {
 		resp, err := e.b.ListOffsets(context.Background(), &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: "t", Partition: 0, Timestamp: ts}}})
 		if err != nil {
@@ -305,8 +299,7 @@ func TestListOffsets(t *testing.T) {
 // Concurrent acks=all producers share fsyncs (group commit) and every one of them gets a
 // distinct, contiguous range of offsets.
 func TestConcurrentProducersShareFsyncs(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.fs.SetSyncDelay(2 * time.Millisecond)
 	e.fs.ResetStats()
 	const producers, each = 16, 20
@@ -347,8 +340,7 @@ func TestConcurrentProducersShareFsyncs(t *testing.T) {
 // ProduceStaged appends in call order at once; waiting later lets pipelined requests of one
 // connection share fsyncs.
 func TestProduceStagedPipelining(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.partLog("t", 0) // opened (and created) before counting: only the produces' fsyncs count
 	e.fs.SetSyncDelay(5 * time.Millisecond)
 	e.fs.ResetStats()

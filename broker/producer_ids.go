@@ -2,16 +2,15 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/internal/u64file"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -30,7 +29,6 @@ import (
 const (
 	producerIDBlock = 1000
 	producerIDsFile = "producer_ids"
-	pidFileLen      = 14
 )
 
 // producerIDs is the broker's producer id allocator; the zero value loads lazily.
@@ -109,23 +107,15 @@ func (b *Broker) allocProducerID() (int64, error) {
 	return id, nil
 }
 
-func encodeProducerIDBlock(end int64) []byte {
-	b := make([]byte, pidFileLen)
-	b[0], b[1] = 'P', 'I'
-	binary.BigEndian.PutUint64(b[2:], uint64(end))
-	binary.BigEndian.PutUint32(b[10:], crc32.Checksum(b[:10], castagnoli))
-	return b
-}
+func encodeProducerIDBlock(end int64) []byte { return u64file.Encode("PI", uint64(end)) }
 
 // decodeProducerIDBlock parses the producer_ids file.
 func decodeProducerIDBlock(b []byte) (int64, error) {
-	if len(b) != pidFileLen || b[0] != 'P' || b[1] != 'I' {
-		return 0, fmt.Errorf("broker: %s: bad header or length %d", producerIDsFile, len(b))
+	v, err := u64file.Decode(b, "PI", "broker: "+producerIDsFile)
+	if err != nil {
+		return 0, err
 	}
-	if want, got := binary.BigEndian.Uint32(b[10:]), crc32.Checksum(b[:10], castagnoli); want != got {
-		return 0, fmt.Errorf("broker: %s: checksum mismatch", producerIDsFile)
-	}
-	end := int64(binary.BigEndian.Uint64(b[2:]))
+	end := int64(v)
 	if end < 0 {
 		return 0, fmt.Errorf("broker: %s: negative block end %d", producerIDsFile, end)
 	}

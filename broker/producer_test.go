@@ -104,8 +104,7 @@ func TestInitProducerIDRefusesCorruptCounter(t *testing.T) {
 }
 
 func TestIdempotentRetryIsDeduplicated(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	pid, ep := e.initPID()
 	var bases []int64
 	for i := range int32(7) {
@@ -132,8 +131,7 @@ func TestIdempotentRetryIsDeduplicated(t *testing.T) {
 }
 
 func TestIdempotentEpochRules(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	const pid = 7
 	e.mustProduce(-1, "t", 0, idemBatch(pid, 3, 0, "a"))
 	e.mustProduce(-1, "t", 0, idemBatch(pid, 3, 1, "b"))
@@ -149,8 +147,7 @@ func TestIdempotentEpochRules(t *testing.T) {
 }
 
 func TestIdempotentUnknownProducer(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	// Empty partition: an unknown producer must start at 0 (KAFKA-15591).
 	e.wantCode(e.produce(-1, "t", 0, idemBatch(1, 0, 5, "x")), kerr.OutOfOrderSequenceNumber)
 	e.mustProduce(-1, "t", 0, idemBatch(1, 0, 0, "a"))
@@ -161,8 +158,7 @@ func TestIdempotentUnknownProducer(t *testing.T) {
 }
 
 func TestIdempotentSequenceWraps(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "plain")...))
 	e.mustProduce(-1, "t", 0, idemBatch(1, 0, math.MaxInt32-1, "a", "b")) // last seq MaxInt32
 	e.mustProduce(-1, "t", 0, idemBatch(1, 0, 0, "c", "d"))
@@ -177,8 +173,7 @@ func TestIdempotentSequenceWraps(t *testing.T) {
 }
 
 func TestIdempotentRejectsMultiBatchPayload(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	two := append(idemBatch(1, 0, 0, "a"), idemBatch(1, 0, 1, "b")...)
 	e.wantCode(e.produce(-1, "t", 0, two), kerr.InvalidRecord)
 	mixed := append(makeBatch(false, vals(1, "p")...), idemBatch(1, 0, 0, "a")...)
@@ -198,8 +193,7 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 			name = "snapshot"
 		}
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t)
-			e.create("t", 1, nil)
+			e := newTopicEnv(t, 1)
 			pid, ep := e.initPID()
 			for i := range int32(3) {
 				e.mustProduce(-1, "t", 0, idemBatch(pid, ep, i, "v"+string(rune('0'+i))))
@@ -245,8 +239,7 @@ func TestIdempotentRetryAfterCrash(t *testing.T) {
 // deduplicates exactly the batches the log holds.
 func TestIdempotentCrashTornAndStaleSnapshot(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	const pid = 11
 	var want []string
 	seq := int32(0)
@@ -344,23 +337,14 @@ func FuzzDecodeProducerSnapshot(f *testing.F) {
 func FuzzDecodeProducerIDBlock(f *testing.F) {
 	f.Add(encodeProducerIDBlock(1000))
 	f.Add([]byte("PI"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		end, err := decodeProducerIDBlock(b)
-		if err != nil {
-			return
-		}
-		if end < 0 || string(encodeProducerIDBlock(end)) != string(b) {
-			t.Fatalf("decoded %d from %x", end, b)
-		}
-	})
+	fuzzSameBytes(f, decodeProducerIDBlock, encodeProducerIDBlock, func(end int64) bool { return end >= 0 })
 }
 
 // TestIdempotentConcurrentRetries: several producers, each sending every batch twice from two
 // goroutines at once (a retry racing the original), with retention and snapshots running:
 // every batch is stored once and both copies are answered with the same offset.
 func TestIdempotentConcurrentRetries(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	const producers, batches = 4, 40
 	var wg sync.WaitGroup
 	errs := make(chan string, producers*batches*3)
@@ -412,8 +396,7 @@ func TestIdempotentConcurrentRetries(t *testing.T) {
 // TestIdempotentProducerExpiry: a producer's state goes 24 h after its last append (broker
 // clock), also from the snapshot, so it is then an unknown producer; before that it is kept.
 func TestIdempotentProducerExpiry(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, idemBatch(1, 0, 0, "a"))
 	e.mustProduce(-1, "t", 0, idemBatch(2, 0, 0, "b"))
 	e.clock.Advance(producerIDExpiration - time.Hour)

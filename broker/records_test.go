@@ -87,8 +87,7 @@ func TestDeleteRecordsDurableAndReclaims(t *testing.T) {
 // A corrupt log_start file fails the partition's open (storage error) instead of serving
 // records that were deleted.
 func TestDeleteRecordsCorruptStartFile(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "a", "b", "c")...))
 	if r := e.deleteRecords("t", 0, 2); r.ErrorCode != 0 || r.LowWatermark != 2 {
 		t.Fatalf("delete records: %+v", r)
@@ -144,22 +143,13 @@ func FuzzDecodeLogStart(f *testing.F) {
 	f.Add(encodeLogStart(0))
 	f.Add(encodeLogStart(1 << 40))
 	f.Add([]byte("garbage"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		off, err := decodeLogStart(b)
-		if err != nil {
-			return
-		}
-		if off < 0 || string(encodeLogStart(off)) != string(b) {
-			t.Fatalf("accepted %x as %d, which does not encode back", b, off)
-		}
-	})
+	fuzzSameBytes(f, decodeLogStart, encodeLogStart, func(off int64) bool { return off >= 0 })
 }
 
 // A delete right after the first appends (the partition's files and directory may exist
 // only in the journal yet) is durable across a crash.
 func TestDeleteRecordsFreshPartitionCrash(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 2, nil)
+	e := newTopicEnv(t, 2)
 	e.mustProduce(-1, "t", 1, makeBatch(false, vals(1, "a", "b", "c", "d")...))
 	if r := e.deleteRecords("t", 1, 3); r.ErrorCode != 0 || r.LowWatermark != 3 {
 		t.Fatalf("delete records: %+v", r)

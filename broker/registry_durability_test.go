@@ -39,11 +39,24 @@ func newDirEnv(t *testing.T) *dirEnv {
 
 func (e *dirEnv) open() {
 	e.t.Helper()
-	b, err := Open(e.cfg)
-	if err != nil {
-		e.t.Fatalf("Open: %v", err)
-	}
-	e.b = b
+	e.b = mustOpen(e.t, e.cfg)
+}
+
+// faults makes one directory fsync in syncOneIn fail (EIO) and one file creation in
+// createOneIn (ENOSPC), drawn from r, until the next crash.
+func (e *dirEnv) faults(r *rand.Rand, syncOneIn, createOneIn int) {
+	e.fs.SetDirSyncFault(func(string) error {
+		if r.IntN(syncOneIn) == 0 {
+			return syscall.EIO
+		}
+		return nil
+	})
+	e.fs.SetCreateFault(func(string) error {
+		if r.IntN(createOneIn) == 0 {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
 }
 
 func (e *dirEnv) crash(r *rand.Rand) {
@@ -233,18 +246,7 @@ func registryCrashCycles(t *testing.T, seed uint64) {
 			}
 		}
 		unsure = ""
-		e.fs.SetDirSyncFault(func(string) error {
-			if r.IntN(6) == 0 {
-				return syscall.EIO
-			}
-			return nil
-		})
-		e.fs.SetCreateFault(func(string) error {
-			if r.IntN(30) == 0 {
-				return syscall.ENOSPC
-			}
-			return nil
-		})
+		e.faults(r, 6, 30)
 	ops:
 		for i := range 20 {
 			names := make([]string, 0, len(acked))
@@ -310,18 +312,7 @@ func TestProducerIDsCrashCyclesDirFaults(t *testing.T) {
 			seen := map[int64]bool{}
 			failures := 0
 			for cycle := range 12 {
-				e.fs.SetDirSyncFault(func(string) error {
-					if r.IntN(3) == 0 {
-						return syscall.EIO
-					}
-					return nil
-				})
-				e.fs.SetCreateFault(func(string) error {
-					if r.IntN(10) == 0 {
-						return syscall.ENOSPC
-					}
-					return nil
-				})
+				e.faults(r, 3, 10)
 				for range 1 + r.IntN(2500) {
 					resp, err := e.b.InitProducerID(bg, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1})
 					if err != nil {

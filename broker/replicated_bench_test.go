@@ -49,11 +49,8 @@ func benchReplicated(b *testing.B, rf int, idem bool) {
 	n := max(rf, 1)
 	for i := range n {
 		id := uint64(i + 1)
-		br, err := Open(Config{Dir: b.TempDir(), RetentionCheckInterval: -1, FlushInterval: -1,
+		br := mustOpen(b, Config{Dir: b.TempDir(), RetentionCheckInterval: -1, FlushInterval: -1,
 			ReplicaCheckInterval: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
 		b.Cleanup(func() { br.Close() })
 		if rf > 0 {
 			ep := net.Endpoint(id)

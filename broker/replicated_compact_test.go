@@ -347,14 +347,7 @@ func TestReplicatedCompactionCrash(t *testing.T) {
 				at = 1 + r.Int64N(ops)
 			}
 			tear := cycle%2 == 1
-			hook, count := waltest.CrashAt(at, func() {
-				if tear {
-					base.CrashTear(r)
-				} else {
-					base.Crash()
-				}
-			})
-			hfs.SetBefore(hook)
+			count := crashAtOp(hfs, base, at, tear, r)
 			_, err := n.e.b.Compact(context.Background())
 			what := fmt.Sprintf("cycle %d, crash at op %d of %d", cycle, at, ops)
 			if at < 0 {

@@ -278,10 +278,7 @@ func TestHundredThousandPartitions(t *testing.T) {
 	}
 	const n = 100_000
 	dir := t.TempDir()
-	b, err := Open(Config{Dir: dir, RetentionCheckInterval: -1, FlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustOpen(t, Config{Dir: dir, RetentionCheckInterval: -1, FlushInterval: -1})
 	defer func() { b.Close() }()
 	bg := context.Background()
 	ct, err := b.CreateTopics(bg, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "big", NumPartitions: n, ReplicationFactor: 1}}})

@@ -49,8 +49,7 @@ func (e *env) writeBack(name string) {
 // its offsets out again): after kill -9 every acknowledged record is still served at its
 // offset and the next produce continues after them.
 func TestBitFlipInAckedDataIsNotCut(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	const n = 1000
 	for i := range n {
 		if off := e.mustProduce(-1, "t", 0, makeBatch(false, vals(int64(i), fmt.Sprint("v", i))...)); off != int64(i) {
@@ -103,8 +102,7 @@ func TestBitFlipInAckedDataIsNotCut(t *testing.T) {
 // fsync succeeds without writing them) a batch answered KAFKA_STORAGE_ERROR is never served
 // as durable afterwards: what a reopen serves survives a power cut.
 func TestFailedFsyncIsNotAcknowledgedLater(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 1, nil)
+	e := newTopicEnv(t, 1)
 	e.mustProduce(-1, "t", 0, makeBatch(false, vals(1, "acked")...))
 	e.fs.FailSyncs(1, errors.New("EIO"))
 	if r := e.produce(-1, "t", 0, makeBatch(false, vals(2, "failed")...)); r.ErrorCode == 0 {
@@ -136,8 +134,7 @@ func TestFailedFsyncIsNotAcknowledgedLater(t *testing.T) {
 // One acks=all produce spread over 100 partitions costs one fsync (the commit journal's),
 // not one per partition (issue #14 item 1).
 func TestProduceOverManyPartitionsIsOneFsync(t *testing.T) {
-	e := newEnv(t)
-	e.create("t", 100, nil)
+	e := newTopicEnv(t, 100)
 	req := &brokerop.ProduceReq{Acks: -1}
 	for p := range int32(100) {
 		req.Partitions = append(req.Partitions, brokerop.ProducePartition{

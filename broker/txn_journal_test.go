@@ -25,13 +25,17 @@ import (
 // AddPartitionsToTxn (the produce adds its partition), and each EndTxn bumps the epoch the
 // producer continues with.
 func TestTxnJournalCrashes(t *testing.T) {
-	t.Run("tv1", func(t *testing.T) { txnJournalCrashes(t, false) })
-	t.Run("tv2", func(t *testing.T) { txnJournalCrashes(t, true) })
+	forTxnVersions(t, txnJournalCrashes)
+}
+
+// forTxnVersions runs f as subtests tv1 and tv2 (transaction.version 2: tv2 true).
+func forTxnVersions(t *testing.T, f func(t *testing.T, tv2 bool)) {
+	t.Run("tv1", func(t *testing.T) { f(t, false) })
+	t.Run("tv2", func(t *testing.T) { f(t, true) })
 }
 
 func txnJournalCrashes(t *testing.T, tv2 bool) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(18, 7))
 	var want []string
@@ -123,8 +127,7 @@ func checkCommitted(t *testing.T, e *env, want []string, cycle int) {
 // high watermark a reader was shown (ListOffsets, a read_uncommitted fetch) survives the
 // crash: it never includes records not yet durable.
 func TestTxnUnsyncedProduceCrashes(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(890, 2))
 	var want []string
@@ -209,13 +212,11 @@ func TestTxnUnsyncedProduceCrashes(t *testing.T) {
 // its implicit partition add, its batches and the bumped epoch (TestTxnUnsyncedProduceCrashes
 // checks that a crash can then never commit a transaction that lost records).
 func TestTxnFsyncsPerTransaction(t *testing.T) {
-	t.Run("tv1", func(t *testing.T) { txnFsyncsPerTransaction(t, false) })
-	t.Run("tv2", func(t *testing.T) { txnFsyncsPerTransaction(t, true) })
+	forTxnVersions(t, txnFsyncsPerTransaction)
 }
 
 func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	pid, ep := e.initTxn("f", 60000)
 	fsyncs := func() int64 { return e.b.store.Stats().Fsyncs }
 	for n := range 3 {
@@ -263,11 +264,7 @@ func txnFsyncsPerTransaction(t *testing.T, tv2 bool) {
 // A transaction log of the earlier layout (txn/txn.log) is moved into the commit journal at
 // the first open: an open transaction in it is still open, and committed by its producer.
 func TestTxnLegacyLogMoved(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
-	pid, ep := e.initTxn("old", 60000)
-	e.addParts("old", pid, ep, "t", 0)
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "v"))
+	e, pid, ep := txnEnvWithBatch(t, "old", 60000, "v")
 	d0, _ := e.b.DescribeTransactions(context.Background(), &brokerop.DescribeTransactionsReq{TransactionalIDs: []string{"old"}})
 	if err := e.b.Close(); err != nil {
 		t.Fatal(err)
@@ -308,8 +305,7 @@ func TestTxnLegacyLogMoved(t *testing.T) {
 // batch whose transaction was decided meanwhile (an EndTxn that overtook the produce) waits:
 // its prepare record precedes it in the journal, so a durable decision would not imply it.
 func TestTxnAckedUnsynced(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid, ep := e.initTxn("a", 60000)
 	p := e.b.lookup("t", 0)
 	tv2 := &brokerop.ProduceReq{Acks: -1, TxnAdd: true}
@@ -350,8 +346,7 @@ func TestTxnAckedUnsynced(t *testing.T) {
 // ProduceStagedReady says when the wait returns at once: nothing to make durable (a
 // transactional batch of transaction.version 2, acks=1), not for acks=all data.
 func TestProduceStagedReady(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid, ep := e.initTxn("r", 60000)
 	for _, c := range []struct {
 		name  string

@@ -16,12 +16,31 @@ func txnEnv(t *testing.T) *env {
 	return newEnv(t, func(c *Config) { c.TxnCheckInterval = -1 })
 }
 
+// txnTopicEnv is txnEnv with topic t of parts partitions created.
+func txnTopicEnv(t *testing.T, parts int32) *env {
+	t.Helper()
+	e := txnEnv(t)
+	e.create("t", parts, nil)
+	return e
+}
+
 // txnBatch is a transactional idempotent batch.
 func txnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	b := idemBatch(pid, epoch, seq, values...)
 	binary.BigEndian.PutUint16(b[offAttributes:], binary.BigEndian.Uint16(b[offAttributes:])|attrTransactional)
 	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
 	return b
+}
+
+// txnEnvWithBatch makes a txnEnv with topic t of one partition and a transaction id
+// (timeoutMs) open on it holding one batch of v: the env and the transaction's producer.
+func txnEnvWithBatch(t *testing.T, id string, timeoutMs int32, v string) (*env, int64, int16) {
+	t.Helper()
+	e := txnTopicEnv(t, 1)
+	pid, ep := e.initTxn(id, timeoutMs)
+	e.addParts(id, pid, ep, "t", 0)
+	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, v))
+	return e, pid, ep
 }
 
 func (e *env) initTxn(id string, timeoutMs int32) (int64, int16) {
@@ -174,8 +193,7 @@ func (e *env) listLatest(topic string, part int32, iso int8) int64 {
 // Commit, abort, an open transaction: read_committed sees committed data below the LSO only,
 // read_uncommitted everything; ListOffsets follows the isolation level.
 func TestTxnCommitAbortIsolation(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid2, ep2, open := e.txnHistory("t", func(pid int64, ep int16) {
 		// A retried EndTxn of the same outcome succeeds; the other outcome is INVALID_TXN_STATE.
 		if c := e.endTxn("a", pid, ep, false); c != 0 {
@@ -218,8 +236,7 @@ func TestTxnCommitAbortIsolation(t *testing.T) {
 // ongoing transaction is aborted with a bumped epoch, its requests get PRODUCER_FENCED and
 // its batches INVALID_PRODUCER_EPOCH.
 func TestTxnFencing(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 2, nil)
+	e := txnTopicEnv(t, 2)
 	pid, ep := e.initTxn("z", 60000)
 	e.addParts("z", pid, ep, "t", 0, 1)
 	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "zombie0"))
@@ -256,11 +273,7 @@ func TestTxnFencing(t *testing.T) {
 // transaction.timeout.ms aborts a stuck transaction (fake clock), fencing its producer; a
 // transaction decided before a crash is completed by the restarted coordinator.
 func TestTxnTimeoutAndRecovery(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
-	pid, ep := e.initTxn("slow", 10000)
-	e.addParts("slow", pid, ep, "t", 0)
-	e.mustProduce(-1, "t", 0, txnBatch(pid, ep, 0, "stuck"))
+	e, pid, ep := txnEnvWithBatch(t, "slow", 10000, "stuck")
 	e.clock.Advance(9 * time.Second)
 	e.b.TxnCheck(context.Background())
 	if _, lso, hw := e.readIso("t", 0, 1); lso == hw {
@@ -378,8 +391,7 @@ func (f *fakeGroups) CheckTxnMember(_ context.Context, group string, gen int32, 
 // KIP-447: TxnOffsetCommit names the consumer's membership, which the group fences; a
 // refused commit leaves no pending offset. Without a membership (v0–2) no check is made.
 func TestTxnOffsetCommitMemberFencing(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	g := &fakeGroups{}
 	e.b.SetTxnOffsetSink(g)
 	pid, ep := e.initTxn("x", 60000)
@@ -429,8 +441,7 @@ func TestTxnOffsetCommitMemberFencing(t *testing.T) {
 // with Bump answers the next epoch; a batch of the ended epoch is fenced in the partitions; a
 // retried EndTxn answers the same pair; an empty abort only bumps the epoch.
 func TestTxnV2ImplicitAddAndEpochBump(t *testing.T) {
-	e := txnEnv(t)
-	e.create("t", 1, nil)
+	e := txnTopicEnv(t, 1)
 	pid, ep := e.initTxn("v2", 60000)
 
 	if r := e.produceTxn(false, "t", 0, txnBatch(pid, ep, 0, "v1-unadded")); r.ErrorCode != kerr.InvalidTxnState.Code {

@@ -112,22 +112,11 @@ func cmp(a, b error) error {
 	return b
 }
 
-// benchBroker answers a produce with one offset and a fetch with 1000 record bytes.
+// benchBroker answers a produce with one offset (nullProduce) and a fetch with 1000 record
+// bytes.
 type benchBroker struct {
-	brokerop.Unimplemented
+	nullProduce
 	fetched [1000]byte
-}
-
-func (f *benchBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
-	resp := &brokerop.ProduceResp{Partitions: make([]brokerop.ProducePartitionResp, len(req.Partitions))}
-	for i, p := range req.Partitions {
-		resp.Partitions[i] = brokerop.ProducePartitionResp{Topic: p.Topic, Partition: p.Partition}
-	}
-	return resp, nil
-}
-
-func (f *benchBroker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {
-	return brokerop.ProduceNow(ctx, f.Produce, req)
 }
 
 func (f *benchBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {

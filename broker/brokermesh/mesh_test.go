@@ -24,11 +24,20 @@ func newEP(t *testing.T) *endpoint.Endpoint {
 	return ep
 }
 
-func TestOverMeshTrustedAndUntrusted(t *testing.T) {
-	brokerEP, trustedGW, strangerGW := newEP(t), newEP(t), newEP(t)
+// serveFakeTo serves a fakeBroker on a new endpoint that trusts only gw, and returns that
+// endpoint.
+func serveFakeTo(t *testing.T, gw *endpoint.Endpoint) *endpoint.Endpoint {
+	t.Helper()
+	ep := newEP(t)
 	var trust TrustList
-	trust.Add(trustedGW.NodeID())
-	Serve(brokerEP, NewServer(nil, brokerop.Parts{Data: &fakeBroker{}}), trust, nil)
+	trust.Add(gw.NodeID())
+	Serve(ep, NewServer(nil, brokerop.Parts{Data: &fakeBroker{}}), trust, nil)
+	return ep
+}
+
+func TestOverMeshTrustedAndUntrusted(t *testing.T) {
+	trustedGW, strangerGW := newEP(t), newEP(t)
+	brokerEP := serveFakeTo(t, trustedGW)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -68,10 +77,8 @@ func TestParseTrustList(t *testing.T) {
 // as many calls as the caller may have streams open, one after another and then many at
 // once, all get their streams.
 func TestOverMeshStreamCreditComesBack(t *testing.T) {
-	brokerEP, gw := newEP(t), newEP(t)
-	var trust TrustList
-	trust.Add(gw.NodeID())
-	Serve(brokerEP, NewServer(nil, brokerop.Parts{Data: &fakeBroker{}}), trust, nil)
+	gw := newEP(t)
+	brokerEP := serveFakeTo(t, gw)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c := NewCaller(NewMeshOpener(gw, brokerEP.Addr()), "broker")

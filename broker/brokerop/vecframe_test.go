@@ -7,6 +7,43 @@ import (
 	"testing"
 )
 
+// vecFramesMatch checks, for each refMin, that the slices of frame and of buffers (the
+// vectored encodings) join to flat's frame (iteration iter), and returns that frame; check,
+// if not nil, looks at frame's slices too.
+func vecFramesMatch(t *testing.T, iter int, flat func() ([]byte, error), frame, buffers func(refMin int) ([][]byte, error),
+	check func(refMin int, bufs [][]byte)) []byte {
+	t.Helper()
+	want, err := flat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, refMin := range []int{0, 1, 100, 1 << 20} {
+		bufs, err := frame(refMin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
+			t.Fatalf("iter %d refMin %d: frame differs from the flat encoding\n got %x\nwant %x", iter, refMin, got[:min(len(got), 64)], want[:min(len(want), 64)])
+		}
+		if bufs, err := buffers(refMin); err != nil || !bytes.Equal(bytes.Join(bufs, nil), want) {
+			t.Fatalf("iter %d refMin %d: the Buffers encoding differs from the flat encoding (%v)", iter, refMin, err)
+		}
+		if check != nil {
+			check(refMin, bufs)
+		}
+	}
+	return want
+}
+
+// randBytes returns n random bytes.
+func randBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
 // FetchResponseFrame's slices, joined, are EncodeResponse's frame for any answer, whichever
 // record sets go by reference.
 func TestFetchResponseFrameMatchesEncode(t *testing.T) {
@@ -23,10 +60,7 @@ func TestFetchResponseFrameMatchesEncode(t *testing.T) {
 				LogStartOffset:   rng.Int64N(3) - 1,
 			}
 			if n := rng.IntN(4); n > 0 {
-				p.Records = make([]byte, []int{0, 5, 200, 70_000}[n])
-				for i := range p.Records {
-					p.Records[i] = byte(rng.Uint32())
-				}
+				p.Records = randBytes(rng, []int{0, 5, 200, 70_000}[n])
 			}
 			resp.Partitions = append(resp.Partitions, p)
 		}
@@ -34,29 +68,18 @@ func TestFetchResponseFrameMatchesEncode(t *testing.T) {
 		if iter%7 == 0 {
 			h.Status, h.Message = StatusInternal, "broken"
 		}
-		want, err := EncodeResponse(OpFetch, h, resp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, refMin := range []int{0, 1, 100, 1 << 20} {
-			bufs, err := FetchResponseFrame(h, resp, refMin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
-				t.Fatalf("iter %d refMin %d: frame differs from EncodeResponse\n got %x\nwant %x", iter, refMin, got[:min(len(got), 64)], want[:min(len(want), 64)])
-			}
-			if bufs, err := EncodeResponseBuffers(OpFetch, h, resp, refMin); err != nil || !bytes.Equal(bytes.Join(bufs, nil), want) {
-				t.Fatalf("iter %d refMin %d: EncodeResponseBuffers differs from EncodeResponse (%v)", iter, refMin, err)
-			}
-			for _, b := range bufs {
-				for i := range resp.Partitions {
-					if r := resp.Partitions[i].Records; len(r) >= max(refMin, 1) && len(b) > 0 && &b[0] == &r[0] && len(b) != len(r) {
-						t.Fatalf("record set referenced with the wrong length")
+		want := vecFramesMatch(t, iter, func() ([]byte, error) { return EncodeResponse(OpFetch, h, resp) },
+			func(refMin int) ([][]byte, error) { return FetchResponseFrame(h, resp, refMin) },
+			func(refMin int) ([][]byte, error) { return EncodeResponseBuffers(OpFetch, h, resp, refMin) },
+			func(refMin int, bufs [][]byte) {
+				for _, b := range bufs {
+					for i := range resp.Partitions {
+						if r := resp.Partitions[i].Records; len(r) >= max(refMin, 1) && len(b) > 0 && &b[0] == &r[0] && len(b) != len(r) {
+							t.Fatalf("record set referenced with the wrong length")
+						}
 					}
 				}
-			}
-		}
+			})
 		tag, payload, err := ReadFrame(bytes.NewReader(want), 0)
 		if err != nil || tag != OpFetch {
 			t.Fatalf("ReadFrame: %v %v", tag, err)
@@ -101,30 +124,15 @@ func TestProduceRequestFrameMatchesEncode(t *testing.T) {
 		for range rng.IntN(5) {
 			p := ProducePartition{Topic: strings.Repeat("p", rng.IntN(300)), Partition: rng.Int32N(1000) - 10}
 			if n := rng.IntN(4); n > 0 {
-				p.Records = make([]byte, []int{0, 7, 300, 70_000}[n])
-				for i := range p.Records {
-					p.Records[i] = byte(rng.Uint32())
-				}
+				p.Records = randBytes(rng, []int{0, 7, 300, 70_000}[n])
 			}
 			req.Partitions = append(req.Partitions, p)
 		}
 		h := RequestHeader{RequestID: rng.Uint64(), DeadlineMs: rng.Uint32(), TraceParent: strings.Repeat("0", rng.IntN(60)), TraceState: "k=v"}
-		want, err := EncodeRequest(OpProduce, h, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, refMin := range []int{0, 1, 100, 1 << 20} {
-			bufs, err := ProduceRequestFrame(h, req, refMin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := bytes.Join(bufs, nil); !bytes.Equal(got, want) {
-				t.Fatalf("iter %d refMin %d: frame differs from EncodeRequest", iter, refMin)
-			}
-			if bufs, err := EncodeRequestBuffers(OpProduce, h, req, refMin); err != nil || !bytes.Equal(bytes.Join(bufs, nil), want) {
-				t.Fatalf("iter %d refMin %d: EncodeRequestBuffers differs from EncodeRequest (%v)", iter, refMin, err)
-			}
-		}
+		want := vecFramesMatch(t, iter, func() ([]byte, error) { return EncodeRequest(OpProduce, h, req) },
+			func(refMin int) ([][]byte, error) { return ProduceRequestFrame(h, req, refMin) },
+			func(refMin int) ([][]byte, error) { return EncodeRequestBuffers(OpProduce, h, req, refMin) },
+			nil)
 		tag, payload, err := ReadFrame(bytes.NewReader(want), 0)
 		if err != nil || tag != OpProduce {
 			t.Fatalf("ReadFrame: %v %v", tag, err)

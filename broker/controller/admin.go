@@ -266,9 +266,7 @@ func (c *Controller) Status() QuorumStatus {
 		b := StatusBroker{NodeID: m.NodeID.String(), RaftID: m.RaftID, KafkaID: m.KafkaID, Relay: m.Addr.RelayURL, Addrs: []string{}, Replicas: counts[m.RaftID],
 			Voter: slices.Contains(st.Voters, m.RaftID), Learner: slices.Contains(st.Learners, m.RaftID),
 			Live: m.RaftID == st.RaftID || live[m.RaftID], Leader: m.RaftID == st.Leader}
-		for _, d := range m.Addr.Direct {
-			b.Addrs = append(b.Addrs, d.String())
-		}
+		b.Addrs = appendAddrs(b.Addrs, m.Addr.Direct)
 		if b.Leader {
 			out.LeaderNodeID = b.NodeID
 		}
@@ -341,10 +339,7 @@ func (c *Controller) AdminHandler() http.Handler {
 // the leader's Kafka id, its term, the commit index, and every voter and learner with the
 // last index known replicated there (raft Match) and when the leader last saw it active.
 func (c *Controller) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
 		st := c.r.Status()
 		c.sampleActive()
 		now := c.clk.Now()

@@ -28,10 +28,7 @@ func batch(v string) []byte {
 // metadata writes again.
 func TestThreeBrokersFailover(t *testing.T) {
 	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	cb := h.waitMembers(2, 3, 3)
+	cb := h.formThree(2)
 	for _, b := range cb.Brokers {
 		if len(b.Direct) == 0 {
 			t.Fatalf("broker %s registered without addresses", b.MeshID)
@@ -225,8 +222,7 @@ func TestUnadmittedBrokerCannotJoin(t *testing.T) {
 // Admin ops sent to a follower change every broker: configs, partition counts (new partitions
 // placed by the leader) and deletions are applied by each broker from the quorum.
 func TestAdminOpsReachEveryBroker(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	f := h.caller((li + 1) % 3)
 	ctx, cancel := ctx5()
 	defer cancel()

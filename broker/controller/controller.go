@@ -599,6 +599,19 @@ func route[Req, Resp any](c *Controller, ctx context.Context, req *Req,
 	}
 }
 
+// routeAfterBarrier is route with fn run on the leader after a ReadBarrier: on a state that
+// holds every entry committed before the call.
+func routeAfterBarrier[Req, Resp any](c *Controller, ctx context.Context, req *Req,
+	fn func(context.Context, *Req) (*Resp, error),
+	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
+	return route(c, ctx, req, func(ctx context.Context, req *Req) (*Resp, error) {
+		if err := c.r.ReadBarrier(ctx); err != nil {
+			return nil, err
+		}
+		return fn(ctx, req)
+	}, remote)
+}
+
 // whileLeads runs call with a context that is also cancelled when changed closes.
 func whileLeads[Resp any](ctx context.Context, changed <-chan struct{}, call func(context.Context) (*Resp, error)) (*Resp, error) {
 	cctx, cancel := context.WithCancel(ctx)

@@ -15,8 +15,7 @@ import (
 // forwarded call waited on the dead leader until the caller's deadline (or, across
 // processes, the mesh's idle timeout).
 func TestForwardedOpFollowsNewLeader(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	fi := (li + 1) % 3
 	old := h.nodes[li]
 	eventually(t, "the follower knows the leader", func() error {
@@ -70,8 +69,7 @@ func TestForwardedOpFollowsNewLeader(t *testing.T) {
 // removes it: the quorum keeps a leader throughout, the old leader is neither a voter nor a
 // registered broker, and metadata writes keep working.
 func TestRemoveTheLeader(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	old := h.nodes[li]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a hang bound
 	defer cancel()

@@ -19,11 +19,7 @@ var errNoCoordinator = errors.New("controller: group coordinator not available y
 func (c *Controller) startCoordinator() {
 	c.coordMu.Lock()
 	defer c.coordMu.Unlock()
-	if c.liveCoordinator() != nil || !c.isLeader() {
-		return
-	}
-	c.stopCoordinatorLocked()
-	changed, ok := c.leadershipBarrier("group coordinator")
+	changed, ok := startingIn(c, &c.coord, c.stopCoordinatorLocked, "group coordinator")
 	if !ok {
 		return
 	}
@@ -54,9 +50,7 @@ func (c *Controller) startCoordinator() {
 		c.log.Error("group coordinator", "err", err)
 		return
 	}
-	c.mu.Lock()
-	c.coord.set(co, gone, changed)
-	c.mu.Unlock()
+	setIn(c, &c.coord, co, gone, changed)
 	c.log.Info("group coordinator started", "records", len(initial), "members", members)
 }
 

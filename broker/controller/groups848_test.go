@@ -14,10 +14,7 @@ import (
 func TestConsumerGroup848OnTheQuorum(t *testing.T) {
 	h := newHarness(t, 3)
 	h.groups = group.MachineConfig{ConsumerStartGrace: -1} // assign at once (see broker/group)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	h.waitMembers(2, 3, 3)
+	h.formThree(2)
 	ctx, cancel := ctx5()
 	defer cancel()
 	cr, err := h.caller(1).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "t848", NumPartitions: 3, ReplicationFactor: 1}}})

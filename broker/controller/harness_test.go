@@ -184,6 +184,25 @@ func newGatewayCaller(gw *endpoint.Endpoint, a endpoint.NodeAddr) *brokermesh.Ca
 	return brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.ShortString())
 }
 
+// startGatewayNode starts a node of cfg (Endpoint, Trust and Logger set here) on a new local
+// endpoint that trusts only a new gateway endpoint, all closed when the test ends: the node,
+// its endpoint and a caller reaching it as the gateway.
+func startGatewayNode(t *testing.T, cfg NodeConfig) (*Node, *endpoint.Endpoint, *brokermesh.Caller) {
+	t.Helper()
+	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
+	t.Cleanup(func() { gw.Close() })
+	ep := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
+	t.Cleanup(func() { ep.Close() })
+	cfg.Endpoint, cfg.Logger = ep, testLog()
+	cfg.Trust = func(k key.PublicKey) bool { return k == gw.NodeID() }
+	n, err := StartNode(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n, ep, newGatewayCaller(gw, ep.Addr())
+}
+
 // eventually retries f until it returns nil, for at most a minute of attempts (a bound on a
 // loaded machine, not a speed target): elections and joins take a few raft ticks.
 func eventually(t *testing.T, what string, f func() error) {
@@ -202,15 +221,29 @@ func eventually(t *testing.T, what string, f func() error) {
 // three are registered voters, and returns the index of the leader.
 func (h *harness) startThree() int {
 	h.t.Helper()
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
-	h.waitMembers(0, 3, 3)
+	h.formThree(0)
 	li, err := h.leaderIndex()
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return li
+}
+
+// newThreeHarness is a harness of three nodes started (startThree): it and the leader's index.
+func newThreeHarness(t *testing.T) (*harness, int) {
+	t.Helper()
+	h := newHarness(t, 3)
+	return h, h.startThree()
+}
+
+// formThree starts node 0 as the seed and nodes 1 and 2 joining it, and waits until node via
+// lists the three as voters: its answer.
+func (h *harness) formThree(via int) *brokerop.ClusterBrokersResp {
+	h.t.Helper()
+	h.start(0, true, h.seeds)
+	h.start(1, false, h.seeds)
+	h.start(2, false, h.seeds)
+	return h.waitMembers(via, 3, 3)
 }
 
 // leaderIndex is the index of the node that leads, among running ones.

@@ -39,6 +39,26 @@ func liveIn[T comparable](c *Controller, b *leaderBound[T]) T {
 	return b.live()
 }
 
+// startingIn, called with the coordinator's start mutex held, reports whether a coordinator
+// is to be started in b: none is live and this node leads. It then stops a stale one
+// (stopLocked) and passes the leadership barrier (logged under what): changed closes when
+// this leadership ends.
+func startingIn[T comparable](c *Controller, b *leaderBound[T], stopLocked func(), what string) (changed <-chan struct{}, ok bool) {
+	var zero T
+	if liveIn(c, b) != zero || !c.isLeader() {
+		return nil, false
+	}
+	stopLocked()
+	return c.leadershipBarrier(what)
+}
+
+// setIn holds co in b, under Controller.mu, until gone or changed closes.
+func setIn[T comparable](c *Controller, b *leaderBound[T], co T, gone chan struct{}, changed <-chan struct{}) {
+	c.mu.Lock()
+	b.set(co, gone, changed)
+	c.mu.Unlock()
+}
+
 // ensureLive is b's live coordinator, started (or rebuilt) by start if this node leads and
 // none is live; the zero T, after stop ended any, if this node does not lead. A stale one is
 // never used: after a failed record, or once this node's leadership ended, it is replaced at

@@ -170,29 +170,39 @@ func pickReplacement(cands []candidate, members []uint64, racks map[uint64]strin
 // leader replaces replicas whose broker is gone. It runs on every applied change and every
 // Config.MoveEvery.
 func (c *Controller) moveLoop() {
-	t := c.clk.NewTicker(c.cfg.MoveEvery)
+	c.kickedLoop(c.cfg.MoveEvery, c.moveKick, func() {
+		c.driveMoves()
+		if c.isLeader() {
+			c.replaceGone()
+		}
+	})
+}
+
+// kickedLoop runs do after every kick and every tick of every, until the controller closes.
+func (c *Controller) kickedLoop(every time.Duration, kick <-chan struct{}, do func()) {
+	t := c.clk.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-c.quit:
 			return
-		case <-c.moveKick:
+		case <-kick:
 		case <-t.C():
 		}
-		c.driveMoves()
-		if c.isLeader() {
-			c.replaceGone()
-		}
+		do()
+	}
+}
+
+// kick signals on ch (a channel of capacity 1) unless a signal is pending already.
+func kick(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
 // kickMoves asks moveLoop to look at the moves now.
-func (c *Controller) kickMoves() {
-	select {
-	case c.moveKick <- struct{}{}:
-	default:
-	}
-}
+func (c *Controller) kickMoves() { kick(c.moveKick) }
 
 // driveMoves takes one step of every reassignment in progress whose partition this broker
 // leads.
@@ -438,10 +448,7 @@ func (c *Controller) alterReassignmentsLocal(ctx context.Context, req *brokerop.
 // ListReassignments lists the reassignments in progress (Kafka's ListPartitionReassignments),
 // from the leader after a read barrier.
 func (c *Controller) ListReassignments(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
 		toKafka, _ := c.kafkaIDs()
 		wanted := map[TopicPartition]bool{}
 		for _, t := range req.Topics {
@@ -502,10 +509,7 @@ const (
 // replica holding every committed entry, so a partition without a leader waits for such a
 // replica (ELIGIBLE_LEADERS_NOT_AVAILABLE); one with a leader answers ELECTION_NOT_NEEDED.
 func (c *Controller) ElectLeaders(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
 		return c.electLocal(ctx, req), nil
 	}, brokerop.Service.ElectLeaders)
 }

@@ -166,16 +166,7 @@ func TestStartNodeImportsLegacyState(t *testing.T) {
 	}
 	g.Close()
 
-	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer gw.Close()
-	ep := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer ep.Close()
-	n, err := StartNode(ctx, NodeConfig{Broker: broker.Config{Dir: dir}, Endpoint: ep, Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	c := newGatewayCaller(gw, ep.Addr())
+	_, _, c := startGatewayNode(t, NodeConfig{Broker: broker.Config{Dir: dir}})
 	var md *brokerop.MetadataResp
 	eventually(t, "metadata", func() error {
 		cctx, cancel := ctx5()
@@ -210,23 +201,14 @@ func TestStartNodeImportsLegacyState(t *testing.T) {
 // its leadership watcher registered it): the op registers it first, so the topic's partitions
 // have an owner.
 func TestSingleBrokerCreatesRightAway(t *testing.T) {
-	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer gw.Close()
-	ep := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer ep.Close()
-	n, err := StartNode(context.Background(), NodeConfig{Broker: broker.Config{Dir: t.TempDir()}, Endpoint: ep,
-		Trust: func(k key.PublicKey) bool { return k == gw.NodeID() }, Logger: testLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	_, ep, c := startGatewayNode(t, NodeConfig{Broker: broker.Config{Dir: t.TempDir()}})
 	ctx, cancel := ctx5()
 	defer cancel()
-	cr, err := newGatewayCaller(gw, ep.Addr()).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "now", NumPartitions: 2, ReplicationFactor: 1}}})
+	cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "now", NumPartitions: 2, ReplicationFactor: 1}}})
 	if err != nil || cr.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create at start-up: %+v %v", cr, err)
 	}
-	pl, err := newGatewayCaller(gw, ep.Addr()).Placement(ctx, &brokerop.PlacementReq{Topics: []string{"now"}})
+	pl, err := c.Placement(ctx, &brokerop.PlacementReq{Topics: []string{"now"}})
 	if err != nil || len(pl.Topics[0].Owners) != 2 || pl.Topics[0].Owners[0] != ep.NodeID().String() {
 		t.Fatalf("placement: %+v %v", pl, err)
 	}

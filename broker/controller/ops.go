@@ -152,10 +152,7 @@ func (c *Controller) IncrementalAlterConfigs(ctx context.Context, req *brokerop.
 
 // DescribeCluster reports the quorum's brokers and its leader as the controller.
 func (c *Controller) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
 		resp := &brokerop.DescribeClusterResp{ClusterID: c.r.ClusterID()}
 		resp.Brokers, resp.ControllerID = c.brokerInfos()
 		return resp, nil
@@ -209,45 +206,30 @@ func (c *Controller) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 	if req.Local {
 		return c.localBrokers(), nil
 	}
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
 		st := c.r.Status()
 		live := c.sampleActive()
-		ms := c.members()
-		resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
-		for _, m := range ms {
-			b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack, Kafka: m.Kafka,
-				Live:   live[m.RaftID],
-				Voter:  slices.Contains(st.Voters, m.RaftID),
-				Leader: m.RaftID == st.Leader}
-			for _, d := range m.Addr.Direct {
-				b.Direct = append(b.Direct, d.String())
-			}
-			if b.Leader {
-				resp.Leader = b.MeshID
-			}
-			resp.Brokers = append(resp.Brokers, b)
-		}
-		return resp, nil
+		return c.clusterBrokers(c.members(), st, func(id uint64) bool { return live[id] }), nil
 	}, brokerop.Service.ClusterBrokers)
 }
 
 // localBrokers is this broker's own view of the brokers, itself included.
 func (c *Controller) localBrokers() *brokerop.ClusterBrokersResp {
 	st := c.r.Status()
-	resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
 	ms := c.members()
 	if !slices.ContainsFunc(ms, func(m Member) bool { return m.RaftID == st.RaftID }) {
 		ms = append(ms, c.self())
 	}
+	return c.clusterBrokers(ms, st, func(id uint64) bool { return id == st.RaftID })
+}
+
+// clusterBrokers describes the brokers ms as st sees them; live tells which are live.
+func (c *Controller) clusterBrokers(ms []Member, st Status, live func(raftID uint64) bool) *brokerop.ClusterBrokersResp {
+	resp := &brokerop.ClusterBrokersResp{ClusterID: c.r.ClusterID()}
 	for _, m := range ms {
 		b := brokerop.ClusterBroker{MeshID: m.NodeID.String(), RaftID: m.RaftID, RelayURL: m.Addr.RelayURL, Rack: m.Rack, Kafka: m.Kafka,
-			Live: m.RaftID == st.RaftID, Voter: slices.Contains(st.Voters, m.RaftID), Leader: m.RaftID == st.Leader}
-		for _, d := range m.Addr.Direct {
-			b.Direct = append(b.Direct, d.String())
-		}
+			Live: live(m.RaftID), Voter: slices.Contains(st.Voters, m.RaftID), Leader: m.RaftID == st.Leader}
+		b.Direct = appendAddrs(b.Direct, m.Addr.Direct)
 		if b.Leader {
 			resp.Leader = b.MeshID
 		}
@@ -256,12 +238,17 @@ func (c *Controller) localBrokers() *brokerop.ClusterBrokersResp {
 	return resp
 }
 
+// appendAddrs appends the text of the addresses ds to dst.
+func appendAddrs(dst []string, ds []netip.AddrPort) []string {
+	for _, d := range ds {
+		dst = append(dst, d.String())
+	}
+	return dst
+}
+
 // Placement tells the owners of topics' partitions from the leader's state.
 func (c *Controller) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return route(c, ctx, req, func(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-		if err := c.r.ReadBarrier(ctx); err != nil {
-			return nil, err
-		}
+	return routeAfterBarrier(c, ctx, req, func(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
 		ts := c.r.Topics()
 		byName := make(map[string]*Topic, len(ts))
 		for i := range ts {

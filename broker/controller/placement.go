@@ -552,45 +552,35 @@ func (c *Controller) partitionState(topic string, p int32, leader, term uint64, 
 	}
 	c.reports[TopicPartition{topic, p}] = partitionReport{topic: topic, partition: p, leader: leader, term: term, isr: slices.Clone(isr)}
 	c.reportMu.Unlock()
-	select {
-	case c.reportKick <- struct{}{}:
-	default:
-	}
+	kick(c.reportKick)
 }
 
 // reportLoop sends queued leader reports as UpdatePartition ops (to the quorum leader, as any
 // controller op), retrying failed ones every Poll until they are sent, refused, or replaced by
 // a newer report of their partition.
-func (c *Controller) reportLoop() {
-	t := c.clk.NewTicker(c.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.quit:
-			return
-		case <-c.reportKick:
-		case <-t.C():
-		}
+func (c *Controller) reportLoop() { c.kickedLoop(c.cfg.Poll, c.reportKick, c.sendReports) }
+
+// sendReports sends the queued reports, in topic and partition order, and keeps those to retry.
+func (c *Controller) sendReports() {
+	c.reportMu.Lock()
+	batch := slices.SortedFunc(maps.Values(c.reports), func(a, b partitionReport) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	})
+	c.reportMu.Unlock()
+	for _, r := range batch {
+		done, refused := c.sendReport(r)
 		c.reportMu.Lock()
-		batch := slices.SortedFunc(maps.Values(c.reports), func(a, b partitionReport) int {
-			return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
-		})
-		c.reportMu.Unlock()
-		for _, r := range batch {
-			done, refused := c.sendReport(r)
-			c.reportMu.Lock()
-			tp := TopicPartition{r.topic, r.partition}
-			if cur, ok := c.reports[tp]; ok && cur.term == r.term && cur.leader == r.leader && slices.Equal(cur.isr, r.isr) {
-				switch {
-				case done:
-					delete(c.reports, tp)
-				case refused:
-					cur.refusals++
-					c.reports[tp] = cur
-				}
+		tp := TopicPartition{r.topic, r.partition}
+		if cur, ok := c.reports[tp]; ok && cur.term == r.term && cur.leader == r.leader && slices.Equal(cur.isr, r.isr) {
+			switch {
+			case done:
+				delete(c.reports, tp)
+			case refused:
+				cur.refusals++
+				c.reports[tp] = cur
 			}
-			c.reportMu.Unlock()
 		}
+		c.reportMu.Unlock()
 	}
 }
 

@@ -52,12 +52,7 @@ func (s *StateMachine) Restore(data []byte) error {
 	return err
 }
 
-func (s *StateMachine) signal() {
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-}
+func (s *StateMachine) signal() { kick(s.changed) }
 
 var _ quorum.StateMachine = (*StateMachine)(nil)
 

@@ -16,15 +16,8 @@ import (
 // show them; a leader report recorded through a follower (forwarded) shows up as leader,
 // epoch and ISR, and an older one is fenced.
 func TestReplicatedTopicPlacement(t *testing.T) {
-	h := newHarness(t, 3)
-	h.start(0, true, h.seeds)
-	h.start(1, false, h.seeds)
-	h.start(2, false, h.seeds)
+	h, li := newThreeHarness(t)
 	cb := h.waitMembers(0, 3, 3)
-	li, err := h.leaderIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
 	fi := (li + 1) % 3
 	ctx, cancel := ctx5()
 	cr, err := h.caller(fi).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{

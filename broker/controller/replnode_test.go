@@ -21,18 +21,7 @@ import (
 // and takes new ones.
 func TestStartNodeReplicatedPartition(t *testing.T) {
 	ms, caller := startThreeNodes(t)
-	eventually(t, "an RF=3 topic", func() error {
-		ctx, cancel := ctx5()
-		defer cancel()
-		cr, err := caller(ms[0]).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "r", NumPartitions: 1, ReplicationFactor: 3}}})
-		if err != nil {
-			return err
-		}
-		if c := cr.Topics[0].ErrorCode; c != 0 && c != 36 { // 36: already exists (a retry)
-			return fmt.Errorf("create: code %d %v", c, cr.Topics[0].ErrorMessage)
-		}
-		return nil
-	})
+	createR3(t, caller, ms[0], 1)
 	// produce tries every live broker until the partition's leader takes the batch.
 	produce := func(v string, live []*threeNodeMember) *threeNodeMember {
 		t.Helper()
@@ -115,6 +104,24 @@ func batchValues(b []byte) []string {
 type threeNodeMember struct {
 	ep *endpoint.Endpoint
 	n  *Node
+}
+
+// createR3 creates the topic r of parts partitions and replication factor 3 through m,
+// asking again until it exists.
+func createR3(t *testing.T, caller func(*threeNodeMember) brokerop.Service, m *threeNodeMember, parts int32) {
+	t.Helper()
+	eventually(t, "an RF=3 topic", func() error {
+		ctx, cancel := ctx5()
+		defer cancel()
+		cr, err := caller(m).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "r", NumPartitions: parts, ReplicationFactor: 3}}})
+		if err != nil {
+			return err
+		}
+		if c := cr.Topics[0].ErrorCode; c != 0 && c != 36 { // 36: already exists (a retry)
+			return fmt.Errorf("create: code %d %v", c, cr.Topics[0].ErrorMessage)
+		}
+		return nil
+	})
 }
 
 // startThreeNodes starts three StartNode brokers over real mesh endpoints that trust the

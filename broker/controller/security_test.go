@@ -7,7 +7,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/acl"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -43,20 +42,11 @@ func TestStartNodeImportsFileSecurity(t *testing.T) {
 	}
 	b.Close()
 
-	gw := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer gw.Close()
-	ep := endpointWith(t, key.GenerateSecretKey(), "127.0.0.1:0")
-	defer ep.Close()
-	n, err := StartNode(ctx, NodeConfig{Broker: broker.Config{Dir: dir}, Endpoint: ep, Trust: func(k key.PublicKey) bool { return k == gw.NodeID() },
-		Logger: testLog(), Security: broker.Security{Credentials: creds, ACLs: acls}, ClusterSecurity: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, _, c := startGatewayNode(t, NodeConfig{Broker: broker.Config{Dir: dir},
+		Security: broker.Security{Credentials: creds, ACLs: acls}, ClusterSecurity: true})
 	if st := n.Controller.state(); len(st.ScramUsers()) != 1 || len(st.ACLs()) != 1 || len(st.Quotas()) != 1 {
 		t.Fatalf("quorum after import: %+v %+v %+v", st.ScramUsers(), st.ACLs(), st.Quotas())
 	}
-	c := newGatewayCaller(gw, ep.Addr())
 	var users *brokerop.DescribeUserScramCredentialsResp
 	eventually(t, "credentials from the quorum", func() error {
 		cctx, cancel := ctx5()

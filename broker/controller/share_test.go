@@ -13,8 +13,7 @@ import (
 // through one follower and the group, with that member, is described through the other
 // follower and the leader alike.
 func TestShareOpsRouteToLeader(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	f1, f2 := (li+1)%3, (li+2)%3
 	ctx, cancel := ctx5()
 	defer cancel()
@@ -44,8 +43,7 @@ func TestShareOpsRouteToLeader(t *testing.T) {
 // the partitions of its own broker (before, the others answered UNKNOWN_TOPIC_OR_PARTITION
 // for ever and their records were never delivered).
 func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	f1 := (li + 1) % 3
 	ctx, cancel := ctx5()
 	defer cancel()
@@ -119,8 +117,7 @@ func TestShareGroupReadsEveryBrokersPartitions(t *testing.T) {
 // broker) is shut down, the new leader serves the group from where the lost one left it:
 // the start offsets its acknowledgements moved, not a group it has never heard of.
 func TestShareStateSurvivesLeaderLoss(t *testing.T) {
-	h := newHarness(t, 3)
-	li := h.startThree()
+	h, li := newThreeHarness(t)
 	f1 := (li + 1) % 3
 	const topic, group, parts = "jobs", "workers", 6
 	ctx, cancel := ctx5()

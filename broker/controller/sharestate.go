@@ -133,11 +133,7 @@ func (j *quorumShareJournal) Close() error                              { return
 func (c *Controller) startShareCoordinator() {
 	c.shareMu.Lock()
 	defer c.shareMu.Unlock()
-	if c.liveShare() != nil || !c.isLeader() {
-		return
-	}
-	c.stopShareLocked()
-	changed, ok := c.leadershipBarrier("share coordinator")
+	changed, ok := startingIn(c, &c.shareCo, c.stopShareLocked, "share coordinator")
 	if !ok {
 		return
 	}
@@ -153,9 +149,7 @@ func (c *Controller) startShareCoordinator() {
 	gone := make(chan struct{})
 	j := &quorumShareJournal{c: c, gone: gone}
 	co := coord.New(coord.Config{Logger: c.cfg.Logger, Now: c.clk.Now, Machine: c.b.ShareConfig()}, j, recs)
-	c.mu.Lock()
-	c.shareCo.set(co, gone, changed)
-	c.mu.Unlock()
+	setIn(c, &c.shareCo, co, gone, changed)
 	c.b.SetShareCoordinator(co)
 	c.log.Info("share coordinator started", "records", len(recs))
 }

@@ -82,11 +82,7 @@ func (q *QuorumReplica) Txns() map[string][]byte { return q.sm.st.Txns() }
 func (c *Controller) startTxnCoordinator() {
 	c.txnMu.Lock()
 	defer c.txnMu.Unlock()
-	if c.liveTxn() != nil || !c.isLeader() {
-		return
-	}
-	c.stopTxnLocked()
-	changed, ok := c.leadershipBarrier("transaction coordinator")
+	changed, ok := startingIn(c, &c.txnCo, c.stopTxnLocked, "transaction coordinator")
 	if !ok {
 		return
 	}
@@ -120,9 +116,7 @@ func (c *Controller) startTxnCoordinator() {
 		return
 	}
 	co.SetOffsetSink(broker.NewTxnOffsetSink(c))
-	c.mu.Lock()
-	c.txnCo.set(co, gone, changed)
-	c.mu.Unlock()
+	setIn(c, &c.txnCo, co, gone, changed)
 	c.b.SetTxnCoordinator(co)
 	c.log.Info("transaction coordinator started", "transactional_ids", len(recs))
 }

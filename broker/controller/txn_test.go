@@ -32,18 +32,7 @@ func txnBatch(v string, pid int64, epoch int16, seq int32) []byte {
 // and commits it.
 func TestStartNodeReplicatedTransactions(t *testing.T) {
 	ms, caller := startThreeNodes(t)
-	eventually(t, "an RF=3 topic", func() error {
-		ctx, cancel := ctx5()
-		defer cancel()
-		cr, err := caller(ms[0]).CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "r", NumPartitions: 2, ReplicationFactor: 3}}})
-		if err != nil {
-			return err
-		}
-		if c := cr.Topics[0].ErrorCode; c != 0 && c != 36 {
-			return fmt.Errorf("create: code %d %v", c, cr.Topics[0].ErrorMessage)
-		}
-		return nil
-	})
+	createR3(t, caller, ms[0], 2)
 	live := ms
 	// txnOp retries a coordinator op through every live broker until it answers 0.
 	txnOp := func(what string, op func(ctx context.Context, s brokerop.Service) (int16, error)) {

@@ -204,17 +204,9 @@ func (m *Machine) consumerHeartbeat(req *brokerop.ConsumerGroupHeartbeatReq) *br
 			return cgFail(code, msg)
 		}
 	} else {
-		mem = cg.members[req.MemberID]
-		if mem == nil {
-			if req.InstanceID != "" {
-				if cur, ok := cg.statics[req.InstanceID]; ok && cur != req.MemberID {
-					return cgFail(errFencedInstanceID, "")
-				}
-			}
-			return cgFail(errUnknownMemberID, "")
-		}
-		if req.InstanceID != "" && mem.instance != req.InstanceID {
-			return cgFail(errFencedInstanceID, "")
+		var code int16
+		if mem, code = cg.knownMember(req); code != errNone {
+			return cgFail(code, "")
 		}
 		if code := mem.checkEpoch(req); code != errNone {
 			return cgFail(code, "")
@@ -557,21 +549,32 @@ func (cg *cgroup) hold(mem *cmember) {
 	}
 }
 
-// consumerLeave handles MemberEpoch -1 (leave) and -2 (a static member's temporary leave:
-// it keeps its assignment until its session expires or its instance id rejoins).
-func (m *Machine) consumerLeave(g *group, req *brokerop.ConsumerGroupHeartbeatReq) *brokerop.ConsumerGroupHeartbeatResp {
-	cg := g.cg
+// knownMember returns the member a heartbeat of a nonzero epoch names, or why not:
+// FENCED_INSTANCE_ID when its instance id is another member's, UNKNOWN_MEMBER_ID when there
+// is no such member.
+func (cg *cgroup) knownMember(req *brokerop.ConsumerGroupHeartbeatReq) (*cmember, int16) {
 	mem := cg.members[req.MemberID]
 	if mem == nil {
 		if req.InstanceID != "" {
 			if cur, ok := cg.statics[req.InstanceID]; ok && cur != req.MemberID {
-				return cgFail(errFencedInstanceID, "")
+				return nil, errFencedInstanceID
 			}
 		}
-		return cgFail(errUnknownMemberID, "")
+		return nil, errUnknownMemberID
 	}
 	if req.InstanceID != "" && mem.instance != req.InstanceID {
-		return cgFail(errFencedInstanceID, "")
+		return nil, errFencedInstanceID
+	}
+	return mem, errNone
+}
+
+// consumerLeave handles MemberEpoch -1 (leave) and -2 (a static member's temporary leave:
+// it keeps its assignment until its session expires or its instance id rejoins).
+func (m *Machine) consumerLeave(g *group, req *brokerop.ConsumerGroupHeartbeatReq) *brokerop.ConsumerGroupHeartbeatResp {
+	cg := g.cg
+	mem, code := cg.knownMember(req)
+	if code != errNone {
+		return cgFail(code, "")
 	}
 	resp := &brokerop.ConsumerGroupHeartbeatResp{MemberID: mem.id, MemberEpoch: req.MemberEpoch}
 	if req.MemberEpoch == -2 && mem.instance != "" {

@@ -81,6 +81,15 @@ type client struct {
 	assignor string
 }
 
+// joinTwo joins c1 and then c2, both subscribed to topic a: the clients and c2's answer.
+func (h *cgHarness) joinTwo() (c1, c2 *client, r2 *brokerop.ConsumerGroupHeartbeatResp) {
+	h.t.Helper()
+	c1 = &client{names: []string{"a"}}
+	h.join(c1)
+	c2 = &client{names: []string{"a"}}
+	return c1, c2, h.join(c2)
+}
+
 func (h *cgHarness) join(c *client) *brokerop.ConsumerGroupHeartbeatResp {
 	h.t.Helper()
 	c.h = h
@@ -184,10 +193,7 @@ func TestConsumerGroupJoinGetsEverything(t *testing.T) {
 
 func TestConsumerGroupRevokeBeforeAssign(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 4))
-	c1 := &client{names: []string{"a"}}
-	h.join(c1)
-	c2 := &client{names: []string{"a"}}
-	r := h.join(c2)
+	c1, c2, r := h.joinTwo()
 	// c2 is at epoch 2 but gets nothing: c1 still holds everything.
 	if r.MemberEpoch != 2 || c2.owned.count() != 0 {
 		t.Fatalf("second join: %+v owned %v", r, c2.owned)
@@ -218,10 +224,7 @@ func TestConsumerGroupRevokeBeforeAssign(t *testing.T) {
 
 func TestConsumerGroupEpochFencing(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 2))
-	c1 := &client{names: []string{"a"}}
-	h.join(c1)
-	c2 := &client{names: []string{"a"}}
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	settle(t, 3, c1, c2)
 	if c1.epoch != 2 || c2.epoch != 2 {
 		t.Fatalf("epochs %d %d", c1.epoch, c2.epoch)
@@ -294,9 +297,7 @@ func TestConsumerGroupInvalidRequests(t *testing.T) {
 
 func TestConsumerGroupSessionTimeout(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 4))
-	c1, c2 := &client{names: []string{"a"}}, &client{names: []string{"a"}}
-	h.join(c1)
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	settle(t, 3, c1, c2)
 	// c2 stops heartbeating; c1 keeps going.
 	for range 8 {
@@ -318,10 +319,7 @@ func TestConsumerGroupSessionTimeout(t *testing.T) {
 
 func TestConsumerGroupRebalanceTimeout(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 4))
-	c1 := &client{names: []string{"a"}}
-	h.join(c1)
-	c2 := &client{names: []string{"a"}}
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	// c1 is told to revoke but keeps reporting all four partitions.
 	r := h.hb(&brokerop.ConsumerGroupHeartbeatReq{MemberID: c1.id, MemberEpoch: 1, RebalanceTimeoutMs: -1, HasOwned: true,
 		Owned: []brokerop.ConsumerGroupTopicPartitions{{TopicID: tidA, Partitions: []int32{0, 1, 2, 3}}}})
@@ -345,9 +343,7 @@ func TestConsumerGroupRebalanceTimeout(t *testing.T) {
 
 func TestConsumerGroupLeave(t *testing.T) {
 	h := newCGHarness(t, topic("a", tidA, 3))
-	c1, c2 := &client{names: []string{"a"}}, &client{names: []string{"a"}}
-	h.join(c1)
-	h.join(c2)
+	c1, c2, _ := h.joinTwo()
 	settle(t, 3, c1, c2)
 	if r := c2.leave(-1); r.ErrorCode != 0 || r.MemberEpoch != -1 || r.MemberID != c2.id {
 		t.Fatalf("leave: %+v", r)

@@ -160,35 +160,35 @@ type member struct {
 
 // NewMachine returns an empty coordinator.
 func NewMachine(cfg MachineConfig) *Machine {
-	if cfg.MinSessionTimeout == 0 {
-		cfg.MinSessionTimeout = 6 * time.Second
-	}
-	if cfg.MaxSessionTimeout == 0 {
-		cfg.MaxSessionTimeout = 30 * time.Minute
-	}
-	if cfg.InitialRebalanceDelay == 0 {
-		cfg.InitialRebalanceDelay = 3 * time.Second
-	} else if cfg.InitialRebalanceDelay < 0 {
-		cfg.InitialRebalanceDelay = 0
-	}
-	if cfg.ConsumerSessionTimeout == 0 {
-		cfg.ConsumerSessionTimeout = 45 * time.Second
-	}
-	if cfg.ConsumerHeartbeatInterval == 0 {
-		cfg.ConsumerHeartbeatInterval = 5 * time.Second
-	}
-	if cfg.ConsumerStartGrace == 0 {
-		cfg.ConsumerStartGrace = 2 * cfg.ConsumerHeartbeatInterval
-	} else if cfg.ConsumerStartGrace < 0 {
-		cfg.ConsumerStartGrace = 0
-	}
-	if cfg.MaxMetadataBytes == 0 {
-		cfg.MaxMetadataBytes = 4096
-	}
+	orDefault(&cfg.MinSessionTimeout, 6*time.Second)
+	orDefault(&cfg.MaxSessionTimeout, 30*time.Minute)
+	orDefaultOrOff(&cfg.InitialRebalanceDelay, 3*time.Second)
+	orDefault(&cfg.ConsumerSessionTimeout, 45*time.Second)
+	orDefault(&cfg.ConsumerHeartbeatInterval, 5*time.Second)
+	orDefaultOrOff(&cfg.ConsumerStartGrace, 2*cfg.ConsumerHeartbeatInterval)
+	orDefault(&cfg.MaxMetadataBytes, 4096)
 	if cfg.NewMemberID == nil {
 		cfg.NewMemberID = randomMemberID
 	}
 	return &Machine{cfg: cfg, groups: map[string]*group{}, dirty: map[string]struct{}{}}
+}
+
+// orDefault sets *v to def where it is zero (unset).
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// orDefaultOrOff sets a duration to def where it is zero (unset) and to 0 (off) where it is
+// negative.
+func orDefaultOrOff(v *time.Duration, def time.Duration) {
+	if *v < 0 {
+		*v = 0
+	} else {
+		orDefault(v, def)
+	}
 }
 
 func randomMemberID(clientID string) string {

@@ -1,10 +1,8 @@
 package group
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshkafka/meshkafka/broker/internal/u64file"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -74,7 +73,7 @@ var journalOpened func(*wal.Store)
 const (
 	logPrefix   = "offsets-"
 	currentFile = "current-generation"
-	curFileLen  = 14
+	curFileLen  = u64file.Len
 )
 
 func genDir(dir string, gen uint64) string {
@@ -295,25 +294,9 @@ func (s *Store) readCurrent() (gen uint64, ok bool, err error) {
 
 // Current-generation file (14 bytes, big-endian): magic "OG" | generation u64 | CRC-32C of
 // the first 10 bytes u32. Generation 0: no generation is current yet.
-func encodeCurrent(gen uint64) []byte {
-	b := make([]byte, curFileLen)
-	b[0], b[1] = 'O', 'G'
-	binary.BigEndian.PutUint64(b[2:], gen)
-	binary.BigEndian.PutUint32(b[10:], crc32.Checksum(b[:10], castagnoli))
-	return b
-}
+func encodeCurrent(gen uint64) []byte { return u64file.Encode("OG", gen) }
 
-func decodeCurrent(b []byte) (uint64, error) {
-	if len(b) != curFileLen || b[0] != 'O' || b[1] != 'G' {
-		return 0, fmt.Errorf("%s: bad header or length %d", currentFile, len(b))
-	}
-	if want, got := binary.BigEndian.Uint32(b[10:]), crc32.Checksum(b[:10], castagnoli); want != got {
-		return 0, fmt.Errorf("%s: checksum mismatch", currentFile)
-	}
-	return binary.BigEndian.Uint64(b[2:]), nil
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+func decodeCurrent(b []byte) (uint64, error) { return u64file.Decode(b, "OG", currentFile) }
 
 // errUnknownOutcome marks a failed replacement of the current-generation file after its
 // rename was attempted: the old or the new file may be the durable one.

@@ -342,13 +342,26 @@ func appendReplicas(b []byte, rs [][]uint64) []byte {
 	return b
 }
 
-func appendMap(b []byte, m map[string]string) []byte {
+func appendMap(b []byte, m map[string]string) []byte { return appendByKey(b, m, postcard.AppendString) }
+
+// appendByKey appends m in key order: its length, then each key and what each appends of
+// the key's value.
+func appendByKey[V any](b []byte, m map[string]V, each func([]byte, V) []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(m)))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		b = postcard.AppendString(b, k)
-		b = postcard.AppendString(b, m[k])
+		b = each(b, m[k])
 	}
 	return b
+}
+
+// appendSectionByKey is appendByKey for the body of a snapshot section: nil, no section, if
+// m is empty.
+func appendSectionByKey[V any](b []byte, m map[string]V, each func([]byte, V) []byte) []byte {
+	if len(m) == 0 {
+		return nil
+	}
+	return appendByKey(b, m, each)
 }
 
 func (c *InitCluster) appendFields(b []byte) []byte { return postcard.AppendString(b, c.ClusterID) }

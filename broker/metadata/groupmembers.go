@@ -108,17 +108,9 @@ func (s *State) GroupMemberships() []GroupMembership {
 
 // appendGroupMembers appends the section body, or returns nil without recorded members.
 func (s *State) appendGroupMembers(b []byte) []byte {
-	if len(s.members) == 0 {
-		return nil
-	}
-	b = postcard.AppendUvarint(b, uint64(len(s.members)))
-	for _, g := range slices.Sorted(maps.Keys(s.members)) {
-		m := s.members[g]
-		b = postcard.AppendString(b, g)
-		b = appendI32(b, m.gen)
-		b = postcard.AppendBytes(b, m.rec)
-	}
-	return b
+	return appendSectionByKey(b, s.members, func(b []byte, m memberRecord) []byte {
+		return postcard.AppendBytes(appendI32(b, m.gen), m.rec)
+	})
 }
 
 // restoreGroupMembers reads the section appendGroupMembers writes into s (whose

@@ -244,13 +244,7 @@ const sectionReassignments = 4
 
 // movingTopics lists the topics with a reassignment in progress, by name.
 func (s *State) movingTopics() []string {
-	var names []string
-	for _, name := range s.replicatedTopics() {
-		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return p.Moving() }) {
-			names = append(names, name)
-		}
-	}
-	return names
+	return s.topicsWhere(s.replicatedTopics(), (*Partition).Moving)
 }
 
 // appendReassignments appends the body of the reassignments section: seq<name |

@@ -10,7 +10,6 @@ package metadata
 // DropGroup removes the group's whole state.
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/meshkafka/meshkafka/internal/postcard"
@@ -118,20 +117,9 @@ func (s *State) Shares() map[string]map[string][]byte {
 
 // appendShares appends the section body, or returns nil without share-group state.
 func (s *State) appendShares(b []byte) []byte {
-	if len(s.shares) == 0 {
-		return nil
-	}
-	b = postcard.AppendUvarint(b, uint64(len(s.shares)))
-	for _, grp := range slices.Sorted(maps.Keys(s.shares)) {
-		keys := s.shares[grp]
-		b = postcard.AppendString(b, grp)
-		b = postcard.AppendUvarint(b, uint64(len(keys)))
-		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			b = postcard.AppendString(b, k)
-			b = postcard.AppendBytes(b, keys[k])
-		}
-	}
-	return b
+	return appendSectionByKey(b, s.shares, func(b []byte, keys map[string][]byte) []byte {
+		return appendByKey(b, keys, postcard.AppendBytes)
+	})
 }
 
 // restoreShares reads the section appendShares writes into s.

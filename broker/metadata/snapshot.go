@@ -83,41 +83,37 @@ func (s *State) appendBody(b []byte) []byte {
 	}
 	// Trailing sections: tag:uvarint | body:bytes, in ascending tag order, each only when
 	// its part of the state is not empty.
+	var replicas, security, moves, gens []byte // nil: the section is empty
 	if names := s.replicatedTopics(); len(names) > 0 {
-		b = postcard.AppendUvarint(b, sectionReplicas)
-		b = postcard.AppendBytes(b, s.appendReplicated(nil, names))
+		replicas = s.appendReplicated(nil, names)
 	}
 	if !s.sec.empty() {
-		b = postcard.AppendUvarint(b, sectionSecurity)
-		b = postcard.AppendBytes(b, s.sec.appendSection(nil))
+		security = s.sec.appendSection(nil)
 	}
 	if names := s.movingTopics(); len(names) > 0 {
-		b = postcard.AppendUvarint(b, sectionReassignments)
-		b = postcard.AppendBytes(b, s.appendReassignments(nil, names))
-	}
-	if body := s.appendOffsetStamps(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionOffsetStamps)
-		b = postcard.AppendBytes(b, body)
+		moves = s.appendReassignments(nil, names)
 	}
 	if len(s.gens) > 0 {
-		b = postcard.AppendUvarint(b, sectionGenerations)
-		b = postcard.AppendBytes(b, s.appendGenerations(nil))
+		gens = s.appendGenerations(nil)
 	}
-	if body := s.appendGroupMembers(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionGroupMembers)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendKafkaListeners(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionKafkaListeners)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendTxns(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionTxns)
-		b = postcard.AppendBytes(b, body)
-	}
-	if body := s.appendShares(nil); body != nil {
-		b = postcard.AppendUvarint(b, sectionShares)
-		b = postcard.AppendBytes(b, body)
+	for _, sec := range []struct {
+		tag  uint64
+		body []byte
+	}{
+		{sectionReplicas, replicas},
+		{sectionSecurity, security},
+		{sectionReassignments, moves},
+		{sectionOffsetStamps, s.appendOffsetStamps(nil)},
+		{sectionGenerations, gens},
+		{sectionGroupMembers, s.appendGroupMembers(nil)},
+		{sectionKafkaListeners, s.appendKafkaListeners(nil)},
+		{sectionTxns, s.appendTxns(nil)},
+		{sectionShares, s.appendShares(nil)},
+	} {
+		if sec.body != nil {
+			b = postcard.AppendUvarint(b, sec.tag)
+			b = postcard.AppendBytes(b, sec.body)
+		}
 	}
 	return b
 }
@@ -194,13 +190,24 @@ func restoreOffsetStamps(d *dec, s *State, check func(bool, string, ...any)) {
 // (GroupGenerations): count, then (group, generation > 0) in ascending group order.
 const sectionGenerations = 6
 
-func (s *State) appendGenerations(b []byte) []byte {
-	b = postcard.AppendUvarint(b, uint64(len(s.gens)))
-	for _, g := range slices.Sorted(maps.Keys(s.gens)) {
-		b = postcard.AppendString(b, g)
-		b = appendI32(b, s.gens[g])
-	}
-	return b
+func (s *State) appendGenerations(b []byte) []byte { return appendByKey(b, s.gens, appendI32) }
+
+// sectionRestorers reads each snapshot section (by tag) into a State.
+var sectionRestorers = map[uint64]func(d *dec, s *State, check func(bool, string, ...any)){
+	sectionReplicas:       restoreReplicated,
+	sectionOffsetStamps:   restoreOffsetStamps,
+	sectionGenerations:    restoreGenerations,
+	sectionGroupMembers:   restoreGroupMembers,
+	sectionReassignments:  restoreReassignments,
+	sectionSecurity:       restoreSecurity,
+	sectionKafkaListeners: restoreKafkaListeners,
+	sectionTxns:           restoreTxns,
+	sectionShares:         restoreShares,
+}
+
+func restoreSecurity(d *dec, s *State, check func(bool, string, ...any)) {
+	s.sec.decodeSection(d)
+	check(d.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
 }
 
 func restoreGenerations(d *dec, s *State, check func(bool, string, ...any)) {
@@ -270,13 +277,19 @@ const sectionReplicas = 2
 
 // replicatedTopics lists the topics that have replicated partitions, by name.
 func (s *State) replicatedTopics() []string {
-	var names []string
-	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
-		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return p.Replicated() }) {
-			names = append(names, name)
+	return s.topicsWhere(slices.Sorted(maps.Keys(s.topics)), (*Partition).Replicated)
+}
+
+// topicsWhere lists, in their order, the topics of names that have a partition for which has
+// holds.
+func (s *State) topicsWhere(names []string, has func(*Partition) bool) []string {
+	var out []string
+	for _, name := range names {
+		if slices.ContainsFunc(s.topics[name].Partitions, func(p Partition) bool { return has(&p) }) {
+			out = append(out, name)
 		}
 	}
-	return names
+	return out
 }
 
 // appendReplicated appends the body of the replicated-partitions section: the topics names
@@ -511,30 +524,12 @@ func decodeSnapshot(data []byte) (*State, error) {
 				sd.fail(fmt.Errorf(format, args...))
 			}
 		}
-		switch tag {
-		case sectionReplicas:
-			restoreReplicated(sd, s, sectionCheck)
-		case sectionOffsetStamps:
-			restoreOffsetStamps(sd, s, sectionCheck)
-		case sectionGenerations:
-			restoreGenerations(sd, s, sectionCheck)
-		case sectionGroupMembers:
-			restoreGroupMembers(sd, s, sectionCheck)
-		case sectionReassignments:
-			restoreReassignments(sd, s, sectionCheck)
-		case sectionSecurity:
-			s.sec.decodeSection(sd)
-			sectionCheck(sd.err != nil || !s.sec.empty(), "empty section (an empty state has none)")
-		case sectionKafkaListeners:
-			restoreKafkaListeners(sd, s, sectionCheck)
-		case sectionTxns:
-			restoreTxns(sd, s, sectionCheck)
-		case sectionShares:
-			restoreShares(sd, s, sectionCheck)
-		default:
+		restore, ok := sectionRestorers[tag]
+		if !ok {
 			d.fail(fmt.Errorf("unknown snapshot section %d", tag))
 			continue
 		}
+		restore(sd, s, sectionCheck)
 		if sd.err == nil && sd.d.Remaining() != 0 {
 			sd.fail(fmt.Errorf("%d trailing bytes", sd.d.Remaining()))
 		}

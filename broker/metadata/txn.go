@@ -8,7 +8,6 @@ package metadata
 // transactional id, and a PutTxn without a record removes the id.
 
 import (
-	"maps"
 	"slices"
 
 	"github.com/meshkafka/meshkafka/internal/postcard"
@@ -78,15 +77,7 @@ func (s *State) Txns() map[string][]byte {
 
 // appendTxns appends the section body, or returns nil without transactional ids.
 func (s *State) appendTxns(b []byte) []byte {
-	if len(s.txns) == 0 {
-		return nil
-	}
-	b = postcard.AppendUvarint(b, uint64(len(s.txns)))
-	for _, id := range slices.Sorted(maps.Keys(s.txns)) {
-		b = postcard.AppendString(b, id)
-		b = postcard.AppendBytes(b, s.txns[id])
-	}
-	return b
+	return appendSectionByKey(b, s.txns, postcard.AppendBytes)
 }
 
 // restoreTxns reads the section appendTxns writes into s.

@@ -120,8 +120,7 @@ func TestStorageFailureStopsNode(t *testing.T) {
 // (the transport reports the failure, raft sends again).
 func TestSnapshotSendFailureRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		n1 := c.start(1, nil, peersOf(1))
+		c, n1 := newFoundedCluster(t, 3, 1)
 		c.leader(1)
 		want := []string{"a", "b", "c", "d", "e"}
 		for _, d := range want {
@@ -152,8 +151,7 @@ func TestSnapshotSendFailureRetried(t *testing.T) {
 
 func TestStepRejectsMisroutedAndLocalMessages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 0, 1)
-		n1 := c.start(1, nil, peersOf(1))
+		c, n1 := newFoundedCluster(t, 0, 1)
 		if err := n1.n.Step(t.Context(), &raftpb.Message{Type: raftpb.MsgApp.Enum(), To: new(uint64(2)), From: new(uint64(3))}); err == nil {
 			t.Fatal("accepted a message for another node")
 		}

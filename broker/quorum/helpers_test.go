@@ -106,6 +106,13 @@ func newCluster(t *testing.T, every uint64, voters int) *cluster {
 
 func addrOf(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
 
+// newFoundedCluster is newCluster with node 1 started, bootstrapping the cluster alone.
+func newFoundedCluster(t *testing.T, every uint64, voters int) (*cluster, *tnode) {
+	t.Helper()
+	c := newCluster(t, every, voters)
+	return c, c.start(1, nil, peersOf(1))
+}
+
 func peersOf(ids ...uint64) []raft.Peer {
 	var ps []raft.Peer
 	for _, id := range ids {

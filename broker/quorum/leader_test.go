@@ -16,8 +16,7 @@ import (
 // runs and holds the configuration that added it, it is promoted.
 func TestNoPromotionOfAnEmptyLearner(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 0, 3)
-		n1 := c.start(1, nil, peersOf(1))
+		c, n1 := newFoundedCluster(t, 0, 3)
 		c.leader(1)
 		if st := n1.n.Status(); st.Commit > promoteLag {
 			t.Fatalf("commit index %d: the test needs a log no longer than promoteLag (%d)", st.Commit, promoteLag)

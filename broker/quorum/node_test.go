@@ -18,8 +18,7 @@ import (
 
 func TestSingleNodeBootstrap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 0, 1)
-		n1 := c.start(1, nil, peersOf(1))
+		c, n1 := newFoundedCluster(t, 0, 1)
 		l := c.leader(1)
 		if l != n1 {
 			t.Fatalf("leader %d", l.id)
@@ -217,8 +216,7 @@ func TestPartitionedLeader(t *testing.T) {
 
 func TestLearnerSnapshotAndPromotion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 4, 3)
-		n1 := c.start(1, nil, peersOf(1))
+		c, n1 := newFoundedCluster(t, 4, 3)
 		c.leader(1)
 		want := c.proposeN(n1, "e", 20)
 		if fi, _ := n1.st.FirstIndex(); fi < 10 {

@@ -34,9 +34,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // the same order at the same indexes on every replica; a follower refuses with the leader's id.
 func TestThreeReplicasProposeCommit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		var f uint64 = 1
 		if f == l {
 			f = 2
@@ -103,9 +101,7 @@ func TestThreeReplicasProposeCommit(t *testing.T) {
 // proposals; the old leader restarts on its storage, catches up and applies the same log.
 func TestLeaderFailover(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		want := []string{"a", "b"}
 		for _, d := range want {
 			c.propose(l, g, d)
@@ -143,9 +139,7 @@ func TestLeaderFailover(t *testing.T) {
 // the heal the old leader's uncommitted entries are gone everywhere.
 func TestPartitionedLeaderNeverCommits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		c.propose(l, g, "before")
 		c.net.Isolate(l)
 		var lost []*Proposal
@@ -272,15 +266,7 @@ func TestVotesForAGroupNotYetAddedAreHeld(t *testing.T) {
 		time.Sleep(2 * tick)
 		c.addGroup(2, g, c.voters)
 		c.addGroup(3, g, c.voters)
-		for range 3 {
-			synctest.Wait()
-			if st, ok := c.nodes[1].eng.Status(g); ok && st.Leader == 1 {
-				return
-			}
-			time.Sleep(tick)
-		}
-		st, _ := c.nodes[1].eng.Status(g)
-		t.Fatalf("node 1 campaigned before the others added the group and is not leader 3 ticks after they did (status %+v): its votes were lost", st)
+		c.leadsWithin3Ticks(1, g, "node 1 campaigned before the others added the group and is not leader 3 ticks after they did: its votes were lost")
 	})
 }
 
@@ -334,15 +320,7 @@ func TestNewGroupFirstVoterCampaignsAtOnce(t *testing.T) {
 		for _, id := range []uint64{1, 2, 3} {
 			c.addGroup(id, g, voters)
 		}
-		for range 3 {
-			synctest.Wait()
-			if st, ok := c.nodes[2].eng.Status(g); ok && st.Leader == 2 {
-				return
-			}
-			time.Sleep(tick)
-		}
-		st, _ := c.nodes[2].eng.Status(g)
-		t.Fatalf("first voter 2 not leader 3 ticks after the group was added (status %+v)", st)
+		c.leadsWithin3Ticks(2, g, "first voter 2 not leader 3 ticks after the group was added")
 	})
 }
 
@@ -352,9 +330,7 @@ func TestNewGroupFirstVoterCampaignsAtOnce(t *testing.T) {
 // follower's Sync blocked, only the other one's acknowledgement is sent.
 func TestLeaderAppendsLeaveBeforeItsSync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		warm := c.propose(l, g, "warm")
 		var fs []uint64
 		for _, id := range c.voters {
@@ -424,4 +400,19 @@ func TestLeaderAppendsLeaveBeforeItsSync(t *testing.T) {
 		close(followerGate)
 		c.waitApplied(fs[0], g, idx)
 	})
+}
+
+// leadsWithin3Ticks fails the test with msg (and node id's status) unless node id leads g,
+// in its own view, within 3 ticks.
+func (c *cluster) leadsWithin3Ticks(id uint64, g GroupID, msg string) {
+	c.t.Helper()
+	for range 3 {
+		synctest.Wait()
+		if st, ok := c.nodes[id].eng.Status(g); ok && st.Leader == id {
+			return
+		}
+		time.Sleep(tick)
+	}
+	st, _ := c.nodes[id].eng.Status(g)
+	c.t.Fatalf("%s (status %+v)", msg, st)
 }

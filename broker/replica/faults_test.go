@@ -27,9 +27,7 @@ func (c *cluster) others(id uint64) []uint64 {
 // follower's Sync returns it commits (leader + that follower are a majority).
 func TestCommitNeedsMajorityDurable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		c.propose(l, g, "warm")
 		fs := c.others(l)
 		gates := map[uint64]chan struct{}{}
@@ -69,9 +67,7 @@ func TestCommitNeedsMajorityDurable(t *testing.T) {
 // majority holds it, commits it: the outcome the error leaves open.
 func TestSyncFailureStopsEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		c.propose(l, g, "ok")
 		disk := errors.New("disk on fire")
 		c.nodes[l].setSyncHook(func() error { return disk })
@@ -104,9 +100,7 @@ func TestSyncFailureStopsEngine(t *testing.T) {
 // TestStorageWriteFailureStopsEngine: a failing Storage write stops the engine like Sync.
 func TestStorageWriteFailureStopsEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		bad := errors.New("bad sector")
 		c.nodes[l].stores[g].FailWrites(bad)
 		if _, err := c.nodes[l].eng.Propose(context.Background(), g, []byte("x")); !errors.Is(err, bad) {
@@ -155,9 +149,7 @@ func TestStopAndRemoveFailPending(t *testing.T) {
 // TestTransferLeader moves leadership to a chosen replica.
 func TestTransferLeader(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		to := c.others(l)[1]
 		c.propose(l, g, "a")
 		// A proposal right behind the transfer request is refused, naming the transferee (or,
@@ -189,9 +181,7 @@ func TestLearnerAddAndPromote(t *testing.T) {
 
 func testLearner(t *testing.T, compact bool) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		var last *Proposal
 		for _, d := range []string{"a", "b", "c"} {
 			last = c.propose(l, g, d)
@@ -301,9 +291,7 @@ func TestRestartAll(t *testing.T) {
 // votes and follows with the right membership.
 func TestRestartAfterCompaction(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCluster(t, 3, 1)
-		g := c.groups[0]
-		l := c.leader(g)
+		c, g, l := newLedCluster(t)
 		var p *Proposal
 		for _, d := range []string{"a", "b", "c"} {
 			p = c.propose(l, g, d)

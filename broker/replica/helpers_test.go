@@ -47,17 +47,23 @@ func newChecker() *checker {
 	return &checker{leaders: map[GroupID]map[uint64]uint64{}, applied: map[GroupID]map[uint64]string{}}
 }
 
+// inner returns m[k], made and stored first if there is none.
+func inner[K, K2 comparable, V any](m map[K]map[K2]V, k K) map[K2]V {
+	in := m[k]
+	if in == nil {
+		in = map[K2]V{}
+		m[k] = in
+	}
+	return in
+}
+
 func (c *checker) leader(g GroupID, lead, term uint64) {
 	if lead == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.leaders[g]
-	if m == nil {
-		m = map[uint64]uint64{}
-		c.leaders[g] = m
-	}
+	m := inner(c.leaders, g)
 	if old, ok := m[term]; ok && old != lead {
 		c.errs = append(c.errs, fmt.Sprintf("group %v term %d: leaders %d and %d", g, term, old, lead))
 	}
@@ -67,11 +73,7 @@ func (c *checker) leader(g GroupID, lead, term uint64) {
 func (c *checker) entry(g GroupID, e *raftpb.Entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := c.applied[g]
-	if m == nil {
-		m = map[uint64]string{}
-		c.applied[g] = m
-	}
+	m := inner(c.applied, g)
 	k := fmt.Sprintf("%d/%v/%q", e.GetTerm(), e.GetType(), e.GetData())
 	if old, ok := m[e.GetIndex()]; ok && old != k {
 		c.errs = append(c.errs, fmt.Sprintf("group %v index %d: applied %s and %s", g, e.GetIndex(), old, k))
@@ -220,6 +222,14 @@ func newCluster(t *testing.T, n, groups int) *cluster {
 		}
 	}
 	return c
+}
+
+// newLedCluster starts three engines running one group and waits for its leader: the
+// cluster, the group and the leader.
+func newLedCluster(t *testing.T) (c *cluster, g GroupID, l uint64) {
+	c = newCluster(t, 3, 1)
+	g = c.groups[0]
+	return c, g, c.leader(g)
 }
 
 // start starts node id's Engine (with no groups).

@@ -16,15 +16,7 @@ import (
 // assignment each was sent) cover every partition of the subscribed topics and match the
 // coordinator's. A partition nobody fetches would strand its released records.
 func TestAssignmentCoversPartitionsAfterChurn(t *testing.T) {
-	topics := func(t string) (int32, bool) {
-		switch t {
-		case "a":
-			return 3, true
-		case "b":
-			return 1, true
-		}
-		return 0, false
-	}
+	topics := topicsAB
 	subs := []string{"a", "b"}
 	type client struct {
 		id       string

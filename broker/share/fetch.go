@@ -2,6 +2,7 @@ package share
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -97,15 +98,7 @@ func sortedTPs(set map[TP]bool) []TP {
 	for tp := range set {
 		out = append(out, tp)
 	}
-	slices.SortFunc(out, func(a, b TP) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Partition) - int(b.Partition)
-	})
+	slices.SortFunc(out, sortedCmp)
 	return out
 }
 
@@ -419,10 +412,7 @@ func (m *Machine) Drain() []*Record {
 	}
 	slices.SortFunc(keys, func(a, b partKey) int {
 		if a.group != b.group {
-			if a.group < b.group {
-				return -1
-			}
-			return 1
+			return strings.Compare(a.group, b.group)
 		}
 		return sortedCmp(a.tp, b.tp)
 	})
@@ -439,10 +429,7 @@ func (m *Machine) Drain() []*Record {
 
 func sortedCmp(a, b TP) int {
 	if a.Topic != b.Topic {
-		if a.Topic < b.Topic {
-			return -1
-		}
-		return 1
+		return strings.Compare(a.Topic, b.Topic)
 	}
 	return int(a.Partition) - int(b.Partition)
 }

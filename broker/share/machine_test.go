@@ -17,6 +17,43 @@ func oneTopic(name string, n int32) Topics {
 	}
 }
 
+// topicsAB has topic a of 3 partitions and topic b of 1.
+func topicsAB(t string) (int32, bool) {
+	switch t {
+	case "a":
+		return 3, true
+	case "b":
+		return 1, true
+	}
+	return 0, false
+}
+
+// soleMember makes a Machine of cfg with one member, a of group g, subscribed to the topic q
+// of one partition and with its share session open: the Machine and q-0.
+func soleMember(t *testing.T, cfg Config) (*Machine, TP) {
+	t.Helper()
+	m := NewMachine(cfg)
+	tp := TP{"q", 0}
+	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
+	openSession(t, m, t0, "g", "a", 0, tp)
+	return m, tp
+}
+
+// fullWindow makes soleMember's Machine with a record-lock limit of locks, has member a
+// acquire up to hw, checks it got offsets 0 to locks-1 and that no more can be acquired
+// (the window is full): the Machine and q-0.
+func fullWindow(t *testing.T, locks int, hw int64) (*Machine, TP) {
+	t.Helper()
+	m, tp := soleMember(t, Config{MaxRecordLocks: locks, AutoOffsetReset: "earliest"})
+	if got, want := acquire(m, t0, "g", "a", tp, hw, 0), []AcquiredRun{{0, int64(locks) - 1, 1}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("acquired %v, want %v", got, want)
+	}
+	if _, ok := m.FetchOffset("g", tp, Bounds{0, hw}); ok {
+		t.Fatal("the window is full, yet more can be acquired")
+	}
+	return m, tp
+}
+
 // join joins a member subscribed to topics and opens its share session.
 func join(t *testing.T, m *Machine, now time.Time, group, member string, topics Topics, subs ...string) HeartbeatResp {
 	t.Helper()
@@ -44,15 +81,7 @@ func acquire(m *Machine, now time.Time, group, member string, tp TP, hwm int64, 
 
 func TestSimpleAssignor(t *testing.T) {
 	m := NewMachine(Config{})
-	topics := func(t string) (int32, bool) {
-		switch t {
-		case "a":
-			return 3, true
-		case "b":
-			return 1, true
-		}
-		return 0, false
-	}
+	topics := topicsAB
 	r1 := join(t, m, t0, "g", "m1", topics, "a", "b")
 	if want := []TP{{"a", 0}, {"a", 1}, {"a", 2}, {"b", 0}}; !reflect.DeepEqual(r1.Assignment, want) {
 		t.Fatalf("alone: %v, want %v", r1.Assignment, want)
@@ -210,16 +239,7 @@ func TestLocksAcksAndDeliveryLimit(t *testing.T) {
 }
 
 func TestRecordLockLimitAndLogStart(t *testing.T) {
-	m := NewMachine(Config{MaxRecordLocks: 4, AutoOffsetReset: "earliest"})
-	tp := TP{"q", 0}
-	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
-	openSession(t, m, t0, "g", "a", 0, tp)
-	if got := acquire(m, t0, "g", "a", tp, 100, 0); !reflect.DeepEqual(got, []AcquiredRun{{0, 3, 1}}) {
-		t.Fatalf("limit: %v", got)
-	}
-	if _, ok := m.FetchOffset("g", tp, Bounds{0, 100}); ok {
-		t.Fatal("the window is full, yet more can be acquired")
-	}
+	m, tp := fullWindow(t, 4, 100)
 	// Records below a new log start are gone from the window.
 	off, ok := m.FetchOffset("g", tp, Bounds{LogStart: 50, HighWatermark: 100})
 	if !ok || off != 50 {
@@ -339,10 +359,7 @@ func TestAlterDeleteOffsets(t *testing.T) {
 // records still unfinished before such a gap acquisition stops at it; once SPSO reaches it,
 // SPSO jumps over it.
 func TestAcquireSkipsGaps(t *testing.T) {
-	m := NewMachine(Config{AutoOffsetReset: "earliest"})
-	tp := TP{"q", 0}
-	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
-	openSession(t, m, t0, "g", "a", 0, tp)
+	m, tp := soleMember(t, Config{AutoOffsetReset: "earliest"})
 	m.FetchOffset("g", tp, Bounds{0, 1_000_000})
 	got := m.Acquire(t0, "g", "a", tp, []Span{{0, 1}, {500_000, 500_001}}, 0)
 	if !reflect.DeepEqual(got, []AcquiredRun{{0, 1, 1}}) {
@@ -469,16 +486,7 @@ func TestFreedRecordsAndLockDeadline(t *testing.T) {
 // cannot acquire the records past it; when acknowledgements move SPSO they can be, which
 // Freed reports.
 func TestFreedWhenFullWindowMoves(t *testing.T) {
-	m := NewMachine(Config{MaxRecordLocks: 3, AutoOffsetReset: "earliest"})
-	tp := TP{"q", 0}
-	join(t, m, t0, "g", "a", oneTopic("q", 1), "q")
-	openSession(t, m, t0, "g", "a", 0, tp)
-	if got := acquire(m, t0, "g", "a", tp, 10, 0); !reflect.DeepEqual(got, []AcquiredRun{{0, 2, 1}}) {
-		t.Fatalf("a: %v", got)
-	}
-	if _, ok := m.FetchOffset("g", tp, Bounds{0, 10}); ok {
-		t.Fatal("fetchable with a full window")
-	}
+	m, tp := fullWindow(t, 3, 10)
 	if c := m.Acknowledge(t0, "g", "a", PartAcks{tp, []AckBatch{{0, 0, []int8{AckAccept}}}}, false); c != 0 {
 		t.Fatalf("accept: %d", c)
 	}

@@ -13,6 +13,12 @@ type pids struct{ next int64 }
 func (p *pids) alloc() (int64, error) { p.next++; return p.next, nil }
 
 // apply persists a result's record as the shell would.
+// newTestMachine returns a Machine of the default Config, a producer-id source and the time
+// the test starts at.
+func newTestMachine() (*Machine, *pids, time.Time) {
+	return NewMachine(Config{}), &pids{}, time.Unix(1000, 0)
+}
+
 func apply(m *Machine, r Result) Result {
 	if r.Record != nil {
 		m.Apply(r.Record)
@@ -21,9 +27,7 @@ func apply(m *Machine, r Result) Result {
 }
 
 func TestMachineLifecycle(t *testing.T) {
-	m := NewMachine(Config{})
-	ids := &pids{}
-	now := time.Unix(1000, 0)
+	m, ids, now := newTestMachine()
 	if r := m.InitProducerID(now, "x", int32((16 * time.Minute).Milliseconds()), -1, -1, ids.alloc); r.ErrorCode != ErrInvalidTransactionTimeout {
 		t.Fatalf("timeout above the max: %+v", r)
 	}
@@ -78,9 +82,7 @@ func TestMachineLifecycle(t *testing.T) {
 }
 
 func TestMachineFencingAndTimeout(t *testing.T) {
-	m := NewMachine(Config{})
-	ids := &pids{}
-	now := time.Unix(1000, 0)
+	m, ids, now := newTestMachine()
 	r := apply(m, m.InitProducerID(now, "x", 1000, -1, -1, ids.alloc))
 	pid, ep := r.ProducerID, r.Epoch
 	apply(m, m.AddPartitions(now, "x", pid, ep, []TP{{"t", 0}}))
@@ -119,9 +121,7 @@ func TestMachineFencingAndTimeout(t *testing.T) {
 }
 
 func TestMachineEpochExhaustion(t *testing.T) {
-	m := NewMachine(Config{})
-	ids := &pids{}
-	now := time.Unix(1000, 0)
+	m, ids, now := newTestMachine()
 	m.Apply(&Txn{ID: "x", ProducerID: 50, Epoch: math.MaxInt16 - 1, TimeoutMs: 1000, State: CompleteCommit})
 	r := apply(m, m.InitProducerID(now, "x", 1000, -1, -1, ids.alloc))
 	if r.ProducerID != 1 || r.Epoch != 0 {
@@ -137,9 +137,7 @@ func TestMachineEpochExhaustion(t *testing.T) {
 }
 
 func TestMachineFilter(t *testing.T) {
-	m := NewMachine(Config{})
-	ids := &pids{}
-	now := time.Unix(1000, 0)
+	m, ids, now := newTestMachine()
 	for _, id := range []string{"a", "b"} {
 		r := apply(m, m.InitProducerID(now, id, 60000, -1, -1, ids.alloc))
 		if id == "a" {
@@ -166,9 +164,7 @@ func TestMachineFilter(t *testing.T) {
 // the encoded records), a retry by the old producer id answers that pair, and the old id no
 // longer maps to the transaction. TxnOffsetCommit v5's implicit group add is in one record.
 func TestMachineEndV2Rollover(t *testing.T) {
-	m := NewMachine(Config{})
-	ids := &pids{}
-	now := time.Unix(1000, 0)
+	m, ids, now := newTestMachine()
 	r := apply(m, m.InitProducerID(now, "x", 1000, -1, -1, ids.alloc))
 	pid := r.ProducerID
 	tx, _ := m.Get("x")

@@ -6,12 +6,8 @@ import (
 	"errors"
 	"io"
 	"math"
-	"net/netip"
 	"testing"
 	"testing/iotest"
-
-	"github.com/meshkafka/meshkafka/mesh/endpoint"
-	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 func TestUvarintLen(t *testing.T) {
@@ -49,27 +45,6 @@ func TestFrames(t *testing.T) {
 	if _, err := ReadFrame(bytes.NewReader(stream), 0, nil); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
-}
-
-// FuzzDecodeAddr: DecodeAddr never panics, and what it accepts encodes back to the same bytes.
-func FuzzDecodeAddr(f *testing.F) {
-	id := key.GenerateSecretKey().Public()
-	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id}))
-	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id, RelayURL: "http://r", Direct: []netip.AddrPort{
-		netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:7")}}))
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := DecodeAddr(b)
-		if err != nil {
-			if !errors.Is(err, ErrBadAddr) {
-				t.Fatalf("error %v does not wrap ErrBadAddr", err)
-			}
-			return
-		}
-		if re := EncodeAddr(a); !bytes.Equal(re, b) {
-			t.Fatalf("decode %x → %+v → encode %x", b, a, re)
-		}
-	})
 }
 
 // TestReadFrameSizes: frames around and above the sizes ReadFrame allocates at once come back

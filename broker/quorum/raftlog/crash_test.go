@@ -98,10 +98,7 @@ func testCrashEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 				t.Fatalf("crash at %d: never reached (of %d)", at, total)
 			}
 			what := fmt.Sprintf("crash at %d/%d mode %d", at, total, mode)
-			l2, err := raftlog.Open(d, "/node/quorum", opts)
-			if err != nil {
-				t.Fatalf("%s: reopen: %v", what, err)
-			}
+			l2 := reopen(t, d, opts, what+": reopen")
 			got := dump(l2)
 			// The hard state never goes back: not below the last one acknowledged.
 			hs, _, _ := l2.InitialState()
@@ -118,10 +115,7 @@ func testCrashEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 			if err := l2.Close(); err != nil {
 				t.Fatal(err)
 			}
-			l3, err := raftlog.Open(d, "/node/quorum", opts)
-			if err != nil {
-				t.Fatalf("%s: second reopen: %v", what, err)
-			}
+			l3 := reopen(t, d, opts, what+": second reopen")
 			if again := dump(l3); again != got {
 				t.Fatalf("%s: second reopen differs:\n%s\nfirst:\n%s", what, again, got)
 			}
@@ -132,10 +126,7 @@ func testCrashEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 			}
 			after := dump(l3)
 			l3.Close()
-			l4, err := raftlog.Open(d, "/node/quorum", opts)
-			if err != nil {
-				t.Fatalf("%s: reopen after a save: %v", what, err)
-			}
+			l4 := reopen(t, d, opts, what+": reopen after a save")
 			if again := dump(l4); again != after {
 				t.Fatalf("%s: reopen after a save:\n%s\nwant\n%s", what, again, after)
 			}

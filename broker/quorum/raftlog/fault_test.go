@@ -211,20 +211,14 @@ func testFailEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 		}
 		what := fmt.Sprintf("fail at %d/%d", at, total)
 		// Reopen in the same process (same page cache).
-		l2, err := raftlog.Open(d, "/node/quorum", opts)
-		if err != nil {
-			t.Fatalf("%s: reopen: %v", what, err)
-		}
+		l2 := reopen(t, d, opts, what+": reopen")
 		got := dump(l2)
 		if !slices.Contains(w.states[lo:hi+1], got) {
 			t.Fatalf("%s: reopened state is none of states %d..%d:\n%s", what, lo, hi, got)
 		}
 		l2.Close()
 		d.Crash()
-		l3, err := raftlog.Open(d, "/node/quorum", opts)
-		if err != nil {
-			t.Fatalf("%s: open after a crash: %v", what, err)
-		}
+		l3 := reopen(t, d, opts, what+": open after a crash")
 		if after := dump(l3); after != got {
 			t.Fatalf("%s: the reopen served state that was not durable; after a crash:\n%s\nreopen served:\n%s", what, after, got)
 		}

@@ -28,6 +28,16 @@ var _ quorum.Storage = (*raftlog.Log)(nil)
 
 // dump renders everything a raft.Storage answers about its state (through its getters: the
 // protobuf field presence is not compared), so that two storages can be compared.
+// reopen opens the log in /node/quorum of fsys, failing the test with what if it cannot.
+func reopen(t *testing.T, fsys wal.FS, opts raftlog.Options, what string) *raftlog.Log {
+	t.Helper()
+	l, err := raftlog.Open(fsys, "/node/quorum", opts)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return l
+}
+
 func dump(s raft.Storage) string {
 	var b strings.Builder
 	first, err1 := s.FirstIndex()

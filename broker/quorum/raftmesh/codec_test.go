@@ -71,22 +71,7 @@ func TestDecodeAddrRefuses(t *testing.T) {
 }
 
 // FuzzDecodeAddr: DecodeAddr never panics, and what it accepts encodes back to the same bytes.
-func FuzzDecodeAddr(f *testing.F) {
-	id := key.GenerateSecretKey().Public()
-	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id}))
-	f.Add(EncodeAddr(endpoint.NodeAddr{ID: id, RelayURL: "http://r", Direct: []netip.AddrPort{
-		netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:7")}}))
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := DecodeAddr(b)
-		if err != nil {
-			return
-		}
-		if re := EncodeAddr(a); !bytes.Equal(re, b) {
-			t.Fatalf("decode %x → %+v → encode %x", b, a, re)
-		}
-	})
-}
+func FuzzDecodeAddr(f *testing.F) { meshlinktest.FuzzAddr(f, EncodeAddr, DecodeAddr) }
 
 func testMsgs() []*raftpb.Message {
 	return []*raftpb.Message{
@@ -127,12 +112,7 @@ func TestFrameRoundTrip(t *testing.T) {
 
 func TestFrameErrors(t *testing.T) {
 	good, _ := AppendFrame(nil, testMsgs())
-	if _, err := ReadFrame(bytes.NewReader(good), len(good)-5, nil); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("over the limit: %v", err)
-	}
-	if _, err := ReadFrame(bytes.NewReader(good[:len(good)-1]), 1<<20, nil); err != io.ErrUnexpectedEOF {
-		t.Fatalf("cut short: %v", err)
-	}
+	meshlinktest.CheckFrameLimits(t, good, ReadFrame)
 	if _, err := ReadFrame(bytes.NewReader(good[:2]), 1<<20, nil); err != io.ErrUnexpectedEOF {
 		t.Fatalf("header cut short: %v", err)
 	}

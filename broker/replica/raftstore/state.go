@@ -101,15 +101,9 @@ func decodeState(b []byte) (*pstate, error) {
 		r = r[k+int(n):]
 		return v, true
 	}
-	hs, ok := bytesField()
-	if !ok {
-		return nil, fmt.Errorf("%w: hard state", errState)
-	}
-	if len(hs) > 0 {
-		p.hs = &raftpb.HardState{}
-		if err := proto.Unmarshal(hs, p.hs); err != nil {
-			return nil, fmt.Errorf("%w: hard state: %v", errState, err)
-		}
+	var err error
+	if p.hs, err = protoField[raftpb.HardState](bytesField, "hard state"); err != nil {
+		return nil, err
 	}
 	p.snapIndex, p.snapTerm = uv(), uv()
 	next, n := binary.Varint(r)
@@ -118,15 +112,8 @@ func decodeState(b []byte) (*pstate, error) {
 	}
 	r = r[n:]
 	p.snapNext = next
-	cs, ok := bytesField()
-	if !ok {
-		return nil, fmt.Errorf("%w: conf state", errState)
-	}
-	if len(cs) > 0 {
-		p.cs = &raftpb.ConfState{}
-		if err := proto.Unmarshal(cs, p.cs); err != nil {
-			return nil, fmt.Errorf("%w: conf state: %v", errState, err)
-		}
+	if p.cs, err = protoField[raftpb.ConfState](bytesField, "conf state"); err != nil {
+		return nil, err
 	}
 	data, ok := bytesField()
 	if !ok {
@@ -187,4 +174,24 @@ func SnapshotData(data []byte) (nextOffset int64, appData []byte, err error) {
 		return 0, nil, fmt.Errorf("raftstore: snapshot continues at negative offset %d", next)
 	}
 	return next, data[snapHeaderLen:], nil
+}
+
+// protoField decodes the next length-prefixed field of a state record (next) as a T: nil if
+// the field is empty, an errState error (naming what) if it is cut short or not a T.
+func protoField[T any, P interface {
+	*T
+	proto.Message
+}](next func() ([]byte, bool), what string) (P, error) {
+	v, ok := next()
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errState, what)
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	m := P(new(T))
+	if err := proto.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", errState, what, err)
+	}
+	return m, nil
 }

@@ -108,12 +108,7 @@ func appendUvarint(n int) []byte {
 
 func TestFrameErrors(t *testing.T) {
 	good, _ := AppendFrame(nil, testMsgs())
-	if _, err := ReadFrame(bytes.NewReader(good), len(good)-5, nil); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("over the limit: %v", err)
-	}
-	if _, err := ReadFrame(bytes.NewReader(good[:len(good)-1]), 1<<20, nil); err != io.ErrUnexpectedEOF {
-		t.Fatalf("cut short: %v", err)
-	}
+	meshlinktest.CheckFrameLimits(t, good, ReadFrame)
 	hdr := make([]byte, runHeader)
 	for name, b := range map[string][]byte{
 		"empty":          nil,

@@ -33,22 +33,30 @@ func (r *recorder) ReportSnapshot(g replica.GroupID, to uint64, ok bool) {
 	r.mu.Unlock()
 }
 
+// bareTransports starts brokers 1 and 2 of a lab without their engines, each with a
+// transport of its own (closed at cleanup), trusting each other; the caller attaches the
+// handlers and adds the peers.
+func bareTransports(t *testing.T) (a, b *broker) {
+	l := newLab(t, false)
+	a, b = l.start(t, 1), l.start(t, 2)
+	a.stopEngine()
+	b.stopEngine()
+	a.tr = New(a.ep, Config{Trust: a.trusts, ID: 1})
+	b.tr = New(b.ep, Config{Trust: b.trusts, ID: 2})
+	t.Cleanup(func() { _ = a.tr.Close(); _ = b.tr.Close() })
+	a.trusted[b.sk.Public()], b.trusted[a.sk.Public()] = true, true
+	return a, b
+}
+
 // TestReportsToHandler: messages of several groups arrive with their groups, in order; a
 // delivered MsgSnap is reported to its group as delivered; one to a peer that cannot be
 // reached is reported failed, and the peer unreachable.
 func TestReportsToHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a, b := l.start(t, 1), l.start(t, 2)
-		a.stopEngine()
-		b.stopEngine()
-		a.tr = New(a.ep, Config{Trust: a.trusts, ID: 1})
-		b.tr = New(b.ep, Config{Trust: b.trusts, ID: 2})
-		t.Cleanup(func() { _ = a.tr.Close(); _ = b.tr.Close() })
+		a, b := bareTransports(t)
 		ra, rb := newRecorder(), newRecorder()
 		a.tr.Attach(ra)
 		b.tr.Attach(rb)
-		a.trusted[b.sk.Public()], b.trusted[a.sk.Public()] = true, true
 		a.tr.AddPeer(2, raftmesh.EncodeAddr(b.ep.Addr()))
 		b.tr.AddPeer(1, raftmesh.EncodeAddr(a.ep.Addr()))
 		snap := &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Term: proto.Uint64(2),
@@ -109,16 +117,9 @@ func TestReportsToHandler(t *testing.T) {
 // bytes while later frames of the same size arrive on the stream.
 func TestDeliveredEntriesKeepTheirBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newLab(t, false)
-		a, b := l.start(t, 1), l.start(t, 2)
-		a.stopEngine()
-		b.stopEngine()
-		a.tr = New(a.ep, Config{Trust: a.trusts, ID: 1})
-		b.tr = New(b.ep, Config{Trust: b.trusts, ID: 2})
-		t.Cleanup(func() { _ = a.tr.Close(); _ = b.tr.Close() })
+		a, b := bareTransports(t)
 		rb := newRecorder()
 		b.tr.Attach(rb)
-		a.trusted[b.sk.Public()], b.trusted[a.sk.Public()] = true, true
 		a.tr.AddPeer(2, raftmesh.EncodeAddr(b.ep.Addr()))
 		const frames = 5
 		var want []replica.GroupMessage

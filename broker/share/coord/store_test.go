@@ -31,6 +31,14 @@ func open(t *testing.T, dir string) (*Store, []*share.Record) {
 	return s, got
 }
 
+// mustDo runs fn on c's Machine (Coordinator.Do), failing the test on an error.
+func mustDo(t *testing.T, c *Coordinator, fn func(m *share.Machine, now time.Time)) {
+	t.Helper()
+	if err := c.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestStoreReopenTornTailAndDamage(t *testing.T) {
 	dir := t.TempDir()
 	s, got := open(t, dir)
@@ -84,19 +92,13 @@ func TestCoordinatorDurableAndCompacts(t *testing.T) {
 	}
 	tp := share.TP{Topic: "q", Partition: 0}
 	topics := func(string) (int32, bool) { return 1, true }
-	must := func(fn func(m *share.Machine, now time.Time)) {
-		t.Helper()
-		if err := c.Do(fn); err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(func(m *share.Machine, now time.Time) {
+	mustDo(t, c, func(m *share.Machine, now time.Time) {
 		m.Heartbeat(now, share.HeartbeatReq{Group: "g", MemberID: "a", Topics: []string{"q"}}, topics)
 		m.Session(now, "g", "a", 0, []share.TP{tp}, nil, false)
 	})
 	// Many acknowledgements: the log passes CompactBytes and is rewritten.
 	for i := range 100 {
-		must(func(m *share.Machine, now time.Time) {
+		mustDo(t, c, func(m *share.Machine, now time.Time) {
 			off, _ := m.FetchOffset("g", tp, share.Bounds{HighWatermark: 1000})
 			m.Acquire(now, "g", "a", tp, []share.Span{{First: off, Last: off}}, 1)
 			if code := m.Acknowledge(now, "g", "a", share.PartAcks{TP: tp, Batches: []share.AckBatch{{First: off, Last: off, Types: []int8{share.AckAccept}}}}, false); code != 0 {
@@ -117,7 +119,7 @@ func TestCoordinatorDurableAndCompacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	must(func(m *share.Machine, _ time.Time) {
+	mustDo(t, c, func(m *share.Machine, _ time.Time) {
 		if s, ok := m.StartOffset("g", tp); !ok || s != 100 {
 			t.Fatalf("start after reopen: %d %v", s, ok)
 		}
@@ -175,12 +177,6 @@ func TestCoordinatorFreed(t *testing.T) {
 	defer c.Close()
 	tp := share.TP{Topic: "q", Partition: 0}
 	topics := func(string) (int32, bool) { return 1, true }
-	do := func(fn func(m *share.Machine, now time.Time)) {
-		t.Helper()
-		if err := c.Do(fn); err != nil {
-			t.Fatal(err)
-		}
-	}
 	closed := func(ch <-chan struct{}) bool {
 		select {
 		case <-ch:
@@ -189,19 +185,19 @@ func TestCoordinatorFreed(t *testing.T) {
 			return false
 		}
 	}
-	do(func(m *share.Machine, now time.Time) {
+	mustDo(t, c, func(m *share.Machine, now time.Time) {
 		m.Heartbeat(now, share.HeartbeatReq{Group: "g", MemberID: "a", Topics: []string{"q"}}, topics)
 		m.Session(now, "g", "a", 0, []share.TP{tp}, nil, false)
 		m.FetchOffset("g", tp, share.Bounds{HighWatermark: 3})
 		m.Acquire(now, "g", "a", tp, []share.Span{{First: 0, Last: 2}}, 0)
 	})
 	ch, other := c.Freed("g"), c.Freed("h")
-	do(func(*share.Machine, time.Time) {})
+	mustDo(t, c, func(*share.Machine, time.Time) {})
 	if closed(ch) {
 		t.Fatal("closed before anything was freed")
 	}
 	now = now.Add(time.Second) // the lock expires; the next call's Tick frees the records
-	do(func(*share.Machine, time.Time) {})
+	mustDo(t, c, func(*share.Machine, time.Time) {})
 	if !closed(ch) || closed(other) {
 		t.Fatalf("after the expiry: g closed %v, h closed %v", closed(ch), closed(other))
 	}

@@ -7,10 +7,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/internal/meshlink"
+	"github.com/meshkafka/meshkafka/mesh/endpoint"
+	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // Codec is a transport's frame codec as its package exports it.
@@ -59,5 +62,39 @@ func CheckStream[T any](t *testing.T, data []byte, c Codec[T]) {
 				t.Fatalf("item %d changed in re-encoding", i)
 			}
 		}
+	}
+}
+
+// FuzzAddr fuzzes a transport's DecodeAddr (meshlink's peer address): it never panics, its
+// errors wrap meshlink.ErrBadAddr, and what it accepts encodes back to the same bytes.
+func FuzzAddr(f *testing.F, encode func(endpoint.NodeAddr) []byte, decode func([]byte) (endpoint.NodeAddr, error)) {
+	id := key.GenerateSecretKey().Public()
+	f.Add(encode(endpoint.NodeAddr{ID: id}))
+	f.Add(encode(endpoint.NodeAddr{ID: id, RelayURL: "http://r", Direct: []netip.AddrPort{
+		netip.MustParseAddrPort("192.0.2.1:41641"), netip.MustParseAddrPort("[2001:db8::1]:7")}}))
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := decode(b)
+		if err != nil {
+			if !errors.Is(err, meshlink.ErrBadAddr) {
+				t.Fatalf("error %v does not wrap ErrBadAddr", err)
+			}
+			return
+		}
+		if re := encode(a); !bytes.Equal(re, b) {
+			t.Fatalf("decode %x → %+v → encode %x", b, a, re)
+		}
+	})
+}
+
+// CheckFrameLimits checks a transport's ReadFrame on good, one whole frame: with a limit 5
+// bytes short of it, it is ErrFrameTooLarge; cut short by a byte, io.ErrUnexpectedEOF.
+func CheckFrameLimits(t *testing.T, good []byte, read func(r io.Reader, max int, buf []byte) ([]byte, error)) {
+	t.Helper()
+	if _, err := read(bytes.NewReader(good), len(good)-5, nil); !errors.Is(err, meshlink.ErrFrameTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := read(bytes.NewReader(good[:len(good)-1]), 1<<20, nil); err != io.ErrUnexpectedEOF {
+		t.Fatalf("cut short: %v", err)
 	}
 }
