@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/gateway"
@@ -22,11 +21,7 @@ func TestACLsOverTheMesh(t *testing.T) {
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1", Authorizer: authz})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl1, err := kgo.NewClient(kgo.SeedBrokers(addr1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl1.Close()
+	cl1 := kafkaClient(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "vis", "hid"); err != nil {
 		t.Fatal(err)
@@ -38,11 +33,7 @@ func TestACLsOverTheMesh(t *testing.T) {
 
 	// The second gateway has no super users: ANONYMOUS sees only the topic it may describe.
 	_, addr2 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1", Authorizer: gateway.AuthorizerConfig{Enabled: true}})
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(addr2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl2.Close()
+	cl2 := kafkaClient(t, addr2)
 	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl2)
 	if err != nil {
 		t.Fatal(err)

@@ -26,12 +26,8 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("split"),
+	prod := kafkaClient(t, addr, kgo.DefaultProduceTopic("split"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
 	if r, err := kadm.NewClient(prod).CreateTopic(ctx, parts, 1, nil, "split"); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
@@ -53,12 +49,8 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	if len(on) < 2 {
 		t.Fatalf("partitions on %d broker(s), want a split", len(on))
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("split"),
+	cons := kafkaClient(t, addr, kgo.ConsumeTopics("split"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
 	got := map[string]bool{}
 	consume := func() {
 		for len(got) < len(want) {

@@ -1,10 +1,16 @@
 package cluster
 
 import (
+	"errors"
+	"log/slog"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
@@ -30,4 +36,62 @@ func serveKafka(t *testing.T, cfg gateway.Config) (*gateway.Server, string) {
 	t.Helper()
 	g := serve.Start(t, cfg, nil)
 	return g.Server, g.Addr
+}
+
+// quorumKafka runs a quorum of n brokers and a gateway in front of all of them (seeded with
+// every broker), serving Kafka on a loopback port until the test ends. It returns the
+// gateway's address, the quorum and the gateway's endpoint.
+func quorumKafka(t *testing.T, n int) (string, *controllertest.Cluster, *endpoint.Endpoint) {
+	t.Helper()
+	gw := newEP(t)
+	qc := controllertest.Start(t, n, gw.NodeID())
+	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
+	for i, b := range qc.Brokers {
+		eps[i] = b.EP
+	}
+	c := clusterForAddrs(t, gw, eps...)
+	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	return addr, qc, gw
+}
+
+// kafkaClient is a kgo client of the gateway at addr with opts, closed when the test ends.
+func kafkaClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// createTopic creates topic through adm, again and again (controllertest.Eventually) until it
+// is created; TOPIC_ALREADY_EXISTS counts as created (an earlier attempt's answer was lost).
+// It returns the last answer other than that one.
+func createTopic(t *testing.T, adm *kadm.Client, parts int32, rf int16, configs map[string]*string, topic string) kadm.CreateTopicResponse {
+	t.Helper()
+	var created kadm.CreateTopicResponse
+	if err := controllertest.Eventually(func() error {
+		ctx, cancel := controllertest.Context()
+		defer cancel()
+		r, err := adm.CreateTopic(ctx, parts, rf, configs, topic)
+		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil
+		}
+		created = r
+		return errors.Join(err, r.Err)
+	}); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	return created
+}
+
+// leaderIndex is the index in qc.Brokers of the quorum's leader.
+func leaderIndex(t *testing.T, qc *controllertest.Cluster) int {
+	t.Helper()
+	li, err := qc.Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return li
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -38,31 +36,9 @@ func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *cont
 // movesSetupWith is movesSetupGW creating "mv" with topic configs.
 func movesSetupWith(t *testing.T, n int, parts int32, configs map[string]*string) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
-	gw := newEP(t)
-	qc := controllertest.Start(t, n, gw.NodeID())
-	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
-	for i, b := range qc.Brokers {
-		eps[i] = b.EP
-	}
-	c := clusterForAddrs(t, gw, eps...)
-	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, parts, 3, configs, "mv")
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil
-		}
-		return errors.Join(err, r.Err)
-	}); err != nil {
-		t.Fatalf("create: %v", err)
-	}
+	addr, qc, gw := quorumKafka(t, n)
+	adm := kadm.NewClient(kafkaClient(t, addr))
+	createTopic(t, adm, parts, 3, configs, "mv")
 	return addr, adm, qc, gw
 }
 
@@ -495,10 +471,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 		stable(t, qc, p)
 	}
 	before := produceN(t, addr, 0, 20)
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	w := (li + 1) % 3
 	kid := kafkaIDOf(t, qc, w)
 	oldRaft := qc.Brokers[w].RaftID
@@ -545,10 +518,7 @@ func TestDecommission(t *testing.T) {
 	for p := range int32(4) {
 		stable(t, qc, p)
 	}
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	k := (li + 1) % 4
 	kid := kafkaIDOf(t, qc, k)
 	ctl := qc.Brokers[li].Controller
@@ -585,7 +555,7 @@ func TestDecommission(t *testing.T) {
 	if other == k {
 		other = (li + 3) % 4
 	}
-	err = ctl.Decommission(opCtx(t), qc.Brokers[other].EP.NodeID())
+	err := ctl.Decommission(opCtx(t), qc.Brokers[other].EP.NodeID())
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(kerr.InvalidReplicationFactor.Code)) {
 		t.Errorf("decommission with three brokers left at RF 3: %v, want INVALID_REPLICATION_FACTOR", err)
 	}

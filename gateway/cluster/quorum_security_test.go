@@ -33,19 +33,12 @@ import (
 func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	qc := controllertest.StartWith(t, controllertest.Options{N: 3, Trust: []key.PublicKey{gw1.NodeID(), gw2.NodeID()}, ClusterSecurity: true})
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterForAddrs(t, gw1, qc.Brokers[li].EP), AdvertisedHost: "127.0.0.1", Authorizer: authz})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl1, err := kgo.NewClient(kgo.SeedBrokers(addr1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl1.Close()
+	cl1 := kafkaClient(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 3, 1, nil, "sec", "other"); err != nil {
 		t.Fatal(err)
@@ -92,23 +85,15 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			}
 		}
 	}
-	alice, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
+	alice := kafkaClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(20), kgo.RetryTimeout(45*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "sec", Partition: live["sec"], Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatalf("alice produces to sec through the other brokers: %v", err)
 	}
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "other", Partition: live["other"], Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produces to other (no ACL): %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	bad, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := kafkaClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err := bad.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -138,11 +123,7 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1"})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := kafkaClient(t, addr, kgo.RequestRetries(0))
 	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
 	var ke *kerr.Error
 	if err == nil || !errors.As(err, &ke) || ke != kerr.ClusterAuthorizationFailed {

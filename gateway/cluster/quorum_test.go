@@ -21,10 +21,7 @@ import (
 func TestQuorumClusterFailover(t *testing.T) {
 	gw := newEP(t)
 	qc := controllertest.Start(t, 3, gw.NodeID())
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	// Seed the gateway with the leader only: once it is gone, the gateway must find the
 	// others from what the quorum told it.
 	c := clusterForAddrs(t, gw, qc.Brokers[li].EP)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
@@ -129,17 +128,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 	addr, adm, qc, _ := movesSetupWith(t, 3, 1, compact) // "mv": RF=3, compacted
 	stable(t, qc, 0)
 	// An RF=3 topic created without compaction is switched to it.
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, 1, 3, nil, "changelog")
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil // an earlier attempt's answer was lost
-		}
-		return errors.Join(err, r.Err)
-	}); err != nil {
-		t.Fatalf("create changelog: %v", err)
-	}
+	createTopic(t, adm, 1, 3, nil, "changelog")
 	if err := controllertest.Eventually(func() error {
 		ctx, cancel := controllertest.Context()
 		defer cancel()
@@ -169,12 +158,8 @@ func TestKadmCompactedRF3(t *testing.T) {
 		}
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl := kafkaClient(t, addr, kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	r := rand.New(rand.NewPCG(3, 16))
 	produced := map[int64]ckRec{}
 	last := int64(-1)
@@ -253,10 +238,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 
 	// A broker other than the partition's and the quorum's leaders is wiped and comes back
 	// as a new replica (new raft id, empty log): the controller puts it back.
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	w := -1
 	for i := range qc.Brokers {
 		if i != next && i != li {

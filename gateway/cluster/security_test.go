@@ -25,11 +25,7 @@ func TestScramCredentialsOverTheMesh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(plainAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adminCl.Close()
+	adminCl := kafkaClient(t, plainAddr)
 	res, err := kadm.NewClient(adminCl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}})
 	if err != nil || res.Error() != nil {
 		t.Fatalf("alter over the mesh: %v %v", err, res.Error())

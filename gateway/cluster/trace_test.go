@@ -44,12 +44,8 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("traced"),
+	client := kafkaClient(t, addr, kgo.DefaultProduceTopic("traced"),
 		kgo.ConsumeTopics("traced"), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
 	if err := client.ProduceSync(ctx, &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
