@@ -257,15 +257,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				return sendCodes(ctx, cl, txnProduceReq(kmsg.StringPtr(mxTxn), mxTopic, txnRecordBatch(pid, epoch, 0, true, "v")))
 			}},
 		{name: "Fetch", needs: []need{topicNeed(read, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-			req := kmsg.NewPtrFetchRequest()
-			req.MaxBytes = 1 << 20
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = mxTopic
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			req.Topics = append(req.Topics, ft)
-			return sendCodes(ctx, cl, req)
+			return sendCodes(ctx, cl, fetchReq(mxTopic))
 		}},
 		{name: "ListOffsets", needs: []need{topicNeed(describe, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrListOffsetsRequest()

@@ -166,15 +166,7 @@ func TestACLsKgo(t *testing.T) {
 
 	// Fetch (v12, by name): alice has no READ on a.
 	aliceV12 := s.client(t, "alice", kgo.MaxVersions(kversion.V3_0_0()))
-	freq := kmsg.NewPtrFetchRequest()
-	freq.MaxBytes = 1 << 20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "a"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	freq.Topics = append(freq.Topics, ft)
-	if fr, err := freq.RequestWith(ctx, aliceV12); err != nil || fr.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+	if fr, err := fetchReq("a").RequestWith(ctx, aliceV12); err != nil || fr.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("alice fetch a: %v %+v", err, fr)
 	}
 

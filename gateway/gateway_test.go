@@ -359,6 +359,20 @@ func produceReq(v int16, topic string, part int32, records []byte) *kmsg.Produce
 	return p
 }
 
+// fetchReq is a Fetch of partition 0 of topic from offset 0, up to 1 MiB (the version is left
+// to the caller).
+func fetchReq(topic string) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxBytes = 1 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
+}
+
 func createTopic(t testing.TB, c *rawConn, name string, parts int32) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
@@ -405,15 +419,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			bad.write(c.wire)
 			bad.expectClosed()
 			// The other connection and the stored data are unaffected.
-			fe := kmsg.NewPtrFetchRequest()
+			fe := fetchReq("keep")
 			fe.SetVersion(11)
-			fe.MaxBytes = 1 << 20
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = "keep"
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			fe.Topics = append(fe.Topics, ft)
 			r := good.roundTrip(fe, 9).(*kmsg.FetchResponse)
 			p := r.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || p.HighWatermark != 5 || len(p.RecordBatches) != len(batch(5)) {
