@@ -18,7 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/broker"
-	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
@@ -59,19 +58,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	// broker/doc.go) answers every produce KAFKA_STORAGE_ERROR, which kgo retries without end;
 	// stopped ends every produce with the reason instead of a silent hang until its context
 	// runs out.
-	stopped, stop := context.WithCancelCause(context.Background())
-	defer stop(nil)
-	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions, Logger: slog.New(slog.DiscardHandler),
-		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
-	if err != nil {
-		br.Close()
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { gc.Close(); br.Close() }) // after the gateways stop (cleanups run last first)
+	br, gc, stopped := openStoppable(b, broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions}, filepath.Join(dir, "groups"))
 	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		b.Fatal(err)
