@@ -86,7 +86,7 @@ func startACLServer(t *testing.T) *aclServer {
 }
 
 func (s *aclServer) client(t *testing.T, user string, opts ...kgo.Opt) *kgo.Client {
-	return newClient(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
+	return serve.Client(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
 }
 
 func mustACLs(t *testing.T, adm *kadm.Client, b *kadm.ACLBuilder) {
@@ -342,7 +342,7 @@ func TestACLFiltersKadm(t *testing.T) {
 // the ACL APIs answer SECURITY_DISABLED, as Kafka without an authorizer.
 func TestACLsOffByDefault(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	cl := newClient(t, ts.addr)
+	cl := serve.Client(t, ts.addr)
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "t"); err != nil {
 		t.Fatal(err)

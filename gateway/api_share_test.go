@@ -206,7 +206,7 @@ func offsets(first, last int64) []int64 {
 // delivery-count limit. Time is the broker's fake clock.
 func TestShareGroupProtocol(t *testing.T) {
 	addr, clk := startShareServer(t, share.Config{DeliveryLimit: 3})
-	cl := newClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
+	cl := serve.Client(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
 	for i := range 10 {
 		if err := cl.ProduceSync(context.Background(), kgo.StringRecord(string(rune('a'+i)))).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -338,7 +338,7 @@ func TestShareGroupProtocol(t *testing.T) {
 func TestShareGroupKgo(t *testing.T) {
 	addr, _ := startShareServer(t, share.Config{})
 	const n = 60
-	prod := newClient(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := serve.Client(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	s := &shareClient{t: t, c: dial(t, addr)}
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "kq", NumPartitions: 3, ReplicationFactor: 1}}
@@ -376,7 +376,7 @@ func TestShareGroupKgo(t *testing.T) {
 	total := 0
 	var wg sync.WaitGroup
 	for range 2 {
-		c := newClient(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
+		c := serve.Client(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
 		wg.Go(func() {
 			for done.Err() == nil {
 				fs := c.PollRecords(done, 10)

@@ -63,9 +63,9 @@ func TestBrokerAuthorizesWhenGatewayDoesNot(t *testing.T) {
 	client := func(user string) *kgo.Client {
 		opts := []kgo.Opt{kgo.DisableIdempotentWrite(), kgo.RecordRetries(1), kgo.RequestRetries(1)}
 		if user == "" {
-			return newClient(t, plain.Addr, opts...)
+			return serve.Client(t, plain.Addr, opts...)
 		}
-		return newClient(t, sasl.Addr, append(opts, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()))...)
+		return serve.Client(t, sasl.Addr, append(opts, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()))...)
 	}
 	admin := client("admin")
 	if _, err := kadm.NewClient(admin).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {

@@ -49,16 +49,6 @@ func start(t testing.TB, cfg gateway.Config) *testServer {
 	return &testServer{srv: g.Server, addr: g.Addr, mem: mem}
 }
 
-func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 // rawConn speaks the Kafka protocol by hand, for byte-level tests.
 type rawConn struct {
 	t  testing.TB
@@ -162,7 +152,7 @@ func sameRecord(a, b *kgo.Record) bool {
 // consumeAll reads n records of topic from the start.
 func consumeAll(t testing.TB, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl := serve.Client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var got []*kgo.Record
@@ -184,7 +174,7 @@ func TestKgoProduceConsume(t *testing.T) {
 				ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
 				topic := "t"
 				want := makeRecords(topic, 200)
-				cl := newClient(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+				cl := serve.Client(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
 				if err := cl.ProduceSync(context.Background(), want...).FirstErr(); err != nil {
 					t.Fatal(err)
 				}
@@ -503,7 +493,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 
 func TestAdminWithKadm(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	adm := kadm.NewClient(newClient(t, ts.addr))
+	adm := kadm.NewClient(serve.Client(t, ts.addr))
 	ctx := context.Background()
 	cr, err := adm.CreateTopics(ctx, 8, 1, nil, "a", "b")
 	if err != nil || cr.Error() != nil {

@@ -38,7 +38,7 @@ func TestProduceStallStress(t *testing.T) {
 	br, gc, stopped := openStoppable(t, broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3}, filepath.Join(dir, "groups"))
 	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc}, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
 	addr := serve.StartProtocol(t, cfg, gateway.Plaintext).Addr
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := kadm.NewClient(serve.Client(t, addr))
 	value := make([]byte, 1024)
 	end := time.Now().Add(time.Duration(secs) * time.Second)
 	var seq atomic.Int64
@@ -124,10 +124,10 @@ func TestProduceAllReportsBrokerStop(t *testing.T) {
 	// A hang bound only: the produce below ends when the broker stops.
 	ctx, cancel := context.WithTimeout(stopped, 2*time.Minute)
 	defer cancel()
-	if _, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
+	if _, err := kadm.NewClient(serve.Client(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+	cl := serve.Client(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
 	value := make([]byte, 1024)
 	if err := produceAll(ctx, t, cl, "full", value, 10, nil); err != nil {
 		t.Fatalf("produce before the disk fills: %v", err)

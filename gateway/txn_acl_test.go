@@ -485,11 +485,11 @@ func TestTxnACLsAddPartitionsV4(t *testing.T) {
 func TestTxnAuthorizerOff(t *testing.T) {
 	ctx := context.Background()
 	addr := startTxnServer(t, false)
-	adm := newClient(t, addr)
+	adm := serve.Client(t, addr)
 	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 1, 1, nil, "tx"); err != nil {
 		t.Fatal(err)
 	}
-	p := newClient(t, addr, kgo.TransactionalID("t-off"), kgo.DefaultProduceTopic("tx"))
+	p := serve.Client(t, addr, kgo.TransactionalID("t-off"), kgo.DefaultProduceTopic("tx"))
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 )
 
 // TestFetchSessionsOverTheMeshSplit: a kgo consumer of a topic whose partitions the Cluster
@@ -23,10 +23,9 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	bs := startBrokers(t, 3, gw)
 	cl := clusterFor(t, gw, bs)
 	srv, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 
-	prod := kafkaClient(t, addr, kgo.DefaultProduceTopic("split"),
+	prod := serve.Client(t, addr, kgo.DefaultProduceTopic("split"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
 	if r, err := kadm.NewClient(prod).CreateTopic(ctx, parts, 1, nil, "split"); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
@@ -49,7 +48,7 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	if len(on) < 2 {
 		t.Fatalf("partitions on %d broker(s), want a split", len(on))
 	}
-	cons := kafkaClient(t, addr, kgo.ConsumeTopics("split"),
+	cons := serve.Client(t, addr, kgo.ConsumeTopics("split"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	got := map[string]bool{}
 	consume := func() {

@@ -1,13 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
@@ -54,17 +55,6 @@ func quorumKafka(t *testing.T, n int) (string, *controllertest.Cluster, *endpoin
 	return addr, qc, gw
 }
 
-// kafkaClient is a kgo client of the gateway at addr with opts, closed when the test ends.
-func kafkaClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 // createTopic creates topic through adm, again and again (controllertest.Eventually) until it
 // is created; TOPIC_ALREADY_EXISTS counts as created (an earlier attempt's answer was lost).
 // It returns the last answer other than that one.
@@ -94,4 +84,11 @@ func leaderIndex(t *testing.T, qc *controllertest.Cluster) int {
 		t.Fatal(err)
 	}
 	return li
+}
+
+// timeoutCtx is a context that times out after d, cancelled when the test ends.
+func timeoutCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
 }

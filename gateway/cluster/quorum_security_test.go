@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,9 +35,8 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	li := leaderIndex(t, qc)
 	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterForAddrs(t, gw1, qc.Brokers[li].EP), AdvertisedHost: "127.0.0.1", Authorizer: authz})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl1 := kafkaClient(t, addr1)
+	ctx := timeoutCtx(t, 60*time.Second)
+	cl1 := serve.Client(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 3, 1, nil, "sec", "other"); err != nil {
 		t.Fatal(err)
@@ -85,7 +83,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			}
 		}
 	}
-	alice := kafkaClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
+	alice := serve.Client(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(20), kgo.RetryTimeout(45*time.Second))
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "sec", Partition: live["sec"], Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatalf("alice produces to sec through the other brokers: %v", err)
@@ -93,7 +91,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "other", Partition: live["other"], Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produces to other (no ACL): %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	bad := kafkaClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
+	bad := serve.Client(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err := bad.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -121,9 +119,8 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1"})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl := kafkaClient(t, addr, kgo.RequestRetries(0))
+	ctx := timeoutCtx(t, 60*time.Second)
+	cl := serve.Client(t, addr, kgo.RequestRetries(0))
 	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
 	var ke *kerr.Error
 	if err == nil || !errors.As(err, &ke) || ke != kerr.ClusterAuthorizationFailed {

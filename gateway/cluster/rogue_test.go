@@ -28,8 +28,7 @@ func TestRogueBrokerGetsNoPartition(t *testing.T) {
 	}
 	c := clusterForAddrs(t, gw, qc.Brokers[0].EP)
 	c.EnableLearning() // as cmd/gateway does
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 60*time.Second)
 	if _, err := c.ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -22,10 +21,9 @@ func TestScramCredentialsOverTheMesh(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	bs := startBrokers(t, 2, gw1, gw2)
 	_, plainAddr := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 
-	adminCl := kafkaClient(t, plainAddr)
+	adminCl := serve.Client(t, plainAddr)
 	res, err := kadm.NewClient(adminCl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}})
 	if err != nil || res.Error() != nil {
 		t.Fatalf("alter over the mesh: %v %v", err, res.Error())
