@@ -252,18 +252,12 @@ func TestKadmCompactedRF3(t *testing.T) {
 	// The controller replaces the old incarnation by the new one in both topics' groups (the
 	// Kafka view alone cannot tell them apart: see TestWipedBrokerIsPutBack).
 	waitReplaced(t, nb, oldRaft, 2)
-	if err := controllertest.Eventually(func() error {
-		d, err := describe(qc, 0)
-		if err != nil {
-			return err
-		}
+	waitPart(t, qc, 0, "after the wipe", func(d partDetail) error {
 		if len(d.Replicas) != 3 || len(d.ISR) != 3 || !containsID(d.Replicas, kid) {
 			return fmt.Errorf("replicas %v isr %v", d.Replicas, d.ISR)
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("after the wipe: %v", err)
-	}
+	})
 	endW := checkpointOf(t, nb.Broker, "the wiped broker")
 	d := stable(t, qc, 0)
 	preferReplica(t, adm, "mv", 0, kid, d.Replicas)
