@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"log/slog"
@@ -105,13 +104,7 @@ func startSecure(t *testing.T, clientAuth string, sasl gateway.SASLConfig) *secS
 }
 
 func (s *secServer) clientTLS(t *testing.T, withCert bool) *tls.Config {
-	pem, err := os.ReadFile(s.certs.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	cfg := s.certs.ClientTLS()
 	if withCert {
 		c, err := tls.LoadX509KeyPair(s.certs.ClientCert, s.certs.ClientKey)
 		if err != nil {

@@ -2,12 +2,9 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -76,13 +73,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	cfg.TLS = tcfg
 	secureAddr := serve.StartProtocol(b, cfg, gateway.SASLSSL).Addr
 
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	secureOpts := []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}),
+	secureOpts := []kgo.Opt{kgo.DialTLSConfig(certs.ClientTLS()),
 		kgo.SASL(scram.Auth{User: "bench", Pass: "bench-pw"}.AsSha256Mechanism())}
 	targets := []struct {
 		impl string
