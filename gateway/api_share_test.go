@@ -80,6 +80,17 @@ type ack struct {
 	types       []int8
 }
 
+// ackBatches is acks as a ShareFetch's acknowledgement batches.
+func ackBatches(acks []ack) []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch {
+	var out []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch
+	for _, a := range acks {
+		b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
+		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
+		out = append(out, b)
+	}
+	return out
+}
+
 func (s *shareClient) fetch(v int16, group, member string, epoch, maxRecords int32, acks ...ack) *kmsg.ShareFetchResponse {
 	s.t.Helper()
 	req := kmsg.NewPtrShareFetchRequest()
@@ -88,11 +99,7 @@ func (s *shareClient) fetch(v int16, group, member string, epoch, maxRecords int
 	rt.TopicID = s.topic
 	rp := kmsg.NewShareFetchRequestTopicPartition()
 	rp.PartitionMaxBytes = 1 << 20
-	for _, a := range acks {
-		b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
-		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
-		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
-	}
+	rp.AcknowledgementBatches = ackBatches(acks)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	return s.do(req, v).(*kmsg.ShareFetchResponse)
@@ -105,10 +112,8 @@ func (s *shareClient) acknowledge(group, member string, epoch int32, acks ...ack
 	rt := kmsg.NewShareAcknowledgeRequestTopic()
 	rt.TopicID = s.topic
 	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
-	for _, a := range acks {
-		b := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
-		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
-		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
+	for _, b := range ackBatches(acks) { // the same fields in ShareAcknowledge's type
+		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch(b))
 	}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
