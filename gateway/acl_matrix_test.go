@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // The ACL matrix (issue 17): Kafka's documented operation map ("Operations and Resources on
@@ -611,7 +611,7 @@ func TestACLMatrix(t *testing.T) {
 	versions.SetMaxKeyVersion(kmsg.ConsumerGroupHeartbeat.Int16(), 1)
 	versions.SetMaxKeyVersion(kmsg.ConsumerGroupDescribe.Int16(), 1)
 	clientFor := func(user string) *kgo.Client {
-		return serve.Client(t, addr, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()),
+		return kafkaclients.KgoClient(t, addr, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()),
 			kgo.MaxVersions(versions), kgo.DisableIdempotentWrite())
 	}
 	admin, alice := clientFor("admin"), clientFor("alice")

@@ -23,6 +23,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -86,7 +87,7 @@ func startACLServer(t *testing.T) *aclServer {
 }
 
 func (s *aclServer) client(t *testing.T, user string, opts ...kgo.Opt) *kgo.Client {
-	return serve.Client(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
+	return kafkaclients.KgoClient(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
 }
 
 func mustACLs(t *testing.T, adm *kadm.Client, b *kadm.ACLBuilder) {
@@ -342,7 +343,7 @@ func TestACLFiltersKadm(t *testing.T) {
 // the ACL APIs answer SECURITY_DISABLED, as Kafka without an authorizer.
 func TestACLsOffByDefault(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	cl := serve.Client(t, ts.addr)
+	cl := kafkaclients.KgoClient(t, ts.addr)
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "t"); err != nil {
 		t.Fatal(err)

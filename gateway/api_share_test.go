@@ -19,6 +19,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/share"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // shareClock is the broker's clock in the share tests: time moves only when a test says so.
@@ -211,7 +212,7 @@ func offsets(first, last int64) []int64 {
 // delivery-count limit. Time is the broker's fake clock.
 func TestShareGroupProtocol(t *testing.T) {
 	addr, clk := startShareServer(t, share.Config{DeliveryLimit: 3})
-	cl := serve.Client(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
+	cl := kafkaclients.KgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
 	for i := range 10 {
 		if err := cl.ProduceSync(context.Background(), kgo.StringRecord(string(rune('a'+i)))).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -343,7 +344,7 @@ func TestShareGroupProtocol(t *testing.T) {
 func TestShareGroupKgo(t *testing.T) {
 	addr, _ := startShareServer(t, share.Config{})
 	const n = 60
-	prod := serve.Client(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	s := &shareClient{t: t, c: dial(t, addr)}
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "kq", NumPartitions: 3, ReplicationFactor: 1}}
@@ -381,7 +382,7 @@ func TestShareGroupKgo(t *testing.T) {
 	total := 0
 	var wg sync.WaitGroup
 	for range 2 {
-		c := serve.Client(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
+		c := kafkaclients.KgoClient(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
 		wg.Go(func() {
 			for done.Err() == nil {
 				fs := c.PollRecords(done, 10)

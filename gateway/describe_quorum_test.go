@@ -10,7 +10,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // quorumBackend answers DescribeQuorum with a fixed quorum (the rest: the in-memory backend).
@@ -55,7 +55,7 @@ func TestDescribeQuorum(t *testing.T) {
 			resp = raw.roundTrip(req, int32(v)).(*kmsg.DescribeQuorumResponse)
 		} else {
 			var err error
-			if resp, err = req.RequestWith(context.Background(), serve.Client(t, ts.addr)); err != nil {
+			if resp, err = req.RequestWith(context.Background(), kafkaclients.KgoClient(t, ts.addr)); err != nil {
 				t.Fatal(err)
 			}
 			v = resp.Version
@@ -101,7 +101,7 @@ func TestDescribeQuorum(t *testing.T) {
 	rt.Topic = "__cluster_metadata"
 	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), serve.Client(t, plain.addr))
+	resp, err := req.RequestWith(context.Background(), kafkaclients.KgoClient(t, plain.addr))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -392,7 +392,7 @@ func TestFetchSessionKgo(t *testing.T) {
 	ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
 	sizes := &fetchSizes{}
 	createTopic(t, dial(t, ts.addr), "many", parts)
-	prod := serve.Client(t, ts.addr, kgo.DefaultProduceTopic("many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := kafkaclients.KgoClient(t, ts.addr, kgo.DefaultProduceTopic("many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var cons *kgo.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -416,7 +416,7 @@ func TestFetchSessionKgo(t *testing.T) {
 	for p := range int32(parts) {
 		produce(p, 1)
 	}
-	cons = serve.Client(t, ts.addr, kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cons = kafkaclients.KgoClient(t, ts.addr, kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond), kgo.WithHooks(sizes))
 	consume(parts)
 	before := ts.srv.FetchSessionStats()

@@ -25,6 +25,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -152,7 +153,7 @@ func sameRecord(a, b *kgo.Record) bool {
 // consumeAll reads n records of topic from the start.
 func consumeAll(t testing.TB, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := serve.Client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var got []*kgo.Record
@@ -174,7 +175,7 @@ func TestKgoProduceConsume(t *testing.T) {
 				ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
 				topic := "t"
 				want := makeRecords(topic, 200)
-				cl := serve.Client(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+				cl := kafkaclients.KgoClient(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
 				if err := cl.ProduceSync(context.Background(), want...).FirstErr(); err != nil {
 					t.Fatal(err)
 				}
@@ -493,7 +494,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 
 func TestAdminWithKadm(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	adm := kadm.NewClient(serve.Client(t, ts.addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, ts.addr))
 	ctx := context.Background()
 	cr, err := adm.CreateTopics(ctx, 8, 1, nil, "a", "b")
 	if err != nil || cr.Error() != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -86,7 +87,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	var seq atomic.Int64
 	newTopic := func(b *testing.B) string {
 		topic := fmt.Sprintf("secure-bench-%d", seq.Add(1))
-		adm := kadm.NewClient(serve.Client(b, plainAddr))
+		adm := kadm.NewClient(kafkaclients.KgoClient(b, plainAddr))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
@@ -96,7 +97,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	}
 	stallLog := newStallLog() // nil unless $MESHKAFKA_STALL_KGOLOG is set
 	produce := func(b *testing.B, addr string, opts []kgo.Opt, topic string, n int) {
-		cl := serve.Client(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		cl := kafkaclients.KgoClient(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 14), kgo.MaxProduceRequestsInflightPerBroker(5),
 			kgo.ProducerBatchCompression(kgo.NoCompression())}, append(opts, stallLog.opts()...)...)...)
 		defer cl.Close()
@@ -135,7 +136,7 @@ func BenchmarkSecureListener(b *testing.B) {
 			b.ResetTimer()
 			start, cpu0 := time.Now(), processCPU()
 			for left := b.N; left > 0; {
-				cl := serve.Client(b, tg.addr, append([]kgo.Opt{kgo.ConsumeTopics(consumeTopic),
+				cl := kafkaclients.KgoClient(b, tg.addr, append([]kgo.Opt{kgo.ConsumeTopics(consumeTopic),
 					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}, tg.opts...)...)
 				for pass := min(left, consumeSet); pass > 0; {
 					fs := cl.PollFetches(ctx)

@@ -21,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
@@ -38,7 +39,7 @@ func TestProduceStallStress(t *testing.T) {
 	br, gc, stopped := openStoppable(t, broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3}, filepath.Join(dir, "groups"))
 	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc}, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
 	addr := serve.StartProtocol(t, cfg, gateway.Plaintext).Addr
-	adm := kadm.NewClient(serve.Client(t, addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
 	value := make([]byte, 1024)
 	end := time.Now().Add(time.Duration(secs) * time.Second)
 	var seq atomic.Int64
@@ -124,10 +125,10 @@ func TestProduceAllReportsBrokerStop(t *testing.T) {
 	// A hang bound only: the produce below ends when the broker stops.
 	ctx, cancel := context.WithTimeout(stopped, 2*time.Minute)
 	defer cancel()
-	if _, err := kadm.NewClient(serve.Client(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
+	if _, err := kadm.NewClient(kafkaclients.KgoClient(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
 		t.Fatal(err)
 	}
-	cl := serve.Client(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+	cl := kafkaclients.KgoClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
 	value := make([]byte, 1024)
 	if err := produceAll(ctx, t, cl, "full", value, 10, nil); err != nil {
 		t.Fatalf("produce before the disk fills: %v", err)

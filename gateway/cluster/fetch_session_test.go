@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // TestFetchSessionsOverTheMeshSplit: a kgo consumer of a topic whose partitions the Cluster
@@ -25,7 +25,7 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	srv, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
 	ctx := timeoutCtx(t, 30*time.Second)
 
-	prod := serve.Client(t, addr, kgo.DefaultProduceTopic("split"),
+	prod := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("split"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
 	if r, err := kadm.NewClient(prod).CreateTopic(ctx, parts, 1, nil, "split"); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
@@ -48,7 +48,7 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	if len(on) < 2 {
 		t.Fatalf("partitions on %d broker(s), want a split", len(on))
 	}
-	cons := serve.Client(t, addr, kgo.ConsumeTopics("split"),
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics("split"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	got := map[string]bool{}
 	consume := func() {

@@ -17,7 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -38,7 +38,7 @@ func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *cont
 func movesSetupWith(t *testing.T, n int, parts int32, configs map[string]*string) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
 	addr, qc, gw := quorumKafka(t, n)
-	adm := kadm.NewClient(serve.Client(t, addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
 	createTopic(t, adm, parts, 3, configs, "mv")
 	return addr, adm, qc, gw
 }

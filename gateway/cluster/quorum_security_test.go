@@ -21,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -36,7 +37,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterForAddrs(t, gw1, qc.Brokers[li].EP), AdvertisedHost: "127.0.0.1", Authorizer: authz})
 	ctx := timeoutCtx(t, 60*time.Second)
-	cl1 := serve.Client(t, addr1)
+	cl1 := kafkaclients.KgoClient(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 3, 1, nil, "sec", "other"); err != nil {
 		t.Fatal(err)
@@ -83,7 +84,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			}
 		}
 	}
-	alice := serve.Client(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
+	alice := kafkaclients.KgoClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(20), kgo.RetryTimeout(45*time.Second))
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "sec", Partition: live["sec"], Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatalf("alice produces to sec through the other brokers: %v", err)
@@ -91,7 +92,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "other", Partition: live["other"], Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produces to other (no ACL): %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	bad := serve.Client(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
+	bad := kafkaclients.KgoClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err := bad.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -120,7 +121,7 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	}
 	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1"})
 	ctx := timeoutCtx(t, 60*time.Second)
-	cl := serve.Client(t, addr, kgo.RequestRetries(0))
+	cl := kafkaclients.KgoClient(t, addr, kgo.RequestRetries(0))
 	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
 	var ke *kerr.Error
 	if err == nil || !errors.As(err, &ke) || ke != kerr.ClusterAuthorizationFailed {

@@ -16,7 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/broker/replica"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // ckRec is a keyed record as produced or read (null: a tombstone).
@@ -159,7 +159,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 		}
 	}
 
-	cl := serve.Client(t, addr, kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0))
 	r := rand.New(rand.NewPCG(3, 16))
 	produced := map[int64]ckRec{}

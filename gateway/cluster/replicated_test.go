@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // kadm against a gateway in front of a three-broker quorum: CreateTopics with replication
@@ -22,7 +22,7 @@ import (
 // are read back.
 func TestKadmReplicationFactor3(t *testing.T) {
 	addr, _, _ := quorumKafka(t, 3)
-	cl := serve.Client(t, addr, kgo.DefaultProduceTopic("r3"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("r3"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	adm := kadm.NewClient(cl)
 	created := createTopic(t, adm, 6, 3, nil, "r3")
 	if created.ReplicationFactor != 3 && created.Topic != "" {
@@ -89,7 +89,7 @@ func TestKadmReplicationFactor3(t *testing.T) {
 			t.Fatalf("produce to partition %d: %v", p, err)
 		}
 	}
-	cons := serve.Client(t, addr, kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := map[string]bool{}
 	// A hang bound, not a speed check: on a loaded 2-core machine the consumer's metadata,
 	// offset and fetch round trips through three raft leaders took more than one op's 10 s.

@@ -15,7 +15,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/broker/replica"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // kgo and kadm through a gateway in front of three brokers, on a replicated (RF 3) topic with
@@ -26,7 +26,7 @@ import (
 func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 	addr, qc, _ := quorumKafka(t, 3)
 	const topic = "rret"
-	cl := serve.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	adm := kadm.NewClient(cl)
 	seg, ret := "1024", "-1"
 	createTopic(t, adm, 1, 3, map[string]*string{"segment.bytes": &seg, "retention.ms": &ret}, topic)
@@ -136,7 +136,7 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 	checkStart("after the leader changed")
 	produce(40, 45)
 	t.Logf("produced 5 more records after the leader change")
-	cons := serve.Client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var got []string
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a bound for a loaded machine
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // Over the mesh: a user created through one gateway (API 51 → the controller broker's
@@ -23,7 +24,7 @@ func TestScramCredentialsOverTheMesh(t *testing.T) {
 	_, plainAddr := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1"})
 	ctx := timeoutCtx(t, 30*time.Second)
 
-	adminCl := serve.Client(t, plainAddr)
+	adminCl := kafkaclients.KgoClient(t, plainAddr)
 	res, err := kadm.NewClient(adminCl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}})
 	if err != nil || res.Error() != nil {
 		t.Fatalf("alter over the mesh: %v %v", err, res.Error())

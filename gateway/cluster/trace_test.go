@@ -13,7 +13,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -43,7 +43,7 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 	_, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1"})
 
 	ctx := timeoutCtx(t, 20*time.Second)
-	client := serve.Client(t, addr, kgo.DefaultProduceTopic("traced"),
+	client := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("traced"),
 		kgo.ConsumeTopics("traced"), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
 	if err := client.ProduceSync(ctx, &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
 		t.Fatal(err)
