@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -109,7 +109,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	gw := newEP(t)
 	qc := controllertest.StartWith(t, controllertest.Options{N: 2, ClusterSecurity: true})
-	var logs syncLog
+	var logs syncbuf.Buffer
 	notice := &brokermesh.RefusalNotice{Log: slog.New(slog.NewTextHandler(&logs, nil)), Self: gw.NodeID()}
 	c, err := New([]endpoint.NodeAddr{qc.Brokers[0].EP.Addr(), qc.Brokers[1].EP.Addr()}, func(a endpoint.NodeAddr) *brokermesh.Caller {
 		cl := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.String())
@@ -139,7 +139,7 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Fatalf("untrusted gateway: metadata %+v %v, want CLUSTER_AUTHORIZATION_FAILED for the topic", md, err)
 	}
-	if n := logs.count("refused this node (not trusted); add " + gw.NodeID().String()); n < 1 || n > 2 {
+	if n := strings.Count(logs.String(), "refused this node (not trusted); add "+gw.NodeID().String()); n < 1 || n > 2 {
 		t.Fatalf("%d refusal notices (want one per broker asked):\n%s", n, logs.String())
 	}
 	// The operator gives it the gateway role (the loopback admin API's call: no mesh peer).
@@ -169,22 +169,3 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 		t.Fatalf("a gateway's QuorumAdmin: %+v %v, want CLUSTER_AUTHORIZATION_FAILED", qa, err)
 	}
 }
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncLog) count(sub string) int { return strings.Count(s.String(), sub) }
