@@ -39,13 +39,19 @@ func serveKafka(t *testing.T, cfg gateway.Config) (*gateway.Server, string) {
 	return g.Server, g.Addr
 }
 
+// startQuorum runs a quorum of n brokers that trusts a gateway endpoint it returns too.
+func startQuorum(t *testing.T, n int) (*endpoint.Endpoint, *controllertest.Cluster) {
+	t.Helper()
+	gw := newEP(t)
+	return gw, controllertest.Start(t, n, gw.NodeID())
+}
+
 // quorumKafka runs a quorum of n brokers and a gateway in front of all of them (seeded with
 // every broker), serving Kafka on a loopback port until the test ends. It returns the
 // gateway's address, the quorum and the gateway's endpoint.
 func quorumKafka(t *testing.T, n int) (string, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
-	gw := newEP(t)
-	qc := controllertest.Start(t, n, gw.NodeID())
+	gw, qc := startQuorum(t, n)
 	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
 	for i, b := range qc.Brokers {
 		eps[i] = b.EP

@@ -19,8 +19,7 @@ import (
 // leader broker is stopped gets CreateTopics, Metadata, OffsetFetch and InitProducerID
 // answered again within bounded retries, with nothing acknowledged missing.
 func TestQuorumClusterFailover(t *testing.T) {
-	gw := newEP(t)
-	qc := controllertest.Start(t, 3, gw.NodeID())
+	gw, qc := startQuorum(t, 3)
 	li := leaderIndex(t, qc)
 	// Seed the gateway with the leader only: once it is gone, the gateway must find the
 	// others from what the quorum told it.
