@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // The ACL matrix (issue 17): Kafka's documented operation map ("Operations and Resources on
@@ -257,15 +259,7 @@ func matrixRows(admin *kgo.Client) []matrixRow {
 				return sendCodes(ctx, cl, txnProduceReq(kmsg.StringPtr(mxTxn), mxTopic, txnRecordBatch(pid, epoch, 0, true, "v")))
 			}},
 		{name: "Fetch", needs: []need{topicNeed(read, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
-			req := kmsg.NewPtrFetchRequest()
-			req.MaxBytes = 1 << 20
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = mxTopic
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			req.Topics = append(req.Topics, ft)
-			return sendCodes(ctx, cl, req)
+			return sendCodes(ctx, cl, fetchReq(mxTopic))
 		}},
 		{name: "ListOffsets", needs: []need{topicNeed(describe, mxTopic)}, call: func(ctx context.Context, cl *kgo.Client) ([]int16, error) {
 			req := kmsg.NewPtrListOffsetsRequest()
@@ -617,7 +611,7 @@ func TestACLMatrix(t *testing.T) {
 	versions.SetMaxKeyVersion(kmsg.ConsumerGroupHeartbeat.Int16(), 1)
 	versions.SetMaxKeyVersion(kmsg.ConsumerGroupDescribe.Int16(), 1)
 	clientFor := func(user string) *kgo.Client {
-		return newClient(t, addr, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()),
+		return kafkaclients.KgoClient(t, addr, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()),
 			kgo.MaxVersions(versions), kgo.DisableIdempotentWrite())
 	}
 	admin, alice := clientFor("admin"), clientFor("alice")

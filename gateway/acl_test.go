@@ -23,6 +23,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -86,7 +87,7 @@ func startACLServer(t *testing.T) *aclServer {
 }
 
 func (s *aclServer) client(t *testing.T, user string, opts ...kgo.Opt) *kgo.Client {
-	return newClient(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
+	return kafkaclients.KgoClient(t, s.addr, append([]kgo.Opt{kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism())}, opts...)...)
 }
 
 func mustACLs(t *testing.T, adm *kadm.Client, b *kadm.ACLBuilder) {
@@ -166,15 +167,7 @@ func TestACLsKgo(t *testing.T) {
 
 	// Fetch (v12, by name): alice has no READ on a.
 	aliceV12 := s.client(t, "alice", kgo.MaxVersions(kversion.V3_0_0()))
-	freq := kmsg.NewPtrFetchRequest()
-	freq.MaxBytes = 1 << 20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "a"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = append(ft.Partitions, fp)
-	freq.Topics = append(freq.Topics, ft)
-	if fr, err := freq.RequestWith(ctx, aliceV12); err != nil || fr.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+	if fr, err := fetchReq("a").RequestWith(ctx, aliceV12); err != nil || fr.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("alice fetch a: %v %+v", err, fr)
 	}
 
@@ -350,7 +343,7 @@ func TestACLFiltersKadm(t *testing.T) {
 // the ACL APIs answer SECURITY_DISABLED, as Kafka without an authorizer.
 func TestACLsOffByDefault(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	cl := newClient(t, ts.addr)
+	cl := kafkaclients.KgoClient(t, ts.addr)
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopics(context.Background(), 1, 1, nil, "t"); err != nil {
 		t.Fatal(err)

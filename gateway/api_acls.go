@@ -100,40 +100,31 @@ func handleDescribeAcls(ctx context.Context, r *Request, req *kmsg.DescribeACLsR
 }
 
 func handleCreateAcls(ctx context.Context, r *Request, req *kmsg.CreateACLsRequest, resp *kmsg.CreateACLsResponse) {
-	fail := func(code int16, msg string) {
-		for range req.Creations {
-			res := kmsg.NewCreateACLsResponseResult()
-			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
-			resp.Results = append(resp.Results, res)
+	var bresp *brokerop.CreateAclsResp
+	code, msg := aclChange(ctx, r, func() (err error) {
+		var breq brokerop.CreateAclsReq
+		for _, c := range req.Creations {
+			pat := c.ResourcePatternType
+			if req.Version == 0 {
+				pat = kmsg.ACLResourcePatternTypeLiteral
+			}
+			breq.Creations = append(breq.Creations, brokerop.AclBinding{ResourceType: int8(c.ResourceType), ResourceName: c.ResourceName,
+				PatternType: int8(pat), Principal: c.Principal, Host: c.Host, Operation: int8(c.Operation), Permission: int8(c.PermissionType)})
 		}
-	}
-	if code, msg := aclGate(ctx, r, acl.AlterCluster); code != 0 {
-		fail(code, msg)
-		return
-	}
-	var breq brokerop.CreateAclsReq
-	for _, c := range req.Creations {
-		pat := c.ResourcePatternType
-		if req.Version == 0 {
-			pat = kmsg.ACLResourcePatternTypeLiteral
-		}
-		breq.Creations = append(breq.Creations, brokerop.AclBinding{ResourceType: int8(c.ResourceType), ResourceName: c.ResourceName,
-			PatternType: int8(pat), Principal: c.Principal, Host: c.Host, Operation: int8(c.Operation), Permission: int8(c.PermissionType)})
-	}
-	bresp, err := r.Server.Backend().CreateAcls(ctx, &breq)
-	r.Server.authz.invalidate()
-	if err != nil {
-		fail(aclBackendCode(err), err.Error())
-		return
-	}
+		bresp, err = r.Server.Backend().CreateAcls(ctx, &breq)
+		return err
+	})
 	for i := range req.Creations {
 		res := kmsg.NewCreateACLsResponseResult()
-		if i < len(bresp.Results) {
+		switch {
+		case code != 0:
+			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
+		case i < len(bresp.Results):
 			res.ErrorCode = bresp.Results[i].ErrorCode
 			if m := bresp.Results[i].ErrorMessage; m != "" {
 				res.ErrorMessage = kmsg.StringPtr(m)
 			}
-		} else {
+		default:
 			res.ErrorCode = kerr.UnknownServerError.Code
 		}
 		resp.Results = append(resp.Results, res)
@@ -141,45 +132,50 @@ func handleCreateAcls(ctx context.Context, r *Request, req *kmsg.CreateACLsReque
 }
 
 func handleDeleteAcls(ctx context.Context, r *Request, req *kmsg.DeleteACLsRequest, resp *kmsg.DeleteACLsResponse) {
-	fail := func(code int16, msg string) {
-		for range req.Filters {
-			res := kmsg.NewDeleteACLsResponseResult()
-			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
-			resp.Results = append(resp.Results, res)
+	var bresp *brokerop.DeleteAclsResp
+	code, msg := aclChange(ctx, r, func() (err error) {
+		var breq brokerop.DeleteAclsReq
+		for _, f := range req.Filters {
+			breq.Filters = append(breq.Filters, filterToOp(req.Version, f.ResourceType, f.ResourceName, f.ResourcePatternType, f.Principal, f.Host, f.Operation, f.PermissionType))
 		}
-	}
-	if code, msg := aclGate(ctx, r, acl.AlterCluster); code != 0 {
-		fail(code, msg)
-		return
-	}
-	var breq brokerop.DeleteAclsReq
-	for _, f := range req.Filters {
-		breq.Filters = append(breq.Filters, filterToOp(req.Version, f.ResourceType, f.ResourceName, f.ResourcePatternType, f.Principal, f.Host, f.Operation, f.PermissionType))
-	}
-	bresp, err := r.Server.Backend().DeleteAcls(ctx, &breq)
-	r.Server.authz.invalidate()
-	if err != nil {
-		fail(aclBackendCode(err), err.Error())
-		return
-	}
+		bresp, err = r.Server.Backend().DeleteAcls(ctx, &breq)
+		return err
+	})
 	for i := range req.Filters {
 		res := kmsg.NewDeleteACLsResponseResult()
-		if i >= len(bresp.Results) {
+		switch {
+		case code != 0:
+			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
+		case i >= len(bresp.Results):
 			res.ErrorCode = kerr.UnknownServerError.Code
-			resp.Results = append(resp.Results, res)
-			continue
-		}
-		br := bresp.Results[i]
-		res.ErrorCode = br.ErrorCode
-		if br.ErrorMessage != "" {
-			res.ErrorMessage = kmsg.StringPtr(br.ErrorMessage)
-		}
-		for _, b := range br.Deleted {
-			m := kmsg.NewDeleteACLsResponseResultMatchingACL()
-			m.ResourceType, m.ResourceName, m.ResourcePatternType = kmsg.ACLResourceType(b.ResourceType), b.ResourceName, kmsg.ACLResourcePatternType(b.PatternType)
-			m.Principal, m.Host, m.Operation, m.PermissionType = b.Principal, b.Host, kmsg.ACLOperation(b.Operation), kmsg.ACLPermissionType(b.Permission)
-			res.MatchingACLs = append(res.MatchingACLs, m)
+		default:
+			br := bresp.Results[i]
+			res.ErrorCode = br.ErrorCode
+			if br.ErrorMessage != "" {
+				res.ErrorMessage = kmsg.StringPtr(br.ErrorMessage)
+			}
+			for _, b := range br.Deleted {
+				m := kmsg.NewDeleteACLsResponseResultMatchingACL()
+				m.ResourceType, m.ResourceName, m.ResourcePatternType = kmsg.ACLResourceType(b.ResourceType), b.ResourceName, kmsg.ACLResourcePatternType(b.PatternType)
+				m.Principal, m.Host, m.Operation, m.PermissionType = b.Principal, b.Host, kmsg.ACLOperation(b.Operation), kmsg.ACLPermissionType(b.Permission)
+				res.MatchingACLs = append(res.MatchingACLs, m)
+			}
 		}
 		resp.Results = append(resp.Results, res)
 	}
+}
+
+// aclChange runs an ACL write (call) for a principal with ALTER on the cluster, then drops the
+// gateway's cached ACLs; a refusal or a failed call is returned as its code and message, for
+// every entry of the request.
+func aclChange(ctx context.Context, r *Request, call func() error) (int16, string) {
+	if code, msg := aclGate(ctx, r, acl.AlterCluster); code != 0 {
+		return code, msg
+	}
+	err := call()
+	r.Server.authz.invalidate()
+	if err != nil {
+		return aclBackendCode(err), err.Error()
+	}
+	return 0, ""
 }

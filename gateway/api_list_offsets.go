@@ -23,10 +23,10 @@ import (
 
 func handleListOffsets(ctx context.Context, r *Request, req *kmsg.ListOffsetsRequest, resp *kmsg.ListOffsetsResponse) {
 	breq := &brokerop.ListOffsetsReq{IsolationLevel: req.IsolationLevel}
-	authorized := r.authorizedFn(ctx)
-	denied := make([]bool, len(req.Topics)) // no DESCRIBE: TOPIC_AUTHORIZATION_FAILED
+	// No DESCRIBE: TOPIC_AUTHORIZATION_FAILED.
+	denied := topicsDenied(ctx, r, acl.DescribeTopic, len(req.Topics), func(i int) string { return req.Topics[i].Topic })
 	for i, t := range req.Topics {
-		if denied[i] = !authorized(acl.DescribeTopic, t.Topic); denied[i] {
+		if denied[i] {
 			continue
 		}
 		for _, p := range t.Partitions {

@@ -37,20 +37,6 @@ import (
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
-func init() {
-	for _, a := range []API{
-		{Key: kmsg.ShareGroupHeartbeat.Int16(), MinVersion: 1, MaxVersion: 1, Handle: typed(handleShareGroupHeartbeat)},
-		{Key: kmsg.ShareGroupDescribe.Int16(), MinVersion: 1, MaxVersion: 1, Handle: typed(handleShareGroupDescribe)},
-		{Key: kmsg.ShareFetch.Int16(), MinVersion: 1, MaxVersion: 2, Handle: typed(handleShareFetch)},
-		{Key: kmsg.ShareAcknowledge.Int16(), MinVersion: 1, MaxVersion: 2, Handle: typed(handleShareAcknowledge)},
-		{Key: kmsg.DescribeShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeShareGroupOffsets)},
-		{Key: kmsg.AlterShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleAlterShareGroupOffsets)},
-		{Key: kmsg.DeleteShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDeleteShareGroupOffsets)},
-	} {
-		Register(a)
-	}
-}
-
 // shareCall runs one share-coordinator call and reduces "no share groups" and call failures
 // to the Kafka error code to answer with (0 when resp is valid).
 func shareCall[Req, Resp any](ctx context.Context, r *Request, op func(brokerop.ShareService, context.Context, *Req) (*Resp, error), req *Req) (*Resp, int16) {

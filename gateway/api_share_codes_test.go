@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/share"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // Per-item codes keep the request's order when the gateway answers some items itself: a
@@ -16,7 +17,7 @@ import (
 // backend, and the partitions around it get the backend's codes for them.
 func TestShareItemCodesInRequestOrder(t *testing.T) {
 	addr, _ := startShareServer(t, share.Config{AutoOffsetReset: "earliest"})
-	cl := newClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0))
+	cl := kafkaclients.KgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0))
 	for _, v := range []string{"a", "b"} {
 		if err := cl.ProduceSync(context.Background(), kgo.StringRecord(v)).FirstErr(); err != nil {
 			t.Fatal(err)

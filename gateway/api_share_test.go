@@ -19,6 +19,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/share"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // shareClock is the broker's clock in the share tests: time moves only when a test says so.
@@ -80,6 +81,17 @@ type ack struct {
 	types       []int8
 }
 
+// ackBatches is acks as a ShareFetch's acknowledgement batches.
+func ackBatches(acks []ack) []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch {
+	var out []kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch
+	for _, a := range acks {
+		b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
+		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
+		out = append(out, b)
+	}
+	return out
+}
+
 func (s *shareClient) fetch(v int16, group, member string, epoch, maxRecords int32, acks ...ack) *kmsg.ShareFetchResponse {
 	s.t.Helper()
 	req := kmsg.NewPtrShareFetchRequest()
@@ -88,11 +100,7 @@ func (s *shareClient) fetch(v int16, group, member string, epoch, maxRecords int
 	rt.TopicID = s.topic
 	rp := kmsg.NewShareFetchRequestTopicPartition()
 	rp.PartitionMaxBytes = 1 << 20
-	for _, a := range acks {
-		b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
-		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
-		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
-	}
+	rp.AcknowledgementBatches = ackBatches(acks)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	return s.do(req, v).(*kmsg.ShareFetchResponse)
@@ -105,10 +113,8 @@ func (s *shareClient) acknowledge(group, member string, epoch int32, acks ...ack
 	rt := kmsg.NewShareAcknowledgeRequestTopic()
 	rt.TopicID = s.topic
 	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
-	for _, a := range acks {
-		b := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
-		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = a.first, a.last, a.types
-		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
+	for _, b := range ackBatches(acks) { // the same fields in ShareAcknowledge's type
+		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch(b))
 	}
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
@@ -206,7 +212,7 @@ func offsets(first, last int64) []int64 {
 // delivery-count limit. Time is the broker's fake clock.
 func TestShareGroupProtocol(t *testing.T) {
 	addr, clk := startShareServer(t, share.Config{DeliveryLimit: 3})
-	cl := newClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
+	cl := kafkaclients.KgoClient(t, addr, kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("q"), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1))
 	for i := range 10 {
 		if err := cl.ProduceSync(context.Background(), kgo.StringRecord(string(rune('a'+i)))).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -338,7 +344,7 @@ func TestShareGroupProtocol(t *testing.T) {
 func TestShareGroupKgo(t *testing.T) {
 	addr, _ := startShareServer(t, share.Config{})
 	const n = 60
-	prod := newClient(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("kq"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	s := &shareClient{t: t, c: dial(t, addr)}
 	ct := kmsg.NewPtrCreateTopicsRequest()
 	ct.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "kq", NumPartitions: 3, ReplicationFactor: 1}}
@@ -376,7 +382,7 @@ func TestShareGroupKgo(t *testing.T) {
 	total := 0
 	var wg sync.WaitGroup
 	for range 2 {
-		c := newClient(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
+		c := kafkaclients.KgoClient(t, addr, kgo.ShareGroup("kg"), kgo.ConsumeTopics("kq"), kgo.FetchMaxWait(100*time.Millisecond))
 		wg.Go(func() {
 			for done.Err() == nil {
 				fs := c.PollRecords(done, 10)

@@ -56,20 +56,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 )
 
-func init() {
-	for _, a := range []API{
-		{Key: kmsg.AddPartitionsToTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleAddPartitionsToTxn)},
-		{Key: kmsg.AddOffsetsToTxn.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleAddOffsetsToTxn)},
-		{Key: kmsg.EndTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleEndTxn)},
-		{Key: kmsg.TxnOffsetCommit.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleTxnOffsetCommit)},
-		{Key: kmsg.DescribeProducers.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeProducers)},
-		{Key: kmsg.DescribeTransactions.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeTransactions)},
-		{Key: kmsg.ListTransactions.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleListTransactions)},
-	} {
-		Register(a)
-	}
-}
-
 // fenced maps PRODUCER_FENCED to INVALID_PRODUCER_EPOCH for request versions from before
 // KIP-588 (below since), as Kafka does: older clients do not know the code.
 func fenced(code, version, since int16) int16 {

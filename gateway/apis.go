@@ -54,6 +54,20 @@ func init() {
 		{Key: kmsg.DescribeACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleDescribeAcls)}, // api_acls.go
 		{Key: kmsg.CreateACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleCreateAcls)},
 		{Key: kmsg.DeleteACLs.Int16(), MinVersion: 0, MaxVersion: 3, Handle: typed(handleDeleteAcls)},
+		{Key: kmsg.AddPartitionsToTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleAddPartitionsToTxn)}, // api_txn.go
+		{Key: kmsg.AddOffsetsToTxn.Int16(), MinVersion: 0, MaxVersion: 4, Handle: typed(handleAddOffsetsToTxn)},
+		{Key: kmsg.EndTxn.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleEndTxn)},
+		{Key: kmsg.TxnOffsetCommit.Int16(), MinVersion: 0, MaxVersion: 5, Handle: typed(handleTxnOffsetCommit)},
+		{Key: kmsg.DescribeProducers.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeProducers)},
+		{Key: kmsg.DescribeTransactions.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDescribeTransactions)},
+		{Key: kmsg.ListTransactions.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleListTransactions)},
+		{Key: kmsg.ShareGroupHeartbeat.Int16(), MinVersion: 1, MaxVersion: 1, Handle: typed(handleShareGroupHeartbeat)}, // api_share.go
+		{Key: kmsg.ShareGroupDescribe.Int16(), MinVersion: 1, MaxVersion: 1, Handle: typed(handleShareGroupDescribe)},
+		{Key: kmsg.ShareFetch.Int16(), MinVersion: 1, MaxVersion: 2, Handle: typed(handleShareFetch)},
+		{Key: kmsg.ShareAcknowledge.Int16(), MinVersion: 1, MaxVersion: 2, Handle: typed(handleShareAcknowledge)},
+		{Key: kmsg.DescribeShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 1, Handle: typed(handleDescribeShareGroupOffsets)},
+		{Key: kmsg.AlterShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleAlterShareGroupOffsets)},
+		{Key: kmsg.DeleteShareGroupOffsets.Int16(), MinVersion: 0, MaxVersion: 0, Handle: typed(handleDeleteShareGroupOffsets)},
 	} {
 		Register(a)
 	}

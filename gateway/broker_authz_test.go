@@ -21,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
@@ -63,9 +64,9 @@ func TestBrokerAuthorizesWhenGatewayDoesNot(t *testing.T) {
 	client := func(user string) *kgo.Client {
 		opts := []kgo.Opt{kgo.DisableIdempotentWrite(), kgo.RecordRetries(1), kgo.RequestRetries(1)}
 		if user == "" {
-			return newClient(t, plain.Addr, opts...)
+			return kafkaclients.KgoClient(t, plain.Addr, opts...)
 		}
-		return newClient(t, sasl.Addr, append(opts, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()))...)
+		return kafkaclients.KgoClient(t, sasl.Addr, append(opts, kgo.SASL(scram.Auth{User: user, Pass: user + "-pw"}.AsSha256Mechanism()))...)
 	}
 	admin := client("admin")
 	if _, err := kadm.NewClient(admin).CreateTopic(ctx, 1, 1, nil, "orders"); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // quorumBackend answers DescribeQuorum with a fixed quorum (the rest: the in-memory backend).
@@ -54,7 +55,7 @@ func TestDescribeQuorum(t *testing.T) {
 			resp = raw.roundTrip(req, int32(v)).(*kmsg.DescribeQuorumResponse)
 		} else {
 			var err error
-			if resp, err = req.RequestWith(context.Background(), newClient(t, ts.addr)); err != nil {
+			if resp, err = req.RequestWith(context.Background(), kafkaclients.KgoClient(t, ts.addr)); err != nil {
 				t.Fatal(err)
 			}
 			v = resp.Version
@@ -100,7 +101,7 @@ func TestDescribeQuorum(t *testing.T) {
 	rt.Topic = "__cluster_metadata"
 	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), newClient(t, plain.addr))
+	resp, err := req.RequestWith(context.Background(), kafkaclients.KgoClient(t, plain.addr))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -248,9 +249,12 @@ func TestFetchSessionEviction(t *testing.T) {
 		}
 		return r.SessionID
 	}
-	use := func(id, epoch int32) int16 {
+	// use fetches in session id at epoch; the answer must be want.
+	use := func(what string, id, epoch int32, want int16) {
 		t.Helper()
-		return fetchOn(t, c, sessionFetch(12, id, epoch, nil, nil)).ErrorCode
+		if code := fetchOn(t, c, sessionFetch(12, id, epoch, nil, nil)).ErrorCode; code != want {
+			t.Fatalf("%s: error %d, want %d", what, code, want)
+		}
 	}
 
 	s1, s2 := open(1), open(1)
@@ -262,9 +266,7 @@ func TestFetchSessionEviction(t *testing.T) {
 		t.Fatalf("third session %d opened in a full cache of young sessions", id)
 	}
 	clk.Advance(time.Minute)
-	if code := use(s1, 1); code != 0 {
-		t.Fatalf("s1: error %d", code)
-	}
+	use("s1", s1, 1, 0)
 	// s2, unused for more than 2 minutes, is stale: the next session evicts it (though
 	// no larger than s2); s1, used a minute later, stays.
 	clk.Advance(90 * time.Second)
@@ -272,31 +274,21 @@ func TestFetchSessionEviction(t *testing.T) {
 	if s3 <= 0 {
 		t.Fatal("no session although s2 is stale")
 	}
-	if code := use(s2, 1); code != kafkawire.ErrFetchSessionIDNotFound {
-		t.Fatalf("evicted s2: error %d, want FETCH_SESSION_ID_NOT_FOUND", code)
-	}
-	if code := use(s1, 2); code != 0 {
-		t.Fatalf("s1 after the eviction of s2: error %d", code)
-	}
+	use("evicted s2", s2, 1, kafkawire.ErrFetchSessionIDNotFound)
+	use("s1 after the eviction of s2", s1, 2, 0)
 	// Now s1 (created 2.5 minutes ago, touched just now) is evictable, s3 (new) is not.
 	// A session of s1's size is not worth more than s1: nothing happens.
 	if id := open(1); id != 0 {
 		t.Fatalf("a session of equal size evicted s1 (got id %d)", id)
 	}
-	if code := use(s1, 3); code != 0 {
-		t.Fatalf("s1: error %d", code)
-	}
+	use("s1", s1, 3, 0)
 	// A larger one is: s1 goes.
 	s4 := open(3)
 	if s4 <= 0 {
 		t.Fatal("a larger session did not evict the older, smaller s1")
 	}
-	if code := use(s1, 4); code != kafkawire.ErrFetchSessionIDNotFound {
-		t.Fatalf("evicted s1: error %d", code)
-	}
-	if code := use(s3, 1); code != 0 {
-		t.Fatalf("s3 (young) after an eviction: error %d", code)
-	}
+	use("evicted s1", s1, 4, kafkawire.ErrFetchSessionIDNotFound)
+	use("s3 (young) after an eviction", s3, 1, 0)
 	if st := ts.srv.FetchSessionStats(); st.Evicted != 2 || st.Sessions != 2 || st.Partitions != 4 {
 		t.Fatalf("stats %+v, want 2 evictions, 2 sessions of 1+3 partitions", st)
 	}
@@ -400,7 +392,7 @@ func TestFetchSessionKgo(t *testing.T) {
 	ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
 	sizes := &fetchSizes{}
 	createTopic(t, dial(t, ts.addr), "many", parts)
-	prod := newClient(t, ts.addr, kgo.DefaultProduceTopic("many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	prod := kafkaclients.KgoClient(t, ts.addr, kgo.DefaultProduceTopic("many"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var cons *kgo.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -424,7 +416,7 @@ func TestFetchSessionKgo(t *testing.T) {
 	for p := range int32(parts) {
 		produce(p, 1)
 	}
-	cons = newClient(t, ts.addr, kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cons = kafkaclients.KgoClient(t, ts.addr, kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond), kgo.WithHooks(sizes))
 	consume(parts)
 	before := ts.srv.FetchSessionStats()

@@ -25,6 +25,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -47,16 +48,6 @@ func start(t testing.TB, cfg gateway.Config) *testServer {
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	g := serve.Start(t, cfg, nil)
 	return &testServer{srv: g.Server, addr: g.Addr, mem: mem}
-}
-
-func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
 }
 
 // rawConn speaks the Kafka protocol by hand, for byte-level tests.
@@ -162,7 +153,7 @@ func sameRecord(a, b *kgo.Record) bool {
 // consumeAll reads n records of topic from the start.
 func consumeAll(t testing.TB, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	cl := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var got []*kgo.Record
@@ -184,7 +175,7 @@ func TestKgoProduceConsume(t *testing.T) {
 				ts := start(t, gateway.Config{Backend: gatewaytest.NewMem(parts)})
 				topic := "t"
 				want := makeRecords(topic, 200)
-				cl := newClient(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
+				cl := kafkaclients.KgoClient(t, ts.addr, kgo.ProducerBatchCompression(codec), kgo.AllowAutoTopicCreation())
 				if err := cl.ProduceSync(context.Background(), want...).FirstErr(); err != nil {
 					t.Fatal(err)
 				}
@@ -359,6 +350,20 @@ func produceReq(v int16, topic string, part int32, records []byte) *kmsg.Produce
 	return p
 }
 
+// fetchReq is a Fetch of partition 0 of topic from offset 0, up to 1 MiB (the version is left
+// to the caller).
+func fetchReq(topic string) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxBytes = 1 << 20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
+}
+
 func createTopic(t testing.TB, c *rawConn, name string, parts int32) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
@@ -405,15 +410,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 			bad.write(c.wire)
 			bad.expectClosed()
 			// The other connection and the stored data are unaffected.
-			fe := kmsg.NewPtrFetchRequest()
+			fe := fetchReq("keep")
 			fe.SetVersion(11)
-			fe.MaxBytes = 1 << 20
-			ft := kmsg.NewFetchRequestTopic()
-			ft.Topic = "keep"
-			fp := kmsg.NewFetchRequestTopicPartition()
-			fp.PartitionMaxBytes = 1 << 20
-			ft.Partitions = append(ft.Partitions, fp)
-			fe.Topics = append(fe.Topics, ft)
 			r := good.roundTrip(fe, 9).(*kmsg.FetchResponse)
 			p := r.Topics[0].Partitions[0]
 			if p.ErrorCode != 0 || p.HighWatermark != 5 || len(p.RecordBatches) != len(batch(5)) {
@@ -496,7 +494,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 
 func TestAdminWithKadm(t *testing.T) {
 	ts := start(t, gateway.Config{})
-	adm := kadm.NewClient(newClient(t, ts.addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, ts.addr))
 	ctx := context.Background()
 	cr, err := adm.CreateTopics(ctx, 8, 1, nil, "a", "b")
 	if err != nil || cr.Error() != nil {

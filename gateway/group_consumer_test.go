@@ -15,6 +15,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
@@ -70,7 +71,7 @@ func test848Consumers(t *testing.T, balancer kgo.GroupBalancer, assignor string)
 	ts := startGroups848(t, parts)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // a safety net only
 	defer cancel()
-	prod := newClient(t, ts.addr, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
+	prod := kafkaclients.KgoClient(t, ts.addr, kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())
 	produce := func(from, n int) {
 		var recs []*kgo.Record
 		for i := from; i < from+n; i++ {
@@ -143,7 +144,7 @@ func test848Consumers(t *testing.T, balancer kgo.GroupBalancer, assignor string)
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	adm := newClient(t, ts.addr)
+	adm := kafkaclients.KgoClient(t, ts.addr)
 	// stableWith waits until the group is Stable with n members that together own every
 	// partition, and returns each member's partition count.
 	stableWith := func(n int) []int {
@@ -223,7 +224,7 @@ func TestConsumerGroupHeartbeatWire(t *testing.T) {
 	ts := startGroups848(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := newClient(t, ts.addr, kgo.AllowAutoTopicCreation())
+	adm := kafkaclients.KgoClient(t, ts.addr, kgo.AllowAutoTopicCreation())
 	if err := adm.ProduceSync(ctx, &kgo.Record{Topic: "wire-a", Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
@@ -228,7 +229,7 @@ func TestGroupKgoConsumers(t *testing.T) {
 	ts := startGroups(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	prod := newClient(t, ts.addr, kgo.DefaultProduceTopic("events"), kgo.AllowAutoTopicCreation())
+	prod := kafkaclients.KgoClient(t, ts.addr, kgo.DefaultProduceTopic("events"), kgo.AllowAutoTopicCreation())
 	produce := func(from, n int) {
 		var recs []*kgo.Record
 		for i := from; i < from+n; i++ {
@@ -281,7 +282,7 @@ func TestGroupKgoConsumers(t *testing.T) {
 	wg.Go(func() { poll(b, 200) })
 	wg.Wait()
 
-	adm := kadm.NewClient(newClient(t, ts.addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, ts.addr))
 	dg, err := adm.DescribeGroups(ctx, "workers")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // pidBackend is a MemBackend with producer ids.
@@ -92,7 +93,7 @@ func TestInitProducerIDWithoutCapability(t *testing.T) {
 		t.Fatalf("got %+v, want success without a producer id", r)
 	}
 	// kgo (idempotent by default) then produces without a producer id.
-	cl := newClient(t, ts.addr, kgo.AllowAutoTopicCreation())
+	cl := kafkaclients.KgoClient(t, ts.addr, kgo.AllowAutoTopicCreation())
 	rec := makeRecords("t", 3)
 	if err := cl.ProduceSync(context.Background(), rec...).FirstErr(); err != nil {
 		t.Fatal(err)

@@ -67,6 +67,17 @@ func (m *rateMeter) rate(from, to time.Duration) float64 {
 	return float64(sum) / (to - from).Seconds()
 }
 
+// check fails the test unless the rate after the warm-up, over the window, is within 10% of
+// quotaRate; who and quota (its key) name the client in the messages.
+func (m *rateMeter) check(t *testing.T, who, quota string) {
+	t.Helper()
+	got := m.rate(quotaWarmup, quotaWarmup+quotaWindow)
+	if got < 0.9*quotaRate || got > 1.1*quotaRate {
+		t.Fatalf("%s achieved %.0f B/s over %v with %s %d: not within 10%%", who, got, quotaWindow, quota, quotaRate)
+	}
+	t.Logf("%s: %.0f B/s against a quota of %d (%.1f%%)", who, got, quotaRate, 100*got/quotaRate)
+}
+
 const (
 	quotaRate   = 200_000 // bytes per second
 	quotaWarmup = 5 * time.Second
@@ -117,11 +128,7 @@ func TestProduceQuotaRateKgo(t *testing.T) {
 				<-sem
 			})
 		}
-		got := m.rate(quotaWarmup, quotaWarmup+quotaWindow)
-		if got < 0.9*quotaRate || got > 1.1*quotaRate {
-			t.Fatalf("producer achieved %.0f B/s over %v with producer_byte_rate %d: not within 10%%", got, quotaWindow, quotaRate)
-		}
-		t.Logf("producer: %.0f B/s against a quota of %d (%.1f%%)", got, quotaRate, 100*got/quotaRate)
+		m.check(t, "producer", "producer_byte_rate")
 		cl.Close()
 	})
 }
@@ -190,11 +197,7 @@ func TestFetchQuotaRateKgo(t *testing.T) {
 		if read >= total {
 			t.Fatalf("read all %d records: the topic did not outlast the window", read)
 		}
-		got := m.rate(quotaWarmup, quotaWarmup+quotaWindow)
-		if got < 0.9*quotaRate || got > 1.1*quotaRate {
-			t.Fatalf("consumer achieved %.0f B/s over %v with consumer_byte_rate %d: not within 10%%", got, quotaWindow, quotaRate)
-		}
-		t.Logf("consumer: %.0f B/s against a quota of %d (%.1f%%)", got, quotaRate, 100*got/quotaRate)
+		m.check(t, "consumer", "consumer_byte_rate")
 		cl.Close()
 	})
 }

@@ -98,15 +98,9 @@ func TestFetchQuotaDefaultEntityPerClient(t *testing.T) {
 	createTopic(t, c, "f", 1)
 	c.roundTrip(produceReq(7, "f", 0, batch(20)), 1)
 	fetch := func(client string, corr int32) *kmsg.FetchResponse {
-		req := kmsg.NewPtrFetchRequest()
+		req := fetchReq("f")
 		req.SetVersion(11)
-		req.MaxBytes, req.SessionEpoch = 1<<20, -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = "f"
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.PartitionMaxBytes = 1 << 20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
+		req.SessionEpoch = -1
 		conn := dial(t, ts.addr)
 		conn.write(kmsg.NewRequestFormatter(kmsg.FormatterClientID(client)).AppendRequest(nil, req, corr))
 		return conn.readResponse(req, corr).(*kmsg.FetchResponse)

@@ -14,6 +14,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // replicatedBackend is a MemBackend whose Metadata reports three brokers (Kafka ids 1–3) and
@@ -98,7 +99,7 @@ func TestMetadataShowsReplicas(t *testing.T) {
 		}
 	}
 	// A client sends each partition to its leader: this gateway.
-	cl := newClient(t, ts.addr, kgo.DefaultProduceTopic("r"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := kafkaclients.KgoClient(t, ts.addr, kgo.DefaultProduceTopic("r"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	for p := range int32(3) {
 		if err := cl.ProduceSync(t.Context(), &kgo.Record{Partition: p, Value: []byte{byte('a' + p)}}).FirstErr(); err != nil {
 			t.Fatalf("produce to partition %d: %v", p, err)

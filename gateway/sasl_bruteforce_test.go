@@ -23,6 +23,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/wal"
@@ -107,7 +108,7 @@ func (p *pipeServer) dialFrom(ip string) net.Conn {
 // kgoFrom is a kgo client whose every connection comes from ip, authenticating as user with
 // SCRAM-SHA-512.
 func (p *pipeServer) kgoFrom(tb testing.TB, ip, user string, opts ...kgo.Opt) *kgo.Client {
-	return newClient(tb, "gateway:9093", append(opts,
+	return kafkaclients.KgoClient(tb, "gateway:9093", append(opts,
 		kgo.Dialer(func(context.Context, string, string) (net.Conn, error) { return p.dialFrom(ip), nil }),
 		kgo.SASL(scram.Auth{User: user, Pass: user + "-secret"}.AsSha512Mechanism()))...)
 }

@@ -147,23 +147,20 @@ func validOAuthSaslName(b []byte) bool {
 }
 
 func validOAuthKey(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') {
-			return false
-		}
-	}
-	return true
+	return nonEmptyAll(b, func(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' })
 }
 
 func validOAuthValue(b []byte) bool {
+	return nonEmptyAll(b, func(c byte) bool { return c >= 0x21 && c <= 0x7e || c == ' ' || c == '\t' || c == '\r' || c == '\n' })
+}
+
+// nonEmptyAll reports whether b is not empty and ok(c) for each of its bytes c.
+func nonEmptyAll(b []byte, ok func(c byte) bool) bool {
 	if len(b) == 0 {
 		return false
 	}
 	for _, c := range b {
-		if (c < 0x21 || c > 0x7e) && c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+		if !ok(c) {
 			return false
 		}
 	}

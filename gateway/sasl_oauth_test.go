@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // issuer is a test OAuth issuer: an RSA and an EC signing key published in a JWKS file.
@@ -314,7 +315,7 @@ func TestOAuthBearerKgo(t *testing.T) {
 		"forged":         sign(t, other, jose.ES256, "ec-1", is.claims("alice")),
 		"wrong audience": sign(t, is.rsa, jose.RS256, "rsa-1", with(is.claims("alice"), "aud", "billing")),
 	} {
-		cl := newClient(t, s.addr[gateway.SASLPlaintext], mech(tok), kgo.RequestRetries(0))
+		cl := kafkaclients.KgoClient(t, s.addr[gateway.SASLPlaintext], mech(tok), kgo.RequestRetries(0))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := cl.Ping(ctx)
 		cancel()

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -104,13 +104,7 @@ func startSecure(t *testing.T, clientAuth string, sasl gateway.SASLConfig) *secS
 }
 
 func (s *secServer) clientTLS(t *testing.T, withCert bool) *tls.Config {
-	pem, err := os.ReadFile(s.certs.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cfg := &tls.Config{RootCAs: pool, ServerName: "localhost"}
+	cfg := s.certs.ClientTLS()
 	if withCert {
 		c, err := tls.LoadX509KeyPair(s.certs.ClientCert, s.certs.ClientKey)
 		if err != nil {
@@ -125,7 +119,7 @@ func (s *secServer) clientTLS(t *testing.T, withCert bool) *tls.Config {
 // on the PLAINTEXT listener, as an admin would with kadm.
 func (s *secServer) addUser(t *testing.T, user, pass string) {
 	t.Helper()
-	adm := kadm.NewClient(newClient(t, s.addr[gateway.Plaintext]))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, s.addr[gateway.Plaintext]))
 	res, err := adm.AlterUserSCRAMs(context.Background(), nil, []kadm.UpsertSCRAM{
 		{User: user, Mechanism: kadm.ScramSha256, Iterations: 4096, Password: pass},
 		{User: user, Mechanism: kadm.ScramSha512, Iterations: 8192, Password: pass},
@@ -142,12 +136,12 @@ func produceConsume(t *testing.T, addr, topic string, opts ...kgo.Opt) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	prod := newClient(t, addr, append(opts, kgo.AllowAutoTopicCreation(), kgo.RecordRetries(2), kgo.RequestRetries(2))...)
+	prod := kafkaclients.KgoClient(t, addr, append(opts, kgo.AllowAutoTopicCreation(), kgo.RecordRetries(2), kgo.RequestRetries(2))...)
 	recs := makeRecords(topic, 5)
 	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return err
 	}
-	cons := newClient(t, addr, append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	cons := kafkaclients.KgoClient(t, addr, append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	var got []*kgo.Record
 	for len(got) < len(recs) {
 		fs := cons.PollFetches(ctx)
@@ -199,7 +193,7 @@ func TestSASLWrongPasswordKgo(t *testing.T) {
 		scram.Auth{User: "mallory", Pass: "alice-secret"}.AsSha512Mechanism(),
 		plain.Auth{User: "alice", Pass: "nope"}.AsMechanism(),
 	} {
-		cl := newClient(t, s.addr[gateway.SASLSSL], kgo.SASL(m), kgo.DialTLSConfig(s.clientTLS(t, false)), kgo.RequestRetries(0))
+		cl := kafkaclients.KgoClient(t, s.addr[gateway.SASLSSL], kgo.SASL(m), kgo.DialTLSConfig(s.clientTLS(t, false)), kgo.RequestRetries(0))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := cl.Ping(ctx)
 		cancel()
@@ -418,7 +412,7 @@ func TestSASLReauthentication(t *testing.T) {
 func TestScramCredentialAPIs(t *testing.T) {
 	s := startSecure(t, "none", gateway.SASLConfig{})
 	s.addUser(t, "alice", "alice-secret")
-	adm := kadm.NewClient(newClient(t, s.addr[gateway.Plaintext]))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, s.addr[gateway.Plaintext]))
 	ctx := context.Background()
 	d, err := adm.DescribeUserSCRAMs(ctx)
 	if err != nil {
@@ -447,7 +441,7 @@ func TestScramCredentialAPIs(t *testing.T) {
 		up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = u.name, u.mech, u.iterations, []byte("salt"), make([]byte, 32)
 		areq.Upsertions = append(areq.Upsertions, up)
 	}
-	aresp, err := areq.RequestWith(ctx, newClient(t, s.addr[gateway.Plaintext]))
+	aresp, err := areq.RequestWith(ctx, kafkaclients.KgoClient(t, s.addr[gateway.Plaintext]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +463,7 @@ func TestScramCredentialAPIs(t *testing.T) {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
 	// The SHA-512 credential is gone: SCRAM-SHA-512 fails, SCRAM-SHA-256 still works.
-	cl := newClient(t, s.addr[gateway.SASLPlaintext], kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()), kgo.RequestRetries(0))
+	cl := kafkaclients.KgoClient(t, s.addr[gateway.SASLPlaintext], kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err := cl.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("SCRAM-SHA-512 after deletion: %v", err)
 	}
@@ -527,7 +521,7 @@ func TestSASLReauthenticationKgo(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	s := startSecure(t, "none", gateway.SASLConfig{ReauthAfter: time.Millisecond, Clock: clk})
 	s.addUser(t, "alice", "alice-secret")
-	cl := newClient(t, s.addr[gateway.SASLSSL], kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()),
+	cl := kafkaclients.KgoClient(t, s.addr[gateway.SASLSSL], kgo.SASL(scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()),
 		kgo.DialTLSConfig(s.clientTLS(t, false)), kgo.AllowAutoTopicCreation())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

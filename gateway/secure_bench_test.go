@@ -2,12 +2,9 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -18,10 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/broker"
-	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal"
 )
 
@@ -59,19 +56,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	// broker/doc.go) answers every produce KAFKA_STORAGE_ERROR, which kgo retries without end;
 	// stopped ends every produce with the reason instead of a silent hang until its context
 	// runs out.
-	stopped, stop := context.WithCancelCause(context.Background())
-	defer stop(nil)
-	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions, Logger: slog.New(slog.DiscardHandler),
-		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
-	if err != nil {
-		br.Close()
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { gc.Close(); br.Close() }) // after the gateways stop (cleanups run last first)
+	br, gc, stopped := openStoppable(b, broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: partitions}, filepath.Join(dir, "groups"))
 	sec, err := broker.OpenFileSecurity(wal.OSFS(), dir)
 	if err != nil {
 		b.Fatal(err)
@@ -89,13 +74,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	cfg.TLS = tcfg
 	secureAddr := serve.StartProtocol(b, cfg, gateway.SASLSSL).Addr
 
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	secureOpts := []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, ServerName: "localhost"}),
+	secureOpts := []kgo.Opt{kgo.DialTLSConfig(certs.ClientTLS()),
 		kgo.SASL(scram.Auth{User: "bench", Pass: "bench-pw"}.AsSha256Mechanism())}
 	targets := []struct {
 		impl string
@@ -108,7 +87,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	var seq atomic.Int64
 	newTopic := func(b *testing.B) string {
 		topic := fmt.Sprintf("secure-bench-%d", seq.Add(1))
-		adm := kadm.NewClient(newClient(b, plainAddr))
+		adm := kadm.NewClient(kafkaclients.KgoClient(b, plainAddr))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := adm.CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
@@ -118,7 +97,7 @@ func BenchmarkSecureListener(b *testing.B) {
 	}
 	stallLog := newStallLog() // nil unless $MESHKAFKA_STALL_KGOLOG is set
 	produce := func(b *testing.B, addr string, opts []kgo.Opt, topic string, n int) {
-		cl := newClient(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		cl := kafkaclients.KgoClient(b, addr, append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.MaxBufferedRecords(1 << 14), kgo.MaxProduceRequestsInflightPerBroker(5),
 			kgo.ProducerBatchCompression(kgo.NoCompression())}, append(opts, stallLog.opts()...)...)...)
 		defer cl.Close()
@@ -157,7 +136,7 @@ func BenchmarkSecureListener(b *testing.B) {
 			b.ResetTimer()
 			start, cpu0 := time.Now(), processCPU()
 			for left := b.N; left > 0; {
-				cl := newClient(b, tg.addr, append([]kgo.Opt{kgo.ConsumeTopics(consumeTopic),
+				cl := kafkaclients.KgoClient(b, tg.addr, append([]kgo.Opt{kgo.ConsumeTopics(consumeTopic),
 					kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100 * time.Millisecond)}, tg.opts...)...)
 				for pass := min(left, consumeSet); pass > 0; {
 					fs := cl.PollFetches(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/broker/share"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // TestShareGroupKgoChurnReleases is franz-go's TestShareGroupETL level 1 in small, with kgo
@@ -51,7 +52,7 @@ func TestShareGroupKgoChurnReleases(t *testing.T) {
 	accepted := map[int]int{}
 	var consumed atomic.Int64
 	run := func(ctx context.Context, name string, mode string, maxPolls, pollRecords int) {
-		cl := newClient(t, addr, kgo.ShareGroup("g"), kgo.ConsumeTopics("ta", "tb"), kgo.MaxBufferedRecords(10000), kgo.MaxBufferedBytes(50000))
+		cl := kafkaclients.KgoClient(t, addr, kgo.ShareGroup("g"), kgo.ConsumeTopics("ta", "tb"), kgo.MaxBufferedRecords(10000), kgo.MaxBufferedBytes(50000))
 		defer cl.Close()
 		npolls := 0
 		for {
@@ -109,7 +110,7 @@ func TestShareGroupKgoChurnReleases(t *testing.T) {
 			}
 		}
 	}
-	prod := newClient(t, addr)
+	prod := kafkaclients.KgoClient(t, addr)
 	go func() {
 		for i := range n {
 			topic := "ta"

@@ -21,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
@@ -35,22 +36,10 @@ func TestProduceStallStress(t *testing.T) {
 		t.Skip("set MESHKAFKA_STALL_STRESS=seconds to run")
 	}
 	dir := t.TempDir()
-	stopped, stop := context.WithCancelCause(context.Background())
-	defer stop(nil)
-	br, err := broker.Open(broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3, Logger: slog.New(slog.DiscardHandler),
-		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
-	if err != nil {
-		br.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gc.Close(); br.Close() })
+	br, gc, stopped := openStoppable(t, broker.Config{Dir: filepath.Join(dir, "data"), DefaultPartitions: 3}, filepath.Join(dir, "groups"))
 	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc}, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
 	addr := serve.StartProtocol(t, cfg, gateway.Plaintext).Addr
-	adm := kadm.NewClient(newClient(t, addr))
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
 	value := make([]byte, 1024)
 	end := time.Now().Add(time.Duration(secs) * time.Second)
 	var seq atomic.Int64
@@ -99,6 +88,29 @@ func TestProduceStallStress(t *testing.T) {
 	}
 }
 
+// openStoppable opens a broker with cfg (its logs discarded) and a group coordinator in
+// groupDir, both closed when the test ends. The broker's OnStop (fail-stop, broker/doc.go)
+// cancels the returned context with the cause, so produces bound by it end with the reason
+// instead of waiting out their deadline.
+func openStoppable(tb testing.TB, cfg broker.Config, groupDir string) (*broker.Broker, *group.Coordinator, context.Context) {
+	tb.Helper()
+	stopped, stop := context.WithCancelCause(context.Background())
+	tb.Cleanup(func() { stop(nil) })
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.OnStop = func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }
+	br, err := broker.Open(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	gc, err := group.Open(group.Config{Dir: groupDir})
+	if err != nil {
+		br.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { gc.Close(); br.Close() }) // after the gateways stop (cleanups run last first)
+	return br, gc, stopped
+}
+
 // TestProduceAllReportsBrokerStop: when the disk fills up under a produce, the broker stops
 // (fail-stop: every later produce answers KAFKA_STORAGE_ERROR, which kgo retries without end,
 // so the client sat with a full buffer and the gateway idle between retries, the "stall"
@@ -107,34 +119,22 @@ func TestProduceStallStress(t *testing.T) {
 // instead of hanging until its context's deadline.
 func TestProduceAllReportsBrokerStop(t *testing.T) {
 	fs := waltest.NewCrashFS()
-	stopped, stop := context.WithCancelCause(context.Background())
-	defer stop(nil)
-	br, err := broker.Open(broker.Config{Dir: "/data", FS: fs, DefaultPartitions: 3, Logger: slog.New(slog.DiscardHandler),
-		OnStop: func(err error) { stop(fmt.Errorf("broker stopped: %w", err)) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(t.TempDir(), "groups")})
-	if err != nil {
-		br.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gc.Close(); br.Close() })
+	br, gc, stopped := openStoppable(t, broker.Config{Dir: "/data", FS: fs, DefaultPartitions: 3}, filepath.Join(t.TempDir(), "groups"))
 	cfg := gateway.Config{Backend: txnBackend{Broker: br, Coordinator: gc}, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}
 	addr := serve.StartProtocol(t, cfg, gateway.Plaintext).Addr
 	// A hang bound only: the produce below ends when the broker stops.
 	ctx, cancel := context.WithTimeout(stopped, 2*time.Minute)
 	defer cancel()
-	if _, err := kadm.NewClient(newClient(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
+	if _, err := kadm.NewClient(kafkaclients.KgoClient(t, addr)).CreateTopic(ctx, 3, 1, nil, "full"); err != nil {
 		t.Fatal(err)
 	}
-	cl := newClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+	cl := kafkaclients.KgoClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
 	value := make([]byte, 1024)
 	if err := produceAll(ctx, t, cl, "full", value, 10, nil); err != nil {
 		t.Fatalf("produce before the disk fills: %v", err)
 	}
 	fs.SetWriteLimit(0) // the disk is full
-	err = produceAll(ctx, t, cl, "full", value, 1000, nil)
+	err := produceAll(ctx, t, cl, "full", value, 1000, nil)
 	if !errors.Is(err, syscall.ENOSPC) || br.Err() == nil {
 		t.Fatalf("produce on a full disk: %v (broker error %v), want the broker's stop for ENOSPC", err, br.Err())
 	}

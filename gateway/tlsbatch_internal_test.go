@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -189,12 +187,6 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +227,7 @@ func TestTLSAnswerIsBatched(t *testing.T) {
 		err = rb.writeAnswer(tc, slices...)
 		served <- result{writes: cc.count() - before, err: err}
 	}()
-	c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	c, err := tls.Dial("tcp", ln.Addr().String(), certs.ClientTLS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,12 +265,6 @@ func BenchmarkAnswerRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	const size = 3 << 20
 	body := randomBytes(size, 5)
 	for _, secure := range []bool{true, false} {
@@ -330,7 +316,7 @@ func BenchmarkAnswerRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			if secure {
-				c = tls.Client(c, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+				c = tls.Client(c, certs.ClientTLS())
 			}
 			br := bufio.NewReader(c)
 			var sizeBuf [4]byte

@@ -21,6 +21,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/wal"
 )
@@ -485,11 +486,11 @@ func TestTxnACLsAddPartitionsV4(t *testing.T) {
 func TestTxnAuthorizerOff(t *testing.T) {
 	ctx := context.Background()
 	addr := startTxnServer(t, false)
-	adm := newClient(t, addr)
+	adm := kafkaclients.KgoClient(t, addr)
 	if _, err := kadm.NewClient(adm).CreateTopics(ctx, 1, 1, nil, "tx"); err != nil {
 		t.Fatal(err)
 	}
-	p := newClient(t, addr, kgo.TransactionalID("t-off"), kgo.DefaultProduceTopic("tx"))
+	p := kafkaclients.KgoClient(t, addr, kgo.TransactionalID("t-off"), kgo.DefaultProduceTopic("tx"))
 	if err := p.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}

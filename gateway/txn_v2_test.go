@@ -55,7 +55,7 @@ func txnEpoch(t *testing.T, adm *kadm.Client, id string) int16 {
 func TestTxnV2Kgo(t *testing.T) {
 	ctx := context.Background()
 	addr := startTxnServer(t, false)
-	admCl := newClient(t, addr)
+	admCl := kafkaclients.KgoClient(t, addr)
 	adm := kadm.NewClient(admCl)
 	if _, err := adm.CreateTopics(ctx, 2, 1, nil, "tx"); err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestTxnV2Kgo(t *testing.T) {
 	}
 
 	var v2 requestCounter
-	p := newClient(t, addr, txnOpts("v2", &v2)...)
+	p := kafkaclients.KgoClient(t, addr, txnOpts("v2", &v2)...)
 	// kgo opts in at BeginTransaction if it has seen the feature by then: InitProducerID
 	// first (otherwise it opts in at its first EndTxn and re-initialises).
 	if _, _, err := p.ProducerID(ctx); err != nil {
@@ -105,7 +105,7 @@ func TestTxnV2Kgo(t *testing.T) {
 	var v1 requestCounter
 	old := kversion.Stable()
 	old.SetMaxKeyVersion(int16(kmsg.Produce), 11)
-	p1 := newClient(t, addr, append(txnOpts("v1", &v1), kgo.MaxVersions(old))...)
+	p1 := kafkaclients.KgoClient(t, addr, append(txnOpts("v1", &v1), kgo.MaxVersions(old))...)
 	if err := produce(p1, true, "old1"); err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +118,14 @@ func TestTxnV2Kgo(t *testing.T) {
 	}
 
 	// A zombie: its transaction is open when a new producer of the same id starts.
-	zombie := newClient(t, addr, txnOpts("z")...)
+	zombie := kafkaclients.KgoClient(t, addr, txnOpts("z")...)
 	if err := zombie.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
 	if err := zombie.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	fresh := newClient(t, addr, txnOpts("z")...)
+	fresh := kafkaclients.KgoClient(t, addr, txnOpts("z")...)
 	if err := produce(fresh, true, "fresh"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestTxnV2Kgo(t *testing.T) {
 	if err != nil || ip.ErrorCode != 0 {
 		t.Fatalf("InitProducerID: %v %+v", err, ip)
 	}
-	cl11 := newClient(t, addr, kgo.MaxVersions(old))
+	cl11 := kafkaclients.KgoClient(t, addr, kgo.MaxVersions(old))
 	r11, err := direct[*kmsg.ProduceResponse](ctx, cl11, txnProduceReq(kmsg.StringPtr("raw"), "tx", txnRecordBatch(ip.ProducerID, ip.ProducerEpoch, 0, true, "raw11")))
 	if err != nil || r11.Version != 11 || r11.Topics[0].Partitions[0].ErrorCode != kerr.InvalidTxnState.Code {
 		t.Fatalf("Produce v11 into a partition not added: %v %+v", err, r11)

@@ -13,17 +13,15 @@ import (
 
 // DescribeAcls asks the controller.
 func (c *Cluster) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeAclsResp, error) {
-		return b.DescribeAcls(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeAcls)
 }
 
 // CreateAcls stores bindings on the controller.
 func (c *Cluster) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreateAclsResp, error) { return b.CreateAcls(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).CreateAcls)
 }
 
 // DeleteAcls deletes bindings on the controller.
 func (c *Cluster) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteAclsResp, error) { return b.DeleteAcls(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).DeleteAcls)
 }

@@ -1,16 +1,15 @@
 package cluster
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // Over the mesh: ACLs created through one gateway are kept by the controller broker and
@@ -20,13 +19,8 @@ func TestACLsOverTheMesh(t *testing.T) {
 	bs := startBrokers(t, 2, gw1, gw2)
 	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1", Authorizer: authz})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl1, err := kgo.NewClient(kgo.SeedBrokers(addr1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl1.Close()
+	ctx := timeoutCtx(t, 30*time.Second)
+	cl1 := kafkaclients.KgoClient(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "vis", "hid"); err != nil {
 		t.Fatal(err)
@@ -38,11 +32,7 @@ func TestACLsOverTheMesh(t *testing.T) {
 
 	// The second gateway has no super users: ANONYMOUS sees only the topic it may describe.
 	_, addr2 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1", Authorizer: gateway.AuthorizerConfig{Enabled: true}})
-	cl2, err := kgo.NewClient(kgo.SeedBrokers(addr2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl2.Close()
+	cl2 := kafkaclients.KgoClient(t, addr2)
 	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl2)
 	if err != nil {
 		t.Fatal(err)

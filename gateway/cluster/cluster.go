@@ -1034,7 +1034,7 @@ func (c *Cluster) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq)
 // Metadata asks the controller (in quorum mode any broker, which forwards to the quorum
 // leader) and hides the legacy placement topic from listings.
 func (c *Cluster) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*brokerop.MetadataResp, error) {
-	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.MetadataResp, error) { return b.Metadata(ctx, req) })
+	r, err := ctlDo(ctx, c, false, req, (*Broker).Metadata)
 	if err != nil {
 		return r, err
 	}
@@ -1085,17 +1085,13 @@ func (c *Cluster) overlayHints(r *brokerop.MetadataResp) {
 // places the partitions, and owners learn the topics by applying them); in legacy mode
 // owners learn topics on first use.
 func (c *Cluster) CreateTopics(ctx context.Context, req *brokerop.CreateTopicsReq) (*brokerop.CreateTopicsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreateTopicsResp, error) {
-		return b.CreateTopics(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).CreateTopics)
 }
 
 // DeleteTopics deletes on the controller. In quorum mode every broker drops the data when it
 // applies the deletion; in legacy mode the topic's data is then purged on every other broker.
 func (c *Cluster) DeleteTopics(ctx context.Context, req *brokerop.DeleteTopicsReq) (*brokerop.DeleteTopicsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteTopicsResp, error) {
-		return b.DeleteTopics(ctx, req)
-	})
+	r, err := ctlDo(ctx, c, false, req, (*Broker).DeleteTopics)
 	if err != nil {
 		return r, err
 	}
@@ -1137,9 +1133,7 @@ func (c *Cluster) others() map[*Broker][]int {
 // CreatePartitions grows topics on the controller (in quorum mode the leader places the new
 // partitions; in legacy mode placement extends on first use).
 func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePartitionsReq) (*brokerop.CreatePartitionsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.CreatePartitionsResp, error) {
-		return b.CreatePartitions(ctx, req)
-	})
+	r, err := ctlDo(ctx, c, false, req, (*Broker).CreatePartitions)
 	if err == nil {
 		for _, t := range req.Topics {
 			c.forgetPlacement(t.Name)
@@ -1150,9 +1144,7 @@ func (c *Cluster) CreatePartitions(ctx context.Context, req *brokerop.CreatePart
 
 // DescribeConfigs asks the controller.
 func (c *Cluster) DescribeConfigs(ctx context.Context, req *brokerop.DescribeConfigsReq) (*brokerop.DescribeConfigsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeConfigsResp, error) {
-		return b.DescribeConfigs(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeConfigs)
 }
 
 // fanoutConfigs, in legacy mode, repeats a config change on every data broker's copy of the
@@ -1166,9 +1158,7 @@ func (c *Cluster) fanoutConfigs(ctx context.Context, validateOnly bool, fn func(
 
 // AlterConfigs changes the controller's registry (and, in legacy mode, every data broker's copy).
 func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterConfigsResp, error) {
-		return b.AlterConfigs(ctx, req)
-	})
+	r, err := ctlDo(ctx, c, false, req, (*Broker).AlterConfigs)
 	if err == nil {
 		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.AlterConfigs(ctx, req) })
 	}
@@ -1178,9 +1168,7 @@ func (c *Cluster) AlterConfigs(ctx context.Context, req *brokerop.AlterConfigsRe
 // IncrementalAlterConfigs changes the controller's registry (and, in legacy mode, every data
 // broker's copy).
 func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-	r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterConfigsResp, error) {
-		return b.IncrementalAlterConfigs(ctx, req)
-	})
+	r, err := ctlDo(ctx, c, false, req, (*Broker).IncrementalAlterConfigs)
 	if err == nil {
 		c.fanoutConfigs(ctx, req.ValidateOnly, func(cl *Broker) { _, _ = cl.IncrementalAlterConfigs(ctx, req) })
 	}
@@ -1189,28 +1177,26 @@ func (c *Cluster) IncrementalAlterConfigs(ctx context.Context, req *brokerop.Inc
 
 // DescribeCluster asks the controller.
 func (c *Cluster) DescribeCluster(ctx context.Context, req *brokerop.DescribeClusterReq) (*brokerop.DescribeClusterResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeClusterResp, error) {
-		return b.DescribeCluster(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeCluster)
 }
 
 // Group ops all go to the controller, which runs the group coordinator (in quorum mode: any
 // broker, which forwards to the quorum leader).
 
 func (c *Cluster) JoinGroup(ctx context.Context, req *brokerop.JoinGroupReq) (*brokerop.JoinGroupResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.JoinGroupResp, error) { return b.JoinGroup(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).JoinGroup)
 }
 
 func (c *Cluster) SyncGroup(ctx context.Context, req *brokerop.SyncGroupReq) (*brokerop.SyncGroupResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.SyncGroupResp, error) { return b.SyncGroup(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).SyncGroup)
 }
 
 func (c *Cluster) Heartbeat(ctx context.Context, req *brokerop.HeartbeatReq) (*brokerop.HeartbeatResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.HeartbeatResp, error) { return b.Heartbeat(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).Heartbeat)
 }
 
 func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (*brokerop.LeaveGroupResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.LeaveGroupResp, error) { return b.LeaveGroup(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).LeaveGroup)
 }
 
 // OffsetCommit stamps the commit with this gateway's writer id and the next sequence
@@ -1225,9 +1211,7 @@ func (c *Cluster) LeaveGroup(ctx context.Context, req *brokerop.LeaveGroupReq) (
 func (c *Cluster) OffsetCommit(ctx context.Context, req *brokerop.OffsetCommitReq) (*brokerop.OffsetCommitResp, error) {
 	stamped := *req
 	stamped.Writer, stamped.Seq = c.writer, c.commitSeq.Add(1)
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetCommitResp, error) {
-		return b.OffsetCommit(ctx, &stamped)
-	})
+	return ctlDo(ctx, c, false, &stamped, (*Broker).OffsetCommit)
 }
 
 // newWriter is a gateway's random writer id for its offset commits (never 0: unstamped).
@@ -1240,31 +1224,23 @@ func newWriter() uint64 {
 }
 
 func (c *Cluster) OffsetFetch(ctx context.Context, req *brokerop.OffsetFetchReq) (*brokerop.OffsetFetchResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetFetchResp, error) {
-		return b.OffsetFetch(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).OffsetFetch)
 }
 
 func (c *Cluster) ListGroups(ctx context.Context, req *brokerop.ListGroupsReq) (*brokerop.ListGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ListGroupsResp, error) { return b.ListGroups(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).ListGroups)
 }
 
 func (c *Cluster) DescribeGroups(ctx context.Context, req *brokerop.DescribeGroupsReq) (*brokerop.DescribeGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeGroupsResp, error) {
-		return b.DescribeGroups(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeGroups)
 }
 
 func (c *Cluster) DeleteGroups(ctx context.Context, req *brokerop.DeleteGroupsReq) (*brokerop.DeleteGroupsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteGroupsResp, error) {
-		return b.DeleteGroups(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DeleteGroups)
 }
 
 func (c *Cluster) OffsetDelete(ctx context.Context, req *brokerop.OffsetDeleteReq) (*brokerop.OffsetDeleteResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.OffsetDeleteResp, error) {
-		return b.OffsetDelete(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).OffsetDelete)
 }
 
 var _ brokerop.Service = (*Cluster)(nil)

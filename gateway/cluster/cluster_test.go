@@ -84,8 +84,7 @@ func TestClusterSpreadsPartitionsAndGatewaysAgree(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	bs := startBrokers(t, 3, gw1, gw2)
 	c1, c2 := clusterFor(t, gw1, bs), clusterFor(t, gw2, bs)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 
 	cr, err := c1.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "orders", NumPartitions: 6, ReplicationFactor: 1}}})
 	if err != nil || cr.Topics[0].ErrorCode != 0 {
@@ -213,8 +212,7 @@ func TestRecordBatchRoundTrip(t *testing.T) {
 func TestStagedProducePipelinedKeepsOrder(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 3, gw)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 	single := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, bs[0].ep.Addr()), "b0")
 	multi := clusterFor(t, gw, bs)
 	if cr, err := multi.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "piped", NumPartitions: 3, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {

@@ -171,6 +171,17 @@ func (r *resetCounter) OpenStream(context.Context) (brokermesh.Stream, error) {
 }
 func (r *resetCounter) Reset(string) { r.resets.Add(1) }
 
+// flipTest runs body in a synctest bubble on a flipCluster, with a context that times out
+// after a (virtual) minute.
+func flipTest(t *testing.T, body func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, openers []*resetCounter)) {
+	synctest.Test(t, func(t *testing.T) {
+		c, n, openers := flipCluster(t)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		body(t, ctx, c, n, openers)
+	})
+}
+
 // flipCluster is a quorum-mode cluster of three fake brokers leading "r"/0 with broker 0
 // (term 1, recorded), and the openers of their callers.
 func flipCluster(t *testing.T) (*Cluster, *flipNet, []*resetCounter) {
@@ -217,10 +228,7 @@ func produceStaged(ctx context.Context, c *Cluster) (brokerop.ProducePartitionRe
 // straight to the new leader, which the gateway learns by asking the brokers; the next
 // produce goes there with no search.
 func TestProduceFailsOverWhenTheLeaderDies(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, n, openers := flipCluster(t)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
+	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, openers []*resetCounter) {
 		if p, err := produceStaged(ctx, c); err != nil || p.ErrorCode != 0 || p.BaseOffset != 0 {
 			t.Fatalf("produce at the first leader: %+v, %v", p, err)
 		}
@@ -267,10 +275,7 @@ func TestProduceFailsOverWhenTheLeaderDies(t *testing.T) {
 // that wins, rather than failing at once and coming back after the client's backoff; with no
 // leader within leaderWait it is answered NOT_LEADER_OR_FOLLOWER.
 func TestProduceHeldUntilANewLeader(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, n, _ := flipCluster(t)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
+	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, _ []*resetCounter) {
 		n.set(func(n *flipNet) { n.dead[0], n.leader = true, -1 })
 		if _, err := produceStaged(ctx, c); !errors.Is(err, brokermesh.ErrUnavailable) {
 			t.Fatalf("produce in flight at the dead leader: %v", err)
@@ -309,10 +314,7 @@ func TestProduceHeldUntilANewLeader(t *testing.T) {
 // sent again, within the same Fetch, to the broker now leading: the consumer gets its records
 // from the new leader instead of an error.
 func TestFetchFailsOverWithinTheRequest(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, n, _ := flipCluster(t)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
+	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, _ []*resetCounter) {
 		n.set(func(n *flipNet) { n.dead[0], n.leader, n.term = true, 2, 2 })
 		start := time.Now()
 		r, err := c.Fetch(ctx, &brokerop.FetchReq{MaxWaitMs: 5000, MinBytes: 1, MaxBytes: 1 << 20,
@@ -330,10 +332,7 @@ func TestFetchFailsOverWithinTheRequest(t *testing.T) {
 // leader has not reported yet): the gateway asks the brokers and sends the produce to the one
 // that leads, instead of passing the error to the client.
 func TestNotLeaderFindsTheLeader(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, n, _ := flipCluster(t)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
+	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, _ []*resetCounter) {
 		n.set(func(n *flipNet) { n.leader, n.term = 2, 2 })
 		p, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
 			Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
@@ -365,10 +364,7 @@ func TestNotLeaderFindsTheLeader(t *testing.T) {
 // A broker marked down (it failed a probe) is used again as soon as it answers: restarted,
 // it leads the partition again and the quorum records it.
 func TestRestartedBrokerUsedAgain(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, n, _ := flipCluster(t)
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
+	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, _ []*resetCounter) {
 		n.set(func(n *flipNet) { n.dead[0], n.leader, n.term = true, 2, 2 })
 		if _, err := produceStaged(ctx, c); !errors.Is(err, brokermesh.ErrUnavailable) {
 			t.Fatalf("produce in flight at the dead leader: %v", err)

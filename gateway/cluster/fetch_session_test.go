@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // TestFetchSessionsOverTheMeshSplit: a kgo consumer of a topic whose partitions the Cluster
@@ -23,15 +23,10 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	bs := startBrokers(t, 3, gw)
 	cl := clusterFor(t, gw, bs)
 	srv, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("split"),
+	prod := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("split"),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
 	if r, err := kadm.NewClient(prod).CreateTopic(ctx, parts, 1, nil, "split"); err != nil || r.Err != nil {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
@@ -53,12 +48,8 @@ func TestFetchSessionsOverTheMeshSplit(t *testing.T) {
 	if len(on) < 2 {
 		t.Fatalf("partitions on %d broker(s), want a split", len(on))
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("split"),
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics("split"),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
 	got := map[string]bool{}
 	consume := func() {
 		for len(got) < len(want) {

@@ -8,14 +8,10 @@ import (
 
 // ConsumerGroupHeartbeat goes to the group coordinator, as the classic group ops do.
 func (c *Cluster) ConsumerGroupHeartbeat(ctx context.Context, req *brokerop.ConsumerGroupHeartbeatReq) (*brokerop.ConsumerGroupHeartbeatResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ConsumerGroupHeartbeatResp, error) {
-		return b.ConsumerGroupHeartbeat(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ConsumerGroupHeartbeat)
 }
 
 // ConsumerGroupDescribe goes to the group coordinator.
 func (c *Cluster) ConsumerGroupDescribe(ctx context.Context, req *brokerop.ConsumerGroupDescribeReq) (*brokerop.ConsumerGroupDescribeResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ConsumerGroupDescribeResp, error) {
-		return b.ConsumerGroupDescribe(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ConsumerGroupDescribe)
 }

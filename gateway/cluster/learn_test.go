@@ -154,8 +154,7 @@ func TestGatewayLearnsBrokersByGossip(t *testing.T) {
 	joinControl(t, gw, meshctl.RoleGateway, func(ch meshctl.Change) { c.Learn(ch) }, seed)
 	full := clusterFor(t, gw2, bs)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 60*time.Second)
 	deadline := time.Now().Add(20 * time.Second)
 	for len(c.Brokers()) < 3 {
 		if time.Now().After(deadline) {

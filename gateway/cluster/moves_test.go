@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -38,31 +37,9 @@ func movesSetupGW(t *testing.T, n int, parts int32) (string, *kadm.Client, *cont
 // movesSetupWith is movesSetupGW creating "mv" with topic configs.
 func movesSetupWith(t *testing.T, n int, parts int32, configs map[string]*string) (string, *kadm.Client, *controllertest.Cluster, *endpoint.Endpoint) {
 	t.Helper()
-	gw := newEP(t)
-	qc := controllertest.Start(t, n, gw.NodeID())
-	eps := make([]*endpoint.Endpoint, len(qc.Brokers))
-	for i, b := range qc.Brokers {
-		eps[i] = b.EP
-	}
-	c := clusterForAddrs(t, gw, eps...)
-	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, parts, 3, configs, "mv")
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil
-		}
-		return errors.Join(err, r.Err)
-	}); err != nil {
-		t.Fatalf("create: %v", err)
-	}
+	addr, qc, gw := quorumKafka(t, n)
+	adm := kadm.NewClient(kafkaclients.KgoClient(t, addr))
+	createTopic(t, adm, parts, 3, configs, "mv")
 	return addr, adm, qc, gw
 }
 
@@ -111,12 +88,7 @@ func describe(qc *controllertest.Cluster, p int32) (partDetail, error) {
 // reported, every replica in sync and no reassignment listed.
 func settled(t *testing.T, adm *kadm.Client, qc *controllertest.Cluster, p int32, want []int32) partDetail {
 	t.Helper()
-	var d partDetail
-	if err := controllertest.Eventually(func() error {
-		var err error
-		if d, err = describe(qc, p); err != nil {
-			return err
-		}
+	return waitPart(t, qc, p, fmt.Sprintf("partition %d", p), func(d partDetail) error {
 		isr := slices.Sorted(slices.Values(d.ISR))
 		reps := slices.Sorted(slices.Values(want))
 		if !slices.Equal(d.Replicas, want) || !slices.Equal(isr, reps) || d.LeaderEpoch < 1 {
@@ -132,10 +104,7 @@ func settled(t *testing.T, adm *kadm.Client, qc *controllertest.Cluster, p int32
 			return fmt.Errorf("still listed: %+v", r)
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("partition %d: %v", p, err)
-	}
-	return d
+	})
 }
 
 // producer produces to one partition with acks=all (kgo's idempotent default) until stopped,
@@ -357,18 +326,27 @@ func TestKadmReassignWhileProducing(t *testing.T) {
 // stable waits until partition p has a reported leader and three replicas all in sync.
 func stable(t *testing.T, qc *controllertest.Cluster, p int32) partDetail {
 	t.Helper()
+	return waitPart(t, qc, p, fmt.Sprintf("partition %d", p), func(d partDetail) error {
+		if d.LeaderEpoch < 1 || len(d.Replicas) != 3 || len(d.ISR) != 3 {
+			return fmt.Errorf("leader %d epoch %d replicas %v isr %v", d.Leader, d.LeaderEpoch, d.Replicas, d.ISR)
+		}
+		return nil
+	})
+}
+
+// waitPart waits (controllertest.Eventually) until partition p as the quorum places it passes
+// check, and returns it; else the test fails with what and check's last error.
+func waitPart(t *testing.T, qc *controllertest.Cluster, p int32, what string, check func(partDetail) error) partDetail {
+	t.Helper()
 	var d partDetail
 	if err := controllertest.Eventually(func() error {
 		var err error
 		if d, err = describe(qc, p); err != nil {
 			return err
 		}
-		if d.LeaderEpoch < 1 || len(d.Replicas) != 3 || len(d.ISR) != 3 {
-			return fmt.Errorf("leader %d epoch %d replicas %v isr %v", d.Leader, d.LeaderEpoch, d.Replicas, d.ISR)
-		}
-		return nil
+		return check(d)
 	}); err != nil {
-		t.Fatalf("partition %d: %v", p, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	return d
 }
@@ -495,10 +473,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 		stable(t, qc, p)
 	}
 	before := produceN(t, addr, 0, 20)
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	w := (li + 1) % 3
 	kid := kafkaIDOf(t, qc, w)
 	oldRaft := qc.Brokers[w].RaftID
@@ -510,11 +485,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 	// after the wipe it still shows the old one's replicas in sync.
 	waitReplaced(t, nb, oldRaft, 2)
 	for p := range int32(2) {
-		if err := controllertest.Eventually(func() error {
-			d, err := describe(qc, p)
-			if err != nil {
-				return err
-			}
+		waitPart(t, qc, p, fmt.Sprintf("partition %d after the wipe", p), func(d partDetail) error {
 			if reps := slices.Sorted(slices.Values(d.Replicas)); len(reps) != 3 || !slices.Contains(reps, kid) || len(d.ISR) != 3 {
 				return fmt.Errorf("replicas %v isr %v", d.Replicas, d.ISR)
 			}
@@ -524,9 +495,7 @@ func TestWipedBrokerIsPutBack(t *testing.T) {
 				return fmt.Errorf("reassignments %+v %v", ls, err)
 			}
 			return nil
-		}); err != nil {
-			t.Fatalf("partition %d after the wipe: %v", p, err)
-		}
+		})
 	}
 	// Make the new replica the leader of partition 0 and read the old records from it.
 	d := stable(t, qc, 0)
@@ -545,10 +514,7 @@ func TestDecommission(t *testing.T) {
 	for p := range int32(4) {
 		stable(t, qc, p)
 	}
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	k := (li + 1) % 4
 	kid := kafkaIDOf(t, qc, k)
 	ctl := qc.Brokers[li].Controller
@@ -585,7 +551,7 @@ func TestDecommission(t *testing.T) {
 	if other == k {
 		other = (li + 3) % 4
 	}
-	err = ctl.Decommission(opCtx(t), qc.Brokers[other].EP.NodeID())
+	err := ctl.Decommission(opCtx(t), qc.Brokers[other].EP.NodeID())
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(kerr.InvalidReplicationFactor.Code)) {
 		t.Errorf("decommission with three brokers left at RF 3: %v, want INVALID_REPLICATION_FACTOR", err)
 	}
@@ -609,18 +575,12 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 		}
 	}
 	qc.Restart(t, idx)
-	if err := controllertest.Eventually(func() error {
-		d, err := describe(qc, 0)
-		if err != nil {
-			return err
-		}
+	waitPart(t, qc, 0, "partition 0", func(d partDetail) error {
 		if d.Leader == pref || len(d.ISR) != 3 {
 			return fmt.Errorf("leader %d isr %v: want another leader and the restarted replica back in sync", d.Leader, d.ISR)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := controllertest.Eventually(elect); err != nil {
 		t.Fatalf("preferred election after the return: %v", err)
 	}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
@@ -13,8 +12,7 @@ import (
 // on the broker side; pipelined, each stored batch is still exactly the one sent.
 func TestLargeProducesRoundTripThroughPooledPayloads(t *testing.T) {
 	c := raSetup(t, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 20*time.Second)
 	const n = 12
 	want := make([][]byte, n)
 	waits := make([]func() (*brokerop.ProduceResp, error), n)

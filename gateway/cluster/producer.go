@@ -19,9 +19,7 @@ import (
 // gets producer id -1, epoch -1 and no error: clients then produce without idempotence, as
 // against a Kafka broker too old for it, instead of retrying forever.
 func (c *Cluster) InitProducerID(ctx context.Context, req *brokerop.InitProducerIDReq) (*brokerop.InitProducerIDResp, error) {
-	resp, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.InitProducerIDResp, error) {
-		return b.InitProducerID(ctx, req)
-	})
+	resp, err := ctlDo(ctx, c, false, req, (*Broker).InitProducerID)
 	if err != nil && opUnknown(err) {
 		return &brokerop.InitProducerIDResp{ProducerID: -1, ProducerEpoch: -1}, nil
 	}

@@ -15,8 +15,7 @@ func TestInitProducerIDGoesToController(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 3, gw)
 	c := clusterFor(t, gw, bs)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 	var ctl *testBroker
 	for _, b := range bs {
 		if b.ep.NodeID().String() == c.Controller() {
@@ -55,8 +54,7 @@ func TestInitProducerIDOldController(t *testing.T) {
 	trust.Add(gw.NodeID())
 	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Admin: groupsOnly{}}), trust, nil)
 	c := clusterForAddrs(t, gw, ep)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 	r, err := c.InitProducerID(ctx, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1})
 	if err != nil || r.ErrorCode != 0 || r.ProducerID != -1 || r.ProducerEpoch != -1 {
 		t.Fatalf("old controller: %v %+v, want producer id -1 and no error", err, r)

@@ -96,9 +96,7 @@ func (c *Cluster) quorumKnown() bool {
 
 // refreshBrokers reads the quorum's broker list and makes every broker dialable.
 func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersResp, error) {
-	r, err := ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ClusterBrokersResp, error) {
-		return b.ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{})
-	})
+	r, err := ctlDo(ctx, c, true, &brokerop.ClusterBrokersReq{}, (*Broker).ClusterBrokers)
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +138,9 @@ func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersR
 // ctlDo runs a controller op on a broker: in quorum mode any known broker, starting with the
 // last one that answered and rotating through the others on a Go error (a broker that is
 // down, or that found no leader in time), once round; in legacy mode the fixed controller.
-// anyMode runs it the quorum way whatever the mode (the quorum ops themselves). fn gets the
-// attempt's context: in quorum mode it is cancelled when the broker stops answering a
+// anyMode runs it the quorum way whatever the mode (the quorum ops themselves). The op is
+// op(b, ctx, req), a method expression such as (*Broker).JoinGroup; it gets the attempt's
+// context: in quorum mode it is cancelled when the broker stops answering a
 // liveness probe (watched, liveness.go), and the op goes to the next broker at once. A broker
 // that answers its probes is waited for however long the op takes (a group join waits for
 // its rebalance; an op forwarded to a leader that died is forwarded again by the broker when
@@ -150,7 +149,7 @@ func (c *Cluster) refreshBrokers(ctx context.Context) (*brokerop.ClusterBrokersR
 // of a quorum failover's time. A live broker too slow to answer a probe within probeTimeout
 // is left as a dead one would be; the op may then have taken effect there too, as after a
 // client's own retry (a CreateTopics retried so answers TOPIC_ALREADY_EXISTS).
-func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context.Context, *Broker) (T, error)) (T, error) {
+func ctlDo[Req, T any](ctx context.Context, c *Cluster, anyMode bool, req Req, op func(*Broker, context.Context, Req) (T, error)) (T, error) {
 	var zero T
 	if !anyMode {
 		q, err := c.isQuorum(ctx)
@@ -158,13 +157,13 @@ func ctlDo[T any](ctx context.Context, c *Cluster, anyMode bool, fn func(context
 			return zero, err
 		}
 		if !q {
-			return fn(ctx, c.ctl())
+			return op(c.ctl(), ctx, req)
 		}
 	}
 	order := c.rotation()
 	var first error
 	for _, b := range order {
-		r, err := watched(ctx, c, b, func(ctx context.Context) (T, error) { return fn(ctx, b) })
+		r, err := watched(ctx, c, b, func(ctx context.Context) (T, error) { return op(b, ctx, req) })
 		if err == nil {
 			c.mu.Lock()
 			c.preferred = b
@@ -266,9 +265,7 @@ func (c *Cluster) quorumOwner(ctx context.Context, topic string, partition int32
 	}
 	id, ok, replicated, unled := lookup()
 	if !ok || unled {
-		r, err := ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) {
-			return b.Placement(ctx, &brokerop.PlacementReq{Topics: []string{topic}})
-		})
+		r, err := ctlDo(ctx, c, false, &brokerop.PlacementReq{Topics: []string{topic}}, (*Broker).Placement)
 		if err != nil {
 			return nil, "", 0, err
 		}
@@ -350,41 +347,33 @@ func (c *Cluster) forgetAllPlacements() {
 
 // ClusterBrokers asks any broker (quorum mode).
 func (c *Cluster) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ClusterBrokersResp, error) {
-		return b.ClusterBrokers(ctx, req)
-	})
+	return ctlDo(ctx, c, true, req, (*Broker).ClusterBrokers)
 }
 
 // Placement asks any broker (quorum mode).
 func (c *Cluster) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.PlacementResp, error) { return b.Placement(ctx, req) })
+	return ctlDo(ctx, c, true, req, (*Broker).Placement)
 }
 
 // QuorumJoin asks any broker (quorum mode).
 func (c *Cluster) QuorumJoin(ctx context.Context, req *brokerop.QuorumJoinReq) (*brokerop.QuorumJoinResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.QuorumJoinResp, error) { return b.QuorumJoin(ctx, req) })
+	return ctlDo(ctx, c, true, req, (*Broker).QuorumJoin)
 }
 
 // QuorumAdmin asks any broker (quorum mode).
 func (c *Cluster) QuorumAdmin(ctx context.Context, req *brokerop.QuorumAdminReq) (*brokerop.QuorumAdminResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.QuorumAdminResp, error) {
-		return b.QuorumAdmin(ctx, req)
-	})
+	return ctlDo(ctx, c, true, req, (*Broker).QuorumAdmin)
 }
 
 // UpdatePartition asks any broker (quorum mode; it forwards to the quorum leader).
 func (c *Cluster) UpdatePartition(ctx context.Context, req *brokerop.UpdatePartitionReq) (*brokerop.UpdatePartitionResp, error) {
-	return ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.UpdatePartitionResp, error) {
-		return b.UpdatePartition(ctx, req)
-	})
+	return ctlDo(ctx, c, true, req, (*Broker).UpdatePartition)
 }
 
 // DescribeQuorum asks any broker (quorum mode); it forwards to the leader. Brokers without
 // the op (from before the metadata quorum) make it brokerop.ErrUnsupported.
 func (c *Cluster) DescribeQuorum(ctx context.Context, req *brokerop.DescribeQuorumReq) (*brokerop.DescribeQuorumResp, error) {
-	r, err := ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.DescribeQuorumResp, error) {
-		return b.DescribeQuorum(ctx, req)
-	})
+	r, err := ctlDo(ctx, c, true, req, (*Broker).DescribeQuorum)
 	if err != nil && opUnknown(err) {
 		return nil, fmt.Errorf("%w: the brokers run no metadata quorum (%w)", brokerop.ErrUnsupported, err)
 	}

@@ -1,12 +1,10 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -33,19 +33,11 @@ import (
 func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	qc := controllertest.StartWith(t, controllertest.Options{N: 3, Trust: []key.PublicKey{gw1.NodeID(), gw2.NodeID()}, ClusterSecurity: true})
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	authz := gateway.AuthorizerConfig{Enabled: true, SuperUsers: []string{gateway.AnonymousPrincipal}}
 	_, addr1 := serveKafka(t, gateway.Config{Backend: clusterForAddrs(t, gw1, qc.Brokers[li].EP), AdvertisedHost: "127.0.0.1", Authorizer: authz})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl1, err := kgo.NewClient(kgo.SeedBrokers(addr1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl1.Close()
+	ctx := timeoutCtx(t, 60*time.Second)
+	cl1 := kafkaclients.KgoClient(t, addr1)
 	adm := kadm.NewClient(cl1)
 	if _, err := adm.CreateTopics(ctx, 3, 1, nil, "sec", "other"); err != nil {
 		t.Fatal(err)
@@ -92,23 +84,15 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 			}
 		}
 	}
-	alice, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
+	alice := kafkaclients.KgoClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "pw"}.AsSha512Mechanism()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(20), kgo.RetryTimeout(45*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "sec", Partition: live["sec"], Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatalf("alice produces to sec through the other brokers: %v", err)
 	}
 	if err := alice.ProduceSync(ctx, &kgo.Record{Topic: "other", Partition: live["other"], Value: []byte("v")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("alice produces to other (no ACL): %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
-	bad, err := kgo.NewClient(kgo.SeedBrokers(g.Addr), kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := kafkaclients.KgoClient(t, g.Addr, kgo.SASL(scram.Auth{User: "alice", Pass: "nope"}.AsSha512Mechanism()), kgo.RequestRetries(0))
 	if err := bad.Ping(ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -125,7 +109,7 @@ func TestSecurityOnTheQuorumSurvivesTheWriter(t *testing.T) {
 func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	gw := newEP(t)
 	qc := controllertest.StartWith(t, controllertest.Options{N: 2, ClusterSecurity: true})
-	var logs syncLog
+	var logs syncbuf.Buffer
 	notice := &brokermesh.RefusalNotice{Log: slog.New(slog.NewTextHandler(&logs, nil)), Self: gw.NodeID()}
 	c, err := New([]endpoint.NodeAddr{qc.Brokers[0].EP.Addr(), qc.Brokers[1].EP.Addr()}, func(a endpoint.NodeAddr) *brokermesh.Caller {
 		cl := brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, a), a.ID.String())
@@ -136,13 +120,8 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1"})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	ctx := timeoutCtx(t, 60*time.Second)
+	cl := kafkaclients.KgoClient(t, addr, kgo.RequestRetries(0))
 	_, err = kadm.NewClient(cl).CreateTopics(ctx, 1, 1, nil, "t")
 	var ke *kerr.Error
 	if err == nil || !errors.As(err, &ke) || ke != kerr.ClusterAuthorizationFailed {
@@ -160,7 +139,7 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 	if err != nil || len(md.Topics) != 1 || md.Topics[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 		t.Fatalf("untrusted gateway: metadata %+v %v, want CLUSTER_AUTHORIZATION_FAILED for the topic", md, err)
 	}
-	if n := logs.count("refused this node (not trusted); add " + gw.NodeID().String()); n < 1 || n > 2 {
+	if n := strings.Count(logs.String(), "refused this node (not trusted); add "+gw.NodeID().String()); n < 1 || n > 2 {
 		t.Fatalf("%d refusal notices (want one per broker asked):\n%s", n, logs.String())
 	}
 	// The operator gives it the gateway role (the loopback admin API's call: no mesh peer).
@@ -190,22 +169,3 @@ func TestUntrustedGatewayThenGatewayRole(t *testing.T) {
 		t.Fatalf("a gateway's QuorumAdmin: %+v %v, want CLUSTER_AUTHORIZATION_FAILED", qa, err)
 	}
 }
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncLog) count(sub string) int { return strings.Count(s.String(), sub) }

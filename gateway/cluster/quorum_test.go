@@ -19,12 +19,8 @@ import (
 // leader broker is stopped gets CreateTopics, Metadata, OffsetFetch and InitProducerID
 // answered again within bounded retries, with nothing acknowledged missing.
 func TestQuorumClusterFailover(t *testing.T) {
-	gw := newEP(t)
-	qc := controllertest.Start(t, 3, gw.NodeID())
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw, qc := startQuorum(t, 3)
+	li := leaderIndex(t, qc)
 	// Seed the gateway with the leader only: once it is gone, the gateway must find the
 	// others from what the quorum told it.
 	c := clusterForAddrs(t, gw, qc.Brokers[li].EP)

@@ -76,8 +76,7 @@ func raFetch(offset int64, waitMs int32) *brokerop.FetchReq {
 func TestReadAheadServesSequentialConsumer(t *testing.T) {
 	const batches = 40
 	c := raSetup(t, batches)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 20*time.Second)
 	off, fetches := int64(0), 0
 	for off < batches {
 		resp, release, err := c.FetchPooled(ctx, raFetch(off, 500))
@@ -117,8 +116,7 @@ func TestReadAheadMismatchAndBound(t *testing.T) {
 	c := raSetup(t, 10*readAheadMax)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	c.clk = clk
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 20*time.Second)
 	for i := range 2 * readAheadMax {
 		off := int64(i * 5) // answers hold 3 batches (a backlog); none continues the previous one
 		resp, release, err := c.FetchPooled(ctx, raFetch(off, 0))
@@ -234,8 +232,7 @@ func TestReadAheadAcrossBrokers(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 3, gw)
 	c := clusterFor(t, gw, bs)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 	const parts, perPart = 3, 12
 	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: parts, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create topic: %v %+v", err, cr)
@@ -305,8 +302,7 @@ func TestReadAheadPartitionRotation(t *testing.T) {
 	gw := newEP(t)
 	bs := startBrokers(t, 1, gw)
 	c := NewBroker(brokermesh.NewCaller(brokermesh.NewMeshOpener(gw, bs[0].ep.Addr()), "broker"))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 20*time.Second)
 	const perPart = 20
 	if cr, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "ra", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create topic: %v %+v", err, cr)

@@ -13,23 +13,17 @@ import (
 
 // AlterReassignments asks any broker (quorum mode).
 func (c *Cluster) AlterReassignments(ctx context.Context, req *brokerop.AlterReassignmentsReq) (*brokerop.AlterReassignmentsResp, error) {
-	return quorumOnly(ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.AlterReassignmentsResp, error) {
-		return b.AlterReassignments(ctx, req)
-	}))
+	return quorumOnly(ctlDo(ctx, c, true, req, (*Broker).AlterReassignments))
 }
 
 // ListReassignments asks any broker (quorum mode).
 func (c *Cluster) ListReassignments(ctx context.Context, req *brokerop.ListReassignmentsReq) (*brokerop.ListReassignmentsResp, error) {
-	return quorumOnly(ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ListReassignmentsResp, error) {
-		return b.ListReassignments(ctx, req)
-	}))
+	return quorumOnly(ctlDo(ctx, c, true, req, (*Broker).ListReassignments))
 }
 
 // ElectLeaders asks any broker (quorum mode).
 func (c *Cluster) ElectLeaders(ctx context.Context, req *brokerop.ElectLeadersReq) (*brokerop.ElectLeadersResp, error) {
-	return quorumOnly(ctlDo(ctx, c, true, func(ctx context.Context, b *Broker) (*brokerop.ElectLeadersResp, error) {
-		return b.ElectLeaders(ctx, req)
-	}))
+	return quorumOnly(ctlDo(ctx, c, true, req, (*Broker).ElectLeaders))
 }
 
 // TransferPartitionLeader is broker-to-broker only (the quorum leader asks a partition's

@@ -95,14 +95,10 @@ func (c *Cluster) DescribeLogDirs(ctx context.Context, req *brokerop.DescribeLog
 
 // DescribeClientQuotas asks the controller, which keeps the quotas.
 func (c *Cluster) DescribeClientQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeClientQuotasResp, error) {
-		return b.DescribeClientQuotas(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeClientQuotas)
 }
 
 // AlterClientQuotas changes the controller's quotas.
 func (c *Cluster) AlterClientQuotas(ctx context.Context, req *brokerop.AlterClientQuotasReq) (*brokerop.AlterClientQuotasResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterClientQuotasResp, error) {
-		return b.AlterClientQuotas(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).AlterClientQuotas)
 }

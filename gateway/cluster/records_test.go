@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -16,8 +15,7 @@ func TestClusterRecordsAndQuotaOps(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	bs := startBrokers(t, 3, gw1, gw2)
 	c1, c2 := clusterFor(t, gw1, bs), clusterFor(t, gw2, bs)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 	if cr, err := c1.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "dr", NumPartitions: 6, ReplicationFactor: 1}}}); err != nil || cr.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create: %+v %v", cr, err)
 	}

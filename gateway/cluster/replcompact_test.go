@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/broker/replica"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // ckRec is a keyed record as produced or read (null: a tombstone).
@@ -129,17 +129,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 	addr, adm, qc, _ := movesSetupWith(t, 3, 1, compact) // "mv": RF=3, compacted
 	stable(t, qc, 0)
 	// An RF=3 topic created without compaction is switched to it.
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, 1, 3, nil, "changelog")
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil // an earlier attempt's answer was lost
-		}
-		return errors.Join(err, r.Err)
-	}); err != nil {
-		t.Fatalf("create changelog: %v", err)
-	}
+	createTopic(t, adm, 1, 3, nil, "changelog")
 	if err := controllertest.Eventually(func() error {
 		ctx, cancel := controllertest.Context()
 		defer cancel()
@@ -169,12 +159,8 @@ func TestKadmCompactedRF3(t *testing.T) {
 		}
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("mv"), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	r := rand.New(rand.NewPCG(3, 16))
 	produced := map[int64]ckRec{}
 	last := int64(-1)
@@ -253,10 +239,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 
 	// A broker other than the partition's and the quorum's leaders is wiped and comes back
 	// as a new replica (new raft id, empty log): the controller puts it back.
-	li, err := qc.Leader()
-	if err != nil {
-		t.Fatal(err)
-	}
+	li := leaderIndex(t, qc)
 	w := -1
 	for i := range qc.Brokers {
 		if i != next && i != li {
@@ -269,18 +252,12 @@ func TestKadmCompactedRF3(t *testing.T) {
 	// The controller replaces the old incarnation by the new one in both topics' groups (the
 	// Kafka view alone cannot tell them apart: see TestWipedBrokerIsPutBack).
 	waitReplaced(t, nb, oldRaft, 2)
-	if err := controllertest.Eventually(func() error {
-		d, err := describe(qc, 0)
-		if err != nil {
-			return err
-		}
+	waitPart(t, qc, 0, "after the wipe", func(d partDetail) error {
 		if len(d.Replicas) != 3 || len(d.ISR) != 3 || !containsID(d.Replicas, kid) {
 			return fmt.Errorf("replicas %v isr %v", d.Replicas, d.ISR)
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("after the wipe: %v", err)
-	}
+	})
 	endW := checkpointOf(t, nb.Broker, "the wiped broker")
 	d := stable(t, qc, 0)
 	preferReplica(t, adm, "mv", 0, kid, d.Replicas)

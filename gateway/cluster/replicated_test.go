@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // kadm against a gateway in front of a three-broker quorum: CreateTopics with replication
@@ -22,33 +21,10 @@ import (
 // replication factor 4 is INVALID_REPLICATION_FACTOR; records produced through the gateway
 // are read back.
 func TestKadmReplicationFactor3(t *testing.T) {
-	gw := newEP(t)
-	qc := controllertest.Start(t, 3, gw.NodeID())
-	c := clusterForAddrs(t, gw, qc.Brokers[0].EP, qc.Brokers[1].EP, qc.Brokers[2].EP)
-	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("r3"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	addr, _, _ := quorumKafka(t, 3)
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("r3"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	adm := kadm.NewClient(cl)
-
-	var created kadm.CreateTopicResponse
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, 6, 3, nil, "r3")
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil // an earlier attempt's answer was lost
-		}
-		if err == nil {
-			err = r.Err
-		}
-		created = r
-		return err
-	}); err != nil {
-		t.Fatalf("create RF 3: %v", err)
-	}
+	created := createTopic(t, adm, 6, 3, nil, "r3")
 	if created.ReplicationFactor != 3 && created.Topic != "" {
 		t.Errorf("created with replication factor %d", created.ReplicationFactor)
 	}
@@ -113,11 +89,7 @@ func TestKadmReplicationFactor3(t *testing.T) {
 			t.Fatalf("produce to partition %d: %v", p, err)
 		}
 	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics("r3"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := map[string]bool{}
 	// A hang bound, not a speed check: on a loaded 2-core machine the consumer's metadata,
 	// offset and fetch round trips through three raft leaders took more than one op's 10 s.

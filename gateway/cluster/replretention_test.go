@@ -4,20 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/broker/replica"
-	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // kgo and kadm through a gateway in front of three brokers, on a replicated (RF 3) topic with
@@ -26,32 +24,12 @@ import (
 // answers the same log start, a consumer from the start reads every record from it on in
 // order, and producing goes on.
 func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
-	gw := newEP(t)
-	qc := controllertest.Start(t, 3, gw.NodeID())
-	c := clusterForAddrs(t, gw, qc.Brokers[0].EP, qc.Brokers[1].EP, qc.Brokers[2].EP)
-	_, addr := serveKafka(t, gateway.Config{Backend: c, AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)})
+	addr, qc, _ := quorumKafka(t, 3)
 	const topic = "rret"
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	adm := kadm.NewClient(cl)
 	seg, ret := "1024", "-1"
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"segment.bytes": &seg, "retention.ms": &ret}, topic)
-		if errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil // an earlier attempt's answer was lost
-		}
-		if err == nil {
-			err = r.Err
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("create: %v", err)
-	}
+	createTopic(t, adm, 1, 3, map[string]*string{"segment.bytes": &seg, "retention.ms": &ret}, topic)
 	value := func(i int) string { return fmt.Sprintf("%03d-%s", i, strings.Repeat("v", 200)) }
 	offs := map[int]int64{}
 	produce := func(from, to int) {
@@ -158,11 +136,7 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 	checkStart("after the leader changed")
 	produce(40, 45)
 	t.Logf("produced 5 more records after the leader change")
-	cons, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
+	cons := kafkaclients.KgoClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var got []string
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a bound for a loaded machine
 	defer cancel()

@@ -20,16 +20,14 @@ import (
 // gateway, which does not believe them (not a member of the quorum): it gets no partition of a
 // new 6-partition topic and no record, and is never asked anything.
 func TestRogueBrokerGetsNoPartition(t *testing.T) {
-	gw := newEP(t)
-	qc := controllertest.Start(t, 3, gw.NodeID())
+	gw, qc := startQuorum(t, 3)
 	boot := qc.Brokers[0].EP.Addr()
 	for _, b := range qc.Brokers {
 		joinControl(t, b.EP, meshctl.RoleBroker, nil, boot)
 	}
 	c := clusterForAddrs(t, gw, qc.Brokers[0].EP)
 	c.EnableLearning() // as cmd/gateway does
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 60*time.Second)
 	if _, err := c.ClusterBrokers(ctx, &brokerop.ClusterBrokersReq{}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,10 @@ import (
 
 // DescribeUserScramCredentials asks the controller.
 func (c *Cluster) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeUserScramCredentialsResp, error) {
-		return b.DescribeUserScramCredentials(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeUserScramCredentials)
 }
 
 // AlterUserScramCredentials changes the controller's credentials.
 func (c *Cluster) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterUserScramCredentialsResp, error) {
-		return b.AlterUserScramCredentials(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).AlterUserScramCredentials)
 }

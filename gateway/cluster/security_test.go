@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // Over the mesh: a user created through one gateway (API 51 → the controller broker's
@@ -22,14 +22,9 @@ func TestScramCredentialsOverTheMesh(t *testing.T) {
 	gw1, gw2 := newEP(t), newEP(t)
 	bs := startBrokers(t, 2, gw1, gw2)
 	_, plainAddr := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw1, bs), AdvertisedHost: "127.0.0.1"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := timeoutCtx(t, 30*time.Second)
 
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(plainAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adminCl.Close()
+	adminCl := kafkaclients.KgoClient(t, plainAddr)
 	res, err := kadm.NewClient(adminCl).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "pw"}})
 	if err != nil || res.Error() != nil {
 		t.Fatalf("alter over the mesh: %v %v", err, res.Error())

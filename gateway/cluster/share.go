@@ -14,47 +14,35 @@ import (
 
 // ShareGroupHeartbeat asks the controller's share coordinator.
 func (c *Cluster) ShareGroupHeartbeat(ctx context.Context, req *brokerop.ShareGroupHeartbeatReq) (*brokerop.ShareGroupHeartbeatResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ShareGroupHeartbeatResp, error) {
-		return b.ShareGroupHeartbeat(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ShareGroupHeartbeat)
 }
 
 // ShareGroupDescribe asks the controller's share coordinator.
 func (c *Cluster) ShareGroupDescribe(ctx context.Context, req *brokerop.ShareGroupDescribeReq) (*brokerop.ShareGroupDescribeResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ShareGroupDescribeResp, error) {
-		return b.ShareGroupDescribe(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ShareGroupDescribe)
 }
 
 // ShareFetch asks the controller's share coordinator.
 func (c *Cluster) ShareFetch(ctx context.Context, req *brokerop.ShareFetchReq) (*brokerop.ShareFetchResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ShareFetchResp, error) { return b.ShareFetch(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).ShareFetch)
 }
 
 // ShareAcknowledge asks the controller's share coordinator.
 func (c *Cluster) ShareAcknowledge(ctx context.Context, req *brokerop.ShareAcknowledgeReq) (*brokerop.ShareAcknowledgeResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ShareAcknowledgeResp, error) {
-		return b.ShareAcknowledge(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ShareAcknowledge)
 }
 
 // DescribeShareGroupOffsets asks the controller's share coordinator.
 func (c *Cluster) DescribeShareGroupOffsets(ctx context.Context, req *brokerop.DescribeShareGroupOffsetsReq) (*brokerop.DescribeShareGroupOffsetsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeShareGroupOffsetsResp, error) {
-		return b.DescribeShareGroupOffsets(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeShareGroupOffsets)
 }
 
 // AlterShareGroupOffsets asks the controller's share coordinator.
 func (c *Cluster) AlterShareGroupOffsets(ctx context.Context, req *brokerop.AlterShareGroupOffsetsReq) (*brokerop.AlterShareGroupOffsetsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.AlterShareGroupOffsetsResp, error) {
-		return b.AlterShareGroupOffsets(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).AlterShareGroupOffsets)
 }
 
 // DeleteShareGroupOffsets asks the controller's share coordinator.
 func (c *Cluster) DeleteShareGroupOffsets(ctx context.Context, req *brokerop.DeleteShareGroupOffsetsReq) (*brokerop.DeleteShareGroupOffsetsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DeleteShareGroupOffsetsResp, error) {
-		return b.DeleteShareGroupOffsets(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DeleteShareGroupOffsets)
 }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -42,14 +42,9 @@ func TestSpanChainAcrossTheHop(t *testing.T) {
 
 	_, addr := serveKafka(t, gateway.Config{Backend: cl, AdvertisedHost: "127.0.0.1"})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	client, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("traced"),
+	ctx := timeoutCtx(t, 20*time.Second)
+	client := kafkaclients.KgoClient(t, addr, kgo.DefaultProduceTopic("traced"),
 		kgo.ConsumeTopics("traced"), kgo.AllowAutoTopicCreation(), kgo.DisableIdempotentWrite())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
 	if err := client.ProduceSync(ctx, &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,43 +14,37 @@ import (
 
 // InitTxnProducerID asks the controller's transaction coordinator.
 func (c *Cluster) InitTxnProducerID(ctx context.Context, req *brokerop.InitTxnProducerIDReq) (*brokerop.InitProducerIDResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.InitProducerIDResp, error) {
-		return b.InitTxnProducerID(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).InitTxnProducerID)
 }
 
 // AddPartitionsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddPartitionsToTxn(ctx context.Context, req *brokerop.AddPartitionsToTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.AddPartitionsToTxn(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).AddPartitionsToTxn)
 }
 
 // AddOffsetsToTxn asks the controller's transaction coordinator.
 func (c *Cluster) AddOffsetsToTxn(ctx context.Context, req *brokerop.AddOffsetsToTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.AddOffsetsToTxn(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).AddOffsetsToTxn)
 }
 
 // TxnOffsetCommit asks the controller's transaction coordinator.
 func (c *Cluster) TxnOffsetCommit(ctx context.Context, req *brokerop.TxnOffsetCommitReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.TxnOffsetCommit(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).TxnOffsetCommit)
 }
 
 // EndTxn asks the controller's transaction coordinator.
 func (c *Cluster) EndTxn(ctx context.Context, req *brokerop.EndTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.EndTxn(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).EndTxn)
 }
 
 // ListTransactions asks the controller's transaction coordinator.
 func (c *Cluster) ListTransactions(ctx context.Context, req *brokerop.ListTransactionsReq) (*brokerop.ListTransactionsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.ListTransactionsResp, error) {
-		return b.ListTransactions(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).ListTransactions)
 }
 
 // DescribeTransactions asks the controller's transaction coordinator.
 func (c *Cluster) DescribeTransactions(ctx context.Context, req *brokerop.DescribeTransactionsReq) (*brokerop.DescribeTransactionsResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.DescribeTransactionsResp, error) {
-		return b.DescribeTransactions(ctx, req)
-	})
+	return ctlDo(ctx, c, false, req, (*Broker).DescribeTransactions)
 }
 
 // DescribeProducers asks each partition's owner and merges the answers in request order.
@@ -92,5 +86,5 @@ func (c *Cluster) WriteMarkers(ctx context.Context, req *brokerop.WriteMarkersRe
 
 // VerifyTxn asks the controller's transaction coordinator.
 func (c *Cluster) VerifyTxn(ctx context.Context, req *brokerop.VerifyTxnReq) (*brokerop.TxnResp, error) {
-	return ctlDo(ctx, c, false, func(ctx context.Context, b *Broker) (*brokerop.TxnResp, error) { return b.VerifyTxn(ctx, req) })
+	return ctlDo(ctx, c, false, req, (*Broker).VerifyTxn)
 }

@@ -48,8 +48,19 @@ func (b *Backend) Stats() Stats {
 	}
 }
 
-// local reports whether every partition of a request (n of them, at(i) each) is led here.
-func (b *Backend) local(n int, at func(i int) (string, int32)) bool {
+// local reports whether every partition of a request (n of them, at(i) each) is led here,
+// and counts the request in here or routed accordingly.
+func (b *Backend) local(n int, at func(i int) (string, int32), here, routed *atomic.Uint64) bool {
+	if b.allLed(n, at) {
+		here.Add(1)
+		return true
+	}
+	routed.Add(1)
+	return false
+}
+
+// allLed reports whether there are partitions (n, at(i) each) and all are led here.
+func (b *Backend) allLed(n int, at func(i int) (string, int32)) bool {
 	if n == 0 {
 		return false
 	}
@@ -62,23 +73,13 @@ func (b *Backend) local(n int, at func(i int) (string, int32)) bool {
 }
 
 func (b *Backend) produceLocal(req *brokerop.ProduceReq) bool {
-	ok := b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
-	if ok {
-		b.stats.localProduce.Add(1)
-	} else {
-		b.stats.routedProduce.Add(1)
-	}
-	return ok
+	return b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition },
+		&b.stats.localProduce, &b.stats.routedProduce)
 }
 
 func (b *Backend) fetchLocal(req *brokerop.FetchReq) bool {
-	ok := b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition })
-	if ok {
-		b.stats.localFetch.Add(1)
-	} else {
-		b.stats.routedFetch.Add(1)
-	}
-	return ok
+	return b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition },
+		&b.stats.localFetch, &b.stats.routedFetch)
 }
 
 // Produce implements brokerop.Service.
@@ -116,10 +117,9 @@ func (b *Backend) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*bro
 
 // ListOffsets implements brokerop.Service.
 func (b *Backend) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
-	if b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition }) {
-		b.stats.localList.Add(1)
+	if b.local(len(req.Partitions), func(i int) (string, int32) { return req.Partitions[i].Topic, req.Partitions[i].Partition },
+		&b.stats.localList, &b.stats.routedList) {
 		return b.Local.ListOffsets(ctx, req)
 	}
-	b.stats.routedList.Add(1)
 	return b.Service.ListOffsets(ctx, req)
 }

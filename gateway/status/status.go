@@ -158,12 +158,10 @@ func collect(ctx context.Context, src Source) pageData {
 	fail := func(what string, err error) { p.Errors = append(p.Errors, what+": "+err.Error()) }
 	mreq := kmsg.NewPtrMetadataRequest()
 	mreq.AllowAutoTopicCreation = false
-	raw, err := src.Local(ctx, mreq)
-	if err != nil {
-		fail("metadata", err)
+	md, ok := ask[*kmsg.MetadataResponse](ctx, src, mreq, "metadata", fail)
+	if !ok {
 		return p
 	}
-	md := raw.(*kmsg.MetadataResponse)
 	if md.ClusterID != nil {
 		p.ClusterID = *md.ClusterID
 	}
@@ -200,16 +198,15 @@ func collect(ctx context.Context, src Source) pageData {
 				lreq.Topics[ti].Partitions[pi].Timestamp = ts
 			}
 		}
-		r, err := src.Local(ctx, lreq)
-		if err != nil {
-			fail("list offsets", err)
+		r, ok := ask[*kmsg.ListOffsetsResponse](ctx, src, lreq, "list offsets", fail)
+		if !ok {
 			break
 		}
 		into := ends
 		if i == 1 {
 			into = starts
 		}
-		for _, t := range r.(*kmsg.ListOffsetsResponse).Topics {
+		for _, t := range r.Topics {
 			into[t.Topic] = map[int32]int64{}
 			for _, pt := range t.Partitions {
 				if pt.ErrorCode == 0 {
@@ -252,14 +249,24 @@ func collect(ctx context.Context, src Source) pageData {
 	return p
 }
 
-func groups(ctx context.Context, src Source, ends map[string]map[int32]int64, fail func(string, error)) []group {
-	raw, err := src.Local(ctx, kmsg.NewPtrListGroupsRequest())
+// ask sends req to src and returns the answer as an R; a failed call is reported to fail
+// (as what) and ok is false.
+func ask[R kmsg.Response](ctx context.Context, src Source, req kmsg.Request, what string, fail func(string, error)) (r R, ok bool) {
+	raw, err := src.Local(ctx, req)
 	if err != nil {
-		fail("list groups", err)
+		fail(what, err)
+		return r, false
+	}
+	return raw.(R), true
+}
+
+func groups(ctx context.Context, src Source, ends map[string]map[int32]int64, fail func(string, error)) []group {
+	lg, ok := ask[*kmsg.ListGroupsResponse](ctx, src, kmsg.NewPtrListGroupsRequest(), "list groups", fail)
+	if !ok {
 		return nil
 	}
 	var names []string
-	for _, g := range raw.(*kmsg.ListGroupsResponse).Groups {
+	for _, g := range lg.Groups {
 		names = append(names, g.Group)
 	}
 	if len(names) == 0 {
@@ -268,13 +275,12 @@ func groups(ctx context.Context, src Source, ends map[string]map[int32]int64, fa
 	slices.Sort(names)
 	dreq := kmsg.NewPtrDescribeGroupsRequest()
 	dreq.Groups = names
-	draw, err := src.Local(ctx, dreq)
-	if err != nil {
-		fail("describe groups", err)
+	dg, ok := ask[*kmsg.DescribeGroupsResponse](ctx, src, dreq, "describe groups", fail)
+	if !ok {
 		return nil
 	}
 	var out []group
-	for _, d := range draw.(*kmsg.DescribeGroupsResponse).Groups {
+	for _, d := range dg.Groups {
 		g := group{ID: d.Group, State: d.State, Protocol: d.Protocol, Members: len(d.Members)}
 		// OffsetFetch names the group in Group up to v7 and in Groups from v8 on: fill both,
 		// and read the answer from whichever the version used. No topics: all of them.
@@ -283,16 +289,12 @@ func groups(ctx context.Context, src Source, ends map[string]map[int32]int64, fa
 		rg := kmsg.NewOffsetFetchRequestGroup()
 		rg.Group = d.Group
 		oreq.Groups = append(oreq.Groups, rg)
-		oraw, err := src.Local(ctx, oreq)
-		if err != nil {
-			fail("offset fetch "+d.Group, err)
-		} else {
+		if resp, ok := ask[*kmsg.OffsetFetchResponse](ctx, src, oreq, "offset fetch "+d.Group, fail); ok {
 			type fetched struct {
 				Topic      string
 				Partitions []kmsg.OffsetFetchResponseTopicPartition
 			}
 			var topics []fetched
-			resp := oraw.(*kmsg.OffsetFetchResponse)
 			for _, t := range resp.Topics {
 				topics = append(topics, fetched{t.Topic, t.Partitions})
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -62,6 +63,14 @@ func NewCerts(t testing.TB, dir, client string) *Certs {
 func (c *Certs) RotateServer(t testing.TB) *big.Int {
 	t.Helper()
 	return c.issue(t, c.Cert, c.Key, pkix.Name{CommonName: "localhost"}, []string{"localhost"}, x509.ExtKeyUsageServerAuth)
+}
+
+// ClientTLS is a client's TLS config that trusts the CA and expects the server's name
+// (localhost).
+func (c *Certs) ClientTLS() *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(c.caCert)
+	return &tls.Config{RootCAs: pool, ServerName: "localhost"}
 }
 
 func (c *Certs) issue(t testing.TB, certPath, keyPath string, sub pkix.Name, dns []string, usage x509.ExtKeyUsage) *big.Int {
