@@ -10,19 +10,13 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
-func newEP(t *testing.T) *endpoint.Endpoint {
-	t.Helper()
-	ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
-}
+// newEP starts a mesh endpoint on loopback with a fresh identity.
+func newEP(t *testing.T) *endpoint.Endpoint { return magicep.Loopback(t) }
 
 // serveFakeTo serves a fakeBroker on a new endpoint that trusts only gw, and returns that
 // endpoint.

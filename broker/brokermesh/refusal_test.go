@@ -1,38 +1,24 @@
 package brokermesh
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/internal/clock"
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 // syncBuf is a log destination safe for concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type syncBuf struct{ syncbuf.Buffer }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) lines(substr string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), substr)
-}
+func (s *syncBuf) lines(substr string) int { return strings.Count(s.String(), substr) }
 
 // The broker logs a node's refusals once per minute, with how many there were; another node
 // is logged on its own; memory stays bounded by maxRefusalPeers however many keys are refused.
@@ -57,8 +43,8 @@ func TestRefusalLogOncePerPeerPerMinute(t *testing.T) {
 	if n := out.lines("node=" + a.String()); n != 2 {
 		t.Fatalf("after a minute: %d lines, want 2", n)
 	}
-	if !strings.Contains(out.b.String(), "refusals=60") {
-		t.Fatalf("the second line does not count the refusals in between:\n%s", out.b.String())
+	if !strings.Contains(out.String(), "refusals=60") {
+		t.Fatalf("the second line does not count the refusals in between:\n%s", out.String())
 	}
 	r.maxPeers = 64 // key generation is slow under -race: a small bound, the same code
 	for i := range 3 * r.maxPeers {
@@ -95,6 +81,6 @@ func TestRefusalNoticeOverMesh(t *testing.T) {
 		}
 	}
 	if n := out.lines("broker broker-1 refused this node (not trusted); add " + strangerGW.NodeID().String()); n != 1 {
-		t.Fatalf("%d notices, want 1:\n%s", n, out.b.String())
+		t.Fatalf("%d notices, want 1:\n%s", n, out.String())
 	}
 }

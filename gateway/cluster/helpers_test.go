@@ -14,22 +14,14 @@ import (
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
-	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // newEP starts a mesh endpoint on loopback with a fresh identity.
-func newEP(t *testing.T) *endpoint.Endpoint {
-	t.Helper()
-	ep, err := endpoint.New(endpoint.Options{SecretKey: key.GenerateSecretKey(), BindAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ep.Close() })
-	return ep
-}
+func newEP(t *testing.T) *endpoint.Endpoint { return magicep.Loopback(t) }
 
 // serveKafka runs a gateway with cfg on a loopback port until the test ends, and returns its
 // address.
