@@ -369,16 +369,54 @@ func followerWiped(t *testing.T, e *env, p partition) (string, time.Duration) {
 	victim.Start(t)
 	d := e.w.WaitSendOK(t, at, tp(e.cfg.Topic, p.ID), time.Minute)
 	e.allPartitionsAck(t, at)
+	// Until the new incarnation has joined, the old one is still a registered member, and
+	// within an election timeout of the kill it still looks live and in sync: the placement
+	// then shows full in-sync replica sets while every group the victim was in has a dead
+	// voter. A next fault on another replica of such a group leaves it without a majority
+	// (a CI run failed so). So wait for the join, which removes the old incarnation, before
+	// waiting for full replica sets, which the replica moves then restore.
+	after := rejoined(t, e.c, victim, before.RaftID, 2*time.Minute)
 	settled(t, e.c, e.cfg, 2*time.Minute)
 	back := time.Since(at)
-	after, err := victim.QuorumStatus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.RaftID == before.RaftID {
-		t.Fatalf("%s came back from a wiped disk under its old raft id %d", victim.Name, before.RaftID)
-	}
 	return fmt.Sprintf("wiped %s, follower of p%d (raft id %d → %d); full in-sync replica sets again %v after the kill", victim.Name, p.ID, before.RaftID, after.RaftID, back.Round(time.Millisecond)), d
+}
+
+// rejoined waits until the quorum, asked of another running broker, lists victim under a
+// raft id other than old and no broker under old, and returns the victim's status.
+func rejoined(t *testing.T, c *cluster.Cluster, victim *cluster.Broker, old uint64, timeout time.Duration) *cluster.QuorumStatus {
+	t.Helper()
+	var self *cluster.QuorumStatus
+	cluster.WaitFor(t, fmt.Sprintf("%s rejoined under a new raft id (old %d)", victim.Name, old), timeout, func() (bool, string) {
+		st, err := victim.QuorumStatus()
+		if err != nil {
+			return false, err.Error()
+		}
+		if st.RaftID == old {
+			t.Fatalf("%s came back from a wiped disk under its old raft id %d", victim.Name, old)
+		}
+		self = st
+		for _, b := range others(c, victim) {
+			if !b.Running() {
+				continue
+			}
+			view, err := b.QuorumStatus()
+			if err != nil {
+				return false, err.Error()
+			}
+			m, ok := view.Member(st.NodeID)
+			if !ok || m.RaftID != st.RaftID {
+				return false, fmt.Sprintf("%s lists it as %+v", b.Name, m)
+			}
+			for _, o := range view.Brokers {
+				if o.RaftID == old {
+					return false, fmt.Sprintf("%s still lists the old incarnation", b.Name)
+				}
+			}
+			return true, ""
+		}
+		return false, "no other broker running"
+	})
+	return self
 }
 
 func maxOf(m map[string]time.Duration) time.Duration {
