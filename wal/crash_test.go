@@ -185,7 +185,7 @@ func crashProperty(t *testing.T, seed uint64) {
 				sameBatch(t, b, m.entries[i+j])
 			}
 		case p < 95:
-			fs.CrashAny(r)
+			waltest.CrashAny(fs, r)
 			l = open()
 			next := l.NextOffset()
 			if next < m.synced {

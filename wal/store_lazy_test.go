@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
+	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
 // TestStoreNewMemberFiles: a new member's first write creates no directory or file and fsyncs
@@ -168,7 +169,7 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 			}
 		}
 		recycled += s.Stats().SegmentsRecycled
-		fs.CrashAny(r)
+		waltest.CrashAny(fs, r)
 	}
 	if storeOpts.SegmentBytes > 0 && recycled == 0 {
 		t.Fatalf("seed %d: no journal segment was recycled", seed)

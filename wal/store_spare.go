@@ -82,13 +82,14 @@ func (s *Store) retireSegment(base, size int64) error {
 	if size >= s.opts.SegmentBytes && len(s.spares) < maxJournalSpares {
 		spare := spareName(s.spareSeq)
 		s.spareSeq++
-		if err := s.fs.Rename(name, filepath.Join(s.dir, spare)); err == nil {
+		err := s.fs.Rename(name, filepath.Join(s.dir, spare))
+		if err == nil {
 			s.spares = append(s.spares, spare)
-			return nil
-		} else if !isNotExist(err) {
-			return err
 		}
-		return nil
+		if isNotExist(err) {
+			return nil
+		}
+		return err
 	}
 	if err := s.fs.Remove(name); err != nil && !isNotExist(err) {
 		return err
@@ -105,8 +106,8 @@ func (s *Store) makeSpare() {
 		s.mu.Unlock()
 		return
 	}
-	name := filepath.Join(s.dir, spareName(s.spareSeq))
 	spare := spareName(s.spareSeq)
+	name := filepath.Join(s.dir, spare)
 	s.spareSeq++
 	size := s.opts.SegmentBytes
 	s.mu.Unlock()

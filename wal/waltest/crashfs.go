@@ -251,9 +251,11 @@ func (c *CrashFS) CrashTear(r *rand.Rand) { c.crash(r, false) }
 // never touched.
 func (c *CrashFS) CrashReorder(r *rand.Rand) { c.crash(r, true) }
 
-// CrashAny crashes in one of the three ways above, chosen by r (Crash, CrashTear or
-// CrashReorder, each as likely), for randomized crash tests.
-func (c *CrashFS) CrashAny(r *rand.Rand) { CrashBy(c, r.IntN(3), r) }
+// CrashAny crashes fs in one of the three ways, chosen by r (Crash, CrashTear or
+// CrashReorder, each as likely), for randomized crash tests. A function rather than a
+// CrashFS method: promoted into DirFaultFS, such a method crashed the files only and kept
+// every pending directory change.
+func CrashAny(fs Crasher, r *rand.Rand) { CrashBy(fs, r.IntN(3), r) }
 
 // Crasher is a file system that can lose power in the three ways of CrashFS: CrashFS and
 // DirFaultFS.

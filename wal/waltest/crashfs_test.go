@@ -215,7 +215,7 @@ func TestCrashAnyKeepsSyncedBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		write(t, c, "/d/f", tail, false)
-		c.CrashAny(rand.New(rand.NewPCG(seed, 1)))
+		waltest.CrashAny(c, rand.New(rand.NewPCG(seed, 1)))
 		f, err := c.OpenFile("/d/f", os.O_RDONLY, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -257,11 +257,6 @@ func (d *DirFaultFS) CrashReorder(r *rand.Rand) {
 	d.crash(r, func() { d.CrashFS.CrashReorder(r) })
 }
 
-// CrashAny crashes in one of the three ways above, chosen by r, each as likely. (Without it,
-// the embedded CrashFS's CrashAny would crash the files only and keep every pending namespace
-// change.)
-func (d *DirFaultFS) CrashAny(r *rand.Rand) { CrashBy(d, r.IntN(3), r) }
-
 func (d *DirFaultFS) crash(r *rand.Rand, crashFiles func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
