@@ -359,6 +359,14 @@ func writeSynced(fsys FS, name string, b []byte) error {
 // need be) into *f first if *f is nil; opened says whether this call did (its directory entry
 // may be new).
 func overwriteSynced(fsys FS, f *File, dir, name string, b []byte) (opened bool, err error) {
+	if opened, err = overwrite(fsys, f, dir, name, b); err != nil {
+		return opened, err
+	}
+	return opened, (*f).Sync()
+}
+
+// overwrite is overwriteSynced without the fsync.
+func overwrite(fsys FS, f *File, dir, name string, b []byte) (opened bool, err error) {
 	if *f == nil {
 		nf, err := fsys.OpenFile(filepath.Join(dir, name), osRDWR|osCREATE, 0o644)
 		if err != nil {
@@ -366,16 +374,19 @@ func overwriteSynced(fsys FS, f *File, dir, name string, b []byte) (opened bool,
 		}
 		*f, opened = nf, true
 	}
-	if _, err := (*f).WriteAt(b, 0); err != nil {
-		return opened, err
-	}
-	return opened, (*f).Sync()
+	_, err = (*f).WriteAt(b, 0)
+	return opened, err
 }
 
 // writeSyncClose writes b at off in f, fsyncs and closes f, and returns the first error.
-func writeSyncClose(f File, b []byte, off int64) error {
+func writeSyncClose(f File, b []byte, off int64) error { return writeAndClose(f, b, off, true) }
+
+// writeClose writes b at off in f and closes f, and returns the first error.
+func writeClose(f File, b []byte, off int64) error { return writeAndClose(f, b, off, false) }
+
+func writeAndClose(f File, b []byte, off int64, sync bool) error {
 	_, err := f.WriteAt(b, off)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -47,6 +47,39 @@ type FS interface {
 	SyncDir(dir string) error
 }
 
+// FilesystemSyncer is implemented by an FS that can make everything written to a whole
+// filesystem durable with one call (Linux syncfs(2)). A Store whose checkpoint covers many
+// logs uses it instead of fsyncing each log's files (StoreOptions.SyncFSMinLogs).
+type FilesystemSyncer interface {
+	// OpenSyncer returns a handle on the filesystem holding dir.
+	OpenSyncer(dir string) (Syncer, error)
+}
+
+// Syncer is a handle on one filesystem (FilesystemSyncer).
+type Syncer interface {
+	// Sync makes every file's data and every directory entry of the filesystem durable,
+	// whoever wrote them, and fails if any writeback of the filesystem failed since the
+	// handle was opened (even one that an fsync of the file has already reported): a failed
+	// Sync leaves unknown which bytes are durable.
+	Sync() error
+	Close() error
+}
+
+// filesystemSyncer returns fsys's FilesystemSyncer, looking through the Store's descriptor
+// cache, or nil.
+func filesystemSyncer(fsys FS) FilesystemSyncer {
+	for {
+		switch f := fsys.(type) {
+		case FilesystemSyncer:
+			return f
+		case *cachedFS:
+			fsys = f.FS
+		default:
+			return nil
+		}
+	}
+}
+
 // OSFS returns the real filesystem.
 func OSFS() FS { return osFS{} }
 

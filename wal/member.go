@@ -99,6 +99,25 @@ func (l *Log) fsyncCheckpoint(t ckptTarget) error {
 	return l.writeCheckpoint(t.act.base, t.pos)
 }
 
+// checkpointState and checkpointPoint are fsyncCheckpoint's writes without its fsyncs, for a
+// checkpoint that syncs the whole filesystem after each (Store.syncFilesystem): the state file
+// when it changed, before the first sync (which also makes the segment's bytes durable) ...
+func (l *Log) checkpointState(t ckptTarget) error {
+	if !t.writeState {
+		return nil
+	}
+	return l.putStateFile(t.state, false)
+}
+
+// ... and the recovery point at t.pos, after it. The second sync makes it durable with every
+// directory entry of the log (a new state, recovery point or index file), so none is left for
+// a directory fsync; one created after this call stays marked.
+func (l *Log) checkpointPoint(t ckptTarget) error {
+	l.dirDirty.Store(false)
+	_, err := l.putCheckpoint(t.act.base, t.pos, false)
+	return err
+}
+
 // endCheckpoint unpins the files. ok: the fsync and recovery point succeeded. failed: they
 // did not (the bytes past the last checkpoint are cut, see cutToDurableLocked, and the log
 // fails); neither: the checkpoint stopped before this log.

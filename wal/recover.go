@@ -192,19 +192,10 @@ func (l *Log) readCheckpointFile() (base, pos int64, version byte, ok, missing b
 // writeCheckpoint overwrites the recovery point in place and fsyncs it. A torn overwrite fails
 // its CRC and only costs a longer scan at the next Open.
 func (l *Log) writeCheckpoint(base, pos int64) error {
-	var b [checkpointSize]byte
-	b[4] = 1
-	if l.managed {
-		b[4] = 2
-	}
-	binary.BigEndian.PutUint64(b[8:16], uint64(base))
-	binary.BigEndian.PutUint64(b[16:24], uint64(pos))
-	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
-	opened, err := overwriteSynced(l.fs, &l.ckpt, l.dir, checkpointName, b[:])
+	opened, err := l.putCheckpoint(base, pos, true)
 	if err != nil {
 		return err
 	}
-	l.rpBase, l.rpPos = base, pos
 	if opened || l.dirDirty.Load() {
 		// The file may be new (or index files were created): make the directory entries
 		// durable too.
@@ -215,6 +206,28 @@ func (l *Log) writeCheckpoint(base, pos int64) error {
 		}
 	}
 	return nil
+}
+
+// putCheckpoint writes the recovery point (fsynced with sync) and says whether it opened the
+// file (its directory entry may be new).
+func (l *Log) putCheckpoint(base, pos int64, sync bool) (opened bool, err error) {
+	var b [checkpointSize]byte
+	b[4] = 1
+	if l.managed {
+		b[4] = 2
+	}
+	binary.BigEndian.PutUint64(b[8:16], uint64(base))
+	binary.BigEndian.PutUint64(b[16:24], uint64(pos))
+	binary.BigEndian.PutUint32(b[0:4], crc32.Checksum(b[4:], castagnoli))
+	put := overwrite
+	if sync {
+		put = overwriteSynced
+	}
+	if opened, err = put(l.fs, &l.ckpt, l.dir, checkpointName, b[:]); err != nil {
+		return opened, err
+	}
+	l.rpBase, l.rpPos = base, pos
+	return opened, nil
 }
 
 // openSealed reads only the last point of a sealed segment's index files: the end marker

@@ -430,7 +430,11 @@ func (l *Log) readStateFile() error {
 
 // writeStateFile writes state into the slot after the current one and fsyncs it. The caller
 // owns the state file (a checkpoint pinning the log, or Close/open under mu).
-func (l *Log) writeStateFile(state []byte) error {
+func (l *Log) writeStateFile(state []byte) error { return l.putStateFile(state, true) }
+
+// putStateFile is writeStateFile, with sync false without the fsync (a checkpoint that syncs
+// the whole filesystem afterwards).
+func (l *Log) putStateFile(state []byte, sync bool) error {
 	if err := l.ensureDir(); err != nil {
 		return err
 	}
@@ -445,7 +449,11 @@ func (l *Log) writeStateFile(state []byte) error {
 		return err
 	}
 	seq := l.stateFileSeq + 1
-	if err := writeSyncClose(f, encodeStateSlot(seq, state), int64(seq%2)*stateSlotSize); err != nil {
+	write := writeSyncClose
+	if !sync {
+		write = writeClose
+	}
+	if err := write(f, encodeStateSlot(seq, state), int64(seq%2)*stateSlotSize); err != nil {
 		return err
 	}
 	if created {

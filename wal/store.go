@@ -50,6 +50,12 @@ type StoreOptions struct {
 	// latency and group-commit sizes). It is called from the committing goroutine with no
 	// lock held and must be quick.
 	OnCommit func(fsync time.Duration, bytes int)
+	// SyncFSMinLogs: a checkpoint that covers at least this many logs makes them durable
+	// with two syncs of the whole filesystem (syncfs(2), when FS is a FilesystemSyncer)
+	// instead of two or three fsyncs per log; 0 means 64; < 0 means never (a filesystem
+	// shared with heavy unrelated writers, whose dirty data a syncfs would write too; a
+	// kernel before Linux 5.8, whose syncfs reports no writeback error).
+	SyncFSMinLogs int
 }
 
 // StoreStats are counters of one open Store.
@@ -58,6 +64,7 @@ type StoreStats struct {
 	Fsyncs          int64 // fsyncs of the journal (group commits)
 	Checkpoints     int64 // completed checkpoints
 	PartitionFsyncs int64 // partition files fsynced by checkpoints
+	FilesystemSyncs int64 // syncs of the whole filesystem by checkpoints (SyncFSMinLogs)
 	JournalBytes    int64 // journal bytes written since OpenStore
 	Replayed        int64 // entries OpenStore re-appended to partition logs from the journal
 	Verified        int64 // journal entries OpenStore found already present in their partition
@@ -93,6 +100,11 @@ const (
 	// for this much journal per dirty log, at most maxCheckpointBytes (checkpointDueLocked).
 	checkpointBytesPerLog = 256 << 10
 	maxCheckpointBytes    = 256 << 20
+	// defaultSyncFSMinLogs: StoreOptions.SyncFSMinLogs's default. Measured on this project's
+	// ext4 over virtio (2,000 files with 100 KB dirty each): fdatasync of each took 210-220 ms
+	// of the process's CPU and 0.7-2.2 s, one syncfs 5-7 ms of CPU and 0.27-0.40 s; a
+	// checkpoint of 64 logs costs about 20 ms of fsyncs.
+	defaultSyncFSMinLogs = 64
 )
 
 // Store is a node-wide commit journal shared by many partition logs: one fsync makes a whole
@@ -136,6 +148,7 @@ type Store struct {
 	heldBufs     bool              // the last checkpoint left write buffers with logs (releaseIdleBufs)
 	logs         map[string]*Log   // open logs by name
 	ckptFile     File              // the checkpoint file, open once written
+	syncer       Syncer            // the filesystem's, opened by recover (nil: fsync each log)
 	stats        StoreStats
 	cache        *cachedFS // the descriptor cap, or nil
 	parentSyncs  dirSyncs  // new members' parent directory fsyncs, shared (store_dirsync.go)
@@ -186,6 +199,9 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 	if s.opts.CheckpointInterval == 0 {
 		s.opts.CheckpointInterval = defaultCheckpointInterval
 	}
+	if s.opts.SyncFSMinLogs == 0 {
+		s.opts.SyncFSMinLogs = defaultSyncFSMinLogs
+	}
 	s.cond.L = &s.mu
 	s.gen = 1 // a new Log's dirtyGen is 0: not in dirty
 	if err := s.recover(); err != nil {
@@ -194,6 +210,9 @@ func OpenStore(root string, opts StoreOptions) (*Store, error) {
 		}
 		if s.ckptFile != nil {
 			s.ckptFile.Close()
+		}
+		if s.syncer != nil {
+			s.syncer.Close()
 		}
 		return nil, fmt.Errorf("wal: open store %s: %w", root, err)
 	}
@@ -321,6 +340,10 @@ func (s *Store) close() error {
 	if s.ckptFile != nil {
 		s.ckptFile.Close()
 		s.ckptFile = nil
+	}
+	if s.syncer != nil {
+		s.syncer.Close()
+		s.syncer = nil
 	}
 	s.cond.Broadcast()
 	if err != nil {

@@ -118,18 +118,12 @@ func (s *Store) Checkpoint() error {
 	if err := s.syncTo(upTo); err != nil {
 		return err
 	}
-	// fsync the logs, a few at a time (a filesystem commits concurrent fsyncs together).
-	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, checkpointParallel)
-	for i := range targets {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = targets[i].l.fsyncCheckpoint(targets[i])
-		})
+	var errs []error
+	if s.syncer != nil && len(targets) >= s.opts.SyncFSMinLogs {
+		errs = s.syncFilesystem(targets)
+	} else {
+		errs = s.fsyncEach(targets)
 	}
-	wg.Wait()
 	var firstErr error
 	for i, t := range targets {
 		if errs[i] != nil {
@@ -143,9 +137,6 @@ func (s *Store) Checkpoint() error {
 		}
 		targets[i].l = nil
 	}
-	s.mu.Lock()
-	s.stats.PartitionFsyncs += 2 * int64(len(targets))
-	s.mu.Unlock()
 	if firstErr != nil {
 		return firstErr
 	}
@@ -203,6 +194,66 @@ func (s *Store) Checkpoint() error {
 	s.segs = s.segs[n:] // rolls only append, so the removed ones are still the first n
 	s.stats.Checkpoints++
 	return nil
+}
+
+// fsyncEach makes the targets durable with their own fsyncs (Log.fsyncCheckpoint), a few at a
+// time (a filesystem commits concurrent fsyncs together); errs[i] is targets[i]'s error.
+func (s *Store) fsyncEach(targets []ckptTarget) (errs []error) {
+	errs = make([]error, len(targets))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, checkpointParallel)
+	for i := range targets {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = targets[i].l.fsyncCheckpoint(targets[i])
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	s.stats.PartitionFsyncs += 2 * int64(len(targets))
+	s.mu.Unlock()
+	return errs
+}
+
+// syncFilesystem makes the targets durable as fsyncEach does, with two syncs of the whole
+// filesystem instead of two or three fsyncs per log: every log's state file (when it changed)
+// is written, one sync makes them and the segment bytes beginCheckpoint wrote durable, every
+// recovery point is written, and a second sync makes those and the logs' new directory
+// entries durable. The recovery point moves only over bytes already durable, as with
+// fsyncEach. A failed sync fails every target: which bytes it made durable is unknown.
+func (s *Store) syncFilesystem(targets []ckptTarget) (errs []error) {
+	errs = make([]error, len(targets))
+	failAll := func(err error) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	syncAll := func() bool {
+		err := s.syncer.Sync()
+		s.mu.Lock()
+		s.stats.FilesystemSyncs++
+		s.mu.Unlock()
+		if err != nil {
+			failAll(err)
+		}
+		return err == nil
+	}
+	for i, t := range targets {
+		errs[i] = t.l.checkpointState(t)
+	}
+	if !syncAll() {
+		return errs
+	}
+	for i, t := range targets {
+		if errs[i] == nil {
+			errs[i] = t.l.checkpointPoint(t)
+		}
+	}
+	syncAll()
+	return errs
 }
 
 // releaseJournalBufsLocked drops journal buffers larger than journalWriteBytes that a busy

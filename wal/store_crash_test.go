@@ -51,6 +51,11 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 		// and across crashes.
 		storeOpts.MaxOpenFiles = 8
 	}
+	if seed%3 == 1 {
+		// Checkpoints sync the whole filesystem (syncfs) instead of each log.
+		storeOpts.SyncFSMinLogs = 1
+	}
+	var partitionFsyncs, fsSyncs int64
 	models := make([]*storeModel, parts)
 	for i := range models {
 		models[i] = &storeModel{appended: map[int64]wal.Batch{}}
@@ -148,6 +153,9 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 		}
 		wg.Wait()
 		once.Do(inject) // every writer failed before the crash point (reported)
+		st := s.Stats()
+		partitionFsyncs += st.PartitionFsyncs
+		fsSyncs += st.FilesystemSyncs
 		if t.Failed() {
 			return
 		}
@@ -165,6 +173,10 @@ func storeCrashProperty(t *testing.T, seed uint64, cycles int) {
 			}
 		}
 	}
+	if storeOpts.SyncFSMinLogs == 1 && partitionFsyncs != 0 {
+		t.Fatalf("%d partition fsyncs by checkpoints that were to sync the filesystem", partitionFsyncs)
+	}
+	t.Logf("checkpoints: %d partition fsyncs, %d filesystem syncs", partitionFsyncs, fsSyncs)
 	s := mustOpenStore(t, fs, storeOpts)
 	defer s.Close()
 	for i := range parts {

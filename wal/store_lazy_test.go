@@ -106,6 +106,12 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 		// later rolls rename back, under lost and reordered directory operations.
 		storeOpts.SegmentBytes = 4096
 	}
+	if seed%3 == 1 {
+		// Checkpoints sync the whole filesystem (syncfs), which makes every pending
+		// directory change durable too, instead of fsyncing each log and directory.
+		storeOpts.SyncFSMinLogs = 1
+	}
+	var fsSyncs int64
 	models := map[int]*storeModel{}
 	removed := map[int]bool{}
 	var recycled int64
@@ -169,7 +175,11 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 			}
 		}
 		recycled += s.Stats().SegmentsRecycled
+		fsSyncs += s.Stats().FilesystemSyncs
 		waltest.CrashAny(fs, r)
+	}
+	if storeOpts.SyncFSMinLogs == 1 && fsSyncs == 0 {
+		t.Fatalf("seed %d: no checkpoint synced the filesystem", seed)
 	}
 	if storeOpts.SegmentBytes > 0 && recycled == 0 {
 		t.Fatalf("seed %d: no journal segment was recycled", seed)

@@ -16,6 +16,15 @@ func (s *Store) recover() error {
 	if err := s.fs.SyncDir(s.root); err != nil {
 		return err
 	}
+	if fss := filesystemSyncer(s.fs); fss != nil && s.opts.SyncFSMinLogs > 0 {
+		// Before anything is written: the handle reports the writeback errors since it was
+		// opened. Without one, checkpoints fsync each log.
+		if sy, err := fss.OpenSyncer(s.root); err == nil {
+			s.syncer = sy
+		} else if s.logger != nil {
+			s.logger.Warn("wal: no filesystem sync; checkpoints fsync each log", "dir", s.root, "err", err)
+		}
+	}
 	names, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return err

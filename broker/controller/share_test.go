@@ -208,7 +208,7 @@ func TestShareStateSurvivesLeaderLoss(t *testing.T) {
 }
 
 // spreadTopic creates topic with parts single-replica partitions through broker via and
-// returns the index of the broker owning each partition.
+// returns the index of the broker owning each partition, once each owner serves its partitions.
 func (h *harness) spreadTopic(t *testing.T, via int, topic string, parts int32) []int {
 	t.Helper()
 	ctx, cancel := ctx5()
@@ -228,6 +228,22 @@ func (h *harness) spreadTopic(t *testing.T, via int, topic string, parts int32) 
 	owners := make([]int, parts)
 	for p, o := range pl.Topics[0].Owners {
 		owners[p] = byID[o]
+	}
+	// Each owner serves its partitions once it has applied the topic (until then it answers
+	// UNKNOWN_TOPIC_OR_PARTITION, which a share fetch passes on).
+	for p, o := range owners {
+		eventually(t, "the owner serves the partition", func() error {
+			ctx, cancel := ctx5()
+			defer cancel()
+			r, err := h.caller(o).ListOffsets(ctx, &brokerop.ListOffsetsReq{Partitions: []brokerop.ListOffsetsPartition{{Topic: topic, Partition: int32(p), Timestamp: -1}}})
+			if err != nil {
+				return err
+			}
+			if c := r.Partitions[0].ErrorCode; c != 0 {
+				return fmt.Errorf("list offsets p%d at broker %d: code %d", p, o, c)
+			}
+			return nil
+		})
 	}
 	return owners
 }

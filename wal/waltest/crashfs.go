@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -66,7 +67,10 @@ type CrashFS struct {
 	writeLimit int64 // bytes WriteAt may still write before ENOSPC; < 0: no limit
 }
 
-var _ wal.FS = (*CrashFS)(nil)
+var (
+	_ wal.FS               = (*CrashFS)(nil)
+	_ wal.FilesystemSyncer = (*CrashFS)(nil)
+)
 
 // NewCrashFS returns an empty filesystem containing only the root directory.
 func NewCrashFS() *CrashFS {
@@ -552,37 +556,121 @@ func (f *file) Sync() error {
 		// Linux: the failed writeback's pages are marked clean. Reads still see the new
 		// bytes, but they are not durable, and the next fsync has nothing to write.
 		f.fs.failSyncs--
-		if f.ino.dirty {
-			lo := f.ino.dirtyFrom
-			if f.ino.lostFrom < f.ino.lostTo {
-				lo = min(lo, f.ino.lostFrom)
-			}
-			f.ino.lostFrom, f.ino.lostTo = lo, max(int64(len(f.ino.data)), f.ino.lostTo)
-		}
-		f.ino.dirty = false
+		f.ino.lose()
 		return pathErr("sync", f.name, f.fs.failErr)
 	}
-	if f.ino.dirty {
-		// Copy only what changed since the last Sync (appends make this cheap).
-		old := f.ino.synced
-		from := min(f.ino.dirtyFrom, int64(len(f.ino.synced)), int64(len(f.ino.data)))
-		if f.ino.lostFrom < f.ino.lostTo {
-			old = append([]byte(nil), old...)
-			from = min(from, f.ino.lostFrom)
-		}
-		f.ino.synced = append(f.ino.synced[:from], f.ino.data[from:]...)
-		// Failed-writeback bytes not written since stay as the disk had them.
-		for i := max(f.ino.lostFrom, from); i < min(f.ino.lostTo, int64(len(f.ino.synced))); i++ {
-			if i < int64(len(old)) {
-				f.ino.synced[i] = old[i]
-			} else {
-				f.ino.synced[i] = 0
-			}
-		}
-		f.ino.lostFrom, f.ino.lostTo = 0, 0
-		f.ino.dirty = false
-	}
+	f.ino.sync()
 	return nil
+}
+
+// lose is a failed writeback of the inode's dirty bytes (FailSyncs).
+func (ino *inode) lose() {
+	if ino.dirty {
+		lo := ino.dirtyFrom
+		if ino.lostFrom < ino.lostTo {
+			lo = min(lo, ino.lostFrom)
+		}
+		ino.lostFrom, ino.lostTo = lo, max(int64(len(ino.data)), ino.lostTo)
+	}
+	ino.dirty = false
+}
+
+// sync makes the inode's dirty bytes durable.
+func (ino *inode) sync() {
+	if !ino.dirty {
+		return
+	}
+	// Copy only what changed since the last Sync (appends make this cheap).
+	old := ino.synced
+	from := min(ino.dirtyFrom, int64(len(ino.synced)), int64(len(ino.data)))
+	if ino.lostFrom < ino.lostTo {
+		old = append([]byte(nil), old...)
+		from = min(from, ino.lostFrom)
+	}
+	ino.synced = append(ino.synced[:from], ino.data[from:]...)
+	// Failed-writeback bytes not written since stay as the disk had them.
+	for i := max(ino.lostFrom, from); i < min(ino.lostTo, int64(len(ino.synced))); i++ {
+		if i < int64(len(old)) {
+			ino.synced[i] = old[i]
+		} else {
+			ino.synced[i] = 0
+		}
+	}
+	ino.lostFrom, ino.lostTo = 0, 0
+	ino.dirty = false
+}
+
+// OpenSyncer implements wal.FilesystemSyncer: the handle's Sync is syncfs(2) on the whole
+// CrashFS. It makes every file's bytes and the whole namespace durable; SetSyncError,
+// FailSyncs (one Sync consumes one failure, and every dirty file's writeback fails: which
+// bytes a failed syncfs wrote is unknown, this takes the worst case) and SetSyncDelay apply to
+// it as to a File's Sync. A handle from before a crash fails with ErrCrashed.
+func (c *CrashFS) OpenSyncer(dir string) (wal.Syncer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirs[clean(dir)] {
+		return nil, pathErr("open", dir, fs.ErrNotExist)
+	}
+	return &syncer{fs: c, dir: dir, gen: c.gen}, nil
+}
+
+type syncer struct {
+	fs  *CrashFS
+	dir string
+	gen int
+}
+
+func (s *syncer) Sync() error {
+	c := s.fs
+	c.mu.Lock()
+	d := c.syncDelay
+	c.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.syncAllLocked(s)
+}
+
+// syncAllLocked is s.Sync with c.mu held.
+func (c *CrashFS) syncAllLocked(s *syncer) error {
+	if s.gen != c.gen {
+		return pathErr("syncfs", s.dir, ErrCrashed)
+	}
+	c.syncs++
+	if c.syncErr != nil {
+		return pathErr("syncfs", s.dir, c.syncErr)
+	}
+	if c.failSyncs > 0 {
+		c.failSyncs--
+		for _, ino := range c.files {
+			ino.lose()
+		}
+		return pathErr("syncfs", s.dir, c.failErr)
+	}
+	for _, ino := range c.files {
+		ino.sync()
+	}
+	c.dirSyncs++
+	c.durable = maps.Clone(c.files)
+	return nil
+}
+
+func (s *syncer) Close() error { return nil }
+
+// SyncWhere makes durable the current contents of the files whose names keep accepts, and
+// their directory entries, and nothing else: the part of a writeback (a syncfs, the
+// kernel's flusher) that reached the disk before a power cut. Crash after it.
+func (c *CrashFS) SyncWhere(keep func(name string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, ino := range c.files {
+		if keep(name) {
+			ino.sync()
+			c.durable[name] = ino
+		}
+	}
 }
 
 // Reopen opens the same file again for the same access, as reopening it by name would, except

@@ -41,7 +41,10 @@ type DirFaultFS struct {
 	dirSyncFail int64
 }
 
-var _ wal.FS = (*DirFaultFS)(nil)
+var (
+	_ wal.FS               = (*DirFaultFS)(nil)
+	_ wal.FilesystemSyncer = (*DirFaultFS)(nil)
+)
 
 type dirOpKind int
 
@@ -243,6 +246,42 @@ func (d *DirFaultFS) SyncDir(dir string) error {
 	d.pending = kept
 	return nil
 }
+
+// OpenSyncer implements wal.FilesystemSyncer as CrashFS's does; a successful Sync also makes
+// every pending namespace change durable, and the SetDirSyncFault function, called with the
+// handle's directory, makes it fail as it makes SyncDir fail (nothing made durable).
+func (d *DirFaultFS) OpenSyncer(dir string) (wal.Syncer, error) {
+	sy, err := d.CrashFS.OpenSyncer(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &dirFaultSyncer{d: d, s: sy.(*syncer)}, nil
+}
+
+type dirFaultSyncer struct {
+	d *DirFaultFS
+	s *syncer
+}
+
+func (f *dirFaultSyncer) Sync() error {
+	d := f.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirSyncErr != nil {
+		if err := d.dirSyncErr(f.s.dir); err != nil {
+			d.dirSyncFail++
+			return pathErr("syncfs", f.s.dir, err)
+		}
+	}
+	if err := f.s.Sync(); err != nil {
+		return err
+	}
+	clear(d.pending)
+	d.pending = d.pending[:0]
+	return nil
+}
+
+func (f *dirFaultSyncer) Close() error { return nil }
 
 // Crash is CrashFS.Crash, and every pending namespace change is lost.
 func (d *DirFaultFS) Crash() { d.crash(nil, d.CrashFS.Crash) }
