@@ -581,14 +581,7 @@ func TestMatchesMemoryStorage(t *testing.T) {
 					t.Fatalf("step %d: %v", step, err)
 				}
 				if step%40 == 39 {
-					switch r.IntN(3) {
-					case 0:
-						fs.Crash()
-					case 1:
-						fs.CrashTear(r)
-					default:
-						fs.CrashReorder(r)
-					}
+					waltest.CrashAny(fs, r)
 					n.ws, n.l, n.s = nil, nil, nil
 					n.mustOpen()
 					w.recovered(fmt.Sprintf("crash after step %d", step))
