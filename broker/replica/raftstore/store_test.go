@@ -612,14 +612,7 @@ func TestCrashAtEveryOp(t *testing.T) {
 				var died atomic.Bool
 				hook, ops := waltest.CrashAt(at, func() {
 					died.Store(true)
-					switch mode {
-					case 0:
-						base.Crash()
-					case 1:
-						base.CrashTear(cr)
-					default:
-						base.CrashReorder(cr)
-					}
+					waltest.CrashBy(base, mode, cr)
 				})
 				hfs := waltest.NewHookFS(base, hook)
 				n := &node{t: t, fs: hfs, stamp: true}
