@@ -162,9 +162,7 @@ func TestRetention(t *testing.T) {
 			e.clock.Advance(2 * time.Minute)
 		}
 	}
-	if n, err := e.b.EnforceRetention(); err != nil || n == 0 {
-		t.Fatalf("retention removed %d segments (err %v), want some", n, err)
-	}
+	enforceRetention(t, e.b, "broker")
 	r := e.fetch("t", 0, 19, 1<<20)
 	if r.LogStartOffset == 0 || r.LogStartOffset > 10 {
 		t.Fatalf("log start offset %d, want in (0, 10]", r.LogStartOffset)

@@ -376,3 +376,22 @@ func fuzzReDecodes[T any](f *testing.F, decode func([]byte) (T, error), encode f
 		}
 	})
 }
+
+// notYet fails the test if ch already holds a value: what has not happened yet (said by what).
+func notYet[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case v := <-ch:
+		t.Fatalf("%s: %+v", what, v)
+	default:
+	}
+}
+
+// enforceRetention runs b's retention and fails the test unless it removed segments (who names
+// the broker in the message).
+func enforceRetention(t *testing.T, b *Broker, who string) {
+	t.Helper()
+	if n, err := b.EnforceRetention(); err != nil || n == 0 {
+		t.Fatalf("%s: retention removed %d segments (err %v), want some", who, n, err)
+	}
+}

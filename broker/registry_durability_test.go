@@ -6,15 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -197,23 +196,10 @@ func TestFileRegistryStickyAfterUnknownOutcome(t *testing.T) {
 // directory-fsync failures and ENOSPC on create. After every crash the topics are the
 // acknowledged ones (plus or minus the one op whose outcome was unknown) and every
 // acknowledged record of a surviving topic is there.
+// DURABILITY_CHAOS_SEEDS=n runs it (and the other crash-cycle tests here) with n seeds
+// (default 16, a few milliseconds each).
 func TestRegistryCrashCyclesDirFaults(t *testing.T) {
-	for seed := range durabilitySeeds(t) {
-		t.Run(strconv.Itoa(seed), func(t *testing.T) { registryCrashCycles(t, uint64(seed)) })
-	}
-}
-
-// durabilitySeeds: DURABILITY_CHAOS_SEEDS=n runs the crash-cycle tests with n seeds (default
-// 16, a few milliseconds each).
-func durabilitySeeds(t *testing.T) int {
-	n := 16
-	if v := os.Getenv("DURABILITY_CHAOS_SEEDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("DURABILITY_CHAOS_SEEDS=%q: %v", v, err)
-		}
-	}
-	return n
+	brokertest.ChaosSeeds(t, 16, registryCrashCycles)
 }
 
 func registryCrashCycles(t *testing.T, seed uint64) {
@@ -305,35 +291,33 @@ func isSubsequence(want, got []string) bool {
 // write of the counter file hands out nothing from the new block, and every later write
 // carries an end at least as high, so retrying after an unknown outcome is safe.)
 func TestProducerIDsCrashCyclesDirFaults(t *testing.T) {
-	for seed := range durabilitySeeds(t) {
-		t.Run(strconv.Itoa(seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(13, uint64(seed)))
-			e := newDirEnv(t)
-			seen := map[int64]bool{}
-			failures := 0
-			for cycle := range 12 {
-				e.faults(r, 3, 10)
-				for range 1 + r.IntN(2500) {
-					resp, err := e.b.InitProducerID(bg, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if resp.ErrorCode != 0 {
-						failures++
-						continue
-					}
-					if seen[resp.ProducerID] {
-						t.Fatalf("cycle %d: producer id %d handed out twice", cycle, resp.ProducerID)
-					}
-					seen[resp.ProducerID] = true
+	brokertest.ChaosSeeds(t, 16, func(t *testing.T, seed uint64) {
+		r := rand.New(rand.NewPCG(13, seed))
+		e := newDirEnv(t)
+		seen := map[int64]bool{}
+		failures := 0
+		for cycle := range 12 {
+			e.faults(r, 3, 10)
+			for range 1 + r.IntN(2500) {
+				resp, err := e.b.InitProducerID(bg, &brokerop.InitProducerIDReq{ProducerID: -1, ProducerEpoch: -1})
+				if err != nil {
+					t.Fatal(err)
 				}
-				e.crash(r)
+				if resp.ErrorCode != 0 {
+					failures++
+					continue
+				}
+				if seen[resp.ProducerID] {
+					t.Fatalf("cycle %d: producer id %d handed out twice", cycle, resp.ProducerID)
+				}
+				seen[resp.ProducerID] = true
 			}
-			if seed == 0 && failures == 0 {
-				t.Fatal("no allocation failed: the faults were not exercised")
-			}
-		})
-	}
+			e.crash(r)
+		}
+		if seed == 0 && failures == 0 {
+			t.Fatal("no allocation failed: the faults were not exercised")
+		}
+	})
 }
 
 // recordingHandler keeps every log record's level and message.

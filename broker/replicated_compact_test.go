@@ -428,9 +428,7 @@ func TestReplicatedCompactDeleteSnapshotCatchUp(t *testing.T) {
 		for _, id := range []uint64{l, o} {
 			b := c.nodes[id].e.b
 			c.compactReplica(id, h, true, func(got) bool { return true })
-			if n, err := b.EnforceRetention(); err != nil || n == 0 {
-				t.Fatalf("broker %d: retention removed %d segments, err %v", id, n, err)
-			}
+			enforceRetention(t, b, fmt.Sprint("broker ", id))
 			end, _ := b.CleanerCheckpoint("r", 0)
 			start := b.lookup("r", 0).log.StartOffset()
 			if start == 0 || start >= end {

@@ -186,13 +186,8 @@ func TestReplicatedAcksAllWaitsForCommit(t *testing.T) {
 			fetched <- resp.Partitions[0]
 		}()
 		synctest.Wait()
-		select {
-		case r := <-done:
-			t.Fatalf("acks=all answered before commit: %+v", r)
-		case r := <-fetched:
-			t.Fatalf("fetch answered uncommitted data: %+v", r)
-		default:
-		}
+		notYet(t, done, "acks=all answered before commit")
+		notYet(t, fetched, "fetch answered uncommitted data")
 		c.net.setHold(c.gid, false)
 		if r := <-done; r.ErrorCode != 0 || r.BaseOffset != 1 {
 			t.Fatalf("acks=all after commit: %+v", r)
@@ -255,11 +250,7 @@ func TestReplicatedInflightIdempotence(t *testing.T) {
 		done := make(chan brokerop.ProducePartitionResp, 1)
 		go func() { done <- e.produce(-1, "r", 0, idemBatch(5, 0, 2, "c")) }()
 		synctest.Wait()
-		select {
-		case r := <-done:
-			t.Fatalf("acks=all retry of an uncommitted batch answered early: %+v", r)
-		default:
-		}
+		notYet(t, done, "acks=all retry of an uncommitted batch answered early")
 		c.net.setHold(c.gid, false)
 		if r := <-done; r.ErrorCode != 0 || r.BaseOffset != 3 {
 			t.Fatalf("acks=all retry: %+v", r)

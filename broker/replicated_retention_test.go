@@ -322,9 +322,7 @@ func TestReplicatedRetentionRestarts(t *testing.T) {
 		c.kill(f)
 		c.waitUntilInactive(l, f)
 		lastOff := produce(b, 20)
-		if n, err := b.EnforceRetention(); err != nil || n == 0 {
-			t.Fatalf("retention removed %d segments, err %v", n, err)
-		}
+		enforceRetention(t, b, "leader")
 		if first, _ := c.store(l, 0).FirstIndex(); first <= fLast+1 {
 			t.Fatalf("leader's raft log starts at %d: the stopped follower (last %d) would not need a snapshot", first, fLast)
 		}
@@ -434,9 +432,7 @@ func TestReplicatedRetentionKeepsLiveFollowerEntries(t *testing.T) {
 		if !pr.RecentActive || pr.Match+5 > st.Commit {
 			t.Fatalf("follower %d: %+v, commit %d: not a live follower behind", f, pr, st.Commit)
 		}
-		if n, err := b.EnforceRetention(); err != nil || n == 0 {
-			t.Fatalf("retention removed %d segments, err %v", n, err)
-		}
+		enforceRetention(t, b, "leader")
 		if first, _ := c.store(l, 0).FirstIndex(); first > pr.Match+1 {
 			t.Fatalf("leader's raft log starts at %d, the live follower's Match is %d", first, pr.Match)
 		}
@@ -559,9 +555,7 @@ func TestReplicatedSnapshotManyProducers(t *testing.T) {
 				t.Fatalf("filler %d: %+v", i, r)
 			}
 		}
-		if n, err := b.EnforceRetention(); err != nil || n == 0 {
-			t.Fatalf("retention removed %d segments, err %v", n, err)
-		}
+		enforceRetention(t, b, "leader")
 		lb := b.lookup("r", 0).log
 		if lb.StartOffset() <= offs[producers-1] {
 			t.Fatalf("leader's log starts at %d: the producers' batches (up to %d) were not deleted", lb.StartOffset(), offs[producers-1])
@@ -625,9 +619,7 @@ func TestReplicatedSnapshotProducerWindow(t *testing.T) {
 		}
 		send(3, "three")
 		send(4, "four")
-		if n, err := b.EnforceRetention(); err != nil || n == 0 {
-			t.Fatalf("retention removed %d segments, err %v", n, err)
-		}
+		enforceRetention(t, b, "leader")
 		lb := b.lookup("r", 0).log
 		if s := lb.StartOffset(); s <= offs[2] || s > offs[3] {
 			t.Fatalf("leader's log starts at %d; want batches 0-2 (up to %d) gone and 3 (%d) kept", s, offs[2], offs[3])

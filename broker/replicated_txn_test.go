@@ -151,9 +151,7 @@ func TestReplicatedTxnStateInSnapshot(t *testing.T) {
 		open := le.mustProduce(-1, "r", 0, txnBatch(pb, eb, 0, "open"))
 		le.mustProduce(-1, "r", 0, idemBatch(77, 0, 25, "tail"))
 		for _, id := range []uint64{l, o} {
-			if n, err := c.nodes[id].e.b.EnforceRetention(); err != nil || n == 0 {
-				t.Fatalf("broker %d: retention removed %d segments, err %v", id, n, err)
-			}
+			enforceRetention(t, c.nodes[id].e.b, fmt.Sprint("broker ", id))
 		}
 		before := isoState(le)
 		if !strings.Contains(before, fmt.Sprintf("lso %d", open)) {

@@ -154,7 +154,7 @@ func TestRetention(t *testing.T) {
 		}
 		want = append(want, wal.Batch{BaseOffset: base, LastOffset: base, MaxTimestamp: int64(1000+i) * 1000, Data: data})
 	}
-	if n := countSuffix(cfs, ".log"); n != 10 {
+	if n := len(cfs.FilesWithSuffix(".log")); n != 10 {
 		t.Fatalf("%d segments, want 10", n)
 	}
 	// No limits: nothing goes.
@@ -205,7 +205,7 @@ func TestRetention(t *testing.T) {
 	if n, err := l.Retain(0, 0); err != nil || n != 1 {
 		t.Fatalf("Retain(0,0) = %d, %v; want 1", n, err)
 	}
-	if l.StartOffset() != 9 || countSuffix(cfs, ".log") != 1 || countSuffix(cfs, ".index") != 1 {
+	if l.StartOffset() != 9 || len(cfs.FilesWithSuffix(".log")) != 1 || len(cfs.FilesWithSuffix(".index")) != 1 {
 		t.Fatalf("StartOffset %d, files %v", l.StartOffset(), cfs.Files())
 	}
 	bs, err := l.Read(9, 1)
@@ -213,16 +213,6 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("Read(9) = %v, %v", bs, err)
 	}
 	sameBatch(t, bs[0], want[9])
-}
-
-func countSuffix(c *waltest.CrashFS, suffix string) int {
-	n := 0
-	for _, f := range c.Files() {
-		if strings.HasSuffix(f, suffix) {
-			n++
-		}
-	}
-	return n
 }
 
 // TestOffsetForTimestamp compares against a brute-force search over the model, with

@@ -82,14 +82,7 @@ func entryTag(h *entryHeader, e []byte) uint64 {
 // putHeader writes the header for data into b[:headerSize], computing the CRC over the rest of
 // the header and data.
 func putHeader(b []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64) {
-	_ = b[headerSize-1]
-	binary.BigEndian.PutUint32(b[4:8], uint32(len(data)))
-	b[8] = entryVersion
-	b[9] = 0
-	b[10], b[11] = 0, 0
-	binary.BigEndian.PutUint32(b[12:16], uint32(count))
-	binary.BigEndian.PutUint64(b[16:24], uint64(baseOffset))
-	binary.BigEndian.PutUint64(b[24:32], uint64(maxTimestamp))
+	putFields(b, len(data), entryVersion, baseOffset, count, maxTimestamp)
 	c := crc32.Update(0, castagnoli, b[4:headerSize])
 	c = crc32.Update(c, castagnoli, data)
 	binary.BigEndian.PutUint32(b[0:4], c)
@@ -98,17 +91,24 @@ func putHeader(b []byte, data []byte, baseOffset int64, count int32, maxTimestam
 // putHeaderTagged writes the header and tag of a tagged entry into b[:headerSize+tagSize].
 func putHeaderTagged(b []byte, data []byte, baseOffset int64, count int32, maxTimestamp int64, tag uint64) {
 	_ = b[headerSize+tagSize-1]
-	binary.BigEndian.PutUint32(b[4:8], uint32(tagSize+len(data)))
-	b[8] = entryVersionTagged
+	putFields(b, tagSize+len(data), entryVersionTagged, baseOffset, count, maxTimestamp)
+	binary.BigEndian.PutUint64(b[32:40], tag)
+	c := crc32.Update(0, castagnoli, b[4:headerSize+tagSize])
+	c = crc32.Update(c, castagnoli, data)
+	binary.BigEndian.PutUint32(b[0:4], c)
+}
+
+// putFields writes the header's fields after the CRC into b[4:headerSize]: the length (of
+// tag and data), version, count, base offset and max timestamp.
+func putFields(b []byte, length int, version byte, baseOffset int64, count int32, maxTimestamp int64) {
+	_ = b[headerSize-1]
+	binary.BigEndian.PutUint32(b[4:8], uint32(length))
+	b[8] = version
 	b[9] = 0
 	b[10], b[11] = 0, 0
 	binary.BigEndian.PutUint32(b[12:16], uint32(count))
 	binary.BigEndian.PutUint64(b[16:24], uint64(baseOffset))
 	binary.BigEndian.PutUint64(b[24:32], uint64(maxTimestamp))
-	binary.BigEndian.PutUint64(b[32:40], tag)
-	c := crc32.Update(0, castagnoli, b[4:headerSize+tagSize])
-	c = crc32.Update(c, castagnoli, data)
-	binary.BigEndian.PutUint32(b[0:4], c)
 }
 
 // isHole reports whether h is a hole (entryVersionHole).

@@ -101,12 +101,7 @@ func TestAppendReadReopen(t *testing.T) {
 	l = mustOpen(t, fs, "/data/p0", opts)
 	defer l.Close()
 	check(l)
-	segs := 0
-	for _, f := range fs.Files() {
-		if bytes.HasSuffix([]byte(f), []byte(".log")) {
-			segs++
-		}
-	}
+	segs := len(fs.FilesWithSuffix(".log"))
 	if segs < 3 {
 		t.Fatalf("only %d segments; SegmentBytes not honoured", segs)
 	}

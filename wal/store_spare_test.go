@@ -37,14 +37,7 @@ func TestStoreRecycledSegmentLeftovers(t *testing.T) {
 	if err := s.Checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	spares := func() (n int) {
-		for _, f := range fs.Files() {
-			if strings.HasSuffix(f, ".spare") {
-				n++
-			}
-		}
-		return n
-	}
+	spares := func() int { return len(fs.FilesWithSuffix(".spare")) }
 	if n := spares(); n != 2 {
 		t.Fatalf("%d spare segment files after the checkpoint, want 2", n)
 	}

@@ -176,15 +176,7 @@ func TestStoreCheckpointDropsJournal(t *testing.T) {
 	for i := range logs {
 		logs[i] = mustOpenLog(t, s, partDir(i), wal.Options{SegmentBytes: 2048})
 	}
-	journals := func() int {
-		n := 0
-		for _, f := range fs.Files() {
-			if strings.HasSuffix(f, ".journal") {
-				n++
-			}
-		}
-		return n
-	}
+	journals := func() int { return len(fs.FilesWithSuffix(".journal")) }
 	for i := range 200 {
 		l := logs[i%parts]
 		appendOne(t, l, &models[i%parts], i, 50)
@@ -307,12 +299,7 @@ func TestStoreJournalBitFlipBelowDurablePoint(t *testing.T) {
 		}
 	}
 	fs.Crash()
-	var journal string
-	for _, f := range fs.Files() {
-		if strings.HasSuffix(f, ".journal") {
-			journal = f
-		}
-	}
+	journal := fs.LastWithSuffix(".journal")
 	if err := fs.FlipBit(journal, 100*8); err != nil { // inside the second record
 		t.Fatal(err)
 	}
@@ -494,12 +481,7 @@ func TestStoreRefusesJournalNameOutsideRoot(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var journal string
-	for _, f := range fs.Files() {
-		if strings.HasSuffix(f, ".journal") {
-			journal = f
-		}
-	}
+	journal := fs.LastWithSuffix(".journal")
 	rec := wal.EncodeJournalRecordForTest(0, "../outside", []byte("x"), 0, 1, 0)
 	if err := fs.WriteFile(journal, rec); err != nil {
 		t.Fatal(err)

@@ -93,7 +93,7 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		return ok
 	}
 	switch r := req.(type) {
-	case *ProduceReq:
+	case *ProduceReq: // the hot ops read their topics directly (topics calls a method per element)
 		each(acl.ProduceTopic, func(y func(string) bool) {
 			for i := range r.Partitions {
 				if !y(r.Partitions[i].Topic) {
@@ -110,13 +110,7 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 			}
 		})
 	case *ListOffsetsReq:
-		each(acl.DescribeTopic, func(y func(string) bool) {
-			for i := range r.Partitions {
-				if !y(r.Partitions[i].Topic) {
-					return
-				}
-			}
-		})
+		each(acl.DescribeTopic, topics(r.Partitions))
 	case *MetadataReq:
 		for _, t := range r.Topics {
 			if !ask(acl.MetadataTopic.On(t)) || r.AutoCreate && !ask(acl.CreateTopic.On(t), acl.CreateCluster.OnCluster()) {
@@ -132,13 +126,7 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 	case *DeleteTopicsReq:
 		each(acl.DeleteTopic, names(r.Topics))
 	case *CreatePartitionsReq:
-		each(acl.AlterTopic, func(y func(string) bool) {
-			for i := range r.Topics {
-				if !y(r.Topics[i].Name) {
-					return
-				}
-			}
-		})
+		each(acl.AlterTopic, topics(r.Topics))
 	case *DescribeConfigsReq:
 		for _, res := range r.Resources {
 			if !ask(configAsk(acl.DescribeTopicConfigs, acl.DescribeClusterConfigs, res.Type, res.Name)) {
@@ -161,21 +149,9 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		// Nothing asked: the gateway filters ListGroups and ListTransactions answers; the
 		// rest describe the cluster's shape (DescribeCluster as Kafka: no ACL).
 	case *DeleteRecordsReq:
-		each(acl.DeleteTopic, func(y func(string) bool) {
-			for i := range r.Partitions {
-				if !y(r.Partitions[i].Topic) {
-					return
-				}
-			}
-		})
+		each(acl.DeleteTopic, topics(r.Partitions))
 	case *OffsetForLeaderEpochReq:
-		each(acl.DescribeTopic, func(y func(string) bool) {
-			for i := range r.Partitions {
-				if !y(r.Partitions[i].Topic) {
-					return
-				}
-			}
-		})
+		each(acl.DescribeTopic, topics(r.Partitions))
 	case *DescribeLogDirsReq, *DescribeAclsReq, *DescribeUserScramCredentialsReq, *DescribeQuorumReq, *ListReassignmentsReq:
 		ask(acl.DescribeCluster.OnCluster())
 	case *CreateAclsReq, *DeleteAclsReq, *AlterUserScramCredentialsReq, *AlterReassignmentsReq, *ElectLeadersReq:
@@ -194,7 +170,7 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		ask(acl.GroupMember.On(r.Group))
 	case *OffsetCommitReq:
 		if ask(acl.GroupMember.On(r.Group)) {
-			each(acl.CommitTopic, commitTopics(r.Topics))
+			each(acl.CommitTopic, topics(r.Topics))
 		}
 	case *OffsetFetchReq:
 		ask(acl.DescribeGroup.On(r.Group))
@@ -208,13 +184,7 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		each(acl.DeleteGroup, names(r.Groups))
 	case *OffsetDeleteReq:
 		if ask(acl.DeleteGroup.On(r.Group)) {
-			each(acl.CommitTopic, func(y func(string) bool) {
-				for i := range r.Topics {
-					if !y(r.Topics[i].Topic) {
-						return
-					}
-				}
-			})
+			each(acl.CommitTopic, topics(r.Topics))
 		}
 	case *InitProducerIDReq:
 		ask(acl.IdempotentWrite.OnCluster(), acl.ProduceTopic.OnAny())
@@ -222,32 +192,20 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		ask(acl.TxnWrite.On(r.TransactionalID))
 	case *AddPartitionsToTxnReq:
 		if ask(acl.TxnWrite.On(r.TransactionalID)) {
-			each(acl.ProduceTopic, func(y func(string) bool) {
-				for i := range r.Partitions {
-					if !y(r.Partitions[i].Topic) {
-						return
-					}
-				}
-			})
+			each(acl.ProduceTopic, topics(r.Partitions))
 		}
 	case *AddOffsetsToTxnReq:
 		_ = ask(acl.TxnWrite.On(r.TransactionalID)) && ask(acl.GroupMember.On(r.Group))
 	case *TxnOffsetCommitReq:
 		if ask(acl.TxnWrite.On(r.TransactionalID)) && ask(acl.GroupMember.On(r.Group)) {
-			each(acl.CommitTopic, commitTopics(r.Topics))
+			each(acl.CommitTopic, topics(r.Topics))
 		}
 	case *EndTxnReq:
 		ask(acl.TxnWrite.On(r.TransactionalID))
 	case *DescribeTransactionsReq:
 		each(acl.DescribeTxnID, names(r.TransactionalIDs))
 	case *DescribeProducersReq:
-		each(acl.DescribeProducersTopic, func(y func(string) bool) {
-			for i := range r.Partitions {
-				if !y(r.Partitions[i].Topic) {
-					return
-				}
-			}
-		})
+		each(acl.DescribeProducersTopic, topics(r.Partitions))
 	case *ShareGroupHeartbeatReq: // share groups (KIP-932), as the gateway asks (api_share.go)
 		if ask(acl.GroupMember.On(r.Group)) {
 			each(acl.DescribeTopic, names(r.Topics))
@@ -256,45 +214,21 @@ func AuthorizeOp(req any, principal string, allow func(acl.Ask) bool) *RefusedEr
 		each(acl.DescribeGroup, names(r.Groups))
 	case *ShareFetchReq:
 		if ask(acl.GroupMember.On(r.Group)) {
-			each(acl.FetchTopic, func(y func(string) bool) {
-				for i := range r.Partitions {
-					if !y(r.Partitions[i].Topic) {
-						return
-					}
-				}
-			})
+			each(acl.FetchTopic, topics(r.Partitions))
 		}
 	case *ShareAcknowledgeReq:
 		if ask(acl.GroupMember.On(r.Group)) {
-			each(acl.FetchTopic, func(y func(string) bool) {
-				for i := range r.Partitions {
-					if !y(r.Partitions[i].Topic) {
-						return
-					}
-				}
-			})
+			each(acl.FetchTopic, topics(r.Partitions))
 		}
 	case *DescribeShareGroupOffsetsReq:
 		for _, g := range r.Groups {
-			if !ask(acl.DescribeGroup.On(g.Group)) || !each(acl.DescribeTopic, func(y func(string) bool) {
-				for i := range g.Partitions {
-					if !y(g.Partitions[i].Topic) {
-						return
-					}
-				}
-			}) {
+			if !ask(acl.DescribeGroup.On(g.Group)) || !each(acl.DescribeTopic, topics(g.Partitions)) {
 				break
 			}
 		}
 	case *AlterShareGroupOffsetsReq:
 		if ask(acl.GroupMember.On(r.Group)) {
-			each(acl.FetchTopic, func(y func(string) bool) {
-				for i := range r.Partitions {
-					if !y(r.Partitions[i].Topic) {
-						return
-					}
-				}
-			})
+			each(acl.FetchTopic, topics(r.Partitions))
 		}
 	case *DeleteShareGroupOffsetsReq:
 		if ask(acl.DeleteGroup.On(r.Group)) {
@@ -337,15 +271,32 @@ func names(ns []string) func(func(string) bool) {
 	}
 }
 
-func commitTopics(ts []OffsetCommitTopic) func(func(string) bool) {
+// topics yields the topic each element of s names, for each: ops name topics in lists of
+// partitions or topics of their own types.
+func topics[T any, P interface {
+	*T
+	topicName() string
+}](s []T) func(func(string) bool) {
 	return func(y func(string) bool) {
-		for i := range ts {
-			if !y(ts[i].Topic) {
+		for i := range s {
+			if !y(P(&s[i]).topicName()) {
 				return
 			}
 		}
 	}
 }
+
+func (p *ListOffsetsPartition) topicName() string          { return p.Topic }
+func (t *CreatePartitionsTopic) topicName() string         { return t.Name }
+func (p *DeleteRecordsPartition) topicName() string        { return p.Topic }
+func (p *OffsetForLeaderEpochPartition) topicName() string { return p.Topic }
+func (t *OffsetCommitTopic) topicName() string             { return t.Topic }
+func (t *OffsetDeleteTopic) topicName() string             { return t.Topic }
+func (p *TxnPartition) topicName() string                  { return p.Topic }
+func (p *ShareFetchPartition) topicName() string           { return p.Topic }
+func (p *ShareAckPartition) topicName() string             { return p.Topic }
+func (p *ShareTP) topicName() string                       { return p.Topic }
+func (p *ShareOffset) topicName() string                   { return p.Topic }
 
 // configAsk is the ask for a config resource: topic configs on the topic, broker configs
 // on the cluster.

@@ -331,28 +331,38 @@ func (c *Controller) minISRRefusals(n int, change func(i int) (name string, valu
 	return out
 }
 
-// alterWithMinISR runs a config change (AlterConfigs or IncrementalAlterConfigs) on the
-// leader, answering INVALID_CONFIG itself for the resources refused by minISRRefusals and
-// passing the others to the broker's admin code.
-func alterWithMinISR[Req any, Res any](c *Controller, ctx context.Context, req *Req, res []Res, refused map[int]string,
-	sub func(keep []int) *Req, name func(i int) (int8, string),
-	run func(context.Context, *Req) (*brokerop.AlterConfigsResp, error)) (*brokerop.AlterConfigsResp, error) {
+// alterWithMinISR runs a config change of resources res (AlterConfigs or
+// IncrementalAlterConfigs) on the leader, answering INVALID_CONFIG itself for the topic
+// resources refused by minISRRefusals and passing the others to run (all of res when none
+// is refused). minISR gives a resource's type, name and the min.insync.replicas value it
+// sets (nil if none).
+func alterWithMinISR[Res any](c *Controller, ctx context.Context, res []Res,
+	minISR func(Res) (typ int8, name string, value *string),
+	run func(context.Context, []Res) (*brokerop.AlterConfigsResp, error)) (*brokerop.AlterConfigsResp, error) {
+	refused := c.minISRRefusals(len(res), func(i int) (string, *string) {
+		typ, name, v := minISR(res[i])
+		if typ != topicResource {
+			return "", nil
+		}
+		return name, v
+	})
 	if len(refused) == 0 {
-		return run(ctx, req)
+		return run(ctx, res)
 	}
 	var keep []int
+	var kept []Res
 	for i := range res {
 		if _, no := refused[i]; !no {
-			keep = append(keep, i)
+			keep, kept = append(keep, i), append(kept, res[i])
 		}
 	}
 	out := &brokerop.AlterConfigsResp{Resources: make([]brokerop.AlterConfigsResourceResp, len(res))}
 	for i, msg := range refused {
-		typ, n := name(i)
+		typ, n, _ := minISR(res[i])
 		out.Resources[i] = brokerop.AlterConfigsResourceResp{Type: typ, Name: n, ErrorCode: kerr.InvalidConfig.Code, ErrorMessage: msg}
 	}
 	if len(keep) > 0 {
-		r, err := run(ctx, sub(keep))
+		r, err := run(ctx, kept)
 		if err != nil {
 			return nil, err
 		}
@@ -366,25 +376,16 @@ func alterWithMinISR[Req any, Res any](c *Controller, ctx context.Context, req *
 // alterConfigsLocal is AlterConfigs on the leader with the min.insync.replicas check.
 func (c *Controller) alterConfigsLocal(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 	return adminOp(c, ctx, req, func(ctx context.Context, req *brokerop.AlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
-		refused := c.minISRRefusals(len(req.Resources), func(i int) (string, *string) {
-			r := req.Resources[i]
-			if r.Type != topicResource {
-				return "", nil
-			}
+		return alterWithMinISR(c, ctx, req.Resources, func(r brokerop.AlterConfigsResource) (int8, string, *string) {
 			for _, cf := range r.Configs {
 				if cf.Name == minISRConfig {
-					return r.Name, cf.Value
+					return r.Type, r.Name, cf.Value
 				}
 			}
-			return "", nil
+			return r.Type, r.Name, nil
+		}, func(ctx context.Context, res []brokerop.AlterConfigsResource) (*brokerop.AlterConfigsResp, error) {
+			return c.b.AlterConfigs(ctx, &brokerop.AlterConfigsReq{Resources: res, ValidateOnly: req.ValidateOnly})
 		})
-		return alterWithMinISR(c, ctx, req, req.Resources, refused, func(keep []int) *brokerop.AlterConfigsReq {
-			s := &brokerop.AlterConfigsReq{ValidateOnly: req.ValidateOnly}
-			for _, i := range keep {
-				s.Resources = append(s.Resources, req.Resources[i])
-			}
-			return s
-		}, func(i int) (int8, string) { return req.Resources[i].Type, req.Resources[i].Name }, c.b.AlterConfigs)
 	})
 }
 
@@ -393,25 +394,16 @@ func (c *Controller) alterConfigsLocal(ctx context.Context, req *brokerop.AlterC
 func (c *Controller) incrementalAlterConfigsLocal(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 	return adminOp(c, ctx, req, func(ctx context.Context, req *brokerop.IncrementalAlterConfigsReq) (*brokerop.AlterConfigsResp, error) {
 		c.shareCoordinator() // share-group configs are the share coordinator's (sharestate.go)
-		refused := c.minISRRefusals(len(req.Resources), func(i int) (string, *string) {
-			r := req.Resources[i]
-			if r.Type != topicResource {
-				return "", nil
-			}
+		return alterWithMinISR(c, ctx, req.Resources, func(r brokerop.IncrementalAlterConfigsResource) (int8, string, *string) {
 			for _, cf := range r.Configs {
 				if cf.Name == minISRConfig && cf.Op == brokerop.ConfigOpSet {
-					return r.Name, cf.Value
+					return r.Type, r.Name, cf.Value
 				}
 			}
-			return "", nil
+			return r.Type, r.Name, nil
+		}, func(ctx context.Context, res []brokerop.IncrementalAlterConfigsResource) (*brokerop.AlterConfigsResp, error) {
+			return c.b.IncrementalAlterConfigs(ctx, &brokerop.IncrementalAlterConfigsReq{Resources: res, ValidateOnly: req.ValidateOnly})
 		})
-		return alterWithMinISR(c, ctx, req, req.Resources, refused, func(keep []int) *brokerop.IncrementalAlterConfigsReq {
-			s := &brokerop.IncrementalAlterConfigsReq{ValidateOnly: req.ValidateOnly}
-			for _, i := range keep {
-				s.Resources = append(s.Resources, req.Resources[i])
-			}
-			return s
-		}, func(i int) (int8, string) { return req.Resources[i].Type, req.Resources[i].Name }, c.b.IncrementalAlterConfigs)
 	})
 }
 

@@ -204,6 +204,15 @@ func TestReplicatedTopicPlacement(t *testing.T) {
 	if err != nil || ac.Resources[0].ErrorCode != kerr.InvalidConfig.Code || ac.Resources[1].ErrorCode != 0 || ac.Resources[1].Name != "one" {
 		t.Errorf("alter min.insync.replicas: %+v, %v", ac, err)
 	}
+	ctx, cancel = ctx5()
+	ac, err = h.caller(fi).AlterConfigs(ctx, &brokerop.AlterConfigsReq{Resources: []brokerop.AlterConfigsResource{
+		{Type: topicResource, Name: "one", Configs: []brokerop.AlterConfig{{Name: minISRConfig, Value: &two}}},
+		{Type: topicResource, Name: "r3", Configs: []brokerop.AlterConfig{{Name: minISRConfig, Value: &four}}},
+	}})
+	cancel()
+	if err != nil || ac.Resources[0].ErrorCode != 0 || ac.Resources[0].Name != "one" || ac.Resources[1].ErrorCode != kerr.InvalidConfig.Code || ac.Resources[1].Name != "r3" {
+		t.Errorf("alter (whole set) min.insync.replicas: %+v, %v", ac, err)
+	}
 
 	// A stopped broker's replicas show as offline once the leader stops hearing from it.
 	gone := (li + 2) % 3

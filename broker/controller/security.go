@@ -179,7 +179,7 @@ func (s *clusterSecurity) st() (*metadata.State, error) {
 }
 
 // leaderRead runs fn on the leader after a ReadBarrier.
-func leaderRead[Req, Resp any](s *clusterSecurity, ctx context.Context, req *Req, fn func(*metadata.State, *Req) (*Resp, error),
+func leaderRead[Req, Resp any](s *clusterSecurity, ctx context.Context, req *Req, fn func(context.Context, *metadata.State, *Req) (*Resp, error),
 	remote func(brokerop.Service, context.Context, *Req) (*Resp, error)) (*Resp, error) {
 	return route(s.c, ctx, req, func(ctx context.Context, req *Req) (*Resp, error) {
 		st, err := s.st()
@@ -189,7 +189,7 @@ func leaderRead[Req, Resp any](s *clusterSecurity, ctx context.Context, req *Req
 		if err := s.c.r.ReadBarrier(ctx); err != nil {
 			return nil, err
 		}
-		return fn(st, req)
+		return fn(ctx, st, req)
 	}, remote)
 }
 
@@ -208,6 +208,19 @@ func leaderWrite[Req, Resp any](s *clusterSecurity, ctx context.Context, req *Re
 		}
 		return fn(ctx, st, req)
 	}, remote)
+}
+
+// opened adapts op, a method of what open makes over the leader's state (its ACLs or its
+// SCRAM credentials), to leaderRead and leaderWrite.
+func opened[T, Req, Resp any](open func(context.Context, *metadata.State) (T, error),
+	op func(T, context.Context, *Req) (*Resp, error)) func(context.Context, *metadata.State, *Req) (*Resp, error) {
+	return func(ctx context.Context, st *metadata.State, req *Req) (*Resp, error) {
+		t, err := open(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		return op(t, ctx, req)
+	}
 }
 
 func aclToMeta(b acl.Binding) metadata.ACL {
@@ -282,35 +295,17 @@ func (s *clusterSecurity) acls(ctx context.Context, st *metadata.State) (*broker
 
 // DescribeAcls answers from the leader's state.
 func (s *clusterSecurity) DescribeAcls(ctx context.Context, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
-	return leaderRead(s, ctx, req, func(st *metadata.State, req *brokerop.DescribeAclsReq) (*brokerop.DescribeAclsResp, error) {
-		a, err := s.acls(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		return a.DescribeAcls(ctx, req)
-	}, brokerop.Service.DescribeAcls)
+	return leaderRead(s, ctx, req, opened(s.acls, (*broker.ACLs).DescribeAcls), brokerop.Service.DescribeAcls)
 }
 
 // CreateAcls stores bindings on the quorum.
 func (s *clusterSecurity) CreateAcls(ctx context.Context, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
-	return leaderWrite(s, ctx, req, func(ctx context.Context, st *metadata.State, req *brokerop.CreateAclsReq) (*brokerop.CreateAclsResp, error) {
-		a, err := s.acls(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		return a.CreateAcls(ctx, req)
-	}, brokerop.Service.CreateAcls)
+	return leaderWrite(s, ctx, req, opened(s.acls, (*broker.ACLs).CreateAcls), brokerop.Service.CreateAcls)
 }
 
 // DeleteAcls deletes bindings on the quorum.
 func (s *clusterSecurity) DeleteAcls(ctx context.Context, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
-	return leaderWrite(s, ctx, req, func(ctx context.Context, st *metadata.State, req *brokerop.DeleteAclsReq) (*brokerop.DeleteAclsResp, error) {
-		a, err := s.acls(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		return a.DeleteAcls(ctx, req)
-	}, brokerop.Service.DeleteAcls)
+	return leaderWrite(s, ctx, req, opened(s.acls, (*broker.ACLs).DeleteAcls), brokerop.Service.DeleteAcls)
 }
 
 // credStore is a broker.CredentialStore over the quorum for one op on the leader.
@@ -386,24 +381,12 @@ func (s *clusterSecurity) creds(ctx context.Context, st *metadata.State) (*broke
 // DescribeUserScramCredentials answers from the leader's state (keys included: the gateway
 // authenticates with them).
 func (s *clusterSecurity) DescribeUserScramCredentials(ctx context.Context, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
-	return leaderRead(s, ctx, req, func(st *metadata.State, req *brokerop.DescribeUserScramCredentialsReq) (*brokerop.DescribeUserScramCredentialsResp, error) {
-		cr, err := s.creds(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		return cr.DescribeUserScramCredentials(ctx, req)
-	}, brokerop.Service.DescribeUserScramCredentials)
+	return leaderRead(s, ctx, req, opened(s.creds, (*broker.Credentials).DescribeUserScramCredentials), brokerop.Service.DescribeUserScramCredentials)
 }
 
 // AlterUserScramCredentials changes credentials on the quorum.
 func (s *clusterSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
-	return leaderWrite(s, ctx, req, func(ctx context.Context, st *metadata.State, req *brokerop.AlterUserScramCredentialsReq) (*brokerop.AlterUserScramCredentialsResp, error) {
-		cr, err := s.creds(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		return cr.AlterUserScramCredentials(ctx, req)
-	}, brokerop.Service.AlterUserScramCredentials)
+	return leaderWrite(s, ctx, req, opened(s.creds, (*broker.Credentials).AlterUserScramCredentials), brokerop.Service.AlterUserScramCredentials)
 }
 
 // --- client quotas ---
@@ -437,7 +420,7 @@ func quotaEntityToMeta(ps []brokerop.QuotaEntityPart) []metadata.QuotaPart {
 
 // describeQuotas answers DescribeClientQuotas from the quorum (on the leader).
 func (s *clusterSecurity) describeQuotas(ctx context.Context, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
-	return leaderRead(s, ctx, req, func(st *metadata.State, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
+	return leaderRead(s, ctx, req, func(_ context.Context, st *metadata.State, req *brokerop.DescribeClientQuotasReq) (*brokerop.DescribeClientQuotasResp, error) {
 		return broker.DescribeClientQuotasOf(quotasOf(st), req), nil
 	}, brokerop.Service.DescribeClientQuotas)
 }

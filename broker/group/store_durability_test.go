@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
@@ -314,20 +313,7 @@ func TestStoreFailStopsOnUnknownCurrent(t *testing.T) {
 // acknowledged commits, possibly plus the one batch whose append failed.
 // DURABILITY_CHAOS_SEEDS=n runs it with n seeds (default 1).
 func TestStoreCrashCyclesDirFaults(t *testing.T) {
-	for seed := range chaosSeeds(t) {
-		t.Run(strconv.Itoa(seed), func(t *testing.T) { storeCrashCycles(t, uint64(seed)) })
-	}
-}
-
-func chaosSeeds(t *testing.T) int {
-	n := 1
-	if v := os.Getenv("DURABILITY_CHAOS_SEEDS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			t.Fatalf("DURABILITY_CHAOS_SEEDS=%q: %v", v, err)
-		}
-	}
-	return n
+	brokertest.ChaosSeeds(t, 1, storeCrashCycles)
 }
 
 func storeCrashCycles(t *testing.T, seed uint64) {

@@ -504,60 +504,30 @@ func (d *dec) fail(err error) {
 	}
 }
 
-func (d *dec) u64() uint64 {
+// field runs one postcard field decoder unless an earlier field failed (then it returns
+// the zero value), keeping the first error.
+func field[T any](d *dec, read func() (T, error)) T {
 	if d.err != nil {
-		return 0
+		var zero T
+		return zero
 	}
-	v, err := d.d.U64()
+	v, err := read()
 	d.fail(err)
 	return v
 }
 
-func (d *dec) i64() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := d.d.I64()
-	d.fail(err)
-	return v
-}
+func (d *dec) u64() uint64 { return field(d, d.d.U64) }
 
-func (d *dec) i32() int32 {
-	if d.err != nil {
-		return 0
-	}
-	v, err := d.d.I32()
-	d.fail(err)
-	return v
-}
+func (d *dec) i64() int64 { return field(d, d.d.I64) }
 
-func (d *dec) bool() bool {
-	if d.err != nil {
-		return false
-	}
-	v, err := d.d.Bool()
-	d.fail(err)
-	return v
-}
+func (d *dec) i32() int32 { return field(d, d.d.I32) }
 
-func (d *dec) str() string {
-	if d.err != nil {
-		return ""
-	}
-	v, err := d.d.String()
-	d.fail(err)
-	return v
-}
+func (d *dec) bool() bool { return field(d, d.d.Bool) }
+
+func (d *dec) str() string { return field(d, d.d.String) }
 
 // bytes returns a copy (stored state never aliases an entry's buffer); nil when empty.
-func (d *dec) bytes() []byte {
-	if d.err != nil {
-		return nil
-	}
-	v, err := d.d.Bytes()
-	d.fail(err)
-	return slices.Clone(v)
-}
+func (d *dec) bytes() []byte { return slices.Clone(field(d, d.d.Bytes)) }
 
 func (d *dec) take(p []byte) {
 	if d.err != nil {
@@ -589,54 +559,28 @@ func (d *dec) count(min int) int {
 	return n
 }
 
-func (d *dec) strings() []string {
-	n := d.count(1)
+// list reads a sequence, each element read by elem and taking at least min bytes; nil when
+// empty.
+func list[T any](d *dec, min int, elem func() T) []T {
+	n := d.count(min)
 	if n == 0 {
 		return nil
 	}
-	out := make([]string, 0, n)
+	out := make([]T, 0, n)
 	for range n {
-		out = append(out, d.str())
+		out = append(out, elem())
 	}
 	return out
 }
 
-func (d *dec) nodeIDs() []NodeID {
-	n := d.count(len(NodeID{}))
-	if n == 0 {
-		return nil
-	}
-	out := make([]NodeID, 0, n)
-	for range n {
-		out = append(out, d.nodeID())
-	}
-	return out
-}
+func (d *dec) strings() []string { return list(d, 1, d.str) }
 
-func (d *dec) u64s() []uint64 {
-	n := d.count(1)
-	if n == 0 {
-		return nil
-	}
-	out := make([]uint64, 0, n)
-	for range n {
-		out = append(out, d.u64())
-	}
-	return out
-}
+func (d *dec) nodeIDs() []NodeID { return list(d, len(NodeID{}), d.nodeID) }
+
+func (d *dec) u64s() []uint64 { return list(d, 1, d.u64) }
 
 // replicas reads per-partition replica lists; nil when empty.
-func (d *dec) replicas() [][]uint64 {
-	n := d.count(1)
-	if n == 0 {
-		return nil
-	}
-	out := make([][]uint64, 0, n)
-	for range n {
-		out = append(out, d.u64s())
-	}
-	return out
-}
+func (d *dec) replicas() [][]uint64 { return list(d, 1, d.u64s) }
 
 // stringMap reads a map whose keys must be strictly ascending; nil when empty.
 func (d *dec) stringMap() map[string]string { return ascendingMap(d, 2, d.str) }

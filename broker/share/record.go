@@ -107,33 +107,24 @@ func (r *reader) n(k int, what string) []byte {
 	return v
 }
 
+// fixed reads the k bytes of a fixed-size field with get, or returns 0 when they are not
+// there (failing r).
+func fixed[T uint8 | uint16 | uint32 | uint64](r *reader, k int, what string, get func([]byte) T) T {
+	if v := r.n(k, what); v != nil {
+		return get(v)
+	}
+	return 0
+}
+
 func (r *reader) u8(what string) uint8 {
-	if v := r.n(1, what); v != nil {
-		return v[0]
-	}
-	return 0
+	return fixed(r, 1, what, func(b []byte) uint8 { return b[0] })
 }
 
-func (r *reader) u16(what string) uint16 {
-	if v := r.n(2, what); v != nil {
-		return binary.BigEndian.Uint16(v)
-	}
-	return 0
-}
+func (r *reader) u16(what string) uint16 { return fixed(r, 2, what, binary.BigEndian.Uint16) }
 
-func (r *reader) u32(what string) uint32 {
-	if v := r.n(4, what); v != nil {
-		return binary.BigEndian.Uint32(v)
-	}
-	return 0
-}
+func (r *reader) u32(what string) uint32 { return fixed(r, 4, what, binary.BigEndian.Uint32) }
 
-func (r *reader) u64(what string) uint64 {
-	if v := r.n(8, what); v != nil {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
+func (r *reader) u64(what string) uint64 { return fixed(r, 8, what, binary.BigEndian.Uint64) }
 
 func (r *reader) uvarint(what string) uint64 {
 	if r.err != nil {

@@ -188,30 +188,21 @@ func (d *decoder) take(n int, what string) []byte {
 	return v
 }
 
+// fixed reads the k bytes of a fixed-size field with get, or returns 0 when they are not
+// there (failing d).
+func fixed[T uint8 | uint16 | uint32 | uint64](d *decoder, k int, what string, get func([]byte) T) T {
+	if v := d.take(k, what); v != nil {
+		return get(v)
+	}
+	return 0
+}
+
 func (d *decoder) u8(what string) uint8 {
-	if v := d.take(1, what); v != nil {
-		return v[0]
-	}
-	return 0
+	return fixed(d, 1, what, func(b []byte) uint8 { return b[0] })
 }
-func (d *decoder) u16(what string) uint16 {
-	if v := d.take(2, what); v != nil {
-		return binary.BigEndian.Uint16(v)
-	}
-	return 0
-}
-func (d *decoder) u32(what string) uint32 {
-	if v := d.take(4, what); v != nil {
-		return binary.BigEndian.Uint32(v)
-	}
-	return 0
-}
-func (d *decoder) u64(what string) uint64 {
-	if v := d.take(8, what); v != nil {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
+func (d *decoder) u16(what string) uint16 { return fixed(d, 2, what, binary.BigEndian.Uint16) }
+func (d *decoder) u32(what string) uint32 { return fixed(d, 4, what, binary.BigEndian.Uint32) }
+func (d *decoder) u64(what string) uint64 { return fixed(d, 8, what, binary.BigEndian.Uint64) }
 func (d *decoder) str(what string) string {
 	n := d.u32(what)
 	if n > maxRecord {

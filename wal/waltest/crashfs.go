@@ -391,6 +391,25 @@ func (c *CrashFS) Files() []string {
 	return out
 }
 
+// FilesWithSuffix lists the file paths (Files) that end in suffix, sorted.
+func (c *CrashFS) FilesWithSuffix(suffix string) []string {
+	var out []string
+	for _, f := range c.Files() {
+		if strings.HasSuffix(f, suffix) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// LastWithSuffix is the last of FilesWithSuffix(suffix), or "" if there is none.
+func (c *CrashFS) LastWithSuffix(suffix string) string {
+	if fs := c.FilesWithSuffix(suffix); len(fs) > 0 {
+		return fs[len(fs)-1]
+	}
+	return ""
+}
+
 // Stats are CrashFS's operation counters.
 type Stats struct {
 	Syncs        int64 // File.Sync calls

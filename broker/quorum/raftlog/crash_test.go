@@ -68,7 +68,7 @@ func testCrashEveryPoint(t *testing.T, seed uint64, opts raftlog.Options) {
 		for mode := range 3 {
 			d := waltest.NewDirFaultFS()
 			r := rand.New(rand.NewPCG(seed, uint64(at*3+mode)))
-			crash := [...]func(){d.Crash, func() { d.CrashTear(r) }, func() { d.CrashReorder(r) }}[mode]
+			crash := func() { waltest.CrashBy(d, mode, r) }
 			c := &crashFS{d: d, at: at, crash: crash}
 			lo, hi := 0, 0 // the states a reopen may find
 			opened, id := false, uint64(0)

@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io/fs"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -457,12 +456,7 @@ func TestLostSegmentRefused(t *testing.T) {
 		}
 	}
 	l.Close()
-	var seg string
-	for _, f := range cfs.Files() {
-		if strings.HasSuffix(f, ".rlog") {
-			seg = f
-		}
-	}
+	seg := cfs.LastWithSuffix(".rlog")
 	if seg == segment1 || seg == "" {
 		t.Fatalf("no roll: %v", cfs.Files())
 	}

@@ -581,14 +581,7 @@ func TestMatchesMemoryStorage(t *testing.T) {
 					t.Fatalf("step %d: %v", step, err)
 				}
 				if step%40 == 39 {
-					switch r.IntN(3) {
-					case 0:
-						fs.Crash()
-					case 1:
-						fs.CrashTear(r)
-					default:
-						fs.CrashReorder(r)
-					}
+					waltest.CrashAny(fs, r)
 					n.ws, n.l, n.s = nil, nil, nil
 					n.mustOpen()
 					w.recovered(fmt.Sprintf("crash after step %d", step))
@@ -619,14 +612,7 @@ func TestCrashAtEveryOp(t *testing.T) {
 				var died atomic.Bool
 				hook, ops := waltest.CrashAt(at, func() {
 					died.Store(true)
-					switch mode {
-					case 0:
-						base.Crash()
-					case 1:
-						base.CrashTear(cr)
-					default:
-						base.CrashReorder(cr)
-					}
+					waltest.CrashBy(base, mode, cr)
 				})
 				hfs := waltest.NewHookFS(base, hook)
 				n := &node{t: t, fs: hfs, stamp: true}
