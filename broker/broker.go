@@ -898,7 +898,10 @@ type Stats struct {
 	// CheckpointFsyncs counts partition files fsynced by the journal's background
 	// checkpoints (each dirty partition once per checkpoint, not per produce).
 	CheckpointFsyncs int64
-	OpenFiles        int // descriptors the journal and the partition logs hold now
+	// FilesystemSyncs counts the checkpoints' syncs of the whole filesystem (syncfs: a
+	// checkpoint of many partitions, wal.StoreOptions.SyncFSMinLogs).
+	FilesystemSyncs int64
+	OpenFiles       int // descriptors the journal and the partition logs hold now
 	// Replicated partitions this broker leads (and serves), and those of them
 	// under-replicated (fewer in-sync replicas than replicas; Kafka's
 	// UnderReplicatedPartitions), as of the last replica check.
@@ -914,7 +917,7 @@ func (b *Broker) Stats() Stats {
 		ProduceRequests: b.produceReqs.Load(),
 	}
 	st := b.store.Stats()
-	s.Fsyncs, s.CheckpointFsyncs, s.OpenFiles = st.Fsyncs, st.PartitionFsyncs, st.OpenFiles
+	s.Fsyncs, s.CheckpointFsyncs, s.FilesystemSyncs, s.OpenFiles = st.Fsyncs, st.PartitionFsyncs, st.FilesystemSyncs, st.OpenFiles
 	s.ReplicaLeaders, s.UnderReplicated = b.replLeaders.Load(), b.replUnder.Load()
 	if r := b.repl.Load(); r != nil {
 		s.Raft = r.eng.Stats()

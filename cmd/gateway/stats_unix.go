@@ -17,7 +17,7 @@ import (
 // printStatsOnSignal prints one line of the embedded broker's counters on stdout each time
 // the process gets SIGUSR1, for benchmarks that run the gateway as a child process:
 //
-//	broker stats: partitions=N open_logs=N open_files=N produce_requests=N fsyncs=N checkpoint_fsyncs=N heap_bytes=N goroutines=N
+//	broker stats: partitions=N open_logs=N open_files=N produce_requests=N fsyncs=N checkpoint_fsyncs=N filesystem_syncs=N heap_bytes=N goroutines=N
 //
 // heap_bytes is the live heap after a forced garbage collection. The returned function stops
 // the owned goroutine and waits for it.
@@ -36,8 +36,8 @@ func printStatsOnSignal(b *broker.Broker, stdout io.Writer) (stop func()) {
 				runtime.GC()
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				fmt.Fprintf(stdout, "broker stats: partitions=%d open_logs=%d open_files=%d produce_requests=%d fsyncs=%d checkpoint_fsyncs=%d heap_bytes=%d goroutines=%d\n",
-					s.Partitions, s.OpenLogs, s.OpenFiles, s.ProduceRequests, s.Fsyncs, s.CheckpointFsyncs, ms.HeapAlloc, runtime.NumGoroutine())
+				fmt.Fprintf(stdout, "broker stats: partitions=%d open_logs=%d open_files=%d produce_requests=%d fsyncs=%d checkpoint_fsyncs=%d filesystem_syncs=%d heap_bytes=%d goroutines=%d\n",
+					s.Partitions, s.OpenLogs, s.OpenFiles, s.ProduceRequests, s.Fsyncs, s.CheckpointFsyncs, s.FilesystemSyncs, ms.HeapAlloc, runtime.NumGoroutine())
 			}
 		}
 	})

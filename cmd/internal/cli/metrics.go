@@ -90,6 +90,8 @@ func ServeHTTP(ln net.Listener, h http.Handler, readHeaderTimeout time.Duration,
 //	meshkafka.broker.produce.requests counter    produce calls
 //	meshkafka.wal.fsyncs              counter    commit-journal fsyncs (group commits)
 //	meshkafka.wal.checkpoint_fsyncs   counter    partition files fsynced by checkpoints
+//	meshkafka.wal.filesystem_syncs    counter    whole-filesystem syncs (syncfs) by checkpoints
+//	                                             of many partitions (instead of their fsyncs)
 //	meshkafka.replica.leaders         gauge      replicated partitions this broker leads
 //	meshkafka.replica.under_replicated gauge     of those, with fewer in-sync replicas than
 //	                                             replicas (Kafka's UnderReplicatedPartitions)
@@ -104,12 +106,13 @@ func BrokerMetrics(b *broker.Broker) error {
 	prod, err4 := m.Int64ObservableCounter("meshkafka.broker.produce.requests")
 	fsyncs, err5 := m.Int64ObservableCounter("meshkafka.wal.fsyncs")
 	cpf, err6 := m.Int64ObservableCounter("meshkafka.wal.checkpoint_fsyncs")
+	fss, err11 := m.Int64ObservableCounter("meshkafka.wal.filesystem_syncs")
 	leads, err7 := m.Int64ObservableGauge("meshkafka.replica.leaders", metric.WithDescription("replicated partitions this broker leads"))
 	under, err8 := m.Int64ObservableGauge("meshkafka.replica.under_replicated",
 		metric.WithDescription("led replicated partitions with fewer in-sync replicas than replicas"))
 	msgs, err9 := m.Int64ObservableCounter("meshkafka.replica.raft.messages", metric.WithDescription("partition raft messages by direction"))
 	syncs, err10 := m.Int64ObservableCounter("meshkafka.replica.raft.syncs", metric.WithDescription("partition raft journal fsyncs"))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10); err != nil {
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11); err != nil {
 		return err
 	}
 	sent, recv, dropped := metric.WithAttributes(dirAttr("sent")), metric.WithAttributes(dirAttr("received")), metric.WithAttributes(dirAttr("dropped"))
@@ -121,6 +124,7 @@ func BrokerMetrics(b *broker.Broker) error {
 		o.ObserveInt64(prod, st.ProduceRequests)
 		o.ObserveInt64(fsyncs, st.Fsyncs)
 		o.ObserveInt64(cpf, st.CheckpointFsyncs)
+		o.ObserveInt64(fss, st.FilesystemSyncs)
 		o.ObserveInt64(leads, st.ReplicaLeaders)
 		o.ObserveInt64(under, st.UnderReplicated)
 		o.ObserveInt64(msgs, int64(st.Raft.Sent), sent)
@@ -128,7 +132,7 @@ func BrokerMetrics(b *broker.Broker) error {
 		o.ObserveInt64(msgs, int64(st.Raft.Dropped), dropped)
 		o.ObserveInt64(syncs, int64(st.Raft.Syncs))
 		return nil
-	}, parts, open, files, prod, fsyncs, cpf, leads, under, msgs, syncs)
+	}, parts, open, files, prod, fsyncs, cpf, fss, leads, under, msgs, syncs)
 	return err
 }
 
