@@ -210,8 +210,9 @@
 //     fsyncs and one open per dirty log every ~250 MB of journal); with two syncfs calls the
 //     server's CPU per record fell from 524-536 to 418-427 ns (BenchmarkKafkaScaleProduce,
 //     20 rounds). The cost: syncfs also writes other processes' dirty data on the same
-//     filesystem; set SyncFSMinLogs < 0 where that is large (or on a kernel before 5.8, whose
-//     syncfs reports no writeback error). TestStoreFilesystemSyncCheckpointOrder cuts the
+//     filesystem; set SyncFSMinLogs < 0 where that is large. On a kernel before Linux 5.8,
+//     whose syncfs reports no writeback error, OSFS offers no syncer and every checkpoint
+//     fsyncs each log (a warning at OpenStore). TestStoreFilesystemSyncCheckpointOrder cuts the
 //     power during each sync, with only the recovery points written, and the crash property
 //     tests run a third of their seeds this way, with failed syncs among their faults.
 //   - Close commits the journal up to the log's records, then fsyncs the partition files and

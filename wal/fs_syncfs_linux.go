@@ -4,6 +4,7 @@ package wal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -15,9 +16,16 @@ import (
 // the descriptor was opened (the superblock's error sequence, sampled at open), so a Store
 // opens it once, before its first write, and a writeback error that an fsync of the file
 // itself reported (or that happened while no descriptor of the file was open) still fails
-// the next Sync. Kernels before 5.8 report no writeback error from syncfs: a Store there
-// should not use it (SyncFSMinLogs < 0).
+// the next Sync. Kernels before 5.8 report no writeback error from syncfs: there it returns
+// an error, and the Store fsyncs each log.
 func (osFS) OpenSyncer(dir string) (Syncer, error) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return nil, err
+	}
+	if rel := unix.ByteSliceToString(u.Release[:]); !kernelAtLeast(rel, 5, 8) {
+		return nil, fmt.Errorf("syncfs reports writeback errors from Linux 5.8 on, this is %s", rel)
+	}
 	d, err := os.Open(filepath.Clean(dir))
 	if err != nil {
 		return nil, err
@@ -49,3 +57,13 @@ func (s osSyncer) Sync() error {
 }
 
 func (s osSyncer) Close() error { return s.d.Close() }
+
+// kernelAtLeast says whether a kernel release string ("6.1.0-18-amd64") is major.minor or
+// later; one it cannot read is not.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
+}

@@ -53,8 +53,8 @@ type StoreOptions struct {
 	// SyncFSMinLogs: a checkpoint that covers at least this many logs makes them durable
 	// with two syncs of the whole filesystem (syncfs(2), when FS is a FilesystemSyncer)
 	// instead of two or three fsyncs per log; 0 means 64; < 0 means never (a filesystem
-	// shared with heavy unrelated writers, whose dirty data a syncfs would write too; a
-	// kernel before Linux 5.8, whose syncfs reports no writeback error).
+	// shared with heavy unrelated writers, whose dirty data a syncfs would write too). OSFS
+	// offers no syncer on a kernel before Linux 5.8, whose syncfs reports no writeback error.
 	SyncFSMinLogs int
 }
 
