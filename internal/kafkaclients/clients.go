@@ -17,6 +17,7 @@ import (
 	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Msg is a client-neutral record.
@@ -358,6 +359,22 @@ func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	out := map[int32]int64{}
 	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out
+}
+
+// MetadataTopics returns, sorted, the names of the topics a Metadata request for all topics
+// lists to cl: those its principal may describe.
+func MetadataTopics(ctx context.Context, tb testing.TB, cl *kgo.Client) []string {
+	tb.Helper()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, tp := range md.Topics {
+		names = append(names, *tp.Topic)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // ReadValues reads topic through addr from the start, with read_committed (committed) or
