@@ -377,6 +377,20 @@ func MetadataTopics(ctx context.Context, tb testing.TB, cl *kgo.Client) []string
 	return names
 }
 
+// PollN polls cl until it has n more records, failing tb on a fetch error or when ctx ends
+// first.
+func PollN(ctx context.Context, tb testing.TB, cl *kgo.Client, n int) {
+	tb.Helper()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			tb.Fatalf("consumed %d of %d", got, n)
+		}
+		fs.EachError(func(t string, p int32, err error) { tb.Fatalf("fetch %s/%d: %v", t, p, err) })
+		got += fs.NumRecords()
+	}
+}
+
 // ReadValues reads topic through addr from the start, with read_committed (committed) or
 // read_uncommitted, until want values came or timeout passed, then polls a few more times
 // so that anything beyond want shows up too; the values in the order read.
