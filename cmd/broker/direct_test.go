@@ -88,19 +88,19 @@ func TestDirectDataPath(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitFor(t, ctx, "three Kafka listeners", func() bool { return len(got.stats()) == 3 })
+	kafkaclients.WaitFor(t, ctx, "three Kafka listeners", func() bool { return len(got.stats()) == 3 })
 
 	const topic, parts = "direct", 6
 	adm := kafkaclients.KgoClient(t, bs[0].kafka)
 	ac := kadm.NewClient(adm)
-	waitFor(t, ctx, "the topic created", func() bool {
+	kafkaclients.WaitFor(t, ctx, "the topic created", func() bool {
 		r, err := ac.CreateTopic(ctx, parts, 3, nil, topic)
 		return err == nil && r.Err == nil || r.Err == kerr.TopicAlreadyExists
 	})
 	// Metadata (asked of broker 0) lists the three brokers at their own listeners and every
 	// partition led by one of them, with three replicas.
 	byID := map[int32]string{}
-	waitFor(t, ctx, "metadata with a leader per partition", func() bool {
+	kafkaclients.WaitFor(t, ctx, "metadata with a leader per partition", func() bool {
 		md, err := ac.Metadata(ctx, topic)
 		if err != nil || len(md.Brokers) != 3 {
 			return false
@@ -283,18 +283,6 @@ func startDirect(dir string, b *directBroker, seeds string) func() error {
 	}
 }
 
-// waitFor polls cond until it holds or ctx ends (the test's overall bound, not a timing check).
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // A broker's Kafka listener is secured by the gateway's flags, the same way: with a
 // SASL_PLAINTEXT listener, -sasl-users and -authorizer, a client without SASL is refused, the
 // super user creates a topic and produces, and another user without ACLs may not produce.
@@ -326,7 +314,7 @@ func TestDirectListenerSecurity(t *testing.T) {
 		return kgo.SASL(scram.Auth{User: user, Pass: pw}.AsSha256Mechanism())
 	}
 	admin := kadm.NewClient(kafkaclients.KgoClient(t, b.kafka, as("admin", "admin-secret")))
-	waitFor(t, wctx, "the super user creates a topic", func() bool {
+	kafkaclients.WaitFor(t, wctx, "the super user creates a topic", func() bool {
 		r, err := admin.CreateTopic(wctx, 2, 1, nil, "secured")
 		return err == nil && (r.Err == nil || r.Err == kerr.TopicAlreadyExists)
 	})

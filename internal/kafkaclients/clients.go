@@ -391,6 +391,19 @@ func PollN(ctx context.Context, tb testing.TB, cl *kgo.Client, n int) {
 	}
 }
 
+// WaitFor polls cond every 50 ms until it holds, failing tb, with what it waited for, when ctx
+// (the test's overall bound, not a timing check) ends first.
+func WaitFor(tb testing.TB, ctx context.Context, what string, cond func() bool) {
+	tb.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // ReadValues reads topic through addr from the start, with read_committed (committed) or
 // read_uncommitted, until want values came or timeout passed, then polls a few more times
 // so that anything beyond want shows up too; the values in the order read.
