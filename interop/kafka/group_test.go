@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os/exec"
 	"sort"
@@ -29,7 +28,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
@@ -71,52 +69,15 @@ func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.A
 
 var _ gateway.GroupBackend = grpBackend{}
 
-type grpStack struct {
-	b    *broker.Broker
-	c    *group.Coordinator
-	g    *serve.Gateway
-	addr string
-}
-
 // grpStart runs broker + coordinator + gateway on dir, listening on addr ("" = any port).
-func grpStart(t testing.TB, dir, addr string) *grpStack {
+func grpStart(t testing.TB, dir, addr string) *rcStack {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := group.Open(group.Config{Dir: dir + "/groups", Logger: log,
-		Machine: group.MachineConfig{InitialRebalanceDelay: 500 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := serve.Start(t, gateway.Config{Backend: grpBackend{Broker: b, Coordinator: c}, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
-	s := &grpStack{b: b, c: c, g: g, addr: g.Addr}
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *grpStack) stop() {
-	if s.g == nil {
-		return
-	}
-	s.g.Stop()
-	s.c.Close()
-	s.b.Close()
-	s.g = nil
+	return startStack(t, dir, addr, true)
 }
 
 // grpSetup starts a leak-checked stack on a new directory and an admin client to it (both
 // closed when the test ends); ctx ends after timeout or with the test.
-func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *grpStack, adm *kadm.Client) {
+func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *rcStack, adm *kadm.Client) {
 	t.Helper()
 	grpLeakCheck(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
