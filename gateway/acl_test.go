@@ -139,22 +139,10 @@ func TestACLsKgo(t *testing.T) {
 	}
 
 	// Metadata: all topics hides what a principal may not describe; a named one says so.
-	topicsOf := func(cl *kgo.Client) []string {
-		md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, tp := range md.Topics {
-			names = append(names, *tp.Topic)
-		}
-		slices.Sort(names)
-		return names
-	}
-	if got := topicsOf(alice); !slices.Equal(got, []string{"a"}) {
+	if got := kafkaclients.MetadataTopics(ctx, t, alice); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("alice sees %v, want [a]", got)
 	}
-	if got := topicsOf(adminCl); !slices.Equal(got, []string{"a", "b"}) {
+	if got := kafkaclients.MetadataTopics(ctx, t, adminCl); !slices.Equal(got, []string{"a", "b"}) {
 		t.Errorf("admin sees %v, want [a b]", got)
 	}
 	mreq := kmsg.NewPtrMetadataRequest()

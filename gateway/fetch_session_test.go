@@ -403,16 +403,7 @@ func TestFetchSessionKgo(t *testing.T) {
 			}
 		}
 	}
-	consume := func(n int) {
-		for got := 0; got < n; {
-			fs := cons.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("consumed %d of %d", got, n)
-			}
-			fs.EachError(func(tp string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", tp, p, err) })
-			got += fs.NumRecords()
-		}
-	}
+	consume := func(n int) { kafkaclients.PollN(ctx, t, cons, n) }
 	for p := range int32(parts) {
 		produce(p, 1)
 	}

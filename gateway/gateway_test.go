@@ -99,22 +99,7 @@ func (r *rawConn) roundTrip(req kmsg.Request, corr int32) kmsg.Response {
 
 func (r *rawConn) readResponse(req kmsg.Request, corr int32) kmsg.Response {
 	r.t.Helper()
-	frame, err := r.readFrame()
-	if err != nil {
-		r.t.Fatalf("reading response to key %d: %v", req.Key(), err)
-	}
-	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
-		r.t.Fatalf("correlation id %d, want %d", got, corr)
-	}
-	resp := req.ResponseKind()
-	body := frame[4:]
-	if resp.IsFlexible() && req.Key() != 18 {
-		body = body[1:]
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		r.t.Fatalf("decoding response to key %d v%d: %v", req.Key(), req.GetVersion(), err)
-	}
-	return resp
+	return gatewaytest.ReadResponse(r.t, r.fr, req, corr)
 }
 
 // expectClosed asserts the server closes the connection without answering.

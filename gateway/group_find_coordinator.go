@@ -36,15 +36,12 @@ func handleFindCoordinator(ctx context.Context, r *Request, req *kmsg.FindCoordi
 			c.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		case req.CoordinatorType == 1 && !r.Authorized(ctx, acl.DescribeTxnID, key):
 			c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-		case req.CoordinatorType == 0 && groups:
+		case groups || txns: // each is false for the other key type
 			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port
 			return c
 		case req.CoordinatorType == 0:
 			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
 			c.ErrorMessage = nilIfEmpty("this gateway's backend has no group coordinator")
-		case req.CoordinatorType == 1 && txns:
-			c.NodeID, c.Host, c.Port = r.Server.NodeID(), host, port
-			return c
 		case req.CoordinatorType == 1:
 			c.ErrorCode = kafkawire.ErrCoordinatorNotAvailable
 			c.ErrorMessage = nilIfEmpty("this gateway's backend has no transaction coordinator")

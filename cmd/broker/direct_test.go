@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/meshkafka/meshkafka/gateway/direct"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 // directBroker is one broker process of TestDirectDataPath, run in-process.
@@ -87,19 +88,19 @@ func TestDirectDataPath(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitFor(t, ctx, "three Kafka listeners", func() bool { return len(got.stats()) == 3 })
+	kafkaclients.WaitFor(t, ctx, "three Kafka listeners", func() bool { return len(got.stats()) == 3 })
 
 	const topic, parts = "direct", 6
-	adm := kgoClient(t, bs[0].kafka)
+	adm := kafkaclients.KgoClient(t, bs[0].kafka)
 	ac := kadm.NewClient(adm)
-	waitFor(t, ctx, "the topic created", func() bool {
+	kafkaclients.WaitFor(t, ctx, "the topic created", func() bool {
 		r, err := ac.CreateTopic(ctx, parts, 3, nil, topic)
 		return err == nil && r.Err == nil || r.Err == kerr.TopicAlreadyExists
 	})
 	// Metadata (asked of broker 0) lists the three brokers at their own listeners and every
 	// partition led by one of them, with three replicas.
 	byID := map[int32]string{}
-	waitFor(t, ctx, "metadata with a leader per partition", func() bool {
+	kafkaclients.WaitFor(t, ctx, "metadata with a leader per partition", func() bool {
 		md, err := ac.Metadata(ctx, topic)
 		if err != nil || len(md.Brokers) != 3 {
 			return false
@@ -128,7 +129,7 @@ func TestDirectDataPath(t *testing.T) {
 		}
 	}
 
-	prod := kgoClient(t, bs[0].kafka, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
+	prod := kafkaclients.KgoClient(t, bs[0].kafka, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic(topic))
 	acked := map[string]int32{} // value → partition
 	produce := func(from, n int) {
@@ -163,7 +164,7 @@ func TestDirectDataPath(t *testing.T) {
 
 	consume := func(want map[string]int32) {
 		t.Helper()
-		cons := kgoClient(t, bs[0].kafka, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		cons := kafkaclients.KgoClient(t, bs[0].kafka, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		defer cons.Close()
 		seen := map[string]bool{}
 		last := map[int32]int64{}
@@ -282,28 +283,6 @@ func startDirect(dir string, b *directBroker, seeds string) func() error {
 	}
 }
 
-func kgoClient(t *testing.T, seed string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	c, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seed)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
-// waitFor polls cond until it holds or ctx ends (the test's overall bound, not a timing check).
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // A broker's Kafka listener is secured by the gateway's flags, the same way: with a
 // SASL_PLAINTEXT listener, -sasl-users and -authorizer, a client without SASL is refused, the
 // super user creates a topic and produces, and another user without ACLs may not produce.
@@ -334,12 +313,12 @@ func TestDirectListenerSecurity(t *testing.T) {
 	as := func(user, pw string) kgo.Opt {
 		return kgo.SASL(scram.Auth{User: user, Pass: pw}.AsSha256Mechanism())
 	}
-	admin := kadm.NewClient(kgoClient(t, b.kafka, as("admin", "admin-secret")))
-	waitFor(t, wctx, "the super user creates a topic", func() bool {
+	admin := kadm.NewClient(kafkaclients.KgoClient(t, b.kafka, as("admin", "admin-secret")))
+	kafkaclients.WaitFor(t, wctx, "the super user creates a topic", func() bool {
 		r, err := admin.CreateTopic(wctx, 2, 1, nil, "secured")
 		return err == nil && (r.Err == nil || r.Err == kerr.TopicAlreadyExists)
 	})
-	adminProd := kgoClient(t, b.kafka, as("admin", "admin-secret"), kgo.DefaultProduceTopic("secured"))
+	adminProd := kafkaclients.KgoClient(t, b.kafka, as("admin", "admin-secret"), kgo.DefaultProduceTopic("secured"))
 	if err := adminProd.ProduceSync(wctx, &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
 		t.Fatalf("super user produce: %v", err)
 	}
@@ -360,15 +339,15 @@ func TestDirectListenerSecurity(t *testing.T) {
 	if routed == "" || routed == "0" {
 		t.Fatalf("meshkafka_direct_produce_routed = %q after a produce", routed)
 	}
-	bob := kgoClient(t, b.kafka, as("bob", "bob-secret"), kgo.DefaultProduceTopic("secured"))
+	bob := kafkaclients.KgoClient(t, b.kafka, as("bob", "bob-secret"), kgo.DefaultProduceTopic("secured"))
 	if err := bob.ProduceSync(wctx, &kgo.Record{Value: []byte("no")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("bob without ACLs produced: %v", err)
 	}
-	wrong := kgoClient(t, b.kafka, as("bob", "not-bobs"), kgo.RequestRetries(0))
+	wrong := kafkaclients.KgoClient(t, b.kafka, as("bob", "not-bobs"), kgo.RequestRetries(0))
 	if err := wrong.Ping(wctx); err == nil {
 		t.Fatal("a wrong password was accepted")
 	}
-	plain := kgoClient(t, b.kafka, kgo.RequestRetries(0))
+	plain := kafkaclients.KgoClient(t, b.kafka, kgo.RequestRetries(0))
 	pctx, pcancel := context.WithTimeout(wctx, 10*time.Second)
 	defer pcancel()
 	if _, err := kadm.NewClient(plain).ListTopics(pctx); err == nil {

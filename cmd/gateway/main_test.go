@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
 
@@ -160,15 +161,7 @@ func TestAdvertisedFromEnv(t *testing.T) {
 	if _, err := c.Write(kmsg.NewRequestFormatter().AppendRequest(nil, md, 1)); err != nil {
 		t.Fatal(err)
 	}
-	frame, err := kafkawire.NewFrameReader(c, 0).Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := kmsg.NewPtrMetadataResponse()
-	resp.SetVersion(12)
-	if err := resp.ReadFrom(frame[5:]); err != nil {
-		t.Fatal(err)
-	}
+	resp := gatewaytest.ReadResponse(t, kafkawire.NewFrameReader(c, 0), md, 1).(*kmsg.MetadataResponse)
 	if len(resp.Brokers) != 1 || resp.Brokers[0].Host != "kafka.example" || resp.Brokers[0].Port != 19999 {
 		t.Fatalf("advertised %+v", resp.Brokers)
 	}

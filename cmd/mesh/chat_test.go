@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/meshkafka/meshkafka/internal/syncbuf"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -17,28 +17,15 @@ type chatter struct {
 	addr string
 	id   string // short id
 	in   *io.PipeWriter
-	mu   sync.Mutex
-	out  bytes.Buffer
-}
-
-func (c *chatter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.out.Write(p)
-}
-
-func (c *chatter) text() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.out.String()
+	out  syncbuf.Buffer // what the chat printed
 }
 
 func (c *chatter) waitFor(t *testing.T, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(c.text(), what) {
+	for !strings.Contains(c.out.String(), what) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s never printed %q; output:\n%s", c.id, what, c.text())
+			t.Fatalf("%s never printed %q; output:\n%s", c.id, what, c.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -57,7 +44,7 @@ func startChat(t *testing.T, room string, boot ...*chatter) *chatter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runIO(ctx, args, pr, c) }()
+	go func() { done <- runIO(ctx, args, pr, &c.out) }()
 	t.Cleanup(func() {
 		pw.Close()
 		cancel()
@@ -67,7 +54,7 @@ func startChat(t *testing.T, room string, boot ...*chatter) *chatter {
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if line, _, ok := strings.Cut(c.text(), "\n"); ok {
+		if line, _, ok := strings.Cut(c.out.String(), "\n"); ok {
 			c.addr = line
 			break
 		}
@@ -125,12 +112,12 @@ func TestChatThreeNodes(t *testing.T) {
 			}
 		}
 	}
-	if strings.Contains(a.text(), a.id+": ") {
+	if strings.Contains(a.out.String(), a.id+": ") {
 		t.Fatal("a printed its own line back")
 	}
 	time.Sleep(200 * time.Millisecond)
-	if strings.Contains(other.text(), "hello") {
-		t.Fatalf("another room got the messages:\n%s", other.text())
+	if strings.Contains(other.out.String(), "hello") {
+		t.Fatalf("another room got the messages:\n%s", other.out.String())
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
@@ -69,45 +71,31 @@ func echoHandler(ctx context.Context, c *endpoint.Conn) {
 			_ = q.SendDatagram(d)
 		}
 	})
-	for {
-		s, err := c.AcceptStream(ctx)
-		if err != nil {
+	c.ServeStreams(ctx, func(s *quic.Stream) {
+		if _, err := io.Copy(s, s); err != nil {
+			s.CancelRead(1)
+			s.CancelWrite(1)
 			return
 		}
-		wg.Go(func() {
-			if _, err := io.Copy(s, s); err != nil {
-				s.CancelRead(1)
-				s.CancelWrite(1)
-				return
-			}
-			s.Close()
-		})
-	}
+		s.Close()
+	})
 }
 
 // echoUni answers each incoming uni stream with a uni stream carrying the same bytes.
 func echoUni(ctx context.Context, c *endpoint.Conn) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		r, err := c.AcceptUniStream(ctx)
+	c.ServeUniStreams(ctx, func(r *quic.ReceiveStream) {
+		w, err := c.OpenUniStream(ctx)
 		if err != nil {
+			r.CancelRead(1)
 			return
 		}
-		wg.Go(func() {
-			w, err := c.OpenUniStream(ctx)
-			if err != nil {
-				r.CancelRead(1)
-				return
-			}
-			if _, err := io.Copy(w, r); err != nil {
-				r.CancelRead(1)
-				w.CancelWrite(1)
-				return
-			}
-			w.Close()
-		})
-	}
+		if _, err := io.Copy(w, r); err != nil {
+			r.CancelRead(1)
+			w.CancelWrite(1)
+			return
+		}
+		w.Close()
+	})
 }
 
 // echoOnce dials a, prints the path, echoes msg once in the given mode and checks it. A text

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
@@ -33,15 +32,7 @@ func TestACLsOverTheMesh(t *testing.T) {
 	// The second gateway has no super users: ANONYMOUS sees only the topic it may describe.
 	_, addr2 := serveKafka(t, gateway.Config{Backend: clusterFor(t, gw2, bs), AdvertisedHost: "127.0.0.1", Authorizer: gateway.AuthorizerConfig{Enabled: true}})
 	cl2 := kafkaclients.KgoClient(t, addr2)
-	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, tp := range md.Topics {
-		names = append(names, *tp.Topic)
-	}
-	if !slices.Equal(names, []string{"vis"}) {
+	if names := kafkaclients.MetadataTopics(ctx, t, cl2); !slices.Equal(names, []string{"vis"}) {
 		t.Fatalf("second gateway shows %v, want [vis]", names)
 	}
 }

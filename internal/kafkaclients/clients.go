@@ -17,6 +17,7 @@ import (
 	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Msg is a client-neutral record.
@@ -358,6 +359,49 @@ func EndOffsets(tb testing.TB, addr, topic string) map[int32]int64 {
 	out := map[int32]int64{}
 	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out
+}
+
+// MetadataTopics returns, sorted, the names of the topics a Metadata request for all topics
+// lists to cl: those its principal may describe.
+func MetadataTopics(ctx context.Context, tb testing.TB, cl *kgo.Client) []string {
+	tb.Helper()
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, tp := range md.Topics {
+		names = append(names, *tp.Topic)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// PollN polls cl until it has n more records, failing tb on a fetch error or when ctx ends
+// first.
+func PollN(ctx context.Context, tb testing.TB, cl *kgo.Client, n int) {
+	tb.Helper()
+	for got := 0; got < n; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			tb.Fatalf("consumed %d of %d", got, n)
+		}
+		fs.EachError(func(t string, p int32, err error) { tb.Fatalf("fetch %s/%d: %v", t, p, err) })
+		got += fs.NumRecords()
+	}
+}
+
+// WaitFor polls cond every 50 ms until it holds, failing tb, with what it waited for, when ctx
+// (the test's overall bound, not a timing check) ends first.
+func WaitFor(tb testing.TB, ctx context.Context, what string, cond func() bool) {
+	tb.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // ReadValues reads topic through addr from the start, with read_committed (committed) or

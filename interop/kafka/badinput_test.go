@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -94,15 +95,7 @@ func TestBadInputRealBroker(t *testing.T) {
 	pt.Partitions = append(pt.Partitions, pp)
 	p.Topics = append(p.Topics, pt)
 	c.Write(encode(p))
-	frame, err := kafkawire.NewFrameReader(c, 0).Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := kmsg.NewPtrProduceResponse()
-	resp.SetVersion(9)
-	if err := resp.ReadFrom(frame[5:]); err != nil {
-		t.Fatal(err)
-	}
+	resp := gatewaytest.ReadResponse(t, kafkawire.NewFrameReader(c, 0), p, 1).(*kmsg.ProduceResponse)
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != kafkawire.ErrCorruptMessage {
 		t.Fatalf("corrupt batch: error %d, want CORRUPT_MESSAGE", code)
 	}

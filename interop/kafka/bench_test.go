@@ -291,14 +291,7 @@ func BenchmarkKafkaConsume(b *testing.B) {
 		cpu := kafkaclients.StartCPU(srv.pid)
 		b.ResetTimer()
 		start := time.Now()
-		for got := 0; got < b.N; {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				b.Fatalf("consumed %d of %d", got, b.N)
-			}
-			fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
-			got += fs.NumRecords()
-		}
+		kafkaclients.PollN(ctx, b, cl, b.N)
 		elapsed := time.Since(start)
 		b.StopTimer()
 		reportServerCPU(b, cpu, b.N)

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os/exec"
 	"sort"
@@ -29,7 +28,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
-	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
+	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
 const (
@@ -70,52 +69,15 @@ func (noSecurity) AlterUserScramCredentials(ctx context.Context, req *brokerop.A
 
 var _ gateway.GroupBackend = grpBackend{}
 
-type grpStack struct {
-	b    *broker.Broker
-	c    *group.Coordinator
-	g    *serve.Gateway
-	addr string
-}
-
 // grpStart runs broker + coordinator + gateway on dir, listening on addr ("" = any port).
-func grpStart(t testing.TB, dir, addr string) *grpStack {
+func grpStart(t testing.TB, dir, addr string) *rcStack {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := group.Open(group.Config{Dir: dir + "/groups", Logger: log,
-		Machine: group.MachineConfig{InitialRebalanceDelay: 500 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := serve.Start(t, gateway.Config{Backend: grpBackend{Broker: b, Coordinator: c}, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
-	s := &grpStack{b: b, c: c, g: g, addr: g.Addr}
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *grpStack) stop() {
-	if s.g == nil {
-		return
-	}
-	s.g.Stop()
-	s.c.Close()
-	s.b.Close()
-	s.g = nil
+	return startStack(t, dir, addr, true)
 }
 
 // grpSetup starts a leak-checked stack on a new directory and an admin client to it (both
 // closed when the test ends); ctx ends after timeout or with the test.
-func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *grpStack, adm *kadm.Client) {
+func grpSetup(t *testing.T, timeout time.Duration) (ctx context.Context, s *rcStack, adm *kadm.Client) {
 	t.Helper()
 	grpLeakCheck(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -213,17 +175,6 @@ func (s *grpSeen) missing(total int) int {
 	return m
 }
 
-func grpWait(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // grpProduce writes values from..from+n-1 (as decimal strings), spread over partitions.
 func grpProduce(t *testing.T, ctx context.Context, addr, topic string, from, n int) {
 	t.Helper()
@@ -306,16 +257,16 @@ func grpFailover(t *testing.T, topic, groupID string, startMember func(addr stri
 			stop()
 		}
 	}()
-	grpWait(t, ctx, "three members sharing all partitions", func() bool {
+	kafkaclients.WaitFor(t, ctx, "three members sharing all partitions", func() bool {
 		n, parts := grpAssignment(ctx, adm, groupID)
 		return n == 3 && allPartitions(parts)
 	})
-	grpWait(t, ctx, "the first 300 records", func() bool { return seen.missing(300) == 0 })
+	kafkaclients.WaitFor(t, ctx, "the first 300 records", func() bool { return seen.missing(300) == 0 })
 
 	killed := time.Now()
 	cuts[2].kill()
 	grpProduce(t, ctx, s.addr, topic, 300, 300)
-	grpWait(t, ctx, "the survivors to own every partition", func() bool {
+	kafkaclients.WaitFor(t, ctx, "the survivors to own every partition", func() bool {
 		n, parts := grpAssignment(ctx, adm, groupID)
 		return n == 2 && allPartitions(parts)
 	})
@@ -330,7 +281,7 @@ func grpFailover(t *testing.T, topic, groupID string, startMember func(addr stri
 	if moved > grpSession+10*time.Second {
 		t.Errorf("partitions moved after %v, want soon after the %v session timeout", moved, grpSession)
 	}
-	grpWait(t, ctx, "all 600 records", func() bool { return seen.missing(600) == 0 })
+	kafkaclients.WaitFor(t, ctx, "all 600 records", func() bool { return seen.missing(600) == 0 })
 }
 
 func TestGroupKgoFailover(t *testing.T) {
@@ -527,7 +478,7 @@ func TestGroupKgoStaticRestart(t *testing.T) {
 	clB, stopB := member("ib")
 	defer stopB()
 	var before map[string][]int32
-	grpWait(t, ctx, "both static members assigned", func() bool {
+	kafkaclients.WaitFor(t, ctx, "both static members assigned", func() bool {
 		before = assigned()
 		return len(before["ia"]) > 0 && len(before["ib"]) > 0 && len(before["ia"])+len(before["ib"]) == grpPartitions
 	})
@@ -542,7 +493,7 @@ func TestGroupKgoStaticRestart(t *testing.T) {
 	stopA() // a static kgo member does not send LeaveGroup on close
 	_, stopA2 := member("ia")
 	defer stopA2()
-	grpWait(t, ctx, "the restarted member to be assigned", func() bool {
+	kafkaclients.WaitFor(t, ctx, "the restarted member to be assigned", func() bool {
 		after := assigned()
 		return len(after["ia"]) > 0
 	})
@@ -594,8 +545,8 @@ func TestGroupKgoJoinStorm(t *testing.T) {
 			return n == members && allPartitions(parts) // sorted and each exactly once
 		}
 	}
-	grpWait(t, ctx, "ten members to settle", settled(10))
-	grpWait(t, ctx, "the first 60 records", func() bool { return seen.missing(60) == 0 })
+	kafkaclients.WaitFor(t, ctx, "ten members to settle", settled(10))
+	kafkaclients.WaitFor(t, ctx, "the first 60 records", func() bool { return seen.missing(60) == 0 })
 
 	var wg sync.WaitGroup
 	for _, m := range mems[5:] {
@@ -603,7 +554,7 @@ func TestGroupKgoJoinStorm(t *testing.T) {
 	}
 	wg.Wait()
 	mems = mems[:5]
-	grpWait(t, ctx, "five members to settle", settled(5))
+	kafkaclients.WaitFor(t, ctx, "five members to settle", settled(5))
 	grpProduce(t, ctx, s.addr, "storm", 60, 60)
-	grpWait(t, ctx, "all 120 records", func() bool { return seen.missing(120) == 0 })
+	kafkaclients.WaitFor(t, ctx, "all 120 records", func() bool { return seen.missing(120) == 0 })
 }

@@ -312,14 +312,7 @@ func BenchmarkKafkaScaleConsume(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			for got := 0; got < records; {
-				fs := cl.PollFetches(ctx)
-				if ctx.Err() != nil {
-					b.Fatalf("consumed %d of %d", got, records)
-				}
-				fs.EachError(func(t string, p int32, err error) { b.Fatalf("fetch %s/%d: %v", t, p, err) })
-				got += fs.NumRecords()
-			}
+			kafkaclients.PollN(ctx, b, cl, records)
 			cancel()
 			cl.Close()
 		}

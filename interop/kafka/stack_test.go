@@ -14,16 +14,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/broker/group"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest/serve"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
-// rcStack is one gateway + broker on a data directory.
+// rcStack is one gateway + broker on a data directory, with a group coordinator of its own
+// when grpStart started it.
 type rcStack struct {
 	t    testing.TB
 	dir  string
 	b    *broker.Broker
+	c    *group.Coordinator // nil: the broker's service answers the group ops (rcStart)
 	g    *serve.Gateway
 	addr string
 }
@@ -31,9 +34,27 @@ type rcStack struct {
 // rcStart opens the broker on dir and serves the gateway on addr ("" = any loopback port).
 func rcStart(t testing.TB, dir, addr string) *rcStack {
 	t.Helper()
-	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: slog.New(slog.DiscardHandler)})
+	return startStack(t, dir, addr, false)
+}
+
+// startStack is rcStart, or with groups grpStart: a group coordinator in dir/groups serves the
+// group ops.
+func startStack(t testing.TB, dir, addr string, groups bool) *rcStack {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1, Logger: log})
 	if err != nil {
 		t.Fatal(err)
+	}
+	s := &rcStack{t: t, dir: dir, b: b}
+	backend := b.Service(nil)
+	if groups {
+		if s.c, err = group.Open(group.Config{Dir: dir + "/groups", Logger: log,
+			Machine: group.MachineConfig{InitialRebalanceDelay: 500 * time.Millisecond}}); err != nil {
+			b.Close()
+			t.Fatal(err)
+		}
+		backend = grpBackend{Broker: b, Coordinator: s.c}
 	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -46,21 +67,27 @@ func rcStart(t testing.TB, dir, addr string) *rcStack {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
+		if s.c != nil {
+			s.c.Close()
+		}
 		b.Close()
 		t.Fatal(err)
 	}
-	g := serve.Start(t, gateway.Config{Backend: b.Service(nil), AdvertisedHost: "127.0.0.1", Logger: slog.New(slog.DiscardHandler)}, ln)
-	s := &rcStack{t: t, dir: dir, b: b, g: g, addr: g.Addr}
+	s.g = serve.Start(t, gateway.Config{Backend: backend, AdvertisedHost: "127.0.0.1", Logger: log}, ln)
+	s.addr = s.g.Addr
 	t.Cleanup(s.stop)
 	return s
 }
 
-// stop shuts the gateway and the broker down (idempotent).
+// stop shuts the gateway, the group coordinator and the broker down (idempotent).
 func (s *rcStack) stop() {
 	if s.g == nil {
 		return
 	}
 	s.g.Stop()
+	if s.c != nil {
+		s.c.Close()
+	}
 	if err := s.b.Close(); err != nil {
 		s.t.Errorf("broker close: %v", err)
 	}
@@ -70,7 +97,7 @@ func (s *rcStack) stop() {
 // restart stops the stack and starts a new one on the same directory and address.
 func (s *rcStack) restart() *rcStack {
 	s.stop()
-	return rcStart(s.t, s.dir, s.addr)
+	return startStack(s.t, s.dir, s.addr, s.c != nil)
 }
 
 func (s *rcStack) kgo(t testing.TB, opts ...kgo.Opt) *kgo.Client {

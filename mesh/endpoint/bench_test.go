@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/meshkafka/meshkafka/internal/cputime"
 )
 
@@ -16,21 +18,13 @@ const sinkALPN = "/test/sink/0"
 // sink reads each bidi stream to EOF, then answers one byte and closes.
 func sink(ctx context.Context, c *Conn) {
 	defer c.Close()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		s, err := c.AcceptStream(ctx)
-		if err != nil {
+	c.ServeStreams(ctx, func(s *quic.Stream) {
+		if _, err := io.Copy(io.Discard, s); err != nil {
 			return
 		}
-		wg.Go(func() {
-			if _, err := io.Copy(io.Discard, s); err != nil {
-				return
-			}
-			s.Write([]byte{1})
-			s.Close()
-		})
-	}
+		s.Write([]byte{1})
+		s.Close()
+	})
 }
 
 // send writes n bytes on a new stream and waits for the sink's ack.

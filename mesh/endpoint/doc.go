@@ -87,7 +87,8 @@
 //   - SNI "localhost" and exactly one ALPN per dial.
 //
 // Stream credit: quic-go runs with RequireStreamCreditRelease. Conn.AcceptStream and
-// AcceptUniStream give each accepted stream's credit back at once, so a finished stream
+// AcceptUniStream (and ServeStreams and ServeUniStreams, which run a handler on each stream
+// they accept) give each accepted stream's credit back at once, so a finished stream
 // frees its slot for the peer as quic-go does by default. Conn.AcceptStreamHeld leaves it to
 // the protocol: quic-go sends MAX_STREAMS the moment a stream is done (its last data
 // acknowledged), usually in a packet of its own; a request/response protocol with one stream

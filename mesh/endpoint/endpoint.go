@@ -756,6 +756,32 @@ func (c *Conn) AcceptUniStream(ctx context.Context) (*quic.ReceiveStream, error)
 	return s, err
 }
 
+// ServeStreams accepts the peer's bidirectional streams (AcceptStream) until ctx ends or the
+// connection closes, runs handle on each in a goroutine of its own, and returns once every
+// handle has returned.
+func (c *Conn) ServeStreams(ctx context.Context, handle func(*quic.Stream)) {
+	serveEach(ctx, c.AcceptStream, handle)
+}
+
+// ServeUniStreams is ServeStreams for the peer's unidirectional streams (AcceptUniStream).
+func (c *Conn) ServeUniStreams(ctx context.Context, handle func(*quic.ReceiveStream)) {
+	serveEach(ctx, c.AcceptUniStream, handle)
+}
+
+// serveEach runs handle in a goroutine of its own on each stream accept returns, until it
+// fails, and waits for the handlers.
+func serveEach[S any](ctx context.Context, accept func(context.Context) (S, error), handle func(S)) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		s, err := accept(ctx)
+		if err != nil {
+			return
+		}
+		wg.Go(func() { handle(s) })
+	}
+}
+
 // Close closes the connection with application error code 0.
 func (c *Conn) Close() error { return c.qc.CloseWithError(0, "") }
 

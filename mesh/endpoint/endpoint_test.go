@@ -54,35 +54,23 @@ func echo(ctx context.Context, c *Conn) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		for {
-			rs, err := c.AcceptUniStream(ctx)
+		c.ServeUniStreams(ctx, func(rs *quic.ReceiveStream) {
+			data, err := io.ReadAll(rs)
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				data, err := io.ReadAll(rs)
-				if err != nil {
-					return
-				}
-				ss, err := c.OpenUniStream(ctx)
-				if err != nil {
-					return
-				}
-				ss.Write(data)
-				ss.Close()
-			})
-		}
-	})
-	for {
-		s, err := c.AcceptStream(ctx)
-		if err != nil {
-			return
-		}
-		wg.Go(func() {
-			io.Copy(s, s)
-			s.Close()
+			ss, err := c.OpenUniStream(ctx)
+			if err != nil {
+				return
+			}
+			ss.Write(data)
+			ss.Close()
 		})
-	}
+	})
+	c.ServeStreams(ctx, func(s *quic.Stream) {
+		io.Copy(s, s)
+		s.Close()
+	})
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -110,35 +110,27 @@ func Listen(ep *endpoint.Endpoint, trust func(endpoint.NodeAddr) bool) *Listener
 
 func (l *Listener) serve(hctx context.Context, c *endpoint.Conn) {
 	defer c.Close()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		s, err := c.AcceptStream(hctx)
+	c.ServeStreams(hctx, func(s *quic.Stream) {
+		_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		adv, err := ReadPreamble(s)
+		_ = s.SetReadDeadline(time.Time{})
 		if err != nil {
+			s.CancelRead(1)
+			s.CancelWrite(1)
 			return
 		}
-		wg.Go(func() {
-			_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
-			adv, err := ReadPreamble(s)
-			_ = s.SetReadDeadline(time.Time{})
-			if err != nil {
-				s.CancelRead(1)
-				s.CancelWrite(1)
-				return
-			}
-			kc := &Conn{Stream: s, local: meshAddr(l.ep.NodeID().String()), remote: meshAddr(c.RemoteID().String()),
-				Advertise: adv, Peer: c.RemoteID().String()}
-			select {
-			case l.conns <- kc:
-				// The gateway owns the stream now; keep the connection until it is done.
-				<-s.Context().Done()
-			case <-l.ctx.Done():
-				kc.Close()
-			case <-hctx.Done():
-				kc.Close()
-			}
-		})
-	}
+		kc := &Conn{Stream: s, local: meshAddr(l.ep.NodeID().String()), remote: meshAddr(c.RemoteID().String()),
+			Advertise: adv, Peer: c.RemoteID().String()}
+		select {
+		case l.conns <- kc:
+			// The gateway owns the stream now; keep the connection until it is done.
+			<-s.Context().Done()
+		case <-l.ctx.Done():
+			kc.Close()
+		case <-hctx.Done():
+			kc.Close()
+		}
+	})
 }
 
 // Accept returns the next Kafka connection (a *Conn).

@@ -21,13 +21,13 @@ import (
 func TestConnectionsPerIPAreCapped(t *testing.T) {
 	const max = 3
 	r := newRelay(t, relayserver.Config{MaxConnsPerIP: max})
-	ka := newKey(t)
+	ka := newKey()
 	a := dial(t, r, ka) // an authenticated client
 	// Two connections that upgrade and then say nothing.
 	silent1, _ := rawConn(t, r)
 	_, _ = rawConn(t, r)
 
-	_, err := relayhttp.Dial(context.Background(), r.url, newKey(t), relayhttp.Options{})
+	_, err := relayhttp.Dial(context.Background(), r.url, newKey(), relayhttp.Options{})
 	if err == nil || !strings.Contains(err.Error(), "429") {
 		t.Fatalf("fourth connection from one address: err = %v, want a 429 refusal", err)
 	}
@@ -42,7 +42,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 
 	// A slot comes back when a connection ends.
 	_ = silent1.Close()
-	kb := newKey(t)
+	kb := newKey()
 	var b *relay.Client
 	meshtest.WaitFor(t, func() bool {
 		c, err := relayhttp.Dial(context.Background(), r.url, kb, relayhttp.Options{})
@@ -115,7 +115,7 @@ func TestConnectionsPerIPAcceptPath(t *testing.T) {
 func TestIPRateLimitIsSharedAcrossKeys(t *testing.T) {
 	fake := clock.NewFake(time.Unix(1000, 0))
 	r := newRelay(t, relayserver.Config{IPRateLimit: 1000, IPRateBurst: 2000, Clock: fake})
-	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	ka, kb, kc := newKey(), newKey(), newKey()
 	a, b, c := dial(t, r, ka), dial(t, r, kb), dial(t, r, kc)
 	const tickers = 3 // one keep-alive ticker per client
 	meshtest.WaitFor(t, func() bool { return fake.Waiting() == tickers })

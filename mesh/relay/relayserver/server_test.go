@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/meshtest"
+	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayserver"
@@ -45,14 +46,8 @@ func newRelay(t testing.TB, cfg relayserver.Config) *testRelay {
 	return &testRelay{srv: srv, url: url, addr: strings.TrimPrefix(url, "http://")}
 }
 
-func newKey(t testing.TB) ed25519.PrivateKey {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv
-}
+// newKey is a fresh relay client key.
+func newKey() ed25519.PrivateKey { return key.GenerateSecretKey().Ed25519() }
 
 func pub(priv ed25519.PrivateKey) relay.NodeKey {
 	var k relay.NodeKey
@@ -95,7 +90,7 @@ func recvType(t testing.TB, c *relay.Client, want relay.FrameType) relay.Frame {
 
 func TestForwardBothWays(t *testing.T) {
 	r := newRelay(t, relayserver.Config{})
-	ka, kb := newKey(t), newKey(t)
+	ka, kb := newKey(), newKey()
 	a, b := dial(t, r, ka), dial(t, r, kb)
 
 	if err := a.Send(pub(kb), []byte("hello b")); err != nil {
@@ -130,7 +125,7 @@ func TestForwardBothWays(t *testing.T) {
 		t.Fatalf("pong data %x", f.PingData)
 	}
 	// Packets to an unknown node are dropped silently; the sender stays connected.
-	if err := a.Send(pub(newKey(t)), []byte("nobody")); err != nil {
+	if err := a.Send(pub(newKey()), []byte("nobody")); err != nil {
 		t.Fatal(err)
 	}
 	meshtest.WaitFor(t, func() bool { return r.srv.Stats().DroppedNoPeer == 1 })
@@ -147,7 +142,7 @@ func TestForwardBothWays(t *testing.T) {
 
 func TestPeerGone(t *testing.T) {
 	r := newRelay(t, relayserver.Config{})
-	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	ka, kb, kc := newKey(), newKey(), newKey()
 	a, b, c := dial(t, r, ka), dial(t, r, kb), dial(t, r, kc)
 	_ = c
 	if err := a.Send(pub(kb), []byte("x")); err != nil {
@@ -188,15 +183,15 @@ func rawConn(t *testing.T, r *testRelay) (net.Conn, *bufio.Reader) {
 
 func TestHandshakeRefused(t *testing.T) {
 	r := newRelay(t, relayserver.Config{HandshakeTimeout: 300 * time.Millisecond})
-	kb := newKey(t)
+	kb := newKey()
 	b := dial(t, r, kb)
 
-	good := relay.NewClientInfo(newKey(t))
+	good := relay.NewClientInfo(newKey())
 	badSig := good
 	badSig.Signature[10] ^= 0x40
-	stolen := relay.NewClientInfo(newKey(t))
+	stolen := relay.NewClientInfo(newKey())
 	stolen.Key = pub(kb) // claims b's identity, signed by someone else
-	v2priv := newKey(t)
+	v2priv := newKey()
 	v2 := relay.Frame{Type: relay.FrameClientInfo, Key: pub(v2priv), Data: []byte{2}}
 	copy(v2.Signature[:], ed25519.Sign(v2priv, v2.Data))
 
@@ -255,7 +250,7 @@ func isTimeout(err error) bool {
 
 func TestSameKeyReplacesOldConnection(t *testing.T) {
 	r := newRelay(t, relayserver.Config{})
-	ka, kb := newKey(t), newKey(t)
+	ka, kb := newKey(), newKey()
 	b := dial(t, r, kb)
 	a1 := dial(t, r, ka)
 	if err := a1.Send(pub(kb), []byte("from a1")); err != nil {
@@ -292,7 +287,7 @@ func TestSameKeyReplacesOldConnection(t *testing.T) {
 
 func TestKeepAlive(t *testing.T) {
 	r := newRelay(t, relayserver.Config{KeepAlive: 30 * time.Millisecond})
-	c := dial(t, r, newKey(t))
+	c := dial(t, r, newKey())
 	for range 3 {
 		recvType(t, c, relay.FrameKeepAlive)
 	}
@@ -353,7 +348,7 @@ func TestManyClients(t *testing.T) {
 	keys := make([]ed25519.PrivateKey, n)
 	clients := make([]*relay.Client, n)
 	for i := range n {
-		keys[i] = newKey(t)
+		keys[i] = newKey()
 		clients[i] = dial(t, r, keys[i])
 	}
 	var wg sync.WaitGroup
@@ -405,7 +400,7 @@ func TestManyClients(t *testing.T) {
 func TestFloodingClientIsRateLimited(t *testing.T) {
 	const rate, burst = 512 << 10, 128 << 10 // bytes/s
 	r := newRelay(t, relayserver.Config{RateLimit: rate, RateBurst: burst, SendQueueDepth: 4096})
-	kf, ks, kx, ky := newKey(t), newKey(t), newKey(t), newKey(t)
+	kf, ks, kx, ky := newKey(), newKey(), newKey(), newKey()
 	flooder, sink := dial(t, r, kf), dial(t, r, ks)
 	x, y := dial(t, r, kx), dial(t, r, ky)
 
@@ -467,7 +462,7 @@ func TestFloodingClientIsRateLimited(t *testing.T) {
 func TestRateLimitWaitsOnTheClock(t *testing.T) {
 	fake := clock.NewFake(time.Unix(1000, 0))
 	r := newRelay(t, relayserver.Config{RateLimit: 1000, RateBurst: 2000, Clock: fake})
-	ka, kb := newKey(t), newKey(t)
+	ka, kb := newKey(), newKey()
 	a, b := dial(t, r, ka), dial(t, r, kb)
 	const tickers = 2 // one keep-alive ticker per client
 	meshtest.WaitFor(t, func() bool { return fake.Waiting() == tickers })
@@ -511,7 +506,7 @@ func releasedWhenEarned(t testing.TB, fake *clock.Fake, tickers int, c *relay.Cl
 
 func TestCloseDisconnectsClients(t *testing.T) {
 	r := newRelay(t, relayserver.Config{})
-	c := dial(t, r, newKey(t))
+	c := dial(t, r, newKey())
 	done := make(chan error, 1)
 	go func() {
 		for {
@@ -545,7 +540,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	for _, size := range []int{1200, 16 << 10} {
 		b.Run(fmt.Sprintf("payload=%d/impl=ours", size), func(b *testing.B) {
 			r := newRelay(b, relayserver.Config{})
-			ka, kb := newKey(b), newKey(b)
+			ka, kb := newKey(), newKey()
 			a, c := dial(b, r, ka), dial(b, r, kb)
 			var got atomic.Int64
 			done := drainPackets(c, func(data []byte) { got.Add(1) })
@@ -581,7 +576,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 // WriteTimeout instead of pinning a writer forever.
 func TestClientThatDoesNotReadIsDropped(t *testing.T) {
 	r := newRelay(t, relayserver.Config{WriteTimeout: 200 * time.Millisecond})
-	ks, kd := newKey(t), newKey(t)
+	ks, kd := newKey(), newKey()
 	sender := dial(t, r, ks)
 	deaf := dial(t, r, kd) // never calls Recv
 	_ = deaf
@@ -685,7 +680,7 @@ func pipeSender(t *testing.T, cfg relayserver.Config) (srv *relayserver.Server, 
 	t.Helper()
 	srv = relayserver.New(cfg)
 	t.Cleanup(func() { srv.Close() })
-	ka, kb = newKey(t), newKey(t)
+	ka, kb = newKey(), newKey()
 	a, _, stopA := pipeClient(t, srv, ka)
 	t.Cleanup(stopA)
 	return srv, a, ka, kb
@@ -838,7 +833,7 @@ func TestClientAnsweringPingsGetsEverything(t *testing.T) {
 func TestUnpacedClientsSkipTheWindow(t *testing.T) {
 	const n = 2 * relayserver.Window // fits the send queue: nothing is dropped
 	r := newRelay(t, relayserver.Config{})
-	ka, kb, kc := newKey(t), newKey(t), newKey(t)
+	ka, kb, kc := newKey(), newKey(), newKey()
 	a, b := dial(t, r, ka), dial(t, r, kb)
 	burst := func(dst ed25519.PrivateKey) {
 		t.Helper()
