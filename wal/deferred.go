@@ -69,6 +69,15 @@ func (d *deferredFile) Sync() error {
 	return f.Sync()
 }
 
+// WriteBack is the file's (writeBacker), if it exists.
+func (d *deferredFile) WriteBack() error {
+	f, _ := d.file(false)
+	if f == nil {
+		return nil
+	}
+	return writeBack(f)
+}
+
 func (d *deferredFile) Truncate(size int64) error {
 	f, err := d.file(size > 0)
 	if err != nil || f == nil {

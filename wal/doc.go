@@ -200,21 +200,28 @@
 //   - A checkpoint of many logs (StoreOptions.SyncFSMinLogs, 64 by default) syncs the whole
 //     filesystem instead, twice (syncfs(2) through the FS's FilesystemSyncer, on a descriptor
 //     of the store root opened before recovery writes anything, so every writeback error
-//     since then fails it): each log's state file is written when it changed, the first sync
-//     makes those and every segment byte handed over durable, each recovery point is written,
-//     and the second sync makes the recovery points and every new directory entry durable.
-//     A recovery point is thus written only over durable bytes, as with the per-log fsyncs;
-//     a failed sync fails every log of the checkpoint and the Store (which bytes it made
-//     durable is unknown). Decision (measured): with 1,000 partitions written a little each,
-//     the per-log fsyncs and state-file writes were about a fifth of the broker's CPU (2-3
-//     fsyncs and one open per dirty log every ~250 MB of journal); with two syncfs calls the
-//     server's CPU per record fell from 524-536 to 418-427 ns (BenchmarkKafkaScaleProduce,
-//     20 rounds). The cost: syncfs also writes other processes' dirty data on the same
-//     filesystem; set SyncFSMinLogs < 0 where that is large. On a kernel before Linux 5.8,
-//     whose syncfs reports no writeback error, OSFS offers no syncer and every checkpoint
-//     fsyncs each log (a warning at OpenStore). TestStoreFilesystemSyncCheckpointOrder cuts the
-//     power during each sync, with only the recovery points written, and the crash property
-//     tests run a third of their seeds this way, with failed syncs among their faults.
+//     since then fails it): each log's segment data is first written back, eight files at a
+//     time, without being made durable (sync_file_range(2), writeBacker), and its state file
+//     written when it changed; the first sync makes those durable; each recovery point is
+//     written; the second sync makes the recovery points and every new directory entry
+//     durable. A recovery point is thus written only over durable bytes, as with the per-log
+//     fsyncs; a failed write-back or sync fails the log (a sync: every log of the
+//     checkpoint) and the Store (which bytes a failed sync made durable is unknown).
+//     Decision (measured, BenchmarkKafkaScaleProduce at 1,000 partitions): per dirty log a
+//     checkpoint cost about 130 us of CPU for the segment's fdatasync (a journal commit, as
+//     the file grew), 50 for the recovery point's and 55 for the state file's (open, write,
+//     fdatasync, close), every ~250 MB of journal; over 20M records the server spent 531-605
+//     ns per record, with write-back and two syncs 448-504 (throughput 1.17-1.21 -> 1.22-1.41
+//     M records/s, produce p99 unchanged). The write-back comes first because a sync alone,
+//     handing the whole checkpoint's data to the disk at once, queued every journal fsync
+//     behind it: produce p99 160-220 ms against 87-127 (at 390-412 ns per record, the
+//     write-back then done by the kernel's flusher threads instead of the broker). The cost:
+//     syncfs also writes other processes' dirty data on the same filesystem; set
+//     SyncFSMinLogs < 0 where that is large. On a kernel before Linux 5.8, whose syncfs
+//     reports no writeback error, OSFS offers no syncer and every checkpoint fsyncs each log
+//     (a warning at OpenStore). TestStoreFilesystemSyncCheckpointOrder cuts the power during
+//     each sync, with only the recovery points written; the crash property tests run a third
+//     of their seeds this way, with failed syncs among their faults.
 //   - Close commits the journal up to the log's records, then fsyncs the partition files and
 //     writes the recovery point at the end (skipped when nothing changed since the last
 //     checkpoint), so the journal may forget them.

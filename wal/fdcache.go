@@ -168,6 +168,16 @@ func (lf *lazyFile) Sync() error {
 	return f.Sync()
 }
 
+// WriteBack is the underlying file's (writeBacker).
+func (lf *lazyFile) WriteBack() error {
+	f, err := lf.acquire()
+	if err != nil {
+		return err
+	}
+	defer lf.release()
+	return writeBack(f)
+}
+
 func (lf *lazyFile) Truncate(size int64) error {
 	f, err := lf.acquire()
 	if err != nil {

@@ -65,6 +65,24 @@ type Syncer interface {
 	Close() error
 }
 
+// writeBacker is a File that can write its dirty pages to the disk and wait for them without
+// making anything durable (Linux sync_file_range(2): no metadata, no cache flush). A
+// checkpoint that syncs the whole filesystem writes each log's data back first, a few files
+// at a time, so the sync has little left to write: a whole checkpoint's data handed to the
+// disk at once by the sync queues every journal fsync behind it (produce p99 at 1,000
+// partitions 96-104 ms with per-log fsyncs, 160-220 ms with the sync alone).
+type writeBacker interface {
+	WriteBack() error
+}
+
+// writeBack writes f's dirty pages back if f can (nil if it cannot: the sync does it).
+func writeBack(f File) error {
+	if wb, ok := f.(writeBacker); ok {
+		return wb.WriteBack()
+	}
+	return nil
+}
+
 // filesystemSyncer returns fsys's FilesystemSyncer, looking through the Store's descriptor
 // cache, or nil.
 func filesystemSyncer(fsys FS) FilesystemSyncer {

@@ -3,7 +3,10 @@ package wal_test
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/wal"
@@ -160,5 +163,93 @@ func TestStoreFilesystemSyncOnDisk(t *testing.T) {
 			t.Fatalf("log %d after reopen: %v, %v", i, bs, err)
 		}
 		l.Close()
+	}
+}
+
+// wbFS is a CrashFS whose files can be written back (as sync_file_range(2) does: nothing
+// durable); failWB makes WriteBack of a segment file fail.
+type wbFS struct {
+	*waltest.CrashFS
+	mu     sync.Mutex
+	wb     map[string]int
+	failWB error
+}
+
+func (f *wbFS) OpenFile(name string, flag int, perm fs.FileMode) (wal.File, error) {
+	file, err := f.CrashFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &wbFile{File: file, fs: f, name: name}, nil
+}
+
+type wbFile struct {
+	wal.File
+	fs   *wbFS
+	name string
+}
+
+func (w *wbFile) WriteBack() error {
+	w.fs.mu.Lock()
+	defer w.fs.mu.Unlock()
+	w.fs.wb[w.name]++
+	return w.fs.failWB
+}
+
+// A checkpoint that syncs the filesystem first writes back every dirty log's segment file
+// (through the descriptor cap's lazy files too), and a failed write-back fails the
+// checkpoint and the Store as a failed fsync would: nothing acknowledged is lost.
+func TestStoreFilesystemSyncWritesBackSegments(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			fs := &wbFS{CrashFS: waltest.NewCrashFS(), wb: map[string]int{}}
+			opts := wal.StoreOptions{SyncFSMinLogs: 2, MaxOpenFiles: 16}
+			s := mustOpenStore(t, fs, opts)
+			const parts = 4
+			models := make([]*storeModel, parts)
+			for i := range models {
+				models[i] = &storeModel{appended: map[int64]wal.Batch{}}
+				l := mustOpenLog(t, s, partDir(i), wal.Options{})
+				data := []byte(fmt.Sprint("entry ", i))
+				base, err := l.Append(data, 1, 0)
+				if err == nil {
+					err = l.Sync(base + 1)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				models[i].appended[base] = wal.Batch{BaseOffset: base, LastOffset: base, Data: data}
+				models[i].acked = base + 1
+			}
+			if fail {
+				fs.failWB = errors.New("EIO")
+			}
+			err := s.Checkpoint()
+			if fail != (err != nil) || fail != (s.Err() != nil) {
+				t.Fatalf("Checkpoint: %v, Store: %v (write-back failing: %v)", err, s.Err(), fail)
+			}
+			fs.mu.Lock()
+			for i := range parts {
+				n := 0
+				for name, c := range fs.wb {
+					if strings.HasPrefix(name, partDir(i)+"/") && strings.HasSuffix(name, ".log") {
+						n += c
+					}
+				}
+				if n != 1 {
+					t.Errorf("partition %d: %d segment write-backs, want 1 (%v)", i, n, fs.wb)
+				}
+			}
+			fs.mu.Unlock()
+			fs.Crash()
+			fs.failWB = nil
+			s2 := mustOpenStore(t, fs, opts)
+			defer s2.Close()
+			for i := range models {
+				l := mustOpenLog(t, s2, partDir(i), wal.Options{})
+				verifyStoreModel(t, l, models[i], fmt.Sprintf("partition %d", i))
+				l.Close()
+			}
+		})
 	}
 }
