@@ -16,14 +16,23 @@ import (
 // the critical path of every acks=all produce and EndTxn. etcd's WAL does the same.
 // Directories are still fsynced (SyncDir).
 func (f osFile) Sync() error {
-	rc, err := f.File.SyscallConn()
-	if err != nil {
+	if _, err := f.File.SyscallConn(); err != nil {
 		return f.File.Sync()
+	}
+	return fdCall(f.File, "fdatasync", syscall.Fdatasync)
+}
+
+// fdCall runs call on f's descriptor, again while it fails with EINTR, and names a failure
+// as op's on f.
+func fdCall(f *os.File, op string, call func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			if serr = syscall.Fdatasync(int(fd)); !errors.Is(serr, syscall.EINTR) {
+			if serr = call(int(fd)); !errors.Is(serr, syscall.EINTR) {
 				return
 			}
 		}
@@ -31,7 +40,7 @@ func (f osFile) Sync() error {
 		return err
 	}
 	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.File.Name(), Err: serr}
+		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
 }

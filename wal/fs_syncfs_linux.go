@@ -3,7 +3,6 @@
 package wal
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,26 +34,7 @@ func (osFS) OpenSyncer(dir string) (Syncer, error) {
 
 type osSyncer struct{ d *os.File }
 
-func (s osSyncer) Sync() error {
-	rc, err := s.d.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			if serr = unix.Syncfs(int(fd)); !errors.Is(serr, unix.EINTR) {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "syncfs", Path: s.d.Name(), Err: serr}
-	}
-	return nil
-}
+func (s osSyncer) Sync() error { return fdCall(s.d, "syncfs", unix.Syncfs) }
 
 func (s osSyncer) Close() error { return s.d.Close() }
 
@@ -62,25 +42,9 @@ func (s osSyncer) Close() error { return s.d.Close() }
 // with SYNC_FILE_RANGE_WAIT_BEFORE|WRITE|WAIT_AFTER): nothing is durable until a Syncer's
 // Sync, which then has little left to write.
 func (f osFile) WriteBack() error {
-	rc, err := f.File.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.SyncFileRange(int(fd), 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
-			if !errors.Is(serr, unix.EINTR) {
-				return
-			}
-		}
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "sync_file_range", Path: f.File.Name(), Err: serr}
-	}
-	return nil
+	return fdCall(f.File, "sync_file_range", func(fd int) error {
+		return unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	})
 }
 
 // kernelAtLeast says whether a kernel release string ("6.1.0-18-amd64") is major.minor or

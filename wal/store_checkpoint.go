@@ -197,19 +197,10 @@ func (s *Store) Checkpoint() error {
 }
 
 // fsyncEach makes the targets durable with their own fsyncs (Log.fsyncCheckpoint), a few at a
-// time (a filesystem commits concurrent fsyncs together); errs[i] is targets[i]'s error.
+// time; errs[i] is targets[i]'s error.
 func (s *Store) fsyncEach(targets []ckptTarget) (errs []error) {
 	errs = make([]error, len(targets))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, checkpointParallel)
-	for i := range targets {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = targets[i].l.fsyncCheckpoint(targets[i])
-		})
-	}
-	wg.Wait()
+	inParallel(len(targets), func(i int) { errs[i] = targets[i].l.fsyncCheckpoint(targets[i]) })
 	s.mu.Lock()
 	s.stats.PartitionFsyncs += 2 * int64(len(targets))
 	s.mu.Unlock()
@@ -218,10 +209,10 @@ func (s *Store) fsyncEach(targets []ckptTarget) (errs []error) {
 
 // syncFilesystem makes the targets durable as fsyncEach does, with two syncs of the whole
 // filesystem instead of two or three fsyncs per log: every log's segment data is written back
-// (not made durable) and its state file (when it changed) written, one sync makes them and the segment bytes beginCheckpoint wrote durable, every
-// recovery point is written, and a second sync makes those and the logs' new directory
-// entries durable. The recovery point moves only over bytes already durable, as with
-// fsyncEach. A failed sync fails every target: which bytes it made durable is unknown.
+// (not made durable) and its state file written when it changed; one sync makes those
+// durable; every recovery point is written; a second sync makes them and the logs' new
+// directory entries durable. The recovery point moves only over bytes already durable, as
+// with fsyncEach. A failed sync fails every target: which bytes it made durable is unknown.
 func (s *Store) syncFilesystem(targets []ckptTarget) (errs []error) {
 	errs = make([]error, len(targets))
 	failAll := func(err error) {
@@ -243,16 +234,7 @@ func (s *Store) syncFilesystem(targets []ckptTarget) (errs []error) {
 	}
 	// The segments' data goes to the disk a few files at a time first (writeBacker), as
 	// fsyncEach's fsyncs would send it; the sync then makes it durable with little to write.
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, checkpointParallel)
-	for i := range targets {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			errs[i] = writeBack(targets[i].logF)
-		})
-	}
-	wg.Wait()
+	inParallel(len(targets), func(i int) { errs[i] = writeBack(targets[i].logF) })
 	for i, t := range targets {
 		if errs[i] == nil {
 			errs[i] = t.l.checkpointState(t)
@@ -268,6 +250,21 @@ func (s *Store) syncFilesystem(targets []ckptTarget) (errs []error) {
 	}
 	syncAll()
 	return errs
+}
+
+// inParallel runs fn(0) … fn(n-1), checkpointParallel at a time (a filesystem commits
+// concurrent fsyncs together), on short-lived goroutines it waits for.
+func inParallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, checkpointParallel)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
 }
 
 // releaseJournalBufsLocked drops journal buffers larger than journalWriteBytes that a busy
