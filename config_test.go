@@ -15,10 +15,11 @@ import (
 
 // configExempt are the directories (relative to the module root) whose code may read the
 // environment and register flags, besides every directory named cmd (the binaries: cmd/ and
-// generators such as internal/cmd/…): the test harness run only by tests (interop/) and
-// dev-time tools (tools/). Everywhere else configuration arrives as Config / Options fields
-// set by a binary (see cmd/internal/cli).
-var configExempt = []string{"interop", "tools"}
+// generators such as internal/cmd/…): the test harness run only by tests (interop/, and
+// broker/internal/brokertest, which only the broker packages' tests import: its ChaosSeeds
+// reads DURABILITY_CHAOS_SEEDS) and dev-time tools (tools/). Everywhere else configuration
+// arrives as Config / Options fields set by a binary (see cmd/internal/cli).
+var configExempt = []string{"interop", "tools", "broker/internal/brokertest"}
 
 // envFuncs are the functions that read the process environment.
 var envFuncs = map[string][]string{
