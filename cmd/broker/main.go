@@ -155,6 +155,7 @@ type options struct {
 	bind         string
 	trust        string
 	partitions   int
+	storage      cli.Storage
 	rack         string
 	defaultRF    int
 	addrFile     string
@@ -194,6 +195,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	cli.StringVar(fs, &o.bind, "bind", getenv, "RAFKA_NODE_BIND_ADDR", "0.0.0.0:7070", "mesh UDP bind address")
 	cli.StringVar(fs, &o.trust, "trust", getenv, "RAFKA_TRUSTED_NODES", "", "NodeIds allowed to send KafkaOps, comma separated")
 	cli.PartitionsVar(fs, &o.partitions)
+	o.storage.Register(fs)
 	cli.StringVar(fs, &o.gossipPeers, "gossip-peers", getenv, "RAFKA_SEED_NODES", "", "control-plane bootstrap peers <nodeid>@host:port, comma separated")
 	cli.MeshIDVar(fs, &o.meshID, getenv)
 	fs.StringVar(&o.addrFile, "addr-file", "", "write <nodeid>@host:port here once serving")
@@ -238,6 +240,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 		}
 	}
 	if err := o.Reach.Check(); err != nil {
+		return o, err
+	}
+	if err := o.storage.Check(); err != nil {
 		return o, err
 	}
 	return o, cli.CheckPartitions(o.partitions)
@@ -304,6 +309,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	ep := node.Endpoint
 	var walCommits cli.CommitObserver // started with the metrics
 	bcfg := broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop}
+	o.storage.Apply(&bcfg)
 	bcfg.Store.OnCommit = walCommits.OnCommit
 	var kl *kafkaListener
 	if o.kafka.enabled() {

@@ -111,6 +111,7 @@ type options struct {
 	listen         string
 	data           string
 	partitions     int
+	storage        cli.Storage
 	advertisedHost string
 	advertisedPort int
 	maxFrame       int
@@ -132,6 +133,7 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	fs.StringVar(&o.listen, "listen", ":9092", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory")
 	cli.PartitionsVar(fs, &o.partitions)
+	o.storage.Register(fs)
 	cli.StringVar(fs, &o.advertisedHost, "advertised-host", getenv, "RAFKA_KAFKA_CLIENT_HOST", "", "host clients are told to dial")
 	port := 0
 	if p := getenv("RAFKA_KAFKA_CLIENT_PORT"); p != "" {
@@ -159,6 +161,9 @@ func parse(args []string, getenv cli.Getenv, stderr io.Writer) (options, error) 
 	}
 	if o.sessionSlots == 0 {
 		o.sessionSlots = -1 // gateway.FetchSessionConfig: negative turns sessions off
+	}
+	if err := o.storage.Check(); err != nil {
+		return o, err
 	}
 	if err := cli.CheckPartitions(o.partitions); err != nil {
 		return o, err
@@ -210,7 +215,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		defer shutdownTracing(context.Background())
 		var onStop func(error)
 		onStop, stopped = cli.FailStop()
-		b, gc, closeAll, err := cli.OpenBroker(o.data, o.partitions, log, onStop, walCommits.OnCommit)
+		b, gc, closeAll, err := cli.OpenBroker(o.data, o.partitions, o.storage, log, onStop, walCommits.OnCommit)
 		if err != nil {
 			return err
 		}

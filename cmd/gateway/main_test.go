@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/kafkawire"
 )
@@ -39,6 +40,21 @@ func TestParse(t *testing.T) {
 	}
 	if o.directBrokers {
 		t.Fatal("-direct-brokers on by default")
+	}
+	if o.storage != (cli.Storage{}) {
+		t.Fatalf("storage defaults: %+v", o.storage)
+	}
+	if o, err = parse([]string{"-wal-checkpoint-interval", "250ms", "-wal-syncfs-min-logs", "-1"}, env(nil), io.Discard); err != nil ||
+		o.storage != (cli.Storage{CheckpointInterval: 250 * time.Millisecond, SyncFSMinLogs: -1}) {
+		t.Fatalf("storage flags: %+v %v", o.storage, err)
+	}
+	var bcfg broker.Config
+	o.storage.Apply(&bcfg)
+	if bcfg.Store.CheckpointInterval != 250*time.Millisecond || bcfg.Store.SyncFSMinLogs != -1 {
+		t.Fatalf("storage flags applied: %+v", bcfg.Store)
+	}
+	if _, err := parse([]string{"-wal-checkpoint-interval", "-1s"}, env(nil), io.Discard); err == nil {
+		t.Fatal("a negative -wal-checkpoint-interval accepted")
 	}
 	if o, err = parse(nil, env(map[string]string{"MESHKAFKA_DIRECT_BROKERS": "true"}), io.Discard); err != nil || !o.directBrokers {
 		t.Fatalf("MESHKAFKA_DIRECT_BROKERS: %+v %v", o, err)

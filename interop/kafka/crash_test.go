@@ -52,16 +52,18 @@ const (
 
 // crashChild is one running gateway process.
 type crashChild struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan error
+	cmd   *exec.Cmd
+	addr  string
+	done  chan error
+	stats chan string // the "broker stats: " lines it prints on SIGUSR1
 }
 
-func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
+// startCrashChild starts the gateway bin on dir and addr, with the extra flags args.
+func startCrashChild(t *testing.T, bin, dir, addr string, args ...string) *crashChild {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 50; attempt++ { // the killed process's port may linger briefly
-		cmd := exec.Command(bin, "-listen", addr, "-data", dir, "-partitions", "1")
+		cmd := exec.Command(bin, append([]string{"-listen", addr, "-data", dir, "-partitions", "1"}, args...)...)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -71,11 +73,19 @@ func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		c := &crashChild{cmd: cmd, done: make(chan error, 1)}
+		c := &crashChild{cmd: cmd, done: make(chan error, 1), stats: make(chan string, 1)}
 		lines := bufio.NewScanner(out)
 		if lines.Scan() && strings.HasPrefix(lines.Text(), "gateway listening on ") {
 			c.addr = strings.Fields(strings.TrimPrefix(lines.Text(), "gateway listening on "))[0]
 			go func() {
+				for lines.Scan() {
+					if l := lines.Text(); strings.HasPrefix(l, "broker stats: ") {
+						select {
+						case c.stats <- l:
+						default:
+						}
+					}
+				}
 				io.Copy(io.Discard, out)
 				c.done <- cmd.Wait()
 			}()
@@ -87,6 +97,28 @@ func startCrashChild(t *testing.T, bin, dir, addr string) *crashChild {
 	}
 	t.Fatalf("gateway did not start: %v", lastErr)
 	return nil
+}
+
+// stat asks the gateway for its broker's counters (SIGUSR1) and returns the one named.
+func (c *crashChild) stat(t *testing.T, name string) int64 {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGUSR1)
+	select {
+	case line := <-c.stats:
+		for _, kv := range strings.Fields(strings.TrimPrefix(line, "broker stats: ")) {
+			if k, v, _ := strings.Cut(kv, "="); k == name {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("stats line %q: %v", line, err)
+				}
+				return n
+			}
+		}
+		t.Fatalf("stats line %q has no %s", line, name)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no broker stats line within 10 s of SIGUSR1")
+	}
+	return 0
 }
 
 func (c *crashChild) kill(t *testing.T) {
@@ -159,7 +191,11 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	acked := map[string]ack{} // value -> where
 	total := 0
-	child := startCrashChild(t, bin, dir, addr)
+	// Checkpoints run during the load (every 250 ms instead of 30 s), so kills fall in them
+	// too; with 1,000 partitions they sync the whole filesystem (wal.StoreOptions.SyncFSMinLogs).
+	flags := []string{"-wal-checkpoint-interval", "250ms"}
+	var fsSyncs int64
+	child := startCrashChild(t, bin, dir, addr, flags...)
 	t.Cleanup(func() { child.cmd.Process.Kill() })
 	for cycle := 0; cycle < cycles; cycle++ {
 		if cycle == 0 {
@@ -216,11 +252,12 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 			}()
 		}
 		time.Sleep(time.Duration(150+rng.IntN(900)) * time.Millisecond)
+		fsSyncs += child.stat(t, "filesystem_syncs")
 		child.kill(t) // SIGKILL in the middle of the load
 		close(stop)
 		wg.Wait()
 		// Restart at once; the producers retry what the kill left unanswered.
-		child = startCrashChild(t, bin, dir, addr)
+		child = startCrashChild(t, bin, dir, addr, flags...)
 		t.Cleanup(func() { child.cmd.Process.Kill() })
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		for _, cl := range clients {
@@ -243,7 +280,10 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 	if err := <-child.done; err != nil {
 		t.Fatalf("SIGTERM shutdown: %v", err)
 	}
-	t.Logf("%d kill -9 cycles over %d partitions, %d acknowledged records, all present exactly once", cycles, partitions, total)
+	if partitions >= 64 && fsSyncs == 0 {
+		t.Fatalf("%d partitions: no checkpoint synced the filesystem during the load", partitions)
+	}
+	t.Logf("%d kill -9 cycles over %d partitions, %d acknowledged records, all present exactly once (%d filesystem syncs by checkpoints)", cycles, partitions, total, fsSyncs)
 }
 
 // crashVerify reads the whole topic and checks every acknowledged record and the log shape.

@@ -113,14 +113,16 @@ func Identity(dir, file string) (key.SecretKey, error) {
 	return key.LoadOrCreate(filepath.Join(dir, file))
 }
 
-// OpenBroker opens an embedded broker on dir (auto-created topics get partitions partitions)
+// OpenBroker opens an embedded broker on dir (auto-created topics get partitions partitions,
+// its journal tuned by st)
 // and its group coordinator on dir/groups (which receives the offsets committed in the
 // broker's transactions), the layout of every binary that embeds one; both
 // report a fail-stop to onStop (see FailStop). onCommit, if not nil, sees every journal
 // group commit (WALCommitMetrics). closeAll closes both, the coordinator first, and reports
 // the first failure (a broker already closed is none).
-func OpenBroker(dir string, partitions int, log *slog.Logger, onStop func(error), onCommit func(time.Duration, int)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
+func OpenBroker(dir string, partitions int, st Storage, log *slog.Logger, onStop func(error), onCommit func(time.Duration, int)) (b *broker.Broker, gc *group.Coordinator, closeAll func() error, err error) {
 	cfg := broker.Config{Dir: dir, DefaultPartitions: int32(partitions), Logger: log, OnStop: onStop}
+	st.Apply(&cfg)
 	cfg.Store.OnCommit = onCommit
 	b, err = broker.Open(cfg)
 	if err != nil {
