@@ -3,6 +3,7 @@ package wal_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path"
 	"slices"
@@ -196,6 +197,45 @@ func lazyFilesCrash(t *testing.T, seed uint64) {
 	for p, m := range models {
 		l := mustOpenLog(t, s, partDir(p), logOpts)
 		verifyStoreModel(t, l, m, fmt.Sprintf("seed %d final partition %d", seed, p))
+		l.Close()
+	}
+}
+
+// A crash before the first checkpoint of many new LazyDir members loses their directories;
+// OpenStore recreates each from the journal and says so in one line, not one per partition.
+func TestStoreRecreatedDirsLoggedOnce(t *testing.T) {
+	fs := waltest.NewCrashFS()
+	s := mustOpenStore(t, fs, wal.StoreOptions{})
+	const parts = 20
+	for i := range parts {
+		l := mustOpenLog(t, s, partDir(i), wal.Options{LazyDir: true})
+		if _, err := l.Append(payload(int64(i), 100), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.Crash()
+	var logBuf bytes.Buffer
+	s2, err := wal.OpenStore(storeRoot, wal.StoreOptions{FS: fs, CheckpointInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	out := logBuf.String()
+	if n := strings.Count(out, "recreated log directories"); n != 1 || !strings.Contains(out, fmt.Sprintf("logs=%d", parts)) {
+		t.Fatalf("want one line naming %d recreated directories, got:\n%s", parts, out)
+	}
+	if strings.Contains(out, "recreating a log directory") {
+		t.Fatalf("a line per partition at info level:\n%s", out)
+	}
+	for i := range parts {
+		l := mustOpenLog(t, s2, partDir(i), wal.Options{LazyDir: true})
+		if bs, err := l.Read(0, 1<<20); err != nil || len(bs) != 1 || !bytes.Equal(bs[0].Data, payload(int64(i), 100)) {
+			t.Fatalf("partition %d after the crash: %v %v", i, bs, err)
+		}
 		l.Close()
 	}
 }

@@ -157,6 +157,13 @@ func (s *Store) replay(recs []journalRecord) error {
 		byName[r.name] = append(byName[r.name], r)
 	}
 	sort.Strings(order)
+	var recreated []string // one summary line, not one per partition (a crash soon after many were created)
+	defer func() {
+		if len(recreated) > 0 && s.logger != nil {
+			s.logger.Info("wal: journal: recreated log directories lost before their first checkpoint",
+				"logs", len(recreated), "first", recreated[:min(3, len(recreated))])
+		}
+	}()
 	for _, name := range order {
 		dir := filepath.Join(s.root, filepath.FromSlash(name))
 		if n, err := s.nameOf(dir); err != nil || n != name {
@@ -186,8 +193,9 @@ func (s *Store) replay(recs []journalRecord) error {
 				continue
 			}
 			if s.logger != nil {
-				s.logger.Info("wal: journal: recreating a log directory lost before its first checkpoint", "log", name, "records", len(byName[name]))
+				s.logger.Debug("wal: journal: recreating a log directory lost before its first checkpoint", "log", name, "records", len(byName[name]))
 			}
+			recreated = append(recreated, name)
 			if err := MkdirDurable(s.fs, dir); err != nil {
 				return err
 			}
