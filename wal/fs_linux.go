@@ -15,12 +15,7 @@ import (
 // where fsync took 156-192 us (interleaved, 500 each); the commit journal's group commit is on
 // the critical path of every acks=all produce and EndTxn. etcd's WAL does the same.
 // Directories are still fsynced (SyncDir).
-func (f osFile) Sync() error {
-	if _, err := f.File.SyscallConn(); err != nil {
-		return f.File.Sync()
-	}
-	return fdCall(f.File, "fdatasync", syscall.Fdatasync)
-}
+func (f osFile) Sync() error { return fdCall(f.File, "fdatasync", syscall.Fdatasync) }
 
 // fdCall runs call on f's descriptor, again while it fails with EINTR, and names a failure
 // as op's on f.

@@ -649,11 +649,6 @@ func (s *syncer) Sync() error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.syncAllLocked(s)
-}
-
-// syncAllLocked is s.Sync with c.mu held.
-func (c *CrashFS) syncAllLocked(s *syncer) error {
 	if s.gen != c.gen {
 		return pathErr("syncfs", s.dir, ErrCrashed)
 	}
