@@ -307,6 +307,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 	}
 	defer node.Close()
 	ep := node.Endpoint
+	cli.ProfileEndpoint(ep)
 	var walCommits cli.CommitObserver // started with the metrics
 	bcfg := broker.Config{Dir: o.data, DefaultPartitions: int32(o.partitions), Logger: log, OnStop: onStop}
 	o.storage.Apply(&bcfg)

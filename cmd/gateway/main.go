@@ -207,6 +207,7 @@ func run(ctx context.Context, args []string, getenv cli.Getenv, stdout, stderr i
 		if be, closeBackend, err = openMeshBackend(ctx, o, getenv, log, recent, &meshEP); err != nil {
 			return err
 		}
+		cli.ProfileEndpoint(meshEP)
 	} else {
 		shutdownTracing, err := cli.SetupTelemetry(ctx, getenv, "meshkafka-gateway", recent)
 		if err != nil {
