@@ -26,14 +26,23 @@ package meshkafka_test
 // off kgo would otherwise send one request at a time). Consume reads a fixed set of 200 000
 // records from the start as often as b.N needs. Produce-sync writes b.N records one at a
 // time (each its own request, acks=all): the per-op cost of the hop.
+//
+// With MESH_BENCH_PROFILE set to a directory, each server process writes a CPU profile of
+// every timed phase there (cmd/internal/cli's CPUProfileEnv, toggled by SIGUSR2) with its mesh
+// socket counters beside it, and ours-mesh also reports the datagrams that carried the
+// phase, per MB of record values: g2b-pkts/MB and g2b-small/MB sent by the gateway (small:
+// at most 128 bytes, in bulk transfers almost all ACK-only), b2g-pkts/MB and b2g-small/MB
+// sent by the broker, and sends/MB (send syscalls of both).
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,6 +51,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
 const (
@@ -63,13 +73,18 @@ func BenchmarkMeshHop(b *testing.B) {
 		return sb.String()
 	}
 	servers := map[string][]int{} // the server processes of each target, for their CPU time
+	profDir := os.Getenv("MESH_BENCH_PROFILE")
+	var profEnv []string
+	if profDir != "" {
+		profEnv = []string{cluster.CPUProfileEnv + "=" + profDir}
+	}
 	targets := []struct {
 		impl  string
 		start func(b *testing.B) string
 	}{
 		{"ours-mesh", func(b *testing.B) string {
 			// Two server processes on one machine: each gets its share of the cores.
-			share := []string{fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/2))}
+			share := append([]string{fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/2))}, profEnv...)
 			g := newGatewayIdentity(b, "gateway")
 			g.env = share
 			br := newBrokerEnv(b, "broker", share, g.id)
@@ -80,6 +95,7 @@ func BenchmarkMeshHop(b *testing.B) {
 		}},
 		{"ours-inproc", func(b *testing.B) string {
 			g := newGatewayIdentity(b, "gateway-inproc")
+			g.env = profEnv
 			g.startEmbedded(b)
 			procs = append(procs, g.p)
 			servers["ours-inproc"] = []int{g.p.Pid()}
@@ -155,13 +171,31 @@ func BenchmarkMeshHop(b *testing.B) {
 	// measure runs run (b.N records' worth) with the benchmark timer and the CPU meters of
 	// impl on, then reports the rates.
 	measure := func(b *testing.B, impl string, run func()) {
+		profile := func() {
+			if profDir != "" {
+				for _, pid := range servers[impl] {
+					syscall.Kill(pid, syscall.SIGUSR2)
+				}
+			}
+		}
+		var before []int // each process's last socket counters
+		if profDir != "" {
+			for _, pid := range servers[impl] {
+				before = append(before, cluster.NewestSocketCounters(profDir, pid))
+			}
+		}
 		b.ResetTimer()
 		m := meter(impl)
+		profile()
 		start := time.Now()
 		run()
 		d := time.Since(start)
 		b.StopTimer()
+		profile()
 		report(b, d, m)
+		if profDir != "" && impl == "ours-mesh" {
+			reportPackets(b, profDir, servers[impl], before, float64(b.N)*benchRecordSize/1e6)
+		}
 	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
 		adm := kadm.NewClient(kafkaclients.KgoClient(b, addr))
@@ -232,4 +266,25 @@ func BenchmarkMeshHop(b *testing.B) {
 			})
 		})
 	}
+}
+
+// reportPackets reports the mesh datagrams of the last timed phase, per MB of record values,
+// from the socket counters that the gateway (pids[0]) and broker (pids[1]) wrote beside their
+// CPU profiles in dir (see BenchmarkMeshHop), newer than before[i]. It waits up to 5 s for
+// them: each process writes its own when its profile stops.
+func reportPackets(b *testing.B, dir string, pids, before []int, mb float64) {
+	b.Helper()
+	counts := make([]map[string]int64, len(pids))
+	for i, pid := range pids {
+		var err error
+		if counts[i], err = cluster.SocketCountersAfter(dir, pid, before[i], 5*time.Second); err != nil {
+			b.Fatalf("socket counters of process %d: %v", pid, err)
+		}
+	}
+	gw, br := counts[0], counts[1]
+	b.ReportMetric(float64(gw["tx_packets"])/mb, "g2b-pkts/MB")
+	b.ReportMetric(float64(gw["tx_small"])/mb, "g2b-small/MB")
+	b.ReportMetric(float64(br["tx_packets"])/mb, "b2g-pkts/MB")
+	b.ReportMetric(float64(br["tx_small"])/mb, "b2g-small/MB")
+	b.ReportMetric(float64(gw["tx_writes"]+br["tx_writes"])/mb, "sends/MB")
 }

@@ -47,7 +47,11 @@ func writeSocketDelta(path string, start endpoint.SocketStats) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	tmp := path + ".tmp" // renamed into place: a reader never sees a part of it
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // CPUProfileEnv names a directory: when set, each SIGUSR2 the process receives starts a CPU
