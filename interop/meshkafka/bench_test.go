@@ -27,10 +27,11 @@ package meshkafka_test
 // records from the start as often as b.N needs. Produce-sync writes b.N records one at a
 // time (each its own request, acks=all): the per-op cost of the hop.
 //
-// With MESH_BENCH_PROFILE set to a directory, each server process writes a CPU profile of
-// every timed phase there (cmd/internal/cli's CPUProfileEnv, toggled by SIGUSR2) with its mesh
-// socket counters beside it, and ours-mesh also reports the datagrams that carried the
-// phase, per MB of record values: g2b-pkts/MB and g2b-small/MB sent by the gateway (small:
+// With MESH_BENCH_PROFILE set to a directory, the two ours-mesh processes write a CPU profile
+// of every timed phase there (cmd/internal/cli's CPUProfileEnv, toggled by SIGUSR2) with their
+// mesh socket counters beside it (the profiler costs them a little CPU; the in-process
+// gateway runs without), and ours-mesh also reports the datagrams that carried the phase,
+// per MB of record values: g2b-pkts/MB and g2b-small/MB sent by the gateway (small:
 // at most 128 bytes, in bulk transfers almost all ACK-only), b2g-pkts/MB and b2g-small/MB
 // sent by the broker, and sends/MB (send syscalls of both).
 
@@ -95,7 +96,6 @@ func BenchmarkMeshHop(b *testing.B) {
 		}},
 		{"ours-inproc", func(b *testing.B) string {
 			g := newGatewayIdentity(b, "gateway-inproc")
-			g.env = profEnv
 			g.startEmbedded(b)
 			procs = append(procs, g.p)
 			servers["ours-inproc"] = []int{g.p.Pid()}
@@ -172,14 +172,14 @@ func BenchmarkMeshHop(b *testing.B) {
 	// impl on, then reports the rates.
 	measure := func(b *testing.B, impl string, run func()) {
 		profile := func() {
-			if profDir != "" {
+			if profDir != "" && impl == "ours-mesh" {
 				for _, pid := range servers[impl] {
 					syscall.Kill(pid, syscall.SIGUSR2)
 				}
 			}
 		}
 		var before []int // each process's last socket counters
-		if profDir != "" {
+		if profDir != "" && impl == "ours-mesh" {
 			for _, pid := range servers[impl] {
 				before = append(before, cluster.NewestSocketCounters(profDir, pid))
 			}
