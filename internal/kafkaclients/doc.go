@@ -4,5 +4,7 @@
 // back, plus a generator of awkward records (binary keys, values and headers, explicit
 // timestamps) and a verifier (byte-exact, produce order per partition, contiguous offsets).
 // interop/kafka runs them against the in-process gateway, interop/meshkafka through separate
-// gateway and broker processes. Test-only code: nothing outside interop may import it.
+// gateway and broker processes; tests of gateway, gateway/cluster and the commands use the
+// kgo recipes too. Test-only code: only tests and the interop suites import it (the module's
+// deps_test.go refuses it in non-test code).
 package kafkaclients
