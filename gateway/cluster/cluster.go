@@ -30,7 +30,9 @@ const (
 )
 
 // Cluster is the gateway's view of the brokers. It implements every op (brokerop.Service, the
-// gateway's Backend) by carrying it to the broker that owns it:
+// gateway's Backend) by carrying it to the broker that owns it. With brokers that run the
+// metadata quorum it works as the package doc says (quorum.go); with brokers from before the
+// quorum (legacy mode):
 //
 //   - The controller, the broker with the smallest NodeId among the seeds (so every gateway given
 //     the same seeds picks the same one), holds the durable topic registry (names, partition

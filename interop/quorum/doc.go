@@ -31,6 +31,7 @@
 //     QUORUM_BENCH_KILLS kills, default 20).
 //
 // Every test skips, saying so, when the broker binary has no -quorum-seeds flag (a tree
-// without the quorum). Topic data lives on one broker until replication (issue #16), so the
-// tests that lose a broker's disk or remove a broker check metadata only.
+// without the quorum). Their topics have replication factor 1 (the share-group test's
+// excepted), so the tests that lose a broker's disk or remove a broker check metadata only;
+// replicated partitions under those faults are interop/repl's.
 package quorum
