@@ -29,6 +29,13 @@
 //     LocalSwarmDiscovery lays it out.
 //   - mesh/meshctl: the control plane: signed node digests (role, addresses)
 //     on a gossip topic and a directory of live members with expiry.
+//   - mesh/ticket: iroh 0.28's node tickets (one string with a node's id,
+//     relay URL and direct addresses), read and written byte-compatibly.
+//   - mesh/kafkapipe: client connections carried over the mesh as byte
+//     pipes (ALPN "/meshkafka/kafka/0", one stream per connection), so a
+//     Kafka client reaches a gateway by NodeId or ticket through NATs and
+//     relays; after a short preamble (the address the client was given) the
+//     Kafka bytes pass through unparsed.
 //
 // Not API, so under the module's internal/ rather than here:
 //
