@@ -85,6 +85,12 @@ func BenchmarkReplProduce(b *testing.B) {
 			for i, pid := range pids {
 				procs[i] = kafkaclients.StartCPU(pid)
 			}
+			var before []int // each broker's last socket counters (with profiles)
+			if profDir != "" {
+				for _, br := range c.Brokers {
+					before = append(before, cluster.NewestSocketCounters(profDir, br.P.Pid()))
+				}
+			}
 			profile()
 			b.ResetTimer()
 			d := produceTimed(b, ctx, cl, topicName, value, b.N)
@@ -92,6 +98,9 @@ func BenchmarkReplProduce(b *testing.B) {
 			profile()
 			reportThroughput(b, benchRecordSize, d)
 			reportCPU(b, names, procs, client)
+			if profDir != "" {
+				reportBrokerPackets(b, c, profDir, before)
+			}
 		})
 	}
 	for _, impl := range []string{"ours", "rf1"} {
@@ -155,6 +164,28 @@ func BenchmarkReplFailover(b *testing.B) {
 	settled(b, c, cfg, 2*time.Minute)
 	workload.Final(b, cfg, nil)
 	workload.Check(b, cfg.Rec.History())
+}
+
+// reportBrokerPackets reports, per record of the timed phase, the datagrams and bytes that
+// went through the brokers' mesh sockets (all brokers, both directions) and the ACK-sized
+// datagrams among them, from the socket counters each broker wrote beside its CPU profile
+// (newer than before[i]).
+func reportBrokerPackets(b *testing.B, c *cluster.Cluster, dir string, before []int) {
+	b.Helper()
+	var pkts, bytes, small int64
+	for i, br := range c.Brokers {
+		m, err := cluster.SocketCountersAfter(dir, br.P.Pid(), before[i], 5*time.Second)
+		if err != nil {
+			b.Fatalf("socket counters of %s: %v", br.Name, err)
+		}
+		pkts += m["rx_packets"] + m["tx_packets"]
+		bytes += m["rx_bytes"] + m["tx_bytes"]
+		small += m["rx_small"] + m["tx_small"]
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(pkts)/n, "broker-pkts/record")
+	b.ReportMetric(float64(bytes)/n, "broker-B/record")
+	b.ReportMetric(float64(small)/n, "broker-small/record")
 }
 
 // produceTimed produces n records of value to topicName through cl and flushes, failing b if

@@ -78,7 +78,10 @@
 // Benchmarks: BenchmarkReplProduce (100 B acks=all at RF=3 as impl=ours beside RF=1 as
 // impl=rf1 on the same three brokers, one client; CPU per record per process; single-record
 // p50/p99; REPL_BENCH_PROFILE=dir writes each server process's CPU profile of each produce
-// run there, through cmd/internal/cli's MESHKAFKA_CPUPROFILE_DIR hook) and BenchmarkReplFailover (a partition leader's SIGKILL → the first record
+// run there, through cmd/internal/cli's MESHKAFKA_CPUPROFILE_DIR hook, with each broker's
+// mesh socket counters beside it, and reports the brokers' datagrams, bytes and ACK-sized
+// datagrams per record, both directions: broker-pkts/record, broker-B/record,
+// broker-small/record) and BenchmarkReplFailover (a partition leader's SIGKILL → the first record
 // acknowledged on that partition, p50/p99 over REPL_BENCH_KILLS kills, default 20).
 // BenchmarkReplRelay (not gated on REPL_FAULTS; root): produce at RF=3 with the brokers
 // behind NATs replicating through the relay (impl=ours) beside the hole-punched direct paths
