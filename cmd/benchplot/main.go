@@ -18,6 +18,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -94,7 +95,7 @@ func group(ss []series, keep []string) []*panel {
 	byKey := map[string]*panel{}
 	var out []*panel
 	for _, s := range ss {
-		if len(keep) > 0 && !contains(keep, s.Metric) {
+		if len(keep) > 0 && !slices.Contains(keep, s.Metric) {
 			continue
 		}
 		key := s.Name + " — " + s.Metric
@@ -110,15 +111,6 @@ func group(ss []series, keep []string) []*panel {
 		sort.Slice(p.lines, func(i, j int) bool { return implRank(p.lines[i].Impl) < implRank(p.lines[j].Impl) })
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // implRank puts ours first so it always gets the first colour.

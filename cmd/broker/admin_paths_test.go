@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,15 +16,8 @@ import (
 // connections with the peer's NodeId, ALPN and path (two endpoints on loopback: direct, with
 // the peer's UDP address), and every other path still reaches the controller's handler.
 func TestAdminMeshPaths(t *testing.T) {
-	a := magicep.Loopback(t)
-	b := magicep.Loopback(t)
 	const alpn = "/test/paths/0"
-	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) { <-ctx.Done() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := a.Dial(ctx, b.Addr(), alpn); err != nil {
-		t.Fatal(err)
-	}
+	a, b := magicep.Connected(t, alpn)
 	ctl := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "controller "+r.URL.Path) })
 	srv := httptest.NewServer(adminHandler(ctl, a))
 	defer srv.Close()

@@ -296,18 +296,10 @@ func TestDirectListenerSecurity(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &directBroker{bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), kafka: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
 	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users, "MESHKAFKA_METRICS": metrics}
-	args := []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"}
-	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker: %v", err)
-		}
-	})
+	runBroker(t, []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"},
+		func(k string) string { return env[k] })
 	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wcancel()
 	as := func(user, pw string) kgo.Opt {

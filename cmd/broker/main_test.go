@@ -19,21 +19,29 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startBroker runs the broker command in-process and returns its address.
-func startBroker(t *testing.T, env map[string]string, args ...string) endpoint.NodeAddr {
-	t.Helper()
-	dir := t.TempDir()
-	addrFile := filepath.Join(dir, "addr")
+// runBroker runs the broker command with args and the environment getenv in-process, in the
+// background; when the test ends it is cancelled and must exit without error. The channel
+// gets its error should it exit before.
+func runBroker(t *testing.T, args []string, getenv func(string) string) <-chan error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	args = append([]string{"-data", dir, "-bind", "127.0.0.1:0", "-addr-file", addrFile}, args...)
-	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, io.Discard, io.Discard) }()
+	go func() { done <- run(ctx, args, getenv, io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("broker: %v", err)
 		}
 	})
+	return done
+}
+
+// startBroker runs the broker command in-process and returns its address.
+func startBroker(t *testing.T, env map[string]string, args ...string) endpoint.NodeAddr {
+	t.Helper()
+	dir := t.TempDir()
+	addrFile := filepath.Join(dir, "addr")
+	args = append([]string{"-data", dir, "-bind", "127.0.0.1:0", "-addr-file", addrFile}, args...)
+	done := runBroker(t, args, func(k string) string { return env[k] })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(addrFile)

@@ -52,17 +52,8 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		seeds = append(seeds, x.id+"@"+x.bind)
 	}
 	for _, x := range bs {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		args := []string{"-data", x.dir, "-bind", x.bind, "-addr-file", filepath.Join(x.dir, "addr"),
-			"-quorum-seeds", strings.Join(seeds, ","), "-admin", x.admin}
-		go func() { done <- run(ctx, args, noenv, io.Discard, io.Discard) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("broker: %v", err)
-			}
-		})
+		runBroker(t, []string{"-data", x.dir, "-bind", x.bind, "-addr-file", filepath.Join(x.dir, "addr"),
+			"-quorum-seeds", strings.Join(seeds, ","), "-admin", x.admin}, noenv)
 	}
 	status := func(admin string) (controller.QuorumStatus, error) {
 		var out bytes.Buffer

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -9,19 +8,11 @@ import (
 
 	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
-	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
 // The gateway's status page lists the nodes its mesh endpoint is connected to, with the path.
 func TestStatusPageShowsMeshPeers(t *testing.T) {
-	gw := magicep.Loopback(t)
-	peer := magicep.Loopback(t)
-	peer.Handle("/test/0", func(ctx context.Context, c *endpoint.Conn) { <-ctx.Done() })
-	c, err := gw.Dial(t.Context(), peer.Addr(), "/test/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	gw, peer := magicep.Connected(t, "/test/0")
 	var st cli.LateServer
 	rec := httptest.NewRecorder()
 	statusPage(options{}, &st, gw, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))

@@ -3,25 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/internal/gatewaytest"
 	"github.com/meshkafka/meshkafka/mesh/relay"
 	"github.com/meshkafka/meshkafka/mesh/relay/relayhttp"
 	"github.com/meshkafka/meshkafka/mesh/stun"
@@ -154,20 +147,12 @@ func TestPlainHTTPAndSTUN(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	certPEM, keyPEM, pool := selfSigned(t)
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	url, _ := start(t, "-addr", "127.0.0.1:0", "-stun=", "-cert", certFile, "-key", keyFile)
+	certs := gatewaytest.NewCerts(t, t.TempDir(), "client") // a server certificate for 127.0.0.1 from a throw-away CA
+	url, _ := start(t, "-addr", "127.0.0.1:0", "-stun=", "-cert", certs.Cert, "-key", certs.Key)
 	if !strings.HasPrefix(url, "https://") {
 		t.Fatalf("url %q", url)
 	}
-	exchange(t, url, relayhttp.Options{TLSConfig: &tls.Config{RootCAs: pool}})
+	exchange(t, url, relayhttp.Options{TLSConfig: &tls.Config{RootCAs: certs.ClientTLS().RootCAs}})
 	// Without trusting the certificate the dial fails.
 	_, k, _ := ed25519.GenerateKey(rand.Reader)
 	if c, err := relayhttp.Dial(context.Background(), url, k, relayhttp.Options{}); err == nil {
@@ -186,35 +171,4 @@ func TestFlagErrors(t *testing.T) {
 			t.Errorf("%q: no error", args)
 		}
 	}
-}
-
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
-	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "relay test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), pool
 }

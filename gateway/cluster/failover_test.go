@@ -12,7 +12,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/internal/clock"
-	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
 	"github.com/meshkafka/meshkafka/mesh/meshctl"
@@ -53,13 +52,24 @@ type flipBroker struct {
 	i                int
 }
 
-// serve records op and reports whether the broker is dead (the caller then blocks) and
-// whether it leads.
-func (f *flipBroker) serve(op string) (dead, lead bool, term int32) {
+// serve records op and reports whether the broker leads, and the term; a dead broker answers
+// nothing: serve waits for ctx to end and returns its error.
+func (f *flipBroker) serve(ctx context.Context, op string) (lead bool, term int32, err error) {
 	f.n.mu.Lock()
-	defer f.n.mu.Unlock()
 	f.n.calls = append(f.n.calls, op+"@"+string(rune('0'+f.i)))
-	return f.n.dead[f.i], f.n.leader == f.i, f.n.term
+	dead, lead, term := f.n.dead[f.i], f.n.leader == f.i, f.n.term
+	f.n.mu.Unlock()
+	if dead {
+		<-ctx.Done()
+		return false, 0, ctx.Err()
+	}
+	return lead, term, nil
+}
+
+// data is what broker i answers as a leader: offsets 100i (produce) and 10i (ListOffsets),
+// high watermark i+1, a record of value '0'+i.
+func (f *flipBroker) data() fakeData {
+	return fakeData{baseOffset: int64(100 * f.i), listOffset: int64(10 * f.i), highWatermark: int64(f.i + 1), value: []byte{byte('0' + f.i)}}
 }
 
 func (f *flipBroker) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBrokersReq) (*brokerop.ClusterBrokersResp, error) {
@@ -74,10 +84,8 @@ func (f *flipBroker) ClusterBrokers(ctx context.Context, req *brokerop.ClusterBr
 }
 
 func (f *flipBroker) Placement(ctx context.Context, req *brokerop.PlacementReq) (*brokerop.PlacementResp, error) {
-	dead, _, _ := f.serve("placement")
-	if dead {
-		<-ctx.Done()
-		return nil, ctx.Err()
+	if _, _, err := f.serve(ctx, "placement"); err != nil {
+		return nil, err
 	}
 	f.n.mu.Lock()
 	defer f.n.mu.Unlock()
@@ -100,20 +108,11 @@ func (f *flipBroker) Metadata(ctx context.Context, req *brokerop.MetadataReq) (*
 }
 
 func (f *flipBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
-	dead, lead, _ := f.serve("produce")
-	if dead {
-		<-ctx.Done()
-		return nil, ctx.Err()
+	lead, _, err := f.serve(ctx, "produce")
+	if err != nil {
+		return nil, err
 	}
-	r := &brokerop.ProduceResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.ProducePartitionResp{Topic: p.Topic, Partition: p.Partition, BaseOffset: int64(100 * f.i), LogAppendTime: -1}
-		if !lead {
-			pr.ErrorCode, pr.BaseOffset = errNotLeaderOrFollower, -1
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return f.data().produce(req, lead), nil
 }
 
 // ProduceStaged answers at the wait, as a pipelined produce over the mesh does.
@@ -122,41 +121,21 @@ func (f *flipBroker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq
 }
 
 func (f *flipBroker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
-	dead, lead, term := f.serve("list")
-	if dead {
-		<-ctx.Done()
-		return nil, ctx.Err()
+	lead, term, err := f.serve(ctx, "list")
+	if err != nil {
+		return nil, err
 	}
-	r := &brokerop.ListOffsetsResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.ListOffsetsPartitionResp{Topic: p.Topic, Partition: p.Partition, Offset: int64(10 * f.i), Timestamp: -1, LeaderEpoch: term}
-		if !lead {
-			pr.ErrorCode, pr.Offset, pr.LeaderEpoch = errNotLeaderOrFollower, -1, 0
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return f.data().listOffsets(req, lead, term), nil
 }
 
 // Fetch long-polls: the leader answers a record after the request's wait; others answer
 // NOT_LEADER_OR_FOLLOWER at once.
 func (f *flipBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	dead, lead, _ := f.serve("fetch")
-	if dead {
-		<-ctx.Done()
-		return nil, ctx.Err()
+	lead, _, err := f.serve(ctx, "fetch")
+	if err != nil {
+		return nil, err
 	}
-	r := &brokerop.FetchResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.FetchPartitionResp{Topic: p.Topic, Partition: p.Partition, HighWatermark: int64(f.i + 1), LastStableOffset: int64(f.i + 1)}
-		if lead {
-			pr.Records = kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte{byte('0' + f.i)}}})
-		} else {
-			pr.ErrorCode, pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = errNotLeaderOrFollower, -1, -1, -1
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return f.data().fetch(req, lead), nil
 }
 
 func (f *flipBroker) FetchPooled(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, func(), error) {
@@ -213,8 +192,7 @@ func flipCluster(t *testing.T) (*Cluster, *flipNet, []*resetCounter) {
 }
 
 func produceStaged(ctx context.Context, c *Cluster) (brokerop.ProducePartitionResp, error) {
-	r, err := c.ProduceStaged(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
-		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})()
+	r, err := c.ProduceStaged(ctx, produceRReq())()
 	if err != nil {
 		return brokerop.ProducePartitionResp{}, err
 	}
@@ -334,8 +312,7 @@ func TestFetchFailsOverWithinTheRequest(t *testing.T) {
 func TestNotLeaderFindsTheLeader(t *testing.T) {
 	flipTest(t, func(t *testing.T, ctx context.Context, c *Cluster, n *flipNet, _ []*resetCounter) {
 		n.set(func(n *flipNet) { n.leader, n.term = 2, 2 })
-		p, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
-			Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
+		p, err := c.Produce(ctx, produceRReq())
 		if err != nil || p.Partitions[0].ErrorCode != 0 || p.Partitions[0].BaseOffset != 200 {
 			t.Fatalf("produce: %+v, %v", p, err)
 		}

@@ -448,17 +448,13 @@ func produceN(t *testing.T, addr string, p int32, n int) map[int64]string {
 	out := map[int64]string{}
 	for i := range n {
 		v := fmt.Sprintf("p%d-%d", p, i)
-		if err := controllertest.Eventually(func() error {
-			ctx, cancel := controllertest.Context()
-			defer cancel()
+		eventually(t, "produce "+v, func(ctx context.Context) error {
 			r, err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte(v)}).First()
 			if err == nil {
 				out[r.Offset] = v
 			}
 			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
 	return out
 }

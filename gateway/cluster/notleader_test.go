@@ -2,13 +2,13 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 )
 
@@ -80,48 +80,22 @@ func (f fakeQuorumBroker) serve() bool {
 	return f.i == f.lm.leader
 }
 
+// leaderMoveData is what the fake quorum brokers answer.
+var leaderMoveData = fakeData{baseOffset: 42, listOffset: 7, highWatermark: 9, value: []byte("v")}
+
 func (f fakeQuorumBroker) Produce(ctx context.Context, req *brokerop.ProduceReq) (*brokerop.ProduceResp, error) {
 	f.lm.mu.Lock()
 	f.lm.produces++
 	f.lm.mu.Unlock()
-	lead := f.serve()
-	r := &brokerop.ProduceResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.ProducePartitionResp{Topic: p.Topic, Partition: p.Partition, BaseOffset: 42, LogAppendTime: -1}
-		if !lead {
-			pr.ErrorCode, pr.BaseOffset = errNotLeaderOrFollower, -1
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return leaderMoveData.produce(req, f.serve()), nil
 }
 
 func (f fakeQuorumBroker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsReq) (*brokerop.ListOffsetsResp, error) {
-	lead := f.serve()
-	r := &brokerop.ListOffsetsResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.ListOffsetsPartitionResp{Topic: p.Topic, Partition: p.Partition, Offset: 7, Timestamp: -1}
-		if !lead {
-			pr.ErrorCode, pr.Offset = errNotLeaderOrFollower, -1
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return leaderMoveData.listOffsets(req, f.serve(), 0), nil
 }
 
 func (f fakeQuorumBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
-	lead := f.serve()
-	r := &brokerop.FetchResp{}
-	for _, p := range req.Partitions {
-		pr := brokerop.FetchPartitionResp{Topic: p.Topic, Partition: p.Partition, HighWatermark: 9, LastStableOffset: 9, LogStartOffset: 0}
-		if lead {
-			pr.Records = kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})
-		} else {
-			pr.ErrorCode, pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = errNotLeaderOrFollower, -1, -1, -1
-		}
-		r.Partitions = append(r.Partitions, pr)
-	}
-	return r, nil
+	return leaderMoveData.fetch(req, f.serve()), nil
 }
 
 // startLeaderMove runs three fake quorum brokers and a gateway cluster seeded with them.
@@ -142,8 +116,7 @@ func startLeaderMove(t *testing.T) (*Cluster, *leaderMove) {
 
 func produceR(t *testing.T, c *Cluster) brokerop.ProducePartitionResp {
 	t.Helper()
-	r, err := c.Produce(t.Context(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
-		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
+	r, err := c.Produce(t.Context(), produceRReq())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +149,7 @@ func TestNotLeaderRetriedAtNewLeader(t *testing.T) {
 	calls := lm.calls
 	lm.leader, lm.calls = 0, nil // and on to broker 0
 	lm.mu.Unlock()
-	if want := []int{1, 2, 2}; !equalInts(calls, want) {
+	if want := []int{1, 2, 2}; !slices.Equal(calls, want) {
 		t.Errorf("data ops went to brokers %v, want %v (old leader, new leader after a placement refresh, new leader)", calls, want)
 	}
 	fr, err := c.Fetch(t.Context(), &brokerop.FetchReq{MaxBytes: 1 << 20, Partitions: []brokerop.FetchPartition{{Topic: "r", Partition: 0, MaxBytes: 1 << 20}}})
@@ -186,7 +159,7 @@ func TestNotLeaderRetriedAtNewLeader(t *testing.T) {
 	lm.mu.Lock()
 	calls = lm.calls
 	lm.mu.Unlock()
-	if want := []int{2, 0}; !equalInts(calls, want) {
+	if want := []int{2, 0}; !slices.Equal(calls, want) {
 		t.Errorf("fetches went to brokers %v, want %v", calls, want)
 	}
 }
@@ -201,8 +174,7 @@ func TestNotLeaderRetriedOnce(t *testing.T) {
 	lm.leader, lm.recorded = 3, 0 // nobody leads; the quorum still names the preferred leader
 	lm.mu.Unlock()
 	ctx := withLeaderWait(t.Context(), 300*time.Millisecond)
-	r, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
-		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})
+	r, err := c.Produce(ctx, produceRReq())
 	if err != nil || r.Partitions[0].ErrorCode != errNotLeaderOrFollower {
 		t.Fatalf("produce: %+v, %v; want NOT_LEADER_OR_FOLLOWER", r, err)
 	}
@@ -220,7 +192,7 @@ func TestNotLeaderRetriedOnce(t *testing.T) {
 	if p := produceR(t, c); p.ErrorCode != 0 {
 		t.Fatalf("produce: %+v", p)
 	}
-	if lm.mu.Lock(); !equalInts(lm.calls, []int{2}) {
+	if lm.mu.Lock(); !slices.Equal(lm.calls, []int{2}) {
 		t.Errorf("calls %v, want [2]", lm.calls)
 	}
 	lm.mu.Unlock()
@@ -236,8 +208,7 @@ func TestUnrecordedLeaderIsSearchedNotGuessed(t *testing.T) {
 	lm.mu.Lock()
 	lm.leader, lm.unrecorded = 1, true
 	lm.mu.Unlock()
-	r, err := c.ProduceStaged(t.Context(), &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "r", Partition: 0,
-		Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: []byte("v")}})}}})()
+	r, err := c.ProduceStaged(t.Context(), produceRReq())()
 	if err != nil || r.Partitions[0].ErrorCode != 0 || r.Partitions[0].BaseOffset != 42 {
 		t.Fatalf("produce while the quorum has recorded no leader: %+v, %v", r, err)
 	}
@@ -247,18 +218,6 @@ func TestUnrecordedLeaderIsSearchedNotGuessed(t *testing.T) {
 	if produces != 1 {
 		t.Errorf("%d produces sent, want 1 (to the broker that leads)", produces)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (f fakeQuorumBroker) ProduceStaged(ctx context.Context, req *brokerop.ProduceReq) func() (*brokerop.ProduceResp, error) {

@@ -10,7 +10,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/kafkawire"
 	"github.com/meshkafka/meshkafka/mesh/key"
 )
 
@@ -25,24 +24,20 @@ func TestQuorumClusterFailover(t *testing.T) {
 	// others from what the quorum told it.
 	c := clusterForAddrs(t, gw, qc.Brokers[li].EP)
 
-	must := func(what string, f func() error) {
-		t.Helper()
-		if err := controllertest.Eventually(f); err != nil {
-			t.Fatalf("%s: %v", what, err)
+	// create creates topic name; with existsOK, TOPIC_ALREADY_EXISTS counts as created.
+	create := func(name string, parts int32, existsOK bool) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			r, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: name, NumPartitions: parts, ReplicationFactor: 1}}})
+			if err != nil {
+				return err
+			}
+			if code := r.Topics[0].ErrorCode; code != 0 && (!existsOK || code != errTopicAlreadyExists) {
+				return fmt.Errorf("code %d", code)
+			}
+			return nil
 		}
 	}
-	must("create topic", func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "orders", NumPartitions: 6, ReplicationFactor: 1}}})
-		if err != nil {
-			return err
-		}
-		if r.Topics[0].ErrorCode != 0 {
-			return fmt.Errorf("code %d", r.Topics[0].ErrorCode)
-		}
-		return nil
-	})
+	eventually(t, "create topic", create("orders", 6, false))
 	if got := len(c.Brokers()); got != 3 {
 		t.Fatalf("the gateway knows %d brokers, want 3 (from the quorum)", got)
 	}
@@ -63,11 +58,8 @@ func TestQuorumClusterFailover(t *testing.T) {
 	// Produce to every partition through the gateway; each owner learned the topic from the quorum.
 	for p := int32(0); p < 6; p++ {
 		v := []byte(fmt.Sprintf("v%d", p))
-		must("produce", func() error {
-			ctx, cancel := controllertest.Context()
-			defer cancel()
-			r, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "orders", Partition: p,
-				Records: kafkawire.AppendRecordBatch(nil, []kafkawire.BatchRecord{{Timestamp: 1, Value: v}})}}})
+		eventually(t, "produce", func(ctx context.Context) error {
+			r, err := c.Produce(ctx, &brokerop.ProduceReq{Acks: -1, Partitions: []brokerop.ProducePartition{{Topic: "orders", Partition: p, Records: oneRecord(v)}}})
 			if err != nil {
 				return err
 			}
@@ -111,21 +103,8 @@ func TestQuorumClusterFailover(t *testing.T) {
 	dead := qc.Brokers[li].EP.NodeID().String()
 	qc.Brokers[li].Stop()
 
-	must("create topic after failover", func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
-		r, err := c.CreateTopics(ctx, &brokerop.CreateTopicsReq{Topics: []brokerop.CreateTopic{{Name: "after", NumPartitions: 2, ReplicationFactor: 1}}})
-		if err != nil {
-			return err
-		}
-		if code := r.Topics[0].ErrorCode; code != 0 && code != 36 {
-			return fmt.Errorf("code %d", code)
-		}
-		return nil
-	})
-	must("metadata, offsets and producer ids after failover", func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
+	eventually(t, "create topic after failover", create("after", 2, true))
+	eventually(t, "metadata, offsets and producer ids after failover", func(ctx context.Context) error {
 		md, err := c.Metadata(ctx, &brokerop.MetadataReq{})
 		if err != nil {
 			return err

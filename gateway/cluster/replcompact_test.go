@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/broker/controller/controllertest"
-	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
 )
 
@@ -97,9 +97,7 @@ func sameCompacted(t *testing.T, got, want map[int64]ckRec, what string) {
 func checkpointOf(t *testing.T, b *broker.Broker, what string) int64 {
 	t.Helper()
 	var end int64
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
+	eventually(t, what, func(ctx context.Context) error {
 		if _, err := b.Compact(ctx); err != nil {
 			return err
 		}
@@ -108,9 +106,7 @@ func checkpointOf(t *testing.T, b *broker.Broker, what string) int64 {
 			return errors.New("nothing cleaned yet")
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	})
 	return end
 }
 
@@ -130,17 +126,13 @@ func TestKadmCompactedRF3(t *testing.T) {
 	stable(t, qc, 0)
 	// An RF=3 topic created without compaction is switched to it.
 	createTopic(t, adm, 1, 3, nil, "changelog")
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
+	eventually(t, "alter changelog to compact", func(ctx context.Context) error {
 		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kadm.StringPtr("compact")}}, "changelog")
 		if err != nil {
 			return err
 		}
 		return rs[0].Err
-	}); err != nil {
-		t.Fatalf("alter changelog to compact: %v", err)
-	}
+	})
 	for i, b := range qc.Brokers {
 		for _, topic := range []string{"mv", "changelog"} {
 			if err := controllertest.Eventually(func() error {
@@ -217,24 +209,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 	// Leadership moves to another replica (raft's leadership transfer; the broker-level test
 	// TestReplicatedCompaction kills the leader instead): it serves its own compacted log.
 	next := (leader + 1) % len(qc.Brokers)
-	ctx0, cancel0 := controllertest.Context()
-	td, err := adm.ListTopics(ctx0, "mv")
-	cancel0()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid := replica.GroupID{Topic: td["mv"].ID, Partition: 0}
-	if err := controllertest.Eventually(func() error {
-		if serves(qc.Brokers[next].Broker, "mv") {
-			return nil
-		}
-		for _, b := range qc.Brokers { // whichever leads now hands over
-			b.Replicas.TransferLeader(gid, qc.Brokers[next].RaftID)
-		}
-		return errors.New("not moved yet")
-	}); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
+	moveLeader(t, qc, "mv", groupOf(t, adm, "mv"), next)
 	sameCompacted(t, readCompactedMV(t, addr, last), compactedModel(produced, ends[next]), "read from the new leader")
 
 	// A broker other than the partition's and the quorum's leaders is wiped and comes back
@@ -253,7 +228,7 @@ func TestKadmCompactedRF3(t *testing.T) {
 	// Kafka view alone cannot tell them apart: see TestWipedBrokerIsPutBack).
 	waitReplaced(t, nb, oldRaft, 2)
 	waitPart(t, qc, 0, "after the wipe", func(d partDetail) error {
-		if len(d.Replicas) != 3 || len(d.ISR) != 3 || !containsID(d.Replicas, kid) {
+		if len(d.Replicas) != 3 || len(d.ISR) != 3 || !slices.Contains(d.Replicas, kid) {
 			return fmt.Errorf("replicas %v isr %v", d.Replicas, d.ISR)
 		}
 		return nil
@@ -268,13 +243,4 @@ func TestKadmCompactedRF3(t *testing.T) {
 		endW = e // its background cleaner went further meanwhile (nothing new was produced)
 	}
 	sameCompacted(t, readCompactedMV(t, addr, last), compactedModel(produced, endW), "read from the wiped broker")
-}
-
-func containsID(ids []int32, id int32) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }

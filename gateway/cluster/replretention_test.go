@@ -50,9 +50,7 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 	t.Logf("produced 40 records at offsets %d..%d", offs[0], offs[39])
 	const start = 25
 	low := offs[start]
-	if err := controllertest.Eventually(func() error {
-		ctx, cancel := controllertest.Context()
-		defer cancel()
+	eventually(t, "DeleteRecords", func(ctx context.Context) error {
 		rs, err := adm.DeleteRecords(ctx, kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: low}}})
 		if err != nil {
 			return err
@@ -65,9 +63,7 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 			return fmt.Errorf("low watermark %d, want %d", r.LowWatermark, low)
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("DeleteRecords: %v", err)
-	}
+	})
 	// Retention on every replica deletes the segments below the new start.
 	for i, b := range qc.Brokers {
 		if _, err := b.Broker.EnforceRetention(); err != nil {
@@ -88,9 +84,7 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 	}
 	checkStart := func(what string) {
 		t.Helper()
-		if err := controllertest.Eventually(func() error {
-			ctx, cancel := controllertest.Context()
-			defer cancel()
+		eventually(t, what, func(ctx context.Context) error {
 			os, err := adm.ListStartOffsets(ctx, topic)
 			if err != nil {
 				return err
@@ -103,36 +97,18 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 				return fmt.Errorf("start offset %d, want %d", o.Offset, low)
 			}
 			return nil
-		}); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+		})
 	}
 	checkStart("after DeleteRecords")
 	// Leadership moves to another replica (raft's leadership transfer; the broker-level
 	// tests kill the leader instead).
 	next := (leader + 1) % len(qc.Brokers)
-	ctx0, cancel0 := controllertest.Context()
-	td, err := adm.ListTopics(ctx0, topic)
-	cancel0()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid := replica.GroupID{Topic: td[topic].ID, Partition: 0}
+	gid := groupOf(t, adm, topic)
 	if _, ok := qc.Brokers[next].Replicas.Status(gid); !ok {
 		t.Fatalf("broker %d runs no raft group %v", next, gid)
 	}
 	t.Logf("log start %d; leadership moves from broker %d to %d", low, leader, next)
-	if err := controllertest.Eventually(func() error {
-		if serves(qc.Brokers[next].Broker, topic) {
-			return nil
-		}
-		for _, b := range qc.Brokers { // whichever leads now hands over
-			b.Replicas.TransferLeader(gid, qc.Brokers[next].RaftID)
-		}
-		return errors.New("not moved yet")
-	}); err != nil {
-		t.Fatalf("leadership transfer: %v", err)
-	}
+	moveLeader(t, qc, topic, gid, next)
 	checkStart("after the leader changed")
 	produce(40, 45)
 	t.Logf("produced 5 more records after the leader change")
@@ -155,6 +131,35 @@ func TestKadmDeleteRecordsAndRetentionAcrossLeaderChange(t *testing.T) {
 		if v != value(start+k) {
 			t.Fatalf("record %d read from the start is %.10q, want %.10q", k, v, value(start+k))
 		}
+	}
+}
+
+// groupOf is the raft group of partition 0 of topic.
+func groupOf(t *testing.T, adm *kadm.Client, topic string) replica.GroupID {
+	t.Helper()
+	ctx, cancel := controllertest.Context()
+	td, err := adm.ListTopics(ctx, topic)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return replica.GroupID{Topic: td[topic].ID, Partition: 0}
+}
+
+// moveLeader moves the leadership of partition 0 of topic (raft group gid) to broker next by
+// raft's leadership transfer, and waits until next serves it.
+func moveLeader(t *testing.T, qc *controllertest.Cluster, topic string, gid replica.GroupID, next int) {
+	t.Helper()
+	if err := controllertest.Eventually(func() error {
+		if serves(qc.Brokers[next].Broker, topic) {
+			return nil
+		}
+		for _, b := range qc.Brokers { // whichever leads now hands over
+			b.Replicas.TransferLeader(gid, qc.Brokers[next].RaftID)
+		}
+		return errors.New("not moved yet")
+	}); err != nil {
+		t.Fatalf("leadership transfer: %v", err)
 	}
 }
 

@@ -172,10 +172,7 @@ func TestCrashKill9ManyPartitions(t *testing.T) {
 
 // crashCyclesFrom is 20, or the environment variable env, or -crash.cycles.
 func crashCyclesFrom(env string) int {
-	cycles := 20
-	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
-		cycles = v
-	}
+	cycles := cluster.EnvCount(env, 20)
 	if *crashCycles > 0 {
 		cycles = *crashCycles
 	}

@@ -55,6 +55,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/internal/benchtest"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
 const scaleTopic = "scale"
@@ -70,7 +71,7 @@ var (
 
 // scaleRecords is how many records a scale benchmark moves per iteration.
 func scaleRecords() int {
-	if v, err := strconv.Atoi(os.Getenv("KAFKA_SCALE_RECORDS")); err == nil && v > 0 {
+	if v := cluster.EnvCount("KAFKA_SCALE_RECORDS", 0); v > 0 {
 		return v
 	}
 	if testing.Short() {

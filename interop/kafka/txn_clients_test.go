@@ -68,7 +68,7 @@ const (
 
 func txnClientCycles() int {
 	for _, k := range []string{"KAFKA_TXN_CLIENT_CYCLES", "CHAOS_CYCLES"} {
-		if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		if v := cluster.EnvCount(k, 0); v > 0 {
 			return v
 		}
 	}

@@ -16,8 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +32,7 @@ func TestTxnCrashKill9(t *testing.T) {
 		t.Skip("crash test skipped in -short mode")
 	}
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
-	cycles := 10
-	if v, err := strconv.Atoi(os.Getenv("KAFKA_TXN_CRASH_CYCLES")); err == nil && v > 0 {
-		cycles = v
-	}
+	cycles := cluster.EnvCount("KAFKA_TXN_CRASH_CYCLES", 10)
 	bin := buildGateway(t)
 	dir := t.TempDir()
 	addr := cluster.FreeTCP(t)

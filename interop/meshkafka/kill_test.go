@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/interop/cluster"
 )
 
 const (
@@ -94,11 +94,7 @@ func TestMeshBrokerKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("broker kill test skipped in -short mode")
 	}
-	cycles := 10
-	if v, err := strconv.Atoi(os.Getenv("MESH_KILL_CYCLES")); err == nil && v > 0 {
-		cycles = v
-	}
-	runBrokerKill(t, cycles, 60*time.Second)
+	runBrokerKill(t, cluster.EnvCount("MESH_KILL_CYCLES", 10), 60*time.Second)
 }
 
 func runBrokerKill(t *testing.T, cycles int, recovery time.Duration) {

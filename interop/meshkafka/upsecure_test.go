@@ -270,7 +270,7 @@ func TestUpSecure(t *testing.T) {
 	} else {
 		t.Log("kafkajs not installed (cd interop/secureclients && npm ci): skipped")
 	}
-	if py := pythonWith("confluent_kafka"); py != "" {
+	if py := cluster.PythonWith("confluent_kafka"); py != "" {
 		runClient("confluent-kafka-python", clientEnv("SCRAM-SHA-256", "confluent-topic"), py, "check.py")
 	} else {
 		t.Log("confluent-kafka-python not installed (apt-get install python3-confluent-kafka): skipped")
@@ -297,15 +297,4 @@ func firstACLErr(res kadm.CreateACLsResults) error {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// pythonWith returns a python3 that can import module ("" if none): the one on PATH, or
-// Debian's (python3-confluent-kafka installs there).
-func pythonWith(module string) string {
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if path, err := exec.LookPath(py); err == nil && exec.Command(path, "-c", "import "+module).Run() == nil {
-			return path
-		}
-	}
-	return ""
 }

@@ -2,7 +2,6 @@ package quorum_test
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -65,10 +64,7 @@ func BenchmarkQuorumMetadataWrite(b *testing.B) {
 // gateway, each tried every 50 ms), over QUORUM_BENCH_KILLS kills (default 20) per op; p50 and
 // p99 reported. Target in issue #15: p99 ≤ 3 s.
 func BenchmarkQuorumFailover(b *testing.B) {
-	kills := 20
-	if v, err := strconv.Atoi(os.Getenv("QUORUM_BENCH_KILLS")); err == nil && v > 0 {
-		kills = v
-	}
+	kills := cluster.EnvCount("QUORUM_BENCH_KILLS", 20)
 	c := startQuorum(b, cluster.Options{Brokers: 3, Gateways: 1})
 	cfg, w := startLoad(b, c, false, 5*time.Millisecond)
 	var failovers []time.Duration

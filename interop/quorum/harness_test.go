@@ -2,8 +2,6 @@ package quorum_test
 
 import (
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +68,7 @@ func agreedLeader(t testing.TB, c *cluster.Cluster, among []*cluster.Broker, tim
 		splitBrain(t, statuses)
 		for id, n := range names {
 			if n == len(among) && id != "" && statuses[id] != nil && statuses[id].LeaderNodeID == id {
-				leader, leaderStatus = brokerByID(c, id), statuses[id]
+				leader, leaderStatus = c.BrokerByNodeID(id), statuses[id]
 				return true, ""
 			}
 		}
@@ -92,15 +90,6 @@ func splitBrain(t testing.TB, statuses map[string]*Status) {
 	if len(clusters) > 1 {
 		t.Fatalf("split brain: the brokers report %d cluster ids: %v", len(clusters), clusters)
 	}
-}
-
-func brokerByID(c *cluster.Cluster, id string) *cluster.Broker {
-	for _, b := range c.Brokers {
-		if b.ID == id {
-			return b
-		}
-	}
-	return nil
 }
 
 func short(id string) string {
@@ -148,12 +137,7 @@ func caughtUp(t testing.TB, c *cluster.Cluster, timeout time.Duration) *cluster.
 }
 
 // killCycles is QUORUM_KILL_CYCLES, else def.
-func killCycles(def int) int {
-	if v, err := strconv.Atoi(os.Getenv("QUORUM_KILL_CYCLES")); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
+func killCycles(def int) int { return cluster.EnvCount("QUORUM_KILL_CYCLES", def) }
 
 // startLoad starts the recording workload (interop/workload) through the first gateway and
 // waits until each of its operations has succeeded once. With produce, idempotent acks=all

@@ -35,7 +35,7 @@ func TestQuorumLeaderKill(t *testing.T) {
 		back := time.Now()
 		w.WaitOK(t, back, time.Minute, checker.OpProduce)
 		t.Logf("cycle %d: killed leader %s; first metadata write (%s) %v after the kill; all of %v by %v",
-			cycle, leader.Name, what, first.Sub(at).Round(time.Millisecond), metadataOps, maxOf(rec).Round(time.Millisecond))
+			cycle, leader.Name, what, first.Sub(at).Round(time.Millisecond), metadataOps, rec.Max().Round(time.Millisecond))
 	}
 	caughtUp(t, c, time.Minute)
 	t.Logf("failover (kill → first successful metadata write) over %d kills: p50 %v, p99 %v, max %v; leaders killed: %v",
@@ -48,12 +48,4 @@ func TestQuorumLeaderKill(t *testing.T) {
 	if cycles >= 3 && len(killed) < 2 {
 		t.Errorf("the leadership never moved between brokers across %d kills: %v", cycles, killed)
 	}
-}
-
-func maxOf(m map[string]time.Duration) time.Duration {
-	var d time.Duration
-	for _, v := range m {
-		d = max(d, v)
-	}
-	return d
 }

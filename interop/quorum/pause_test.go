@@ -35,7 +35,7 @@ func TestQuorumLeaderPaused(t *testing.T) {
 		}
 		w.WaitOK(t, resumed, time.Minute, checker.OpProduce)
 		t.Logf("cycle %d: paused leader %s; %s elected; metadata writes after %v; resumed, leader now %s",
-			cycle, old.Name, newLeader.Name, maxOf(got).Round(time.Millisecond), leader.Name)
+			cycle, old.Name, newLeader.Name, got.Max().Round(time.Millisecond), leader.Name)
 	}
 	check(t, cfg, w)
 }

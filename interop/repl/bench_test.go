@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -132,10 +131,7 @@ func BenchmarkReplProduce(b *testing.B) {
 // replica set again); p50/p99 reported (issue #16's target: p99 ≤ 3 s). The killed broker is
 // restarted after each kill; the history is checked at the end.
 func BenchmarkReplFailover(b *testing.B) {
-	kills := 20
-	if v, err := strconv.Atoi(os.Getenv("REPL_BENCH_KILLS")); err == nil && v > 0 {
-		kills = v
-	}
+	kills := cluster.EnvCount("REPL_BENCH_KILLS", 20)
 	cluster.RequireQuorum(b)
 	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true})
 	b.Cleanup(func() { idCache.Delete(c) })

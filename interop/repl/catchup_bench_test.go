@@ -3,8 +3,6 @@ package repl_test
 import (
 	"context"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -25,10 +23,7 @@ import (
 // catch-up-s per replica. No peer figure: the time includes the process start, the quorum's
 // membership change and the transfer, as an operator sees it.
 func BenchmarkReplCatchUp(b *testing.B) {
-	mb := 64
-	if v, err := strconv.Atoi(os.Getenv("REPL_CATCHUP_MB")); err == nil && v > 0 {
-		mb = v
-	}
+	mb := cluster.EnvCount("REPL_CATCHUP_MB", 64)
 	const size = 1024
 	cluster.RequireQuorum(b)
 	c := cluster.Start(b, cluster.Options{Brokers: 3, Gateways: 1, Quorum: true})

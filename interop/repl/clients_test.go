@@ -231,7 +231,7 @@ func libClients() []libClient {
 		return nil
 	}
 	python := func() (string, error) {
-		if py := pythonWith("confluent_kafka"); py != "" {
+		if py := cluster.PythonWith("confluent_kafka"); py != "" {
 			return py, nil
 		}
 		return "", fmt.Errorf("no python3 imports confluent_kafka (apt-get install python3-confluent-kafka)")
@@ -281,17 +281,6 @@ func libClients() []libClient {
 			},
 		},
 	}
-}
-
-// pythonWith returns a python3 that can import module ("" if none): the one on PATH, or
-// Debian's (python3-confluent-kafka installs there).
-func pythonWith(module string) string {
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if path, err := exec.LookPath(py); err == nil && exec.Command(path, "-c", "import "+module).Run() == nil {
-			return path
-		}
-	}
-	return ""
 }
 
 // kgoClient is a kgo client on the run's gateway that notices leader changes quickly.

@@ -175,7 +175,7 @@ func quorumLeaderKill(t *testing.T, e *env, p partition) (string, time.Duration)
 	worst := e.allPartitionsAck(t, at)
 	victim.Start(t)
 	return fmt.Sprintf("killed quorum leader %s; first metadata write (%s) %v after, all of them by %v; every partition acknowledged again within %v",
-		victim.Name, what, first.Sub(at).Round(time.Millisecond), maxOf(got).Round(time.Millisecond), worst.Round(time.Millisecond)), first.Sub(at)
+		victim.Name, what, first.Sub(at).Round(time.Millisecond), got.Max().Round(time.Millisecond), worst.Round(time.Millisecond)), first.Sub(at)
 }
 
 // leaderPause: a partition's leader SIGSTOPped until the others elect a leader that
@@ -417,12 +417,4 @@ func rejoined(t *testing.T, c *cluster.Cluster, victim *cluster.Broker, old uint
 		return false, "no other broker running"
 	})
 	return self
-}
-
-func maxOf(m map[string]time.Duration) time.Duration {
-	var d time.Duration
-	for _, v := range m {
-		d = max(d, v)
-	}
-	return d
 }

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,12 +59,7 @@ const (
 )
 
 // cycles is REPL_CYCLES (`go tool task chaos` sets 100), else def.
-func cycles(def int) int {
-	if v, err := strconv.Atoi(os.Getenv("REPL_CYCLES")); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
+func cycles(def int) int { return cluster.EnvCount("REPL_CYCLES", def) }
 
 // startRepl starts three brokers forming one metadata quorum and two gateways, each in its
 // own network namespace with netns (root; skipped otherwise), else on loopback.

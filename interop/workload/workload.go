@@ -444,15 +444,27 @@ func (w *Workload) initProducerIDs(cl *kgo.Client) {
 	}
 }
 
+// Recovery is how long after a moment each operation (checker.Op* names) first succeeded.
+type Recovery map[string]time.Duration
+
+// Max is the longest of them: by then every operation had succeeded.
+func (r Recovery) Max() time.Duration {
+	var d time.Duration
+	for _, v := range r {
+		d = max(d, v)
+	}
+	return d
+}
+
 // WaitOK waits until each of ops (checker.Op* names) has succeeded after since, and returns
 // how long after since each first did. The timeout is a hang bound: on expiry the test fails
 // with what recovered and what did not; it is not a speed assertion.
-func (w *Workload) WaitOK(tb testing.TB, since time.Time, timeout time.Duration, ops ...string) map[string]time.Duration {
+func (w *Workload) WaitOK(tb testing.TB, since time.Time, timeout time.Duration, ops ...string) Recovery {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		got := w.cfg.Rec.FirstOKAfter(since)
-		out := map[string]time.Duration{}
+		out := Recovery{}
 		var missing []string
 		for _, op := range ops {
 			if at, ok := got[op]; ok {

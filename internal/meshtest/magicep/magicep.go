@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshkafka/meshkafka/internal/meshtest"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
@@ -44,6 +45,22 @@ func Loopback(t testing.TB) *endpoint.Endpoint {
 	}
 	t.Cleanup(func() { _ = ep.Close() })
 	return ep
+}
+
+// Connected runs two Loopback endpoints, b serving alpn (each connection held open until it
+// closes), and a connected to b on alpn: a connection that lasts until t ends.
+func Connected(t testing.TB, alpn string) (a, b *endpoint.Endpoint) {
+	t.Helper()
+	a, b = Loopback(t), Loopback(t)
+	b.Handle(alpn, func(ctx context.Context, c *endpoint.Conn) { <-ctx.Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := a.Dial(ctx, b.Addr(), alpn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return a, b
 }
 
 // ServeEcho answers every stream of every connection on alpn with the stream's own bytes,
