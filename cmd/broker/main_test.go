@@ -19,20 +19,31 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// brokerRun is a broker command running in the background: done is closed when it exits,
+// err is then its error.
+type brokerRun struct {
+	done chan struct{}
+	err  error
+}
+
 // runBroker runs the broker command with args and the environment getenv in-process, in the
-// background; when the test ends it is cancelled and must exit without error. The channel
-// gets its error should it exit before.
-func runBroker(t *testing.T, args []string, getenv func(string) string) <-chan error {
+// background; when the test ends it is cancelled and must exit without error (checked once,
+// even when the test saw it exit before).
+func runBroker(t *testing.T, args []string, getenv func(string) string) *brokerRun {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, args, getenv, io.Discard, io.Discard) }()
+	r := &brokerRun{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = run(ctx, args, getenv, io.Discard, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker: %v", err)
+		<-r.done
+		if r.err != nil {
+			t.Errorf("broker: %v", r.err)
 		}
 	})
-	return done
+	return r
 }
 
 // startBroker runs the broker command in-process and returns its address.
@@ -41,7 +52,7 @@ func startBroker(t *testing.T, env map[string]string, args ...string) endpoint.N
 	dir := t.TempDir()
 	addrFile := filepath.Join(dir, "addr")
 	args = append([]string{"-data", dir, "-bind", "127.0.0.1:0", "-addr-file", addrFile}, args...)
-	done := runBroker(t, args, func(k string) string { return env[k] })
+	r := runBroker(t, args, func(k string) string { return env[k] })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(addrFile)
@@ -53,8 +64,8 @@ func startBroker(t *testing.T, env map[string]string, args ...string) endpoint.N
 			return a
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("broker exited: %v", err)
+		case <-r.done:
+			t.Fatalf("broker exited: %v", r.err)
 		default:
 		}
 		if time.Now().After(deadline) {
