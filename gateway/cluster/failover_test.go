@@ -128,8 +128,7 @@ func (f *flipBroker) ListOffsets(ctx context.Context, req *brokerop.ListOffsetsR
 	return f.data().listOffsets(req, lead, term), nil
 }
 
-// Fetch long-polls: the leader answers a record after the request's wait; others answer
-// NOT_LEADER_OR_FOLLOWER at once.
+// Fetch answers at once: a record from the leader, NOT_LEADER_OR_FOLLOWER from the others.
 func (f *flipBroker) Fetch(ctx context.Context, req *brokerop.FetchReq) (*brokerop.FetchResp, error) {
 	lead, _, err := f.serve(ctx, "fetch")
 	if err != nil {
