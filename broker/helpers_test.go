@@ -9,11 +9,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -143,25 +143,10 @@ func decodeBatches(t testing.TB, data []byte) (offsets []int64, values []string)
 	return offsets, values
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the injectable clock the tests move by hand (Now and Advance).
+type fakeClock = clock.Fake
 
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return clock.NewFake(time.Unix(1_700_000_000, 0)) }
 
 type env struct {
 	t     testing.TB
