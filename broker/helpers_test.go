@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
-	"reflect"
 	"testing"
 	"time"
 
@@ -339,25 +338,6 @@ func fuzzSameBytes[T any](f *testing.F, decode func([]byte) (T, error), encode f
 		}
 		if re := encode(v); !valid(v) || string(re) != string(b) {
 			t.Fatalf("decoded %+v from %x, re-encoded %x", v, b, re)
-		}
-	})
-}
-
-// fuzzReDecodes fuzzes decode: what it accepts encodes to bytes that decode again, and with
-// equal to a value deeply equal to the first.
-func fuzzReDecodes[T any](f *testing.F, decode func([]byte) (T, error), encode func(T) ([]byte, error), equal bool) {
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := decode(b)
-		if err != nil {
-			return
-		}
-		again, err := encode(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v2, err := decode(again)
-		if err != nil || equal && !reflect.DeepEqual(v, v2) {
-			t.Fatalf("re-encoded %+v decodes to %+v: %v", v, v2, err)
 		}
 	})
 }
