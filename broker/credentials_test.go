@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/internal/scramkey"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
@@ -134,5 +135,5 @@ func FuzzDecodeCredentials(f *testing.F) {
 	good, _ := encodeCredentials(map[string][]brokerop.ScramCredential{"alice": {{Mechanism: 1, Iterations: 4096, Salt: []byte("s"), StoredKey: []byte("k"), ServerKey: []byte("v")}}})
 	f.Add(good)
 	f.Add([]byte("meshkafka-scram v1 crc32c=00000000 len=2\n{}"))
-	fuzzReDecodes(f, DecodeCredentials, encodeCredentials, false)
+	brokertest.FuzzReDecodes(f, DecodeCredentials, encodeCredentials, nil)
 }

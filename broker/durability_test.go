@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -298,7 +299,7 @@ func FuzzDecodeRegistry(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte("meshkafka-registry v1 crc32c=00000000 len=0\n"))
 	f.Add([]byte{})
-	fuzzReDecodes(f, decodeRegistry, encodeRegistry, true)
+	brokertest.FuzzReDecodes(f, decodeRegistry, encodeRegistry, brokertest.DeepEqual)
 }
 
 // segment.bytes altered at runtime applies from the next segment on, while producers keep

@@ -8,12 +8,11 @@ import (
 	"hash/crc32"
 	"io"
 	"math/rand/v2"
-	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -143,25 +142,10 @@ func decodeBatches(t testing.TB, data []byte) (offsets []int64, values []string)
 	return offsets, values
 }
 
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is the injectable clock the tests move by hand (Now and Advance).
+type fakeClock = clock.Fake
 
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return clock.NewFake(time.Unix(1_700_000_000, 0)) }
 
 type env struct {
 	t     testing.TB
@@ -354,25 +338,6 @@ func fuzzSameBytes[T any](f *testing.F, decode func([]byte) (T, error), encode f
 		}
 		if re := encode(v); !valid(v) || string(re) != string(b) {
 			t.Fatalf("decoded %+v from %x, re-encoded %x", v, b, re)
-		}
-	})
-}
-
-// fuzzReDecodes fuzzes decode: what it accepts encodes to bytes that decode again, and with
-// equal to a value deeply equal to the first.
-func fuzzReDecodes[T any](f *testing.F, decode func([]byte) (T, error), encode func(T) ([]byte, error), equal bool) {
-	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := decode(b)
-		if err != nil {
-			return
-		}
-		again, err := encode(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v2, err := decode(again)
-		if err != nil || equal && !reflect.DeepEqual(v, v2) {
-			t.Fatalf("re-encoded %+v decodes to %+v: %v", v, v2, err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/broker/metadata"
 )
 
@@ -83,30 +84,24 @@ func TestConcurrentReads(t *testing.T) {
 	es := entries(3, 300)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, tp := range s.Topics() {
-				s.Owner(tp.Name, 0)
-				s.TopicByID(tp.ID)
-			}
-			for _, b := range s.Brokers() {
-				s.BrokerByNode(b.NodeID)
-			}
-			for _, g := range s.Groups() {
-				s.GroupOffsets(g)
-			}
-			s.OrphanedPartitions()
-			s.Validate(&metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: "a", ID: tid(1), Partitions: 1, Owners: owners(1, node(1))}}})
-			if _, err := s.Snapshot(); err != nil {
-				t.Error(err)
-				return
-			}
+	brokertest.Repeat(&wg, stop, func() bool {
+		for _, tp := range s.Topics() {
+			s.Owner(tp.Name, 0)
+			s.TopicByID(tp.ID)
 		}
+		for _, b := range s.Brokers() {
+			s.BrokerByNode(b.NodeID)
+		}
+		for _, g := range s.Groups() {
+			s.GroupOffsets(g)
+		}
+		s.OrphanedPartitions()
+		s.Validate(&metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: "a", ID: tid(1), Partitions: 1, Owners: owners(1, node(1))}}})
+		if _, err := s.Snapshot(); err != nil {
+			t.Error(err)
+			return false
+		}
+		return true
 	})
 	for i, e := range es {
 		s.Apply(uint64(i+1), e)

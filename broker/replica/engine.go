@@ -353,19 +353,30 @@ func (e *Engine) Propose(ctx context.Context, id GroupID, data []byte) (*Proposa
 	if len(data) == 0 {
 		return nil, errors.New("replica: empty proposal")
 	}
-	w := newWaiter(false)
+	w, r, err := e.propose(ctx, id, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Proposal{Index: r.index, Term: r.term, Committed: w.result}, nil
+}
+
+// propose hands data, or the conf change cc if it is set, to group id's raft node on the
+// engine goroutine (leader only) and waits until the entry is durable on this node.
+func (e *Engine) propose(ctx context.Context, id GroupID, data []byte, cc *raftpb.ConfChangeV2) (*waiter, durableResult, error) {
+	w := newWaiter(cc != nil)
 	e.enqueue(func() {
 		g, err := e.leaderGroup(id)
-		if err == nil {
+		switch {
+		case err != nil:
+		case cc != nil:
+			err = g.rn.ProposeConfChange(cc)
+		default:
 			err = g.rn.Propose(data)
 		}
 		e.accepted(g, w, err)
 	})
 	r, err := e.waitDurable(ctx, w)
-	if err != nil {
-		return nil, err
-	}
-	return &Proposal{Index: r.index, Term: r.term, Committed: w.result}, nil
+	return w, r, err
 }
 
 // ChangeConf proposes a membership change to group id and waits until it is applied here.
@@ -376,15 +387,8 @@ func (e *Engine) ChangeConf(ctx context.Context, id GroupID, cc *raftpb.ConfChan
 	if cc == nil {
 		return errors.New("replica: nil conf change")
 	}
-	w := newWaiter(true)
-	e.enqueue(func() {
-		g, err := e.leaderGroup(id)
-		if err == nil {
-			err = g.rn.ProposeConfChange(cc)
-		}
-		e.accepted(g, w, err)
-	})
-	if _, err := e.waitDurable(ctx, w); err != nil {
+	w, _, err := e.propose(ctx, id, nil, cc)
+	if err != nil {
 		return err
 	}
 	select {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/meshkafka/meshkafka/broker/internal/binrec"
 )
 
 // Record kinds.
@@ -86,131 +88,100 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-type reader struct {
-	b   []byte
-	err error
+// reader reads a record: binrec's fields, and the uvarint-prefixed strings of this layout.
+type reader struct{ binrec.Reader }
+
+func newReader(b []byte) *reader {
+	return &reader{binrec.Reader{B: b, Short: "short ", Bad: func(what string) error {
+		return fmt.Errorf("%w: %s", ErrBadRecord, what)
+	}}}
 }
-
-func (r *reader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", ErrBadRecord, what)
-	}
-}
-
-func (r *reader) n(k int, what string) []byte {
-	if r.err != nil || len(r.b) < k {
-		r.fail("short " + what)
-		return nil
-	}
-	v := r.b[:k]
-	r.b = r.b[k:]
-	return v
-}
-
-// fixed reads the k bytes of a fixed-size field with get, or returns 0 when they are not
-// there (failing r).
-func fixed[T uint8 | uint16 | uint32 | uint64](r *reader, k int, what string, get func([]byte) T) T {
-	if v := r.n(k, what); v != nil {
-		return get(v)
-	}
-	return 0
-}
-
-func (r *reader) u8(what string) uint8 {
-	return fixed(r, 1, what, func(b []byte) uint8 { return b[0] })
-}
-
-func (r *reader) u16(what string) uint16 { return fixed(r, 2, what, binary.BigEndian.Uint16) }
-
-func (r *reader) u32(what string) uint32 { return fixed(r, 4, what, binary.BigEndian.Uint32) }
-
-func (r *reader) u64(what string) uint64 { return fixed(r, 8, what, binary.BigEndian.Uint64) }
 
 func (r *reader) uvarint(what string) uint64 {
-	if r.err != nil {
+	if r.Err != nil {
 		return 0
 	}
-	v, k := binary.Uvarint(r.b)
+	v, k := binary.Uvarint(r.B)
 	if k <= 0 || k != len(binary.AppendUvarint(nil, v)) { // overlong forms are refused
-		r.fail("bad " + what)
+		r.Fail("bad " + what)
 		return 0
 	}
-	r.b = r.b[k:]
+	r.B = r.B[k:]
 	return v
 }
 
 func (r *reader) str(what string) string {
 	n := r.uvarint(what + " length")
-	if n > uint64(len(r.b)) {
-		r.fail("short " + what)
+	if n > uint64(len(r.B)) {
+		r.Fail("short " + what)
 		return ""
 	}
-	return string(r.n(int(n), what))
+	return string(r.Take(int(n), what))
 }
 
 // DecodeRecord decodes one record; it checks the layout, the kind, each run's order and
 // state, and that the runs stay within MaxWindow offsets of the start.
 func DecodeRecord(b []byte) (*Record, error) {
-	r := &reader{b: b}
-	if v := r.u8("version"); r.err == nil && v != 1 {
+	r := newReader(b)
+	if v := r.U8("version"); r.Err == nil && v != 1 {
 		return nil, fmt.Errorf("%w: version %d", ErrBadRecord, v)
 	}
-	rec := &Record{Kind: r.u8("kind")}
+	rec := &Record{Kind: r.U8("kind")}
 	rec.Group = r.str("group")
 	switch rec.Kind {
 	case KindGroup, KindDeleteGroup:
 	case KindPartition:
 		rec.Topic = r.str("topic")
-		rec.Partition = int32(r.u32("partition"))
-		rec.StateEpoch = int32(r.u32("state epoch"))
-		rec.Start = int64(r.u64("start"))
+		rec.Partition = int32(r.U32("partition"))
+		rec.StateEpoch = int32(r.U32("state epoch"))
+		rec.Start = int64(r.U64("start"))
 		n := r.uvarint("run count")
-		if n > uint64(len(r.b))/19 {
-			r.fail("run count")
+		if n > uint64(len(r.B))/19 {
+			r.Fail("run count")
 			break
 		}
 		prev := rec.Start - 1
 		for range n {
-			run := Run{First: int64(r.u64("first")), Last: int64(r.u64("last")), State: State(r.u8("state")), Count: int16(r.u16("count"))}
-			if r.err != nil {
+			run := Run{First: int64(r.U64("first")), Last: int64(r.U64("last")), State: State(r.U8("state")), Count: int16(r.U16("count"))}
+			if r.Err != nil {
 				break
 			}
 			if run.First <= prev || run.Last < run.First || run.Last-rec.Start >= MaxWindow || rec.Start < 0 || run.Count < 0 {
-				r.fail("run offsets")
+				r.Fail("run offsets")
 				break
 			}
 			switch run.State {
 			case Available, Acquired, Acknowledged, Archived:
 			default:
-				r.fail("run state")
+				r.Fail("run state")
 			}
 			prev = run.Last
 			rec.Runs = append(rec.Runs, run)
 		}
 	case KindDeletePartition:
 		rec.Topic = r.str("topic")
-		rec.Partition = int32(r.u32("partition"))
+		rec.Partition = int32(r.U32("partition"))
 	case KindConfig:
 		n := r.uvarint("config count")
-		if n > uint64(len(r.b))/2 {
-			r.fail("config count")
+		if n > uint64(len(r.B))/2 {
+			r.Fail("config count")
 			break
 		}
 		for range n {
 			k, v := r.str("config name"), r.str("config value")
-			if r.err != nil {
+			if r.Err != nil {
 				break
 			}
 			rec.Configs = append(rec.Configs, [2]string{k, v})
 		}
 	default:
-		r.fail(fmt.Sprintf("kind %d", rec.Kind))
+		r.Fail(fmt.Sprintf("kind %d", rec.Kind))
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
+	if r.Err == nil && len(r.B) != 0 {
+		r.Fail("trailing bytes")
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
 	return rec, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/meshkafka/meshkafka/broker/internal/binrec"
 )
 
 // State is a transaction's state, as Kafka's TransactionState names them.
@@ -167,56 +169,30 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-type decoder struct {
-	b   []byte
-	err error
+// decoder reads a record: binrec's fields, and the length-prefixed strings and lists of
+// this layout.
+type decoder struct{ binrec.Reader }
+
+func newDecoder(b []byte) *decoder {
+	return &decoder{binrec.Reader{B: b, Bad: func(what string) error {
+		return fmt.Errorf("%w: truncated or invalid %s", ErrBadRecord, what)
+	}}}
 }
 
-func (d *decoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: truncated or invalid %s", ErrBadRecord, what)
-	}
-}
-
-func (d *decoder) take(n int, what string) []byte {
-	if d.err != nil || n < 0 || n > len(d.b) {
-		d.fail(what)
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
-}
-
-// fixed reads the k bytes of a fixed-size field with get, or returns 0 when they are not
-// there (failing d).
-func fixed[T uint8 | uint16 | uint32 | uint64](d *decoder, k int, what string, get func([]byte) T) T {
-	if v := d.take(k, what); v != nil {
-		return get(v)
-	}
-	return 0
-}
-
-func (d *decoder) u8(what string) uint8 {
-	return fixed(d, 1, what, func(b []byte) uint8 { return b[0] })
-}
-func (d *decoder) u16(what string) uint16 { return fixed(d, 2, what, binary.BigEndian.Uint16) }
-func (d *decoder) u32(what string) uint32 { return fixed(d, 4, what, binary.BigEndian.Uint32) }
-func (d *decoder) u64(what string) uint64 { return fixed(d, 8, what, binary.BigEndian.Uint64) }
 func (d *decoder) str(what string) string {
-	n := d.u32(what)
+	n := d.U32(what)
 	if n > maxRecord {
-		d.fail(what)
+		d.Fail(what)
 		return ""
 	}
-	return string(d.take(int(n), what))
+	return string(d.Take(int(n), what))
 }
 
 // count reads a list length whose items take at least min bytes each.
 func (d *decoder) count(min int, what string) int {
-	n := d.u32(what)
-	if d.err == nil && uint64(n)*uint64(min) > uint64(len(d.b)) {
-		d.fail(what)
+	n := d.U32(what)
+	if d.Err == nil && uint64(n)*uint64(min) > uint64(len(d.B)) {
+		d.Fail(what)
 		return 0
 	}
 	return int(n)
@@ -228,38 +204,38 @@ func DecodeRecord(b []byte) (*Txn, error) {
 	if len(b) > maxRecord {
 		return nil, fmt.Errorf("%w: %d bytes", ErrBadRecord, len(b))
 	}
-	d := &decoder{b: b}
-	v := d.u8("version")
-	if d.err == nil && v != recordVersion && v != recordVersionV2 {
+	d := newDecoder(b)
+	v := d.U8("version")
+	if d.Err == nil && v != recordVersion && v != recordVersionV2 {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrBadRecord, v)
 	}
 	t := &Txn{V2: v == recordVersionV2}
 	t.ID = d.str("id")
-	t.ProducerID = int64(d.u64("producer id"))
-	t.Epoch = int16(d.u16("epoch"))
-	t.TimeoutMs = int32(d.u32("timeout"))
-	t.State = State(d.u8("state"))
-	t.StartMs = int64(d.u64("start"))
-	t.UpdateMs = int64(d.u64("update"))
+	t.ProducerID = int64(d.U64("producer id"))
+	t.Epoch = int16(d.U16("epoch"))
+	t.TimeoutMs = int32(d.U32("timeout"))
+	t.State = State(d.U8("state"))
+	t.StartMs = int64(d.U64("start"))
+	t.UpdateMs = int64(d.U64("update"))
 	for range d.count(8, "partitions") {
-		t.Partitions = append(t.Partitions, TP{d.str("topic"), int32(d.u32("partition"))})
+		t.Partitions = append(t.Partitions, TP{d.str("topic"), int32(d.U32("partition"))})
 	}
 	for range d.count(4, "groups") {
 		t.Groups = append(t.Groups, d.str("group"))
 	}
 	for range d.count(32, "offsets") {
-		t.Offsets = append(t.Offsets, Offset{Group: d.str("group"), Topic: d.str("topic"), Partition: int32(d.u32("partition")),
-			Offset: int64(d.u64("offset")), LeaderEpoch: int32(d.u32("leader epoch")), Metadata: d.str("metadata")})
+		t.Offsets = append(t.Offsets, Offset{Group: d.str("group"), Topic: d.str("topic"), Partition: int32(d.U32("partition")),
+			Offset: int64(d.U64("offset")), LeaderEpoch: int32(d.U32("leader epoch")), Metadata: d.str("metadata")})
 	}
 	if t.V2 {
-		t.NextProducerID, t.NextEpoch = int64(d.u64("next producer id")), int16(d.u16("next epoch"))
-		t.PrevProducerID, t.PrevEpoch = int64(d.u64("previous producer id")), int16(d.u16("previous epoch"))
+		t.NextProducerID, t.NextEpoch = int64(d.U64("next producer id")), int16(d.U16("next epoch"))
+		t.PrevProducerID, t.PrevEpoch = int64(d.U64("previous producer id")), int16(d.U16("previous epoch"))
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRecord, len(d.b))
+	if len(d.B) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadRecord, len(d.B))
 	}
 	switch {
 	case t.ID == "":

@@ -4,7 +4,9 @@ package brokertest
 
 import (
 	"os"
+	"reflect"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -23,4 +25,43 @@ func ChaosSeeds(t *testing.T, def int, cycles func(t *testing.T, seed uint64)) {
 	for seed := range n {
 		t.Run(strconv.Itoa(seed), func(t *testing.T) { cycles(t, uint64(seed)) })
 	}
+}
+
+// FuzzReDecodes fuzzes decode: what it accepts encodes to bytes that decode again, to a value
+// same reports the same as the first (nil same: any value).
+func FuzzReDecodes[T any](f *testing.F, decode func([]byte) (T, error), encode func(T) ([]byte, error), same func(a, b T) bool) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decode(b)
+		if err != nil {
+			return
+		}
+		again, err := encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := decode(again)
+		if err != nil || same != nil && !same(v, v2) {
+			t.Fatalf("re-encoded %+v decodes to %+v: %v", v, v2, err)
+		}
+	})
+}
+
+// DeepEqual is reflect.DeepEqual for two values of one type (a same for FuzzReDecodes).
+func DeepEqual[T any](a, b T) bool { return reflect.DeepEqual(a, b) }
+
+// Repeat runs f on a new goroutine of wg again and again while it returns true, until stop
+// is closed (looked at before each call): the busy reader or writer of a concurrency test.
+func Repeat(wg *sync.WaitGroup, stop <-chan struct{}, f func() bool) {
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if !f() {
+				return
+			}
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshkafka/meshkafka/broker/internal/brokertest"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftlog"
 	"github.com/meshkafka/meshkafka/wal"
 	"github.com/meshkafka/meshkafka/wal/waltest"
@@ -262,33 +263,27 @@ func TestConcurrentReads(t *testing.T) {
 	stop := make(chan struct{})
 	errs := make(chan error, 4)
 	for range 3 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				first, _ := l.FirstIndex()
-				last, _ := l.LastIndex()
-				if first > last {
-					continue
-				}
-				es, err := l.Entries(first, last+1, 1<<30)
-				if errors.Is(err, raft.ErrCompacted) {
-					continue // compacted between the two calls
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				for i, e := range es {
-					if e.GetIndex() != first+uint64(i) || e.GetTerm() != 1+e.GetIndex()/7 {
-						errs <- fmt.Errorf("entry %d: %d/%d", i, e.GetIndex(), e.GetTerm())
-						return
-					}
+		brokertest.Repeat(&wg, stop, func() bool {
+			first, _ := l.FirstIndex()
+			last, _ := l.LastIndex()
+			if first > last {
+				return true
+			}
+			es, err := l.Entries(first, last+1, 1<<30)
+			if errors.Is(err, raft.ErrCompacted) {
+				return true // compacted between the two calls
+			}
+			if err != nil {
+				errs <- err
+				return false
+			}
+			for i, e := range es {
+				if e.GetIndex() != first+uint64(i) || e.GetTerm() != 1+e.GetIndex()/7 {
+					errs <- fmt.Errorf("entry %d: %d/%d", i, e.GetIndex(), e.GetTerm())
+					return false
 				}
 			}
+			return true
 		})
 	}
 	var hs *raftpb.HardState

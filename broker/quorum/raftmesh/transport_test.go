@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/meshkafka/meshkafka/broker/internal/meshlink/meshlinktest"
 	"github.com/meshkafka/meshkafka/internal/clock"
 	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
 	"github.com/meshkafka/meshkafka/internal/meshtest/natlab"
@@ -61,7 +62,7 @@ type node struct {
 	got         []*raftpb.Message // guarded by mu
 	unreachable map[uint64]int    // guarded by mu
 	snaps       []error           // guarded by mu
-	trusted     map[key.PublicKey]bool
+	trusted     meshlinktest.Keys
 }
 
 // start runs a node with raft id id on m (a fresh machine if nil) with key sk (fresh if
@@ -74,9 +75,9 @@ func (l *lab) start(t *testing.T, id uint64, m *natlab.Machine, sk key.SecretKey
 	if sk.IsZero() {
 		sk = key.GenerateSecretKey()
 	}
-	n := &node{t: t, l: l, id: id, sk: sk, m: m, log: &logRec{}, unreachable: map[uint64]int{}, trusted: map[key.PublicKey]bool{}}
+	n := &node{t: t, l: l, id: id, sk: sk, m: m, log: &logRec{}, unreachable: map[uint64]int{}}
 	n.ms, n.ep = l.Endpoint(t, m, sk)
-	cfg.Trust = n.trusts
+	cfg.Trust = n.trusted.Trusts
 	cfg.Deliver = n.deliver
 	cfg.Log = slog.New(n.log)
 	cfg.Unreachable = func(id uint64) { n.mu.Lock(); n.unreachable[id]++; n.mu.Unlock() }
@@ -89,12 +90,6 @@ func (l *lab) start(t *testing.T, id uint64, m *natlab.Machine, sk key.SecretKey
 func (n *node) stop() {
 	_ = n.tr.Close()
 	_ = n.ep.Close()
-}
-
-func (n *node) trusts(k key.PublicKey) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.trusted[k]
 }
 
 func (n *node) deliver(m *raftpb.Message) {
@@ -124,7 +119,6 @@ func (n *node) unreachableCount(id uint64) int {
 
 func (n *node) addr() []byte { return EncodeAddr(n.ep.Addr()) }
 
-// meet makes every node trust and know every other.
 // newPair starts nodes 1 (with cfgA) and 2 (with cfgB) on fresh machines of a lab without
 // a relay and introduces them to each other.
 func newPair(t *testing.T, cfgA, cfgB Config) (l *lab, a, b *node) {
@@ -135,17 +129,12 @@ func newPair(t *testing.T, cfgA, cfgB Config) (l *lab, a, b *node) {
 	return l, a, b
 }
 
+// meet makes every node trust and know every other.
 func meet(nodes ...*node) {
-	for _, a := range nodes {
-		for _, b := range nodes {
-			if a != b {
-				a.mu.Lock()
-				a.trusted[b.sk.Public()] = true
-				a.mu.Unlock()
-				a.tr.AddPeer(b.id, b.addr())
-			}
-		}
-	}
+	meshlinktest.Meet(nodes, func(a, b *node) {
+		a.trusted.Set(b.sk.Public(), true)
+		a.tr.AddPeer(b.id, b.addr())
+	})
 }
 
 // msg is a MsgApp from→to with index idx and an entry of size bytes.
@@ -535,9 +524,7 @@ func TestTrustRevokedAndStaleID(t *testing.T) {
 		if st := a.tr.Stats(); st.Ignored != 1 || a.received(2)[0].GetTo() != 1 {
 			t.Fatalf("stats %+v, delivered %v", st, a.received(2))
 		}
-		a.mu.Lock()
-		delete(a.trusted, b.sk.Public())
-		a.mu.Unlock()
+		a.trusted.Set(b.sk.Public(), false)
 		sendUntil(t, b, msg(2, 1, 3, 10), "refusal after trust revoked", func() bool { return a.tr.Stats().Refused >= 1 })
 		if got := len(a.received(2)); got != 1 {
 			t.Fatalf("delivered %d messages, want only the one before trust was revoked", got)

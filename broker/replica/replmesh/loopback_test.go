@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -25,14 +24,14 @@ func TestLoopback(t *testing.T) {
 	const groups = 10
 	var bs []*broker
 	for i := range 3 {
-		b := &broker{id: uint64(i + 1), sk: key.GenerateSecretKey(), trusted: map[key.PublicKey]bool{},
+		b := &broker{id: uint64(i + 1), sk: key.GenerateSecretKey(),
 			sms: map[replica.GroupID]*sm{}, stores: map[replica.GroupID]*replica.MemoryStorage{}}
 		ep, err := endpoint.New(endpoint.Options{SecretKey: b.sk, BindAddr: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.ep = ep
-		b.tr = New(ep, Config{Trust: b.trusts, ID: b.id, Log: slog.New(slog.DiscardHandler)})
+		b.tr = New(ep, Config{Trust: b.trusted.Trusts, ID: b.id, Log: slog.New(slog.DiscardHandler)})
 		b.eng, err = replica.New(replica.Config{ID: b.id, Transport: b.tr, Sync: func() error { return nil },
 			Log: slog.New(slog.DiscardHandler)})
 		if err != nil {
@@ -42,14 +41,7 @@ func TestLoopback(t *testing.T) {
 		t.Cleanup(b.stop)
 		bs = append(bs, b)
 	}
-	for _, a := range bs {
-		for _, b := range bs {
-			if a != b {
-				a.trusted[b.sk.Public()] = true
-				a.eng.AddPeer(b.id, raftmesh.EncodeAddr(b.ep.Addr()))
-			}
-		}
-	}
+	meet(bs...)
 	run(t, groups, bs...)
 	ctx := t.Context()
 	poll := func(cond func() bool) {

@@ -41,10 +41,11 @@ func bareTransports(t *testing.T) (a, b *broker) {
 	a, b = l.start(t, 1), l.start(t, 2)
 	a.stopEngine()
 	b.stopEngine()
-	a.tr = New(a.ep, Config{Trust: a.trusts, ID: 1})
-	b.tr = New(b.ep, Config{Trust: b.trusts, ID: 2})
+	a.tr = New(a.ep, Config{Trust: a.trusted.Trusts, ID: 1})
+	b.tr = New(b.ep, Config{Trust: b.trusted.Trusts, ID: 2})
 	t.Cleanup(func() { _ = a.tr.Close(); _ = b.tr.Close() })
-	a.trusted[b.sk.Public()], b.trusted[a.sk.Public()] = true, true
+	a.trusted.Set(b.sk.Public(), true)
+	b.trusted.Set(a.sk.Public(), true)
 	return a, b
 }
 

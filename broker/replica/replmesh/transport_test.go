@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/goleak"
 
+	"github.com/meshkafka/meshkafka/broker/internal/meshlink/meshlinktest"
 	"github.com/meshkafka/meshkafka/broker/quorum/raftmesh"
 	"github.com/meshkafka/meshkafka/broker/replica"
 	"github.com/meshkafka/meshkafka/internal/meshtest/magicep"
@@ -40,16 +41,9 @@ type broker struct {
 	tr  *Transport
 	eng *replica.Engine
 
-	mu      sync.Mutex
-	trusted map[key.PublicKey]bool // guarded by mu
+	trusted meshlinktest.Keys
 	sms     map[replica.GroupID]*sm
 	stores  map[replica.GroupID]*replica.MemoryStorage
-}
-
-func (b *broker) trusts(k key.PublicKey) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.trusted[k]
 }
 
 // sm records the data entries a group applied.
@@ -79,7 +73,7 @@ func (s *sm) applied() (uint64, []string) {
 
 func (l *lab) start(t *testing.T, id uint64) *broker {
 	t.Helper()
-	b := &broker{id: id, sk: key.GenerateSecretKey(), trusted: map[key.PublicKey]bool{},
+	b := &broker{id: id, sk: key.GenerateSecretKey(),
 		sms: map[replica.GroupID]*sm{}, stores: map[replica.GroupID]*replica.MemoryStorage{}}
 	b.ms, b.ep = l.Endpoint(t, l.Machine(), b.sk)
 	startEngine(t, b)
@@ -89,7 +83,7 @@ func (l *lab) start(t *testing.T, id uint64) *broker {
 
 func startEngine(t *testing.T, b *broker) {
 	t.Helper()
-	b.tr = New(b.ep, Config{Trust: b.trusts, ID: b.id, Log: slog.New(slog.DiscardHandler)})
+	b.tr = New(b.ep, Config{Trust: b.trusted.Trusts, ID: b.id, Log: slog.New(slog.DiscardHandler)})
 	eng, err := replica.New(replica.Config{ID: b.id, Transport: b.tr, Sync: func() error { return nil },
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -115,16 +109,10 @@ func (b *broker) stop() {
 
 // meet makes every broker trust and know every other.
 func meet(bs ...*broker) {
-	for _, a := range bs {
-		for _, b := range bs {
-			if a != b {
-				a.mu.Lock()
-				a.trusted[b.sk.Public()] = true
-				a.mu.Unlock()
-				a.eng.AddPeer(b.id, raftmesh.EncodeAddr(b.ep.Addr()))
-			}
-		}
-	}
+	meshlinktest.Meet(bs, func(a, b *broker) {
+		a.trusted.Set(b.sk.Public(), true)
+		a.eng.AddPeer(b.id, raftmesh.EncodeAddr(b.ep.Addr()))
+	})
 }
 
 func gid(i int) replica.GroupID { return group(0xC0, int32(i)) }
@@ -273,9 +261,7 @@ func TestUntrustedRefused(t *testing.T) {
 		a, b, c := l.start(t, 1), l.start(t, 2), l.start(t, 3)
 		meet(a, b, c)
 		for _, x := range []*broker{a, b} {
-			x.mu.Lock()
-			x.trusted[c.sk.Public()] = false
-			x.mu.Unlock()
+			x.trusted.Set(c.sk.Public(), false)
 		}
 		run(t, 1, a, b, c)
 		g := gid(0)

@@ -1,6 +1,7 @@
 // Package meshlinktest checks the codecs of the transports built on meshlink
 // (broker/quorum/raftmesh, broker/replica/replmesh) the same way: their fuzz targets share
-// CheckStream. Test-only (it imports testing).
+// CheckStream. It also holds what their transport tests share (Keys, Meet). Test-only (it
+// imports testing).
 package meshlinktest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/meshkafka/meshkafka/broker/internal/meshlink"
@@ -96,5 +98,40 @@ func CheckFrameLimits(t *testing.T, good []byte, read func(r io.Reader, max int,
 	}
 	if _, err := read(bytes.NewReader(good[:len(good)-1]), 1<<20, nil); err != io.ErrUnexpectedEOF {
 		t.Fatalf("cut short: %v", err)
+	}
+}
+
+// Keys is a set of trusted node keys, safe for concurrent use: a test transport's Trust
+// (Keys.Trusts), changed by the test while it runs. The zero Keys trusts no one.
+type Keys struct {
+	mu sync.Mutex
+	m  map[key.PublicKey]bool
+}
+
+// Trusts reports whether k is in the set.
+func (s *Keys) Trusts(k key.PublicKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k]
+}
+
+// Set puts k in the set (trusted) or takes it out.
+func (s *Keys) Set(k key.PublicKey, trusted bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[key.PublicKey]bool{}
+	}
+	s.m[k] = trusted
+}
+
+// Meet introduces every node to every other: introduce(a, b) makes a trust and know b.
+func Meet[N comparable](nodes []N, introduce func(a, b N)) {
+	for _, a := range nodes {
+		for _, b := range nodes {
+			if a != b {
+				introduce(a, b)
+			}
+		}
 	}
 }
