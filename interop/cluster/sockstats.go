@@ -15,35 +15,50 @@ import (
 // (rx_packets, rx_bytes, rx_small, rx_reads, rx_buffers, tx_packets, tx_bytes, tx_small,
 // tx_writes; see cmd/internal/cli).
 
-// NewestSocketCounters returns the highest profile number n of pid's socket counters in dir,
-// -1 when there are none yet. Take it before a profiled phase and pass it to
-// SocketCountersAfter.
-func NewestSocketCounters(dir string, pid int) int {
-	_, n := newestSidecar(dir, pid)
-	return n
+// SocketMark is where the socket counters of some processes stood before a profiled phase:
+// the newest counters each had written (MarkSockets).
+type SocketMark struct {
+	dir    string
+	pids   []int
+	newest []int // per pid, its newest profile number, -1 for none
 }
 
-// SocketCountersAfter waits up to timeout for pid's socket counters with a profile number
-// above after (the phase's, written when its profile stops) and returns them.
-func SocketCountersAfter(dir string, pid, after int, timeout time.Duration) (map[string]int64, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		if path, n := newestSidecar(dir, pid); n > after {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, err
-			}
-			m := map[string]int64{}
-			if err := json.Unmarshal(b, &m); err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			return m, nil
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("no socket counters of process %d after profile %d in %s within %v", pid, after, dir, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
+// MarkSockets records, for each of pids, which socket counters in dir are already there.
+// Take it before the phase's profiles start; Counters then returns the phase's.
+func MarkSockets(dir string, pids ...int) SocketMark {
+	m := SocketMark{dir: dir, pids: pids}
+	for _, pid := range pids {
+		_, n := newestSidecar(dir, pid)
+		m.newest = append(m.newest, n)
 	}
+	return m
+}
+
+// Counters waits up to timeout for each process's counters newer than the mark (written
+// when its profile of the phase stops) and returns them in the order of the mark's pids.
+func (m SocketMark) Counters(timeout time.Duration) ([]map[string]int64, error) {
+	deadline := time.Now().Add(timeout)
+	out := make([]map[string]int64, len(m.pids))
+	for i, pid := range m.pids {
+		for {
+			path, n := newestSidecar(m.dir, pid)
+			if n > m.newest[i] {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					return nil, err
+				}
+				if err := json.Unmarshal(b, &out[i]); err != nil {
+					return nil, fmt.Errorf("%s: %w", path, err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("no socket counters of process %d after profile %d in %s within %v", pid, m.newest[i], m.dir, timeout)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return out, nil
 }
 
 // newestSidecar returns the path and profile number of pid's socket counters in dir with the

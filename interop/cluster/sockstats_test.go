@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// SocketCountersAfter returns the counters of the newest profile of that process only once
-// one newer than the given number exists, and NewestSocketCounters names it.
-func TestSocketCountersAfter(t *testing.T) {
+// A mark's Counters are each process's newest counters, and only once they are newer than
+// what the process had written when the mark was taken.
+func TestSocketMark(t *testing.T) {
 	dir := t.TempDir()
-	if n := NewestSocketCounters(dir, 42); n != -1 {
-		t.Fatalf("newest in an empty dir: %d, want -1", n)
+	if m := MarkSockets(dir, 42); m.newest[0] != -1 {
+		t.Fatalf("newest in an empty dir: %d, want -1", m.newest[0])
 	}
 	write := func(name, body string) { // as the child does: renamed into place
 		tmp := filepath.Join(dir, name+".tmp")
@@ -25,21 +25,23 @@ func TestSocketCountersAfter(t *testing.T) {
 	}
 	write("broker-42-2.sock.json", `{"tx_packets":7}`+"\n")
 	write("broker-43-10.sock.json", `{"tx_packets":99}`+"\n") // another process
-	if n := NewestSocketCounters(dir, 42); n != 2 {
-		t.Fatalf("newest: %d, want 2", n)
+	mark := MarkSockets(dir, 42, 43)
+	if mark.newest[0] != 2 || mark.newest[1] != 10 {
+		t.Fatalf("newest: %v, want [2 10]", mark.newest)
 	}
-	if _, err := SocketCountersAfter(dir, 42, 2, 50*time.Millisecond); err == nil {
-		t.Fatal("counters returned with none newer than profile 2")
+	if _, err := mark.Counters(50 * time.Millisecond); err == nil {
+		t.Fatal("counters returned with none newer than the mark")
 	}
 	go func() {
 		time.Sleep(30 * time.Millisecond)
 		write("broker-42-10.sock.json", `{"tx_packets":11,"rx_small":3}`+"\n")
+		write("broker-43-12.sock.json", `{"tx_packets":5}`+"\n")
 	}()
-	m, err := SocketCountersAfter(dir, 42, 2, 5*time.Second)
+	got, err := mark.Counters(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m["tx_packets"] != 11 || m["rx_small"] != 3 {
-		t.Fatalf("counters %v, want those of profile 10", m)
+	if got[0]["tx_packets"] != 11 || got[0]["rx_small"] != 3 || got[1]["tx_packets"] != 5 {
+		t.Fatalf("counters %v, want those of profiles 10 and 12", got)
 	}
 }

@@ -171,30 +171,31 @@ func BenchmarkMeshHop(b *testing.B) {
 	// measure runs run (b.N records' worth) with the benchmark timer and the CPU meters of
 	// impl on, then reports the rates.
 	measure := func(b *testing.B, impl string, run func()) {
+		profiled := profDir != "" && impl == "ours-mesh"
 		profile := func() {
-			if profDir != "" && impl == "ours-mesh" {
-				for _, pid := range servers[impl] {
-					syscall.Kill(pid, syscall.SIGUSR2)
-				}
+			for _, pid := range servers[impl] {
+				syscall.Kill(pid, syscall.SIGUSR2)
 			}
 		}
-		var before []int // each process's last socket counters
-		if profDir != "" && impl == "ours-mesh" {
-			for _, pid := range servers[impl] {
-				before = append(before, cluster.NewestSocketCounters(profDir, pid))
-			}
+		var mark cluster.SocketMark
+		if profiled {
+			mark = cluster.MarkSockets(profDir, servers[impl]...)
 		}
 		b.ResetTimer()
 		m := meter(impl)
-		profile()
+		if profiled {
+			profile()
+		}
 		start := time.Now()
 		run()
 		d := time.Since(start)
 		b.StopTimer()
-		profile()
+		if profiled {
+			profile()
+		}
 		report(b, d, m)
-		if profDir != "" && impl == "ours-mesh" {
-			reportPackets(b, profDir, servers[impl], before, float64(b.N)*benchRecordSize/1e6)
+		if profiled {
+			reportPackets(b, mark, float64(b.N)*benchRecordSize/1e6)
 		}
 	}
 	dropTopic := func(b *testing.B, addr, topic string) { // keeps the disk use bounded
@@ -269,17 +270,13 @@ func BenchmarkMeshHop(b *testing.B) {
 }
 
 // reportPackets reports the mesh datagrams of the last timed phase, per MB of record values,
-// from the socket counters that the gateway (pids[0]) and broker (pids[1]) wrote beside their
-// CPU profiles in dir (see BenchmarkMeshHop), newer than before[i]. It waits up to 5 s for
-// them: each process writes its own when its profile stops.
-func reportPackets(b *testing.B, dir string, pids, before []int, mb float64) {
+// from the socket counters that the gateway and the broker (the mark's pids, in that order)
+// wrote beside their CPU profiles (see BenchmarkMeshHop).
+func reportPackets(b *testing.B, mark cluster.SocketMark, mb float64) {
 	b.Helper()
-	counts := make([]map[string]int64, len(pids))
-	for i, pid := range pids {
-		var err error
-		if counts[i], err = cluster.SocketCountersAfter(dir, pid, before[i], 5*time.Second); err != nil {
-			b.Fatalf("socket counters of process %d: %v", pid, err)
-		}
+	counts, err := mark.Counters(5 * time.Second)
+	if err != nil {
+		b.Fatal(err)
 	}
 	gw, br := counts[0], counts[1]
 	b.ReportMetric(float64(gw["tx_packets"])/mb, "g2b-pkts/MB")

@@ -84,11 +84,9 @@ func BenchmarkReplProduce(b *testing.B) {
 			for i, pid := range pids {
 				procs[i] = kafkaclients.StartCPU(pid)
 			}
-			var before []int // each broker's last socket counters (with profiles)
+			var mark cluster.SocketMark // the brokers' socket counters before the phase
 			if profDir != "" {
-				for _, br := range c.Brokers {
-					before = append(before, cluster.NewestSocketCounters(profDir, br.P.Pid()))
-				}
+				mark = cluster.MarkSockets(profDir, pids[1:]...) // pids: the gateway, then the brokers
 			}
 			profile()
 			b.ResetTimer()
@@ -98,7 +96,7 @@ func BenchmarkReplProduce(b *testing.B) {
 			reportThroughput(b, benchRecordSize, d)
 			reportCPU(b, names, procs, client)
 			if profDir != "" {
-				reportBrokerPackets(b, c, profDir, before)
+				reportBrokerPackets(b, mark)
 			}
 		})
 	}
@@ -165,15 +163,15 @@ func BenchmarkReplFailover(b *testing.B) {
 // reportBrokerPackets reports, per record of the timed phase, the datagrams and bytes that
 // went through the brokers' mesh sockets (all brokers, both directions) and the ACK-sized
 // datagrams among them, from the socket counters each broker wrote beside its CPU profile
-// (newer than before[i]).
-func reportBrokerPackets(b *testing.B, c *cluster.Cluster, dir string, before []int) {
+// after the mark.
+func reportBrokerPackets(b *testing.B, mark cluster.SocketMark) {
 	b.Helper()
+	counts, err := mark.Counters(5 * time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var pkts, bytes, small int64
-	for i, br := range c.Brokers {
-		m, err := cluster.SocketCountersAfter(dir, br.P.Pid(), before[i], 5*time.Second)
-		if err != nil {
-			b.Fatalf("socket counters of %s: %v", br.Name, err)
-		}
+	for _, m := range counts {
 		pkts += m["rx_packets"] + m["tx_packets"]
 		bytes += m["rx_bytes"] + m["tx_bytes"]
 		small += m["rx_small"] + m["tx_small"]

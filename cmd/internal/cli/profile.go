@@ -33,10 +33,11 @@ func socketStats() endpoint.SocketStats {
 
 // writeSocketDelta writes the counters' change since start to path as JSON.
 func writeSocketDelta(path string, start endpoint.SocketStats) error {
-	if profiledEndpoint.Load() == nil {
+	ep := profiledEndpoint.Load()
+	if ep == nil {
 		return nil
 	}
-	end := socketStats()
+	end := ep.SocketStats()
 	d := map[string]int64{
 		"rx_packets": end.RxPackets - start.RxPackets, "rx_bytes": end.RxBytes - start.RxBytes, "rx_small": end.RxSmall - start.RxSmall,
 		"rx_reads": end.RxReads - start.RxReads, "rx_buffers": end.RxBuffers - start.RxBuffers,
