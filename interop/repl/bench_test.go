@@ -29,10 +29,17 @@ const benchRecordSize = 100
 //	impl=rf1   replication factor 1 (one broker stores each partition)
 //
 // so cmd/benchjson's ours/peer ratio is RF=3 over RF=1 (issue #16's target: records/s ≥ 0.5).
-// produce-100B-acks=all: b.N incompressible 100-byte records, acks=all, idempotence off, up
-// to 5 requests in flight per connection (as BenchmarkMeshHop); records/s, MB/s and the CPU
-// time per record of each server process (gateway, broker-0..2), of all of them
-// (server-cpu-ns/record) and of the client. latency-100B-acks=all: one record at a time
+// produce-100B-acks=all: incompressible 100-byte records, acks=all, idempotence off, up to 5
+// requests in flight per connection (as BenchmarkMeshHop); records/s, MB/s and the CPU time
+// per record of each server process (gateway, broker-0..2), of all of them
+// (server-cpu-ns/record) and of the client. Steady state, not start-up (decision, session
+// 15): before either run, REPL_BENCH_WARM records (default 1.5 M) go to each topic, so the
+// brokers' journals have their preallocated and recycled segments (a broker zero-fills one
+// 64 MiB segment once after it starts, which cost 9% of the brokers' CPU in whichever run
+// came first); and each run produces at least REPL_BENCH_MIN_RECORDS records (default 3 M;
+// ns/op is per record), so its checkpoints, which write back the partition files, fall
+// inside it (at 1 s of bench time, RF=1 moved about 1.3 M records and its checkpoints
+// mostly came after the timer stopped). latency-100B-acks=all: one record at a time
 // (ProduceSync), p50/p99 in ms. All processes share the machine's cores (GOMAXPROCS half of
 // them each, as BenchmarkMeshHop), so the CPU figures say more than the throughput.
 func BenchmarkReplProduce(b *testing.B) {
@@ -68,6 +75,8 @@ func BenchmarkReplProduce(b *testing.B) {
 	value := make([]byte, benchRecordSize)
 	rand.NewChaCha8([32]byte{1}).Read(value)
 	pids, names := serverProcs(c)
+	warmUp(b, addr, value, cluster.EnvCount("REPL_BENCH_WARM", 1_500_000), "bench-ours", "bench-rf1")
+	minRecords := cluster.EnvCount("REPL_BENCH_MIN_RECORDS", 3_000_000)
 	for _, impl := range []string{"ours", "rf1"} {
 		topicName := "bench-" + impl
 		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
@@ -88,15 +97,17 @@ func BenchmarkReplProduce(b *testing.B) {
 			if profDir != "" {
 				mark = cluster.MarkSockets(profDir, pids[1:]...) // pids: the gateway, then the brokers
 			}
+			n := max(b.N, minRecords)
 			profile()
 			b.ResetTimer()
-			d := produceTimed(b, ctx, cl, topicName, value, b.N)
+			d := produceTimed(b, ctx, cl, topicName, value, n)
 			b.StopTimer()
 			profile()
-			reportThroughput(b, benchRecordSize, d)
-			reportCPU(b, names, procs, client)
+			b.ReportMetric(float64(d.Nanoseconds())/float64(n), "ns/op") // per record, n of them
+			reportThroughput(b, n, benchRecordSize, d)
+			reportCPU(b, n, names, procs, client)
 			if profDir != "" {
-				reportBrokerPackets(b, mark)
+				reportBrokerPackets(b, n, mark)
 			}
 		})
 	}
@@ -164,7 +175,7 @@ func BenchmarkReplFailover(b *testing.B) {
 // went through the brokers' mesh sockets (all brokers, both directions) and the ACK-sized
 // datagrams among them, from the socket counters each broker wrote beside its CPU profile
 // after the mark.
-func reportBrokerPackets(b *testing.B, mark cluster.SocketMark) {
+func reportBrokerPackets(b *testing.B, records int, mark cluster.SocketMark) {
 	b.Helper()
 	counts, err := mark.Counters(5 * time.Second)
 	if err != nil {
@@ -176,10 +187,29 @@ func reportBrokerPackets(b *testing.B, mark cluster.SocketMark) {
 		bytes += m["rx_bytes"] + m["tx_bytes"]
 		small += m["rx_small"] + m["tx_small"]
 	}
-	n := float64(b.N)
+	n := float64(records)
 	b.ReportMetric(float64(pkts)/n, "broker-pkts/record")
 	b.ReportMetric(float64(bytes)/n, "broker-B/record")
 	b.ReportMetric(float64(small)/n, "broker-small/record")
+}
+
+// warmUp produces n records of value to each of topics through the gateway at addr, before
+// anything is timed, so that what a broker does once after it starts (the journal's first
+// preallocated segment, its first recycled ones) is not charged to whichever run comes first.
+func warmUp(b *testing.B, addr string, value []byte, n int, topics ...string) {
+	b.Helper()
+	if n == 0 {
+		return
+	}
+	cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, t := range topics {
+		if err := kafkaclients.ProduceAll(ctx, cl, t, value, n); err != nil {
+			b.Fatalf("warm-up of %s: %v", t, err)
+		}
+	}
 }
 
 // produceTimed produces n records of value to topicName through cl and flushes, failing b if
@@ -205,18 +235,18 @@ func serverProcs(c *cluster.Cluster) (pids []int, names []string) {
 	return pids, names
 }
 
-// reportThroughput reports records/s and MB/s of b.N records of size bytes moved in d.
-func reportThroughput(b *testing.B, size int, d time.Duration) {
-	b.ReportMetric(float64(b.N)/d.Seconds(), "records/s")
-	b.ReportMetric(float64(b.N)*float64(size)/1e6/d.Seconds(), "MB/s")
+// reportThroughput reports records/s and MB/s of n records of size bytes moved in d.
+func reportThroughput(b *testing.B, n, size int, d time.Duration) {
+	b.ReportMetric(float64(n)/d.Seconds(), "records/s")
+	b.ReportMetric(float64(n)*float64(size)/1e6/d.Seconds(), "MB/s")
 }
 
 // reportCPU reports the CPU time per record of each process (names[i] measured by procs[i]),
 // their sum when every one was measured, and the client's when client is not nil.
-func reportCPU(b *testing.B, names []string, procs []*kafkaclients.CPUMeter, client *kafkaclients.CPUMeter) {
+func reportCPU(b *testing.B, n int, names []string, procs []*kafkaclients.CPUMeter, client *kafkaclients.CPUMeter) {
 	total, all := 0.0, true
 	for i, m := range procs {
-		ns, ok := m.Per(b.N)
+		ns, ok := m.Per(n)
 		all = all && ok
 		total += ns
 		if ok {
@@ -229,7 +259,7 @@ func reportCPU(b *testing.B, names []string, procs []*kafkaclients.CPUMeter, cli
 	if client == nil {
 		return
 	}
-	if ns, ok := client.Per(b.N); ok {
+	if ns, ok := client.Per(n); ok {
 		b.ReportMetric(ns, "client-cpu-ns/record")
 	}
 }

@@ -67,8 +67,8 @@ func BenchmarkDirectPath(b *testing.B) {
 		fn(ctx)
 		d := time.Since(start)
 		b.StopTimer()
-		reportThroughput(b, benchRecordSize, d)
-		reportCPU(b, names, procs, client)
+		reportThroughput(b, b.N, benchRecordSize, d)
+		reportCPU(b, b.N, names, procs, client)
 	}
 	// produce writes n records through seed.
 	produce := func(b *testing.B, ctx context.Context, seed string, n int) {

@@ -262,8 +262,8 @@ func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl s
 		if seen, off := offPath(b, c, path); off {
 			b.Fatalf("replica connections left the %s path during the run: %s", path, seen)
 		}
-		reportThroughput(b, len(value), d)
-		reportCPU(b, names, procs, nil)
+		reportThroughput(b, b.N, len(value), d)
+		reportCPU(b, b.N, names, procs, nil)
 		if rtt, ok := replicaRTT(c); ok {
 			b.ReportMetric(rtt, "replica-rtt-ms")
 		}
