@@ -92,6 +92,7 @@ func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uin
 	if direct {
 		// Large: write header and data straight to the file rather than copy the data
 		// into the buffer first (the entries before it were flushed just above).
+		l.reserveLocked(act, l.flushed+size)
 		var hb [headerSize + tagSize]byte
 		if tagged {
 			putHeaderTagged(hb[:], data, base, count, maxTimestamp, tag)
@@ -131,6 +132,7 @@ func (l *Log) appendLocked(data []byte, count int32, maxTimestamp int64, tag uin
 func (l *Log) flushLocked() error {
 	act := l.active()
 	if l.buf.len() > 0 {
+		l.reserveLocked(act, l.flushed+int64(l.buf.len()))
 		if _, err := l.buf.writeTo(act.log, l.flushed); err != nil {
 			return err
 		}
@@ -200,6 +202,7 @@ func (l *Log) rollLocked() error {
 			return err
 		}
 	}
+	l.unreserveLocked(old)
 	s, err := l.createSegment(l.next)
 	if err != nil {
 		return err
@@ -273,4 +276,48 @@ func syncSegmentFiles(act *segment) (failed File, err error) {
 		}
 	}
 	return nil, nil
+}
+
+// reserveChunk is how far past its writes a busy log's active segment has its disk blocks
+// allocated (reserveLocked).
+const reserveChunk = 4 << 20
+
+// reserveLocked allocates the active segment's disk blocks up to end, the end of the write
+// about to be made, and reserveChunk past it (not past SegmentBytes), once the segment holds
+// reserveChunk bytes; the file's size does not change, so recovery and readers see only what
+// was written. An append into allocated blocks costs a third less CPU than one that extends
+// the file (decision, session 15, measured on ext4: 0.25-0.34 against 0.33-0.45 ns per byte
+// written and synced), and a busy partition writes every record through here, a follower of
+// a replicated one too. The first reserveChunk of each segment extends the file as before, so
+// a quiet partition (most of them, with thousands) holds no block it has not written; a busy
+// one holds at most reserveChunk more, freed when its segment is sealed (unreserveLocked).
+// Best effort: a file system that cannot allocate (an error) turns it off for the Log.
+func (l *Log) reserveLocked(act *segment, end int64) {
+	if l.noReserve || end <= act.reserved || end < reserveChunk {
+		return
+	}
+	r, ok := act.log.(reserver)
+	if !ok {
+		l.noReserve = true
+		return
+	}
+	from := max(act.reserved, l.flushed)
+	to := max(end, min(end+reserveChunk, l.segmentBytes))
+	if err := r.Reserve(from, to-from); err != nil {
+		l.noReserve = true
+		return
+	}
+	act.reserved = to
+}
+
+// unreserveLocked frees the blocks past the end of seg, which is being sealed, that
+// reserveLocked allocated. A failure only leaves them allocated until the segment is deleted.
+func (l *Log) unreserveLocked(seg *segment) {
+	if seg.reserved <= seg.size {
+		return
+	}
+	if r, ok := seg.log.(reserver); ok {
+		_ = r.Unreserve(seg.size, seg.reserved-seg.size)
+	}
+	seg.reserved = 0
 }

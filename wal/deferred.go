@@ -69,6 +69,26 @@ func (d *deferredFile) Sync() error {
 	return f.Sync()
 }
 
+// Reserve and Unreserve are the file's (reserver), if it has them; Reserve creates it.
+func (d *deferredFile) Reserve(off, n int64) error {
+	f, err := d.file(true) // called just before a write, which creates it
+	if err != nil {
+		return err
+	}
+	if r, ok := f.(reserver); ok {
+		return r.Reserve(off, n)
+	}
+	return nil
+}
+
+func (d *deferredFile) Unreserve(off, n int64) error {
+	f, _ := d.file(false)
+	if r, ok := f.(reserver); ok {
+		return r.Unreserve(off, n)
+	}
+	return nil
+}
+
 // WriteBack is the file's (writeBacker), if it exists.
 func (d *deferredFile) WriteBack() error {
 	f, _ := d.file(false)

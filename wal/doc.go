@@ -290,6 +290,13 @@
 // RocksDB recycles its log files and etcd preallocates its WAL segments for the same reasons.
 // Disk: up to two spares of SegmentBytes each beside the journal.
 //
+// Partition segments are not recycled (retention deletes them), but a busy log allocates its
+// active segment's disk blocks ahead of its writes, 4 MiB at a time once the segment holds
+// 4 MiB, without changing the file's size (fallocate FALLOC_FL_KEEP_SIZE; Log.reserveLocked),
+// and frees what is left past the end when the segment is sealed. An append over allocated
+// blocks costs about a third less CPU than one extending the file; a quiet log holds no block
+// it has not written. Recovery and readers see only the file's size.
+//
 // A segment file may then be longer than its records: a recycled one still holds records of
 // its earlier use after them, a preallocated one zeros. Recovery reads a segment that is not
 // the last only up to the next segment's base (its end in the journal), and in the last one a

@@ -178,6 +178,31 @@ func (lf *lazyFile) WriteBack() error {
 	return writeBack(f)
 }
 
+// Reserve and Unreserve are the underlying file's (reserver), no-ops if it has none.
+func (lf *lazyFile) Reserve(off, n int64) error {
+	f, err := lf.acquire()
+	if err != nil {
+		return err
+	}
+	defer lf.release()
+	if r, ok := f.(reserver); ok {
+		return r.Reserve(off, n)
+	}
+	return nil
+}
+
+func (lf *lazyFile) Unreserve(off, n int64) error {
+	f, err := lf.acquire()
+	if err != nil {
+		return err
+	}
+	defer lf.release()
+	if r, ok := f.(reserver); ok {
+		return r.Unreserve(off, n)
+	}
+	return nil
+}
+
 func (lf *lazyFile) Truncate(size int64) error {
 	f, err := lf.acquire()
 	if err != nil {

@@ -75,6 +75,15 @@ type writeBacker interface {
 	WriteBack() error
 }
 
+// reserver is a File that can allocate disk blocks past its end without changing its size,
+// and free them again (Linux fallocate(2)). An append into allocated blocks costs about a
+// third less CPU than one that extends the file (the filesystem has no block to reserve and
+// no extent to grow per page); see Log.reserveLocked.
+type reserver interface {
+	Reserve(off, n int64) error
+	Unreserve(off, n int64) error
+}
+
 // writeBack writes f's dirty pages back if f can (nil if it cannot: the sync does it).
 func writeBack(f File) error {
 	if wb, ok := f.(writeBacker); ok {

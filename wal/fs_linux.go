@@ -6,6 +6,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Sync makes the file's data durable with fdatasync(2), not fsync(2): Linux's fdatasync
@@ -38,4 +40,21 @@ func fdCall(f *os.File, op string, call func(fd int) error) error {
 		return &os.PathError{Op: op, Path: f.Name(), Err: serr}
 	}
 	return nil
+}
+
+// Reserve allocates the disk blocks of [off, off+n) without changing the file's size
+// (fallocate(2) with FALLOC_FL_KEEP_SIZE), so appends into them write over blocks the file
+// already has (reserver).
+func (f osFile) Reserve(off, n int64) error {
+	return fdCall(f.File, "fallocate", func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+}
+
+// Unreserve frees the blocks of [off, off+n), past the file's end, that Reserve allocated
+// (fallocate(2) with FALLOC_FL_PUNCH_HOLE).
+func (f osFile) Unreserve(off, n int64) error {
+	return fdCall(f.File, "fallocate", func(fd int) error {
+		return unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
 }

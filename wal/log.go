@@ -109,6 +109,7 @@ type Log struct {
 	durableNext int64                      // the offset at durablePos
 	recoveryPos int64                      // set at open: the recovery point's position in the active segment (0: none)
 	closed      bool
+	noReserve   bool  // the active segment's file cannot allocate blocks ahead (reserveLocked)
 	stats       Stats // Segments is computed by Stats()
 
 	// ckpt is the open recovery-point file. Written by Open, by a group-commit leader (the

@@ -83,6 +83,7 @@ type segment struct {
 	pendIdx, pendTidx []byte
 	lastIdxPos        int64 // position of the last index point (0 at the start)
 	ckptPos           int64 // position of the last recovery point written for this segment
+	reserved          int64 // the log file's blocks allocated up to here (reserveLocked)
 
 	// idx is the index in memory. For the active segment it is complete and guarded by
 	// Log.mu (readers snapshot the slice header). For a sealed segment opened from disk it
