@@ -296,14 +296,13 @@ func (l *Log) reserveLocked(act *segment, end int64) {
 	if l.noReserve || end <= act.reserved || end < reserveChunk {
 		return
 	}
-	r, ok := act.log.(reserver)
-	if !ok {
+	if _, ok := act.log.(reserver); !ok {
 		l.noReserve = true
 		return
 	}
 	from := max(act.reserved, l.flushed)
 	to := max(end, min(end+reserveChunk, l.segmentBytes))
-	if err := r.Reserve(from, to-from); err != nil {
+	if err := reserve(act.log, from, to-from, false); err != nil {
 		l.noReserve = true
 		return
 	}
@@ -316,8 +315,6 @@ func (l *Log) unreserveLocked(seg *segment) {
 	if seg.reserved <= seg.size {
 		return
 	}
-	if r, ok := seg.log.(reserver); ok {
-		_ = r.Unreserve(seg.size, seg.reserved-seg.size)
-	}
+	_ = reserve(seg.log, seg.size, seg.reserved-seg.size, true)
 	seg.reserved = 0
 }

@@ -69,24 +69,22 @@ func (d *deferredFile) Sync() error {
 	return f.Sync()
 }
 
-// Reserve and Unreserve are the file's (reserver), if it has them; Reserve creates it.
+// Reserve and Unreserve are the file's (reserver), if it has them; Reserve creates it
+// (it comes just before a write, which would), Unreserve does not.
 func (d *deferredFile) Reserve(off, n int64) error {
-	f, err := d.file(true) // called just before a write, which creates it
+	f, err := d.file(true)
 	if err != nil {
 		return err
 	}
-	if r, ok := f.(reserver); ok {
-		return r.Reserve(off, n)
-	}
-	return nil
+	return reserve(f, off, n, false)
 }
 
 func (d *deferredFile) Unreserve(off, n int64) error {
 	f, _ := d.file(false)
-	if r, ok := f.(reserver); ok {
-		return r.Unreserve(off, n)
+	if f == nil {
+		return nil
 	}
-	return nil
+	return reserve(f, off, n, true)
 }
 
 // WriteBack is the file's (writeBacker), if it exists.

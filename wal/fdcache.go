@@ -179,28 +179,16 @@ func (lf *lazyFile) WriteBack() error {
 }
 
 // Reserve and Unreserve are the underlying file's (reserver), no-ops if it has none.
-func (lf *lazyFile) Reserve(off, n int64) error {
-	f, err := lf.acquire()
-	if err != nil {
-		return err
-	}
-	defer lf.release()
-	if r, ok := f.(reserver); ok {
-		return r.Reserve(off, n)
-	}
-	return nil
-}
+func (lf *lazyFile) Reserve(off, n int64) error   { return lf.reserve(off, n, false) }
+func (lf *lazyFile) Unreserve(off, n int64) error { return lf.reserve(off, n, true) }
 
-func (lf *lazyFile) Unreserve(off, n int64) error {
+func (lf *lazyFile) reserve(off, n int64, free bool) error {
 	f, err := lf.acquire()
 	if err != nil {
 		return err
 	}
 	defer lf.release()
-	if r, ok := f.(reserver); ok {
-		return r.Unreserve(off, n)
-	}
-	return nil
+	return reserve(f, off, n, free)
 }
 
 func (lf *lazyFile) Truncate(size int64) error {

@@ -84,6 +84,19 @@ type reserver interface {
 	Unreserve(off, n int64) error
 }
 
+// reserve allocates (free: frees) f's blocks of [off, off+n) if f can (nil if it cannot).
+func reserve(f File, off, n int64, free bool) error {
+	r, ok := f.(reserver)
+	switch {
+	case !ok:
+		return nil
+	case free:
+		return r.Unreserve(off, n)
+	default:
+		return r.Reserve(off, n)
+	}
+}
+
 // writeBack writes f's dirty pages back if f can (nil if it cannot: the sync does it).
 func writeBack(f File) error {
 	if wb, ok := f.(writeBacker); ok {
