@@ -18,6 +18,17 @@ import (
 // reopen every entry reads back.
 func TestLogReservesAheadOnDisk(t *testing.T) {
 	root := waltest.DiskDir(t)
+	// The allocation checks hold where allocation is what the test makes it: ext4 and tmpfs
+	// (XFS, say, allocates past an extending write by itself). Elsewhere only the read-back.
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(root, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	const ext4Magic, tmpfsMagic = 0xEF53, 0x01021994
+	checkAlloc := sfs.Type == ext4Magic || sfs.Type == tmpfsMagic
+	if !checkAlloc {
+		t.Logf("filesystem type %#x: allocation not checked", sfs.Type)
+	}
 	s, err := wal.OpenStore(root, wal.StoreOptions{CheckpointInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -62,16 +73,16 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 		return st.Size, st.Blocks * 512
 	}
 	appendN(quiet, small, 100)
-	if size, alloc := allocated(filepath.Join(root, "t", "1")); alloc > size+64<<10 {
+	if size, alloc := allocated(filepath.Join(root, "t", "1")); checkAlloc && alloc > size+64<<10 {
 		t.Errorf("quiet log: %d bytes allocated for %d written", alloc, size)
 	}
 	appendN(busy, entry, 60) // 6 MB: past the first 4 MiB
 	appendN(busy, small, 300)
 	size, alloc := allocated(filepath.Join(root, "t", "0"))
-	if alloc < size+(256<<10) {
+	if checkAlloc && alloc < size+(256<<10) {
 		t.Errorf("busy log: %d bytes allocated for %d written: nothing reserved ahead", alloc, size)
 	}
-	if alloc > size+(4<<20)+(1<<20) {
+	if checkAlloc && alloc > size+(4<<20)+(1<<20) {
 		t.Errorf("busy log: %d bytes allocated for %d written: more than a chunk ahead", alloc, size)
 	}
 	// Fill the segment: it is sealed and its reservation freed.
@@ -85,7 +96,7 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 	if err := syscall.Stat(names[0], &st); err != nil {
 		t.Fatal(err)
 	}
-	if st.Blocks*512 > st.Size+64<<10 {
+	if checkAlloc && st.Blocks*512 > st.Size+64<<10 {
 		t.Errorf("sealed segment: %d bytes allocated for %d written", st.Blocks*512, st.Size)
 	}
 	want := busy.NextOffset()
