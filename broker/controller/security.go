@@ -53,7 +53,7 @@ func (q *QuorumReplica) MetadataState() *metadata.State { return q.sm.st }
 
 // proposeMeta proposes c and returns the metadata result.
 func (q *QuorumReplica) proposeMeta(ctx context.Context, c metadata.Command) (any, error) {
-	res, err := q.node.Propose(ctx, c.Encode())
+	res, err := q.node.Propose(ctx, metadata.EncodeCommand(c))
 	if err != nil {
 		return nil, notLeader(err)
 	}

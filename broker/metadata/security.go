@@ -154,21 +154,6 @@ func (*AlterScram) kind() uint64  { return kindAlterScram }
 func (*AlterQuotas) kind() uint64 { return kindAlterQuotas }
 func (*SetRoles) kind() uint64    { return kindSetRoles }
 
-// Encode returns the command's bytes.
-func (c *CreateACLs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DeleteACLs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AlterScram) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AlterQuotas) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *SetRoles) Encode() []byte { return encode(c) }
-
 func appendI8(b []byte, v int8) []byte { return append(b, byte(v)) }
 
 func appendACL(b []byte, a ACL) []byte {
