@@ -15,12 +15,11 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.uber.org/goleak"
 
 	"github.com/meshkafka/meshkafka/broker/brokerop"
+	"github.com/meshkafka/meshkafka/internal/telemetrytest"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -213,11 +212,7 @@ func TestCallerCancelStopsHandler(t *testing.T) {
 }
 
 func TestTraceCrossesTheHop(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
-	defer otel.SetTracerProvider(prev)
+	rec, tp := telemetrytest.Record(t)
 	c, _ := setup(t, &fakeBroker{})
 	traced := TraceCalls(c, "broker") // tracing is a decorator around the Caller
 	ctx, root := tp.Tracer("x").Start(context.Background(), telemetry.SpanGatewayRequest)

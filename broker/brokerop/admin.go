@@ -1,15 +1,7 @@
 package brokerop
 
-// Topic and cluster administration ops (Kafka's CreatePartitions, DescribeConfigs, AlterConfigs,
-// IncrementalAlterConfigs and DescribeCluster). Codes 0x20–0x27 are reserved for admin ops (group ops use 0x28–0x2F) so
-// that they never collide with group ops.
-const (
-	OpCreatePartitions        Code = 0x20
-	OpDescribeConfigs         Code = 0x21
-	OpAlterConfigs            Code = 0x22
-	OpIncrementalAlterConfigs Code = 0x23
-	OpDescribeCluster         Code = 0x24
-)
+// Topic and cluster administration ops (Kafka's CreatePartitions, DescribeConfigs,
+// AlterConfigs, IncrementalAlterConfigs and DescribeCluster). Op codes: codes.go, 0x20–0x27.
 
 // Config resource types, as Kafka numbers them in DescribeConfigs and AlterConfigs.
 const (

@@ -14,7 +14,8 @@
 // survives the hop unchanged; a non-nil Go error from a Backend means the op did not reach a
 // broker or no answer came back (the gateway maps that to a retriable Kafka error).
 //
-// Op codes 0x02–0x0B follow Rafka's table; 0x0C and up are ours.
+// Op codes 0x02–0x0B follow Rafka's table; 0x0C and up are ours. codes.go lists every op code
+// in one table, by range.
 //
 // # Wire
 //

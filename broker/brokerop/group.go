@@ -1,15 +1,7 @@
 package brokerop
 
-// Group op codes. OpJoinGroup..OpOffsetFetch (0x06–0x0B) are Rafka's and declared in ops.go;
-// the group-administration ops below are ours and live in 0x28–0x2F (admin ops use 0x20–0x27) so that
-// admin ops added elsewhere cannot collide with them. FindCoordinator has no op: the gateway
-// answers it itself with its own address.
-const (
-	OpListGroups     Code = 0x28
-	OpDescribeGroups Code = 0x29
-	OpDeleteGroups   Code = 0x2A
-	OpOffsetDelete   Code = 0x2B
-)
+// Group ops: the classic group protocol (join, sync, heartbeat, leave, offset commit and
+// fetch: Rafka's 0x06–0x0B) and group administration (0x28–0x2F). Op codes: codes.go.
 
 // GroupProtocol is one (name, metadata) pair a member offers in JoinGroup, e.g. ("range",
 // consumer-protocol subscription bytes). The coordinator never interprets Metadata.

@@ -1,11 +1,7 @@
 package brokerop
 
-// KIP-848 consumer-group ops (the "consumer" group protocol of Kafka 4.0). Codes 0x70–0x77
-// are reserved for them (share groups, KIP-932, use 0x78–0x7E).
-const (
-	OpConsumerGroupHeartbeat Code = 0x70
-	OpConsumerGroupDescribe  Code = 0x71
-)
+// KIP-848 consumer-group ops (the "consumer" group protocol of Kafka 4.0). Op codes: codes.go,
+// 0x70–0x77.
 
 // ConsumerGroupTopicPartitions is a set of partitions of one topic, named by its topic id (as
 // on the wire) and, in answers, also by name ("" when the coordinator does not know it).

@@ -1,23 +1,7 @@
 package brokerop
 
-// Code identifies a KafkaOp on the wire.
-type Code uint8
-
-// Op codes. 0x02–0x0B are Rafka's; the rest are ours.
-const (
-	OpProduce      Code = 0x02
-	OpFetch        Code = 0x03
-	OpListOffsets  Code = 0x04
-	OpDeleteTopics Code = 0x05
-	OpJoinGroup    Code = 0x06
-	OpSyncGroup    Code = 0x07
-	OpHeartbeat    Code = 0x08
-	OpLeaveGroup   Code = 0x09
-	OpOffsetCommit Code = 0x0A
-	OpOffsetFetch  Code = 0x0B
-	OpMetadata     Code = 0x0C
-	OpCreateTopics Code = 0x0D
-)
+// Data and topic ops: produce, fetch, list offsets, metadata, create and delete topics (op
+// codes: codes.go).
 
 // ProduceReq appends record batches to partitions.
 type ProduceReq struct {

@@ -1,10 +1,6 @@
 package brokerop
 
-// Producer ops. Codes 0x30–0x3F are reserved for producer and transaction ops (admin ops use
-// 0x20–0x27, group ops 0x28–0x2F; transaction ops are in txn.go).
-const (
-	OpInitProducerID Code = 0x30
-)
+// Producer ops (transaction ops are in txn.go). Op codes: codes.go, 0x30–0x3F.
 
 // InitProducerIDReq asks for a producer id for an idempotent (non-transactional) producer:
 // Kafka's InitProducerID with a null transactional id (a transactional id is

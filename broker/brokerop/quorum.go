@@ -1,16 +1,7 @@
 package brokerop
 
 // Metadata-quorum ops (package broker/controller serves them on every broker; a broker that
-// is not the quorum leader forwards them to it). Codes 0x60–0x6F are reserved for them
-// (producer and transaction ops use 0x30–0x38).
-const (
-	OpClusterBrokers  Code = 0x60
-	OpPlacement       Code = 0x61
-	OpQuorumJoin      Code = 0x62
-	OpQuorumAdmin     Code = 0x63
-	OpUpdatePartition Code = 0x64
-	OpDescribeQuorum  Code = 0x65
-)
+// is not the quorum leader forwards them to it). Op codes: codes.go, 0x60–0x6F.
 
 // ClusterBrokersReq asks for the brokers the metadata quorum knows. Local asks the broker
 // itself, not the leader: its own applied view, no leader needed, with itself listed even
@@ -168,13 +159,6 @@ type QuorumMember struct {
 // ListPartitionReassignments (API 46) and ElectLeaders (API 43), served by the controller
 // (forwarded to the quorum leader), and the leadership transfer the quorum leader asks of a
 // partition's raft leader. Replicas are named by Kafka broker ids here, as clients name them.
-const (
-	OpAlterReassignments      Code = 0x66
-	OpListReassignments       Code = 0x67
-	OpElectLeaders            Code = 0x68
-	OpTransferPartitionLeader Code = 0x69
-	OpCompleteReassignment    Code = 0x6a
-)
 
 // QuorumDecommission is the QuorumAdminReq action that drains a broker: every replica it
 // holds is moved to another live broker (a replica reassignment per partition); once none

@@ -1,15 +1,8 @@
 package brokerop
 
 // Log and quota administration ops (Kafka's DeleteRecords, DescribeLogDirs,
-// OffsetForLeaderEpoch, DescribeClientQuotas and AlterClientQuotas). Codes 0x50–0x57 are
-// this second admin range (0x20–0x27 is full).
-const (
-	OpDeleteRecords        Code = 0x50
-	OpDescribeLogDirs      Code = 0x51
-	OpOffsetForLeaderEpoch Code = 0x52
-	OpDescribeClientQuotas Code = 0x53
-	OpAlterClientQuotas    Code = 0x54
-)
+// OffsetForLeaderEpoch, DescribeClientQuotas and AlterClientQuotas). Op codes: codes.go,
+// 0x50–0x57.
 
 // DeleteRecordsReq moves partitions' log start offsets up: records below Offset are no
 // longer readable. Offset -1 means the high watermark.

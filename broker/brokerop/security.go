@@ -1,20 +1,12 @@
 package brokerop
 
 // Security ops: SCRAM credentials (Kafka's DescribeUserScramCredentials and
-// AlterUserScramCredentials, APIs 50/51) and ACLs (0x42–0x44). Codes 0x40–0x47 are reserved
-// for security ops.
+// AlterUserScramCredentials, APIs 50/51) and ACLs. Op codes: codes.go, 0x40–0x47.
 //
 // Unlike Kafka's DescribeUserScramCredentials answer, the describe op carries the stored keys:
 // the gateway authenticates SASL clients with them (the gateway's Kafka API 50 answers only
 // mechanism and iterations). A credential is what Kafka stores, never a password: salt,
 // iterations, StoredKey and ServerKey (package internal/scramkey derives them).
-const (
-	OpDescribeUserScramCredentials Code = 0x40
-	OpAlterUserScramCredentials    Code = 0x41
-	OpDescribeAcls                 Code = 0x42
-	OpCreateAcls                   Code = 0x43
-	OpDeleteAcls                   Code = 0x44
-)
 
 // DescribeUserScramCredentialsReq asks for the credentials of Users (nil: every user).
 type DescribeUserScramCredentialsReq struct {

@@ -1,18 +1,8 @@
 package brokerop
 
 // Share-group ops (KIP-932, "queues for Kafka"), served by the broker's share coordinator
-// (package broker/share). They live in 0x78–0x7E; 0x7F stays unused (the tests use it as
-// an unknown code). Topics are named, not identified: the gateway resolves Kafka's topic
-// ids.
-const (
-	OpShareGroupHeartbeat       Code = 0x78
-	OpShareGroupDescribe        Code = 0x79
-	OpShareFetch                Code = 0x7A
-	OpShareAcknowledge          Code = 0x7B
-	OpDescribeShareGroupOffsets Code = 0x7C
-	OpAlterShareGroupOffsets    Code = 0x7D
-	OpDeleteShareGroupOffsets   Code = 0x7E
-)
+// (package broker/share). Op codes: codes.go, 0x78–0x7E. Topics are named, not identified:
+// the gateway resolves Kafka's topic ids.
 
 // ShareTP names one partition.
 type ShareTP struct {

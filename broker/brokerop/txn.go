@@ -1,19 +1,7 @@
 package brokerop
 
-// Transaction ops (Kafka's transactions, exactly-once). They share the producer ops' range
-// 0x30–0x3F: the transaction coordinator lives with the producer-id counter.
-const (
-	OpInitTxnProducerID    Code = 0x31
-	OpAddPartitionsToTxn   Code = 0x32
-	OpAddOffsetsToTxn      Code = 0x33
-	OpTxnOffsetCommit      Code = 0x34
-	OpEndTxn               Code = 0x35
-	OpListTransactions     Code = 0x36
-	OpDescribeTransactions Code = 0x37
-	OpDescribeProducers    Code = 0x38
-	OpWriteMarkers         Code = 0x39
-	OpVerifyTxn            Code = 0x3A
-)
+// Transaction ops (Kafka's transactions, exactly-once). Op codes: codes.go, in the producer
+// ops' range 0x30–0x3F: the transaction coordinator lives with the producer-id counter.
 
 // WriteMarkersReq is Kafka's WriteTxnMarkers, sent by the transaction coordinator to the
 // broker that leads (replicated) or owns each partition: a commit or abort marker of the

@@ -156,7 +156,7 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 	if mc, ok := cmd.(MetaCommand); ok {
 		return q.proposeMeta(ctx, mc.Cmd) // security commands (security.go)
 	}
-	var mc interface{ Encode() []byte }
+	var mc metadata.Command
 	switch c := cmd.(type) {
 	case InitCluster:
 		mc = &metadata.InitCluster{ClusterID: c.ClusterID}
@@ -215,7 +215,7 @@ func (q *QuorumReplica) Do(ctx context.Context, cmd Command) (any, error) {
 	default:
 		return nil, fmt.Errorf("controller: unknown command %T", cmd)
 	}
-	res, err := q.node.Propose(ctx, mc.Encode())
+	res, err := q.node.Propose(ctx, metadata.EncodeCommand(mc))
 	if err != nil {
 		return nil, notLeader(err)
 	}

@@ -15,14 +15,12 @@ package controller
 // disallow-admin) and read by Trusts and MayAdminister.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -53,7 +51,7 @@ func (q *QuorumReplica) MetadataState() *metadata.State { return q.sm.st }
 
 // proposeMeta proposes c and returns the metadata result.
 func (q *QuorumReplica) proposeMeta(ctx context.Context, c metadata.Command) (any, error) {
-	res, err := q.node.Propose(ctx, c.Encode())
+	res, err := q.node.Propose(ctx, metadata.EncodeCommand(c))
 	if err != nil {
 		return nil, notLeader(err)
 	}
@@ -269,7 +267,7 @@ func (a *aclStore) Store(next []acl.Binding) error {
 			del = append(del, m)
 		}
 	}
-	slices.SortFunc(del, compareMetaACL)
+	slices.SortFunc(del, metadata.CompareACL)
 	if len(add) > 0 {
 		if _, err := a.c.r.Do(a.ctx, MetaCommand{&metadata.CreateACLs{ACLs: add}}); err != nil {
 			return err
@@ -281,12 +279,6 @@ func (a *aclStore) Store(next []acl.Binding) error {
 		}
 	}
 	return nil
-}
-
-func compareMetaACL(x, y metadata.ACL) int {
-	return cmp.Or(cmp.Compare(x.ResourceType, y.ResourceType), strings.Compare(x.ResourceName, y.ResourceName),
-		cmp.Compare(x.PatternType, y.PatternType), strings.Compare(x.Principal, y.Principal), strings.Compare(x.Host, y.Host),
-		cmp.Compare(x.Operation, y.Operation), cmp.Compare(x.Permission, y.Permission))
 }
 
 func (s *clusterSecurity) acls(ctx context.Context, st *metadata.State) (*broker.ACLs, error) {

@@ -181,7 +181,7 @@ func TestExpiredTxnLeavesTheQuorumState(t *testing.T) {
 	var idx uint64
 	put := func(tx *txn.Txn) {
 		idx++
-		if r, ok := s.Apply(idx, putTxn(tx).Encode()).(*metadata.PutTxnResult); !ok || r.Code != 0 {
+		if r, ok := s.Apply(idx, metadata.EncodeCommand(putTxn(tx))).(*metadata.PutTxnResult); !ok || r.Code != 0 {
 			t.Fatalf("PutTxn %q: %+v", tx.ID, r)
 		}
 	}

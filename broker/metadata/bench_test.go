@@ -16,7 +16,7 @@ func BenchmarkApplyCommitOffsets(b *testing.B) {
 		c.Offsets = append(c.Offsets, metadata.OffsetCommit{Topic: "orders", Partition: int32(p), Offset: 12345, LeaderEpoch: 3,
 			Metadata: "consumer-1", CommitTimeMs: 1_700_000_000_000})
 	}
-	data := c.Encode()
+	data := metadata.EncodeCommand(c)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	idx := s.LastApplied()
@@ -37,10 +37,10 @@ func BenchmarkApplyCreateTopics(b *testing.B) {
 		n++
 		var id metadata.TopicID
 		id[0], id[1], id[2], id[15] = byte(n), byte(n>>8), byte(n>>16), 1
-		return (&metadata.CreateTopics{MaxPartitions: 1 << 30, Topics: []metadata.NewTopic{{
+		return metadata.EncodeCommand(&metadata.CreateTopics{MaxPartitions: 1 << 30, Topics: []metadata.NewTopic{{
 			Name: fmt.Sprintf("topic-%d", n), ID: id, Partitions: 10,
 			Configs: map[string]string{"retention.ms": "86400000"}, Owners: owners(10, node(1), node(2), node(3)),
-		}}}).Encode()
+		}}})
 	}
 	b.ReportAllocs()
 	idx := s.LastApplied()

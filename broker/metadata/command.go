@@ -52,14 +52,16 @@ var (
 	ErrStaleIndex     = errors.New("metadata: entry index not above the last applied index")
 )
 
-// Command is one metadata change. Encode returns the bytes to propose; DecodeCommand reverses it.
+// Command is one metadata change: EncodeCommand gives the bytes to propose; DecodeCommand
+// reverses it.
 type Command interface {
-	Encode() []byte
 	kind() uint64
 	appendFields(b []byte) []byte
 }
 
-func encode(c Command) []byte {
+// EncodeCommand returns c's bytes, the entry to propose: the encoding version, c's kind and
+// its fields.
+func EncodeCommand(c Command) []byte {
 	b := []byte{commandVersion}
 	b = postcard.AppendUvarint(b, c.kind())
 	return c.appendFields(b)
@@ -257,54 +259,6 @@ func (c *CommitOffsets) kind() uint64 {
 func (*DeleteGroups) kind() uint64     { return kindDeleteGroups }
 func (*GroupGenerations) kind() uint64 { return kindGroupGenerations }
 func (*DeleteOffsets) kind() uint64    { return kindDeleteOffsets }
-
-// Encode returns the command's bytes.
-func (c *InitCluster) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *RegisterBroker) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *RemoveBroker) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AllowBroker) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DisallowBroker) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *CreateTopics) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DeleteTopics) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *CreatePartitions) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AlterConfigs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *Reassign) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AllocateProducerIDs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *CommitOffsets) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DeleteGroups) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *GroupGenerations) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DeleteOffsets) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *UpdatePartition) Encode() []byte { return encode(c) }
 
 // ---- field encoders ----
 

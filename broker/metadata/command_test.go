@@ -65,7 +65,7 @@ func allCommands() []metadata.Command {
 func TestCommandRoundTrip(t *testing.T) {
 	kinds := map[byte]bool{}
 	for _, c := range allCommands() {
-		b := c.Encode()
+		b := metadata.EncodeCommand(c)
 		kinds[b[1]] = true
 		got, err := metadata.DecodeCommand(b)
 		if err != nil {
@@ -97,13 +97,13 @@ func TestDecodeCommandErrors(t *testing.T) {
 		t.Errorf("truncated kind: %v", err)
 	}
 	for _, c := range allCommands() {
-		b := c.Encode()
+		b := metadata.EncodeCommand(c)
 		// A cut exactly before an optional trailing field is the older form, which decodes.
 		optional := -1
 		if rb, ok := c.(*metadata.RegisterBroker); ok && rb.Kafka != "" {
 			old := *rb
 			old.Kafka = ""
-			optional = len(old.Encode())
+			optional = len(metadata.EncodeCommand(&old))
 			got, err := metadata.DecodeCommand(b[:optional])
 			if err != nil || got.(*metadata.RegisterBroker).Kafka != "" {
 				t.Errorf("RegisterBroker without its Kafka address: %+v, %v", got, err)
@@ -122,7 +122,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 		}
 	}
 	// The ordered CommitOffsets encoding without any stamped offset is not canonical.
-	unstamped := (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{{Topic: "t"}}}).Encode()
+	unstamped := metadata.EncodeCommand(&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{{Topic: "t"}}})
 	unstamped[1] = 15
 	unstamped = append(unstamped, 0, 0)
 	if _, err := metadata.DecodeCommand(unstamped); !errors.Is(err, metadata.ErrMalformed) {
@@ -156,7 +156,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 
 // Decoded byte fields do not alias the entry: raft may reuse its buffers.
 func TestDecodeCopiesBytes(t *testing.T) {
-	b := (&metadata.RegisterBroker{RaftID: 1, NodeID: node(1), Addr: []byte("addr")}).Encode()
+	b := metadata.EncodeCommand(&metadata.RegisterBroker{RaftID: 1, NodeID: node(1), Addr: []byte("addr")})
 	c, err := metadata.DecodeCommand(b)
 	if err != nil {
 		t.Fatal(err)

@@ -205,14 +205,14 @@ func (g *gen) entry() []byte {
 	case 0:
 		return nil
 	case 1:
-		b := g.command().Encode()
+		b := metadata.EncodeCommand(g.command())
 		b[g.r.IntN(len(b))] ^= byte(1 + g.r.IntN(255))
 		return b
 	case 2:
-		b := g.command().Encode()
+		b := metadata.EncodeCommand(g.command())
 		return b[:g.r.IntN(len(b))]
 	}
-	return g.command().Encode()
+	return metadata.EncodeCommand(g.command())
 }
 
 func entries(seed uint64, n int) [][]byte {

@@ -44,7 +44,7 @@
 //
 // # Commands and results
 //
-// Each command type has an Encode method (the bytes to propose); Apply decodes them and
+// EncodeCommand gives a command's bytes (the entry to propose); Apply decodes them and
 // returns a typed result (result.go) with Kafka error codes (the Code* constants):
 //
 //	InitCluster          INVALID_REQUEST (empty id), INCONSISTENT_CLUSTER_ID (another id is set)

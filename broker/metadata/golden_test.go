@@ -22,32 +22,32 @@ func TestGoldenEncodings(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"InitCluster", (&metadata.InitCluster{ClusterID: "c"}).Encode(), "01" + "01" + "0163"},
-		{"RemoveBroker", (&metadata.RemoveBroker{RaftID: 300}).Encode(), "01" + "03" + "ac02"},
-		{"AllocateProducerIDs", (&metadata.AllocateProducerIDs{Count: 1000}).Encode(), "01" + "0b" + "d00f"},
-		{"CreateTopics", (&metadata.CreateTopics{MaxPartitions: -1, Topics: []metadata.NewTopic{{
-			Name: "t", ID: id, Partitions: 1, Configs: map[string]string{"b": "2", "a": "1"}, Owners: []metadata.NodeID{n}}}}).Encode(),
+		{"InitCluster", metadata.EncodeCommand(&metadata.InitCluster{ClusterID: "c"}), "01" + "01" + "0163"},
+		{"RemoveBroker", metadata.EncodeCommand(&metadata.RemoveBroker{RaftID: 300}), "01" + "03" + "ac02"},
+		{"AllocateProducerIDs", metadata.EncodeCommand(&metadata.AllocateProducerIDs{Count: 1000}), "01" + "0b" + "d00f"},
+		{"CreateTopics", metadata.EncodeCommand(&metadata.CreateTopics{MaxPartitions: -1, Topics: []metadata.NewTopic{{
+			Name: "t", ID: id, Partitions: 1, Configs: map[string]string{"b": "2", "a": "1"}, Owners: []metadata.NodeID{n}}}}),
 			"01" + "06" + "01" + "01" + "0174" + "00000000000000000000000000000001" + "02" +
 				"02" + "0161" + "0131" + "0162" + "0132" + "01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000"},
-		{"CommitOffsets", (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
-			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7}}}).Encode(),
+		{"CommitOffsets", metadata.EncodeCommand(&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7}}}),
 			"01" + "0c" + "0167" + "01" + "0174" + "04" + "0a" + "01" + "00" + "0e"},
-		{"CommitOffsets ordered", (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
-			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7, Writer: 300, Seq: 2}}}).Encode(),
+		{"CommitOffsets ordered", metadata.EncodeCommand(&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+			{Topic: "t", Partition: 2, Offset: 5, LeaderEpoch: -1, Metadata: "", CommitTimeMs: 7, Writer: 300, Seq: 2}}}),
 			"01" + "0f" + "0167" + "01" + "0174" + "04" + "0a" + "01" + "00" + "0e" + "ac02" + "02"},
-		{"GroupGenerations", (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 300}}}).Encode(),
+		{"GroupGenerations", metadata.EncodeCommand(&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 300}}}),
 			"01" + "10" + "01" + "0167" + "d804"},
-		{"GroupMembers", (&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}).Encode(),
+		{"GroupMembers", metadata.EncodeCommand(&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}),
 			"01" + "11" + "0167" + "d804" + "02" + "0102"},
-		{"CreateTopics replicated", (&metadata.CreateTopics{Topics: []metadata.NewTopic{{
-			Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 300}}}}}).Encode(),
+		{"CreateTopics replicated", metadata.EncodeCommand(&metadata.CreateTopics{Topics: []metadata.NewTopic{{
+			Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 300}}}}}),
 			"01" + "14" + "00" + "01" + "0174" + "00000000000000000000000000000001" + "02" + "00" +
 				"01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000" + "01" + "02" + "01" + "ac02"},
-		{"CreatePartitions replicated", (&metadata.CreatePartitions{Topics: []metadata.NewPartitions{{
-			Name: "t", Count: 2, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{2, 1}}}}}).Encode(),
+		{"CreatePartitions replicated", metadata.EncodeCommand(&metadata.CreatePartitions{Topics: []metadata.NewPartitions{{
+			Name: "t", Count: 2, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{2, 1}}}}}),
 			"01" + "15" + "00" + "01" + "0174" + "04" + "01" + "aa" + "00000000000000000000000000000000000000000000000000000000000000" +
 				"01" + "02" + "02" + "01"},
-		{"UpdatePartition", (&metadata.UpdatePartition{Topic: "t", Partition: 1, Leader: 300, LeaderEpoch: 3, ISR: []uint64{300, 1}}).Encode(),
+		{"UpdatePartition", metadata.EncodeCommand(&metadata.UpdatePartition{Topic: "t", Partition: 1, Leader: 300, LeaderEpoch: 3, ISR: []uint64{300, 1}}),
 			"01" + "16" + "0174" + "02" + "ac02" + "06" + "02" + "ac02" + "01"},
 	} {
 		if got := hex.EncodeToString(c.got); got != c.want {
@@ -69,7 +69,7 @@ func TestGoldenEncodings(t *testing.T) {
 		&metadata.CreateTopics{Topics: []metadata.NewTopic{{Name: "t", ID: id, Partitions: 1, Owners: []metadata.NodeID{n}, Replicas: [][]uint64{{1, 2}}}}},
 		&metadata.UpdatePartition{Topic: "t", Leader: 2, LeaderEpoch: 3, ISR: []uint64{2, 1}},
 	} {
-		s.Apply(s.LastApplied()+1, c.Encode())
+		s.Apply(s.LastApplied()+1, metadata.EncodeCommand(c))
 	}
 	sn, _ = s.Snapshot()
 	section := "02" + "0d" + "01" + "0174" + "01" + "00" + "02" + "0102" + "02" + "06" + "02" + "0201"
@@ -123,8 +123,8 @@ var _ stateMachine = (*metadata.State)(nil)
 // (its unstamped offset of "u"/0 left out).
 func TestGoldenOffsetStampsSection(t *testing.T) {
 	s := metadata.New()
-	s.Apply(1, (&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
-		{Topic: "t", Offset: 5, Writer: 300, Seq: 2}, {Topic: "u", Offset: 6}}}).Encode())
+	s.Apply(1, metadata.EncodeCommand(&metadata.CommitOffsets{Group: "g", Offsets: []metadata.OffsetCommit{
+		{Topic: "t", Offset: 5, Writer: 300, Seq: 2}, {Topic: "u", Offset: 6}}}))
 	sn, _ := s.Snapshot()
 	section := "05" + "09" + "0167" + "01" + "0174" + "00" + "ac02" + "02"
 	if got := hex.EncodeToString(sn); !strings.HasSuffix(got, section) {
@@ -143,8 +143,8 @@ func TestGoldenOffsetStampsSection(t *testing.T) {
 // nothing; the snapshot restores it.
 func TestGoldenGenerationsSection(t *testing.T) {
 	s := metadata.New()
-	s.Apply(1, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 300}}}).Encode())
-	s.Apply(2, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 299}}}).Encode())
+	s.Apply(1, metadata.EncodeCommand(&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 300}}}))
+	s.Apply(2, metadata.EncodeCommand(&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 299}}}))
 	sn, _ := s.Snapshot()
 	section := "06" + "05" + "01" + "0167" + "d804"
 	if got := hex.EncodeToString(sn); !strings.HasSuffix(got, section) {
@@ -157,7 +157,7 @@ func TestGoldenGenerationsSection(t *testing.T) {
 	if got := r.GroupGenerations(); len(got) != 1 || got[0] != (metadata.GroupGeneration{Group: "g", Generation: 300}) {
 		t.Errorf("restored generations %+v, want g at 300", got)
 	}
-	if res := s.Apply(3, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Generation: 5}}}).Encode()); res.(*metadata.GroupGenerationsResult).Code != metadata.CodeInvalidGroupID {
+	if res := s.Apply(3, metadata.EncodeCommand(&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Generation: 5}}})); res.(*metadata.GroupGenerationsResult).Code != metadata.CodeInvalidGroupID {
 		t.Errorf("empty group id: %+v", res)
 	}
 }
@@ -168,8 +168,8 @@ func TestGoldenGenerationsSection(t *testing.T) {
 // drops it too; the snapshot restores it.
 func TestGoldenGroupMembersSection(t *testing.T) {
 	s := metadata.New()
-	s.Apply(1, (&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}).Encode())
-	if r := s.Apply(2, (&metadata.GroupMembers{Group: "g", Generation: 299, Record: []byte{9}}).Encode()).(*metadata.GroupMembersResult); !r.Stale || r.Code != 0 {
+	s.Apply(1, metadata.EncodeCommand(&metadata.GroupMembers{Group: "g", Generation: 300, Record: []byte{1, 2}}))
+	if r := s.Apply(2, metadata.EncodeCommand(&metadata.GroupMembers{Group: "g", Generation: 299, Record: []byte{9}})).(*metadata.GroupMembersResult); !r.Stale || r.Code != 0 {
 		t.Errorf("stale record: %+v", r)
 	}
 	sn, _ := s.Snapshot()
@@ -194,21 +194,21 @@ func TestGoldenGroupMembersSection(t *testing.T) {
 		{"negative generation", &metadata.GroupMembers{Group: "h", Generation: -1, Record: []byte{1}}, metadata.CodeInvalidRequest},
 		{"oversized record", &metadata.GroupMembers{Group: "h", Generation: 1, Record: make([]byte, metadata.MaxGroupMembersRecord+1)}, metadata.CodeInvalidRequest},
 	} {
-		if res := r.Apply(r.LastApplied()+1, c.cmd.Encode()).(*metadata.GroupMembersResult); res.Code != c.code {
+		if res := r.Apply(r.LastApplied()+1, metadata.EncodeCommand(c.cmd)).(*metadata.GroupMembersResult); res.Code != c.code {
 			t.Errorf("%s: %+v, want code %d", c.name, res, c.code)
 		}
 	}
-	r.Apply(r.LastApplied()+1, (&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 301}}}).Encode())
+	r.Apply(r.LastApplied()+1, metadata.EncodeCommand(&metadata.GroupGenerations{Groups: []metadata.GroupGeneration{{Group: "g", Generation: 301}}}))
 	if got := r.GroupMemberships(); len(got) != 0 {
 		t.Errorf("memberships %+v after a higher generation, want none", got)
 	}
-	s.Apply(3, (&metadata.DeleteGroups{Groups: []string{"g"}}).Encode())
+	s.Apply(3, metadata.EncodeCommand(&metadata.DeleteGroups{Groups: []string{"g"}}))
 	if got := s.GroupMemberships(); len(got) != 0 {
 		t.Errorf("memberships %+v after DeleteGroups, want none", got)
 	}
 	// A snapshot whose membership is not at the group's recorded generation is refused.
 	bad := metadata.New()
-	bad.Apply(1, (&metadata.GroupMembers{Group: "g", Generation: 3, Record: []byte{1}}).Encode())
+	bad.Apply(1, metadata.EncodeCommand(&metadata.GroupMembers{Group: "g", Generation: 3, Record: []byte{1}}))
 	bsn, _ := bad.Snapshot()
 	before := string(bsn)
 	bsn = []byte(strings.Replace(before, "\x06\x04\x01\x01g\x06", "\x06\x04\x01\x01g\x08", 1))

@@ -53,8 +53,7 @@ type GroupMembership struct {
 	Record     []byte
 }
 
-func (*GroupMembers) kind() uint64     { return kindGroupMembers }
-func (c *GroupMembers) Encode() []byte { return encode(c) }
+func (*GroupMembers) kind() uint64 { return kindGroupMembers }
 func (c *GroupMembers) appendFields(b []byte) []byte {
 	b = postcard.AppendString(b, c.Group)
 	b = appendI32(b, c.Generation)

@@ -26,7 +26,7 @@ func tid(b byte) metadata.TopicID {
 // apply applies c at the next index and returns the result.
 func apply(t testing.TB, s *metadata.State, c metadata.Command) any {
 	t.Helper()
-	return s.Apply(s.LastApplied()+1, c.Encode())
+	return s.Apply(s.LastApplied()+1, metadata.EncodeCommand(c))
 }
 
 // mustApply applies commands and fails the test on an error result.

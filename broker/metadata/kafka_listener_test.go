@@ -38,7 +38,7 @@ func TestBrokerKafkaListener(t *testing.T) {
 	if kafka(s, 1) != "" {
 		t.Fatalf("cleared listener still %q", kafka(s, 1))
 	}
-	r := s.Apply(s.LastApplied()+1, reg(2, strings.Repeat("h", metadata.MaxKafkaAddr)+":1").Encode())
+	r := s.Apply(s.LastApplied()+1, metadata.EncodeCommand(reg(2, strings.Repeat("h", metadata.MaxKafkaAddr)+":1")))
 	if err, ok := r.(error); ok && !errors.Is(err, metadata.ErrMalformed) || !ok && r.(*metadata.RegisterBrokerResult).Code != metadata.CodeInvalidRequest {
 		t.Fatalf("a too long listener: %+v", r)
 	}

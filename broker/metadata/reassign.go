@@ -53,12 +53,6 @@ type CompleteReassignmentResult struct {
 func (*AlterReassignments) kind() uint64   { return kindAlterReassignments }
 func (*CompleteReassignment) kind() uint64 { return kindCompleteReassignment }
 
-// Encode returns the command's bytes.
-func (c *AlterReassignments) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *CompleteReassignment) Encode() []byte { return encode(c) }
-
 func (c *AlterReassignments) appendFields(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(c.Partitions)))
 	for _, p := range c.Partitions {

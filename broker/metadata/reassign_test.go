@@ -180,9 +180,9 @@ func TestReassignGolden(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"AlterReassignments", (&metadata.AlterReassignments{Partitions: []metadata.ReassignPartition{{Topic: "t", Partition: 1, Target: []uint64{300, 1}}, {Topic: "t"}}}).Encode(),
+		{"AlterReassignments", metadata.EncodeCommand(&metadata.AlterReassignments{Partitions: []metadata.ReassignPartition{{Topic: "t", Partition: 1, Target: []uint64{300, 1}}, {Topic: "t"}}}),
 			"01" + "17" + "02" + "0174" + "02" + "02" + "ac02" + "01" + "0174" + "00" + "00"},
-		{"CompleteReassignment", (&metadata.CompleteReassignment{Topic: "t", Partition: 1, Target: []uint64{300, 1}}).Encode(),
+		{"CompleteReassignment", metadata.EncodeCommand(&metadata.CompleteReassignment{Topic: "t", Partition: 1, Target: []uint64{300, 1}}),
 			"01" + "18" + "0174" + "02" + "02" + "ac02" + "01"},
 	} {
 		if got := hex.EncodeToString(c.got); got != c.want {

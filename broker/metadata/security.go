@@ -42,7 +42,9 @@ type ACL struct {
 	Permission   int8
 }
 
-func compareACL(a, b ACL) int {
+// CompareACL orders bindings field by field, in declaration order: the order State keeps
+// them in (ACLs) and a DeleteACLs proposer can sort by.
+func CompareACL(a, b ACL) int {
 	return cmp.Or(cmp.Compare(a.ResourceType, b.ResourceType), strings.Compare(a.ResourceName, b.ResourceName),
 		cmp.Compare(a.PatternType, b.PatternType), strings.Compare(a.Principal, b.Principal), strings.Compare(a.Host, b.Host),
 		cmp.Compare(a.Operation, b.Operation), cmp.Compare(a.Permission, b.Permission))
@@ -153,21 +155,6 @@ func (*DeleteACLs) kind() uint64  { return kindDeleteACLs }
 func (*AlterScram) kind() uint64  { return kindAlterScram }
 func (*AlterQuotas) kind() uint64 { return kindAlterQuotas }
 func (*SetRoles) kind() uint64    { return kindSetRoles }
-
-// Encode returns the command's bytes.
-func (c *CreateACLs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *DeleteACLs) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AlterScram) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *AlterQuotas) Encode() []byte { return encode(c) }
-
-// Encode returns the command's bytes.
-func (c *SetRoles) Encode() []byte { return encode(c) }
 
 func appendI8(b []byte, v int8) []byte { return append(b, byte(v)) }
 
@@ -335,7 +322,7 @@ func decodeSecurity(d *dec, k uint64) (Command, bool) {
 
 // security is the security part of State.
 type security struct {
-	acls   []ACL                               // sorted by compareACL, unique
+	acls   []ACL                               // sorted by CompareACL, unique
 	users  map[string]map[int8]ScramCredential // user -> mechanism -> credential (never empty)
 	quotas map[string]*Quota                   // by quotaKey(entity)
 	roles  map[NodeID]uint8                    // non-zero roles
@@ -397,13 +384,13 @@ func (s *State) createACLs(c *CreateACLs, dry bool) *ACLsResult {
 		next = slices.Clone(next)
 	}
 	for i, a := range c.ACLs {
-		if _, found := slices.BinarySearchFunc(s.sec.acls, a, compareACL); found || added[a] {
+		if _, found := slices.BinarySearchFunc(s.sec.acls, a, CompareACL); found || added[a] {
 			continue
 		}
 		added[a] = true
 		res.Changed[i] = true
 		if !dry {
-			j, _ := slices.BinarySearchFunc(next, a, compareACL)
+			j, _ := slices.BinarySearchFunc(next, a, CompareACL)
 			next = slices.Insert(next, j, a)
 		}
 	}
@@ -417,7 +404,7 @@ func (s *State) deleteACLs(c *DeleteACLs, dry bool) *ACLsResult {
 	res := &ACLsResult{Changed: make([]bool, len(c.ACLs))}
 	gone := map[ACL]bool{}
 	for i, a := range c.ACLs {
-		if _, found := slices.BinarySearchFunc(s.sec.acls, a, compareACL); found && !gone[a] {
+		if _, found := slices.BinarySearchFunc(s.sec.acls, a, CompareACL); found && !gone[a] {
 			gone[a] = true
 			res.Changed[i] = true
 		}
@@ -521,7 +508,7 @@ func (s *State) setRoles(c *SetRoles, dry bool) *SetRolesResult {
 
 // ---- read accessors ----
 
-// ACLs returns every binding, sorted.
+// ACLs returns every binding, sorted (CompareACL).
 func (s *State) ACLs() []ACL { return read(s, func() []ACL { return slices.Clone(s.sec.acls) }) }
 
 // ScramUsers returns every user with credentials, sorted by name (credentials by mechanism).
@@ -618,7 +605,7 @@ func (s *security) decodeSection(d *dec) {
 	}
 	s.acls = d.acls()
 	for i := 1; i < len(s.acls); i++ {
-		check(compareACL(s.acls[i-1], s.acls[i]) < 0, "ACLs not in ascending order")
+		check(CompareACL(s.acls[i-1], s.acls[i]) < 0, "ACLs not in ascending order")
 	}
 	prevUser := ""
 	for i := range d.count(2) {

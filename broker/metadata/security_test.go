@@ -182,14 +182,14 @@ func TestGoldenSecurityEncodings(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"CreateACLs", (&metadata.CreateACLs{ACLs: []metadata.ACL{acl("t", "U", 3)}}).Encode(),
+		{"CreateACLs", metadata.EncodeCommand(&metadata.CreateACLs{ACLs: []metadata.ACL{acl("t", "U", 3)}}),
 			"01" + "1e" + "01" + "02" + "0174" + "03" + "0155" + "012a" + "03" + "03"},
-		{"AlterScram", (&metadata.AlterScram{Deletions: []metadata.ScramDeletion{{User: "b", Mechanism: 2}},
-			Upsertions: []metadata.ScramUpsertion{{User: "a", Credential: cred(1, 7)}}}).Encode(),
+		{"AlterScram", metadata.EncodeCommand(&metadata.AlterScram{Deletions: []metadata.ScramDeletion{{User: "b", Mechanism: 2}},
+			Upsertions: []metadata.ScramUpsertion{{User: "a", Credential: cred(1, 7)}}}),
 			"01" + "20" + "01" + "0162" + "02" + "01" + "0161" + "01" + "8040" + "0107" + "020701" + "020702"},
-		{"AlterQuotas", (&metadata.AlterQuotas{Entries: []metadata.QuotaChange{{Entity: user("a"), Set: map[string]float64{"p": 1}}}}).Encode(),
+		{"AlterQuotas", metadata.EncodeCommand(&metadata.AlterQuotas{Entries: []metadata.QuotaChange{{Entity: user("a"), Set: map[string]float64{"p": 1}}}}),
 			"01" + "21" + "01" + "01" + "0475736572" + "00" + "0161" + "01" + "0170" + "000000000000f03f" + "00"},
-		{"SetRoles", (&metadata.SetRoles{NodeID: node(1), Roles: metadata.RoleGateway}).Encode(),
+		{"SetRoles", metadata.EncodeCommand(&metadata.SetRoles{NodeID: node(1), Roles: metadata.RoleGateway}),
 			"01" + "22" + "01" + "000000000000000000000000000000000000000000000000000000000000" + "01" + "02"},
 	} {
 		if got := hex.EncodeToString(c.got); got != c.want {

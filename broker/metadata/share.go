@@ -44,8 +44,7 @@ type PutShares struct{ Items []ShareItem }
 // else 0.
 type PutSharesResult struct{ Code int16 }
 
-func (*PutShares) kind() uint64     { return kindPutShares }
-func (c *PutShares) Encode() []byte { return encode(c) }
+func (*PutShares) kind() uint64 { return kindPutShares }
 func (c *PutShares) appendFields(b []byte) []byte {
 	b = postcard.AppendUvarint(b, uint64(len(c.Items)))
 	for _, it := range c.Items {

@@ -564,10 +564,10 @@ func TestApplyIndexAndBadEntries(t *testing.T) {
 	mustApply(t, ref, &metadata.CreateTopics{Topics: []metadata.NewTopic{topic("a", 1, 2, node(1))}})
 
 	i := s.LastApplied()
-	if r := s.Apply(i, (&metadata.DeleteTopics{Names: []string{"a"}}).Encode()); !errors.Is(r.(error), metadata.ErrStaleIndex) {
+	if r := s.Apply(i, metadata.EncodeCommand(&metadata.DeleteTopics{Names: []string{"a"}})); !errors.Is(r.(error), metadata.ErrStaleIndex) {
 		t.Errorf("stale index: %v", r)
 	}
-	if r := s.Apply(i-1, (&metadata.DeleteTopics{Names: []string{"a"}}).Encode()); !errors.Is(r.(error), metadata.ErrStaleIndex) {
+	if r := s.Apply(i-1, metadata.EncodeCommand(&metadata.DeleteTopics{Names: []string{"a"}})); !errors.Is(r.(error), metadata.ErrStaleIndex) {
 		t.Errorf("older index: %v", r)
 	}
 	check(t, s.LastApplied(), i)
@@ -581,7 +581,7 @@ func TestApplyIndexAndBadEntries(t *testing.T) {
 		{[]byte{7, 1, 2, 3}, metadata.ErrUnknownVersion},
 		{[]byte{1, 42}, metadata.ErrUnknownCommand},
 		{[]byte{1, 7, 5}, metadata.ErrMalformed},
-		{append((&metadata.DeleteTopics{Names: []string{"a"}}).Encode(), 9), metadata.ErrMalformed},
+		{append(metadata.EncodeCommand(&metadata.DeleteTopics{Names: []string{"a"}}), 9), metadata.ErrMalformed},
 	} {
 		i++
 		r := s.Apply(i, bad.data)
@@ -597,7 +597,7 @@ func TestApplyIndexAndBadEntries(t *testing.T) {
 		t.Error("bad entries changed the state")
 	}
 	// The next good entry applies normally.
-	check(t, codes(s.Apply(i+2, (&metadata.DeleteTopics{Names: []string{"a"}}).Encode()).(*metadata.TopicsResult)), []int16{0})
+	check(t, codes(s.Apply(i+2, metadata.EncodeCommand(&metadata.DeleteTopics{Names: []string{"a"}})).(*metadata.TopicsResult)), []int16{0})
 }
 
 // Accessors return copies: changing them does not change the state.

@@ -35,8 +35,7 @@ type PutTxn struct {
 // oversized record (nothing changes), else 0.
 type PutTxnResult struct{ Code int16 }
 
-func (*PutTxn) kind() uint64     { return kindPutTxn }
-func (c *PutTxn) Encode() []byte { return encode(c) }
+func (*PutTxn) kind() uint64 { return kindPutTxn }
 func (c *PutTxn) appendFields(b []byte) []byte {
 	b = postcard.AppendString(b, c.ID)
 	return postcard.AppendBytes(b, c.Record)

@@ -16,7 +16,7 @@ import (
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
-	"github.com/meshkafka/meshkafka/broker/group"
+	"github.com/meshkafka/meshkafka/cmd/internal/cli"
 	"github.com/meshkafka/meshkafka/mesh/endpoint"
 	"github.com/meshkafka/meshkafka/mesh/gossip"
 	"github.com/meshkafka/meshkafka/mesh/key"
@@ -66,25 +66,19 @@ func startGateway(t *testing.T, args []string, e map[string]string, wait time.Du
 	return ""
 }
 
-// serveBroker opens a broker and its group coordinator in a temporary directory and serves
-// them over ep to gw. The caller closes ep, then calls closeBroker.
+// serveBroker opens a broker and its group coordinator in a temporary directory, as the
+// binaries do (cli.OpenBroker), and serves them over ep to gw. The caller closes ep, then
+// calls closeBroker.
 func serveBroker(t *testing.T, ep *endpoint.Endpoint, gw key.PublicKey) (b *broker.Broker, closeBroker func()) {
 	t.Helper()
-	dir := t.TempDir()
-	b, err := broker.Open(broker.Config{Dir: dir, DefaultPartitions: 1})
+	b, gc, closeAll, err := cli.OpenBroker(t.TempDir(), 1, cli.Storage{}, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gc, err := group.Open(group.Config{Dir: filepath.Join(dir, "groups")})
-	if err != nil {
-		b.Close()
-		t.Fatal(err)
-	}
-	b.SetTxnOffsetSink(gc) // as cli.OpenBroker does
 	var trust brokermesh.TrustList
 	trust.Add(gw)
 	brokermesh.Serve(ep, brokermesh.NewServer(nil, brokerop.Parts{Data: b, Admin: b, Groups: gc, Producers: b}), trust, nil)
-	return b, func() { gc.Close(); b.Close() }
+	return b, func() { closeAll() }
 }
 
 func (m *meshBroker) joinControl(t *testing.T, seed endpoint.NodeAddr) {

@@ -5,15 +5,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/meshkafka/meshkafka/broker"
 	"github.com/meshkafka/meshkafka/broker/brokermesh"
 	"github.com/meshkafka/meshkafka/broker/brokerop"
 	"github.com/meshkafka/meshkafka/gateway"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/telemetrytest"
 	"github.com/meshkafka/meshkafka/telemetry"
 )
 
@@ -22,11 +21,7 @@ import (
 // broker.produce.store / broker.fetch.read. The broker side only learns the trace from the
 // traceparent carried in the op's header (its handler context comes from the endpoint).
 func TestSpanChainAcrossTheHop(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
-	defer otel.SetTracerProvider(prev)
+	rec, _ := telemetrytest.Record(t)
 
 	gw := newEP(t)
 	bEP := newEP(t)
