@@ -32,14 +32,17 @@ const benchRecordSize = 100
 // produce-100B-acks=all: incompressible 100-byte records, acks=all, idempotence off, up to 5
 // requests in flight per connection (as BenchmarkMeshHop); records/s, MB/s and the CPU time
 // per record of each server process (gateway, broker-0..2), of all of them
-// (server-cpu-ns/record) and of the client. Steady state, not start-up (decision, session
-// 15): before either run, REPL_BENCH_WARM records (default 1.5 M) go to each topic, so the
+// (server-cpu-ns/record) and of the client. Steady state, same time (decisions, session 15):
+// before anything is timed, REPL_BENCH_WARM records (default 1.5 M) go to each topic, so the
 // brokers' journals have their preallocated and recycled segments (a broker zero-fills one
 // 64 MiB segment once after it starts, which cost 9% of the brokers' CPU in whichever run
-// came first); and each run produces at least REPL_BENCH_MIN_RECORDS records (default 3 M;
-// ns/op is per record), so its checkpoints, which write back the partition files, fall
-// inside it (at 1 s of bench time, RF=1 moved about 1.3 M records and its checkpoints
-// mostly came after the timer stopped). latency-100B-acks=all: one record at a time
+// came first); at least REPL_BENCH_MIN_RECORDS records (default 3 M) are timed per impl, so
+// the checkpoints that write back the partition files fall inside (at 1 s of bench time,
+// RF=1 moved about 1.3 M records and its checkpoints mostly came after the timer stopped);
+// and the two impls are measured interleaved, REPL_BENCH_ROUNDS rounds (default 3) of one
+// chunk each in alternating order, so that the slower spells this machine has for seconds
+// at a time fall on both (ns/op is per record; the first sub-benchmark measures both, the
+// second reports its share). latency-100B-acks=all: one record at a time
 // (ProduceSync), p50/p99 in ms. All processes share the machine's cores (GOMAXPROCS half of
 // them each, as BenchmarkMeshHop), so the CPU figures say more than the throughput.
 func BenchmarkReplProduce(b *testing.B) {
@@ -77,38 +80,41 @@ func BenchmarkReplProduce(b *testing.B) {
 	pids, names := serverProcs(c)
 	warmUp(b, addr, value, cluster.EnvCount("REPL_BENCH_WARM", 1_500_000), "bench-ours", "bench-rf1")
 	minRecords := cluster.EnvCount("REPL_BENCH_MIN_RECORDS", 3_000_000)
+	rounds := cluster.EnvCount("REPL_BENCH_ROUNDS", 3)
+	var phases map[string]*replPhase // both impls' timed chunks, measured once (below)
 	for _, impl := range []string{"ours", "rf1"} {
-		topicName := "bench-" + impl
 		b.Run("produce-100B-acks=all/impl="+impl, func(b *testing.B) {
-			cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			for range 3 { // warm: each partition's leader known and connected (round robin)
-				if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topicName, Value: value}).FirstErr(); err != nil {
-					b.Fatalf("warm-up produce: %v", err)
+			if phases == nil {
+				// The first call measures both impls, interleaved: rounds of one chunk each,
+				// ours then rf1, then rf1 then ours, and so on, so that a slower spell of the
+				// machine (they come and go over seconds here) falls on both. Later calls (the
+				// other impl, or b.N growing) report what it measured.
+				cl := kafkaclients.KgoClient(b, addr, kafkaclients.BenchProducerOpts()...)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				for _, t := range []string{"bench-ours", "bench-rf1"} {
+					for range 3 { // each partition's leader known and connected (round robin)
+						if err := cl.ProduceSync(ctx, &kgo.Record{Topic: t, Value: value}).FirstErr(); err != nil {
+							b.Fatalf("warm-up produce: %v", err)
+						}
+					}
 				}
+				ph := map[string]*replPhase{"ours": {}, "rf1": {}}
+				per := max(b.N, minRecords) / rounds
+				b.ResetTimer()
+				for r := range rounds {
+					order := []string{"ours", "rf1"}
+					if r%2 == 1 {
+						order[0], order[1] = order[1], order[0]
+					}
+					for _, im := range order {
+						ph[im].measure(b, ctx, cl, "bench-"+im, value, per, pids, profDir, profile)
+					}
+				}
+				b.StopTimer()
+				phases = ph // only a whole measurement (measure fails b otherwise)
 			}
-			client := kafkaclients.StartCPU(0)
-			procs := make([]*kafkaclients.CPUMeter, len(pids))
-			for i, pid := range pids {
-				procs[i] = kafkaclients.StartCPU(pid)
-			}
-			var mark cluster.SocketMark // the brokers' socket counters before the phase
-			if profDir != "" {
-				mark = cluster.MarkSockets(profDir, pids[1:]...) // pids: the gateway, then the brokers
-			}
-			n := max(b.N, minRecords)
-			profile()
-			b.ResetTimer()
-			d := produceTimed(b, ctx, cl, topicName, value, n)
-			b.StopTimer()
-			profile()
-			b.ReportMetric(float64(d.Nanoseconds())/float64(n), "ns/op") // per record, n of them
-			reportThroughput(b, n, benchRecordSize, d)
-			reportCPU(b, n, names, procs, client)
-			if profDir != "" {
-				reportBrokerPackets(b, n, mark)
-			}
+			phases[impl].report(b, names, profDir != "")
 		})
 	}
 	for _, impl := range []string{"ours", "rf1"} {
@@ -169,28 +175,6 @@ func BenchmarkReplFailover(b *testing.B) {
 	settled(b, c, cfg, 2*time.Minute)
 	workload.Final(b, cfg, nil)
 	workload.Check(b, cfg.Rec.History())
-}
-
-// reportBrokerPackets reports, per record of the timed phase, the datagrams and bytes that
-// went through the brokers' mesh sockets (all brokers, both directions) and the ACK-sized
-// datagrams among them, from the socket counters each broker wrote beside its CPU profile
-// after the mark.
-func reportBrokerPackets(b *testing.B, records int, mark cluster.SocketMark) {
-	b.Helper()
-	counts, err := mark.Counters(5 * time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var pkts, bytes, small int64
-	for _, m := range counts {
-		pkts += m["rx_packets"] + m["tx_packets"]
-		bytes += m["rx_bytes"] + m["tx_bytes"]
-		small += m["rx_small"] + m["tx_small"]
-	}
-	n := float64(records)
-	b.ReportMetric(float64(pkts)/n, "broker-pkts/record")
-	b.ReportMetric(float64(bytes)/n, "broker-B/record")
-	b.ReportMetric(float64(small)/n, "broker-small/record")
 }
 
 // warmUp produces n records of value to each of topics through the gateway at addr, before
@@ -261,5 +245,84 @@ func reportCPU(b *testing.B, n int, names []string, procs []*kafkaclients.CPUMet
 	}
 	if ns, ok := client.Per(n); ok {
 		b.ReportMetric(ns, "client-cpu-ns/record")
+	}
+}
+
+// replPhase adds up one impl's timed chunks in BenchmarkReplProduce.
+type replPhase struct {
+	records       int
+	d             time.Duration
+	cpu           []float64 // ns per server process (serverProcs' order)
+	client        float64   // ns
+	cpuOK         bool
+	pkts, bytes   int64 // the brokers' mesh sockets, both directions (with a profile dir)
+	small         int64
+	countsWritten bool
+}
+
+// measure produces n records of value to topic through cl, timed, and adds the time, each
+// process's CPU and (with profDir) the brokers' datagrams to p; profile toggles the servers'
+// CPU profiles around the chunk.
+func (p *replPhase) measure(b *testing.B, ctx context.Context, cl *kgo.Client, topic string, value []byte, n int, pids []int, profDir string, profile func()) {
+	b.Helper()
+	client := kafkaclients.StartCPU(0)
+	procs := make([]*kafkaclients.CPUMeter, len(pids))
+	for i, pid := range pids {
+		procs[i] = kafkaclients.StartCPU(pid)
+	}
+	var mark cluster.SocketMark
+	if profDir != "" {
+		mark = cluster.MarkSockets(profDir, pids[1:]...) // pids: the gateway, then the brokers
+	}
+	profile()
+	d := produceTimed(b, ctx, cl, topic, value, n)
+	profile()
+	if p.records == 0 {
+		p.cpu, p.cpuOK = make([]float64, len(pids)), true
+	}
+	p.records += n
+	p.d += d
+	for i, m := range procs {
+		ns, ok := m.Per(1)
+		p.cpu[i] += ns
+		p.cpuOK = p.cpuOK && ok
+	}
+	ns, ok := client.Per(1)
+	p.client += ns
+	p.cpuOK = p.cpuOK && ok
+	if profDir == "" {
+		return
+	}
+	counts, err := mark.Counters(5 * time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range counts {
+		p.pkts += m["rx_packets"] + m["tx_packets"]
+		p.bytes += m["rx_bytes"] + m["tx_bytes"]
+		p.small += m["rx_small"] + m["tx_small"]
+	}
+	p.countsWritten = true
+}
+
+// report reports p per record: ns/op, records/s, MB/s, each server's CPU and their sum, the
+// client's, and the brokers' datagrams and bytes (packets: with a profile dir).
+func (p *replPhase) report(b *testing.B, names []string, packets bool) {
+	n := float64(p.records)
+	b.ReportMetric(float64(p.d.Nanoseconds())/n, "ns/op") // per record, over all chunks
+	reportThroughput(b, p.records, benchRecordSize, p.d)
+	if p.cpuOK {
+		total := 0.0
+		for i, ns := range p.cpu {
+			b.ReportMetric(ns/n, names[i]+"-cpu-ns/record")
+			total += ns
+		}
+		b.ReportMetric(total/n, "server-cpu-ns/record")
+		b.ReportMetric(p.client/n, "client-cpu-ns/record")
+	}
+	if packets && p.countsWritten {
+		b.ReportMetric(float64(p.pkts)/n, "broker-pkts/record")
+		b.ReportMetric(float64(p.bytes)/n, "broker-B/record")
+		b.ReportMetric(float64(p.small)/n, "broker-small/record")
 	}
 }
