@@ -213,7 +213,8 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 
 		// Load: several producers, acks=all, until the kill.
 		var mu sync.Mutex
-		newAcks := 0
+		newAcks, failed := 0, 0
+		var firstErr error
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		clients := make([]*kgo.Client, crashProducers)
@@ -235,12 +236,17 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 					}
 					v := fmt.Sprintf("p%d-c%03d-%07d", p, cycle, seq)
 					cl.Produce(context.Background(), &kgo.Record{Topic: crashTopic, Value: []byte(v)}, func(r *kgo.Record, err error) {
-						if err == nil {
-							mu.Lock()
-							acked[v] = ack{r.Partition, r.Offset}
-							newAcks++
-							mu.Unlock()
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							failed++
+							if firstErr == nil {
+								firstErr = err
+							}
+							return
 						}
+						acked[v] = ack{r.Partition, r.Offset}
+						newAcks++
 					})
 					if seq%4 == 3 {
 						time.Sleep(time.Millisecond) // a steady load, bounded so verification stays quick
@@ -266,7 +272,7 @@ func crashKill9(t *testing.T, partitions int32, cycles int) {
 		cancel()
 		mu.Lock()
 		if newAcks == 0 {
-			t.Fatalf("cycle %d: no record acknowledged before the kill", cycle)
+			t.Fatalf("cycle %d: no record acknowledged before the kill (%d failed, the first with %v)", cycle, failed, firstErr)
 		}
 		total += newAcks
 		mu.Unlock()
