@@ -225,39 +225,61 @@ func reportThroughput(b *testing.B, n, size int, d time.Duration) {
 	b.ReportMetric(float64(n)*float64(size)/1e6/d.Seconds(), "MB/s")
 }
 
-// reportCPU reports the CPU time per record of each process (names[i] measured by procs[i]),
-// their sum when every one was measured, and the client's when client is not nil.
-func reportCPU(b *testing.B, n int, names []string, procs []*kafkaclients.CPUMeter, client *kafkaclients.CPUMeter) {
-	total, all := 0.0, true
+// reportCPU reports the CPU time per record (b.N of them) of each process (names[i] measured
+// by procs[i]), their sum when every one was measured, and the client's when client is not nil.
+func reportCPU(b *testing.B, names []string, procs []*kafkaclients.CPUMeter, client *kafkaclients.CPUMeter) {
+	cpu := make([]cpuTotal, len(procs))
 	for i, m := range procs {
-		ns, ok := m.Per(n)
-		all = all && ok
-		total += ns
-		if ok {
-			b.ReportMetric(ns, names[i]+"-cpu-ns/record")
+		cpu[i].add(m)
+	}
+	var cl *cpuTotal
+	if client != nil {
+		cl = new(cpuTotal)
+		cl.add(client)
+	}
+	reportCPUTotals(b, b.N, names, cpu, cl)
+}
+
+// cpuTotal is the CPU time one process took over one or more measured spans.
+type cpuTotal struct {
+	ns     float64
+	missed bool // a span could not be read
+}
+
+// add adds the CPU time m measured since it started.
+func (t *cpuTotal) add(m *kafkaclients.CPUMeter) {
+	ns, ok := m.Per(1)
+	t.ns += ns
+	t.missed = t.missed || !ok
+}
+
+// reportCPUTotals reports, per record of n, each process's CPU time (names[i]: cpu[i]), their
+// sum when every one was read, and the client's when client is not nil and was read.
+func reportCPUTotals(b *testing.B, n int, names []string, cpu []cpuTotal, client *cpuTotal) {
+	total, all := 0.0, true
+	for i, t := range cpu {
+		all = all && !t.missed
+		total += t.ns
+		if !t.missed {
+			b.ReportMetric(t.ns/float64(n), names[i]+"-cpu-ns/record")
 		}
 	}
 	if all {
-		b.ReportMetric(total, "server-cpu-ns/record")
+		b.ReportMetric(total/float64(n), "server-cpu-ns/record")
 	}
-	if client == nil {
-		return
-	}
-	if ns, ok := client.Per(n); ok {
-		b.ReportMetric(ns, "client-cpu-ns/record")
+	if client != nil && !client.missed {
+		b.ReportMetric(client.ns/float64(n), "client-cpu-ns/record")
 	}
 }
 
 // replPhase adds up one impl's timed chunks in BenchmarkReplProduce.
 type replPhase struct {
-	records       int
-	d             time.Duration
-	cpu           []float64 // ns per server process (serverProcs' order)
-	client        float64   // ns
-	cpuOK         bool
-	pkts, bytes   int64 // the brokers' mesh sockets, both directions (with a profile dir)
-	small         int64
-	countsWritten bool
+	records     int
+	d           time.Duration
+	cpu         []cpuTotal // per server process (serverProcs' order)
+	client      cpuTotal
+	pkts, bytes int64 // the brokers' mesh sockets, both directions (with a profile dir)
+	small       int64
 }
 
 // measure produces n records of value to topic through cl, timed, and adds the time, each
@@ -277,19 +299,15 @@ func (p *replPhase) measure(b *testing.B, ctx context.Context, cl *kgo.Client, t
 	profile()
 	d := produceTimed(b, ctx, cl, topic, value, n)
 	profile()
-	if p.records == 0 {
-		p.cpu, p.cpuOK = make([]float64, len(pids)), true
+	if p.cpu == nil {
+		p.cpu = make([]cpuTotal, len(pids))
 	}
 	p.records += n
 	p.d += d
 	for i, m := range procs {
-		ns, ok := m.Per(1)
-		p.cpu[i] += ns
-		p.cpuOK = p.cpuOK && ok
+		p.cpu[i].add(m)
 	}
-	ns, ok := client.Per(1)
-	p.client += ns
-	p.cpuOK = p.cpuOK && ok
+	p.client.add(client)
 	if profDir == "" {
 		return
 	}
@@ -302,25 +320,16 @@ func (p *replPhase) measure(b *testing.B, ctx context.Context, cl *kgo.Client, t
 		p.bytes += m["rx_bytes"] + m["tx_bytes"]
 		p.small += m["rx_small"] + m["tx_small"]
 	}
-	p.countsWritten = true
 }
 
 // report reports p per record: ns/op, records/s, MB/s, each server's CPU and their sum, the
-// client's, and the brokers' datagrams and bytes (packets: with a profile dir).
+// client's, and with packets (a profile dir) the brokers' datagrams and bytes.
 func (p *replPhase) report(b *testing.B, names []string, packets bool) {
 	n := float64(p.records)
 	b.ReportMetric(float64(p.d.Nanoseconds())/n, "ns/op") // per record, over all chunks
 	reportThroughput(b, p.records, benchRecordSize, p.d)
-	if p.cpuOK {
-		total := 0.0
-		for i, ns := range p.cpu {
-			b.ReportMetric(ns/n, names[i]+"-cpu-ns/record")
-			total += ns
-		}
-		b.ReportMetric(total/n, "server-cpu-ns/record")
-		b.ReportMetric(p.client/n, "client-cpu-ns/record")
-	}
-	if packets && p.countsWritten {
+	reportCPUTotals(b, p.records, names, p.cpu, &p.client)
+	if packets {
 		b.ReportMetric(float64(p.pkts)/n, "broker-pkts/record")
 		b.ReportMetric(float64(p.bytes)/n, "broker-B/record")
 		b.ReportMetric(float64(p.small)/n, "broker-small/record")

@@ -68,7 +68,7 @@ func BenchmarkDirectPath(b *testing.B) {
 		d := time.Since(start)
 		b.StopTimer()
 		reportThroughput(b, b.N, benchRecordSize, d)
-		reportCPU(b, b.N, names, procs, client)
+		reportCPU(b, names, procs, client)
 	}
 	// produce writes n records through seed.
 	produce := func(b *testing.B, ctx context.Context, seed string, n int) {

@@ -263,7 +263,7 @@ func benchRelayProduce(b *testing.B, c *cluster.Cluster, topicName, name, impl s
 			b.Fatalf("replica connections left the %s path during the run: %s", path, seen)
 		}
 		reportThroughput(b, b.N, len(value), d)
-		reportCPU(b, b.N, names, procs, nil)
+		reportCPU(b, names, procs, nil)
 		if rtt, ok := replicaRTT(c); ok {
 			b.ReportMetric(rtt, "replica-rtt-ms")
 		}
