@@ -291,13 +291,10 @@ const reserveChunk = 4 << 20
 // a replicated one too. The first reserveChunk of each segment extends the file as before, so
 // a quiet partition (most of them, with thousands) holds no block it has not written; a busy
 // one holds at most reserveChunk more, freed when its segment is sealed (unreserveLocked).
-// Best effort: a file system that cannot allocate (an error) turns it off for the Log.
+// Best effort: a file that cannot allocate does nothing (reserve), a file system that refuses
+// (an error) turns it off for the Log.
 func (l *Log) reserveLocked(act *segment, end int64) {
 	if l.noReserve || end <= act.reserved || end < reserveChunk {
-		return
-	}
-	if _, ok := act.log.(reserver); !ok {
-		l.noReserve = true
 		return
 	}
 	from := max(act.reserved, l.flushed)
