@@ -299,7 +299,7 @@ func (l *Log) reserveLocked(act *segment, end int64) {
 	}
 	from := max(act.reserved, l.flushed)
 	to := max(end, min(end+reserveChunk, l.segmentBytes))
-	if err := reserve(act.log, from, to-from, false); err != nil {
+	if err := reserve(act.log, from, to-from); err != nil {
 		l.noReserve = true
 		return
 	}
@@ -307,11 +307,13 @@ func (l *Log) reserveLocked(act *segment, end int64) {
 }
 
 // unreserveLocked frees the blocks past the end of seg, which is being sealed, that
-// reserveLocked allocated. A failure only leaves them allocated until the segment is deleted.
+// reserveLocked allocated, by truncating the file to its size (on ext4 a hole punched past
+// the end frees nothing; a truncation to the size frees every block past it). A failure only
+// leaves them allocated until the segment is deleted.
 func (l *Log) unreserveLocked(seg *segment) {
 	if seg.reserved <= seg.size {
 		return
 	}
-	_ = reserve(seg.log, seg.size, seg.reserved-seg.size, true)
+	_ = seg.log.Truncate(seg.size)
 	seg.reserved = 0
 }

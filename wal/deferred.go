@@ -69,22 +69,14 @@ func (d *deferredFile) Sync() error {
 	return f.Sync()
 }
 
-// Reserve and Unreserve are the file's (reserver), if it has them; Reserve creates it
-// (it comes just before a write, which would), Unreserve does not.
+// Reserve is the file's (reserver), if it has one; it creates the file (it comes just
+// before a write, which would).
 func (d *deferredFile) Reserve(off, n int64) error {
 	f, err := d.file(true)
 	if err != nil {
 		return err
 	}
-	return reserve(f, off, n, false)
-}
-
-func (d *deferredFile) Unreserve(off, n int64) error {
-	f, _ := d.file(false)
-	if f == nil {
-		return nil
-	}
-	return reserve(f, off, n, true)
+	return reserve(f, off, n)
 }
 
 // WriteBack is the file's (writeBacker), if it exists.

@@ -178,17 +178,14 @@ func (lf *lazyFile) WriteBack() error {
 	return writeBack(f)
 }
 
-// Reserve and Unreserve are the underlying file's (reserver), no-ops if it has none.
-func (lf *lazyFile) Reserve(off, n int64) error   { return lf.reserve(off, n, false) }
-func (lf *lazyFile) Unreserve(off, n int64) error { return lf.reserve(off, n, true) }
-
-func (lf *lazyFile) reserve(off, n int64, free bool) error {
+// Reserve is the underlying file's (reserver), a no-op if it has none.
+func (lf *lazyFile) Reserve(off, n int64) error {
 	f, err := lf.acquire()
 	if err != nil {
 		return err
 	}
 	defer lf.release()
-	return reserve(f, off, n, free)
+	return reserve(f, off, n)
 }
 
 func (lf *lazyFile) Truncate(size int64) error {

@@ -79,22 +79,17 @@ type writeBacker interface {
 // and free them again (Linux fallocate(2)). An append into allocated blocks costs about a
 // third less CPU than one that extends the file (the filesystem has no block to reserve and
 // no extent to grow per page); see Log.reserveLocked.
+// Blocks past the end are freed by truncating the file to its size (Log.unreserveLocked).
 type reserver interface {
 	Reserve(off, n int64) error
-	Unreserve(off, n int64) error
 }
 
-// reserve allocates (free: frees) f's blocks of [off, off+n) if f can (nil if it cannot).
-func reserve(f File, off, n int64, free bool) error {
-	r, ok := f.(reserver)
-	switch {
-	case !ok:
-		return nil
-	case free:
-		return r.Unreserve(off, n)
-	default:
+// reserve allocates f's blocks of [off, off+n) if f can (nil if it cannot).
+func reserve(f File, off, n int64) error {
+	if r, ok := f.(reserver); ok {
 		return r.Reserve(off, n)
 	}
+	return nil
 }
 
 // writeBack writes f's dirty pages back if f can (nil if it cannot: the sync does it).

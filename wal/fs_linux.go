@@ -47,12 +47,6 @@ func fdCall(f *os.File, op string, call func(fd int) error) error {
 // already has (reserver).
 func (f osFile) Reserve(off, n int64) error { return f.fallocate(unix.FALLOC_FL_KEEP_SIZE, off, n) }
 
-// Unreserve frees the blocks of [off, off+n), past the file's end, that Reserve allocated
-// (fallocate(2) with FALLOC_FL_PUNCH_HOLE).
-func (f osFile) Unreserve(off, n int64) error {
-	return f.fallocate(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
-}
-
 func (f osFile) fallocate(mode uint32, off, n int64) error {
 	return fdCall(f.File, "fallocate", func(fd int) error { return unix.Fallocate(fd, mode, off, n) })
 }

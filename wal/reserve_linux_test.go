@@ -96,7 +96,7 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 	if err := syscall.Stat(names[0], &st); err != nil {
 		t.Fatal(err)
 	}
-	if checkAlloc && st.Blocks*512 > st.Size+64<<10 {
+	if checkAlloc && st.Blocks*512 > st.Size+8<<10 {
 		t.Errorf("sealed segment: %d bytes allocated for %d written", st.Blocks*512, st.Size)
 	}
 	want := busy.NextOffset()
@@ -136,5 +136,78 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 	}
 	if n != want {
 		t.Fatalf("read %d entries, want %d", n, want)
+	}
+}
+
+// TestLogFreesEarlierRunsReservation: blocks a busy segment had allocated ahead when its log
+// was closed (or its process killed) are freed when the reopened segment is sealed, even when
+// this run seals it before reserving anything itself (an entry too large for what is left).
+func TestLogFreesEarlierRunsReservation(t *testing.T) {
+	root := waltest.DiskDir(t)
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(root, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	const ext4Magic, tmpfsMagic = 0xEF53, 0x01021994
+	if sfs.Type != ext4Magic && sfs.Type != tmpfsMagic {
+		t.Skipf("filesystem type %#x: allocation not checked", sfs.Type)
+	}
+	const segBytes = 32 << 20
+	dir := filepath.Join(root, "t", "0")
+	open := func() (*wal.Store, *wal.Log) {
+		t.Helper()
+		s, err := wal.OpenStore(root, wal.StoreOptions{CheckpointInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.OpenLog(dir, wal.Options{SegmentBytes: segBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, l
+	}
+	appendSync := func(s *wal.Store, l *wal.Log, data []byte, n int) {
+		t.Helper()
+		for range n {
+			if _, err := l.Append(data, 1, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Sync(l.NextOffset()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, l := open()
+	appendSync(s, l, make([]byte, 100<<10), 60) // 6 MB: blocks reserved ahead
+	first, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(first) != 1 {
+		t.Fatalf("segments %v", first)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(first[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 < st.Size+(256<<10) {
+		t.Fatalf("%d bytes allocated for %d written: nothing reserved ahead", st.Blocks*512, st.Size)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, l = open()
+	defer s.Close()
+	defer l.Close()
+	// Too large for the rest of the segment: the reopened segment is sealed at once.
+	appendSync(s, l, make([]byte, segBytes-(4<<20)), 1)
+	if err := syscall.Stat(first[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks*512 > st.Size+8<<10 {
+		t.Errorf("sealed segment: %d bytes allocated for %d written", st.Blocks*512, st.Size)
 	}
 }
