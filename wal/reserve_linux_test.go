@@ -12,23 +12,46 @@ import (
 	"github.com/meshkafka/meshkafka/wal/waltest"
 )
 
+// allocChecked reports whether the file system under root allocates only what the tests make
+// it: ext4 and tmpfs (XFS, say, allocates past an extending write by itself).
+func allocChecked(t *testing.T, root string) bool {
+	t.Helper()
+	var sfs syscall.Statfs_t
+	if err := syscall.Statfs(root, &sfs); err != nil {
+		t.Fatal(err)
+	}
+	const ext4Magic, tmpfsMagic = 0xEF53, 0x01021994
+	if sfs.Type != ext4Magic && sfs.Type != tmpfsMagic {
+		t.Logf("filesystem type %#x: allocation not checked", sfs.Type)
+		return false
+	}
+	return true
+}
+
+// appendCheckpointed appends data n times to l, syncs it and checkpoints s (the partition files
+// written).
+func appendCheckpointed(t *testing.T, s *wal.Store, l *wal.Log, data []byte, n int) {
+	t.Helper()
+	for range n {
+		if _, err := l.Append(data, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(l.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLogReservesAheadOnDisk: a busy Store member's active segment has disk blocks allocated
 // past what it wrote (its size unchanged, so readers and recovery see only the entries), a
 // quiet one does not, and sealing the segment frees the blocks past its end; after a
 // reopen every entry reads back.
 func TestLogReservesAheadOnDisk(t *testing.T) {
 	root := waltest.DiskDir(t)
-	// The allocation checks hold where allocation is what the test makes it: ext4 and tmpfs
-	// (XFS, say, allocates past an extending write by itself). Elsewhere only the read-back.
-	var sfs syscall.Statfs_t
-	if err := syscall.Statfs(root, &sfs); err != nil {
-		t.Fatal(err)
-	}
-	const ext4Magic, tmpfsMagic = 0xEF53, 0x01021994
-	checkAlloc := sfs.Type == ext4Magic || sfs.Type == tmpfsMagic
-	if !checkAlloc {
-		t.Logf("filesystem type %#x: allocation not checked", sfs.Type)
-	}
+	checkAlloc := allocChecked(t, root) // elsewhere only the read-back
 	s, err := wal.OpenStore(root, wal.StoreOptions{CheckpointInterval: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -44,20 +67,7 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 	}
 	entry := make([]byte, 100<<10) // direct writes
 	small := make([]byte, 1000)    // buffered writes
-	appendN := func(l *wal.Log, data []byte, n int) {
-		t.Helper()
-		for range n {
-			if _, err := l.Append(data, 1, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := l.Sync(l.NextOffset()); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Checkpoint(); err != nil { // the partition files written
-			t.Fatal(err)
-		}
-	}
+	appendN := func(l *wal.Log, data []byte, n int) { t.Helper(); appendCheckpointed(t, s, l, data, n) }
 	// allocated reports the size and the allocated bytes of the log's only or last segment.
 	allocated := func(dir string) (size, alloc int64) {
 		t.Helper()
@@ -144,13 +154,8 @@ func TestLogReservesAheadOnDisk(t *testing.T) {
 // this run seals it before reserving anything itself (an entry too large for what is left).
 func TestLogFreesEarlierRunsReservation(t *testing.T) {
 	root := waltest.DiskDir(t)
-	var sfs syscall.Statfs_t
-	if err := syscall.Statfs(root, &sfs); err != nil {
-		t.Fatal(err)
-	}
-	const ext4Magic, tmpfsMagic = 0xEF53, 0x01021994
-	if sfs.Type != ext4Magic && sfs.Type != tmpfsMagic {
-		t.Skipf("filesystem type %#x: allocation not checked", sfs.Type)
+	if !allocChecked(t, root) {
+		t.SkipNow()
 	}
 	const segBytes = 32 << 20
 	dir := filepath.Join(root, "t", "0")
@@ -166,22 +171,8 @@ func TestLogFreesEarlierRunsReservation(t *testing.T) {
 		}
 		return s, l
 	}
-	appendSync := func(s *wal.Store, l *wal.Log, data []byte, n int) {
-		t.Helper()
-		for range n {
-			if _, err := l.Append(data, 1, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := l.Sync(l.NextOffset()); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Checkpoint(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	s, l := open()
-	appendSync(s, l, make([]byte, 100<<10), 60) // 6 MB: blocks reserved ahead
+	appendCheckpointed(t, s, l, make([]byte, 100<<10), 60) // 6 MB: blocks reserved ahead
 	first, _ := filepath.Glob(filepath.Join(dir, "*.log"))
 	if len(first) != 1 {
 		t.Fatalf("segments %v", first)
@@ -203,7 +194,7 @@ func TestLogFreesEarlierRunsReservation(t *testing.T) {
 	defer s.Close()
 	defer l.Close()
 	// Too large for the rest of the segment: the reopened segment is sealed at once.
-	appendSync(s, l, make([]byte, segBytes-(4<<20)), 1)
+	appendCheckpointed(t, s, l, make([]byte, segBytes-(4<<20)), 1)
 	if err := syscall.Stat(first[0], &st); err != nil {
 		t.Fatal(err)
 	}
