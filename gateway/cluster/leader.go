@@ -20,9 +20,10 @@ import (
 // NOT_LEADER_OR_FOLLOWER, with its leader epoch (the raft term). The answer is kept as a hint
 // that routes the partition until the quorum records an epoch at least as high, or the
 // hinted broker answers NOT_LEADER_OR_FOLLOWER (missed) or goes down. With no leader yet (an
-// election under way) the search goes on every huntInterval, for up to leaderWait (a Fetch:
-// its MaxWaitMs), so the client's request is held and then sent to the new leader instead of
-// failing and coming back after the client's metadata refresh and backoff; then
+// election under way) the search goes on every huntInterval or two (ask), for up to
+// leaderWait (a Fetch: its MaxWaitMs), so the client's request is held and then sent to the
+// new leader instead of failing and coming back after the client's metadata refresh and
+// backoff; then
 // NOT_LEADER_OR_FOLLOWER goes to the client. Searches for one partition are shared.
 //
 // A broker that was paused and still believes it leads answers under its old epoch: the
