@@ -75,11 +75,11 @@ type writeBacker interface {
 	WriteBack() error
 }
 
-// reserver is a File that can allocate disk blocks past its end without changing its size,
-// and free them again (Linux fallocate(2)). An append into allocated blocks costs about a
-// third less CPU than one that extends the file (the filesystem has no block to reserve and
-// no extent to grow per page); see Log.reserveLocked.
-// Blocks past the end are freed by truncating the file to its size (Log.unreserveLocked).
+// reserver is a File that can allocate disk blocks past its end without changing its size
+// (Linux fallocate(2)); truncating the file to its size frees them again
+// (Log.unreserveLocked). An append into allocated blocks costs about a third less CPU than
+// one that extends the file (the filesystem has no block to reserve and no extent to grow
+// per page); see Log.reserveLocked.
 type reserver interface {
 	Reserve(off, n int64) error
 }

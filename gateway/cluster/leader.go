@@ -23,8 +23,8 @@ import (
 // election under way) the search goes on every huntInterval or two (ask), for up to
 // leaderWait (a Fetch: its MaxWaitMs), so the client's request is held and then sent to the
 // new leader instead of failing and coming back after the client's metadata refresh and
-// backoff; then
-// NOT_LEADER_OR_FOLLOWER goes to the client. Searches for one partition are shared.
+// backoff; then NOT_LEADER_OR_FOLLOWER goes to the client. Searches for one partition are
+// shared.
 //
 // A broker that was paused and still believes it leads answers under its old epoch: the
 // highest epoch wins.
