@@ -202,7 +202,7 @@ func (l *Log) rollLocked() error {
 			return err
 		}
 	}
-	l.unreserveLocked(old)
+	freePastEnd(old)
 	s, err := l.createSegment(l.next)
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ const reserveChunk = 4 << 20
 // written and synced), and a busy partition writes every record through here, a follower of
 // a replicated one too. The first reserveChunk of each segment extends the file as before, so
 // a quiet partition (most of them, with thousands) holds no block it has not written; a busy
-// one holds at most reserveChunk more, freed when its segment is sealed (unreserveLocked).
+// one holds at most reserveChunk more, freed when its segment is sealed (freePastEnd).
 // Best effort: a file that cannot allocate does nothing (reserve), a file system that refuses
 // (an error) turns it off for the Log.
 func (l *Log) reserveLocked(act *segment, end int64) {
@@ -306,14 +306,14 @@ func (l *Log) reserveLocked(act *segment, end int64) {
 	act.reserved = to
 }
 
-// unreserveLocked frees the blocks past the end of seg, which is being sealed, that
-// reserveLocked allocated, by truncating the file to its size (on ext4 a hole punched past
-// the end frees nothing; a truncation to the size frees every block past it). A failure only
-// leaves them allocated until the segment is deleted.
-func (l *Log) unreserveLocked(seg *segment) {
-	if seg.reserved <= seg.size {
-		return
+// freePastEnd frees the blocks past the end of seg, which is being sealed, by truncating
+// the file to its size (on ext4 a hole punched past the end frees nothing; a truncation to
+// the size frees every block past it). It does so whether or not this run reserved any, so a
+// segment reopened after a restart also loses what an earlier run reserved (one ftruncate per
+// sealed segment of a file that can reserve). A failure only leaves the blocks allocated
+// until the segment is deleted.
+func freePastEnd(seg *segment) {
+	if _, ok := seg.log.(reserver); ok {
+		_ = seg.log.Truncate(seg.size)
 	}
-	_ = seg.log.Truncate(seg.size)
-	seg.reserved = 0
 }

@@ -294,10 +294,10 @@
 // active segment's disk blocks ahead of its writes, 4 MiB at a time once the segment holds
 // 4 MiB, without changing the file's size (fallocate FALLOC_FL_KEEP_SIZE; Log.reserveLocked),
 // and frees what is left past the end when the segment is sealed, by truncating the file to
-// its size (a hole punched past the end frees nothing on ext4); a segment reopened after a
-// restart counts what an earlier run may have allocated past its end as its own. An append over allocated
-// blocks costs about a third less CPU than one extending the file; a quiet log holds no block
-// it has not written. Recovery and readers see only the file's size.
+// its size (a hole punched past the end frees nothing on ext4), which also frees what an
+// earlier run allocated past the end of a segment reopened after a restart. An append over
+// allocated blocks costs about a third less CPU than one extending the file; a quiet log
+// holds no block it has not written. Recovery and readers see only the file's size.
 //
 // A segment file may then be longer than its records: a recycled one still holds records of
 // its earlier use after them, a preallocated one zeros. Recovery reads a segment that is not

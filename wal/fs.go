@@ -77,7 +77,7 @@ type writeBacker interface {
 
 // reserver is a File that can allocate disk blocks past its end without changing its size
 // (Linux fallocate(2)); truncating the file to its size frees them again
-// (Log.unreserveLocked). An append into allocated blocks costs about a third less CPU than
+// (freePastEnd). An append into allocated blocks costs about a third less CPU than
 // one that extends the file (the filesystem has no block to reserve and no extent to grow
 // per page); see Log.reserveLocked.
 type reserver interface {

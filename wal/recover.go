@@ -350,14 +350,6 @@ func (l *Log) recoverActive(s *segment, haveIdx bool) error {
 	s.idx, s.idxLoaded = more, true
 	s.lastIdxPos = lastIdxPos
 	s.ckptPos = s.size
-	// Blocks an earlier run allocated past what it wrote (reserveLocked) end at most
-	// reserveChunk past this size and never past SegmentBytes: count them as this run's, so
-	// that sealing the segment frees them (unreserveLocked) even when it is sealed before
-	// anything is appended (an entry too large for the rest of it). Where there are none,
-	// that costs one truncation to the size at the seal.
-	if s.size > 0 {
-		s.reserved = min(s.size+reserveChunk, max(s.size, l.segmentBytes))
-	}
 	if l.lazyIndex && !haveIdx && s.size < lazyIndexBytes {
 		return nil // created once the segment reaches lazyIndexBytes (ensureIndexFiles)
 	}
