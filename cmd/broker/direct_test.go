@@ -23,6 +23,7 @@ import (
 
 	"github.com/meshkafka/meshkafka/gateway/direct"
 	"github.com/meshkafka/meshkafka/internal/kafkaclients"
+	"github.com/meshkafka/meshkafka/internal/porttest"
 )
 
 // directBroker is one broker process of TestDirectDataPath, run in-process.
@@ -74,8 +75,8 @@ func TestDirectDataPath(t *testing.T) {
 		if err := run(context.Background(), []string{"-data", dir, "-print-node-id"}, noenv, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		b := &directBroker{id: strings.TrimSpace(out.String()), bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
-			kafka: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
+		b := &directBroker{id: strings.TrimSpace(out.String()), bind: porttest.UDP(t),
+			kafka: porttest.TCP(t)}
 		bs, dirs, seeds = append(bs, b), append(dirs, dir), append(seeds, b.id+"@"+b.bind)
 	}
 	for i, b := range bs {
@@ -295,8 +296,8 @@ func TestDirectListenerSecurity(t *testing.T) {
 	if err := os.WriteFile(users, []byte("admin:admin-secret\nbob:bob-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &directBroker{bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")), kafka: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
-	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	b := &directBroker{bind: porttest.UDP(t), kafka: porttest.TCP(t)}
+	metrics := porttest.TCP(t)
 	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users, "MESHKAFKA_METRICS": metrics}
 	runBroker(t, []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"},
 		func(k string) string { return env[k] })

@@ -4,34 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshkafka/meshkafka/broker/controller"
+	"github.com/meshkafka/meshkafka/internal/porttest"
 )
-
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // Three brokers started with the same -quorum-seeds form one metadata quorum; `broker quorum
 // status` reads it from a broker's -admin API, and `broker quorum remove` takes a broker out.
@@ -46,8 +27,8 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		if err := run(context.Background(), []string{"-data", dir, "-print-node-id"}, noenv, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		x := b{dir: dir, id: strings.TrimSpace(out.String()), bind: fmt.Sprintf("127.0.0.1:%d", freePort(t, "udp")),
-			admin: fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))}
+		x := b{dir: dir, id: strings.TrimSpace(out.String()), bind: porttest.UDP(t),
+			admin: porttest.TCP(t)}
 		bs = append(bs, x)
 		seeds = append(seeds, x.id+"@"+x.bind)
 	}

@@ -1,12 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/porttest"
 )
 
 // TestBrokerStatusPage: a broker started with -metrics (and no Kafka listener) serves the
@@ -14,7 +15,7 @@ import (
 // client of it would see them (itself, the controller of its quorum of one), and the mesh
 // and trace sections; /metrics stays beside it.
 func TestBrokerStatusPage(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t, "tcp"))
+	addr := porttest.TCP(t)
 	startBroker(t, nil, "-metrics", addr)
 	var page string
 	deadline := time.Now().Add(30 * time.Second)

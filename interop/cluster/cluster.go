@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshkafka/meshkafka/internal/porttest"
 )
 
 // Options shape a Cluster.
@@ -505,24 +507,15 @@ func startGateway(tb, owner testing.TB, name string, ns *Netns, env []string, li
 	}
 }
 
-// FreeUDP returns a loopback UDP address nobody listens on right now.
+// FreeUDP returns a loopback UDP address nobody listens on right now, kept from every other
+// process's bind(0) and every other test binary until this one exits (internal/porttest).
 func FreeUDP(tb testing.TB) string {
 	tb.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return porttest.UDP(tb)
 }
 
-// FreeTCP returns a loopback TCP address nobody listens on right now.
+// FreeTCP is FreeUDP for a TCP listener.
 func FreeTCP(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return porttest.TCP(tb)
 }
