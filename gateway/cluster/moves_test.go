@@ -570,6 +570,16 @@ func TestKadmElectLeadersAfterLeaderReturns(t *testing.T) {
 			idx = i
 		}
 	}
+	// The preferred replica stays down until another replica leads: restarted at once, it
+	// may win the partition's next election itself (its log is as long as any), and then
+	// nothing is left for the preferred election to do.
+	qc.Brokers[idx].Stop()
+	waitPart(t, qc, 0, "partition 0 with its leader down", func(d partDetail) error {
+		if d.Leader == pref || d.Leader < 0 {
+			return fmt.Errorf("leader %d: want another leader", d.Leader)
+		}
+		return nil
+	})
 	qc.Restart(t, idx)
 	waitPart(t, qc, 0, "partition 0", func(d partDetail) error {
 		if d.Leader == pref || len(d.ISR) != 3 {

@@ -125,8 +125,9 @@ func stopAndRebind(t testing.TB, old *Broker) *endpoint.Endpoint {
 	return ep
 }
 
-// Restart stops broker i and starts it again as after a process restart: the same mesh
-// identity (and UDP port when it is free), raft id, raft log and data directory.
+// Restart stops broker i (unless Stop already has) and starts it again as after a process
+// restart: the same mesh identity (and UDP port when it is free), raft id, raft log and data
+// directory.
 func (c *Cluster) Restart(t testing.TB, i int) *Broker {
 	t.Helper()
 	old := c.Brokers[i]
