@@ -75,8 +75,8 @@ func TestDirectDataPath(t *testing.T) {
 		if err := run(context.Background(), []string{"-data", dir, "-print-node-id"}, noenv, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		b := &directBroker{id: strings.TrimSpace(out.String()), bind: porttest.UDP(t),
-			kafka: porttest.TCP(t)}
+		b := &directBroker{id: strings.TrimSpace(out.String()), bind: porttest.Addr(t),
+			kafka: porttest.Addr(t)}
 		bs, dirs, seeds = append(bs, b), append(dirs, dir), append(seeds, b.id+"@"+b.bind)
 	}
 	for i, b := range bs {
@@ -296,8 +296,8 @@ func TestDirectListenerSecurity(t *testing.T) {
 	if err := os.WriteFile(users, []byte("admin:admin-secret\nbob:bob-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b := &directBroker{bind: porttest.UDP(t), kafka: porttest.TCP(t)}
-	metrics := porttest.TCP(t)
+	b := &directBroker{bind: porttest.Addr(t), kafka: porttest.Addr(t)}
+	metrics := porttest.Addr(t)
 	env := map[string]string{"MESHKAFKA_KAFKA_LISTENERS": "SASL_PLAINTEXT://" + b.kafka, "MESHKAFKA_SASL_USERS": users, "MESHKAFKA_METRICS": metrics}
 	runBroker(t, []string{"-data", dir, "-bind", b.bind, "-authorizer", "-super-users", "User:admin", "-sasl-mechanisms", "SCRAM-SHA-256"},
 		func(k string) string { return env[k] })

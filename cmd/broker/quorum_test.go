@@ -27,8 +27,8 @@ func TestQuorumFlagsAndAdmin(t *testing.T) {
 		if err := run(context.Background(), []string{"-data", dir, "-print-node-id"}, noenv, &out, io.Discard); err != nil {
 			t.Fatal(err)
 		}
-		x := b{dir: dir, id: strings.TrimSpace(out.String()), bind: porttest.UDP(t),
-			admin: porttest.TCP(t)}
+		x := b{dir: dir, id: strings.TrimSpace(out.String()), bind: porttest.Addr(t),
+			admin: porttest.Addr(t)}
 		bs = append(bs, x)
 		seeds = append(seeds, x.id+"@"+x.bind)
 	}

@@ -15,7 +15,7 @@ import (
 // client of it would see them (itself, the controller of its quorum of one), and the mesh
 // and trace sections; /metrics stays beside it.
 func TestBrokerStatusPage(t *testing.T) {
-	addr := porttest.TCP(t)
+	addr := porttest.Addr(t)
 	startBroker(t, nil, "-metrics", addr)
 	var page string
 	deadline := time.Now().Add(30 * time.Second)

@@ -23,32 +23,15 @@ var (
 	held = map[int]*os.File{} // port → its lock file, open (and locked) until the process exits
 )
 
-// UDP returns "127.0.0.1:port" for a port nobody binds now and no other caller of this
-// package (in any process) is given while this test binary runs.
-func UDP(tb testing.TB) string {
-	tb.Helper()
-	return addr(tb)
-}
-
-// TCP is UDP for a TCP listener.
-func TCP(tb testing.TB) string {
-	tb.Helper()
-	return addr(tb)
-}
-
-// Port is the number of such a port.
-func Port(tb testing.TB) int {
+// Addr returns "127.0.0.1:port" for a port that both UDP and TCP can bind now and that no
+// other caller of this package, in any process, is given while this test binary runs.
+func Addr(tb testing.TB) string {
 	tb.Helper()
 	p, err := claimIn(outsideEphemeral())
 	if err != nil {
 		tb.Fatalf("porttest: %v", err)
 	}
-	return p
-}
-
-func addr(tb testing.TB) string {
-	tb.Helper()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(Port(tb)))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 }
 
 // claimIn finds, locks and returns a free port in rs (from bind(0) if rs is empty).

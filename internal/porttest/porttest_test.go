@@ -15,7 +15,7 @@ func TestPortsAreDistinctBindableAndLocked(t *testing.T) {
 	rs := outsideEphemeral()
 	seen := map[int]bool{}
 	for range 50 {
-		p := Port(t)
+		p := port(t)
 		if seen[p] {
 			t.Fatalf("port %d handed out twice", p)
 		}
@@ -48,7 +48,7 @@ func TestPortsAreDistinctBindableAndLocked(t *testing.T) {
 // TestLockedPortIsSkipped: a port whose lock another open file holds (another test binary)
 // is not handed out; once that file closes, it is.
 func TestLockedPortIsSkipped(t *testing.T) {
-	p := Port(t) // free, and locked by this package
+	p := port(t) // free, and locked by this package
 	mu.Lock()
 	held[p].Close()
 	delete(held, p)
@@ -74,4 +74,14 @@ func inRanges(rs []portRange, p int) bool {
 		}
 	}
 	return false
+}
+
+// port claims a port as Addr does and returns its number.
+func port(t *testing.T) int {
+	t.Helper()
+	p, err := claimIn(outsideEphemeral())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

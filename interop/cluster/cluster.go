@@ -511,11 +511,11 @@ func startGateway(tb, owner testing.TB, name string, ns *Netns, env []string, li
 // process's bind(0) and every other test binary until this one exits (internal/porttest).
 func FreeUDP(tb testing.TB) string {
 	tb.Helper()
-	return porttest.UDP(tb)
+	return porttest.Addr(tb)
 }
 
 // FreeTCP is FreeUDP for a TCP listener.
 func FreeTCP(tb testing.TB) string {
 	tb.Helper()
-	return porttest.TCP(tb)
+	return porttest.Addr(tb)
 }
